@@ -1805,7 +1805,8 @@ def test_the_data_summary_and_report_say_the_skipped_count_once(tmp_path):
     """The summary said it twice: "30 file(s) read: 24 example(s), 6 skipped (unreadable),
     0 duplicate(s) dropped; 6 file(s) skipped (a: …; b: …; c: …; and 3 more)", and the report
     a "files read" row and a "skipped files" row. One clause now, counted by why with the
-    first three files named; the report's "files read" cell gives one of them."""
+    first three files named, by reason (each reason once); the report's "files read" cell
+    gives one of them."""
     from hubensemble.report.datarows import accounting_rows
 
     noise_folder(tmp_path / "d", n=4)
@@ -1815,8 +1816,12 @@ def test_the_data_summary_and_report_say_the_skipped_count_once(tmp_path):
     task = load_task(f"folder:{tmp_path / 'd'}")
     text = task.summary(skipped_in="all listed in R/run.json (data.task.skipped)")
     assert text.count("skipped") == 2, text  # the count, and where the whole list is
+    # The first three by reason, each reason said once (it repeated "not a JPEG…" per file).
     assert (f"; {task.files} file(s) read: {task.files - 4} example(s), 4 skipped (unreadable; "
-            f"{tmp_path / 'd' / 'a' / 'bad0.jpg'}: not a JPEG") in text, text
+            f"{tmp_path / 'd' / 'a' / 'bad0.jpg'}, {tmp_path / 'd' / 'a' / 'bad1.jpg'}: not a "
+            "JPEG") in text, text
+    assert text.count(task.skipped[0][1]) == 1 and task.skipped[2][0].endswith("notes0.txt")
+    assert f"{tmp_path / 'd' / 'b' / 'notes0.txt'}: {task.skipped[2][1]}; and 1 more" in text
     assert ("; and 1 more, all listed in R/run.json (data.task.skipped)), 0 duplicate(s) "
             "dropped") in text, text
     rows = dict(accounting_rows(task.to_json()))

@@ -188,6 +188,25 @@ def skipped_count(reasons, detail: str = "") -> str:
     return f"{len(reasons)} skipped ({skipped_words(reasons)}{'; ' if detail else ''}{detail})"
 
 
+def by_reason(skipped) -> dict[str, list[str]]:
+    """Skipped files `skipped` ([(path, reason)]) by reason: {reason: [path shown on one line
+    (`text.escaped`), …]}, each reason in the order it first comes."""
+    from hubensemble.text import escaped
+
+    grouped: dict[str, list[str]] = {}
+    for path, reason in skipped:
+        grouped.setdefault(str(reason), []).append(escaped(path))
+    return grouped
+
+
+def named_skips(skipped) -> str:
+    """Skipped files `skipped` ([(path, reason)]) named in a clause, each reason said once
+    after its files: "A, B: not a JPEG …; C: too large …" (`by_reason`). For the few a summary
+    or a refusal names: each file with its reason repeated the same words three times."""
+    return "; ".join(f"{', '.join(paths)}: {reason}"
+                     for reason, paths in by_reason(skipped).items())
+
+
 def skip_lines(skipped, skipped_in: str | None = None, named: int = 3) -> list[str]:
     """The log lines of skipped files `skipped` ([(path, reason)]): one per reason, in the
     order each first comes, as the data summary counts them by why (`skipped_count`) rather
@@ -197,13 +216,8 @@ def skip_lines(skipped, skipped_in: str | None = None, named: int = 3) -> list[s
     RUN/run.json (data.task.skipped)"), else every one. A folder of 40 files unreadable for
     one reason gave 40 lines alike but for the name. Paths are shown on one line
     (`text.escaped`)."""
-    from hubensemble.text import escaped
-
-    by_reason: dict[str, list[str]] = {}
-    for path, reason in skipped:
-        by_reason.setdefault(str(reason), []).append(escaped(path))
     lines = []
-    for reason, paths in by_reason.items():
+    for reason, paths in by_reason(skipped).items():
         if len(paths) == 1:
             lines.append(f"skipped {paths[0]}: {reason}")
             continue

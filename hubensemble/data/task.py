@@ -16,7 +16,7 @@ from hubensemble.data.loading import _visible
 from hubensemble.data.names import (  # noqa: F401 - re-exported
     _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS, check_class_names, class_name_fault, split_key)
 from hubensemble.data.names import non_integer_labels
-from hubensemble.data.sniff import MAX_SHORT_SIDE, skipped_count
+from hubensemble.data.sniff import MAX_SHORT_SIDE, named_skips, skipped_count
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
 from hubensemble.text import escaped
@@ -401,8 +401,10 @@ class Task:
 
     def _skipped_detail(self, skipped_in=None) -> str:
         """The first SKIPS_NAMED skipped files with their reasons, then "and N more" and where the
-        whole list is (`skipped_in`); "" when none was skipped."""
-        shown = "; ".join(f"{escaped(p)}: {r}" for p, r in self.skipped[:SKIPS_NAMED])
+        whole list is (`skipped_in`); "" when none was skipped. Files of one reason are named
+        together with it said once (`sniff.named_skips`: "A, B: not a JPEG; C: …"): three
+        files of a folder unreadable alike repeated the same words three times."""
+        shown = named_skips(self.skipped[:SKIPS_NAMED])
         if len(self.skipped) > SKIPS_NAMED:
             shown += (f"; and {len(self.skipped) - SKIPS_NAMED} more"
                       + (f", {skipped_in}" if skipped_in else ""))

@@ -6,7 +6,7 @@ import numpy as np
 
 from hubensemble.data.labelwords import negative_labels
 from hubensemble.data.names import SPLIT_NAMES, check_class_names
-from hubensemble.data.sniff import skipped_count
+from hubensemble.data.sniff import named_skips, skipped_count
 from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
 from hubensemble.data.task import Split, Task, _check_label_range
 from hubensemble.errors import DataError
@@ -224,11 +224,12 @@ def lost_to_skips(class_files: dict[str, dict[str, dict]], has_example) -> DataE
 
 
 def _folder_files(record: dict) -> str:
-    """"its folder F/ has N file(s), K skipped (unreadable; the first SHORT_SKIPS_SHOWN with
-    their reasons; and M more), R read" for a `Task.class_files` record; "too large" for
-    images too large to decode, each kind counted when both are (`sniff.skipped_count`)."""
+    """"its folder F/ has N file(s), K skipped (unreadable; the first SHORT_SKIPS_SHOWN by
+    reason, `sniff.named_skips`; and M more), R read" for a `Task.class_files` record; "too
+    large" for images too large to decode, each kind counted when both are
+    (`sniff.skipped_count`)."""
     skips = record.get("skipped") or []
-    shown = "; ".join(f"{escaped(p)}: {r}" for p, r in skips[:SHORT_SKIPS_SHOWN])
+    shown = named_skips(skips[:SHORT_SKIPS_SHOWN])  # each reason once, after its files
     more = (f"; and {len(skips) - SHORT_SKIPS_SHOWN} more" if len(skips) > SHORT_SKIPS_SHOWN
             else "")
     # The shared count: "2 skipped (too large; …)", "3 skipped (2 unreadable, 1 too large; …)".
