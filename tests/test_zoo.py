@@ -657,6 +657,18 @@ def test_a_train_specs_unknown_optimizer_is_refused_as_the_spec_is_made(word):
     assert zoo.TrainSpec(examples=64, steps=2, lr=0.01, optimizer="sgd").optimizer == "sgd"
 
 
+@pytest.mark.parametrize("field, value", [("steps", 0), ("examples", -5), ("batch_size", 1.5),
+                                          ("steps", True), ("lr", 0.0), ("lr", float("nan")),
+                                          ("lr", "0.01")])
+def test_a_train_spec_of_no_steps_or_no_learning_rate_is_refused_as_it_is_made(field, value):
+    # Nothing checked them: steps=0 went on to a worker's model.fit (steps_per_epoch=0), and an
+    # lr of 0 or nan would train a module that learns nothing.
+    fields = {"examples": 64, "steps": 2, "lr": 0.01, field: value}
+    word = "a number > 0" if field == "lr" else "an integer >= 1"
+    with pytest.raises(ValueError, match=rf"^TrainSpec {field} must be {word}, got "):
+        zoo.TrainSpec(**fields)
+
+
 def test_a_failing_worker_stops_the_build_and_leaves_nothing(tmp_path):
     import multiprocessing
 

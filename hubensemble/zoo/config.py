@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import pathlib
 from dataclasses import dataclass
 from typing import Callable
@@ -26,8 +27,9 @@ class TrainSpec:
     """How one kind of model trains: linear warm-up over the first 10 % of the steps, then
     cosine decay to zero, with Adam (default: fastest to useful features in a few hundred
     steps on a CPU) or SGD with Nesterov momentum 0.9 (BiT's upstream optimiser).
-    `optimizer` is "adam" or "sgd" (OPTIMIZERS); another raises ValueError as the spec is
-    made (`unknown_optimizer`)."""
+    `examples`, `steps` and `batch_size` are integers >= 1, `lr` a finite number > 0 and
+    `optimizer` "adam" or "sgd" (OPTIMIZERS); anything else raises ValueError as the spec is
+    made (`unknown_optimizer` its words for an optimizer)."""
 
     examples: int       # upstream examples drawn (generalists of one size share theirs)
     steps: int
@@ -38,6 +40,13 @@ class TrainSpec:
     def __post_init__(self):
         # Checked here, not first in a build's worker process (after the upstream data was
         # drawn, the pool started, and other modules trained): ValueError at construction.
+        for field in ("examples", "steps", "batch_size"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"TrainSpec {field} must be an integer >= 1, got {value!r}")
+        if (not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool)
+                or not 0 < self.lr < math.inf):
+            raise ValueError(f"TrainSpec lr must be a number > 0, got {self.lr!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(unknown_optimizer(self.optimizer))
 
