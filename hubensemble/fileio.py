@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from hubensemble.errors import HubensembleError, first_line, held_stops
-from hubensemble.text import absolute, shown_time, time_stamp
 # Re-exported: temp names and their writers were fileio's before tempnames held them.
 from hubensemble.tempnames import (  # noqa: F401
-    NAME_MAX, OLD, SINCE_SLACK, START_SLACK, TEMP_MARKER, fitted_name, is_temp, pid_alive,
-    process_start, remove_entry, remove_stale_temp_dirs, remove_stale_temp_files, temp_dir_for,
-    temp_writer, writer_gone, writer_tag)
+    NAME_MAX, OLD, SINCE_SLACK, START_SLACK, TEMP_MARKER, fitted_name, is_temp, name_mark,
+    pid_alive, process_start, remove_entry, remove_stale_temp_dirs, remove_stale_temp_files,
+    temp_dir_for, temp_writer, writer_gone, writer_tag)
+from hubensemble.text import absolute, shown_time, time_stamp
 
 #: A file changed less than this many seconds before it was looked at may change again
 #: within the same timestamp tick without its identity (size, times, inode) changing
