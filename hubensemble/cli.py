@@ -192,9 +192,19 @@ def cmd_zoo_build(args):
 # --- tune ----------------------------------------------------------------------------------------
 
 def cmd_tune(args):
-    """`tune`: tune.run_tune (resumable sweep); prints the sweep summary."""
-    from hubensemble.tune import format_summary, run_tune
-    sweep = run_tune(args.run, **options.kwargs_for("tune", args), progress=not args.quiet)
+    """`tune`: tune.run_tune (resumable sweep); prints the sweep summary. A worker of a
+    chief/worker sweep with nothing left to run prints it before TensorFlow loads
+    (`sweepend.finished_worker`: its import took 6-13 s and ~700 MB for the same words)."""
+    from hubensemble.rundir import lock_member
+    from hubensemble.sweepend import finished_worker
+    from hubensemble.sweepsummary import format_summary
+
+    call = options.kwargs_for("tune", args)
+    sweep = finished_worker(args.run, lock_member(args)[0], call, progress=not args.quiet)
+    if sweep is None:
+        _import_tensorflow(args.verbose)
+        from hubensemble.tune import run_tune
+        sweep = run_tune(args.run, **call, progress=not args.quiet)
     summary(args, format_summary(sweep))
     return 0
 
@@ -492,7 +502,7 @@ def build_parser():
                                    "command again to resume.")
     p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     arguments.add_arguments(p, "tune", ("tune", "distributed"))
-    p.set_defaults(func=cmd_tune)
+    p.set_defaults(func=cmd_tune, tensorflow=False)  # the command imports it
 
     p = sub.add_parser("export", parents=[common],
                        help="write the ensemble as one SavedModel for serving",

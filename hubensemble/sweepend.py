@@ -2,20 +2,25 @@
 sweep has ended and no chief will hand out its trials, and says there how the last one
 stopped when it waits for one started again (`worker_stop`, for `preflight.check_run`):
 TensorFlow's import takes 6-11 s on 2 cores, after which `tune.distributed.wait_for_chief`
-said the same words. Reads files and plans
-(`sweepplan`, pure): TensorFlow-free."""
+said the same words. One with nothing left to run prints its summary there
+(`finished_worker`, for `cli.cmd_tune`). Reads files and plans (`sweepplan`, pure) and
+summarizes (`sweepsummary`): TensorFlow-free."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from pathlib import Path
 
 from hubensemble import candidate, environment, formats
 from hubensemble.errors import HubensembleError, RunError
+from hubensemble.catalogue import ModuleSpec
 from hubensemble.fileio import owned_here, read_json
 from hubensemble.sweeplock import (_end_record, chief_ended, member_lock_path,
                                    say_stale_chief, starting_chief_ended, worker_without_chief)
+from hubensemble.sweepplan import combined_threshold, plan_sweep, sweep_parts
+from hubensemble.threads import warnings_block
 
 log = logging.getLogger("hubensemble.tune.distributed")  # (the wait's, which says it later)
 
@@ -100,11 +105,8 @@ def _pending(run_dir, sweep, options) -> dict | None:
     and run.json, with `options` {"budget", "seed", "profile" (a name, or None: the run's,
     `runprofile.run_profile`), "modules"}, which are all a plan's trial ids depend on); None
     when `options` is not a dict or the inputs are refused (the stage says why)."""
-    from hubensemble.catalogue import ModuleSpec
     from hubensemble.rundir import Run
     from hubensemble.runprofile import as_profile, run_profile
-    from hubensemble.sweepplan import plan_sweep, sweep_parts
-    from hubensemble.threads import warnings_block
 
     if not isinstance(options, dict):
         return None
@@ -128,6 +130,127 @@ def _pending(run_dir, sweep, options) -> dict | None:
 
 
 def _complete(run_dir, trial: str) -> bool:
-    """Whether `trial` has a complete candidate (`tune.train.finished_candidate`'s rule)."""
+    """Whether `trial` has a complete candidate (`sweepsummary.finished_candidate`'s rule)."""
     found = candidate.read_candidate(Path(run_dir) / formats.CANDIDATES_DIR, str(trial))
     return bool(getattr(found, "complete", False))
+
+
+def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool = True):
+    """The `sweepsummary.TuneSummary` of worker `member` (a tuner id other than "chief") of
+    a chief/worker sweep on run `run_dir` with nothing left to run, said as `run_tune` says
+    it (the profile's and plan's log lines, the resumed line on stderr when `progress`, the
+    pool's older-rule line at INFO) but before TensorFlow loads, for `cli.cmd_tune`: its
+    import took 6-13 s and ~700 MB to print a summary read from candidate files. `call` is
+    `run_tune`'s keywords from the command line (`options.kwargs_for`).
+
+    Only when nothing the stage checks or writes could differ from what it would do: every
+    part of the sweep recorded in run.json with this call's --seed, --profile, --batchnorm
+    and --head-init (`tune.pool.sweep_changes` finds none), its plan (`sweepplan.plan_sweep`
+    with the recorded BatchNorm decisions) the recorded trials, each with a complete
+    candidate (`finished_candidate`) of the planned hparams, every candidate of the pool of
+    this profile (`check_pool`), the labels there, and no more failed trials than
+    --max-failures. None otherwise (no --restart, not a worker, damaged or refused inputs):
+    `run_tune` runs as before, after TensorFlow. It loads no module, so it does not judge
+    whether the modules' files changed since rank (`rank.refuse_changed_modules`, which
+    reaches `hub`, TensorFlow first), as the chief, which loads none either, does not; nor
+    does it record the sweep in run.json again (it trained nothing: its record would be the
+    recorded one, the gate above)."""
+    from hubensemble.rundir import LABEL_SPLITS, Run
+    from hubensemble.runprofile import as_profile, run_profile
+    from hubensemble.sweepsummary import merge_summaries, say_older_rule, say_resumed, summarize
+
+    if not member or member == "chief" or call.get("restart") or not call.get("sweep"):
+        return None
+    run = Run(run_dir)
+    try:
+        ranking, modules, task = run.tune_inputs()
+        specs = {name: ModuleSpec.from_json(entry) for name, entry in modules.items()}
+        profile, source = ((run_profile(run)) if call.get("profile") is None
+                           else (as_profile(call["profile"]), None))
+        meta = run.meta()
+        plans = {part: _finished_plan(run, part, call, ranking, specs, task, profile, meta)
+                 for part in sweep_parts(call["sweep"])}
+        if any(p is None for p in plans.values()) or _pool_differs(run, profile, meta):
+            return None
+        if any((task.get("sizes") or {}).get(s) and not (run.labels / f"{s}.npy").exists()
+               for s in LABEL_SPLITS):
+            return None
+        summaries = [dataclasses.replace(summarize(run, plan, sweep=part), reused=len(plan))
+                     for part, (plan, _) in plans.items()]
+    except (HubensembleError, OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # the stage says why, in its own words
+    summary = merge_summaries(summaries, call["sweep"])
+    if summary.failed > int(call.get("max_failures") or 0):
+        return None  # run_tune's error (delete the failed folders first)
+    stage_log = logging.getLogger("hubensemble.tune.stage")
+    if source is not None:
+        stage_log.info("profile %s (%s; --profile chooses another)", profile.name, source)
+    for part, (plan, caught) in plans.items():  # in run_tune's order, part by part
+        for line in caught:
+            stage_log.warning("%s", line)
+        if part == "combined":
+            tau, max_k = combined_threshold(ranking)
+            stage_log.info("combined sweep: the modules within tau %g of the best score (at "
+                           "most %d) that the budget reaches: %s", tau, max_k,
+                           ", ".join(dict.fromkeys(e.module for e in plan)))
+    for part, (plan, _) in plans.items():
+        removed = candidate.clean_stale_temps(run.candidates)
+        if removed:
+            stage_log.info("removed %d half-written candidate(s) of killed runs", len(removed))
+        say_resumed(part, len(plan), len(plan), progress)
+        say_older_rule(run, plan, [], sweep=part, reused=len(plan), worker=True)
+    return summary
+
+
+def _finished_plan(run, part, call, ranking, specs, task, profile, meta):
+    """(plan, its warnings' texts) of sweep `part` as the stage plans it for `call` when run.json
+    records the part with the same settings and the plan's trials are those recorded, each
+    with a complete candidate of the planned hparams; else None."""
+    from hubensemble.sweepsummary import finished_candidate
+
+    recorded = ((meta.get("tune") or {}).get("sweeps") or {}).get(part)
+    if not isinstance(recorded, dict) or recorded.get("seed") is None:
+        return None
+    head_init = call.get("head_init")
+    if (int(recorded["seed"]) != int(call.get("seed") or 0)
+            or (recorded.get("profile") or {}).get("name") != profile.name
+            or (part != "probe" and (recorded.get("batchnorm") or {}).get("requested")
+                != call.get("batchnorm"))
+            or ("head_init" in recorded and recorded["head_init"] != head_init)):
+        return None  # `sweep_changes`: check_pool's refusal, after TensorFlow
+    args = dict(sweep=part, task=task, profile=profile, budget=call.get("budget"),
+                modules=call.get("modules"), seed=call.get("seed") or 0, head_init=head_init)
+    with warnings_block(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = plan_sweep(ranking, specs, **args)
+    if part != "probe":
+        decided = {m: (d or {}).get("policy") for m, d in
+                   ((recorded.get("batchnorm") or {}).get("modules") or {}).items()}
+        if any(decided.get(e.module) not in ("train", "inference") for e in plan):
+            return None  # decided from the module's files, by the stage
+        with warnings_block():
+            warnings.simplefilter("ignore")
+            plan = plan_sweep(ranking, specs, batchnorm=decided, **args)
+    if not plan or [e.trial_id for e in plan] != recorded.get("trials"):
+        return None
+    for e in plan:
+        found = finished_candidate(run.candidates, e.trial_id)
+        if found is None or (found.status == "ok"
+                             and found.record.get("hparams") != e.to_json()["hparams"]):
+            return None  # to run, or `check_candidates`' to judge
+    return plan, [str(w.message) for w in caught]
+
+
+def _pool_differs(run, profile, meta) -> bool:
+    """Whether a candidate of the pool was tuned with another profile than `profile`, or as
+    run.json records it otherwise (`tune.pool.check_pool`'s refusal)."""
+    from hubensemble.runprofile import recorded_profile, training_changes
+
+    for c in candidate.scan(run.candidates)[0]:
+        name = c.record.get("profile")
+        if name and name != profile.name:
+            return True
+        if name and (was := recorded_profile(c.record, meta)) is not None and training_changes(
+                was, profile):
+            return True
+    return False

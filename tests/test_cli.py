@@ -918,6 +918,13 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path, mo
         chief_serves(done, ["seeds-0000-m", "seeds-0001-m"])
     commands += [["tune", "--run", str(done), "--tuner-id", "tuner0", "--oracle",
                   "127.0.0.1:9", "--sweep", "seeds", "--budget", "2", "--profile", "quick"]]
+    # Not a refusal: workers with nothing left (their chief done, failed, or none recorded)
+    # print the sweep's summary and exit 0, which took TensorFlow's import (13 s, 724 MB).
+    # test_tune::test_a_finished_worker_says_what_run_tune_says: the same words.
+    from sweepfiles import WORKER, finished_sweep
+
+    finished = [finished_sweep(tmp_path / f"finished {chief}", chief=chief)
+                for chief in ("done", "error", None)]
     monkeypatch.setenv("HUBENSEMBLE_CHIEF_GRACE", "0.1")  # (no chief starts: believed after)
     code = ("import json, sys; from hubensemble.cli import main; "
             "codes = [main(a) for a in json.loads(sys.argv[1])]; "
@@ -927,10 +934,18 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path, mo
         out = bounded_by_cpu([sys.executable, "-c", code, json.dumps(argvs)],
                              capture_output=True, text=True, cpu=120)
         assert out.returncode == 0, out.stderr
+        refusals.out = out.stdout
         return json.loads(out.stdout.splitlines()[-1]), out.stderr
 
-    (codes, tensorflow), err = refusals(commands)
-    assert codes == [2] * len(commands) and not tensorflow, err
+    (codes, tensorflow), err = refusals(commands + [WORKER + ["--run", str(f)]
+                                                    for f in finished])
+    assert codes == [2] * len(commands) + [0] * 3 and not tensorflow, err
+    for run in finished:
+        assert (f"sweep seeds: 1 ok (1 at chance on validation), 1 failed, 0 not finished, of "
+                f"2 planned (2 finished before this run, reused); candidates in "
+                f"{run / 'candidates'}\n  failed seeds-0001-m: diverged\n") in refusals.out
+    assert refusals.out.count("  at chance seeds-0000-m: accuracy 0.500 is not ") == 3
+    assert err.count("tune seeds: all 2 planned trial(s) finished before, reused\n") == 3, err
     assert err.count(f"{damaged / 'run.json'} is unreadable (JSONDecodeError") == 5, err
     assert err.count(f"{ranked / 'ensemble.json'} is missing; `hubensemble ensemble --run "
                      f"{ranked}` writes it, from the candidates that `hubensemble tune --run "

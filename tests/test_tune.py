@@ -2252,3 +2252,33 @@ def test_a_sweeps_summary_says_its_failed_trials_are_done_and_how_to_run_them_ag
         "folders (`(cd '/r/my run/candidates' && rm -r default-0001-m default-0002-m)`), then "
         "run the same command(s) again (a chief/worker sweep: its chief and its workers)"), text
     assert "are done" not in format_summary({**summary.to_json(), "failed": 0, "failures": {}})
+
+
+def test_a_finished_worker_says_what_run_tune_says(tmp_path, capsys, monkeypatch):
+    """A worker with nothing left to run prints the sweep's summary before TensorFlow loads
+    (`sweepend.finished_worker`, from `cli.cmd_tune`;
+    test_cli::test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads: without
+    TensorFlow): the same words as `run_tune`'s worker, whose summary took TensorFlow's
+    13 s, the resumed line, the failed trial and the one at chance included; and that
+    worker's own `run_tune` (TensorFlow loaded here) still says them. A sweep recorded with
+    other settings than the worker's (--seed) goes to `run_tune`, which refuses it."""
+    from hubensemble.cli import main
+    from hubensemble.sweepend import finished_worker
+    from sweepfiles import ORACLE, WORKER, finished_sweep
+
+    run = finished_sweep(tmp_path / "my run")
+    assert main(WORKER + ["--run", str(run)]) == 0
+    fast = capsys.readouterr()
+    summary = tune.run_tune(run, sweep="seeds", budget=2, profile="quick", batchnorm="train",
+                            tuner_id="tuner0", oracle_address=ORACLE)
+    said = capsys.readouterr()
+    assert fast.out == tune.format_summary(summary) + "\n", (fast.out, said)
+    assert said.err == fast.err == "tune seeds: all 2 planned trial(s) finished before, reused\n"
+    call = {"sweep": "seeds", "budget": 2, "profile": "quick", "batchnorm": "train",
+            "max_failures": 1}
+    assert finished_worker(run, "tuner0", call, progress=False) == summary
+    assert finished_worker(run, "tuner0", {**call, "seed": 1}) is None  # refused after TF
+    assert finished_worker(run, "chief", call) is None
+    assert finished_worker(run, None, call) is None  # a plain tune
+    assert finished_worker(run, "tuner0", {**call, "max_failures": 0}) is None  # its error
+    capsys.readouterr()

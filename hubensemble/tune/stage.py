@@ -6,9 +6,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-import sys
 import warnings
-from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Sequence
 
@@ -17,79 +15,35 @@ from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError, held_stops
 from hubensemble.fileio import atomic_write_json, file_lock
 from hubensemble.hyperrule import Profile
-from hubensemble.lockwords import command_words, option_word, run_words
+from hubensemble.lockwords import option_word, run_words
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
 from hubensemble.sweeplock import (chief_serves, member_record, supersede_chief_end,
                                    sweep_member)
 from hubensemble.formats import check_tuner_folder
-from hubensemble.sweeps import rerun_failed_words, untuned_record
-from hubensemble.sweepstate import TRAIN_RULE, older_rule_warning, train_rule
+from hubensemble.sweeps import untuned_record
+from hubensemble.sweepstate import TRAIN_RULE
+# The summary and the lines of reused trials (TensorFlow-free: sweepsummary), re-exported.
+from hubensemble.sweepsummary import (TuneSummary, finished_candidate,  # noqa: F401
+                                      format_summary, merge_summaries, summarize)
+from hubensemble.sweepsummary import older_rule as _older_rule  # noqa: F401
+from hubensemble.sweepsummary import say_older_rule as _say_older_rule
+from hubensemble.sweepsummary import say_resumed as _say_resumed
 from hubensemble.terminal import say, shows_progress
-from hubensemble.text import escaped
 from hubensemble.threads import warnings_block
-from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold, plan_sweep,
-                                    sweep_parts, untuned_modules)
+from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  # noqa: F401
+                                    plan_sweep, sweep_parts, untuned_modules)
 # The pool checks, re-exported: callers imported them from here before tune/pool.py.
 from hubensemble.tune.pool import (check_candidates, check_pool, sweep_changes,  # noqa: F401
                                    trial_differences)
 from hubensemble.tune.restart import restart_sweep
 from hubensemble.tune.search import drop_damaged_tuner_state, probe_search, search
-from hubensemble.tune.train import KEEP_WEIGHTS, finished_candidate
+from hubensemble.tune.train import KEEP_WEIGHTS
 from hubensemble.tune.distributed import kerastuner_env, wait_for_chief
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class TuneSummary(Mapping):
-    """What `run_tune` returns: the state of a sweep's planned trials after the call.
-
-    sweep: the sweep's name; plan_size: planned trials; ok / failed / missing: how many have
-    a complete ok candidate, a failed one, none (or an incomplete one) — they add up to
-    plan_size; failures: {trial: reason} of the failed ones; trials: the planned trial ids
-    in plan order; candidates: the candidates folder; reused: how many of the planned trials
-    had a complete candidate before the call (a resumed sweep); at_chance: {trial: why} of
-    the ok ones at chance on validation (`chance.at_chance_candidates`: kept by a profile
-    that fails none, `quick`), each of them also among `ok`. Reads like the dict it replaces
-    (``summary["ok"]``); `to_json()` gives that dict.
-    """
-
-    sweep: str
-    plan_size: int
-    ok: int
-    failed: int
-    missing: int
-    failures: dict
-    trials: list
-    candidates: str
-    reused: int = 0
-    at_chance: dict = dataclasses.field(default_factory=dict)
-
-    def __repr__(self) -> str:  # one line: the dataclass repr printed every trial
-        return (f"TuneSummary(sweep={self.sweep!r}, plan_size={self.plan_size}, ok={self.ok}, "
-                f"failed={self.failed}, missing={self.missing}, reused={self.reused})")
-
-    def to_json(self) -> dict:
-        """The summary as a JSON-ready dict (the dict run_tune returned before)."""
-        return dataclasses.asdict(self)
-
-    def __getitem__(self, key):
-        if key not in self._keys():
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __iter__(self):
-        return iter(self._keys())
-
-    def __len__(self):
-        return len(self._keys())
-
-    @classmethod
-    def _keys(cls):
-        return [f.name for f in dataclasses.fields(cls)]
 
 
 #: Seconds a worker waits for another worker fitting a probe sweep.
@@ -303,22 +257,6 @@ def _train_batch(profile: Profile, batch: int | None) -> Profile:
     return derived
 
 
-def merge_summaries(summaries: Sequence[TuneSummary], sweep: str) -> TuneSummary:
-    """One TuneSummary for the parts of a "+" sweep (counts added, trials in order)."""
-    if len(summaries) == 1:
-        return summaries[0]
-    failures, at_chance = {}, {}
-    for s in summaries:
-        failures.update(s.failures)
-        at_chance.update(s.at_chance)
-    return TuneSummary(sweep=sweep, plan_size=sum(s.plan_size for s in summaries),
-                       ok=sum(s.ok for s in summaries), failed=sum(s.failed for s in summaries),
-                       missing=sum(s.missing for s in summaries), failures=failures,
-                       trials=[t for s in summaries for t in s.trials],
-                       candidates=summaries[0].candidates,
-                       reused=sum(s.reused for s in summaries), at_chance=at_chance)
-
-
 def module_batchnorm(spec: ModuleSpec, policy: str) -> tuple[str, str | None]:
     """(policy, evidence) of one module for fine-tuning: `policy` "train" / "inference" as
     given; "auto" -> "inference" when the module's variables include BatchNorm moving
@@ -499,64 +437,6 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
     return summary
 
 
-def _say_older_rule(run, plan, pending, *, sweep, reused, worker=False):
-    """Warns (terminal and log) when the pool mixes training rules (`sweepstate.TRAIN_RULE`):
-    finished trials this sweep reuses were trained by an older rule (`older_rule_warning`),
-    or, when this call trains trials, another sweep's candidates in the pool were. They are
-    kept; the lines say how to train them by this rule. A `worker` of a chief/worker sweep
-    logs them at INFO: the pool is the sweep's, so its chief (or the one process) warns, once,
-    not every process of it."""
-    level = logging.INFO if worker else logging.WARNING
-    left, mine = {e.trial_id for e in pending}, {e.trial_id for e in plan}
-    older = [e.trial_id for e in plan if e.trial_id not in left
-             and (found := finished_candidate(run.candidates, e.trial_id)) is not None
-             and _older_rule(found.record)]
-    line = older_rule_warning(
-        sweep, older, reused, run_words=escaped(run.candidates),
-        restart_words=command_words("tune", run.path, flags=f"--sweep {sweep} --restart",
-                                    keywords=f"sweep={sweep!r}, restart=True"))
-    if line:
-        log.log(level, "%s", line)
-    if not pending:  # this call trains nothing: it mixes nothing into the pool
-        return
-    others = [c.trial for c in candidate.scan(run.candidates)[0]
-              if c.trial not in mine and c.complete and _older_rule(c.record)]
-    if others:
-        theirs = sorted({t.split("-")[0] for t in others})
-        log.log(
-            level, "tune %s: this sweep's trials are trained by training rule %d, while %d "
-            "trial(s) of sweep %s in the same pool (%s) were trained by an older hubensemble's "
-            "rule, so the pool mixes two rules; to train them by this one, start %s over: %s",
-            sweep, TRAIN_RULE, len(others), ", ".join(theirs),
-            ", ".join(others[:3]) + (", …" if len(others) > 3 else ""),
-            "it" if len(theirs) == 1 else "each", " and ".join(
-                command_words("tune", run.path, flags=f"--sweep {s} --restart",
-                              keywords=f"sweep={s!r}, restart=True") for s in theirs))
-
-
-def _older_rule(record) -> bool:
-    """Whether a trial.json `record` was trained by a rule before TRAIN_RULE
-    (`sweepstate.train_rule`). A probe's without "train_rule" is not: rule 2 changed the
-    fine-tuning's training passes, not the probe fit on frozen embeddings, whose candidates of
-    ee1ba61 and 3d86205 (rule 1; probes exist since ca6b0d9, 90 minutes before ee1ba61) equal
-    this version's to the bit (val and test probabilities of a probe sweep, 8 trials, measured
-    by helper 192); a probe records the rule it was fitted under, for a later rule that
-    changes it."""
-    if record.get("kind") == "probe" and "train_rule" not in record:
-        return False
-    return train_rule(record) < TRAIN_RULE
-
-
-def _say_resumed(sweep, reused, planned, progress):
-    """The line of a resumed sweep: in the log, and on the terminal unless progress is off."""
-    line = (f"tune {sweep}: {reused} of {planned} planned trial(s) finished before, reused; "
-            f"{planned - reused} to run" if reused < planned else
-            f"tune {sweep}: all {planned} planned trial(s) finished before, reused")
-    log.info("%s", line)
-    if progress:
-        print(line, file=sys.stderr)
-
-
 def sweep_lock_of(call: dict) -> tuple[str | None, dict | None]:
     """(tuner id, record) of a run_tune call (its bound arguments) taking part in a
     chief/worker sweep, whose process holds its own sweep lock (`sweeplock`), or (None,
@@ -607,30 +487,6 @@ def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weigh
     atomic_write_json(run.tuner / sweep / "plan.json", [e.to_json() for e in plan])
 
 
-def summarize(run: Run, plan: Sequence[PlanEntry], *, sweep: str) -> TuneSummary:
-    """The `TuneSummary` of a plan's candidates in `run` (read now from RUN/candidates, the ok
-    ones' val_probs.npy against RUN/labels/val.npy for `at_chance`)."""
-    from hubensemble.chance import at_chance_candidates
-
-    ok, failed, missing = [], {}, []
-    for e in plan:
-        found = finished_candidate(run.candidates, e.trial_id)
-        if found is None:
-            missing.append(e.trial_id)
-        elif found.status == "ok":
-            ok.append(found)
-        else:
-            failed[e.trial_id] = found.reason
-    try:
-        labels = run.labels_of("val")
-    except (OSError, ValueError):  # a damaged labels file: the ensemble stage names it
-        labels = None
-    return TuneSummary(sweep=sweep, plan_size=len(plan), ok=len(ok), failed=len(failed),
-                       missing=len(missing), failures=failed,
-                       trials=[e.trial_id for e in plan], candidates=str(run.candidates),
-                       at_chance=at_chance_candidates(ok, labels))
-
-
 def _warn_at_chance(run: Run, summary: TuneSummary) -> None:
     """The end of a sweep's warning on its candidates at chance (`chance.sweep_chance_text`:
     which, and what to do), for `tune` and `fit` alike."""
@@ -640,21 +496,3 @@ def _warn_at_chance(run: Run, summary: TuneSummary) -> None:
         found = {t: finished_candidate(run.candidates, t) for t in summary.at_chance}
         records = {t: c.record if c is not None else {} for t, c in found.items()}
         log.warning("%s", sweep_chance_text(summary.at_chance, records))
-
-
-def format_summary(summary: Mapping) -> str:
-    """The terminal lines for a sweep summary from run_tune (a TuneSummary or its dict):
-    counts, then each failed trial and its reason, how to run the failed ones again
-    (`rerun_failed_words`), and each candidate at chance."""
-    reused = summary.get("reused") or 0
-    chance = summary.get("at_chance") or {}
-    at = f" ({len(chance)} at chance on validation)" if chance else ""
-    lines = [f"sweep {summary['sweep']}: {summary['ok']} ok{at}, {summary['failed']} failed, "
-             f"{summary['missing']} not finished, of {summary['plan_size']} planned"
-             f"{f' ({reused} finished before this run, reused)' if reused else ''}; "
-             f"candidates in {summary['candidates']}"]
-    lines += [f"  failed {trial}: {reason}" for trial, reason in summary["failures"].items()]
-    if summary["failures"]:
-        lines.append("  " + rerun_failed_words(summary["candidates"], summary["failures"]))
-    lines += [f"  at chance {trial}: {why}" for trial, why in chance.items()]
-    return "\n".join(lines)

@@ -21,6 +21,7 @@ from hubensemble.fileio import machine_error
 from hubensemble.hyperrule import HParams
 from hubensemble.rundir import Run
 from hubensemble.sweepstate import TRAIN_RULE
+from hubensemble.sweepsummary import finished_candidate  # noqa: F401 - moved there, TF-free
 from hubensemble.terminal import bar_note, counting_note
 from hubensemble.threads import one_training
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
@@ -473,13 +474,3 @@ def _write_final_scalars(logdir, record, step):
         tf.summary.scalar(OBJECTIVE, record["val"]["ce"], step=step)
         tf.summary.scalar("val_accuracy", record["val"]["accuracy"], step=step)
     writer.close()
-
-
-def finished_candidate(candidates_dir, trial: str) -> candidate.Candidate | None:
-    """The trial's candidate when it is `complete` (ok with every file its record names, or
-    failed), else None: the trial still has to run (never started, killed, or incomplete).
-
-    The one resume rule of tune: the candidates, not Keras Tuner's state, say what is done.
-    """
-    found = candidate.read_candidate(candidates_dir, trial)
-    return found if found is not None and found.complete else None
