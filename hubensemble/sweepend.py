@@ -149,7 +149,8 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
     with the recorded BatchNorm decisions) the recorded trials, each with a complete
     candidate (`finished_candidate`) of the planned hparams, every candidate of the pool of
     this profile (`check_pool`), the labels there, and no more failed trials than
-    --max-failures. None otherwise (no --restart, not a worker, damaged or refused inputs):
+    --max-failures. None otherwise (no --restart, no --train-batch-size, not a worker, damaged
+    or refused inputs):
     `run_tune` runs as before, after TensorFlow. It loads no module, so it does not judge
     whether the modules' files changed since rank (`rank.refuse_changed_modules`, which
     reaches `hub`, TensorFlow first), as the chief, which loads none either, does not; nor
@@ -160,6 +161,8 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
     from hubensemble.sweepsummary import merge_summaries, say_older_rule, say_resumed, summarize
 
     if not member or member == "chief" or call.get("restart") or not call.get("sweep"):
+        return None
+    if call.get("train_batch_size") is not None:  # run_tune derives and checks its profile
         return None
     run = Run(run_dir)
     try:

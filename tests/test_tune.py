@@ -2278,6 +2278,8 @@ def test_a_finished_worker_says_what_run_tune_says(tmp_path, capsys, monkeypatch
             "max_failures": 1}
     assert finished_worker(run, "tuner0", call, progress=False) == summary
     assert finished_worker(run, "tuner0", {**call, "seed": 1}) is None  # refused after TF
+    # a --train-batch-size derives the profile the pool is checked against: run_tune's
+    assert finished_worker(run, "tuner0", {**call, "train_batch_size": 8}) is None
     assert finished_worker(run, "chief", call) is None
     assert finished_worker(run, None, call) is None  # a plain tune
     assert finished_worker(run, "tuner0", {**call, "max_failures": 0}) is None  # its error
