@@ -17,9 +17,10 @@ from hubensemble.lockwords import option_word
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
 from hubensemble.terminal import progress_bar, shows_progress
-from hubensemble.text import absolute, described, escaped
+from hubensemble.text import absolute, described
 from hubensemble.datachange import metadata_spec  # (its home; evaluate.metadata_spec too)
 from hubensemble.data.coverage import balanced_line, few_note, majority_note, unbalanced
+from hubensemble.data.sniff import named_skips
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
                                  not_held_out_note)
 # The corruptions (corruptions.py), re-exported for the callers that import them from here.
@@ -614,7 +615,7 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     skipped = data.get("skipped") or []
     if skipped:
         files = f" of {data['files']}" if data.get("files") is not None else ""
-        shown = "; ".join(f"{escaped(p)}: {r}" for p, r in skipped[:3])
+        shown = named_skips(skipped[:3])  # a reason said once after its files
         more = (f"; and {len(skipped) - 3} more" + (f", {skipped_in}" if skipped_in else "")
                 if len(skipped) > 3 else "")
         lines.append(f"{len(skipped)}{files} file(s) of the data were skipped and "

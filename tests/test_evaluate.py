@@ -588,6 +588,7 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     assert len(result["task"]["skipped"]) == 5 and result["n"] == 10
     table = ev.format_evaluation(result, skipped_in=skipped_list(None, "evaluate"))
     assert "; and 2 more, pass --out FILE to list them all)" in table.splitlines()[1]
+    assert table.splitlines()[1].count("not a JPEG") == 1  # said once after its three files
     assert f"; and 2 more, all listed in {tmp_path / 'e.json'} (task.skipped))" in (
         ev.format_evaluation(result, skipped_in=skipped_list(tmp_path / "e.json", "evaluate")))
     from hubensemble.cli import main
