@@ -471,9 +471,11 @@ def _look_for_probabilities(runtime):
     `tune` and `export` run alone on a run folder (stage commands) never embed through rank,
     where it was said, and never said it. In `fit`, rank's embeddings looked first (said
     once, not again here); a warning already said is not said twice (`hub.notices`).
-    Eagerly only; a probe the module refuses or fails on says nothing (its real call says
-    why): a SavedModel of any size that needs more than 64 px (VALID convolutions) fails in
-    TensorFlow's own error, which must not stop a trial that would run at its resolution."""
+    Under a strategy's scope (`tune --strategy mirrored` / `tpu`) the probe runs in a
+    replica (`_in_a_replica`). Eagerly only; a probe the module refuses or fails on says
+    nothing (its real call says why): a SavedModel of any size that needs more than 64 px
+    (VALID convolutions) fails in TensorFlow's own error, which must not stop a trial that
+    would run at its resolution."""
     import tensorflow as tf
 
     if not tf.executing_eagerly() or not first_look(runtime.fingerprint) or \
@@ -482,13 +484,32 @@ def _look_for_probabilities(runtime):
     from hubensemble.hub.outputs import probe_images
 
     sizes = runtime.signature.sizes
+    images = probe_images(runtime.input_size or (sizes[0] if sizes else (64, 64)))
     try:
-        out = runtime(probe_images(runtime.input_size or (sizes[0] if sizes else (64, 64))))
+        if tf.distribute.has_strategy() and tf.distribute.in_cross_replica_context():
+            out = _in_a_replica(runtime, images)
+        else:
+            out = runtime(images)
     except (ModuleLoadError, tf.errors.OpError, ValueError, TypeError) as e:
         log.debug("module %s: its output on the probe batch could not be read (%s)",
                   runtime.name or runtime.handle, e)
         return
     runtime.warn_if_probabilities(out.numpy())
+
+
+def _in_a_replica(runtime, images):
+    """`runtime`'s output on `images` (float32 [N, H, W, 3]) called as the strategy whose
+    scope is open runs a training step (`strategy.run`, in a tf.function: eagerly, a
+    MirroredStrategy warns of its overhead): the first replica's [N, D]. A SavedModel loaded
+    under the scope holds functions that assert they run in a replica, so a plain call in
+    the scope's cross-replica context fails ("Trying to access a placeholder that is not
+    supposed to be executed", TensorFlow's saved_model/load.py `_WrapperFunction`,
+    tensorflow/tensorflow#56852) and `tune --strategy mirrored` never looked."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    out = tf.function(lambda x: strategy.run(runtime, args=(x,)))(tf.constant(images))
+    return strategy.experimental_local_results(out)[0]
 
 
 def _clean(name):
