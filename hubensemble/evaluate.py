@@ -243,8 +243,8 @@ def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[st
     and the severities (none without corruptions). No TensorFlow: the command line checks
     them before it loads. Raises DataError for a split name that is not train, val
     (validation, valid) or test; HubensembleError for an unknown corruption or severity;
-    each naming its keyword and flag ("severities (--severities): severity must be one of
-    1, 2, 3, got 4"), as `options.check` does."""
+    each naming the caller's word, as `options.check` does: the flag on the command line
+    ("--severities: severity must be one of 1, 2, 3, got 4"), else the keyword."""
     from hubensemble.data.task import split_key
 
     with _naming("eval_split"):
@@ -257,14 +257,15 @@ def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[st
 
 @contextlib.contextmanager
 def _naming(option: str):
-    """A HubensembleError raised inside, its message led by `option`'s keyword and its
-    `evaluate` flag (Option.settings): `--severities 4` said "severity must be one of 1, 2,
-    3, got 4" without naming the flag."""
+    """A HubensembleError raised inside, its message led by `option`'s `evaluate` flag
+    (Option.settings) on the command line, its keyword from Python (`option_word`):
+    `--severities 4` said "severity must be one of 1, 2, 3, got 4" without naming the flag."""
     try:
         yield
     except HubensembleError as e:
         o = options.get(option)
-        e.args = (f"{o.kw} ({o.settings('evaluate')['flags'][0]}): {e}", *e.args[1:])
+        e.args = (f"{option_word(o.settings('evaluate')['flags'][0], o.kw)}: {e}",
+                  *e.args[1:])
         raise
 
 
@@ -388,8 +389,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     covered it).
 
     Raises OptionError (a HubensembleError), before anything loads, for a value the options
-    table refuses (`options.check_keywords`, the command line's rule and words: "batch_size
-    (--batch-size) must be an integer >= 1, got 0"; the seed in [0, 2**32 - 1]);
+    table refuses (`options.check_keywords`, the command line's rule, in its keywords:
+    "batch_size must be an integer >= 1, got 0"; the seed in [0, 2**32 - 1]);
     HubensembleError for an unknown corruption or a bad severity; RunError when `model_dir` is
     not a loadable SavedModel with a serving_default signature taking one image input; DataError
     when the task has a class the export does not name (naming it), when, without class names in

@@ -30,6 +30,7 @@ import os
 from typing import Any, Iterable, Mapping
 
 from hubensemble.errors import HubensembleError
+from hubensemble.lockwords import option_word
 from hubensemble.optionrecord import Option
 from hubensemble.text import closest_name
 from hubensemble.winpaths import refusal_advice
@@ -575,8 +576,10 @@ def _check_one(o: Option, value, *, cli: bool = False, command: str | None = Non
 
 
 def check(name: str, value, *, label: str | None = None, command: str | None = None) -> Any:
-    """`value` unchanged when it fits option `name`, else OptionError naming the option, its
-    flag and the allowed values (e.g. "budget (--budget) must be an integer >= 1, got 0").
+    """`value` unchanged when it fits option `name`, else OptionError naming the option in
+    the caller's word (`lockwords.option_word`: its flag on the command line, "--budget must
+    be an integer >= 1, got 0"; from Python its keyword, "budget must be …": each was told
+    both, "budget (--budget)") and the allowed values.
     `label`: the word the caller used for it, when not `name` (a stage function's keyword,
     `Option.kw`: evaluate_model(batch_size=0) is told "batch_size", not the table's
     "eval_batch_size", which no Python caller ever typed). `command`: the command whose flag
@@ -594,8 +597,8 @@ def check(name: str, value, *, label: str | None = None, command: str | None = N
         else:
             _check_one(o, value)
     except ValueError as e:
-        raise OptionError(f"{label or name} ({_flag(o, command)}) {e}, got {value!r}"
-                          f"{getattr(e, 'hint', '')}") from None
+        raise OptionError(f"{option_word(_flag(o, command), label or name)} {e}, got "
+                          f"{value!r}{getattr(e, 'hint', '')}") from None
     return value
 
 
@@ -605,8 +608,8 @@ def check_keywords(function: str, values: Mapping[str, Any], *, own: Iterable[st
     what the command line refuses, by one rule (run_rank(cache_dir="") read the default
     cache). A path's os.PathLike is checked as its text. `own`: keywords the function checks
     itself, as Python may pass more (a hyperrule.Profile; None for "the run's"). Raises
-    OptionError naming the keyword (as the caller typed it) and its flag on the command of
-    the same name (run_ensemble's budget: the `ensemble` command's --budget)."""
+    OptionError naming the keyword (as the caller typed it); on the command line its flag on
+    the command of the same name (run_ensemble's budget: the `ensemble` command's --budget)."""
     for o in options_for(used_by=function):
         if o.kw in values and o.kw not in own:
             value = values[o.kw]

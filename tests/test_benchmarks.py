@@ -267,7 +267,7 @@ _FINETUNE_KEYS = "must be KEY=VALUE,... with keys from steps, batch_size, seed, 
     ("bench_rank.py", ["--widths", "0"], "argument --widths: must be comma-separated channel "
                                          "counts >= 1, got '0'"),
     ("bench_rank.py", ["--widths", "32,,64"], "argument --widths: must be comma-separated"),
-    ("bench_method.py", ["--sweep", "bogus"], "argument --sweep: sweep (--sweep) must be a "
+    ("bench_method.py", ["--sweep", "bogus"], "argument --sweep: sweep must be a "
                                               "sweep"),
     ("bench_method.py", ["--tasks", "digits", "digits"], "argument --tasks: digits given "
                                                          "twice"),

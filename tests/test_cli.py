@@ -662,11 +662,11 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
         run.stderr.count(f"error: {e.value}\n") == 1
     for said in ("the aug sweep runs 4 trials per augmentation family; budget 3 cannot hold "
                  "one", "the default sweep runs 4 trials per module; budget 2 cannot hold one",
-                 # evaluate's refusals name their flag (--severities 4 did not)
-                 "corruptions (--corruptions): unknown corruption 'bogus'; choose from "
-                 "gaussian_noise", "split (--split): unknown split 'bogus'; use one of train, "
-                 "val, test", "severities (--severities): severity must be one of 1, 2, 3, "
-                 "got 4"):
+                 # evaluate's refusals name their flag alone (--severities 4 named none,
+                 # then "severities (--severities)", a keyword the command line never typed)
+                 "--corruptions: unknown corruption 'bogus'; choose from gaussian_noise",
+                 "--split: unknown split 'bogus'; use one of train, val, test",
+                 "--severities: severity must be one of 1, 2, 3, got 4"):
         assert run.stderr.count(f"error: {said}") == 1, run.stderr
     # A folder is read as the files under it (here one empty file, skipped as the folder
     # loader skips it): nothing to predict, said before TensorFlow.
@@ -1608,12 +1608,15 @@ def test_every_empty_text_option_names_what_leaving_it_out_gives(capsys):
 
 def test_an_empty_path_option_is_refused_from_python(tmp_path):
     from hubensemble import options
+    from hubensemble.lockwords import command_line
     from hubensemble.evaluate import load_evaluation_task
     from hubensemble.rundir import DataArgs
 
     for name, flag in (("data_dir", "--data-dir"), ("cache_dir", "--cache-dir")):
         with pytest.raises(options.OptionError, match=(
-                rf"{name} \({flag}\) must be a path, not empty \(without it: .+\), got ''")):
+                rf"^{name} must be a path, not empty \(without it: .+\), got ''")):
+            options.check(name, "")
+        with command_line(), pytest.raises(options.OptionError, match=f"^{flag} must be a "):
             options.check(name, "")
     with pytest.raises(options.OptionError, match="data_dir"):
         DataArgs(spec="tfds:beans", data_dir="")
@@ -1654,9 +1657,9 @@ def test_an_empty_value_of_a_text_flag_is_refused_naming_it(argv, flag, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {flag}: must not be empty" in err and err.rstrip().endswith("got ''"), err
-    for name, flag in (("tpu", "--tpu"), ("tuner_id", "--tuner-id"), ("student", "--student")):
+    for name in ("tpu", "tuner_id", "student"):
         with pytest.raises(options.OptionError, match=(
-                rf"{name} \({flag}\) must not be empty \(without it: .+\), got ''")):
+                rf"^{name} must not be empty \(without it: .+\), got ''")):
             options.check(name, "")
 
 
@@ -1848,12 +1851,17 @@ def test_stage_functions_refuse_from_python_what_the_command_line_refuses(
     """A stage function called from Python took values its command-line flag refuses (e.g.
     run_tune(cache_dir="") read the default cache; greedy="no" selected greedily): each now
     checks its keywords by the options table (`options.check_keywords`), with the table's
-    OptionError naming the option and its flag, before it reads or writes anything."""
+    OptionError naming the option, before it reads or writes anything: its keyword to
+    Python, the flag of that command on the command line (`lockwords.option_word`; each
+    was told both, "budget (--budget)")."""
     from hubensemble import options
+    from hubensemble.lockwords import command_line
 
     run = tmp_path / "run"
     args = [run if a == "RUN" else a for a in args]
-    with pytest.raises(options.OptionError, match=re.escape(f"({flag}) must be ")):
+    with pytest.raises(options.OptionError, match=f"^{next(iter(keywords))} must be "):
+        stage_functions()[function](*args, **keywords)
+    with command_line(), pytest.raises(options.OptionError, match=f"^{flag} must be "):
         stage_functions()[function](*args, **keywords)
     assert not run.exists()
 
@@ -1880,14 +1888,15 @@ def test_invalid_python_values_are_refused_before_anything_runs(tmp_path):
     from hubensemble.pipeline import FitOptions
     from hubensemble.rundir import DataArgs
 
-    with pytest.raises(options.OptionError, match=r"budget \(--budget\) must be an integer >= 1"):
+    # Python's own word: the keyword alone ("budget (--budget)" named a flag it never typed)
+    with pytest.raises(options.OptionError, match=r"^budget must be an integer >= 1"):
         FitOptions(budget=0)
     with pytest.raises(options.OptionError, match="one of paper, cpu, quick"):
         hubensemble.fit("c.yaml", "sklearn:digits", tmp_path / "run", profile="gpu")
     with pytest.raises(TypeError, match="top_k"):
         hubensemble.fit("c.yaml", "sklearn:digits", tmp_path / "run", topk=3)
     assert not (tmp_path / "run").exists()
-    with pytest.raises(options.OptionError, match="--test-fraction"):
+    with pytest.raises(options.OptionError, match="^test_fraction must be"):
         DataArgs(spec="sklearn:digits", test_fraction=-0.1)
     assert FitOptions(threshold=0.02, modules=["a", "b"], corruptions=False).threshold == 0.02
 
@@ -1900,7 +1909,7 @@ def test_a_mistyped_choice_from_python_is_named_with_the_closest_one(tmp_path):
     from hubensemble.pipeline import FitOptions
 
     with pytest.raises(options.OptionError, match=re.escape(
-            "profile (--profile) must be one of paper, cpu, quick, got 'quik' (did you mean "
+            "profile must be one of paper, cpu, quick, got 'quik' (did you mean "
             "quick?)")):
         hubensemble.fit("c.yaml", "sklearn:digits", tmp_path / "run", profile="quik")
     with pytest.raises(options.OptionError, match=re.escape("got 'KNN' (did you mean knn?)")):

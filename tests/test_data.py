@@ -567,7 +567,7 @@ def test_a_fraction_the_data_would_not_use_is_refused(tmp_path, rng):
         load_task(with_test, test_fraction=0.1)
     # An unused default counts as 0 in the sum: npz never carves test, val may take 0.85.
     assert len(load_task(with_test, val_fraction=0.85).val) == 16
-    with pytest.raises(DataError, match=r"^val_fraction \(--val-fraction\) must be a number in "
+    with pytest.raises(DataError, match=r"^val_fraction must be a number in "
                                         r"\[0, 1\), got None"):
         load_task(with_test, val_fraction=None)
     with pytest.raises(DataError) as e:  # both at once, not one refusal after the other

@@ -545,17 +545,17 @@ def test_labels_beyond_int64_are_named_as_stored(tmp_path, labels, shown):
 
 
 @pytest.mark.parametrize("keyword, value, words", [
-    ("min_per_class", -1, "min_per_class (--min-per-class) must be an integer >= 0, got -1"),
-    ("min_per_class", 2.5, "min_per_class (--min-per-class) must be an integer >= 0, got 2.5"),
-    ("seed", -1, "seed (--data-seed) must be an integer in [0, 4294967295], got -1"),
-    ("seed", 1.5, "seed (--data-seed) must be an integer in [0, 4294967295], got 1.5"),
+    ("min_per_class", -1, "min_per_class must be an integer >= 0, got -1"),
+    ("min_per_class", 2.5, "min_per_class must be an integer >= 0, got 2.5"),
+    ("seed", -1, "seed must be an integer in [0, 4294967295], got -1"),
+    ("seed", 1.5, "seed must be an integer in [0, 4294967295], got 1.5"),
     # numpy's range: sklearn:digits' split stopped with sklearn's traceback after the load.
-    ("seed", 2**32, "seed (--data-seed) must be an integer in [0, 4294967295], got 4294967296"),
-    ("dedupe", "no", "dedupe (--dedupe) must be true or false, got 'no'"),
-    ("flip", "yes", "flip (--flip) must be true or false (or None), got 'yes'"),
-    ("val_fraction", 1.5, "val_fraction (--val-fraction) must be a number in [0, 1)"),
-    ("label_key", 3, "label_key (--label-key) must be a string, got 3"),
-    ("data_dir", 5, "data_dir (--data-dir) must be a string (or None), got 5"),
+    ("seed", 2**32, "seed must be an integer in [0, 4294967295], got 4294967296"),
+    ("dedupe", "no", "dedupe must be true or false, got 'no'"),
+    ("flip", "yes", "flip must be true or false (or None), got 'yes'"),
+    ("val_fraction", 1.5, "val_fraction must be a number in [0, 1)"),
+    ("label_key", 3, "label_key must be a string, got 3"),
+    ("data_dir", 5, "data_dir must be a string (or None), got 5"),
 ])
 def test_load_task_refuses_an_option_outside_its_rules_before_reading(
         tmp_path, keyword, value, words):
@@ -570,7 +570,7 @@ def test_options_of_numpy_types_and_load_test_set(tmp_path):
     task = load_task(spec, seed=np.int64(1), dedupe=np.True_, min_per_class=np.int32(2),
                      val_fraction=np.float32(0.25))
     assert len(task.train) + len(task.val) == 12
-    with pytest.raises(DataError, match=r"^data_dir \(--data-dir\) must be a string"):
+    with pytest.raises(DataError, match=r"^data_dir must be a string"):
         load_test_set(f"folder:{tmp_path / 'missing'}", data_dir=7)
 
 

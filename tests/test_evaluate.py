@@ -118,6 +118,14 @@ def test_unknown_corruption_and_bad_arguments_are_errors_that_list_the_names():
     assert ev.resolve_corruptions(False) == []
     assert ev.resolve_corruptions("all") == list(ev.CORRUPTIONS)
     assert ev.resolve_corruptions("jpeg, contrast,jpeg") == ["jpeg", "contrast"]
+    # evaluate_model's check names its keywords to Python (the command line's words, test_cli's
+    # before-TensorFlow test, are the flags): both were told "corruptions (--corruptions)".
+    for args, said in ((("test", "bogus", None), "corruptions: unknown corruption 'bogus'"),
+                       (("bogus", True, None), "split: unknown split 'bogus'"),
+                       (("test", True, [4]), "severities: severity must be one of 1, 2, 3")):
+        with pytest.raises(HubensembleError) as e:
+            ev.check_evaluate_options(*args)
+        assert str(e.value).startswith(said), str(e.value)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1145,7 +1145,7 @@ _WRONG_ARGUMENTS = [
     ("run_rank", ("{run}", "{cat}", "sklearn:digits"), {}, TypeError,
      "got str 'sklearn:digits'; load it with hubensemble.load_task('sklearn:digits')"),
     ("run_rank", ("{run}", "{cat}", "{task}"), {"top_k": "3"}, "OptionError",
-     "top_k (--top-k) must be an integer >= 1, got '3'"),
+     "top_k must be an integer >= 1, got '3'"),
     ("run_tune", (None,), {}, TypeError, "run_tune() run_dir must be a folder path"),
     ("run_tune", (123,), {}, TypeError, "run_tune() run_dir must be a folder path (str or "
                                         "os.PathLike), got int 123"),
@@ -1225,16 +1225,16 @@ def test_a_python_caller_is_told_the_keyword_it_typed_not_the_tables_name(tmp_pa
 
     for call, words in [
             (lambda: evaluate_model(tmp_path, None, batch_size=0),
-             "batch_size (--batch-size) must be an integer >= 1, got 0"),
-            (lambda: run_distill(tmp_path, steps_scale=0), "steps_scale (--distill-steps)"),
-            (lambda: run_distill(tmp_path, mixup=-1), "mixup (--distill-mixup) must be"),
+             "batch_size must be an integer >= 1, got 0"),
+            (lambda: run_distill(tmp_path, steps_scale=0), "steps_scale must be"),
+            (lambda: run_distill(tmp_path, mixup=-1), "mixup must be"),
             # evaluate_model's batch size and seed have the table's check alone (its own
             # checks after it, "batch_size must be an integer >= 1", were never reached).
             *[(lambda v=v: evaluate_model(tmp_path, None, batch_size=v),
-               f"batch_size (--batch-size) must be an integer >= 1, got {v!r}")
+               f"batch_size must be an integer >= 1, got {v!r}")
               for v in (True, 2.5, "3", None)],
             *[(lambda v=v: evaluate_model(tmp_path, None, seed=v),
-               f"seed (--seed) must be an integer in [0, 4294967295], got {v!r}")
+               f"seed must be an integer in [0, 4294967295], got {v!r}")
               for v in (True, -1, 2.0)]]:
         with pytest.raises(options.OptionError) as e:
             call()
@@ -1242,17 +1242,26 @@ def test_a_python_caller_is_told_the_keyword_it_typed_not_the_tables_name(tmp_pa
     assert os.listdir(tmp_path) == []
 
 
-def test_a_python_callers_refusal_names_the_flag_of_the_command_of_that_function(tmp_path):
-    """run_ensemble(run_dir, budget='x') was refused as "budget (--ensemble-budget) must be
-    …", fit's flag: the `ensemble` command, which run_ensemble is, calls it --budget."""
+def test_a_refusal_names_the_keyword_to_python_and_the_flag_of_its_command_to_the_command_line(
+        tmp_path):
+    """run_ensemble(run_dir, budget='x') was refused as "budget (--budget) must be …" (and
+    before that "(--ensemble-budget)", fit's flag): Python never typed --budget, and the
+    command line never typed budget. Each is told its own word (`lockwords.option_word`):
+    the keyword from Python; on the command line the flag of the command of that function
+    (the `ensemble` command's --budget, fit's --ensemble-budget)."""
     from hubensemble import options
     from hubensemble.ensemble import run_ensemble
+    from hubensemble.lockwords import command_line
 
     with pytest.raises(options.OptionError) as e:
         run_ensemble(tmp_path, budget="x")
-    assert str(e.value) == "budget (--budget) must be an integer >= 1, got 'x'"
-    # fit's keyword is fit's flag.
-    with pytest.raises(options.OptionError, match=r"^ensemble_budget \(--ensemble-budget\) "):
+    assert str(e.value) == "budget must be an integer >= 1, got 'x'"
+    with pytest.raises(options.OptionError, match=r"^ensemble_budget must be an integer >= 1"):
+        hubensemble.fit([], "sklearn:digits", tmp_path / "out", ensemble_budget=0)
+    with command_line(), pytest.raises(options.OptionError) as e:
+        run_ensemble(tmp_path, budget="x")
+    assert str(e.value) == "--budget must be an integer >= 1, got 'x'"
+    with command_line(), pytest.raises(options.OptionError, match=r"^--ensemble-budget must "):
         hubensemble.fit([], "sklearn:digits", tmp_path / "out", ensemble_budget=0)
     assert os.listdir(tmp_path) == []
 
@@ -1727,7 +1736,7 @@ def test_fit_refuses_a_folder_argument_of_another_type_or_empty_before_its_run_f
         hubensemble.fit(catalogue, "sklearn:digits", None, progress=False, **FIT)
     with pytest.raises(OptionError, match=r"fit\(\) out must be a path, not empty"):
         hubensemble.fit(catalogue, "sklearn:digits", "", progress=False, **FIT)
-    for keyword, said in (("cache_dir", r"cache_dir \(--cache-dir\) must be a path, not empty"),
+    for keyword, said in (("cache_dir", r"cache_dir must be a path, not empty"),
                           ("export", r"fit\(\) export must be a path, not empty")):
         with pytest.raises(OptionError, match=said):
             hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,

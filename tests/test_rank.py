@@ -71,7 +71,7 @@ def test_run_rank_refuses_an_empty_cache_dir_as_the_command_line_does(good, task
     default = tmp_path / "default-cache"
     monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(default))
     with pytest.raises(options.OptionError, match=re.escape(
-            'cache_dir (--cache-dir) must be a path, not empty (without it: ')):
+            'cache_dir must be a path, not empty (without it: ')):
         ranked(good, task, tmp_path / "run", cache_dir="")
     assert not (tmp_path / "run").exists() and not default.exists()
     # A Profile object and top_k None beside a threshold stay Python's own (checked by use).

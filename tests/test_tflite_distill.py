@@ -581,7 +581,7 @@ def test_a_moved_run_names_its_own_tflite_model_and_a_savedmodel_export_removes_
     report = write_report(path).markdown.read_text()
     assert f"`{path / 'export-tflite' / 'model.tflite'}`" in report
     assert str(run_dir) not in report
-    with pytest.raises(OptionError, match=r"tflite_size \(--tflite-size\) must be an integer "
+    with pytest.raises(OptionError, match=r"tflite_size must be an integer "
                                           r"in \[1, 1024\]"):
         export_ensemble(path, task=digits, progress=False, export_format="tflite",
                         tflite_size=5000)  # the check batch alone ran out of memory
