@@ -285,11 +285,13 @@ def recorded_fractions(spec: str, val_fraction: float, test_fraction: float):
 def check_options(**values) -> None:
     """The data options' own rules (`hubensemble.options.check`: type, choices, range) for
     `values` given by `load_task` keyword (`seed` is the option data_seed), e.g.
-    check_options(seed=-1) refuses "seed (--data-seed) must be an integer >= 0, got -1".
+    check_options(seed=-1) refuses "seed must be an integer in [0, 4294967295], got -1"
+    (on the command line: "--data-seed must be …", `lockwords.option_word`).
     numpy scalars count as their Python type (np.True_ is a bool, np.int64(3) an integer).
     Reads nothing; `load_task` and `load_test_set` run it before anything else.
 
-    Raises DataError naming the keyword, its flag and what is allowed; KeyError for a
+    Raises DataError naming the keyword (its flag on the command line) and what is allowed;
+    KeyError for a
     keyword that is not a data option.
     """
     names = {o.kw: o.name for o in option_table.options_for(used_by="data")}

@@ -30,7 +30,8 @@ STRATEGIES = options.get("strategy").choices
 #: WARNING lines raw: its start-up notices (the absl banner twice) and, in each mirrored trial,
 #: "W… local_rendezvous.cc:412] Local rendezvous is aborting with status: INVALID_ARGUMENT:
 #: assertion failed: [Trying to access a placeholder … cross-replica context …]" (a module
-#: call that hub.layer's output probe makes, and catches, in the cross-replica context).
+#: call that hub.layer's output probe made, and caught, in the cross-replica context, until
+#: a2bb035 ran it in a replica).
 SPLIT_CPU_RECIPE = (
     "python -c \"import sys; from hubensemble._tf import import_tensorflow; import_tensorflow("
     "lambda tf: tf.config.set_logical_device_configuration(tf.config.list_physical_devices("
