@@ -291,8 +291,7 @@ def check_options(**values) -> None:
     Reads nothing; `load_task` and `load_test_set` run it before anything else.
 
     Raises DataError naming the keyword (its flag on the command line) and what is allowed;
-    KeyError for a
-    keyword that is not a data option.
+    KeyError for a keyword that is not a data option.
     """
     names = {o.kw: o.name for o in option_table.options_for(used_by="data")}
     for keyword, value in values.items():
