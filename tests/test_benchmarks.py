@@ -267,8 +267,7 @@ _FINETUNE_KEYS = "must be KEY=VALUE,... with keys from steps, batch_size, seed, 
     ("bench_rank.py", ["--widths", "0"], "argument --widths: must be comma-separated channel "
                                          "counts >= 1, got '0'"),
     ("bench_rank.py", ["--widths", "32,,64"], "argument --widths: must be comma-separated"),
-    ("bench_method.py", ["--sweep", "bogus"], "argument --sweep: sweep must be a "
-                                              "sweep"),
+    ("bench_method.py", ["--sweep", "bogus"], "argument --sweep: must be a sweep"),
     ("bench_method.py", ["--tasks", "digits", "digits"], "argument --tasks: digits given "
                                                          "twice"),
     ("bench_method.py", ["--tasks", "digits", "--seeds", "1", "1"], "argument --seeds: 1 "
@@ -338,6 +337,29 @@ def test_bench_selection_offers_the_ensembles_size_rules():
     from hubensemble.ensemble import SIZE_RULES
 
     assert options.get("size_rule").choices == tuple(SIZE_RULES)
+
+
+def test_a_script_option_is_refused_in_the_main_parsers_words(monkeypatch, capsys):
+    """benchargs.option's type called options.check outside the command line: "argument
+    --sweep: sweep must be a sweep …", the option named twice, once as the Python keyword.
+    It now says what `hubensemble fit --sweep bogus` says."""
+    import argparse
+
+    from hubensemble.cli import build_parser
+
+    monkeypatch.syspath_prepend(str(BENCH))
+    import benchargs
+
+    def refusal(parser, args):
+        with pytest.raises(SystemExit):
+            parser.parse_args(args)
+        return capsys.readouterr().err.strip().splitlines()[-1].split("error: ", 1)[1]
+
+    script = argparse.ArgumentParser()
+    script.add_argument("--sweep", type=benchargs.option("sweep"))
+    said = refusal(script, ["--sweep", "bogus"])
+    assert said.startswith("argument --sweep: must be a sweep"), said
+    assert said == refusal(build_parser(), ["fit", "--sweep", "bogus"])
 
 
 def test_bench_rank_times_the_warm_cache_in_run_folders_of_its_own(

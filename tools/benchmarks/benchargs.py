@@ -11,8 +11,8 @@ error (exit 2) before any work, never a traceback minutes in nor a silent defaul
 * `number(above=None, minimum=None, maximum=None)`: a finite float in a range (nan and inf
   are refused: `float()` takes both);
 * `names(choices, what)`: a comma-separated list of names, each one of `choices`;
-* `option(name)`: a value of hubensemble's option `name`, checked by its own rule
-  (`hubensemble.options.check`: `--sweep bogus` is refused as `fit --sweep bogus` is);
+* `option(name)`: a value of hubensemble's option `name`, checked by its own rule as the
+  main parser checks it (`--sweep bogus` is refused as `fit --sweep bogus` is);
 * `once(parser, flag, values)`: refuses a value given twice to a flag of several values;
 * `folder_target`, `file_target`, `existing_folder`: paths checked as hubensemble's own
   commands check theirs (`hubensemble.fileio.check_dir_target` / `check_file_target`), so a
@@ -110,18 +110,14 @@ def number(*, above: float | None = None, minimum: float | None = None,
 
 
 def option(name: str):
-    """An argparse type: text -> the value of hubensemble's text option `name` (e.g. "sweep"),
-    checked by `hubensemble.options.check`, whose message names what is allowed."""
-    from hubensemble import options
+    """An argparse type: text -> the value of hubensemble's option `name` (e.g. "sweep"),
+    checked by its own rule as the main parser checks it (`hubensemble.arguments`' type):
+    "argument --sweep: must be a sweep …, got 'bogus'". Its own call of `options.check`
+    named the option twice, once as the Python keyword ("argument --sweep: sweep must be
+    …")."""
+    from hubensemble import arguments, options
 
-    def convert(text):
-        try:
-            return options.check(name, text)
-        except options.OptionError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    convert.__name__ = name
-    return convert
+    return arguments._argparse_type(options.get(name))
 
 
 def once(parser: argparse.ArgumentParser, flag: str, values) -> None:
