@@ -42,14 +42,17 @@ GROUPED_SWEEPS = ("default", "probe", "aug")
 
 def check_budget(sweep: str, budget: int | None) -> None:
     """HubensembleError when `budget` (trials, never exceeded: paper 2; None = the default)
-    cannot hold one group of a part of `sweep`. The command line checks it before TensorFlow
-    loads; `tune.plan_sweep` checks each part the same way."""
+    cannot hold one group of a part of `sweep`, in the caller's words
+    (`lockwords.option_word`: "pass --budget 4 or more" on the command line, "pass budget=4
+    or more" from Python; both were told "a budget of 4"). The command line checks it before
+    TensorFlow loads; `tune.plan_sweep` checks each part the same way."""
     for part in sweep_parts(sweep):
         if part in GROUPED_SWEEPS and budget is not None and int(budget) < 4:
             group = "augmentation family" if part == "aug" else "module"
             raise HubensembleError(f"the {part} sweep runs 4 trials per {group}; budget "
-                                   f"{budget} cannot hold one: pass a budget of 4 or more, or a "
-                                   "sweep of single trials (seeds, hyper, combined)")
+                                   f"{budget} cannot hold one: pass "
+                                   f"{option_word('--budget 4', 'budget=4')} or more, or a sweep "
+                                   "of single trials (seeds, hyper, combined)")
 
 
 def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,

@@ -274,7 +274,8 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
     assert tune.plans.untuned_modules(ranking, odd, sweep="combined") == []
     for sweep in ("default", "probe", "aug"):  # 4 trials a group: a budget of 3 holds none
         with pytest.raises(HubensembleError, match=f"the {sweep} sweep runs 4 trials per "
-                                                   r".*; budget 3 cannot hold one"):
+                                                   r".*; budget 3 cannot hold one: pass "
+                                                   r"budget=4 or more, or a sweep"):
             tune.plan_sweep(ranking, specs, sweep=sweep, budget=3, **kw)
     # A ranking that rank selected by --threshold gives the sweep its tau and max_k: 0.25
     # keeps exp_c (0.70 >= 0.675) too, and max_k 2 then cuts it again.
