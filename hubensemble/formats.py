@@ -17,6 +17,7 @@ from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_
                                 read_json, tf_path)
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.sweeps import UNTUNED_BY_KERAS_TUNER, sweep_parts
+from hubensemble.tempnames import NAME_MAX
 from hubensemble.text import absolute, escaped, relative_hint, shell, shown_time
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
@@ -70,6 +71,15 @@ FIT_STAGES = ("rank", "tune", "cost", "ensemble", "export", "evaluate", "report"
 
 # --- an export (a SavedModel folder) ---------------------------------------------------------
 EXPORT_FORMAT = "hubensemble-export"
+#: What an export adds to its own folder's name, read by that name as it is (export/stage.py,
+#: export/adopt.py, runexports.py, exportfolder.py): its TFLite folder OUT-tflite/. Its other
+#: names are cut to fit NAME_MAX (`fileio.fitted_name`): a kept export's NAME-replaced-STAMP
+#: (with room for its -tflite), the lock .NAME.lock and its .holder, the temp folder
+#: .tmp-NAME.TAG.
+EXPORT_NAME_SUFFIXES = ("-tflite",)
+#: The longest name an export folder may have, in bytes (os.fsencode), so that NAME plus the
+#: longest of EXPORT_NAME_SUFFIXES fits NAME_MAX (255): 248 (`check_export_target`).
+EXPORT_NAME_MAX = NAME_MAX - max(len(s) for s in EXPORT_NAME_SUFFIXES)
 EXPORT_FORMAT_VERSION = 1
 #: assets/<this>: class names, members, metrics and versions, readable without hubensemble.
 METADATA_ASSET = "hubensemble.json"
@@ -318,7 +328,11 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
     earlier TFLite export (`is_tflite_export`): an unrelated folder of that name was replaced
     and a file of that name hidden as a temp entry (a new-user check). A name that is not
     UTF-8 (`fileio.tf_path`: TensorFlow can neither write nor read it; in a run folder
-    'caf\\xe9', RUN/export too) is refused naming the folder to rename. Called before the
+    'caf\\xe9', RUN/export too) is refused naming the folder to rename, and so is a name past
+    EXPORT_NAME_MAX bytes (248: its OUT-tflite/, written by a TFLite export now or into the
+    same folder later, would not fit 255 bytes, an OSError ENAMETOOLONG after the work; not
+    cut as its lock's and kept folder's names are, since export, adopt and a run's record
+    read OUT-tflite by that name). Called before the
     work that ends by writing there (export and its command line's check, fit before its
     rank). Files only: no TensorFlow."""
     out_dir = os.fspath(out_dir)
@@ -328,6 +342,13 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
         raise RunError(f"{e}, or choose another {flag} folder") from None
     if why := unloadable_path(out_dir):  # the export's reload check would fail after the work
         raise RunError(f"{why} (choose another {flag} folder)")
+    name = os.path.basename(out_dir.rstrip(os.sep))
+    if len(os.fsencode(name)) > EXPORT_NAME_MAX:  # its NAME-tflite: ENAMETOOLONG after the work
+        raise RunError(f"{out_dir}: the folder's name is {len(os.fsencode(name))} bytes; an "
+                       f"export's name may have at most {EXPORT_NAME_MAX} (the longest file "
+                       f"name, {NAME_MAX} bytes, less {NAME_MAX - EXPORT_NAME_MAX} for the "
+                       f"{EXPORT_NAME_SUFFIXES[0]} folder of its TFLite model beside it): choose "
+                       f"another {flag} folder with a shorter name")
     if run_dir is not None:  # fit's --out a file: named as itself, not "(in OUT/export)"
         check_dir_target(run_dir, f"choose another {option_word('--out', 'out')} folder")
     check_dir_target(out_dir, f"choose another {flag} folder")

@@ -2122,6 +2122,27 @@ def test_a_failed_command_says_why_in_its_log_and_a_file_in_the_way_is_named(tmp
     with pytest.raises(HubensembleError, match=re.escape(
             f"{in_the_way} is a file, not a folder; choose another out folder")):
         check_export_target(in_the_way / "export", "export", run_dir=in_the_way)
+    # A name with no room for its NAME-tflite folder (255 bytes at most): refused up front,
+    # where export --format tflite failed with ENAMETOOLONG after its work (read by that
+    # name in export/stage.py, adopt.py, runexports.py: not cut as its lock's name is).
+    from hubensemble.formats import EXPORT_NAME_MAX
+
+    assert EXPORT_NAME_MAX == 255 - len("-tflite")
+    for name in ("e" * 249, "\u00e9" * 125):  # 249 and 250 bytes
+        long = tmp_path / name
+        for argv, flag in ((fit + ["--export", str(long)], "--export"),
+                           (["export", "-q", "--run", str(started), "--format", "tflite",
+                             "--out", f"{long}/"], "--out")):
+            assert main(argv) == 2, argv
+            assert (f"the folder's name is {len(name.encode())} bytes; an export's name may "
+                    f"have at most 248 (the longest file name, 255 bytes, less 7 for the "
+                    f"-tflite folder of its TFLite model beside it): choose another {flag} "
+                    "folder with a shorter name") in capsys.readouterr().err
+        with pytest.raises(HubensembleError, match="choose another export folder with a "):
+            check_export_target(long, "export", run_dir=tmp_path / "fit")
+    for name in ("e" * 248, "\u00e9" * 124):  # 248 bytes: its -tflite fits
+        check_export_target(tmp_path / name, "--out", tflite=True)
+    assert not (tmp_path / "fit").exists()
     # A folder of the user's files as fit's --export: refused before TensorFlow and before
     # the run folder is made (a new-user check: 7.8 s, and it left run.json and log.txt).
     mine = tmp_path / "myfiles"
