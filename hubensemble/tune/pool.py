@@ -74,11 +74,23 @@ def callers_words(change: str) -> str:
     return f"{flag[2:].replace('-', '_')} {rest}"
 
 
+def _at_batch(profile: Profile, batch) -> Profile:
+    """`profile` at the training batch `batch` (`Profile.with_train_batch`: lr_scale x
+    batch / its batch), to compare with a candidate's record of another batch field by field;
+    `profile` itself for a batch that is not an integer >= 1 (a damaged record)."""
+    try:
+        return profile.with_train_batch(batch)
+    except HubensembleError:
+        return profile
+
+
 def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str,
                head_init: str | None = None, restarting: Sequence[str] = ()) -> None:
     """Refuses (RunError) a sweep that would add candidates of other settings to the pool
     RUN/candidates already holds, whatever their trial ids: a profile other than any
-    candidate's (trial.json "profile"; the sweeps of one pool share it), or another --seed,
+    candidate's (trial.json "profile"; the sweeps of one pool share it) or another training
+    batch than theirs (named as --train-batch-size RECORDED -> NOW, its lr_scale following
+    it: the flag, not the profile, changed it), or another --seed,
     --batchnorm or --head-init than run.json's record of this sweep while candidates of it
     are there (`sweep_changes`). `check_candidates` alone looked only at the planned trial ids: a
     re-ranking that put another module first, --modules, or another sweep planned other ids,
@@ -99,7 +111,12 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
         if name and name != profile.name:
             changes.setdefault(f"--profile {name} -> {profile.name}", []).append(c.trial)
         elif name and (recorded_as := recorded_profile(c.record, meta)) is not None:
-            changed = training_changes(recorded_as, profile)
+            batch = recorded_as.batch_size
+            if batch != profile.batch_size:  # the user's flag, not the profile, changed it
+                changes.setdefault(f"--train-batch-size {batch} -> {profile.batch_size}",
+                                   []).append(c.trial)
+            # What else differs at the recorded batch (its lr_scale follows the batch)
+            changed = training_changes(recorded_as, _at_batch(profile, batch))
             if changed:
                 redefined = True
                 changes.setdefault(f"--profile {name} ({', '.join(changed)})", []).append(c.trial)
@@ -115,7 +132,8 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
     # The restart advice starts the run with this call's settings, not the recorded ones
     # that refused it (it said --profile quick to a refused `tune --profile cpu`).
     typed = {"--profile": ("profile", profile.name), "--seed": ("seed", seed),
-             "--batchnorm": ("batchnorm", batchnorm), "--head-init": ("head_init", head_init)}
+             "--batchnorm": ("batchnorm", batchnorm), "--head-init": ("head_init", head_init),
+             "--train-batch-size": ("train_batch_size", profile.batch_size)}
     now = dict(typed[change.split(" ", 1)[0]] for change in changes)
     raise RunError(
         f"{len(trials)} candidate(s) in {run.candidates} (e.g. {trials[0]}) were tuned with "
