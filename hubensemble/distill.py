@@ -127,7 +127,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     from hubensemble import tune
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.ensemble import load_candidates
-    from hubensemble.export.retrain import StepBar
+    from hubensemble.export.retrain import StepBar, at_train_batch
     from hubensemble.tune.plans import trial_profile
 
     task = run.task(task)
@@ -149,10 +149,10 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     hparams, hparams_from = _student_hparams(base, own, spec, profile)
     start_weights = _start_weights(init, base if own else None)
     aug = hparams.augmentation
-    batch = int(train_batch_size or hparams.batch_size)  # the lr scales linearly with it
+    hparams = at_train_batch(hparams, train_batch_size)  # the lr scales linearly with it
     hparams = dataclasses.replace(
         hparams, steps=max(1, int(round(hparams.steps * steps_scale))), mixup_alpha=float(mixup),
-        lr=float(hparams.lr) * float(lr_scale) * batch / hparams.batch_size, batch_size=batch,
+        lr=float(hparams.lr) * float(lr_scale),
         augmentation=None if aug is None else dataclasses.replace(aug, mixup_alpha=float(mixup)))
     size = int(tune.eval_size(task, spec, profile))
     student_cost = _student_cost(spec, task, size, costs, own)

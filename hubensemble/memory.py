@@ -316,10 +316,10 @@ def _note(room, parts) -> str | None:
         own = getattr(prof, "batch_size", None) not in (None, _PROFILE_TRAINING.get(
             name, (None,))[0])  # --train-batch-size, or a run's record of it
         cap = getattr(prof, "resolution_cap", None)
-        fits = 0 if retrains else fitting_train_batch(limit, sizes, name, side=cap, extra=extra)
+        fits = fitting_train_batch(limit, sizes, name, side=cap, extra=extra)
         fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 16, not 23
         lower = ""
-        if 0 < fits < tbatch:  # export --retrain-full trains at the batch tune recorded
+        if 0 < fits < tbatch:  # (export --retrain-full takes --train-batch-size too)
             fit_need = training_need(sizes, name, batch=fits, side=cap)[0] + extra
             lower = (f"pass --train-batch-size {fits} (about {gib(fit_need)}; the learning "
                      "rate scales with it), ")
@@ -355,7 +355,8 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
     --profile); tune from run.json's modules (--modules, else the ranking's selected ones)
     at --profile, else the run's (`runprofile.run_profile`), in batches of
     --train-batch-size when given (fit's too); export from its ensemble's
-    members (with --retrain-full, as tune trains); evaluate (`run_dir`: the export folder)
+    members (with --retrain-full, as tune trains, at its --train-batch-size when given);
+    evaluate (`run_dir`: the export folder)
     from its members' input sizes and --batch-size. None for other commands, when the
     need fits, or when a file it reads is missing or damaged (the stage says that)."""
     command = {"demo": "fit"}.get(command, command)
@@ -388,10 +389,11 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
         # else rank's profile: as `runprofile.run_profile` reads it
         profile = values.get("profile") or _Recorded(
             ((meta.get("tune") or {}).get("profile")) or {"name": _ranked_profile(run_dir)})
+        if values.get("train_batch_size"):  # --train-batch-size replaces any batch (tune's;
+            # export's with --retrain-full, which refuses it alone)
+            profile = _Batched(getattr(profile, "name", profile), values["train_batch_size"],
+                               getattr(profile, "resolution_cap", None))
         if command == "tune":
-            if values.get("train_batch_size"):  # --train-batch-size replaces any batch
-                profile = _Batched(getattr(profile, "name", profile), values["train_batch_size"],
-                                   getattr(profile, "resolution_cap", None))
             names = values.get("modules") or _ranking(run_dir).get("selected")
             return _note(room, [("tune", _module_sizes(meta, names), None, profile)])
         members = read_json(os.path.join(os.fspath(run_dir), "ensemble.json")).get(

@@ -243,14 +243,20 @@ OPTIONS: tuple[Option, ...] = (
          "images per training step of tune's fine-tuning (distill: of the student): lower it "
          "when memory runs short; the learning rate scales with it (the profile's lr_scale x "
          "N / its batch: the linear rule the profiles scale the paper's 512 by)", "tune",
-         ("tune", "fit", "distill"), used_by=("tune", "distill"), invalidates=("tune",),
+         ("tune", "fit", "distill", "export"), used_by=("tune", "distill", "export"),
+         invalidates=("tune",),
          record="fit", minimum=1, metavar="N", keyed_at_default=False,
          default_text="the profile's: cpu 32, quick 16, paper 512",
          variants={"tune": {"default_text": "the run's recorded batch, else the profile's"},
                    "distill": {"help": "images per training step of the student; the "
                                        "learning rate scales with it (x N / its candidate's "
                                        "batch)",
-                               "default_text": "its hyperparameters' candidate's"}}),
+                               "default_text": "its hyperparameters' candidate's"},
+                   "export": {"help": "with --retrain-full: images per training step of each "
+                                      "member's retraining, for a machine with less memory "
+                                      "than the tune's; the learning rate scales with it (x "
+                                      "N / the member's recorded batch)",
+                              "default_text": "each member's recorded batch"}}),
     _opt("seed", int, 0, "seed of the sweep, the ensemble's bootstrap and the corruptions",
          "tune", ("tune", "ensemble", "evaluate", "fit"), record="fit", metavar="S", minimum=0,
          used_by=("tune", "ensemble", "evaluate"), invalidates=("tune", "ensemble", "evaluate"),
@@ -470,14 +476,29 @@ def defaults_for(function: str) -> dict[str, Any]:
     return {o.kw: o.default for o in options_for(used_by=function)}
 
 
+#: {(stage function, keyword): the option it applies with}: export's train_batch_size sets
+#: the batch of --retrain-full's retraining only, and `export_ensemble` refuses it without.
+#: A fit's options (FitOptions) hold tune's --train-batch-size for every fit, and its export
+#: needs it not (its members were tuned at that batch): `kwargs_for` hands such a keyword on
+#: only with the other set, or from that function's own command line, which is refused.
+ONLY_WITH = {("export", "train_batch_size"): "retrain_full"}
+
+
 def kwargs_for(function: str, source) -> dict[str, Any]:
     """{keyword: value} for a stage function, read from `source` (an argparse namespace, a
     FitOptions, any object with the options as attributes); options it lacks are left out, so
-    the function's own defaults apply."""
+    the function's own defaults apply, and so is a keyword of `ONLY_WITH` whose other option
+    is unset, unless `source` is the function's own command line (``source.command``)."""
     if function not in FUNCTIONS:
         raise OptionError(f"unknown stage function {function!r}; one of {', '.join(FUNCTIONS)}")
+    own = getattr(source, "command", None) == function
+
+    def applies(o):
+        other = ONLY_WITH.get((function, o.kw))
+        return other is None or own or bool(getattr(source, other, False))
+
     return {o.kw: getattr(source, o.name) for o in options_for(used_by=function)
-            if hasattr(source, o.name)}
+            if hasattr(source, o.name) and applies(o)}
 
 
 def stage_fields(record: str = "fit") -> dict[str, tuple[str, ...]]:

@@ -1961,13 +1961,14 @@ def test_command_lines_map_to_stage_keywords():
     args = parse("distill", "--run", "r", "--student", "m", "--max-gflops", "0.1")
     assert options.kwargs_for("distill", args) == {
         "max_gflops": 0.1, "student": "m", "steps_scale": 2.0, "mixup": 0.2, "init": "best",
-        "lr_scale": 1.0}
+        "lr_scale": 1.0, "train_batch_size": None}
     args = parse("distill", "--run", "r", "--distill-init", "module", "--distill-lr", "0.5")
     assert (args.distill_init, args.distill_lr) == ("module", 0.5)
     args = parse("export", "--run", "r", "--format", "tflite", "--quantize", "float16")
     assert options.kwargs_for("export", args) == {
         "retrain_full": False, "skip_missing": False, "export_format": "tflite",
-        "quantize": "float16", "tflite_size": None, "cache_dir": None, "student": None}
+        "quantize": "float16", "tflite_size": None, "cache_dir": None, "student": None,
+        "train_batch_size": None}
     assert options.kwargs_for("export", parse("export", "--run", "r", "--student"))[
         "student"] is True
     assert options.kwargs_for("export", parse("export", "--run", "r", "--student", "m"))[

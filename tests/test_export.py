@@ -1,5 +1,6 @@
 """Export: signatures, a hubensemble-free reload, bytes input, weights, EnsembleLayer, predict."""
 
+import contextlib
 import functools
 import io
 import json
@@ -2183,3 +2184,68 @@ def test_add_warmup_leaves_no_temp_file_and_clears_a_dead_writers(tmp_path):
     _put_requests(path, warmup_requests(4, 4))
     assert sorted(os.listdir(extra)) == ["tf_serving_warmup_requests"]
     assert len(list(tf.data.TFRecordDataset(path))) == len(warmup_requests(4, 4))
+
+
+def test_export_retrain_full_takes_a_training_batch_of_its_own(tmp_path, capsys):
+    """export --retrain-full retrained each member at its recorded batch only: a run tuned at
+    a large batch elsewhere could not be retrained on a small machine. --train-batch-size N
+    (export_ensemble's train_batch_size) retrains in batches of N, each lr x N / the
+    member's batch (as distill's student and tune's --train-batch-size), records N in the
+    metadata, and is refused without --retrain-full; a fit's options hand it to export only
+    with retrain_full."""
+    import argparse
+
+    from hubensemble import options
+    from hubensemble.cli import build_parser
+    from hubensemble.export.metadata import export_metadata
+    from hubensemble.export.retrain import at_train_batch
+
+    hp = HParams(**get_profile("cpu").scale({"lr": 0.1, "steps": 2500}), seed=3)
+    small = at_train_batch(hp, 8)
+    assert (hp.batch_size, small.batch_size, small.lr) == (32, 8, pytest.approx(hp.lr / 4))
+    assert small.steps == hp.steps and small.momentum == hp.momentum and small.seed == 3
+    assert at_train_batch(hp, None) is hp and at_train_batch(hp, 32) is hp
+    # refused without retrain_full, in the caller's words, before the run folder is read
+    for words, said in [(contextlib.nullcontext, "train_batch_size applies only to the "
+                                                 "retraining of retrain_full=True; add it"),
+                        (command_line, "--train-batch-size applies only to the retraining "
+                                       "of --retrain-full; add it")]:
+        with words(), pytest.raises(options.OptionError, match=re.escape(said)):
+            export_ensemble(tmp_path / "none", train_batch_size=8)
+    with pytest.raises(options.OptionError, match="must be an integer >= 1"):
+        export_ensemble(tmp_path / "none", retrain_full=True, train_batch_size=0)
+    # the export command's flag; fit hands it to its export only with --retrain-full (its
+    # members were tuned at it), the export command always (to be refused alone)
+    args = build_parser().parse_args(["export", "--run", "r", "--retrain-full",
+                                      "--train-batch-size", "8"])
+    assert options.kwargs_for("export", args)["train_batch_size"] == 8
+    alone = build_parser().parse_args(["export", "--run", "r", "--train-batch-size", "8"])
+    assert options.kwargs_for("export", alone)["train_batch_size"] == 8
+    assert build_parser().parse_args(["export", "--run", "r"]).train_batch_size is None
+    fit = argparse.Namespace(train_batch_size=8, retrain_full=False, skip_missing=False)
+    assert "train_batch_size" not in options.kwargs_for("export", fit)
+    fit.retrain_full = True
+    assert options.kwargs_for("export", fit)["train_batch_size"] == 8
+    assert options.kwargs_for("tune", argparse.Namespace(train_batch_size=8)) == {
+        "train_batch_size": 8}
+    # the metadata records it, and its note says so
+    task = argparse.Namespace(name="t", source="s", fingerprint="f", spec=None)
+    meta = export_metadata({}, [], [], task, retrain_full=True, train_batch_size=8)
+    assert meta["train_batch_size"] == 8
+    assert "retrained in batches of 8 images" in " ".join(meta["metrics"]["notes"])
+    assert export_metadata({}, [], [], task, retrain_full=True)["train_batch_size"] is None
+    # recorded only when it changed a member's batch: fit hands on the batch its members were
+    # tuned at, and adopts an export retrained at its members' own batches only
+    from hubensemble.export.adopt import fit_would_write
+    from hubensemble.export.stage import _other_batch
+    from hubensemble.formats import EXPORT_FORMAT
+
+    plans = [argparse.Namespace(record={"hparams": {"batch_size": b}}) for b in (8, 8)]
+    assert (_other_batch(8, plans), _other_batch(4, plans), _other_batch(None, plans)) == (
+        None, 4, None)
+    record = {"format": EXPORT_FORMAT, "made_from": {"ensemble": "sha"}, "retrain_full": True,
+              "members": [], "task": {"fingerprint": "f"}, "run": {"created": "c"}}
+    run_meta = {"data": {"task": {"fingerprint": "f"}}, "created": "c"}
+    assert fit_would_write(record, run_meta, "sha", {"members": []}, True)
+    assert not fit_would_write({**record, "train_batch_size": 4}, run_meta, "sha",
+                               {"members": []}, True)

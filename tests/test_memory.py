@@ -205,6 +205,14 @@ def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monke
     words = memory.stage_memory_note("export", run, {"retrain_full": True}, room=room)
     assert words and "export --retrain-full retrains the members at 224x224 px" in words
     assert "about 2.8 GiB in all" in words and "--modules" not in words
+    # export --retrain-full takes --train-batch-size: its note names the one that fits, and
+    # counts the one given (export's reload check after it, as fit's tune+export)
+    assert "pass --train-batch-size 4 (about 1.7 GiB" in words
+    assert memory.stage_memory_note("export", run, {"retrain_full": True,
+                                                    "train_batch_size": 4}, room=room) is None
+    assert ("in batches of 16 (--train-batch-size) and export then loads the ensemble it "
+            "wrote back beside it, about 2.2 GiB in all") in memory.stage_memory_note(
+        "export", run, {"retrain_full": True, "train_batch_size": 16}, room=room)
     assert "rebuilds the members" in memory.stage_memory_note(
         "export", run, {}, room=memory.Room(GIB, "X"))
     assert memory.stage_memory_note("export", run, {}, room=room) is None  # about 1.5 GiB

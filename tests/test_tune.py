@@ -1173,12 +1173,12 @@ def test_a_training_batch_of_the_users_derives_the_profile_and_keys_tune(
     assert training_changes(small, cpu) == ["batch_size 8 -> 32", "lr_scale 0.15625 -> 0.625"]
     # refused with the options' words, before the folder is read
     with pytest.raises(options.OptionError, match=re.escape(
-            "train_batch_size (--train-batch-size) must be an integer >= 1 (or None), got 0")):
+            "train_batch_size must be an integer >= 1 (or None), got 0")):
         tune.run_tune(tmp_path / "none", train_batch_size=0)
     from hubensemble.distill import run_distill
 
     with pytest.raises(options.OptionError, match=re.escape(
-            "train_batch_size (--train-batch-size) must be an integer >= 1 (or None), got 0")):
+            "train_batch_size must be an integer >= 1 (or None), got 0")):
         run_distill(tmp_path / "none", train_batch_size=0)
     # the flag of tune, fit and distill (not rank's: rank trains nothing)
     for argv in (["tune", "--run", "r"], ["distill", "--run", "r"],
@@ -1212,7 +1212,7 @@ def test_a_training_batch_of_the_users_derives_the_profile_and_keys_tune(
     assert read_keys("c" * 16, "d" * 16, pipeline.FitOptions())["tune"] == (
         "0704b3d5e302c3e4c3cb8711571bf7e42b74e044af241dc38ad9cafa82358d60")
     with pytest.raises(options.OptionError, match=re.escape(
-            "train_batch_size (--train-batch-size) must be an integer >= 1 (or None), got 0")):
+            "train_batch_size must be an integer >= 1 (or None), got 0")):
         pipeline.FitOptions(train_batch_size=0)
     # in the words fit says for any changed tune option (its results are not reused)
     from hubensemble.resume import _changed_options

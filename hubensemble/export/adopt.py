@@ -28,10 +28,12 @@ def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble
     now: made from the very RUN/ensemble.json (its "made_from" sha256 is `ensemble_sha`, the
     file's now; `ensemble`: its contents), of its members and weights (none left out), with
     fit's export option (`retrain_full`; `skip_missing` changes nothing when none is left
-    out), on the run's data (its task fingerprint is run.json `meta`'s) and by this run
-    (`exportfolder.other_run`: its run record's "created" is this run.json's). An export
-    written before "made_from" was recorded, or with any of these unknown, is not (fit then
-    moves it aside and exports again, as before)."""
+    out; retrained at each member's recorded batch, as fit retrains, not at a standalone
+    export's --train-batch-size: its "train_batch_size"), on the run's data (its task
+    fingerprint is run.json `meta`'s) and by this run (`exportfolder.other_run`: its run
+    record's "created" is this run.json's). An export written before "made_from" was
+    recorded, or with any of these unknown, is not (fit then moves it aside and exports
+    again, as before)."""
     if not isinstance(record, dict) or record.get("format") != EXPORT_FORMAT:
         return False
     made_from = record.get("made_from") if isinstance(record.get("made_from"), dict) else {}
@@ -41,6 +43,8 @@ def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble
     return bool(
         ensemble_sha and made_from.get("ensemble") == ensemble_sha
         and bool(record.get("retrain_full")) == bool(retrain_full)
+        # retrained at export's --train-batch-size, not each member's recorded batch
+        and not record.get("train_batch_size")
         and not record.get("skipped") and isinstance(record.get("members"), list)
         and ours and theirs == ours
         and run.get("created") and run.get("created") == meta.get("created")

@@ -37,19 +37,23 @@ def data_files_record(meta, task) -> dict | None:
 
 
 def export_metadata(ensemble, members, skipped, task, *, retrain_full, test=None, split=None,
-                    files=None, run=None) -> dict:
+                    files=None, run=None, train_batch_size=None) -> dict:
     """The export's metadata (a JSON-able dict) for `ensemble` (ensemble.json), its exported
     `members` (ExportMember: their `info`), the members left out (`skipped`) and `task`;
     `test`: the exported members' test metrics after retraining (`retrain_full`), else
     ensemble.json's; `split` (`split_record`), `files` (`data_files_record`) and `run` (the
-    run's record, `exportfolder.run_record`) when known. Its notes say what the metrics
-    describe."""
+    run's record, `exportfolder.run_record`) when known; `train_batch_size`: the batch the
+    members were retrained in (--train-batch-size; None: each one's recorded batch). Its
+    notes say what the metrics describe."""
     notes = []
     if retrain_full:
         notes.append("the members were retrained on train + val after selection, so the "
                      "validation metrics describe the members before retraining"
                      + ("; test is measured on the retrained members, test_before_retraining "
-                        "is ensemble.json's" if test else ""))
+                        "is ensemble.json's" if test else "")
+                     + (f"; they were retrained in batches of {int(train_batch_size)} images, "
+                        "each learning rate x that / its recorded batch"
+                        if train_batch_size else ""))
     if skipped:
         # The fact, in no caller's words: "(--skip-missing)" was stored for a Python caller's
         # skip_missing=True too, and the metadata outlives the command that wrote it.
@@ -77,6 +81,8 @@ def export_metadata(ensemble, members, skipped, task, *, retrain_full, test=None
         "best_single": ((ensemble.get("val") or {}).get("best_single") or {}).get("trial"),
         "skipped": skipped,
         "retrain_full": bool(retrain_full),
+        # The batch of that retraining when it was not each member's recorded one.
+        "train_batch_size": None if train_batch_size is None else int(train_batch_size),
         "metrics": {"val": ensemble.get("val"), "test": test or ensemble.get("test"),
                     **({"test_before_retraining": ensemble.get("test")} if test else {}),
                     "source": "RUN/ensemble.json" + (" (test: the exported members)"

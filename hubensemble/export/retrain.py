@@ -33,10 +33,27 @@ class StepBar(keras.callbacks.Callback):
         self.bar.update(1)
 
 
-def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=None) -> str:
+def at_train_batch(hparams, batch: int | None):
+    """`hparams` (an HParams) trained in batches of `batch` images (--train-batch-size: an
+    integer >= 1; None or its own batch: `hparams` itself): batch_size `batch` and lr x batch
+    / its batch_size, the linear scaling rule (Goyal et al. 2017) tune's --train-batch-size
+    scales a profile by (`hyperrule.Profile.with_train_batch`); steps, schedule and the rest
+    stay. Used by export --retrain-full and distill's student."""
+    import dataclasses
+
+    if batch is None or int(batch) == int(hparams.batch_size):
+        return hparams
+    return dataclasses.replace(hparams, batch_size=int(batch),
+                               lr=float(hparams.lr) * int(batch) / int(hparams.batch_size))
+
+
+def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=None,
+                   train_batch_size: int | None = None) -> str:
     """Retrains a member (`plan`: export's plan of it, its candidate's record, module spec and
     "retrain" / "retrain_full": train, or train + val) with its recorded hyperparameters, its
     steps on a bar when `progress`; returns its weights file (FOLDER/INDEX.weights.h5).
+    `train_batch_size` (export --retrain-full's --train-batch-size; None: the recorded batch)
+    trains it in batches of that many images, the learning rate scaled (`at_train_batch`).
     Raises RunError when the training fails or its module cannot be loaded. A member whose
     weights were not kept and whose trial was trained by an older training rule
     (`sweepstate.TRAIN_RULE`) is warned of: it is retrained by this version's rule, so its
@@ -46,7 +63,7 @@ def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=No
     from hubensemble.sweeps import PROBE_HEAD_L2
 
     record = plan.record
-    hparams = HParams.from_json(record["hparams"])
+    hparams = at_train_batch(HParams.from_json(record["hparams"]), train_batch_size)
     # An LP-FT trial's head started from the probe of its recorded L2 strength; a trial from
     # before that was recorded started from PROBE_HEAD_L2's (a zero head ignores it).
     profile = trial_profile(record, meta)
@@ -82,14 +99,16 @@ def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=No
     return path
 
 
-def test_after_retraining(plans, members, ensemble, task, meta, *, progress=False) -> dict:
+def test_after_retraining(plans, members, ensemble, task, meta, *, progress=False,
+                          batch_size: int | None = None) -> dict:
     """ensemble.json's "test" record ("ensemble", "best_single", "best_single_in_budget")
     measured on the exported `members` (retrained; `plans` theirs, in order, with the weights
     normalised), plus each member's under "members". A best single that is no member was not
     retrained: None. Predicted as tune predicts a candidate's test_probs.npy, on a bar of the
     members when `progress` that says the images of the one predicting ("TRIAL: predicting
     test, 128/200 images": a member of a real backbone took minutes over a large test split,
-    under a retraining bar standing at 100%)."""
+    under a retraining bar standing at 100%), in batches of `batch_size` images when given
+    (--train-batch-size: what fits this machine), else of each member's recorded batch."""
     from hubensemble import tune
     from hubensemble.ensemble import ensemble_probs
     from hubensemble.hyperrule import HParams
@@ -101,10 +120,10 @@ def test_after_retraining(plans, members, ensemble, task, meta, *, progress=Fals
     try:
         for plan, m in zip(plans, members):
             note = tune.train.TrialProgress(bar, str(m.info["trial"]))
-            batch_size = HParams.from_json(plan.record["hparams"]).batch_size
+            batch = batch_size or HParams.from_json(plan.record["hparams"]).batch_size
             probs[m.info["trial"]] = tune.train.predict_noted(
                 m.classifier, task, "test", spec=plan.spec,
-                profile=trial_profile(plan.record, meta), batch_size=batch_size,
+                profile=trial_profile(plan.record, meta), batch_size=batch,
                 callbacks=[note])
             bar.update()
     finally:

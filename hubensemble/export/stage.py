@@ -122,6 +122,28 @@ class _Plan:
 _EXPORT = options.defaults_for("export")
 
 
+def check_train_batch(train_batch_size, *, retrain_full: bool) -> None:
+    """OptionError for export's `train_batch_size` (--train-batch-size) without
+    `retrain_full` (--retrain-full), in the caller's words (`lockwords.option_word`): it sets
+    the batch of that retraining only; a member whose weights were not kept is retrained as
+    its trial was, at its recorded batch, so that it is the member the ensemble chose."""
+    if train_batch_size is not None and not retrain_full:
+        raise options.OptionError(
+            f"{option_word('--train-batch-size', 'train_batch_size')} applies only to the "
+            f"retraining of {option_word('--retrain-full', 'retrain_full=True')}; add it, or "
+            "leave the batch out (a member whose weights were not kept is retrained at its "
+            "recorded batch, as its trial was)")
+
+
+def _other_batch(train_batch_size, plans) -> int | None:
+    """`train_batch_size` when it retrained some member of `plans` at another batch than its
+    candidate's record, else None (the metadata's "train_batch_size": fit, which hands its
+    tune's batch on, retrains at each member's own, so its export is adopted as fit's)."""
+    recorded = {(p.record.get("hparams") or {}).get("batch_size") for p in plans}
+    return None if train_batch_size is None or recorded == {train_batch_size} else int(
+        train_batch_size)
+
+
 def _skip_words() -> str:
     """The option that leaves a member out, in the caller's words (`lockwords.option_word`)."""
     return option_word("--skip-missing", "skip_missing=True")
@@ -135,8 +157,9 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
                     export_format: str = _EXPORT["export_format"],
                     quantize: str = _EXPORT["quantize"],
                     tflite_size: int | None = _EXPORT["tflite_size"],
-                    student: str | bool | None = _EXPORT["student"], strategy=None, task=None,
-                    cache_dir=None, progress: bool = True) -> ExportResult:
+                    student: str | bool | None = _EXPORT["student"],
+                    train_batch_size: int | None = _EXPORT["train_batch_size"], strategy=None,
+                    task=None, cache_dir=None, progress: bool = True) -> ExportResult:
     """Rebuilds the members of RUN/ensemble.json and writes them as one SavedModel
     (paper 2.3: the ensemble is the weighted average of its members' probabilities).
 
@@ -146,7 +169,11 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     retrained from its recorded hyperparameters, seed and profile with tune.fit_member. With
     `retrain_full` every member is first retrained on train + validation with its own
     hyperparameters (paper 2.3: before testing); its composition and weight stay those
-    chosen on validation. The SavedModel is written by `save_export` (reload check included).
+    chosen on validation; `train_batch_size` (an integer >= 1, --train-batch-size; None: each
+    member's recorded batch) retrains them in batches of that many images, each learning rate
+    x N / the member's recorded batch (`retrain.at_train_batch`, the linear rule of tune's
+    --train-batch-size), for a machine with less memory than the tune's; the metadata records
+    it ("train_batch_size"). The SavedModel is written by `save_export` (reload check included).
 
     The metadata asset records each member's inference cost and the ensemble's
     (`hubensemble.cost`: RUN/cost.json, else counted now and cached). With
@@ -174,7 +201,8 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     out instead, with a warning, and the other weights renormalised to sum 1), retraining
     fails, or no member is left; and as `save_export` and (with `student`)
     `studentexport.student_for_export` do. Raises OptionError when `quantize` or
-    `tflite_size` is given without `export_format="tflite"` (they would do nothing), for
+    `tflite_size` is given without `export_format="tflite"` (they would do nothing), when
+    `train_batch_size` is given without `retrain_full` (`check_train_batch`), for
     `student` with `retrain_full` (`student_for_export`), for any value the command line
     refuses (`options.check_keywords`, e.g. cache_dir ""), and when another process writes
     `out_dir`, a folder outside the run (`exportfolder.folder_lock`). Warns when `out_dir`
@@ -191,9 +219,11 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
 
     options.check_keywords("export", dict(  # the table's rules, as the command line's
         retrain_full=retrain_full, skip_missing=skip_missing, export_format=export_format,
-        quantize=quantize, tflite_size=tflite_size, cache_dir=cache_dir))
+        quantize=quantize, tflite_size=tflite_size, cache_dir=cache_dir,
+        train_batch_size=train_batch_size))
     check_export_flags(None, export_format=export_format, quantize=quantize,
                        tflite_size=tflite_size)
+    check_train_batch(train_batch_size, retrain_full=retrain_full)
     start = time.time()
     run = Run(run_dir)
     default = run.export if student is None else run.path / STUDENT_EXPORT_DIR
@@ -209,7 +239,8 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
         result = _export(run, out_dir, start, retrain_full=retrain_full,
                          skip_missing=skip_missing, export_format=export_format,
                          quantize=quantize, tflite_size=tflite_size, strategy=strategy,
-                         task=task, cache_dir=cache_dir, progress=progress, student=student)
+                         task=task, cache_dir=cache_dir, progress=progress, student=student,
+                         train_batch_size=train_batch_size)
     if student is None:  # the report shows the ensemble's export, not a student's
         from hubensemble.refresh import refresh_report
 
@@ -218,7 +249,8 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
 
 
 def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, quantize,
-            tflite_size, strategy, task, cache_dir, progress, student=None) -> ExportResult:
+            tflite_size, strategy, task, cache_dir, progress, student=None,
+            train_batch_size=None) -> ExportResult:
     """`export_ensemble`'s work, holding the export folder's lock (`folder_lock`); with
     `student` (its Candidate) that one-member ensemble (`studentexport.student_as_ensemble`)."""
     from hubensemble.ensemble import read_ensemble
@@ -270,7 +302,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
             if plan.how != "weights":
                 retrained[plan.index] = retrain_member(plan, task, strategy=strategy,
                                                        progress=progress, folder=work,
-                                                       meta=meta, cache_dir=cache_dir)
+                                                       meta=meta, cache_dir=cache_dir,
+                                                       train_batch_size=train_batch_size)
         members, exported = [], []
         # Loading each member's module and weights: seconds to minutes with real backbones,
         # which showed nothing on the terminal (a new-user check).
@@ -317,8 +350,9 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         say(f"export: measuring the retrained members on the test split "
             f"({len(task.test.labels)} images)")
         test = test_after_retraining(exported, members, ensemble, task, meta,
-                                     progress=progress)
+                                     progress=progress, batch_size=train_batch_size)
     metadata = export_metadata(ensemble, members, skipped, task, retrain_full=retrain_full,
+                               train_batch_size=_other_batch(train_batch_size, exported),
                                test=test, split=split_record(meta),
                                files=data_files_record(meta, task),
                                run=run_record(run.path, meta))
