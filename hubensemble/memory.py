@@ -266,8 +266,9 @@ def _note(room, parts) -> str | None:
     (inference in batches of --batch-size `batch`: names the one that fits), "tune" (the
     profile's training batch, or a Profile's: names the --train-batch-size that fits),
     "tune+export" (that, then export's reload
-    check), "export" (rebuilding the members and the reload check: a lower bound) or
-    "export --retrain-full"."""
+    check), "export" (rebuilding the members and the reload check: a lower bound),
+    "export --retrain-full" or "distill" (the student trained as tune trains, beside the
+    teacher export, counted as export's reload check: `EXPORT_EXTRA`; a lower bound)."""
     room = globals()["room"]() if room is None else room  # (the keyword hides the function)
     if room is None:
         return None
@@ -308,11 +309,11 @@ def _note(room, parts) -> str | None:
         if train + extra <= limit:
             continue
         side = int(round(pixels ** 0.5))
-        retrains = what == "export --retrain-full"
-        who = ("export --retrain-full retrains the members" if retrains
-               else "tune fine-tunes the modules")
-        after = (" and export then loads the ensemble it wrote back beside it" if extra
-                 else "")
+        who = {"export --retrain-full": "export --retrain-full retrains the members",
+               "distill": "distill trains the student"}.get(what, "tune fine-tunes the modules")
+        after = ("" if not extra else " beside the teacher export it loads and runs"
+                 if what == "distill" else
+                 " and export then loads the ensemble it wrote back beside it")
         own = getattr(prof, "batch_size", None) not in (None, _PROFILE_TRAINING.get(
             name, (None,))[0])  # --train-batch-size, or a run's record of it
         cap = getattr(prof, "resolution_cap", None)
@@ -326,9 +327,10 @@ def _note(room, parts) -> str | None:
         whose_batch = "--train-batch-size" if own else f"--profile {name}'s"
         said.append(
             f"{who} at {side}x{side} px in batches of {tbatch} ({whose_batch})"
-            f"{after}, about {gib(train + extra)}"
+            f"{after}, {'at least ' if what == 'distill' else ''}about {gib(train + extra)}"
             f"{' in all' if extra else ''}: {lower}free memory, use a machine with more"
             + (" (its members are the ensemble's)" if what.startswith("export") else
+               ", or name a --student of a smaller input size" if what == "distill" else
                ", or leave out the modules of the largest input size (--modules)"))
     if not said:
         return None
@@ -356,9 +358,13 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
     at --profile, else the run's (`runprofile.run_profile`), in batches of
     --train-batch-size when given (fit's too); export from its ensemble's
     members (with --retrain-full, as tune trains, at its --train-batch-size when given);
-    evaluate (`run_dir`: the export folder)
-    from its members' input sizes and --batch-size. None for other commands, when the
-    need fits, or when a file it reads is missing or damaged (the stage says that)."""
+    distill from its --student's input size (else the largest of the modules it may pick:
+    the ensemble's members, any of the run's with --max-gflops) at --train-batch-size, else
+    the run's tuned batch (its candidates'), as tune trains, plus the teacher export beside
+    it (`EXPORT_EXTRA`, fit's measured reload check: a lower bound); evaluate (`run_dir`:
+    the export folder) from its members' input sizes and --batch-size. None for other
+    commands, when the need fits, or when a file it reads is missing or damaged (the stage
+    says that)."""
     command = {"demo": "fit"}.get(command, command)
     try:
         if command in ("rank", "fit"):
@@ -378,7 +384,7 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
                 return None
             return _note(room, [("evaluate runs the export on", sizes,
                                  values.get("batch_size") or 64, "cpu")])
-        if command not in ("tune", "export") or run_dir is None:
+        if command not in ("tune", "export", "distill") or run_dir is None:
             return None
         from hubensemble.fileio import read_json
 
@@ -399,6 +405,13 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
         members = read_json(os.path.join(os.fspath(run_dir), "ensemble.json")).get(
             "members") or []
         names = [m.get("module") for m in members if isinstance(m, dict)]
+        if command == "distill":
+            # --student, else the one it picks: a member (the cheapest), or with --max-gflops
+            # any module of the run; its costs are not read here, so the largest of them
+            # (training_need takes the largest input size).
+            student = values.get("student")
+            names = ([student] if student else None if values.get("max_gflops") else names)
+            return _note(room, [("distill", _module_sizes(meta, names), None, profile)])
         return _note(room, [("export --retrain-full" if values.get("retrain_full")
                              else "export", _module_sizes(meta, names), None, profile)])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # the stage's to say

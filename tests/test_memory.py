@@ -213,6 +213,17 @@ def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monke
     assert ("in batches of 16 (--train-batch-size) and export then loads the ensemble it "
             "wrote back beside it, about 2.2 GiB in all") in memory.stage_memory_note(
         "export", run, {"retrain_full": True, "train_batch_size": 16}, room=room)
+    # distill trains its student as tune trains (its input size, its batch), beside the
+    # teacher export (fit's reload check's measure): it said nothing, and its student's
+    # training is tune's (a 224 px student under 2 GiB)
+    words = memory.stage_memory_note("distill", run, {}, room=room)
+    assert ("distill trains the student at 224x224 px in batches of 32 (--profile cpu's) "
+            "beside the teacher export it loads and runs, at least about 2.8 GiB in all: pass "
+            "--train-batch-size 4 (about 1.7 GiB") in words and "--student" in words
+    assert memory.stage_memory_note("distill", run, {"train_batch_size": 4}, room=room) is None
+    assert memory.stage_memory_note("distill", run, {"student": "small"}, room=room) is None
+    assert "224x224 px" in memory.stage_memory_note(  # it may pick any module: the largest
+        "distill", run, {"max_gflops": 1.0}, room=room)
     assert "rebuilds the members" in memory.stage_memory_note(
         "export", run, {}, room=memory.Room(GIB, "X"))
     assert memory.stage_memory_note("export", run, {}, room=room) is None  # about 1.5 GiB
