@@ -281,10 +281,11 @@ def check_inputs(args) -> None:
         check_modules(args.modules, [{"name": s.name} for s in args.specs], source="catalogue")
     folder = getattr(args, "model", None) if args.command == "evaluate" else run_dir
     _MEMORY_SAID.clear()  # (one command line per process; tests run many)
-    if folder and args.command in ("fit", "demo", "rank", "tune", "export", "evaluate"):
+    if folder and args.command in ("fit", "demo", "rank", "tune", "export", "distill",
+                                   "evaluate"):
         values = {k: getattr(args, k, None) for k in (
             "specs", "batch_size", "modules", "profile", "retrain_full",
-            "train_batch_size")}
+            "train_batch_size", "student", "max_gflops")}
         if args.command == "evaluate":  # its --batch-size (the table's eval_batch_size)
             values["batch_size"] = getattr(args, "eval_batch_size", None)
         notes.append(stage_memory_note(args.command, folder, values))

@@ -5,6 +5,7 @@ rundir.Run.lock)."""
 import argparse
 import json
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -251,6 +252,11 @@ def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monke
     with pytest.raises(RunError):  # (no data: the stage's refusal, after the words)
         preflight.check_run(run, "tune")  # the command line says it once the run's log is open
     assert [r for r in caplog.records if "tune fine-tunes" in r.getMessage()]
+    # distill's too, before TensorFlow (said once the run's log is open; not again by it)
+    preflight.check_inputs(argparse.Namespace(command="distill", run=str(run)))
+    assert memory.memory_key("distill", str(run)) in preflight._MEMORY_SAID
+    assert any("distill trains the student" in n
+               for n in preflight._NOTES[os.path.realpath(run)]), preflight._NOTES
     # evaluate takes no run lock: evaluate_model says it itself, once with the command line
     from hubensemble.evaluate import evaluate_model
 
