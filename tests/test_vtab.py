@@ -395,6 +395,9 @@ def test_runner_table_means_failures_and_reuse(catalogue, tmp_path, monkeypatch,
             "--profile", "quick", "--top-k", "1", "-q",
             # tfds' mock labels are random: a class may get a single example.
             "--min-per-class", "0",
+            # One trial a task (the default sweep's 4 cost 4 fine-tunings and up to 4
+            # exported members a task; the runner's table, means and reuse are the same).
+            "--sweep", "combined", "--budget", "1",
             # One task per group (a fit each): the means over several tasks of a group are
             # test_summary_means_over_finished_tasks'.
             "--tasks", "svhn", "camelyon", "broken", "smallnorb.elev"]
