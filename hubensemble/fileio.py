@@ -19,9 +19,10 @@ import numpy as np
 from hubensemble.errors import HubensembleError, first_line, held_stops
 # Re-exported: temp names and their writers were fileio's before tempnames held them.
 from hubensemble.tempnames import (  # noqa: F401
-    NAME_MAX, OLD, SINCE_SLACK, START_SLACK, TEMP_MARKER, fitted_name, is_temp, name_mark,
-    pid_alive, process_start, remove_entry, remove_stale_temp_dirs, remove_stale_temp_files,
-    temp_dir_for, temp_writer, writer_gone, writer_tag)
+    NAME_MAX, OLD, SINCE_SLACK, START_SLACK, TEMP_MARKER, clean_folder_once, fitted_name,
+    is_temp, name_mark, pid_alive, process_start, remove_entry, remove_stale_temp_dirs,
+    remove_stale_temp_files, remove_stale_temp_files_below, temp_dir_for, temp_writer,
+    writer_gone, writer_tag)
 from hubensemble.text import absolute, shown_time, time_stamp
 
 #: A file changed less than this many seconds before it was looked at may change again
@@ -65,7 +66,8 @@ def atomic_write_bytes(path, data, *, sync=True):
     """Write `data` to `path` through a temp file in the same folder and a rename.
 
     Its temp file ``.tmp-NAME.XXXXXXXX.PID_START@HOST`` names its writer (for
-    remove_stale_temp_dirs; NAME cut by `fitted_name` past 255 bytes). With `sync`
+    remove_stale_temp_dirs; NAME cut by `fitted_name` past 255 bytes); the first write of
+    this process into a folder removes its dead writers' (`clean_folder_once`). With `sync`
     (the default) the file and then its folder are fsynced: the new content survives a
     crash. `sync=False` keeps the atomicity (readers see the old file or the whole new one)
     without the two fsyncs (tens of ms on a busy disk): for files that are only hints and
@@ -76,6 +78,7 @@ def atomic_write_bytes(path, data, *, sync=True):
     # devices, "Invalid cross-device link").
     folder = os.path.dirname(absolute(path))
     os.makedirs(folder, exist_ok=True)
+    clean_folder_once(folder)  # dead writers' temp files here, once per folder and process
     # Named by its writer as a temp folder is; the random part keeps two threads' apart.
     tag = "." + writer_tag()
     name = fitted_name(os.path.basename(path), ".XXXXXXXX" + tag, prefix=TEMP_MARKER)

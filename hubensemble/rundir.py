@@ -12,7 +12,7 @@ from hubensemble.errors import DataError, RunError, first_line
 from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
                                 json_kind, lock_is_held, lock_owner, make_dirs, missing_folders,
                                 owned_here, owned_lock, owner_words, read_json,
-                                remove_stale_temp_files, remove_unused)
+                                remove_stale_temp_files_below, remove_unused)
 from hubensemble.memory import say_killed
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-exported
@@ -317,8 +317,9 @@ class Run(RunExports):
         "tuner0", …) the block holds that process's sweep lock instead,
         RUN/.sweep-<member>.lock with `record` (`sweeplock.member_lock`): other processes of
         the sweep go on, a writer holding the run's lock or one with the same tuner id
-        refuses it. Taking it removes the temp files of killed writers in the folder
-        (`fileio.remove_stale_temp_files`: .tmp-run.json.*.PID_START@HOST and the like).
+        refuses it. Taking it removes the temp files of killed writers in the folder, its
+        folders and the tuner's (`fileio.remove_stale_temp_files_below`: .tmp-run.json.*.
+        PID_START@HOST, labels/.tmp-val.npy.*.PID_START@HOST and the like).
         Before taking a lock this process does not hold, says how the last
         command holding it ended when it was killed (`memory.say_killed`: its record stayed);
         the one place, for every command and stage function that writes a run."""
@@ -336,7 +337,8 @@ class Run(RunExports):
                         lambda owner: self._locked(owner, command)):
             if fresh:  # after taking it: of a sweep process and this, one sees the other
                 check_no_sweep(self.path, command)
-                remove_stale_temp_files(self.path)  # a killed command's half-written files
+                # a killed command's half-written files, in RUN/ and its folders
+                remove_stale_temp_files_below(self.path, deeper=(formats.TUNER_DIR,))
             yield
 
     def fit_log(self):

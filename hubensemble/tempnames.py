@@ -218,6 +218,53 @@ def remove_stale_temp_files(folder) -> list[str]:
     return _remove_stale(absolute(folder), None, files_only=True)
 
 
+def remove_stale_temp_files_below(folder, deeper=()) -> list[str]:
+    """`remove_stale_temp_files` of `folder`, of each folder in it and of each folder in those
+    of them named in `deeper`; no further (no walk of a huge tree): `Run.lock`'s clean-up of
+    a run's RUN/, RUN/labels/, RUN/report_files/, RUN/tuner/SWEEP/, … (`deeper`: the tuner's).
+    Before, only RUN/ itself was cleaned, so a killed rank's RUN/labels/.tmp-val.npy.*.TAG
+    stayed for good. A candidate's folder is written whole through a temp folder
+    (`candidate.clean_stale_temps`), a trial's tuner folder is cleaned by its next writer
+    (`clean_folder_once`). Returns the paths removed."""
+    top = absolute(folder)
+    removed = remove_stale_temp_files(top)
+    for sub in _subfolders(top):
+        removed += remove_stale_temp_files(sub)
+        if os.path.basename(sub) in deeper:
+            for below in _subfolders(sub):
+                removed += remove_stale_temp_files(below)
+    return removed
+
+
+def _subfolders(folder: str) -> list[str]:
+    """The folders (not links to one, not temp folders) directly in `folder`; [] if none."""
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        return [e.path for e in entries
+                if not e.name.startswith(TEMP_MARKER) and e.is_dir(follow_symlinks=False)]
+    return []
+
+
+#: Folders this process has cleaned of dead writers' temp files (`clean_folder_once`).
+_CLEANED: set[str] = set()
+
+
+def clean_folder_once(folder) -> list[str]:
+    """`remove_stale_temp_files(folder)` the first time this process writes a file into
+    `folder` (`fileio.atomic_write_bytes`, before its temp file takes space): every folder
+    hubensemble writes into atomically (an embedding or cost cache entry's, under the entry's
+    lock; a run's; an export's assets.extra; a zoo's) loses its dead writers' temp files at
+    its next writer. Before, only a run folder's top level was cleaned (at `Run.lock`), so a
+    rank killed mid-write left CACHE/ee/.tmp-KEY.npy.*.TAG (MBs) after the next rank rewrote
+    the entry. Once per folder and process: one listdir, not one per write (tune rewrites
+    oracle.json at every trial); a writer killed later is the next process's to clean.
+    Returns the paths removed."""
+    key = absolute(folder)
+    if key in _CLEANED:
+        return []
+    _CLEANED.add(key)
+    return remove_stale_temp_files(key)
+
+
 def _tail(entry: str, name: str | None) -> str | None:
     """What follows ``.tmp-NAME.`` in temp `entry` of `name` (any name: None), NAME whole or
     cut (`fitted_name`: its start, then `name_mark`); None when it is not one of `name`."""

@@ -627,10 +627,31 @@ def test_a_killed_writers_temp_file_names_it_and_is_removed_what_is_listed_is_go
     for name in left:
         (run / name).write_text("x")
     (run / f".tmp-export.{dead.pid}_1@{host}").mkdir()
+    # … and in its folders (RUN/labels/, the tuner's sweeps), which stayed for good: a rank
+    # killed mid-write left RUN/labels/.tmp-val.npy.*.TAG past the next report and rank.
+    for sub in ("labels", "tuner/sweep-1"):
+        (run / sub).mkdir(parents=True)
+        for name in left:
+            (run / sub / name.replace("run.json", "val.npy")).write_text("x")
     with Run(run).lock("rank"):
         pass
     assert {n: (run / n).exists() for n in left} == left
+    for sub in ("labels", "tuner/sweep-1"):
+        assert {n: (run / sub / n.replace("run.json", "val.npy")).exists()
+                for n in left} == left, sub
     assert (run / f".tmp-export.{dead.pid}_1@{host}").is_dir()
+    # Any folder written into atomically (an embedding cache entry's CACHE/ee/, a cost
+    # entry's, an export's assets.extra) loses its dead writers' temp files at its next
+    # writer, of any name there; a live writer's and another host's stay.
+    entry = tmp_path / "cache" / "ee"
+    entry.mkdir(parents=True)
+    planted = {n.replace("run.json", key): kept
+               for n, kept in left.items() for key in ("ee1.npy", "ee2.npy")}
+    for name in planted:
+        (entry / name).write_text("x")
+    fileio.atomic_save_npy(entry / "ee1.npy", np.zeros(2))
+    assert {n: (entry / n).exists() for n in planted} == planted
+    assert sorted(os.listdir(entry)) == sorted(["ee1.npy", *(n for n, k in planted.items() if k)])
     (tmp_path / "candidates").mkdir()
     (tmp_path / "candidates" / f".tmp-seeds-0001-m-{dead.pid}@{host}").write_text("x")
     assert candidate.clean_stale_temps(tmp_path / "candidates") == [
