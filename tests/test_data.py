@@ -1818,10 +1818,13 @@ def test_the_data_summary_and_report_say_the_skipped_count_once(tmp_path):
     assert text.count("skipped") == 2, text  # the count, and where the whole list is
     # The first three by reason, each reason said once (it repeated "not a JPEG…" per file).
     assert (f"; {task.files} file(s) read: {task.files - 4} example(s), 4 skipped (unreadable; "
-            f"{tmp_path / 'd' / 'a' / 'bad0.jpg'}, {tmp_path / 'd' / 'a' / 'bad1.jpg'}: not a "
-            "JPEG") in text, text
-    assert text.count(task.skipped[0][1]) == 1 and task.skipped[2][0].endswith("notes0.txt")
-    assert f"{tmp_path / 'd' / 'b' / 'notes0.txt'}: {task.skipped[2][1]}; and 1 more" in text
+            f"{tmp_path / 'd' / 'a' / 'bad0.jpg'}, {tmp_path / 'd' / 'a' / 'bad1.jpg'}, "
+            f"{tmp_path / 'd' / 'b' / 'notes0.txt'}: not a JPEG") in text, text
+    # notes0.txt's reason differs from bad0.jpg's only in its first bytes: one kind, said once
+    # with the bytes "…" (`sniff.reason_kind`).
+    assert text.count("not a JPEG") == 1 and task.skipped[2][0].endswith("notes0.txt")
+    assert "(it starts with bytes …); neither TensorFlow nor Pillow can decode it (Pillow: " \
+        "cannot identify image file); and 1 more" in text, text
     assert ("; and 1 more, all listed in R/run.json (data.task.skipped)), 0 duplicate(s) "
             "dropped") in text, text
     rows = dict(accounting_rows(task.to_json()))
@@ -1919,3 +1922,46 @@ def test_a_fit_says_each_skipped_file_once_on_the_terminal_and_once_in_its_log(
                        export_path=tmp_path / "run" / "export", report_paths=(),
                        robustness=None, stage_seconds={}, skipped=task.skipped)
     assert "skipped (" not in result.summary() and named(result.summary()) == [0] * 8
+
+
+def test_skipped_files_are_grouped_by_the_kind_of_their_reason_in_natural_order():
+    """Each reason held a detail of its own file (an unknown file's first bytes, TensorFlow's
+    "Invalid PNG data, size 144"), so no two were equal and 40 files of random bytes were 40
+    log lines alike but for it (`sniff.by_reason` grouped by the whole text). They are
+    grouped by the reason's kind now (`sniff.reason_kind`: the detail "…"), the reason itself
+    when all of a group share it; the summary names the first three in natural order
+    (junk_0, junk_1, junk_2, not junk_0, junk_1, junk_10) and counts the reasons it does not
+    show; each file's full reason stays in Task.skipped (run.json's data.task.skipped)."""
+    import random
+
+    from hubensemble.data.sniff import reason_kind, skip_lines
+
+    rng = random.Random(0)
+    junk = [(f"d/a/junk_{i}.jpg", "not a JPEG, PNG, GIF, BMP or WebP file (it starts with bytes "
+             + " ".join(f"{rng.randrange(256):02x}" for _ in range(8)) + "); neither "
+             "TensorFlow nor Pillow can decode it (Pillow: cannot identify image file)")
+            for i in range(40)]
+    cut = [(f"d/b/cut_{i}.png", f"a damaged PNG file (Invalid PNG data, size {100 + 3 * i})")
+           for i in range(20)]
+    empty = [(f"d/b/empty_{i}.png", "an empty file (0 bytes)") for i in range(3)]
+    skipped = sorted(junk + cut + empty)  # string order, as a folder's listing gives them
+    assert reason_kind(cut[0][1]) == "a damaged PNG file (Invalid PNG data, size …)"
+    assert reason_kind(junk[0][1]).startswith("not a JPEG, PNG, GIF, BMP or WebP file (it "
+                                              "starts with bytes …); neither")
+    where = "all listed in R/run.json (data.task.skipped)"
+    lines = skip_lines(skipped, where)
+    assert len(lines) == 3, lines
+    assert lines[1] == ("skipped 20 files (d/b/cut_0.png, d/b/cut_1.png, d/b/cut_2.png and 17 "
+                        f"more, {where}): a damaged PNG file (Invalid PNG data, size …)"), lines
+    # A reason all of a group share is said as it is.
+    assert lines[2].endswith("): an empty file (0 bytes)"), lines
+    x = np.zeros((4, 3, 3, 3), np.uint8)
+    task = tiny_task(x, [0, 0, 1, 1])
+    task.skipped = skipped
+    task.__post_init__()
+    assert [p for p, _ in task.skipped[:3]] == [f"d/a/junk_{i}.jpg" for i in range(3)]
+    assert dict(task.skipped) == dict(skipped)  # each file's full reason kept
+    text = task.summary(skipped_in=where)
+    assert ("d/a/junk_0.jpg, d/a/junk_1.jpg, d/a/junk_2.jpg: not a JPEG, PNG, GIF, BMP or WebP "
+            "file (it starts with bytes …); neither") in text, text
+    assert f"; and 60 more (2 other reasons), {where})" in text, text

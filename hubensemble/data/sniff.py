@@ -8,6 +8,8 @@ decoder (Pillow) on the Python paths and are refused by `serve_bytes`.
 
 from __future__ import annotations
 
+import re
+
 #: Formats the graph decoder reads (in training, evaluate, predict and serve_bytes alike).
 GRAPH_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WebP")
 
@@ -188,15 +190,47 @@ def skipped_count(reasons, detail: str = "") -> str:
     return f"{len(reasons)} skipped ({skipped_words(reasons)}{'; ' if detail else ''}{detail})"
 
 
+#: A reason's per-file detail (`reason_kind`): a run of four or more hex byte pairs (an unknown
+#: file's first bytes: "it starts with bytes 2e 15 cf 6f …") or a number (TensorFlow's
+#: "Invalid PNG data, size 144", a size in pixels). Hex first: "15 cf 6f 01" is one detail.
+_DETAIL = re.compile(r"\b[0-9a-f]{2}(?: [0-9a-f]{2}){3,}\b|\b\d+(?:\.\d+)?\b")
+
+
+def reason_kind(reason) -> str:
+    """The kind of a skipped file's `reason`: the reason with each per-file detail (`_DETAIL`:
+    its first bytes, a size) replaced by "…", as "not a JPEG, PNG, GIF, BMP or WebP file (it
+    starts with bytes …); …" or "a damaged PNG file (Invalid PNG data, size …)". Files are
+    grouped by it (`by_reason`): 40 files of random bytes each had a reason of its own. The
+    one place a detail is told from a reason; each file's full reason stays in run.json
+    (data.task.skipped)."""
+    return _DETAIL.sub("…", str(reason))
+
+
+def _natural(text: str) -> list:
+    """Sort key ordering digit runs as numbers ("junk_2" before "junk_10"), as
+    `candidate.natural_key` (not imported: this module stays light)."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text) if t]
+
+
+def natural_skips(skipped) -> list[tuple[str, str]]:
+    """Skipped files `skipped` ([(path, reason)]) in natural path order (`_natural`: junk_2
+    before junk_10): the data summary named "junk_1, junk_10, junk_11" of junk_0…junk_39."""
+    return sorted(skipped, key=lambda s: _natural(str(s[0])))
+
+
 def by_reason(skipped) -> dict[str, list[str]]:
-    """Skipped files `skipped` ([(path, reason)]) by reason: {reason: [path shown on one line
-    (`text.escaped`), …]}, each reason in the order it first comes."""
+    """Skipped files `skipped` ([(path, reason)]) by the kind of their reason (`reason_kind`):
+    {reason: [path shown on one line (`text.escaped`), …]}, each in the order it first comes
+    in natural path order (`natural_skips`: a refused load's list is no Task's, sorted);
+    the reason is the files' own when they all have the same, else its kind (its per-file
+    details "…")."""
     from hubensemble.text import escaped
 
-    grouped: dict[str, list[str]] = {}
-    for path, reason in skipped:
-        grouped.setdefault(str(reason), []).append(escaped(path))
-    return grouped
+    grouped: dict[str, list] = {}
+    for path, reason in natural_skips(skipped):
+        grouped.setdefault(reason_kind(reason), []).append((escaped(path), str(reason)))
+    return {(entries[0][1] if len({r for _, r in entries}) == 1 else kind):
+            [p for p, _ in entries] for kind, entries in grouped.items()}
 
 
 def named_skips(skipped) -> str:

@@ -16,7 +16,8 @@ from hubensemble.data.loading import _visible
 from hubensemble.data.names import (  # noqa: F401 - re-exported
     _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS, check_class_names, class_name_fault, split_key)
 from hubensemble.data.names import non_integer_labels
-from hubensemble.data.sniff import MAX_SHORT_SIDE, named_skips, skipped_count
+from hubensemble.data.sniff import (MAX_SHORT_SIDE, by_reason, named_skips, natural_skips,
+                                    skipped_count)
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
 from hubensemble.text import escaped
@@ -191,6 +192,10 @@ class Task:
         # first in their own words (the npz member, the folder).
         check_class_names(self.class_names, what=f"task {self.name!r}: class_names")
         _check_task_splits(self)
+        # The summary names the first skipped files, the log the others after them
+        # (dataargs.log_skips): in natural order, as a folder shows them (junk_2 before
+        # junk_10), not string order's "junk_1, junk_10, junk_11".
+        self.skipped = natural_skips(self.skipped)
 
     def __repr__(self) -> str:
         # A summary, as Split's: the dataclass repr printed every split's pixels and every list.
@@ -406,7 +411,12 @@ class Task:
         files of a folder unreadable alike repeated the same words three times."""
         shown = named_skips(self.skipped[:SKIPS_NAMED])
         if len(self.skipped) > SKIPS_NAMED:
+            # The reasons the first three do not show are counted: 3 empty files after 40
+            # unreadable alike were hidden in "and 60 more".
+            others = len(by_reason(self.skipped)) - len(by_reason(self.skipped[:SKIPS_NAMED]))
             shown += (f"; and {len(self.skipped) - SKIPS_NAMED} more"
+                      + (f" ({others} other reason{'s' if others > 1 else ''})"
+                         if others else "")
                       + (f", {skipped_in}" if skipped_in else ""))
         return shown
 
