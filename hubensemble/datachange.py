@@ -24,6 +24,7 @@ from hubensemble.errors import DataError, RunError
 from hubensemble.lockwords import PYTHON_CALLS, on_command_line, option_word
 from hubensemble.pixelkeys import KEYED_SPLITS, REWRITTEN_BY, keys_expected, read_pixel_key_rows
 from hubensemble.rerun import _as_flag, _changed_options, _keyword, shown, start_again
+from hubensemble.text import names_shown
 
 #: The splits compared, in this order.
 SPLITS = ("train", "val", "test")
@@ -351,7 +352,8 @@ def _too_few_distinct(task) -> str | None:
     what = ("every image is a copy of one" if distinct == 1 else
             f"its {len(labels)} examples are {distinct} distinct images" if distinct < len(labels)
             else f"it has {distinct} images")
-    shown = ", ".join(f"{n} {int(c)}" for n, c in list(zip(task.class_names, per_class))[:5])
+    shown = ", ".join(f"{n} {int(c)}" for n, c in list(zip(names_shown(task.class_names),
+                                                           per_class))[:5])
     shown += ", …" if task.num_classes > 5 else ""
     copies = (" (exact copies go to one split together, so that none is validated on a copy "
               "of a training image)" if distinct < len(labels) else "")

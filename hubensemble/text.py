@@ -326,6 +326,16 @@ def escaped(text) -> str:
     return "".join(_escape(c) if hidden_at(text, i) else c for i, c in enumerate(text))
 
 
+def names_shown(names) -> list[str]:
+    """Class names `names` (str() of each) as a comma-separated list shows them: each as it
+    is, or every one quoted (`repr`: 'four, the "one"', 'zero') when one holds a comma, for
+    a list of them read as more names than there are: "4 classes (four, the "one", zero,
+    …)" read as 5. All are quoted, not only that one, so that a quote is no part of a
+    name."""
+    names = [str(n) for n in names]
+    return [repr(n) for n in names] if any("," in n for n in names) else names
+
+
 #: A shell word that needs no quotes: shlex.quote's safe characters, with letters and digits
 #: of every script (a shell takes "猫/1.jpg" as one word).
 _PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+")

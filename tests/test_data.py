@@ -1965,3 +1965,26 @@ def test_skipped_files_are_grouped_by_the_kind_of_their_reason_in_natural_order(
     assert ("d/a/junk_0.jpg, d/a/junk_1.jpg, d/a/junk_2.jpg: not a JPEG, PNG, GIF, BMP or WebP "
             "file (it starts with bytes …); neither") in text, text
     assert f"; and 60 more (2 other reasons), {where})" in text, text
+
+
+def test_a_class_name_holding_a_comma_quotes_every_name_in_a_list_of_them():
+    """F8: "4 classes (four, the "one", zero, nought, zwei Ä 二)" read as 5. A list of class
+    names quotes each one (`text.names_shown`, repr) when one holds a comma: the data
+    summary (and so the log), the report's Data table and a coverage note; names without
+    one stay as they were."""
+    from types import SimpleNamespace
+
+    from hubensemble.data.coverage import coverage_note
+    from hubensemble.report.sections import _data_section
+
+    names = ['four, the "one"', "zero", "nought", "zwei Ä 二"]
+    x = np.zeros((4, 3, 3, 3), np.uint8)
+    quoted = "'four, the \"one\"', 'zero', 'nought', 'zwei Ä 二'"
+    assert f"4 classes ({quoted}); " in tiny_task(x, [0, 1, 2, 3], names=names).summary()
+    assert "2 classes (a, b); " in tiny_task(x, [0, 0, 1, 1]).summary()
+    files = SimpleNamespace(meta={"data": {"task": {"name": "t", "source": "s",
+                                                    "class_names": names}}}, path="r")
+    rows = dict(_data_section(files).blocks[0].rows)
+    assert rows["classes"].endswith(quoted), rows
+    note = coverage_note({"test": {"covered": 2, "classes": 4, "missing": names[:2]}}, "test")
+    assert note.endswith("no test example of: 'four, the \"one\"', 'zero'"), note

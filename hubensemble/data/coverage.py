@@ -4,6 +4,8 @@ says so. One rule for the task summary, the run's coverage record (ensemble.json
 
 import numpy as np
 
+from hubensemble.text import names_shown
+
 #: What each split's metrics are called in the sentences of `coverage_note`.
 _SPLIT_WORDS = {"train": ("training", "the kNN ranking and fine-tuning"),
                 "val": ("validation", "validation metrics and the ensemble selection"),
@@ -43,7 +45,8 @@ def coverage_note(coverage, split):
         return None
     word, what = _SPLIT_WORDS[split]
     names = entry["missing"]
-    shown = ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "")
+    more = f", … ({len(names)} in all)" if len(names) > 20 else ""
+    shown = ", ".join(names_shown(names)[:20]) + more
     return (f"{what} cover {entry['covered']} of {entry['classes']} classes; no {word} "
             f"example of: {shown}")
 

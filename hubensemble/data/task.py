@@ -20,7 +20,7 @@ from hubensemble.data.sniff import (MAX_SHORT_SIDE, by_reason, named_skips, natu
                                     skipped_count)
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
-from hubensemble.text import escaped
+from hubensemble.text import escaped, names_shown
 
 
 def _stack_or_list(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
@@ -389,7 +389,10 @@ class Task:
         shown = self.present_splits() if self.test_set_only else SPLIT_NAMES
         counts = ", ".join(f"{s} {len(getattr(self, s))}" if getattr(self, s) is not None
                            else f"no {s}" for s in shown)
-        names = ", ".join(self.class_names[:8]) + (", …" if self.num_classes > 8 else "")
+        # A name holding a comma quotes them all (`text.names_shown`): "4 classes (four, the
+        # "one", zero, …)" read as 5.
+        names = (", ".join(names_shown(self.class_names)[:8])
+                 + (", …" if self.num_classes > 8 else ""))
         h, w = self.image_size
         size = f"{h}x{w}" if self.train.same_size else f"median {h}x{w} (sizes vary)"
         flags = []

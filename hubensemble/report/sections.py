@@ -21,7 +21,7 @@ from hubensemble.report.datarows import (accounting_rows, class_counts_row, deco
                                          short as _short)
 from hubensemble.report.labels import labels_section
 from hubensemble.report.perclass import perclass_section
-from hubensemble.text import absolute, shown_time
+from hubensemble.text import absolute, names_shown, shown_time
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
                                          load_run, spearman)
@@ -154,8 +154,8 @@ def _data_section(files) -> Section:
     args = data.get("args") or {}
     sizes = task.get("sizes") or {}
     names = list(task.get("class_names") or [])
-    shown = ", ".join(map(str, names[:20])) + (f", … ({len(names)} in all)"
-                                               if len(names) > 20 else "")
+    more = f", … ({len(names)} in all)" if len(names) > 20 else ""
+    shown = ", ".join(names_shown(names)[:20]) + more
     size = task.get("image_size")
     rows = [["name", task.get("name")], ["source", task.get("source")],
             ["data spec", Code(str(args["spec"])) if args.get("spec") else "–"],
