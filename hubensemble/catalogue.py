@@ -427,8 +427,7 @@ def read_catalogue_file(path) -> tuple[str, str, str]:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
-        raise CatalogueError(f"{label}: cannot read the catalogue ({e}); "
-                             f"check the path and that the file is UTF-8 text"
+        raise CatalogueError(f"{label}: cannot read the catalogue: {_unreadable(label, e)}"
                              + _shipped_instead(label, e)) from None
     try:  # a BOM, CR LF, UTF-16 with its mark: read; Latin-1: refused at its line
         text = file_text(data, label)
@@ -443,6 +442,22 @@ def read_catalogue_file(path) -> tuple[str, str, str]:
 #: wherever the example was pasted outside a checkout).
 CATALOGUE_EXAMPLE = "my_modules.yaml"
 SHIPPED_EXAMPLE = "hubensemble.shipped_catalogue('demo.yaml') for the package's"
+
+
+def _unreadable(label: str, error: OSError) -> str:
+    """Why catalogue file `label` could not be opened (`error`), and the fix for that cause
+    alone: `catalogue validate missing.yaml` was told to check "that the file is UTF-8 text",
+    which a file never opened cannot fail (text that is not UTF-8 is refused at its line,
+    by `text.file_text`)."""
+    if isinstance(error, FileNotFoundError):
+        return "no such file; check the path"
+    if isinstance(error, IsADirectoryError):
+        return "it is a folder; name a catalogue file (.yaml) in it"
+    if isinstance(error, PermissionError):
+        return (f"you may not read it (permission denied); make it readable "
+                f"(`chmod u+r {shell(label)}`) or copy it where you can read it")
+    # Another OS error (an I/O error, a name too long): the OS's own words.
+    return f"{error.strerror or error}; check the path and the disk"
 
 
 def _shipped_instead(label: str, error: Exception) -> str:

@@ -657,9 +657,17 @@ def test_an_entry_with_a_problem_still_claims_its_name(tmp_path):
 
 
 def test_a_missing_file_is_a_catalogue_error_naming_it(tmp_path):
+    """Each cause of an unreadable file gets its own fix: `catalogue validate missing.yaml`
+    said "[Errno 2] No such file …; check the path and that the file is UTF-8 text", a
+    check no unopened file can fail (text not UTF-8 is refused at its line)."""
     missing = tmp_path / "nope.yaml"
-    with pytest.raises(CatalogueError, match="nope.yaml: cannot read"):
+    with pytest.raises(CatalogueError) as e:
         load_catalogue(missing)
+    assert str(e.value) == f"{missing}: cannot read the catalogue: no such file; check the path"
+    with pytest.raises(CatalogueError) as e:
+        load_catalogue(tmp_path)
+    assert str(e.value) == (f"{tmp_path}: cannot read the catalogue: it is a folder; name a "
+                            "catalogue file (.yaml) in it")
     assert issubclass(CatalogueError, HubensembleError)
 
 
