@@ -22,6 +22,21 @@ from hubensemble.winpaths import refusal_advice
 #: backslash and no drive).
 WINDOWS_CHECKED = frozenset({"HANDLE", "WEIGHTS"})
 
+#: Flags a user types for what a command does under other flags (a new-user check: `tune
+#: --chief` said only "unrecognized arguments: --chief", `tune --worker` "(zoo build takes
+#: --workers, tune does not)"): flag typed -> (what it asks for, the command and the flags
+#: that do it; tunerN: tuner0, tuner1, …), in the words of INTENT_DOCS.
+INTENT_FLAGS = {
+    "--chief": ("a distributed sweep's chief", "tune", "--tuner-id chief --oracle HOST:PORT"),
+    "--master": ("a distributed sweep's chief", "tune", "--tuner-id chief --oracle HOST:PORT"),
+    "--worker": ("each worker of a distributed sweep", "tune",
+                 "--tuner-id tunerN --oracle HOST:PORT"),
+    "--workers": ("each of a distributed sweep's worker processes", "tune",
+                  "--tuner-id tunerN --oracle HOST:PORT"),
+}
+#: Where the docs say what INTENT_FLAGS point to.
+INTENT_DOCS = "docs/tune.md 'Distributed sweeps'"
+
 #: The namespace attribute where every option notes that it was given (a set of names);
 #: `Parser` checks `Option.needs` with it and hands it on as `given_options`.
 _GIVEN = "_given_options"
@@ -173,6 +188,15 @@ class Parser(argparse.ArgumentParser):
         flags = [a.split("=", 1)[0] for a in extras if self._unknown_flag(a)]
         hints, notes = {}, []
         for f in flags:
+            intent = INTENT_FLAGS.get(f)
+            if intent:  # what it asks for, before any flag it merely looks like
+                notes.append(self._intent_words(intent))
+                others = [(c, g) for c, g in self.commands_taking(f) if g == f]
+                if others:  # another command takes it as typed (zoo build --workers)
+                    names = [c for c, _ in others]
+                    notes.append(f"{', '.join(names)} take{'s' if len(names) == 1 else ''} "
+                                 f"{f}, {self.command} does not")
+                continue
             meant = closest_name(f, known)
             others = [] if meant else self.commands_taking(f)
             if others:
@@ -188,6 +212,14 @@ class Parser(argparse.ArgumentParser):
         hint = "; ".join(([f"did you mean {hint}?"] if hints else []) + notes)
         hint = f" ({hint})" if hint else ""
         return "unrecognized arguments: " + " ".join(extras) + hint
+
+    def _intent_words(self, intent) -> str:
+        """The way to what an INTENT_FLAGS flag asks for: its flags alone when this parser
+        is its command's ("a distributed sweep's chief takes --tuner-id chief --oracle
+        HOST:PORT; see docs/tune.md …"), else with its command (`hubensemble tune …`)."""
+        what, command, flags = intent
+        way = flags if self.command == command else f"hubensemble {command} {flags}"
+        return f"{what} takes `{way}`; see {INTENT_DOCS}"
 
     @property
     def command(self) -> str:

@@ -77,6 +77,19 @@ def test_help_lists_every_stage():
      "--corruptions=jpeg (evaluate takes --corruptions, predict does not)\n"),
     (("evaluate", "--model", "m", "--tpo", "3"), "unrecognized arguments: --tpo 3 (predict "
      "takes --top, evaluate does not)\n"),
+    # A flag for what a command does under other flags (INTENT_FLAGS): `tune --chief` had
+    # no hint, `tune --worker` pointed at zoo build's --workers.
+    (("tune", "--run", "r", "--chief"), "unrecognized arguments: --chief (a distributed "
+     "sweep's chief takes `--tuner-id chief --oracle HOST:PORT`; see docs/tune.md "
+     "'Distributed sweeps')\n"),
+    (("tune", "--run", "r", "--worker"), "unrecognized arguments: --worker (each worker of a "
+     "distributed sweep takes `--tuner-id tunerN --oracle HOST:PORT`; see docs/tune.md "
+     "'Distributed sweeps')\n"),
+    (("tune", "--run", "r", "--workers", "2"), "(each of a distributed sweep's worker "
+     "processes takes `--tuner-id tunerN --oracle HOST:PORT`; see docs/tune.md 'Distributed "
+     "sweeps'; zoo build takes --workers, tune does not)\n"),
+    (("rank", "--chief"), "(a distributed sweep's chief takes `hubensemble tune --tuner-id "
+     "chief --oracle HOST:PORT`; see docs/tune.md 'Distributed sweeps')\n"),
     # A command's flag typed before the command: "invalid choice: '3'", or no hint.
     (("--top-k", "3", "fit"), "unrecognized arguments: --top-k 3 (--top-k goes after the "
      "command: demo, fit, rank, rank merge take it)\n"),
