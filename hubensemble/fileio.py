@@ -415,7 +415,12 @@ def blocking_file(path) -> Path | None:
 def check_dir_target(path, hint: str) -> None:
     """Raises HubensembleError when a file stands where folder `path` or one of its parents
     would go ("... is a file; " + `hint`), or when this process may not write in the
-    nearest of them that exists; checked before long work that ends by writing there."""
+    nearest of them that exists, naming why: "D is on a read-only file system" (its file
+    system's ST_RDONLY flag, `os.statvfs`: a read-only mount, where permissions do not
+    help; as `preflight.check_report_folder` tells it) or "no permission to write in D";
+    checked before long work that ends by writing there. `hint` is the way on in the
+    caller's words (a run's: `lockwords.unwritable_advice`), after "make it writable, or"
+    when the folder cannot be written."""
     blocker = blocking_file(path)
     if blocker is not None:
         where = "" if blocker == Path(absolute(path)) else f" (in {path})"
@@ -426,7 +431,13 @@ def check_dir_target(path, hint: str) -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
-        raise HubensembleError(f"no permission to write in {existing}; {hint}")
+        try:
+            read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+        except (OSError, AttributeError):  # none to ask (Windows has no statvfs): permission
+            read_only = False
+        why = f"{existing} is on a read-only file system" if read_only else (
+            f"no permission to write in {existing}")
+        raise HubensembleError(f"{why}; make it writable, or {hint}")
 
 
 def check_file_target(path, hint: str) -> None:

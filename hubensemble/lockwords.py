@@ -81,6 +81,32 @@ def locked_advice(command: str | None, run_dir) -> str:
     return "wait for it to end, then run your command again"
 
 
+def unwritable_advice(command: str | None, run_dir) -> str:
+    """The way on, besides making it writable, for `command` ("tune", "rank", …; None: not
+    known) whose run folder `run_dir` cannot be written or is blocked by a file
+    (`fileio.check_dir_target` names why and puts "make it writable, or" before this), in
+    the caller's words: for a command that takes --run, copy the run and run the command on
+    the copy ("pass another --out / --run" was said to `tune --run R` on a read-only mount,
+    where another run does not help, and tune takes no --out); a command that makes its run
+    (OUT_COMMANDS) may start a new one in another --out folder, or copy the run it finds
+    there. `report --run R` says the same (`preflight.check_report_folder`)."""
+    copy = f"copy the run to a folder you can write (`cp -r {shell(run_dir)} COPY`)"
+    python = not on_command_line() and command in PYTHON_CALLS
+    function, keyword = PYTHON_CALLS.get(command, ("", ""))
+    if command in OUT_COMMANDS:
+        new = (f"pass {function}() another {keyword} folder" if python
+               else "pass another --out folder") + " (a new run)"
+        if not os.path.isfile(os.path.join(os.fspath(run_dir), "run.json")):
+            return new
+        again = f"{keyword}='COPY'" if python else "--out COPY"
+        return f"{new}, or {copy} and pass {again}"
+    if command in PYTHON_CALLS:
+        again = (f"call {function}({keyword}='COPY')" if python else
+                 f"run `hubensemble {command} {_RUN_FLAGS.get(command, '--run')} COPY`")
+        return f"{copy} and {again}"
+    return f"{copy} and go on there"
+
+
 def command_words(command: str, run_dir=None, *, flags: str = "", keywords: str = "",
                   quoted: bool = True) -> str:
     """How the caller runs `command` ("tune", "rank merge"; PYTHON_CALLS) on run `run_dir`

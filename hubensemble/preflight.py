@@ -15,11 +15,11 @@ import os
 from hubensemble import candidate, environment, options
 from hubensemble.errors import HubensembleError
 from hubensemble.formats import check_export_target, check_tuner_folder
-from hubensemble.lockwords import option_word
+from hubensemble.lockwords import option_word, unwritable_advice
 from hubensemble.rundir import Run
 # --modules against the ranking or catalogue: sweeps' (sweepplan plans with it), re-exported.
 from hubensemble.sweeps import MODULES_LISTED, check_modules  # noqa: F401
-from hubensemble.text import absolute, shell
+from hubensemble.text import absolute
 # What a stage needs against what the process has: said before the work (check_inputs).
 from hubensemble.memory import (_MEMORY_SAID, memory_key, memory_note,  # noqa: F401
                                 stage_memory_note)
@@ -230,10 +230,10 @@ def check_report_folder(run_dir) -> None:
     except OSError:
         read_only = False
     why = "is on a read-only file system" if read_only else "is not writable by you"
-    raise HubensembleError(
+    raise HubensembleError(  # the way on as every command's (lockwords.unwritable_advice)
         f"the run folder {path} {why}, and report writes its files into it (report.md, "
-        f"report.html, report_files/); make it writable, or copy the run to a folder you can "
-        f"write (`cp -r {shell(path)} COPY`) and run `hubensemble report --run COPY`")
+        f"report.html, report_files/); make it writable, or "
+        f"{unwritable_advice('report', path)}")
 
 
 def check_inputs(args) -> None:

@@ -20,7 +20,8 @@ from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
 from hubensemble.runexports import RunExports
 from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locked_advice,
-                                   on_command_line, option_word, run_words)
+                                   on_command_line, option_word, run_words,
+                                   unwritable_advice)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import root_last_resort
 from hubensemble.text import absolute, as_reached, relative_hint, time_stamp
@@ -298,10 +299,12 @@ class Run(RunExports):
                        f"run.json, no ranking.json); pass a new or empty {flag} folder, so "
                        "that the run's files never mix with yours")
 
-    def make_folder(self) -> None:
-        """Creates the run folder (and its parents) if needed. Raises HubensembleError naming
-        the file in the way, or the OS's reason (permission, full disk)."""
-        make_dirs(self.path, f"pass another {option_word('--out / --run', 'folder')}")
+    def make_folder(self, command: str | None = None) -> None:
+        """Creates the run folder (and its parents) if needed for `command` (its way on,
+        `lockwords.unwritable_advice`; None: not known). Raises HubensembleError naming the
+        file in the way, or the OS's reason (a read-only file system, permission, full
+        disk)."""
+        make_dirs(self.path, unwritable_advice(command, self.path))
 
     @contextlib.contextmanager
     def lock(self, command: str, member: str | None = None, record: dict | None = None):
@@ -323,7 +326,7 @@ class Run(RunExports):
         Before taking a lock this process does not hold, says how the last
         command holding it ended when it was killed (`memory.say_killed`: its record stayed);
         the one place, for every command and stage function that writes a run."""
-        self.make_folder()
+        self.make_folder(command)
         mine = member_lock_path(self.path, member) if member else self.path / formats.FIT_LOCK
         if not owned_here(mine):  # before this command's record replaces the killed one's
             say_killed(self.path, mine)
@@ -417,7 +420,7 @@ class Run(RunExports):
         had = None if made or not self.path.is_dir() else set(os.listdir(self.path))
         if had and had & (formats.RUN_ENTRIES | UNSTARTED_ENTRIES):
             had = None  # a run's (or an earlier command's) files: its log.txt says why too
-        self.make_folder()
+        self.make_folder(lock)
         handler = runlog.attach(target)
         # A root without handler gets Python's last resort for the block (`LastResort`):
         # warnings reach stderr as without the run's log, and absl's basicConfig() is not

@@ -157,8 +157,59 @@ def test_a_read_only_folder_is_refused_before_the_work():
     finally:
         os.chmod(ro, 0o755)
         shutil.rmtree(base)
-    assert said == [f"no permission to write in {ro}; choose another file",
-                    f"no permission to write in {ro}; choose another", "accepted"]
+    assert said == [f"no permission to write in {ro}; make it writable, or choose another file",
+                    f"no permission to write in {ro}; make it writable, or choose another",
+                    "accepted"]
+
+
+def test_a_run_folder_on_a_read_only_file_system_is_said_so_with_the_commands_way_on(
+        tmp_path, monkeypatch):
+    """`tune --run D`, `ensemble --run D` and `rank --out D` on a read-only mount said "no
+    permission to write in D; pass another --out / --run": the cause is the file system
+    (EROFS), tune and ensemble take no --out, and another run does not help them. Tests may
+    not mount: the check is fed what it reads of a read-only mount, as root reads it too
+    (access(2) refuses writing there with EROFS; statvfs's ST_RDONLY flag set)."""
+    import types
+
+    from hubensemble.lockwords import command_line
+    from hubensemble.rundir import Run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    flag = os.ST_RDONLY
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: mode & os.W_OK == 0)
+    monkeypatch.setattr(os, "statvfs", lambda path: types.SimpleNamespace(f_flag=flag))
+
+    def said(command, path=run):
+        with pytest.raises(fileio.HubensembleError) as e:
+            Run(path).make_folder(command)
+        return str(e.value)
+
+    copy = f"copy the run to a folder you can write (`cp -r {run} COPY`)"
+    with command_line():
+        assert said("tune") == (f"{run} is on a read-only file system; make it writable, or "
+                                f"{copy} and run `hubensemble tune --run COPY`")
+        assert said("ensemble").endswith(f"{copy} and run `hubensemble ensemble --run COPY`")
+        assert said("rank") == (f"{run} is on a read-only file system; make it writable, or "
+                                f"pass another --out folder (a new run), or {copy} and pass "
+                                "--out COPY")
+        # A new run in a read-only folder: only another --out helps (nothing to copy).
+        assert said("fit", run / "new") == (f"{run} is on a read-only file system; make it "
+                                            "writable, or pass another --out folder (a new run)")
+    # From Python, the stage function's keywords.
+    assert said("tune").endswith(f"{copy} and call run_tune(run_dir='COPY')")
+    assert said("rank").endswith("pass run_rank() another out_dir folder (a new run), or "
+                                 f"{copy} and pass out_dir='COPY'")
+    # A file in the way: another folder, not "make it writable".
+    (tmp_path / "afile").write_text("")
+    assert said("fit", tmp_path / "afile" / "run") == (
+        f"{tmp_path / 'afile'} is a file, not a folder (in {tmp_path / 'afile' / 'run'}); pass "
+        "fit() another out folder (a new run)")
+    # Without ST_RDONLY it is permission, as before.
+    flag = 0
+    assert said(None) == (f"no permission to write in {run}; make it writable, or {copy} and "
+                          "go on there")
 
 
 def test_a_full_disk_is_recognised_behind_other_libraries_errors():
