@@ -338,6 +338,8 @@ def _parse_root(loader, root, base_dir, report):
                          f"{name!r} is already used by the entry at "
                          f"{report.label}:{names[name]}",
                          "write a name that no other entry uses instead")
+            if spec is not None:  # its handle is still checked (`catalogue validate`)
+                report.partial.append(spec)
             continue
         if name is not None:
             names[name] = _line(item)

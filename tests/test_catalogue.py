@@ -1353,6 +1353,46 @@ def test_validate_reports_every_problem_of_an_entry_with_others_in_one_round(tmp
     assert words.count("missing: the model's input") == 1, words  # not d's: it wrote one
 
 
+def test_validate_checks_a_repeated_names_entry_and_names_across_files_with_errors(tmp_path):
+    """An entry whose name repeats an earlier one got only the duplicate-name line, its zoo:
+    handle never checked (the entry was dropped), and a name repeated across files was not
+    said when either file had an error (the set was checked of the valid files only): both
+    came only once the rest was fixed. Now one round says them all."""
+    from hubensemble.zoo.config import validate_catalogues
+
+    a = write(tmp_path, """
+        modules:
+          - {name: one, handle: zoo:demo/r8x2-generalist-0}
+          - {name: one, handle: zoo:demo/nosuch}
+          - {name: two, handle: zoo:demo/r8x2-generalist-1}
+        """, "a.yaml")
+    b = write(tmp_path, """
+        modules:
+          - {name: two, handle: zoo:demo/r8x2-generalist-2, family: wrongfam}
+        """, "b.yaml")
+    c = write(tmp_path, """
+        modules:
+          - {name: two, handle: zoo:demo/r6x1-generalist-0}
+          - {name: three, handle: zoo:demo/r6x1-expert-digits}
+        """, "c.yaml")
+    said = []
+    assert not validate_catalogues([a, b, c, b], lambda line, ok: said.append((ok, line)))
+    words = "\n".join(line for _, line in said)
+    assert f"{a}:3: module 'one': the demo zoo has no module 'nosuch'" in words, words
+    assert f"{a}:3: field 'name': 'one' is already used by the entry at {a}:2" in words, words
+    for clash in (b, c):
+        assert (False, f"{clash}:2: field 'name': 'two' is already defined at {a}:4; rename "
+                       f"one of them or leave one catalogue out") in said, said
+    assert words.count("already defined") == 2, words  # b given twice: compared once
+    said = []  # two valid files' clash: the set's line, as before
+    assert not validate_catalogues([c, write(tmp_path, """
+        modules:
+          - {name: three, handle: zoo:demo/r8x2-expert-digits}
+        """, "d.yaml")], lambda line, ok: said.append((ok, line)))
+    assert [line for ok, line in said if "already defined" in line and not ok][0].startswith(
+        "the 2 catalogues together are not valid"), said
+
+
 def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(tmp_path):
     """A .keras/.h5 model whose Input is (None, 96, 96, 3), catalogued without input_size, was
     refused only at its first embedding, deep in rank (`zoo.config.fixed_size_problem`). The

@@ -296,19 +296,25 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     (`handles.same_module_warnings`), each a warning, not a failure, with ok None. A file's
     warnings come with its errors, all in line order (they came only once its errors were
     fixed: a new-user check); an entry with an error is checked as far as it parsed (its
-    zoo: handle, a local handle's folder), not for a module listed twice. Returns
-    True when every file and the set are valid."""
+    zoo: handle, a local handle's folder), not for a module listed twice; so is an entry whose
+    name repeats an earlier one's. A name an entry of an earlier file has is said ("FILE:LINE:
+    field 'name': … is already defined at FILE:LINE; …", ok False) even when either file has
+    errors (`_names_across`; two valid files' by the set's check). Returns True when every
+    file and the set are valid."""
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
     from hubensemble.classifierhandles import classifier_handle_warnings
     from hubensemble.handles import same_module_warnings
 
-    good = []
+    good, named, clashes, compared = [], {}, [], set()
     for path in paths:
         try:
             specs, problems, label, partial = _checked(path)
         except HubensembleError as e:  # a file that cannot be read
             emit(str(e), False)
             continue
+        if label not in compared:  # the same file given twice is compared once
+            compared.add(label)
+            clashes += _names_across(named, label, specs + partial, bool(problems))
         notes = [(note, None) for note in local_handle_warnings(specs + partial)
                  + same_module_warnings(specs) + classifier_handle_warnings(specs + partial)]
         if problems:
@@ -321,6 +327,8 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
             emit(note, ok)
         emit(f"{path}: ok ({_count(len(specs), 'module')}"
              f"{', ' + _count(len(notes), 'warning') if notes else ''})", True)
+    for line in clashes:  # a file with errors hid them until fixed (new-user check)
+        emit(line, False)
     if len(good) > 1:
         what = (f"the {len(good)} catalogues together" if len(good) == len(paths) else
                 f"the {len(good)} valid catalogues together")
@@ -333,7 +341,26 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
         for note in notes:
             emit(note, None)
         emit(f"{what}: ok" + (f" ({_count(len(notes), 'warning')})" if notes else ""), True)
-    return len(good) == len(paths)
+    return len(good) == len(paths) and not clashes
+
+
+def _names_across(named: dict, label: str, entries, bad: bool) -> list[str]:
+    """The problem lines of `entries` (one file's, `label`'s, parsed or partial) whose name an
+    entry of an earlier file already has, where either file has errors (`bad`; two valid
+    files' clashes are `load_catalogues`'s, said with the set); `named` {name: (source, file,
+    its file bad)} of the files before, updated. A name repeated in one file is its own
+    problem (`catalogue._parse_root`)."""
+    lines = []
+    for entry in sorted(entries, key=lambda e: _line_of(e.source, label)):
+        if not isinstance(entry.name, str):
+            continue
+        if entry.name not in named:
+            named[entry.name] = entry.source, label, bad
+        elif named[entry.name][1] != label and (bad or named[entry.name][2]):
+            lines.append(f"{entry.source}: field 'name': {entry.name!r} is already defined at "
+                         f"{named[entry.name][0]}; rename one of them or leave one catalogue "
+                         f"out")
+    return lines
 
 
 @dataclass(frozen=True)
