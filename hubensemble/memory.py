@@ -441,6 +441,13 @@ def say_memory(command: str, run_dir, values) -> None:
 #: A stage's first and last lines in RUN/log.txt (pipeline's "rank: starting", "rank: done in
 #: 31.3 s" / "rank: reused"): what a killed command's log ends between.
 _STAGE_LINE = re.compile(r" INFO hubensemble\.\w+: (\w+): (starting|done|reused|failed)\b")
+#: A record of a hubensemble logger in RUN/log.txt (`runlog.attach`'s format "%(asctime)s
+#: %(levelname)s %(name)s: %(message)s"): its time and words. TensorFlow's C++ start-up lines
+#: ("E0000 00:00:… cuda_platform.cc:52] failed call to cuInit…", on a machine without a GPU)
+#: reach the file through stderr too; quoted as a killed command's last line they read as a
+#: CUDA failure (a new-user check after a kill -9 of a background tune).
+_OWN_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),\d+ [A-Z]+ "
+                       r"hubensemble(?:\.\w+)*: (.*)")
 
 
 def killed_before(run_dir, lock=None) -> str | None:
@@ -454,8 +461,9 @@ def killed_before(run_dir, lock=None) -> str | None:
     cgroup's memory runs out (measured: a fit under a 2 GiB cgroup, docs/reliability.md
     "Small machines"): the shell said "Killed", the re-run nothing. Names the stage RUN/log.txt
     last says began without an end ("rank: starting") since that process's start ("since"),
-    its last line since then otherwise. None when no such record is there, it is another
-    host's or unreadable, or the lock is held. Reads files only."""
+    its last line since then otherwise (the last record of a hubensemble logger: not
+    TensorFlow's C++ lines, which reach the file through stderr). None when no such record
+    is there, it is another host's or unreadable, or the lock is held. Reads files only."""
     from hubensemble import formats
     from hubensemble.fileio import lock_is_held, owner_file, owner_words, pid_alive, read_json
     from hubensemble.text import absolute, stamp_time
@@ -481,7 +489,7 @@ def killed_before(run_dir, lock=None) -> str | None:
             for line in f:
                 if line[:19] < since:  # an earlier command's (a fit killed in tune before)
                     continue
-                if line.strip():
+                if _OWN_LINE.match(line):  # not TensorFlow's, not a traceback's lines
                     last = line.rstrip("\n")
                 found = _STAGE_LINE.search(line)
                 if found:
@@ -491,9 +499,8 @@ def killed_before(run_dir, lock=None) -> str | None:
     if began:
         where = f"in its {began} stage (RUN/log.txt: '{began}: starting', no end)"
     elif last:  # "2026-12-06 00:07:32,473 INFO hubensemble.cli: Task …": its time and words
-        stamp, _, said = last.partition(",")
-        said = said.split(": ", 1)[-1]
-        where = (f"after its last line in RUN/log.txt ({stamp[:19]}: "
+        stamp, said = _OWN_LINE.match(last).groups()
+        where = (f"after its last line in RUN/log.txt ({stamp}: "
                  f"'{said[:70] + '…' if len(said) > 70 else said}')")
     else:
         where = ""

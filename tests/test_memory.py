@@ -89,6 +89,16 @@ def test_a_rerun_after_a_killed_command_says_it_ended_without_a_word(tmp_path, c
         "2026-12-06 00:00:32,473 INFO hubensemble.cli: Task 'pbc' from npz:/d.npz\n")
     assert ("ended without a word after its last line in RUN/log.txt (2026-12-06 00:00:32: "
             "'Task 'pbc' from npz:/d.npz')") in memory.killed_before(run)
+    # its own last record, not TensorFlow's C++ start-up notice after it (reached the file
+    # through stderr; on a CPU machine it read as a CUDA failure), nor a traceback's line
+    with open(run / "log.txt", "a", encoding="utf-8") as f:
+        f.write("2026-12-06 00:00:33,001 INFO hubensemble.tune.sweep: trial 3 of 8: starting\n"
+                "2026-12-06 00:00:33,002 WARNING absl: something of absl's\n"
+                "E0000 00:00:1765000000.1 12 cuda_platform.cc:52] failed call to cuInit: "
+                "INTERNAL: CUDA error\n  File \"x.py\", line 3\n")
+    words = memory.killed_before(run)
+    assert ("after its last line in RUN/log.txt (2026-12-06 00:00:33: 'trial 3 of 8: "
+            "starting')") in words and "cuda" not in words.lower(), words
     # every writer says it as it takes the run's lock, before its own record replaces the
     # killed one's (Run.lock: the command line's, fit()'s fit_log, run_tune's, export's, …)
     caplog.set_level(logging.WARNING)
