@@ -286,17 +286,17 @@ def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
                           ) -> Path | None:
     """Writes every suspect of `check` (not only the report's SHOWN) as RUN/labels/to_check.csv
     and returns its path; with no suspects (none, or no list: `skipped`) removes the file an
-    earlier list left and returns None, so the file never outlives its list. The one place
-    that writes that file (UTF-8, the csv module's quoting, "\\n" line ends), one row per
-    image in the list's order (worst first), the columns CSV_COLUMNS: `index` (int, train[i]
-    in the order the data loads), `file` (its path as RUN/labels/train_paths.json records
-    it, `paths` [N] str; empty without), `given` and `suggested` (int class indexes) with
-    their `class_names` (str; the index as text where there is no name), `votes` (int) of
+    earlier list left and returns None, so the file never outlives its list. The one place that
+    writes that file (UTF-8, the csv module's quoting, "\\n" line ends), one row per image in
+    the list's order (worst first), the columns CSV_COLUMNS: `index` (int, train[i] of the run's
+    data as it loaded: `training_image`), `file` (its path as RUN/labels/train_paths.json
+    records it, `paths` [N] str; empty without), `given` and `suggested` (int class indexes)
+    with their `class_names` (str; the index as text where there is no name), `votes` (int) of
     `voters` (int: modules x neighbours, or modules for the 1-NN rule). A file or class name
     starting with "=", "+", "-", "@", a tab or a carriage return (or "'") is written with "'"
     before it, so a spreadsheet program shows it as text and never runs it as a formula
-    (`csvcells.csv_text`, OWASP's rule; `csvcells.read_cell` reads it back). OSError (naming
-    the file) when it cannot be written or removed."""
+    (`csvcells.csv_text`, OWASP's rule; `csvcells.read_cell` reads it back). OSError (naming the
+    file) when it cannot be written or removed."""
     path = labels_to_check_file(run_dir)
     if not check.suspects:
         path.unlink(missing_ok=True)
@@ -310,3 +310,26 @@ def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
         [s.index, paths[s.index] if paths else "", s.given, name(s.given), s.suggested,
          name(s.suggested), s.votes, s.modules * s.neighbours] for s in check.suspects)))
     return path
+
+
+def training_image(run_dir, i: int):
+    """The pixels of `train[i]`, the i-th training example of run folder `run_dir`'s own data,
+    as the report's "Labels to check" and RUN/labels/to_check.csv's `index` name it: numpy
+    uint8 [H, W, 3], values 0..255 (`data.Split.images`), e.g. for
+    `PIL.Image.fromarray(training_image(RUN, 140)).show()`. The data is loaded again as
+    run.json records it, with its --data-seed, and checked against the recorded fingerprint
+    (`rundir.Run.task`): `load_task(SPEC)` at its default seed orders other data's training
+    examples otherwise, and data without files (sklearn:, npz:) has no file to open (a
+    new-user check on the demo's sklearn:digits). RunError / DataError as Run.task raises
+    them (no run.json, data given in Python, changed data); IndexError naming the range for
+    an `i` outside 0..N-1, TypeError for a non-integer."""
+    import operator
+
+    from hubensemble.rundir import Run
+
+    i = operator.index(i)  # TypeError for 1.5 or "3", as a list index would
+    images = Run(run_dir).task().train.images
+    if not 0 <= i < len(images):
+        raise IndexError(f"training_image(): {run_dir} has {len(images)} training images, "
+                         f"train[0] to train[{len(images) - 1}]; got {i}")
+    return images[i]

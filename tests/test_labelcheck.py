@@ -102,6 +102,11 @@ def test_the_report_and_closing_table_name_the_labels_to_check(tmp_path):
     names = ["cat", "dog", "emu"]
     for i, wrong in FLIPPED.items():
         assert f"| train\\[{i}\\] | {names[wrong]} | {names[y[i]]} | 3 of 3 |" in section, section
+    # Data without files: how to see train[i] of this run's own data (its --data-seed), not
+    # load_task(SPEC).example_name, which gave 'train[140]' for sklearn:digits at its seed.
+    assert (f"from Python `hubensemble.labelcheck.training_image({str(tmp_path)!r}, i)` gives "
+            "its pixels") in section, section
+    assert "example_name" not in section
     # The whole list as a file beside the labels (the table shows SHOWN at most), named by
     # the section and the closing line; a stage's file, not the user's.
     listed = tmp_path / "labels" / "to_check.csv"
@@ -121,6 +126,27 @@ def test_the_report_and_closing_table_name_the_labels_to_check(tmp_path):
     report.write_report(tmp_path)
     assert not listed.exists()
     assert "labels look wrong" not in report.summary_table(tmp_path)
+
+
+def test_training_image_is_train_i_of_the_runs_own_data_at_its_seed(tmp_path):
+    """The section's train[i] for data without files: the run's data loaded again as run.json
+    records it (its --data-seed 3: load_task(SPEC) at the default seed orders it otherwise)."""
+    from hubensemble.data import load_task
+    from hubensemble.labelcheck import training_image
+    from hubensemble.rundir import DataArgs
+
+    args = DataArgs(spec="sklearn:digits", seed=3)
+    task = args.load()
+    Run(tmp_path).attach_task(task, args)
+    image = training_image(tmp_path, 140)
+    assert image.dtype == np.uint8 and image.shape == (8, 8, 3)
+    assert (image == task.train.images[140]).all()
+    assert not (load_task("sklearn:digits").train.images[140] == image).all()
+    with pytest.raises(IndexError, match=r"has 800 training images, train\[0\] to "
+                                         r"train\[799\]; got 800"):
+        training_image(tmp_path, 800)
+    with pytest.raises(TypeError):
+        training_image(tmp_path, 1.5)
 
 
 def test_one_image_to_check_is_said_as_one(tmp_path):

@@ -80,8 +80,13 @@ def labels_section(files) -> Section:
         where = (f"{'Each image' if n != 1 else 'It'} is named by its file"
                  f"{under if src else ''}. ",)
     else:
-        where = (Code("train[i]"), " is the i-th training example in the order the data loads (",
-                 Code("load_task(SPEC).example_name('train', i)"), " gives its file).")
+        # Data without files (sklearn:, npz:) has no file to open, and load_task(SPEC) at
+        # its default seed orders it otherwise than this run's --data-seed: the run's own.
+        call = f"hubensemble.labelcheck.training_image({str(files.path)!r}, i)"
+        where = (Code("train[i]"), " is the i-th training example of this run's data, as it "
+                 "loaded; from Python ", Code(call),
+                 " gives its pixels (uint8 H×W×3; ", Code("PIL.Image.fromarray(…).show()"),
+                 " shows it).")
     sec.add(Inline(
         lead + rule, Code("hubensemble.labelcheck"),
         f"). {'Such an image' if n != 1 else 'It'} is mislabelled or hard to tell apart: look "
