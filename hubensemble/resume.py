@@ -75,6 +75,10 @@ def _changed_options(previous: dict, options) -> list[str]:
 
     now = json.loads(json.dumps(dataclasses.asdict(options), default=str))
     names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]
+    # An option added since (`Option.keyed_at_default` false) that a run's record lacks was
+    # at its default there: keyed by nothing until given.
+    previous = {**{n: option_table.get(n).default for n in names
+                   if not option_table.get(n).keyed_at_default}, **previous}
     changed = [n for n in dict.fromkeys(names) if n in previous and previous[n] != now.get(n)]
     if not on_command_line():  # fit's keywords, Python values: "budget=None -> 8"
         return [f"{n}={previous[n]!r} -> {now.get(n)!r}" for n in changed]

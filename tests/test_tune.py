@@ -1220,6 +1220,10 @@ def test_a_training_batch_of_the_users_derives_the_profile_and_keys_tune(
     was = json.loads(json.dumps(dataclasses.asdict(pipeline.FitOptions(train_batch_size=8))))
     with command_line():
         assert _changed_options(was, pipeline.FitOptions()) == ["--train-batch-size 8 -> unset"]
+        # a run fitted before the option existed records none: it was unset there
+        del was["train_batch_size"]
+        assert _changed_options(was, pipeline.FitOptions(train_batch_size=8)) == [
+            "--train-batch-size unset -> 8"]
 
 
 def test_a_run_without_a_tune_takes_its_rankings_profile_as_recorded(tmp_path):
