@@ -1946,11 +1946,12 @@ def test_stage_fields_are_the_invalidation_map():
     # The map stage keys were computed from before the table, plus the ensemble-size rule
     # (which redoes the ensemble stage of older runs, as a changed default must) and the
     # inference budget (issue 17), and the BatchNorm policy and head start of issue 15 (the
-    # tune stage of older runs is redone: "auto" changes how BatchNorm modules fine-tune).
+    # tune stage of older runs is redone: "auto" changes how BatchNorm modules fine-tune), and
+    # the training batch (which keys tune only when given: Option.keyed_at_default).
     before = {
         "rank": {"metric", "k", "top_k", "threshold", "max_k", "greedy", "profile"},
         "tune": {"sweep", "budget", "modules", "profile", "seed", "keep_weights", "batchnorm",
-                 "head_init"},
+                 "head_init", "train_batch_size"},
         "ensemble": {"objective", "ensemble_budget", "size_rule", "with_replacement",
                      "bootstrap", "seed", "max_gflops", "max_latency_ms", "max_members"},
         "export": {"retrain_full", "skip_missing"},

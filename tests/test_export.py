@@ -1378,8 +1378,8 @@ def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp
     os.symlink(exported[1], run / "export")
     with pytest.raises(HubensembleError, match=re.escape(f"pass {run / 'export'}")):
         predict(run, image_files)
-    with pytest.raises(HubensembleError, match="--top"):
-        predict(exported[1], image_files, top=0)
+    with pytest.raises(HubensembleError, match="^top must be an integer >= 1, got 0"):
+        predict(exported[1], image_files, top=0)  # Python's keyword (5f6fb26), not the flag
     # An export that does not load (its variables/ gone) is one line, as evaluate says it (a
     # new-user check: predict printed TensorFlow's 40-line traceback).
     import shutil
