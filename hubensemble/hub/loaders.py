@@ -16,7 +16,8 @@ progress bars, huggingface_hub's progress bars) follow hubensemble's progress se
 one fetch.
 
 Both use the loaders' internals, so setup.cfg's keras-hub extra allows only the releases the
-tests ran on (kagglehub 1.0.2 and 1.0.3; huggingface_hub 1.33.0 to 2.4.0). A release outside
+tests ran on (kagglehub 1.0.2, which keras-hub 0.32.0's kagglesdk pin keeps; huggingface_hub
+1.33.0 to 2.4.0). A release outside
 that range that lacks what is used here is left as it is (its bars show, its waits are not
 capped): the fetch goes on, where it failed halfway with an AttributeError.
 """
