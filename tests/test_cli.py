@@ -23,6 +23,42 @@ def hubensemble(*args, env=None, cwd=None, cpu=600):
     return out.returncode, out.stdout, out.stderr
 
 
+#: `hubensemble ARGV` for each ARGV of the JSON list argv[1], one after another in this one
+#: process, each followed on stdout by a line [exit code, whether TensorFlow is imported by
+#: then], and on stdout and stderr by a NUL line that ends its words.
+EACH_ARGV = """if True:
+    import json, sys
+    from hubensemble.cli import main
+    for argv in json.loads(sys.argv[1]):
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's usage errors
+            code = e.code
+        print(json.dumps([code, "tensorflow" in sys.modules]), flush=True)
+        print("\\0", flush=True)
+        print("\\0", file=sys.stderr, flush=True)
+"""
+
+
+def each_in_one_process(*argvs, cpu=120, **kwargs):
+    """[(exit code, stdout, stderr, whether TensorFlow is imported by then)] of `hubensemble
+    ARGV` for each of `argvs`, run one after another in one new process: the refusals made
+    before TensorFlow loads, each in the words a process of its own shows (stdout and stderr
+    are the command's alone), for one Python start-up rather than one each."""
+    listed = json.dumps([[str(a) for a in argv] for argv in argvs])
+    run = bounded_by_cpu([sys.executable, "-c", EACH_ARGV, listed], capture_output=True,
+                         text=True, cpu=cpu, **kwargs)
+    assert run.returncode == 0, run.stderr[-3000:]
+    outs, errs = run.stdout.split("\0\n")[:-1], run.stderr.split("\0\n")[:-1]
+    assert len(outs) == len(errs) == len(argvs), (run.stdout, run.stderr[-3000:])
+    said = []
+    for out, err in zip(outs, errs):
+        out, _, last = out.rstrip("\n").rpartition("\n")
+        code, tensorflow = json.loads(last)
+        said.append((code, out + "\n" if out else "", err, tensorflow))
+    return said
+
+
 @pytest.fixture
 def env(tmp_path):
     return dict(os.environ, HUBENSEMBLE_CACHE_DIR=str(tmp_path / "cache"))
@@ -1202,15 +1238,12 @@ def test_rank_merge_refuses_what_is_not_a_set_of_shards_before_it_makes_out(tmp_
     Run(tmp_path / "whole").update(modules={})
     (tmp_path / "whole" / "ranking.json").write_text(json.dumps(
         {"metric": "knn", "k": 1, "modules": [], "selected": [], "shard": None}))
-    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
-            "print('tensorflow' in sys.modules); sys.exit(c)")
-    for shards, said in (([tmp_path / "nowhere"], f"{tmp_path / 'nowhere'} does not exist"),
-                         ([tmp_path / "whole"], "a whole ranking, not a shard")):
-        out = bounded_by_cpu([sys.executable, "-c", code, "rank", "merge", *map(str, shards),
-                              "--out", str(tmp_path / "merged")], capture_output=True,
-                             text=True, cpu=120)
-        assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
-        assert out.stderr.count(said) == 1, out.stderr
+    cases = ((tmp_path / "nowhere", f"{tmp_path / 'nowhere'} does not exist"),
+             (tmp_path / "whole", "a whole ranking, not a shard"))
+    for (_, said), (code, out, err, tensorflow) in zip(cases, each_in_one_process(
+            *[["rank", "merge", shard, "--out", tmp_path / "merged"] for shard, _ in cases])):
+        assert (code, out, tensorflow) == (2, "", False), err
+        assert err.count(said) == 1, err
     assert not (tmp_path / "merged").exists()  # no folder, no log.txt in it
 
 
@@ -1319,18 +1352,14 @@ def test_distill_refuses_an_unknown_student_before_tensorflow_loads(tmp_path):
 
     Run(tmp_path / "run").update(modules={"small": ModuleSpec(name="small", handle="h")
                                           .to_json()})
-    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
-            "print('tensorflow' in sys.modules); sys.exit(c)")
-    out = bounded_by_cpu([sys.executable, "-c", code, "distill", "--run", str(tmp_path / "run"),
-                          "--student", "nope"], capture_output=True, text=True, cpu=120)
-    assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
-    assert out.stderr.count("--student 'nope' is not a module of this run; its modules that "
-                            "loaded are: small") == 1
-    # A mistyped --run is named as such, not as a run without that module.
-    out = bounded_by_cpu([sys.executable, "-m", "hubensemble", "distill", "--run",
-                          str(tmp_path / "nowhere"), "--student", "nope"], capture_output=True,
-                         text=True, cpu=120)
-    assert out.returncode == 2 and out.stderr.count(f"{tmp_path / 'nowhere'} does not exist") == 1
+    # The second: a mistyped --run is named as such, not as a run without that module.
+    (code, out, err, tensorflow), (code2, _, err2, _) = each_in_one_process(
+        ["distill", "--run", tmp_path / "run", "--student", "nope"],
+        ["distill", "--run", tmp_path / "nowhere", "--student", "nope"])
+    assert (code, out, tensorflow) == (2, "", False), err
+    assert err.count("--student 'nope' is not a module of this run; its modules that "
+                     "loaded are: small") == 1
+    assert code2 == 2 and err2.count(f"{tmp_path / 'nowhere'} does not exist") == 1
 
 
 def test_predict_and_evaluate_name_a_wrong_model_folder_before_tensorflow_loads(tmp_path):
@@ -1338,21 +1367,21 @@ def test_predict_and_evaluate_name_a_wrong_model_folder_before_tensorflow_loads(
     (tmp_path / "run" / "export" / "saved_model.pb").write_bytes(b"")
     (tmp_path / "run" / "export-tflite").mkdir()
     (tmp_path / "run" / "export-tflite" / "model.tflite").write_bytes(b"")
-    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
-            "print('tensorflow' in sys.modules); sys.exit(c)")
-    for argv in (["evaluate", "--model"], ["predict", "x.png", "--model"]):
-        for model, said in ((tmp_path / "nowhere", f"{tmp_path / 'nowhere'} does not exist"),
-                            (tmp_path / "run" / "export-tflite",
-                             "it is the TFLite model of `export --format tflite`"),
-                            (tmp_path / "run" / "export-tflite" / "model.tflite",
-                             "model.tflite is a file (a TFLite model), not a SavedModel folder"),
-                            (tmp_path / "run", "is not a SavedModel folder (no saved_model.pb)"
-                                               f"; it is a run folder: pass "
-                                               f"{tmp_path / 'run' / 'export'}")):
-            out = bounded_by_cpu([sys.executable, "-c", code, *argv, str(model)],
-                                 capture_output=True, text=True, cpu=120)
-            assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
-            assert out.stderr.count(said) == 1, out.stderr
+    cases = [(argv + [model], said) for argv in (["evaluate", "--model"],
+                                                 ["predict", "x.png", "--model"])
+             for model, said in ((tmp_path / "nowhere", f"{tmp_path / 'nowhere'} does not exist"),
+                                 (tmp_path / "run" / "export-tflite",
+                                  "it is the TFLite model of `export --format tflite`"),
+                                 (tmp_path / "run" / "export-tflite" / "model.tflite",
+                                  "model.tflite is a file (a TFLite model), not a SavedModel "
+                                  "folder"),
+                                 (tmp_path / "run", "is not a SavedModel folder (no "
+                                                    "saved_model.pb); it is a run folder: pass "
+                                                    f"{tmp_path / 'run' / 'export'}"))]
+    for (argv, said), (code, out, err, tensorflow) in zip(
+            cases, each_in_one_process(*[argv for argv, _ in cases])):
+        assert (code, out, tensorflow) == (2, "", False), (argv, err)
+        assert err.count(said) == 1, (argv, err)
 
 
 def test_predict_names_a_plain_saved_model_and_an_empty_image_before_tensorflow_loads(tmp_path):
@@ -1367,15 +1396,13 @@ def test_predict_names_a_plain_saved_model_and_an_empty_image_before_tensorflow_
     (export / "assets" / "hubensemble.json").write_text('{"format": "x", "class_names": []}')
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
-    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
-            "print('tensorflow' in sys.modules); sys.exit(c)")
-    for model, said in ((plain, f"{plain} is a SavedModel that `hubensemble export` did not "
-                                "write (no export metadata in assets/hubensemble.json)"),
-                        (export, f"{empty}: an empty file (0 bytes)")):
-        out = bounded_by_cpu([sys.executable, "-c", code, "predict", str(empty), "--model",
-                              str(model)], capture_output=True, text=True, cpu=120)
-        assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
-        assert said in out.stderr, out.stderr
+    said = each_in_one_process(*[["predict", empty, "--model", model]
+                                 for model in (plain, export)])
+    for (code, out, err, tensorflow), words in zip(said, (
+            f"{plain} is a SavedModel that `hubensemble export` did not write (no export "
+            "metadata in assets/hubensemble.json)", f"{empty}: an empty file (0 bytes)")):
+        assert (code, out, tensorflow) == (2, "", False), err
+        assert words in err, err
 
 
 def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_path):
@@ -1386,36 +1413,26 @@ def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_
     run = tmp_path / "run"
     cat = tmp_path / "c.yaml"
     cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
-    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
-            "print('tensorflow' in sys.modules); sys.exit(c)")
-    with Run(run).lock("fit"):  # as the running fit holds it
-        (run / "run.json").write_text("{}")  # the running fit's
-        for extra in ([], ["--restart"]):
-            out = bounded_by_cpu([sys.executable, "-c", code, "fit", "--catalogue", str(cat),
-                                  "--data", "sklearn:digits", "--out", str(run), *extra],
-                                 capture_output=True, text=True, cpu=120)
-            assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
-            assert f"another fit is running on {run}" in out.stderr
-        # A second new-user check: a `rank --out RUN` during the fit rewrote its ranking.json;
-        # every command on a run folder is refused while a fit runs on it.
-        for argv in (["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out",
-                      str(run)], ["tune", "--run", str(run)], ["ensemble", "--run", str(run)],
-                     ["report", "--run", str(run)]):
-            out = bounded_by_cpu([sys.executable, "-c", code, *argv], capture_output=True,
-                                 text=True, cpu=120)
-            assert out.returncode == 2 and out.stdout.strip() == "False", (argv, out.stderr)
-            assert f"another fit is running on {run}" in out.stderr, argv
-    assert (run / "run.json").read_text() == "{}"
+    fits = [["fit", "--catalogue", cat, "--data", "sklearn:digits", "--out", run, *extra]
+            for extra in ([], ["--restart"])]
+    # A second new-user check: a `rank --out RUN` during the fit rewrote its ranking.json;
+    # every command on a run folder is refused while a fit runs on it.
+    others = [["rank", "--catalogue", cat, "--data", "sklearn:digits", "--out", run],
+              ["tune", "--run", run], ["ensemble", "--run", run], ["report", "--run", run]]
     # A fit in its first seconds (log.txt only, no run.json yet): a stage command said the
     # folder "is not a hubensemble run; pass the folder that fit made" (a third check).
     starting = tmp_path / "starting"
-    with Run(starting).lock("fit"):
+    stages = [[command, "--run", starting]
+              for command in ("tune", "ensemble", "cost", "export", "distill")]
+    with Run(run).lock("fit"), Run(starting).lock("fit"):  # as the running fits hold them
+        (run / "run.json").write_text("{}")  # the running fit's
         (starting / "log.txt").write_text("")
-        for command in ("tune", "ensemble", "cost", "export", "distill"):
-            out = bounded_by_cpu([sys.executable, "-c", code, command, "--run", str(starting)],
-                                 capture_output=True, text=True, cpu=120)
-            assert out.returncode == 2 and out.stdout.strip() == "False", (command, out.stderr)
-            assert f"another fit is running on {starting}" in out.stderr, (command, out.stderr)
+        said = each_in_one_process(*fits, *others, *stages)
+    folders = [run] * (len(fits) + len(others)) + [starting] * len(stages)
+    for argv, folder, (code, out, err, tensorflow) in zip(fits + others + stages, folders, said):
+        assert (code, out, tensorflow) == (2, "", False), (argv, err)
+        assert f"another fit is running on {folder}" in err, (argv, err)
+    assert (run / "run.json").read_text() == "{}"
 
 
 def test_fit_holds_its_lock_before_tensorflow_loads(tmp_path, monkeypatch):
@@ -1468,18 +1485,16 @@ def test_a_command_writing_into_a_run_folder_holds_its_lock_and_a_second_is_refu
     assert held == [(True, "rank")] and not lock_is_held(lock)  # released as it stopped
     assert not (run / ".fit.lock.holder").exists()  # its record goes with it
 
-    code = ("import sys; from hubensemble.cli import main; c = main(sys.argv[1:]); "
-            "print('tensorflow' in sys.modules); sys.exit(c)")
+    argvs = ([*rank, "--top-k", "3"], ["report", "--run", str(run)], ["fit", *rank[1:]],
+             ["tune", "--run", str(run)])
     with Run(run).lock("rank"):  # as a running `rank --out RUN --top-k 1` holds it
         (run / "run.json").write_text("{}")  # the running rank's
-        for argv in ([*rank, "--top-k", "3"], ["report", "--run", str(run)],
-                     ["fit", *rank[1:]], ["tune", "--run", str(run)]):
-            out = bounded_by_cpu([sys.executable, "-c", code, *argv], capture_output=True,
-                                 text=True, cpu=120)
-            assert out.returncode == 2 and out.stdout.strip() == "False", (argv, out.stderr)
-            assert (f"hubensemble: error: another rank is running on {run} (pid {os.getpid()}, "
-                    f"since ") in out.stderr, (argv, out.stderr)
-            assert f"; it holds {lock}); wait for it to end" in out.stderr, (argv, out.stderr)
+        said = each_in_one_process(*argvs)
+    for argv, (code, out, err, tensorflow) in zip(argvs, said):
+        assert (code, out, tensorflow) == (2, "", False), (argv, err)
+        assert (f"hubensemble: error: another rank is running on {run} (pid {os.getpid()}, "
+                f"since ") in err, (argv, err)
+        assert f"; it holds {lock}); wait for it to end" in err, (argv, err)
     assert (run / "run.json").read_text() == "{}"
 
 
