@@ -401,15 +401,24 @@ def test_bench_speed_runs_a_copy_of_the_checkout_taken_at_start(tmp_path, monkey
     assert Path(where) == tree / "hubensemble" / "__init__.py"
 
 
-def test_a_benchmark_shows_log_records_as_a_command_does(tmp_path):
+@pytest.fixture(scope="module")
+def bench_tune_failing(tmp_path_factory):
+    """(TMPDIR, exit code, stdout, stderr) of one `bench_tune.py --steps 5 --repeats 1` (5
+    steps: its trial fails at chance) under a TMPDIR of its own (the folder it keeps): the
+    two tests below read the same run (one run of its 10 s each)."""
+    tmp = tmp_path_factory.mktemp("bench_tune")
+    return (tmp, *_script("bench_tune.py", "--steps", "5", "--repeats", "1",
+                          env={"TMPDIR": str(tmp)}))
+
+
+def test_a_benchmark_shows_log_records_as_a_command_does(bench_tune_failing):
     """bench_tune.py's failed trial (5 steps: at chance) printed Python logging's default
     format from absl's basicConfig, INFO included, with the trial's traceback
     ("INFO:hubensemble.tune.train: …", "Traceback …", "WARNING:hubensemble.tune.tuner: …"):
     now one warning line as `hubensemble tune` shows it (benchargs.command_logging)."""
     import re
 
-    code, out, err = _script("bench_tune.py", "--steps", "5", "--repeats", "1",
-                             env={"TMPDIR": str(tmp_path)})  # the folder it keeps
+    _, code, out, err = bench_tune_failing
     assert code == 0, err
     assert "median wall clock" in out
     assert "Traceback" not in err and not re.search(r"^[A-Z]+:", err, re.MULTILINE), err
@@ -418,14 +427,13 @@ def test_a_benchmark_shows_log_records_as_a_command_does(tmp_path):
                           for line in failed), err
 
 
-def test_bench_tune_keeps_the_log_its_failure_line_names(tmp_path):
+def test_bench_tune_keeps_the_log_its_failure_line_names(bench_tune_failing):
     """bench_tune.py's failed trial's line said "(details in /tmp/bench_tune-…/run/log.txt)"
     and the script deleted that folder at exit: the log it named was gone. The folder is now
     kept, and said, when a line named a path in it."""
     import re
 
-    code, out, err = _script("bench_tune.py", "--steps", "5", "--repeats", "1",
-                             env={"TMPDIR": str(tmp_path)})
+    tmp_path, code, out, err = bench_tune_failing
     assert code == 0, err
     named = re.findall(r"details in (\S+log\.txt)\)", err)
     assert named and all(os.path.isfile(path) for path in named), err
