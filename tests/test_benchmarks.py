@@ -57,7 +57,8 @@ def _kill_group(proc):
     proc.wait()
 
 
-@pytest.mark.parametrize("name, args, message", [
+#: (script, its arguments, the start of its usage error): refused before any work.
+BAD_ARGUMENTS = [
     # Tracebacks from scikit-learn, numpy or the loop, or a run with another value.
     ("bench_knn.py", ["--k", "0"], "argument --k: must be an integer >= 1, got '0'"),
     ("bench_labelcheck.py", ["--catalogue", "c.yaml", "--rates", "5,100"],
@@ -127,9 +128,68 @@ def _kill_group(proc):
     ("bench_speed.py", ["--repeats", "0"], "argument --repeats: must be an integer >= 1"),
     ("bench_speed.py", ["--baseline", "no-such-rev"], "argument --baseline: 'no-such-rev' is "
                                                       "no revision of "),
-])
-def test_a_bad_argument_is_a_one_line_usage_error(name, args, message):
-    code, out, err = _script(name, *args)
+]
+
+
+#: Runs `python SCRIPT ARGS` for each [SCRIPT, ARGS] of the JSON list argv[1] as Python runs
+#: a script (runpy, as __main__), one after another in this one process, each one's stdout
+#: and stderr caught; prints [[exit code, stdout, stderr, whether TensorFlow is imported by
+#: then], …] as JSON. argv[2] "plain" keeps --help's paragraphs as written (unwrapped). Each
+#: case is named on the real stderr first: a case that runs its benchmark instead of
+#: refusing it is the last named when the batch is stopped.
+SCRIPTS_IN_ONE_PROCESS = """if True:
+    import argparse, contextlib, io, json, os, runpy, sys, traceback
+    bench = os.getcwd()
+    sys.path.insert(0, bench)
+    if sys.argv[2] == "plain":
+        argparse.HelpFormatter._fill_text = lambda self, text, width, indent: text
+    said = []
+    for name, args in json.loads(sys.argv[1]):
+        print("running", name, *args, file=sys.stderr, flush=True)
+        out, err = io.StringIO(), io.StringIO()
+        sys.argv = [name, *args]
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path(os.path.join(bench, name), run_name="__main__")
+                code = 0
+            except SystemExit as e:  # as Python's exit: None 0, a text 1 said on stderr
+                code = e.code if e.code is None or isinstance(e.code, int) else 1
+                if code == 1 and not isinstance(e.code, int):
+                    print(e.code, file=sys.stderr)
+            except BaseException:
+                code = 1
+                traceback.print_exc()
+        said.append([code or 0, out.getvalue(), err.getvalue(), "tensorflow" in sys.modules])
+    print(json.dumps(said))
+"""
+
+
+def _in_one_process(cases, *, plain_help=False):
+    """{(script, tuple(args)): (exit code, stdout, stderr, whether TensorFlow is imported by
+    then)} of `python tools/benchmarks/SCRIPT ARGS` for each (script, args) of `cases`, run
+    one after another in one new process (SCRIPTS_IN_ONE_PROCESS): refusals made as the
+    arguments are parsed, in the words a process of their own shows, for one Python start-up
+    rather than one a case (the 130 cases below took 36 s of CI run 93's 59 s of this file).
+    Not for cases that import TensorFlow: the cases after one would see it imported."""
+    import json
+
+    cases = list(dict.fromkeys((name, tuple(args)) for name, args in cases))
+    code, out, err = _script("(a batch)", json.dumps(cases), "plain" if plain_help else "-",
+                             code=SCRIPTS_IN_ONE_PROCESS,
+                             timeout=SCRIPT_TIMEOUT + 2 * len(cases))
+    assert code == 0, err[-3000:]
+    return dict(zip(cases, map(tuple, json.loads(out.splitlines()[-1]))))
+
+
+@pytest.fixture(scope="module")
+def bad_arguments():
+    """BAD_ARGUMENTS' scripts as `_in_one_process` runs them."""
+    return _in_one_process([(name, args) for name, args, _ in BAD_ARGUMENTS])
+
+
+@pytest.mark.parametrize("name, args, message", BAD_ARGUMENTS)
+def test_a_bad_argument_is_a_one_line_usage_error(name, args, message, bad_arguments):
+    code, out, err, _ = bad_arguments[name, tuple(args)]
     assert (code, out) == (2, ""), err[-2000:]
     assert "Traceback" not in err
     assert err.splitlines()[-1].startswith(f"{name}: error: {message}"), err
@@ -173,7 +233,8 @@ _BACKBONES = ["--catalogue", "{demo}", "--task", "sklearn:digits"]
 _FINETUNE_KEYS = "must be KEY=VALUE,... with keys from steps, batch_size, seed, lr,"
 
 
-@pytest.mark.parametrize("name, args, message", [
+#: (script, its arguments ({NAME}: a path of `paths`), the start of its usage error).
+BAD_PATHS = [
     # Helper 76. Each was a traceback, most after TensorFlow loaded or minutes of work; some
     # started the work (--sizes 5,5 measured a size twice, --budget nan extrapolated every
     # size, --interpolate 2 extrapolated the weights, --seeds 1 1 counted a row twice).
@@ -300,35 +361,46 @@ _FINETUNE_KEYS = "must be KEY=VALUE,... with keys from steps, batch_size, seed, 
     ("faults.py", ["--http-timeout", "0"], "argument --http-timeout: must be a finite number "
                                            "> 0, got '0'"),
     ("faults.py", ["--http-timeout", "nan"], "argument --http-timeout: must be a finite"),
-])
+]
+
+
+@pytest.fixture(scope="module")
+def bad_paths(paths):
+    """BAD_PATHS' scripts, their paths filled in, as `_in_one_process` runs them."""
+    return _in_one_process([(name, [a.format(**paths) for a in args])
+                            for name, args, _ in BAD_PATHS])
+
+
+@pytest.mark.parametrize("name, args, message", BAD_PATHS)
 def test_a_bad_path_list_or_range_is_a_usage_error_before_tensorflow(
-        name, args, message, paths):
-    args = [a.format(**paths) for a in args]
-    code = (f"import sys; sys.argv = [{name!r}, *{args!r}]; sys.path.insert(0, {str(BENCH)!r})"
-            f"\nimport runpy\ntry: runpy.run_path({str(BENCH / name)!r}, run_name='__main__')"
-            "\nexcept SystemExit as e:\n    print('tensorflow' in sys.modules); sys.exit(e.code)")
-    code, out, err = _script(name, code=code)
-    assert (code, out) == (2, "False\n"), err[-2000:]  # refused before TensorFlow loads
+        name, args, message, paths, bad_paths):
+    code, out, err, tensorflow = bad_paths[name, tuple(a.format(**paths) for a in args)]
+    assert (code, out, tensorflow) == (2, "", False), err[-2000:]  # before TensorFlow loads
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.startswith(f"{name}: error: ")]
     assert len(lines) == 1 and lines[0].startswith(
         f"{name}: error: {message.format(**paths)}"), err
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in BENCH.glob("*.py")
-                                        if "description=" in p.read_text()))
-def test_help_shows_the_docstrings_first_paragraph(name):
+HELP_SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if "description=" in p.read_text())
+
+
+@pytest.fixture(scope="module")
+def helps():
+    """Each of HELP_SCRIPTS' `--help`, its paragraphs unwrapped, as `_in_one_process` runs
+    them."""
+    return _in_one_process([(name, ["--help"]) for name in HELP_SCRIPTS], plain_help=True)
+
+
+@pytest.mark.parametrize("name", HELP_SCRIPTS)
+def test_help_shows_the_docstrings_first_paragraph(name, helps):
     # bench_knn's ended "…version against", bench_scale's "…cache size against the".
     doc = ast.get_docstring(ast.parse((BENCH / name).read_text()))
     paragraph = " ".join(doc.split("\n\n")[0].split())
-    code = (f"import sys; sys.argv = [{name!r}, '--help']; sys.path.insert(0, {str(BENCH)!r})\n"
-            "import argparse; argparse.HelpFormatter._fill_text = lambda s, t, w, i: t\n"
-            f"import runpy\ntry: runpy.run_path({str(BENCH / name)!r}, run_name='__main__')\n"
-            "except SystemExit: pass\nprint('tensorflow' in sys.modules)")
-    _, out, err = _script(name, code=code)
+    _, out, err, tensorflow = helps[name, ("--help",)]
     assert f"\n{paragraph}\n" in out, out
     assert out.startswith("usage: ")  # nothing before it: no TensorFlow notices
-    assert out.splitlines()[-1] == "False", err  # parsed before TensorFlow loads
+    assert not tensorflow, err  # parsed before TensorFlow loads
 
 
 def test_bench_selection_offers_the_ensembles_size_rules():
