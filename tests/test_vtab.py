@@ -378,9 +378,44 @@ def catalogue(module_factory, tmp_path_factory):
     return str(yaml)
 
 
+#: The runner's options of both tests below, but for --tasks.
+RUNNER_OPTIONS = ["--profile", "quick", "--top-k", "1", "--min-per-class", "0",
+                  # One trial a task (the default sweep's 4 cost 4 fine-tunings and up to
+                  # 4 exported members a task; the runner's table, means and reuse, and what
+                  # the terminal shows, are the same).
+                  "--sweep", "combined", "--budget", "1"]
+
+
+@pytest.fixture(scope="module")
+def camelyon_in_its_own_process(catalogue, tmp_path_factory):
+    """(the finished process, its folder: o/ its --out, tfds/ its --data-dir) of the runner
+    on camelyon in a process of its own (tfds' mock data, 48 examples a split): what the
+    terminal shows is the process's; the runner test reuses its finished task (one fit
+    fewer)."""
+    tmp = tmp_path_factory.mktemp("vtab_process")
+    root = Path(__file__).resolve().parents[1]
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(root / 'tools')!r})\n"
+        "import tensorflow_datasets as tfds\n"
+        "import vtab\n"
+        "with tfds.testing.mock_data(num_examples=48):\n"
+        "    sys.exit(vtab.main(sys.argv[1:]))\n")
+    env = {**os.environ, "PYTHONPATH": str(root), "HUBENSEMBLE_CACHE_DIR": str(tmp / "e")}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    (tmp / "tfds").mkdir()
+    done = subprocess.run(cpu_bounded(
+        [sys.executable, "-c", script, "--catalogue", catalogue, "--out", tmp / "o",
+         "--data-dir", tmp / "tfds", *RUNNER_OPTIONS, "--tasks", "camelyon"], 600),
+        capture_output=True, text=True, env=env)
+    return done, tmp
+
+
 @pytest.mark.slow
-def test_runner_table_means_failures_and_reuse(catalogue, tmp_path, monkeypatch, capsys):
+def test_runner_table_means_failures_and_reuse(catalogue, camelyon_in_its_own_process,
+                                               tmp_path, monkeypatch, capsys):
     import dataclasses
+    import shutil
 
     import tensorflow_datasets as tfds
 
@@ -389,19 +424,19 @@ def test_runner_table_means_failures_and_reuse(catalogue, tmp_path, monkeypatch,
     broken = dataclasses.replace(vtab.TASKS["dmlab"], name="broken",
                                  tfds_name="no_such_data_set")
     monkeypatch.setitem(vtab.TASKS, "broken", broken)
+    # camelyon as the other process finished it: reused (its options, data folder and
+    # mocked data are these), the other tasks fitted here.
+    done, ran = camelyon_in_its_own_process
+    assert done.returncode == 0, done.stderr[-2000:]
     out = tmp_path / "vtab"
-    (tmp_path / "tfds").mkdir()  # mocked: tfds reads nothing from it, but it must exist
-    argv = ["--catalogue", catalogue, "--out", str(out), "--data-dir", str(tmp_path / "tfds"),
-            "--profile", "quick", "--top-k", "1", "-q",
-            # tfds' mock labels are random: a class may get a single example.
-            "--min-per-class", "0",
-            # One trial a task (the default sweep's 4 cost 4 fine-tunings and up to 4
-            # exported members a task; the runner's table, means and reuse are the same).
-            "--sweep", "combined", "--budget", "1",
+    shutil.copytree(ran / "o", out)
+    # tfds' mock labels are random: a class may get a single example (--min-per-class 0).
+    argv = ["--catalogue", catalogue, "--out", str(out), "--data-dir", str(ran / "tfds"),
+            *RUNNER_OPTIONS, "-q",
             # One task per group (a fit each): the means over several tasks of a group are
             # test_summary_means_over_finished_tasks'.
             "--tasks", "svhn", "camelyon", "broken", "smallnorb.elev"]
-    with tfds.testing.mock_data(num_examples=96):
+    with tfds.testing.mock_data(num_examples=48):
         assert vtab.main(argv) == 1
     printed = capsys.readouterr().out
     report = json.loads((out / "vtab.json").read_text())
@@ -411,12 +446,13 @@ def test_runner_table_means_failures_and_reuse(catalogue, tmp_path, monkeypatch,
     assert "Traceback" in (out / "broken" / "vtab_error.txt").read_text()
     ok = [r for r in report["tasks"] if r["status"] == "ok"]
     assert len(ok) == 3
+    assert [r["reused"] for r in ok] == [False, True, False]  # camelyon's: the other process's
     for r in ok:
         run = Path(r["run_dir"])
         ensemble = json.loads((run / "ensemble.json").read_text())
         assert r["ensemble"] == ensemble["test"]["ensemble"]
         assert r["members"] == len(ensemble["members"]) >= 1
-        assert len(np.load(run / "labels" / "test.npy")) == r["sizes"]["test"] == 96
+        assert len(np.load(run / "labels" / "test.npy")) == r["sizes"]["test"] == 48
         assert (run / "export" / "saved_model.pb").exists()
     assert rows["smallnorb.elev"]["splits"]["test"] == "test[50%:]"
     assert rows["svhn"]["splits"]["val"] == "train[65931:66131]"
@@ -436,7 +472,7 @@ def test_runner_table_means_failures_and_reuse(catalogue, tmp_path, monkeypatch,
     assert f"| ensemble | {100 * expect['vtab']:.1f} |" in md and "## Failures" in md
 
     # Again: finished tasks are reused without reading data or fitting.
-    with tfds.testing.mock_data(num_examples=96):
+    with tfds.testing.mock_data(num_examples=48):
         assert vtab.main(argv[:-4] + ["svhn", "smallnorb.elev"]) == 0
     again = json.loads((out / "vtab.json").read_text())
     assert [r["reused"] for r in again["tasks"]] == [True, True]
@@ -475,32 +511,14 @@ def test_sigterm_stops_the_runner_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_the_terminal_shows_what_fit_shows_not_every_log_record(catalogue, tmp_path):
+def test_the_terminal_shows_what_fit_shows_not_every_log_record(camelyon_in_its_own_process):
     """A new-user check: in its own process (no pytest handlers on the root logger) the
     runner printed every INFO record of every fit ("INFO:hubensemble.pipeline:rank:
     starting") and trial failures with their tracebacks: the first absl import had called
     logging.basicConfig(). Now stderr holds what `fit`'s holds: the runner's own lines,
     warnings and the progress bars. (TensorFlow's C++ start-up notices, also gone, cannot be
     checked here: this script imports tfds, and TensorFlow with it, before the runner.)"""
-    root = Path(__file__).resolve().parents[1]
-    script = (
-        "import sys\n"
-        f"sys.path.insert(0, {str(root / 'tools')!r})\n"
-        "import tensorflow_datasets as tfds\n"
-        "import vtab\n"
-        "with tfds.testing.mock_data(num_examples=48):\n"
-        "    sys.exit(vtab.main(sys.argv[1:]))\n")
-    env = {**os.environ, "PYTHONPATH": str(root), "HUBENSEMBLE_CACHE_DIR": str(tmp_path / "e")}
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    (tmp_path / "tfds").mkdir()
-    done = subprocess.run(cpu_bounded(
-        [sys.executable, "-c", script, "--catalogue", catalogue, "--out", tmp_path / "o",
-         "--data-dir", tmp_path / "tfds", "--profile", "quick", "--top-k", "1",
-         "--min-per-class", "0", "--tasks", "camelyon",
-         # One trial: the default sweep's 4 printed nothing more (3 fine-tunings and up
-         # to 3 exported members more).
-         "--sweep", "combined", "--budget", "1"], 600),
-        capture_output=True, text=True, env=env)
+    done, tmp_path = camelyon_in_its_own_process
     assert done.returncode == 0, done.stderr[-2000:]
     assert "INFO:" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "vtab: [1/1] camelyon (specialised)" in done.stderr
