@@ -435,22 +435,20 @@ def test_a_trial_says_each_phase_before_its_steps_and_counts_the_lp_ft_embedding
     assert first.startswith(f"step 1/{hp.steps}, loss "), notes
 
 
-@pytest.mark.slow
-def test_tune_says_the_steps_of_a_trial_before_it_ends(tmp_path, modules, digits):
+def test_tune_says_the_steps_of_a_trial_before_it_ends(tmp_path, modules, digits, in_process,
+                                                       monkeypatch):
     """`tune … 2>log` said nothing during a trial (a real backbone's took 5-10 minutes on a
     CPU: slow looked like hung): the sweep bar's lines now say the trial's steps and loss
     while its count is still at the trial's start, then its predictions' images (-q says
-    nothing: test_a_failed_trial_…)."""
+    nothing: test_a_failed_trial_…). The command in this process (its stderr, not a tty,
+    is what `2>log` gives; a new process spent most of this test's time importing
+    TensorFlow)."""
     run = make_run(tmp_path / "run", modules, task=digits)
-    argv = [sys.executable, "-m", "hubensemble", "tune", "--run", str(run.path), "--sweep",
-            "seeds", "--budget", "2", "--profile", "quick", "--strategy", "cpu",
-            "--keep-weights", "none"]
-    err = tmp_path / "err.log"
-    with open(err, "w") as f:
-        out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=f, text=True, timeout=600,
-                             env=dict(os.environ, TQDM_MININTERVAL="0"))
-    text = err.read_text()
-    assert out.returncode == 0, text
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # a line per draw (read at each bar)
+    code, _, text = in_process("tune", "--run", run.path, "--sweep", "seeds", "--budget", "2",
+                               "--profile", "quick", "--strategy", "cpu", "--keep-weights",
+                               "none")
+    assert code == 0, text
     steps = {trial: re.findall(rf"tune seeds: +{50 * (trial - 1)}% {trial - 1}/2 \[.*, trial "
                                rf"{trial}/2 gen_a: step (\d+)/(\d+), loss [0-9.]+\]$", text,
                                re.MULTILINE) for trial in (1, 2)}
@@ -517,12 +515,12 @@ def test_sweeps_in_one_process_leave_no_oracle_or_train_step_graph_behind(tmp_pa
         return {n for n in ops.gradient_registry.list() if n.startswith("CustomGradient-")}
 
     before, oracles = custom_gradients(), set(kt_oracle.LOCKS) | set(kt_oracle.THREADS)
-    for i in range(2):
+    for i in range(2):  # a trial per sweep: what each left would be there once
         run = make_run(tmp_path / f"run{i}", modules, task=digits)
-        summary = tune.run_tune(run.path, sweep="seeds", budget=2, modules=["gen_a"],
+        summary = tune.run_tune(run.path, sweep="seeds", budget=1, modules=["gen_a"],
                                 profile="quick", strategy="cpu", task=digits, progress=False)
-        assert summary["ok"] == 2
-        assert repr(summary) == ("TuneSummary(sweep='seeds', plan_size=2, ok=2, failed=0, "
+        assert summary["ok"] == 1
+        assert repr(summary) == ("TuneSummary(sweep='seeds', plan_size=1, ok=1, failed=0, "
                                  "missing=0, reused=0)")  # not every trial: a cell's echo
     assert custom_gradients() == before
     assert set(kt_oracle.LOCKS) | set(kt_oracle.THREADS) == oracles
@@ -805,13 +803,14 @@ def test_a_full_disk_or_a_file_in_the_way_stops_the_sweep_and_the_trial_runs_aga
     # TensorBoard folder failed the trial for good (fixing the path and running the same
     # command again did not run it), and one in the way of the folder itself dropped the
     # trial without a word: no line, no trials.log entry, fit exited 0.
+    # Two trials: the one that met the machine's refusal, and one it must not touch.
     run = make_run(tmp_path / "run", modules, task=digits)
-    kw = dict(sweep="default", budget=4, profile="quick", strategy="cpu", task=digits,
+    kw = dict(sweep="seeds", budget=2, profile="quick", strategy="cpu", task=digits,
               progress=False)
     with pytest.raises(OSError) as full:
         tune.run_tune(run.path, callbacks=[_DiskFullInTraining()], **kw)
     assert full.value.errno == errno.ENOSPC and full.value.filename == "/full/disk/events"
-    first = trial_log(run, "default")[-1]
+    first = trial_log(run, "seeds")[-1]
     assert first[5] == "error" and "No space left" in first[6]
     assert not run.candidates.exists() or os.listdir(run.candidates) == []  # no record
     tensorboard = run.tuner / "tensorboard"
@@ -823,12 +822,12 @@ def test_a_full_disk_or_a_file_in_the_way_stops_the_sweep_and_the_trial_runs_aga
             tune.run_tune(run.path, **kw)
         assert blocked.value.errno == errno.ENOTDIR, blocked.value
         assert blocked.value.filename == str(tensorboard / first[4])  # TF names no path
-        assert trial_log(run, "default")[-1][4:6] == [first[4], "error"]
+        assert trial_log(run, "seeds")[-1][4:6] == [first[4], "error"]
         assert not run.candidates.exists() or os.listdir(run.candidates) == []
         in_the_way.unlink()
     summary = tune.run_tune(run.path, **kw)  # space freed, path fixed: the same call resumes
-    assert (summary["ok"], summary["failed"]) == (4, 0)
-    assert starts(run, "default") == {t: 1 + 3 * (t == first[4]) for t in candidates(run)}
+    assert (summary["ok"], summary["failed"]) == (2, 0)
+    assert starts(run, "seeds") == {t: 1 + 3 * (t == first[4]) for t in candidates(run)}
 
 
 class _StopInTraining(keras.callbacks.Callback):
@@ -925,7 +924,7 @@ def test_an_interrupted_trial_is_logged_in_trials_log(tmp_path, modules, digits)
 
 
 def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
-        tmp_path, modules, digits, recwarn, caplog):
+        tmp_path, modules, digits, recwarn, caplog, figures_not_drawn):  # report.md's words
     # The plan is made twice (again with each module's BatchNorm policy): the second's
     # warnings reached stderr as a raw UserWarning with source lines.
     run = make_run(tmp_path / "run", modules, task=digits)
@@ -1476,27 +1475,29 @@ def test_tune_errors_name_the_missing_file_and_the_command_that_writes_it(tmp_pa
 
 
 def test_a_sweep_where_no_trial_can_leave_a_candidate_stops_at_the_first(tmp_path, modules,
-                                                                         digits):
+                                                                         digits, in_process):
     """Every trial stopped by an error outside its training (here: no file may exceed 16 KB,
     so the test split's probabilities, 797 x 10 float32, cannot be written) left tune at
     exit 0 with "0 ok, 0 failed, 4 not run"; then each trial met the same refusal in turn
     and the sweep ended "no trial of the sweep finished". The machine's refusal says nothing
     of a trial (f50bd0c): the sweep stops at the first with the one line, and no trial is
-    recorded, so each runs once the limit is raised."""
+    recorded, so each runs once the limit is raised. The command runs in this process under
+    the lowered soft limit, put back after it (a new process spent most of this test's time
+    importing TensorFlow)."""
     import resource
 
     run = make_run(tmp_path / "run", modules, task=digits)
-    argv = [sys.executable, "-m", "hubensemble", "tune", "--run", str(run.path), "--budget",
-            "4", "--profile", "quick", "--strategy", "cpu", "--keep-weights", "none", "-q"]
     limit = 16 * 1024
-
-    def small_files():  # Python ignores SIGXFSZ: a larger write raises OSError (EFBIG)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=600,
-                         preexec_fn=small_files)
-    assert out.returncode == 2, out.stderr[-3000:]
-    [line] = out.stderr.strip().splitlines()
+    # Python ignores SIGXFSZ: a larger write raises OSError (EFBIG)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        code, _, err = in_process("tune", "--run", run.path, "--budget", "4", "--profile",
+                                  "quick", "--strategy", "cpu", "--keep-weights", "none", "-q")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert code == 2, err[-3000:]
+    [line] = err.strip().splitlines()
     assert line.startswith(f"hubensemble: error: [Errno 27] File too large: '{run.path}/"), line
     assert line.endswith("raise the file size limit (`ulimit -f`) or write elsewhere, then run "
                          "the same command again to resume"), line
@@ -1827,16 +1828,18 @@ def test_an_unreachable_tpu_is_named_in_the_error(monkeypatch, caplog):
     assert "cannot reach the TPU" in caplog.text
 
 
-@pytest.mark.parametrize("before", ["", "import tensorflow as tf\ntf.constant([1.0]) * 2\n"])
-def test_a_tpu_that_never_answers_fails_within_the_timeout_with_the_way_on(tmp_path, before):
+def test_a_tpu_that_never_answers_fails_within_the_timeout_with_the_way_on(tmp_path):
     """`--strategy tpu --tpu grpc://HOST:PORT` where something accepts the connection but no
     TPU answers: connecting is given $HUBENSEMBLE_TPU_TIMEOUT seconds, then the command
     stops. It said only "connecting to the TPU at … did not finish within 5 s": neither what
     to check nor how to wait longer. In its own process: the connection left hanging
-    changes TensorFlow's context. After a TensorFlow op (`before`: as tune and fit have
-    decoded their data by then) the connection held Python's lock: no time-out, no Ctrl-C,
-    a 12-minute hang until kill -9 (a new-user check); this process's 240 s limit is the
-    hang's detector, not a speed target."""
+    changes TensorFlow's context. After a TensorFlow op (as tune and fit have decoded their
+    data by then) the connection held Python's lock: no time-out, no Ctrl-C, a 12-minute
+    hang until kill -9 (a new-user check); this process's 240 s limit is the hang's
+    detector, not a speed target. Only after an op: get_strategy connects in a fresh
+    Python (strategies._check_in_a_fresh_process), where no op has run, so that process
+    covers the case without one (this test ran a second process without the op)."""
+    before = "import tensorflow as tf\ntf.constant([1.0]) * 2\n"
     import threading
 
     server = socket.socket()
