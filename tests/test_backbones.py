@@ -311,8 +311,27 @@ def test_the_clip_is_what_keeps_an_lp_ft_trial_from_exploding(tmp_path, bn_spec,
     assert records[1.0]["val"]["ce"] < 1.1 * nll(start, digits.val.labels)
 
 
-def test_batchnorm_inference_modules_fine_tune_as_the_profile_says(tmp_path, bn_spec,
-                                                                   plain_spec, digits):
+@pytest.fixture(scope="module")
+def bn_pool(tmp_path_factory, bn_spec, plain_spec, digits):
+    """(run, summary, profile): a default+probe sweep of the BatchNorm module (the plain one
+    ranked beside it, not tuned: --modules) with quick's sizes and cpu's BatchNorm rule
+    (LP-FT head, lr x 0.001, whole images, clip 1). One sweep for the two tests that read
+    it (each ran its own: four fine-tuning trials twice)."""
+    import dataclasses
+
+    profile = dataclasses.replace(CHECKED, name="quick-bn", fail_at_chance=False,
+                                  bn_head_init="probe", bn_lr_scale=0.001, bn_augment=False,
+                                  bn_clipnorm=1.0)
+    path = tmp_path_factory.mktemp("pool") / "run"
+    run = make_run(path, [bn_spec, plain_spec], digits)
+    summary = tune.run_tune(path, sweep="default+probe", modules=["bnmod"], profile=profile,
+                            progress=False, task=digits, strategy="cpu",
+                            cache_dir=str(path.parent / "cache"))
+    return run, summary, profile
+
+
+def test_batchnorm_inference_modules_fine_tune_as_the_profile_says(bn_spec, plain_spec,
+                                                                   digits, bn_pool):
     """Profile.bn_*: a module whose BatchNorm policy is "inference" gets the LP-FT head, the
     extra lr factor and whole images (cpu: as measured by bench_backbones); a module at
     "train" and the paper profile are unchanged."""
@@ -342,18 +361,16 @@ def test_batchnorm_inference_modules_fine_tune_as_the_profile_says(tmp_path, bn_
     assert {(e.hparams.lr, e.hparams.head_init, e.hparams.augmentation, e.hparams.clipnorm)
             for e in paper} == {(lr, "zero", None, 0.0) for lr in sweeps.DEFAULT_SWEEP_LRS}
 
-    # End to end on the tiny BatchNorm module, with quick's sizes and cpu's BatchNorm rule.
-    # Validation picks the weakest L2 here (its probe's kernel is large), and without the
-    # clip the lr 3.1e-5 x 10-step trial explodes (loss 16 by step 4): the gradient reaching
-    # the module grows with the head's weights. test_the_clip_is_what_keeps_it_from_exploding.
-    profile = dataclasses.replace(CHECKED, name="quick-bn", fail_at_chance=False,
-                                  bn_head_init="probe", bn_lr_scale=0.001, bn_augment=False,
-                                  bn_clipnorm=1.0)
-    run = make_run(tmp_path / "run", [bn_spec], digits)
-    summary = tune.run_tune(run.path, sweep="default", profile=profile, progress=False,
-                            task=digits, strategy="cpu", cache_dir=str(tmp_path / "cache"))
-    assert summary.ok == 4
-    for c in ensemble.load_candidates(run.path)[0]:
+    # End to end on the tiny BatchNorm module, with quick's sizes and cpu's BatchNorm rule:
+    # the default half of `bn_pool`'s sweep. Validation picks the weakest L2 here (its
+    # probe's kernel is large), and without the clip the lr 3.1e-5 x 10-step trial explodes
+    # (loss 16 by step 4): the gradient reaching the module grows with the head's weights.
+    # test_the_clip_is_what_keeps_it_from_exploding.
+    run, summary, profile = bn_pool
+    finetuned = [c for c in ensemble.load_candidates(run.path)[0]
+                 if c.trial.startswith("default-")]
+    assert len(finetuned) == 4 and summary.failed == 0
+    for c in finetuned:
         hp = HParams.from_json(c.hparams)
         assert hp.lr in {lr * QUICK.lr_scale * 0.001 for lr in sweeps.DEFAULT_SWEEP_LRS}
         assert (hp.batchnorm, hp.head_init) == ("inference", "probe")
@@ -575,11 +592,11 @@ def test_export_retraining_a_probe_reads_the_given_embedding_cache(
 
 # ------------------------------------------------------------------------------ one pool
 
-def test_default_plus_probe_puts_both_kinds_in_one_pool(tmp_path, bn_spec, plain_spec, digits):
-    run = make_run(tmp_path / "run", [bn_spec, plain_spec], digits)
-    summary = tune.run_tune(run.path, sweep="default+probe", modules=["bnmod"],
-                            profile="quick", progress=False, task=digits, strategy="cpu",
-                            cache_dir=str(tmp_path / "cache"))
+def test_default_plus_probe_puts_both_kinds_in_one_pool(tmp_path, bn_spec, digits, bn_pool):
+    import shutil
+
+    shared, summary, profile = bn_pool
+    run = Run(shutil.copytree(shared.path, tmp_path / "run"))  # its ensemble.json: this test's
     assert summary.sweep == "default+probe" and summary.plan_size == 8
     assert summary.ok == 8 and summary.failed == 0
     trials = [tune.trial_id("default", i, "bnmod") for i in range(4)] + \
@@ -595,7 +612,7 @@ def test_default_plus_probe_puts_both_kinds_in_one_pool(tmp_path, bn_spec, plain
             assert c.hparams["batchnorm"] == "inference"
             assert c.record["batchnorm"] == "inference"
             assert "moving" in c.record["batchnorm_evidence"]
-            assert c.record["eval_size"] == tune.eval_size(digits, bn_spec, QUICK)
+            assert c.record["eval_size"] == tune.eval_size(digits, bn_spec, profile)
     meta = run.meta()["tune"]
     assert set(meta["sweeps"]) == {"default", "probe"}
     decided = meta["sweeps"]["default"]["batchnorm"]
