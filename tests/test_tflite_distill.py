@@ -356,22 +356,42 @@ def _serve_members_on_test(export_dir, digits):
     return out["probabilities"].numpy(), out["member_probabilities"].numpy()
 
 
+@pytest.fixture(scope="module")
+def retrained(run_dir, tmp_path_factory, digits):
+    """(RUN, DistillResult, stderr lines): a copy of `run_dir` exported with --retrain-full,
+    then distilled (steps_scale 0.05, init "best", the default), both with their progress
+    on, a line per note. Shared by the two tests below, read only (each was an export and a
+    distill of its own: two retrainings and four students)."""
+    import contextlib
+    import io
+
+    from hubensemble import terminal
+    from hubensemble.distill import run_distill
+
+    path = tmp_path_factory.mktemp("retrained") / "run"
+    shutil.copytree(run_dir, path)
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stderr(err):
+        mp.setattr(terminal, "LINE_SECONDS", 0.0)  # a line per note (stderr: no tty)
+        mp.delenv("TQDM_MININTERVAL", raising=False)
+        export_ensemble(path, task=digits, progress=True, retrain_full=True)
+        result = run_distill(path, task=digits, progress=True, steps_scale=0.05, init="best")
+    return path, result, err.getvalue().splitlines()
+
+
 @pytest.mark.slow
 def test_distill_under_retrain_full_compares_the_student_with_the_retrained_export(
-        run_dir, digits, tmp_path):
+        retrained, digits, tmp_path):
     from hubensemble.distill import format_distill, read_distill, run_distill
     from hubensemble.metrics import metrics
 
     # After export --retrain-full the teacher's members were retrained on train + val, but
     # distill compared its student (and counted McNemar's images) with ensemble.json's
     # figures, of the members before retraining: other models than the teacher.
-    path = tmp_path / "run"
-    shutil.copytree(run_dir, path)
-    export_ensemble(path, task=digits, progress=False, retrain_full=True)
+    path, result, _ = retrained
     meta = read_export_metadata(path / "export")
     recorded, before = meta["metrics"]["test"], meta["metrics"]["test_before_retraining"]
     assert recorded["ensemble"]["nll"] != pytest.approx(before["ensemble"]["nll"], abs=1e-4)
-    result = run_distill(path, task=digits, progress=False, steps_scale=0.05)
     single = result.best_single["trial"]
     assert single == recorded["best_single"]["trial"] == before["best_single"]["trial"]
     for key in ("accuracy", "nll", "ece"):  # the export's own test record
@@ -406,6 +426,8 @@ def test_distill_under_retrain_full_compares_the_student_with_the_retrained_expo
     assert "before retraining" not in text
     # An export whose test record this split does not give (data or export changed since)
     # is refused before the student trains.
+    path = tmp_path / "run"
+    shutil.copytree(retrained[0], path)
     meta["metrics"]["test"]["ensemble"]["nll"] += 0.01
     atomic_write_json(path / "export" / "assets" / "hubensemble.json", meta)
     with pytest.raises(RunError, match=r"run on the run's test split \(\d+ images\), gives "
@@ -946,23 +968,14 @@ def test_bench_cost_works_in_a_folder_of_its_own_by_default(run_dir, tmp_path, m
     shutil.rmtree(work)
 
 
-def test_export_and_distill_say_the_images_predicted_after_training(run_dir, digits, tmp_path,
-                                                                    capsys, monkeypatch):
+def test_export_and_distill_say_the_images_predicted_after_training(retrained, digits):
     """export --retrain-full's and distill's bars stood still (at 100%) while the retrained
     members' test and the student's val and test predictions ran (minutes for a real
     backbone): their lines now say "WHO: predicting SPLIT, DONE/TOTAL images". distill's
-    teacher check ran before its bar appeared: it is said under the bar."""
-    from hubensemble import terminal
-    from hubensemble.distill import run_distill
-
-    monkeypatch.setattr(terminal, "LINE_SECONDS", 0.0)  # a line per note (stderr: no tty)
-    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
-    path = tmp_path / "run"
-    shutil.copytree(run_dir, path)
+    teacher check ran before its bar appeared: it is said under the bar. (The export and
+    the distill are the `retrained` fixture's, their stderr captured there.)"""
+    path, _, lines = retrained
     members = [m["trial"] for m in read_json(Run(path).ensemble_json)["members"]]
-    export_ensemble(path, task=digits, progress=True, retrain_full=True)
-    run_distill(path, task=digits, progress=True, steps_scale=0.05, init="best")
-    lines = capsys.readouterr().err.splitlines()
 
     def said(start, who, split):
         counts = [line.rsplit(f"{who}: predicting {split}, ", 1)[1] for line in lines
