@@ -645,25 +645,36 @@ def kill_fit_during_rank(ws, out):
             out.note(f"{len(locks)} lock file(s) beside the entries, none held")
 
 
+def _killed_in_tune(ws):
+    """A fit SIGKILLed in tune with some trials finished and one running, made once:
+    (folder, None), or (None, why it could not be killed). Both tune scenarios resume a copy
+    of it (`_kill_during_tune`): the kill is the same, what they damage before resuming is not."""
+    def make():
+        run = ws.fresh("killed-in-tune")
+
+        def ready():
+            done = done_candidates(run)
+            return bool(done and set(trial_starts(run)) - done)
+
+        proc = ws.start(*fit_args(ws, small_catalogue(ws), rgb_npz(ws), run))
+        if not kill_when(proc, ready):
+            return None, f"tune ended before it could be killed: {ws.finish(proc).tail()}"
+        return run, None
+
+    return ws.memo("killed-in-tune", make)
+
+
 def _kill_during_tune(ws, out, run, *, damage_tuner_state=False):
-    cat, data = small_catalogue(ws), rgb_npz(ws)
-    args = fit_args(ws, cat, data, run)
-    seen = {}
-
-    def ready():
-        done = done_candidates(run)
-        running = set(trial_starts(run)) - done
-        if done and running:
-            seen.update({d: os.path.getmtime(run / "candidates" / d / "trial.json")
-                         for d in done})
-            return True
-        return False
-
-    proc = ws.start(*args)
-    if not out.check(kill_when(proc, ready), f"tune ended before it could be killed: "
-                                             f"{ws.finish(proc).tail()}"):
+    source, why = _killed_in_tune(ws)
+    if not out.check(source is not None, why):
         return None
-    finished = {d: m for d, m in seen.items() if (run / "candidates" / d).exists()}
+    # A copy keeps the files' mtimes (copy2), so "never written again" still compares them.
+    shutil.copytree(source, run, symlinks=True)
+    data = rgb_npz(ws)
+    args = fit_args(ws, small_catalogue(ws), data, run)
+    finished = {d: os.path.getmtime(run / "candidates" / d / "trial.json")
+                for d in done_candidates(run)}
+    out.check(finished, f"the kill left no finished trial: {trial_starts(run)}")
     out.note(f"killed with {len(finished)} of {len(planned(run))} trials finished")
     for p in disk_problems(run):
         out.check(False, f"after the kill: {p}")
@@ -738,25 +749,49 @@ def kill_inside_keras_tuner_json_write(ws, out):
     out.check(killed == 0, f"killed {killed} time(s) inside Keras Tuner's in-place JSON write")
     check_completed_fit(out, attempts[-1], run, data)
     out.note("no in-place Keras Tuner write: completed at the first attempt")
+    if not out.failed:
+        ws.memo("fitted-run", lambda: run)  # _completed_fit's: the same command line
+
+
+def _completed_fit(ws):
+    """A completed fit of the small catalogue (--no-corruptions), made once: the one
+    kill-inside-keras-tuner-json-write completed, when it ran first, else its own. Scenarios
+    that change it work on a copy (copying a run folder takes milliseconds, a fit seconds)."""
+    def make():
+        run = ws.fresh("fitted")
+        proc = ws.run(*fit_args(ws, small_catalogue(ws), rgb_npz(ws), run, "--no-corruptions"))
+        if proc.returncode != 0:
+            raise RuntimeError(f"the fit to export from failed: {proc.tail()}")
+        return run
+
+    return ws.memo("fitted-run", make)
 
 
 @scenario
 def kill_fit_during_export(ws, out):
     """SIGKILL while the SavedModel is being written next to RUN/export."""
-    cat, data = small_catalogue(ws), rgb_npz(ws)
+    data = rgb_npz(ws)
     run = ws.fresh("kill-export")
-    args = fit_args(ws, cat, data, run)
+    # A completed fit without its export: fit again has the export (and what follows it) to
+    # do, so the process killed in it has not ranked and tuned all over again first.
+    shutil.copytree(_completed_fit(ws), run, symlinks=True)
+    shutil.rmtree(run / "export")
+    args = fit_args(ws, small_catalogue(ws), data, run, "--no-corruptions")
+    log = run / "log.txt"
+    logged = log.stat().st_size if log.exists() else 0  # the earlier fit's lines say "done"
     seen = []
 
     def ready():
-        temps = [p for p in os.listdir(run) if p.startswith(TEMP_MARKER + "export")] \
-            if run.exists() else []
+        temps = [p for p in os.listdir(run) if p.startswith(TEMP_MARKER + "export")]
         if temps:
             seen.extend(temps)
             return True
-        log = run / "log.txt"
-        # Missed the temp folder's short life: kill at once all the same.
-        return log.exists() and "export: done" in log.read_text()
+        if not log.exists():
+            return False
+        with open(log, "rb") as f:
+            f.seek(logged)
+            # Missed the temp folder's short life: kill at once all the same.
+            return b"export: done" in f.read()
 
     proc = ws.start(*args)
     if not out.check(kill_when(proc, ready, poll=0.005),
@@ -776,8 +811,6 @@ def kill_fit_during_export(ws, out):
     again = ws.run(*args)
     check_completed_fit(out, again, run, data)
     out.check(trial_starts(run) == before, "the re-run started trials again")
-    if not out.failed:
-        ws.memo("fitted-run", lambda: run)  # a completed fit the export scenarios copy
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1590,18 +1623,10 @@ def diverging_trial(ws, out):
 
 
 def _fitted_copy(ws, name):
-    """A copy of a completed fit of the small catalogue (kill-fit-during-export's, when it
-    ran) whose ensemble has at least two members."""
-    def make():
-        run = ws.fresh("fitted")
-        proc = ws.run(*fit_args(ws, small_catalogue(ws), rgb_npz(ws), run, "--no-corruptions"))
-        if proc.returncode != 0:
-            raise RuntimeError(f"the fit to export from failed: {proc.tail()}")
-        return run
-
-    source = ws.memo("fitted-run", make)
+    """A copy of the completed fit of the small catalogue (`_completed_fit`) whose ensemble
+    has at least two members."""
     copy = ws.fresh(name)
-    shutil.copytree(source, copy, symlinks=True)
+    shutil.copytree(_completed_fit(ws), copy, symlinks=True)
     widened = _at_least_two_members(copy)
     return copy, rgb_npz(ws), widened
 
