@@ -5,9 +5,10 @@ same functions, so the figures and the tests cannot drift. Every scenario runs t
 command line on real files: tiny SavedModels written here, a local http.server on 127.0.0.1,
 SIGKILL at an observed moment. Nothing of TensorFlow is mocked. A command runs in a process
 of its own (`Workspace.run`) where the process is part of what is checked (kills, signals,
-downloads, bad modules); the data path's scenarios check what the command reads, counts and
-says, and run it through cli.main in this process (`Workspace.here`): the same code and
-words, without the seconds each new process spent importing TensorFlow.
+downloads, bad modules); the data path's scenarios and the commands run on a copy of a
+completed fit (export, ensemble, tune) check what the command reads, writes and says, and run
+it through cli.main in this process (`Workspace.here`): the same code and words, without the
+seconds each new process spent importing TensorFlow.
 """
 
 from __future__ import annotations
@@ -1661,7 +1662,7 @@ def member_weights_missing_at_export(ws, out):
     run, _, widened = _fitted_copy(ws, "missing-weights")
     members, victim = _drop_member_weights(run)
     target = run / "export-again"
-    proc = ws.run("export", "-q", "--run", run, "--out", target)
+    proc = ws.here("export", "-q", "--run", run, "--out", target)
     out.check(proc.returncode != 0, f"export succeeded without {victim}'s weights")
     out.check(no_traceback(proc), f"a traceback was printed: {proc.stderr[-800:]}")
     out.check(victim in proc.stderr and "missing" in proc.stderr,
@@ -1679,7 +1680,7 @@ def member_weights_missing_skip_missing(ws, out):
     run, data, widened = _fitted_copy(ws, "skip-missing")
     members, victim = _drop_member_weights(run)
     target = run / "export-skip"
-    proc = ws.run("export", "-q", "--run", run, "--out", target, "--skip-missing")
+    proc = ws.here("export", "-q", "--run", run, "--out", target, "--skip-missing")
     if not out.check(proc.returncode == 0, f"export --skip-missing failed: {proc.tail()}"):
         return
     meta = json.loads((target / "assets" / "hubensemble.json").read_text())
@@ -1719,16 +1720,16 @@ def temp_leftovers_never_taken_as_results(ws, out):
     (run / f"{TEMP_MARKER}export.{pid}" / "saved_model.pb").write_bytes(b"half")
     for p in temps_taken_as_results(run):
         out.check(False, f"before any command: {p}")
-    ens = ws.run("ensemble", "-q", "--run", run)
+    ens = ws.here("ensemble", "-q", "--run", run)
     if out.check(ens.returncode == 0, f"ensemble failed: {ens.tail()}"):
         record = json.loads((run / "ensemble.json").read_text())
         out.check(record["n_candidates"] == len(real),
                   f"{record['n_candidates']} candidates counted, {len(real)} real")
         out.check(not any(is_temp(s["trial"]) for s in record["skipped"]), "temp listed")
-    tune = ws.run("tune", "-q", "--run", run, "--profile", "quick")
+    tune = ws.here("tune", "-q", "--run", run, "--profile", "quick")
     out.check(tune.returncode == 0, f"tune (nothing to do) failed: {tune.tail()}")
     out.check(not fake.exists(), "the dead writer's temp candidate was not removed")
-    exp = ws.run("export", "-q", "--run", run)
+    exp = ws.here("export", "-q", "--run", run)
     out.check(exp.returncode == 0, f"export failed: {exp.tail()}")
     out.check(not (run / f"{TEMP_MARKER}export.{pid}").exists(),
               "the dead writer's temp export was not removed")
