@@ -23,6 +23,7 @@ from hubensemble.stagerecords import (BOOKKEEPING, PROVENANCE, STAGE_INPUTS, can
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words
 from hubensemble.text import absolute, closest_name, escaped
+from hubensemble.threads import old_objects_frozen
 from hubensemble import kerasenv
 from hubensemble.kerasenv import with_stage_settings
 
@@ -210,9 +211,10 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         "data": data_args.spec, "fingerprints": fingerprints,
                         "options": dataclasses.asdict(options), "keys": keys})
         reads = read_keys(fingerprints["catalogue"], fingerprints["data"], options)
-        return _run_stages(run, specs, task, data_args, options, keys, reads, export=export,
-                           progress=progress, cache_dir=cache_dir, use_cache=use_cache,
-                           said=said)
+        with old_objects_frozen():  # evaluate too: Python's collections skip older objects
+            return _run_stages(run, specs, task, data_args, options, keys, reads,
+                               export=export, progress=progress, cache_dir=cache_dir,
+                               use_cache=use_cache, said=said)
 
 
 def _say_data(task, skipped_in, progress) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import gc
 import threading
 import warnings
 from typing import Callable, ParamSpec, TypeVar
@@ -136,3 +137,32 @@ def sweep_block(role: str | None, refusal: Callable[[tuple[str, str] | None, int
                 _SWEEPS["plain"] -= 1
             else:
                 _SWEEPS["role"] = None
+
+
+@contextlib.contextmanager
+def old_objects_frozen():
+    """Within the block, Python's cyclic garbage collection scans only the objects made
+    inside it (`gc.freeze` of the older ones), the collections Keras' `clear_session` runs
+    before every trial and Python's own automatic ones alike.
+
+    A full collection also walks the ~400,000 objects TensorFlow's import made (more in a
+    process that has run other work, as a test session or a notebook): 0.15-0.25 s of CPU
+    each time on this project's 2-core machine. run_rank collects after every module, and
+    `keras.backend.clear_session` collects before every trial, export retraining and
+    distillation, so that the last model's reference cycles are freed before the next one
+    is built (peak memory flat in the number of modules and trials): those objects are made
+    inside the block and still collected. Old objects that become garbage inside the block
+    are freed after it. A freeze already in place (the caller's own, e.g. before forking
+    workers, or an outer block: a stage of `fit`) is left alone; several threads' blocks
+    only leave later ones unfrozen sooner (slower collections, same objects freed). No
+    collection before the freeze: it would cost the full scan once more.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:  # whole (errors.held_stops): a Ctrl-C here left every object frozen, never
+        with held_stops():  # collected again
+            gc.unfreeze()

@@ -185,10 +185,10 @@ elif case == "catalogue._collector_paused":
     catalogue.gc = Trip(gc)
     block = catalogue._collector_paused
     state = gc.isenabled
-elif case == "rank.ranking._old_objects_frozen":
-    from hubensemble.rank import ranking
-    ranking.gc = Trip(gc, at="unfreeze")
-    block = ranking._old_objects_frozen
+elif case == "threads.old_objects_frozen":
+    from hubensemble import threads
+    threads.gc = Trip(gc, at="unfreeze")
+    block = threads.old_objects_frozen
     state = gc.get_freeze_count
 elif case == "hub.sources._intercept_get_file":
     from keras.src.utils import file_utils
@@ -294,7 +294,7 @@ CLEANUPS = [
     "_tf.released_custom_gradients", "lockwords.command_line", "terminal._showing",
     "hub.notices.captured", "data.specs.skips_said", "threads.sweep_block",
     "threads.warnings_block", "tune.distributed.kerastuner_env", "tune.stage._sweep_lock",
-    "zoo.builder.build_lock", "catalogue._collector_paused", "rank.ranking._old_objects_frozen",
+    "zoo.builder.build_lock", "catalogue._collector_paused", "threads.old_objects_frozen",
     "hub.sources._intercept_get_file", "hub.tfhub.import_tensorflow_hub", "hub.remote.redrawn",
     "tune.distributed.serve_oracle", "tune.tuner.quiet_keras_tuner", "errors.held_stops"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import gc
 import hashlib
@@ -17,7 +16,7 @@ import numpy as np
 from hubensemble import options, proxies
 from hubensemble.csvcells import csv_text
 from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, first_line,
-                                held_stops, reraise_stop)
+                                reraise_stop)
 from hubensemble.fileio import atomic_write_json, atomic_write_text, check_dir_target
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.handles import duplicate_reason, same_files_as, same_module_pairs
@@ -32,6 +31,7 @@ from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import counting_note, progress_bar, shows_progress
 from hubensemble.text import escaped
+from hubensemble.threads import old_objects_frozen
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
@@ -491,7 +491,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     datasets = _Datasets(task, batch_size)
     rows, predictions, neighbours, ranked = [], {}, {}, []
     bar = progress_bar(total=len(chosen), desc="rank", unit="module", shown=progress)
-    with _old_objects_frozen():
+    with old_objects_frozen():
         for i in chosen:  # the bar counts by update: a note (bar_note) shows a current count
             reraise_stop()  # a stop whose exception Python ignored: no next module
             spec = specs[i]
@@ -616,29 +616,6 @@ def _duplicate_groups(task, metric, k):
     log.info("leave-one-out kNN leaves out whole duplicate groups (%d training examples "
              "have an exact copy)", len(groups) - len(np.unique(groups)))
     return groups
-
-
-@contextlib.contextmanager
-def _old_objects_frozen():
-    """Within the block, gc.collect() scans only the objects made inside it.
-
-    run_rank collects after every module so that the module's reference cycles are freed
-    before the next one loads (peak memory flat in the number of modules). A full collection
-    also walks the ~400,000 objects TensorFlow's import made, 0.15 s each time on this
-    machine, about a tenth of embedding 800 images; frozen, they are skipped (3 ms). Old
-    objects that become garbage inside the block are freed after it. A caller's own freeze
-    (e.g. before forking workers) is left alone. No collection before the freeze: it would
-    cost the 0.15 s once more, and a warm-cache ranking takes about that in all.
-    """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:  # whole (errors.held_stops): a Ctrl-C here left every object frozen, never
-        with held_stops():  # collected again
-            gc.unfreeze()
 
 
 def _rank_section(ranking, **extra):
