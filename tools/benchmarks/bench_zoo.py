@@ -4,7 +4,10 @@
 
 Targets (issue 3): `demo` builds in <= 5 min and `quick` in <= 45 s on a 2-core machine; on
 sklearn:digits (800 training images, 8x8 resized to 32x32 RGB) the best demo module's LOO 1-NN
-beats 1-NN on raw pixels, and best - worst >= 5 points. Prints, never asserts. Without
+beats 1-NN on raw pixels, and best - worst >= 5 points. Each build also prints two same-run
+ratios (`build_ratios`), which compare across commits on a loaded machine where its seconds
+do not: the build's time over its modules' own time per worker, and training's share of the
+modules' time. Prints, never asserts. Without
 --skip-build, an --out that already holds a preset's folder is refused: build_zoo would reuse
 a zoo there at once, and its ~0 s would be printed as the build time.
 """
@@ -26,8 +29,28 @@ DEMO_MINUTES, QUICK_SECONDS = 5.0, 45.0
 
 
 def _cpu_seconds():
+    """CPU seconds (user + sys) of this process and of its ended children (the build's
+    worker processes, counted once the pool has ended them)."""
     me = resource.getrusage(resource.RUSAGE_SELF)
-    return me.ru_utime + me.ru_stime
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def build_ratios(folder):
+    """Same-run ratios of a finished zoo's build, from its zoo.json (so the machine's speed
+    and load cancel out): `spread` = the build's seconds / (the modules' own seconds summed /
+    its workers), 1.0 when the workers were busy with modules from start to end (more: the
+    builder's own work, data drawn, idle workers waiting for a parent's weights); `training`
+    = the modules' train_seconds / their seconds (the rest: a worker's TensorFlow start-up,
+    loading the data, saving and checking the SavedModel). Returns (spread, training)."""
+    from hubensemble.fileio import read_json
+    from hubensemble.zoo.builder import MARKER
+
+    record = read_json(os.path.join(folder, MARKER))
+    modules = record["modules"]
+    own = sum(m["seconds"] for m in modules)
+    return (record["seconds"] / (own / max(1, record["workers"])),
+            sum(m["train_seconds"] for m in modules) / own)
 
 
 def time_build(preset, out):
@@ -135,9 +158,11 @@ def main(argv=None):
         folders[preset] = folder
         target = DEMO_MINUTES * 60 if preset == "demo" else QUICK_SECONDS
         verdict = "OK" if wall <= target else "OVER"
-        print(f"build {preset:5s}: {wall:6.1f} s wall, {cpu:6.1f} s CPU (this process), "
-              f"load average at start {load:.2f}; target <= {target:.0f} s: {verdict}",
-              flush=True)
+        spread, training = build_ratios(folder)
+        print(f"build {preset:5s}: {wall:6.1f} s wall, {cpu:6.1f} s CPU (this process and its "
+              f"workers), load average at start {load:.2f}; target <= {target:.0f} s: "
+              f"{verdict}; build / (module seconds / workers) {spread:.2f}, training's share "
+              f"of module seconds {training:.2f}", flush=True)
 
     if "demo" not in folders:
         print("\n(no digits table: it covers the demo zoo's modules; add demo to --presets)")
