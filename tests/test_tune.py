@@ -733,11 +733,11 @@ def test_a_clash_names_the_options_and_the_fields_that_differ():
         "hyperparameters: unreadable in its trial.json"]
 
 
-@pytest.mark.parametrize("sweep,budget,expected", [
-    ("seeds", 2, ["gen_a"] * 2),
-    ("hyper", 2, ["gen_a"] * 2),
-    ("aug", 4, ["gen_a"] * 4),
-    ("combined", 2, ["gen_a", "exp_b"]),
+@pytest.mark.parametrize("sweep,budget,expected", [  # the least budget each plan's kind has
+    ("seeds", 1, ["gen_a"]),
+    ("hyper", 1, ["gen_a"]),
+    ("aug", 4, ["gen_a"] * 4),  # one augmentation family: its four trials
+    ("combined", 2, ["gen_a", "exp_b"]),  # a trial for each of two modules
 ])
 def test_each_sweep_kind_completes_its_plan(tmp_path, modules, sweep, budget, expected):
     task = load_task("sklearn:digits", synthetic=True)
@@ -1784,11 +1784,16 @@ def test_strategies_without_accelerators(monkeypatch):
         tune.get_strategy("tpu")
 
 
-def test_mirrored_on_one_cpu_says_how_to_split_it_from_the_command_line(caplog):
+@pytest.mark.slow
+def test_mirrored_on_one_cpu_says_how_to_split_it_and_the_split_trains_on_two(
+        tmp_path, modules, digits, caplog):
     """`tune --strategy mirrored` on a machine without a GPU trains one replica, and said
     "configure logical CPUs with tf.config.set_logical_device_configuration": a Python call
     a command-line user cannot make, and no flag does it. The warning now gives a command
-    line that does (strategies.SPLIT_CPU_RECIPE), whose Python part splits the CPU in two."""
+    line that does (strategies.SPLIT_CPU_RECIPE), whose Python part splits the CPU in two:
+    run here as given, on a hyper trial, which completes on both replicas (weight decay to
+    init and dropout included). One process for both (the trial ran in a process of its own,
+    test_mirrored_over_two_logical_cpus_completes_a_trial, beside the recipe's)."""
     import tensorflow as tf
 
     from hubensemble.tune.strategies import SPLIT_CPU_RECIPE
@@ -1800,17 +1805,23 @@ def test_mirrored_on_one_cpu_says_how_to_split_it_from_the_command_line(caplog):
     assert "No flag splits the CPU" in caplog.text and SPLIT_CPU_RECIPE in caplog.text
     code = re.fullmatch(r'python -c "(.*)" tune --run RUN --strategy mirrored …',
                         SPLIT_CPU_RECIPE).group(1)
-    code = code.replace("from hubensemble.cli import main; sys.exit(main())",
-                        "import tensorflow as tf; "
-                        "print(len(tf.config.list_logical_devices('CPU')))")
+    run = make_run(tmp_path / "run", modules, task=digits)
     # A user's shell, without TF_CPP_MIN_LOG_LEVEL: the recipe imported TensorFlow itself,
     # before hubensemble, at TensorFlow's level 0, so its INFO and WARNING lines reached the
     # terminal (a mirrored trial's "W… Local rendezvous is aborting …" among them).
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    out = bounded_by_cpu([sys.executable, "-c", code], capture_output=True, text=True,
+    out = bounded_by_cpu([sys.executable, "-c", code, "tune", "--run", str(run.path),
+                          "--strategy", "mirrored", "--sweep", "hyper", "--budget", "1",
+                          "--profile", "quick", "-q"], capture_output=True, text=True,
                          cpu=240, env=env)
-    assert out.stdout.strip() == "2", out.stderr[-2000:]
+    assert out.returncode == 0, out.stderr[-2000:]
     assert not re.search(r"^[IW]\d{4} ", out.stderr, re.M), out.stderr[-2000:]
+    (rec,) = candidates(run).values()
+    assert rec["strategy"] == "MirroredStrategy" and rec["replicas"] == 2
+    assert rec["hparams"]["weight_decay"] > 0 and rec["hparams"]["dropout"] > 0
+    val = np.load(run.candidates / rec["trial"] / "val_probs.npy")
+    assert val.shape == (200, 10) and np.isfinite(val).all()
+    np.testing.assert_allclose(val.sum(1), 1.0, rtol=1e-5)
 
 
 def test_an_unreachable_tpu_is_named_in_the_error(monkeypatch, caplog):
@@ -1929,9 +1940,11 @@ def _dead_pid():
 
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_and_runs_every_trial_once(tmp_path, modules, digits):
-    """Killed in a trial after at least one finished, the sweep's second process reruns
-    that trial alone. Three trials: one after the killed one when the kill comes in the
-    second (a trial the killed process never started)."""
+    """Killed in a trial after at least one finished, the sweep's next run reruns that
+    trial alone. Three trials: one after the killed one when the kill comes in the second
+    (a trial the killed process never started). The kill is a real process's; the resume
+    runs in this one (run_tune as tune_worker calls it: a second process spent its time
+    importing TensorFlow)."""
     budget = 3
     run = make_run(tmp_path / "run", modules, task=digits)
     args = ["--sweep", "seeds", "--budget", str(budget), "--profile", profile_json(SLOW)]
@@ -1957,7 +1970,8 @@ def test_a_killed_sweep_resumes_and_runs_every_trial_once(tmp_path, modules, dig
     stale.mkdir()
     (stale / "val_probs.npy").write_bytes(b"half")
 
-    summary = _finish(_worker(run, *args))
+    summary = tune.run_tune(run.path, sweep="seeds", budget=budget, profile=SLOW,
+                            strategy="cpu", task=digits, progress=False)
     assert summary["ok"] == budget and summary["missing"] == 0
     cands = candidates(run)  # also asserts no .tmp- folder is left
     assert len(cands) == budget and last in cands
@@ -2002,21 +2016,6 @@ def test_a_chief_and_two_workers_share_one_sweep(tmp_path, modules, digits):
     assert by_tuner == {"tuner0", "tuner1"}  # both workers trained, the chief only served
     assert {c["tuner_id"] for c in cands.values()} == {"tuner0", "tuner1"}
     no_tuner_checkpoints(run)
-
-
-@pytest.mark.slow
-def test_mirrored_over_two_logical_cpus_completes_a_trial(tmp_path, modules, digits):
-    run = make_run(tmp_path / "run", modules, task=digits)
-    # a hyper trial: weight decay to init and dropout run on both replicas too
-    summary = _finish(_worker(run, "--sweep", "hyper", "--budget", "1", "--strategy",
-                              "mirrored", "--logical-cpus", "2"))
-    assert summary["ok"] == 1
-    (rec,) = candidates(run).values()
-    assert rec["strategy"] == "MirroredStrategy" and rec["replicas"] == 2
-    assert rec["hparams"]["weight_decay"] > 0 and rec["hparams"]["dropout"] > 0
-    val = np.load(run.candidates / rec["trial"] / "val_probs.npy")
-    assert val.shape == (200, 10) and np.isfinite(val).all()
-    np.testing.assert_allclose(val.sum(1), 1.0, rtol=1e-5)
 
 
 def test_a_worker_whose_chief_has_gone_stops_naming_it_and_the_way_on(

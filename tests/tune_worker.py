@@ -1,4 +1,4 @@
-"""Runs `hubensemble.tune.run_tune` in its own process, for the kill/distributed/mirrored tests."""
+"""Runs `hubensemble.tune.run_tune` in its own process, for the kill and distributed tests."""
 
 import argparse
 import json
@@ -20,16 +20,7 @@ def main(argv=None):
     p.add_argument("--tuner-id")
     p.add_argument("--oracle")
     p.add_argument("--keep-weights", default="all")
-    p.add_argument("--logical-cpus", type=int, default=0)
     args = p.parse_args(argv)
-
-    import tensorflow as tf
-
-    if args.logical_cpus:
-        # Before anything initialises TF's devices: split the CPU into logical devices.
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus)
 
     from hubensemble import tune
     from hubensemble.hyperrule import Profile
