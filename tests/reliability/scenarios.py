@@ -37,8 +37,9 @@ import numpy as np
 
 TEMP_MARKER = ".tmp-"  # hubensemble.fileio.TEMP_MARKER, spelled out: a reader's view
 #: One module's default sweep (4 trials): enough for a kill between finished and running
-#: trials, and half the tune and export time of two.
-FIT_ARGS = ("--profile", "quick", "--top-k", "1")
+#: trials, and half the tune and export time of two. No evaluate stage (--no-corruptions):
+#: no scenario of a fit reads robustness.json, and it cost each completed fit seconds.
+FIT_ARGS = ("--profile", "quick", "--top-k", "1", "--no-corruptions")
 #: Seconds a scenario's command may take before it counts as hung.
 CLI_TIMEOUT = 420
 
@@ -740,7 +741,7 @@ def kill_inside_keras_tuner_json_write(ws, out):
     write its state that way, so the fit completes at the first attempt."""
     cat, data = small_catalogue(ws), rgb_npz(ws)
     run = ws.fresh("kt-write")
-    args = fit_args(ws, cat, data, run, "--no-corruptions")
+    args = fit_args(ws, cat, data, run)
     attempts = []
     for _ in range(3):
         attempts.append(ws.run(*args, prelude=KILL_IN_KERAS_TUNER_WRITE))
@@ -755,12 +756,12 @@ def kill_inside_keras_tuner_json_write(ws, out):
 
 
 def _completed_fit(ws):
-    """A completed fit of the small catalogue (--no-corruptions), made once: the one
+    """A completed fit of the small catalogue (FIT_ARGS), made once: the one
     kill-inside-keras-tuner-json-write completed, when it ran first, else its own. Scenarios
     that change it work on a copy (copying a run folder takes milliseconds, a fit seconds)."""
     def make():
         run = ws.fresh("fitted")
-        proc = ws.run(*fit_args(ws, small_catalogue(ws), rgb_npz(ws), run, "--no-corruptions"))
+        proc = ws.run(*fit_args(ws, small_catalogue(ws), rgb_npz(ws), run))
         if proc.returncode != 0:
             raise RuntimeError(f"the fit to export from failed: {proc.tail()}")
         return run
@@ -777,7 +778,7 @@ def kill_fit_during_export(ws, out):
     # do, so the process killed in it has not ranked and tuned all over again first.
     shutil.copytree(_completed_fit(ws), run, symlinks=True)
     shutil.rmtree(run / "export")
-    args = fit_args(ws, small_catalogue(ws), data, run, "--no-corruptions")
+    args = fit_args(ws, small_catalogue(ws), data, run)
     log = run / "log.txt"
     logged = log.stat().st_size if log.exists() else 0  # the earlier fit's lines say "done"
     seen = []
