@@ -1540,24 +1540,63 @@ def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue_and_counts_a_stag
 def test_fit_says_which_result_file_was_damaged_before_it_redoes_the_stage(
         fitted, catalogue, tmp_path, caplog):
     """A new-user check: a truncated ranking.json or trial.json was redone by fit with only
-    "another command rewrote it since" in the log. Now a warning names the damage."""
+    "another command rewrote it since" in the log. Now a warning names the damage.
+
+    New-user checks on the same run (they had a fit of their own, 19 s): random bytes over
+    RUN/export/saved_model.pb were "export: done before, reused" (evaluate then failed: "Wire
+    format was corrupt"); over a member's val_probs.npy, fit reused every stage, the report
+    listed the member both in the ensemble and left out, and the reason advised loading the
+    file with pickles on."""
     import logging
     import shutil
 
+    from hubensemble import candidate
+
     out = tmp_path / "run"
-    shutil.copytree(fitted[0], out)
+    shutil.copytree(fitted[0], out)  # its export's files are recorded in run.json
+    members = json.loads((out / "ensemble.json").read_text())["members"]
+    before = trial_starts(out)
     ranking = (out / "ranking.json").read_bytes()
     (out / "ranking.json").write_bytes(ranking[:40])
-    trial = sorted(d for d in os.listdir(out / "candidates") if not is_temp(d))[0]
+    member = members[0]["trial"]
+    trial = sorted(d for d in os.listdir(out / "candidates") if not is_temp(d) and d != member)[0]
     (out / "candidates" / trial / "trial.json").write_text('{"trial": ')
+    rng = np.random.default_rng(0)
+    (out / "export" / "saved_model.pb").write_bytes(rng.bytes(1000))
+    (out / "candidates" / member / "val_probs.npy").write_bytes(rng.bytes(2000))
+    cand = candidate.read_candidate(out / "candidates", member)
+    assert cand.problems == ["val_probs.npy is damaged: not a .npy array file (ValueError)"]
     with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
-        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT_CLEAN)
+        again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT_CLEAN)
     said = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
     assert f"rank: {out / 'ranking.json'} is damaged (JSONDecodeError" in said
     assert f"candidates/{trial}: trial.json" in said
     assert (json.loads((out / "ranking.json").read_text())["selected"]
             == json.loads(ranking)["selected"])  # ranked again, the same modules
     assert json.loads((out / "candidates" / trial / "trial.json").read_text())["trial"] == trial
+    # (One line of tune's names both trials.)
+    assert re.search(rf"tune: .*candidates/{member}: val_probs\.npy is damaged: not a \.npy "
+                     "array file", said), said
+    assert "allow_pickle" not in said
+    # The damaged trials ran again (once each), the same sweep and ensemble came back, and
+    # the export, which the new sweep's result makes stale anyway, loads.
+    after = trial_starts(out)
+    assert after[member] == before[member] + 1 and after[trial] == before[trial] + 1
+    assert all(after[t] == n for t, n in before.items() if t not in (member, trial))
+    assert [m["trial"] for m in again.ensemble["members"]] == [m["trial"] for m in members]
+    assert candidate.read_candidate(out / "candidates", member).complete
+    tf.saved_model.load(str(out / "export"))
+    # The export alone damaged: named, and exported again; the sweep reused (seen at INFO:
+    # at WARNING the logger dropped that record, from log.txt too, and the whole log was
+    # searched, where this test's first fit, now removed, had written it).
+    (out / "export" / "saved_model.pb").write_bytes(rng.bytes(1000))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble.pipeline"):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT_CLEAN)
+    assert (f"export: {out / 'export'} is not the export fit wrote: saved_model.pb changed; "
+            "running export again") in caplog.text
+    assert "tune: done before, reused" in caplog.text and trial_starts(out) == after
+    tf.saved_model.load(str(out / "export"))
     # A second new-user check: a deleted ranking.json, or one holding `[]`, said nothing on
     # the terminal, and the log said "another command rewrote it since", also of the ranking
     # this fit had just made again.
@@ -1660,55 +1699,6 @@ def test_a_module_changed_in_place_is_refused_by_fit_tune_export_and_distill(
     result = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     assert result.ensemble["members"] == members
     assert (out / "log.txt").read_text().count("tune: done before, reused") == said + 1
-
-
-@pytest.mark.slow
-def test_fit_redoes_a_damaged_export_and_a_member_whose_probabilities_are_damaged(
-        fitted, catalogue, tmp_path, caplog):
-    """New-user checks: random bytes over RUN/export/saved_model.pb were "export: done before,
-    reused" (evaluate then failed: "Wire format was corrupt"); over a member's val_probs.npy,
-    fit reused every stage, the report listed the member both in the ensemble and left out,
-    and the reason advised loading the file with pickles on."""
-    import logging
-    import shutil
-
-    from hubensemble import candidate
-
-    out = tmp_path / "run"
-    shutil.copytree(fitted[0], out)  # its export's files are recorded in run.json
-    members = json.loads((out / "ensemble.json").read_text())["members"]
-    before = trial_starts(out)
-    rng = np.random.default_rng(0)
-    (out / "export" / "saved_model.pb").write_bytes(rng.bytes(1000))
-    member = members[0]["trial"]
-    (out / "candidates" / member / "val_probs.npy").write_bytes(rng.bytes(2000))
-    cand = candidate.read_candidate(out / "candidates", member)
-    assert cand.problems == ["val_probs.npy is damaged: not a .npy array file (ValueError)"]
-    with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
-        again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT_CLEAN)
-    said = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING)
-    assert (f"tune: candidates/{member}: val_probs.npy is damaged: not a .npy array file"
-            in said), said
-    assert "allow_pickle" not in said
-    # The trial ran again (once), the same sweep and ensemble came back, and the export,
-    # which the new sweep's result makes stale anyway, loads.
-    after = trial_starts(out)
-    assert after[member] == before[member] + 1
-    assert all(after[t] == n for t, n in before.items() if t != member)
-    assert [m["trial"] for m in again.ensemble["members"]] == [m["trial"] for m in members]
-    assert candidate.read_candidate(out / "candidates", member).complete
-    tf.saved_model.load(str(out / "export"))
-    # The export alone damaged: named, and exported again; the sweep reused (seen at INFO:
-    # at WARNING the logger dropped that record, from log.txt too, and the whole log was
-    # searched, where this test's first fit, now removed, had written it).
-    (out / "export" / "saved_model.pb").write_bytes(rng.bytes(1000))
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="hubensemble.pipeline"):
-        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT_CLEAN)
-    assert (f"export: {out / 'export'} is not the export fit wrote: saved_model.pb changed; "
-            "running export again") in caplog.text
-    assert "tune: done before, reused" in caplog.text and trial_starts(out) == after
-    tf.saved_model.load(str(out / "export"))
 
 
 def test_a_refused_data_change_names_the_counts_that_changed(tmp_path):
