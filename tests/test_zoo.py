@@ -7,6 +7,7 @@ import logging
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -428,6 +429,33 @@ def _tiny_config(**kw):
     return zoo.ZooConfig(**base)
 
 
+#: The handle the shared tiny build (`tiny_zoo`) is made for.
+TINY_PURPOSE = "zoo:tiny/r6x1-expert-digits"
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory):
+    """`_tiny_config()` built once, with its bar, for a handle (TINY_PURPOSE), over the free
+    lock file a killed build left: (the zoo folder, whether its lock was held at each hook
+    event, the build's stderr). Each tiny build is seconds of CPU; the tests of what a build
+    says and holds read this one, and those that need a built zoo use it (those that change
+    one work on a copy or put back what they changed)."""
+    import contextlib
+
+    from hubensemble.fileio import lock_is_held
+
+    out = tmp_path_factory.mktemp("tiny") / "zoo"
+    lock = zoo.builder.build_lock_path(out)
+    lock.touch()  # a killed build's: free
+    held = []
+    err = tmp_path_factory.mktemp("tiny-stderr") / "stderr.txt"
+    # stderr is a file, as under capfd: the bar writes plain lines.
+    with open(err, "w") as stream, contextlib.redirect_stderr(stream):
+        zoo.build_zoo(_tiny_config(), out, progress=True, workers=1, purpose=TINY_PURPOSE,
+                      hook=lambda event, name: held.append(lock_is_held(lock)))
+    return out, held, err.read_text()
+
+
 def test_quick_zoo_writes_loadable_modules_and_a_valid_catalogue(quick_zoo):
     import tensorflow as tf
 
@@ -557,7 +585,7 @@ def test_zoo_build_quiet_onto_a_current_zoo_prints_the_folder_only(
     assert in_process("zoo", "build", "--preset", "quick", "-q") == (0, f"{folder}\n", "")
 
 
-def test_interrupted_build_leaves_no_zoo(tmp_path):
+def test_interrupted_build_leaves_no_zoo(tmp_path, tiny_zoo):
     out = tmp_path / "zoo"
     events = []
 
@@ -572,8 +600,8 @@ def test_interrupted_build_leaves_no_zoo(tmp_path):
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
     # An older zoo at out_dir survives a failed rebuild (of another seed: the same recipe is
-    # not built again) untouched.
-    zoo.build_zoo(_tiny_config(), out, progress=False, workers=1)
+    # not built again) untouched. The older zoo: a copy of one that build_zoo finished.
+    shutil.copytree(tiny_zoo[0], out)
     stamp = (out / zoo.MARKER).read_bytes()
     with pytest.raises(KeyboardInterrupt):
         zoo.build_zoo(_tiny_config(), out, seed=1, progress=False, workers=1, hook=hook)
@@ -581,7 +609,7 @@ def test_interrupted_build_leaves_no_zoo(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]
 
 
-def test_a_build_holds_its_lock_removes_it_and_says_what_it_built_where(tmp_path, capfd):
+def test_a_build_holds_its_lock_removes_it_and_says_what_it_built_where(tiny_zoo):
     """An ended zoo build left $HUBENSEMBLE_ZOO_DIR/NAME.lock behind (`ensure_zoo`'s, and
     `zoo build` took none), and a killed one's stayed for good; the build's last line was its
     bar's ("fine-tuning r6x1-expert-digits: 100% 4/4"). Now the build holds OUT.lock beside
@@ -590,16 +618,12 @@ def test_a_build_holds_its_lock_removes_it_and_says_what_it_built_where(tmp_path
     on nothing."""
     from hubensemble.fileio import lock_is_held
 
-    out = tmp_path / "zoo"
+    out, held, err = tiny_zoo  # built over a free lock file, a killed build's
     lock = zoo.builder.build_lock_path(out)
-    assert lock == tmp_path / "zoo.lock"
-    lock.touch()  # a killed build's: free
-    held = []
-    zoo.build_zoo(_tiny_config(), out, progress=True, workers=1,
-                  hook=lambda event, name: held.append(lock_is_held(lock)))
+    assert lock == out.parent / "zoo.lock"
     assert held and all(held)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]
-    err = capfd.readouterr().err.replace("\r", "\n").strip().splitlines()
+    assert sorted(p.name for p in out.parent.iterdir()) == ["zoo"]
+    err = err.replace("\r", "\n").strip().splitlines()
     assert re.fullmatch(
         rf"zoo tiny: 2 modules built into {re.escape(str(out))} in \d+ s; its catalogue "
         rf"\(for fit's catalogue=\): {re.escape(str(out / 'catalogue.yaml'))}", err[-1]), \
@@ -607,7 +631,7 @@ def test_a_build_holds_its_lock_removes_it_and_says_what_it_built_where(tmp_path
     with zoo.builder.build_lock(out):  # as ensure_zoo holds it: current, nothing built
         assert zoo.build_zoo(_tiny_config(), out, progress=False, hook=_no_training) == out
         assert lock_is_held(lock)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["zoo"]
 
 
 def test_a_seed_numpy_would_refuse_mid_build_is_refused_before_any_work(tmp_path):
@@ -735,7 +759,7 @@ def test_a_parallel_build_says_its_phases_and_each_modules_steps(tmp_path, monke
     assert not list((tmp_path / "zoo").glob("**/*.progress")), "a progress file was left"
 
 
-def test_a_build_for_a_handle_says_so_on_its_progress_bar(tmp_path, monkeypatch, capfd):
+def test_a_build_for_a_handle_says_so_on_its_progress_bar(tmp_path, monkeypatch, tiny_zoo):
     # module_path passes the handle down; build_zoo shows it.
     monkeypatch.setenv("HUBENSEMBLE_ZOO_DIR", str(tmp_path / "cache"))
     seen = {}
@@ -748,11 +772,8 @@ def test_a_build_for_a_handle_says_so_on_its_progress_bar(tmp_path, monkeypatch,
     with pytest.raises(RuntimeError, match="stop here"):
         zoo.module_path("quick", "r6x1-expert-digits")
     assert seen["preset"] == "quick" and seen["purpose"] == "zoo:quick/r6x1-expert-digits"
-    monkeypatch.undo()
-    zoo.build_zoo(_tiny_config(), tmp_path / "zoo", workers=1, progress=True,
-                  purpose="zoo:tiny/r6x1-expert-digits")
-    err = capfd.readouterr().err
-    assert "building zoo 'tiny' for zoo:tiny/r6x1-expert-digits: pre-training" in err
+    _, _, err = tiny_zoo  # built with purpose=TINY_PURPOSE
+    assert f"building zoo 'tiny' for {TINY_PURPOSE}: pre-training" in err
 
 
 @pytest.mark.slow  # a fresh interpreter importing TensorFlow: 10-30 s
@@ -776,15 +797,17 @@ def test_killed_build_leaves_a_temp_folder_that_is_never_the_zoo(tmp_path, monke
     assert not out.exists()
     assert [p.name for p in left[:1]] == [f"{out.name}.lock"]  # its build lock, now free
     assert len(left) == 2 and left[1].name.startswith(".tmp-") and not zoo.is_zoo(left[1])
-    # The next build removes the dead process's temp folder and lock file, and finishes.
-    zoo.build_zoo(_tiny_config(name="quick"), out, progress=False, workers=1)
+    # The next build removes the dead process's temp folder and lock file, and finishes (a
+    # zoo of one module: what it leaves is the same, in half the training).
+    zoo.build_zoo(_tiny_config(name="quick", experts={}), out, progress=False, workers=1)
     assert zoo.is_zoo(out) and sorted(p.name for p in out.parent.iterdir()) == [out.name]
 
 
-def test_build_is_deterministic_for_a_seed(tmp_path):
+def test_build_is_deterministic_for_a_seed(tmp_path, tiny_zoo):
     # The second build reuses this process's compiled trainer: equal weights also show that
-    # its reset (weights, head, logit mask, optimizer state, schedule) is complete.
-    a = zoo.build_zoo(_tiny_config(), tmp_path / "a", progress=False, workers=1)
+    # its reset (weights, head, logit mask, optimizer state, schedule) is complete. (The
+    # first, `tiny_zoo`, had a bar and a hook: neither touches the training.)
+    a, _, _ = tiny_zoo
     b = zoo.build_zoo(_tiny_config(), tmp_path / "b", progress=False, workers=1, seed=0)
     for name in ("r6x1-generalist-0", "r6x1-expert-digits"):
         wa, wb = _weights(a / name), _weights(b / name)
@@ -814,8 +837,11 @@ def test_custom_upstream_from_npz_and_hierarchy_yaml(tmp_path):
     x, y = up.sample(50, seed=0, classes=tree["pointy"])
     assert len(x) == 50 and set(y) == {names.index(c) for c in tree["pointy"]}
     config = _tiny_config(name="mine", experts={"r6x1": None}, upstream=up)
-    # Two worker processes: the expert waits for its parent's weights from the other worker.
-    out = zoo.build_zoo(config, tmp_path / "zoo", progress=False, workers=2)
+    # One worker (this process, under the suite's one TensorFlow thread): the builder draws
+    # the upstream data and hands it to a worker as arrays, the same for a worker process,
+    # and an expert waiting for its parent's weights from another worker is
+    # test_a_parallel_build_says_its_phases_and_each_modules_steps' build.
+    out = zoo.build_zoo(config, tmp_path / "zoo", progress=False, workers=1)
     specs = load_catalogue(out / "catalogue.yaml")
     assert [s.name for s in specs] == ["r6x1-generalist-0", "r6x1-expert-round",
                                        "r6x1-expert-pointy", "r6x1-expert-digits"]
@@ -849,22 +875,20 @@ def test_upstream_data_errors(tmp_path):
 
 
 def test_catalogue_add_of_a_zoo_module_writes_the_entry_its_zoo_has(
-        tmp_path, tiny_module, raw_module, caplog):
+        tmp_path, tiny_module, raw_module, caplog, tiny_zoo):
     """A new-user check: `catalogue add` of a zoo module left out its `input_size: [32, 32]`
     (and family, upstream, …), so the same module was ranked at 64x64 under --profile cpu
     where the zoo's entry gave 32x32, and add warned that the two load the same module.
     The module declares its fields (hub.introspect.DECLARED_FIELDS) in its metadata; a module
     of a zoo built before that takes them from its zoo's catalogue; a module that declares
     nothing gets none of them."""
-    import shutil
-
     from hubensemble.catalogue import ModuleSpec, load_catalogue
     from hubensemble.catalogue_writer import add_modules
     from hubensemble.hub import write_hub_module
     from hubensemble.hub.introspect import describe_module
     from hubensemble.hub.writer import METADATA_FILE
 
-    out = zoo.build_zoo(_tiny_config(), tmp_path / "zoo", progress=False, workers=1)
+    out, _, _ = tiny_zoo
     zoo_entries = load_catalogue(out / "catalogue.yaml")
     declared = ("input_size", "native_size", "value_range", "family", "architecture",
                 "upstream", "subtree", "seed", "license", "tags")
@@ -883,11 +907,16 @@ def test_catalogue_add_of_a_zoo_module_writes_the_entry_its_zoo_has(
         assert same(spec, entry), (spec, entry)
         assert spec.input_size == (32, 32) and spec.family == entry.family
     # A module of an older zoo, whose metadata declares no entry fields: its zoo's catalogue.
+    # (In the shared zoo, whose catalogue's handles are its own paths: put back after.)
     meta = out / "r6x1-expert-digits" / METADATA_FILE
-    json_meta = json.loads(meta.read_text())
-    meta.write_text(json.dumps({k: v for k, v in json_meta.items()
-                                if k not in ("input_size", "value_range", "license", "tags")}))
-    assert same(describe_module(str(out / "r6x1-expert-digits")), zoo_entries[1])
+    written = meta.read_text()
+    try:
+        meta.write_text(json.dumps({k: v for k, v in json.loads(written).items()
+                                    if k not in ("input_size", "value_range", "license",
+                                                 "tags")}))
+        assert same(describe_module(str(out / "r6x1-expert-digits")), zoo_entries[1])
+    finally:
+        meta.write_text(written)
 
     # `catalogue add` writes that entry: no "loads the same module" warning, and the file
     # reads back the zoo's values.
