@@ -195,6 +195,10 @@ class EnsembleModule:
         every signature and `__call__(training=False)` calls, so each member's graph is traced
         once for them all, not once per signature; the signatures are traced by the save
         itself (a tf.function traced before it is traced again in the save's context).
+        None is autograph converted (`autograph=False`): their code (and the decode, checks
+        and members they call) branches on tensors only by explicit tf.cond, so conversion
+        gave the same graph and cost ~40 % of a small export's CPU time, paid again by every
+        new process (a Python `if` on a tensor now fails the trace loudly).
         """
         image_spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
         bytes_spec = tf.TensorSpec([None], tf.string, name="image_bytes")
@@ -202,7 +206,8 @@ class EnsembleModule:
         n_members, num_classes = len(self.members), len(self.class_names)
 
         @tf.function(input_signature=[tuple(
-            tf.TensorSpec([None, s, s, 3], tf.float32) for s in self.distinct_sizes)])
+            tf.TensorSpec([None, s, s, 3], tf.float32) for s in self.distinct_sizes)],
+            autograph=False)
         def members(resized):
             # An empty request gets an empty answer without running the members: some ops
             # fail on a batch of 0 (oneDNN's Conv2D returns the wrong channel count, seen on
@@ -224,23 +229,23 @@ class EnsembleModule:
                 return self._unless_empty(images, lambda: self.probabilities(images, True))
             return combined(members(self.resized(images)))
 
-        call_fn = tf.function(call)
+        call_fn = tf.function(call, autograph=False)
         call_fn.get_concrete_function(image_spec, True)
         call_fn.get_concrete_function(image_spec, False)
 
-        @tf.function(input_signature=[image_spec])
+        @tf.function(input_signature=[image_spec], autograph=False)
         def serving_default(images):
             p = combined(members(self.resized(images)))
             return {"probabilities": p, "class_ids": tf.argmax(p, axis=-1, output_type=tf.int64)}
 
-        @tf.function(input_signature=[bytes_spec])
+        @tf.function(input_signature=[bytes_spec], autograph=False)
         def serve_bytes(image_bytes):
             p = combined(members(self.resized_from_bytes(image_bytes)))
             ids = tf.argmax(p, axis=-1, output_type=tf.int64)
             return {"probabilities": p, "class_ids": ids,
                     "class_names": tf.gather(tf.constant(class_names, tf.string), ids)}
 
-        @tf.function(input_signature=[image_spec])
+        @tf.function(input_signature=[image_spec], autograph=False)
         def serve_members(images):
             # Each member's own probabilities, in metadata "members" order: what the
             # robustness evaluation compares the ensemble with. The ensemble's, combined from
@@ -338,7 +343,9 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
 
     n = tf.size(image_bytes)
     ds = tf.data.Dataset.from_tensor_slices((tf.range(n), image_bytes))
-    ds = ds.map(lambda i, data: (i, tuple(fn(data)))).ignore_errors(log_warning=True)
+    # Not autograph converted: `fn` is plain TensorFlow ops (as saveable_root's functions).
+    ds = ds.map(tf.autograph.experimental.do_not_convert(lambda i, data: (i, tuple(fn(data))))
+                ).ignore_errors(log_warning=True)
     none = tf.data.Dataset.from_tensors((tf.zeros([0], tf.int32), tuple(
         tf.zeros([0, *spec.shape], spec.dtype) for spec in specs)))
     # One batch of every decoded element; none (an empty request, or every element failed)
