@@ -94,7 +94,8 @@ class TFLiteEnsemble(tf.Module):
             if (s, s) != (h, w) and s not in self.matrices:
                 self.matrices[s] = (tf.constant(resize_matrix(h, s)),
                                     tf.constant(resize_matrix(w, s)))
-        self.__call__ = tf.function(self._call, input_signature=[
+        # No autograph: _call branches on Python values only (saved.EnsembleModule's why).
+        self.__call__ = tf.function(self._call, autograph=False, input_signature=[
             tf.TensorSpec([None, h, w, 3], tf.float32, name="images")])
 
     def resized(self, images, size: int):
