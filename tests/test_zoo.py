@@ -115,18 +115,6 @@ def test_no_prototype_is_a_missing_glyph_box():
         assert d.min() > 3.0, sub
 
 
-def test_generator_is_fast_enough_for_the_zoo():
-    import time
-
-    glyphs.generate(100, seed=0)  # prototypes are rendered once per process
-    t = time.perf_counter()
-    glyphs.generate(4096, seed=1)
-    rate = 4096 / (time.perf_counter() - t)
-    # The target is 5,000/s on one idle core; this only guards against a 10x regression on a
-    # shared CI machine.
-    assert rate > 1000, f"{rate:.0f} images/s"
-
-
 # ----------------------------------------------------------------------------- plan / catalogue
 
 

@@ -7,7 +7,9 @@ sklearn:digits (800 training images, 8x8 resized to 32x32 RGB) the best demo mod
 beats 1-NN on raw pixels, and best - worst >= 5 points. Each build also prints two same-run
 ratios (`build_ratios`), which compare across commits on a loaded machine where its seconds
 do not: the build's time over its modules' own time per worker, and training's share of the
-modules' time. Prints, never asserts. Without
+modules' time. The glyph generator's rate (target 5,000 images/s on one idle core) is printed
+first, with its time over numpy's time to draw as much uniform noise in the same run (the
+generator draws every module's training data). Prints, never asserts. Without
 --skip-build, an --out that already holds a preset's folder is refused: build_zoo would reuse
 a zoo there at once, and its ~0 s would be printed as the build time.
 """
@@ -51,6 +53,25 @@ def build_ratios(folder):
     own = sum(m["seconds"] for m in modules)
     return (record["seconds"] / (own / max(1, record["workers"])),
             sum(m["train_seconds"] for m in modules) / own)
+
+
+def generator_rate(n=4096):
+    """The glyph generator's images per second over `n` images (after one small draw: its
+    prototypes are rendered once per process), and its seconds over the seconds numpy takes
+    to draw the same number of uniform float32 values in the same run (a same-run baseline:
+    the ratio compares across machines and loads where the rate does not). Was a timed
+    assertion in tests/test_zoo.py (> 1,000 images/s); timings belong here."""
+    from hubensemble.zoo import glyphs
+
+    glyphs.generate(100, seed=0)
+    t0 = time.perf_counter()
+    images, _ = glyphs.generate(n, seed=1)
+    seconds = time.perf_counter() - t0
+    rng = np.random.default_rng(1)
+    t0 = time.perf_counter()
+    rng.random(images.shape, dtype=np.float32)
+    baseline = time.perf_counter() - t0
+    return n / seconds, seconds / baseline
 
 
 def time_build(preset, out):
@@ -148,6 +169,9 @@ def main(argv=None):
                          f"builds{skip}")
     out = pathlib.Path(args.out or tempfile.mkdtemp(prefix="bench-zoo-"))
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; zoos in {out}")
+    rate, ratio = generator_rate()
+    print(f"glyph generator: {rate:,.0f} images/s (target 5,000 on one idle core); its time over "
+          f"numpy's to draw as much uniform noise: {ratio:.1f}", flush=True)
 
     folders = {}
     for preset in dict.fromkeys(args.presets):  # a preset given twice is built once
