@@ -96,7 +96,9 @@ def class_index(model_names, task) -> np.ndarray:
     folders = _folder_index(nfc, model_names, task) if scheme == "folder" else {}
     unknown = [c for c in task.class_names if nfc[c] not in model_names and c not in folders]
     if unknown:
-        shown = ", ".join(model_names[:12]) + (", …" if len(model_names) > 12 else "")
+        from hubensemble.text import names_listed
+
+        shown = names_listed(model_names, 12)  # quoted when a name holds ", "
         renamed = [m for m in model_names if folder_name(m) != m]
         where = {"folder": "rename the class folder(s) to the model's names" + (
                      " (a name with '/', '\\' or NUL is written with '-' or '_' there: "

@@ -326,14 +326,41 @@ def escaped(text) -> str:
     return "".join(_escape(c) if hidden_at(text, i) else c for i, c in enumerate(text))
 
 
+def _unclear_in_list(name: str) -> bool:
+    """Whether `name`, unquoted in a comma-separated list, could be read as another number
+    of names or another name: it holds a comma, is empty, or starts or ends with whitespace
+    (a hidden folder's or a model's name, which no class name rule checked)."""
+    return "," in name or name != name.strip() or not name
+
+
 def names_shown(names) -> list[str]:
     """Class names `names` (str() of each) as a comma-separated list shows them: each as it
-    is, or every one quoted (`repr`: 'four, the "one"', 'zero') when one holds a comma, for
-    a list of them read as more names than there are: "4 classes (four, the "one", zero,
-    …)" read as 5. All are quoted, not only that one, so that a quote is no part of a
-    name."""
+    is, or every one quoted (`repr`: 'four, the "one"', 'zero') when one holds a comma, is
+    empty or starts or ends with whitespace (`_unclear_in_list`), for a list of them read
+    as more names than there are: "4 classes (four, the "one", zero, …)" read as 5. All are
+    quoted, not only that one, so that a quote is no part of a name. Otherwise as they are
+    (the report's Markdown shows a newline as a space; `names_listed` escapes for the
+    terminal)."""
     names = [str(n) for n in names]
-    return [repr(n) for n in names] if any("," in n for n in names) else names
+    return [repr(n) for n in names] if any(_unclear_in_list(n) for n in names) else names
+
+
+def names_listed(names, limit: int | None = None, suffix: str = "") -> str:
+    """Names `names` (class, folder or model names: str() of each) as one comma-separated
+    list in words people read, quoted as `names_shown` quotes them, each with `suffix` after
+    it and inside its quotes ("/" for a folder: "a/, b/", or "'a, b/', 'c/'"), the first
+    `limit` of them (all for None) and ", …" when there are more, each with what must not
+    reach a terminal as it is or shows as nothing escaped (`escaped`: "\\n", "\\u200b").
+    The one form of a list of names in a message; the quoting is decided on the names
+    shown. A list joined with ", " alone read the folder "ice, snow" as two folders
+    (classmatch, data/folder)."""
+    names = [str(n) for n in names]
+    shown = names if limit is None else names[:limit]
+    if any(_unclear_in_list(n) for n in shown):
+        words = [escaped(repr(n + suffix)) for n in shown]
+    else:
+        words = [escaped(n + suffix) for n in shown]
+    return ", ".join(words) + (", …" if len(names) > len(shown) else "")
 
 
 #: A shell word that needs no quotes: shlex.quote's safe characters, with letters and digits

@@ -749,6 +749,28 @@ def test_a_class_folder_hidden_by_a_leading_dot_is_named_with_the_way_on(tmp_pat
     assert ".docs" not in notes[0]
 
 
+def test_folder_names_holding_a_comma_are_quoted_in_the_words_that_list_them(tmp_path):
+    """Folder names listed with ", " alone were ambiguous: "no files under DIR's class folders
+    (ice, snow/, rain/)" and a hidden folder ".ice, snow/, .x/ in DIR hold images" read as
+    more folders than there are. Now every one is quoted when one holds a comma, a space at
+    an end or nothing (`text.names_listed`, the class names' list rule), "/" inside the
+    quotes; more than the five hidden ones shown end in ", …"."""
+    from hubensemble.data.folder import hidden_classes_note
+    from hubensemble.data.specs import check_spec
+
+    for c in ("ice, snow", "rain"):
+        os.makedirs(tmp_path / "empty" / c)
+    with pytest.raises(DataError, match=r"class folders \('ice, snow/', 'rain/'\); "):
+        check_spec(f"folder:{tmp_path / 'empty'}")
+    root = tmp_path / "pets"
+    make_class_folders(str(root), {"cat": 3, ".dog, wolf": 1, ".x": 1}, seed=0)
+    with pytest.raises(DataError, match=r"; '\.dog, wolf/', '\.x/' in .*pets hold images"):
+        check_spec(f"folder:{root}")
+    note = hidden_classes_note([f"/d/.{i}" for i in range(7)])
+    assert note.startswith(".0/, .1/, .2/, .3/, .4/, … in /d hold images"), note
+    assert hidden_classes_note(["/d/. "]).startswith("'. /' in /d holds"), note
+
+
 def noise_folder(root, copies=False, n=12):
     """Three classes of `n` pure-noise PNGs; with `copies`, every file also copied once."""
     made = make_class_folders(str(root), {"a": n, "b": n, "c": n}, size=(8, 8), seed=3)

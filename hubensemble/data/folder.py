@@ -23,7 +23,7 @@ from hubensemble.data.task import Task
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.formats import made_by_hubensemble
-from hubensemble.text import absolute, escaped
+from hubensemble.text import absolute, escaped, names_listed
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def hidden_classes(root: str, ignored) -> list[str]:
 
 def hidden_classes_note(folders) -> str:
     """The sentence for `hidden_classes`' folders (one or more): what happened, the way on."""
-    names = ", ".join(escaped(os.path.basename(p)) + "/" for p in folders[:5])
+    names = names_listed([os.path.basename(p) for p in folders], 5, "/")
     one = len(folders) == 1
     return (f"{names} in {escaped(os.path.dirname(folders[0]))} hold{'s' * one} images but "
             f"{'its name starts' if one else 'their names start'} with '.', so "
@@ -280,7 +280,7 @@ def numbered_classes_note(names: list[str]) -> str | None:
         return None
     i = next(i for i, (a, b) in enumerate(zip(names, numeric)) if a != b)
     width = max(len(n) for n in names)
-    shown = ", ".join(f"{n}/" for n in names[:8]) + (", …" if len(names) > 8 else "")
+    shown = names_listed(names, 8, "/")
     return (f"the class folders are numbers, ordered as text, not as numbers: {shown} are "
             f"class ids 0 to {len(names) - 1} in that order, so class id {i} is folder "
             f"{names[i]}/, not {numeric[i]}/; serving_default returns class ids alone: map "
@@ -476,7 +476,7 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
     counts = {label(c): len(_list_class_folder(os.path.join(root, c), listing))
               for c in _class_folders(root, listing)}
     if not any(counts.values()):
-        folders = ", ".join(f"{c}/" for c in counts)
+        folders = names_listed(counts, suffix="/")
         raise DataError(f"no files under {root}'s class folders ({folders}); "
                         f"{_EMPTY_HINT}")
     if len(counts) < min_classes:
