@@ -1,5 +1,6 @@
 """The CSV files hubensemble writes (RUN/ranking.csv, RUN/labels/to_check.csv): one writer,
-`csv_text`, whose text cells a spreadsheet program shows as text, never runs as a formula.
+`csv_text`, whose text cells a spreadsheet program shows as text, never runs as a formula,
+and whose names in any script it shows as they are (UTF-8 with a byte-order mark).
 
 Their cells hold names that come from the user's folders and catalogues (class folder names,
 image file names, catalogue entry names and handles). A spreadsheet program (Excel,
@@ -13,14 +14,31 @@ pandas and R write such cells as they are; they are not spreadsheet programs.
 
 Only text cells are changed, never a number hubensemble writes (a score of -0.3 stays a
 number), and a text cell that starts with the quote itself gets one more, so the rule is
-reversible: `read_cell` undoes it (one leading quote dropped). A Python reader of the files
-gets the names as the folders spell them with::
+reversible: `read_cell` undoes it (one leading quote dropped).
+
+The files are UTF-8 and start with its byte-order mark (BOM, U+FEFF: the bytes EF BB BF).
+Excel on Windows, opening a CSV by a double click, reads a file without one in the locale's
+legacy code page (Windows-1252 in the West, 932 in Japan): the file "café/猫.png" is
+"cafÃ©/çŒ«.png" in Windows-1252, a class name in Greek or Chinese mojibake; with the mark it
+reads UTF-8 (Excel's own "CSV UTF-8" save writes it; LibreOffice and pandas' read_csv skip
+it: pandas' test_first_row_bom). The cost is a reader that opens the file as plain
+"utf-8": Python's csv module then reads the first column's name as "\\ufeffindex"
+(measured, Python 3.11).
+Read the files with ENCODING ("utf-8-sig", which skips the mark, and reads a file written
+before it, 2026-12-06, the same), as `read_rows` does; a Python reader gets the names as the
+folders spell them with::
+
+    from hubensemble.csvcells import read_rows
+
+    rows = read_rows("RUN/labels/to_check.csv")  # [{"index": "140", "file": …}, …]
+
+or, with the csv module alone::
 
     import csv
     from hubensemble.csvcells import read_cell
 
-    rows = [{k: read_cell(v) for k, v in row.items()}
-            for row in csv.DictReader(open("RUN/labels/to_check.csv", newline=""))]
+    with open("RUN/labels/to_check.csv", newline="", encoding="utf-8-sig") as f:
+        rows = [{k: read_cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
 """
 
 from __future__ import annotations
@@ -34,6 +52,10 @@ from typing import Iterable, Sequence
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
 #: What is put before such a cell: the spreadsheet's "text" mark, hidden when shown.
 TEXT_MARK = "'"
+#: The byte-order mark the text of each file starts with (UTF-8 writes it as EF BB BF).
+BOM = "\ufeff"
+#: The encoding to read the files with: UTF-8, a leading byte-order mark skipped.
+ENCODING = "utf-8-sig"
 
 
 def spreadsheet_cell(value):
@@ -52,13 +74,26 @@ def read_cell(text: str) -> str:
 
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
-    """The CSV text of `header` (hubensemble's own column names, written as they are) and
-    `rows` (each a sequence of cells in the header's order; None is written as ""): the csv
-    module's quoting (RFC 4180: a cell holding a comma, quote or line break is quoted),
-    "\\n" line ends, each cell through `spreadsheet_cell`."""
+    """The text of a CSV file of `header` (hubensemble's own column names, written as they
+    are) and `rows` (each a sequence of cells in the header's order; None is written as ""):
+    BOM first (a file written as UTF-8 starts with its byte-order mark, for Excel: see the
+    module's words), the csv module's quoting (RFC 4180: a cell holding a comma, quote or
+    line break is quoted), "\\n" line ends, each cell through `spreadsheet_cell`."""
     buf = io.StringIO()
+    buf.write(BOM)
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if cell is None else spreadsheet_cell(cell) for cell in row])
     return buf.getvalue()
+
+
+def read_rows(path) -> list[dict[str, str]]:
+    """The rows of a CSV file `csv_text` wrote (`path`: str or os.PathLike), each a dict of
+    column name to cell text, every text cell as it was before `spreadsheet_cell` (`read_cell`;
+    numbers as their text, "" for None): the file read as ENCODING (its byte-order mark
+    skipped; a file without one read the same). OSError when the file cannot be read,
+    UnicodeDecodeError when it is not UTF-8."""
+    with open(path, newline="", encoding=ENCODING) as f:
+        return [{k: read_cell(v) if isinstance(v, str) else v for k, v in row.items()}
+                for row in csv.DictReader(f)]

@@ -287,7 +287,9 @@ def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
     """Writes every suspect of `check` (not only the report's SHOWN) as RUN/labels/to_check.csv
     and returns its path; with no suspects (none, or no list: `skipped`) removes the file an
     earlier list left and returns None, so the file never outlives its list. The one place that
-    writes that file (UTF-8, the csv module's quoting, "\\n" line ends), one row per image in
+    writes that file (UTF-8 starting with its byte-order mark, so Excel on Windows reads a name
+    in any script; the csv module's quoting, "\\n" line ends: `csvcells.csv_text`; read back
+    by `csvcells.read_rows`, or opened with encoding "utf-8-sig"), one row per image in
     the list's order (worst first), the columns CSV_COLUMNS: `index` (int, train[i] of the run's
     data as it loaded: `training_image`), `file` (its path as RUN/labels/train_paths.json
     records it, `paths` [N] str; empty without), `given` and `suggested` (int class indexes)

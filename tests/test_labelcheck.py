@@ -111,7 +111,7 @@ def test_the_report_and_closing_table_name_the_labels_to_check(tmp_path):
     # the section and the closing line; a stage's file, not the user's.
     listed = tmp_path / "labels" / "to_check.csv"
     assert f"The file `{listed}` lists them too (CSV columns index, file, given," in section
-    with open(listed, newline="", encoding="utf-8") as f:
+    with open(listed, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert sorted((int(r["index"]), r["given_name"], r["suggested_name"], r["votes"],
                    r["voters"], r["file"]) for r in rows) == [
@@ -169,7 +169,7 @@ def test_one_image_to_check_is_said_as_one(tmp_path):
     listed = tmp_path / "labels" / "to_check.csv"
     assert f"The file `{listed}` lists it too" in section
     assert listed.read_text(encoding="utf-8").splitlines() == [
-        "index,file,given,given_name,suggested,suggested_name,votes,voters",
+        "\ufeffindex,file,given,given_name,suggested,suggested_name,votes,voters",
         "4,/data/pets/4.png,2,emu,0,cat,15,15"]
     assert ("note: 1 training image's label looks wrong to the ranked modules: see the "
             f"report's \"Labels to check\" and {listed}") in report.summary_table(tmp_path)
@@ -413,7 +413,7 @@ def test_the_csv_files_cells_are_text_to_a_spreadsheet_and_read_back_as_named(tm
     program opening the list ran it as a formula (OWASP "CSV Injection"). Both CSV files
     (to_check.csv, ranking.csv) now write such a text cell with "'" before it (shown as text),
     numbers as they are (a score of -0.25), and `csvcells.read_cell` gives the name back."""
-    from hubensemble.csvcells import FORMULA_STARTS, read_cell
+    from hubensemble.csvcells import BOM, FORMULA_STARTS, read_cell
     from hubensemble.labelcheck import LabelCheck, write_labels_to_check
 
     names = ['=HYPERLINK("http://x","y")', "+cat", "-1", "@dog", "\tx", "'quoted", "emu"]
@@ -422,7 +422,7 @@ def test_the_csv_files_cells_are_text_to_a_spreadsheet_and_read_back_as_named(tm
                         for i in range(3)] + [Suspect(index=0, given=5, suggested=6, votes=1,
                                                       modules=1)], modules=3)
     path = write_labels_to_check(tmp_path, check, names, paths)
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     cells = [v for row in rows for v in row.values()]
     assert not [c for c in cells if c.startswith(FORMULA_STARTS)], cells
@@ -435,7 +435,40 @@ def test_the_csv_files_cells_are_text_to_a_spreadsheet_and_read_back_as_named(tm
         {"name": "-m", "handle": "@h/x", "status": "ok", "reason": None, "score": -0.25},
         {"name": "m2", "handle": "=cmd|'/c calc'!A1", "status": "failed", "reason": "+oops",
          "score": None}])
-    listed = list(csv.DictReader(ranking.to_csv().splitlines()))
+    text = ranking.to_csv()  # the file's text: its byte-order mark first (csvcells.BOM)
+    listed = list(csv.DictReader(text.removeprefix(BOM).splitlines()))
     assert [(r["name"], r["handle"], r["reason"], r["score"]) for r in listed] == [
         ("'-m", "'@h/x", "", "-0.25"), ("m2", "'=cmd|'/c calc'!A1", "'+oops", "")]
     assert read_cell(listed[1]["handle"]) == "=cmd|'/c calc'!A1"
+
+
+def test_the_csv_files_start_with_a_byte_order_mark_and_read_back_names_in_any_script(
+        tmp_path):
+    """RUN/labels/to_check.csv and RUN/ranking.csv were UTF-8 without a byte-order mark:
+    Excel on Windows opens such a CSV in the locale's code page, and "café/猫.png" showed as
+    "cafÃ©/çŒ«.png". Both now start with the mark (`csvcells.csv_text`, their one writer;
+    EF BB BF in the file), and `csvcells.read_rows` (encoding "utf-8-sig") gives back every
+    name, with the header's first column named as it is; a file written before, without the
+    mark, reads the same."""
+    from hubensemble.csvcells import read_rows
+    from hubensemble.labelcheck import CSV_COLUMNS, LabelCheck, write_labels_to_check
+
+    names = ["café", "猫", "=Ωmega", "ice, snow"]
+    paths = ["/data/café/猫 1.png", "/data/Ωmega/=x.png"]
+    check = LabelCheck([Suspect(index=1, given=2, suggested=3, votes=2, modules=3),
+                        Suspect(index=0, given=0, suggested=1, votes=1, modules=3)], modules=3)
+    path = write_labels_to_check(tmp_path, check, names, paths)
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfindex,file,") and "猫".encode() in data
+    rows = read_rows(path)
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert [(r["index"], r["file"], r["given_name"], r["suggested_name"]) for r in rows] == [
+        ("1", paths[1], names[2], names[3]), ("0", paths[0], names[0], names[1])]
+    path.write_bytes(data[3:])  # as written before the mark
+    assert read_rows(path) == rows
+    ranking = Ranking(metric="logme", k=1, selected=["m"], rows=[
+        {"name": "m", "handle": "/models/café-猫", "status": "ok", "reason": None,
+         "score": 0.5}])
+    ranking.write(tmp_path)
+    assert (tmp_path / "ranking.csv").read_bytes().startswith(b"\xef\xbb\xbfname,handle,")
+    assert read_rows(tmp_path / "ranking.csv")[0]["handle"] == "/models/café-猫"
