@@ -269,7 +269,7 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
     assert all(r["score"] is None for r in failed)
 
     assert doc["selected"] == [r["name"] for r in ok[:2]] == result.selected
-    lines = (tmp_path / "run" / "ranking.csv").read_text().splitlines()
+    lines = (tmp_path / "run" / "ranking.csv").read_text(encoding="utf-8-sig").splitlines()
     header = lines[0].split(",")
     assert header[:9] == ["name", "handle", "status", "reason", "score", "dim", "examples",
                           "seconds", "cache_hit"]

@@ -265,9 +265,10 @@ class Ranking:
 
     def to_csv(self) -> str:
         """ranking.csv: ROW_KEYS then EXTRA_KEYS, one line per row, resolution as HxW; by
-        `csvcells.csv_text`, so a catalogue's name or handle starting with "=", "+", "-" or
+        `csvcells.csv_text`, so the text starts with `csvcells.BOM` (read the file with
+        `csvcells.ENCODING`) and a catalogue's name or handle starting with "=", "+", "-" or
         "@" is written with a "'" before it, shown as text by a spreadsheet program
-        (`csvcells.read_cell` reads it back)."""
+        (`csvcells.read_rows` / `read_cell` read it back)."""
         rows = []
         for row in self.rows:
             out = dict(row)
