@@ -216,8 +216,6 @@ SECONDS_ENV = {
     "HUBENSEMBLE_HTTP_TIMEOUT": (60.0, "each network read without an answer"),
     "HUBENSEMBLE_DOWNLOAD_DEADLINE": (3600.0, "a whole download"),
     "HUBENSEMBLE_CHIEF_TIMEOUT": (3600.0, "a worker's wait for the sweep's chief"),
-    "HUBENSEMBLE_CHIEF_GRACE": (5.0, "a starting worker's wait for a chief started with it, "
-                                     "after one that ended normally"),
     "HUBENSEMBLE_TPU_TIMEOUT": (300.0, "connecting to a TPU"),
 }
 

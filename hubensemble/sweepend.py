@@ -1,6 +1,6 @@
 """A worker of a chief/worker sweep stops before TensorFlow loads when the last chief of its
-sweep has ended and no chief will hand out its trials, and says there how the last one
-stopped when it waits for one started again (`worker_stop`, for `preflight.check_run`):
+sweep could not listen at the worker's address, and says there how the last one ended when
+it waits for one started again (`worker_stop`, for `preflight.check_run`):
 TensorFlow's import takes 6-11 s on 2 cores, after which `tune.distributed.wait_for_chief`
 said the same words. One with nothing left to run prints its summary there
 (`finished_worker`, for `cli.cmd_tune`). Reads files and plans (`sweepplan`, pure) and
@@ -29,21 +29,20 @@ def worker_stop(run_dir, member: str) -> RunError | None:
     """The stop (`sweeplock.worker_without_chief`) of worker `member` (a tuner id other than
     "chief", holding its lock on run `run_dir` in this thread: its record names its sweep,
     oracle and, from the command line, the options it plans with, "plan") when the last
-    chief of its sweep (`sweeplock.chief_end_path`) ended normally and the worker's own plan
-    (`_pending`) leaves trials without a complete candidate, all of them that chief's
-    (`sweeplock.chief_ended`), and no chief starts within a few seconds
-    (`sweeplock.starting_chief_ended`: the same commands started again together); or when
-    that chief could not listen at the worker's address (its port taken: the worker too is
-    started again with another). A chief that stopped with an error or was stopped, with a
-    trial of its plan (its end record's "trials", else run.json's record of the sweep's
-    non-probe parts) without a complete candidate, or none known, is warned of at once
-    (`sweeplock.say_stale_chief`, not again at the wait) and None returned: the worker waits
-    for a chief started again (after a fix), in any order. None otherwise: no such record,
-    a probe sweep (its workers wait for no chief), nothing left to run, a trial that chief
-    did not have (a larger --budget: the worker waits for its own chief), probe trials the
-    worker fits itself first ("probe+A"), or a worker whose plan is not known before
-    TensorFlow loads (no "plan" in its record: from Python; or inputs the stage refuses, in
-    its own words)."""
+    chief of its sweep (`sweeplock.chief_end_path`) could not listen at the worker's address
+    (its port taken: the worker too is started again with another). A chief that stopped
+    with an error or was stopped, with a trial of its plan (its end record's "trials", else
+    run.json's record of the sweep's non-probe parts) without a complete candidate, or none
+    known, and one that ended normally while the worker's own plan (`_pending`) leaves
+    trials without a complete candidate, all of them that chief's (`sweeplock.chief_ended`),
+    are warned of at once (`sweeplock.say_stale_chief`, not again at the wait) and None
+    returned: the worker waits for a chief started again (after a fix, a stop, or to run
+    those trials), in any order (a normal end's words stopped it once no chief had started
+    within 5 s). None otherwise: no such record, a probe sweep (its workers wait for no
+    chief), nothing left to run, a trial that chief did not have (a larger --budget: the
+    worker waits for its own chief), probe trials the worker fits itself first
+    ("probe+A"), or a worker whose plan is not known before TensorFlow loads (no "plan" in
+    its record: from Python; or inputs the stage refuses, in its own words)."""
     if member == "chief":
         return None
     held = owned_here(member_lock_path(run_dir, member)) or {}
@@ -54,14 +53,14 @@ def worker_stop(run_dir, member: str) -> RunError | None:
         return None
     timeout = environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT")
     if record.get("status", "error") == "done":
-        words = _done_words(run_dir, sweep, held.get("plan"))
+        words, stale = None, _done_words(run_dir, sweep, held.get("plan"))
     elif _trials_left(run_dir, sweep, parts, record, held.get("plan")):
         words = starting_chief_ended(run_dir, sweep, oracle=oracle)  # its port taken here
-        if words is None:  # said now, not after TensorFlow's import; the worker waits
-            say_stale_chief(log, run_dir, member, sweep, oracle, chief_ended(run_dir, sweep),
-                            timeout)
+        stale = chief_ended(run_dir, sweep) if words is None else None
     else:
-        words = None
+        words = stale = None
+    if stale:  # said now, not after TensorFlow's import; the worker waits
+        say_stale_chief(log, run_dir, member, sweep, oracle, stale, timeout)
     if words is None:
         return None
     return worker_without_chief(run_dir, member, sweep, oracle, words, listen_wait=timeout)
@@ -95,7 +94,7 @@ def _done_words(run_dir, sweep, options) -> str | None:
     pending = _pending(run_dir, sweep, options)
     for part, left in (pending or {}).items():
         if left:
-            return None if part == "probe" else starting_chief_ended(run_dir, part, left)
+            return None if part == "probe" else chief_ended(run_dir, part, left)
     return None
 
 

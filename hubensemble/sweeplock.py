@@ -21,7 +21,6 @@ import re
 import socket
 import sys
 import threading
-import time
 from pathlib import Path
 
 from hubensemble import formats
@@ -270,33 +269,21 @@ def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
 
 def starting_chief_ended(run_dir, sweep: str | None = None, pending=None,
                          oracle: str | None = None) -> str | None:
-    """`chief_ended`'s words to a worker that is starting (before it waits for its chief),
-    for a chief that ended normally, when no chief takes its lock within
-    $HUBENSEMBLE_CHIEF_GRACE seconds (5 s by default; `environment.seconds_from_environment`):
-    the same commands started together again, a worker a moment before its chief, stopped
-    that worker while the new chief waited for it. None when a chief starts meanwhile (it
-    removes the record, `member_lock`), and for a chief that stopped with an error or was
-    stopped (Ctrl-C, SIGTERM): the worker says its words at once and waits for a chief
-    (`chief_start_watch`'s `stale`), as the cluster is started again in any order after a
-    fix or a stop; it stopped at once (an error's) or after the grace (a stop's), and the
-    chief started after it served nobody. An error's words at once when that chief could
-    not listen at the worker's `oracle` ("HOST:PORT"; None: any), its "oracle_taken": the
-    worker too is started again with a free address (`worker_without_chief`)."""
+    """`chief_ended`'s words that stop a worker as it starts (before it waits for its
+    chief): only an error of a chief that could not listen at the worker's `oracle`
+    ("HOST:PORT"; None: any), its "oracle_taken": the worker too is started again with a
+    free address (`worker_without_chief`). None for any other end: the worker says its
+    words at once and waits for a chief (`chief_start_watch`'s `stale`, `say_stale_chief`),
+    so the cluster can be started again in any order, after a fix, a stop, or a normal end
+    with trials of its plan left. A normal end's words stopped the worker once no chief had
+    taken its lock within a 5 s grace, so a cluster started again worker first after a
+    normal end worked only with the chief started within those seconds."""
     words = chief_ended(run_dir, sweep, pending)
     record = _end_record(run_dir, sweep) if words else None
     if record is not None and record.get("oracle_taken") and (
             oracle is None or _host_port(oracle) == _host_port(record.get("oracle"))):
         return words
-    if record is None or record.get("status", "error") != "done":
-        return None
-    from hubensemble.environment import seconds_from_environment
-
-    deadline = time.monotonic() + seconds_from_environment("HUBENSEMBLE_CHIEF_GRACE")
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        if _end_record(run_dir, sweep) != record:  # a chief holds its lock, or removed it
-            return None
-    return chief_ended(run_dir, sweep, pending)
+    return None
 
 
 def chief_serves(run_dir, trials) -> None:
@@ -602,9 +589,10 @@ def member_lock(run_dir, member: str, record: dict, check_free):
     and writes its own before it lets the lock go: "error" when it stops with an error (an
     exception out of the block, or the command line's stop line logged in it:
     `terminal.stopped`), else "done" with the trials it served (`chief_serves`). A worker
-    waiting for it, or started after, stops at once with the chief's reason, or (its trials
-    all the chief's) that it ended (`chief_ended`), where nothing was left and it waited the
-    whole $HUBENSEMBLE_CHIEF_TIMEOUT (3600 s by default) in silence."""
+    waiting for it stops at once with the chief's reason, or (its trials all the chief's)
+    that it ended (`chief_ended`), and one started after says so and waits for a chief
+    started again, where it waited the whole $HUBENSEMBLE_CHIEF_TIMEOUT (3600 s by default)
+    in silence."""
     path = member_lock_path(run_dir, member)
     nested = owned_here(path) is not None
     with owned_lock(path, {**record, "tuner_id": member},

@@ -268,13 +268,14 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
             if record.getMessage().startswith("waiting for the chief at"):
                 looked.set()
 
-    def worker(then):  # waits for the chief in a thread; `then()` once it has looked
-        looked.clear()
+    def worker(then, pending=None):  # waits for the chief in a thread; `then()` once it has
+        looked.clear()  # looked
         stopped.clear()
 
         def wait():
             try:
-                wait_for_chief(timeout=60, poll=0.05, run_dir=run, sweep="hyper")
+                wait_for_chief(timeout=60, poll=0.05, run_dir=run, sweep="hyper",
+                               pending=pending)
             except BaseException as e:  # (one it does not raise: said, not waited for)
                 stopped.append(e)
                 looked.set()
@@ -292,7 +293,6 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
         process.wait()
 
     lock = run / ".sweep-chief.lock"
-    monkeypatch.setenv("HUBENSEMBLE_CHIEF_GRACE", "0.2")  # (a done chief's: believed after it)
     handler = Looked()
     logging.getLogger("hubensemble.tune.distributed").addHandler(handler)
     try:
@@ -386,25 +386,39 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
                 with Run(run).lock("tune", "chief", sweep):
                     raise KeyboardInterrupt
             assert sweeplock.chief_end_path(run).name in sweeplock.remove_free_locks(run)
+
             # A chief that ends normally leaves that it did, with the trials it served: a
             # worker whose pending trials were all its (a late machine, one started again
-            # after the sweep) stops at once (it waited the whole time-out, in silence); one
-            # with a trial it did not have (a larger --budget, workers started first) waits.
-            with Run(run).lock("tune", "chief", sweep):
-                sweeplock.chief_serves(run, ["hyper-0000-m", "hyper-0001-m"])
-            with pytest.raises(RunError) as stop:
-                wait_for_chief(timeout=5, poll=0.05, run_dir=run, sweep="hyper",
+            # after the sweep) says so at once and waits for a chief started again (it waited
+            # the whole time-out in silence; then it stopped after a 5 s grace, so the cluster
+            # started again worker first after a normal end served nobody); one with a trial
+            # it did not have (a larger --budget, workers started first) waits silently; one
+            # waiting while such a chief starts and ends stops with its words.
+            def ends_normally(trials=("hyper-0000-m", "hyper-0001-m")):
+                with Run(run).lock("tune", "chief", sweep):
+                    sweeplock.chief_serves(run, trials)
+
+            ends_normally()
+            caplog.clear()
+            with pytest.raises(HubensembleError, match="did not answer within 0.2 s"):
+                wait_for_chief(timeout=0.2, poll=0.05, run_dir=run, sweep="hyper",
                                pending=["hyper-0001-m"])
-            message = " ".join(str(stop.value).split())
-            assert re.search(rf"\) ended normally at {when}, its sweep over \(every trial it "
-                             r"handed out has ended\), and 1 of its trial\(s\) have no "
-                             r"complete candidate \(e.g. hyper-0001-m: a trial that ended "
-                             r"without one\); this worker stops rather than wait", message
-                             ), message
+            said = " ".join(caplog.text.split())
+            done = (rf"\) ended normally at {when}, its sweep over \(every trial it handed out "
+                    r"has ended\), and 1 of its trial\(s\) have no complete candidate \(e.g. "
+                    r"hyper-0001-m: a trial that ended without one\)")
+            assert re.search(rf"while the last one has gone: its chief \(pid \d+ on host \S+, "
+                             rf"since {when}{done}\. Unless it is being started again, start "
+                             r"it \(run_tune\(", said), said
+            message = worker(lambda: ends_normally(["hyper-0001-m"]),  # (another record than
+                             pending=["hyper-0001-m"])  # the last one's in the same second)
+            assert re.search(rf"{done}; this worker stops rather than wait", message), message
             assert "To resume, start the chief again (run_tune(" in message, message
+            caplog.clear()
             with pytest.raises(HubensembleError, match="did not answer within 0.2 s"):
                 wait_for_chief(timeout=0.2, poll=0.05, run_dir=run, sweep="hyper",
                                pending=["hyper-0001-m", "hyper-0002-m"])
+            assert "ended normally" not in caplog.text
             assert sweeplock.chief_ended(run, "hyper") is None  # (nothing pending: no words)
             assert sweeplock.chief_ended(run, "other", ["hyper-0001-m"]) is None
     finally:
@@ -441,26 +455,27 @@ def test_a_chief_whose_port_is_taken_says_so_in_its_own_words_only(caplog, capfd
                for r in caplog.records), caplog.records
 
 
-def test_a_worker_started_after_its_chief_ended_normally_stops_before_tensorflow(
-        run, monkeypatch, caplog):
+def test_a_worker_started_after_its_chief_ended_normally_says_so_before_tensorflow_and_waits(
+        run, caplog):
     """A worker started after its chief had ended normally, with trials of that chief's
     plan left without a candidate, said so only once TensorFlow had loaded (6-11 s; measured
     9.6 s on 2 busy cores, now 1.9 s): the check of the chief's end record before the import
     (`sweepend.worker_stop`, from `preflight.check_run`) gave up on "done", as only the
     worker's plan tells whether it has trials that chief did not have. It now plans them
     there (`sweepplan`, outside the tune package, which loads TensorFlow first), from the
-    options its lock records ("plan"). A worker with a trial that chief did not have (a
-    larger --budget), with nothing left, or whose plan is not known (from Python) goes on
-    as before. (test_cli::test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads:
-    from the command line, before TensorFlow loads.)"""
+    options its lock records ("plan"). It warns and goes on to wait for a chief started
+    again: it stopped once no chief had taken its lock within a 5 s grace, so the cluster
+    started again after a normal end worked chief first only. A worker with a trial that
+    chief did not have (a larger --budget), with nothing left, or whose plan is not known
+    (from Python) goes on silently, as before. (test_cli::
+    test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads: from the command line,
+    before TensorFlow loads.)"""
     import json
     import logging
 
     from hubensemble import sweepend, sweeplock
     from hubensemble.candidate import write_candidate
     from hubensemble.catalogue import ModuleSpec
-
-    monkeypatch.setenv("HUBENSEMBLE_CHIEF_GRACE", "0.2")  # (no chief starts here)
 
     spec = ModuleSpec(name="m", handle=str(run / "m"), family="generalist")
     Run(run).update(modules={"m": spec.to_json()}, data={"task": {}})
@@ -472,25 +487,31 @@ def test_a_worker_started_after_its_chief_ended_normally_stops_before_tensorflow
     write_candidate(run / "candidates", {"trial": "seeds-0000-m", "module": "m",
                                          "status": "failed", "reason": "diverged"})
 
-    def stop(**plan):
+    def stop(**plan):  # (None: it goes on) and what it warned, in one line
         record = {**sweep, "plan": {"budget": 2, "seed": 0, "profile": "quick",
                                     "modules": None, **plan}} if plan is not None else sweep
-        with Run(run).lock("tune", "tuner0", record):
+        caplog.clear()
+        sweeplock._SAID.clear()  # (a worker process says a chief's words once)
+        with caplog.at_level(logging.WARNING, logger="hubensemble"), \
+                Run(run).lock("tune", "tuner0", record):
             found = sweepend.worker_stop(run, "tuner0")
-        return found and " ".join(str(found).split())
+        return found, " ".join(caplog.text.split())
 
-    words = stop()
-    assert "its chief (pid" in words and ("ended normally at " in words), words
-    assert ("its sweep over (every trial it handed out has ended), and 1 of its trial(s) "
-            "have no complete candidate (e.g. seeds-0001-m: a trial that ended without one)"
-            "; this worker stops") in words, words
-    assert stop(budget=3) is None  # seeds-0002-m: not that chief's; it waits for its own
-    assert stop(profile=None) is not None  # the run's profile (none recorded: cpu's plan)
+    found, words = stop()
+    assert found is None, found  # it waits for a chief started again
+    assert ("tune --tuner-id tuner0 on" in words or "run_tune(tuner_id='tuner0') on" in words)
+    assert "waiting for the chief at 127.0.0.1:9" in words and "its chief (pid" in words
+    assert ("ended normally at " in words and "its sweep over (every trial it handed out has "
+            "ended), and 1 of its trial(s) have no complete candidate (e.g. seeds-0001-m: a "
+            "trial that ended without one). Unless it is being started again, start it (")\
+        in words, words
+    assert stop(budget=3) == (None, "")  # seeds-0002-m: not that chief's; it waits for its own
+    assert "ended normally" in stop(profile=None)[1]  # the run's profile (none recorded: cpu's)
     with Run(run).lock("tune", "tuner0", sweep):  # no plan recorded (run_tune from Python)
         assert sweepend.worker_stop(run, "tuner0") is None
     write_candidate(run / "candidates", {"trial": "seeds-0001-m", "module": "m",
                                          "status": "failed", "reason": "diverged"})
-    assert stop() is None  # nothing left: it ends with its summary, as before
+    assert stop() == (None, "")  # nothing left: it ends with its summary, as before
     # A chief refused before it planned (no "trials"; run.json's are the last sweep's, of
     # --budget 2): its error is said before TensorFlow to a worker whose own plan has a
     # trial left (--budget 3), which then waits for a chief; none to one with nothing left.
@@ -498,10 +519,10 @@ def test_a_worker_started_after_its_chief_ended_normally_stops_before_tensorflow
         with Run(run).lock("tune", "chief", sweep):
             raise RunError("refused: --seed 0 -> 1")
     Run(run).update(tune={"sweeps": {"seeds": {"trials": ["seeds-0000-m", "seeds-0001-m"]}}})
-    with caplog.at_level(logging.WARNING, logger="hubensemble"):
-        assert stop() is None and "refused" not in caplog.text
-        assert stop(budget=3) is None
-    assert "stopped with an error at " in caplog.text and "refused: --seed 0 -> 1" in caplog.text
+    assert stop() == (None, "")
+    found, words = stop(budget=3)
+    assert found is None and "stopped with an error at " in words, words
+    assert "refused: --seed 0 -> 1" in words, words
 
 
 def test_a_worker_started_before_its_chief_after_a_stop_or_an_error_waits_for_it(
@@ -515,14 +536,13 @@ def test_a_worker_started_before_its_chief_after_a_stop_or_an_error_waits_for_it
     chief's record is now said at once, before TensorFlow loads (`sweepend.worker_stop`,
     warned once: not again at the wait), and the worker waits for a chief, started in any
     order. One whose chief could not listen at the worker's own address stops at once (the
-    worker needs another address too); a done chief's is believed after the grace."""
+    worker needs another address too)."""
     import logging
 
     from hubensemble import sweepend, sweeplock
     from hubensemble.errors import HubensembleError
 
     sweep = {"sweep": "hyper", "oracle": "127.0.0.1:9"}
-    monkeypatch.setenv("HUBENSEMBLE_CHIEF_GRACE", "30")  # (not waited: no stop to believe)
 
     def start_worker():  # the worker's check before TensorFlow, and what it warned
         caplog.clear()

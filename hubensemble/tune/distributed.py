@@ -239,17 +239,16 @@ def wait_for_chief(timeout: float | None = None, poll: float = 0.25, *, run_dir=
     chief's lock left by a killed one as the wait begins is warned of
     (`sweeplock.stale_chief_note`) and the wait goes on: a chief being started again takes
     it over, and is simply used. A chief of this `sweep` that stopped with an error (bad
-    module, bad data) or was stopped (Ctrl-C, SIGTERM) left its reason
-    (`sweeplock.chief_ended`): left before the wait, it is said the same way at once (it
-    stopped the worker at once: a worker started before the fixed chief stopped, and the
-    chief served nobody); left by a chief started and ended during the wait, the worker
-    stops with it (RunError). So does one whose chief could not listen at this address (its
-    port taken: the worker too needs another), and a worker whose `pending` trial ids
-    (those without a complete candidate) were all in the plan of a chief of its sweep that
-    has ended normally (`sweeplock.starting_chief_ended`: a late machine, or a worker
-    started again after the sweep ended): no chief hands them out until one is started
-    again. A worker with a trial that chief did not have (a larger --budget) waits for its
-    own.
+    module, bad data), was stopped (Ctrl-C, SIGTERM), or ended normally with this worker's
+    `pending` trial ids (those without a complete candidate) all in its plan, left its end
+    (`sweeplock.chief_ended`): left before the wait, it is said the same way at once and
+    the wait goes on, for a chief started again in any order (an error's stopped the worker
+    at once, a normal end's after a 5 s grace: a worker started before the fixed chief
+    stopped, and the chief served nobody); left by a chief started and ended during the
+    wait, the worker stops with it (RunError): no chief hands those trials out until one is
+    started again. So does one whose chief could not listen at this address (its port
+    taken: the worker too needs another; `sweeplock.starting_chief_ended`). A worker with
+    a trial that chief did not have (a larger --budget) waits for its own in silence.
     """
     timeout = CHIEF_TIMEOUT if timeout is None else timeout
     host, port, address = chief_address()
@@ -257,11 +256,11 @@ def wait_for_chief(timeout: float | None = None, poll: float = 0.25, *, run_dir=
     look = None
     if run_dir is not None:
         ended = starting_chief_ended(run_dir, sweep, pending, address)  # the last chief
-        if ended:  # ended without this worker's trials (none runs now), or could not listen
-            raise worker_without_chief(run_dir, member, sweep, address, ended,  # here
+        if ended:  # could not listen here
+            raise worker_without_chief(run_dir, member, sweep, address, ended,
                                        listen_wait=timeout)
         stale, look = chief_start_watch(run_dir, address, sweep, pending)
-        if stale:  # killed, stopped, or stopped with an error: said, and waited on
+        if stale:  # killed, stopped, failed, or ended with our trials: said, and waited on
             say_stale_chief(log, run_dir, member, sweep, address, stale, timeout)
     deadline = time.monotonic() + timeout
     logged, seen = False, 0  # seen: looks in a row that found the chief gone
