@@ -34,6 +34,9 @@ from hubensemble.text import absolute, shell_word, shown_time, time_stamp
 
 #: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
 TUNER_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
+#: The characters of a failed chief's reason a worker says (`_reason`): the rest is in its
+#: end record.
+REASON_CHARS = 120
 #: What a chief leaves beside its lock's path as it ends: RUN/.sweep-chief.lock.ended
 #: (`chief_end_path`).
 ENDED = ".ended"
@@ -256,8 +259,7 @@ def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
         return (f"{_chief_words(record)} was stopped{when} "
                 f"({record.get('reason') or 'interrupted'}) before its sweep was over")
     if record.get("status", "error") != "done":
-        return (f"{_chief_words(record)} stopped with an error{when}: "
-                f"{record.get('reason') or 'see its own output'}")
+        return f"{_chief_words(record)} stopped with an error{when}: {_reason(run_dir, record)}"
     served = record.get("trials")
     pending = list(pending or ())
     if not pending or not isinstance(served, list) or not set(pending) <= set(served):
@@ -347,6 +349,20 @@ def _chief_words(record: dict | None) -> str:
                                   f"since {shown_time(record['since'])}" if record.get("since")
                                   else None)))
     return f"its chief ({who})" if who else "its chief"
+
+
+def _reason(run_dir, record: dict) -> str:
+    """The words of a failed chief's end `record` (on run `run_dir`) that a worker says: its
+    reason's first line, whole up to REASON_CHARS, else cut at a word there, "…", and where
+    the whole is ("reason" in `chief_end_path`): a refusal with its commands made a worker's
+    warning one line of ~1,400 characters (helper 245)."""
+    reason = str(record.get("reason") or "see its own output")
+    head = reason.splitlines()[0] if reason.strip() else reason
+    if len(head) <= REASON_CHARS and head == reason:
+        return reason
+    cut = head[:REASON_CHARS].rsplit(" ", 1)[0] if len(head) > REASON_CHARS else head
+    return (f"{cut.rstrip(' ,;:')} … (its whole words: \"reason\" in "
+            f"{absolute(chief_end_path(run_dir))}, and its own output)")
 
 
 def chief_start_watch(run_dir, oracle: str, sweep: str | None = None, pending=None):
@@ -677,5 +693,5 @@ def _write_end(end: Path, lock: Path, exc: BaseException | None, line: str | Non
         atomic_write_json(end, {**held, "ended": time_stamp(),
                                 "status": status,
                                 "oracle_taken": bool(getattr(exc, "oracle_taken", False)),
-                                "reason": reason.splitlines()[0] if reason else reason,
+                                "reason": reason,
                                 "trials": _SERVED.get(os.path.realpath(lock)) or None})

@@ -536,7 +536,10 @@ def test_a_worker_started_before_its_chief_after_a_stop_or_an_error_waits_for_it
     chief's record is now said at once, before TensorFlow loads (`sweepend.worker_stop`,
     warned once: not again at the wait), and the worker waits for a chief, started in any
     order. One whose chief could not listen at the worker's own address stops at once (the
-    worker needs another address too)."""
+    worker needs another address too). A chief's reason longer than 120 characters (a
+    refusal naming its commands: a warning line of ~1,400 characters, helper 245) is said
+    cut, with where it is whole (its end record, which kept only its first line)."""
+    import json
     import logging
 
     from hubensemble import sweepend, sweeplock
@@ -567,6 +570,17 @@ def test_a_worker_started_before_its_chief_after_a_stop_or_an_error_waits_for_it
     stop, said = start_worker()
     assert stop is None and "stopped with an error at " in said, (stop, said)
     assert "module 'm' cannot load: bad module. Unless it is being started again" in said
+    long = ["refused: " + "; ".join(f"--option-{i} differs from the sweep's record" for i in
+                                    range(30)), "  hint: start again with --restart"]
+    with pytest.raises(RunError):  # (of_lines: an error of one problem a line)
+        with Run(run).lock("tune", "chief", sweep):
+            raise RunError.of_lines(long)
+    stop, said = start_worker()
+    end = sweeplock.chief_end_path(run)
+    assert stop is None and len(said) < 900 and "--option-3" not in said, said
+    assert ("record; --option-2 differs … (its whole words: \"reason\" in "
+            f"{end}, and its own output). Unless it is being started again") in said, said
+    assert json.loads(end.read_text())["reason"] == "\n".join(long)  # whole, its hint too
     assert sweeplock.starting_chief_ended(run, "hyper") is None
     with pytest.raises(HubensembleError):  # one that could not listen at the worker's address
         with Run(run).lock("tune", "chief", sweep):
