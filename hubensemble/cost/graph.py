@@ -124,8 +124,11 @@ def count_macs(concrete_function) -> tuple[int, dict[str, int]]:
 
 def image_function(model: Callable, size: int, batch: int = 1):
     """The concrete function of ``model(images, training=False)`` on float32 images
-    [batch, size, size, 3]."""
-    fn = tf.function(lambda images: model(images, training=False))
+    [batch, size, size, 3]. Not autograph converted (autograph=False): the lambda has no
+    control flow and a Keras model's call is never converted (autograph leaves Keras code
+    as it is), so conversion built the same graph at a cost; a Python `if` on a tensor in a
+    model that is no Keras model now fails its trace instead of being converted."""
+    fn = tf.function(lambda images: model(images, training=False), autograph=False)
     return fn.get_concrete_function(tf.TensorSpec([int(batch), int(size), int(size), 3],
                                                   tf.float32, name="images"))
 

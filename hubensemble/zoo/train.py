@@ -56,7 +56,9 @@ class Trainer:
         ds = (tf.data.Dataset.from_tensor_slices((images, labels))
               .shuffle(min(len(labels), 65536), seed=seed).repeat()
               .batch(spec.batch_size, drop_remainder=True)
-              .map(lambda x, y: (tf.cast(x, tf.float32) * (1.0 / 255.0), y),
+              # Not autograph converted: no control flow, so conversion built the same map.
+              .map(tf.autograph.experimental.do_not_convert(
+                  lambda x, y: (tf.cast(x, tf.float32) * (1.0 / 255.0), y)),
                    num_parallel_calls=tf.data.AUTOTUNE)
               .prefetch(tf.data.AUTOTUNE))
         tail = max(1, spec.steps // 10)
