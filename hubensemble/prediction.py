@@ -119,6 +119,10 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     TensorFlow loads (the first bytes and header of each file looked at, no pixel decoded);
     a file damaged past its header (a cut JPEG, a truncated TIFF) when its batch comes, with
     the reason the folder loader gives (`decode.decode_bytes`' words).
+    When no file is left to predict (each was refused before TensorFlow, with
+    `skip_unreadable`; or none was given), neither TensorFlow nor the model is loaded (its
+    ~3 s served no file), so its serve_bytes and class names are not checked: the results
+    are returned as they are, and a command says so on stderr (`terminal.progress_line`).
     OptionError (a HubensembleError) for a value the command line refuses.
     """
     # The options table's rules, as the command line's (skip_unreadable="no" skipped).
@@ -168,6 +172,14 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         raise
     finally:
         looked.close()
+    if not pending:  # each file refused before TensorFlow (skip_unreadable), or none given
+        # TensorFlow's import and the SavedModel's load (~3 s) would serve no file: skipped,
+        # and said (the command's closing count and exit status are those of a load).
+        from hubensemble.terminal import progress_line
+
+        progress_line(f"predict: no file is left to predict, so {escaped(model_dir)} was not "
+                      "loaded")
+        return results
     from hubensemble._tf import tensorflow as tf  # without its C++ start-up notices
 
     loaded = load_saved_model(model_dir)

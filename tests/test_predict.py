@@ -1,0 +1,45 @@
+"""predict's work before TensorFlow: what it does when no file is left for the model. (Its
+predictions, bars and refusals are tested with a real export in test_export.py and
+test_decode_policy.py.)"""
+
+import json
+
+from hubensemble.formats import EXPORT_FORMAT, metadata_path
+from hubensemble.prediction import predict
+
+
+def unloadable_export(folder):
+    """An export folder that passes predict's checks before TensorFlow (a saved_model.pb,
+    export metadata) but that TensorFlow cannot load: its saved_model.pb is no protobuf."""
+    folder.mkdir()
+    (folder / "saved_model.pb").write_bytes(b"not a SavedModel\n")
+    (folder / "assets").mkdir()
+    with open(metadata_path(folder), "w") as f:
+        json.dump({"format": EXPORT_FORMAT, "class_names": ["a", "b"], "num_classes": 2}, f)
+    return folder
+
+
+def test_the_model_is_not_loaded_when_every_file_was_refused_before_tensorflow(
+        tmp_path, in_process):
+    """`predict --skip-unreadable` loaded the SavedModel (~3 s) when each file had been
+    refused by its first bytes, before TensorFlow: nothing was left for it. Now it is not
+    loaded (an export TensorFlow cannot load is not refused then), and the command says so;
+    its output, closing count and exit status are those it had after a load."""
+    model = unloadable_export(tmp_path / "export")
+    (tmp_path / "notes.jpg").write_text("not a picture\n")
+    (tmp_path / "empty.png").write_bytes(b"")
+    files = [tmp_path / "notes.jpg", tmp_path / "empty.png"]
+    code, out, err = in_process("predict", "--model", model, *files, "--skip-unreadable",
+                                "--json")
+    assert code == 1 and "could not be loaded" not in err, err
+    assert [sorted(r) for r in json.loads(out)] == [["error", "path"]] * 2, out
+    assert f"predict: no file is left to predict, so {model} was not loaded\n" in err, err
+    assert err.rstrip().endswith("predicted 0 of 2 files; 2 skipped (unreadable)"), err
+    code, out, err = in_process("predict", "--model", model, *files, "--skip-unreadable", "-q")
+    assert code == 1 and err == "", err  # -q: the predictions only
+    assert out.count("  error: ") == 2, out
+    # From Python, as the command: the files' errors, the model not loaded; with no file
+    # given, too.
+    results = predict(model, files, skip_unreadable=True, progress=False)
+    assert [r["path"] for r in results] == [str(p) for p in files] and results.skipped == 2
+    assert predict(model, [], progress=False) == []
