@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import gc
 import importlib.resources
 import os
@@ -18,7 +19,7 @@ import yaml
 from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
     FAMILIES, FIELD_NAMES, INPUT_DTYPES, MAX_INPUT_SIDE, NO_DEFAULT_FIELDS, RANGE_YAML, SHA256_RE,
     SHOWN_CHARS, TOP_LEVEL_KEYS, VALUE_RANGES, checked_stored_handle, checked_stored_weights,
-    parse_value_range, shown)
+    parse_value_range, pin_hint, shown)
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
 from hubensemble.errors import CatalogueError, held_stops
@@ -192,20 +193,18 @@ def _unknown(report, line, key, known, what):
     return close
 
 
-def _check_field(loader, key, line, node, base_dir, report):
-    """(ok, value) of one field; problems go to the report."""
+def _check_field(loader, key, line, node, base_dir, report, handle=None):
+    """(ok, value) of one field; problems go to the report. `handle`: the entry's stored
+    handle when it parsed, for a refused sha256's hint (`pin_hint`)."""
     ok, value = _construct(loader, node, report, key)
     if not ok:
         return False, None
     try:
-        if key == "handle":
-            return True, checked_stored_handle(value, base_dir)
-        if key == "weights":
-            return True, checked_stored_weights(value, base_dir)
-        return True, _CHECKS[key](value)
+        return True, _checked(key, value, base_dir)
     except _Bad as bad:
         problem, hint = bad.problem, bad.hint
         scalar = isinstance(node, yaml.ScalarNode)
+        typed = _typed_plain(node, value)
         if scalar and value is None and node.value:
             # `~` or `null` alone is YAML's null: `handle: ~` meant a path in the home folder
             text = shown(node.value, text=True)
@@ -215,11 +214,82 @@ def _check_field(loader, key, line, node, base_dir, report):
                         f"or {hint}")
             elif key == "name":
                 hint = "write the entry's own name instead, e.g. name: my-module"
-        elif key == "name" and scalar and not isinstance(value, str):
-            # `name: yes` is YAML's True: the hint quotes the text as written
-            hint = f"write name: '{shown(node.value, text=True)}' (quoted) instead"
+        elif typed and _valid(key, _as_text(node, value), base_dir):
+            # `sha256: 000…0` is YAML's integer 0, `name: yes` its True, `subtree: 2020-01-01`
+            # a date: the text as written is valid, and quoting it is the whole fix.
+            read = " and ".join(f"`{shown(text, text=True)}` as {_yaml_type(made)}"
+                                for text, made in typed)
+            problem = f"YAML reads the unquoted {read}, not as text" + (
+                " (YAML 1.1, which PyYAML reads: yes, no, on and off are booleans)"
+                if any(isinstance(made, bool) for _, made in typed) else "")
+            written = (_quoted(node.value) if scalar else
+                       "[" + ", ".join(_quoted(item.value) for item in node.value) + "]")
+            hint = f"write {key}: {shown(written, text=True)} (quoted) instead"
+        elif key == "sha256":
+            hint = pin_hint(handle)
         report.field(line, key, problem, hint)
         return False, None
+
+
+def _checked(key, value, base_dir):
+    """The field `key`'s checked value, or _Bad."""
+    if key == "handle":
+        return checked_stored_handle(value, base_dir)
+    if key == "weights":
+        return checked_stored_weights(value, base_dir)
+    return _CHECKS[key](value)
+
+
+def _valid(key, value, base_dir) -> bool:
+    try:
+        _checked(key, value, base_dir)
+    except _Bad:
+        return False
+    return True
+
+
+def _typed_plain(node, value) -> list:
+    """[(text, value)] of the unquoted scalars of `node` (a scalar, or the items of a list)
+    that YAML read as something other than text, with what it read: PyYAML reads YAML 1.1,
+    where digits are an integer (a leading 0 octal, `1:30` sexagesimal 90), yes / no / on /
+    off a boolean and 2020-01-01 a date (yaml.resolver.Resolver's implicit resolvers)."""
+    if isinstance(node, yaml.ScalarNode):
+        pairs = [(node, value)]
+    elif isinstance(node, yaml.SequenceNode) and isinstance(value, list) and len(
+            value) == len(node.value):
+        pairs = list(zip(node.value, value))
+    else:
+        return []
+    return [(n.value, v) for n, v in pairs if isinstance(n, yaml.ScalarNode)
+            and _plain(n) and v is not None and not isinstance(v, str)]
+
+
+def _plain(node) -> bool:
+    """Whether scalar `node` was written unquoted (PyYAML's style None, libyaml's "")."""
+    return not node.style
+
+
+def _as_text(node, value):
+    """`value` with each unquoted scalar YAML did not read as text (`_typed_plain`) taken as
+    the text written."""
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if _plain(node) and not isinstance(value, str) else value
+    return [_as_text(n, v) for n, v in zip(node.value, value)]
+
+
+def _yaml_type(value) -> str:
+    """What YAML made of an unquoted scalar: "the integer 0", "the boolean True", "the date
+    2020-01-01"."""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"the date {value.isoformat()}"
+    kind = ("boolean" if isinstance(value, bool) else "integer" if isinstance(value, int)
+            else "number" if isinstance(value, float) else type(value).__name__)
+    return f"the {kind} {shown(value)}"
+
+
+def _quoted(text) -> str:
+    """`text` as a single-quoted YAML scalar (a quote in it doubled, YAML's escape)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 # libyaml's parser (PyYAML's C extension, when built with it) reads a 2,000-entry catalogue
@@ -387,13 +457,17 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
         return None, None
     before = len(report.items)
     fields, present, lines = {}, set(), {}
-    for key, key_line, value_node in _pairs(loader, item, report, "entry"):
+    # The handle first, wherever it is written: a refused sha256's hint depends on it (the
+    # report is in line order whatever the order of the checks).
+    for key, key_line, value_node in sorted(_pairs(loader, item, report, "entry"),
+                                            key=lambda pair: pair[0] != "handle"):
         present.add(key)
         lines[key] = key_line
         if key not in _CHECKS:
             _unknown(report, key_line, key, FIELD_NAMES, "field")
             continue
-        ok, value = _check_field(loader, key, key_line, value_node, base_dir, report)
+        ok, value = _check_field(loader, key, key_line, value_node, base_dir, report,
+                                 fields.get("handle"))
         if ok:
             fields[key] = value
     for required, example in (("name", "my-module"),

@@ -1,17 +1,19 @@
 """Catalogue field values: each field's check and its message (what is wrong, what to write
 instead), the constants they use, and `shown` (a value as a message echoes it). Pure: no YAML,
-no file system but `checked_stored_handle`'s path arithmetic (hubensemble.handles)."""
+no file system but `checked_stored_handle`'s path arithmetic (hubensemble.handles) and the
+folder listing `pin_hint` reads for a local handle."""
 
 from __future__ import annotations
 
 import numbers
+import os
 import re
 import reprlib
 import unicodedata
 
-from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, stored_handle,
-                                 stored_weights)
-from hubensemble.text import closest_name
+from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, handle_kind,
+                                 local_source, source_kind, stored_handle, stored_weights)
+from hubensemble.text import closest_name, shell
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 FAMILIES = ("generalist", "expert", "other")
@@ -84,9 +86,7 @@ def _check_sha256(value):
     if value is None:
         return None
     if not isinstance(value, str) or not SHA256_RE.fullmatch(value):
-        raise _Bad(f"{shown(value)} is not 64 hexadecimal characters",
-                   "write the output of `sha256sum FILE.tar.gz` (quoted) instead, "
-                   "or leave sha256 out")
+        raise _Bad(f"{shown(value)} is not 64 hexadecimal characters", pin_hint())
     return value.lower()
 
 
@@ -257,3 +257,55 @@ def checked_stored_handle(handle, base_dir):
     """A handle as stored in a catalogue under `base_dir` (a local path relative to it, any
     other handle form unchanged); raises the parser's field error for a malformed handle."""
     return _handle_checked(stored_handle, handle, base_dir)
+
+
+#: What a catalogue's `sha256` pins, in a refused one's hint when the handle is not known
+#: (a `defaults:` value, an entry whose handle is refused): docs/security.md, "What is
+#: checked, and when" (2, Checksum).
+PIN_WORDS = ("the sha256 (quoted) of the file its handle pins: an archive's (`sha256sum "
+             "FILE.tar.gz`), a SavedModel's saved_model.pb, a .keras/.h5 file, a keras-hub "
+             "preset's model.weights.h5; for a sharded preset, of its index and shards read "
+             "one after the other (`cat model.weights.json SHARD… | sha256sum`, the shards "
+             "sorted as the index names them)")
+
+
+def pin_hint(handle=None) -> str:
+    """The hint of a refused `sha256` of an entry whose (stored) `handle` is known: the
+    command that computes the sha256 a pin is compared with for that kind of handle
+    (hub.resolvers.pinned_sha256: one file, or a sharded keras-hub preset's index and shards
+    read one after the other), or PIN_WORDS for all kinds when `handle` is None or a local
+    path that holds no module here. Reads a local handle's folder listing only."""
+    kind = None if handle is None else handle_kind(handle)
+    if kind is None or kind == "zoo":
+        what = PIN_WORDS
+    elif kind == "keras":
+        what = ("the sha256 (quoted) of its weights file: `sha256sum` of the entry's weights: "
+                "file, or of Keras' ImageNet file in ~/.keras/models/")
+    elif kind == "keras-hub":
+        what = ("the sha256 (quoted) of the preset's model.weights.h5 (`sha256sum "
+                "model.weights.h5`); for a sharded preset, of its index and shards read one "
+                "after the other (`cat model.weights.json SHARD… | sha256sum`, the shards "
+                "sorted as the index names them)")
+    elif kind != "local":
+        what = (f"the output of `sha256sum FILE` (quoted) of the "
+                f"{'file' if source_kind(handle) == 'keras-file' else 'archive'} as downloaded")
+    else:
+        what = _local_pin(handle)
+    return f"write {what}, or leave sha256 out"
+
+
+def _local_pin(path) -> str:
+    """`pin_hint`'s words for the local handle `path`."""
+    source = local_source(path)
+    if source == "keras-file":
+        return f"the output of `sha256sum {shell(path)}` (quoted)"
+    if source == "saved-model":
+        return f"the output of `sha256sum {shell(os.path.join(path, 'saved_model.pb'))}` (quoted)"
+    if source == "keras-hub-preset":
+        if os.path.isfile(os.path.join(path, "model.weights.h5")) or not os.path.isfile(
+                os.path.join(path, "model.weights.json")):
+            return (f"the output of `sha256sum "
+                    f"{shell(os.path.join(path, 'model.weights.h5'))}` (quoted)")
+        return (f"the output of `cd {shell(path)} && cat model.weights.json SHARD… | sha256sum` "
+                f"(quoted), the shards sorted as model.weights.json names them")
+    return PIN_WORDS

@@ -361,7 +361,8 @@ ERRORS = [
         modules:
           - name: 123
             handle: {TFHUB}
-        """, "name: 123", "name", ["must be a string", "write name: '123'"]),
+        """, "name: 123", "name", ["unquoted `123` as the integer 123, not as text",
+                                   "write name: '123' (quoted)"]),
     ("name-bad-characters", f"""
         modules:
           - name: my module/1
@@ -372,7 +373,57 @@ ERRORS = [
         modules:
           - name: yes
             handle: {TFHUB}
-        """, "name: yes", "name", ["got bool True", "write name: 'yes' (quoted)"]),
+        """, "name: yes", "name", ["unquoted `yes` as the boolean True", "on and off are "
+                                   "booleans", "write name: 'yes' (quoted)"]),
+    # Every field YAML can read as another type than text says so and that quoting fixes it,
+    # where the text as written is valid: an all-digit sha256 is an integer (all zeros: 0),
+    # 1:30 a sexagesimal integer, 2020-01-01 a date, on a boolean.
+    ("sha256-all-zero-unquoted", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            sha256: {"0" * 64}
+        """, "sha256", "sha256", ["YAML reads the unquoted `" + "0" * 64 + "` as the integer 0, "
+                                  "not as text", "write sha256: '" + "0" * 64 + "' (quoted)"]),
+    ("sha256-all-digits-in-defaults", f"""
+        defaults:
+          sha256: {"12" * 32}
+        modules:
+          - name: a
+            handle: {TFHUB}
+        """, "sha256", "sha256", ["as the integer 1212", "write sha256: '1212"]),
+    ("handle-digits", """
+        modules:
+          - name: a
+            handle: 2024
+        """, "handle", "handle", ["as the integer 2024", "write handle: '2024' (quoted)"]),
+    ("subtree-date", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            subtree: 2020-01-01
+        """, "subtree", "subtree", ["as the date 2020-01-01, not as text",
+                                    "write subtree: '2020-01-01' (quoted)"]),
+    ("license-sexagesimal", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            license: 1:30
+        """, "license", "license", ["`1:30` as the integer 90", "write license: '1:30'"]),
+    ("tags-items", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            tags: [2020, on, x]
+        """, "tags", "tags", ["`2020` as the integer 2020 and `on` as the boolean True",
+                              "write tags: ['2020', 'on', 'x'] (quoted)"]),
+    ("output-key-bool", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            output_key: no
+        """, "output_key", "output_key", ["`no` as the boolean False",
+                                          "write output_key: 'no' (quoted)"]),
     ("name-leading-dash", f"""
         modules:
           - name: -x
@@ -424,7 +475,8 @@ ERRORS = [
           - name: a
             handle: {TFHUB}
             architecture: 50
-        """, "architecture", "architecture", ["must be a string", "write architecture: '50'"]),
+        """, "architecture", "architecture", ["`50` as the integer 50",
+                                              "write architecture: '50' (quoted)"]),
     ("bad-value-range", f"""
         modules:
           - name: a
@@ -612,6 +664,52 @@ def test_each_problem_names_file_line_field_and_a_fix(tmp_path, text, needle, fi
         words.append(f"field {field!r}: ")
     problem = find_problem(problems_of(path), f"{path}:{line}: ", *words)
     assert "; " in problem  # every message ends with what to write instead
+
+
+def test_a_refused_sha256_says_what_to_hash_for_its_handle(tmp_path):
+    """The hint names what the pin is compared with for the entry's handle (wherever the
+    handle is written in the entry): `sha256sum FILE.tar.gz` was the hint for every handle,
+    wrong for a local SavedModel, a Keras file and a sharded keras-hub preset (its index and
+    shards read one after the other)."""
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"x")
+    (tmp_path / "m.keras").write_bytes(b"PK\x03\x04")
+    for preset in ("one", "sharded"):
+        (tmp_path / preset).mkdir()
+        for name in ("config.json", "metadata.json"):
+            (tmp_path / preset / name).write_text("{}")
+    (tmp_path / "one" / "model.weights.h5").write_bytes(b"x")
+    (tmp_path / "sharded" / "model.weights.json").write_text(
+        '{"weight_map": {"a/vars/0": "model_00000.weights.h5"}}')
+    path = write(tmp_path, """
+        modules:
+          - name: sm
+            sha256: abc
+            handle: ./sm
+          - name: kf
+            handle: ./m.keras
+            sha256: abc
+          - name: one
+            handle: ./one
+            sha256: abc
+          - name: sharded
+            sha256: abc
+            handle: ./sharded
+          - name: app
+            handle: keras:ResNet50
+            sha256: abc
+        """)
+    lines = problems_of(path)
+    hints = {name: find_problem(lines, f"{path}:{line_of(path, 'sha256', nth)}: ",
+                                "field 'sha256'", "64 hexadecimal") for nth, name in
+             enumerate(("sm", "kf", "one", "sharded", "app"), start=1)}
+    assert f"`sha256sum {tmp_path / 'sm' / 'saved_model.pb'}`" in hints["sm"]
+    assert f"`sha256sum {tmp_path / 'm.keras'}`" in hints["kf"]
+    assert f"`sha256sum {tmp_path / 'one' / 'model.weights.h5'}`" in hints["one"]
+    assert (f"`cd {tmp_path / 'sharded'} && cat model.weights.json SHARD… | sha256sum`"
+            in hints["sharded"])
+    assert "weights: file, or of Keras' ImageNet file" in hints["app"]
+    assert not any("FILE.tar.gz" in hint for hint in hints.values())
 
 
 def test_all_problems_of_a_file_are_reported_at_once_in_line_order(tmp_path):
