@@ -1451,6 +1451,67 @@ def test_validate_reports_every_problem_of_an_entry_with_others_in_one_round(tmp
     assert words.count("missing: the model's input") == 1, words  # not d's: it wrote one
 
 
+def write_preset(folder, weights=None, shards=None):
+    """A keras-hub preset folder as keras-hub lays one out (its JSON files and either
+    `weights`, model.weights.h5's bytes, or `shards`, {shard name: its bytes or None for
+    one the index names that is not there}), tiny; returns its path."""
+    folder.mkdir()
+    for name in ("config.json", "metadata.json"):
+        (folder / name).write_text("{}")
+    hdf5 = b"\x89HDF\r\n\x1a\n" + bytes(8)
+    if weights is not None:
+        (folder / "model.weights.h5").write_bytes(weights or hdf5)
+    if shards is not None:
+        (folder / "model.weights.json").write_text(json.dumps({"weight_map": {
+            f"layer_{i}/vars/0": name for i, name in enumerate(shards)}}))
+        for name, data in shards.items():
+            if data is not None:
+                (folder / name).write_bytes(data or hdf5)
+    return folder
+
+
+def test_validate_checks_a_local_presets_files_as_rank_loads_them(tmp_path):
+    """catalogue validate looked at a local keras-hub preset's listing only (config.json and
+    metadata.json): a sharded preset missing a shard its index names, or a weights file that
+    is a web page, passed, and rank failed it. It now says it on the entry's line, in the
+    words of the check rank's `hub.locate` makes (`modulefiles.preset_files_problem`)."""
+    from hubensemble.zoo.config import validate_catalogues
+
+    write_preset(tmp_path / "whole", shards={"model_00000.weights.h5": b"",
+                                             "model_00001.weights.h5": b""})
+    write_preset(tmp_path / "lost", shards={"model_00000.weights.h5": b"",
+                                            "model_00001.weights.h5": None})
+    write_preset(tmp_path / "page", weights=b"<!DOCTYPE html><html>sign in</html>")
+    write_preset(tmp_path / "index", shards={})
+    path = write(tmp_path, """
+        modules:
+          - name: whole
+            handle: ./whole
+          - name: lost
+            handle: ./lost
+          - name: page
+            handle: ./page
+          - name: index
+            handle: ./index
+        """)
+    said = []
+    assert validate_catalogues([path], lambda line, ok: said.append((ok, line)))
+    assert said == [
+        (None, f"warning: {path}:4: handle '{tmp_path / 'lost'}' is a keras-hub preset that "
+               f"cannot be loaded: model_00001.weights.h5, a shard model.weights.json names, is "
+               f"missing; rank will skip it"),
+        (None, f"warning: {path}:6: handle '{tmp_path / 'page'}' is a keras-hub preset that "
+               f"cannot be loaded: model.weights.h5 is not a HDF5 model file: it holds text (it "
+               f"starts with '<!DOCTYPE html><html>sign in</html>'), such as a web page or an "
+               f"error message a server sent; rank will skip it"),
+        (None, f"warning: {path}:8: handle '{tmp_path / 'index'}' is a keras-hub preset that "
+               f"cannot be loaded: model.weights.json is not Keras' index of weight shards (a "
+               f"JSON object with a \"weight_map\"): it holds text (it starts with "
+               f"'{{\"weight_map\": {{}}}}'), such as a web page or an error message a server "
+               f"sent; rank will skip it"),
+        (True, f"{path}: ok (4 modules, 3 warnings)")], said
+
+
 def test_validate_checks_a_repeated_names_entry_and_names_across_files_with_errors(tmp_path):
     """An entry whose name repeats an earlier one got only the duplicate-name line, its zoo:
     handle never checked (the entry was dropped), and a name repeated across files was not

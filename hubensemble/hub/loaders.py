@@ -26,112 +26,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import logging
 import os
 import re
 import threading
 
-from hubensemble.handles import keras_file_problem, what_bytes_are
+# The preset folder's files (`preset_files_problem`, the shards): hubensemble.modulefiles,
+# TensorFlow-free, as `catalogue validate` checks a local preset with them too.
+from hubensemble.modulefiles import (PRESET_JSON_FILES, PRESET_SHARDS_INDEX,  # noqa: F401
+                                     PRESET_WEIGHTS_FILE, preset_files_problem,
+                                     preset_weight_files, shard_names)
 
 log = logging.getLogger(__name__)
-
-#: The JSON files of a keras-hub preset (preset_utils' CONFIG_FILE, METADATA_FILE and
-#: IMAGE_CONVERTER_CONFIG_FILE): each holds a JSON object.
-PRESET_JSON_FILES = ("config.json", "metadata.json", "image_converter.json")
-#: A preset's weights (preset_utils.MODEL_WEIGHTS_FILE): Keras' HDF5 weights file.
-PRESET_WEIGHTS_FILE = "model.weights.h5"
-#: A sharded preset's weights instead (preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE, what
-#: keras-hub saves for a backbone above its max_shard_size): the index Keras'
-#: ``save_weights("….weights.json", max_shard_size=…)`` writes, ``{"metadata": {…},
-#: "weight_map": {VARIABLE PATH: SHARD or [SHARD, …]}}``, beside its HDF5 shards
-#: (``model_00000.weights.h5``, …; keras.src.saving.saving_lib's ShardedH5IOStore, 3.15).
-PRESET_SHARDS_INDEX = "model.weights.json"
-
-
-def shard_names(index_path) -> list[str]:
-    """The shard files (sorted, each once) that the sharded weights index ``index_path``
-    (`PRESET_SHARDS_INDEX`) names in its ``weight_map``, as keras-hub 0.32 reads them
-    (``KerasPresetLoader._get_sharded_filenames``). Raises OSError when it cannot be read and
-    ValueError naming the file when it is not such an index or a shard is not a plain file
-    name beside it (a path such as ``../x.h5`` would be fetched outside the preset's folder)."""
-    name = os.path.basename(index_path)
-    with open(index_path, "rb") as f:
-        data = f.read()
-    try:
-        weight_map = json.loads(data).get("weight_map")
-    except (ValueError, AttributeError):  # not JSON (UnicodeDecodeError too), not an object
-        weight_map = None
-    if not isinstance(weight_map, dict) or not weight_map:
-        raise ValueError(f"{name} is not Keras' index of weight shards (a JSON object with a "
-                         f"\"weight_map\"): it holds {what_bytes_are(data[:64])}")
-    names = set()
-    for shards in weight_map.values():
-        for shard in shards if isinstance(shards, list) else [shards]:
-            if (not isinstance(shard, str) or shard in ("", ".", "..")
-                    or os.path.basename(shard) != shard or "/" in shard or "\\" in shard):
-                raise ValueError(f"{name} names the shard {shard!r}, which is not a file name "
-                                 "in the preset's folder")
-            names.add(shard)
-    return sorted(names)
-
-
-def preset_weight_files(folder) -> list[str]:
-    """The names of the files that hold the preset folder ``folder``'s weights, in the order
-    a catalogue's ``sha256`` reads them: ``[model.weights.h5]`` when it is there, else
-    ``[model.weights.json, SHARD, …]`` (`shard_names`; keras-hub loads the single file when
-    both are there, as here), ``[]`` when neither is. Raises what `shard_names` raises."""
-    if os.path.isfile(os.path.join(folder, PRESET_WEIGHTS_FILE)):
-        return [PRESET_WEIGHTS_FILE]
-    index = os.path.join(folder, PRESET_SHARDS_INDEX)
-    if not os.path.isfile(index):
-        return []
-    return [PRESET_SHARDS_INDEX, *shard_names(index)]
-
-
-def preset_files_problem(folder) -> str | None:
-    """Why the fetched preset folder ``folder`` cannot be a keras-hub preset, from its files'
-    first bytes, or None: each of `PRESET_JSON_FILES` that is there must hold a JSON object
-    and each weights file (`preset_weight_files`: `PRESET_WEIGHTS_FILE`, or a sharded
-    preset's `PRESET_SHARDS_INDEX` and every shard it names) must be there and start with the
-    HDF5 signature. Names the first file that does not and what it holds instead
-    (`handles.what_bytes_are`: e.g. "text (it starts with '<!DOCTYPE html>…'), such as a web
-    page …"). Reads at most the JSON files and 64 bytes of each weights file; raises nothing
-    (an unreadable file is said to be so)."""
-    for name in PRESET_JSON_FILES:
-        path = os.path.join(folder, name)
-        if not os.path.isfile(path):
-            continue
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            return f"{name} cannot be read ({type(e).__name__}: {e})"
-        try:
-            if isinstance(json.loads(data), dict):
-                continue
-        except ValueError:  # JSONDecodeError, UnicodeDecodeError
-            pass
-        return f"{name} is not keras-hub's JSON: it holds {what_bytes_are(data[:64])}"
-    try:
-        weights = preset_weight_files(folder)
-    except OSError as e:
-        return f"{PRESET_SHARDS_INDEX} cannot be read ({type(e).__name__}: {e})"
-    except ValueError as e:
-        return str(e)
-    for name in weights:
-        if name == PRESET_SHARDS_INDEX:
-            continue
-        path = os.path.join(folder, name)
-        if not os.path.isfile(path):
-            return f"{name}, a shard {PRESET_SHARDS_INDEX} names, is missing"
-        try:
-            problem = keras_file_problem(path, name=name)
-        except OSError as e:
-            return f"{name} cannot be read ({type(e).__name__}: {e})"
-        if problem:
-            return problem
-    return None
 
 
 def drop_preset(handle, folder) -> str:

@@ -30,10 +30,15 @@ from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver
 
 from hubensemble.errors import ModuleLoadError, first_line
 # file_sha256: also re-exported (hubensemble.hub's callers).
-from hubensemble.fileio import atomic_write_json, file_lock, file_sha256, read_json
+from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
+                                read_json)
 # local_source, extract_archive: also re-exported (hubensemble.hub's callers, the tests).
 from hubensemble.handles import (KERAS_FILE_SUFFIXES, handle_kind, keras_file_problem,
                                  local_source)
+# What a catalogue's sha256 pins for a local module (`pinned_sha256`, …):
+# hubensemble.modulefiles, TensorFlow-free, as `catalogue validate` reads them too.
+from hubensemble.modulefiles import (PRESET_WEIGHTS, pinned_file,  # noqa: F401
+                                     pinned_files, pinned_sha256, pinned_what)
 from hubensemble.hub.archive import extract_archive
 # tree_sha256, foreign_entry, module_fingerprint, graph_and_index_hash: also re-exported
 # (hubensemble.hub's callers, hub.locate, the tests).
@@ -281,66 +286,6 @@ class LocalResolver:
                                   "model file; a local archive must be unpacked first",
                                   handle=handle, stage="savedmodel")
         return path
-
-
-#: The file of a keras-hub preset folder that a catalogue's sha256 pins (a sharded preset:
-#: its index and shards, `pinned_files`).
-PRESET_WEIGHTS = "model.weights.h5"
-
-
-def pinned_file(path):
-    """The file a catalogue ``sha256`` pins for the local module at ``path``: the file itself
-    (a .keras/.h5 model), a SavedModel's saved_model.pb, a keras-hub preset's
-    model.weights.h5 (a sharded preset's model.weights.json, whose shards the pin covers too:
-    `pinned_files`); None when ``path`` is none of these. Raises what `pinned_files` raises."""
-    files = pinned_files(path)
-    return files[0] if files else None
-
-
-def pinned_files(path) -> list[str]:
-    """The files whose bytes, one after the other, a catalogue ``sha256`` pins for the local
-    module at ``path`` (`pinned_sha256`): one file, but for a sharded keras-hub preset its
-    model.weights.json then each shard it names, sorted (`loaders.preset_weight_files`);
-    ``[]`` when ``path`` is no module. Raises ValueError for a sharded preset's index that is
-    not Keras' (`loaders.shard_names`), OSError when it cannot be read."""
-    kind = local_source(path)
-    if kind == "keras-file":
-        return [path]
-    if kind == "saved-model":
-        return [os.path.join(path, "saved_model.pb")]
-    if kind == "keras-hub-preset":
-        from hubensemble.hub.loaders import preset_weight_files
-
-        return [os.path.join(path, f) for f in preset_weight_files(path) or [PRESET_WEIGHTS]]
-    return []
-
-
-def pinned_sha256(path) -> str | None:
-    """The sha256 (64 lower-case hex digits) a catalogue ``sha256`` is compared with for the
-    local module at ``path``: that of its `pinned_files` read one after the other (for one
-    file, ``sha256sum FILE``; for a sharded preset, ``cat model.weights.json SHARD… |
-    sha256sum`` with the shards in `pinned_files`' order), None when ``path`` is no module.
-    Raises OSError (a file missing or unreadable) and what `pinned_files` raises."""
-    files = pinned_files(path)
-    if len(files) < 2:
-        return file_sha256(files[0]) if files else None
-    digest = hashlib.sha256()
-    for name in files:
-        with open(name, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def pinned_what(path) -> str:
-    """The words for what `pinned_sha256` read for the module at ``path``, for a pin's error:
-    the file's name, or "model.weights.json and its N shards (cat model.weights.json
-    model_00000.weights.h5 … | sha256sum)". Raises what `pinned_files` raises."""
-    names = [os.path.basename(f) for f in pinned_files(path)]
-    if len(names) < 2:
-        return names[0] if names else os.path.basename(path)
-    return (f"{names[0]} and its {len(names) - 1} shard{'s' * (len(names) > 2)} "
-            f"(cat {' '.join(names)} | sha256sum)")
 
 
 # ---------------------------------------------------------------------------------------------

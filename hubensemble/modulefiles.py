@@ -1,0 +1,169 @@
+"""The files of a local module that hubensemble reads before loading it, without TensorFlow
+(`catalogue validate` uses them, as the loaders do): a keras-hub preset folder's files and
+weight shards (`preset_files_problem`, `shard_names`), and the files a catalogue's ``sha256``
+pins (`pinned_files`, `pinned_sha256`). hub.loaders and hub.resolvers re-export them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from hubensemble.fileio import file_sha256
+from hubensemble.handles import keras_file_problem, local_source, what_bytes_are
+
+#: The JSON files of a keras-hub preset (preset_utils' CONFIG_FILE, METADATA_FILE and
+#: IMAGE_CONVERTER_CONFIG_FILE): each holds a JSON object.
+PRESET_JSON_FILES = ("config.json", "metadata.json", "image_converter.json")
+#: A preset's weights (preset_utils.MODEL_WEIGHTS_FILE): Keras' HDF5 weights file.
+PRESET_WEIGHTS_FILE = "model.weights.h5"
+#: A sharded preset's weights instead (preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE, what
+#: keras-hub saves for a backbone above its max_shard_size): the index Keras'
+#: ``save_weights("….weights.json", max_shard_size=…)`` writes, ``{"metadata": {…},
+#: "weight_map": {VARIABLE PATH: SHARD or [SHARD, …]}}``, beside its HDF5 shards
+#: (``model_00000.weights.h5``, …; keras.src.saving.saving_lib's ShardedH5IOStore, 3.15).
+PRESET_SHARDS_INDEX = "model.weights.json"
+
+
+def shard_names(index_path) -> list[str]:
+    """The shard files (sorted, each once) that the sharded weights index ``index_path``
+    (`PRESET_SHARDS_INDEX`) names in its ``weight_map``, as keras-hub 0.32 reads them
+    (``KerasPresetLoader._get_sharded_filenames``). Raises OSError when it cannot be read and
+    ValueError naming the file when it is not such an index or a shard is not a plain file
+    name beside it (a path such as ``../x.h5`` would be fetched outside the preset's folder)."""
+    name = os.path.basename(index_path)
+    with open(index_path, "rb") as f:
+        data = f.read()
+    try:
+        weight_map = json.loads(data).get("weight_map")
+    except (ValueError, AttributeError):  # not JSON (UnicodeDecodeError too), not an object
+        weight_map = None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ValueError(f"{name} is not Keras' index of weight shards (a JSON object with a "
+                         f"\"weight_map\"): it holds {what_bytes_are(data[:64])}")
+    names = set()
+    for shards in weight_map.values():
+        for shard in shards if isinstance(shards, list) else [shards]:
+            if (not isinstance(shard, str) or shard in ("", ".", "..")
+                    or os.path.basename(shard) != shard or "/" in shard or "\\" in shard):
+                raise ValueError(f"{name} names the shard {shard!r}, which is not a file name "
+                                 "in the preset's folder")
+            names.add(shard)
+    return sorted(names)
+
+
+def preset_weight_files(folder) -> list[str]:
+    """The names of the files that hold the preset folder ``folder``'s weights, in the order
+    a catalogue's ``sha256`` reads them: ``[model.weights.h5]`` when it is there, else
+    ``[model.weights.json, SHARD, …]`` (`shard_names`; keras-hub loads the single file when
+    both are there, as here), ``[]`` when neither is. Raises what `shard_names` raises."""
+    if os.path.isfile(os.path.join(folder, PRESET_WEIGHTS_FILE)):
+        return [PRESET_WEIGHTS_FILE]
+    index = os.path.join(folder, PRESET_SHARDS_INDEX)
+    if not os.path.isfile(index):
+        return []
+    return [PRESET_SHARDS_INDEX, *shard_names(index)]
+
+
+def preset_files_problem(folder) -> str | None:
+    """Why the preset folder ``folder`` (fetched by a loader, or a catalogue's local handle:
+    `catalogue validate`, rank's `hub.locate`) cannot be a keras-hub preset, from its files'
+    first bytes, or None: each of `PRESET_JSON_FILES` that is there must hold a JSON object
+    and each weights file (`preset_weight_files`: `PRESET_WEIGHTS_FILE`, or a sharded
+    preset's `PRESET_SHARDS_INDEX` and every shard it names) must be there and start with the
+    HDF5 signature. Names the first file that does not and what it holds instead
+    (`handles.what_bytes_are`: e.g. "text (it starts with '<!DOCTYPE html>…'), such as a web
+    page …"). Reads at most the JSON files and 64 bytes of each weights file; raises nothing
+    (an unreadable file is said to be so)."""
+    for name in PRESET_JSON_FILES:
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            return f"{name} cannot be read ({type(e).__name__}: {e})"
+        try:
+            if isinstance(json.loads(data), dict):
+                continue
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError
+            pass
+        return f"{name} is not keras-hub's JSON: it holds {what_bytes_are(data[:64])}"
+    try:
+        weights = preset_weight_files(folder)
+    except OSError as e:
+        return f"{PRESET_SHARDS_INDEX} cannot be read ({type(e).__name__}: {e})"
+    except ValueError as e:
+        return str(e)
+    for name in weights:
+        if name == PRESET_SHARDS_INDEX:
+            continue
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            return f"{name}, a shard {PRESET_SHARDS_INDEX} names, is missing"
+        try:
+            problem = keras_file_problem(path, name=name)
+        except OSError as e:
+            return f"{name} cannot be read ({type(e).__name__}: {e})"
+        if problem:
+            return problem
+    return None
+
+
+#: The file of a keras-hub preset folder that a catalogue's sha256 pins (a sharded preset:
+#: its index and shards, `pinned_files`).
+PRESET_WEIGHTS = "model.weights.h5"
+
+
+def pinned_file(path):
+    """The file a catalogue ``sha256`` pins for the local module at ``path``: the file itself
+    (a .keras/.h5 model), a SavedModel's saved_model.pb, a keras-hub preset's
+    model.weights.h5 (a sharded preset's model.weights.json, whose shards the pin covers too:
+    `pinned_files`); None when ``path`` is none of these. Raises what `pinned_files` raises."""
+    files = pinned_files(path)
+    return files[0] if files else None
+
+
+def pinned_files(path) -> list[str]:
+    """The files whose bytes, one after the other, a catalogue ``sha256`` pins for the local
+    module at ``path`` (`pinned_sha256`): one file, but for a sharded keras-hub preset its
+    model.weights.json then each shard it names, sorted (`preset_weight_files`);
+    ``[]`` when ``path`` is no module. Raises ValueError for a sharded preset's index that is
+    not Keras' (`shard_names`), OSError when it cannot be read."""
+    kind = local_source(path)
+    if kind == "keras-file":
+        return [path]
+    if kind == "saved-model":
+        return [os.path.join(path, "saved_model.pb")]
+    if kind == "keras-hub-preset":
+        return [os.path.join(path, f) for f in preset_weight_files(path) or [PRESET_WEIGHTS]]
+    return []
+
+
+def pinned_sha256(path) -> str | None:
+    """The sha256 (64 lower-case hex digits) a catalogue ``sha256`` is compared with for the
+    local module at ``path``: that of its `pinned_files` read one after the other (for one
+    file, ``sha256sum FILE``; for a sharded preset, ``cat model.weights.json SHARD… |
+    sha256sum`` with the shards in `pinned_files`' order), None when ``path`` is no module.
+    Raises OSError (a file missing or unreadable) and what `pinned_files` raises."""
+    files = pinned_files(path)
+    if len(files) < 2:
+        return file_sha256(files[0]) if files else None
+    digest = hashlib.sha256()
+    for name in files:
+        with open(name, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pinned_what(path) -> str:
+    """The words for what `pinned_sha256` read for the module at ``path``, for a pin's error:
+    the file's name, or "model.weights.json and its N shards (cat model.weights.json
+    model_00000.weights.h5 … | sha256sum)". Raises what `pinned_files` raises."""
+    names = [os.path.basename(f) for f in pinned_files(path)]
+    if len(names) < 2:
+        return names[0] if names else os.path.basename(path)
+    return (f"{names[0]} and its {len(names) - 1} shard{'s' * (len(names) > 2)} "
+            f"(cat {' '.join(names)} | sha256sum)")
