@@ -13,7 +13,7 @@ import unicodedata
 
 from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, handle_kind,
                                  local_source, source_kind, stored_handle, stored_weights)
-from hubensemble.text import closest_name, shell
+from hubensemble.text import closest_name, shell, shell_word
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 FAMILIES = ("generalist", "expert", "other")
@@ -295,17 +295,21 @@ def pin_hint(handle=None) -> str:
 
 
 def _local_pin(path) -> str:
-    """`pin_hint`'s words for the local handle `path`."""
-    source = local_source(path)
-    if source == "keras-file":
-        return f"the output of `sha256sum {shell(path)}` (quoted)"
-    if source == "saved-model":
-        return f"the output of `sha256sum {shell(os.path.join(path, 'saved_model.pb'))}` (quoted)"
-    if source == "keras-hub-preset":
-        if os.path.isfile(os.path.join(path, "model.weights.h5")) or not os.path.isfile(
-                os.path.join(path, "model.weights.json")):
-            return (f"the output of `sha256sum "
-                    f"{shell(os.path.join(path, 'model.weights.h5'))}` (quoted)")
+    """`pin_hint`'s words for the local handle `path`: the files `modulefiles.pinned_files`
+    reads for the pin, named (a sharded preset's index and its shards, in that order)."""
+    from hubensemble.modulefiles import pinned_files
+
+    try:
+        files = pinned_files(path)
+    except (OSError, ValueError):  # a sharded preset's index that is not Keras'
+        files = None
+    if files is None and local_source(path) == "keras-hub-preset":
         return (f"the output of `cd {shell(path)} && cat model.weights.json SHARD… | sha256sum` "
                 f"(quoted), the shards sorted as model.weights.json names them")
-    return PIN_WORDS
+    if not files:
+        return PIN_WORDS
+    if len(files) == 1:
+        return f"the output of `sha256sum {shell(files[0])}` (quoted)"
+    names = " ".join(shell_word(os.path.basename(f)) for f in files)
+    return (f"the output of `cd {shell(path)} && cat {names} | sha256sum` (quoted): its index "
+            f"and shards, one after the other")

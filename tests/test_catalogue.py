@@ -680,7 +680,8 @@ def test_a_refused_sha256_says_what_to_hash_for_its_handle(tmp_path):
             (tmp_path / preset / name).write_text("{}")
     (tmp_path / "one" / "model.weights.h5").write_bytes(b"x")
     (tmp_path / "sharded" / "model.weights.json").write_text(
-        '{"weight_map": {"a/vars/0": "model_00000.weights.h5"}}')
+        '{"weight_map": {"b/vars/0": "model_00001.weights.h5", '
+        '"a/vars/0": "model_00000.weights.h5"}}')
     path = write(tmp_path, """
         modules:
           - name: sm
@@ -706,7 +707,8 @@ def test_a_refused_sha256_says_what_to_hash_for_its_handle(tmp_path):
     assert f"`sha256sum {tmp_path / 'sm' / 'saved_model.pb'}`" in hints["sm"]
     assert f"`sha256sum {tmp_path / 'm.keras'}`" in hints["kf"]
     assert f"`sha256sum {tmp_path / 'one' / 'model.weights.h5'}`" in hints["one"]
-    assert (f"`cd {tmp_path / 'sharded'} && cat model.weights.json SHARD… | sha256sum`"
+    assert (f"`cd {tmp_path / 'sharded'} && cat model.weights.json model_00000.weights.h5 "
+            f"model_00001.weights.h5 | sha256sum` (quoted): its index and shards"
             in hints["sharded"])
     assert "weights: file, or of Keras' ImageNet file" in hints["app"]
     assert not any("FILE.tar.gz" in hint for hint in hints.values())
