@@ -23,11 +23,12 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
 from hubensemble.errors import CatalogueError, held_stops
-from hubensemble.text import absolute, closest_name, escaped, file_text, shell
-from hubensemble import handles
+from hubensemble.text import absolute, closest_name, file_text, shell
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
                                  check_weights, handle_kind, kaggle_url, local_source,
                                  source_problems, stored_handle, stored_weights)
+# Each local handle's warnings (`catalogue validate`): handles' and its files' (a preset's).
+from hubensemble.modulefiles import local_handle_warnings  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -116,27 +117,6 @@ class ModuleSpec:
 
 
 assert FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-2]
-
-
-def local_handle_warnings(entries) -> list[str]:
-    """A warning line "warning: FILE:LINE: …" per entry of `entries` (ModuleSpec-like records
-    with `source`) whose local handle or weights file is missing here or holds no module
-    (`handles.local_handle_warnings`), or is a keras-hub preset folder whose files rank cannot
-    load (`modulefiles.preset_files_problem`, the check of a preset that `hub.locate` and
-    `catalogue add` load: a JSON file that is not JSON, a weights file or shard that is
-    missing or not HDF5, a shard index that is not Keras'); `catalogue validate` says them.
-    Reads the files' first bytes only (no TensorFlow)."""
-    from hubensemble.modulefiles import preset_files_problem
-
-    notes = handles.local_handle_warnings(entries)
-    for entry in entries:
-        if (handle_kind(entry.handle) == "local"
-                and local_source(entry.handle) == "keras-hub-preset"
-                and (problem := preset_files_problem(entry.handle))):
-            notes.append(f"warning: {entry.source}: handle '{escaped(entry.handle)}' is a "
-                         f"keras-hub preset that cannot be loaded: {escaped(problem)}; rank "
-                         f"will skip it")
-    return notes
 
 
 # ---------------------------------------------------------------------------- loading

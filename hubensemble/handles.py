@@ -634,14 +634,17 @@ def same_files_as(spec, fingerprint, ranked) -> tuple | None:
     return None
 
 
-def duplicate_reason(earlier, why, failed_reason=None) -> str:
-    """rank's reason for an entry that loads the same module as the `earlier` entry, read the
-    same way (`same_module_pairs`' `why`): it is ranked once, as that one, so neither
-    embedded nor tuned twice; with `failed_reason` (the earlier entry failed), that too."""
+def duplicate_reason(earlier, why, failed_reason=None, later=None) -> str:
+    """rank's reason for an entry (`later`, when given: its sha256 is compared, `pins_note`)
+    that loads the same module as the `earlier` entry, read the same way
+    (`same_module_pairs`' `why`): it is ranked once, as that one, so neither embedded nor
+    tuned twice; with `failed_reason` (the earlier entry failed), that too."""
     said = (f"ranked once, as {earlier.name!r}, which failed: {failed_reason}" if failed_reason
             else f"ranked once, as {earlier.name!r}")
     return (f"loads the same module as entry {earlier.name!r} ({earlier.source or 'above'}), "
-            f"read the same way ({why}): {said}; leave one of them out of the catalogue")
+            f"read the same way ({why}): {said}"
+            f"{pins_note(later, earlier, checked=not failed_reason) if later else ''}; leave "
+            f"one of them out of the catalogue")
 
 
 def same_module_warnings(specs, *, across_files=False) -> list[str]:
@@ -665,4 +668,24 @@ def same_module_note(later, earlier, why) -> str:
     rank embeds and ranks it once, as 'a'; leave one of them out"."""
     return (f"entry {later.name!r} loads the same module as entry {earlier.name!r} "
             f"({earlier.source or 'above'}), read the same way ({why}): rank embeds and ranks "
-            f"it once, as {earlier.name!r}; leave one of them out")
+            f"it once, as {earlier.name!r}{pins_note(later, earlier)}; leave one of them out")
+
+
+def pins_note(later, earlier, *, checked=False) -> str:
+    """"; …" when the `sha256` of `later` (a pair of `same_module_pairs`: one module) is set
+    and differs from `earlier`'s, else "": rank loads the module as `earlier`, checking its
+    pin only, so `later`'s was never checked and the pair was said as a duplicate alone.
+    `checked`: `earlier` loaded, so its pin (when set) matched the files and `later`'s is
+    the wrong one. Pins are compared as stored (lower case)."""
+    mine, theirs = getattr(later, "sha256", None), getattr(earlier, "sha256", None)
+    if not mine or mine == theirs:
+        return ""
+    if not theirs:
+        return (f"; its sha256 {mine[:12]}… is never checked: {earlier.name!r}, which rank "
+                f"loads, has none")
+    if checked:
+        return (f"; its sha256 {mine[:12]}… is not the module's: the files matched "
+                f"{earlier.name!r}'s {theirs[:12]}…")
+    return (f"; their sha256 differ ({mine[:12]}… here, {theirs[:12]}… at "
+            f"{earlier.source or 'above'}): at most one is the module's files', and rank "
+            f"checks {earlier.name!r}'s only")

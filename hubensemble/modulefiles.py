@@ -1,7 +1,8 @@
 """The files of a local module that hubensemble reads before loading it, without TensorFlow
 (`catalogue validate` uses them, as the loaders do): a keras-hub preset folder's files and
 weight shards (`preset_files_problem`, `shard_names`), and the files a catalogue's ``sha256``
-pins (`pinned_files`, `pinned_sha256`). hub.loaders and hub.resolvers re-export them."""
+pins (`pinned_files`, `pinned_sha256`). hub.loaders and hub.resolvers re-export them;
+`catalogue validate` warns with `local_handle_warnings` (re-exported by catalogue)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import json
 import os
 
 from hubensemble.fileio import file_sha256
+from hubensemble import handles
 from hubensemble.handles import keras_file_problem, local_source, what_bytes_are
+from hubensemble.text import escaped
 
 #: The JSON files of a keras-hub preset (preset_utils' CONFIG_FILE, METADATA_FILE and
 #: IMAGE_CONVERTER_CONFIG_FILE): each holds a JSON object.
@@ -167,3 +170,56 @@ def pinned_what(path) -> str:
         return names[0] if names else os.path.basename(path)
     return (f"{names[0]} and its {len(names) - 1} shard{'s' * (len(names) > 2)} "
             f"(cat {' '.join(names)} | sha256sum)")
+
+
+def local_handle_warnings(entries) -> list[str]:
+    """A warning line "warning: FILE:LINE: …" per entry of `entries` (ModuleSpec-like records
+    with `source`) whose local handle or weights file is missing here or holds no module
+    (`handles.local_handle_warnings`), or is a keras-hub preset folder whose files rank cannot
+    load (`preset_files_problem`, the check of a preset that `hub.locate` and
+    `catalogue add` load: a JSON file that is not JSON, a weights file or shard that is
+    missing or not HDF5, a shard index that is not Keras'), or whose sha256 is not its
+    files' where entries of the same local module disagree on it (`_pins_against_files`);
+    `catalogue validate` says them. Reads the files' first bytes only, but for those pins
+    (no TensorFlow)."""
+    notes = handles.local_handle_warnings(entries)
+    for entry in entries:
+        if (handles.handle_kind(entry.handle) == "local"
+                and handles.local_source(entry.handle) == "keras-hub-preset"
+                and (problem := preset_files_problem(entry.handle))):
+            notes.append(f"warning: {entry.source}: handle '{escaped(entry.handle)}' is a "
+                         f"keras-hub preset that cannot be loaded: {escaped(problem)}; rank "
+                         f"will skip it")
+    return notes + _pins_against_files(entries)
+
+
+#: The most bytes `_pins_against_files` reads to hash a local module's pinned files: about
+#: 0.15 s of CPU (hashlib's sha256 hashed 64 MiB at ~1.9 GB/s of CPU time on the CI machine).
+PIN_READ_LIMIT = 256 << 20
+
+
+def _pins_against_files(entries) -> list[str]:
+    """A warning per entry whose sha256 is not the sha256 of its local module's files
+    (`pinned_sha256`, as rank checks it), computed only where two entries of the
+    same module (`handles.canonical_handle`) pin different values, one of them at least
+    wrong, and the files to read are at most PIN_READ_LIMIT bytes: such a pair was said
+    only as a duplicate, not which pin rank refuses."""
+    by_module = {}
+    for entry in entries:
+        if getattr(entry, "sha256", None) and handles.handle_kind(entry.handle) == "local":
+            by_module.setdefault(handles.canonical_handle(entry.handle), []).append(entry)
+    notes = []
+    for path, pinned in by_module.items():
+        if len({entry.sha256 for entry in pinned}) < 2:
+            continue
+        try:
+            if sum(os.path.getsize(f) for f in pinned_files(path) or [path]) > PIN_READ_LIMIT:
+                continue
+            actual, what = pinned_sha256(path), pinned_what(path)
+        except (OSError, ValueError):  # missing or not a module: said above
+            continue
+        notes += [f"warning: {entry.source}: sha256 {entry.sha256[:12]}… is not the sha256 of "
+                  f"the module's files ({escaped(what)}), {actual}; rank will refuse the entry "
+                  f"(stage checksum): write sha256: '{actual}' or leave this entry out"
+                  for entry in pinned if actual and entry.sha256 != actual]
+    return notes

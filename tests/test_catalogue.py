@@ -1172,7 +1172,8 @@ def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path,
     at = {n: f"{path}:{lines.index(f'  - name: {n}') + 1}" for n in ("again", "k3")}
     assert warned == [f"{at['again']}: entry 'again' loads the same module as entry 'g0' "
                       f"({path}:2), read the same way (the same handle {module}): rank embeds "
-                      "and ranks it once, as 'g0'; leave one of them out",
+                      "and ranks it once, as 'g0'; its sha256 aaaaaaaaaaaa… is never checked: "
+                      "'g0', which rank loads, has none; leave one of them out",
                       f"{at['k3']}: entry 'k3' loads the same module as entry 'k' ({path}:4), read "
                       "the same way (the same handle keras:ResNet50): rank embeds and ranks it "
                       "once, as 'k'; leave one of them out"]
@@ -1512,6 +1513,61 @@ def test_validate_checks_a_local_presets_files_as_rank_loads_them(tmp_path):
                f"'{{\"weight_map\": {{}}}}'), such as a web page or an error message a server "
                f"sent; rank will skip it"),
         (True, f"{path}: ok (4 modules, 3 warnings)")], said
+
+
+def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_path, caplog):
+    """The same local preset listed twice, once with a wrong sha256, was said as a duplicate
+    only ('rank embeds and ranks it once, as 'a'; leave one of them out'): rank checks the
+    earlier entry's pin alone, and the user was not told which pin is wrong. validate now says
+    that the pins differ (both FILE:LINEs) and, for a local module of a few bytes to hash,
+    the files' sha256 on the wrong entry's line; catalogue add and rank's duplicate reason
+    (`handles.pins_note`) say it in the same words."""
+    import hashlib
+    import logging
+    import types
+
+    from hubensemble.catalogue_writer import append_catalogue
+    from hubensemble.handles import duplicate_reason
+    from hubensemble.zoo.config import validate_catalogues
+
+    preset = write_preset(tmp_path / "p", weights=b"")
+    right = hashlib.sha256((preset / "model.weights.h5").read_bytes()).hexdigest()
+    wrong = "ab" * 32
+    path = write(tmp_path, f"""
+        modules:
+          - name: a
+            handle: ./p
+            sha256: '{right}'
+          - name: b
+            handle: ./p
+            sha256: '{wrong}'
+        """)
+    said = []
+    assert validate_catalogues([path], lambda line, ok: said.append((ok, line)))
+    assert said == [
+        (None, f"warning: {path}:5: sha256 abababababab… is not the sha256 of the module's "
+               f"files (model.weights.h5), {right}; rank will refuse the entry (stage "
+               f"checksum): write sha256: '{right}' or leave this entry out"),
+        (None, f"warning: {path}:5: entry 'b' loads the same module as entry 'a' ({path}:2), "
+               f"read the same way (the same handle {preset}): rank embeds and ranks it once, "
+               f"as 'a'; their sha256 differ (abababababab… here, {right[:12]}… at {path}:2): "
+               f"at most one is the module's files', and rank checks 'a''s only; leave one of "
+               f"them out"),
+        (True, f"{path}: ok (2 modules, 2 warnings)")], said
+    # catalogue add's warning is validate's (`same_module_note`).
+    spec = load_catalogue(path)[1]
+    with caplog.at_level(logging.WARNING, logger="hubensemble.catalogue_writer"):
+        append_catalogue(path, [dataclasses.replace(spec, name="c", source="")])
+    assert f"their sha256 differ (abababababab… here, {right[:12]}… at {path}:2)" in caplog.text
+    # rank's reason for the later entry: the earlier loaded, so its pin matched the files.
+    a, b = (types.SimpleNamespace(name=n, source=f"{path}:{line}", sha256=pin)
+            for n, line, pin in (("a", 2, right), ("b", 5, wrong)))
+    assert duplicate_reason(a, "the same handle", later=b).endswith(
+        f"ranked once, as 'a'; its sha256 abababababab… is not the module's: the files "
+        f"matched 'a''s {right[:12]}…; leave one of them out of the catalogue")
+    assert "their sha256 differ" in duplicate_reason(a, "the same handle", "[checksum] …", b)
+    assert duplicate_reason(a, "the same handle") == duplicate_reason(
+        a, "the same handle", later=a)  # the same pin: nothing more
 
 
 def test_validate_checks_a_repeated_names_entry_and_names_across_files_with_errors(tmp_path):

@@ -347,7 +347,7 @@ def _failure_reason(exc):
 def _duplicate(spec, earlier, why, failed=None) -> ModuleLoadError:
     """The row's failure (stage "duplicate", `handles.duplicate_reason`) of an entry loading
     an earlier one's module read alike; `failed`: that one's row when it failed, else None."""
-    return ModuleLoadError(duplicate_reason(earlier, why, failed and failed["reason"]),
+    return ModuleLoadError(duplicate_reason(earlier, why, failed and failed["reason"], spec),
                            module=spec.name, handle=spec.handle, stage="duplicate")
 
 
