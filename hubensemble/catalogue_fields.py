@@ -286,11 +286,16 @@ def pin_hint(handle=None) -> str:
                 "model.weights.h5`); for a sharded preset, of its index and shards read one "
                 "after the other (`cat model.weights.json SHARD… | sha256sum`, the shards "
                 "sorted as the index names them)")
-    elif kind != "local":
-        what = (f"the output of `sha256sum FILE` (quoted) of the "
-                f"{'file' if source_kind(handle) == 'keras-file' else 'archive'} as downloaded")
-    else:
+    elif kind == "local":
         what = _local_pin(handle)
+    elif source_kind(handle) == "keras-file":
+        what = "the output of `sha256sum FILE` (quoted) of the file as downloaded"
+    elif kind == "gcs" and not handle.endswith((".tar", ".tar.gz", ".tgz")):
+        # a folder, copied whole (hub.resolvers.RemoteCopyResolver): its files are pinned
+        what = ("the output of `sha256sum saved_model.pb` (quoted) in a copy of the folder "
+                "(a keras-hub preset folder: its model.weights.h5)")
+    else:
+        what = "the output of `sha256sum FILE` (quoted) of the archive as downloaded"
     return f"write {what}, or leave sha256 out"
 
 

@@ -699,11 +699,17 @@ def test_a_refused_sha256_says_what_to_hash_for_its_handle(tmp_path):
           - name: app
             handle: keras:ResNet50
             sha256: abc
+          - name: folder
+            handle: gs://bucket/models/m
+            sha256: abc
+          - name: url
+            handle: https://example.org/m.keras
+            sha256: abc
         """)
     lines = problems_of(path)
     hints = {name: find_problem(lines, f"{path}:{line_of(path, 'sha256', nth)}: ",
                                 "field 'sha256'", "64 hexadecimal") for nth, name in
-             enumerate(("sm", "kf", "one", "sharded", "app"), start=1)}
+             enumerate(("sm", "kf", "one", "sharded", "app", "folder", "url"), start=1)}
     assert f"`sha256sum {tmp_path / 'sm' / 'saved_model.pb'}`" in hints["sm"]
     assert f"`sha256sum {tmp_path / 'm.keras'}`" in hints["kf"]
     assert f"`sha256sum {tmp_path / 'one' / 'model.weights.h5'}`" in hints["one"]
@@ -711,6 +717,8 @@ def test_a_refused_sha256_says_what_to_hash_for_its_handle(tmp_path):
             f"model_00001.weights.h5 | sha256sum` (quoted): its index and shards"
             in hints["sharded"])
     assert "weights: file, or of Keras' ImageNet file" in hints["app"]
+    assert "`sha256sum saved_model.pb` (quoted) in a copy of the folder" in hints["folder"]
+    assert "`sha256sum FILE` (quoted) of the file as downloaded" in hints["url"]
     assert not any("FILE.tar.gz" in hint for hint in hints.values())
 
 
