@@ -216,7 +216,13 @@ def _check_field(loader, key, line, node, base_dir, report, handle=None):
                         f"or {hint}")
             elif key == "name":
                 hint = "write the entry's own name instead, e.g. name: my-module"
-        elif typed and _valid(key, _as_text(node, value), base_dir):
+        elif typed and key not in _NOT_TEXT and (
+                refused := _refusal(key, _as_text(node, value), base_dir)) is not None:
+            # The text as written is wrong too (`family: no`): its own problem, which echoes
+            # what was written, not what YAML made of it ("unknown family False").
+            problem, hint = refused.problem, (pin_hint(handle) if key == "sha256"
+                                              else refused.hint)
+        elif typed and key not in _NOT_TEXT:
             # `sha256: 000…0` is YAML's integer 0, `name: yes` its True, `subtree: 2020-01-01`
             # a date: the text as written is valid, and quoting it is the whole fix.
             read = " and ".join(f"`{shown(text, text=True)}` as {_yaml_type(made)}"
@@ -242,12 +248,18 @@ def _checked(key, value, base_dir):
     return _CHECKS[key](value)
 
 
-def _valid(key, value, base_dir) -> bool:
+def _refusal(key, value, base_dir):
+    """The _Bad of field `key`'s check of `value`, or None when it passes."""
     try:
         _checked(key, value, base_dir)
-    except _Bad:
-        return False
-    return True
+    except _Bad as bad:
+        return bad
+    return None
+
+
+#: The fields whose values are not text (numbers, pairs, a boolean): an unquoted scalar YAML
+#: read as a number there is not a text it mistook.
+_NOT_TEXT = ("input_size", "native_size", "output_dim", "params", "seed", "trust")
 
 
 def _typed_plain(node, value) -> list:

@@ -417,6 +417,21 @@ ERRORS = [
             tags: [2020, on, x]
         """, "tags", "tags", ["`2020` as the integer 2020 and `on` as the boolean True",
                               "write tags: ['2020', 'on', 'x'] (quoted)"]),
+    # The text as written is wrong too: its own problem, not "unknown family False".
+    ("family-yaml-bool", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            family: no
+        """, "family", "family", ["unknown family 'no' (known: generalist, expert, other)",
+                                  "write family: other instead"]),
+    ("sha256-digits-short", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            sha256: 12345
+        """, "sha256", "sha256", ["'12345' is not 64 hexadecimal characters",
+                                  "of the archive as downloaded"]),
     ("output-key-bool", f"""
         modules:
           - name: a
