@@ -1230,7 +1230,9 @@ def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good
     # The same folder under two names (here through a link) was embedded and ranked twice,
     # and both copies could be selected and tuned, without a word (helper 114).
     os.symlink(good[0].handle, tmp_path / "link")
-    again = ModuleSpec(name="again", handle=str(tmp_path / "link"), source="c.yaml:9")
+    # Its own sha256 pin, which rank never checks (it loads the module as 'good0'): said so.
+    again = ModuleSpec(name="again", handle=str(tmp_path / "link"), source="c.yaml:9",
+                       sha256="ab" * 32)
     first = dataclasses.replace(good[0], source="c.yaml:2")
     other_range = dataclasses.replace(good[0], name="other", value_range="-1,1")  # read otherwise
     cache = tmp_path / "cache"
@@ -1240,6 +1242,7 @@ def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good
     row = result.row("again")
     assert row["status"] == "failed" and row["stage"] == "duplicate", row
     assert "entry 'good0' (c.yaml:2)" in row["reason"] and "ranked once" in row["reason"]
+    assert "its sha256 abababababab… is never checked: 'good0'" in row["reason"], row
     assert row["cache_hit"] is None and "again" not in result.selected
     assert result.row("other")["status"] == "ok" and len(cache_files(cache)) == 2
     assert "module again (c.yaml:9) failed: [duplicate]" in caplog.text
