@@ -24,7 +24,7 @@ from hubensemble.errors import DataError, RunError
 from hubensemble.lockwords import PYTHON_CALLS, on_command_line, option_word
 from hubensemble.pixelkeys import KEYED_SPLITS, REWRITTEN_BY, keys_expected, read_pixel_key_rows
 from hubensemble.rerun import _as_flag, _changed_options, _keyword, shown, start_again
-from hubensemble.text import names_shown
+from hubensemble.text import names_listed, names_shown
 
 #: The splits compared, in this order.
 SPLITS = ("train", "val", "test")
@@ -208,7 +208,7 @@ def _count_reasons(was: dict, now: dict) -> list[str]:
     found = []
     old, new = list(was.get("class_names") or []), list(now.get("class_names") or [])
     if old != new:
-        parts = [f"{word}: {', '.join(map(str, names))}" for word, names in (
+        parts = [f"{word}: {names_listed(names)}" for word, names in (
             ("new", [c for c in new if c not in old]), ("gone", [c for c in old if c not in new]))
             if names]
         found.append(f"the classes differ ({'; '.join(parts)})" if parts else

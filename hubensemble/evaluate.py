@@ -17,7 +17,7 @@ from hubensemble.lockwords import option_word
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
 from hubensemble.terminal import progress_bar, shows_progress
-from hubensemble.text import absolute, described
+from hubensemble.text import absolute, described, names_listed
 from hubensemble.datachange import metadata_spec  # (its home; evaluate.metadata_spec too)
 from hubensemble.data.coverage import balanced_line, few_note, majority_note, unbalanced
 from hubensemble.data.sniff import named_skips
@@ -641,9 +641,9 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
         lines.append(f"note: {result['classes']['few']}")
     absent = (result.get("classes") or {}).get("absent")
     if absent:
-        verb, more = ("has" if len(absent) == 1 else "have"), (", …" if len(absent) > 10 else "")
+        verb = "has" if len(absent) == 1 else "have"
         lines.append(f"{len(absent)} of the model's classes {verb} no example here (metrics "
-                     f"cover the others): {', '.join(map(str, absent[:10]))}{more}")
+                     f"cover the others): {names_listed(absent, 10)}")
     if single:
         b = result["best_single"]
         lines.append(f"best single member: {b['trial']} ({b.get('module') or '?'})")

@@ -24,7 +24,7 @@ from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locke
                                    unwritable_advice)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import root_last_resort
-from hubensemble.text import absolute, as_reached, relative_hint, time_stamp
+from hubensemble.text import absolute, as_reached, names_listed, relative_hint, time_stamp
 
 log = logging.getLogger(__name__)
 
@@ -289,8 +289,9 @@ class Run(RunExports):
                         and not is_temp(name) and not name.startswith(".")]
         if not foreign:
             return
-        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
-                                           if len(foreign) > 5 else "")
+        # Quoted when one holds a comma: "notes, v2.txt" read as two files (text.names_listed).
+        listed = names_listed(foreign[:5]) + (f" and {len(foreign) - 5} more"
+                                              if len(foreign) > 5 else "")
         if started:
             raise RunError(f"{self.path} is a run but holds files or folders that no "
                            f"hubensemble stage wrote ({listed}); move them out, or pass "

@@ -29,7 +29,7 @@ from hubensemble.fileio import (atomic_write_json, file_lock, lock_is_held, lock
                                 owned_here, owned_lock, owner_file, owner_words, pid_alive,
                                 read_json)
 from hubensemble.lockwords import command_words, locked_advice, option_word
-from hubensemble.text import absolute, shell_word, shown_time, time_stamp
+from hubensemble.text import absolute, names_listed, shell_word, shown_time, time_stamp
 
 
 #: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
@@ -155,7 +155,7 @@ def sweep_running(run_dir, members, command: str | None) -> RunError:
     parts = [(f"its chief: {chief[0]}" if chief[0] else "its chief") if chief else
              gone["words"] if gone else "no chief",
              f"worker(s) {', '.join(workers)}" if workers else None]
-    locks = ", ".join(absolute(p) for p, _ in members)
+    locks = names_listed(absolute(p) for p, _ in members)
     return RunError(f"a chief/worker tune sweep is running on {absolute(run_dir)} "
                     f"({about + '; ' if about else ''}"
                     f"{'; '.join(filter(None, parts))}; they hold {locks}); "

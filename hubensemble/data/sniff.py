@@ -220,15 +220,13 @@ def natural_skips(skipped) -> list[tuple[str, str]]:
 
 def by_reason(skipped) -> dict[str, list[str]]:
     """Skipped files `skipped` ([(path, reason)]) by the kind of their reason (`reason_kind`):
-    {reason: [path shown on one line (`text.escaped`), …]}, each in the order it first comes
+    {reason: [path (str), …]}, each in the order it first comes
     in natural path order (`natural_skips`: a refused load's list is no Task's, sorted);
     the reason is the files' own when they all have the same, else its kind (its per-file
     details "…")."""
-    from hubensemble.text import escaped
-
     grouped: dict[str, list] = {}
     for path, reason in natural_skips(skipped):
-        grouped.setdefault(reason_kind(reason), []).append((escaped(path), str(reason)))
+        grouped.setdefault(reason_kind(reason), []).append((str(path), str(reason)))
     return {(entries[0][1] if len({r for _, r in entries}) == 1 else kind):
             [p for p, _ in entries] for kind, entries in grouped.items()}
 
@@ -236,8 +234,12 @@ def by_reason(skipped) -> dict[str, list[str]]:
 def named_skips(skipped) -> str:
     """Skipped files `skipped` ([(path, reason)]) named in a clause, each reason said once
     after its files: "A, B: not a JPEG …; C: too large …" (`by_reason`). For the few a summary
-    or a refusal names: each file with its reason repeated the same words three times."""
-    return "; ".join(f"{', '.join(paths)}: {reason}"
+    or a refusal names: each file with its reason repeated the same words three times.
+    Paths as `text.names_listed` lists them (quoted when one holds a comma: "a, b.jpg" read
+    as two files; on one line)."""
+    from hubensemble.text import names_listed
+
+    return "; ".join(f"{names_listed(paths)}: {reason}"
                      for reason, paths in by_reason(skipped).items())
 
 
@@ -248,15 +250,18 @@ def skip_lines(skipped, skipped_in: str | None = None, named: int = 3) -> list[s
     (P1, P2, P3 and 37 more, SKIPPED_IN): REASON" for one shared, naming `named` of them when
     `skipped_in` says where the whole list is kept (`formats.skipped_list`: "all listed in
     RUN/run.json (data.task.skipped)"), else every one. A folder of 40 files unreadable for
-    one reason gave 40 lines alike but for the name. Paths are shown on one line
-    (`text.escaped`)."""
+    one reason gave 40 lines alike but for the name. Paths are listed as
+    `text.names_listed` lists them: on one line, quoted when one holds a comma ("a, b.jpg"
+    read as two files)."""
+    from hubensemble.text import names_listed
+
     lines = []
     for reason, paths in by_reason(skipped).items():
         if len(paths) == 1:
-            lines.append(f"skipped {paths[0]}: {reason}")
+            lines.append(f"skipped {names_listed(paths)}: {reason}")
             continue
         shown = paths[:named] if skipped_in else paths
         rest = (f" and {len(paths) - len(shown)} more, {skipped_in}"
                 if len(shown) < len(paths) else "")
-        lines.append(f"skipped {len(paths)} files ({', '.join(shown)}{rest}): {reason}")
+        lines.append(f"skipped {len(paths)} files ({names_listed(shown)}{rest}): {reason}")
     return lines

@@ -51,7 +51,7 @@ from hubensemble.hub.hosts import (kaggle_authorization, kaggle_download_url,  #
                                    status_hint)
 from hubensemble.environment import seconds_from_environment
 from hubensemble.terminal import download_bar
-from hubensemble.text import escaped
+from hubensemble.text import escaped, names_listed
 from hubensemble.winpaths import windows_form
 # Where downloads are kept (cachefolder.py).
 from hubensemble.hub.cachefolder import (_drop_cache, _drop_dead_download_lock, _sidecar,
@@ -580,8 +580,8 @@ def _downloaded_without_module(path, impl, handle):
         entries = []
     inner = [e for e in entries if local_source(os.path.join(path, e)) is not None]
     _drop_cache(module_dir)
-    held = ", ".join(f"{e}/" if os.path.isdir(os.path.join(path, e)) else e
-                     for e in entries[:6]) or "nothing"
+    held = names_listed(f"{e}/" if os.path.isdir(os.path.join(path, e)) else e
+                        for e in entries[:6]) or "nothing"
     why = (f"the download of {handle} holds no module at its top (no saved_model.pb, .keras/.h5 "
            f"model file or keras-hub preset; it holds: {held}"
            f"{' …' if len(entries) > 6 else ''})")

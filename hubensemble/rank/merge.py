@@ -26,7 +26,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.pixelkeys import read_pixel_keys
-from hubensemble.text import absolute, escaped, relative_hint
+from hubensemble.text import absolute, escaped, names_listed, relative_hint
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def _checked(shard_dirs, out_dir, flag):
     whole = [d for d, r in parts if not r.shard]
     if whole:  # nothing to merge ("shard 0/1 given twice" for two, a copy for one, before)
         shard = option_word("--shard I/N", "shard=(I, N)")
-        raise RunError(f"{', '.join(whole)}: a whole ranking, not a shard (ranked without "
+        raise RunError(f"{names_listed(whole)}: a whole ranking, not a shard (ranked without "
                        f"{shard}); merge the folders of "
                        f"{command_words('rank', flags='--shard I/N', keywords='shard=(I, N)')}, "
                        "or rank again to select again (its embeddings are cached)")
@@ -242,7 +242,7 @@ def _checked(shard_dirs, out_dir, flag):
                 value = {key: value.get(key) for key in ("size", "fingerprint")}
             values.setdefault(json.dumps(value, sort_keys=True), []).append(d)
         if len(values) > 1:
-            listed = "; ".join(f"{json.loads(v)!r} in {', '.join(ds)}"
+            listed = "; ".join(f"{json.loads(v)!r} in {names_listed(ds)}"
                                for v, ds in values.items())
             raise RunError(f"cannot merge shards with a different {field}: {listed}; rank "
                            "every shard with the same " + option_word(
@@ -254,7 +254,7 @@ def _checked(shard_dirs, out_dir, flag):
     dupes = repeated(r["name"] for r in rows)
     if dupes:
         raise RunError(f"modules {dupes[:5]} appear in more than one shard of "
-                       f"{', '.join(shard_dirs)}; were they ranked with different "
+                       f"{names_listed(shard_dirs)}; were they ranked with different "
                        f"{option_word('--shard', 'shard')}?")
 
     data, modules = None, {}
@@ -327,7 +327,7 @@ def _check_catalogue_entries(parts):
             # Per-field digests over the whole catalogue: exact when only entries changed.
             fields = [] if only else sorted(f for f in set(fa) | set(fb)
                                             if fa.get(f) != fb.get(f))
-            problems.append(f"the entry of {', '.join(changed[:5])}"
+            problems.append(f"the entry of {names_listed(changed[:5])}"
                             f"{' …' if len(changed) > 5 else ''} differs"
                             + (f" ({', '.join(fields)})" if fields else ""))
         raise RunError(f"cannot merge shards ranked with different catalogues, {base_dir} "
@@ -383,8 +383,8 @@ def _selection(parts, metric, *, top_k, threshold, max_k, greedy):
                         rule_text(rule))
         return rule
     if len(recorded) > 1:
-        listed = "; ".join(f"{rule_text(json.loads(v), empty='none recorded')} in {', '.join(ds)}"
-                           for v, ds in recorded.items())
+        listed = "; ".join(f"{rule_text(json.loads(v), empty='none recorded')} in "
+                           f"{names_listed(ds)}" for v, ds in recorded.items())
         raise RunError(f"the shards were ranked with different selections ({listed}); pass "
                        + ", ".join(option_word(f, k) for f, k in (
                            ("--top-k", "top_k"), ("--threshold", "threshold")))
@@ -397,7 +397,8 @@ def _selection(parts, metric, *, top_k, threshold, max_k, greedy):
 def _check_shard_set(parts):
     counts = {(r.shard or (0, 1))[1] for _, r in parts}
     if len(counts) > 1:
-        listed = ", ".join(f"{d} ({_shard_text(r.shard)})" for d, r in parts)
+        # Each folder with its shard, quoted together when a folder holds a comma.
+        listed = names_listed(f"{d} ({_shard_text(r.shard)})" for d, r in parts)
         raise RunError(f"the shards were cut into different counts: {listed}; rank every "
                        "shard with the same --shard I/N")
     n = counts.pop()
@@ -410,7 +411,7 @@ def _check_shard_set(parts):
     missing = [i for i in range(n) if i not in seen]
     if missing:
         raise RunError(f"shard(s) {', '.join(f'{i}/{n}' for i in missing)} missing: got "
-                       f"{', '.join(f'{d} ({i}/{n})' for i, d in sorted(seen.items()))}; "
+                       f"{names_listed(f'{d} ({i}/{n})' for i, d in sorted(seen.items()))}; "
                        "rank the missing shards and merge them all")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from hubensemble.data.loading import _visible
 from hubensemble.data.sniff import skipped_count
+from hubensemble.text import names_shown
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
 SHORT_REASON = 90
@@ -70,8 +71,9 @@ def class_counts_row(class_names, labels) -> list | None:
     """The data section's "examples per class" row when some split's classes are unbalanced
     (`data.coverage.unbalanced`): ["examples per class (train / val / test)", "a 96 / 24 /
     250, b 5 / 1 / 250, …"], the splits that have labels, at most 20 classes ("…, (N in
-    all)"); None when every split is balanced. `labels`: {split: int [N] or None}, in order.
-    A long-tailed task's report named its classes and the split sizes only, so its
+    all)", each name as the classes row shows it: `text.names_shown`, all quoted when one
+    holds a comma); None when every split is balanced. `labels`: {split: int [N] or None},
+    in order. A long-tailed task's report named its classes and the split sizes only, so its
     validation-sized class of 1 image was seen nowhere before the per-class test table."""
     from hubensemble.data.coverage import unbalanced
 
@@ -79,8 +81,9 @@ def class_counts_row(class_names, labels) -> list | None:
     if not any(unbalanced(y) for y in present.values()):
         return None
     counts = {s: np.bincount(y, minlength=len(class_names)) for s, y in present.items()}
+    # "ice, snow 5 / 1" read as two classes.
     cells = [f"{name} " + " / ".join(str(c[i]) for c in counts.values())
-             for i, name in enumerate(class_names[:20])]
+             for i, name in enumerate(names_shown(class_names)[:20])]
     more = f", … ({len(class_names)} in all)" if len(class_names) > 20 else ""
     return [f"examples per class ({' / '.join(counts)})", ", ".join(cells) + more]
 

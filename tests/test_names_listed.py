@@ -1,0 +1,135 @@
+"""Lists of names from the user (class names, file and folder paths, a download's entries) in
+messages: one form, `text.names_listed`, quoting every name when one holds a comma, so that
+"ice, snow" is not read as two names. Ordinary names are listed as they were."""
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from hubensemble.errors import RunError
+
+
+def test_datachange_new_and_gone_classes_are_quoted_when_one_holds_a_comma():
+    from hubensemble.datachange import _count_reasons
+
+    said = _count_reasons({"class_names": ["ice", "rain"]},
+                          {"class_names": ["ice, snow", "hail"]})
+    assert said == ["the classes differ (new: 'ice, snow', 'hail'; gone: ice, rain)"], said
+    plain = _count_reasons({"class_names": ["a", "b"]}, {"class_names": ["a", "c"]})
+    assert plain == ["the classes differ (new: c; gone: b)"], plain
+
+
+def test_report_examples_per_class_row_quotes_names_as_the_classes_row():
+    from hubensemble.report.datarows import class_counts_row
+
+    labels = {"train": np.array([0] * 10 + [1]), "val": None}
+    assert class_counts_row(["ice, snow", "rain"], labels) == [
+        "examples per class (train)", "'ice, snow' 10, 'rain' 1"]
+    assert class_counts_row(["ice", "rain"], labels) == [
+        "examples per class (train)", "ice 10, rain 1"]
+
+
+def test_evaluate_classes_with_no_example_are_quoted_when_one_holds_a_comma():
+    from hubensemble.evaluate import format_evaluation
+
+    entry = {"ensemble": {"accuracy": 1.0, "nll": 0.1, "ece": 0.0}}
+    result = {"split": "test", "n": 4, "clean": entry, "best_single_missing": "one member",
+              "classes": {"absent": ["ice, snow", "hail"]}}
+    assert ("2 of the model's classes have no example here (metrics cover the others): "
+            "'ice, snow', 'hail'\n") in format_evaluation(result)
+    result["classes"]["absent"] = [f"c{i}" for i in range(12)]
+    assert ("cover the others): c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, …\n"
+            in format_evaluation(result))
+
+
+def test_skipped_paths_are_quoted_when_one_holds_a_comma():
+    from hubensemble.data.sniff import named_skips, skip_lines
+
+    skipped = [("a, b.jpg", "not an image"), ("c.jpg", "not an image"),
+               ("d\ne.jpg", "too large")]
+    assert named_skips(skipped) == "'a, b.jpg', 'c.jpg': not an image; d\\ne.jpg: too large"
+    assert skip_lines(skipped) == ["skipped 2 files ('a, b.jpg', 'c.jpg'): not an image",
+                                   "skipped d\\ne.jpg: too large"]
+    assert skip_lines([("a, b.jpg", "too large")]) == ["skipped 'a, b.jpg': too large"]
+    assert skip_lines(skipped[1:2] * 2 + [("f.jpg", "not an image")], "see run.json", 1) == [
+        "skipped 3 files (c.jpg and 2 more, see run.json): not an image"]
+
+
+def test_a_run_folder_s_foreign_files_are_quoted_when_one_holds_a_comma(tmp_path):
+    from hubensemble.rundir import Run
+
+    for name in ("notes, v2.txt", "photo.jpg"):
+        (tmp_path / name).write_text("mine")
+    with pytest.raises(RunError, match=r"holds files or folders \('notes, v2.txt', "
+                                       r"'photo.jpg'\) and no run"):
+        Run(tmp_path).check_folder_is_ours()
+
+
+def test_a_download_s_entries_are_quoted_when_one_holds_a_comma(tmp_path, monkeypatch):
+    from hubensemble.hub.resolvers import RemoteCopyResolver, _downloaded_without_module
+
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
+    download = tmp_path / "download"
+    (download / "model, v2").mkdir(parents=True)
+    (download / "notes.txt").write_text("")
+    why = _downloaded_without_module(str(download), RemoteCopyResolver(), "gs://b/m")
+    assert "it holds: 'model, v2/', 'notes.txt')" in why, why
+    (download / "model, v2").rename(download / "model")
+    why = _downloaded_without_module(str(download), RemoteCopyResolver(), "gs://b/m")
+    assert "it holds: model/, notes.txt)" in why, why
+
+
+def test_a_running_sweep_s_lock_paths_are_quoted_when_one_holds_a_comma(tmp_path):
+    from hubensemble import formats
+    from hubensemble.sweeplock import sweep_running
+
+    run_dir = tmp_path / "runs, v2"
+    members = [(run_dir / formats.SWEEP_LOCK.format(m), {"sweep": "s1"})
+               for m in ("chief", "w1")]
+    said = str(sweep_running(run_dir, members, None))
+    locks = ", ".join(repr(os.path.abspath(p)) for p, _ in members)
+    assert f"they hold {locks})" in said, said
+
+
+def _shard(d, shard):
+    return (d, SimpleNamespace(shard=shard))
+
+
+def test_shard_folders_are_quoted_when_one_holds_a_comma(tmp_path):
+    from hubensemble.rank.merge import _check_shard_set
+
+    a, b = str(tmp_path / "a, b"), str(tmp_path / "c")
+    with pytest.raises(RunError) as e:
+        _check_shard_set([_shard(a, (0, 2)), _shard(b, (0, 3))])
+    assert f"cut into different counts: {a + ' (0/2)'!r}, {b + ' (0/3)'!r};" in str(e.value)
+    with pytest.raises(RunError) as e:
+        _check_shard_set([_shard(a, (0, 3)), _shard(b, (1, 3))])
+    assert f"missing: got {a + ' (0/3)'!r}, {b + ' (1/3)'!r};" in str(e.value)
+    with pytest.raises(RunError) as e:
+        _check_shard_set([_shard(b, (0, 3))])
+    assert f"missing: got {b} (0/3);" in str(e.value)
+
+
+def test_whole_rankings_and_differing_shards_name_their_folders_quoted(tmp_path, monkeypatch):
+    from hubensemble.rank import merge
+
+    dirs = [str(tmp_path / "w, 1"), str(tmp_path / "w2")]
+    for d in dirs:
+        os.mkdir(d)
+    shards = {dirs[0]: (None, 0), dirs[1]: (None, 1)}
+
+    def ranking(d):  # what check_shards reads of a ranking.json before the fields differ
+        shard, k = shards[d]
+        return SimpleNamespace(shard=shard, metric="acc", k=k, data_fingerprint="f",
+                               profile="p", split="val", catalogue={})
+
+    monkeypatch.setattr(merge, "load_ranking", ranking)
+    listed = f"{dirs[0]!r}, {dirs[1]!r}"
+    with pytest.raises(RunError) as e:
+        merge.check_shards(dirs)
+    assert str(e.value).startswith(f"{listed}: a whole ranking, not a shard"), e.value
+    shards.update({dirs[0]: ((0, 2), 0), dirs[1]: ((1, 2), 1)})
+    with pytest.raises(RunError) as e:
+        merge.check_shards(dirs)
+    assert f"a different k: 0 in {dirs[0]!r}; 1 in {dirs[1]};" in str(e.value), e.value
