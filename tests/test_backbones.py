@@ -481,6 +481,10 @@ def test_a_probe_sweep_writes_ordinary_candidates(probe_run, digits):
             float((c.val_probs.argmax(1) == digits.val.labels).mean()))
     meta = Run(path).meta()["tune"]
     assert meta["sweeps"]["probe"]["plan_size"] == 4
+    # RUN/log.txt says each trial's start, with its hyperparameters (once: not on resume)
+    starts = [f"trial {i + 1}/4 bnmod starts: {c.trial} (lr=0.0, steps={c.hparams['steps']}, "
+              f"weight_decay={c.hparams['weight_decay']!r}, " for i, c in enumerate(cands)]
+    assert all(Run(path).log.read_text().count(s) == 1 for s in starts), starts
     # Resumable: a second call finds every candidate done and writes nothing.
     mtimes = {c.trial: os.path.getmtime(c.folder / "trial.json") for c in cands}
     again = tune.run_tune(path, sweep="probe", profile="quick", progress=False, task=digits,
@@ -488,6 +492,7 @@ def test_a_probe_sweep_writes_ordinary_candidates(probe_run, digits):
     assert again.ok == 4
     assert mtimes == {c.trial: os.path.getmtime(c.folder / "trial.json")
                       for c in candidate.scan(Run(path).candidates)[0]}
+    assert all(Run(path).log.read_text().count(s) == 1 for s in starts)
 
 
 def test_a_probe_candidate_reloads_and_exports_with_its_own_probabilities(

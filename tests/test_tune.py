@@ -1553,6 +1553,15 @@ def test_a_failed_trial_is_one_line_on_the_terminal_and_its_traceback_goes_to_lo
     for trial in failed:
         assert f"INFO hubensemble.tune.train: trial {trial} failed: " in log
     assert "this module refuses" in log and "raise TrialFailed" in log
+    # ... and each trial's start before it, as the terminal names it, with its hyperparameters
+    # (a killed sweep's log said which trials had ended, not which one was running)
+    for trial, rec in candidates(run).items():
+        start = (f"INFO hubensemble.tune.train: trial {rec['plan_index'] + 1}/4 {rec['module']} "
+                 f"starts: {trial} (lr={json.dumps(rec['hparams']['lr'])}, steps=")
+        assert log.count(start) == 1, (start, log)
+        assert f"seed={rec['hparams']['seed']}, augmentation=null, " in log.split(start)[1]
+        if trial in failed:
+            assert log.index(start) < log.index(f"trial {trial} failed: ")
     # -q: nothing at all on the terminal, though a trial runs again (and fails again)
     shutil.rmtree(run.candidates / by_module["nan_mod"])
     again = tune_command("-q")

@@ -17,7 +17,8 @@ from hubensemble.fileio import is_temp, read_json, tf_path
 from hubensemble.terminal import counting_note, progress_bar
 from hubensemble.threads import training_block
 from hubensemble.tune.strategies import get_strategy, is_default_strategy
-from hubensemble.tune.train import TensorBoard, chance_reason, finished_candidate
+from hubensemble.tune.train import (TensorBoard, chance_reason, finished_candidate,
+                                    log_trial_start)
 from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, MachineStop, PlanOracle,
                                     quiet_keras_tuner)
 
@@ -97,7 +98,10 @@ def probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, pr
         for module in dict.fromkeys(e.module for e in pending):
             with training_block():  # not in the middle of another thread's trial
                 keras.backend.clear_session()
-            run_probe_entries([e for e in pending if e.module == module], specs[module], task,
+            entries = [e for e in pending if e.module == module]
+            for entry in entries:  # a module's probes start together (one embedding pass)
+                log_trial_start(entry, len(plan))
+            run_probe_entries(entries, specs[module], task,
                               run, profile_name=profile.name, keep_weights=keep_weights,
                               cache_dir=cache_dir, check=check, on_done=done,
                               on_batch=functools.partial(_embedding_note, bar, module))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -174,6 +175,22 @@ class TrialProgress(keras.callbacks.Callback):
             return
         self._predicted = done
         bar_note(self.bar, f"{self.label}: predicting {split}, {done:,}/{total:,} images")
+
+
+def trial_label(entry: PlanEntry, plan_size: int) -> str:
+    """"trial 3/8 MODULE": how the sweep's terminal names a plan entry (its position in a plan
+    of `plan_size` entries, 1-based, and its module), its progress bar's note's start."""
+    return f"trial {entry.index + 1}/{plan_size} {entry.module}"
+
+
+def log_trial_start(entry: PlanEntry, plan_size: int) -> None:
+    """Logs at INFO (RUN/log.txt while `run_tune` runs) "trial 3/8 MODULE starts: TRIAL
+    (lr=0.003, steps=500, ..., augmentation={...})": `trial_label`, the trial id, and every
+    field of its HParams.to_json in order, as JSON. The ends and failures were logged
+    alone, so the log of a killed sweep did not say which trial was running, or with what."""
+    words = ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}"
+                      for k, v in entry.hparams.to_json().items())
+    log.info("%s starts: %s (%s)", trial_label(entry, plan_size), entry.trial_id, words)
 
 
 #: What a candidate at chance suggests, by its kind: a fine-tune's learning rate; a probe has

@@ -36,7 +36,8 @@ from hubensemble.tune.chiefwatch import ChiefGone, watch_chief
 from hubensemble.tune.distributed import chief_address, distributed_role, serve_oracle
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
-from hubensemble.tune.train import OBJECTIVE, TrialProgress, finished_candidate, run_entry
+from hubensemble.tune.train import (OBJECTIVE, TrialProgress, finished_candidate, log_trial_start,
+                                    run_entry, trial_label)
 
 log = logging.getLogger(__name__)
 
@@ -510,6 +511,7 @@ class FineTuneTuner(kt.Tuner):
             return self._report(done.record)
         reraise_stop()  # a stop whose exception Python ignored: no new trial
         self._log(entry.trial_id, "start")
+        log_trial_start(entry, len(self.plan))  # RUN/log.txt: what a killed sweep was running
         try:
             # Inside the try: TensorBoard's hparams writer it makes can meet a full disk or
             # a file in the way (that trial was dropped without a word before).
@@ -518,8 +520,8 @@ class FineTuneTuner(kt.Tuner):
             tb_dir = next((c.log_dir for c in callbacks
                            if isinstance(c, keras.callbacks.TensorBoard)), None)
             if self.progress is not None:  # the trial's steps on the sweep's bar
-                label = f"trial {entry.index + 1}/{len(self.plan)} {entry.module}"
-                callbacks.append(TrialProgress(self.progress, label))
+                callbacks.append(TrialProgress(self.progress,
+                                               trial_label(entry, len(self.plan))))
             record = run_entry(entry, self.specs[entry.module], self.task, self.run_dir,
                                profile=self.profile, strategy=self.distribution_strategy,
                                keep_weights=self.keep_weights, callbacks=callbacks,
