@@ -369,6 +369,35 @@ def test_training_creates_no_variable_inside_the_traced_step(modules, digits):
     assert [name for name, traced in made if traced] == []
 
 
+def test_a_sweep_traces_its_batch_preparation_once_and_the_batches_stay_the_same(
+        modules, digits):
+    """Inside `kept_preparations` (a sweep) trials of the same resolution, augmentation and
+    classes share one traced batch preparation, their seeds an argument: the same batches to
+    the bit as a trial's own function (outside: one traced per dataset, as before), and
+    another seed gives other batches. Released at the block's end."""
+    from hubensemble.tune import inputs
+
+    spec = modules["gen_a"][0]
+    aug = hyperrule.AugConfig(crop="random", resize_factor=1.2, flip=True, brightness=0.1,
+                              mixup_alpha=0.2)  # MixUp's and each augmentation's seeds too
+    hps = [HParams(**QUICK.scale({"lr": 0.1, "steps": 2500}), seed=s, augmentation=aug)
+           for s in (3, 4)]
+
+    def first_batch(hp):
+        return [t.numpy() for t in next(iter(tune.training_dataset(digits, spec, hp,
+                                                                   profile=QUICK)))]
+
+    alone = first_batch(hps[0])
+    with inputs.kept_preparations():
+        kept = [first_batch(hp) for hp in hps]
+        [fn] = inputs._kept().values()
+        assert fn.experimental_get_tracing_count() == 1
+    assert inputs._kept() is None
+    assert all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(alone, kept[0]))
+    # the seed reached the kept trace: other images, other MixUp soft labels
+    assert all(not np.array_equal(x, y) for x, y in zip(*kept))
+
+
 def test_fit_member_on_train_and_val_is_deterministic(modules, digits):
     spec = modules["gen_a"][0]
     merged = tune.inputs._merged(digits, ("train", "val"))
@@ -527,6 +556,7 @@ def test_sweeps_in_one_process_leave_no_oracle_or_train_step_graph_behind(tmp_pa
                                  "missing=0, reused=0)")  # not every trial: a cell's echo
     assert custom_gradients() == before
     assert set(kt_oracle.LOCKS) | set(kt_oracle.THREADS) == oracles
+    assert tune.inputs._kept() is None  # the sweep's traced batch preparations released
     hp = HParams(**QUICK.scale({"lr": 0.1, "steps": 2500}), seed=5)
     tune.fit_member(modules["gen_a"][0], digits, hp, profile=QUICK)  # export's retrain_full
     assert custom_gradients() == before

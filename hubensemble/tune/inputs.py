@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import threading
 from typing import Sequence
 
 import keras
@@ -76,6 +78,20 @@ def _joined(arrays):
     return np.concatenate(arrays)
 
 
+def _no_autograph(fn):
+    """`fn` for `Dataset.map` as it is written, not autograph converted (tf.data converts a map
+    function by default: in a cProfile of a seeded 8-trial hyper+aug sweep of tiny modules,
+    the training map took 4.9 s converted and 2.4 s not, before its trace was kept).
+
+    Safe for the map functions here and what they call (`augment.train_preprocess`,
+    `eval_preprocess`, `mixup`, `step_seed`; distill's `targets`, a SavedModel signature's
+    call): every Python ``if`` in them tests a Python value (the AugConfig's fields, `flip`,
+    `alpha`, a static dtype or rank), random choices per image are `tf.where` and
+    `tf.map_fn`, and no loop runs over a tensor; so conversion changes no op of the graph
+    (the batches are the same to the bit: test_reproducible)."""
+    return tf.autograph.experimental.do_not_convert(fn)
+
+
 def training_dataset(task, spec: ModuleSpec, hparams: HParams, *, profile,
                      splits: Sequence[str] = ("train",), targets=None) -> tf.data.Dataset:
     """Endless batches (images float32 [B, crop, crop, 3] in [0, 1], labels float32 [B, C]:
@@ -98,26 +114,85 @@ def training_dataset(task, spec: ModuleSpec, hparams: HParams, *, profile,
     ds = data.dataset("train", batch_size=hparams.batch_size,
                       image_size=_image_size_arg(data.train, resize), shuffle=True,
                       seed=hparams.seed, repeat=True, uint8=same)
-    aug = hparams.augmentation
-    alpha = hparams.effective_mixup_alpha
-    num_classes = task.num_classes
-    flip = bool(task.flip)
+    prepare = _batch_preparation(resize=resize, crop=crop, flip=bool(task.flip),
+                                 aug=hparams.augmentation,
+                                 alpha=hparams.effective_mixup_alpha,
+                                 num_classes=task.num_classes)
     seed = int(hparams.seed)
 
-    def prepare(step, batch):
-        images, labels = batch
+    def batch_of_step(step, batch):
+        x, y = prepare(tf.constant(seed, tf.int64), step, *batch)
+        if targets is not None:
+            y = tf.cast(targets(x), tf.float32)
+        return x, y
+
+    return ds.enumerate().map(_no_autograph(batch_of_step),
+                              num_parallel_calls=_tf.stateful_map_calls()).prefetch(
+        tf.data.AUTOTUNE)
+
+
+#: Per thread, `_batch_preparation`'s traced functions while a sweep keeps them
+#: (`kept_preparations`): ``.kept``, the most recently used last (unset: none kept, one
+#: traced per training_dataset). Per thread: sweeps in two threads never share a dict.
+_LOCAL = threading.local()
+#: How many different preparations a sweep keeps: a seeds or hyper sweep needs one per
+#: module resolution (and batch size), an aug sweep one per augmentation family (its 4 trials).
+KEPT_PREPARATIONS = 4
+
+
+def _kept() -> dict | None:
+    """This thread's kept preparations (`kept_preparations`), or None outside one."""
+    return getattr(_LOCAL, "kept", None)
+
+
+@contextlib.contextmanager
+def kept_preparations():
+    """While open, `training_dataset` in this thread reuses the traced batch preparation of
+    an earlier trial with the same resolution, augmentation, MixUp alpha and classes (the
+    trial seed is an argument of the trace, not a constant in it): the same batches to the
+    bit, without tracing the preparation again per trial (CPU per trial:
+    tools/benchmarks/bench_tune.py's "input pipeline tracing" line). At most
+    KEPT_PREPARATIONS are kept, functions only (no dataset, model or images: the stream is
+    the map's input), all released when the outermost block ends (`run_tune`'s sweep);
+    nested blocks share them."""
+    outer = _kept() is None
+    if outer:
+        _LOCAL.kept = {}
+    try:
+        yield
+    finally:
+        if outer:
+            _LOCAL.kept = None
+
+
+def _batch_preparation(*, resize, crop, flip, aug, alpha, num_classes):
+    """A tf.function (seed int64 [], step int64 [], images [B, H, W, 3] uint8 or float32,
+    labels int [B]) -> (images float32 [B, crop, crop, 3] in [0, 1], labels float32
+    [B, num_classes]): `augment.train_preprocess` (or the AugConfig `aug`) with the stateless
+    seed ``step_seed(seed, step)``, one-hot labels, then MixUp when `alpha` > 0. Traced
+    without autograph (`_no_autograph`'s reasons). Inside `kept_preparations` the same
+    function for the same arguments (its traces kept: the seed is a tensor argument)."""
+    key = (resize, crop, flip, aug, alpha, num_classes)
+    kept = _kept()
+    if kept is not None and key in kept:
+        kept[key] = kept.pop(key)  # the most recently used last
+        return kept[key]
+
+    def prepare(seed, step, images, labels):
         step_seed = augment.step_seed(seed, step)
         x = augment.train_preprocess(images, resize=resize, crop=crop, flip=flip, aug=aug,
                                      seed_tensor=step_seed)
         y = tf.one_hot(labels, num_classes, dtype=tf.float32)
         if alpha > 0:
             x, y = augment.mixup(x, y, alpha, step_seed)
-        if targets is not None:
-            y = tf.cast(targets(x), tf.float32)
         return x, y
 
-    return ds.enumerate().map(prepare, num_parallel_calls=_tf.stateful_map_calls()).prefetch(
-        tf.data.AUTOTUNE)
+    fn = tf.function(prepare, autograph=False)
+    if kept is not None:
+        kept[key] = fn
+        while len(kept) > KEPT_PREPARATIONS:
+            kept.pop(next(iter(kept)))
+    return fn
 
 
 def eval_dataset(task, split: str, *, spec: ModuleSpec, profile,
@@ -136,10 +211,10 @@ def eval_dataset(task, split: str, *, spec: ModuleSpec, profile,
         # 1.07 GB for 64 phone photos (docs/data.md "Memory of a split").
         ds = task.dataset(split, batch_size=batch_size, image_size=size, shuffle=False,
                           repeat=False, cache=False)
-        return ds.map(lambda x, y: x).prefetch(tf.data.AUTOTUNE)
+        return ds.map(_no_autograph(lambda x, y: x)).prefetch(tf.data.AUTOTUNE)
     ds = task.dataset(split, batch_size=batch_size, image_size=_image_size_arg(data, size),
                       shuffle=False, repeat=False, cache=False)
-    return ds.map(lambda x, y: augment.eval_preprocess(x, size=size),
+    return ds.map(_no_autograph(lambda x, y: augment.eval_preprocess(x, size=size)),
                   num_parallel_calls=_tf.stateful_map_calls()).prefetch(tf.data.AUTOTUNE)
 
 

@@ -38,6 +38,7 @@ from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  
 from hubensemble.tune.pool import (check_candidates, check_pool, sweep_changes,  # noqa: F401
                                    trial_differences)
 from hubensemble.tune.restart import restart_sweep
+from hubensemble.tune.inputs import kept_preparations
 from hubensemble.tune.search import drop_damaged_tuner_state, probe_search, search
 from hubensemble.tune.train import KEEP_WEIGHTS
 from hubensemble.tune.distributed import kerastuner_env, wait_for_chief
@@ -182,7 +183,8 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
         raise HubensembleError(f"max_failures must be >= 0, got {max_failures}")
     run = Run(run_dir)
     run.require_started()  # an empty or mistyped folder: say so, not "run rank"
-    with run.log_file(create=False):
+    # The sweep's trials share their traced batch preparations (released at its end).
+    with run.log_file(create=False), kept_preparations():
         if profile is None:
             profile, source = run_profile(run)
             log.info("profile %s (%s; --profile chooses another)", profile.name, source)

@@ -10,6 +10,14 @@ predicting val/test are excluded); the plain fit is one ``model.fit`` call with 
 Both include their first-step tracing. Runs alternate; the target (>= 0.9) is judged on the
 medians of wall-clock steps/s. Steps per CPU-second of this process are printed too: on a
 machine shared with other work they compare the two sides independently of the load.
+
+Then the input pipeline's tracing per trial, for an augmentation family with every
+distortion and MixUp (max(2, --repeats) trials of other seeds each way): the CPU seconds of
+building `tune.training_dataset` (where its batch preparation is traced) as a sweep builds
+it (`inputs.kept_preparations`: the first trial traces, the later ones reuse that trace), as
+a lone call builds it (`fit_member`: a trace per call, without autograph), and as it was
+built up to 2026-12 (a Python map function, converted by autograph and traced per trial);
+the trials after the first compared, as ratios to the last, in the same run.
 The scratch folder (the module, the run) is deleted at exit, unless a line said a path in it
 (a failed trial's "details in …/run/log.txt") or an error stopped the script: then it is kept
 and its path printed.
@@ -148,7 +156,76 @@ def _bench(args, tmp, profile):
         print("note: the machine is busier than its CPU count, so each run got whatever share "
               "of the cores other work left it (wall-clock steps/s jump between levels); the "
               "per-CPU-second ratio is the meaningful comparison here")
+    from hubensemble.hyperrule import AugConfig
+
+    # An aug sweep's family with every distortion and MixUp: the HyperRule's resize, crop and
+    # flip and the largest graph, one line (the script runs in test_benchmarks too).
+    every = AugConfig(crop="random", resize_factor=1.2, flip=True, brightness=0.2, hue=0.1,
+                      saturation=(0.5, 1.5), contrast=(0.5, 1.5), mixup_alpha=0.2)
+    _tracing(task, spec, profile, dataclasses.replace(hp, augmentation=every),
+             max(2, args.repeats))
     return 0
+
+
+def _tracing(task, spec, profile, hp, trials):
+    """Prints the CPU seconds per trial of building the training input pipeline (where its
+    batch preparation is traced) three ways, `trials` seeds each (see the module's
+    docstring), and their ratios to the converted way's in this run."""
+    from hubensemble import tune
+    from hubensemble.tune import inputs
+
+    seeds = [dataclasses.replace(hp, seed=hp.seed + 1 + t) for t in range(trials)]
+
+    def cpu(build, trial_hp):
+        c0 = time.process_time()
+        build(task, spec, trial_hp, profile=profile)
+        return time.process_time() - c0
+
+    with inputs.kept_preparations():  # as run_tune: one trace, then reused
+        kept = [cpu(tune.training_dataset, s) for s in seeds]
+    alone = [cpu(tune.training_dataset, s) for s in seeds]  # as a lone fit_member
+    converted = [cpu(_converted_dataset, s) for s in seeds]
+    # The later trials' medians are compared: a first call pays once per process what a
+    # sweep's later trials do not (kept: its trace; converted: autograph's conversion, cached).
+    later = {way: statistics.median(v[1:]) for way, v in
+             (("kept", kept), ("alone", alone), ("converted", converted))}
+    base = later["converted"]
+    print(f"input pipeline tracing (an aug family), CPU s per trial after the first (median of "
+          f"{trials - 1}): as a sweep {later['kept']:.3f} (ratio {later['kept'] / base:.3f}), "
+          f"alone {later['alone']:.3f} (ratio {later['alone'] / base:.3f}), autograph "
+          f"converted {base:.3f}; first trials {kept[0]:.3f}, {alone[0]:.3f}, "
+          f"{converted[0]:.3f}")
+
+
+def _converted_dataset(task, spec, hparams, *, profile):
+    """`tune.training_dataset` up to 2026-12: the same stream and preparation, a Python
+    function mapped, so tf.data converted it with autograph and traced it anew per trial
+    (the seed a constant of its graph)."""
+    import tensorflow as tf
+
+    from hubensemble import _tf, augment
+    from hubensemble.tune import inputs
+
+    resize, crop = inputs.train_resolution(task, spec, profile)
+    data = task
+    ds = data.dataset("train", batch_size=hparams.batch_size,
+                      image_size=inputs._image_size_arg(data.train, resize), shuffle=True,
+                      seed=hparams.seed, repeat=True, uint8=data.train.same_size)
+    aug, alpha = hparams.augmentation, hparams.effective_mixup_alpha
+    num_classes, flip, seed = task.num_classes, bool(task.flip), int(hparams.seed)
+
+    def prepare(step, batch):
+        images, labels = batch
+        step_seed = augment.step_seed(seed, step)
+        x = augment.train_preprocess(images, resize=resize, crop=crop, flip=flip, aug=aug,
+                                     seed_tensor=step_seed)
+        y = tf.one_hot(labels, num_classes, dtype=tf.float32)
+        if alpha > 0:
+            x, y = augment.mixup(x, y, alpha, step_seed)
+        return x, y
+
+    return ds.enumerate().map(prepare, num_parallel_calls=_tf.stateful_map_calls()).prefetch(
+        tf.data.AUTOTUNE)
 
 
 if __name__ == "__main__":
