@@ -194,7 +194,9 @@ class EnsembleModule:
         The members run at inference in one inner tf.function on their resized images that
         every signature and `__call__(training=False)` calls, so each member's graph is traced
         once for them all, not once per signature; the signatures are traced by the save
-        itself (a tf.function traced before it is traced again in the save's context).
+        itself (a tf.function traced before it is traced again in the save's context), and
+        `__call__`'s two traces, which the save must find made, are made in that context
+        (`_in_save_context`), so the save does not trace them again.
         None is autograph converted (`autograph=False`): their code (and the decode, checks
         and members they call) branches on tensors only by explicit tf.cond, so conversion
         gave the same graph and cost ~40 % of a small export's CPU time, paid again by every
@@ -230,8 +232,12 @@ class EnsembleModule:
             return combined(members(self.resized(images)))
 
         call_fn = tf.function(call, autograph=False)
-        call_fn.get_concrete_function(image_spec, True)
-        call_fn.get_concrete_function(image_spec, False)
+        # The save serialises the traces it finds, traced again under its own context (its
+        # cache key holds the save's variable policy): traced here under the same context,
+        # they are traced once (a trace with training=True runs every member whole).
+        with _in_save_context():
+            call_fn.get_concrete_function(image_spec, True)
+            call_fn.get_concrete_function(image_spec, False)
 
         @tf.function(input_signature=[image_spec], autograph=False)
         def serving_default(images):
@@ -265,6 +271,23 @@ class EnsembleModule:
         signatures = {SERVING_SIGNATURE: serving_default, BYTES_SIGNATURE: serve_bytes,
                       MEMBERS_SIGNATURE: serve_members}
         return root, signatures
+
+
+def _in_save_context():
+    """The context tf.saved_model.save (with its default options, as `save_export` calls
+    it) traces the functions it saves in: a tf.function traced under it is not traced
+    again by the save. TensorFlow's own `save_context` (not public API); without it (a
+    TensorFlow that moved it), no context: the save then traces them once more, as
+    before."""
+    import contextlib
+
+    try:
+        from tensorflow.python.saved_model import save_context
+    except ImportError:
+        return contextlib.nullcontext()
+    if save_context.in_save_context():  # a save calling this: already its context
+        return contextlib.nullcontext()
+    return save_context.save_context(tf.saved_model.SaveOptions())
 
 
 def check_channels(images: tf.Tensor) -> tf.Tensor:
