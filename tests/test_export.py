@@ -2284,3 +2284,20 @@ def test_export_retrain_full_takes_a_training_batch_of_its_own(tmp_path, capsys)
     assert fit_would_write(record, run_meta, "sha", {"members": []}, True)
     assert not fit_would_write({**record, "train_batch_size": 4}, run_meta, "sha",
                                {"members": []}, True)
+
+
+def test_the_tensorflow_internals_the_export_saves_time_with_are_there():
+    # 78a7731 traces __call__ under TensorFlow's save_context (not public API) and 8789fd3
+    # keeps serve_bytes' refusals out of line with tf.function's "_noinline" attribute; each
+    # falls back, on a TensorFlow that moved it, to a slower export with the same outputs, so
+    # no other test would notice: this one names the internal that moved.
+    from tensorflow.python.saved_model import save_context
+
+    from hubensemble.export import saved
+
+    assert not save_context.in_save_context()
+    with saved._in_save_context():
+        assert save_context.in_save_context(), "tensorflow.python.saved_model.save_context"
+    refusal = saved.refusal_path(lambda: tf.constant(1))
+    attr = refusal.get_concrete_function().function_def.attr["_noinline"]
+    assert attr.b, "tf.function(experimental_attributes={'_noinline': True})"
