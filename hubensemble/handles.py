@@ -687,5 +687,5 @@ def pins_note(later, earlier, *, checked=False) -> str:
         return (f"; its sha256 {mine[:12]}… is not the module's: the files matched "
                 f"{earlier.name!r}'s {theirs[:12]}…")
     return (f"; their sha256 differ ({mine[:12]}… here, {theirs[:12]}… at "
-            f"{earlier.source or 'above'}): at most one is the module's files', and rank "
+            f"{earlier.source or 'above'}): at most one is the module's files, and rank "
             f"checks {earlier.name!r}'s only")

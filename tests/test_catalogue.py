@@ -1574,7 +1574,7 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
         (None, f"warning: {path}:5: entry 'b' loads the same module as entry 'a' ({path}:2), "
                f"read the same way (the same handle {preset}): rank embeds and ranks it once, "
                f"as 'a'; their sha256 differ (abababababab… here, {right[:12]}… at {path}:2): "
-               f"at most one is the module's files', and rank checks 'a''s only; leave one of "
+               f"at most one is the module's files, and rank checks 'a''s only; leave one of "
                f"them out"),
         (True, f"{path}: ok (2 modules, 2 warnings)")], said
     # catalogue add's warning is validate's (`same_module_note`).
