@@ -2977,16 +2977,21 @@ def test_the_closest_names_are_those_tied_at_the_best_distance():
     assert closest_names("zzz", ("fit", "add")) == []
 
 
-def test_catalogue_validate_says_a_files_warnings_before_its_ok_and_counts_them(tmp_path):
+def test_catalogue_validate_says_a_files_warnings_before_its_ok_and_counts_them(
+        tmp_path, monkeypatch):
     """"FILE: ok (2 modules)" came before the file's warning lines: a user stops reading at
-    "ok". The warnings now come first and the verdict counts them, for a file and the set."""
+    "ok". The warnings now come first and the verdict counts them, for a file and the set.
+    The verdict names the file by its absolute path, as its warnings do: given as
+    "one.yaml", it said "one.yaml: ok" under "warning: /abs/one.yaml:2: …"."""
     from hubensemble.zoo.config import validate_catalogues
 
     one, two = tmp_path / "one.yaml", tmp_path / "two.yaml"
     one.write_text("modules:\n  - {name: a, handle: ./nowhere}\n  - {name: b, handle: ./else}\n")
     two.write_text("modules:\n  - {name: c, handle: ./nowhere}\n")
+    monkeypatch.chdir(tmp_path)
     said = []
-    assert validate_catalogues([str(one), str(two)], lambda line, ok: said.append((line, ok)))
+    assert validate_catalogues(["one.yaml", "two.yaml"],
+                               lambda line, ok: said.append((line, ok)))
     verdicts = [i for i, (_, ok) in enumerate(said) if ok]
     assert said[verdicts[0]][0] == f"{one}: ok (2 modules, 2 warnings)", said
     assert said[verdicts[1]][0] == f"{two}: ok (1 module, 1 warning)", said

@@ -286,21 +286,21 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     """`catalogue validate`: each file in turn (`validate_catalogue`), then, when several are
     valid, those together (`load_catalogues`: names unique across them; a file with its own
     errors does not hide a clash between the others: every problem is reported at once).
-    `emit(line, ok)` gets each line of the report as it is found: "PATH: ok (N modules)" ("PATH:
-    ok (2 modules, 1 warning)" after that file's warnings, which come first: a reader stopped
-    at "ok") and the set's verdict (likewise) with ok True; a file's problem lines
-    (CatalogueError's) and the set's with ok False; a note per local handle missing or
-    holding no module (`local_handle_warnings`), per entry whose handle names a
-    classification module (`classifierhandles.classifier_handle_warnings`) and per entry that
-    loads the same module as an earlier one, in the file or across the files
-    (`handles.same_module_warnings`), each a warning, not a failure, with ok None. A file's
-    warnings come with its errors, all in line order (they came only once its errors were
-    fixed: a new-user check); an entry with an error is checked as far as it parsed (its
-    zoo: handle, a local handle's folder), not for a module listed twice; so is an entry whose
-    name repeats an earlier one's. A name an entry of an earlier file has is said ("FILE:LINE:
-    field 'name': … is already defined at FILE:LINE; …", ok False) even when either file has
-    errors (`_names_across`; two valid files' by the set's check). Returns True when every
-    file and the set are valid."""
+    `emit(line, ok)` gets each line of the report as it is found: "FILE: ok (N modules)" (FILE
+    the absolute path, as its problem lines name it; "FILE: ok (2 modules, 1 warning)" after
+    that file's warnings, which come first: a reader stopped at "ok") and the set's verdict
+    (likewise) with ok True; a file's problem lines (CatalogueError's) and the set's with ok
+    False; a note per local handle missing or holding no module (`local_handle_warnings`), per
+    entry whose handle names a classification module
+    (`classifierhandles.classifier_handle_warnings`) and per entry that loads the same module
+    as an earlier one, in the file or across the files (`handles.same_module_warnings`), each a
+    warning, not a failure, with ok None. A file's warnings come with its errors, all in line
+    order (they came only once its errors were fixed: a new-user check); an entry with an error
+    is checked as far as it parsed (its zoo: handle, a local handle's folder), not for a module
+    listed twice; so is an entry whose name repeats an earlier one's. A name an entry of an
+    earlier file has is said ("FILE:LINE: field 'name': … is already defined at FILE:LINE; …",
+    ok False) even when either file has errors (`_names_across`; two valid files' by the set's
+    check). Returns True when every file and the set are valid."""
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
     from hubensemble.classifierhandles import classifier_handle_warnings
     from hubensemble.handles import same_module_warnings
@@ -325,7 +325,9 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
         good.append(path)
         for note, ok in notes:  # before the verdict: a reader stops at "ok"
             emit(note, ok)
-        emit(f"{path}: ok ({_count(len(specs), 'module')}"
+        # By its absolute path, as its problem and warning lines name it (`label`): a
+        # relative name here beside absolute ones above read as another file.
+        emit(f"{label}: ok ({_count(len(specs), 'module')}"
              f"{', ' + _count(len(notes), 'warning') if notes else ''})", True)
     for line in clashes:  # a file with errors hid them until fixed (new-user check)
         emit(line, False)
