@@ -666,17 +666,24 @@ def same_module_note(later, earlier, why) -> str:
     of `catalogue validate`'s warning (`same_module_warnings`) and `catalogue add`'s:
     "entry 'b' loads the same module as entry 'a' (FILE:LINE), read the same way (WHY):
     rank embeds and ranks it once, as 'a'; leave one of them out"."""
+    as_earlier = "" if pins_differ(later, earlier) else f", as {earlier.name!r}"
     return (f"entry {later.name!r} loads the same module as entry {earlier.name!r} "
             f"({earlier.source or 'above'}), read the same way ({why}): rank embeds and ranks "
-            f"it once, as {earlier.name!r}{pins_note(later, earlier)}; leave one of them out")
+            f"it once{as_earlier}{pins_note(later, earlier)}; leave one of them out")
+
+
+def pins_differ(a, b) -> bool:
+    """Whether entries `a` and `b` of one local module both pin a `sha256`, and differ: rank
+    checks each (a remote copy of other bytes than a pin is fetched again: hub.resolvers)."""
+    pins = getattr(a, "sha256", None), getattr(b, "sha256", None)
+    return all(pins) and pins[0] != pins[1] and handle_kind(a.handle) == "local"
 
 
 def pins_note(later, earlier, *, checked=False) -> str:
     """"; …" when the `sha256` of `later` (a pair of `same_module_pairs`: one module) is set
-    and differs from `earlier`'s, else "": rank loads the module as `earlier`, checking its
-    pin only, so `later`'s was never checked and the pair was said as a duplicate alone.
-    `checked`: `earlier` loaded, so its pin (when set) matched the files and `later`'s is
-    the wrong one. Pins are compared as stored (lower case)."""
+    and differs from `earlier`'s, else "": rank checks `earlier`'s pin alone (both, of a local
+    module: `pins_differ`). `checked`: `earlier` loaded, so its pin (when set) matched the
+    files and `later`'s is the wrong one. Pins are compared as stored (lower case)."""
     mine, theirs = getattr(later, "sha256", None), getattr(earlier, "sha256", None)
     if not mine or mine == theirs:
         return ""
@@ -687,5 +694,7 @@ def pins_note(later, earlier, *, checked=False) -> str:
         return (f"; its sha256 {mine[:12]}… is not the module's: the files matched "
                 f"{earlier.name!r}'s {theirs[:12]}…")
     return (f"; their sha256 differ ({mine[:12]}… here, {theirs[:12]}… at "
-            f"{earlier.source or 'above'}): at most one is the module's files, and rank "
-            f"checks {earlier.name!r}'s only")
+            f"{earlier.source or 'above'}): at most one is the module's files" + (
+                "; rank checks each and ranks the one they match (the other fails, stage "
+                "checksum)" if pins_differ(later, earlier) else f", and rank checks "
+                f"{earlier.name!r}'s only"))

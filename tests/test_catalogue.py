@@ -1550,7 +1550,7 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
     import types
 
     from hubensemble.catalogue_writer import append_catalogue
-    from hubensemble.handles import duplicate_reason
+    from hubensemble.handles import duplicate_reason, same_module_note
     from hubensemble.zoo.config import validate_catalogues
 
     preset = write_preset(tmp_path / "p", weights=b"")
@@ -1572,10 +1572,10 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
                f"files (model.weights.h5), {right}; rank will refuse the entry (stage "
                f"checksum): write sha256: '{right}' or leave this entry out"),
         (None, f"warning: {path}:5: entry 'b' loads the same module as entry 'a' ({path}:2), "
-               f"read the same way (the same handle {preset}): rank embeds and ranks it once, "
-               f"as 'a'; their sha256 differ (abababababab… here, {right[:12]}… at {path}:2): "
-               f"at most one is the module's files, and rank checks 'a''s only; leave one of "
-               f"them out"),
+               f"read the same way (the same handle {preset}): rank embeds and ranks it once; "
+               f"their sha256 differ (abababababab… here, {right[:12]}… at {path}:2): at most "
+               f"one is the module's files; rank checks each and ranks the one they match (the "
+               f"other fails, stage checksum); leave one of them out"),
         (True, f"{path}: ok (2 modules, 2 warnings)")], said
     # catalogue add's warning is validate's (`same_module_note`).
     spec = load_catalogue(path)[1]
@@ -1583,7 +1583,8 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
         append_catalogue(path, [dataclasses.replace(spec, name="c", source="")])
     assert f"their sha256 differ (abababababab… here, {right[:12]}… at {path}:2)" in caplog.text
     # rank's reason for the later entry: the earlier loaded, so its pin matched the files.
-    a, b = (types.SimpleNamespace(name=n, source=f"{path}:{line}", sha256=pin)
+    a, b = (types.SimpleNamespace(name=n, source=f"{path}:{line}", sha256=pin,
+                                  handle=str(preset))
             for n, line, pin in (("a", 2, right), ("b", 5, wrong)))
     assert duplicate_reason(a, "the same handle", later=b).endswith(
         f"ranked once, as 'a'; its sha256 abababababab… is not the module's: the files "
@@ -1591,6 +1592,14 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
     assert "their sha256 differ" in duplicate_reason(a, "the same handle", "[checksum] …", b)
     assert duplicate_reason(a, "the same handle") == duplicate_reason(
         a, "the same handle", later=a)  # the same pin: nothing more
+    # A remote module's pins are not both checked (a copy of other bytes than a pin is
+    # fetched again): rank loads it as 'a', and the words say so.
+    for entry in (a, b):
+        entry.handle = "https://example.org/m.tar.gz"
+    assert same_module_note(b, a, "the same handle").endswith(
+        f"rank embeds and ranks it once, as 'a'; their sha256 differ (abababababab… here, "
+        f"{right[:12]}… at {path}:2): at most one is the module's files, and rank checks "
+        f"'a''s only; leave one of them out")
 
 
 def test_validate_checks_a_repeated_names_entry_and_names_across_files_with_errors(tmp_path):

@@ -25,6 +25,7 @@ from hubensemble.errors import HubensembleError, RunError
 from hubensemble.pixelkeys import read_pixel_keys
 from hubensemble.hub import HubLayer, hub_layer_from_spec, write_hub_module
 from hubensemble.hyperrule import get_profile
+from hubensemble.modulefiles import pinned_sha256
 from hubensemble.rundir import DataArgs, Run
 
 # The keys other tools read: spelled out here, not imported, so a rename fails the test.
@@ -1235,20 +1236,27 @@ def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good
                        sha256="ab" * 32)
     first = dataclasses.replace(good[0], source="c.yaml:2")
     other_range = dataclasses.replace(good[0], name="other", value_range="-1,1")  # read otherwise
+    # Two pins of one module that differ: each is checked, so the right one is ranked. It was
+    # the wrong earlier entry's duplicate, never ranked: 'wrong' failed its checksum, and
+    # 'right' failed as "ranked once, as 'wrong', which failed".
+    wrong = dataclasses.replace(good[1], name="wrong", sha256="cd" * 32, source="c.yaml:12")
+    right = ModuleSpec(name="right", handle=good[1].handle + "/", source="c.yaml:15",
+                       sha256=pinned_sha256(good[1].handle))
+    catalogue = [first, again, other_range, wrong, right]
     cache = tmp_path / "cache"
     with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
-        result = ranked([first, again, other_range], task, tmp_path / "run",
-                        cache_dir=str(cache))
+        result = ranked(catalogue, task, tmp_path / "run", cache_dir=str(cache))
     row = result.row("again")
     assert row["status"] == "failed" and row["stage"] == "duplicate", row
     assert "entry 'good0' (c.yaml:2)" in row["reason"] and "ranked once" in row["reason"]
     assert "its sha256 abababababab… is never checked: 'good0'" in row["reason"], row
     assert row["cache_hit"] is None and "again" not in result.selected
-    assert result.row("other")["status"] == "ok" and len(cache_files(cache)) == 2
+    assert result.row("other")["status"] == "ok" and len(cache_files(cache)) == 3
     assert "module again (c.yaml:9) failed: [duplicate]" in caplog.text
+    assert result.row("wrong")["stage"] == "checksum", result.row("wrong")
+    assert result.row("right")["status"] == "ok", result.row("right")
     # A shard decides from the whole catalogue: the copy is the duplicate wherever it lands.
-    shard = ranked([first, again, other_range], task, tmp_path / "shard", shard=(1, 2),
-                   cache_dir=str(cache))
+    shard = ranked(catalogue, task, tmp_path / "shard", shard=(1, 2), cache_dir=str(cache))
     assert shard.row("again")["stage"] == "duplicate"
 
 
