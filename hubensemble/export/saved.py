@@ -577,9 +577,10 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     tf_serving_warmup and reload_check) and TF Serving's warmup file (`export.warmup`: one
     request per signature, synthetic images of the check images' size) are written to a
     temp folder beside `out_dir` (fileio.temp_dir_for), reloaded with tf.saved_model.load
-    and compared with the in-memory ensemble on `check_images` (float32 [N, H, W, 3] in
-    [0, 1]) through serving_default and __call__ (the EnsembleLayer, which runs every member
-    whole: a check of the shared backbone calls too); the warmup requests are run on it too
+    and compared with the in-memory ensemble (the EnsembleLayer, which runs every member
+    whole) on `check_images` (float32 [N, H, W, 3] in [0, 1]) through serving_default and
+    ``__call__(training=False)`` (both run the export's shared members function: a check of
+    the shared backbone calls too); the warmup requests are run on it too
     (one that failed would stop TF Serving loading the model). `groups` are the members
     that share a frozen backbone (`shared.backbone_groups`, computed when not given; the
     export passes the ones it costed), stored and run once; `share_backbones` False runs
