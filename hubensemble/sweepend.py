@@ -17,8 +17,9 @@ from hubensemble import candidate, environment, formats
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.fileio import owned_here, read_json
-from hubensemble.sweeplock import (_end_record, chief_ended, member_lock_path,
-                                   say_stale_chief, starting_chief_ended, worker_without_chief)
+from hubensemble.sweeplock import (chief_ended, member_lock_path, say_stale_chief,
+                                   starting_chief_ended, worker_without_chief)
+from hubensemble.sweeprecords import end_record
 from hubensemble.sweepplan import combined_threshold, plan_sweep, sweep_parts
 from hubensemble.threads import warnings_block
 
@@ -48,7 +49,7 @@ def worker_stop(run_dir, member: str) -> RunError | None:
     held = owned_here(member_lock_path(run_dir, member)) or {}
     sweep, oracle = held.get("sweep"), held.get("oracle")
     parts = [p for p in str(sweep or "").split("+") if p and p != "probe"]
-    record = _end_record(run_dir, sweep) if parts else None
+    record = end_record(run_dir, sweep) if parts else None
     if record is None:
         return None
     timeout = environment.seconds_from_environment("HUBENSEMBLE_CHIEF_TIMEOUT")

@@ -24,26 +24,26 @@ import threading
 from pathlib import Path
 
 from hubensemble import formats
-from hubensemble.errors import HubensembleError, RunError
+from hubensemble.errors import RunError
 from hubensemble.fileio import (atomic_write_json, file_lock, lock_is_held, lock_owner,
                                 owned_here, owned_lock, owner_file, owner_words, pid_alive,
                                 read_json)
-from hubensemble.lockwords import command_words, locked_advice, option_word
-from hubensemble.text import absolute, names_listed, shell_word, shown_time, time_stamp
+from hubensemble.lockwords import locked_advice, option_word
+from hubensemble.sweeprecords import (ENDED, chief_end_path, chief_record, end_record,
+                                      member_lock_path)
+# The words said of the sweep's processes are sweepwords' (moved there); importable from
+# here as before (tune.tuner, tune.distributed, tests).
+from hubensemble.sweepwords import (_SAID, REASON_CHARS, chief_cannot_listen,  # noqa: F401
+                                    chief_words, reason_words, say_stale_chief,
+                                    stale_chief_note, sweep_options, without_chief,
+                                    worker_without_chief)
+from hubensemble.text import absolute, names_listed, shown_time, time_stamp
 
 
 #: A tuner id (Keras Tuner's KERASTUNER_TUNER_ID): chief, tuner0, … (a file name's part).
 TUNER_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")
-#: The characters of a failed chief's reason a worker says (`_reason`): the rest is in its
-#: end record.
-REASON_CHARS = 120
-#: What a chief leaves beside its lock's path as it ends: RUN/.sweep-chief.lock.ended
-#: (`chief_end_path`).
-ENDED = ".ended"
 #: The trial ids each chief's lock held in this process serves (`chief_serves`), by its path.
 _SERVED: dict[str, list[str]] = {}
-#: The last chief's words each worker of this process was warned of (`say_stale_chief`).
-_SAID: set[tuple[str, str, str]] = set()
 
 
 def sweep_member(tuner_id: str | None, oracle_address: str | None) -> str | None:
@@ -68,11 +68,6 @@ def member_record(sweep: str | None, oracle_address: str | None,
     oracle = oracle_address or (f"{ip}:{port}" if ip and port else ip)
     record = {"command": "tune", "sweep": sweep, "oracle": oracle}
     return {**record, "plan": plan} if plan is not None else record
-
-
-def member_lock_path(run_dir, member: str) -> Path:
-    """RUN/.sweep-<member>.lock: the lock sweep process `member` holds."""
-    return Path(run_dir) / formats.SWEEP_LOCK.format(member)
 
 
 def member_of(lock) -> str:
@@ -159,7 +154,7 @@ def sweep_running(run_dir, members, command: str | None) -> RunError:
     return RunError(f"a chief/worker tune sweep is running on {absolute(run_dir)} "
                     f"({about + '; ' if about else ''}"
                     f"{'; '.join(filter(None, parts))}; they hold {locks}); "
-                    + (_without_chief(run_dir, members, sweep, oracle) if gone else "")
+                    + (without_chief(run_dir, members, sweep, oracle) if gone else "")
                     + locked_advice(command, run_dir))
 
 
@@ -180,17 +175,6 @@ def gone_chief(run_dir) -> dict | None:
                      f"killed: {absolute(path)} is free)"}
 
 
-def _chief_record(path) -> dict | None:
-    """The record a chief's (or any sweep process's) lock file `path` has beside it
-    (`fileio.owner_file`), whatever its pid (a killed chief's stays), or None when there is
-    none or it is unreadable."""
-    try:
-        record = read_json(owner_file(path))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def _listening(address: str, timeout: float = 2.0) -> bool:
     """Whether something accepts a TCP connection at "HOST:PORT" `address` now."""
     host, port = _host_port(address)
@@ -205,35 +189,6 @@ def _host_port(address) -> tuple[str, str]:
     """(host without IPv6 brackets, port) of "HOST:PORT" `address`, to compare two."""
     host, _, port = str(address).rpartition(":")
     return host.strip("[]"), port
-
-
-def chief_end_path(run_dir) -> Path:
-    """RUN/.sweep-chief.lock.ended: what the last chief on run `run_dir` left as it ended
-    (`member_lock`; this module alone reads and writes it), {"command", "sweep", "oracle",
-    "tuner_id", "host", "pid", "pid_start", "since", "ended" (local time), "status": "done"
-    (it ended normally), "stopped" (Ctrl-C, SIGTERM) or "error" (a record without one is an
-    error's: written before "done" was), "reason" (an error's stop line's words, a stop's
-    `exits.STOP_WORDS`), "oracle_taken" (it could not listen at its address), "trials" (the
-    trial ids it served, `chief_serves`, when it planned them)}; a chief starting removes
-    it, as does a stand-alone sweep of its sweep (`supersede_chief_end`) and `fit
-    --restart`."""
-    return Path(os.fspath(member_lock_path(run_dir, "chief")) + ENDED)
-
-
-def _end_record(run_dir, sweep: str | None) -> dict | None:
-    """The `chief_end_path` record on run `run_dir` when no chief runs there now (its lock
-    not held) and it is of sweep `sweep` (when given; an "A+B" chief's is A's and B's), else
-    None (none, unreadable, another sweep's)."""
-    try:
-        record = read_json(chief_end_path(run_dir))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or lock_is_held(member_lock_path(run_dir, "chief")):
-        return None
-    theirs = record.get("sweep")
-    if sweep and isinstance(theirs, str) and sweep not in (theirs, *theirs.split("+")):
-        return None
-    return record
 
 
 def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
@@ -251,20 +206,20 @@ def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
     complete candidate (e.g. T: a trial that ended without one)". None otherwise: a worker
     with trials that chief did not have (a larger --budget, a new sweep started workers
     first) waits for its own chief."""
-    record = _end_record(run_dir, sweep)
+    record = end_record(run_dir, sweep)
     if record is None:
         return None
     when = f" at {shown_time(record['ended'])}" if record.get("ended") else ""
     if record.get("status") == "stopped":  # Ctrl-C, SIGTERM: a stop, not an error
-        return (f"{_chief_words(record)} was stopped{when} "
+        return (f"{chief_words(record)} was stopped{when} "
                 f"({record.get('reason') or 'interrupted'}) before its sweep was over")
     if record.get("status", "error") != "done":
-        return f"{_chief_words(record)} stopped with an error{when}: {_reason(run_dir, record)}"
+        return f"{chief_words(record)} stopped with an error{when}: {reason_words(run_dir, record)}"
     served = record.get("trials")
     pending = list(pending or ())
     if not pending or not isinstance(served, list) or not set(pending) <= set(served):
         return None
-    return (f"{_chief_words(record)} ended normally{when}, its sweep over (every trial it "
+    return (f"{chief_words(record)} ended normally{when}, its sweep over (every trial it "
             f"handed out has ended), and {len(pending)} of its trial(s) have no complete "
             f"candidate (e.g. {pending[0]}: a trial that ended without one)")
 
@@ -281,7 +236,7 @@ def starting_chief_ended(run_dir, sweep: str | None = None, pending=None,
     taken its lock within a 5 s grace, so a cluster started again worker first after a
     normal end worked only with the chief started within those seconds."""
     words = chief_ended(run_dir, sweep, pending)
-    record = _end_record(run_dir, sweep) if words else None
+    record = end_record(run_dir, sweep) if words else None
     if record is not None and record.get("oracle_taken") and (
             oracle is None or _host_port(oracle) == _host_port(record.get("oracle"))):
         return words
@@ -305,7 +260,7 @@ def supersede_chief_end(run_dir, sweep: str) -> bool:
     chief stopped with, or its sweep over) are no longer true, and a worker of a later
     chief/worker launch started before its chief stopped with them. Returns whether it was
     removed."""
-    if _end_record(run_dir, sweep) is None:
+    if end_record(run_dir, sweep) is None:
         return False
     with contextlib.suppress(OSError):
         os.remove(chief_end_path(run_dir))
@@ -323,14 +278,14 @@ def chief_gone(run_dir, oracle: str | None) -> str | None:
     starting has its lock before its record, so a caller looks twice before it believes it."""
     path = member_lock_path(run_dir, "chief")
     if path.exists():
-        record = _chief_record(path) or {}
+        record = chief_record(path) or {}
         pid, host = record.get("pid"), record.get("host")
         if host == socket.gethostname() and isinstance(pid, int):
             if pid_alive(pid, record.get("pid_start"), record.get("since")):  # (not a reused
                 return None  # pid's process: `fileio.pid_alive`)
         elif lock_is_held(path):
             return None
-        return chief_ended(run_dir) or (f"{_chief_words(record)} has gone without ending "
+        return chief_ended(run_dir) or (f"{chief_words(record)} has gone without ending "
                                         f"(killed: {absolute(path)} is free)")
     ended = chief_ended(run_dir)  # its reason, which it left as it stopped (`member_lock`)
     if ended:
@@ -339,30 +294,6 @@ def chief_gone(run_dir, oracle: str | None) -> str | None:
         return (f"its chief has ended ({absolute(path)} is gone, and nothing listens at "
                 f"{oracle})")
     return None
-
-
-def _chief_words(record: dict | None) -> str:
-    """"its chief (pid 4242 on host box1, since …)" from its lock's `record`, or "its chief"."""
-    record = record or {}
-    pid, host = record.get("pid"), record.get("host")
-    who = ", ".join(filter(None, (f"pid {pid} on host {host}" if pid else None,
-                                  f"since {shown_time(record['since'])}" if record.get("since")
-                                  else None)))
-    return f"its chief ({who})" if who else "its chief"
-
-
-def _reason(run_dir, record: dict) -> str:
-    """The words of a failed chief's end `record` (on run `run_dir`) that a worker says: its
-    reason's first line, whole up to REASON_CHARS, else cut at a word there, "…", and where
-    the whole is ("reason" in `chief_end_path`): a refusal with its commands made a worker's
-    warning one line of ~1,400 characters (helper 245)."""
-    reason = str(record.get("reason") or "see its own output")
-    head = reason.splitlines()[0] if reason.strip() else reason
-    if len(head) <= REASON_CHARS and head == reason:
-        return reason
-    cut = head[:REASON_CHARS].rsplit(" ", 1)[0] if len(head) > REASON_CHARS else head
-    return (f"{cut.rstrip(' ,;:')} … (its whole words: \"reason\" in "
-            f"{absolute(chief_end_path(run_dir))}, and its own output)")
 
 
 def chief_start_watch(run_dir, oracle: str, sweep: str | None = None, pending=None):
@@ -385,188 +316,29 @@ def chief_start_watch(run_dir, oracle: str, sweep: str | None = None, pending=No
     while only the stale lock is there. One look each call; a caller looks twice before it
     believes it (`chief_gone`)."""
     path = member_lock_path(run_dir, "chief")
-    ended = _end_record(run_dir, sweep)  # the last chief's, said as stale: not a stop
+    ended = end_record(run_dir, sweep)  # the last chief's, said as stale: not a stop
     stale = chief_gone(run_dir, None) if path.exists() else chief_ended(run_dir, sweep, pending)
-    stale_record = _chief_record(path) if stale else None
+    stale_record = chief_record(path) if stale else None
     seen = []  # the record of the chief last seen running
 
     def look() -> str | None:
         if path.exists():
-            record = _chief_record(path)
+            record = chief_record(path)
             gone = chief_gone(run_dir, None)
             if gone is None:
                 seen[:] = [record]
                 return None
             return None if stale and record == stale_record else gone
-        if _end_record(run_dir, sweep) != ended:  # one started and ended since
+        if end_record(run_dir, sweep) != ended:  # one started and ended since
             words = chief_ended(run_dir, sweep, pending)
             if words:
                 return words
         if seen and not _listening(oracle):
-            return (f"{_chief_words(seen[0])} has ended before it listened at {oracle} "
+            return (f"{chief_words(seen[0])} has ended before it listened at {oracle} "
                     f"({absolute(path)} is gone: its own output says why it stopped)")
         return None
 
     return stale, look
-
-
-def sweep_options(run_dir, sweep) -> tuple[str, str] | None:
-    """(flags, keywords) of the options sweep `sweep` of run `run_dir` was planned with, as
-    its run.json records them (tune.sweeps.<sweep>: budget, profile, seed, modules,
-    batchnorm, head_init, keep_weights), which every process of a chief/worker sweep is given
-    alike (docs/tune.md): "--budget 60 --profile paper" and "budget=60, profile='paper'"
-    (`rerun.option_flags`: a value at its default left out; the profile always, as
-    tune's default is the run's; a "+" sweep's as its first part records them, the options
-    of one call). None when run.json records no such sweep, cannot be read,
-    or records a profile the command line cannot name (a Profile made in Python)."""
-    from hubensemble import options
-    from hubensemble.rerun import option_flags, option_keywords
-    from hubensemble.hyperrule import PROFILES
-
-    try:
-        meta = read_json(Path(run_dir) / formats.RUN_FILE)
-        record = meta["tune"]["sweeps"][str(sweep).split("+")[0]]  # a "+" sweep's parts
-        profile = record["profile"]["name"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if profile not in PROFILES or PROFILES[profile].to_json() != record["profile"]:
-        return None
-    batchnorm = record.get("batchnorm")
-    recorded = {"budget": record.get("budget"), "seed": record.get("seed"),
-                "modules": record.get("requested_modules"),
-                "batchnorm": batchnorm.get("requested") if isinstance(batchnorm, dict) else None,
-                "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
-    table = [o for o in options.options_for(used_by="tune") if o.name in recorded]
-    flags = " ".join(filter(None, (option_flags(recorded, table), f"--profile {profile}")))
-    keywords = ", ".join(filter(None, (option_keywords(recorded, table),
-                                       f"profile={profile!r}")))
-    return flags, keywords
-
-
-def _tune_words(run_dir, tuner_id: str, sweep, oracle, recorded=None) -> str:
-    """The tune command (or run_tune call, from Python: `lockwords.command_words`) of the
-    process `tuner_id` of a chief/worker sweep, with the sweep's `recorded` options
-    (`sweep_options`: flags, keywords) when given."""
-    more_flags, more_keywords = recorded or ("", "")
-    flags = " ".join(filter(None, (f"--tuner-id {tuner_id}",
-                                   f"--sweep {shell_word(sweep)}" if sweep else None,
-                                   more_flags,
-                                   f"--oracle {shell_word(oracle)}" if oracle else
-                                   "--oracle HOST:PORT")))
-    keywords = ", ".join(filter(None, (f"sweep={sweep!r}" if sweep else None,
-                                       more_keywords,
-                                       f"tuner_id={tuner_id!r}",
-                                       f"oracle_address={oracle!r}" if oracle else
-                                       "oracle_address='HOST:PORT'")))
-    return command_words("tune", run_dir, flags=flags, keywords=keywords)
-
-
-def _own_options() -> str:
-    """The options each process of a sweep may have had of its own, which run.json keeps
-    none of: "--strategy, --cache-dir or --max-failures" (from Python, the keywords)."""
-    pairs = (("--strategy", "strategy"), ("--cache-dir", "cache_dir"),
-             ("--max-failures", "max_failures"))
-    words = [option_word(flag, keyword) for flag, keyword in pairs]
-    return f"{', '.join(words[:-1])} or {words[-1]}"
-
-
-def _whole_sweep(run_dir, member: str, sweep):
-    """The whole "A+B" sweep worker `member` was started with (its lock's record) when
-    `sweep` is a part of it, else `sweep`: `--sweep A` alone resumed A and never B."""
-    whole = (_chief_record(member_lock_path(run_dir, member)) or {}).get("sweep")
-    return whole if isinstance(whole, str) and sweep in whole.split("+") else sweep
-
-
-def chief_cannot_listen(address: str) -> HubensembleError:
-    """The error of a chief that cannot listen at `address` ("HOST:PORT": taken, or not this
-    machine's; `tune.distributed`), marked "oracle_taken" so that its end record
-    (`member_lock`) has its workers' resume words (`worker_without_chief`) name no port."""
-    error = HubensembleError(f"the chief cannot listen on {address}; pick a free port or "
-                             "an address of this machine")
-    error.oracle_taken = True
-    return error
-
-
-def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str,
-                         listen_wait: float | None = None) -> RunError:
-    """The error a worker (tuner id `member`) stops with when its chief has gone (`gone`:
-    `chief_gone`'s or `chief_start_watch`'s words) while it waited for the chief's answer,
-    or (`listen_wait`: the seconds it would wait, $HUBENSEMBLE_CHIEF_TIMEOUT) for the chief
-    to listen: what happened and the commands that resume (the chief again, then this
-    worker), each with the sweep's options as run.json records them (`sweep_options`): a
-    worker told to start the chief "with the options it had", without its --budget and
-    --profile, resumed with other settings. When the last chief could not listen at its
-    address (its end record's "oracle_taken"), both commands say --oracle HOST:PORT and what
-    to put there: the taken address again failed the same way."""
-    sweep = _whole_sweep(run_dir, member, sweep)
-    recorded = sweep_options(run_dir, sweep)
-    taken = (_end_record(run_dir, sweep) or {}).get("oracle_taken")  # its port: not again
-    chief = _tune_words(run_dir, "chief", sweep, None if taken else oracle, recorded)
-    worker = _tune_words(run_dir, member, sweep, None if taken else oracle, recorded)
-    resume = (f"({chief}), then this worker ({worker}), each with any {_own_options()} it "
-              "had" if recorded else
-              f"({chief} with the options it had), then this worker ({worker} with its own)")
-    if taken:
-        resume += (f"; HOST:PORT: a free address of the chief's machine, the same in both "
-                   f"(not {oracle}, where the chief could not listen)")
-    waited = ("for it, up to an hour each time it asks (Keras Tuner's time-out)"
-              if listen_wait is None else
-              f"for it to listen, up to {listen_wait:g} s ($HUBENSEMBLE_CHIEF_TIMEOUT)")
-    return RunError(
-        f"{option_word(f'tune --tuner-id {member}', f'run_tune(tuner_id={member!r})')} on "
-        f"{absolute(run_dir)}: {gone}; this worker stops rather than wait {waited}. "
-        f"The trials finished are kept. To resume, start the chief again {resume}")
-
-
-def stale_chief_note(run_dir, member: str, sweep, oracle, gone: str, timeout: float) -> str:
-    """The warning of a worker (tuner id `member`) that begins to wait for its chief to listen
-    at `oracle` while the chief's lock says the last chief was killed (`gone`:
-    `chief_start_watch`'s `stale`): it waits (a chief being started again is simply used),
-    and says how to start one, with the sweep's recorded options (`sweep_options`)."""
-    sweep = _whole_sweep(run_dir, member, sweep)
-    recorded = sweep_options(run_dir, sweep)
-    chief = _tune_words(run_dir, "chief", sweep, oracle, recorded)
-    return (f"{option_word(f'tune --tuner-id {member}', f'run_tune(tuner_id={member!r})')} on "
-            f"{absolute(run_dir)}: waiting for the chief at {oracle} (up to {timeout:g} s, "
-            f"$HUBENSEMBLE_CHIEF_TIMEOUT), while the last one has gone: {gone}. Unless it is "
-            f"being started again, start it ({chief}"
-            + (f", with any {_own_options()} it had)" if recorded else
-               " with the options it had)"))
-
-
-def say_stale_chief(logger, run_dir, member: str, sweep, oracle, gone: str,
-                    timeout: float) -> None:
-    """Warns `stale_chief_note` on `logger` once for worker `member` on run `run_dir` and the
-    words `gone`: from the command line before TensorFlow loads (`sweepend.worker_stop`),
-    then not again at the wait (`tune.distributed.wait_for_chief`)."""
-    key = (os.path.realpath(run_dir), member, gone)
-    if key not in _SAID:
-        _SAID.add(key)
-        logger.warning("%s", stale_chief_note(run_dir, member, sweep, oracle, gone, timeout))
-
-
-def _without_chief(run_dir, members, sweep, oracle) -> str:
-    """The way on when the workers `members` run without their chief: each stops when it
-    next asks the chief (`tune.chiefwatch`; a worker training a trial ends it first), where
-    Keras Tuner's client waited up to an hour each time (its gRPC time-out,
-    keras_tuner/src/distribute/oracle_client.py TIMEOUT: measured, a worker whose chief was
-    killed with kill -9 mid-trial was still running, and refusing writers, 120 s later);
-    start the chief again or stop the workers."""
-    here = socket.gethostname()
-    pids = [(o or {}).get("pid") for _, o in members]
-    local = [str(p) for p, (_, o) in zip(pids, members) if p and (o or {}).get("host") in
-             (None, here)]
-    remote = [f"pid {p} on host {o['host']}" for p, (_, o) in zip(pids, members)
-              if p and (o or {}).get("host") not in (None, here)]
-    stop = ", ".join(filter(None, [f"`kill {' '.join(local)}`" if local else None, *remote]))
-    recorded = sweep_options(run_dir, sweep)
-    chief = _tune_words(run_dir, "chief", sweep, oracle, recorded)
-    return ("its workers stop when they next ask it (a worker training a trial ends that "
-            f"trial first): start the chief again ({chief}"
-            + (f", with any {_own_options()} it had" if recorded else " with the options it had")
-            + "; the "
-            "workers go on with it), or stop the worker(s)"
-            + (f" ({stop})" if stop else "") + "; ")
 
 
 def check_no_sweep(run_dir, command: str | None) -> None:

@@ -1,0 +1,208 @@
+"""The words of a chief/worker sweep's processes (`sweeplock`: their locks; `sweeprecords`:
+the files they leave): who its chief was, why it ended, and the tune commands (or run_tune
+calls) that resume a sweep, with the options its run.json records, for a worker whose chief
+has gone and for a writer refused while workers run without their chief. TensorFlow-free."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from hubensemble import formats
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.fileio import read_json
+from hubensemble.lockwords import command_words, option_word
+from hubensemble.sweeprecords import chief_end_path, chief_record, end_record, member_lock_path
+from hubensemble.text import absolute, shell_word, shown_time
+
+
+#: The characters of a failed chief's reason a worker says (`reason_words`): the rest is in
+#: its end record.
+REASON_CHARS = 120
+#: The last chief's words each worker of this process was warned of (`say_stale_chief`).
+_SAID: set[tuple[str, str, str]] = set()
+
+
+def chief_words(record: dict | None) -> str:
+    """"its chief (pid 4242 on host box1, since …)" from its lock's `record`, or "its chief"."""
+    record = record or {}
+    pid, host = record.get("pid"), record.get("host")
+    who = ", ".join(filter(None, (f"pid {pid} on host {host}" if pid else None,
+                                  f"since {shown_time(record['since'])}" if record.get("since")
+                                  else None)))
+    return f"its chief ({who})" if who else "its chief"
+
+
+def reason_words(run_dir, record: dict) -> str:
+    """The words of a failed chief's end `record` (on run `run_dir`) that a worker says: its
+    reason's first line, whole up to REASON_CHARS, else cut at a word there, "…", and where
+    the whole is ("reason" in `chief_end_path`): a refusal with its commands made a worker's
+    warning one line of ~1,400 characters (helper 245)."""
+    reason = str(record.get("reason") or "see its own output")
+    head = reason.splitlines()[0] if reason.strip() else reason
+    if len(head) <= REASON_CHARS and head == reason:
+        return reason
+    cut = head[:REASON_CHARS].rsplit(" ", 1)[0] if len(head) > REASON_CHARS else head
+    return (f"{cut.rstrip(' ,;:')} … (its whole words: \"reason\" in "
+            f"{absolute(chief_end_path(run_dir))}, and its own output)")
+
+
+def sweep_options(run_dir, sweep) -> tuple[str, str] | None:
+    """(flags, keywords) of the options sweep `sweep` of run `run_dir` was planned with, as
+    its run.json records them (tune.sweeps.<sweep>: budget, profile, seed, modules,
+    batchnorm, head_init, keep_weights), which every process of a chief/worker sweep is given
+    alike (docs/tune.md): "--budget 60 --profile paper" and "budget=60, profile='paper'"
+    (`rerun.option_flags`: a value at its default left out; the profile always, as
+    tune's default is the run's; a "+" sweep's as its first part records them, the options
+    of one call). None when run.json records no such sweep, cannot be read,
+    or records a profile the command line cannot name (a Profile made in Python)."""
+    from hubensemble import options
+    from hubensemble.rerun import option_flags, option_keywords
+    from hubensemble.hyperrule import PROFILES
+
+    try:
+        meta = read_json(Path(run_dir) / formats.RUN_FILE)
+        record = meta["tune"]["sweeps"][str(sweep).split("+")[0]]  # a "+" sweep's parts
+        profile = record["profile"]["name"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if profile not in PROFILES or PROFILES[profile].to_json() != record["profile"]:
+        return None
+    batchnorm = record.get("batchnorm")
+    recorded = {"budget": record.get("budget"), "seed": record.get("seed"),
+                "modules": record.get("requested_modules"),
+                "batchnorm": batchnorm.get("requested") if isinstance(batchnorm, dict) else None,
+                "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
+    table = [o for o in options.options_for(used_by="tune") if o.name in recorded]
+    flags = " ".join(filter(None, (option_flags(recorded, table), f"--profile {profile}")))
+    keywords = ", ".join(filter(None, (option_keywords(recorded, table),
+                                       f"profile={profile!r}")))
+    return flags, keywords
+
+
+def _tune_words(run_dir, tuner_id: str, sweep, oracle, recorded=None) -> str:
+    """The tune command (or run_tune call, from Python: `lockwords.command_words`) of the
+    process `tuner_id` of a chief/worker sweep, with the sweep's `recorded` options
+    (`sweep_options`: flags, keywords) when given."""
+    more_flags, more_keywords = recorded or ("", "")
+    flags = " ".join(filter(None, (f"--tuner-id {tuner_id}",
+                                   f"--sweep {shell_word(sweep)}" if sweep else None,
+                                   more_flags,
+                                   f"--oracle {shell_word(oracle)}" if oracle else
+                                   "--oracle HOST:PORT")))
+    keywords = ", ".join(filter(None, (f"sweep={sweep!r}" if sweep else None,
+                                       more_keywords,
+                                       f"tuner_id={tuner_id!r}",
+                                       f"oracle_address={oracle!r}" if oracle else
+                                       "oracle_address='HOST:PORT'")))
+    return command_words("tune", run_dir, flags=flags, keywords=keywords)
+
+
+def _own_options() -> str:
+    """The options each process of a sweep may have had of its own, which run.json keeps
+    none of: "--strategy, --cache-dir or --max-failures" (from Python, the keywords)."""
+    pairs = (("--strategy", "strategy"), ("--cache-dir", "cache_dir"),
+             ("--max-failures", "max_failures"))
+    words = [option_word(flag, keyword) for flag, keyword in pairs]
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+def _whole_sweep(run_dir, member: str, sweep):
+    """The whole "A+B" sweep worker `member` was started with (its lock's record) when
+    `sweep` is a part of it, else `sweep`: `--sweep A` alone resumed A and never B."""
+    whole = (chief_record(member_lock_path(run_dir, member)) or {}).get("sweep")
+    return whole if isinstance(whole, str) and sweep in whole.split("+") else sweep
+
+
+def chief_cannot_listen(address: str) -> HubensembleError:
+    """The error of a chief that cannot listen at `address` ("HOST:PORT": taken, or not this
+    machine's; `tune.distributed`), marked "oracle_taken" so that its end record
+    (`sweeplock.member_lock`) has its workers' resume words (`worker_without_chief`) name no
+    port."""
+    error = HubensembleError(f"the chief cannot listen on {address}; pick a free port or "
+                             "an address of this machine")
+    error.oracle_taken = True
+    return error
+
+
+def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str,
+                         listen_wait: float | None = None) -> RunError:
+    """The error a worker (tuner id `member`) stops with when its chief has gone (`gone`:
+    `sweeplock.chief_gone`'s or `chief_start_watch`'s words) while it waited for the chief's
+    answer, or (`listen_wait`: the seconds it would wait, $HUBENSEMBLE_CHIEF_TIMEOUT) for
+    the chief to listen: what happened and the commands that resume (the chief again, then this
+    worker), each with the sweep's options as run.json records them (`sweep_options`): a
+    worker told to start the chief "with the options it had", without its --budget and
+    --profile, resumed with other settings. When the last chief could not listen at its
+    address (its end record's "oracle_taken"), both commands say --oracle HOST:PORT and what
+    to put there: the taken address again failed the same way."""
+    sweep = _whole_sweep(run_dir, member, sweep)
+    recorded = sweep_options(run_dir, sweep)
+    taken = (end_record(run_dir, sweep) or {}).get("oracle_taken")  # its port: not again
+    chief = _tune_words(run_dir, "chief", sweep, None if taken else oracle, recorded)
+    worker = _tune_words(run_dir, member, sweep, None if taken else oracle, recorded)
+    resume = (f"({chief}), then this worker ({worker}), each with any {_own_options()} it "
+              "had" if recorded else
+              f"({chief} with the options it had), then this worker ({worker} with its own)")
+    if taken:
+        resume += (f"; HOST:PORT: a free address of the chief's machine, the same in both "
+                   f"(not {oracle}, where the chief could not listen)")
+    waited = ("for it, up to an hour each time it asks (Keras Tuner's time-out)"
+              if listen_wait is None else
+              f"for it to listen, up to {listen_wait:g} s ($HUBENSEMBLE_CHIEF_TIMEOUT)")
+    return RunError(
+        f"{option_word(f'tune --tuner-id {member}', f'run_tune(tuner_id={member!r})')} on "
+        f"{absolute(run_dir)}: {gone}; this worker stops rather than wait {waited}. "
+        f"The trials finished are kept. To resume, start the chief again {resume}")
+
+
+def stale_chief_note(run_dir, member: str, sweep, oracle, gone: str, timeout: float) -> str:
+    """The warning of a worker (tuner id `member`) that begins to wait for its chief to listen
+    at `oracle` while the chief's lock says the last chief was killed (`gone`:
+    `sweeplock.chief_start_watch`'s `stale`): it waits (a chief being started again is simply used),
+    and says how to start one, with the sweep's recorded options (`sweep_options`)."""
+    sweep = _whole_sweep(run_dir, member, sweep)
+    recorded = sweep_options(run_dir, sweep)
+    chief = _tune_words(run_dir, "chief", sweep, oracle, recorded)
+    return (f"{option_word(f'tune --tuner-id {member}', f'run_tune(tuner_id={member!r})')} on "
+            f"{absolute(run_dir)}: waiting for the chief at {oracle} (up to {timeout:g} s, "
+            f"$HUBENSEMBLE_CHIEF_TIMEOUT), while the last one has gone: {gone}. Unless it is "
+            f"being started again, start it ({chief}"
+            + (f", with any {_own_options()} it had)" if recorded else
+               " with the options it had)"))
+
+
+def say_stale_chief(logger, run_dir, member: str, sweep, oracle, gone: str,
+                    timeout: float) -> None:
+    """Warns `stale_chief_note` on `logger` once for worker `member` on run `run_dir` and the
+    words `gone`: from the command line before TensorFlow loads (`sweepend.worker_stop`),
+    then not again at the wait (`tune.distributed.wait_for_chief`)."""
+    key = (os.path.realpath(run_dir), member, gone)
+    if key not in _SAID:
+        _SAID.add(key)
+        logger.warning("%s", stale_chief_note(run_dir, member, sweep, oracle, gone, timeout))
+
+
+def without_chief(run_dir, members, sweep, oracle) -> str:
+    """The way on when the workers `members` run without their chief: each stops when it
+    next asks the chief (`tune.chiefwatch`; a worker training a trial ends it first), where
+    Keras Tuner's client waited up to an hour each time (its gRPC time-out,
+    keras_tuner/src/distribute/oracle_client.py TIMEOUT: measured, a worker whose chief was
+    killed with kill -9 mid-trial was still running, and refusing writers, 120 s later);
+    start the chief again or stop the workers."""
+    here = socket.gethostname()
+    pids = [(o or {}).get("pid") for _, o in members]
+    local = [str(p) for p, (_, o) in zip(pids, members) if p and (o or {}).get("host") in
+             (None, here)]
+    remote = [f"pid {p} on host {o['host']}" for p, (_, o) in zip(pids, members)
+              if p and (o or {}).get("host") not in (None, here)]
+    stop = ", ".join(filter(None, [f"`kill {' '.join(local)}`" if local else None, *remote]))
+    recorded = sweep_options(run_dir, sweep)
+    chief = _tune_words(run_dir, "chief", sweep, oracle, recorded)
+    return ("its workers stop when they next ask it (a worker training a trial ends that "
+            f"trial first): start the chief again ({chief}"
+            + (f", with any {_own_options()} it had" if recorded else " with the options it had")
+            + "; the "
+            "workers go on with it), or stop the worker(s)"
+            + (f" ({stop})" if stop else "") + "; ")
