@@ -97,6 +97,29 @@ class Run(RunExports):
                            f"again in a new folder, or {start_again(self.path, {})}")
         return meta
 
+    def data_section(self, *keys, meta=None) -> dict:
+        """run.json's (or `meta`'s) "data" section, {"args": DataArgs JSON, "task": its Task
+        record}, checked to be an object whose `keys` are each an object; {} when it records
+        no data. RunError naming the file and the missing or wrong key, and what to do, when
+        it is damaged (hand-made or edited: something other than hubensemble wrote it):
+        `task` on a "data" without "args" was a KeyError traceback (helper 272)."""
+        meta = self.meta() if meta is None else meta
+        data = meta.get("data")
+        if data is None or data == {}:
+            return {}
+        fault = (f" is {json_kind(data)}, expected an object" if not isinstance(data, dict) else
+                 next((f" has no \"{k}\"" if k not in data else
+                       f"'s \"{k}\" is {json_kind(data[k])}, expected an object"
+                       for k in keys if not isinstance(data.get(k), dict)), None))
+        if fault:
+            from hubensemble.rerun import start_again
+
+            again = start_again(self.path, {k: v for k, v in meta.items() if k != "data"})
+            raise RunError(f"{self.meta_path} is damaged: its \"data\" section{fault} "
+                           "(something other than hubensemble changed it); restore it from a "
+                           f"copy, or start the run again with its data: {again}")
+        return data
+
     def update(self, **sections):
         """Sets top-level sections of run.json (read-modify-write under the run's lock);
         returns the new contents."""
@@ -127,7 +150,7 @@ class Run(RunExports):
         summary printed before that refusal pointed at a run.json that kept the old list.
         A run.json that cannot be read gives None too (the stage then says why)."""
         try:
-            recorded = (self.meta().get("data") or {}).get("task") or {}
+            recorded = self.data_section("task").get("task") or {}
         except RunError:
             return None
         if recorded and recorded.get("fingerprint") != task.fingerprint and not restart:
@@ -138,7 +161,7 @@ class Run(RunExports):
         """Whether `task` is new to this run (`restart`, or run.json records no data of its
         fingerprint, or cannot be read): what is said once per run is said then."""
         try:
-            recorded = (self.meta().get("data") or {}).get("task") or {}
+            recorded = self.data_section("task").get("task") or {}
         except RunError:
             return True
         return bool(restart) or recorded.get("fingerprint") != task.fingerprint
@@ -149,9 +172,8 @@ class Run(RunExports):
         user of `command` ("rank" or "fit"). The same task (fingerprint) given in Python
         (not `data_args.reloadable`) keeps the recorded arguments that load it again."""
         def refuse_other_data(meta):
-            recorded = meta.get("data")
-            if (recorded and (recorded.get("task") or {}).get("fingerprint") != task.fingerprint
-                    and not restart):
+            recorded = None if restart else self.data_section("task", meta=meta)
+            if recorded and recorded["task"].get("fingerprint") != task.fingerprint:
                 from hubensemble.datachange import DataRecord, compare, other_data
                 from hubensemble.rerun import start_again
 
@@ -167,9 +189,15 @@ class Run(RunExports):
 
         def record(meta):
             refuse_other_data(meta)  # again under the lock: another process may have won
-            args, kept = data_args.to_json(), (meta.get("data") or {}).get("args") or {}
+
+            def section(d, key):  # what it replaces may be damaged ("data" without "args")
+                value = d.get(key) if isinstance(d, dict) else None
+                return value if isinstance(value, dict) else {}
+
+            data = section(meta, "data")
+            args, kept, was = data_args.to_json(), section(data, "args"), section(data, "task")
             if (not data_args.reloadable and kept.get("reloadable", True) and kept.get("spec")
-                    and meta["data"].get("task", {}).get("fingerprint") == task.fingerprint):
+                    and was.get("fingerprint") == task.fingerprint):
                 args = kept  # the same data given in Python: how to load it again stays
             meta["data"] = {"args": args, "task": task.to_json()}
 
@@ -237,7 +265,7 @@ class Run(RunExports):
 
     def class_names(self):
         """The class names run.json records for the task (index = label), or None."""
-        names = ((self.meta().get("data") or {}).get("task") or {}).get("class_names")
+        names = (self.data_section("task").get("task") or {}).get("class_names")
         return [str(n) for n in names] if names else None
 
     def coverage(self, class_names=None):
@@ -467,7 +495,7 @@ class Run(RunExports):
         a later stage: its RunError on changed data names commands of `rerun.start_again`
         (none of them discards a run: tune --restart starts one sweep over)."""
         meta = self.meta()
-        recorded = meta.get("data")
+        recorded = self.data_section("args", "task", meta=meta) or None
         if recorded is None:
             if task is not None:
                 return task
@@ -493,7 +521,7 @@ class Run(RunExports):
                 task = args.load()
             except DataError as e:
                 raise DataError(f"{e} (the data recorded in {self.meta_path}{where})") from None
-        if task.fingerprint != (recorded.get("task") or {}).get("fingerprint"):
+        if task.fingerprint != recorded["task"].get("fingerprint"):
             from hubensemble.datachange import DataRecord, compare
             from hubensemble.rerun import start_again
 
@@ -615,7 +643,7 @@ class Run(RunExports):
                            f"from it); {self.rank_command()} writes it: copy it along with "
                            "ranking.json")
         meta = self.meta()
-        data = meta.get("data")
+        data = self.data_section("task", meta=meta)
         if not data:
             raise RunError(f"{self.meta_path} records no data (its \"data\" section); "
                            f"{self.rank_command()} writes it")
