@@ -286,6 +286,21 @@ def _check_task_type(model_dir, task) -> None:
                     f"{spec!r}) (from hubensemble.evaluate), the data `evaluate --data` reads")
 
 
+def _scored_split(task, split: str):
+    """`task`'s Split `split`: DataError (`Task.split`'s) when it has none, and naming the
+    split, the task and its splits that have images when it has no image: an empty split
+    (a Task made in Python; the loaders refuse them) loaded the SavedModel first."""
+    data = task.split(split)
+    if not len(data):
+        others = [f"{s} ({len(getattr(task, s))} images)" for s in task.present_splits()
+                  if getattr(task, s) is not data and len(getattr(task, s))]
+        raise DataError(f"the {split} split of task {task.name!r} ({task.source}) has no "
+                        "images, so there is nothing to evaluate; " + (
+                            f"pass one that has ({option_word('--split', 'split=…')}): "
+                            f"{', '.join(others)}" if others else "no split of it has any"))
+    return data
+
+
 @with_stage_settings
 def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                    corruptions=_EVALUATE["corruptions"],
@@ -340,7 +355,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     HubensembleError for an unknown corruption or a bad severity; RunError when `model_dir` is
     not a loadable SavedModel with a serving_default signature taking one image input; DataError
     when the task has a class the export does not name (naming it), when, without class names in
-    the metadata, the class counts differ, or when `task` has no `split`; TypeError, before
+    the metadata, the class counts differ, or when `task` has no `split` or, before anything
+    loads, no image in it (`_scored_split`); TypeError, before
     anything loads, for a `task` that is not a Task (a data spec: `load_evaluation_task` reads
     it).
 
@@ -364,10 +380,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         say_memory("evaluate", model_dir, {"batch_size": batch_size})
     _check_task_type(model_dir, task)
     names, sevs = check_evaluate_options(split, corruptions, severities)
+    data = _scored_split(task, split)
     from hubensemble._tf import tensorflow  # noqa: F401  (imported before the model loads)
 
     start_time = time.perf_counter()
-    data = task.split(split)
     labels = np.asarray(data.labels, np.int64)
     sizes = data.shapes()
 
@@ -375,7 +391,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     meta = read_export_metadata(model_dir)
     if SERVING_SIGNATURE not in loaded.signatures:
         raise RunError(f"{model_dir} has no {SERVING_SIGNATURE} signature (it has "
-                       f"{', '.join(loaded.signatures) or 'none'}); export it with hubensemble")
+                       f"{names_listed(loaded.signatures) or 'none'}); export it with hubensemble")
     serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities")
     check_metadata_fits(meta, loaded.signatures[SERVING_SIGNATURE], model_dir)
     model_names = list(meta.get("class_names") or [])

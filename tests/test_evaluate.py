@@ -12,7 +12,7 @@ from PIL import Image
 
 from hubensemble import evaluate as ev
 from hubensemble.data import Split, Task
-from hubensemble.errors import HubensembleError, RunError
+from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.text import shown_time
 
 NUM_CLASSES = 3
@@ -408,6 +408,23 @@ def test_evaluate_model_refuses_wrong_inputs(export_dir, tmp_path):
         ev.evaluate_model(export_dir, four, corruptions=False, progress=False)
     with pytest.raises(HubensembleError, match="no val split"):
         ev.evaluate_model(export_dir, task, split="val", progress=False)
+
+
+def test_an_empty_split_is_refused_before_the_model_loads(tmp_path):
+    # A Task made in Python may hold a split of 0 images (the loaders refuse them); it was
+    # noticed after the SavedModel loaded. tmp_path is no SavedModel: the refusal comes first.
+    some = Split(np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 2, 0]))
+    empty = Split(np.zeros((0, 8, 8, 3), np.uint8), np.zeros(0, np.int64))
+    task = Task(name="hand", source="test", class_names=list("abc"), train=some, val=empty,
+                test=empty)
+    for split in ("test", "validation"):
+        with pytest.raises(DataError, match=(
+                rf"^the {split} split of task 'hand' \(test\) has no images, so there is "
+                r"nothing to evaluate; pass one that has \(split=…\): train \(4 images\)$")):
+            ev.evaluate_model(tmp_path, task, split=split, progress=False)
+    bare = Task(name="bare", source="test", class_names=list("abc"), train=empty, test=empty)
+    with pytest.raises(DataError, match="has no images, .*; no split of it has any$"):
+        ev.evaluate_model(tmp_path, bare, progress=False)
 
 
 def test_the_task_of_an_export_inside_a_run_is_the_runs_own(tmp_path):
