@@ -206,7 +206,7 @@ def check_evaluation_data(model_dir, data=None):
     if data:
         return None, None
     run = export_run(model_dir)
-    recorded = run.meta().get("data") if run else None
+    recorded = run.data_section("args", "task") if run else None  # (damaged: RunError)
     if not recorded:
         spec = metadata_spec(read_export_metadata(model_dir))
         made = (f": its metadata says it was made from {spec}, e.g. "

@@ -427,6 +427,15 @@ def test_an_empty_split_is_refused_before_the_model_loads(tmp_path):
         ev.evaluate_model(tmp_path, bare, progress=False)
 
 
+def test_a_runs_damaged_data_section_is_refused_as_evaluate_checks_its_data(tmp_path):
+    # The command line checks the run's data before TensorFlow (check_evaluation_data): a
+    # "data" without "args" passed it, and the stage stopped on it later.
+    (tmp_path / "export").mkdir()
+    (tmp_path / "run.json").write_text(json.dumps({"data": {"task": {"fingerprint": "f"}}}))
+    with pytest.raises(RunError, match=r'run.json is damaged: its "data" section has no "args"'):
+        ev.check_evaluation_data(tmp_path / "export")
+
+
 def test_the_task_of_an_export_inside_a_run_is_the_runs_own(tmp_path):
     from hubensemble.data import load_task
     from hubensemble.errors import DataError
