@@ -62,6 +62,26 @@ def fitted(catalogue, tmp_path_factory):
     return out, hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
 
 
+@pytest.fixture(scope="module")
+def retrained(fitted, tmp_path_factory):
+    """`hubensemble export --run RUN --retrain-full` on a copy of `fitted`'s run, once: (the
+    run folder, its exit code, stdout, stderr). A retrained export costs a retraining of
+    every member; the two tests of a hand --retrain-full export (into RUN/export, and
+    elsewhere) copy this one. Run as the `in_process` fixture runs a command (cli.main, the
+    streams captured), which a module fixture cannot take."""
+    import contextlib
+    import io
+
+    from hubensemble.cli import main
+
+    out = tmp_path_factory.mktemp("retrained") / "run"
+    shutil.copytree(fitted[0], out)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = main(["export", "--run", str(out), "--retrain-full"])
+    return out, code, stdout.getvalue(), stderr.getvalue()
+
+
 def trial_starts(run):
     log = run / "tuner" / "default" / "trials.log"
     counts = {}
@@ -821,7 +841,7 @@ def test_a_stop_python_ignored_in_the_last_stage_stops_before_the_report(
 
 @pytest.mark.slow
 def test_fit_names_its_export_of_this_ensemble_not_an_earlier_hand_export(
-        fitted, catalogue, tmp_path):
+        fitted, catalogue, tmp_path, retrained):
     """A new-user check: `ensemble --max-members 1`, `export --out served/int1b`, then fit:
     fit chose its ensemble again and reused its own export of it, but run.json, the closing
     summary and the report named served/int1b, the 1-member export, as the run's export."""
@@ -851,9 +871,18 @@ def test_fit_names_its_export_of_this_ensemble_not_an_earlier_hand_export(
     assert "record = " not in report  # the stage's copy of the record is bookkeeping
     # The same members retrained on train + val by hand, elsewhere, then fit: its summary
     # gave that export's retrained test figures while its evaluation measured RUN/export (a
-    # new-user check). A fit names the export it evaluates.
+    # new-user check). A fit names the export it evaluates. That export is `retrained`'s
+    # (of these members, fit's ensemble again above), copied there and recorded in run.json
+    # as `export_ensemble(out, full, retrain_full=True)` records it: the retraining is
+    # seconds of CPU, and test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it
+    # runs it.
     full = tmp_path / "served" / "full"
-    export_ensemble(out, full, retrain_full=True, progress=False)
+    assert [m["trial"] for m in read_export_metadata(retrained[0] / "export")["members"]] \
+        == chosen
+    shutil.copytree(retrained[0] / "export", full)
+    hand = Run(retrained[0]).meta()["export"]
+    assert hand["retrain_full"] is True and hand["test"]
+    Run(out).modify(lambda m: m.update(export={**hand, **Run(out).export_record(full)}))
     assert Run(out).exported_to() == str(full)
     again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     assert Run(out).exported_to() == own and f"export: {own}" in again.summary().splitlines()
@@ -867,7 +896,7 @@ def test_fit_names_its_export_of_this_ensemble_not_an_earlier_hand_export(
 
 @pytest.mark.slow
 def test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it(
-        fitted, catalogue, tmp_path, in_process, caplog):
+        retrained, catalogue, tmp_path, in_process, caplog):
     """New-user checks: `export --run RUN --retrain-full` printed only "exported 3
     member(s)…", not the test figures it measured on the retrained members; and a later fit
     replaced that export in RUN/export saying so only as an INFO line in log.txt, then with
@@ -879,12 +908,13 @@ def test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it(
     from hubensemble.formats import made_by_hubensemble
     from hubensemble.rundir import Run
 
-    out = tmp_path / "run"
-    shutil.copytree(fitted[0], out)
+    # `export --run RUN --retrain-full` on a copy of the fitted run (`retrained`), copied.
     # (An export not retrained prints no such figures: test_export's
     # test_export_shows_its_long_steps_on_the_terminal_unless_quiet checks it on its export.)
-    code, stdout, err = in_process("export", "--run", out, "--retrain-full")
+    out = tmp_path / "run"
+    _, code, stdout, err = retrained
     assert code == 0, err[-3000:]
+    shutil.copytree(retrained[0], out)
     test = Run(out).meta()["export"]["test"]
     before = json.loads((out / "ensemble.json").read_text())["test"]
     e, b = test["ensemble"], test["best_single"]
