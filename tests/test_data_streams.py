@@ -204,3 +204,39 @@ def test_tunes_train_and_val_together_are_a_view_of_a_folders_images(odd_tasks, 
     assert not np.shares_memory(joined, apart.train.images)
     np.testing.assert_array_equal(joined, np.concatenate([apart.train.images,
                                                           apart.val.images]))
+
+
+@pytest.mark.parametrize("same_size", [True, False], ids=["same-size", "mixed-sizes"])
+def test_the_stream_s_functions_are_traced_as_written(rng, same_size):
+    """tf.data converts a map (and flat_map) function with autograph by default: CPU for a
+    graph with the same ops (every Python ``if`` of the stream's functions tests a Python
+    value), three streams per tune trial. Autograph's own log (verbosity 1) names each
+    function it converts: none of the stream's."""
+    import logging
+
+    from hubensemble._tf import tensorflow as tf
+
+    said = []
+
+    class Said(logging.Handler):
+        def emit(self, record):
+            said.append(record.getMessage())
+
+    sizes = [(5, 6)] * 6 if same_size else [(5, 6), (6, 5), (4, 4)] * 2
+    images = [rng.integers(0, 200, s + (3,), dtype=np.uint8) for s in sizes]
+    task = Task(name="t", source="test", class_names=["a", "b"],
+                train=Split(images=np.stack(images) if same_size else images,
+                            labels=np.arange(6) % 2))
+    logger, handler = logging.getLogger("tensorflow"), Said()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    tf.autograph.set_verbosity(1)
+    try:
+        task.dataset("train", batch_size=4, image_size=(5, 6), shuffle=True, seed=1,
+                     repeat=True, cache=False)
+    finally:
+        tf.autograph.set_verbosity(0)
+        logger.setLevel(level)
+        logger.removeHandler(handler)
+    assert not [m for m in said if "Converted call" in m]

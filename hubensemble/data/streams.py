@@ -40,7 +40,24 @@ def passes(ds, n, seed, *, shuffle, repeat):
         out = ds.shuffle(n, seed=int(seed), reshuffle_each_iteration=True)
         return out.repeat() if repeat else out
 
-    return tf.data.Dataset.range(1).flat_map(stream)
+    return tf.data.Dataset.range(1).flat_map(_as_written(stream))
+
+
+def _as_written(fn):
+    """`fn` for a `Dataset.map` / `flat_map` as it is written, not autograph converted
+    (tf.data converts by default: Python work for graphs with the same ops; building a
+    digits stream took 15 ms of CPU as written, 18-24 ms converted, and a tune trial builds
+    three).
+
+    Only for functions whose every Python ``if`` tests a Python value and that loop over no
+    tensor: autograph would turn an ``if`` on a tensor into a `tf.cond`; without it such an
+    ``if`` raises ("using a tf.Tensor as a Python bool") rather than change the graph. The
+    stream functions here qualify (`passes`' `repeat`; `split_stream`'s `uint8` and
+    `image_size`; `augment.unit_float` and `resize` test `isinstance`, `tf.is_tensor` and a
+    static dtype), so their batches are the same to the bit (test_reproducible)."""
+    from hubensemble._tf import tensorflow as tf
+
+    return tf.autograph.experimental.do_not_convert(fn)
 
 
 def fixed_parallelism(ds):
@@ -109,7 +126,7 @@ def split_stream(data, *, batch_size, image_size, shuffle, seed, repeat, cache, 
         chunk = chunk_size(images.shape[1:], batch_size, image_size)
         ds = ds.batch(chunk, drop_remainder=repeat and chunk == batch_size)
         shape = [chunk if repeat and chunk == batch_size else None, *images.shape[1:]]
-        ds = ds.map(lambda i: (to_float(take(i, shape)), tf.gather(labels, i)),
+        ds = ds.map(_as_written(lambda i: (to_float(take(i, shape)), tf.gather(labels, i))),
                     num_parallel_calls=_tf.stateful_map_calls())
         if chunk < batch_size:
             ds = ds.unbatch().batch(batch_size, drop_remainder=repeat)
@@ -119,8 +136,8 @@ def split_stream(data, *, batch_size, image_size, shuffle, seed, repeat, cache, 
             ds = ds.cache()
         return fixed_parallelism(ds.prefetch(tf.data.AUTOTUNE))
     # Images of different sizes: each read and resized on its own, then batched.
-    ds = indices.map(lambda i: (to_float(take(i, [None, None, 3])), tf.gather(labels, i)),
-                     num_parallel_calls=_tf.stateful_map_calls())
+    read = _as_written(lambda i: (to_float(take(i, [None, None, 3])), tf.gather(labels, i)))
+    ds = indices.map(read, num_parallel_calls=_tf.stateful_map_calls())
     if cache:
         ds = ds.cache()
     ds = passes(ds, n, seed, shuffle=shuffle, repeat=repeat)
