@@ -276,6 +276,10 @@ def _start_loss(model, ds) -> float:
     """The mean cross-entropy of the untrained model on the first training batch (inference
     mode): where the loss starts, the divergence guard's reference (0 when not finite or
     when the model cannot run: training then fails with the reason)."""
+    # Its own iterator (about 0.1 s of CPU a trial: tf.data's graph rewrite, the buffers),
+    # not fit's: Keras 3's fit takes a Dataset and makes its iterator itself (TFEpochIterator,
+    # through the strategy), so batch 0 cannot be handed back to it; from_tensors(batch 0)
+    # .concatenate(ds.skip(1)) would put a batch in fit's graph and still make batch 0 again.
     try:
         x, y = next(iter(ds.take(1)))
         probs = model(x, training=False)
