@@ -19,7 +19,7 @@ import yaml
 from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
     FAMILIES, FIELD_NAMES, INPUT_DTYPES, MAX_INPUT_SIDE, NO_DEFAULT_FIELDS, RANGE_YAML, SHA256_RE,
     SHOWN_CHARS, TOP_LEVEL_KEYS, VALUE_RANGES, checked_stored_handle, checked_stored_weights,
-    parse_value_range, pin_hint, shown)
+    parse_value_range, sha256_hint, shown)
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
 from hubensemble.errors import CatalogueError, held_stops
@@ -197,7 +197,7 @@ def _unknown(report, line, key, known, what):
 
 def _check_field(loader, key, line, node, base_dir, report, handle=None):
     """(ok, value) of one field; problems go to the report. `handle`: the entry's stored
-    handle when it parsed, for a refused sha256's hint (`pin_hint`)."""
+    handle when it parsed, for a refused sha256's hint (`sha256_hint`)."""
     ok, value = _construct(loader, node, report, key)
     if not ok:
         return False, None
@@ -220,7 +220,8 @@ def _check_field(loader, key, line, node, base_dir, report, handle=None):
                 refused := _refusal(key, _as_text(node, value), base_dir)) is not None:
             # The text as written is wrong too (`family: no`): its own problem, which echoes
             # what was written, not what YAML made of it ("unknown family False").
-            problem, hint = refused.problem, (pin_hint(handle) if key == "sha256"
+            text = _as_text(node, value)
+            problem, hint = refused.problem, (sha256_hint(text, handle) if key == "sha256"
                                               else refused.hint)
         elif typed and key not in _NOT_TEXT:
             # `sha256: 000…0` is YAML's integer 0, `name: yes` its True, `subtree: 2020-01-01`
@@ -234,7 +235,7 @@ def _check_field(loader, key, line, node, base_dir, report, handle=None):
                        "[" + ", ".join(_quoted(item.value) for item in node.value) + "]")
             hint = f"write {key}: {shown(written, text=True)} (quoted) instead"
         elif key == "sha256":
-            hint = pin_hint(handle)
+            hint = sha256_hint(value, handle)
         report.field(line, key, problem, hint)
         return False, None
 

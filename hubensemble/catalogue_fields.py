@@ -86,8 +86,25 @@ def _check_sha256(value):
     if value is None:
         return None
     if not isinstance(value, str) or not SHA256_RE.fullmatch(value):
-        raise _Bad(f"{shown(value)} is not 64 hexadecimal characters", pin_hint())
+        raise _Bad(f"{shown(value)} is not 64 hexadecimal characters", sha256_hint(value))
     return value.lower()
+
+
+#: A pasted `sha256sum` line ("HASH  saved_model.pb", "HASH  -" from a pipe) or a
+#: "sha256:HASH" digest: 64 hexadecimal characters first, after an optional `sha256:`.
+_PASTED_SHA256 = re.compile(r"\s*(?:sha256:\s*)?([0-9a-fA-F]{64})(?![0-9a-fA-F])", re.IGNORECASE)
+
+
+def sha256_hint(value, handle=None) -> str:
+    """The hint of a refused `sha256` value: for a str that starts (after an optional
+    `sha256:` and spaces) with 64 hexadecimal characters, e.g. a pasted `sha256sum` line
+    "HASH  saved_model.pb", the exact `sha256: 'hash'` (lower case) to write; else
+    `pin_hint(handle)`, what to hash. Repeating "write the output of `sha256sum …`" to a user
+    who pasted that output looped (a new user's check, helper 275)."""
+    found = _PASTED_SHA256.match(value) if isinstance(value, str) else None
+    if found:
+        return f"write sha256: '{found.group(1).lower()}' (the 64-character hash alone) instead"
+    return pin_hint(handle)
 
 
 #: The largest side an input_size may have: above any image module's (TF Hub's and Keras'
@@ -289,14 +306,15 @@ def pin_hint(handle=None) -> str:
     elif kind == "local":
         what = _local_pin(handle)
     elif source_kind(handle) == "keras-file":
-        what = "the output of `sha256sum FILE` (quoted) of the file as downloaded"
+        what = "the hash printed by `sha256sum FILE` (quoted) of the file as downloaded"
     elif kind == "gcs" and not handle.endswith((".tar", ".tar.gz", ".tgz")):
         # a folder, copied whole (hub.resolvers.RemoteCopyResolver): its files are pinned
-        what = ("the output of `sha256sum saved_model.pb` (quoted) in a copy of the folder "
+        what = ("the hash printed by `sha256sum saved_model.pb` (quoted) in a copy of the folder "
                 "(a keras-hub preset folder: its model.weights.h5)")
     else:
-        what = "the output of `sha256sum FILE` (quoted) of the archive as downloaded"
-    return f"write {what}, or leave sha256 out"
+        what = "the hash printed by `sha256sum FILE` (quoted) of the archive as downloaded"
+    # `sha256sum` prints "HASH  FILE" ("HASH  -" from a pipe): the pin is the hash alone
+    return f"write {what}: the 64-character hash alone, not the name after it, or leave sha256 out"
 
 
 def _local_pin(path) -> str:
@@ -309,12 +327,12 @@ def _local_pin(path) -> str:
     except (OSError, ValueError):  # a sharded preset's index that is not Keras'
         files = None
     if files is None and local_source(path) == "keras-hub-preset":
-        return (f"the output of `cd {shell(path)} && cat model.weights.json SHARD… | sha256sum` "
-                f"(quoted), the shards sorted as model.weights.json names them")
+        return (f"the hash printed by `cd {shell(path)} && cat model.weights.json SHARD… | "
+                f"sha256sum` (quoted), the shards sorted as model.weights.json names them")
     if not files:
         return PIN_WORDS
     if len(files) == 1:
-        return f"the output of `sha256sum {shell(files[0])}` (quoted)"
+        return f"the hash printed by `sha256sum {shell(files[0])}` (quoted)"
     names = " ".join(shell_word(os.path.basename(f)) for f in files)
-    return (f"the output of `cd {shell(path)} && cat {names} | sha256sum` (quoted): its index "
-            f"and shards, one after the other")
+    return (f"the hash printed by `cd {shell(path)} && cat {names} | sha256sum` (quoted): its "
+            f"index and shards, one after the other")

@@ -278,6 +278,9 @@ def test_problems_from_several_files_are_reported_together(tmp_path):
 # ---------------------------------------------------------------------------- errors
 
 # (id, YAML text, text on the line the problem must point at, field, words of the hint)
+#: A hash as `sha256sum` prints it (before its two spaces and the file name).
+PASTED = "86bae40123456789abcdef0123456789abcdef0123456789abcdef01239236fc"
+
 ERRORS = [
     ("bad-indentation", f"""
         modules:
@@ -531,7 +534,29 @@ ERRORS = [
           - name: a
             handle: {TFHUB}
             sha256: abc123
-        """, "sha256", "sha256", ["64 hexadecimal", "write the output of `sha256sum"]),
+        """, "sha256", "sha256", ["64 hexadecimal", "write the hash printed by `sha256sum",
+                                  "the 64-character hash alone, not the name after it"]),
+    # sha256sum's own line, a `sha256:` digest and a pipe's `HASH  -`: told the exact value to
+    # write, not "write the output of `sha256sum …`", which is what was written (it looped).
+    ("sha256-sha256sum-line", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            sha256: {PASTED}  saved_model.pb
+        """, "sha256", "sha256", ["is not 64 hexadecimal characters",
+                                  f"write sha256: '{PASTED}' (the 64-character hash alone)"]),
+    ("sha256-digest-prefix", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            sha256: 'sha256:{PASTED.upper()}'
+        """, "sha256", "sha256", [f"write sha256: '{PASTED}' (the 64-character hash alone)"]),
+    ("sha256-pipe-line", f"""
+        modules:
+          - name: a
+            handle: {TFHUB}
+            sha256: "{PASTED}  -"
+        """, "sha256", "sha256", [f"write sha256: '{PASTED}' (the 64-character hash alone)"]),
     ("sha256-not-hex", f"""
         modules:
           - name: a
