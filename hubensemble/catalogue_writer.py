@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import os
 import re
+import shlex
 
 import yaml
 
@@ -18,7 +19,7 @@ from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import (handle_kind, same_module_note, same_module_pairs, stored_handle,
                                  stored_weights)
-from hubensemble.lockwords import option_word
+from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.text import absolute, cells, escaped, ljust
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,36 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
                        **{**fields, "weights": stored_weights(fields.get("weights"),
                                                               base_dir)})
         except ValueError as e:  # HandleFormError is one
-            text = re.sub(r"^invalid ModuleSpec '[^']*': ", "", str(e))
+            text = _callers_words(re.sub(r"^invalid ModuleSpec '[^']*': ", "", str(e)))
             raise CatalogueError(text if text.startswith(repr(handle)) else
                                  f"cannot add {handle!r}: {text}") from None
         if handle_kind(stored) == "local" and not os.path.exists(stored):
             raise CatalogueError(f"cannot add {handle!r}: {stored} does not exist")
+
+
+def _callers_words(text) -> str:
+    """`text`, a refusal worded for a catalogue file ("write handle: mods/tiny instead",
+    "this file as `weights:`", handles.check_handle_form / check_weights), in the words of
+    `check_new_entries`' caller (`lockwords.on_command_line`): on the command line a HANDLE
+    argument (shlex-quoted as written: `text.shell` would make a path of a URL) and
+    --weights; from Python the value quoted and weights=. `catalogue add "mods/tiny "` was
+    told "write handle: mods/tiny instead", a catalogue's words (a new user's check)."""
+    line = on_command_line()
+
+    def handle(found):
+        return shlex.quote(found.group(1)) if line else repr(found.group(1))
+
+    def weights(found):
+        value = found.group(1)
+        return f"--weights {shlex.quote(value)}" if line else f"weights={value!r}"
+
+    text = re.sub(r"\bwrite (?=handle: |weights: |the architecture as the handle)", "pass ",
+                  text)
+    text = re.sub(r"\bhandle: (.+?)(?= instead\b|\)|$)", handle, text)
+    text = re.sub(r"\bweights: ([^\s)]+)", weights, text)
+    if line:
+        text = text.replace("as the handle (", "as the HANDLE (")
+    return text.replace("`weights:`", option_word("--weights", "weights="))
 
 
 def _format_params(params):

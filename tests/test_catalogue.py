@@ -1227,6 +1227,29 @@ def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path,
                       "once, as 'k'; leave one of them out"]
 
 
+def test_catalogue_add_says_what_to_pass_in_the_callers_words(tmp_path, in_process, monkeypatch):
+    """A refused handle of `catalogue add` said a catalogue's words on the command line:
+    "write handle: mods/tiny instead", "(e.g. handle: keras:ResNet50V2) and this file as
+    `weights:`" (a new user's check, helper 275); each caller is told its own form."""
+    from hubensemble.catalogue_writer import check_new_entries
+    monkeypatch.chdir(tmp_path)
+    code, _, err = in_process("catalogue", "add", "mods/tiny ", "--to", "my.yaml")
+    assert code == 2 and "'mods/tiny ' has leading or trailing spaces; pass mods/tiny " \
+        "instead\n" in err, err
+    code, _, err = in_process("catalogue", "add", "w.weights.h5", "--to", "my.yaml")
+    assert code == 2 and "pass the architecture as the HANDLE (e.g. keras:ResNet50V2) and " \
+        "this file as --weights, or" in err, err
+    url = "https://tfhub.dev/google/m/1?tf-hub-format=compressed"
+    code, _, err = in_process("catalogue", "add", url, "--to", "my.yaml")
+    assert code == 2 and "pass https://tfhub.dev/google/m/1 instead" in err, err
+    assert "handle:" not in err and not (tmp_path / "my.yaml").exists()
+    with pytest.raises(CatalogueError, match=r"spaces; pass 'mods/tiny' instead$"):
+        check_new_entries(["mods/tiny "])
+    with pytest.raises(CatalogueError, match=r"\(e.g. 'keras:ResNet50V2'\) and this file as "
+                                             r"weights=, or"):
+        check_new_entries(["w.weights.h5"])
+
+
 def test_catalogue_add_names_the_file_absolute_as_validate_does(
         tmp_path, in_process, monkeypatch, caplog):
     """A new-user check: `catalogue add --to my.yaml` named the file as typed ("my.yaml:2"),
