@@ -397,6 +397,32 @@ def test_a_class_folder_whose_name_is_not_utf8_is_refused_from_the_listing(tmp_p
     assert check_spec(f"folder:{flat}")[0] == "folder"
 
 
+def test_a_padded_class_folder_is_named_quoted_with_the_name_to_rename_it_to(tmp_path):
+    """A new user's check: `class folder …/imgs/café / has a name that starts or ends with
+    whitespace; … rename the folder` showed the name unquoted (where is the space?) and no
+    name to rename it to. The name is quoted (repr) and the stripped one suggested, unless a
+    folder of that name is beside it; a control character's refusal quotes it too."""
+    from hubensemble.data.specs import check_spec
+
+    imgs = tmp_path / "imgs"
+    for c in ("café ", "dog"):
+        write(str(imgs / c / "x.bin"), b"x")
+    with pytest.raises(DataError) as e:
+        check_spec(f"folder:{imgs}")
+    assert str(e.value) == (
+        f"class folder {imgs}/café / has a name that starts or ends with whitespace; its "
+        f"name, 'café ', is its class's label, which the summary, the report and the model's "
+        f"predictions show: rename the folder to 'café'")
+    write(str(imgs / "café" / "x.bin"), b"x")
+    with pytest.raises(DataError, match=r"rename the folder \(a folder 'café' is beside it: "
+                                        r"move the files into it if they are one class\)$"):
+        check_spec(f"folder:{imgs}")
+    os.rename(imgs / "café ", imgs / "   ")
+    with pytest.raises(DataError, match=r"is only whitespace; its name, '   ', is .*: rename "
+                                        r"the folder$"):
+        check_spec(f"folder:{imgs}")
+
+
 def test_a_file_name_that_is_not_utf8_is_read_logged_and_recorded(tmp_path, capsys):
     """An image named caf\\xe9.png (Latin-1) is an example like any other; the log line of a
     skipped r\\xe9sum\\xe9.txt reaches RUN/log.txt (it was lost to "--- Logging error ---"),

@@ -199,9 +199,10 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
                                 f"serves as UTF-8 text: rename the folder in UTF-8")
             why = class_name_fault(label(d))  # the rule of every source's class names
             if why:
-                raise DataError(f"class folder {escaped(p)}/ has a name that {why}; a "
-                                f"folder's name is its class's label, which the summary, the "
-                                f"report and the model's predictions show: rename the folder")
+                raise DataError(f"class folder {escaped(p)}/ has a name that {why}; its name, "
+                                f"{escaped(repr(label(d)))}, is its class's label, which the "
+                                f"summary, the report and the model's predictions show: "
+                                f"rename the folder{_renamed(root, label(d), why)}")
             # One text in two Unicode forms is one name to a reader; case is not (a letters
             # data set has A/ and a/ on Linux), as in every other source.
             other = keys.setdefault(name_key(label(d)), d)
@@ -216,6 +217,20 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
             listing.skip(p, f"{MISPLACED_WORDS}class folders, not an example (move it into "
                             "one to use it)")  # "ignored" is the hidden entries' word
     return found
+
+
+def _renamed(root, name, why) -> str:
+    """" to 'NAME'" naming the folder's new name when `name` (a refused class folder's, `why`
+    its `names.class_name_fault`) is only padded with whitespace and its stripped form is
+    free under `root`, else "": the refusal said "rename the folder" with the padded name
+    unquoted, the space invisible, and no name to rename it to (a new user's check)."""
+    stripped = name.strip()
+    if not why.startswith("starts or ends") or class_name_fault(stripped):
+        return ""
+    if os.path.lexists(os.path.join(root, stripped)):
+        return (f" (a folder {escaped(repr(stripped))} is beside it: move the files into it "
+                f"if they are one class)")
+    return f" to {escaped(repr(stripped))}"
 
 
 def _image_beside(path: str) -> bool:
