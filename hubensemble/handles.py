@@ -404,6 +404,15 @@ def keras_file_problem(path, *, name=None) -> str | None:
     return f"{name or os.fspath(path)} is not a {want}: it holds {what_bytes_are(head)}"
 
 
+def field_source(spec, field) -> str:
+    """"FILE:LINE" of the line where the catalogue wrote `field` of entry `spec`
+    (`catalogue.ModuleSpec.field_source`), else the entry's `source` (a record without field
+    lines): a warning about one field points at it, as a problem of the field does (the
+    warnings named the entry's `- name:` line)."""
+    where = getattr(spec, "field_source", None)
+    return where(field) if callable(where) else spec.source
+
+
 def local_handle_warnings(specs) -> list[str]:
     """A warning line per local handle or `weights:` file that does not exist on this machine
     (not an error: the catalogue may be meant for another machine, where rank runs), with the
@@ -418,23 +427,24 @@ def local_handle_warnings(specs) -> list[str]:
         weights = getattr(spec, "weights", None)
         if weights not in (None, "imagenet") and not os.path.exists(weights):
             form = windows_form(weights)
-            notes.append(f"warning: {spec.source}: weights file {said(weights)} "
+            notes.append(f"warning: {field_source(spec, 'weights')}: weights file {said(weights)} "
                          + (form.advice(escape=False) if form else "does not exist on this "
                             "machine") + "; rank will skip it here")
         if handle_kind(spec.handle) != "local":
             continue
+        at = field_source(spec, "handle")
         if os.path.exists(spec.handle):
             if local_source(spec.handle) is None:  # rank's own test (hub.resolvers.resolve)
-                notes.append(f"warning: {spec.source}: handle {said(spec.handle)} holds no module "
+                notes.append(f"warning: {at}: handle {said(spec.handle)} holds no module "
                              "(no saved_model.pb, .keras/.h5 file or keras-hub preset); rank "
                              "will skip it")
             continue
         form = windows_form(spec.handle)
         if form is not None:  # C:\models\m: the catalogue was written for Windows
-            notes.append(f"warning: {spec.source}: handle {said(spec.handle)} "
+            notes.append(f"warning: {at}: handle {said(spec.handle)} "
                          f"{form.advice(escape=False)}; rank will skip it here")
             continue
-        text = f"warning: {spec.source}: handle {said(spec.handle)} does not exist on this machine"
+        text = f"warning: {at}: handle {said(spec.handle)} does not exist on this machine"
         host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
         if host:
             text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"

@@ -1722,3 +1722,29 @@ def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(t
         "images (its Input's shape), and an entry without input_size is embedded at the task's "
         f"resolution; write `input_size: {size}` in this entry (`catalogue add` writes it)"
         for line, size in ((2, [96, 80]), (5, [64, 48]))]
+
+
+def test_a_warning_about_a_field_names_the_fields_line(tmp_path):
+    """A warning about one field named the entry's `- name:` line, where a problem of the
+    field names the field's own (a new user's check: "sha256 … is not the sha256" pointed
+    at `- name:`); a handle or weights file missing here points at its `handle:` or
+    `weights:` line."""
+    from hubensemble.handles import field_source, local_handle_warnings
+
+    path = write(tmp_path, """
+        modules:
+          - name: gone
+            family: other
+            handle: ./nowhere
+          - name: r50
+            family: other
+            handle: keras:ResNet50V2
+            weights: ./missing.weights.h5
+        """)
+    specs = load_catalogue(path)
+    notes = local_handle_warnings(specs)
+    assert [n.split(": ", 2)[1] for n in notes] == [
+        f"{path}:{line_of(path, 'handle: ./nowhere')}",
+        f"{path}:{line_of(path, 'weights: ./missing')}"], notes
+    assert field_source(specs[0], "sha256") == specs[0].source  # not written: the entry's
+    assert field_source(dataclasses.replace(specs[0], lines=None), "handle") == specs[0].source
