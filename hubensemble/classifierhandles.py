@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-from hubensemble.handles import _kaggle_parts
+from hubensemble.handles import _kaggle_parts, field_source
 
 #: Layers a convolutional classifier head passes its logits through to the model's output
 #: (keras.applications' MobileNet: Reshape, Activation; MobileNetV3: Flatten, Activation).
@@ -47,6 +47,7 @@ def classifier_handle_warnings(specs) -> list[str]:
     """A warning line per entry whose handle names a classification model
     (`classifier_handle`): rank embeds its class logits, which a new head can train on, but
     it is not the feature vector transfer learning means."""
-    return [f"warning: {spec.source}: handle '{spec.handle}' names a classification module: "
+    return [f"warning: {field_source(spec, 'handle')}: handle '{spec.handle}' names a "
+            f"classification module: "
             f"it returns class logits, not features; for transfer, catalogue {advice}"
             for spec in specs for advice in [classifier_handle(spec.handle)] if advice]

@@ -187,7 +187,8 @@ def local_handle_warnings(entries) -> list[str]:
         if (handles.handle_kind(entry.handle) == "local"
                 and handles.local_source(entry.handle) == "keras-hub-preset"
                 and (problem := preset_files_problem(entry.handle))):
-            notes.append(f"warning: {entry.source}: handle '{escaped(entry.handle)}' is a "
+            notes.append(f"warning: {handles.field_source(entry, 'handle')}: handle "
+                         f"'{escaped(entry.handle)}' is a "
                          f"keras-hub preset that cannot be loaded: {escaped(problem)}; rank "
                          f"will skip it")
     return notes + _pins_against_files(entries)
@@ -218,7 +219,8 @@ def _pins_against_files(entries) -> list[str]:
             actual, what = pinned_sha256(path), pinned_what(path)
         except (OSError, ValueError):  # missing or not a module: said above
             continue
-        notes += [f"warning: {entry.source}: sha256 {entry.sha256[:12]}… is not the sha256 of "
+        notes += [f"warning: {handles.field_source(entry, 'sha256')}: sha256 "
+                  f"{entry.sha256[:12]}… is not the sha256 of "
                   f"the module's files ({escaped(what)}), {actual}; rank will refuse the entry "
                   f"(stage checksum): write sha256: '{actual}' or leave this entry out"
                   for entry in pinned if actual and entry.sha256 != actual]

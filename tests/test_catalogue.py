@@ -1465,8 +1465,9 @@ def test_validate_warns_of_a_classification_handle_naming_its_feature_vector(
     path = write(tmp_path, "modules:\n"
                            "  - {name: a, handle: 'https://tfhub.dev/google/imagenet/"
                            "mobilenet_v2_100_224/classification/5'}\n"
-                           "  - {name: b, handle: 'kaggle:google/mobilenet-v2/tensorFlow2/"
-                           "100-224-classification/2'}\n"
+                           "  - name: b\n"  # the warning names the handle's line
+                           "    handle: 'kaggle:google/mobilenet-v2/tensorFlow2/"
+                           "100-224-classification/2'\n"
                            "  - {name: c, handle: 'https://tfhub.dev/google/imagenet/"
                            "mobilenet_v2_100_224/feature_vector/5'}\n")
     code, out, err = in_process("catalogue", "validate", path)
@@ -1477,7 +1478,7 @@ def test_validate_warns_of_a_classification_handle_naming_its_feature_vector(
         "classification/5' names a classification module: it returns class logits, not "
         "features; for transfer, catalogue its feature_vector variant (https://tfhub.dev/google/"
         "imagenet/mobilenet_v2_100_224/feature_vector/5)",
-        f"warning: {path}:3: handle 'kaggle:google/mobilenet-v2/tensorFlow2/100-224-"
+        f"warning: {path}:4: handle 'kaggle:google/mobilenet-v2/tensorFlow2/100-224-"
         "classification/2' names a classification module: it returns class logits, not "
         "features; for transfer, catalogue its feature-vector variation (https://www.kaggle.com/"
         "models/google/mobilenet-v2/tensorFlow2/100-224-feature-vector/2)"], err
@@ -1571,14 +1572,17 @@ def test_validate_checks_a_local_presets_files_as_rank_loads_them(tmp_path):
     said = []
     assert validate_catalogues([path], lambda line, ok: said.append((ok, line)))
     assert said == [
-        (None, f"warning: {path}:4: handle '{tmp_path / 'lost'}' is a keras-hub preset that "
+        (None, f"warning: {path}:{line_of(path, 'handle: ./lost')}: handle "
+               f"'{tmp_path / 'lost'}' is a keras-hub preset that "
                f"cannot be loaded: model_00001.weights.h5, a shard model.weights.json names, is "
                f"missing; rank will skip it"),
-        (None, f"warning: {path}:6: handle '{tmp_path / 'page'}' is a keras-hub preset that "
+        (None, f"warning: {path}:{line_of(path, 'handle: ./page')}: handle "
+               f"'{tmp_path / 'page'}' is a keras-hub preset that "
                f"cannot be loaded: model.weights.h5 is not a HDF5 model file: it holds text (it "
                f"starts with '<!DOCTYPE html><html>sign in</html>'), such as a web page or an "
                f"error message a server sent; rank will skip it"),
-        (None, f"warning: {path}:8: handle '{tmp_path / 'index'}' is a keras-hub preset that "
+        (None, f"warning: {path}:{line_of(path, 'handle: ./index')}: handle "
+               f"'{tmp_path / 'index'}' is a keras-hub preset that "
                f"cannot be loaded: model.weights.json is not Keras' index of weight shards (a "
                f"JSON object with a \"weight_map\"): it holds text (it starts with "
                f"'{{\"weight_map\": {{}}}}'), such as a web page or an error message a server "
@@ -1616,7 +1620,8 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
     said = []
     assert validate_catalogues([path], lambda line, ok: said.append((ok, line)))
     assert said == [
-        (None, f"warning: {path}:5: sha256 abababababab… is not the sha256 of the module's "
+        (None, f"warning: {path}:{line_of(path, wrong)}: sha256 abababababab… is not the "
+               f"sha256 of the module's "
                f"files (model.weights.h5), {right}; rank will refuse the entry (stage "
                f"checksum): write sha256: '{right}' or leave this entry out"),
         (None, f"warning: {path}:5: entry 'b' loads the same module as entry 'a' ({path}:2), "

@@ -189,7 +189,8 @@ class HubLayer(keras.layers.Layer):
         value_range = _checked_value_range(value_range)
         if sha256 is not None and not (isinstance(sha256, str) and SHA256_RE.fullmatch(sha256)):
             raise ValueError(f"HubLayer sha256 must be None or 64 hexadecimal characters (the "
-                             f"output of `sha256sum FILE`), got {sha256!r}")
+                             f"hash `sha256sum FILE` prints: the 64-character hash alone, "
+                             f"not the name after it), got {sha256!r}")
         if not isinstance(trust, bool):
             raise TypeError(f"HubLayer trust must be True or False, got "
                             f"{type(trust).__name__} {trust!r}")
