@@ -70,7 +70,7 @@ class DataRecord:
         a run recorded by a hubensemble that writes them (`pixelkeys.keys_expected`: its
         run.json tells), unreadable or of other data are its `keys_fault`, not an older
         record."""
-        data = data if data is not None else (run.meta().get("data") or {})
+        data = data if data is not None else run.data_section("args", "task")
         labels = {}
         for split in SPLITS:
             try:
@@ -316,7 +316,7 @@ def require_validation(task, run=None) -> None:
                    "more distinct images per class, or a validation split of other images")
         if run is not None:  # the same data in it would be refused as other data
             meta = run.meta()
-            args = dict((meta.get("data") or {}).get("args") or {})
+            args = dict(run.data_part(meta, "args"))
             args.pop("val_fraction", None)  # the options that gave no val split: the user's
             args["splits"] = {k: v for k, v in (args.get("splits") or {}).items()
                               if k != "val"} or None

@@ -390,7 +390,7 @@ def _no_test_labels(run_dir) -> str:
     (`Task.files_record` sizes); else the file is missing. It said "no RUN/labels/test.npy"
     of an npz without x_test (a new-user check)."""
     try:
-        task = (Run(run_dir).meta().get("data") or {}).get("task") or {}
+        task = Run(run_dir).data_section("task").get("task") or {}
     except RunError:  # run.json unreadable: the file is what is known to be missing
         task = {}
     sizes = task.get("sizes") if isinstance(task, dict) else None

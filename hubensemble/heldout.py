@@ -81,7 +81,7 @@ def not_held_out(model_dir, task, split: str = "test", meta: dict | None = None)
 def _recorded_task(run) -> dict:
     """run.json's data "task" of `run`; {} when it cannot be read (the stage says why)."""
     try:
-        return (run.meta().get("data") or {}).get("task") or {}
+        return run.data_section("task").get("task") or {}
     except RunError:
         return {}
 

@@ -153,8 +153,7 @@ def recorded_spec(run_dir) -> str | None:
     if run_dir is None:
         return None
     try:
-        return ((Run(os.fspath(run_dir)).meta().get("data") or {}).get("args") or {}).get(
-            "spec")
+        return (Run(os.fspath(run_dir)).data_section("args").get("args") or {}).get("spec")
     except RunError:
         return None
 

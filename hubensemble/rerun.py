@@ -120,7 +120,7 @@ def start_again(where, meta: dict, command: str | None = None, *,
                 f"{command}`" + ("" if (meta.get("fit") or {}).get("options")
                                  else " with your other fit options"))
     if args is None:
-        args = (meta.get("data") or {}).get("args")
+        args = _recorded_args(meta)
     words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
     typed = option_flags(now or {}, options.options_for(command="rank", record="fit"))
     return (f"rank into a new folder and go on from there: `hubensemble rank {words}"
@@ -131,7 +131,7 @@ def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
     """`start_again`'s words for a Python caller: the fit(...) or run_rank(...) call, with
     the keywords a call takes for what the command line's words give."""
     if args is None:
-        args = (meta.get("data") or {}).get("args")
+        args = _recorded_args(meta)
     args = args or {}
     files = _catalogue_list(meta)
     catalogue = f"catalogue={files if len(files) > 1 else files[0]!r}" if files else (
@@ -172,7 +172,7 @@ def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None,
     fit options (`start_again`). Values a command line cannot give are FILE / SPEC; every
     path is absolute, so that the command runs pasted in any folder."""
     if args is None:
-        args = (meta.get("data") or {}).get("args")
+        args = _recorded_args(meta)
     words = f"--catalogue {_catalogue_files(meta)} {_data_flags(args or {})}"
     # The fit's own options (run.json fit.options) and export folder: without them the
     # pasted command started another fit (a new-user check: cpu and --top-k 15, where the
@@ -234,6 +234,22 @@ def _from_python(args: dict) -> bool:
     """Whether the data of `args` (DataArgs.to_json) has no spec a command line can give: no
     spec, an in-memory task or a label function (the user must name the data: "SPEC")."""
     return not args.get("spec") or not args.get("reloadable", True) or bool(args.get("label_fn"))
+
+
+def data_part(meta, key) -> dict:
+    """run.json `meta`'s "data" `key` ("args" or "task") when it and the section are
+    objects, else {} (none recorded, or damaged): the lenient `rundir.Run.data_section`
+    (also `Run.data_part`), for readers that go on without it (these words of advice, which
+    are also those of data_section's refusal, and the report); a stage that needs the
+    section reads data_section, which refuses a damaged one by file and key. Here, not in
+    rundir.py, since rundir imports this module."""
+    data = meta.get("data") if isinstance(meta, dict) else None
+    part = data.get(key) if isinstance(data, dict) else None
+    return part if isinstance(part, dict) else {}
+
+
+def _recorded_args(meta: dict) -> dict:
+    return data_part(meta, "args")  # (damaged: as none)
 
 
 def _data_flags(args: dict) -> str:

@@ -18,6 +18,7 @@ from hubensemble.formats import versions  # noqa: F401 - re-exported for older c
 from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-exported
 from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
+from hubensemble.rerun import data_part
 from hubensemble.runexports import RunExports
 from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locked_advice,
                                    on_command_line, option_word, run_words,
@@ -120,6 +121,8 @@ class Run(RunExports):
                            f"copy, or start the run again with its data: {again}")
         return data
 
+    data_part = staticmethod(data_part)  # the lenient data_section (rerun: its words use it)
+
     def update(self, **sections):
         """Sets top-level sections of run.json (read-modify-write under the run's lock);
         returns the new contents."""
@@ -190,12 +193,8 @@ class Run(RunExports):
         def record(meta):
             refuse_other_data(meta)  # again under the lock: another process may have won
 
-            def section(d, key):  # what it replaces may be damaged ("data" without "args")
-                value = d.get(key) if isinstance(d, dict) else None
-                return value if isinstance(value, dict) else {}
-
-            data = section(meta, "data")
-            args, kept, was = data_args.to_json(), section(data, "args"), section(data, "task")
+            # What it replaces may be damaged ("data" without "args"): read leniently.
+            args, kept, was = data_args.to_json(), data_part(meta, "args"), data_part(meta, "task")
             if (not data_args.reloadable and kept.get("reloadable", True) and kept.get("spec")
                     and was.get("fingerprint") == task.fingerprint):
                 args = kept  # the same data given in Python: how to load it again stays

@@ -47,3 +47,46 @@ def test_a_run_json_without_data_or_with_an_empty_one_still_says_it_records_none
         with pytest.raises(RunError, match=r'records no data \(its "data" section\)'):
             run.task()
         assert run.class_names() is None
+
+
+def _object(data, key):
+    """`data`'s `key` when both are objects (what a lenient reader keeps), else None."""
+    part = data.get(key) if isinstance(data, dict) else None
+    return part if isinstance(part, dict) else None
+
+
+@pytest.mark.parametrize("data", [
+    {"task": TASK}, {"args": ARGS}, {"args": "folder:/x", "task": TASK},
+    {"args": ARGS, "task": ["cat"]}, ["cat", "dog"], {"args": None, "task": 3}])
+def test_every_reader_of_the_data_section_refuses_or_skips_a_damaged_one(tmp_path, data):
+    """Each reader of run.json's "data" outside rundir.py reads it through Run.data_section
+    (refused by file and key) or Run.data_part (lenient: as if the damaged part were not
+    there). Before, a section or "args"/"task" that is not an object was an AttributeError
+    (`(x or {}).get`) in each lenient reader; the missing-key cases passed there."""
+    from hubensemble import ensemble, heldout, preflight, rerun
+    from hubensemble.datachange import DataRecord
+    from hubensemble.export.adopt import fit_would_write
+    from hubensemble.export.metadata import data_files_record, split_record
+    from hubensemble.formats import EXPORT_FORMAT
+    from hubensemble.report.runfiles import RunFiles
+
+    run = _run(tmp_path, data)
+    meta = run.meta()
+    args, task = _object(data, "args"), _object(data, "task")
+    mended = {"modules": {}, **({"data": {k: v for k, v in (("args", args), ("task", task))
+                                          if v is not None}} if isinstance(data, dict) else {})}
+    with pytest.raises(RunError) as err:  # a stage's record of the data: refused
+        DataRecord.of_run(run)
+    assert str(err.value).startswith(f"{run.meta_path} is damaged: its \"data\" section")
+    assert run.data_part(meta, "args") == (args or {})
+    assert run.data_part(meta, "task") == (task or {})
+    assert preflight.recorded_spec(run.path) == (args or {}).get("spec")
+    assert heldout._recorded_task(run) == (task or {})
+    assert ensemble._no_test_labels(run.path) == f"no {run.labels / 'test.npy'}"
+    assert RunFiles(path=run.path, meta=meta).task == (task or {})
+    assert split_record(meta) == split_record(mended)
+    if args is None:  # (a folder spec needs the Task's files)
+        assert data_files_record(meta, None) is None
+    assert fit_would_write({"format": EXPORT_FORMAT}, meta, "sha", {}, False) is False
+    for words in (rerun.start_again, lambda where, m: rerun.fit_command(where, m, restart=True)):
+        assert words(run.path, meta) == words(run.path, mended)

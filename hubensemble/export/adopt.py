@@ -34,10 +34,12 @@ def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble
     record's "created" is this run.json's). An export written before "made_from" was
     recorded, or with any of these unknown, is not (fit then moves it aside and exports
     again, as before)."""
+    from hubensemble.rundir import Run
+
     if not isinstance(record, dict) or record.get("format") != EXPORT_FORMAT:
         return False
     made_from = record.get("made_from") if isinstance(record.get("made_from"), dict) else {}
-    ours = ((meta.get("data") or {}).get("task") or {}).get("fingerprint")
+    ours = Run.data_part(meta, "task").get("fingerprint")  # (damaged: unknown)
     theirs = (record.get("task") or {}).get("fingerprint")
     run = record.get("run") if isinstance(record.get("run"), dict) else {}
     return bool(

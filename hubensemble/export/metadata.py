@@ -18,7 +18,9 @@ def split_record(meta) -> dict | None:
     """How the run split its data (run.json data.args: seed, val_fraction, test_fraction,
     dedupe), for `evaluate --data` on the export's own class folder from anywhere
     (data.specs.load_test_set's trained_split); None for data from Python."""
-    args = (meta.get("data") or {}).get("args") or {}
+    from hubensemble.rundir import Run
+
+    args = Run.data_part(meta, "args")  # (damaged: None, as for data from Python)
     if not args.get("spec"):
         return None
     return {k: args[k] for k in ("seed", "val_fraction", "test_fraction", "dedupe") if k in args}
@@ -30,7 +32,9 @@ def data_files_record(meta, task) -> dict | None:
     from hubensemble.data.specs import parse_spec
     from hubensemble.heldout import files_record
 
-    spec = ((meta.get("data") or {}).get("args") or {}).get("spec")
+    from hubensemble.rundir import Run
+
+    spec = Run.data_part(meta, "args").get("spec")
     if not isinstance(spec, str) or not spec.lower().startswith("folder:"):
         return None
     return files_record(task, os.path.expanduser(parse_spec(spec)[1]))

@@ -259,12 +259,14 @@ def _checked(shard_dirs, out_dir, flag):
 
     data, modules = None, {}
     for d, r in parts:
-        meta = Run(d).meta()
-        if meta.get("data") is None:
-            raise RunError(f"{Run(d).meta_path} records no data; {_AGAIN}")
-        data = data or meta["data"]
+        shard = Run(d)
+        meta = shard.meta()
+        section = shard.data_section("args", "task", meta=meta)  # refused by key if damaged
+        if not section:
+            raise RunError(f"{shard.meta_path} records no data; {_AGAIN}")
+        data = data or section
         modules.update(meta.get("modules") or {})
-        _check_labels(d, meta["data"])
+        _check_labels(d, section)
         if r.metric in KNN_METRICS:
             check_knn_predictions(d, [row["name"] for row in r.ok_rows], r.examples)
     # A shard whose modules all failed writes its ranking; the rule applies to the whole.
@@ -277,8 +279,8 @@ def _checked(shard_dirs, out_dir, flag):
         out_run = Run(out_dir)
         out_run.check_folder_is_ours(flag)  # as run_rank: a folder of the user's is no run
         check_dir_target(out_dir, f"pass another {flag}")
-        recorded = out_run.meta().get("data")
-        if recorded and ((recorded.get("task") or {}).get("fingerprint")
+        recorded = out_run.data_section("task")
+        if recorded and (recorded["task"].get("fingerprint")
                          != data["task"]["fingerprint"]):
             from hubensemble.datachange import DataRecord, compare, other_data
 

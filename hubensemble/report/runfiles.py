@@ -110,16 +110,18 @@ class RunFiles:
 
         model = self.export or str(Run(self.path).export)
         in_run = os.path.dirname(absolute(model)) == absolute(self.path)
-        data = evaluate_data_flags((self.meta.get("data") or {}).get("args") or {},
-                                   in_run=in_run)
+        data = evaluate_data_flags(Run.data_part(self.meta, "args"), in_run=in_run)
         out = absolute(self.path / formats.ROBUSTNESS_FILE)
         return (f"hubensemble evaluate --model {shell(absolute(model))}{data} "
                 f"--corruptions --out {shell(out)}")
 
     @property
     def task(self) -> dict:
-        """run.json's record of the task ({} when there is none)."""
-        return ((self.meta.get("data") or {}).get("task")) or {}
+        """run.json's record of the task ({} when there is none, or it is damaged: the
+        report says so, `_load_meta`)."""
+        from hubensemble.rundir import Run
+
+        return Run.data_part(self.meta, "task")
 
     @property
     def export(self) -> str | None:

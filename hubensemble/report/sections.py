@@ -145,13 +145,12 @@ def _export_path(files):
 
 def _data_section(files) -> Section:
     sec = Section("Data")
-    data = files.meta.get("data") or {}
-    task = data.get("task") or {}
+    task = Run.data_part(files.meta, "task")
     if not task:
         return sec.add(_meta_missing(files) or Inline(
             "run.json records no data: run ", Code(files.cmd("rank")), " (or ",
             Code(files.cmd("fit")), ")."))
-    args = data.get("args") or {}
+    args = Run.data_part(files.meta, "args")
     sizes = task.get("sizes") or {}
     names = list(task.get("class_names") or [])
     more = f", … ({len(names)} in all)" if len(names) > 20 else ""
