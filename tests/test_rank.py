@@ -966,6 +966,13 @@ def test_merge_names_a_shards_damaged_or_missing_files_before_out_is_made(task, 
     shutil.copy(shards[0] / "knn.npz", knn)  # another shard's
     refused(re.escape(f"{knn} holds no predictions of good1 (ranked there)"))
     knn.write_bytes(original)
+    meta_path = shards[1] / "run.json"  # a hand-edited "data": a KeyError 'task', before
+    original = meta_path.read_text()
+    meta = json.loads(original)
+    meta["data"].pop("task")
+    meta_path.write_text(json.dumps(meta))
+    refused(re.escape(f"{meta_path} is damaged: its \"data\" section has no \"task\""))
+    meta_path.write_text(original)
     labels = shards[0] / "labels"  # the merge copied the first shard's: it had none
     shutil.move(labels, tmp_path / "labels")
     refused(re.escape(f"{labels / 'train.npy'} is missing (the train labels of the data its "
