@@ -23,6 +23,7 @@ from hubensemble.errors import RunError
 from hubensemble.fileio import owned_lock, owner_words
 from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
 from hubensemble.lockwords import command_words, on_command_line, option_word
+from hubensemble.rerun import data_part  # words of advice: a damaged record reads as none
 from hubensemble.text import absolute, shell, shell_word, shown_time, stamp_time
 
 
@@ -64,8 +65,7 @@ def keep_replaced_export(run, out_dir) -> str:
     if recorded and absolute(recorded) == out_dir:  # where it is now, until fit's own
         run.modify(lambda m: m["export"].update(run.export_record(kept)))
     in_run = os.path.dirname(kept) == absolute(run.path)
-    data = evaluate_data_flags(((run.meta().get("data") or {}).get("args")) or {},
-                               in_run=in_run)
+    data = evaluate_data_flags(data_part(run.meta(), "args"), in_run=in_run)
     theirs = other_run(meta, run.path, run.meta())
     owner = run.path  # whose export it was: the run its own export advice is for
     supply = ""  # what a placeholder in the commands stands for, said plainly
@@ -80,7 +80,7 @@ def keep_replaced_export(run, out_dir) -> str:
             + ", which fit leaves alone; this fit writes its own export of the ensemble to "
             f"{out_dir}.{record} ")
     if not on_command_line():  # a Python fit: the functions and their keywords
-        args = (run.meta().get("data") or {}).get("args") or {}
+        args = data_part(run.meta(), "args")
         run_word = "RUN" if owner == "RUN" else repr(absolute(os.fspath(
             run.path if owner == run.path else shlex.split(owner)[0])))
         return (head + f"Evaluate the kept export with evaluate_model(model_dir={kept!r}, "
@@ -145,7 +145,7 @@ def owning_run_words(record: dict, run, data: str) -> tuple[str, str, str]:
     word = shell(path) if meta is not None else "RUN"
     if not of_other_data(record, run.meta()):
         return word, data, _supply(needs)
-    args = ((meta or {}).get("data") or {}).get("args") or {}
+    args = data_part(meta, "args")
     flags = evaluate_data_flags(args, in_run=False) if args.get("spec") else ""
     if flags and "SPEC" not in flags:
         return word, flags, _supply(needs)
@@ -339,7 +339,7 @@ def of_other_data(record: dict, meta: dict) -> bool:
     """Whether export metadata `record` names a data fingerprint other than run.json `meta`'s
     (False when either names none)."""
     data = ((record or {}).get("task") or {}).get("fingerprint")
-    ours = ((meta.get("data") or {}).get("task") or {}).get("fingerprint")
+    ours = data_part(meta, "task").get("fingerprint")
     return bool(data and ours and data != ours)
 
 

@@ -160,7 +160,8 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
     changed = [what for what in ("catalogue", "data")
                if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
     if "data" in changed and data[0] is not None:
-        changed[changed.index("data")] = _data_change(meta.get("data") or {}, *data, run=run)
+        changed[changed.index("data")] = _data_change(  # a damaged record: refused, named
+            run.data_section("args", "task", meta=meta), *data, run=run)
     if "catalogue" in changed:
         changed[changed.index("catalogue")] = _catalogue_change(run, specs)
     if not changed and previous.get("keys", {}).get("tune") != keys["tune"]:

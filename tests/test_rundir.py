@@ -90,3 +90,7 @@ def test_every_reader_of_the_data_section_refuses_or_skips_a_damaged_one(tmp_pat
     assert fit_would_write({"format": EXPORT_FORMAT}, meta, "sha", {}, False) is False
     for words in (rerun.start_again, lambda where, m: rerun.fit_command(where, m, restart=True)):
         assert words(run.path, meta) == words(run.path, mended)
+    # The moved-aside export's advice (exportfolder) reads it leniently too.
+    from hubensemble.exportfolder import of_other_data
+    record = {"task": {"fingerprint": "other"}}
+    assert of_other_data(record, meta) is of_other_data(record, mended)
