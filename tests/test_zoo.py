@@ -944,7 +944,12 @@ def keras_tiny():
 def test_a_live_build_bar_redraws_at_most_once_per_interval(tmp_path, monkeypatch):
     """The build bar's step note (`terminal.bar_note`): tqdm's set_postfix_str redrew a live
     bar (a terminal, a notebook) at every training step; with an interval of an hour it now
-    draws a few times in all, not at every note (one each 10 steps)."""
+    draws a few times in all, not at every note (one each 10 steps). Either path of
+    `workers=1`: under CI's xdist workers (TF_NUM_INTRAOP_THREADS=1, conftest) the builder
+    trains the modules itself; under -n0 (TensorFlow's default threads) one worker process
+    does, and the builder's every read of its steps (each second) redrew the bar through
+    set_description (71 draws in one loaded -n0 run), and its first read, with no note yet,
+    spent the interval: no step note was drawn."""
     import io
 
     from hubensemble import terminal

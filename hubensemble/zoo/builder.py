@@ -603,7 +603,8 @@ def _run_parallel(plans, task_for, prepare, records, workers, bar, hook, title):
     the phase ("pre-training g0, fine-tuning e1": a line of its own on a file as it
     changes), its note each running module's steps ("g0: step 120/500 loss 0.412"), which
     each worker writes to a file of its own (`_progress_file`) and this process reads every
-    PROGRESS_SECONDS; it said only the names of the modules training.
+    PROGRESS_SECONDS; it said only the names of the modules training. A live bar is drawn as
+    the serial build's: as the phase changes, at its first note, else once per its interval.
     """
     from hubensemble.terminal import bar_note
 
@@ -612,6 +613,7 @@ def _run_parallel(plans, task_for, prepare, records, workers, bar, hook, title):
     waiting = list(plans)
     running = {}  # future -> module name
     prepared = set()
+    said, noted = None, ""  # the bar's description and note (`_run_parallel`'s docstring)
     # The children alive before the pool are not ours to end (see _stop_workers).
     others = set(multiprocessing.active_children())
     pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx,
@@ -627,10 +629,13 @@ def _run_parallel(plans, task_for, prepare, records, workers, bar, hook, title):
                 task = dataclasses.replace(task, progress=os.path.join(  # in .work, with its data
                     os.path.dirname(task.data), f"{p.name}.progress"))
                 running[pool.submit(_run_task, task)] = (p, task.progress)
-            bar.set_description(f"{title}: "
-                                + ", ".join(_phase(p) for p, _ in running.values()))
+            phases = f"{title}: " + ", ".join(_phase(p) for p, _ in running.values())
+            if phases != said:  # set_description draws at once: each poll redrew a live bar
+                bar.set_description(said := phases)
             notes = [(p.name, _read_progress(path)) for p, path in running.values()]
-            bar_note(bar, ", ".join(f"{name}: {note}" for name, note in notes if note))
+            text = ", ".join(f"{name}: {note}" for name, note in notes if note)
+            if text or noted:  # no note yet: an empty one spent the interval the first awaited
+                bar_note(bar, noted := text)
             upcoming = [p for p in waiting if p.name not in prepared]
             # Wait for a module to be done (reading the steps meanwhile), unless there is
             # upstream data to draw.
@@ -644,7 +649,7 @@ def _run_parallel(plans, task_for, prepare, records, workers, bar, hook, title):
                 p, path = running.pop(future)
                 records[p.name] = future.result()  # re-raises a worker's exception
                 last = _read_progress(path)  # its last step, read late or not at all
-                bar_note(bar, f"{p.name}: {last}" if last else "")
+                bar_note(bar, noted := f"{p.name}: {last}" if last else "")
                 with contextlib.suppress(OSError):
                     os.remove(path)
                 hook("exported", p.name)
