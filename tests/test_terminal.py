@@ -525,3 +525,27 @@ def test_a_shell_word_gives_bash_the_name_under_any_locale(tmp_path):
                               capture_output=True, check=True, timeout=60,
                               env=dict(os.environ, LC_ALL=locale)).stdout.split(b"\0")[:-1]
         assert said == expected, (locale, words)
+
+
+def test_a_chiefs_bar_polled_every_second_redraws_at_most_once_per_interval(tmp_path):
+    """A chief/worker sweep's chief polls its bar every second (serve_oracle's on_poll:
+    `FineTuneTuner._refresh_progress`), which called tqdm's refresh() each time: a live bar
+    redrew every second whatever its interval (helper 281, as the zoo build's bar did). It
+    keeps the interval now, and the note beside the count."""
+    import io
+    import types
+
+    from hubensemble.terminal import progress_bar
+    from hubensemble.tune.tuner import FineTuneTuner
+
+    buffer = io.StringIO()
+    bar = progress_bar(total=2, desc="tune", file=_kernel_stream(buffer), mininterval=3600)
+    bar.set_postfix_str("trial 1/2 m: step 3/10", refresh=False)
+    chief = types.SimpleNamespace(progress=bar, run_dir=types.SimpleNamespace(
+        candidates=tmp_path / "candidates"), plan=[types.SimpleNamespace(trial_id="t1")])
+    drawn = buffer.getvalue().count("\r")
+    for _ in range(5):  # five polls, no trial ended: one draw at most (the first)
+        FineTuneTuner._refresh_progress(chief)
+    assert buffer.getvalue().count("\r") <= drawn + 1, buffer.getvalue()
+    assert bar.n == 0 and bar.postfix == "trial 1/2 m: step 3/10"
+    bar.close()

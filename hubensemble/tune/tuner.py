@@ -29,6 +29,7 @@ from hubensemble.fileio import (atomic_write_json, machine_error, native_path, r
                                 tf_path)
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.lockwords import option_word
+from hubensemble.terminal import bar_note
 from hubensemble.rundir import Run
 from hubensemble.sweeplock import chief_gone, worker_without_chief
 from hubensemble.text import printable, time_stamp
@@ -469,11 +470,14 @@ class FineTuneTuner(kt.Tuner):
             raise e.error from None
 
     def _refresh_progress(self):
+        # A chief's bar is polled every second (serve_oracle): refresh() redrew a live bar
+        # at each poll whatever its interval; bar_note draws a new count at once and its
+        # elapsed time at most once per interval (a line bar: its own), its note kept.
         if self.progress is not None:
-            self.progress.n = sum(
-                1 for e in self.plan
-                if finished_candidate(self.run_dir.candidates, e.trial_id) is not None)
-            self.progress.refresh()
+            done = sum(1 for e in self.plan
+                       if finished_candidate(self.run_dir.candidates, e.trial_id) is not None)
+            changed, self.progress.n = done != self.progress.n, done
+            bar_note(self.progress, self.progress.postfix or "", at_once=changed)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
