@@ -269,7 +269,7 @@ BAD_PATHS = [
     ("bench_backbones.py", ["--catalogue", "/nonexistent.yaml", "--task", "sklearn:digits"],
      "argument --catalogue: /nonexistent.yaml: cannot read the catalogue"),
     ("bench_backbones.py", ["--catalogue", "{badcat}", "--task", "sklearn:digits"],
-     "argument --catalogue: {badcat}:2: handle "),
+     "argument --catalogue: {badcat}:3: handle "),
     ("bench_backbones.py", [*_BACKBONES, "--modules", "bogus"],
      "argument --modules: module 'bogus' is not in the catalogue; its modules: "),
     ("bench_backbones.py", ["--catalogue", "{demo}", "--task", "digits"],
