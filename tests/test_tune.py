@@ -387,15 +387,36 @@ def test_a_sweep_traces_its_batch_preparation_once_and_the_batches_stay_the_same
         return [t.numpy() for t in next(iter(tune.training_dataset(digits, spec, hp,
                                                                    profile=QUICK)))]
 
-    alone = first_batch(hps[0])
+    alone = [first_batch(hp) for hp in hps]  # each trial's own function
     with inputs.kept_preparations():
         kept = [first_batch(hp) for hp in hps]
         [fn] = inputs._kept().values()
         assert fn.experimental_get_tracing_count() == 1
     assert inputs._kept() is None
-    assert all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(alone, kept[0]))
+    # the trial that traced it and the one that reused it (its seed an argument), each
+    # as its own function gives it (helper 280: only the first was compared)
+    for own, shared in zip(alone, kept):
+        assert all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(own, shared))
     # the seed reached the kept trace: other images, other MixUp soft labels
     assert all(not np.array_equal(x, y) for x, y in zip(*kept))
+
+
+def test_a_trials_start_in_the_log_gives_the_mixup_alpha_it_trains_with(caplog):
+    """log.txt's trial start (`train.log_trial_start`) wrote HParams.to_json as it is:
+    "mixup_alpha=0.0" beside an augmentation family's 0.126, which the trial trains with
+    (a new user's check); the field is now the effective alpha, the family's kept too."""
+    from hubensemble.sweepplan import PlanEntry
+    from hubensemble.tune.train import log_trial_start
+
+    aug = hyperrule.AugConfig(crop="inception", mixup_alpha=0.126)
+    for hp, alpha in ((HParams(lr=0.01, steps=10, seed=1, augmentation=aug), 0.126),
+                      (HParams(lr=0.01, steps=10, seed=1, mixup_alpha=0.2), 0.2)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="hubensemble.tune.train"):
+            log_trial_start(PlanEntry(2, "aug-0002-m", "m", hp), 8)
+        [line] = [r.getMessage() for r in caplog.records]
+        assert line.startswith("trial 3/8 m starts: aug-0002-m (lr=0.01, steps=10, "), line
+        assert f"mixup_alpha={alpha}," in line and "mixup_alpha=0.0" not in line, line
 
 
 def test_fit_member_on_train_and_val_is_deterministic(modules, digits):

@@ -186,10 +186,13 @@ def trial_label(entry: PlanEntry, plan_size: int) -> str:
 def log_trial_start(entry: PlanEntry, plan_size: int) -> None:
     """Logs at INFO (RUN/log.txt while `run_tune` runs) "trial 3/8 MODULE starts: TRIAL
     (lr=0.003, steps=500, ..., augmentation={...})": `trial_label`, the trial id, and every
-    field of its HParams.to_json in order, as JSON. The ends and failures were logged
-    alone, so the log of a killed sweep did not say which trial was running, or with what."""
-    words = ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}"
-                      for k, v in entry.hparams.to_json().items())
+    field of its HParams.to_json in order, as JSON, but mixup_alpha the one it trains with
+    (`HParams.effective_mixup_alpha`: an augmentation family's own replaces the field, which
+    trial.json keeps; the log said mixup_alpha=0.0 beside the family's 0.126, a new user's
+    check). The ends and failures were logged alone, so the log of a killed sweep did not
+    say which trial was running, or with what."""
+    fields = {**entry.hparams.to_json(), "mixup_alpha": entry.hparams.effective_mixup_alpha}
+    words = ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in fields.items())
     log.info("%s starts: %s (%s)", trial_label(entry, plan_size), entry.trial_id, words)
 
 
