@@ -237,10 +237,24 @@ def _handle_checked(check, value, *args):
                      for t in (problem, e.hint))) from None
 
 
+def _check_weights(value):
+    """handles.check_weights, with an empty (or blank) string refused as empty: it was made
+    the catalogue's folder or the working folder (`stored_weights('')`) and refused as "'/work'
+    is not a Keras weights file" (helper 278), naming a path the user never wrote."""
+    if isinstance(value, str) and not value.strip():
+        raise _Bad(f"must be a non-empty string, got {value!r}",
+                   "write weights: imagenet or weights: path/to/file.weights.h5, or remove "
+                   "weights: from this entry (imagenet)")
+    return _handle_checked(check_weights, value)
+
+
 def checked_stored_weights(value, base_dir):
     """A `weights:` value as stored in a catalogue under `base_dir` (a path relative to it,
-    or a keyword such as "imagenet"), checked; raises the parser's field error when invalid."""
-    return _handle_checked(check_weights, stored_weights(value, base_dir))
+    or a keyword such as "imagenet"), checked; raises the parser's field error when invalid
+    (an empty or blank string as empty, before it is made a path: `_check_weights`)."""
+    if isinstance(value, str) and not value.strip():
+        return _check_weights(value)
+    return _check_weights(stored_weights(value, base_dir))
 
 
 _CHECKS = {
@@ -262,7 +276,7 @@ _CHECKS = {
     "trust": _check_bool,
     "output_key": _opt_str("output_key", "default"),
     "input_dtype": _check_input_dtype,
-    "weights": lambda value: _handle_checked(check_weights, value),
+    "weights": _check_weights,
     "layer": _opt_str("layer", "avg_pool"),
     "signature": _opt_str("signature", "serving_default"),
 }

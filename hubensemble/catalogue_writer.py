@@ -31,7 +31,9 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
     before TensorFlow, so a mistyped handle or name is one line (it was a traceback after
     TensorFlow's seconds). Relative paths are relative to `base_dir` (default: the working
     folder). Raises CatalogueError naming the handle: its form (`handles.stored_handle`), a
-    local path that does not exist, a name or field value ModuleSpec refuses, or one `name`
+    local path that does not exist, a name or field value ModuleSpec refuses (an empty or
+    blank `weights` as empty: it was made `base_dir`, "'/work' is not a Keras weights
+    file", helper 278), or one `name`
     for several handles (named in the caller's words, `lockwords.option_word`: "--name" on
     the command line, "name=" from Python; the command line was told "--name (name=)", a
     keyword it never typed)."""
@@ -40,12 +42,14 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
         raise CatalogueError(f"{flag} names a single HANDLE; add the others in another call, "
                              f"or leave {flag} out for names made from the handles")
     base_dir = base_dir or os.getcwd()
+    weights = fields.get("weights")
+    if not (isinstance(weights, str) and not weights.strip()):  # "" is refused as empty
+        weights = stored_weights(weights, base_dir)  # (catalogue_fields), not made base_dir
     for handle in handles:
         try:
             stored = stored_handle(handle, base_dir)
             ModuleSpec(name="module" if name is None else name, handle=stored,
-                       **{**fields, "weights": stored_weights(fields.get("weights"),
-                                                              base_dir)})
+                       **{**fields, "weights": weights})
         except ValueError as e:  # HandleFormError is one
             text = _callers_words(re.sub(r"^invalid ModuleSpec '[^']*': ", "", str(e)))
             raise CatalogueError(text if text.startswith(repr(handle)) else
@@ -199,7 +203,14 @@ def check_add(path, handles, *, name=None, **fields) -> set[str]:
     """`catalogue add`'s refusals before TensorFlow: the entries (`check_new_entries`), the
     catalogue `path` they go to (it must read as one: `catalogue_names`) and `name`, which
     no entry of it may have (it was refused after the module had loaded, naming a line of
-    the would-be text). Returns the names the file's entries take; raises CatalogueError."""
+    the would-be text). Returns the names the file's entries take; raises CatalogueError,
+    also for an empty `path` (it was taken, to fail after the modules had loaded; the command
+    line's parser refuses `--to ""` itself)."""
+    if not os.fspath(path).strip():
+        flag = option_word("--to", "path=")
+        example = option_word("--to my.yaml", "path='my.yaml'")
+        raise CatalogueError(f"{flag} is empty ({os.fspath(path)!r}); pass the catalogue file "
+                             f"to append to, e.g. {example}")
     check_new_entries(handles, name=name, **fields)
     before = {s.name: s for s in _existing(os.fspath(path))[1]}
     if name in before:

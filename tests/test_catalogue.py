@@ -1250,6 +1250,35 @@ def test_catalogue_add_says_what_to_pass_in_the_callers_words(tmp_path, in_proce
         check_new_entries(["w.weights.h5"])
 
 
+def test_an_empty_weights_or_to_is_refused_as_empty_not_as_the_working_folder(
+        tmp_path, monkeypatch):
+    """`weights: ""` (a catalogue, or `catalogue add`'s weights= from Python) was made the
+    catalogue's folder or the working folder and refused as "'/work/…' is not a Keras
+    weights file", a path the user never wrote (helper 278); an empty --to (path=) was taken,
+    to fail after the modules had loaded. Each is refused as empty, saying what to pass."""
+    from hubensemble.catalogue_writer import check_add, check_new_entries
+    monkeypatch.chdir(tmp_path)
+    for value in ("''", "' '"):
+        path = write(tmp_path, f"""
+            modules:
+              - name: a
+                handle: keras:VGG16
+                weights: {value}
+            """)
+        (problem,) = problems_of(path)
+        assert problem.startswith(f"{path}:4: field 'weights': must be a non-empty string, "
+                                  f"got {value}; write weights: imagenet or weights: "), problem
+        assert str(tmp_path) not in problem.split(":4:")[1], problem
+    for value in ("", "  "):
+        with pytest.raises(CatalogueError) as e:
+            check_new_entries(["keras:VGG16"], weights=value)
+        assert f"must be a non-empty string, got {value!r}; pass weights='imagenet'" in \
+            str(e.value) and str(tmp_path) not in str(e.value), e.value
+    with pytest.raises(CatalogueError, match=r"^path= is empty \(''\); pass the catalogue "
+                                             r"file to append to, e.g. path='my.yaml'$"):
+        check_add("", ["keras:VGG16"])
+
+
 def test_catalogue_add_names_the_file_absolute_as_validate_does(
         tmp_path, in_process, monkeypatch, caplog):
     """A new-user check: `catalogue add --to my.yaml` named the file as typed ("my.yaml:2"),
