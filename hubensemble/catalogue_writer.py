@@ -51,36 +51,60 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
             ModuleSpec(name="module" if name is None else name, handle=stored,
                        **{**fields, "weights": weights})
         except ValueError as e:  # HandleFormError is one
-            text = _callers_words(re.sub(r"^invalid ModuleSpec '[^']*': ", "", str(e)))
+            text = _callers_words(re.sub(r"^invalid ModuleSpec (?:'[^']*'|\S+): ", "", str(e)))
             raise CatalogueError(text if text.startswith(repr(handle)) else
                                  f"cannot add {handle!r}: {text}") from None
         if handle_kind(stored) == "local" and not os.path.exists(stored):
             raise CatalogueError(f"cannot add {handle!r}: {stored} does not exist")
 
 
+#: The fields `catalogue add` takes as flags (cli.py: --name, --weights, …; `trust` is a
+#: flag without a value there), as `_callers_words` names them.
+_FLAG_FIELDS = ("name", "weights", "layer", "signature", "output_key", "trust")
+
+
+def _flag(key) -> str:
+    """`key`'s flag ("--output-key") on the command line, else its keyword ("output_key=")."""
+    return option_word("--" + key.replace("_", "-"), key + "=")
+
+
 def _callers_words(text) -> str:
-    """`text`, a refusal worded for a catalogue file ("write handle: mods/tiny instead",
-    "this file as `weights:`", handles.check_handle_form / check_weights), in the words of
+    """`text`, a refusal worded for a catalogue file ("field 'weights': …", "write handle:
+    mods/tiny instead", "this file as `weights:`", "remove layer: from this entry",
+    handles.check_handle_form / check_weights, the field checks), in the words of
     `check_new_entries`' caller (`lockwords.on_command_line`): on the command line a HANDLE
-    argument (shlex-quoted as written: `text.shell` would make a path of a URL) and
-    --weights; from Python the value quoted and weights=. `catalogue add "mods/tiny "` was
-    told "write handle: mods/tiny instead", a catalogue's words (a new user's check)."""
+    argument (shlex-quoted as written: `text.shell` would make a path of a URL) and the
+    flags (argparse's "argument --weights: …"); from Python the value quoted and the
+    keywords (weights=). `catalogue add "mods/tiny "` was told "write handle: mods/tiny
+    instead", and `--weights` "field 'weights': …", a catalogue's words (new users' checks,
+    helpers 275 and 278)."""
     line = on_command_line()
+    keys = "|".join(_FLAG_FIELDS)
 
     def handle(found):
         return shlex.quote(found.group(1)) if line else repr(found.group(1))
 
-    def weights(found):
-        value = found.group(1)
-        return f"--weights {shlex.quote(value)}" if line else f"weights={value!r}"
+    def value(found):
+        key, written = found.group(1), found.group(2)
+        if len(written) > 1 and written[0] == written[-1] == "'":  # YAML-quoted
+            written = written[1:-1]
+        if key == "trust":  # a flag without a value on the command line
+            return ("--trust" if written == "true" else "no --trust") if line else \
+                f"trust={written == 'true'}"
+        return f"{_flag(key)} {shlex.quote(written)}" if line else f"{key}={written!r}"
 
-    text = re.sub(r"\bwrite (?=handle: |weights: |the architecture as the handle)", "pass ",
-                  text)
+    text = re.sub(rf"\bremove ({keys}): from this entry\b",
+                  lambda m: f"leave {_flag(m[1]).rstrip('=')} out", text)
+    text = re.sub(rf"\bwrite (?=handle: |(?:{keys}): |the architecture as the handle)",
+                  "pass ", text)
     text = re.sub(r"\bhandle: (.+?)(?= instead\b|\)|$)", handle, text)
-    text = re.sub(r"\bweights: ([^\s)]+)", weights, text)
+    text = re.sub(rf"\b({keys}): ('[^']*'|[^\s),]+)(?: \(quoted\))?", value, text)
+    prefixed = "|".join(k for k in _FLAG_FIELDS if k != "name")  # name: test_cli.py
+    text = re.sub(rf"\bfield '({prefixed})': ",  # last: "weights: " above is a value
+                  lambda m: f"argument {_flag(m[1])}: " if line else f"keyword {m[1]}: ", text)
     if line:
         text = text.replace("as the handle (", "as the HANDLE (")
-    return text.replace("`weights:`", option_word("--weights", "weights="))
+    return text.replace("`weights:`", _flag("weights"))
 
 
 def _format_params(params):

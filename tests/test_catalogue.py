@@ -1248,6 +1248,27 @@ def test_catalogue_add_says_what_to_pass_in_the_callers_words(tmp_path, in_proce
     with pytest.raises(CatalogueError, match=r"\(e.g. 'keras:ResNet50V2'\) and this file as "
                                              r"weights=, or"):
         check_new_entries(["w.weights.h5"])
+    # A refused --weights, --layer, … was "field 'weights': …", "remove layer: from this
+    # entry", a catalogue's words (helper 278): the flag on the command line (argparse's
+    # "argument --weights:"), the keyword from Python.
+    code, _, err = in_process("catalogue", "add", "keras:VGG16", "--weights", "w.txt",
+                              "--to", "my.yaml")
+    assert code == 2 and f"cannot add 'keras:VGG16': argument --weights: " \
+        f"'{tmp_path / 'w.txt'}' is not a Keras weights file (.h5, .weights.h5 or .keras); " \
+        "pass --weights imagenet or the path" in err, err
+    code, _, err = in_process("catalogue", "add", "keras:VGG16", "--layer", "pool",
+                              "--to", "my.yaml")
+    assert code == 2 and "cannot add 'keras:VGG16': argument --layer: only .keras and .h5 " \
+        "model files take layer; leave --layer out\n" in err, err
+    assert "field '" not in err and not (tmp_path / "my.yaml").exists()
+    with pytest.raises(CatalogueError, match=r"^cannot add 'keras:VGG16': keyword output_key: "
+                                             r"must be a string or null, got int 3; pass "
+                                             r"output_key='3' or e.g. output_key='default' "
+                                             r"instead$"):
+        check_new_entries(["keras:VGG16"], output_key=3)
+    with pytest.raises(CatalogueError, match=r"keyword signature: only SavedModels take "
+                                             r"signature; leave signature out$"):
+        check_new_entries(["keras:VGG16"], signature="serve")
 
 
 def test_an_empty_weights_or_to_is_refused_as_empty_not_as_the_working_folder(
