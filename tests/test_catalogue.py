@@ -1769,14 +1769,26 @@ def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(t
           - {name: b, handle: ./fixed.keras, input_size: [96, 80]}
           - {name: c, handle: ./any.keras}
           - {name: d, handle: ./first.keras}
+          - name: e
+            family: other
+            handle: ./fixed.keras
+            input_size: null
+          - name: f
+            family: other
+            handle: zoo:demo/nosuch
         """)
+    # e's and f's problems name the line of the field (handles.field_source, dde1802's
+    # rule), not the entry's `- name:` line (helper 278).
     with pytest.raises(CatalogueError) as e:
         validate_catalogue(path)
-    assert e.value.problems == [
+    assert e.value.problems[-1].startswith(f"{path}:{line_of(path, 'zoo:demo/nosuch')}: "
+                                           "module 'f': the demo zoo has no module 'nosuch'")
+    assert e.value.problems[:-1] == [
         f"{path}:{line}: field 'input_size': missing: the model's input takes only {size} "
         "images (its Input's shape), and an entry without input_size is embedded at the task's "
         f"resolution; write `input_size: {size}` in this entry (`catalogue add` writes it)"
-        for line, size in ((2, [96, 80]), (5, [64, 48]))]
+        for line, size in ((2, [96, 80]), (5, [64, 48]),
+                           (line_of(path, "input_size: null"), [96, 80]))]
 
 
 def test_a_warning_about_a_field_names_the_fields_line(tmp_path):

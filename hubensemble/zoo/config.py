@@ -253,6 +253,7 @@ def _checked(path) -> tuple[list, list[str], str, list]:
     whose handle parsed: `parse_catalogue_text`'s `partial`) for `validate_catalogue`;
     HubensembleError for a file that cannot be read."""
     from hubensemble.catalogue import parse_catalogue_text, read_catalogue_file
+    from hubensemble.handles import field_source
 
     text, label, folder = read_catalogue_file(path)
     partial: list = []
@@ -261,9 +262,12 @@ def _checked(path) -> tuple[list, list[str], str, list]:
     # the entries with other problems too (a bad family hid a bad zoo: handle until fixed).
     partial = [e for e in partial if isinstance(e.handle, str)]
     entries = specs + partial
-    problems += [f"{s.source}: module {s.name!r}: {problem}" for s in entries
+    # A problem of one field names that field's line (handles.field_source, dde1802's rule):
+    # the entry's `- name:` line was named, where the field may sit lines below it.
+    problems += [f"{field_source(s, 'handle')}: module {s.name!r}: {problem}" for s in entries
                  if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
-    problems += [f"{s.source}: field 'input_size': {problem}" for s in entries
+    problems += [f"{field_source(s, 'input_size')}: field 'input_size': {problem}"
+                 for s in entries
                  if "input_size" not in getattr(s, "refused", ()) and
                  (problem := fixed_size_problem(s))]
     return specs, sorted(problems, key=lambda problem: _line_of(problem, label)), label, partial
