@@ -99,8 +99,7 @@ def _callers_words(text) -> str:
                   "pass ", text)
     text = re.sub(r"\bhandle: (.+?)(?= instead\b|\)|$)", handle, text)
     text = re.sub(rf"\b({keys}): ('[^']*'|[^\s),]+)(?: \(quoted\))?", value, text)
-    prefixed = "|".join(k for k in _FLAG_FIELDS if k != "name")  # name: test_cli.py
-    text = re.sub(rf"\bfield '({prefixed})': ",  # last: "weights: " above is a value
+    text = re.sub(rf"\bfield '({keys})': ",  # last: "weights: " above is a value
                   lambda m: f"argument {_flag(m[1])}: " if line else f"keyword {m[1]}: ", text)
     if line:
         text = text.replace("as the handle (", "as the HANDLE (")

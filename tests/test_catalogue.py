@@ -1269,6 +1269,13 @@ def test_catalogue_add_says_what_to_pass_in_the_callers_words(tmp_path, in_proce
     with pytest.raises(CatalogueError, match=r"keyword signature: only SavedModels take "
                                              r"signature; leave signature out$"):
         check_new_entries(["keras:VGG16"], signature="serve")
+    code, _, err = in_process("catalogue", "add", "keras:VGG16", "--name", "bad name",
+                              "--to", "my.yaml")
+    assert code == 2 and "cannot add 'keras:VGG16': argument --name: 'bad name' may only " \
+        "contain letters" in err and "; pass --name bad-name instead\n" in err, err
+    with pytest.raises(CatalogueError, match=r"keyword name: must be a string, got int 3; "
+                                             r"pass name='3' instead$"):
+        check_new_entries(["keras:VGG16"], name=3)
 
 
 def test_an_empty_weights_or_to_is_refused_as_empty_not_as_the_working_folder(
