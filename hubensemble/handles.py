@@ -296,9 +296,11 @@ def check_weights(value):
 def stored_weights(value, base_dir):
     """The form a ModuleSpec keeps of a ``weights:`` value: None and "imagenet" as they are,
     a path absolute (relative paths are relative to the catalogue's folder; one written as
-    Windows writes paths kept as written: `_other_machines`). Unchecked: see `check_weights`."""
-    if value in (None, "imagenet") or not isinstance(value, str) or _other_machines(
-            value, base_dir):
+    Windows writes paths kept as written: `_other_machines`; an empty or blank one as it is,
+    for its check to refuse as empty, not as the folder it would join to). Unchecked: see
+    `check_weights`."""
+    if value in (None, "imagenet") or not isinstance(value, str) or not value.strip() or (
+            _other_machines(value, base_dir)):
         return value
     path = os.path.expanduser(value[len("file://"):] if value.startswith("file://") else value)
     return os.path.normpath(os.path.join(base_dir, path))

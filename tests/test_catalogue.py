@@ -1305,6 +1305,13 @@ def test_an_empty_weights_or_to_is_refused_as_empty_not_as_the_working_folder(
     with pytest.raises(CatalogueError, match=r"^path= is empty \(''\); pass the catalogue "
                                              r"file to append to, e.g. path='my.yaml'$"):
         check_add("", ["keras:VGG16"])
+    # describe_module's weights= (the same join, in handles.stored_weights): refused as
+    # empty before anything loads, not as a weights file '' that does not exist.
+    from hubensemble.errors import HubensembleError
+    from hubensemble.hub.introspect import describe_module
+    with pytest.raises(HubensembleError, match=r"^\[savedmodel\] handle 'keras:VGG16': '' "
+                                               r"is not imagenet or a file; write weights: "):
+        describe_module("keras:VGG16", weights="")
 
 
 def test_catalogue_add_names_the_file_absolute_as_validate_does(

@@ -10,8 +10,8 @@ import numpy as np
 
 from hubensemble.catalogue import NAME_RE, ModuleSpec
 from hubensemble.errors import ModuleLoadError
-from hubensemble.handles import (KERAS_APPLICATIONS, handle_kind, source_kind, stored_handle,
-                                 stored_weights)
+from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_weights, handle_kind,
+                                 source_kind, stored_handle, stored_weights)
 from hubensemble.hub.locate import locate
 from hubensemble.hub.outputs import probe_images
 from hubensemble.hub.cachefolder import _sidecar
@@ -110,7 +110,10 @@ def with_flag_hint(error: ModuleLoadError) -> ModuleLoadError:
 def _describe(handle, *, name, weights, layer, signature, output_key, trust, base_dir):
     base_dir = base_dir or os.getcwd()
     handle = stored_handle(handle, base_dir)
-    weights = stored_weights(weights, base_dir)
+    try:  # "" was joined to base_dir, then "the weights file  does not exist"
+        weights = check_weights(stored_weights(weights, base_dir))
+    except HandleFormError as e:
+        raise ModuleLoadError(str(e), module=name, handle=handle, stage="savedmodel") from None
     kind = source_kind(handle)
     app = KERAS_APPLICATIONS.get(handle[len("keras:"):]) if kind == "keras-application" else None
     input_size = (app.input_size, app.input_size) if app else None
