@@ -577,7 +577,9 @@ def test_a_worker_started_before_its_chief_after_a_stop_or_an_error_waits_for_it
             raise RunError.of_lines(long)
     stop, said = start_worker()
     end = sweeplock.chief_end_path(run)
-    assert stop is None and len(said) < 900 and "--option-3" not in said, said
+    # (the run's path, twice, as long as the tmp folder; 671 on one here, host and pid vary)
+    assert stop is None and len(said.replace(str(run), "RUN")) < 800, said  # 1,800 before
+    assert "--option-3" not in said, said
     assert ("record; --option-2 differs … (its whole words: \"reason\" in "
             f"{end}, and its own output). Unless it is being started again") in said, said
     assert json.loads(end.read_text())["reason"] == "\n".join(long)  # whole, its hint too
