@@ -564,7 +564,8 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     # The seed is the corruptions' noise's (--seed): a clean-only table's "seed 0" named a
     # number nothing in it depends on (a new-user check).
     seed = f"; corruptions' seed {result['seed']}" if result.get("corruptions") else ""
-    head = f"Robustness on the {result['split']} split ({result['n']} examples{seed})"
+    what = "Robustness" if result.get("corruptions") else "Accuracy, NLL and ECE"  # (clean)
+    head = f"{what} on the {result['split']} split ({result['n']} examples{seed})"
     lines = [head]
     # With the table, not only in the warning (-q silences it; the table stood alone).
     seen = (0 if result.get("same_data_as_export") else

@@ -1567,7 +1567,8 @@ def test_the_tables_head_names_the_corruptions_seed_only_when_corruptions_were_s
     clean = {"split": "test", "n": 4, "seed": 3, "clean": scores, "corruptions": {},
              "best_single_missing": "no serve_members"}
     head = ev.format_evaluation(clean).splitlines()[0]
-    assert head == "Robustness on the test split (4 examples)"
+    # and a clean-only table is not "Robustness" (a new user's check: no corruption in it)
+    assert head == "Accuracy, NLL and ECE on the test split (4 examples)"
     noisy = dict(clean, corruptions={"gaussian_noise": {"1": scores}},
                  mean_corrupted=scores)
     assert ev.format_evaluation(noisy).splitlines()[0] == (
