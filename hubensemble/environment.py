@@ -238,16 +238,54 @@ def seconds_from_environment(name: str, environ: Mapping[str, str] | None = None
     return value
 
 
+#: hubensemble's variables that are neither PATH_ENV's nor SECONDS_ENV's ($HUBENSEMBLE_QUIET_TF:
+#: `_tf.QUIET_ENV`, which a command sets for its own child processes).
+OTHER_ENV = (WEIGHTS_MIRROR_ENV, "HUBENSEMBLE_QUIET_TF")
+#: Variables an earlier release read, with what became of them.
+RETIRED_ENV = {"HUBENSEMBLE_CHIEF_GRACE": "a worker started after its chief ended waits for a "
+                                          "chief started again ($HUBENSEMBLE_CHIEF_TIMEOUT "
+                                          "bounds the wait) since 2026-12-06"}
+_SAID_SETTINGS: set[str] = set()
+
+
+def unknown_settings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning per HUBENSEMBLE_* variable set in `environ` (default os.environ) that
+    hubensemble does not read, in name order: one an earlier release read (RETIRED_ENV:
+    what became of it), else a misspelt one, with the known name it is closest to
+    (difflib.get_close_matches) when there is one. A typo such as HUBENSEMBLE_CACHE_DIRR was
+    ignored without a word, the default cache used."""
+    import difflib
+
+    known = ({n for n in PATH_ENV if n.startswith("HUBENSEMBLE_")} | set(SECONDS_ENV)
+             | set(OTHER_ENV))
+    said = []
+    for name in sorted((os.environ if environ is None else environ)):
+        if not name.startswith("HUBENSEMBLE_") or name in known:
+            continue
+        if name in RETIRED_ENV:
+            said.append(f"${name} is set but no longer read: {RETIRED_ENV[name]}; unset it")
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        said.append(f"${name} is set but is not a hubensemble setting (ignored)" + (
+            f"; did you mean ${close[0]}?" if close else ""))
+    return said
+
+
 def check_environment(environ: Mapping[str, str] | None = None) -> None:
     """`seconds_from_environment` for every variable of SECONDS_ENV (OptionError), the
     URL of $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR (`environment.weights_mirror`, HubensembleError)
     and the folders of PATH_ENV (`path_from_environment`, OptionError): a bad value is named
-    before any work, not at the first download or as a folder made in the working folder."""
+    before any work, not at the first download or as a folder made in the working folder.
+    Each of `unknown_settings` is logged as a WARNING, once per process."""
     for name in SECONDS_ENV:
         seconds_from_environment(name, environ)
     for name in PATH_ENV:
         path_from_environment(name, environ)
     weights_mirror(environ)
+    for words in unknown_settings(environ):
+        if words not in _SAID_SETTINGS:
+            _SAID_SETTINGS.add(words)
+            log.warning("%s", words)
 
 
 # matplotlib's folder (TensorFlow imports matplotlib, so it is checked before TensorFlow)

@@ -308,3 +308,28 @@ def test_tensorflows_op_determinism_puts_no_line_on_stderr(tmp_path, monkeypatch
     assert got[0].files == got[1].files and len(got[0].files) == 3
     for name in got[0].files:
         np.testing.assert_array_equal(got[0][name], got[1][name])
+
+
+def test_an_unknown_or_retired_hubensemble_variable_is_warned_of_once(caplog):
+    """HUBENSEMBLE_CACHE_DIRR (a typo) was ignored without a word, the default cache used;
+    HUBENSEMBLE_CHIEF_GRACE, which f807c7b retired, likewise. check_environment (before any
+    work, from the command line and from fit) warns of each, once per process."""
+    import logging
+
+    from hubensemble import environment
+
+    environ = {"HUBENSEMBLE_CACHE_DIRR": "/tmp/c", "HUBENSEMBLE_CHIEF_GRACE": "5",
+               "HUBENSEMBLE_NOTHING_LIKE_IT": "1", "HUBENSEMBLE_HTTP_TIMEOUT": "30",
+               "HUBENSEMBLE_QUIET_TF": "1", "PATH": "/bin"}
+    assert environment.unknown_settings(environ) == [
+        "$HUBENSEMBLE_CACHE_DIRR is set but is not a hubensemble setting (ignored); did you "
+        "mean $HUBENSEMBLE_CACHE_DIR?",
+        "$HUBENSEMBLE_CHIEF_GRACE is set but no longer read: a worker started after its chief "
+        "ended waits for a chief started again ($HUBENSEMBLE_CHIEF_TIMEOUT bounds the wait) "
+        "since 2026-12-06; unset it",
+        "$HUBENSEMBLE_NOTHING_LIKE_IT is set but is not a hubensemble setting (ignored)"]
+    environment._SAID_SETTINGS.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.environment"):
+        environment.check_environment(environ)
+        environment.check_environment(environ)
+    assert [r.getMessage() for r in caplog.records] == environment.unknown_settings(environ)
