@@ -568,7 +568,8 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
                 check_images, metadata: dict | None = None,
                 tolerance: float = RELOAD_TOLERANCE, latency_batches=(),
                 say: Callable[[str], None] | None = None,
-                share_backbones: bool = True, groups=None) -> float:
+                share_backbones: bool = True, groups=None,
+                on_reload: Callable[[object], None] | None = None) -> float:
     """Writes the ensemble of `members` as a SavedModel at `out_dir` and checks it; returns
     the reload check's max |dp| (in [0, `tolerance`]).
 
@@ -591,7 +592,12 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     latency_ms. Only an export within `tolerance` is put in place (fileio.replace_dir: an
     earlier export there is replaced, never left half-written). `say` (text -> None), when
     given, is told of each long step before it starts: the save, the reload check, the timing
-    (seconds to minutes each with real modules). Raises RunError when the reloaded model
+    (seconds to minutes each with real modules). `on_reload`, when given, is handed the
+    reloaded SavedModel (the tf.saved_model.load result the checks ran, every signature
+    already called once) after the export is in place: a caller that checks something
+    against the export (the TFLite export) uses it instead of loading the folder again,
+    which cost a load and a first call's graph optimisation per signature (~3 s CPU of 8
+    small members, more with more members). Raises RunError when the reloaded model
     differs by more or fails a warmup request (the temp folder is deleted) or when `out_dir`
     is a file or a non-empty folder that is not a hubensemble export; HubensembleError when
     the members' output width is not len(class_names).
@@ -664,4 +670,8 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if on_reload is not None:
+        # Loaded from the temp folder, now `out_dir`: its functions and variables are in
+        # memory (a loaded SavedModel reads no file after the load), so it is the export's.
+        on_reload(loaded)
     return diff

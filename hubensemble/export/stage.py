@@ -364,9 +364,11 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     groups = backbone_groups(members)
     metadata["cost"] = _export_cost(run, members, groups, specs, task, say=say)
     check_images = check_batch(task)
+    reloaded = []  # the SavedModel the reload check loaded: the TFLite check's reference
     diff = save_export(members, task.class_names, out_dir, check_images=check_images,
                        metadata=metadata, latency_batches=LATENCY_BATCHES, say=say,
-                       groups=groups)
+                       groups=groups,
+                       on_reload=reloaded.append if export_format == "tflite" else None)
     result = ExportResult(path=absolute(out_dir), members=[m.info for m in members],
                           skipped=skipped, max_abs_diff=diff,
                           class_names=list(task.class_names), retrain_full=bool(retrain_full),
@@ -390,8 +392,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
             f"(quantize {quantize}), then checking "
             "it against the SavedModel and timing both")
         result.tflite = _export_tflite(members, task, out_dir, check_images, metadata,
-                                       quantize=quantize, size=tflite_size,
-                                       groups=groups).to_json()
+                                       quantize=quantize, size=tflite_size, groups=groups,
+                                       saved=reloaded[0]).to_json()
     else:
         _remove_stale_tflite(out_dir, run, student)
     record()
@@ -597,9 +599,11 @@ def _remove_stale_tflite(out_dir, run, student=None):
 
 
 def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, size,
-                   groups=None):
+                   groups=None, saved=None):
     """`tflite.write_tflite` of the members to OUT_DIR-tflite/, checked against the SavedModel
-    just written at OUT_DIR on the check images resized to the TFLite input size."""
+    just written at OUT_DIR on the check images resized to the TFLite input size. `saved`:
+    that SavedModel as its reload check loaded it (`save_export`'s on_reload), loaded again
+    from OUT_DIR when not given."""
     import tensorflow as tf
 
     from hubensemble import augment
@@ -609,7 +613,9 @@ def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, 
     images = check_images
     if tuple(images.shape[1:3]) != hw:
         images = augment.resize(images, hw).numpy()
-    serve = tf.saved_model.load(fileio.tf_path(out_dir)).signatures[SERVING_SIGNATURE]
+    if saved is None:
+        saved = tf.saved_model.load(fileio.tf_path(out_dir))
+    serve = saved.signatures[SERVING_SIGNATURE]
     meta = {k: metadata[k] for k in ("created", "task", "objective", "members", "best_single",
                                      "metrics", "cost") if k in metadata}
     return write_tflite(members, task.class_names, f"{out_dir}-tflite", input_hw=hw,
