@@ -237,6 +237,13 @@ def _handle_checked(check, value, *args):
                      for t in (problem, e.hint))) from None
 
 
+#: The entry fields `catalogue add` sets by a flag (cli.py declares them), with the flag's
+#: value as its usage writes it (`trust` is a flag without a value): said in the caller's
+#: words by `catalogue_writer._callers_words` and `hub.introspect.with_flag_hint`.
+ADD_FLAGS = {"output_key": "--output-key KEY", "signature": "--signature NAME",
+             "layer": "--layer NAME", "weights": "--weights FILE", "trust": "--trust"}
+
+
 def _check_weights(value):
     """handles.check_weights, with an empty (or blank) string refused as empty: it was made
     the catalogue's folder or the working folder (`stored_weights('')`) and refused as "'/work'
@@ -251,9 +258,7 @@ def _check_weights(value):
 def checked_stored_weights(value, base_dir):
     """A `weights:` value as stored in a catalogue under `base_dir` (a path relative to it,
     or a keyword such as "imagenet"), checked; raises the parser's field error when invalid
-    (an empty or blank string as empty, before it is made a path: `_check_weights`)."""
-    if isinstance(value, str) and not value.strip():
-        return _check_weights(value)
+    (an empty or blank string as empty: `stored_weights` makes no path of it)."""
     return _check_weights(stored_weights(value, base_dir))
 
 

@@ -15,6 +15,7 @@ import yaml
 from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_stored_handle,
                                    checked_stored_weights, parse_catalogue_text,
                                    raise_problems, read_catalogue_file)
+from hubensemble.catalogue_fields import ADD_FLAGS
 from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import (handle_kind, same_module_note, same_module_pairs, stored_handle,
@@ -42,9 +43,7 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
         raise CatalogueError(f"{flag} names a single HANDLE; add the others in another call, "
                              f"or leave {flag} out for names made from the handles")
     base_dir = base_dir or os.getcwd()
-    weights = fields.get("weights")
-    if not (isinstance(weights, str) and not weights.strip()):  # "" is refused as empty
-        weights = stored_weights(weights, base_dir)  # (catalogue_fields), not made base_dir
+    weights = stored_weights(fields.get("weights"), base_dir)  # "": kept, refused as empty
     for handle in handles:
         try:
             stored = stored_handle(handle, base_dir)
@@ -58,9 +57,8 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
             raise CatalogueError(f"cannot add {handle!r}: {stored} does not exist")
 
 
-#: The fields `catalogue add` takes as flags (cli.py: --name, --weights, …; `trust` is a
-#: flag without a value there), as `_callers_words` names them.
-_FLAG_FIELDS = ("name", "weights", "layer", "signature", "output_key", "trust")
+#: The fields `_callers_words` puts in the caller's words: ADD_FLAGS' and --name's.
+_FLAG_FIELDS = ("name", *ADD_FLAGS)
 
 
 def _flag(key) -> str:

@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 from hubensemble.catalogue import NAME_RE, ModuleSpec
+from hubensemble.catalogue_fields import ADD_FLAGS  # with_flag_hint's flags
 from hubensemble.errors import ModuleLoadError
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_weights, handle_kind,
                                  source_kind, stored_handle, stored_weights)
@@ -84,12 +85,6 @@ def describe_module(handle, *, name=None, weights=None, layer=None, signature=No
                          output_key=output_key, trust=trust, base_dir=base_dir)
     except ModuleLoadError as e:
         raise with_flag_hint(e) from e
-
-
-#: The entry fields `catalogue add` sets by a flag (cli.py declares them), with the flag's
-#: value as its usage writes it.
-ADD_FLAGS = {"output_key": "--output-key KEY", "signature": "--signature NAME",
-             "layer": "--layer NAME", "weights": "--weights FILE", "trust": "--trust"}
 
 
 def with_flag_hint(error: ModuleLoadError) -> ModuleLoadError:
