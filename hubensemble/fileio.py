@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -21,8 +20,8 @@ from hubensemble.errors import HubensembleError, first_line, held_stops
 from hubensemble.tempnames import (  # noqa: F401
     NAME_MAX, OLD, SINCE_SLACK, START_SLACK, TEMP_MARKER, clean_folder_once, fitted_name,
     is_temp, name_mark, pid_alive, process_start, remove_entry, remove_stale_temp_dirs,
-    remove_stale_temp_files, remove_stale_temp_files_below, temp_dir_for, temp_writer,
-    writer_gone, writer_tag)
+    remove_stale_temp_files, remove_stale_temp_files_below, temp_dir_for, temp_file_for,
+    temp_writer, writer_gone, writer_tag)
 from hubensemble.text import absolute, shown_time, time_stamp
 
 #: A file changed less than this many seconds before it was looked at may change again
@@ -78,11 +77,8 @@ def atomic_write_bytes(path, data, *, sync=True):
     # devices, "Invalid cross-device link").
     folder = os.path.dirname(absolute(path))
     os.makedirs(folder, exist_ok=True)
-    clean_folder_once(folder)  # dead writers' temp files here, once per folder and process
-    # Named by its writer as a temp folder is; the random part keeps two threads' apart.
-    tag = "." + writer_tag()
-    name = fitted_name(os.path.basename(path), ".XXXXXXXX" + tag, prefix=TEMP_MARKER)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=name[:-len("XXXXXXXX" + tag)], suffix=tag)
+    # Named by its writer as a temp folder is (dead writers' are removed here first).
+    fd, tmp = temp_file_for(path)
     try:
         # mkstemp makes 0600 files; results are ordinary files that others may read.
         os.fchmod(fd, _FILE_MODE)

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 
 from hubensemble.text import absolute, stamp_time
 
@@ -181,6 +182,21 @@ def temp_dir_for(final) -> str:
     parent, name = os.path.split(absolute(final))
     return os.path.join(parent, fitted_name(name, f".{writer_tag()}", prefix=TEMP_MARKER,
                                             spare=len(OLD)))
+
+
+def temp_file_for(path) -> tuple[int, str]:
+    """A new temp file beside the file `path` is written to, ``.tmp-NAME.XXXXXXXX.PID_START@HOST``
+    (NAME cut by `fitted_name`; the random part keeps two threads' apart), opened: (its
+    descriptor, its path), mode 0600 as `tempfile.mkstemp` makes it. The first call of this
+    process for a folder removes its dead writers' temp files first (`clean_folder_once`).
+    The name says whose it is: one a killed writer left is removed by the next writer there,
+    where a ``.download-XXXXXXXX`` (a download's, hub.remote) named no writer and stayed for
+    good. The folder must exist; raises OSError as mkstemp does."""
+    folder = os.path.dirname(absolute(path))
+    clean_folder_once(folder)  # dead writers' temp files here, once per folder and process
+    tag = "." + writer_tag()
+    name = fitted_name(os.path.basename(path), ".XXXXXXXX" + tag, prefix=TEMP_MARKER)
+    return tempfile.mkstemp(dir=folder, prefix=name[:-len("XXXXXXXX" + tag)], suffix=tag)
 
 
 def temp_writer(rest: str) -> tuple[str, bool]:

@@ -192,7 +192,7 @@ def test_a_body_shorter_than_its_content_length_is_never_kept(server, tarball, h
     url = server.add("/file.bin", ok(b"x" * 5000, "short"))
     with pytest.raises(ConnectionError, match="closed after 5000 of 6000 bytes"):
         remote.download(url, target, timeout=10, deadline=time.monotonic() + 60)
-    assert not target.exists() and not list(target.parent.glob(".download-*"))
+    assert not target.exists() and not list(target.parent.glob(".tmp-*"))
 
 
 def test_a_gzip_encoded_body_is_the_file_it_encodes(server, tarball, hub_cache):
@@ -253,6 +253,12 @@ def test_a_stalled_downloads_bar_is_redrawn_with_a_falling_rate(server, tmp_path
             time.sleep(0.01)
 
     wait_for(lambda: bar.n >= len(body) // 2 and bar.format_dict["rate"])
+    # The half download is a temp file named by its writer (`tempnames.temp_file_for`), as
+    # every atomic write's is: a ".download-XXXXXXXX" a kill left stayed for good.
+    from hubensemble.fileio import writer_tag
+
+    assert [re.sub(r"\.\w{8}\.", ".X.", p.name) for p in tmp_path.iterdir()] == [
+        f".tmp-big.bin.X.{writer_tag()}"]
     rate, drawn = bar.format_dict["rate"], stream.getvalue()
     wait_for(lambda: (bar.format_dict["rate"] or 0) < rate / 10)
     assert bar.n == len(body) // 2 and len(stream.getvalue()) > len(drawn)  # redrawn, stalled
@@ -260,6 +266,44 @@ def test_a_stalled_downloads_bar_is_redrawn_with_a_falling_rate(server, tmp_path
     thread.join(30)
     bar.close()
     assert done["digest"] == hashlib.sha256(body).hexdigest()
+
+
+def test_a_killed_downloads_or_copys_temp_entry_is_removed_by_the_next_one(server, tmp_path):
+    """A download (a .keras URL, ImageNet weights into Keras' cache) or a copy (a gs://
+    module or file into tensorflow_hub's cache) killed half-way (SIGKILL, the OOM killer)
+    left its temp entry, ".download-XXXXXXXX" or ".copy-XXXXXXXX", which named no writer:
+    nothing could tell it from a live download's, and it stayed for good (MBs of weights).
+    Now each is named by its writer (`tempnames.temp_file_for`, `temp_dir_for`), and the next
+    download or copy there removes a dead writer's; a live writer's stays."""
+    import socket
+    import subprocess
+
+    from hubensemble.fileio import process_start
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    gone = f"{dead.pid}_1@{socket.gethostname()}"
+    folder = tmp_path / "keras"
+    folder.mkdir()
+    left = [folder / f".tmp-w.h5.k2j9x1ab.{gone}", folder / f".tmp-m.keras.a1b2c3d4.{gone}"]
+    live = folder / f".tmp-w.h5.zzzzzzzz.{os.getpid()}_{process_start(os.getpid())}" \
+        f"@{socket.gethostname()}"
+    for path in left + [live]:
+        path.write_bytes(b"half")
+    url = server.add("/w.h5", ok(b"w" * 3000))
+    remote.download(url, folder / "w.h5", timeout=10, deadline=time.monotonic() + 60)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["w.h5", live.name])
+    # A folder copied whole: a dead copy's folder beside it goes, the copy is complete.
+    source, cache = tmp_path / "src", tmp_path / "hub"
+    (source / "variables").mkdir(parents=True)
+    (source / "saved_model.pb").write_bytes(b"pb")
+    (source / "variables" / "variables.index").write_bytes(b"ix")
+    cache.mkdir()
+    (cache / f".tmp-abc.{gone}" / "variables").mkdir(parents=True)
+    assert remote.copy_tree(str(source), str(cache / "abc"), timeout=10,
+                            deadline=time.monotonic() + 60) == 2
+    assert sorted(p.name for p in cache.iterdir()) == ["abc"]
+    assert (cache / "abc" / "variables" / "variables.index").read_bytes() == b"ix"
 
 
 def test_a_download_that_stalls_says_how_far_it_got_and_the_way_on(

@@ -19,7 +19,6 @@ import logging
 import os
 import posixpath
 import shutil
-import tempfile
 import threading
 import time
 import urllib.error
@@ -27,6 +26,7 @@ import urllib.request
 import zlib
 
 from hubensemble.errors import first_line, held_stops
+from hubensemble.tempnames import remove_stale_temp_dirs, temp_dir_for, temp_file_for
 from hubensemble.text import absolute
 from hubensemble.threads import caller_thread
 
@@ -486,9 +486,8 @@ def copy_file(src, dst, *, timeout: float, deadline: float, progress=None) -> st
     """Copies the (remote) file ``src`` to the local path ``dst`` through a BoundedReader,
     atomically (temp file + rename); returns the sha256 of the bytes copied. ``progress``,
     when given, is a bar (a tqdm bar, or anything with ``update(n)``) counting the bytes."""
-    folder = os.path.dirname(absolute(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-")
+    os.makedirs(os.path.dirname(absolute(dst)), exist_ok=True)
+    fd, tmp = temp_file_for(dst)  # named by its writer: a killed copy's is removed later
     try:
         with os.fdopen(fd, "wb") as out, open_gfile(src, timeout=timeout,
                                                     deadline=deadline) as reader:
@@ -511,9 +510,12 @@ def copy_tree(src, dst, *, timeout: float, deadline: float, progress=None) -> in
     Raises FileNotFoundError when ``src`` is not a folder, TimeoutError as `BoundedReader`."""
     if not gfile_call("isdir", src, timeout=timeout):
         raise FileNotFoundError(f"{src} is not a folder")
-    parent = os.path.dirname(absolute(dst))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".copy-")
+    os.makedirs(os.path.dirname(absolute(dst)), exist_ok=True)
+    # Named by its writer (`temp_dir_for`): a killed copy's folder, which a ".copy-XXXXXXXX"
+    # name left in the cache for good, is removed by the next copy to `dst`.
+    remove_stale_temp_dirs(dst)
+    tmp = temp_dir_for(dst)
+    os.mkdir(tmp)
     count = 0
     try:
         stack = [""]
@@ -561,9 +563,11 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
     bar starts again).
     Returns the sha256 of the file. Raises what urllib raises (URLError, HTTPError,
     socket.timeout), DeadlineExceeded past the deadline, ConnectionError for a short body."""
-    folder = os.path.dirname(absolute(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".download-")
+    os.makedirs(os.path.dirname(absolute(dst)), exist_ok=True)
+    # Named by its writer (`temp_file_for`, which removes dead writers' first): one a killed
+    # download left (a ".download-XXXXXXXX" before, in Keras' cache: MBs of weights for good)
+    # is removed by the next download into its folder.
+    fd, tmp = temp_file_for(dst)
     os.close(fd)
 
     def attempt():
