@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hubensemble import metrics, weightsfile
-from hubensemble.errors import RunError
+from hubensemble.errors import RunError, held_stops
 from hubensemble.fileio import (RACY_SECONDS, TEMP_MARKER, atomic_save_npy, atomic_write_json,
                                 fitted_name, is_temp, read_json, remove_entry, writer_gone,
                                 writer_tag)
@@ -392,9 +392,12 @@ def write_candidate(candidates_dir, record: dict, *, val_probs=None, test_probs=
         atomic_write_json(os.path.join(tmp, TRIAL_FILE), record)
         if os.path.exists(final):
             old = os.path.join(root, _temp_name(trial) + "-old")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
+            # Both renames, or the stop waits (`fileio.replace_dir`'s rule): a Ctrl-C right
+            # after the first left no candidate, the new one deleted below.
+            with held_stops():
+                os.replace(final, old)
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, final)
     except BaseException:

@@ -477,13 +477,17 @@ def replace_dir(tmp, final) -> None:
         _fsync_dir(os.path.dirname(absolute(final)))
         return
     old = tmp + OLD  # (room left for it by temp_dir_for)
-    os.replace(final, old)
-    try:
-        os.replace(tmp, final)
-    except BaseException:
-        os.replace(old, final)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    # A Ctrl-C or SIGTERM waits until both renames are done and the old folder is gone: one
+    # that came right after the first left no folder at `final` (the old one aside, the new
+    # one deleted by the caller's clean-up: an export lost, not replaced).
+    with held_stops():
+        os.replace(final, old)
+        try:
+            os.replace(tmp, final)
+        except BaseException:
+            os.replace(old, final)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
     _fsync_dir(os.path.dirname(absolute(final)))
 
 

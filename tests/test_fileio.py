@@ -799,3 +799,43 @@ def test_a_name_of_up_to_255_bytes_gets_its_temp_folder_lock_and_kept_export(tmp
     candidate.write_candidate(tmp_path / "candidates", {"trial": long, "status": "failed"})
     candidate.write_candidate(tmp_path / "candidates", {"trial": long, "status": "failed"})
     assert os.listdir(tmp_path / "candidates") == [long]
+
+
+def test_a_stop_between_the_two_renames_of_a_folders_swap_leaves_the_folder_in_place(
+        tmp_path, monkeypatch):
+    """A folder replaced by another (an export: `fileio.replace_dir`; a candidate a trial run
+    again writes: `candidate.write_candidate`) is swapped in two renames: the old one aside,
+    the new one in. A Ctrl-C or SIGTERM in between (Python runs its handler after the
+    first) stopped there: no folder at the final path, the new one deleted by the caller's
+    clean-up and the old one left under a temp name, for the next writer to delete as a dead
+    writer's. A RUN/export (or the candidate) was lost, not replaced. The swap now holds the
+    stop until both renames are done (`errors.held_stops`): it comes right after, with the
+    new folder in place."""
+    from hubensemble.candidate import read_candidate, write_candidate
+
+    real = os.replace
+
+    def stopped_after(a, b):
+        real(a, b)
+        if os.path.basename(b).endswith(fileio.OLD):  # the old folder just moved aside
+            os.kill(os.getpid(), signal.SIGINT)  # its handler runs at once: a stop now
+
+    final, tmp = tmp_path / "export", tmp_path / "new"
+    for folder, body in ((final, "old"), (tmp, "new")):
+        folder.mkdir()
+        (folder / "saved_model.pb").write_text(body)
+    monkeypatch.setattr(os, "replace", stopped_after)
+    with pytest.raises(KeyboardInterrupt):
+        fileio.replace_dir(tmp, final)
+    assert (final / "saved_model.pb").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+    # A candidate written again over its folder: the same swap.
+    monkeypatch.setattr(os, "replace", real)
+    record = {"trial": "t-0000", "status": "failed", "error": "first"}
+    write_candidate(tmp_path / "candidates", dict(record))
+    monkeypatch.setattr(os, "replace", stopped_after)
+    with pytest.raises(KeyboardInterrupt):
+        write_candidate(tmp_path / "candidates", {**record, "error": "second"})
+    monkeypatch.setattr(os, "replace", real)
+    assert read_candidate(tmp_path / "candidates", "t-0000").record["error"] == "second"
+    assert sorted(p.name for p in (tmp_path / "candidates").iterdir()) == ["t-0000"]
