@@ -101,10 +101,7 @@ class ModuleSpec:
         """"FILE:LINE" of `field` (a FIELD_NAMES name) where the catalogue wrote it, in this
         entry or in `defaults:`; the entry's `source` when that line is not known (a field
         left to its default, a spec built in code or read back from run.json)."""
-        line = (self.lines or {}).get(field)
-        if line is None or ":" not in self.source:
-            return self.source
-        return f"{self.source.rsplit(':', 1)[0]}:{line}"
+        return _field_source(self.source, self.lines, field)
 
     @classmethod
     def from_json(cls, d) -> "ModuleSpec":
@@ -117,6 +114,28 @@ class ModuleSpec:
 
 
 assert FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-2]
+
+
+def _field_source(source, lines, field) -> str:
+    """"FILE:LINE" of `field` by `lines` ({field: LINE}, or None) in the file of `source`
+    ("FILE:LINE" of the entry), else `source` itself."""
+    line = (lines or {}).get(field)
+    if line is None or ":" not in source:
+        return source
+    return f"{source.rsplit(':', 1)[0]}:{line}"
+
+
+class PartialEntry(types.SimpleNamespace):
+    """An entry with problems as far as it parsed (`parse_catalogue_text`'s `partial`): its
+    valid fields (FIELD_NAMES, None when not written or not valid), `source` ("FILE:LINE" of
+    the entry), `refused` (the fields written but not valid) and `lines` ({field: LINE} of
+    each field written, in the entry or `defaults:`), so that a problem found later of one
+    of its fields names that field's line, as a ModuleSpec's does (`field_source`): a bad
+    zoo: handle of an entry with a bad family named the entry's `- name:` line."""
+
+    def field_source(self, field) -> str:
+        """"FILE:LINE" of `field` where the catalogue wrote it, else the entry's `source`."""
+        return _field_source(self.source, self.lines, field)
 
 
 # ---------------------------------------------------------------------------- loading
@@ -336,8 +355,9 @@ def parse_catalogue_text(text, label, base_dir, *, partial: list | None = None):
     `label` names it in problems, relative handles and weights resolve against `base_dir`.
     Never raises for bad content: every problem is a line (see `raise_problems`).
     `partial`: a list that gets each entry with problems as far as it parsed, a
-    types.SimpleNamespace of its valid fields (defaults taken; a field not written or not
-    valid is None), `source` "LABEL:LINE" and `refused` (the fields written but not valid),
+    `PartialEntry` of its valid fields (defaults taken; a field not written or not
+    valid is None), `source` "LABEL:LINE", `refused` (the fields written but not valid) and
+    the lines of the fields written (`PartialEntry.field_source`),
     for `catalogue validate` to check those entries' handles too (`zoo.config`): their
     problems came only once the entry's others were fixed."""
     with _collector_paused():
@@ -416,10 +436,12 @@ def _parse_root(loader, root, base_dir, report):
     specs = []
     names = {}
     for index, item in enumerate(node.value, start=1):
-        name, spec = _parse_entry(loader, index, item, defaults, base_dir, report)
+        name, name_line, spec = _parse_entry(loader, index, item, defaults, base_dir, report)
         # Names are checked even in entries with other problems, so one run shows them all.
+        # Both by their `name:` lines, as every problem of a field names its line (the
+        # entries' `- …:` lines were named, where `name:` may sit lines below).
         if name is not None and name in names:
-            report.field(_line(item), "name",
+            report.field(name_line, "name",
                          f"{name!r} is already used by the entry at "
                          f"{report.label}:{names[name]}",
                          "write a name that no other entry uses instead")
@@ -427,7 +449,7 @@ def _parse_root(loader, root, base_dir, report):
                 report.partial.append(spec)
             continue
         if name is not None:
-            names[name] = _line(item)
+            names[name] = name_line
         if spec is not None:
             specs.append(spec)
     return specs
@@ -462,14 +484,14 @@ def _parse_defaults(loader, section, base_dir, report):
 
 
 def _parse_entry(loader, index, item, defaults, base_dir, report):
-    """(valid name or None, ModuleSpec or None) of one entry of `modules:`; the spec is None
-    when the entry has problems, which go to the report."""
+    """(valid name or None, the line of its `name:`, ModuleSpec or None) of one entry of
+    `modules:`; the spec is None when the entry has problems, which go to the report."""
     line = _line(item)
     if not isinstance(item, yaml.MappingNode):
         report.add(line, f"entry {index} of modules is {_kind(item)}, not a mapping; write "
                          f"`- name: my-module` with `handle: …` and other fields lined up "
                          f"under `name:` instead")
-        return None, None
+        return None, line, None
     before = len(report.items)
     fields, present, lines = {}, set(), {}
     # The handle first, wherever it is written: a refused sha256's hint depends on it (the
@@ -496,13 +518,19 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
             fields[key], written[key] = value, key_line
     if len(report.items) == before:
         for field, problem, hint in source_problems(fields):
-            report.field(lines.get(field, line), field, problem, hint)
+            if field not in present and field in written:  # `defaults:`' value: its line
+                problem = (f"(the `defaults:` value, taken by entry "
+                           f"{shown(fields.get('name'))} at {report.label}:{line}) {problem}")
+                hint = f"move {field}: from `defaults:` into the entries it fits"
+            report.field(written.get(field, line), field, problem, hint)
+    name_line = lines.get("name", line)
     if len(report.items) > before:
-        report.partial.append(types.SimpleNamespace(**{
+        report.partial.append(PartialEntry(**{
             **dict.fromkeys(FIELD_NAMES), **fields, "source": f"{report.label}:{line}",
-            "refused": sorted(present - set(fields))}))
-        return fields.get("name"), None
-    return fields["name"], ModuleSpec(**fields, source=f"{report.label}:{line}", lines=written)
+            "refused": sorted(present - set(fields)), "lines": {**lines, **written}}))
+        return fields.get("name"), name_line, None
+    return fields["name"], name_line, ModuleSpec(**fields, source=f"{report.label}:{line}",
+                                                 lines=written)
 
 
 def read_catalogue_file(path) -> tuple[str, str, str]:
@@ -627,10 +655,10 @@ def load_catalogues(paths) -> list[ModuleSpec]:
         file_specs, file_problems = parse_catalogue_text(*read_catalogue_file(path))
         problems.extend(file_problems)
         for spec in file_specs:
-            if spec.name in by_name:
-                problems.append(f"{spec.source}: field 'name': {spec.name!r} is already "
-                                f"defined at {by_name[spec.name].source}; rename one of them "
-                                f"or leave one catalogue out")
+            if spec.name in by_name:  # by the `name:` lines (`zoo.config._names_across`)
+                problems.append(f"{spec.field_source('name')}: field 'name': {spec.name!r} is "
+                                f"already defined at {by_name[spec.name].field_source('name')}; "
+                                f"rename one of them or leave one catalogue out")
                 continue
             by_name[spec.name] = spec
             specs.append(spec)

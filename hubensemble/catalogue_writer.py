@@ -237,8 +237,9 @@ def check_add(path, handles, *, name=None, **fields) -> set[str]:
     if name in before:
         flag = option_word("--name ", "name=")
         raise CatalogueError(f"{absolute(os.fspath(path))}: {flag}{name!r} is already used "
-                             f"by the entry at {before[name].source}; choose another name, "
-                             f"or leave {flag.strip()} out for one made from the handle")
+                             f"by the entry at {before[name].field_source('name')}; choose "
+                             f"another name, or leave {flag.strip()} out for one made from "
+                             f"the handle")
     return set(before)
 
 

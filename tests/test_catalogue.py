@@ -1099,6 +1099,21 @@ def test_a_field_that_does_not_fit_is_reported_at_its_own_line(tmp_path):
         """)
     (problem,) = problems_of(path)
     assert problem.startswith(f"{path}:{line_of(path, 'weights:')}: field 'weights'")
+    # A `defaults:` value that does not fit an entry: the default's line, naming the entry
+    # (the entry's `- name:` line was named, and "remove it from this entry", where it is not).
+    path = write(tmp_path, """
+        defaults:
+          value_range: [-1, 1]
+        modules:
+          - {name: hub, handle: ./model_dir}
+          - name: app
+            handle: keras:VGG16
+        """)
+    (problem,) = problems_of(path)
+    assert problem.startswith(
+        f"{path}:2: field 'value_range': (the `defaults:` value, taken by entry 'app' at "
+        f"{path}:{line_of(path, 'name: app')}) hubensemble feeds"), problem
+    assert problem.endswith("; move value_range: from `defaults:` into the entries it fits")
 
 
 def test_module_specs_built_in_code_get_the_same_source_checks():
@@ -1328,6 +1343,9 @@ def test_catalogue_add_names_the_file_absolute_as_validate_does(
              f"{mine}:2: field 'famly'"),
             ("modules:\n  - {name: g0, handle: ./m}\n",
              f"{mine}: --name 'g0' is already used by the entry at {mine}:2;"),
+            # by its `name:` line, as validate names a name's clash (the entry's was named)
+            ("modules:\n  - handle: ./m\n    name: g0\n",
+             f"{mine}: --name 'g0' is already used by the entry at {mine}:3;"),
             ("modules: [{name: a, handle: ./m}]\n",
              f"cannot append to the flow-style `modules:` list of {mine}:1;"),
             ("modules: []\nextra: 1\n", f"{mine}:2: field 'extra'")):
@@ -1575,9 +1593,10 @@ def test_validate_reports_every_problem_of_an_entry_with_others_in_one_round(tmp
         """)
     said = []
     assert not validate_catalogues([path], lambda line, ok: said.append((ok, line)))
+    # a's zoo: handle by its `handle:` line (5), as a ModuleSpec's: the entry's (4) was named.
     assert [(ok, line.removeprefix("warning: ").split(": ")[0].rsplit(":", 1)[1])
             for ok, line in said] == [
-        (False, "4"), (False, "6"), (False, "7"), (None, "7"), (False, "8"), (False, "8"),
+        (False, "5"), (False, "6"), (False, "7"), (None, "7"), (False, "8"), (False, "8"),
         (False, "9"), (False, "10"), (False, "10")], said
     words = "\n".join(line for _, line in said)
     for text in ("module 'a': 'zoo:dmeo/r8x2-generalist-0' names no zoo preset",
@@ -1757,6 +1776,37 @@ def test_validate_checks_a_repeated_names_entry_and_names_across_files_with_erro
         """, "d.yaml")], lambda line, ok: said.append((ok, line)))
     assert [line for ok, line in said if "already defined" in line and not ok][0].startswith(
         "the 2 catalogues together are not valid"), said
+    # Each by its `name:` line, the clash's and the earlier's, where the field sits below the
+    # entry's `- handle:` line (each entry's `- …` line was named): in a file, across files
+    # with errors (`_names_across`) and across valid ones (`load_catalogues`).
+    e = write(tmp_path, """
+        modules:
+          - handle: zoo:demo/r8x2-generalist-0
+            name: four
+        """, "e.yaml")
+    f = write(tmp_path, """
+        modules:
+          - handle: zoo:demo/r8x2-generalist-1
+            family: expert
+            name: five
+          - handle: zoo:demo/r8x2-generalist-2
+            name: five
+          - handle: zoo:demo/r6x1-generalist-0
+            name: four
+        """, "f.yaml")
+    said = []
+    assert not validate_catalogues([e, f], lambda line, ok: said.append((ok, line)))
+    assert [line for ok, line in said if not ok] == [
+        f"{f}:6: field 'name': 'five' is already used by the entry at {f}:4; write a name "
+        f"that no other entry uses instead",
+        f"{f}:8: field 'name': 'four' is already defined at {e}:3; rename one of them or "
+        f"leave one catalogue out"], said
+    f.write_text(f.read_text().replace("name: five\n  - handle: zoo:demo/r8x2-generalist-2\n"
+                                       "    name: five\n", "name: five\n"))
+    with pytest.raises(CatalogueError) as info:
+        load_catalogues([e, f])
+    assert info.value.problems == [f"{f}:6: field 'name': 'four' is already defined at {e}:3; "
+                                   f"rename one of them or leave one catalogue out"]
 
 
 def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(tmp_path):

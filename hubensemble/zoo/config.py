@@ -356,14 +356,19 @@ def _names_across(named: dict, label: str, entries, bad: bool) -> list[str]:
     files' clashes are `load_catalogues`'s, said with the set); `named` {name: (source, file,
     its file bad)} of the files before, updated. A name repeated in one file is its own
     problem (`catalogue._parse_root`)."""
+    from hubensemble.handles import field_source
+
     lines = []
     for entry in sorted(entries, key=lambda e: _line_of(e.source, label)):
         if not isinstance(entry.name, str):
             continue
+        # By the `name:` lines, as `load_catalogues` names the set's clashes and every
+        # problem of a field names its line (the entries' `- …:` lines were named).
+        where = field_source(entry, "name")
         if entry.name not in named:
-            named[entry.name] = entry.source, label, bad
+            named[entry.name] = where, label, bad
         elif named[entry.name][1] != label and (bad or named[entry.name][2]):
-            lines.append(f"{entry.source}: field 'name': {entry.name!r} is already defined at "
+            lines.append(f"{where}: field 'name': {entry.name!r} is already defined at "
                          f"{named[entry.name][0]}; rename one of them or leave one catalogue "
                          f"out")
     return lines
