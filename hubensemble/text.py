@@ -363,6 +363,22 @@ def names_listed(names, limit: int | None = None, suffix: str = "") -> str:
     return ", ".join(words) + (", …" if len(names) > len(shown) else "")
 
 
+def paths_shown(paths, joiner: str = ", ", then: str = "", *, escape: bool = True) -> str:
+    """Paths `paths` (str or os.PathLike each) as a message's example shows them ("e.g. A",
+    "e.g. A = B", "e.g. A: REASON"), joined by `joiner`: each as it is, or every one quoted
+    (`repr`) when one could be read as more paths or another: it holds a comma, is empty or
+    starts or ends with whitespace (`names_listed`'s rule, `_unclear_in_list`), or holds
+    `joiner` or `then` (what the text puts after the last: ": " before a reason). Each is
+    escaped as `escaped` escapes (not with `escape` False: the report's Markdown, as
+    `names_shown`). "e.g. d/a, b.jpg: not a JPEG" read as two files, "d/5, x.png = d/0.png"
+    as three (the data summary's and report's examples, a folder's refusal)."""
+    texts = [os.fsdecode(p) for p in paths]
+    if any(_unclear_in_list(t) or (joiner.strip() and joiner in t)
+           or (then.strip() and then in t) for t in texts):
+        texts = [repr(t) for t in texts]
+    return joiner.join(escaped(t) if escape else t for t in texts)
+
+
 #: A shell word that needs no quotes: shlex.quote's safe characters, with letters and digits
 #: of every script (a shell takes "猫/1.jpg" as one word).
 _PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+")

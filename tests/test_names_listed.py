@@ -133,3 +133,48 @@ def test_whole_rankings_and_differing_shards_name_their_folders_quoted(tmp_path,
     with pytest.raises(RunError) as e:
         merge.check_shards(dirs)
     assert f"a different k: 0 in {dirs[0]!r}; 1 in {dirs[1]};" in str(e.value), e.value
+
+
+def test_example_paths_are_quoted_when_one_could_read_as_two(tmp_path):
+    """The "e.g." paths of the data summary, the report's data rows and a folder's refusal
+    (text.paths_shown): "e.g. d/a, b.jpg: not a JPEG" read as two files, and "(e.g. 5, x.png =
+    0, x.png)" as four; a path holding the joiner or the ": " before a reason is quoted too.
+    Ordinary paths as they were."""
+    from hubensemble.data.folder import _empty_error
+    from hubensemble.data.task import Split, Task
+    from hubensemble.report.datarows import accounting_rows, decoding_rows
+    from hubensemble.text import paths_shown
+
+    assert paths_shown(["d/a.jpg", "d/b.jpg"], " = ") == "d/a.jpg = d/b.jpg"
+    assert paths_shown(["d/a, b.jpg", "d/c.jpg"], " = ") == "'d/a, b.jpg' = 'd/c.jpg'"
+    assert paths_shown(["d/a = b.jpg", "d/c.jpg"], " = ") == "'d/a = b.jpg' = 'd/c.jpg'"
+    assert paths_shown(["d/a: b.jpg"], then=": ") == "'d/a: b.jpg'"
+    assert paths_shown(["d/a:b.jpg", "d/x\ny"], then=": ") == "d/a:b.jpg, d/x\\ny"
+    assert paths_shown(["d/x\ny"], escape=False) == "d/x\ny"
+
+    said = str(_empty_error("d", [("d/cat/a, b.jpg", "not an image")]))
+    assert "unreadable, e.g. 'd/cat/a, b.jpg': not an image;" in said, said
+    plain = str(_empty_error("d", [("d/cat/a.jpg", "not an image")]))
+    assert "e.g. d/cat/a.jpg: not an image;" in plain, plain
+    images = np.zeros((4, 2, 2, 3), np.uint8)
+    task = Task(name="d", source="folder:/d (class folders)", class_names=["cat", "dog"],
+                train=Split(images, np.array([0, 1, 0, 1])), files=4,
+                ignored=["/d/.hid, den", "/d/run, 2"], oriented=[("/d/cat/o, 1.jpg", 6)],
+                turned=[("/d/cat/t, 1.tif", 8)],
+                skipped=[("/d/cat/a, b.jpg", "not an image")])
+    task.hubensemble_folders = lambda: ["/d/run, 2"]  # the folder's own test reads run.json
+    summary = task.summary()
+    for words in ("ignored (e.g. '/d/.hid, den')", "(e.g. '/d/run, 2': move them out)",
+                  "(e.g. '/d/cat/o, 1.jpg': 6)", "(e.g. '/d/cat/t, 1.tif': 8)"):
+        assert words in summary, (words, summary)
+    record = task.to_json()  # run.json's data.task, as the report reads it
+    record["duplicates"] = {"copies": 1, "groups": 1, "examples": [["/d/5, x.png", "/d/0.png"]],
+                            "conflicting_labels": 1,
+                            "conflicting_examples": [["/d/5, x.png (cat)", "/d/0.png (dog)"]]}
+    rows = "\n".join(cell for row in accounting_rows(record) + decoding_rows(record)
+                     for cell in row)
+    for words in ("e.g. 'cat/a, b.jpg': not an image", "(e.g. '.hid, den')",
+                  "(e.g. 'run, 2': move them out)", "(e.g. 'cat/o, 1.jpg': 6)",
+                  "(e.g. 'cat/t, 1.tif': 8)", "(e.g. '5, x.png' = '0.png')",
+                  "(e.g. '5, x.png (cat)' = '0.png (dog)')"):
+        assert words in rows, (words, rows)

@@ -23,7 +23,7 @@ from hubensemble.data.task import Task
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.formats import made_by_hubensemble
-from hubensemble.text import absolute, escaped, names_listed
+from hubensemble.text import absolute, escaped, names_listed, paths_shown
 
 log = logging.getLogger(__name__)
 
@@ -638,7 +638,7 @@ def _empty_error(path, skipped):
         why = skipped_words(r for _, r in skipped)  # "too large" too, by its own word
         detail = (f"; all {len(skipped)} file(s) were "
                   f"{f'skipped ({why})' if ',' in why else why}, e.g. "
-                  f"{escaped(skipped[0][0])}: {skipped[0][1]}")
+                  f"{paths_shown([skipped[0][0]], then=': ')}: {skipped[0][1]}")
     return DataError(f"no readable images under {path}{detail}; {_EMPTY_HINT}")
 
 

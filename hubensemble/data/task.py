@@ -20,7 +20,7 @@ from hubensemble.data.sniff import (MAX_SHORT_SIDE, by_reason, named_skips, natu
                                     skipped_count)
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
-from hubensemble.text import escaped, names_shown
+from hubensemble.text import names_shown, paths_shown
 
 
 def _stack_or_list(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
@@ -437,36 +437,39 @@ class Task:
             text += f"; files {skips}"
         ours = self.hubensemble_folders()
         hidden = [p for p in self.ignored if p not in ours]
-        if hidden:
+        if hidden:  # each example quoted when it could read as two (`text.paths_shown`)
             text += (f"; {len(hidden)} hidden or system entr"
-                     f"{'y' if len(hidden) == 1 else 'ies'} ignored (e.g. {escaped(hidden[0])})")
+                     f"{'y' if len(hidden) == 1 else 'ies'} ignored (e.g. "
+                     f"{paths_shown(hidden[:1])})")
         if ours:
             text += (f"; {len(ours)} folder(s) hubensemble made (a run or an export) inside "
-                     f"the data ignored, not read as classes (e.g. {escaped(ours[0])}: move "
-                     "them out)")
+                     f"the data ignored, not read as classes (e.g. "
+                     f"{paths_shown(ours[:1], then=': ')}: move them out)")
         if self.oriented:
             # Phone photos carry the tag; serving clients that honour it (browsers, image
             # pickers) send pixels the model never saw that way (docs/export.md).
+            path, tag = self.oriented[0]
             text += (f"; {len(self.oriented)} image(s) with an EXIF or XMP orientation tag (e.g. "
-                     f"{escaped(self.oriented[0][0])}: {self.oriented[0][1]}) used as stored, not "
-                     "turned upright, as serve_bytes reads them")
+                     f"{paths_shown([path], then=': ')}: {tag}) used as stored, not turned "
+                     "upright, as serve_bytes reads them")
         if self.turned:
             # Pillow applies a TIFF's tag as it loads it, so these are upright (docs/data.md).
+            path, tag = self.turned[0]
             text += (f"; {len(self.turned)} TIFF image(s) turned upright by their orientation "
-                     f"tag (e.g. {escaped(self.turned[0][0])}: {self.turned[0][1]}), as Pillow "
-                     "reads them and predict sends them")
+                     f"tag (e.g. {paths_shown([path], then=': ')}: {tag}), as Pillow reads "
+                     "them and predict sends them")
         record = self._shrunk_record()
         if record["count"]:
             path, (h, w) = record["examples"][0]
             text += (f"; {record['count']} image(s) above {MAX_SHORT_SIDE} px on their "
                      f"shorter side shrunk to it ("
                      + ", ".join(f"{s} {n}" for s, n in record["splits"].items())
-                     + f"; e.g. {escaped(path)}: {h}x{w})")
+                     + f"; e.g. {paths_shown([path], then=': ')}: {h}x{w})")
         dup = self.duplicates
         if dup["copies"]:
             across = {k: v for k, v in dup["across"].items() if v}
             text += (f"; {dup['copies']} exact duplicate(s) in {dup['groups']} group(s) "
-                     f"(e.g. {' = '.join(dup['examples'][0][:2])})")
+                     f"(e.g. {paths_shown(dup['examples'][0][:2], ' = ')})")
             if across:
                 text += (": " + ", ".join(f"{v} {k.replace('_in_', ' image(s) with a copy in ')}"
                                           for k, v in across.items())
@@ -476,7 +479,7 @@ class Task:
             text += f"; {option_word('--dedupe', 'dedupe')} dropped {len(self.dropped)} copy(ies)"
         if dup["conflicting_labels"]:
             text += (f"; {dup['conflicting_labels']} group(s) of copies carry different "
-                     f"labels (e.g. {' = '.join(dup['conflicting_examples'][0][:2])})")
+                     f"labels (e.g. {paths_shown(dup['conflicting_examples'][0][:2], ' = ')})")
             if dup.get("conflicting_dropped"):
                 text += (f"; --dedupe kept the first copy of {dup['conflicting_dropped']} "
                          f"of them, with its label")

@@ -11,7 +11,7 @@ import numpy as np
 
 from hubensemble.data.loading import _visible
 from hubensemble.data.sniff import skipped_count
-from hubensemble.text import names_shown
+from hubensemble.text import names_shown, paths_shown
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
 SHORT_REASON = 90
@@ -51,19 +51,26 @@ def _short_path(path, source=None, limit=SHORT_PATH) -> str:
     return path if len(path) <= limit else "…" + path[-(limit - 1):]
 
 
+def _shown(paths, root=None, joiner=", ", then="") -> str:
+    """Example `paths` as the rows show them: each as `_short_path` shows it, all quoted when
+    one could be read as two (`text.paths_shown`: a comma, `joiner` or `then` in one), as
+    the data summary quotes them; not escaped (Markdown, as `names_shown`)."""
+    return paths_shown([_short_path(p, root) for p in paths], joiner, then, escape=False)
+
+
 def _example(entry, root=None) -> str:
-    """A (path, reason) record as "path: reason", the path as `_short_path` shows it, the
+    """A (path, reason) record as "path: reason", the path as `_shown` shows it, the
     reason cut at the end."""
     path, *reason = entry
-    return _short_path(path, root) + (f": {short(' '.join(map(str, reason)))}" if reason
-                                      else "")
+    return _shown([path], root, then=": " if reason else "") + (
+        f": {short(' '.join(map(str, reason)))}" if reason else "")
 
 
 def _conflict_example(dup, root=None) -> str:
     """" (e.g. a/x.png (cat) = b/x.png (dog))" for the duplicates' first group with different
     labels; "" in a run.json written before those examples were recorded."""
     group = (dup.get("conflicting_examples") or [[]])[0]
-    return (f" (e.g. {' = '.join(_short_path(name, root) for name in group[:2])})"
+    return (f" (e.g. {_shown(group[:2], root, ' = ')})"
             if group else "")
 
 
@@ -108,8 +115,7 @@ def accounting_rows(task) -> list:
     if dup.get("copies"):
         across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
                            for k, v in (dup.get("across") or {}).items() if v)
-        example = " = ".join(_short_path(p, root)
-                             for p in (dup.get("examples") or [[]])[0][:2])
+        example = _shown((dup.get("examples") or [[]])[0][:2], root, " = ")
         # Each "(e.g. …)" right after the clause it illustrates.
         text = (f"{dup['copies']} copy(ies) in {dup['groups']} group(s) of equal pixels"
                 + (f" (e.g. {example})" if example else "")
@@ -137,20 +143,20 @@ def decoding_rows(task, *, skipped: bool = True) -> list:
     if oriented.get("count"):
         path, tag = (oriented.get("examples") or [["?", "?"]])[0]
         rows.append(["orientation tag", f"{oriented['count']} image(s) with the tag (EXIF or "
-                     f"XMP), used as stored, not turned upright (e.g. {_short_path(path, root)}: "
-                     f"{tag})"])
+                     f"XMP), used as stored, not turned upright (e.g. "
+                     f"{_example((path, tag), root)})"])
     turned = task.get("turned") or {}
     if turned.get("count"):
         path, tag = (turned.get("examples") or [["?", "?"]])[0]
         rows.append(["TIFF orientation", f"{turned['count']} TIFF image(s) turned upright by "
-                     f"the tag, as Pillow reads them (e.g. {_short_path(path, root)}: {tag})"])
+                     f"the tag, as Pillow reads them (e.g. {_example((path, tag), root)})"])
     shrunk = task.get("shrunk") or {}
     if shrunk.get("count"):
         path, size = (shrunk.get("examples") or [["?", ["?", "?"]]])[0]
         per = ", ".join(f"{s} {n}" for s, n in (shrunk.get("splits") or {}).items())
         rows.append(["shrunk images", f"{shrunk['count']} with a shorter side above 1024 px, "
-                     f"shrunk to it ({per + '; ' if per else ''}e.g. {_short_path(path, root)}: "
-                     f"{size[0]}x{size[1]})"])
+                     f"shrunk to it ({per + '; ' if per else ''}e.g. "
+                     f"{_example((path, f'{size[0]}x{size[1]}'), root)})"])
     if skipped and task.get("skipped"):
         rows.append(["skipped files", f"{len(task['skipped'])} (e.g. "
                      f"{_example(task['skipped'][0], root)})"])
@@ -178,13 +184,13 @@ def _ignored_rows(ignored: dict, root=None) -> list:
     rows = []
     if n_hidden:
         rows.append(["hidden / system entries", f"{n_hidden} ignored"
-                     + (f" (e.g. {_short_path(hidden[0], root)})" if hidden else "")
+                     + (f" (e.g. {_shown(hidden[:1], root)})" if hidden else "")
                      + (f"; the record names only the first {len(examples)}: a folder "
                         "hubensemble made among the rest is counted here"
                         if unnamed and examples else "")])
     if n_ours:
         rows.append(["folders hubensemble made", f"{n_ours} ignored, not read as classes: "
                      "a run or an export inside the data"
-                     + (f" (e.g. {_short_path(ours[0], root)}: move them out)" if ours
+                     + (f" (e.g. {_shown(ours[:1], root, then=': ')}: move them out)" if ours
                         else " (move them out)")])
     return rows
