@@ -4,6 +4,7 @@ against metrics computed by hand from a tiny real SavedModel's own outputs."""
 import json
 import logging
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -408,6 +409,33 @@ def test_evaluate_model_refuses_wrong_inputs(export_dir, tmp_path):
         ev.evaluate_model(export_dir, four, corruptions=False, progress=False)
     with pytest.raises(HubensembleError, match="no val split"):
         ev.evaluate_model(export_dir, task, split="val", progress=False)
+    # An export without serving_default lists the signatures it has, each quoted when one
+    # holds a comma (text.names_listed): "(it has serve, v2, serve_members)" read as three.
+    renamed = tmp_path / "renamed"
+    shutil.copytree(export_dir, renamed)
+    rename_signature(renamed, "serving_default", "serve, v2")
+    with pytest.raises(RunError) as e:
+        ev.evaluate_model(renamed, task, progress=False)
+    assert str(e.value) == (f"{renamed} has no serving_default signature (it has 'serve, v2', "
+                            f"'serve_members'); export it with hubensemble"), e.value
+
+
+def rename_signature(model_dir, old, new):
+    """Renames signature `old` of the SavedModel at `model_dir` to `new` in its
+    saved_model.pb (its signature_def and the object graph's signatures map, which
+    tf.saved_model.load reads), in place: no second trace or save."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    pb = model_dir / "saved_model.pb"
+    model = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
+    graph = model.meta_graphs[0]
+    graph.signature_def[new].CopyFrom(graph.signature_def[old])
+    del graph.signature_def[old]
+    nodes = graph.object_graph_def.nodes
+    signatures = next(c.node_id for c in nodes[0].children if c.local_name == "signatures")
+    (child,) = [c for c in nodes[signatures].children if c.local_name == old]
+    child.local_name = new
+    pb.write_bytes(model.SerializeToString())
 
 
 def test_an_empty_split_is_refused_before_the_model_loads(tmp_path):
