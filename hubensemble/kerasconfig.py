@@ -46,3 +46,33 @@ def declared_input_size(path) -> tuple[int, int] | None:
     if isinstance(h, int) and isinstance(w, int) and channels in (1, 3):
         return h, w
     return None
+
+
+def weights_only_problem(path) -> str | None:
+    """Why the HDF5 file at `path` (a .h5 / .hdf5 handle) is not a Keras model file although
+    it is HDF5, or None: it has no "model_config" attribute, the model Keras builds
+    (`legacy_h5_format.load_model_from_hdf5`: "No model config found in the file"), and holds
+    weights only, as ``model.save_weights`` writes them (Keras 3's ``layers`` / ``vars``
+    groups, or tf.keras' ``layer_names`` attribute), or none at all. tf.keras 2's
+    ``model.save_weights("w.h5")`` is such a file. The text names the way on; None too for a
+    zip (.keras) or a file that cannot be read (loading it says why)."""
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            return None
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            if "model_config" in f.attrs:
+                return None
+            weights = "layer_names" in f.attrs or {"layers", "vars"} & set(f.keys())
+    except Exception:  # noqa: BLE001 - not HDF5, unreadable: Keras' own refusal says it
+        return None
+    held = ("it holds weights only (what `model.save_weights` writes), no model to build "
+            "them into" if weights else "it is an HDF5 file without a Keras model in it "
+            "(no `model_config`)")
+    return (f"{held}; save the whole model with `model.save('model.keras')` and catalogue "
+            "that file, or, for a keras.applications architecture saved with "
+            "include_top=False, write its keras:NAME as the handle and this file as "
+            "`weights:`")

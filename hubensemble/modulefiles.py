@@ -13,6 +13,7 @@ import os
 from hubensemble.fileio import file_sha256
 from hubensemble import handles
 from hubensemble.handles import keras_file_problem, local_source, what_bytes_are
+from hubensemble.kerasconfig import weights_only_problem
 from hubensemble.text import escaped
 
 #: The JSON files of a keras-hub preset (preset_utils' CONFIG_FILE, METADATA_FILE and
@@ -175,15 +176,23 @@ def pinned_what(path) -> str:
 def local_handle_warnings(entries) -> list[str]:
     """A warning line "warning: FILE:LINE: …" per entry of `entries` (ModuleSpec-like records
     with `source`) whose local handle or weights file is missing here or holds no module
-    (`handles.local_handle_warnings`), or is a keras-hub preset folder whose files rank cannot
-    load (`preset_files_problem`, the check of a preset that `hub.locate` and
-    `catalogue add` load: a JSON file that is not JSON, a weights file or shard that is
-    missing or not HDF5, a shard index that is not Keras'), or whose sha256 is not its
-    files' where entries of the same local module disagree on it (`_pins_against_files`);
-    `catalogue validate` says them. Reads the files' first bytes only, but for those pins
-    (no TensorFlow)."""
+    (`handles.local_handle_warnings`), or is an HDF5 file of weights only, no model
+    (`kerasconfig.weights_only_problem`: tf.keras' ``save_weights("w.h5")``), or is a
+    keras-hub preset folder whose files rank cannot load (`preset_files_problem`, the check
+    of a preset that `hub.locate` and `catalogue add` load: a JSON file that is not JSON, a
+    weights file or shard that is missing or not HDF5, a shard index that is not Keras'), or
+    whose sha256 is not its files' where entries of the same local module disagree on it
+    (`_pins_against_files`); `catalogue validate` says them. Reads the files' first bytes
+    only, but for those pins and an .h5 handle's HDF5 attributes (no TensorFlow)."""
     notes = handles.local_handle_warnings(entries)
     for entry in entries:
+        if (handles.handle_kind(entry.handle) == "local"
+                and entry.handle.lower().endswith((".h5", ".hdf5"))
+                and os.path.isfile(entry.handle)
+                and (problem := weights_only_problem(entry.handle))):
+            notes.append(f"warning: {handles.field_source(entry, 'handle')}: handle "
+                         f"'{escaped(entry.handle)}' is not a Keras model: "
+                         f"{escaped(problem)}; rank will skip it")
         if (handles.handle_kind(entry.handle) == "local"
                 and handles.local_source(entry.handle) == "keras-hub-preset"
                 and (problem := preset_files_problem(entry.handle))):

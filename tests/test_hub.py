@@ -782,6 +782,40 @@ def test_missing_module_names_handle(tmp_path):
     assert "ghost" in str(err.value) and "nope" in str(err.value)
 
 
+def test_an_hdf5_file_of_weights_only_is_named_as_such_with_the_way_on(tmp_path):
+    """A weights-only .h5 (tf.keras 2's `model.save_weights("w.h5")`, or Keras 3's
+    `.weights.h5` renamed) as a handle: rank said "keras.saving.load_model failed: ValueError:
+    No model config found in the file at …" with no way on, and `catalogue validate` said ok."""
+    from keras.src.legacy.saving import legacy_h5_format
+
+    import h5py
+
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.modulefiles import local_handle_warnings
+
+    model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3),
+                              keras.layers.GlobalAveragePooling2D()])
+    model.save_weights(tmp_path / "k3.weights.h5")
+    os.replace(tmp_path / "k3.weights.h5", tmp_path / "k3.h5")
+    with h5py.File(tmp_path / "tfkeras.h5", "w") as f:  # tf.keras' save_weights layout
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    model.save(tmp_path / "whole.h5")  # a model: neither refused nor warned of
+    for name in ("k3.h5", "tfkeras.h5"):
+        with pytest.raises(ModuleLoadError, match=r"weights only \(what `model.save_weights` "
+                           r"writes\).*model.save\('model.keras'\).*keras:NAME as the handle "
+                           r"and this file as `weights:`") as err:
+            hub.ModuleRuntime.load(str(tmp_path / name), name="w")
+        assert err.value.stage == "load" and name in str(err.value)
+    assert hub.ModuleRuntime.load(str(tmp_path / "whole.h5")).output_dim == 2
+    (tmp_path / "c.yaml").write_text("modules:\n" + "".join(
+        f"  - name: {n}\n    handle: ./{n}.h5\n" for n in ("k3", "tfkeras", "whole")))
+    notes = local_handle_warnings(load_catalogue(tmp_path / "c.yaml"))
+    assert [n.split(": handle")[0] for n in notes] == [
+        f"warning: {tmp_path / 'c.yaml'}:3", f"warning: {tmp_path / 'c.yaml'}:5"]
+    assert all("is not a Keras model: it holds weights only" in n and
+               n.endswith("rank will skip it") for n in notes)
+
+
 # --- safety -------------------------------------------------------------------------------------
 
 def file_touching_module(path, op):

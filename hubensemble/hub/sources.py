@@ -39,6 +39,7 @@ from hubensemble.errors import ModuleLoadError, first_line, held_stops
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import loaders, remote
 from hubensemble.hub.hosts import status_hint
+from hubensemble.kerasconfig import weights_only_problem
 from hubensemble.terminal import download_bar, showing
 from hubensemble.threads import warnings_block
 
@@ -280,7 +281,8 @@ def load_model_file(path, *, layer=None, trust=False, module=None,
 
     Raises ModuleLoadError: stage "unsafe" for a file whose Lambda layers carry Python code
     (Keras' safe mode; ``trust: true`` loads it), "load" when Keras cannot read it (unknown
-    custom classes, a broken file), "output" for an unknown ``layer`` (listing the layers
+    custom classes, a broken file, an HDF5 file of weights only:
+    `kerasconfig.weights_only_problem`), "output" for an unknown ``layer`` (listing the layers
     with [batch, features] outputs) or a model that cannot be cut (subclassed). Errors name
     ``handle`` (the catalogue's; default ``path``), and a file that is not a zip (.keras) or
     HDF5 file (.h5) is said to be so, with what it holds (`handles.keras_file_problem`).
@@ -306,6 +308,9 @@ def load_model_file(path, *, layer=None, trust=False, module=None,
                 "input_size on the entry if it was traced at a fixed size), and catalogue the "
                 "folder, or rebuild it from Keras' own layers (functional or Sequential)",
                 handle or path, module) from e
+        weights_only = weights_only_problem(path)  # "No model config found in the file"
+        if weights_only:
+            raise _load_error(weights_only, handle or path, module) from e
         raise _load_error(f"keras.saving.load_model failed: {type(e).__name__}: {text}",
                           handle or path, module) from e
     return embedding_model(model, layer=layer, path=path, module=module)
