@@ -49,6 +49,49 @@ class H74Shapes(tfds.core.GeneratorBasedBuilder):
             yield i, {"image": image, "label": label, "count": label * 5}
 
 
+def photo_file(i):
+    """Example i's image file as a camera or a web scrape gives it, the bytes a builder
+    stores as they are (a path yielded is read so): a JPEG, a CMYK JPEG (Adobe marker), a
+    PNG with partial alpha, a GIF with a transparent colour, by i % 4."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(i)
+    y, x = np.mgrid[0:20, 0:28]
+    pixels = np.stack([(np.sin(x / (3 + c) + rng.random() * 6) + 1) * 127.5 for c in range(3)],
+                      -1).astype(np.uint8)
+    image, options = Image.fromarray(pixels), {}
+    kind = ("JPEG", "CMYK", "PNG", "GIF")[i % 4]
+    if kind == "CMYK":
+        image, kind = image.convert("CMYK"), "JPEG"
+    elif kind == "PNG":
+        alpha = np.linspace(0, 255, 28).astype(np.uint8)[None].repeat(20, 0)
+        image = Image.fromarray(np.dstack([pixels, alpha]))
+    elif kind == "GIF":
+        image, options = image.quantize(16), {"transparency": 3}
+    out = io.BytesIO()
+    image.save(out, format=kind, quality=90, **options)
+    return out.getvalue()
+
+
+class H291Photos(tfds.core.GeneratorBasedBuilder):
+    """Image files of several kinds stored as they are, in an RGB Image feature."""
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(None, None, 3)),
+            "label": tfds.features.ClassLabel(names=["a", "b", "c"])}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        for i in range(12):
+            yield i, {"image": photo_file(i), "label": i % 3}
+
+
 class H140Captions(tfds.core.GeneratorBasedBuilder):
     """Images with a caption and a box: no class label at all."""
     VERSION = tfds.core.Version("1.0.0")
@@ -84,6 +127,7 @@ def prepared(tmp_path_factory):
     for config in ("rgb", "grey"):
         module.H74Shapes(config=config, data_dir=str(data_dir)).download_and_prepare()
     module.H140Captions(data_dir=str(data_dir)).download_and_prepare()
+    module.H291Photos(data_dir=str(data_dir)).download_and_prepare()
     return data_dir, module
 
 
@@ -117,6 +161,26 @@ def test_pixels_labels_and_split_strings_are_the_generator_s(prepared, config, c
         split="train[:40]", shuffle_files=False)
     want = np.stack([ex["image"] for ex in tfds.as_numpy(reference)])
     np.testing.assert_array_equal(task.train.images[..., :channels], want)
+
+
+def test_image_files_stored_in_a_data_set_are_the_pixels_serve_bytes_sees(prepared):
+    """A data set of image files (a builder that yields paths or bytes stores them as they
+    are: caltech101, pets, flowers) is read by the decode policy, the function serve_bytes
+    runs on the same file, not by tfds' own decode: that decoded JPEG with the fast IDCT (up
+    to 3 levels off serving's pixels here, on most pixels), a PNG's alpha dropped instead of
+    put onto white and a GIF's transparent colour left black, so a model trained on them was
+    served other pixels of the very same files."""
+    from hubensemble.data import decode_image_bytes
+
+    data_dir, module = prepared
+    task = load_task("tfds:h291_photos", data_dir=str(data_dir), min_per_class=1,
+                     splits={"train": "train", "val": None, "test": None})
+    served = {decode_image_bytes(module.photo_file(i)).tobytes(): i for i in range(12)}
+    assert len(served) == 12 and len(task.train) == 12
+    # tfds orders examples by a hash of their keys: each image is matched by its pixels.
+    got = {served.get(image.tobytes()): label
+           for image, label in zip(task.train.images, task.train.labels)}
+    assert got == {i: i % 3 for i in range(12)}
 
 
 def test_a_data_dir_with_a_tilde_is_the_folder_it_names(prepared, monkeypatch):

@@ -7,8 +7,8 @@ import re
 
 import numpy as np
 
-from hubensemble.data.decode import (_short, check_16bit, check_16bit_splits, check_array_values,
-                                     to_rgb_uint8, zero_one)
+from hubensemble.data.decode import (UnreadableImage, _short, check_16bit, check_16bit_splits,
+                                     check_array_values, decode_bytes, to_rgb_uint8, zero_one)
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
 from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
@@ -213,15 +213,17 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     class_names = (text_names(label_feature.names, what=f"tfds:{rest} ClassLabel names")
                    if isinstance(label_feature, tfds.features.ClassLabel) else None)
     raw = {}
+    encoded = _encoded_image(features[options.image_key])
     for key, split in splits.items():
         if split is None:
             continue
         try:
-            ds = builder.as_dataset(split=split, shuffle_files=False)
+            ds = builder.as_dataset(split=split, shuffle_files=False, decoders={
+                options.image_key: tfds.decode.SkipDecoding()} if encoded else None)
             ds = ds.map(lambda ex: (ex[options.image_key], ex[options.label_key]))
             images, labels = [], []
             for im, lab in ds.as_numpy_iterator():
-                im = np.asarray(im)
+                im = _decoded(im, rest, split, len(images)) if encoded else np.asarray(im)
                 images.append(im[..., None] if im.ndim == 2 else im)
                 labels.append(lab)
         except AssertionError:
@@ -280,6 +282,35 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
                 source=f"tfds:{full} ({shown})", class_names=class_names,
                 train=loaded["train"], val=loaded.get("val"), test=loaded.get("test"),
                 synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS)
+
+
+def _encoded_image(feature) -> bool:
+    """Whether a tfds feature is an Image of uint8 pixels, which tfds stores encoded (PNG or
+    JPEG bytes): the loader reads those bytes by the decode policy (`_decoded`), the function
+    serve_bytes runs on a file, not by tfds' own `tf.image.decode_image`, which decodes JPEG
+    with TensorFlow's fast IDCT (up to 3 levels off serve_bytes' pixels on most pixels of
+    smooth test images, ~12 on photos) and drops a PNG's alpha or a GIF's transparent
+    colour where serving puts them onto white: a model trained on a tfds data set of JPEGs
+    was served the same files as other pixels. Float and 16-bit Image features, and Tensor
+    features of pixels, are read as tfds decodes them (`to_rgb_uint8`'s rules)."""
+    import tensorflow_datasets as tfds
+
+    return (isinstance(feature, tfds.features.Image)
+            and _feature_shape_dtype(feature)[1] == np.uint8)
+
+
+def _decoded(data, rest: str, split: str, index: int) -> np.ndarray:
+    """The uint8 RGB pixels [H, W, 3] of one example's encoded image bytes `data` by the decode
+    policy (`decode.decode_bytes`: the folder loader's and serve_bytes' pixels, an image above
+    1024 px on its shorter side shrunk as they shrink it). Raises DataError naming the data
+    set, the split and the example's index in it, with the reason, for bytes it refuses."""
+    if not isinstance(data, bytes):  # pixels already (an as_dataset that decodes itself)
+        return np.asarray(data)
+    try:
+        return decode_bytes(data, orientation=False).pixels
+    except UnreadableImage as e:
+        raise DataError(f"tfds:{rest}: example {index} of split {split!r} cannot be decoded "
+                        f"({e}); rebuild the data set, or leave the split out") from None
 
 
 def _feature_shape_dtype(feature):
