@@ -488,15 +488,37 @@ def test_python_and_graph_name_formats_from_one_table():
     assert GRAPH_FORMATS == ("JPEG", "PNG", "GIF", "BMP", "WebP")
 
 
+def test_heif_and_avif_files_of_every_major_brand_are_named_so_on_every_path():
+    """HEIF's and AVIF's major brands (ISO/IEC 23008-12): an animated AVIF as Pillow writes
+    it ("avis"), a phone's HEIF burst ("hevc", "msf1") were "not a JPEG, PNG, GIF, BMP or
+    WebP file (it starts with bytes 00 00 00 2c 66 74 79 70)" on every path, and an AVIF
+    sequence's orientation was never looked for (`decode._TAGGED_FORMATS`). The files are
+    headers only: Pillow 13's AVIF encoder crashed the process on an 8 px 2-frame image."""
+    from hubensemble.data.sniff import outside_graph
+
+    for brand in (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
+                  b"mif1", b"msf1", b"avif", b"avis"):
+        head = b"\0\0\0\x1cftyp" + brand + bytes(20)
+        assert sniff(head) == "HEIF/AVIF", brand
+        assert SIGNATURES[int(sniff_index(tf.constant(head)))][0] == "HEIF/AVIF", brand
+        assert outside_graph(head) == "a HEIF/AVIF file"
+        with pytest.raises(UnreadableImage, match="^a HEIF/AVIF file; neither TensorFlow nor "
+                                                  "Pillow can decode it"):
+            decode_bytes(head)  # a header alone: Pillow finds no image in it
+
+
 def test_files_outside_the_graph_are_refused_in_the_graphs_words_without_running_it():
     """decode_bytes refuses a file outside GRAPH_FORMATS without TensorFlow (predict says it
     before the model loads); its reason must be the words serve_bytes' graph uses."""
     from hubensemble.data.decode import op_error_reason
     from hubensemble.data.sniff import GRAPH_FORMATS_TEXT, UNSUPPORTED, outside_graph
 
-    heads = [b"hello\n", b"\x00\x01", bytes(range(200, 240))]
+    heads, named = [b"hello\n", b"\x00\x01", bytes(range(200, 240))], set()
     for name, parts in SIGNATURES:
-        if name not in GRAPH_FORMATS:
+        # One file per format: the words depend on the name alone (test_python_and_graph_
+        # name_formats_from_one_table sniffs every row), and each file runs the graph.
+        if name not in GRAPH_FORMATS and name not in named:
+            named.add(name)
             head = bytearray(40)
             for off, magic in parts:
                 head[off:off + len(magic)] = magic

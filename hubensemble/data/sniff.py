@@ -30,10 +30,12 @@ SIGNATURES: tuple[tuple[str, tuple[tuple[int, bytes], ...]], ...] = (
     ("JPEG XL", ((0, b"\x00\x00\x00\x0cJXL \r\n\x87\n"),)),
     ("JPEG 2000", ((0, b"\x00\x00\x00\x0cjP  \r\n\x87\n"),)),
     ("JPEG 2000", ((0, b"\xff\x4f\xff\x51"),)),
-    ("HEIF/AVIF", ((4, b"ftypheic"),)),
-    ("HEIF/AVIF", ((4, b"ftypheix"),)),
-    ("HEIF/AVIF", ((4, b"ftypmif1"),)),
-    ("HEIF/AVIF", ((4, b"ftypavif"),)),
+    # Every major brand of ISO/IEC 23008-12 (HEIF) and of AV1 image files: still images and
+    # sequences alike (a phone's burst, an animated AVIF, which Pillow writes as "avis" and
+    # reads as the kept decoder), which were named "not a JPEG, PNG, GIF, BMP or WebP file".
+    *(("HEIF/AVIF", ((4, b"ftyp" + brand),)) for brand in (
+        b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1",
+        b"msf1", b"avif", b"avis")),
     ("ICO", ((0, b"\x00\x00\x01\x00"),)),
     ("PSD", ((0, b"8BPS"),)),
     ("PDF", ((0, b"%PDF"),)),
