@@ -839,3 +839,30 @@ def test_a_stop_between_the_two_renames_of_a_folders_swap_leaves_the_folder_in_p
     monkeypatch.setattr(os, "replace", real)
     assert read_candidate(tmp_path / "candidates", "t-0000").record["error"] == "second"
     assert sorted(p.name for p in (tmp_path / "candidates").iterdir()) == ["t-0000"]
+
+
+def test_a_stop_during_the_tflite_step_leaves_no_earlier_model_beside_the_new_savedmodel(
+        tmp_path):
+    """`export --format tflite` puts the new SavedModel at OUT, then converts it to TFLite
+    (seconds; minutes for a big ensemble) and swaps OUT-tflite/. Only an error in that step
+    removed the earlier OUT-tflite/ (converted from the SavedModel just replaced): a Ctrl-C,
+    SIGTERM or kill during it left the earlier model there, its hubensemble.json saying it
+    was checked, beside the new SavedModel (seen: `kill -TERM` of `export --run R --out
+    served/1 --format tflite` mid-conversion). It is removed before the conversion now, in one
+    rename to a temp name first. The stop here: the check images' read, in process."""
+    from hubensemble.export.tflite import write_tflite
+    from hubensemble.formats import EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL
+
+    out = tmp_path / "served-tflite"
+    out.mkdir()
+    (out / TFLITE_MODEL).write_bytes(b"the replaced SavedModel's")
+    (out / TFLITE_METADATA).write_text(json.dumps({"format": EXPORT_FORMAT + "-tflite"}))
+
+    class Stopped:
+        def __array__(self, *args, **kwargs):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_tflite([], ["a", "b"], out, input_hw=(8, 8), check_images=Stopped(),
+                     reference=None)
+    assert sorted(os.listdir(tmp_path)) == []

@@ -286,28 +286,42 @@ def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
     model and OUT_DIR/hubensemble.json (class names, input, quantisation, check, size,
     latency, `metadata`) are written to a temp folder, the model file loaded back from there
     by a new interpreter and checked again (it must give the same probabilities within the
-    tolerance, as the SavedModel's reload check), and swapped into place. Raises RunError
-    (nothing written) when the conversion, the check or the reload check fails; an earlier
-    TFLite model in OUT_DIR is then removed with a warning: it was checked against the
-    SavedModel this export replaced, as a SavedModel-only export removes it.
+    tolerance, as the SavedModel's reload check), and swapped into place. An earlier TFLite
+    model in OUT_DIR is removed first: it was checked against the SavedModel this export has
+    just replaced (as a SavedModel-only export removes it). Raises RunError (nothing
+    written) when the conversion, the check or the reload check fails, with a warning that
+    the earlier model was removed when there was one.
     """
     out_dir = absolute(os.fspath(out_dir))
+    # Before the conversion (seconds; minutes for a big ensemble), not only on its error: a
+    # Ctrl-C, SIGTERM or kill during it left the earlier model beside the new SavedModel, its
+    # hubensemble.json saying it was checked, as if it were this export's.
+    removed = _remove_earlier(out_dir)
     try:
         return _write_checked(members, class_names, out_dir, input_hw=input_hw,
                               check_images=check_images, reference=reference,
                               quantize=quantize, metadata=metadata, groups=groups)
     except Exception:
-        _remove_earlier(out_dir)
+        if removed:
+            log.warning("removed %s: its TFLite model was converted from the SavedModel this "
+                        "export replaced, and no TFLite model of this one was written (the "
+                        "error below)", out_dir)
         raise
 
 
-def _remove_earlier(out_dir) -> None:
-    if not is_tflite_export(out_dir):  # a folder of the user's of that name is theirs
-        return
-    shutil.rmtree(out_dir, ignore_errors=True)
-    log.warning("removed %s: its TFLite model was converted from the SavedModel this export "
-                "replaced, and no TFLite model of this one was written (the error below)",
-                out_dir)
+def _remove_earlier(out_dir) -> bool:
+    """Removes the TFLite export in folder `out_dir` (nothing when it is none: a folder of
+    the user's of that name is theirs); returns whether it did. One rename to a temp name
+    first, then the deletion: a kill part-way leaves a dead writer's temp folder (the next
+    write there removes it), not a half OUT-tflite/ that `formats.check_export_target`
+    refuses as a folder of the user's."""
+    if not is_tflite_export(out_dir):
+        return False
+    aside = fileio.temp_dir_for(out_dir)
+    shutil.rmtree(aside, ignore_errors=True)
+    os.replace(out_dir, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+    return True
 
 
 def _write_checked(members, class_names, out_dir, *, input_hw, check_images, reference,
