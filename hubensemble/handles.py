@@ -24,6 +24,7 @@ import urllib.parse
 # the table lives in its own module (a data table, 70 lines); imported here, where callers
 # have always found it
 from hubensemble.kerasapps import KERAS_APPLICATIONS, KerasApplication
+from hubensemble.kerasconfig import cut_short
 from hubensemble.savedmodel_calls import signature_reading
 from hubensemble.text import absolute, closest_name, described, escaped
 from hubensemble.winpaths import windows_form, windows_refusal
@@ -395,13 +396,15 @@ def keras_file_problem(path, *, name=None) -> str | None:
     from its first bytes, or None: a .keras file is a zip archive, a .h5/.hdf5 file starts
     with the HDF5 signature. Keras says "File not found" for an existing file of other bytes
     (an HTML page a server sent for the URL), which hides what happened. The message calls
-    the file `name` (default: its path; the URL for a download). Raises OSError when the file
-    cannot be read."""
+    the file `name` (default: its path; the URL for a download). A file of the right kind
+    that has lost its end is said to be cut short (`kerasconfig.cut_short`: a zip's last
+    bytes, an HDF5 header's end address). Raises OSError when the file cannot be read."""
     with open(path, "rb") as f:
         head = f.read(64)
     keras_zip = str(path).lower().endswith(".keras")
     if head.startswith(b"PK\x03\x04" if keras_zip else HDF5_SIGNATURE):
-        return None
+        cut = cut_short(path, head)  # a copy or download that stopped
+        return f"{name or os.fspath(path)} {cut}" if cut else None
     want = ".keras file (a zip archive)" if keras_zip else "HDF5 model file"
     return f"{name or os.fspath(path)} is not a {want}: it holds {what_bytes_are(head)}"
 

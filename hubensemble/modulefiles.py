@@ -177,7 +177,8 @@ def local_handle_warnings(entries) -> list[str]:
     """A warning line "warning: FILE:LINE: …" per entry of `entries` (ModuleSpec-like records
     with `source`) whose local handle or weights file is missing here or holds no module
     (`handles.local_handle_warnings`), or is an HDF5 file of weights only, no model
-    (`kerasconfig.weights_only_problem`: tf.keras' ``save_weights("w.h5")``), or is a
+    (`kerasconfig.weights_only_problem`: tf.keras' ``save_weights("w.h5")``) or not a whole
+    model file (`handles.keras_file_problem`: a saved web page, a copy cut short), or is a
     keras-hub preset folder whose files rank cannot load (`preset_files_problem`, the check
     of a preset that `hub.locate` and `catalogue add` load: a JSON file that is not JSON, a
     weights file or shard that is missing or not HDF5, a shard index that is not Keras'), or
@@ -187,12 +188,18 @@ def local_handle_warnings(entries) -> list[str]:
     notes = handles.local_handle_warnings(entries)
     for entry in entries:
         if (handles.handle_kind(entry.handle) == "local"
-                and entry.handle.lower().endswith((".h5", ".hdf5"))
-                and os.path.isfile(entry.handle)
-                and (problem := weights_only_problem(entry.handle))):
-            notes.append(f"warning: {handles.field_source(entry, 'handle')}: handle "
-                         f"'{escaped(entry.handle)}' is not a Keras model: "
-                         f"{escaped(problem)}; rank will skip it")
+                and handles.local_source(entry.handle) == "keras-file"):
+            at = handles.field_source(entry, 'handle')
+            try:  # a page saved for the file, a copy cut short: as rank's load says it
+                problem = keras_file_problem(entry.handle)
+            except OSError:
+                problem = None
+            if problem:
+                notes.append(f"warning: {at}: {escaped(problem)}; rank will skip it")
+            elif entry.handle.lower().endswith((".h5", ".hdf5")) and (
+                    problem := weights_only_problem(entry.handle)):
+                notes.append(f"warning: {at}: handle '{escaped(entry.handle)}' is not a Keras "
+                             f"model: {escaped(problem)}; rank will skip it")
         if (handles.handle_kind(entry.handle) == "local"
                 and handles.local_source(entry.handle) == "keras-hub-preset"
                 and (problem := preset_files_problem(entry.handle))):
@@ -234,3 +241,36 @@ def _pins_against_files(entries) -> list[str]:
                   f"(stage checksum): write sha256: '{actual}' or leave this entry out"
                   for entry in pinned if actual and entry.sha256 != actual]
     return notes
+
+
+def saved_model_files_problem(path, error_text) -> str | None:
+    """What is missing or cut short among the variables of the SavedModel folder `path`,
+    which ``tf.saved_model.load`` refused with `error_text`, and the way on; None when its
+    words are not of its variables' files. TensorFlow said "Unsuccessful TensorSliceReader
+    constructor: Failed to find any matching files for …/variables/variables" for a folder
+    copied without its variables/ (saved_model.pb alone), "…variables.data-00000-of-00001; No
+    such file or directory" for a missing shard, and "Read less bytes than requested" for a
+    data file cut short (a copy or download that stopped). Reads the folder's listing only."""
+    folder = os.path.join(path, "variables")
+    copy = ("a SavedModel is the whole folder, saved_model.pb with its variables/: copy or "
+            "download it whole again")
+    if "variables/variables" in error_text or "TensorSliceReader" in error_text:
+        if not os.path.isfile(os.path.join(folder, "variables.index")):
+            return (f"its variables are missing: no variables/variables.index in {path} "
+                    f"({copy})")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        names = []
+    shards = sorted(n for n in names if n.startswith("variables.data-"))
+    if "variables.data-" in error_text or "No such file" in error_text:
+        count = shards[0].rpartition("-of-")[2] if shards else "00001"
+        for i in range(int(count) if count.isdigit() else 0):
+            name = f"variables.data-{i:05d}-of-{count}"
+            if name not in names:
+                return f"its variables file variables/{name} is missing ({copy})"
+    if "Read less bytes than requested" in error_text:
+        return (f"its variables ({', '.join(f'variables/{n}' for n in shards[:3])}) are cut "
+                "short: TensorFlow read fewer bytes than variables/variables.index records "
+                f"(a copy or download that stopped; {copy})")
+    return None

@@ -612,7 +612,8 @@ def test_a_downloaded_module_that_does_not_load_is_not_kept(tiny_module, tmp_pat
          tarball(tiny_module), "cannot parse", "savedmodel"),
         ("/vars.tar.gz", damaged_tarball(tiny_module, {f"variables/{shard}":
                                                        lambda d: d[:len(d) // 3]}),
-         tarball(tiny_module), "tf.saved_model.load failed", "savedmodel"),
+         tarball(tiny_module), "its variables (variables/variables.data-00000-of-00001) are "
+         "cut short", "savedmodel"),
         ("/model.keras", junk.getvalue(), (tmp_path / "good.keras").read_bytes(),
          "keras.saving.load_model failed", "load")]
     for path, broken, fixed, words, stage in cases:
@@ -780,6 +781,55 @@ def test_missing_module_names_handle(tmp_path):
     with pytest.raises(ModuleLoadError) as err:
         load_module(str(tmp_path / "nope"), name="ghost")
     assert "ghost" in str(err.value) and "nope" in str(err.value)
+
+
+def test_a_module_copied_in_part_or_cut_short_is_said_so_with_the_way_on(tiny_module, tmp_path):
+    """A copy or download that stopped: TensorFlow and Keras said "Read less bytes than
+    requested", "Unsuccessful TensorSliceReader constructor: Failed to find any matching
+    files for …/variables/variables", "…variables.data-00000-of-00001; No such file or
+    directory", "File not found: filepath=… Please ensure the file is an accessible `.keras`
+    zip file" (it is there) and "Unable to synchronously open file (truncated file: …)"."""
+    import shutil
+
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.modulefiles import local_handle_warnings
+
+    variables = os.path.join("variables", "variables.data-00000-of-00001")
+    data = open(os.path.join(tiny_module, variables), "rb").read()
+    cases = {"no-variables": (lambda p: shutil.rmtree(p / "variables"),
+                              r"its variables are missing: no variables/variables.index in "),
+             "no-data": (lambda p: os.remove(p / variables),
+                         r"its variables file variables/variables.data-00000-of-00001 is "
+                         r"missing"),
+             "cut-data": (lambda p: (p / variables).write_bytes(data[:len(data) // 2]),
+                          r"its variables \(variables/variables.data-00000-of-00001\) are cut "
+                          r"short: TensorFlow read fewer bytes")}
+    for name, (damage, words) in cases.items():
+        shutil.copytree(tiny_module, tmp_path / name)
+        damage(tmp_path / name)
+        with pytest.raises(ModuleLoadError, match=words + r".*saved_model.pb with its "
+                           r"variables/: copy or download it whole again") as err:
+            hub.ModuleRuntime.load(str(tmp_path / name), name=name)
+        assert err.value.stage == "savedmodel"
+    model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 3),
+                              keras.layers.GlobalAveragePooling2D()])
+    for suffix, words in ((".keras", r"its 3,000 bytes are a zip archive without its end, the "
+                                     r"central directory"),
+                          (".h5", r"3,000 of the [\d,]+ bytes its HDF5 header records")):
+        model.save(tmp_path / f"whole{suffix}")
+        (tmp_path / f"cut{suffix}").write_bytes((tmp_path / f"whole{suffix}").read_bytes()[:3000])
+        with pytest.raises(ModuleLoadError, match=f"cut{suffix} is cut short: {words} "
+                           r"\(a copy or download that stopped\); copy or download it "
+                           r"again") as err:
+            hub.ModuleRuntime.load(str(tmp_path / f"cut{suffix}"), name="cut")
+        assert err.value.stage == "load"
+    (tmp_path / "c.yaml").write_text("modules:\n" + "".join(
+        f"  - name: {n.replace('.', '-')}\n    handle: ./{n}\n"
+        for n in ("whole.keras", "cut.keras", "whole.h5", "cut.h5")))
+    notes = local_handle_warnings(load_catalogue(tmp_path / "c.yaml"))
+    assert [n.split(" is cut short")[0] for n in notes] == [
+        f"warning: {tmp_path / 'c.yaml'}:5: {tmp_path / 'cut.keras'}",
+        f"warning: {tmp_path / 'c.yaml'}:9: {tmp_path / 'cut.h5'}"]
 
 
 def test_an_hdf5_file_of_weights_only_is_named_as_such_with_the_way_on(tmp_path):

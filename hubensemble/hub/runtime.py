@@ -45,6 +45,7 @@ from hubensemble.hub.callsig import CallSignature, channels_first, channels_of, 
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
 from hubensemble.hub.notices import first_look, module_warning
 from hubensemble.hub.outputs import output_op, own_value_range, probability_rows
+from hubensemble.modulefiles import saved_model_files_problem
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,8 @@ def load_saved_model(files: ModuleFiles):
     try:
         return tf.saved_model.load(tf_path(files.path), tags=_default_tags(files.path))
     except Exception as e:  # noqa: BLE001 - TF raises many types for a broken SavedModel
-        raise ModuleLoadError(f"tf.saved_model.load failed: {type(e).__name__}: "
+        why = saved_model_files_problem(files.path, str(e))  # a copy cut short, or partial
+        raise ModuleLoadError(why or f"tf.saved_model.load failed: {type(e).__name__}: "
                               f"{first_line(e)}", module=files.name, handle=files.handle,
                               stage="savedmodel") from e
 
