@@ -369,6 +369,21 @@ def local_source(path) -> str | None:
     return None
 
 
+def inner_module(path) -> str | None:
+    """The name of a folder inside the folder `path` that holds a module (`local_source`),
+    for a handle one level too high: TF Serving's layout (``m/1/saved_model.pb``, its version
+    folders: the highest number, which TF Serving serves), or an archive unpacked into a
+    folder of its own; the first such folder by name otherwise; None when none does. Reads
+    the listings only."""
+    try:
+        names = sorted(os.listdir(path), key=lambda n: (not n.isdigit(), -int(n) if
+                                                        n.isdigit() else 0, n))
+    except OSError:
+        return None
+    return next((n for n in names if os.path.isdir(os.path.join(path, n))
+                 and local_source(os.path.join(path, n)) is not None), None)
+
+
 #: The first bytes of an HDF5 file (the .h5 / .hdf5 Keras format); a .keras file is a zip.
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -440,9 +455,12 @@ def local_handle_warnings(specs) -> list[str]:
         at = field_source(spec, "handle")
         if os.path.exists(spec.handle):
             if local_source(spec.handle) is None:  # rank's own test (hub.resolvers.resolve)
+                inner = inner_module(spec.handle)
                 notes.append(f"warning: {at}: handle {said(spec.handle)} holds no module "
-                             "(no saved_model.pb, .keras/.h5 file or keras-hub preset); rank "
-                             "will skip it")
+                             "(no saved_model.pb, .keras/.h5 file or keras-hub preset)"
+                             + (f"; the module is in its folder {escaped(inner)}/: write handle: "
+                                f"{said(os.path.join(spec.handle, inner))}" if inner else "")
+                             + "; rank will skip it")
             continue
         form = windows_form(spec.handle)
         if form is not None:  # C:\models\m: the catalogue was written for Windows

@@ -783,6 +783,35 @@ def test_missing_module_names_handle(tmp_path):
     assert "ghost" in str(err.value) and "nope" in str(err.value)
 
 
+def test_a_handle_one_folder_above_its_module_names_the_folder_to_write(tiny_module, tmp_path):
+    """TF Serving's layout (m/1/saved_model.pb, m/2/…) or an archive unpacked into a folder of
+    its own, catalogued by the folder above: rank said "no saved_model.pb in …" and validate
+    "holds no module", neither where the module is (a download said it; a local folder not)."""
+    import shutil
+
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.modulefiles import local_handle_warnings
+
+    for inner in ("2", "10"):  # TF Serving serves the highest version
+        shutil.copytree(tiny_module, tmp_path / "served" / inner)
+    (tmp_path / "served" / "notes").mkdir()  # no module: not named
+    shutil.copytree(tiny_module, tmp_path / "unpacked" / "bit_m-r50x1_1")
+    (tmp_path / "empty").mkdir()
+    for name, inner in (("served", "10"), ("unpacked", "bit_m-r50x1_1")):
+        with pytest.raises(ModuleLoadError, match=f"no saved_model.pb in .*; the module is in "
+                           f"its folder {inner}/: write handle: {tmp_path / name / inner}$"):
+            load_module(str(tmp_path / name), name=name)
+    with pytest.raises(ModuleLoadError, match=r"no saved_model.pb in .*metadata.json\)$"):
+        load_module(str(tmp_path / "empty"))
+    (tmp_path / "c.yaml").write_text("modules:\n" + "".join(
+        f"  - name: {n}\n    handle: ./{n}\n" for n in ("served", "unpacked", "empty")))
+    notes = local_handle_warnings(load_catalogue(tmp_path / "c.yaml"))
+    assert [n.partition("preset)")[2] for n in notes] == [
+        f"; the module is in its folder 10/: write handle: '{tmp_path / 'served' / '10'}'; "
+        "rank will skip it", "; the module is in its folder bit_m-r50x1_1/: write handle: "
+        f"'{tmp_path / 'unpacked' / 'bit_m-r50x1_1'}'; rank will skip it", "; rank will skip it"]
+
+
 def test_a_module_copied_in_part_or_cut_short_is_said_so_with_the_way_on(tiny_module, tmp_path):
     """A copy or download that stopped: TensorFlow and Keras said "Read less bytes than
     requested", "Unsuccessful TensorSliceReader constructor: Failed to find any matching

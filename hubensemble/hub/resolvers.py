@@ -33,8 +33,8 @@ from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
                                 read_json)
 # local_source, extract_archive: also re-exported (hubensemble.hub's callers, the tests).
-from hubensemble.handles import (KERAS_FILE_SUFFIXES, handle_kind, keras_file_problem,
-                                 local_source)
+from hubensemble.handles import (KERAS_FILE_SUFFIXES, handle_kind, inner_module,
+                                 keras_file_problem, local_source)
 # What a catalogue's sha256 pins for a local module (`pinned_sha256`, …):
 # hubensemble.modulefiles, TensorFlow-free, as `catalogue validate` reads them too.
 from hubensemble.modulefiles import (PRESET_WEIGHTS, pinned_file,  # noqa: F401
@@ -459,6 +459,9 @@ def resolve(handle, *, name=None, sha256=None):
         if isinstance(impl, (ArchiveResolver, RemoteCopyResolver)):
             # Not kept: the next run fetches it again (once fixed), not this copy forever.
             why = _downloaded_without_module(path, impl, handle)
+        elif inner_module(path):  # TF Serving's m/1/saved_model.pb: one level too high
+            why += (f"; the module is in its folder {inner_module(path)}/: write handle: "
+                    f"{os.path.join(path, inner_module(path))}")
         raise ModuleLoadError(why, module=name, handle=handle, stage="savedmodel")
     if sha256:
         _verify_checksum(impl, handle, path, sha256.lower(), name)
