@@ -181,6 +181,15 @@ def test_image_files_stored_in_a_data_set_are_the_pixels_serve_bytes_sees(prepar
     got = {served.get(image.tobytes()): label
            for image, label in zip(task.train.images, task.train.labels)}
     assert got == {i: i % 3 for i in range(12)}
+    # An Image declared with alpha is a PNG tfds wrote (lossless, its alpha kept for the
+    # loader's compositing and its refusal of an alpha that is 0 everywhere): read as tfds
+    # reads it; so are float images (tfds' own bit layout).
+    from hubensemble.data.tfds import _encoded_image
+
+    assert _encoded_image(tfds.features.Image(shape=(None, None, 3)))
+    assert _encoded_image(tfds.features.Image(shape=(28, 28, 1)))
+    assert not _encoded_image(tfds.features.Image(shape=(None, None, 4)))
+    assert not _encoded_image(tfds.features.Image(shape=(8, 8, 1), dtype=np.float32))
 
 
 def test_a_data_dir_with_a_tilde_is_the_folder_it_names(prepared, monkeypatch):

@@ -292,11 +292,16 @@ def _encoded_image(feature) -> bool:
     smooth test images, ~12 on photos) and drops a PNG's alpha or a GIF's transparent
     colour where serving puts them onto white: a model trained on a tfds data set of JPEGs
     was served the same files as other pixels. Float and 16-bit Image features, and Tensor
-    features of pixels, are read as tfds decodes them (`to_rgb_uint8`'s rules)."""
+    features of pixels, are read as tfds decodes them (`to_rgb_uint8`'s rules); so is an
+    Image declared with alpha (2 or 4 channels): tfds writes it as a PNG, whose decode is
+    lossless and keeps the alpha that `to_rgb_uint8` puts onto white as the policy does, and
+    an alpha of at most 1 everywhere stays refused (`check_array_values`), where the policy
+    would read every image white without a word."""
     import tensorflow_datasets as tfds
 
-    return (isinstance(feature, tfds.features.Image)
-            and _feature_shape_dtype(feature)[1] == np.uint8)
+    shape, dtype = _feature_shape_dtype(feature)
+    return (isinstance(feature, tfds.features.Image) and dtype == np.uint8
+            and shape is not None and shape[-1] not in (2, 4))
 
 
 def _decoded(data, rest: str, split: str, index: int) -> np.ndarray:
