@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from hubensemble.data.sniff import MAX_SHORT_SIDE
+from hubensemble.data.sniff import MAX_SHORT_SIDE, TFDS_DECODED_SINCE, TFDS_DECODED_WORDS
 from hubensemble.errors import DataError, RunError
 from hubensemble.lockwords import PYTHON_CALLS, on_command_line, option_word
 from hubensemble.pixelkeys import KEYED_SPLITS, REWRITTEN_BY, keys_expected, read_pixel_key_rows
@@ -201,6 +201,13 @@ def compare(was: DataRecord, now: DataRecord) -> DataChange:
     if older:
         causes.append(f"the run was recorded by an older hubensemble ({'; '.join(older)}), "
                       "and decoding has changed since (docs/data.md, Decoding)")
+    if (TFDS_DECODED_WORDS in str(now.task.get("source", ""))
+            and TFDS_DECODED_WORDS not in str(was.task.get("source", ""))):
+        # Nothing else in the record tells: the tfds data set is the same files.
+        causes.append(f"the run was recorded before {TFDS_DECODED_SINCE}, when tfds decoded "
+                      "the data set's image files itself (JPEG with TensorFlow's fast IDCT, "
+                      "a PNG's alpha dropped); hubensemble now decodes them as serve_bytes "
+                      "does (docs/data.md, tfds:)")
     return DataChange([], reasons + causes, older, redecoded=bool(causes))
 
 

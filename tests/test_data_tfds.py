@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hubensemble.data import load_task
+from hubensemble.data.sniff import TFDS_DECODED_WORDS
 from hubensemble.errors import DataError
 
 tfds = pytest.importorskip("tensorflow_datasets")
@@ -181,6 +182,7 @@ def test_image_files_stored_in_a_data_set_are_the_pixels_serve_bytes_sees(prepar
     got = {served.get(image.tobytes()): label
            for image, label in zip(task.train.images, task.train.labels)}
     assert got == {i: i % 3 for i in range(12)}
+    assert f"its 'image' {TFDS_DECODED_WORDS}" in task.source
     # An Image declared with alpha is a PNG tfds wrote (lossless, its alpha kept for the
     # loader's compositing and its refusal of an alpha that is 0 everywhere): read as tfds
     # reads it; so are float images (tfds' own bit layout).
@@ -190,6 +192,31 @@ def test_image_files_stored_in_a_data_set_are_the_pixels_serve_bytes_sees(prepar
     assert _encoded_image(tfds.features.Image(shape=(28, 28, 1)))
     assert not _encoded_image(tfds.features.Image(shape=(None, None, 4)))
     assert not _encoded_image(tfds.features.Image(shape=(8, 8, 1), dtype=np.float32))
+
+
+def test_a_run_recorded_while_tfds_decoded_its_files_is_told_why_its_pixels_differ():
+    """A tfds run recorded before its image files were decoded by the decode policy holds
+    other pixels of the same files: a later stage said "2 of the 2 train images are new or
+    changed" and to restore the data, which had not changed. The source each records tells
+    the two apart (no TensorFlow: the records as run.json holds them)."""
+    from hubensemble.datachange import DataRecord, compare
+    from hubensemble.data.sniff import TFDS_DECODED_SINCE
+
+    def record(source, keys):
+        task = {"source": source, "class_names": ["a", "b"],
+                "sizes": {"train": 2, "val": None, "test": None}}
+        return DataRecord(args={}, task=task, labels={"train": np.array([0, 1])},
+                          keys={"train": keys})
+
+    before = record("tfds:x (train train)", [b"a" * 16, b"b" * 16])
+    now = record(f"tfds:x (train train; its 'image' {TFDS_DECODED_WORDS})",
+                 [b"c" * 16, b"d" * 16])
+    change = compare(before, now)
+    assert change.redecoded and f"recorded before {TFDS_DECODED_SINCE}" in change.text()
+    assert "restore the data" not in change.advice()
+    # Recorded since: other pixels are other files, as for any data.
+    change = compare(record(now.task["source"], [b"a" * 16, b"b" * 16]), now)
+    assert not change.redecoded and "restore the data" in change.advice()
 
 
 def test_a_data_dir_with_a_tilde_is_the_folder_it_names(prepared, monkeypatch):

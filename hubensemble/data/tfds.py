@@ -10,6 +10,7 @@ import numpy as np
 from hubensemble.data.decode import (UnreadableImage, _short, check_16bit, check_16bit_splits,
                                      check_array_values, decode_bytes, to_rgb_uint8, zero_one)
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
+from hubensemble.data.sniff import TFDS_DECODED_WORDS
 from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
 from hubensemble.data.validate import index_names, text_names
@@ -275,6 +276,8 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
                 "(labels, class_names) ".format(*_label_words())
                 + f"(feature {options.label_key!r} is not a ClassLabel)")
     shown = " / ".join(f"{k} {v}" for k, v in splits.items() if v is not None)
+    if encoded:
+        shown += f"; its {options.image_key!r} {TFDS_DECODED_WORDS}"
     if binary:
         shown += (f"; its {options.image_key!r} pixels are all 0 or 1 (binary images), read "
                   f"as 0 / 255")
