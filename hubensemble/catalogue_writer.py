@@ -214,7 +214,9 @@ def _warn_repeated(entries, added) -> None:
     differ in what they describe, but rank embeds and ranks such a module once, under the
     earlier entry."""
     new = {id(s) for s in entries[len(entries) - added:]}
-    for later, earlier, why in same_module_pairs(entries):
+    from hubensemble.catalogue_pins import pin_disowned
+
+    for later, earlier, why in same_module_pairs(entries, disowned=pin_disowned):
         if id(later) in new:  # validate's words (`handles.same_module_note`)
             log.warning("%s: %s", escaped(later.source),
                         escaped(same_module_note(later, earlier, why)))

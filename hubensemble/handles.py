@@ -540,12 +540,17 @@ def entry_reading(spec, fetched=None) -> dict | None:
     return None if found is None else {"signature": found[0], "output_key": found[1]}
 
 
-def same_module_pairs(specs, *, fetched=None) -> list[tuple[object, object, str]]:
+def same_module_pairs(specs, *, fetched=None,
+                      disowned=None) -> list[tuple[object, object, str]]:
     """(later, earlier, why) for each entry of `specs` (ModuleSpec-like records, in catalogue
     order) that loads the very module an earlier entry loads, read the same way (every
     SAME_MODULE_FIELDS value equal): the same handle in any spelling (`canonical_handle`;
     why "the same handle H", H the canonical form) or the same `sha256` pin (why "the same
     sha256 0123456789ab…"). Each later entry is paired with the first such earlier one.
+    `disowned(later, earlier)`, when given, is True for two entries of one pin that are not
+    one module (`catalogue_pins.pin_disowned`, which imports this module: callers pass it),
+    not paired by that pin: an entry copied from another with its handle changed and the
+    other's pin kept was ranked once, as the other ("duplicate"), its own never checked.
 
     Two entries of one module that differ only in DEFAULTED_FIELDS are compared by what those
     resolve to (`entry_reading`: a local SavedModel's saved_model.pb is read, nothing
@@ -559,7 +564,8 @@ def same_module_pairs(specs, *, fetched=None) -> list[tuple[object, object, str]
         if getattr(spec, "sha256", None):
             keys.append(("sha256", spec.sha256.lower()))
         found = next(((key, other) for key in keys for other in earlier_by_key.get(key, ())
-                      if _same_reading(spec, other, fetched)), None)
+                      if _same_reading(spec, other, fetched) and not (
+                          key[0] == "sha256" and disowned and disowned(spec, other))), None)
         if found is not None:
             (kind, value), other = found
             why = (f"the same handle {value}" if kind == "handle" else
@@ -609,13 +615,13 @@ def duplicate_reason(earlier, why, failed_reason=None, later=None) -> str:
             f"one of them out of the catalogue")
 
 
-def same_module_warnings(specs, *, across_files=False) -> list[str]:
-    """A warning line per `same_module_pairs` pair, naming both entries' FILE:LINE: rank
-    embeds such a module once, under the earlier entry, and records the later as a
-    duplicate (not ranked, so not tuned). With `across_files`, only pairs whose entries come
-    from different files (their `source`s)."""
+def same_module_warnings(specs, *, across_files=False, disowned=None) -> list[str]:
+    """A warning line per `same_module_pairs` pair (`disowned` as it takes it), naming both
+    entries' FILE:LINE: rank embeds such a module once, under the earlier entry, and records
+    the later as a duplicate (not ranked, so not tuned). With `across_files`, only pairs
+    whose entries come from different files (their `source`s)."""
     notes = []
-    for later, earlier, why in same_module_pairs(specs):
+    for later, earlier, why in same_module_pairs(specs, disowned=disowned):
         if across_files and later.source.rpartition(":")[0] == earlier.source.rpartition(":")[0]:
             continue
         notes.append(f"warning: {later.source or later.name}: "

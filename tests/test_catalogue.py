@@ -1738,6 +1738,87 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
         f"'a''s only; leave one of them out")
 
 
+def test_a_pin_copied_with_an_entry_to_another_handle_is_said_not_taken_for_a_duplicate(
+        tmp_path):
+    """An entry copied from another with its handle changed and the other's sha256 kept was
+    paired with it by the pin (`handles.same_module_pairs`): validate said "loads the same
+    module … (the same sha256 …)" and rank ranked it once, as the other ("duplicate"), never
+    checking it. Which entry is wrong only the files tell: a local module's are hashed
+    (`catalogue_pins`), so the copy is said at its sha256: line with its files' own hash and
+    is not paired (rank checks its pin and refuses it, stage checksum); a true copy of the
+    files, and a remote entry that cannot be hashed here, stay paired as before."""
+    import hashlib
+    import types
+
+    from hubensemble.catalogue_pins import pin_disowned
+    from hubensemble.handles import same_module_pairs
+    from hubensemble.zoo.config import validate_catalogues
+
+    for name, graph in (("a", b"graph a"), ("b", b"graph b"), ("c", b"graph a")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "saved_model.pb").write_bytes(graph)
+    pin, own = (hashlib.sha256(g).hexdigest() for g in (b"graph a", b"graph b"))
+    path = write(tmp_path, f"""
+        modules:
+          - name: a
+            handle: ./a
+            sha256: '{pin}'
+          - name: b
+            handle: ./b
+            sha256: '{pin}'
+          - name: c
+            handle: ./c
+            sha256: '{pin}'
+        """)
+    a, b, c = load_catalogue(path)
+    assert [(x.name, y.name) for x, y, _ in same_module_pairs(
+        [a, b, c], disowned=pin_disowned)] == [("c", "a")]
+    said = []
+    assert validate_catalogues([path], lambda line, ok: said.append((ok, line)))
+    copied = (f"warning: {path}:7: sha256 {pin[:12]}… is entry 'a''s pin ({path}:4), not the "
+              f"sha256 of this module's files (saved_model.pb), {own}: an entry copied from 'a' "
+              f"with another handle keeps its pin; rank will refuse the entry (stage checksum), "
+              f"not rank it as 'a': write sha256: '{own}'")
+    assert [line for _, line in said] == [
+        f"warning: {path}:8: entry 'c' loads the same module as entry 'a' ({path}:2), read "
+        f"the same way (the same sha256 {pin[:12]}…): rank embeds and ranks it once, as 'a'; "
+        f"leave one of them out", copied, f"{path}: ok (3 modules, 2 warnings)"], said
+    # Across files: said with the set, once.
+    mine = write(tmp_path, f"modules:\n  - {{name: b, handle: ./b, sha256: '{pin}'}}\n",
+                 "mine.yaml")
+    path.write_text(path.read_text().replace("  - name: b\n    handle: ./b\n", "  - name: d\n"
+                                             "    handle: ./a\n    trust: true\n"))
+    said = []
+    assert validate_catalogues([path, mine], lambda line, ok: said.append((ok, line)))
+    assert [line for _, line in said].count(copied.replace(f"{path}:7", f"{mine}:2")) == 1, said
+    assert not any("entry 'b' loads the same module" in line for _, line in said), said
+    assert not pin_disowned(a, c) and not pin_disowned(a, a) and pin_disowned(b, a)
+    # A remote entry is not hashed here (a download). Its pin is of another kind of bytes
+    # than a local SavedModel's (an archive, not a saved_model.pb): never one module, and
+    # the pin is the local one's when its files hash to it. Of the same kind (a .keras file
+    # here and at a URL), a pin the local files match stays one module; one they do not, not.
+    (tmp_path / "k.keras").write_bytes(b"graph a")
+    (tmp_path / "k2.keras").write_bytes(b"graph b")
+    remote = write(tmp_path, f"""
+        modules:
+          - {{name: a, handle: ./a, sha256: '{pin}'}}
+          - {{name: r, handle: 'https://example.org/m.tar.gz', sha256: '{pin}'}}
+        """, "remote.yaml")
+    said = []
+    assert validate_catalogues([remote], lambda line, ok: said.append((ok, line)))
+    assert [line for _, line in said] == [
+        f"warning: {remote}:3: sha256 {pin[:12]}… is the sha256 of entry 'a''s files "
+        f"(saved_model.pb, {remote}:2), not of an archive as this handle pins: an entry copied "
+        f"from 'a' with another handle keeps its pin; rank will refuse the entry once "
+        f"downloaded (stage checksum), not rank it as 'a': write the sha256 of an archive "
+        f"this handle gives, or leave sha256 out", f"{remote}: ok (2 modules, 1 warning)"], said
+    url = types.SimpleNamespace(name="u", handle="https://example.org/k.keras", sha256=pin)
+    k = types.SimpleNamespace(name="k", handle=str(tmp_path / "k.keras"), sha256=pin)
+    k2 = types.SimpleNamespace(name="k2", handle=str(tmp_path / "k2.keras"), sha256=pin)
+    assert not pin_disowned(url, k) and pin_disowned(url, k2) and pin_disowned(k2, url)
+    assert pin_disowned(url, a)  # a model file is no saved_model.pb
+
+
 def test_validate_checks_a_repeated_names_entry_and_names_across_files_with_errors(tmp_path):
     """An entry whose name repeats an earlier one got only the duplicate-name line, its zoo:
     handle never checked (the entry was dropped), and a name repeated across files was not

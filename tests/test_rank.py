@@ -1250,7 +1250,13 @@ def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good
     wrong = dataclasses.replace(good[1], name="wrong", sha256="cd" * 32, source="c.yaml:12")
     right = ModuleSpec(name="right", handle=good[1].handle + "/", source="c.yaml:15",
                        sha256=pinned_sha256(good[1].handle))
-    catalogue = [first, again, other_range, wrong, right]
+    # Another module's entry copied from 'right' with its handle changed and the pin kept:
+    # it was paired with 'right' by the pin and ranked once, as 'right' (duplicate), its own
+    # files never checked; they are now (`catalogue_pins.pin_disowned`), and refused.
+    shutil.copytree(good[0].handle, tmp_path / "copy0")
+    copied = dataclasses.replace(right, name="copied", handle=str(tmp_path / "copy0"),
+                                 source="c.yaml:18")
+    catalogue = [first, again, other_range, wrong, right, copied]
     cache = tmp_path / "cache"
     with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
         result = ranked(catalogue, task, tmp_path / "run", cache_dir=str(cache))
@@ -1263,6 +1269,7 @@ def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good
     assert "module again (c.yaml:9) failed: [duplicate]" in caplog.text
     assert result.row("wrong")["stage"] == "checksum", result.row("wrong")
     assert result.row("right")["status"] == "ok", result.row("right")
+    assert result.row("copied")["stage"] == "checksum", result.row("copied")
     # A shard decides from the whole catalogue: the copy is the duplicate wherever it lands.
     shard = ranked(catalogue, task, tmp_path / "shard", shard=(1, 2), cache_dir=str(cache))
     assert shard.row("again")["stage"] == "duplicate"

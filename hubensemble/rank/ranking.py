@@ -19,6 +19,7 @@ from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, fir
                                 reraise_stop)
 from hubensemble.fileio import atomic_write_json, atomic_write_text, check_dir_target
 from hubensemble.lockwords import command_words, on_command_line, option_word
+from hubensemble.catalogue_pins import pin_disowned
 from hubensemble.handles import (duplicate_reason, pins_differ, same_files_as,
                                  same_module_pairs)
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
@@ -466,8 +467,10 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     # Remote entries differing only in a written-out default: compared on the fetched copy.
     # Two pins that differ: at most one entry loads (each is checked), so neither is the
     # other's duplicate; a correct later pin was lost behind a wrong earlier one.
+    # One pin under two handles that its bytes show are not one module (a copied entry
+    # whose pin is the other's: `catalogue_pins.pin_disowned`): each is checked, no duplicate.
     same = {id(later): (earlier, why) for later, earlier, why in same_module_pairs(
-        specs, fetched=fetched_path) if not pins_differ(later, earlier)}
+        specs, fetched=fetched_path, disowned=pin_disowned) if not pins_differ(later, earlier)}
 
     Run(out_dir).check_folder_is_ours("out_dir")  # the command line checks these too, earlier
     if data_args is not None:  # a run inside its image folder is read as a class of it

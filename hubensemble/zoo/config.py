@@ -297,8 +297,10 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     False; a note per local handle missing or holding no module (`local_handle_warnings`), per
     entry whose handle names a classification module
     (`classifierhandles.classifier_handle_warnings`) and per entry that loads the same module
-    as an earlier one, in the file or across the files (`handles.same_module_warnings`), each a
-    warning, not a failure, with ok None. A file's warnings come with its errors, all in line
+    as an earlier one, in the file or across the files (`handles.same_module_warnings`), and
+    per local entry whose sha256 another entry pins under another handle though its own files
+    hash to something else (`catalogue_pins.copied_pin_warnings`), each a warning, not a
+    failure, with ok None. A file's warnings come with its errors, all in line
     order (they came only once its errors were fixed: a new-user check); an entry with an error
     is checked as far as it parsed (its zoo: handle, a local handle's folder), not for a module
     listed twice; so is an entry whose name repeats an earlier one's. A name an entry of an
@@ -306,6 +308,7 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     ok False) even when either file has errors (`_names_across`; two valid files' by the set's
     check). Returns True when every file and the set are valid."""
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
+    from hubensemble.catalogue_pins import copied_pin_warnings, pin_disowned
     from hubensemble.classifierhandles import classifier_handle_warnings
     from hubensemble.handles import same_module_warnings
 
@@ -320,7 +323,9 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
             compared.add(label)
             clashes += _names_across(named, label, specs + partial, bool(problems))
         notes = [(note, None) for note in local_handle_warnings(specs + partial)
-                 + same_module_warnings(specs) + classifier_handle_warnings(specs + partial)]
+                 + same_module_warnings(specs, disowned=pin_disowned)
+                 + copied_pin_warnings(specs)
+                 + classifier_handle_warnings(specs + partial)]
         if problems:
             for line, ok in sorted([(p, False) for p in problems] + notes,
                                    key=lambda said: _line_of(said[0], label)):
@@ -343,7 +348,8 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
         except HubensembleError as e:
             emit(f"{what} are not valid:\n{e}", False)
             return False
-        notes = same_module_warnings(together, across_files=True)
+        notes = (same_module_warnings(together, across_files=True, disowned=pin_disowned)
+                 + copied_pin_warnings(together, across_files=True))
         for note in notes:
             emit(note, None)
         emit(f"{what}: ok" + (f" ({_count(len(notes), 'warning')})" if notes else ""), True)
