@@ -31,7 +31,29 @@ for a MAJORITY on one other label lists 0 and 11 (1.00, recall 0.28 against 0.38
 changes no other set's list. The same majority everywhere would have cost recall where the
 classes are apart (signdigits10 0.57 / 0.53 to 0.45 / 0.36, gtsrb10 0.53 / 0.47 to 0.40 /
 0.34), and so would a share of 0.3 or 0.4 (which left 10 and 4 of dsprites' 22).
-pbc_bloodcells8 (0.30-0.32) is under MIN_PROXY_SCORE."""
+pbc_bloodcells8 (0.30-0.32) is under MIN_PROXY_SCORE.
+
+Validation labels (`check_validation`, since 2026-12-06): the validation split decides every
+choice after rank (the ensemble's members and size by validation cross-entropy, the chance
+check, an LP-FT head's probe), and one wrong label among 200 moves a confident candidate's
+validation cross-entropy by about 0.035 (digits: the best voter's 0.022 clean, 0.376 with 10
+flipped). Rank embeds the training images alone (knn.npz holds no validation image), so
+neighbours would cost an embedding pass per module; the candidates' own validation
+probabilities (candidates/*/val_probs.npy, which tune writes and the ensemble reads) cost
+nothing more and are out of sample: their weights saw the training images alone. The rule:
+of each module its candidate of the lowest validation cross-entropy, none at chance, and of
+those the TOP_MODULES best (`validation_voters`); an image is listed when each gives its
+given label below LOW_PROBABILITY and more than half predict one same other label
+(`probability_suspects`). Measured with `bench_labelcheck.py --runs` (probe sweeps of the
+demo zoo's 8 best ranked modules, profile cpu; validation labels flipped after the sweep,
+seed 223; clean, 5 %, 10 %; listed (precision, recall)): digits (voters' accuracy 0.99) 0, 7
+(1.00, 0.70), 16 (1.00, 0.80); signdigits10 (0.86-0.90) 3, 8 (0.75, 0.60), 12 (0.83, 0.50);
+gtsrb10 (0.76-0.79) 0, 5 (1.00, 0.50), 12 (1.00, 0.60). At 0.05 it listed 73 of the 90 flips
+against 56, but 24 false images against 7 (gtsrb10's clean labels 6: its validation images
+are other physical signs than its training ones); at 0.1 / 0.2 more (gtsrb10 at 5 %:
+precision 0.32 / 0.27). The majority took one false image off gtsrb10's lists and changed no
+other. signdigits10's 3 are listed at every rate: one (val[165], given 3) shows two raised
+fingers as its 2s do."""
 
 from __future__ import annotations
 
@@ -190,6 +212,8 @@ class LabelCheck:
     neighbours: int = 0
     given_share: float | None = None
     split: int = 0
+    labels_of: str = "train"
+    voters: tuple = ()
 
     @property
     def mixed(self) -> bool:
@@ -272,35 +296,44 @@ def run_label_check(run_dir, ranking=None) -> LabelCheck:
                          load_knn_neighbours(run_dir, names))
 
 
-#: The columns of RUN/labels/to_check.csv (`write_labels_to_check`).
-CSV_COLUMNS = ("index", "file", "given", "given_name", "suggested", "suggested_name", "votes",
-               "voters")
+#: The columns of RUN/labels/to_check.csv (`write_labels_to_check`); a file written before
+#: 2026-12-06 has all but "split" (its rows are training images: `read_labels_to_check`).
+CSV_COLUMNS = ("split", "index", "file", "given", "given_name", "suggested", "suggested_name",
+               "votes", "voters")
+#: The `split` cell of a row: its image is `train[i]` or `val[i]` (RUN/labels/<split>.npy).
+CSV_SPLITS = ("train", "val")
 
 
 def labels_to_check_file(run_dir) -> Path:
-    """RUN/labels/to_check.csv: every image of a run's LabelCheck (`write_labels_to_check`)."""
+    """RUN/labels/to_check.csv: every image of a run's LabelChecks (`write_labels_to_check`)."""
     return Path(run_dir) / formats.LABELS_DIR / formats.LABELS_TO_CHECK_CSV
 
 
-def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
-                          ) -> Path | None:
-    """Writes every suspect of `check` (not only the report's SHOWN) as RUN/labels/to_check.csv
-    and returns its path; with no suspects (none, or no list: `skipped`) removes the file an
-    earlier list left and returns None, so the file never outlives its list. The one place that
-    writes that file (UTF-8 starting with its byte-order mark, so Excel on Windows reads a name
-    in any script; the csv module's quoting, "\\n" line ends: `csvcells.csv_text`; read back
-    by `csvcells.read_rows`, or opened with encoding "utf-8-sig"), one row per image in
-    the list's order (worst first), the columns CSV_COLUMNS: `index` (int, train[i] of the run's
-    data as it loaded: `training_image`), `file` (its path as RUN/labels/train_paths.json
-    records it, `paths` [N] str; empty without), `given` and `suggested` (int class indexes)
-    with their `class_names` (str; the index as text where there is no name), `votes` (int) of
-    `voters` (int: modules x neighbours, or modules for the 1-NN rule). A file or class name
-    starting with "=", "+", "-", "@", a tab or a carriage return (or "'") is written with "'"
-    before it, so a spreadsheet program shows it as text and never runs it as a formula
-    (`csvcells.csv_text`, OWASP's rule; `csvcells.read_cell` reads it back). OSError (naming the
-    file) when it cannot be written or removed."""
+def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None,
+                          validation: LabelCheck | None = None) -> Path | None:
+    """Writes every suspect of `check` (the training labels') and of `validation` (the
+    validation labels', `check_validation`; None: none) - not only the report's SHOWN - as
+    RUN/labels/to_check.csv and returns its path; with no suspects in either (none, or no
+    list: `skipped`) removes the file an earlier list left and returns None, so the file
+    never outlives its lists. The one place that writes that file (UTF-8 starting with its
+    byte-order mark, so Excel on Windows reads a name in any script; the csv module's
+    quoting, "\\n" line ends: `csvcells.csv_text`; read back by `read_labels_to_check`, or
+    opened with encoding "utf-8-sig"), one row per image, the training images first, each
+    list in its order (worst first), the columns CSV_COLUMNS: `split` ("train" or "val", as
+    RUN/labels/<split>.npy names the split), `index` (int, train[i] or val[i] of the run's
+    data as it loaded: `training_image`, `validation_image`), `file` (a training image's path
+    as RUN/labels/train_paths.json records it, `paths` [N] str; empty without, and for a
+    validation image, whose files the run does not record), `given` and `suggested` (int
+    class indexes) with their `class_names` (str; the index as text where there is no name),
+    `votes` (int) of `voters` (int: modules x neighbours, modules for the 1-NN rule, or the
+    candidates that voted on a validation image). A file or class name starting with "=",
+    "+", "-", "@", a tab or a carriage return (or "'") is written with "'" before it, so a
+    spreadsheet program shows it as text and never runs it as a formula
+    (`csvcells.csv_text`, OWASP's rule; `csvcells.read_cell` reads it back). OSError (naming
+    the file) when it cannot be written or removed."""
     path = labels_to_check_file(run_dir)
-    if not check.suspects:
+    val = validation.suspects if validation is not None else []
+    if not check.suspects and not val:
         path.unlink(missing_ok=True)
         return None
     names = [str(n) for n in (class_names or [])]
@@ -308,10 +341,32 @@ def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
     def name(c):
         return names[c] if 0 <= c < len(names) else str(c)
 
-    atomic_write_text(path, csv_text(CSV_COLUMNS, (
-        [s.index, paths[s.index] if paths else "", s.given, name(s.given), s.suggested,
-         name(s.suggested), s.votes, s.modules * s.neighbours] for s in check.suspects)))
+    def row(split, s, file):
+        return [split, s.index, file, s.given, name(s.given), s.suggested, name(s.suggested),
+                s.votes, s.modules * s.neighbours]
+
+    atomic_write_text(path, csv_text(CSV_COLUMNS, [
+        *(row("train", s, paths[s.index] if paths else "") for s in check.suspects),
+        *(row("val", s, "") for s in val)]))
     return path
+
+
+def read_labels_to_check(path) -> list[dict]:
+    """The rows of a RUN/labels/to_check.csv as {column: str} (`csvcells.read_rows`: every
+    cell as named, a spreadsheet's text mark dropped), in the file's order. A file written
+    before 2026-12-06 has no `split` column: its rows were training images, so `split` is
+    "train" in them. OSError when the file cannot be read; ValueError (naming the file)
+    when it is not such a list (no `index` column, or a `split` other than CSV_SPLITS)."""
+    from hubensemble.csvcells import read_rows
+
+    rows = read_rows(path)
+    for n, r in enumerate(rows, start=2):  # line 1 is the header
+        r.setdefault("split", "train")
+        if "index" not in r or r["split"] not in CSV_SPLITS:
+            raise ValueError(f"{path}, line {n}: not a list of labels to check (expected the "
+                             f"columns {', '.join(CSV_COLUMNS)}; split one of "
+                             f"{', '.join(CSV_SPLITS)}, got {r.get('split')!r})")
+    return rows
 
 
 def training_image(run_dir, i: int):
@@ -325,13 +380,166 @@ def training_image(run_dir, i: int):
     new-user check on the demo's sklearn:digits). RunError / DataError as Run.task raises
     them (no run.json, data given in Python, changed data); IndexError naming the range for
     an `i` outside 0..N-1, TypeError for a non-integer."""
+    return _split_image(run_dir, "train", i)
+
+
+def validation_image(run_dir, i: int):
+    """The pixels of `val[i]`, the i-th validation example of run folder `run_dir`'s own data
+    (a row of RUN/labels/to_check.csv whose `split` is "val"), as `training_image` gives a
+    training one (numpy uint8 [H, W, 3]; the same errors; IndexError for a run without a
+    validation split)."""
+    return _split_image(run_dir, "val", i)
+
+
+def _split_image(run_dir, split, i):
+    """The pixels of example `i` of `split` ("train" or "val") of the run's own data."""
     import operator
 
     from hubensemble.rundir import Run
 
     i = operator.index(i)  # TypeError for 1.5 or "3", as a list index would
-    images = Run(run_dir).task().train.images
+    part = getattr(Run(run_dir).task(), split)
+    images = part.images if part is not None else []
     if not 0 <= i < len(images):
-        raise IndexError(f"training_image(): {run_dir} has {len(images)} training images, "
-                         f"train[0] to train[{len(images) - 1}]; got {i}")
+        what = {"train": "training", "val": "validation"}[split]
+        raise IndexError(f"{what}_image(): {run_dir} has {len(images)} {what} images"
+                         + (f", {split}[0] to {split}[{len(images) - 1}]" if len(images)
+                            else "") + f"; got {i}")
     return images[i]
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation labels: the candidates' own validation probabilities
+# ---------------------------------------------------------------------------------------------
+
+#: A validation image is listed when each voting candidate gives its given label a
+#: probability below this (and most of them predict one same other label). 0.05 listed 17
+#: more of bench_labelcheck.py --runs' 90 flips, and 17 more false images (module docstring).
+LOW_PROBABILITY = 0.01
+#: The lowest validation accuracy (on the given labels) of the best voting candidate at
+#: which validation images are listed: below it the candidates' own errors outnumber wrong
+#: labels (the training rule's MIN_PROXY_SCORE; quick-profile runs at 0.28-0.30 on
+#: signdigits10 and gtsrb10 listed flips at 0.25-0.60 by the ensemble's probabilities).
+MIN_VAL_ACCURACY = 0.6
+
+
+def probability_suspects(probs, labels, low=LOW_PROBABILITY) -> list[Suspect]:
+    """The images whose given label every model gives a low probability, most of them
+    predicting one same other label.
+
+    `probs`: float [M, N, C], row m model m's probabilities of the N images (rows summing to
+    1; M >= 1, best model first); `labels`: int [N], the given labels, in [0, C); `low`:
+    float in (0, 1]. Image i is a Suspect when probs[m, i, labels[i]] < low for every m and
+    more than half of the M models' argmax (the first of equal probabilities, as numpy's
+    argmax) is one same label c (necessarily another than the given one): `suggested` c,
+    `votes` how many models predict it, `modules` M, `neighbours` 1. Sorted by votes (most
+    first), then by the models' mean probability of the given label (lowest first), then
+    index. ValueError when the shapes do not match or a label is outside [0, C)."""
+    p = np.asarray(probs, np.float64)
+    y = np.asarray(labels, np.int64)
+    if (p.ndim != 3 or 0 in p.shape[:1] or y.ndim != 1 or p.shape[1] != len(y)
+            or (len(y) and not 0 <= y.min() <= y.max() < p.shape[2])):
+        raise ValueError(f"probabilities of shape {p.shape} do not match labels of shape "
+                         f"{y.shape}: expected [M >= 1, N, C] and [N] in [0, C)")
+    m, n, c = p.shape
+    given = p[:, np.arange(n), y]  # [M, N]
+    top = p.argmax(axis=2)  # [M, N]
+    counts = np.zeros((n, c), np.int64)
+    np.add.at(counts, (np.tile(np.arange(n), m), top.ravel()), 1)
+    suggested = counts.argmax(axis=1)
+    votes = counts[np.arange(n), suggested]
+    flagged = np.flatnonzero((given < low).all(axis=0) & (2 * votes > m))
+    mean_given = given.mean(axis=0)
+    order = np.lexsort((flagged, mean_given[flagged], -votes[flagged]))
+    return [Suspect(int(flagged[j]), int(y[flagged[j]]), int(suggested[flagged[j]]),
+                    int(votes[flagged[j]]), m) for j in order]
+
+
+def validation_voters(candidates, labels) -> tuple[tuple, np.ndarray | None]:
+    """The candidates whose validation probabilities vote on the validation labels: of each
+    module the candidate of the lowest validation cross-entropy (`metrics.nll` on `labels`),
+    leaving out those at chance (`chance.candidate_at_chance`) and those whose table does
+    not fit the labels, then the TOP_MODULES modules of the lowest such cross-entropy, best
+    first (equal ones: by trial). `candidates`: `candidate.Candidate`, val_probs float [N, C]
+    loaded; `labels`: int [N]. Returns (their trials, their val_probs stacked float [M, N, C];
+    None when M is 0). ValueError when the tables kept have different class counts."""
+    from hubensemble import metrics
+    from hubensemble.chance import candidate_at_chance
+
+    y = np.asarray(labels, np.int64)
+    best = {}  # module -> (ce, trial, probs)
+    for cand in candidates:
+        p = cand.val_probs
+        if (p is None or p.ndim != 2 or len(p) != len(y) or not len(y)
+                or not 0 <= y.min() <= y.max() < p.shape[1]
+                or candidate_at_chance(cand, y)):
+            continue
+        ce = metrics.nll(p, y)
+        if cand.module not in best or (ce, cand.trial) < best[cand.module][:2]:
+            best[cand.module] = (ce, cand.trial, p)
+    chosen = sorted(best.values(), key=lambda v: v[:2])[:TOP_MODULES]
+    if len({p.shape[1] for _, _, p in chosen}) > 1:
+        raise ValueError("the candidates' validation tables have different numbers of classes: "
+                         + ", ".join(f"{t} {p.shape[1]}" for _, t, p in chosen))
+    return (tuple(t for _, t, _ in chosen),
+            np.stack([p for _, _, p in chosen]) if chosen else None)
+
+
+def check_validation(candidates, labels) -> LabelCheck:
+    """The LabelCheck of a run's validation labels from its candidates' own validation
+    probabilities: `candidates` (`candidate.Candidate`, their val_probs float [N, C] loaded:
+    `ensemble.load_candidates`), `labels` int [N] (RUN/labels/val.npy). The candidates of
+    `validation_voters` give `probability_suspects`. `skipped` (and no suspects) when
+    fewer than MIN_MODULES modules have a candidate above chance, the best voter's validation
+    accuracy is below MIN_VAL_ACCURACY, or more than MAX_SHARE of the images would be listed
+    (the reason in words, for the report). `labels_of` "val", `modules` how many candidates
+    voted (`voters` their trials), `best_score` the best one's validation accuracy (float in
+    [0, 1]). ValueError as `validation_voters` raises it."""
+    from hubensemble import metrics
+
+    y = np.asarray(labels, np.int64)
+    trials, stacked = validation_voters(candidates, y)
+    if len(trials) < MIN_MODULES:
+        return LabelCheck([], modules=len(trials), labels_of="val", voters=trials, skipped=(
+            f"{len(trials)} module(s) have a candidate above chance on validation; at least "
+            f"{MIN_MODULES} are needed, so that one model's errors are not taken for wrong "
+            "labels"))
+    score = max(metrics.accuracy(p, y) for p in stacked)
+    if score < MIN_VAL_ACCURACY:
+        return LabelCheck([], modules=len(trials), best_score=score, labels_of="val",
+                          voters=trials, skipped=(
+                              f"the best candidate's validation accuracy is {score:.4f}, "
+                              f"below {MIN_VAL_ACCURACY}: the candidates' own errors would "
+                              "outnumber wrong labels"))
+    suspects = probability_suspects(stacked, y)
+    if len(suspects) > MAX_SHARE * len(y):
+        return LabelCheck([], modules=len(trials), best_score=score, labels_of="val",
+                          voters=trials, skipped=(
+                              f"the best candidates of {len(trials)} modules all give the "
+                              f"given label below {LOW_PROBABILITY} (most predicting one other)"
+                              f" for {len(suspects)} of the {len(y)} validation images, more "
+                              f"than {MAX_SHARE:.0%}: "
+                              "more than the label errors of a hand-labelled set explain, so "
+                              "most would be the candidates' own errors"))
+    return LabelCheck(suspects, modules=len(trials), best_score=score, labels_of="val",
+                      voters=trials)
+
+
+def run_validation_check(run_dir, candidates=None, labels=None) -> LabelCheck:
+    """`check_validation` of a run folder: its usable candidates (`ensemble.load_candidates`;
+    or `candidates`, their val_probs loaded) and RUN/labels/val.npy (or `labels`). `skipped`
+    says why there is no list when the run has no validation labels or no candidate yet;
+    RunError (naming the file and what rewrites it) when the labels file is unreadable."""
+    from hubensemble import ensemble as ens
+
+    labels = labels if labels is not None else ens.load_labels(run_dir, "val")
+    if labels is None:
+        return LabelCheck([], labels_of="val", skipped=(
+            f"{Path(run_dir) / 'labels' / 'val.npy'} is missing (tune writes it from the "
+            "run's data)"))
+    if candidates is None:
+        candidates = ens.load_candidates(run_dir, n_val=len(labels))[0]
+    if not candidates:
+        return LabelCheck([], labels_of="val", skipped=(
+            "the run has no candidate with validation probabilities yet (tune makes them)"))
+    return check_validation(candidates, labels)

@@ -4,6 +4,7 @@ leave-one-out kNN prediction contradicts, checked against scikit-learn's KNeighb
 and the closing table's line built from a run folder's files."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -110,7 +111,7 @@ def test_the_report_and_closing_table_name_the_labels_to_check(tmp_path):
     # The whole list as a file beside the labels (the table shows SHOWN at most), named by
     # the section and the closing line; a stage's file, not the user's.
     listed = tmp_path / "labels" / "to_check.csv"
-    assert f"The file `{listed}` lists them too (CSV columns index, file, given," in section
+    assert f"The file `{listed}` lists them too (CSV columns split, index, file, given," in section
     with open(listed, newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     assert sorted((int(r["index"]), r["given_name"], r["suggested_name"], r["votes"],
@@ -147,6 +148,13 @@ def test_training_image_is_train_i_of_the_runs_own_data_at_its_seed(tmp_path):
         training_image(tmp_path, 800)
     with pytest.raises(TypeError):
         training_image(tmp_path, 1.5)
+    # val[i] of a validation row of to_check.csv, the same way.
+    from hubensemble.labelcheck import validation_image
+
+    assert (validation_image(tmp_path, 7) == task.val.images[7]).all()
+    with pytest.raises(IndexError, match=r"validation_image\(\): .* has 200 validation "
+                                         r"images, val\[0\] to val\[199\]; got -1"):
+        validation_image(tmp_path, -1)
 
 
 def test_one_image_to_check_is_said_as_one(tmp_path):
@@ -169,8 +177,8 @@ def test_one_image_to_check_is_said_as_one(tmp_path):
     listed = tmp_path / "labels" / "to_check.csv"
     assert f"The file `{listed}` lists it too" in section
     assert listed.read_text(encoding="utf-8").splitlines() == [
-        "\ufeffindex,file,given,given_name,suggested,suggested_name,votes,voters",
-        "4,/data/pets/4.png,2,emu,0,cat,15,15"]
+        "\ufeffsplit,index,file,given,given_name,suggested,suggested_name,votes,voters",
+        "train,4,/data/pets/4.png,2,emu,0,cat,15,15"]
     assert ("note: 1 training image's label looks wrong to the ranked modules: see the "
             f"report's \"Labels to check\" and {listed}") in report.summary_table(tmp_path)
 
@@ -459,7 +467,7 @@ def test_the_csv_files_start_with_a_byte_order_mark_and_read_back_names_in_any_s
                         Suspect(index=0, given=0, suggested=1, votes=1, modules=3)], modules=3)
     path = write_labels_to_check(tmp_path, check, names, paths)
     data = path.read_bytes()
-    assert data.startswith(b"\xef\xbb\xbfindex,file,") and "猫".encode() in data
+    assert data.startswith(b"\xef\xbb\xbfsplit,index,file,") and "猫".encode() in data
     rows = read_rows(path)
     assert list(rows[0]) == list(CSV_COLUMNS)
     assert [(r["index"], r["file"], r["given_name"], r["suggested_name"]) for r in rows] == [
@@ -472,3 +480,172 @@ def test_the_csv_files_start_with_a_byte_order_mark_and_read_back_names_in_any_s
     ranking.write(tmp_path)
     assert (tmp_path / "ranking.csv").read_bytes().startswith(b"\xef\xbb\xbfname,handle,")
     assert read_rows(tmp_path / "ranking.csv")[0]["handle"] == "/models/café-猫"
+
+
+# --- validation labels: the candidates' own validation probabilities --------------------------
+
+VAL_FLIPPED = {5: 0, 22: 2, 47: 0}  # validation index: the wrong label given
+
+
+def tuned_pool(n=80, c=C, seed=0):
+    """Candidates (`candidate.Candidate`, val_probs set) of 5 modules on n validation images
+    of c = 3 classes, the true labels and the labels with VAL_FLIPPED given: modules a-d
+    confident on the true label (d wrong on images 10-13, alone), a second, worse candidate
+    of a, module e at chance (uniform); image 60 (true 0) the given label unlikely to all,
+    their votes split 2 / 2; image 70 (true 1) unlikely to three of the four only."""
+    from hubensemble.candidate import Candidate
+
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % c
+    given = y.copy()
+    for i, wrong in VAL_FLIPPED.items():
+        given[i] = wrong
+
+    def table(sharp, split_to=None, keep70=False):
+        logits = rng.normal(scale=0.3, size=(n, c))
+        logits[np.arange(n), y] += sharp
+        if split_to is not None:  # image 60: another label than its own (0)
+            logits[60] = 0.0
+            logits[60, split_to] = sharp
+        if keep70:
+            logits[70] = 0.0  # uniform: 1 / 3 for its label
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+    tables = {"a": table(9.0, 1), "b": table(8.5, 2), "c": table(8.0, 2),
+              "d": table(8.2, 1, keep70=True)}
+    tables["d"][10:14] = np.roll(tables["d"][10:14], 1, axis=1)  # d's own errors
+    worse_a = table(9.0, 1)
+    worse_a[20:40] = np.roll(worse_a[20:40], 1, axis=1)  # wrong on a quarter of the images
+    uniform = np.full((n, c), 1 / c, np.float32)
+    cands = [Candidate(f"default-{j:04d}-{m}", Path("."), {"module": m, "status": "ok"},
+                       val_probs=p)
+             for j, (m, p) in enumerate([*tables.items(), ("a", worse_a), ("e", uniform)])]
+    return cands, y, given
+
+
+def test_validation_suspects_are_the_images_every_best_candidate_finds_unlikely():
+    """Validation labels were never checked, though they pick the ensemble. The best
+    candidate of each module (lowest validation cross-entropy, none at chance) votes; an
+    image whose given label every voter gives below LOW_PROBABILITY, most of them predicting
+    one other label, is listed. Checked against a count made apart, with loops."""
+    from collections import Counter
+
+    from hubensemble.labelcheck import (LOW_PROBABILITY, check_validation,
+                                        probability_suspects, validation_voters)
+
+    cands, y, given = tuned_pool()
+    trials, probs = validation_voters(cands, given)
+    # a's sharper candidate, not its worse one; e (at chance) not at all; by cross-entropy.
+    assert sorted(trials) == ["default-0000-a", "default-0001-b", "default-0002-c",
+                              "default-0003-d"]
+    ces = [-np.mean(np.log(np.maximum(p[np.arange(len(given)), given], 1e-7))) for p in probs]
+    assert ces == sorted(ces)
+    expected = []
+    for i in range(len(given)):
+        low = [p[i, given[i]] < LOW_PROBABILITY for p in probs]
+        (label, votes), = Counter(int(np.argmax(p[i])) for p in probs).most_common(1)
+        if all(low) and votes > len(probs) / 2:
+            expected.append((i, int(given[i]), label, votes))
+    assert sorted(expected) == [(i, w, int(y[i]), 4) for i, w in sorted(VAL_FLIPPED.items())]
+    check = check_validation(cands, given)
+    assert not check.skipped and check.labels_of == "val" and check.modules == 4
+    assert sorted((s.index, s.given, s.suggested, s.votes) for s in check.suspects) == expected
+    assert all(s.modules == 4 and s.neighbours == 1 for s in check.suspects)
+    # On the true labels: nothing (60's votes split, 70 is likely to one voter, d's errors
+    # are its own).
+    assert check_validation(cands, y).suspects == []
+    with pytest.raises(ValueError, match=r"probabilities of shape \(4, 80, 3\) do not match "
+                                         r"labels of shape \(79,\)"):
+        probability_suspects(probs, given[:79])
+
+
+@pytest.mark.parametrize("case", ["few", "weak", "many"])
+def test_validation_labels_get_no_list_when_the_evidence_is_weak(case):
+    from hubensemble.labelcheck import (LOW_PROBABILITY, MAX_SHARE, MIN_VAL_ACCURACY,
+                                        check_validation)
+
+    cands, y, given = tuned_pool()
+    if case == "few":  # two modules above chance
+        cands = [c for c in cands if c.module in ("a", "b", "e")]
+    if case == "weak":  # the labels mostly wrong: no candidate reaches MIN_VAL_ACCURACY
+        given = np.where(np.arange(len(y)) % 2 == 0, (y + 1) % C, y)
+    if case == "many":  # 12 of 80 (15 %) flipped, one class into the next (d agrees on 2)
+        given = np.where(np.arange(len(y)) < 12, (y + 1) % C, y)
+    check = check_validation(cands, given)
+    assert check.suspects == [] and check.labels_of == "val"
+    assert {"few": "2 module(s) have a candidate above chance on validation; at least 3",
+            "weak": f"validation accuracy is 0.5125, below {MIN_VAL_ACCURACY}",
+            "many": f"below {LOW_PROBABILITY} (most predicting one other) for 10 of the 80 "
+                    "validation images, more than "
+                    f"{MAX_SHARE:.0%}"}[case] in check.skipped, check.skipped
+
+
+def test_the_report_file_and_closing_line_name_the_validation_labels_to_check(tmp_path):
+    """The validation suspects go where users look: the section (after the training ones),
+    RUN/labels/to_check.csv (its `split` column "val") and fit's closing line."""
+    from hubensemble.candidate import split_record, write_candidate
+    from hubensemble.labelcheck import read_labels_to_check
+    from hubensemble.report.labels import summary_line, write_list
+
+    _, y, given = tiny_task()
+    ranked_run(tmp_path, [0.9, 0.88, 0.85], given, [y] * 3)  # the 3 flips contradicted
+    cands, y_val, given_val = tuned_pool()
+    atomic_save_npy(tmp_path / "labels" / "val.npy", given_val)
+    for cand in cands:
+        write_candidate(tmp_path / "candidates", {
+            "trial": cand.trial, "module": cand.module, "status": "ok", "has_test": False,
+            "val": split_record(cand.val_probs, given_val)}, val_probs=cand.val_probs)
+    section = render_markdown("t", [labels_section(load_run(tmp_path))])
+    names = ["cat", "dog", "emu"]
+    assert "3 training images: for each" in section  # the training part first, as before
+    assert ("**Validation labels.** 3 validation images: for each, the best candidate of each "
+            "of the 4 modules of the lowest validation cross-entropy (`default-000") in section
+    assert "`default-0004-a`" not in section and "`default-0005-e`" not in section
+    for i, wrong in VAL_FLIPPED.items():
+        assert (f"| val\\[{i}\\] | {names[wrong]} | {names[y_val[i]]} | 4 of 4 |"
+                in section), section
+    assert ("from Python `hubensemble.labelcheck.validation_image("
+            f"{str(tmp_path)!r}, i)` gives its pixels") in section
+    listed = write_list(tmp_path)  # what write_report writes
+    assert listed == tmp_path / "labels" / "to_check.csv"
+    rows = read_labels_to_check(listed)
+    assert [r["split"] for r in rows] == ["train"] * 3 + ["val"] * 3  # training ones first
+    assert sorted((int(r["index"]), r["given_name"], r["suggested_name"], r["votes"],
+                   r["voters"], r["file"]) for r in rows[3:]) == [
+        (i, names[VAL_FLIPPED[i]], names[y_val[i]], "4", "4", "") for i in sorted(VAL_FLIPPED)]
+    assert sorted(int(r["index"]) for r in rows[:3]) == sorted(FLIPPED)
+    assert ("note: 3 training images' labels look wrong to the ranked modules and 3 "
+            "validation images' to the tuned candidates: see the report's \"Labels to "
+            f"check\" and {listed}") == summary_line(tmp_path)
+    # The training labels fixed: the file and the line keep the validation ones alone.
+    atomic_save_npy(tmp_path / "labels" / "train.npy", y)
+    write_knn_predictions(tmp_path, dict.fromkeys(MODULES, y))
+    write_list(tmp_path)
+    assert [r["split"] for r in read_labels_to_check(listed)] == ["val"] * 3
+    assert summary_line(tmp_path).startswith(
+        "note: 3 validation images' labels look wrong to the tuned candidates: see the report's")
+    # And the validation ones fixed too: no file, no line.
+    atomic_save_npy(tmp_path / "labels" / "val.npy", y_val)
+    assert write_list(tmp_path) is None and not listed.exists()
+    assert summary_line(tmp_path) is None
+    section = render_markdown("t", [labels_section(load_run(tmp_path))])
+    assert "**Validation labels.** None to check: the best candidate of each of the 4" in section
+
+
+def test_a_list_written_before_the_split_column_still_reads(tmp_path):
+    """RUN/labels/to_check.csv of a run reported before 2026-12-06 has no `split` column: its
+    rows are training images, and `read_labels_to_check` says so; a file that is no such
+    list is named."""
+    from hubensemble.labelcheck import read_labels_to_check
+
+    path = tmp_path / "to_check.csv"
+    path.write_text("\ufeffindex,file,given,given_name,suggested,suggested_name,votes,voters\n"
+                    "4,,2,'=emu,0,cat,15,15\n", encoding="utf-8")
+    assert read_labels_to_check(path) == [
+        {"index": "4", "file": "", "given": "2", "given_name": "=emu", "suggested": "0",
+         "suggested_name": "cat", "votes": "15", "voters": "15", "split": "train"}]
+    path.write_text("split,index\ntest,3\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"to_check.csv, line 2: not a list of labels to "
+                                         r"check .*got 'test'"):
+        read_labels_to_check(path)

@@ -1,7 +1,9 @@
 """The report's "Labels to check" section: the training images whose given label none of their
 nearest training images carries in the best ranked modules' embeddings (or, for a knn.npz
 written before rank kept neighbours, every module's 1-NN prediction contradicts:
-`hubensemble.labelcheck`), worst first, with the label the modules suggest."""
+`hubensemble.labelcheck`), worst first, with the label the modules suggest; then the
+validation images whose given label the best tuned candidates all find unlikely
+(`labelcheck.check_validation`)."""
 
 from __future__ import annotations
 
@@ -10,23 +12,31 @@ from pathlib import Path
 
 from hubensemble import ensemble as ens
 from hubensemble.errors import RunError
-from hubensemble.labelcheck import (CSV_COLUMNS, MAJORITY, MIN_GIVEN_SHARE, SHOWN,
-                                    LabelCheck, run_label_check, write_labels_to_check)
+from hubensemble.labelcheck import (CSV_COLUMNS, LOW_PROBABILITY, MAJORITY, MIN_GIVEN_SHARE,
+                                    SHOWN, LabelCheck, run_label_check, run_validation_check,
+                                    write_labels_to_check)
 from hubensemble.labelcheck import labels_to_check_file as to_check_path
 from hubensemble.report.datarows import _folder_source, _short_path
 from hubensemble.report.checks import note
-from hubensemble.report.render import Code, Inline, Section, Table
+from hubensemble.report.render import Code, Inline, Section, Strong, Table
 from hubensemble.rundir import Run
 
 TITLE = "Labels to check"
 
 
 def labels_section(files) -> Section:
-    """The section: a table of up to labelcheck.SHOWN images (example: its file when
-    RUN/labels/train_paths.json has them, else train[i]; given label, suggested label, the
-    neighbours or modules agreeing), or a sentence saying why there is none (no ranking,
-    another metric, too few modules, modules too weak to tell, no image to check)."""
+    """The section: of the training labels a table of up to labelcheck.SHOWN images (example:
+    its file when RUN/labels/train_paths.json has them, else train[i]; given label, suggested
+    label, the neighbours or modules agreeing), or a sentence saying why there is none (no
+    ranking, another metric, too few modules, modules too weak to tell, no image to check);
+    then the same of the validation labels (`_validation_part`)."""
     sec = Section(TITLE)
+    _training_part(files, sec)
+    return _validation_part(files, sec)
+
+
+def _training_part(files, sec) -> Section:
+    """The training labels' part of the section, added to `sec`."""
     if files.ranking is None:
         return sec.add(files.ranking_note)
     try:
@@ -109,22 +119,77 @@ def labels_section(files) -> Section:
     return sec
 
 
+def _validation_part(files, sec) -> Section:
+    """The validation labels' part of the section, added to `sec`: a table of up to SHOWN
+    validation images (val[i], given label, suggested label, the candidates agreeing) whose
+    given label each of the best candidates of the best modules finds unlikely
+    (`labelcheck.check_validation` of the report's candidates and RUN/labels/val.npy), or a
+    sentence saying why there is none."""
+    head = Strong("Validation labels.")
+    if files.y_val is None or not files.candidates:
+        return sec  # no validation split, or not tuned yet: the sections after say so
+    try:
+        check = run_validation_check(files.path, files.candidates, files.y_val)
+    except ValueError as e:  # tables of different class counts: the pool keeps one count
+        return sec.add(Inline(head, f" Not checked: {e}."))
+    if check.skipped:
+        return sec.add(Inline(head, f" No list: {check.skipped}."))
+    who = (f"the best candidate of each of the {check.modules} modules of the lowest "
+           "validation cross-entropy (")
+    trials = Inline(*[q for i, t in enumerate(check.voters)
+                      for q in ((", " if i else ""), Code(t))])
+    if not check.suspects:
+        return sec.add(Inline(head, " None to check: " + who, trials, ") gives every "
+                              f"validation image's given label {LOW_PROBABILITY} or more, or "
+                              "they do not agree on one other label."))
+    names = [str(n) for n in (files.task.get("class_names") or [])]
+
+    def name(c):
+        return names[c] if 0 <= c < len(names) else str(c)
+
+    n = len(check.suspects)
+    lead = f" {n} validation images: for each, " if n != 1 else " 1 validation image: "
+    call = f"hubensemble.labelcheck.validation_image({str(files.path)!r}, i)"
+    sec.add(Inline(
+        head, lead, who, trials, f") gives its given label a probability below "
+        f"{LOW_PROBABILITY}, and most of them predict one same other label (",
+        Code("hubensemble.labelcheck.check_validation"), "; their weights were trained on "
+        "the training images alone, so each such probability is out of sample). "
+        f"{'Such an image' if n != 1 else 'It'} is mislabelled or hard to tell apart: look "
+        "at it. A wrong validation label weighs on every choice made on validation (the "
+        "ensemble's members and size are picked by validation cross-entropy, which one "
+        "image given a probability near 0 moves by several hundredths on 200 images). "
+        + ("Listed with the most candidates agreeing on one other label first. " if n != 1
+           else ""), Code("val[i]"), " is the i-th validation example of this run's data, as "
+        "it loaded; from Python ", Code(call), " gives its pixels."))
+    rows = [[f"val[{s.index}]", name(s.given), name(s.suggested),
+             f"{s.votes} of {s.modules}"] for s in check.suspects[:SHOWN]]
+    sec.add(Table(["example", "given label", "suggested label", "candidates suggesting it"],
+                  rows))
+    them = "them all" if n > SHOWN else "them too" if n != 1 else "it too"
+    return sec.add(Inline(f"… and {n - SHOWN} more: " if n > SHOWN else "The file ",
+                          Code(str(to_check_path(files.path))), f" lists {them} (its ",
+                          Code("split"), " column ", Code("val"), ")."))
+
+
 def write_list(run_dir) -> Path | None:
     """Writes RUN/labels/to_check.csv, every image the section lists (not only its first
-    SHOWN), with the class names of run.json and the files of RUN/labels/train_paths.json
-    (`labelcheck.write_labels_to_check`), and returns its path; None, and an earlier list's
-    file removed, when there is no list (none, `skipped`, or a file the section names as
-    damaged: a stale list must not stay beside a report that has none). `write_report`
-    calls it under the run's lock, as it writes the figures. OSError naming the file when
-    it cannot be written."""
+    SHOWN), training images and validation ones, with the class names of run.json and the
+    files of RUN/labels/train_paths.json (`labelcheck.write_labels_to_check`), and returns
+    its path; None, and an earlier list's file removed, when there is no list of either
+    (none, `skipped`, or a file the section names as damaged: a stale list must not stay
+    beside a report that has none). `write_report` calls it under the run's lock, as it
+    writes the figures. OSError naming the file when it cannot be written."""
     run = Run(run_dir)
     check = _check(run_dir) or LabelCheck([])
+    val = _val_check(run_dir)
     names, paths = [], None
-    if check.suspects:  # the checked labels' file was read: its length names the paths
+    if check.suspects or (val and val.suspects):
         with contextlib.suppress(RunError):  # run.json the Data section names as damaged
             names = run.class_names() or []
+    if check.suspects:  # the checked labels' file was read: its length names the paths
         paths = run.train_paths(len(ens.load_labels(run_dir, "train")))
-    return write_labels_to_check(run_dir, check, names, paths)
+    return write_labels_to_check(run_dir, check, names, paths, validation=val)
 
 
 def _check(run_dir) -> LabelCheck | None:
@@ -135,6 +200,15 @@ def _check(run_dir) -> LabelCheck | None:
     try:
         return run_label_check(run_dir)
     except (RunError, AttributeError, TypeError, KeyError, ValueError, IndexError):
+        return None
+
+
+def _val_check(run_dir) -> LabelCheck | None:
+    """run_validation_check(run_dir), or None when RUN/labels/val.npy is unreadable
+    (RunError) or the candidates' tables disagree (ValueError), which the report names."""
+    try:
+        return run_validation_check(run_dir)
+    except (RunError, ValueError):
         return None
 
 
@@ -158,17 +232,31 @@ def _voters(check) -> str:
 
 
 def summary_line(run_dir) -> str | None:
-    """fit's closing-table line when some training labels look wrong ("note: 12 training
-    images' labels look wrong to the ranked modules: see the report's "Labels to check" and
-    RUN/labels/to_check.csv", the file named when the report wrote it), else None (none, no
-    list, or a file the report names as damaged)."""
+    """fit's closing-table line when some training or validation labels look wrong ("note: 12
+    training images' labels look wrong to the ranked modules and 2 validation images' to the
+    tuned candidates: see the report's "Labels to check" and RUN/labels/to_check.csv", the
+    file named when the report wrote it), else None (none, no list, or a file the report
+    names as damaged)."""
     check = _check(run_dir)  # None: the report's section names the file
     n = len(check.suspects) if check else 0
-    if not n:
+    val = _val_check(run_dir)
+    v = len(val.suspects) if val else 0
+    if not n and not v:
         return None
-    whose = "image's label looks" if n == 1 else "images' labels look"
+
+    def whose(k, split):
+        return f"{k} {split} " + ("image's" if k == 1 else "images'")
+
+    def look(k):
+        return "label looks wrong" if k == 1 else "labels look wrong"
+
+    parts = []
+    if n:
+        parts.append(f"{whose(n, 'training')} {look(n)} to the ranked modules")
+    if v:  # "… and 2 validation images' to the tuned candidates": the verb said once
+        parts.append(f"{whose(v, 'validation')} " + ("" if n else f"{look(v)} ")
+                     + "to the tuned candidates")
     # The file the report wrote (fit writes the report first); named only when it is there.
     path = to_check_path(run_dir)
     listed = f" and {path}" if path.is_file() else ""
-    return (f"note: {n} training {whose} wrong to the ranked modules: see the report's "
-            f"\"{TITLE}\"{listed}")
+    return (f"note: {' and '.join(parts)}: see the report's \"{TITLE}\"{listed}")

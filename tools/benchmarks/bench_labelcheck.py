@@ -4,6 +4,7 @@ mislabelled, on tasks with a known share of their training labels flipped.
     python tools/benchmarks/bench_labelcheck.py --catalogue ZOO/catalogue.yaml
         [--data npz:../shared/data/signdigits10.npz,npz:../shared/data/gtsrb10.npz]
         [--rates 5,10] [--seed 223] [--profile cpu]
+    python tools/benchmarks/bench_labelcheck.py --runs RUN[,RUN...] [--rates 5,10] [--seed 223]
     python tools/benchmarks/bench_labelcheck.py --cost 4000 [--dim 1280]
 
 For each data set it embeds the training images once per catalogued module (rank's `embed`,
@@ -23,6 +24,16 @@ given label among the neighbours and its list when the suggested label must hold
 0.3, 0.4 or 0.5 of the neighbours (rules weighed against dsprites_orient10's ambiguous
 clean-label images). On the clean labels every listed image counts as a false one, which it
 may not be: look at them.
+
+With --runs it checks tuned run folders' validation labels instead
+(`labelcheck.check_validation`, from the candidates' val_probs.npy; no model runs): for the
+clean labels and each rate it flips that many percent of RUN/labels/val.npy (seed `--seed`),
+chooses the voters again on the flipped labels (`labelcheck.validation_voters`) and prints
+their validation accuracy, the best voter's cross-entropy on the flipped and the true labels,
+the rule's list with its gates (precision, recall), and, gates aside, the lists at a
+probability of 0.01, 0.05, 0.1 and 0.2, with and without the majority on one label, and by
+the voters' mean probability. Flipping after the sweep is exact for probe trials, whose
+validation tables do not depend on the validation labels.
 
 With --cost N it measures, on N random embeddings of --dim dimensions in 10 clusters
 (float32, no TensorFlow), what keeping the neighbours costs rank per module: the seconds and
@@ -102,6 +113,50 @@ def measure(embs, y, classes, percent, seed):
     return line
 
 
+def measure_validation(run_dir, percent, seed):
+    """The figures of one run folder's validation labels with `percent` of them flipped (0:
+    the clean ones), from its candidates' val_probs.npy (`labelcheck.check_validation`)."""
+    from hubensemble import ensemble as ens
+    from hubensemble import metrics
+    from hubensemble.labelcheck import check_validation, probability_suspects, validation_voters
+
+    y = ens.load_labels(run_dir, "val")
+    cands = ens.load_candidates(run_dir, n_val=len(y))[0]
+    classes = cands[0].val_probs.shape[1]
+    given, flips = (flipped_labels(y, classes, percent / 100, seed) if percent
+                    else (np.asarray(y), []))
+
+    def found(listed):
+        hit = int(np.isin(listed, flips).sum())
+        return (f"{len(listed)}" + (f" (precision {hit / len(listed):.2f}, recall "
+                                    f"{hit / len(flips):.2f})" if len(listed) and len(flips)
+                                    else ""))
+
+    check = check_validation(cands, given)
+    trials, probs = validation_voters(cands, given)
+    accs = [metrics.accuracy(p, given) for p in probs]
+    line = (f"flipped {percent:>2}%: {len(trials)} voters, validation accuracy "
+            + "/".join(f"{a:.2f}" for a in accs) + "; the best voter's CE "
+            f"{metrics.nll(probs[0], given):.3f} (on the true labels "
+            f"{metrics.nll(probs[0], y):.3f})\n    rule: listed "
+            + found([s.index for s in check.suspects])
+            + (f" ({check.skipped})" if check.skipped else ""))
+    # Rules weighed, gates aside: the threshold, the majority on one label, and the voters'
+    # mean probability instead of each voter's.
+    n = np.arange(len(given))
+    p_given = probs[:, n, given]  # [M, N]
+    mean = probs.mean(axis=0)
+    variants = [(f"every voter < {low}" + (", majority" if major else ""), [
+        s.index for s in probability_suspects(probs, given, low)] if major
+        else np.flatnonzero((p_given < low).all(axis=0)))
+        for low in (0.01, 0.05, 0.1, 0.2) for major in (True, False)]
+    variants += [(f"voters' mean < {low}", np.flatnonzero(mean[n, given] < low))
+                 for low in (0.05, 0.1)]
+    line += "\n    ungated: " + "; ".join(f"{what}: {found(np.asarray(listed))}"
+                                          for what, listed in variants)
+    return line
+
+
 def measure_cost(n, dim, seed=0):
     """Seconds and numpy peak bytes of rank's 1-NN predictions and of its 10 neighbours."""
     import time
@@ -137,7 +192,10 @@ def measure_cost(n, dim, seed=0):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--catalogue", help="the modules (e.g. the demo zoo's); required "
-                        "unless --cost")
+                        "unless --cost or --runs")
+    parser.add_argument("--runs", help="comma-separated run folders (tuned): check their "
+                        "validation labels, flipped afterwards, from the candidates' "
+                        "val_probs.npy")
     parser.add_argument("--data", default="npz:../shared/data/signdigits10.npz,"
                         "npz:../shared/data/gtsrb10.npz", help="comma-separated data specs")
     parser.add_argument("--rates", type=integers(1, what="percentages"), default=[5, 10],
@@ -152,10 +210,17 @@ def main(argv=None):
     if args.cost:
         measure_cost(args.cost, args.dim)
         return
-    if not args.catalogue:
-        parser.error("the following arguments are required: --catalogue (or --cost N)")
     if any(r >= 100 for r in args.rates):
         parser.error(f"argument --rates: must be percentages below 100, got {args.rates}")
+    if args.runs:
+        for run in args.runs.split(","):
+            print(f"{run}: validation labels", flush=True)
+            for rate in [0, *args.rates]:
+                print("  " + measure_validation(run, rate, args.seed), flush=True)
+        return
+    if not args.catalogue:
+        parser.error("the following arguments are required: --catalogue (or --cost N, "
+                     "or --runs)")
     from hubensemble.catalogue import load_catalogue
     from hubensemble.errors import HubensembleError
 
