@@ -25,6 +25,12 @@ given label among the neighbours and its list when the suggested label must hold
 clean-label images). On the clean labels every listed image counts as a false one, which it
 may not be: look at them.
 
+The same lines also count the flips the neighbours' rule misses only because every neighbour
+carrying the (wrong) given label is itself a flip to that label (two flips of one class into
+another, near each other, shielding each other), and list by a rule that lets at most t of
+the neighbours carry the given label when half or more carry one other (alone, and with the
+neighbours' rule).
+
 With --runs it checks tuned run folders' validation labels instead
 (`labelcheck.check_validation`, from the candidates' val_probs.npy; no model runs): for the
 clean labels and each rate it flips that many percent of RUN/labels/val.npy (seed `--seed`),
@@ -104,6 +110,29 @@ def measure(embs, y, classes, percent, seed):
              + "; ".join(f"suggested share >= {t}: " + found([s.index for s in listed
                                                               if s.score >= t])
                          for t in (0, 0.3, 0.4, 0.5)))
+    # Flips shielding each other: a flip the rule misses only because every neighbour that
+    # carries its (wrong) given label is itself a flip to that label.
+    missed = sorted(set(np.asarray(flips).tolist()) - {s.index for s in listed})
+    flipped = np.zeros(len(given), bool)
+    flipped[np.asarray(flips, np.int64)] = True
+    shielded = [i for i in missed if flipped[top[:, i][given[top[:, i]] == given[i]]].all()]
+    line += (f"\n    flips the neighbours rule misses (ungated): {len(missed)}, shielded only by "
+             f"other flips to the same label: {len(shielded)}")
+    # A rule that lets a few neighbours carry the given label when most carry one other (two
+    # flips shielding each other see each other in at most M of the M x K lists).
+    m_k = top.shape[0] * top.shape[2]
+    counts = np.zeros((len(given), classes), np.int64)
+    np.add.at(counts, (np.repeat(np.arange(len(given)), m_k),
+                       given[top].transpose(1, 0, 2).ravel()), 1)
+    own = counts[np.arange(len(given)), given]
+    counts[np.arange(len(given)), given] = -1
+    other = counts.max(axis=1)
+    line += "\n    given label on at most t of the neighbours and >= half on one other: " + (
+        "; ".join(f"t={t}: " + found(np.flatnonzero((own <= t) & (2 * other >= m_k)))
+                  for t in (0, 1, 2, 3, 5)))
+    line += "\n    the neighbours rule or that: " + "; ".join(
+        f"t={t}: " + found(np.flatnonzero((own == 0) | ((own <= t) & (2 * other >= m_k))))
+        for t in (1, 2, 3, 5))
     by_share = np.lexsort((np.arange(len(given)), share))
     for rule, order in (("1-NN order", unanimous), ("share order", by_share)):
         tops = [f"first {what} " + found(np.asarray(order[:n])) for what, n in (
