@@ -360,14 +360,18 @@ def test_the_reports_evaluate_advice_and_a_fits_restart_command_run_pasted(
     Then, the data changed: before, `export --run F` said "rerun from the start with
     --restart" (export takes none) and `rank --out F` said "`fit --restart` discards a fit's
     old results" without the rest of the command. (One fit for both checks, the most of this
-    test's time; they were two tests of a fit each.)"""
+    test's time; they were two tests of a fit each. Each fit tunes two single-trial
+    candidates, `--sweep combined --budget 2`, not the default sweep's four trials: two are
+    the fewest that give an ensemble another one can be chosen from, and the options reach
+    the advised fit command as well.)"""
     cat = tmp_path / "cat.yaml"
     cat.write_text(f"modules:\n  - {{name: m, handle: {module_factory('fit0', seed=0)}}}\n")
     # A run folder with a space: each pasted command is still one word per path (the export
     # advice split "my runs/run" in two).
     d, run = tmp_path / "d", tmp_path / "my runs" / "run"
     draw(d, n=12)
-    fit = ["--profile", "quick", "--top-k", "1", "--data-seed", "1", "--val-fraction", "0.3"]
+    fit = ["--profile", "quick", "--top-k", "1", "--data-seed", "1", "--val-fraction", "0.3",
+           "--sweep", "combined", "--budget", "2"]
     assert in_process("fit", "--catalogue", cat, "--data", f"folder:{d}", "--out", run, *fit,
                       "-q")[0] == 0
     fitted = json.loads((run / "ensemble.json").read_text())["members"]
@@ -454,7 +458,8 @@ def test_the_reports_evaluate_advice_and_a_fits_restart_command_run_pasted(
     spec = f"folder:{d}"
     draw(d, seed=1, classes=("a",))
     command = (f"`hubensemble fit --restart --catalogue {cat} --data {spec} --data-seed 1 "
-               f"--val-fraction 0.3 --top-k 1 --profile quick --out {shlex.quote(str(run))}`")
+               "--val-fraction 0.3 --top-k 1 --sweep combined --budget 2 --profile quick "
+               f"--out {shlex.quote(str(run))}`")
     for argv in (["export", "--run", run], ["distill", "--run", run],
                  ["evaluate", "--model", run / "export"]):
         code, out, err = in_process(*argv, "-q")
@@ -469,7 +474,7 @@ def test_the_reports_evaluate_advice_and_a_fits_restart_command_run_pasted(
         "use a new --out folder, or pass the data options it recorded: --data-seed 1; or fit "
         "it again from the start, discarding its results: `hubensemble fit --restart "
         f"--catalogue {cat} --data {spec} --data-seed 2 --val-fraction 0.3 --top-k 1 "
-        f"--profile quick --out {shlex.quote(str(run))}`"), err
+        f"--sweep combined --budget 2 --profile quick --out {shlex.quote(str(run))}`"), err
     # fit itself is told its own flag.
     code, out, err = in_process("fit", "--catalogue", cat, "--data", spec, "--out", run, *fit,
                                 "-q")
@@ -477,7 +482,8 @@ def test_the_reports_evaluate_advice_and_a_fits_restart_command_run_pasted(
     [argv] = pasted(command)
     assert in_process(*argv, "-q")[0] == 0
     options = json.loads((run / "run.json").read_text())["fit"]["options"]
-    assert (options["profile"], options["top_k"]) == ("quick", 1)
+    assert (options["profile"], options["top_k"], options["sweep"], options["budget"]) == (
+        "quick", 1, "combined", 2)
     # What refused the changed data takes the fit's again (export, distill and evaluate ask
     # the same check, above): evaluate, 1 s, not export, which wrote the fit's export again
     # (5 s of CPU).
