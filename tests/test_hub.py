@@ -295,6 +295,9 @@ def test_tarball_member_escaping_the_folder_is_refused(tiny_module, server, hub_
     with pytest.raises(ModuleLoadError) as err:
         load_module(url)
     assert err.value.stage == "archive"
+    # It said tensorflow_hub's "Relative path '../escaped.txt' is invalid." only.
+    assert "the archive's member '../escaped.txt' leads out of the folder it unpacks into" in (
+        str(err.value)) and "docs/security.md" in str(err.value)
     assert not (hub_cache.parent / "escaped.txt").exists()
     assert not (hub_cache / "escaped.txt").exists()
 
@@ -550,6 +553,9 @@ def test_a_download_that_is_no_archive_says_what_it_is(server, hub_cache, body, 
         load_module(url)
     assert err.value.stage == "archive" and url in str(err.value)
     assert f"not a tar archive: it holds {said}" in str(err.value), str(err.value)
+    # A zip is told the way on (it was not).
+    assert ("unzip it and catalogue the folder as a local handle" in str(err.value)) == (
+        said == "a zip archive")
 
 
 def test_a_web_page_for_a_keras_file_url_is_named_and_not_cached(tmp_path, server, hub_cache):

@@ -91,8 +91,9 @@ def extract_archive(fileobj, dst_path) -> None:
         except tarfile.TarError as e:
             if kind is None:
                 if not members:  # not a tar at all: say what came instead
+                    way = ZIP_WAY if head.startswith(b"PK\x03\x04") else ""
                     raise tarfile.ReadError(f"not a tar archive: it holds "
-                                            f"{what_bytes_are(head)} ({e})") from e
+                                            f"{what_bytes_are(head)} ({e}){way}") from e
                 raise
             # A damaged compressed stream can hand out garbage before its check fails
             # (bzip2 checks a block's CRC after its data): its own verdict names the fault.
@@ -106,6 +107,12 @@ def extract_archive(fileobj, dst_path) -> None:
             raise  # the network's, not the archive's
         raise tarfile.ReadError(f"the archive's {kind or 'tar'} data is damaged "
                                 f"({type(e).__name__}: {e})") from e
+
+
+#: The way on for a zip served as a module archive (tensorflow_hub's archives are tars).
+ZIP_WAY = ("; a module archive is a tar (.tar, .tar.gz, .tar.bz2 or .tar.xz) of the module "
+           "folder's contents: unzip it and catalogue the folder as a local handle, or pack "
+           "the folder as one (tar czf module.tar.gz -C FOLDER .)")
 
 
 #: What an archive may unpack to: this many times the bytes read so far, plus the allowance
@@ -170,7 +177,12 @@ def _extract_member(tar, member, dst_path):
                          "not UTF-8 (made on a system of another encoding, e.g. Latin-1), "
                          "which TensorFlow can neither write nor read; rename it in UTF-8 and "
                          "pack the module again")
-    target = file_utils.merge_relative_path(dst_path, member.name)
+    try:
+        target = file_utils.merge_relative_path(dst_path, member.name)
+    except ValueError:  # tensorflow_hub's words: "Relative path '../x' is invalid."
+        raise ValueError(f"the archive's member {member.name!r} leads out of the folder it "
+                         "unpacks into ('..'); a module archive may hold only paths inside "
+                         "it (refused: docs/security.md)") from None
     if member.isdir():
         tf.io.gfile.makedirs(tf_path(target))
     elif member.isfile():
