@@ -244,12 +244,15 @@ def stored_handle(handle, base_dir) -> str:
 
     A local path becomes absolute (relative paths are relative to the catalogue's folder, so a
     catalogue and its modules can move together); a Kaggle Models URL becomes the short
-    https://www.kaggle.com/models/O/M/F/V/N form (one URL per model for resolvers and caches).
+    https://www.kaggle.com/models/O/M/F/V/N form (one URL per model for resolvers and caches),
+    and a tfhub.dev URL loses a trailing "/" (``…/m-r50x1/1/`` is ``…/m-r50x1/1``).
     """
     check_handle_form(handle)
     kind = handle_kind(handle)
     if kind == "kaggle" and not handle.startswith("kaggle:"):
         return kaggle_url(handle)
+    if kind == "tfhub":  # ".../1/" is ".../1": one cache folder, one download (as Kaggle's)
+        return handle.rstrip("/")
     if kind != "local":
         return handle
     if _other_machines(handle, base_dir):
@@ -490,7 +493,8 @@ def canonical_handle(handle: str) -> str:
     framework F as `kaggle_framework`, so "TensorFlow2" and "tensorFlow2" are one), a
     local path or file:// URL as the real absolute path (links resolved), an http(s) or gs
     URL with its scheme and host in lower case; any other handle as given. Looks at the file
-    system only for local paths (no network)."""
+    system only for local paths (no network). A tfhub.dev URL's trailing "/" is dropped, as
+    `stored_handle` drops it."""
     kind = handle_kind(handle)
     if kind == "kaggle" and _kaggle_parts(handle) is not None:
         owner, model, framework, variation, version = _kaggle_parts(handle)
@@ -499,7 +503,7 @@ def canonical_handle(handle: str) -> str:
     if kind == "local":
         return os.path.realpath(stored_handle(handle, os.getcwd()))
     if kind in ("tfhub", "http", "gcs"):
-        split = urllib.parse.urlsplit(handle)
+        split = urllib.parse.urlsplit(handle.rstrip("/") if kind == "tfhub" else handle)
         return urllib.parse.urlunsplit(split._replace(scheme=split.scheme.lower(),
                                                       netloc=split.netloc.lower()))
     return handle

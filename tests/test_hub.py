@@ -962,6 +962,24 @@ def test_kaggle_url_mapping(monkeypatch):
     assert hub.kaggle_download_url("https://tfhub.dev/google/bit/m-r50x1/1") is None
 
 
+def test_a_tfhub_handle_with_a_trailing_slash_is_the_same_handle(tmp_path):
+    """`https://tfhub.dev/google/bit/m-r50x1/1/` was stored as written: another cache folder
+    (tensorflow_hub's is the sha1 of the handle), so the module was downloaded twice, and
+    `catalogue validate` did not see it as the entry without the "/" (a Kaggle URL's
+    trailing "/" was already dropped)."""
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.handles import canonical_handle, same_module_warnings, stored_handle
+
+    plain = "https://tfhub.dev/google/bit/m-r50x1/1"
+    assert stored_handle(plain + "/", tmp_path) == plain == canonical_handle(plain + "//")
+    (tmp_path / "c.yaml").write_text(f"modules:\n  - name: a\n    handle: {plain}/\n"
+                                     f"  - name: b\n    handle: {plain}\n")
+    specs = load_catalogue(tmp_path / "c.yaml")
+    assert [s.handle for s in specs] == [plain, plain]
+    (note,) = same_module_warnings(specs)
+    assert "entry 'b' loads the same module as entry 'a'" in note
+
+
 def test_write_hub_module_metadata(tmp_path):
     path = write_hub_module(make_tiny_model(), str(tmp_path / "meta"), metadata={"a": 1})
     with open(os.path.join(path, "assets", "hubensemble_module.json")) as f:
