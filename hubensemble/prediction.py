@@ -22,7 +22,8 @@ from hubensemble.errors import HubensembleError, reraise_stop
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
                                  load_saved_model, read_export_metadata)
 from hubensemble.lockwords import command_words, option_word
-from hubensemble.text import cells, described, escaped, ljust, relative_hint, shell_word
+from hubensemble.text import (cells, described, escaped, ljust, names_listed, paths_shown,
+                              relative_hint, shell_word)
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         if results and not pending and not skip_unreadable:  # before TensorFlow's seconds
             first = results[0]
             raise HubensembleError(f"nothing to predict: {len(results)} file(s) under the "
-                                   f"folders could not be read, e.g. {first['path']}: "
+                                   f"folders could not be read, e.g. "
+                                   f"{paths_shown([first['path']], then=': ')}: "
                                    f"{first['error']}")
     except BaseException:
         # The count's line ends before the error is said: cleared with a carriage return, it
@@ -184,7 +186,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
 
     loaded = load_saved_model(model_dir)
     if BYTES_SIGNATURE not in loaded.signatures:
-        has = ", ".join(loaded.signatures)
+        has = names_listed(loaded.signatures)
         raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature ("
                                f"{'it has ' + has if has else 'it has no signature'}); export "
                                f"it again with {command_words('export')}")

@@ -418,6 +418,16 @@ def test_evaluate_model_refuses_wrong_inputs(export_dir, tmp_path):
         ev.evaluate_model(renamed, task, progress=False)
     assert str(e.value) == (f"{renamed} has no serving_default signature (it has 'serve, v2', "
                             f"'serve_members'); export it with hubensemble"), e.value
+    # predict's refusal of an export without serve_bytes (this test's exports have none)
+    # lists them by the same rule.
+    from PIL import Image
+
+    from hubensemble.prediction import predict
+    Image.new("RGB", (8, 8)).save(tmp_path / "one.png")
+    with pytest.raises(HubensembleError) as e:
+        predict(renamed, [tmp_path / "one.png"])
+    assert str(e.value).startswith(f"{renamed} has no serve_bytes signature (it has "), e.value
+    assert "(it has 'serve, v2', 'serve_members'" in str(e.value), e.value
 
 
 def rename_signature(model_dir, old, new):

@@ -1458,3 +1458,22 @@ def test_a_download_lock_of_a_process_started_after_it_is_a_dead_ones(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_savedmodel_of_several_signatures_lists_them_so_that_one_name_reads_as_one(tmp_path):
+    """A SavedModel without `__call__` and with several signatures, none the default, is
+    refused naming them: joined with ", " alone, a signature named "a, b" read as two (the
+    project's rule for a list of names, `text.names_listed`)."""
+    root = tf.Module()
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def features(x):
+        return {"out": tf.reduce_mean(x, axis=[1, 2])}
+
+    tf.saved_model.save(root, str(tmp_path / "m"), signatures={
+        "a, b": features.get_concrete_function(), "c": features.get_concrete_function()})
+    with pytest.raises(ModuleLoadError) as e:
+        load_module(str(tmp_path / "m"))
+    assert e.value.stage == "savedmodel"
+    assert ("the SavedModel has no __call__ and several signatures (signatures: 'a, b', 'c'); "
+            "set signature: on its catalogue entry to one of them") in str(e.value), e.value

@@ -43,3 +43,16 @@ def test_the_model_is_not_loaded_when_every_file_was_refused_before_tensorflow(
     results = predict(model, files, skip_unreadable=True, progress=False)
     assert [r["path"] for r in results] == [str(p) for p in files] and results.skipped == 2
     assert predict(model, [], progress=False) == []
+
+
+def test_nothing_to_predict_quotes_an_example_path_that_reads_as_two(tmp_path, in_process):
+    """Every file under the folders unreadable stops predict before TensorFlow, with one file
+    as an example: a path holding ", " is quoted (`text.paths_shown`), as the data summary's
+    examples are; "e.g. d/a, b.png: an empty file" read as two files."""
+    model = unloadable_export(tmp_path / "export")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a, b.png").write_bytes(b"")
+    code, out, err = in_process("predict", "--model", model, tmp_path / "d")
+    assert code != 0 and out == "", out
+    assert (f"error: nothing to predict: 1 file(s) under the folders could not be read, e.g. "
+            f"{str(tmp_path / 'd' / 'a, b.png')!r}: an empty file (0 bytes)") in err, err

@@ -46,6 +46,7 @@ from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F40
 from hubensemble.hub.notices import first_look, module_warning
 from hubensemble.hub.outputs import output_op, own_value_range, probability_rows
 from hubensemble.modulefiles import saved_model_files_problem
+from hubensemble.text import names_listed
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ class SignatureModule:
             name = next((n for n in ("serving_default", "default") if n in signatures),
                         next(iter(signatures)) if len(signatures) == 1 else None)
         if name not in signatures:
-            listed = ", ".join(sorted(signatures)) or "none"
+            listed = names_listed(sorted(signatures)) or "none"
             what = (f"has no signature {name!r}" if name else
                     "has no __call__ and several signatures")
             raise error(f"the SavedModel {what} (signatures: {listed}); set signature: on its "

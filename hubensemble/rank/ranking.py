@@ -15,11 +15,11 @@ import numpy as np
 
 from hubensemble import options, proxies
 from hubensemble.csvcells import csv_text
+from hubensemble.catalogue_pins import pin_disowned
 from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, first_line,
                                 reraise_stop)
 from hubensemble.fileio import atomic_write_json, atomic_write_text, check_dir_target
 from hubensemble.lockwords import command_words, on_command_line, option_word
-from hubensemble.catalogue_pins import pin_disowned
 from hubensemble.handles import (duplicate_reason, pins_differ, same_files_as,
                                  same_module_pairs)
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
