@@ -3,12 +3,14 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-    # One TensorFlow thread per pool in each of several workers (and the CLI processes they
-    # start): with a worker per core, two threads each only contend. Measured on the 2-core
-    # machine, test_tune + test_export under -n 2: 174 s against 192 s, CPU time -7%.
-    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+# One TensorFlow thread per pool in every test process (and the CLI processes they start):
+# with an xdist worker per core, two threads each only contend (measured on the 2-core
+# machine, test_tune + test_export under -n 2: 174 s against 192 s, CPU time -7%). Under -n0
+# as well, so that a file run alone takes the code paths CI takes: with TensorFlow's default
+# threads a zoo build of `workers=1` trained in a worker process of its own (a fresh
+# interpreter importing TensorFlow, `zoo.builder._trains_here`) where CI trains in process.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 import signal  # noqa: E402
 import sys  # noqa: E402

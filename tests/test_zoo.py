@@ -283,7 +283,7 @@ def test_a_zoo_is_current_only_when_it_trained_with_the_fixed_thread_count(tmp_p
     (folder / zoo.MARKER).write_text(json.dumps(dict(record, train_threads=1)))
     assert zoo.zoo_difference(folder, zoo.preset("quick")) is None
     # workers=1 trains in this process only on a TensorFlow of one intra-op thread; TF's own
-    # variable decides it when no count is configured (conftest sets none; -n auto sets 1).
+    # variable decides it when no count is configured (conftest sets 1, under -n0 and xdist).
     # TensorFlow is not imported for this (seconds, when no test before imported it).
     tf = sys.modules.get("tensorflow")
     if tf is None or tf.config.threading.get_intra_op_parallelism_threads() == 0:
@@ -944,12 +944,13 @@ def keras_tiny():
 def test_a_live_build_bar_redraws_at_most_once_per_interval(tmp_path, monkeypatch):
     """The build bar's step note (`terminal.bar_note`): tqdm's set_postfix_str redrew a live
     bar (a terminal, a notebook) at every training step; with an interval of an hour it now
-    draws a few times in all, not at every note (one each 10 steps). Either path of
-    `workers=1`: under CI's xdist workers (TF_NUM_INTRAOP_THREADS=1, conftest) the builder
-    trains the modules itself; under -n0 (TensorFlow's default threads) one worker process
-    does, and the builder's every read of its steps (each second) redrew the bar through
-    set_description (71 draws in one loaded -n0 run), and its first read, with no note yet,
-    spent the interval: no step note was drawn."""
+    draws a few times in all, not at every note (one each 10 steps). The suite's TensorFlow
+    has one intra-op thread (TF_NUM_INTRAOP_THREADS=1, conftest), so the builder trains the
+    modules itself. (Where one worker process trains them, on TensorFlow's default threads,
+    the builder's every read of its steps, each second, redrew the bar through
+    set_description: 71 draws in one loaded -n0 run before conftest set the thread count
+    there too; and its first read, with no note yet, spent the interval: no step note was
+    drawn.)"""
     import io
 
     from hubensemble import terminal
