@@ -962,6 +962,38 @@ def test_kaggle_url_mapping(monkeypatch):
     assert hub.kaggle_download_url("https://tfhub.dev/google/bit/m-r50x1/1") is None
 
 
+def test_a_module_of_float16_bfloat16_or_float64_images_is_fed_its_dtype():
+    """A module saved in mixed precision with a float16 input (or bfloat16, float64) was
+    refused: "the module's __call__ takes float16 images; hubensemble feeds float32 … or uint8"
+    with no way on. It gets the float32 images in its value range cast to its dtype; an int32
+    one is still refused. Real traced functions (no SavedModel written: `CallSignature.of`
+    reads a bare concrete function as the module's one trace)."""
+    from hubensemble.hub.locate import ModuleFiles
+
+    class Traced:
+        def __init__(self, dtype):
+            @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], dtype)])
+            def call(images):  # the pixels' sum, in float32: what the module received
+                assert images.dtype == dtype
+                return tf.cast(tf.reduce_sum(images, [1, 2]), tf.float32)
+
+            self.__dict__["__call__"] = call.get_concrete_function()
+
+        def __call__(self, images):
+            return self.__dict__["__call__"](images)
+
+    files = ModuleFiles(handle="h", path="p", fingerprint="f")
+    images = np.full((2, 2, 2, 3), 0.5, np.float32)
+    for dtype in ("float16", "bfloat16", "float64"):
+        runtime = hub.ModuleRuntime(files, Traced(dtype), value_range="0,255")
+        assert runtime.input_dtype == dtype
+        np.testing.assert_array_equal(runtime(images).numpy(), np.full((2, 3), 4 * 127.5))
+    with pytest.raises(ModuleLoadError, match="the module takes int32 images; hubensemble "
+                       "feeds float32 .* or uint8") as err:
+        hub.ModuleRuntime(files, Traced("int32"))
+    assert err.value.stage == "input"
+
+
 def test_a_tfhub_handle_with_a_trailing_slash_is_the_same_handle(tmp_path):
     """`https://tfhub.dev/google/bit/m-r50x1/1/` was stored as written: another cache folder
     (tensorflow_hub's is the sha1 of the handle), so the module was downloaded twice, and

@@ -301,6 +301,11 @@ def load_module(handle, *, name=None, sha256=None, trust=False, **fields) -> Loa
     return LoadedModule(obj, files.path, handle, files.fingerprint, dim)
 
 
+#: The float image dtypes a module may take besides float32: fed the float32 images in its
+#: value range cast to it (a module saved in mixed precision with a float16 input).
+CAST_FLOATS = ("float16", "bfloat16", "float64")
+
+
 # ---------------------------------------------------------------------------------------------
 # The runtime
 
@@ -314,9 +319,10 @@ class ModuleRuntime:
     that can be checked before a call and raises ModuleLoadError naming the cause:
 
     * stage "input": the catalogue's ``input_dtype`` differs from the module's, or the module
-      takes a dtype other than float32/uint8, or a uint8 module is given a value_range other
-      than [0, 1]/[0, 255] (uint8 images hold [0, 255]), or ``input_size`` is not a size the
-      module was traced for, or its ``__call__`` was saved for ``training=True`` only;
+      takes a dtype other than float32/uint8 or a CAST_FLOATS one, or a uint8 module is
+      given a value_range other than [0, 1]/[0, 255] (uint8 images hold [0, 255]), or
+      ``input_size`` is not a size the module was traced for, or its ``__call__`` was saved
+      for ``training=True`` only;
     * stage "output": a dict output without a matching ``output_key``, or an output whose
       traced rank is not 2.
 
@@ -536,10 +542,11 @@ class ModuleRuntime:
                 f"the catalogue entry says input_dtype: {wanted}, but the module's __call__ "
                 f"takes {' or '.join(traced)} images; write input_dtype: {traced[0]}", "input")
         dtype = wanted or ("float32" if "float32" in traced else traced[0])
-        if dtype not in INPUT_DTYPES:
+        if dtype not in INPUT_DTYPES + CAST_FLOATS:
             raise self._error(
-                f"the module's __call__ takes {dtype} images; hubensemble feeds float32 "
-                "(in the entry's value_range) or uint8 (in [0, 255])", "input")
+                f"the module takes {dtype} images; hubensemble feeds float32 (in the entry's "
+                "value_range, cast to float16, bfloat16 or float64 for a module of that "
+                "dtype) or uint8 (in [0, 255])", "input")
         return dtype
 
     def _check_static(self):
@@ -623,6 +630,8 @@ class ModuleRuntime:
             x = tf.cast(tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0), tf.uint8)
         else:
             x = to_value_range(x, self.value_range)  # imagenet's mean and std: the last axis
+            if self.input_dtype in CAST_FLOATS:  # a float16 module: refused before 2026-12-06
+                x = tf.cast(x, self.input_dtype)
         # A channels-first module: [B, C, H, W], the values reordered only.
         return tf.transpose(x, [0, 3, 1, 2]) if self.signature.channels_first else x
 
