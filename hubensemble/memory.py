@@ -162,6 +162,16 @@ TRAIN_BASE_FIXED, TRAIN_PER_PIXEL = 1.25e9, 847
 #: quick`: 2.37 GB; killed there under a 2 GiB cgroup after 19 minutes).
 EXPORT_EXTRA = 0.45e9
 
+#: What each member beyond the first adds to export's peak, measured (`hubensemble export`
+#: alone, /usr/bin/time's peak resident memory, 224 px members of ../shared/realmods'
+#: MobileNet V1 and EfficientNet-Lite0, 2 cores): 1.82 GB with 1 member, 2.58 with 2 and
+#: 3.42 with 5, each peak at `export: timing serving_default at batch size(s) 1, 64`, the
+#: whole ensemble on a batch of 64 (the members' activations); the rule without it said
+#: 1.79 GB for all three, so a 3 GiB machine was not warned of the 5-member export that
+#: outgrew it. The line through 1 and 5 members, 0.40 GB a member at 224x224 (7,970 bytes
+#: per pixel of its input), is a lower bound of 2's.
+EXPORT_PER_MEMBER_PIXEL = 7970
+
 #: The training batch (`hyperrule.PROFILES`' batch_size) and the crop of an entry without
 #: input_size (its resolution_cap; paper: 128 px, its crop for images under 96 px) by
 #: --profile.
@@ -296,16 +306,18 @@ def _note(room, parts) -> str | None:
             continue
         if what == "export":  # the members rebuilt, run on the check images, reloaded
             need, pixels = embedding_need(32, sizes, name)  # export.CHECK_BATCH
-            need += EXPORT_EXTRA
+            need += EXPORT_EXTRA + members_extra(sizes, name)
             if need > limit:
-                said.append(f"export rebuilds the members and loads the SavedModel it wrote "
-                            f"back beside them, at least about {gib(need)}: free "
-                            "memory, or use a machine with more")
+                said.append(f"export rebuilds the {len(sizes)} member(s), loads the SavedModel "
+                            "it wrote back beside them and times it at batch 64, at least "
+                            f"about {gib(need)}: free memory, or use a machine with more")
             continue
         train, tbatch, pixels = training_need(
             sizes, name, batch=getattr(prof, "batch_size", None),
             side=getattr(prof, "resolution_cap", None))
         extra = EXPORT_EXTRA if what != "tune" else 0.0
+        if what == "export --retrain-full":  # then the export of its members, as "export"
+            extra += members_extra(sizes, name)
         if train + extra <= limit:
             continue
         side = int(round(pixels ** 0.5))
@@ -338,6 +350,24 @@ def _note(room, parts) -> str | None:
             + " (measured with MobileNet V1; heavier modules need more). A process that runs "
             "out of memory is killed by Linux's OOM killer without a word (the shell says "
             "\"Killed\"); docs/reliability.md \"Small machines\"")
+
+
+def members_extra(sizes, profile: str = "cpu") -> float:
+    """Bytes the members beyond the first add to export's peak (EXPORT_PER_MEMBER_PIXEL x
+    the largest member's input pixels, `_PROFILE_SIDE` for one without an input size, per
+    member after the first), for `sizes`, one (height, width) or None per member."""
+    side = _PROFILE_SIDE.get(profile, 64)
+    pixels = max((int(s[0]) * int(s[1]) if s else side * side for s in sizes), default=0)
+    return EXPORT_PER_MEMBER_PIXEL * pixels * max(len(sizes) - 1, 0)
+
+
+def _member_sizes(meta, names) -> list:
+    """The input sizes of run.json's (`meta`) modules, one per name in `names` (an
+    ensemble's members' modules, repeated when members share one): what export rebuilds
+    and times."""
+    modules = meta.get("modules") or {}
+    return [tuple(modules[n]["input_size"]) if isinstance(modules.get(n), dict)
+            and modules[n].get("input_size") else None for n in names if n in modules]
 
 
 def _module_sizes(meta, names=None) -> list:
@@ -413,7 +443,8 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
             names = ([student] if student else None if values.get("max_gflops") else names)
             return _note(room, [("distill", _module_sizes(meta, names), None, profile)])
         return _note(room, [("export --retrain-full" if values.get("retrain_full")
-                             else "export", _module_sizes(meta, names), None, profile)])
+                             else "export", _member_sizes(meta, names)
+                             or _module_sizes(meta, names), None, profile)])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # the stage's to say
         return None
 

@@ -235,7 +235,7 @@ def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monke
     assert memory.stage_memory_note("distill", run, {"student": "small"}, room=room) is None
     assert "224x224 px" in memory.stage_memory_note(  # it may pick any module: the largest
         "distill", run, {"max_gflops": 1.0}, room=room)
-    assert "rebuilds the members" in memory.stage_memory_note(
+    assert "rebuilds the 1 member(s)" in memory.stage_memory_note(
         "export", run, {}, room=memory.Room(GIB, "X"))
     assert memory.stage_memory_note("export", run, {}, room=room) is None  # about 1.5 GiB
     words = memory.stage_memory_note("evaluate", run / "export", {"batch_size": 128},
@@ -317,3 +317,22 @@ def test_fit_from_python_says_the_memory_it_needs_once(tmp_path, caplog, monkeyp
             progress=False, train_batch_size=4)
     said = [r.getMessage() for r in caplog.records if "less than it needs" in r.getMessage()]
     assert len(said) == 1 and "in batches of 4 (--train-batch-size)" in said[0], said
+
+
+def test_export_counts_each_member_it_times(tmp_path):
+    # A 5-member export of 224 px real modules peaked at 3.42 GB (1 member: 1.82, 2: 2.58),
+    # timing the whole ensemble at batch 64; the rule counted one member (1.79 GB), so a
+    # 3 GiB machine was not warned of it (helper 290, ../shared/realmods)
+    run = _run_of(tmp_path)
+    room = memory.Room(3 * GIB, "the cgroup limit in X")
+    assert memory.stage_memory_note("export", run, {}, room=room) is None  # 1 member
+    (run / "ensemble.json").write_text(json.dumps({"members": [{"module": "mobilenet"}] * 5}))
+    words = memory.stage_memory_note("export", run, {}, room=room)
+    assert words and "export rebuilds the 5 member(s)" in words
+    assert "times it at batch 64, at least about 3.2 GiB" in words
+    assert memory.members_extra([(224, 224)] * 5) == 4 * memory.EXPORT_PER_MEMBER_PIXEL * 50176
+    assert memory.members_extra([None, None], "quick") == memory.EXPORT_PER_MEMBER_PIXEL * 32 * 32
+    words = memory.stage_memory_note("export", run, {"retrain_full": True,
+                                                     "train_batch_size": 4},
+                                     room=room)  # and the export after the retraining
+    assert words and "export --retrain-full retrains the members" in words
