@@ -172,6 +172,13 @@ EXPORT_EXTRA = 0.45e9
 #: per pixel of its input), is a lower bound of 2's.
 EXPORT_PER_MEMBER_PIXEL = 7970
 
+#: What each member beyond the first adds to evaluate's peak, measured as
+#: EXPORT_PER_MEMBER_PIXEL (`hubensemble evaluate --model` of those exports, --batch-size 64,
+#: serve_members runs every member on each batch): 1.55 GB with 1 member, 2.16 GB with 5,
+#: where the rule said 1.71 GB for both; 0.15 GB a member, 47 bytes per pixel of each image
+#: of a batch.
+EVALUATE_PER_MEMBER_PIXEL = 47
+
 #: The training batch (`hyperrule.PROFILES`' batch_size) and the crop of an entry without
 #: input_size (its resolution_cap; paper: 128 px, its crop for images under 96 px) by
 #: --profile.
@@ -195,12 +202,14 @@ def training_need(input_sizes, profile: str = "cpu", *, batch: int | None = None
     return base + TRAIN_PER_PIXEL * batch * pixels, batch, pixels
 
 
-def fitting_batch(limit: float, input_sizes, profile: str = "cpu") -> int:
-    """The largest --batch-size whose `embedding_need` stays within 90% of `limit` bytes
-    (room for the rest of the process), 0 when not even 1 does."""
+def fitting_batch(limit: float, input_sizes, profile: str = "cpu", *,
+                  per_pixel_extra: float = 0.0) -> int:
+    """The largest --batch-size whose `embedding_need`, plus `per_pixel_extra` bytes per
+    pixel of each image of a batch (evaluate's other members), stays within 90% of `limit`
+    bytes (room for the rest of the process), 0 when not even 1 does."""
     need1, pixels = embedding_need(1, input_sizes, profile)
     base = need1 - EMBED_PER_PIXEL * pixels
-    return max(0, int((0.9 * limit - base) // (EMBED_PER_PIXEL * pixels)))
+    return max(0, int((0.9 * limit - base) // ((EMBED_PER_PIXEL + per_pixel_extra) * pixels)))
 
 
 def fitting_train_batch(limit: float, input_sizes, profile: str = "cpu", *,
@@ -291,17 +300,25 @@ def _note(room, parts) -> str | None:
         prof = profile if not isinstance(profile, str) else None  # a Profile: its own batch
         name = getattr(profile, "name", profile) or "cpu"
         if what in ("rank embeds", "evaluate runs the export on"):
-            need, pixels = embedding_need(batch, sizes, name)
+            # evaluate runs every member on each batch (serve_members): `sizes`, one a member
+            more = EVALUATE_PER_MEMBER_PIXEL * max(len(sizes) - 1, 0) if what.startswith(
+                "evaluate") else 0
+
+            def inference(b):
+                need, pixels = embedding_need(b, sizes, name)
+                return need + more * b * pixels, pixels
+
+            need, pixels = inference(batch)
             if need <= limit:
                 continue
-            fits = fitting_batch(limit, sizes, name)
+            fits = fitting_batch(limit, sizes, name, per_pixel_extra=more)
             fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 64, not 82
             side = int(round(pixels ** 0.5))
             said.append(
                 f"{what} images of {side}x{side} px in batches of {batch} (--batch-size), "
                 f"which needs about {gib(need)}: "
                 + (f"pass --batch-size {fits} (about "
-                   f"{gib(embedding_need(fits, sizes, name)[0])})" if fits
+                   f"{gib(inference(fits)[0])})" if fits
                    else "free memory, or use a machine with more"))
             continue
         if what == "export":  # the members rebuilt, run on the check images, reloaded

@@ -336,3 +336,17 @@ def test_export_counts_each_member_it_times(tmp_path):
                                                      "train_batch_size": 4},
                                      room=room)  # and the export after the retraining
     assert words and "export --retrain-full retrains the members" in words
+
+
+def test_evaluate_counts_each_member_it_runs(tmp_path):
+    # evaluate of that 5-member export (--batch-size 64: serve_members runs every member on
+    # each batch) peaked at 2.16 GB (1 member: 1.55); the rule said 1.71 GB for both, so a
+    # 2 GiB machine was not warned of it
+    run = _run_of(tmp_path)
+    room = memory.Room(2 * GIB, "the cgroup limit in X")
+    assert memory.stage_memory_note("evaluate", run / "export", {}, room=room) is None
+    (run / "export" / "assets" / "hubensemble.json").write_text(json.dumps(
+        {"members": [{"trial": f"t{i}", "input_size": [224, 224]} for i in range(5)]}))
+    words = memory.stage_memory_note("evaluate", run / "export", {}, room=room)
+    assert words and "in batches of 64 (--batch-size), which needs about 2.2 GiB" in words
+    assert "pass --batch-size 32 (about 1.5 GiB)" in words
