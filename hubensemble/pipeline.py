@@ -398,6 +398,12 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
                      export_follows=True)
 
     def export_():
+        from hubensemble.memory import say_memory
+
+        # fit's own note came before the ensemble had members, and a stage of a fit says
+        # none of its own (`runwriter.writes_run`): the export's need grows with each member
+        # it times (0.40 GB each at 224 px), so it is said here, once the members are known.
+        say_memory("export", run.path, option_table.kwargs_for("export", options))
         export_ensemble(run.path, export_path, **option_table.kwargs_for("export", options),
                         task=task, progress=progress, cache_dir=cache_dir)
 

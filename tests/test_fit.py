@@ -1475,9 +1475,18 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
     # A caller who configured no logging (pytest's capture handlers are on the root here).
     monkeypatch.setattr(logging.getLogger(), "handlers", [])
     monkeypatch.chdir(tmp_path)
+    # Too little memory for anything: fit says its own need first, and its export stage the
+    # export's once the members are known (a new-user check: a fit of 5 members at 224 px
+    # peaked at 3.3 GB, its export's, and no stage of the fit had said so).
+    from hubensemble import memory
+
+    monkeypatch.setattr(memory, "room", lambda: memory.Room(1 << 20, "the cgroup limit in X"))
     result = hubensemble.fit(catalogue, f"folder:{data}", "runs/run", progress=False,
                              corruptions=False, **dict(FIT, top_k=1))
     stderr = capfd.readouterr().err
+    assert stderr.count("less than it needs") == 2, stderr
+    members = len(json.loads((out / "ensemble.json").read_text())["members"])
+    assert f"export rebuilds the {members} member(s)" in stderr, stderr
     # A relative out: the paths are absolute, as the summary prints them (a new-user check:
     # export_path was runs/digits/export), through the link as typed, as `report` and
     # `export` print them (os.path.abspath; report_paths followed the link to disk/run).

@@ -900,7 +900,7 @@ def test_a_gfile_read_that_never_answers_times_out(tmp_path):
                              deadline=time.monotonic() + 60)
         assert time.monotonic() - start < 10
         assert not os.path.exists(tmp_path / "copy")
-        assert not [p for p in os.listdir(tmp_path) if p.startswith(".download-")]
+        assert not [p for p in os.listdir(tmp_path) if p.startswith((".tmp-", ".download-"))]
     finally:
         # Release the abandoned reader thread.
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) if _has_reader(fifo) else None
