@@ -387,6 +387,21 @@ def inner_module(path) -> str | None:
                  and local_source(os.path.join(path, n)) is not None), None)
 
 
+def file_not_module(path) -> str:
+    """Why the local file `path` (not a .keras/.h5 model file) cannot be a module, and the
+    way on: "PATH is a file, not …"; for an archive (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz,
+    .zip: a module downloaded by hand) the command that unpacks it. Rank's words
+    (`hub.resolvers.LocalResolver`) and `catalogue validate`'s."""
+    name = os.path.basename(path)
+    way = "a local archive must be unpacked first"
+    if name.lower().endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")):
+        unpack = (f"unzip '{name}' -d FOLDER" if name.lower().endswith(".zip") else
+                  f"mkdir FOLDER && tar xf '{name}' -C FOLDER")
+        way = (f"it is an archive: unpack it ({unpack}) and write the folder that holds "
+               "saved_model.pb as the handle")
+    return f"{path} is a file, not a SavedModel folder or a .keras/.h5 model file; {way}"
+
+
 #: The first bytes of an HDF5 file (the .h5 / .hdf5 Keras format); a .keras file is a zip.
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -457,7 +472,10 @@ def local_handle_warnings(specs) -> list[str]:
             continue
         at = field_source(spec, "handle")
         if os.path.exists(spec.handle):
-            if local_source(spec.handle) is None:  # rank's own test (hub.resolvers.resolve)
+            if os.path.isfile(spec.handle) and local_source(spec.handle) is None:
+                notes.append(f"warning: {at}: {escaped(file_not_module(spec.handle))}; rank "
+                             "will skip it")
+            elif local_source(spec.handle) is None:  # rank's test (hub.resolvers.resolve)
                 inner = inner_module(spec.handle)
                 notes.append(f"warning: {at}: handle {said(spec.handle)} holds no module "
                              "(no saved_model.pb, .keras/.h5 file or keras-hub preset)"

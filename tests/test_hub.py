@@ -789,7 +789,8 @@ def test_missing_module_names_handle(tmp_path):
     assert "ghost" in str(err.value) and "nope" in str(err.value)
 
 
-def test_a_handle_one_folder_above_its_module_names_the_folder_to_write(tiny_module, tmp_path):
+def test_a_handle_one_folder_above_its_module_or_its_archive_names_the_way_on(
+        tiny_module, tmp_path):
     """TF Serving's layout (m/1/saved_model.pb, m/2/…) or an archive unpacked into a folder of
     its own, catalogued by the folder above: rank said "no saved_model.pb in …" and validate
     "holds no module", neither where the module is (a download said it; a local folder not)."""
@@ -816,6 +817,22 @@ def test_a_handle_one_folder_above_its_module_names_the_folder_to_write(tiny_mod
         f"; the module is in its folder 10/: write handle: '{tmp_path / 'served' / '10'}'; "
         "rank will skip it", "; the module is in its folder bit_m-r50x1_1/: write handle: "
         f"'{tmp_path / 'unpacked' / 'bit_m-r50x1_1'}'; rank will skip it", "; rank will skip it"]
+    # The archive as downloaded, catalogued as it is: said "holds no module (no
+    # saved_model.pb, …)" by validate, and "a local archive must be unpacked first" by rank,
+    # neither saying how.
+    (tmp_path / "m.tar.gz").write_bytes(tarball(tiny_module))
+    (tmp_path / "m.zip").write_bytes(b"PK\x03\x04" + bytes(60))
+    for name, unpack in (("m.tar.gz", "mkdir FOLDER && tar xf 'm.tar.gz' -C FOLDER"),
+                         ("m.zip", "unzip 'm.zip' -d FOLDER")):
+        said = (f"{tmp_path / name} is a file, not a SavedModel folder or a .keras/.h5 model "
+                f"file; it is an archive: unpack it ({unpack}) and write the folder that holds "
+                "saved_model.pb as the handle")
+        with pytest.raises(ModuleLoadError) as err:
+            load_module(str(tmp_path / name))
+        assert said in str(err.value) and err.value.stage == "savedmodel"
+        (tmp_path / "a.yaml").write_text(f"modules:\n  - name: a\n    handle: ./{name}\n")
+        assert local_handle_warnings(load_catalogue(tmp_path / "a.yaml")) == [
+            f"warning: {tmp_path / 'a.yaml'}:3: {said}; rank will skip it"]
 
 
 def test_a_module_copied_in_part_or_cut_short_is_said_so_with_the_way_on(tiny_module, tmp_path):

@@ -33,8 +33,8 @@ from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
                                 read_json)
 # local_source, extract_archive: also re-exported (hubensemble.hub's callers, the tests).
-from hubensemble.handles import (KERAS_FILE_SUFFIXES, handle_kind, inner_module,
-                                 keras_file_problem, local_source)
+from hubensemble.handles import (KERAS_FILE_SUFFIXES, file_not_module, handle_kind,
+                                 inner_module, keras_file_problem, local_source)
 # What a catalogue's sha256 pins for a local module (`pinned_sha256`, …):
 # hubensemble.modulefiles, TensorFlow-free, as `catalogue validate` reads them too.
 from hubensemble.modulefiles import (PRESET_WEIGHTS, pinned_file,  # noqa: F401
@@ -282,9 +282,7 @@ class LocalResolver:
             raise FileNotFoundError(f"{path} " + (form.advice(escape=False) if form else
                                                   "does not exist"))
         if not os.path.isdir(path) and not path.lower().endswith(KERAS_FILE_SUFFIXES):
-            raise ModuleLoadError(f"{path} is a file, not a SavedModel folder or a .keras/.h5 "
-                                  "model file; a local archive must be unpacked first",
-                                  handle=handle, stage="savedmodel")
+            raise ModuleLoadError(file_not_module(path), handle=handle, stage="savedmodel")
         return path
 
 
