@@ -11,7 +11,7 @@ import json
 import os
 
 from hubensemble.fileio import file_sha256
-from hubensemble import handles
+from hubensemble import handles, savedmodel_calls
 from hubensemble.handles import keras_file_problem, local_source, what_bytes_are
 from hubensemble.kerasconfig import weights_only_problem
 from hubensemble.text import escaped
@@ -179,14 +179,19 @@ def local_handle_warnings(entries) -> list[str]:
     (`handles.local_handle_warnings`), or is an HDF5 file of weights only, no model
     (`kerasconfig.weights_only_problem`: tf.keras' ``save_weights("w.h5")``) or not a whole
     model file (`handles.keras_file_problem`: a saved web page, a copy cut short), or is a
-    keras-hub preset folder whose files rank cannot load (`preset_files_problem`, the check
-    of a preset that `hub.locate` and `catalogue add` load: a JSON file that is not JSON, a
-    weights file or shard that is missing or not HDF5, a shard index that is not Keras'), or
+    SavedModel folder without its variables index or one of its shards
+    (`saved_model_files_missing`), or is a keras-hub preset folder whose files rank cannot
+    load (`preset_files_problem`, the check of a preset that `hub.locate` and `catalogue add`
+    load: a JSON file that is not JSON, a weights file or shard that is missing or not HDF5, a
+    shard index that is not Keras'), or
     whose sha256 is not its files' where entries of the same local module disagree on it
     (`_pins_against_files`); `catalogue validate` says them. Reads the files' first bytes
-    only, but for those pins and an .h5 handle's HDF5 attributes (no TensorFlow)."""
-    notes = handles.local_handle_warnings(entries)
-    for entry in entries:
+    only, but for those pins, an .h5 handle's HDF5 attributes and the saved_model.pb of a
+    SavedModel without variables/ (no TensorFlow). In the entries' order (each entry's
+    warnings, then the next's), as validate reports."""
+    notes = []
+    for entry in entries:  # in the entries' order: each entry's warnings, then the next's
+        notes += handles.local_handle_warnings([entry])
         if (handles.handle_kind(entry.handle) == "local"
                 and handles.local_source(entry.handle) == "keras-file"):
             at = handles.field_source(entry, 'handle')
@@ -200,6 +205,12 @@ def local_handle_warnings(entries) -> list[str]:
                     problem := weights_only_problem(entry.handle)):
                 notes.append(f"warning: {at}: handle '{escaped(entry.handle)}' is not a Keras "
                              f"model: {escaped(problem)}; rank will skip it")
+        if (handles.handle_kind(entry.handle) == "local"
+                and handles.local_source(entry.handle) == "saved-model"
+                and (problem := saved_model_files_missing(entry.handle))):
+            notes.append(f"warning: {handles.field_source(entry, 'handle')}: handle "
+                         f"'{escaped(entry.handle)}' is a SavedModel copied in part: "
+                         f"{escaped(problem)}; rank will skip it")
         if (handles.handle_kind(entry.handle) == "local"
                 and handles.local_source(entry.handle) == "keras-hub-preset"
                 and (problem := preset_files_problem(entry.handle))):
@@ -243,6 +254,43 @@ def _pins_against_files(entries) -> list[str]:
     return notes
 
 
+#: The way on for a SavedModel folder copied in part (`saved_model_files_problem`,
+#: `saved_model_files_missing`).
+WHOLE_SAVED_MODEL = ("a SavedModel is the whole folder, saved_model.pb with its variables/: "
+                     "copy or download it whole again")
+
+
+def saved_model_files_missing(path) -> str | None:
+    """The variables file missing from the local SavedModel folder `path`, in the words of
+    `saved_model_files_problem` (what rank's stage savedmodel says once ``tf.saved_model.load``
+    failed), or None: no variables/variables.index where variables/ holds data shards or the
+    saved_model.pb is TF 2's (it has an object graph: ``tf.saved_model.save`` writes the
+    index even for a module without variables, whose load fails without it, TF 2.21), or a
+    ``variables.data-I-of-N`` shard missing beside the index (N read from the shards' names;
+    the one shard ``…-00000-of-00001`` when there is none). A TF 1 SavedModel without
+    variables/ loads (its builder writes none for a graph without variables): None. A shard
+    cut short is not seen (its size is in the index's table, not read here). Reads the
+    folder's listing, and its saved_model.pb only when variables/ holds neither; no
+    TensorFlow (`catalogue validate` says it, `local_handle_warnings`)."""
+    folder = os.path.join(path, "variables")
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        names = set()
+    shards = sorted(n for n in names if n.startswith("variables.data-"))
+    if "variables.index" not in names:
+        if shards or savedmodel_calls.has_object_graph(path):
+            return (f"its variables are missing: no variables/variables.index in {path} "
+                    f"({WHOLE_SAVED_MODEL})")
+        return None
+    count = shards[0].rpartition("-of-")[2] if shards else "00001"
+    for i in range(int(count) if count.isdigit() else 0):
+        name = f"variables.data-{i:05d}-of-{count}"
+        if name not in names:
+            return f"its variables file variables/{name} is missing ({WHOLE_SAVED_MODEL})"
+    return None
+
+
 def saved_model_files_problem(path, error_text) -> str | None:
     """What is missing or cut short among the variables of the SavedModel folder `path`,
     which ``tf.saved_model.load`` refused with `error_text`, and the way on; None when its
@@ -252,8 +300,7 @@ def saved_model_files_problem(path, error_text) -> str | None:
     such file or directory" for a missing shard, and "Read less bytes than requested" for a
     data file cut short (a copy or download that stopped). Reads the folder's listing only."""
     folder = os.path.join(path, "variables")
-    copy = ("a SavedModel is the whole folder, saved_model.pb with its variables/: copy or "
-            "download it whole again")
+    copy = WHOLE_SAVED_MODEL
     if "variables/variables" in error_text or "TensorSliceReader" in error_text:
         if not os.path.isfile(os.path.join(folder, "variables.index")):
             return (f"its variables are missing: no variables/variables.index in {path} "

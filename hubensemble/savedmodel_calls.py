@@ -110,6 +110,19 @@ def read_calls(path) -> SavedModelCalls | None:
     return SavedModelCalls({"__call__", "variables"} <= root, signatures)
 
 
+def has_object_graph(path) -> bool:
+    """Whether the local SavedModel folder `path`'s saved_model.pb is TensorFlow 2's: its one
+    meta graph holds an object graph (``tf.saved_model.save`` writes it; a TF 1 builder does
+    not). False when there is no saved_model.pb or it cannot be read or parsed. Reads the
+    file's bytes, the graph skipped (no TensorFlow)."""
+    try:
+        with open(os.path.join(os.fspath(path), "saved_model.pb"), "rb") as f:
+            graphs = _all(f.read(), _META_GRAPHS)
+        return len(graphs) == 1 and _first(graphs[0], _OBJECT_GRAPH) is not None
+    except (OSError, DecodeError):
+        return False
+
+
 def default_signature(calls: SavedModelCalls) -> str | None:
     """The signature a SavedModel is called through when the entry names none and it has no
     reusable ``__call__`` (`hub.runtime.SignatureModule`'s rule): serving_default, else

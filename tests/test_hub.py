@@ -875,13 +875,31 @@ def test_a_module_copied_in_part_or_cut_short_is_said_so_with_the_way_on(tiny_mo
                            r"again") as err:
             hub.ModuleRuntime.load(str(tmp_path / f"cut{suffix}"), name="cut")
         assert err.value.stage == "load"
+    shutil.copytree(tiny_module, tmp_path / "no-index")  # its shard kept: said so too
+    os.remove(tmp_path / "no-index" / "variables" / "variables.index")
     (tmp_path / "c.yaml").write_text("modules:\n" + "".join(
         f"  - name: {n.replace('.', '-')}\n    handle: ./{n}\n"
-        for n in ("whole.keras", "cut.keras", "whole.h5", "cut.h5")))
+        for n in ("whole.keras", "cut.keras", "whole.h5", "cut.h5", *cases, "no-index",
+                  "nothing")))
+    (tmp_path / "nothing").mkdir()  # a handles.local_handle_warnings one: in line order too
     notes = local_handle_warnings(load_catalogue(tmp_path / "c.yaml"))
-    assert [n.split(" is cut short")[0] for n in notes] == [
+    assert [n.split(" is cut short")[0] for n in notes[:2]] == [
         f"warning: {tmp_path / 'c.yaml'}:5: {tmp_path / 'cut.keras'}",
         f"warning: {tmp_path / 'c.yaml'}:9: {tmp_path / 'cut.h5'}"]
+    # validate said nothing of a SavedModel copied without its variables (rank's words, from
+    # the folder's listing; a shard cut short is not seen without reading the index's table)
+    copied = "is a SavedModel copied in part: its variables"
+    whole = "(a SavedModel is the whole folder, saved_model.pb with its variables/: copy or " \
+            "download it whole again); rank will skip it"
+    assert notes[2:] == [
+        f"warning: {tmp_path / 'c.yaml'}:11: handle '{tmp_path / 'no-variables'}' {copied} are "
+        f"missing: no variables/variables.index in {tmp_path / 'no-variables'} {whole}",
+        f"warning: {tmp_path / 'c.yaml'}:13: handle '{tmp_path / 'no-data'}' {copied} file "
+        f"variables/variables.data-00000-of-00001 is missing {whole}",
+        f"warning: {tmp_path / 'c.yaml'}:17: handle '{tmp_path / 'no-index'}' {copied} are "
+        f"missing: no variables/variables.index in {tmp_path / 'no-index'} {whole}",
+        f"warning: {tmp_path / 'c.yaml'}:19: handle '{tmp_path / 'nothing'}' holds no module (no "
+        "saved_model.pb, .keras/.h5 file or keras-hub preset); rank will skip it"]
 
 
 def test_an_hdf5_file_of_weights_only_is_named_as_such_with_the_way_on(tmp_path):
