@@ -5,11 +5,9 @@ import logging
 import os
 from pathlib import Path
 
-import numpy as np
-
 from hubensemble import formats, runlog
 from hubensemble.errors import DataError, RunError, first_line
-from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, is_temp,
+from hubensemble.fileio import (atomic_write_json, file_lock, is_temp,
                                 json_kind, lock_is_held, lock_owner, make_dirs, missing_folders,
                                 owned_here, owned_lock, owner_words, read_json,
                                 remove_stale_temp_files_below, remove_unused)
@@ -20,6 +18,7 @@ from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
 from hubensemble.rerun import data_part
 from hubensemble.runexports import RunExports
+from hubensemble.runlabels import LABEL_SPLITS, RunLabels
 from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locked_advice,
                                    on_command_line, option_word, run_words,
                                    unwritable_advice)
@@ -29,8 +28,6 @@ from hubensemble.text import absolute, as_reached, names_listed, relative_hint, 
 
 log = logging.getLogger(__name__)
 
-#: The splits whose labels a run keeps (RUN/labels/<split>.npy), in this order.
-LABEL_SPLITS = formats.SPLITS
 #: What a folder without run.json or ranking.json may hold and still become a run (rank,
 #: fit, demo, merge): what a failed or interrupted command leaves before run.json.
 UNSTARTED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", formats.KNN_FILE})
@@ -39,7 +36,7 @@ UNSTARTED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", for
 UNUSED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", formats.FIT_LOCK})
 
 
-class Run(RunExports):
+class Run(RunLabels, RunExports):
     """A run directory. Every file in it is written atomically; `run.json` is updated under
     a lock so stages running in several processes never lose each other's sections."""
 
@@ -205,62 +202,6 @@ class Run(RunExports):
         self.modify(record)
         self.write_labels(task)
         write_pixel_keys(self.pixel_keys_path, task)
-
-    def write_labels(self, task, splits=LABEL_SPLITS):
-        """Writes RUN/labels/<split>.npy (int64 [N], the task's labels) for each of `splits`
-        the task has, and with train RUN/labels/train_paths.json (`train_paths`; removed for
-        data without files); returns the splits written."""
-        written = []
-        for split in splits:
-            part = getattr(task, split)
-            if part is not None:
-                atomic_save_npy(self.labels / f"{split}.npy", np.asarray(part.labels, np.int64))
-                written.append(split)
-        if "train" in written:  # once, beside the labels it names: no per-stage copy
-            path = self.labels / formats.TRAIN_PATHS_FILE
-            if task.train.paths is None:
-                path.unlink(missing_ok=True)
-            else:
-                atomic_write_json(path, [str(p) for p in task.train.paths])
-        return written
-
-    def train_paths(self, n=None) -> list[str] | None:
-        """The training images' files (str, index i: train[i], as the data loaded them), from
-        RUN/labels/train_paths.json; None when it is missing (data without files, or a run
-        written before 2026-12-06), unreadable, not a list of str, or not of `n` (int) paths:
-        the report then names an image train[i]."""
-        try:
-            paths = read_json(self.labels / formats.TRAIN_PATHS_FILE)
-        except (OSError, ValueError):
-            return None
-        if (not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)
-                or (n is not None and len(paths) != n)):
-            return None
-        return paths
-
-    def ensure_labels(self, task):
-        """Writes the label files of `task` (the run's task, already checked against run.json)
-        that are missing, unreadable or differ from it; returns the splits written.
-
-        The hand-off for a run folder ranked elsewhere: `rank` writes RUN/labels/, but a copy
-        of run.json and ranking.json alone has none, and `ensemble` and the report read them.
-        """
-        stale = []
-        for split in LABEL_SPLITS:
-            part = getattr(task, split)
-            if part is None:
-                continue
-            try:
-                current = self.labels_of(split)
-            except (OSError, ValueError):
-                current = None
-            if current is None or not np.array_equal(current, np.asarray(part.labels)):
-                stale.append(split)
-        if stale:
-            self.write_labels(task, stale)
-            log.info("wrote %s in %s (absent or not this task's)",
-                     ", ".join(f"{s}.npy" for s in stale), self.labels)
-        return stale
 
     def class_names(self):
         """The class names run.json records for the task (index = label), or None."""
@@ -532,11 +473,6 @@ class Run(RunExports):
             raise RunError(f"the data of {self.path} ({spec}) is not what the run started on "
                            f"({change.text()}{where}); {fix}")
         return task
-
-    def labels_of(self, split):
-        """RUN/labels/<split>.npy (int64 [N]) or None when the split has no labels file."""
-        path = self.labels / f"{split}.npy"
-        return np.load(path) if path.exists() else None
 
     def holds_results(self) -> bool:
         """Whether this folder holds what a stage wrote: run.json, ranking.json, or a sweep's
