@@ -312,7 +312,8 @@ def labels_to_check_file(run_dir) -> Path:
 
 
 def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None,
-                          validation: LabelCheck | None = None) -> Path | None:
+                          validation: LabelCheck | None = None,
+                          val_paths=None) -> Path | None:
     """Writes every suspect of `check` (the training labels') and of `validation` (the
     validation labels', `check_validation`; None: none) - not only the report's SHOWN - as
     RUN/labels/to_check.csv and returns its path; with no suspects in either (none, or no
@@ -323,9 +324,10 @@ def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
     opened with encoding "utf-8-sig"), one row per image, the training images first, each
     list in its order (worst first), the columns CSV_COLUMNS: `split` ("train" or "val", as
     RUN/labels/<split>.npy names the split), `index` (int, train[i] or val[i] of the run's
-    data as it loaded: `training_image`, `validation_image`), `file` (a training image's path
-    as RUN/labels/train_paths.json records it, `paths` [N] str; empty without, and for a
-    validation image, whose files the run does not record), `given` and `suggested` (int
+    data as it loaded: `training_image`, `validation_image`), `file` (the image's path as
+    RUN/labels/train_paths.json records it, `paths` [N] str, or for a validation image
+    RUN/labels/val_paths.json, `val_paths` [N_val] str; empty without: data without files,
+    or a run written before the run kept them), `given` and `suggested` (int
     class indexes) with their `class_names` (str; the index as text where there is no name),
     `votes` (int) of `voters` (int: modules x neighbours, modules for the 1-NN rule, or the
     candidates that voted on a validation image). A file or class name starting with "=",
@@ -349,7 +351,7 @@ def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
 
     atomic_write_text(path, csv_text(CSV_COLUMNS, [
         *(row("train", s, paths[s.index] if paths else "") for s in check.suspects),
-        *(row("val", s, "") for s in val)]))
+        *(row("val", s, val_paths[s.index] if val_paths else "") for s in val)]))
     return path
 
 

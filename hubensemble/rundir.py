@@ -18,7 +18,7 @@ from hubensemble.data.coverage import split_coverage
 from hubensemble.pixelkeys import write_pixel_keys
 from hubensemble.rerun import data_part
 from hubensemble.runexports import RunExports
-from hubensemble.runlabels import LABEL_SPLITS, RunLabels
+from hubensemble.runlabels import LABEL_SPLITS, PATHS_FILES, RunLabels
 from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locked_advice,
                                    on_command_line, option_word, run_words,
                                    unwritable_advice)
@@ -488,7 +488,7 @@ class Run(RunLabels, RunExports):
     def foreign_content(self, name: str) -> list[str]:
         """What the run folder's entry `name` holds that no stage writes there, as
         "labels/classes.csv": in labels/, anything but <split>.npy, pixel_keys.npz,
-        train_paths.json and to_check.csv; in
+        train_paths.json, val_paths.json and to_check.csv; in
         candidates/, files, and folders that are not trial folders
         (`candidate.is_trial_folder`; a trial being written is a temp entry; a Finder's
         .DS_Store is nobody's); in an older version's knn/, anything but .npy files. [] for
@@ -502,8 +502,7 @@ class Run(RunLabels, RunExports):
         from hubensemble.candidate import is_trial_folder
 
         ours = ({f"{split}.npy" for split in LABEL_SPLITS}
-                | {formats.PIXEL_KEYS_FILE, formats.TRAIN_PATHS_FILE,
-                   formats.LABELS_TO_CHECK_CSV})
+                | {formats.PIXEL_KEYS_FILE, formats.LABELS_TO_CHECK_CSV, *PATHS_FILES.values()})
         foreign = []
         for entry in sorted(os.listdir(folder)):
             if is_temp(entry) or entry == ".DS_Store" or (

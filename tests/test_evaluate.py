@@ -1246,7 +1246,8 @@ def test_test_images_that_trained_or_chose_the_export_are_counted_and_warned(
         write_pngs(data / name, (rng.random((k, 6, 6, 3)) * 255).astype(np.uint8))
     run, fitted = run_with_export(tmp_path, export_dir, f"folder:{data}")
     assert sorted(os.listdir(run / "labels")) == ["pixel_keys.npz", "test.npy", "train.npy",
-                                                  "train_paths.json", "val.npy"]
+                                                  "train_paths.json", "val.npy",
+                                                  "val_paths.json"]
     assert Run(run).foreign_content("labels") == []  # a stage's file: fit may resume there
     model = run / "export"
     # The run's own folder, split as fit split it: its test split is held out; no warning.

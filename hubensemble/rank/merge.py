@@ -12,8 +12,7 @@ import numpy as np
 
 from hubensemble import options
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
-from hubensemble.fileio import atomic_write_bytes, atomic_write_json, check_dir_target
-from hubensemble.formats import TRAIN_PATHS_FILE
+from hubensemble.fileio import atomic_write_bytes, check_dir_target
 from hubensemble.handles import duplicate_reason, same_files_as
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
@@ -103,16 +102,10 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     for split in _label_splits(checked.data):
         src = Run(first_dir).labels / f"{split}.npy"
         atomic_write_bytes(out_run.labels / f"{split}.npy", src.read_bytes())
-    # The report's names of the training images: the first shard's readable list of as many
-    # files as labels (the first shard's alone left none when it had lost its copy while
-    # another shard kept one, as the keys below); none: an older list of out_dir goes too.
-    train = out_run.labels_of("train")
-    paths = next((p for d in shard_dirs if (p := Run(d).train_paths(
-        None if train is None else len(train))) is not None), None)
-    if paths is not None:
-        atomic_write_json(out_run.labels / TRAIN_PATHS_FILE, paths)
-    else:
-        (out_run.labels / TRAIN_PATHS_FILE).unlink(missing_ok=True)
+    # The report's names of the training and validation images: the first shard's readable
+    # list of as many files as labels (the first shard's alone left none when it had lost its
+    # copy while another shard kept one, as the keys below); none: an older list goes too.
+    out_run.take_paths([Run(d) for d in shard_dirs])
     # Every shard loaded the same data (fingerprint), so any shard's keys file is the run's:
     # the first readable one of that data (the first shard's alone left none when it had lost
     # its copy while another shard kept one).

@@ -121,10 +121,11 @@ def _training_part(files, sec) -> Section:
 
 def _validation_part(files, sec) -> Section:
     """The validation labels' part of the section, added to `sec`: a table of up to SHOWN
-    validation images (val[i], given label, suggested label, the candidates agreeing) whose
-    given label each of the best candidates of the best modules finds unlikely
-    (`labelcheck.check_validation` of the report's candidates and RUN/labels/val.npy), or a
-    sentence saying why there is none."""
+    validation images (example: its file when RUN/labels/val_paths.json has them, else
+    val[i]; given label, suggested label, the candidates agreeing) whose given label each
+    of the best candidates of the best modules finds unlikely (`labelcheck.check_validation`
+    of the report's candidates and RUN/labels/val.npy), or a sentence saying why there is
+    none."""
     head = Strong("Validation labels.")
     if files.y_val is None or not files.candidates:
         return sec  # no validation split, or not tuned yet: the sections after say so
@@ -149,7 +150,18 @@ def _validation_part(files, sec) -> Section:
 
     n = len(check.suspects)
     lead = f" {n} validation images: for each, " if n != 1 else " 1 validation image: "
-    call = f"hubensemble.labelcheck.validation_image({str(files.path)!r}, i)"
+    # Named by their files as the training part names its images (val_paths.json: folder:
+    # data of a run written since; else, or a stale list, val[i] and the way to its pixels).
+    paths = Run(files.path).val_paths(len(files.y_val))
+    src = _folder_source(files.task)
+    if paths:
+        under = ", relative to the data's folder (as the Data section names files)"
+        where = (f"{'Each image' if n != 1 else 'It'} is named by its file"
+                 f"{under if src else ''}.",)
+    else:
+        call = f"hubensemble.labelcheck.validation_image({str(files.path)!r}, i)"
+        where = (Code("val[i]"), " is the i-th validation example of this run's data, as it "
+                 "loaded; from Python ", Code(call), " gives its pixels.")
     sec.add(Inline(
         head, lead, who, trials, f") gives its given label a probability below "
         f"{LOW_PROBABILITY}, and most of them predict one same other label (",
@@ -160,9 +172,12 @@ def _validation_part(files, sec) -> Section:
         "ensemble's members and size are picked by validation cross-entropy, which one "
         "image given a probability near 0 moves by several hundredths on 200 images). "
         + ("Listed with the most candidates agreeing on one other label first. " if n != 1
-           else ""), Code("val[i]"), " is the i-th validation example of this run's data, as "
-        "it loaded; from Python ", Code(call), " gives its pixels."))
-    rows = [[f"val[{s.index}]", name(s.given), name(s.suggested),
+           else ""), *where))
+
+    def example(i):
+        return _short_path(paths[i], src) if paths else f"val[{i}]"
+
+    rows = [[example(s.index), name(s.given), name(s.suggested),
              f"{s.votes} of {s.modules}"] for s in check.suspects[:SHOWN]]
     sec.add(Table(["example", "given label", "suggested label", "candidates suggesting it"],
                   rows))
@@ -175,21 +190,26 @@ def _validation_part(files, sec) -> Section:
 def write_list(run_dir) -> Path | None:
     """Writes RUN/labels/to_check.csv, every image the section lists (not only its first
     SHOWN), training images and validation ones, with the class names of run.json and the
-    files of RUN/labels/train_paths.json (`labelcheck.write_labels_to_check`), and returns
-    its path; None, and an earlier list's file removed, when there is no list of either
-    (none, `skipped`, or a file the section names as damaged: a stale list must not stay
-    beside a report that has none). `write_report` calls it under the run's lock, as it
-    writes the figures. OSError naming the file when it cannot be written."""
+    files of RUN/labels/train_paths.json and val_paths.json
+    (`labelcheck.write_labels_to_check`), and returns its path; None, and an earlier list's
+    file removed, when there is no list of either (none, `skipped`, or a file the section
+    names as damaged: a stale list must not stay beside a report that has none).
+    `write_report` calls it under the run's lock, as it writes the figures. OSError naming
+    the file when it cannot be written."""
     run = Run(run_dir)
     check = _check(run_dir) or LabelCheck([])
     val = _val_check(run_dir)
-    names, paths = [], None
+    names, paths, val_paths = [], None, None
     if check.suspects or (val and val.suspects):
         with contextlib.suppress(RunError):  # run.json the Data section names as damaged
             names = run.class_names() or []
-    if check.suspects:  # the checked labels' file was read: its length names the paths
+    # The checked labels' files were read: their lengths name the paths.
+    if check.suspects:
         paths = run.train_paths(len(ens.load_labels(run_dir, "train")))
-    return write_labels_to_check(run_dir, check, names, paths, validation=val)
+    if val and val.suspects:
+        val_paths = run.val_paths(len(ens.load_labels(run_dir, "val")))
+    return write_labels_to_check(run_dir, check, names, paths, validation=val,
+                                 val_paths=val_paths)
 
 
 def _check(run_dir) -> LabelCheck | None:
