@@ -100,3 +100,31 @@ def test_rank_merge_takes_each_splits_files_from_the_first_shard_that_kept_them(
         (r.labels / "val_paths.json").unlink()
     out.take_paths(shards)
     assert not (out.labels / "val_paths.json").exists() and out.train_paths() == train
+
+
+def test_a_broken_validation_part_names_the_files_it_reads(tmp_path, monkeypatch):
+    """The section reads RUN/labels/val.npy and the candidates' val_probs.npy too; when a
+    value no check foresaw broke it, its damage sentence (report.sections._guarded) named
+    ranking.json, knn.npz and labels/train.npy alone."""
+    from hubensemble.report import labels as report_labels
+    from hubensemble.report.sections import build_sections
+
+    _, y, given = tiny_task()
+    ranked_run(tmp_path, [0.9, 0.88, 0.85], given, [y] * 3)
+    cands, _, given_val = tuned_pool()
+    atomic_save_npy(tmp_path / "labels" / "val.npy", given_val)
+    for cand in cands:
+        write_candidate(tmp_path / "candidates", {
+            "trial": cand.trial, "module": cand.module, "status": "ok", "has_test": False,
+            "val": split_record(cand.val_probs, given_val)}, val_probs=cand.val_probs)
+
+    def broken(*args, **kwargs):  # a kind of value the check does not foresee
+        raise IndexError("index 7 is out of bounds for axis 1 with size 3")
+
+    monkeypatch.setattr(report_labels, "run_validation_check", broken)
+    title, sections, _ = build_sections(tmp_path)
+    text = render_markdown(title, sections).split("## Labels to check")[1].split("\n## ")[0]
+    assert "This section could not be drawn: " in text, text
+    for name in ("ranking.json", "knn.npz", "labels/train.npy", "labels/val.npy",
+                 "candidates/"):
+        assert str(tmp_path / name) in text, name
