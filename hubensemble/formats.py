@@ -34,8 +34,11 @@ PIXEL_KEYS_FILE = "pixel_keys.npz"
 #: RUN/labels/<this>: the training images' files, a JSON list of str (index i: train[i]), for
 #: data read from files (folder:); the report's "Labels to check" names images by it.
 TRAIN_PATHS_FILE = "train_paths.json"
-#: RUN/labels/<this>: every training image whose label to check, worst first, a CSV table
-#: (`labelcheck.write_labels_to_check`, which the report's "Labels to check" calls).
+#: RUN/labels/<this>: the validation images' files, as TRAIN_PATHS_FILE (index i: val[i]).
+VAL_PATHS_FILE = "val_paths.json"
+#: RUN/labels/<this>: every training and validation image whose label to check, worst first,
+#: a CSV table (`labelcheck.write_labels_to_check`, which the report's "Labels to check"
+#: calls).
 LABELS_TO_CHECK_CSV = "to_check.csv"
 ENSEMBLE_FILE = "ensemble.json"
 ROBUSTNESS_FILE = "robustness.json"

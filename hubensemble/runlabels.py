@@ -17,7 +17,7 @@ log = logging.getLogger("hubensemble.rundir")
 LABEL_SPLITS = formats.SPLITS
 #: The splits whose images' files a run keeps (data read from files), so the report names
 #: an image by its file ("Labels to check": training and validation images), and each file.
-PATHS_FILES = {"train": formats.TRAIN_PATHS_FILE, "val": "val_paths.json"}
+PATHS_FILES = {"train": formats.TRAIN_PATHS_FILE, "val": formats.VAL_PATHS_FILE}
 
 
 class RunLabels:
