@@ -27,6 +27,7 @@ from hubensemble.errors import HubensembleError, RunError
 from hubensemble.export import (EnsembleLayer, EvalResize, ExportMember, check_reload,
                                 export_ensemble, format_predictions, max_abs_difference,
                                 predict, read_metadata, save_export)
+from hubensemble.export.metadata import variables_digest
 from hubensemble.fileio import atomic_write_json, read_json
 from hubensemble.hub import HubLayer
 from hubensemble.hyperrule import HParams, get_profile
@@ -310,6 +311,9 @@ def test_metadata_asset_and_run_record(exported, run_dir, specs, digits):
     # __version__ is not on a pre-release ("2.22.0-rc0"): the same release either way
     assert Version(meta["versions"]["tensorflow"]) == Version(tf.__version__)
     assert meta["reload_check"]["max_abs_diff"] <= TOL
+    # A digest a user can recompute from the files (docs/export.md, "Reproducible bytes").
+    assert meta["digest"] == {"variables_sha256": variables_digest(path)}
+    assert re.fullmatch(r"[0-9a-f]{64}", meta["digest"]["variables_sha256"])
     recorded = Run(run_dir).meta()["export"]
     assert recorded["path"] == result.path and recorded["max_abs_diff"] == result.max_abs_diff
 
@@ -1783,6 +1787,18 @@ def two_class_run(tmp_path_factory, specs, digits):
     return path, spec, task
 
 
+def _checkpoint_values(export_dir) -> dict:
+    """{checkpoint key: (dtype, shape, bytes)} of every variable of the SavedModel at
+    `export_dir` (not the object graph, which names them)."""
+    reader = tf.train.load_checkpoint(os.path.join(export_dir, "variables", "variables"))
+    values = {}
+    for key in reader.get_variable_to_shape_map():
+        if key != "_CHECKPOINTABLE_OBJECT_GRAPH":
+            value = reader.get_tensor(key)
+            values[key] = (value.dtype.str, value.shape, value.tobytes())
+    return values
+
+
 #: Holds the lock of export folder argv[1] as a fit of the run argv[2] does, until stdin closes.
 HOLD_EXPORT_FOLDER = ("import sys\nfrom hubensemble.exportfolder import folder_lock\n"
                       "with folder_lock(sys.argv[1], sys.argv[2], 'fit', '--export', 'export'):\n"
@@ -1827,6 +1843,8 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
     assert not (tmp_path / ".X.lock").exists()  # its holder removed it as it ended
     export_ensemble(two, out, task=task, progress=False)  # free again
     assert read_metadata(out)["run"]["path"] == str(two)
+    first_values = _checkpoint_values(out)
+    first_digest = read_metadata(out)["digest"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
     # Then run_dir's export lands in X (as its fit, run after this one, writes it there).
     shutil.rmtree(out)
@@ -1842,6 +1860,13 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
     with caplog.at_level("WARNING", logger="hubensemble"):
         export_ensemble(two, out, task=task, progress=False)
     assert f"{out} holds {theirs}; this export replaces it" in caplog.text
+    # The same run exported twice (its member from its tuned weights) stores the same value
+    # at every variable's path and records the same digest (helper 283: the head Dropout's
+    # seed state, a variable, was drawn from the process's random state, so two exports
+    # wrote other variables.data bytes: stage.seeded_python_random). The bytes themselves
+    # are equal for two `export` commands, not in one process (docs/export.md).
+    assert _checkpoint_values(out) == first_values
+    assert read_metadata(out)["digest"] == first_digest
     shutil.rmtree(out)
     shutil.copytree(exported[1], out)
     with command_line():

@@ -8,10 +8,50 @@ The writers add the rest (`saved.save_export`, `tflite`: format, classes, reload
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from hubensemble.formats import BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE, versions
 from hubensemble.text import time_stamp
+
+
+#: The checkpoint entry that holds the object graph (a proto), not a variable's value.
+_OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
+def variables_digest(saved_model_dir) -> str:
+    """The sha256 (64 hex digits) of the values of every variable in the SavedModel at
+    `saved_model_dir` (its variables/variables checkpoint), each by its checkpoint key (the
+    object path, e.g. "variables/3/.ATTRIBUTES/VARIABLE_VALUE"), with its dtype and shape,
+    in key order: the same for two exports that hold the same values at the same paths,
+    whatever file layout the TensorFlow that wrote them chose. Reads every variable (seconds
+    per GB). Raises tf.errors.NotFoundError / ValueError for a folder without a checkpoint.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from hubensemble.fileio import tf_path
+
+    reader = tf.train.load_checkpoint(tf_path(os.path.join(os.fspath(saved_model_dir),
+                                                           "variables", "variables")))
+    dtypes = reader.get_variable_to_dtype_map()
+    digest = hashlib.sha256()
+    for key in sorted(k for k in dtypes if k != _OBJECT_GRAPH_KEY):
+        value = np.asarray(reader.get_tensor(key))
+        raw = (b"\0".join(v if isinstance(v, bytes) else str(v).encode() for v in value.ravel())
+               if value.dtype == object else np.ascontiguousarray(value).tobytes())
+        head = f"{key}\t{dtypes[key].name}\t{list(value.shape)}\t{len(raw)}\n"
+        digest.update(head.encode())
+        digest.update(raw)
+    return digest.hexdigest()
+
+
+def digest_record(saved_model_dir) -> dict:
+    """What the export's metadata records as "digest" for the SavedModel at
+    `saved_model_dir`: {"variables_sha256": `variables_digest`}, the same for every export of
+    one run's members, where the folder's bytes are not always (docs/export.md, "Reproducible
+    bytes")."""
+    return {"variables_sha256": variables_digest(saved_model_dir)}
 
 
 def split_record(meta) -> dict | None:

@@ -14,6 +14,7 @@ import tensorflow as tf
 from hubensemble import _tf, augment, fileio
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.export.layers import EnsembleLayer, member_model
+from hubensemble.export.metadata import digest_record
 from hubensemble.export.shared import (backbone_groups, check_groups, first_of, member_outputs,
                                        shared_record)
 from hubensemble.export.warmup import run_warmup, warmup_requests, write_warmup
@@ -575,18 +576,18 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
 
     The SavedModel (signatures serving_default, serve_bytes, serve_members and the reusable
     `__call__`), its metadata asset (`metadata` plus format, class_names, num_classes,
-    tf_serving_warmup and reload_check) and TF Serving's warmup file (`export.warmup`: one
-    request per signature, synthetic images of the check images' size) are written to a
-    temp folder beside `out_dir` (fileio.temp_dir_for), reloaded with tf.saved_model.load
-    and compared with the in-memory ensemble (the EnsembleLayer, which runs every member
-    whole) on `check_images` (float32 [N, H, W, 3] in [0, 1]) through serving_default and
-    ``__call__(training=False)`` (both run the export's shared members function: a check of
-    the shared backbone calls too); the warmup requests are run on it too
-    (one that failed would stop TF Serving loading the model). `groups` are the members
-    that share a frozen backbone (`shared.backbone_groups`, computed when not given; the
-    export passes the ones it costed), stored and run once; `share_backbones` False runs
-    and stores every member's own (`EnsembleModule`); the metadata's "shared_backbones"
-    lists the members that share one (`shared.shared_record`).
+    tf_serving_warmup, reload_check and digest: `metadata.digest_record`) and TF Serving's
+    warmup file (`export.warmup`: one request per signature, synthetic images of the check
+    images' size) are written to a temp folder beside `out_dir` (fileio.temp_dir_for),
+    reloaded with tf.saved_model.load and compared with the in-memory ensemble (the
+    EnsembleLayer, which runs every member whole) on `check_images` (float32 [N, H, W, 3] in
+    [0, 1]) through serving_default and ``__call__(training=False)`` (both run the export's
+    shared members function: a check of the shared backbone calls too); the warmup requests
+    are run on it too (one that failed would stop TF Serving loading the model). `groups`
+    are the members that share a frozen backbone (`shared.backbone_groups`, computed when
+    not given; the export passes the ones it costed), stored and run once; `share_backbones`
+    False runs and stores every member's own (`EnsembleModule`); the metadata's
+    "shared_backbones" lists the members that share one (`shared.shared_record`).
     With `latency_batches` (e.g. (1, 64)) the reloaded serving_default is also timed on the
     check images at those batch sizes (`cost.graph.time_batches`) into the metadata's
     latency_ms. Only an export within `tolerance` is put in place (fileio.replace_dir: an
@@ -633,7 +634,10 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
                     shared_backbones=shared_record(module.members, module.groups),
                     tf_serving_warmup={
                         "file": WARMUP_FILE, "requests": [name for name, _ in warmup],
-                        "image_size": [int(v) for v in check_images.shape[1:3]]})
+                        "image_size": [int(v) for v in check_images.shape[1:3]]},
+                    # The same for every export of one run, where the folder's bytes are not
+                    # all (fingerprint.pb's uuid, this file's times): docs/export.md.
+                    digest=digest_record(tmp))
         atomic_write_json(metadata_path(tmp), meta)
         say(f"export: reload check: loading the SavedModel back and comparing it with the "
             f"in-memory ensemble on {int(check_images.shape[0])} image(s)")

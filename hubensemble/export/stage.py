@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import random
 import shutil
 import tempfile
 import time
@@ -443,6 +445,26 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
     return _Plan(index, entry, cand, spec, "weights", str(path)), None
 
 
+@contextlib.contextmanager
+def seeded_python_random(seed: int):
+    """Python's `random` seeded with `seed` (an int) inside the block, and given back its own
+    state after it (a Python caller's random numbers are not changed).
+
+    Keras draws the initial state of a SeedGenerator made without a seed (the member's head
+    Dropout: `keras.random.SeedGenerator`, int64 [2], stored in the SavedModel's variables)
+    from Python's `random` (keras.src.random.seed_generator.make_default_seed). Drawn from the
+    process's own random state, it made two exports of one run write other
+    variables.data bytes (3 of 18 variables of a 3-member export) for the same outputs: it
+    feeds only dropout, which serving never runs. Drawn from the member's seed (as tune,
+    which seeds the process with it), the same member stores the same state."""
+    state = random.getstate()
+    random.seed(int(seed))
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
 def _build_member(plan, task, weights_file, run, meta):
     """(classifier, None, None) or (None, reason the member cannot be built, what to do or
     None for re-running its trial). `run`, `meta`: the Run and its run.json."""
@@ -452,8 +474,10 @@ def _build_member(plan, task, weights_file, run, meta):
 
     hparams = HParams.from_json(plan.record["hparams"])
     try:
-        classifier = tune.build_classifier(plan.spec, task.num_classes, dropout=hparams.dropout,
-                                           name=f"classifier_{plan.index}")
+        with seeded_python_random(hparams.seed):
+            classifier = tune.build_classifier(plan.spec, task.num_classes,
+                                               dropout=hparams.dropout,
+                                               name=f"classifier_{plan.index}")
     except ModuleLoadError as e:
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         raise RunError(f"member {plan.index} (trial {plan.record.get('trial')!r}): its module "
