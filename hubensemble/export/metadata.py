@@ -38,9 +38,10 @@ def variables_digest(saved_model_dir) -> str:
     digest = hashlib.sha256()
     for key in sorted(k for k in dtypes if k != _OBJECT_GRAPH_KEY):
         value = np.asarray(reader.get_tensor(key))
+        # The array's own buffer, not a copy of it (a backbone's kernels: hundreds of MB).
         raw = (b"\0".join(v if isinstance(v, bytes) else str(v).encode() for v in value.ravel())
-               if value.dtype == object else np.ascontiguousarray(value).tobytes())
-        head = f"{key}\t{dtypes[key].name}\t{list(value.shape)}\t{len(raw)}\n"
+               if value.dtype == object else np.ascontiguousarray(value))
+        head = f"{key}\t{dtypes[key].name}\t{list(value.shape)}\t{memoryview(raw).nbytes}\n"
         digest.update(head.encode())
         digest.update(raw)
     return digest.hexdigest()
