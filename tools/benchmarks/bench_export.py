@@ -24,18 +24,41 @@ backbone call (export.shared) and without it (save_export(share_backbones=False)
 interleaved: shared / unshared at batch 1 and 64 (about (1 + f) / (K + f), f the other
 member's share); and the two SavedModels' size on disk (the folder, and its variables) and
 stored weights: the shared export stores the backbone once.
+
+    python tools/benchmarks/bench_export.py --cpu [--run RUN] [--cpu-members 1,2,8]
+        [--cpu-repeats 2]
+
+With --cpu, instead: the CPU (user + sys seconds, resource.getrusage of the child processes)
+of `hubensemble export --run COPY --out DIR -q` for the first K members of a run's ensemble
+(a copy of RUN whose ensemble.json lists those K, weights renormalised; without --run, a small
+run made here: 8 trials of the zoo's r6x1 and r8x2 architectures, randomly initialised, tuned
+with the quick profile on sklearn:digits), against a same-run baseline, the least TensorFlow
+needs for the same members: a process that rebuilds the K members' Keras models
+(tune.build_classifier + their weights), saves a tf.Module holding them with one serving
+signature (their weighted average at their own sizes) by tf.saved_model.save, then loads it
+with tf.saved_model.load and calls it once on 32 images. Export and baseline run back to back,
+--cpu-repeats times each; printed per K: both figures, export / baseline, and the export's
+parts, which the export does not time itself, cut at its progress lines (the CPU at each
+"export: …" line it writes to its log): before the save (TensorFlow's import, the data, the
+members rebuilt, their cost), the save (tracing and writing the SavedModel, its digest), the
+reload check with the warmup requests, and the timing of serving_default to the process's
+end (run.json).
 """
 
 import argparse
+import json
 import os
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
-from benchargs import command_logging, description, folder_target, integer
+from benchargs import (command_logging, description, existing_folder, folder_target, integer,
+                       integers)
 from hubensemble.fileio import tf_path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -199,6 +222,224 @@ def shared_backbone_ratio(other, folder, rng, args):
               f"{lat['shared'] / lat['unshared']:.3f}", flush=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# --cpu: the export's own CPU against the least TensorFlow needs
+# ---------------------------------------------------------------------------------------------
+
+#: The child that runs `hubensemble export` in process (as the console script does) and
+#: records its CPU at each of the export's progress lines ("export: …", `stage._teller`,
+#: logged by `terminal.log_only` to "hubensemble.cli" whatever -q says). argv: the export's
+#: arguments as JSON, the file to write [[line, cpu seconds], …] to.
+EXPORT_CHILD = """if True:
+    import json, logging, resource, sys
+
+    def cpu():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    marks = []
+
+    class Marks(logging.Handler):
+        def emit(self, record):
+            text = record.getMessage()
+            if text.startswith("export: "):
+                marks.append([text, cpu()])
+
+    said = logging.getLogger("hubensemble.cli")
+    said.addHandler(Marks(logging.INFO))
+    said.setLevel(logging.INFO)  # its lines are INFO records; the console shows none (-q)
+    from hubensemble.cli import main
+    code = main(json.loads(sys.argv[1]))
+    marks.append(["end", cpu()])
+    with open(sys.argv[2], "w") as f:
+        json.dump(marks, f)
+    sys.exit(code or 0)
+"""
+
+#: The baseline child: the K members' Keras models rebuilt as the export rebuilds them, one
+#: tf.Module with one serving signature (the weighted average of the members at their own
+#: evaluation sizes, as `EvalResize` resizes), tf.saved_model.save, tf.saved_model.load and one
+#: call. argv: [[handle, input size or None, value range or None, classes, dropout, weights
+#: file, eval size, weight], …] as JSON, the output folder.
+BASELINE_CHILD = """if True:
+    import json, os, sys
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np
+    import tensorflow as tf
+    from hubensemble import augment, tune
+    from hubensemble.catalogue import ModuleSpec
+
+    members = json.loads(sys.argv[1])
+    models, sizes, weights = [], [], []
+    for i, (handle, input_size, value_range, classes, dropout, path, size, weight) in (
+            enumerate(members)):
+        spec = ModuleSpec(name=f"m{i}", handle=handle, input_size=input_size,
+                          value_range=value_range)
+        model = tune.build_classifier(spec, classes, dropout=dropout, name=f"classifier_{i}")
+        model.load_weights(path)
+        models.append(model)
+        sizes.append(size)
+        weights.append(weight)
+    total = sum(weights)
+
+    class Ensemble(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.models = models
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def serve(self, images):
+            return {"probabilities": tf.add_n([
+                w / total * m(augment.eval_preprocess(images, size=s), training=False)
+                for m, s, w in zip(self.models, sizes, weights)])}
+
+    module = Ensemble()
+    tf.saved_model.save(module, sys.argv[2], signatures={"serving_default": module.serve})
+    loaded = tf.saved_model.load(sys.argv[2])
+    x = tf.constant(np.random.default_rng(0).random((32, 32, 32, 3), dtype=np.float32))
+    loaded.signatures["serving_default"](images=x)["probabilities"].numpy()
+"""
+
+#: The small run's trials: (zoo architecture, seed) of 8 modules, randomly initialised.
+CPU_MODULES = [("r6x1", 0), ("r8x2", 0), ("r6x1", 1), ("r8x2", 1), ("r6x1", 2), ("r8x2", 2),
+               ("r6x1", 3), ("r8x2", 3)]
+
+
+def children_cpu() -> float:
+    """User + sys seconds of the waited-for child processes so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def small_run(folder) -> str:
+    """A run of 8 candidates (CPU_MODULES, quick profile, sklearn:digits) whose ensemble.json
+    lists all 8, equally weighted; its path."""
+    from hubensemble import candidate, ensemble, tune
+    from hubensemble.data import load_task
+    from hubensemble.fileio import atomic_write_json, read_json
+    from hubensemble.hyperrule import HParams, get_profile
+    from hubensemble.rundir import DataArgs, Run
+
+    quick = get_profile("quick")
+    task = load_task("sklearn:digits")
+    path = os.path.join(folder, "run")
+    run = Run(path)
+    run.attach_task(task, DataArgs(spec="sklearn:digits"))
+    specs = {}
+    for i, (arch_name, seed) in enumerate(CPU_MODULES):
+        module = write_hub_module(backbone(arch_name, seed),
+                                  os.path.join(folder, "modules", f"{arch_name}_{seed}"))
+        specs[f"{arch_name}_{seed}"] = ModuleSpec(name=f"{arch_name}_{seed}", handle=module)
+    run.update(modules={n: s.to_json() for n, s in specs.items()})
+    trials = []
+    for i, name in enumerate(specs):
+        hparams = HParams(**quick.scale({"lr": 0.1, "steps": 10000, "dropout": 0.1}), seed=i)
+        entry = tune.PlanEntry(i, tune.trial_id("default", i, name), name, hparams)
+        record = tune.run_entry(entry, specs[name], task, run, profile=quick)
+        if record["status"] != "ok":
+            raise SystemExit(f"trial {entry.trial_id} failed: {record.get('reason')}")
+        trials.append(entry.trial_id)
+        print(f"  trial {i + 1}/{len(specs)}: {name}", flush=True)
+    ensemble.run_ensemble(path, budget=len(trials))
+    data = read_json(run.ensemble_json)
+    cands = {c.trial: c for c in candidate.scan(run.candidates)[0]}
+    data["members"] = [{"trial": t, "module": cands[t].module, "hparams": cands[t].hparams,
+                        "weight": 1.0, "handle": cands[t].handle, "seed": cands[t].seed}
+                       for t in trials]
+    atomic_write_json(run.ensemble_json, data)
+    return path
+
+
+def run_of(run_path, k, folder) -> tuple:
+    """(a copy of the run whose ensemble.json lists its first `k` members, weights summing to
+    1; the baseline child's member list for them)."""
+    from hubensemble import candidate
+    from hubensemble.fileio import atomic_write_json, read_json
+    from hubensemble.rundir import Run
+
+    dest = os.path.join(folder, f"run_{k}")
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(run_path, dest, ignore=shutil.ignore_patterns("export*", "*.lock"))
+    run = Run(dest)
+    data = read_json(run.ensemble_json)
+    if len(data.get("members") or []) < k:
+        raise SystemExit(f"{run_path}'s ensemble has {len(data.get('members') or [])} "
+                         f"member(s), fewer than --cpu-members' {k}")
+    members = data["members"][:k]
+    total = sum(float(m.get("weight", 1.0)) for m in members)
+    for m in members:
+        m["weight"] = float(m.get("weight", 1.0)) / total
+    data["members"] = members
+    atomic_write_json(run.ensemble_json, data)
+    meta = run.meta()
+    classes = int(meta["data"]["task"]["num_classes"])
+    cands = {c.trial: c for c in candidate.scan(run.candidates)[0]}
+    baseline = []
+    for m in members:
+        c = cands[m["trial"]]
+        spec = meta["modules"][c.module]
+        record = read_json(c.folder / candidate.TRIAL_FILE)
+        baseline.append([spec["handle"], spec.get("input_size"), spec.get("value_range"),
+                         classes, float(record["hparams"].get("dropout", 0.0)),
+                         str(c.weights_path), int(record["eval_size"]), m["weight"]])
+    return dest, baseline
+
+
+def parts(marks) -> dict:
+    """The export's CPU seconds by part, from its progress lines' CPU marks."""
+    def at(prefix):
+        return next((cpu for text, cpu in marks if text.startswith(prefix)), None)
+
+    # The timing part runs to the process's end: the run.json record and the exit after it.
+    points = [("before the save", 0.0), ("save", at("export: writing the SavedModel")),
+              ("reload check + warmup", at("export: reload check")),
+              ("timing", at("export: timing serving_default")), ("end", marks[-1][1])]
+    points = [(name, cpu) for name, cpu in points if cpu is not None]
+    return {name: points[i + 1][1] - cpu for i, (name, cpu) in enumerate(points[:-1])}
+
+
+def export_cpu(args, folder) -> int:
+    """--cpu: the export's CPU against the baseline's, per member count."""
+    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), load "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+    run_path = args.run
+    if run_path is None:
+        print("making a small run (8 trials, quick profile)", flush=True)
+        run_path = small_run(folder)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for k in args.cpu_members:
+        copy, baseline = run_of(run_path, k, folder)
+        cpu = {"export": [], "baseline": []}
+        split = []
+        for r in range(args.cpu_repeats):
+            for which in ("export", "baseline"):
+                out = os.path.join(folder, f"out_{k}_{which}_{r}")
+                marks = os.path.join(folder, "marks.json")
+                if which == "export":
+                    argv = [sys.executable, "-c", EXPORT_CHILD,
+                            json.dumps(["export", "--run", copy, "--out", out, "-q"]), marks]
+                else:
+                    argv = [sys.executable, "-c", BASELINE_CHILD, json.dumps(baseline), out]
+                before = children_cpu()
+                done = subprocess.run(argv, env=env, capture_output=True, text=True)
+                cpu[which].append(children_cpu() - before)
+                if done.returncode:
+                    raise SystemExit(f"the {which} child failed ({done.returncode}):\n"
+                                     + done.stderr[-3000:])
+                if which == "export":
+                    with open(marks) as f:
+                        split.append(parts(json.load(f)))
+                shutil.rmtree(out, ignore_errors=True)
+        ratios = [e / b for e, b in zip(cpu["export"], cpu["baseline"])]
+        said = ", ".join(f"{name} {statistics.median(p[name] for p in split):.1f} s"
+                         for name in split[0])
+        print(f"{k} member(s): export {' / '.join(f'{v:.1f}' for v in cpu['export'])} s CPU, "
+              f"baseline {' / '.join(f'{v:.1f}' for v in cpu['baseline'])} s; ratio "
+              f"{' / '.join(f'{v:.2f}' for v in ratios)} (export parts, median: {said})",
+              flush=True)
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--members", type=int, default=4, choices=range(2, 7))
@@ -217,8 +458,29 @@ def main():
     parser.add_argument("--keep", metavar="DIR", type=folder_target,
                         help="write the SavedModels here and keep them (default: a temp "
                              "folder)")
+    parser.add_argument("--cpu", action="store_true",
+                        help="time the export's CPU against a bare tf.saved_model.save of "
+                             "the same members instead of the exported model's latency")
+    parser.add_argument("--run", metavar="RUN", type=existing_folder,
+                        help="with --cpu: the run whose ensemble's first members are exported "
+                             "(default: a small run made here)")
+    parser.add_argument("--cpu-members", type=integers(1), default=[1, 2, 8],
+                        help="with --cpu: the member counts K (default 1,2,8)")
+    parser.add_argument("--cpu-repeats", type=integer(1), default=2,
+                        help="with --cpu: export and baseline runs per K, back to back "
+                             "(default 2)")
     args = parser.parse_args()
+    if not args.cpu and (args.run or args.cpu_members != [1, 2, 8] or args.cpu_repeats != 2):
+        parser.error("--run, --cpu-members and --cpu-repeats go with --cpu")
     _import_tensorflow()
+    if args.cpu:
+        folder = args.keep or tempfile.mkdtemp(prefix="bench_export-")
+        os.makedirs(folder, exist_ok=True)
+        try:
+            return export_cpu(args, folder)
+        finally:
+            if not args.keep:
+                shutil.rmtree(folder, ignore_errors=True)
     unknown = sorted({a for a, _, _ in MEMBERS[:args.members]} - set(zoo.ARCHITECTURES))
     if unknown:  # before anything is built; backbone() would raise at the first of them
         parser.error(f"MEMBERS names architectures the zoo does not have: {', '.join(unknown)} "
