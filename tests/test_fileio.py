@@ -866,3 +866,32 @@ def test_a_stop_during_the_tflite_step_leaves_no_earlier_model_beside_the_new_sa
         write_tflite([], ["a", "b"], out, input_hw=(8, 8), check_images=Stopped(),
                      reference=None)
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def test_a_stop_between_the_two_renames_of_a_module_write_leaves_the_new_module(
+        tmp_path, monkeypatch):
+    """`hub.write_hub_module` (the zoo's modules, a user's own) replaced a folder with two
+    renames of its own, as `fileio.replace_dir` did before it held stops: a Ctrl-C or SIGTERM
+    right after the first left no module at the path (the new one deleted by its clean-up,
+    the old one under a temp name). It swaps by `replace_dir` now: the stop waits until the
+    new module is in place. One tiny module written (0.1 s), the stop sent in process."""
+    from conftest import make_tiny_model
+    from hubensemble.hub.writer import METADATA_FILE, write_hub_module
+
+    real = os.replace
+
+    def stopped_after(a, b):
+        real(a, b)
+        if os.path.basename(b).endswith(fileio.OLD):  # the old folder just moved aside
+            os.kill(os.getpid(), signal.SIGINT)  # its handler runs at once: a stop now
+
+    path = tmp_path / "mod"
+    path.mkdir()
+    (path / "saved_model.pb").write_text("old")
+    monkeypatch.setattr(os, "replace", stopped_after)
+    with pytest.raises(KeyboardInterrupt):
+        write_hub_module(make_tiny_model(width=4), str(path), metadata={"v": 2})
+    monkeypatch.setattr(os, "replace", real)
+    assert json.loads((path / METADATA_FILE).read_text()) == {"v": 2}
+    assert (path / "saved_model.pb").read_bytes() != b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mod"]

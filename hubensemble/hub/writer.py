@@ -1,5 +1,6 @@
-"""Writes a Keras 3 model as a TF Hub reusable SavedModel (a leaf: no other hubensemble import but
-`fileio.tf_path`)."""
+"""Writes a Keras 3 model as a TF Hub reusable SavedModel (a leaf of the import graph: nothing of
+hubensemble but `fileio`'s temp folders and swap, so the zoo that writes modules and hub that
+reads them never import each other through it; tests/test_hub.py's no_import_cycle)."""
 
 import json
 import os
@@ -26,14 +27,15 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     (``hub.introspect.DECLARED_FIELDS``: input_size, value_range, family, …) are what
     `catalogue add` writes for the module.
 
-    The folder is written next to ``path`` (``.tmp-NAME.PID``) and renamed into place, so an
-    interrupted write never leaves a half module; an existing folder at ``path`` is replaced.
-    On any failure the temporary folder is removed and an existing folder at ``path`` is
-    left as it was. Raises, before anything is traced or written: TypeError for a ``model``
-    that is not a Keras model or layer, or ``metadata`` that is not a JSON-able dict;
-    FileExistsError when ``path`` is a file (only a folder is replaced) or its parent is
-    one. Then what ``tf.saved_model.save`` raises for a model that cannot be traced, and
-    OSError.
+    The folder is written next to ``path`` (``.tmp-NAME.PID_START@HOST``,
+    `fileio.temp_dir_for`) and renamed into place, so an interrupted write never leaves a half
+    module; an existing folder at ``path`` is replaced (`fileio.replace_dir`: a Ctrl-C or
+    SIGTERM while the two are swapped waits until the new one is in place). On any failure
+    the temporary folder is removed and an existing folder at ``path`` is left as it was.
+    Raises, before anything is traced or written: TypeError for a ``model`` that is not a
+    Keras model or layer, or ``metadata`` that is not a JSON-able dict; FileExistsError when
+    ``path`` is a file (only a folder is replaced) or its parent is one. Then what
+    ``tf.saved_model.save`` raises for a model that cannot be traced, and OSError.
     """
     if not isinstance(model, keras.layers.Layer):
         raise TypeError(f"write_hub_module takes a Keras model or layer, got "
@@ -77,12 +79,12 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     # Named as every temp folder (fileio.temp_dir_for: its writer's pid and start), so a
     # killed writer's is told from a live one's by the one rule, and removed here as the
     # export removes its own (it was ".tmp-NAME.PID", which nothing removed).
-    from hubensemble.fileio import remove_stale_temp_dirs, temp_dir_for, tf_path
+    from hubensemble.fileio import OLD, remove_stale_temp_dirs, replace_dir, temp_dir_for, tf_path
 
     remove_stale_temp_dirs(path)
     tmp = temp_dir_for(path)
-    old = f"{tmp}-old"
-    shutil.rmtree(tmp, ignore_errors=True)
+    for leftover in (tmp, tmp + OLD):  # this process's own, of a write that failed before
+        shutil.rmtree(leftover, ignore_errors=True)
 
     tf_path(path)  # a name TensorFlow cannot reach: refused by its own name, not the temp's
     try:
@@ -91,22 +93,14 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
             os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
             with open(os.path.join(tmp, METADATA_FILE), "w", encoding="utf-8") as f:
                 json.dump(metadata, f, indent=2)
-        # The folder before is moved aside, not deleted, until the new one is in place.
-        moved = os.path.lexists(path)
-        if moved:
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-        try:
-            os.replace(tmp, path)
-        except BaseException:
-            if moved:
-                os.replace(old, path)
-            raise
+        # fileio's swap, the export's: the folder before moved aside, the new one in, and a
+        # Ctrl-C or SIGTERM between the two held until both are done (errors.held_stops).
+        # This module's own two renames let a stop right after the first delete the new
+        # folder below and leave the old one under a temp name: no module at `path`.
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if moved:
-        shutil.rmtree(old, ignore_errors=True)
     return path
 
 
