@@ -19,7 +19,7 @@ import os
 import shlex
 
 from hubensemble import fileio
-from hubensemble.errors import RunError
+from hubensemble.errors import RunError, held_stops
 from hubensemble.fileio import owned_lock, owner_words
 from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
 from hubensemble.lockwords import command_words, on_command_line, option_word
@@ -37,8 +37,9 @@ def keep_replaced_export(run, out_dir) -> str:
     folder, what it held (members, retrained or not, when written, from its metadata), where
     it went and the commands that evaluate and serve it. `run`: the Run. fit only warned
     before, then replaced it (a new-user check lost a --retrain-full export of minutes that
-    way); the warning came too late to keep it. Raises OSError when the folder cannot be
-    moved (nothing is replaced then)."""
+    way); the warning came too late to keep it. The two folders and the record move as one
+    step for a Ctrl-C or SIGTERM (`errors.held_stops`: it acts once all are moved). Raises
+    OSError when the folder or its TFLite model cannot be moved (nothing is moved then)."""
     from hubensemble.rerun import evaluate_data_flags
 
     out_dir = absolute(os.fspath(out_dir))
@@ -58,12 +59,22 @@ def keep_replaced_export(run, out_dir) -> str:
     with_tflite = is_tflite_export(tflite) and meta.get("created") and (
         (fileio.read_json(os.path.join(tflite, TFLITE_METADATA)) or {}).get("created")
         == meta["created"])
-    os.rename(out_dir, kept)
-    if with_tflite:
-        os.rename(tflite, f"{kept}-tflite")
-    recorded = run.exported_to()
-    if recorded and absolute(recorded) == out_dir:  # where it is now, until fit's own
-        run.modify(lambda m: m["export"].update(run.export_record(kept)))
+    # The export, its TFLite model and this run's record of it move as one step for a Ctrl-C
+    # or SIGTERM (it waits until all three are done): one between the renames left the
+    # TFLite model at OUT-tflite, which the export stage that follows removes as an earlier
+    # export's (kept apart from its export, then lost); one before the record, run.json
+    # naming an OUT that no longer holds it. A second stop acts at once (a lock that hangs).
+    with held_stops():
+        os.rename(out_dir, kept)
+        if with_tflite:
+            try:
+                os.rename(tflite, f"{kept}-tflite")
+            except BaseException:  # apart from its TFLite model, the export stays where it was
+                os.rename(kept, out_dir)
+                raise
+        recorded = run.exported_to()
+        if recorded and absolute(recorded) == out_dir:  # where it is now, until fit's own
+            run.modify(lambda m: m["export"].update(run.export_record(kept)))
     in_run = os.path.dirname(kept) == absolute(run.path)
     data = evaluate_data_flags(data_part(run.meta(), "args"), in_run=in_run)
     theirs = other_run(meta, run.path, run.meta())

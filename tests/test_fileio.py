@@ -895,3 +895,59 @@ def test_a_stop_between_the_two_renames_of_a_module_write_leaves_the_new_module(
     assert json.loads((path / METADATA_FILE).read_text()) == {"v": 2}
     assert (path / "saved_model.pb").read_bytes() != b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mod"]
+
+
+def test_a_stop_while_fit_moves_an_export_aside_moves_it_with_its_tflite_model(
+        tmp_path, monkeypatch):
+    """fit moves an export another command wrote into its folder aside
+    (`exportfolder.keep_replaced_export`): the export, then its TFLite model OUT-tflite/,
+    then run.json's record of it. A Ctrl-C or SIGTERM right after the first rename left the
+    TFLite model at OUT-tflite/, apart from its export, for the next export stage to remove
+    as an earlier export's, and run.json naming an OUT that no longer held it. The three move
+    as one step for a stop now (`errors.held_stops`). Files only, the stop sent in process."""
+    from hubensemble.exportfolder import keep_replaced_export
+    from hubensemble.formats import TFLITE_METADATA
+    from hubensemble.rundir import Run
+
+    run = Run(tmp_path / "run")
+    export, created = run.path / "export", "2026-12-04T15:40:01"
+    os.makedirs(export / "assets")
+    (export / "saved_model.pb").write_bytes(b"pb")
+    fileio.atomic_write_json(export / "assets" / "hubensemble.json", {
+        "format": "hubensemble-export", "created": created, "members": [{"trial": "t0"}]})
+    os.makedirs(f"{export}-tflite")
+    (run.path / "export-tflite" / "model.tflite").write_bytes(b"tfl")
+    fileio.atomic_write_json(run.path / "export-tflite" / TFLITE_METADATA, {
+        "format": "hubensemble-export-tflite", "created": created})
+    run.update(data={"args": {"spec": "sklearn:digits"}}, export=run.export_record(export))
+    real, kept = os.rename, run.path / "export-replaced-20261204T154001"
+
+    def stopped_after(a, b):
+        real(a, b)
+        if os.fspath(b) == str(kept.resolve()):  # the export just moved, its TFLite not yet
+            os.kill(os.getpid(), signal.SIGINT)  # its handler runs at once: a stop now
+
+    monkeypatch.setattr(os, "rename", stopped_after)
+    with pytest.raises(KeyboardInterrupt):
+        keep_replaced_export(run, export)
+    monkeypatch.setattr(os, "rename", real)
+    assert sorted(os.listdir(run.path)) == [kept.name, f"{kept.name}-tflite", "run.json",
+                                            "run.json.lock"]
+    assert (run.path / f"{kept.name}-tflite" / "model.tflite").read_bytes() == b"tfl"
+    assert run.exported_to() == str(kept.resolve())
+    # The TFLite model cannot be moved (a full disk, a folder a user holds open): the export
+    # is put back, not left apart from it, and the error raised.
+    os.rename(kept, export)
+    os.rename(f"{kept}-tflite", f"{export}-tflite")
+
+    def refused(a, b):
+        if os.fspath(a).endswith("-tflite"):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(a))
+        real(a, b)
+
+    monkeypatch.setattr(os, "rename", refused)
+    with pytest.raises(PermissionError):
+        keep_replaced_export(run, export)
+    monkeypatch.setattr(os, "rename", real)
+    assert sorted(os.listdir(run.path)) == ["export", "export-tflite", "run.json",
+                                            "run.json.lock"]
