@@ -951,3 +951,22 @@ def test_a_stop_while_fit_moves_an_export_aside_moves_it_with_its_tflite_model(
     monkeypatch.setattr(os, "rename", real)
     assert sorted(os.listdir(run.path)) == ["export", "export-tflite", "run.json",
                                             "run.json.lock"]
+
+
+def test_a_stage_reused_after_an_earlier_stop_says_earlier_runs_not_a_stop_of_this_one():
+    """After a resumed run, the next fit's summary said "export 48.4 s (13.3 s of it before it
+    stopped) (earlier run, reused)" (helper 286): a stop to read as this run's, where this run
+    spent nothing on the stage and the seconds were those of two earlier runs, the one that
+    stopped and the one that finished. A stage this run finished after a stop keeps its
+    words; the last run's seconds leave out both. The words of run.json records, no run."""
+    from hubensemble.report.write import stage_time_line
+
+    line = stage_time_line({
+        "export": {"seconds": 48.4, "interrupted_seconds": 13.3, "reused": True},
+        "rank": {"seconds": 12.5, "reused": True},
+        "tune": {"seconds": 12.0, "interrupted_seconds": 5.1}, "report": 0.8})
+    assert line == ("time per stage: rank 12.5 s (earlier run, reused), tune 12.0 s (5.1 s of "
+                    "it before it stopped), export 48.4 s (earlier runs, reused), report 0.8 s; "
+                    "total 1 min 13.7 s (the last run: 7.7 s)"), line
+    assert "stopped" not in stage_time_line({"export": {
+        "seconds": 48.4, "interrupted_seconds": 13.3, "reused": True}})

@@ -219,26 +219,8 @@ def summary_table(run_dir) -> str:
     wrong = summary_line(path)
     if wrong:
         lines.append(wrong)
-    stages = meta.get("stages") or {}
-    if stages:
-        parts, total, fresh = [], 0.0, 0.0
-        # In the pipeline's order: a stage first recorded later (evaluate after a fit
-        # without corruptions) came after report.
-        for name, info in fit_order(stages):
-            info = info if isinstance(info, dict) else {"seconds": info}
-            s, reused = info.get("seconds"), info.get("reused", False)
-            before = float(info.get("interrupted_seconds") or 0)
-            total += float(s or 0)
-            fresh += 0.0 if reused else float(s or 0) - before
-            parts.append(f"{name} {_seconds(s)}"
-                         # an error (a full disk) as well as Ctrl-C: "interruption" read
-                         # as a Ctrl-C after a full disk (a new-user check)
-                         + (f" ({_seconds(before)} of it before it stopped)"
-                            if before else "")
-                         + (" (earlier run, reused)" if reused else ""))
-        last = f" (the last run: {_seconds(fresh)})" if fresh != total else ""
-        lines.append("time per stage: " + ", ".join(parts) + f"; total {_seconds(total)}"
-                     + last)
+    if meta.get("stages"):
+        lines.append(stage_time_line(meta["stages"]))
     current, stale = run.current_export(meta)
     export = current or run.exported_to(meta) or (str(run.export) if run.export.exists()
                                                   else None)
@@ -257,6 +239,35 @@ def summary_table(run_dir) -> str:
     else:
         lines.append(f"report: not written yet (`hubensemble report --run {shell(path)}`)")
     return "\n".join(lines)
+
+
+def stage_time_line(stages: dict) -> str:
+    """The summary's "time per stage: …; total …" line of run.json's "stages" ({name: record
+    with "seconds", "reused", "interrupted_seconds"; or a bare number of seconds}), in fit's
+    order, and "(the last run: …)" when earlier runs' seconds are in the total.
+
+    A stage this run ran after a stop: "tune 12.0 s (5.1 s of it before it stopped)" (any
+    stop, an error too: "an interruption" read as a Ctrl-C). A stage reused from an earlier
+    run: "rank 12.5 s (earlier run, reused)"; from runs one of which stopped, "export 48.4 s
+    (earlier runs, reused)": it said "export 48.4 s (13.3 s of it before it stopped)
+    (earlier run, reused)", a stop of this run's to read, where this run spent nothing on it
+    and the seconds were two earlier runs' (helper 286)."""
+    parts, total, fresh = [], 0.0, 0.0
+    # In the pipeline's order: a stage first recorded later (evaluate after a fit without
+    # corruptions) came after report.
+    for name, info in fit_order(stages):
+        info = info if isinstance(info, dict) else {"seconds": info}
+        s, reused = info.get("seconds"), info.get("reused", False)
+        before = float(info.get("interrupted_seconds") or 0)
+        total += float(s or 0)
+        fresh += 0.0 if reused else float(s or 0) - before
+        if reused:
+            parts.append(f"{name} {_seconds(s)} (earlier run{'s' if before else ''}, reused)")
+        else:
+            parts.append(f"{name} {_seconds(s)}"
+                         + (f" ({_seconds(before)} of it before it stopped)" if before else ""))
+    last = f" (the last run: {_seconds(fresh)})" if fresh != total else ""
+    return "time per stage: " + ", ".join(parts) + f"; total {_seconds(total)}" + last
 
 
 def _where(path) -> str:
