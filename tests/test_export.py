@@ -2227,6 +2227,22 @@ def test_the_stale_tflite_removal_names_the_export_in_the_callers_words(tmp_path
         _remove_stale_tflite(out, run)
     assert (f"run `hubensemble export --run {run.path} --out {out} --format tflite` for one "
             "of this export") in caplog.text, caplog.text
+    # A stop part-way through the deletion (a file gone, then Ctrl-C) leaves no half
+    # OUT-tflite/ that the next export would refuse as a folder of the user's: it is moved
+    # aside in one rename first (tflite.remove_tflite_export), as the TFLite step does.
+    stale()
+    rmtree = shutil.rmtree
+
+    def stopped(path, *args, **kwargs):
+        if os.path.isdir(path):
+            os.remove(next(os.scandir(path)).path)
+            raise KeyboardInterrupt
+        return rmtree(path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(shutil, "rmtree", stopped)
+        _remove_stale_tflite(out, run)
+    assert not os.path.exists(f"{out}-tflite"), os.listdir(tmp_path)
 
 
 def test_add_warmup_leaves_no_temp_file_and_clears_a_dead_writers(tmp_path):

@@ -24,7 +24,7 @@ from hubensemble.exportfolder import (KEPT_EXPORT, keep_replaced_export,  # noqa
                                       kept_export_folder)  # here: re-exported
 from hubensemble.exportfolder import folder_lock, other_run, run_record
 from hubensemble.formats import (COST_FILE, SERVING_SIGNATURE, STUDENT_EXPORT_DIR,
-                                 check_export_target, is_tflite_export, read_export_metadata)
+                                 check_export_target, read_export_metadata)
 from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import progress_bar, shows_progress
@@ -607,10 +607,11 @@ def _remove_stale_tflite(out_dir, run, student=None):
     # A TFLite model is checked against the SavedModel written with it; this export replaced
     # that SavedModel (often for other members), so the model beside it is of no export now
     # (a new-user check: RUN/export-tflite kept an earlier ensemble, its check "passed").
+    from hubensemble.export.tflite import remove_tflite_export
+
     folder = f"{out_dir}-tflite"
-    if not is_tflite_export(folder):  # a folder of the user's of that name is theirs
+    if not remove_tflite_export(folder):  # a folder of the user's of that name is theirs
         return
-    shutil.rmtree(folder)
     # In the caller's words: export_ensemble(…, export_format='tflite') from Python.
     from hubensemble.lockwords import call_verb
 

@@ -296,7 +296,7 @@ def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
     # Before the conversion (seconds; minutes for a big ensemble), not only on its error: a
     # Ctrl-C, SIGTERM or kill during it left the earlier model beside the new SavedModel, its
     # hubensemble.json saying it was checked, as if it were this export's.
-    removed = _remove_earlier(out_dir)
+    removed = remove_tflite_export(out_dir)
     try:
         return _write_checked(members, class_names, out_dir, input_hw=input_hw,
                               check_images=check_images, reference=reference,
@@ -309,12 +309,13 @@ def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
         raise
 
 
-def _remove_earlier(out_dir) -> bool:
+def remove_tflite_export(out_dir) -> bool:
     """Removes the TFLite export in folder `out_dir` (nothing when it is none: a folder of
     the user's of that name is theirs); returns whether it did. One rename to a temp name
     first, then the deletion: a kill part-way leaves a dead writer's temp folder (the next
     write there removes it), not a half OUT-tflite/ that `formats.check_export_target`
-    refuses as a folder of the user's."""
+    refuses as a folder of the user's. The TFLite step's and an export's removal of the
+    model converted from the SavedModel it replaced (`export.stage`)."""
     if not is_tflite_export(out_dir):
         return False
     aside = fileio.temp_dir_for(out_dir)
