@@ -17,7 +17,8 @@ Sub-modules, one concern each:
 * `layer` — `HubLayer`, the Keras 3 layer built on the runtime;
 * `notices` — a module's load-time warnings, said once per process and kept with the
   embedding cache (`module_warning`, `captured`);
-* `writer` — `write_hub_module` (a leaf module: imports nothing else of hubensemble);
+* `writer` — `write_hub_module` (a leaf module: imports nothing of hubensemble but `fileio`,
+  for its temp folder and its stop-safe swap);
 * `tfhub` — tensorflow_hub imported without setuptools' ``pkg_resources`` (a leaf module).
 """
 
