@@ -363,7 +363,8 @@ def names_listed(names, limit: int | None = None, suffix: str = "") -> str:
     return ", ".join(words) + (", …" if len(names) > len(shown) else "")
 
 
-def paths_shown(paths, joiner: str = ", ", then: str = "", *, escape: bool = True) -> str:
+def paths_shown(paths, joiner: str = ", ", then: str = "", *, escape: bool = True,
+                notes=None) -> str:
     """Paths `paths` (str or os.PathLike each) as a message's example shows them ("e.g. A",
     "e.g. A = B", "e.g. A: REASON"), joined by `joiner`: each as it is, or every one quoted
     (`repr`) when one could be read as more paths or another: it holds a comma, is empty or
@@ -371,11 +372,24 @@ def paths_shown(paths, joiner: str = ", ", then: str = "", *, escape: bool = Tru
     `joiner` or `then` (what the text puts after the last: ": " before a reason). Each is
     escaped as `escaped` escapes (not with `escape` False: the report's Markdown, as
     `names_shown`). "e.g. d/a, b.jpg: not a JPEG" read as two files, "d/5, x.png = d/0.png"
-    as three (the data summary's and report's examples, a folder's refusal)."""
+    as three (the data summary's and report's examples, a folder's refusal).
+
+    `notes` (one str per path, or None): each path is followed by " (NOTE)", outside its
+    quotes, as a copy's class follows it ("'d/5, x.png' (cat) = 'd/0.png' (dog)"), so that
+    the quoted text is the file and nothing else; a path that holds " (" is quoted then
+    too ("d/a (1).png (cat)" read as the file "d/a"). Raises ValueError when `notes` is
+    not one per path."""
     texts = [os.fsdecode(p) for p in paths]
+    if notes is not None:
+        notes = [str(n) for n in notes]
+        if len(notes) != len(texts):
+            raise ValueError(f"paths_shown: {len(notes)} note(s) for {len(texts)} path(s)")
     if any(_unclear_in_list(t) or (joiner.strip() and joiner in t)
-           or (then.strip() and then in t) for t in texts):
+           or (then.strip() and then in t) or (notes is not None and " (" in t)
+           for t in texts):
         texts = [repr(t) for t in texts]
+    if notes is not None:
+        texts = [f"{t} ({n})" for t, n in zip(texts, notes)]
     return joiner.join(escaped(t) if escape else t for t in texts)
 
 

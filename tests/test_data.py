@@ -856,8 +856,9 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
     leak = str(tmp_path / "f" / "test" / "y" / "leak.bmp")
     (pair,) = task.duplicates["conflicting_examples"]
     original = str(tmp_path / "f" / "train" / "x" / "001.png")
-    assert sorted(pair) == sorted([f"{original} (x)", f"{leak} (y)"])
-    assert f"carry different labels (e.g. {' = '.join(pair)})" in task.summary()
+    assert sorted(pair) == sorted([(original, "x"), (leak, "y")])
+    assert (f"carry different labels (e.g. {' = '.join(f'{n} ({c})' for n, c in pair)})"
+            in task.summary())
     from hubensemble.report.datarows import accounting_rows as _accounting_rows
 
     row = dict(_accounting_rows(task.to_json()))["exact duplicates"]

@@ -672,7 +672,7 @@ def test_label_conflicts_are_reported_with_and_without_dedupe(tmp_path):
     task = load_task(spec, val_fraction=0.0, test_fraction=0.0)
     # The example shows two copies whose labels differ, not a/0.png (a) = a/0copy.png (a).
     (group,) = task.duplicates["conflicting_examples"]
-    assert group == [f"{a0} (a)", f"{zz} (b)", f"{a0copy} (a)"]
+    assert group == [(a0, "a"), (zz, "b"), (a0copy, "a")]
     assert f"carry different labels (e.g. {a0} (a) = {zz} (b))" in task.summary()
     deduped = load_task(spec, val_fraction=0.0, test_fraction=0.0, dedupe=True)
     dup = deduped.duplicates
@@ -697,7 +697,7 @@ def test_label_conflicts_of_arrays_survive_dedupe_in_the_final_classes(tmp_path)
                     y_test=[2, 1], class_names=np.array(["x", "y", "z"]))
     deduped = load_task(spec, val_fraction=0.0, dedupe=True)
     assert deduped.duplicates["conflicting_labels"] == 1
-    assert deduped.duplicates["conflicting_examples"] == [["train[0] (x)", "test[0] (z)"]]
+    assert deduped.duplicates["conflicting_examples"] == [[("train[0]", "x"), ("test[0]", "z")]]
     # label_fn runs before --dedupe: merged into one class, the copies no longer conflict.
     merged = load_task(spec, val_fraction=0.0, dedupe=True,
                        label_fn=lambda y: (np.where(y == 2, 0, y), ["xz", "y"]))

@@ -1,6 +1,7 @@
 """Lists of names from the user (class names, file and folder paths, a download's entries) in
 messages: one form, `text.names_listed`, quoting every name when one holds a comma, so that
 "ice, snow" is not read as two names. Ordinary names are listed as they were."""
+import json
 import os
 from types import SimpleNamespace
 
@@ -151,6 +152,14 @@ def test_example_paths_are_quoted_when_one_could_read_as_two(tmp_path):
     assert paths_shown(["d/a: b.jpg"], then=": ") == "'d/a: b.jpg'"
     assert paths_shown(["d/a:b.jpg", "d/x\ny"], then=": ") == "d/a:b.jpg, d/x\\ny"
     assert paths_shown(["d/x\ny"], escape=False) == "d/x\ny"
+    # A copy's class follows its path outside the quotes: the quoted text is the file.
+    assert paths_shown(["d/a.png", "d/b, c.png"], " = ", notes=["cat", "dog"]) == \
+        "'d/a.png' (cat) = 'd/b, c.png' (dog)"
+    assert paths_shown(["d/a.png", "d/b.png"], " = ", notes=["cat", "dog"]) == \
+        "d/a.png (cat) = d/b.png (dog)"
+    assert paths_shown(["d/a (1).png"], notes=["cat"]) == "'d/a (1).png' (cat)"
+    with pytest.raises(ValueError, match="1 note"):
+        paths_shown(["d/a.png", "d/b.png"], notes=["cat"])
 
     said = str(_empty_error("d", [("d/cat/a, b.jpg", "not an image")]))
     assert "unreadable, e.g. 'd/cat/a, b.jpg': not an image;" in said, said
@@ -158,23 +167,34 @@ def test_example_paths_are_quoted_when_one_could_read_as_two(tmp_path):
     assert "e.g. d/cat/a.jpg: not an image;" in plain, plain
     images = np.zeros((4, 2, 2, 3), np.uint8)
     task = Task(name="d", source="folder:/d (class folders)", class_names=["cat", "dog"],
-                train=Split(images, np.array([0, 1, 0, 1])), files=4,
+                train=Split(images, np.array([0, 1, 0, 1]),
+                            paths=["/d/cat/3.png", "/d/dog/0, x.png", "/d/cat/4.png",
+                                   "/d/dog/5.png"]), files=4,
                 ignored=["/d/.hid, den", "/d/run, 2"], oriented=[("/d/cat/o, 1.jpg", 6)],
                 turned=[("/d/cat/t, 1.tif", 8)],
                 skipped=[("/d/cat/a, b.jpg", "not an image")])
     task.hubensemble_folders = lambda: ["/d/run, 2"]  # the folder's own test reads run.json
     summary = task.summary()
     for words in ("ignored (e.g. '/d/.hid, den')", "(e.g. '/d/run, 2': move them out)",
-                  "(e.g. '/d/cat/o, 1.jpg': 6)", "(e.g. '/d/cat/t, 1.tif': 8)"):
+                  "(e.g. '/d/cat/o, 1.jpg': 6)", "(e.g. '/d/cat/t, 1.tif': 8)",
+                  # the four images are one picture in two classes
+                  "different labels (e.g. '/d/cat/3.png' (cat) = '/d/dog/0, x.png' (dog))"):
         assert words in summary, (words, summary)
-    record = task.to_json()  # run.json's data.task, as the report reads it
+    record = json.loads(json.dumps(task.to_json()))  # run.json's data.task, via JSON
+    conflict = dict(accounting_rows(record))["exact duplicates"]
+    assert conflict.endswith("(e.g. 'cat/3.png' (cat) = 'dog/0, x.png' (dog))"), conflict
+    # A run.json of an older version holds "name (class)" texts: shown as they are.
+    record["duplicates"]["conflicting_examples"] = [["/d/cat/3.png (cat)", "/d/dog/0.png (dog)"]]
+    conflict = dict(accounting_rows(record))["exact duplicates"]
+    assert conflict.endswith("(e.g. cat/3.png (cat) = dog/0.png (dog))"), conflict
     record["duplicates"] = {"copies": 1, "groups": 1, "examples": [["/d/5, x.png", "/d/0.png"]],
                             "conflicting_labels": 1,
-                            "conflicting_examples": [["/d/5, x.png (cat)", "/d/0.png (dog)"]]}
+                            "conflicting_examples": [[["/d/5, x.png", "cat"],
+                                                      ["/d/0.png", "dog"]]]}
     rows = "\n".join(cell for row in accounting_rows(record) + decoding_rows(record)
                      for cell in row)
     for words in ("e.g. 'cat/a, b.jpg': not an image", "(e.g. '.hid, den')",
                   "(e.g. 'run, 2': move them out)", "(e.g. 'cat/o, 1.jpg': 6)",
                   "(e.g. 'cat/t, 1.tif': 8)", "(e.g. '5, x.png' = '0.png')",
-                  "(e.g. '5, x.png (cat)' = '0.png (dog)')"):
+                  "(e.g. '5, x.png' (cat) = '0.png' (dog))"):
         assert words in rows, (words, rows)

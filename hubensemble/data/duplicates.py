@@ -72,17 +72,20 @@ def _groups(task) -> tuple[dict, list]:
     return keys, [g for g in groups.values() if len(g) > 1]
 
 
-def conflict_names(task, group) -> list[str] | None:
-    """"name (class)" of each copy of `group` ([(split, index, label)]) when its copies carry
-    different labels, else None. The first copy comes first and the first copy labelled
-    otherwise second (then the rest in order), so that the first two, which reports show,
-    differ."""
+def conflict_names(task, group) -> list[tuple[str, str]] | None:
+    """(name, class) of each copy of `group` ([(split, index, label)]) when its copies carry
+    different labels, else None: the example's name (`Task.example_name`: its file, or
+    "split[i]") and its class name, a record that messages format at the edge
+    (`text.paths_shown(notes=...)`: "'d/5, x.png' (cat)"; one "name (class)" text quoted
+    whole gave no file when pasted). The first copy comes first and the first copy
+    labelled otherwise second (then the rest in order), so that the first two, which
+    reports show, differ."""
     first = group[0][2]
     other = next((n for n, (_, _, lab) in enumerate(group) if lab != first), None)
     if other is None:
         return None
     ordered = [group[0], group[other]] + [g for n, g in enumerate(group) if n not in (0, other)]
-    return [f"{task.example_name(s, i)} ({task.class_names[lab]})" for s, i, lab in ordered]
+    return [(task.example_name(s, i), task.class_names[lab]) for s, i, lab in ordered]
 
 
 def duplicate_report(task) -> dict:
@@ -92,7 +95,7 @@ def duplicate_report(task) -> dict:
     keys, multi = _groups(task)
     present = list(keys)
     conflicting = [names for names in (conflict_names(task, g) for g in multi) if names]
-    conflicting += [list(names) for names in task.dropped_conflicts]
+    conflicting += [list(map(tuple, names)) for names in task.dropped_conflicts]
     sets = {s: set(keys[s]) for s in present}
     within = {s: len(keys[s]) - len(sets[s]) for s in present}
 

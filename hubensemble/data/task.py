@@ -132,7 +132,7 @@ class Task:
     files it could not use, `ignored` the hidden and OS entries it did not read (docs/data.md),
     `dropped` (example, "a copy of ...") of duplicates `--dedupe` removed, and
     `dropped_conflicts` the groups among them whose copies carried different labels (each as
-    "name (class)" of its copies; `duplicates.conflict_names`); `files` is how many files a
+    (name, class) of its copies; `duplicates.conflict_names`); `files` is how many files a
     folder loader looked at (None for array data): files = examples + skipped + dropped.
     `oriented` (path, 2..8) lists the files whose orientation tag (EXIF, or XMP's
     tiff:Orientation: `decode.exif_orientation`) asks viewers to turn or flip them and whose
@@ -164,7 +164,7 @@ class Task:
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (example, "a copy of ...")
     files: int | None = None  # files looked at by a folder loader
     # groups of copies with different labels that --dedupe reduced to one copy
-    dropped_conflicts: list[list[str]] = field(default_factory=list)
+    dropped_conflicts: list[list[tuple[str, str]]] = field(default_factory=list)
     # (path, orientation 2..8, EXIF or XMP) of files whose tag asks viewers to turn them: used
     # as stored (decode.exif_orientation)
     oriented: list[tuple[str, int]] = field(default_factory=list)
@@ -301,7 +301,9 @@ class Task:
         --dedupe reduced to one copy included), "conflicting_dropped" (how many of those
         --dedupe reduced), "dropped" (copies --dedupe removed at load), "examples" (up to 5
         groups, each as its examples' names) and "conflicting_examples" (up to 5 groups with
-        different labels, each as "name (class)", the first two labelled differently)."""
+        different labels, each as [name, class] of its copies, the first two labelled
+        differently; the summary and the report show "'d/5, x.png' (cat)", the path quoted
+        alone)."""
         from hubensemble.data.duplicates import duplicate_report
 
         return duplicate_report(self)
@@ -478,8 +480,9 @@ class Task:
         if self.dropped:
             text += f"; {option_word('--dedupe', 'dedupe')} dropped {len(self.dropped)} copy(ies)"
         if dup["conflicting_labels"]:
+            names, classes = zip(*dup["conflicting_examples"][0][:2])  # two (name, class)
             text += (f"; {dup['conflicting_labels']} group(s) of copies carry different "
-                     f"labels (e.g. {paths_shown(dup['conflicting_examples'][0][:2], ' = ')})")
+                     f"labels (e.g. {paths_shown(names, ' = ', notes=classes)})")
             if dup.get("conflicting_dropped"):
                 text += (f"; --dedupe kept the first copy of {dup['conflicting_dropped']} "
                          f"of them, with its label")

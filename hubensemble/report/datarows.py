@@ -51,11 +51,13 @@ def _short_path(path, source=None, limit=SHORT_PATH) -> str:
     return path if len(path) <= limit else "…" + path[-(limit - 1):]
 
 
-def _shown(paths, root=None, joiner=", ", then="") -> str:
+def _shown(paths, root=None, joiner=", ", then="", notes=None) -> str:
     """Example `paths` as the rows show them: each as `_short_path` shows it, all quoted when
     one could be read as two (`text.paths_shown`: a comma, `joiner` or `then` in one), as
-    the data summary quotes them; not escaped (Markdown, as `names_shown`)."""
-    return paths_shown([_short_path(p, root) for p in paths], joiner, then, escape=False)
+    the data summary quotes them, each followed by its note of `notes` (a class) outside
+    its quotes; not escaped (Markdown, as `names_shown`)."""
+    return paths_shown([_short_path(p, root) for p in paths], joiner, then, escape=False,
+                       notes=notes)
 
 
 def _example(entry, root=None) -> str:
@@ -68,10 +70,17 @@ def _example(entry, root=None) -> str:
 
 def _conflict_example(dup, root=None) -> str:
     """" (e.g. a/x.png (cat) = b/x.png (dog))" for the duplicates' first group with different
-    labels; "" in a run.json written before those examples were recorded."""
-    group = (dup.get("conflicting_examples") or [[]])[0]
-    return (f" (e.g. {_shown(group[:2], root, ' = ')})"
-            if group else "")
+    labels, each copy a [name, class] record, its path quoted alone when quoted ("'a/5,
+    x.png' (cat)"); "" in a run.json written before those examples were recorded. A run.json
+    of an older version holds each copy as one "name (class)" text: shown as it is, not
+    cut at its last " (" (a class name may hold one)."""
+    group = (dup.get("conflicting_examples") or [[]])[0][:2]
+    if not group:
+        return ""
+    if all(isinstance(copy, str) for copy in group):  # an older run.json's "name (class)"
+        return f" (e.g. {_shown(group, root, ' = ')})"
+    names, classes = zip(*group)
+    return f" (e.g. {_shown(names, root, ' = ', notes=classes)})"
 
 
 def class_counts_row(class_names, labels) -> list | None:
