@@ -80,7 +80,10 @@ def _callers_words(text) -> str:
     keys = "|".join(_FLAG_FIELDS)
 
     def handle(found):
-        return shlex.quote(found.group(1)) if line else repr(found.group(1))
+        written = found.group(1)
+        if len(written) > 1 and written[0] == written[-1] == "'":  # text.value_to_write's
+            written = written[1:-1].replace("''", "'")
+        return shlex.quote(written) if line else repr(written)
 
     def value(found):
         key, written = found.group(1), found.group(2)

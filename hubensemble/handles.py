@@ -26,7 +26,7 @@ import urllib.parse
 from hubensemble.kerasapps import KERAS_APPLICATIONS, KerasApplication
 from hubensemble.kerasconfig import cut_short
 from hubensemble.savedmodel_calls import signature_reading
-from hubensemble.text import absolute, closest_name, described, escaped
+from hubensemble.text import absolute, closest_name, described, escaped, value_to_write
 from hubensemble.winpaths import windows_form, windows_refusal
 
 # A name starts with a letter, digit or "_": one starting with "-" reads as an option in
@@ -172,7 +172,7 @@ def check_handle_form(handle) -> None:
                    f"write one of {_HANDLE_FORMS} instead")
     if handle != handle.strip():
         raise _Bad(f"{handle!r} has leading or trailing spaces",
-                   f"write handle: {handle.strip()} instead")
+                   f"{value_to_write('handle', handle.strip())} instead")
     split = urllib.parse.urlsplit(handle) if "://" in handle else None
     if split is not None and "@" in split.netloc:
         # urllib took "USER:PASSWORD@host" for the host name ("does not resolve"), and the
@@ -209,8 +209,9 @@ def check_handle_form(handle) -> None:
         split = urllib.parse.urlsplit(handle)
         parts = split.path.strip("/").split("/")
         if split.query or split.fragment:
+            bare = handle.split('?')[0].split('#')[0]
             raise _Bad(f"{handle!r} has a query or fragment",
-                       f"write handle: {handle.split('?')[0].split('#')[0]} instead")
+                       f"{value_to_write('handle', bare)} instead")
         if len(parts) < 3 or not all(parts) or not parts[-1].isdigit():
             # An unversioned tfhub.dev URL means "latest", which breaks caching and reruns.
             raise _Bad(f"{handle!r} is not https://tfhub.dev/PUBLISHER/MODEL/VERSION",
@@ -479,8 +480,9 @@ def local_handle_warnings(specs) -> list[str]:
                 inner = inner_module(spec.handle)
                 notes.append(f"warning: {at}: handle {said(spec.handle)} holds no module "
                              "(no saved_model.pb, .keras/.h5 file or keras-hub preset)"
-                             + (f"; the module is in its folder {escaped(inner)}/: write handle: "
-                                f"{said(os.path.join(spec.handle, inner))}" if inner else "")
+                             + (f"; the module is in its folder {escaped(inner)}/: " +
+                                value_to_write("handle", os.path.join(spec.handle, inner))
+                                if inner else "")
                              + "; rank will skip it")
             continue
         form = windows_form(spec.handle)

@@ -393,6 +393,17 @@ def paths_shown(paths, joiner: str = ", ", then: str = "", *, escape: bool = Tru
     return joiner.join(escaped(t) if escape else t for t in texts)
 
 
+def value_to_write(field: str, value) -> str:
+    """"write FIELD: 'VALUE'" (`value` a str or os.PathLike): the one form of the words that
+    tell a catalogue's author a value to write, as the catalogue docs quote one ("write
+    sha256: '<hash>'"): in YAML's single quotes, a quote in it doubled (`'it''s'`), so the
+    text pasted into the file reads back as the value; what would not reach a terminal as
+    it is escaped (`escaped`). The handle rank and `catalogue validate` suggest (the module
+    in a folder below the one written, a handle's spaces or query, a misspelt keras: name):
+    rank said "write handle: /m/served/2" and validate "write handle: '/m/served/2'"."""
+    return f"write {field}: '" + escaped(os.fspath(value).replace("'", "''")) + "'"
+
+
 #: A shell word that needs no quotes: shlex.quote's safe characters, with letters and digits
 #: of every script (a shell takes "猫/1.jpg" as one word).
 _PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+")

@@ -1260,6 +1260,13 @@ def test_catalogue_add_says_what_to_pass_in_the_callers_words(tmp_path, in_proce
     assert "handle:" not in err and not (tmp_path / "my.yaml").exists()
     with pytest.raises(CatalogueError, match=r"spaces; pass 'mods/tiny' instead$"):
         check_new_entries(["mods/tiny "])
+    # A catalogue is told the value in YAML's quotes (text.value_to_write, a quote doubled),
+    # each caller the value itself in its own quoting.
+    with pytest.raises(CatalogueError, match=r"spaces; pass \"m/it's\" instead$"):
+        check_new_entries(["m/it's "])
+    (tmp_path / "spaced.yaml").write_text("modules:\n  - {name: a, handle: 'm/it''s '}\n")
+    with pytest.raises(CatalogueError, match=r"spaces; write handle: 'm/it''s' instead"):
+        load_catalogue(tmp_path / "spaced.yaml")
     with pytest.raises(CatalogueError, match=r"\(e.g. 'keras:ResNet50V2'\) and this file as "
                                              r"weights=, or"):
         check_new_entries(["w.weights.h5"])

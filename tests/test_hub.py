@@ -793,11 +793,14 @@ def test_a_handle_one_folder_above_its_module_or_its_archive_names_the_way_on(
         tiny_module, tmp_path):
     """TF Serving's layout (m/1/saved_model.pb, m/2/…) or an archive unpacked into a folder of
     its own, catalogued by the folder above: rank said "no saved_model.pb in …" and validate
-    "holds no module", neither where the module is (a download said it; a local folder not)."""
+    "holds no module", neither where the module is (a download said it; a local folder not).
+    Both say the handle to write in one form (text.value_to_write), quoted as the catalogue
+    docs quote a value: rank said "write handle: /…/served/10", validate "'/…/served/10'"."""
     import shutil
 
     from hubensemble.catalogue import load_catalogue
     from hubensemble.modulefiles import local_handle_warnings
+    from hubensemble.text import value_to_write
 
     for inner in ("2", "10"):  # TF Serving serves the highest version
         shutil.copytree(tiny_module, tmp_path / "served" / inner)
@@ -806,13 +809,15 @@ def test_a_handle_one_folder_above_its_module_or_its_archive_names_the_way_on(
     (tmp_path / "empty").mkdir()
     for name, inner in (("served", "10"), ("unpacked", "bit_m-r50x1_1")):
         with pytest.raises(ModuleLoadError, match=f"no saved_model.pb in .*; the module is in "
-                           f"its folder {inner}/: write handle: {tmp_path / name / inner}$"):
+                           f"its folder {inner}/: write handle: '{tmp_path / name / inner}'$"):
             load_module(str(tmp_path / name), name=name)
     with pytest.raises(ModuleLoadError, match=r"no saved_model.pb in .*metadata.json\)$"):
         load_module(str(tmp_path / "empty"))
     (tmp_path / "c.yaml").write_text("modules:\n" + "".join(
         f"  - name: {n}\n    handle: ./{n}\n" for n in ("served", "unpacked", "empty")))
     notes = local_handle_warnings(load_catalogue(tmp_path / "c.yaml"))
+    # YAML's single quotes: a quote doubled, so the text pasted reads back as the handle.
+    assert value_to_write("handle", "m/it's") == "write handle: 'm/it''s'"
     assert [n.partition("preset)")[2] for n in notes] == [
         f"; the module is in its folder 10/: write handle: '{tmp_path / 'served' / '10'}'; "
         "rank will skip it", "; the module is in its folder bit_m-r50x1_1/: write handle: "

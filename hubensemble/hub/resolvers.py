@@ -51,7 +51,7 @@ from hubensemble.hub.hosts import (kaggle_authorization, kaggle_download_url,  #
                                    status_hint)
 from hubensemble.environment import seconds_from_environment
 from hubensemble.terminal import download_bar
-from hubensemble.text import escaped, names_listed
+from hubensemble.text import escaped, names_listed, value_to_write
 from hubensemble.winpaths import windows_form
 # Where downloads are kept (cachefolder.py).
 from hubensemble.hub.cachefolder import (_drop_cache, _drop_dead_download_lock, _sidecar,
@@ -458,8 +458,8 @@ def resolve(handle, *, name=None, sha256=None):
             # Not kept: the next run fetches it again (once fixed), not this copy forever.
             why = _downloaded_without_module(path, impl, handle)
         elif inner_module(path):  # TF Serving's m/1/saved_model.pb: one level too high
-            why += (f"; the module is in its folder {inner_module(path)}/: write handle: "
-                    f"{os.path.join(path, inner_module(path))}")
+            why += (f"; the module is in its folder {inner_module(path)}/: "
+                    f"{value_to_write('handle', os.path.join(path, inner_module(path)))}")
         raise ModuleLoadError(why, module=name, handle=handle, stage="savedmodel")
     if sha256:
         _verify_checksum(impl, handle, path, sha256.lower(), name)
