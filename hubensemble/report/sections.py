@@ -564,6 +564,27 @@ def fit_order(stages: dict) -> list:
     return sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order)))
 
 
+def stage_time_note(info: dict) -> str:
+    """What a stage's seconds are, of its run.json record ({"seconds", "reused",
+    "interrupted_seconds"}): "earlier run, reused" (a stage this run reused), "earlier runs,
+    reused" (reused from runs one of which stopped in it: its seconds are both runs'),
+    "5.1 s of it before it stopped" (this run finished it after a stop), else "" (this run
+    ran it whole). The one wording of the fit summary's line (`report.write.stage_time_line`)
+    and the report's "Time per stage", which showed "reused = True, interrupted_seconds =
+    13.3" (helper 292)."""
+    before = float(info.get("interrupted_seconds") or 0)
+    if info.get("reused", False):
+        return f"earlier run{'s' if before else ''}, reused"
+    return f"{_seconds(before)} of it before it stopped" if before else ""
+
+
+#: A stage record's fields `stage_time_note` words, and fit's bookkeeping (the stage's key,
+#: the options it reads, result digests, files, export record, done flag: run.json keeps
+#: them; a stage in the table ran): "reads = 6e3b…" and "reused = True" were the details.
+_STAGE_FIELDS_SAID = ("seconds", "reused", "interrupted_seconds", "key", "reads", "digests",
+                      "done", "files", "record")
+
+
 def _stages_section(files) -> Section:
     sec = Section("Time per stage")
     stages = files.meta.get("stages") or {}
@@ -575,11 +596,9 @@ def _stages_section(files) -> Section:
         info = info if isinstance(info, dict) else {"seconds": info}
         s = info.get("seconds")
         total += float(s or 0)
-        # The stage's key, result digests, files, export record and done flag are fit's
-        # bookkeeping (run.json keeps them; a stage in the table ran).
-        extra = ", ".join(f"{k} = {_compact(v)}" for k, v in info.items()
-                          if k not in ("seconds", "key", "digests", "done", "files", "record"))
-        rows.append([name, _seconds(s), extra])
+        extra = [stage_time_note(info)] + [f"{k} = {_compact(v)}" for k, v in info.items()
+                                           if k not in _STAGE_FIELDS_SAID]
+        rows.append([name, _seconds(s), ", ".join(e for e in extra if e)])
     rows.append(["total", _seconds(total), ""])
     return sec.add(Table(["stage", "time", "details"], rows))
 

@@ -11,7 +11,8 @@ from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.labels import summary_line, write_list
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
-from hubensemble.report.sections import _n, _seconds, build_sections, fit_order
+from hubensemble.report.sections import (_n, _seconds, build_sections, fit_order,
+                                         stage_time_note)
 from hubensemble.text import absolute, escaped, printable, shell
 from hubensemble.data.coverage import (balanced_line, coverage_note, few_note, majority_note,
                                        unbalanced)
@@ -261,11 +262,8 @@ def stage_time_line(stages: dict) -> str:
         before = float(info.get("interrupted_seconds") or 0)
         total += float(s or 0)
         fresh += 0.0 if reused else float(s or 0) - before
-        if reused:
-            parts.append(f"{name} {_seconds(s)} (earlier run{'s' if before else ''}, reused)")
-        else:
-            parts.append(f"{name} {_seconds(s)}"
-                         + (f" ({_seconds(before)} of it before it stopped)" if before else ""))
+        note = stage_time_note(info)  # the report's "Time per stage" says the same
+        parts.append(f"{name} {_seconds(s)}" + (f" ({note})" if note else ""))
     last = f" (the last run: {_seconds(fresh)})" if fresh != total else ""
     return "time per stage: " + ", ".join(parts) + f"; total {_seconds(total)}" + last
 
