@@ -11,6 +11,7 @@ when it was killed (`killed_before`, said as a run's lock is taken: `rundir.Run.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
@@ -296,7 +297,7 @@ def _note(room, parts) -> str | None:
         whose = f"{gib(room.available)} available now (MemAvailable) of {whose}"
         limit = room.available
     said = []
-    for what, sizes, batch, profile in parts:
+    for what, sizes, batch, profile, *named in parts:
         prof = profile if not isinstance(profile, str) else None  # a Profile: its own batch
         name = getattr(profile, "name", profile) or "cpu"
         if what in ("rank embeds", "evaluate runs the export on"):
@@ -322,12 +323,13 @@ def _note(room, parts) -> str | None:
                    else "free memory, or use a machine with more"))
             continue
         if what == "export":  # the members rebuilt, run on the check images, reloaded
-            need, pixels = embedding_need(32, sizes, name)  # export.CHECK_BATCH
-            need += EXPORT_EXTRA + members_extra(sizes, name)
+            need = _export_need(sizes, name)
             if need > limit:
-                said.append(f"export rebuilds the {len(sizes)} member(s), loads the SavedModel "
-                            "it wrote back beside them and times it at batch 64, at least "
-                            f"about {gib(need)}: free memory, or use a machine with more")
+                said.append(f"export rebuilds the {len(sizes)} member(s){_of_modules(named)}, "
+                            "loads the SavedModel it wrote back beside them and times it at "
+                            f"batch 64, at least about {gib(need)}: "
+                            + _fewer_members(limit, sizes, name) + "free memory, or use a "
+                            "machine with more")
             continue
         train, tbatch, pixels = training_need(
             sizes, name, batch=getattr(prof, "batch_size", None),
@@ -367,6 +369,37 @@ def _note(room, parts) -> str | None:
             + " (measured with MobileNet V1; heavier modules need more). A process that runs "
             "out of memory is killed by Linux's OOM killer without a word (the shell says "
             "\"Killed\"); docs/reliability.md \"Small machines\"")
+
+
+def _export_need(sizes, profile: str) -> float:
+    """Bytes export needs for members of input `sizes`: its check batch (32, as
+    export.CHECK_BATCH), the reload check (EXPORT_EXTRA) and each member after the first
+    (`members_extra`)."""
+    return embedding_need(32, sizes, profile)[0] + EXPORT_EXTRA + members_extra(sizes, profile)
+
+
+def _of_modules(named) -> str:
+    """' (of MODULE x2, …)': the modules of an export's members, `named` ([] or [the
+    members' module names, one per member]), most members first; '' when none is known."""
+    names = [n for n in (named[0] if named else None) or [] if isinstance(n, str)]
+    if not names:
+        return ""
+    counts = collections.Counter(names).most_common()
+    return " (of " + ", ".join(n if c == 1 else f"{n} x{c}" for n, c in counts) + ")"
+
+
+def _fewer_members(limit: float, sizes, profile: str) -> str:
+    """The way on for an export of too many members (each adds EXPORT_PER_MEMBER_PIXEL per
+    input pixel): the most members, of the first `sizes` (the ensemble's greedy order), whose
+    export fits in `limit` bytes, as a --max-members for fit or ensemble; '' when even one
+    does not fit."""
+    fits = max((k for k in range(1, len(sizes)) if _export_need(sizes[:k], profile) <= limit),
+               default=0)
+    if not fits:
+        return ""
+    return (f"keep at most {fits} member(s) (--max-members {fits}: `hubensemble ensemble "
+            f"--run RUN --max-members {fits}` then export again, or fit with it; about "
+            f"{gib(_export_need(sizes[:fits], profile))}), ")
 
 
 def members_extra(sizes, profile: str = "cpu") -> float:
@@ -461,7 +494,7 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
             return _note(room, [("distill", _module_sizes(meta, names), None, profile)])
         return _note(room, [("export --retrain-full" if values.get("retrain_full")
                              else "export", _member_sizes(meta, names)
-                             or _module_sizes(meta, names), None, profile)])
+                             or _module_sizes(meta, names), None, profile, names)])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # the stage's to say
         return None
 

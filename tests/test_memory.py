@@ -328,8 +328,15 @@ def test_export_counts_each_member_it_times(tmp_path):
     assert memory.stage_memory_note("export", run, {}, room=room) is None  # 1 member
     (run / "ensemble.json").write_text(json.dumps({"members": [{"module": "mobilenet"}] * 5}))
     words = memory.stage_memory_note("export", run, {}, room=room)
-    assert words and "export rebuilds the 5 member(s)" in words
+    assert words and "export rebuilds the 5 member(s) (of mobilenet x5)," in words
     assert "times it at batch 64, at least about 3.2 GiB" in words
+    # and the way on: fewer members, each 0.40 GB at 224 px (a new-user check: it said
+    # "free memory, or use a machine with more" alone, naming neither members nor flag)
+    assert ("keep at most 4 member(s) (--max-members 4: `hubensemble ensemble --run RUN "
+            "--max-members 4` then export again, or fit with it; about 2.8 GiB), free memory"
+            in words), words
+    tiny = memory.Room(GIB, "the cgroup limit in X")  # not even one member fits: no count
+    assert "--max-members" not in memory.stage_memory_note("export", run, {}, room=tiny)
     assert memory.members_extra([(224, 224)] * 5) == 4 * memory.EXPORT_PER_MEMBER_PIXEL * 50176
     assert memory.members_extra([None, None], "quick") == memory.EXPORT_PER_MEMBER_PIXEL * 32 * 32
     words = memory.stage_memory_note("export", run, {"retrain_full": True,
