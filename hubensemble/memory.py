@@ -315,8 +315,12 @@ def _note(room, parts) -> str | None:
             fits = fitting_batch(limit, sizes, name, per_pixel_extra=more)
             fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 64, not 82
             side = int(round(pixels ** 0.5))
+            runs = what  # evaluate: its members named, each run on every batch
+            if more and len(sizes) > 1:
+                runs = (f"evaluate runs the export's {len(sizes)} members"
+                        f"{_of_modules(named)}, each on every batch, on")
             said.append(
-                f"{what} images of {side}x{side} px in batches of {batch} (--batch-size), "
+                f"{runs} images of {side}x{side} px in batches of {batch} (--batch-size), "
                 f"which needs about {gib(need)}: "
                 + (f"pass --batch-size {fits} (about "
                    f"{gib(inference(fits)[0])})" if fits
@@ -463,7 +467,8 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
             if not sizes:  # no export of hubensemble's (its refusal), or no members listed
                 return None
             return _note(room, [("evaluate runs the export on", sizes,
-                                 values.get("batch_size") or 64, "cpu")])
+                                 values.get("batch_size") or 64, "cpu",
+                                 [m.get("module") for m in members if isinstance(m, dict)])])
         if command not in ("tune", "export", "distill") or run_dir is None:
             return None
         from hubensemble.fileio import read_json

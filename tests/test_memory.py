@@ -353,7 +353,12 @@ def test_evaluate_counts_each_member_it_runs(tmp_path):
     room = memory.Room(2 * GIB, "the cgroup limit in X")
     assert memory.stage_memory_note("evaluate", run / "export", {}, room=room) is None
     (run / "export" / "assets" / "hubensemble.json").write_text(json.dumps(
-        {"members": [{"trial": f"t{i}", "input_size": [224, 224]} for i in range(5)]}))
+        {"members": [{"trial": f"t{i}", "module": "mobilenet", "input_size": [224, 224]}
+                     for i in range(5)]}))
     words = memory.stage_memory_note("evaluate", run / "export", {}, room=room)
     assert words and "in batches of 64 (--batch-size), which needs about 2.2 GiB" in words
+    # its members named, as export's note names them (a new-user check: "evaluate runs the
+    # export on images …" said nothing of the 5 members that made the need)
+    assert ("evaluate runs the export's 5 members (of mobilenet x5), each on every batch, on "
+            "images of 224x224 px") in words, words
     assert "pass --batch-size 32 (about 1.5 GiB)" in words
