@@ -690,6 +690,11 @@ def test_a_signature_module_whose_variables_are_not_exposed_is_said_frozen(tmp_p
     with caplog.at_level(logging.WARNING, logger="hubensemble.hub.runtime"):
         runtime = ModuleRuntime.load(str(tmp_path / "plain"), name="plain")
     assert runtime.trainable_variables == [] and "used frozen" in runtime.frozen_reason
+    # it has __call__: the way on is the attributes, not "a reusable SavedModel with __call__"
+    # (a new-user check: a float16 tf.Module saved with __call__ was told to save __call__)
+    assert ("it has __call__ but no `variables` and `trainable_variables` attributes"
+            in runtime.frozen_reason and "root.trainable_variables = list("
+            in runtime.frozen_reason), runtime.frozen_reason
     assert any(r.getMessage().startswith("module plain: ") and "used frozen" in r.getMessage()
                for r in caplog.records)
     caplog.clear()

@@ -195,11 +195,17 @@ class SignatureModule:
         self.captured_variables = list(getattr(fn, "variables", None) or ())
         self.frozen_reason = None
         if (self.variables or self.captured_variables) and not self.trainable_variables:
-            self.frozen_reason = (
-                f"its signature {name!r} exposes no trainable variables: it is used frozen "
-                "(fine-tuning trains the new head only, a linear probe on its embeddings); "
+            way = ("it has __call__ but no `variables` and `trainable_variables` attributes "
+                   "(a tf.Module's are properties, which tf.saved_model.save does not keep); "
+                   "to fine-tune it, save an object that holds them: root = tf.train."
+                   "Checkpoint(module=m); root.__call__ = m.__call__; root.variables = "
+                   "list(m.variables); root.trainable_variables = list(m.trainable_variables)"
+                   "; tf.saved_model.save(root, DIR)") if callable(loaded) else (
                 "to fine-tune it, save it with a `trainable_variables` attribute (as "
                 "keras.Model.export does) or as a reusable SavedModel with __call__")
+            self.frozen_reason = (
+                f"its signature {name!r} exposes no trainable variables: it is used frozen "
+                f"(fine-tuning trains the new head only, a linear probe on its embeddings); {way}")
         self._loaded = loaded  # keeps the variables and functions alive
         self.said_softmax = output_op(fn, key) == "Softmax"
         if self.said_softmax:
