@@ -332,7 +332,8 @@ def _note(room, parts) -> str | None:
                 said.append(f"export rebuilds the {len(sizes)} member(s){_of_modules(named)}, "
                             "loads the SavedModel it wrote back beside them and times it at "
                             f"batch 64, at least about {gib(need)}: "
-                            + _fewer_members(limit, sizes, name) + "free memory, or use a "
+                            + _fewer_members(limit, sizes, name, *named[1:])
+                            + "free memory, or use a "
                             "machine with more")
             continue
         train, tbatch, pixels = training_need(
@@ -392,17 +393,21 @@ def _of_modules(named) -> str:
     return " (of " + ", ".join(n if c == 1 else f"{n} x{c}" for n, c in counts) + ")"
 
 
-def _fewer_members(limit: float, sizes, profile: str) -> str:
+def _fewer_members(limit: float, sizes, profile: str, run_dir=None) -> str:
     """The way on for an export of too many members (each adds EXPORT_PER_MEMBER_PIXEL per
     input pixel): the most members, of the first `sizes` (the ensemble's greedy order), whose
-    export fits in `limit` bytes, as a --max-members for fit or ensemble; '' when even one
-    does not fit."""
+    export fits in `limit` bytes, as a --max-members for fit or ensemble (`run_dir`'s
+    command, absolute and shell-quoted as text.shell gives it; RUN when None); '' when even
+    one does not fit."""
+    from hubensemble.text import shell
+
+    run = shell(run_dir) if run_dir is not None else "RUN"
     fits = max((k for k in range(1, len(sizes)) if _export_need(sizes[:k], profile) <= limit),
                default=0)
     if not fits:
         return ""
     return (f"keep at most {fits} member(s) (--max-members {fits}: `hubensemble ensemble "
-            f"--run RUN --max-members {fits}` then export again, or fit with it; about "
+            f"--run {run} --max-members {fits}` then export again, or fit with it; about "
             f"{gib(_export_need(sizes[:fits], profile))}), ")
 
 
@@ -499,7 +504,7 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
             return _note(room, [("distill", _module_sizes(meta, names), None, profile)])
         return _note(room, [("export --retrain-full" if values.get("retrain_full")
                              else "export", _member_sizes(meta, names)
-                             or _module_sizes(meta, names), None, profile, names)])
+                             or _module_sizes(meta, names), None, profile, names, run_dir)])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # the stage's to say
         return None
 

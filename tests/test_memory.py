@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -332,9 +333,9 @@ def test_export_counts_each_member_it_times(tmp_path):
     assert "times it at batch 64, at least about 3.2 GiB" in words
     # and the way on: fewer members, each 0.40 GB at 224 px (a new-user check: it said
     # "free memory, or use a machine with more" alone, naming neither members nor flag)
-    assert ("keep at most 4 member(s) (--max-members 4: `hubensemble ensemble --run RUN "
-            "--max-members 4` then export again, or fit with it; about 2.8 GiB), free memory"
-            in words), words
+    assert ("keep at most 4 member(s) (--max-members 4: `hubensemble ensemble --run "
+            f"{shlex.quote(str(run.resolve()))} --max-members 4` then export again, or fit "
+            "with it; about 2.8 GiB), free memory" in words), words
     tiny = memory.Room(GIB, "the cgroup limit in X")  # not even one member fits: no count
     assert "--max-members" not in memory.stage_memory_note("export", run, {}, room=tiny)
     assert memory.members_extra([(224, 224)] * 5) == 4 * memory.EXPORT_PER_MEMBER_PIXEL * 50176
