@@ -1538,7 +1538,8 @@ def test_a_savedmodel_of_several_signatures_lists_them_so_that_one_name_reads_as
     project's rule for a list of names, `text.names_listed`)."""
     root = tf.Module()
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+                 autograph=False)
     def features(x):
         return {"out": tf.reduce_mean(x, axis=[1, 2])}
 

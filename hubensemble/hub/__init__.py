@@ -14,6 +14,8 @@ Sub-modules, one concern each:
 * `runtime` — `ModuleRuntime`: the one way a module is loaded and called (value range,
   resize, input dtype, `training` argument, output) by rank, HubLayer and the export, for a
   reusable SavedModel, a SavedModel signature (`SignatureModule`) or a Keras model;
+* `savedmodels` — a located SavedModel loaded as it comes (`load_saved_model`) and one of
+  its signatures as a module (`SignatureModule`), the runtime's SavedModel half;
 * `layer` — `HubLayer`, the Keras 3 layer built on the runtime;
 * `notices` — a module's load-time warnings, said once per process and kept with the
   embedding cache (`module_warning`, `captured`);
