@@ -625,6 +625,16 @@ def test_the_report_file_and_closing_line_name_the_validation_labels_to_check(tm
     assert [r["split"] for r in read_labels_to_check(listed)] == ["val"] * 3
     assert summary_line(tmp_path).startswith(
         "note: 3 validation images' labels look wrong to the tuned candidates: see the report's")
+    # One training label wrong: the verb is said again where its number differs.
+    one = y.copy()
+    one[0] = (y[0] + 1) % 3
+    atomic_save_npy(tmp_path / "labels" / "train.npy", one)
+    write_list(tmp_path)
+    assert summary_line(tmp_path).startswith(
+        "note: 1 training image's label looks wrong to the ranked modules and 3 validation "
+        "images' labels look wrong to the tuned candidates: see"), summary_line(tmp_path)
+    atomic_save_npy(tmp_path / "labels" / "train.npy", y)
+    write_list(tmp_path)
     # And the validation ones fixed too: no file, no line.
     atomic_save_npy(tmp_path / "labels" / "val.npy", y_val)
     assert write_list(tmp_path) is None and not listed.exists()

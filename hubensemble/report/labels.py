@@ -273,8 +273,11 @@ def summary_line(run_dir) -> str | None:
     parts = []
     if n:
         parts.append(f"{whose(n, 'training')} {look(n)} to the ranked modules")
-    if v:  # "… and 2 validation images' to the tuned candidates": the verb said once
-        parts.append(f"{whose(v, 'validation')} " + ("" if n else f"{look(v)} ")
+    if v:  # "… and 2 validation images' to the tuned candidates": the verb said once,
+        # unless its number differs ("1 training image's label looks wrong … and 3 validation
+        # images' labels look wrong …", not "… and 3 validation images' …")
+        same = n and (n == 1) == (v == 1)
+        parts.append(f"{whose(v, 'validation')} " + ("" if same else f"{look(v)} ")
                      + "to the tuned candidates")
     # The file the report wrote (fit writes the report first); named only when it is there.
     path = to_check_path(run_dir)
