@@ -85,18 +85,10 @@ def _training_part(files, sec) -> Section:
     # as the data rows show a file: under the data's folder, relative to it.
     paths = Run(files.path).train_paths(len(ens.load_labels(files.path, "train")))
     src = _folder_source(files.task)
-    if paths:
-        under = ", relative to the data's folder (as the Data section names files)"
-        where = (f"{'Each image' if n != 1 else 'It'} is named by its file"
-                 f"{under if src else ''}. ",)
-    else:
-        # Data without files (sklearn:, npz:) has no file to open, and load_task(SPEC) at
-        # its default seed orders it otherwise than this run's --data-seed: the run's own.
-        call = f"hubensemble.labelcheck.training_image({str(files.path)!r}, i)"
-        where = (Code("train[i]"), " is the i-th training example of this run's data, as it "
-                 "loaded; from Python ", Code(call),
-                 " gives its pixels (uint8 H×W×3; ", Code("PIL.Image.fromarray(…).show()"),
-                 " shows it).")
+    where = _named_how(paths, src, n, "train[i]", "training",
+                       f"hubensemble.labelcheck.training_image({str(files.path)!r}, i)", (
+                           " gives its pixels (uint8 H×W×3; ",
+                           Code("PIL.Image.fromarray(…).show()"), " shows it)."))
     sec.add(Inline(
         lead + rule, Code("hubensemble.labelcheck"),
         f"). {'Such an image' if n != 1 else 'It'} is mislabelled or hard to tell apart: look "
@@ -154,14 +146,9 @@ def _validation_part(files, sec) -> Section:
     # data of a run written since; else, or a stale list, val[i] and the way to its pixels).
     paths = Run(files.path).val_paths(len(files.y_val))
     src = _folder_source(files.task)
-    if paths:
-        under = ", relative to the data's folder (as the Data section names files)"
-        where = (f"{'Each image' if n != 1 else 'It'} is named by its file"
-                 f"{under if src else ''}.",)
-    else:
-        call = f"hubensemble.labelcheck.validation_image({str(files.path)!r}, i)"
-        where = (Code("val[i]"), " is the i-th validation example of this run's data, as it "
-                 "loaded; from Python ", Code(call), " gives its pixels.")
+    where = _named_how(paths, src, n, "val[i]", "validation",
+                       f"hubensemble.labelcheck.validation_image({str(files.path)!r}, i)",
+                       (" gives its pixels.",))
     sec.add(Inline(
         head, lead, who, trials, f") gives its given label a probability below "
         f"{LOW_PROBABILITY}, and most of them predict one same other label (",
@@ -185,6 +172,22 @@ def _validation_part(files, sec) -> Section:
     return sec.add(Inline(f"… and {n - SHOWN} more: " if n > SHOWN else "The file ",
                           Code(str(to_check_path(files.path))), f" lists {them} (its ",
                           Code("split"), " column ", Code("val"), ")."))
+
+
+def _named_how(paths, src, n: int, index: str, words: str, call: str, pixels: tuple) -> tuple:
+    """How a part names its `n` images (Inline items): by their files, relative to the
+    data's folder `src` when there is one, when the run recorded them (`paths`: the split's
+    files, or None); else as `index` ("train[i]", "val[i]"), the i-th `words` ("training",
+    "validation") example of the run's data as it loaded, with `call`, the Python call that
+    gives its pixels, and `pixels` (Inline items) after it. Data without files (sklearn:,
+    npz:) has no file to open, and load_task(SPEC) at its default seed orders it otherwise
+    than the run's --data-seed: the run's own call is given."""
+    if paths:
+        under = ", relative to the data's folder (as the Data section names files)"
+        return (f"{'Each image' if n != 1 else 'It'} is named by its file"
+                f"{under if src else ''}.",)
+    return (Code(index), f" is the i-th {words} example of this run's data, as it loaded; "
+            "from Python ", Code(call), *pixels)
 
 
 def write_list(run_dir) -> Path | None:
