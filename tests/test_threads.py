@@ -395,6 +395,9 @@ def test_a_stage_collects_only_what_it_made_and_frees_the_rest_after(tmp_path):
     try:
         mine = gc.get_freeze_count()
         stage(tmp_path / "no-run")
-        assert seen[-1][0] >= mine and gc.get_freeze_count() > 0.9 * mine
+        # The caller's freeze stays, inside and after (unfrozen, the count reads 0). Not
+        # ">= mine": a frozen object is still freed when its last reference goes (CI run 102:
+        # 2 of 679,246 went during the stage, after the tests that ran before it there).
+        assert seen[-1][0] > 0.9 * mine and gc.get_freeze_count() > 0.9 * mine, (seen, mine)
     finally:
         gc.unfreeze()
