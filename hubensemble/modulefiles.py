@@ -192,9 +192,10 @@ def local_handle_warnings(entries) -> list[str]:
     notes = []
     for entry in entries:  # in the entries' order: each entry's warnings, then the next's
         notes += handles.local_handle_warnings([entry])
-        if (handles.handle_kind(entry.handle) == "local"
-                and handles.local_source(entry.handle) == "keras-file"):
-            at = handles.field_source(entry, 'handle')
+        source = (handles.local_source(entry.handle)
+                  if handles.handle_kind(entry.handle) == "local" else None)
+        at = handles.field_source(entry, 'handle')
+        if source == "keras-file":
             try:  # a page saved for the file, a copy cut short: as rank's load says it
                 problem = keras_file_problem(entry.handle)
             except OSError:
@@ -205,19 +206,11 @@ def local_handle_warnings(entries) -> list[str]:
                     problem := weights_only_problem(entry.handle)):
                 notes.append(f"warning: {at}: handle '{escaped(entry.handle)}' is not a Keras "
                              f"model: {escaped(problem)}; rank will skip it")
-        if (handles.handle_kind(entry.handle) == "local"
-                and handles.local_source(entry.handle) == "saved-model"
-                and (problem := saved_model_files_missing(entry.handle))):
-            notes.append(f"warning: {handles.field_source(entry, 'handle')}: handle "
-                         f"'{escaped(entry.handle)}' is a SavedModel copied in part: "
-                         f"{escaped(problem)}; rank will skip it")
-        if (handles.handle_kind(entry.handle) == "local"
-                and handles.local_source(entry.handle) == "keras-hub-preset"
-                and (problem := preset_files_problem(entry.handle))):
-            notes.append(f"warning: {handles.field_source(entry, 'handle')}: handle "
-                         f"'{escaped(entry.handle)}' is a "
-                         f"keras-hub preset that cannot be loaded: {escaped(problem)}; rank "
-                         f"will skip it")
+        elif source in _FOLDER_CHECKS:
+            check, what = _FOLDER_CHECKS[source]
+            if problem := check(entry.handle):
+                notes.append(f"warning: {at}: handle '{escaped(entry.handle)}' is {what}: "
+                             f"{escaped(problem)}; rank will skip it")
     return notes + _pins_against_files(entries)
 
 
@@ -289,6 +282,14 @@ def saved_model_files_missing(path) -> str | None:
         if name not in names:
             return f"its variables file variables/{name} is missing ({WHOLE_SAVED_MODEL})"
     return None
+
+
+#: A local module folder's own check in `local_handle_warnings`, by `handles.local_source`:
+#: (the function giving its problem or None, what such a folder is then).
+_FOLDER_CHECKS = {
+    "saved-model": (saved_model_files_missing, "a SavedModel copied in part"),
+    "keras-hub-preset": (preset_files_problem, "a keras-hub preset that cannot be loaded"),
+}
 
 
 def saved_model_files_problem(path, error_text) -> str | None:
