@@ -1877,3 +1877,46 @@ def test_the_closing_table_says_the_failed_trials_are_done_and_how_to_run_them_a
     assert f"The {len(failed)} failed trial(s) are done: running the same command(s)" in failures
     assert f"`{command}`" in failures, failures
     assert f"<code>{html_lib.escape(command, quote=False)}</code>" in html
+
+
+def _timeless(text):
+    return re.sub(r"report written [^;<\n]*", "report written T", text)
+
+
+def test_the_report_names_its_run_absolute_however_the_run_was_typed(
+        full_run, tmp_path, monkeypatch, figures_not_drawn):
+    """`report --run runs/x` wrote the Labels section's Python call
+    (`training_image('runs/x', i)`), its CSV file and the note of a missing labels file
+    relative to the folder the command ran in, beside the absolute commands of the same
+    sentences: a reader of the report in another folder was sent to files that are not
+    there, and the same run's report differed by how its folder was typed. Every path is
+    absolute now, so both reports are the same but for the time they were written."""
+    from test_labelcheck import ranked_run, tiny_task, tuned_pool
+
+    _, y, given = tiny_task()
+    labelled = tmp_path / "labelled"
+    ranked_run(labelled, [0.9, 0.88, 0.85], given, [y] * 3)  # 3 training labels flipped
+    cands, _, given_val = tuned_pool()
+    atomic_save_npy(labelled / "labels" / "val.npy", given_val)
+    for cand in cands:
+        write_candidate(labelled / "candidates", {
+            "trial": cand.trial, "module": cand.module, "status": "ok", "has_test": False,
+            "val": split_record(cand.val_probs, given_val)}, val_probs=cand.val_probs)
+    damaged, _ = _copy_of(full_run, tmp_path)
+    (damaged / "labels" / "test.npy").unlink()
+    monkeypatch.chdir(tmp_path)
+    for run in (labelled, damaged):
+        texts = []
+        for typed in (run.name, run):  # relative to the working folder, then absolute
+            paths = report.write_report(typed)
+            texts.append([_timeless(p.read_text()) for p in paths])
+        assert texts[0] == texts[1]
+    md = shown(texts[0][0])
+    assert f"{damaged}/labels/test.npy is missing: run `hubensemble tune --run {damaged}`" in md
+    md = shown((labelled / "report.md").read_text())
+    for call in ("training_image", "validation_image"):
+        assert f"`hubensemble.labelcheck.{call}({str(labelled)!r}, i)`" in md
+    assert f"The file `{labelled / 'labels' / 'to_check.csv'}` lists them too" in md
+    # fit's closing table names it as it names the report: absolute.
+    assert (f"to check\" and {labelled / 'labels' / 'to_check.csv'}\n"
+            in report.summary_table(labelled.name))

@@ -20,6 +20,7 @@ from hubensemble.report.datarows import _folder_source, _short_path
 from hubensemble.report.checks import note
 from hubensemble.report.render import Code, Inline, Section, Strong, Table
 from hubensemble.rundir import Run
+from hubensemble.text import absolute, escaped
 
 TITLE = "Labels to check"
 
@@ -282,7 +283,8 @@ def summary_line(run_dir) -> str | None:
         same = n and (n == 1) == (v == 1)
         parts.append(f"{whose(v, 'validation')} " + ("" if same else f"{look(v)} ")
                      + "to the tuned candidates")
-    # The file the report wrote (fit writes the report first); named only when it is there.
+    # The file the report wrote (fit writes the report first); named only when it is there,
+    # absolute as the closing table's report and export (`write._where`).
     path = to_check_path(run_dir)
-    listed = f" and {path}" if path.is_file() else ""
+    listed = f" and {escaped(absolute(path))}" if path.is_file() else ""
     return (f"note: {' and '.join(parts)}: see the report's \"{TITLE}\"{listed}")

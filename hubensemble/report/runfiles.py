@@ -191,7 +191,10 @@ def load_run(run_dir) -> RunFiles:
     """
     from hubensemble.rundir import Run
 
-    path = Path(run_dir)
+    # Absolute, as the report's commands name it: every path the report shows (a labels
+    # file, the Python call that gives an image's pixels) is read from anywhere, and the
+    # same run's report is the same however its folder was typed.
+    path = Path(absolute(run_dir))
     run = Run(path)
     run.require_started()
     # The report is a document of command lines (its own advice names commands): the notes
