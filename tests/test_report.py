@@ -1920,3 +1920,30 @@ def test_the_report_names_its_run_absolute_however_the_run_was_typed(
     # fit's closing table names it as it names the report: absolute.
     assert (f"to check\" and {labelled / 'labels' / 'to_check.csv'}\n"
             in report.summary_table(labelled.name))
+
+
+def test_an_export_deleted_since_is_said_to_be_gone_not_named_as_the_runs(
+        tmp_path, figures_not_drawn):
+    """run.json records the run's export; with the folder deleted (or moved) since, the
+    Overview still said "Export (SavedModel): `RUN/export`" and fit's closing table
+    "export: RUN/export", a model no one can load, without the command that writes it
+    again. Both say it is gone now, with that command; the robustness figures, measured on
+    it before, say whose they are."""
+    path = tmp_path / "run"
+    make_full_run(path)  # run.json records RUN/export; the folder is not there
+    assert not (path / "export").exists()
+    lines = report.summary_table(path).splitlines()
+    assert (f"export: none ({path / 'export'}, which run.json records, is gone): run "
+            f"`hubensemble export --run {path}`") in lines, lines
+    text = _flat(shown(report.write_report(path)[0].read_text()))
+    assert (f"Export (SavedModel): none: `{path / 'export'}`, which run.json records, is gone; "
+            f"write it again with `hubensemble export --run {path}`.") in text, text[:1500]
+    assert f"Export (SavedModel): `{path / 'export'}`" not in text
+    robustness = text[text.index("## Robustness"):text.index("## What failed")]
+    assert (f"The export these figures were measured on, `{path / 'export'}`, is gone since"
+            in robustness), robustness
+    # Elsewhere (`fit --export DIR`): the command writes it there again.
+    served = tmp_path / "served"
+    Run(path).update(export={**Run(path).export_record(served), "skipped": []})
+    assert (f"export: none ({served}, which run.json records, is gone): run `hubensemble "
+            f"export --run {path} --out {served}`") in report.summary_table(path).splitlines()

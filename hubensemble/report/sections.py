@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 
@@ -98,6 +99,10 @@ def _overview(files) -> Section:
         items.append(Inline("Export (SavedModel): ", Code(foreign[0]), f" now holds "
                             f"{foreign[1]}, not this run's; write this run's again with ",
                             Code(files.cmd("export")), "."))
+    elif export and not os.path.exists(export):  # recorded, deleted or moved since
+        items.append(Inline("Export (SavedModel): none: ", Code(str(export)), ", which "
+                            "run.json records, is gone; write it again with ",
+                            Code(Run(files.path).export_command(export)), "."))
     elif export:
         items.append(Inline("Export (SavedModel): ", Code(str(export))))
         stale = _earlier_ensemble(files, read_export_metadata(export, strict=False),
@@ -499,6 +504,9 @@ def _robustness_section(files, figures) -> Section:
                        Code(str(export)), f"{f' ({now})' if now else ''}, written again since "
                        "with the same members: its figures are not the current export's. Run ",
                        Code(files.cmd("evaluate")), "."))
+    if export and not os.path.exists(export):  # the Overview names the command
+        sec.add(Inline("The export these figures were measured on, ", Code(str(export)),
+                       ", is gone since (see the Overview)."))
     sec.add(f"The {'earlier ' if earlier else ''}export evaluated on the "
             f"{rob.get('split', 'test')} split ({rob.get('n')} examples)"
             + _corrupted_copies(rob) + ".")

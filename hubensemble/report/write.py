@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import NamedTuple
 
@@ -232,6 +233,9 @@ def summary_table(run_dir) -> str:
     elif stale and not current:  # never an earlier ensemble's export as this one's
         lines.append(f"export: none of this ensemble ({escaped(stale)} is of an earlier one): "
                      f"run `{run.export_command(stale)}`")
+    elif export and not os.path.exists(export):  # recorded, deleted or moved since
+        lines.append(f"export: none ({_where(export)}, which run.json records, is gone): "
+                     f"run `{run.export_command(export)}`")
     else:
         lines.append(f"export: {_where(export)}" if export else
                      f"export: not written yet (`{run.export_command()}`)")
