@@ -36,7 +36,7 @@ from hubensemble.sweeprecords import (ENDED, chief_end_path, chief_record, end_r
 from hubensemble.sweepwords import (_SAID, REASON_CHARS, chief_cannot_listen,  # noqa: F401
                                     chief_words, reason_words, say_stale_chief,
                                     stale_chief_note, sweep_options, without_chief,
-                                    worker_without_chief)
+                                    worker_plan_differs, worker_without_chief)
 from hubensemble.text import absolute, names_listed, shown_time, time_stamp
 
 

@@ -157,6 +157,39 @@ def worker_without_chief(run_dir, member: str, sweep, oracle, gone: str,
         f"The trials finished are kept. To resume, start the chief again {resume}")
 
 
+def worker_plan_differs(run_dir, member: str, sweep, oracle, trial: str,
+                        changes: list[str]) -> RunError:
+    """The error a worker (tuner id `member`) stops with when its chief hands out a trial
+    its own plan does not have (Keras Tuner's trial `trial`, e.g. "seeds-0000-m (plan index
+    0)"): the options that differ from the chief's (`changes`, `pool.worker_changes`' "--flag
+    chief's -> worker's" texts, in the caller's words: `pool.callers_words`; none found: the
+    options every process
+    must be given alike, and the data and hubensemble version), and this worker's command
+    with the chief's options as run.json records them (`sweep_options`), under the same
+    tuner id: the chief keeps that trial for it. Before, the worker stopped with Keras
+    Tuner's FatalError and its traceback naming no option, having recorded its own options
+    over the chief's in run.json."""
+    sweep = _whole_sweep(run_dir, member, sweep)
+    recorded = sweep_options(run_dir, sweep)
+    why = (f"its options differ from the chief's (run.json's record of sweep {sweep}): "
+           f"{'; '.join(changes)} (the chief's -> this worker's)"
+           if changes else
+           "no option differs from run.json's record of the sweep, so the chief plans "
+           "otherwise: start every process with the same " + option_word(
+               "--sweep, --budget, --seed, --profile, --modules, --batchnorm, --head-init and "
+               "--train-batch-size", "sweep, budget, seed, profile, modules, batchnorm, "
+               "head_init and train_batch_size") + ", the same hubensemble version and the "
+           "same data files")
+    worker = _tune_words(run_dir, member, sweep, oracle, recorded)
+    again = (f"start it again with the chief's options ({worker}, with any {_own_options()} "
+             "it had)" if recorded else f"start it again ({worker}) with the chief's options")
+    return RunError(
+        f"{option_word(f'tune --tuner-id {member}', f'run_tune(tuner_id={member!r})')} on "
+        f"{absolute(run_dir)}: the chief handed out trial {trial}, which this worker's plan "
+        f"does not have: {why}. Nothing was trained or recorded; {again}, under the same "
+        f"tuner id: the chief keeps that trial for {member}")
+
+
 def stale_chief_note(run_dir, member: str, sweep, oracle, gone: str, timeout: float) -> str:
     """The warning of a worker (tuner id `member`) that begins to wait for its chief to listen
     at `oracle` while the chief's lock says the last chief was killed (`gone`:

@@ -1724,6 +1724,81 @@ def test_a_trial_of_another_plan_stops_a_worker_naming_what_must_match(tmp_path)
         "and --modules"), err.value
 
 
+def test_a_worker_with_another_seed_than_its_running_chief_names_it_and_records_nothing(
+        tmp_path, modules, digits, run_lock_holder):
+    """A worker started with other options than its running chief's (here --seed 1 against
+    the chief's 0) stopped with Keras Tuner's FatalError and its traceback, naming no option,
+    and had first written its own options over the chief's record of the sweep in run.json
+    (the resume commands, a plain tune and ensemble read that). Now it leaves the record
+    alone and stops with a RunError naming the option, the trial and the command with the
+    chief's options. The chief's plan is served from this process (Keras Tuner's servicer
+    over a PlanOracle, as serve_oracle does); its lock is held by another process."""
+    import grpc
+    from concurrent import futures
+    from keras_tuner.src import protos
+    from keras_tuner.src.distribute import oracle_chief
+
+    from hubensemble.tune import stage
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    chief_plan = stage._plan_part(run, sweep="seeds", budget=2, modules=None, profile=QUICK,
+                                  seed=0, batchnorm="auto", head_init=None, tuner_id="chief",
+                                  cache_dir=None).plan
+    stage._record_tune(run, sweep="seeds", budget=2, seed=0, profile=QUICK, plan=chief_plan,
+                       modules=None, keep_weights="all",
+                       batchnorm={"requested": "auto", "modules": {}})
+    recorded = json.loads((run.path / "run.json").read_text())
+    oracle = tune.PlanOracle(chief_plan, run.candidates)
+    tune.FineTuneTuner(oracle, tune.FineTuneHyperModel({}, 2, chief_plan), run=run, task=None,
+                       specs={}, profile="quick",
+                       keep_weights="all", directory=str(tmp_path / "chief"),
+                       project_name="seeds")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    protos.get_service_grpc().add_OracleServicer_to_server(
+        oracle_chief.OracleServicer(oracle), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    address = f"127.0.0.1:{port}"
+    run_lock_holder(run.path, "tune", "chief", {"command": "tune", "sweep": "seeds",
+                                                "oracle": address})
+    server.start()
+    try:
+        with pytest.raises(RunError) as err:
+            tune.run_tune(run.path, sweep="seeds", budget=2, profile="quick", seed=1,
+                          strategy="cpu", tuner_id="tuner0", oracle_address=address,
+                          task=digits, progress=False)
+    finally:
+        server.stop(grace=None)
+    words = " ".join(str(err.value).split())
+    assert (f"the chief handed out trial {chief_plan[0].trial_id} (Keras Tuner's trial "
+            "0000), which this worker's plan does not have: its options differ from the "
+            "chief's (run.json's record of sweep seeds): seed 0 -> 1 (the chief's -> this "
+            "worker's)") in words, words
+    assert "run_tune(tuner_id='tuner0')" in words and "budget=2" in words, words
+    assert "the chief keeps that trial for tuner0" in words
+    assert json.loads((run.path / "run.json").read_text()) == recorded  # the chief's record
+    assert not run.candidates.exists() or not os.listdir(run.candidates)
+
+
+def test_the_options_a_worker_differs_in_from_its_chiefs_record():
+    """pool.worker_changes: each option that plans other trials, as "--flag chief's ->
+    worker's"; a profile of the chief's name at another batch is --train-batch-size."""
+    from hubensemble.tune.pool import worker_changes
+
+    record = {"seed": 0, "budget": 6, "requested_modules": None, "head_init": None,
+              "profile": QUICK.to_json(), "batchnorm": {"requested": "auto"}}
+    same = dict(budget=6, modules=None, seed=0, profile=QUICK, batchnorm="auto",
+                head_init=None)
+    assert worker_changes(record, **same) == []
+    assert worker_changes(None, **same) == []
+    assert worker_changes(record, **{**same, "budget": 8, "modules": ["m1"]}) == [
+        "--budget 6 -> 8", "--modules unset -> m1"]
+    assert worker_changes(record, **{**same, "profile": QUICK.with_train_batch(8)}) == [
+        "--train-batch-size 16 -> 8"]
+    assert worker_changes(record, **{**same, "profile": get_profile("cpu"),
+                                     "head_init": "probe"}) == [
+        "--profile quick -> cpu", "--head-init unset -> probe"]
+
+
 def test_the_oracle_hands_out_the_plan_and_skips_complete_candidates(tmp_path):
     plan = _seeds_plan(4)
     run, oracle, tuner = _oracle_tuner(tmp_path, plan)

@@ -65,6 +65,40 @@ def sweep_changes(recorded: Mapping | None, *, seed: int, profile: Profile,
     return found
 
 
+def worker_changes(recorded: Mapping | None, *, budget, modules, seed: int, profile: Profile,
+                   batchnorm: str, head_init: str | None = None) -> list[str]:
+    """The options of a chief/worker sweep's worker that differ from its chief's, as
+    run.json's record of the sweep holds them (``tune.sweeps[SWEEP]``, which the chief
+    writes before it serves), as "--flag chief's -> worker's" texts: `sweep_changes`' then
+    --budget, --modules, --train-batch-size and a profile of the same name defined
+    otherwise (another hubensemble version: the fields that train otherwise,
+    `runprofile.training_changes`). [] when there is no record or nothing differs."""
+    from hubensemble.rerun import shown
+
+    if not recorded:
+        return []
+    found = sweep_changes(recorded, seed=seed, profile=profile, batchnorm=batchnorm,
+                          head_init=head_init)
+    if recorded.get("budget") != budget:
+        found.append(f"--budget {shown(recorded.get('budget'))} -> {shown(budget)}")
+    was = recorded.get("requested_modules") or None
+    if (list(was) if was else None) != (list(modules) if modules else None):
+        found.append(f"--modules {shown(was)} -> {shown(modules or None)}")
+    prof = recorded.get("profile")
+    if isinstance(prof, Mapping) and prof.get("name") == profile.name:
+        try:
+            chiefs = Profile(**{k: v for k, v in prof.items()
+                                if k in {f.name for f in dataclasses.fields(Profile)}})
+        except (HubensembleError, TypeError):
+            return found
+        if chiefs.batch_size != profile.batch_size:
+            found.append(f"--train-batch-size {chiefs.batch_size} -> {profile.batch_size}")
+        changed = training_changes(chiefs, _at_batch(profile, chiefs.batch_size))
+        if changed:
+            found.append(f"--profile {profile.name} ({', '.join(changed)})")
+    return found
+
+
 def callers_words(change: str) -> str:
     """A `sweep_changes` text ("--seed 0 -> 1") in the caller's words: as it is on the command
     line, run_tune's keyword from Python ("seed 0 -> 1"; it was told the flag)."""

@@ -19,8 +19,8 @@ from hubensemble.lockwords import option_word, run_words
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
-from hubensemble.sweeplock import (chief_serves, member_record, supersede_chief_end,
-                                   sweep_member)
+from hubensemble.sweeplock import (chief_serves, held_members, member_of, member_record,
+                                   supersede_chief_end, sweep_member, worker_plan_differs)
 from hubensemble.formats import check_tuner_folder
 from hubensemble.sweeps import untuned_record
 from hubensemble.sweepstate import TRAIN_RULE
@@ -33,13 +33,15 @@ from hubensemble.sweepsummary import say_resumed as _say_resumed
 from hubensemble.terminal import say, shows_progress
 from hubensemble.threads import warnings_block
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  # noqa: F401
-                                    plan_sweep, sweep_parts, untuned_modules)
+                                    plan_sweep, sweep_parts, trial_id, untuned_modules)
 # The pool checks, re-exported: callers imported them from here before tune/pool.py.
-from hubensemble.tune.pool import (check_candidates, check_pool, sweep_changes,  # noqa: F401
-                                   trial_differences)
+from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F401
+                                   check_pool, sweep_changes, trial_differences,
+                                   worker_changes)
 from hubensemble.tune.restart import restart_sweep
 from hubensemble.tune.inputs import kept_preparations
 from hubensemble.tune.search import drop_damaged_tuner_state, probe_search, search
+from hubensemble.tune.tuner import PlanMismatch
 from hubensemble.tune.train import KEEP_WEIGHTS
 from hubensemble.tune.distributed import kerastuner_env, wait_for_chief
 from hubensemble.kerasenv import with_stage_settings
@@ -385,13 +387,18 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
             removed = candidate.clean_stale_temps(run.candidates)
             if removed:
                 log.info("removed %d half-written candidate(s) of killed runs", len(removed))
-            _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=profile, plan=plan,
-                         modules=modules, keep_weights=keep_weights, head_init=head_init,
-                         untuned=_untuned(part.ranking, plan, sweep=sweep, budget=budget,
-                                          modules=modules),
-                         batchnorm={"requested": batchnorm,
-                                    "modules": {m: {"policy": p, "evidence": ev}
-                                                for m, (p, ev) in part.decided.items()}})
+            # A worker of a running chief leaves the chief's record of the sweep: one started
+            # with other options (refused once the chief hands it a trial) wrote its own
+            # over it, and the resume commands, a plain tune and ensemble then read those.
+            if not (worker and sweep != "probe" and _chief_runs(run)):
+                _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=profile,
+                             plan=plan, modules=modules, keep_weights=keep_weights,
+                             head_init=head_init,
+                             untuned=_untuned(part.ranking, plan, sweep=sweep, budget=budget,
+                                              modules=modules),
+                             batchnorm={"requested": batchnorm,
+                                        "modules": {m: {"policy": p, "evidence": ev}
+                                                    for m, (p, ev) in part.decided.items()}})
             for entry in pending:  # damaged since it finished: said, not only re-run
                 found = candidate.read_candidate(run.candidates, entry.trial_id)
                 if found is not None and found.problems:
@@ -423,10 +430,22 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                 with lock:
                     if not worker:
                         drop_damaged_tuner_state(run.tuner / sweep)
-                    search(run, plan, specs, sweep=sweep, seed=seed, profile=profile,
-                           keep_weights=keep_weights, max_failures=max_failures,
-                           strategy=strategy, tpu=tpu, chief=chief, task=task,
-                           progress=progress, callbacks=callbacks, cache_dir=cache_dir)
+                    try:
+                        search(run, plan, specs, sweep=sweep, seed=seed, profile=profile,
+                               keep_weights=keep_weights, max_failures=max_failures,
+                               strategy=strategy, tpu=tpu, chief=chief, task=task,
+                               progress=progress, callbacks=callbacks, cache_dir=cache_dir)
+                    except PlanMismatch as e:  # the options that differ, not a traceback
+                        recorded = ((run.meta().get("tune") or {}).get("sweeps")
+                                    or {}).get(sweep)
+                        changes = worker_changes(
+                            recorded, budget=budget, modules=modules, seed=seed,
+                            profile=profile, batchnorm=batchnorm, head_init=head_init)
+                        raise worker_plan_differs(
+                            run.path, sweep_member(tuner_id, oracle_address), sweep,
+                            member_record(sweep, oracle_address)["oracle"],
+                            _handed_out(sweep, e), [callers_words(c) for c in changes],
+                        ) from None
     summary = dataclasses.replace(summarize(run, plan, sweep=sweep), reused=reused)
     # Over --max-failures, run_tune's error says what to do (delete the failed folders
     # first); "run tune again" just before it would contradict it.
@@ -437,6 +456,22 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                     next(t for t in summary.trials
                          if finished_candidate(run.candidates, t) is None))
     return summary
+
+
+def _chief_runs(run: Run) -> bool:
+    """Whether a process of this sweep's chief holds its lock on `run` now."""
+    return any(member_of(path) == "chief" for path, _ in held_members(run.path))
+
+
+def _handed_out(sweep: str, mismatch: PlanMismatch) -> str:
+    """The trial a chief handed out that a worker's plan lacks: "seeds-0000-m (Keras
+    Tuner's trial 0000)", or Keras Tuner's number alone when its values name no plan entry."""
+    values = mismatch.values
+    try:
+        ours = trial_id(sweep, int(values["plan_index"]), str(values["module"]))
+    except (KeyError, TypeError, ValueError):
+        return f"{mismatch.trial_id} (Keras Tuner's number)"
+    return f"{ours} (Keras Tuner's trial {mismatch.trial_id})"
 
 
 def sweep_lock_of(call: dict) -> tuple[str | None, dict | None]:

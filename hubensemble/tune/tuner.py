@@ -410,6 +410,18 @@ class MachineStop(kt.errors.FatalError):
         self.error = error
 
 
+class PlanMismatch(kt.errors.FatalError):
+    """A trial from the chief that this worker's plan does not have (another --seed,
+    --budget, --profile, … than the chief's). A FatalError, so Keras Tuner ends the search
+    instead of trying the next trial; `run_tune` words it as a RunError naming the options
+    that differ (`pool.worker_changes`). `trial_id` is Keras Tuner's number, `values` the
+    trial's hyperparameter values (module, plan_index, …) as the chief handed them out."""
+
+    def __init__(self, message: str, trial_id: str, values: Mapping):
+        super().__init__(message)
+        self.trial_id, self.values = trial_id, dict(values)
+
+
 class FineTuneTuner(kt.Tuner):
     """Runs a plan entry: fine-tune, predict val/test, write the candidate, report val CE.
 
@@ -502,14 +514,15 @@ class FineTuneTuner(kt.Tuner):
     def run_trial(self, trial, *args, **kwargs):
         """Trains the plan entry of `trial` (or reports its finished candidate) and returns
         {"val_ce", "val_accuracy"}. Raises keras_tuner.errors.FailedTrialError for a failed
-        candidate, FatalError for a trial that is not this process's plan."""
+        candidate, PlanMismatch (a FatalError) for a trial that is not this process's plan."""
         entry = plan_entry(self.plan, trial.hyperparameters.values)
         if entry is None:
-            raise kt.errors.FatalError(
+            raise PlanMismatch(
                 f"trial {trial.trial_id} from the oracle does not match this process's plan; "
                 "start every tuner with the same run directory, " + option_word(
                     "--sweep, --budget, --seed, --profile and --modules",
-                    "sweep, budget, seed, profile and modules (run_tune's keywords)"))
+                    "sweep, budget, seed, profile and modules (run_tune's keywords)"),
+                trial.trial_id, trial.hyperparameters.values)
         done = finished_candidate(self.run_dir.candidates, entry.trial_id)
         if done is not None:  # finished by a process that died before reporting it
             return self._report(done.record)
