@@ -23,6 +23,7 @@ import urllib.parse
 
 # the table lives in its own module (a data table, 70 lines); imported here, where callers
 # have always found it
+from hubensemble.catalogue_urls import url_case
 from hubensemble.kerasapps import KERAS_APPLICATIONS, KerasApplication
 from hubensemble.kerasconfig import cut_short
 from hubensemble.savedmodel_calls import signature_reading
@@ -72,7 +73,9 @@ class HandleTypeError(HandleFormError, TypeError):
 
 def handle_kind(handle: str) -> str:
     """Which resolver a (checked) handle needs: tfhub, kaggle, http, gcs, zoo, keras
-    (``keras:NAME``), keras-hub (``kaggle://…`` / ``hf://…`` presets) or local."""
+    (``keras:NAME``), keras-hub (``kaggle://…`` / ``hf://…`` presets) or local. A scheme and
+    host in any case (``HTTPS://TFHub.dev/…``) are read as in lower case (`url_case`)."""
+    handle = url_case(handle)
     if handle.startswith(KERAS_HUB_PREFIXES):
         return "keras-hub"
     if handle.startswith("keras:"):
@@ -112,6 +115,7 @@ def source_kind(handle: str) -> str:
 
 
 def _path_part(handle):
+    handle = url_case(handle)
     if handle.startswith(("http://", "https://", "gs://", "file://")):
         return urllib.parse.urlsplit(handle).path
     return handle
@@ -141,6 +145,7 @@ def kaggle_url(handle: str) -> str:
 
 def _kaggle_parts(handle):
     """(owner, model, framework, variation, version) of a Kaggle handle, or None."""
+    handle = url_case(handle)
     if handle.startswith("kaggle:"):
         parts = handle[len("kaggle:"):].strip("/").split("/")
     else:
@@ -162,8 +167,9 @@ def _kaggle_parts(handle):
 def check_handle_form(handle) -> None:
     """Raises HandleFormError (a ValueError: what is wrong, what to write instead) unless
     `handle` has one of the accepted forms; HandleTypeError (a TypeError too, "handle must be
-    a non-empty string, got NoneType None; …") when it is not a str. Looks at the string
-    only: no file system, no network."""
+    a non-empty string, got NoneType None; …") when it is not a str. A scheme and host in
+    any case are accepted (RFC 3986, 3.1 and 3.2.2: `url_case`). Looks at the string only:
+    no file system, no network."""
     if not isinstance(handle, str):
         raise HandleTypeError(f"must be a non-empty string, got {described(handle)}",
                               f"write one of {_HANDLE_FORMS} instead")
@@ -173,6 +179,7 @@ def check_handle_form(handle) -> None:
     if handle != handle.strip():
         raise _Bad(f"{handle!r} has leading or trailing spaces",
                    f"{value_to_write('handle', handle.strip())} instead")
+    handle = url_case(handle)  # HTTPS://TFHub.dev/… was "scheme 'HTTPS:' is not supported"
     split = urllib.parse.urlsplit(handle) if "://" in handle else None
     if split is not None and "@" in split.netloc:
         # urllib took "USER:PASSWORD@host" for the host name ("does not resolve"), and the
@@ -246,9 +253,12 @@ def stored_handle(handle, base_dir) -> str:
     A local path becomes absolute (relative paths are relative to the catalogue's folder, so a
     catalogue and its modules can move together); a Kaggle Models URL becomes the short
     https://www.kaggle.com/models/O/M/F/V/N form (one URL per model for resolvers and caches),
-    and a tfhub.dev URL loses a trailing "/" (``…/m-r50x1/1/`` is ``…/m-r50x1/1``).
+    and a tfhub.dev URL loses a trailing "/" (``…/m-r50x1/1/`` is ``…/m-r50x1/1``); a
+    scheme and host are stored in lower case (`url_case`: ``HTTPS://TFHub.dev/…`` is
+    ``https://tfhub.dev/…``, one cache folder, one download).
     """
     check_handle_form(handle)
+    handle = url_case(handle)
     kind = handle_kind(handle)
     if kind == "kaggle" and not handle.startswith("kaggle:"):
         return kaggle_url(handle)
@@ -515,6 +525,7 @@ def canonical_handle(handle: str) -> str:
     URL with its scheme and host in lower case; any other handle as given. Looks at the file
     system only for local paths (no network). A tfhub.dev URL's trailing "/" is dropped, as
     `stored_handle` drops it."""
+    handle = url_case(handle)
     kind = handle_kind(handle)
     if kind == "kaggle" and _kaggle_parts(handle) is not None:
         owner, model, framework, variation, version = _kaggle_parts(handle)
@@ -522,11 +533,7 @@ def canonical_handle(handle: str) -> str:
             (owner, model, kaggle_framework(framework), variation, version))
     if kind == "local":
         return os.path.realpath(stored_handle(handle, os.getcwd()))
-    if kind in ("tfhub", "http", "gcs"):
-        split = urllib.parse.urlsplit(handle.rstrip("/") if kind == "tfhub" else handle)
-        return urllib.parse.urlunsplit(split._replace(scheme=split.scheme.lower(),
-                                                      netloc=split.netloc.lower()))
-    return handle
+    return handle.rstrip("/") if kind == "tfhub" else handle
 
 
 #: The entry fields besides the handle that change what a module computes: two entries that

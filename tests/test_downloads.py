@@ -969,3 +969,29 @@ def test_an_hf_preset_is_fetched_by_a_huggingface_hub_without_the_internals_hub_
     folder = fetch_preset("hf://o/old", deadline_seconds=60)
     assert sorted(os.listdir(folder)) == ["config.json", "metadata.json", "model.weights.h5"]
     assert hf_http._GLOBAL_CLIENT_FACTORY is factory and hf_tqdm.progress_bar_states == states
+
+
+def test_a_handles_scheme_and_host_in_upper_case_are_one_module_and_one_download(
+        server, tarball, hub_cache, tmp_path):
+    """RFC 3986 (3.1, 3.2.2): a URL's scheme and host are case-insensitive, its path is not.
+    `HTTPS://TFHUB.DEV/…` was refused ("scheme 'HTTPS:' is not supported"), and
+    `https://TFHub.dev/…` passed but was stored as written: another cache folder (the sha1 of
+    the handle), so a second download of the same module."""
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.hub import HubLayer, locate
+
+    url = server.add("/Models/m.tar.gz", ok(tarball)).replace("127.0.0.1", "localhost")
+    shouting = url.replace("http://localhost", "HTTP://LocalHost")
+    (tmp_path / "c.yaml").write_text(
+        f"modules:\n  - name: a\n    handle: {shouting}\n  - name: b\n    handle: {url}\n"
+        "  - name: hub\n    handle: HTTPS://TFHub.DEV/google/bit/m-r50x1/1\n"
+        "  - name: gcs\n    handle: GS://bucket/Path/m.tar.gz\n"
+        "  - name: kaggle\n    handle: Kaggle:google/bit/tensorFlow2/m-r50x1/1\n")
+    specs = load_catalogue(tmp_path / "c.yaml")
+    assert [s.handle for s in specs] == [
+        url, url, "https://tfhub.dev/google/bit/m-r50x1/1", "gs://bucket/Path/m.tar.gz",
+        "kaggle:google/bit/tensorFlow2/m-r50x1/1"]  # the path keeps its case
+    assert locate(shouting).path == locate(url).path
+    layer = HubLayer(shouting, module_name="a")
+    assert layer.get_config()["handle"] == url
+    assert [p for p, _ in server.requests] == ["/Models/m.tar.gz"]  # one download

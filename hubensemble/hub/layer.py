@@ -9,6 +9,7 @@ import keras
 
 from hubensemble.catalogue import MAX_INPUT_SIDE, SHA256_RE, parse_value_range
 from hubensemble.errors import HubensembleError, ModuleLoadError
+from hubensemble.catalogue_urls import url_case
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_handle_form,
                                  check_weights, handle_kind, source_problems, stored_handle,
                                  stored_weights)
@@ -349,7 +350,8 @@ FIELD_HINT = re.compile(r"(?:set|write|check|catalogue's) `?(\w+)`?"
 
 def _checked_handle(handle) -> str:
     """`handle` as HubLayer keeps it: a local path absolute (`handles.stored_handle`, as
-    catalogues keep it), any other form as given. TypeError for a handle that is not a str
+    catalogues keep it), any other form as given but for its scheme and host, in lower case
+    (`catalogue_urls.url_case`). TypeError for a handle that is not a str
     or os.PathLike, HandleFormError (a ValueError) for a malformed one."""
     if isinstance(handle, os.PathLike):
         handle = os.fspath(handle)
@@ -366,7 +368,7 @@ def _checked_handle(handle) -> str:
         raise HandleFormError(f"HubLayer handle {e.problem}", e.hint) from None
     if handle_kind(handle) == "local" and not handle.startswith("file:"):
         return stored_handle(handle, os.getcwd())
-    return handle
+    return url_case(handle)  # HTTPS://TFHub.dev/…: https://tfhub.dev/…, one cache folder
 
 
 def _checked_input_size(value):

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import os
 
+from hubensemble.catalogue_urls import url_case
 from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.errors import ModuleLoadError
 from hubensemble.formats import unloadable_path
@@ -183,8 +184,10 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     archive, saved_model.pb, the .keras/.h5 file, the weights file or a preset's
     model.weights.h5 (a sharded preset's model.weights.json and shards:
     `resolvers.pinned_sha256`). Raises ModuleLoadError with the stage of `resolve` ("handle",
-    "network", "archive", "checksum", "savedmodel") or "unsafe".
+    "network", "archive", "checksum", "savedmodel") or "unsafe". A scheme and host in any
+    case are read in lower case (`catalogue_urls.url_case`: one cache folder per module).
     """
+    handle = url_case(handle)
     kind = source_kind(handle)
     size = tuple(int(v) for v in input_size) if input_size else None
     common = dict(handle=handle, name=name, layer=layer, signature=signature, input_size=size,
