@@ -130,6 +130,43 @@ def test_rank_four_output_is_rejected_with_a_clear_error(tmp_path):
     assert err.value.stage == "output" and "conv" in str(err.value)
 
 
+def test_a_one_by_one_output_is_an_embedding_in_rank_fine_tuning_and_export(tmp_path):
+    """A [B, 1, 1, D] output (TF1-era modules, Keras' pooling with keepdims=True) was refused
+    as rank-4 ("wrong output rank"): it is the embedding [B, D], for a reusable SavedModel
+    (ranked, fine-tuned, exported through ModuleRuntime) and a signature-only one alike; a
+    [B, H, W, D] map with H * W > 1 stays refused."""
+    inp = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(5, 3, activation="relu")(inp)
+    kept = keras.layers.GlobalAveragePooling2D(keepdims=True)(conv)
+    path = write_hub_module(keras.Model(inp, kept), str(tmp_path / "kept"))
+    reference = tf.saved_model.load(path)(tf.constant(X01[:4]), training=False).numpy()
+    assert reference.shape == (4, 1, 1, 5)  # the module itself, called without hubensemble
+    runtime = hub.ModuleRuntime.load(path, name="kept")  # what rank embeds with
+    assert runtime.output_dim == 5
+    np.testing.assert_allclose(runtime(X01[:4]).numpy(), reference.reshape(4, 5), rtol=1e-6)
+    model = classifier(HubLayer(path, trainable=True))
+    h = model.fit(X01, Y, epochs=3, batch_size=32, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    export_quietly(model, str(tmp_path / "served"), format="tf_saved_model")
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    np.testing.assert_allclose(served.serve(tf.constant(X01[:5])).numpy(),
+                               model.predict(X01[:5], verbose=0), rtol=1e-5, atol=1e-5)
+    fixed = keras.Input((16, 16, 3))
+    exported = keras.Model(fixed, keras.layers.GlobalAveragePooling2D(keepdims=True)(
+        keras.layers.Conv2D(4, 3)(fixed)))
+    exported.export(str(tmp_path / "sig"), verbose=False)
+    layer = HubLayer(str(tmp_path / "sig"))
+    assert layer.output_dim == 4
+    np.testing.assert_allclose(layer(X01[:3]).numpy(),
+                               exported(X01[:3]).numpy().reshape(3, 4), rtol=1e-5, atol=1e-6)
+    mapped = keras.Model(fixed, keras.layers.AveragePooling2D(7)(keras.layers.Conv2D(4, 3)(
+        fixed)))  # [B, 2, 2, 4]: a feature map of four positions
+    with pytest.raises(ModuleLoadError, match=r"rank-4 tensor .*not a feature "
+                       "map") as err:
+        HubLayer(write_hub_module(mapped, str(tmp_path / "map")))
+    assert err.value.stage == "output"
+
+
 MIRRORED = textwrap.dedent("""
     import sys
     import numpy as np, tensorflow as tf

@@ -205,8 +205,11 @@ class CallSignature:
         return None
 
     def output_dim(self, output_key, **names):
-        """The embedding size D of a traced [batch, D] output, None when not known."""
+        """The embedding size D of a traced [batch, D] output, or [batch, 1, 1, D] (pooled
+        with its axes kept: `runtime.ModuleRuntime` squeezes it), None when not known."""
         spec = self.output_spec(output_key, **names)
-        if spec is not None and spec.shape.rank == 2 and spec.shape[-1] is not None:
-            return int(spec.shape[-1])
+        shape = spec.shape if spec is not None else tf.TensorShape(None)
+        one_by_one = shape.rank == 4 and tuple(shape[1:3]) == (1, 1)
+        if (shape.rank == 2 or one_by_one) and shape[-1] is not None:
+            return int(shape[-1])
         return None

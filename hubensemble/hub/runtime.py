@@ -174,7 +174,7 @@ class ModuleRuntime:
       ``input_size`` is not a size the module was traced for, or its ``__call__`` was saved
       for ``training=True`` only;
     * stage "output": a dict output without a matching ``output_key``, or an output whose
-      traced rank is not 2.
+      traced shape is neither [B, D] nor [B, 1, 1, D] (`embedding_shape`).
 
     Adaptations (each decided once, at load): a ``__call__`` without a `training` argument
     is called with the images alone; one traced for ``training=False`` only runs in
@@ -424,9 +424,8 @@ class ModuleRuntime:
         if self.input_size is not None:
             self.check_input_size(self.input_size)
         spec = sig.output_spec(self.output_key, name=self.name, handle=self.handle)
-        rank = spec.shape.rank if spec is not None else None
-        if rank is not None and rank != 2:
-            raise self._error(_rank_message(rank, spec.shape), "output")
+        if spec is not None and not embedding_shape(spec.shape):
+            raise self._error(_rank_message(spec.shape.rank, spec.shape), "output")
 
     def check_input_size(self, hw):
         """Raises ModuleLoadError(stage="input") when the module was traced only for other
@@ -489,9 +488,12 @@ class ModuleRuntime:
         """float32 images [B, H, W, 3] in [0, 1] -> float32 embeddings [B, D].
 
         ``training`` (a Python bool) selects the module's training mode (batch statistics,
-        dropout) where it has one. Works eagerly and inside tf.function / Keras graphs.
-        Raises ModuleLoadError(stage="output") for a dict output without ``output_key`` or an
-        output that is not rank 2, and stage "input" for an image size the module refuses.
+        dropout) where it has one. Works eagerly and inside tf.function / Keras graphs. An
+        output [B, 1, 1, D] (a TF1-era or Keras module pooled with its axes kept) is the
+        embedding [B, D], squeezed. Raises ModuleLoadError(stage="output") for a dict output
+        without ``output_key`` or an output that is neither [B, D] nor [B, 1, 1, D]
+        (a feature map [B, H, W, D] with H * W > 1), and stage "input" for an image size
+        the module refuses.
         """
         x = self.preprocess(images)
         try:
@@ -509,9 +511,10 @@ class ModuleRuntime:
                                   "output_key on its catalogue entry to the embedding's key",
                                   "output")
             out = out[self.output_key]
-        rank = out.shape.rank
-        if rank is not None and rank != 2:
-            raise self._error(_rank_message(rank, out.shape), "output")
+        if not embedding_shape(out.shape):
+            raise self._error(_rank_message(out.shape.rank, out.shape), "output")
+        if out.shape.rank == 4:  # [B, 1, 1, D]: pooled with its axes kept (keepdims=True)
+            out = tf.squeeze(out, axis=[1, 2])
         return tf.cast(out, tf.float32)
 
     def _call(self, x, training):
@@ -528,6 +531,18 @@ class ModuleRuntime:
         return self.obj(x, training=flag) if sig.training_keyword else self.obj(x, flag)
 
 
+def embedding_shape(shape) -> bool:
+    """Whether a module output of `shape` (a tf.TensorShape) is an embedding: [B, D], or
+    [B, 1, 1, D] (a feature map of one position: pooled with its axes kept, as TF1-era
+    modules and Keras' GlobalAveragePooling2D(keepdims=True) give it; squeezed by
+    `ModuleRuntime.__call__`); an unknown rank too (told when called). A [B, H, W, D] map
+    with H * W > 1 is not, nor one whose height or width its trace leaves unknown (it may be
+    a map: refused at load, as before)."""
+    if shape.rank is None or shape.rank == 2:
+        return True
+    return shape.rank == 4 and tuple(shape[1:3]) == (1, 1)
+
+
 def _layer_before_head(model) -> str:
     """The name of the layer whose output a Keras model's last layer (its softmax) takes."""
     last = model.layers[-1]
@@ -539,5 +554,6 @@ def _layer_before_head(model) -> str:
 
 def _rank_message(rank, shape):
     return (f"wrong output rank: the module returns a rank-{rank} tensor {shape}, hubensemble "
-            "needs [batch, features] embeddings (a feature-vector module, or output_key "
-            "naming its pooled output)")
+            "needs [batch, features] embeddings, or [batch, 1, 1, features] (pooled with its "
+            "axes kept), not a feature map (a feature-vector module, or output_key naming "
+            "its pooled output)")
