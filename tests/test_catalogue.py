@@ -1403,6 +1403,37 @@ def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(
     assert err.count(f"cannot add '{broken}': [savedmodel] ") == 2, err
 
 
+def test_catalogue_add_refuses_a_module_whose_probe_gives_nan_naming_it(tmp_path, in_process):
+    """A module whose output on a white image is NaN (log(1 - mean) * 0 + mean: finite for any
+    other image) was added as if fine, with its output_dim; rank then failed it (NaN
+    embeddings, stage output). The probe batch is black, white and noise
+    (`outputs.probe_images`)."""
+    import numpy as np
+    import tensorflow as tf
+
+    root = tf.train.Checkpoint()
+    root.k = tf.Variable(tf.ones([3, 4]))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def call(x):
+        mean = tf.reduce_mean(x, axis=[1, 2])
+        return tf.matmul(tf.math.log(1.0 - mean) * 0.0 + mean, root.k)
+
+    root.__call__, root.variables, root.trainable_variables = call, [root.k], [root.k]
+    module = tmp_path / "whitenan"
+    tf.saved_model.save(root, str(module))
+    white = tf.saved_model.load(str(module))(tf.ones([1, 8, 8, 3])).numpy()
+    assert np.isnan(white).all()  # the module itself, called without hubensemble
+    target = tmp_path / "c.yaml"
+    target.write_text("modules: []\n")
+    code, out, err = in_process("catalogue", "add", module, "--to", target)
+    assert code == 1 and target.read_text() == "modules: []\n", out
+    assert f"cannot add '{module}': [output] module 'whitenan', handle '{module}': its output " \
+           "holds NaN on the white image (every pixel 1) (4 of 4 values) of catalogue add's " \
+           "probe batch; rank refuses" in err, err
+    assert "black" not in err and "noise" not in err
+
+
 def alias_bomb(levels):
     """YAML anchors &a0 … nesting `levels` lists of 9 (9**levels strings once expanded)."""
     lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']

@@ -134,6 +134,7 @@ def _describe(handle, *, name, weights, layer, signature, output_key, trust, bas
             raise
         out = None  # several traced sizes and none given: its width is known, skip the probe
     if out is not None:
+        _check_finite(out, runtime)
         runtime.warn_if_probabilities(out)
     dim = runtime.output_dim if runtime.output_dim is not None else int(out.shape[-1])
     value_range = runtime.value_range
@@ -152,6 +153,29 @@ def _describe(handle, *, name, weights, layer, signature, output_key, trust, bas
     if files.kind == "saved-model":
         fields = _with_declared(fields, files.path, fixed_size=len(sizes) == 1)
     return ModuleSpec(**fields)
+
+
+#: What each image of the probe batch (`outputs.probe_images`) is, in its order.
+_PROBE_NAMES = ("black image (every pixel 0)", "white image (every pixel 1)", "noise image")
+
+
+def _check_finite(out, runtime):
+    """Raises ModuleLoadError(stage="output") when the module's output `out` on the probe
+    batch ([3, D]: `_PROBE_NAMES`) holds NaN or infinity, naming the images and the values:
+    rank refuses such embeddings (stage output), and the entry was written as if fine."""
+    bad = ~np.isfinite(out)
+    if not bad.any():
+        return
+    kinds = " and ".join(k for k, found in (("NaN", np.isnan(out).any()),
+                                            ("infinity", np.isinf(out).any())) if found)
+    rows = ", ".join(f"the {_PROBE_NAMES[i]} ({int(bad[i].sum())} of {out.shape[1]} values)"
+                     for i in range(len(out)) if bad[i].any())
+    raise ModuleLoadError(
+        f"its output holds {kinds} on {rows} of catalogue add's probe batch; rank refuses "
+        "embeddings that hold NaN or infinity (stage output), so it is not added: check the "
+        "module with your own images (a value it divides by or takes the logarithm of that "
+        "a plain image makes 0), or catalogue a module that gives finite features",
+        module=runtime.name, handle=runtime.handle, stage="output")
 
 
 def declared_fields(path) -> dict:
