@@ -475,6 +475,42 @@ def test_folder_stratified_split(tmp_path):
     assert got == pool
 
 
+def test_a_carved_split_that_no_class_reaches_is_said_with_the_images_it_needs(tmp_path):
+    """A folder of classes of 3 images gets no test split at test_fraction 0.2 (training keeps
+    2, validation takes 1): its source said "test 0.2 of each class split off" and nothing
+    of why. The count it gives (a class's 4th image) is checked by loading 4 of each."""
+    make_class_folders(str(tmp_path / "three"), {"a": 3, "b": 3, "c": 2})
+    task = load_task(f"folder:{tmp_path / 'three'}")
+    assert task.test is None and task.val is not None
+    assert ("a test fraction of 0.2 carved no test example: a class gives the test split an "
+            "image from its 4th distinct one (2 stay for training, and validation takes 1 "
+            "first), and the classes here have at most 3: add images, or give the data a "
+            "test/ folder") in task.summary()
+    assert "validation example" not in task.source
+    make_class_folders(str(tmp_path / "four"), {"a": 4, "b": 3})
+    assert load_task(f"folder:{tmp_path / 'four'}").test is not None
+    # Copies count as one image (they go to one split together); the train/ layout and an
+    # npz's carved val are told alike, each with its own way to bring the split.
+    make_class_folders(str(tmp_path / "split" / "train"), {"a": 3, "b": 3})
+    make_class_folders(str(tmp_path / "split" / "test"), {"a": 1, "b": 1}, seed=1)
+    shutil.copy(tmp_path / "split" / "train" / "a" / "000.png",
+                tmp_path / "split" / "train" / "a" / "001.png")
+    shutil.copy(tmp_path / "split" / "train" / "b" / "000.png",
+                tmp_path / "split" / "train" / "b" / "002.png")
+    task = load_task(f"folder:{tmp_path / 'split'}")
+    assert task.val is None
+    assert ("a val fraction of 0.2 carved no validation example: a class gives the validation "
+            "split an image from its 3rd distinct one (2 stay for training), and the classes "
+            "here have at most 2: add images, or give the data a val/ folder") in task.source
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "two.npz", x_train=rng.integers(0, 256, (6, 4, 4, 3), np.uint8),
+             y_train=np.array([0, 0, 1, 1, 2, 2]))
+    task = load_task(f"npz:{tmp_path / 'two.npz'}")
+    assert task.val is None
+    assert "carved no validation example" in task.source
+    assert "give the data x_val and y_val" in task.source
+
+
 def test_folder_seed_controls_split_and_fingerprint(tmp_path):
     make_class_folders(str(tmp_path), {"a": 12, "b": 12, "c": 12})
     t1 = load_task(f"folder:{tmp_path}", seed=1)

@@ -15,7 +15,7 @@ import os
 
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
-from hubensemble.data.splits import _carve, _make_split, split_counts
+from hubensemble.data.splits import _carve, _make_split, split_counts, unreached
 from hubensemble.data.sniff import HEAD_BYTES, MISPLACED_WORDS, image_format, skipped_words
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key, same_names)
@@ -587,6 +587,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         if not len(train):
             raise _empty_error(path, listing.skipped)
         _note_carve(per_class["train"], "val" not in got, "test" not in got, options)
+        short = unreached(train, "val" not in got, "test" not in got, options, _OWN_SPLIT)
         train, val, test = _carve(train, "val" not in got, "test" not in got, options,
                                   owned=True)
         val, test = got.get("val", val), got.get("test", test)
@@ -595,6 +596,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
                   (val if k == "val" else test) is not None]
         if carved:
             how += f"; {' and '.join(carved)} split off train (seed {options.seed})"
+        how += "".join(f"; {note}" for note in short)
     else:
         images, labels, paths, class_names = _read_class_folders(path, None, listing,
                                                                  per_class["train"])
@@ -603,10 +605,12 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         if not labels:
             raise _empty_error(path, listing.skipped)
         _note_carve(per_class["train"], True, True, options)
-        train, val, test = _carve(_make_split(images, labels, paths, owned=True), True, True,
-                                  options, owned=True)
+        train = _make_split(images, labels, paths, owned=True)
+        short = unreached(train, True, True, options, _OWN_SPLIT)
+        train, val, test = _carve(train, True, True, options, owned=True)
         how = (f"class folders; val {options.val_fraction:g} / test "
-               f"{options.test_fraction:g} of each class split off (seed {options.seed})")
+               f"{options.test_fraction:g} of each class split off (seed {options.seed})"
+               + "".join(f"; {note}" for note in short))
     name = label(os.path.basename(os.path.normpath(absolute(path))))
     # The source names the folder absolute, as Task.spec does (`folder:imgs` and `folder:../x`
     # named no folder from another working directory, as run.json and the report show it).
@@ -614,6 +618,10 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
                 train=train, val=val, test=test, skipped=listing.skipped,
                 ignored=listing.ignored, files=listing.files, oriented=listing.oriented,
                 turned=listing.turned, shrunk=listing.shrunk, class_files=per_class)
+
+
+#: How a folder brings a split of its own (`splits.unreached`'s way on).
+_OWN_SPLIT = {"val": "a val/ folder", "test": "a test/ folder"}
 
 
 def _note_carve(records: dict[str, dict], want_val: bool, want_test: bool,

@@ -10,7 +10,7 @@ import numpy as np
 from hubensemble.data.decode import (_short, check_16bit, check_16bit_splits, check_array_values,
                                      to_rgb_uint8)
 from hubensemble.data.loading import LoadOptions, _require_path
-from hubensemble.data.splits import _carve, _make_split
+from hubensemble.data.splits import _carve, _make_split, unreached
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS,
                                     non_integer_labels)
 from hubensemble.data.task import Task
@@ -398,9 +398,11 @@ def _archive_task(archive: _Archive, path: str, options: LoadOptions, test_set: 
     elif val is None:
         # Owned: the loader's own array (read from the archive, converted), so val is carved
         # in place, both views of it; taking each copied them, 2x x_train at the peak.
+        short = unreached(train, True, False, options, {"val": "x_val and y_val"})
         train, val, _ = _carve(train, True, False, options, owned=True)
         if val is not None:
             how += f"; val {options.val_fraction:g} of each class split off (seed {options.seed})"
+        how += "".join(f"; {note}" for note in short)
     if test is None:  # else "no test metrics" at the end of fit said only which file lacked
         how += ("; no x_test, so no test split and no test metrics (an npz's test split is "
                 "x_test and y_test, never carved off train: store them for one)")

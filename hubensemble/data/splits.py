@@ -74,6 +74,54 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
                  for p in parts)
 
 
+def unreached(train: Split, want_val: bool, want_test: bool, options: LoadOptions,
+              own: dict[str, str]) -> list[str]:
+    """The clauses, for a task's source, of the splits a carve off `train` is asked for (the
+    split wanted and its fraction above 0) that no class reaches (`split_counts` gives every
+    class none: each has too few distinct images), e.g. "a test fraction of 0.2 carved no
+    test example: a class gives the test split an image from its 4th distinct one (2 stay
+    for training, and validation takes 1 first), and the classes here have at most 3: add
+    images, or give the data a test/ folder"; [] when every split asked for is reached.
+
+    `own`: {"val", "test"}: the data's own way to bring that split ("a test/ folder").
+    Computed before `_carve` (on `train.labels` and its exact-duplicate groups, as
+    `stratified_split` counts a class). Such a split was left out of the task without a
+    word: a folder of 100 classes of 3 images had no test split, its source said "test 0.2
+    of each class split off", and fit's closing advice, a test fraction, could not give one.
+    """
+    vf = options.val_fraction if want_val else 0.0
+    tef = options.test_fraction if want_test else 0.0
+    if not (vf or tef) or not len(train):
+        return []
+    from hubensemble.data.duplicates import group_ids
+
+    labels = np.asarray(train.labels)
+    _, first = np.unique(group_ids(train.pixel_keys()), return_index=True)
+    sizes = np.bincount(labels[first])
+    most = int(sizes.max())
+    out = []
+    for i, (split, word, f) in enumerate((("val", "validation", vf), ("test", "test", tef)), 1):
+        if f <= 0 or any(split_counts(int(n), vf, tef)[i] for n in sizes if n):
+            continue
+        need = next((n for n in range(1, 1000) if split_counts(n, vf, tef)[i]), None)
+        if need is None:  # fractions the check refuses; nothing to explain
+            continue
+        first_val = split == "test" and vf > 0 and split_counts(need, vf, tef)[1]
+        out.append(f"a {split} fraction of {f:g} carved no {word} example: a class gives the "
+                   f"{word} split an image from its {_nth(need)} distinct one "
+                   f"({MIN_TRAIN_PER_CLASS} stay for training"
+                   + (", and validation takes 1 first" if first_val else "")
+                   + f"), and the classes here have at most {most}: add images, or give the "
+                   f"data {own[split]}")
+    return out
+
+
+def _nth(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, 21st."""
+    end = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{end}"
+
+
 def _check_fractions(val_fraction, test_fraction):
     """DataError unless both fractions are numbers in [0, 1) and leave some training data."""
     # The caller's words (`fraction_word`): the command line was told "val_fraction +
