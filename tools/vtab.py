@@ -486,13 +486,25 @@ def _prepare_hint(task, data_dir):
 
 
 def _read_split(builder, task, split, limit, progress):
+    """(images, labels) of `split`: uint8 RGB [H, W, 3] images and int64 labels [N].
+
+    An Image feature of uint8 pixels (stored as image files: caltech101, pets, flowers, …)
+    is read from its bytes by the owner of tfds decoding, `hubensemble.data.tfds`
+    (`_encoded_image` / `_decoded`: the decode policy, serve_bytes' pixels), as `tfds:`
+    data is; tfds' own decode gave other pixels of the same JPEGs and could not read a GIF.
+    Raises DataError naming the task, split and example for bytes the policy refuses."""
     import tensorflow_datasets as tfds
 
     from hubensemble.data import to_rgb_uint8
+    from hubensemble.data.tfds import _decoded, _encoded_image
 
-    ds = builder.as_dataset(split=split, shuffle_files=False)
+    encoded = _encoded_image(builder.info.features[task.image_key])
     keep = (task.image_key,) + tuple(task.features)
-    ds = ds.map(lambda ex: {k: ex[k] for k in keep})
+    # Only the features the task reads are decoded (not pets' masks and boxes, not the
+    # scene's other fields): tfds' PartialDecoding, the image's bytes kept when encoded.
+    ds = builder.as_dataset(split=split, shuffle_files=False, decoders=tfds.decode.PartialDecoding(
+        {k: True for k in keep},
+        decoders={task.image_key: tfds.decode.SkipDecoding()} if encoded else None))
     if limit:
         ds = ds.take(int(limit))
     images, labels = [], []
@@ -509,7 +521,8 @@ def _read_split(builder, task, split, limit, progress):
                             f"of {split} ({type(e).__name__}: {e}); is this the data set "
                             f"task_adaptation used ({task.tfds_spec}:"
                             f"{'|'.join(task.versions)})?") from None
-        im = np.asarray(ex[task.image_key])
+        im = (_decoded(ex[task.image_key], task.tfds_spec, split, i)
+              if encoded else np.asarray(ex[task.image_key]))
         if im.ndim == 2:
             im = im[..., None]
         if task.pixel_scale != 1:
@@ -525,7 +538,8 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     Returns (Task, info) where info records the tfds version used, the split strings and
     notes (e.g. a train split whose size differs from the one task_adaptation cut)."""
     from hubensemble.data import Split, Task, validate_task
-    from hubensemble.data.tfds import tfds_data_dir
+    from hubensemble.data.sniff import TFDS_DECODED_WORDS
+    from hubensemble.data.tfds import _encoded_image, tfds_data_dir
     from hubensemble.errors import DataError
 
     data_dir = os.path.expanduser(data_dir) if data_dir else None
@@ -566,6 +580,8 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
         names = tuple(feature.names)
     names = list(names or (str(i) for i in range(task.num_classes)))
     shown = " / ".join(splits.values())
+    if _encoded_image(info.features[task.image_key]):  # as data.tfds says it (datachange)
+        shown += f"; its {task.image_key!r} {TFDS_DECODED_WORDS}"
     result = Task(name=task.name, source=f"VTAB-1k {task.name}: tfds {task.tfds_spec}:"
                                          f"{builder.version} ({shown})",
                   class_names=names, train=parts["train"], val=parts["val"],
