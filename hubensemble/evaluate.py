@@ -353,7 +353,9 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     table refuses (`options.check_keywords`, the command line's rule, in its keywords:
     "batch_size must be an integer >= 1, got 0"; the seed in [0, 2**32 - 1]);
     HubensembleError for an unknown corruption or a bad severity; RunError when `model_dir` is
-    not a loadable SavedModel with a serving_default signature taking one image input; DataError
+    not a loadable SavedModel with a serving_default signature taking one image input, or when
+    an output scored is not probabilities (NaN, logits: `metrics.probability_fault`, naming
+    the image and the condition: `_check_scored`); DataError
     when the task has a class the export does not name (naming it), when, without class names in
     the metadata, the class counts differ, or when `task` has no `split` or, before anything
     loads, no image in it (`_scored_split`); TypeError, before
@@ -454,12 +456,17 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                 if p.ndim != 2 or p.shape[1] != n_out:
                     raise DataError(f"the model returns probabilities of shape {p.shape}; "
                                     f"its metadata names {n_out} classes")
+                _check_scored(p, SERVING_SIGNATURE, "probabilities", idx, cond, split,
+                              model_dir)
                 ens_probs[cond][idx] = p
                 if member_call is not None:
                     if mp.ndim != 3 or (members_meta and mp.shape[1] != len(members_meta)):
                         raise RunError(f"{MEMBERS_SIGNATURE} returned shape {mp.shape}; "
                                        f"expected [N, {len(members_meta)}, C] (one slice per "
                                        "member of assets/hubensemble.json); export it again")
+                    _check_scored(mp[:, best_index, :], MEMBERS_SIGNATURE,
+                                  f"member_probabilities[:, {best_index}]", idx, cond, split,
+                                  model_dir)
                     single_probs[cond][idx] = mp[:, best_index, :]
                 # The condition's tensor goes before the next corruption is made: it was
                 # held beside the clean batch and the new copy (one batch more at the peak).
@@ -543,6 +550,27 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     if note := changed_files_note(result):  # its own folder, changed since it was fit
         log.warning("%s", note)
     return result
+
+
+def _check_scored(probs, signature, key, idx, cond, split, model_dir) -> None:
+    """RunError when `probs` ([len(idx), C], the `key` output of `signature` on the images
+    `idx` of `split` under condition `cond`) is not a table of probabilities
+    (`metrics.probability_fault`), naming the image and the way on: a model returning
+    logits, or NaN, was scored without a word (an NLL of logits, accuracy counting NaN rows
+    as class 0, and "NaN" in the JSON written, which JSON readers refuse)."""
+    fault = metrics.probability_fault(probs)
+    if fault is None:
+        return
+    row, why = fault
+    name, sev = cond
+    where = "clean" if name == "clean" else f"{name} at severity {sev}"
+    shown = np.array2string(np.asarray(probs[row]), precision=4, threshold=6, edgeitems=3)
+    raise RunError(f"{model_dir}: {signature}'s {key!r} output on a batch of {len(idx)} "
+                   f"{split} image(s) ({where}) is not probabilities: {why}; e.g. the {split} "
+                   f"split's image {int(idx[row])}: {shown}. evaluate scores a model whose "
+                   "output is a probability per class (a softmax's); give a model that "
+                   "returns logits a softmax, or export it with hubensemble; a NaN or inf is "
+                   "a model that diverged")
 
 
 def _cell(entry, key):

@@ -38,6 +38,39 @@ def check_probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
     return probs, labels
 
 
+#: How far a row's sum may be from 1, and a value below 0, for a table to read as
+#: probabilities (`probability_fault`): float32 softmax rows of up to ~10^5 classes sum to 1
+#: within ~1e-4; the rule a module's output is read by (hub.outputs.PROBABILITY_TOLERANCE).
+PROB_SUM_TOLERANCE = 1e-3
+
+
+def probability_fault(probs) -> tuple[int, str] | None:
+    """(the first row at fault, what is wrong, in words) when `probs` (float [N, C], C >= 1)
+    is not a table of probabilities, else None: a value that is not finite (NaN or inf), a
+    value below -PROB_SUM_TOLERANCE, or a row whose sum is more than PROB_SUM_TOLERANCE from
+    1 (logits, or scores of another kind). Exact zeros, ties and a single class are
+    probabilities. The metrics score such a table without a word: a NaN row's argmax is
+    class 0, right for that class's examples, and a logit above 1 lands in the ECE's last
+    bin, so both are checked before a model's output is scored (`evaluate`)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or not probs.size:
+        return None
+    bad = ~np.isfinite(probs).all(axis=1)
+    if bad.any():
+        row = int(np.argmax(bad))
+        return row, (f"{int(bad.sum())} of {len(probs)} rows hold a value that is not "
+                     "finite (NaN or inf)")
+    low = probs.min(axis=1) < -PROB_SUM_TOLERANCE
+    sums = probs.sum(axis=1)
+    off = np.abs(sums - 1.0) > PROB_SUM_TOLERANCE
+    if low.any() or off.any():
+        row = int(np.argmax(low | off))
+        return row, (f"{int((low | off).sum())} of {len(probs)} rows are not values >= 0 "
+                     f"that sum to 1 (row sums {sums.min():.4g} to {sums.max():.4g}, smallest "
+                     f"value {probs.min():.4g})")
+    return None
+
+
 def accuracy(probs, labels) -> float:
     """Top-1 accuracy in [0, 1] of probabilities [N, C] against labels [N] (argmax; equal
     probabilities go to the lower class index)."""

@@ -1640,3 +1640,90 @@ def test_a_folder_carved_as_fit_carved_it_is_not_copied_to_be_compared(tmp_path)
     np.testing.assert_array_equal(other.test.labels, plain.test.labels)
     for path, image in zip(other.test.paths, other.test.images):
         np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), image)
+
+
+def build_scores_model(path, kind):
+    """A SavedModel of serving_default and serve_members (2 members, 3 classes, on the
+    images' mean colour) whose scored output is no probability table by `kind`: "logits"
+    (serving_default's), "nan" (NaN on images brighter than 0.5 on average), "member-logits"
+    (the best member's slice; the average is a softmax); assets/hubensemble.json names
+    the members and the best (the second)."""
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
+
+    def member_scores(images):
+        logits = (tf.reduce_mean(images, axis=[1, 2]) - 0.5) * 10.0  # [N, 3]
+        soft = tf.nn.softmax(logits)
+        best = logits if kind == "member-logits" else soft
+        return tf.stack([soft, best], axis=1)  # [N, 2, 3]
+
+    @tf.function(input_signature=[spec])
+    def serving_default(images):
+        mean = tf.reduce_mean(images, axis=[1, 2, 3])[:, None]
+        logits = (tf.reduce_mean(images, axis=[1, 2]) - 0.5) * 10.0
+        p = {"logits": logits,
+             "nan": tf.where(mean > 0.5, tf.fill(tf.shape(logits), np.float32("nan")),
+                             tf.nn.softmax(logits))}.get(kind, tf.nn.softmax(logits))
+        return {"probabilities": p}
+
+    @tf.function(input_signature=[spec])
+    def serve_members(images):
+        return {"member_probabilities": member_scores(images)}
+
+    root = tf.train.Checkpoint()
+    root.serving_default, root.serve_members = serving_default, serve_members
+    tf.saved_model.save(root, str(path), signatures={
+        "serving_default": serving_default.get_concrete_function(),
+        "serve_members": serve_members.get_concrete_function()})
+    os.makedirs(path / "assets", exist_ok=True)
+    (path / "assets" / "hubensemble.json").write_text(json.dumps(
+        {"format": "hubensemble-export", "class_names": ["a", "b", "c"], "num_classes": 3,
+         "best_single": TRIALS[1], "members": [{"trial": t, "module": t[-1], "weight": 0.5}
+                                               for t in TRIALS[:2]]}))
+    return path
+
+
+@pytest.mark.parametrize("kind, key, fault", [
+    ("logits", "serving_default's 'probabilities'", "rows are not values >= 0 that sum to 1"),
+    ("nan", "serving_default's 'probabilities'", "hold a value that is not finite"),
+    ("member-logits", "serve_members's 'member_probabilities[:, 1]'",
+     "rows are not values >= 0 that sum to 1")])
+def test_a_model_whose_output_is_not_probabilities_is_refused_naming_an_image(
+        tmp_path, kind, key, fault):
+    # Before, evaluate scored logits (an NLL of 9.4 from them) and NaN rows (accuracy counting
+    # them as class 0, NaN written into the JSON, which JSON readers refuse) without a word.
+    model = build_scores_model(tmp_path / kind, kind)
+    rng = np.random.default_rng(0)
+    images = (rng.random((12, 4, 4, 3)) * 255).astype(np.uint8)
+    images[5] = 250  # bright: NaN for "nan"; the batch's first such image
+    images[:5] //= 3
+    task = Task(name="toy", source="test", class_names=["a", "b", "c"],
+                train=Split(images=images[:6], labels=np.arange(6) % 3),
+                test=Split(images=images, labels=np.arange(12) % 3))
+    with pytest.raises(RunError) as e:
+        ev.evaluate_model(model, task, corruptions=False, progress=False)
+    said = str(e.value)
+    assert said.startswith(f"{model}: {key} output on a batch of 12 test image(s) (clean) is "
+                           "not probabilities: "), said
+    assert fault in said and "give a model that returns logits a softmax" in said, said
+    if kind == "nan":
+        assert "the test split's image 5: [nan nan nan]" in said, said
+
+
+def test_probability_fault_passes_probabilities_and_names_the_first_row_that_is_not():
+    from hubensemble import metrics
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(50, 1000)).astype(np.float32) * 5
+    soft = tf.nn.softmax(logits).numpy()  # float32 rows of 1,000 classes
+    exact = np.array([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0]], np.float32)  # zeros, a tie
+    for probs in (soft, exact, np.ones((4, 1), np.float32), np.zeros((0, 3))):
+        assert metrics.probability_fault(probs) is None
+    bad = exact.copy()
+    bad[1, 0] = np.inf
+    assert metrics.probability_fault(bad) == (
+        1, "1 of 3 rows hold a value that is not finite (NaN or inf)")
+    assert metrics.probability_fault(logits)[0] == 0
+    shifted = np.array([[0.5, 0.5], [0.6, 0.6], [1.2, -0.2]])  # sums 1, 1.2, 1 (a value < 0)
+    assert metrics.probability_fault(shifted) == (
+        1, "2 of 3 rows are not values >= 0 that sum to 1 (row sums 1 to 1.2, smallest value "
+        "-0.2)")
