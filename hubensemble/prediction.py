@@ -319,8 +319,13 @@ def _reason(path, err) -> str:
 
 def _meant(path: str) -> str | None:
     """What a path that names nothing may have meant, or None: a quoted pattern ('imgs/*.jpg'
-    reached predict as it is: the shell expands a pattern only when it is not in quotes) or
-    a list file (@list.txt: predict reads no lists)."""
+    reached predict as it is: the shell expands a pattern only when it is not in quotes), a
+    list file (@list.txt: predict reads no lists) or standard input ("-", as `cat` and
+    `convert` read it: predict reads files; it said "-: cannot read it: No such file or
+    directory" of `curl URL | hubensemble predict --model M -`)."""
+    if path == "-":
+        return ("standard input? predict reads image files, not stdin: save the image to a "
+                "file and pass its path")
     if any(c in path for c in "*?["):
         return ("a pattern? predict does not expand * ? [ ]: the shell does, when the "
                 "pattern is not in quotes; or pass the folder")

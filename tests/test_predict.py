@@ -56,3 +56,19 @@ def test_nothing_to_predict_quotes_an_example_path_that_reads_as_two(tmp_path, i
     assert code != 0 and out == "", out
     assert (f"error: nothing to predict: 1 file(s) under the folders could not be read, e.g. "
             f"{str(tmp_path / 'd' / 'a, b.png')!r}: an empty file (0 bytes)") in err, err
+
+
+def test_a_dash_is_said_to_be_no_way_to_give_stdin(tmp_path, in_process, monkeypatch):
+    """`curl URL | hubensemble predict --model M -` said "-: cannot read it: No such file or
+    directory (relative paths are relative to …)", as of a typo. It says predict reads no
+    standard input, before TensorFlow; a file named "-" is still read as a file."""
+    model = unloadable_export(tmp_path / "export")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = in_process("predict", "--model", model, "-")
+    assert code == 2 and out == "", out
+    assert err == ("hubensemble: error: -: no such file (standard input? predict reads image "
+                   "files, not stdin: save the image to a file and pass its path); check the "
+                   "path (or pass --skip-unreadable)\n"), err
+    (tmp_path / "-").write_bytes(b"")  # a file of that name: its own reason
+    results = predict(model, ["-"], skip_unreadable=True, progress=False)
+    assert results == [{"path": "-", "error": "an empty file (0 bytes)"}]
