@@ -421,6 +421,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     elif best_trial is None:
         missing = ("the export's assets/hubensemble.json names no best_single trial; only "
                    "the ensemble was evaluated")
+    elif not trials:  # metadata of an older or a damaged export: the member is unknown
+        missing = (f"the export's assets/hubensemble.json lists no members, so the best single "
+                   f"candidate {best_trial} cannot be found among {MEMBERS_SIGNATURE}' outputs; "
+                   "only the ensemble was evaluated (export it again to compare with it)")
     elif best_trial not in trials:
         missing = (f"the best single candidate {best_trial} is not a member of the "
                    "exported ensemble, so the export cannot run it; only the ensemble "

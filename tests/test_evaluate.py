@@ -392,6 +392,25 @@ def test_best_single_outside_the_members_is_said(export_dir, tmp_path):
     assert result["best_single"] is None and "default-0009-z" in result["best_single_missing"]
 
 
+def test_metadata_without_members_is_said_as_such_not_as_a_best_single_outside_them(
+        export_dir, tmp_path):
+    """Metadata without its "members" list (an older or a damaged export) was said to have a
+    best single candidate "not a member of the exported ensemble", which it is."""
+    bare = tmp_path / "bare"
+    shutil.copytree(export_dir, bare)
+    asset = bare / "assets" / "hubensemble.json"
+    meta = json.loads(asset.read_text())
+    del meta["members"]
+    asset.write_text(json.dumps(meta))
+    result = ev.evaluate_model(bare, make_task(export_dir, n=6), corruptions=False,
+                               progress=False)
+    assert result["best_single"] is None and result["members"] == []
+    assert result["best_single_missing"] == (
+        f"the export's assets/hubensemble.json lists no members, so the best single candidate "
+        f"{BEST} cannot be found among serve_members' outputs; only the ensemble was evaluated "
+        "(export it again to compare with it)")
+
+
 def test_evaluate_model_refuses_wrong_inputs(export_dir, tmp_path):
     task = make_task(export_dir, n=6)
     with pytest.raises(HubensembleError) as e:
