@@ -1947,3 +1947,35 @@ def test_an_export_deleted_since_is_said_to_be_gone_not_named_as_the_runs(
     Run(path).update(export={**Run(path).export_record(served), "skipped": []})
     assert (f"export: none ({served}, which run.json records, is gone): run `hubensemble "
             f"export --run {path} --out {served}`") in report.summary_table(path).splitlines()
+
+
+def test_a_sweep_whose_every_trial_failed_is_not_sent_to_tune_alone(
+        tmp_path, figures_not_drawn):
+    """Every trial of a finished sweep failed: the report said "There are no fine-tuned
+    candidates yet (candidates/ is empty or missing): run `hubensemble tune --run RUN`" and
+    "run `… tune …` (then ensemble)", where candidates/ held the failed trials and that
+    command reuses them (a failed trial is done: `sweeps.rerun_failed_words`) and does
+    nothing. It says they all failed, and removes their folders before tune runs them
+    again."""
+    from hubensemble.text import shell
+
+    path = tmp_path / "run"
+    make_ranked_run(path, MODULES)
+    atomic_save_npy(path / "labels" / "val.npy", np.zeros(N_VAL, np.int64))
+    trials = [f"default-{i:04d}-{name}" for i, name in enumerate(MODULES)]
+    for trial, name in zip(trials, MODULES):
+        write_candidate(path / "candidates", {"trial": trial, "module": name, "hparams": {},
+                                              "status": "failed", "reason": OOM,
+                                              "has_test": False})
+    text = _flat(shown(report.write_report(path)[0].read_text()))
+    assert "candidates/ is empty or missing" not in text
+    said = (f"all {len(trials)} trials of the sweep failed: once their cause is fixed, remove "
+            "their folders (the command is under \"What failed and why\"), then run "
+            f"`hubensemble tune --run {path}`")
+    failures = text[text.index("## What failed and why"):text.index("## Time per stage")]
+    assert f"`(cd {shell(path / 'candidates')} && rm -r {' '.join(trials)})`" in failures
+    knn = text[text.index("## kNN proxy"):text.index("## Labels to check")]
+    assert f"There is no usable candidate: {said}." in knn, knn
+    size = text[text.index("## Ensemble size"):text.index("## Best single")]
+    assert f"There is no ensemble yet (ensemble.json is missing): {said} (then ensemble)." \
+        in size, size

@@ -177,8 +177,15 @@ class RunFiles:
         if self.unfinished and first in ("tune", "ensemble") and done["tune"]:
             return self.finish_step()  # not `ensemble` of part of the pool (a new-user check)
         rest = chain[chain.index(first) + 1:chain.index(what) + 1]
-        return Inline("run ", Code(self.cmd(first)),
-                      f" (then {', '.join(rest)})" if rest else None)
+        then = f" (then {', '.join(rest)})" if rest else None
+        if first == "tune" and self.failed and not self.unfinished:
+            # Every trial of a finished sweep failed: tune alone reuses them and does nothing
+            # (a failed trial is done: sweeps.rerun_failed_words). The command that removes
+            # their folders is under "What failed and why" (once, however many sections).
+            return Inline(f"all {len(self.failed)} trials of the sweep failed: once their "
+                          "cause is fixed, remove their folders (the command is under \"What "
+                          "failed and why\"), then run ", Code(self.cmd("tune")), then)
+        return Inline("run ", Code(self.cmd(first)), then)
 
 
 def load_run(run_dir) -> RunFiles:
@@ -426,8 +433,10 @@ def _load_candidates(files: RunFiles, folder: Path) -> None:
         files.skipped = [(t, r) for t, r in skipped if t not in failed_ids]
         files.at_chance = at_chance_candidates(files.candidates, files.y_val)
     if not files.candidates and files.candidates_note is None:
-        files.candidates_note = Inline("There are no fine-tuned candidates yet (candidates/ "
-                                       "is empty or missing): ", files.next_step("tune"), ".")
+        files.candidates_note = Inline(
+            "There is no usable candidate: " if files.failed and not files.unfinished else
+            "There are no fine-tuned candidates yet (candidates/ is empty or missing): ",
+            files.next_step("tune"), ".")
 
 
 def _coverage(files: RunFiles) -> dict:
