@@ -192,11 +192,12 @@ def import_keras():
 
 
 def _import_tensorflow(setup):
-    """`import_tensorflow`'s first import of TensorFlow (which imports matplotlib: its
-    folder is checked first, `environment.matplotlib_folder`)."""
-    from hubensemble.environment import matplotlib_folder
+    """`import_tensorflow`'s first import of TensorFlow (which imports matplotlib: imported
+    first by `environment.import_matplotlib`, its folder checked and a MPLBACKEND it does not
+    know left out, which stopped TensorFlow's import with a traceback)."""
+    from hubensemble.environment import import_matplotlib
 
-    matplotlib_folder()
+    import_matplotlib()
     os.environ.setdefault(LOG_LEVEL_ENV, DEFAULT_LOG_LEVEL)
     if not filtering():
         import tensorflow as tf

@@ -341,3 +341,41 @@ def matplotlib_folder() -> None:
                              "removed at exit: it goes on", reads_old=False)
             os.environ[MATPLOTLIB_ENV] = folder_removed_at_exit("hubensemble-matplotlib-")
             return
+
+
+#: The variable matplotlib takes its backend from at its first import.
+MATPLOTLIB_BACKEND_ENV = "MPLBACKEND"
+
+
+def import_matplotlib() -> None:
+    """matplotlib's first import in this process, its folder checked first
+    (`matplotlib_folder`): TensorFlow's import imports it (and pyplot), the report's figures
+    and the zoo's glyphs use it. A MPLBACKEND naming no backend matplotlib knows (a typo,
+    another machine's) made that import raise ValueError ("Key backend: 'x' is not a valid
+    value for backend"): `fit` stopped with a traceback from TensorFlow's import, and the
+    report lost every section with a figure, blamed on the run's files. hubensemble needs no
+    backend (its figures are drawn on matplotlib's Agg canvas, no pyplot), so the variable is
+    left out of that import and put back after it, with a warning naming it. Nothing is done
+    once matplotlib is imported. Raises what the import raises otherwise."""
+    if "matplotlib" in sys.modules:
+        return
+    matplotlib_folder()
+    try:
+        import matplotlib  # noqa: F401
+    except ValueError as e:
+        backend = os.environ.get(MATPLOTLIB_BACKEND_ENV)
+        if not backend:
+            raise
+        log.warning("%s=%r names no backend matplotlib knows (%s); hubensemble's figures need "
+                    "none (drawn on matplotlib's Agg canvas), so it is left out for them: "
+                    "unset it, or set one of matplotlib's (e.g. agg), for your own plots",
+                    MATPLOTLIB_BACKEND_ENV, backend, str(e).split(";")[0])
+        # The failed import's half-made submodules go too: importing again over them fails
+        # ("module 'matplotlib' has no attribute '_docstring'").
+        for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"]:
+            del sys.modules[name]
+        del os.environ[MATPLOTLIB_BACKEND_ENV]
+        try:
+            import matplotlib  # noqa: F401,F811
+        finally:
+            os.environ[MATPLOTLIB_BACKEND_ENV] = backend

@@ -1979,3 +1979,38 @@ def test_a_sweep_whose_every_trial_failed_is_not_sent_to_tune_alone(
     size = text[text.index("## Ensemble size"):text.index("## Best single")]
     assert f"There is no ensemble yet (ensemble.json is missing): {said} (then ensemble)." \
         in size, size
+
+
+def test_a_backend_matplotlib_does_not_know_leaves_the_figures_drawn(tmp_path):
+    """MPLBACKEND naming no backend matplotlib knows (a typo, one of another machine's) made
+    matplotlib's import fail, and with it every section that has a figure: "This section
+    could not be drawn: RUN/ensemble.json holds a value of an unexpected kind (ValueError:
+    Key backend: …); `hubensemble ensemble --run RUN` writes it again", blaming the run's
+    files, its tables gone too. The figures are drawn on matplotlib's Agg canvas and need no
+    backend: the variable is left out of its import, with a warning that names it. A fresh
+    Python (matplotlib reads MPLBACKEND at its first import only), one figure (every figure
+    goes through the one import: `figures._figure`; TensorFlow's import, which stopped `fit`
+    with that traceback, and the zoo's glyphs go through it too,
+    `environment.import_matplotlib`)."""
+    import io
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    code = ("import sys\nfrom hubensemble.report.figures import plot_curve\n"
+            "png = plot_curve([{'size': 1, 'ce': 0.5, 'accuracy': 0.8},\n"
+            "                  {'size': 2, 'ce': 0.4, 'accuracy': 0.85}], 2, None)\n"
+            "sys.stdout.buffer.write(png)\n"
+            "import os, matplotlib.pyplot  # as TensorFlow's import does after it\n"
+            "assert os.environ['MPLBACKEND'] == 'no_such_backend'  # put back\n")
+    env = {**os.environ, "MPLBACKEND": "no_such_backend", "MPLCONFIGDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          timeout=300)
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert Image.open(io.BytesIO(done.stdout)).format == "PNG"
+    assert ("MPLBACKEND='no_such_backend' names no backend matplotlib knows (Key backend: "
+            "'no_such_backend' is not a valid value for backend); hubensemble's figures need "
+            "none") in err, err

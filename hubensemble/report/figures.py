@@ -8,7 +8,7 @@ import numpy as np
 
 from hubensemble import metrics
 from hubensemble._tf import first_import
-from hubensemble.environment import matplotlib_folder
+from hubensemble.environment import import_matplotlib
 
 #: Equal-width confidence bins of the reliability diagrams (metrics.ECE_BINS, Guo et al. 2017).
 RELIABILITY_BINS = metrics.ECE_BINS
@@ -39,9 +39,10 @@ def reliability(probs, y, bins=RELIABILITY_BINS) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def _figure(width, height):
-    # matplotlib's folder checked before its first import (environment.matplotlib_folder).
-    matplotlib_folder()
     with first_import("matplotlib"):
+        # Its folder checked and a MPLBACKEND it does not know left out before its first
+        # import (environment.import_matplotlib).
+        import_matplotlib()
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure as MplFigure
 

@@ -114,9 +114,9 @@ _BOLD = ("Bold", "Bol.", "BolIta", "cmb10")
 
 def font_dir() -> str:
     """The TrueType fonts shipped inside matplotlib (the glyphs are rendered from them)."""
-    from hubensemble.environment import matplotlib_folder
+    from hubensemble.environment import import_matplotlib
 
-    matplotlib_folder()
+    import_matplotlib()  # its folder checked, a MPLBACKEND it does not know left out
     import matplotlib
 
     return os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
