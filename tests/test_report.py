@@ -1191,6 +1191,8 @@ def test_a_members_missing_validation_table_is_named_once_and_not_left_out(full_
     ("shape", "test_probs.npy has 2 classes, its val_probs.npy 3; no test metrics for it"),
     ("cut", "test_probs.npy is damaged"),
     ("folder", "candidates/{trial}/ is missing (deleted?)"),
+    # It read "candidates/T/no trial.json yet (…)", as if a file of that name.
+    ("record", "candidates/{trial}: no trial.json yet (still training, or interrupted)"),
 ])
 def test_a_members_damaged_test_table_or_missing_folder_is_named(
         full_run, tmp_path, damage, named, figures_not_drawn):
@@ -1202,6 +1204,8 @@ def test_a_members_damaged_test_table_or_missing_folder_is_named(
     elif damage == "cut":
         data = (folder / "test_probs.npy").read_bytes()
         (folder / "test_probs.npy").write_bytes(data[:len(data) // 2])
+    elif damage == "record":
+        (folder / "trial.json").unlink()
     else:
         import shutil
 

@@ -346,15 +346,25 @@ def _member_problems(files: RunFiles) -> None:
             c = usable[trial]
             if c.test_probs is None and c.has_test and files.y_test is not None:
                 why = "; ".join(c.notes) or f"{candidate.TEST_PROBS_FILE} was not read"
-                files.member_problems[trial] = f"{folder}{why}"
+                files.member_problems[trial] = in_folder(folder, why)
         elif trial in skipped:
-            files.member_problems[trial] = f"{folder}{skipped.pop(trial)}"
+            files.member_problems[trial] = in_folder(folder, skipped.pop(trial))
         elif not (files.path / folder).is_dir():
             files.member_problems[trial] = f"{folder} is missing (deleted?)"
         else:  # e.g. its trial.json failed: the failures section lists it
             files.member_problems[trial] = f"{folder} holds no usable candidate"
     # A member is not "left out of the ensemble": the failures section names it as a member.
     files.skipped = [(t, r) for t, r in files.skipped if t not in files.member_problems]
+
+
+def in_folder(folder: str, why: str) -> str:
+    """`why` (a candidate's reason, `candidate.inspect` / `load_pool`) said of `folder`
+    ("candidates/T/"): right after it when it starts with one of its files
+    ("candidates/T/test_probs.npy is missing"), else after a colon ("candidates/T: no
+    trial.json yet …"; it read "candidates/T/no trial.json yet", a file of that name)."""
+    first = str(why).split(" ", 1)[0]
+    return (f"{folder}{why}" if "." in first.rstrip(".,;:") and "/" not in first
+            else f"{folder.rstrip('/')}: {why}")
 
 
 def _label_problems(files: RunFiles) -> None:

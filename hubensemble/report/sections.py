@@ -24,8 +24,8 @@ from hubensemble.report.labels import labels_section
 from hubensemble.report.perclass import perclass_section
 from hubensemble.text import absolute, names_shown, shown_time
 from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
-from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, knn_vs_finetuned,
-                                         load_run, spearman)
+from hubensemble.report.runfiles import (candidate_accuracy, candidate_ce, in_folder,
+                                         knn_vs_finetuned, load_run, spearman)
 from hubensemble.chance import members_chance_text
 from hubensemble.cost.records import figure
 from hubensemble.lockwords import command_line
@@ -339,8 +339,8 @@ def _test_panels(files):
         panels.append((f"best single ({best})", by_trial[best].test_probs, files.y_test))
     elif best and best not in missing:
         c = by_trial.get(best)
-        notes.append(f"candidates/{best}/" + ("; ".join(c.notes) if c and c.notes else
-                                              " is missing or not usable"))
+        notes.append(in_folder(f"candidates/{best}/", "; ".join(c.notes)) if c and c.notes
+                     else f"candidates/{best}/ is missing or not usable")
     return panels, "; ".join(notes)
 
 
