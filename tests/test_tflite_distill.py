@@ -1075,3 +1075,39 @@ def test_a_changed_teacher_export_is_said_with_the_terminals_times(tmp_path):
     assert (f"(it was written at {shown_time('2026-12-01T09:00:00')} then, at "
             f"{shown_time('2026-12-04T15:40:01')} now)") in str(e.value), e.value
     assert "T09:00:00" not in str(e.value) and "T15:40:01" not in str(e.value)
+
+
+def test_a_module_the_tflite_converter_refuses_is_named_with_its_reason(module_factory,
+                                                                        tmp_path, capfd):
+    # A float16 module's Conv2D has no TFLite built-in. The error was the converter's first
+    # line ("Could not translate MLIR to FlatBuffer … loc(fused[…])"), naming no member or
+    # module (in an ensemble with another module, an op of that other one), and MLIR's
+    # diagnostics filled the terminal. It names the module, its member and why.
+    import keras
+
+    from hubensemble import tune
+    from hubensemble.export.saved import ExportMember
+    from hubensemble.export.tflite import write_tflite
+    from hubensemble.hub import write_hub_module
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", dtype="float16")(inp)
+    x = keras.layers.GlobalAveragePooling2D(dtype="float32")(x)
+    half = write_hub_module(keras.Model(inp, x), str(tmp_path / "half"))
+    specs = [ModuleSpec(name="plain", handle=module_factory("tfl_small", seed=4, width=4)),
+             ModuleSpec(name="half", handle=half)]
+    members = [ExportMember(tune.build_classifier(s, 10), 8, 0.5,
+                            {"trial": f"trial-{s.name}", "module": s.name}) for s in specs]
+    out = tmp_path / "served-tflite"
+    capfd.readouterr()
+    with pytest.raises(RunError) as caught:
+        write_tflite(members, [str(i) for i in range(10)], out, input_hw=(8, 8),
+                     check_images=np.zeros((2, 8, 8, 3), np.float32), reference=None)
+    said, named = str(caught.value), str(caught.value).split(". No TFLite")[0]
+    assert "refuses module half (member trial-half): ops without a TFLite built-in" in said
+    assert "Conv2D" in named and "float16" in named and "plain" not in named, said
+    assert "SavedModel written before this step is kept" in said
+    assert not out.exists()
+    assert "loc(fused" not in capfd.readouterr().err  # the converter's lines: the log's
+

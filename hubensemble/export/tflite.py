@@ -130,11 +130,80 @@ def convert(module: TFLiteEnsemble, quantize: str = "none") -> bytes:
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     try:
-        return converter.convert()
+        # MLIR's diagnostics (a dozen "loc(fused[…]): error: …" lines per op) went straight
+        # to the terminal, under -q too; RUN/log.txt keeps them, the error says what they mean.
+        with _tf.native_notices("the TFLite converter"):
+            return converter.convert()
     except Exception as e:  # noqa: BLE001 - the converter raises ConverterError and others
-        raise RunError(f"the TFLite converter failed: {first_line(e)}. A module whose graph "
-                       "uses ops without a TFLite built-in (see the converter's message) "
-                       "cannot be exported as TFLite; export it as a SavedModel") from e
+        raise RunError(f"the TFLite converter failed: {converter_reason(e)}. A module whose "
+                       "graph uses ops without a TFLite built-in cannot be exported as "
+                       "TFLite; serve the SavedModel") from e
+
+
+def converter_reason(error: BaseException) -> str:
+    """Why the TFLite converter refused a graph, in one line, from its ConverterError: the
+    TensorFlow ops it found no TFLite built-in for (its "TF Select ops: …" line), and when
+    they run on float16 tensors (a module saved in float16 or mixed precision) that TFLite's
+    built-in kernels take float32; else the error's first line (`errors.first_line`)."""
+    import re
+
+    text = str(error)
+    ops = re.search(r"TF Select ops: ([^\n]+)", text)
+    if ops is None:
+        return first_line(error)
+    reason = f"ops without a TFLite built-in: {ops.group(1).strip()}"
+    if re.search(r"tensor<[^>]*f16>", text):
+        reason += (" on float16 tensors (the module computes in float16; TFLite's built-in "
+                   "kernels take float32)")
+    return reason
+
+
+def refused_members(module: "TFLiteEnsemble", quantize: str, error: RunError) -> RunError:
+    """The RunError to raise when `convert(module, quantize)` failed with `error`: naming
+    the members (trial and module) whose modules the converter refuses, each with
+    `converter_reason`, found by converting each group of members that runs one backbone
+    (`TFLiteEnsemble.groups`) alone. The whole ensemble's first error line named an op of
+    any member, often not the one refused (an ensemble of a float16 module and one with a
+    Lgamma op, which converts alone, was said to fail at the Lgamma). `error` unchanged when
+    the ensemble is one group (its reason is that group's) or no group fails alone."""
+    groups = module.groups
+    failing, verdicts = [], {}
+    if len(groups) > 1:
+        for group in groups:
+            first = module.members[group[0]]
+            # Members of one module at one size trace the same ops: converted once.
+            key = ((first.info or {}).get("module"), int(first.size))
+            if key[0] is None or key not in verdicts:
+                alone = TFLiteEnsemble([module.members[i] for i in group], module.input_hw,
+                                       [tuple(range(len(group)))])
+                try:
+                    convert(alone, quantize)
+                    verdicts[key] = None
+                except RunError as e:
+                    verdicts[key] = converter_reason(e.__cause__ or e)
+            if verdicts[key] is not None:
+                failing.append((group, verdicts[key]))
+    elif groups:
+        failing.append((groups[0], converter_reason(error.__cause__ or error)))
+    if not failing:
+        return error
+
+    def named(i):
+        info = module.members[i].info or {}
+        return f"member {info.get('trial', i)}"
+
+    def what(group):
+        modules = dict.fromkeys(str((module.members[i].info or {}).get("module", "?"))
+                                for i in group)
+        return (f"module {', '.join(modules)} ({', '.join(named(i) for i in group)})")
+
+    refused = "; ".join(f"{what(group)}: {reason}" for group, reason in failing)
+    modules = sorted({str((module.members[i].info or {}).get("module", "?"))
+                      for group, _ in failing for i in group})
+    return RunError(f"the TFLite converter refuses {refused}. No TFLite model was written; "
+                    "the SavedModel written before this step is kept: serve it, or for a "
+                    f"TFLite model choose an ensemble without {', '.join(modules)} and export "
+                    "again")
 
 
 def interpreter_class() -> tuple[type, str]:
@@ -335,7 +404,10 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
         raise RunError(f"check images must be [N, {input_hw[0]}, {input_hw[1]}, 3], got "
                        f"{images.shape}")
     module = TFLiteEnsemble(members, input_hw, groups)
-    content = convert(module, quantize)
+    try:
+        content = convert(module, quantize)
+    except RunError as e:
+        raise refused_members(module, quantize, e) from e.__cause__
     runner = TFLiteRunner(content=content)
     expected = np.asarray(reference(images), np.float64)
     got = np.asarray(runner(images), np.float64)
