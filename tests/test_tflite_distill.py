@@ -1105,9 +1105,50 @@ def test_a_module_the_tflite_converter_refuses_is_named_with_its_reason(module_f
         write_tflite(members, [str(i) for i in range(10)], out, input_hw=(8, 8),
                      check_images=np.zeros((2, 8, 8, 3), np.float32), reference=None)
     said, named = str(caught.value), str(caught.value).split(". No TFLite")[0]
-    assert "refuses module half (member trial-half): ops without a TFLite built-in" in said
+    assert ("cannot serve module half (member trial-half): the converter refuses it: ops "
+            "without a TFLite built-in") in said
     assert "Conv2D" in named and "float16" in named and "plain" not in named, said
     assert "SavedModel written before this step is kept" in said
     assert not out.exists()
     assert "loc(fused" not in capfd.readouterr().err  # the converter's lines: the log's
+
+
+def test_a_module_whose_tflite_model_does_not_run_is_named_and_nothing_is_written(
+        module_factory, tmp_path):
+    # TensorFlow 2.21's converter turns a Lgamma op into a model that allocates at its stored
+    # batch of 1 only (and returns [0, C] there): the check's batch of images ended the
+    # export in the interpreter's RuntimeError traceback ("Given shapes, [2,8,8,4] and
+    # [0,8,8,4], are not broadcastable. Node number 9 (SUB) failed to prepare."), naming no
+    # module. It names the member and module that do not run; nothing is written.
+    import keras
+
+    from hubensemble import tune
+    from hubensemble.export.saved import ExportMember
+    from hubensemble.export.tflite import write_tflite
+    from hubensemble.hub import write_hub_module
+
+    class Lgamma(keras.layers.Layer):
+        def call(self, x):
+            return tf.math.lgamma(x + 1.0)
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, None, 3))
+    x = Lgamma()(keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp))
+    lg = write_hub_module(keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x)),
+                          str(tmp_path / "lg"))
+    specs = [ModuleSpec(name="plain", handle=module_factory("tfl_small", seed=4, width=4)),
+             ModuleSpec(name="lg", handle=lg)]
+    members = [ExportMember(tune.build_classifier(s, 10), 8, 0.5,
+                            {"trial": f"trial-{s.name}", "module": s.name}) for s in specs]
+    out = tmp_path / "served-tflite"
+    with pytest.raises(RunError) as caught:
+        write_tflite(members, [str(i) for i in range(10)], out, input_hw=(8, 8),
+                     check_images=np.zeros((2, 8, 8, 3), np.float32),
+                     reference=lambda x: np.full((len(x), 10), 0.1, np.float32))
+    said = str(caught.value)
+    assert said.startswith("TFLite cannot serve module lg (member trial-lg): its TFLite "
+                           "model does not run on 2 images: "), said
+    assert "plain" not in said.split(". No TFLite")[0]
+    assert "SavedModel written before this step is kept" in said
+    assert not out.exists()
 

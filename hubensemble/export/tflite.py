@@ -158,14 +158,18 @@ def converter_reason(error: BaseException) -> str:
     return reason
 
 
-def refused_members(module: "TFLiteEnsemble", quantize: str, error: RunError) -> RunError:
-    """The RunError to raise when `convert(module, quantize)` failed with `error`: naming
-    the members (trial and module) whose modules the converter refuses, each with
-    `converter_reason`, found by converting each group of members that runs one backbone
-    (`TFLiteEnsemble.groups`) alone. The whole ensemble's first error line named an op of
-    any member, often not the one refused (an ensemble of a float16 module and one with a
-    Lgamma op, which converts alone, was said to fail at the Lgamma). `error` unchanged when
-    the ensemble is one group (its reason is that group's) or no group fails alone."""
+def refused_members(module: "TFLiteEnsemble", quantize: str, images,
+                    error: RunError) -> RunError:
+    """The RunError to raise when the TFLite model of `module` could not be made or run
+    (`error`, of `_converted`): naming the members (trial and module) TFLite cannot serve,
+    each with why (the converter refuses its module: `converter_reason`; or the converted
+    model does not run on the check `images`, float32 [N, H, W, 3], or returns no finite
+    [N, C]), found by converting and running each group of members that runs one backbone
+    (`TFLiteEnsemble.groups`) alone, once per module and size. The whole ensemble's first
+    error line named an op of any member, often not the one refused (a float16 module beside
+    one with a Lgamma op was said to fail at the Lgamma), and a model that converted but did
+    not run ended the export in the interpreter's traceback. With one group, or when no
+    group fails alone, `error`'s reason is the ensemble's."""
     groups = module.groups
     failing, verdicts = [], {}
     if len(groups) > 1:
@@ -177,16 +181,14 @@ def refused_members(module: "TFLiteEnsemble", quantize: str, error: RunError) ->
                 alone = TFLiteEnsemble([module.members[i] for i in group], module.input_hw,
                                        [tuple(range(len(group)))])
                 try:
-                    convert(alone, quantize)
+                    _converted(alone, quantize, images)
                     verdicts[key] = None
                 except RunError as e:
-                    verdicts[key] = converter_reason(e.__cause__ or e)
+                    verdicts[key] = str(e)
             if verdicts[key] is not None:
                 failing.append((group, verdicts[key]))
     elif groups:
-        failing.append((groups[0], converter_reason(error.__cause__ or error)))
-    if not failing:
-        return error
+        failing.append((groups[0], str(error)))
 
     def named(i):
         info = module.members[i].info or {}
@@ -197,13 +199,39 @@ def refused_members(module: "TFLiteEnsemble", quantize: str, error: RunError) ->
                                 for i in group)
         return (f"module {', '.join(modules)} ({', '.join(named(i) for i in group)})")
 
+    keep = ("No TFLite model was written; the SavedModel written before this step is kept: "
+            "serve it")
+    if not failing:
+        return RunError(f"the ensemble's TFLite model cannot be made, though each of its "
+                        f"members' can alone: {error}. {keep}")
     refused = "; ".join(f"{what(group)}: {reason}" for group, reason in failing)
     modules = sorted({str((module.members[i].info or {}).get("module", "?"))
                       for group, _ in failing for i in group})
-    return RunError(f"the TFLite converter refuses {refused}. No TFLite model was written; "
-                    "the SavedModel written before this step is kept: serve it, or for a "
-                    f"TFLite model choose an ensemble without {', '.join(modules)} and export "
-                    "again")
+    return RunError(f"TFLite cannot serve {refused}. {keep}, or for a TFLite model choose an "
+                    f"ensemble without {', '.join(modules)} and export again")
+
+
+def _converted(module: "TFLiteEnsemble", quantize: str, images) -> tuple[bytes, np.ndarray]:
+    """(the TFLite flatbuffer of `module`, its probabilities float64 [N, C] on `images`,
+    float32 [N, H, W, 3]). RunError whose message is why not, in words that follow a
+    module's name: the converter refuses it (`converter_reason`), its model does not run on
+    the images (the interpreter's error: a model the converter made of a Lgamma op ran at
+    its stored batch of 1 only), or returns other than finite probabilities, one row per
+    image (that model gave [0, C] at batch 1)."""
+    try:
+        content = convert(module, quantize)
+    except RunError as e:
+        raise RunError(f"the converter refuses it: {converter_reason(e.__cause__ or e)}") \
+            from e.__cause__
+    try:
+        got = np.asarray(TFLiteRunner(content=content)(images), np.float64)
+    except Exception as e:  # noqa: BLE001 - the interpreter raises RuntimeError, ValueError
+        raise RunError(f"its TFLite model does not run on {len(images)} images: "
+                       f"{first_line(e)}") from e
+    if got.ndim != 2 or len(got) != len(images) or not np.all(np.isfinite(got)):
+        raise RunError(f"its TFLite model returns probabilities of shape {got.shape} for "
+                       f"{len(images)} images (finite: {bool(np.all(np.isfinite(got)))})")
+    return content, got
 
 
 def interpreter_class() -> tuple[type, str]:
@@ -405,12 +433,11 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
                        f"{images.shape}")
     module = TFLiteEnsemble(members, input_hw, groups)
     try:
-        content = convert(module, quantize)
+        content, got = _converted(module, quantize, images)
     except RunError as e:
-        raise refused_members(module, quantize, e) from e.__cause__
+        raise refused_members(module, quantize, images, e) from e.__cause__
     runner = TFLiteRunner(content=content)
     expected = np.asarray(reference(images), np.float64)
-    got = np.asarray(runner(images), np.float64)
     if got.shape != expected.shape or not np.all(np.isfinite(got)):
         raise RunError(f"the TFLite model returns {got.shape} (finite: "
                        f"{bool(np.all(np.isfinite(got)))}); the SavedModel {expected.shape}")
