@@ -246,6 +246,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
               "init": "member" if start_weights is not None else "module",
               "init_from": base.trial if start_weights is not None else None,
               "init_rule": init, "init_tried": summary, "init_failed": reasons}
+    _warn_at_chance(trial, probs["val"], task, hparams.steps, steps_scale, lr_scale)
     earlier = candidate.read_candidate(run.distill, trial)
     written = candidate.write_candidate(run.distill, record, val_probs=probs["val"],
                                         test_probs=probs.get("test"),
@@ -266,6 +267,21 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
 
     result.report = refresh_report(run.path, "the student")
     return result
+
+
+def _warn_at_chance(trial, val_probs, task, steps, steps_scale, lr_scale) -> None:
+    """A warning when the kept student is at chance on validation (`metrics.at_chance`, the
+    rule that fails a tune trial under every profile but quick): it learned next to nothing
+    from the teacher, and was written and compared without a word (a student of 150 steps
+    at 0.10 test accuracy on 10 classes, its share of the gain -1639 %)."""
+    why = metrics.at_chance(val_probs, task.val.labels, task.num_classes)
+    if why:
+        more, lr = (option_word(f, k) for f, k in (("--distill-steps", "steps_scale"),
+                                                   ("--distill-lr", "lr_scale")))
+        log.warning("the student %s is at chance on validation (%s): it learned next to "
+                    "nothing from the teacher; train it longer (%s, %g now: %d steps) or at "
+                    "another learning rate (%s, %g now)", trial, why, more, steps_scale, steps,
+                    lr, lr_scale)
 
 
 def student_records(distill_dir) -> list[dict]:

@@ -1152,3 +1152,25 @@ def test_a_module_whose_tflite_model_does_not_run_is_named_and_nothing_is_writte
     assert "SavedModel written before this step is kept" in said
     assert not out.exists()
 
+
+@pytest.mark.slow
+def test_a_student_at_chance_on_validation_is_warned_of(run_dir, digits, tmp_path, caplog):
+    # One step at a millionth of the learning rate leaves the module start's zero head:
+    # uniform probabilities, at chance. Such a student was written and compared (its "share"
+    # of the gain a large negative number) without a word; tune fails such a trial.
+    from hubensemble.distill import run_distill
+    from hubensemble.metrics import at_chance
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    with caplog.at_level("WARNING"):
+        result = run_distill(path, task=digits, progress=False, steps_scale=0.001,
+                             lr_scale=1e-6, init="module", mixup=0.0)
+    student = candidate.read_candidate(Run(path).distill, result.student["trial"])
+    student.load_probs()
+    why = at_chance(student.val_probs, digits.val.labels, digits.num_classes)
+    assert why  # the files' own verdict, independent of distill's
+    warned = [r.getMessage() for r in caplog.records if "at chance" in r.getMessage()]
+    assert len(warned) == 1 and why in warned[0], caplog.text
+    assert f"the student {result.student['trial']} is at chance" in warned[0]
+    assert "steps_scale" in warned[0] and "lr_scale" in warned[0]  # Python's words
