@@ -232,6 +232,29 @@ def _check_record(teacher, export_dir) -> None:
                 "the data or the export changed since; export the run again")
 
 
+def ensemble_cost(ens, costs, cands, specs) -> dict | None:
+    """The ensemble's cost (`records.total_cost`'s dict): ensemble.json's (`ens`) "cost"
+    record, else, for an ensemble.json written before RUN/cost.json existed, its members'
+    `costs` ({trial: Cost}) totalled by the rule that record follows (`budget.shared_total`:
+    probes of one module that share a frozen backbone, `sharing.candidate_key` of the
+    candidates `cands` with run.json's modules `specs`, count it once, as the export runs
+    it). None when a member has no cost. Their plain sum counted a shared backbone once per
+    member: 0.0152 GFLOPs and 1,864 parameters for an ensemble of 0.0147 and 1,416, and the
+    student's cost ratio over by as much."""
+    recorded = (ens.get("cost") or {}).get("ensemble")
+    if recorded is not None:
+        return recorded
+    from hubensemble.cost.budget import shared_total
+    from hubensemble.cost.sharing import candidate_key
+
+    trials = [m.get("trial") for m in ens.get("members") or []]
+    if not trials or any(t not in costs for t in trials):
+        return None
+    by_trial = {c.trial: c for c in cands}
+    keys = {t: candidate_key(by_trial[t], specs, costs[t]) for t in trials if t in by_trial}
+    return shared_total(costs, trials, keys)
+
+
 def _compare(run, ens, record, written, probs, task, student_cost, costs,
              cands, teacher_test=None) -> DistillResult:
     """The DistillResult of a trained student against the best single member and the ensemble
@@ -241,14 +264,7 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs,
     serve_members); a best single it cannot run keeps ensemble.json's row, before retraining
     ("retrained" False), with no paired test and no share (`gap_note` says why)."""
     test = ens.get("test") or {}
-    ens_cost = (ens.get("cost") or {}).get("ensemble")
-    if ens_cost is None:
-        # ensemble.json was written before RUN/cost.json existed: total its members' costs.
-        from hubensemble.cost import total_cost
-
-        member_costs = [costs.get(m.get("trial")) for m in ens.get("members") or []]
-        if member_costs and all(c is not None for c in member_costs):
-            ens_cost = total_cost(member_costs)
+    ens_cost = ensemble_cost(ens, costs, cands, run.meta().get("modules") or {})
     single = test.get("best_single") or {}
     single_trial = single.get("trial") or (ens.get("val") or {}).get("best_single", {}).get(
         "trial")

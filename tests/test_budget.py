@@ -441,3 +441,48 @@ def test_ensemble_json_counts_the_shared_backbone_of_probes_once(tmp_path, rng, 
     result = run_ensemble(run.path, max_gflops=1.01, size_rule="budget", budget=3)
     assert len(result.members) == 1
     assert "no head sizes for t1, t2" in caplog.text and "run_cost(run_dir=" in caplog.text
+
+
+def test_distill_totals_an_ensemble_without_a_cost_record_with_a_shared_backbone_once(tmp_path):
+    # ensemble.json written before RUN/cost.json existed (`ensemble` before `cost`) has no
+    # "cost": distill totalled its members' costs by their plain sum, so two probes of one
+    # module at one size, which the export runs on one backbone call, counted it twice in
+    # distill.json's ensemble cost and the student's cost ratio.
+    from types import SimpleNamespace
+
+    from hubensemble.distillcompare import _compare
+
+    c, n = 10, 40
+    specs = {"m": {"name": "m", "handle": "/modules/m"}, "s": {"name": "s", "handle": "/s"}}
+    whole = dict(module="m", fingerprint="f" * 64, size=32, num_classes=c, macs=50_000,
+                 params=2_000, latency_ms={"1": 2.0, "64": 30.0}, head_macs=16 * c)
+    costs = {"probe-0": Cost(**whole), "probe-1": Cost(**whole)}
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, c, n)
+
+    def cand(trial):
+        return SimpleNamespace(trial=trial, module="m", hparams={"kind": "probe"},
+                               record={"eval_size": 32, "module_fingerprint": "f" * 64},
+                               weights_path=None, test_probs=rng.dirichlet(np.ones(c), n))
+
+    cands = [cand("probe-0"), cand("probe-1")]
+    ens = {"members": [{"trial": t, "weight": 0.5} for t in costs],
+           "test": {"ensemble": {"accuracy": 0.5}, "best_single": {"trial": "probe-0",
+                                                                   "accuracy": 0.4}}}
+    student = Cost(module="s", fingerprint=None, size=32, num_classes=c, macs=10_000,
+                   params=500, latency_ms={"1": 1.0, "64": 10.0}, head_macs=8 * c)
+    probs = rng.dirichlet(np.ones(c), n)
+    run = SimpleNamespace(path=str(tmp_path), meta=lambda: {"modules": specs})
+    record = {"trial": "distill-s", "module": "s", "hparams": {}, "steps": 1, "init": "module",
+              "init_from": None, "seconds": 1.0, "teacher": {}}
+    result = _compare(run, ens, record, SimpleNamespace(folder=str(tmp_path / "s")),
+                      {"val": probs, "test": probs},
+                      SimpleNamespace(val=SimpleNamespace(labels=y),
+                                      test=SimpleNamespace(labels=y)),
+                      student, costs, cands)
+    # By hand: the first probe whole, the second its head alone (16 x C multiply-adds,
+    # 16 x C + C weights, no latency of its own), as the export runs them.
+    assert result.ensemble["cost"]["flops"] == 2 * (50_000 + 16 * c)
+    assert result.ensemble["cost"]["params"] == 2_000 + 16 * c + c
+    assert result.ensemble["cost"]["latency_ms"] == {"1": 2.0, "64": 30.0}
+    assert result.cost_ratio == pytest.approx((50_000 + 16 * c) / 10_000)
