@@ -1960,6 +1960,19 @@ def test_mirrored_on_one_cpu_says_how_to_split_it_and_the_split_trains_on_two(
     val = np.load(run.candidates / rec["trial"] / "val_probs.npy")
     assert val.shape == (200, 10) and np.isfinite(val).all()
     np.testing.assert_allclose(val.sum(1), 1.0, rtol=1e-5)
+    # A training batch the replicas cannot share evenly (7 over 2): every trial failed in
+    # Keras' fit ("Inputs to operation AddN … must have the same size and shape"), each
+    # recorded as a failed candidate that the next run reused as done. Refused before any.
+    run = make_run(tmp_path / "run7", modules, task=digits)  # a pool has one batch
+    out = bounded_by_cpu([sys.executable, "-c", code, "tune", "--run", str(run.path),
+                          "--strategy", "mirrored", "--sweep", "seeds", "--budget", "1",
+                          "--profile", "quick", "--train-batch-size", "7", "-q"],
+                         capture_output=True, text=True, cpu=240, env=env)
+    words = " ".join(out.stderr.split())
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert ("the training batch of 7 does not divide among the 2 replicas of MirroredStrategy"
+            in words and "pass --train-batch-size 6 or 8 (a multiple of 2)" in words), words
+    assert not run.candidates.exists() or not os.listdir(run.candidates)  # none, failed or not
 
 
 def test_an_unreachable_tpu_is_named_in_the_error(monkeypatch, caplog):

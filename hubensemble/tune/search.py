@@ -16,7 +16,7 @@ from keras_tuner.src.engine import oracle as kt_oracle
 from hubensemble.fileio import is_temp, read_json, tf_path
 from hubensemble.terminal import counting_note, progress_bar
 from hubensemble.threads import training_block
-from hubensemble.tune.strategies import get_strategy, is_default_strategy
+from hubensemble.tune.strategies import check_batch_divides, get_strategy, is_default_strategy
 from hubensemble.tune.train import (TensorBoard, chance_reason, finished_candidate,
                                     log_trial_start)
 from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, MachineStop, PlanOracle,
@@ -125,6 +125,8 @@ def search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures
         num_classes = 2
     else:
         tf_strategy = get_strategy(strategy, tpu)
+        for batch in sorted({e.hparams.batch_size for e in plan}):  # before any trial fails
+            check_batch_divides(tf_strategy, batch)
         task_obj = run.task(task)
         num_classes = task_obj.num_classes
     bar = None

@@ -28,6 +28,7 @@ from hubensemble.threads import one_training
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
+from hubensemble.tune.strategies import check_batch_divides
 
 log = logging.getLogger(__name__)
 
@@ -307,10 +308,14 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
     An LP-FT head (hparams.head_init "probe") starts from the probe of L2 strength `head_l2`
     (the trial's recorded "head_l2"; None: picked on validation, see `init_head`).
     Returns the trained `Classifier` (probabilities [B, C]). Raises TrialFailed on a
-    non-finite or exploding loss, ModuleLoadError when the module cannot load.
+    non-finite or exploding loss, ModuleLoadError when the module cannot load,
+    HubensembleError for a training batch that does not divide among the strategy's replicas
+    (`strategies.check_batch_divides`).
     """
     profile = as_profile(profile)
     strategy = strategy or tf.distribute.get_strategy()
+    if hparams.kind != "probe":  # before the module loads (export --retrain-full, distill)
+        check_batch_divides(strategy, hparams.batch_size)
     keras.backend.clear_session()
     keras.utils.set_random_seed(hparams.seed)
     if hparams.kind == "probe":
