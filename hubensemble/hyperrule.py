@@ -306,6 +306,13 @@ class HParams:
         if self.head_init not in HEAD_INITS:
             problems.append(f"head_init must be one of {', '.join(HEAD_INITS)} (got "
                             f"{self.head_init!r}){did_you_mean(self.head_init, HEAD_INITS)}")
+        # A number field of another type (a trial.json edited by hand: "lr": "0.01") raised
+        # TypeError from the range checks below, naming no field.
+        wrong = [f"{name} must be a number (got {getattr(self, name)!r})" for name in _NUMBERS
+                 if isinstance(getattr(self, name), bool)
+                 or not isinstance(getattr(self, name), numbers.Real)]
+        if wrong:
+            raise HubensembleError("invalid hyperparameters: " + "; ".join(problems + wrong))
         if self.kind == "probe":
             if self.lr != 0:
                 problems.append(f"a probe trains no SGD: lr must be 0 (got {self.lr!r})")
@@ -618,6 +625,10 @@ def _as_mapping(obj) -> Mapping:
     if not isinstance(obj, Mapping):
         raise HubensembleError(f"expected a JSON object, got {type(obj).__name__}")
     return obj
+
+
+#: The HParams fields that are numbers (steps, batch_size and seed: integers, checked so).
+_NUMBERS = ("lr", "weight_decay", "dropout", "mixup_alpha", "momentum", "clipnorm")
 
 
 def _checked_fields(cls, d: Mapping) -> dict:

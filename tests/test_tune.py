@@ -784,7 +784,29 @@ def test_a_clash_names_the_options_and_the_fields_that_differ():
     assert trial_differences(record, entry) == ["module: 'b' -> 'a'", "lr: 0.1 -> 0.01"]
     assert trial_differences({"module": "a", "hparams": entry.hparams.to_json()}, entry) == []
     assert trial_differences({"module": "a", "hparams": {"lr": "x"}}, entry) == [
-        "hyperparameters: unreadable in its trial.json"]
+        "hyperparameters: unreadable in its trial.json (HParams: missing field(s) steps)"]
+
+
+def test_a_trial_json_edited_by_hand_is_named_with_its_file_and_the_way_on(tmp_path):
+    """A candidate's trial.json whose hparams hold a number as text ("lr": "0.01") was told
+    as another option ("unreadable in its trial.json (recorded -> planned; another --seed,
+    --profile, … or module list?)") and HParams raised a bare TypeError ("'>' not supported
+    between instances of 'str' and 'int'"). Now the file, the field and the way on."""
+    plan = _seeds_plan(2)
+    folder = tmp_path / "candidates"
+    bad = {**plan[1].hparams.to_json(), "lr": "0.01"}
+    with pytest.raises(HubensembleError, match=r"lr must be a number \(got '0\.01'\)"):
+        HParams.from_json(bad)
+    candidate.write_candidate(folder, {"trial": plan[1].trial_id, "status": "failed",
+                                       "reason": "boom", "module": "gen", "hparams": bad})
+    with pytest.raises(RunError) as err:
+        tune.check_candidates(folder, plan)
+    path = folder / plan[1].trial_id
+    assert str(err.value) == (
+        f"{path / 'trial.json'}: its hyperparameters cannot be read (invalid hyperparameters: "
+        f"lr must be a number (got '0.01')), so tune cannot tell whether the candidate is "
+        f"this sweep's trial {plan[1].trial_id}; restore that file from a copy, or delete the "
+        f"folder ({path}) to run the trial again")
 
 
 @pytest.mark.parametrize("sweep,budget,expected", [  # the least budget each plan's kind has

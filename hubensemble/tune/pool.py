@@ -9,6 +9,7 @@ Each raises RunError before the call records or trains anything."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from typing import Sequence
 
@@ -22,6 +23,10 @@ from hubensemble.tune.plans import PlanEntry
 from hubensemble.tune.train import finished_candidate
 
 
+#: trial_differences' words for a trial.json whose hparams cannot be read.
+UNREADABLE = "hyperparameters: unreadable in its trial.json"
+
+
 def trial_differences(record: Mapping, entry: PlanEntry) -> list[str]:
     """What differs between a candidate's trial.json `record` and the plan `entry` of the
     same trial id, as "field: recorded -> planned" texts (module, then HParams fields in
@@ -31,8 +36,9 @@ def trial_differences(record: Mapping, entry: PlanEntry) -> list[str]:
         found.append(f"module: {record.get('module')!r} -> {entry.module!r}")
     try:
         old = HParams.from_json(record["hparams"])
-    except (KeyError, HubensembleError, TypeError, ValueError):
-        return found + ["hyperparameters: unreadable in its trial.json"]
+    except (KeyError, HubensembleError, TypeError, ValueError) as e:
+        return found + [f"{UNREADABLE} (no {e} in it)" if isinstance(e, KeyError) else
+                        f"{UNREADABLE} ({e})"]
     for f in dataclasses.fields(HParams):
         was, now = getattr(old, f.name), getattr(entry.hparams, f.name)
         if was != now:  # an AugConfig is long: name it only
@@ -197,6 +203,18 @@ def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
             differences = trial_differences(found.record, entry)
             if differences:
                 clash.append((entry.trial_id, differences))
+    damaged = [(t, d) for t, d in clash if any(x.startswith(UNREADABLE) for x in d)]
+    if damaged:  # a file edited or damaged by hand, not another option: said as such
+        trial, differences = damaged[0]
+        why = next(x for x in differences if x.startswith(UNREADABLE))[len(UNREADABLE):]
+        folder = os.path.join(os.fspath(candidates_dir), trial)
+        raise RunError(
+            f"{os.path.join(folder, candidate.TRIAL_FILE)}: its hyperparameters cannot be "
+            f"read{why}, so tune cannot tell whether the candidate is this sweep's trial "
+            f"{trial}" + (f" ({len(damaged) - 1} more such: "
+                          f"{', '.join(t for t, _ in damaged[1:])})" if len(damaged) > 1
+                          else "") + "; restore that file from a copy, or delete the folder "
+            f"({folder}) to run the trial again")
     if clash:
         trial, differences = clash[0]
         why = (f"{', '.join(map(callers_words, changed))}" if changed else
