@@ -1,19 +1,26 @@
 """The files of a local module that hubensemble reads before loading it, without TensorFlow
 (`catalogue validate` uses them, as the loaders do): a keras-hub preset folder's files and
 weight shards (`preset_files_problem`, `shard_names`), and the files a catalogue's ``sha256``
-pins (`pinned_files`, `pinned_sha256`). hub.loaders and hub.resolvers re-export them;
-`catalogue validate` warns with `local_handle_warnings` (re-exported by catalogue)."""
+pins (`pinned_files`, `pinned_sha256`), a SavedModel's variables files against its index
+(`saved_model_files_missing`) and a Keras file's classes (`custom_classes`). hub.loaders and
+hub.resolvers re-export them; `catalogue validate` warns with `local_handle_warnings`
+(re-exported by catalogue)."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
+
+from google.protobuf import empty_pb2
+from google.protobuf.message import DecodeError
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from hubensemble.fileio import file_sha256
 from hubensemble import handles, savedmodel_calls
 from hubensemble.handles import keras_file_problem, local_source, what_bytes_are
-from hubensemble.kerasconfig import weights_only_problem
+from hubensemble.kerasconfig import model_config, weights_only_problem
 from hubensemble.text import escaped
 
 #: The JSON files of a keras-hub preset (preset_utils' CONFIG_FILE, METADATA_FILE and
@@ -206,12 +213,61 @@ def local_handle_warnings(entries) -> list[str]:
                     problem := weights_only_problem(entry.handle)):
                 notes.append(f"warning: {at}: handle '{escaped(entry.handle)}' is not a Keras "
                              f"model: {escaped(problem)}; rank will skip it")
+            elif classes := custom_classes(entry.handle):
+                named = ", ".join(f"'{escaped(c)}'" for c in classes[:3]) + (
+                    f" and {len(classes) - 3} more" if len(classes) > 3 else "")
+                notes.append(f"warning: {at}: handle '{escaped(entry.handle)}' is a Keras model "
+                             f"that uses Python code of its own, not in the file (the class "
+                             f"{named}), which hubensemble cannot import; rank will skip it: "
+                             f"{CUSTOM_CODE_WAY}")
         elif source in _FOLDER_CHECKS:
             check, what = _FOLDER_CHECKS[source]
             if problem := check(entry.handle):
                 notes.append(f"warning: {at}: handle '{escaped(entry.handle)}' is {what}: "
                              f"{escaped(problem)}; rank will skip it")
     return notes + _pins_against_files(entries)
+
+
+#: The top-level packages Keras imports a saved object's class from when loading a model file
+#: (keras.src.saving.serialization_lib._retrieve_class_or_fn, Keras 3.15): any other class,
+#: or one saved with no module (a subclassed model, a layer registered with
+#: ``register_keras_serializable``), loads only where its code is imported first.
+KERAS_PACKAGES = ("keras", "keras_hub", "keras_cv", "keras_nlp")
+
+#: The way on for a Keras model file whose classes are the user's own code (rank's load
+#: error, `hub.sources.load_model_file`, and `catalogue validate`'s warning).
+CUSTOM_CODE_WAY = ("save the model as a SavedModel where that code is importable, "
+                   "`model.export(DIR)` (set input_size on the entry if it was traced at a "
+                   "fixed size), and catalogue the folder, or rebuild it from Keras' own "
+                   "layers (functional or Sequential)")
+
+
+def custom_classes(path) -> list[str]:
+    """The names (each once, in the config's order) of the classes the Keras model file
+    `path` was saved with that Keras cannot load without the user's Python code: a saved
+    object ({"module", "class_name", "config", …}) whose module is none or outside
+    KERAS_PACKAGES (functions of "builtins" aside), or of such a package not installed here.
+    Reads its config only (`kerasconfig.model_config`: a .keras file's config.json; a
+    legacy .h5 config names no modules, so nothing is found in it); [] when it cannot be read
+    (loading it says why)."""
+    try:
+        config = model_config(path)
+    except Exception:  # noqa: BLE001 - not a model file: said by the checks before this one
+        return []
+    found, stack = [], [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            module = node.get("module", "builtins")
+            if "class_name" in node and "config" in node and module != "builtins" and (
+                    not isinstance(module, str) or module.split(".")[0] not in KERAS_PACKAGES
+                    or importlib.util.find_spec(module.split(".")[0]) is None):
+                name = str(node["class_name"])  # as Keras' "Could not locate class 'NAME'"
+                found += [name] if name not in found else []
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return found
 
 
 #: The most bytes `_pins_against_files` reads to hash a local module's pinned files: about
@@ -261,10 +317,12 @@ def saved_model_files_missing(path) -> str | None:
     index even for a module without variables, whose load fails without it, TF 2.21), or a
     ``variables.data-I-of-N`` shard missing beside the index (N read from the shards' names;
     the one shard ``…-00000-of-00001`` when there is none). A TF 1 SavedModel without
-    variables/ loads (its builder writes none for a graph without variables): None. A shard
-    cut short is not seen (its size is in the index's table, not read here). Reads the
-    folder's listing, and its saved_model.pb only when variables/ holds neither; no
-    TensorFlow (`catalogue validate` says it, `local_handle_warnings`)."""
+    variables/ loads (its builder writes none for a graph without variables): None. Or a
+    shard shorter than the index records (`_shard_cut_short`: "… is cut short: 300 of the
+    413 bytes variables/variables.index records …"). Reads the folder's listing, its
+    variables.index (at most INDEX_READ_LIMIT bytes), and its saved_model.pb only when
+    variables/ holds neither; no TensorFlow (`catalogue validate` says it,
+    `local_handle_warnings`)."""
     folder = os.path.join(path, "variables")
     try:
         names = set(os.listdir(folder))
@@ -281,7 +339,94 @@ def saved_model_files_missing(path) -> str | None:
         name = f"variables.data-{i:05d}-of-{count}"
         if name not in names:
             return f"its variables file variables/{name} is missing ({WHOLE_SAVED_MODEL})"
+    return _shard_cut_short(folder, count)
+
+
+#: The most bytes of a variables.index `_shard_cut_short` reads (a large model's index is a
+#: few hundred kB: one entry per variable).
+INDEX_READ_LIMIT = 64 << 20
+
+
+def _shard_cut_short(folder, count) -> str | None:
+    """What `saved_model_files_missing` says of a variables.data shard shorter than the
+    bytes its variables/variables.index records for it (the end of its last tensor: a copy or
+    download that stopped, which TensorFlow says as "Read less bytes than requested" when the
+    module loads), or None (every shard whole, or the index unreadable here: rank says it)."""
+    index = os.path.join(folder, "variables.index")
+    try:
+        if os.path.getsize(index) > INDEX_READ_LIMIT:
+            return None
+        with open(index, "rb") as f:
+            extents = bundle_extents(f.read())
+        for shard, end in sorted(extents.items()):
+            name = f"variables.data-{shard:05d}-of-{count}"
+            size = os.path.getsize(os.path.join(folder, name))
+            if size < end:
+                return (f"its variables file variables/{name} is cut short: {size:,} of the "
+                        f"{end:,} bytes variables/variables.index records ({WHOLE_SAVED_MODEL})")
+    except (OSError, ValueError, DecodeError):
+        return None
     return None
+
+
+_TABLE_MAGIC = 0xdb4775248b80fb57  # tensorflow/core/lib/io/format.h, kTableMagicNumber
+
+
+def _varint(data, at) -> tuple[int, int]:
+    """(value, next offset) of the base-128 varint at `at` of `data`."""
+    value = shift = 0
+    while True:
+        byte = data[at]
+        value, at, shift = value | (byte & 0x7F) << shift, at + 1, shift + 7
+        if byte < 0x80:
+            return value, at
+
+
+def _block_entries(data, offset, size):
+    """(key, value) of each entry of the table block at `offset` (`size` bytes, without its
+    5-byte trailer: the compression type, then a CRC), keys prefix-compressed (LevelDB's
+    block format, which TensorFlow's table keeps: tensorflow/core/lib/io/block.cc)."""
+    if data[offset + size] != 0:  # compressed (snappy): not read here
+        raise ValueError("a compressed table block")
+    block = data[offset:offset + size]
+    restarts = int.from_bytes(block[-4:], "little")
+    end, at, key = len(block) - 4 * (restarts + 1), 0, b""
+    while at < end:
+        shared, at = _varint(block, at)
+        unshared, at = _varint(block, at)
+        length, at = _varint(block, at)
+        key = key[:shared] + block[at:at + unshared]
+        yield key, block[at + unshared:at + unshared + length]
+        at += unshared + length
+
+
+def bundle_extents(data: bytes) -> dict[int, int]:
+    """{shard id: bytes that shard must hold} from the bytes `data` of a TensorFlow
+    checkpoint's ``variables.index`` (a table, tensorflow/core/lib/io/format.h, of
+    BundleEntryProto values by tensor name, tensorflow/core/protobuf/tensor_bundle.proto:
+    shard_id 3, offset 4, size 5): the end (offset + size) of each shard's last tensor.
+    Without TensorFlow; ValueError (or google.protobuf's DecodeError) for bytes that are not
+    such a table."""
+    if len(data) < 48 or int.from_bytes(data[-8:], "little") != _TABLE_MAGIC:
+        raise ValueError("not a TensorFlow table (no magic number at its end)")
+    _, at = _varint(data, len(data) - 48)  # the metaindex block's handle, unused
+    _, at = _varint(data, at)
+    index_offset, at = _varint(data, at)
+    index_size, _ = _varint(data, at)
+    extents = {}
+    for _, handle in _block_entries(data, index_offset, index_size):
+        offset, at = _varint(handle, 0)
+        size, _ = _varint(handle, at)
+        for key, value in _block_entries(data, offset, size):
+            if not key:  # "": the BundleHeaderProto
+                continue
+            message = empty_pb2.Empty()
+            message.ParseFromString(value)
+            fields = {f.field_number: f.data for f in UnknownFieldSet(message)
+                      if f.wire_type == 0}
+            shard = fields.get(3, 0)
+            extents[shard] = max(extents.get(shard, 0), fields.get(4, 0) + fields.get(5, 0))
+    return extents
 
 
 #: A local module folder's own check in `local_handle_warnings`, by `handles.local_source`:

@@ -1711,6 +1711,67 @@ def test_validate_checks_a_local_presets_files_as_rank_loads_them(tmp_path):
         (True, f"{path}: ok (4 modules, 3 warnings)")], said
 
 
+def test_validate_sees_a_keras_files_own_classes_and_a_variables_shard_cut_short(tmp_path):
+    """catalogue validate said ok for a .keras file of a class of the user's own (a layer
+    registered with register_keras_serializable, a subclassed model), which rank cannot load
+    without that code, and for a SavedModel whose variables shard lost its end (its size is
+    in variables.index), which rank refuses: both now warn on the handle's line, read
+    without TensorFlow (config.json; the index's table)."""
+    import keras
+    import tensorflow as tf
+
+    from hubensemble.zoo.config import validate_catalogues
+
+    @keras.saving.register_keras_serializable(package="validate_test")
+    class Twice(keras.layers.Layer):
+        def call(self, x):
+            return 2 * x
+
+    inp = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(Twice()(keras.layers.Conv2D(4, 3)(inp)))
+    keras.Model(inp, pooled).save(tmp_path / "own.keras")
+    keras.Model(inp, keras.layers.GlobalAveragePooling2D()(inp)).save(tmp_path / "plain.keras")
+    root = tf.train.Checkpoint()
+    root.vs = [tf.Variable(tf.ones([100, 25]), name=f"v{i}") for i in range(4)]
+    tf.saved_model.save(root, str(tmp_path / "cut"), options=tf.saved_model.SaveOptions(
+        experimental_sharding_callback=tf.train.experimental.MaxShardSizePolicy(
+            max_shard_size=10000)))
+    folder = tmp_path / "cut" / "variables"
+    shards = sorted(p for p in folder.iterdir() if p.name.startswith("variables.data-"))
+    assert len(shards) == 5  # a 10,000-byte tensor per shard, and the save counter's
+    whole = shards[2].stat().st_size
+    with open(shards[2], "r+b") as f:
+        f.truncate(whole - 100)
+    path = write(tmp_path, """
+        modules:
+          - name: own
+            handle: ./own.keras
+            input_size: [8, 8]
+          - name: plain
+            handle: ./plain.keras
+            input_size: [8, 8]
+          - name: cut
+            handle: ./cut
+        """)
+    said = []
+    assert validate_catalogues([path], lambda line, ok: said.append((ok, line)))
+    assert said == [
+        (None, f"warning: {path}:{line_of(path, 'handle: ./own')}: handle "
+               f"'{tmp_path / 'own.keras'}' is a Keras model that uses Python code of its own, "
+               "not in the file (the class 'Twice'), which hubensemble cannot import; rank "
+               "will skip it: save the model as a SavedModel where that code is importable, "
+               "`model.export(DIR)` (set input_size on the entry if it was traced at a fixed "
+               "size), and catalogue the folder, or rebuild it from Keras' own layers "
+               "(functional or Sequential)"),
+        (None, f"warning: {path}:{line_of(path, 'handle: ./cut')}: handle "
+               f"'{tmp_path / 'cut'}' is a SavedModel copied in part: its variables file "
+               f"variables/{shards[2].name} is cut short: {whole - 100:,} of the {whole:,} "
+               "bytes variables/variables.index records (a SavedModel is the whole folder, "
+               "saved_model.pb with its variables/: copy or download it whole again); rank "
+               "will skip it"),
+        (True, f"{path}: ok (3 modules, 2 warnings)")], said
+
+
 def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_path, caplog):
     """The same local preset listed twice, once with a wrong sha256, was said as a duplicate
     only ('rank embeds and ranks it once, as 'a'; leave one of them out'): rank checks the

@@ -929,7 +929,8 @@ def test_a_module_copied_in_part_or_cut_short_is_said_so_with_the_way_on(tiny_mo
         f"warning: {tmp_path / 'c.yaml'}:5: {tmp_path / 'cut.keras'}",
         f"warning: {tmp_path / 'c.yaml'}:9: {tmp_path / 'cut.h5'}"]
     # validate said nothing of a SavedModel copied without its variables (rank's words, from
-    # the folder's listing; a shard cut short is not seen without reading the index's table)
+    # the folder's listing), nor of a shard cut short (now read from the index's table: the
+    # whole shard's size is what it records)
     copied = "is a SavedModel copied in part: its variables"
     whole = "(a SavedModel is the whole folder, saved_model.pb with its variables/: copy or " \
             "download it whole again); rank will skip it"
@@ -938,6 +939,9 @@ def test_a_module_copied_in_part_or_cut_short_is_said_so_with_the_way_on(tiny_mo
         f"missing: no variables/variables.index in {tmp_path / 'no-variables'} {whole}",
         f"warning: {tmp_path / 'c.yaml'}:13: handle '{tmp_path / 'no-data'}' {copied} file "
         f"variables/variables.data-00000-of-00001 is missing {whole}",
+        f"warning: {tmp_path / 'c.yaml'}:15: handle '{tmp_path / 'cut-data'}' {copied} file "
+        f"variables/variables.data-00000-of-00001 is cut short: {len(data) // 2:,} of the "
+        f"{len(data):,} bytes variables/variables.index records {whole}",
         f"warning: {tmp_path / 'c.yaml'}:17: handle '{tmp_path / 'no-index'}' {copied} are "
         f"missing: no variables/variables.index in {tmp_path / 'no-index'} {whole}",
         f"warning: {tmp_path / 'c.yaml'}:19: handle '{tmp_path / 'nothing'}' holds no module (no "

@@ -40,6 +40,7 @@ from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import loaders, remote
 from hubensemble.hub.hosts import status_hint
 from hubensemble.kerasconfig import weights_only_problem
+from hubensemble.modulefiles import CUSTOM_CODE_WAY
 from hubensemble.terminal import download_bar, showing
 from hubensemble.threads import warnings_block
 
@@ -303,10 +304,7 @@ def load_model_file(path, *, layer=None, trust=False, module=None,
         if custom:
             raise _load_error(
                 f"the model uses the {custom.group(1)} {custom.group(2)!r}, Python code of its "
-                "own that is not in the file, and hubensemble cannot import it; save the model "
-                "as a SavedModel where that code is importable, `model.export(DIR)` (set "
-                "input_size on the entry if it was traced at a fixed size), and catalogue the "
-                "folder, or rebuild it from Keras' own layers (functional or Sequential)",
+                f"own that is not in the file, and hubensemble cannot import it; {CUSTOM_CODE_WAY}",
                 handle or path, module) from e
         weights_only = weights_only_problem(path)  # "No model config found in the file"
         if weights_only:
