@@ -22,6 +22,8 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
     parse_value_range, sha256_hint, shown)
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
+from hubensemble.catalogue_yaml import construct as _construct, node_kind as _kind
+from hubensemble.catalogue_yaml import node_line as _line, pairs as _pairs
 from hubensemble.errors import CatalogueError, held_stops
 from hubensemble.text import absolute, closest_name, file_text, shell
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
@@ -157,49 +159,6 @@ class _Report:
 
     def lines(self):
         return [text for _, text in sorted(self.items, key=lambda item: item[0])]
-
-
-def _line(node):
-    return node.start_mark.line + 1
-
-
-def _kind(node):
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if node.tag.endswith(":null"):
-        return "empty"
-    return f"the value {shown(node.value)}"
-
-
-def _construct(loader, node, report, field):
-    try:
-        return True, loader.construct_object(node, deep=True)
-    except yaml.YAMLError as e:
-        report.field(_line(node), field, f"cannot be read ({getattr(e, 'problem', e)})",
-                     "write a plain YAML value instead")
-        return False, None
-
-
-def _pairs(loader, mapping, report, what):
-    """(key, key_line, value_node) of a mapping node, reporting odd and repeated keys."""
-    seen = {}
-    for key_node, value_node in mapping.value:
-        ok, key = _construct(loader, key_node, report, "key")
-        if not ok:
-            continue
-        line = _line(key_node)
-        if not isinstance(key, str):
-            report.add(line, f"{what} key {shown(key)} is not a field name; "
-                             f"write a field name such as name: or handle: instead")
-            continue
-        if key in seen:
-            report.field(line, key, f"given twice (also at line {seen[key]})",
-                         "write it once instead")
-            continue
-        seen[key] = line
-        yield key, line, value_node
 
 
 def _unknown(report, line, key, known, what):

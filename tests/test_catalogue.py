@@ -235,6 +235,43 @@ def test_kaggle_forms_of_one_module_are_one_handle_whatever_the_frameworks_case(
     assert [(a.name, b.name) for a, b, _ in same_module_pairs(pinned)] == [("t", "k0")]
 
 
+def test_yaml_merge_keys_are_read_as_safe_load_reads_them(tmp_path):
+    """`<<: *anchor` (YAML's merge key, which yaml.safe_load reads) was refused as "field
+    'key': cannot be read (could not determine a constructor for the tag
+    'tag:yaml.org,2002:merge')": an entry could not reuse another's fields."""
+    import yaml
+
+    text = textwrap.dedent("""\
+        defaults: &d
+          family: expert
+        modules:
+          - &e
+            name: a
+            handle: https://tfhub.dev/google/bit/m-r50x1/1
+            tags: [x]
+            input_size: [32, 32]
+          - <<: *e
+            name: b
+            trust: true
+          - <<: [{license: MIT}, *e, *d]
+            name: c
+            family: generalist
+            input_size: [64, 64]
+        """)
+    path = write(tmp_path, text)
+    specs = load_catalogue(path)
+    reference = yaml.safe_load(text)["modules"]  # PyYAML's own merge, the reference
+    for spec, entry in zip(specs, reference, strict=True):
+        assert {k: getattr(spec, k) for k in entry} == {
+            k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
+    assert [s.family for s in specs] == ["expert", "expert", "generalist"]
+    assert specs[2].input_size == (64, 64) and specs[2].license == "MIT"
+    assert specs[1].field_source("handle") == f"{path}:6"  # where the anchor writes it
+    bad = write(tmp_path, text.replace("<<: *e\n", "<<: 5\n    handle: ./m\n"), "bad.yaml")
+    find_problem(problems_of(bad), f"{bad}:9: the merge key `<<` of this entry mapping takes "
+                 "the value '5', not a mapping", "write `<<: *NAME`")
+
+
 def test_load_catalogues_combines_in_order_and_reads_a_repeated_file_once(tmp_path):
     a = write(tmp_path, f"modules:\n  - {{name: a1, handle: '{TFHUB}'}}\n"
                         f"  - {{name: a2, handle: '{TFHUB}'}}\n", "a.yaml")
