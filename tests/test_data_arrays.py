@@ -986,6 +986,28 @@ def test_negative_labels_beside_class_names_say_where_and_the_way_on(tmp_path, h
         f"y >= 0)")
 
 
+def test_labels_beyond_npz_class_names_name_the_archive_and_the_first_index(tmp_path):
+    """An npz storing 3 class_names and a label 3 (in any split) was refused with "train
+    labels out of range: … (3 class names); fix the labels …" alone: no archive, no index
+    (a negative label's refusal named both)."""
+    y = LABELS.copy()
+    y[[5, 9]] = 3
+    spec = save_npz(tmp_path / "short.npz", x_train=EIGHT_BIT, y_train=y,
+                    class_names=np.array(["a", "b", "c"]))
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    assert str(e.value) == (
+        f"npz:{tmp_path / 'short.npz'}: train labels out of range: 2 label(s) with value(s) "
+        f"[3] but the classes are 0..2 (3 class names; the first such label at index 5); fix "
+        f"the labels or supply all class names")
+    spec = save_npz(tmp_path / "test.npz", x_train=EIGHT_BIT, y_train=LABELS,
+                    x_test=EIGHT_BIT[:2], y_test=np.array([0, 4]),
+                    class_names=np.array(["a", "b", "c"]))
+    with pytest.raises(DataError, match=r"^npz:.*test\.npz: test labels out of range: 1 "
+                                        r"label\(s\) with value\(s\) \[4\] .* at index 1\)"):
+        load_task(spec)
+
+
 def test_numbers_as_npz_class_names_are_told_to_be_stored_as_text(tmp_path):
     """class_names=np.array([10, 2, 1]) (the original label values, kept as numbers) was
     refused with "must be a 1-D array of strings, got int64 [3]" alone; now with the values

@@ -653,8 +653,9 @@ def _check_task_splits(task: "Task") -> None:
 
 
 def _check_label_range(splits: dict[str, Split], num_classes: int, what: str = ""):
-    """DataError naming the split and values (after `what`, the source) when a label is
-    outside 0..num_classes-1; a negative one with the way on (`labelwords.negative_labels`)."""
+    """DataError naming the split, the values and the first one's index (after `what`, the
+    source) when a label is outside 0..num_classes-1; a negative one with the way on
+    (`labelwords.negative_labels`)."""
     for key, s in splits.items():
         if s is None or not len(s):
             continue
@@ -664,7 +665,10 @@ def _check_label_range(splits: dict[str, Split], num_classes: int, what: str = "
         bad = (s.labels < 0) | (s.labels >= num_classes)
         if bad.any():
             vals = sorted(set(s.labels[bad].tolist()))
+            # The source and the first index, as a negative label's (an npz with 3
+            # class_names and a label 3 was refused without its file).
             raise DataError(
-                f"{key} labels out of range: {int(bad.sum())} label(s) with value(s) "
-                f"{vals[:5]} but the classes are 0..{num_classes - 1} ({num_classes} class "
-                f"names); fix the labels or supply all class names")
+                f"{what}{': ' if what else ''}{key} labels out of range: {int(bad.sum())} "
+                f"label(s) with value(s) {vals[:5]} but the classes are 0..{num_classes - 1} "
+                f"({num_classes} class names; the first such label at index "
+                f"{int(np.flatnonzero(bad)[0])}); fix the labels or supply all class names")
