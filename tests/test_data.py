@@ -327,6 +327,28 @@ def test_what_a_folder_listing_shows_is_refused_before_any_image_is_read(tmp_pat
     assert task.num_classes == 2 and len(task.train) == 10
 
 
+def test_a_folder_around_the_data_set_is_refused_with_the_spec_of_the_data(tmp_path):
+    """folder:DIR where DIR/flowers/<class>/ (or DIR/flowers/train/<class>/) is the data set
+    was refused as the one class 'flowers', told to put each class's images in
+    DIR/<class name>/, which they were: now with the folder to pass, from the listing."""
+    make_class_folders(str(tmp_path / "d" / "flowers"), {"daisy": 2, "rose": 2})
+    with pytest.raises(DataError) as e:
+        load_task(f"folder:{tmp_path / 'd'}")
+    inner = tmp_path / "d" / "flowers"
+    assert str(e.value).endswith(
+        f"has 1 class(es) (['flowers']); classification needs at least 2; {inner}/ holds "
+        f"folders of its own (daisy/, rose/): if they are the classes (or the train/ val/ "
+        f"test/ splits), pass folder:{inner}")
+    assert load_task(f"folder:{inner}").class_names == ["daisy", "rose"]  # the way on loads
+    make_class_folders(str(tmp_path / "s" / "ds" / "train"), {"a": 2, "b": 2})
+    with pytest.raises(DataError, match=r"ds/ holds folders of its own \(train/\): .*pass "
+                                        r"folder:.*/s/ds$"):
+        load_task(f"folder:{tmp_path / 's'}")
+    make_class_folders(str(tmp_path / "one"), {"cat": 2})  # images alone: as before
+    with pytest.raises(DataError, match=r"put each class's images in .*one/<class name>/$"):
+        load_task(f"folder:{tmp_path / 'one'}")
+
+
 def test_the_listing_refusals_are_the_loaded_tasks_own(tmp_path):
     """The same folders, loaded without the listing check, meet the same rules: the check
     refuses nothing the loader would take."""

@@ -499,7 +499,8 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
         hidden = hidden_classes(root, listing.ignored)
         raise too_few_classes(name, list(counts), min_classes,
                               f"; {hidden_classes_note(hidden)}" if hidden else
-                              f"; put each class's images in {root}/<class name>/")
+                              _wrapped_note(root, list(counts), min_classes)
+                              or f"; put each class's images in {root}/<class name>/")
     error = too_few_per_class(counts, min_per_class,
                               note=f" (files in {root}'s class folders, before decoding)")
     if error:
@@ -637,6 +638,27 @@ def _note_carve(records: dict[str, dict], want_val: bool, want_test: bool,
     for record in records.values():
         _, val, test = split_counts(record["files"], fractions["val"], fractions["test"])
         record["carve"] = {k: n for k, n in (("val", val), ("test", test)) if fractions[k]}
+
+
+def _wrapped_note(root: str, classes: list[str], min_classes: int) -> str | None:
+    """The refusal's way on when `root`'s one class folder holds the data set itself (a
+    folder around the data: PATH/flowers/<class>/…, or PATH/flowers/train/<class>/…): the
+    spec of that folder, "; /d/flowers/ holds folders of its own (daisy/, rose/): if they
+    are the classes, pass folder:/d/flowers"; None otherwise. Such data was refused as one
+    class, told only to put each class's images in PATH/<class name>/, which they were."""
+    if len(classes) != 1:
+        return None
+    inner = os.path.join(root, classes[0])
+    try:
+        found = _class_folders(inner, _Listing())
+        splits = split_layout(inner)
+    except (OSError, DataError):
+        return None
+    if len(found) < min_classes and not splits:
+        return None
+    shown = names_listed([label(f) for f in found], limit=8, suffix="/")
+    return (f"; {inner}/ holds folders of its own ({shown}): if they are the classes (or "
+            f"the train/ val/ test/ splits), pass folder:{absolute(inner)}")
 
 
 def _empty_error(path, skipped):
