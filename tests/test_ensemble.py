@@ -867,3 +867,61 @@ def test_a_written_candidate_records_its_weights_files_digest(tmp_path):
     written.write_bytes(b"edited")
     assert cand.weights_changed().startswith(f"its weights file {written} is not the one tune "
                                              "wrote (sha256 ")
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda d: d.update(members="trial_0"), 'its "members" is a JSON string, expected an array'),
+    (lambda d: d.update(members=["trial_0"]), "its member 0 is a JSON string, expected an object"),
+    (lambda d: d["members"][0].update(weight="half"),
+     """member 0's "weight" 'half' is not a finite number >= 0"""),
+    (lambda d: d["members"][0].update(weight=None),
+     """member 0's "weight" None is not a finite number >= 0"""),
+    (lambda d: d["members"][0].update(weight=float("nan")),
+     """member 0's "weight" nan is not a finite number >= 0"""),
+    (lambda d: d["members"][1].update(weight=-1),
+     """member 1's "weight" -1 is not a finite number >= 0"""),
+    (lambda d: d["members"][0].update(weight=True),
+     """member 0's "weight" True is not a finite number >= 0"""),
+    (lambda d: [m.update(weight=0) for m in d["members"]], """every member's "weight" is 0"""),
+    (lambda d: d["members"][0].update(trial=None),
+     """member 0's "trial" None is not the name of a folder of {run}/candidates"""),
+    (lambda d: d["members"][0].update(trial="../../etc"),
+     """member 0's "trial" '../../etc' is not the name of a folder of {run}/candidates"""),
+    (lambda d: d["members"][1].update(trial=".."),
+     """member 1's "trial" '..' is not the name of a folder of {run}/candidates"""),
+    (lambda d: d["members"][0].update(module=["m"]),
+     """member 0's "module" is a JSON array, expected a module name"""),
+    (lambda d: d["members"].append(dict(d["members"][0])),
+     """member 2's "trial" 'trial_0' is member 0's too"""),
+    (lambda d: d["members"][0].update(module="mod1"),
+     """member 0's "module" 'mod1' is not 'mod0', which {run}/candidates/trial_0/trial.json \
+records"""),
+])
+def test_a_hand_edited_ensemble_json_is_refused_naming_the_member(run_dir, edit, said):
+    # Export, distill and the report read members through read_ensemble: an edit gave
+    # export an AttributeError or float() traceback, or (trial "../x") advice to delete
+    # RUN/candidates/../x, or (another module) "the module's files changed since the trial".
+    run, *_ = run_dir
+    run_ensemble(run, budget=2, size_rule="budget")
+    path = os.path.join(run, "ensemble.json")
+    data = fileio.read_json(path)
+    assert [(m["trial"], m["module"]) for m in data["members"]][0] == ("trial_0", "mod0")
+    assert len(data["members"]) == 2 and read_ensemble(run) == data  # as written: read whole
+    edit(data)
+    with open(path, "w") as f:
+        json.dump(data, f)  # as an editor writes it (NaN too)
+    with pytest.raises(RunError) as e:
+        read_ensemble(run)
+    assert str(e.value) == (f"{path} is damaged ({said.format(run=run)}); "
+                            f"run_ensemble(run_dir={run!r}) writes it again")
+
+
+def test_an_older_ensemble_json_without_weights_or_extra_fields_still_reads(run_dir):
+    # Older files held trial, module and weight at most: no path, picks, handle or seed.
+    run, *_ = run_dir
+    run_ensemble(run, budget=2, size_rule="budget")
+    path = os.path.join(run, "ensemble.json")
+    data = fileio.read_json(path)
+    data["members"] = [{"trial": m["trial"], "module": m["module"]} for m in data["members"]]
+    fileio.atomic_write_json(path, data)
+    assert read_ensemble(run)["members"] == data["members"]
