@@ -261,10 +261,10 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     Probes of one module, size and frozen weights (`cost.sharing.candidate_key`) count it once.
 
     Raises RunError naming the missing file and the command that writes it when the
-    validation labels or every usable candidate are missing, when the labels do not fit
-    the candidates' classes, when a budget needs costs that RUN/cost.json does not have
-    (naming `hubensemble cost`), or when no candidate fits the budget; OptionError for a value
-    the command line refuses (`options.check_keywords`).
+    validation labels or every usable candidate are missing, when the labels or the class
+    names run.json records do not fit the candidates' classes, when a budget needs costs
+    that RUN/cost.json does not have (naming `hubensemble cost`), or when no candidate fits
+    the budget; OptionError for a value the command line refuses (`options.check_keywords`).
     """
     _check_options(objective=objective, budget=budget, with_replacement=with_replacement,
                    bootstrap=bootstrap, seed=seed, size_rule=size_rule, max_gflops=max_gflops,
@@ -286,6 +286,12 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         raise RunError(f"validation labels span [{y_val.min()}, {y_val.max()}] but the "
                        f"candidates predict {n_classes} classes; the labels and candidates "
                        f"come from different tasks: {run_words('tune', run_dir)} again")
+    names = Run(run_dir).class_names()
+    if names is not None and len(names) != n_classes:  # the coverage fell back to numbers
+        raise RunError(f"the candidates in {os.path.join(run_dir, CANDIDATES_DIR)} predict "
+                       f"{n_classes} classes (e.g. {cands[0].trial}) but the run's task has "
+                       f"{len(names)} ({Run(run_dir).meta_path}); they come from another "
+                       f"task: move them out and {run_words('tune', run_dir)} again")
     coverage = _coverage(run_dir, n_classes, {"val": y_val, "test": y_test})
     limits = Limits(gflops=max_gflops, latency_ms=max_latency_ms, members=max_members)
     recorded = cost_records.read_run_costs(run_dir)

@@ -925,3 +925,17 @@ def test_an_older_ensemble_json_without_weights_or_extra_fields_still_reads(run_
     data["members"] = [{"trial": m["trial"], "module": m["module"]} for m in data["members"]]
     fileio.atomic_write_json(path, data)
     assert read_ensemble(run)["members"] == data["members"]
+
+
+def test_candidates_of_another_class_count_than_the_runs_task_are_refused(tmp_path):
+    # Candidates predicting 4 classes in a run whose task has 6 named classes (or 12 in one
+    # of 10, measured): the labels fit, and the ensemble was selected and written, its
+    # coverage in class numbers, "10 of 12 classes", naming classes the task does not have.
+    run = coverage_run(tmp_path, names=("cat", "dog", "emu", "fox", "gnu", "hen"))
+    with pytest.raises(RunError) as e:
+        run_ensemble(run, budget=2)
+    assert str(e.value) == (
+        f"the candidates in {run / 'candidates'} predict 4 classes (e.g. trial_0) but the "
+        f"run's task has 6 ({run / 'run.json'}); they come from another task: move them out "
+        f"and call run_tune(run_dir={str(run)!r}) again")
+    assert not (run / "ensemble.json").exists()
