@@ -261,7 +261,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     Probes of one module, size and frozen weights (`cost.sharing.candidate_key`) count it once.
 
     Raises RunError naming the missing file and the command that writes it when the
-    validation labels or every usable candidate are missing, when the labels or the class
+    validation labels (or all of them: an empty file) or every usable candidate are missing,
+    when the labels or the class
     names run.json records do not fit the candidates' classes, when a budget needs costs
     that RUN/cost.json does not have (naming `hubensemble cost`), or when no candidate fits
     the budget; OptionError for a value the command line refuses (`options.check_keywords`).
@@ -277,6 +278,10 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         raise RunError(f"{_label_file(run_dir, 'val')} is missing; {tune_cmd} writes it (with "
                        f"the candidates), or {command_words('rank', run_dir, **RANK_INPUTS)} "
                        "when the run starts here")
+    if not len(y_val):  # numpy's "zero-size array to reduction operation minimum" before
+        raise RunError(f"{_label_file(run_dir, 'val')} holds no labels, and the ensemble is "
+                       f"chosen on the validation images; {tune_cmd} writes it again from "
+                       "the run's data")
     y_test = load_labels(run_dir, "test")
     cands, skipped = load_candidates(run_dir, n_val=len(y_val),
                                      n_test=None if y_test is None else len(y_test))

@@ -939,3 +939,16 @@ def test_candidates_of_another_class_count_than_the_runs_task_are_refused(tmp_pa
         f"run's task has 6 ({run / 'run.json'}); they come from another task: move them out "
         f"and call run_tune(run_dir={str(run)!r}) again")
     assert not (run / "ensemble.json").exists()
+
+
+def test_an_empty_validation_labels_file_is_refused_naming_it(tmp_path):
+    # A val.npy of 0 labels (damaged, or written by hand) gave numpy's "zero-size array to
+    # reduction operation minimum which has no identity", naming no file.
+    run = coverage_run(tmp_path)
+    labels = run / "labels" / "val.npy"
+    fileio.atomic_save_npy(labels, np.zeros(0, np.int64))
+    with pytest.raises(RunError) as e:
+        run_ensemble(run)
+    assert str(e.value) == (f"{labels} holds no labels, and the ensemble is chosen on the "
+                            f"validation images; run_tune(run_dir={str(run)!r}) writes it "
+                            "again from the run's data")
