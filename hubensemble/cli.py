@@ -318,12 +318,18 @@ def _options_from(args):
 def cmd_fit(args):
     """`fit`: pipeline.fit with the FitOptions of the command line; prints the summary."""
     from hubensemble.pipeline import fit
+    from hubensemble.resume import refuse_changed_options
+    from hubensemble.rundir import Run
+
+    options = _options_from(args)
+    # Before the data loads, as fit checks a Python caller's (run.json alone says it).
+    refuse_changed_options(Run(args.out), options, restart=args.restart)
     # Loaded here, so fit keeps data_args (later stages can load the data again); fit says
     # its summary (counts, skipped files), as it does for Python.
     data_args, task = load_data(args, said=False)
     result = fit(args.specs, task, args.out, export=args.export, data_args=data_args,
                  restart=args.restart, progress=not args.quiet, cache_dir=args.cache_dir,
-                 use_cache=args.use_cache, options=_options_from(args))
+                 use_cache=args.use_cache, options=options)
     summary(args, result.summary())
     return 0
 

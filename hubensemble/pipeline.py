@@ -176,6 +176,9 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     with run.fit_log(), folder_lock(export or run.export, run.path, "fit", "--export", "export"):
         from hubensemble.memory import say_memory
 
+        # Options other than the run's: said before the data loads, not after (run.json alone).
+        resume.refuse_changed_options(run, options, restart=restart)
+
         # Too little memory for the stages: said before the data loads, and in RUN/log.txt
         # (not again when the command line said it before TensorFlow loaded: memory_key).
         say_memory("fit", out, {"specs": specs, "batch_size": options.batch_size,

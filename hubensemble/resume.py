@@ -194,6 +194,42 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
                        f"{_new_or_restart('to discard the old results')}")
 
 
+def refuse_changed_options(run, options, *, restart) -> None:
+    """Before fit reads its data: RunError, as `check_inputs` words it ("the rank or tune
+    options (--profile quick -> cpu) changed since RUN was fitted; use a new --out folder, or
+    pass --restart …"), when `run`'s last fit recorded other rank or tune options (`options`:
+    a pipeline.FitOptions) than these, judged by the fit's own key (stagerecords.stage_keys
+    of its recorded catalogue and data fingerprints and these options, against its recorded
+    tune key). That refusal came only after the data had loaded (minutes for a large
+    folder), to say what run.json alone says. Nothing happens with `restart`, for a folder
+    no fit recorded or whose fit finished nothing, for --top-k alone (`reselect`'s case) or
+    a record that names no changed option (`_older_run`'s): `check_inputs` decides those
+    after the data loads, as it does a catalogue or data change. Reads run.json only (no
+    lock, no write); RunError for a run.json that is not a JSON object (`Run.meta`)."""
+    from hubensemble.stagerecords import stage_keys
+
+    if restart or not run.meta_path.is_file():
+        return
+    meta = run.meta()
+    previous = meta.get("fit") or {}
+    prints, recorded = previous.get("fingerprints"), (previous.get("keys") or {}).get("tune")
+    if not (isinstance(prints, dict) and recorded and "catalogue" in prints and "data" in prints
+            and (meta.get("stages") or run.ranking_json.exists() or run.candidates.exists())):
+        return
+    if stage_keys(prints["catalogue"], prints["data"], options)["tune"] == recorded:
+        return
+    top_k = (previous.get("options") or {}).get("top_k")
+    if isinstance(top_k, int) and stage_keys(prints["catalogue"], prints["data"],
+                                             dataclasses.replace(options, top_k=top_k)
+                                             )["tune"] == recorded:
+        return  # --top-k alone: the ranking is selected again (check_inputs)
+    named = _changed_options(previous.get("options") or {}, options)
+    if named:
+        raise RunError(f"the rank or tune options ({'; '.join(named)}) changed since "
+                       f"{run.path} was fitted; "
+                       f"{_new_or_restart('to discard the old results')}")
+
+
 def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, progress):
     """A folder the stage commands made, no fit. A ranking alone (`hubensemble rank`: rank,
     look at the ranking, then fit) that this fit would write the same (`ranking_changes`,

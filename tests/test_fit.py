@@ -1822,6 +1822,37 @@ def test_changed_rank_or_tune_options_are_named_in_the_callers_words():
         assert _changed_options(previous, now) == ["--top-k 1 -> 2", "--budget unset -> 8"]
 
 
+def test_changed_rank_or_tune_options_are_refused_before_the_data_is_read(
+        fitted, catalogue, monkeypatch, in_process):
+    """fit on a fitted folder with another --profile loaded the whole data set (minutes for a
+    large folder) before refusing what run.json alone says: "the rank or tune options
+    (--profile quick -> cpu) changed since RUN was fitted". Refused before any data is read,
+    from Python and the command line, in the words of each, in RUN/log.txt too; a --top-k
+    change alone still goes on to be selected again (its own tests)."""
+    from hubensemble.dataargs import DataArgs
+
+    out, _ = fitted
+    before = (out / "run.json").read_bytes()
+
+    def load(self, **kwargs):  # every data load of fit, the command line's and Python's
+        raise AssertionError(f"{self.spec} was read")
+
+    monkeypatch.setattr(DataArgs, "load", load)
+    with pytest.raises(RunError, match=re.escape(
+            "the rank or tune options (profile='quick' -> 'cpu') changed since")):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        **{**FIT, "profile": "cpu"})
+    code, _, err = in_process("fit", "-q", "--catalogue", catalogue, "--data", "sklearn:digits",
+                              "--out", out, "--top-k", "2", "--seed", "0", "--profile", "cpu")
+    said = (f"the rank or tune options (--profile quick -> cpu) changed since {out} was "
+            f"fitted; use a new --out folder, or pass --restart to discard the old results")
+    assert code == 2 and said in err, err
+    assert said in (out / "log.txt").read_text()
+    assert (out / "run.json").read_bytes() == before
+    with pytest.raises(AssertionError, match="sklearn:digits was read"):  # the same options
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+
+
 def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_still_planned(
         tmp_path, caplog):
     """--top-k 2 -> 3 on a fitted run was refused ("the rank or tune options (top_k=2 -> 3)
