@@ -127,6 +127,36 @@ def start_again(where, meta: dict, command: str | None = None, *,
             f"{' ' + typed if typed else ''} --out NEW` with your other rank options")
 
 
+def moved_data_way(where, meta: dict, spec: str) -> str:
+    """The way on for a run whose recorded folder: or npz: `spec` names a path that is gone
+    (the data moved, or the run was copied to where the data lives elsewhere), as words
+    after "; ": a fit's run (`meta` has "fit") is told the fit that records the new place
+    and reuses every finished stage (`fit_command` without --restart, NEW_PATH for the
+    path: the same content keeps the run's data fingerprint; `resume.check_inputs`), a run
+    of stage commands to put the data back. "" for a spec of another kind, or whose path
+    exists (another reason the load failed). The stage commands said only "no such file;
+    check the path", and take no --data to give another (a new-user check)."""
+    from hubensemble.data.specs import _local_path
+
+    local = _local_path(spec)
+    if local is None or os.path.lexists(os.path.expanduser(local[1])):
+        return ""
+    if "fit" not in meta:
+        return f"if the data moved, put it back at {local[1]}"
+    if not on_command_line():
+        return (f"if the data moved, pass its new place as fit's data, with the run's "
+                f"catalogue and options and out={str(where)!r}, which it records, going on "
+                f"from the run's finished stages")
+    args = {**_recorded_args(meta), "spec": spec}
+    command = fit_command(where, meta, restart=False, args=args)
+    typed = f"--data {_word('--data', spec)}"
+    if typed not in command:
+        return ""
+    new = command.replace(typed, f"--data {local[0]}:NEW_PATH", 1)
+    return (f"if the data moved, give fit its new place (NEW_PATH), which it records, going "
+            f"on from the run's finished stages: `{new}`")
+
+
 def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
     """`start_again`'s words for a Python caller: the fit(...) or run_rank(...) call, with
     the keywords a call takes for what the command line's words give."""

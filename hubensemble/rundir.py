@@ -460,7 +460,11 @@ class Run(RunLabels, RunExports):
             try:
                 task = args.load()
             except DataError as e:
-                raise DataError(f"{e} (the data recorded in {self.meta_path}{where})") from None
+                from hubensemble.rerun import moved_data_way
+
+                way = "" if relative else moved_data_way(self.path, meta, spec)
+                raise DataError(f"{e} (the data recorded in {self.meta_path}{where})"
+                                + (f"; {way}" if way else "")) from None
         if task.fingerprint != recorded["task"].get("fingerprint"):
             from hubensemble.datachange import DataRecord, compare
             from hubensemble.rerun import start_again

@@ -2,6 +2,7 @@
 or edited) is refused by name, not with a KeyError traceback. In process, TensorFlow-free."""
 
 import json
+import re
 
 import pytest
 
@@ -94,3 +95,45 @@ def test_every_reader_of_the_data_section_refuses_or_skips_a_damaged_one(tmp_pat
     from hubensemble.exportfolder import of_other_data
     record = {"task": {"fingerprint": "other"}}
     assert of_other_data(record, meta) is of_other_data(record, mended)
+
+
+def test_a_run_whose_data_moved_is_told_the_fit_that_records_its_new_place(tmp_path):
+    """A later stage of a run whose npz: or folder: data is no longer where run.json says
+    (moved with the run, or the run copied to another machine) said "no such file; check the
+    path": the stage commands take no --data, and the way on, fit with the new place (the
+    same content keeps the run's data fingerprint, so its stages are reused), went unsaid.
+    Python's callers are told in fit's words; a run of stage commands (no fit) to put the
+    data back; a path that exists fails for another reason, which stays alone."""
+    from hubensemble.errors import DataError
+    from hubensemble.lockwords import command_line
+
+    catalogue = tmp_path / "my cat.yaml"
+    catalogue.write_text("modules:\n  - {name: m, handle: /nowhere}\n")
+    gone = tmp_path / "data" / "digits.npz"
+    args = {"spec": f"npz:{gone}", "seed": 3, "reloadable": True}
+    run = _run(tmp_path, {"args": args, "task": TASK})
+    meta = json.loads(run.meta_path.read_text())
+    meta["fit"] = {"catalogue": [f"{catalogue}:2"], "options": {"profile": "quick", "top_k": 2}}
+    run.meta_path.write_text(json.dumps(meta))
+    with command_line(), pytest.raises(DataError) as err:
+        run.task()
+    said = str(err.value)
+    assert said.startswith(f"npz:{gone}: no such file"), said
+    assert said.endswith(
+        f"(the data recorded in {run.meta_path}); if the data moved, give fit its new place "
+        f"(NEW_PATH), which it records, going on from the run's finished stages: "
+        f"`hubensemble fit --catalogue '{catalogue}' --data npz:NEW_PATH --data-seed 3 "
+        f"--top-k 2 --profile quick --out {run.path}`"), said
+    with pytest.raises(DataError, match=re.escape(
+            f"if the data moved, pass its new place as fit's data, with the run's catalogue "
+            f"and options and out='{run.path}', which it records")):
+        run.task()
+    del meta["fit"]
+    run.meta_path.write_text(json.dumps(meta))
+    with pytest.raises(DataError, match=re.escape(f"; if the data moved, put it back at {gone}")):
+        run.task()
+    gone.parent.mkdir()
+    gone.write_bytes(b"not an npz")  # there, but unreadable: no word of moving
+    with pytest.raises(DataError) as err:
+        run.task()
+    assert "if the data moved" not in str(err.value), err.value
