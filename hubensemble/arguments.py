@@ -24,18 +24,23 @@ WINDOWS_CHECKED = frozenset({"HANDLE", "WEIGHTS"})
 
 #: Flags a user types for what a command does under other flags (a new-user check: `tune
 #: --chief` said only "unrecognized arguments: --chief", `tune --worker` "(zoo build takes
-#: --workers, tune does not)"): flag typed -> (what it asks for, the command and the flags
-#: that do it; tunerN: tuner0, tuner1, …), in the words of INTENT_DOCS.
+#: --workers, tune does not)", `tune --lr 0.01` "(catalogue add takes --layer, tune does
+#: not)"): flag typed -> (what it asks for, how it is reached, the command and the flags that
+#: do it; tunerN: tuner0, tuner1, …; SWEEP: a sweep's name), with where the docs say it.
+_DISTRIBUTED = "docs/tune.md 'Distributed sweeps'"
+_TRAINING = ("learning rates and training steps", "are a sweep's, scaled by a profile:",
+             "tune", "--sweep SWEEP --profile paper|cpu|quick", "docs/tune.md 'Sweeps', 'Profiles'")
 INTENT_FLAGS = {
-    "--chief": ("a distributed sweep's chief", "tune", "--tuner-id chief --oracle HOST:PORT"),
-    "--master": ("a distributed sweep's chief", "tune", "--tuner-id chief --oracle HOST:PORT"),
-    "--worker": ("each worker of a distributed sweep", "tune",
-                 "--tuner-id tunerN --oracle HOST:PORT"),
-    "--workers": ("each of a distributed sweep's worker processes", "tune",
-                  "--tuner-id tunerN --oracle HOST:PORT"),
+    "--chief": ("a distributed sweep's chief", "takes", "tune",
+                "--tuner-id chief --oracle HOST:PORT", _DISTRIBUTED),
+    "--master": ("a distributed sweep's chief", "takes", "tune",
+                 "--tuner-id chief --oracle HOST:PORT", _DISTRIBUTED),
+    "--worker": ("each worker of a distributed sweep", "takes", "tune",
+                 "--tuner-id tunerN --oracle HOST:PORT", _DISTRIBUTED),
+    "--workers": ("each of a distributed sweep's worker processes", "takes", "tune",
+                  "--tuner-id tunerN --oracle HOST:PORT", _DISTRIBUTED),
+    **dict.fromkeys(("--lr", "--learning-rate", "--steps", "--epochs"), _TRAINING),
 }
-#: Where the docs say what INTENT_FLAGS point to.
-INTENT_DOCS = "docs/tune.md 'Distributed sweeps'"
 
 #: The namespace attribute where every option notes that it was given (a set of names);
 #: `Parser` checks `Option.needs` with it and hands it on as `given_options`.
@@ -189,6 +194,11 @@ class Parser(argparse.ArgumentParser):
         hints, notes = {}, []
         for f in flags:
             intent = INTENT_FLAGS.get(f)
+            # This command's own flag of that name (distill --lr: --distill-lr) comes first.
+            own = [k for k in known if k.endswith("-" + f[2:])] if intent else []
+            if own:
+                hints[f] = own[0]
+                continue
             if intent:  # what it asks for, before any flag it merely looks like
                 notes.append(self._intent_words(intent))
                 others = [(c, g) for c, g in self.commands_taking(f) if g == f]
@@ -215,11 +225,14 @@ class Parser(argparse.ArgumentParser):
 
     def _intent_words(self, intent) -> str:
         """The way to what an INTENT_FLAGS flag asks for: its flags alone when this parser
-        is its command's ("a distributed sweep's chief takes --tuner-id chief --oracle
-        HOST:PORT; see docs/tune.md …"), else with its command (`hubensemble tune …`)."""
-        what, command, flags = intent
-        way = flags if self.command == command else f"hubensemble {command} {flags}"
-        return f"{what} takes `{way}`; see {INTENT_DOCS}"
+        takes them all ("a distributed sweep's chief takes --tuner-id chief --oracle
+        HOST:PORT; see docs/tune.md …"; fit --lr: --sweep, --profile), else with its command
+        (`hubensemble tune …`)."""
+        what, verb, command, flags, docs = intent
+        # The flags alone where this command takes them all (fit: --sweep, --profile).
+        own = all(w in self._option_string_actions for w in flags.split() if w[:2] == "--")
+        way = flags if own else f"hubensemble {command} {flags}"
+        return f"{what} {verb} `{way}`; see {docs}"
 
     @property
     def command(self) -> str:

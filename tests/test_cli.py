@@ -126,6 +126,16 @@ def test_help_lists_every_stage():
      "sweeps'; zoo build takes --workers, tune does not)\n"),
     (("rank", "--chief"), "(a distributed sweep's chief takes `hubensemble tune --tuner-id "
      "chief --oracle HOST:PORT`; see docs/tune.md 'Distributed sweeps')\n"),
+    # A learning rate or steps as Keras' fit takes them: "(catalogue add takes --layer, tune
+    # does not)" for --lr, nothing for --steps; a command with its own (distill) names it.
+    (("tune", "--run", "r", "--lr", "0.01"), "unrecognized arguments: --lr 0.01 (learning "
+     "rates and training steps are a sweep's, scaled by a profile: `--sweep SWEEP --profile "
+     "paper|cpu|quick`; see docs/tune.md 'Sweeps', 'Profiles')\n"),
+    (("rank", "--epochs=3"), "(learning rates and training steps are a sweep's, scaled by a "
+     "profile: `hubensemble tune --sweep SWEEP --profile paper|cpu|quick`; see docs/tune.md "
+     "'Sweeps', 'Profiles')\n"),
+    (("distill", "--run", "r", "--lr", "1", "--steps", "2"), "unrecognized arguments: --lr 1 "
+     "--steps 2 (did you mean --distill-lr for --lr, --distill-steps for --steps?)\n"),
     # A command's flag typed before the command: "invalid choice: '3'", or no hint.
     (("--top-k", "3", "fit"), "unrecognized arguments: --top-k 3 (--top-k goes after the "
      "command: demo, fit, rank, rank merge take it)\n"),
