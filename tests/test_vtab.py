@@ -212,6 +212,10 @@ def test_list_and_unknown_task(capsys):
     assert vtab.main(["--catalogue", "c.yaml", "--out", "o", "--tasks", "dtd", "cifar"]) == 2
     err = capsys.readouterr().err
     assert "unknown VTAB task(s): cifar" in err and "cifar100" in err
+    # The name it most likely mistypes first, as hubensemble's commands say it.
+    assert vtab.main(["--catalogue", "c.yaml", "--out", "o", "--tasks", "dtdd", "Natral"]) == 2
+    assert ("unknown VTAB task(s): dtdd (did you mean dtd?), Natral (did you mean natural?); "
+            "choose from caltech101, ") in capsys.readouterr().err
 
 
 def test_max_k_without_threshold_or_greedy_is_a_usage_error(tmp_path, capsys):
@@ -229,8 +233,18 @@ def test_a_negative_min_per_class_is_a_usage_error(tmp_path, capsys):
         vtab.main(["--catalogue", "c.yaml", "--out", str(tmp_path / "o"), "--min-per-class",
                    "-1", "--tasks", "svhn"])
     assert stop.value.code == 2
-    assert "--min-per-class must be an integer >= 0, got -1" in capsys.readouterr().err
+    assert "argument --min-per-class: must be an integer >= 0, got '-1'" in \
+        capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    # As hubensemble's own integers: argparse said "invalid int value: 'abc'", and
+    # "--test-limit must be >= 1" without the value typed.
+    for flag, value, said in (("--test-limit", "0", ">= 1, got '0'"),
+                              ("--test-limit", "abc", ">= 1, got 'abc'"),
+                              ("--min-per-class", "2.5", ">= 0, got '2.5'")):
+        with pytest.raises(SystemExit) as stop:
+            vtab.main(["--catalogue", "c.yaml", "--out", str(tmp_path / "o"), flag, value])
+        assert stop.value.code == 2
+        assert f"argument {flag}: must be an integer {said}" in capsys.readouterr().err
 
 
 def test_what_every_task_needs_is_refused_once_before_any_task(tmp_path, capsys):

@@ -310,8 +310,14 @@ def select_tasks(names=None) -> list[VtabTask]:
         else:
             unknown.append(name)
     if unknown:
+        from hubensemble.text import closest_name
+
+        # git's "did you mean", as hubensemble's commands say it (cifar -> cifar100).
+        known = [*TASKS, *ALIASES, *GROUPS]
+        said = [n + (f" (did you mean {closest_name(n, known)}?)" if closest_name(n, known)
+                     else "") for n in unknown]
         raise HubensembleError(
-            f"unknown VTAB task(s): {', '.join(unknown)}; choose from "
+            f"unknown VTAB task(s): {', '.join(said)}; choose from "
             f"{', '.join(TASKS)} (or a group: {', '.join(GROUPS)})")
     return [t for t in TASKS.values() if t.name in wanted]
 
@@ -779,7 +785,7 @@ def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart
 
 
 def build_parser():
-    from hubensemble.arguments import Parser
+    from hubensemble.arguments import Parser, integer
     from hubensemble.cliargs import add_fit_args
 
     # hubensemble's parser class: it checks what an option needs (--max-k: --threshold or
@@ -801,10 +807,13 @@ def build_parser():
     p.add_argument("--tasks", nargs="+", metavar="NAME",
                    help="only these tasks (names below, or a group name); default all 19")
     p.add_argument("--list", action="store_true", help="print the 19 tasks and exit")
-    p.add_argument("--test-limit", type=int, default=None, metavar="N",
+    # hubensemble's integer checks and words ("argument --test-limit: must be an integer
+    # >= 1, got '0'"), where argparse said "invalid int value: 'abc'" and a range check
+    # after it said "--test-limit must be >= 1" without the value.
+    p.add_argument("--test-limit", type=integer(1), default=None, metavar="N",
                    help="evaluate on the first N test examples only (saves memory: VTAB "
                         "test sets hold up to 73,728 images; not comparable with the paper)")
-    p.add_argument("--min-per-class", type=int, default=None, metavar="N",
+    p.add_argument("--min-per-class", type=integer(0), default=None, metavar="N",
                    help="fewest train[:800] examples a class may have (default per task: 0 "
                         "for the 100+ class tasks, else 2)")
     p.add_argument("--corruptions", dest="corruptions", action="store_true",
@@ -854,10 +863,6 @@ def _main(parser, args) -> int:
             return 0
         if not args.catalogue or not args.out:
             parser.error("--catalogue and --out are required (or --list)")
-        if args.test_limit is not None and args.test_limit < 1:
-            parser.error("--test-limit must be >= 1")
-        if args.min_per_class is not None and args.min_per_class < 0:  # as fit's option
-            parser.error(f"--min-per-class must be an integer >= 0, got {args.min_per_class}")
         # What every task needs, before TensorFlow loads (seconds): a mistyped path is
         # refused at once. run_vtab checks again for Python callers (milliseconds).
         check_inputs(args.catalogue, Path(args.out), args.data_dir)
