@@ -110,10 +110,11 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
 
     Raises TypeError, first, for an item of `image_paths` that is no path (an image's bytes,
     an array of pixels: the message names the signature that takes them);
-    HubensembleError for `top` < 1, a folder without saved_model.pb or without the
-    serve_bytes signature, metadata whose class names or num_classes count other classes
-    than the model outputs (`formats.check_metadata_fits`), and for a file named that cannot
-    be read or decoded (naming it, with the real reason: what the file is and why); with
+    HubensembleError for `top` < 1, a `batch_size` that is not an integer >= 1, a folder
+    without saved_model.pb or without the serve_bytes signature, metadata whose class names
+    or num_classes count other classes than the model outputs
+    (`formats.check_metadata_fits`), and for a file named that cannot be read or decoded
+    (naming it, with the real reason: what the file is and why); with
     `skip_unreadable`, and always for a file found under a folder, such a file gets {"path",
     "error"} instead (a warning) and the others go on. What needs no TensorFlow (a missing or
     special file, an empty or a non-image one, a folder with no file) is found before
@@ -135,6 +136,10 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     top = int(top)
     if top < 1:
         raise HubensembleError(f"{option_word('--top', 'top')} must be >= 1, got {top}")
+    # No flag sets it: the options table does not check it. 0, -3 and 2.5 ran as 1 and 2.
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise HubensembleError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     model_dir = check_saved_model_folder(model_dir)
     if not read_export_metadata(model_dir):  # predict needs its class names and serve_bytes
         raise HubensembleError(f"{model_dir} is a SavedModel that {command_words('export')} did "
@@ -197,7 +202,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     check_metadata_fits(meta, serve, model_dir)
     names = meta.get("class_names")
     unnamed = _OldExport(model_dir, meta)
-    batch_size = max(1, int(batch_size))
+    batch_size = int(batch_size)
     # Every file read counts, those refused before TensorFlow loaded already done: the bar
     # ended at 5487 over a closing count "of 5489 files" (2 refused by their first bytes).
     bar = progress_bar(total=len(results), initial=len(results) - len(pending), desc="predict",

@@ -72,3 +72,20 @@ def test_a_dash_is_said_to_be_no_way_to_give_stdin(tmp_path, in_process, monkeyp
     (tmp_path / "-").write_bytes(b"")  # a file of that name: its own reason
     results = predict(model, ["-"], skip_unreadable=True, progress=False)
     assert results == [{"path": "-", "error": "an empty file (0 bytes)"}]
+
+
+def test_a_batch_size_that_is_not_a_whole_number_above_0_is_refused(tmp_path):
+    """predict(batch_size=0), -3 and 2.5 ran as 1, 1 and 2 without a word (no flag sets it,
+    so the options table, which refuses evaluate_model(batch_size=0), never saw it). Refused
+    before the model loads, as evaluate_model's is."""
+    import pytest
+    from PIL import Image
+
+    from hubensemble.errors import HubensembleError
+
+    model = unloadable_export(tmp_path / "export")
+    Image.new("RGB", (4, 4)).save(tmp_path / "one.png")
+    for bad in (0, -3, 2.5, True, "8", None):
+        with pytest.raises(HubensembleError) as e:
+            predict(model, [tmp_path / "one.png"], batch_size=bad, progress=False)
+        assert str(e.value) == f"batch_size must be an integer >= 1, got {bad!r}", e.value
