@@ -401,6 +401,22 @@ def owner_words(owner: dict | None) -> str:
 # Folders that appear whole: build in a temp folder beside the target, then one rename.
 # ---------------------------------------------------------------------------------------------
 
+def dead_link_reason(path) -> str:
+    """Why the symbolic link `path`, which leads to no file or folder, cannot be read: "a
+    broken link (to TARGET)" when its chain of links ends at nothing, "a link loop (to
+    TARGET): ..." when the chain comes round to a link it passed (the OS's ELOOP: a link to
+    itself, a -> b -> a). A loop was called broken, naming a target that exists: the link
+    itself, or the other link of the pair. OSError when `path` is no link."""
+    target = os.readlink(path)
+    try:
+        os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return (f"a link loop (to {target}): following it goes round a circle of links, "
+                    "never reaching a file")
+    return f"a broken link (to {target})"
+
+
 def blocking_file(path) -> Path | None:
     """The first of `path` and its parents that exists but is not a folder (a file in the
     way of creating `path` as a folder), or None."""

@@ -19,6 +19,7 @@ from hubensemble.data.decode import (UnreadableImage, check_identifiable, op_err
 from hubensemble.data.folder import ignored_entries
 from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, skipped_count, sniff
 from hubensemble.errors import HubensembleError, reraise_stop
+from hubensemble.fileio import dead_link_reason
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
                                  load_saved_model, read_export_metadata)
 from hubensemble.lockwords import command_words, option_word
@@ -286,7 +287,7 @@ def _entries(image_paths, ignored):
                           if listing.ignored else "")
                 yield path, f"a folder with no file in it{hidden}", False
         elif os.path.islink(path) and not os.path.exists(path):
-            yield path, f"a broken link (to {os.readlink(path)})", False  # the loader's words
+            yield path, dead_link_reason(path), False  # the loader's words
         elif os.path.exists(path) and not os.path.isfile(path):
             yield path, NOT_REGULAR, False
         else:
@@ -315,7 +316,7 @@ def _reason(path, err) -> str:
     if meant and not os.path.lexists(path):
         return f"no such file ({meant})"
     if isinstance(err, OSError):
-        return (f"a broken link (to {os.readlink(path)})"  # the folder loader's words
+        return (dead_link_reason(path)  # the folder loader's words
                 if os.path.islink(path) and not os.path.exists(path) else
                 f"cannot read it: {err.strerror or err}"
                 + (relative_hint(path) if isinstance(err, FileNotFoundError) else ""))

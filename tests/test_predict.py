@@ -89,3 +89,26 @@ def test_a_batch_size_that_is_not_a_whole_number_above_0_is_refused(tmp_path):
         with pytest.raises(HubensembleError) as e:
             predict(model, [tmp_path / "one.png"], batch_size=bad, progress=False)
         assert str(e.value) == f"batch_size must be an integer >= 1, got {bad!r}", e.value
+
+
+def test_a_link_loop_named_is_said_to_be_a_loop_not_a_broken_link(tmp_path, in_process):
+    """A link to itself, or one of a pair that point at each other, was "a broken link (to
+    selfloop)": a target that exists (the link itself). The OS says ELOOP; so does predict,
+    before TensorFlow. A link to nothing is still a broken link."""
+    import os
+
+    model = unloadable_export(tmp_path / "export")
+    os.symlink("selfloop", tmp_path / "selfloop")
+    os.symlink("pong", tmp_path / "ping")
+    os.symlink("ping", tmp_path / "pong")
+    os.symlink("gone.png", tmp_path / "dangling.png")
+    named = [tmp_path / "selfloop", tmp_path / "ping", tmp_path / "dangling.png"]
+    results = predict(model, named, skip_unreadable=True, progress=False)
+    loop = ": following it goes round a circle of links, never reaching a file"
+    assert [r["error"] for r in results] == [
+        "a link loop (to selfloop)" + loop, "a link loop (to pong)" + loop,
+        "a broken link (to gone.png)"], results
+    code, out, err = in_process("predict", "--model", model, tmp_path / "ping")
+    assert code == 2 and err == (f"hubensemble: error: {tmp_path / 'ping'}: a link loop (to "
+                                 f"pong){loop}; fix or remove the file (or pass "
+                                 "--skip-unreadable)\n"), err
