@@ -439,6 +439,51 @@ def _module_sizes(meta, names=None) -> list:
             for m in chosen]
 
 
+def held_bytes(task) -> int:
+    """The bytes of the decoded images `task` (a data.Task) holds in memory: every present
+    split's images (a stacked array's, or each image's of a list), counted once when splits
+    share one array (a folder's splits are runs of one: `splits._partition_in_place`)."""
+    seen, total = set(), 0
+    for name in task.present_splits():
+        images = task.split(name).images
+        arrays = [images] if hasattr(images, "nbytes") else list(images)
+        for a in arrays:
+            base = a.base if getattr(a, "base", None) is not None else a
+            key = (id(base), a.__array_interface__["data"][0], a.nbytes)
+            if key not in seen:
+                seen.add(key)
+                total += int(a.nbytes)
+    return total
+
+
+def data_note(task, specs, batch_size: int, profile: str = "cpu", *,
+              room=None) -> str | None:
+    """Words when rank's embedding of `specs` (`embedding_need`, at `batch_size`) fits in
+    what this process may use (`room`: a Room, None: `room()`; its limit, the machine's
+    memory or its cgroup's) but not beside the images `task` holds (`held_bytes`): the
+    preflight note (`memory_note`) runs before the data is read and cannot count them, and
+    a folder of photos holds 4.2 MB a photo (docs/data.md "Memory of a split"). None when
+    both fit, when the embedding alone does not (`memory_note` said that), or when the room
+    cannot be read."""
+    room = globals()["room"]() if room is None else room  # (the keyword hides the function)
+    if room is None:
+        return None
+    need = embedding_need(batch_size, [getattr(s, "input_size", None) for s in specs],
+                          getattr(profile, "name", profile) or "cpu")[0]
+    held = held_bytes(task)
+    if need > room.limit or need + held <= room.limit:
+        return None
+    count = sum(len(task.split(s)) for s in task.present_splits())
+    return (f"the data's {count} images take {gib(held)} in memory as decoded, and rank's "
+            f"embedding needs about {gib(need)} beside them: about {gib(need + held)} in "
+            f"all, more than this process may use, {room.words()}: use fewer or smaller "
+            "images (a folder's are held as decoded, shrunk to 1024 px on their shorter "
+            "side at most: resize them towards the modules' input size), or a machine with "
+            "more. A process that runs out of memory is killed by Linux's OOM killer "
+            "without a word (the shell says \"Killed\"); docs/reliability.md \"Small "
+            "machines\"")
+
+
 def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None:
     """`memory_note`'s words for a stage of its own on `run_dir` (`values`: its keywords,
     from the command line's namespace or the stage function's bound arguments): rank and

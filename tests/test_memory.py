@@ -198,6 +198,45 @@ def _run_of(tmp_path, profile=None):
     return run
 
 
+def test_images_held_beside_rank_s_embedding_are_said_once_the_data_is_read(
+        tmp_path, caplog, monkeypatch, tiny_module):
+    """The note before a command reads its data counts rank's embedding alone: a folder of
+    photos (4.2 MB each as held) outgrew the machine during rank without a word. Once the
+    task is read, rank says it when the embedding fits alone but not beside the images
+    (their bytes as numpy counts them, a folder's splits, views of one array, once)."""
+    import numpy as np
+
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.data import Split, Task
+    from hubensemble.rank import run_rank
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (60, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(60) % 3
+    task = Task(name="t", source="s", class_names=["a", "b", "c"],
+                train=Split(x[:40], y[:40]), val=Split(x[40:], y[40:]))
+    assert memory.held_bytes(task) == x.nbytes  # two views of one array
+    spec = ModuleSpec(name="tiny", handle=tiny_module)
+    need = memory.embedding_need(8, [None], "quick")[0]
+    tight = memory.Room(int(need + x.nbytes) - 1, "the cgroup limit in X")
+    words = memory.data_note(task, [spec], 8, "quick", room=tight)
+    assert words.startswith(f"the data's 60 images take {memory.gib(x.nbytes)} in memory as "
+                            f"decoded, and rank's embedding needs about {memory.gib(need)} "
+                            f"beside them: about {memory.gib(need + x.nbytes)} in all, more "
+                            f"than this process may use, {tight.words()}: use fewer")
+    enough = memory.Room(int(need + x.nbytes), "X")
+    assert memory.data_note(task, [spec], 8, "quick", room=enough) is None
+    # The embedding alone too large: the note before the data was read said it.
+    assert memory.data_note(task, [spec], 8, "quick", room=memory.Room(int(need) - 1,
+                                                                       "X")) is None
+    monkeypatch.setattr(memory, "room", lambda *a, **k: tight)
+    with caplog.at_level(logging.WARNING):
+        run_rank(str(tmp_path / "run"), [spec], task, profile="quick", batch_size=8,
+                 use_cache=False, progress=False)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [m for m in said if m.startswith("the data's 60 images take")], said
+
+
 def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monkeypatch):
     # tune, export and evaluate on their own said nothing (only fit, rank and demo did): a
     # standalone tune of a 224 px module under 2 GiB was killed at its first step without a word

@@ -442,6 +442,12 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     # As fit checks a Task: a bad one failed per module ("Binding inputs to tf.function
     # failed"), blamed on the catalogue. A Task is taken as its maker loaded it.
     validate_task(task, min_per_class=data_args.min_per_class if data_args else 0)
+    from hubensemble.memory import data_note
+
+    # The images held, which the note before the data was read could not count.
+    note = data_note(task, specs, batch_size, profile)
+    if note:
+        log.warning("%s", note)
     from hubensemble.data.specs import check_outside_data
     from hubensemble.rundir import DataArgs, Run
 
