@@ -1008,6 +1008,33 @@ def test_labels_beyond_npz_class_names_name_the_archive_and_the_first_index(tmp_
         load_task(spec)
 
 
+@pytest.mark.parametrize("kind", ["one-hot", "soft", "columns", "scalar"])
+def test_labels_not_one_per_image_are_told_the_way_on_by_what_they_hold(tmp_path, kind):
+    """Every y_train that was not one label per image was told "for one-hot labels store
+    y.argmax(1)": [N, 2] columns of (id, class) and a 0-d label too, where argmax gives 0
+    or 1 per image. One-hot rows (and probabilities) keep that way on, which then loads
+    with the labels meant; other rows are told to store the class's column."""
+    onehot = np.eye(3)[LABELS]
+    y = {"one-hot": onehot, "soft": onehot * 0.8 + 0.2 / 3,
+         "columns": np.stack([np.arange(12), LABELS], 1), "scalar": np.array(3)}[kind]
+    spec = save_npz(tmp_path / "y.npz", x_train=EIGHT_BIT, y_train=y)
+    with pytest.raises(DataError) as e:
+        load_task(spec)
+    start = (f"npz:{tmp_path / 'y.npz'}: array 'y_train' has shape {list(y.shape)}; labels "
+             f"must be one integer class index per image")
+    tail = {"one-hot": " (they look one-hot: store y.argmax(1))",
+            "soft": " (they look class probabilities (soft labels): store y.argmax(1))",
+            "columns": " (its rows hold 2 values each, not one class per image: several label "
+                       "columns or multi-label; store the column that is the class, y[:, j], "
+                       "numbered 0..C-1)", "scalar": ""}[kind]
+    assert str(e.value) == start + tail
+    if kind in ("one-hot", "soft"):
+        fixed = save_npz(tmp_path / "f.npz", x_train=EIGHT_BIT, y_train=y.argmax(1))
+        task = load_task(fixed)
+        assert sorted(task.train.labels.tolist() + task.val.labels.tolist()) == \
+            sorted(LABELS.tolist())
+
+
 def test_numbers_as_npz_class_names_are_told_to_be_stored_as_text(tmp_path):
     """class_names=np.array([10, 2, 1]) (the original label values, kept as numbers) was
     refused with "must be a 1-D array of strings, got int64 [3]" alone; now with the values

@@ -43,8 +43,7 @@ def _npz_labels(y, key, path):
         y = y[:, 0]
     if y.ndim != 1:
         raise DataError(f"npz:{path}: array {key!r} has shape {list(y.shape)}; labels must be one "
-                        f"integer class index per image (for one-hot labels store "
-                        f"y.argmax(1))")
+                        f"integer class index per image{_label_shape_fix(y)}")
     if y.dtype == np.bool_ or not (y.dtype.kind in "iu"  # not timedelta64, an integer to numpy
                                    or np.issubdtype(y.dtype, np.floating)):
         fix = ("; for names as labels store indices into class_names: names = np.unique("
@@ -61,6 +60,25 @@ def _npz_labels(y, key, path):
         raise DataError(f"npz:{path}: array {key!r} holds label {top}, beyond int64; labels "
                         f"must be class indices 0..C-1")
     return y.astype(np.int64)
+
+
+def _label_shape_fix(y: np.ndarray) -> str:
+    """The way on for labels `y` that are not one per image, by what they hold: rows of one
+    1 among 0s (one-hot) or of probabilities summing to 1: " (they look one-hot: store
+    y.argmax(1))"; other [N, K] rows (several label columns, multi-label): store the
+    column that is the class; "" for other shapes. Every such array was told to store
+    y.argmax(1), which for [N, 2] columns of (id, class) gives 0 or 1 per image."""
+    if y.ndim != 2 or not y.size or y.dtype.kind not in "iufb":
+        return ""
+    rows = y.astype(np.float64)
+    if (np.isfinite(rows).all() and (rows >= 0).all()
+            and np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)):
+        what = ("one-hot" if np.isin(rows, (0.0, 1.0)).all() else
+                "class probabilities (soft labels)")
+        return f" (they look {what}: store y.argmax(1))"
+    return (f" (its rows hold {y.shape[1]} values each, not one class per image: several "
+            f"label columns or multi-label; store the column that is the class, y[:, j], "
+            f"numbered 0..C-1)")
 
 
 def locate_npz(rest: str) -> str:
