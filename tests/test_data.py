@@ -533,6 +533,21 @@ def test_a_carved_split_that_no_class_reaches_is_said_with_the_images_it_needs(t
     assert "give the data x_val and y_val" in task.source
 
 
+def test_a_fraction_of_0_is_said_as_no_such_split_in_a_folders_source(tmp_path):
+    """--test-fraction 0 on class folders read "val 0.2 / test 0 of each class split off":
+    a split of 0 of each class. Now as no such split; both given: as before."""
+    make_class_folders(str(tmp_path), {"a": 5, "b": 5})
+    seed = "of each class split off (seed 0)"
+    for (val, test), words in {
+            (0.2, 0.2): f"val 0.2 / test 0.2 {seed}",
+            (0.2, 0.0): f"val 0.2 {seed}; no test split (test fraction 0)",
+            (0.0, 0.4): f"test 0.4 {seed}; no val split (val fraction 0)",
+            (0.0, 0.0): "no val or test split carved (fractions 0)"}.items():
+        task = load_task(f"folder:{tmp_path}", val_fraction=val, test_fraction=test)
+        assert task.source == f"folder:{tmp_path} (class folders; {words})"
+        assert (task.val is None, task.test is None) == (not val, not test)
+
+
 def test_folder_seed_controls_split_and_fingerprint(tmp_path):
     make_class_folders(str(tmp_path), {"a": 12, "b": 12, "c": 12})
     t1 = load_task(f"folder:{tmp_path}", seed=1)

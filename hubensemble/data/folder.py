@@ -609,8 +609,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         train = _make_split(images, labels, paths, owned=True)
         short = unreached(train, True, True, options, _OWN_SPLIT)
         train, val, test = _carve(train, True, True, options, owned=True)
-        how = (f"class folders; val {options.val_fraction:g} / test "
-               f"{options.test_fraction:g} of each class split off (seed {options.seed})"
+        how = ("class folders; " + carved_words(options)
                + "".join(f"; {note}" for note in short))
     name = label(os.path.basename(os.path.normpath(absolute(path))))
     # The source names the folder absolute, as Task.spec does (`folder:imgs` and `folder:../x`
@@ -619,6 +618,21 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
                 train=train, val=val, test=test, skipped=listing.skipped,
                 ignored=listing.ignored, files=listing.files, oriented=listing.oriented,
                 turned=listing.turned, shrunk=listing.shrunk, class_files=per_class)
+
+
+def carved_words(options: LoadOptions) -> str:
+    """What a folder of class folders' fractions carve, for its task's source: "val 0.2 /
+    test 0.2 of each class split off (seed 0)"; a fraction of 0 is said as no such split
+    ("val 0.2 of each class split off (seed 0); no test split (test fraction 0)", "no val or
+    test split carved (fractions 0)"), where it read "test 0 of each class split off"."""
+    val, test = options.val_fraction, options.test_fraction
+    seed = f"of each class split off (seed {options.seed})"
+    if val and test:
+        return f"val {val:g} / test {test:g} {seed}"
+    if val or test:
+        (kept, f), other = ((("val", val), "test") if val else (("test", test), "val"))
+        return f"{kept} {f:g} {seed}; no {other} split ({other} fraction 0)"
+    return "no val or test split carved (fractions 0)"
 
 
 #: How a folder brings a split of its own (`splits.unreached`'s way on).

@@ -16,7 +16,8 @@ from hubensemble import options as option_table
 from hubensemble.data import digits, folder, npz, tfds
 from hubensemble.data.digits import _load_sklearn, check_sklearn_name
 from hubensemble.data.duplicates import drop_duplicates
-from hubensemble.data.folder import _load_folder, locate_folder, split_layout, warn_class_notes
+from hubensemble.data.folder import (_load_folder, carved_words, locate_folder, split_layout,
+                                     warn_class_notes)
 from hubensemble.data.loading import _EXAMPLES, LoadOptions, windows_path_hint
 from hubensemble.data.npz import _load_npz, locate_npz
 from hubensemble.lockwords import option_word
@@ -528,9 +529,8 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
         train, val, test = _carve(task.train, True, True, fit, owned=stacked)
         try:
             as_fit = dataclasses.replace(task, train=train, val=val, test=test, source=(
-                f"{task.spec} (class folders; val {fit.val_fraction:g} / test "
-                f"{fit.test_fraction:g} of each class split off (seed {fit.seed}), as fit "
-                "split it: the data the export was trained on)"))
+                f"{task.spec} (class folders; {carved_words(fit)}, as fit split it: the data "
+                "the export was trained on)"))
             if fit.dedupe:  # as load_task: copies dropped after the split
                 as_fit = drop_duplicates(as_fit)
             same = as_fit.fingerprint == trained_on
