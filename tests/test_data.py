@@ -800,25 +800,27 @@ def test_link_loops_broken_links_and_hidden_files_are_reported(tmp_path):
     os.makedirs(root / "b" / "deeper")
     os.symlink("../..", root / "b" / "deeper" / "again")  # a loop two levels down
     os.symlink("gone.png", root / "a" / "dangling.png")  # a broken link
+    os.symlink("self.png", root / "b" / "self.png")  # a link to itself: a loop, not broken
     for hidden in ("a/.DS_Store", "a/._000.png", "b/Thumbs.db", "b/desktop.ini",
                    "__MACOSX/a/._x.png", ".git/HEAD"):
         write(str(root / hidden), b"litter")
     task = load_task(f"folder:{root}")
     assert class_counts(task) == {"a": 4, "b": 4}  # the loops were not followed
     reasons = {os.path.relpath(p, root): r for p, r in task.skipped}
-    assert set(reasons) == {"a/up", "b/deeper/again", "a/dangling.png"}
+    assert set(reasons) == {"a/up", "b/deeper/again", "a/dangling.png", "b/self.png"}
     assert "link loop" in reasons["a/up"] and "link loop" in reasons["b/deeper/again"]
     assert "broken link" in reasons["a/dangling.png"]
+    assert reasons["b/self.png"].startswith("a link loop (to self.png)")
     ignored = {os.path.relpath(p, root) for p in task.ignored}
     assert ignored == {"a/.DS_Store", "a/._000.png", "b/Thumbs.db", "b/desktop.ini",
                        "__MACOSX", ".git"}
     # Every file is an example or a skipped entry; the litter is counted.
-    assert task.files == 8 + 3
+    assert task.files == 8 + 4
     record = task.to_json()
-    assert record["files"] == 11 and record["ignored"]["count"] == 6
-    assert len(record["skipped"]) == 3
+    assert record["files"] == 12 and record["ignored"]["count"] == 6
+    assert len(record["skipped"]) == 4
     summary = task.summary()
-    assert "11 file(s) read: 8 example(s), 3 skipped" in summary
+    assert "12 file(s) read: 8 example(s), 4 skipped" in summary
     assert "6 hidden or system entries ignored" in summary
 
 

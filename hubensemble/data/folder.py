@@ -22,6 +22,7 @@ from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_faul
 from hubensemble.data.task import Task
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
+from hubensemble.fileio import dead_link_reason
 from hubensemble.formats import made_by_hubensemble
 from hubensemble.text import absolute, escaped, names_listed, paths_shown
 
@@ -152,7 +153,7 @@ def _list_class_folder(folder: str, listing: _Listing) -> list[str]:
             if not _visible(name) or _ours(p):
                 listing.ignored.append(p)
             elif os.path.islink(p) and not os.path.exists(p):
-                listing.skip(p, f"a broken link (to {os.readlink(p)})")
+                listing.skip(p, dead_link_reason(p))
             elif os.path.isdir(p):
                 subfolders.append(p)
             elif os.path.isfile(p):
@@ -210,7 +211,7 @@ def _class_folders(root: str, listing: _Listing) -> list[str]:
                 raise _same_name_folders(os.path.join(root, other), p, label(other), label(d))
             found.append(d)
         elif os.path.islink(p) and not os.path.exists(p):
-            listing.skip(p, f"a broken link (to {os.readlink(p)})")
+            listing.skip(p, dead_link_reason(p))
         elif not _image_beside(p):  # a README, LICENSE, notes: not looked at (`_image_beside`)
             continue
         else:
