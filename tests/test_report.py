@@ -2018,3 +2018,25 @@ def test_a_backend_matplotlib_does_not_know_leaves_the_figures_drawn(tmp_path):
     assert ("MPLBACKEND='no_such_backend' names no backend matplotlib knows (Key backend: "
             "'no_such_backend' is not a valid value for backend); hubensemble's figures need "
             "none") in err, err
+
+
+def test_counts_of_one_are_said_in_the_singular(tmp_path, figures_not_drawn):
+    """A pool of one probe, an ensemble of one pick: the report said "Candidates: 1 usable (0
+    fine-tuned, 1 probes)" and "Greedy forward selection … over 1 candidates, …, budget 1
+    picks"."""
+    path = tmp_path / "run"
+    make_ranked_run(path, MODULES)
+    rng = np.random.default_rng(0)
+    y_val, y_test = rng.integers(0, C, N_VAL), rng.integers(0, C, N_TEST)
+    atomic_save_npy(path / "labels" / "val.npy", y_val)
+    atomic_save_npy(path / "labels" / "test.npy", y_test)
+    vp, tp = probs_for(y_val, 1.5, rng), probs_for(y_test, 1.5, rng)
+    write_candidate(path / "candidates", {
+        "trial": "probe-0000-alpha", "module": "alpha", "kind": "probe", "status": "ok",
+        "hparams": {"kind": "probe"}, "val": split_record(vp, y_val),
+        "test": split_record(tp, y_test), "has_test": True}, val_probs=vp, test_probs=tp)
+    ensemble.run_ensemble(path, budget=1)
+    text = _flat(shown(report.write_report(path)[0].read_text()))
+    assert "Candidates: 1 usable (0 fine-tuned, 1 probe), 0 failed" in text, text[:1200]
+    assert ("Greedy forward selection (Caruana et al., 2004) over 1 candidate, objective "
+            "validation ce, budget 1 pick (without replacement)") in text

@@ -63,7 +63,7 @@ def _overview(files) -> Section:
                      f"{len(files.ranking.selected)}")
     if files.candidates or files.failed:
         probes = sum(c.record.get("kind") == "probe" for c in files.candidates)
-        kinds = (f" ({len(files.candidates) - probes} fine-tuned, {probes} probes)"
+        kinds = (f" ({len(files.candidates) - probes} fine-tuned, {_n(probes, 'probe')})"
                  if probes else "")
         items.append(f"Candidates: {len(files.candidates)} usable{kinds}, "
                      f"{len(files.failed)} failed, {len(files.skipped)} skipped"
@@ -261,11 +261,12 @@ def _curve_section(files, figures) -> Section:
     if not curve:
         return sec.add("ensemble.json has no validation curve.")
     best = (e.get("val") or {}).get("best_single")
-    sec.add(f"Greedy forward selection (Caruana et al., 2004) over {e.get('n_candidates', '?')} "
-            f"candidates, objective validation {e.get('objective', 'ce')}, budget "
-            f"{e.get('budget', '?')} picks ({'with' if e.get('with_replacement') else 'without'}"
-            f" replacement). Each step adds the candidate that most improves the averaged "
-            f"probabilities; {size_rule_text(e)}: {_n(size, 'pick')}, "
+    sec.add(f"Greedy forward selection (Caruana et al., 2004) over "
+            f"{_n(e.get('n_candidates', '?'), 'candidate')}, objective validation "
+            f"{e.get('objective', 'ce')}, budget {_n(e.get('budget', '?'), 'pick')} "
+            f"({'with' if e.get('with_replacement') else 'without'} replacement). Each step "
+            f"adds the candidate that most improves the averaged probabilities; "
+            f"{size_rule_text(e)}: {_n(size, 'pick')}, "
             f"{_n(len(_members(files)), 'distinct member')}.")
     stopped = (e.get("limits") or {}).get("stopped") if isinstance(e.get("limits"), dict) \
         else None
