@@ -2040,3 +2040,22 @@ def test_counts_of_one_are_said_in_the_singular(tmp_path, figures_not_drawn):
     assert "Candidates: 1 usable (0 fine-tuned, 1 probe), 0 failed" in text, text[:1200]
     assert ("Greedy forward selection (Caruana et al., 2004) over 1 candidate, objective "
             "validation ce, budget 1 pick (without replacement)") in text
+
+
+def test_a_name_longer_than_the_page_may_break_in_report_html(tmp_path, figures_not_drawn):
+    """A 300-letter class name (names are limited in nothing but their characters) made its
+    table, and the page, about 2,400 px wide in report.html: a word breaks only where it may,
+    and a table's column is as wide as its longest word. The page's text may break anywhere
+    now (overflow-wrap: anywhere, inherited by every cell, code span and paragraph; unlike
+    break-word it narrows the column too), and the name is still shown whole."""
+    path = tmp_path / "run"
+    make_full_run(path)
+    long_name = "L" * 300
+    data = data_section()
+    data["task"]["class_names"] = [long_name, "dog", "emu"]
+    Run(path).update(data=data)
+    html = report.write_report(path).html.read_text()
+    style = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+    body = re.search(r"(?:^|})\s*body\{([^}]*)\}", style).group(1)
+    assert "overflow-wrap:anywhere" in body.replace(" ", ""), body
+    assert f"<td>{long_name}</td>" in html  # whole, in the per-class table

@@ -239,7 +239,7 @@ def render_markdown(title, sections, figures_dir=FIGURES_DIR) -> str:
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;
-margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45;overflow-wrap:anywhere}
 h1{border-bottom:2px solid #ddd;padding-bottom:.3em}h2{margin-top:2em;border-bottom:1px solid #eee}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
@@ -287,7 +287,9 @@ def _html_block(block) -> str:
 def render_html(title, sections) -> str:
     """report.html: one self-contained file (inline CSS, figures as data: URIs, no scripts,
     no links to other files); every text is HTML-escaped (backticks too are just text), Code
-    becomes <code>."""
+    becomes <code>. A word longer than the page (a 300-letter class name, a long path) may
+    break anywhere (CSS overflow-wrap: anywhere, which also narrows a table's column to
+    fit): it widened its table, and the page, past the 1100 px body."""
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            f"<title>{html.escape(str(title))}</title>", f"<style>{_STYLE}</style>", "</head>",
            "<body>", f"<h1>{_inline_html(title)}</h1>"]
