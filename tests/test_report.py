@@ -1705,12 +1705,16 @@ def test_many_unbalanced_classes_show_the_worst_first_and_balanced_accuracy(tmp_
         in section
     # The worst 10 first: the ensemble's per-class recall, lowest first, from scikit-learn.
     recall = [np.mean(mixed.argmax(axis=1)[yt == c] == c) for c in range(classes)]
-    order = sorted(range(classes), key=lambda c: (recall[c], -np.sum(yt == c), c))[:10]
+    # Only classes with a mistake lead (ten rows of 1.0000 said nothing).
+    order = [c for c in sorted(range(classes), key=lambda c: (recall[c], -np.sum(yt == c), c))
+             if recall[c] < 1][:10]
     rows = [line.split(" | ")[0][2:] for line in section.splitlines()
             if line.startswith("| c") and not line.startswith("| class")]
-    assert rows[:10] == [names[c] for c in order]
-    assert rows[10:] == names  # then every class, in class order
-    assert f"The 10 of the {classes} classes the ensemble does worst on" in section
+    assert 0 < len(order) and rows[:len(order)] == [names[c] for c in order]
+    assert rows[len(order):] == names  # then every class, in class order
+    assert (f"The 10 of the {classes} classes the ensemble does worst on" if len(order) == 10
+            else f"The {len(order)} of the {classes} classes the ensemble gets a test example "
+            "of wrong") in section
     # The closing table says it too, from the same test probabilities.
     assert ("balanced accuracy (the test classes are unbalanced; the mean of the per-class "
             f"accuracies, each class counted once): ensemble "
@@ -2059,3 +2063,35 @@ def test_a_name_longer_than_the_page_may_break_in_report_html(tmp_path, figures_
     body = re.search(r"(?:^|})\s*body\{([^}]*)\}", style).group(1)
     assert "overflow-wrap:anywhere" in body.replace(" ", ""), body
     assert f"<td>{long_name}</td>" in html  # whole, in the per-class table
+
+
+def test_the_per_class_lead_table_lists_only_classes_with_a_mistake():
+    """100 classes the ensemble got all right (a real 100-class run): the section led with
+    "The 10 of the 100 classes the ensemble does worst on, worst first:" and ten rows of
+    1.0000. With no mistake it says so; with fewer classes mistaken than the table holds,
+    those alone, and the others are said to be all right. The full table stays."""
+    from types import SimpleNamespace
+
+    from hubensemble.report.perclass import perclass_section
+
+    classes = 12
+    names = [f"k{i}" for i in range(classes)]
+    files = SimpleNamespace(task={"class_names": names})
+    y = np.repeat(np.arange(classes), 5)
+    right = np.eye(classes, dtype=np.float32)[y]
+    text = _flat(report.render_markdown("t", [perclass_section(files, [("ensemble", right, y)])]))
+    assert "does worst on" not in text
+    assert ("The ensemble predicts every test example of all 12 classes right "
+            "(accuracy 1.0000 each).") in text
+    assert "All 12 classes, in class order" in text
+    wrong = right.copy()
+    for i, to in ((5, 4), (6, 4), (20, 9)):  # class 1 twice, class 4 once
+        wrong[i] = np.eye(classes)[to]
+    text = _flat(report.render_markdown("t", [perclass_section(files, [("ensemble", wrong, y)])]))
+    recall = [np.mean(wrong.argmax(axis=1)[y == c] == c) for c in range(classes)]
+    mistaken = sorted((c for c in range(classes) if recall[c] < 1), key=lambda c: recall[c])
+    assert [names[c] for c in mistaken] == ["k1", "k4"]
+    assert ("The 2 of the 12 classes the ensemble gets a test example of wrong, worst first "
+            "(the other 10: every one right): | class |") in text, text
+    lead = text.split("worst first")[1].split("All 12 classes")[0]
+    assert re.findall(r"\| (k\d+) \| 5 \|", lead) == ["k1", "k4"]
