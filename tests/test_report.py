@@ -1987,6 +1987,13 @@ def test_a_sweep_whose_every_trial_failed_is_not_sent_to_tune_alone(
     size = text[text.index("## Ensemble size"):text.index("## Best single")]
     assert f"There is no ensemble yet (ensemble.json is missing): {said} (then ensemble)." \
         in size, size
+    # fit's closing table (`FitResult.summary()`): not `ensemble`, which refuses a pool with
+    # no usable candidate ("no usable candidates in RUN/candidates").
+    first = report.summary_table(path).splitlines()[0]
+    assert first == (f"no ensemble yet: all {len(trials)} trials of the sweep failed: once "
+                     "their cause is fixed, remove their folders (the command is below), then "
+                     f"run `hubensemble tune --run {path}`, then `hubensemble ensemble --run "
+                     f"{path}`"), first
 
 
 def test_a_backend_matplotlib_does_not_know_leaves_the_figures_drawn(tmp_path):

@@ -182,7 +182,7 @@ def summary_table(run_dir) -> str:
         why = test_missing_text(ensemble.get("test_missing"))  # in the caller's words
         lines.append(f"no test metrics: {why or 'no test split'}")
     else:
-        lines.append(f"no ensemble yet: run `hubensemble ensemble --run {shell(path)}`")
+        lines.append(f"no ensemble yet: {_no_ensemble_step(run, meta)}")
     if ensemble is not None:
         coverage = ensemble.get("coverage")
         if coverage is None:  # an ensemble.json written before coverage was recorded
@@ -244,6 +244,25 @@ def summary_table(run_dir) -> str:
     else:
         lines.append(f"report: not written yet (`hubensemble report --run {shell(path)}`)")
     return "\n".join(lines)
+
+
+def _no_ensemble_step(run, meta) -> str:
+    """The closing table's way to an ensemble: `ensemble`, or, when every trial of a
+    finished sweep failed, their folders removed and `tune` first (`ensemble` refuses a pool
+    with no usable candidate, and `tune` alone reuses failed trials; the report's
+    `RunFiles.next_step` says the same). The command that removes them is in the lines below
+    (`_failure_lines`)."""
+    from hubensemble import candidate
+    from hubensemble.sweepstate import unfinished_sweeps
+
+    ensemble = f"`hubensemble ensemble --run {shell(run.path)}`"
+    cands, _ = candidate.scan(run.candidates)
+    failed = [c for c in cands if c.status == "failed"]
+    if not failed or any(c.ok for c in cands) or unfinished_sweeps(run.path, meta):
+        return f"run {ensemble}"
+    return (f"all {len(failed)} trials of the sweep failed: once their cause is fixed, remove "
+            f"their folders (the command is below), then run `hubensemble tune --run "
+            f"{shell(run.path)}`, then {ensemble}")
 
 
 def stage_time_line(stages: dict) -> str:
