@@ -1129,8 +1129,12 @@ def _report_of(run):
      "module 1 of \"modules\": a JSON number, expected an object"),
     # A kind no check foresaw still leaves the rest of the report: that section names the file.
     ("run.json", {"stages": {"tune": "slow"}},
-     "Time per stage This section could not be drawn: {run}/run.json holds a value of an "
-     "unexpected kind (ValueError"),
+     "Time per stage This section could not be drawn (ValueError: could not convert string "
+     "to float: 'slow'): {run}/run.json may hold a value of an unexpected kind (edited by "
+     "hand, or written by another version); restore it from a copy, or run `hubensemble rank "
+     "--catalogue FILE --data SPEC --out {run}` again, which writes it. If it still cannot be "
+     "drawn after that, the fault is hubensemble's: `hubensemble report --run {run} -v` logs "
+     "where it broke."),
 ])
 def test_valid_json_of_the_wrong_kind_is_named_and_the_report_degrades(
         full_run, tmp_path, name, doc, named, figures_not_drawn):

@@ -72,7 +72,7 @@ class RunFiles:
     at_chance: dict = dataclasses.field(default_factory=dict)
 
     #: What `cmd` knows.
-    CMDS = ("rank", "tune", "ensemble", "export", "evaluate", "fit", "cost", "distill")
+    CMDS = ("rank", "tune", "ensemble", "export", "evaluate", "fit", "cost", "distill", "report")
 
     def cmd(self, what) -> str:
         """The command line that makes `what` (one of CMDS) for this run. Paths are absolute
@@ -93,6 +93,7 @@ class RunFiles:
             "fit": f"hubensemble fit --catalogue FILE --data SPEC --out {shell(p)}",
             "cost": f"hubensemble cost --run {shell(p)}",
             "distill": f"hubensemble distill --run {shell(p)}",
+            "report": f"hubensemble report --run {shell(p)}",
         }[what]
 
     def _export_flags(self) -> list[str]:

@@ -665,11 +665,17 @@ def _guarded(files, figures, title, build, sources, fix) -> Section:
     except (AttributeError, TypeError, KeyError, ValueError, IndexError) as e:
         del figures[drawn:]  # a figure of the broken section would be shown elsewhere
         where = " or ".join(str(files.path / s) for s in sources)
-        again = (Inline("; ", Code(files.cmd(fix)), " writes it again.") if fix in files.CMDS
+        again = (Inline("; ", Code(files.cmd(fix)), " writes it again") if fix in files.CMDS
                  else Inline("; restore it from a copy, or run ", Code(files.cmd("rank")),
-                             " again, which writes it.") if fix == "restore" else ".")
-        text = Inline(f"This section could not be drawn: {where} holds a value of an "
-                      f"unexpected kind ({type(e).__name__}: {e})", again)
+                             " again, which writes it") if fix == "restore" else "")
+        # The error may be the report's own (a bug, or the environment: an unknown
+        # MPLBACKEND once came out here as the run's fault), so the files are a suspect, not
+        # the culprit, and the way to tell is said.
+        text = Inline(f"This section could not be drawn ({type(e).__name__}: {e}): {where} "
+                      "may hold a value of an unexpected kind (edited by hand, or written by "
+                      "another version)", again, ". If it still cannot be drawn after that, "
+                      "the fault is hubensemble's: ", Code(files.cmd("report") + " -v"),
+                      " logs where it broke.")
         log.warning("the report cannot show %r: %s", title, text)
         log.debug("where %r broke", title, exc_info=True)  # -v: a bug here, not bad data
         return Section(title).add(text)
