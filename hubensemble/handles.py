@@ -23,7 +23,7 @@ import urllib.parse
 
 # the table lives in its own module (a data table, 70 lines); imported here, where callers
 # have always found it
-from hubensemble.catalogue_urls import url_case
+from hubensemble.catalogue_urls import url_case, variables_note
 from hubensemble.kerasapps import KERAS_APPLICATIONS, KerasApplication
 from hubensemble.kerasconfig import cut_short
 from hubensemble.savedmodel_calls import signature_reading
@@ -478,7 +478,7 @@ def local_handle_warnings(specs) -> list[str]:
             form = windows_form(weights)
             notes.append(f"warning: {field_source(spec, 'weights')}: weights file {said(weights)} "
                          + (form.advice(escape=False) if form else "does not exist on this "
-                            "machine") + "; rank will skip it here")
+                            "machine" + variables_note(weights)) + "; rank will skip it here")
         if handle_kind(spec.handle) != "local":
             continue
         at = field_source(spec, "handle")
@@ -500,7 +500,8 @@ def local_handle_warnings(specs) -> list[str]:
             notes.append(f"warning: {at}: handle {said(spec.handle)} "
                          f"{form.advice(escape=False)}; rank will skip it here")
             continue
-        text = f"warning: {at}: handle {said(spec.handle)} does not exist on this machine"
+        text = (f"warning: {at}: handle {said(spec.handle)} does not exist on this machine"
+                + variables_note(spec.handle))
         host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
         if host:
             text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"

@@ -272,6 +272,47 @@ def test_yaml_merge_keys_are_read_as_safe_load_reads_them(tmp_path):
                  "the value '5', not a mapping", "write `<<: *NAME`")
 
 
+def test_an_environment_variable_in_a_local_path_is_said_with_the_path_to_write(
+        tmp_path, monkeypatch):
+    """`handle: $MODELS/m` was looked for as a folder named "$MODELS" beside the catalogue,
+    and validate and rank said only that it does not exist; catalogues expand no variable
+    (only a leading ~), and now say so with the path to write where it is set."""
+    from hubensemble.hub import locate
+    from hubensemble.modulefiles import local_handle_warnings
+
+    monkeypatch.setenv("HE_TEST_MODELS", str(tmp_path / "models"))
+    monkeypatch.delenv("HE_TEST_UNSET", raising=False)
+    path = write(tmp_path, """
+        modules:
+          - name: a
+            handle: $HE_TEST_MODELS/m
+          - name: b
+            handle: ./x/${HE_TEST_UNSET}/m
+          - name: c
+            handle: keras:MobileNetV2
+            weights: ${HE_TEST_MODELS}/w.weights.h5
+        """)
+    specs = load_catalogue(path)
+    notes = local_handle_warnings(specs)
+    at = {n: f"{path}:{line_of(path, n)}" for n in ('handle: $HE', 'handle: ./x', 'weights:')}
+    written = os.path.expandvars("$HE_TEST_MODELS/m")  # the reference: the shell's expansion
+    rule = "is part of the name here: a catalogue expands no environment variable, only a " \
+           "leading ~"
+    missing = "does not exist on this machine"
+    assert notes == [
+        f"warning: {at['handle: $HE']}: handle '{tmp_path / '$HE_TEST_MODELS/m'}' {missing} "
+        f"(`$HE_TEST_MODELS` {rule}; write '{written}'); rank will skip it there",
+        f"warning: {at['handle: ./x']}: handle '{tmp_path / 'x/${HE_TEST_UNSET}/m'}' {missing} "
+        f"(`${{HE_TEST_UNSET}}` {rule}; write the path itself (${{HE_TEST_UNSET}} is not set "
+        "here either)); rank will skip it there",
+        f"warning: {at['weights:']}: weights file "
+        f"'{tmp_path / '${HE_TEST_MODELS}/w.weights.h5'}' {missing} (`${{HE_TEST_MODELS}}` "
+        f"{rule}; write '{tmp_path / 'models/w.weights.h5'}'); rank will skip it here"]
+    for spec in (specs[0], specs[2]):  # rank's words (hub.locate): the same note
+        with pytest.raises(HubensembleError, match=f"{rule}; write '{tmp_path / 'models'}/"):
+            locate(spec.handle, name=spec.name, weights=spec.weights)
+
+
 def test_load_catalogues_combines_in_order_and_reads_a_repeated_file_once(tmp_path):
     a = write(tmp_path, f"modules:\n  - {{name: a1, handle: '{TFHUB}'}}\n"
                         f"  - {{name: a2, handle: '{TFHUB}'}}\n", "a.yaml")

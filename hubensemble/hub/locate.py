@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import os
 
-from hubensemble.catalogue_urls import url_case
+from hubensemble.catalogue_urls import url_case, variables_note
 from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.errors import ModuleLoadError
 from hubensemble.formats import unloadable_path
@@ -301,7 +301,8 @@ def _application_weights(handle, weights, input_size, name):
     if not os.path.isfile(path):
         form = windows_form(path)  # kept as written (handles.stored_weights)
         raise ModuleLoadError(f"the weights file {path} " + (
-            form.advice(escape=False) if form else "does not exist") + "; check `weights:` on "
+            form.advice(escape=False) if form else "does not exist" + variables_note(path))
+            + "; check `weights:` on "
             "the entry (relative paths are relative to the catalogue's folder)",
             module=name, handle=handle, stage="savedmodel")
     return path

@@ -28,6 +28,7 @@ import zlib
 import tensorflow as tf
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver
 
+from hubensemble.catalogue_urls import variables_note
 from hubensemble.errors import ModuleLoadError, first_line
 # file_sha256: also re-exported (hubensemble.hub's callers).
 from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
@@ -280,7 +281,7 @@ class LocalResolver:
         if not os.path.exists(path):
             form = windows_form(path)  # a catalogue written for Windows (handles.stored_handle)
             raise FileNotFoundError(f"{path} " + (form.advice(escape=False) if form else
-                                                  "does not exist"))
+                                                  "does not exist" + variables_note(path)))
         if not os.path.isdir(path) and not path.lower().endswith(KERAS_FILE_SUFFIXES):
             raise ModuleLoadError(file_not_module(path), handle=handle, stage="savedmodel")
         return path
