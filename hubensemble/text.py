@@ -607,7 +607,8 @@ def file_text(data: bytes, label: str) -> str:
     (in characters, from 1), the byte, what Windows-1252 reads there with its Unicode name
     (`_named`) and the fix ("save it as UTF-8"), for bytes that are
     not UTF-8: a Latin-1 / Windows-1252 'é' (0xe9) or curly quote (0x93), UTF-16 saved
-    without its mark (NUL bytes; no line then), a file cut inside a UTF-16 character."""
+    without its mark (NUL bytes, a quarter of the file or more; no line then), a stray NUL
+    byte in UTF-8 text (its line and column), a file cut inside a UTF-16 character."""
     for mark, encoding in _MARKS:
         if data.startswith(mark):
             try:
@@ -618,9 +619,16 @@ def file_text(data: bytes, label: str) -> str:
                                  f"({e.reason} at byte {e.start}); save it as UTF-8") from None
             break
     else:
-        if b"\x00" in data:  # (no line to name: every other byte is one)
+        nuls = data.count(b"\x00")
+        if nuls * 4 >= len(data) > 0:  # (no line to name: every other byte is one)
             raise ValueError(f"{label}: holds NUL bytes: UTF-16 or UTF-32 saved without its "
                              f"byte-order mark, or not text; save it as UTF-8")
+        if nuls:  # a stray NUL in UTF-8 text (a copy or an editor's slip): where it is
+            at = data.index(b"\x00")
+            start, line = data.rfind(b"\n", 0, at) + 1, data.count(b"\n", 0, at) + 1
+            column = len(data[start:at].decode("utf-8", "replace")) + 1
+            raise ValueError(f"{label}:{line}: column {column}: a NUL byte (0x00), which is "
+                             f"not text ({nuls} in the file); remove it")
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as e:

@@ -1633,6 +1633,13 @@ def test_a_catalogue_saved_by_windows_tools_is_read_or_refused_at_its_line(tmp_p
     with pytest.raises(CatalogueError, match=f"^{bare}: holds NUL bytes: UTF-16 or UTF-32 saved "
                        "without its byte-order mark, or not text; save it as UTF-8$"):
         load_catalogue(bare)
+    # A stray NUL in UTF-8 text (a copy, an editor's slip) was said as UTF-16 without its
+    # mark, with no line: it is named where it is.
+    stray = tmp_path / "stray.yaml"
+    stray.write_bytes(b"modules:\n  - name: a\x00\n    handle: ./m\n")
+    with pytest.raises(CatalogueError, match=f"^{stray}:2: column 12: a NUL byte \\(0x00\\), "
+                       r"which is not text \(1 in the file\); remove it$"):
+        load_catalogue(stray)
 
 
 def test_a_presets_json_is_read_as_utf8_under_the_c_locale(tmp_path):
