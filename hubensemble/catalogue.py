@@ -392,9 +392,14 @@ def _parse_root(loader, root, base_dir, report):
                      "write entries under it like `  - name: my-module` and "
                      "`    handle: https://tfhub.dev/google/bit/m-r50x1/1`")
         return []
-    specs = []
-    names = {}
+    specs, names, nodes = [], {}, {}
     for index, item in enumerate(node.value, start=1):
+        if id(item) in nodes:  # `- *e`: YAML gives the anchored node itself (not the alias's line)
+            report.add(_line(item), f"entry {index} of modules is an alias (`*NAME`) of entry "
+                       f"{nodes[id(item)]}, written here: the same fields again, its name "
+                       "too; to reuse them write `- <<: *NAME` with a `name:` of its own")
+            continue
+        nodes[id(item)] = index
         name, name_line, spec = _parse_entry(loader, index, item, defaults, base_dir, report)
         # Names are checked even in entries with other problems, so one run shows them all.
         # Both by their `name:` lines, as every problem of a field names its line (the

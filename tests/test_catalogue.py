@@ -270,6 +270,13 @@ def test_yaml_merge_keys_are_read_as_safe_load_reads_them(tmp_path):
     bad = write(tmp_path, text.replace("<<: *e\n", "<<: 5\n    handle: ./m\n"), "bad.yaml")
     find_problem(problems_of(bad), f"{bad}:9: the merge key `<<` of this entry mapping takes "
                  "the value '5', not a mapping", "write `<<: *NAME`")
+    # A whole entry written again as an alias: its name was said as used "by the entry at"
+    # the very line it named (YAML hands over the anchored node, the alias's line is lost).
+    again = write(tmp_path, text.replace("  - <<: *e\n", "  - *e\n  - <<: *e\n"), "again.yaml")
+    assert problems_of(again) == [
+        f"{again}:4: entry 2 of modules is an alias (`*NAME`) of entry 1, written here: the "
+        "same fields again, its name too; to reuse them write `- <<: *NAME` with a `name:` of "
+        "its own"]
 
 
 def test_an_environment_variable_in_a_local_path_is_said_with_the_path_to_write(
