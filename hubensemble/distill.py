@@ -33,7 +33,7 @@ from hubensemble import candidate, fileio, metrics, options
 from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare,  # noqa: F401
                                         _describe, format_distill, paired_gap, read_distill,
                                         retrained_test)
-from hubensemble.errors import RunError
+from hubensemble.errors import HubensembleError, RunError, first_line
 from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_members_differ,
                                  read_export_metadata, unloadable_path)
 from hubensemble.lockwords import call_verb, command_words, option_word, run_words
@@ -134,7 +134,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     cands, _ = load_candidates(run.path)
     costs = _costs(run, cands, task)
 
-    spec_name = _choose_student(student, max_gflops, ens, cands, costs, specs, run)
+    spec_name = _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, meta)
     spec = ModuleSpec.from_json(specs[spec_name])
     if run.ranking_json.exists():  # a run assembled by hand has no fingerprint to compare
         from hubensemble.rank import load_ranking, refuse_changed_modules
@@ -450,24 +450,43 @@ def _costs(run, cands, task) -> dict:
     return recorded.costs
 
 
-def _choose_student(student, max_gflops, ens, cands, costs, specs, run) -> str:
-    """The student's module name (see run_distill)."""
+def _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, meta) -> str:
+    """The student's module name (see run_distill). Under `max_gflops` a module fits by its
+    student's cost, at the size the student trains and serves at (`tune.eval_size` under
+    its base candidate's profile, `_student_cost`), not by its candidates': a probe's is at
+    the module's own resolution (128 px for digits' 8 px images, 16 x the student's 32 px),
+    so a module whose candidates were probes was refused though its student fitted."""
     if student is not None:
         return _check_student(student, specs, run)
     if max_gflops is not None:
-        best = {}
+        from hubensemble import tune
+        from hubensemble.catalogue import ModuleSpec
+        from hubensemble.tune.plans import trial_profile
+
+        best, needs = {}, {}
         for c in cands:
-            cost = costs.get(c.trial)
-            if cost is None or cost.gflops > max_gflops * (1 + 1e-9) or c.val_ce is None:
-                continue
-            if c.module not in best or c.val_ce < best[c.module]:
+            if c.val_ce is not None and c.module in specs and (
+                    c.module not in best or c.val_ce < best[c.module]):
                 best[c.module] = c.val_ce
+        for module in list(best):
+            own = [c for c in cands if c.module == module]
+            spec = ModuleSpec.from_json(specs[module])
+            size = int(tune.eval_size(task, spec, trial_profile(
+                _base_candidate(own, cands, ens).record, meta)))
+            try:
+                needs[module] = _student_cost(spec, task, size, costs, own).gflops
+            except HubensembleError as e:  # ModuleLoadError, graph.CostError
+                log.warning("distill: module %s cannot be costed at %d px, so it is no "
+                            "student under %s: %s", module, size,
+                            option_word("--max-gflops", "max_gflops"), first_line(e))
+            if module not in needs or needs[module] > max_gflops * (1 + 1e-9):
+                del best[module]
         if not best:
-            cheapest = min((costs[c.trial].gflops for c in cands if c.trial in costs),
-                           default=None)
+            cheapest = min(needs.values(), default=None)
             raise RunError(f"no module of {run.path} fits "
-                           f"{option_word('--max-gflops', 'max_gflops')} {max_gflops:g}"
-                           + (f" (the cheapest needs {cheapest:.4g})" if cheapest else "")
+                           f"{option_word('--max-gflops', 'max_gflops')} {max_gflops:g} as a "
+                           "student at its training size"
+                           + (f" (the cheapest needs {cheapest:.4g})" if needs else "")
                            + f"; raise the limit or name a {option_word('--student', 'student')}")
         return min(best, key=lambda m: (best[m], m))
     members = [m for m in ens.get("members") or [] if m.get("trial") in costs]

@@ -1174,3 +1174,32 @@ def test_a_student_at_chance_on_validation_is_warned_of(run_dir, digits, tmp_pat
     assert len(warned) == 1 and why in warned[0], caplog.text
     assert f"the student {result.student['trial']} is at chance" in warned[0]
     assert "steps_scale" in warned[0] and "lr_scale" in warned[0]  # Python's words
+
+
+@pytest.mark.slow
+def test_distill_under_max_gflops_judges_a_module_by_its_students_cost_at_its_size(
+        run_dir, digits, tmp_path):
+    # A probe is evaluated at its module's own resolution (128 px for these 8 px digits),
+    # the student trains and serves at tune's (32 px): --max-gflops chose among the modules
+    # by their candidates' cost, so a module whose candidate was evaluated at 128 px was
+    # refused ("no module … fits") though its student, 16 x cheaper, was within the limit.
+    from hubensemble.distill import run_distill
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    small = tune.trial_id("default", 0, "small")
+    trial_json = Run(path).candidates / small / "trial.json"
+    atomic_write_json(trial_json, {**read_json(trial_json), "eval_size": 128})
+    if os.path.exists(path / "cost.json"):
+        os.remove(path / "cost.json")  # counted again at the candidates' sizes
+    # By hand: "small" (one 3x3 conv, 4 filters, a 10-class head) at 32 px, and at 128 px;
+    # "fixed" (8 filters) at its 24 px.
+    at_32, at_128 = 2 * (32 * 32 * 4 * 27 + 4 * 10), 2 * (128 * 128 * 4 * 27 + 4 * 10)
+    fixed = 2 * (24 * 24 * 8 * 27 + 8 * 10)
+    limit = (at_32 + fixed) / 2 / 1e9
+    result = run_distill(path, task=digits, progress=False, max_gflops=limit,
+                         steps_scale=0.005, init="module", mixup=0.0)
+    assert result.student["module"] == "small"
+    assert result.student["cost"]["gflops"] * 1e9 == at_32 < limit * 1e9 < fixed < at_128
+    costs = read_json(path / "cost.json")["candidates"]
+    assert costs[small]["flops"] == at_128  # what the choice read before
