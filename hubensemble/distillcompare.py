@@ -342,6 +342,11 @@ def _significance(gap) -> str:
     """What McNemar's z of `paired_gap` says, for the gap line ("" when the gain is real)."""
     if gap["significant"]:
         return ""
+    if not gap.get("single_only") and not gap.get("ensemble_only"):
+        # No image only one of them gets right (a one-member ensemble is its best single):
+        # there is no gain, not a gain that is noise.
+        return (", the ensemble and the best single member are right on the same images: no "
+                "gain to keep")
     if gap["z"] <= -Z_SIGNIFICANT:  # the ensemble loses: there is no gain to keep
         return (f", significantly below the best single at z <= -{Z_SIGNIFICANT}: no gain "
                 "to keep")

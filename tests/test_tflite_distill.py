@@ -597,6 +597,15 @@ def test_the_distill_summary_gives_no_share_of_a_gain_that_is_noise():
     worse = format_distill(_distill_record(None, 129, 39, members=3))
     assert "McNemar z = -6.94, significantly below the best single at z <= -1.96" in worse
     assert "noise" not in worse and "keeps" not in worse
+    # A one-member ensemble is its best single: no image only one of them gets right, and
+    # the gap line said "McNemar z = 0.00, not significant …: the share is noise" of no gain.
+    same = _distill_record(None, 1, 1, members=1)
+    same["gap"].update(images=0, single_only=0, ensemble_only=0, z=0.0)  # mcnemar's for 0, 0
+    same = format_distill(same)
+    assert ("the gain is 0 of 1740 test images (only the best single right on 0, only the "
+            "ensemble on 0: McNemar z = 0.00, the ensemble and the best single member are "
+            "right on the same images: no gain to keep)") in same, same
+    assert "noise" not in same and "keeps" not in same
 
 
 def test_a_moved_run_names_its_own_tflite_model_and_a_savedmodel_export_removes_a_stale_one(
