@@ -40,12 +40,13 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     holds results, which a stage may complete), a damaged run.json (`Run.meta`); for `tune`,
     a missing or unreadable ranking.json and a run.json without data (`Run.tune_inputs`), and
     `modules` (--modules) the ranking lacks or could not embed (`check_modules`); for
-    `export` and `distill`, a missing or unreadable ensemble.json (`ensemble.read_ensemble`,
-    naming `tune` first when no candidate is usable; export then says its first line of
-    progress, `terminal.progress_line`, naming with `student` (export's --student) the
-    student it exports, `studentexport.student_for_export`); for `cost`, no usable candidate
-    (`candidate.require_pool`). For `fit` and `demo` (the folder may not exist yet) a damaged
-    run.json, unless `restart` (which discards the folder unread). For `report`, a run folder
+    `distill` and `export` (not of a student), a missing or unreadable ensemble.json
+    (`ensemble.read_ensemble`, naming `tune` first when no candidate is usable; export then
+    says its first line of progress, `terminal.progress_line`, naming with `student`
+    (export's --student) the student it exports, `studentexport.student_for_export`); for
+    `cost`, no usable candidate (`candidate.require_pool`). For `fit` and `demo` (the folder
+    may not exist yet) a damaged run.json, unless `restart` (which discards the folder
+    unread). For `report`, a run folder
     it cannot write in (`check_report_folder`). For every command, another process's command
     holding `run_dir`'s lock, or a chief/worker sweep's process its own (unless `member`,
     the tuner id of such a process, is given: then only one with its id;
@@ -85,7 +86,10 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     elif command in ("export", "distill"):
         from hubensemble.ensemble import read_ensemble
 
-        members = read_ensemble(run.path).get("members")
+        # export --student exports RUN/distill/'s student, checked against its teacher
+        # export: ensemble.json is none of its business, gone or damaged.
+        members = (read_ensemble(run.path).get("members")
+                   if command == "distill" or student is None else None)
         if command == "export":
             from hubensemble.terminal import progress_line
 

@@ -849,6 +849,24 @@ def test_export_student_serves_the_students_recorded_probabilities(
     assert str(image) in out
 
 
+def test_export_student_needs_no_ensemble_json(student_run, tmp_path, in_process):
+    """`export --student` exports RUN/distill/'s student, checked against the teacher export
+    it learned from; ensemble.json is not read. The command line's check before TensorFlow
+    read it all the same, so an ensemble.json gone, or damaged by hand, refused the student's
+    export ("…/ensemble.json is damaged …; hubensemble ensemble … writes it again"), which
+    Python's export_ensemble(student=…) wrote (helper 303's hunt)."""
+    path = tmp_path / "run"
+    shutil.copytree(student_run, path)
+    Run(path).ensemble_json.write_text('{"members": "all"}')
+    code, out, err = in_process("export", "--run", path, "--student")
+    assert code == 0, err
+    assert [m["trial"] for m in read_export_metadata(path / "export-student")["members"]] == [
+        "distill-small"]
+    # The ensemble's own export still needs it, and says so.
+    code, out, err = in_process("export", "--run", path, "--out", tmp_path / "again")
+    assert code != 0 and "ensemble.json is damaged" in err, err
+
+
 def test_export_students_refusals_name_flags_on_the_command_line_and_keywords_in_python(
         tmp_path, in_process):
     """`hubensemble export --run R --student --skip-missing` said "skip_missing
