@@ -81,6 +81,23 @@ def sweep_options(run_dir, sweep) -> tuple[str, str] | None:
     return flags, keywords
 
 
+def redo_words(run_dir, trial: str) -> str:
+    """"run `hubensemble tune --run RUN --sweep S --budget 6 --profile quick`" (from Python,
+    "call run_tune(run_dir=…, sweep='S', budget=6, profile='quick')"): the command that runs
+    trial `trial` (an id ``<sweep>-<index>-<module>``) of run `run_dir` again once its
+    folder is deleted, with its sweep and the options run.json records for it
+    (`sweep_options`; the sweep alone when it records none). A plain `tune --run RUN`, which
+    export and ensemble gave, runs the default sweep: for a trial of another sweep it trained
+    other trials and left that one undone."""
+    from hubensemble.lockwords import run_words
+
+    sweep = str(trial).split("-", 1)[0]
+    flags, keywords = sweep_options(run_dir, sweep) or ("", "")
+    return run_words("tune", run_dir,
+                     flags=" ".join(filter(None, (f"--sweep {shell_word(sweep)}", flags))),
+                     keywords=", ".join(filter(None, (f"sweep={sweep!r}", keywords))))
+
+
 def _tune_words(run_dir, tuner_id: str, sweep, oracle, recorded=None) -> str:
     """The tune command (or run_tune call, from Python: `lockwords.command_words`) of the
     process `tuner_id` of a chief/worker sweep, with the sweep's `recorded` options

@@ -27,6 +27,7 @@ from hubensemble.formats import (COST_FILE, SERVING_SIGNATURE, STUDENT_EXPORT_DI
                                  check_export_target, read_export_metadata)
 from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
+from hubensemble.sweepwords import redo_words
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.lockwords import command_words, option_word, run_words
 from hubensemble.text import absolute, escaped, shell_word, time_stamp
@@ -261,7 +262,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     # What fit checks an export against (`export.adopt`): the bytes of the ensemble it serves.
     made_from = {"ensemble": fileio.file_sha256(run.ensemble_json)
                  if run.ensemble_json.is_file() and student is None else None}
-    root, redo = run.candidates, f"{run_words('tune', run.path)} again for it"
+    root, redo = run.candidates, None  # None: the member's trial's own tune command
     if student is None:
         ensemble = read_ensemble(run.path)
     else:
@@ -289,7 +290,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         if not skip_missing:
             first = (f" (delete RUN/{root.name}/{entry.get('trial')} first)"
                      if (root / str(entry.get("trial"))).exists() else "")
-            raise RunError(f"{reason}; {redo}{first}, or pass {_skip_words()} to export the "
+            again = redo or f"{redo_words(run.path, str(entry.get('trial')))} again for it"
+            raise RunError(f"{reason}; {again}{first}, or pass {_skip_words()} to export the "
                            "ensemble without it")
         log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
         skipped.append({"trial": entry.get("trial"), "module": entry.get("module"),
@@ -526,9 +528,11 @@ def _export_member(plan, classifier, task, meta):
     if changed:  # its recorded figures (the ensemble's too) are of the weights tune wrote
         info["weights_changed"] = changed
         log.warning("member %s (trial %r): %s; the ensemble's recorded metrics are of the weights "
-                    "tune wrote, not these: restore the file, or delete %s and run tune again "
+                    "tune wrote, not these: restore the file, or delete %s and %s again "
                     "(it redoes the trial), then the ensemble", plan.index, record.get("trial"),
-                    changed, escaped(plan.cand.folder))
+                    changed, escaped(plan.cand.folder),
+                    redo_words(plan.cand.folder.parent.parent, str(record.get("trial")))
+                    if plan.cand.folder.parent.name == "candidates" else "run tune")
     # A probe (its module frozen) may run its backbone once with others of its module.
     key = share_key(plan.spec.to_json(), getattr(classifier.backbone, "fingerprint", None),
                     int(size), HParams.from_json(record["hparams"]).kind,
