@@ -1746,15 +1746,11 @@ def test_a_trial_of_another_plan_stops_a_worker_naming_what_must_match(tmp_path)
         "and --modules"), err.value
 
 
-def test_a_worker_with_another_seed_than_its_running_chief_names_it_and_records_nothing(
-        tmp_path, modules, digits, run_lock_holder):
-    """A worker started with other options than its running chief's (here --seed 1 against
-    the chief's 0) stopped with Keras Tuner's FatalError and its traceback, naming no option,
-    and had first written its own options over the chief's record of the sweep in run.json
-    (the resume commands, a plain tune and ensemble read that). Now it leaves the record
-    alone and stops with a RunError naming the option, the trial and the command with the
-    chief's options. The chief's plan is served from this process (Keras Tuner's servicer
-    over a PlanOracle, as serve_oracle does); its lock is held by another process."""
+@contextlib.contextmanager
+def _served_chief(run, lock_holder, tmp_path, *, budget):
+    """A chief of a seeds sweep at seed 0 and `budget` on `run`: its record in run.json (as
+    its _record_tune writes it), its lock held by another process, and its PlanOracle served
+    from this process (Keras Tuner's servicer, as serve_oracle does); yields (plan, address)."""
     import grpc
     from concurrent import futures
     from keras_tuner.src import protos
@@ -1762,34 +1758,44 @@ def test_a_worker_with_another_seed_than_its_running_chief_names_it_and_records_
 
     from hubensemble.tune import stage
 
-    run = make_run(tmp_path / "run", modules, task=digits)
-    chief_plan = stage._plan_part(run, sweep="seeds", budget=2, modules=None, profile=QUICK,
-                                  seed=0, batchnorm="auto", head_init=None, tuner_id="chief",
-                                  cache_dir=None).plan
-    stage._record_tune(run, sweep="seeds", budget=2, seed=0, profile=QUICK, plan=chief_plan,
+    plan = stage._plan_part(run, sweep="seeds", budget=budget, modules=None, profile=QUICK,
+                            seed=0, batchnorm="auto", head_init=None, tuner_id="chief",
+                            cache_dir=None).plan
+    stage._record_tune(run, sweep="seeds", budget=budget, seed=0, profile=QUICK, plan=plan,
                        modules=None, keep_weights="all",
                        batchnorm={"requested": "auto", "modules": {}})
-    recorded = json.loads((run.path / "run.json").read_text())
-    oracle = tune.PlanOracle(chief_plan, run.candidates)
-    tune.FineTuneTuner(oracle, tune.FineTuneHyperModel({}, 2, chief_plan), run=run, task=None,
-                       specs={}, profile="quick",
-                       keep_weights="all", directory=str(tmp_path / "chief"),
-                       project_name="seeds")
+    oracle = tune.PlanOracle(plan, run.candidates)
+    tune.FineTuneTuner(oracle, tune.FineTuneHyperModel({}, 2, plan), run=run, task=None,
+                       specs={}, profile="quick", keep_weights="all",
+                       directory=str(tmp_path / "chief"), project_name="seeds")
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     protos.get_service_grpc().add_OracleServicer_to_server(
         oracle_chief.OracleServicer(oracle), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    address = f"127.0.0.1:{port}"
-    run_lock_holder(run.path, "tune", "chief", {"command": "tune", "sweep": "seeds",
-                                                "oracle": address})
+    address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+    lock_holder(run.path, "tune", "chief", {"command": "tune", "sweep": "seeds",
+                                            "oracle": address})
     server.start()
     try:
+        yield plan, address
+    finally:
+        server.stop(grace=None)
+
+
+def test_a_worker_with_another_seed_than_its_running_chief_names_it_and_records_nothing(
+        tmp_path, modules, digits, run_lock_holder):
+    """A worker started with other options than its running chief's (here --seed 1 against
+    the chief's 0) stopped with Keras Tuner's FatalError and its traceback, naming no option,
+    and had first written its own options over the chief's record of the sweep in run.json
+    (the resume commands, a plain tune and ensemble read that). Now it leaves the record
+    alone and stops with a RunError naming the option, the trial and the command with the
+    chief's options."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    with _served_chief(run, run_lock_holder, tmp_path, budget=2) as (chief_plan, address):
+        recorded = json.loads((run.path / "run.json").read_text())
         with pytest.raises(RunError) as err:
             tune.run_tune(run.path, sweep="seeds", budget=2, profile="quick", seed=1,
                           strategy="cpu", tuner_id="tuner0", oracle_address=address,
                           task=digits, progress=False)
-    finally:
-        server.stop(grace=None)
     words = " ".join(str(err.value).split())
     assert (f"the chief handed out trial {chief_plan[0].trial_id} (Keras Tuner's trial "
             "0000), which this worker's plan does not have: its options differ from the "
@@ -1799,6 +1805,26 @@ def test_a_worker_with_another_seed_than_its_running_chief_names_it_and_records_
     assert "the chief keeps that trial for tuner0" in words
     assert json.loads((run.path / "run.json").read_text()) == recorded  # the chief's record
     assert not run.candidates.exists() or not os.listdir(run.candidates)
+
+
+def test_a_worker_with_a_larger_budget_than_its_chief_says_why_trials_are_left(
+        tmp_path, modules, digits, run_lock_holder, caplog):
+    """A worker at --budget 2 under a chief at 1 plans the chief's trial first (a larger
+    budget extends a plan): it trained it, then ended with exit 0 and "1 not finished" with
+    no word of why. Now it warns naming the budget that differs."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    with _served_chief(run, run_lock_holder, tmp_path, budget=1) as (chief_plan, address):
+        with caplog.at_level(logging.WARNING, logger="hubensemble"):
+            summary = tune.run_tune(run.path, sweep="seeds", budget=2, profile="quick",
+                                    strategy="cpu", tuner_id="tuner0", oracle_address=address,
+                                    task=digits, progress=False)
+    assert (summary.ok, summary.missing) == (1, 1)
+    assert list(candidates(run)) == [chief_plan[0].trial_id]
+    left = tune.trial_id("seeds", 1, chief_plan[0].module)
+    assert (f"run_tune(tuner_id='tuner0'): 1 of this worker's 2 planned trial(s) (e.g. {left}) "
+            "were not handed out by its chief, whose plan is another: this worker's options "
+            "differ from the chief's (run.json's record of sweep seeds): budget 1 -> 2 (the "
+            "chief's -> this worker's)") in caplog.text, caplog.text
 
 
 def test_the_options_a_worker_differs_in_from_its_chiefs_record():

@@ -447,6 +447,10 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                             _handed_out(sweep, e), [callers_words(c) for c in changes],
                         ) from None
     summary = dataclasses.replace(summarize(run, plan, sweep=sweep), reused=reused)
+    if summary.missing and not standalone and not chief and sweep != "probe":
+        _say_not_handed_out(run, summary, sweep=sweep, budget=budget, modules=modules,
+                            seed=seed, profile=profile, batchnorm=batchnorm,
+                            head_init=head_init, member=sweep_member(tuner_id, oracle_address))
     # Over --max-failures, run_tune's error says what to do (delete the failed folders
     # first); "run tune again" just before it would contradict it.
     if (summary.missing and summary.failed <= max_failures
@@ -456,6 +460,28 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                     next(t for t in summary.trials
                          if finished_candidate(run.candidates, t) is None))
     return summary
+
+
+def _say_not_handed_out(run: Run, summary: TuneSummary, *, sweep, budget, modules, seed,
+                        profile, batchnorm, head_init, member) -> None:
+    """A worker whose chief ended its sweep while trials of the worker's own plan have no
+    candidate, because its options differ from the chief's in a way that plans a shared
+    first part (a larger --budget: the chief's trials are the first of the worker's), warns
+    naming the options (`worker_changes`): it ended with exit 0 and "2 not finished" alone."""
+    recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(sweep)
+    changes = worker_changes(recorded, budget=budget, modules=modules, seed=seed,
+                             profile=profile, batchnorm=batchnorm, head_init=head_init)
+    if not changes:
+        return
+    left = [t for t in summary.trials if finished_candidate(run.candidates, t) is None]
+    log.warning("%s: %d of this worker's %d planned trial(s) (e.g. %s) were not handed out by "
+                "its chief, whose plan is another: this worker's options differ from the "
+                "chief's (run.json's record of sweep %s): %s (the chief's -> this worker's). "
+                "The sweep is the chief's; to run those trials too, start the chief and its "
+                "workers again with the same options", option_word(
+                    f"tune --tuner-id {member}", f"run_tune(tuner_id={member!r})"), len(left),
+                summary.plan_size, left[0] if left else "?", sweep,
+                "; ".join(callers_words(c) for c in changes))
 
 
 def _chief_runs(run: Run) -> bool:
