@@ -611,6 +611,30 @@ def test_sigterm_stops_the_runner_as_ctrl_c_does(tmp_path, monkeypatch, capsys):
     assert "vtab: interrupted; run the same command" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("signum, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stop_while_the_runner_parses_its_arguments_ends_it_quietly(signum, code):
+    """Ctrl-C (or SIGTERM) in the runner's first half second, while it loads its modules and
+    parses its arguments, printed a Python traceback (a KeyboardInterrupt inside an import;
+    SIGTERM: killed, -15): it ends quietly with 130 / 143, as `hubensemble` does there. The
+    signal is sent from inside the argument parsing (its parse_args), not after a delay."""
+    import signal
+
+    script = (
+        "import os, runpy, signal, sys\n"
+        "from hubensemble.arguments import Parser\n"
+        "parse = Parser.parse_args\n"
+        "def stopped(self, *args, **kwargs):\n"
+        f"    os.kill(os.getpid(), signal.{signum})\n"
+        "    return parse(self, *args, **kwargs)\n"
+        "Parser.parse_args = stopped\n"
+        f"sys.argv = [{str(ROOT / 'tools' / 'vtab.py')!r}, '--list']\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (code, "", ""), done.stderr
+    assert getattr(signal, signum) + 128 == code
+
+
 @pytest.mark.slow
 def test_the_terminal_shows_what_fit_shows_not_every_log_record(camelyon_in_its_own_process):
     """A new-user check: in its own process (no pytest handlers on the root logger) the

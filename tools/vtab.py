@@ -27,6 +27,35 @@ from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+#: True while the script (run as a program) loads its modules and parses its arguments: a
+#: Ctrl-C or SIGTERM then ends it quietly with 130 / 143, as `hubensemble` does while its
+#: command line loads (errors.stop_outside_commands); it printed a Python traceback (a
+#: KeyboardInterrupt inside numpy's or hubensemble's imports), or SIGTERM ended it without a
+#: code of its own (-15). `_main` puts Python's handlers back once it can say the stop.
+_LOADING: list = []
+
+
+def _stopped_loading(signum, frame):
+    os._exit(128 + signum)  # nothing has been written yet: nothing to say or clean up
+
+
+def _loaded():
+    """The script's own stop handling from here on (`_main`'s): Python's handlers back."""
+    if _LOADING:
+        import signal
+
+        _LOADING.clear()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+if __name__ == "__main__":
+    import signal
+
+    _LOADING.append(True)
+    for _signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(_signum, _stopped_loading)
+
 import numpy as np  # noqa: E402
 
 log = logging.getLogger("hubensemble.vtab")
@@ -857,6 +886,7 @@ def _main(parser, args) -> int:
     from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
 
     try:
+        _loaded()  # a stop from here on is said: "vtab: interrupted; …"
         tasks = select_tasks(args.tasks)
         if args.list:  # of the --tasks given (all 19 without)
             print(format_list(tasks))
