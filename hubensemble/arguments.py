@@ -58,6 +58,13 @@ class Parser(argparse.ArgumentParser):
     subcommand = False
 
     def __init__(self, *args, root: "Parser | None" = None, **kwargs):
+        # Flags are taken whole: argparse took a prefix of one as the flag (`--max-member 3`
+        # as --max-members, `fit --top 3` as --top-k) without a word, while a command line
+        # that failed otherwise called the same prefix unrecognized ("the following
+        # arguments are required: --out; unrecognized arguments: --catalogu x"); a flag
+        # added later would have made a working prefix ambiguous. A prefix is refused as a
+        # mistyped flag is, with the flag it most likely means (`_unrecognized`).
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         #: The top parser (`hubensemble`), whose sub-commands' flags name the command that
         #: takes a flag this one does not (`predict --corruptions`: evaluate's).
@@ -207,7 +214,10 @@ class Parser(argparse.ArgumentParser):
                     notes.append(f"{', '.join(names)} take{'s' if len(names) == 1 else ''} "
                                  f"{f}, {self.command} does not")
                 continue
-            meant = closest_name(f, known)
+            # A prefix (argparse's abbreviation, refused: `__init__`) means the flags it
+            # begins (--cat: --catalogue, not git's nearest --data; --vers: both).
+            begun = sorted(k for k in known if k.startswith(f) and len(f) > 2)
+            meant = " or ".join(begun) if begun else closest_name(f, known)
             others = [] if meant else self.commands_taking(f)
             if others:
                 meant = _near_flag(others[0][1], known)

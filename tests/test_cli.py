@@ -167,6 +167,18 @@ def test_help_lists_every_stage():
     (("tune", "--run", "r", "--sweep", "defualt+prob"), "got 'defualt+prob' (did you mean "
                                                         "default+probe?)\n"),
     (("tune", "--run", "r", "--sweep", "zzz+probe"), "got 'zzz+probe'\n"),
+    # A prefix of a flag was taken as the flag without a word (argparse's abbreviations:
+    # --max-member 3 as --max-members, rank --top 3 as --top-k), yet called unrecognized
+    # when another argument was missing; it is refused, naming the flags it begins.
+    (("ensemble", "--run", "r", "--max-member", "3"), "unrecognized arguments: --max-member 3 "
+                                                      "(did you mean --max-members?)\n"),
+    (("rank", "--catalogue", "c", "--data", "d", "--out", "r", "--top", "3"),
+     "unrecognized arguments: --top 3 (did you mean --top-k?)\n"),
+    (("fit", "--cat", "c", "--data", "d"), "the following arguments are required: --catalogue, "
+     "--out; unrecognized arguments: --cat c (did you mean --catalogue?)\n"),
+    (("ensemble", "--run", "r", "--max", "3"), "unrecognized arguments: --max 3 (did you mean "
+     "--max-gflops or --max-latency-ms or --max-members?)\n"),
+    (("--vers",), "unrecognized arguments: --vers (did you mean --version?)\n"),
 ])
 def test_a_mistyped_flag_is_named_with_the_closest_one(argv, said, in_process):
     code, out, err = in_process(*argv)
