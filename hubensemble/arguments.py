@@ -39,8 +39,18 @@ INTENT_FLAGS = {
                  "--tuner-id tunerN --oracle HOST:PORT", _DISTRIBUTED),
     "--workers": ("each of a distributed sweep's worker processes", "takes", "tune",
                   "--tuner-id tunerN --oracle HOST:PORT", _DISTRIBUTED),
-    **dict.fromkeys(("--lr", "--learning-rate", "--steps", "--epochs"), _TRAINING),
+    **dict.fromkeys(("--lr", "--learning-rate", "--steps", "--epochs", "--step", "--epoch",
+                     "--num-steps", "--num-epochs"), _TRAINING),
 }
+
+
+def _intent(flag: str):
+    """INTENT_FLAGS' entry for `flag` as typed in any case, with _ for - (--LR, Keras'
+    --learning_rate, --Epochs: `text.closest_name` evens these out, so an exact look-up let
+    them fall through to a flag they merely look like, "--LR: catalogue add takes --layer");
+    None for any other flag."""
+    return INTENT_FLAGS.get(flag.lower().replace("_", "-"))
+
 
 #: The namespace attribute where every option notes that it was given (a set of names);
 #: `Parser` checks `Option.needs` with it and hands it on as `given_options`.
@@ -200,14 +210,16 @@ class Parser(argparse.ArgumentParser):
         flags = [a.split("=", 1)[0] for a in extras if self._unknown_flag(a)]
         hints, notes = {}, []
         for f in flags:
-            intent = INTENT_FLAGS.get(f)
+            intent = _intent(f)
             # This command's own flag of that name (distill --lr: --distill-lr) comes first.
-            own = [k for k in known if k.endswith("-" + f[2:])] if intent else []
+            own = ([k for k in known if k.endswith("-" + f[2:].lower().replace("_", "-"))]
+                   if intent else [])
             if own:
                 hints[f] = own[0]
                 continue
             if intent:  # what it asks for, before any flag it merely looks like
-                notes.append(self._intent_words(intent))
+                if self._intent_words(intent) not in notes:  # once for --lr --steps
+                    notes.append(self._intent_words(intent))
                 others = [(c, g) for c, g in self.commands_taking(f) if g == f]
                 if others:  # another command takes it as typed (zoo build --workers)
                     names = [c for c, _ in others]

@@ -136,6 +136,16 @@ def test_help_lists_every_stage():
      "'Sweeps', 'Profiles')\n"),
     (("distill", "--run", "r", "--lr", "1", "--steps", "2"), "unrecognized arguments: --lr 1 "
      "--steps 2 (did you mean --distill-lr for --lr, --distill-steps for --steps?)\n"),
+    # In any case, Keras' own spelling, singular: --LR was "(catalogue add takes --layer, tune
+    # does not)", --step "did you mean --sweep?", --learning_rate nothing (a new user's
+    # check); the note is said once for all of them.
+    (("tune", "--run", "r", "--LR", "0.1", "--learning_rate=0.1", "--step", "3"),
+     "unrecognized arguments: --LR 0.1 --learning_rate=0.1 --step 3 (learning rates and "
+     "training steps are a sweep's, scaled by a profile: `--sweep SWEEP --profile "
+     "paper|cpu|quick`; see docs/tune.md 'Sweeps', 'Profiles')\n"),
+    (("distill", "--run", "r", "--LR", "1", "--Epoch", "2"), "unrecognized arguments: --LR 1 "
+     "--Epoch 2 (did you mean --distill-lr for --LR?; learning rates and training steps are a "
+     "sweep's"),
     # A command's flag typed before the command: "invalid choice: '3'", or no hint.
     (("--top-k", "3", "fit"), "unrecognized arguments: --top-k 3 (--top-k goes after the "
      "command: demo, fit, rank, rank merge take it)\n"),
