@@ -1525,6 +1525,38 @@ def test_tune_writes_the_labels_a_run_ranked_elsewhere_lacks(tmp_path, modules, 
                                       getattr(digits, split).labels)
 
 
+def test_tune_writes_again_labels_files_that_are_there_but_wrong(tmp_path, modules, digits,
+                                                                 caplog):
+    """An empty val.npy (ensemble: "holds no labels … `tune --run RUN` writes it again"), a
+    float (N, 1) train.npy and a test.npy one label short: tune wrote only absent files, so
+    the user went round in a loop. Every one is written again, each named in a warning,
+    without running a trial."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    tune.run_tune(run.path, sweep="seeds", budget=1, modules=["gen_a"], profile="quick",
+                  strategy="cpu", progress=False)
+    np.save(run.labels / "val.npy", np.zeros(0, int))
+    np.save(run.labels / "train.npy", np.zeros((len(digits.train.labels), 1)))
+    np.save(run.labels / "test.npy", digits.test.labels[:-1])
+    with pytest.raises(RunError, match="holds no labels"):
+        ensemble.run_ensemble(run.path, budget=1)
+    before = trial_log(run, "seeds")
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        tune.run_tune(run.path, sweep="seeds", budget=1, modules=["gen_a"], profile="quick",
+                      strategy="cpu", progress=False)
+    assert trial_log(run, "seeds") == before
+    said = [r.getMessage() for r in caplog.records]
+    assert f"{run.labels / 'val.npy'} holds 0 labels, the run's data {len(digits.val.labels)}" \
+        "; writing it again from the run's data" in said
+    assert f"{run.labels / 'train.npy'} holds a float64 ({len(digits.train.labels)}, 1) " \
+        "array, not a 1-D integer one; writing it again from the run's data" in said
+    assert f"{run.labels / 'test.npy'} holds {len(digits.test.labels) - 1} labels, the run's " \
+        f"data {len(digits.test.labels)}; writing it again from the run's data" in said
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(np.load(run.labels / f"{split}.npy"),
+                                      getattr(digits, split).labels)
+    assert ensemble.run_ensemble(run.path, budget=1)["n_candidates"] == 1
+
+
 def test_tune_errors_name_the_missing_file_and_the_command_that_writes_it(tmp_path):
     run = Run(tmp_path / "run")
     run.path.mkdir()

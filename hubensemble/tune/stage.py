@@ -10,10 +10,12 @@ import warnings
 from types import SimpleNamespace
 from typing import Sequence
 
+import numpy as np
+
 from hubensemble import candidate, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError, held_stops
-from hubensemble.fileio import atomic_write_json, file_lock
+from hubensemble.fileio import atomic_write_json, file_lock, numpy_load_fault
 from hubensemble.hyperrule import Profile
 from hubensemble.lockwords import option_word, run_words
 from hubensemble.rundir import LABEL_SPLITS, Run
@@ -78,11 +80,39 @@ def _load_inputs(run: Run):
     return ranking, {name: ModuleSpec.from_json(d) for name, d in modules.items()}, task_record
 
 
-def _labels_missing(run: Run, task_record) -> list:
-    """The splits the task has (run.json's sizes) whose RUN/labels/<split>.npy is absent."""
+def _labels_missing(run: Run, task_record, *, say: bool = False) -> list:
+    """The splits the task has (run.json's sizes) whose RUN/labels/<split>.npy is absent,
+    unreadable, or not the 1-D integer array of the split's size (`_labels_fault`): tune
+    writes them again from the run's data (`Run.ensure_labels`), warning (`say`) of each
+    file that was there. ensemble sent an empty val.npy to tune, which wrote only absent ones."""
     sizes = task_record.get("sizes") or {}
-    return [s for s in LABEL_SPLITS
-            if sizes.get(s) and not (run.labels / f"{s}.npy").exists()]
+    missing = []
+    for split in LABEL_SPLITS:
+        if not sizes.get(split):
+            continue
+        path = run.labels / f"{split}.npy"
+        if not path.exists():
+            missing.append(split)
+            continue
+        fault = _labels_fault(path, sizes[split])
+        if fault:
+            if say:
+                log.warning("%s %s; writing it again from the run's data", path, fault)
+            missing.append(split)
+    return missing
+
+
+def _labels_fault(path, size) -> str | None:
+    """Why labels file `path` is not the split's `size` labels (int [size]), or None."""
+    try:
+        y = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        return f"is unreadable ({numpy_load_fault(e)})"
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        return f"holds a {y.dtype} {tuple(y.shape)} array, not a 1-D integer one"
+    if isinstance(size, int) and len(y) != size:
+        return f"holds {len(y)} labels, the run's data {size}"
+    return None
 
 
 _TUNE = options.defaults_for("tune")
@@ -139,7 +169,8 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     a stand-alone call only (HubensembleError with --tuner-id / --oracle).
 
     Writes RUN/labels/<split>.npy from the run's task when absent (a run folder ranked on
-    another machine may hold only run.json and ranking.json; `ensemble` needs the labels).
+    another machine may hold only run.json and ranking.json; `ensemble` needs the labels),
+    and again, with a warning naming it, when unreadable or not the split's int [N] labels.
     Logs to RUN/log.txt while it runs; a failed trial gets one line on the terminal (through
     the progress bar, else a warning) and its traceback in the log, never Keras Tuner's
     traceback on stderr.
@@ -383,7 +414,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                 chief_serves(run.path, [e.trial_id for e in plan])
             elif standalone:  # the last chief's end record no longer holds
                 supersede_chief_end(run.path, sweep)
-            need_task = not chief and bool(pending or _labels_missing(run, task_record))
+            need_task = not chief and bool(_labels_missing(run, task_record, say=True) or pending)
             removed = candidate.clean_stale_temps(run.candidates)
             if removed:
                 log.info("removed %d half-written candidate(s) of killed runs", len(removed))
