@@ -36,7 +36,8 @@ from hubensemble.errors import RunError, held_stops
 from hubensemble.fileio import (RACY_SECONDS, TEMP_MARKER, atomic_save_npy, atomic_write_json,
                                 fitted_name, is_temp, read_json, remove_entry, writer_gone,
                                 writer_tag)
-from hubensemble.lockwords import command_words
+from hubensemble.lockwords import command_words, run_words
+from hubensemble.formats import CANDIDATES_DIR
 
 TRIAL_FILE = "trial.json"
 VAL_PROBS_FILE = "val_probs.npy"
@@ -303,8 +304,8 @@ def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None
                                         f"{cand.reason or 'no reason recorded'}"))
             continue
         if cand.problems:
-            skipped.append((cand.trial, "; ".join(cand.problems) + " (run tune again to "
-                                        "redo this trial)"))
+            skipped.append((cand.trial, "; ".join(cand.problems) + " (" + _redo(
+                candidates_dir, cand.trial) + " to redo this trial)"))
             continue
         why = cand.load_probs(n_val=n_val, n_test=n_test)
         if why:
@@ -439,4 +440,47 @@ def require_pool(candidates_dir, run_dir, pool: Sequence[Candidate],
     if not os.path.isdir(folder):
         raise RunError(f"{folder} is missing; {tune} writes the candidates")
     detail = "; ".join(f"{t}: {r}" for t, r in list(skipped)[:5]) or "the folder is empty"
-    raise RunError(f"no usable candidates in {folder} ({detail}); {tune} writes them")
+    raise RunError(f"no usable candidates in {folder} ({detail}); "
+                   f"{_pool_words(folder, run_dir, [t for t, _ in skipped])}")
+
+
+def _redo(candidates_dir, trial) -> str:
+    """"run `hubensemble tune --run RUN --sweep S …`" (`sweepwords.redo_words`) for trial
+    `trial` of RUN/candidates (`candidates_dir`), else "run tune again": a plain tune runs the
+    default sweep, which leaves a trial of another sweep undone."""
+    from hubensemble.sweeps import SWEEPS
+    from hubensemble.sweepwords import redo_words
+
+    folder = os.path.abspath(os.fspath(candidates_dir))
+    if (os.path.basename(folder) != CANDIDATES_DIR
+            or str(trial).split("-", 1)[0] not in SWEEPS):  # not a trial id tune writes
+        return "run tune again"
+    return redo_words(os.path.dirname(folder), trial)
+
+
+def _pool_words(folder, run_dir, trials) -> str:
+    """What writes usable candidates when the `trials` (folder names) in `folder` are not:
+    the tune command of each of their sweeps with the options run.json records for it
+    (`sweepwords.redo_words`), after removing the folders of the failed ones, which that
+    command reuses (`sweeps.rerun_failed_parts`: a failed trial is done; the report's
+    next step says so). A plain `tune --run RUN`, said before, reused them and, for a probe
+    or seeds run, ran the default sweep instead."""
+    from hubensemble.sweeps import SWEEPS, rerun_failed_parts
+    from hubensemble.sweepwords import redo_words, sweep_options
+
+    by_sweep = {}
+    for trial in trials:
+        sweep = str(trial).split("-", 1)[0]
+        if (sweep in SWEEPS and sweep not in by_sweep
+                and sweep_options(run_dir, sweep) is not None):
+            by_sweep[sweep] = redo_words(run_dir, trial)
+    found, _ = scan(folder)
+    failed = [c.trial for c in found if c.status == "failed"]
+    if not by_sweep and not failed:
+        return f"{command_words('tune', run_dir)} writes them"
+    redo = " and ".join(by_sweep.values()) or run_words("tune", run_dir)
+    if not failed:
+        return f"{redo} to write them"
+    _, remove, _ = rerun_failed_parts(folder, failed)
+    return (f"{len(failed)} failed, and a failed trial is done (tune reuses it): once their "
+            f"cause is fixed, remove their folders (`{remove}`), then {redo}")

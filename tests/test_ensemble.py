@@ -952,3 +952,43 @@ def test_an_empty_validation_labels_file_is_refused_naming_it(tmp_path):
     assert str(e.value) == (f"{labels} holds no labels, and the ensemble is chosen on the "
                             f"validation images; run_tune(run_dir={str(run)!r}) writes it "
                             "again from the run's data")
+
+
+def test_no_usable_candidates_gives_the_runs_own_sweep_after_removing_failed_trials(tmp_path):
+    """Every trial of a probe sweep failed (a frozen module at chance): ensemble said "`tune
+    --run RUN` writes them", which reused the failed trials and ran the default sweep. Its
+    words name the folders to remove first and the probe sweep's own command (run.json)."""
+    import shutil
+
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.lockwords import command_line
+
+    run = str(tmp_path / "run")
+    rng = np.random.default_rng(0)
+    y_val = rng.integers(0, 3, 20)
+    fileio.atomic_save_npy(os.path.join(run, "labels", "val.npy"), y_val)
+    fileio.atomic_write_json(os.path.join(run, "run.json"), {"tune": {"sweeps": {"probe": {
+        "budget": 3, "seed": 0, "profile": PROFILES["quick"].to_json()}}}})
+    probs = random_probs(rng, 2, 20, 3, y_val)
+    for i in range(2):
+        write_candidate(run, f"probe-000{i}-m", probs[i], status="failed", reason="at chance")
+    cands = os.path.join(run, "candidates")
+    with command_line(), pytest.raises(RunError) as e:
+        run_ensemble(run)
+    assert str(e.value).endswith(
+        "; 2 failed, and a failed trial is done (tune reuses it): once their cause is fixed, "
+        f"remove their folders (`(cd {cands} && rm -r probe-0000-m probe-0001-m)`), then run "
+        f"`hubensemble tune --run {run} --sweep probe --budget 3 --profile quick`"), e.value
+    with pytest.raises(RunError) as e:  # a Python caller's words
+        run_ensemble(run)
+    assert str(e.value).endswith(
+        f"then call run_tune(run_dir={run!r}, sweep='probe', budget=3, profile='quick')")
+    # An incomplete candidate (no failure): the sweep's command redoes it.
+    for i in range(2):
+        shutil.rmtree(write_candidate(run, f"probe-000{i}-m", probs[i]))
+        write_candidate(run, f"probe-000{i}-m", probs[i], weights=False)
+    with command_line(), pytest.raises(RunError) as e:
+        run_ensemble(run)
+    redo = f"run `hubensemble tune --run {run} --sweep probe --budget 3 --profile quick`"
+    assert f"{redo} to redo this trial)" in str(e.value), e.value
+    assert str(e.value).endswith(f"); {redo} to write them"), e.value
