@@ -41,6 +41,7 @@ from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word, run_words
+from hubensemble.sweepwords import redo_words
 from hubensemble.text import escaped
 from hubensemble.kerasenv import with_stage_settings
 
@@ -329,7 +330,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
             log.warning("member %s: %s; its recorded probabilities and metrics (this "
                         "ensemble's) are of the weights tune wrote, not these: restore the "
                         "file, or delete %s and %s again (it redoes the trial)",
-                        cands[i].trial, changed, escaped(cands[i].folder), tune_cmd)
+                        cands[i].trial, changed, escaped(cands[i].folder),
+                        redo_words(run_dir, cands[i].trial))
     best = _best_single(cands, y_val, objective)
     val_probs = ensemble_probs(val, sel.weights)
     result = EnsembleResult(

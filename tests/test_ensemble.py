@@ -992,3 +992,32 @@ def test_no_usable_candidates_gives_the_runs_own_sweep_after_removing_failed_tri
     redo = f"run `hubensemble tune --run {run} --sweep probe --budget 3 --profile quick`"
     assert f"{redo} to redo this trial)" in str(e.value), e.value
     assert str(e.value).endswith(f"); {redo} to write them"), e.value
+
+
+def test_a_member_whose_weights_changed_is_redone_by_its_own_sweeps_command(tmp_path, caplog):
+    """ensemble's warning on a member whose weights file changed since tune wrote it said
+    "delete … and `tune --run RUN` again (it redoes the trial)": for a seeds trial that runs
+    the default sweep and leaves it undone. It gives the seeds sweep's command (run.json)."""
+    from hubensemble import candidate
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    rng = np.random.default_rng(1)
+    y_val = rng.integers(0, 3, 30)
+    fileio.atomic_save_npy(run / "labels" / "val.npy", y_val)
+    fileio.atomic_write_json(run / "run.json", {"tune": {"sweeps": {"seeds": {
+        "budget": 2, "seed": 0, "profile": PROFILES["quick"].to_json()}}}})
+    probs = random_probs(rng, 1, 30, 3, y_val, strength=4.0)[0]
+    candidate.write_candidate(run / "candidates", {
+        "trial": "seeds-0000-m", "module": "m", "status": "ok", "has_test": False},
+        val_probs=probs, save_weights=lambda p: open(p, "wb").write(b"weights"))
+    weights = run / "candidates" / "seeds-0000-m" / candidate.WEIGHTS_FILE
+    weights.write_bytes(b"edited")
+    with command_line(), caplog.at_level(logging.WARNING, logger="hubensemble.ensemble"):
+        run_ensemble(run, budget=1)
+    said = [r.getMessage() for r in caplog.records if "seeds-0000-m:" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith(
+        f"restore the file, or delete {run / 'candidates' / 'seeds-0000-m'} and run "
+        f"`hubensemble tune --run {run} --sweep seeds --budget 2 --profile quick` again (it "
+        "redoes the trial)"), said
