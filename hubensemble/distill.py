@@ -95,8 +95,10 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     that writes it), a retrained export run on the test split does not give the test record
     it wrote (`distillcompare.retrained_test`, before training), the student's module is
     unknown, failed in rank, changed in place since rank (`rank.refuse_changed_modules`) or
-    is over `max_gflops`, or training fails. TypeError for a `run_dir` or `task` of another
-    type (`stageargs`).
+    is over `max_gflops`, or training fails. HubensembleError, before training, for a student
+    batch that does not divide among the replicas of `strategy` (a tf.distribute.Strategy;
+    None: the one in scope; `strategies.check_batch_divides`). TypeError for a `run_dir` or
+    `task` of another type (`stageargs`).
     """
     from hubensemble import stageargs
     from hubensemble.ensemble import read_ensemble
@@ -128,6 +130,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     from hubensemble.catalogue import ModuleSpec
     from hubensemble.ensemble import load_candidates
     from hubensemble.export.retrain import StepBar, at_train_batch
+    from hubensemble.tune.strategies import check_batch_divides
     from hubensemble.tune.plans import trial_profile
 
     task = run.task(task)
@@ -154,6 +157,9 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
         hparams, steps=max(1, int(round(hparams.steps * steps_scale))), mixup_alpha=float(mixup),
         lr=float(hparams.lr) * float(lr_scale),
         augmentation=None if aug is None else dataclasses.replace(aug, mixup_alpha=float(mixup)))
+    # Both starts, before either trains: a start from a candidate's weights trained to its
+    # end and failed in Keras' fit (tune.fit_member, the module's start, checks alone).
+    check_batch_divides(strategy or tf.distribute.get_strategy(), hparams.batch_size)
     size = int(tune.eval_size(task, spec, profile))
     student_cost = _student_cost(spec, task, size, costs, own)
     if max_gflops is not None and student_cost.gflops > max_gflops * (1 + 1e-9):

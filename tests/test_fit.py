@@ -2227,3 +2227,41 @@ def test_a_changed_top_k_leaves_the_stages_whose_inputs_are_unchanged_done(tmp_p
     # Without the results' digests (fit's check before rank), the key alone decides.
     assert not stage_done(run, "export", stage_keys("cat", "data", now)["export"],
                           reads=read_keys("cat", "data", now)["export"])
+
+
+@pytest.mark.slow
+def test_distill_refuses_a_student_batch_the_replicas_cannot_share(fitted, tmp_path):
+    """distill under a two-replica MirroredStrategy with a student batch of 7: a start from a
+    member's weights trained into Keras' failing fit ("Inputs to operation AddN … must have
+    the same size and shape"), as tune's trials did before it checked. Refused before
+    training, with tune's words (`strategies.check_batch_divides`), whichever start. A process
+    of its own: the CPU is split in two before TensorFlow starts (tests/test_hub.py's way)."""
+    run = tmp_path / "run"
+    shutil.copytree(fitted[0], run)
+    code = (
+        "import sys, tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(\n"
+        "    cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(2)])\n"
+        "from hubensemble.distill import run_distill\n"
+        "from hubensemble.errors import HubensembleError\n"
+        "strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])\n"
+        "assert strategy.num_replicas_in_sync == 2\n"
+        "for init in ('member', 'module'):\n"
+        "    try:\n"
+        "        run_distill(sys.argv[1], init=init, train_batch_size=7, steps_scale=0.05,\n"
+        "                    strategy=strategy, progress=False)\n"
+        "    except HubensembleError as e:\n"
+        "        print(init, 'REFUSED', ' '.join(str(e).split()))\n"
+        "    else:\n"
+        "        print(init, 'TRAINED')\n")
+    out = bounded_by_cpu([sys.executable, "-c", code, str(run)], capture_output=True,
+                         text=True, cpu=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    said = ("REFUSED the training batch of 7 does not divide among the 2 replicas of "
+            "MirroredStrategy: Keras' fit cannot train a batch split unevenly over them")
+    lines = out.stdout.splitlines()
+    assert [line.split(" ", 1)[0] for line in lines] == ["member", "module"], out.stdout
+    for line in lines:
+        assert said in line and "pass train_batch_size 6 or 8 (a multiple of 2)" in line, line
+    assert not (run / "distill").exists() or not os.listdir(run / "distill")
