@@ -41,7 +41,7 @@ from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word, run_words
-from hubensemble.sweepwords import redo_words
+from hubensemble.sweepwords import redo_words, sweep_command
 from hubensemble.text import escaped
 from hubensemble.kerasenv import with_stage_settings
 
@@ -67,7 +67,7 @@ def load_labels(run_dir, split):
     path = _label_file(run_dir, split)
     if not os.path.exists(path):
         return None
-    rewrite = f"{command_words('tune', run_dir)} writes it again from the run's data"
+    rewrite = f"{sweep_command(run_dir)} writes it again from the run's data"
     try:
         y = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -272,17 +272,16 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                    bootstrap=bootstrap, seed=seed, size_rule=size_rule, max_gflops=max_gflops,
                    max_latency_ms=max_latency_ms, max_members=max_members)
     run_dir = os.fspath(run_dir)
-    tune_cmd = command_words("tune", run_dir)
     y_val = load_labels(run_dir, "val")
     if y_val is None:
         Run(run_dir).require_started()  # an empty or mistyped folder: say so, not "run tune"
-        raise RunError(f"{_label_file(run_dir, 'val')} is missing; {tune_cmd} writes it (with "
-                       f"the candidates), or {command_words('rank', run_dir, **RANK_INPUTS)} "
-                       "when the run starts here")
+        raise RunError(f"{_label_file(run_dir, 'val')} is missing; {sweep_command(run_dir)} "
+                       "writes it (with the candidates), or "
+                       f"{command_words('rank', run_dir, **RANK_INPUTS)} when the run starts here")
     if not len(y_val):  # numpy's "zero-size array to reduction operation minimum" before
         raise RunError(f"{_label_file(run_dir, 'val')} holds no labels, and the ensemble is "
-                       f"chosen on the validation images; {tune_cmd} writes it again from "
-                       "the run's data")
+                       f"chosen on the validation images; {sweep_command(run_dir)} writes it "
+                       "again from the run's data")
     y_test = load_labels(run_dir, "test")
     cands, skipped = load_candidates(run_dir, n_val=len(y_val),
                                      n_test=None if y_test is None else len(y_test))

@@ -89,13 +89,30 @@ def redo_words(run_dir, trial: str) -> str:
     (`sweep_options`; the sweep alone when it records none). A plain `tune --run RUN`, which
     export and ensemble gave, runs the default sweep: for a trial of another sweep it trained
     other trials and left that one undone."""
-    from hubensemble.lockwords import run_words
+    from hubensemble.lockwords import call_verb
 
-    sweep = str(trial).split("-", 1)[0]
+    return f"{call_verb()} {sweep_command(run_dir, str(trial).split('-', 1)[0])}"
+
+
+def sweep_command(run_dir, sweep=None) -> str:
+    """"`hubensemble tune --run RUN --sweep probe --budget 4 --profile quick`" (from Python,
+    "run_tune(run_dir=…, sweep='probe', budget=4, profile='quick')"): the tune command of
+    sweep `sweep` of run `run_dir` with the options run.json records for it
+    (`sweep_options`); `sweep` None: the run's last sweep (run.json "tune" -> "sweep"), and
+    a plain `tune --run RUN` when it records none. Run again, it reuses the sweep's done
+    trials and writes what tune writes besides them (RUN/labels/); a plain one runs the
+    default sweep, which for a probe or seeds run trains 8 other trials."""
+    if sweep is None:
+        try:
+            sweep = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]["sweep"]
+        except (OSError, ValueError, KeyError, TypeError):
+            sweep = None
+        if not isinstance(sweep, str) or not sweep:
+            return command_words("tune", run_dir)
     flags, keywords = sweep_options(run_dir, sweep) or ("", "")
-    return run_words("tune", run_dir,
-                     flags=" ".join(filter(None, (f"--sweep {shell_word(sweep)}", flags))),
-                     keywords=", ".join(filter(None, (f"sweep={sweep!r}", keywords))))
+    return command_words("tune", run_dir,
+                         flags=" ".join(filter(None, (f"--sweep {shell_word(sweep)}", flags))),
+                         keywords=", ".join(filter(None, (f"sweep={sweep!r}", keywords))))
 
 
 def _tune_words(run_dir, tuner_id: str, sweep, oracle, recorded=None) -> str:

@@ -1021,3 +1021,27 @@ def test_a_member_whose_weights_changed_is_redone_by_its_own_sweeps_command(tmp_
         f"restore the file, or delete {run / 'candidates' / 'seeds-0000-m'} and run "
         f"`hubensemble tune --run {run} --sweep seeds --budget 2 --profile quick` again (it "
         "redoes the trial)"), said
+
+
+def test_labels_words_give_the_runs_own_sweep_which_writes_them_without_new_trials(tmp_path):
+    """An empty, unreadable or missing RUN/labels/val.npy of a probe run: ensemble said
+    "`hubensemble tune --run RUN` writes it again", which runs the default sweep (8 new
+    trials). It names the run's last sweep with its recorded options, which reuses its
+    trials and writes the labels (tune.stage)."""
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    fileio.atomic_write_json(run / "run.json", {"tune": {"sweep": "probe", "sweeps": {"probe": {
+        "budget": 4, "seed": 0, "profile": PROFILES["quick"].to_json()}}}})
+    command = f"`hubensemble tune --run {run} --sweep probe --budget 4 --profile quick`"
+    labels = run / "labels" / "val.npy"
+    for write, said in ((lambda: fileio.atomic_save_npy(labels, np.zeros(0, np.int64)),
+                         "holds no labels"),
+                        (lambda: labels.write_bytes(b"garbage"), "is unreadable"),
+                        (lambda: labels.unlink(), "is missing")):
+        write()
+        with command_line(), pytest.raises(RunError) as e:
+            run_ensemble(run)
+        assert f"{labels} {said}" in str(e.value) and f"; {command} writes it" in str(
+            e.value), e.value
