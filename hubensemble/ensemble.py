@@ -11,7 +11,6 @@ candidate's CE is the same number in its trial.json, in ensemble.json and in the
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ from hubensemble.greedy import (OBJECTIVES, SIZE_RULES, Selection,  # noqa: F401
 from hubensemble.metrics import PROB_FLOOR, accuracy, at_chance, ece, metrics, nll  # noqa: F401
 from hubensemble.data.coverage import coverage_note, few_note, split_coverage, unbalanced
 # The ensemble's text (re-exported: cli.py and the tests import it here).
+from hubensemble.ensemblefile import read_ensemble  # noqa: F401 - the one reader
 from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F401
                                       members_change, result_line)
 from hubensemble.rundir import Run
@@ -451,73 +451,3 @@ def _coverage(run_dir, n_classes, labels):
         if note:
             log.warning("%s (%s)", note, escaped(run_dir))
     return coverage
-
-
-def read_ensemble(run_dir) -> dict:
-    """RUN/ensemble.json as a dict (see `EnsembleResult`); RunError naming the command when
-    it does not exist (and `tune` before it when RUN/candidates holds no usable candidate, so a
-    ranked run is not sent to `ensemble` only to be sent on to `tune`), cannot be read, or
-    its members are not what the stages that read them need (`_members_problem`: edited or
-    damaged), naming the file, the member and the command that writes it again."""
-    path = os.path.join(os.fspath(run_dir), ENSEMBLE_FILE)
-    if not os.path.exists(path):
-        first = ""
-        found, _ = candidate.scan(os.path.join(os.fspath(run_dir), CANDIDATES_DIR))
-        if not any(c.ok for c in found):
-            first = (f", from the candidates that {command_words('tune', run_dir)} writes "
-                     "first (the run has no usable one yet)")
-        raise RunError(f"{path} is missing; {command_words('ensemble', run_dir)} writes "
-                       f"it{first}")
-    try:
-        record = fileio.read_json(path)
-    except (OSError, ValueError) as e:  # JSONDecodeError, UnicodeDecodeError
-        record = e
-    if not isinstance(record, dict):
-        why = record if isinstance(record, Exception) else "not a JSON object"
-        raise RunError(f"{path} is unreadable ({why}); {command_words('ensemble', run_dir)} "
-                       "writes it again")
-    candidates_dir = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
-    problem = _members_problem(record.get("members"), candidates_dir)
-    if problem:  # the words of the report's check of the file's kinds (report.checks)
-        raise RunError(f"{path} is damaged ({problem}); {command_words('ensemble', run_dir)} "
-                       "writes it again")
-    return record
-
-
-def _members_problem(members, candidates_dir) -> str | None:
-    """What is wrong with ensemble.json's "members" for the stages that read them (export,
-    distill, report), or None: a list of objects, each "trial" a folder name of
-    RUN/candidates (no path, distinct), "module" (when there) a name that, when the trial's
-    record exists, is its trial.json's (else export built one module with another's head),
-    "weight" (when there: read as 1 otherwise) a number >= 0 and finite, not all 0. No list
-    or an empty one is the export's to refuse. A hand edit gave tracebacks (AttributeError,
-    float()) or, with "trial": "../x", export advice to delete RUN/candidates/../x."""
-    if members is None:
-        return None  # none listed: as an empty list, the export's to refuse
-    if not isinstance(members, list):
-        return f'its "members" is {fileio.json_kind(members)}, expected an array'
-    seen, weights = {}, []
-    for i, m in enumerate(members):
-        if not isinstance(m, dict):
-            return f"its member {i} is {fileio.json_kind(m)}, expected an object"
-        trial, module, weight = m.get("trial"), m.get("module"), m.get("weight", 1)
-        if (not isinstance(trial, str) or trial in ("", ".", "..")
-                or any(sep and sep in trial for sep in ("/", "\\", os.sep, os.altsep))):
-            return (f"member {i}'s \"trial\" {trial!r} is not the name of a folder of "
-                    f"{escaped(candidates_dir)}")
-        if trial in seen:
-            return f"member {i}'s \"trial\" {trial!r} is member {seen[trial]}'s too"
-        seen[trial] = i
-        if "module" in m and (not isinstance(module, str) or not module):
-            return f"member {i}'s \"module\" is {fileio.json_kind(module)}, expected a module name"
-        if (isinstance(weight, bool) or not isinstance(weight, (int, float))
-                or not math.isfinite(weight) or weight < 0):
-            return f"member {i}'s \"weight\" {weight!r} is not a finite number >= 0"
-        weights.append(weight)
-        cand = candidate.read_candidate(candidates_dir, trial)
-        if module is not None and cand is not None and cand.module and cand.module != module:
-            return (f"member {i}'s \"module\" {module!r} is not {cand.module!r}, which "
-                    f"{escaped(os.path.join(candidates_dir, trial, TRIAL_FILE))} records")
-    if weights and not sum(weights) > 0:
-        return "every member's \"weight\" is 0"
-    return None

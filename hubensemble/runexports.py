@@ -7,7 +7,9 @@ import os
 
 from hubensemble import formats
 from hubensemble.exportfolder import other_run
-from hubensemble.fileio import file_sha256, read_json
+from hubensemble.ensemblefile import read_ensemble
+from hubensemble.errors import RunError
+from hubensemble.fileio import file_sha256
 from hubensemble.text import absolute, shell
 
 
@@ -74,11 +76,13 @@ class RunExports:
 
     def _exports(self, meta=None):
         """(PATH, export_members_differ's answer against ensemble.json) for the recorded
-        export (`exported_to`) and RUN/export holding a SavedModel, in that order."""
+        export (`exported_to`) and RUN/export holding a SavedModel, in that order. ensemble.json
+        is read by `ensemblefile.read_ensemble`; one it refuses compares as none."""
         meta = self.meta() if meta is None else meta
-        try:
-            members = read_json(self.ensemble_json).get("members")
-        except (OSError, ValueError, AttributeError):  # none yet, damaged: nothing to compare
+        try:  # the one reader: a hand edit ("members" as names, no "trial") gave tracebacks
+            members = (read_ensemble(self.path).get("members") if self.ensemble_json.exists()
+                       else None)
+        except RunError:  # none yet, damaged (its reader says so): nothing to compare
             members = None
         for path, skipped, there in (
                 (self.exported_to(meta), (meta.get("export") or {}).get("skipped"), ""),

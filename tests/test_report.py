@@ -948,6 +948,36 @@ def test_an_export_of_an_earlier_ensemble_is_never_named_as_the_runs(tmp_path, f
     assert Run(path).current_export() == (None, str(served))
 
 
+@pytest.mark.parametrize("edit, named", [
+    (lambda ms: [m["trial"] for m in ms], "(its member 0 is a JSON string, expected an object)"),
+    (lambda ms: [{k: v for k, v in m.items() if k != "trial"} for m in ms],
+     "(member 0's \"trial\" None is not the name of a folder of"),
+    (lambda ms: [{**m, "trial": 7} for m in ms],
+     "(member 0's \"trial\" 7 is not the name of a folder of"),
+    (lambda ms: [], "lists no members; `hubensemble ensemble --run"),
+])
+def test_a_hand_edited_ensemble_json_beside_an_export_is_named_not_a_traceback(
+        tmp_path, edit, named, figures_not_drawn):
+    """A new-user check: with an export, report and cost crashed on an ensemble.json edited by
+    hand (AttributeError: 'str' object has no attribute 'get'; TypeError '<' between str and
+    None): the run's export check read it raw. "members": [] gave "need at least one array to
+    stack". Now its one reader's words, and the export is compared with nothing."""
+    path = tmp_path / "run"
+    make_full_run(path)
+    data = read_json(path / "ensemble.json")
+    (path / "export" / "assets").mkdir(parents=True)
+    (path / "export" / "saved_model.pb").write_bytes(b"")
+    atomic_write_json(path / "export" / "assets" / "hubensemble.json",
+                      {"members": [{"trial": m["trial"]} for m in data["members"]],
+                       "skipped": []})
+    atomic_write_json(path / "ensemble.json", {**data, "members": edit(data["members"])})
+    assert Run(path).current_export() == (str(path / "export"), None)
+    assert Run(path).stale_export() is None
+    text = report.write_report(path)[0].read_text()
+    assert f"{path / 'ensemble.json'} " in text and named in text
+    assert "Traceback" not in text and "need at least one array" not in text
+
+
 # Class names of a new-user check (folder names of a folder dataset), and more of the same
 # kind: HTML, a comment split over two names, Markdown inline and block syntax, entities.
 EVIL_CLASSES = ["<img src=x onerror=alert(1)>", "<script>alert(1)<", "![img](https:evil.example)",

@@ -90,15 +90,15 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
     TF Serving's warmup file was: it gets one (`warmup.add_warmup`, which loads the
     SavedModel), else it is exported again (None) when its model fails a warmup request or
     the file cannot be written."""
-    from hubensemble.fileio import read_json
+    from hubensemble.ensemblefile import read_ensemble
 
     out_dir = absolute(os.fspath(out_dir))
     record = read_export_metadata(out_dir, strict=False) or {}
     meta = run.meta()
-    try:
-        ensemble = read_json(run.ensemble_json)
+    try:  # the one reader: one it refuses is exported (refused there, in its words)
+        ensemble = read_ensemble(run.path)
         sha = fileio.file_sha256(run.ensemble_json)
-    except (OSError, ValueError):
+    except (RunError, OSError):
         return None
     if not (isinstance(ensemble, dict) and not other_run(record, run.path, meta)
             and fit_would_write(record, meta, sha, ensemble, retrain_full)):

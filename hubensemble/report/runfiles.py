@@ -238,8 +238,11 @@ def _read_run(path, run) -> RunFiles:
 
     if run.ensemble_json.exists():
         try:
-            files.ensemble = _checked(ens.read_ensemble(path), ENSEMBLE_KINDS, run.ensemble_json,
-                                      f"`{files.cmd('ensemble')}` writes it again")
+            again = f"`{files.cmd('ensemble')}` writes it again"
+            ensemble = _checked(ens.read_ensemble(path), ENSEMBLE_KINDS, run.ensemble_json, again)
+            if not ensemble.get("members"):  # export's words; the sections failed to np.stack
+                raise RunError(f"{run.ensemble_json} lists no members; {again}")
+            files.ensemble = ensemble
         except RunError as e:
             files.ensemble_note = note(e)
             files.problems.append(files.ensemble_note)
