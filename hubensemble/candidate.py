@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hubensemble import metrics, weightsfile
-from hubensemble.errors import RunError, held_stops
+from hubensemble.errors import HubensembleError, RunError, held_stops
 from hubensemble.fileio import (RACY_SECONDS, TEMP_MARKER, atomic_save_npy, atomic_write_json,
                                 fitted_name, is_temp, read_json, remove_entry, writer_gone,
                                 writer_tag)
@@ -129,6 +129,27 @@ class Candidate:
             if why:
                 self.notes.append(why)
         return None
+
+    def read_hparams(self):
+        """trial.json's "hparams" as a `hyperrule.HParams`: the one reader of a candidate's
+        hyperparameters for the stages that train or build from them (export, export
+        --retrain-full, distill). RunError when they cannot be read (edited or damaged by
+        hand: "lr": "0.01"), naming the trial.json, what is wrong in it and the way on in
+        tune's words (`tune.pool.check_candidates`); HParams.from_json's own error named no
+        file."""
+        from hubensemble.hyperrule import HParams
+
+        try:
+            return HParams.from_json(self.record["hparams"])
+        except KeyError:
+            why = 'no "hparams" in it'
+        except (HubensembleError, TypeError, ValueError) as e:
+            why = str(e)
+        run_dir = self.folder.parent.parent
+        raise RunError(f"{self.folder / TRIAL_FILE}: its hyperparameters cannot be read ({why}); "
+                       "restore that file from a copy, or delete the folder "
+                       f"({self.folder}) to run the trial again "
+                       f"({command_words('tune', run_dir)} runs it)")
 
     def summary(self) -> dict:
         """The candidate as ensemble.json and the report list it."""

@@ -330,20 +330,19 @@ def _student_hparams(base, own, spec, profile):
     module's BatchNorm policy decided from its files, `tune.stage.module_batchnorm`).
     """
     from hubensemble import tune
-    from hubensemble.hyperrule import HParams
     from hubensemble.tune.stage import module_batchnorm
 
-    def kind(c):
-        return HParams.from_json(c.hparams).kind
+    def kind(c):  # the one reader: a trial.json edited by hand is named in tune's words
+        return c.read_hparams().kind
 
     if base in own and kind(base) == "finetune":
-        return HParams.from_json(base.hparams), base.trial
+        return base.read_hparams(), base.trial
     tuned = [c for c in own if kind(c) == "finetune"]
     if tuned:
         best = min(tuned, key=lambda c: (c.val_ce if c.val_ce is not None else 1e9, c.trial))
         log.info("distill: the student takes the hyperparameters of %s, its module's best "
                  "fine-tuned candidate (%s is a probe)", best.trial, base.trial)
-        return HParams.from_json(best.hparams), best.trial
+        return best.read_hparams(), best.trial
     policy, _ = module_batchnorm(spec, "auto")
     log.info("distill: module %s has no fine-tuned candidate; the student fine-tunes with the "
              "paper's single-model configuration (lr 0.01, 2500 steps, before profile %s "
@@ -359,7 +358,6 @@ def _start_weights(init, base):
     weights were kept (else None, with a log line saying why); "module": None. A probe's
     weights are no start: its head was fitted at the module's own resolution on whole images,
     and the student trains at tune's resolution on augmented ones."""
-    from hubensemble.hyperrule import HParams
 
     if init == "module":
         return None
@@ -368,7 +366,7 @@ def _start_weights(init, base):
                  "pre-trained module")
         return None
     path = base.weights_path
-    if HParams.from_json(base.hparams).kind != "finetune" or path is None or not path.is_file():
+    if base.read_hparams().kind != "finetune" or path is None or not path.is_file():
         log.info("distill: candidate %s has no fine-tuned weights file; the student starts "
                  "from the pre-trained module", base.trial)
         return None

@@ -924,6 +924,31 @@ def test_the_export_reads_each_member_through_its_candidate_record(run_copy, dig
     assert not any((tmp_path / name).exists() for name in "abcd")
 
 
+@pytest.mark.parametrize("retrain_full", [False, True])
+def test_a_trial_json_edited_by_hand_is_named_with_its_file_and_tunes_way_on(
+        run_copy, digits, tmp_path, retrain_full):
+    """A new-user check: "lr": "0.01" in a member's trial.json made export (and --retrain-full)
+    say only "invalid hyperparameters: lr must be a number (got '0.01')", naming no file;
+    now tune's words (the trial.json, then restore it or delete the folder), before anything
+    is built or retrained."""
+    from hubensemble.lockwords import command_words
+
+    fixed = tune.trial_id("default", 1, "fixed")
+    folder = run_copy / "candidates" / fixed
+    record = read_json(folder / candidate.TRIAL_FILE)
+    atomic_write_json(folder / candidate.TRIAL_FILE,
+                      {**record, "hparams": {**record["hparams"], "lr": "0.01"}})
+    with pytest.raises(RunError) as err:
+        export_ensemble(run_copy, tmp_path / "model", task=digits, progress=False,
+                        retrain_full=retrain_full)
+    assert str(err.value) == (
+        f"member 1 (trial '{fixed}', module 'fixed'): {folder / candidate.TRIAL_FILE}: its "
+        "hyperparameters cannot be read (invalid hyperparameters: lr must be a number (got "
+        f"'0.01')); restore that file from a copy, or delete the folder ({folder}) to run the "
+        f"trial again ({command_words('tune', run_copy)} runs it)")
+    assert not (tmp_path / "model").exists()
+
+
 def test_an_existing_folder_that_is_not_an_export_is_never_replaced(run_dir, digits, tmp_path):
     out = tmp_path / "precious"
     out.mkdir()

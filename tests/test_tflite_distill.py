@@ -505,6 +505,26 @@ def test_a_student_that_failed_in_rank_is_refused_by_name(run_dir, digits, tmp_p
     assert not (path / "distill").exists() and not (path / "distill.json").exists()
 
 
+def test_a_trial_json_edited_by_hand_is_named_by_distill_in_tunes_words(
+        run_dir, digits, tmp_path):
+    """A new-user check: "lr": "0.01" in the student's member's trial.json made distill say
+    only "invalid hyperparameters: lr must be a number (got '0.01')", naming no file."""
+    from hubensemble.distill import run_distill
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    for folder in (path / "candidates").iterdir():
+        record = read_json(folder / "trial.json")
+        atomic_write_json(folder / "trial.json",
+                          {**record, "hparams": {**record["hparams"], "lr": "0.01"}})
+    with pytest.raises(RunError, match=r"/candidates/[^/]+/trial\.json: its hyperparameters "
+                                       r"cannot be read \(invalid hyperparameters: lr must be a "
+                                       r"number \(got '0\.01'\)\); restore that file from a "
+                                       r"copy, or delete the folder \("):
+        run_distill(path, task=digits, progress=False, steps_scale=0.05, init="member")
+    assert not (path / "distill.json").exists()
+
+
 def test_a_teacher_export_that_left_members_out_is_refused_naming_them(
         run_dir, digits, tmp_path):
     from hubensemble.distill import run_distill

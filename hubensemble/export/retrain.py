@@ -59,11 +59,10 @@ def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=No
     (`sweepstate.TRAIN_RULE`) is warned of: it is retrained by this version's rule, so its
     predictions may differ slightly from those of the trial the ensemble chose."""
     from hubensemble import tune
-    from hubensemble.hyperrule import HParams
     from hubensemble.sweeps import PROBE_HEAD_L2
 
     record = plan.record
-    hparams = at_train_batch(HParams.from_json(record["hparams"]), train_batch_size)
+    hparams = at_train_batch(plan.cand.read_hparams(), train_batch_size)
     # An LP-FT trial's head started from the probe of its recorded L2 strength; a trial from
     # before that was recorded started from PROBE_HEAD_L2's (a zero head ignores it).
     profile = trial_profile(record, meta)
@@ -111,7 +110,6 @@ def test_after_retraining(plans, members, ensemble, task, meta, *, progress=Fals
     (--train-batch-size: what fits this machine), else of each member's recorded batch."""
     from hubensemble import tune
     from hubensemble.ensemble import ensemble_probs
-    from hubensemble.hyperrule import HParams
     from hubensemble.metrics import metrics
 
     y, probs = task.test.labels, {}
@@ -120,7 +118,7 @@ def test_after_retraining(plans, members, ensemble, task, meta, *, progress=Fals
     try:
         for plan, m in zip(plans, members):
             note = tune.train.TrialProgress(bar, str(m.info["trial"]))
-            batch = batch_size or HParams.from_json(plan.record["hparams"]).batch_size
+            batch = batch_size or plan.cand.read_hparams().batch_size
             probs[m.info["trial"]] = tune.train.predict_noted(
                 m.classifier, task, "test", spec=plan.spec,
                 profile=trial_profile(plan.record, meta), batch_size=batch,

@@ -418,6 +418,10 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
         return None, f"{who}: {folder}: {why}"
     if cand.status != "ok":
         return None, f"{who}: its candidate has status {cand.status!r}"
+    try:  # before TensorFlow builds or retrains anything: edited by hand, not missing
+        cand.read_hparams()
+    except RunError as e:
+        raise RunError(f"{who}: {e}") from None
     if module not in specs:
         raise RunError(f"{who}: run.json has no catalogue entry for module {module!r}; "
                        f"{run.rank_words()} again")
@@ -472,9 +476,8 @@ def _build_member(plan, task, weights_file, run, meta):
     None for re-running its trial). `run`, `meta`: the Run and its run.json."""
     from hubensemble import tune
     from hubensemble.hub import recorded_by_earlier_rule
-    from hubensemble.hyperrule import HParams
 
-    hparams = HParams.from_json(plan.record["hparams"])
+    hparams = plan.cand.read_hparams()
     try:
         with seeded_python_random(hparams.seed):
             classifier = tune.build_classifier(plan.spec, task.num_classes,
@@ -511,7 +514,6 @@ def _build_member(plan, task, weights_file, run, meta):
 
 def _export_member(plan, classifier, task, meta):
     from hubensemble import tune
-    from hubensemble.hyperrule import HParams
 
     record = plan.record
     size = record.get("eval_size")
@@ -535,7 +537,7 @@ def _export_member(plan, classifier, task, meta):
                     if plan.cand.folder.parent.name == "candidates" else "run tune")
     # A probe (its module frozen) may run its backbone once with others of its module.
     key = share_key(plan.spec.to_json(), getattr(classifier.backbone, "fingerprint", None),
-                    int(size), HParams.from_json(record["hparams"]).kind,
+                    int(size), plan.cand.read_hparams().kind,
                     backbone_key(plan.weights_file if plan.how == "weights" else None,
                                  record.get(BACKBONE_DIGEST)))
     return ExportMember(classifier=classifier, size=int(size), weight=info["weight"], info=info,
