@@ -124,7 +124,7 @@ def test_a_broken_validation_part_names_the_files_it_reads(tmp_path, monkeypatch
     monkeypatch.setattr(report_labels, "run_validation_check", broken)
     title, sections, _ = build_sections(tmp_path)
     text = render_markdown(title, sections).split("## Labels to check")[1].split("\n## ")[0]
-    assert "This section could not be drawn: " in text, text
+    assert "This section could not be drawn (IndexError: index 7 is out of bounds" in text, text
     for name in ("ranking.json", "knn.npz", "labels/train.npy", "labels/val.npy",
                  "candidates/"):
         assert str(tmp_path / name) in text, name
