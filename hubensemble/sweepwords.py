@@ -94,25 +94,27 @@ def redo_words(run_dir, trial: str) -> str:
     return f"{call_verb()} {sweep_command(run_dir, str(trial).split('-', 1)[0])}"
 
 
-def sweep_command(run_dir, sweep=None) -> str:
+def sweep_command(run_dir, sweep=None, *, quoted: bool = True) -> str:
     """"`hubensemble tune --run RUN --sweep probe --budget 4 --profile quick`" (from Python,
     "run_tune(run_dir=…, sweep='probe', budget=4, profile='quick')"): the tune command of
     sweep `sweep` of run `run_dir` with the options run.json records for it
     (`sweep_options`); `sweep` None: the run's last sweep (run.json "tune" -> "sweep"), and
     a plain `tune --run RUN` when it records none. Run again, it reuses the sweep's done
     trials and writes what tune writes besides them (RUN/labels/); a plain one runs the
-    default sweep, which for a probe or seeds run trains 8 other trials."""
+    default sweep, which for a probe or seeds run trains 8 other trials. Without the
+    backquotes when not `quoted` (`lockwords.command_words`'s)."""
     if sweep is None:
         try:
             sweep = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]["sweep"]
         except (OSError, ValueError, KeyError, TypeError):
             sweep = None
         if not isinstance(sweep, str) or not sweep:
-            return command_words("tune", run_dir)
+            return command_words("tune", run_dir, quoted=quoted)
     flags, keywords = sweep_options(run_dir, sweep) or ("", "")
     return command_words("tune", run_dir,
                          flags=" ".join(filter(None, (f"--sweep {shell_word(sweep)}", flags))),
-                         keywords=", ".join(filter(None, (f"sweep={sweep!r}", keywords))))
+                         keywords=", ".join(filter(None, (f"sweep={sweep!r}", keywords))),
+                         quoted=quoted)
 
 
 def _tune_words(run_dir, tuner_id: str, sweep, oracle, recorded=None) -> str:

@@ -1998,13 +1998,17 @@ def test_a_sweep_whose_every_trial_failed_is_not_sent_to_tune_alone(
     "run `… tune …` (then ensemble)", where candidates/ held the failed trials and that
     command reuses them (a failed trial is done: `sweeps.rerun_failed_words`) and does
     nothing. It says they all failed, and removes their folders before tune runs them
-    again."""
+    again, with the run's own sweep and options: a plain `tune --run RUN` runs the default
+    sweep (8 other trials for this probe run; helper 308's check)."""
+    from hubensemble.hyperrule import PROFILES
     from hubensemble.text import shell
 
     path = tmp_path / "run"
     make_ranked_run(path, MODULES)
+    Run(path).update(tune={"sweep": "probe", "sweeps": {"probe": {
+        "profile": PROFILES["quick"].to_json(), "budget": 3}}})
     atomic_save_npy(path / "labels" / "val.npy", np.zeros(N_VAL, np.int64))
-    trials = [f"default-{i:04d}-{name}" for i, name in enumerate(MODULES)]
+    trials = [f"probe-{i:04d}-{name}" for i, name in enumerate(MODULES)]
     for trial, name in zip(trials, MODULES):
         write_candidate(path / "candidates", {"trial": trial, "module": name, "hparams": {},
                                               "status": "failed", "reason": OOM,
@@ -2013,7 +2017,7 @@ def test_a_sweep_whose_every_trial_failed_is_not_sent_to_tune_alone(
     assert "candidates/ is empty or missing" not in text
     said = (f"all {len(trials)} trials of the sweep failed: once their cause is fixed, remove "
             "their folders (the command is under \"What failed and why\"), then run "
-            f"`hubensemble tune --run {path}`")
+            f"`hubensemble tune --run {path} --sweep probe --budget 3 --profile quick`")
     failures = text[text.index("## What failed and why"):text.index("## Time per stage")]
     assert f"`(cd {shell(path / 'candidates')} && rm -r {' '.join(trials)})`" in failures
     knn = text[text.index("## kNN proxy"):text.index("## Labels to check")]
@@ -2026,8 +2030,8 @@ def test_a_sweep_whose_every_trial_failed_is_not_sent_to_tune_alone(
     first = report.summary_table(path).splitlines()[0]
     assert first == (f"no ensemble yet: all {len(trials)} trials of the sweep failed: once "
                      "their cause is fixed, remove their folders (the command is below), then "
-                     f"run `hubensemble tune --run {path}`, then `hubensemble ensemble --run "
-                     f"{path}`"), first
+                     f"run `hubensemble tune --run {path} --sweep probe --budget 3 --profile "
+                     f"quick`, then `hubensemble ensemble --run {path}`"), first
 
 
 def test_a_backend_matplotlib_does_not_know_leaves_the_figures_drawn(tmp_path):

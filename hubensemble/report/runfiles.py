@@ -86,7 +86,9 @@ class RunFiles:
         p = absolute(self.path)
         return {
             "rank": f"hubensemble rank --catalogue FILE --data SPEC --out {shell(p)}",
-            "tune": f"hubensemble tune --run {shell(p)}",
+            # The run's own sweep and options: a plain `tune --run RUN` runs the default
+            # sweep, 8 other trials for a probe or seeds run (sweepwords.sweep_command).
+            "tune": _tune_command(p),
             "ensemble": f"hubensemble ensemble --run {shell(p)}",
             "export": Run(p).export_command(self.export, *self._export_flags()),
             "evaluate": self._evaluate_command(),
@@ -187,6 +189,16 @@ class RunFiles:
                           "cause is fixed, remove their folders (the command is under \"What "
                           "failed and why\"), then run ", Code(self.cmd("tune")), then)
         return Inline("run ", Code(self.cmd(first)), then)
+
+
+def _tune_command(run_dir) -> str:
+    """The command line of run `run_dir`'s last sweep with its recorded options (unquoted),
+    whoever writes the report (`fit` from Python included)."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.sweepwords import sweep_command
+
+    with command_line():
+        return sweep_command(run_dir, quoted=False)
 
 
 def load_run(run_dir) -> RunFiles:

@@ -464,8 +464,8 @@ def _members_section(files) -> Section:
     if changed:  # edited since tune: its figures here are not of the file an export serves
         sec.add(Inline(Strong("Warning:"), f" {'; '.join(changed)}. The figures here are of the "
                        "weights tune wrote; an export serves the file as it is now: restore the "
-                       "file, or delete its candidate folder and run tune again (it redoes "
-                       "the trial), then the ensemble."))
+                       "file, or delete its candidate folder and run ", Code(files.cmd("tune")),
+                       " again (it redoes the trial), then the ensemble."))
     if shared:
         same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
         sec.add(f"Shared by every member: {same}.")

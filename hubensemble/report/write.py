@@ -253,16 +253,19 @@ def _no_ensemble_step(run, meta) -> str:
     `RunFiles.next_step` says the same). The command that removes them is in the lines below
     (`_failure_lines`)."""
     from hubensemble import candidate
+    from hubensemble.lockwords import command_line
     from hubensemble.sweepstate import unfinished_sweeps
+    from hubensemble.sweepwords import sweep_command
 
     ensemble = f"`hubensemble ensemble --run {shell(run.path)}`"
     cands, _ = candidate.scan(run.candidates)
     failed = [c for c in cands if c.status == "failed"]
     if not failed or any(c.ok for c in cands) or unfinished_sweeps(run.path, meta):
         return f"run {ensemble}"
+    with command_line():  # the run's own sweep: a plain tune runs the default one
+        tune = sweep_command(run.path)
     return (f"all {len(failed)} trials of the sweep failed: once their cause is fixed, remove "
-            f"their folders (the command is below), then run `hubensemble tune --run "
-            f"{shell(run.path)}`, then {ensemble}")
+            f"their folders (the command is below), then run {tune}, then {ensemble}")
 
 
 def stage_time_line(stages: dict) -> str:
