@@ -289,7 +289,7 @@ def _entries(image_paths, ignored):
         elif os.path.islink(path) and not os.path.exists(path):
             yield path, dead_link_reason(path), False  # the loader's words
         elif os.path.exists(path) and not os.path.isfile(path):
-            yield path, NOT_REGULAR, False
+            yield path, STDIN_REASON if _names_stdin(path) else NOT_REGULAR, False
         else:
             yield path, None, False
 
@@ -308,10 +308,36 @@ def _read(path, size=-1) -> bytes:
         return f.read(size)
 
 
+#: Why standard input named as a file (/dev/stdin, /dev/fd/0, /proc/self/fd/0) that is a
+#: pipe or a terminal is not read, and the way on (`_unreadable`): the words "-" gets.
+STDIN_REASON = "standard input, not a regular file: predict reads image files, not stdin"
+STDIN_WAY = "save the image to a file and pass its path"
+_STDIN_NAMES = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
+
+
+def _names_stdin(path) -> bool:
+    """Whether `path` names this process's standard input: one of its names (/dev/stdin,
+    /dev/fd/0, /proc/self/fd/0, /proc/PID/fd/0), or the very pipe or socket file descriptor
+    0 is open on (same device and inode). `curl URL | hubensemble predict --model M
+    /dev/stdin` was told the generic "not a regular file (a socket, pipe or device); fix or
+    remove the file"."""
+    name = os.path.normpath(os.fsdecode(path))
+    if name in _STDIN_NAMES or name == f"/proc/{os.getpid()}/fd/0":
+        return True
+    try:
+        named, stdin = os.stat(path), os.fstat(0)
+    except (OSError, ValueError):
+        return False
+    # A pipe or socket is one stream: another name of it is stdin (a device, /dev/null or a
+    # terminal, named as such is not).
+    return ((stat.S_ISFIFO(named.st_mode) or stat.S_ISSOCK(named.st_mode))
+            and (named.st_dev, named.st_ino) == (stdin.st_dev, stdin.st_ino))
+
+
 def _reason(path, err) -> str:
     """Why `path` could not be read, from the error `_read` or the decoder raised."""
-    if isinstance(err, _NotRegular):
-        return NOT_REGULAR
+    if isinstance(err, _NotRegular):  # (it became a FIFO since `_entries` looked)
+        return STDIN_REASON if _names_stdin(path) else NOT_REGULAR
     meant = _meant(os.fsdecode(path)) if isinstance(err, FileNotFoundError) else None
     if meant and not os.path.lexists(path):
         return f"no such file ({meant})"
@@ -480,7 +506,8 @@ def _unreadable(path, reason, skip, results):
     if not skip:
         # A path that names nothing is a typo to fix, not a file to remove (a new-user check).
         what = ("leave the folder out or put images in it" if os.path.isdir(path) else
-                "check the path" if not os.path.lexists(path) else "fix or remove the file")
+                "check the path" if not os.path.lexists(path) else
+                STDIN_WAY if reason == STDIN_REASON else "fix or remove the file")
         raise HubensembleError(f"{escaped(path)}: {reason}; {what} (or pass "
                                f"{option_word('--skip-unreadable', 'skip_unreadable=True')})")
     # On one line, as stdout shows it (a newline or an ESC in a file name reached stderr raw).

@@ -74,6 +74,40 @@ def test_a_dash_is_said_to_be_no_way_to_give_stdin(tmp_path, in_process, monkeyp
     assert results == [{"path": "-", "error": "an empty file (0 bytes)"}]
 
 
+def test_standard_input_named_as_a_file_gets_the_dashs_advice(tmp_path):
+    """`curl URL | hubensemble predict --model M /dev/stdin` (and /dev/fd/0,
+    /proc/self/fd/0) was told "not a regular file (a socket, pipe or device); fix or remove
+    the file", where `-` gets the stdin advice. It says standard input, and to save the image
+    to a file, before TensorFlow; a FIFO of the user's keeps the generic words, and so does
+    /dev/null named while it is standard input (a device, not stdin's pipe)."""
+    import os
+    import sys
+
+    from conftest import bounded_by_cpu
+
+    model = unloadable_export(tmp_path / "export")
+    os.mkfifo(tmp_path / "fifo")
+
+    def predict_cli(path, stdin=None):
+        out = bounded_by_cpu([sys.executable, "-m", "hubensemble", "predict", "--model",
+                              str(model), path], cpu=60, capture_output=True, text=True,
+                             input=None if stdin else "not an image\n", stdin=stdin)
+        return out.returncode, out.stderr
+
+    for name in ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"):
+        assert predict_cli(name) == (2, (
+            f"hubensemble: error: {name}: standard input, not a regular file: predict reads "
+            "image files, not stdin; save the image to a file and pass its path (or pass "
+            "--skip-unreadable)\n")), name
+    fifo = str(tmp_path / "fifo")
+    assert predict_cli(fifo) == (2, f"hubensemble: error: {fifo}: not a regular file (a "
+                                    "socket, pipe or device); fix or remove the file (or "
+                                    "pass --skip-unreadable)\n")
+    with open(os.devnull, "rb") as null:
+        code, err = predict_cli(os.devnull, stdin=null)
+    assert code == 2 and "not a regular file (a socket, pipe or device)" in err, err
+
+
 def test_a_batch_size_that_is_not_a_whole_number_above_0_is_refused(tmp_path):
     """predict(batch_size=0), -3 and 2.5 ran as 1, 1 and 2 without a word (no flag sets it,
     so the options table, which refuses evaluate_model(batch_size=0), never saw it). Refused
