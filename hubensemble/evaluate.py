@@ -40,6 +40,8 @@ from hubensemble.kerasenv import with_stage_settings
 from hubensemble.classmatch import class_index
 from hubensemble.evaluationtime import (LONG_EVALUATION_S, evaluation_estimate,  # noqa: F401
                                         long_evaluation_note, passes_words)
+# What evaluate takes as --model, and the way on from a folder it cannot use (predict's too).
+from hubensemble.prediction import EVALUATE_TAKES, model_way_on  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +65,20 @@ def write_evaluation(result: dict, path) -> str:
 # Evaluating an export
 # ---------------------------------------------------------------------------------------------
 
-def _signature_caller(signature, *output_keys):
+def _signature_caller(signature, *output_keys, who: str = "the signature", way: str = ""):
     """images -> the signature's `output_keys` outputs as numpy arrays (one array for one
-    key, else a tuple in that order)."""
+    key, else a tuple in that order). RunError, naming the signature as `who` and ending
+    in `way` ("; " and the way on, `model_way_on`), when it takes other than one input or
+    lacks an output key."""
     kwargs = signature.structured_input_signature[1]
     if len(kwargs) != 1:
-        raise RunError(f"the signature takes {sorted(kwargs)}; expected one image input "
-                       "(images float32 [N, H, W, 3] in [0, 1])")
+        raise RunError(f"{who} takes {sorted(kwargs)}; expected one image input "
+                       f"(images float32 [N, H, W, 3] in [0, 1]){way}")
     (name,) = kwargs
     outputs = signature.structured_outputs
     for key in output_keys:
         if key not in outputs:
-            raise RunError(f"the signature returns {sorted(outputs)}, not {key!r}")
+            raise RunError(f"{who} returns {sorted(outputs)}, not {key!r}{way}")
 
     def call(images):
         out = signature(**{name: images})
@@ -391,10 +395,12 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
 
     loaded = load_saved_model(model_dir)
     meta = read_export_metadata(model_dir)
+    way = f"; {model_way_on(model_dir, meta)}"
     if SERVING_SIGNATURE not in loaded.signatures:
         raise RunError(f"{model_dir} has no {SERVING_SIGNATURE} signature (it has "
-                       f"{names_listed(loaded.signatures) or 'none'}); export it with hubensemble")
-    serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities")
+                       f"{names_listed(loaded.signatures) or 'none'}){way}")
+    serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities",
+                              who=f"{model_dir}'s {SERVING_SIGNATURE} signature", way=way)
     check_metadata_fits(meta, loaded.signatures[SERVING_SIGNATURE], model_dir)
     model_names = list(meta.get("class_names") or [])
     n_classes = meta.get("num_classes") or len(model_names) or None

@@ -48,6 +48,34 @@ _PREDICT = options.defaults_for("predict")
 NOT_REGULAR = "not a regular file (a socket, pipe or device)"
 
 
+#: What `evaluate` takes as its model (docs/export.md, "What evaluate takes"): a
+#: hubensemble export, or any SavedModel with the same serving_default.
+EVALUATE_TAKES = ("a SavedModel whose serving_default takes one image input (float32 "
+                  "[N, H, W, 3] in [0, 1]) and returns 'probabilities' (float32 [N, C])")
+
+
+def model_way_on(model_dir, meta: dict) -> str:
+    """The way on for a `--model` folder `model_dir` (export metadata `meta`, {} for none)
+    that `evaluate` or `predict` cannot use, in the caller's words: a hubensemble export is
+    exported again (its run, when its metadata names it); a SavedModel of another maker
+    (tf.saved_model.save, Keras' model.export, whose serving_default returns 'output_0') is
+    not one: pass the folder `hubensemble export` writes, or for evaluate save the model
+    with serving_default as EVALUATE_TAKES says. evaluate said only "the signature returns
+    ['output_0'], not 'probabilities'", naming no folder and no way on (a new-user check)."""
+    from hubensemble.lockwords import command_words
+
+    run = meta.get("run") if isinstance(meta, dict) else None
+    run = run.get("path") if isinstance(run, dict) else None
+    if meta:
+        return ("export it again with " + (command_words("export", run) if run else
+                command_words("export", flags="--run RUN", keywords="run_dir=RUN")))
+    export = command_words("export", flags="--run RUN", keywords="run_dir=RUN")
+    return (f"{model_dir} is not an export of hubensemble (no assets/hubensemble.json): pass "
+            f"the folder {export} writes (RUN/export by default); evaluate takes another "
+            f"model only as {EVALUATE_TAKES}: save yours with such a signature (docs/export.md,"
+            f" \"What evaluate takes\")")
+
+
 class Predictions(list):
     """`predict`'s results: a list, one dict per file in order, plus `ignored`: the hidden
     and OS entries under the folders passed (.DS_Store, ._x, __MACOSX, Thumbs.db, ...), which
@@ -143,10 +171,14 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         raise HubensembleError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     model_dir = check_saved_model_folder(model_dir)
     if not read_export_metadata(model_dir):  # predict needs its class names and serve_bytes
+        # evaluate was offered "for any SavedModel", and refused the same folder (Keras'
+        # model.export returns 'output_0'): what it takes is said (a new-user check).
+        export = command_words("export", flags="--run RUN", keywords="run_dir=RUN")
         raise HubensembleError(f"{model_dir} is a SavedModel that {command_words('export')} did "
                                "not write (no export metadata in assets/hubensemble.json); "
-                               "predict needs an export (RUN/export); for any SavedModel use "
-                               f"{command_words('evaluate')}")
+                               f"predict needs an export: pass the folder {export} writes "
+                               f"(RUN/export by default); {command_words('evaluate')} takes "
+                               f"another model only as {EVALUATE_TAKES}")
     from hubensemble.terminal import progress_bar
 
     paths, results, skip = [], Predictions(), []

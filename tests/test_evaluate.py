@@ -436,7 +436,8 @@ def test_evaluate_model_refuses_wrong_inputs(export_dir, tmp_path):
     with pytest.raises(RunError) as e:
         ev.evaluate_model(renamed, task, progress=False)
     assert str(e.value) == (f"{renamed} has no serving_default signature (it has 'serve, v2', "
-                            f"'serve_members'); export it with hubensemble"), e.value
+                            f"'serve_members'); export it again with "
+                            "export_ensemble(run_dir=RUN)"), e.value
     # predict's refusal of an export without serve_bytes (this test's exports have none)
     # lists them by the same rule.
     from PIL import Image
@@ -1746,3 +1747,57 @@ def test_probability_fault_passes_probabilities_and_names_the_first_row_that_is_
     assert metrics.probability_fault(shifted) == (
         1, "2 of 3 rows are not values >= 0 that sum to 1 (row sums 1 to 1.2, smallest value "
         "-0.2)")
+
+
+def test_a_savedmodel_not_exported_by_hubensemble_is_named_with_the_way_on(tmp_path, capsys):
+    """`evaluate --model M` on a plain Keras model saved with model.export (serving_default
+    returns 'output_0') said only "the signature returns ['output_0'], not 'probabilities'",
+    and predict on it offered evaluate "for any SavedModel". Both name the folder, say it is
+    no hubensemble export, the command that writes one, and what evaluate takes; a model
+    saved as that says (docs/export.md, "What evaluate takes") is evaluated: its accuracy,
+    NLL and ECE are those of its own softmax outputs (`reference_metrics`)."""
+    import keras
+
+    from conftest import export_quietly, make_tiny_model
+    from hubensemble.cli import main
+    from hubensemble.prediction import predict
+
+    model = make_tiny_model(seed=3, width=4, out_dim=NUM_CLASSES)
+    plain = tmp_path / "plain"
+    export_quietly(model, str(plain))
+    rng = np.random.default_rng(5)
+    images = rng.random((12, 8, 8, 3)).astype(np.float32)
+    labels = rng.integers(0, NUM_CLASSES, 12).astype(np.int64)
+    split = Split(images=(images * 255).round().astype(np.uint8), labels=labels)
+    task = Task(name="toy", source="test", class_names=["a", "b", "c"], train=split, test=split)
+    with pytest.raises(RunError) as e:
+        ev.evaluate_model(plain, task, corruptions=False, progress=False)
+    assert str(e.value) == (
+        f"{plain}'s serving_default signature returns ['output_0'], not 'probabilities'; "
+        f"{plain} is not an export of hubensemble (no assets/hubensemble.json): pass the "
+        "folder export_ensemble(run_dir=RUN) writes (RUN/export by default); evaluate takes "
+        f"another model only as {ev.EVALUATE_TAKES}: save yours with such a signature "
+        "(docs/export.md, \"What evaluate takes\")"), e.value
+    assert "serving_default takes one image input" in ev.EVALUATE_TAKES
+    # The command line's words: the command that writes an export.
+    Image.new("RGB", (8, 8)).save(tmp_path / "one.png")
+    capsys.readouterr()
+    assert main(["predict", "--model", str(plain), str(tmp_path / "one.png")]) == 2
+    err = capsys.readouterr().err
+    assert (f"{plain} is a SavedModel that `hubensemble export` did not write (no export "
+            "metadata in assets/hubensemble.json); predict needs an export: pass the folder "
+            "`hubensemble export --run RUN` writes (RUN/export by default); `hubensemble "
+            f"evaluate` takes another model only as {ev.EVALUATE_TAKES}") in err, err
+    with pytest.raises(HubensembleError, match="evaluate_model\\(\\) takes another model only "
+                                               "as a SavedModel whose serving_default"):
+        predict(plain, [tmp_path / "one.png"], progress=False)
+    # Saved as docs/export.md says: evaluated, on its own outputs' figures.
+    serve = tf.function(lambda images: {"probabilities": tf.nn.softmax(model(images))},
+                        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32,
+                                                       name="images")])
+    mine = tmp_path / "mine"
+    tf.saved_model.save(model, str(mine), signatures={"serving_default": serve})
+    result = ev.evaluate_model(mine, task, corruptions=False, progress=False)
+    probs = keras.ops.convert_to_numpy(keras.ops.softmax(model(split.images / 255.0)))
+    got = {k: result["clean"]["ensemble"][k] for k in ("accuracy", "nll", "ece")}
+    assert_close(got, reference_metrics(probs, labels))
