@@ -1250,3 +1250,123 @@ def test_distill_under_max_gflops_judges_a_module_by_its_students_cost_at_its_si
     assert result.student["cost"]["gflops"] * 1e9 == at_32 < limit * 1e9 < fixed < at_128
     costs = read_json(path / "cost.json")["candidates"]
     assert costs[small]["flops"] == at_128  # what the choice read before
+
+
+# --- the TFLite refusal's whole op names, grouped members and way on as commands ----------
+
+
+def test_a_refused_modules_ops_are_named_whole_and_its_members_together(module_factory,
+                                                                        tmp_path):
+    # TensorFlow 2.21 refuses an Erfinv op with "'tf.Erfinv' op is neither a custom op nor a
+    # flex op" (no "TF Select ops:" line): the reason was the converter's first line, a
+    # loc(fused[…]) of MLIR's, repeated whole for every member of the module. It names the
+    # op, and the module's members once; the way on leaves the module out of the ensemble
+    # (ensemble has no flag for that: it said "choose an ensemble without erfinv").
+    import keras
+
+    from hubensemble.export.saved import ExportMember
+    from hubensemble.export.tflite import write_tflite
+    from hubensemble.hub import write_hub_module
+
+    class Erfinv(keras.layers.Layer):
+        def call(self, x):
+            return tf.math.erfinv(tf.tanh(x) * 0.5)
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, None, 3))
+    x = Erfinv()(keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp))
+    erfinv = write_hub_module(keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x)),
+                              str(tmp_path / "erfinv"))
+    specs = [ModuleSpec(name="plain", handle=module_factory("tfl_small", seed=4, width=4)),
+             ModuleSpec(name="erfinv", handle=erfinv), ModuleSpec(name="erfinv", handle=erfinv)]
+    members = [ExportMember(tune.build_classifier(s, 10), 8, 1 / 3,
+                            {"trial": f"t{i}-{s.name}", "module": s.name})
+               for i, s in enumerate(specs)]
+    with pytest.raises(RunError) as caught:
+        write_tflite(members, [str(i) for i in range(10)], tmp_path / "served-tflite",
+                     input_hw=(8, 8), check_images=np.zeros((2, 8, 8, 3), np.float32),
+                     reference=None)
+    assert str(caught.value) == (
+        "TFLite cannot serve module erfinv (members t1-erfinv, t2-erfinv): the converter "
+        "refuses it: ops without a TFLite built-in: Erfinv. No TFLite model was written; the "
+        "SavedModel written before this step is kept: serve it, or for a TFLite model leave "
+        "erfinv out of the ensemble: remove their candidate folders in RUN/candidates, then "
+        "run_ensemble(run_dir=RUN) and export again"), caught.value
+
+
+def test_the_tflite_way_on_names_the_candidates_to_remove_and_the_commands(tmp_path):
+    """The way on after a TFLite refusal, for the run the export's metadata names: every
+    candidate folder of the refused modules (members or not) removed by one command, then
+    ensemble and the same export (its --out, --quantize); none when every candidate is of
+    them; another module's student for a student export. Files only; the commands were
+    followed by hand on a fit of plain, erfinv and lg modules (its TFLite export then
+    written)."""
+    import shlex
+
+    from hubensemble.export.tflite import tflite_way_on
+    from hubensemble.formats import EXPORT_FORMAT
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "r un"
+    for trial, module in (("d-0000-lg", "lg"), ("d-0001-plain", "plain"),
+                          ("d-0002-erfinv", "erfinv"), ("d-0003-lg", "lg")):
+        candidate.write_candidate(Run(run).candidates, {"trial": trial, "module": module,
+                                                        "status": "ok"})
+    served = tmp_path / "served"
+    os.makedirs(served / "assets")
+    atomic_write_json(metadata_path(served), {"format": EXPORT_FORMAT,
+                                              "run": {"path": str(run)}})
+    with command_line():
+        said = tflite_way_on(["erfinv", "lg"], "float16", f"{served}-tflite")
+    quoted, cands = shlex.quote(str(run)), shlex.quote(str(run / "candidates"))
+    assert said == (
+        f" (`hubensemble predict --model {served} IMAGE…`, or TF Serving), or for a TFLite "
+        "model leave erfinv, lg out of the ensemble (ensemble has no flag for that): remove "
+        f"their 3 candidate folder(s) (`(cd {cands} && rm -r d-0000-lg "
+        f"d-0002-erfinv d-0003-lg)`), then `hubensemble ensemble --run {quoted}` and "
+        f"`hubensemble export --run {quoted} --out {served} --format tflite --quantize "
+        "float16` (ensemble then calls the sweep unfinished: finishing it, by tune or fit, "
+        "trains them again)"), said
+    # From Python: the stage functions.
+    assert f"run_ensemble(run_dir={str(run)!r}) and export_ensemble(run_dir={str(run)!r}, " \
+           f"out_dir={str(served)!r}, export_format='tflite', quantize='float16')" in \
+           tflite_way_on(["erfinv", "lg"], "float16", f"{served}-tflite")
+    with command_line():
+        assert tflite_way_on(["erfinv", "lg", "plain"], "none", f"{served}-tflite").endswith(
+            ". Every candidate of the run is of erfinv, lg, plain, so no ensemble of it has "
+            "a TFLite model")
+        atomic_write_json(metadata_path(served), {"format": EXPORT_FORMAT,
+                                                  "run": {"path": str(run)},
+                                                  "student": {"module": "lg"}})
+        assert tflite_way_on(["lg"], "none", f"{served}-tflite").endswith(
+            "or for a TFLite model distill a student of another module than lg "
+            f"(`hubensemble distill --run {quoted} --student MODULE`) and export it: "
+            f"`hubensemble export --run {quoted} --out {served} --student MODULE --format "
+            "tflite`")
+
+
+def test_float16_weights_of_quantize_float16_are_not_said_to_be_a_float16_module():
+    """With --quantize float16 every weight is an f16 constant in the converter's dump: an
+    Erfinv on float32 tensors was said to run "on float16 tensors (the module computes in
+    float16 …)". Only the refused op's own tensors count (a float16 module's Conv2D still
+    is: test_a_module_the_tflite_converter_refuses_is_named_with_its_reason)."""
+    from hubensemble.export.tflite import converter_reason
+
+    class Erfinv(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(tf.ones([4, 4]))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def __call__(self, x):
+            return tf.math.erfinv(tf.tanh(tf.matmul(x, self.w)) * 0.5)
+
+    module = Erfinv()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.__call__.get_concrete_function()], module)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
+    with pytest.raises(Exception) as caught:
+        converter.convert()
+    assert "xf16>" in str(caught.value)  # the quantised weights the dump shows
+    assert converter_reason(caught.value) == "ops without a TFLite built-in: Erfinv"

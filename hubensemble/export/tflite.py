@@ -142,24 +142,34 @@ def convert(module: TFLiteEnsemble, quantize: str = "none") -> bytes:
 
 def converter_reason(error: BaseException) -> str:
     """Why the TFLite converter refused a graph, in one line, from its ConverterError: the
-    TensorFlow ops it found no TFLite built-in for (its "TF Select ops: …" line), and when
-    they run on float16 tensors (a module saved in float16 or mixed precision) that TFLite's
-    built-in kernels take float32; else the error's first line (`errors.first_line`)."""
+    TensorFlow ops it found no TFLite built-in for, by their whole names (its "TF Select ops:
+    …" and "Custom ops: …" lines, else each "'tf.NAME' op is neither a custom op nor a flex
+    op"; TensorFlow 2.21 says Erfinv so, and the first line was a loc(fused[…]) of MLIR's),
+    and when they run on float16 tensors (a module saved in float16 or mixed precision: the
+    refused ops' own tensors, not the f16 weights of --quantize float16) that TFLite's
+    built-in kernels take float32; else the error's first line
+    (`errors.first_line`)."""
     import re
 
     text = str(error)
-    ops = re.search(r"TF Select ops: ([^\n]+)", text)
-    if ops is None:
+    listed = re.findall(r"^(?:TF Select ops|Custom ops): ([^\n]+)", text, re.M)
+    names = [n.strip() for line in listed for n in line.split(",")] or re.findall(
+        r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)
+    if not names:
         return first_line(error)
-    reason = f"ops without a TFLite built-in: {ops.group(1).strip()}"
-    if re.search(r"tensor<[^>]*f16>", text):
+    reason = f"ops without a TFLite built-in: {', '.join(dict.fromkeys(n for n in names if n))}"
+    # The refused ops' own tensors (its "Details:" and "see current operation" lines), not
+    # any f16 tensor: --quantize float16 stores every weight as f16 constants, and an
+    # Erfinv on float32 was said to run "on float16 tensors (the module computes in float16)".
+    if re.search(r"""^\s*"?tf\.\w+"?\([^\n]*tensor<[^>]*f16>""", text, re.M) or re.search(
+            r"""= "tf\.\w+"\([^\n]*tensor<[^>]*f16>""", text):
         reason += (" on float16 tensors (the module computes in float16; TFLite's built-in "
                    "kernels take float32)")
     return reason
 
 
 def refused_members(module: "TFLiteEnsemble", quantize: str, images,
-                    error: RunError) -> RunError:
+                    error: RunError, out_dir=None) -> RunError:
     """The RunError to raise when the TFLite model of `module` could not be made or run
     (`error`, of `_converted`): naming the members (trial and module) TFLite cannot serve,
     each with why (the converter refuses its module: `converter_reason`; or the converted
@@ -169,7 +179,10 @@ def refused_members(module: "TFLiteEnsemble", quantize: str, images,
     error line named an op of any member, often not the one refused (a float16 module beside
     one with a Lgamma op was said to fail at the Lgamma), and a model that converted but did
     not run ended the export in the interpreter's traceback. With one group, or when no
-    group fails alone, `error`'s reason is the ensemble's."""
+    group fails alone, `error`'s reason is the ensemble's. Members of one module refused
+    for one reason are named together ("module lg (members t0, t1): …": each was said with
+    the whole reason again). The way on (`tflite_way_on`, from the SavedModel beside
+    `out_dir`, OUT-tflite) is said as commands."""
     groups = module.groups
     failing, verdicts = [], {}
     if len(groups) > 1:
@@ -190,25 +203,84 @@ def refused_members(module: "TFLiteEnsemble", quantize: str, images,
     elif groups:
         failing.append((groups[0], str(error)))
 
-    def named(i):
-        info = module.members[i].info or {}
-        return f"member {info.get('trial', i)}"
+    def module_of(i):
+        return str((module.members[i].info or {}).get("module", "?"))
 
-    def what(group):
-        modules = dict.fromkeys(str((module.members[i].info or {}).get("module", "?"))
-                                for i in group)
-        return (f"module {', '.join(modules)} ({', '.join(named(i) for i in group)})")
+    # Members of one module refused for one reason: one entry (twelve members of two modules
+    # repeated the converter's whole reason twelve times).
+    together = {}
+    for group, reason in failing:
+        key = (", ".join(dict.fromkeys(module_of(i) for i in group)), reason)
+        together.setdefault(key, []).extend(group)
+
+    def what(names, members):
+        trials = [str((module.members[i].info or {}).get("trial", i)) for i in members]
+        return f"module {names} (member{'s' * (len(trials) > 1)} {', '.join(trials)})"
 
     keep = ("No TFLite model was written; the SavedModel written before this step is kept: "
             "serve it")
     if not failing:
         return RunError(f"the ensemble's TFLite model cannot be made, though each of its "
                         f"members' can alone: {error}. {keep}")
-    refused = "; ".join(f"{what(group)}: {reason}" for group, reason in failing)
-    modules = sorted({str((module.members[i].info or {}).get("module", "?"))
-                      for group, _ in failing for i in group})
-    return RunError(f"TFLite cannot serve {refused}. {keep}, or for a TFLite model choose an "
-                    f"ensemble without {', '.join(modules)} and export again")
+    refused = "; ".join(f"{what(names, members)}: {reason.rstrip('.')}"
+                        for (names, reason), members in together.items())
+    modules = sorted({module_of(i) for group, _ in failing for i in group})
+    return RunError(f"TFLite cannot serve {refused}. {keep}"
+                    f"{tflite_way_on(modules, quantize, out_dir)}")
+
+
+def tflite_way_on(modules: Sequence[str], quantize: str, out_dir=None) -> str:
+    """The words after "the SavedModel … is kept: serve it" when TFLite cannot serve
+    `modules` (names) of an export whose TFLite model was to go to `out_dir` (OUT-tflite;
+    the SavedModel at OUT, its metadata naming the run and, for a student, its module), in
+    the caller's words (`lockwords`), as commands. `ensemble` has no flag that leaves a
+    module out (the refusal said "choose an ensemble without erfinv, lg", a new-user check):
+    the way is to remove every candidate folder of those modules (`(cd RUN/candidates && rm
+    -r …)`, not only the members': ensemble would pick their others), then `ensemble` and
+    the same export with --format tflite; when every candidate is of those modules, no
+    ensemble of the run has a TFLite model. A student export: distill a student of another
+    module and export it. Without a readable metadata or run (a Python caller of
+    write_tflite), the words name RUN. Reads files only."""
+    from hubensemble import candidate
+    from hubensemble.formats import read_export_metadata
+    from hubensemble.lockwords import command_words, on_command_line
+    from hubensemble.rundir import Run
+    from hubensemble.text import shell, shell_word
+
+    saved = out_dir and absolute(os.fspath(out_dir)).removesuffix("-tflite")
+    meta = read_export_metadata(saved, strict=False) if saved else {}
+    run = (meta.get("run") or {}).get("path") if isinstance(meta.get("run"), dict) else None
+    serve = (f" (`hubensemble predict --model {shell(saved)} IMAGE…`, or TF Serving)"
+             if saved and on_command_line() else "")
+    flags = "--format tflite" + (f" --quantize {quantize}" if quantize != "none" else "")
+    keywords = "export_format='tflite'" + (f", quantize={quantize!r}"
+                                           if quantize != "none" else "")
+    if not run or not os.path.isdir(run):
+        return (f"{serve}, or for a TFLite model leave {', '.join(modules)} out of the "
+                "ensemble: remove their candidate folders in RUN/candidates, then "
+                f"{command_words('ensemble', flags='--run RUN', keywords='run_dir=RUN')} and "
+                "export again")
+    student = meta.get("student") if isinstance(meta.get("student"), dict) else None
+    if student:
+        again = Run(run).export_words(saved, flags=f"--student MODULE {flags}",
+                                      keywords=f"student='MODULE', {keywords}")
+        distill = command_words("distill", run, flags="--student MODULE",
+                                keywords="student='MODULE'")
+        return (f"{serve}, or for a TFLite model distill a student of another module than "
+                f"{student.get('module')} ({distill}) and export it: {again}")
+    root = Run(run).candidates
+    found, _ = candidate.scan(root)
+    refused = [c.trial for c in found if str(c.module) in set(modules)]
+    if not [c for c in found if str(c.module) not in set(modules)]:
+        return (f"{serve}. Every candidate of the run is of {', '.join(modules)}, so no "
+                "ensemble of it has a TFLite model")
+    remove = f"(cd {shell(root)} && rm -r {' '.join(shell_word(t) for t in refused)})"
+    again = Run(run).export_words(saved, flags=flags, keywords=keywords)
+    return (f"{serve}, or for a TFLite model leave {', '.join(modules)} out of the "
+            f"ensemble (ensemble has no flag for that): remove their {len(refused)} candidate "
+            f"folder(s) (`{remove}`), then {command_words('ensemble', run)} and {again} "
+            "(ensemble then calls the sweep unfinished: finishing it, by tune or fit, "
+            "trains them again)")
 
 
 def _converted(module: "TFLiteEnsemble", quantize: str, images) -> tuple[bytes, np.ndarray]:
@@ -435,7 +507,7 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
     try:
         content, got = _converted(module, quantize, images)
     except RunError as e:
-        raise refused_members(module, quantize, images, e) from e.__cause__
+        raise refused_members(module, quantize, images, e, out_dir) from e.__cause__
     runner = TFLiteRunner(content=content)
     expected = np.asarray(reference(images), np.float64)
     if got.shape != expected.shape or not np.all(np.isfinite(got)):
