@@ -1209,3 +1209,32 @@ def test_an_npz_archive_is_read_and_converted_one_member_at_a_time(tmp_path, mon
     raw = x["train"].nbytes
     assert float_peak < 2.5 * raw, (float_peak / raw, raw)
     assert deep_peak < 1.7 * raw, (deep_peak / raw, raw)
+
+
+def test_a_summary_for_one_scored_split_speaks_of_that_split_alone(tmp_path):
+    """evaluate scores one split: its data summary spoke of the kNN ranking, fine-tuning and
+    the ensemble selection (fit's stages) for an npz whose x_test holds one image. With
+    `scored` the notes say what is measured on that split and how rough its size makes it
+    (100/N points of accuracy per image); without, fit's words are unchanged."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 3)  # class c10 has no training example
+    x = rng.integers(0, 256, (30, 8, 8, 3), dtype=np.uint8)
+    path = tmp_path / "one.npz"
+    np.savez(path, x_train=x, y_train=y, x_val=x[3:11], y_val=y[3:11], x_test=x[:1],
+             y_test=y[:1], class_names=np.array([f"c{i}" for i in range(11)]))
+    task = load_test_set(f"npz:{path}")
+    fit_words = task.summary()
+    assert "the kNN ranking and fine-tuning cover 10 of 11 classes" in fit_words
+    assert "validation metrics and the ensemble selection rest on fewer than 5" in fit_words
+    scored = task.summary(scored="test")
+    for stage in ("kNN", "fine-tuning", "ensemble selection", "validation"):
+        assert stage not in scored
+    assert scored.endswith("; the test split alone is scored: accuracy, NLL and ECE on its 1 "
+                           "example; one image moves the accuracy by 100 points, so read them "
+                           "as rough (score more images).")
+    assert scored.startswith(fit_words.split("; validation metrics")[0])
+    val = task.summary(scored="validation")  # 8 images: 12.5 points each, not "rough"
+    assert val.endswith("the validation split alone is scored: accuracy, NLL and ECE on its 8 "
+                        "examples; one image moves the accuracy by 12.5 points.")
+    with pytest.raises(DataError):
+        task.summary(scored="nonsense")

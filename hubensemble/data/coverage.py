@@ -95,6 +95,26 @@ def few_note(class_names, labels, split, what=None):
             "images)")
 
 
+def scored_note(labels, split):
+    """The sentence for a summary of data a command scores one split of (`Task.summary`'s
+    `scored`: evaluate), e.g. "the test split alone is scored: accuracy, NLL and ECE on its 1
+    example; one image moves the accuracy by 100 points, so read them as rough (score more
+    images)".
+
+    `labels`: the split's int labels [N] (N >= 0); `split`: "train", "val" or "test" (another
+    name is said as it is). The step is 100/N points of accuracy; "rough" when N is under
+    FEW_EXAMPLES, the rule of `few_note` (a Wilson 95% interval of 4/4 is [0.51, 1])."""
+    n = int(np.asarray(labels).size)
+    word = _SPLIT_WORDS.get(split, (split,))[0]
+    text = (f"the {word} split alone is scored: accuracy, NLL and ECE on its {n} "
+            f"example{'' if n == 1 else 's'}")
+    if n:
+        text += f"; one image moves the accuracy by {100 / n:.3g} points"
+    if n < FEW_EXAMPLES:
+        text += ", so read them as rough (score more images)"
+    return text
+
+
 def majority_note(class_names, labels, split):
     """The sentence for a split so dominated by one class that accuracy alone misleads, e.g.
     "95 of the 100 test examples (95%) are of class 'ok': predicting it for every image

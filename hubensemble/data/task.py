@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from hubensemble.data.sniff import (MAX_SHORT_SIDE, by_reason, named_skips, natu
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
 from hubensemble.text import names_shown, paths_shown
+
+#: The split a caller scores alone (`Task.summary`'s `scored`), read as `split_key` reads it.
+ScoredSplit = Literal["train", "val", "validation", "valid", "test"]
 
 
 def _stack_or_list(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
@@ -382,12 +386,21 @@ class Task:
                             shuffle=shuffle, seed=seed, repeat=repeat, cache=cache,
                             uint8=bool(uint8))
 
-    def summary(self, *, skipped_in: str | None = None) -> str:
+    def summary(self, *, skipped_in: str | None = None,
+                scored: ScoredSplit | None = None) -> str:
         """One paragraph for people: where from, counts per split, classes, size, skips.
 
         It names 3 skipped files; `skipped_in` says where the caller keeps the whole list, as
         the clause after "and N more, " (`formats.skipped_list`: "all listed in RUN/run.json
-        (data.task.skipped)"), so that a long list is not lost."""
+        (data.task.skipped)"), so that a long list is not lost.
+
+        `scored` is the caller's purpose: None (fit, rank) when every split feeds its stage,
+        so the class notes speak of each (the kNN ranking and fine-tuning, the ensemble
+        selection, the test metrics); a split name (train, val/validation/valid, test) when
+        the caller scores that split alone (evaluate), so the notes speak of it only: what
+        is measured on how many examples and how rough that is (`coverage.scored_note`); its
+        classes without or with few examples the caller says against the model's classes
+        (evaluate's "absent", "few"). DataError for a `scored` naming no split it has."""
         shown = self.present_splits() if self.test_set_only else SPLIT_NAMES
         counts = ", ".join(f"{s} {len(getattr(self, s))}" if getattr(self, s) is not None
                            else f"no {s}" for s in shown)
@@ -407,6 +420,12 @@ class Task:
         if flags:
             text += "; " + ", ".join(flags)
         text += self._accounting(skipped_in)
+        if scored is not None:
+            from hubensemble.data.coverage import scored_note
+
+            text += "; " + scored_note(self.split(scored).labels, split_key(scored))
+        else:
+            text += self._class_notes()
         return text + "."
 
     def _skipped_detail(self, skipped_in=None) -> str:
@@ -426,7 +445,7 @@ class Task:
         return shown
 
     def _accounting(self, skipped_in=None) -> str:
-        """The summary's clauses on files, skips, duplicates and class coverage."""
+        """The summary's clauses on files, skips and duplicates (class coverage: `_class_notes`)."""
         text = ""
         # The skipped files are counted and named in one clause: the count said twice
         # ("6 skipped (unreadable), …; 6 file(s) skipped (…)").
@@ -486,9 +505,16 @@ class Task:
             if dup.get("conflicting_dropped"):
                 text += (f"; --dedupe kept the first copy of {dup['conflicting_dropped']} "
                          f"of them, with its label")
+        return text
+
+    def _class_notes(self) -> str:
+        """The summary's clauses on classes each split has none or few examples of, in the
+        words of the stages the split feeds (fit, rank: `coverage.coverage_note`,
+        `coverage.few_note`); "" when there are none."""
         from hubensemble.data.coverage import (COVERAGE_FIX, coverage_note, few_note,
                                                split_coverage)
 
+        text = ""
         coverage = self.coverage()
         if not self.test_set_only:  # evaluate's test set has no training examples to miss
             # A class kept with no training example (--min-per-class 0; a new-user check
