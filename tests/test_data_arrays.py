@@ -1226,13 +1226,18 @@ def test_a_summary_for_one_scored_split_speaks_of_that_split_alone(tmp_path):
     fit_words = task.summary()
     assert "the kNN ranking and fine-tuning cover 10 of 11 classes" in fit_words
     assert "validation metrics and the ensemble selection rest on fewer than 5" in fit_words
+    assert "8 val image(s) with a copy in train" in fit_words
+    assert "training images; dedupe=True keeps one copy" in fit_words
     scored = task.summary(scored="test")
-    for stage in ("kNN", "fine-tuning", "ensemble selection", "validation"):
-        assert stage not in scored
+    for other in ("kNN", "fine-tuning", "ensemble selection", "validation", "val image",
+                  "dedupe=True"):  # evaluate has no dedupe
+        assert other not in scored
+    assert ("1 test image(s) with a copy in train — if the model was fit on this data, these "
+            "metrics are partly measured on images that trained or chose it;") in scored
     assert scored.endswith("; the test split alone is scored: accuracy, NLL and ECE on its 1 "
                            "example; one image moves the accuracy by 100 points, so read them "
                            "as rough (score more images).")
-    assert scored.startswith(fit_words.split("; validation metrics")[0])
+    assert scored.startswith(fit_words.split(": 8 val image")[0])
     val = task.summary(scored="validation")  # 8 images: 12.5 points each, not "rough"
     assert val.endswith("the validation split alone is scored: accuracy, NLL and ECE on its 8 "
                         "examples; one image moves the accuracy by 12.5 points.")

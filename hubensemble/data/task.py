@@ -23,8 +23,7 @@ from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
 from hubensemble.text import names_shown, paths_shown
 
-#: The split a caller scores alone (`Task.summary`'s `scored`), read as `split_key` reads it.
-ScoredSplit = Literal["train", "val", "validation", "valid", "test"]
+ScoredSplit = Literal["train", "val", "validation", "valid", "test"]  # `Task.summary`'s
 
 
 def _stack_or_list(images: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
@@ -394,13 +393,14 @@ class Task:
         the clause after "and N more, " (`formats.skipped_list`: "all listed in RUN/run.json
         (data.task.skipped)"), so that a long list is not lost.
 
-        `scored` is the caller's purpose: None (fit, rank) when every split feeds its stage,
-        so the class notes speak of each (the kNN ranking and fine-tuning, the ensemble
-        selection, the test metrics); a split name (train, val/validation/valid, test) when
-        the caller scores that split alone (evaluate), so the notes speak of it only: what
-        is measured on how many examples and how rough that is (`coverage.scored_note`); its
-        classes without or with few examples the caller says against the model's classes
-        (evaluate's "absent", "few"). DataError for a `scored` naming no split it has."""
+        `scored`, the caller's purpose: None (fit, rank): the class notes speak of each split's
+        stage (kNN ranking and fine-tuning, ensemble selection, test metrics); a split (train,
+        val/validation/valid, test) the caller scores alone (evaluate): the notes speak of it
+        only, what is measured on how many examples and how rough (`coverage.scored_note`),
+        and of its copies in other splits, with no --dedupe (evaluate has none); its classes'
+        coverage the caller says against the model's (evaluate's "absent", "few"). DataError
+        for a `scored` naming no split it has."""
+        key = None if scored is None else split_key(scored)
         shown = self.present_splits() if self.test_set_only else SPLIT_NAMES
         counts = ", ".join(f"{s} {len(getattr(self, s))}" if getattr(self, s) is not None
                            else f"no {s}" for s in shown)
@@ -419,11 +419,10 @@ class Task:
                 f"{self.num_classes} classes ({names}); images {size}")
         if flags:
             text += "; " + ", ".join(flags)
-        text += self._accounting(skipped_in)
-        if scored is not None:
+        text += self._accounting(skipped_in, key)
+        if key is not None:
             from hubensemble.data.coverage import scored_note
-
-            text += "; " + scored_note(self.split(scored).labels, split_key(scored))
+            text += "; " + scored_note(self.split(key).labels, key)
         else:
             text += self._class_notes()
         return text + "."
@@ -444,7 +443,7 @@ class Task:
                       + (f", {skipped_in}" if skipped_in else ""))
         return shown
 
-    def _accounting(self, skipped_in=None) -> str:
+    def _accounting(self, skipped_in=None, scored=None) -> str:
         """The summary's clauses on files, skips and duplicates (class coverage: `_class_notes`)."""
         text = ""
         # The skipped files are counted and named in one clause: the count said twice
@@ -488,14 +487,17 @@ class Task:
                      + f"; e.g. {paths_shown([path], then=': ')}: {h}x{w})")
         dup = self.duplicates
         if dup["copies"]:
-            across = {k: v for k, v in dup["across"].items() if v}
+            across = {k: v for k, v in dup["across"].items()  # of the scored split alone
+                      if v and (scored is None or k.startswith(f"{scored}_"))}
             text += (f"; {dup['copies']} exact duplicate(s) in {dup['groups']} group(s) "
                      f"(e.g. {paths_shown(dup['examples'][0][:2], ' = ')})")
             if across:
                 text += (": " + ", ".join(f"{v} {k.replace('_in_', ' image(s) with a copy in ')}"
                                           for k, v in across.items())
-                         + " — metrics there are partly measured on training images; "
-                           f"{option_word('--dedupe', 'dedupe=True')} keeps one copy")
+                         + (" — metrics there are partly measured on training images; "
+                            f"{option_word('--dedupe', 'dedupe=True')} keeps one copy"
+                            if scored is None else " — if the model was fit on this data, "
+                            "these metrics are partly measured on images that trained or chose it"))
         if self.dropped:
             text += f"; {option_word('--dedupe', 'dedupe')} dropped {len(self.dropped)} copy(ies)"
         if dup["conflicting_labels"]:
@@ -508,17 +510,15 @@ class Task:
         return text
 
     def _class_notes(self) -> str:
-        """The summary's clauses on classes each split has none or few examples of, in the
-        words of the stages the split feeds (fit, rank: `coverage.coverage_note`,
-        `coverage.few_note`); "" when there are none."""
+        """The summary's clauses (fit, rank) on classes a split has none or few examples of,
+        in the words of the stages it feeds (`coverage.coverage_note`, `few_note`), or ""."""
         from hubensemble.data.coverage import (COVERAGE_FIX, coverage_note, few_note,
                                                split_coverage)
 
         text = ""
         coverage = self.coverage()
         if not self.test_set_only:  # evaluate's test set has no training examples to miss
-            # A class kept with no training example (--min-per-class 0; a new-user check
-            # found it said nowhere).
+            # A class kept with no training example (--min-per-class 0; once said nowhere).
             coverage["train"] = split_coverage(self.class_names, self.train.labels)
         for s in ("val", "test"):  # a class of 1-4 there: its figures mean little
             split = getattr(self, s)
