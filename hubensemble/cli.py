@@ -284,7 +284,7 @@ def cmd_evaluate(args):
                                        split=args.eval_split)
     listed = formats.skipped_list(args.out, "evaluate")
     if args.data:  # what was read of it, as every command that loads data says (not -q)
-        say(args, task.summary(skipped_in=listed), logged=False)
+        say(args, task.summary(skipped_in=listed, scored=args.eval_split), logged=False)
     result = ev.evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
                                progress=not args.quiet)
     print_result(ev.format_evaluation(result, skipped_in=listed))  # with -q too; no log
