@@ -133,23 +133,15 @@ class Candidate:
     def read_hparams(self):
         """trial.json's "hparams" as a `hyperrule.HParams`: the one reader of a candidate's
         hyperparameters for the stages that train or build from them (export, export
-        --retrain-full, distill). RunError when they cannot be read (edited or damaged by
-        hand: "lr": "0.01"), naming the trial.json, what is wrong in it and the way on in
-        tune's words (`tune.pool.check_candidates`); HParams.from_json's own error named no
-        file."""
-        from hubensemble.hyperrule import HParams
-
-        try:
-            return HParams.from_json(self.record["hparams"])
-        except KeyError:
-            why = 'no "hparams" in it'
-        except (HubensembleError, TypeError, ValueError) as e:
-            why = str(e)
-        run_dir = self.folder.parent.parent
-        raise RunError(f"{self.folder / TRIAL_FILE}: its hyperparameters cannot be read ({why}); "
-                       "restore that file from a copy, or delete the folder "
-                       f"({self.folder}) to run the trial again "
-                       f"({command_words('tune', run_dir)} runs it)")
+        --retrain-full, distill) and for the ones that only check them (tune's resume, the
+        report's members table: `record_hparams`). RunError when they cannot be read (edited
+        or damaged by hand: "lr": "0.01"), naming the trial.json, what is wrong in it and the
+        way on (`unreadable_hparams_words`); HParams.from_json's own error named no file."""
+        hparams, why = record_hparams(self.record)
+        if why is None:
+            return hparams
+        raise RunError(unreadable_hparams_words(self.folder, why) + " "
+                       f"({command_words('tune', self.folder.parent.parent)} runs it)")
 
     def summary(self) -> dict:
         """The candidate as ensemble.json and the report list it."""
@@ -161,6 +153,33 @@ class Candidate:
 # ---------------------------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------------------------
+
+def record_hparams(record) -> tuple:
+    """(HParams, None) of a trial.json `record`'s "hparams", or (None, why they cannot be read:
+    'no "hparams" in it', or HParams.from_json's words, e.g. "invalid hyperparameters: lr must
+    be a number (got '0.01')"). The one reading behind `Candidate.read_hparams` and tune's
+    comparison of a candidate with its planned trial (`tune.pool.trial_differences`)."""
+    from hubensemble.hyperrule import HParams
+
+    try:
+        hparams = record["hparams"]
+    except (KeyError, TypeError):
+        return None, 'no "hparams" in it'
+    try:
+        return HParams.from_json(hparams), None
+    except (KeyError, HubensembleError, TypeError, ValueError) as e:
+        return None, str(e)
+
+
+def unreadable_hparams_words(folder, why: str, *, doubt: str = "") -> str:
+    """The words for candidate `folder` whose trial.json hyperparameters cannot be read (`why`,
+    from `record_hparams`): the file, why, what that leaves unknown (`doubt`, e.g. tune's ",
+    so tune cannot tell whether …") and the way on (restore the file, or delete the folder to
+    run the trial again). One text for export, distill, tune and the report."""
+    folder = Path(os.fspath(folder))
+    return (f"{folder / TRIAL_FILE}: its hyperparameters cannot be read ({why}){doubt}; restore "
+            f"that file from a copy, or delete the folder ({folder}) to run the trial again")
+
 
 def natural_key(text: str) -> list:
     """Sort key that orders digit runs as numbers ("trial_9" before "trial_10")."""

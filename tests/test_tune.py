@@ -2528,3 +2528,32 @@ def test_a_finished_worker_says_what_run_tune_says(tmp_path, capsys, monkeypatch
     assert finished_worker(run, None, call) is None  # a plain tune
     assert finished_worker(run, "tuner0", {**call, "max_failures": 0}) is None  # its error
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("edit, why", [
+    ({"lr": "0.01"}, "invalid hyperparameters: lr must be a number (got '0.01')"),
+    (None, 'no "hparams" in it'),  # tune said "no 'hparams' in it", export 'no "hparams" …'
+])
+def test_tune_and_export_read_a_hand_edited_trial_json_in_the_same_words(tmp_path, edit, why):
+    """tune's resume read a candidate's hyperparameters with its own reader and words; now
+    through candidate.record_hparams, the reader behind Candidate.read_hparams (export,
+    distill): one text for the file, why and the way on. Fails before for a trial.json with
+    no "hparams": tune quoted the key as 'hparams'."""
+    plan = _seeds_plan(2)
+    folder = tmp_path / "candidates"
+    record = {"trial": plan[1].trial_id, "status": "failed", "reason": "boom", "module": "gen"}
+    if edit is not None:
+        record["hparams"] = {**plan[1].hparams.to_json(), **edit}
+    candidate.write_candidate(folder, record)
+    with pytest.raises(RunError) as tuned:
+        tune.check_candidates(folder, plan)
+    with pytest.raises(RunError) as read:
+        candidate.read_candidate(folder, plan[1].trial_id).read_hparams()
+    path = folder / plan[1].trial_id
+    way = (f"; restore that file from a copy, or delete the folder ({path}) to run the trial "
+           "again")
+    assert str(tuned.value) == (
+        f"{path / 'trial.json'}: its hyperparameters cannot be read ({why}), so tune cannot "
+        f"tell whether the candidate is this sweep's trial {plan[1].trial_id}{way}")
+    assert str(read.value).startswith(
+        f"{path / 'trial.json'}: its hyperparameters cannot be read ({why}){way} (")

@@ -34,11 +34,9 @@ def trial_differences(record: Mapping, entry: PlanEntry) -> list[str]:
     found = []
     if record.get("module") != entry.module:
         found.append(f"module: {record.get('module')!r} -> {entry.module!r}")
-    try:
-        old = HParams.from_json(record["hparams"])
-    except (KeyError, HubensembleError, TypeError, ValueError) as e:
-        return found + [f"{UNREADABLE} (no {e} in it)" if isinstance(e, KeyError) else
-                        f"{UNREADABLE} ({e})"]
+    old, why = candidate.record_hparams(record)  # the one reader, Candidate.read_hparams's
+    if why is not None:
+        return found + [f"{UNREADABLE} ({why})"]
     for f in dataclasses.fields(HParams):
         was, now = getattr(old, f.name), getattr(entry.hparams, f.name)
         if was != now:  # an AugConfig is long: name it only
@@ -196,25 +194,23 @@ def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
     `changed` since the sweep was recorded (`sweep_changes`), else the first such trial and
     what differs in it (`trial_differences`: the trial's own derived seed, for one, means
     little to a user who changed --seed)."""
-    clash = []
+    clash, damaged = [], []
     for entry in plan:
         found = finished_candidate(candidates_dir, entry.trial_id)
         if found is not None:
+            _, why = candidate.record_hparams(found.record)
+            if why is not None:  # a file edited or damaged by hand, not another option
+                damaged.append((entry.trial_id, why))
             differences = trial_differences(found.record, entry)
             if differences:
                 clash.append((entry.trial_id, differences))
-    damaged = [(t, d) for t, d in clash if any(x.startswith(UNREADABLE) for x in d)]
-    if damaged:  # a file edited or damaged by hand, not another option: said as such
-        trial, differences = damaged[0]
-        why = next(x for x in differences if x.startswith(UNREADABLE))[len(UNREADABLE):]
-        folder = os.path.join(os.fspath(candidates_dir), trial)
-        raise RunError(
-            f"{os.path.join(folder, candidate.TRIAL_FILE)}: its hyperparameters cannot be "
-            f"read{why}, so tune cannot tell whether the candidate is this sweep's trial "
-            f"{trial}" + (f" ({len(damaged) - 1} more such: "
-                          f"{', '.join(t for t, _ in damaged[1:])})" if len(damaged) > 1
-                          else "") + "; restore that file from a copy, or delete the folder "
-            f"({folder}) to run the trial again")
+    if damaged:  # said as such: the file and the way on, as export and distill say it
+        trial, why = damaged[0]
+        raise RunError(candidate.unreadable_hparams_words(
+            os.path.join(os.fspath(candidates_dir), trial), why,
+            doubt=f", so tune cannot tell whether the candidate is this sweep's trial {trial}"
+            + (f" ({len(damaged) - 1} more such: {', '.join(t for t, _ in damaged[1:])})"
+               if len(damaged) > 1 else "")))
     if clash:
         trial, differences = clash[0]
         why = (f"{', '.join(map(callers_words, changed))}" if changed else
