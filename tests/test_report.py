@@ -2140,3 +2140,27 @@ def test_the_per_class_lead_table_lists_only_classes_with_a_mistake():
             "(the other 10: every one right): | class |") in text, text
     lead = text.split("worst first")[1].split("All 12 classes")[0]
     assert re.findall(r"\| (k\d+) \| 5 \|", lead) == ["k1", "k4"]
+
+
+def test_a_members_hand_edited_hyperparameters_are_named_as_export_refuses_them(
+        full_run, tmp_path, figures_not_drawn):
+    """A member's trial.json edited by hand ("lr": "0.01") showed in the members table as the
+    string 0.01 with no word that export and distill refuse it; now the report names the
+    file, why and the way on, in the words of Candidate.read_hparams (export's and distill's
+    reader), its tune command as code."""
+    run, ens_record = _copy_of(full_run, tmp_path)
+    trial = _member(ens_record, best=False)
+    folder = run / "candidates" / trial
+    record = read_json(folder / "trial.json")
+    atomic_write_json(folder / "trial.json", {**record,
+                                              "hparams": {**record["hparams"], "lr": "0.01"}})
+    text, md = _report_of(run)
+    members = text[text.index("## Ensemble members"):]
+    members = members[:members.index("\n## ")]
+    with pytest.raises(RunError) as refused:  # what export and distill say
+        candidate.read_candidate(run / "candidates", trial).read_hparams()
+    assert "lr must be a number (got '0.01')" in str(refused.value)
+    assert f"{folder / 'trial.json'}: its hyperparameters cannot be read" in members
+    assert "Export and distill refuse such a member" in members
+    assert f"(`hubensemble tune --run {run}` runs it)." in md  # a code span, not escaped
+    assert members.count("cannot be read") == 1  # the other members' files read

@@ -14,6 +14,7 @@ from hubensemble.heldout import changed_files_note, not_held_out_note
 from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.report.figures import (RELIABILITY_BINS, plot_curve, plot_knn, plot_reliability,
                                         plot_robustness)
+from hubensemble.report.checks import note as reader_note
 from hubensemble.report.costs import cost_section
 from hubensemble.report.failures import failures_section
 from hubensemble.report.fmt import (compact as _compact, counted as _n, duration as _seconds,
@@ -33,6 +34,7 @@ from hubensemble.data.coverage import coverage_note, few_note, majority_note, un
 from hubensemble.metrics import balanced_accuracy
 from hubensemble.ensembletext import size_rule_text, test_missing_text
 from hubensemble.rank.ranking import rule_text
+from hubensemble.errors import RunError
 from hubensemble.rundir import Run
 
 log = logging.getLogger(__name__)
@@ -459,6 +461,11 @@ def _members_section(files) -> Section:
         with command_line():  # the report's commands are the command line's (files.cmd)
             text = members_chance_text({t: files.at_chance[t] for t in weak}, records)
         sec.add(Inline(Strong("Warning:"), f" {text}."))
+    unreadable = _unreadable_hparams([by_trial[t] for t in dict.fromkeys(
+        m.get("trial") for m in members) if t in by_trial])
+    if unreadable:  # export and distill refuse such a member (Candidate.read_hparams)
+        sec.add(Inline(Strong("Warning:"), *unreadable, " Export and distill refuse such a "
+                       "member; the table shows its hyperparameters as ensemble.json has them."))
     changed = [f"{t}: {why}" for t in dict.fromkeys(m.get("trial") for m in members)
                if t in by_trial and (why := by_trial[t].weights_changed())]
     if changed:  # edited since tune: its figures here are not of the file an export serves
@@ -473,6 +480,18 @@ def _members_section(files) -> Section:
 
 
 _ABSENT = object()  # a hyperparameter a member does not have
+
+
+def _unreadable_hparams(cands) -> list:
+    """Each of `cands` whose hyperparameters export and distill refuse, in their words."""
+    found = []
+    for c in cands:
+        try:
+            with command_line():  # the report's commands are the command line's (files.cmd)
+                c.read_hparams()
+        except RunError as e:
+            found += [" ", reader_note(f"{e}.")]
+    return found
 
 
 def _meaningful_hparams(member: dict) -> dict:
