@@ -301,11 +301,11 @@ def native_notices(what: str):
         return
     with held_stops(at_once=False):  # no Ctrl-C between the redirection and its undoing
         with _NATIVE_LOCK:
-            if _native["depth"] == 0:  # the first block in: fd 2 goes to a new sink
+            if _native["depth"] == 0:  # the first block in: fd 2 goes to the sink
+                sink = _native_sink()
                 sys.stderr.flush()
-                _native["sink"] = tempfile.TemporaryFile()  # cheap enough per decoded image
                 _native["saved"] = os.dup(2)
-                os.dup2(_native["sink"].fileno(), 2)
+                os.dup2(sink.fileno(), 2)
             _native["depth"] += 1
         lines = []
         try:
@@ -316,12 +316,32 @@ def native_notices(what: str):
                 if _native["depth"] == 0:  # the last block out restores fd 2
                     os.dup2(_native["saved"], 2)
                     os.close(_native["saved"])
-                    sink = _native.pop("sink")
-                    sink.seek(0)
-                    lines = sink.read().decode("utf-8", "replace").splitlines()
-                    sink.close()
+                    lines = _drained(_native["sink"])
             for line in filter(None, (x.strip() for x in lines)):
                 logging.getLogger(NATIVE_LOGGER).info("%s: %s", what, line)
+
+
+def _native_sink():
+    """`native_notices`' sink: one temporary file per process, kept open and emptied after
+    each block (`_drained`). A new file for each block (tempfile.TemporaryFile: a file made
+    and unlinked) was about two thirds of a block's cost, ~80 µs of the ~125 µs it added to
+    each decoded image (measured; tools/benchmarks/bench_folder.py --native). A process
+    forked from this one (the zoo builder's workers) makes its own: the inherited file and
+    its offset are its parent's."""
+    if _native.get("pid") != os.getpid():
+        _native["sink"], _native["pid"] = tempfile.TemporaryFile(), os.getpid()
+    return _native["sink"]
+
+
+def _drained(sink) -> list[str]:
+    """The lines written to `sink` (no longer fd 2) since it was last emptied; empties it."""
+    if not os.fstat(sink.fileno()).st_size:  # the common case: nothing was written
+        return []
+    sink.seek(0)
+    text = sink.read()
+    sink.seek(0)
+    sink.truncate()
+    return text.decode("utf-8", "replace").splitlines()
 
 
 #: `native_notices`' one redirection of fd 2, shared by the blocks that overlap (threads of

@@ -1521,3 +1521,29 @@ def test_an_interrupt_at_any_point_of_a_native_notice_block_gives_stderr_back():
     assert all(row[1:] == ["True"] * 3 for row in rows), done.stdout
     assert len(rows) >= 3, done.stdout  # the points tried: every line while redirected
     assert done.stderr.splitlines() == [f"after {row[0]}" for row in rows], done.stderr
+
+
+def test_native_notice_blocks_each_log_only_the_lines_written_inside_them(
+        caplog, capfd, monkeypatch):
+    """`native_notices` keeps one sink for the process (a new temporary file for each block
+    cost ~80 µs a decoded image): each block still logs only what was written on fd 2 inside
+    it, under its own name, once; a block inside which nothing was written logs nothing, and
+    what is written after the blocks reaches stderr."""
+    import logging
+
+    from hubensemble import _tf
+
+    monkeypatch.delenv(_tf.QUIET_ENV, raising=False)  # a Python caller's process
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO, logger=_tf.NATIVE_LOGGER):
+        with _tf.native_notices("decoding a.jpg"):
+            os.write(2, b"Unsupported marker type 0x20\n")
+        with _tf.native_notices("decoding b.jpg"):
+            pass
+        with _tf.native_notices("decoding c.jpg"):
+            os.write(2, b"first\nsecond\n")
+    os.write(2, b"after\n")
+    logged = [r.getMessage() for r in caplog.records if r.name == _tf.NATIVE_LOGGER]
+    assert logged == ["decoding a.jpg: Unsupported marker type 0x20",
+                      "decoding c.jpg: first", "decoding c.jpg: second"]
+    assert capfd.readouterr().err == "after\n"

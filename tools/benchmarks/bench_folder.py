@@ -3,6 +3,14 @@ of `load_task("folder:…")` and of `predict` over thousands of files, each as a
 plain Pillow decode of the same files in the same run.
 
     python tools/benchmarks/bench_folder.py [--sizes 1000,5000] [--photos 3] [--keep DIR]
+    python tools/benchmarks/bench_folder.py --native 5000
+
+--native N measures only what keeping TensorFlow's and libjpeg's native notices off stderr
+(`_tf.native_notices`, around each file's decode) costs a folder read: N 64 px JPEGs in 10
+class folders, read by `load_task` in one process with the old block (a new temporary file
+for each block, `old_native_notices` here) and the current one, alternately, 3 times each;
+prints files/s of each (best of 3), their ratio and the block's own microseconds, and
+asserts that both read bit-identical pixels.
 
 1. Writes, for each N in --sizes, a folder of N image files in 10 class folders the way
    users' folders are: JPEG at three qualities and sizes (32 px, 256 px, 640 x 480
@@ -225,6 +233,84 @@ def figures(name, got, base, files):
             f"(process before: {got['before']:.0f} MB)")
 
 
+# --- the native-notice block's cost (--native) --------------------------------------------------
+
+def old_native_notices(what):
+    """`_tf.native_notices` as it was before its sink was kept (a new temporary file for each
+    block): the reference the current block is timed against, in the same process."""
+    import contextlib
+    import logging
+
+    from hubensemble import _tf
+    from hubensemble.errors import held_stops
+
+    @contextlib.contextmanager
+    def block():
+        if not _tf.filtering():
+            yield
+            return
+        with held_stops(at_once=False):
+            sys.stderr.flush()
+            sink, saved = tempfile.TemporaryFile(), os.dup(2)
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                lines = sink.read().decode("utf-8", "replace").splitlines()
+                sink.close()
+            for text in filter(None, (x.strip() for x in lines)):
+                logging.getLogger(_tf.NATIVE_LOGGER).info("%s: %s", what, text)
+
+    return block()
+
+
+def native(count, root):
+    """--native: load_task's files/s with the old and the current native-notice block."""
+    from PIL import Image
+
+    from hubensemble import _tf
+    from hubensemble.data import load_task
+
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        folder = os.path.join(root, f"class{i % CLASSES}")
+        os.makedirs(folder, exist_ok=True)
+        Image.fromarray(picture(rng, i % CLASSES, 64)).save(
+            os.path.join(folder, f"{i:05d}.jpg"), quality=90)
+    _tf.import_tensorflow()
+    current = _tf.native_notices
+    ways = {"old": old_native_notices, "current": current}
+    best, pixels = {}, {}
+    load_task(f"folder:{root}", progress=False)  # the decoder traced, the files cached
+    for _ in range(3):
+        for name, block in ways.items():
+            _tf.native_notices = block
+            try:
+                t = time.perf_counter()
+                task = load_task(f"folder:{root}", progress=False)
+                took = time.perf_counter() - t
+            finally:
+                _tf.native_notices = current
+            best[name] = min(best.get(name, took), took)
+            got = [np.asarray(s.images) for s in (task.train, task.val, task.test)]
+            assert all(np.array_equal(a, b) for a, b in zip(got, pixels.setdefault(name, got)))
+    assert all(np.array_equal(a, b) for a, b in zip(pixels["old"], pixels["current"])), \
+        "the old and the current block read different pixels"
+    for name, block in ways.items():
+        t = time.perf_counter()
+        for _ in range(2000):
+            with block("x"):
+                pass
+        each = (time.perf_counter() - t) / 2000 * 1e6
+        line(f"  {name:7} block: load_task {count / best[name]:7.0f} files/s (best of 3: "
+             f"{best[name]:.2f} s); the block alone {each:.0f} µs")
+    line(f"  current / old: {best['old'] / best['current']:.2f}x the files/s; pixels "
+         f"bit-identical")
+
+
 def write_model(root):
     """A one-member export: SIDE x SIDE pixels -> CLASSES classes (a dense layer)."""
     from hubensemble import _tf
@@ -252,6 +338,9 @@ def main(argv=None):
     parser.add_argument("--photos", type=integer(0), default=3,
                         help="4032 x 3024 JPEGs per 1,000 files (default: 3)")
     keep_argument(parser)
+    parser.add_argument("--native", type=integer(20), default=None,
+                        help="only time the native-notice block over N 64 px JPEGs, old "
+                             "against current (see above)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
@@ -261,6 +350,15 @@ def main(argv=None):
     sizes = sorted(args.sizes)
     root = os.path.abspath(args.keep) if args.keep else tempfile.mkdtemp(prefix="bench_folder-")
     os.makedirs(root, exist_ok=True)
+    if args.native:
+        try:
+            line(f"bench_folder --native: {os.cpu_count()} CPUs, load average "
+                 f"{os.getloadavg()[0]:.1f}, {args.native} JPEGs of 64 px")
+            native(args.native, os.path.join(root, "native"))
+        finally:
+            if not args.keep:
+                shutil.rmtree(root, ignore_errors=True)
+        return 0
     try:
         line(f"bench_folder: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
              f"sizes {sizes}, {args.photos} photos of 4032x3024 per 1,000 files")
