@@ -37,7 +37,7 @@ from hubensemble.fileio import (RACY_SECONDS, TEMP_MARKER, atomic_save_npy, atom
                                 fitted_name, is_temp, read_json, remove_entry, writer_gone,
                                 writer_tag)
 from hubensemble.lockwords import command_words, run_words
-from hubensemble.formats import CANDIDATES_DIR
+from hubensemble.formats import CANDIDATES_DIR, DISTILL_DIR
 
 TRIAL_FILE = "trial.json"
 VAL_PROBS_FILE = "val_probs.npy"
@@ -140,8 +140,10 @@ class Candidate:
         hparams, why = record_hparams(self.record)
         if why is None:
             return hparams
-        raise RunError(unreadable_hparams_words(self.folder, why) + " "
-                       f"({command_words('tune', self.folder.parent.parent)} runs it)")
+        # The trial's own sweep: a plain `tune --run RUN` runs the default sweep and leaves a
+        # probe or seeds trial undone (a new user's check followed it literally).
+        redo = _redo(self.folder.parent, self.trial)
+        raise RunError(unreadable_hparams_words(self.folder, why) + f" ({redo})")
 
     def summary(self) -> dict:
         """The candidate as ensemble.json and the report list it."""
@@ -492,6 +494,8 @@ def _redo(candidates_dir, trial) -> str:
     from hubensemble.sweepwords import redo_words
 
     folder = os.path.abspath(os.fspath(candidates_dir))
+    if os.path.basename(folder) == DISTILL_DIR:  # a student: distill writes it
+        return "run distill again"
     if (os.path.basename(folder) != CANDIDATES_DIR
             or str(trial).split("-", 1)[0] not in SWEEPS):  # not a trial id tune writes
         return "run tune again"

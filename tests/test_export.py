@@ -931,8 +931,6 @@ def test_a_trial_json_edited_by_hand_is_named_with_its_file_and_tunes_way_on(
     say only "invalid hyperparameters: lr must be a number (got '0.01')", naming no file;
     now tune's words (the trial.json, then restore it or delete the folder), before anything
     is built or retrained."""
-    from hubensemble.lockwords import command_words
-
     fixed = tune.trial_id("default", 1, "fixed")
     folder = run_copy / "candidates" / fixed
     record = read_json(folder / candidate.TRIAL_FILE)
@@ -945,7 +943,7 @@ def test_a_trial_json_edited_by_hand_is_named_with_its_file_and_tunes_way_on(
         f"member 1 (trial '{fixed}', module 'fixed'): {folder / candidate.TRIAL_FILE}: its "
         "hyperparameters cannot be read (invalid hyperparameters: lr must be a number (got "
         f"'0.01')); restore that file from a copy, or delete the folder ({folder}) to run the "
-        f"trial again ({command_words('tune', run_copy)} runs it)")
+        f"trial again (call run_tune(run_dir={os.path.abspath(run_copy)!r}, sweep='default'))")
     assert not (tmp_path / "model").exists()
 
 

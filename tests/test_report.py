@@ -2162,5 +2162,7 @@ def test_a_members_hand_edited_hyperparameters_are_named_as_export_refuses_them(
     assert "lr must be a number (got '0.01')" in str(refused.value)
     assert f"{folder / 'trial.json'}: its hyperparameters cannot be read" in members
     assert "Export and distill refuse such a member" in members
-    assert f"(`hubensemble tune --run {run}` runs it)." in md  # a code span, not escaped
+    # The trial's own sweep (a plain `tune --run RUN` runs the default one; this run
+    # records none but the trial's): a code span, not escaped.
+    assert f"(run `hubensemble tune --run {run} --sweep default`)." in md
     assert members.count("cannot be read") == 1  # the other members' files read
