@@ -420,7 +420,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     best_trial = str(best_trial) if best_trial else None
     trials = [str(m.get("trial")) for m in members_meta]
     member_call, best_index, missing = None, None, None
-    if MEMBERS_SIGNATURE not in loaded.signatures:
+    if not meta:  # no asset: another tool's SavedModel, not an older export (no re-export)
+        missing = (f"{model_dir} is not an export of hubensemble (no assets/hubensemble.json),"
+                   " so no members are known: only the model was measured")
+    elif MEMBERS_SIGNATURE not in loaded.signatures:
         missing = (f"the export has no {MEMBERS_SIGNATURE} signature, so its members cannot "
                    "be run one by one; only the ensemble was evaluated (export it again "
                    "with this hubensemble to compare with the best single member)")
@@ -649,7 +652,8 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
         b = result["best_single"]
         lines.append(f"best single member: {b['trial']} ({b.get('module') or '?'})")
     else:
-        lines.append(f"ensemble only: {result.get('best_single_missing')}")
+        only = "model" if "export" in result and result["export"] is None else "ensemble"
+        lines.append(f"{only} only: {result.get('best_single_missing')}")
     cols = ["accuracy", "nll", "ece"]
     short = {"accuracy": "acc", "nll": "NLL", "ece": "ECE"}
     header = f"{'condition':<22}{'sev':>4}"

@@ -1805,3 +1805,25 @@ def test_a_savedmodel_not_exported_by_hubensemble_is_named_with_the_way_on(tmp_p
     probs = keras.ops.convert_to_numpy(keras.ops.softmax(model(split.images / 255.0)))
     got = {k: result["clean"]["ensemble"][k] for k in ("accuracy", "nll", "ece")}
     assert_close(got, reference_metrics(probs, labels))
+
+
+def test_a_savedmodel_without_hubensemble_metadata_is_measured_without_re_export_advice(
+        export_dir, tmp_path):
+    """A SavedModel of one's own (no assets/hubensemble.json: docs/export.md's "What evaluate
+    takes") was told "export it again with this hubensemble to compare with the best single
+    member", which hubensemble never exported. It says no members are known and only the
+    model was measured; an older export (metadata, no serve_members) keeps the advice."""
+    mine = build_export(tmp_path / "mine", members=False)
+    os.remove(mine / "assets" / "hubensemble.json")
+    task = make_task(export_dir, n=6)
+    result = ev.evaluate_model(mine, task, corruptions=False, progress=False)
+    assert result["best_single"] is None and result["export"] is None
+    assert result["best_single_missing"] == (
+        f"{mine} is not an export of hubensemble (no assets/hubensemble.json), so no members "
+        "are known: only the model was measured")
+    table = ev.format_evaluation(result)
+    assert f"model only: {mine} is not an export" in table and "export it again" not in table
+    older = build_export(tmp_path / "older", members=False)
+    kept = ev.evaluate_model(older, task, corruptions=False, progress=False)
+    assert "export it again with this hubensemble" in kept["best_single_missing"]
+    assert "ensemble only: " in ev.format_evaluation(kept)
