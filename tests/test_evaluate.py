@@ -1827,3 +1827,53 @@ def test_a_savedmodel_without_hubensemble_metadata_is_measured_without_re_export
     kept = ev.evaluate_model(older, task, corruptions=False, progress=False)
     assert "export it again with this hubensemble" in kept["best_single_missing"]
     assert "ensemble only: " in ev.format_evaluation(kept)
+
+
+def test_a_tflite_model_that_does_not_run_names_the_modules_op_the_converter_expanded(
+        tmp_path):
+    """`export --format tflite` of a module using tf.math.lgamma gave as its reason only the
+    interpreter's text ("Given shapes, [2,8,8,4] and [0,8,8,4], are not broadcastable. Node
+    number 5 (SUB) failed to prepare"). It names the module's op the failing node was made
+    of (Lgamma, by its name in the module's graph), the batch, then keeps the raw text; an
+    error naming no node is said in plain words. (TFLite export; kept with the evaluate
+    tests, whose file this change's owner holds.)"""
+    import keras
+
+    from hubensemble import tune
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.export.saved import ExportMember
+    from hubensemble.export.tflite import TFLiteEnsemble, write_tflite
+    from hubensemble.hub import write_hub_module
+
+    class Lgamma(keras.layers.Layer):
+        def call(self, x):
+            return tf.math.lgamma(x + 1.0)
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, None, 3))
+    x = Lgamma(name="lgam")(keras.layers.Conv2D(2, 3, padding="same", activation="relu")(inp))
+    lg = write_hub_module(keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x)),
+                          str(tmp_path / "lg"))
+    members = [ExportMember(tune.build_classifier(ModuleSpec(name="lg", handle=lg), 3), 8, 1.0,
+                            {"trial": "trial-lg", "module": "lg"})]
+    out = tmp_path / "served-tflite"
+    with pytest.raises(RunError) as caught:
+        write_tflite(members, ["a", "b", "c"], out, input_hw=(8, 8),
+                     check_images=np.zeros((2, 8, 8, 3), np.float32),
+                     reference=lambda x: np.full((len(x), 3), 1 / 3, np.float32))
+    said = str(caught.value)
+    assert said.startswith("TFLite cannot serve module lg (member trial-lg): its TFLite model "
+                           "does not run on 2 images: the converter turned the module's "
+                           "TensorFlow op Lgamma ("), said
+    import re
+
+    # The op's name in the module's graph: the layer's (Keras numbers it: lgam_1).
+    assert re.search(r"TensorFlow op Lgamma \(\S*lgam\w*/Lgamma\) into TFLite ops that fail "
+                     r"at a batch of 2 \(node \d+, SUB\)", said), said
+    assert "; the interpreter said: Given shapes, [2,8,8,2] and [0,8,8,2]" in said, said
+    assert not out.exists()
+    from hubensemble.export.tflite import failing_ops
+
+    module = TFLiteEnsemble(members, (8, 8))
+    assert failing_ops(module, b"", RuntimeError("boom\nmore"), 4) == (
+        "the converter made a model that fails at a batch of 4 (the interpreter said: boom)")

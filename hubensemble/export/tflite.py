@@ -299,11 +299,60 @@ def _converted(module: "TFLiteEnsemble", quantize: str, images) -> tuple[bytes, 
         got = np.asarray(TFLiteRunner(content=content)(images), np.float64)
     except Exception as e:  # noqa: BLE001 - the interpreter raises RuntimeError, ValueError
         raise RunError(f"its TFLite model does not run on {len(images)} images: "
-                       f"{first_line(e)}") from e
+                       f"{failing_ops(module, content, e, len(images))}") from e
     if got.ndim != 2 or len(got) != len(images) or not np.all(np.isfinite(got)):
         raise RunError(f"its TFLite model returns probabilities of shape {got.shape} for "
                        f"{len(images)} images (finite: {bool(np.all(np.isfinite(got)))})")
     return content, got
+
+
+def failing_ops(module: "TFLiteEnsemble", content: bytes, error: BaseException,
+                batch: int) -> str:
+    """Why the converted model `content` of `module` did not run on `batch` images, in words
+    that follow "does not run on N images: ", ending with the interpreter's own first line
+    (`error`). When that line names the failing node ("Node number 9 (SUB) failed to
+    prepare"), the TensorFlow op(s) of the module's graph the converter made that node of
+    are named, with their type: the node's tensors carry those ops' names (before each
+    ";"), looked up in the traced graph and its functions. A module using tf.math.lgamma
+    ended in "Given shapes, [32,32,32,6] and [0,32,32,6], are not broadcastable. Node number
+    9 (SUB) failed to prepare", naming nothing of the module: TensorFlow 2.21's converter
+    expands Lgamma into ops that run at the stored batch of 1 only. Without such a node
+    (or a name found), plain words that the converted model fails at this batch."""
+    import re
+
+    raw = first_line(error)
+    plain = (f"the converter made a model that fails at a batch of {batch} (the interpreter "
+             f"said: {raw})")
+    node = re.search(r"Node number (\d+) \((\w+)\) failed", str(error))
+    if not node:
+        return plain
+    try:
+        interpreter = interpreter_class()[0](model_content=content)
+        details = {d["index"]: d for d in interpreter._get_ops_details()}
+        if details[int(node.group(1))]["op_name"] != node.group(2):
+            return plain  # another numbering than the error's: no guess
+        tensors = details[int(node.group(1))]["outputs"]
+        names = [interpreter._get_tensor_details(int(t), 0)["name"] for t in tensors]
+        graph = module.__call__.get_concrete_function().graph.as_graph_def()
+    except Exception:  # noqa: BLE001 - a private API of the interpreter: plain words then
+        return plain
+    kinds = {n.name: n.op for n in graph.node}
+    for function in graph.library.function:
+        kinds.update((n.name, n.op) for n in function.node_def)
+    found = {}
+    for name in names:
+        for part in name.split(";"):
+            # A TFLite op expanded from one TensorFlow op numbers its tensors: Lgamma40.
+            for key in (part, re.sub(r"\d+$", "", part)):
+                if key in kinds:
+                    found.setdefault(key, kinds[key])
+                    break
+    if not found:
+        return plain
+    ops = ", ".join(f"{kind} ({name})" for name, kind in found.items())
+    return (f"the converter turned the module's TensorFlow op{'s' * (len(found) > 1)} {ops} "
+            f"into TFLite ops that fail at a batch of {batch} (node {node.group(1)}, "
+            f"{node.group(2)}); the interpreter said: {raw}")
 
 
 def interpreter_class() -> tuple[type, str]:
