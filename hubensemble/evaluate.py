@@ -648,17 +648,19 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
         verb = "has" if len(absent) == 1 else "have"
         lines.append(f"{len(absent)} of the model's classes {verb} no example here (metrics "
                      f"cover the others): {names_listed(absent, 10)}")
+    # Another tool's SavedModel (no asset): "model", not "ensemble"/"ens", in the table.
+    only = "model" if "export" in result and result["export"] is None else "ensemble"
+    column = "model " if only == "model" else "ens "
     if single:
         b = result["best_single"]
         lines.append(f"best single member: {b['trial']} ({b.get('module') or '?'})")
     else:
-        only = "model" if "export" in result and result["export"] is None else "ensemble"
         lines.append(f"{only} only: {result.get('best_single_missing')}")
     cols = ["accuracy", "nll", "ece"]
     short = {"accuracy": "acc", "nll": "NLL", "ece": "ECE"}
     header = f"{'condition':<22}{'sev':>4}"
     for c in cols:
-        header += f"{'ens ' + short[c]:>12}" + (f"{'single ' + short[c]:>12}" if single else "")
+        header += f"{column + short[c]:>12}" + (f"{'single ' + short[c]:>12}" if single else "")
     lines.append(header)
     lines.append("-" * len(header))
 

@@ -1823,10 +1823,12 @@ def test_a_savedmodel_without_hubensemble_metadata_is_measured_without_re_export
         "are known: only the model was measured")
     table = ev.format_evaluation(result)
     assert f"model only: {mine} is not an export" in table and "export it again" not in table
+    assert "  model acc   model NLL   model ECE" in table and "ens " not in table
     older = build_export(tmp_path / "older", members=False)
     kept = ev.evaluate_model(older, task, corruptions=False, progress=False)
     assert "export it again with this hubensemble" in kept["best_single_missing"]
     assert "ensemble only: " in ev.format_evaluation(kept)
+    assert "    ens acc     ens NLL     ens ECE" in ev.format_evaluation(kept)
 
 
 def test_a_tflite_model_that_does_not_run_names_the_modules_op_the_converter_expanded(
