@@ -27,6 +27,8 @@ import logging
 import os
 import time
 
+import numpy as np
+
 from hubensemble import candidate, fileio, metrics, options
 # The comparison and its table (distillcompare.py), re-exported here for the callers that
 # import them from this module.
@@ -208,21 +210,35 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                     model = _fit_from_weights(spec, task, hparams, weights, profile=profile,
                                               strategy=strategy, callbacks=[*callbacks, note],
                                               targets=targets)
+                probs = {split: tune.train.predict_noted(model, task, split, spec=spec,
+                                                         profile=profile,
+                                                         batch_size=hparams.batch_size,
+                                                         callbacks=[note])
+                         for split in ("val", "test") if getattr(task, split) is not None}
+                # As tune fails a trial of them: NaN would be kept by the NLL comparison
+                # below (every comparison with NaN is false) and written as the student.
+                for split, p in probs.items():
+                    if not np.isfinite(p).all():
+                        raise tune.TrialFailed(f"the {split} predictions are not finite "
+                                               "(NaN or infinite)")
             except tune.TrialFailed as e:
                 reasons.append(f"from {'candidate ' + base.trial if weights else 'the module'}"
                                f": {e}")
                 continue
-            probs = {split: tune.train.predict_noted(model, task, split, spec=spec,
-                                                     profile=profile,
-                                                     batch_size=hparams.batch_size,
-                                                     callbacks=[note])
-                     for split in ("val", "test") if getattr(task, split) is not None}
+            except (tf.errors.ResourceExhaustedError, MemoryError) as e:
+                disk = fileio.machine_error(e)  # a full disk: not the batch's
+                if disk is not None:
+                    raise disk from e
+                raise _out_of_memory(e, spec_name, spec, hparams, profile) from e
             tried.append((weights, model, probs))
     finally:
         if bar is not None:
             bar.close()
     if not tried:
-        raise RunError(f"training the student {spec_name} failed: {'; '.join(reasons)}")
+        raise RunError(f"training the student {spec_name} failed: {'; '.join(reasons)}; "
+                       f"try another start ({option_word('--distill-init', 'init')}), a lower "
+                       f"learning rate ({option_word('--distill-lr', 'lr_scale')}) or another "
+                       f"{option_word('--student', 'student')}")
     train_seconds = time.perf_counter() - t0
     summary = [{"init": "member" if w else "module", "init_from": base.trial if w else None,
                 **{split: metrics.metrics(p[split], task.split(split).labels)
@@ -273,6 +289,35 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
 
     result.report = refresh_report(run.path, "the student")
     return result
+
+
+def _out_of_memory(exc, spec_name, spec, hparams, profile) -> RunError:
+    """A RunError for the student's training or prediction that ran out of memory (`exc`:
+    TensorFlow's ResourceExhaustedError, Python's MemoryError): names the batch it trained
+    in and the --train-batch-size that fits this process's memory (`memory.room`,
+    `memory.fitting_train_batch` beside the teacher export, `memory.EXPORT_EXTRA`, a power of
+    two), else a quarter of the batch (half of 2 or 3; none of 1) when the room cannot be
+    read or the rule says it fits (the rule is a lower bound measured on MobileNet V1)."""
+    from hubensemble import memory
+
+    batch = int(hparams.batch_size)
+    room = memory.room()
+    fits = 0
+    if room is not None:
+        limit = min(room.limit, room.available or room.limit)
+        fits = memory.fitting_train_batch(limit, [spec.input_size],
+                                          getattr(profile, "name", "cpu"),
+                                          side=getattr(profile, "resolution_cap", None),
+                                          extra=memory.EXPORT_EXTRA)
+        fits = 1 << (fits.bit_length() - 1) if fits else 0
+    if not 0 < fits < batch:
+        fits = batch // 4 or batch // 2
+    flag = option_word("--train-batch-size", "train_batch_size")
+    lower = f"pass {flag} {fits} (the learning rate scales with it), " if fits else ""
+    return RunError(f"distill ran out of memory training the student {spec_name} in batches of "
+                    f"{batch} images ({type(exc).__name__}: {first_line(exc)}): {lower}free "
+                    "memory, use a machine with more or name a --student of a smaller input "
+                    "size")
 
 
 def _warn_at_chance(trial, val_probs, task, steps, steps_scale, lr_scale) -> None:

@@ -1370,3 +1370,81 @@ def test_float16_weights_of_quantize_float16_are_not_said_to_be_a_float16_module
         converter.convert()
     assert "xf16>" in str(caught.value)  # the quantised weights the dump shows
     assert converter_reason(caught.value) == "ops without a TFLite built-in: Erfinv"
+
+
+def _write_odd_module(path, kind):
+    """A SavedModel module (``__call__(images, training)``, [N, 6] features) that trains
+    normally but, for `kind` "oom", asks in training mode for a [N, 2**17, 2**17] float32
+    tensor (64 GiB an image: the allocator refuses it, as it refused a --train-batch-size of
+    100000 on a real module), and for "nan" gives NaN features at inference only."""
+    rng = np.random.default_rng(0)
+    root = tf.train.Checkpoint()
+    root.kernel = tf.Variable(rng.normal(size=(3, 3, 3, 6)).astype("float32"))
+    root.bias = tf.Variable(np.zeros(6, "float32"))
+
+    def call(images, training=False):
+        y = tf.reduce_mean(tf.nn.relu(tf.nn.conv2d(images, root.kernel, 1, "SAME")
+                                      + root.bias), axis=[1, 2])
+        if kind == "oom" and training:
+            huge = tf.random.uniform(tf.stack([tf.shape(images)[0], 2 ** 17, 2 ** 17]))
+            y += 0.0 * tf.reduce_sum(huge)
+        if kind == "nan" and not training:
+            y *= float("nan")
+        return y
+
+    root.__call__ = tf.function(call)
+    for training in (True, False):
+        root.__call__.get_concrete_function(
+            tf.TensorSpec([None, None, None, 3], tf.float32), training)
+    root.variables = [root.kernel, root.bias]
+    root.trainable_variables = [root.kernel, root.bias]
+    root.regularization_losses = []
+    tf.saved_model.save(root, str(path))
+    return str(path)
+
+
+def _run_with_odd_student(run_dir, tmp_path, kind):
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    run = Run(path)
+    modules = run.meta()["modules"]
+    spec = ModuleSpec(name=kind, handle=_write_odd_module(tmp_path / kind, kind))
+    run.update(modules={**modules, kind: spec.to_json()})
+    return path
+
+
+@pytest.mark.slow  # TensorFlow's allocator waits 10 s for memory before it refuses
+def test_a_student_that_runs_out_of_memory_names_its_batch_and_one_that_fits(
+        run_dir, digits, tmp_path):
+    """A new-user check: `distill --train-batch-size 100000` under a memory limit warned
+    first, then ended in a raw ResourceExhaustedError traceback."""
+    import re
+
+    from hubensemble.distill import run_distill
+
+    path = _run_with_odd_student(run_dir, tmp_path, "oom")
+    with pytest.raises(RunError, match=r"ran out of memory training the student oom in "
+                       r"batches of (\d+) images \(ResourceExhaustedError: .*OOM when allocating") \
+            as caught:
+        run_distill(path, student="oom", init="module", steps_scale=0.05, task=digits,
+                    progress=False)
+    batch = int(re.search(r"batches of (\d+)", str(caught.value)).group(1))
+    fits = int(re.search(r"pass train_batch_size (\d+)", str(caught.value)).group(1))
+    assert 1 <= fits < batch
+    assert not (path / "distill.json").exists()
+
+
+def test_a_student_whose_validation_predictions_are_not_finite_is_not_kept(
+        run_dir, digits, tmp_path):
+    """A student whose predictions are NaN was written and compared: under init "best" the
+    NaN cross-entropy wins min() (every comparison with NaN is false). Refused as tune fails
+    a trial of them."""
+    from hubensemble.distill import run_distill
+
+    path = _run_with_odd_student(run_dir, tmp_path, "nan")
+    with pytest.raises(RunError, match=r"training the student nan failed: from the module: "
+                       r"the val predictions are not finite \(NaN or infinite\); try another "
+                       r"start \(init\)"):
+        run_distill(path, student="nan", init="module", steps_scale=0.05, task=digits,
+                    progress=False)
+    assert not (path / "distill.json").exists() and not (path / "distill").exists()
