@@ -288,7 +288,9 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
             plans.append(plan)
             continue
         if not skip_missing:
-            first = (f" (delete RUN/{root.name}/{entry.get('trial')} first)"
+            # The folder itself, as the rest of the sentence names the run: "RUN/…" was a
+            # placeholder pasted literally (a new user's check).
+            first = (f" (delete {escaped(absolute(root / str(entry.get('trial'))))} first)"
                      if (root / str(entry.get("trial"))).exists() else "")
             again = redo or f"{redo_words(run.path, str(entry.get('trial')))} again for it"
             raise RunError(f"{reason}; {again}{first}, or pass {_skip_words()} to export the "
@@ -320,8 +322,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                 bar.update()
                 if classifier is None:
                     if not skip_missing:
-                        fix = fix or (f"{redo} (delete RUN/{root.name}/"
-                                      f"{plan.entry.get('trial')} first)")
+                        gone = escaped(absolute(root / str(plan.entry.get("trial"))))
+                        fix = fix or f"{redo} (delete {gone} first)"
                         raise RunError(f"{reason}; {fix}, or pass {_skip_words()} to export "
                                        "without it")
                     log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
