@@ -1160,6 +1160,26 @@ def test_a_module_the_tflite_converter_refuses_is_named_with_its_reason(module_f
     assert "loc(fused" not in capfd.readouterr().err  # the converter's lines: the log's
 
 
+def one_op_module(path, op, *, width=4, name=None) -> str:
+    """A module folder written by `write_hub_module` at `path`: a 3x3 conv of `width` relu
+    channels, then `op` (a TensorFlow function of a tensor, in a Keras layer named `name`),
+    then global average pooling: the smallest module whose graph holds an op TFLite cannot
+    serve (tf.math.lgamma: converted, but not run; tf.math.erfinv: refused)."""
+    import keras
+
+    from hubensemble.hub import write_hub_module
+
+    class OneOp(keras.layers.Layer):
+        def call(self, x):
+            return op(x)
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((None, None, 3))
+    x = OneOp(name=name)(keras.layers.Conv2D(width, 3, padding="same", activation="relu")(inp))
+    return write_hub_module(keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x)),
+                            str(path))
+
+
 def test_a_module_whose_tflite_model_does_not_run_is_named_and_nothing_is_written(
         module_factory, tmp_path):
     # TensorFlow 2.21's converter turns a Lgamma op into a model that allocates at its stored
@@ -1167,22 +1187,11 @@ def test_a_module_whose_tflite_model_does_not_run_is_named_and_nothing_is_writte
     # export in the interpreter's RuntimeError traceback ("Given shapes, [2,8,8,4] and
     # [0,8,8,4], are not broadcastable. Node number 9 (SUB) failed to prepare."), naming no
     # module. It names the member and module that do not run; nothing is written.
-    import keras
-
     from hubensemble import tune
     from hubensemble.export.saved import ExportMember
     from hubensemble.export.tflite import write_tflite
-    from hubensemble.hub import write_hub_module
 
-    class Lgamma(keras.layers.Layer):
-        def call(self, x):
-            return tf.math.lgamma(x + 1.0)
-
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((None, None, 3))
-    x = Lgamma()(keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp))
-    lg = write_hub_module(keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x)),
-                          str(tmp_path / "lg"))
+    lg = one_op_module(tmp_path / "lg", lambda x: tf.math.lgamma(x + 1.0))
     specs = [ModuleSpec(name="plain", handle=module_factory("tfl_small", seed=4, width=4)),
              ModuleSpec(name="lg", handle=lg)]
     members = [ExportMember(tune.build_classifier(s, 10), 8, 0.5,
@@ -1252,6 +1261,43 @@ def test_distill_under_max_gflops_judges_a_module_by_its_students_cost_at_its_si
     assert costs[small]["flops"] == at_128  # what the choice read before
 
 
+def test_a_tflite_model_that_does_not_run_names_the_modules_op_the_converter_expanded(
+        tmp_path):
+    """`export --format tflite` of a module using tf.math.lgamma gave as its reason only the
+    interpreter's text ("Given shapes, [2,8,8,4] and [0,8,8,4], are not broadcastable. Node
+    number 5 (SUB) failed to prepare"). It names the module's op the failing node was made
+    of (Lgamma, by its name in the module's graph), the batch, then keeps the raw text; an
+    error naming no node is said in plain words."""
+    from hubensemble.export.saved import ExportMember
+    from hubensemble.export.tflite import TFLiteEnsemble, write_tflite
+
+    lg = one_op_module(tmp_path / "lg", lambda x: tf.math.lgamma(x + 1.0), width=2,
+                       name="lgam")
+    members = [ExportMember(tune.build_classifier(ModuleSpec(name="lg", handle=lg), 3), 8, 1.0,
+                            {"trial": "trial-lg", "module": "lg"})]
+    out = tmp_path / "served-tflite"
+    with pytest.raises(RunError) as caught:
+        write_tflite(members, ["a", "b", "c"], out, input_hw=(8, 8),
+                     check_images=np.zeros((2, 8, 8, 3), np.float32),
+                     reference=lambda x: np.full((len(x), 3), 1 / 3, np.float32))
+    said = str(caught.value)
+    assert said.startswith("TFLite cannot serve module lg (member trial-lg): its TFLite model "
+                           "does not run on 2 images: the converter turned the module's "
+                           "TensorFlow op Lgamma ("), said
+    import re
+
+    # The op's name in the module's graph: the layer's (Keras numbers it: lgam_1).
+    assert re.search(r"TensorFlow op Lgamma \(\S*lgam\w*/Lgamma\) into TFLite ops that fail "
+                     r"at a batch of 2 \(node \d+, SUB\)", said), said
+    assert "; the interpreter said: Given shapes, [2,8,8,2] and [0,8,8,2]" in said, said
+    assert not out.exists()
+    from hubensemble.export.tflite import failing_ops
+
+    module = TFLiteEnsemble(members, (8, 8))
+    assert failing_ops(module, b"", RuntimeError("boom\nmore"), 4) == (
+        "the converter made a model that fails at a batch of 4 (the interpreter said: boom)")
+
+
 # --- the TFLite refusal's whole op names, grouped members and way on as commands ----------
 
 
@@ -1262,21 +1308,10 @@ def test_a_refused_modules_ops_are_named_whole_and_its_members_together(module_f
     # loc(fused[…]) of MLIR's, repeated whole for every member of the module. It names the
     # op, and the module's members once; the way on leaves the module out of the ensemble
     # (ensemble has no flag for that: it said "choose an ensemble without erfinv").
-    import keras
-
     from hubensemble.export.saved import ExportMember
     from hubensemble.export.tflite import write_tflite
-    from hubensemble.hub import write_hub_module
 
-    class Erfinv(keras.layers.Layer):
-        def call(self, x):
-            return tf.math.erfinv(tf.tanh(x) * 0.5)
-
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((None, None, 3))
-    x = Erfinv()(keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp))
-    erfinv = write_hub_module(keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x)),
-                              str(tmp_path / "erfinv"))
+    erfinv = one_op_module(tmp_path / "erfinv", lambda x: tf.math.erfinv(tf.tanh(x) * 0.5))
     specs = [ModuleSpec(name="plain", handle=module_factory("tfl_small", seed=4, width=4)),
              ModuleSpec(name="erfinv", handle=erfinv), ModuleSpec(name="erfinv", handle=erfinv)]
     members = [ExportMember(tune.build_classifier(s, 10), 8, 1 / 3,
