@@ -382,8 +382,10 @@ def test_an_edited_weights_file_is_named_by_its_whole_path_with_the_way_on(
     from hubensemble.report.sections import build_sections
 
     md = render_markdown(*build_sections(run.path)[:2])
+    # The run's tune command, its own sweep's when run.json records one (38e152c).
     assert (f"{said} (sha256" in md and "an export serves the file as it is now: restore the "
-            "file, or delete its candidate folder and run tune again" in md), md
+            "file, or delete its candidate folder and run `hubensemble tune --run "
+            f"{tmp_path / 'r'}` again (it redoes the trial)" in md), md
 
 
 def test_an_older_cost_json_takes_its_head_sizes_from_the_weights_files(tmp_path, rng, caplog):
