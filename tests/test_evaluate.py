@@ -720,7 +720,7 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
                  "--corruptions", "brightness", "--severities", "1"]) == 0
     err = capsys.readouterr().err
     # Of the split it scores alone, not of fit's stages (kNN, fine-tuning, the ensemble's
-    # selection: `Task.summary(scored=…)`; helper 297's hunt).
+    # selection: `Task.summary(scored=…)`; a fault hunt).
     assert load_test_set(f"folder:{subset}").summary(scored="test") in err
     assert "(class folders; every image is a test example): test 6 examples;" in err
     assert ("the test split alone is scored: accuracy, NLL and ECE on its 6 examples; one image "

@@ -1999,7 +1999,7 @@ def test_a_sweep_whose_every_trial_failed_is_not_sent_to_tune_alone(
     command reuses them (a failed trial is done: `sweeps.rerun_failed_words`) and does
     nothing. It says they all failed, and removes their folders before tune runs them
     again, with the run's own sweep and options: a plain `tune --run RUN` runs the default
-    sweep (8 other trials for this probe run; helper 308's check)."""
+    sweep (8 other trials for this probe run; a new user's check)."""
     from hubensemble.hyperrule import PROFILES
     from hubensemble.text import shell
 

@@ -874,7 +874,7 @@ def test_export_student_needs_no_ensemble_json(student_run, tmp_path, in_process
     it learned from; ensemble.json is not read. The command line's check before TensorFlow
     read it all the same, so an ensemble.json gone, or damaged by hand, refused the student's
     export ("…/ensemble.json is damaged …; hubensemble ensemble … writes it again"), which
-    Python's export_ensemble(student=…) wrote (helper 303's hunt)."""
+    Python's export_ensemble(student=…) wrote (a fault hunt)."""
     path = tmp_path / "run"
     shutil.copytree(student_run, path)
     Run(path).ensemble_json.write_text('{"members": "all"}')
