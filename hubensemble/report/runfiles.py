@@ -84,19 +84,21 @@ class RunFiles:
         from hubensemble.rundir import Run
 
         p = absolute(self.path)
+        # Only `what` is made: tune's, export's and evaluate's read run.json and the export's
+        # metadata, and a report asks for commands dozens of times.
         return {
-            "rank": f"hubensemble rank --catalogue FILE --data SPEC --out {shell(p)}",
+            "rank": lambda: f"hubensemble rank --catalogue FILE --data SPEC --out {shell(p)}",
             # The run's own sweep and options: a plain `tune --run RUN` runs the default
             # sweep, 8 other trials for a probe or seeds run (sweepwords.sweep_command).
-            "tune": _tune_command(p),
-            "ensemble": f"hubensemble ensemble --run {shell(p)}",
-            "export": Run(p).export_command(self.export, *self._export_flags()),
-            "evaluate": self._evaluate_command(),
-            "fit": f"hubensemble fit --catalogue FILE --data SPEC --out {shell(p)}",
-            "cost": f"hubensemble cost --run {shell(p)}",
-            "distill": f"hubensemble distill --run {shell(p)}",
-            "report": f"hubensemble report --run {shell(p)}",
-        }[what]
+            "tune": lambda: _tune_command(p),
+            "ensemble": lambda: f"hubensemble ensemble --run {shell(p)}",
+            "export": lambda: Run(p).export_command(self.export, *self._export_flags()),
+            "evaluate": self._evaluate_command,
+            "fit": lambda: f"hubensemble fit --catalogue FILE --data SPEC --out {shell(p)}",
+            "cost": lambda: f"hubensemble cost --run {shell(p)}",
+            "distill": lambda: f"hubensemble distill --run {shell(p)}",
+            "report": lambda: f"hubensemble report --run {shell(p)}",
+        }[what]()
 
     def _export_flags(self) -> list[str]:
         """["--retrain-full"] when the run's export was written with it (its metadata): the
