@@ -13,7 +13,8 @@ _SPLIT_WORDS = {"train": ("training", "the kNN ranking and fine-tuning"),
 
 
 #: The way on after a task summary's notes of classes without val or test examples
-#: (`Task._accounting`; `splits.split_counts` keeps 2 in training, then gives val, then test one).
+#: (`taskwords.class_notes`; `splits.split_counts` keeps 2 in training, then gives val, then
+#: test one).
 COVERAGE_FIX = ("to cover a class, give it examples there: a split carved off train reaches "
                 "each class of 4 images or more (a class of 3 reaches val only, as training keeps "
                 "2), so add images to it; or give the split its own (a val/ or test/ class "

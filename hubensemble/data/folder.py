@@ -64,7 +64,7 @@ def _ours(path) -> bool:
 
 def ignored_entries(ignored) -> str:
     """How the entries a walk did not read (`_Listing.ignored`: paths) are counted, in the
-    data summary's words (`Task._accounting`): "3 hidden or system entries", "1 folder
+    data summary's words (`taskwords.accounting`): "3 hidden or system entries", "1 folder
     hubensemble made (a run or an export)", or both joined by "and". A folder hubensemble
     made is told from a hidden entry by its visible name (`Task.hubensemble_folders`'
     rule): `predict` called a run folder inside the folder it read a hidden or OS entry."""

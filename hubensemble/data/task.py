@@ -17,11 +17,11 @@ from hubensemble.data.loading import _visible
 from hubensemble.data.names import (  # noqa: F401 - re-exported
     _SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS, check_class_names, class_name_fault, split_key)
 from hubensemble.data.names import non_integer_labels
-from hubensemble.data.sniff import (MAX_SHORT_SIDE, by_reason, named_skips, natural_skips,
-                                    skipped_count)
+from hubensemble.data.sniff import natural_skips
+# How many skipped files the summary names, importable from here as before its words moved.
+from hubensemble.data.taskwords import SKIPS_NAMED  # noqa: F401 - re-exported
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
-from hubensemble.text import names_shown, paths_shown
 
 ScoredSplit = Literal["train", "val", "validation", "valid", "test"]  # `Task.summary`'s
 
@@ -118,11 +118,6 @@ class Split:
                 f"not fit one array; use Task.dataset(split, batch_size=..., "
                 f"image_size=(h, w)) to resize them on the fly")
         return self.images.astype(np.float32) / np.float32(255.0)
-
-
-#: How many skipped files `Task.summary` names (with their reasons) before "and N more": a
-#: log that names every skipped file names only the others after it (dataargs.log_skips).
-SKIPS_NAMED = 3
 
 
 @dataclass(eq=False)
@@ -400,138 +395,9 @@ class Task:
         and of its copies in other splits, with no --dedupe (evaluate has none); its classes'
         coverage the caller says against the model's (evaluate's "absent", "few"). DataError
         for a `scored` naming no split it has."""
-        key = None if scored is None else split_key(scored)
-        shown = self.present_splits() if self.test_set_only else SPLIT_NAMES
-        counts = ", ".join(f"{s} {len(getattr(self, s))}" if getattr(self, s) is not None
-                           else f"no {s}" for s in shown)
-        # A name holding a comma quotes them all (`text.names_shown`): "4 classes (four, the
-        # "one", zero, …)" read as 5.
-        names = (", ".join(names_shown(self.class_names)[:8])
-                 + (", …" if self.num_classes > 8 else ""))
-        h, w = self.image_size
-        size = f"{h}x{w}" if self.train.same_size else f"median {h}x{w} (sizes vary)"
-        flags = []
-        if self.synthetic:
-            flags.append("synthetic (no colour augmentation)")
-        if not self.flip:
-            flags.append("no left/right flips")
-        text = (f"Task {self.name!r} from {self.source}: {counts} examples; "
-                f"{self.num_classes} classes ({names}); images {size}")
-        if flags:
-            text += "; " + ", ".join(flags)
-        text += self._accounting(skipped_in, key)
-        if key is not None:
-            from hubensemble.data.coverage import scored_note
-            text += "; " + scored_note(self.split(key).labels, key)
-        else:
-            text += self._class_notes()
-        return text + "."
+        from hubensemble.data.taskwords import summary
 
-    def _skipped_detail(self, skipped_in=None) -> str:
-        """The first SKIPS_NAMED skipped files with their reasons, then "and N more" and where the
-        whole list is (`skipped_in`); "" when none was skipped. Files of one reason are named
-        together with it said once (`sniff.named_skips`: "A, B: not a JPEG; C: …"): three
-        files of a folder unreadable alike repeated the same words three times."""
-        shown = named_skips(self.skipped[:SKIPS_NAMED])
-        if len(self.skipped) > SKIPS_NAMED:
-            # The reasons the first three do not show are counted: 3 empty files after 40
-            # unreadable alike were hidden in "and 60 more".
-            others = len(by_reason(self.skipped)) - len(by_reason(self.skipped[:SKIPS_NAMED]))
-            shown += (f"; and {len(self.skipped) - SKIPS_NAMED} more"
-                      + (f" ({others} other reason{'s' if others > 1 else ''})"
-                         if others else "")
-                      + (f", {skipped_in}" if skipped_in else ""))
-        return shown
-
-    def _accounting(self, skipped_in=None, scored=None) -> str:
-        """The summary's clauses on files, skips and duplicates (class coverage: `_class_notes`)."""
-        text = ""
-        # The skipped files are counted and named in one clause: the count said twice
-        # ("6 skipped (unreadable), …; 6 file(s) skipped (…)").
-        skips = skipped_count((r for _, r in self.skipped), self._skipped_detail(skipped_in))
-        if self.files is not None:
-            examples = sum(len(getattr(self, s)) for s in self.present_splits())
-            text += (f"; {self.files} file(s) read: {examples} example(s), {skips}, "
-                     f"{len(self.dropped)} duplicate(s) dropped")
-        elif self.skipped:  # no file count (not a folder's load): the skips alone
-            text += f"; files {skips}"
-        ours = self.hubensemble_folders()
-        hidden = [p for p in self.ignored if p not in ours]
-        if hidden:  # each example quoted when it could read as two (`text.paths_shown`)
-            text += (f"; {len(hidden)} hidden or system entr"
-                     f"{'y' if len(hidden) == 1 else 'ies'} ignored (e.g. "
-                     f"{paths_shown(hidden[:1])})")
-        if ours:
-            text += (f"; {len(ours)} folder(s) hubensemble made (a run or an export) inside "
-                     f"the data ignored, not read as classes (e.g. "
-                     f"{paths_shown(ours[:1], then=': ')}: move them out)")
-        if self.oriented:
-            # Phone photos carry the tag; serving clients that honour it (browsers, image
-            # pickers) send pixels the model never saw that way (docs/export.md).
-            path, tag = self.oriented[0]
-            text += (f"; {len(self.oriented)} image(s) with an EXIF or XMP orientation tag (e.g. "
-                     f"{paths_shown([path], then=': ')}: {tag}) used as stored, not turned "
-                     "upright, as serve_bytes reads them")
-        if self.turned:
-            # Pillow applies a TIFF's tag as it loads it, so these are upright (docs/data.md).
-            path, tag = self.turned[0]
-            text += (f"; {len(self.turned)} TIFF image(s) turned upright by their orientation "
-                     f"tag (e.g. {paths_shown([path], then=': ')}: {tag}), as Pillow reads "
-                     "them and predict sends them")
-        record = self._shrunk_record()
-        if record["count"]:
-            path, (h, w) = record["examples"][0]
-            text += (f"; {record['count']} image(s) above {MAX_SHORT_SIDE} px on their "
-                     f"shorter side shrunk to it ("
-                     + ", ".join(f"{s} {n}" for s, n in record["splits"].items())
-                     + f"; e.g. {paths_shown([path], then=': ')}: {h}x{w})")
-        dup = self.duplicates
-        if dup["copies"]:
-            across = {k: v for k, v in dup["across"].items()  # of the scored split alone
-                      if v and (scored is None or k.startswith(f"{scored}_"))}
-            text += (f"; {dup['copies']} exact duplicate(s) in {dup['groups']} group(s) "
-                     f"(e.g. {paths_shown(dup['examples'][0][:2], ' = ')})")
-            if across:
-                text += (": " + ", ".join(f"{v} {k.replace('_in_', ' image(s) with a copy in ')}"
-                                          for k, v in across.items())
-                         + (" — metrics there are partly measured on training images; "
-                            f"{option_word('--dedupe', 'dedupe=True')} keeps one copy"
-                            if scored is None else " — if the model was fit on this data, "
-                            "these metrics are partly measured on images that trained or chose it"))
-        if self.dropped:
-            text += f"; {option_word('--dedupe', 'dedupe')} dropped {len(self.dropped)} copy(ies)"
-        if dup["conflicting_labels"]:
-            names, classes = zip(*dup["conflicting_examples"][0][:2])  # two (name, class)
-            text += (f"; {dup['conflicting_labels']} group(s) of copies carry different "
-                     f"labels (e.g. {paths_shown(names, ' = ', notes=classes)})")
-            if dup.get("conflicting_dropped"):
-                text += (f"; --dedupe kept the first copy of {dup['conflicting_dropped']} "
-                         f"of them, with its label")
-        return text
-
-    def _class_notes(self) -> str:
-        """The summary's clauses (fit, rank) on classes a split has none or few examples of,
-        in the words of the stages it feeds (`coverage.coverage_note`, `few_note`), or ""."""
-        from hubensemble.data.coverage import (COVERAGE_FIX, coverage_note, few_note,
-                                               split_coverage)
-
-        text = ""
-        coverage = self.coverage()
-        if not self.test_set_only:  # evaluate's test set has no training examples to miss
-            # A class kept with no training example (--min-per-class 0; once said nowhere).
-            coverage["train"] = split_coverage(self.class_names, self.train.labels)
-        for s in ("val", "test"):  # a class of 1-4 there: its figures mean little
-            split = getattr(self, s)
-            note = split is not None and few_note(self.class_names, split.labels, s)
-            if note:
-                text += f"; {note}"
-        for s in ("train", "val", "test"):
-            note = coverage_note(coverage, s)
-            if note:
-                text += f"; {note}"
-        if any(coverage_note(coverage, s) for s in ("val", "test")):
-            text += f" ({COVERAGE_FIX})"
-        return text
+        return summary(self, skipped_in=skipped_in, scored=scored)
 
     def hubensemble_folders(self) -> list[str]:
         """The folders hubensemble made (a run or an export left inside the data) among
