@@ -1,0 +1,123 @@
+"""`evaluate`'s words: a result (`evaluate.evaluate_model`'s dict) as the terminal's table.
+
+Split from evaluate.py, which measures; this module only formats what it measured."""
+
+from __future__ import annotations
+
+from hubensemble.data.coverage import balanced_line
+from hubensemble.data.sniff import named_skips
+from hubensemble.data.taskwords import SKIPS_NAMED
+from hubensemble.text import names_listed
+
+
+def _cell(entry, key):
+    """A metric to 4 decimals, or "-" where the entry is missing."""
+    return "-" if entry is None else f"{entry[key]:.4f}"
+
+
+def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
+    """An `evaluate_model` result as a plain-text table for the terminal: one row per
+    condition (clean, each corruption x severity, the mean), ensemble and best single
+    accuracy / NLL / ECE to 4 decimals ("-" where a value is missing), after lines naming
+    the data's files that were skipped (up to three, with their reasons; `skipped_in` as
+    `Task.summary`'s, where the whole list is) and
+    the examples of its other splits that were not scored (e.g. the train and val splits of
+    a folder with only train/); first, when scored images trained or chose the export
+    (`not_held_out`, `data_changed`), a line saying these figures are not a held-out measure;
+    last, with unbalanced classes, the balanced accuracies, clean and their mean over the
+    corruptions (worded as fit's closing table: `data.coverage.balanced_line`)."""
+    single = not result.get("best_single_missing") and result.get("best_single")
+    # The seed is the corruptions' noise's (--seed): a clean-only table's "seed 0" named a
+    # number nothing in it depends on (a new-user check).
+    seed = f"; corruptions' seed {result['seed']}" if result.get("corruptions") else ""
+    what = "Robustness" if result.get("corruptions") else "Accuracy, NLL and ECE"  # (clean)
+    head = f"{what} on the {result['split']} split ({result['n']} examples{seed})"
+    lines = [head]
+    # With the table, not only in the warning (-q silences it; the table stood alone).
+    seen = (0 if result.get("same_data_as_export") else
+            (result.get("not_held_out") or {}).get("images") or 0)
+    changed = result.get("data_changed") or {}
+    seen = max(seen, changed.get("train", 0) + changed.get("val", 0))
+    if seen:
+        lines.append(f"not a held-out measure: {seen} of the {result['n']} scored images "
+                     "trained or chose the export (the warning says which and what to do)")
+    data = result.get("task") or {}
+    skipped = data.get("skipped") or []
+    if skipped:
+        files = f" of {data['files']}" if data.get("files") is not None else ""
+        shown = named_skips(skipped[:SKIPS_NAMED])  # a reason said once after its files
+        more = (f"; and {len(skipped) - SKIPS_NAMED} more"
+                + (f", {skipped_in}" if skipped_in else "") if len(skipped) > SKIPS_NAMED else "")
+        lines.append(f"{len(skipped)}{files} file(s) of the data were skipped and "
+                     f"are not in these figures ({shown}{more})")
+    unscored = data.get("unscored") or {}
+    if unscored:  # e.g. a folder with only train/: its test split was carved off train
+        split = result["split"]
+        # On the export's own data only the test split is held out: scoring val or train,
+        # the note said the *unscored* splits "trained and chose it" (a new-user check).
+        why = ("evaluate scores one split, --split; a folder of class folders without train/ "
+               "is one test set of all its images" if not result.get("same_data_as_export")
+               else "the data the export was made on: they trained and chose it"
+               if split == "test" else f"the data the export was made on: the {split} split "
+               f"scored here {'trained' if split == 'train' else 'chose'} it, so these "
+               "figures are not a held-out measure")
+        lines.append(f"scored: the {result['split']} split, {result['n']} of the data's "
+                     f"{result['n'] + sum(unscored.values())} examples; not scored: "
+                     f"{', '.join(f'{s} {k}' for s, k in unscored.items())} ({why})")
+    if (result.get("classes") or {}).get("majority"):
+        lines.append(f"note: {result['classes']['majority']}")
+    if (result.get("classes") or {}).get("few"):
+        lines.append(f"note: {result['classes']['few']}")
+    absent = (result.get("classes") or {}).get("absent")
+    if absent:
+        verb = "has" if len(absent) == 1 else "have"
+        lines.append(f"{len(absent)} of the model's classes {verb} no example here (metrics "
+                     f"cover the others): {names_listed(absent, 10)}")
+    # Another tool's SavedModel (no asset): "model", not "ensemble"/"ens", in the table.
+    only = "model" if "export" in result and result["export"] is None else "ensemble"
+    column = "model " if only == "model" else "ens "
+    if single:
+        b = result["best_single"]
+        lines.append(f"best single member: {b['trial']} ({b.get('module') or '?'})")
+    else:
+        lines.append(f"{only} only: {result.get('best_single_missing')}")
+    cols = ["accuracy", "nll", "ece"]
+    short = {"accuracy": "acc", "nll": "NLL", "ece": "ECE"}
+    header = f"{'condition':<22}{'sev':>4}"
+    for c in cols:
+        header += f"{column + short[c]:>12}" + (f"{'single ' + short[c]:>12}" if single else "")
+    lines.append(header)
+    lines.append("-" * len(header))
+
+    def row(label, sev, entry):
+        text = f"{label:<22}{sev:>4}"
+        for c in cols:
+            text += f"{_cell(entry['ensemble'], c):>12}"
+            if single:
+                text += f"{_cell(entry['best_single'], c):>12}"
+        return text
+
+    lines.append(row("clean", "-", result["clean"]))
+    for name, by_sev in result.get("corruptions", {}).items():
+        for sev, entry in by_sev.items():
+            lines.append(row(name, sev, entry))
+    if result.get("mean_corrupted"):
+        lines.append("-" * len(header))
+        lines.append(row("mean over corruptions", "", result["mean_corrupted"]))
+    if balanced := _balanced_text(result, single):
+        lines.append(balanced)
+    return "\n".join(lines)
+
+
+def _balanced_text(result: dict, single) -> str | None:
+    """The table's balanced accuracy line, worded as fit's closing table
+    (`data.coverage.balanced_line`), when the entries hold one (unbalanced classes): the
+    ensemble's and the best single member's, clean, then their mean over the corruptions."""
+    figures = []
+    for when, entry in (("", result.get("clean")),
+                        (" (mean over corruptions)", result.get("mean_corrupted"))):
+        for who, key in (("ensemble", "ensemble"), ("best single", "best_single")):
+            value = ((entry or {}).get(key) or {}).get("balanced_accuracy")
+            if value is not None and (single or key == "ensemble"):
+                figures.append((who + when, value))
+    return balanced_line(result.get("split", "test"), figures) if figures else None
