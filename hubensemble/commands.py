@@ -1,0 +1,350 @@
+"""The commands of the `hubensemble` command line, one function per sub-command (`cmd_*`),
+with the checks each runs before TensorFlow loads: each takes the parsed argparse namespace
+and returns the exit code. `cli` builds the parser that names them and runs them."""
+
+import os
+import sys
+
+from hubensemble import formats, options
+from hubensemble.cliargs import load_data
+from hubensemble.terminal import print_result, say, summary
+from hubensemble.text import absolute
+
+
+def _import_tensorflow(verbose, now=True):
+    """Imports TensorFlow without its C++ start-up notices unless --verbose: now, or (``now``
+    False) later by the command, which reads _tf.QUIET_ENV (the zoo builder, only to train)."""
+    from hubensemble import _tf
+
+    os.environ[_tf.QUIET_ENV] = "0" if verbose else "1"  # the zoo builder's workers inherit it
+    if verbose:
+        return  # imported later, with all its notices, by the command itself
+    if now:
+        _tf.import_tensorflow()
+
+
+# --- catalogue -----------------------------------------------------------------------------------
+
+def _catalogue_files(args):
+    """FILE..., or without files the catalogues that ship with the package."""
+    from hubensemble.catalogue import shipped_catalogues
+    return args.files or [str(p) for p in shipped_catalogues()]
+
+
+def cmd_catalogue_validate(args):
+    """`catalogue validate [FILE...]` (zoo.config.validate_catalogues): 0 when all are valid."""
+    from hubensemble.zoo.config import validate_catalogues
+
+    return 0 if validate_catalogues(_catalogue_files(args), lambda ln, ok: (  # ok None: warning
+        args.quiet and ok is not False) or print(ln, file=sys.stdout if ok else sys.stderr)) else 1
+
+
+def cmd_catalogue_list(args):
+    """`catalogue list [FILE...]`: the modules as a table on stdout."""
+    from hubensemble.catalogue import load_catalogues
+    from hubensemble.catalogue_writer import format_table
+
+    print(format_table(load_catalogues(_catalogue_files(args))))
+    return 0
+
+
+def cmd_catalogue_add(args):
+    """`catalogue add HANDLE... --to FILE`: checks the entries before TensorFlow, loads each
+    module, appends its introspected entry to FILE; 1 when a module cannot be loaded."""
+    from hubensemble.catalogue_writer import add_modules, check_add
+
+    fields = {k: getattr(args, k) for k in ("weights", "layer", "signature", "output_key",
+                                            "trust")}
+    taken = check_add(args.to, args.handles, name=args.name, **fields)  # before TensorFlow
+    _import_tensorflow(args.verbose)
+    text, failed = add_modules(args.to, args.handles, taken, name=args.name, **fields)
+    summary(args, text)
+    return 1 if failed else 0
+
+
+# --- rank ----------------------------------------------------------------------------------------
+
+def _rank_check(parser, args):
+    """Before TensorFlow: the flags a plain `rank` lacks (optional to argparse, as `rank merge`
+    shares the parser), --out's candidates the catalogue (args.specs) would orphan, and those
+    of another profile than a --profile typed (without it: the run's, `run_rank`)."""
+    from hubensemble.rank.pool import check_pool_profile, check_tuned_modules
+    from hubensemble.rank.shards import check_shard_size
+
+    missing = [f"--{name}" for name in ("catalogue", "data", "out") if not getattr(args, name)]
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing)} (or use "
+                     "`hubensemble rank merge`)")
+    if args.shards is not None and args.shard != "auto":  # a usage error, before TensorFlow
+        parser.error("--shards N goes with --shard auto (with --shard I/N the count is N)")
+    check_shard_size(len(args.specs), args.shard)  # before the data loads and --out is made
+    check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
+    if "profile" in args.given_options:
+        check_pool_profile(args.out, args.profile)
+
+
+def cmd_rank(args):
+    """`rank`: rank.run_rank over the catalogue (_rank_check read it) and data; a summary.
+    Only the options typed are passed: the others are the run folder's own, else the
+    defaults (`rank.rundefaults.keeps_run_defaults`, as from Python)."""
+    from hubensemble.rank import run_rank
+    _resolve_shard(args)
+    data_args, task = load_data(args)
+    typed = {k: v for k, v in options.kwargs_for("rank", args).items()
+             if k in args.given_options}
+    ranking = run_rank(args.out, args.specs, task, **typed, data_args=data_args,
+                       progress=not args.quiet)
+    summary(args, ranking.summary())
+    return 0
+
+
+def _resolve_shard(args):
+    """`--shard auto` -> (I, N) from the cluster job's environment (`--shards`: _rank_check)."""
+    from hubensemble.rank import shard_from_environment
+
+    if args.shard == "auto":
+        args.shard = shard_from_environment(args.shards)
+        say(args, f"shard {args.shard[0]}/{args.shard[1]} (from the job's environment)")
+
+
+def _merge_shards(args):
+    """rank merge's folders, checked before TensorFlow loads and --out is created."""
+    from hubensemble.rank.merge import check_shards
+    check_shards(args.shards, args.out)
+
+
+def cmd_rank_merge(args):
+    """`rank merge`: rank.merge_rankings of the shard folders; prints the summary."""
+    from hubensemble.rank import merge_rankings
+
+    values = options.kwargs_for("merge", args)
+    if not args.given_options & {"top_k", "threshold", "greedy", "max_k"}:
+        values["top_k"] = None  # the rule the shards were ranked with (merge_rankings)
+    ranking = merge_rankings(args.shards, args.out, **values)
+    summary(args, ranking.summary())
+    return 0
+
+
+# --- ensemble ------------------------------------------------------------------------------------
+
+def cmd_ensemble(args):
+    """`ensemble`: ensemble.run_ensemble over RUN/candidates; prints the selection."""
+    from hubensemble.ensemble import format_ensemble, run_ensemble
+
+    result = run_ensemble(args.run, **options.kwargs_for("ensemble", args))
+    summary(args, format_ensemble(result))
+    return 0
+
+
+# --- cost / distill ------------------------------------------------------------------------------
+
+def cmd_cost(args):
+    """`cost`: cost.stage.run_cost (FLOPs, parameters, latency per candidate, cached)."""
+    from hubensemble.cost.stage import format_costs, run_cost
+
+    costs = run_cost(args.run, progress=not args.quiet)
+    summary(args, format_costs(costs))
+    return 0
+
+
+def _distill_student(args):
+    """distill's --student, checked before TensorFlow loads: a typo is refused at once."""
+    if args.student is not None:
+        from hubensemble.distill import check_student
+        check_student(args.run, args.student)
+
+
+def cmd_distill(args):
+    """`distill`: distill.run_distill; prints the student beside the best member and ensemble."""
+    from hubensemble.distill import format_distill, run_distill
+
+    result = run_distill(args.run, **options.kwargs_for("distill", args), progress=not args.quiet)
+    summary(args, format_distill(result, args.run))  # (its report: refresh_report)
+    return 0
+
+
+# --- zoo -----------------------------------------------------------------------------------------
+
+def cmd_zoo_build(args):
+    """`zoo build`: zoo.build_zoo; prints the zoo folder (stdout); a build ends with what it
+    built where, its catalogue named (`zoo.builder.built_words`, stderr); onto the complete
+    zoo it would build, a note that says so (`zoo.builder.complete_words`), and exit 0."""
+    from hubensemble.zoo import build_zoo
+
+    _import_tensorflow(args.verbose, now=False)  # a zoo already there needs no TensorFlow
+    path = build_zoo(args.preset, args.out, seed=args.seed, progress=not args.quiet,
+                     workers=args.workers)
+    print_result(path)
+    return 0
+
+
+# --- tune ----------------------------------------------------------------------------------------
+
+def cmd_tune(args):
+    """`tune`: tune.run_tune (resumable sweep); prints the sweep summary. A worker of a
+    chief/worker sweep with nothing left to run prints it before TensorFlow loads
+    (`sweepend.finished_worker`: its import took 6-13 s and ~700 MB for the same words)."""
+    from hubensemble.rundir import lock_member
+    from hubensemble.sweepend import finished_worker
+    from hubensemble.sweepsummary import format_summary
+
+    call = options.kwargs_for("tune", args)
+    sweep = finished_worker(args.run, lock_member(args)[0], call, progress=not args.quiet)
+    if sweep is None:
+        _import_tensorflow(args.verbose)
+        from hubensemble.tune import run_tune
+        sweep = run_tune(args.run, **call, progress=not args.quiet)
+    summary(args, format_summary(sweep))
+    return 0
+
+
+# --- export / predict / evaluate / report ---------------------------------------------------------
+
+def cmd_export(args):
+    """`export`: export.export_ensemble; prints where it went and the reload check."""
+    from hubensemble.export import export_ensemble
+
+    if args.add_warmup is not None:  # an export's warmup file alone, not an export
+        from hubensemble.export.warmup import add_warmup_words
+        return summary(args, add_warmup_words(args.add_warmup)) or 0
+    strategy = None
+    if args.strategy != "cpu" or args.tpu:
+        from hubensemble.tune import get_strategy
+        strategy = get_strategy(args.strategy, args.tpu)
+    result = export_ensemble(args.run, args.out, **options.kwargs_for("export", args),
+                             strategy=strategy, progress=not args.quiet)
+    what = (f"the student {result.student['trial']}" if result.student
+            else f"{len(result.members)} member(s)")
+    summary(args, f"exported {what} to {result.path} "
+                  f"(reload check max |dp| = {result.max_abs_diff:.2e})")
+    if result.test:  # --retrain-full: the test figures of what was exported
+        summary(args, result.format_test())
+    if result.tflite:
+        from hubensemble.export.tflite import format_tflite
+
+        summary(args, format_tflite(result.tflite))
+    return 0
+
+
+def _export_flags(args):
+    """export's flags (and --out), checked before TensorFlow and the run folder's files."""
+    from hubensemble.exportfolder import check_add_warmup
+    from hubensemble.preflight import check_export_flags
+    if check_add_warmup(args.add_warmup, args.run, args.given_options, args.out):
+        return  # --add-warmup MODEL alone
+    check_export_flags(args.out, export_format=args.export_format, quantize=args.quantize,
+                       tflite_size=args.tflite_size, run_dir=args.run)
+    if args.export_student is not None:  # no student, or its teacher changed: before TensorFlow
+        from hubensemble.studentexport import student_for_export
+        student_for_export(args.run, args.export_student, retrain_full=args.retrain_full,
+                           skip_missing=args.skip_missing)
+
+
+def _model_folder(args):
+    """evaluate's --out file and --model folder (predict's too), checked before TensorFlow."""
+    from hubensemble.formats import check_saved_model_folder
+    if getattr(args, "out", None):  # before the evaluation, not after it
+        from hubensemble.evaluate import check_evaluation_target
+        check_evaluation_target(args.out)
+    check_saved_model_folder(args.model)
+    if args.func is cmd_evaluate:
+        from hubensemble.evaluate import check_evaluate_options, check_evaluation_data
+        check_evaluate_options(args.eval_split, args.corruptions, args.severities)
+        check_evaluation_data(args.model, args.data)  # no --data: the run's, or which spec
+
+
+def cmd_predict(args):
+    """`predict`: export.predict on image files and folders; exit 1 when one was unreadable."""
+    _import_tensorflow(args.verbose, now=False)  # by predict, after it looked at the files
+    from hubensemble.prediction import format_predictions, predict
+    results = predict(args.model, args.images, progress=not args.quiet,
+                      **options.kwargs_for("predict", args))
+    print_result(format_predictions(results, as_json=args.json))
+    say(args, results.tally())  # on stderr, after a bar: "predicted N of M files…"
+    return 1 if results.skipped else 0
+
+
+def cmd_evaluate(args):
+    """`evaluate`: evaluate_model on clean (and corrupted) images; --out writes them as JSON."""
+    from hubensemble import evaluate as ev
+    from hubensemble.data.specs import skips_said
+    with skips_said():  # its summary below says them
+        task = ev.load_evaluation_task(args.model, args.data, data_dir=args.data_dir,
+                                       split=args.eval_split)
+    listed = formats.skipped_list(args.out, "evaluate")
+    if args.data:  # what was read of it, as every command that loads data says (not -q)
+        say(args, task.summary(skipped_in=listed, scored=args.eval_split), logged=False)
+    result = ev.evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
+                               progress=not args.quiet)
+    print_result(ev.format_evaluation(result, skipped_in=listed))  # with -q too; no log
+    if args.out:
+        ev.write_evaluation(result, args.out)
+        say(args, f"wrote {absolute(args.out)}")
+    return 0
+
+
+def cmd_report(args):
+    """`report`: report.write_report; prints the paths of report.md and report.html (absolute,
+    each on one line: text.escaped)."""
+    from hubensemble.report import write_report
+    from hubensemble.text import escaped
+
+    md, html = write_report(args.run)
+    summary(args, f"{escaped(md)}\n{escaped(html)}")
+    return 0
+
+
+# --- fit / demo ----------------------------------------------------------------------------------
+
+def _options_from(args):
+    """The FitOptions of a parsed fit/demo command line: every option whose record is fit."""
+    from hubensemble.pipeline import FitOptions
+
+    return FitOptions(**{o.name: getattr(args, o.name)
+                         for o in options.options_for(record="fit")})
+
+
+def cmd_fit(args):
+    """`fit`: pipeline.fit with the FitOptions of the command line; prints the summary."""
+    from hubensemble.pipeline import fit
+    from hubensemble.resume import refuse_changed_options
+    from hubensemble.rundir import Run
+
+    options = _options_from(args)
+    # Before the data loads, as fit checks a Python caller's (run.json alone says it).
+    refuse_changed_options(Run(args.out), options, restart=args.restart)
+    # Loaded here, so fit keeps data_args (later stages can load the data again); fit says
+    # its summary (counts, skipped files), as it does for Python.
+    data_args, task = load_data(args, said=False)
+    result = fit(args.specs, task, args.out, export=args.export, data_args=data_args,
+                 restart=args.restart, progress=not args.quiet, cache_dir=args.cache_dir,
+                 use_cache=args.use_cache, options=options)
+    summary(args, result.summary())
+    return 0
+
+
+def cmd_demo(args):
+    """`demo`: builds the offline zoo once, then fits sklearn:digits with the demo catalogue."""
+    import time
+
+    from hubensemble.pipeline import fit
+    from hubensemble.rundir import DataArgs
+    from hubensemble.zoo import ensure_zoo, is_cached, zoo_dir
+
+    start = time.time()
+    cached = is_cached("demo")
+    say(args, f"hubensemble demo: the offline zoo of pre-trained modules "
+        f"({'cached in' if cached else 'built now, once, into'} {zoo_dir('demo')}), "
+        f"then scikit-learn's handwritten digits; run folder {args.out}")
+    ensure_zoo("demo", progress=not args.quiet)
+    zoo_seconds = time.time() - start
+    result = fit(args.specs, "sklearn:digits", args.out,  # the demo catalogue (check_inputs)
+                 data_args=DataArgs(spec="sklearn:digits", seed=args.data_seed),
+                 restart=args.restart, progress=not args.quiet, cache_dir=args.cache_dir,
+                 use_cache=args.use_cache, options=_options_from(args))
+    zoo = "cached" if cached else f"built in {zoo_seconds:.0f} s"
+    summary(args, f"{result.summary()}\nzoo: {zoo}; demo total {time.time() - start:.0f} s")
+    return 0
+
+
+DEMO_TOP_K = 4  # modules the demo fine-tunes (x 4 trials each): minutes on a laptop CPU
