@@ -9,8 +9,9 @@ import os
 import sys
 from typing import Any, Callable, Iterable
 
+from hubensemble.errors import HubensembleError
 from hubensemble.options import (BY_NAME, EMPTY_PATH, EMPTY_SPEC, EMPTY_VALUE, GROUPS,
-                                 PATH_METAVARS, SPEC_METAVAR, _check_one, meant,
+                                 PATH_METAVARS, SPEC_METAVAR, OptionError, _check_one, meant,
                                  options_for)
 from hubensemble.optionrecord import Option
 from hubensemble.text import closest_name, shell_word
@@ -482,3 +483,28 @@ def one_of_usage(parser: argparse.ArgumentParser, *dests: str) -> None:
     formatter = parser._get_formatter()
     formatter.add_usage(None, rest[:at] + chosen + rest[at:], [group])  # "usage: " wraps it
     parser.usage = formatter.format_help().strip().split(" ", 1)[1].replace("%", "%%")
+
+
+def command_parser(root: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The parser of the command `args` (a parsed namespace of `root`) ran: `export`'s, `rank
+    merge`'s, `zoo build`'s, found down from `root` through the sub-command each level's
+    dest names; `root` itself when `args` names none."""
+    parser = root
+    while True:  # argparse's _SubParsersAction: private, as in Parser._check_value
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        name = getattr(args, subs[0].dest, None) if subs else None
+        if not subs or name not in subs[0].choices:
+            return parser
+        parser = subs[0].choices[name]
+
+
+def is_usage_error(exc: BaseException, *, checks: bool = False) -> bool:
+    """Whether `exc` refuses the command line itself, as argparse's errors do (exit 2 with
+    the command's usage line): an OptionError (a flag's value, a combination of flags:
+    `export` without --run, --train-batch-size without --retrain-full) anywhere; with
+    `checks` (the command's checks before its work: preflight.check_inputs, its parser's
+    `check`), also a plain HubensembleError, which those raise for flags that do not go
+    together (--tpu without --strategy tpu, a --budget its --sweep cannot hold, --modules a
+    catalogue lacks). Not its subclasses: a run folder (RunError), the data (DataError) or a
+    catalogue file (CatalogueError) refused is no usage error."""
+    return isinstance(exc, OptionError) or checks and type(exc) is HubensembleError

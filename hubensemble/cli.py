@@ -15,7 +15,8 @@ import logging
 import os
 import sys
 
-from hubensemble import __version__, _tf, arguments, errors, exits, kerasenv, options
+from hubensemble import (__version__, _tf, arguments, environment, errors, exits, kerasenv,
+                         options, terminal)
 from hubensemble.cliargs import CATALOGUE_HELP, add_data_args, add_fit_args
 from hubensemble.commands import (  # noqa: F401 (_options_from: cli's before the split)
     DEMO_TOP_K, _distill_student, _export_flags, _import_tensorflow, _merge_shards,
@@ -296,14 +297,27 @@ def main(argv=None):
         return _no_command(parser)
     said = []  # the exit code of the stop line said: a stop in the cleanup after it is quiet
     try:
-        return _command(args, said)
+        return _command(args, said, parser)
     except KeyboardInterrupt as e:  # out of the outermost blocks' cleanup (terminal_log, …)
         return said[0] if said else errors.stop_code(e)
 
 
-def _command(args, said: list) -> int:
+def _usage_error(parser, args, exc: HubensembleError) -> int:
+    """A usage error found after argparse parsed (`exc`: a flag's value or a combination of
+    flags refused), in argparse's own shape: the command's usage line, then "hubensemble
+    export: error: …" (stderr, even with -q; logged, for RUN/log.txt when it is open); 2.
+    `export` without --run said only "hubensemble: error: export needs --run RUN …"."""
+    command = arguments.command_parser(parser, args)
+    command.print_usage(sys.stderr)
+    terminal.stopped(f"{command.prog}: error: {errors.shown(exc)}", exc)
+    return 2
+
+
+def _command(args, said: list, parser=None) -> int:
     """`main`'s command run in its blocks (the terminal's log, the run's log and lock, the
-    signals); appends to `said` the exit code of the stop line it says."""
+    signals); appends to `said` the exit code of the stop line it says. A usage error after
+    argparse (`arguments.is_usage_error`) is said as argparse says its own, with the usage
+    line of `parser`'s command (`_usage_error`)."""
     def stopped(exc, **kwargs):
         said.append(exits.stopped_code(args, exc, **kwargs))
         return said[-1]
@@ -316,9 +330,15 @@ def _command(args, said: list) -> int:
     with terminal_log(args), command_line(), _tf.quiet_env_restored():
         try:
             from hubensemble.preflight import check_inputs  # no TensorFlow: at once, as argparse
-            check_inputs(args)
-            if getattr(args, "check", None):  # errors, before a run folder or its log is made
-                args.check(args)
+            environment.check_environment()  # (also check_inputs'): no flag's, no usage line
+            try:
+                check_inputs(args)
+                if getattr(args, "check", None):  # errors, before a run folder or its log
+                    args.check(args)
+            except HubensembleError as e:
+                if parser is None or not arguments.is_usage_error(e, checks=True):
+                    raise
+                return _usage_error(parser, args, e)
             with sigterm_interrupts(), _run_log(args), kerasenv.stage_settings():
                 try:  # inside the log's context: RUN/log.txt says why the command stopped
                     if backend_note:
@@ -340,6 +360,9 @@ def _command(args, said: list) -> int:
                 except (KeyboardInterrupt, Exception) as e:  # a stop may come out as any error
                     with errors.held_stops():  # its line whole, in RUN/log.txt too
                         disk = exits.machine_error(e)  # also behind TensorFlow's, h5py's errors
+                        if (parser is not None and arguments.is_usage_error(e)
+                                and not errors.pending_stop()):  # a stage's: export/stage
+                            return _usage_error(parser, args, e)
                         if not (isinstance(e, stops) or errors.pending_stop() or disk):
                             crashed(e)
                             raise

@@ -471,7 +471,7 @@ def test_export_usage_says_it_needs_run_or_add_warmup(in_process):
                             "--add-warmup MODEL) [--out DIR] "), usage
     assert "[--run" not in usage and "[--add-warmup" not in usage, usage
     code, out, err = in_process("export")
-    assert code == 2 and "hubensemble: error: export needs --run RUN (the run folder" in err
+    assert code == 2 and "hubensemble export: error: export needs --run RUN (the run folder" in err
     code, out, err = in_process("export", "--run", "r", "--add-warmup", "m")
     assert code == 2 and "--add-warmup MODEL works on the export folder MODEL alone: leave " \
         "out --run" in err
@@ -3029,3 +3029,33 @@ def test_catalogue_validate_says_a_files_warnings_before_its_ok_and_counts_them(
     assert said[verdicts[1]][0] == f"{two}: ok (1 module, 1 warning)", said
     assert said[verdicts[2]][0] == "the 2 catalogues together: ok (1 warning)", said
     assert [ok for _, ok in said] == [None, None, True, None, True, None, True], said
+
+
+def test_usage_errors_found_after_parsing_have_argparses_shape_in_every_command(tmp_path):
+    """`hubensemble export` (no --run), --tpu without --strategy tpu, a --budget its --sweep
+    cannot hold, --quantize without --format tflite, a student's --skip-missing: refused
+    after argparse parsed, each said only "hubensemble: error: …" where argparse's own errors
+    show the command's usage line and "hubensemble export: error: …". Each is checked
+    against argparse's own error for the same command (an unknown flag): the same usage
+    lines, the same prefix, exit 2; nothing is written."""
+    run = tmp_path / "run"
+    cases = [(["export"], "export needs --run RUN"),
+             (["export", "--run", run, "--add-warmup", tmp_path], "leave out --run"),
+             (["export", "--run", run, "--quantize", "float16"], "only to the TFLite"),
+             (["export", "--run", run, "--student", "--skip-missing"], "--skip-missing"),
+             (["tune", "--run", run, "--strategy", "cpu", "--tpu", "x"], "--strategy tpu"),
+             (["tune", "--run", run, "--sweep", "aug", "--budget", "1"], "--budget 4"),
+             (["demo", "--out", run, "--strategy", "cpu", "--tpu", "x"], "--strategy tpu")]
+    argvs = [argv for argv, _ in cases]
+    argvs += [[argv[0], "--bogus-flag", *argv[1:]] for argv in argvs]  # argparse's own
+    said = each_in_one_process(*argvs)
+    for (argv, words), ours, theirs in zip(cases, said, said[len(cases):]):
+        command = f"hubensemble {argv[0]}"
+        assert theirs[0] == 2 and "--bogus-flag" in theirs[2], theirs  # the reference
+        usage = theirs[2].splitlines()[:-1]
+        lines = ours[2].splitlines()
+        assert ours[0] == 2 and lines[:-1] == usage and lines[0].startswith(f"usage: {command}"
+                                                                            ), ours[2]
+        assert lines[-1].startswith(f"{command}: error: ") and words in lines[-1], ours[2]
+        assert not ours[3], argv  # before TensorFlow
+    assert not run.exists()
