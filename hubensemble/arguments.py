@@ -45,12 +45,46 @@ INTENT_FLAGS = {
 }
 
 
-def _intent(flag: str):
-    """INTENT_FLAGS' entry for `flag` as typed in any case, with _ for - (--LR, Keras'
-    --learning_rate, --Epochs: `text.closest_name` evens these out, so an exact look-up let
-    them fall through to a flag they merely look like, "--LR: catalogue add takes --layer");
+#: The spellings of a learning rate and of a training length as other tools' flags write
+#: them, in `_flag_form` (lower case, no - or _): Keras' learning_rate, PyTorch scripts'
+#: --lr and --base-lr, --lr_rate, --num-epochs, --train-steps, --max-iters (a new-user check:
+#: `--learningrate` and `--lr_rate` fell through to no note at all); each with the suffix of
+#: a command's own flag for it (distill's --distill-lr, --distill-steps), or None.
+_INTENT_FORMS = {
+    **{p + w: "lr" for p in ("", "base", "init", "initial", "max", "peak")
+       for w in ("lr", "learningrate", "learnrate", "lrrate")},
+    **{p + w: "steps" if w.startswith(("step", "iter")) else None
+       for p in ("", "num", "n", "max", "total", "train", "training")
+       for w in ("steps", "step", "epochs", "epoch", "iterations", "iters")},
+}
+
+
+def _flag_form(flag: str) -> str:
+    """`flag` as typed, evened out for the intent look-up: "=value", the dashes and
+    underscores dropped, lower case (--Learning_Rate=0.1, --learning-rate -> learningrate)."""
+    return flag.split("=", 1)[0].lower().replace("-", "").replace("_", "")
+
+
+def _intent(flag: str, known=()) -> tuple | None:
+    """(INTENT_FLAGS' entry, the suffix of a command's own flag for it or None) for `flag`
+    as typed in any case and with any - or _ (--LR, Keras' --learning_rate, --lr_rate,
+    --learningrate, --Epochs: an exact look-up let them fall through to a flag they merely
+    look like, "--LR: catalogue add takes --layer", or to nothing), also mistyped, when
+    that is the nearest of these spellings and the command's `known` flags by git's rule
+    (`text.closest_name`: --stpes, --epcohs, --stepps, --learnign-rate); a typed word of
+    under 5 letters only as such (--eps, --stem, --rate are no --steps, --step, --lr-rate).
     None for any other flag."""
-    return INTENT_FLAGS.get(flag.lower().replace("_", "-"))
+    form = _flag_form(flag)
+    entries = {_flag_form(k): (v, None) for k, v in INTENT_FLAGS.items()}
+    entries.update((f, (_TRAINING, suffix)) for f, suffix in _INTENT_FORMS.items())
+    if form not in entries and len(form) >= 5:
+        own = {_flag_form(k) for k in known}
+        nearest = closest_name(form, [*(e for e in entries if len(e) >= 5), *own])
+        form = nearest if nearest not in own else form
+    if form not in entries:
+        return None
+    entry, suffix = entries[form]
+    return entry, suffix or (form if _flag_form(flag) == form else None)
 
 
 #: The namespace attribute where every option notes that it was given (a set of names);
@@ -211,10 +245,10 @@ class Parser(argparse.ArgumentParser):
         flags = [a.split("=", 1)[0] for a in extras if self._unknown_flag(a)]
         hints, notes = {}, []
         for f in flags:
-            intent = _intent(f)
-            # This command's own flag of that name (distill --lr: --distill-lr) comes first.
-            own = ([k for k in known if k.endswith("-" + f[2:].lower().replace("_", "-"))]
-                   if intent else [])
+            intent, suffix = _intent(f, known) or (None, None)
+            # This command's own flag of that name (distill --lr, --learning_rate:
+            # --distill-lr) comes first.
+            own = [k for k in known if suffix and k.endswith("-" + suffix)]
             if own:
                 hints[f] = own[0]
                 continue

@@ -3059,3 +3059,70 @@ def test_usage_errors_found_after_parsing_have_argparses_shape_in_every_command(
         assert lines[-1].startswith(f"{command}: error: ") and words in lines[-1], ours[2]
         assert not ours[3], argv  # before TensorFlow
     assert not run.exists()
+
+
+def refused(capsys, *argv) -> str:
+    """The last line argparse says refusing `argv` (exit 2)."""
+    with pytest.raises(SystemExit) as stop:
+        parse(*argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    return err.strip().splitlines()[-1]
+
+
+def commands_of() -> dict:
+    """{command: its parser} of every command (`rank merge` too) of `hubensemble`."""
+    import argparse
+
+    from hubensemble.cli import build_parser
+
+    todo, found = [build_parser()], {}
+    while todo:
+        for a in todo.pop()._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for p in a.choices.values():
+                    if p.command not in found:
+                        found[p.command] = todo.append(p) or p
+    return found
+
+
+SWEEP_NOTE = "learning rates and training steps are a sweep's, scaled by a profile"
+
+
+@pytest.mark.parametrize("flag", [
+    "--stpes", "--setps", "--stepps", "--epcohs", "--Epcohs", "--learnign-rate",
+    "--learningrate", "--learning_rate", "--lr_rate", "--lr-rate", "--LR", "--LearningRate",
+    "--base-lr", "--num_epochs", "--Train-Steps", "--max-iters"])
+def test_a_learning_rate_or_a_length_spelled_any_way_or_mistyped_gets_the_sweeps_note(
+        flag, capsys):
+    """`tune --stpes 5` (a swap), --stepps (a doubled letter), `--learningrate` and
+    `--lr_rate` had no word: only --lr, --learning-rate, --steps, … as typed were known, and
+    no command takes --steps, so git's rule had nothing to be near. Distill, which has its
+    own, is pointed at it."""
+    said = refused(capsys, "tune", "--run", "r", flag, "1")
+    assert said.startswith(f"hubensemble tune: error: unrecognized arguments: {flag} 1 (")
+    assert SWEEP_NOTE in said and "did you mean" not in said, said
+    said = refused(capsys, "distill", "--run", "r", flag, "1")
+    assert "did you mean --distill-" in said or SWEEP_NOTE in said, said
+    if "lr" in flag.lower() or "learn" in flag.lower():
+        assert "did you mean --distill-lr?" in said, said
+
+
+def test_no_flag_of_any_command_and_no_near_miss_is_taken_for_a_learning_rate():
+    """The near misses of the spellings above (--eps, --stem, --rate: a letter or two off a
+    short word) and every flag any command takes, given to a command that lacks it, get no
+    sweep note, but for the flags INTENT_FLAGS names (--workers: zoo build's)."""
+    from hubensemble.arguments import INTENT_FLAGS, _intent
+
+    by_command = commands_of()
+    flags = {f for p in by_command.values() for f in p._option_string_actions
+             if f.startswith("--")}
+    assert SWEEP_NOTE in by_command["tune"]._unrecognized(["--stpes"])  # (the reference)
+    for flag in ["--eps", "--stem", "--rate", "--lrs", "--sleep", "--step-size", "--lr-decay",
+                 "--learner", "--warmup", "--tests", "--seeds", "--strat"]:
+        assert SWEEP_NOTE not in by_command["tune"]._unrecognized([flag]), flag
+    for p in map(by_command.get, ("tune", "distill", "fit", "predict")):  # (`_intent`: what
+        known = [f for f in p._option_string_actions if f.startswith("--")]
+        for flag in sorted(flags - set(known) - set(INTENT_FLAGS)):
+            assert _intent(flag, known) is None, (p.command, flag)  # `_unrecognized`'s note
+    assert _intent("--stpes", ["--run"]) and _intent("--stpes", ["--stpes"]) is None
