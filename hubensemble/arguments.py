@@ -264,15 +264,26 @@ class Parser(argparse.ArgumentParser):
             # A prefix (argparse's abbreviation, refused: `__init__`) means the flags it
             # begins (--cat: --catalogue, not git's nearest --data; --vers: both).
             begun = sorted(k for k in known if k.startswith(f) and len(f) > 2)
-            meant = " or ".join(begun) if begun else closest_name(f, known)
-            others = [] if meant else self.commands_taking(f)
+            # Another command's flag as typed for what this one takes under another flag
+            # (fit --corruptions: not "did you mean --no-corruptions?" alone, `_twin`);
+            # else, when none of this command's flags is near, the flag it mistypes.
+            others = [(c, g) for c, g in self.commands_taking(f) if g == f.split("=", 1)[0]
+                      ] if self is not self.root else []
+            twin = self._twin(others[0][1]) if others else None
+            meant = None if twin and not begun else (
+                " or ".join(begun) if begun else closest_name(f, known))
+            others = [] if meant else others or self.commands_taking(f)
+            twin = twin or (self._twin(others[0][1]) if others and self is not self.root
+                            else None)
             if others:
-                meant = _near_flag(others[0][1], known)
+                meant = None if twin else _near_flag(others[0][1], known)
                 names = [c for c, _ in others]
                 notes.append(f"{', '.join(names)} take{'s' if len(names) == 1 else ''} "
                              f"{others[0][1]}, {self.command} does not" if self is not self.root
                              else f"{others[0][1]} goes after the command: "
                                   f"{', '.join(names)} take{'s' if len(names) == 1 else ''} it")
+            if twin:
+                notes.append(twin)
             if meant:
                 hints[f] = meant
         hint = ", ".join(k + (f" for {f}" if len(flags) > 1 else "") for f, k in hints.items())
@@ -296,10 +307,8 @@ class Parser(argparse.ArgumentParser):
         """The command this parser reads, as typed after the top parser's name (`rank merge`)."""
         return self.prog.removeprefix(self.root.prog + " ") if self is not self.root else self.prog
 
-    def commands_taking(self, flag: str) -> list[tuple[str, str]]:
-        """[(command, its flag)] of the other commands of the top parser (`rank merge` as
-        such) that take `flag` or, when none does, the flag it most likely mistypes
-        (`text.closest_name`); sorted by command; [] when none is close."""
+    def _commands(self) -> list["Parser"]:
+        """The parsers of every command of the top parser but this one (`rank merge` too)."""
         parsers, seen = [], set()
         todo = [self.root]
         while todo:
@@ -311,8 +320,38 @@ class Parser(argparse.ArgumentParser):
                             seen.add(id(child))
                             parsers.append(child)
                             todo.append(child)
+        return [p for p in parsers if p is not self and isinstance(p, Parser)]
+
+    def _twin(self, flag: str) -> str | None:
+        """"ensemble's own flag for this is --budget" when this command takes what `flag`
+        means to the other commands that take it under another flag: one option of the
+        table with a flag per command (`Option.variants`: fit's --ensemble-budget is
+        ensemble's --budget, fit's --no-corruptions evaluate's --corruptions), or the run
+        folder (metavar RUN: fit's --out is tune's --run, and back); the commands are named
+        when only some of those taking `flag` mean it (--out: not export's, evaluate's).
+        None when this command has no such flag."""
+        def meaning(action):
+            return "RUN" if action.metavar == "RUN" else action.dest
+
+        taking = {p.command: meaning(p._option_string_actions[flag]) for p in self._commands()
+                  if flag in p._option_string_actions}
+        for action in self._actions:
+            own = [f for f in action.option_strings if f.startswith("--")][:1]
+            if not own or flag in action.option_strings or meaning(action) not in taking.values():
+                continue
+            own = own[0]
+            meant = sorted(c for c, m in taking.items() if m == meaning(action))
+            what = ("this" if len(meant) == len(taking)
+                    else f"{', '.join(meant)}'s {flag}")
+            return f"{self.command}'s own flag for {what} is {own}"
+        return None
+
+    def commands_taking(self, flag: str) -> list[tuple[str, str]]:
+        """[(command, its flag)] of the other commands of the top parser (`rank merge` as
+        such) that take `flag` or, when none does, the flag it most likely mistypes
+        (`text.closest_name`); sorted by command; [] when none is close."""
         flags = {p.command: [f for f in p._option_string_actions if f.startswith("--")]
-                 for p in parsers if p is not self and isinstance(p, Parser)}
+                 for p in self._commands()}
         name = flag.split("=", 1)[0]
         taken = sorted((c, name) for c, fs in flags.items() if name in fs)
         if taken:

@@ -3126,3 +3126,32 @@ def test_no_flag_of_any_command_and_no_near_miss_is_taken_for_a_learning_rate():
         for flag in sorted(flags - set(known) - set(INTENT_FLAGS)):
             assert _intent(flag, known) is None, (p.command, flag)  # `_unrecognized`'s note
     assert _intent("--stpes", ["--run"]) and _intent("--stpes", ["--stpes"]) is None
+
+
+def test_a_flag_whose_twin_another_command_names_otherwise_is_named():
+    """`ensemble --ensemble-budget 4` said "(demo, fit take --ensemble-budget, ensemble does
+    not)" and no more: ensemble's own flag for it is --budget. Every option of the table with
+    another flag in another command (Option.variants), both ways, and the run folder (fit's
+    --out is tune's --run)."""
+    from hubensemble import options
+    from hubensemble.cli import build_parser
+
+    root = build_parser()
+    by_command = {p.command: p for p in root._commands()}
+    pairs = [("tune", "--out", "--run"), ("report", "--out", "--run"),
+             ("fit", "--run", "--out"), ("rank", "--run", "--out"), ("demo", "--run", "--out"),
+             ("rank merge", "--run", "--out")]
+    for o in options.options_for():
+        flags = {c: o.settings(c)["flags"][-1] for c in o.commands}
+        pairs += [(c, f, flags[c]) for c in flags for f in set(flags.values()) - {flags[c]}]
+    assert ("ensemble", "--ensemble-budget", "--budget") in pairs
+    assert ("evaluate", "--no-corruptions", "--corruptions") in pairs
+    assert ("fit", "--corruptions", "--no-corruptions") in pairs
+    for command, typed, own in pairs:
+        if typed in by_command[command]._option_string_actions:  # fit --budget: tune's
+            continue
+        said = by_command[command]._unrecognized([typed])
+        assert said.endswith(f"{command}'s own flag for this is {own})") or said.endswith(
+            f"'s {typed} is {own})"), said
+        assert "did you mean" not in said, said
+    assert "own flag" not in by_command["predict"]._unrecognized(["--out"])  # none: no word
