@@ -1093,7 +1093,7 @@ def test_untrusted_names_show_literally_in_report_html(evil_run):
 def test_stage_times_are_listed_in_the_order_fit_runs_the_stages():
     # A stage first recorded by a later fit (evaluate, after one without corruptions) was
     # listed after report: "export 9.3 s, report 1.4 s, evaluate 24.4 s".
-    from hubensemble.report.sections import fit_order
+    from hubensemble.report.runsections import fit_order
 
     stages = {"rank": 1, "tune": 2, "cost": 3, "ensemble": 4, "export": 5, "report": 6,
               "evaluate": 7, "something-new": 8}
@@ -1105,10 +1105,10 @@ def test_the_stage_table_says_reused_and_stopped_stages_in_the_fit_summarys_word
     """The report's "Time per stage" showed run.json's fields, "reused = True,
     interrupted_seconds = 13.3" and "reads = <64 hex digits>" (helper 292), where the fit
     summary says "export 48.4 s (earlier runs, reused)" (`report.write.stage_time_line`):
-    both say it in one wording (`sections.stage_time_note`). Records only, no run."""
+    both say it in one wording (`runsections.stage_time_note`). Records only, no run."""
     from types import SimpleNamespace
 
-    from hubensemble.report.sections import _stages_section
+    from hubensemble.report.runsections import _stages_section
     from hubensemble.report.write import stage_time_line
 
     stages = {"export": {"seconds": 48.4, "interrupted_seconds": 13.3, "reused": True,

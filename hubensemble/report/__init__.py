@@ -6,7 +6,8 @@ The sub-modules, one concern each:
   `hubensemble.candidate`, metrics through `hubensemble.metrics`) and the numbers derived
   from it (kNN score vs fine-tuned accuracy, Spearman's rho);
 * `checks` — the kinds of the JSON values the report reads, checked first (damage named);
-* `sections` — what each section says (`datarows`: the rows on a data load's files;
+* `sections` — what each section says (`ensemblesections`: those on ensemble.json;
+  `runsections`: those on run.json; `datarows`: the rows on a data load's files;
   `perclass`: the per-class accuracy rows and `confusion`; `labels`: the "Labels to check"
   section and its closing-table line, from `hubensemble.labelcheck`); `figures` — the
   matplotlib plots;

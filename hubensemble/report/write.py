@@ -12,8 +12,9 @@ from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.labels import summary_line, write_list
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
-from hubensemble.report.sections import (_n, _seconds, build_sections, fit_order,
-                                         stage_time_note)
+from hubensemble.report.fmt import counted as _n, duration as _seconds
+from hubensemble.report.runsections import fit_order, stage_time_note
+from hubensemble.report.sections import build_sections
 from hubensemble.text import absolute, escaped, printable, shell
 from hubensemble.data.coverage import (balanced_line, coverage_note, few_note, majority_note,
                                        unbalanced)

@@ -1,0 +1,287 @@
+"""The report's sections on RUN/ensemble.json: the ensemble size curve, the best single member
+vs the ensemble on test, the per-class accuracy on test and the members' table."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubensemble import ensemble as ens
+from hubensemble.chance import members_chance_text
+from hubensemble.cost.records import figure
+from hubensemble.data.coverage import coverage_note, few_note, majority_note, unbalanced
+from hubensemble.ensembletext import size_rule_text, test_missing_text
+from hubensemble.errors import RunError
+from hubensemble.hyperrule import PROBE_HPARAMS
+from hubensemble.lockwords import command_line
+from hubensemble.metrics import balanced_accuracy
+from hubensemble.report.checks import note as reader_note
+from hubensemble.report.figures import RELIABILITY_BINS, plot_curve, plot_reliability
+from hubensemble.report.fmt import compact as _compact, counted as _n, number as _f
+from hubensemble.report.perclass import perclass_section
+from hubensemble.report.render import Code, Figure, Inline, Section, Strong, Table
+from hubensemble.report.runfiles import candidate_accuracy, candidate_ce, in_folder
+
+
+def _members(files):
+    return list((files.ensemble or {}).get("members") or [])
+
+
+def _one_model(files) -> str | None:
+    """For an ensemble of one member, the words that say so: it is that one model, nothing is
+    averaged (and, when so, it is the best single member, whose rows then repeat its own);
+    None for more members."""
+    members = _members(files)
+    if len(members) != 1:
+        return None
+    trial = members[0].get("trial")
+    best = (((files.ensemble or {}).get("val") or {}).get("best_single") or {}).get("trial")
+    return (f"{trial}, {'the best single member itself' if trial == best else 'one model'}: "
+            "nothing is averaged")
+
+
+def _curve_section(files, figures) -> Section:
+    sec = Section("Ensemble size")
+    e = files.ensemble
+    if e is None:
+        return sec.add(files.ensemble_note)
+    curve = list(e.get("val_curve") or [])
+    size = int(e.get("size") or len(_members(files)) or 0)
+    if not curve:
+        return sec.add("ensemble.json has no validation curve.")
+    best = (e.get("val") or {}).get("best_single")
+    sec.add(f"Greedy forward selection (Caruana et al., 2004) over "
+            f"{_n(e.get('n_candidates', '?'), 'candidate')}, objective validation "
+            f"{e.get('objective', 'ce')}, budget {_n(e.get('budget', '?'), 'pick')} "
+            f"({'with' if e.get('with_replacement') else 'without'} replacement). Each step "
+            f"adds the candidate that most improves the averaged probabilities; "
+            f"{size_rule_text(e)}: {_n(size, 'pick')}, "
+            f"{_n(len(_members(files)), 'distinct member')}.")
+    stopped = (e.get("limits") or {}).get("stopped") if isinstance(e.get("limits"), dict) \
+        else None
+    if stopped:  # e.g. --max-members 1: the size rule had one point to choose from
+        sec.add(f"The inference budget cut the greedy path short ({stopped}), so the size "
+                "rule chose among those picks only (see \"Inference cost\").")
+    note = coverage_note(files.coverage, "val")
+    if note:
+        sec.add(f"Note: {note[0].upper()}{note[1:]}. The selection cannot tell how the "
+                "ensemble does on those classes.")
+    sec.add(_few_note(files, "val"))
+    if e.get("at_chance"):
+        with command_line():  # the report's commands are the command line's (files.cmd)
+            text = ens.at_chance_text(e["at_chance"])
+        sec.add(Inline(Strong("Warning:"), f" {text[0].upper()}{text[1:]}."))
+    sec.add(_unfinished_note(files))
+    test_curve = e.get("test_curve")
+    # --retrain-full: the curves are the candidates' (the exported members are retrained).
+    before = "; the candidates, before retraining" if files.retrained[0] else ""
+    figures.append(Figure("ensemble_curve", plot_curve(curve, size, best, test_curve),
+                          f"Cross-entropy and accuracy vs ensemble size on validation"
+                          f"{' and test (test not used for any choice)' if test_curve else ''}"
+                          f" (chosen: {size}{before})"))
+    sec.add(figures[-1])
+    return sec
+
+
+def _few_note(files, split) -> str | None:
+    """"Note: …" naming the classes with 1 to 4 examples in `split` ("val" or "test";
+    `coverage.few_note`), whose figures there mean little; None when there are none."""
+    y = files.y_val if split == "val" else files.y_test
+    note = y is not None and few_note([str(n) for n in files.task.get("class_names") or []],
+                                      y, split)
+    return f"Note: {note[0].upper()}{note[1:]}." if note else None
+
+
+def _unfinished_note(files) -> Inline | None:
+    """A warning when the ensemble was selected from an unfinished sweep's pool: the sweep is
+    unfinished now (what to run), or was when `ensemble` ran (ensemble.json's "unfinished":
+    select again from the whole pool); None otherwise."""
+    if files.unfinished:
+        return Inline(Strong("Warning:"), " this ensemble is selected from part of the pool: ",
+                      files.finish_step(), ".")
+    if files.ensemble.get("unfinished"):
+        return Inline(Strong("Warning:"), " this ensemble was selected before the sweep "
+                      f"finished ({files.ensemble['unfinished']} then): run ",
+                      Code(files.cmd("ensemble")), " to select from the whole pool.")
+    return None
+
+
+def _test_panels(files):
+    """[(title, test probabilities, labels)] of the ensemble and the best single member, and
+    the reason when one cannot be drawn."""
+    e = files.ensemble
+    if files.y_test is None:
+        return [], f"{files.path / 'labels' / 'test.npy'} is missing"
+    by_trial = {c.trial: c for c in files.candidates}
+    members = _members(files)
+    panels, notes = [], []
+    missing = [m["trial"] for m in members
+               if m["trial"] not in by_trial or by_trial[m["trial"]].test_probs is None]
+    # Each member once, with the file and what is wrong with it (`RunFiles.member_problems`).
+    notes += [files.member_problems.get(t) or f"candidates/{t}/ records no test predictions"
+              for t in missing]
+    if not missing:
+        probs = np.stack([by_trial[m["trial"]].test_probs for m in members])
+        weights = {i: float(m.get("weight", 1.0)) for i, m in enumerate(members)}
+        panels.append(("ensemble", ens.ensemble_probs(probs, weights), files.y_test))
+    best = ((e.get("test") or {}).get("best_single") or {}).get("trial")
+    if best in by_trial and by_trial[best].test_probs is not None:
+        panels.append((f"best single ({best})", by_trial[best].test_probs, files.y_test))
+    elif best and best not in missing:
+        c = by_trial.get(best)
+        notes.append(in_folder(f"candidates/{best}/", "; ".join(c.notes)) if c and c.notes
+                     else f"candidates/{best}/ is missing or not usable")
+    return panels, "; ".join(notes)
+
+
+def _test_section(files, figures) -> Section:
+    sec = Section("Best single member vs ensemble on test")
+    e = files.ensemble
+    if e is None:
+        return sec.add(files.ensemble_note)
+    test = e.get("test")
+    if not test:
+        with command_line():  # the report's commands are the command line's (files.cmd)
+            why = test_missing_text(e.get("test_missing")) or "no test metrics were recorded"
+        return sec.add(f"No test metrics: {why}. The numbers below the ensemble curve are on "
+                       "validation only.")
+    retrained, after = files.retrained
+    panels, why = _test_panels(files)
+    # Unbalanced test classes: each row's balanced accuracy, from the same test probabilities
+    # as the per-class table (the candidates': "–" for a retrained member's row).
+    balanced = {} if files.y_test is None or not unbalanced(files.y_test) else {
+        title.split(" (")[0]: _f(balanced_accuracy(p, y)) for title, p, y in panels}
+    rows = []
+    for when, t in ((", retrained on train + val", after),
+                    (", before retraining" if after or retrained else "", test)):
+        b = (t or {}).get("best_single") or {}
+        module = next((c.module for c in files.candidates if c.trial == b.get("trial")), "")
+        rows += [[f"{who}{when}", _f(m["accuracy"]),
+                  *([balanced.get(key, "–") if t is test else "–"] if balanced else []),
+                  _f(m["nll"]), _f(m["ece"])]
+                 for key, who, m in (("ensemble",
+                                      f"ensemble ({_n(len(_members(files)), 'member')})",
+                                      (t or {}).get("ensemble")),
+                                     ("best single", f"best single: {b.get('trial')}"
+                                      + (f" ({module})" if module else ""), b)) if m]
+    n = len(files.y_test) if files.y_test is not None else (
+        (files.task.get("sizes") or {}).get("test") or "recorded")
+    sec.add(f"On the {n} test examples (never used for any choice). The best single member "
+            "is the candidate with the best validation objective. NLL = mean cross-entropy "
+            f"(lower is better); ECE = expected calibration error over {RELIABILITY_BINS} "
+            "equal-width confidence bins (lower is better)." + (
+                " The exported members were retrained on train + val (--retrain-full): "
+                "their rows are measured on them; the candidates' (before retraining) are the "
+                "ones selection saw, and the reliability diagrams'." if after else
+                " The exported members were retrained on train + val: these are the members "
+                "before retraining (export again to measure them)." if retrained else ""))
+    single = _one_model(files)
+    if single:
+        sec.add(f"The ensemble has one member ({single})" + (
+            ": both rows are the same model's." if "itself" in single else
+            ": its row is that one model's."))
+    note = coverage_note(files.coverage, "test")
+    if note:
+        sec.add(f"Note: {note[0].upper()}{note[1:]}. These numbers say nothing about "
+                "how the models do on those classes.")
+    sec.add(_few_note(files, "test"))
+    note = files.y_test is not None and majority_note(
+        [str(n) for n in files.task.get("class_names") or []], files.y_test, "test")
+    if note:
+        sec.add(f"Note: {note}, and per class (\"Per-class accuracy on test\" below).")
+    if balanced:
+        sec.add("The test classes are unbalanced: balanced accuracy is the mean of the "
+                "per-class accuracies (\"Per-class accuracy on test\" below), each class "
+                "counted once; accuracy counts each example once.")
+    sec.add(Table(["model", "accuracy", *(["balanced accuracy"] if balanced else []), "NLL",
+                   "ECE"], rows))
+    if why:
+        sec.add(f"{'No' if not panels else 'Incomplete'} reliability diagram: {why}.")
+    if not panels:
+        return sec
+    figures.append(Figure("reliability", plot_reliability(panels),
+                          f"Reliability diagrams on test ({RELIABILITY_BINS} bins): bars = "
+                          "accuracy per confidence bin, red lines = the bin's mean "
+                          "confidence, numbers = examples in the bin, dashed = perfect "
+                          "calibration (bars reaching the red lines)"))
+    return sec.add(figures[-1])
+
+
+def _perclass_section(files) -> Section:
+    if files.ensemble is None:
+        return Section("Per-class accuracy on test").add(files.ensemble_note)
+    return perclass_section(files, _test_panels(files)[0])
+
+
+def _members_section(files) -> Section:
+    sec = Section("Ensemble members")
+    members = _members(files)
+    if not members:
+        return sec.add(files.ensemble_note or "The ensemble has no members.")
+    by_trial = {c.trial: c for c in files.candidates}
+    hparams = [_meaningful_hparams(m) for m in members]
+    keys = list(dict.fromkeys(k for h in hparams for k in h))
+    # A key some member lacks (a probe's lr) is a column with "–" in its rows, not "shared".
+    varying = [k for k in keys if len({_compact(h.get(k, _ABSENT)) for h in hparams}) > 1]
+    shared = [k for k in keys if k not in varying]
+    costs = files.costs.costs if files.costs is not None else {}
+    rows = []
+    for m, h in zip(members, hparams):
+        c = by_trial.get(m.get("trial"))
+        cost = costs.get(m.get("trial"))
+        rows.append([m.get("trial"), m.get("module"), _f(m.get("weight"), 3),
+                     m.get("picks", "–"),
+                     (_f(candidate_accuracy(files, c))
+                      + (" (at chance)" if m.get("trial") in files.at_chance else "")
+                      if c else "–"),
+                     _f(candidate_ce(files, c)) if c else "–"]
+                    + ([figure(cost and cost.gflops, 4), figure(cost and cost.latency(1))]
+                       if costs else [])
+                    + [_compact(h[k]) if k in h else "–" for k in varying])
+    sec.add("Weight = the member's share of the greedy picks (the export averages the "
+            "members' probabilities with these weights).")
+    sec.add(Table(["trial", "module", "weight", "picks", "val accuracy", "val CE"]
+                  + (["GFLOPs", "ms @1"] if costs else []) + varying, rows))
+    weak = [m.get("trial") for m in members if m.get("trial") in files.at_chance]
+    if weak:
+        records = {c.trial: c.record for c in files.candidates}
+        with command_line():  # the report's commands are the command line's (files.cmd)
+            text = members_chance_text({t: files.at_chance[t] for t in weak}, records)
+        sec.add(Inline(Strong("Warning:"), f" {text}."))
+    unreadable = _unreadable_hparams([by_trial[t] for t in dict.fromkeys(
+        m.get("trial") for m in members) if t in by_trial])
+    if unreadable:  # export and distill refuse such a member (Candidate.read_hparams)
+        sec.add(Inline(Strong("Warning:"), *unreadable, " Export and distill refuse such a "
+                       "member; the table shows its hyperparameters as ensemble.json has them."))
+    changed = [f"{t}: {why}" for t in dict.fromkeys(m.get("trial") for m in members)
+               if t in by_trial and (why := by_trial[t].weights_changed())]
+    if changed:  # edited since tune: its figures here are not of the file an export serves
+        sec.add(Inline(Strong("Warning:"), f" {'; '.join(changed)}. The figures here are of the "
+                       "weights tune wrote; an export serves the file as it is now: restore the "
+                       "file, or delete its candidate folder and run ", Code(files.cmd("tune")),
+                       " again (it redoes the trial), then the ensemble."))
+    if shared:
+        same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
+        sec.add(f"Shared by every member: {same}.")
+    return sec
+
+
+_ABSENT = object()  # a hyperparameter a member does not have
+
+
+def _unreadable_hparams(cands) -> list:
+    """Each of `cands` whose hyperparameters export and distill refuse, in their words."""
+    found = []
+    for c in cands:
+        try:
+            with command_line():  # the report's commands are the command line's (files.cmd)
+                c.read_hparams()
+        except RunError as e:
+            found += [" ", reader_note(f"{e}.")]
+    return found
+
+
+def _meaningful_hparams(member: dict) -> dict:
+    """The member's hparams, for a probe only those that mean something for it
+    (`hyperrule.PROBE_HPARAMS`): its lr 0 and head_init read as settings it was trained with."""
+    h = dict(member.get("hparams") or {})
+    return {k: h[k] for k in PROBE_HPARAMS if k in h} if h.get("kind") == "probe" else h

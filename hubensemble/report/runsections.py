@@ -1,0 +1,102 @@
+"""The report's sections on the run's record (RUN/run.json): the data, the time per stage and
+the package versions, and the short "Not known" sentence when run.json is missing or damaged."""
+
+from __future__ import annotations
+
+from hubensemble.formats import FIT_STAGES
+from hubensemble.report.datarows import accounting_rows, class_counts_row
+from hubensemble.report.fmt import compact as _compact, duration as _seconds
+from hubensemble.report.render import Code, Inline, Section, Table
+from hubensemble.rundir import Run
+from hubensemble.text import names_shown
+
+
+def _data_section(files) -> Section:
+    sec = Section("Data")
+    task = Run.data_part(files.meta, "task")
+    if not task:
+        return sec.add(_meta_missing(files) or Inline(
+            "run.json records no data: run ", Code(files.cmd("rank")), " (or ",
+            Code(files.cmd("fit")), ")."))
+    args = Run.data_part(files.meta, "args")
+    sizes = task.get("sizes") or {}
+    names = list(task.get("class_names") or [])
+    more = f", … ({len(names)} in all)" if len(names) > 20 else ""
+    shown = ", ".join(names_shown(names)[:20]) + more
+    size = task.get("image_size")
+    rows = [["name", task.get("name")], ["source", task.get("source")],
+            ["data spec", Code(str(args["spec"])) if args.get("spec") else "–"],
+            ["examples", ", ".join(f"{s} {sizes.get(s) if sizes.get(s) is not None else '–'}"
+                                   for s in ("train", "val", "test"))],
+            ["classes", f"{task.get('num_classes')}: {shown}"],
+            class_counts_row([str(n) for n in names], {
+                s: Run(files.path).labels_of(s) for s in ("train", "val", "test")}),
+            ["image size", (f"{size[0]}x{size[1]}" if size else "–")
+             + ("" if task.get("same_size", True) else " (median; sizes vary)")],
+            ["synthetic / flips", f"{task.get('synthetic')} / {task.get('flip')}"],
+            ["fingerprint", Code(f"{str(task.get('fingerprint', ''))[:16]}…")]]
+    rows = [r for r in rows if r is not None] + accounting_rows(task)
+    return sec.add(Table(["", "value"], rows))
+
+
+def _meta_missing(files) -> str | None:
+    """A short sentence when run.json is missing or damaged (the overview and the failures
+    section say how to remake it), else None."""
+    if files.meta_note is None:
+        return None
+    state = "missing" if not (files.path / "run.json").exists() else "unreadable or damaged"
+    return f"Not known: run.json is {state} (see the overview)."
+
+
+def fit_order(stages: dict) -> list:
+    """run.json's "stages" items in the order fit runs them (FIT_STAGES; a stage
+    first recorded by a later fit, e.g. evaluate after one without corruptions, came last)."""
+    order = {name: i for i, name in enumerate(FIT_STAGES)}
+    return sorted(stages.items(), key=lambda kv: order.get(kv[0], len(order)))
+
+
+def stage_time_note(info: dict) -> str:
+    """What a stage's seconds are, of its run.json record ({"seconds", "reused",
+    "interrupted_seconds"}): "earlier run, reused" (a stage this run reused), "earlier runs,
+    reused" (reused from runs one of which stopped in it: its seconds are both runs'),
+    "5.1 s of it before it stopped" (this run finished it after a stop), else "" (this run
+    ran it whole). The one wording of the fit summary's line (`report.write.stage_time_line`)
+    and the report's "Time per stage", which showed "reused = True, interrupted_seconds =
+    13.3" (helper 292)."""
+    before = float(info.get("interrupted_seconds") or 0)
+    if info.get("reused", False):
+        return f"earlier run{'s' if before else ''}, reused"
+    return f"{_seconds(before)} of it before it stopped" if before else ""
+
+
+#: A stage record's fields `stage_time_note` words, and fit's bookkeeping (the stage's key,
+#: the options it reads, result digests, files, export record, done flag: run.json keeps
+#: them; a stage in the table ran): "reads = 6e3b…" and "reused = True" were the details.
+_STAGE_FIELDS_SAID = ("seconds", "reused", "interrupted_seconds", "key", "reads", "digests",
+                      "done", "files", "record")
+
+
+def _stages_section(files) -> Section:
+    sec = Section("Time per stage")
+    stages = files.meta.get("stages") or {}
+    if not stages:
+        return sec.add(_meta_missing(files) or Inline(
+            "run.json records no stage timings (", Code("hubensemble fit"), " records them)."))
+    rows, total = [], 0.0
+    for name, info in fit_order(stages):
+        info = info if isinstance(info, dict) else {"seconds": info}
+        s = info.get("seconds")
+        total += float(s or 0)
+        extra = [stage_time_note(info)] + [f"{k} = {_compact(v)}" for k, v in info.items()
+                                           if k not in _STAGE_FIELDS_SAID]
+        rows.append([name, _seconds(s), ", ".join(e for e in extra if e)])
+    rows.append(["total", _seconds(total), ""])
+    return sec.add(Table(["stage", "time", "details"], rows))
+
+
+def _versions_section(files) -> Section:
+    sec = Section("Versions")
+    versions = files.meta.get("versions") or {}
+    if not versions:
+        return sec.add(_meta_missing(files) or "run.json records no versions.")
+    return sec.add(Table(["package", "version"], [[k, v] for k, v in versions.items()]))
