@@ -2166,3 +2166,29 @@ def test_a_members_hand_edited_hyperparameters_are_named_as_export_refuses_them(
     # records none but the trial's): a code span, not escaped.
     assert f"(run `hubensemble tune --run {run} --sweep default`)." in md
     assert members.count("cannot be read") == 1  # the other members' files read
+
+
+def test_per_class_test_accuracies_are_not_shown_under_no_test_metrics(full_run, tmp_path,
+                                                                       figures_not_drawn):
+    """ensemble.json without "test" (an older file, or edited) beside the members' test
+    predictions: the test section said "No test metrics" right above the per-class test
+    accuracies drawn from those predictions. It says where they come from, and the way on."""
+    from sklearn.metrics import confusion_matrix
+
+    run, ens_record = _copy_of(full_run, tmp_path)
+    doc = read_json(run / "ensemble.json")
+    doc.pop("test"), doc.pop("test_curve", None)
+    atomic_write_json(run / "ensemble.json", doc)
+    text, _ = _report_of(run)
+    test = " ".join(text[text.index("## Best single"):text.index("## Per-class")].split())
+    assert "No test metrics" not in test
+    assert (f"{run}/ensemble.json records no test metrics, but the members' test predictions "
+            f"({run}/candidates/*/test_probs.npy) and test labels are there" in test)
+    assert f"`hubensemble ensemble --run {run}` records the ensemble's" in test
+    # The per-class rows are what those files give (scikit-learn's confusion matrix).
+    y = np.load(run / "labels" / "test.npy")
+    probs = sum(m["weight"] * np.load(run / "candidates" / m["trial"] / "test_probs.npy")
+                for m in doc["members"])
+    diag = confusion_matrix(y, probs.argmax(1), labels=range(C)).diagonal()
+    for name, right, n in zip(["cat", "dog", "emu"], diag, np.bincount(y, minlength=C)):
+        assert f"| {name} | {n} | {right / n:.4f} |" in text

@@ -141,9 +141,17 @@ def _test_section(files, figures) -> Section:
     test = e.get("test")
     if not test:
         with command_line():  # the report's commands are the command line's (files.cmd)
-            why = test_missing_text(e.get("test_missing")) or "no test metrics were recorded"
-        return sec.add(f"No test metrics: {why}. The numbers below the ensemble curve are on "
-                       "validation only.")
+            why = test_missing_text(e.get("test_missing"))
+        if _test_panels(files)[0]:  # the per-class table below is drawn from them all the same
+            return sec.add(Inline(
+                f"{files.path / 'ensemble.json'} records no test metrics"
+                f"{f' ({why})' if why else ''}, but the members' test predictions ("
+                f"{files.path / 'candidates'}/*/test_probs.npy) and test labels are there: "
+                "\"Per-class accuracy on test\" below is computed from them. ",
+                Code(files.cmd("ensemble")),
+                " records the ensemble's and the best single member's test metrics."))
+        return sec.add(f"No test metrics: {why or 'no test metrics were recorded'}. The numbers "
+                       "below the ensemble curve are on validation only.")
     retrained, after = files.retrained
     panels, why = _test_panels(files)
     # Unbalanced test classes: each row's balanced accuracy, from the same test probabilities
