@@ -1079,7 +1079,7 @@ def test_untrusted_names_show_literally_in_report_html(evil_run):
     doc = _Doc(html)
     assert doc.tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p",
                         "ul", "li", "table", "thead", "tbody", "tr", "th", "td", "code",
-                        "strong", "figure", "img", "figcaption"}, doc.tags
+                        "strong", "figure", "img", "figcaption", "bdi"}, doc.tags
     assert not doc.comments and self_contained(html)
     for name in EVIL_CLASSES + [EVIL_MODULE, EVIL_REASON]:
         assert _flat(name) in doc.text, name
@@ -2192,3 +2192,41 @@ def test_per_class_test_accuracies_are_not_shown_under_no_test_metrics(full_run,
     diag = confusion_matrix(y, probs.argmax(1), labels=range(C)).diagonal()
     for name, right, n in zip(["cat", "dog", "emu"], diag, np.bincount(y, minlength=C)):
         assert f"| {name} | {n} | {right / n:.4f} |" in text
+
+
+def test_right_to_left_class_names_are_isolated_in_html_and_keep_markdown_tables(
+        full_run, tmp_path, figures_not_drawn):
+    """A Hebrew or Arabic class name took the numbers after it into its own direction
+    ("שלום 14" showed as "14 שלום") and two such names in a list read in the other order:
+    report.html wraps each class name in <bdi>; report.md's tables keep their columns."""
+    run, _ = _copy_of(full_run, tmp_path)
+    names = ["שלום", "cat", "مرحبا"]
+    data = data_section()
+    data["task"]["class_names"] = names
+    Run(run).update(data=data)
+    md_path, html_path = report.write_report(run)
+    page, md = html_path.read_text(), md_path.read_text()
+    cells = []
+
+    class Cells(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag in ("td", "th"):
+                cells.append([])
+            elif cells:
+                cells[-1].append(tag)
+
+        def handle_data(self, data):
+            if cells:
+                cells[-1].append(data)
+
+    Cells().feed(page[page.index("<h2>Per-class accuracy on test"):])
+    for name in names:  # its row's class cell: the name alone, isolated
+        assert ["bdi", name] in cells
+    assert page.count("<bdi>") == page.count("</bdi>")
+    data_html = page[page.index("<h2>Data"):page.index("<h2>Ranking")]
+    assert f"<td>3: <bdi>{names[0]}</bdi>, <bdi>cat</bdi>, <bdi>{names[2]}</bdi></td>" in data_html
+    # Every Markdown table row has as many cells as its header; the names as they are.
+    for block in re.findall(r"(?:^\|.*\|\n)+", md, flags=re.M):
+        widths = {len(re.split(r"(?<!\\)\|", line)) for line in block.splitlines()}
+        assert len(widths) == 1, block
+    assert all(f"| {name} | " in md for name in names) and "bdi" not in md

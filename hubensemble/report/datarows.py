@@ -6,11 +6,13 @@ share with the other sections."""
 from __future__ import annotations
 
 import os
+import unicodedata
 
 import numpy as np
 
 from hubensemble.data.loading import _visible
 from hubensemble.data.sniff import skipped_count
+from hubensemble.report.render import Inline, Name
 from hubensemble.text import names_shown, paths_shown
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
@@ -98,10 +100,22 @@ def class_counts_row(class_names, labels) -> list | None:
         return None
     counts = {s: np.bincount(y, minlength=len(class_names)) for s, y in present.items()}
     # "ice, snow 5 / 1" read as two classes.
-    cells = [f"{name} " + " / ".join(str(c[i]) for c in counts.values())
+    cells = [Inline(Name(name), " " + " / ".join(str(c[i]) for c in counts.values()))
              for i, name in enumerate(names_shown(class_names)[:20])]
     more = f", … ({len(class_names)} in all)" if len(class_names) > 20 else ""
-    return [f"examples per class ({' / '.join(counts)})", ", ".join(cells) + more]
+    return [f"examples per class ({' / '.join(counts)})",
+            Inline(*[q for i, cell in enumerate(cells) for q in ((", ",) if i else ()) + (cell,)],
+                   more)]
+
+
+def names_cell(names) -> str | Inline:
+    """Class names `names` (as `text.names_shown` gives them) as a comma-separated table cell,
+    each a Name (isolated in report.html: a right-to-left name next to another read the two
+    in the other order, "b-rtl, a-rtl") when one holds right-to-left text (Unicode bidi
+    classes R, AL); else the plain text, which needs no isolation."""
+    if not any(unicodedata.bidirectional(ch) in ("R", "AL") for n in names for ch in n):
+        return ", ".join(names)
+    return Inline(*[q for i, n in enumerate(names) for q in ((", ",) if i else ()) + (Name(n),)])
 
 
 def accounting_rows(task) -> list:

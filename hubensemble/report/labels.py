@@ -18,7 +18,7 @@ from hubensemble.labelcheck import (CSV_COLUMNS, LOW_PROBABILITY, MAJORITY, MIN_
 from hubensemble.labelcheck import labels_to_check_file as to_check_path
 from hubensemble.report.datarows import _folder_source, _short_path
 from hubensemble.report.checks import note
-from hubensemble.report.render import Code, Inline, Section, Strong, Table
+from hubensemble.report.render import Code, Inline, Name, Section, Strong, Table
 from hubensemble.rundir import Run
 from hubensemble.text import absolute, escaped
 
@@ -58,7 +58,7 @@ def _training_part(files, sec) -> Section:
     names = [str(n) for n in (files.task.get("class_names") or [])]
 
     def name(c):
-        return names[c] if 0 <= c < len(names) else str(c)
+        return Name(names[c]) if 0 <= c < len(names) else str(c)
 
     n = len(check.suspects)
     # One image: its sentence, not "for each"; the order and "each image" only for a list.
@@ -139,7 +139,7 @@ def _validation_part(files, sec) -> Section:
     names = [str(n) for n in (files.task.get("class_names") or [])]
 
     def name(c):
-        return names[c] if 0 <= c < len(names) else str(c)
+        return Name(names[c]) if 0 <= c < len(names) else str(c)
 
     n = len(check.suspects)
     lead = f" {n} validation images: for each, " if n != 1 else " 1 validation image: "

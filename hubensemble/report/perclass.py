@@ -15,7 +15,7 @@ import numpy as np
 
 from hubensemble.data.coverage import unbalanced
 from hubensemble.metrics import balanced_accuracy
-from hubensemble.report.render import Details, Section, Table
+from hubensemble.report.render import Details, Inline, Name, Section, Table
 
 #: Classes beyond which the per-class section leads with the worst this many (a 210-class
 #: table in class order hides the classes that fail); the full table follows, collapsed.
@@ -64,9 +64,9 @@ def perclass_section(files, panels) -> Section:
         accs = ["–" if not counts[c] else f"{m[c, c] / counts[c]:.4f}" for m in matrices]
         wrong = matrices[0][c].copy()
         wrong[c] = 0
-        mistaken = (f"{names[int(wrong.argmax())]} ({int(wrong.max())})" if wrong.max()
-                    else "–")
-        rows.append([names[c], int(counts[c]), *accs, mistaken])
+        mistaken = (Inline(Name(str(names[int(wrong.argmax())])), f" ({int(wrong.max())})")
+                    if wrong.max() else "–")
+        rows.append([Name(str(names[c])), int(counts[c]), *accs, mistaken])
     first = panels[0][0]
     sec.add("Accuracy on each class's test examples (the share of them predicted as that "
             f"class); the last column is the class the {first} most often predicted instead, "

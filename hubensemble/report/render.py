@@ -28,6 +28,20 @@ class Strong:
     text: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Name:
+    """A name from the run's files (a class name) shown literally and isolated from the text
+    around it: <bdi> in report.html (HTML's bidirectional isolate), so a right-to-left name
+    (Hebrew, Arabic) does not carry the numbers and words after it into its own direction
+    ("שלום 14" read as "14 שלום" beside the row's counts); as plain text in report.md, whose
+    table cells and escapes it leaves as they are."""
+
+    text: str
+
+    def __str__(self):
+        return self.text
+
+
 class Inline:
     """A run of text: `parts` are literal strings (any other value is shown as str(value)),
     Code, Strong or nested Inline. str() is the plain text, code in backticks (for logs).
@@ -35,7 +49,7 @@ class Inline:
     Every string in the document model is shown literally: class names, module names,
     paths and reasons from the run's files may hold HTML, Markdown syntax or newlines, and
     the renderers escape them for their target. The report's own markup is only Code and
-    Strong."""
+    Strong; Name isolates a name's writing direction in report.html."""
 
     def __init__(self, *parts):
         self.parts = tuple(q for p in parts if p is not None
@@ -43,7 +57,7 @@ class Inline:
 
     def __str__(self):
         return "".join(f"`{p.text}`" if isinstance(p, Code) else
-                       p.text if isinstance(p, Strong) else str(p) for p in self.parts)
+                       p.text if isinstance(p, (Strong, Name)) else str(p) for p in self.parts)
 
     def __repr__(self):
         return f"Inline{self.parts!r}"
@@ -191,6 +205,8 @@ def _md_inline(value, start=False, heading=False) -> str:
             out.append(_md_code(part.text))
         elif isinstance(part, Strong):
             out.append(f"**{_md_text(part.text)}**")
+        elif isinstance(part, Name):
+            out.append(_md_text(part.text, start=first, heading=heading))
         else:
             out.append(_md_text(part, start=first, heading=heading))
         if out[-1] == "":
@@ -259,6 +275,8 @@ def _inline_html(value) -> str:
             out.append(f"<code>{html.escape(part.text, quote=False)}</code>")
         elif isinstance(part, Strong):
             out.append(f"<strong>{html.escape(part.text, quote=False)}</strong>")
+        elif isinstance(part, Name):
+            out.append(f"<bdi>{html.escape(part.text, quote=False)}</bdi>")
         else:
             out.append(html.escape(str(part), quote=False))
     return "".join(out)

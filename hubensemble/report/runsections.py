@@ -4,7 +4,7 @@ the package versions, and the short "Not known" sentence when run.json is missin
 from __future__ import annotations
 
 from hubensemble.formats import FIT_STAGES
-from hubensemble.report.datarows import accounting_rows, class_counts_row
+from hubensemble.report.datarows import accounting_rows, class_counts_row, names_cell
 from hubensemble.report.fmt import compact as _compact, duration as _seconds
 from hubensemble.report.render import Code, Inline, Section, Table
 from hubensemble.rundir import Run
@@ -22,13 +22,15 @@ def _data_section(files) -> Section:
     sizes = task.get("sizes") or {}
     names = list(task.get("class_names") or [])
     more = f", … ({len(names)} in all)" if len(names) > 20 else ""
-    shown = ", ".join(names_shown(names)[:20]) + more
+    cell = names_cell(names_shown(names)[:20])  # a plain str unless a name is right-to-left
+    shown = (f"{task.get('num_classes')}: {cell}{more}" if isinstance(cell, str)
+             else Inline(f"{task.get('num_classes')}: ", cell, more))
     size = task.get("image_size")
     rows = [["name", task.get("name")], ["source", task.get("source")],
             ["data spec", Code(str(args["spec"])) if args.get("spec") else "–"],
             ["examples", ", ".join(f"{s} {sizes.get(s) if sizes.get(s) is not None else '–'}"
                                    for s in ("train", "val", "test"))],
-            ["classes", f"{task.get('num_classes')}: {shown}"],
+            ["classes", shown],
             class_counts_row([str(n) for n in names], {
                 s: Run(files.path).labels_of(s) for s in ("train", "val", "test")}),
             ["image size", (f"{size[0]}x{size[1]}" if size else "–")
