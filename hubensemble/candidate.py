@@ -199,7 +199,11 @@ def read_candidate(candidates_dir, trial: str) -> Candidate | None:
 
 
 def inspect(folder) -> tuple[Candidate | None, str | None]:
-    """(candidate, None), or (None, why the folder holds no candidate record yet)."""
+    """(candidate, None), or (None, why the folder holds no candidate record). A folder
+    without trial.json is no trial in training: `write_candidate` writes a trial in a
+    temporary folder, trial.json last, and renames it whole, so its record was deleted (or
+    the folder made by hand) since; it said "no trial.json yet (still training, or
+    interrupted)" of a finished run's candidate whose trial.json was deleted."""
     folder = Path(os.fspath(folder))
     path = folder / TRIAL_FILE
     try:
@@ -207,7 +211,9 @@ def inspect(folder) -> tuple[Candidate | None, str | None]:
     except FileNotFoundError:
         if not folder.is_dir():
             return None, "no such candidate folder (deleted?)"
-        return None, "no trial.json yet (still training, or interrupted)"
+        return None, (f"its trial record {TRIAL_FILE} is missing (deleted since tune wrote the "
+                      "folder, which it writes whole); delete the folder and run its sweep's "
+                      "tune again, which redoes the trial")
     except (OSError, ValueError) as e:
         return None, f"trial.json unreadable ({e})"
     if not isinstance(record, dict):

@@ -1226,7 +1226,10 @@ def test_a_members_missing_validation_table_is_named_once_and_not_left_out(full_
     ("cut", "test_probs.npy is damaged"),
     ("folder", "candidates/{trial}/ is missing (deleted?)"),
     # It read "candidates/T/no trial.json yet (…)", as if a file of that name.
-    ("record", "candidates/{trial}: no trial.json yet (still training, or interrupted)"),
+    # It said "no trial.json yet (still training, or interrupted)" of a finished run's.
+    ("record", "candidates/{trial}: its trial record trial.json is missing (deleted since tune "
+     "wrote the folder, which it writes whole); delete the folder and run its sweep's tune "
+     "again, which redoes the trial"),
 ])
 def test_a_members_damaged_test_table_or_missing_folder_is_named(
         full_run, tmp_path, damage, named, figures_not_drawn):
@@ -2230,3 +2233,31 @@ def test_right_to_left_class_names_are_isolated_in_html_and_keep_markdown_tables
         widths = {len(re.split(r"(?<!\\)\|", line)) for line in block.splitlines()}
         assert len(widths) == 1, block
     assert all(f"| {name} | " in md for name in names) and "bdi" not in md
+
+
+def test_a_member_tune_would_reuse_is_redone_with_its_folder_deleted_first(
+        full_run, tmp_path, figures_not_drawn):
+    """A member whose test table was damaged after ensembling: the report said "run `tune`
+    to redo a missing or damaged trial", but tune reuses a trial whose files are all there
+    (tune's resume rule, `sweepsummary.finished_candidate`), so it did nothing. Its row says
+    to delete the folder, then run its own sweep's command, after which tune runs it."""
+    from hubensemble.sweepsummary import finished_candidate
+
+    run, ens_record = _copy_of(full_run, tmp_path)
+    trial = _member(ens_record, best=False)
+    table = run / "candidates" / trial / "test_probs.npy"
+    table.write_bytes(table.read_bytes()[:100])
+    assert finished_candidate(run / "candidates", trial) is not None  # tune would reuse it
+    text, _ = _report_of(run)
+    failures = " ".join(text[text.index("## What failed and why"):
+                             text.index("## Time per stage")].split())
+    row = next(line for line in failures.split("| ") if line.startswith(trial))
+    assert (f"delete `{run / 'candidates' / trial}`, then run `hubensemble tune --run {run} "
+            "--sweep default`" in failures), row
+    assert "tune reuses a trial whose files are all there" in failures
+    assert "to redo a missing or damaged trial" not in failures
+    shutil.rmtree(run / "candidates" / trial)  # the step it names: now tune runs the trial
+    assert finished_candidate(run / "candidates", trial) is None
+    text, _ = _report_of(run)
+    assert f"| {trial} | candidates/{trial}/ is missing (deleted?) | run `hubensemble tune " \
+           f"--run {run} --sweep default` |" in text

@@ -15,6 +15,7 @@ from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.lockwords import command_line
 from hubensemble.metrics import balanced_accuracy
 from hubensemble.report.checks import note as reader_note
+from hubensemble.report.failures import redo_step
 from hubensemble.report.figures import RELIABILITY_BINS, plot_curve, plot_reliability
 from hubensemble.report.fmt import compact as _compact, counted as _n, number as _f
 from hubensemble.report.perclass import perclass_section
@@ -260,13 +261,14 @@ def _members_section(files) -> Section:
     if unreadable:  # export and distill refuse such a member (Candidate.read_hparams)
         sec.add(Inline(Strong("Warning:"), *unreadable, " Export and distill refuse such a "
                        "member; the table shows its hyperparameters as ensemble.json has them."))
-    changed = [f"{t}: {why}" for t in dict.fromkeys(m.get("trial") for m in members)
+    changed = [(t, why) for t in dict.fromkeys(m.get("trial") for m in members)
                if t in by_trial and (why := by_trial[t].weights_changed())]
-    if changed:  # edited since tune: its figures here are not of the file an export serves
-        sec.add(Inline(Strong("Warning:"), f" {'; '.join(changed)}. The figures here are of the "
-                       "weights tune wrote; an export serves the file as it is now: restore the "
-                       "file, or delete its candidate folder and run ", Code(files.cmd("tune")),
-                       " again (it redoes the trial), then the ensemble."))
+    for t, why in changed:  # edited since tune: its figures here are not of what export serves
+        # A done trial is reused by tune: the folder goes first (`failures.redo_step`).
+        sec.add(Inline(Strong("Warning:"), f" {t}: {why}. The figures here are of the weights "
+                       "tune wrote; an export serves the file as it is now: restore the file, "
+                       "or ", redo_step(files, t), " (it redoes the trial), then ",
+                       Code(files.cmd("ensemble")), "."))
     if shared:
         same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
         sec.add(f"Shared by every member: {same}.")

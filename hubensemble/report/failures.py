@@ -10,7 +10,9 @@ from hubensemble.lockwords import command_line
 from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
-from hubensemble.sweeps import rerun_failed_parts
+from hubensemble.sweeps import SWEEPS, rerun_failed_parts
+from hubensemble.sweepwords import sweep_command
+from hubensemble.text import absolute
 
 
 def failures_section(files) -> Section:
@@ -74,13 +76,16 @@ def failures_section(files) -> Section:
         blocks.append(f"Candidates left out of the ensemble ({len(files.skipped)}):")
         blocks.append(Table(["trial", "reason"], [[t, r] for t, r in files.skipped]))
     if files.member_problems:
+        # tune reuses a trial whose files are all there (a weights file edited, a test table
+        # damaged): a plain `tune` did nothing for it. The folder goes first, then its sweep.
         blocks.append(Inline(f"Members of ensemble.json the report cannot read "
                              f"({len(files.member_problems)}; its numbers for them are "
-                             "ensemble.json's): run ", Code(files.cmd("tune")),
-                             " to redo a missing or damaged trial, then ",
-                             Code(files.cmd("ensemble")), "."))
-        blocks.append(Table(["trial", "what is wrong"],
-                            [[t, r] for t, r in files.member_problems.items()]))
+                             "ensemble.json's): tune reuses a trial whose files are all there, "
+                             "so each is redone as its row says, its folder deleted first, then ",
+                             Code(files.cmd("ensemble")), " selects again."))
+        blocks.append(Table(["trial", "what is wrong", "to redo it"],
+                            [[t, r, redo_step(files, t)]
+                             for t, r in files.member_problems.items()]))
     if files.problems:
         blocks.append(f"Files missing or damaged ({len(files.problems)}):")
         blocks.append(Bullets(list(files.problems)))
@@ -91,6 +96,25 @@ def failures_section(files) -> Section:
     if not blocks:
         blocks.append("Nothing failed.")
     return sec.add(*blocks)
+
+
+def redo_step(files, trial: str) -> Inline:
+    """What redoes trial `trial` of the run of `files` (`runfiles.RunFiles`): "delete
+    RUN/candidates/T, then run `hubensemble tune --run RUN --sweep S …`" (its sweep's command
+    with the options run.json records, `sweepwords.sweep_command`; the run's tune command for
+    a trial id of no sweep); "run `…`" alone when the folder is gone. The plain `tune --run
+    RUN` it said reuses a trial whose files are all there (a weights file edited since, a
+    damaged test table), so it did nothing for such a member, and runs the default sweep."""
+    folder = files.path / CANDIDATES_DIR / str(trial)
+    sweep = str(trial).split("-", 1)[0]
+    if sweep in SWEEPS:  # a trial id tune writes: its own sweep's command
+        with command_line():  # the report's commands are the command line's (files.cmd)
+            command = sweep_command(absolute(files.path), sweep, quoted=False)
+    else:
+        command = files.cmd("tune")
+    if not folder.exists():
+        return Inline("run ", Code(command))
+    return Inline("delete ", Code(str(absolute(folder))), ", then run ", Code(command))
 
 
 def trial_kind(record: dict) -> str:
