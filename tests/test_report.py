@@ -2261,3 +2261,25 @@ def test_a_member_tune_would_reuse_is_redone_with_its_folder_deleted_first(
     text, _ = _report_of(run)
     assert f"| {trial} | candidates/{trial}/ is missing (deleted?) | run `hubensemble tune " \
            f"--run {run} --sweep default` |" in text
+
+
+def test_a_damaged_ensemble_json_is_said_once_and_referred_to_after(
+        full_run, tmp_path, figures_not_drawn):
+    """The same sentence on a damaged ensemble.json stood in five sections; it is said in
+    "Ensemble size", the first that reads the file, and each later one points to it (the
+    failures section still lists it among the damaged files)."""
+    run, _ = _copy_of(full_run, tmp_path)
+    atomic_write_json(run / "ensemble.json", {"members": "all", "size": 2})
+    text, _ = _report_of(run)
+    damage = (f"{run}/ensemble.json is damaged (its \"members\" is a JSON string, expected an "
+              "array)")
+    sections = {part.split("\n", 1)[0]: part for part in text.split("\n## ")[1:]}
+    assert damage in sections["Ensemble size"]
+    later = ["Best single member vs ensemble on test", "Per-class accuracy on test",
+             "Inference cost", "Ensemble members"]
+    for title in later:
+        assert damage not in sections[title], title
+        assert ("Not shown: ensemble.json is unreadable or damaged (see \"Ensemble size\")."
+                in sections[title]), title
+    assert damage in sections["What failed and why"]
+    assert text.count(damage) == 2

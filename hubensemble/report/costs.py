@@ -57,8 +57,8 @@ def cost_section(files, figures, members) -> Section:
     ensemble or no costs yet."""
     sec = Section("Inference cost")
     e = files.ensemble
-    if e is None:
-        return sec.add(files.ensemble_note)
+    if e is None:  # said whole in "Ensemble size"
+        return sec.add(files.ensemble_ref or files.ensemble_note)
     if files.costs is None:  # the student's and the TFLite model's own figures still hold
         sec.add(files.costs_note or Inline("No inference costs: run ", Code(files.cmd("cost")),
                                            "."))

@@ -138,7 +138,7 @@ def _test_section(files, figures) -> Section:
     sec = Section("Best single member vs ensemble on test")
     e = files.ensemble
     if e is None:
-        return sec.add(files.ensemble_note)
+        return sec.add(files.ensemble_ref or files.ensemble_note)
     test = e.get("test")
     if not test:
         with command_line():  # the report's commands are the command line's (files.cmd)
@@ -217,7 +217,8 @@ def _test_section(files, figures) -> Section:
 
 def _perclass_section(files) -> Section:
     if files.ensemble is None:
-        return Section("Per-class accuracy on test").add(files.ensemble_note)
+        return Section("Per-class accuracy on test").add(files.ensemble_ref or
+                                                         files.ensemble_note)
     return perclass_section(files, _test_panels(files)[0])
 
 
@@ -225,7 +226,8 @@ def _members_section(files) -> Section:
     sec = Section("Ensemble members")
     members = _members(files)
     if not members:
-        return sec.add(files.ensemble_note or "The ensemble has no members.")
+        return sec.add(files.ensemble_ref or files.ensemble_note
+                       or "The ensemble has no members.")
     by_trial = {c.trial: c for c in files.candidates}
     hparams = [_meaningful_hparams(m) for m in members]
     keys = list(dict.fromkeys(k for h in hparams for k in h))

@@ -26,6 +26,11 @@ from hubensemble.threads import warnings_block
 log = logging.getLogger(__name__)
 
 
+#: The first section that reads ensemble.json: it says why the file cannot be read, the
+#: others point to it (`RunFiles.ensemble_ref`).
+ENSEMBLE_FIRST = "Ensemble size"
+
+
 @dataclasses.dataclass
 class RunFiles:
     """A run directory as the report sees it. Each part is None (or empty) when the run has
@@ -37,7 +42,9 @@ class RunFiles:
     trial.json records of failed trials; `y_val` / `y_test`: int64 [N] labels or None;
     `coverage`: {split: {"classes", "covered", "missing"}} of val / test (ensemble.json's
     record, else computed from the labels and run.json's class names); `meta_note`: why
-    run.json is missing or unreadable; `problems`: every file missing or damaged, each
+    run.json is missing or unreadable; `ensemble_note`: why there is no ensemble to show, and,
+    when ensemble.json is damaged, `ensemble_ref`: the short pointer to it of the sections
+    after `ENSEMBLE_FIRST`; `problems`: every file missing or damaged, each
     with how to remake it (the failures section lists them); `member_problems`: {trial:
     why the report cannot read that member of ensemble.json (which file, what is wrong)};
     `unfinished`: the sweeps with planned trials still to run (`sweepstate.unfinished_sweeps`:
@@ -58,6 +65,7 @@ class RunFiles:
     candidates_note: str | Inline | None = None
     ensemble: dict | None = None
     ensemble_note: str | Inline | None = None
+    ensemble_ref: str | None = None  # the later sections' pointer to ensemble_note, when damaged
     robustness: dict | None = None
     robustness_note: str | Inline | None = None
     coverage: dict = dataclasses.field(default_factory=dict)
@@ -259,6 +267,10 @@ def _read_run(path, run) -> RunFiles:
             files.ensemble = ensemble
         except RunError as e:
             files.ensemble_note = note(e)
+            # Said whole once, in the first section that needs it (`ENSEMBLE_FIRST`); the
+            # four after it said the same sentence again.
+            files.ensemble_ref = (f"Not shown: {formats.ENSEMBLE_FILE} is unreadable or "
+                                  f"damaged (see \"{ENSEMBLE_FIRST}\").")
             files.problems.append(files.ensemble_note)
             log.warning("the report cannot show the ensemble: %s", e)
     else:
