@@ -102,6 +102,16 @@ _ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # node's "\n\t [[{{node …}}]]" and the eager op's " [Op:Reshape]" after it.
 _OP_DECORATIONS = (re.compile(r"\s*\[\[\{\{node\b.*$", re.S), re.compile(r"\{\{[^}]*\}\}\s*"),
                    re.compile(r"\s*\[Op:[^\]]*\]\s*$"))
+# A first line that only says TensorFlow ran a graph (TensorFlow's errors.py, a
+# tf.function's or Keras' fit's op error): the reason is its first later line that is no
+# location.
+_WRAPPER_HEADS = ("Graph execution error:",)
+# tf.data's words before a map function's error: "Error in user-defined function passed to
+# MapDataset:12 transformation with iterator: Iterator::Root::Prefetch::Map: " (the reason
+# follows).
+_FUNCTION_NODE = re.compile(r"^\{\{function_node [^}]*\}\}\s*")
+_DATA_WRAPPER = re.compile(r"^Error in user-defined function passed to \S+ transformation "
+                           r"with iterator: \S+: ")
 #: The longest cause `first_line` takes from a Keras call error (the middle of a longer one
 #: is cut: Keras echoes the arguments it was given).
 MAX_REASON = 500
@@ -113,7 +123,10 @@ def first_line(exc: BaseException) -> str:
 
     TensorFlow's errors carry multi-line graph dumps, and a graph error's first line is only
     "Graph execution error:": then the first later line that is not a location (node, stack
-    frame) is added, e.g. "Graph execution error: assertion failed: [...]". Keras 3's error
+    frame) is the reason, e.g. "assertion failed: [...]" (another first line ending in ":"
+    keeps it before that line); TensorFlow's op decorations ("{{function_node …}}",
+    "[Op:…]": `without_op_decorations`) and tf.data's "Error in user-defined function passed
+    to … transformation with iterator: …: " are taken off. Keras 3's error
     from a layer's call starts with "Exception encountered when calling Reshape.call()."
     and puts the cause on later lines: the cause is returned, on one line, with where it
     happened, e.g. "The total size of the tensor must be unchanged, … (in Reshape.call())"
@@ -146,8 +159,12 @@ def first_line(exc: BaseException) -> str:
         for line in lines[1:]:
             line = line.strip()
             if line and not line.startswith(_LOCATION_LINES):
-                return f"{head} {line}"
-    return head
+                head = line if head in _WRAPPER_HEADS else f"{head} {line}"
+                break
+    head = _DATA_WRAPPER.sub("", _FUNCTION_NODE.sub("", head))
+    for decoration in (_OP_DECORATIONS[0], _OP_DECORATIONS[2]):  # (a "{{node …}}" inside
+        head = decoration.sub("", head)  # the reason, a graph build's, names the op refused)
+    return head.strip() or type(exc).__name__
 
 
 def without_op_decorations(text: str) -> str:

@@ -472,3 +472,42 @@ def test_a_missing_command_is_a_usage_error_whose_help_goes_to_stderr(capsys):
         assert main([command]) == 2
         said = capsys.readouterr()
         assert said.out == "" and said.err.startswith(f"usage: hubensemble {command} "), said
+
+
+def test_a_tensorflow_error_is_said_by_its_reason_not_its_wrapper_lines():
+    """errors.first_line of real TensorFlow errors: a graph's ("Graph execution error:",
+    node and stack lines, then the reason: a tf.function's assertion, Keras fit's label out
+    of range), an eager op's ("{{function_node …}} reason [Op:Reshape]") and a tf.data map
+    function's ("Error in user-defined function passed to MapDataset:N transformation with
+    iterator: Iterator::…: reason"). Before, users read "Graph execution error: assertion
+    failed: …", the kernel's name and the iterator's path; now the reason alone, which is
+    the message's own line (checked against the raw text)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    @tf.function
+    def checked(x):
+        tf.debugging.assert_non_negative(x, message="weights must be >= 0")
+        return x
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    data = tf.data.Dataset.from_tensor_slices([1.0, -1.0]).map(
+        lambda x: tf.debugging.check_numerics(tf.math.log(x), "log of the input"))
+    calls = {"graph assertion": lambda: checked(tf.constant([-1.0])),
+             "keras fit": lambda: model.fit(np.zeros((4, 4)), np.full((4,), 7), verbose=0),
+             "eager op": lambda: tf.reshape(tf.constant([1.0, 2.0]), [3]),
+             "tf.data map": lambda: list(data)}
+    for name, call in calls.items():
+        with pytest.raises(tf.errors.OpError) as err:
+            call()
+        raw, said = str(err.value), errors.first_line(err.value)
+        lines = [line.strip() for line in raw.splitlines()]
+        assert "Graph execution error" not in said and "{{" not in said, (name, said)
+        assert "[Op:" not in said and "user-defined function" not in said, (name, said)
+        assert "\n" not in said and said and any(said in line for line in lines), (name, said)
+        if name in ("graph assertion", "keras fit"):
+            assert lines[0] == "Graph execution error:", (name, raw)  # TensorFlow's wrapper
+            assert said in lines, (name, said)  # the reason's whole line
+    assert errors.first_line(ValueError("Bad things:\n  the cause")) == "Bad things: the cause"
