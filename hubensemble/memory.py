@@ -5,9 +5,9 @@ Python handler runs, and the user sees the shell's "Killed" (exit 137) and nothi
 a stage needs is measured (docs/reliability.md, "Small machines"); this module reads what
 the process has, files only (no TensorFlow, no psutil), so the check runs before TensorFlow
 loads (`preflight.check_inputs`), and says a stage's need against it (`stage_memory_note`)
-for every command and stage function (`say_memory`). How the last command on a run ended
-when it was killed is `killed.killed_before`'s (said as a run's lock is taken:
-`rundir.Run.lock`).
+for every command and stage function (`say_memory`), and refuses a need well above a limit
+that ends the process (`refusal`). How the last command on a run ended when it was killed is
+`killed.killed_before`'s (said as a run's lock is taken: `rundir.Run.lock`).
 """
 
 from __future__ import annotations
@@ -28,17 +28,53 @@ PROC, CGROUP = "/proc", "/sys/fs/cgroup"
 
 @dataclasses.dataclass(frozen=True)
 class Room:
-    """What the process may use: `limit` bytes (the smallest of the machine's MemTotal and
-    every cgroup limit over the process), `source` the file that set it, `available` the
-    machine's MemAvailable in bytes (None when /proc/meminfo lacks it)."""
+    """What the process may use: `limit` bytes (the smallest of the machine's MemTotal,
+    every cgroup limit over the process and its address-space limit less what TensorFlow
+    reserves: `room`), `source` the file or limit that set it, `available` the machine's
+    MemAvailable in bytes (None when /proc/meminfo lacks it), `hard` True when a limit
+    ends the process that outgrows it (a cgroup's: the OOM killer's SIGKILL; `ulimit -v`'s:
+    std::bad_alloc, an abort): a need well above it is refused (`REFUSE_FACTOR`)."""
 
     limit: int
     source: str
     available: int | None = None
+    hard: bool = False
 
     def words(self) -> str:
         """"2.0 GiB (the cgroup limit in /sys/fs/cgroup/memory/x/memory.limit_in_bytes)"."""
         return f"{gib(self.limit)} ({self.source})"
+
+
+class Note(str):
+    """A memory note's words (`memory_note`, `stage_memory_note`), with `ratio` (float: the
+    largest need it says over the room's limit, > 1) and `hard` (the room's: a limit that
+    ends the process, `Room.hard`), for `refusal`."""
+
+    def __new__(cls, words: str, ratio: float, hard: bool):
+        note = super().__new__(cls, words)
+        note.ratio, note.hard = ratio, hard
+        return note
+
+
+#: How many times a hard limit's room (`Room.hard`) a rule's need must be to be refused
+#: before TensorFlow loads rather than warned of (`refusal`). Measured
+#: (tools/benchmarks/bench_memory.py, rank at 224 px, batch 32 and 64): the rank rule is
+#: 1.14-1.22x the peak of the lightest modules (MobileNet V1's VmHWM 0.82-0.85x the rule,
+#: EfficientNet-Lite0's 0.88x) and short for heavy ones (VGG16's 1.38-1.68x the rule): a
+#: need 1.25x the room is more than the room for every module measured, so the command
+#: would die (SIGKILL, or std::bad_alloc under `ulimit -v`) after minutes; below it a light
+#: module may fit, so that is only warned of.
+REFUSE_FACTOR = 1.25
+
+
+def refusal(note) -> str | None:
+    """The words of a refusal for memory note `note` (a `Note`) when its need is more than
+    REFUSE_FACTOR x a hard limit's room, else None (a warning: the note alone)."""
+    if not isinstance(note, Note) or not note.hard or note.ratio <= REFUSE_FACTOR:
+        return None
+    return (f"refused before loading TensorFlow, as it would be killed: {note} (it needs "
+            f"{note.ratio:.1f}x the limit; a need more than {REFUSE_FACTOR}x a limit's room "
+            "is refused, as the rule is at most 1.22x a measured module's peak)")
 
 
 def gib(n_bytes: float) -> str:
@@ -110,9 +146,32 @@ def cgroup_limits(proc=PROC, cgroup=CGROUP) -> list[tuple[int, str]]:
     return found
 
 
-def room(proc=PROC, cgroup=CGROUP) -> Room | None:
-    """What this process may use (`Room`): the smallest of /proc/meminfo's MemTotal and the
-    cgroup limits over it (`cgroup_limits`); None when neither can be read (not Linux)."""
+#: Address space TensorFlow's process reserves beyond the memory it touches, measured
+#: (tools/benchmarks/bench_memory.py: /proc/PID/status VmPeak - VmHWM of `hubensemble rank`,
+#: 224 px, 2 cores): 1.97 GiB at --batch-size 32 and 2.19 at 64 with MobileNet V1, 1.95 and
+#: 2.16 with EfficientNet-Lite0, 2.01 and 2.08 with VGG16 (its threads' stacks, malloc's
+#: per-thread arenas: more with more cores). `ulimit -v` (RLIMIT_AS) counts it, so its room
+#: is the limit less this much (the least measured: a refusal errs towards running).
+AS_RESERVED = 2.0 * GIB
+
+
+def address_limit() -> int | None:
+    """This process's address-space limit in bytes (`ulimit -v`, RLIMIT_AS's soft limit:
+    getrlimit(2)), None when there is none (RLIM_INFINITY) or it cannot be read (Windows)."""
+    try:
+        import resource
+    except ImportError:  # (not on Windows)
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    return None if soft == resource.RLIM_INFINITY or soft < 0 else int(soft)
+
+
+def room(proc=PROC, cgroup=CGROUP, address=None) -> Room | None:
+    """What this process may use (`Room`): the smallest of /proc/meminfo's MemTotal, the
+    cgroup limits over it (`cgroup_limits`) and its address-space limit (`address`, bytes;
+    None: `address_limit()`, `ulimit -v`) less `AS_RESERVED`; None when none can be read (not
+    Linux and no limit). Before, `ulimit -v` was not read: a rank under `ulimit -v 3000000`
+    that needed more died of std::bad_alloc, an abort no handler sees."""
     info = meminfo(proc)
     best = None
     if "MemTotal" in info:
@@ -120,7 +179,14 @@ def room(proc=PROC, cgroup=CGROUP) -> Room | None:
                     + os.path.join(proc, "meminfo"), info.get("MemAvailable"))
     for limit, path in cgroup_limits(proc, cgroup):
         if best is None or limit < best.limit:
-            best = Room(limit, f"the cgroup limit in {path}", info.get("MemAvailable"))
+            best = Room(limit, f"the cgroup limit in {path}", info.get("MemAvailable"),
+                        hard=True)
+    address = address_limit() if address is None else address
+    if address is not None and (best is None or address - AS_RESERVED < best.limit):
+        best = Room(max(int(address - AS_RESERVED), 0),
+                    f"the address-space limit `ulimit -v` {gib(address)} (RLIMIT_AS), less "
+                    f"the {gib(AS_RESERVED)} TensorFlow's process reserves beyond what it "
+                    "uses", info.get("MemAvailable"), hard=True)
     return best
 
 
@@ -129,7 +195,10 @@ def room(proc=PROC, cgroup=CGROUP) -> Room | None:
 #: MobileNet V1 at 224x224 (a catalogue entry's input_size), 1.15 GB at --batch-size 16 and
 #: 2.47 GB at 128, so 0.96 GB plus 235 bytes per pixel of each image of a batch (its
 #: activations); the demo (16 small modules without an input size, 64 px) peaked at
-#: 0.49 GB. Heavier modules (ResNet-50 has 7.5x MobileNet's multiply-adds) need more.
+#: 0.49 GB. Heavier modules need more: VGG16 (../shared/realmods, 224 px;
+#: tools/benchmarks/bench_memory.py, VmHWM) peaked at 1.72 GiB at batch 32 and 2.68 at 64,
+#: 1.38x and 1.68x the rule, 643 bytes per pixel of each image of a batch (its 64-channel maps
+#: at full resolution, MobileNet's at half), so the rule is a lower bound (not refused on).
 EMBED_BASE_FIXED, EMBED_BASE_SMALL, EMBED_PER_PIXEL = 0.96e9, 0.49e9, 235
 
 #: The side rank resizes to for an entry without input_size, by --profile, before the data
@@ -297,7 +366,7 @@ def _note(room, parts) -> str | None:
     if room.available is not None and room.available < limit:  # others use the machine too
         whose = f"{gib(room.available)} available now (MemAvailable) of {whose}"
         limit = room.available
-    said = []
+    said, ratio = [], 0.0  # (the largest need over room.limit of what does not fit)
     for what, sizes, batch, profile, *named in parts:
         prof = profile if not isinstance(profile, str) else None  # a Profile: its own batch
         name = getattr(profile, "name", profile) or "cpu"
@@ -313,6 +382,7 @@ def _note(room, parts) -> str | None:
             need, pixels = inference(batch)
             if need <= limit:
                 continue
+            ratio = max(ratio, need / max(room.limit, 1))
             fits = fitting_batch(limit, sizes, name, per_pixel_extra=more)
             fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 64, not 82
             side = int(round(pixels ** 0.5))
@@ -330,6 +400,7 @@ def _note(room, parts) -> str | None:
         if what == "export":  # the members rebuilt, run on the check images, reloaded
             need = _export_need(sizes, name)
             if need > limit:
+                ratio = max(ratio, need / max(room.limit, 1))
                 said.append(f"export rebuilds the {len(sizes)} member(s){_of_modules(named)}, "
                             "loads the SavedModel it wrote back beside them and times it at "
                             f"batch 64, at least about {gib(need)}: "
@@ -345,6 +416,7 @@ def _note(room, parts) -> str | None:
             extra += members_extra(sizes, name)
         if train + extra <= limit:
             continue
+        ratio = max(ratio, (train + extra) / max(room.limit, 1))
         side = int(round(pixels ** 0.5))
         who = {"export --retrain-full": "export --retrain-full retrains the members",
                "distill": "distill trains the student"}.get(what, "tune fine-tunes the modules")
@@ -371,10 +443,10 @@ def _note(room, parts) -> str | None:
                ", or leave out the modules of the largest input size (--modules)"))
     if not said:
         return None
-    return (f"this process may use {whose}, less than it needs: " + "; ".join(said)
-            + " (measured with MobileNet V1; heavier modules need more). A process that runs "
-            "out of memory is killed by Linux's OOM killer without a word (the shell says "
-            "\"Killed\"); docs/reliability.md \"Small machines\"")
+    return Note(f"this process may use {whose}, less than it needs: " + "; ".join(said)
+                + " (measured with MobileNet V1; heavier modules need more). A process that "
+                "runs out of memory is killed by Linux's OOM killer without a word (the shell "
+                "says \"Killed\"); docs/reliability.md \"Small machines\"", ratio, room.hard)
 
 
 def _export_need(sizes, profile: str) -> float:

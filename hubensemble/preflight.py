@@ -22,7 +22,7 @@ from hubensemble.sweeps import MODULES_LISTED, check_modules  # noqa: F401
 from hubensemble.text import absolute
 # What a stage needs against what the process has: said before the work (check_inputs).
 from hubensemble.memory import (_MEMORY_SAID, memory_key, memory_note,  # noqa: F401
-                                stage_memory_note)
+                                refusal, stage_memory_note)
 
 #: What `check_inputs` has to say per run folder (its real path: too little memory,
 #: `memory_note`), for `check_run` to say once the run's log is open.
@@ -251,7 +251,9 @@ def check_inputs(args) -> None:
     its shipped catalogue). Warns (once the run's log is open: `check_run`) when the
     command's stage may need more memory than the process may use
     (`memory.stage_memory_note`: fit, demo, rank, tune, export, evaluate), and marks it said
-    so the stage function it calls does not say it again (`memory.say_memory`)."""
+    so the stage function it calls does not say it again (`memory.say_memory`); refuses
+    (HubensembleError) when that need is more than `memory.REFUSE_FACTOR` x the room of a
+    limit that ends the process (a cgroup's, `ulimit -v`'s: `memory.refusal`)."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import TFDS_ONLY, check_spec
     from hubensemble.sweeps import check_budget
@@ -291,7 +293,10 @@ def check_inputs(args) -> None:
             "train_batch_size", "student", "max_gflops")}
         if args.command == "evaluate":  # its --batch-size (the table's eval_batch_size)
             values["batch_size"] = getattr(args, "eval_batch_size", None)
-        notes.append(stage_memory_note(args.command, folder, values))
+        note = stage_memory_note(args.command, folder, values)
+        if refusal(note):  # well above a limit that ends the process: it would be killed
+            raise HubensembleError(refusal(note))
+        notes.append(note)
         _MEMORY_SAID.add(memory_key(args.command, folder))  # its stage function: not again
     if run_dir:  # said by check_run, once the run's log is open: in RUN/log.txt too
         _NOTES[os.path.realpath(run_dir)] = [n for n in notes if n]

@@ -402,3 +402,48 @@ def test_evaluate_counts_each_member_it_runs(tmp_path):
     assert ("evaluate runs the export's 5 members (of mobilenet x5), each on every batch, on "
             "images of 224x224 px") in words, words
     assert "pass --batch-size 32 (about 1.5 GiB)" in words
+
+
+def test_ulimit_v_is_room_and_a_need_well_above_a_hard_limit_is_refused_before_tensorflow(
+        tmp_path):
+    """`ulimit -v` (RLIMIT_AS) was not read: a rank under `ulimit -v 3000000` that needed
+    more died of std::bad_alloc, an abort no handler sees. memory.room takes it, less the
+    address space TensorFlow reserves beyond what it uses (AS_RESERVED, measured), and the
+    command line refuses a need above REFUSE_FACTOR x a hard limit's room before TensorFlow
+    loads, naming the limit, the figures and --batch-size; below that it only warns."""
+    room = GIB + GIB // 4
+    rlimit = int(memory.AS_RESERVED) + room
+    probe = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, "
+             f"({rlimit}, resource.getrlimit(resource.RLIMIT_AS)[1])); ")
+    checked = subprocess.run([sys.executable, "-c", probe + (
+        "from hubensemble import memory; r = memory.room(); "
+        "print(r.limit, r.hard, 'ulimit -v' in r.source, 'tensorflow' in sys.modules)")],
+        capture_output=True, text=True, timeout=120)
+    assert checked.stdout.split() == [str(room), "True", "True", "False"], checked
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - {name: big, handle: /nowhere/big, input_size: [224, 224]}\n")
+    run = subprocess.run([sys.executable, "-c", probe + (
+        "sys.argv[0] = 'hubensemble'; from hubensemble.__main__ import run; run()"),
+        "rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--batch-size", "128",
+        "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, HOME=str(tmp_path)))
+    need = memory.embedding_need(128, [(224, 224)])[0]
+    assert run.returncode == 2, run
+    said = " ".join(run.stderr.split())
+    assert "refused before loading TensorFlow" in said and "ulimit -v" in said, said
+    assert f"about {memory.gib(need)}" in said and "pass --batch-size 16 " in said, said
+    assert f"{need / room:.1f}x" in said, said
+    assert "Traceback" not in run.stderr and not (tmp_path / "run" / "ranking.json").exists()
+    # the same need under a limit it is at most REFUSE_FACTOR x: a warning, not a refusal
+    big = argparse.Namespace(name="big", input_size=(224, 224))
+    soft = memory.room(tmp_path / "none", tmp_path / "none",
+                       address=int(memory.AS_RESERVED + need / 1.2))
+    note = memory.memory_note([big], 128, room=soft)
+    assert soft.hard and note and memory.refusal(note) is None
+    hard = memory.room(tmp_path / "none", tmp_path / "none",
+                       address=int(memory.AS_RESERVED + need / 1.3))
+    assert memory.refusal(memory.memory_note([big], 128, room=hard))
+    # the machine's memory (MemTotal, swap may hold the rest) is never refused, only said
+    machine = memory.Room(int(need / 3), "the machine's memory")
+    note = memory.memory_note([big], 128, room=machine)
+    assert note and memory.refusal(note) is None
