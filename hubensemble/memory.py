@@ -155,6 +155,9 @@ def cgroup_limits(proc=PROC, cgroup=CGROUP) -> list[tuple[int, str]]:
 AS_RESERVED = 2.0 * GIB
 
 
+_ADDRESS_WORDS = "the address-space limit `ulimit -v`"
+
+
 def address_limit() -> int | None:
     """This process's address-space limit in bytes (`ulimit -v`, RLIMIT_AS's soft limit:
     getrlimit(2)), None when there is none (RLIM_INFINITY) or it cannot be read (Windows)."""
@@ -184,7 +187,7 @@ def room(proc=PROC, cgroup=CGROUP, address=None) -> Room | None:
     address = address_limit() if address is None else address
     if address is not None and (best is None or address - AS_RESERVED < best.limit):
         best = Room(max(int(address - AS_RESERVED), 0),
-                    f"the address-space limit `ulimit -v` {gib(address)} (RLIMIT_AS), less "
+                    f"{_ADDRESS_WORDS} {gib(address)} (RLIMIT_AS), less "
                     f"the {gib(AS_RESERVED)} TensorFlow's process reserves beyond what it "
                     "uses", info.get("MemAvailable"), hard=True)
     return best
@@ -443,6 +446,9 @@ def _note(room, parts) -> str | None:
                ", or leave out the modules of the largest input size (--modules)"))
     if not said:
         return None
+    if room.source.startswith(_ADDRESS_WORDS):  # its way on: the shell's limit, not the RAM
+        said.append("or raise the shell's `ulimit -v` (`ulimit -v unlimited`), which sets "
+                    "this room")
     return Note(f"this process may use {whose}, less than it needs: " + "; ".join(said)
                 + " (measured with MobileNet V1; heavier modules need more). A process that "
                 "runs out of memory is killed by Linux's OOM killer without a word (the shell "

@@ -432,7 +432,7 @@ def test_ulimit_v_is_room_and_a_need_well_above_a_hard_limit_is_refused_before_t
     said = " ".join(run.stderr.split())
     assert "refused before loading TensorFlow" in said and "ulimit -v" in said, said
     assert f"about {memory.gib(need)}" in said and "pass --batch-size 16 " in said, said
-    assert f"{need / room:.1f}x" in said, said
+    assert f"{need / room:.1f}x" in said and "raise the shell's `ulimit -v`" in said, said
     assert "Traceback" not in run.stderr and not (tmp_path / "run" / "ranking.json").exists()
     # the same need under a limit it is at most REFUSE_FACTOR x: a warning, not a refusal
     big = argparse.Namespace(name="big", input_size=(224, 224))
