@@ -38,7 +38,7 @@ from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare, 
 from hubensemble.errors import HubensembleError, RunError, first_line
 from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_members_differ,
                                  read_export_metadata, unloadable_path)
-from hubensemble.lockwords import call_verb, command_words, option_word, run_words
+from hubensemble.lockwords import call_verb, option_word, run_words
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import bar_note, counting_note, progress_bar, shows_progress
 from hubensemble.text import absolute
@@ -471,13 +471,15 @@ def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
     chosen = [m.get("trial") for m in ens.get("members") or []]
     skipped = [s for s in info.get("skipped") or [] if isinstance(s, dict)]
     if skipped:
+        from hubensemble.export.tflite import ensemble_words  # its settings, not defaults
+
         skip = option_word("--skip-missing", "skip_missing=True")
         left = "; ".join(f"{s.get('trial')} ({s.get('reason')})" for s in skipped)
         raise RunError(f"the export at {path} left out {len(skipped)} of ensemble.json's "
                        f"{len(chosen)} members ({skip}): {left}. distill's teacher "
                        f"must be the whole ensemble it is compared with: "
                        f"{run_words('tune', run.path)} again for them, then {command} without "
-                       f"{skip} (or {command_words('ensemble', run.path)} to choose among the "
+                       f"{skip} (or {ensemble_words(run.path)} to choose among the "
                        "complete candidates, then export)")
     if export_members_differ(info, ens.get("members")):  # other members, or other weights
         raise RunError(f"the export at {path} holds members {exported} (with their weights), "

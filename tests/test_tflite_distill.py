@@ -1483,3 +1483,52 @@ def test_a_student_whose_validation_predictions_are_not_finite_is_not_kept(
         run_distill(path, student="nan", init="module", steps_scale=0.05, task=digits,
                     progress=False)
     assert not (path / "distill.json").exists() and not (path / "distill").exists()
+
+
+def test_the_tflite_way_on_selects_the_ensemble_again_with_the_runs_own_settings(tmp_path):
+    """The way on after a TFLite refusal had the user run a plain `hubensemble ensemble --run
+    R`, which selects under the defaults: a run whose ensemble was chosen with --budget 3
+    --size-rule paper --max-members 2 (or fitted with them) got an ensemble of up to 15 by
+    the one-se rule. Its command carries ensemble.json's settings (run.json's fit options
+    when there is none), read back here by the command line's own parser; from Python, the
+    keywords run_ensemble takes."""
+    import shlex
+
+    from hubensemble.cli import build_parser
+    from hubensemble.export.tflite import tflite_way_on
+    from hubensemble.formats import EXPORT_FORMAT
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    for trial, module in (("d-0000-lg", "lg"), ("d-0001-plain", "plain")):
+        candidate.write_candidate(Run(run).candidates, {"trial": trial, "module": module,
+                                                        "status": "ok"})
+    served = tmp_path / "served"
+    os.makedirs(served / "assets")
+    atomic_write_json(metadata_path(served), {"format": EXPORT_FORMAT,
+                                              "run": {"path": str(run)}})
+    atomic_write_json(run / "ensemble.json", {
+        "objective": "accuracy", "members": [], "budget": 3, "with_replacement": True,
+        "bootstrap": 2.0, "seed": 7, "size_rule": {"rule": "paper", "size": 1},
+        "limits": {"max_gflops": None, "max_latency_ms": None, "max_members": 2}})
+
+    def ensemble_args():
+        with command_line():
+            said = tflite_way_on(["lg"], "none", f"{served}-tflite")
+        line = said.split("then `hubensemble ensemble ", 1)[1].split("`", 1)[0]
+        return build_parser().parse_args(["ensemble", *shlex.split(line)])
+
+    args = ensemble_args()
+    assert (args.objective, args.ensemble_budget, args.with_replacement, args.bootstrap,
+            args.seed, args.size_rule, args.max_members, args.max_gflops) == (
+        "accuracy", 3, True, 2.0, 7, "paper", 2, None), args
+    assert (f"run_ensemble(run_dir={str(run)!r}, seed=7, objective='accuracy', budget=3, "
+            "size_rule='paper', with_replacement=True, bootstrap=2.0, max_members=2)") in \
+        tflite_way_on(["lg"], "none", f"{served}-tflite")
+    # No ensemble.json: a fit's recorded options.
+    os.remove(run / "ensemble.json")
+    atomic_write_json(run / "run.json", {"fit": {"options": {
+        "ensemble_budget": 4, "size_rule": "budget", "top_k": 2, "max_gflops": 1.5}}})
+    args = ensemble_args()
+    assert (args.ensemble_budget, args.size_rule, args.max_gflops, args.objective) == (
+        4, "budget", 1.5, "ce"), args

@@ -236,8 +236,9 @@ def tflite_way_on(modules: Sequence[str], quantize: str, out_dir=None) -> str:
     the caller's words (`lockwords`), as commands. `ensemble` has no flag that leaves a
     module out (the refusal said "choose an ensemble without erfinv, lg", a new-user check):
     the way is to remove every candidate folder of those modules (`(cd RUN/candidates && rm
-    -r …)`, not only the members': ensemble would pick their others), then `ensemble` and
-    the same export with --format tflite; when every candidate is of those modules, no
+    -r …)`, not only the members': ensemble would pick their others), then `ensemble` with
+    the settings of the run's ensemble (`ensemble_words`) and the same export with --format
+    tflite; when every candidate is of those modules, no
     ensemble of the run has a TFLite model. A student export: distill a student of another
     module and export it. Without a readable metadata or run (a Python caller of
     write_tflite), the words name RUN. Reads files only."""
@@ -278,9 +279,55 @@ def tflite_way_on(modules: Sequence[str], quantize: str, out_dir=None) -> str:
     again = Run(run).export_words(saved, flags=flags, keywords=keywords)
     return (f"{serve}, or for a TFLite model leave {', '.join(modules)} out of the "
             f"ensemble (ensemble has no flag for that): remove their {len(refused)} candidate "
-            f"folder(s) (`{remove}`), then {command_words('ensemble', run)} and {again} "
+            f"folder(s) (`{remove}`), then {ensemble_words(run)} and {again} "
             "(ensemble then calls the sweep unfinished: finishing it, by tune or fit, "
             "trains them again)")
+
+
+def ensemble_options(run_dir) -> tuple[str, str]:
+    """(flags, keywords) of the selection settings of run `run_dir`'s ensemble, as the
+    `ensemble` command and `run_ensemble` take them ("--budget 3 --size-rule paper",
+    "budget=3, size_rule='paper'"; `rerun.option_flags`: a value at its default left out):
+    RUN/ensemble.json's own record (objective, budget, with_replacement, bootstrap, seed,
+    size_rule's rule, limits), which every ensemble writes, whether `fit` or `ensemble`
+    selected it; else run.json's fit options ("fit" -> "options"); ("", "") when neither
+    can be read. Advice that has the user select the ensemble again (a TFLite refusal's way
+    on) gave a plain `ensemble --run RUN`, which selects under the defaults: a run fitted
+    with --ensemble-budget 3 --size-rule paper got an ensemble of up to 15 by another rule."""
+    from hubensemble.fileio import read_json
+    from hubensemble.formats import ENSEMBLE_FILE, RUN_FILE
+    from hubensemble.rerun import option_flags, option_keywords
+
+    recorded = {}
+    try:
+        record = read_json(os.path.join(os.fspath(run_dir), ENSEMBLE_FILE))
+        limits = record.get("limits") or {}
+        recorded = {"objective": record["objective"], "ensemble_budget": record["budget"],
+                    "with_replacement": record.get("with_replacement"),
+                    "bootstrap": record.get("bootstrap"), "seed": record.get("seed"),
+                    "size_rule": (record.get("size_rule") or {}).get("rule"),
+                    **{k: limits.get(k) for k in ("max_gflops", "max_latency_ms",
+                                                  "max_members")}}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        try:
+            recorded = read_json(os.path.join(os.fspath(run_dir), RUN_FILE))["fit"]["options"]
+        except (OSError, ValueError, KeyError, TypeError):
+            recorded = {}
+    if not isinstance(recorded, dict):
+        recorded = {}
+    # The `ensemble` command's own flags: fit's --ensemble-budget is its --budget.
+    table = [dataclasses.replace(o, flags=tuple(o.settings("ensemble")["flags"]))
+             for o in options.options_for(used_by="ensemble")]
+    return option_flags(recorded, table), option_keywords(recorded, table)
+
+
+def ensemble_words(run_dir) -> str:
+    """`lockwords.command_words` of `ensemble` on run `run_dir` with the settings of its
+    ensemble (`ensemble_options`): the command that selects the same kind of ensemble."""
+    from hubensemble.lockwords import command_words
+
+    flags, keywords = ensemble_options(run_dir)
+    return command_words("ensemble", run_dir, flags=flags, keywords=keywords)
 
 
 def _converted(module: "TFLiteEnsemble", quantize: str, images) -> tuple[bytes, np.ndarray]:
