@@ -161,7 +161,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
         augmentation=None if aug is None else dataclasses.replace(aug, mixup_alpha=float(mixup)))
     # Both starts, before either trains: a start from a candidate's weights trained to its
     # end and failed in Keras' fit (tune.fit_member, the module's start, checks alone).
-    check_batch_divides(strategy or tf.distribute.get_strategy(), hparams.batch_size)
+    check_batch_divides(strategy or tf.distribute.get_strategy(), hparams.batch_size,
+                        by_name=False)
     size = int(tune.eval_size(task, spec, profile))
     student_cost = _student_cost(spec, task, size, costs, own)
     if max_gflops is not None and student_cost.gflops > max_gflops * (1 + 1e-9):

@@ -4,6 +4,7 @@ two tiny real modules trained on sklearn's digits."""
 
 import os
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -1532,3 +1533,57 @@ def test_the_tflite_way_on_selects_the_ensemble_again_with_the_runs_own_settings
     args = ensemble_args()
     assert (args.ensemble_budget, args.size_rule, args.max_gflops, args.objective) == (
         4, "budget", 1.5, "ce"), args
+
+
+def test_a_batch_the_replicas_cannot_share_is_refused_with_advice_the_python_caller_can_pass(
+        tmp_path):
+    """A student (run_distill) or a retrained member (export_ensemble) whose batch of 7 does
+    not divide among a two-replica MirroredStrategy was told to pass strategy='cpu': both
+    take a tf.distribute.Strategy (or None, the one in scope), and 'cpu' has no scope to
+    train in. The refusal of fit_member, which both train through, names strategy=None;
+    following it (outside the scope) passes the check, and the module's load is what fails
+    next. run_tune's words (it takes a name) stay strategy='cpu'; the command line's are
+    --strategy cpu. A process of its own: the CPU is split in two before TensorFlow starts."""
+    from conftest import bounded_by_cpu
+
+    code = (
+        "import sys, tensorflow as tf\n"
+        "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+        "tf.config.set_logical_device_configuration(\n"
+        "    cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(2)])\n"
+        "from hubensemble import tune\n"
+        "from hubensemble.catalogue import ModuleSpec\n"
+        "from hubensemble.data import load_task\n"
+        "from hubensemble.errors import HubensembleError\n"
+        "from hubensemble.hyperrule import HParams, get_profile\n"
+        "from hubensemble.lockwords import command_line\n"
+        "from hubensemble.tune.strategies import check_batch_divides\n"
+        "quick = get_profile('quick')\n"
+        "hp = HParams(**{**quick.scale({'lr': 0.1}), 'batch_size': 7, 'steps': 1}, seed=0)\n"
+        "spec, task = ModuleSpec(name='gone', handle=sys.argv[1]), load_task('sklearn:digits')\n"
+        "strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])\n"
+        "assert strategy.num_replicas_in_sync == 2\n"
+        "def said(call):\n"
+        "    try:\n"
+        "        call()\n"
+        "    except HubensembleError as e:\n"
+        "        return ' '.join(str(e).split())\n"
+        "print('OBJECT', said(lambda: tune.fit_member(spec, task, hp, profile=quick,\n"
+        "                                              strategy=strategy)))\n"
+        "print('FOLLOWED', said(lambda: tune.fit_member(spec, task, hp, profile=quick,\n"
+        "                                                strategy=None)))\n"
+        "print('NAME', said(lambda: check_batch_divides(strategy, 7)))\n"
+        "with command_line():\n"
+        "    print('CLI', said(lambda: tune.fit_member(spec, task, hp, profile=quick,\n"
+        "                                           strategy=strategy)))\n")
+    out = bounded_by_cpu([sys.executable, "-c", code, str(tmp_path / "gone")],
+                         capture_output=True, text=True, cpu=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    refusal = "the training batch of 7 does not divide among the 2 replicas of MirroredStrategy"
+    assert refusal in lines["OBJECT"], out.stdout
+    assert ("or train on one device (strategy=None, called outside any strategy's scope: the "
+            "default strategy)") in lines["OBJECT"] and "'cpu'" not in lines["OBJECT"], lines
+    assert refusal not in lines["FOLLOWED"] and "gone" in lines["FOLLOWED"], lines
+    assert lines["NAME"].endswith("or train on one device (strategy='cpu')"), lines
+    assert lines["CLI"].endswith("or train on one device (--strategy cpu)"), lines

@@ -85,11 +85,16 @@ def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.St
     return tf.distribute.get_strategy()
 
 
-def check_batch_divides(strategy, batch_size: int) -> None:
+def check_batch_divides(strategy, batch_size: int, *, by_name: bool = True) -> None:
     """Refuses (HubensembleError) a global training batch of `batch_size` examples that does
     not divide evenly among `strategy`'s replicas (its num_replicas_in_sync), naming the
-    multiples around it. Measured with Keras 3.15.1 and TensorFlow 2.21 (MirroredStrategy over
-    two logical CPUs, --train-batch-size 7): tf.distribute splits each batch 4 + 3, and every
+    multiples around it, or one device, in the caller's words: `--strategy cpu` on the
+    command line; from Python `strategy='cpu'` when the caller's function takes a strategy by
+    name (`by_name`: run_tune, fit), else `strategy=None` called outside any strategy's scope
+    (`export_ensemble` and `run_distill` take a tf.distribute.Strategy or None, the one in
+    scope: 'cpu' was advised to run_distill, which cannot take it). Measured with Keras
+    3.15.1 and TensorFlow 2.21 (MirroredStrategy over two logical CPUs, --train-batch-size
+    7): tf.distribute splits each batch 4 + 3, and every
     step of Keras' fit failed with "Inputs to operation AddN of type AddN must have the same
     size and shape. Input 0: [4,32,32,3] != input 1: [3,32,32,3]", so every trial of the
     sweep was recorded as failed, and reused as done when the command ran again."""
@@ -99,7 +104,9 @@ def check_batch_divides(strategy, batch_size: int) -> None:
     lower = batch_size // replicas * replicas
     fits = " or ".join(str(b) for b in (lower, lower + replicas) if b > 0)
     flag = option_word("--train-batch-size", "train_batch_size")
-    one = option_word("--strategy cpu", "strategy='cpu'")
+    one = option_word("--strategy cpu", "strategy='cpu'" if by_name else
+                      "strategy=None, called outside any strategy's scope: the default "
+                      "strategy")
     raise HubensembleError(
         f"the training batch of {batch_size} does not divide among the {replicas} replicas of "
         f"{type(strategy).__name__}: Keras' fit cannot train a batch split unevenly over "

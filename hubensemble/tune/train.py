@@ -315,7 +315,8 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
     profile = as_profile(profile)
     strategy = strategy or tf.distribute.get_strategy()
     if hparams.kind != "probe":  # before the module loads (export --retrain-full, distill)
-        check_batch_divides(strategy, hparams.batch_size)
+        # Its callers (export's retraining, distill) take a Strategy, not a name.
+        check_batch_divides(strategy, hparams.batch_size, by_name=False)
     keras.backend.clear_session()
     keras.utils.set_random_seed(hparams.seed)
     if hparams.kind == "probe":
