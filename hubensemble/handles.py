@@ -5,10 +5,11 @@ whether a handle has an accepted form and what to write instead; `stored_handle`
 form a ModuleSpec keeps (absolute local paths, one spelling per Kaggle model); `source_kind`
 says which loader a handle needs (a SavedModel, a ``keras.applications`` architecture, a
 Keras model file or a keras-hub preset); `KERAS_APPLICATIONS` (kept in `kerasapps`)
-describes the ``keras:NAME`` architectures. `local_source` and `local_handle_warnings` (a
-catalogue's local handles missing on this machine or holding no module) look at the file
-system, and so does `canonical_handle` for local paths (one text per module, whatever the
-spelling), which `same_module_pairs` uses to find entries that load the same module (and
+describes the ``keras:NAME`` architectures. `local_handle_warnings` (a catalogue's local
+handles missing on this machine or holding no module: `localfiles.local_source`, re-exported
+here with what else a local path holds) looks at the file system, and so does
+`canonical_handle` for local paths (one text per module, whatever the spelling), which
+`same_module_pairs` uses to find entries that load the same module (and
 `same_files_as`, once rank has located them, entries of the same files under names no rule
 relates); `signature_reading` (`savedmodel_calls`: a local SavedModel's saved_model.pb read
 without TensorFlow, nothing loaded) tells the signature and output key an entry that leaves
@@ -25,7 +26,11 @@ import urllib.parse
 # have always found it
 from hubensemble.catalogue_urls import url_case, variables_note
 from hubensemble.kerasapps import KERAS_APPLICATIONS, KerasApplication
-from hubensemble.kerasconfig import cut_short
+# what a local path holds (its listing, its first bytes) lives in its own module; imported
+# here, where hub's loaders and resolvers have always found it
+from hubensemble.localfiles import (HDF5_SIGNATURE, KERAS_FILE_SUFFIXES,  # noqa: F401
+                                    file_not_module, inner_module, keras_file_problem,
+                                    local_source, what_bytes_are)
 from hubensemble.savedmodel_calls import signature_reading
 from hubensemble.text import absolute, closest_name, described, escaped, value_to_write
 from hubensemble.winpaths import windows_form, windows_refusal
@@ -44,8 +49,6 @@ _HANDLE_FORMS = ("https://tfhub.dev/PUBLISHER/MODEL/VERSION, "
                  "or hf://OWNER/MODEL (keras-hub presets), file:///PATH or a local path (a "
                  "SavedModel folder, a .keras or .h5 model file, or a keras-hub preset "
                  "folder)")
-#: Suffixes of a Keras model file (a handle `PATH.keras`, `PATH.h5`).
-KERAS_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 #: Handle prefixes keras-hub loads presets from (its own loader: kagglehub, huggingface_hub).
 KERAS_HUB_PREFIXES = ("kaggle://", "hf://")
 
@@ -367,90 +370,6 @@ def source_problems(fields) -> list[tuple[str, str, str]]:
             out.append(("output_dim", f"{handle} gives {app.output_dim}-d features, not {dim}",
                         f"write output_dim: {app.output_dim} or leave it out"))
     return out
-
-
-def local_source(path) -> str | None:
-    """What the local ``path`` holds: "saved-model" (a folder with saved_model.pb),
-    "keras-file" (a .keras/.h5/.hdf5 file) or "keras-hub-preset" (a folder with keras-hub's
-    config.json and metadata.json); None for anything else. Reads the listing only (no
-    TensorFlow: `catalogue validate` uses it too)."""
-    if os.path.isfile(path):
-        return "keras-file" if path.lower().endswith(KERAS_FILE_SUFFIXES) else None
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return "saved-model"
-    if all(os.path.isfile(os.path.join(path, f)) for f in ("config.json", "metadata.json")):
-        return "keras-hub-preset"
-    return None
-
-
-def inner_module(path) -> str | None:
-    """The name of a folder inside the folder `path` that holds a module (`local_source`),
-    for a handle one level too high: TF Serving's layout (``m/1/saved_model.pb``, its version
-    folders: the highest number, which TF Serving serves), or an archive unpacked into a
-    folder of its own; the first such folder by name otherwise; None when none does. Reads
-    the listings only."""
-    try:
-        names = sorted(os.listdir(path), key=lambda n: (not n.isdigit(), -int(n) if
-                                                        n.isdigit() else 0, n))
-    except OSError:
-        return None
-    return next((n for n in names if os.path.isdir(os.path.join(path, n))
-                 and local_source(os.path.join(path, n)) is not None), None)
-
-
-def file_not_module(path) -> str:
-    """Why the local file `path` (not a .keras/.h5 model file) cannot be a module, and the
-    way on: "PATH is a file, not …"; for an archive (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz,
-    .zip: a module downloaded by hand) the command that unpacks it. Rank's words
-    (`hub.resolvers.LocalResolver`) and `catalogue validate`'s."""
-    name = os.path.basename(path)
-    way = "a local archive must be unpacked first"
-    if name.lower().endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")):
-        unpack = (f"unzip '{name}' -d FOLDER" if name.lower().endswith(".zip") else
-                  f"mkdir FOLDER && tar xf '{name}' -C FOLDER")
-        way = (f"it is an archive: unpack it ({unpack}) and write the folder that holds "
-               "saved_model.pb as the handle")
-    return f"{path} is a file, not a SavedModel folder or a .keras/.h5 model file; {way}"
-
-
-#: The first bytes of an HDF5 file (the .h5 / .hdf5 Keras format); a .keras file is a zip.
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
-def what_bytes_are(head: bytes) -> str:
-    """What a file that should have been a module (an archive, a model file) holds instead,
-    from its first bytes, for messages: "nothing (0 bytes)", "text (it starts with
-    '<!DOCTYPE html>…')" — a web page or an error a server sent —, "a zip archive", "an HDF5
-    file", "a gzip stream", else its first bytes in hex."""
-    if not head:
-        return "nothing (0 bytes)"
-    for magic, what in ((b"PK\x03\x04", "a zip archive"), (HDF5_SIGNATURE, "an HDF5 file"),
-                        (b"\x1f\x8b", "a gzip stream")):
-        if head.startswith(magic):
-            return what
-    text = head[:40].decode("utf-8", "replace")
-    if all(c.isprintable() or c in "\r\n\t" for c in text):  # a page: "<!DOCTYPE html>\n…"
-        return (f"text (it starts with {' '.join(text.split())!r}), such as a web page or an "
-                "error message a server sent")
-    return "bytes " + " ".join(f"{b:02x}" for b in head[:8])
-
-
-def keras_file_problem(path, *, name=None) -> str | None:
-    """Why the local file `path` (named .keras, .h5 or .hdf5) cannot be a Keras model file,
-    from its first bytes, or None: a .keras file is a zip archive, a .h5/.hdf5 file starts
-    with the HDF5 signature. Keras says "File not found" for an existing file of other bytes
-    (an HTML page a server sent for the URL), which hides what happened. The message calls
-    the file `name` (default: its path; the URL for a download). A file of the right kind
-    that has lost its end is said to be cut short (`kerasconfig.cut_short`: a zip's last
-    bytes, an HDF5 header's end address). Raises OSError when the file cannot be read."""
-    with open(path, "rb") as f:
-        head = f.read(64)
-    keras_zip = str(path).lower().endswith(".keras")
-    if head.startswith(b"PK\x03\x04" if keras_zip else HDF5_SIGNATURE):
-        cut = cut_short(path, head)  # a copy or download that stopped
-        return f"{name or os.fspath(path)} {cut}" if cut else None
-    want = ".keras file (a zip archive)" if keras_zip else "HDF5 model file"
-    return f"{name or os.fspath(path)} is not a {want}: it holds {what_bytes_are(head)}"
 
 
 def field_source(spec, field) -> str:

@@ -19,7 +19,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from hubensemble.fileio import file_sha256
 from hubensemble import handles, savedmodel_calls
-from hubensemble.handles import keras_file_problem, local_source, what_bytes_are
+from hubensemble.localfiles import keras_file_problem, local_source, what_bytes_are
 from hubensemble.kerasconfig import model_config, weights_only_problem
 from hubensemble.text import escaped
 
@@ -83,7 +83,7 @@ def preset_files_problem(folder) -> str | None:
     and each weights file (`preset_weight_files`: `PRESET_WEIGHTS_FILE`, or a sharded
     preset's `PRESET_SHARDS_INDEX` and every shard it names) must be there and start with the
     HDF5 signature. Names the first file that does not and what it holds instead
-    (`handles.what_bytes_are`: e.g. "text (it starts with '<!DOCTYPE html>…'), such as a web
+    (`localfiles.what_bytes_are`: e.g. "text (it starts with '<!DOCTYPE html>…'), such as a web
     page …"). Reads at most the JSON files and 64 bytes of each weights file; raises nothing
     (an unreadable file is said to be so)."""
     for name in PRESET_JSON_FILES:
@@ -185,7 +185,7 @@ def local_handle_warnings(entries) -> list[str]:
     with `source`) whose local handle or weights file is missing here or holds no module
     (`handles.local_handle_warnings`), or is an HDF5 file of weights only, no model
     (`kerasconfig.weights_only_problem`: tf.keras' ``save_weights("w.h5")``) or not a whole
-    model file (`handles.keras_file_problem`: a saved web page, a copy cut short), or is a
+    model file (`localfiles.keras_file_problem`: a saved web page, a copy cut short), or is a
     SavedModel folder without its variables index or one of its shards
     (`saved_model_files_missing`), or is a keras-hub preset folder whose files rank cannot
     load (`preset_files_problem`, the check of a preset that `hub.locate` and `catalogue add`
@@ -199,7 +199,7 @@ def local_handle_warnings(entries) -> list[str]:
     notes = []
     for entry in entries:  # in the entries' order: each entry's warnings, then the next's
         notes += handles.local_handle_warnings([entry])
-        source = (handles.local_source(entry.handle)
+        source = (local_source(entry.handle)
                   if handles.handle_kind(entry.handle) == "local" else None)
         at = handles.field_source(entry, 'handle')
         if source == "keras-file":
@@ -429,7 +429,7 @@ def bundle_extents(data: bytes) -> dict[int, int]:
     return extents
 
 
-#: A local module folder's own check in `local_handle_warnings`, by `handles.local_source`:
+#: A local module folder's own check in `local_handle_warnings`, by `localfiles.local_source`:
 #: (the function giving its problem or None, what such a folder is then).
 _FOLDER_CHECKS = {
     "saved-model": (saved_model_files_missing, "a SavedModel copied in part"),

@@ -1,0 +1,99 @@
+"""What a local module path holds, from its folder's listing and its files' first bytes (no
+TensorFlow, no network): `local_source` (a SavedModel folder, a Keras model file, a keras-hub
+preset folder or none), `inner_module` (a handle one folder too high), `file_not_module`,
+`what_bytes_are` and `keras_file_problem` (a web page or a copy cut short where a module
+should be). `handles` re-exports them (hub's resolvers and loaders import them from there),
+`modulefiles` checks a module's files with them; this module imports neither, so both can."""
+
+from __future__ import annotations
+
+import os
+
+from hubensemble.kerasconfig import cut_short
+
+#: Suffixes of a Keras model file (a handle `PATH.keras`, `PATH.h5`).
+KERAS_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def local_source(path) -> str | None:
+    """What the local ``path`` holds: "saved-model" (a folder with saved_model.pb),
+    "keras-file" (a .keras/.h5/.hdf5 file) or "keras-hub-preset" (a folder with keras-hub's
+    config.json and metadata.json); None for anything else. Reads the listing only (no
+    TensorFlow: `catalogue validate` uses it too)."""
+    if os.path.isfile(path):
+        return "keras-file" if path.lower().endswith(KERAS_FILE_SUFFIXES) else None
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return "saved-model"
+    if all(os.path.isfile(os.path.join(path, f)) for f in ("config.json", "metadata.json")):
+        return "keras-hub-preset"
+    return None
+
+
+def inner_module(path) -> str | None:
+    """The name of a folder inside the folder `path` that holds a module (`local_source`),
+    for a handle one level too high: TF Serving's layout (``m/1/saved_model.pb``, its version
+    folders: the highest number, which TF Serving serves), or an archive unpacked into a
+    folder of its own; the first such folder by name otherwise; None when none does. Reads
+    the listings only."""
+    try:
+        names = sorted(os.listdir(path), key=lambda n: (not n.isdigit(), -int(n) if
+                                                        n.isdigit() else 0, n))
+    except OSError:
+        return None
+    return next((n for n in names if os.path.isdir(os.path.join(path, n))
+                 and local_source(os.path.join(path, n)) is not None), None)
+
+
+def file_not_module(path) -> str:
+    """Why the local file `path` (not a .keras/.h5 model file) cannot be a module, and the
+    way on: "PATH is a file, not …"; for an archive (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz,
+    .zip: a module downloaded by hand) the command that unpacks it. Rank's words
+    (`hub.resolvers.LocalResolver`) and `catalogue validate`'s."""
+    name = os.path.basename(path)
+    way = "a local archive must be unpacked first"
+    if name.lower().endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")):
+        unpack = (f"unzip '{name}' -d FOLDER" if name.lower().endswith(".zip") else
+                  f"mkdir FOLDER && tar xf '{name}' -C FOLDER")
+        way = (f"it is an archive: unpack it ({unpack}) and write the folder that holds "
+               "saved_model.pb as the handle")
+    return f"{path} is a file, not a SavedModel folder or a .keras/.h5 model file; {way}"
+
+
+#: The first bytes of an HDF5 file (the .h5 / .hdf5 Keras format); a .keras file is a zip.
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def what_bytes_are(head: bytes) -> str:
+    """What a file that should have been a module (an archive, a model file) holds instead,
+    from its first bytes, for messages: "nothing (0 bytes)", "text (it starts with
+    '<!DOCTYPE html>…')" — a web page or an error a server sent —, "a zip archive", "an HDF5
+    file", "a gzip stream", else its first bytes in hex."""
+    if not head:
+        return "nothing (0 bytes)"
+    for magic, what in ((b"PK\x03\x04", "a zip archive"), (HDF5_SIGNATURE, "an HDF5 file"),
+                        (b"\x1f\x8b", "a gzip stream")):
+        if head.startswith(magic):
+            return what
+    text = head[:40].decode("utf-8", "replace")
+    if all(c.isprintable() or c in "\r\n\t" for c in text):  # a page: "<!DOCTYPE html>\n…"
+        return (f"text (it starts with {' '.join(text.split())!r}), such as a web page or an "
+                "error message a server sent")
+    return "bytes " + " ".join(f"{b:02x}" for b in head[:8])
+
+
+def keras_file_problem(path, *, name=None) -> str | None:
+    """Why the local file `path` (named .keras, .h5 or .hdf5) cannot be a Keras model file,
+    from its first bytes, or None: a .keras file is a zip archive, a .h5/.hdf5 file starts
+    with the HDF5 signature. Keras says "File not found" for an existing file of other bytes
+    (an HTML page a server sent for the URL), which hides what happened. The message calls
+    the file `name` (default: its path; the URL for a download). A file of the right kind
+    that has lost its end is said to be cut short (`kerasconfig.cut_short`: a zip's last
+    bytes, an HDF5 header's end address). Raises OSError when the file cannot be read."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    keras_zip = str(path).lower().endswith(".keras")
+    if head.startswith(b"PK\x03\x04" if keras_zip else HDF5_SIGNATURE):
+        cut = cut_short(path, head)  # a copy or download that stopped
+        return f"{name or os.fspath(path)} {cut}" if cut else None
+    want = ".keras file (a zip archive)" if keras_zip else "HDF5 model file"
+    return f"{name or os.fspath(path)} is not a {want}: it holds {what_bytes_are(head)}"
