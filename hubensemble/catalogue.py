@@ -22,6 +22,7 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
     parse_value_range, sha256_hint, shown)
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
+from hubensemble.catalogue_yaml import alias_lines as _alias_lines
 from hubensemble.catalogue_yaml import construct as _construct, node_kind as _kind
 from hubensemble.catalogue_yaml import node_line as _line, pairs as _pairs
 from hubensemble.errors import CatalogueError, held_stops
@@ -332,7 +333,7 @@ def _parse_text(text, label, base_dir):
         try:
             root = loader.get_single_node()
             report = _Report(label)
-            return _parse_root(loader, root, base_dir, report), report.lines(), report
+            return _parse_root(loader, root, base_dir, report, text), report.lines(), report
         except yaml.YAMLError:
             pass  # a syntax error: reported by the Python parser below, with its messages
         finally:
@@ -355,12 +356,12 @@ def _parse_text(text, label, base_dir):
         except yaml.YAMLError as e:
             report.add(1, f"YAML syntax error: {e}; fix the file's syntax")
             return [], report.lines(), report
-        return _parse_root(loader, root, base_dir, report), report.lines(), report
+        return _parse_root(loader, root, base_dir, report, text), report.lines(), report
     finally:
         loader.dispose()
 
 
-def _parse_root(loader, root, base_dir, report):
+def _parse_root(loader, root, base_dir, report, text):
     example = "write `modules:` followed by entries like `  - name: my-module` instead"
     if root is None:
         report.add(1, f"the catalogue is empty; {example}")
@@ -392,13 +393,21 @@ def _parse_root(loader, root, base_dir, report):
                      "write entries under it like `  - name: my-module` and "
                      "`    handle: https://tfhub.dev/google/bit/m-r50x1/1`")
         return []
-    specs, names, nodes = [], {}, {}
+    specs, names, nodes, written_to, aliases = [], {}, {}, node.start_mark.index, None
     for index, item in enumerate(node.value, start=1):
-        if id(item) in nodes:  # `- *e`: YAML gives the anchored node itself (not the alias's line)
-            report.add(_line(item), f"entry {index} of modules is an alias (`*NAME`) of entry "
-                       f"{nodes[id(item)]}, written here: the same fields again, its name "
-                       "too; to reuse them write `- <<: *NAME` with a `name:` of its own")
+        # `- *e`: YAML hands over the anchored node itself, which starts before where the
+        # list has come to (the previous entry's end); the alias's own line is read again
+        # (`alias_lines`): the refusal named the anchor's line, where nothing is wrong.
+        if item.start_mark.index < written_to:
+            aliases = _alias_lines(text, "modules") if aliases is None else aliases
+            at = aliases.get(index - 1, _line(item))
+            what = (f"entry {nodes[id(item)]} (line {_line(item)}): the same fields again, "
+                    "its name too" if id(item) in nodes else
+                    f"the mapping written at line {_line(item)}, not an entry of its own")
+            report.add(at, f"entry {index} of modules is an alias (`*NAME`) of {what}; to "
+                       "reuse its fields write `- <<: *NAME` with a `name:` of its own")
             continue
+        written_to = item.end_mark.index
         nodes[id(item)] = index
         name, name_line, spec = _parse_entry(loader, index, item, defaults, base_dir, report)
         # Names are checked even in entries with other problems, so one run shows them all.

@@ -235,7 +235,7 @@ def test_kaggle_forms_of_one_module_are_one_handle_whatever_the_frameworks_case(
     assert [(a.name, b.name) for a, b, _ in same_module_pairs(pinned)] == [("t", "k0")]
 
 
-def test_yaml_merge_keys_are_read_as_safe_load_reads_them(tmp_path):
+def test_yaml_merge_keys_reuse_an_entrys_fields(tmp_path):
     """`<<: *anchor` (YAML's merge key, which yaml.safe_load reads) was refused as "field
     'key': cannot be read (could not determine a constructor for the tag
     'tag:yaml.org,2002:merge')": an entry could not reuse another's fields."""
@@ -274,9 +274,9 @@ def test_yaml_merge_keys_are_read_as_safe_load_reads_them(tmp_path):
     # the very line it named (YAML hands over the anchored node, the alias's line is lost).
     again = write(tmp_path, text.replace("  - <<: *e\n", "  - *e\n  - <<: *e\n"), "again.yaml")
     assert problems_of(again) == [
-        f"{again}:4: entry 2 of modules is an alias (`*NAME`) of entry 1, written here: the "
-        "same fields again, its name too; to reuse them write `- <<: *NAME` with a `name:` of "
-        "its own"]
+        f"{again}:{line_of(again, '- *e')}: entry 2 of modules is an alias (`*NAME`) of entry "
+        "1 (line 4): the same fields again, its name too; to reuse its fields write "
+        "`- <<: *NAME` with a `name:` of its own"]
 
 
 def test_an_environment_variable_in_a_local_path_is_said_with_the_path_to_write(
@@ -2151,3 +2151,136 @@ def test_a_warning_about_a_field_names_the_fields_line(tmp_path):
         f"{path}:{line_of(path, 'weights: ./missing')}"], notes
     assert field_source(specs[0], "sha256") == specs[0].source  # not written: the entry's
     assert field_source(dataclasses.replace(specs[0], lines=None), "handle") == specs[0].source
+
+
+# The merge type's own example (https://yaml.org/type/merge.html), verbatim: "All the
+# following maps are equal".
+MERGE_SPEC_EXAMPLE = """\
+---
+- &CENTER { x: 1, 'y': 2 }
+- &LEFT { x: 0, 'y': 2 }
+- &BIG { r: 10 }
+- &SMALL { r: 1 }
+
+# All the following maps are equal:
+
+- # Explicit keys
+  x: 1
+  'y': 2
+  r: 10
+  label: center/big
+
+- # Merge one map
+  << : *CENTER
+  r: 10
+  label: center/big
+
+- # Merge multiple maps
+  << : [ *CENTER, *BIG ]
+  label: center/big
+
+- # Override
+  << : [ *BIG, *LEFT, *SMALL ]
+  x: 1
+  label: center/big
+"""
+
+
+def test_merge_keys_follow_the_merge_types_examples_where_safe_load_does_not(tmp_path):
+    """The catalogue reader merges by the spec (earlier mapping of `<<: [...]` wins; a merged
+    mapping's own keys over what it merges). PyYAML 6.0's safe_load keeps the later
+    mapping's value of a key longer than one character, and a nested anchor's merged value
+    over its own: the spec's example with the catalogue's field names is where they part."""
+    import yaml
+
+    from hubensemble.catalogue import _Report
+    from hubensemble.catalogue_yaml import pairs
+
+    loader = yaml.SafeLoader(MERGE_SPEC_EXAMPLE)
+    maps = [{key: loader.construct_object(node, deep=True)
+             for key, _, node in pairs(loader, item, _Report("spec"), "entry")}
+            for item in loader.get_single_node().value[4:]]
+    assert maps == [{"x": 1, "y": 2, "r": 10, "label": "center/big"}] * 4
+    # The same example as catalogue entries: x, y, r and label as fields.
+    fields = {"x": "architecture", "'y'": "upstream", "r": "output_dim", "label": "subtree"}
+    text = MERGE_SPEC_EXAMPLE.replace("---\n", "modules:\n")
+    for key, field in fields.items():
+        text = text.replace(f"{key}:", f"{field}:").replace(f" {key}: ", f" {field}: ")
+    text = text.replace("x: 0", "architecture: 0").replace("x: 1", "architecture: 1")
+    text = text.replace("architecture: 1", "architecture: '1'").replace(
+        "architecture: 0", "architecture: '0'").replace("upstream: 2", "upstream: '2'")
+    # Each item gets a name and a handle of its own (the anchors' flow maps too).
+    lines, out, count = text.splitlines(), [], 0
+    for line in lines:
+        if line.startswith("- &"):
+            anchor, _, body = line[2:].partition(" ")
+            out.append(f"- {anchor} {{ name: a{count}, handle: '{TFHUB}', {body.strip()[1:]}")
+            count += 1
+        elif line.startswith("- #"):
+            out += [line, f"  name: e{count}", f"  handle: '{TFHUB}'"]
+            count += 1
+        else:
+            out.append(line)
+    path = write(tmp_path, "\n".join(out) + "\n")
+    specs = load_catalogue(path)
+    got = [(s.architecture, s.upstream, s.output_dim, s.subtree) for s in specs[4:]]
+    assert got == [("1", "2", 10, "center/big")] * 4
+    # Where PyYAML parts from the spec (so the reference above is the spec, not safe_load):
+    override = yaml.safe_load(path.read_text())["modules"][7]
+    assert override["output_dim"] in (1, 10)  # 1 on PyYAML 6.0.x: the later mapping's
+
+    # A mapping that merges and overrides, merged in turn: its own value.
+    nested = write(tmp_path, f"""
+        modules:
+          - &a {{name: a, handle: '{TFHUB}', family: expert, subtree: from-a}}
+          - &d {{<<: *a, name: d, subtree: from-d}}
+          - <<: [*d, *a]
+            name: x
+        """, "nested.yaml")
+    assert [s.subtree for s in load_catalogue(nested)] == ["from-a", "from-d", "from-d"]
+
+
+def test_a_second_merge_key_in_one_mapping_is_refused_at_its_line(tmp_path):
+    """Two `<<` keys in one entry (a repeated key, which YAML forbids) were read silently,
+    the first winning; said now, with the one-key form to write. Fails before: no problem."""
+    path = write(tmp_path, f"""
+        modules:
+          - &a {{name: a, handle: '{TFHUB}', subtree: from-a}}
+          - &b {{name: b, handle: '{TFHUB}', subtree: from-b}}
+          - name: c
+            <<: *a
+            <<: *b
+        """)
+    assert problems_of(path) == [
+        f"{path}:6: the merge key `<<` is given twice in this entry mapping (also at line 5); "
+        "write one `<<: [*FIRST, *SECOND]` instead (the first mapping that has a field gives "
+        "it)"]
+
+
+def test_an_entry_written_as_an_alias_is_refused_at_the_aliass_line(tmp_path):
+    """`- *NAME` as an entry was refused at the anchor's line (PyYAML's composer hands over
+    the anchored node and drops the alias's mark), where nothing is wrong; an alias of
+    `defaults:` was read as an entry and refused as one without a name, at the defaults'
+    line. Both name the alias's line now, in block and flow lists. Fails before: the lines."""
+    block = write(tmp_path, f"""
+        defaults: &d
+          family: expert
+        modules:
+          - &e
+            name: a
+            handle: '{TFHUB}'
+          - name: b
+            handle: '{TFHUB}'
+          - *e
+          - *d
+        """, "block.yaml")
+    assert problems_of(block) == [
+        f"{block}:{line_of(block, '- *e')}: entry 3 of modules is an alias (`*NAME`) of entry 1 "
+        f"(line {line_of(block, '- &e')}): the same fields again, its name too; to reuse its "
+        "fields write `- <<: *NAME` with a `name:` of its own",
+        f"{block}:{line_of(block, '- *d')}: entry 4 of modules is an alias (`*NAME`) of the "
+        f"mapping written at line {line_of(block, '&d')}, not an entry of its own; to reuse "
+        "its fields write `- <<: *NAME` with a `name:` of its own"]
+    flow = write(tmp_path, f"modules: [&e {{name: a, handle: '{TFHUB}'}},\n  *e]\n",
+                 "flow.yaml")
+    assert [p.split(": entry")[0] for p in problems_of(flow)] == [f"{flow}:2"]
