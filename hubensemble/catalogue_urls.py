@@ -8,7 +8,8 @@ hubensemble resolves, before its form is checked, stored or hashed into a cache 
 (tensorflow_hub's folder is the sha1 of the handle, so two spellings were two downloads). Pure
 string work: no file system, no network. `variables_note` says of a local path that writes
 ``$HOME``, ``${MODELS}`` or ``%USERPROFILE%`` that no catalogue field expands them (only a
-leading ``~`` is), with the path to write where the variable is set.
+leading ``~`` is), with the path to write where the variable is set, and of one that writes
+``~NAME`` for a user this machine does not know that it is no home folder here.
 """
 
 from __future__ import annotations
@@ -63,11 +64,12 @@ def variables_note(path: str) -> str:
     looked for as a folder named "$HOME" beside the catalogue; with the path to write when
     every variable it names is set here, else the variable named. "" for any other path.
     E.g. " (`$HOME` is part of the name here: a catalogue expands no environment variable,
-    only a leading ~; write '/root/m')" for "/cats/$HOME/m" where HOME is /root.
+    only a leading ~; write '/root/m')" for "/cats/$HOME/m" where HOME is /root. A path
+    without variables is said as `_unknown_user_note` says it.
     """
     found = _VARIABLE.search(path) if isinstance(path, str) else None
     if found is None:
-        return ""
+        return _unknown_user_note(path) if isinstance(path, str) else ""
 
     def value(match):
         return os.environ.get(match.group(1) or match.group(2), match.group(0))
@@ -78,3 +80,28 @@ def variables_note(path: str) -> str:
            f"write the path itself ({found.group(0)} is not set here either)")
     return (f" (`{found.group(0)}` is part of the name here: a catalogue expands no environment "
             f"variable, only a leading ~; {way})")
+
+
+#: A path's part "~NAME" (after a "/" or at its start), NAME without "/": a home folder in
+#: the shell's words (POSIX, 2.6.1 Tilde Expansion).
+_TILDE_PART = re.compile(r"(?:^|(?<=[/\\]))~([^/\\]*)(?=[/\\]|$)")
+
+
+def _unknown_user_note(path: str) -> str:
+    """" (…)" to follow "PATH does not exist" when the local `path` holds a part ``~NAME``
+    that ``os.path.expanduser`` leaves as it is (no user NAME on this machine, so no home
+    folder: ``~nouser/models/m`` was joined to the catalogue's folder, "/cats/~nouser/models/m
+    does not exist" with no word why), naming the user and the path in one's own home it
+    may have meant (``~/NAME/…``: "~nouser" for "~/nouser"). "" for any other path."""
+    found = _TILDE_PART.search(path)
+    if found is None or os.path.expanduser(found.group(0)) != found.group(0):
+        return ""
+    name, rest = found.group(1), path[found.end():].lstrip("/\\")
+    target = os.path.join(name, rest) if rest else name
+    mine = os.path.join(os.path.expanduser("~"), target) if name else None
+    way = (f"for {target} in your own home write '{mine}'"
+           + (" (it exists)" if os.path.exists(mine) else "") + ", or " if mine else "")
+    user = f"user '{name}'" if name else "home folder (HOME is not set)"
+    return (f" (`{found.group(0)}` is part of the name here: this machine has no {user}, so "
+            f"{found.group(0)} is no home folder and the path was read from the catalogue's "
+            f"folder; {way}write the full path as it is on this machine)")

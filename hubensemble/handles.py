@@ -424,7 +424,7 @@ def local_handle_warnings(specs) -> list[str]:
         host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
         if host:
             text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"
-        notes.append(text + "; rank will skip it there")
+        notes.append(text + "; rank will skip it here")
     return notes
 
 

@@ -308,10 +308,10 @@ def test_an_environment_variable_in_a_local_path_is_said_with_the_path_to_write(
     missing = "does not exist on this machine"
     assert notes == [
         f"warning: {at['handle: $HE']}: handle '{tmp_path / '$HE_TEST_MODELS/m'}' {missing} "
-        f"(`$HE_TEST_MODELS` {rule}; write '{written}'); rank will skip it there",
+        f"(`$HE_TEST_MODELS` {rule}; write '{written}'); rank will skip it here",
         f"warning: {at['handle: ./x']}: handle '{tmp_path / 'x/${HE_TEST_UNSET}/m'}' {missing} "
         f"(`${{HE_TEST_UNSET}}` {rule}; write the path itself (${{HE_TEST_UNSET}} is not set "
-        "here either)); rank will skip it there",
+        "here either)); rank will skip it here",
         f"warning: {at['weights:']}: weights file "
         f"'{tmp_path / '${HE_TEST_MODELS}/w.weights.h5'}' {missing} (`${{HE_TEST_MODELS}}` "
         f"{rule}; write '{tmp_path / 'models/w.weights.h5'}'); rank will skip it here"]
@@ -2225,9 +2225,8 @@ def test_merge_keys_follow_the_merge_types_examples_where_safe_load_does_not(tmp
     specs = load_catalogue(path)
     got = [(s.architecture, s.upstream, s.output_dim, s.subtree) for s in specs[4:]]
     assert got == [("1", "2", 10, "center/big")] * 4
-    # Where PyYAML parts from the spec (so the reference above is the spec, not safe_load):
-    override = yaml.safe_load(path.read_text())["modules"][7]
-    assert override["output_dim"] in (1, 10)  # 1 on PyYAML 6.0.x: the later mapping's
+    # (PyYAML 6.0.4's safe_load reads the override's output_dim as 1, SMALL's: the reference
+    # above is the spec's statement, not safe_load.)
 
     # A mapping that merges and overrides, merged in turn: its own value.
     nested = write(tmp_path, f"""
@@ -2284,3 +2283,45 @@ def test_an_entry_written_as_an_alias_is_refused_at_the_aliass_line(tmp_path):
     flow = write(tmp_path, f"modules: [&e {{name: a, handle: '{TFHUB}'}},\n  *e]\n",
                  "flow.yaml")
     assert [p.split(": entry")[0] for p in problems_of(flow)] == [f"{flow}:2"]
+
+
+def test_a_home_folder_of_an_unknown_user_is_said_with_the_path_meant(tmp_path, monkeypatch):
+    """`handle: ~nouser/models/m` (a user this machine does not know) was joined to the
+    catalogue's folder and said only as "…/cats/~nouser/models/m does not exist"; validate
+    and rank (hub.locate) now say the user is unknown and the path in one's own home.
+    Fails before: no note. The warnings of a missing path end "rank will skip it here", as
+    the weights' did (the handle's said "there")."""
+    import pwd
+
+    from hubensemble.hub import locate
+    from hubensemble.modulefiles import local_handle_warnings
+
+    user = "he-no-such-user-3f9"
+    with pytest.raises(KeyError):
+        pwd.getpwnam(user)  # the reference: the password database knows no such user
+    home = tmp_path / "home"
+    (home / user / "models" / "m").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    path = write(tmp_path / "cats", f"""
+        modules:
+          - name: a
+            handle: ~{user}/models/m
+          - name: c
+            handle: keras:MobileNetV2
+            weights: ~{user}/w.weights.h5
+        """)
+    specs = load_catalogue(path)
+    note = (f"(`~{user}` is part of the name here: this machine has no user '{user}', so "
+            f"~{user} is no home folder and the path was read from the catalogue's folder; ")
+    assert local_handle_warnings(specs) == [
+        f"warning: {path}:{line_of(path, 'handle: ~')}: handle "
+        f"'{tmp_path / 'cats' / ('~' + user) / 'models/m'}' does not exist on this machine "
+        f"{note}for {user}/models/m in your own home write '{home / user / 'models/m'}' (it "
+        "exists), or write the full path as it is on this machine); rank will skip it here",
+        f"warning: {path}:{line_of(path, 'weights:')}: weights file "
+        f"'{tmp_path / 'cats' / ('~' + user) / 'w.weights.h5'}' does not exist on this "
+        f"machine {note}for {user}/w.weights.h5 in your own home write "
+        f"'{home / user / 'w.weights.h5'}', or write the full path as it is on this machine); "
+        "rank will skip it here"]
+    with pytest.raises(HubensembleError, match=f"this machine has no user '{user}'"):
+        locate(specs[0].handle, name="a")  # rank's words
