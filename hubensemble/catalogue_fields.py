@@ -112,6 +112,38 @@ def sha256_hint(value, handle=None) -> str:
 MAX_INPUT_SIDE = 2048
 
 
+#: The widest embedding an entry's output_dim may give: 2**18 = 262,144 features. Rank holds
+#: N x D float32 embeddings (4 N D bytes) for its leave-one-out kNN, N the examples: at this
+#: width the 1,000 of a VTAB-1k task (the paper's data sets) are 1 GiB alone, a third of
+#: the ~3 GiB a small machine gives a run; no image module's features come near it (the
+#: widest shipped, BiT R152x4: 8,192; a VGG16's unpooled 7 x 7 x 512 map: 25,088), so a
+#: larger value is a typo, and such a module would fill the memory at rank's first batch.
+MAX_OUTPUT_DIM = 1 << 18
+#: The examples `output_dim_problem` sizes the embeddings for (a VTAB-1k task's 1,000).
+SIZED_EXAMPLES = 1000
+
+
+def output_dim_problem(dim) -> str | None:
+    """Why `dim` (an int, an embedding's width) is too wide to rank, with the figure: its
+    SIZED_EXAMPLES float32 embeddings' bytes (N x D x 4), or None when it is at most
+    MAX_OUTPUT_DIM. For a catalogue's `output_dim:` and a module's measured width alike."""
+    if dim <= MAX_OUTPUT_DIM:
+        return None
+    gib = SIZED_EXAMPLES * dim * 4 / (1 << 30)
+    return (f"{dim:,} features is wider than any image module's embedding (at most "
+            f"{MAX_OUTPUT_DIM:,} here): {SIZED_EXAMPLES:,} examples' float32 embeddings at "
+            f"that width are {gib:,.1f} GiB (N x D x 4 bytes), which rank would have to hold")
+
+
+def _check_output_dim(value):
+    dim = _opt_int("output_dim", 2048, minimum=1)(value)
+    problem = dim is not None and output_dim_problem(dim)
+    if problem:
+        raise _Bad(problem, "write the module's width, e.g. output_dim: 2048, or leave "
+                   "output_dim: out (rank measures it)")
+    return dim
+
+
 def _check_size(field, meaning):
     def check(value):
         if value is None:
@@ -269,7 +301,7 @@ _CHECKS = {
     "input_size": _check_input_size,
     "native_size": _check_size("native_size", "not known"),
     "value_range": _check_value_range,
-    "output_dim": _opt_int("output_dim", 2048, minimum=1),
+    "output_dim": _check_output_dim,
     "family": _check_family,
     "architecture": _opt_str("architecture", "resnet50x1"),
     "upstream": _opt_str("upstream", "imagenet21k"),

@@ -2325,3 +2325,30 @@ def test_a_home_folder_of_an_unknown_user_is_said_with_the_path_meant(tmp_path, 
         "rank will skip it here"]
     with pytest.raises(HubensembleError, match=f"this machine has no user '{user}'"):
         locate(specs[0].handle, name="a")  # rank's words
+
+
+def test_an_output_dim_no_memory_could_hold_is_refused_with_the_figure(tmp_path):
+    """`output_dim: 1000000000` (a typo) was accepted: no upper bound. Refused now above
+    2**18 features, with what 1,000 examples' float32 embeddings would take (N x D x 4
+    bytes). Fails before: no problem."""
+    from hubensemble.catalogue_fields import MAX_OUTPUT_DIM
+
+    path = write(tmp_path, f"""
+        modules:
+          - {{name: a, handle: '{TFHUB}', output_dim: 1000000000}}
+          - {{name: b, handle: '{TFHUB}', output_dim: {2 ** 18 + 1}}}
+          - {{name: c, handle: '{TFHUB}', output_dim: {2 ** 18}}}
+        """)
+    gib = 1000 * 10 ** 9 * 4 / 2 ** 30  # the reference: 1,000 float32 rows of 10^9
+    assert MAX_OUTPUT_DIM == 262144 and round(gib, 1) == 3725.3
+    problems = problems_of(path)
+    assert problems[0] == (
+        f"{path}:2: field 'output_dim': 1,000,000,000 features is wider than any image "
+        "module's embedding (at most 262,144 here): 1,000 examples' float32 embeddings at "
+        "that width are 3,725.3 GiB (N x D x 4 bytes), which rank would have to hold; write "
+        "the module's width, e.g. output_dim: 2048, or leave output_dim: out (rank measures it)")
+    assert len(problems) == 2 and problems[1].startswith(
+        f"{path}:3: field 'output_dim': 262,145 features is wider")
+    ok = write(tmp_path, f"modules:\n  - {{name: c, handle: '{TFHUB}', output_dim: 262144}}\n",
+               "ok.yaml")
+    assert load_catalogue(ok)[0].output_dim == 2 ** 18
