@@ -29,19 +29,37 @@ def local_source(path) -> str | None:
     return None
 
 
-def inner_module(path) -> str | None:
-    """The name of a folder inside the folder `path` that holds a module (`local_source`),
-    for a handle one level too high: TF Serving's layout (``m/1/saved_model.pb``, its version
-    folders: the highest number, which TF Serving serves), or an archive unpacked into a
-    folder of its own; the first such folder by name otherwise; None when none does. Reads
-    the listings only."""
+def inner_modules(path) -> list[str]:
+    """What inside the folder `path` holds a module (`local_source`), sorted by name: each
+    such folder as "NAME/", each .keras/.h5/.hdf5 file as its name; [] when none does or the
+    folder cannot be listed. Reads the listings only."""
     try:
-        names = sorted(os.listdir(path), key=lambda n: (not n.isdigit(), -int(n) if
-                                                        n.isdigit() else 0, n))
+        names = sorted(os.listdir(path))
     except OSError:
+        return []
+    found = []
+    for name in names:
+        kind = local_source(os.path.join(path, name))
+        if kind is not None:
+            found.append(name if kind == "keras-file" else name + "/")
+    return found
+
+
+def inner_module(path) -> str | None:
+    """The name of the folder inside the folder `path` that holds the module a handle one
+    level too high meant: TF Serving's layout (``m/1/saved_model.pb``, its version folders:
+    the highest number, which TF Serving serves, when every module there is such a folder),
+    or an archive unpacked into a folder of its own (the one module there). None when none
+    does, when the module there is a file, or when several modules are there and none is
+    the one meant (``models/`` holding ``a/``, ``b/`` and ``c.keras``: the first by name was
+    offered as "the module"; `inner_modules` lists them). Reads the listings only."""
+    found = inner_modules(path)
+    folders = [name[:-1] for name in found if name.endswith("/")]
+    if not folders or len(folders) != len(found):
         return None
-    return next((n for n in names if os.path.isdir(os.path.join(path, n))
-                 and local_source(os.path.join(path, n)) is not None), None)
+    if len(folders) == 1:
+        return folders[0]
+    return max(folders, key=int) if all(n.isdigit() for n in folders) else None
 
 
 def file_not_module(path) -> str:

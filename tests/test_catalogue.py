@@ -2352,3 +2352,35 @@ def test_an_output_dim_no_memory_could_hold_is_refused_with_the_figure(tmp_path)
     ok = write(tmp_path, f"modules:\n  - {{name: c, handle: '{TFHUB}', output_dim: 262144}}\n",
                "ok.yaml")
     assert load_catalogue(ok)[0].output_dim == 2 ** 18
+
+
+def test_a_folder_of_several_modules_is_not_said_to_hold_the_first(tmp_path):
+    """A handle naming a folder of modules (`models/` with `a/`, `b/` and `c.keras`) was
+    warned of as "the module is in its folder a/", the first by name, and rank offered the
+    same; now all are named and none is "the module" (rank offers none), and a folder
+    holding one .keras file names it. TF Serving's version folders still give the highest.
+    Only listings are read: the modules are their marker files. Fails before: the words."""
+    from hubensemble.handles import inner_module
+    from hubensemble.modulefiles import local_handle_warnings
+
+    many, one, served = tmp_path / "models", tmp_path / "one", tmp_path / "served"
+    for folder in (many / "a", many / "b", served / "2", served / "10", served / "notes"):
+        folder.mkdir(parents=True)
+        if folder.name != "notes":
+            (folder / "saved_model.pb").write_bytes(b"")
+    one.mkdir()
+    for keras_file in (many / "c.keras", one / "m.keras"):
+        keras_file.write_bytes(b"PK\x03\x04")
+    path = write(tmp_path, """
+        modules:
+          - {name: many, handle: ./models}
+          - {name: one, handle: ./one}
+        """)
+    assert [inner_module(many), inner_module(one), inner_module(served)] == [None, None, "10"]
+    none = "holds no module (no saved_model.pb, .keras/.h5 file or keras-hub preset)"
+    assert local_handle_warnings(load_catalogue(path)) == [
+        f"warning: {path}:2: handle '{many}' {none}; 3 modules are in it (a/, b/, c.keras), "
+        f"not one: write the one you mean as the handle, e.g. handle: '{many / 'a'}'; rank "
+        "will skip it",
+        f"warning: {path}:3: handle '{one}' {none}; the module is its file m.keras: write "
+        f"handle: '{one / 'm.keras'}'; rank will skip it"]
