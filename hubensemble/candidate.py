@@ -140,10 +140,20 @@ class Candidate:
         hparams, why = record_hparams(self.record)
         if why is None:
             return hparams
-        # The trial's own sweep: a plain `tune --run RUN` runs the default sweep and leaves a
-        # probe or seeds trial undone (a new user's check followed it literally).
-        redo = _redo(self.folder.parent, self.trial)
-        raise RunError(unreadable_hparams_words(self.folder, why) + f" ({redo})")
+        raise RunError(self.hparams_fault())
+
+    def hparams_fault(self) -> str | None:
+        """None when trial.json's "hparams" can be read (`record_hparams`), else the words
+        `read_hparams` raises and `load_pool` skips the candidate with: the file, what is
+        wrong, and the whole way on: the trial's own sweep (a plain `tune --run RUN` runs
+        the default sweep and leaves a probe or seeds trial undone), then ensemble (its
+        members are chosen from the pool again) and export, when the run was exported
+        (`_after_redo`): "run tune again" alone left the ensemble and export of before."""
+        _, why = record_hparams(self.record)
+        if why is None:
+            return None
+        redo = _redo(self.folder.parent, self.trial) + _after_redo(self.folder.parent)
+        return unreadable_hparams_words(self.folder, why) + f" ({redo})"
 
     def summary(self) -> dict:
         """The candidate as ensemble.json and the report list it."""
@@ -334,15 +344,21 @@ def read_probs(path, rows: int | None) -> tuple[np.ndarray | None, str | None]:
     return arr.astype(np.float32, copy=False), None
 
 
-def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None
+#: The end of load_pool's reason for a candidate of another class count than the run's task.
+ANOTHER_TASK = ": another task's"
+
+
+def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None,
+              n_classes: int | None = None, classes_from: str = "the run's task"
               ) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """The candidates the ensemble may select from, with probabilities loaded, and the
     skipped ones as (trial, reason), both in natural trial order.
 
     Usable: status "ok", complete (every file its record names exists) and a validation
-    table of `n_val` rows; all usable candidates share the class count most of them have
-    (first seen on ties). A malformed test table leaves that candidate's `test_probs` None.
-    """
+    table of `n_val` rows of `n_classes` classes (the run's, as run.json records its task;
+    `classes_from` says where, in the reason of a candidate that has another count).
+    Without `n_classes`, all usable candidates share the class count most of them have
+    (first seen on ties). A malformed test table leaves that candidate's `test_probs` None."""
     found, without = scan(candidates_dir)
     skipped = list(without)
     loaded = []
@@ -361,12 +377,16 @@ def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None
             continue
         loaded.append(cand)
     if loaded:
-        n_classes = Counter(c.val_probs.shape[1] for c in loaded).most_common(1)[0][0]
+        others = n_classes is None
+        if others:
+            n_classes = Counter(c.val_probs.shape[1] for c in loaded).most_common(1)[0][0]
         kept = []
         for c in loaded:
             if c.val_probs.shape[1] != n_classes:
                 skipped.append((c.trial, f"{VAL_PROBS_FILE} has {c.val_probs.shape[1]} "
-                                         f"classes, the other candidates {n_classes}"))
+                                         f"classes, " + (f"the other candidates {n_classes}"
+                                                         if others else f"{classes_from} "
+                                                         f"{n_classes}{ANOTHER_TASK}")))
                 continue
             if c.test_probs is not None and c.test_probs.shape[1] != n_classes:
                 # Said like a malformed test table: no test metrics, named in `notes`.
@@ -506,6 +526,35 @@ def _redo(candidates_dir, trial) -> str:
             or str(trial).split("-", 1)[0] not in SWEEPS):  # not a trial id tune writes
         return "run tune again"
     return redo_words(os.path.dirname(folder), trial)
+
+
+def _after_redo(candidates_dir) -> str:
+    """", then `hubensemble ensemble --run RUN` and `hubensemble export --run RUN`" (from
+    Python, the calls): what follows a trial of RUN/candidates (`candidates_dir`) tuned
+    again, as the ensemble and the export (when run.json's "export" records one, `--out`
+    named unless it is RUN/export: `Run.export_words`' rule, read here without `Run`, whose
+    module imports this one) hold the pool of before; "" for a folder tune does not write (a
+    student: distill's)."""
+    from hubensemble.formats import EXPORT_DIR, RUN_FILE
+    from hubensemble.text import absolute, shell
+
+    folder = os.path.abspath(os.fspath(candidates_dir))
+    if os.path.basename(folder) != CANDIDATES_DIR:
+        return ""
+    run = os.path.dirname(folder)
+    try:
+        record = read_json(os.path.join(run, RUN_FILE)).get("export") or {}
+        out = (os.path.join(run, record["in_run"]) if record.get("in_run")
+               else record.get("path"))
+    except (OSError, ValueError, AttributeError, TypeError):  # unreadable: ensemble alone
+        out = None
+    words = f", then {command_words('ensemble', run)}"
+    if not isinstance(out, str) or not out:
+        return words
+    given = absolute(out) != absolute(os.path.join(run, EXPORT_DIR))
+    return words + " and " + command_words(
+        "export", run, flags=f"--out {shell(out)}" if given else "",
+        keywords=f"out_dir={absolute(out)!r}" if given else "")
 
 
 def _pool_words(folder, run_dir, trials) -> str:

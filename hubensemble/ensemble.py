@@ -86,8 +86,10 @@ def load_candidates(run_dir, *, n_val=None, n_test=None
     `candidate.load_pool` with n_val / n_test defaulting to the length of
     RUN/labels/val.npy / test.npy when present: the candidate module's one rule of what is
     complete and usable (status "ok", every file its record names present, a probability
-    table of the right shape, the class count most candidates share). Temp folders of
-    interrupted writes are ignored silently.
+    table of the right shape and of the class count run.json records for the task,
+    `run_classes`; without a record, the count most candidates share).
+    Temp folders of interrupted writes are ignored silently. The ensemble selects from
+    those of them that are `selectable`.
     """
     if n_val is None:
         y = load_labels(run_dir, "val")
@@ -95,8 +97,47 @@ def load_candidates(run_dir, *, n_val=None, n_test=None
     if n_test is None:
         y = load_labels(run_dir, "test")
         n_test = None if y is None else len(y)
+    n_classes, where = run_classes(run_dir)
     return candidate.load_pool(os.path.join(os.fspath(run_dir), CANDIDATES_DIR),
-                               n_val=n_val, n_test=n_test)
+                               n_val=n_val, n_test=n_test, n_classes=n_classes,
+                               classes_from=f"the run's task ({where})")
+
+
+def selectable(cands, skipped) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """(the candidates of `cands` the ensemble may select, `skipped` with the others added
+    in natural trial order): a candidate whose trial.json "hparams" cannot be read is left
+    out, its reason the file, why and the way on (`Candidate.hparams_fault`), as export and
+    distill build members from them: it was selected, and export then refused the ensemble.
+    `load_candidates`' pool keeps it (the report names it; distill refuses it in the same
+    words). A record without "hparams" (a foreign writer's: tune always writes them) is
+    left to export's refusal, as before."""
+    usable, skipped = [], list(skipped)
+    for c in cands:
+        why = c.hparams_fault() if "hparams" in c.record else None
+        if why:
+            skipped.append((c.trial, why))
+        else:
+            usable.append(c)
+    skipped.sort(key=lambda s: candidate.natural_key(s[0]))
+    return usable, skipped
+
+
+def run_classes(run_dir) -> tuple[int | None, str | None]:
+    """(the class count run.json records for the run's task: its "num_classes", else the
+    number of its class names; the file) or (None, None) when it records neither (a run
+    tuned from Python with no task record) or cannot be read. The pool's class count:
+    a vote over the candidates let a majority of another task's candidates outvote the
+    run's own (`candidate.load_pool`)."""
+    run = Run(run_dir)
+    try:
+        task = run.data_section("task").get("task") or {}
+    except RunError:  # run.json unreadable: the vote decides, its own refusals say the rest
+        return None, None
+    count = task.get("num_classes") if isinstance(task, Mapping) else None
+    names = task.get("class_names") if isinstance(task, Mapping) else None
+    if not (isinstance(count, int) and not isinstance(count, bool) and count >= 1):
+        count = len(names) if isinstance(names, list) and names else None
+    return count, (os.fspath(run.meta_path) if count else None)
 
 
 def _best_single(cands, y, objective):
@@ -248,8 +289,9 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     written: `run_ensemble` writes it; benchmarks compare selection settings with this).
 
     Reads RUN/labels/val.npy (and test.npy when present) and the usable candidates
-    (`load_candidates`), runs `greedy_select` (Caruana et al., 2004; paper 2.3: greedy on
-    validation cross-entropy, ensemble size chosen on validation) and returns its
+    (`load_candidates`, those `selectable`), runs `greedy_select` (Caruana et al., 2004;
+    paper 2.3: greedy on validation cross-entropy, ensemble size chosen on validation) and
+    returns its
     `EnsembleResult` (see there for the fields); `size_rule` picks the prefix of the greedy
     path (`choose_size`; "paper" is the paper's argmin). best_single is the candidate with
     the best validation objective. A class with no validation or test example is named in
@@ -283,8 +325,16 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                        f"chosen on the validation images; {sweep_command(run_dir)} writes it "
                        "again from the run's data")
     y_test = load_labels(run_dir, "test")
-    cands, skipped = load_candidates(run_dir, n_val=len(y_val),
-                                     n_test=None if y_test is None else len(y_test))
+    cands, skipped = selectable(*load_candidates(
+        run_dir, n_val=len(y_val), n_test=None if y_test is None else len(y_test)))
+    other_task = [t for t, r in skipped if r.endswith(candidate.ANOTHER_TASK)]
+    if not cands and other_task:  # each of another class count than the run's task
+        n_classes, where = run_classes(run_dir)
+        raise RunError(f"the candidates in {os.path.join(run_dir, CANDIDATES_DIR)} predict "
+                       f"another number of classes (e.g. {other_task[0]}: "
+                       f"{dict(skipped)[other_task[0]].split(',')[0]}) than the run's task, "
+                       f"{n_classes} ({where}); they come from another task: move them out "
+                       f"and {run_words('tune', run_dir)} again")
     candidate.require_pool(os.path.join(run_dir, CANDIDATES_DIR), run_dir, cands, skipped)
     n_classes = cands[0].val_probs.shape[1]
     if y_val.min() < 0 or y_val.max() >= n_classes:

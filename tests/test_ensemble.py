@@ -935,8 +935,9 @@ def test_candidates_of_another_class_count_than_the_runs_task_are_refused(tmp_pa
     with pytest.raises(RunError) as e:
         run_ensemble(run, budget=2)
     assert str(e.value) == (
-        f"the candidates in {run / 'candidates'} predict 4 classes (e.g. trial_0) but the "
-        f"run's task has 6 ({run / 'run.json'}); they come from another task: move them out "
+        f"the candidates in {run / 'candidates'} predict another number of classes (e.g. "
+        "trial_0: val_probs.npy has 4 classes) than the run's task, 6 "
+        f"({run / 'run.json'}); they come from another task: move them out "
         f"and call run_tune(run_dir={str(run)!r}) again")
     assert not (run / "ensemble.json").exists()
 
@@ -1045,3 +1046,110 @@ def test_labels_words_give_the_runs_own_sweep_which_writes_them_without_new_tria
             run_ensemble(run)
         assert f"{labels} {said}" in str(e.value) and f"; {command} writes it" in str(
             e.value), e.value
+
+
+def test_the_pools_class_count_is_the_runs_task_not_a_vote_of_its_candidates(tmp_path):
+    """load_pool kept the class count most candidates had: two candidates of another task
+    (4 classes) outvoted the run's own (3, run.json's "num_classes"), which was skipped as
+    the odd one out, and the ensemble refused the run. The run's count decides; the others
+    are skipped, each named with its count and the record it disagrees with. Fails before:
+    RunError (the vote's 4 classes against run.json's 3 names)."""
+    rng = np.random.default_rng(5)
+    run = tmp_path / "run"
+    y_val = rng.integers(0, 3, 24)
+    fileio.atomic_save_npy(run / "labels" / "val.npy", y_val)
+    Run(run).update(data={"task": {"num_classes": 3, "class_names": ["a", "b", "c"]}})
+    own = random_probs(rng, 1, 24, 3, y_val)[0]
+    foreign = random_probs(rng, 2, 24, 4, y_val)
+    write_candidate(str(run), "trial_0", foreign[0])
+    write_candidate(str(run), "trial_1", own)
+    write_candidate(str(run), "trial_2", foreign[1])
+    out = run_ensemble(run, budget=2)
+    assert [m["trial"] for m in out["members"]] == ["trial_1"] and out["n_candidates"] == 1
+    want = f"val_probs.npy has 4 classes, the run's task ({run / 'run.json'}) 3: another task's"
+    assert out["skipped"] == [{"trial": "trial_0", "reason": want},
+                              {"trial": "trial_2", "reason": want}]
+    assert math.isclose(out["val"]["ensemble"]["nll"], log_loss(y_val, own, labels=[0, 1, 2]),
+                        rel_tol=1e-5)
+    # Without a record of the task's classes, the count most candidates share, as before.
+    Run(run).update(data={"task": {}})
+    cands, skipped = load_candidates(run)
+    assert [c.trial for c in cands] == ["trial_0", "trial_2"]
+    assert skipped == [("trial_1", "val_probs.npy has 3 classes, the other candidates 4")]
+
+
+def _exported_run(tmp_path):
+    """A run of a probe sweep (run.json records it, quick profile) exported to OUT, three
+    candidates, the second's trial.json hyperparameters edited by hand ("lr": "0.01")."""
+    from hubensemble.hyperrule import PROFILES
+
+    rng = np.random.default_rng(6)
+    run, out = tmp_path / "run", tmp_path / "served"
+    y_val = rng.integers(0, 3, 30)
+    fileio.atomic_save_npy(run / "labels" / "val.npy", y_val)
+    fileio.atomic_write_json(run / "run.json", {
+        "tune": {"sweep": "probe", "sweeps": {"probe": {
+            "budget": 4, "seed": 0, "profile": PROFILES["quick"].to_json()}}},
+        "export": {"path": str(out), "in_run": None}})
+    probs = random_probs(rng, 3, 30, 3, y_val, strength=3.0)
+    for i in range(3):
+        write_candidate(str(run), f"probe-000{i}-m", probs[i])
+    trial = run / "candidates" / "probe-0001-m" / "trial.json"
+    fileio.atomic_write_json(trial, {**json.loads(trial.read_text()),
+                                     "hparams": {"lr": "0.01", "steps": 100}})
+    return run, out, y_val, probs
+
+
+def test_a_candidate_whose_hyperparameters_cannot_be_read_is_skipped_and_named(tmp_path):
+    """ensemble selected a candidate whose trial.json hyperparameters are unreadable; export
+    (and distill) then refused it. It is skipped, counted and named with the file and the
+    whole way on, in ensemble.json's "skipped" and ensemble's output, and the ensemble goes
+    on from the others. Fails before: probe-0001-m (the best candidate) is a member."""
+    from hubensemble.lockwords import command_line
+
+    run, out, y_val, _ = _exported_run(tmp_path)
+    sharp = np.full((len(y_val), 3), 0.05, np.float32)
+    sharp[np.arange(len(y_val)), y_val] = 0.9  # the best candidate by far: greedy's first pick
+    fileio.atomic_save_npy(run / "candidates" / "probe-0001-m" / "val_probs.npy", sharp)
+    with command_line():
+        result = run_ensemble(run, budget=3)
+    folder = run / "candidates" / "probe-0001-m"
+    want = (f"{folder / 'trial.json'}: its hyperparameters cannot be read (invalid "
+            "hyperparameters: lr must be a number (got '0.01')); restore that file from a "
+            f"copy, or delete the folder ({folder}) to run the trial again (run `hubensemble "
+            f"tune --run {run} --sweep probe --budget 4 --profile quick`, then `hubensemble "
+            f"ensemble --run {run}` and `hubensemble export --run {run} --out {out}`)")
+    assert result["skipped"] == [{"trial": "probe-0001-m", "reason": want}]
+    assert json.loads((run / "ensemble.json").read_text())["skipped"] == result["skipped"]
+    assert result["n_candidates"] == 2
+    assert "probe-0001-m" not in [m["trial"] for m in result["members"]]
+    assert f"  skipped probe-0001-m: {want}" in format_ensemble(result).splitlines()
+
+
+def test_read_hparams_gives_the_whole_way_on_tune_then_ensemble_then_export(tmp_path):
+    """Candidate.read_hparams' way on (export's, distill's refusal of a member whose
+    trial.json hyperparameters cannot be read) stopped at tune: the ensemble and the export
+    then still held the pool of before. It names ensemble, and export when the run was
+    exported (run.json "export"). Fails before: the words end at the tune command."""
+    from hubensemble import candidate
+    from hubensemble.lockwords import command_line
+
+    run, out, _, _ = _exported_run(tmp_path)
+    cand = candidate.read_candidate(run / "candidates", "probe-0001-m")
+    with command_line(), pytest.raises(RunError) as e:
+        cand.read_hparams()
+    assert str(e.value).endswith(
+        f"(run `hubensemble tune --run {run} --sweep probe --budget 4 --profile quick`, then "
+        f"`hubensemble ensemble --run {run}` and `hubensemble export --run {run} --out {out}`)")
+    with pytest.raises(RunError) as e:  # from Python, the calls
+        cand.read_hparams()
+    assert str(e.value).endswith(
+        f"(call run_tune(run_dir={str(run)!r}, sweep='probe', budget=4, profile='quick'), "
+        f"then run_ensemble(run_dir={str(run)!r}) and export_ensemble(run_dir={str(run)!r}, "
+        f"out_dir={str(out)!r}))"), e.value
+    meta = json.loads((run / "run.json").read_text())
+    fileio.atomic_write_json(run / "run.json", {"tune": meta["tune"]})  # never exported
+    with command_line(), pytest.raises(RunError) as e:
+        cand.read_hparams()
+    assert str(e.value).endswith(
+        f"--profile quick`, then `hubensemble ensemble --run {run}`)"), e.value
