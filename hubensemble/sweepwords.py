@@ -81,6 +81,57 @@ def sweep_options(run_dir, sweep) -> tuple[str, str] | None:
     return flags, keywords
 
 
+def recorded_sweep(run_dir) -> str | None:
+    """The sweep of run `run_dir`'s last tune call as run.json records it: "tune" ->
+    "call_sweep", the whole sweep as given ("default+probe"), else (a record from before it
+    was kept) "sweep", the part it last ran; None when run.json records neither, cannot be
+    read, or records a name that is no sweep (`sweeps.sweep_parts`). What a `tune` without
+    --sweep resumes (`resumed_call`) and the resume words name (`sweep_command`): the part
+    alone, said before, left a "+" sweep's other part unrun."""
+    from hubensemble.sweeps import sweep_parts
+
+    try:
+        record = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]
+        sweep = record.get("call_sweep") or record["sweep"]
+        sweep_parts(sweep)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, HubensembleError):
+        return None
+    return sweep if isinstance(sweep, str) and sweep else None
+
+
+def resumed_call(run_dir, budget, modules) -> tuple[str, object, object, str | None]:
+    """(sweep, budget, modules, the line that says so) of a tune call on run `run_dir` given
+    no sweep (`run_tune(sweep=None)`, the command line's `tune` without --sweep): the run's
+    recorded sweep (`recorded_sweep`), with the --budget and --modules its record holds
+    where the call gives none, so an interrupted sweep resumes where it was; "resuming
+    sweep probe (from run.json)". The default sweep and None when run.json records none (a
+    first tune). A plain `tune --run RUN` ran the default sweep whatever the run's: 8 other
+    trials for a probe run."""
+    sweep = recorded_sweep(run_dir)
+    if sweep is None:
+        from hubensemble import options
+
+        return options.default("sweep"), budget, modules, None
+    try:
+        entry = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]["sweeps"][
+            sweep.split("+")[0]]  # a "+" sweep's options: its first part's, one call's
+    except (OSError, ValueError, KeyError, TypeError):
+        entry = {}
+    taken = []
+    if budget is None and isinstance(entry.get("budget"), int):
+        budget = entry["budget"]
+        taken.append(option_word(f"--budget {budget}", f"budget={budget}"))
+    if modules is None and entry.get("requested_modules"):
+        modules = list(entry["requested_modules"])
+        taken.append(option_word(f"--modules {' '.join(map(shell_word, modules))}",
+                                 f"modules={modules!r}"))
+    return sweep, budget, modules, (f"resuming sweep {sweep}"
+                                    + (f" with {', '.join(taken)}" if taken else "")
+                                    + f" (from {formats.RUN_FILE}; "
+                                    + option_word("--sweep", "sweep=…")
+                                    + " chooses another)")
+
+
 def redo_words(run_dir, trial: str) -> str:
     """"run `hubensemble tune --run RUN --sweep S --budget 6 --profile quick`" (from Python,
     "call run_tune(run_dir=…, sweep='S', budget=6, profile='quick')"): the command that runs
@@ -98,17 +149,15 @@ def sweep_command(run_dir, sweep=None, *, quoted: bool = True) -> str:
     """"`hubensemble tune --run RUN --sweep probe --budget 4 --profile quick`" (from Python,
     "run_tune(run_dir=…, sweep='probe', budget=4, profile='quick')"): the tune command of
     sweep `sweep` of run `run_dir` with the options run.json records for it
-    (`sweep_options`); `sweep` None: the run's last sweep (run.json "tune" -> "sweep"), and
-    a plain `tune --run RUN` when it records none. Run again, it reuses the sweep's done
-    trials and writes what tune writes besides them (RUN/labels/); a plain one runs the
-    default sweep, which for a probe or seeds run trains 8 other trials. Without the
+    (`sweep_options`); `sweep` None: the run's last tune call's (`recorded_sweep`: a "+"
+    sweep whole), and a plain `tune --run RUN` when it records none. Run again, it reuses
+    the sweep's done trials and writes what tune writes besides them (RUN/labels/); the
+    sweep is named even where a plain one resumes it (`resumed_call`), so that the words
+    hold whatever --sweep default the caller's version has. Without the
     backquotes when not `quoted` (`lockwords.command_words`'s)."""
     if sweep is None:
-        try:
-            sweep = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]["sweep"]
-        except (OSError, ValueError, KeyError, TypeError):
-            sweep = None
-        if not isinstance(sweep, str) or not sweep:
+        sweep = recorded_sweep(run_dir)
+        if sweep is None:
             return command_words("tune", run_dir, quoted=quoted)
     flags, keywords = sweep_options(run_dir, sweep) or ("", "")
     return command_words("tune", run_dir,

@@ -2557,3 +2557,52 @@ def test_tune_and_export_read_a_hand_edited_trial_json_in_the_same_words(tmp_pat
         f"tell whether the candidate is this sweep's trial {plan[1].trial_id}{way}")
     assert str(read.value).startswith(
         f"{path / 'trial.json'}: its hyperparameters cannot be read ({why}){way} (")
+
+
+def test_a_tune_given_no_sweep_resumes_the_runs_own_where_it_was(
+        tmp_path, modules, digits, capsys):
+    """`tune --run RUN` (run_tune(sweep=None)) on a run whose probe sweep was interrupted ran
+    the default sweep: 8 other trials, the probe trial left undone. It resumes the recorded
+    sweep with its recorded --budget and --modules and says so in one line; a sweep given
+    explicitly still wins. Fails before: sweep=None was refused as no sweep name."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(profile="quick", strategy="cpu", task=digits)
+    tune.run_tune(run.path, sweep="probe", modules=["gen_a"], budget=4, progress=False, **kw)
+    done = sorted(candidates(run))
+    assert done == [tune.trial_id("probe", i, "gen_a") for i in range(4)]
+    lost = run.candidates / done[2]
+    shutil.rmtree(lost)  # the sweep stopped before its third trial
+    capsys.readouterr()
+    summary = tune.run_tune(run.path, sweep=None, **kw)
+    said = capsys.readouterr().err
+    assert ("resuming sweep probe with budget=4, modules=['gen_a'] (from run.json; sweep=… "
+            "chooses another)") in said.splitlines(), said
+    assert (summary.sweep, summary.reused, summary.ok) == ("probe", 3, 4)
+    assert sorted(candidates(run)) == done and (lost / "trial.json").exists()
+    assert json.loads(run.meta_path.read_text())["tune"]["call_sweep"] == "probe"
+
+
+def test_the_resume_words_name_a_joined_sweep_whole(tmp_path):
+    """run.json's "sweep" is the part a "+" call last ran: a `default+probe` call stopped in
+    its default part was resumed (a plain tune, and the words of ensemble, export and the
+    report: sweepwords.sweep_command) as `--sweep default`, and probe never ran. The call's
+    whole sweep ("call_sweep") is what resumes. Fails before: `--sweep default`."""
+    from hubensemble.sweepwords import recorded_sweep, resumed_call, sweep_command
+
+    run = tmp_path / "run"
+    quick = get_profile("quick").to_json()
+    atomic_write_json(run / "run.json", {"tune": {
+        "sweep": "default", "call_sweep": "default+probe",
+        "sweeps": {"default": {"budget": 8, "seed": 0, "profile": quick}}}})
+    with command_line():
+        assert sweep_command(run) == (f"`hubensemble tune --run {run} --sweep default+probe "
+                                      "--budget 8 --profile quick`")
+        assert resumed_call(run, None, None)[:3] == ("default+probe", 8, None)
+        assert resumed_call(run, 12, ["gen_a"])[3] == (
+            "resuming sweep default+probe (from run.json; --sweep chooses another)")
+    # A record from before "call_sweep": its last part; none at all: the default sweep.
+    atomic_write_json(run / "run.json", {"tune": {"sweep": "probe"}})
+    assert recorded_sweep(run) == "probe"
+    atomic_write_json(run / "run.json", {"tune": {"sweep": "nonsense"}})
+    assert recorded_sweep(run) is None
+    assert resumed_call(run, None, None) == ("default", None, None, None)

@@ -25,6 +25,7 @@ from hubensemble.sweeplock import (chief_serves, held_members, member_of, member
                                    supersede_chief_end, sweep_member, worker_plan_differs)
 from hubensemble.formats import check_tuner_folder
 from hubensemble.sweeps import untuned_record
+from hubensemble.sweepwords import recorded_sweep, resumed_call
 from hubensemble.sweepstate import TRAIN_RULE
 # The summary and the lines of reused trials (TensorFlow-free: sweepsummary), re-exported.
 from hubensemble.sweepsummary import (TuneSummary, finished_candidate,  # noqa: F401
@@ -121,7 +122,8 @@ _TUNE = options.defaults_for("tune")
 @shows_progress
 @writes_run("tune", member=lambda call: sweep_lock_of(call))  # a sweep's process: its own
 @with_stage_settings
-def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE["budget"],
+def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
+             budget: int | None = _TUNE["budget"],
              modules: Sequence[str] | None = _TUNE["modules"],
              strategy: str = _TUNE["strategy"], tpu: str | None = _TUNE["tpu"],
              profile: str | Profile | None = _TUNE["profile"], seed: int = _TUNE["seed"],
@@ -137,7 +139,10 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
 
     `sweep` is one sweep or two joined by "+" (e.g. "default+probe"): each runs in turn,
     with its own plan, trial ids (``<sweep>-<index>-<module>``) and the same `budget`, into
-    the one candidate pool the ensemble selects from. A probe sweep fits head-only
+    the one candidate pool the ensemble selects from; None: the run's own, resumed where it
+    was (`sweepwords.resumed_call`: run.json's record of its last tune call, with that
+    sweep's recorded `budget` and `modules` where none are given, said in one line; the
+    default sweep when it records none). A probe sweep fits head-only
     candidates on cached embeddings (hubensemble.tune.probe) without Keras Tuner; in a
     distributed sweep a worker runs them (one at a time, under the sweep's lock).
     `batchnorm` ("auto", "train", "inference"): the BatchNorm policy of fine-tuning trials;
@@ -193,6 +198,9 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
 
     run_dir = stageargs.folder("run_tune", "run_dir", run_dir)
     stageargs.task("run_tune", task, optional=True)
+    resuming = None
+    if sweep is None:  # the run's own sweep, resumed where it was (sweepwords.resumed_call)
+        sweep, budget, modules, resuming = resumed_call(run_dir, budget, modules)
     # The options table's rules, as the command line's (cache_dir "" read the default cache);
     # profile may be a Profile or None (the run's) here: as_profile checks it.
     options.check_keywords("tune", dict(
@@ -218,6 +226,8 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
     run.require_started()  # an empty or mistyped folder: say so, not "run rank"
     # The sweep's trials share their traced batch preparations (released at its end).
     with run.log_file(create=False), kept_preparations():
+        if resuming:
+            say(SimpleNamespace(quiet=not progress), resuming)
         if profile is None:
             profile, source = run_profile(run)
             log.info("profile %s (%s; --profile chooses another)", profile.name, source)
@@ -245,7 +255,7 @@ def run_tune(run_dir, *, sweep: str = _TUNE["sweep"], budget: int | None = _TUNE
                       max_failures=max_failures, tuner_id=tuner_id,
                       oracle_address=oracle_address, batchnorm=batchnorm,
                       head_init=head_init, cache_dir=cache_dir, task=task, progress=progress,
-                      callbacks=callbacks)
+                      callbacks=callbacks, whole=sweep)
             for part in planned]
     summary = merge_summaries(summaries, sweep)
     if summary.failed > max_failures:
@@ -384,7 +394,7 @@ def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init) -
 
 def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile, seed,
               keep_weights, max_failures, tuner_id, oracle_address, batchnorm, head_init,
-              cache_dir, task, progress, callbacks):
+              cache_dir, task, progress, callbacks, whole=None):
     sweep, plan, specs, task_record = part.sweep, part.plan, part.specs, part.task_record
     standalone = not distributed_call(tuner_id, oracle_address)
 
@@ -423,7 +433,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
             # over it, and the resume commands, a plain tune and ensemble then read those.
             if not (worker and sweep != "probe" and _chief_runs(run)):
                 _record_tune(run, sweep=sweep, budget=budget, seed=seed, profile=profile,
-                             plan=plan, modules=modules, keep_weights=keep_weights,
+                             plan=plan, modules=modules, keep_weights=keep_weights, whole=whole,
                              head_init=head_init,
                              untuned=_untuned(part.ranking, plan, sweep=sweep, budget=budget,
                                               modules=modules),
@@ -536,8 +546,10 @@ def sweep_lock_of(call: dict) -> tuple[str | None, dict | None]:
     chief/worker sweep, whose process holds its own sweep lock (`sweeplock`), or (None,
     None): `runwriter.writes_run`'s `member`."""
     member = sweep_member(call["tuner_id"], call["oracle_address"])
-    return (member, member_record(call["sweep"], call["oracle_address"])) if member else (
-        None, None)
+    sweep = call["sweep"]
+    if member and sweep is None:  # the run's recorded one (`resumed_call`), as run_tune takes
+        sweep = recorded_sweep(call["run_dir"]) or options.default("sweep")
+    return (member, member_record(sweep, call["oracle_address"])) if member else (None, None)
 
 
 def distributed_call(tuner_id, oracle_address) -> bool:
@@ -560,7 +572,10 @@ def _untuned(ranking, plan, *, sweep, budget, modules):
 
 
 def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weights,
-                 untuned=None, batchnorm=None, head_init=None):
+                 untuned=None, batchnorm=None, head_init=None, whole=None):
+    """Records part `sweep` of the call's sweep `whole` (None: `sweep`) in run.json ("tune":
+    this entry, "call_sweep": `whole`, which a tune without --sweep resumes,
+    `sweepwords.recorded_sweep`; "sweeps": each sweep's entry) and its plan.json."""
     entry = {"sweep": sweep, "budget": budget, "seed": int(seed),
              "profile": profile.to_json(), "plan_size": len(plan),
              "modules": sorted({e.module for e in plan}), "requested_modules": modules,
@@ -574,7 +589,7 @@ def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weigh
         # Under run.json's lock: tune workers and other sweeps keep each other's entries.
         sweeps = dict((meta.get("tune") or {}).get("sweeps") or {})
         sweeps[sweep] = entry
-        meta["tune"] = {**entry, "sweeps": sweeps}
+        meta["tune"] = {**entry, "call_sweep": whole or sweep, "sweeps": sweeps}
 
     run.modify(change)
     os.makedirs(run.tuner / sweep, exist_ok=True)
