@@ -186,12 +186,12 @@ def test_image_files_stored_in_a_data_set_are_the_pixels_serve_bytes_sees(prepar
     # An Image declared with alpha is a PNG tfds wrote (lossless, its alpha kept for the
     # loader's compositing and its refusal of an alpha that is 0 everywhere): read as tfds
     # reads it; so are float images (tfds' own bit layout).
-    from hubensemble.data.tfds import _encoded_image
+    from hubensemble.data.tfds import stored_encoded
 
-    assert _encoded_image(tfds.features.Image(shape=(None, None, 3)))
-    assert _encoded_image(tfds.features.Image(shape=(28, 28, 1)))
-    assert not _encoded_image(tfds.features.Image(shape=(None, None, 4)))
-    assert not _encoded_image(tfds.features.Image(shape=(8, 8, 1), dtype=np.float32))
+    assert stored_encoded(tfds.features.Image(shape=(None, None, 3)))
+    assert stored_encoded(tfds.features.Image(shape=(28, 28, 1)))
+    assert not stored_encoded(tfds.features.Image(shape=(None, None, 4)))
+    assert not stored_encoded(tfds.features.Image(shape=(8, 8, 1), dtype=np.float32))
 
 
 def test_a_run_recorded_while_tfds_decoded_its_files_is_told_why_its_pixels_differ():

@@ -21,9 +21,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -58,12 +56,19 @@ if __name__ == "__main__":
 
 import numpy as np  # noqa: E402
 
-log = logging.getLogger("hubensemble.vtab")
+# The script's modules beside it (vtab_tasks: the 19 tasks; vtab_tables: the results' tables):
+# found when it is run as a program (its folder is sys.path[0]) and when it is loaded from its
+# file (tests, importlib). Their names stay importable from here, as before the split.
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vtab_tables import format_list, format_markdown, format_table, summarise  # noqa: E402
+from vtab_tasks import (ALIASES, GROUP_SPELLINGS, GROUP_TITLES, GROUPS,  # noqa: E402,F401
+                        TASK_LIST, TASKS, VtabTask, clevr_closest_distance, clevr_count,
+                        dsprites_orientation, dsprites_x_position,
+                        kitti_closest_vehicle_distance, label, select_tasks,
+                        smallnorb_azimuth, smallnorb_elevation)
 
-GROUPS = ("natural", "specialised", "structured")
-GROUP_TITLES = {"natural": "Natural", "specialised": "Specialised", "structured": "Structured"}
-#: Other spellings of a group's name (the VTAB paper writes "Specialized").
-GROUP_SPELLINGS = {"specialized": "specialised"}
+log = logging.getLogger("hubensemble.vtab")
 
 RESULTS_JSON = "vtab.json"
 RESULTS_MD = "vtab.md"
@@ -75,280 +80,7 @@ ERROR_FILE = "vtab_error.txt"
 TRAIN_EXAMPLES, VAL_EXAMPLES = 800, 200
 
 
-# --------------------------------------------------------------------------- label functions
-#
-# Each maps ONE tfds example (a dict of numpy values, nested dicts for Sequence features) to an
-# integer class, exactly as the task_adaptation preprocess function of that task does in
-# TensorFlow. -1 means "no class": the loader rejects it with an error naming the task.
-
-
-def _bin_by_thresholds(value, thresholds) -> int:
-    """task_adaptation's `tf.reduce_max(tf.where((thrs - value) < 0))`: the last i with
-    thrs[i] < value, compared in float32 (TF casts the numpy thresholds to the value's
-    dtype); -1 when no threshold lies below the value."""
-    below = np.flatnonzero(np.asarray(thresholds, np.float32) < np.float32(value))
-    return int(below[-1]) if below.size else -1
-
-
-def _group_classes(value, num_original: int, num_classes: int) -> int:
-    """dsprites' grouping of neighbouring values: floor(value / (num_original / num_classes))
-    in float32, as `tf.math.floordiv(tf.cast(v, tf.float32), class_division_factor)`."""
-    factor = np.float32(float(num_original) / num_classes)
-    return int(np.floor(np.float32(value) / factor))
-
-
-def label(example) -> int:
-    """The tfds `label` ClassLabel unchanged (natural and specialised tasks, dmlab)."""
-    return int(example["label"])
-
-
-# clevr.py: `tf.size(x["objects"]["size"]) - 3`; CLEVR scenes hold 3..10 objects -> 8 classes.
-def clevr_count(example) -> int:
-    """Number of objects in the scene minus 3 (3..10 objects -> classes 0..7)."""
-    return int(np.size(example["objects"]["size"])) - 3
-
-
-# clevr.py `_closest_object_preprocess_fn`: depth (pixel_coords[:, 2]) of the nearest object.
-CLEVR_DISTANCE_THRESHOLDS = (0.0, 8.0, 8.5, 9.0, 9.5, 10.0, 100.0)
-
-
-def clevr_closest_distance(example) -> int:
-    """Depth of the closest object binned at 0 / 8 / 8.5 / 9 / 9.5 / 10 / 100 -> 6 classes."""
-    coords = np.asarray(example["objects"]["pixel_coords"], np.float32).reshape(-1, 3)
-    if not len(coords):
-        return -1
-    return _bin_by_thresholds(coords[:, 2].min(), CLEVR_DISTANCE_THRESHOLDS)
-
-
-# kitti.py `_closest_vehicle_distance_pp`: z (metres ahead of the camera) of the nearest
-# Car / Van / Truck (object types 0, 1, 2); a scene without one counts as 1000 m.
-KITTI_VEHICLE_THRESHOLDS = (-100.0, 8.0, 20.0, 999.0)
-KITTI_VEHICLE_TYPES = 3  # ClassLabel order: Car, Van, Truck, Pedestrian, Person_sitting, …
-KITTI_NO_VEHICLE = 1000.0
-
-
-def kitti_closest_vehicle_distance(example) -> int:
-    """Closest vehicle's distance: <= 8 m, 8-20 m, 20-999 m, or no vehicle -> 4 classes."""
-    objects = example["objects"]
-    types = np.asarray(objects["type"]).reshape(-1)
-    z = np.asarray(objects["location"], np.float32).reshape(-1, 3)[:, 2]
-    vehicle_z = np.concatenate([z[types < KITTI_VEHICLE_TYPES],
-                                np.array([KITTI_NO_VEHICLE], np.float32)])
-    return _bin_by_thresholds(vehicle_z.min(), KITTI_VEHICLE_THRESHOLDS)
-
-
-# dsprites.py: `predicted_attribute` grouped into `num_classes=16` classes.
-def dsprites_x_position(example) -> int:
-    """x position, 32 values grouped in pairs -> 16 classes."""
-    return _group_classes(example["label_x_position"], 32, 16)
-
-
-def dsprites_orientation(example) -> int:
-    """Orientation, 40 values grouped by 2.5 -> 16 classes."""
-    return _group_classes(example["label_orientation"], 40, 16)
-
-
-# smallnorb.py: `label=tensors[predicted_attribute]`.
-def smallnorb_azimuth(example) -> int:
-    """Azimuth, 18 classes (0, 20, …, 340 degrees)."""
-    return int(example["label_azimuth"])
-
-
-def smallnorb_elevation(example) -> int:
-    """Elevation, 9 classes (30 to 70 degrees in steps of 5)."""
-    return int(example["label_elevation"])
-
-
-# --------------------------------------------------------------------------- task table
-
-
-@dataclass(frozen=True)
-class VtabTask:
-    """One VTAB-1k task as task_adaptation defines it.
-
-    Splits (`cut`), as task_adaptation's "train800" / "val200" / "test":
-      "official":   train[:800] / validation[:200] / test
-      "train_tail": the data set's val split is the tail of train from
-                    n = train_percent * N // 100 (N = tfds train size):
-                    train[:800] / train[n:n+200] / `test_split`
-      "train_only": only a train split: train n = train_percent * N // 100,
-                    val v = val_percent * N // 100: train[:800] / train[n:n+200] / train[n+v:]
-      "test_half":  (smallnorb) train[:800] / test[:200] / test[50%:]
-    """
-
-    name: str                  # the paper's Table 4 column name
-    key: str                   # task_adaptation registry string
-    group: str                 # natural | specialised | structured
-    tfds_name: str
-    config: str | None
-    versions: tuple            # tried in order; the first one prepared in --data-dir is used
-    cut: str
-    num_classes: int
-    label_fn: Callable
-    features: tuple = ("label",)   # the tfds features label_fn reads
-    train_percent: int = 0
-    val_percent: int = 0
-    train_size: int | None = None  # tfds train size task_adaptation's offsets were cut from
-    test_split: str = "test"
-    image_key: str = "image"
-    pixel_scale: int = 1       # dsprites stores 0/1 pixels; task_adaptation multiplies by 255
-    synthetic: bool = False    # no colour augmentation (paper A.3)
-    flip: bool = True          # left/right flips keep the label
-    min_per_class: int = 2     # fewest train[:800] examples a class may have
-    class_names: tuple | None = None
-    note: str = ""
-
-    @property
-    def tfds_spec(self) -> str:
-        return self.tfds_name + (f"/{self.config}" if self.config else "")
-
-    def to_json(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["label_fn"] = self.label_fn.__name__
-        d["versions"] = list(self.versions)
-        d["features"] = list(self.features)
-        d["class_names"] = list(self.class_names) if self.class_names else None
-        return d
-
-
-def _names(prefix, n):
-    return tuple(f"{prefix}{i}" for i in range(n))
-
-
-_NATURAL = dict(group="natural")
-_SPECIALISED = dict(group="specialised")
-# Rendered scenes (paper A.3: no colour distortion on artificial data; smallnorb is grey
-# studio shots of toys, where hue/saturation jitter only adds colour that is never there).
-_STRUCTURED_SYNTH = dict(group="structured", synthetic=True)
-
-TASK_LIST = (
-    # Natural ----------------------------------------------------------------------------
-    VtabTask("caltech101", "caltech101", tfds_name="caltech101", config=None,
-             versions=("3.*.*",), cut="train_tail", train_percent=90, train_size=3060,
-             num_classes=102, label_fn=label, min_per_class=0,
-             note="102 classes, train split shuffled by tfds: a class can miss train[:800]",
-             **_NATURAL),
-    VtabTask("cifar100", "cifar(num_classes=100)", tfds_name="cifar100", config=None,
-             versions=("3.*.*",), cut="train_tail", train_percent=90, train_size=50000,
-             num_classes=100, label_fn=label, min_per_class=0,
-             note="100 classes in 800 examples: a class can have 0 or 1", **_NATURAL),
-    VtabTask("dtd", "dtd", tfds_name="dtd", config=None, versions=("3.*.*",), cut="official",
-             num_classes=47, label_fn=label, **_NATURAL),
-    VtabTask("flowers", "oxford_flowers102", tfds_name="oxford_flowers102", config=None,
-             versions=("2.*.*",), cut="official", num_classes=102, label_fn=label,
-             min_per_class=0, note="102 classes in 800 examples", **_NATURAL),
-    VtabTask("pets", "oxford_iiit_pet", tfds_name="oxford_iiit_pet", config=None,
-             versions=("3.*.*", "4.*.*"), cut="train_tail", train_percent=80,
-             train_size=3680, num_classes=37, label_fn=label,
-             note="task_adaptation used 3.x; tfds >= 4.9 only builds 4.0.0 (fixed corrupt "
-                  "images, same 3,680 / 3,669 examples)", **_NATURAL),
-    VtabTask("sun397", "sun397", tfds_name="sun397", config="tfds", versions=("4.*.*",),
-             cut="official", num_classes=397, label_fn=label, min_per_class=0,
-             note="397 classes in 800 examples: many classes have none", **_NATURAL),
-    VtabTask("svhn", "svhn", tfds_name="svhn_cropped", config=None, versions=("3.*.*",),
-             cut="train_tail", train_percent=90, train_size=73257, num_classes=10,
-             label_fn=label, flip=False, note="digits: no flips", **_NATURAL),
-    # Specialised ------------------------------------------------------------------------
-    VtabTask("camelyon", "patch_camelyon", tfds_name="patch_camelyon", config=None,
-             versions=("2.*.*",), cut="official", num_classes=2, label_fn=label,
-             **_SPECIALISED),
-    VtabTask("eurosat", "eurosat", tfds_name="eurosat", config="rgb", versions=("2.*.*",),
-             cut="train_only", train_percent=60, val_percent=20, train_size=27000,
-             num_classes=10, label_fn=label, **_SPECIALISED),
-    VtabTask("resisc45", "resisc45", tfds_name="resisc45", config=None, versions=("3.*.*",),
-             cut="train_only", train_percent=60, val_percent=20, train_size=31500,
-             num_classes=45, label_fn=label, note="tfds needs a manual download",
-             **_SPECIALISED),
-    VtabTask("retino", 'diabetic_retinopathy(config="btgraham-300")',
-             tfds_name="diabetic_retinopathy_detection", config="btgraham-300",
-             versions=("3.*.*",), cut="official", num_classes=5, label_fn=label,
-             note="tfds needs a manual download (Kaggle)", **_SPECIALISED),
-    # Structured -------------------------------------------------------------------------
-    VtabTask("clever.count", 'clevr(task="count_all")', tfds_name="clevr", config=None,
-             versions=("3.*.*",), cut="train_tail", train_percent=90, train_size=70000,
-             test_split="validation", num_classes=8, label_fn=clevr_count,
-             features=("objects",), class_names=tuple(f"{n} objects" for n in range(3, 11)),
-             note="test = the tfds validation split (CLEVR's test has no scene labels)",
-             **_STRUCTURED_SYNTH),
-    VtabTask("clever.closest", 'clevr(task="closest_object_distance")', tfds_name="clevr",
-             config=None, versions=("3.*.*",), cut="train_tail", train_percent=90,
-             train_size=70000, test_split="validation", num_classes=6,
-             label_fn=clevr_closest_distance, features=("objects",),
-             class_names=("depth<=8", "8-8.5", "8.5-9", "9-9.5", "9.5-10", "10-100"),
-             note="test = the tfds validation split", **_STRUCTURED_SYNTH),
-    VtabTask("dmlab", "dmlab", tfds_name="dmlab", config=None, versions=("2.0.1",),
-             cut="official", num_classes=6, label_fn=label, **_STRUCTURED_SYNTH),
-    VtabTask("dsprites.xpos",
-             'dsprites(predicted_attribute="label_x_position",num_classes=16)',
-             tfds_name="dsprites", config=None, versions=("2.*.*",), cut="train_only",
-             train_percent=80, val_percent=10, train_size=737280, num_classes=16,
-             label_fn=dsprites_x_position, features=("label_x_position",), pixel_scale=255,
-             flip=False, class_names=tuple(f"x{2 * i}-{2 * i + 1}" for i in range(16)),
-             note="position label: no flips", **_STRUCTURED_SYNTH),
-    VtabTask("dsprites.orient",
-             'dsprites(predicted_attribute="label_orientation",num_classes=16)',
-             tfds_name="dsprites", config=None, versions=("2.*.*",), cut="train_only",
-             train_percent=80, val_percent=10, train_size=737280, num_classes=16,
-             label_fn=dsprites_orientation, features=("label_orientation",), pixel_scale=255,
-             flip=False, class_names=_names("orientation bin ", 16),
-             note="orientation label: a mirror image has another orientation, no flips",
-             **_STRUCTURED_SYNTH),
-    VtabTask("kitti", 'kitti(task="closest_vehicle_distance")', tfds_name="kitti",
-             config=None, versions=("3.1.0", "3.2.0", "3.3.0"), cut="official",
-             num_classes=4, label_fn=kitti_closest_vehicle_distance, features=("objects",),
-             class_names=("vehicle<=8m", "vehicle 8-20m", "vehicle>20m", "no vehicle"),
-             group="structured",
-             note="task_adaptation pins 3.1.0, which tfds no longer builds; 3.2.0 yields the "
-                  "same data (task_adaptation issue #18), 3.3.0 only adds `occluded` labels"),
-    VtabTask("smallnorb.azmth", 'smallnorb(predicted_attribute="label_azimuth")',
-             tfds_name="smallnorb", config=None, versions=("2.*.*",), cut="test_half",
-             num_classes=18, label_fn=smallnorb_azimuth, features=("label_azimuth",),
-             flip=False, note="azimuth label: a mirror image turns the other way, no flips",
-             **_STRUCTURED_SYNTH),
-    VtabTask("smallnorb.elev", 'smallnorb(predicted_attribute="label_elevation")',
-             tfds_name="smallnorb", config=None, versions=("2.*.*",), cut="test_half",
-             num_classes=9, label_fn=smallnorb_elevation, features=("label_elevation",),
-             note="a left/right flip keeps the camera elevation", **_STRUCTURED_SYNTH),
-)
-TASKS: dict[str, VtabTask] = {t.name: t for t in TASK_LIST}
-
-# Other spellings people type: CLEVR spelt right, and task_adaptation's registry strings.
-ALIASES = {"clevr.count": "clever.count", "clevr.closest": "clever.closest",
-           **{t.key: t.name for t in TASK_LIST}}
-
-
-# --------------------------------------------------------------------------- pure policy
-
-
-def select_tasks(names=None) -> list[VtabTask]:
-    """The tasks called `names` (short names, aliases or group names, in any case) in table
-    order; all 19 when `names` is empty. An unknown name is an error listing the known ones."""
-    from hubensemble.errors import HubensembleError
-
-    if not names:
-        return list(TASKS.values())
-    wanted, unknown = set(), []
-    folded = {k.lower(): v for k, v in {**{t: t for t in TASKS}, **ALIASES}.items()}
-    for name in names:
-        key = folded.get(name.lower())  # in any case: the table prints "Natural", "DTD"
-        if key in TASKS:
-            wanted.add(key)
-        elif GROUP_SPELLINGS.get(name.lower(), name.lower()) in GROUPS:
-            group = GROUP_SPELLINGS.get(name.lower(), name.lower())
-            wanted.update(t.name for t in TASKS.values() if t.group == group)
-        else:
-            unknown.append(name)
-    if unknown:
-        from hubensemble.text import closest_name
-
-        # git's "did you mean", as hubensemble's commands say it (cifar -> cifar100).
-        known = [*TASKS, *ALIASES, *GROUPS]
-        said = [n + (f" (did you mean {closest_name(n, known)}?)" if closest_name(n, known)
-                     else "") for n in unknown]
-        raise HubensembleError(
-            f"unknown VTAB task(s): {', '.join(said)}; choose from "
-            f"{', '.join(TASKS)} (or a group: {', '.join(GROUPS)})")
-    return [t for t in TASKS.values() if t.name in wanted]
+# --------------------------------------------------------------------------- splits
 
 
 def vtab_splits(task: VtabTask, train_size: int | None = None) -> dict[str, str]:
@@ -370,112 +102,6 @@ def vtab_splits(task: VtabTask, train_size: int | None = None) -> dict[str, str]
         n_val = task.val_percent * n_total // 100
         return {"train": tr, "val": va, "test": f"train[{n_train + n_val}:]"}
     raise ValueError(f"{task.name}: unknown cut {task.cut!r}")
-
-
-def _mean(values):
-    values = [v for v in values if v is not None]
-    return float(np.mean(values)) if values else None
-
-
-def summarise(results: list[dict]) -> dict:
-    """Table 1's numbers from per-task results: the mean test accuracy over tasks (VTAB-1k)
-    and per group, for the ensemble and the best single model; means cover finished tasks."""
-    done = [r for r in results if r.get("status") == "ok"]
-    means = {}
-    for which in ("ensemble", "best_single"):
-        row = {"vtab": _mean([(r.get(which) or {}).get("accuracy") for r in done])}
-        for g in GROUPS:
-            row[g] = _mean([(r.get(which) or {}).get("accuracy") for r in done
-                            if r["group"] == g])
-        means[which] = row
-    counts = {"vtab": [len(done), len(results)]}
-    for g in GROUPS:
-        counts[g] = [sum(r["group"] == g for r in done), sum(r["group"] == g for r in results)]
-    return {"means": means, "counts": counts}
-
-
-def _pct(x):
-    return "—" if x is None else f"{100.0 * x:.1f}"
-
-
-def _short_error(text, width=70):
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def format_table(report: dict) -> str:
-    """The terminal table: per task, then Table 1's row layout (means)."""
-    lines = []
-    head = f"{'group':<12}{'task':<17}{'ensemble':>9}{'best single':>13}{'members':>9}" \
-           f"{'classes':>9}{'test':>8}  status"
-    lines += ["VTAB-1k test accuracy (%)", head, "-" * len(head)]
-    for r in report["tasks"]:
-        ens, best = (r.get("ensemble") or {}), (r.get("best_single") or {})
-        status = "ok" + (" (reused)" if r.get("reused") else "") if r["status"] == "ok" \
-            else "FAILED: " + _short_error(r.get("error", ""))
-        test = r.get("sizes", {}).get("test")
-        lines.append(f"{r['group']:<12}{r['name']:<17}{_pct(ens.get('accuracy')):>9}"
-                     f"{_pct(best.get('accuracy')):>13}{r.get('members') or '—':>9}"
-                     f"{r.get('num_classes') or '—':>9}{test if test else '—':>8}  {status}")
-    s = report["summary"]
-    lines += ["", f"{'':<14}{'VTAB-1k':>9}" + "".join(f"{GROUP_TITLES[g]:>13}" for g in GROUPS)]
-    for which, title in (("ensemble", "ensemble"), ("best_single", "best single")):
-        m = s["means"][which]
-        lines.append(f"{title:<14}{_pct(m['vtab']):>9}" +
-                     "".join(f"{_pct(m[g]):>13}" for g in GROUPS))
-    c = s["counts"]
-    lines.append(f"{'tasks done':<14}{'%d/%d' % tuple(c['vtab']):>9}" +
-                 "".join(f"{'%d/%d' % tuple(c[g]):>13}" for g in GROUPS))
-    if c["vtab"][0] < c["vtab"][1]:
-        lines.append("means are over the finished tasks only; rerun the same command to "
-                     "retry the others (finished tasks are reused; a task refused for options "
-                     "other than its folder's needs --restart or another --out)")
-    if report.get("test_limit"):
-        lines.append(f"test sets cut to their first {report['test_limit']} examples: not "
-                     "comparable with published VTAB-1k numbers")
-    return "\n".join(lines)
-
-
-def format_markdown(report: dict) -> str:
-    """OUT/vtab.md: the same two tables in Markdown, plus the failures in full."""
-    s = report["summary"]
-    out = ["# VTAB-1k results", "",
-           f"Catalogue: {', '.join(report['catalogue'])}; profile `{report['options']['profile']}`"
-           f", sweep `{report['options']['sweep']}`, top-k {report['options']['top_k']}.", "",
-           "| | VTAB-1k | Natural | Specialised | Structured |", "|---|---|---|---|---|"]
-    for which, title in (("ensemble", "ensemble"), ("best_single", "best single")):
-        m = s["means"][which]
-        out.append(f"| {title} | {_pct(m['vtab'])} | " +
-                   " | ".join(_pct(m[g]) for g in GROUPS) + " |")
-    c = s["counts"]
-    out.append("| tasks done | " + " | ".join("%d/%d" % tuple(c[k])
-                                              for k in ("vtab",) + GROUPS) + " |")
-    out += ["", "| group | task | ensemble | best single | members | classes | test examples "
-                "| status |", "|---|---|---|---|---|---|---|---|"]
-    for r in report["tasks"]:
-        ens, best = (r.get("ensemble") or {}), (r.get("best_single") or {})
-        status = "ok" if r["status"] == "ok" else "failed"
-        out.append(f"| {r['group']} | {r['name']} | {_pct(ens.get('accuracy'))} | "
-                   f"{_pct(best.get('accuracy'))} | {r.get('members') or '—'} | "
-                   f"{r.get('num_classes') or '—'} | {r.get('sizes', {}).get('test') or '—'} | "
-                   f"{status} |")
-    failed = [r for r in report["tasks"] if r["status"] != "ok"]
-    if failed:
-        out += ["", "## Failures", ""]
-        out += [f"- **{r['name']}**: {' '.join(str(r.get('error', '')).split())}"
-                for r in failed]
-    if report.get("test_limit"):
-        out += ["", f"Test sets were cut to their first {report['test_limit']} examples."]
-    return "\n".join(out) + "\n"
-
-
-def format_list(tasks=None) -> str:
-    """The table of `tasks` (VtabTask records; default all 19) that --list prints."""
-    lines = [f"{'task':<17}{'group':<13}{'classes':>8}  {'tfds':<50}task_adaptation"]
-    for t in tasks or TASK_LIST:
-        tfds = f"{t.tfds_spec}:{'|'.join(t.versions)}"
-        lines.append(f"{t.name:<17}{t.group:<13}{t.num_classes:>8}  {tfds:<50}{t.key}")
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- data
@@ -525,15 +151,15 @@ def _read_split(builder, task, split, limit, progress):
 
     An Image feature of uint8 pixels (stored as image files: caltech101, pets, flowers, …)
     is read from its bytes by the owner of tfds decoding, `hubensemble.data.tfds`
-    (`_encoded_image` / `_decoded`: the decode policy, serve_bytes' pixels), as `tfds:`
+    (`stored_encoded` / `decode_stored`: the decode policy, serve_bytes' pixels), as `tfds:`
     data is; tfds' own decode gave other pixels of the same JPEGs and could not read a GIF.
     Raises DataError naming the task, split and example for bytes the policy refuses."""
     import tensorflow_datasets as tfds
 
     from hubensemble.data import to_rgb_uint8
-    from hubensemble.data.tfds import _decoded, _encoded_image
+    from hubensemble.data.tfds import decode_stored, stored_encoded
 
-    encoded = _encoded_image(builder.info.features[task.image_key])
+    encoded = stored_encoded(builder.info.features[task.image_key])
     keep = (task.image_key,) + tuple(task.features)
     # Only the features the task reads are decoded (not pets' masks and boxes, not the
     # scene's other fields): tfds' PartialDecoding, the image's bytes kept when encoded.
@@ -556,7 +182,7 @@ def _read_split(builder, task, split, limit, progress):
                             f"of {split} ({type(e).__name__}: {e}); is this the data set "
                             f"task_adaptation used ({task.tfds_spec}:"
                             f"{'|'.join(task.versions)})?") from None
-        im = (_decoded(ex[task.image_key], task.tfds_spec, split, i)
+        im = (decode_stored(ex[task.image_key], task.tfds_spec, split, i)[0]
               if encoded else np.asarray(ex[task.image_key]))
         if im.ndim == 2:
             im = im[..., None]
@@ -574,7 +200,7 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     notes (e.g. a train split whose size differs from the one task_adaptation cut)."""
     from hubensemble.data import Split, Task, validate_task
     from hubensemble.data.sniff import TFDS_DECODED_WORDS
-    from hubensemble.data.tfds import _encoded_image, tfds_data_dir
+    from hubensemble.data.tfds import stored_encoded, tfds_data_dir
     from hubensemble.errors import DataError
 
     data_dir = os.path.expanduser(data_dir) if data_dir else None
@@ -615,7 +241,7 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
         names = tuple(feature.names)
     names = list(names or (str(i) for i in range(task.num_classes)))
     shown = " / ".join(splits.values())
-    if _encoded_image(info.features[task.image_key]):  # as data.tfds says it (datachange)
+    if stored_encoded(info.features[task.image_key]):  # as data.tfds says it (datachange)
         shown += f"; its {task.image_key!r} {TFDS_DECODED_WORDS}"
     result = Task(name=task.name, source=f"VTAB-1k {task.name}: tfds {task.tfds_spec}:"
                                          f"{builder.version} ({shown})",

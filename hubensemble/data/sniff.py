@@ -62,7 +62,7 @@ NOT_IMAGES = frozenset({"PDF", "ZIP", "gzip", "SVG/XML", "HTML"})
 MAX_SHORT_SIDE = 1024
 
 #: How a tfds data set's source (`Task.source`) says that its image files were decoded by the
-#: decode policy (`data.tfds._encoded_image`), and since when: a run recorded before holds
+#: decode policy (`data.tfds.stored_encoded`), and since when: a run recorded before holds
 #: tfds' own decoding of them, which `datachange.compare` names as the cause of other pixels.
 TFDS_DECODED_WORDS = "image files decoded as serve_bytes decodes them"
 TFDS_DECODED_SINCE = "2026-12-06"

@@ -214,7 +214,7 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     class_names = (text_names(label_feature.names, what=f"tfds:{rest} ClassLabel names")
                    if isinstance(label_feature, tfds.features.ClassLabel) else None)
     raw = {}
-    encoded = _encoded_image(features[options.image_key])
+    encoded = stored_encoded(features[options.image_key])
     for key, split in splits.items():
         if split is None:
             continue
@@ -224,7 +224,8 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
             ds = ds.map(lambda ex: (ex[options.image_key], ex[options.label_key]))
             images, labels = [], []
             for im, lab in ds.as_numpy_iterator():
-                im = _decoded(im, rest, split, len(images)) if encoded else np.asarray(im)
+                im = (decode_stored(im, rest, split, len(images))[0] if encoded
+                      else np.asarray(im))
                 images.append(im[..., None] if im.ndim == 2 else im)
                 labels.append(lab)
         except AssertionError:
@@ -287,19 +288,23 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
                 synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS)
 
 
-def _encoded_image(feature) -> bool:
-    """Whether a tfds feature is an Image of uint8 pixels, which tfds stores encoded (PNG or
-    JPEG bytes): the loader reads those bytes by the decode policy (`_decoded`), the function
-    serve_bytes runs on a file, not by tfds' own `tf.image.decode_image`, which decodes JPEG
-    with TensorFlow's fast IDCT (up to 3 levels off serve_bytes' pixels on most pixels of
-    smooth test images, ~12 on photos) and drops a PNG's alpha or a GIF's transparent
-    colour where serving puts them onto white: a model trained on a tfds data set of JPEGs
-    was served the same files as other pixels. Float and 16-bit Image features, and Tensor
-    features of pixels, are read as tfds decodes them (`to_rgb_uint8`'s rules); so is an
-    Image declared with alpha (2 or 4 channels): tfds writes it as a PNG, whose decode is
-    lossless and keeps the alpha that `to_rgb_uint8` puts onto white as the policy does, and
-    an alpha of at most 1 everywhere stays refused (`check_array_values`), where the policy
-    would read every image white without a word."""
+def stored_encoded(feature) -> bool:
+    """Whether a tfds feature (a `tfds.features.FeatureConnector`) is an Image of uint8
+    pixels, which tfds stores encoded (PNG or JPEG bytes): read its examples undecoded
+    (`tfds.decode.SkipDecoding()`) and turn each one's bytes into pixels with
+    `decode_stored`. Never raises; False for any other feature (a dict of features too).
+
+    The rule: those bytes are read by the decode policy, the function serve_bytes runs on a
+    file, not by tfds' own `tf.image.decode_image`, which decodes JPEG with TensorFlow's fast
+    IDCT (up to 3 levels off serve_bytes' pixels on most pixels of smooth test images, ~12 on
+    photos) and drops a PNG's alpha or a GIF's transparent colour where serving puts them
+    onto white: a model trained on a tfds data set of JPEGs was served the same files as
+    other pixels. Float and 16-bit Image features, and Tensor features of pixels, are read as
+    tfds decodes them (`to_rgb_uint8`'s rules); so is an Image declared with alpha (2 or 4
+    channels): tfds writes it as a PNG, whose decode is lossless and keeps the alpha that
+    `to_rgb_uint8` puts onto white as the policy does, and an alpha of at most 1 everywhere
+    stays refused (`check_array_values`), where the policy would read every image white
+    without a word. The `tfds:` loader and tools/vtab.py both follow it."""
     import tensorflow_datasets as tfds
 
     shape, dtype = _feature_shape_dtype(feature)
@@ -307,18 +312,28 @@ def _encoded_image(feature) -> bool:
             and shape is not None and shape[-1] not in (2, 4))
 
 
-def _decoded(data, rest: str, split: str, index: int) -> np.ndarray:
-    """The uint8 RGB pixels [H, W, 3] of one example's encoded image bytes `data` by the decode
-    policy (`decode.decode_bytes`: the folder loader's and serve_bytes' pixels, an image above
-    1024 px on its shorter side shrunk as they shrink it). Raises DataError naming the data
-    set, the split and the example's index in it, with the reason, for bytes it refuses."""
+def decode_stored(data, source: str, split: str,
+                  index: int) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """(pixels, shrunk_from) of one example's image as tfds stores it when `stored_encoded`
+    (read with SkipDecoding): `data` is its encoded bytes (PNG, JPEG, GIF, … as the builder
+    stored them), decoded by the decode policy (`decode.decode_bytes`, no orientation tag
+    applied: the folder loader's and serve_bytes' pixels). `pixels` is uint8 RGB [H, W, 3];
+    `shrunk_from` is the (height, width) in pixels as decoded when its shorter side was above
+    `sniff.MAX_SHORT_SIDE` (1024) and `pixels` are the image shrunk to it, else None. `data`
+    that is already an array (an as_dataset that decoded it) is returned as it is, with None.
+    `source` ("tfds:NAME" or a task's name), `split` (the tfds split string) and `index` (the
+    example's position in that split) only name the example in the error.
+
+    Raises DataError naming the data set, the split and the example's index, with the
+    reason, for bytes the policy refuses (a truncated or unknown file)."""
     if not isinstance(data, bytes):  # pixels already (an as_dataset that decodes itself)
-        return np.asarray(data)
+        return np.asarray(data), None
     try:
-        return decode_bytes(data, orientation=False).pixels
+        got = decode_bytes(data, orientation=False)
     except UnreadableImage as e:
-        raise DataError(f"tfds:{rest}: example {index} of split {split!r} cannot be decoded "
+        raise DataError(f"{source}: example {index} of split {split!r} cannot be decoded "
                         f"({e}); rebuild the data set, or leave the split out") from None
+    return got.pixels, got.shrunk_from
 
 
 def _feature_shape_dtype(feature):
