@@ -1,11 +1,9 @@
-"""Tests for the `tfds:` loader on a real prepared data set: a GeneratorBasedBuilder in a
-package the test writes, prepared into a data folder the test writes (no mock data, no
+"""Tests for the `tfds:` loader on a real prepared data set: GeneratorBasedBuilders of
+tests/tfds_builders, prepared into a data folder the test writes (no mock data, no
 network). Checks pixels and labels against the generator, split strings, features, configs,
 and the messages for a data folder that is mistyped or given with "~"."""
 
 import os
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -16,115 +14,14 @@ from hubensemble.errors import DataError
 
 tfds = pytest.importorskip("tensorflow_datasets")
 
-BUILDER = '''
-import numpy as np
-import tensorflow_datasets as tfds
-
-
-def example(i, channels):
-    """Example i: class i % 3 sets the brightness, the rest is seeded noise."""
-    rng = np.random.default_rng(i)
-    pixels = rng.integers(0, 60, (6, 6, channels)) + (i % 3) * 95
-    return pixels.astype(np.uint8), i % 3
-
-
-class H74Shapes(tfds.core.GeneratorBasedBuilder):
-    VERSION = tfds.core.Version("1.0.0")
-    BUILDER_CONFIGS = [tfds.core.BuilderConfig(name="rgb"), tfds.core.BuilderConfig(name="grey")]
-
-    def _info(self):
-        ch = 1 if self.builder_config.name == "grey" else 3
-        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(6, 6, ch)),
-            "label": tfds.features.ClassLabel(names=["dark", "mid", "light"]),
-            "count": np.int64,
-        }))
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples(0, 60), "test": self._generate_examples(60, 72)}
-
-    def _generate_examples(self, start, stop):
-        ch = 1 if self.builder_config.name == "grey" else 3
-        for i in range(start, stop):
-            image, label = example(i, ch)
-            yield i, {"image": image, "label": label, "count": label * 5}
-
-
-def photo_file(i):
-    """Example i's image file as a camera or a web scrape gives it, the bytes a builder
-    stores as they are (a path yielded is read so): a JPEG, a CMYK JPEG (Adobe marker), a
-    PNG with partial alpha, a GIF with a transparent colour, by i % 4."""
-    import io
-
-    from PIL import Image
-
-    rng = np.random.default_rng(i)
-    y, x = np.mgrid[0:20, 0:28]
-    pixels = np.stack([(np.sin(x / (3 + c) + rng.random() * 6) + 1) * 127.5 for c in range(3)],
-                      -1).astype(np.uint8)
-    image, options = Image.fromarray(pixels), {}
-    kind = ("JPEG", "CMYK", "PNG", "GIF")[i % 4]
-    if kind == "CMYK":
-        image, kind = image.convert("CMYK"), "JPEG"
-    elif kind == "PNG":
-        alpha = np.linspace(0, 255, 28).astype(np.uint8)[None].repeat(20, 0)
-        image = Image.fromarray(np.dstack([pixels, alpha]))
-    elif kind == "GIF":
-        image, options = image.quantize(16), {"transparency": 3}
-    out = io.BytesIO()
-    image.save(out, format=kind, quality=90, **options)
-    return out.getvalue()
-
-
-class H291Photos(tfds.core.GeneratorBasedBuilder):
-    """Image files of several kinds stored as they are, in an RGB Image feature."""
-    VERSION = tfds.core.Version("1.0.0")
-
-    def _info(self):
-        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(None, None, 3)),
-            "label": tfds.features.ClassLabel(names=["a", "b", "c"])}))
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples()}
-
-    def _generate_examples(self):
-        for i in range(12):
-            yield i, {"image": photo_file(i), "label": i % 3}
-
-
-class H140Captions(tfds.core.GeneratorBasedBuilder):
-    """Images with a caption and a box: no class label at all."""
-    VERSION = tfds.core.Version("1.0.0")
-
-    def _info(self):
-        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(6, 6, 3)), "caption": tfds.features.Text(),
-            "box": tfds.features.Tensor(shape=(4,), dtype=np.float32)}))
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples()}
-
-    def _generate_examples(self):
-        for i in range(12):
-            yield i, {"image": example(i, 3)[0], "caption": f"shape {i}",
-                      "box": np.zeros(4, np.float32)}
-'''
-
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    """(data_dir, module): h74_shapes rgb and grey, prepared with tfds' own builder."""
-    root = tmp_path_factory.mktemp("tfds")
-    package = root / "pkg" / "h74_shapes_builder"
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text(textwrap.dedent(BUILDER))
-    sys.path.insert(0, str(root / "pkg"))
-    try:
-        import h74_shapes_builder as module
-    finally:
-        sys.path.remove(str(root / "pkg"))
-    data_dir = root / "data"
+    """(data_dir, module): h74_shapes rgb and grey, h140_captions and h291_photos, prepared
+    with tfds' own builders (tests/tfds_builders)."""
+    import tfds_builders as module
+
+    data_dir = tmp_path_factory.mktemp("tfds") / "data"
     for config in ("rgb", "grey"):
         module.H74Shapes(config=config, data_dir=str(data_dir)).download_and_prepare()
     module.H140Captions(data_dir=str(data_dir)).download_and_prepare()

@@ -380,71 +380,20 @@ def test_loader_dsprites_pixels_and_failing_labels():
     assert not task.flip and task.synthetic
 
 
-PHOTOS_BUILDER = '''
-import io
-
-import numpy as np
-import tensorflow_datasets as tfds
-from PIL import Image
-
-
-def photo_file(i):
-    """Example i's image file, stored by the builder as it is: a JPEG, a PNG with partial
-    alpha or a GIF with a transparent colour, by i % 3."""
-    rng = np.random.default_rng(i)
-    y, x = np.mgrid[0:18, 0:26]
-    pixels = np.stack([(np.sin(x / (3 + c) + y / 7 + rng.random() * 6) + 1) * 127.5
-                       for c in range(3)], -1).astype(np.uint8)
-    image, kind, options = Image.fromarray(pixels), ("JPEG", "PNG", "GIF")[i % 3], {}
-    if kind == "PNG":
-        alpha = np.linspace(0, 255, 26).astype(np.uint8)[None].repeat(18, 0)
-        image = Image.fromarray(np.dstack([pixels, alpha]))
-    elif kind == "GIF":
-        image, options = image.quantize(16), {"transparency": 3}
-    out = io.BytesIO()
-    image.save(out, format=kind, quality=90, **options)
-    return out.getvalue()
-
-
-class VtabPhotos(tfds.core.GeneratorBasedBuilder):
-    VERSION = tfds.core.Version("1.0.0")
-
-    def _info(self):
-        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(None, None, 3)),
-            "label": tfds.features.ClassLabel(names=["a", "b", "c"])}))
-
-    def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples(0, 6), "validation":
-                self._generate_examples(6, 9), "test": self._generate_examples(9, 12)}
-
-    def _generate_examples(self, start, stop):
-        for i in range(start, stop):
-            yield i, {"image": photo_file(i), "label": i % 3}
-'''
-
-
 def test_image_files_in_a_task_s_data_set_are_the_pixels_serve_bytes_sees(
         tmp_path, monkeypatch):
     """A VTAB data set of image files (caltech101, pets, flowers store their JPEGs as they
     are) is read by the decode policy, as the `tfds:` loader reads it (data.tfds): the runner
     decoded with tfds' own decode, so its models were fitted on other pixels of the files
     serve_bytes later decodes (JPEG's fast IDCT, a PNG's alpha dropped) and a GIF stopped the
-    task. A tiny builder prepared here (no network)."""
+    task. A tiny builder (tests/tfds_builders) prepared here (no network)."""
     import dataclasses
-    import textwrap
+
+    import tfds_builders as module
 
     from hubensemble.data import decode_image_bytes
     from hubensemble.data.sniff import TFDS_DECODED_WORDS
 
-    (tmp_path / "pkg" / "vtab_photos_builder").mkdir(parents=True)
-    (tmp_path / "pkg" / "vtab_photos_builder" / "__init__.py").write_text(
-        textwrap.dedent(PHOTOS_BUILDER))
-    sys.path.insert(0, str(tmp_path / "pkg"))
-    try:
-        import vtab_photos_builder as module
-    finally:
-        sys.path.remove(str(tmp_path / "pkg"))
     module.VtabPhotos(data_dir=str(tmp_path / "data")).download_and_prepare()
     task = dataclasses.replace(vtab.TASKS["dtd"], name="photos", tfds_name="vtab_photos",
                                versions=("1.0.0",), num_classes=3, min_per_class=1,
