@@ -234,3 +234,28 @@ def test_a_feature_that_is_no_image_or_no_class_label_is_refused_before_reading(
     task = load_task("tfds:h74_shapes/rgb", data_dir=data_dir,
                      splits={"train": "train[:80%]", "val": "train[80%:]", "test": None})
     assert (len(task.train), len(task.val), task.test) == (48, 12, None)
+
+
+def test_images_shrunk_to_1024_px_are_said_in_the_source_and_summary(tmp_path):
+    """A tfds image file above 1024 px on its shorter side is shrunk to it by the decode
+    policy, as a folder's file is; a folder's are counted in the summary (Task.shrunk, by
+    path), a tfds data set's were said nowhere. Its source (summary, report) now says how
+    many, per split, and names one by its index in its tfds split."""
+    import re
+
+    import tfds_builders as module
+
+    module.LargePhotos(data_dir=str(tmp_path)).download_and_prepare()
+    task = load_task("tfds:large_photos", data_dir=str(tmp_path), min_per_class=1,
+                     splits={"train": "train", "val": "validation", "test": "test"})
+    found = re.search(r"; 2 of its 'image' images above 1024 px on their shorter side shrunk "
+                      r"to it \(train 1, test 1; e\.g\. example (\d) of train: (\d+)x(\d+)\)",
+                      task.source)
+    assert found, task.source
+    assert task.summary().startswith(f"Task 'large_photos' from {task.source}")
+    index, h, w = (int(g) for g in found.groups())
+    assert (h, w) == module.LARGE[1]
+    # The example named is the large one, shrunk to a shorter side of 1024, aspect kept.
+    assert task.train.images[index].shape == (1024, round(1100 * 1024 / 1030), 3)
+    assert [min(im.shape[:2]) for im in task.test.images].count(1024) == 1
+    assert max(min(im.shape[:2]) for im in task.val.images) == 20

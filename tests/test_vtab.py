@@ -416,6 +416,32 @@ def test_image_files_in_a_task_s_data_set_are_the_pixels_serve_bytes_sees(
     assert info["sizes"] == {"train": 6, "val": 3, "test": 3}
 
 
+def test_images_shrunk_to_1024_px_are_said_in_the_task_s_source(tmp_path, monkeypatch):
+    """An image file above 1024 px on its shorter side is shrunk to it by the decode policy;
+    the runner's Task said so nowhere (a folder's are counted in the summary). Its source,
+    which the summary and the report show, says how many, per split, as `tfds:` data's."""
+    import dataclasses
+    import re
+
+    import tfds_builders as module
+
+    module.LargePhotos(data_dir=str(tmp_path / "data")).download_and_prepare()
+    task = dataclasses.replace(vtab.TASKS["dtd"], name="large", tfds_name="large_photos",
+                               versions=("1.0.0",), num_classes=2, min_per_class=1,
+                               class_names=None)
+    monkeypatch.setattr(vtab, "TRAIN_EXAMPLES", 4)
+    monkeypatch.setattr(vtab, "VAL_EXAMPLES", 2)
+    data, _ = vtab.load_vtab_task(task, str(tmp_path / "data"))
+    found = re.search(r"; 2 of its 'image' images above 1024 px on their shorter side shrunk "
+                      r"to it \(train 1, test 1; e\.g\. example (\d) of train\[:4\]: "
+                      r"(\d+)x(\d+)\)", data.source)
+    assert found, data.source
+    index, h, w = (int(g) for g in found.groups())
+    assert (h, w) == module.LARGE[1]
+    assert data.train.images[index].shape == (1024, round(1100 * 1024 / 1030), 3)
+    assert data.summary().startswith(f"Task 'large' from {data.source}")
+
+
 # --------------------------------------------------------------------------- the runner
 
 

@@ -147,7 +147,9 @@ def _prepare_hint(task, data_dir):
 
 
 def _read_split(builder, task, split, limit, progress):
-    """(images, labels) of `split`: uint8 RGB [H, W, 3] images and int64 labels [N].
+    """(images, labels, shrunk) of `split`: uint8 RGB [H, W, 3] images, int64 labels [N] and
+    [(index, (height, width) as decoded)] of the images the decode policy shrank to a shorter
+    side of 1024 px (`decode_stored`).
 
     An Image feature of uint8 pixels (stored as image files: caltech101, pets, flowers, …)
     is read from its bytes by the owner of tfds decoding, `hubensemble.data.tfds`
@@ -168,7 +170,7 @@ def _read_split(builder, task, split, limit, progress):
         decoders={task.image_key: tfds.decode.SkipDecoding()} if encoded else None))
     if limit:
         ds = ds.take(int(limit))
-    images, labels = [], []
+    images, labels, shrunk = [], [], []
     it = tfds.as_numpy(ds)
     if progress:
         from hubensemble.terminal import progress_bar
@@ -182,14 +184,18 @@ def _read_split(builder, task, split, limit, progress):
                             f"of {split} ({type(e).__name__}: {e}); is this the data set "
                             f"task_adaptation used ({task.tfds_spec}:"
                             f"{'|'.join(task.versions)})?") from None
-        im = (decode_stored(ex[task.image_key], task.tfds_spec, split, i)[0]
-              if encoded else np.asarray(ex[task.image_key]))
+        if encoded:
+            im, was = decode_stored(ex[task.image_key], task.tfds_spec, split, i)
+            if was is not None:
+                shrunk.append((i, was))
+        else:
+            im = np.asarray(ex[task.image_key])
         if im.ndim == 2:
             im = im[..., None]
         if task.pixel_scale != 1:
             im = np.clip(im.astype(np.int64) * task.pixel_scale, 0, 255).astype(np.uint8)
         images.append(to_rgb_uint8(im, what=f"{task.name} {split}"))
-    return images, np.asarray(labels, np.int64)
+    return images, np.asarray(labels, np.int64), shrunk
 
 
 def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_class=None,
@@ -200,7 +206,7 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     notes (e.g. a train split whose size differs from the one task_adaptation cut)."""
     from hubensemble.data import Split, Task, validate_task
     from hubensemble.data.sniff import TFDS_DECODED_WORDS
-    from hubensemble.data.tfds import stored_encoded, tfds_data_dir
+    from hubensemble.data.tfds import shrunk_words, stored_encoded, tfds_data_dir
     from hubensemble.errors import DataError
 
     data_dir = os.path.expanduser(data_dir) if data_dir else None
@@ -214,11 +220,11 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     for note in notes:
         log.warning("%s: %s", task.name, note)
     splits = vtab_splits(task, train_size)
-    parts = {}
+    parts, shrunk = {}, {}
     for key, split in splits.items():
         try:
-            images, labels = _read_split(builder, task, split,
-                                         test_limit if key == "test" else None, progress)
+            images, labels, shrunk[key] = _read_split(
+                builder, task, split, test_limit if key == "test" else None, progress)
         except AssertionError:
             raise DataError(f"{task.name}: tfds {task.tfds_spec} (version "
                             f"{' or '.join(task.versions)}) is not prepared in "
@@ -243,6 +249,7 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     shown = " / ".join(splits.values())
     if stored_encoded(info.features[task.image_key]):  # as data.tfds says it (datachange)
         shown += f"; its {task.image_key!r} {TFDS_DECODED_WORDS}"
+    shown += shrunk_words(task.image_key, splits, shrunk)  # as data.tfds says it
     result = Task(name=task.name, source=f"VTAB-1k {task.name}: tfds {task.tfds_spec}:"
                                          f"{builder.version} ({shown})",
                   class_names=names, train=parts["train"], val=parts["val"],

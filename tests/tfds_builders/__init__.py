@@ -107,3 +107,35 @@ class VtabPhotos(H291Photos):
     def _split_generators(self, dl_manager):
         return {"train": self._generate_examples(0, 6), "validation":
                 self._generate_examples(6, 9), "test": self._generate_examples(9, 12)}
+
+
+#: LargePhotos' examples above 1024 px on their shorter side: {index: (height, width)}.
+LARGE = {1: (1030, 1100), 7: (1100, 1030)}
+
+
+def large_file(i):
+    """Example i of LargePhotos: a PNG of a smooth gradient, LARGE[i] in size (else 20 x 28)."""
+    h, w = LARGE.get(i, (20, 28))
+    y, x = np.mgrid[0:h, 0:w]
+    pixels = np.stack([(x * (c + 1) + y + i * 17) % 256 for c in range(3)], -1)
+    out = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(out, format="PNG")
+    return out.getvalue()
+
+
+class LargePhotos(H291Photos):
+    """PNG files in train (4), validation (2) and test (2) splits, two of them (LARGE) above
+    1024 px on their shorter side, which the decode policy shrinks to it; 2 classes."""
+
+    def _info(self):
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(None, None, 3)),
+            "label": tfds.features.ClassLabel(names=["even", "odd"])}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(0, 4), "validation":
+                self._generate_examples(4, 6), "test": self._generate_examples(6, 8)}
+
+    def _generate_examples(self, start, stop):
+        for i in range(start, stop):
+            yield i, {"image": large_file(i), "label": i % 2}
