@@ -186,6 +186,22 @@ def test_select_tasks_by_name_alias_and_group_in_table_order():
         vtab.select_tasks(["dtd", "nope"])
 
 
+def test_tasks_given_as_a_comma_list_with_or_without_spaces():
+    """`--tasks dtd,svhn` and `--tasks "dtd, svhn"` (the way other commands take lists) were
+    "unknown VTAB task(s): dtd, svhn", naming the two known tasks as one unknown; a comma
+    inside a task_adaptation registry string still belongs to it."""
+    want = [vtab.TASKS["dtd"], vtab.TASKS["svhn"]]
+    assert vtab.select_tasks(["dtd,svhn"]) == want
+    assert vtab.select_tasks(["svhn, dtd"]) == want
+    assert vtab.select_tasks(["dtd,", "svhn"]) == want
+    assert vtab.select_tasks(['dsprites(predicted_attribute="label_x_position",num_classes=16)'
+                              ',dtd']) == [vtab.TASKS["dtd"], vtab.TASKS["dsprites.xpos"]]
+    with pytest.raises(Exception, match=r"unknown VTAB task\(s\): dtdd \(did you mean dtd\?\);"):
+        vtab.select_tasks(["svhn,dtdd"])
+    with pytest.raises(Exception, match=r"--tasks names no task \(got ' , '\)"):
+        vtab.select_tasks([" , "])
+
+
 def test_summary_means_over_finished_tasks():
     results = [
         {"name": "a", "group": "natural", "status": "ok", "ensemble": {"accuracy": 0.8},

@@ -467,7 +467,8 @@ def build_parser():
                         "(default ~/tensorflow_datasets or $TFDS_DATA_DIR)")
     p.add_argument("--out", metavar="DIR", help="results folder: OUT/<task>/ per task")
     p.add_argument("--tasks", nargs="+", metavar="NAME",
-                   help="only these tasks (names below, or a group name); default all 19")
+                   help="only these tasks (names below, or a group name; spaces or commas "
+                        "between them); default all 19")
     p.add_argument("--list", action="store_true", help="print the 19 tasks and exit")
     # hubensemble's integer checks and words ("argument --test-limit: must be an integer
     # >= 1, got '0'"), where argparse said "invalid int value: 'abc'" and a range check

@@ -5,6 +5,7 @@ of tools/vtab.py (its runner imports this module from the same folder); see docs
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -261,13 +262,26 @@ ALIASES = {"clevr.count": "clever.count", "clevr.closest": "clever.closest",
 # --------------------------------------------------------------------------- task names
 
 
+#: A comma between task names: not one inside parentheses ('dsprites(a="x",num_classes=16)').
+_COMMAS = re.compile(r",(?![^()]*\))")
+
+
 def select_tasks(names=None) -> list[VtabTask]:
     """The tasks called `names` (short names, aliases or group names, in any case) in table
-    order; all 19 when `names` is empty. An unknown name is an error listing the known ones."""
+    order; all 19 when `names` is empty. Each item may be a comma list, with or without
+    spaces ("dtd,svhn", "dtd, svhn"), as other commands take lists; a comma inside a
+    task_adaptation registry string's parentheses is its own. Raises HubensembleError for an
+    unknown name (listing the known ones) or for items that name no task at all (" , ")."""
     from hubensemble.errors import HubensembleError
 
     if not names:
         return list(TASKS.values())
+    given = names
+    names = [n.strip() for item in names for n in _COMMAS.split(item) if n.strip()]
+    if not names:
+        raise HubensembleError(f"--tasks names no task (got {', '.join(map(repr, given))}); "
+                               "give task names (--list shows them) or leave --tasks out "
+                               "for all 19")
     wanted, unknown = set(), []
     folded = {k.lower(): v for k, v in {**{t: t for t in TASKS}, **ALIASES}.items()}
     for name in names:
