@@ -160,6 +160,7 @@ class Parser(argparse.ArgumentParser):
                     if advice:
                         self.error(f"argument {'/'.join(action.option_strings) or action.metavar}"
                                    f": {shell_word(v)} {advice}")
+        vars(namespace).pop(_TYPED, None)  # (`_refuse_repeat`'s, of this command line)
         given = vars(namespace).pop(_GIVEN, set())
         # Which options the command line gave (a default never counts), for a command whose
         # default depends on it: `rank merge` keeps the shards' own selection without a flag.
@@ -380,15 +381,48 @@ class _Subcommand(Parser):
     subcommand = True
 
 
+#: The namespace attribute where `_refuse_repeat` keeps each flag's first value as typed
+#: ({dest: (flag, value)}); `Parser.parse_known_args` drops it.
+_TYPED = "_typed_values"
+
+
+def _refuse_repeat(action, namespace, value, option_string) -> None:
+    """Refuses (argparse.ArgumentError: exit 2 with the command's usage line) a flag that
+    sets one value given again with another: `--budget 4 --budget 6` kept 6 without a word,
+    and `--flip --no-flip` the last. Both values are named. The same value twice is taken
+    (nothing is lost); flags of several values (`_Store`, nargs "+") add up and append
+    flags (--split) repeat, as their help says; positionals are argparse's."""
+    if option_string is None:
+        return
+    typed = getattr(namespace, _TYPED, None)
+    if typed is None:
+        typed = {}
+        setattr(namespace, _TYPED, typed)
+    if action.dest in typed and typed[action.dest][1] != value:
+        def word(flag, v):  # --flip: the flag says it; --seed 3, --data 'a b'
+            if action.nargs == 0:
+                return flag
+            return " ".join([flag, *map(shell_word, map(str, v if isinstance(v, list) else [v]))])
+
+        flag, before = typed[action.dest]
+        raise argparse.ArgumentError(
+            action, f"given twice, as {word(flag, before)} and then {word(option_string, value)}"
+                    "; give it once, with the value meant")
+    typed.setdefault(action.dest, (option_string, value))
+
+
 class _Store(argparse._StoreAction):  # private, as _noting's registry: test_cli checks both
     """argparse's store, except that a flag of several values (nargs "+") given again adds
-    to its list: `--modules a --modules b` is [a, b], where argparse kept [b] without a word."""
+    to its list: `--modules a --modules b` is [a, b], where argparse kept [b] without a word;
+    and that a flag of one value given again with another is refused (`_refuse_repeat`)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         current = getattr(namespace, self.dest, None)
         if (self.nargs == "+" and option_string and isinstance(current, list)
                 and current is not self.default):  # given before, not the default list
             values = [*current, *values]
+        elif self.nargs != "+":
+            _refuse_repeat(self, namespace, values, option_string)
         super().__call__(parser, namespace, values, option_string)
 
 
@@ -402,6 +436,10 @@ def _noting(container, action) -> type:
 
     class Noting(base):
         def __call__(self, parser, namespace, values, option_string=None):
+            if self.nargs == 0:  # --flip --no-flip (a store is `_Store`'s): `_refuse_repeat`
+                alone = argparse.Namespace()
+                super().__call__(parser, alone, values, option_string)
+                _refuse_repeat(self, namespace, getattr(alone, self.dest, None), option_string)
             super().__call__(parser, namespace, values, option_string)
             setattr(namespace, _GIVEN, getattr(namespace, _GIVEN, set()) | {self.dest})
 

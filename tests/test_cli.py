@@ -1715,7 +1715,8 @@ def test_a_flag_of_several_values_given_twice_adds_to_its_list():
     assert parse("tune", "--run", "r", "--modules", "a", "--modules", "b").modules == ["a", "b"]
     args = parse("rank", "merge", "s0", "s1", "--out", "o")  # positionals as before
     assert args.shards == ["s0", "s1"]
-    assert parse("fit", "--catalogue", "c", "--data", "d", "--out", "r", "--out", "q").out == "q"
+    # One of a single value given twice is refused (test_a_flag_of_one_value_given_twice_...).
+    assert parse("fit", "--catalogue", "c", "--data", "d", "--out", "r", "--out", "r").out == "r"
 
 
 def test_severities_are_refused_without_corruptions(capsys):
@@ -3155,3 +3156,33 @@ def test_a_flag_whose_twin_another_command_names_otherwise_is_named():
             f"'s {typed} is {own})"), said
         assert "did you mean" not in said, said
     assert "own flag" not in by_command["predict"]._unrecognized(["--out"])  # none: no word
+
+
+def test_a_flag_of_one_value_given_twice_with_another_is_refused_naming_both(capsys):
+    """`ensemble --budget 4 --budget 6` kept 6, `--run a --run b` ran b and `--flip
+    --no-flip` took the last, without a word: each is refused with both values, in every
+    command (a table option, a command's own flag, a choice, a boolean). The same value twice
+    is taken; flags of several values add up and --split repeats, as their help says."""
+    cases = [(("ensemble", "--run", "r", "--budget", "4", "--budget", "6"), "--budget 4",
+              "--budget 6"),
+             (("ensemble", "--run", "a", "--run", "b"), "--run a", "--run b"),
+             ((*FIT_ARGV, "--flip", "--no-flip"), "--flip", "--no-flip"),
+             (("zoo", "build", "--preset", "demo", "--preset=quick"), "--preset demo",
+              "--preset quick"),
+             (("rank", "merge", "s", "--out", "o", "--top-k", "2", "--top-k", "3"),
+              "--top-k 2", "--top-k 3"),
+             (("predict", "--model", "m", "--top", "2", "x.png", "--top", "3"), "--top 2",
+              "--top 3"),
+             (("evaluate", "--model", "m", "--data", "folder:a b", "--data", "npz:c"),
+              "--data 'folder:a b'", "--data npz:c")]
+    for argv, first, then in cases:
+        said = refused(capsys, *argv)
+        assert said.endswith(f": given twice, as {first} and then {then}; give it once, "
+                             "with the value meant"), said
+        assert f"hubensemble {argv[0]}" in said.split(":")[0], said
+    assert parse("ensemble", "--run", "r", "--budget", "4", "--budget", "4"
+                 ).ensemble_budget == 4
+    assert parse(*FIT_ARGV, "--flip", "--flip", "-q", "--quiet").flip is True
+    args = parse(*FIT_ARGV, "--split", "train=a", "--split", "val=b", "--modules", "x",
+                 "--modules", "y")
+    assert args.modules == ["x", "y"] and len(args.splits) == 2, args
