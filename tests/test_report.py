@@ -2110,7 +2110,7 @@ def test_a_name_longer_than_the_page_may_break_in_report_html(tmp_path, figures_
     style = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
     body = re.search(r"(?:^|})\s*body\{([^}]*)\}", style).group(1)
     assert "overflow-wrap:anywhere" in body.replace(" ", ""), body
-    assert f"<td>{long_name}</td>" in html  # whole, in the per-class table
+    assert f"<td><bdi>{long_name}</bdi></td>" in html  # whole, in the per-class table
 
 
 def test_the_per_class_lead_table_lists_only_classes_with_a_mistake():
