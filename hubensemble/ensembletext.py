@@ -8,6 +8,7 @@ hubensemble.report (the report reads the ensemble, not the other way round).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from hubensemble.cost.records import figure
@@ -104,6 +105,11 @@ def _cost_lines(result: Mapping) -> list[str]:
     return lines
 
 
+def _finite(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
 def size_rule_text(ensemble) -> str:
     """How ensemble.json's size was chosen, in words (`ensemble`: its dict): its "size_rule"
     record (`ensemble.choose_size`: rule, best_size, se) with the best size's validation
@@ -125,10 +131,11 @@ def size_rule_text(ensemble) -> str:
                   if isinstance(p, dict) and p.get("size") == best), {})
     value = point.get(key)
     se = record.get("se")
+    # A NaN read from a hand-edited file (the report names it) is no figure: "CE nan" was.
     return ("the largest size within one standard error"
-            + (f" ({se:.4f})" if isinstance(se, (int, float)) and se else "")
+            + (f" ({se:.4f})" if _finite(se) and se else "")
             + f" of the best validation {name}"
-            + (f" {value:.4f}" if isinstance(value, (int, float)) else "")
+            + (f" {value:.4f}" if _finite(value) else "")
             + f" (at size {best}) was kept (size rule one-se)")
 
 

@@ -279,12 +279,13 @@ def test_summary_table_shows_the_numbers(full_run, monkeypatch):
     assert "rank 12.5 s" in text and "ensemble 0.4 s" in text
     assert str(path / "export") in text and str(path / "report.html") in text
     # What the run skipped is on the terminal too, named with its reason.
-    assert f"skipped: 1 module(s) could not be ranked: broken ({SHA})" in text
+    assert f"skipped: 1 module could not be ranked: broken ({SHA})" in text
     failed = sorted(p.name for p in (path / "candidates").iterdir()
                     if read_json(p / "trial.json")["status"] == "failed")
-    assert f"skipped: 1 trial(s) of the sweep failed: {failed[0]} ({OOM})" in text
+    assert f"skipped: 1 trial of the sweep failed: {failed[0]} ({OOM})" in text
     assert '(every failure with its whole reason: report.html, "What failed and why")' in text
-    assert "member(s) left out of the export" not in text  # export skipped nothing
+    assert "member left out of the export" not in text  # export skipped nothing
+    assert "members left out of the export" not in text
     # The report's path is absolute, as the export's, when the run is named relatively (the
     # demo printed "export: /abs/hubensemble-demo/export" beside "report: hubensemble-demo/…").
     monkeypatch.chdir(path.parent)
@@ -345,7 +346,7 @@ def test_summary_table_counts_what_it_does_not_name(tmp_path):
     Run(tmp_path).update(export={"path": str(tmp_path / "export"), "skipped": skipped})
     line = next(t for t in report.summary_table(tmp_path).splitlines()
                 if "left out of the export" in t)
-    assert line.startswith("skipped: 7 member(s) left out of the export: default-0000-alpha")
+    assert line.startswith("skipped: 7 members left out of the export: default-0000-alpha")
     assert "default-0004-alpha" in line and "default-0005-alpha" not in line
     assert line.endswith("; and 2 more") and "…" in line  # long reasons are cut
 
@@ -386,7 +387,7 @@ def test_few_modules_leave_rho_undefined_and_ensemble_only_robustness(tmp_path, 
     write_evaluation(fake_robustness(with_single=False), tmp_path / "robustness.json")
     md_path, html_path = report.write_report(tmp_path)
     md = md_path.read_text()
-    assert "Spearman ρ is undefined" in md and "at least 3" in md
+    assert "Spearman ρ is undefined: only 2 modules have a candidate" in md and "at least 3" in md
     assert "Ensemble only: the export has no serve_members signature" in md
     assert self_contained(html_path.read_text())
 
@@ -901,7 +902,7 @@ def test_an_export_and_evaluation_of_an_earlier_ensemble_are_said_to_be(tmp_path
 
     text = report_with(old, old)
     assert text.count("is of an earlier ensemble") == 2
-    assert (f"The export is of an earlier ensemble: its 2 member(s) are not the {len(members)} "
+    assert (f"The export is of an earlier ensemble: its 2 members are not the {len(members)} "
             f"of ensemble.json") in text and "default-0099-gone" in text
     assert f"Run `hubensemble export --run {path}` again." in text
     assert "This evaluation is of an earlier ensemble" in text
@@ -943,7 +944,7 @@ def test_an_export_of_an_earlier_ensemble_is_never_named_as_the_runs(tmp_path, f
             f"export --run {path} --out {served}`") in report.summary_table(path).splitlines()
     text = report.write_report(path)[0].read_text()
     assert f"Export (SavedModel): `{served}`" in text
-    assert (f"The export is of an earlier ensemble: its 2 member(s) are not the {len(members)}"
+    assert (f"The export is of an earlier ensemble: its 2 members are not the {len(members)}"
             in text and f"Run `hubensemble export --run {path} --out {served}` again." in text)
     assert Run(path).current_export() == (None, str(served))
 
@@ -1908,7 +1909,7 @@ def test_the_closing_table_says_the_failed_trials_are_done_and_how_to_run_them_a
     failed = sorted(p.name for p in (path / "candidates").iterdir()
                     if read_json(p / "trial.json")["status"] == "failed")
     lines = report.summary_table(path).splitlines()
-    at = next(i for i, line in enumerate(lines) if "trial(s) of the sweep failed" in line)
+    at = next(i for i, line in enumerate(lines) if "of the sweep failed" in line)
     assert lines[at + 1] == (
         f"  the {len(failed)} failed trial(s) are done: running the same command(s) again "
         "reuses them, as it reuses finished ones. To run them again once their cause is fixed, "
@@ -2284,3 +2285,40 @@ def test_a_damaged_ensemble_json_is_said_once_and_referred_to_after(
                 in sections[title]), title
     assert damage in sections["What failed and why"]
     assert text.count(damage) == 2
+
+
+def test_a_hand_edited_number_is_named_with_its_file_and_field(full_run, tmp_path,
+                                                               figures_not_drawn):
+    """ensemble.json edited so a test accuracy is "x" and a val_curve point NaN, and a
+    robustness.json figure true: the report showed "x", "–" and "CE nan" with no word of
+    why. Each section that shows one names the file and the field, shows "–" and says
+    which command writes the file again; the other figures are the files' own."""
+    import json
+
+    run, _ = _copy_of(full_run, tmp_path)
+    doc = read_json(run / "ensemble.json")
+    kept_nll = doc["test"]["best_single"]["nll"]
+    doc["test"]["best_single"]["accuracy"] = "x"
+    best = doc["size_rule"]["best_size"]
+    doc["val_curve"][best - 1]["ce"] = float("nan")
+    (run / "ensemble.json").write_text(json.dumps(doc))  # NaN: as Python's json writes it
+    rob = read_json(run / "robustness.json")
+    rob["corruptions"]["jpeg"]["2"]["ensemble"]["nll"] = True
+    atomic_write_json(run / "robustness.json", rob)
+    text, _ = _report_of(run)
+    sections = {part.split("\n", 1)[0]: " ".join(part.split())
+                for part in text.split("\n## ")[1:]}
+    tail = ": not a finite number as its writer writes (shown as \"–\", left out of the plots)"
+    assert (f"Note: in {run}/ensemble.json, \"val_curve[{best - 1}].ce\" is NaN{tail}"
+            in sections["Ensemble size"])
+    assert f"of the best validation CE (at size {best}) was kept" in sections["Ensemble size"]
+    test = sections["Best single member vs ensemble on test"]
+    assert (f"Note: in {run}/ensemble.json, \"test.best_single.accuracy\" is a JSON string "
+            f"\"x\"{tail}" in test and f"`hubensemble ensemble --run {run}` writes it again"
+            in test)
+    assert f"| – | {kept_nll:.4f} |" in test and "| x |" not in test
+    robustness = sections["Robustness to corruptions"]
+    assert (f"Note: in {run}/robustness.json, \"corruptions['jpeg']['2'].ensemble.nll\" is a "
+            f"JSON boolean true{tail}" in robustness)
+    assert "| jpeg | 2 | 0.7500 | 0.7000 | – |" in robustness
+    assert "Note: in" not in sections["Ensemble members"]

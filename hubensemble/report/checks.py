@@ -4,6 +4,8 @@ with its key and kind, never an AttributeError deep in a section."""
 
 from __future__ import annotations
 
+import json
+import math
 import re
 
 from hubensemble.fileio import json_kind
@@ -49,6 +51,22 @@ DISTILL_KINDS = [
 ]
 _EXPECTED = {dict: "an object", list: "an array", str: "a string"}
 
+_METRICS = ("accuracy", "nll", "ece")
+_MODELS = ("ensemble", "best_single", "best_single_in_budget")
+# The values each writer writes as finite numbers (`ensemble.run_ensemble`: accuracy in
+# [0, 1], cross-entropy and ECE; `evaluate.write_evaluation` the same per condition), by
+# path as in the *_KINDS lists: a hand-edited "x" or a NaN was shown as "x" or "–" with no
+# word of why (`number_problems`).
+ENSEMBLE_NUMBERS = ([(split, model, m) for split in ("val", "test") for model in _MODELS
+                     for m in _METRICS]
+                    + [(curve, "*", m) for curve in ("val_curve", "test_curve")
+                       for m in ("ce", "accuracy", "nll")])
+ROBUSTNESS_NUMBERS = ([(part, model, m) for part in ("clean", "mean_corrupted")
+                       for model in ("ensemble", "best_single") for m in _METRICS]
+                      + [("corruptions", "*", "*", model, m) for model in ("ensemble",
+                                                                           "best_single")
+                         for m in _METRICS])
+
 
 def _found(doc, path):
     """[(shown key, value, parent, key)] of the values at `path` in `doc` that are present
@@ -81,6 +99,38 @@ def kind_problems(doc, kinds, *, drop=False) -> list[str]:
                 if drop:
                     parent[key] = None
     return problems
+
+
+def number_problems(doc, paths) -> list[tuple[str, str]]:
+    """[(field, what it is)] of the values at `paths` in `doc` (a JSON object; "*": every
+    item) that are present but not a finite number (a string, a bool, NaN or ±Infinity,
+    which Python's json reads), as ("test.best_single.accuracy", 'the JSON string "x"'),
+    each set to NaN in `doc` so that the report's numbers show it as "–" and its plots
+    leave it out. Absent or null: not recorded, not checked."""
+    found = []
+    for path in paths:
+        for name, value, parent, key in _found(doc, path):
+            if (isinstance(value, (int, float)) and not isinstance(value, bool)
+                    and math.isfinite(value)):
+                continue
+            shown = (json.dumps(value) if isinstance(value, float)  # NaN, Infinity
+                     else f"{json_kind(value)} {json.dumps(value)[:40]}")
+            found.append((name, shown))
+            parent[key] = float("nan")
+    return found
+
+
+def numbers_note(file, problems, again) -> Inline | None:
+    """'Note: ensemble.json's "test.best_single.accuracy" is the JSON string "x", not a finite
+    number as its writer writes (shown as "–"): edited by hand, or written by another
+    version; `CMD` writes it again.' for `problems` (`number_problems`) of the file at
+    `file`, `again` the command (a str); None when there are none."""
+    if not problems:
+        return None
+    said = "; ".join(f'"{name}" is {what}' for name, what in problems)
+    return Inline(f"Note: in {file}, {said}: not a finite number as its writer writes (shown "
+                  "as \"–\", left out of the plots): edited by hand, or written by another "
+                  "version; ", Code(again), " writes it again.")
 
 
 _COMMAND = re.compile(r"`(hubensemble [^`]*)`")

@@ -45,6 +45,7 @@ def _curve_section(files, figures) -> Section:
     e = files.ensemble
     if e is None:
         return sec.add(files.ensemble_note)
+    sec.add(files.numbers_note("ensemble", ("val", "val_curve")))
     curve = list(e.get("val_curve") or [])
     size = int(e.get("size") or len(_members(files)) or 0)
     if not curve:
@@ -153,6 +154,7 @@ def _test_section(files, figures) -> Section:
                 " records the ensemble's and the best single member's test metrics."))
         return sec.add(f"No test metrics: {why or 'no test metrics were recorded'}. The numbers "
                        "below the ensemble curve are on validation only.")
+    sec.add(files.numbers_note("ensemble", ("test", "test_curve")))
     retrained, after = files.retrained
     panels, why = _test_panels(files)
     # Unbalanced test classes: each row's balanced accuracy, from the same test probabilities

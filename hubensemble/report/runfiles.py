@@ -15,8 +15,9 @@ from hubensemble import ensemble as ens
 from hubensemble.chance import at_chance_candidates
 from hubensemble.errors import RunError
 from hubensemble.fileio import json_kind, read_json
-from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ROBUSTNESS_KINDS,
-                                       RUN_KINDS, kind_problems, note)
+from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ENSEMBLE_NUMBERS,
+                                       ROBUSTNESS_KINDS, ROBUSTNESS_NUMBERS, RUN_KINDS,
+                                       kind_problems, note, number_problems, numbers_note)
 from hubensemble.report.render import Code, Inline
 from hubensemble.sweeps import untuned_words
 from hubensemble.sweepstate import unfinished_sweeps
@@ -47,8 +48,11 @@ class RunFiles:
     after `ENSEMBLE_FIRST`; `problems`: every file missing or damaged, each
     with how to remake it (the failures section lists them); `member_problems`: {trial:
     why the report cannot read that member of ensemble.json (which file, what is wrong)};
-    `unfinished`: the sweeps with planned trials still to run (`sweepstate.unfinished_sweeps`:
-    an interrupted fit or tune), whose pool is only part of what they plan; `at_chance`:
+    `number_notes`: {"ensemble" / "robustness": [(field, what it is)]} of the values
+    there that are not finite numbers (`checks.number_problems`, shown as "–", each
+    section's note by `numbers_note`); `unfinished`: the sweeps with planned trials still to
+    run (`sweepstate.unfinished_sweeps`: an interrupted fit or tune), whose pool is only
+    part of what they plan; `at_chance`:
     {trial: why} of the usable candidates at chance on validation (`chance.at_chance_candidates`
     of their val_probs against RUN/labels/val.npy), in trial order.
     """
@@ -78,6 +82,7 @@ class RunFiles:
     member_problems: dict = dataclasses.field(default_factory=dict)
     unfinished: list = dataclasses.field(default_factory=list)
     at_chance: dict = dataclasses.field(default_factory=dict)
+    number_notes: dict = dataclasses.field(default_factory=dict)  # see numbers_note
 
     #: What `cmd` knows.
     CMDS = ("rank", "tune", "ensemble", "export", "evaluate", "fit", "cost", "distill", "report")
@@ -177,6 +182,16 @@ class RunFiles:
         parts.append(" before that would select from part of the pool only")
         return Inline(*[p for p in parts if p is not None])
 
+    def numbers_note(self, which: str, fields: tuple) -> Inline | None:
+        """The note on `which`'s ("ensemble" or "robustness") values under `fields` (top
+        keys, e.g. ("test", "test_curve")) that are not finite numbers (`number_notes`),
+        naming the file, each field and the command that writes it again; None if none."""
+        problems = [(f, w) for f, w in self.number_notes.get(which) or []
+                    if f.split(".")[0].split("[")[0] in fields]
+        path, cmd = ((self.path / formats.ENSEMBLE_FILE, "ensemble") if which == "ensemble"
+                     else (self.path / formats.ROBUSTNESS_FILE, "evaluate"))
+        return numbers_note(absolute(path), problems, self.cmd(cmd))
+
     def next_step(self, what) -> Inline:
         """"run `CMD`" for the command that makes `what` ("tune", "ensemble", "export",
         "evaluate"), or for the first stage before it that has not run yet, then what follows
@@ -265,6 +280,8 @@ def _read_run(path, run) -> RunFiles:
             if not ensemble.get("members"):  # export's words; the sections failed to np.stack
                 raise RunError(f"{run.ensemble_json} lists no members; {again}")
             files.ensemble = ensemble
+            # A value of the right kind but no number (a hand-edited "x", a NaN): named.
+            files.number_notes["ensemble"] = number_problems(ensemble, ENSEMBLE_NUMBERS)
         except RunError as e:
             files.ensemble_note = note(e)
             # Said whole once, in the first section that needs it (`ENSEMBLE_FIRST`); the
@@ -292,6 +309,8 @@ def _read_run(path, run) -> RunFiles:
             damage = kind_problems(files.robustness, ROBUSTNESS_KINDS)
             if damage:
                 raise ValueError(f"damaged: {'; '.join(damage)}")
+            files.number_notes["robustness"] = number_problems(files.robustness,
+                                                               ROBUSTNESS_NUMBERS)
         except (OSError, ValueError) as e:
             files.robustness = None
             files.robustness_note = Inline(f"{name} is unreadable ({e}); run ",

@@ -111,9 +111,9 @@ def _earlier_ensemble(files, record: dict, what: str) -> str | None:
     done, now = differs
     if sorted(done) == sorted(now):
         return f"{what} is of an earlier ensemble: its members' weights are not ensemble.json's."
-    return (f"{what} is of an earlier ensemble: its {len(done)} member(s) are not the "
-            f"{len(now)} of ensemble.json ({', '.join(sorted(set(done) ^ set(now)))} "
-            "differ).")
+    return (f"{what} is of an earlier ensemble: its {_n(len(done), 'member')} "
+            f"{'is' if len(done) == 1 else 'are'} not the {len(now)} of ensemble.json "
+            f"({', '.join(sorted(set(done) ^ set(now)))} differ).")
 
 
 def _export_path(files):
@@ -167,7 +167,8 @@ def _knn_section(files, figures) -> Section:
                        "nothing to compare.")
     rho = spearman([p[1] for p in points], [p[2] for p in points])
     if rho is None:
-        why = (f"only {len(points)} module(s) have a candidate; a rank correlation needs at "
+        why = (f"only {_n(len(points), 'module')} {'has' if len(points) == 1 else 'have'} a "
+               "candidate; a rank correlation needs at "
                "least 3" if len(points) < 3 else "one of the two scores is the same for "
                "every module")
         corr = f"Spearman ρ is undefined: {why}."
@@ -192,6 +193,7 @@ def _robustness_section(files, figures) -> Section:
     rob = files.robustness
     if rob is None:
         return sec.add(files.robustness_note)
+    sec.add(files.numbers_note("robustness", ("clean", "mean_corrupted", "corruptions")))
     single = rob.get("best_single")
     export = _export_path(files)  # the members it left out are not in the evaluation either
     exported = read_export_metadata(export, strict=False) if export else {}

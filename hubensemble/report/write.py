@@ -325,7 +325,8 @@ def _not_retrained(before: dict, after: dict) -> list[str]:
 _NAMED_FAILURES = 5
 
 
-_FAILED_TRIALS = "trial(s) of the sweep failed"
+#: (one, more) of each kind of failure the closing table counts: "1 trial of the sweep failed".
+_FAILED_TRIALS = ("trial of the sweep failed", "trials of the sweep failed")
 
 
 def _failure_lines(run, meta) -> list[str]:
@@ -346,12 +347,12 @@ def _failure_lines(run, meta) -> list[str]:
         except (OSError, ValueError, KeyError, TypeError):
             ranking = None
         if ranking is not None:
-            found.append(("module(s) could not be ranked",
+            found.append((("module could not be ranked", "modules could not be ranked"),
                           [(r["name"], r.get("reason")) for r in ranking.failed_rows]))
     cands, _ = candidate.scan(run.candidates)
     found.append((_FAILED_TRIALS,
                   [(c.trial, c.record.get("reason")) for c in cands if c.status == "failed"]))
-    found.append(("member(s) left out of the export",
+    found.append((("member left out of the export", "members left out of the export"),
                   [(s.get("trial"), s.get("reason"))
                    for s in (meta.get("export") or {}).get("skipped") or []]))
     lines = [f"skipped: {', '.join(names)} got no trial of the {sweep} sweep: {why}"
@@ -364,7 +365,7 @@ def _failure_lines(run, meta) -> list[str]:
                           items[:_NAMED_FAILURES])
         more = (f"; and {len(items) - _NAMED_FAILURES} more"
                 if len(items) > _NAMED_FAILURES else "")
-        lines.append(f"skipped: {len(items)} {what}: {named}{more}")
+        lines.append(f"skipped: {len(items)} {what[len(items) != 1]}: {named}{more}")
         if what == _FAILED_TRIALS:  # done, as tune's summary says: how to run them again
             lines.append("  " + rerun_failed_words(run.candidates, [t for t, _ in items]))
         failures = True
