@@ -1,11 +1,31 @@
 """`python -m hubensemble` and the `hubensemble` console script run the command line."""
 
-import contextlib
-import sys
+import os
+import signal
 
-from hubensemble import errors
 
-errors.stop_outside_commands()  # first: a Ctrl-C as the command line loads is no traceback
+def _stopped_loading(signum, frame):
+    """A stop before `errors.stop_outside_commands` (while `errors` loads): nothing is
+    begun, so the process ends at once and quietly, with 128 + the signal's number as a
+    shell says it (130 for Ctrl-C). Before, a Ctrl-C there printed a Python traceback."""
+    os._exit(128 + signum)
+
+
+for _signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+    if _signum is not None and signal.getsignal(_signum) in (signal.default_int_handler,
+                                                             signal.SIG_DFL):
+        try:  # (not SIG_IGN: `nohup`; nor another handler set from Python)
+            signal.signal(_signum, _stopped_loading)
+        except ValueError:  # imported from a thread that is not the main one: not a process
+            break
+
+import contextlib  # noqa: E402
+import sys  # noqa: E402
+
+from hubensemble import errors  # noqa: E402
+
+errors.stop_outside_commands(loading=_stopped_loading)  # a Ctrl-C as the command line loads
+# is no traceback
 
 
 def main():

@@ -455,7 +455,7 @@ def _act(signum, frame, handler=None):
         signal.raise_signal(signum)
 
 
-def stop_outside_commands() -> None:
+def stop_outside_commands(loading=None) -> None:
     """For the `hubensemble` process (`__main__`), as it starts: a Ctrl-C, SIGTERM or SIGHUP
     outside a command's blocks raises its stop (KeyboardInterrupt, `Terminated`, `HungUp`),
     as a command's own block does (`sigterm_interrupts`, which replaces this handler as it
@@ -465,12 +465,16 @@ def stop_outside_commands() -> None:
     return and `exit_process`, or while the arguments were parsed, printed a Python
     traceback, and a SIGTERM there ended the process without a word. A second SIGTERM or
     SIGHUP while a command stops ends it at once, as the default did. A SIGHUP ignored
-    (`nohup`) stays ignored; so does a handler not set from Python."""
+    (`nohup`) stays ignored; so does a handler not set from Python. `loading` is the handler
+    `__main__` set as it began (a stop while this module loaded ends the process quietly):
+    replaced here as the default is; with none given, one that is neither stays."""
     if threading.current_thread() is not threading.main_thread():
         return
     _DEFAULT_INT.append(_outside_command)
     for signum in _stop_signals():
-        if signal.getsignal(signum) in (signal.default_int_handler, signal.SIG_DFL):
+        handler = signal.getsignal(signum)
+        if handler in (signal.default_int_handler, signal.SIG_DFL) or (
+                loading is not None and handler is loading):
             signal.signal(signum, _outside_command)
 
 

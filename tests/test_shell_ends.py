@@ -511,3 +511,40 @@ def test_a_tensorflow_error_is_said_by_its_reason_not_its_wrapper_lines():
             assert lines[0] == "Graph execution error:", (name, raw)  # TensorFlow's wrapper
             assert said in lines, (name, said)  # the reason's whole line
     assert errors.first_line(ValueError("Bad things:\n  the cause")) == "Bad things: the cause"
+
+
+# Sends a signal to the process itself as a module is first imported (the audit event
+# "import": deterministic, where a timed kill lands anywhere), then runs `hubensemble
+# --version` as `python -m hubensemble` does.
+SIGNAL_AT_IMPORT = """
+import runpy, signal, sys
+target, signum, sent = sys.argv[1], getattr(signal, sys.argv[2]), []
+
+
+def hook(event, args):
+    if event == "import" and args[0] == target and not sent:
+        sent.append(1)
+        signal.raise_signal(signum)
+
+
+sys.addaudithook(hook)
+sys.argv = ["hubensemble", "--version"]
+runpy.run_module("hubensemble", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize("module, signame, code", [
+    ("hubensemble.errors", "SIGINT", 130), ("threading", "SIGINT", 130),
+    ("hubensemble.errors", "SIGTERM", 143), ("hubensemble.text", "SIGINT", 130)])
+def test_a_stop_as_the_command_line_loads_ends_it_quietly(module, signame, code):
+    """A Ctrl-C in the first ~0.05 s of `hubensemble …`, while __main__ imported
+    hubensemble.errors (and its threading) before its handler was set, printed a Python
+    traceback ending in KeyboardInterrupt (exit by SIGINT). Now __main__ sets a handler as
+    its first statements: quiet, 130 (143 for SIGTERM), as after the handler (the stop in
+    hubensemble.text's import, which --version's parse makes, was right before too). What
+    runs before __main__'s first line (the interpreter, site, the package's __init__) is
+    Python's."""
+    run = subprocess.run([sys.executable, "-c", SIGNAL_AT_IMPORT, module, signame],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == code and run.stderr == "", run
+    assert run.stdout == "", run  # stopped before --version printed
