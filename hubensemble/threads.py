@@ -61,15 +61,25 @@ def warnings_block(*, record: bool = False):
     `decode._decode_with_pil`, left its "always" filter in the process, and a later warning
     of the process was not shown). Blocks of the library wait for each other here (each is
     short: a decode, a plan, a classifier fit); a caller's own catch_warnings in another
-    thread is not held apart (docs/reliability.md, threads)."""
+    thread is not held apart (docs/reliability.md, threads).
+
+    Its end is whole: a Ctrl-C in catch_warnings' end left its filters or its recording
+    showwarning on the process, so a stop that cuts it has that end run again (it sets
+    the saved filters and showwarning back: run twice, the same) before it goes on. It
+    held the stop signals instead (errors.held_stops: nine signal calls), which cost each
+    Pillow decode about 20 us: the block 22 us before, 1.6 after, a 32x32 PNG's decode 55 us
+    before, 30 after (tools/benchmarks/bench_stops.py, 2 loaded cores)."""
     with _WARNINGS_LOCK:
         block = warnings.catch_warnings(record=record)
         caught = block.__enter__()
         try:
             yield caught
-        finally:  # whole (errors.held_stops): a Ctrl-C in catch_warnings' end left its filters
-            with held_stops():  # or its recording showwarning on the process
+        finally:
+            try:
                 block.__exit__(None, None, None)
+            except BaseException:  # a stop cut it (a second Ctrl-C): whole, then the stop
+                block.__exit__(None, None, None)
+                raise
 
 
 #: Held while a model is seeded and trained from Keras' state of the process
