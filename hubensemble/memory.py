@@ -295,6 +295,41 @@ def fitting_train_batch(limit: float, input_sizes, profile: str = "cpu", *,
     return max(0, int((0.9 * limit - base) // (TRAIN_PER_PIXEL * pixels)))
 
 
+def ran_out(exc: BaseException) -> bool:
+    """Whether `exc` says memory ran out: Python's MemoryError, TensorFlow's
+    ResourceExhaustedError (its "OOM when allocating tensor", as under `ulimit -v`), by its
+    class's name (no TensorFlow import here)."""
+    return isinstance(exc, MemoryError) or any(
+        k.__name__ == "ResourceExhaustedError" for k in type(exc).__mro__)
+
+
+def training_out_of_memory(batch: int, input_size, profile="cpu") -> str:
+    """The way on for fine-tuning that ran out of memory in batches of `batch` images of a
+    module of `input_size` ((height, width) or None) under `profile` (a Profile, or its
+    name): "pass --train-batch-size N (…), " with N the largest power of two whose
+    `training_need` fits this process's room (`room`, MemAvailable when less:
+    `fitting_train_batch`), else a quarter of the batch (half of 2 or 3) when the room
+    cannot be read or the rule says `batch` fits (it is a lower bound for heavy modules);
+    then "free memory or use a machine with more". distill says the same of its student
+    (`distill._out_of_memory`)."""
+    here, fits = room(), 0
+    name = getattr(profile, "name", profile) or "cpu"
+    if here is not None:
+        limit = min(here.limit, here.available or here.limit)
+        fits = fitting_train_batch(limit, [input_size], name,
+                                   side=getattr(profile, "resolution_cap", None))
+        fits = 1 << (fits.bit_length() - 1) if fits else 0
+    if not 0 < fits < batch:
+        fits = batch // 4 or batch // 2
+    if not fits:
+        return "free memory or use a machine with more (docs/reliability.md \"Small machines\")"
+    need = training_need([input_size], name, batch=fits,
+                         side=getattr(profile, "resolution_cap", None))[0]
+    return (f"pass --train-batch-size {fits} (about {gib(need)} by the rule; the learning rate "
+            "scales with it), free memory or use a machine with more (docs/reliability.md "
+            "\"Small machines\")")
+
+
 class _Batched:
     """A profile's name, training batch and resolution cap, for `training_need`: a named
     profile at --train-batch-size `batch` (None: its own batch)."""

@@ -2606,3 +2606,43 @@ def test_the_resume_words_name_a_joined_sweep_whole(tmp_path):
     atomic_write_json(run / "run.json", {"tune": {"sweep": "nonsense"}})
     assert recorded_sweep(run) is None
     assert resumed_call(run, None, None) == ("default", None, None, None)
+
+
+class _OutOfMemoryInTraining(keras.callbacks.Callback):
+    """Runs out of memory after the first training step, as a batch too large for the
+    machine does: a real allocation refused (1 PiB), NumPy's MemoryError at once
+    (TensorFlow's ResourceExhaustedError comes after its allocator's 10 s of retries)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        np.ones(1 << 50, np.uint8)
+
+
+def test_a_trial_out_of_memory_names_the_train_batch_size_that_fits(
+        tmp_path, modules, digits, monkeypatch):
+    # A trial that ran out of memory was failed with the error's words only
+    # ("ResourceExhaustedError: … OOM when allocating tensor …", "MemoryError: …"), no way on;
+    # distill's student names the --train-batch-size that fits. So does a trial now: the
+    # largest power of two whose training_need fits the room (memory.fitting_train_batch),
+    # else a quarter of its batch when the room cannot be read.
+    from hubensemble import memory
+
+    kw = dict(sweep="seeds", budget=1, profile="quick", strategy="cpu", task=digits,
+              progress=False, callbacks=[_OutOfMemoryInTraining()])
+    side = 32  # quick's crop of a module without input size (hyperrule: resolution_cap)
+    per_image = memory.TRAIN_PER_PIXEL * side * side
+    tight = memory.Room(int((memory.EMBED_BASE_SMALL + 9.5 * per_image) / 0.9), "X")
+    for room, fits in ((tight, 8), (None, None)):
+        monkeypatch.setattr(memory, "room", lambda room=room: room)
+        run = make_run(tmp_path / f"run{fits}", modules, task=digits)
+        tune.run_tune(run.path, **kw)
+        (record,) = candidates(run).values()
+        batch = record["hparams"]["batch_size"]
+        fits = fits or batch // 4  # no room read: a quarter of the batch
+        assert record["status"] == "failed", record
+        reason = record["reason"]
+        assert reason.startswith(f"out of memory training in batches of {batch} images "
+                                 "(MemoryError: Unable to allocate"), reason
+        assert f"pass --train-batch-size {fits} (about " in reason, reason
+    from hubensemble._tf import tensorflow as tf
+
+    assert memory.ran_out(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating"))

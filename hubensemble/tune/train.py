@@ -15,7 +15,7 @@ import keras_tuner as kt
 import numpy as np
 import tensorflow as tf
 
-from hubensemble import _tf, candidate, metrics, options
+from hubensemble import _tf, candidate, memory, metrics, options
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, reraise_stop
 from hubensemble.fileio import machine_error
@@ -457,6 +457,10 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
             reason = str(e)
         elif isinstance(e, ModuleLoadError):
             reason = f"the module cannot load: {e}"
+        elif memory.ran_out(e):  # the batch that fits, as distill's student says it
+            reason = (f"out of memory training in batches of {hparams.batch_size} images "
+                      f"({type(e).__name__}: {error_reason(e)}): " + memory.training_out_of_memory(
+                          int(hparams.batch_size), spec.input_size, profile))
         else:
             reason = f"{type(e).__name__}: {error_reason(e)}"
         record.update(status="failed", reason=reason)
