@@ -269,7 +269,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
               "init": "member" if start_weights is not None else "module",
               "init_from": base.trial if start_weights is not None else None,
               "init_rule": init, "init_tried": summary, "init_failed": reasons}
-    _warn_at_chance(trial, probs["val"], task, hparams.steps, steps_scale, lr_scale)
+    _warn_at_chance(trial, probs, task, hparams.steps, steps_scale, lr_scale,
+                    teacher_at_chance=ens.get("at_chance"))
     earlier = candidate.read_candidate(run.distill, trial)
     written = candidate.write_candidate(run.distill, record, val_probs=probs["val"],
                                         test_probs=probs.get("test"),
@@ -321,19 +322,37 @@ def _out_of_memory(exc, spec_name, spec, hparams, profile) -> RunError:
                     "size")
 
 
-def _warn_at_chance(trial, val_probs, task, steps, steps_scale, lr_scale) -> None:
-    """A warning when the kept student is at chance on validation (`metrics.at_chance`, the
-    rule that fails a tune trial under every profile but quick): it learned next to nothing
-    from the teacher, and was written and compared without a word (a student of 150 steps
-    at 0.10 test accuracy on 10 classes, its share of the gain -1639 %)."""
-    why = metrics.at_chance(val_probs, task.val.labels, task.num_classes)
-    if why:
-        more, lr = (option_word(f, k) for f, k in (("--distill-steps", "steps_scale"),
-                                                   ("--distill-lr", "lr_scale")))
-        log.warning("the student %s is at chance on validation (%s): it learned next to "
-                    "nothing from the teacher; train it longer (%s, %g now: %d steps) or at "
-                    "another learning rate (%s, %g now)", trial, why, more, steps_scale, steps,
-                    lr, lr_scale)
+def _warn_at_chance(trial, probs, task, steps, steps_scale, lr_scale, *,
+                    teacher_at_chance=None) -> None:
+    """A warning when the kept student is at chance (`metrics.at_chance`, the rule that
+    fails a tune trial under every profile but quick) on validation or on test: it learned
+    next to nothing from the teacher, and was written and compared without a word (a student
+    of 150 steps at 0.10 test accuracy on 10 classes, its share of the gain -1639 %).
+    `probs`: {split: float [N, C]} of "val" and, when the task has one, "test". Test counts
+    too: validation chose the student's start (the lower NLL of two), and on 200 images a
+    weak student is "significantly" above chance by luck (31 of 200 right on 10 balanced
+    classes) while at 0.10 on test, which no choice has looked at. When the teacher, the
+    ensemble, is at chance on validation itself (ensemble.json "at_chance",
+    `teacher_at_chance`), it says so: a longer training cannot teach what the teacher has
+    not learned."""
+    splits = [(split, task.split(split).labels) for split in ("val", "test") if split in probs]
+    why = [(split, reason) for split, labels in splits
+           if (reason := metrics.at_chance(probs[split], labels, task.num_classes))]
+    if not why:
+        return
+    names = {"val": "validation", "test": "test"}
+    where = " and ".join(f"on {names[split]} ({reason})" for split, reason in why)
+    more, lr = (option_word(f, k) for f, k in (("--distill-steps", "steps_scale"),
+                                               ("--distill-lr", "lr_scale")))
+    if teacher_at_chance:
+        log.warning("the student %s is at chance %s, as its teacher is: the ensemble is at "
+                    "chance on validation itself (%s), so no student can learn more from it; "
+                    "train the members longer first (the ensemble.json note says how)",
+                    trial, where, teacher_at_chance)
+        return
+    log.warning("the student %s is at chance %s: it learned next to nothing from the teacher; "
+                "train it longer (%s, %g now: %d steps) or at another learning rate (%s, %g "
+                "now)", trial, where, more, steps_scale, steps, lr, lr_scale)
 
 
 def student_records(distill_dir) -> list[dict]:

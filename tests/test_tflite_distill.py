@@ -1587,3 +1587,42 @@ def test_a_batch_the_replicas_cannot_share_is_refused_with_advice_the_python_cal
     assert refusal not in lines["FOLLOWED"] and "gone" in lines["FOLLOWED"], lines
     assert lines["NAME"].endswith("or train on one device (strategy='cpu')"), lines
     assert lines["CLI"].endswith("or train on one device (--strategy cpu)"), lines
+
+
+def test_a_student_at_chance_on_test_or_under_a_teacher_at_chance_is_warned_of(digits, caplog):
+    """A 10-step student at 0.10 test accuracy on 10 classes was written without a warning
+    when validation, which chose its start, called it above chance. Test counts too; a
+    student at chance whose teacher ensemble is at chance itself (10-step --profile quick
+    members) is told so, not to train the student longer. The verdicts are
+    metrics.at_chance's on the same arrays."""
+    from hubensemble.distill import _warn_at_chance
+    from hubensemble.metrics import at_chance
+
+    def probs(labels, right):
+        """Rows of 10 classes: the true label at 0.5 where `right`, else class (label+1)."""
+        p = np.full((len(labels), 10), 0.5 / 9)
+        guess = np.where(right, labels, (labels + 1) % 10)
+        p[np.arange(len(labels)), guess] = 0.5
+        return p
+
+    y_val, y_test = digits.val.labels, digits.test.labels
+    val = probs(y_val, np.arange(len(y_val)) % 4 == 0)       # 1 in 4 right: above chance
+    test = probs(y_test, np.arange(len(y_test)) % 10 == 0)   # 1 in 10 right: chance
+    assert at_chance(val, y_val, 10) is None and at_chance(test, y_test, 10)
+    with caplog.at_level("WARNING", logger="hubensemble.distill"):
+        _warn_at_chance("distill-m", {"val": val, "test": test}, digits, 10, 1.0, 1.0)
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and warned[0].startswith(
+        f"the student distill-m is at chance on test ({at_chance(test, y_test, 10)}): it "
+        "learned next to nothing from the teacher; train it longer (steps_scale, 1 now: 10 "
+        "steps)"), warned
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hubensemble.distill"):
+        _warn_at_chance("distill-m", {"val": test[:len(y_val)] * 0 + 0.1, "test": test},
+                        digits, 10, 1.0, 1.0, teacher_at_chance="accuracy 0.110 is not …")
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1 and "on validation (" in warned[0] and "and on test (" in \
+        warned[0], warned
+    assert ("as its teacher is: the ensemble is at chance on validation itself (accuracy 0.110 "
+            "is not …), so no student can learn more from it; train the members longer "
+            "first") in warned[0] and "steps_scale" not in warned[0], warned
