@@ -1626,3 +1626,43 @@ def test_a_student_at_chance_on_test_or_under_a_teacher_at_chance_is_warned_of(d
     assert ("as its teacher is: the ensemble is at chance on validation itself (accuracy 0.110 "
             "is not …), so no student can learn more from it; train the members longer "
             "first") in warned[0] and "steps_scale" not in warned[0], warned
+
+
+def test_a_tflite_model_beyond_its_bound_keeps_the_savedmodel_and_names_less_rounding(
+        module_factory, tmp_path):
+    """A --quantize float16 export of a real MobileNet V1 student differed by max |dp|
+    0.0151 > 0.01 and was told "nothing was written. Try --quantize none or float16": the
+    SavedModel had been written, and float16 was what it had tried. The refusal says the
+    SavedModel is kept and names the quantisations that round less than the one refused,
+    in the caller's words; none for an unquantised model. The reference here is the
+    SavedModel's stand-in, off by 0.22 from the uniform probabilities of a zero head."""
+    from hubensemble.export.saved import ExportMember
+    from hubensemble.export.tflite import write_tflite
+    from hubensemble.lockwords import command_line
+
+    spec = ModuleSpec(name="plain", handle=module_factory("tfl_small", seed=4, width=4))
+    members = [ExportMember(tune.build_classifier(spec, 3), 8, 1.0,
+                            {"trial": "t0-plain", "module": "plain"})]
+
+    def reference(x):
+        return np.tile(np.array([[0.55, 1 / 3, 0.45 - 1 / 3]], np.float32), (len(x), 1))
+
+    def refusal(quantize):
+        with pytest.raises(RunError) as caught:
+            write_tflite(members, ["a", "b", "c"], tmp_path / "served-tflite", input_hw=(8, 8),
+                         check_images=np.zeros((2, 8, 8, 3), np.float32), reference=reference,
+                         quantize=quantize)
+        assert not (tmp_path / "served-tflite").exists()
+        return str(caught.value)
+
+    kept = "; no TFLite model was written; the SavedModel written before this step is kept"
+    with command_line():
+        said = refusal("float16")
+    assert said.startswith("the TFLite model (float16) differs from the SavedModel by max "
+                           f"|dp| = 0.217 > 0.01 on 2 validation images{kept}: serve it, "
+                           "or export again with --quantize none (less rounding than "
+                           "float16)"), said
+    assert refusal("dynamic").endswith(
+        "export again with quantize='none' or quantize='float16' (less rounding than dynamic)")
+    assert refusal("none").endswith(f"{kept}. Unquantised, it is the converter's fault: "
+                                    "report it with RUN/log.txt")

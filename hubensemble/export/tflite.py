@@ -291,9 +291,8 @@ def ensemble_options(run_dir) -> tuple[str, str]:
     RUN/ensemble.json's own record (objective, budget, with_replacement, bootstrap, seed,
     size_rule's rule, limits), which every ensemble writes, whether `fit` or `ensemble`
     selected it; else run.json's fit options ("fit" -> "options"); ("", "") when neither
-    can be read. Advice that has the user select the ensemble again (a TFLite refusal's way
-    on) gave a plain `ensemble --run RUN`, which selects under the defaults: a run fitted
-    with --ensemble-budget 3 --size-rule paper got an ensemble of up to 15 by another rule."""
+    can be read. A TFLite refusal's way on gave a plain `ensemble --run RUN`, the defaults:
+    a run fitted with --ensemble-budget 3 --size-rule paper got up to 15 by another rule."""
     from hubensemble.fileio import read_json
     from hubensemble.formats import ENSEMBLE_FILE, RUN_FILE
     from hubensemble.rerun import option_flags, option_keywords
@@ -613,8 +612,8 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
     tolerance = TOLERANCES[quantize]
     if not diff <= tolerance:
         raise RunError(f"the TFLite model ({quantize}) differs from the SavedModel by max |dp| "
-                       f"= {diff:.3g} > {tolerance:g} on {len(images)} validation images; "
-                       "nothing was written. Try --quantize none or float16")
+                       f"= {diff:.3g} > {tolerance:g} on {len(images)} validation images"
+                       f"{_finer_way(quantize)}")
     agreement = float(np.mean(got.argmax(1) == expected.argmax(1))) if len(got) else 1.0
     # Each timed on its batch made once, not converted on every call.
     timing = {"tflite": time_batches(runner.timed_call(), images, LATENCY_BATCHES),
@@ -653,6 +652,21 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return result
+
+
+def _finer_way(quantize: str) -> str:
+    """The words after a model refused for differing beyond TOLERANCES[quantize]: the
+    SavedModel is kept, and the quantisations that round less (QUANTIZE's order), in the
+    caller's words. It said "nothing was written" beside the SavedModel written, and "Try
+    --quantize none or float16" to a float16 export (a MobileNet V1 student: |dp| 0.0151)."""
+    from hubensemble.lockwords import option_word
+
+    finer = QUANTIZE[:QUANTIZE.index(quantize)]
+    kept = "; no TFLite model was written; the SavedModel written before this step is kept"
+    if not finer:  # float32 weights: no rounding to take back
+        return f"{kept}. Unquantised, it is the converter's fault: report it with RUN/log.txt"
+    words = " or ".join(option_word(f"--quantize {q}", f"quantize={q!r}") for q in finer)
+    return f"{kept}: serve it, or export again with {words} (less rounding than {quantize})"
 
 
 def _check_written(path, out_dir, images, expected, tolerance) -> None:
