@@ -33,13 +33,16 @@ _URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):(//([^/?#]*))?")
 def url_case(handle):
     """``handle`` (a str) with a KNOWN_SCHEMES scheme in lower case and, for HOST_SCHEMES,
     its host (with a port, and any user name, which `handles.check_handle_form` refuses) in
-    lower case; the path, query and fragment as written. Anything else (a local path, another
-    scheme, a value that is not a str) is returned unchanged.
+    lower case; the path, query and fragment as written; ``file:/PATH`` (RFC 8089's form
+    without an authority) as ``file:///PATH``, the one form the resolvers read. Anything else
+    (a local path, another scheme, a value that is not a str) is returned unchanged.
 
     >>> url_case("HTTPS://TFHub.dev/google/bit/m-r50x1/1")
     'https://tfhub.dev/google/bit/m-r50x1/1'
     >>> url_case("Kaggle:google/bit/tensorFlow2/m-r50x1/1")
     'kaggle:google/bit/tensorFlow2/m-r50x1/1'
+    >>> url_case("FILE:/home/you/m")
+    'file:///home/you/m'
     """
     if not isinstance(handle, str):
         return handle
@@ -48,7 +51,10 @@ def url_case(handle):
         return handle
     scheme = found.group(1).lower()
     if found.group(2) is None:
-        return f"{scheme}:{handle[found.end(1) + 1:]}"
+        rest = handle[found.end(1) + 1:]
+        if scheme == "file" and rest.startswith("/"):  # RFC 8089, 2: file:/PATH is
+            return f"file://{rest}"  # file:///PATH (no authority: this machine)
+        return f"{scheme}:{rest}"
     host = found.group(3).lower() if scheme in HOST_SCHEMES else found.group(3)
     return f"{scheme}://{host}{handle[found.end():]}"
 

@@ -246,7 +246,11 @@ def check_handle_form(handle) -> None:
             raise _Bad(f"scheme '{scheme.group(1)}:' is not supported",
                        f"write one of {_HANDLE_FORMS} instead{note}")
     elif not handle.startswith("file://") or handle == "file://":
-        raise _Bad(f"{handle!r} is not a file:// URL", "write file:///absolute/path instead")
+        rest = handle[len("file:"):].lstrip("/")
+        alone = f", or the path alone: {rest}" if (
+            rest and not handle.startswith("file://")) else ""
+        raise _Bad(f"{handle!r} is not a file:// URL",
+                   f"write file:///absolute/path instead{alone}")
 
 
 def stored_handle(handle, base_dir) -> str:

@@ -2384,3 +2384,30 @@ def test_a_folder_of_several_modules_is_not_said_to_hold_the_first(tmp_path):
         "will skip it",
         f"warning: {path}:3: handle '{one}' {none}; the module is its file m.keras: write "
         f"handle: '{one / 'm.keras'}'; rank will skip it"]
+
+
+def test_a_file_url_without_an_authority_is_the_path(tmp_path):
+    """RFC 8089 (section 2, local-path) makes `file:/PATH` a file URI, the same file as
+    `file:///PATH`; a catalogue refused it as "not a file:// URL". It is read as the path
+    now (url_case writes it as file:///PATH, the form the resolvers read), and `file:m`,
+    which is no file URI, is refused with the path alone to write. Fails before: refused."""
+    import urllib.request
+
+    from hubensemble.catalogue_urls import url_case
+
+    folder = tmp_path / "my mods" / "m"
+    folder.mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"")
+    url = "file:" + urllib.request.pathname2url(str(folder))  # the stdlib's file:/… form
+    assert url.startswith("file:/") and not url.startswith("file://") and "%20" in url
+    assert url_case(url) == "file://" + url[len("file:"):]
+    path = write(tmp_path, f"""
+        modules:
+          - {{name: a, handle: '{url}'}}
+          - {{name: b, handle: 'FILE:{url[len('file:'):]}'}}
+        """)
+    assert [s.handle for s in load_catalogue(path)] == [str(folder)] * 2
+    bad = write(tmp_path, "modules:\n  - {name: a, handle: 'file:my mods/m'}\n", "bad.yaml")
+    assert problems_of(bad) == [
+        f"{bad}:2: field 'handle': 'file:my mods/m' is not a file:// URL; write "
+        "file:///absolute/path instead, or the path alone: my mods/m"]
