@@ -403,7 +403,7 @@ def _parse_root(loader, root, base_dir, report, text):
             at = aliases.get(index - 1, _line(item))
             what = (f"entry {nodes[id(item)]} (line {_line(item)}): the same fields again, "
                     "its name too" if id(item) in nodes else
-                    f"the mapping written at line {_line(item)}, not an entry of its own")
+                    f"{_kind(item)} written at line {_line(item)}, not an entry of its own")
             report.add(at, f"entry {index} of modules is an alias (`*NAME`) of {what}; to "
                        "reuse its fields write `- <<: *NAME` with a `name:` of its own")
             continue

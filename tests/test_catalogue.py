@@ -2277,12 +2277,18 @@ def test_an_entry_written_as_an_alias_is_refused_at_the_aliass_line(tmp_path):
         f"{block}:{line_of(block, '- *e')}: entry 3 of modules is an alias (`*NAME`) of entry 1 "
         f"(line {line_of(block, '- &e')}): the same fields again, its name too; to reuse its "
         "fields write `- <<: *NAME` with a `name:` of its own",
-        f"{block}:{line_of(block, '- *d')}: entry 4 of modules is an alias (`*NAME`) of the "
+        f"{block}:{line_of(block, '- *d')}: entry 4 of modules is an alias (`*NAME`) of a "
         f"mapping written at line {line_of(block, '&d')}, not an entry of its own; to reuse "
         "its fields write `- <<: *NAME` with a `name:` of its own"]
     flow = write(tmp_path, f"modules: [&e {{name: a, handle: '{TFHUB}'}},\n  *e]\n",
                  "flow.yaml")
     assert [p.split(": entry")[0] for p in problems_of(flow)] == [f"{flow}:2"]
+    scalar = write(tmp_path, f"modules:\n  - {{name: &n a, handle: '{TFHUB}'}}\n  - *n\n",
+                   "scalar.yaml")  # an alias of a value: said as the value, not "the mapping"
+    assert problems_of(scalar) == [
+        f"{scalar}:3: entry 2 of modules is an alias (`*NAME`) of the value 'a' written at line "
+        "2, not an entry of its own; to reuse its fields write `- <<: *NAME` with a `name:` "
+        "of its own"]
 
 
 def test_a_home_folder_of_an_unknown_user_is_said_with_the_path_meant(tmp_path, monkeypatch):
