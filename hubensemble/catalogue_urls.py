@@ -9,7 +9,9 @@ hubensemble resolves, before its form is checked, stored or hashed into a cache 
 string work: no file system, no network. `variables_note` says of a local path that writes
 ``$HOME``, ``${MODELS}`` or ``%USERPROFILE%`` that no catalogue field expands them (only a
 leading ``~`` is), with the path to write where the variable is set, and of one that writes
-``~NAME`` for a user this machine does not know that it is no home folder here.
+``~NAME`` for a user this machine does not know that it is no home folder here, and of one
+through a symbolic link whose target is gone that it is such a link (these two look at the
+file system: the password database, the link).
 """
 
 from __future__ import annotations
@@ -71,11 +73,12 @@ def variables_note(path: str) -> str:
     every variable it names is set here, else the variable named. "" for any other path.
     E.g. " (`$HOME` is part of the name here: a catalogue expands no environment variable,
     only a leading ~; write '/root/m')" for "/cats/$HOME/m" where HOME is /root. A path
-    without variables is said as `_unknown_user_note` says it.
+    without variables is said as `_unknown_user_note` says it, else as `_dangling_link_note`.
     """
     found = _VARIABLE.search(path) if isinstance(path, str) else None
     if found is None:
-        return _unknown_user_note(path) if isinstance(path, str) else ""
+        return (_unknown_user_note(path) or _dangling_link_note(path)) if isinstance(
+            path, str) else ""
 
     def value(match):
         return os.environ.get(match.group(1) or match.group(2), match.group(0))
@@ -111,3 +114,23 @@ def _unknown_user_note(path: str) -> str:
     return (f" (`{found.group(0)}` is part of the name here: this machine has no {user}, so "
             f"{found.group(0)} is no home folder and the path was read from the catalogue's "
             f"folder; {way}write the full path as it is on this machine)")
+
+
+def _dangling_link_note(path: str) -> str:
+    """" (…)" to follow "PATH does not exist" when a part of the absolute `path` is a
+    symbolic link whose target does not exist (a module folder moved or deleted after it
+    was linked: ``ls`` shows the link, and "does not exist" read as a wrong path), naming
+    the link and its target; "" otherwise (a relative `path` is not looked at)."""
+    if not os.path.isabs(path):
+        return ""
+    part = path
+    while part and part != os.path.dirname(part):
+        if os.path.islink(part) and not os.path.exists(part):
+            try:
+                target = os.readlink(part)
+            except OSError:
+                return ""
+            return (f" ({part} is a symbolic link to '{target}', which does not exist: link "
+                    "the module's folder again where it is now, or write that folder)")
+        part = os.path.dirname(part)
+    return ""

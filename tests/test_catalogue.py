@@ -2417,3 +2417,32 @@ def test_a_file_url_without_an_authority_is_the_path(tmp_path):
     assert problems_of(bad) == [
         f"{bad}:2: field 'handle': 'file:my mods/m' is not a file:// URL; write "
         "file:///absolute/path instead, or the path alone: my mods/m"]
+
+
+def test_a_symbolic_link_whose_target_is_gone_is_said_so(tmp_path):
+    """A handle through a symbolic link whose target was moved or deleted (the link itself,
+    or a folder above the module) was said only as "does not exist", while `ls` shows it;
+    validate and rank (hub.locate) now name the link and its target. Fails before: no note."""
+    from hubensemble.hub import locate
+    from hubensemble.modulefiles import local_handle_warnings
+
+    gone = tmp_path / "gone"
+    (tmp_path / "mods").mkdir()
+    os.symlink(gone / "m", tmp_path / "mods" / "m")
+    os.symlink(gone, tmp_path / "shelf")
+    path = write(tmp_path, """
+        modules:
+          - {name: a, handle: ./mods/m}
+          - {name: b, handle: ./shelf/m}
+        """)
+    specs = load_catalogue(path)
+    assert os.readlink(tmp_path / "mods" / "m") == str(gone / "m")  # the reference: the link
+    said = ("which does not exist: link the module's folder again where it is now, or write "
+            "that folder); rank will skip it here")
+    assert local_handle_warnings(specs) == [
+        f"warning: {path}:2: handle '{tmp_path / 'mods/m'}' does not exist on this machine "
+        f"({tmp_path / 'mods/m'} is a symbolic link to '{gone / 'm'}', {said}",
+        f"warning: {path}:3: handle '{tmp_path / 'shelf/m'}' does not exist on this machine "
+        f"({tmp_path / 'shelf'} is a symbolic link to '{gone}', {said}"]
+    with pytest.raises(HubensembleError, match="is a symbolic link to"):
+        locate(specs[0].handle, name="a")  # rank's words
