@@ -46,12 +46,13 @@ def pairs(loader, mapping, report, what):
     itself, a key of an earlier mapping of the list over a later one's, and a merged
     mapping's own keys over those it merges itself (the merge type's rule,
     https://yaml.org/type/merge.html), their lines where the anchored mapping writes them.
-    PyYAML 6.0's safe_load breaks that rule in two cases, which this reader does not follow:
-    of ``<<: [*a, *b]`` it keeps b's value of a key both write unless the key is one
-    character long (it drops repeats by the key string's id(), and CPython shares only
-    one-character strings), and a mapping ``&d {<<: *a, k: 1}`` merged elsewhere gives a's k,
-    not d's. A ``<<`` of anything but mappings is reported, and so is a second ``<<`` key in
-    one mapping (YAML's keys are unique; safe_load let the first win)."""
+    PyYAML 6.0.4's safe_load drops a repeated merged key by id() of its string, which
+    CPython shares for one-character keys only, so it breaks that rule both ways, and this
+    reader does not follow it: of ``<<: [*a, *b]`` it keeps b's value of a longer key both
+    write (the last pair wins), and of ``&d {<<: *a, x: 5}`` merged elsewhere it gives a's
+    one-character x, not d's (the first pair wins). A ``<<`` of anything but mappings is
+    reported, and so is a second ``<<`` key in one mapping (YAML's keys are unique;
+    safe_load let the first win)."""
     seen, merges = {}, []
     for key_node, value_node in mapping.value:
         if key_node.tag == MERGE_TAG:

@@ -2189,8 +2189,9 @@ MERGE_SPEC_EXAMPLE = """\
 def test_merge_keys_follow_the_merge_types_examples_where_safe_load_does_not(tmp_path):
     """The catalogue reader merges by the spec (earlier mapping of `<<: [...]` wins; a merged
     mapping's own keys over what it merges). PyYAML 6.0's safe_load keeps the later
-    mapping's value of a key longer than one character, and a nested anchor's merged value
-    over its own: the spec's example with the catalogue's field names is where they part."""
+    mapping's value of a key longer than one character (and a nested anchor's merged value
+    over its own for a one-character key): the spec's example with the catalogue's field
+    names is where they part."""
     import yaml
 
     from hubensemble.catalogue import _Report
