@@ -995,3 +995,67 @@ def test_a_handles_scheme_and_host_in_upper_case_are_one_module_and_one_download
     layer = HubLayer(shouting, module_name="a")
     assert layer.get_config()["handle"] == url
     assert [p for p, _ in server.requests] == ["/Models/m.tar.gz"]  # one download
+
+
+@pytest.fixture
+def file_size_limit():
+    """Sets this process's file size limit (RLIMIT_FSIZE, as `ulimit -f`) to the bytes given
+    to the returned function, until the test ends: a write past it fails with EFBIG (Python
+    ignores SIGXFSZ), as a write onto a full disk fails with ENOSPC."""
+    resource = pytest.importorskip("resource")
+    before = resource.getrlimit(resource.RLIMIT_FSIZE)
+    yield lambda size: resource.setrlimit(resource.RLIMIT_FSIZE, (size, before[1]))
+    resource.setrlimit(resource.RLIMIT_FSIZE, before)
+
+
+@pytest.mark.parametrize("kind", ["archive", "keras file"])
+def test_a_download_that_finds_no_room_is_the_disks_not_the_modules(
+        server, tarball, hub_cache, file_size_limit, kind):
+    """A fault hunt: a module whose download met a full disk was refused as "[archive] …
+    (the download is not a valid SavedModel tarball)" (unpacked: TensorFlow's "File too
+    large") or "[network] OSError: [Errno 28] No space left on device (check the URL and your
+    connection)" (a .keras file), and rank recorded it as the module's failure. It is the
+    OSError of the disk, naming the handle and the file, so the command stops with its way
+    on; nothing of it is kept, and it was asked for once (no try again)."""
+    import errno
+
+    from hubensemble import hub
+
+    body = tarball if kind == "archive" else os.urandom(200_000)
+    url = server.add("/m.tar.gz" if kind == "archive" else "/m.keras", ok(body))
+    file_size_limit(4096)  # every file of the module is larger (saved_model.pb: the archive's)
+    with pytest.raises(OSError) as err:
+        hub.resolve(url, name="m")
+    file_size_limit(-1)
+    assert not isinstance(err.value, ModuleLoadError) and err.value.errno == errno.EFBIG
+    assert url in str(err.value) and "TFHUB_CACHE_DIR" in str(err.value)
+    assert str(hub_cache) in err.value.filename, err.value.filename
+    assert "network" not in str(err.value) and "tarball" not in str(err.value)
+    assert len(server.requests) == 1
+    left = [os.path.join(r, f) for r, _, fs in os.walk(hub_cache) for f in fs]
+    assert not [f for f in left if not f.endswith(".lock")], left
+
+
+def test_an_archive_member_larger_than_the_free_space_is_refused_as_the_disks(
+        server, hub_cache):
+    """A member whose header declares more bytes than the disk has free is refused before a
+    byte of it is written, as the disk's (ENOSPC, naming the member and the cache folder): it
+    was a ValueError said to be "not a valid SavedModel tarball"."""
+    import errno
+    import shutil
+
+    from hubensemble import hub
+
+    os.makedirs(hub_cache)
+    free = shutil.disk_usage(hub_cache).free
+    header = tarfile.TarInfo("variables/variables.data-00000-of-00001")
+    header.size = free + (1 << 30)  # the data need not follow: the header is read first
+    body = gzip.compress(header.tobuf(tarfile.PAX_FORMAT) + b"\0" * 4096)
+    url = server.add("/big.tar.gz", ok(body))
+    with pytest.raises(OSError) as err:
+        hub.resolve(url)
+    assert not isinstance(err.value, ModuleLoadError) and err.value.errno == errno.ENOSPC
+    said = str(err.value)
+    assert f"{header.size:,} bytes" in said and "variables.data-00000-of-00001" in said, said
+    assert url in said and str(hub_cache) in err.value.filename
+    assert not os.listdir(hub_cache) or all(n.endswith(".lock") for n in os.listdir(hub_cache))

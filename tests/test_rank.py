@@ -2078,3 +2078,33 @@ def test_a_module_returning_probabilities_is_warned_of_and_the_warning_kept_with
     atomic_write_json(about, {**read_json(about), "warnings": []})
     assert embed(spec, task, profile=PROFILE, cache_dir=cache).cache_hit
     assert read_json(about)["warnings"] == [said]
+
+
+def test_a_module_download_that_finds_no_room_stops_the_ranking(
+        task, good, tmp_path, monkeypatch):
+    """A fault hunt: a module whose download met a full disk was recorded as that module's
+    failure ("[archive] … not a valid SavedModel tarball") and the ranking went on (exit 0),
+    meeting the same disk module after module. It stops with the disk's OSError (the CLI's
+    "free disk space, then run the same command again"), and no ranking is written."""
+    import errno
+    import gzip
+    import io
+    import tarfile
+
+    from reliability.scenarios import Server
+
+    hub_cache = tmp_path / "hub-cache"
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(hub_cache))
+    hub_cache.mkdir()
+    header = tarfile.TarInfo("saved_model.pb")
+    header.size = shutil.disk_usage(hub_cache).free + (1 << 30)  # more than the disk holds
+    buf = io.BytesIO(header.tobuf(tarfile.PAX_FORMAT) + b"\0" * 4096)
+    server = Server()
+    try:
+        url = server.add("/big.tar.gz", gzip.compress(buf.getvalue()))
+        with pytest.raises(OSError) as err:
+            ranked([good[0], ModuleSpec(name="big", handle=url)], task, tmp_path / "run")
+    finally:
+        server.close()
+    assert err.value.errno == errno.ENOSPC and url in str(err.value), err.value
+    assert not (tmp_path / "run" / "ranking.json").exists()

@@ -5,6 +5,7 @@ resolvers (`hub.resolvers`) hand it the stream they download.
 """
 
 import bz2
+import errno
 import gzip
 import lzma
 import os
@@ -62,8 +63,10 @@ def extract_archive(fileobj, dst_path) -> None:
       disk's free space, so a small archive of zeros cannot fill the disk.
 
     Raises tarfile.TarError for what is not a tar archive (saying what it is: a web page, a
-    zip) or a damaged compressed stream, and ValueError naming a member that leaves the
-    folder, is a link, device or FIFO, or unpacks past the bounds (docs/security.md)."""
+    zip) or a damaged compressed stream, ValueError naming a member that leaves the
+    folder, is a link, device or FIFO, or unpacks past the bounds (docs/security.md), and
+    OSError(ENOSPC) naming a member larger than the disk's free space (the disk's fault, as
+    a write that finds no room: `resolvers.full_disk`)."""
     dst_path = os.fspath(dst_path)
     fileobj = _Counted(fileobj)
     head = b""
@@ -155,15 +158,16 @@ class _Bounded:
 
 
 def _check_fits(member, dst_path):
-    """Refuses a member larger than the free space on the disk of `dst_path`."""
+    """Refuses a member larger than the free space on the disk of `dst_path`: OSError(ENOSPC)
+    naming `dst_path`."""
     probe = dst_path
     while not os.path.exists(probe) and os.path.dirname(probe) != probe:
         probe = os.path.dirname(probe)
     free = shutil.disk_usage(probe).free
-    if member.isfile() and member.size > free:
-        raise ValueError(f"the archive's member {member.name!r} ({member.size:,} bytes) does "
-                         f"not fit in the {free:,} bytes free on the disk of {dst_path}; free "
-                         "some space or set TFHUB_CACHE_DIR elsewhere")
+    if member.isfile() and member.size > free:  # the disk's (ENOSPC), not the archive's fault
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: the archive's member "
+                      f"{member.name!r} ({member.size:,} bytes) does not fit in the {free:,} "
+                      "bytes free on that disk", dst_path)
 
 
 def _read_to_end(stream):

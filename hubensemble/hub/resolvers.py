@@ -7,6 +7,7 @@ Keras only ever read local files.
 """
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import http.client
@@ -32,7 +33,7 @@ from hubensemble.catalogue_urls import variables_note
 from hubensemble.errors import ModuleLoadError, first_line
 # file_sha256: also re-exported (hubensemble.hub's callers).
 from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
-                                read_json)
+                                machine_error, read_json)
 # local_source, extract_archive: also re-exported (hubensemble.hub's callers, the tests).
 from hubensemble.handles import (KERAS_FILE_SUFFIXES, file_not_module, handle_kind,
                                  inner_module, keras_file_problem, local_source)
@@ -171,6 +172,8 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
                     raise
                 raise remote.stalled(reader.bytes, expected, HTTP_TIMEOUT) from e
             except Exception as e:
+                if full_disk(e):  # no room for it: the rest would not tell more
+                    raise
                 # A body cut short shows up as a broken archive, and a broken archive
                 # stops the reading early: read the rest (bounded as every read) to tell.
                 reader.drain()
@@ -375,6 +378,27 @@ def resolver_for(handle):
                           handle=handle, stage="handle")
 
 
+def _cache_folder(impl, handle):
+    # The folder a download of `handle` was written into (a file's write names none), or None.
+    with contextlib.suppress(Exception):
+        return impl.module_dir(handle) if hasattr(impl, "module_dir") else None
+    return None
+
+
+#: The errnos of a write the disk refused for want of room (a full disk or quota, a file size
+#: limit): the machine's, whatever the download (`full_disk`).
+NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def full_disk(exc: BaseException) -> OSError | None:
+    """The OSError (errno in NO_ROOM_ERRNOS) of a write that found no room behind `exc`, as
+    `fileio.machine_error` finds it (also behind TensorFlow's "…; No space left on device"
+    or "File too large" of an unpacked file), or None. Such a failure says nothing of the
+    module or the network: the same download succeeds once space is freed."""
+    disk = machine_error(exc)
+    return disk if disk is not None and disk.errno in NO_ROOM_ERRNOS else None
+
+
 def classify_resolution_error(exc):
     """Which stage a resolution failure belongs to: "network", "archive" or "savedmodel"
     (or a ModuleLoadError's own stage)."""
@@ -435,7 +459,9 @@ def resolve(handle, *, name=None, sha256=None):
     ModuleLoadError naming ``name`` and ``handle`` with its stage: "handle" (no resolver for
     the prefix), "network", "archive", "checksum" (a mismatch; a downloaded module that
     fails is removed from the cache), "savedmodel" (missing path, or none of the three kinds
-    of module), or whatever stage a plug-in resolver raises.
+    of module), or whatever stage a plug-in resolver raises; raises OSError (its errno
+    ENOSPC, EDQUOT or EFBIG: `full_disk`) naming ``handle`` and the file when the download
+    found no room on the disk, which is neither the module's fault nor the network's.
     """
     impl = resolver_for(handle)
     if sha256 and isinstance(impl, (ArchiveResolver, RemoteCopyResolver)):
@@ -446,6 +472,11 @@ def resolve(handle, *, name=None, sha256=None):
         raise ModuleLoadError(_message(e), module=name or e.module, handle=handle,
                               stage=e.stage) from e
     except Exception as e:  # noqa: BLE001 - reclassified with the handle named
+        disk = full_disk(e)
+        if disk is not None:  # the machine's, not the module's nor the network's
+            raise OSError(disk.errno, f"{disk.strerror} while {escaped(handle)} was downloaded "
+                          "into the module cache (TFHUB_CACHE_DIR may name a folder on another "
+                          "disk)", disk.filename or _cache_folder(impl, handle)) from e
         stage = classify_resolution_error(e)
         hint = {"network": network_hint(e, handle),
                 "archive": "the download is not a valid SavedModel tarball",

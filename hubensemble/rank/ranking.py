@@ -340,6 +340,21 @@ def catalogue_record(specs) -> dict:
 # Ranking
 # ---------------------------------------------------------------------------------------------
 
+def _raise_full_disk(exc: Exception) -> None:
+    """Raises the OSError of a write that found no room behind `exc` (a module's download
+    into a full disk or quota: `hub.resolvers.full_disk`), so that the command stops with
+    the way on (exits.WAY_ON) and the module is ranked once space is freed; it was recorded
+    as the module's failure ("[archive] … not a valid SavedModel tarball", "[network] …
+    check the URL") and the ranking went on to meet the same disk module after module."""
+    from hubensemble.hub.resolvers import full_disk
+
+    disk = full_disk(exc)
+    if disk is exc:
+        raise exc
+    if disk is not None:
+        raise disk from exc
+
+
 def _failure_reason(exc):
     if isinstance(exc, ModuleLoadError):
         return str(exc), exc.stage
@@ -548,6 +563,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                         neighbours[spec.name] = near
             except Exception as e:  # noqa: BLE001 - one broken module must not stop the ranking
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
+                _raise_full_disk(e)  # the disk's: every later module would meet it too
                 row["reason"], row["stage"] = _failure_reason(e)
                 row["status"] = "failed"
                 log.warning("module %s failed: %s", _named(row), row["reason"])
