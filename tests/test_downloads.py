@@ -37,7 +37,7 @@ class Server:
     `routes[PATH/FILE]` when there is one. A GET with a Range header (listed in `ranges`,
     None without) of an answer 200 with "Accept-Ranges: bytes" gets a 206 of that part, as
     long as its If-Range (if any) is the answer's ETag. Mode "cut" announces the body's length,
-    sends its first half and closes."""
+    sends its first half and closes; "huge" announces 10**15 bytes more than it sends."""
 
     def __init__(self):
         self.routes, self.requests, self.resume, self.auth = {}, [], threading.Event(), []
@@ -84,7 +84,7 @@ class Server:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                extra = {"short": 1000, "long": -1000}.get(mode, 0)
+                extra = {"short": 1000, "long": -1000, "huge": 10 ** 15}.get(mode, 0)
                 self.send_header("Content-Length", str(len(body) + extra))
                 self.end_headers()
                 if mode == "stall":
@@ -96,7 +96,7 @@ class Server:
                     body = body[:len(body) // 2]
                 self.wfile.write(body)
                 self.wfile.flush()
-                if mode in ("short", "cut"):
+                if mode in ("short", "cut", "huge"):
                     self.connection.close()
 
             def log_message(self, *args):
@@ -1059,3 +1059,26 @@ def test_an_archive_member_larger_than_the_free_space_is_refused_as_the_disks(
     assert f"{header.size:,} bytes" in said and "variables.data-00000-of-00001" in said, said
     assert url in said and str(hub_cache) in err.value.filename
     assert not os.listdir(hub_cache) or all(n.endswith(".lock") for n in os.listdir(hub_cache))
+
+
+@pytest.mark.parametrize("kind", ["archive", "keras file"])
+def test_a_content_length_larger_than_the_free_space_is_refused_before_reading(
+        server, tarball, hub_cache, kind):
+    """A fault hunt: a server announcing a petabyte (Content-Length) was read until it
+    closed, then asked twice more as a connection closed early ("after N of
+    1000000000000000+N bytes … tried 3 times"); a real one would have filled the disk. It is
+    refused at once as the disk's (ENOSPC, naming the handle and the figures), asked once."""
+    import errno
+
+    from hubensemble import hub
+
+    body = tarball if kind == "archive" else b"x" * 1000
+    url = server.add("/m.tar.gz" if kind == "archive" else "/m.keras", ok(body, "huge"))
+    with pytest.raises(OSError) as err:
+        hub.resolve(url)
+    said = str(err.value)
+    assert err.value.errno == errno.ENOSPC and not isinstance(err.value, ModuleLoadError)
+    assert f"announces {len(body) + 10 ** 15:,} bytes (Content-Length)" in said, said
+    assert url in said and len(server.requests) == 1
+    left = [os.path.join(r, f) for r, _, fs in os.walk(hub_cache) for f in fs]
+    assert not [f for f in left if not f.endswith(".lock")], left

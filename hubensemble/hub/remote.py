@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import email.utils
+import errno
 import hashlib
 import http.client
 import logging
@@ -562,7 +563,8 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
     cannot resume) is made again (`with_retries`: ATTEMPTS in all, within ``deadline``; the
     bar starts again).
     Returns the sha256 of the file. Raises what urllib raises (URLError, HTTPError,
-    socket.timeout), DeadlineExceeded past the deadline, ConnectionError for a short body."""
+    socket.timeout), DeadlineExceeded past the deadline, ConnectionError for a short body,
+    OSError(ENOSPC) for a Content-Length larger than the disk's free space (`check_room`)."""
     os.makedirs(os.path.dirname(absolute(dst)), exist_ok=True)
     # Named by its writer (`temp_file_for`, which removes dead writers' first): one a killed
     # download left (a ".download-XXXXXXXX" before, in Keras' cache: MBs of weights for good)
@@ -578,6 +580,7 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
                 http_open(url, timeout=timeout, context=context), url=url, timeout=timeout,
                 deadline=deadline, context=context)) as response:
             expected = getattr(response, "length", None)
+            check_room(expected, os.path.dirname(absolute(dst)))
             if expected and getattr(progress, "total", 0) is None:
                 progress.total = expected
             size = _receive(response, out, h, url, deadline, progress, timeout)
@@ -594,6 +597,28 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
             os.unlink(tmp)
         raise
     return digest
+
+
+def check_room(length, folder) -> None:
+    """Refuses a download whose announced size (`length`, the Content-Length in bytes; None
+    when not sent) is larger than the space free on the disk of `folder` (the nearest
+    existing folder above it is asked): OSError(ENOSPC) naming `folder`, before a byte is
+    read, where it was received until the server closed (or the disk filled) and then tried
+    again (`with_retries`) as a connection closed early. An archive unpacks to at least about
+    its own size, so its Content-Length is refused by the same rule."""
+    if not length:
+        return
+    probe = absolute(folder)
+    while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:  # cannot tell: the writes will say
+        return
+    if length > free:
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: the server announces "
+                      f"{length:,} bytes (Content-Length), more than the {free:,} bytes free "
+                      "on that disk", str(folder))
 
 
 def stalled(done: int, total: int | None, timeout: float) -> TimeoutError:

@@ -161,6 +161,7 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
         expected = getattr(source, "length", None)  # Content-Length, when sent
         with contextlib.closing(source), download_bar(handle, expected) as bar, \
                 remote.redrawn(bar):
+            remote.check_room(expected, tmp_dir)  # a size no disk here holds: not read
             reader = remote.Shown(source if isinstance(source, remote.BoundedReader)
                                   else _HashingReader(source, deadline), bar)
             try:
