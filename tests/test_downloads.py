@@ -1082,3 +1082,46 @@ def test_a_content_length_larger_than_the_free_space_is_refused_before_reading(
     assert url in said and len(server.requests) == 1
     left = [os.path.join(r, f) for r, _, fs in os.walk(hub_cache) for f in fs]
     assert not [f for f in left if not f.endswith(".lock")], left
+
+
+def test_a_preset_or_weights_fetch_that_finds_no_room_is_the_disks(
+        server, presets, file_size_limit, tmp_path, monkeypatch):
+    """As a module archive's (above): a kaggle:// or hf:// preset, or keras: ImageNet weights,
+    whose file met a full disk was refused as "[network] keras-hub cannot fetch the preset:
+    OSError: [Errno 27] File too large (check the handle and your connection)" or "cannot
+    download the ImageNet weights … offline, fetch that file elsewhere". It is the disk's
+    OSError, naming what was fetched and the variable that moves that cache."""
+    import errno
+
+    from keras.src.backend import config
+
+    from hubensemble.hub import sources
+
+    big = WEIGHTS + bytes(200_000)
+    server.add(f"{KAGGLE_FILE}/model.weights.h5", ok(big))
+    server.add(KAGGLE_FILE, ok(b"{}"))
+    _hf_preset(server, "o/m")
+    server.add("/o/m/resolve/main/model.weights.h5", ok(big, headers={**HF, "ETag": '"w"'}))
+    monkeypatch.setattr(config, "_KERAS_DIR", str(tmp_path / "keras"))  # KERAS_HOME's
+    monkeypatch.setenv(sources.WEIGHTS_MIRROR_ENV, server.url)
+    request = sources.imagenet_weights_request("MobileNetV3Small", (224, 224))
+    server.add(f"/{request.fname}", ok(big))
+    for fetch, words in ((lambda: sources.fetch_preset("kaggle://o/m/keras/v/1",
+                                                       deadline_seconds=60), "KAGGLEHUB_CACHE"),
+                         (lambda: sources.fetch_preset("hf://o/m", deadline_seconds=60),
+                          "HF_HOME"),
+                         (lambda: sources.fetch_imagenet_weights(
+                             "MobileNetV3Small", (224, 224), timeout=5,
+                             deadline=time.monotonic() + 60),
+                          "KERAS_HOME")):
+        file_size_limit(4096)
+        try:
+            with pytest.raises(OSError) as err:
+                fetch()
+        finally:
+            file_size_limit(-1)
+        assert not isinstance(err.value, ModuleLoadError), err.value
+        assert err.value.errno == errno.EFBIG and words in str(err.value), err.value
+    for handle in ("kaggle://o/m/keras/v/1", "hf://o/m"):  # room again: fetched whole
+        folder = sources.fetch_preset(handle, deadline_seconds=60)
+        assert os.path.getsize(os.path.join(folder, "model.weights.h5")) == len(big), handle

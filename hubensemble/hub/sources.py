@@ -213,6 +213,8 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
         with download_bar(url) as bar, remote.redrawn(bar):
             remote.download(url, path, timeout=timeout, deadline=deadline, progress=bar)
     except Exception as e:  # noqa: BLE001 - any failure to fetch has the same fix
+        _raise_full_disk(e, f"the ImageNet weights {request.fname} were downloaded",
+                         "KERAS_HOME may name a folder on another disk", path)
         said = status_hint(e, url, shown=first_line(e))  # every download's words of a status
         raise ModuleLoadError(
             f"cannot download the ImageNet weights {request.fname} from {url}"
@@ -233,6 +235,20 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
             f"{request.hash_algorithm} hash Keras expects ({request.file_hash}); removed it",
             module=module, handle=handle, stage="checksum")
     return path
+
+
+def _raise_full_disk(error, what: str, elsewhere: str, filename=None) -> None:
+    """Raises, for a fetch that failed with `error` because the disk had no room for it
+    (`resolvers.full_disk`: a full disk or quota, a file size limit), OSError of its errno
+    saying `what` was being done and `elsewhere` (the variable that moves that cache), naming
+    the file (`filename` when the error names none): the disk's, not the network's nor the
+    module's, so the command stops (exits.WAY_ON) rather than refusing the module."""
+    from hubensemble.hub.resolvers import full_disk
+
+    disk = full_disk(error)
+    if disk is not None:
+        raise OSError(disk.errno, f"{disk.strerror} while {what} ({elsewhere})",
+                      disk.filename or filename) from error
 
 
 def build_application(name, weights_path, input_size=None, *, module=None) -> keras.Model:
@@ -494,6 +510,8 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
     except Exception as e:  # noqa: BLE001 - kagglehub / huggingface_hub raise their own types
         from hubensemble.hub.resolvers import network_hint  # the words of every download
 
+        _raise_full_disk(e, f"the preset {handle} was fetched", "KAGGLEHUB_CACHE for kaggle://, "
+                         "HF_HOME for hf:// may name a folder on another disk")
         hint = network_hint(e, handle)
         if hint == "check the URL and your connection":  # its last words, said of a URL
             hint = "check the handle and your connection"
