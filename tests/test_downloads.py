@@ -1125,3 +1125,22 @@ def test_a_preset_or_weights_fetch_that_finds_no_room_is_the_disks(
     for handle in ("kaggle://o/m/keras/v/1", "hf://o/m"):  # room again: fetched whole
         folder = sources.fetch_preset(handle, deadline_seconds=60)
         assert os.path.getsize(os.path.join(folder, "model.weights.h5")) == len(big), handle
+
+
+def test_a_hub_cache_named_with_a_tilde_is_the_home_folders(server, tarball, hub_cache,
+                                                            tmp_path, monkeypatch):
+    """A fault hunt: TFHUB_CACHE_DIR="~/hub" (quoted, or from a .env file: no shell expands
+    it) was taken as written by tensorflow_hub, so each command made a cache in a folder
+    literally named "~" in its working folder and downloaded every module again there.
+    It is the home folder's, as hubensemble's own variables are (HUBENSEMBLE_CACHE_DIR)."""
+    from hubensemble import hub
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TFHUB_CACHE_DIR", "~/hub")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    url = server.add("/m.tar.gz", ok(tarball))
+    path = hub.resolve(url)
+    assert os.path.isabs(path) and path.startswith(str(tmp_path / "home" / "hub")), path
+    assert os.listdir(work) == []

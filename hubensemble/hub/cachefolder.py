@@ -15,7 +15,8 @@ import socket
 
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver, tf_utils
 
-from hubensemble.environment import CacheFolder, cache_unwritable, folder_removed_at_exit
+from hubensemble.environment import (CacheFolder, cache_unwritable, folder_removed_at_exit,
+                                     path_from_environment)
 from hubensemble.fileio import pid_alive
 
 log = logging.getLogger("hubensemble.hub.resolvers")  # the logger its messages always had
@@ -36,7 +37,16 @@ def writable_module_dir(handle) -> str:
     TFHUB_CACHE_DIR) and this process downloads into a private temporary folder, removed
     at its exit (TFHUB_CACHE_DIR set to it, so every later lookup agrees). The module was
     refused as "FailedPreconditionError: … is not a directory (the download is not a valid
-    SavedModel tarball)", with advice to fix the catalogue entry."""
+    SavedModel tarball)", with advice to fix the catalogue entry.
+
+    A TFHUB_CACHE_DIR written with a leading ``~`` (``TFHUB_CACHE_DIR="~/hub"``: quoted, or
+    in a .env file or a service's Environment=, where no shell expands it) is expanded first
+    (`environment.path_from_environment`, which hubensemble's own variables are read
+    through) and set so: tensorflow_hub takes it as written, and made a folder literally
+    named "~" in the working folder, a new cache for every folder a command ran in."""
+    named = path_from_environment(HUB_CACHE_ENV)
+    if named and named != os.environ.get(HUB_CACHE_ENV):
+        os.environ[HUB_CACHE_ENV] = named
     root = hub_resolver.tfhub_cache_dir(use_temp=True)  # module_dir makes it: not yet
     if os.path.isdir(os.path.join(root, hashlib.sha1(handle.encode("utf8")).hexdigest())):
         return compressed_module_resolver._module_dir(handle)  # there: read, as said above
