@@ -40,7 +40,7 @@ from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F
                                       members_change, result_line)
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
-from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word, run_words
+from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word
 from hubensemble.sweepwords import redo_words, sweep_command
 from hubensemble.text import escaped
 from hubensemble.kerasenv import with_stage_settings
@@ -334,19 +334,19 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                        f"another number of classes (e.g. {other_task[0]}: "
                        f"{dict(skipped)[other_task[0]].split(',')[0]}) than the run's task, "
                        f"{n_classes} ({where}); they come from another task: move them out "
-                       f"and {run_words('tune', run_dir)} again")
+                       f"and {call_verb()} {sweep_command(run_dir)} again")
     candidate.require_pool(os.path.join(run_dir, CANDIDATES_DIR), run_dir, cands, skipped)
     n_classes = cands[0].val_probs.shape[1]
     if y_val.min() < 0 or y_val.max() >= n_classes:
         raise RunError(f"validation labels span [{y_val.min()}, {y_val.max()}] but the "
                        f"candidates predict {n_classes} classes; the labels and candidates "
-                       f"come from different tasks: {run_words('tune', run_dir)} again")
+                       f"come from different tasks: {call_verb()} {sweep_command(run_dir)} again")
     names = Run(run_dir).class_names()
     if names is not None and len(names) != n_classes:  # the coverage fell back to numbers
         raise RunError(f"the candidates in {os.path.join(run_dir, CANDIDATES_DIR)} predict "
                        f"{n_classes} classes (e.g. {cands[0].trial}) but the run's task has "
                        f"{len(names)} ({Run(run_dir).meta_path}); they come from another "
-                       f"task: move them out and {run_words('tune', run_dir)} again")
+                       f"task: move them out and {call_verb()} {sweep_command(run_dir)} again")
     coverage = _coverage(run_dir, n_classes, {"val": y_val, "test": y_test})
     limits = Limits(gflops=max_gflops, latency_ms=max_latency_ms, members=max_members)
     recorded = cost_records.read_run_costs(run_dir)

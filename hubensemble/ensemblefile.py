@@ -12,6 +12,7 @@ from hubensemble.candidate import TRIAL_FILE
 from hubensemble.errors import RunError
 from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE
 from hubensemble.lockwords import command_words
+from hubensemble.sweepwords import sweep_command
 from hubensemble.text import escaped
 
 
@@ -26,7 +27,7 @@ def read_ensemble(run_dir) -> dict:
         first = ""
         found, _ = candidate.scan(os.path.join(os.fspath(run_dir), CANDIDATES_DIR))
         if not any(c.ok for c in found):
-            first = (f", from the candidates that {command_words('tune', run_dir)} writes "
+            first = (f", from the candidates that {sweep_command(run_dir)} writes "
                      "first (the run has no usable one yet)")
         raise RunError(f"{path} is missing; {command_words('ensemble', run_dir)} writes "
                        f"it{first}")

@@ -1153,3 +1153,27 @@ def test_read_hparams_gives_the_whole_way_on_tune_then_ensemble_then_export(tmp_
         cand.read_hparams()
     assert str(e.value).endswith(
         f"--profile quick`, then `hubensemble ensemble --run {run}`)"), e.value
+
+
+def test_ensembles_tune_words_name_the_runs_own_sweep(tmp_path):
+    """ensemble's refusals of candidates of another task, and read_ensemble's of a run
+    without ensemble.json or a usable candidate, said a plain `tune --run RUN`, which runs the
+    default sweep (8 other trials for a probe run). They name the run's recorded sweep with
+    its options (sweepwords.sweep_command). Fails before: `hubensemble tune --run RUN` again."""
+    import shutil
+
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.lockwords import command_line
+
+    run = coverage_run(tmp_path, names=("cat", "dog", "emu", "fox", "gnu", "hen"))
+    Run(run).update(tune={"sweep": "probe", "sweeps": {"probe": {
+        "budget": 4, "seed": 0, "profile": PROFILES["quick"].to_json()}}})
+    command = f"`hubensemble tune --run {run} --sweep probe --budget 4 --profile quick`"
+    with command_line(), pytest.raises(RunError) as e:
+        run_ensemble(run, budget=2)
+    assert str(e.value).endswith(f"move them out and run {command} again"), e.value
+    shutil.rmtree(run / "candidates")
+    with command_line(), pytest.raises(RunError) as e:
+        read_ensemble(run)
+    assert str(e.value).endswith(f", from the candidates that {command} writes first (the "
+                                 "run has no usable one yet)"), e.value

@@ -2646,3 +2646,18 @@ def test_a_trial_out_of_memory_names_the_train_batch_size_that_fits(
     from hubensemble._tf import tensorflow as tf
 
     assert memory.ran_out(tf.errors.ResourceExhaustedError(None, None, "OOM when allocating"))
+
+
+def test_a_sweep_stopped_by_its_failures_names_its_own_sweep_to_run_again(
+        tmp_path, modules, digits):
+    """A combined sweep stopped by --max-failures said "…, then run tune again": a plain tune
+    runs the default sweep. It names the sweep and the options it was recorded with. Fails
+    before: "call run_tune(run_dir=…) again"."""
+    names = ("nan_mod", "gone", "raising")
+    run = equal_scores_run(tmp_path / "run", modules, names, digits)
+    with pytest.raises(RunError) as e:
+        tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
+                      task=digits, progress=False, max_failures=0)
+    assert str(e.value).endswith(
+        f"and call run_tune(run_dir={str(run.path)!r}, sweep='combined', budget=3, "
+        "profile='quick') again"), e.value

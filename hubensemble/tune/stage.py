@@ -17,7 +17,7 @@ from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError, held_stops
 from hubensemble.fileio import atomic_write_json, file_lock, numpy_load_fault
 from hubensemble.hyperrule import Profile
-from hubensemble.lockwords import option_word, run_words
+from hubensemble.lockwords import call_verb, option_word
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
@@ -25,7 +25,7 @@ from hubensemble.sweeplock import (chief_serves, held_members, member_of, member
                                    supersede_chief_end, sweep_member, worker_plan_differs)
 from hubensemble.formats import check_tuner_folder
 from hubensemble.sweeps import untuned_record
-from hubensemble.sweepwords import recorded_sweep, resumed_call
+from hubensemble.sweepwords import recorded_sweep, resumed_call, sweep_command
 from hubensemble.sweepstate import TRAIN_RULE
 # The summary and the lines of reused trials (TensorFlow-free: sweepsummary), re-exported.
 from hubensemble.sweepsummary import (TuneSummary, finished_candidate,  # noqa: F401
@@ -264,14 +264,14 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
                        f"{option_word('--max-failures', 'max_failures')} {max_failures}; the "
                        f"sweep stopped ({reasons}). Fix the cause, then delete the failed "
                        f"candidates' folders in {summary.candidates} and "
-                       f"{run_words('tune', run.path)} again")
+                       f"{call_verb()} {sweep_command(run.path, sweep)} again")
     if not summary.ok and summary.missing and not distributed_call(tuner_id, oracle_address):
         # Trials that ran but left no candidate hit an error outside their training (each
         # was said on the terminal, its traceback is in the log): nothing for ensemble.
         raise RunError(f"no trial of the sweep finished: {summary.missing} of "
                        f"{summary.plan_size} planned trial(s) have no candidate (their errors "
                        f"are above and in {Run(run_dir).log}); fix the cause and "
-                       f"{run_words('tune', run_dir)} again")
+                       f"{call_verb()} {sweep_command(run_dir, sweep)} again")
     if not distributed_call(tuner_id, oracle_address):  # a sweep's process: not its end
         from hubensemble.refresh import refresh_report
 
