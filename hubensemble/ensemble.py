@@ -14,6 +14,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -109,11 +110,12 @@ def selectable(cands, skipped) -> tuple[list[Candidate], list[tuple[str, str]]]:
     out, its reason the file, why and the way on (`Candidate.hparams_fault`), as export and
     distill build members from them: it was selected, and export then refused the ensemble.
     `load_candidates`' pool keeps it (the report names it; distill refuses it in the same
-    words). A record without "hparams" (a foreign writer's: tune always writes them) is
-    left to export's refusal, as before."""
+    words). A record without "hparams", or whose "hparams" lack a field HParams requires
+    (`_foreign_hparams`: a foreign writer's, as tune writes them all), is left to export's
+    refusal, as before."""
     usable, skipped = [], list(skipped)
     for c in cands:
-        why = c.hparams_fault() if "hparams" in c.record else None
+        why = None if _foreign_hparams(c.record) else c.hparams_fault()
         if why:
             skipped.append((c.trial, why))
         else:
@@ -138,6 +140,21 @@ def run_classes(run_dir) -> tuple[int | None, str | None]:
     if not (isinstance(count, int) and not isinstance(count, bool) and count >= 1):
         count = len(names) if isinstance(names, list) and names else None
     return count, (os.fspath(run.meta_path) if count else None)
+
+
+def _foreign_hparams(record) -> bool:
+    """Whether trial.json `record` has no "hparams", or an object of them without a field
+    HParams requires (lr, steps): a record another writer made (tests and tools write
+    {"lr": 0.1}), which tune never writes; an object of every required field whose values
+    HParams refuses ("lr": "0.01"), or "hparams" that are no object, are edited or damaged."""
+    from hubensemble.hyperrule import HParams
+
+    hparams = record.get("hparams", None) if isinstance(record, Mapping) else None
+    if hparams is None:
+        return True
+    required = [f.name for f in dataclasses.fields(HParams)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    return isinstance(hparams, Mapping) and any(name not in hparams for name in required)
 
 
 def _best_single(cands, y, objective):

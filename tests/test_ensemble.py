@@ -1177,3 +1177,27 @@ def test_ensembles_tune_words_name_the_runs_own_sweep(tmp_path):
         read_ensemble(run)
     assert str(e.value).endswith(f", from the candidates that {command} writes first (the "
                                  "run has no usable one yet)"), e.value
+
+
+def test_only_hyperparameters_edited_or_damaged_keep_a_candidate_from_selection(run_dir):
+    """ensemble.selectable leaves out a candidate whose "hparams" hold every field HParams
+    requires with a value it refuses, or are no object; a record without them, or without
+    lr or steps (another writer's: tests and tools write {"lr": 0.1}), is left to export's
+    refusal. Fails before (895f35b's rule): {"lr": 0.1} was skipped too, and the report's
+    runs of such records had no candidate."""
+    from hubensemble.ensemble import selectable
+
+    run, *_ = run_dir
+    edits = {"trial_0": {"lr": 0.1}, "trial_5": {}, "trial_10": {"lr": "x", "steps": 1},
+             "trial_15": "garbage", "trial_20": None}
+    for trial, hparams in edits.items():
+        path = os.path.join(run, "candidates", trial, "trial.json")
+        record = json.loads(open(path).read())
+        record.pop("hparams")
+        if hparams is not None:
+            record["hparams"] = hparams
+        fileio.atomic_write_json(path, record)
+    cands, skipped = selectable(*load_candidates(run))
+    assert [c.trial for c in cands] == ["trial_0", "trial_5", "trial_20"]
+    assert [t for t, _ in skipped] == ["trial_10", "trial_15"]
+    assert "lr must be a number (got 'x')" in dict(skipped)["trial_10"]
