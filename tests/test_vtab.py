@@ -639,3 +639,12 @@ def test_the_terminal_shows_what_fit_shows_not_every_log_record(camelyon_in_its_
     assert "INFO:" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "vtab: [1/1] camelyon (specialised)" in done.stderr
     assert "rank: done" in (tmp_path / "o" / "camelyon" / "log.txt").read_text()  # logged
+
+
+def test_the_data_summary_is_said_once(camelyon_in_its_own_process):
+    """A new-user check: the task's data summary (a paragraph of counts, classes and
+    duplicates) was printed twice in a row, once by the runner ("vtab: camelyon: Task …") and
+    once by the fit it runs, which says it (and logs it) as `hubensemble fit` does."""
+    done, _ = camelyon_in_its_own_process
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("Task 'camelyon' from VTAB-1k camelyon") == 1, done.stderr[-3000:]

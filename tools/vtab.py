@@ -332,8 +332,7 @@ def run_task(task: VtabTask, catalogue, out: Path, *, data_dir=None, options=Non
                          label_key=",".join(task.features), image_key=task.image_key,
                          reloadable=False, synthetic=task.synthetic, flip=task.flip,
                          min_per_class=info["min_per_class"])
-    if progress:
-        print(f"vtab: {task.name}: {data.summary()}", file=sys.stderr)
+    # fit says the data's summary (stderr with progress, and RUN/log.txt): not said here too.
     fit(specs, data, run_dir, data_args=data_args, restart=restart, progress=progress,
         cache_dir=cache_dir, use_cache=use_cache, options=options)
     result = {"name": task.name, "group": task.group, "status": "ok", "run_dir": str(run_dir),
