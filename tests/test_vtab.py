@@ -648,3 +648,31 @@ def test_the_data_summary_is_said_once(camelyon_in_its_own_process):
     done, _ = camelyon_in_its_own_process
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stderr.count("Task 'camelyon' from VTAB-1k camelyon") == 1, done.stderr[-3000:]
+
+
+def test_a_stopped_run_s_tables_name_the_tasks_it_did_not_reach(tmp_path, monkeypatch):
+    """OUT/vtab.md and vtab.json are written after every task: a run of dtd and camelyon
+    stopped (Ctrl-C, a time limit) during camelyon left tables that read "tasks done 1/1",
+    a finished run of one task. They now count the tasks asked for and name those not run."""
+    def run_task(task, *args, **kwargs):  # dtd finishes; camelyon is stopped
+        if task.name == "camelyon":
+            raise KeyboardInterrupt
+        return {"name": task.name, "group": task.group, "status": "ok",
+                "num_classes": task.num_classes, "ensemble": {"accuracy": 0.5},
+                "best_single": {"accuracy": 0.25}, "members": 1}
+
+    monkeypatch.setattr(vtab, "run_task", run_task)
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text("modules:\n  - {name: m0, handle: /nowhere/m0}\n")
+    with pytest.raises(KeyboardInterrupt):
+        vtab.run_vtab(str(catalogue), tmp_path / "o", tasks=["dtd", "camelyon"],
+                      data_dir=str(tmp_path), progress=False)
+    report = json.loads((tmp_path / "o" / "vtab.json").read_text())
+    assert report["summary"]["counts"] == {"vtab": [1, 2], "natural": [1, 1],
+                                           "specialised": [0, 1], "structured": [0, 0]}
+    md = (tmp_path / "o" / "vtab.md").read_text()
+    assert "| tasks done | 1/2 | 1/1 | 0/1 | 0/0 |" in md
+    assert "Not run: camelyon (the run stopped before it; run the same command again" in md
+    table = vtab.format_table(report)
+    assert "tasks done          1/2          1/1          0/1" in table
+    assert "not run: camelyon (the run stopped before it; run the same command again" in table

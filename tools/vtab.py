@@ -412,7 +412,7 @@ def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart
                             for c in catalogue],
               "data_dir": data_dir, "test_limit": test_limit,
               "options": json.loads(json.dumps(dataclasses.asdict(options), default=str)),
-              "tasks": []}
+              "asked": [t.name for t in chosen], "tasks": []}
     for i, task in enumerate(chosen, 1):
         if progress:
             print(f"vtab: [{i}/{len(chosen)}] {task.name} ({task.group})", file=sys.stderr)
@@ -435,9 +435,9 @@ def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart
             if progress:
                 print(f"vtab: {task.name} FAILED: {message}", file=sys.stderr)
         report["tasks"].append(result)
-        report["summary"] = summarise(report["tasks"])
+        report["summary"] = summarise(report["tasks"], report["asked"])
         write_report(out, report)
-    report["summary"] = summarise(report["tasks"])
+    report["summary"] = summarise(report["tasks"], report["asked"])
     write_report(out, report)
     return report
 

@@ -5,7 +5,7 @@ see docs/vtab.md."""
 from __future__ import annotations
 
 import numpy as np
-from vtab_tasks import GROUP_TITLES, GROUPS, TASK_LIST
+from vtab_tasks import GROUP_TITLES, GROUPS, TASK_LIST, TASKS
 
 
 def _mean(values):
@@ -13,10 +13,22 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
-def summarise(results: list[dict]) -> dict:
+def not_run(report: dict) -> list[str]:
+    """The names of the tasks `report` asked for ("asked") that it holds no result of: a run
+    stopped (Ctrl-C, a time limit) before it reached them. [] for a finished run."""
+    got = {r["name"] for r in report["tasks"]}
+    return [n for n in report.get("asked") or () if n not in got]
+
+
+def summarise(results: list[dict], asked=()) -> dict:
     """Table 1's numbers from per-task results: the mean test accuracy over tasks (VTAB-1k)
-    and per group, for the ensemble and the best single model; means cover finished tasks."""
+    and per group, for the ensemble and the best single model; means cover finished tasks.
+    "counts" is [finished, asked] overall and per group: `asked` (task names) adds the tasks
+    not run yet to the second number, so a stopped run does not read as a finished one."""
     done = [r for r in results if r.get("status") == "ok"]
+    got = {r["name"] for r in results}
+    results = list(results) + [{"name": n, "group": TASKS[n].group} for n in asked
+                               if n not in got and n in TASKS]
     means = {}
     for which in ("ensemble", "best_single"):
         row = {"vtab": _mean([(r.get(which) or {}).get("accuracy") for r in done])}
@@ -28,6 +40,11 @@ def summarise(results: list[dict]) -> dict:
     for g in GROUPS:
         counts[g] = [sum(r["group"] == g for r in done), sum(r["group"] == g for r in results)]
     return {"means": means, "counts": counts}
+
+
+#: Why a task asked for has no result, and what to do.
+_STOPPED = ("the run stopped before it; run the same command again to run it: finished tasks "
+            "are reused")
 
 
 def _pct(x):
@@ -62,6 +79,9 @@ def format_table(report: dict) -> str:
     c = s["counts"]
     lines.append(f"{'tasks done':<14}{'%d/%d' % tuple(c['vtab']):>9}" +
                  "".join(f"{'%d/%d' % tuple(c[g]):>13}" for g in GROUPS))
+    missing = not_run(report)
+    if missing:
+        lines.append(f"not run: {', '.join(missing)} ({_STOPPED})")
     if c["vtab"][0] < c["vtab"][1]:
         lines.append("means are over the finished tasks only; rerun the same command to "
                      "retry the others (finished tasks are reused; a task refused for options "
@@ -95,6 +115,8 @@ def format_markdown(report: dict) -> str:
                    f"{_pct(best.get('accuracy'))} | {r.get('members') or '—'} | "
                    f"{r.get('num_classes') or '—'} | {r.get('sizes', {}).get('test') or '—'} | "
                    f"{status} |")
+    if not_run(report):
+        out += ["", f"Not run: {', '.join(not_run(report))} ({_STOPPED})."]
     failed = [r for r in report["tasks"] if r["status"] != "ok"]
     if failed:
         out += ["", "## Failures", ""]
