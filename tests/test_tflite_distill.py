@@ -901,7 +901,9 @@ def test_export_students_refusals_name_flags_on_the_command_line_and_keywords_in
                       (["--retrain-full"], dict(retrain_full=True))]:
         code, out, err = in_process("export", "--run", run, "--student", *flags)
         said = err.strip().splitlines()[-1]
-        assert code == 2 and said.startswith(f"hubensemble: error: {flags[0]} "), err
+        # A usage error has argparse's shape: the command named, after its usage line.
+        assert code == 2 and said.startswith(f"hubensemble export: error: {flags[0]} "), err
+        assert err.startswith("usage: hubensemble export "), err
         assert "_" not in said.replace(str(tmp_path), ""), said  # no keyword
         with pytest.raises(OptionError) as e:
             student_for_export(run, True, **kw)
