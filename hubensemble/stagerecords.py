@@ -86,21 +86,19 @@ def members_digest(run) -> dict[str, str] | None:
     and its weights file's sha256 (`weightsfile.file_digest`, remembered per file and
     process: the ensemble stage has hashed it when it ran in this fit); a record that names
     no weights file (the export retrains it) by its record alone. A candidate folder or file
-    that is gone or unreadable digests as such (None). None when ensemble.json is missing or
-    unreadable, or lists no members as a list (the ensemble stage says so)."""
+    that is gone or unreadable digests as such (None). None when ensemble.json's reader
+    (`ensemblefile.read_ensemble`) refuses it (missing, unreadable, damaged: said in its
+    words, `_members_words`) or it lists no members."""
     from hubensemble import weightsfile
     from hubensemble.candidate import TRIAL_FILE
     from hubensemble.fileio import read_json
 
-    try:
-        members = read_json(run.ensemble_json).get("members")
-    except (OSError, ValueError, AttributeError):
-        return None
-    if not isinstance(members, list):
+    members = _members(run)
+    if members is None:
         return None
     found = {}
     for member in members:
-        trial = str(member.get("trial")) if isinstance(member, dict) else str(member)
+        trial = str(member["trial"])  # the reader's check: a folder name of candidates/
         folder = run.candidates / trial
         try:
             record = read_json(folder / TRIAL_FILE)
@@ -110,6 +108,33 @@ def members_digest(run) -> dict[str, str] | None:
         weights = weightsfile.file_digest(folder / name) if isinstance(name, str) else None
         found[trial] = digest([record, weights])
     return found
+
+
+def _members(run) -> list | None:
+    """ensemble.json's members as its one reader (`ensemblefile.read_ensemble`) gives them,
+    or None when it refuses the file (missing, unreadable, damaged: `_members_words` says its
+    words) or lists none."""
+    from hubensemble.ensemblefile import read_ensemble
+    from hubensemble.errors import RunError
+
+    try:
+        members = read_ensemble(run.path).get("members")
+    except RunError:
+        return None
+    return members if isinstance(members, list) else None
+
+
+def _refusal(run) -> str | None:
+    """The words of ensemble.json's reader when it refuses the file (naming the file, the
+    member and the command that writes it again), else None."""
+    from hubensemble.ensemblefile import read_ensemble
+    from hubensemble.errors import RunError
+
+    try:
+        read_ensemble(run.path)
+    except RunError as e:
+        return str(e)
+    return None
 
 
 #: What in each stage's result file is a record of how, when or by which version it was made,
@@ -271,6 +296,10 @@ def _members_words(run, then, now) -> str:
     """Which members' candidate files (`members_digest`: `then` recorded, `now`) differ."""
     from hubensemble.text import escaped
 
+    if not isinstance(now, dict):  # not read: the reader's words name the member, not all
+        refused = _refusal(run)
+        if refused:
+            return f"{refused} (the export reads its members through it)"
     then = then if isinstance(then, dict) else {}
     now = now if isinstance(now, dict) else {}
     names = [t for t in dict.fromkeys([*now, *then]) if then.get(t) != now.get(t)]
@@ -281,19 +310,23 @@ def _members_words(run, then, now) -> str:
 
 def damage(run, stage) -> str | None:
     """What is damaged in `stage`'s result in `run`, which differs from the one fit recorded
-    (a JSON file gone, that does not parse or holds no JSON object; candidates/ gone, a
+    (a JSON file gone, that does not parse or holds no JSON object; ensemble.json refused by
+    its one reader, `ensemblefile.read_ensemble`, in its words; candidates/ gone, a
     candidate whose trial.json is unreadable), in words, or None (another command's result,
     e.g. a stage run by hand)."""
     from hubensemble import candidate
     from hubensemble.fileio import read_json
 
+    if stage == "ensemble":  # its one reader's words (`ensemblefile.read_ensemble`)
+        return (_refusal(run) if run.ensemble_json.exists()
+                else f"{run.ensemble_json} is gone")
     if stage == "tune":
         if not run.candidates.is_dir():
             return f"{run.candidates} is gone"
         found, without = candidate.scan(run.candidates)
         without += [(c.trial, "; ".join(c.problems)) for c in found if c.problems]
         return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
-    path = {"rank": run.ranking_json, "cost": run.cost_json, "ensemble": run.ensemble_json,
+    path = {"rank": run.ranking_json, "cost": run.cost_json,
             "evaluate": run.robustness_json}.get(stage)
     if path is None:
         return None

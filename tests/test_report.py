@@ -2322,3 +2322,46 @@ def test_a_hand_edited_number_is_named_with_its_file_and_field(full_run, tmp_pat
             f"JSON boolean true{tail}" in robustness)
     assert "| jpeg | 2 | 0.7500 | 0.7000 | – |" in robustness
     assert "Note: in" not in sections["Ensemble members"]
+
+
+def test_fit_says_a_hand_damaged_ensemble_json_in_its_one_readers_words(tmp_path, caplog):
+    """fit's stage records read ensemble.json raw (stagerecords, not ensemblefile): a member
+    listed twice by hand was "the result of ensemble is not the one fit recorded (another
+    command rewrote it since)". Through the one reader it is named as damage, in its words
+    (the file, the member); a member whose trial.json names another module since is that
+    member alone, not every member. Files only, as fit records and compares them."""
+    import logging
+
+    from hubensemble.candidate import write_candidate
+    from hubensemble.stagerecords import file_digest, mark, members_digest, stage_done
+
+    run = Run(tmp_path / "run")
+    trials = ["default-0000-m0", "default-0001-m0"]
+    for trial in trials:
+        write_candidate(run.candidates, {"trial": trial, "status": "ok", "module": "m0"},
+                        val_probs=np.full((4, 2), 0.5, np.float32))
+    atomic_write_json(run.ensemble_json, {"members": [{"trial": t, "module": "m0"}
+                                                      for t in trials]})
+
+    def now():
+        return {"export": "e", "ensemble": file_digest(run.ensemble_json),
+                "members": members_digest(run)}
+
+    mark(run, "export", "k", 1.0, digests=now())
+    assert stage_done(run, "export", "k", now()) and set(now()["members"]) == set(trials)
+    good = read_json(run.ensemble_json)
+    atomic_write_json(run.ensemble_json, {"members": [good["members"][0]] * 2})
+    with caplog.at_level(logging.INFO, logger="hubensemble.pipeline"):
+        assert not stage_done(run, "export", "k", now())
+    assert (f"export: {run.ensemble_json} is damaged (member 1's \"trial\" '{trials[0]}' is "
+            "member 0's too); run_ensemble(run_dir=" in caplog.text), caplog.text
+    assert "another command rewrote" not in caplog.text
+    # The file as fit wrote it, one member's trial.json of another module since.
+    atomic_write_json(run.ensemble_json, good)
+    write_candidate(run.candidates, {"trial": trials[0], "status": "ok", "module": "m1"},
+                    val_probs=np.full((4, 2), 0.5, np.float32))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble.pipeline"):
+        assert not stage_done(run, "export", "k", now())
+    assert "member 0's \"module\" 'm0' is not 'm1'" in caplog.text and trials[1] not in \
+        caplog.text, caplog.text
