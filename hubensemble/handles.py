@@ -30,7 +30,8 @@ from hubensemble.kerasapps import KERAS_APPLICATIONS, KerasApplication
 # here, where hub's loaders and resolvers have always found it
 from hubensemble.localfiles import (HDF5_SIGNATURE, KERAS_FILE_SUFFIXES,  # noqa: F401
                                     file_not_module, inner_module, inner_modules,
-                                    keras_file_problem, local_source, what_bytes_are)
+                                    keras_file_problem, local_source, modules_inside,
+                                    what_bytes_are)
 from hubensemble.savedmodel_calls import signature_reading
 from hubensemble.text import absolute, closest_name, described, escaped, value_to_write
 from hubensemble.winpaths import windows_form, windows_refusal
@@ -412,7 +413,7 @@ def local_handle_warnings(specs) -> list[str]:
             elif local_source(spec.handle) is None:  # rank's test (hub.resolvers.resolve)
                 notes.append(f"warning: {at}: handle {said(spec.handle)} holds no module "
                              "(no saved_model.pb, .keras/.h5 file or keras-hub preset)"
-                             + _modules_inside(spec.handle) + "; rank will skip it")
+                             + modules_inside(spec.handle) + "; rank will skip it")
             continue
         form = windows_form(spec.handle)
         if form is not None:  # C:\models\m: the catalogue was written for Windows
@@ -426,26 +427,6 @@ def local_handle_warnings(specs) -> list[str]:
             text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"
         notes.append(text + "; rank will skip it here")
     return notes
-
-
-def _modules_inside(folder) -> str:
-    """"; …" naming the module(s) inside `folder`, a handle that holds none itself: the
-    one meant (`inner_module`: "the module is in its folder 10/: write handle: …"), a lone
-    model file, or all of several (`inner_modules`, at most five named), the first as the
-    handle to write; "" when none."""
-    inner, found = inner_module(folder), inner_modules(folder)
-    if inner:
-        return (f"; the module is in its folder {escaped(inner)}/: "
-                + value_to_write("handle", os.path.join(folder, inner)))
-    if not found:
-        return ""
-    first = value_to_write("handle", os.path.join(folder, found[0].rstrip("/")))
-    if len(found) == 1:
-        return f"; the module is its file {escaped(found[0])}: {first}"
-    named = ", ".join(escaped(n) for n in found[:5]) + (
-        f" and {len(found) - 5} more" if len(found) > 5 else "")
-    return (f"; {len(found)} modules are in it ({named}), not one: write the one you mean as "
-            f"the handle, e.g. {first.removeprefix('write ')}")
 
 
 def kaggle_framework(framework: str) -> str:

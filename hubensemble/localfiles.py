@@ -1,15 +1,17 @@
 """What a local module path holds, from its folder's listing and its files' first bytes (no
 TensorFlow, no network): `local_source` (a SavedModel folder, a Keras model file, a keras-hub
-preset folder or none), `inner_module` (a handle one folder too high), `file_not_module`,
-`what_bytes_are` and `keras_file_problem` (a web page or a copy cut short where a module
-should be). `handles` re-exports them (hub's resolvers and loaders import them from there),
-`modulefiles` checks a module's files with them; this module imports neither, so both can."""
+preset folder or none), `inner_module`, `inner_modules` and `modules_inside` (what a handle
+one folder too high holds), `file_not_module`, `what_bytes_are` and `keras_file_problem` (a
+web page or a copy cut short where a module should be). `handles` re-exports them (hub's
+resolvers and loaders import them from there) and `modulefiles` checks a module's files with
+them; this module imports neither, so both can."""
 
 from __future__ import annotations
 
 import os
 
 from hubensemble.kerasconfig import cut_short
+from hubensemble.text import escaped, value_to_write
 
 #: Suffixes of a Keras model file (a handle `PATH.keras`, `PATH.h5`).
 KERAS_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -60,6 +62,29 @@ def inner_module(path) -> str | None:
     if len(folders) == 1:
         return folders[0]
     return max(folders, key=int) if all(n.isdigit() for n in folders) else None
+
+
+def modules_inside(folder) -> str:
+    """"; …" naming the module(s) inside `folder` (a str path), a handle that holds none
+    itself, to follow the words that say so (validate's warning,
+    `handles.local_handle_warnings`): the one meant (`inner_module`: "; the module is in its
+    folder 10/: write handle: …"), a lone model file ("; the module is its file m.keras:
+    write handle: …"), or all of several (`inner_modules`, at most five named: "; 3 modules
+    are in it (a/, b/, c.keras), not one: write the one you mean as the handle, e.g.
+    handle: …"); "" when none. Reads the listings only."""
+    inner, found = inner_module(folder), inner_modules(folder)
+    if inner:
+        return (f"; the module is in its folder {escaped(inner)}/: "
+                + value_to_write("handle", os.path.join(folder, inner)))
+    if not found:
+        return ""
+    first = value_to_write("handle", os.path.join(folder, found[0].rstrip("/")))
+    if len(found) == 1:
+        return f"; the module is its file {escaped(found[0])}: {first}"
+    named = ", ".join(escaped(n) for n in found[:5]) + (
+        f" and {len(found) - 5} more" if len(found) > 5 else "")
+    return (f"; {len(found)} modules are in it ({named}), not one: write the one you mean as "
+            f"the handle, e.g. {first.removeprefix('write ')}")
 
 
 def file_not_module(path) -> str:
