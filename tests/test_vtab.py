@@ -396,6 +396,22 @@ def test_loader_dsprites_pixels_and_failing_labels():
     assert not task.flip and task.synthetic
 
 
+def _tiny_task(builder_class, num_classes, sizes, tmp_path, monkeypatch):
+    """load_vtab_task's (Task, info) of a tests/tfds_builders builder prepared into
+    tmp_path/data, as dtd is defined (train[:N] / validation[:M] / test), with the 800 / 200
+    of VTAB-1k cut to `sizes` (N, M); named as the builder's tfds name."""
+    import dataclasses
+
+    builder = builder_class(data_dir=str(tmp_path / "data"))
+    builder.download_and_prepare()
+    task = dataclasses.replace(vtab.TASKS["dtd"], name=builder.name, tfds_name=builder.name,
+                               versions=("1.0.0",), num_classes=num_classes, min_per_class=1,
+                               class_names=None)
+    monkeypatch.setattr(vtab, "TRAIN_EXAMPLES", sizes[0])
+    monkeypatch.setattr(vtab, "VAL_EXAMPLES", sizes[1])
+    return vtab.load_vtab_task(task, str(tmp_path / "data"))
+
+
 def test_image_files_in_a_task_s_data_set_are_the_pixels_serve_bytes_sees(
         tmp_path, monkeypatch):
     """A VTAB data set of image files (caltech101, pets, flowers store their JPEGs as they
@@ -403,21 +419,12 @@ def test_image_files_in_a_task_s_data_set_are_the_pixels_serve_bytes_sees(
     decoded with tfds' own decode, so its models were fitted on other pixels of the files
     serve_bytes later decodes (JPEG's fast IDCT, a PNG's alpha dropped) and a GIF stopped the
     task. A tiny builder (tests/tfds_builders) prepared here (no network)."""
-    import dataclasses
-
     import tfds_builders as module
 
     from hubensemble.data import decode_image_bytes
     from hubensemble.data.sniff import TFDS_DECODED_WORDS
 
-    module.VtabPhotos(data_dir=str(tmp_path / "data")).download_and_prepare()
-    task = dataclasses.replace(vtab.TASKS["dtd"], name="photos", tfds_name="vtab_photos",
-                               versions=("1.0.0",), num_classes=3, min_per_class=1,
-                               class_names=None)
-    # train[:6] / validation[:3] / test: the 800 / 200 of VTAB-1k, cut to the tiny builder.
-    monkeypatch.setattr(vtab, "TRAIN_EXAMPLES", 6)
-    monkeypatch.setattr(vtab, "VAL_EXAMPLES", 3)
-    data, info = vtab.load_vtab_task(task, str(tmp_path / "data"))
+    data, info = _tiny_task(module.VtabPhotos, 3, (6, 3), tmp_path, monkeypatch)
     # The reference: hubensemble's serving decode of each file (examples are matched by
     # their pixels: tfds orders them by a hash of their keys).
     served = {decode_image_bytes(module.photo_file(i)).tobytes(): i for i in range(12)}
@@ -436,18 +443,11 @@ def test_images_shrunk_to_1024_px_are_said_in_the_task_s_source(tmp_path, monkey
     """An image file above 1024 px on its shorter side is shrunk to it by the decode policy;
     the runner's Task said so nowhere (a folder's are counted in the summary). Its source,
     which the summary and the report show, says how many, per split, as `tfds:` data's."""
-    import dataclasses
     import re
 
     import tfds_builders as module
 
-    module.LargePhotos(data_dir=str(tmp_path / "data")).download_and_prepare()
-    task = dataclasses.replace(vtab.TASKS["dtd"], name="large", tfds_name="large_photos",
-                               versions=("1.0.0",), num_classes=2, min_per_class=1,
-                               class_names=None)
-    monkeypatch.setattr(vtab, "TRAIN_EXAMPLES", 4)
-    monkeypatch.setattr(vtab, "VAL_EXAMPLES", 2)
-    data, _ = vtab.load_vtab_task(task, str(tmp_path / "data"))
+    data, _ = _tiny_task(module.LargePhotos, 2, (4, 2), tmp_path, monkeypatch)
     found = re.search(r"; 2 of its 'image' images above 1024 px on their shorter side shrunk "
                       r"to it \(train 1, test 1; e\.g\. example (\d) of train\[:4\]: "
                       r"(\d+)x(\d+)\)", data.source)
@@ -455,7 +455,7 @@ def test_images_shrunk_to_1024_px_are_said_in_the_task_s_source(tmp_path, monkey
     index, h, w = (int(g) for g in found.groups())
     assert (h, w) == module.LARGE[1]
     assert data.train.images[index].shape == (1024, round(1100 * 1024 / 1030), 3)
-    assert data.summary().startswith(f"Task 'large' from {data.source}")
+    assert data.summary().startswith(f"Task 'large_photos' from {data.source}")
 
 
 # --------------------------------------------------------------------------- the runner
