@@ -1144,3 +1144,30 @@ def test_a_hub_cache_named_with_a_tilde_is_the_home_folders(server, tarball, hub
     path = hub.resolve(url)
     assert os.path.isabs(path) and path.startswith(str(tmp_path / "home" / "hub")), path
     assert os.listdir(work) == []
+
+
+def test_a_plug_in_resolver_that_finds_no_room_says_its_own_file(tmp_path):
+    """A resolver that downloads nothing (the zoo builds its modules) and meets a full disk
+    raises the disk's OSError with its own file, not the words of a download into
+    TFHUB_CACHE_DIR, and not as the module's failure."""
+    import errno
+
+    from hubensemble.hub import resolvers
+
+    where = str(tmp_path / "zoo" / "m" / "saved_model.pb")
+
+    class NoRoom:
+        def is_supported(self, handle):
+            return True
+
+        def __call__(self, handle):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), where)
+
+    resolvers.register_resolver("fullplug", NoRoom())
+    try:
+        with pytest.raises(OSError) as err:
+            resolvers.resolve("fullplug:x/m")
+    finally:
+        resolvers._REGISTRY.pop("fullplug", None)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == where
+    assert "TFHUB_CACHE_DIR" not in str(err.value) and "downloaded" not in str(err.value)

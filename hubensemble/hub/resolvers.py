@@ -474,6 +474,10 @@ def resolve(handle, *, name=None, sha256=None):
                               stage=e.stage) from e
     except Exception as e:  # noqa: BLE001 - reclassified with the handle named
         disk = full_disk(e)
+        if disk is not None and not isinstance(impl, (ArchiveResolver, RemoteCopyResolver)):
+            if disk is e:  # e.g. the zoo's build: its own file, no download's words
+                raise
+            raise disk from e
         if disk is not None:  # the machine's, not the module's nor the network's
             raise OSError(disk.errno, f"{disk.strerror} while {escaped(handle)} was downloaded "
                           "into the module cache (TFHUB_CACHE_DIR may name a folder on another "
