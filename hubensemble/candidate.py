@@ -504,7 +504,10 @@ def require_pool(candidates_dir, run_dir, pool: Sequence[Candidate],
     command line's check before TensorFlow loads)."""
     if pool:
         return
-    folder, tune = os.fspath(candidates_dir), command_words("tune", run_dir)
+    from hubensemble.sweepwords import sweep_command
+
+    # The run's own sweep (a plain tune runs the default one: 8 other trials for a probe run).
+    folder, tune = os.fspath(candidates_dir), sweep_command(run_dir)
     if not os.path.isdir(folder):
         raise RunError(f"{folder} is missing; {tune} writes the candidates")
     detail = "; ".join(f"{t}: {r}" for t, r in list(skipped)[:5]) or "the folder is empty"

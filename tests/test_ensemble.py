@@ -1156,10 +1156,12 @@ def test_read_hparams_gives_the_whole_way_on_tune_then_ensemble_then_export(tmp_
 
 
 def test_ensembles_tune_words_name_the_runs_own_sweep(tmp_path):
-    """ensemble's refusals of candidates of another task, and read_ensemble's of a run
-    without ensemble.json or a usable candidate, said a plain `tune --run RUN`, which runs the
-    default sweep (8 other trials for a probe run). They name the run's recorded sweep with
-    its options (sweepwords.sweep_command). Fails before: `hubensemble tune --run RUN` again."""
+    """ensemble's refusals of candidates of another task and of a run without candidates
+    (candidate.require_pool, also cost's and the command line's check), and read_ensemble's
+    of a run without ensemble.json or a usable candidate, said a plain `tune --run RUN`,
+    which runs the default sweep (8 other trials for a probe run). They name the run's
+    recorded sweep with its options (sweepwords.sweep_command). Fails before: `hubensemble
+    tune --run RUN` again."""
     import shutil
 
     from hubensemble.hyperrule import PROFILES
@@ -1173,6 +1175,9 @@ def test_ensembles_tune_words_name_the_runs_own_sweep(tmp_path):
         run_ensemble(run, budget=2)
     assert str(e.value).endswith(f"move them out and run {command} again"), e.value
     shutil.rmtree(run / "candidates")
+    with command_line(), pytest.raises(RunError) as e:
+        run_ensemble(run)
+    assert str(e.value) == f"{run / 'candidates'} is missing; {command} writes the candidates"
     with command_line(), pytest.raises(RunError) as e:
         read_ensemble(run)
     assert str(e.value).endswith(f", from the candidates that {command} writes first (the "
