@@ -124,9 +124,9 @@ def first_line(exc: BaseException) -> str:
     TensorFlow's errors carry multi-line graph dumps, and a graph error's first line is only
     "Graph execution error:": then the first later line that is not a location (node, stack
     frame) is the reason, e.g. "assertion failed: [...]" (another first line ending in ":"
-    keeps it before that line); TensorFlow's op decorations ("{{function_node …}}",
-    "[Op:…]": `without_op_decorations`) and tf.data's "Error in user-defined function passed
-    to … transformation with iterator: …: " are taken off. Keras 3's error
+    keeps it before that line); an eager op's "{{function_node …}}" (its kernel's name) and
+    tf.data's "Error in user-defined function passed to … transformation with iterator: …: "
+    are taken off. Keras 3's error
     from a layer's call starts with "Exception encountered when calling Reshape.call()."
     and puts the cause on later lines: the cause is returned, on one line, with where it
     happened, e.g. "The total size of the tensor must be unchanged, … (in Reshape.call())"
@@ -161,9 +161,8 @@ def first_line(exc: BaseException) -> str:
             if line and not line.startswith(_LOCATION_LINES):
                 head = line if head in _WRAPPER_HEADS else f"{head} {line}"
                 break
-    head = _DATA_WRAPPER.sub("", _FUNCTION_NODE.sub("", head))
-    for decoration in (_OP_DECORATIONS[0], _OP_DECORATIONS[2]):  # (a "{{node …}}" inside
-        head = decoration.sub("", head)  # the reason, a graph build's, names the op refused)
+    head = _DATA_WRAPPER.sub("", _FUNCTION_NODE.sub("", head))  # (an eager op's closing
+    # "[Op:Reshape]" is kept: it names the op, as a graph build's "{{node …}}" inside does)
     return head.strip() or type(exc).__name__
 
 
