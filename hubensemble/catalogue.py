@@ -25,6 +25,7 @@ from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
 from hubensemble.catalogue_yaml import alias_lines as _alias_lines
 from hubensemble.catalogue_yaml import construct as _construct, node_kind as _kind
 from hubensemble.catalogue_yaml import node_line as _line, pairs as _pairs
+from hubensemble.catalogue_yaml import unseen_characters as _unseen_characters
 from hubensemble.errors import CatalogueError, held_stops
 from hubensemble.text import absolute, closest_name, file_text, shell
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
@@ -328,6 +329,11 @@ def parse_catalogue_text(text, label, base_dir, *, partial: list | None = None):
 
 
 def _parse_text(text, label, base_dir):
+    if unseen := _unseen_characters(text):  # YAML would misread the lines, or another one
+        report = _Report(label)
+        for line, problem in unseen:
+            report.add(line, problem)
+        return [], report.lines(), report
     if _FAST_LOADER is not None:
         loader = _FAST_LOADER(text)
         try:

@@ -1,9 +1,13 @@
 """A catalogue's YAML nodes read as fields: each key's line, repeated and odd keys reported,
 YAML's merge key (``<<: *anchor``, YAML 1.1's merge type, https://yaml.org/type/merge.html,
-read by its rule where ``yaml.safe_load`` is not: `pairs`) and the line of an alias
-(`alias_lines`). Used by `catalogue`'s parser."""
+read by its rule where ``yaml.safe_load`` is not: `pairs`), the line of an alias
+(`alias_lines`) and characters that look like spaces where YAML reads structure
+(`unseen_characters`). Used by `catalogue`'s parser."""
 
 from __future__ import annotations
+
+import re
+import unicodedata
 
 import yaml
 
@@ -124,3 +128,33 @@ def alias_lines(text, key) -> dict[int, int]:
         if isinstance(root, yaml.MappingNode) and getattr(key_node, "value", None) == key:
             return dict(getattr(value_node, "alias_lines", {}))
     return {}
+
+
+#: A character that shows as a space, or as nothing, in a line's indentation (after spaces,
+#: tabs and "-" list marks): a no-break or other Unicode space (category Zs but U+0020),
+#: a zero-width space or joiner, a byte-order mark. YAML indents with U+0020 only (YAML
+#: 1.2, 6.1), so such a line is read as another key or a syntax error elsewhere.
+_UNSEEN = re.compile(r"^[ \t-]*([\u00a0\u1680\u2000-\u200d\u202f\u205f\u3000\ufeff])",
+                     re.MULTILINE)
+
+
+def unseen_characters(text) -> list[tuple[int, str]]:
+    """(1-based line, problem) for each line of `text` (a catalogue's, its leading
+    byte-order mark already read) whose indentation holds a character that looks like a
+    space or nothing (`_UNSEEN`: a no-break space pasted from a web page, a byte-order mark
+    where two files were joined with ``cat``), named by its code point, Unicode name and
+    column, with the fix; [] for a text without any (the usual case: one regular expression
+    scan). PyYAML said them as "mapping values are not allowed here" on another line, or
+    read "\u00a0   family" as an unknown top-level key."""
+    found = []
+    for match in _UNSEEN.finditer(text):
+        char = match.group(1)
+        line = text.count("\n", 0, match.start()) + 1
+        column = match.start(1) - match.start() + 1
+        name = unicodedata.name(char, "a format character")
+        joined = (" (files joined with `cat`, each with its own mark?)" if char == "\ufeff"
+                  else " (pasted from a web page or a word processor?)")
+        found.append((line, f"column {column}: U+{ord(char):04X} ({name}) in the "
+                            f"indentation, which YAML does not read as a space{joined}; "
+                            "replace it with plain spaces (or delete it)"))
+    return found

@@ -2447,3 +2447,30 @@ def test_a_symbolic_link_whose_target_is_gone_is_said_so(tmp_path):
         f"({tmp_path / 'shelf'} is a symbolic link to '{gone}', {said}"]
     with pytest.raises(HubensembleError, match="is a symbolic link to"):
         locate(specs[0].handle, name="a")  # rank's words
+
+
+def test_a_space_yaml_does_not_read_as_one_is_named_at_its_line(tmp_path):
+    """A no-break space pasted into an entry's indentation was read as part of a key
+    ("field '\\xa0   family': unknown top-level key"), and a byte-order mark where two
+    catalogues were joined with `cat` as "mapping values are not allowed here" a line below;
+    both are named now at their line and column with their code point. Fails before."""
+    web = "pasted from a web page or a word processor?"
+    cases = {  # name: (line 4's bytes, the character as Unicode names it, the likely cause)
+        "nbsp.yaml": (b"\xc2\xa0   family: other\n", "U+00A0 (NO-BREAK SPACE)", web),
+        "joined.yaml": (b"\xef\xbb\xbf  - name: b\n    handle: m2\n",
+                        "U+FEFF (ZERO WIDTH NO-BREAK SPACE)",
+                        "files joined with `cat`, each with its own mark?"),
+        "zwsp.yaml": (b"  -\xe2\x80\x8b name: b\n    handle: m2\n",
+                      "U+200B (ZERO WIDTH SPACE)", web),
+    }
+    for name, (line, char, why) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(b"modules:\n  - name: a\n    handle: m1\n" + line)
+        column = 1 + len(line) - len(line.lstrip(b" -"))  # ASCII before it: bytes = columns
+        assert problems_of(path) == [
+            f"{path}:4: column {column}: {char} in the indentation, which YAML does not read "
+            f"as a space ({why}); replace it with plain spaces (or delete it)"]
+    # The one mark a file may start with is read, as before.
+    first = tmp_path / "first.yaml"
+    first.write_bytes(b"\xef\xbb\xbfmodules:\n  - name: a\n    handle: m1\n")
+    assert [s.name for s in load_catalogue(first)] == ["a"]
