@@ -1696,3 +1696,31 @@ def test_a_quantised_model_as_far_off_as_a_real_backbones_is_kept(module_factory
         assert abs(result.max_abs_diff - off) < 1e-6 and os.path.isfile(result.model)
     with pytest.raises(RunError, match=r"differs from the SavedModel by max \|dp\| = 0\.3 "):
         export("dynamic", 0.3)
+
+
+def test_an_export_of_an_ensemble_of_an_unfinished_sweep_names_ensemble_with_its_settings(
+        tmp_path, caplog):
+    """export warns that its ensemble was selected before the sweep finished, and sends the
+    user to select it again from the whole pool: with a plain `hubensemble ensemble --run R`,
+    which selects under the defaults (up to 15 by one-se for an ensemble chosen with
+    --budget 3 --size-rule paper). It names ensemble.json's settings, read back by the
+    command line's parser."""
+    import shlex
+
+    from hubensemble.cli import build_parser
+    from hubensemble.export.stage import _warn_unfinished
+    from hubensemble.lockwords import command_line
+
+    run = Run(tmp_path / "run")
+    os.makedirs(run.path)
+    ensemble = {"objective": "ce", "members": [], "budget": 3, "with_replacement": False,
+                "bootstrap": None, "seed": 0, "size_rule": {"rule": "paper"},
+                "unfinished": "sweep default: 2 of 8 trials"}
+    atomic_write_json(run.ensemble_json, ensemble)
+    with command_line(), caplog.at_level("WARNING", logger="hubensemble.export.stage"):
+        _warn_unfinished(run, ensemble, {})
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "to select from the whole pool" in said, said
+    line = said.split("`hubensemble ensemble ", 1)[1].split("`", 1)[0]
+    args = build_parser().parse_args(["ensemble", *shlex.split(line)])
+    assert (args.ensemble_budget, args.size_rule, args.objective) == (3, "paper", "ce"), said

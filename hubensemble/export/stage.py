@@ -29,7 +29,7 @@ from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
 from hubensemble.sweepwords import redo_words
 from hubensemble.terminal import progress_bar, shows_progress
-from hubensemble.lockwords import command_words, option_word, run_words
+from hubensemble.lockwords import option_word, run_words
 from hubensemble.text import absolute, escaped, shell_word, time_stamp
 from hubensemble.tune.plans import trial_profile
 from hubensemble.weightsfile import BACKBONE_DIGEST, changed_since
@@ -675,13 +675,16 @@ def _warn_unfinished(run, ensemble: dict, meta: dict) -> None:
     from the whole pool. The export serves it either way (a user may want it)."""
     if not ensemble.get("unfinished"):
         return
+    from hubensemble.export.tflite import ensemble_words
+    from hubensemble.lockwords import call_verb
     from hubensemble.sweepstate import unfinished_warning
 
+    # The ensemble's own settings (--budget, --size-rule …): a plain `ensemble --run RUN`
+    # selected again under the defaults.
+    again = ensemble_words(run.path)
     then = ("the fit selects and exports the ensemble itself" if "fit" in meta
-            else f"{command_words('ensemble', run.path)} and "
-                 f"{option_word('this command', 'export_ensemble()')} again")
+            else f"{again} and {option_word('this command', 'export_ensemble()')} again")
     log.warning("%s", unfinished_warning(run.path, meta, what="the ensemble it exports",
                                          then=then) or (
         f"the ensemble was selected before the sweep finished ({ensemble['unfinished']} "
-        f"then): {run_words('ensemble', run.path)} to select from the whole pool, then "
-        "export again"))
+        f"then): {call_verb()} {again} to select from the whole pool, then export again"))
