@@ -1537,6 +1537,7 @@ def test_the_tflite_way_on_selects_the_ensemble_again_with_the_runs_own_settings
         4, "budget", 1.5, "ce"), args
 
 
+@pytest.mark.slow
 def test_a_batch_the_replicas_cannot_share_is_refused_with_advice_the_python_caller_can_pass(
         tmp_path):
     """A student (run_distill) or a retrained member (export_ensemble) whose batch of 7 does
