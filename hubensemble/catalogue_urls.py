@@ -11,7 +11,8 @@ string work: no file system, no network. `variables_note` says of a local path t
 leading ``~`` is), with the path to write where the variable is set, and of one that writes
 ``~NAME`` for a user this machine does not know that it is no home folder here, and of one
 through a symbolic link whose target is gone that it is such a link (these two look at the
-file system: the password database, the link).
+file system: the password database, the link), and of one in a word processor's quotes that
+they are part of the name.
 """
 
 from __future__ import annotations
@@ -73,12 +74,13 @@ def variables_note(path: str) -> str:
     every variable it names is set here, else the variable named. "" for any other path.
     E.g. " (`$HOME` is part of the name here: a catalogue expands no environment variable,
     only a leading ~; write '/root/m')" for "/cats/$HOME/m" where HOME is /root. A path
-    without variables is said as `_unknown_user_note` says it, else as `_dangling_link_note`.
+    without variables is said as `_unknown_user_note` says it, else as `_dangling_link_note`,
+    else as `_typographic_quotes_note`.
     """
     found = _VARIABLE.search(path) if isinstance(path, str) else None
     if found is None:
-        return (_unknown_user_note(path) or _dangling_link_note(path)) if isinstance(
-            path, str) else ""
+        return (_unknown_user_note(path) or _dangling_link_note(path)
+                or _typographic_quotes_note(path)) if isinstance(path, str) else ""
 
     def value(match):
         return os.environ.get(match.group(1) or match.group(2), match.group(0))
@@ -134,3 +136,23 @@ def _dangling_link_note(path: str) -> str:
                     "the module's folder again where it is now, or write that folder)")
         part = os.path.dirname(part)
     return ""
+
+
+#: Quotation marks a word processor or a web page writes for ' and " (and guillemets), which
+#: YAML does not read as quotes: they stay part of the value.
+TYPOGRAPHIC_QUOTES = "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u2039\u203a"
+
+
+def _typographic_quotes_note(path: str) -> str:
+    """" (…)" to follow "PATH does not exist" when `path` holds TYPOGRAPHIC_QUOTES
+    (``handle: “../models/m”`` pasted from a document was looked for as a folder named
+    "“.." beside the catalogue), naming them and the path without them (normalised, as a
+    catalogue stores a path), said to exist when it does; "" otherwise."""
+    quotes = "".join(dict.fromkeys(c for c in path if c in TYPOGRAPHIC_QUOTES))
+    if not quotes:
+        return ""
+    meant = os.path.normpath(path.translate({ord(c): None for c in TYPOGRAPHIC_QUOTES}))
+    what = ("is a typographic quote" if len(quotes) == 1 else "are typographic quotes")
+    exists = " (it exists)" if os.path.exists(meant) else ""
+    return (f" ({' and '.join(quotes)} {what}, part of the name here: YAML quotes with ' or "
+            f"\", not with a word processor's quotes; write '{meant}'{exists})")

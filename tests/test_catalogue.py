@@ -2474,3 +2474,22 @@ def test_a_space_yaml_does_not_read_as_one_is_named_at_its_line(tmp_path):
     first = tmp_path / "first.yaml"
     first.write_bytes(b"\xef\xbb\xbfmodules:\n  - name: a\n    handle: m1\n")
     assert [s.name for s in load_catalogue(first)] == ["a"]
+
+
+def test_a_path_in_typographic_quotes_is_said_with_the_path_meant(tmp_path):
+    """`handle: “../mods/m”` (a word processor's quotes, which YAML does not read as quotes)
+    was looked for as a folder named "“.." and said only as missing; validate and rank
+    (hub.locate) now name the quotes and the path without them. Fails before: no note."""
+    from hubensemble.hub import locate
+    from hubensemble.modulefiles import local_handle_warnings
+
+    (tmp_path / "mods" / "m").mkdir(parents=True)
+    path = write(tmp_path / "cats", "modules:\n  - name: a\n    handle: \u201c../mods/m\u201d\n")
+    specs = load_catalogue(path)
+    assert local_handle_warnings(specs) == [
+        f"warning: {path}:3: handle '{tmp_path / 'cats' / chr(0x201c)}../mods/m\u201d' does not "
+        "exist on this machine (\u201c and \u201d are typographic quotes, part of the name "
+        "here: YAML quotes with ' or \", not with a word processor's quotes; write "
+        f"'{tmp_path / 'mods/m'}' (it exists)); rank will skip it here"]
+    with pytest.raises(HubensembleError, match="are typographic quotes"):
+        locate(specs[0].handle, name="a")  # rank's words
