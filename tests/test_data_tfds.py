@@ -236,26 +236,51 @@ def test_a_feature_that_is_no_image_or_no_class_label_is_refused_before_reading(
     assert (len(task.train), len(task.val), task.test) == (48, 12, None)
 
 
-def test_images_shrunk_to_1024_px_are_said_in_the_source_and_summary(tmp_path):
+def test_images_shrunk_to_1024_px_are_counted_in_the_summary_run_json_and_report(tmp_path):
     """A tfds image file above 1024 px on its shorter side is shrunk to it by the decode
-    policy, as a folder's file is; a folder's are counted in the summary (Task.shrunk, by
-    path), a tfds data set's were said nowhere. Its source (summary, report) now says how
-    many, per split, and names one by its index in its tfds split."""
-    import re
+    policy, as a folder's file is. Only the source text said so: Task.shrunk matched a
+    folder's files by path and a tfds example has none, so run.json's data.task.shrunk and
+    the report's "shrunk images" row said 0. They now count it, per split, named as
+    Task.example_name names an example without a file ("train[1]"), as the summary does,
+    once (the source no longer says it too)."""
+    import json
 
     import tfds_builders as module
 
+    from hubensemble import report
+    from hubensemble.dataargs import DataArgs
+    from hubensemble.rundir import Run
+
     module.LargePhotos(data_dir=str(tmp_path)).download_and_prepare()
+    splits = {"train": "train", "val": "validation", "test": "test"}
     task = load_task("tfds:large_photos", data_dir=str(tmp_path), min_per_class=1,
-                     splits={"train": "train", "val": "validation", "test": "test"})
-    found = re.search(r"; 2 of its 'image' images above 1024 px on their shorter side shrunk "
-                      r"to it \(train 1, test 1; e\.g\. example (\d) of train: (\d+)x(\d+)\)",
-                      task.source)
-    assert found, task.source
-    assert task.summary().startswith(f"Task 'large_photos' from {task.source}")
-    index, h, w = (int(g) for g in found.groups())
-    assert (h, w) == module.LARGE[1]
-    # The example named is the large one, shrunk to a shorter side of 1024, aspect kept.
-    assert task.train.images[index].shape == (1024, round(1100 * 1024 / 1030), 3)
-    assert [min(im.shape[:2]) for im in task.test.images].count(1024) == 1
-    assert max(min(im.shape[:2]) for im in task.val.images) == 20
+                     splits=splits)
+    # The reference: the pixels' own sizes. Shrunk ones have a shorter side of 1024.
+    big = {f"{s}[{i}]": im.shape[:2] for s in ("train", "val", "test")
+           for i, im in enumerate(getattr(task, s).images) if min(im.shape[:2]) == 1024}
+    # tfds orders examples by a hash of their keys: which index is large is looked up.
+    (test_name,), (train_name,) = ([n for n in big if n.startswith(s)] for s in ("test", "tr"))
+    assert sorted(task.shrunk) == sorted(
+        (name, module.LARGE[1 if name.startswith("train") else 7]) for name in big)
+    for name, (h, w) in task.shrunk:  # aspect kept
+        assert big[name] == ((1024, round(w * 1024 / h)) if h < w else
+                             (round(h * 1024 / w), 1024))
+    assert task.shrunk_counts() == {"train": 1, "val": 0, "test": 1}
+    h, w = module.LARGE[1]
+    said = (f"; 2 image(s) above 1024 px on their shorter side shrunk to it (train 1, val 0, "
+            f"test 1; e.g. {train_name}: {h}x{w})")
+    assert said in task.summary() and "shrunk" not in task.source, task.summary()
+    run = Run(tmp_path / "run")
+    run.attach_task(task, DataArgs(spec="tfds:large_photos", data_dir=str(tmp_path),
+                                   splits=splits, min_per_class=1))
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["data"]["task"]
+    assert recorded["shrunk"] == {"count": 2, "splits": {"train": 1, "val": 0, "test": 1},
+                                  "examples": [[train_name, [h, w]],
+                                               [test_name, list(module.LARGE[7])]]}
+    md = report.write_report(tmp_path / "run")[0].read_text()
+    md_name = train_name.replace("[", "\\[").replace("]", "\\]")  # Markdown's escapes
+    assert (f"| shrunk images | 2 with a shorter side above 1024 px, shrunk to it (train 1, "
+            f"val 0, test 1; e.g. {md_name}: {h}x{w}) |") in md
+    # --dedupe names a dropped copy as the record does: a dropped one is counted in none.
+    task.dropped = [(train_name, "a copy of …")]
+    assert task.shrunk_counts() == {"train": 0, "val": 0, "test": 1}

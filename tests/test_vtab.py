@@ -439,23 +439,25 @@ def test_image_files_in_a_task_s_data_set_are_the_pixels_serve_bytes_sees(
     assert info["sizes"] == {"train": 6, "val": 3, "test": 3}
 
 
-def test_images_shrunk_to_1024_px_are_said_in_the_task_s_source(tmp_path, monkeypatch):
-    """An image file above 1024 px on its shorter side is shrunk to it by the decode policy;
-    the runner's Task said so nowhere (a folder's are counted in the summary). Its source,
-    which the summary and the report show, says how many, per split, as `tfds:` data's."""
-    import re
-
+def test_images_shrunk_to_1024_px_are_counted_in_the_task_s_record(tmp_path, monkeypatch):
+    """An image file above 1024 px on its shorter side is shrunk to it by the decode policy.
+    The runner's Task said so in its source only, so run.json's data.task.shrunk and the
+    report's row counted 0; Task.shrunk now holds it, named as `tfds:` data names it
+    ("train[i]": no file), so the summary, the record and the report count it once."""
     import tfds_builders as module
 
     data, _ = _tiny_task(module.LargePhotos, 2, (4, 2), tmp_path, monkeypatch)
-    found = re.search(r"; 2 of its 'image' images above 1024 px on their shorter side shrunk "
-                      r"to it \(train 1, test 1; e\.g\. example (\d) of train\[:4\]: "
-                      r"(\d+)x(\d+)\)", data.source)
-    assert found, data.source
-    index, h, w = (int(g) for g in found.groups())
-    assert (h, w) == module.LARGE[1]
-    assert data.train.images[index].shape == (1024, round(1100 * 1024 / 1030), 3)
-    assert data.summary().startswith(f"Task 'large_photos' from {data.source}")
+    # The reference: the pixels' own sizes (the shrunk ones have a shorter side of 1024).
+    big = [f"{s}[{i}]" for s in ("train", "val", "test")
+           for i, im in enumerate(getattr(data, s).images) if min(im.shape[:2]) == 1024]
+    assert [name for name, _ in data.shrunk] == big and len(big) == 2, data.shrunk
+    h, w = module.LARGE[1]
+    assert data.shrunk[0][1] == (h, w) and big[0].startswith("train[")
+    record = data.to_json()["shrunk"]
+    assert record["count"] == 2 and record["splits"] == {"train": 1, "val": 0, "test": 1}
+    assert (f"; 2 image(s) above 1024 px on their shorter side shrunk to it (train 1, val 0, "
+            f"test 1; e.g. {big[0]}: {h}x{w})") in data.summary()
+    assert "shrunk" not in data.source
 
 
 # --------------------------------------------------------------------------- the runner

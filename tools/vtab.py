@@ -149,7 +149,7 @@ def _prepare_hint(task, data_dir):
 def _read_split(builder, task, split, limit, progress):
     """(images, labels, shrunk) of `split`: uint8 RGB [H, W, 3] images, int64 labels [N] and
     [(index, (height, width) as decoded)] of the images the decode policy shrank to a shorter
-    side of 1024 px (`decode_stored`).
+    side of 1024 px (`decode_stored`; `Task.shrunk` names each "KEY[index]").
 
     An Image feature of uint8 pixels (stored as image files: caltech101, pets, flowers, …)
     is read from its bytes by the owner of tfds decoding, `hubensemble.data.tfds`
@@ -206,7 +206,7 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     notes (e.g. a train split whose size differs from the one task_adaptation cut)."""
     from hubensemble.data import Split, Task, validate_task
     from hubensemble.data.sniff import TFDS_DECODED_WORDS
-    from hubensemble.data.tfds import shrunk_words, stored_encoded, tfds_data_dir
+    from hubensemble.data.tfds import stored_encoded, tfds_data_dir
     from hubensemble.errors import DataError
 
     data_dir = os.path.expanduser(data_dir) if data_dir else None
@@ -220,11 +220,12 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     for note in notes:
         log.warning("%s: %s", task.name, note)
     splits = vtab_splits(task, train_size)
-    parts, shrunk = {}, {}
+    parts, shrunk = {}, []
     for key, split in splits.items():
         try:
-            images, labels, shrunk[key] = _read_split(
+            images, labels, large = _read_split(
                 builder, task, split, test_limit if key == "test" else None, progress)
+            shrunk += [(f"{key}[{i}]", was) for i, was in large]  # as data.tfds names them
         except AssertionError:
             raise DataError(f"{task.name}: tfds {task.tfds_spec} (version "
                             f"{' or '.join(task.versions)}) is not prepared in "
@@ -249,11 +250,11 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     shown = " / ".join(splits.values())
     if stored_encoded(info.features[task.image_key]):  # as data.tfds says it (datachange)
         shown += f"; its {task.image_key!r} {TFDS_DECODED_WORDS}"
-    shown += shrunk_words(task.image_key, splits, shrunk)  # as data.tfds says it
     result = Task(name=task.name, source=f"VTAB-1k {task.name}: tfds {task.tfds_spec}:"
                                          f"{builder.version} ({shown})",
                   class_names=names, train=parts["train"], val=parts["val"],
-                  test=parts["test"], synthetic=task.synthetic, flip=task.flip)
+                  test=parts["test"], synthetic=task.synthetic, flip=task.flip,
+                  shrunk=shrunk)
     mpc = task.min_per_class if min_per_class is None else int(min_per_class)
     validate_task(result, min_per_class=mpc)
     return result, {"tfds": f"{task.tfds_spec}:{builder.version}", "splits": splits,

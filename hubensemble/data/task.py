@@ -136,8 +136,11 @@ class Task:
     tiff:Orientation: `decode.exif_orientation`) asks viewers to turn or flip them and whose
     pixels are used as stored; `turned` the TIFFs whose tag the decoder applied
     (`decode.TURNED_FORMATS`). `shrunk`
-    (path, (height, width) as decoded) the files whose shorter side was above 1024 px
-    (`sniff.MAX_SHORT_SIDE`) and were shrunk to it; `shrunk_counts` splits them by split.
+    (name, (height, width) as decoded) the images whose shorter side was above 1024 px
+    (`sniff.MAX_SHORT_SIDE`) and were shrunk to it, each named by its file, or, for an
+    example without one (a tfds data set's), as `example_name` names it at load ("train[3]":
+    index 3 of the train split as loaded, as --dedupe's `dropped` names it);
+    `shrunk_counts` splits them by split.
     `spec` is the data spec the loaders read it from (`load_task`, `load_test_set`; a
     folder: or npz: path made absolute, `specs.absolute_spec`), None for a Task made in
     Python; run.json and the export's metadata record it ("task" -> "spec").
@@ -168,7 +171,8 @@ class Task:
     oriented: list[tuple[str, int]] = field(default_factory=list)
     # (path, orientation 2..8) of TIFFs turned upright by their tag as Pillow loaded them
     turned: list[tuple[str, int]] = field(default_factory=list)
-    # (path, (h, w) as decoded) of files shrunk to a shorter side of 1024 px
+    # (path, or "split[i]" for an example without a file, (h, w) as decoded) of images
+    # shrunk to a shorter side of 1024 px
     shrunk: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
     # folder loader: {split: {class: {"folder", "files" looked at, "skipped" [(path, reason)],
     # and for train when val/test are carved off it "carve" {split: examples its files would
@@ -217,12 +221,27 @@ class Task:
         return int(np.median(shapes[:, 0])), int(np.median(shapes[:, 1]))
 
     def shrunk_counts(self) -> dict[str, int]:
-        """{split: how many of its examples are files shrunk to a shorter side of 1024 px}
-        for the present splits (`shrunk`, matched by path: a copy --dedupe dropped is in
-        none)."""
-        shrunk = {p for p, _ in self.shrunk}
-        return {s: sum(p in shrunk for p in (getattr(self, s).paths or ()))
-                for s in self.present_splits()}
+        """{split: how many of its examples are images shrunk to a shorter side of 1024 px}
+        for the present splits (`shrunk`, matched by path, or for a split without paths by
+        its "split[i]" names: a copy --dedupe dropped is in none)."""
+        return {s: len(names) for s, names in self._shrunk_names().items()}
+
+    def _shrunk_names(self) -> dict[str, set[str]]:
+        """{present split: the names of `shrunk` that are its examples}: a file's by
+        `Split.paths`; an example without a file (tfds data) by its load-time name
+        "split[i]" (`example_name`), unless --dedupe dropped it (`dropped` names it so)."""
+        dropped = {d for d, _ in self.dropped}
+        names = [p for p, _ in self.shrunk]
+        out = {}
+        for s in self.present_splits():
+            paths = getattr(self, s).paths
+            if paths is not None:
+                held = set(paths)
+                out[s] = {p for p in names if p in held}
+            else:
+                out[s] = {p for p in names if p.startswith(f"{s}[") and p.endswith("]")
+                          and p[len(s) + 1:-1].isdigit() and p not in dropped}
+        return out
 
     def split(self, name: str) -> Split:
         """The split called `name` (train, val/validation/valid, test).
@@ -407,10 +426,12 @@ class Task:
         return [p for p in self.ignored if _visible(os.path.basename(p))]
 
     def _shrunk_record(self) -> dict:
-        """run.json's "shrunk": how many examples are shrunk files, per split, and up to 10
-        of them as [path, [height, width] as decoded]."""
-        counts = self.shrunk_counts()
-        kept = {p for s in self.present_splits() for p in (getattr(self, s).paths or ())}
+        """run.json's "shrunk": how many examples are shrunk images, per split, and up to 10
+        of them as [path (or "split[i]" for an example without a file), [height, width] as
+        decoded]."""
+        held = self._shrunk_names()
+        counts = {s: len(names) for s, names in held.items()}
+        kept = set().union(*held.values())
         return {"count": sum(counts.values()), "splits": counts,
                 "examples": [[p, list(hw)] for p, hw in self.shrunk if p in kept][:10]}
 

@@ -10,7 +10,7 @@ import numpy as np
 from hubensemble.data.decode import (UnreadableImage, _short, check_16bit, check_16bit_splits,
                                      check_array_values, decode_bytes, to_rgb_uint8, zero_one)
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
-from hubensemble.data.sniff import MAX_SHORT_SIDE, TFDS_DECODED_WORDS
+from hubensemble.data.sniff import TFDS_DECODED_WORDS
 from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
 from hubensemble.data.validate import index_names, text_names
@@ -213,7 +213,7 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     label_feature = features[options.label_key]
     class_names = (text_names(label_feature.names, what=f"tfds:{rest} ClassLabel names")
                    if isinstance(label_feature, tfds.features.ClassLabel) else None)
-    raw, shrunk = {}, {}
+    raw, shrunk = {}, []
     encoded = stored_encoded(features[options.image_key])
     for key, split in splits.items():
         if split is None:
@@ -226,8 +226,8 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
             for im, lab in ds.as_numpy_iterator():
                 if encoded:
                     im, was = decode_stored(im, rest, split, len(images))
-                    if was is not None:
-                        shrunk.setdefault(key, []).append((len(images), was))
+                    if was is not None:  # named as Task.example_name names it
+                        shrunk.append((f"{key}[{len(images)}]", was))
                 else:
                     im = np.asarray(im)
                 images.append(im[..., None] if im.ndim == 2 else im)
@@ -283,14 +283,14 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     shown = " / ".join(f"{k} {v}" for k, v in splits.items() if v is not None)
     if encoded:
         shown += f"; its {options.image_key!r} {TFDS_DECODED_WORDS}"
-    shown += shrunk_words(options.image_key, splits, shrunk)
     if binary:
         shown += (f"; its {options.image_key!r} pixels are all 0 or 1 (binary images), read "
                   f"as 0 / 255")
     return Task(name=name + (f"_{config}" if config else ""),
                 source=f"tfds:{full} ({shown})", class_names=class_names,
                 train=loaded["train"], val=loaded.get("val"), test=loaded.get("test"),
-                synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS)
+                synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS,
+                shrunk=shrunk)
 
 
 def stored_encoded(feature) -> bool:
@@ -339,23 +339,6 @@ def decode_stored(data, source: str, split: str,
         raise DataError(f"{source}: example {index} of split {split!r} cannot be decoded "
                         f"({e}); rebuild the data set, or leave the split out") from None
     return got.pixels, got.shrunk_from
-
-
-def shrunk_words(image_key: str, splits: dict, shrunk: dict) -> str:
-    """The clause a tfds data set's source (`Task.source`, so the summary and the report)
-    gets for its images shrunk to a shorter side of `sniff.MAX_SHORT_SIDE` (1024) px by
-    `decode_stored`: `shrunk` is {split key (train, val, test): [(example index in that tfds
-    split, (height, width) as decoded), …]}, `splits` {split key: tfds split string}.
-    "" when none was; else "; N of its 'image' images above 1024 px on their shorter side
-    shrunk to it (train 2, test 1; e.g. example 3 of train[:800]: 1100x1300)". A folder's
-    shrunk files are `Task.shrunk` (matched by path); a tfds example has no path."""
-    if not any(shrunk.values()):
-        return ""
-    key, ((index, (h, w)), *_) = next((k, v) for k, v in shrunk.items() if v)
-    per = ", ".join(f"{k} {len(v)}" for k, v in shrunk.items() if v)
-    return (f"; {sum(len(v) for v in shrunk.values())} of its {image_key!r} images above "
-            f"{MAX_SHORT_SIDE} px on their shorter side shrunk to it ({per}; e.g. example "
-            f"{index} of {splits[key]}: {h}x{w})")
 
 
 def _feature_shape_dtype(feature):
