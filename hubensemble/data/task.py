@@ -436,14 +436,14 @@ class Task:
                 "examples": [[p, list(hw)] for p, hw in self.shrunk if p in kept][:10]}
 
     def files_record(self) -> dict:
-        """What became of the files read, as the summary counts them (`_accounting`):
-        "skipped" [path, reason], "files", "dropped" [example, "a copy of …"] (duplicates
-        --dedupe removed), and "ignored", "oriented", "turned" and "shrunk", each a count with
-        up to 10 examples; "ignored" also counts its folders hubensemble made apart
-        ("hubensemble_folders": its 10 examples cannot tell the rest apart). The one shape
-        of run.json's data.task and of an evaluation's "task" (`evaluate --out`), so that
-        both read back alike (an evaluation recorded "dropped" as a count before this owned
-        it)."""
+        """What became of the files read, as the summary counts them
+        (`data.taskwords.accounting`): "skipped" [path, reason], "files", "dropped"
+        [example, "a copy of …"] (duplicates --dedupe removed), and "ignored", "oriented",
+        "turned" and "shrunk", each a count with up to 10 examples; "ignored" also counts
+        its folders hubensemble made apart ("hubensemble_folders": its 10 examples cannot
+        tell the rest apart). The one shape of run.json's data.task and of an evaluation's
+        "task" (`evaluate --out`), so that both read back alike (an evaluation recorded
+        "dropped" as a count before this owned it)."""
         return {
             "skipped": [list(s) for s in self.skipped],
             "files": self.files,

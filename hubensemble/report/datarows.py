@@ -190,8 +190,8 @@ def _ignored_rows(ignored: dict, root=None) -> list:
     """The rows of a record's "ignored" ({"count", "examples": the first 10 paths,
     "hubensemble_folders": how many are folders hubensemble made}): hidden or system
     entries, and folders hubensemble made (a run or an export left inside the data) on a row
-    of their own, as the data's summary names them (`Task._accounting`). The report counted
-    a run folder as a hidden entry (a new-user check). The folder loader lists both in one
+    of their own, as the data's summary names them (`data.taskwords.accounting`). The report
+    counted a run folder as a hidden entry (a new-user check). The folder loader lists both in one
     list, the hidden ones by a hidden name, its own folders by a visible one: a record
     written before "hubensemble_folders" (`Task.files_record`) is told apart in its examples
     only, and the row says what beyond them it cannot tell apart."""
