@@ -331,8 +331,8 @@ def _keep_or_drop(run, stage, output, now) -> None:
     export before this one), so it is deleted and unrecorded, with a warning: the report and
     the closing table then never show it as this fit's."""
     record = (run.meta().get("stages") or {}).get(stage)
-    if not record:
-        return
+    if not record or not record.get("done"):  # none, or only the time of a stage run on its
+        return  # own (stagerecords.mark_time): no fit's, nothing to keep or drop
     recorded = record.get("digests")
     # A record from before digests were kept is trusted, as _stage_done trusts it.
     fresh = recorded is None or all(recorded.get(s) == d for s, d in now.items())

@@ -351,6 +351,33 @@ def mark(run, stage, key, seconds, **details):
     run.modify(change)
 
 
+#: The fields of a stage's record that say how long its last run took and how (`mark`,
+#: `mark_time`); the rest (key, reads, digests, done, files, record) is fit's reuse check.
+TIME_FIELDS = ("seconds", "reused", "interrupted_seconds", "command")
+
+
+def mark_time(run, stage, seconds, command):
+    """Records the wall time (`seconds`, >= 0; rounded to 0.01 s) of `stage` ("rank",
+    "ensemble", …) run by `command` on its own, not in a fit (its command line or its
+    function from Python: `refresh.stage_ended`), in run.json's "stages" (`Run.modify`: under
+    run.json's lock, written atomically), so the report's "Time per stage" shows every stage
+    however it ran: only fit recorded them, and a `hubensemble rank` then `hubensemble
+    report` said "run.json records no stage timings". A stage run again records its last
+    run's time, as fit's `mark` does (the seconds of the result the run holds now), and
+    drops "reused" and "interrupted_seconds" (that run ran it whole). The record's other
+    fields, fit's reuse check (key, reads, digests, done), are kept as they were: a fit
+    after it reuses the stage only while its digests match the result now, as before (a
+    stage no fit recorded has no "done", and fit runs it)."""
+    def change(meta):
+        stages = dict(meta.get("stages") or {})
+        old = stages.get(stage) if isinstance(stages.get(stage), dict) else {}
+        kept = {k: v for k, v in old.items() if k not in TIME_FIELDS}
+        stages[stage] = {**kept, "seconds": round(max(0.0, seconds), 2), "command": command}
+        meta["stages"] = stages
+
+    run.modify(change)
+
+
 def tree_sha256(folder) -> dict[str, str]:
     """{path relative to `folder`: sha256} of every file under it (an export: a few members'
     weights, hashed at about 1 GB/s)."""

@@ -2265,3 +2265,92 @@ def test_distill_refuses_a_student_batch_the_replicas_cannot_share(fitted, tmp_p
     for line in lines:
         assert said in line and "pass train_batch_size 6 or 8 (a multiple of 2)" in line, line
     assert not (run / "distill").exists() or not os.listdir(run / "distill")
+
+
+def test_a_stage_run_on_its_own_records_its_time_for_the_report(catalogue, tmp_path,
+                                                                in_process):
+    """`hubensemble rank --catalogue C --data D --out R` then `hubensemble report --run R`:
+    the report's "Time per stage" said "run.json records no stage timings" (only fit's
+    stages recorded seconds). rank's time now is in run.json (`refresh.record_stage_time`),
+    between the seconds its modules took (ranking.json's rows, measured inside rank) and the
+    command's wall clock, measured here; a rank again records the last run's time."""
+    import re as _re
+
+    from hubensemble.report.fmt import duration
+
+    out = tmp_path / "run"
+    for attempt in range(2):  # the second: a rank again on the same folder
+        start = time.monotonic()
+        code, _, err = in_process("rank", "--catalogue", catalogue, "--data", "sklearn:digits",
+                                  "--out", out, "--top-k", "2", "--profile", "quick", "-q")
+        wall = time.monotonic() - start
+        assert code == 0, err
+        record = json.loads((out / "run.json").read_text())["stages"]["rank"]
+        rows = json.loads((out / "ranking.json").read_text())["modules"]
+        inside = sum(r["seconds"] for r in rows if r.get("seconds"))
+        assert inside > 0 and inside - 0.01 <= record["seconds"] <= wall + 0.01, (record, wall)
+        assert record["command"] == "rank" and "done" not in record and "key" not in record
+    code, _, err = in_process("report", "--run", out)
+    assert code == 0, err
+    md = (out / "report.md").read_text()
+    assert "no stage timings" not in md
+    times = md.split("Time per stage", 1)[1].split("\n#", 1)[0]
+    row = next(x for x in times.splitlines() if x.startswith("| rank "))
+    assert duration(record["seconds"]) in row and "ran on its own (rank)" in row, times
+    assert _re.search(r"\| total \| " + _re.escape(duration(record["seconds"])), times)
+
+
+@pytest.mark.slow
+def test_an_ensemble_run_on_its_own_after_fit_updates_its_time_and_fit_still_reuses(
+        fitted, catalogue, tmp_path):
+    """run_ensemble (the function of `hubensemble ensemble`) on a fitted run: ensemble's
+    record in run.json takes that run's seconds (within its call's wall clock), keeps fit's
+    key, reads, digests and done (fit's reuse check means what it did), and the report says
+    it ran on its own. The same ensemble again: the next fit reuses every stage and records
+    the stage as reused, with the seconds of the ensemble the run holds."""
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.report import write_report
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    fits = json.loads((out / "run.json").read_text())["stages"]["ensemble"]
+    start = time.monotonic()
+    run_ensemble(out)
+    wall = time.monotonic() - start
+    record = json.loads((out / "run.json").read_text())["stages"]["ensemble"]
+    assert 0 < record["seconds"] <= wall + 0.01 and record["command"] == "ensemble"
+    assert {k: v for k, v in record.items() if k not in ("seconds", "command", "reused")} == {
+        k: v for k, v in fits.items() if k not in ("seconds", "reused")}
+    assert "reused" not in record
+    times = write_report(out)[0].read_text().split("Time per stage", 1)[1].split("\n#", 1)[0]
+    assert "ran on its own (ensemble)" in next(
+        x for x in times.splitlines() if x.startswith("| ensemble ")), times
+    again = hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
+    stages = json.loads((out / "run.json").read_text())["stages"]
+    assert all(stages[s]["reused"] for s in ("rank", "tune", "ensemble", "export", "evaluate"))
+    assert stages["ensemble"]["seconds"] == record["seconds"] and "command" not in stages[
+        "ensemble"]
+    assert again.stage_seconds["ensemble"] == record["seconds"]
+
+
+@pytest.mark.slow
+def test_an_evaluation_run_on_its_own_records_the_seconds_it_measured(fitted, tmp_path):
+    """evaluate takes no run lock (it reads the export): writing RUN/robustness.json
+    (`write_evaluation`, as `evaluate --out RUN/robustness.json` does) records evaluate's time
+    in run.json as the seconds the evaluation measured itself (its result's "seconds"),
+    within the call's wall clock, fit's reuse fields kept; it recorded nothing."""
+    from hubensemble.evaluate import evaluate_model, load_evaluation_task, write_evaluation
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    fits = json.loads((out / "run.json").read_text())["stages"]["evaluate"]
+    start = time.monotonic()
+    task = load_evaluation_task(out / "export", "sklearn:digits")
+    result = evaluate_model(out / "export", task, corruptions=["contrast"],
+                            severities=[1], progress=False)
+    write_evaluation(result, out / "robustness.json")
+    wall = time.monotonic() - start
+    record = json.loads((out / "run.json").read_text())["stages"]["evaluate"]
+    assert record["seconds"] == round(result["seconds"], 2) <= wall + 0.01
+    assert record["command"] == "evaluate" and record["seconds"] != fits["seconds"]
+    assert record["key"] == fits["key"] and record["digests"] == fits["digests"]

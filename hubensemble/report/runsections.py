@@ -59,23 +59,27 @@ def fit_order(stages: dict) -> list:
 
 def stage_time_note(info: dict) -> str:
     """What a stage's seconds are, of its run.json record ({"seconds", "reused",
-    "interrupted_seconds"}): "earlier run, reused" (a stage this run reused), "earlier runs,
-    reused" (reused from runs one of which stopped in it: its seconds are both runs'),
-    "5.1 s of it before it stopped" (this run finished it after a stop), else "" (this run
-    ran it whole). The one wording of the fit summary's line (`report.write.stage_time_line`)
-    and the report's "Time per stage", which showed "reused = True, interrupted_seconds =
-    13.3" (helper 292)."""
+    "interrupted_seconds", "command"}): "earlier run, reused" (a stage this run reused),
+    "earlier runs, reused" (reused from runs one of which stopped in it: its seconds are both
+    runs'), "5.1 s of it before it stopped" (this run finished it after a stop), "ran on its
+    own (ensemble)" (its last run was that command's or its function's, not a fit's:
+    `stagerecords.mark_time`), else "" (this run ran it whole). The one wording of the fit
+    summary's line (`report.write.stage_time_line`) and the report's "Time per stage", which
+    showed "reused = True, interrupted_seconds = 13.3" (helper 292)."""
     before = float(info.get("interrupted_seconds") or 0)
     if info.get("reused", False):
         return f"earlier run{'s' if before else ''}, reused"
+    if info.get("command") and not before:
+        return f"ran on its own ({info['command']})"
     return f"{_seconds(before)} of it before it stopped" if before else ""
 
 
-#: A stage record's fields `stage_time_note` words, and fit's bookkeeping (the stage's key,
-#: the options it reads, result digests, files, export record, done flag: run.json keeps
-#: them; a stage in the table ran): "reads = 6e3b…" and "reused = True" were the details.
-_STAGE_FIELDS_SAID = ("seconds", "reused", "interrupted_seconds", "key", "reads", "digests",
-                      "done", "files", "record")
+#: A stage record's fields `stage_time_note` words (the command that ran it on its own too),
+#: and fit's bookkeeping (the stage's key, the options it reads, result digests, files,
+#: export record, done flag: run.json keeps them; a stage in the table ran): "reads = 6e3b…"
+#: and "reused = True" were the details.
+_STAGE_FIELDS_SAID = ("seconds", "reused", "interrupted_seconds", "command", "key", "reads",
+                      "digests", "done", "files", "record")
 
 
 def _stages_section(files) -> Section:
@@ -83,7 +87,8 @@ def _stages_section(files) -> Section:
     stages = files.meta.get("stages") or {}
     if not stages:
         return sec.add(_meta_missing(files) or Inline(
-            "run.json records no stage timings (", Code("hubensemble fit"), " records them)."))
+            "run.json records no stage timings (each stage records its own as it ends; a "
+            "run of a hubensemble before 2026-12-06: only ", Code("hubensemble fit"), ")."))
     rows, total = [], 0.0
     for name, info in fit_order(stages):
         info = info if isinstance(info, dict) else {"seconds": info}
