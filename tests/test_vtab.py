@@ -678,3 +678,77 @@ def test_a_stopped_run_s_tables_name_the_tasks_it_did_not_reach(tmp_path, monkey
     table = vtab.format_table(report)
     assert "tasks done          1/2          1/1          0/1" in table
     assert "not run: camelyon (the run stopped before it; run the same command again" in table
+
+
+_TWO_VERSIONS = []
+
+
+def _two_versions(module):
+    """tests/tfds_builders' VtabPhotos at version 1.0.0 that also reads 0.9.0 (as kitti
+    reads 3.1.0 to 3.3.0), defined once per process (tfds registers a class by its name)."""
+    import tensorflow_datasets as tfds
+
+    if not _TWO_VERSIONS:
+        class VtabPhotosTwoVersions(module.VtabPhotos):
+            __module__ = module.__name__  # tfds reads its package's resources
+            SUPPORTED_VERSIONS = [tfds.core.Version("0.9.0")]
+
+        _TWO_VERSIONS.append(VtabPhotosTwoVersions)
+    return _TWO_VERSIONS[0]
+
+
+def test_an_unprepared_data_set_is_said_once_and_a_half_copied_folder_is_named(
+        tmp_path, caplog, monkeypatch):
+    """`--tasks kitti` on data that is not prepared printed tfds' (absl's) "Variant folder
+    …/kitti/3.1.0 has no dataset_info.json" six times (three versions, two opens) before
+    the runner's own "not prepared" error. They are kept off the log; a version folder that
+    exists without the file (a copy or a build that did not finish), where tfds' words were
+    the clue, is named once: in the error, or, when another version is prepared, in one
+    warning."""
+    import dataclasses
+    import logging
+    import re
+
+    import tfds_builders as module
+
+    from hubensemble.errors import DataError
+
+    def variant_lines():
+        return [r for r in caplog.records if "Variant folder" in r.getMessage()]
+
+    data = tmp_path / "data"
+    data.mkdir()
+    caplog.set_level(logging.WARNING)
+    with pytest.raises(DataError, match=r"^kitti: tfds kitti \(version 3\.1\.0 or 3\.2\.0 or "
+                                        r"3\.3\.0\) is not prepared in .*`$"):
+        vtab.load_vtab_task(vtab.TASKS["kitti"], str(data))
+    assert variant_lines() == []
+    half = data / "kitti" / "3.2.0"
+    half.mkdir(parents=True)
+    (half / "kitti-train.tfrecord-00000-of-00001").write_bytes(b"half")
+    with pytest.raises(DataError, match=rf"`; {re.escape(str(half))} exists but has no "
+                                        r"dataset_info\.json: a copy or a build that did not "
+                                        r"finish \(copy the whole folder again, or rebuild "
+                                        r"it\)$"):
+        vtab.load_vtab_task(vtab.TASKS["kitti"], str(data))
+    assert variant_lines() == []
+    # A half-copied version tried before the prepared one: one warning, the prepared one read.
+    builder = _two_versions(module)(data_dir=str(data))
+    builder.download_and_prepare()
+    name = builder.name
+    old = data / name / "0.9.0"
+    old.mkdir()
+    (old / f"{name}-train.tfrecord-00000-of-00001").write_bytes(b"half")
+    task = dataclasses.replace(vtab.TASKS["dtd"], name=name, tfds_name=name,
+                               versions=("0.9.0", "1.0.0"), num_classes=3, min_per_class=1,
+                               class_names=None)
+    monkeypatch.setattr(vtab, "TRAIN_EXAMPLES", 6)
+    monkeypatch.setattr(vtab, "VAL_EXAMPLES", 3)
+    caplog.clear()
+    for _ in range(2):
+        got, info = vtab.load_vtab_task(task, str(data))
+        assert info["tfds"] == f"{name}:1.0.0" and len(got.train) == 6
+    said = [r.getMessage() for r in caplog.records if str(old) in r.getMessage()]
+    assert said == [f"{name}: tfds folder {old} has no dataset_info.json (a copy or a "
+                    f"build that did not finish?); using {data / name / '1.0.0'}"]
+    assert variant_lines() == []

@@ -107,26 +107,82 @@ def vtab_splits(task: VtabTask, train_size: int | None = None) -> dict[str, str]
 # --------------------------------------------------------------------------- data
 
 
+class _VariantNotes(logging.Filter):
+    """Keeps tfds' "Variant folder F has no dataset_info.json" (or features.json, or "has
+    invalid version") warnings off absl's log while `_builder` opens a data set, as
+    [(folder, what it lacks)] of the folders that exist: tfds says one for every version
+    it looks for, so an unprepared kitti printed six before the runner's own "not prepared"
+    error; a folder that exists without the file (a copy or build that did not finish) is
+    the clue, which `_half_copied` says once instead."""
+
+    def __init__(self):
+        super().__init__()
+        self.folders: list[tuple[str, str]] = []
+
+    def filter(self, record):
+        if not str(record.msg).startswith("Variant folder %s has "):
+            return True
+        args = tuple(record.args or ())
+        if args and os.path.isdir(str(args[0])):
+            lacks = (f"no {args[1]}" if "has no" in record.msg and len(args) > 1
+                     else "an invalid version name")
+            if (str(args[0]), lacks) not in self.folders:
+                self.folders.append((str(args[0]), lacks))
+        return False
+
+
+#: {(tfds spec, data dir): [(folder, what it lacks)]}: the version folders of a data set that
+#: exist but that tfds cannot read (`_VariantNotes`), as `_builder` last found them.
+_HALF_COPIED: dict[tuple, list[tuple[str, str]]] = {}
+#: The folders `_half_copied` warned of, so each is said once per process.
+_SAID_HALF: set = set()
+
+
+def _half_copied(task: VtabTask, data_dir) -> str:
+    """"; FOLDER exists but has no dataset_info.json: …" for each version folder of `task`'s
+    data set that exists without what tfds needs to read it (`_VariantNotes`), else ""."""
+    folders = _HALF_COPIED.get((task.tfds_spec, data_dir)) or []
+    return "".join(f"; {folder} exists but has {lacks}: a copy or a build that did not "
+                   f"finish (copy the whole folder again, or rebuild it)"
+                   for folder, lacks in folders)
+
+
 def _builder(task: VtabTask, data_dir):
     """The tfds builder of the first of `task.versions` prepared in `data_dir` (else the first
-    one tfds can open, whose reading then explains how to prepare it)."""
+    one tfds can open, whose reading then explains how to prepare it). tfds' warnings about
+    version folders it cannot read are kept for the errors (`_VariantNotes`); a folder of a
+    version tried before the prepared one is warned of once."""
     import tensorflow_datasets as tfds
 
     from hubensemble.errors import DataError
 
-    first, problems = None, []
-    for version in task.versions:
-        try:
-            builder = tfds.builder(f"{task.tfds_spec}:{version}", data_dir=data_dir)
-        except Exception as e:  # noqa: BLE001 - tfds raises several types for one problem
-            problems.append(f"{version}: {' '.join(str(e).split())[:200]}")
-            continue
-        if builder.is_prepared():
-            return builder
-        first = first or builder
+    first, builder, problems, notes = None, None, [], _VariantNotes()
+    absl_log = logging.getLogger("absl")
+    absl_log.addFilter(notes)
+    try:
+        for version in task.versions:
+            try:
+                builder = tfds.builder(f"{task.tfds_spec}:{version}", data_dir=data_dir)
+            except Exception as e:  # noqa: BLE001 - tfds raises several types for one problem
+                problems.append(f"{version}: {' '.join(str(e).split())[:200]}")
+                continue
+            if builder.is_prepared():
+                break
+            first, builder = first or builder, None
+    finally:
+        absl_log.removeFilter(notes)
+    _HALF_COPIED[(task.tfds_spec, data_dir)] = notes.folders
+    if builder is not None:
+        for folder, lacks in notes.folders:
+            if folder not in _SAID_HALF:
+                _SAID_HALF.add(folder)
+                log.warning("%s: tfds folder %s has %s (a copy or a build that did not "
+                            "finish?); using %s", task.name, folder, lacks, builder.data_dir)
+        return builder
     if first is None:
         raise DataError(f"{task.name}: tfds cannot open {task.tfds_spec} at version(s) "
-                        f"{', '.join(task.versions)} ({'; '.join(problems)})")
+                        f"{', '.join(task.versions)} ({'; '.join(problems)})"
+                        + _half_copied(task, data_dir))
     return first
 
 
@@ -230,7 +286,8 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
             raise DataError(f"{task.name}: tfds {task.tfds_spec} (version "
                             f"{' or '.join(task.versions)}) is not prepared in "
                             f"{data_dir or 'the default tfds data dir ' + tfds_data_dir()}; "
-                            f"{_prepare_hint(task, data_dir)}") from None
+                            f"{_prepare_hint(task, data_dir)}"
+                            + _half_copied(task, data_dir)) from None
         if not len(labels):
             raise DataError(f"{task.name}: split {split!r} ({key}) is empty")
         bad = (labels < 0) | (labels >= task.num_classes)
