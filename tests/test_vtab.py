@@ -752,3 +752,70 @@ def test_an_unprepared_data_set_is_said_once_and_a_half_copied_folder_is_named(
     assert said == [f"{name}: tfds folder {old} has no dataset_info.json (a copy or a "
                     f"build that did not finish?); using {data / name / '1.0.0'}"]
     assert variant_lines() == []
+
+
+def test_a_task_labelled_by_its_label_feature_records_the_tfds_spec_that_reads_it_again(
+        tmp_path, monkeypatch):
+    """The report said "data spec `vtab:camelyon`", which `evaluate --data` refused as an
+    unknown scheme. A task whose labels are its data set's `label` feature now records the
+    `tfds:` spec, split strings and data dir it was read from (reloadable), checked against
+    the runner's own read: the `tfds:` loader gives the same task (fingerprint) and
+    evaluate's read of the spec (`load_test_set`) the same test images and labels. A task
+    labelled from other features keeps `vtab:NAME`, whose refusal says what it is."""
+    import dataclasses
+
+    import tfds_builders as module
+
+    from hubensemble.data import load_task, load_test_set
+    from hubensemble.errors import DataError
+
+    data = tmp_path / "data"
+    module.VtabPhotos(data_dir=str(data)).download_and_prepare()
+    task = dataclasses.replace(vtab.TASKS["camelyon"], name="vtab_photos",
+                               tfds_name="vtab_photos", versions=("1.0.0",), num_classes=3,
+                               min_per_class=1)
+    monkeypatch.setattr(vtab, "TRAIN_EXAMPLES", 6)
+    monkeypatch.setattr(vtab, "VAL_EXAMPLES", 3)
+    for limit in (None, 2):
+        read, info = vtab.load_vtab_task(task, str(data), test_limit=limit)
+        args = vtab.vtab_data_args(task, info, str(data), test_limit=limit)
+        assert (args.spec, args.reloadable, args.label_key) == (
+            "tfds:vtab_photos:1.0.0", True, "label")
+        assert args.splits == {"train": "train[:6]", "val": "validation[:3]",
+                               "test": "test" if limit is None else "test[:2]"}
+        again = args.load()
+        assert again.fingerprint == read.fingerprint and again.class_names == read.class_names
+        assert (again.synthetic, again.flip) == (read.synthetic, read.flip)
+    # evaluate's read of a tfds: spec takes VTAB-1k's default splits (its test: "test"),
+    # whose train[:800] a builder of 12 examples has not: cut to its size, as the runner's.
+    import hubensemble.data.tfds as tfds_loader
+
+    monkeypatch.setattr(tfds_loader, "VTAB_SPLITS", {
+        "train": "train[:6]", "val": "validation[:3]", "test": "test"})
+    test = load_test_set(args.spec, data_dir=args.data_dir)
+    full, _ = vtab.load_vtab_task(task, str(data))
+    assert test.class_names == full.class_names
+    assert np.array_equal(test.test.labels, full.test.labels)
+    assert all(np.array_equal(a, b) for a, b in zip(test.test.images, full.test.images))
+    # Labels the tfds: loader cannot make (kitti's from its objects): vtab:NAME, not
+    # reloadable, and a refusal that says what it is and what to do.
+    kitti = vtab.vtab_data_args(vtab.TASKS["kitti"], {"splits": info["splits"],
+                                                      "min_per_class": 2,
+                                                      "tfds": "kitti:3.2.0"}, str(data))
+    assert (kitti.spec, kitti.reloadable, kitti.label_key) == ("vtab:kitti", False, "objects")
+    # smallnorb's labels are a feature as stored (tfds: with it as label_key); dsprites'
+    # are grouped values of one (vtab:), as is a --test-limit of a test split that is a slice.
+    norb = {"splits": vtab.vtab_splits(vtab.TASKS["smallnorb.elev"]), "min_per_class": 2,
+            "tfds": "smallnorb:2.0.0"}
+    got = vtab.vtab_data_args(vtab.TASKS["smallnorb.elev"], norb, str(data))
+    assert (got.spec, got.reloadable, got.label_key, got.splits["test"]) == (
+        "tfds:smallnorb:2.0.0", True, "label_elevation", "test[50%:]")
+    assert vtab.vtab_data_args(vtab.TASKS["smallnorb.elev"], norb, test_limit=5).spec == (
+        "vtab:smallnorb.elev")
+    assert vtab.vtab_data_args(vtab.TASKS["dsprites.xpos"], dict(
+        norb, tfds="dsprites:2.0.1")).spec == "vtab:dsprites.xpos"
+    with pytest.raises(DataError, match=r"^unknown data scheme 'vtab' in 'vtab:kitti' "
+                                        r"\(vtab:kitti is how tools/vtab\.py names a VTAB-1k "
+                                        r"task .*`vtab\.load_vtab_task\(vtab\.TASKS\['kitti'\], "
+                                        r"DATA_DIR\)\[0\]`"):
+        load_task("vtab:kitti")

@@ -351,6 +351,49 @@ def _metrics_of(run_dir: Path) -> dict:
             "members": len(ensemble.get("members") or [])}
 
 
+#: The label functions that return one integer feature as stored (`label`, smallnorb's): the
+#: `tfds:` loader reads it so, with that feature as its label_key.
+FEATURE_AS_LABEL = (label, smallnorb_azimuth, smallnorb_elevation)
+
+
+def tfds_splits(task: VtabTask, info: dict, test_limit=None) -> dict | None:
+    """The `tfds:` loader's split strings ({"train", "val", "test"}) that read the examples
+    `load_vtab_task` read for `task` (its `info`), with `task.features[0]` as its label_key,
+    or None when that loader cannot read the task as the runner does: labels a label
+    function makes from other features (clevr, kitti, dsprites: not `FEATURE_AS_LABEL`),
+    pixels scaled (dsprites), class names of the runner's own, or a --test-limit of a test
+    split that is already a slice ("test[50%:]")."""
+    if (task.label_fn not in FEATURE_AS_LABEL or len(task.features) != 1
+            or task.pixel_scale != 1 or task.class_names is not None):
+        return None
+    splits = dict(info["splits"])
+    if test_limit:
+        if "[" in splits["test"]:
+            return None
+        splits["test"] = f"{splits['test']}[:{int(test_limit)}]"  # as the reader's take(N)
+    return splits
+
+
+def vtab_data_args(task: VtabTask, info: dict, data_dir=None, *, test_limit=None):
+    """The DataArgs a task's run records (run.json "data" -> "args"; the report's "data
+    spec"). A task the `tfds:` loader reads as the runner does (`tfds_splits`: its labels
+    are one tfds feature as stored) records that loader's spec, `tfds:NAME[/CONFIG]:VERSION`
+    with its split strings and data dir, reloadable: `evaluate --data` takes it, and the
+    stage commands load it again (and compare its fingerprint). Any other records
+    `vtab:TASK`, not reloadable: a name for people, which no command loads (docs/vtab.md
+    §3; `data.specs.parse_spec` says so when it is passed)."""
+    from hubensemble.rundir import DataArgs
+
+    kept = dict(data_dir=data_dir, image_key=task.image_key, synthetic=task.synthetic,
+                flip=task.flip, min_per_class=info["min_per_class"])
+    splits = tfds_splits(task, info, test_limit)
+    if splits is not None:
+        return DataArgs(spec=f"tfds:{info['tfds']}", splits=splits,
+                        label_key=task.features[0], **kept)
+    return DataArgs(spec=f"vtab:{task.name}", splits=info["splits"],
+                    label_key=",".join(task.features), reloadable=False, **kept)
+
+
 def run_task(task: VtabTask, catalogue, out: Path, *, data_dir=None, options=None,
              restart=False, test_limit=None, min_per_class=None, progress=True,
              cache_dir=None, use_cache=True) -> dict:
@@ -362,7 +405,6 @@ def run_task(task: VtabTask, catalogue, out: Path, *, data_dir=None, options=Non
     from hubensemble.fileio import atomic_write_json
     from hubensemble.pipeline import FitOptions, fit
     from hubensemble.rank import catalogue_fingerprint
-    from hubensemble.rundir import DataArgs
 
     options = options or FitOptions()
     data_dir = os.path.expanduser(data_dir) if data_dir else None
@@ -386,10 +428,7 @@ def run_task(task: VtabTask, catalogue, out: Path, *, data_dir=None, options=Non
         print(f"vtab: {task.name}: loading tfds {task.tfds_spec}", file=sys.stderr)
     data, info = load_vtab_task(task, data_dir, test_limit=test_limit,
                                 min_per_class=min_per_class, progress=progress)
-    data_args = DataArgs(spec=f"vtab:{task.name}", data_dir=data_dir, splits=info["splits"],
-                         label_key=",".join(task.features), image_key=task.image_key,
-                         reloadable=False, synthetic=task.synthetic, flip=task.flip,
-                         min_per_class=info["min_per_class"])
+    data_args = vtab_data_args(task, info, data_dir, test_limit=test_limit)
     # fit says the data's summary (stderr with progress, and RUN/log.txt): not said here too.
     fit(specs, data, run_dir, data_args=data_args, restart=restart, progress=progress,
         cache_dir=cache_dir, use_cache=use_cache, options=options)

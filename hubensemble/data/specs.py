@@ -77,6 +77,15 @@ def parse_spec(spec: str) -> tuple[str, str]:
     if scheme.lower() not in SCHEMES:
         close = closest_name(scheme, SCHEMES)  # `foldr:DIR` was told the schemes alone
         hint = f" (did you mean {close}:{rest}?)" if close else ""
+        if scheme.lower() == "vtab":  # a VTAB run's record and report name its data so
+            hint = (f" (vtab:{rest} is how tools/vtab.py names a VTAB-1k task in a run's "
+                    "record and report: no data spec loads it. A task labelled by one feature "
+                    "of its tfds data set as stored is the tfds: spec OUT/vtab.json records as "
+                    "its \"tfds\" (e.g. tfds:patch_camelyon:2.0.0, with --data-dir; runs "
+                    "made now record it so); one whose labels the runner makes from other "
+                    "features (clevr, dsprites, kitti) is passed from Python, "
+                    f"`vtab.load_vtab_task(vtab.TASKS['{rest}'], DATA_DIR)[0]` with tools/ "
+                    "on sys.path, e.g. to hubensemble.evaluate_model: docs/vtab.md, 3. Run)")
         raise _unknown_spec(spec, f"unknown data scheme {scheme!r} in {spec!r}{hint}")
     return scheme.lower(), rest
 
