@@ -195,7 +195,11 @@ OPTIONS: tuple[Option, ...] = (
          "candidates on the frozen embeddings of each selected module at its own resolution, "
          "4 L2 strengths; A+B runs two sweeps into one candidate pool (e.g. default+probe)",
          "tune", ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
-         metavar="SWEEP", validator=sweep_parts),
+         metavar="SWEEP", validator=sweep_parts,
+         # A plain `tune --run RUN` resumes the run's own sweep (sweepwords.resumed_call), as
+         # run_tune(sweep=None) does: "default" ran 8 other trials on a probe run.
+         variants={"tune": {"default": None, "default_text": "the run's: that of its last "
+                                                             "tune (run.json), else default"}}),
     _opt("batchnorm", str, "auto",
          "how a module runs while it fine-tunes: train (batch statistics, moving averages "
          "updated), inference (BatchNorm frozen in inference mode while the weights train, as "

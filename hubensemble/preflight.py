@@ -245,8 +245,9 @@ def check_inputs(args) -> None:
     one class; evaluate: a test set; a tfds-only flag typed for other data; DataError), an
     output inside the image folder read (`check_outputs_outside_data`; DataError),
     --catalogue files (CatalogueError naming file:line), a --budget too small for the
-    --sweep, a run folder Keras Tuner cannot reach (`formats.check_tuner_folder`), fit's
-    export folder, --strategy's needs, --modules the catalogue lacks (HubensembleError).
+    --sweep (tune's without one: the run's, `sweepwords.resumed_call`), a run folder Keras
+    Tuner cannot reach (`formats.check_tuner_folder`), fit's export folder, --strategy's
+    needs, --modules the catalogue lacks (HubensembleError).
     Sets `args.specs` to the loaded catalogue entries when --catalogue is given (the demo's:
     its shipped catalogue). Warns (once the run's log is open: `check_run`) when the
     command's stage may need more memory than the process may use
@@ -257,6 +258,7 @@ def check_inputs(args) -> None:
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import TFDS_ONLY, check_spec
     from hubensemble.sweeps import check_budget
+    from hubensemble.sweepwords import resumed_call
 
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     run_dir = getattr(args, "run", None) or getattr(args, "out", None)
@@ -271,12 +273,16 @@ def check_inputs(args) -> None:
         args.specs = load_catalogues(args.catalogue)
     elif args.command == "demo":  # its entries, for --modules: before the zoo's minutes
         args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
-    if getattr(args, "sweep", None):
-        check_budget(args.sweep, args.budget)
+    sweep = getattr(args, "sweep", None)
+    if sweep is None and args.command == "tune" and getattr(args, "run", None):
+        sweep, budget, _, _ = resumed_call(args.run, args.budget, args.modules)  # the run's
+    else:
+        budget = getattr(args, "budget", None)
+    if sweep:
+        check_budget(sweep, budget)
         run_dir = getattr(args, "run", None) or getattr(args, "out", None)  # tune's, fit's
         if run_dir:  # a name Keras Tuner cannot reach: not after fit's rank
-            check_tuner_folder(run_dir, args.sweep,
-                               None if getattr(args, "run", None) else "--out")
+            check_tuner_folder(run_dir, sweep, None if getattr(args, "run", None) else "--out")
     if getattr(args, "export", None) or args.command in ("fit", "demo"):  # not after the sweep
         check_export_target(args.export or os.path.join(args.out, "export"),
                             "--export" if args.export else "--out", run_dir=args.out)

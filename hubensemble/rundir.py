@@ -608,8 +608,12 @@ def lock_command(args) -> str | None:
 def lock_member(args) -> tuple[str | None, dict | None]:
     """(tuner id, record) of a parsed `tune` command line taking part in a chief/worker
     sweep (--tuner-id, --oracle or $KERASTUNER_*: `sweeplock.sweep_member`), which holds its
-    sweep lock (`Run.lock`'s `member`, `record`), not the run's; (None, None) otherwise."""
+    sweep lock (`Run.lock`'s `member`, `record`), not the run's; (None, None) otherwise.
+    Without --sweep (tune's default, None) the record names the sweep, --budget and --modules
+    the stage resumes (`sweepwords.resumed_call`: the run's recorded ones, else default),
+    which a worker's plan before TensorFlow and the words of a running sweep read."""
     from hubensemble.sweeplock import member_record, sweep_member
+    from hubensemble.sweepwords import resumed_call
 
     if args.command != "tune":
         return None, None
@@ -617,8 +621,11 @@ def lock_member(args) -> tuple[str | None, dict | None]:
     if member is None:
         return None, None
     plan = {key: getattr(args, key, None) for key in ("budget", "seed", "profile", "modules")}
-    return member, member_record(getattr(args, "sweep", None), getattr(args, "oracle", None),
-                                 plan)
+    sweep = getattr(args, "sweep", None)
+    if sweep is None:
+        sweep, plan["budget"], plan["modules"], _ = resumed_call(args.run, plan["budget"],
+                                                                 plan["modules"])
+    return member, member_record(sweep, getattr(args, "oracle", None), plan)
 
 
 def is_run(path):

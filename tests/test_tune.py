@@ -2661,3 +2661,37 @@ def test_a_sweep_stopped_by_its_failures_names_its_own_sweep_to_run_again(
     assert str(e.value).endswith(
         f"and call run_tune(run_dir={str(run.path)!r}, sweep='combined', budget=3, "
         "profile='quick') again"), e.value
+
+
+def test_the_command_lines_tune_without_a_sweep_resumes_the_runs_own(tmp_path, modules, digits,
+                                                                     in_process):
+    """`hubensemble tune --run RUN` (no --sweep) on a probe run whose sweep stopped ran the
+    default sweep: --sweep's default was "default" on the command line, where run_tune(sweep=
+    None) resumes the run's own. It resumes the probe sweep with its recorded --budget and
+    --modules, says so, and trains no other trial; a chief/worker process's lock record names
+    that sweep; fit keeps "default". Fails before: default-* trials, no resuming line."""
+    from hubensemble.cli import build_parser
+    from hubensemble.rundir import lock_member
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    tune.run_tune(run.path, sweep="probe", modules=["gen_a"], budget=4, profile="quick",
+                  strategy="cpu", task=digits, progress=False)
+    done = sorted(candidates(run))
+    shutil.rmtree(run.candidates / done[1])  # the sweep stopped before its second trial
+    code, out, err = in_process("tune", "--run", run.path, "--profile", "quick", "--strategy",
+                                "cpu")
+    assert code == 0, err
+    assert ("resuming sweep probe with --budget 4, --modules gen_a (from run.json; --sweep "
+            "chooses another)") in err.splitlines(), err
+    assert sorted(candidates(run)) == done
+    args = build_parser().parse_args(["tune", "--run", str(run.path), "--tuner-id", "tuner0",
+                                      "--oracle", "127.0.0.1:1"])
+    member, record = lock_member(args)
+    assert (member, record["sweep"], record["plan"]["budget"], record["plan"]["modules"]) == (
+        "tuner0", "probe", 4, ["gen_a"])
+    fit = build_parser().parse_args(["fit", "--catalogue", "c.yaml", "--data", "sklearn:digits",
+                                     "--out", str(tmp_path / "fit")])
+    assert fit.sweep == "default"
+    code, help_text, _ = in_process("tune", "--help")
+    assert "(default: the run's: that of its last tune (run.json), else default)" in " ".join(
+        help_text.split()), help_text
