@@ -241,6 +241,7 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
     from hubensemble.formats import CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR
     from hubensemble.rank import load_ranking
     from hubensemble.rank.reuse import ranking_changes
+    from hubensemble.sweepwords import sweep_command
     from hubensemble.terminal import say
 
     later = [n for n in (CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR)
@@ -254,7 +255,7 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
             f"({', '.join(later)}): fit goes on from a ranking alone, not from a sweep or "
             f"ensemble it did not run. Go on with the "
             f"{option_word('stage commands', 'stage functions')} "
-            f"({command_words('tune', run.path)}, then {command_words('ensemble')} and "
+            f"({sweep_command(run.path)}, then {command_words('ensemble')} and "
             f"{command_words('export')}), "
             f"{_new_or_restart('to discard them')}")
     ranking = load_ranking(run.path)

@@ -211,14 +211,19 @@ class Run(RunLabels, RunExports):
     def coverage(self, class_names=None):
         """{split: split_coverage(...)} for each split with a RUN/labels/<split>.npy, with the
         class names of run.json (or `class_names`; without either, the labels' numbers up to
-        the largest label). RunError when a labels file is unreadable."""
+        the largest label). RunError when a labels file is unreadable, naming the tune command
+        that writes it again: the run's sweep with its recorded options
+        (`sweepwords.sweep_command`)."""
+        from hubensemble.lockwords import call_verb
+        from hubensemble.sweepwords import sweep_command
+
         labels = {}
         for split in LABEL_SPLITS:
             try:
                 y = self.labels_of(split)
             except (OSError, ValueError) as e:
                 raise RunError(f"{self.labels / f'{split}.npy'} is unreadable ({e}); "
-                               f"{run_words('tune', self.path)} to write it again")
+                               f"{call_verb()} {sweep_command(self.path)} to write it again")
             if y is not None:
                 labels[split] = y
         names = class_names or self.class_names()

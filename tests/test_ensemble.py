@@ -1206,3 +1206,26 @@ def test_only_hyperparameters_edited_or_damaged_keep_a_candidate_from_selection(
     assert [c.trial for c in cands] == ["trial_0", "trial_5", "trial_20"]
     assert [t for t, _ in skipped] == ["trial_10", "trial_15"]
     assert "lr must be a number (got 'x')" in dict(skipped)["trial_10"]
+
+
+def test_the_reports_candidate_list_is_of_the_runs_class_count_as_ensembles_pool(tmp_path):
+    """The report read the pool by the candidates' vote (load_pool without n_classes): two
+    candidates of another task (4 classes) were listed as the run's candidates and its own
+    (3 classes, run.json's) as skipped, where ensemble selects from the run's own. It reads
+    ensemble's pool (ensemble.load_candidates, the run's class count). Fails before: the
+    report listed trial_0 and trial_2."""
+    from hubensemble.report.runfiles import load_run
+
+    rng = np.random.default_rng(7)
+    run = tmp_path / "run"
+    y_val = rng.integers(0, 3, 24)
+    fileio.atomic_save_npy(run / "labels" / "val.npy", y_val)
+    Run(run).update(data={"task": {"num_classes": 3, "class_names": ["a", "b", "c"]}})
+    own = random_probs(rng, 1, 24, 3, y_val)[0]
+    foreign = random_probs(rng, 2, 24, 4, y_val)
+    for trial, probs in (("trial_0", foreign[0]), ("trial_1", own), ("trial_2", foreign[1])):
+        write_candidate(str(run), trial, probs)
+    files = load_run(run)
+    assert [c.trial for c in files.candidates] == ["trial_1"]
+    assert [t for t, _ in files.skipped] == ["trial_0", "trial_2"]
+    assert [c.trial for c in files.candidates] == [c.trial for c in load_candidates(run)[0]]

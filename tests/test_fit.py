@@ -601,7 +601,8 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
     """rank, look at the ranking, then fit on the same folder: fit refused the folder ("holds
     results of stage commands run outside `fit`", said nowhere). It goes on from a ranking
     it would write the same, names the rank options that differ otherwise, and still refuses
-    later stages' results that no fit made, naming the commands that go on from them."""
+    later stages' results that no fit made, naming the commands that go on from them: tune's
+    with the run's own sweep and options (a plain tune ran the default sweep)."""
     out = tmp_path / "run"
     code, _, err = in_process("rank", "-q", "--catalogue", catalogue, "--data",
                               "sklearn:digits", "--out", out, "--profile", "quick",
@@ -643,7 +644,8 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
             f"{out} holds results of stage commands run outside `fit` (candidates, cost.json, "
             "ensemble.json, export): fit goes on from a ranking alone, not from a sweep or "
             "ensemble it did not run. Go on with the stage functions (run_tune(run_dir="
-            f"{str(out)!r}), then run_ensemble() and export_ensemble())")):
+            f"{str(out)!r}, sweep='default', profile='quick'), then run_ensemble() and "
+            "export_ensemble())")):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
 
 

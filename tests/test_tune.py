@@ -2695,3 +2695,20 @@ def test_the_command_lines_tune_without_a_sweep_resumes_the_runs_own(tmp_path, m
     code, help_text, _ = in_process("tune", "--help")
     assert "(default: the run's: that of its last tune (run.json), else default)" in " ".join(
         help_text.split()), help_text
+
+
+def test_an_unreadable_labels_file_names_the_runs_own_sweep_to_write_it_again(tmp_path):
+    """Run.coverage's refusal of a damaged RUN/labels/val.npy said "run `hubensemble tune
+    --run RUN`": a plain tune ran the default sweep in the versions that read these words. It
+    names the run's sweep with its recorded options (sweepwords.sweep_command). Fails before:
+    the plain command."""
+    run = tmp_path / "run"
+    quick = get_profile("quick").to_json()
+    atomic_write_json(run / "run.json", {"tune": {
+        "call_sweep": "probe", "sweeps": {"probe": {"budget": 4, "seed": 0, "profile": quick}}}})
+    (run / "labels").mkdir()
+    (run / "labels" / "val.npy").write_bytes(b"not a numpy file")
+    with command_line(), pytest.raises(RunError) as e:
+        Run(run).coverage()
+    assert str(e.value).endswith(f"; run `hubensemble tune --run {run} --sweep probe --budget 4 "
+                                 "--profile quick` to write it again"), e.value

@@ -485,8 +485,10 @@ def _load_candidates(files: RunFiles, folder: Path) -> None:
         files.candidates_note = note(e)
         files.problems.append(files.candidates_note)
     else:
-        files.candidates, skipped = candidate.load_pool(
-            folder, n_val=None if files.y_val is None else len(files.y_val),
+        # ensemble's pool, of the class count run.json records (`ensemble.run_classes`),
+        # not a vote of the candidates: another task's majority listed in place of the run's.
+        files.candidates, skipped = ens.load_candidates(
+            files.path, n_val=None if files.y_val is None else len(files.y_val),
             n_test=None if files.y_test is None else len(files.y_test))
         failed_ids = {r["trial"] for r in files.failed}
         files.skipped = [(t, r) for t, r in skipped if t not in failed_ids]
