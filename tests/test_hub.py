@@ -1591,3 +1591,28 @@ def test_a_savedmodel_of_several_signatures_lists_them_so_that_one_name_reads_as
     assert e.value.stage == "savedmodel"
     assert ("the SavedModel has no __call__ and several signatures (signatures: 'a, b', 'c'); "
             "set signature: on its catalogue entry to one of them") in str(e.value), e.value
+
+
+def test_a_folder_of_several_modules_or_a_missing_path_says_what_to_write(tiny_module, tmp_path):
+    """rank (and `catalogue add`) of a folder holding several modules said only "no
+    saved_model.pb in DIR (nor …)", where `catalogue validate` names them
+    (`localfiles.modules_inside`); a missing local path was "[savedmodel] …: FileNotFoundError:
+    P does not exist (check the path)", its note followed by a second tail. Now the modules
+    found, and stage "local path" with one way on."""
+    import shutil
+
+    shutil.copytree(tiny_module, tmp_path / "many" / "a")
+    (tmp_path / "many" / "b.keras").write_bytes(b"not read")
+    with pytest.raises(ModuleLoadError) as e:
+        load_module(str(tmp_path / "many"), name="many")
+    assert e.value.stage == "savedmodel"
+    assert str(e.value).endswith(
+        "metadata.json); 2 modules are in it (a/, b.keras), not one: write the one you mean "
+        f"as the handle, e.g. handle: '{tmp_path / 'many' / 'a'}'"), e.value
+    for written, tail in (("gone", "; check the path"),
+                          ("$HUBENSEMBLE_NOT_SET_327/m", " (`$HUBENSEMBLE_NOT_SET_327` is part")):
+        with pytest.raises(ModuleLoadError) as e:
+            load_module(str(tmp_path / written), name="ghost")
+        assert e.value.stage == "local path", e.value
+        assert e.value.message.startswith(f"{tmp_path / written} does not exist{tail}"), e.value
+        assert "FileNotFoundError" not in str(e.value) and str(e.value).count("check the") <= 1

@@ -259,7 +259,7 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
 
     reasons = {r["name"]: r["reason"] for r in failed}
     stages = {r["name"]: r["stage"] for r in failed}
-    assert stages == {"ghost": "savedmodel", "unsafe": "unsafe", "conv4d": "output",
+    assert stages == {"ghost": "local path", "unsafe": "unsafe", "conv4d": "output",
                       "nan": "output", "truncated": "savedmodel", "fixed-no-size": "input"}
     assert "does not exist" in reasons["ghost"]
     assert "ReadFile" in reasons["unsafe"] and "trust" in reasons["unsafe"]
@@ -439,10 +439,10 @@ def test_failures_name_their_catalogue_entry(task, good, tmp_path, caplog):
         result = ranked(specs, task, tmp_path / "run")
     where = f"{cat}:4"
     assert result.row("gone")["source"] == where and result.row("fine")["source"] == f"{cat}:2"
-    assert f"module gone ({where}) failed: [savedmodel]" in caplog.text
-    assert f"  failed gone ({where}): [savedmodel] module 'gone'" in result.summary()
+    assert f"module gone ({where}) failed: [local path]" in caplog.text
+    assert f"  failed gone ({where}): [local path] module 'gone'" in result.summary()
     assert rank.load_ranking(tmp_path / "run").row("gone")["source"] == where  # kept in JSON
-    with pytest.raises(HubensembleError, match=re.escape(f"\n  gone ({where}): [savedmodel]")):
+    with pytest.raises(HubensembleError, match=re.escape(f"\n  gone ({where}): [local path]")):
         ranked(specs[1:], task, tmp_path / "none")
 
 

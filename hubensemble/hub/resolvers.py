@@ -36,7 +36,8 @@ from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # no
                                 machine_error, read_json)
 # local_source, extract_archive: also re-exported (hubensemble.hub's callers, the tests).
 from hubensemble.handles import (KERAS_FILE_SUFFIXES, file_not_module, handle_kind,
-                                 inner_module, keras_file_problem, local_source)
+                                 keras_file_problem, local_source)
+from hubensemble.localfiles import modules_inside
 # What a catalogue's sha256 pins for a local module (`pinned_sha256`, …):
 # hubensemble.modulefiles, TensorFlow-free, as `catalogue validate` reads them too.
 from hubensemble.modulefiles import (PRESET_WEIGHTS, pinned_file,  # noqa: F401
@@ -53,7 +54,7 @@ from hubensemble.hub.hosts import (kaggle_authorization, kaggle_download_url,  #
                                    status_hint)
 from hubensemble.environment import seconds_from_environment
 from hubensemble.terminal import download_bar
-from hubensemble.text import escaped, names_listed, value_to_write
+from hubensemble.text import escaped, names_listed
 from hubensemble.winpaths import windows_form
 # Where downloads are kept (cachefolder.py).
 from hubensemble.hub.cachefolder import (_drop_cache, _drop_dead_download_lock, _sidecar,
@@ -272,8 +273,10 @@ class LocalResolver:
     """Local paths and ``file://`` URLs, read in place: SavedModel folders, Keras model files
     (.keras, .h5) and keras-hub preset folders.
 
-    Raises FileNotFoundError for a missing path and ModuleLoadError(stage="savedmodel") for
-    another kind of file (an archive must be unpacked first).
+    Raises ModuleLoadError(stage="local path") for a missing path (what the path written
+    means when it is not what was meant: `catalogue_urls.variables_note`, a Windows form) and
+    ModuleLoadError(stage="savedmodel") for another kind of file (an archive must be unpacked
+    first).
     """
 
     def is_supported(self, handle):
@@ -283,9 +286,13 @@ class LocalResolver:
     def __call__(self, handle):
         path = handle[len("file://"):] if handle.startswith("file://") else handle
         if not os.path.exists(path):
+            # Stage "local path", said once: it was a FileNotFoundError reclassified as
+            # "[savedmodel] …: FileNotFoundError: P does not exist (note) (check the path)".
             form = windows_form(path)  # a catalogue written for Windows (handles.stored_handle)
-            raise FileNotFoundError(f"{path} " + (form.advice(escape=False) if form else
-                                                  "does not exist" + variables_note(path)))
+            note = variables_note(path)
+            raise ModuleLoadError(f"{path} " + (form.advice(escape=False) if form else
+                                                "does not exist" + (note or "; check the path")),
+                                  handle=handle, stage="local path")
         if not os.path.isdir(path) and not path.lower().endswith(KERAS_FILE_SUFFIXES):
             raise ModuleLoadError(file_not_module(path), handle=handle, stage="savedmodel")
         return path
@@ -459,10 +466,12 @@ def resolve(handle, *, name=None, sha256=None):
     model.weights.json and shards: `pinned_sha256`). Raises
     ModuleLoadError naming ``name`` and ``handle`` with its stage: "handle" (no resolver for
     the prefix), "network", "archive", "checksum" (a mismatch; a downloaded module that
-    fails is removed from the cache), "savedmodel" (missing path, or none of the three kinds
-    of module), or whatever stage a plug-in resolver raises; raises OSError (its errno
-    ENOSPC, EDQUOT or EFBIG: `full_disk`) naming ``handle`` and the file when the download
-    found no room on the disk, which is neither the module's fault nor the network's.
+    fails is removed from the cache), "local path" (a missing path), "savedmodel" (none of
+    the three kinds of module; for a folder that holds some, which ones:
+    `localfiles.modules_inside`, `catalogue validate`'s words), or whatever stage a plug-in
+    resolver raises; raises OSError (its errno ENOSPC, EDQUOT or EFBIG: `full_disk`) naming
+    ``handle`` and the file when the download found no room on the disk, which is neither
+    the module's fault nor the network's.
     """
     impl = resolver_for(handle)
     if sha256 and isinstance(impl, (ArchiveResolver, RemoteCopyResolver)):
@@ -494,9 +503,8 @@ def resolve(handle, *, name=None, sha256=None):
         if isinstance(impl, (ArchiveResolver, RemoteCopyResolver)):
             # Not kept: the next run fetches it again (once fixed), not this copy forever.
             why = _downloaded_without_module(path, impl, handle)
-        elif inner_module(path):  # TF Serving's m/1/saved_model.pb: one level too high
-            why += (f"; the module is in its folder {inner_module(path)}/: "
-                    f"{value_to_write('handle', os.path.join(path, inner_module(path)))}")
+        else:  # TF Serving's m/1/saved_model.pb, or a folder of several modules: validate's
+            why += modules_inside(path)  # words, the one meant or each found
         raise ModuleLoadError(why, module=name, handle=handle, stage="savedmodel")
     if sha256:
         _verify_checksum(impl, handle, path, sha256.lower(), name)
