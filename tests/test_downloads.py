@@ -37,7 +37,8 @@ class Server:
     `routes[PATH/FILE]` when there is one. A GET with a Range header (listed in `ranges`,
     None without) of an answer 200 with "Accept-Ranges: bytes" gets a 206 of that part, as
     long as its If-Range (if any) is the answer's ETag. Mode "cut" announces the body's length,
-    sends its first half and closes; "huge" announces 10**15 bytes more than it sends."""
+    sends its first half and closes; "huge" announces 10**15 bytes more than it sends;
+    "unsized cut" announces no length, sends the first half and closes."""
 
     def __init__(self):
         self.routes, self.requests, self.resume, self.auth = {}, [], threading.Event(), []
@@ -85,18 +86,19 @@ class Server:
                 for name, value in headers.items():
                     self.send_header(name, value)
                 extra = {"short": 1000, "long": -1000, "huge": 10 ** 15}.get(mode, 0)
-                self.send_header("Content-Length", str(len(body) + extra))
+                if mode != "unsized cut":
+                    self.send_header("Content-Length", str(len(body) + extra))
                 self.end_headers()
                 if mode == "stall":
                     self.wfile.write(body[:len(body) // 2])
                     self.wfile.flush()
                     server.resume.wait(30)
                     body = body[len(body) // 2:]
-                if mode == "cut":
+                if mode in ("cut", "unsized cut"):
                     body = body[:len(body) // 2]
                 self.wfile.write(body)
                 self.wfile.flush()
-                if mode in ("short", "cut", "huge"):
+                if mode in ("short", "cut", "huge", "unsized cut"):
                     self.connection.close()
 
             def log_message(self, *args):
@@ -1171,3 +1173,31 @@ def test_a_plug_in_resolver_that_finds_no_room_says_its_own_file(tmp_path):
         resolvers._REGISTRY.pop("fullplug", None)
     assert err.value.errno == errno.ENOSPC and err.value.filename == where
     assert "TFHUB_CACHE_DIR" not in str(err.value) and "downloaded" not in str(err.value)
+
+
+@pytest.mark.parametrize("suffix", ["tar.gz", "tar.bz2", "tar.xz", "tar"])
+def test_a_gzip_body_cut_off_without_a_content_length_says_to_run_it_again(
+        server, tiny_module, hub_cache, suffix):
+    """A server that announces no length and closes the connection half-way through a
+    .tar.gz is seen only as a gzip stream that ends early: it was said as "the download is
+    not a valid SavedModel tarball", which sent the user to the module, not to a second try.
+    The hint now names the connection too, and the way on, for every compression and a plain
+    tar; nothing half is kept."""
+    from hubensemble.hub.resolvers import resolve
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=f"w:{suffix[4:]}") as tar:
+        for name in sorted(os.listdir(tiny_module)):
+            tar.add(os.path.join(tiny_module, name), arcname=name)
+    tarball = buf.getvalue()
+    url = server.add(f"/m.{suffix}", ok(tarball, "unsized cut"))
+    with pytest.raises(ModuleLoadError) as err:
+        resolve(url)
+    assert err.value.stage == "archive", err.value
+    assert str(err.value).endswith(
+        "(the download is not a valid SavedModel tarball, or the connection closed early: run "
+        "the same command again)"), err.value
+    assert not [p for p in hub_cache.rglob("saved_model.pb")]
+    # Whole, the same tarball is a module: the way on works.
+    server.add(f"/m.{suffix}", ok(tarball))
+    assert os.path.isfile(os.path.join(resolve(url), "saved_model.pb"))

@@ -424,6 +424,22 @@ def classify_resolution_error(exc):
     return "network" if isinstance(exc, OSError) else "archive"
 
 
+def ended_early(error: BaseException) -> bool:
+    """Whether the archive `error` (or an error it was raised from) says its data ended
+    before its end: a compressed stream's EOFError (gzip, bzip2, xz: "Compressed file ended
+    before the end-of-stream marker was reached") or tarfile's "unexpected end of data". A
+    server that announces no Content-Length and closes the connection early gives exactly
+    that, indistinguishable from a file cut short at its source: both are worth a second
+    try."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, EOFError) or "unexpected end of data" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def network_hint(error: BaseException, handle=None) -> str:
     """What to do about a network error, by its kind: an HTTP status that says (`status_hint`:
     401/403 the credentials of `handle`'s host, 404, 429), a whole download past its deadline
@@ -493,7 +509,9 @@ def resolve(handle, *, name=None, sha256=None):
                           "disk)", disk.filename or _cache_folder(impl, handle)) from e
         stage = classify_resolution_error(e)
         hint = {"network": network_hint(e, handle),
-                "archive": "the download is not a valid SavedModel tarball",
+                "archive": "the download is not a valid SavedModel tarball"
+                + (", or the connection closed early: run the same command again"
+                   if ended_early(e) else ""),
                 "savedmodel": "check the path"}.get(stage, "")
         raise ModuleLoadError(f"{type(e).__name__}: {first_line(e)} ({hint})", module=name,
                               handle=handle, stage=stage) from e
