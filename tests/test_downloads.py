@@ -1201,3 +1201,31 @@ def test_a_gzip_body_cut_off_without_a_content_length_says_to_run_it_again(
     # Whole, the same tarball is a module: the way on works.
     server.add(f"/m.{suffix}", ok(tarball))
     assert os.path.isfile(os.path.join(resolve(url), "saved_model.pb"))
+
+
+def test_a_full_disk_while_the_batchnorm_policy_is_decided_stops_the_tune(
+        server, tarball, hub_cache, file_size_limit, caplog):
+    """tune's "auto" BatchNorm policy locates (downloads) each module first; a full disk
+    there was caught with every OSError and logged as the module's "cannot read its
+    variables to decide its BatchNorm policy (…); using train", and the tune went on. It is
+    the machine's error (`fileio.machine_error`): raised, naming the handle and the file; a
+    module that is only missing still gets "train"."""
+    import errno
+
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.tune.stage import module_batchnorm
+
+    url = server.add("/m.tar.gz", ok(tarball))
+    file_size_limit(4096)
+    try:
+        with caplog.at_level(logging.WARNING), pytest.raises(OSError) as err:
+            module_batchnorm(ModuleSpec(name="m", handle=url), "auto")
+    finally:
+        file_size_limit(-1)
+    assert not isinstance(err.value, ModuleLoadError) and err.value.errno == errno.EFBIG
+    assert url in str(err.value) and str(hub_cache) in err.value.filename, err.value
+    assert "using train" not in caplog.text
+    missing = ModuleSpec(name="gone", handle=str(hub_cache.parent / "gone"))
+    with caplog.at_level(logging.WARNING):
+        assert module_batchnorm(missing, "auto") == ("train", None)
+    assert "module gone: cannot read its variables" in caplog.text

@@ -309,8 +309,11 @@ def module_batchnorm(spec: ModuleSpec, policy: str) -> tuple[str, str | None]:
     (resolved, verified, scanned) and its variable names read from saved_model.pb without
     loading it; a Keras file, application or preset is opened through the module runtime to
     list its variables. One that cannot be located or opened gets "train" (its trials will
-    fail with the reason)."""
+    fail with the reason). Raises the OSError of the machine (`fileio.machine_error`: no
+    room on the disk, a quota, a file too large) met while locating it (its download): it
+    was logged as the module's "cannot read its variables … using train"."""
     from hubensemble.errors import ModuleLoadError
+    from hubensemble.fileio import machine_error
     from hubensemble.hub import ModuleRuntime, locate_spec
     from hubensemble.hub.layer import resolve_batchnorm, saved_model_variable_names
 
@@ -325,6 +328,11 @@ def module_batchnorm(spec: ModuleSpec, policy: str) -> tuple[str, str | None]:
             names = [getattr(v, "path", None) or v.name for v in runtime.variables]
             del runtime
     except (ModuleLoadError, OSError, ValueError) as e:
+        disk = machine_error(e)  # a full disk or quota while it downloaded: the machine's,
+        if disk is e:  # not the module's, and its trials would meet it again
+            raise
+        if disk is not None:
+            raise disk from e
         log.warning("module %s: cannot read its variables to decide its BatchNorm policy (%s); "
                     "using train", spec.name, e)
         return "train", None
