@@ -551,7 +551,9 @@ def _after_redo(candidates_dir) -> str:
                else record.get("path"))
     except (OSError, ValueError, AttributeError, TypeError):  # unreadable: ensemble alone
         out = None
-    words = f", then {command_words('ensemble', run)}"
+    from hubensemble.sweepwords import ensemble_words
+
+    words = f", then {ensemble_words(run)}"  # with its settings: not the defaults'
     if not isinstance(out, str) or not out:
         return words
     given = absolute(out) != absolute(os.path.join(run, EXPORT_DIR))

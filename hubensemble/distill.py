@@ -491,7 +491,7 @@ def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:
     chosen = [m.get("trial") for m in ens.get("members") or []]
     skipped = [s for s in info.get("skipped") or [] if isinstance(s, dict)]
     if skipped:
-        from hubensemble.export.tflite import ensemble_words  # its settings, not defaults
+        from hubensemble.sweepwords import ensemble_words  # its settings, not defaults
 
         skip = option_word("--skip-missing", "skip_missing=True")
         left = "; ".join(f"{s.get('trial')} ({s.get('reason')})" for s in skipped)

@@ -11,8 +11,7 @@ from hubensemble import candidate, fileio
 from hubensemble.candidate import TRIAL_FILE
 from hubensemble.errors import RunError
 from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE
-from hubensemble.lockwords import command_words
-from hubensemble.sweepwords import sweep_command
+from hubensemble.sweepwords import ensemble_words, sweep_command
 from hubensemble.text import escaped
 
 
@@ -29,7 +28,7 @@ def read_ensemble(run_dir) -> dict:
         if not any(c.ok for c in found):
             first = (f", from the candidates that {sweep_command(run_dir)} writes "
                      "first (the run has no usable one yet)")
-        raise RunError(f"{path} is missing; {command_words('ensemble', run_dir)} writes "
+        raise RunError(f"{path} is missing; {ensemble_words(run_dir)} writes "
                        f"it{first}")
     try:
         record = fileio.read_json(path)
@@ -37,12 +36,12 @@ def read_ensemble(run_dir) -> dict:
         record = e
     if not isinstance(record, dict):
         why = record if isinstance(record, Exception) else "not a JSON object"
-        raise RunError(f"{path} is unreadable ({why}); {command_words('ensemble', run_dir)} "
+        raise RunError(f"{path} is unreadable ({why}); {ensemble_words(run_dir)} "
                        "writes it again")
     candidates_dir = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
     problem = _members_problem(record.get("members"), candidates_dir)
     if problem:  # the words of the report's check of the file's kinds (report.checks)
-        raise RunError(f"{path} is damaged ({problem}); {command_words('ensemble', run_dir)} "
+        raise RunError(f"{path} is damaged ({problem}); {ensemble_words(run_dir)} "
                        "writes it again")
     return record
 

@@ -81,6 +81,53 @@ def sweep_options(run_dir, sweep) -> tuple[str, str] | None:
     return flags, keywords
 
 
+def ensemble_options(run_dir) -> tuple[str, str]:
+    """(flags, keywords) of the selection settings of run `run_dir`'s ensemble, as the
+    `ensemble` command and `run_ensemble` take them ("--budget 3 --size-rule paper",
+    "budget=3, size_rule='paper'"; `rerun.option_flags`: a value at its default left out):
+    RUN/ensemble.json's own record (objective, budget, with_replacement, bootstrap, seed,
+    size_rule's rule, limits), which every ensemble writes, whether `fit` or `ensemble`
+    selected it; else run.json's fit options ("fit" -> "options"); ("", "") when neither
+    can be read. Every way on that selects again gives these (the TFLite and distill
+    refusals, export's, ensemble.json's reader's, a trial tuned again): a plain
+    `ensemble --run RUN` selects under the defaults, and a run fitted with
+    --ensemble-budget 3 --size-rule paper got up to 15 members by another rule."""
+    import dataclasses
+
+    from hubensemble import options
+    from hubensemble.rerun import option_flags, option_keywords
+
+    recorded = {}
+    try:
+        record = read_json(os.path.join(os.fspath(run_dir), formats.ENSEMBLE_FILE))
+        limits = record.get("limits") or {}
+        recorded = {"objective": record["objective"], "ensemble_budget": record["budget"],
+                    "with_replacement": record.get("with_replacement"),
+                    "bootstrap": record.get("bootstrap"), "seed": record.get("seed"),
+                    "size_rule": (record.get("size_rule") or {}).get("rule"),
+                    **{k: limits.get(k) for k in ("max_gflops", "max_latency_ms",
+                                                  "max_members")}}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        try:
+            meta = read_json(os.path.join(os.fspath(run_dir), formats.RUN_FILE))
+            recorded = meta["fit"]["options"]
+        except (OSError, ValueError, KeyError, TypeError):
+            recorded = {}
+    if not isinstance(recorded, dict):
+        recorded = {}
+    # The `ensemble` command's own flags: fit's --ensemble-budget is its --budget.
+    table = [dataclasses.replace(o, flags=tuple(o.settings("ensemble")["flags"]))
+             for o in options.options_for(used_by="ensemble")]
+    return option_flags(recorded, table), option_keywords(recorded, table)
+
+
+def ensemble_words(run_dir) -> str:
+    """`lockwords.command_words` of `ensemble` on run `run_dir` with the settings of its
+    ensemble (`ensemble_options`): the command that selects the same kind of ensemble."""
+    flags, keywords = ensemble_options(run_dir)
+    return command_words("ensemble", run_dir, flags=flags, keywords=keywords)
+
+
 def recorded_sweep(run_dir) -> str | None:
     """The sweep of run `run_dir`'s last tune call as run.json records it: "tune" ->
     "call_sweep", the whole sweep as given ("default+probe"), else (a record from before it

@@ -913,7 +913,8 @@ def test_a_hand_edited_ensemble_json_is_refused_naming_the_member(run_dir, edit,
     with pytest.raises(RunError) as e:
         read_ensemble(run)
     assert str(e.value) == (f"{path} is damaged ({said.format(run=run)}); "
-                            f"run_ensemble(run_dir={run!r}) writes it again")
+                            f"run_ensemble(run_dir={run!r}, budget=2, size_rule='budget') "
+                            "writes it again")  # the settings it was selected with
 
 
 def test_an_older_ensemble_json_without_weights_or_extra_fields_still_reads(run_dir):
@@ -1229,3 +1230,33 @@ def test_the_reports_candidate_list_is_of_the_runs_class_count_as_ensembles_pool
     assert [c.trial for c in files.candidates] == ["trial_1"]
     assert [t for t, _ in files.skipped] == ["trial_0", "trial_2"]
     assert [c.trial for c in files.candidates] == [c.trial for c in load_candidates(run)[0]]
+
+
+def test_every_way_on_that_selects_again_keeps_the_ensembles_own_settings(tmp_path):
+    """A trial tuned again (Candidate.read_hparams), a damaged ensemble.json (read_ensemble)
+    and export's "lists no members" said a plain `ensemble --run RUN`, which selects again
+    under the defaults: an ensemble of --budget 3 --size-rule paper came back of up to 15
+    members by the one-se rule. Each names ensemble with the settings ensemble.json records
+    (sweepwords.ensemble_words, as the TFLite and distill refusals already did). Fails before:
+    `hubensemble ensemble --run RUN` alone."""
+    from hubensemble import candidate
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.ensemblefile import read_ensemble
+    from hubensemble.lockwords import command_line
+
+    run, _, _, _ = _exported_run(tmp_path)
+    run_ensemble(run, budget=3, size_rule="paper")
+    again = f"`hubensemble ensemble --run {run} --budget 3 --size-rule paper`"
+    cand = candidate.read_candidate(run / "candidates", "probe-0001-m")
+    with command_line(), pytest.raises(RunError) as e:
+        cand.read_hparams()
+    assert f", then {again} and `hubensemble export" in str(e.value), e.value
+    record = json.loads((run / "ensemble.json").read_text())
+    fileio.atomic_write_json(run / "ensemble.json", {**record, "members": "all"})
+    with command_line(), pytest.raises(RunError) as e:
+        read_ensemble(run)
+    assert str(e.value).endswith(f"{again} writes it again"), e.value
+    with pytest.raises(RunError) as e:  # from Python, the call with its keywords
+        read_ensemble(run)
+    assert str(e.value).endswith(
+        f"run_ensemble(run_dir={str(run)!r}, budget=3, size_rule='paper') writes it again"), e.value

@@ -946,7 +946,7 @@ def test_a_trial_json_edited_by_hand_is_named_with_its_file_and_tunes_way_on(
         "hyperparameters cannot be read (invalid hyperparameters: lr must be a number (got "
         f"'0.01')); restore that file from a copy, or delete the folder ({folder}) to run the "
         f"trial again (call run_tune(run_dir={os.path.abspath(run_copy)!r}, sweep='default'), "
-        f"then run_ensemble(run_dir={os.path.abspath(run_copy)!r}))")
+        f"then run_ensemble(run_dir={os.path.abspath(run_copy)!r}, budget=3))")  # its own
     assert not (tmp_path / "model").exists()
 
 

@@ -2169,7 +2169,7 @@ def test_a_members_hand_edited_hyperparameters_are_named_as_export_refuses_them(
     # The trial's own sweep (a plain `tune --run RUN` runs the default one; this run
     # records none but the trial's): a code span, not escaped.
     assert (f"(run `hubensemble tune --run {run} --sweep default`, then `hubensemble ensemble "
-            f"--run {run}`") in md, md
+            f"--run {run} --budget 6`") in md, md  # the ensemble's own settings
     assert members.count("cannot be read") == 1  # the other members' files read
 
 

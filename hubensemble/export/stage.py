@@ -27,9 +27,9 @@ from hubensemble.formats import (COST_FILE, SERVING_SIGNATURE, STUDENT_EXPORT_DI
                                  check_export_target, read_export_metadata)
 from hubensemble.preflight import check_export_flags
 from hubensemble.runwriter import writes_run
-from hubensemble.sweepwords import redo_words
+from hubensemble.sweepwords import ensemble_words, redo_words
 from hubensemble.terminal import progress_bar, shows_progress
-from hubensemble.lockwords import option_word, run_words
+from hubensemble.lockwords import option_word
 from hubensemble.text import absolute, escaped, shell_word, time_stamp
 from hubensemble.tune.plans import trial_profile
 from hubensemble.weightsfile import BACKBONE_DIGEST, changed_since
@@ -272,7 +272,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     entries = list(ensemble.get("members") or [])
     if not entries:
         raise RunError(f"{run.ensemble_json} lists no members; "
-                       f"{run_words('ensemble', run.path)} again")
+                       f"{ensemble_words(run.path)} again")
     meta = run.meta()
     _warn_unfinished(run, ensemble, meta)
     theirs = other_run(read_export_metadata(out_dir, strict=False), run.path, meta)
@@ -675,7 +675,6 @@ def _warn_unfinished(run, ensemble: dict, meta: dict) -> None:
     from the whole pool. The export serves it either way (a user may want it)."""
     if not ensemble.get("unfinished"):
         return
-    from hubensemble.export.tflite import ensemble_words
     from hubensemble.lockwords import call_verb
     from hubensemble.sweepstate import unfinished_warning
 

@@ -38,6 +38,8 @@ from hubensemble.export.shared import (backbone_groups, check_groups, member_out
                                        shared_record)
 from hubensemble.formats import (EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL,
                                  is_tflite_export, versions)
+# The ensemble command with the run's own settings (its home: sweepwords), re-exported here.
+from hubensemble.sweepwords import ensemble_options, ensemble_words  # noqa: F401
 from hubensemble.text import absolute
 from hubensemble.threads import warnings_block
 
@@ -282,51 +284,6 @@ def tflite_way_on(modules: Sequence[str], quantize: str, out_dir=None) -> str:
             f"folder(s) (`{remove}`), then {ensemble_words(run)} and {again} "
             "(ensemble then calls the sweep unfinished: finishing it, by tune or fit, "
             "trains them again)")
-
-
-def ensemble_options(run_dir) -> tuple[str, str]:
-    """(flags, keywords) of the selection settings of run `run_dir`'s ensemble, as the
-    `ensemble` command and `run_ensemble` take them ("--budget 3 --size-rule paper",
-    "budget=3, size_rule='paper'"; `rerun.option_flags`: a value at its default left out):
-    RUN/ensemble.json's own record (objective, budget, with_replacement, bootstrap, seed,
-    size_rule's rule, limits), which every ensemble writes, whether `fit` or `ensemble`
-    selected it; else run.json's fit options ("fit" -> "options"); ("", "") when neither
-    can be read. A TFLite refusal's way on gave a plain `ensemble --run RUN`, the defaults:
-    a run fitted with --ensemble-budget 3 --size-rule paper got up to 15 by another rule."""
-    from hubensemble.fileio import read_json
-    from hubensemble.formats import ENSEMBLE_FILE, RUN_FILE
-    from hubensemble.rerun import option_flags, option_keywords
-
-    recorded = {}
-    try:
-        record = read_json(os.path.join(os.fspath(run_dir), ENSEMBLE_FILE))
-        limits = record.get("limits") or {}
-        recorded = {"objective": record["objective"], "ensemble_budget": record["budget"],
-                    "with_replacement": record.get("with_replacement"),
-                    "bootstrap": record.get("bootstrap"), "seed": record.get("seed"),
-                    "size_rule": (record.get("size_rule") or {}).get("rule"),
-                    **{k: limits.get(k) for k in ("max_gflops", "max_latency_ms",
-                                                  "max_members")}}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        try:
-            recorded = read_json(os.path.join(os.fspath(run_dir), RUN_FILE))["fit"]["options"]
-        except (OSError, ValueError, KeyError, TypeError):
-            recorded = {}
-    if not isinstance(recorded, dict):
-        recorded = {}
-    # The `ensemble` command's own flags: fit's --ensemble-budget is its --budget.
-    table = [dataclasses.replace(o, flags=tuple(o.settings("ensemble")["flags"]))
-             for o in options.options_for(used_by="ensemble")]
-    return option_flags(recorded, table), option_keywords(recorded, table)
-
-
-def ensemble_words(run_dir) -> str:
-    """`lockwords.command_words` of `ensemble` on run `run_dir` with the settings of its
-    ensemble (`ensemble_options`): the command that selects the same kind of ensemble."""
-    from hubensemble.lockwords import command_words
-
-    flags, keywords = ensemble_options(run_dir)
-    return command_words("ensemble", run_dir, flags=flags, keywords=keywords)
 
 
 def _converted(module: "TFLiteEnsemble", quantize: str, images) -> tuple[bytes, np.ndarray]:
