@@ -614,8 +614,9 @@ def is_usage_error(exc: BaseException, *, checks: bool = False) -> bool:
     the command's usage line): an OptionError (a flag's value, a combination of flags:
     `export` without --run, --train-batch-size without --retrain-full) anywhere; with
     `checks` (the command's checks before its work: preflight.check_inputs, its parser's
-    `check`), also a plain HubensembleError, which those raise for flags that do not go
-    together (--tpu without --strategy tpu, a --budget its --sweep cannot hold, --modules a
-    catalogue lacks). Not its subclasses: a run folder (RunError), the data (DataError) or a
-    catalogue file (CatalogueError) refused is no usage error."""
+    `check`), also a plain HubensembleError, which those raise for --modules a catalogue
+    lacks (flags that do not go together, --tpu without --strategy tpu, a --budget its
+    --sweep cannot hold, a --shard that holds no module, raise OptionError: in the stage
+    too). Not its subclasses: a run folder (RunError), the data (DataError) or a catalogue
+    file (CatalogueError) refused is no usage error."""
     return isinstance(exc, OptionError) or checks and type(exc) is HubensembleError

@@ -29,8 +29,8 @@ import numbers
 import os
 from typing import Any, Iterable, Mapping
 
-from hubensemble.errors import HubensembleError
 from hubensemble.lockwords import option_word
+from hubensemble.optionerror import OptionError  # noqa: F401 - re-exported
 from hubensemble.optionrecord import Option
 from hubensemble.text import closest_name
 from hubensemble.winpaths import refusal_advice
@@ -71,11 +71,6 @@ GROUPS = {
     "evaluate": "evaluate (robustness, ImageNet-C style corruptions)",
     "predict": "predict",
 }
-
-
-class OptionError(HubensembleError, ValueError):
-    """An option's value is outside its type, choices or range (the message names the option,
-    its flag and what is allowed), or an option name is unknown."""
 
 
 # --------------------------------------------------------------------------- text values

@@ -197,7 +197,8 @@ MULTIWORKER_REFUSED = (
 
 def check_strategy(strategy: str, tpu: str | None, environ=os.environ) -> None:
     """What `tune.get_strategy` needs before it touches TensorFlow, from the flags and the
-    environment (`environ`): HubensembleError for a `tpu` with a strategy that ignores it
+    environment (`environ`): OptionError (a usage error on the command line, in the stage's
+    `get_strategy` too) for a `tpu` with a strategy that ignores it
     (cpu, mirrored, multiworker), strategy "tpu" with neither `tpu` nor $TPU_NAME, and for
     "multiworker" (MULTIWORKER_REFUSED: Keras 3 cannot fit under it). `get_strategy` runs
     it too; `fit` and the command line run it before ranking, so a run does not rank for
@@ -205,19 +206,19 @@ def check_strategy(strategy: str, tpu: str | None, environ=os.environ) -> None:
     (get_strategy)."""
     if tpu and strategy not in ("tpu", "auto"):  # it would be ignored without a word
         # In the caller's words: fit's / run_tune's keywords from Python.
-        raise HubensembleError(
+        raise options.OptionError(
             f"{option_word(f'--tpu {tpu}', f'tpu={tpu!r}')} is only used with "
             f"{option_word('--strategy tpu', 'strategy=' + repr('tpu'))} (or auto); drop it, "
             f"or pass {option_word('--strategy tpu', 'strategy=' + repr('tpu'))} instead of "
             f"{strategy}")
     if strategy == "tpu" and not (tpu or environ.get("TPU_NAME")):
-        raise HubensembleError(
+        raise options.OptionError(
             "strategy tpu needs a TPU: pass "
             + option_word("--tpu NAME|grpc://HOST:8470|local",
                           "tpu='NAME'|'grpc://HOST:8470'|'local'")
             + " or set TPU_NAME")
     if strategy == "multiworker":
-        raise HubensembleError(MULTIWORKER_REFUSED)
+        raise options.OptionError(MULTIWORKER_REFUSED)
 
 
 def check_report_folder(run_dir) -> None:

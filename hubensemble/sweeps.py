@@ -10,6 +10,7 @@ import math
 
 from hubensemble.errors import HubensembleError
 from hubensemble.lockwords import option_word
+from hubensemble.optionerror import OptionError
 from hubensemble.text import closest_names, shell, shell_word
 
 #: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
@@ -41,7 +42,8 @@ GROUPED_SWEEPS = ("default", "probe", "aug")
 
 
 def check_budget(sweep: str, budget: int | None) -> None:
-    """HubensembleError when `budget` (trials, never exceeded: paper 2; None = the default)
+    """OptionError (a usage error on the command line, wherever it is raised) when `budget`
+    (trials, never exceeded: paper 2; None = the default)
     cannot hold one group of a part of `sweep`, in the caller's words
     (`lockwords.option_word`: "pass --budget 4 or more" on the command line, "pass budget=4
     or more" from Python; both were told "a budget of 4"). The command line checks it before
@@ -49,10 +51,10 @@ def check_budget(sweep: str, budget: int | None) -> None:
     for part in sweep_parts(sweep):
         if part in GROUPED_SWEEPS and budget is not None and int(budget) < 4:
             group = "augmentation family" if part == "aug" else "module"
-            raise HubensembleError(f"the {part} sweep runs 4 trials per {group}; budget "
-                                   f"{budget} cannot hold one: pass "
-                                   f"{option_word('--budget 4', 'budget=4')} or more, or a sweep "
-                                   "of single trials (seeds, hyper, combined)")
+            raise OptionError(f"the {part} sweep runs 4 trials per {group}; budget "
+                              f"{budget} cannot hold one: pass "
+                              f"{option_word('--budget 4', 'budget=4')} or more, or a sweep "
+                              "of single trials (seeds, hyper, combined)")
 
 
 def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,

@@ -3186,3 +3186,42 @@ def test_a_flag_of_one_value_given_twice_with_another_is_refused_naming_both(cap
     args = parse(*FIT_ARGV, "--split", "train=a", "--split", "val=b", "--modules", "x",
                  "--modules", "y")
     assert args.modules == ["x", "y"] and len(args.splits) == 2, args
+
+
+def test_flags_that_do_not_go_together_are_usage_errors_wherever_they_are_refused(
+        tmp_path, tiny_module, in_process, monkeypatch):
+    """--tpu without --strategy tpu, a --budget its --sweep cannot hold and a --shard that
+    holds no module were the base HubensembleError: argparse's shape (usage line, "hubensemble
+    CMD: error:") held only where the command line checked them before the stage, and `rank
+    --shard auto`, resolved in the stage, said "hubensemble: error: shard 2/3 holds no
+    module". Each is an options.OptionError, said in that shape wherever it is raised.
+    Fails before: rank's bare line; the refusals were no OptionError."""
+    from hubensemble import options
+    from hubensemble.preflight import check_strategy
+    from hubensemble.rank.shards import check_shard_size
+    from hubensemble.sweeps import check_budget
+
+    run = tmp_path / "run"
+    for argv, said in (
+            (("tune", "--run", run, "--strategy", "cpu", "--tpu", "grpc://h:1"),
+             "--tpu grpc://h:1 is only used with --strategy tpu"),
+            (("tune", "--run", run, "--sweep", "probe", "--budget", "2"),
+             "the probe sweep runs 4 trials per module; budget 2 cannot hold one")):
+        code, out, err = in_process(*argv)
+        assert (code, out) == (2, "") and err.startswith("usage: hubensemble tune "), err
+        assert f"\nhubensemble tune: error: {said}" in err, err
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
+    for var in ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("JOB_COMPLETION_INDEX", "2")  # a Kubernetes Indexed Job's third pod
+    code, out, err = in_process("rank", "--catalogue", cat, "--data", "sklearn:digits",
+                                "--out", run, "--shard", "auto", "--shards", "3", "-q")
+    assert code == 2 and err.startswith("usage: hubensemble rank "), err
+    assert ("\nhubensemble rank: error: shard 2/3 holds no module: the catalogue has 1; use "
+            "fewer shards") in err, err
+    for refused in (lambda: check_strategy("cpu", "grpc://h:1", environ={}),
+                    lambda: check_strategy("multiworker", None, environ={}),
+                    lambda: check_budget("aug", 3), lambda: check_shard_size(1, (2, 3))):
+        with pytest.raises(options.OptionError):
+            refused()

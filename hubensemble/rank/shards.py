@@ -7,6 +7,7 @@ import os
 
 from hubensemble.errors import HubensembleError
 from hubensemble.lockwords import option_word
+from hubensemble.optionerror import OptionError
 
 #: Kubernetes Indexed Jobs give every pod its index (0 … completions-1) in this variable; the
 #: count (the Job's `completions`) is not in the environment: pass --shards N.
@@ -65,10 +66,11 @@ def shard_members(size, shard) -> list[int]:
 
 def check_shard_size(size, shard) -> None:
     """Refuses shard (i, n) of a catalogue of `size` modules when it holds none (i >= size):
-    HubensembleError. None and "auto" (`--shard auto`, resolved later) pass."""
+    OptionError (a usage error on the command line, also where `--shard auto` resolves to
+    it in the stage). None and "auto" (resolved later) pass."""
     if isinstance(shard, (tuple, list)) and not shard_members(size, shard):
-        raise HubensembleError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
-                               f"has {size}; use fewer shards")
+        raise OptionError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
+                          f"has {size}; use fewer shards")
 
 
 def _int(environ, name):
