@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from hubensemble.cost.records import figure
 from hubensemble.data.coverage import coverage_note
 from hubensemble.lockwords import option_word
+from hubensemble.text import counted
 
 #: ensemble.json's "test_missing" when the run's data has no test split: neutral, as stored
 #: words are (`ensemble._no_test_labels`), worded with the way on when shown
@@ -28,15 +29,15 @@ def format_ensemble(result: Mapping) -> str:
     (`size_rule_text`, the report's words)."""
     # `size` counts greedy picks: with replacement "ensemble of 6" stood above 2 members.
     n, picks = len(result["members"]), result["size"]
-    size = f"{n} member(s)" + (f" ({picks} greedy picks)" if picks != n else "")
+    size = counted(n, "member") + (f" ({counted(picks, 'greedy pick')})" if picks != n else "")
     lines = [f"ensemble of {size} (objective {result['objective']}, "
-             f"{result['n_candidates']} candidates):"]
+             f"{counted(result['n_candidates'], 'candidate')}):"]
     for m in result["members"]:
         lines.append(f"  {m['weight']:.3f}  {m['trial']}")
     rule = result.get("size_rule") or {}
     # Why not the best validation size: the one-se rule kept another (the closing table's rule).
     if rule.get("rule") == "one-se" and rule.get("size") != rule.get("best_size"):
-        lines.append(f"size:       {picks} greedy pick(s): {size_rule_text(result)}")
+        lines.append(f"size:       {counted(picks, 'greedy pick')}: {size_rule_text(result)}")
     v = result["val"]
     lines.append(f"validation: ensemble ce {v['ensemble']['nll']:.4f} acc "
                  f"{v['ensemble']['accuracy']:.4f} | best single ({v['best_single']['trial']}) "

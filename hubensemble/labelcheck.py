@@ -67,6 +67,7 @@ import numpy as np
 from hubensemble import formats
 from hubensemble.csvcells import csv_text
 from hubensemble.fileio import atomic_write_text
+from hubensemble.text import counted
 
 #: Fewest ranked modules whose votes make a list: one or two modules' kNN errors are too
 #: often the same image's hard case, not its label.
@@ -247,7 +248,8 @@ def check_ranking(ranking, predictions: dict, labels, neighbours=None) -> LabelC
                           f"{len(y)} training images (rank again writes it)")
     if len(rows) < MIN_MODULES:
         return LabelCheck([], modules=len(rows), skipped=(
-            f"{len(rows)} ranked module(s) predict the training labels; at least "
+            f"{counted(len(rows), 'ranked module')} "
+            f"{'predicts' if len(rows) == 1 else 'predict'} the training labels; at least "
             f"{MIN_MODULES} are needed, so that one module's errors are not taken for "
             "wrong labels"))
     best = max(float(r.get("score") or 0.0) for r in rows)
@@ -505,7 +507,8 @@ def check_validation(candidates, labels) -> LabelCheck:
     trials, stacked = validation_voters(candidates, y)
     if len(trials) < MIN_MODULES:
         return LabelCheck([], modules=len(trials), labels_of="val", voters=trials, skipped=(
-            f"{len(trials)} module(s) have a candidate above chance on validation; at least "
+            f"{counted(len(trials), 'module')} {'has' if len(trials) == 1 else 'have'} a "
+            "candidate above chance on validation; at least "
             f"{MIN_MODULES} are needed, so that one model's errors are not taken for wrong "
             "labels"))
     score = max(metrics.accuracy(p, y) for p in stacked)

@@ -11,7 +11,7 @@ import math
 from hubensemble.errors import HubensembleError
 from hubensemble.lockwords import option_word
 from hubensemble.optionerror import OptionError
-from hubensemble.text import closest_names, shell, shell_word
+from hubensemble.text import closest_names, counted, shell, shell_word
 
 #: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
 #: one of them or two joined by "+" (`sweep_parts`).
@@ -201,7 +201,7 @@ def rerun_failed_words(candidates_dir, failed) -> str:
     only the trials that were running; `max_retries_per_trial`, 0 by default, retries a
     trial only in the run it failed in); its failure is mostly its settings' or its
     module's, and would repeat. Removing its folder in `candidates_dir` makes it run again:
-    "`(cd DIR && rm -r T1 T2)`", then the same command(s). No TensorFlow: tune's summary
+    "`(cd DIR && rm -r T1 T2)`", then the same command. No TensorFlow: tune's summary
     and fit's closing summary (`report.summary_table`) say them alike."""
     before, command, after = rerun_failed_parts(candidates_dir, failed)
     return f"{before}`{command}`{after}"
@@ -212,9 +212,12 @@ def rerun_failed_parts(candidates_dir, failed) -> tuple[str, str, str]:
     the `failed` trials' folders, the words after it): for a document that shows the command
     as code (the report's `render.Code`)."""
     failed = list(failed)
-    return (f"the {len(failed)} failed trial(s) are done: running the same command(s) again "
-            "reuses them, as it reuses finished ones. To run them again once their cause is "
-            "fixed, remove their folders (",
+    one = len(failed) == 1
+    them, their = ("it", "its") if one else ("them", "their")
+    return (f"the {counted(len(failed), 'failed trial')} {'is' if one else 'are'} done: "
+            f"running the same command again reuses {them}, as it reuses finished ones. To run "
+            f"{them} again once {their} cause is fixed, remove {their} "
+            f"{'folder' if one else 'folders'} (",
             f"(cd {shell(candidates_dir)} && rm -r {' '.join(shell_word(t) for t in failed)})",
-            "), then run the same command(s) again (a chief/worker sweep: its chief and its "
-            "workers)")
+            "), then run the same command again (a chief/worker sweep: its chief's and each "
+            "worker's)")

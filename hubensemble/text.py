@@ -137,6 +137,13 @@ def shell(path) -> str:
     return shell_word(path) if _hidden(path) else shlex.quote(path)
 
 
+def counted(count, word: str, plural: str | None = None) -> str:
+    """"1 member", "3 members", "0 members" (with `plural`: "1 family", "2 families"): a count
+    and its noun, singular for 1 alone; a count that is no number ("?") takes the plural. The
+    one rule of a counted noun in what hubensemble says, where "member(s)" was written."""
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
 def typo_distance(typed: str, name: str) -> int:
     """How far `typed` is from `name` by git's weights (help.c, help_unknown_cmd:
     levenshtein(cmd, candidate, 0, 2, 1, 3)): two neighbouring letters swapped cost 0, a

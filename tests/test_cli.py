@@ -411,7 +411,7 @@ def test_rank_shards_merge_and_ensemble_commands(tmp_path, module_factory, env, 
     assert (code, out, err) == (0, "", ""), err  # -q silences the summary too
     assert json.loads((copied / "ensemble.json").read_text())["n_candidates"] == 1
     code, out, err = in_process("ensemble", "--run", str(copied))
-    assert code == 0 and out.startswith("ensemble of 1 member(s) (objective ce, 1 candidates):")
+    assert code == 0 and out.startswith("ensemble of 1 member (objective ce, 1 candidate):")
     assert "note:" not in out  # digits: every class has validation and test examples
     code, out, err = in_process("export", "--run", str(copied), "-q")
     assert (code, out, err) == (0, "", ""), err

@@ -549,10 +549,11 @@ def test_ensemble_json_names_the_classes_without_val_or_test_examples(tmp_path, 
     # member is picked again: "ensemble of 6" stood above 2 members, a new-user check).
     n = len(out["members"])
     head = text.splitlines()[0]
-    assert head.startswith(f"ensemble of {n} member(s)"), head
-    assert ("greedy picks" in head) == (out["size"] != n)
+    members = f"{n} member" + ("" if n == 1 else "s")
+    assert head.startswith(f"ensemble of {members}"), head
+    assert ("greedy pick" in head) == (out["size"] != n)
     assert format_ensemble({**out.to_json(), "size": n + 4}).startswith(
-        f"ensemble of {n} member(s) ({n + 4} greedy picks) (objective ")
+        f"ensemble of {members} ({n + 4} greedy picks) (objective ")
 
 
 def test_coverage_without_class_names_uses_class_numbers_and_full_coverage_is_silent(

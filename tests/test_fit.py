@@ -144,9 +144,9 @@ def test_a_fit_results_repr_is_a_line_not_its_records(tmp_path):
     text = repr(result)
     assert "\n" not in text and len(text) < 400 + 3 * len(str(tmp_path)), text
     assert text.startswith("FitResult(run_dir=") and repr(tmp_path) in text
-    assert "['m0', 'm1']" in text and "50 member(s) of 64 candidate(s)" in text
+    assert "['m0', 'm1']" in text and "50 members of 64 candidates" in text
     assert "test_accuracy=0.9123" in text and "best_single_accuracy=0.8765" in text
-    assert repr(tmp_path / "export") in text and "skipped=7 file(s)" in text
+    assert repr(tmp_path / "export") in text and "skipped=7 files" in text
     assert str(result) == text
     bare = dataclasses.replace(result, metrics=None, ensemble={}, skipped=[])
     assert "accuracy" not in repr(bare) and "skipped" not in repr(bare)
@@ -1946,7 +1946,7 @@ def test_a_fit_results_repr_counts_skipped_files_by_why():
     result = FitResult(run_dir=Path("r"), ranking=None, ensemble={}, metrics=None,
                        export_path=Path("r/export"), report_paths=(), robustness=None,
                        stage_seconds={}, skipped=skipped)
-    assert "skipped=3 file(s) (2 misplaced, 1 unreadable))" in repr(result), repr(result)
+    assert "skipped=3 files (2 misplaced, 1 unreadable))" in repr(result), repr(result)
 
 
 def test_a_result_changed_only_in_its_bookkeeping_leaves_the_stages_reading_it_done(tmp_path):

@@ -574,7 +574,7 @@ def test_validation_labels_get_no_list_when_the_evidence_is_weak(case):
         given = np.where(np.arange(len(y)) < 12, (y + 1) % C, y)
     check = check_validation(cands, given)
     assert check.suspects == [] and check.labels_of == "val"
-    assert {"few": "2 module(s) have a candidate above chance on validation; at least 3",
+    assert {"few": "2 modules have a candidate above chance on validation; at least 3",
             "weak": f"validation accuracy is 0.5125, below {MIN_VAL_ACCURACY}",
             "many": f"below {LOW_PROBABILITY} (most predicting one other) for 10 of the 80 "
                     "validation images, more than "

@@ -329,7 +329,7 @@ def test_the_ensemble_command_says_why_the_one_se_rule_kept_more_picks(tmp_path,
     why = (f"the largest size within one standard error ({rule['se']:.4f}) of the best "
            f"validation CE {best['ce']:.4f} (at size {best['size']}) was kept (size rule "
            "one-se)")
-    assert f"\nsize:       {rule['size']} greedy pick(s): {why}\n" in out
+    assert f"\nsize:       {rule['size']} greedy picks: {why}\n" in out  # size > best >= 1
     table = report.summary_table(tmp_path)
     assert table.count(why) == 1
     # The paper rule keeps the best size: nothing to explain.
@@ -1910,17 +1910,17 @@ def test_the_closing_table_says_the_failed_trials_are_done_and_how_to_run_them_a
                     if read_json(p / "trial.json")["status"] == "failed")
     lines = report.summary_table(path).splitlines()
     at = next(i for i, line in enumerate(lines) if "of the sweep failed" in line)
+    assert len(failed) == 1, failed  # said in the singular (many: test_tune's)
     assert lines[at + 1] == (
-        f"  the {len(failed)} failed trial(s) are done: running the same command(s) again "
-        "reuses them, as it reuses finished ones. To run them again once their cause is fixed, "
-        f"remove their folders (`(cd {shell(path / 'candidates')} && rm -r {' '.join(failed)})`"
-        "), then run the same command(s) again (a chief/worker sweep: its chief and its "
-        "workers)"), lines
+        "  the 1 failed trial is done: running the same command again reuses it, as it "
+        "reuses finished ones. To run it again once its cause is fixed, remove its folder "
+        f"(`(cd {shell(path / 'candidates')} && rm -r {failed[0]})`), then run the same "
+        "command again (a chief/worker sweep: its chief's and each worker's)"), lines
     # The report's "What failed and why" says it too, the command as code in both files.
     md, html = full_run[2], full_run[3]
     failures = md[md.index("## What failed and why"):md.index("## Time per stage")]
     command = f"(cd {shell(path / 'candidates')} && rm -r {' '.join(failed)})"
-    assert f"The {len(failed)} failed trial(s) are done: running the same command(s)" in failures
+    assert "The 1 failed trial is done: running the same command again" in failures
     assert f"`{command}`" in failures, failures
     assert f"<code>{html_lib.escape(command, quote=False)}</code>" in html
 

@@ -2491,10 +2491,11 @@ def test_a_sweeps_summary_says_its_failed_trials_are_done_and_how_to_run_them_ag
                                                      "default-0002-m": "boom"})
     text = format_summary(summary)
     assert text.splitlines()[3] == (
-        "  the 2 failed trial(s) are done: running the same command(s) again reuses them, as "
+        "  the 2 failed trials are done: running the same command again reuses them, as "
         "it reuses finished ones. To run them again once their cause is fixed, remove their "
         "folders (`(cd '/r/my run/candidates' && rm -r default-0001-m default-0002-m)`), then "
-        "run the same command(s) again (a chief/worker sweep: its chief and its workers)"), text
+        "run the same command again (a chief/worker sweep: its chief's and each "
+        "worker's)"), text
     assert "are done" not in format_summary({**summary.to_json(), "failed": 0, "failures": {}})
 
 
@@ -2712,3 +2713,24 @@ def test_an_unreadable_labels_file_names_the_runs_own_sweep_to_write_it_again(tm
         Run(run).coverage()
     assert str(e.value).endswith(f"; run `hubensemble tune --run {run} --sweep probe --budget 4 "
                                  "--profile quick` to write it again"), e.value
+
+
+def test_the_words_of_one_failed_trial_are_singular():
+    """"the 1 failed trial(s) are done: … the same command(s)": a counted noun said once,
+    right for one and for many (text.counted, the report's rule moved there). Fails before:
+    the "(s)" words."""
+    from hubensemble.text import counted
+    from hubensemble.tune import format_summary
+
+    summary = tune.TuneSummary(
+        sweep="default", plan_size=3, ok=2, failed=1, missing=0, trials=[],
+        candidates="/r/c", failures={"default-0001-m": "boom"})
+    assert format_summary(summary).splitlines()[2] == (
+        "  the 1 failed trial is done: running the same command again reuses it, as it reuses "
+        "finished ones. To run it again once its cause is fixed, remove its folder (`(cd /r/c "
+        "&& rm -r default-0001-m)`), then run the same command again (a chief/worker sweep: its "
+        "chief's and each worker's)")
+    assert [counted(n, "member") for n in (0, 1, 2, "?")] == [
+        "0 members", "1 member", "2 members", "? members"]
+    assert counted(1, "family", "families") + counted(3, "family", "families") == (
+        "1 family3 families")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+from hubensemble.text import counted  # noqa: F401 - re-exported (its code is text's)
+
 
 def number(value, digits=4) -> str:
     """``value`` with ``digits`` decimals ("0.9787"); "–" for None or a non-finite number;
@@ -30,11 +32,6 @@ def duration(value) -> str:
     if s < 3600:
         return f"{int(s // 60)} min {s % 60:04.1f} s"
     return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
-
-
-def counted(count, word) -> str:
-    """'1 member', '3 members'."""
-    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def compact(value) -> str:

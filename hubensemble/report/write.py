@@ -396,8 +396,8 @@ def result_repr(result) -> str:
     if selected is not None:
         parts.append(f"selected={list(selected)!r}")
     if ensemble.get("members") is not None:
-        parts.append(f"ensemble={len(ensemble['members'])} member(s) of "
-                     f"{ensemble.get('n_candidates', '?')} candidate(s)")
+        parts.append(f"ensemble={_n(len(ensemble['members']), 'member')} of "
+                     f"{_n(ensemble.get('n_candidates', '?'), 'candidate')}")
     test = result.metrics or {}
     for key, label in (("ensemble", "test_accuracy"), ("best_single", "best_single_accuracy")):
         value = (test.get(key) or {}).get("accuracy")
@@ -408,5 +408,5 @@ def result_repr(result) -> str:
         from hubensemble.data.sniff import skipped_words
 
         words = skipped_words(reason for _, reason in result.skipped)
-        parts.append(f"skipped={len(result.skipped)} file(s) ({words})")
+        parts.append(f"skipped={_n(len(result.skipped), 'file')} ({words})")
     return f"FitResult({', '.join(parts)})"
