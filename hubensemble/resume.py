@@ -17,7 +17,7 @@ from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.stagerecords import file_digest, mark
 from hubensemble.sweeplock import is_member_file, remove_free_locks
-from hubensemble.text import escaped
+from hubensemble.text import counted, escaped
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
          digests={"rank": file_digest(run.ranking_json)})
     say(SimpleNamespace(quiet=not progress),
         f"fit goes on from the ranking {command_words('rank')} wrote in "
-        f"{escaped(run.ranking_json)} ({len(ranking.ok_rows)} module(s) ranked by "
+        f"{escaped(run.ranking_json)} ({counted(len(ranking.ok_rows), 'module')} ranked by "
         f"{ranking.metric} at {option_word('--profile', 'profile')} {ranking.profile}; "
         f"selected: {', '.join(ranking.selected) or 'none'}): the same catalogue, data and "
         f"rank options as this fit, so it is not ranked again; pass "

@@ -631,7 +631,7 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
     # alone said it, and the terminal nothing until the summary's "(earlier run, reused)".
     ranked = json.loads(ranking)
     said = (f"fit goes on from the ranking `hubensemble rank` wrote in {out / 'ranking.json'} "
-            f"({len(ranked['modules'])} module(s) ranked by knn at --profile quick; selected: "
+            f"({len(ranked['modules'])} modules ranked by knn at --profile quick; selected: "
             f"{ranked['selected'][0]}): the same catalogue, data and rank options as this fit, "
             "so it is not ranked again; pass --restart to rank again from scratch")
     assert said in err and err.index(said) < err.index("tune default"), err
