@@ -8,7 +8,8 @@ Sub-modules, one concern each:
 * `config` — `TrainSpec`, `ZooConfig`, presets, the build `plan`, catalogue entries, the
   cache location;
 * `train` — upstream training with one compiled model per architecture;
-* `builder` — `build_zoo`: trains the plan in worker processes, writes the folder atomically;
+* `builder` — `build_zoo`: plans the zoo, writes the folder atomically under its build lock;
+* `workers` — trains each module, in this process or on a pool of worker processes;
 * `cache` — `ensure_zoo` / `module_path`: preset zoos in the user cache, built once (again
   only when the recipe changes: `is_cached`);
 * `resolver` — `ZooResolver` for ``zoo:PRESET/NAME`` handles, which hubensemble.hub loads
