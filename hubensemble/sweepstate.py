@@ -131,6 +131,24 @@ def unfinished_sweeps(run_dir, meta: dict | None = None) -> list[UnfinishedSweep
     return found
 
 
+def untried(candidates_dir, untuned) -> list[tuple[str, list, str]]:
+    """`untuned` ((sweep, modules, why) per sweep: `report.runfiles.untuned_sweeps`) with
+    each module that has a trial of that sweep in the pool `candidates_dir` (a trial.json
+    record, ok or failed, `candidate.scan`) left out, and a sweep none of whose modules
+    remains. run.json's "untuned" is the last call's budget's: a fit with --budget 4 after a
+    `tune --run RUN` of 8 recorded the second module as given no trial while the pool held
+    its trials and the ensemble's best single was one of them."""
+    cands, _ = candidate.scan(candidates_dir)
+    found = []
+    for sweep, modules, why in untuned:
+        tried = {_module(c.trial, sweep) for c in cands
+                 if c.trial.startswith(f"{sweep}-")}
+        left = [m for m in modules if m not in tried]
+        if left:
+            found.append((sweep, left, why))
+    return found
+
+
 def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
     """The command line that finishes `sweep` in `run_dir`: for a fit's folder the same fit
     command (`rerun.fit_command` without --restart: a fit resumes, reusing every
@@ -141,7 +159,12 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
     the arguments the run was fitted with", "run_tune(run_dir='/abs/RUN', budget=4)"."""
     from hubensemble.lockwords import command_words, on_command_line
 
-    if "fit" in meta:
+    record = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep.sweep) or {}
+    given = {"sweep": sweep.sweep, "budget": record.get("budget"),
+             "modules": record.get("requested_modules"), "seed": record.get("seed"),
+             "batchnorm": (record.get("batchnorm") or {}).get("requested"),
+             "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
+    if "fit" in meta and _fit_plans(meta, given):
         if not on_command_line():
             return "fit(…) with the arguments the run was fitted with"
         from hubensemble.rerun import fit_command
@@ -149,15 +172,33 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
         return fit_command(run_dir, meta, restart=False)
     from hubensemble.rerun import option_flags, option_keywords
 
-    record = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep.sweep) or {}
-    given = {"sweep": sweep.sweep, "budget": record.get("budget"),
-             "modules": record.get("requested_modules"), "seed": record.get("seed"),
-             "batchnorm": (record.get("batchnorm") or {}).get("requested"),
-             "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
     table = [o for o in options.options_for(command="tune") if o.name in given]
     # The one form of a command in the caller's words (its callers set it as code).
     return command_words("tune", run_dir, flags=option_flags(given, table),
                          keywords=option_keywords(given, table), quoted=False)
+
+
+def _fit_plans(meta: dict, given: dict) -> bool:
+    """Whether the fit run.json `meta` records (fit.options) plans the sweep as its record
+    says (`given`: the sweep and its recorded options, `finish_command`'s): the sweep is one
+    of the fit's parts and every option of `given` the fit records has the recorded value
+    (None and an option's default alike). A later `tune --run RUN` (--budget 8 after a fit's
+    4) records the sweep anew: the fit's command planned 4 trials and never ran the 8th. A
+    fit record without options (written before they were kept) is taken to plan it."""
+    fit = (meta.get("fit") or {}).get("options")
+    if not isinstance(fit, dict):
+        return True
+
+    def same(name, a, b):
+        default = options.default(name)
+        a, b = (default if v is None else v for v in (a, b))
+        return (list(a) if isinstance(a, (list, tuple)) else a) == (
+            list(b) if isinstance(b, (list, tuple)) else b)
+
+    parts = str(fit.get("sweep") or options.default("sweep")).split("+")
+    return given["sweep"] in parts and all(
+        same(name, fit[name], value) for name, value in given.items()
+        if name != "sweep" and name in fit)
 
 
 def finish_commands(run_dir, meta: dict, unfinished) -> list[str]:

@@ -1261,3 +1261,52 @@ def test_every_way_on_that_selects_again_keeps_the_ensembles_own_settings(tmp_pa
         read_ensemble(run)
     assert str(e.value).endswith(
         f"run_ensemble(run_dir={str(run)!r}, budget=3, size_rule='paper') writes it again"), e.value
+
+
+def test_the_finish_words_of_a_fit_folder_tuned_again_name_the_tune_that_plans_the_sweep(
+        run_dir):
+    """A fit with --budget 4, then `tune --run R` (8 planned) with one trial left undone: the
+    warning named the fit's command, which plans 4 trials and never runs the missing one (a
+    new-user check). The fit's command is named only while it plans the sweep as recorded;
+    and "got no trial" is the pool's, not the last call's budget's (the fit summary said so of
+    a module whose trial was the best single)."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.report import summary_table, write_report
+    from hubensemble.sweepstate import unfinished_warning
+
+    run, _, _, val, test = run_dir
+    plan = [f"default-{i:04d}-{m}" for i, m in enumerate(["a"] * 4 + ["b"] * 4)]
+    for i, trial in enumerate(plan[:6] + plan[7:]):
+        write_candidate(run, trial, val[i % 5], test[i % 5], module=trial[13:])
+    record = {"sweep": "default", "budget": 8, "seed": 0, "plan_size": 8, "trials": plan,
+              "requested_modules": None, "batchnorm": {"requested": "auto"},
+              "untuned": None}
+    fit = {"options": {"sweep": "default", "budget": 4, "seed": 0, "batchnorm": "auto",
+                       "profile": "quick", "top_k": 2}}
+    meta = {"fit": fit, "tune": {**record, "sweeps": {"default": record}}}
+    fileio.atomic_write_json(os.path.join(run, "run.json"), meta)
+    with command_line():
+        said = unfinished_warning(run)
+    assert "sweep default: 7 of 8 planned trials done" in said
+    assert f"Finish it with `hubensemble tune --run {run} --budget 8`" in said, said
+    assert "hubensemble fit" not in said
+    # The fit's own command while it plans the recorded sweep.
+    fileio.atomic_write_json(os.path.join(run, "run.json"), dict(
+        meta, fit={"options": dict(fit["options"], budget=8)}))
+    with command_line():
+        assert "Finish it with `hubensemble fit " in unfinished_warning(run)
+    # The fit again with --budget 4 records b as given no trial; the pool holds six of b's.
+    untuned = {"modules": ["b"], "budget": 4, "reached": 1, "of": 2, "given": False,
+               "tau": None}
+    four = dict(record, budget=4, plan_size=4, trials=plan[:4], untuned=untuned)
+    fileio.atomic_write_json(os.path.join(run, "run.json"), dict(
+        meta, tune={**four, "sweeps": {"default": four}}))
+    assert "got no trial" not in summary_table(run)
+    assert "gave no trial" not in write_report(run)[0].read_text()
+    # With no candidate of b in the pool, both say it.
+    import shutil
+
+    for trial in plan[4:]:
+        shutil.rmtree(os.path.join(run, "candidates", trial), ignore_errors=True)
+    assert "skipped: b got no trial of the default sweep" in summary_table(run)
+    assert "gave no trial" in write_report(run)[0].read_text()

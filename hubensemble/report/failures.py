@@ -11,6 +11,7 @@ from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
 from hubensemble.sweeps import SWEEPS, rerun_failed_parts
+from hubensemble.sweepstate import untried
 from hubensemble.sweepwords import sweep_command
 from hubensemble.text import absolute
 
@@ -36,7 +37,7 @@ def failures_section(files) -> Section:
                               ", ".join(u.modules_without) or "–", ", ".join(u.missing)]
                              for u in files.unfinished]))
     with command_line():  # the report's commands are the command line's (files.cmd)
-        untuned = untuned_sweeps(files.meta)
+        untuned = untried(files.path / CANDIDATES_DIR, untuned_sweeps(files.meta))
     if untuned:  # the budget's doing, not a failure, but a user who asked for them must see it
         blocks.append("Modules the sweep's budget gave no trial:")
         blocks.append(Table(["sweep", "modules", "why"],

@@ -339,6 +339,7 @@ def _failure_lines(run, meta) -> list[str]:
     from hubensemble import candidate
     from hubensemble.rank.ranking import Ranking
     from hubensemble.sweeps import rerun_failed_words
+    from hubensemble.sweepstate import untried
 
     found = []
     if run.ranking_json.exists():
@@ -356,7 +357,7 @@ def _failure_lines(run, meta) -> list[str]:
                   [(s.get("trial"), s.get("reason"))
                    for s in (meta.get("export") or {}).get("skipped") or []]))
     lines = [f"skipped: {', '.join(names)} got no trial of the {sweep} sweep: {why}"
-             for sweep, names, why in untuned_sweeps(meta)]
+             for sweep, names, why in untried(run.candidates, untuned_sweeps(meta))]
     failures = False
     for what, items in found:
         if not items:
