@@ -124,6 +124,19 @@ def selectable(cands, skipped) -> tuple[list[Candidate], list[tuple[str, str]]]:
     return usable, skipped
 
 
+def _with_way_on(run_dir, skipped) -> list[tuple[str, str]]:
+    """`skipped` ((trial, reason)) with the way on added to the reason of each candidate
+    folder holding no readable trial record (`sweepstate.without_record`: "trial.json
+    unreadable (Unterminated string …)" said no next step): restore the file, or delete the
+    folder and run its sweep's tune (`sweepwords.redo_words`: a plain tune runs the default
+    sweep), then ensemble again, as an edited record's hyperparameters say."""
+    folder = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
+    return [(t, f"{r}; restore its {TRIAL_FILE} from a copy, or delete "
+                f"{escaped(os.path.abspath(os.path.join(folder, t)))} and "
+                f"{redo_words(run_dir, t)} (it redoes the trial), then this ensemble again"
+             if sweepstate.without_record(folder, t) else r) for t, r in skipped]
+
+
 def run_classes(run_dir) -> tuple[int | None, str | None]:
     """(the class count run.json records for the run's task: its "num_classes", else the
     number of its class names; the file) or (None, None) when it records neither (a run
@@ -344,6 +357,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     y_test = load_labels(run_dir, "test")
     cands, skipped = selectable(*load_candidates(
         run_dir, n_val=len(y_val), n_test=None if y_test is None else len(y_test)))
+    skipped = _with_way_on(run_dir, skipped)
     other_task = [t for t, r in skipped if r.endswith(candidate.ANOTHER_TASK)]
     if not cands and other_task:  # each of another class count than the run's task
         n_classes, where = run_classes(run_dir)

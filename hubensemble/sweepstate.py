@@ -149,6 +149,20 @@ def untried(candidates_dir, untuned) -> list[tuple[str, list, str]]:
     return found
 
 
+def without_record(candidates_dir, trial: str) -> bool:
+    """Whether RUN/candidates/`trial` (in `candidates_dir`) is a folder of a tune trial id
+    (``<sweep>-<index>-<module>``) holding no readable trial record (trial.json missing, not
+    JSON, or of no known status: `candidate.inspect`): the skips whose reason has no way on
+    of its own. Tune redoes such a trial (measured: `tune --run RUN` ran a trial whose
+    trial.json was cut short, and one whose trial.json was deleted); ensemble and the report
+    name its folder and its sweep's command."""
+    from hubensemble.sweeps import SWEEPS
+
+    folder = os.path.join(os.fspath(candidates_dir), str(trial))
+    return (str(trial).split("-", 1)[0] in SWEEPS and os.path.isdir(folder)
+            and candidate.inspect(folder)[0] is None)
+
+
 def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
     """The command line that finishes `sweep` in `run_dir`: for a fit's folder the same fit
     command (`rerun.fit_command` without --restart: a fit resumes, reusing every

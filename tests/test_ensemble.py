@@ -1310,3 +1310,37 @@ def test_the_finish_words_of_a_fit_folder_tuned_again_name_the_tune_that_plans_t
         shutil.rmtree(os.path.join(run, "candidates", trial), ignore_errors=True)
     assert "skipped: b got no trial of the default sweep" in summary_table(run)
     assert "gave no trial" in write_report(run)[0].read_text()
+
+
+def test_a_candidate_without_a_readable_record_is_skipped_with_its_folder_and_command(
+        run_dir, figures_not_drawn):
+    """ensemble's skip line for a trial.json cut short ("trial.json unreadable (Unterminated
+    string …)") gave no next step, and the report's row for a deleted one said "delete the
+    folder and run its sweep's tune again" with no folder and no command: both name the
+    folder and its sweep's tune (a plain tune runs the default sweep), as the rows of an
+    edited record do."""
+    from hubensemble import report
+    from hubensemble.lockwords import command_line
+
+    run, _, _, val, test = run_dir
+    for i in range(3):
+        write_candidate(run, f"probe-000{i}-m", val[i], test[i])
+    cut = os.path.join(run, "candidates", "probe-0001-m", "trial.json")
+    with open(cut, "r+b") as f:
+        f.truncate(40)
+    os.remove(os.path.join(run, "candidates", "probe-0002-m", "trial.json"))
+    fileio.atomic_write_json(os.path.join(run, "run.json"), {})
+    with command_line():
+        skipped = dict((s["trial"], s["reason"]) for s in run_ensemble(run)["skipped"])
+    for trial in ("probe-0001-m", "probe-0002-m"):
+        folder = os.path.join(run, "candidates", trial)
+        assert (f"restore its trial.json from a copy, or delete {folder} and run "
+                f"`hubensemble tune --run {run} --sweep probe` (it redoes the trial), then "
+                "this ensemble again") in skipped[trial], skipped[trial]
+    assert skipped["probe-0001-m"].startswith("trial.json unreadable (")
+    md = report.write_report(run)[0].read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| probe-0002-m |"))
+    assert row.endswith(f"| delete `{os.path.join(run, 'candidates', 'probe-0002-m')}`, then "
+                        f"run `hubensemble tune --run {run} --sweep probe` |"), row
+    # A row with its own way on (the other candidates') has none in that column.
+    assert "| trial | reason | to redo it |" in md

@@ -11,7 +11,7 @@ from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
 from hubensemble.sweeps import SWEEPS, rerun_failed_parts
-from hubensemble.sweepstate import untried
+from hubensemble.sweepstate import untried, without_record
 from hubensemble.sweepwords import sweep_command
 from hubensemble.text import absolute
 
@@ -75,7 +75,14 @@ def failures_section(files) -> Section:
                              for t, why in files.at_chance.items()]))
     if files.skipped:
         blocks.append(f"Candidates left out of the ensemble ({len(files.skipped)}):")
-        blocks.append(Table(["trial", "reason"], [[t, r] for t, r in files.skipped]))
+        # A folder without a readable trial.json: its reason named neither the folder nor
+        # the command ("delete the folder and run its sweep's tune again"); the members'
+        # rows' words (`redo_step`).
+        folder = files.path / CANDIDATES_DIR
+        redo = {t: redo_step(files, t) for t, _ in files.skipped if without_record(folder, t)}
+        blocks.append(Table(["trial", "reason"] + (["to redo it"] if redo else []),
+                            [[t, r] + ([redo.get(t, "–")] if redo else [])
+                             for t, r in files.skipped]))
     if files.member_problems:
         # tune reuses a trial whose files are all there (a weights file edited, a test table
         # damaged): a plain `tune` did nothing for it. The folder goes first, then its sweep.
