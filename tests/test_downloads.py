@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tarfile
 import threading
 import time
@@ -37,8 +38,9 @@ class Server:
     `routes[PATH/FILE]` when there is one. A GET with a Range header (listed in `ranges`,
     None without) of an answer 200 with "Accept-Ranges: bytes" gets a 206 of that part, as
     long as its If-Range (if any) is the answer's ETag. Mode "cut" announces the body's length,
-    sends its first half and closes; "huge" announces 10**15 bytes more than it sends;
-    "unsized cut" announces no length, sends the first half and closes."""
+    sends its first half and closes; "huge" announces 10**15 bytes more than it sends, and a
+    whole number N announces N bytes more (and closes); "unsized cut" announces no length,
+    sends the first half and closes."""
 
     def __init__(self):
         self.routes, self.requests, self.resume, self.auth = {}, [], threading.Event(), []
@@ -85,7 +87,8 @@ class Server:
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                extra = {"short": 1000, "long": -1000, "huge": 10 ** 15}.get(mode, 0)
+                extra = mode if isinstance(mode, int) else {
+                    "short": 1000, "long": -1000, "huge": 10 ** 15}.get(mode, 0)
                 if mode != "unsized cut":
                     self.send_header("Content-Length", str(len(body) + extra))
                 self.end_headers()
@@ -98,7 +101,7 @@ class Server:
                     body = body[:len(body) // 2]
                 self.wfile.write(body)
                 self.wfile.flush()
-                if mode in ("short", "cut", "huge", "unsized cut"):
+                if mode in ("short", "cut", "huge", "unsized cut") or isinstance(mode, int):
                     self.connection.close()
 
             def log_message(self, *args):
@@ -1075,12 +1078,15 @@ def test_a_content_length_larger_than_the_free_space_is_refused_before_reading(
     from hubensemble import hub
 
     body = tarball if kind == "archive" else b"x" * 1000
-    url = server.add("/m.tar.gz" if kind == "archive" else "/m.keras", ok(body, "huge"))
+    # More than is free, less than the disk holds (above it: no module's size, test below).
+    usage = shutil.disk_usage(hub_cache.parent)
+    extra = (usage.free + usage.total) // 2
+    url = server.add("/m.tar.gz" if kind == "archive" else "/m.keras", ok(body, extra))
     with pytest.raises(OSError) as err:
         hub.resolve(url)
     said = str(err.value)
     assert err.value.errno == errno.ENOSPC and not isinstance(err.value, ModuleLoadError)
-    assert f"announces {len(body) + 10 ** 15:,} bytes (Content-Length)" in said, said
+    assert f"announces {len(body) + extra:,} bytes (Content-Length)" in said, said
     assert url in said and len(server.requests) == 1
     left = [os.path.join(r, f) for r, _, fs in os.walk(hub_cache) for f in fs]
     assert not [f for f in left if not f.endswith(".lock")], left
@@ -1229,3 +1235,27 @@ def test_a_full_disk_while_the_batchnorm_policy_is_decided_stops_the_tune(
     with caplog.at_level(logging.WARNING):
         assert module_batchnorm(missing, "auto") == ("train", None)
     assert "module gone: cannot read its variables" in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["archive", "keras file"])
+def test_a_content_length_above_the_whole_disk_is_said_as_the_servers_not_the_disks(
+        server, tarball, hub_cache, kind):
+    """A server announcing 10**15 bytes was refused as "No space left on device … free disk
+    space": no disk here holds it (above the file system's own size, f_blocks x f_frsize),
+    so it is the server's or the link's, said with the handle, asked once, nothing kept."""
+    from hubensemble import hub
+
+    body = tarball if kind == "archive" else b"x" * 1000
+    total = shutil.disk_usage(hub_cache.parent).total
+    url = server.add("/m.tar.gz" if kind == "archive" else "/m.keras", ok(body, total + 1))
+    with pytest.raises(ModuleLoadError) as err:
+        hub.resolve(url)
+    said = str(err.value)
+    assert err.value.stage == "network" and err.value.handle == url, said
+    assert (f"the server announces {len(body) + total + 1:,} bytes (Content-Length), more "
+            f"than the whole file system of ") in said and f"({total:,} bytes) holds" in said
+    assert "check the URL" in said and "free" not in said.replace("freeing space would "
+                                                                  "not help", ""), said
+    assert len(server.requests) == 1
+    left = [os.path.join(r, f) for r, _, fs in os.walk(hub_cache) for f in fs]
+    assert not [f for f in left if not f.endswith(".lock")], left

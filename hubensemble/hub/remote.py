@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 import zlib
 
-from hubensemble.errors import first_line, held_stops
+from hubensemble.errors import ModuleLoadError, first_line, held_stops
 from hubensemble.tempnames import remove_stale_temp_dirs, temp_dir_for, temp_file_for
 from hubensemble.text import absolute
 from hubensemble.threads import caller_thread
@@ -564,7 +564,8 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
     bar starts again).
     Returns the sha256 of the file. Raises what urllib raises (URLError, HTTPError,
     socket.timeout), DeadlineExceeded past the deadline, ConnectionError for a short body,
-    OSError(ENOSPC) for a Content-Length larger than the disk's free space (`check_room`)."""
+    OSError(ENOSPC) for a Content-Length larger than the disk's free space, ModuleLoadError
+    (stage "network", naming ``url``) for one larger than the whole disk (`check_room`)."""
     os.makedirs(os.path.dirname(absolute(dst)), exist_ok=True)
     # Named by its writer (`temp_file_for`, which removes dead writers' first): one a killed
     # download left (a ".download-XXXXXXXX" before, in Keras' cache: MBs of weights for good)
@@ -580,7 +581,7 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
                 http_open(url, timeout=timeout, context=context), url=url, timeout=timeout,
                 deadline=deadline, context=context)) as response:
             expected = getattr(response, "length", None)
-            check_room(expected, os.path.dirname(absolute(dst)))
+            check_room(expected, os.path.dirname(absolute(dst)), url)
             if expected and getattr(progress, "total", 0) is None:
                 progress.total = expected
             size = _receive(response, out, h, url, deadline, progress, timeout)
@@ -599,22 +600,35 @@ def download(url, dst, *, timeout: float, deadline: float, context=None,
     return digest
 
 
-def check_room(length, folder) -> None:
+def check_room(length, folder, handle=None) -> None:
     """Refuses a download whose announced size (`length`, the Content-Length in bytes; None
     when not sent) is larger than the space free on the disk of `folder` (the nearest
     existing folder above it is asked): OSError(ENOSPC) naming `folder`, before a byte is
     read, where it was received until the server closed (or the disk filled) and then tried
     again (`with_retries`) as a connection closed early. An archive unpacks to at least about
-    its own size, so its Content-Length is refused by the same rule."""
+    its own size, so its Content-Length is refused by the same rule.
+
+    A size above that of the whole file system (`shutil.disk_usage(...).total`: f_blocks x
+    f_frsize of os.statvfs) is no module's, and freeing space cannot help: ModuleLoadError,
+    stage "network", naming `handle` (what is downloaded; `resolvers.resolve` names its own)
+    and saying to check the URL and the server; a server announcing 10**15 bytes was told to
+    "free disk space"."""
     if not length:
         return
     probe = absolute(folder)
     while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
         probe = os.path.dirname(probe)
     try:
-        free = shutil.disk_usage(probe).free
+        usage = shutil.disk_usage(probe)
     except OSError:  # cannot tell: the writes will say
         return
+    free = usage.free
+    if length > usage.total:
+        raise ModuleLoadError(
+            f"the server announces {length:,} bytes (Content-Length), more than the whole "
+            f"file system of {probe} ({usage.total:,} bytes) holds: that is no module's size, "
+            "and freeing space would not help; check the URL (a link to something else?) and "
+            "the server, which may announce a wrong size", handle=handle, stage="network")
     if length > free:
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: the server announces "
                       f"{length:,} bytes (Content-Length), more than the {free:,} bytes free "
