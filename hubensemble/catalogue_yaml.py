@@ -44,6 +44,16 @@ def construct(loader, node, report, field):
         return False, None
 
 
+#: The end of the refusal of a merge key that takes a value (`pairs`): `name: &nm good`
+#: anchors the value alone, and `- <<: *nm` with a name of its own, which the refusal of an
+#: entry `- *nm` advised, was refused again as "takes the value 'good'". The way that loads:
+#: the anchor on the entry's mapping (YAML 1.1 merge type, https://yaml.org/type/merge.html).
+VALUE_ANCHOR = (" (an anchor on a value, as in `name: &NAME good`, names that value alone: to "
+                "reuse an entry's fields, anchor the entry itself, `- &NAME` on the line "
+                "before its first field with its fields below as they are, then write "
+                "`- <<: *NAME` with a `name:` of its own)")
+
+
 def pairs(loader, mapping, report, what):
     """(key, key_line, value_node) of a mapping node, reporting odd and repeated keys; a merge
     key's mappings (``<<: *a`` or ``<<: [*a, *b]``) give the keys the mapping does not write
@@ -90,7 +100,11 @@ def pairs(loader, mapping, report, what):
             if not isinstance(source, yaml.MappingNode):
                 report.add(node_line(key_node), f"the merge key `<<` of this {what} mapping "
                            f"takes {node_kind(source)}, not a mapping; write `<<: *NAME` "
-                           "naming a mapping written with `&NAME` (or a list of them)")
+                           "naming a mapping written with `&NAME` (or a list of them)"
+                           # An alias hands over the anchored node, written before `<<`.
+                           + (VALUE_ANCHOR if isinstance(source, yaml.ScalarNode)
+                              and source.start_mark.index < key_node.start_mark.index
+                              else ""))
                 continue
             # Its own problems are said where it is written (an entry, `defaults:`), once.
             quiet = type(report)(report.label)

@@ -2493,3 +2493,31 @@ def test_a_path_in_typographic_quotes_is_said_with_the_path_meant(tmp_path):
         f"'{tmp_path / 'mods/m'}' (it exists)); rank will skip it here"]
     with pytest.raises(HubensembleError, match="are typographic quotes"):
         locate(specs[0].handle, name="a")  # rank's words
+
+
+def test_a_merge_of_an_anchored_value_advises_anchoring_the_entry_and_that_loads(tmp_path):
+    """`- name: &nm good`, then `- <<: *nm` with a name of its own (the advice of the alias
+    `- *nm`) was refused as "the merge key takes the value 'good', not a mapping" with no way
+    to reuse the entry's fields; the refusal now says to anchor the entry's mapping, and doing
+    that literally (`- &nm` on the line before its first field) loads."""
+    merged = write(tmp_path, f"""
+        modules:
+          - name: &nm good
+            handle: '{TFHUB}'
+          - <<: *nm
+            name: other
+        """, "value.yaml")
+    said = find_problem(problems_of(merged), f"{merged}:{line_of(merged, '<<: *nm')}:",
+                        "takes the value 'good', not a mapping")
+    advice = ("anchor the entry itself, `- &NAME` on the line before its first field with its "
+              "fields below as they are, then write `- <<: *NAME` with a `name:` of its own")
+    assert advice in said, said
+    # As the advice says: the anchor moved from the value to the line before the first field.
+    fixed = write(tmp_path, merged.read_text().replace("- name: &nm good",
+                                                       "- &nm\n    name: good"), "fixed.yaml")
+    specs = load_catalogue(fixed)
+    assert [(s.name, s.handle) for s in specs] == [("good", TFHUB), ("other", TFHUB)]
+    # A merge of a list of values is refused with the mapping's words only.
+    listed = write(tmp_path, f"modules:\n  - <<: [1, 2]\n    name: a\n    handle: '{TFHUB}'\n",
+                   "list.yaml")
+    assert not any("anchor the entry itself" in p for p in problems_of(listed))
