@@ -50,9 +50,9 @@ class Note(str):
     largest need it says over the room's limit, > 1) and `hard` (the room's: a limit that
     ends the process, `Room.hard`), for `refusal`."""
 
-    def __new__(cls, words: str, ratio: float, hard: bool):
+    def __new__(cls, words: str, ratio: float, hard: bool, address: bool = False):
         note = super().__new__(cls, words)
-        note.ratio, note.hard = ratio, hard
+        note.ratio, note.hard, note.address = ratio, hard, address  # address: `ulimit -v`'s
         return note
 
 
@@ -72,9 +72,24 @@ def refusal(note) -> str | None:
     REFUSE_FACTOR x a hard limit's room, else None (a warning: the note alone)."""
     if not isinstance(note, Note) or not note.hard or note.ratio <= REFUSE_FACTOR:
         return None
-    return (f"refused before loading TensorFlow, as it would be killed: {note} (it needs "
-            f"{note.ratio:.1f}x the limit; a need more than {REFUSE_FACTOR}x a limit's room "
-            "is refused, as the rule is at most 1.22x a measured module's peak)")
+    address = getattr(note, "address", False)  # its ratio: to the limit less AS_RESERVED
+    return (f"refused before loading TensorFlow, as it would "
+            f"{'abort' if address else 'be killed'}: {note} (it needs {note.ratio:.1f}x "
+            f"{'the room left under the limit' if address else 'the limit'}; a need more than "
+            f"{REFUSE_FACTOR}x a limit's room is refused, as the rule is at most 1.22x a "
+            "measured module's peak)")
+
+
+def _more(room, words: str = "free memory, or use a machine with more", *, ends=False) -> str:
+    """The way on past the room `room` (`ends`: how a process ends that outgrows it): under
+    `ulimit -v` (its source) raising it, and an allocation that fails (an abort), as the
+    machine's memory is not what runs out; else `words`, and Linux's OOM killer's SIGKILL."""
+    if room is not None and room.source.startswith(_ADDRESS_WORDS):
+        return ("A process that outgrows `ulimit -v` aborts where an allocation fails "
+                "(std::bad_alloc, or TensorFlow's \"OOM when allocating tensor\")" if ends else
+                "raise the shell's `ulimit -v` (`ulimit -v unlimited`), which sets this room")
+    return ("A process that runs out of memory is killed by Linux's OOM killer without a word "
+            "(the shell says \"Killed\")" if ends else words)
 
 
 def gib(n_bytes: float) -> str:
@@ -321,13 +336,13 @@ def training_out_of_memory(batch: int, input_size, profile="cpu") -> str:
         fits = 1 << (fits.bit_length() - 1) if fits else 0
     if not 0 < fits < batch:
         fits = batch // 4 or batch // 2
+    more = _more(here, "free memory or use a machine with more")
     if not fits:
-        return "free memory or use a machine with more (docs/reliability.md \"Small machines\")"
+        return f"{more} (docs/reliability.md \"Small machines\")"
     need = training_need([input_size], name, batch=fits,
                          side=getattr(profile, "resolution_cap", None))[0]
     return (f"pass --train-batch-size {fits} (about {gib(need)} by the rule; the learning rate "
-            "scales with it), free memory or use a machine with more (docs/reliability.md "
-            "\"Small machines\")")
+            f"scales with it), {more} (docs/reliability.md \"Small machines\")")
 
 
 class _Batched:
@@ -403,7 +418,7 @@ def _note(room, parts) -> str | None:
     limit, whose = room.limit, room.words()
     if room.available is not None and room.available < limit:  # others use the machine too
         whose = f"{gib(room.available)} available now (MemAvailable) of {whose}"
-        limit = room.available
+        limit, room = room.available, dataclasses.replace(room, source="MemAvailable")
     said, ratio = [], 0.0  # (the largest need over room.limit of what does not fit)
     for what, sizes, batch, profile, *named in parts:
         prof = profile if not isinstance(profile, str) else None  # a Profile: its own batch
@@ -431,9 +446,9 @@ def _note(room, parts) -> str | None:
             said.append(
                 f"{runs} images of {side}x{side} px in batches of {batch} (--batch-size), "
                 f"which needs about {gib(need)}: "
-                + (f"pass --batch-size {fits} (about "
-                   f"{gib(inference(fits)[0])})" if fits
-                   else "free memory, or use a machine with more"))
+                + ", or ".join(filter(None, (
+                    fits and f"pass --batch-size {fits} (about {gib(inference(fits)[0])})",
+                    _more(room, "" if fits else "free memory, or use a machine with more")))))
             continue
         if what == "export":  # the members rebuilt, run on the check images, reloaded
             need = _export_need(sizes, name)
@@ -443,8 +458,7 @@ def _note(room, parts) -> str | None:
                             "loads the SavedModel it wrote back beside them and times it at "
                             f"batch 64, at least about {gib(need)}: "
                             + _fewer_members(limit, sizes, name, *named[1:])
-                            + "free memory, or use a "
-                            "machine with more")
+                            + _more(room))
             continue
         train, tbatch, pixels = training_need(
             sizes, name, batch=getattr(prof, "batch_size", None),
@@ -475,19 +489,17 @@ def _note(room, parts) -> str | None:
         said.append(
             f"{who} at {side}x{side} px in batches of {tbatch} ({whose_batch})"
             f"{after}, {'at least ' if what == 'distill' else ''}about {gib(train + extra)}"
-            f"{' in all' if extra else ''}: {lower}free memory, use a machine with more"
+            f"{' in all' if extra else ''}: {lower}"
+            f"{_more(room, 'free memory, use a machine with more')}"
             + (" (its members are the ensemble's)" if what.startswith("export") else
                ", or name a --student of a smaller input size" if what == "distill" else
                ", or leave out the modules of the largest input size (--modules)"))
     if not said:
         return None
-    if room.source.startswith(_ADDRESS_WORDS):  # its way on: the shell's limit, not the RAM
-        said.append("or raise the shell's `ulimit -v` (`ulimit -v unlimited`), which sets "
-                    "this room")
     return Note(f"this process may use {whose}, less than it needs: " + "; ".join(said)
-                + " (measured with MobileNet V1; heavier modules need more). A process that "
-                "runs out of memory is killed by Linux's OOM killer without a word (the shell "
-                "says \"Killed\"); docs/reliability.md \"Small machines\"", ratio, room.hard)
+                + " (measured with MobileNet V1; heavier modules need more). "
+                f"{_more(room, ends=True)}; docs/reliability.md \"Small machines\"", ratio,
+                room.hard, room.source.startswith(_ADDRESS_WORDS))
 
 
 def _export_need(sizes, profile: str) -> float:
@@ -592,10 +604,9 @@ def data_note(task, specs, batch_size: int, profile: str = "cpu", *,
             f"embedding needs about {gib(need)} beside them: about {gib(need + held)} in "
             f"all, more than this process may use, {room.words()}: use fewer or smaller "
             "images (a folder's are held as decoded, shrunk to 1024 px on their shorter "
-            "side at most: resize them towards the modules' input size), or a machine with "
-            "more. A process that runs out of memory is killed by Linux's OOM killer "
-            "without a word (the shell says \"Killed\"); docs/reliability.md \"Small "
-            "machines\"")
+            f"side at most: resize them towards the modules' input size), or "
+            f"{_more(room, 'a machine with more')}. {_more(room, ends=True)}; docs/reliability.md "
+            "\"Small machines\"")
 
 
 def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None:

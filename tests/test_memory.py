@@ -447,3 +447,42 @@ def test_ulimit_v_is_room_and_a_need_well_above_a_hard_limit_is_refused_before_t
     machine = memory.Room(int(need / 3), "the machine's memory")
     note = memory.memory_note([big], 128, room=machine)
     assert note and memory.refusal(note) is None
+
+
+def test_under_ulimit_v_the_way_on_is_the_limit_and_the_ratio_is_to_the_room_left(tmp_path):
+    """Under `ulimit -v` the refusals and warnings said "free memory, use a machine with more"
+    and "killed by Linux's OOM killer … the shell says Killed", which is not what happens (an
+    allocation fails: an abort), and "{ratio}x the limit" of a ratio to the room left under
+    it. The room's way on is the limit (or the batch that fits); the machine's room keeps its
+    words."""
+    big = argparse.Namespace(name="big", input_size=(224, 224))
+    need = memory.embedding_need(4096, [(224, 224)])[0]
+    under = memory.room(tmp_path / "none", tmp_path / "none",
+                        address=int(memory.AS_RESERVED + 3 * GIB))
+    for note in (memory.memory_note([big], 4096, room=under),  # rank: 128 fits
+                 memory.memory_note([big], 16, room=under, tunes=True, train_batch=4096)):
+        said = memory.refusal(note)
+        assert "raise the shell's `ulimit -v` (`ulimit -v unlimited`)" in said, said
+        for words in ("free memory", "machine with more", "OOM killer", "Killed", "x the limit"):
+            assert words not in said, (words, said)
+        assert "as it would abort" in said and "aborts where an allocation fails" in said
+        assert f"{note.ratio:.1f}x the room left under the limit" in said
+    said = memory.refusal(memory.memory_note([big], 4096, room=under))
+    assert f"{need / (3 * GIB):.1f}x the room left" in said
+    assert "pass --batch-size 128 (about 2.3 GiB), or raise the shell's `ulimit -v`" in said
+    # The machine's memory and a cgroup's limit: their words as before.
+    cgroup = memory.Room(3 * GIB, "the cgroup limit in x", hard=True)
+    said = memory.refusal(memory.memory_note([big], 16, room=cgroup, tunes=True,
+                                             train_batch=4096))
+    assert "free memory, use a machine with more" in said and "OOM killer" in said
+    assert "x the limit;" in said and "ulimit" not in said
+    # Fine-tuning that ran out of memory under the limit (its own room(), in a process
+    # started under it, TensorFlow not loaded).
+    probe = ("import resource; resource.setrlimit(resource.RLIMIT_AS, "
+             f"({int(memory.AS_RESERVED + GIB)}, resource.getrlimit(resource.RLIMIT_AS)[1])); "
+             "from hubensemble import memory; "
+             "print(memory.training_out_of_memory(4096, (224, 224), 'cpu'))")
+    way = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120).stdout
+    assert "pass --train-batch-size" in way and "raise the shell's `ulimit -v`" in way, way
+    assert "free memory" not in way
