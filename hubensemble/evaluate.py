@@ -121,8 +121,10 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True, 
     pixels alone the task keeps once it is loaded and checked (`scored_only`): the run's
     train and val pixels, 1 GB at 4,000 / 1,000 images of 224 px, were held through the
     whole evaluation only for its check against the record. DataError for a split the data
-    lacks, or a name that is none of them."""
-    task = _evaluation_task(model_dir, data, data_dir)
+    lacks, or a name that is none of them. A tfds: `data` reads `split` alone
+    (`load_test_set`): its other splits are neither read nor counted in the result's
+    "unscored"."""
+    task = _evaluation_task(model_dir, data, data_dir, split)
     return task if split is None else scored_only(task, split)
 
 
@@ -177,8 +179,9 @@ def _stand_in(images: np.ndarray) -> np.ndarray:
     return np.broadcast_to(np.zeros((), np.uint8), images.shape)
 
 
-def _evaluation_task(model_dir, data, data_dir):
-    """`load_evaluation_task`'s task, every split whole."""
+def _evaluation_task(model_dir, data, data_dir, split=None):
+    """`load_evaluation_task`'s task, every split whole; of `data`, a tfds: spec reads only
+    `split` when given (`load_test_set`'s)."""
     from hubensemble.data.specs import check_tfds_only, load_test_set, parse_spec
     from hubensemble.rundir import DataArgs
 
@@ -189,7 +192,7 @@ def _evaluation_task(model_dir, data, data_dir):
     if data:
         made_on = read_export_metadata(model_dir).get("task") or {}
         return load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
-                             trained_split=made_on.get("split"))
+                             trained_split=made_on.get("split"), split=split)
     run, recorded = check_evaluation_data(model_dir, data)
     if not data_dir:
         return run.task()

@@ -1832,3 +1832,64 @@ def test_a_savedmodel_without_hubensemble_metadata_is_measured_without_re_export
     assert "export it again with this hubensemble" in kept["best_single_missing"]
     assert "ensemble only: " in ev.format_evaluation(kept)
     assert "    ens acc     ens NLL     ens ECE" in ev.format_evaluation(kept)
+
+
+def test_evaluate_of_tfds_data_reads_only_the_split_it_scores(tmp_path, in_process):
+    """`evaluate --data tfds:NAME` read every VTAB split (train[:800], train[800:1000], test)
+    to score one, so a data set of 6 training examples was refused ("cannot read split
+    'train[:800]'") with advice evaluate does not take (--split train=...). It reads the
+    scored split alone, from the command line and from Python: its pixels and labels are
+    those the stage commands read for that split, its metrics a hand computation from the
+    export's own signatures; a split it cannot read is refused in evaluate's words."""
+    tfds = pytest.importorskip("tensorflow_datasets")
+    import tfds_builders
+
+    data = tmp_path / "tfds"
+    tfds_builders.VtabPhotos(data_dir=str(data)).download_and_prepare()
+    model = build_export(tmp_path / "model", members="both")
+    spec = "tfds:vtab_photos"
+    out = tmp_path / "evaluation.json"
+    code, _, err = in_process("evaluate", "-q", "--model", model, "--data", spec,
+                              "--data-dir", data, "--out", out)
+    assert code == 0, err
+    result = ev.read_evaluation(out)
+    assert (result["split"], result["n"], result["task"]["unscored"]) == ("test", 3, {})
+
+    from hubensemble.data import load_task
+
+    staged = load_task(spec, data_dir=str(data),  # train and val as they are, test VTAB's
+                       splits={"train": "train", "val": "validation"}).test
+    scored = ev.load_evaluation_task(model, spec, data_dir=str(data), split="test",
+                                     progress=False).test
+    np.testing.assert_array_equal(np.stack(scored.images), np.stack(staged.images))
+    np.testing.assert_array_equal(scored.labels, staged.labels)
+    # The stored test split's labels in tfds' own order (its files undecoded).
+    stored = tfds.builder("vtab_photos", data_dir=str(data)).as_dataset(
+        split="test", shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()})
+    assert [int(ex["label"]) for ex in tfds.as_numpy(stored)] == list(scored.labels)
+    assert sorted(scored.labels) == [0, 1, 2]  # examples 9..11, label i % 3
+
+    loaded = tf.saved_model.load(str(model))
+    x = tf.constant(np.stack(staged.images).astype(np.float32) / 255.0)
+    y = np.asarray(staged.labels)
+    ens = loaded.signatures["serving_default"](images=x)["probabilities"].numpy()
+    single = loaded.signatures["serve_members"](images=x)["member_probabilities"].numpy()
+    lopsided = result["classes"]["unbalanced"]
+    assert_close(result["clean"]["ensemble"], reference_metrics(ens, y, lopsided))
+    assert_close(result["clean"]["best_single"],
+                 reference_metrics(single[:, TRIALS.index(BEST)], y, lopsided))
+
+    # A split it cannot read: said with what evaluate takes, not a split override.
+    code, _, err = in_process("evaluate", "--model", model, "--data", spec,
+                              "--data-dir", data, "--split", "val")
+    assert code == 2
+    assert ("cannot read split 'train[800:1000]' for val" in err
+            and "evaluate reads its val split as 'train[800:1000]' (VTAB-1k's); score another "
+                "split (--split test), or load the data with load_task(SPEC, splits={'val': "
+                "'TFDS_SPLIT'}) in Python and pass that task to evaluate_model" in err
+            and "--split val=" not in err), err
+    with pytest.raises(DataError, match=r"for train .*score another split \(split='test'\)"):
+        ev.load_evaluation_task(model, spec, data_dir=str(data), split="train")
+    with pytest.raises(DataError, match=r"evaluate scores one split: read it alone, e\.g\. "
+                                        r"load_evaluation_task\(MODEL, SPEC, split='test'\)"):
+        ev.load_evaluation_task(model, spec, data_dir=str(data))

@@ -489,7 +489,8 @@ def _run_loader(spec, scheme, rest, options, **kwargs) -> Task:
 
 
 def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
-                  trained_on: str | None = None, trained_split: dict | None = None) -> Task:
+                  trained_on: str | None = None, trained_split: dict | None = None,
+                  split: str | None = None) -> Task:
     """The labelled images `evaluate` scores an export on, from a data spec.
 
     As `load_task` (default options), except: a folder of class folders (no train/ val/
@@ -508,14 +509,28 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     (a new-user check saw accuracy 0.61 there against 0.56 on the held-out test split, with
     nothing said; an export of a fit with --data-seed 1 did so until its split was recorded).
 
+    `split` (train, val or test, or an alias; None: every split): the split `evaluate`
+    scores. A tfds: data set then reads that split alone, as `load_task` reads it
+    (VTAB_SPLITS' string), and the Task holds it alone (a test split is one test set,
+    `Task.test_set_only`): the other splits were read and held for nothing, and one that
+    could not be read (train[:800] of a data set of fewer training examples) refused the
+    evaluation. Other schemes read their splits as without it (a folder's are carved off
+    one listing, an npz's are one file).
+
     Files it skipped are warned of (its summary), as `load_task` warns, unless its caller
     says them (`skips_said`: the evaluate command's own summary).
 
     Raises DataError for a `data_dir` that is not a str or None (`check_options`), an unknown
-    spec, data that cannot be read, or no examples.
+    spec or `split` name, data that cannot be read (for tfds: of the split read, with what
+    evaluate takes instead), or no examples.
     """
     check_options(data_dir=data_dir)
     scheme, rest = check_spec(spec, min_classes=1, min_per_class=0, data_dir=data_dir)
+    only = {}
+    if scheme == "tfds":  # its refusals of a split say what evaluate takes
+        from hubensemble.data.task import split_key
+
+        only = {"evaluated": True, "only": None if split is None else split_key(split)}
     fit = LoadOptions(data_dir=data_dir, **{k: v for k, v in (trained_split or {}).items()
                                             if k in ("seed", "val_fraction", "test_fraction",
                                                      "dedupe")})
@@ -528,7 +543,7 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
         options = dataclasses.replace(options, val_fraction=0.0, test_fraction=0.0)
     # An npz of test arrays alone is a test set (`_load_npz`'s test_set).
     task = _run_loader(spec, scheme, rest, options,
-                       **({"test_set": True} if scheme == "npz" else {}))
+                       **({"test_set": True} if scheme == "npz" else only))
     task.spec = absolute_spec(spec)
     if flat and trained_on:
         # Carved in place (the splits views of the one array, `_carve`'s owned), the order

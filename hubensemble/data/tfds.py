@@ -152,11 +152,29 @@ def _unknown_name(name, data_dir, where) -> str:
             + "; the registered names are `tfds.list_builders()`, e.g. tfds:cifar10")
 
 
-def _load_tfds(rest: str, options: LoadOptions) -> Task:
-    """tfds:NAME[:CONFIG] — a prepared TensorFlow Datasets data set; never downloads."""
+def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
+               evaluated: bool = False) -> Task:
+    """tfds:NAME[:CONFIG] — a prepared TensorFlow Datasets data set; never downloads.
+
+    `only` (train, val or test; `load_test_set`'s `split`, what evaluate scores): that split
+    alone is read (its VTAB_SPLITS string, or its override), and train beside val, the
+    others never: evaluate of the test split read train[:800] too, and a data set of fewer
+    training examples was refused. The Task then holds those splits only
+    (`_one_split_task`). `evaluated`: read for evaluate (`load_test_set`), whose refusals
+    of a split say what evaluate takes (`_scored_words`), not a split override."""
     name, config, version = _parse_tfds_name(rest)
     full = name + (f"/{config}" if config else "") + (f":{version}" if version else "")
     splits = _resolve_splits(options.splits)
+    if only is not None:
+        if splits[only] is None:
+            raise DataError(f"tfds:{rest}: its {only} split is switched off; "
+                            f"{_scored_words(only, only)}")
+        # val is read first (its refusal is the one said), then train: a Task holds a train
+        # split, and one beside val is val's only honest home (VTAB's val, train[800:1000],
+        # is readable only where train[:800] is).
+        read = (only, "train") if only == "val" else (only,)
+        splits = {key: (splits[key] if key in read else None)
+                  for key in sorted(splits, key=lambda k: k not in read[:1])}
     from hubensemble._tf import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -238,11 +256,13 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
         except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
             known = ", ".join(sorted(builder.info.splits.keys())) or "unknown"
             raise DataError(f"tfds:{rest}: cannot read split {split!r} for {key} "
-                            f"({_short(e)}); the data set's splits are: {known}; override "
-                            f"with {_split_words(key, '...')}") from None
+                            f"({_short(e)}); the data set's splits are: {known}; " + (
+                                _scored_words(key, only) if evaluated else
+                                f"override with {_split_words(key, '...')}")) from None
         if not labels:
-            raise DataError(f"tfds:{rest}: split {split!r} ({key}) is empty; override it, e.g. "
-                            f"{_split_words(key, 'train[:80%]')}")
+            raise DataError(f"tfds:{rest}: split {split!r} ({key}) is empty; " + (
+                _scored_words(key, only) if evaluated else
+                f"override it, e.g. {_split_words(key, 'train[:80%]')}"))
         try:
             lab = np.asarray(labels)
             if lab.ndim != 1 or lab.dtype.kind not in "iu":  # not timedelta64
@@ -286,11 +306,40 @@ def _load_tfds(rest: str, options: LoadOptions) -> Task:
     if binary:
         shown += (f"; its {options.image_key!r} pixels are all 0 or 1 (binary images), read "
                   f"as 0 / 255")
+    parts = (_one_split_task(only, loaded) if only is not None else
+             dict(train=loaded["train"], val=loaded.get("val"), test=loaded.get("test")))
     return Task(name=name + (f"_{config}" if config else ""),
-                source=f"tfds:{full} ({shown})", class_names=class_names,
-                train=loaded["train"], val=loaded.get("val"), test=loaded.get("test"),
+                source=f"tfds:{full} ({shown})", class_names=class_names, **parts,
                 synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS,
                 shrunk=shrunk)
+
+
+def _one_split_task(key: str, loaded: dict) -> dict:
+    """The Task's splits when the split `key` (train, val, test) alone was read (`loaded`:
+    {key: Split}, with train beside val): a test split is one test set, train and test the
+    same Split (`Task.test_set_only`: `Task.split` refuses train and val); train is itself;
+    val has the train split read beside it, a Task's train holding no copy of val (its
+    images would count as duplicates across splits)."""
+    if key == "test":
+        return {"train": loaded["test"], "val": None, "test": loaded["test"]}
+    return {"train": loaded["train"], "val": loaded.get("val"), "test": None}
+
+
+def _scored_words(key: str, only: str | None) -> str:
+    """The way on when split `key` of a data set read for evaluate (`load_test_set`) cannot
+    be read: evaluate's --split takes a split name, not a tfds split string, so another
+    split is scored, or a split override is loaded in Python (`load_task`) and passed to
+    evaluate_model; with every split read (`only` None: `load_evaluation_task` without
+    `split`, Python's only), the one scored is read alone."""
+    other = "test" if key != "test" else "train"
+    if only is None:
+        return (f"evaluate scores one split: read it alone, e.g. load_evaluation_task(MODEL, "
+                f"SPEC, split={other!r}) (or load_test_set(SPEC, split={other!r})), as the "
+                "evaluate command does")
+    return (f"evaluate reads its {key} split as {VTAB_SPLITS[key]!r} (VTAB-1k's); score "
+            f"another split ({option_word(f'--split {other}', f'split={other!r}')}), or "
+            f"load the data with load_task(SPEC, splits={{'{key}': 'TFDS_SPLIT'}}) in Python "
+            "and pass that task to evaluate_model")
 
 
 def stored_encoded(feature) -> bool:
