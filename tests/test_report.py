@@ -2365,3 +2365,35 @@ def test_fit_says_a_hand_damaged_ensemble_json_in_its_one_readers_words(tmp_path
         assert not stage_done(run, "export", "k", now())
     assert "member 0's \"module\" 'm0' is not 'm1'" in caplog.text and trials[1] not in \
         caplog.text, caplog.text
+
+
+def test_the_data_row_shows_what_to_pass_to_read_the_same_data_again(tmp_path):
+    """The Data section's "data spec" row showed the spec alone (`tfds:smallnorb:2.0.0`),
+    not the split strings, label feature and data dir the run read it with (run.json
+    records them). It shows them as one line of the flags that read it again: parsed by
+    the command line's own parser, they give back the run's record."""
+    import shlex
+
+    from hubensemble.cli import build_parser
+    from hubensemble.dataargs import DataArgs
+
+    make_ranked_run(tmp_path, MODULES)
+    folder = tmp_path / "tfds data"  # a space: the words are shell-quoted
+    recorded = DataArgs(spec="tfds:smallnorb:2.0.0", data_dir=str(folder), seed=3,
+                        splits={"train": "train[:800]", "val": "train[800:1000]",
+                                "test": "test[:50]"}, label_key="label_azimuth")
+    Run(tmp_path).update(data={**data_section(), "args": recorded.to_json()})
+    md = report.write_report(tmp_path)[0].read_text()
+    (row,) = [line for line in md.splitlines() if line.startswith("| data spec |")]
+    assert row.count("`") == 2, row  # one line, one code span
+    words = shlex.split(row.split("`")[1])
+    parsed = build_parser().parse_args(["rank", "--catalogue", "c.yaml", "--out", "o", *words])
+    assert (parsed.data, parsed.data_dir, dict(parsed.splits), parsed.label_key,
+            parsed.data_seed) == (recorded.spec, str(folder), recorded.splits,
+                                  "label_azimuth", 3)
+    # At the defaults the spec alone reads it again; data from Python shows its spec as it is.
+    for args, cell in (({"spec": "npz:/data/toy.npz", "seed": 0}, "`--data npz:/data/toy.npz`"),
+                       ({"spec": "arrays (Python)", "reloadable": False}, "`arrays (Python)`")):
+        Run(tmp_path).update(data={**data_section(), "args": args})
+        md = report.write_report(tmp_path)[0].read_text()
+        assert f"| data spec | {cell} |" in md, [r for r in md.splitlines() if "data spec" in r]

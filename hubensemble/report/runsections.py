@@ -27,7 +27,7 @@ def _data_section(files) -> Section:
              else Inline(f"{task.get('num_classes')}: ", cell, more))
     size = task.get("image_size")
     rows = [["name", task.get("name")], ["source", task.get("source")],
-            ["data spec", Code(str(args["spec"])) if args.get("spec") else "–"],
+            ["data spec", data_words(args)],
             ["examples", ", ".join(f"{s} {sizes.get(s) if sizes.get(s) is not None else '–'}"
                                    for s in ("train", "val", "test"))],
             ["classes", shown],
@@ -39,6 +39,23 @@ def _data_section(files) -> Section:
             ["fingerprint", Code(f"{str(task.get('fingerprint', ''))[:16]}…")]]
     rows = [r for r in rows if r is not None] + accounting_rows(task)
     return sec.add(Table(["", "value"], rows))
+
+
+def data_words(args: dict):
+    """The Data section's "data spec" cell for run.json's data "args" (`DataArgs.to_json`):
+    what a user passes to read the same data again, as one line of command-line words
+    (`rerun`'s rule for every way-on command): --data SPEC and each recorded data option not
+    at its default (--data-dir, --split train=…, --label-key, --data-seed, …), paths
+    absolute, e.g. `--data tfds:smallnorb:2.0.0 --data-dir /d --split 'train=train[:800]'
+    --label-key label_azimuth`. The spec alone showed neither the split strings nor the
+    label feature nor the folder the run read. Data no command line can read (from Python:
+    a Task made there, a label function) shows its recorded spec or source as before; "–"
+    when none is recorded."""
+    from hubensemble.rerun import _data_flags, _from_python
+
+    if not args.get("spec"):
+        return "–"
+    return Code(str(args["spec"]) if _from_python(args) else _data_flags(args))
 
 
 def _meta_missing(files) -> str | None:
