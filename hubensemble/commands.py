@@ -183,13 +183,22 @@ def cmd_zoo_build(args):
 def cmd_tune(args):
     """`tune`: tune.run_tune (resumable sweep); prints the sweep summary. A worker of a
     chief/worker sweep with nothing left to run prints it before TensorFlow loads
-    (`sweepend.finished_worker`: its import took 6-13 s and ~700 MB for the same words)."""
+    (`sweepend.finished_worker`: its import took 6-13 s and ~700 MB for the same words),
+    also without --sweep: the run's own, said here once (`sweepwords.resumed_call`; else
+    run_tune resolves and says it), which finished_worker, given none, left to run_tune."""
     from hubensemble.rundir import lock_member
     from hubensemble.sweepend import finished_worker
     from hubensemble.sweepsummary import format_summary
+    from hubensemble.sweepwords import resumed_call
 
     call = options.kwargs_for("tune", args)
-    sweep = finished_worker(args.run, lock_member(args)[0], call, progress=not args.quiet)
+    member = lock_member(args)[0]
+    if member and call["sweep"] is None:  # the sweep, --budget, --modules run_tune would take
+        call["sweep"], call["budget"], call["modules"], resuming = resumed_call(
+            args.run, call["budget"], call["modules"])
+        if resuming:
+            say(args, resuming)
+    sweep = finished_worker(args.run, member, call, progress=not args.quiet)
     if sweep is None:
         _import_tensorflow(args.verbose)
         from hubensemble.tune import run_tune

@@ -3225,3 +3225,28 @@ def test_flags_that_do_not_go_together_are_usage_errors_wherever_they_are_refuse
                     lambda: check_budget("aug", 3), lambda: check_shard_size(1, (2, 3))):
         with pytest.raises(options.OptionError):
             refused()
+
+
+def test_a_finished_worker_without_a_sweep_says_its_summary_before_tensorflow(tmp_path):
+    """A worker of a finished chief/worker sweep prints the sweep's summary before TensorFlow
+    loads (sweepend.finished_worker); given no --sweep (tune's default: the run's own) it was
+    handed none, so it imported TensorFlow (6-13 s, ~700 MB) to say the same. It resumes the
+    run's recorded sweep, with its --budget, says so once, and loads no TensorFlow. Fails
+    before: TensorFlow imported, no resuming line."""
+    from sweepfiles import WORKER, finished_sweep
+
+    run = finished_sweep(tmp_path / "finished", chief="done")
+    argv = [a for i, a in enumerate(WORKER) if a not in ("--sweep", "--budget")
+            and WORKER[i - 1] not in ("--sweep", "--budget")] + ["--run", str(run)]
+    assert "--sweep" not in argv and "--budget" not in argv, argv
+    code = ("import json, sys; from hubensemble.cli import main; "
+            "c = main(json.loads(sys.argv[1])); "
+            "print(json.dumps([c, 'tensorflow' in sys.modules]))")
+    out = bounded_by_cpu([sys.executable, "-c", code, json.dumps(argv)], capture_output=True,
+                         text=True, cpu=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == [0, False], out.stderr
+    assert out.stderr.count("resuming sweep seeds with --budget 2 (from run.json; --sweep "
+                            "chooses another)") == 1, out.stderr
+    assert out.stdout.startswith("sweep seeds: 1 ok (1 at chance on validation), 1 failed, "
+                                 "0 not finished, of 2 planned"), out.stdout
