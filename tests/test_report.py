@@ -2189,7 +2189,8 @@ def test_per_class_test_accuracies_are_not_shown_under_no_test_metrics(full_run,
     assert "No test metrics" not in test
     assert (f"{run}/ensemble.json records no test metrics, but the members' test predictions "
             f"({run}/candidates/*/test_probs.npy) and test labels are there" in test)
-    assert f"`hubensemble ensemble --run {run}` records the ensemble's" in test
+    # With the ensemble's own settings (full_run's ensemble.json: a budget of 6).
+    assert f"`hubensemble ensemble --run {run} --budget 6` records the ensemble's" in test
     # The per-class rows are what those files give (scikit-learn's confusion matrix).
     y = np.load(run / "labels" / "test.npy")
     probs = sum(m["weight"] * np.load(run / "candidates" / m["trial"] / "test_probs.npy")
@@ -2314,8 +2315,8 @@ def test_a_hand_edited_number_is_named_with_its_file_and_field(full_run, tmp_pat
     assert f"of the best validation CE (at size {best}) was kept" in sections["Ensemble size"]
     test = sections["Best single member vs ensemble on test"]
     assert (f"Note: in {run}/ensemble.json, \"test.best_single.accuracy\" is a JSON string "
-            f"\"x\"{tail}" in test and f"`hubensemble ensemble --run {run}` writes it again"
-            in test)
+            f"\"x\"{tail}" in test
+            and f"`hubensemble ensemble --run {run} --budget 6` writes it again" in test)
     assert f"| – | {kept_nll:.4f} |" in test and "| x |" not in test
     robustness = sections["Robustness to corruptions"]
     assert (f"Note: in {run}/robustness.json, \"corruptions['jpeg']['2'].ensemble.nll\" is a "
@@ -2397,3 +2398,23 @@ def test_the_data_row_shows_what_to_pass_to_read_the_same_data_again(tmp_path):
         Run(tmp_path).update(data={**data_section(), "args": args})
         md = report.write_report(tmp_path)[0].read_text()
         assert f"| data spec | {cell} |" in md, [r for r in md.splitlines() if "data spec" in r]
+
+
+def test_the_reports_ensemble_commands_keep_the_ensembles_own_settings(full_run, tmp_path,
+                                                                       figures_not_drawn):
+    """The report's `ensemble` commands (RunFiles.cmd, and fit's closing table) were a plain
+    `hubensemble ensemble --run RUN`, which selects under the defaults: an ensemble chosen with
+    --budget 3 --size-rule paper came back of up to 15 by one-se. They keep the settings
+    ensemble.json records, as the export's and distill's refusals do. Fails before: the
+    command ends at the run folder."""
+    from hubensemble.report.runfiles import load_run
+
+    run, _ = _copy_of(full_run, tmp_path)
+    doc = read_json(run / "ensemble.json")
+    doc["budget"], doc["size_rule"] = 3, {**doc["size_rule"], "rule": "paper"}
+    doc.pop("test"), doc.pop("test_curve", None)  # so the test section gives the command
+    atomic_write_json(run / "ensemble.json", doc)
+    again = f"hubensemble ensemble --run {run} --budget 3 --size-rule paper"
+    assert load_run(run).cmd("ensemble") == again
+    text, _ = _report_of(run)
+    assert f"`{again}` records the ensemble's" in " ".join(text.split())

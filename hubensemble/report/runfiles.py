@@ -95,16 +95,21 @@ class RunFiles:
         the `evaluate` command then measures (a new-user check: export wrote RUN/export and
         evaluate measured the stale --out folder)."""
         from hubensemble.rundir import Run
+        from hubensemble.sweepwords import ensemble_options
 
         p = absolute(self.path)
         # Only `what` is made: tune's, export's and evaluate's read run.json and the export's
         # metadata, and a report asks for commands dozens of times.
         return {
             "rank": lambda: f"hubensemble rank --catalogue FILE --data SPEC --out {shell(p)}",
-            # The run's own sweep and options: a plain `tune --run RUN` runs the default
-            # sweep, 8 other trials for a probe or seeds run (sweepwords.sweep_command).
+            # The run's own sweep and options, named (sweepwords.sweep_command): the same
+            # command whatever the run's last tune was, and as the report of an earlier
+            # version, whose plain `tune --run RUN` ran the default sweep, said it.
             "tune": lambda: _tune_command(p),
-            "ensemble": lambda: f"hubensemble ensemble --run {shell(p)}",
+            # The ensemble's own settings (sweepwords.ensemble_options): a plain
+            # `ensemble --run RUN` selects under the defaults, not the run's --budget.
+            "ensemble": lambda: " ".join(filter(None, (
+                f"hubensemble ensemble --run {shell(p)}", ensemble_options(p)[0]))),
             "export": lambda: Run(p).export_command(self.export, *self._export_flags()),
             "evaluate": self._evaluate_command,
             "fit": lambda: f"hubensemble fit --catalogue FILE --data SPEC --out {shell(p)}",

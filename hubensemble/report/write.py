@@ -256,9 +256,11 @@ def _no_ensemble_step(run, meta) -> str:
     from hubensemble import candidate
     from hubensemble.lockwords import command_line
     from hubensemble.sweepstate import unfinished_sweeps
-    from hubensemble.sweepwords import sweep_command
+    from hubensemble.sweepwords import ensemble_options, sweep_command
 
-    ensemble = f"`hubensemble ensemble --run {shell(run.path)}`"
+    # With the run's settings (fit's --ensemble-budget, --size-rule …), not the defaults'.
+    ensemble = "`" + " ".join(filter(None, (f"hubensemble ensemble --run {shell(run.path)}",
+                                            ensemble_options(run.path)[0]))) + "`"
     cands, _ = candidate.scan(run.candidates)
     failed = [c for c in cands if c.status == "failed"]
     if not failed or any(c.ok for c in cands) or unfinished_sweeps(run.path, meta):
