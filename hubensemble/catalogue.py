@@ -24,7 +24,7 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
 from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
 from hubensemble.catalogue_yaml import alias_lines as _alias_lines
 from hubensemble.catalogue_yaml import construct as _construct, node_kind as _kind
-from hubensemble.catalogue_yaml import node_line as _line, pairs as _pairs
+from hubensemble.catalogue_yaml import VALUE_ANCHOR, node_line as _line, pairs as _pairs
 from hubensemble.catalogue_yaml import unseen_characters as _unseen_characters
 from hubensemble.errors import CatalogueError, held_stops
 from hubensemble.text import absolute, closest_name, file_text, shell
@@ -410,8 +410,12 @@ def _parse_root(loader, root, base_dir, report, text):
             what = (f"entry {nodes[id(item)]} (line {_line(item)}): the same fields again, "
                     "its name too" if id(item) in nodes else
                     f"{_kind(item)} written at line {_line(item)}, not an entry of its own")
-            report.add(at, f"entry {index} of modules is an alias (`*NAME`) of {what}; to "
-                       "reuse its fields write `- <<: *NAME` with a `name:` of its own")
+            # An alias of a value (`- *nm` of `name: &nm good`): its merge is refused too
+            # (catalogue_yaml.pairs), so the advice is the anchor's own (VALUE_ANCHOR).
+            advice = (VALUE_ANCHOR
+                      if isinstance(item, yaml.ScalarNode) else
+                      "; to reuse its fields write `- <<: *NAME` with a `name:` of its own")
+            report.add(at, f"entry {index} of modules is an alias (`*NAME`) of {what}{advice}")
             continue
         written_to = item.end_mark.index
         nodes[id(item)] = index

@@ -2288,8 +2288,10 @@ def test_an_entry_written_as_an_alias_is_refused_at_the_aliass_line(tmp_path):
                    "scalar.yaml")  # an alias of a value: said as the value, not "the mapping"
     assert problems_of(scalar) == [
         f"{scalar}:3: entry 2 of modules is an alias (`*NAME`) of the value 'a' written at line "
-        "2, not an entry of its own; to reuse its fields write `- <<: *NAME` with a `name:` "
-        "of its own"]
+        "2, not an entry of its own (an anchor on a value, as in `name: &NAME good`, names "
+        "that value alone: to reuse an entry's fields, anchor the entry itself, `- &NAME` on "
+        "the line before its first field with its fields below as they are, then write "
+        "`- <<: *NAME` with a `name:` of its own)"]
 
 
 def test_a_home_folder_of_an_unknown_user_is_said_with_the_path_meant(tmp_path, monkeypatch):
@@ -2521,3 +2523,24 @@ def test_a_merge_of_an_anchored_value_advises_anchoring_the_entry_and_that_loads
     listed = write(tmp_path, f"modules:\n  - <<: [1, 2]\n    name: a\n    handle: '{TFHUB}'\n",
                    "list.yaml")
     assert not any("anchor the entry itself" in p for p in problems_of(listed))
+
+
+def test_an_alias_of_a_value_as_an_entry_advises_anchoring_the_entry_and_that_loads(tmp_path):
+    """`- *nm` of `name: &nm good` advised "write `- <<: *NAME` with a `name:` of its own",
+    which the merge refusal then refused (an anchor on a value names the value alone); it
+    now gives the merge refusal's advice (catalogue_yaml.VALUE_ANCHOR), and doing that
+    literally loads. Fails before: no "anchor the entry itself"."""
+    aliased = write(tmp_path, f"""
+        modules:
+          - name: &nm good
+            handle: '{TFHUB}'
+          - *nm
+        """, "alias.yaml")
+    said = find_problem(problems_of(aliased), f"{aliased}:{line_of(aliased, '- *nm')}:",
+                        "is an alias (`*NAME`) of the value 'good'")
+    assert "anchor the entry itself, `- &NAME` on the line before its first field" in said, said
+    # As it says: the entry anchored, its alias merged with a name of its own.
+    fixed = write(tmp_path, aliased.read_text().replace("- name: &nm good", "- &nm\n    name: good")
+                  .replace("- *nm", "- <<: *nm\n    name: other"), "fixed.yaml")
+    assert [(s.name, s.handle) for s in load_catalogue(fixed)] == [("good", TFHUB),
+                                                                   ("other", TFHUB)]
