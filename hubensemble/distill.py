@@ -299,7 +299,8 @@ def _out_of_memory(exc, spec_name, spec, hparams, profile) -> RunError:
     in and the --train-batch-size that fits this process's memory (`memory.room`,
     `memory.fitting_train_batch` beside the teacher export, `memory.EXPORT_EXTRA`, a power of
     two), else a quarter of the batch (half of 2 or 3; none of 1) when the room cannot be
-    read or the rule says it fits (the rule is a lower bound measured on MobileNet V1)."""
+    read or the rule says it fits (the rule is a lower bound measured on MobileNet V1); then
+    the room's way on (`memory._more`: under `ulimit -v`, raising it) or a smaller student."""
     from hubensemble import memory
 
     batch = int(hparams.batch_size)
@@ -316,10 +317,12 @@ def _out_of_memory(exc, spec_name, spec, hparams, profile) -> RunError:
         fits = batch // 4 or batch // 2
     flag = option_word("--train-batch-size", "train_batch_size")
     lower = f"pass {flag} {fits} (the learning rate scales with it), " if fits else ""
+    # The room's way on (`memory._more`), as tune's (`memory.training_out_of_memory`): under
+    # `ulimit -v`, raising it, not "free memory, use a machine with more".
+    more = memory._more(room, "free memory, use a machine with more")
     return RunError(f"distill ran out of memory training the student {spec_name} in batches of "
-                    f"{batch} images ({type(exc).__name__}: {first_line(exc)}): {lower}free "
-                    "memory, use a machine with more or name a --student of a smaller input "
-                    "size")
+                    f"{batch} images ({type(exc).__name__}: {first_line(exc)}): {lower}{more}, "
+                    "or name a --student of a smaller input size")
 
 
 def _warn_at_chance(trial, probs, task, steps, steps_scale, lr_scale, *,

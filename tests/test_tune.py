@@ -2734,3 +2734,28 @@ def test_the_words_of_one_failed_trial_are_singular():
         "0 members", "1 member", "2 members", "? members"]
     assert counted(1, "family", "families") + counted(3, "family", "families") == (
         "1 family3 families")
+
+
+def test_distill_out_of_memory_under_ulimit_v_gives_tunes_way_on_not_free_memory():
+    """distill's student that ran out of memory said "free memory, use a machine with more"
+    under `ulimit -v`, where the machine's memory is not what ran out and tune's words for the
+    same fault (`memory.training_out_of_memory`) say to raise the limit; both give the room's
+    way on now. In a process started under the limit (TensorFlow not loaded). Fails before:
+    "free memory" in distill's words."""
+    probe = ("import resource, sys; from types import SimpleNamespace as NS; "
+             "from hubensemble import memory; "
+             "resource.setrlimit(resource.RLIMIT_AS, (int(memory.AS_RESERVED + memory.GIB), "
+             "resource.getrlimit(resource.RLIMIT_AS)[1])); "
+             "from hubensemble.distill import _out_of_memory; "
+             "print(_out_of_memory(MemoryError('no room'), 's', NS(input_size=(224, 224)), "
+             "NS(batch_size=4096), 'cpu')); "
+             "print(memory.training_out_of_memory(4096, (224, 224), 'cpu'))")
+    said = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                              sys.path)})
+    distill, tune_words = said.stdout.splitlines()[-2:]
+    limit = "raise the shell's `ulimit -v` (`ulimit -v unlimited`), which sets this room"
+    assert limit in tune_words, said
+    assert "ran out of memory training the student s in batches of 4096" in distill, distill
+    assert limit in distill and "free memory" not in distill, distill
+    assert distill.endswith("or name a --student of a smaller input size"), distill
