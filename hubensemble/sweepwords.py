@@ -48,14 +48,15 @@ def reason_words(run_dir, record: dict) -> str:
             f"{absolute(chief_end_path(run_dir))}, and its own output)")
 
 
-def sweep_options(run_dir, sweep) -> tuple[str, str] | None:
+def sweep_options(run_dir, sweep, *, budget: int | None = None) -> tuple[str, str] | None:
     """(flags, keywords) of the options sweep `sweep` of run `run_dir` was planned with, as
     its run.json records them (tune.sweeps.<sweep>: budget, profile, seed, modules,
     batchnorm, head_init, keep_weights), which every process of a chief/worker sweep is given
     alike (docs/tune.md): "--budget 60 --profile paper" and "budget=60, profile='paper'"
     (`rerun.option_flags`: a value at its default left out; the profile always, as
     tune's default is the run's; a "+" sweep's as its first part records them, the options
-    of one call). None when run.json records no such sweep, cannot be read,
+    of one call); `budget` given: that budget in place of the recorded one (`redo_budget`).
+    None when run.json records no such sweep, cannot be read,
     or records a profile the command line cannot name (a Profile made in Python)."""
     from hubensemble import options
     from hubensemble.rerun import option_flags, option_keywords
@@ -70,7 +71,8 @@ def sweep_options(run_dir, sweep) -> tuple[str, str] | None:
     if profile not in PROFILES or PROFILES[profile].to_json() != record["profile"]:
         return None
     batchnorm = record.get("batchnorm")
-    recorded = {"budget": record.get("budget"), "seed": record.get("seed"),
+    recorded = {"budget": record.get("budget") if budget is None else budget,
+                "seed": record.get("seed"),
                 "modules": record.get("requested_modules"),
                 "batchnorm": batchnorm.get("requested") if isinstance(batchnorm, dict) else None,
                 "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
@@ -184,15 +186,46 @@ def redo_words(run_dir, trial: str) -> str:
     "call run_tune(run_dir=…, sweep='S', budget=6, profile='quick')"): the command that runs
     trial `trial` (an id ``<sweep>-<index>-<module>``) of run `run_dir` again once its
     folder is deleted, with its sweep and the options run.json records for it
-    (`sweep_options`; the sweep alone when it records none). A plain `tune --run RUN`, which
+    (`sweep_options`; the sweep alone when it records none), under a budget whose plan
+    holds the trial (`redo_budget`). A plain `tune --run RUN`, which
     export and ensemble gave, runs the default sweep: for a trial of another sweep it trained
     other trials and left that one undone."""
     from hubensemble.lockwords import call_verb
 
-    return f"{call_verb()} {sweep_command(run_dir, str(trial).split('-', 1)[0])}"
+    sweep = str(trial).split("-", 1)[0]
+    return f"{call_verb()} {sweep_command(run_dir, sweep, budget=redo_budget(run_dir, trial))}"
 
 
-def sweep_command(run_dir, sweep=None, *, quoted: bool = True) -> str:
+def redo_budget(run_dir, trial: str) -> int | None:
+    """The --budget whose plan holds trial `trial` (``<sweep>-<index>-<module>``) of run
+    `run_dir`, for `redo_words`: None (the recorded one) when run.json's record of its sweep
+    (tune.sweeps.<sweep>: the last call's plan, "trials") holds it, cannot be read or lists
+    no plan (a record from before "trials"); else
+    its index + 1, rounded up to a whole group of 4 for the sweeps that run 4 trials per
+    module or family (`sweeps.GROUPED_SWEEPS`: a budget L keeps L // 4 of them), at least the
+    recorded plan's size. A plan under the same profile, seed and modules with a larger budget
+    keeps its first entries (`sweepplan.plan_sweep`), so that plan holds the trial. Before,
+    the last call's budget was said: after `tune --budget 8` then `tune --budget 4`, the redo
+    of trial 0006 planned 0000-0003 and left it undone."""
+    from hubensemble.sweeps import GROUPED_SWEEPS
+
+    sweep, _, rest = str(trial).partition("-")
+    try:
+        index = int(rest.split("-", 1)[0])
+        record = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]["sweeps"][sweep]
+        planned = record["trials"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not isinstance(planned, list) or str(trial) in planned or index < 0:
+        return None
+    need = index + 1
+    if sweep in GROUPED_SWEEPS:
+        need = -(-need // 4) * 4
+    return max(need, len(planned), *([record["budget"]] if isinstance(record.get("budget"), int)
+                                     else []))
+
+
+def sweep_command(run_dir, sweep=None, *, quoted: bool = True, budget: int | None = None) -> str:
     """"`hubensemble tune --run RUN --sweep probe --budget 4 --profile quick`" (from Python,
     "run_tune(run_dir=…, sweep='probe', budget=4, profile='quick')"): the tune command of
     sweep `sweep` of run `run_dir` with the options run.json records for it
@@ -201,12 +234,14 @@ def sweep_command(run_dir, sweep=None, *, quoted: bool = True) -> str:
     the sweep's done trials and writes what tune writes besides them (RUN/labels/); the
     sweep is named even where a plain one resumes it (`resumed_call`), so that the words
     hold whatever --sweep default the caller's version has. Without the
-    backquotes when not `quoted` (`lockwords.command_words`'s)."""
+    backquotes when not `quoted` (`lockwords.command_words`'s); `budget`: that --budget in
+    place of the recorded one (`redo_budget`)."""
     if sweep is None:
         sweep = recorded_sweep(run_dir)
         if sweep is None:
             return command_words("tune", run_dir, quoted=quoted)
-    flags, keywords = sweep_options(run_dir, sweep) or ("", "")
+    flags, keywords = sweep_options(run_dir, sweep, budget=budget) or (
+        (f"--budget {budget}", f"budget={budget}") if budget is not None else ("", ""))
     return command_words("tune", run_dir,
                          flags=" ".join(filter(None, (f"--sweep {shell_word(sweep)}", flags))),
                          keywords=", ".join(filter(None, (f"sweep={sweep!r}", keywords))),

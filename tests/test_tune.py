@@ -2759,3 +2759,47 @@ def test_distill_out_of_memory_under_ulimit_v_gives_tunes_way_on_not_free_memory
     assert "ran out of memory training the student s in batches of 4096" in distill, distill
     assert limit in distill and "free memory" not in distill, distill
     assert distill.endswith("or name a --student of a smaller input size"), distill
+
+
+def test_the_redo_command_of_a_trial_plans_that_trial_after_a_smaller_later_call(
+        tmp_path, modules, digits, in_process):
+    """ensemble's skip line for a trial whose trial.json was cut short named the sweep's
+    *last* recorded call: after `tune --budget 3` then `tune --budget 1` (all reused), the
+    redo of seeds-0002 said `--budget 1`, which plans seeds-0000 alone and never redoes it.
+    It names a budget whose plan holds the trial (sweepwords.redo_budget); run literally, the
+    command redoes it. The grouped sweeps' budgets hold whole groups of 4: checked against
+    plan_sweep. Fails before: `--budget 1`, and the trial stays unreadable."""
+    import shlex
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="seeds", profile="quick", strategy="cpu", task=digits, progress=False)
+    tune.run_tune(run.path, budget=3, **kw)
+    tune.run_tune(run.path, budget=1, **kw)  # reuses seeds-0000; run.json records budget 1
+    lost = run.candidates / tune.trial_id("seeds", 2, "gen_a") / "trial.json"
+    lost.write_text('{"trial": "cut')
+    with command_line():
+        skipped = {s["trial"]: s["reason"] for s in ensemble.run_ensemble(run.path)["skipped"]}
+    reason = skipped[lost.parent.name]
+    command = re.search(r"run `hubensemble (tune [^`]*)` \(it redoes the trial\)", reason)
+    assert command and "--budget 3" in command.group(1), reason
+    shutil.rmtree(lost.parent)  # as the words say, then their command literally
+    code, _, err = in_process(*shlex.split(command.group(1)))
+    assert code == 0, err
+    assert json.loads(lost.read_text())["status"] in ("ok", "at_chance"), lost.read_text()
+    # default: 4 trials per module, so trial 6 (exp_b's third) needs budget 8, not 7.
+    from hubensemble.sweepwords import redo_budget
+
+    specs = {n: s for n, (s, _) in modules.items()}
+    ranking = ranking_of(modules, ["gen_a", "exp_b", "exp_c"], ["gen_a", "exp_b"])
+    with pytest.warns(UserWarning):
+        four = tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="quick",
+                               budget=4)
+    meta = json.loads(run.meta_path.read_text())
+    meta["tune"]["sweeps"]["default"] = {"budget": 4, "seed": 0, "profile": QUICK.to_json(),
+                                         "trials": [e.trial_id for e in four]}
+    atomic_write_json(run.meta_path, meta)
+    budget = redo_budget(run.path, tune.trial_id("default", 6, "exp_b"))
+    plan = tune.plan_sweep(ranking, specs, sweep="default", task={}, profile="quick",
+                           budget=budget)
+    assert tune.trial_id("default", 6, "exp_b") in [e.trial_id for e in plan], budget
+    assert redo_budget(run.path, four[3].trial_id) is None  # in the recorded plan
