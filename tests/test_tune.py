@@ -2803,3 +2803,31 @@ def test_the_redo_command_of_a_trial_plans_that_trial_after_a_smaller_later_call
                            budget=budget)
     assert tune.trial_id("default", 6, "exp_b") in [e.trial_id for e in plan], budget
     assert redo_budget(run.path, four[3].trial_id) is None  # in the recorded plan
+
+
+def test_a_smaller_budget_after_a_larger_does_not_warn_a_pooled_module_gets_no_trial(
+        tmp_path, modules, digits, caplog):
+    """`tune --budget 8` then `tune --budget 4` warned "exp_b gets no trial: budget 4 …"
+    while the pool held 4 of exp_b's trials of that sweep, which the ensemble chooses from.
+    Worded from the pool (sweepstate.untried): no such warning, a line that says its trials
+    are in the pool. A module without any still gets the warning. Fails before: the
+    warning."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="probe", profile="quick", strategy="cpu", task=digits, progress=False)
+    tune.run_tune(run.path, budget=8, **kw)
+    pooled = sum(t.startswith("probe-") and t.endswith("-exp_b") for t in candidates(run))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
+        tune.run_tune(run.path, budget=4, **kw)
+    said = [r for r in caplog.records if "exp_b" in r.getMessage()]
+    assert not any("gets no trial" in r.getMessage() for r in said), said
+    (line,) = [r.getMessage() for r in said if "pool holds" in r.getMessage()]
+    assert f"the pool holds {pooled} trial(s) of exp_b of the probe sweep" in line, line
+    # Without trials in the pool, the warning as before.
+    for trial in [t for t in candidates(run) if t.endswith("-exp_b")]:
+        shutil.rmtree(run.candidates / trial)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
+        tune.run_tune(run.path, budget=4, **kw)
+    assert any(r.levelno == logging.WARNING and r.getMessage().startswith(
+        "exp_b gets no trial: budget 4") for r in caplog.records), caplog.text

@@ -339,6 +339,41 @@ def module_batchnorm(spec: ModuleSpec, policy: str) -> tuple[str, str | None]:
     return resolve_batchnorm("auto", names)
 
 
+def _said_untuned(run: Run, ranking, plan, *, sweep, modules):
+    """(the head of plan_sweep's "M gets no trial: …" warning, a function that says it from
+    the pool) when the plan leaves modules of the selection without a trial, else None. A
+    module with trials of `sweep` in the pool (`sweepstate.untried`: an earlier call's larger
+    budget) has them: `tune --budget 8` then `--budget 4` warned "exp_b gets no trial" while
+    the pool held 4 of them, which the ensemble chooses from. The others are warned of as
+    before; these are said (info) with their count in the pool."""
+    from hubensemble.sweepstate import untried
+
+    left = untuned_modules(ranking, plan, sweep=sweep, modules=modules)
+    if not left:
+        return None
+    head = f"{', '.join(left)} get{'s' if len(left) == 1 else ''} no trial: "
+    none = [m for _, names, _ in untried(run.candidates, [(sweep, left, "")]) for m in names]
+    if len(none) == len(left):
+        return None
+    counts = {}
+    for cand in candidate.scan(run.candidates)[0]:
+        if cand.trial.startswith(f"{sweep}-"):
+            module = cand.trial[len(sweep) + 1:].split("-", 1)[-1]
+            counts[module] = counts.get(module, 0) + 1
+    held = [m for m in left if m not in none]
+
+    def say(reason):
+        if none:
+            log.warning("%s get%s no trial: %s", ", ".join(none), "s" if len(none) == 1 else "",
+                        reason)
+        log.info("%s: this call's plan has no trial of %s (%s), while the pool holds %s of "
+                 "the %s sweep from an earlier call, kept for the ensemble",
+                 ", ".join(held), "it" if len(held) == 1 else "them", reason.split("; pass")[0],
+                 ", ".join(f"{counts.get(m, 0)} trial(s) of {m}" for m in held), sweep)
+
+    return head, say
+
+
 @dataclasses.dataclass
 class _Part:
     """One sweep of a tune call, planned and not yet checked against the pool: its plan (the
@@ -361,8 +396,12 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
         warnings.simplefilter("always")
         plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=profile,
                           budget=budget, modules=modules, seed=seed, head_init=head_init)
+    untuned = _said_untuned(run, ranking, plan, sweep=sweep, modules=modules)
     for w in caught:
-        log.warning("%s", w.message)
+        if untuned is None or not str(w.message).startswith(untuned[0]):
+            log.warning("%s", w.message)
+        else:
+            untuned[1](str(w.message)[len(untuned[0]):])
     if sweep == "combined":  # which tau chose its modules is said nowhere else
         tau, max_k = combined_threshold(ranking)
         # The plan's modules: a budget below K' reaches only the first (plan_sweep warns).
