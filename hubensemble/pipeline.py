@@ -293,6 +293,32 @@ def _export_files(run, export_path) -> str | None:
             + (f" and {len(changed) - 3} more" if len(changed) > 3 else ""))
 
 
+def _say_not_redone(run) -> None:
+    """Warns of each candidate folder without a readable trial.json (`sweepstate.without_record`)
+    that the sweep fit's tune just ran did not plan (run.json's tune.sweeps.<sweep>.trials),
+    with the command that redoes it (`sweepwords.redo_words`): fit said "tune: candidates/T:
+    trial.json unreadable (…); running tune again" (`stagerecords.stage_done`), while its tune
+    of --budget 4 planned 0000-0003 and left T, a trial of an earlier `tune` of 8, as it was."""
+    from hubensemble.fileio import read_json
+    from hubensemble.sweepstate import without_record
+    from hubensemble.sweepwords import redo_words
+
+    try:
+        sweeps = read_json(run.meta_path)["tune"]["sweeps"]
+        names = sorted(os.listdir(run.candidates))
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for name in names:
+        planned = (sweeps.get(name.split("-", 1)[0]) or {}).get("trials") if isinstance(
+            sweeps, dict) else None
+        if isinstance(planned, list) and name not in planned and without_record(
+                run.candidates, name):
+            log.warning("tune: candidates/%s has no readable trial.json, and fit's tune planned "
+                        "%d trial(s) without it, so fit does not redo it: delete "
+                        "%s and %s (it redoes the trial), then fit again", name, len(planned),
+                        escaped(run.candidates / name), redo_words(run.path, name))
+
+
 def _members_rewritten(recorded, now) -> bool:
     """Whether the members' candidate files (`stagerecords.members_digest`: "members" of the
     export stage's `recorded` digests, of `now`) changed since fit's own export read them.
@@ -388,6 +414,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     def tune():
         run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
                  progress=progress, cache_dir=cache_dir)
+        _say_not_redone(run)
 
     def cost():
         # FLOPs, parameters and latency of every candidate (cached by module and size): the

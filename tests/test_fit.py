@@ -2356,3 +2356,32 @@ def test_an_evaluation_run_on_its_own_records_the_seconds_it_measured(fitted, tm
     assert record["seconds"] == round(result["seconds"], 2) <= wall + 0.01
     assert record["command"] == "evaluate" and record["seconds"] != fits["seconds"]
     assert record["key"] == fits["key"] and record["digests"] == fits["digests"]
+
+
+def test_fit_says_it_does_not_redo_an_unreadable_trial_its_tune_did_not_plan(tmp_path, caplog):
+    """fit warned "tune: candidates/default-0006-m: trial.json unreadable (…); running tune
+    again" while its tune (--budget 4: 0000-0003) never planned that trial of an earlier
+    `tune` of 8, and left it as it was without a word. After its tune, fit says it does not
+    redo it and gives the command that does (sweepwords.redo_words: a budget whose plan holds
+    it). Fails before: no such warning."""
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.pipeline import _say_not_redone
+    from hubensemble.rundir import Run
+
+    run = Run(tmp_path / "run")
+    planned = [f"default-000{i}-m" for i in range(4)]
+    fileio.atomic_write_json(run.meta_path, {"tune": {"sweeps": {"default": {
+        "budget": 4, "seed": 0, "profile": PROFILES["quick"].to_json(), "trials": planned}}}})
+    for trial in planned + ["default-0006-m"]:
+        (run.candidates / trial).mkdir(parents=True)
+        (run.candidates / trial / "trial.json").write_text(
+            '{"trial": "cut' if trial.endswith("6-m") else json.dumps(
+                {"trial": trial, "module": "m", "status": "failed", "reason": "x"}))
+    with command_line(), caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+        _say_not_redone(run)
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said.startswith(
+        "tune: candidates/default-0006-m has no readable trial.json, and fit's tune planned 4 "
+        "trial(s) without it, so fit does not redo it"), said
+    assert said.endswith(f"run `hubensemble tune --run {run.path} --sweep default --budget 8 "
+                         "--profile quick` (it redoes the trial), then fit again"), said
