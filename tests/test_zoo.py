@@ -586,7 +586,8 @@ def test_interrupted_build_leaves_no_zoo(tmp_path, tiny_zoo):
         zoo.build_zoo(_tiny_config(), out, progress=False, workers=1, hook=hook)
     assert ("exported", "r6x1-generalist-0") in events  # one module was already written
     assert not out.exists()
-    assert list(tmp_path.iterdir()) == []
+    # What it finished is kept beside, for the same build again (never taken for the zoo).
+    assert [p.name for p in tmp_path.iterdir()] == ["zoo.partial"]
     # An older zoo at out_dir survives a failed rebuild (of another seed: the same recipe is
     # not built again) untouched. The older zoo: a copy of one that build_zoo finished.
     shutil.copytree(tiny_zoo[0], out)
@@ -594,7 +595,7 @@ def test_interrupted_build_leaves_no_zoo(tmp_path, tiny_zoo):
     with pytest.raises(KeyboardInterrupt):
         zoo.build_zoo(_tiny_config(), out, seed=1, progress=False, workers=1, hook=hook)
     assert (out / zoo.MARKER).read_bytes() == stamp
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo", "zoo.partial"]
 
 
 def test_a_build_holds_its_lock_removes_it_and_says_what_it_built_where(tiny_zoo):
@@ -781,10 +782,12 @@ def test_killed_build_leaves_a_temp_folder_that_is_never_the_zoo(tmp_path, monke
     """)
     proc = bounded_by_cpu([sys.executable, "-c", script], capture_output=True, cpu=300)
     assert proc.returncode == -9, proc.stderr.decode()[-2000:]
-    left = sorted(out.parent.iterdir(), key=lambda p: p.name != f"{out.name}.lock")
+    left = sorted(out.parent.iterdir(), key=lambda p: (p.name != f"{out.name}.lock",
+                                                       p.name == f"{out.name}.partial"))
     assert not out.exists()
     assert [p.name for p in left[:1]] == [f"{out.name}.lock"]  # its build lock, now free
-    assert len(left) == 2 and left[1].name.startswith(".tmp-") and not zoo.is_zoo(left[1])
+    assert len(left) == 3 and left[1].name.startswith(".tmp-") and not zoo.is_zoo(left[1])
+    assert left[2].name == f"{out.name}.partial"  # its finished module, for the same build
     # The next build removes the dead process's temp folder and lock file, and finishes (a
     # zoo of one module: what it leaves is the same, in half the training).
     zoo.build_zoo(_tiny_config(name="quick", experts={}), out, progress=False, workers=1)
@@ -985,3 +988,85 @@ def test_a_zoo_without_an_output_folder_is_refused_in_the_callers_words():
     with pytest.raises(HubensembleError) as err, command_line():
         zoo.build_zoo("quick", seed=3, progress=False)
     assert str(err.value).startswith("give an output folder (--out DIR) for a zoo")
+
+
+def _stopped_build(out, **kw):
+    """A tiny build stopped by a real SIGINT as its first module is exported (the moment the
+    build says it is whole); returns the partial folder it leaves."""
+    import signal
+
+    def stop(event, name):
+        if event == "exported":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        zoo.build_zoo(_tiny_config(), out, progress=False, workers=1, hook=stop, **kw)
+    assert not out.exists()
+    return zoo.builder.partial_dir(out)
+
+
+def test_an_interrupted_build_keeps_its_finished_modules_and_the_same_build_reuses_them(
+        tmp_path, tiny_zoo, capsys, caplog):
+    """`zoo build` started over after a Ctrl-C or kill: the modules it had finished were
+    removed with its temp folder, so the demo's minutes were lost on every interruption. Each
+    module is now written whole into OUT.partial (its record last) and the same build again
+    reuses it, training only the rest: the same weights and predictions as an uninterrupted
+    build, the reused module's files as the stopped build wrote them."""
+    import tensorflow as tf
+
+    out = tmp_path / "zoo"
+    with caplog.at_level(logging.WARNING, logger="hubensemble.zoo.builder"):
+        parts = _stopped_build(out)
+    assert parts == tmp_path / "zoo.partial"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo.partial"]
+    g = "r6x1-generalist-0"
+    assert f"its 1 finished module(s) are kept in {parts}: the same build again" in caplog.text
+    written = {f.relative_to(parts / g): f.read_bytes() for f in (parts / g).rglob("*")
+               if f.is_file()}
+    events = []
+    capsys.readouterr()
+    zoo.build_zoo(_tiny_config(), out, progress=True, workers=1,
+                  hook=lambda event, name: events.append((event, name)))
+    assert events == [("start", "r6x1-expert-digits"), ("exported", "r6x1-expert-digits")]
+    assert (f"zoo tiny: 1 of 2 modules built before, reused (kept in {parts} by a build that "
+            "stopped); training the other 1") in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]  # the partial folder gone
+    assert {f.relative_to(out / g): f.read_bytes() for f in (out / g).rglob("*")
+            if f.is_file()} == written
+    whole, _, _ = tiny_zoo  # the same recipe, built without a stop
+    images = tf.random.stateless_uniform([4, 32, 32, 3], seed=[3, 27])
+    for name in (g, "r6x1-expert-digits"):
+        wa, wb = _weights(whole / name), _weights(out / name)
+        assert wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa), name
+        ya = tf.saved_model.load(str(whole / name))(images, False).numpy()
+        yb = tf.saved_model.load(str(out / name))(images, False).numpy()
+        assert np.array_equal(ya, yb), name
+    from hubensemble.fileio import file_sha256
+    from hubensemble.zoo.config import validate_catalogue
+
+    assert {s.name: s.sha256 for s in validate_catalogue(out / "catalogue.yaml")} == {
+        name: file_sha256(out / name / "saved_model.pb") for name in (g, "r6x1-expert-digits")}
+
+
+def test_a_half_written_or_other_recipes_module_is_never_reused(tmp_path, caplog):
+    """A module whose files are not what its record says (cut short at a kill) is trained
+    again, and so is every module a stopped build of another seed left: a warning says what
+    differs and that they are removed."""
+    out = tmp_path / "zoo"
+    parts = _stopped_build(out)
+    g = "r6x1-generalist-0"
+    pb = parts / g / "saved_model.pb"
+    pb.write_bytes(pb.read_bytes()[:100])
+    events = []
+    zoo.build_zoo(_tiny_config(), out, progress=False, workers=1,
+                  hook=lambda event, name: events.append((event, name)))
+    assert ("start", g) in events and not parts.exists()
+    shutil.rmtree(out)
+    parts = _stopped_build(out)
+    events.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.zoo.parts"):
+        zoo.build_zoo(_tiny_config(), out, seed=1, progress=False, workers=1,
+                      hook=lambda event, name: events.append((event, name)))
+    assert ("start", g.replace("-0", "-1")) in events and not parts.exists()
+    assert (f"not reusing the 1 module(s) an unfinished build of another recipe left in "
+            f"{parts} (seed (0 there, 1 now)") in caplog.text, caplog.text

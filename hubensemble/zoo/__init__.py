@@ -9,6 +9,8 @@ Sub-modules, one concern each:
   cache location;
 * `train` — upstream training with one compiled model per architecture;
 * `builder` — `build_zoo`: plans the zoo, writes the folder atomically under its build lock;
+* `parts` — the finished modules of a build that stopped (OUT.partial), reused by the next
+  build of the same recipe;
 * `workers` — trains each module, in this process or on a pool of worker processes;
 * `cache` — `ensure_zoo` / `module_path`: preset zoos in the user cache, built once (again
   only when the recipe changes: `is_cached`);

@@ -28,6 +28,8 @@ from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooCon
                                     subtree_index, train_seed, zoo_dir, zoo_folder_hint)
 from hubensemble.zoo.train import subtree_labels
 from hubensemble.text import escaped, time_stamp
+from hubensemble.zoo.parts import (kept_count, open_parts, partial_dir, record_path,
+                                   weights_path)
 from hubensemble.zoo.upstream import UpstreamData
 from hubensemble.kerasenv import with_stage_settings
 # The training of the modules (re-exported: the tests and docs name them zoo.builder.*).
@@ -183,10 +185,13 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     TRAIN_THREADS TensorFlow threads, so the same zoo (the same bits, on one kind of CPU
     and TensorFlow) comes out of any core count and any ``workers``. The build happens in a
     temp folder next to out_dir that is renamed at the end, so an interrupted build never
-    leaves a half zoo, and under the folder's build lock (`build_lock`: OUT.lock beside it,
-    removed as the build ends; a second build of the same folder waits, then finds it
-    current). A build ends
-    with a line saying what it built where (`built_words`; on stderr with ``progress``).
+    leaves a half zoo; each module is written whole into OUT.partial beside it first
+    (`zoo.parts`), which a stopped build leaves and the next build of the same recipe reuses
+    (saying "N of M modules built before, reused"; one of another recipe removes it, with a
+    warning that says what differs). It runs under the folder's build lock (`build_lock`:
+    OUT.lock beside it, removed as the build ends; a second build of the same folder waits,
+    then finds it current). A build ends with a line saying what it built where
+    (`built_words`; on stderr with ``progress``).
     ``hook(event, module_name)`` is called in this process at "start" and "exported" of
     every module (for tests; `zoo build` tells by it whether anything was built).
     ``purpose`` (e.g. the handle whose resolution started the build) is shown on the
@@ -198,7 +203,8 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     written as Windows writes paths, on Linux or macOS (`stageargs.windows_path`); DataError
     for bad upstream data; OSError when the zoo.json of a zoo at ``out_dir`` cannot be read;
     TimeoutError when another build holds the lock longer than BUILD_LOCK_TIMEOUT;
-    whatever a worker raises (the build stops and leaves nothing). Paper
+    whatever a worker raises (the build stops and leaves no zoo; the modules it finished stay
+    in OUT.partial). Paper
     section 2.3 / appendix A.1 (generalists and experts), scaled down: docs/zoo.md.
     """
     if out_dir is None and not (isinstance(config, str) and not seed):
@@ -250,14 +256,18 @@ def _build_locked(config: ZooConfig, out_dir: pathlib.Path, *, progress, workers
     remove_stale_temp_dirs(out_dir)
     tmp = pathlib.Path(temp_dir_for(out_dir))
     tmp.mkdir()
+    parts = partial_dir(out_dir)
     started = time.time()
     try:
-        built = _build_into(config, tmp, progress=progress, hook=hook, workers=workers,
+        built = _build_into(config, tmp, parts, progress=progress, hook=hook, workers=workers,
                             purpose=purpose)
         replace_dir(tmp, out_dir)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with held_stops():  # whole: a second Ctrl-C here left the temp folder behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            _said_kept(parts)
         raise
+    shutil.rmtree(parts, ignore_errors=True)  # its modules are in the zoo now
     # The build's last line says what it made where; the bar's last state ("fine-tuning
     # r6x1-expert-digits: 100% 4/4") was the end of it.
     from hubensemble.terminal import say
@@ -265,6 +275,18 @@ def _build_locked(config: ZooConfig, out_dir: pathlib.Path, *, progress, workers
     say(SimpleNamespace(quiet=not progress), built_words(
         config.name, built, out_dir, time.time() - started))
     return out_dir
+
+
+def _said_kept(parts: pathlib.Path):
+    """After a build stopped: the partial folder `parts` is removed when it holds no finished
+    module, else a warning says they are kept and the same build reuses them."""
+    kept = kept_count(parts)
+    if not kept:
+        shutil.rmtree(parts, ignore_errors=True)
+        return
+    log.warning("the build stopped; its %d finished module(s) are kept in %s: the same build "
+                "again reuses them and trains only the rest (another recipe or seed removes "
+                "them)", kept, escaped(parts))
 
 
 def complete_words(label: str, out_dir) -> str:
@@ -305,18 +327,38 @@ def _default_workers(plans, config) -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, workers,
-                purpose) -> int:
-    """Builds `config`'s zoo into the (temp) folder `folder`; returns the modules built."""
+def _build_into(config: ZooConfig, folder: pathlib.Path, parts: pathlib.Path, *, progress, hook,
+                workers, purpose) -> int:
+    """Builds `config`'s zoo into the (temp) folder `folder`; returns the modules built.
+
+    Each module is trained into the partial folder `parts` (`zoo.parts`: written whole, its
+    record last) and moved into `folder` at the end; the modules an earlier, stopped build of
+    the same recipe finished there are reused, not trained again."""
     from hubensemble.catalogue_writer import write_catalogue
     from hubensemble.terminal import bar_note, progress_bar
 
     started = time.time()
     up = config.upstream_data()
     plans = plan(config, up.hierarchy)
-    hook = hook or (lambda event, name: None)
-    workers = _default_workers(plans, config) if workers is None else workers
-    workers = min(workers, len(plans))
+    caller_hook = hook or (lambda event, name: None)
+    parents = {q.parent for q in plans if q.parent}
+    records = open_parts(parts, config, plans, parents)  # {name: record} built before
+    todo = [p for p in plans if p.name not in records]
+    if records:
+        from hubensemble.terminal import say
+
+        say(SimpleNamespace(quiet=not progress), (
+            f"zoo {config.name}: {len(records)} of {len(plans)} modules built before, reused "
+            f"(kept in {escaped(parts)} by a build that stopped); training the other "
+            f"{len(todo)}"))
+
+    def hook(event, name):
+        if event == "exported":  # its record last: the module and its weights are whole
+            atomic_write_json(record_path(parts, name), records[name])
+        caller_hook(event, name)
+
+    workers = _default_workers(todo or plans, config) if workers is None else workers
+    workers = max(1, min(workers, len(todo)))
     work = folder / ".work"  # data and parent weights handed to the workers; removed at the end
     work.mkdir()
     data_files, input_size = {}, None
@@ -339,8 +381,6 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
             data_files[key] = str(path)
         return data_files[key]
 
-    parents = {q.parent for q in plans if q.parent}
-
     def task_for(p: ModelPlan) -> _Task:
         classes = up.class_names if p.subtree is None else up.hierarchy[p.subtree]
         spec = _spec_of(config, p)
@@ -359,21 +399,24 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
                 "train": spec.to_json(), "zoo": config.name, "recipe_version": RECIPE_VERSION}
         return _Task(plan=p, arch=ARCHITECTURES[p.arch], spec=spec, n_classes=len(classes),
                      head_width=len(up.class_names), data=data,
-                     start=str(work / f"{p.parent}.npz") if p.parent else None,
-                     train_seed=seed, out=str(folder / p.name),
-                     keep=str(work / f"{p.name}.npz") if p.name in parents else None,
+                     start=str(weights_path(parts, p.parent)) if p.parent else None,
+                     train_seed=seed, out=str(parts / p.name),
+                     keep=str(weights_path(parts, p.name)) if p.name in parents else None,
                      meta=meta)
 
-    records = {}
     # A build started by resolving a handle says so: it can take minutes the user did not ask
     # for by name.
     title = f"building zoo {config.name!r} for {purpose}" if purpose else f"zoo {config.name}"
     bar = progress_bar(total=len(plans), desc=title, unit="module", shown=progress)
+    if records:
+        bar.update(len(records))
     try:
-        if _trains_here(workers):
+        if not todo:
+            pass
+        elif _trains_here(workers):
             # Only now: `zoo build` onto a current zoo returns without importing TensorFlow.
             _import_tensorflow()
-            for p in plans:
+            for p in todo:
                 bar.set_description(f"{title}: {_phase(p)}")
                 hook("start", p.name)
 
@@ -385,10 +428,14 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, *, progress, hook, work
                 hook("exported", p.name)
                 bar.update(1)
         else:
-            _run_parallel(plans, task_for, data_for, records, workers, bar, hook, title)
+            _run_parallel(todo, task_for, data_for, records, workers, bar, hook, title)
     finally:
         bar.close()
     shutil.rmtree(work)
+    if input_size is None:  # every module reused: the size they were trained at
+        input_size = tuple(records[plans[0].name]["input_size"])
+    for p in plans:  # whole folders, renamed: the zoo is complete only with its zoo.json
+        os.rename(parts / p.name, folder / p.name)
     specs = []
     for p in plans:
         r = records[p.name]
