@@ -1070,3 +1070,27 @@ def test_a_half_written_or_other_recipes_module_is_never_reused(tmp_path, caplog
     assert ("start", g.replace("-0", "-1")) in events and not parts.exists()
     assert (f"not reusing the 1 module(s) an unfinished build of another recipe left in "
             f"{parts} (seed (0 there, 1 now)") in caplog.text, caplog.text
+
+
+def test_a_build_stopped_after_moving_its_modules_into_the_zoo_keeps_them(
+        tmp_path, monkeypatch):
+    """At its end a build moves the finished modules from OUT.partial into its temp zoo and
+    then writes the catalogue, hierarchy.yaml and zoo.json: a stop there (here an error as
+    hierarchy.yaml is written) removed the temp folder with the modules in it, all of them
+    lost. They go back to OUT.partial, and the same build again reuses every one."""
+    from hubensemble.zoo import builder
+
+    def full(path, text, **kw):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(builder, "atomic_write_text", full)
+    out = tmp_path / "zoo"
+    with pytest.raises(OSError, match="No space left"):
+        zoo.build_zoo(_tiny_config(), out, progress=False, workers=1)
+    monkeypatch.undo()
+    parts = zoo.builder.partial_dir(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo.partial"]
+    events = []
+    zoo.build_zoo(_tiny_config(), out, progress=False, workers=1,
+                  hook=lambda event, name: events.append((event, name)))
+    assert events == [] and zoo.is_zoo(out) and not parts.exists()

@@ -29,7 +29,7 @@ from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooCon
 from hubensemble.zoo.train import subtree_labels
 from hubensemble.text import escaped, time_stamp
 from hubensemble.zoo.parts import (kept_count, open_parts, partial_dir, record_path,
-                                   weights_path)
+                                   take_back, weights_path)
 from hubensemble.zoo.upstream import UpstreamData
 from hubensemble.kerasenv import with_stage_settings
 # The training of the modules (re-exported: the tests and docs name them zoo.builder.*).
@@ -264,6 +264,7 @@ def _build_locked(config: ZooConfig, out_dir: pathlib.Path, *, progress, workers
         replace_dir(tmp, out_dir)
     except BaseException:
         with held_stops():  # whole: a second Ctrl-C here left the temp folder behind
+            take_back(tmp, parts)  # stopped as the modules were moved in: not lost
             shutil.rmtree(tmp, ignore_errors=True)
             _said_kept(parts)
         raise

@@ -103,3 +103,17 @@ def kept_count(parts: pathlib.Path) -> int:
         return sum(1 for f in os.listdir(parts) if f.endswith(".json") and f != RECIPE_FILE)
     except OSError:
         return 0
+
+
+def take_back(folder: pathlib.Path, parts: pathlib.Path) -> int:
+    """Moves the finished modules a stopped build had already moved from the partial folder
+    `parts` into its temp zoo `folder` (at its very end, before its zoo.json) back into
+    `parts`, before `folder` is removed: those whose record is in `parts`. Returns how many."""
+    moved = 0
+    if not (folder.is_dir() and parts.is_dir()):
+        return 0
+    for entry in folder.iterdir():
+        if record_path(parts, entry.name).is_file() and not (parts / entry.name).exists():
+            os.rename(entry, parts / entry.name)
+            moved += 1
+    return moved
