@@ -149,7 +149,8 @@ def build_parser():
                                        "glyphs, shapes and textures, fine-tunes its experts "
                                        "on sub-trees of their labels, and writes each as a "
                                        "TF Hub style SavedModel with a catalogue. An "
-                                       "interrupted build starts over.")
+                                       "interrupted build keeps the modules it finished in "
+                                       "OUT.partial; the same build again reuses them.")
     b.add_argument("--preset", choices=["demo", "quick"], default="demo",
                    help="demo: the offline demo pool (16 modules); quick: 4 tiny modules "
                         "for tests (default: %(default)s)")
@@ -160,8 +161,9 @@ def build_parser():
                         "seed needs --out, the cache holds the default one)")
     b.add_argument("--workers", type=arguments.integer(1), default=None,
                    help="processes training modules side by side (default: one per core)")
-    b.set_defaults(func=cmd_zoo_build, tensorflow=False, interrupted="the partial zoo was "
-                   "removed (an older zoo stays), so running the command again starts over")
+    # Its finished modules are kept beside the zoo (zoo/parts.py): the same build resumes.
+    b.set_defaults(func=cmd_zoo_build, tensorflow=False, interrupted="the modules it finished "
+                   "are kept (an older zoo stays); run the same command again to resume")
     # p=p: bound now (`p` names the next parsers below; `hubensemble zoo` printed demo's help)
     p.set_defaults(func=lambda args, p=p: _no_command(p), tensorflow=False)
 

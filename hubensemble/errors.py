@@ -56,10 +56,11 @@ class DataError(HubensembleError):
 class ModuleLoadError(HubensembleError):
     """A module could not be resolved, verified or loaded.
 
-    `stage` says where it failed: "handle" (no resolver for its form), "network", "archive",
-    "checksum", "savedmodel", "unsafe", "output" (wrong rank or non-finite values), "input"
-    (the module does not accept the images it is given), "score" (the proxy could not be
-    computed) or "duplicate" (rank: the entry loads the same module as an earlier one).
+    `stage` says where it failed: "handle" (no resolver for its form), "local path" (a
+    local handle's path does not exist), "network", "archive", "checksum", "savedmodel",
+    "unsafe", "output" (wrong rank or non-finite values), "input" (the module does not
+    accept the images it is given), "score" (the proxy could not be computed) or
+    "duplicate" (rank: the entry loads the same module as an earlier one).
     """
 
     def __init__(self, message, *, module=None, handle=None, stage=None):

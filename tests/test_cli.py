@@ -2279,11 +2279,14 @@ def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    # A zoo build removes its partial zoo: running it again starts over.
+    # A zoo build keeps the modules it finished (zoo/parts.py): the same build resumes. It
+    # said "the partial zoo was removed … starts over", untrue since an interrupted build
+    # keeps them (test_zoo's interrupted-build tests).
     monkeypatch.setattr(hubensemble.zoo, "build_zoo", interrupt)
     assert main(["zoo", "build", "--preset", "quick", "--out", str(tmp_path / "z")]) == 130
     err = capsys.readouterr().err
-    assert "interrupted; the partial zoo was removed" in err and "resume" not in err
+    assert ("interrupted; the modules it finished are kept (an older zoo stays); run the same "
+            "command again to resume") in err and "starts over" not in err
     # A run stage resumes from what it wrote.
     (tmp_path / "run.json").write_text("{}")
     monkeypatch.setattr(hubensemble.ensemble, "run_ensemble", interrupt)
