@@ -1050,22 +1050,29 @@ def test_labels_words_give_the_runs_own_sweep_which_writes_them_without_new_tria
             e.value), e.value
 
 
-def test_the_pools_class_count_is_the_runs_task_not_a_vote_of_its_candidates(tmp_path):
-    """load_pool kept the class count most candidates had: two candidates of another task
-    (4 classes) outvoted the run's own (3, run.json's "num_classes"), which was skipped as
-    the odd one out, and the ensemble refused the run. The run's count decides; the others
-    are skipped, each named with its count and the record it disagrees with. Fails before:
-    RunError (the vote's 4 classes against run.json's 3 names)."""
-    rng = np.random.default_rng(5)
+def _run_with_foreign_candidates(tmp_path, seed):
+    """(run, y_val, own probabilities): a run whose task has 3 classes (run.json records
+    them) and three candidates, trial_1 of its task and trial_0 and trial_2 of another task
+    of 4 classes, which outvote it."""
+    rng = np.random.default_rng(seed)
     run = tmp_path / "run"
     y_val = rng.integers(0, 3, 24)
     fileio.atomic_save_npy(run / "labels" / "val.npy", y_val)
     Run(run).update(data={"task": {"num_classes": 3, "class_names": ["a", "b", "c"]}})
     own = random_probs(rng, 1, 24, 3, y_val)[0]
     foreign = random_probs(rng, 2, 24, 4, y_val)
-    write_candidate(str(run), "trial_0", foreign[0])
-    write_candidate(str(run), "trial_1", own)
-    write_candidate(str(run), "trial_2", foreign[1])
+    for trial, probs in (("trial_0", foreign[0]), ("trial_1", own), ("trial_2", foreign[1])):
+        write_candidate(str(run), trial, probs)
+    return run, y_val, own
+
+
+def test_the_pools_class_count_is_the_runs_task_not_a_vote_of_its_candidates(tmp_path):
+    """load_pool kept the class count most candidates had: two candidates of another task
+    (4 classes) outvoted the run's own (3, run.json's "num_classes"), which was skipped as
+    the odd one out, and the ensemble refused the run. The run's count decides; the others
+    are skipped, each named with its count and the record it disagrees with. Fails before:
+    RunError (the vote's 4 classes against run.json's 3 names)."""
+    run, y_val, own = _run_with_foreign_candidates(tmp_path, seed=5)
     out = run_ensemble(run, budget=2)
     assert [m["trial"] for m in out["members"]] == ["trial_1"] and out["n_candidates"] == 1
     want = f"val_probs.npy has 4 classes, the run's task ({run / 'run.json'}) 3: another task's"
@@ -1218,15 +1225,7 @@ def test_the_reports_candidate_list_is_of_the_runs_class_count_as_ensembles_pool
     report listed trial_0 and trial_2."""
     from hubensemble.report.runfiles import load_run
 
-    rng = np.random.default_rng(7)
-    run = tmp_path / "run"
-    y_val = rng.integers(0, 3, 24)
-    fileio.atomic_save_npy(run / "labels" / "val.npy", y_val)
-    Run(run).update(data={"task": {"num_classes": 3, "class_names": ["a", "b", "c"]}})
-    own = random_probs(rng, 1, 24, 3, y_val)[0]
-    foreign = random_probs(rng, 2, 24, 4, y_val)
-    for trial, probs in (("trial_0", foreign[0]), ("trial_1", own), ("trial_2", foreign[1])):
-        write_candidate(str(run), trial, probs)
+    run, _, _ = _run_with_foreign_candidates(tmp_path, seed=7)
     files = load_run(run)
     assert [c.trial for c in files.candidates] == ["trial_1"]
     assert [t for t, _ in files.skipped] == ["trial_0", "trial_2"]

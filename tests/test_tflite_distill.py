@@ -1335,6 +1335,22 @@ def test_a_refused_modules_ops_are_named_whole_and_its_members_together(module_f
         "run_ensemble(run_dir=RUN) and export again"), caught.value
 
 
+def _served_run(run, trials):
+    """(run, served): a run folder `run` holding an ok candidate of each (trial, module) of
+    `trials`, and beside it the folder `served`, whose export metadata names that run (files
+    only, no model: what the TFLite way on reads)."""
+    from hubensemble.formats import EXPORT_FORMAT
+
+    for trial, module in trials:
+        candidate.write_candidate(Run(run).candidates, {"trial": trial, "module": module,
+                                                        "status": "ok"})
+    served = run.parent / "served"
+    os.makedirs(served / "assets")
+    atomic_write_json(metadata_path(served), {"format": EXPORT_FORMAT,
+                                              "run": {"path": str(run)}})
+    return run, served
+
+
 def test_the_tflite_way_on_names_the_candidates_to_remove_and_the_commands(tmp_path):
     """The way on after a TFLite refusal, for the run the export's metadata names: every
     candidate folder of the refused modules (members or not) removed by one command, then
@@ -1348,15 +1364,9 @@ def test_the_tflite_way_on_names_the_candidates_to_remove_and_the_commands(tmp_p
     from hubensemble.formats import EXPORT_FORMAT
     from hubensemble.lockwords import command_line
 
-    run = tmp_path / "r un"
-    for trial, module in (("d-0000-lg", "lg"), ("d-0001-plain", "plain"),
-                          ("d-0002-erfinv", "erfinv"), ("d-0003-lg", "lg")):
-        candidate.write_candidate(Run(run).candidates, {"trial": trial, "module": module,
-                                                        "status": "ok"})
-    served = tmp_path / "served"
-    os.makedirs(served / "assets")
-    atomic_write_json(metadata_path(served), {"format": EXPORT_FORMAT,
-                                              "run": {"path": str(run)}})
+    run, served = _served_run(tmp_path / "r un", (
+        ("d-0000-lg", "lg"), ("d-0001-plain", "plain"), ("d-0002-erfinv", "erfinv"),
+        ("d-0003-lg", "lg")))
     with command_line():
         said = tflite_way_on(["erfinv", "lg"], "float16", f"{served}-tflite")
     quoted, cands = shlex.quote(str(run)), shlex.quote(str(run / "candidates"))
@@ -1502,17 +1512,9 @@ def test_the_tflite_way_on_selects_the_ensemble_again_with_the_runs_own_settings
 
     from hubensemble.cli import build_parser
     from hubensemble.export.tflite import tflite_way_on
-    from hubensemble.formats import EXPORT_FORMAT
     from hubensemble.lockwords import command_line
 
-    run = tmp_path / "run"
-    for trial, module in (("d-0000-lg", "lg"), ("d-0001-plain", "plain")):
-        candidate.write_candidate(Run(run).candidates, {"trial": trial, "module": module,
-                                                        "status": "ok"})
-    served = tmp_path / "served"
-    os.makedirs(served / "assets")
-    atomic_write_json(metadata_path(served), {"format": EXPORT_FORMAT,
-                                              "run": {"path": str(run)}})
+    run, served = _served_run(tmp_path / "run", (("d-0000-lg", "lg"), ("d-0001-plain", "plain")))
     atomic_write_json(run / "ensemble.json", {
         "objective": "accuracy", "members": [], "budget": 3, "with_replacement": True,
         "bootstrap": 2.0, "seed": 7, "size_rule": {"rule": "paper", "size": 1},
