@@ -49,11 +49,13 @@ INTENT_FLAGS = {
 #: them, in `_flag_form` (lower case, no - or _): Keras' learning_rate, PyTorch scripts'
 #: --lr and --base-lr, --lr_rate, --num-epochs, --train-steps, --max-iters (a new-user check:
 #: `--learningrate` and `--lr_rate` fell through to no note at all); each with the suffix of
-#: a command's own flag for it (distill's --distill-lr, --distill-steps), or None.
+#: a command's own flag for it (distill's --distill-lr, --distill-steps), or None. An epoch
+#: count is a training length too: `distill --epochs 3` was sent to tune's sweeps, where
+#: distill's own length is --distill-steps (a new user's check).
 _INTENT_FORMS = {
     **{p + w: "lr" for p in ("", "base", "init", "initial", "max", "peak")
        for w in ("lr", "learningrate", "learnrate", "lrrate")},
-    **{p + w: "steps" if w.startswith(("step", "iter")) else None
+    **{p + w: "steps"
        for p in ("", "num", "n", "max", "total", "train", "training")
        for w in ("steps", "step", "epochs", "epoch", "iterations", "iters")},
 }
@@ -252,6 +254,13 @@ class Parser(argparse.ArgumentParser):
             own = [k for k in known if suffix and k.endswith("-" + suffix)]
             if own:
                 hints[f] = own[0]
+                # Said when it is not a count or a rate but a multiple (distill's, of the
+                # best candidate's): `--distill-steps 500` for "500 steps" asked for 500
+                # times the candidate's (a new user's check).
+                words = self._option_string_actions[own[0]].help or ""
+                note = f"{own[0]} is {words.split(' (default')[0]}"
+                if "multiple" in words and note not in notes:
+                    notes.append(note)
                 continue
             if intent:  # what it asks for, before any flag it merely looks like
                 if self._intent_words(intent) not in notes:  # once for --lr --steps

@@ -135,7 +135,10 @@ def test_help_lists_every_stage():
      "profile: `hubensemble tune --sweep SWEEP --profile paper|cpu|quick`; see docs/tune.md "
      "'Sweeps', 'Profiles')\n"),
     (("distill", "--run", "r", "--lr", "1", "--steps", "2"), "unrecognized arguments: --lr 1 "
-     "--steps 2 (did you mean --distill-lr for --lr, --distill-steps for --steps?)\n"),
+     "--steps 2 (did you mean --distill-lr for --lr, --distill-steps for --steps?; --distill-lr "
+     "is the student's learning rate as a multiple of its module's best candidate's; "
+     "--distill-steps is the student's training steps as a multiple of its module's best "
+     "candidate's)\n"),
     # In any case, Keras' own spelling, singular: --LR was "(catalogue add takes --layer, tune
     # does not)", --step "did you mean --sweep?", --learning_rate nothing (a new user's
     # check); the note is said once for all of them.
@@ -143,9 +146,10 @@ def test_help_lists_every_stage():
      "unrecognized arguments: --LR 0.1 --learning_rate=0.1 --step 3 (learning rates and "
      "training steps are a sweep's, scaled by a profile: `--sweep SWEEP --profile "
      "paper|cpu|quick`; see docs/tune.md 'Sweeps', 'Profiles')\n"),
+    # An epoch count is distill's --distill-steps, a multiple (it was sent to tune's sweeps).
     (("distill", "--run", "r", "--LR", "1", "--Epoch", "2"), "unrecognized arguments: --LR 1 "
-     "--Epoch 2 (did you mean --distill-lr for --LR?; learning rates and training steps are a "
-     "sweep's"),
+     "--Epoch 2 (did you mean --distill-lr for --LR, --distill-steps for --Epoch?; --distill-lr "
+     "is the student's learning rate as a multiple"),
     # A command's flag typed before the command: "invalid choice: '3'", or no hint.
     (("--top-k", "3", "fit"), "unrecognized arguments: --top-k 3 (--top-k goes after the "
      "command: demo, fit, rank, rank merge take it)\n"),
@@ -3110,6 +3114,9 @@ def test_a_learning_rate_or_a_length_spelled_any_way_or_mistyped_gets_the_sweeps
     assert "did you mean --distill-" in said or SWEEP_NOTE in said, said
     if "lr" in flag.lower() or "learn" in flag.lower():
         assert "did you mean --distill-lr?" in said, said
+    else:  # a length, epochs too: distill's own, said to be a multiple (a new user's check)
+        assert "did you mean --distill-steps?; --distill-steps is the student's training " \
+               "steps as a multiple of its module's best candidate's" in said, said
 
 
 def test_no_flag_of_any_command_and_no_near_miss_is_taken_for_a_learning_rate():
