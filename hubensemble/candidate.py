@@ -570,14 +570,19 @@ def _pool_words(folder, run_dir, trials) -> str:
     next step says so). A plain `tune --run RUN`, said before, reused them and, for a probe
     or seeds run, ran the default sweep instead."""
     from hubensemble.sweeps import SWEEPS, rerun_failed_parts
-    from hubensemble.sweepwords import redo_words, sweep_options
+    from hubensemble.sweepwords import redo_budget, redo_words, sweep_options
 
-    by_sweep = {}
+    # Per sweep, the trial whose redo needs the largest budget (`redo_budget`, None: the
+    # recorded one), so that one command plans them all: the first trial's words planned
+    # default-0001 and left default-0006 undone after a smaller later call.
+    last = {}
     for trial in trials:
         sweep = str(trial).split("-", 1)[0]
-        if (sweep in SWEEPS and sweep not in by_sweep
-                and sweep_options(run_dir, sweep) is not None):
-            by_sweep[sweep] = redo_words(run_dir, trial)
+        if sweep in SWEEPS and sweep_options(run_dir, sweep) is not None:
+            need = redo_budget(run_dir, trial) or 0
+            if sweep not in last or need > last[sweep][0]:
+                last[sweep] = (need, trial)
+    by_sweep = {sweep: redo_words(run_dir, trial) for sweep, (_, trial) in last.items()}
     found, _ = scan(folder)
     failed = [c.trial for c in found if c.status == "failed"]
     if not by_sweep and not failed:

@@ -1343,3 +1343,27 @@ def test_a_candidate_without_a_readable_record_is_skipped_with_its_folder_and_co
                         f"run `hubensemble tune --run {run} --sweep probe` |"), row
     # A row with its own way on (the other candidates') has none in that column.
     assert "| trial | reason | to redo it |" in md
+
+
+def test_no_usable_candidates_names_one_command_that_plans_every_trial_to_redo(tmp_path):
+    """ensemble's "no usable candidates" gave, per sweep, the redo command of the first
+    unusable trial: after `tune --budget 8` then `tune --budget 4` (run.json records the last
+    call's plan, 0000-0003), default-0001 and default-0006 cut short were told `--budget 4`,
+    which plans 0001 and leaves 0006 undone. It names the budget the trial of the largest
+    need asks for (sweepwords.redo_budget: 8, a whole group of 4). Fails before: --budget 4."""
+    from hubensemble.candidate import require_pool
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    fileio.atomic_write_json(run / "run.json", {"tune": {"sweep": "default", "sweeps": {
+        "default": {"budget": 4, "seed": 0, "profile": PROFILES["quick"].to_json(),
+                    "trials": [f"default-000{i}-m" for i in range(4)]}}}})
+    for trial in ("default-0001-m", "default-0006-m"):
+        (run / "candidates" / trial).mkdir(parents=True)
+        (run / "candidates" / trial / "trial.json").write_text('{"trial": "cut')
+    skipped = [(t, "trial.json unreadable") for t in ("default-0001-m", "default-0006-m")]
+    with command_line(), pytest.raises(RunError) as e:
+        require_pool(run / "candidates", run, [], skipped)
+    assert "--sweep default --budget 8 --profile quick" in str(e.value), e.value
+    assert "--budget 4" not in str(e.value), e.value
