@@ -18,6 +18,7 @@ import numpy as np
 
 from hubensemble import metrics
 from hubensemble.lockwords import option_word
+from hubensemble.text import counted
 
 
 def candidate_at_chance(cand, labels) -> str | None:
@@ -92,7 +93,9 @@ def sweep_chance_text(found: dict[str, str], records: dict[str, dict]) -> str:
     """The end of a sweep's warning on its candidates `found` ({trial: why},
     `at_chance_candidates`), with their trial.json `records` ({trial: record}): how many,
     which, and what to do (`chance_advice`). tune's summary lists each with its why."""
-    return (f"{len(found)} candidate(s) are at chance on validation, so they add next to "
+    verb = "is" if len(found) == 1 else "are"
+    return (f"{counted(len(found), 'candidate')} {verb} at chance on validation, so "
+            f"{'it adds' if len(found) == 1 else 'they add'} next to "
             f"nothing to an ensemble: {', '.join(found)}; "
             f"{chance_advice(records.get(t) or {} for t in found)}")
 

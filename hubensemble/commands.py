@@ -8,7 +8,7 @@ import sys
 from hubensemble import formats, options
 from hubensemble.cliargs import load_data
 from hubensemble.terminal import print_result, say, summary
-from hubensemble.text import absolute
+from hubensemble.text import absolute, counted
 
 
 def _import_tensorflow(verbose, now=True):
@@ -223,7 +223,7 @@ def cmd_export(args):
     result = export_ensemble(args.run, args.out, **options.kwargs_for("export", args),
                              strategy=strategy, progress=not args.quiet)
     what = (f"the student {result.student['trial']}" if result.student
-            else f"{len(result.members)} member(s)")
+            else counted(len(result.members), "member"))
     summary(args, f"exported {what} to {result.path} "
                   f"(reload check max |dp| = {result.max_abs_diff:.2e})")
     if result.test:  # --retrain-full: the test figures of what was exported

@@ -24,7 +24,7 @@ from hubensemble.fileio import owned_lock, owner_words
 from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.rerun import data_part  # words of advice: a damaged record reads as none
-from hubensemble.text import absolute, shell, shell_word, shown_time, stamp_time
+from hubensemble.text import absolute, counted, shell, shell_word, shown_time, stamp_time
 
 
 def keep_replaced_export(run, out_dir) -> str:
@@ -48,7 +48,7 @@ def keep_replaced_export(run, out_dir) -> str:
         return own
     members, full = meta.get("members"), bool(meta.get("retrain_full"))
     held = ", ".join(part for part in (
-        f"{len(members)} member(s)" if isinstance(members, list) else None,
+        counted(len(members), "member") if isinstance(members, list) else None,
         f"retrained on train + val ({option_word('--retrain-full', 'retrain_full=True')})"
         if full else None,
         f"written {shown_time(meta['created'])}" if meta.get("created") else None) if part)
@@ -245,8 +245,8 @@ def older_fits_own_export(run, out_dir, meta: dict) -> str | None:
             or export.get("created", meta.get("created")) != meta.get("created")):
         return None
     written = shown_time(meta["created"]) if meta.get("created") else "at an unrecorded time"
-    return (f"{out_dir} holds the export this run's fit wrote ({len(meta['members'])} "
-            f"member(s), written {written}), recorded by "
+    return (f"{out_dir} holds the export this run's fit wrote "
+            f"({counted(len(meta['members']), 'member')}, written {written}), recorded by "
             "an older hubensemble that kept no digest of what it read; the ensemble was chosen "
             "again, so it is exported again over it")
 

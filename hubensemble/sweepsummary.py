@@ -19,7 +19,7 @@ from hubensemble.lockwords import command_words
 from hubensemble.sweepplan import PlanEntry
 from hubensemble.sweeps import rerun_failed_words
 from hubensemble.sweepstate import TRAIN_RULE, older_rule_warning, train_rule
-from hubensemble.text import escaped
+from hubensemble.text import counted, escaped
 
 log = logging.getLogger("hubensemble.tune.stage")
 
@@ -149,9 +149,10 @@ def older_rule(record) -> bool:
 
 def say_resumed(sweep, reused, planned, progress):
     """The line of a resumed sweep: in the log, and on the terminal unless progress is off."""
-    line = (f"tune {sweep}: {reused} of {planned} planned trial(s) finished before, reused; "
-            f"{planned - reused} to run" if reused < planned else
-            f"tune {sweep}: all {planned} planned trial(s) finished before, reused")
+    line = (f"tune {sweep}: {reused} of {counted(planned, 'planned trial')} finished before, "
+            f"reused; {planned - reused} to run" if reused < planned else
+            f"tune {sweep}: {'the' if planned == 1 else 'all'} "
+            f"{counted(planned, 'planned trial')} finished before, reused")
     log.info("%s", line)
     if progress:
         print(line, file=sys.stderr)

@@ -1018,7 +1018,7 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path, mo
                 f"2 planned (2 finished before this run, reused); candidates in "
                 f"{run / 'candidates'}\n  failed seeds-0001-m: diverged\n") in refusals.out
     assert refusals.out.count("  at chance seeds-0000-m: accuracy 0.500 is not ") == 3
-    assert err.count("tune seeds: all 2 planned trial(s) finished before, reused\n") == 3, err
+    assert err.count("tune seeds: all 2 planned trials finished before, reused\n") == 3, err
     assert err.count(f"{damaged / 'run.json'} is unreadable (JSONDecodeError") == 5, err
     assert err.count(f"{ranked / 'ensemble.json'} is missing; `hubensemble ensemble --run "
                      f"{ranked}` writes it, from the candidates that `hubensemble tune --run "

@@ -861,7 +861,7 @@ def test_a_missing_weights_file_names_the_member_or_is_skipped(run_copy, digits,
     assert f"its weights file {missing} is missing" in meta["skipped"][0]["reason"]
     # The fact, not the command line's flag (a Python caller never typed --skip-missing).
     assert meta["metrics"]["notes"] == [
-        "1 member(s) were left out, their weights missing or unreadable when exported "
+        "1 member was left out, its weights missing or unreadable when exported "
         "(\"skipped\" lists each with its reason); the metrics describe the ensemble with "
         "them"]
 
@@ -1678,7 +1678,7 @@ def test_an_export_fit_would_replace_is_kept_beside_it_with_its_tflite_model(tmp
     assert (run.path / f"{kept.name}-tflite" / "model.tflite").read_bytes() == b"tfl"
     assert run.exported_to() == str(kept.resolve())
     assert said.startswith(f"{export} held an export that is not the one this fit recorded "
-                           "there (2 member(s), retrained on train + val (--retrain-full), "
+                           "there (2 members, retrained on train + val (--retrain-full), "
                            f"written {shown_time('2026-12-04T15:40:01')}): another command "
                            "wrote it since. "
                            f"Moved it to {kept} (its TFLite model to {kept}-tflite)"), said
@@ -1725,7 +1725,7 @@ def test_an_export_an_older_fit_recorded_without_digests_is_its_own_not_moved_as
                export={"path": str(export), "members": members, "skipped": [],
                        "retrain_full": False, "time": "2026-12-05T14:51:52"})
     said = keep_replaced_export(run, export)
-    assert said == (f"{export.resolve()} holds the export this run's fit wrote (2 member(s), "
+    assert said == (f"{export.resolve()} holds the export this run's fit wrote (2 members, "
                     f"written {shown_time('2026-12-05T14:51:22')}), recorded by an older "
                     "hubensemble that kept "
                     "no digest of what it read; the ensemble was chosen again, so it is "
@@ -1900,7 +1900,7 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
     shutil.copytree(exported[1], out)
     with command_line():
         said = keep_replaced_export(Run(two), out)
-    assert said.startswith(f"{out} held {theirs} (3 member(s), written "), said
+    assert said.startswith(f"{out} held {theirs} (3 members, written "), said
     assert "not this run's. Moved it to " in said, said
     # Its evaluation and export advice are of its own run (run_dir), as recorded: it said
     # "--data SPEC (its run's data)" and `export --run TWO --out DIR`, the fit moving it.

@@ -669,7 +669,7 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     # its progress bar starting at 3/4 showed it), and names what was wrong with the trial
     # it runs again (another: tune re-ran a damaged candidate without a word).
     err = capsys.readouterr().err
-    assert "tune default: 3 of 4 planned trial(s) finished before, reused; 1 to run" in err
+    assert "tune default: 3 of 4 planned trials finished before, reused; 1 to run" in err
     assert (f"candidates/{broken}: weights.weights.h5 is missing; running the trial again"
             in caplog.text)
     assert "of 4 planned (3 finished before this run, reused)" in tune.format_summary(again)
@@ -2358,7 +2358,7 @@ def test_candidates_at_chance_are_flagged_by_tune_ensemble_and_report(
         for t in trials:
             assert f"  at chance {t}: accuracy " in text, text
         warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-        assert any(m.startswith("4 candidate(s) are at chance on validation") and
+        assert any(m.startswith("4 candidates are at chance on validation") and
                    "for a probe: its module's embeddings do not separate" in m
                    for m in warned), warned
     else:

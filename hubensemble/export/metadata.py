@@ -12,7 +12,7 @@ import hashlib
 import os
 
 from hubensemble.formats import BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE, versions
-from hubensemble.text import time_stamp
+from hubensemble.text import counted, time_stamp
 
 
 #: The checkpoint entry that holds the object graph (a proto), not a variable's value.
@@ -102,7 +102,9 @@ def export_metadata(ensemble, members, skipped, task, *, retrain_full, test=None
     if skipped:
         # The fact, in no caller's words: "(--skip-missing)" was stored for a Python caller's
         # skip_missing=True too, and the metadata outlives the command that wrote it.
-        notes.append(f"{len(skipped)} member(s) were left out, their weights missing or "
+        notes.append(f"{counted(len(skipped), 'member')} "
+                     + ("was left out, its weights" if len(skipped) == 1
+                        else "were left out, their weights") + " missing or "
                      "unreadable when exported (\"skipped\" lists each with its reason); "
                      "the metrics describe the ensemble with them"
                      + (", but for test" if test else ""))
