@@ -2518,7 +2518,7 @@ def test_a_finished_worker_says_what_run_tune_says(tmp_path, capsys, monkeypatch
                             tuner_id="tuner0", oracle_address=ORACLE)
     said = capsys.readouterr()
     assert fast.out == tune.format_summary(summary) + "\n", (fast.out, said)
-    assert said.err == fast.err == "tune seeds: all 2 planned trial(s) finished before, reused\n"
+    assert said.err == fast.err == "tune seeds: all 2 planned trials finished before, reused\n"
     call = {"sweep": "seeds", "budget": 2, "profile": "quick", "batchnorm": "train",
             "max_failures": 1}
     assert finished_worker(run, "tuner0", call, progress=False) == summary
