@@ -276,7 +276,8 @@ def check_inputs(args) -> None:
         args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
     sweep = getattr(args, "sweep", None)
     if sweep is None and args.command == "tune" and getattr(args, "run", None):
-        sweep, budget, _, _ = resumed_call(args.run, args.budget, args.modules)  # the run's
+        sweep, budget, _, _ = resumed_call(  # the run's
+            args.run, getattr(args, "budget", None), getattr(args, "modules", None))
     else:
         budget = getattr(args, "budget", None)
     if sweep:
