@@ -2418,3 +2418,27 @@ def test_the_reports_ensemble_commands_keep_the_ensembles_own_settings(full_run,
     assert load_run(run).cmd("ensemble") == again
     text, _ = _report_of(run)
     assert f"`{again}` records the ensemble's" in " ".join(text.split())
+
+
+def test_a_trial_outside_the_last_plan_is_redone_under_a_budget_that_plans_it(tmp_path):
+    """After `tune --budget 8` then `tune --budget 4` (run.json records the last call's plan,
+    0000-0003), the "to redo it" column said `--sweep default --budget 4 --profile quick` for
+    default-0006 without trial.json: that plan reuses 0000-0003 and leaves 0006 undone. It
+    names the budget whose plan holds the trial (sweepwords.redo_budget: 8, a whole group of
+    4), as ensemble's redo words do. Fails before: --budget 4."""
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.report.failures import redo_step
+    from hubensemble.report.runfiles import load_run
+
+    run = tmp_path / "run"
+    atomic_write_json(run / "run.json", {"tune": {"sweep": "default", "sweeps": {
+        "default": {"budget": 4, "seed": 0, "profile": PROFILES["quick"].to_json(),
+                    "trials": [f"default-000{i}-m" for i in range(4)]}}}})
+    for trial in ("default-0001-m", "default-0006-m"):
+        (run / "candidates" / trial).mkdir(parents=True)
+    files = load_run(run)
+    words = {t: str(redo_step(files, t).parts[-1].text) for t in ("default-0001-m",
+                                                                  "default-0006-m")}
+    assert words["default-0006-m"].endswith("--sweep default --budget 8 --profile quick"), words
+    # A trial the recorded plan holds keeps the recorded budget.
+    assert words["default-0001-m"].endswith("--sweep default --budget 4 --profile quick"), words

@@ -12,7 +12,7 @@ from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
 from hubensemble.sweeps import SWEEPS, rerun_failed_parts
 from hubensemble.sweepstate import untried, without_record
-from hubensemble.sweepwords import sweep_command
+from hubensemble.sweepwords import redo_budget, sweep_command
 from hubensemble.text import absolute
 
 
@@ -109,7 +109,10 @@ def failures_section(files) -> Section:
 def redo_step(files, trial: str) -> Inline:
     """What redoes trial `trial` of the run of `files` (`runfiles.RunFiles`): "delete
     RUN/candidates/T, then run `hubensemble tune --run RUN --sweep S …`" (its sweep's command
-    with the options run.json records, `sweepwords.sweep_command`; the run's tune command for
+    with the options run.json records, `sweepwords.sweep_command`, under a --budget whose plan
+    holds the trial, `sweepwords.redo_budget`, as `sweepwords.redo_words`: the recorded one
+    of a later, smaller tune call reused the done trials and left T undone; the run's tune
+    command for
     a trial id of no sweep); "run `…`" alone when the folder is gone. The plain `tune --run
     RUN` it said reuses a trial whose files are all there (a weights file edited since, a
     damaged test table), so it did nothing for such a member, and runs the default sweep."""
@@ -117,7 +120,8 @@ def redo_step(files, trial: str) -> Inline:
     sweep = str(trial).split("-", 1)[0]
     if sweep in SWEEPS:  # a trial id tune writes: its own sweep's command
         with command_line():  # the report's commands are the command line's (files.cmd)
-            command = sweep_command(absolute(files.path), sweep, quoted=False)
+            command = sweep_command(absolute(files.path), sweep, quoted=False,
+                                    budget=redo_budget(files.path, trial))
     else:
         command = files.cmd("tune")
     if not folder.exists():
