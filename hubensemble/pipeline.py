@@ -412,8 +412,11 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
                  progress=progress)
 
     def tune():
-        run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
-                 progress=progress, cache_dir=cache_dir)
+        from hubensemble.sweeps import unbudgeted_plans_all
+
+        with unbudgeted_plans_all():  # fit without --budget plans the whole sweep
+            run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
+                     progress=progress, cache_dir=cache_dir)
         _say_not_redone(run)
 
     def cost():

@@ -6,6 +6,8 @@ A.2 random space."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 
 from hubensemble.errors import HubensembleError
@@ -63,7 +65,8 @@ def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,
     the caller's words (`lockwords.option_word`: "pass --budget 8" on the command line,
     "pass budget=8" from Python): `reached` of the sweep's `of` modules get trials (default
     and probe: 4 each; combined: 1 each, those within `tau` of the best score); `given`: the
-    modules came from --modules, not the ranking's selection. The plan's warning says it;
+    modules came from --modules, not the ranking's selection; "(or no --budget)" only within
+    `unbudgeted_plans_all` (fit's plan). The plan's warning says it;
     run.json stores its facts (`untuned_record`) and each reader words them
     (`untuned_words`)."""
     if sweep == "combined":
@@ -73,10 +76,33 @@ def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,
                 "every one")
     what = (option_word("modules given by --modules", "modules given in modules") if given
             else "selected modules")
+    unbudgeted = (f" (or {option_word('no --budget', 'budget=None')})"
+                  if _UNBUDGETED_PLANS_ALL.get() else "")
     return (f"budget {budget} gives the {sweep} sweep's 4 trials per module to the first "
             f"{reached} of the {of} {what} (best-ranked first); pass "
-            f"{option_word(f'--budget {4 * of}', f'budget={4 * of}')} (or "
-            f"{option_word('no --budget', 'budget=None')}) to tune every one")
+            f"{option_word(f'--budget {4 * of}', f'budget={4 * of}')}{unbudgeted} to tune "
+            "every one")
+
+
+#: Whether leaving --budget out of the call being planned plans the whole sweep
+#: (`unbudgeted_plans_all`): fit's, whose tune is given fit's --sweep and --budget.
+_UNBUDGETED_PLANS_ALL = contextvars.ContextVar("hubensemble_unbudgeted_plans_all",
+                                               default=False)
+
+
+@contextlib.contextmanager
+def unbudgeted_plans_all():
+    """Within it, `untuned_reason` also says "(or no --budget)" ("(or budget=None)" from
+    Python): the call being planned is fit's, which without --budget plans the whole sweep
+    (`sweepplan.default_budget`). Elsewhere it is not said: `tune --run RUN` without
+    --budget resumes the budget run.json records (`sweepwords.resumed_call`), the one that
+    left the modules out, and the report and fit's closing summary are read once the run
+    holds that record."""
+    token = _UNBUDGETED_PLANS_ALL.set(True)
+    try:
+        yield
+    finally:
+        _UNBUDGETED_PLANS_ALL.reset(token)
 
 
 def untuned_record(modules, *, budget: int, reached: int, given: bool,

@@ -2385,3 +2385,24 @@ def test_fit_says_it_does_not_redo_an_unreadable_trial_its_tune_did_not_plan(tmp
         "trial(s) without it, so fit does not redo it"), said
     assert said.endswith(f"run `hubensemble tune --run {run.path} --sweep default --budget 8 "
                          "--profile quick` (it redoes the trial), then fit again"), said
+
+
+def test_only_fits_own_plan_says_that_no_budget_tunes_every_module(
+        catalogue, tmp_path, caplog):
+    """fit --top-k 2 --budget 4 leaves the second module without a trial. Its plan's warning
+    says "pass budget=8 (or budget=None)": fit without a budget plans every module
+    (sweepplan.default_budget). The closing summary, read once run.json records budget 4,
+    said it too, but `tune --run RUN` without --budget resumes that budget 4
+    (sweepwords.resumed_call): it says "pass budget=8" alone (test_tune checks tune's own
+    warning). Fails before: the closing line said "(or budget=None)"."""
+    from hubensemble.report import summary_table
+
+    out = tmp_path / "run"
+    with caplog.at_level(logging.WARNING):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, budget=4,
+                        **FIT_CLEAN)
+    said = [r.getMessage() for r in caplog.records if "gets no trial" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith(
+        "pass budget=8 (or budget=None) to tune every one"), said
+    table = summary_table(out)
+    assert "pass budget=8 to tune every one" in table and "budget=None" not in table, table

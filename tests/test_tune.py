@@ -28,6 +28,7 @@ from hubensemble.data import load_task
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json
 from hubensemble.lockwords import command_line
+from hubensemble.sweeps import unbudgeted_plans_all
 from hubensemble.hub import write_hub_module
 from hubensemble.hyperrule import HParams, Profile, get_profile
 from hubensemble.rundir import DataArgs, Run
@@ -201,13 +202,19 @@ def test_default_plan_is_the_grid_per_selected_module(modules):
                                   budget=4)
         assert [e.module for e in cut] == ["gen_a"] * 4
         # plan_sweep from Python: the keyword (it was told "pass --budget 8 (or no --budget)").
+        # No "(or budget=None)": tune on a run without a budget resumes the recorded one.
         assert [str(w.message) for w in said] == [
             f"exp_b gets no trial: budget 4 gives the {sweep} sweep's 4 trials per module to "
-            "the first 1 of the 2 selected modules (best-ranked first); pass budget=8 (or "
-            "budget=None) to tune every one"]
+            "the first 1 of the 2 selected modules (best-ranked first); pass budget=8 to tune "
+            "every one"]
         with command_line(), pytest.warns(UserWarning) as said:
             tune.plan_sweep(ranking, specs, sweep=sweep, task={}, profile="paper", budget=4)
+        assert str(said[0].message).endswith("pass --budget 8 to tune every one")
+        # fit's plan (sweeps.unbudgeted_plans_all): fit without --budget plans every module.
+        with command_line(), unbudgeted_plans_all(), pytest.warns(UserWarning) as said:
+            tune.plan_sweep(ranking, specs, sweep=sweep, task={}, profile="paper", budget=4)
         assert str(said[0].message).endswith("pass --budget 8 (or no --budget) to tune every one")
+        assert len(tune.plan_sweep(ranking, specs, sweep=sweep, task={}, profile="paper")) == 8
         assert tune.plans.untuned_modules(ranking, cut, sweep=sweep) == ["exp_b"]
         assert tune.plans.untuned_modules(ranking, plan, sweep=sweep) == []
     with pytest.warns(UserWarning, match=r"exp_b, exp_c get no trial: budget 7 gives the default "
@@ -1009,8 +1016,8 @@ def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
                       progress=False)
     said = [r.getMessage() for r in caplog.records if "budget 5" in r.getMessage()]
     why = ("budget 5 gives the default sweep's 4 trials per module to the first 1 of the 2 "
-           "selected modules (best-ranked first); pass budget=8 (or budget=None) to tune "
-           "every one")  # run_tune's words
+           "selected modules (best-ranked first); pass budget=8 to tune every one")
+    # run_tune's words: no "(or budget=None)", which resumes the recorded budget 5.
     assert said == [f"exp_b gets no trial: {why}"]
     assert [str(w.message) for w in recwarn if "budget" in str(w.message)] == []
     # Said again where a user looks afterwards: run.json, fit's closing lines and the report
@@ -1028,7 +1035,7 @@ def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
     # A budget skip is no failure: no pointer to "every failure" (a new-user check saw it
     # under this line alone, with no failure anywhere to look up).
     assert "every failure" not in table
-    flags = why.replace("budget=8", "--budget 8").replace("budget=None", "no --budget")
+    flags = why.replace("budget=8", "--budget 8")
     with command_line():
         assert f"skipped: exp_b got no trial of the default sweep: {flags}" in summary_table(
             run.path)
