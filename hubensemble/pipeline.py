@@ -22,7 +22,7 @@ from hubensemble.stagerecords import (BOOKKEEPING, PROVENANCE, STAGE_INPUTS, can
                                       stage_done, stage_keys, tree_sha256, view_digest)
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words
-from hubensemble.text import absolute, closest_name, escaped
+from hubensemble.text import absolute, closest_name, counted, escaped
 from hubensemble.threads import old_objects_frozen
 from hubensemble import kerasenv
 from hubensemble.kerasenv import with_stage_settings
@@ -314,8 +314,9 @@ def _say_not_redone(run) -> None:
         if isinstance(planned, list) and name not in planned and without_record(
                 run.candidates, name):
             log.warning("tune: candidates/%s has no readable trial.json, and fit's tune planned "
-                        "%d trial(s) without it, so fit does not redo it: delete "
-                        "%s and %s (it redoes the trial), then fit again", name, len(planned),
+                        "%s without it, so fit does not redo it: delete "
+                        "%s and %s (it redoes the trial), then fit again", name,
+                        counted(len(planned), "trial"),
                         escaped(run.candidates / name), redo_words(run.path, name))
 
 

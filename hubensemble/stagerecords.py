@@ -312,7 +312,8 @@ def damage(run, stage) -> str | None:
     """What is damaged in `stage`'s result in `run`, which differs from the one fit recorded
     (a JSON file gone, that does not parse or holds no JSON object; ensemble.json refused by
     its one reader, `ensemblefile.read_ensemble`, in its words; candidates/ gone, a
-    candidate whose trial.json is unreadable), in words, or None (another command's result,
+    candidate whose trial.json is unreadable or gone: no promise that fit's tune redoes it,
+    which only a trial of fit's plan is), in words, or None (another command's result,
     e.g. a stage run by hand)."""
     from hubensemble import candidate
     from hubensemble.fileio import read_json
@@ -324,6 +325,14 @@ def damage(run, stage) -> str | None:
         if not run.candidates.is_dir():
             return f"{run.candidates} is gone"
         found, without = candidate.scan(run.candidates)
+        # A folder whose trial.json was deleted: said without the scan's "delete the folder
+        # and run its sweep's tune again, which redoes the trial". Fit's tune ("running tune
+        # again") redoes it only if fit's plan holds it; one it leaves out is said after it
+        # ran, with the command that redoes it (`pipeline._say_not_redone`).
+        without = [(name, "its trial record trial.json is missing (deleted since tune wrote "
+                    "the folder, which it writes whole)"
+                    if not (run.candidates / name / candidate.TRIAL_FILE).exists() else why)
+                   for name, why in without]
         without += [(c.trial, "; ".join(c.problems)) for c in found if c.problems]
         return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
     path = {"rank": run.ranking_json, "cost": run.cost_json,
