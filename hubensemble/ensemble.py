@@ -297,6 +297,14 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
             result.unfinished = "; ".join(s.text() for s in unfinished)
             log.warning("%s", sweepstate.unfinished_warning(run_dir))
         fileio.atomic_write_json(os.path.join(run_dir, ENSEMBLE_FILE), result.to_json())
+        # Its settings in run.json too (`sweepwords.ensemble_options`' fallback): a damaged
+        # ensemble.json of a standalone `ensemble --budget 3` was said to be written again
+        # by a plain `ensemble --run RUN` (run.json's stage record held only its time).
+        Run(run_dir).update(ensemble={"options": {
+            "objective": objective, "ensemble_budget": budget,
+            "with_replacement": with_replacement, "bootstrap": bootstrap, "seed": seed,
+            "size_rule": size_rule, "max_gflops": max_gflops,
+            "max_latency_ms": max_latency_ms, "max_members": max_members}})
         stale = None if export_follows else Run(run_dir).stale_export()
         if stale:  # a new-user check: `ensemble --max-members 1` after `export` said nothing
             path, (done, now) = stale

@@ -89,11 +89,13 @@ def ensemble_options(run_dir) -> tuple[str, str]:
     "budget=3, size_rule='paper'"; `rerun.option_flags`: a value at its default left out):
     RUN/ensemble.json's own record (objective, budget, with_replacement, bootstrap, seed,
     size_rule's rule, limits), which every ensemble writes, whether `fit` or `ensemble`
-    selected it; else run.json's fit options ("fit" -> "options"); ("", "") when neither
-    can be read. Every way on that selects again gives these (the TFLite and distill
-    refusals, export's, ensemble.json's reader's, a trial tuned again): a plain
-    `ensemble --run RUN` selects under the defaults, and a run fitted with
-    --ensemble-budget 3 --size-rule paper got up to 15 members by another rule."""
+    selected it; else run.json's record of the last ensemble's options ("ensemble" ->
+    "options", `ensemble.run_ensemble` writes it), else its fit options ("fit" -> "options",
+    a run from before that record); ("", "") when none can be read. Every way on that
+    selects again gives these (the TFLite and distill refusals, export's, ensemble.json's
+    reader's, a trial tuned again): a plain `ensemble --run RUN` selects under the defaults,
+    and a run fitted with --ensemble-budget 3 --size-rule paper got up to 15 members by
+    another rule."""
     import dataclasses
 
     from hubensemble import options
@@ -112,9 +114,15 @@ def ensemble_options(run_dir) -> tuple[str, str]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         try:
             meta = read_json(os.path.join(os.fspath(run_dir), formats.RUN_FILE))
-            recorded = meta["fit"]["options"]
-        except (OSError, ValueError, KeyError, TypeError):
-            recorded = {}
+        except (OSError, ValueError):
+            meta = {}
+        # The ensemble stage's own record first: a standalone `ensemble` after fit selected
+        # under other settings than fit's options.
+        for section in ("ensemble", "fit"):
+            found = (meta.get(section) if isinstance(meta, dict) else None) or {}
+            recorded = found.get("options") if isinstance(found, dict) else None
+            if isinstance(recorded, dict):
+                break
     if not isinstance(recorded, dict):
         recorded = {}
     # The `ensemble` command's own flags: fit's --ensemble-budget is its --budget.

@@ -1367,3 +1367,32 @@ def test_no_usable_candidates_names_one_command_that_plans_every_trial_to_redo(t
         require_pool(run / "candidates", run, [], skipped)
     assert "--sweep default --budget 8 --profile quick" in str(e.value), e.value
     assert "--budget 4" not in str(e.value), e.value
+
+
+def test_a_damaged_ensemble_json_names_the_settings_the_last_ensemble_was_run_with(run_dir):
+    """A standalone `ensemble --budget 3 --size-rule paper` after a fit of other settings,
+    then a cut ensemble.json: its reader said the fit's settings (or, with no fit, a plain
+    `ensemble --run RUN`), as run.json's stage record held only the time. The ensemble
+    records its options in run.json ("ensemble" -> "options"), read before fit's. Fails
+    before: "--budget 5" (fit's) in place of "--budget 3 --size-rule paper"."""
+    from hubensemble.ensemblefile import read_ensemble
+    from hubensemble.lockwords import command_line
+
+    run = run_dir[0]
+    Run(run).update(fit={"options": {"ensemble_budget": 5, "seed": 0}})
+    run_ensemble(run, budget=3, size_rule="paper")
+    with open(os.path.join(run, "ensemble.json"), "w") as f:
+        f.write('{"members": [')
+    with command_line(), pytest.raises(RunError) as e:
+        read_ensemble(run)
+    assert str(e.value).endswith(
+        f"`hubensemble ensemble --run {run} --budget 3 --size-rule paper` writes it again"), e.value
+    with pytest.raises(RunError) as e:  # from Python, the call with its keywords
+        read_ensemble(run)
+    assert f"run_ensemble(run_dir={run!r}, budget=3, size_rule='paper')" in str(e.value), e.value
+    run_ensemble(run)  # a later ensemble at the defaults: its record replaces the last one's
+    with open(os.path.join(run, "ensemble.json"), "w") as f:
+        f.write('{"members": [')
+    with command_line(), pytest.raises(RunError) as e:
+        read_ensemble(run)
+    assert str(e.value).endswith(f"`hubensemble ensemble --run {run}` writes it again"), e.value
