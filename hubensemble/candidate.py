@@ -499,7 +499,8 @@ def clean_stale_temps(candidates_dir) -> list[str]:
 def require_pool(candidates_dir, run_dir, pool: Sequence[Candidate],
                  skipped: Sequence[tuple[str, str]]) -> None:
     """RunError when `pool` (from load_pool) is empty: that `candidates_dir` is missing, or
-    why its first five folders are not usable, and the command that writes candidates. The
+    why its folders (`skipped`: (trial, reason)) are not usable, each reason once for the
+    trials that share it (`_skipped_words`), and the command that writes candidates, once. The
     one wording of "no candidates" for every stage that needs them (ensemble, cost, and the
     command line's check before TensorFlow loads)."""
     if pool:
@@ -510,9 +511,41 @@ def require_pool(candidates_dir, run_dir, pool: Sequence[Candidate],
     folder, tune = os.fspath(candidates_dir), sweep_command(run_dir)
     if not os.path.isdir(folder):
         raise RunError(f"{folder} is missing; {tune} writes the candidates")
-    detail = "; ".join(f"{t}: {r}" for t, r in list(skipped)[:5]) or "the folder is empty"
+    detail = _skipped_words(folder, skipped) or "the folder is empty"
     raise RunError(f"no usable candidates in {folder} ({detail}); "
-                   f"{_pool_words(folder, run_dir, [t for t, _ in skipped])}")
+                   f"{_pool_words(folder, run_dir, [t for t, _ in skipped], said=detail)}")
+
+
+#: How many reasons (kinds) `_skipped_words` names, and how many trials of each.
+SHOWN_KINDS, SHOWN_TRIALS = 3, 5
+
+
+def _skipped_words(folder, skipped) -> str:
+    """The reasons of the unusable trials `skipped` ((trial, reason)) in candidate folder
+    `folder`, each once, with the trials it holds for (the first SHOWN_TRIALS and "and N
+    more"; a trial's own folder said "its folder"), the first SHOWN_KINDS reasons and "and
+    N more reasons" for the rest: with every trial.json of an 8-trial run cut, the same tune
+    command was said five times in one line, the other three trials unnamed."""
+    from hubensemble.text import counted, escaped
+
+    kinds: dict[str, list[str]] = {}
+    for trial, reason in skipped:
+        own = os.path.abspath(os.path.join(os.fspath(folder), str(trial)))
+        for form in (escaped(own), own):
+            reason = str(reason).replace(form, "its folder")
+        kinds.setdefault(reason, []).append(str(trial))
+    parts = []
+    for reason, trials in list(kinds.items())[:SHOWN_KINDS]:
+        names = ", ".join(trials[:SHOWN_TRIALS])
+        if len(trials) > SHOWN_TRIALS:
+            names += f" and {len(trials) - SHOWN_TRIALS} more"
+        parts.append(f"{names}: {reason}" if len(trials) == 1 else
+                     f"{counted(len(trials), 'trial')} ({names}): {reason}")
+    if len(kinds) > SHOWN_KINDS:
+        rest = sum(len(t) for t in list(kinds.values())[SHOWN_KINDS:])
+        parts.append(f"and {counted(len(kinds) - SHOWN_KINDS, 'more reason')} for "
+                     f"{counted(rest, 'more trial')}")
+    return "; ".join(parts)
 
 
 def _redo(candidates_dir, trial) -> str:
@@ -562,13 +595,14 @@ def _after_redo(candidates_dir) -> str:
         keywords=f"out_dir={absolute(out)!r}" if given else "")
 
 
-def _pool_words(folder, run_dir, trials) -> str:
+def _pool_words(folder, run_dir, trials, *, said: str = "") -> str:
     """What writes usable candidates when the `trials` (folder names) in `folder` are not:
     the tune command of each of their sweeps with the options run.json records for it
     (`sweepwords.redo_words`), after removing the folders of the failed ones, which that
     command reuses (`sweeps.rerun_failed_parts`: a failed trial is done; the report's
     next step says so). A plain `tune --run RUN`, said before, reused them and, for a probe
-    or seeds run, ran the default sweep instead."""
+    or seeds run, ran the default sweep instead. A command the words before (`said`: the
+    trials' reasons) hold is not said again: "that command"."""
     from hubensemble.sweeps import SWEEPS, rerun_failed_parts
     from hubensemble.sweepwords import redo_budget, redo_words, sweep_options
 
@@ -588,6 +622,12 @@ def _pool_words(folder, run_dir, trials) -> str:
     if not by_sweep and not failed:
         return f"{command_words('tune', run_dir)} writes them"
     redo = " and ".join(by_sweep.values()) or run_words("tune", run_dir)
+    if by_sweep and all(words in said for words in by_sweep.values()):
+        from hubensemble.lockwords import call_verb, option_word
+
+        redo = f"{call_verb()} " + option_word("that tune command", "that run_tune call")
+        if len(by_sweep) > 1:
+            redo = f"{call_verb()} " + option_word("those tune commands", "those run_tune calls")
     if not failed:
         return f"{redo} to write them"
     _, remove, _ = rerun_failed_parts(folder, failed)

@@ -994,7 +994,8 @@ def test_no_usable_candidates_gives_the_runs_own_sweep_after_removing_failed_tri
         run_ensemble(run)
     redo = f"run `hubensemble tune --run {run} --sweep probe --budget 3 --profile quick`"
     assert f"{redo} to redo this trial)" in str(e.value), e.value
-    assert str(e.value).endswith(f"); {redo} to write them"), e.value
+    assert str(e.value).endswith("); run that tune command to write them"), e.value
+    assert str(e.value).count(redo) == 1, e.value  # the same command, said once
 
 
 def test_a_member_whose_weights_changed_is_redone_by_its_own_sweeps_command(tmp_path, caplog):
@@ -1396,3 +1397,41 @@ def test_a_damaged_ensemble_json_names_the_settings_the_last_ensemble_was_run_wi
     with command_line(), pytest.raises(RunError) as e:
         read_ensemble(run)
     assert str(e.value).endswith(f"`hubensemble ensemble --run {run}` writes it again"), e.value
+
+
+def test_no_usable_candidates_says_each_reason_and_command_once_and_counts_the_rest(tmp_path):
+    """With every trial.json of an 8-trial run cut, ensemble's "no usable candidates" said
+    the same reason and tune command once per trial for the first five (six times in one
+    line) and never named the other three. Each reason is said once with the trials it holds
+    for ("and 3 more"), and the command once. Fails before: the command 6 times."""
+    from hubensemble.ensemble import select_ensemble
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    plan = [f"default-{i:04d}-{m}" for i, m in enumerate("aaaabbbb")]
+    fileio.atomic_write_json(run / "run.json", {"tune": {"sweep": "default", "sweeps": {
+        "default": {"budget": 8, "seed": 0, "profile": PROFILES["quick"].to_json(),
+                    "trials": plan}}}})
+    fileio.atomic_save_npy(run / "labels" / "val.npy", np.zeros(64, np.int64))
+    for trial in plan:
+        (run / "candidates" / trial).mkdir(parents=True)
+        (run / "candidates" / trial / "trial.json").write_text('{"trial": "cut')
+    with command_line(), pytest.raises(RunError) as e:
+        select_ensemble(run)
+    said = str(e.value)
+    tune = f"`hubensemble tune --run {run} --sweep default --budget 8 --profile quick`"
+    assert said.count(tune) == 1 and said.count("trial.json unreadable") == 1, said
+    assert f"8 trials ({', '.join(plan[:5])} and 3 more): trial.json unreadable" in said, said
+    assert "delete its folder and run " + tune in said, said
+    assert said.endswith("; run that tune command to write them"), said
+    # Four of them failed, each for its own reason: the first three reasons, then a count.
+    for i, trial in enumerate(plan[4:]):
+        write_candidate(run, trial, np.full((64, 2), 0.5), status="failed", reason=f"r{i}")
+    with command_line(), pytest.raises(RunError) as e:
+        select_ensemble(run)
+    said = str(e.value)
+    assert f"4 trials ({', '.join(plan[:4])}): trial.json unreadable" in said, said
+    assert f"{plan[4]}: status 'failed': r0; {plan[5]}: status 'failed': r1; and 2 more " \
+           "reasons for 2 more trials); 4 failed" in said, said
+    assert said.count(tune) == 1 and said.endswith("then run that tune command"), said
