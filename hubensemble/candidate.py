@@ -597,14 +597,15 @@ def _after_redo(candidates_dir) -> str:
 
 def _pool_words(folder, run_dir, trials, *, said: str = "") -> str:
     """What writes usable candidates when the `trials` (folder names) in `folder` are not:
-    the tune command of each of their sweeps with the options run.json records for it
+    the tune command of each of their sweeps with the options run.json records for it (the
+    sweep alone when it records none: a plain tune left a probe trial undone)
     (`sweepwords.redo_words`), after removing the folders of the failed ones, which that
     command reuses (`sweeps.rerun_failed_parts`: a failed trial is done; the report's
     next step says so). A plain `tune --run RUN`, said before, reused them and, for a probe
     or seeds run, ran the default sweep instead. A command the words before (`said`: the
     trials' reasons) hold is not said again: "that command"."""
     from hubensemble.sweeps import SWEEPS, rerun_failed_parts
-    from hubensemble.sweepwords import redo_budget, redo_words, sweep_options
+    from hubensemble.sweepwords import redo_budget, redo_words
 
     # Per sweep, the trial whose redo needs the largest budget (`redo_budget`, None: the
     # recorded one), so that one command plans them all: the first trial's words planned
@@ -612,7 +613,7 @@ def _pool_words(folder, run_dir, trials, *, said: str = "") -> str:
     last = {}
     for trial in trials:
         sweep = str(trial).split("-", 1)[0]
-        if sweep in SWEEPS and sweep_options(run_dir, sweep) is not None:
+        if sweep in SWEEPS:  # its sweep alone when run.json records no options for it
             need = redo_budget(run_dir, trial) or 0
             if sweep not in last or need > last[sweep][0]:
                 last[sweep] = (need, trial)

@@ -1435,3 +1435,24 @@ def test_no_usable_candidates_says_each_reason_and_command_once_and_counts_the_r
     assert f"{plan[4]}: status 'failed': r0; {plan[5]}: status 'failed': r1; and 2 more " \
            "reasons for 2 more trials); 4 failed" in said, said
     assert said.count(tune) == 1 and said.endswith("then run that tune command"), said
+
+
+def test_no_usable_candidates_of_a_sweep_run_json_does_not_record_names_that_sweep(tmp_path):
+    """Probe trials cut short in a run whose run.json records no options for their sweep:
+    each trial's words said `tune --run RUN --sweep probe`, the closing words a plain
+    `tune --run RUN`, which runs the default sweep and leaves the probe trials undone. Both
+    say the sweep, once. Fails before: "`hubensemble tune --run RUN` writes them"."""
+    from hubensemble.ensemble import select_ensemble
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    fileio.atomic_save_npy(run / "labels" / "val.npy", np.zeros(64, np.int64))
+    for trial in ("probe-0000-m", "probe-0001-m"):
+        (run / "candidates" / trial).mkdir(parents=True)
+        (run / "candidates" / trial / "trial.json").write_text('{"trial": "cut')
+    with command_line(), pytest.raises(RunError) as e:
+        select_ensemble(run)
+    said = str(e.value)
+    tune = f"`hubensemble tune --run {run} --sweep probe`"
+    assert said.count(tune) == 1 and f"`hubensemble tune --run {run}` " not in said, said
+    assert said.endswith("; run that tune command to write them"), said
