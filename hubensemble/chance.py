@@ -106,6 +106,8 @@ def members_chance_text(found: dict[str, str], records: dict[str, dict]) -> str:
     numbers, that their weight buys nothing, and what to do (`chance_advice`)."""
     which = ", ".join(f"{t} ({(records.get(t) or {}).get('module') or '?'})" for t in found)
     first, why = next(iter(found.items()))
-    return (f"{len(found)} ensemble member(s) are at chance on validation, so their weight "
-            f"averages in next to nothing learned: {which} ({first}: {why}); "
+    one = len(found) == 1
+    return (f"{counted(len(found), 'ensemble member')} {'is' if one else 'are'} at chance on "
+            f"validation, so {'its' if one else 'their'} weight averages in next to nothing "
+            f"learned: {which} ({first}: {why}); "
             f"{chance_advice(records.get(t) or {} for t in found)}")

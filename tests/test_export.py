@@ -776,13 +776,16 @@ def test_export_shows_its_long_steps_on_the_terminal_unless_quiet(run_copy, in_p
     # test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it checks them).
     assert "test, measured" not in out, out
     first = "export: loading TensorFlow and the run's data, then the 3 member(s) of its ensemble"
-    steps = [first, "export: rebuild members", "export: writing the SavedModel of 3 member(s)",
+    steps = [first, "export: rebuild members", "export: writing the SavedModel of 3 members (",
              "export: reload check: loading the SavedModel back", "export: timing serving",
              "export: converting the ensemble to TFLite (quantize none)"]
     assert err.startswith(first + "\n"), err[:500]
     at = [err.find(step) for step in steps]
     assert -1 not in at and at == sorted(at), (at, err[-3000:])
     assert "3/3" in err  # the bar over the members ran to its end
+    # Counted nouns (text.counted's rule), not "image(s)" / "size(s)".
+    assert re.search(r"in-memory ensemble on \d+ images\n", err), err[-3000:]
+    assert re.search(r"at batch sizes \d+(, \d+)+\n", err), err[-3000:]
     log_text = (run_copy / "log.txt").read_text()
     assert all(step in log_text for step in steps[:1] + steps[2:]), log_text[-2000:]
     # Its member without weights (trial.json of this version's training rule) is retrained

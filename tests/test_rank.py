@@ -296,7 +296,7 @@ def test_ranking_files_rows_sorted_and_failures_recorded(task, good, broken, tmp
     # new-user check: a constant module was ranked and selected without a word).
     chance = np.bincount(task.train.labels).max() / len(task.train)
     assert doc["chance"] == pytest.approx(chance)
-    assert "ranked 5 of 11 module(s); 6 failed (above)" in text.splitlines()
+    assert "ranked 5 of 11 modules; 6 failed (above)" in text.splitlines()
     assert (f"at chance level (score <= {chance:.4f}, always the most common class): "
             "constant; their embeddings do not separate these classes") in text.splitlines()
     assert "all the same" not in text  # top_k 2 did not take it

@@ -1020,7 +1020,8 @@ def test_an_interrupted_build_keeps_its_finished_modules_and_the_same_build_reus
     assert parts == tmp_path / "zoo.partial"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo.partial"]
     g = "r6x1-generalist-0"
-    assert f"its 1 finished module(s) are kept in {parts}: the same build again" in caplog.text
+    assert f"its 1 finished module is kept in {parts}: the same build again reuses it " \
+        "and trains only the rest (another recipe or seed removes it)" in caplog.text
     written = {f.relative_to(parts / g): f.read_bytes() for f in (parts / g).rglob("*")
                if f.is_file()}
     events = []
@@ -1068,7 +1069,7 @@ def test_a_half_written_or_other_recipes_module_is_never_reused(tmp_path, caplog
         zoo.build_zoo(_tiny_config(), out, seed=1, progress=False, workers=1,
                       hook=lambda event, name: events.append((event, name)))
     assert ("start", g.replace("-0", "-1")) in events and not parts.exists()
-    assert (f"not reusing the 1 module(s) an unfinished build of another recipe left in "
+    assert (f"not reusing the 1 module an unfinished build of another recipe left in "
             f"{parts} (seed (0 there, 1 now)") in caplog.text, caplog.text
 
 

@@ -23,7 +23,7 @@ from hubensemble.hub.writer import tf_variable, unique
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
                                  MEMBERS_SIGNATURE, SERVING_SIGNATURE, WARMUP_FILE,
                                  check_export_target, metadata_path)
-from hubensemble.text import absolute
+from hubensemble.text import absolute, counted
 
 #: The reloaded SavedModel may differ from the in-memory model by at most this (probabilities).
 RELOAD_TOLERANCE = 1e-5
@@ -606,7 +606,7 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     out_dir = absolute(os.fspath(out_dir))
     check_export_target(out_dir)
     say = say or (lambda text: None)
-    say(f"export: writing the SavedModel of {len(members)} member(s) (tracing its "
+    say(f"export: writing the SavedModel of {counted(len(members), 'member')} (tracing its "
         "signatures)")
     module = EnsembleModule(members, class_names, share_backbones=share_backbones,
                             groups=groups)
@@ -640,7 +640,7 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
                     digest=digest_record(tmp))
         atomic_write_json(metadata_path(tmp), meta)
         say(f"export: reload check: loading the SavedModel back and comparing it with the "
-            f"in-memory ensemble on {int(check_images.shape[0])} image(s)")
+            f"in-memory ensemble on {counted(int(check_images.shape[0]), 'image')}")
         loaded = _reload(tmp)
         serve = loaded.signatures[SERVING_SIGNATURE]
         # The first calls of the reloaded functions: what TensorFlow's optimizer writes then
@@ -659,7 +659,8 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
         if latency_batches:
             from hubensemble.cost.graph import time_batches
 
-            say("export: timing serving_default at batch size(s) "
+            say("export: timing serving_default at batch "
+                + ("size " if len(latency_batches) == 1 else "sizes ")
                 + ", ".join(str(b) for b in latency_batches))
             # The whole served model, timed as `hubensemble cost` times a member: on a
             # tensor made once per batch size (a NumPy batch was copied into a new tensor on

@@ -32,7 +32,7 @@ from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import counting_note, progress_bar, shows_progress
-from hubensemble.text import escaped
+from hubensemble.text import counted, escaped
 from hubensemble.threads import old_objects_frozen
 from hubensemble.kerasenv import with_stage_settings
 
@@ -249,7 +249,7 @@ class Ranking:
         for r in self.failed_rows:
             lines.append(f"  failed {_named(r)}: {r['reason']}")
         failed = f"; {len(self.failed_rows)} failed (above)" if self.failed_rows else ""
-        lines.append(f"ranked {len(self.ok_rows)} of {len(self.rows)} module(s){failed}")
+        lines.append(f"ranked {len(self.ok_rows)} of {counted(len(self.rows), 'module')}{failed}")
         useless = [r["name"] for r in self.ok_rows
                    if self.chance is not None and r["score"] <= self.chance]
         if useless:

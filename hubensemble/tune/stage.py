@@ -35,6 +35,7 @@ from hubensemble.sweepsummary import say_older_rule as _say_older_rule
 from hubensemble.sweepsummary import say_resumed as _say_resumed
 from hubensemble.terminal import say, shows_progress
 from hubensemble.threads import warnings_block
+from hubensemble.text import counted
 from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  # noqa: F401
                                     plan_sweep, sweep_parts, trial_id, untuned_modules)
 # The pool checks, re-exported: callers imported them from here before tune/pool.py.
@@ -369,7 +370,7 @@ def _said_untuned(run: Run, ranking, plan, *, sweep, modules):
         log.info("%s: this call's plan has no trial of %s (%s), while the pool holds %s of "
                  "the %s sweep from an earlier call, kept for the ensemble",
                  ", ".join(held), "it" if len(held) == 1 else "them", reason.split("; pass")[0],
-                 ", ".join(f"{counts.get(m, 0)} trial(s) of {m}" for m in held), sweep)
+                 ", ".join(f"{counted(counts.get(m, 0), 'trial')} of {m}" for m in held), sweep)
 
     return head, say
 

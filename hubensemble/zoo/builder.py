@@ -27,7 +27,7 @@ from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooCon
                                     preset, recipe_difference, recorded_label, seed_problem,
                                     subtree_index, train_seed, zoo_dir, zoo_folder_hint)
 from hubensemble.zoo.train import subtree_labels
-from hubensemble.text import escaped, time_stamp
+from hubensemble.text import counted, escaped, time_stamp
 from hubensemble.zoo.parts import (kept_count, open_parts, partial_dir, record_path,
                                    take_back, weights_path)
 from hubensemble.zoo.upstream import UpstreamData
@@ -285,9 +285,11 @@ def _said_kept(parts: pathlib.Path):
     if not kept:
         shutil.rmtree(parts, ignore_errors=True)
         return
-    log.warning("the build stopped; its %d finished module(s) are kept in %s: the same build "
-                "again reuses them and trains only the rest (another recipe or seed removes "
-                "them)", kept, escaped(parts))
+    one = kept == 1
+    log.warning("the build stopped; its %s %s kept in %s: the same build again reuses %s "
+                "and trains only the rest (another recipe or seed removes %s)",
+                counted(kept, "finished module"), "is" if one else "are", escaped(parts),
+                "it" if one else "them", "it" if one else "them")
 
 
 def complete_words(label: str, out_dir) -> str:

@@ -9,7 +9,7 @@ import pathlib
 import shutil
 
 from hubensemble.fileio import atomic_write_json, file_sha256, fitted_name, read_json
-from hubensemble.text import escaped
+from hubensemble.text import counted, escaped
 from hubensemble.zoo.config import ModelPlan, ZooConfig, recipe_difference
 from hubensemble.zoo.workers import TRAIN_THREADS
 
@@ -79,8 +79,9 @@ def open_parts(parts: pathlib.Path, config: ZooConfig, plans, parents) -> dict:
         why = _difference(parts, config)
         if why is not None:
             left = [f for f in os.listdir(parts) if f.endswith(".json") and f != RECIPE_FILE]
-            log.warning("not reusing the %d module(s) an unfinished build of another recipe "
-                        "left in %s (%s): removed; every module is built", len(left),
+            log.warning("not reusing the %s an unfinished build of another recipe "
+                        "left in %s (%s): removed; every module is built",
+                        counted(len(left), "module"),
                         escaped(parts), why)
             shutil.rmtree(parts)
         else:
