@@ -251,9 +251,9 @@ _EVALUATE = options.defaults_for("evaluate")
 def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[str], list[int]]:
     """(corruption names, severities) that `evaluate_model` will use: `resolve_corruptions`
     and the severities (none without corruptions). No TensorFlow: the command line checks
-    them before it loads. Raises DataError for a split name that is not train, val
-    (validation, valid) or test; HubensembleError for an unknown corruption or severity;
-    each naming the caller's word, as `options.check` does: the flag on the command line
+    them before it loads. Raises OptionError (a HubensembleError) for a split name that is
+    not train, val (validation, valid) or test, an unknown corruption or severity; each
+    naming the caller's word, as `options.check` does: the flag on the command line
     ("--severities: severity must be one of 1, 2, 3, got 4"), else the keyword."""
     from hubensemble.data.task import split_key
 
@@ -267,16 +267,18 @@ def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[st
 
 @contextlib.contextmanager
 def _naming(option: str):
-    """A HubensembleError raised inside, its message led by `option`'s `evaluate` flag
-    (Option.settings) on the command line, its keyword from Python (`option_word`):
-    `--severities 4` said "severity must be one of 1, 2, 3, got 4" without naming the flag."""
+    """A HubensembleError raised inside, as an OptionError (a flag's value refused: on the
+    command line a usage error in argparse's shape, `arguments.is_usage_error`; `--split tst`,
+    a DataError, said a bare "hubensemble: error:") whose message is led by `option`'s
+    `evaluate` flag (Option.settings) on the command line, its keyword from Python
+    (`option_word`): `--severities 4` said "severity must be one of 1, 2, 3, got 4" without
+    naming the flag."""
     try:
         yield
     except HubensembleError as e:
         o = options.get(option)
-        e.args = (f"{option_word(o.settings('evaluate')['flags'][0], o.kw)}: {e}",
-                  *e.args[1:])
-        raise
+        raise options.OptionError(
+            f"{option_word(o.settings('evaluate')['flags'][0], o.kw)}: {e}") from None
 
 
 def _check_task_type(model_dir, task) -> None:

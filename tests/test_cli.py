@@ -3260,3 +3260,34 @@ def test_a_finished_worker_without_a_sweep_says_its_summary_before_tensorflow(tm
                             "chooses another)") == 1, out.stderr
     assert out.stdout.startswith("sweep seeds: 1 ok (1 at chance on validation), 1 failed, "
                                  "0 not finished, of 2 planned"), out.stdout
+
+
+def test_evaluates_split_and_ranks_shard_auto_are_usage_errors_in_argparses_shape(tmp_path, env):
+    """`evaluate --split tst` (a DataError from the split's name check) and `rank --shard auto`
+    outside a cluster array job (refused in the stage, not an OptionError) said a bare
+    "hubensemble: error: …" where argparse's own errors show the command's usage line and
+    "hubensemble CMD: error: …". Each is checked against argparse's own error for the same
+    command (an unknown flag): the same usage lines, the same prefix, exit 2; no run folder."""
+    model = tmp_path / "M"
+    model.mkdir()
+    (model / "saved_model.pb").write_bytes(b"")  # the pre-checks look for the file alone
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text("modules:\n  - name: a\n    handle: keras:MobileNetV3Small\n")
+    out = tmp_path / "R"
+    cases = [(["evaluate", "--model", model, "--data", "sklearn:digits", "--split", "tst"],
+              "--split: unknown split 'tst' (did you mean test?)"),
+             (["rank", "--catalogue", catalogue, "--data", "sklearn:digits", "--out", out,
+               "--shard", "auto"], "--shard auto reads the shard from a cluster array job")]
+    argvs = [argv for argv, _ in cases]
+    argvs += [[argv[0], "--bogus-flag", *argv[1:]] for argv in argvs]  # argparse's own
+    outside = {k: v for k, v in env.items() if not k.startswith(("SLURM_", "JOB_COMPLETION"))}
+    said = each_in_one_process(*argvs, env=outside)
+    for (argv, words), ours, theirs in zip(cases, said, said[len(cases):]):
+        command = f"hubensemble {argv[0]}"
+        assert theirs[0] == 2 and "--bogus-flag" in theirs[2], theirs  # the reference
+        usage = theirs[2].splitlines()[:-1]
+        lines = ours[2].splitlines()
+        assert ours[0] == 2 and lines[:-1] == usage and lines[0].startswith(
+            f"usage: {command}"), ours[2]
+        assert lines[-1].startswith(f"{command}: error: {words}"), ours[2]
+    assert not out.exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-from hubensemble.errors import HubensembleError
 from hubensemble.lockwords import option_word
 from hubensemble.optionerror import OptionError
 
@@ -38,20 +37,20 @@ def _shard(index="I", count="N") -> str:
 
 def check_shard(shard) -> tuple[int, int] | None:
     """`shard` as (index, count) with 0 <= index < count (None stays None);
-    HubensembleError otherwise."""
+    OptionError (a HubensembleError; on the command line a usage error) otherwise."""
     if shard is None:
         return None
     if isinstance(shard, str):
-        raise HubensembleError(f"shard {shard!r}: pass (index, count), e.g. shard=(0, 4), "
-                               "or shard=shard_from_environment() in a cluster array job "
-                               "(the command line's --shard auto)")
+        raise OptionError(f"shard {shard!r}: pass (index, count), e.g. shard=(0, 4), "
+                          "or shard=shard_from_environment() in a cluster array job "
+                          "(the command line's --shard auto)")
     try:
         i, n = (int(v) for v in shard)
     except (TypeError, ValueError):
-        raise HubensembleError(f"shard must be (index, count), got {shard!r}") from None
+        raise OptionError(f"shard must be (index, count), got {shard!r}") from None
     if n < 1 or not 0 <= i < n:
-        raise HubensembleError(f"shard {i}/{n}: need 0 <= index < count (e.g. "
-                               f"{_shard(0, 4)} … {option_word('3/4', '(3, 4)')})")
+        raise OptionError(f"shard {i}/{n}: need 0 <= index < count (e.g. "
+                          f"{_shard(0, 4)} … {option_word('3/4', '(3, 4)')})")
     return i, n
 
 
@@ -78,8 +77,8 @@ def _int(environ, name):
     try:
         return int(text)
     except (TypeError, ValueError):
-        raise HubensembleError(f"{_auto()}: ${name} is {text!r}, not an integer; "
-                               "is this really an array job's task?") from None
+        raise OptionError(f"{_auto()}: ${name} is {text!r}, not an integer; "
+                          "is this really an array job's task?") from None
 
 
 def shard_from_environment(shards=None, environ=None) -> tuple[int, int]:
@@ -93,9 +92,10 @@ def shard_from_environment(shards=None, environ=None) -> tuple[int, int]:
       ``--array=1-4`` and ``--array=0-30:10`` work too — and count
       ``$SLURM_ARRAY_TASK_COUNT``; `shards`, when given, must equal it.
 
-    `environ` defaults to os.environ. Raises HubensembleError, saying what to set or fix in
-    the caller's words (`lockwords.option_word`: "--shard auto … --shards N" on the command
-    line, "shard_from_environment() … shards=N" from Python), when neither job's variables
+    `environ` defaults to os.environ. Raises OptionError (a HubensembleError; on the command
+    line a usage error in argparse's shape, `arguments.is_usage_error`), saying what to set
+    or fix in the caller's words (`lockwords.option_word`: "--shard auto … --shards N" on the
+    command line, "shard_from_environment() … shards=N" from Python), when neither job's variables
     are set, when both are, when a value is not an integer, when `shards` is missing
     (Kubernetes) or differs from the Slurm count, or when the index falls outside
     0 … count-1.
@@ -103,48 +103,48 @@ def shard_from_environment(shards=None, environ=None) -> tuple[int, int]:
     env = os.environ if environ is None else environ
     if shards is not None and (isinstance(shards, bool) or not isinstance(shards, int)
                                or shards < 1):
-        raise HubensembleError(f"{option_word('--shards', 'shards')} must be an integer >= 1, "
-                               f"got {shards!r}")
+        raise OptionError(f"{option_word('--shards', 'shards')} must be an integer >= 1, "
+                          f"got {shards!r}")
     k8s, slurm = K8S_INDEX in env, SLURM_ID in env or SLURM_COUNT in env
     if k8s and slurm:
-        raise HubensembleError(f"{_auto()}: both ${K8S_INDEX} (Kubernetes) and "
-                               f"${SLURM_ID}/${SLURM_COUNT} (Slurm) are set; unset the "
-                               f"one that does not describe this job, or pass {_shard()}")
+        raise OptionError(f"{_auto()}: both ${K8S_INDEX} (Kubernetes) and "
+                          f"${SLURM_ID}/${SLURM_COUNT} (Slurm) are set; unset the "
+                          f"one that does not describe this job, or pass {_shard()}")
     if k8s:
         index = _int(env, K8S_INDEX)
         if shards is None:
-            raise HubensembleError(f"{_auto()} in a Kubernetes Indexed Job (${K8S_INDEX}="
-                                   f"{index}) needs {_shards()}, N = the Job's completions")
+            raise OptionError(f"{_auto()} in a Kubernetes Indexed Job (${K8S_INDEX}="
+                              f"{index}) needs {_shards()}, N = the Job's completions")
         count, source = shards, f"${K8S_INDEX}={index}, {_shards(shards)}"
     elif slurm:
         if SLURM_ID not in env or SLURM_COUNT not in env:
             have, missing = ((SLURM_ID, SLURM_COUNT) if SLURM_ID in env
                              else (SLURM_COUNT, SLURM_ID))
-            raise HubensembleError(f"{_auto()}: ${have} is set but ${missing} is not; "
-                                   "submit the job as an array (sbatch --array=0-3 for 4 "
-                                   "shards)")
+            raise OptionError(f"{_auto()}: ${have} is set but ${missing} is not; "
+                              "submit the job as an array (sbatch --array=0-3 for 4 "
+                              "shards)")
         task, count = _int(env, SLURM_ID), _int(env, SLURM_COUNT)
         first = _int(env, SLURM_MIN) if SLURM_MIN in env else 0
         step = _int(env, SLURM_STEP) if SLURM_STEP in env else 1
         if step < 1 or (task - first) % step:
-            raise HubensembleError(f"{_auto()}: Slurm task {task} is not on the array "
-                                   f"range {first}, {first + step}, … (${SLURM_MIN}={first}, "
-                                   f"${SLURM_STEP}={step}); use --array=0-{count - 1}")
+            raise OptionError(f"{_auto()}: Slurm task {task} is not on the array "
+                              f"range {first}, {first + step}, … (${SLURM_MIN}={first}, "
+                              f"${SLURM_STEP}={step}); use --array=0-{count - 1}")
         index = (task - first) // step
         source = (f"${SLURM_ID}={task}, ${SLURM_COUNT}={count}"
                   + (f", ${SLURM_MIN}={first}" if first else "")
                   + (f", ${SLURM_STEP}={step}" if step != 1 else ""))
         if shards is not None and shards != count:
-            raise HubensembleError(f"{_auto()}: {_shards(shards)} but the Slurm array has "
-                                   f"{count} tasks ({source}); drop "
-                                   f"{option_word('--shards', 'shards')} or make them agree")
+            raise OptionError(f"{_auto()}: {_shards(shards)} but the Slurm array has "
+                              f"{count} tasks ({source}); drop "
+                              f"{option_word('--shards', 'shards')} or make them agree")
     else:
-        raise HubensembleError(
+        raise OptionError(
             f"{_auto()} reads the shard from a cluster array job, but neither "
             f"${K8S_INDEX} (Kubernetes Indexed Job, with {_shards()}) nor ${SLURM_ID} and "
             f"${SLURM_COUNT} (Slurm, sbatch --array) is set; outside such a job pass "
             f"{_shard()} (docs/rank.md, \"Cluster array jobs\")")
     if count < 1 or not 0 <= index < count:
-        raise HubensembleError(f"{_auto()}: index {index} is outside 0 … {count - 1} "
-                               f"({source}); the job's index and count disagree")
+        raise OptionError(f"{_auto()}: index {index} is outside 0 … {count - 1} "
+                          f"({source}); the job's index and count disagree")
     return index, count
