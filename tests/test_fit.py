@@ -1653,7 +1653,8 @@ def test_fit_says_which_result_file_was_damaged_before_it_redoes_the_stage(
         assert warned == [f"rank: {out / 'ranking.json'} {said_of_it}; running rank again"]
         # The fit's own rank stage: its pool, which its tune goes on from (no warning that
         # "the next `fit`" would, in the middle of this one).
-        assert "candidate(s) of this fit's earlier tune; its tune stage goes on" in caplog.text
+        assert re.search(r"holds (1 candidate|\d+ candidates) of this fit's earlier tune; its "
+                         r"tune stage goes on from (it|them),", caplog.text), caplog.text
         assert "the next `fit`" not in caplog.text
         assert "another command" not in caplog.text
         # The same ranking again (only its rows' seconds and cache hits differ: bookkeeping,

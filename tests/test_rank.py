@@ -1018,7 +1018,7 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
             for i, s in enumerate(good)]
     with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
         ranked(same, task, out, top_k=1)
-    assert f"{out} holds 1 candidate(s) from an earlier tune; they stay in the pool" in caplog.text
+    assert f"{out} holds 1 candidate from an earlier tune; it stays in the pool" in caplog.text
     # A rank's folder, not a fit's; from Python, the call (it said `tune --run OUT`).
     assert f"and run_tune(run_dir={str(out)!r}) adds trials" in caplog.text
     assert [c.module for c in scan(Run(out).candidates)[0]] == ["good0"]
@@ -2039,8 +2039,8 @@ def test_a_k_that_outnumbers_a_class_is_warned_of(task, good, tmp_path, caplog):
     caplog.set_level("WARNING", logger="hubensemble.rank")
     ranked(good[:1], small, tmp_path / "k5", k=5, data_args=None)
     said = [r.getMessage() for r in caplog.records if "same-class" in r.getMessage()]
-    assert said == [f"k=5: class {task.class_names[0]!r} has 3 training example(s), so each of "
-                    f"its examples has at most 2 same-class neighbour(s) among its 5, at most "
+    assert said == [f"k=5: class {task.class_names[0]!r} has 3 training examples, so each of "
+                    f"its examples has at most 2 same-class neighbours among its 5, at most "
                     f"half: outvoted whenever the others agree, the kNN proxy scores "
                     f"class sizes more than the embeddings; lower it to 3 or less, or keep the "
                     f"default 1"]

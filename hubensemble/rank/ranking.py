@@ -504,16 +504,17 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         data_args = DataArgs.of_task(task)
     run.attach_task(task, data_args)  # other data is refused: before the warning below
     if held and run.fit_here():  # fit's own rank stage: its pool, which its tune goes on with
-        log.info("rank: %s holds %d candidate(s) of this fit's earlier tune; its tune stage "
-                 "goes on from them, adding trials for the modules this ranking selects",
-                 escaped(out_dir), held)
+        log.info("rank: %s holds %s of this fit's earlier tune; its tune stage goes on from "
+                 "%s, adding trials for the modules this ranking selects", escaped(out_dir),
+                 counted(held, "candidate"), "it" if held == 1 else "them")
     elif held:
         tune_words = command_words("tune", out_dir)  # a fit's folder: its own sweep follows
         nxt = (f"the next {option_word('`fit`', 'fit()')} (or {tune_words})"
                if "fit" in run.meta() else tune_words)
-        log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
-                    "that the ensemble selects from, and %s adds trials for the modules this "
-                    "ranking selects", escaped(out_dir), held, nxt)
+        log.warning("%s holds %s from an earlier tune; %s in the pool that the ensemble "
+                    "selects from, and %s adds trials for the modules this ranking selects",
+                    escaped(out_dir), counted(held, "candidate"),
+                    "it stays" if held == 1 else "they stay", nxt)
     labels = np.asarray(task.train.labels, np.int64)
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
@@ -617,13 +618,15 @@ def _warn_outvoted(task, k):
         return
     c, n = low[0]
     sizes = f"{n}" if low[-1][1] == n else f"{n} to {low[-1][1]}"
-    more = f" (and {len(low) - 1} more class(es) of {sizes})" if len(low) > 1 else ""
-    log.warning("%s: class %r has %d training example(s)%s, so each of its examples has at "
-                "most %d same-class neighbour(s) among its %d, at most half: outvoted "
+    more = (f" (and {counted(len(low) - 1, 'more class', 'more classes')} of {sizes})"
+            if len(low) > 1 else "")
+    log.warning("%s: class %r has %s%s, so each of its examples has at "
+                "most %s among its %d, at most half: outvoted "
                 "whenever the others agree, the kNN proxy scores class sizes more than the "
                 "embeddings; lower it to %s or less, or keep the default 1", option_word(
-                    f"--k {k}", f"k={k}"), task.class_names[c], n, more, n - 1, k,
-                2 * (n - 1) - 1)
+                    f"--k {k}", f"k={k}"), task.class_names[c],
+                counted(n, "training example"), more, counted(n - 1, "same-class neighbour"),
+                k, 2 * (n - 1) - 1)
 
 
 def _duplicate_groups(task, metric, k):
