@@ -1191,7 +1191,9 @@ def test_an_unreadable_files_command_is_code_in_report_md(full_run, tmp_path, fi
     _, md = _report_of(run)
     # The reader's RunError text: its command was shown with escaped, literal backticks.
     assert "\\`" not in md
-    assert f"`hubensemble ensemble --run {run}` writes it again" in md
+    # ensemble.json unreadable: the settings of run.json's record of the last ensemble's
+    # options (full_run's: a budget of 6; sweepwords.ensemble_options).
+    assert f"`hubensemble ensemble --run {run} --budget 6` writes it again" in md
     assert f"`hubensemble cost --run {run}` writes it again" in md
 
 
