@@ -1346,6 +1346,14 @@ def test_a_candidate_without_a_readable_record_is_skipped_with_its_folder_and_co
     assert "| trial | reason | to redo it |" in md
 
 
+def _cut_trials(run, trials):
+    """Candidate folders of `trials` in `run` whose trial.json is cut short (not JSON), as a
+    hand edit or a copy stopped halfway leaves it."""
+    for trial in trials:
+        (run / "candidates" / trial).mkdir(parents=True)
+        (run / "candidates" / trial / "trial.json").write_text('{"trial": "cut')
+
+
 def test_no_usable_candidates_names_one_command_that_plans_every_trial_to_redo(tmp_path):
     """ensemble's "no usable candidates" gave, per sweep, the redo command of the first
     unusable trial: after `tune --budget 8` then `tune --budget 4` (run.json records the last
@@ -1360,9 +1368,7 @@ def test_no_usable_candidates_names_one_command_that_plans_every_trial_to_redo(t
     fileio.atomic_write_json(run / "run.json", {"tune": {"sweep": "default", "sweeps": {
         "default": {"budget": 4, "seed": 0, "profile": PROFILES["quick"].to_json(),
                     "trials": [f"default-000{i}-m" for i in range(4)]}}}})
-    for trial in ("default-0001-m", "default-0006-m"):
-        (run / "candidates" / trial).mkdir(parents=True)
-        (run / "candidates" / trial / "trial.json").write_text('{"trial": "cut')
+    _cut_trials(run, ("default-0001-m", "default-0006-m"))
     skipped = [(t, "trial.json unreadable") for t in ("default-0001-m", "default-0006-m")]
     with command_line(), pytest.raises(RunError) as e:
         require_pool(run / "candidates", run, [], skipped)
@@ -1414,9 +1420,7 @@ def test_no_usable_candidates_says_each_reason_and_command_once_and_counts_the_r
         "default": {"budget": 8, "seed": 0, "profile": PROFILES["quick"].to_json(),
                     "trials": plan}}}})
     fileio.atomic_save_npy(run / "labels" / "val.npy", np.zeros(64, np.int64))
-    for trial in plan:
-        (run / "candidates" / trial).mkdir(parents=True)
-        (run / "candidates" / trial / "trial.json").write_text('{"trial": "cut')
+    _cut_trials(run, plan)
     with command_line(), pytest.raises(RunError) as e:
         select_ensemble(run)
     said = str(e.value)
@@ -1447,9 +1451,7 @@ def test_no_usable_candidates_of_a_sweep_run_json_does_not_record_names_that_swe
 
     run = tmp_path / "run"
     fileio.atomic_save_npy(run / "labels" / "val.npy", np.zeros(64, np.int64))
-    for trial in ("probe-0000-m", "probe-0001-m"):
-        (run / "candidates" / trial).mkdir(parents=True)
-        (run / "candidates" / trial / "trial.json").write_text('{"trial": "cut')
+    _cut_trials(run, ("probe-0000-m", "probe-0001-m"))
     with command_line(), pytest.raises(RunError) as e:
         select_ensemble(run)
     said = str(e.value)
