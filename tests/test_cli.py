@@ -1359,7 +1359,7 @@ def test_rank_refuses_to_orphan_a_runs_candidates_before_tensorflow_loads(
                           "sklearn:digits", "--out", str(run)], capture_output=True, text=True,
                          cpu=120)
     assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
-    assert out.stderr.count(f"{run} holds 1 candidate(s) tuned from its modules, and gone is "
+    assert out.stderr.count(f"{run} holds 1 candidate tuned from its modules, and gone is "
                             "not in the catalogue") == 1, out.stderr
     assert sorted(os.listdir(run)) == ["candidates"]  # no ranking, no run.json, no log.txt
 

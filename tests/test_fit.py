@@ -553,7 +553,7 @@ def test_rank_without_profile_takes_the_runs_and_a_typed_other_one_is_refused(
     assert len(ranking["selected"]) == 2
     assert (f"rank: --top-k 2 (the run's ranking, {out / 'ranking.json'}; not the defaults): "
             "a run folder is ranked again by its own rule; type the options for another") in err
-    said = (f"{out / 'candidates'} holds 8 candidate(s) tuned with --profile quick (e.g. "
+    said = (f"{out / 'candidates'} holds 8 candidates tuned with --profile quick (e.g. "
             "default-0000-m", "), and this ranking would embed at --profile cpu's resolution, "
             "not theirs: the ensemble selects from every candidate there as one pool, which "
             "holds one profile. ")

@@ -962,7 +962,7 @@ def test_merge_names_a_shards_damaged_or_missing_files_before_out_is_made(task, 
     knn.write_bytes(original[:100])  # a traceback (zipfile.BadZipFile), before
     refused(re.escape(f"{knn} is unreadable (BadZipFile"))
     knn.unlink()  # accepted, before: the merged knn.npz lacked good1 and --greedy failed
-    refused(re.escape(f"{knn} is missing: it holds the kNN predictions of the 1 module(s) "
+    refused(re.escape(f"{knn} is missing: it holds the kNN predictions of the 1 module "
                       "ranked there (good1); copy the whole folder"))
     shutil.copy(shards[0] / "knn.npz", knn)  # another shard's
     refused(re.escape(f"{knn} holds no predictions of good1 (ranked there)"))
@@ -1004,7 +1004,7 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
                         ([moved, *good[1:]], "the entry of good0 changed (handle)")):
         # Before, the ranking replaced run.json's modules: export could no longer load the
         # module of good0's candidates, or loaded another one.
-        with pytest.raises(RunError, match=re.escape(f"{out} holds 1 candidate(s) tuned "
+        with pytest.raises(RunError, match=re.escape(f"{out} holds 1 candidate tuned "
                                                      f"from its modules, and {said}")):
             ranked(specs, task, out)
     for i in range(2):
@@ -1042,7 +1042,7 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
     # The advice says what the pool holds and the only way to a pool of the selection alone:
     # a new --out, tuned again (before: "to ensemble this selection alone, rank into a new
     # --out folder", not that nothing comes along and the modules are tuned again).
-    assert (f"this ranking does not select {', '.join(left)}, whose 4 usable candidate(s) from "
+    assert (f"this ranking does not select {', '.join(left)}, whose 4 usable candidates from "
             f"an earlier tune stay in {out / 'candidates'} and still enter the pool the "
             "ensemble selects from. For a pool of the selected modules only, rank into a new "
             "--out folder and run `tune --run` on it: no candidate is copied or reused, so the "
@@ -1058,9 +1058,9 @@ def test_a_new_ranking_never_orphans_the_runs_candidates(task, good, tmp_path, c
     caplog.clear()
     with caplog.at_level("WARNING"):
         merged = rank.merge_rankings([tmp_path / "t0", tmp_path / "t1"], out, top_k=1)
-    assert f"{out} holds 6 candidate(s) from an earlier tune; they stay in the pool" in caplog.text
+    assert f"{out} holds 6 candidates from an earlier tune; they stay in the pool" in caplog.text
     left = sorted({s.name for s in good} - set(merged.selected))
-    assert (f"this ranking does not select {', '.join(left)}, whose 4 usable candidate(s) from "
+    assert (f"this ranking does not select {', '.join(left)}, whose 4 usable candidates from "
             f"an earlier tune stay in {out / 'candidates'} and still enter the pool") in caplog.text
     assert ("For a pool of the selected modules only, rank merge into a new --out folder and "
             "run `tune --run` on it: no candidate is copied or reused") in caplog.text
@@ -1979,7 +1979,7 @@ def test_a_pool_tuned_at_an_older_resolution_of_its_profile_refuses_a_typed_one(
 
     record(older)
     with command_line(), pytest.raises(RunError, match=re.escape(
-            f"holds 1 candidate(s) tuned with --profile cpu as run.json records it (e.g. "
+            f"holds 1 candidate tuned with --profile cpu as run.json records it (e.g. "
             f"seeds-0000-m: resolution_cap {older.resolution_cap!r} -> "
             f"{cpu.resolution_cap!r}, recorded -> now)")) as err:
         check_pool_profile(run, "cpu")

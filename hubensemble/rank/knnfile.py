@@ -14,6 +14,7 @@ from hubensemble import proxies
 from hubensemble.errors import RunError
 from hubensemble.fileio import atomic_write_bytes, numpy_load_fault
 from hubensemble.formats import KNN_FILE, LEGACY_KNN_DIR
+from hubensemble.text import counted
 
 #: How many leave-one-out nearest neighbours of each training image rank keeps per module
 #: (knn.npz "neighbours"): `labelcheck` scores a label by the share of them that carry it.
@@ -162,7 +163,7 @@ def check_knn_predictions(run_dir, names, examples=None) -> None:
         if all((legacy / f"{n}.npy").is_file() for n in names):
             return
         raise RunError(f"{path} is missing: it holds the kNN predictions of the "
-                       f"{len(names)} module(s) ranked there ({', '.join(names[:3])}"
+                       f"{counted(len(names), 'module')} ranked there ({', '.join(names[:3])}"
                        f"{' …' if len(names) > 3 else ''}); {again}")
     try:
         with zipfile.ZipFile(path) as z:

@@ -25,7 +25,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.pixelkeys import read_pixel_keys
-from hubensemble.text import absolute, escaped, names_listed, relative_hint
+from hubensemble.text import absolute, counted, escaped, names_listed, relative_hint
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,10 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     selection = _selection(parts, first.metric, top_k=top_k, threshold=threshold,
                            max_k=max_k, greedy=greedy)
     if checked.held:  # as run_rank says it: the pool keeps them
-        log.warning("%s holds %d candidate(s) from an earlier tune; they stay in the pool "
-                    "that the ensemble selects from, and %s adds trials for the modules this "
-                    "ranking selects", escaped(out_dir), checked.held,
+        log.warning("%s holds %s from an earlier tune; %s in the pool that the ensemble "
+                    "selects from, and %s adds trials for the modules this ranking selects",
+                    escaped(out_dir), counted(checked.held, "candidate"),
+                    "it stays" if checked.held == 1 else "they stay",
                     command_words("tune", out_dir))
     out_run = Run(out_dir)
     rows = _same_files_across_shards([row for _, r in parts for row in r.rows],
@@ -405,7 +406,9 @@ def _check_shard_set(parts):
         seen[i] = d
     missing = [i for i in range(n) if i not in seen]
     if missing:
-        raise RunError(f"shard(s) {', '.join(f'{i}/{n}' for i in missing)} missing: got "
+        gone = ", ".join(f"{i}/{n}" for i in missing)
+        raise RunError(f"{'shard' if len(missing) == 1 else 'shards'} {gone} "
+                       f"{'is' if len(missing) == 1 else 'are'} missing: got "
                        f"{names_listed(f'{d} ({i}/{n})' for i, d in sorted(seen.items()))}; "
                        "rank the missing shards and merge them all")
 

@@ -14,6 +14,7 @@ import logging
 
 from hubensemble.errors import RunError
 from hubensemble.lockwords import option_word
+from hubensemble.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def check_tuned_modules(out_dir, modules) -> int:
             problems.append(f"the entry of {name} changed ({', '.join(changed)})")
     if problems:
         raise RunError(
-            f"{out_dir} holds {len(found)} candidate(s) tuned from its modules, and "
+            f"{out_dir} holds {counted(len(found), 'candidate')} tuned from its modules, and "
             f"{'; '.join(problems[:5])}{' …' if len(problems) > 5 else ''}: the export "
             "loads each member's module from the run's record, which a new ranking "
             "replaces. Rank into a new --out folder, keep those entries as they were, or "
@@ -87,12 +88,14 @@ def warn_unselected_pool(out_dir, selected, command="rank") -> dict[str, int]:
     selected = set(selected)
     outside = collections.Counter(c.module for c in found if c.ok and c.module not in selected)
     if outside:
-        log.warning("this ranking does not select %s, whose %d usable candidate(s) from an "
-                    "earlier tune stay in %s and still enter the pool the ensemble selects "
+        n = sum(outside.values())
+        log.warning("this ranking does not select %s, whose %s from an earlier tune %s in %s "
+                    "and still %s the pool the ensemble selects "
                     "from. For a pool of the selected modules only, %s into a new --out "
                     "folder and run `tune --run` on it: no candidate is copied or reused, so "
                     "the selected modules are tuned again", ", ".join(sorted(outside)),
-                    sum(outside.values()), Run(out_dir).candidates, command)
+                    counted(n, "usable candidate"), "stays" if n == 1 else "stay",
+                    Run(out_dir).candidates, "enters" if n == 1 else "enter", command)
     return dict(outside)
 
 
@@ -154,7 +157,7 @@ def check_pool_profile(out_dir, profile, command: str = "rank") -> None:
         trial, changed = next(iter(redefined.items()))
         flag = option_word(f"--profile {name}", f"profile={name!r}")
         raise RunError(
-            f"{run.candidates} holds {len(redefined)} candidate(s) tuned with {flag} as "
+            f"{run.candidates} holds {counted(len(redefined), 'candidate')} tuned with {flag} as "
             f"run.json records it (e.g. {trial}: {', '.join(changed)}, recorded -> now), and "
             "this ranking would embed and tune would train by another definition than "
             "theirs: the ensemble selects from every "
@@ -169,7 +172,7 @@ def check_pool_profile(out_dir, profile, command: str = "rank") -> None:
     at = option_word(f"--profile {name}'s resolution",  # not "profile='cpu''s"
                      f"the resolution of profile={name!r}")
     raise RunError(
-        f"{run.candidates} holds {len(other)} candidate(s) tuned with "
+        f"{run.candidates} holds {counted(len(other), 'candidate')} tuned with "
         f"{option_word(f'--profile {pool}', f'profile={pool!r}')} (e.g. {other[0]}), and this "
         f"ranking would embed at {at}, not theirs: the ensemble selects from every candidate "
         "there as one pool, "
