@@ -113,7 +113,8 @@ class ModuleSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"unknown ModuleSpec field(s) {unknown}; known: {sorted(known)}")
+            raise ValueError(f"unknown ModuleSpec {'field' if len(unknown) == 1 else 'fields'} "
+                             f"{', '.join(map(repr, unknown))}; known: {sorted(known)}")
         return cls(**d)
 
 
@@ -352,7 +353,7 @@ def _parse_text(text, label, base_dir):
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             said = f"{e.context}, {e.problem}" if e.context else e.problem  # PyYAML's order
-            way = ("YAML indents with spaces only: replace the tab(s) on this line with spaces"
+            way = ("YAML indents with spaces only: replace each tab on this line with spaces"
                    if "'\\t'" in str(e.problem) else  # "found character '\t' that cannot…"
                    "check the indentation of this line and the one before it")
             report.add(mark.line + 1 if mark else 1,

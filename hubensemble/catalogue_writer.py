@@ -21,7 +21,7 @@ from hubensemble.fileio import atomic_write_text
 from hubensemble.handles import (handle_kind, same_module_note, same_module_pairs, stored_handle,
                                  stored_weights)
 from hubensemble.lockwords import on_command_line, option_word
-from hubensemble.text import absolute, cells, escaped, ljust
+from hubensemble.text import absolute, cells, counted, escaped, ljust
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def format_table(specs) -> str:
     widths = [max(cells(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = ["  ".join(ljust(cell, w) for cell, w in zip(row, widths)) + "  " + row[-1]
              for row in rows]
-    return "\n".join(lines) + f"\n{len(specs)} module(s)"
+    return "\n".join(lines) + f"\n{counted(len(specs), 'module')}"
 
 
 def _entry_yaml(spec, folder):
@@ -270,9 +270,11 @@ def add_modules(path, handles, taken, *, name=None, **fields) -> tuple[str, list
             continue
         taken.add(entry)
     added = append_catalogue(path, specs) if specs else ""
-    counted = f"{len(specs)} of {len(handles)}" if failed else str(len(specs))
+    # "added 1 module", "added 2 of 3 modules": the noun agrees with the number before it.
+    how_many = (f"{len(specs)} of {counted(len(handles), 'module')}" if failed
+                else counted(len(specs), "module"))
     lost = f"; {len(failed)} failed: {', '.join(map(repr, failed))}" if failed else ""
-    return (f"{absolute(path)}: added {counted} module(s){lost}\n"  # from any folder
+    return (f"{absolute(path)}: added {how_many}{lost}\n"  # from any folder
             f"{added.rstrip()}").rstrip(), failed
 
 

@@ -375,9 +375,9 @@ ERRORS = [
         """, "   family: expert", None, ["YAML syntax error", "indentation"]),
     # A tab was told to "check the indentation" only: a tab looks like the spaces around it.
     ("tab-indentation", "modules:\n\t- name: a\n", "\t- name", None,
-     ["YAML syntax error", "spaces only", "replace the tab(s) on this line"]),
+     ["YAML syntax error", "spaces only", "replace each tab on this line"]),
     ("tab-in-an-entry", f"modules:\n  - name: a\n\thandle: {TFHUB}\n", "\thandle", None,
-     ["YAML syntax error", "spaces only", "replace the tab(s) on this line"]),
+     ["YAML syntax error", "spaces only", "replace each tab on this line"]),
     ("two-documents", f"modules:\n  - {{name: a, handle: '{TFHUB}'}}\n---\nmodules: []\n", "---",
      None, ["YAML syntax error: expected a single document in the stream, but found another"]),
     ("unclosed-bracket", f"""
@@ -956,7 +956,7 @@ def test_format_table_lists_every_spec_on_its_own_line():
     assert lines[0].split() == ["NAME", "FAMILY", "DIM", "INPUT", "RANGE", "PARAMS", "HANDLE"]
     assert lines[1].split() == ["bit-m-r50x1", "generalist", "2048", "any", "0,1", "23.5M", TFHUB]
     assert lines[2].split() == ["tiny", "other", "?", "32x32", "imagenet", "-", "zoo:demo/tiny"]
-    assert lines[3] == "2 module(s)"
+    assert lines[3] == "2 modules"
     # Columns line up: each handle starts at the same offset.
     assert lines[1].index(TFHUB) == lines[2].index("zoo:demo/tiny")
     assert format_table([]) == "(no modules)"
@@ -1475,7 +1475,7 @@ def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(
     assert code == 1, err
     assert [(s.name, s.handle) for s in load_catalogue(target)] == [
         ("tiny", tiny_module), ("gen_a", other)]
-    assert out.startswith(f"{target}: added 2 of 3 module(s); 1 failed: '{broken}'\n"
+    assert out.startswith(f"{target}: added 2 of 3 modules; 1 failed: '{broken}'\n"
                           f"  - name: tiny\n"), out
     assert err.count(f"cannot add '{broken}': [savedmodel] ") == 1, err
     # None loads: nothing is written (no file made), and each says why.
@@ -1483,7 +1483,7 @@ def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(
     monkeypatch.chdir(tmp_path)
     code, out, err = in_process("catalogue", "add", broken, broken, "--to", "n.yaml")
     assert code == 1 and not (tmp_path / "n.yaml").exists()
-    assert out == f"{tmp_path / 'n.yaml'}: added 0 of 2 module(s); 2 failed: '{broken}', " \
+    assert out == f"{tmp_path / 'n.yaml'}: added 0 of 2 modules; 2 failed: '{broken}', " \
                   f"'{broken}'\n"
     assert err.count(f"cannot add '{broken}': [savedmodel] ") == 2, err
 
@@ -2544,3 +2544,20 @@ def test_an_alias_of_a_value_as_an_entry_advises_anchoring_the_entry_and_that_lo
                   .replace("- *nm", "- <<: *nm\n    name: other"), "fixed.yaml")
     assert [(s.name, s.handle) for s in load_catalogue(fixed)] == [("good", TFHUB),
                                                                    ("other", TFHUB)]
+
+
+@pytest.mark.parametrize("names, said", [(["tiny"], "1 module"), (["a", "b"], "2 modules")])
+def test_catalogue_list_counts_its_modules_in_words(names, said):
+    """`catalogue list`'s last line: "1 module", "2 modules" (it said "1 module(s)")."""
+    table = format_table([ModuleSpec(n, TFHUB) for n in names])
+    assert table.splitlines()[-1] == said
+
+
+@pytest.mark.parametrize("extra, said", [
+    ({"colour": "red"}, "unknown ModuleSpec field 'colour'; known: "),
+    ({"colour": "red", "size": 3}, "unknown ModuleSpec fields 'colour', 'size'; known: ")])
+def test_a_spec_record_names_its_unknown_field_or_fields(extra, said):
+    """run.json's module records read back: one unknown field is "field", more "fields"."""
+    with pytest.raises(ValueError) as e:
+        ModuleSpec.from_json({"name": "n", "handle": TFHUB, **extra})
+    assert str(e.value).startswith(said), str(e.value)

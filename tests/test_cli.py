@@ -1213,7 +1213,7 @@ def test_catalogue_add_says_what_it_added_unless_quiet_without_tensorflows_notic
     assert "  - name: " in target.read_text()
     code, out, err = hubensemble("catalogue", "add", str(tiny_module), "--name", "again",
                                  "--to", str(target))
-    assert code == 0 and out.startswith(f"{target}: added 1 module(s)\n  - name: again\n")
+    assert code == 0 and out.startswith(f"{target}: added 1 module\n  - name: again\n")
     assert "oneDNN" not in err and "cuInit" not in err, err
     # The same module twice: appended (the entries may differ in what they describe), with a
     # warning naming the new entry's line (validate's FILE:LINE) and the earlier entry, as
