@@ -19,7 +19,7 @@ from hubensemble.lockwords import option_word, unwritable_advice
 from hubensemble.rundir import Run
 # --modules against the ranking or catalogue: sweeps' (sweepplan plans with it), re-exported.
 from hubensemble.sweeps import MODULES_LISTED, check_modules  # noqa: F401
-from hubensemble.text import absolute
+from hubensemble.text import absolute, counted
 # What a stage needs against what the process has: said before the work (check_inputs).
 from hubensemble.memory import (_MEMORY_SAID, memory_key, memory_note,  # noqa: F401
                                 refusal, stage_memory_note)
@@ -102,8 +102,8 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
                 cand = student_for_export(run.path, student)
                 what = f"the distilled student {cand.trial} (module {cand.module})"
             else:
-                what = (f"the {len(members) if isinstance(members, list) else '?'} member(s) "
-                        "of its ensemble")
+                many = len(members) if isinstance(members, list) else "?"
+                what = f"the {counted(many, 'member')} of its ensemble"
             progress_line(f"export: loading TensorFlow and the run's data, then {what}")
     elif command == "cost":
         from hubensemble.ensemble import load_candidates

@@ -53,3 +53,18 @@ def test_an_unselected_pool_counts_its_candidates(tmp_path, caplog, trials, said
     with caplog.at_level(logging.WARNING, logger="hubensemble.rank.pool"):
         assert warn_unselected_pool(tmp_path, ["other"]) == {"m": trials}
     assert said.format(Run(tmp_path).candidates) in caplog.text, caplog.text
+
+
+@pytest.mark.parametrize("members, said", [(1, "then the 1 member of its ensemble"),
+                                           (2, "then the 2 members of its ensemble")])
+def test_exports_first_line_counts_the_ensembles_members(tmp_path, caplog, members, said):
+    """`export`'s first line of progress, said before TensorFlow loads (docs/export.md)."""
+    from hubensemble import fileio, preflight
+
+    fileio.atomic_write_json(tmp_path / "run.json", {"created": "2026-12-06T00:00:00+00:00"})
+    fileio.atomic_write_json(tmp_path / "ensemble.json",
+                             {"members": [{"trial": f"t{i}"} for i in range(members)]})
+    with caplog.at_level(logging.INFO):
+        preflight.check_run(tmp_path, "export")
+    assert (f"export: loading TensorFlow and the run's data, {said}"
+            in [r.getMessage() for r in caplog.records]), caplog.text

@@ -775,7 +775,7 @@ def test_export_shows_its_long_steps_on_the_terminal_unless_quiet(run_copy, in_p
     # Not retrained: no test figures measured on retrained members (test_fit's
     # test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it checks them).
     assert "test, measured" not in out, out
-    first = "export: loading TensorFlow and the run's data, then the 3 member(s) of its ensemble"
+    first = "export: loading TensorFlow and the run's data, then the 3 members of its ensemble"
     steps = [first, "export: rebuild members", "export: writing the SavedModel of 3 members (",
              "export: reload check: loading the SavedModel back", "export: timing serving",
              "export: converting the ensemble to TFLite (quantize none)"]
