@@ -717,7 +717,7 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     assert run.stderr.count(f"error: {e.value}\n") == 1
     with pytest.raises(HubensembleError) as e:
         load_task(f"folder:{tmp_path / 'one'}")
-    assert "task 'one' has 1 class(es) (['cat']); classification needs at least 2" in str(
+    assert "task 'one' has 1 class (['cat']); classification needs at least 2" in str(
         e.value) and run.stderr.count(f"error: {e.value}\n") == 2
     assert (f"error: --val-fraction 0 leaves folder:{tmp_path / 'one'} "
             "without validation examples") in run.stderr

@@ -758,7 +758,7 @@ def test_a_task_made_in_python_is_checked_as_load_task_checks_it():
         Split(EIGHT_BIT, LABELS[:11])
     with pytest.raises(DataError, match=r"Split images have shape \[12, 48\]"):
         Split(EIGHT_BIT.reshape(12, 48), LABELS)
-    with pytest.raises(DataError, match=r"Split labels hold 12 non-integer label\(s\) \(0\.5 "):
+    with pytest.raises(DataError, match=r"Split labels hold 12 non-integer labels \(0\.5 "):
         Split(EIGHT_BIT, LABELS + 0.5)
     with pytest.raises(DataError, match=r"Split labels have dtype <U1"):
         Split(EIGHT_BIT, np.array(list("abc"))[LABELS])
@@ -838,7 +838,7 @@ def test_a_class_without_training_examples_is_told_where_its_examples_are(tmp_pa
     with pytest.raises(DataError) as e:
         load_task(unused, val_fraction=0.0)
     assert ("'c' has 0 (nor any example in another split); no label uses 'c': drop it from "
-            "the class names (renumbering the labels after it), or keep it as class(es) the "
+            "the class names (renumbering the labels after it), or keep it as a class the "
             "model never trains on with min_per_class=0 (load_task's") in str(e.value)
     assert load_task(unused, val_fraction=0.0, min_per_class=0).class_names == names.tolist()
     # A Task made in Python meets the same rule (fit and rank validate it).
@@ -895,13 +895,13 @@ def test_nan_and_fractional_npz_labels_are_counted_and_located(tmp_path):
     with pytest.raises(DataError) as e:
         load_task(spec)
     bad = np.flatnonzero(np.isnan(y))
-    assert (f"array 'y_train' holds {len(bad)} non-integer label(s) (nan at index {bad[0]}); "
+    assert (f"array 'y_train' holds {len(bad)} non-integer labels (nan at index {bad[0]}); "
             f"labels must be integer class indices; an unlabelled example (NaN) has no class "
             f"to learn: drop those examples") in str(e.value)
     half = save_npz(tmp_path / "half.npz", x_train=EIGHT_BIT, y_train=LABELS + 0.5)
     with pytest.raises(DataError) as e:
         load_task(half)
-    assert str(e.value).endswith(f"holds {len(LABELS)} non-integer label(s) (0.5 at index 0); "
+    assert str(e.value).endswith(f"holds {len(LABELS)} non-integer labels (0.5 at index 0); "
                                  f"labels must be integer class indices")
 
 
@@ -915,12 +915,12 @@ def test_nan_labels_of_a_split_made_in_python_are_counted_and_located():
         Split(EIGHT_BIT, y)
     bad = np.flatnonzero(np.isnan(y))
     assert str(e.value) == (
-        f"Split labels hold {len(bad)} non-integer label(s) (nan at index {bad[0]}); labels "
+        f"Split labels hold {len(bad)} non-integer labels (nan at index {bad[0]}); labels "
         f"must be integer class indices; an unlabelled example (NaN) has no class to learn: "
         f"drop those examples (keep = ~np.isnan(labels); Split(images[keep], labels[keep]))")
     y = LABELS.astype(float)
     y[4] = np.inf
-    with pytest.raises(DataError, match=r"^Split labels hold 1 non-integer label\(s\) \(inf at "
+    with pytest.raises(DataError, match=r"^Split labels hold 1 non-integer label \(inf at "
                                         r"index 4\); labels must be integer class indices$"):
         Split(EIGHT_BIT, y)
 
@@ -937,7 +937,7 @@ def test_negative_npz_labels_say_where_and_the_ways_on(tmp_path):
         load_task(spec)
     first = int(np.flatnonzero(y < 0)[0])
     assert str(e.value).startswith(
-        f"npz:{tmp_path / 'neg.npz'}: train labels out of range: 2 label(s) with value(s) [-1] "
+        f"npz:{tmp_path / 'neg.npz'}: train labels out of range: 2 labels with value [-1] "
         f"(the first at index {first}); class indices are 0 or more: a negative label (-1 "
         f"often marks an unlabelled example) has no class to learn, so drop those examples "
         f"(images and labels: keep = y >= 0), or store class_names for all the classes, or "
@@ -953,12 +953,12 @@ def test_nan_and_fractional_split_labels_are_counted_and_located():
     with pytest.raises(DataError) as e:
         Split(EIGHT_BIT, y)
     assert str(e.value).startswith(
-        "Split labels hold 2 non-integer label(s) (nan at index 5); labels must be integer "
+        "Split labels hold 2 non-integer labels (nan at index 5); labels must be integer "
         "class indices; an unlabelled example (NaN) has no class to learn: drop those "
         "examples")
     with pytest.raises(DataError) as e:
         Split(EIGHT_BIT, LABELS + 0.5)
-    assert str(e.value) == (f"Split labels hold {len(LABELS)} non-integer label(s) (0.5 at "
+    assert str(e.value) == (f"Split labels hold {len(LABELS)} non-integer labels (0.5 at "
                             f"index 0); labels must be integer class indices")
 
 
@@ -980,7 +980,7 @@ def test_negative_labels_beside_class_names_say_where_and_the_way_on(tmp_path, h
                                class_names=np.array(names)))
     where = "" if how == "Task" else f"npz:{tmp_path / 'neg.npz'}: "
     assert str(e.value) == (
-        f"{where}train labels out of range: 2 label(s) with value(s) [-1] (the first at index "
+        f"{where}train labels out of range: 2 labels with value [-1] (the first at index "
         f"4); class indices are 0 or more: a negative label (-1 often marks an unlabelled "
         f"example) has no class to learn, so drop those examples (images and labels: keep = "
         f"y >= 0)")
@@ -1243,3 +1243,109 @@ def test_a_summary_for_one_scored_split_speaks_of_that_split_alone(tmp_path):
                         "examples; one image moves the accuracy by 12.5 points.")
     with pytest.raises(DataError):
         task.summary(scored="nonsense")
+
+
+# ------------------------------------------------------- counted nouns in the data's refusals
+
+
+@pytest.mark.parametrize("y, said", [
+    ([0, -1, 1], "1 label with value [-1] (at index 1); class indices are 0 or more: a negative "
+     "label (-1 often marks an unlabelled example) has no class to learn, so drop that "
+     "example (images"),
+    ([-1, 0, -1, -2], "3 labels with values [-2, -1] (the first at index 0); class indices are 0 "
+     "or more: a negative label (-1 often marks an unlabelled example) has no class to learn, "
+     "so drop those examples (images")])
+def test_negative_labels_are_counted_in_words(y, said):
+    """One negative label is "1 label with value [-1]", more "3 labels with values": the
+    words said "label(s) with value(s)" for any count."""
+    from hubensemble.data.labelwords import negative_labels
+
+    assert negative_labels(np.array(y)).startswith(said)
+
+
+@pytest.mark.parametrize("y, said", [
+    ([0.0, np.nan, 1.0], "1 non-integer label (nan at index 1); labels must be integer class "
+     "indices; an unlabelled example (NaN) has no class to learn: drop that example X"),
+    ([0.5, np.nan, np.nan], "3 non-integer labels (0.5 at index 0); labels must be integer "
+     "class indices; an unlabelled example (NaN) has no class to learn: drop those examples X")])
+def test_non_integer_labels_are_counted_in_words(y, said):
+    from hubensemble.data.names import non_integer_labels
+
+    assert non_integer_labels(np.array(y), "X") == said
+
+
+@pytest.mark.parametrize("names, said", [
+    (["cat"], "task 't' has 1 class (['cat']); classification needs at least 2"),
+    (["cat", "dog"], "task 't' has 2 classes (['cat', 'dog']); classification needs at least 3")])
+def test_too_few_classes_are_counted_in_words(names, said):
+    from hubensemble.data.validate import too_few_classes
+
+    assert str(too_few_classes("t", names, len(names) + 1)) == said
+
+
+@pytest.mark.parametrize("unused, said", [
+    (["c"], "no label uses 'c': drop it from the class names (renumbering the labels after "
+     "it), or keep it as a class the model never trains on"),
+    (["c", "d"], "drop them from the class names (renumbering the labels after them), or keep "
+     "them as classes the model never trains on")])
+def test_class_names_no_label_uses_are_counted_in_words(unused, said):
+    from hubensemble.data.validate import too_few_per_class
+
+    counts = {"a": 3, "b": 3, **{c: 0 for c in unused}}
+    error = too_few_per_class(counts, 2, elsewhere={c: {} for c in unused})
+    assert said in str(error), error
+
+
+@pytest.mark.parametrize("skipped, said", [
+    (1, "(1 file was skipped, e.g. s0.png: unreadable)"),
+    (2, "(2 files were skipped, e.g. s0.png: unreadable)")])
+def test_a_short_class_counts_the_files_skipped_in_words(skipped, said):
+    """A Task whose loader skipped files (no class folders): its short class's refusal."""
+    task = Task(name="t", source="python", class_names=["a", "b"],
+                train=Split(EIGHT_BIT[:3], np.array([0, 0, 1])),
+                skipped=[(f"s{i}.png", "unreadable") for i in range(skipped)])
+    with pytest.raises(DataError) as e:
+        validate_task(task)
+    assert said in str(e.value), e.value
+
+
+@pytest.mark.parametrize("extra, said", [
+    (["z"], "/d/val has a class folder 'z' that the train folder does not have; every class "
+     "needs training images (add train/z/ or remove the folder)"),
+    (["y", "z"], "/d/val has class folders 'y', 'z' that the train folder does not have; every "
+     "class needs training images (add train/y/ and the others, or remove those folders)")])
+def test_class_folders_without_training_ones_are_counted_in_words(extra, said):
+    from hubensemble.data.folder import _without_training
+
+    assert str(_without_training("/d/val", extra)) == said
+
+
+@pytest.mark.parametrize("files, said", [
+    (1, "no readable images under /d; the 1 file was unreadable, e.g. /d/a/0.png: "),
+    (3, "no readable images under /d; all 3 files were unreadable, e.g. /d/a/0.png: ")])
+def test_a_folder_of_unreadable_files_counts_them_in_words(files, said):
+    from hubensemble.data.folder import _empty_error
+
+    skipped = [(f"/d/a/{i}.png", "unreadable: not an image") for i in range(files)]
+    assert str(_empty_error("/d", skipped)).startswith(said)
+
+
+def test_classes_lost_to_skipped_files_are_counted_in_words():
+    """A class folder of 1 file, and the examples a carving would have given, each counted:
+    "has 1 file", "1 validation example and 1 test example", "and 1 more such class
+    folder" (each said "file(s)", "example(s)", "class folder(s)")."""
+    from hubensemble.data.validate import lost_to_skips
+
+    records = {f"c{i}": {"folder": f"/d/c{i}", "files": 1,
+                         "skipped": [(f"/d/c{i}/0.png", "unreadable")]} for i in range(6)}
+    records["carved"] = {"folder": "/d/carved", "files": 5, "carve": {"val": 1, "test": 1},
+                         "skipped": [(f"/d/carved/{i}.png", "unreadable") for i in range(3)]}
+    said = str(lost_to_skips({"train": records}, lambda split, name: False))
+    assert "class 'c0' has no training example: its folder /d/c0/ has 1 file, 1 skipped" in said
+    assert "; and 2 more such class folders;" in said, said
+    said = str(lost_to_skips({"train": dict(list(records.items())[1:])},
+                             lambda split, name: False))
+    assert "; and 1 more such class folder;" in said, said
+    only = str(lost_to_skips({"train": {"carved": records["carved"]}}, lambda s, n: False))
+    assert ("its 5 files would have given it 1 validation example and 1 test example) (repair"
+            in only), only

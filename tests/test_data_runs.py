@@ -250,19 +250,19 @@ def test_files_skipped_as_too_large_are_counted_by_that_word(tmp_path):
     (data / "b" / "2.png").write_bytes(huge)
     with pytest.raises(DataError) as e:
         load_task(f"folder:{data}")
-    assert (f"{data / 'b'}/ has 3 file(s), 2 skipped (1 unreadable, 1 too large; ") in \
+    assert (f"{data / 'b'}/ has 3 files, 2 skipped (1 unreadable, 1 too large; ") in \
         str(e.value), e.value
     (data / "b" / "1.png").write_bytes(huge)
     with pytest.raises(DataError) as e:
         load_task(f"folder:{data}")
-    assert f"{data / 'b'}/ has 3 file(s), 2 skipped (too large; " in str(e.value), e.value
+    assert f"{data / 'b'}/ has 3 files, 2 skipped (too large; " in str(e.value), e.value
     empty = tmp_path / "empty"
     for rel in ("c/0.png", "c/1.png", "d/0.png", "d/1.png"):
         (empty / rel).parent.mkdir(parents=True, exist_ok=True)
         (empty / rel).write_bytes(huge)
     with pytest.raises(DataError) as e:
         load_task(f"folder:{empty}")
-    assert f"no readable images under {empty}; all 4 file(s) were too large, e.g. " in \
+    assert f"no readable images under {empty}; all 4 files were too large, e.g. " in \
         str(e.value), e.value
 
 
@@ -275,7 +275,7 @@ def test_a_class_left_short_by_unreadable_files_names_them(tmp_path, caplog):
         load_task(f"folder:{data}")
     text = str(e.value)
     assert "'b' has 1" in text and "class 'b' is short" in text, text
-    assert f"{data / 'b'}/ has 3 file(s), 2 skipped (unreadable; " in text, text
+    assert f"{data / 'b'}/ has 3 files, 2 skipped (unreadable; " in text, text
     # Named by reason, the reason said once (`sniff.named_skips`; it was said per file).
     assert f"{data / 'b' / '1.png'}, {data / 'b' / '2.png'}: a damaged PNG file" in text, text
     assert text.count("a damaged PNG file") == 1, text
@@ -309,7 +309,7 @@ def test_a_val_or_test_class_left_without_examples_by_unreadable_files_is_refuse
         folder = root / split / "square"
         assert text.startswith("unreadable files left classes without the examples their "
                                f"folders hold: class 'square' has no {word} example: its "
-                               f"folder {folder}/ has 3 file(s), 3 skipped (unreadable; "), text
+                               f"folder {folder}/ has 3 files, 3 skipped (unreadable; "), text
         paths = ", ".join(str(folder / f"{i}.png") for i in range(3))
         assert f"(unreadable; {paths}: a damaged PNG file (" in text, text
         assert any(m.startswith(f"skipped 3 files ({paths}): a damaged PNG")
@@ -323,9 +323,9 @@ def test_a_val_or_test_class_left_without_examples_by_unreadable_files_is_refuse
                    corrupt=[f"square/{i}.png" for i in range(3)])
     text, _ = refused(f"folder:{flat}")
     assert (f"class 'square' has no validation or test example: its folder {flat / 'square'}/ "
-            "has 5 file(s), 3 skipped (unreadable; ") in text, text
+            "has 5 files, 3 skipped (unreadable; ") in text, text
     assert ("2 read, all kept for training (a class keeps 2 for training first; its 5 files "
-            "would have given it 1 validation and 1 test example(s)) (repair or replace the "
+            "would have given it 1 validation example and 1 test example) (repair or replace the "
             "skipped files or add images, or remove the skipped files to go on without "
             "validation or test examples of 'square')") in text, text
     assert "circle" not in text
@@ -334,7 +334,7 @@ def test_a_val_or_test_class_left_without_examples_by_unreadable_files_is_refuse
                     corrupt=["square/0.png", "square/1.png"])
     text, _ = refused(f"folder:{tests}", load_test_set)
     assert (f"class 'square' has no test example: its folder {tests / 'square'}/ has 2 "
-            "file(s), 2 skipped (unreadable; ") in text, text
+            "files, 2 skipped (unreadable; ") in text, text
     # A val/ of unreadable files only names them too (it said "holds no readable images").
     _images(tmp_path / "all" / "train", {"circle": 4, "square": 4})
     _images(tmp_path / "all" / "val", {"circle": 1}, corrupt=["circle/0.png"])

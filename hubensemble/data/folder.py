@@ -273,9 +273,11 @@ def _same_name_folders(first: str, other: str, a: str, b: str, *, across: bool =
 def _without_training(root: str, extra: list[str]) -> DataError:
     """The refusal of a val/ or test/ folder `root` whose class folders `extra` have no
     train/ folder."""
-    return DataError(f"{root} has class folder(s) {extra} that the train folder does not "
-                     f"have; every class needs training images (add train/{extra[0]}/ or "
-                     f"remove the folder)")
+    one = len(extra) == 1
+    way = " or remove the folder" if one else " and the others, or remove those folders"
+    return DataError(f"{root} has {'a class folder' if one else 'class folders'} "
+                     f"{', '.join(map(repr, extra))} that the train folder does not have; "
+                     f"every class needs training images (add train/{extra[0]}/{way})")
 
 
 def _no_class_folders(path: str) -> DataError:
@@ -681,7 +683,8 @@ def _empty_error(path, skipped):
     detail = ""
     if skipped:
         why = skipped_words(r for _, r in skipped)  # "too large" too, by its own word
-        detail = (f"; all {len(skipped)} file(s) were "
+        were = "the 1 file was" if len(skipped) == 1 else f"all {len(skipped)} files were"
+        detail = (f"; {were} "
                   f"{f'skipped ({why})' if ',' in why else why}, e.g. "
                   f"{paths_shown([skipped[0][0]], then=': ')}: {skipped[0][1]}")
     return DataError(f"no readable images under {path}{detail}; {_EMPTY_HINT}")

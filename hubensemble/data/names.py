@@ -12,7 +12,7 @@ import numpy as np
 from hubensemble import formats
 from hubensemble.errors import DataError
 from hubensemble.text import (  # noqa: F401 - invisible_at, visible_text re-exported
-    closest_name, escaped, invisible_at, visible_text)
+    closest_name, counted, escaped, invisible_at, visible_text)
 
 SPLIT_NAMES = formats.SPLITS
 _SPLIT_ALIASES = {"train": "train", "val": "val", "validation": "val", "valid": "val",
@@ -141,7 +141,7 @@ def name_difference(a: str, b: str) -> str:
 
 def non_integer_labels(y: np.ndarray, drop: str) -> str | None:
     """What is wrong with float labels `y` [N] that are not all integral: "2 non-integer
-    label(s) (nan at index 5); labels must be integer class indices", and for NaN (an
+    labels (nan at index 5); labels must be integer class indices", and for NaN (an
     unlabelled example, as pandas writes a missing label) "; an unlabelled example (NaN) has
     no class to learn: drop those examples " + `drop` (the caller's way, e.g. "from both
     arrays (keep = ~np.isnan(y); …)"); None when every label is a finite integral value. The
@@ -150,7 +150,9 @@ def non_integer_labels(y: np.ndarray, drop: str) -> str | None:
     if not bad.any():
         return None
     first = int(np.argmax(bad))
-    missing = (f"; an unlabelled example (NaN) has no class to learn: drop those examples "
-               f"{drop}" if np.isnan(y[bad]).any() else "")
-    return (f"{int(bad.sum())} non-integer label(s) ({float(y[first])!r} at index {first}); "
+    nans = int(np.isnan(y[bad]).sum())
+    missing = (f"; an unlabelled example (NaN) has no class to learn: drop "
+               f"{'that example' if nans == 1 else 'those examples'} {drop}" if nans else "")
+    return (f"{counted(int(bad.sum()), 'non-integer label')} ({float(y[first])!r} at index "
+            f"{first}); "
             f"labels must be integer class indices{missing}")

@@ -11,7 +11,7 @@ from hubensemble.data.splits import MIN_TRAIN_PER_CLASS
 from hubensemble.data.task import Split, Task, _check_label_range
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
-from hubensemble.text import escaped
+from hubensemble.text import counted, escaped
 
 
 def index_names(labels: dict[str, np.ndarray], *, what: str, fix: str, compact: bool = False,
@@ -130,8 +130,9 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
     _check_label_range(splits, task.num_classes)
     counts = dict(zip(task.class_names,
                       np.bincount(task.train.labels, minlength=task.num_classes).tolist()))
-    skipped = (f" ({len(task.skipped)} file(s) were skipped, e.g. "  # with why: not all are
-               f"{escaped(task.skipped[0][0])}: {task.skipped[0][1]})"  # images
+    were = "was" if len(task.skipped) == 1 else "were"
+    skipped = (f" ({counted(len(task.skipped), 'file')} {were} skipped, e.g. "  # with why:
+               f"{escaped(task.skipped[0][0])}: {task.skipped[0][1]})"  # not all are images
                if task.skipped else "")
     if task.class_files:  # a folder's: the short classes' own skipped files, not any
         skipped = "".join(_short_by_skips(task, c, n) for c, n in counts.items()
@@ -209,22 +210,23 @@ def lost_to_skips(class_files: dict[str, dict[str, dict]], has_example) -> DataE
             if not meant:
                 continue
             lost = " or ".join(_WORDS[s] for s in meant)
-            given = " and ".join(f"{n} {_WORDS[s]}" for s, n in meant.items())
+            given = " and ".join(counted(n, f"{_WORDS[s]} example") for s, n in meant.items())
             clauses.append(
                 f"class {name!r} has no {lost} example: {_folder_files(record)}, all kept for "
                 f"training (a class keeps {MIN_TRAIN_PER_CLASS} for training first; its "
-                f"{record['files']} files would have given it {given} example(s)) (repair or "
+                f"{record['files']} files would have given it {given}) (repair or "
                 f"replace the skipped files or add images, or remove the skipped files to go "
                 f"on without {lost} examples of {name!r})")
     if not clauses:
         return None
-    more = f"; and {len(clauses) - 5} more such class folder(s)" if len(clauses) > 5 else ""
+    more = (f"; and {counted(len(clauses) - 5, 'more such class folder')}" if len(clauses) > 5
+            else "")
     return DataError(f"unreadable files left classes without the examples their folders hold: "
                      f"{'; '.join(clauses[:5])}{more}; {LOGGED_SKIPS}")
 
 
 def _folder_files(record: dict) -> str:
-    """"its folder F/ has N file(s), K skipped (unreadable; the first SHORT_SKIPS_SHOWN by
+    """"its folder F/ has N files, K skipped (unreadable; the first SHORT_SKIPS_SHOWN by
     reason, `sniff.named_skips`; and M more), R read" for a `Task.class_files` record; "too
     large" for images too large to decode, each kind counted when both are
     (`sniff.skipped_count`)."""
@@ -234,7 +236,7 @@ def _folder_files(record: dict) -> str:
             else "")
     # The shared count: "2 skipped (too large; …)", "3 skipped (2 unreadable, 1 too large; …)".
     said = skipped_count((r for _, r in skips), detail=f"{shown}{more}")
-    return (f"its folder {escaped(record['folder'])}/ has {record['files']} file(s), "
+    return (f"its folder {escaped(record['folder'])}/ has {counted(record['files'], 'file')}, "
             f"{said}, {record['files'] - len(skips)} read")
 
 
@@ -261,7 +263,8 @@ def too_few_classes(name: str, class_names, min_classes: int, hint: str = "") ->
     """The DataError for a task of fewer than `min_classes` classes (`validate_task`, and the
     folder check before any image is read). `hint` ("; put …") says what to add."""
     what = "classification" if min_classes > 1 else "a test set"
-    return DataError(f"task {name!r} has {len(class_names)} class(es) ({list(class_names)}); "
+    return DataError(f"task {name!r} has {counted(len(class_names), 'class', 'classes')} "
+                     f"({list(class_names)}); "
                      f"{what} needs at least {min_classes}{hint}")
 
 
@@ -296,9 +299,9 @@ def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str =
             f"{'its' if len(only_held) == 1 else 'their'} {' and '.join(splits)} examples "
             f"into the training split, or remove them from {' and '.join(splits)}"
             if only_held else "")
-    them = "it" if len(unused) == 1 else "them"
+    them, kept = ("it", "a class") if len(unused) == 1 else ("them", "classes")
     ways += (f"; no label uses {_some(unused)}: drop {them} from the class names (renumbering "
-             f"the labels after {them}), or keep {them} as class(es) the model never trains on "
+             f"the labels after {them}), or keep {them} as {kept} the model never trains on "
              f"with " + option_word("--min-per-class 0", "min_per_class=0 (load_task's, or "
                                     "fit's data_args=DataArgs(…, min_per_class=0))")
              if unused else "")
