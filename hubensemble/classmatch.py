@@ -96,11 +96,13 @@ def class_index(model_names, task) -> np.ndarray:
     folders = _folder_index(nfc, model_names, task) if scheme == "folder" else {}
     unknown = [c for c in task.class_names if nfc[c] not in model_names and c not in folders]
     if unknown:
-        from hubensemble.text import names_listed
+        from hubensemble.text import counted, names_listed
 
         shown = names_listed(model_names, 12)  # quoted when a name holds ", "
         renamed = [m for m in model_names if folder_name(m) != m]
-        where = {"folder": "rename the class folder(s) to the model's names" + (
+        one = len(unknown) == 1
+        rename = f"rename the class {'folder' if one else 'folders'} to the model's names"
+        where = {"folder": rename + (
                      " (a name with '/', '\\' or NUL is written with '-' or '_' there: "
                      + ", ".join(f"{m!r} -> folder {folder_name(m)!r}" for m in renamed[:3])
                      + (", …" if len(renamed) > 3 else "") + ")" if renamed else ""),
@@ -108,8 +110,9 @@ def class_index(model_names, task) -> np.ndarray:
             scheme, "give the data the model's class names")
         names = ", ".join(_spelled(nfc[c], model_names) for c in unknown)
         raise DataError(
-            f"the data {task.name!r} has class(es) [{names}] that the model does not know; "
-            f"the model predicts {len(model_names)} classes ({shown}). Classes are matched "
-            f"by name: {where}, or leave them out")
+            f"the data {task.name!r} has {'class' if one else 'classes'} [{names}] that the "
+            f"model does not know; the model predicts "
+            f"{counted(len(model_names), 'class', 'classes')} ({shown}). Classes are matched "
+            f"by name: {where}, or leave {'it' if one else 'them'} out")
     return np.array([folders[c] if c in folders else model_names.index(nfc[c])
                      for c in task.class_names], np.int64)

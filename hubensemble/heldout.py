@@ -27,7 +27,7 @@ from hubensemble.errors import RunError
 from hubensemble.formats import read_export_metadata
 from hubensemble.pixelkeys import REWRITTEN_BY, keys_expected, read_pixel_keys
 from hubensemble.rundir import Run
-from hubensemble.text import absolute
+from hubensemble.text import absolute, counted
 
 log = logging.getLogger(__name__)
 
@@ -240,14 +240,17 @@ def changed_files_note(result: dict) -> str | None:
         return None
     added, removed, replaced = seen["added"], seen["removed"], seen.get("replaced", 0)
     if added or removed or replaced:
-        how = (f"{added + removed + replaced} file(s) differ from those it was measured on: "
-               f"{added} here that were not among them, {removed} of them not here"
+        total = added + removed + replaced
+        how = (f"{counted(total, 'file')} {'differs' if total == 1 else 'differ'} from those "
+               f"it was measured on: {added} here that {'was' if added == 1 else 'were'} not "
+               f"among them, {removed} of them not here"
                + (f", {replaced} of them replaced (their names, other pixels)"
                   if replaced else ""))
         fix = ", ".join(part for part in (
-            f"move the {added} new file(s) out" if added else "",
+            f"move the {counted(added, 'new file')} out" if added else "",
             f"put the {removed} missing back" if removed else "",
-            f"put back the {replaced} replaced file(s) as they were" if replaced else "")
+            f"put back the {counted(replaced, 'replaced file')} as "
+            f"{'it was' if replaced == 1 else 'they were'}" if replaced else "")
             if part)
     elif seen.get("compared") == "pixels" and (seen.get("sampled") or 1) == 1:
         # Nothing differs: the whole folder was loaded as one test set (load_test_set from
@@ -264,10 +267,12 @@ def changed_files_note(result: dict) -> str | None:
     if n > 1:  # counted on the files of a sample by name (files_record's cap)
         how += (f" (counted on the 1 in {n} of its files the export lists, times {n}: "
                 "estimates)")
-    return (f"{seen['folder']} holds {seen['present']} of the {seen['recorded']} files this "
-            f"export was fit on (by name; its metadata's task.files), but {how}. The "
+    scored = (f"all {result['n']} images are scored as test examples" if result["n"] != 1
+              else "its 1 image is scored as a test example")
+    return (f"{seen['folder']} holds {seen['present']} of the {counted(seen['recorded'], 'file')} "
+            f"this export was fit on (by name; its metadata's task.files), but {how}. The "
             "held-out split the export records is drawn from all of its data's files, so it "
-            f"cannot be drawn here: all {result['n']} images are scored as test examples, "
+            f"cannot be drawn here: {scored}, "
             f"{seen['train']} of them training and {seen['val']} validation images of the "
             f"export (by name), {seen['test']} of its test split; these figures are not a "
             f"held-out measure. To score its held-out test split, {fix}; to score new images, "

@@ -631,15 +631,20 @@ def _as_mapping(obj) -> Mapping:
 _NUMBERS = ("lr", "weight_decay", "dropout", "mixup_alpha", "momentum", "clipnorm")
 
 
+def _fields(names) -> str:
+    """"field" for one of `names`, "fields" for more."""
+    return "field" if len(names) == 1 else "fields"
+
+
 def _checked_fields(cls, d: Mapping) -> dict:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(d) - set(names))
     if unknown:
-        raise HubensembleError(f"{cls.__name__}: unknown field(s) "
+        raise HubensembleError(f"{cls.__name__}: unknown {_fields(unknown)} "
                                f"{', '.join(f + did_you_mean(f, names) for f in unknown)}; "
                                f"known fields: {', '.join(names)}")
     missing = [f.name for f in dataclasses.fields(cls) if f.name not in d
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:
-        raise HubensembleError(f"{cls.__name__}: missing field(s) {', '.join(missing)}")
+        raise HubensembleError(f"{cls.__name__}: missing {_fields(missing)} {', '.join(missing)}")
     return dict(d)

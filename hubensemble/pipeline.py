@@ -152,7 +152,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     if unknown:  # with the command line's "did you mean" (topk -> top_k)
         said = [n + (f" (did you mean {closest_name(n, names)}?)" if closest_name(n, names)
                      else "") for n in unknown]
-        raise TypeError(f"fit() got unknown option(s) {', '.join(said)}; the options are "
+        raise TypeError(f"fit() got unknown {'option' if len(said) == 1 else 'options'} "
+                        f"{', '.join(said)}; the options are "
                         f"{', '.join(names)}")
     options = dataclasses.replace(options or FitOptions(), **option_values)
     # What the command line refuses before its run folder (preflight.check_inputs), by the same

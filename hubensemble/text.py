@@ -390,7 +390,8 @@ def paths_shown(paths, joiner: str = ", ", then: str = "", *, escape: bool = Tru
     if notes is not None:
         notes = [str(n) for n in notes]
         if len(notes) != len(texts):
-            raise ValueError(f"paths_shown: {len(notes)} note(s) for {len(texts)} path(s)")
+            raise ValueError(f"paths_shown: {counted(len(notes), 'note')} for "
+                             f"{counted(len(texts), 'path')}")
     if any(_unclear_in_list(t) or (joiner.strip() and joiner in t)
            or (then.strip() and then in t) or (notes is not None and " (" in t)
            for t in texts):

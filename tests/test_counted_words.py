@@ -3,6 +3,7 @@
 reached through the function that says it, with tiny records; no TensorFlow model."""
 
 import logging
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -68,3 +69,87 @@ def test_exports_first_line_counts_the_ensembles_members(tmp_path, caplog, membe
         preflight.check_run(tmp_path, "export")
     assert (f"export: loading TensorFlow and the run's data, {said}"
             in [r.getMessage() for r in caplog.records]), caplog.text
+
+
+def _changed(added, removed, replaced, n):
+    return {"n": n, "data_changed": {
+        "folder": "/d", "present": 5, "recorded": 5, "added": added, "removed": removed,
+        "replaced": replaced, "train": 1, "val": 1, "test": 1, "sampled": 1,
+        "compared": "pixels"}}
+
+
+@pytest.mark.parametrize("result, said", [
+    (_changed(1, 0, 0, 1), ["but 1 file differs from those it was measured on: 1 here that was "
+                            "not among them, 0 of them not here.", "its 1 image is scored as a "
+                            "test example, 1 of them", "move the 1 new file out;"]),
+    (_changed(0, 0, 1, 5), ["but 1 file differs", "all 5 images are scored as test examples",
+                            "put back the 1 replaced file as it was;"]),
+    (_changed(2, 1, 2, 9), ["but 5 files differ from those it was measured on: 2 here that were "
+                            "not among them, 1 of them not here, 2 of them replaced",
+                            "move the 2 new files out, put the 1 missing back, put back the 2 "
+                            "replaced files as they were;"])])
+def test_a_changed_folders_note_counts_its_files_in_words(result, said):
+    """evaluate's warning on the folder an export was fit on, changed since."""
+    from hubensemble.heldout import changed_files_note
+
+    note = changed_files_note(result)
+    assert all(s in note for s in said), note
+
+
+@pytest.mark.parametrize("record, said", [
+    ({"lr": 0.1, "steps": 10, "stepz": 1}, "HParams: unknown field stepz (did you mean steps?)"),
+    ({"lr": 0.1, "steps": 10, "stepz": 1, "lrr": 2}, "HParams: unknown fields lrr (did you "
+     "mean lr?), stepz (did you mean steps?)"),
+    ({"steps": 10}, "HParams: missing field lr"),
+    ({}, "HParams: missing fields lr, steps")])
+def test_hparams_records_count_their_fields_in_words(record, said):
+    """A trial.json's hyperparameters read back (hyperrule.HParams.from_json)."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.hyperrule import HParams
+
+    with pytest.raises(HubensembleError) as e:
+        HParams.from_json(record)
+    assert str(e.value).startswith(said), str(e.value)
+
+
+@pytest.mark.parametrize("typed, said", [
+    ({"topk": 2}, "fit() got unknown option topk (did you mean top_k?); the options are "),
+    ({"topk": 2, "seeed": 1}, "fit() got unknown options seeed (did you mean seed?), topk (did "
+     "you mean top_k?); the options are ")])
+def test_fits_unknown_options_are_counted_in_words(tmp_path, typed, said):
+    import hubensemble
+
+    with pytest.raises(TypeError) as e:
+        hubensemble.fit("c.yaml", "sklearn:digits", tmp_path / "out", progress=False, **typed)
+    assert str(e.value).startswith(said), str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("names, said", [
+    (["a", "z"], "has class ['z'] that the model does not know; the model predicts 3 classes "
+     "(a, b, c). Classes are matched by name: rename the class folder to the model's names, "
+     "or leave it out"),
+    (["y", "z"], "has classes ['y', 'z'] that the model does not know; the model predicts 3 "
+     "classes (a, b, c). Classes are matched by name: rename the class folders to the model's "
+     "names, or leave them out")])
+def test_classes_an_export_does_not_know_are_counted_in_words(names, said):
+    from hubensemble.classmatch import class_index
+    from hubensemble.data import Split, Task
+    from hubensemble.errors import DataError
+
+    train = Split(np.zeros((2, 4, 4, 3), np.uint8), np.array([0, 1]))
+    task = Task(name="t", source="folder:x", class_names=names, train=train)
+    with pytest.raises(DataError) as e:
+        class_index(["a", "b", "c"], task)
+    assert said in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("notes, said", [
+    (["n"], "paths_shown: 1 note for 2 paths"),
+    (["n", "m"], "paths_shown: 2 notes for 1 path")])
+def test_paths_shown_counts_its_notes_and_paths_in_words(notes, said):
+    from hubensemble.text import paths_shown
+
+    paths = ["a.png", "b.png"][:3 - len(notes)]
+    with pytest.raises(ValueError, match=re.escape(said)):
+        paths_shown(paths, notes=notes)

@@ -416,7 +416,7 @@ def test_the_reports_evaluate_advice_and_a_fits_restart_command_run_pasted(
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(d / "b" / "new.png")
     code, _, err = in_process("evaluate", "--model", away, "--data", f"folder:{d}")
     assert code == 0 and (f"{d} holds 36 of the 36 files this export was fit on (by name; "
-                          "its metadata's task.files), but 1 file(s) differ") in err, err
+                          "its metadata's task.files), but 1 file differs") in err, err
     os.unlink(d / "b" / "new.png")
     # The run's export now recorded elsewhere (`export --out`), made stale by another
     # `ensemble`: the advice exported to RUN/export and evaluated the stale --out folder.

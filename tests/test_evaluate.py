@@ -728,13 +728,13 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     # A renamed class folder: an error that names it and the model's classes.
     (root / "a").rename(root / "z")
     with pytest.raises(DataError, match=r"\['z'\].*does not know.*\(a, b, c\).*rename the "
-                                        r"class folder\(s\)"):
+                                        r"class folder to"):
         accuracy(root)
     # The fix in the data's terms: an npz file's names are its class_names array.
     task = load_test_set(f"folder:{root}")
     task.source = "npz:test.npz"
     with pytest.raises(DataError, match=r"\['z'\].*store the model's names in the npz file's "
-                                        r"class_names array, or leave them out"):
+                                        r"class_names array, or leave it out"):
         ev.class_index(["a", "b", "c"], task)
 
 
@@ -1130,11 +1130,11 @@ def test_the_exports_own_folder_changed_since_is_scored_whole_and_said_so(export
     assert said == [changed_files_note(result)], said
     assert said[0].startswith(
         f"{root} holds 29 of the 30 files this export was fit on (by name; its metadata's "
-        "task.files), but 2 file(s) differ from those it was measured on: 1 here that were "
+        "task.files), but 2 files differ from those it was measured on: 1 here that was "
         "not among them, 1 of them not here."), said
     assert (f"all 30 images are scored as test examples, {len(fitted.train) - 1} of them "
             f"training and {len(fitted.val)} validation images of the export") in said[0], said
-    assert "move the 1 new file(s) out, put the 1 missing back" in said[0], said
+    assert "move the 1 new file out, put the 1 missing back" in said[0], said
     # The table says it too: `evaluate -q` silences the warning, and the table stood alone
     # (helper 109).
     table = ev.format_evaluation(result).splitlines()
@@ -1200,12 +1200,12 @@ def test_a_file_replaced_under_its_name_is_told_apart_and_a_large_folder_is_samp
                                    "sampled")} == {
         "present": 30, "added": 1, "removed": 0, "replaced": 1, "train": len(fitted.train) - 1,
         "val": len(fitted.val), "sampled": 1}
-    assert ("but 2 file(s) differ from those it was measured on: 1 here that were not among "
+    assert ("but 2 files differ from those it was measured on: 1 here that was not among "
             "them, 0 of them not here, 1 of them replaced (their names, other pixels).") in note
-    assert "move the 1 new file(s) out, put back the 1 replaced file(s) as they were" in note
+    assert "move the 1 new file out, put back the 1 replaced file as it was" in note
     result, note = changed(old)  # an export from before: by name, as it said
     assert result["replaced"] == 0 and result["train"] == len(fitted.train)
-    assert "but 1 file(s) differ from those it was measured on: 1 here" in note
+    assert "but 1 file differs from those it was measured on: 1 here" in note
 
     # A cap of 8 files: one in 4 (or 8) listed by name, the counts scaled and said estimates.
     monkeypatch.setattr(heldout, "MAX_FILES", 8)
@@ -1528,7 +1528,7 @@ def test_a_class_name_with_a_slash_is_matched_by_its_folder_spelling(tmp_path):
                train=task.train)
     with pytest.raises(DataError) as e:
         ev.class_index(["a", "beware of ice/snow", "c"], odd)
-    assert ("rename the class folder(s) to the model's names (a name with '/', '\\' or NUL "
+    assert ("rename the class folder to the model's names (a name with '/', '\\' or NUL "
             "is written with '-' or '_' there: 'beware of ice/snow' -> folder "
             "'beware of ice-snow')") in str(e.value)
     # Other data spell the model's names: an npz archive's "ice-snow" is another class.

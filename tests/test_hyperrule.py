@@ -288,7 +288,7 @@ def test_records_reject_unknown_missing_and_invalid_fields():
             (lambda: hr.get_profile("quik"), "unknown profile 'quik' (did you mean quick?); "
                                              "choose one of: paper"),
             (lambda: hr.HParams.from_json({"lr": 0.1, "step": 10}),
-             "unknown field(s) step (did you mean steps?); known fields: "),
+             "unknown field step (did you mean steps?); known fields: "),
             (lambda: hr.HParams(lr=0.1, steps=10, kind=3), "probe (got 3)")):
         with pytest.raises(HubensembleError) as e:
             make()

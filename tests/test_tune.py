@@ -791,7 +791,7 @@ def test_a_clash_names_the_options_and_the_fields_that_differ():
     assert trial_differences(record, entry) == ["module: 'b' -> 'a'", "lr: 0.1 -> 0.01"]
     assert trial_differences({"module": "a", "hparams": entry.hparams.to_json()}, entry) == []
     assert trial_differences({"module": "a", "hparams": {"lr": "x"}}, entry) == [
-        "hyperparameters: unreadable in its trial.json (HParams: missing field(s) steps)"]
+        "hyperparameters: unreadable in its trial.json (HParams: missing field steps)"]
 
 
 def test_a_trial_json_edited_by_hand_is_named_with_its_file_and_the_way_on(tmp_path):

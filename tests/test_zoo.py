@@ -141,13 +141,13 @@ def test_plan_errors_say_what_to_add():
         zoo.plan(dataclasses.replace(config, experts={"r8x2": ("digits",)}))
     with pytest.raises(HubensembleError, match="no expert_train entry for r6x1"):
         zoo.plan(dataclasses.replace(config, expert_train={}))
-    with pytest.raises(HubensembleError, match="unknown sub-tree"):
+    with pytest.raises(HubensembleError, match="unknown sub-tree 'klingon'; the hierarchy has"):
         zoo.plan(dataclasses.replace(config, experts={"r6x1": ("klingon",)}), glyphs.hierarchy())
     # The names listed follow a guess of the one meant (text.did_you_mean, git's rule).
     with pytest.raises(HubensembleError, match=r"unknown architecture 'r6X1' \(did you mean "
                                                r"r6x1\?\); known: "):
         zoo.plan(dataclasses.replace(config, generalists={"r6X1": (0,)}))
-    with pytest.raises(HubensembleError, match=r"unknown sub-tree\(s\) 'digts' \(did you mean "
+    with pytest.raises(HubensembleError, match=r"unknown sub-trees 'digts' \(did you mean "
                                                r"digits\?\), 'klingon'; the hierarchy has "):
         zoo.plan(dataclasses.replace(config, experts={"r6x1": ("digts", "klingon")}),
                  glyphs.hierarchy())

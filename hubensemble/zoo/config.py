@@ -430,7 +430,8 @@ def plan(config: ZooConfig, hierarchy: dict[str, list[str]] | None = None) -> li
             unknown = [s for s in subtrees if s not in hierarchy]
             if unknown:
                 said = ", ".join(repr(s) + did_you_mean(s, hierarchy) for s in unknown)
-                raise HubensembleError(f"unknown sub-tree(s) {said}; the hierarchy has "
+                trees = "sub-tree" if len(unknown) == 1 else "sub-trees"
+                raise HubensembleError(f"unknown {trees} {said}; the hierarchy has "
                                        f"{', '.join(hierarchy)}")
         parent_seed = config.generalists[arch][0]
         for sub in subtrees:
