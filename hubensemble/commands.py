@@ -66,8 +66,10 @@ def cmd_catalogue_add(args):
 
 def _rank_check(parser, args):
     """Before TensorFlow: the flags a plain `rank` lacks (optional to argparse, as `rank merge`
-    shares the parser), --out's candidates the catalogue (args.specs) would orphan, and those
-    of another profile than a --profile typed (without it: the run's, `run_rank`)."""
+    shares the parser), `--shard auto` read from the job's environment (outside a cluster
+    array job refused here, not after TensorFlow's seconds: _resolve_shard), --out's
+    candidates the catalogue (args.specs) would orphan, and those of another profile than a
+    --profile typed (without it: the run's, `run_rank`)."""
     from hubensemble.rank.pool import check_pool_profile, check_tuned_modules
     from hubensemble.rank.shards import check_shard_size
 
@@ -77,6 +79,7 @@ def _rank_check(parser, args):
                      "`hubensemble rank merge`)")
     if args.shards is not None and args.shard != "auto":  # a usage error, before TensorFlow
         parser.error("--shards N goes with --shard auto (with --shard I/N the count is N)")
+    _resolve_shard(args)
     check_shard_size(len(args.specs), args.shard)  # before the data loads and --out is made
     check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
     if "profile" in args.given_options:
@@ -88,7 +91,8 @@ def cmd_rank(args):
     Only the options typed are passed: the others are the run folder's own, else the
     defaults (`rank.rundefaults.keeps_run_defaults`, as from Python)."""
     from hubensemble.rank import run_rank
-    _resolve_shard(args)
+    if getattr(args, "shard_auto", False):  # resolved by _rank_check; said in RUN/log.txt too
+        say(args, f"shard {args.shard[0]}/{args.shard[1]} (from the job's environment)")
     data_args, task = load_data(args)
     typed = {k: v for k, v in options.kwargs_for("rank", args).items()
              if k in args.given_options}
@@ -99,12 +103,13 @@ def cmd_rank(args):
 
 
 def _resolve_shard(args):
-    """`--shard auto` -> (I, N) from the cluster job's environment (`--shards`: _rank_check)."""
-    from hubensemble.rank import shard_from_environment
+    """`--shard auto` -> (I, N) from the cluster job's environment (`--shards`: _rank_check),
+    before TensorFlow loads (an OptionError, a usage error, outside a job); args.shard_auto
+    then tells cmd_rank to say where the shard came from, once RUN/log.txt is open."""
+    from hubensemble.rank.shards import shard_from_environment
 
     if args.shard == "auto":
-        args.shard = shard_from_environment(args.shards)
-        say(args, f"shard {args.shard[0]}/{args.shard[1]} (from the job's environment)")
+        args.shard, args.shard_auto = shard_from_environment(args.shards), True
 
 
 def _merge_shards(args):

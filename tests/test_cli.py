@@ -3291,3 +3291,25 @@ def test_evaluates_split_and_ranks_shard_auto_are_usage_errors_in_argparses_shap
             f"usage: {command}"), ours[2]
         assert lines[-1].startswith(f"{command}: error: {words}"), ours[2]
     assert not out.exists()
+
+
+def test_rank_shard_auto_is_refused_or_resolved_before_tensorflow_loads(tmp_path, env):
+    """`rank --shard auto` outside a cluster array job, and one whose job index holds no module
+    of the catalogue, were refused in argparse's shape only after TensorFlow loaded (7.65 s,
+    665 MB): the shard was read from the environment in the stage. Now the pre-checks read it.
+    Fails before: TensorFlow imported by the refusal."""
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text("modules:\n  - name: a\n    handle: keras:MobileNetV3Small\n")
+    out = tmp_path / "R"
+    argv = ["rank", "--catalogue", catalogue, "--data", "sklearn:digits", "--out", out,
+            "--shard", "auto"]
+    outside = {k: v for k, v in env.items() if not k.startswith(("SLURM_", "JOB_COMPLETION"))}
+    [(code, _, err, tensorflow)] = each_in_one_process(argv, env=outside)
+    assert code == 2 and not tensorflow, err
+    assert "hubensemble rank: error: --shard auto reads the shard from a cluster array job" in err
+    [(code, _, err, tensorflow)] = each_in_one_process(
+        [*argv, "--shards", "3"], env=dict(outside, JOB_COMPLETION_INDEX="2"))
+    assert code == 2 and not tensorflow, err
+    assert ("hubensemble rank: error: shard 2/3 holds no module: the catalogue has 1; use "
+            "fewer shards") in err, err
+    assert not out.exists()
