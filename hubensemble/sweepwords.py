@@ -206,31 +206,53 @@ def redo_words(run_dir, trial: str) -> str:
 
 def redo_budget(run_dir, trial: str) -> int | None:
     """The --budget whose plan holds trial `trial` (``<sweep>-<index>-<module>``) of run
-    `run_dir`, for `redo_words`: None (the recorded one) when run.json's record of its sweep
-    (tune.sweeps.<sweep>: the last call's plan, "trials") holds it, cannot be read or lists
-    no plan (a record from before "trials"); else
-    its index + 1, rounded up to a whole group of 4 for the sweeps that run 4 trials per
-    module or family (`sweeps.GROUPED_SWEEPS`: a budget L keeps L // 4 of them), at least the
-    recorded plan's size. A plan under the same profile, seed and modules with a larger budget
-    keeps its first entries (`sweepplan.plan_sweep`), so that plan holds the trial. Before,
-    the last call's budget was said: after `tune --budget 8` then `tune --budget 4`, the redo
-    of trial 0006 planned 0000-0003 and left it undone."""
+    `run_dir` and every trial of its sweep that RUN/candidates holds, for `redo_words`: None
+    (the recorded one) when run.json's record of its sweep (tune.sweeps.<sweep>: the last
+    call's plan, "trials") holds them all, cannot be read or lists no plan (a record from
+    before "trials"); else the largest index + 1 of those outside it, rounded up to a whole
+    group of 4 for the sweeps that run 4 trials per module or family
+    (`sweeps.GROUPED_SWEEPS`: a budget L keeps L // 4 of them), at least the recorded plan's
+    size. A plan under the same profile, seed and modules with a larger budget keeps its
+    first entries (`sweepplan.plan_sweep`), so that plan holds them, and it reuses the done
+    ones. One budget per sweep, whichever of its trials is asked about: the words of each
+    unusable trial are the one command that redoes them all (after `tune --budget 8` then
+    `tune --budget 4`, default-0001 was told `--budget 4` and default-0006 `--budget 8`,
+    two commands in one "no usable candidates"). Every trial folder of the sweep counts, as
+    this module does not read candidates (`candidate` words its reasons through this one).
+    Before, the last call's budget was said: the redo of trial 0006 planned 0000-0003 and
+    left it undone."""
     from hubensemble.sweeps import GROUPED_SWEEPS
 
-    sweep, _, rest = str(trial).partition("-")
+    sweep = str(trial).partition("-")[0]
     try:
-        index = int(rest.split("-", 1)[0])
         record = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]["sweeps"][sweep]
         planned = record["trials"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    if not isinstance(planned, list) or str(trial) in planned or index < 0:
+    if not isinstance(planned, list):
         return None
-    need = index + 1
+    try:
+        held = os.listdir(Path(run_dir) / formats.CANDIDATES_DIR)
+    except OSError:
+        held = []
+    names = [str(trial), *(name for name in held if name.startswith(f"{sweep}-"))]
+    outside = [index for name in names if name not in planned
+               and (index := _trial_index(name)) is not None and index >= 0]
+    if not outside:
+        return None
+    need = max(outside) + 1
     if sweep in GROUPED_SWEEPS:
         need = -(-need // 4) * 4
     return max(need, len(planned), *([record["budget"]] if isinstance(record.get("budget"), int)
                                      else []))
+
+
+def _trial_index(trial: str) -> int | None:
+    """The index of trial id `trial` (``<sweep>-<index>-<module>``), None when it has none."""
+    try:
+        return int(str(trial).split("-", 2)[1])
+    except (IndexError, ValueError):
+        return None
 
 
 def sweep_command(run_dir, sweep=None, *, quoted: bool = True, budget: int | None = None) -> str:

@@ -2840,3 +2840,47 @@ def test_a_smaller_budget_after_a_larger_does_not_warn_a_pooled_module_gets_no_t
         tune.run_tune(run.path, budget=4, **kw)
     assert any(r.levelno == logging.WARNING and r.getMessage().startswith(
         "exp_b gets no trial: budget 4") for r in caplog.records), caplog.text
+
+
+def _damaged_trials(run, trials, *, plan, budget):
+    """Run folder `run` whose run.json records `plan` (trial ids) of the default sweep at
+    `budget` under the quick profile, and candidate folders of `trials` whose trial.json
+    is "ok" while its val_probs.npy is gone (incomplete: tune redoes them)."""
+    atomic_write_json(run / "run.json", {"tune": {"sweep": "default", "sweeps": {"default": {
+        "budget": budget, "seed": 0, "profile": get_profile("quick").to_json(),
+        "trials": list(plan)}}}})
+    for trial in trials:
+        candidate.write_candidate(run / "candidates", {
+            "trial": trial, "module": "m", "status": "ok", "has_test": False},
+            val_probs=np.full((4, 2), 0.5, np.float32))
+        (run / "candidates" / trial / candidate.VAL_PROBS_FILE).unlink()
+
+
+def test_the_redo_words_of_every_trial_of_a_sweep_name_one_command(tmp_path):
+    """After `tune --budget 8` then `tune --budget 4` (run.json records the plan 0000-0003),
+    default-0001 and default-0006 incomplete: the skip words of 0001 named `--budget 4` and
+    those of 0006 `--budget 8`, and "no usable candidates" listed both commands, then closed
+    with the larger. Each trial's words name the one command whose plan holds every trial of
+    the sweep in RUN/candidates (sweepwords.redo_budget); a sweep whose folders are all in
+    the recorded plan keeps its recorded budget. Fails before: `--budget 4` for 0001."""
+    from hubensemble.sweepwords import redo_budget
+
+    run = tmp_path / "run"
+    _damaged_trials(run, ["default-0001-m", "default-0006-m"],
+                    plan=[f"default-000{i}-m" for i in range(4)], budget=4)
+    pool, skipped = candidate.load_pool(run / "candidates", n_val=4)
+    assert not pool and [t for t, _ in skipped] == ["default-0001-m", "default-0006-m"]
+    with command_line():
+        pool, skipped = candidate.load_pool(run / "candidates", n_val=4)
+        with pytest.raises(RunError) as e:
+            candidate.require_pool(run / "candidates", run, pool, skipped)
+    said = str(e.value)
+    commands = set(re.findall(r"`hubensemble tune [^`]*`", said))
+    assert commands == {f"`hubensemble tune --run {run} --sweep default --budget 8 "
+                        "--profile quick`"}, said
+    assert said.endswith("run that tune command to write them"), said
+    assert all("--budget 8" in reason for _, reason in skipped), skipped
+    # All its folders in the recorded plan: the recorded budget (None), for each of them.
+    shutil.rmtree(run / "candidates" / "default-0006-m")
+    assert redo_budget(run, "default-0001-m") is None
+    assert redo_budget(run, "default-0006-m") == 8  # a trial asked about is planned too
