@@ -204,16 +204,26 @@ def read_candidate(candidates_dir, trial: str) -> Candidate | None:
     The returned candidate may still be incomplete (`problems`): tune re-runs such a trial,
     the ensemble skips it, the export reports it.
     """
-    cand, _ = inspect(Path(os.fspath(candidates_dir)) / trial)
+    cand, _ = inspect(Path(os.fspath(candidates_dir)) / trial, way_on=False)
     return cand
 
 
-def inspect(folder) -> tuple[Candidate | None, str | None]:
+#: Why a candidate folder without trial.json holds no record (`inspect`).
+MISSING_RECORD = (f"its trial record {TRIAL_FILE} is missing (deleted since tune wrote the "
+                  "folder, which it writes whole)")
+
+
+def inspect(folder, *, way_on: bool = True) -> tuple[Candidate | None, str | None]:
     """(candidate, None), or (None, why the folder holds no candidate record). A folder
     without trial.json is no trial in training: `write_candidate` writes a trial in a
     temporary folder, trial.json last, and renames it whole, so its record was deleted (or
     the folder made by hand) since; it said "no trial.json yet (still training, or
-    interrupted)" of a finished run's candidate whose trial.json was deleted."""
+    interrupted)" of a finished run's candidate whose trial.json was deleted. With `way_on`,
+    that reason ends with the command that redoes the trial ("delete FOLDER and run `hubensemble
+    tune --run RUN --sweep S …`": `_redo`, its sweep's with the options run.json records);
+    "delete the folder and run its sweep's tune again" named neither. `scan` leaves it to its
+    readers, each of which says its own (ensemble's skip line, the report's "to redo it"
+    column, "no usable candidates"' closing command), so it is not said twice."""
     folder = Path(os.fspath(folder))
     path = folder / TRIAL_FILE
     try:
@@ -221,9 +231,10 @@ def inspect(folder) -> tuple[Candidate | None, str | None]:
     except FileNotFoundError:
         if not folder.is_dir():
             return None, "no such candidate folder (deleted?)"
-        return None, (f"its trial record {TRIAL_FILE} is missing (deleted since tune wrote the "
-                      "folder, which it writes whole); delete the folder and run its sweep's "
-                      "tune again, which redoes the trial")
+        if not way_on:
+            return None, MISSING_RECORD
+        return None, (f"{MISSING_RECORD}; delete {folder} and "
+                      f"{_redo(folder.parent, folder.name)} (it redoes the trial)")
     except (OSError, ValueError) as e:
         return None, f"trial.json unreadable ({e})"
     if not isinstance(record, dict):
@@ -313,7 +324,7 @@ def scan(candidates_dir) -> tuple[list[Candidate], list[tuple[str, str]]]:
         folder = root / name
         if is_temp(name) or not folder.is_dir():
             continue
-        cand, why = inspect(folder)
+        cand, why = inspect(folder, way_on=False)  # its readers say the way on
         if cand is None:
             without.append((name, why))
         else:

@@ -200,8 +200,15 @@ def redo_words(run_dir, trial: str) -> str:
     other trials and left that one undone."""
     from hubensemble.lockwords import call_verb
 
+    return f"{call_verb()} {redo_command(run_dir, trial)}"
+
+
+def redo_command(run_dir, trial: str, *, quoted: bool = True) -> str:
+    """The one command (or run_tune call) that runs trial `trial` of run `run_dir` again
+    (`redo_words` without its verb; the report's "to redo it" column, unquoted): its sweep's
+    `sweep_command` under `redo_budget`."""
     sweep = str(trial).split("-", 1)[0]
-    return f"{call_verb()} {sweep_command(run_dir, sweep, budget=redo_budget(run_dir, trial))}"
+    return sweep_command(run_dir, sweep, quoted=quoted, budget=redo_budget(run_dir, trial))
 
 
 def redo_budget(run_dir, trial: str) -> int | None:

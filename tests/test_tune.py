@@ -2884,3 +2884,26 @@ def test_the_redo_words_of_every_trial_of_a_sweep_name_one_command(tmp_path):
     shutil.rmtree(run / "candidates" / "default-0006-m")
     assert redo_budget(run, "default-0001-m") is None
     assert redo_budget(run, "default-0006-m") == 8  # a trial asked about is planned too
+
+
+def test_a_candidate_folder_without_its_trial_json_names_the_command_that_redoes_it(tmp_path):
+    """candidate.inspect said of a folder whose trial.json was deleted "delete the folder and
+    run its sweep's tune again, which redoes the trial": no folder, no command. It names both
+    (sweepwords.redo_command: the sweep's options and a budget whose plan holds the trial),
+    as the report's "to redo it" column does; a scan leaves the way on to its readers, which
+    say their own. Fails before: "its sweep's tune again"."""
+    run = tmp_path / "run"
+    _damaged_trials(run, ["default-0006-m"], plan=[f"default-000{i}-m" for i in range(4)],
+                    budget=4)
+    folder = run / "candidates" / "default-0006-m"
+    (folder / candidate.TRIAL_FILE).unlink()
+    with command_line():
+        cand, why = candidate.inspect(folder)
+    assert cand is None and why == (
+        f"{candidate.MISSING_RECORD}; delete {folder} and run `hubensemble tune --run {run} "
+        "--sweep default --budget 8 --profile quick` (it redoes the trial)"), why
+    cand, why = candidate.inspect(folder)  # from Python: the call
+    assert why.endswith(f"call run_tune(run_dir={str(run)!r}, sweep='default', budget=8, "
+                        "profile='quick') (it redoes the trial)"), why
+    assert candidate.scan(run / "candidates")[1] == [
+        ("default-0006-m", candidate.MISSING_RECORD)]
