@@ -156,37 +156,57 @@ def recorded_sweep(run_dir) -> str | None:
     return sweep if isinstance(sweep, str) and sweep else None
 
 
-def resumed_call(run_dir, budget, modules) -> tuple[str, object, object, str | None]:
+#: `resumed_call`'s `profile` when the caller does not say which it trains with.
+UNSAID = object()
+
+
+def resumed_call(run_dir, budget, modules, profile=UNSAID
+                 ) -> tuple[str, object, object, str | None]:
     """(sweep, budget, modules, the line that says so) of a tune call on run `run_dir` given
     no sweep (`run_tune(sweep=None)`, the command line's `tune` without --sweep): the run's
     recorded sweep (`recorded_sweep`), with the --budget and --modules its record holds
     where the call gives none, so an interrupted sweep resumes where it was; "resuming
-    sweep probe (from run.json)". The default sweep and None when run.json records none (a
-    first tune). A plain `tune --run RUN` ran the default sweep whatever the run's: 8 other
-    trials for a probe run."""
+    sweep probe with --budget 4, --profile quick (from run.json; --sweep chooses another)".
+    The line names the profile the call keeps (`profile` None: the run's, as run.json
+    records its last tune: `runprofile.run_profile`'s) and a budget the call gives ("…;
+    --budget 8 as given, run.json records 4"): `tune --run RUN --budget 8` said neither,
+    and the user could not tell which profile the plan of 8 trained under. A caller that
+    does not say its profile (`UNSAID`) gets none named. The default sweep and None when
+    run.json records none (a first tune). A plain `tune --run RUN` ran the default sweep
+    whatever the run's: 8 other trials for a probe run."""
     sweep = recorded_sweep(run_dir)
     if sweep is None:
         from hubensemble import options
 
         return options.default("sweep"), budget, modules, None
     try:
-        entry = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]["sweeps"][
-            sweep.split("+")[0]]  # a "+" sweep's options: its first part's, one call's
+        tuned = read_json(Path(run_dir) / formats.RUN_FILE)["tune"]
+        entry = tuned["sweeps"][sweep.split("+")[0]]  # a "+" sweep's: its first part's
     except (OSError, ValueError, KeyError, TypeError):
-        entry = {}
-    taken = []
+        tuned, entry = {}, {}
+    tuned, entry = (x if isinstance(x, dict) else {} for x in (tuned, entry))
+    taken, given = [], ""
     if budget is None and isinstance(entry.get("budget"), int):
         budget = entry["budget"]
         taken.append(option_word(f"--budget {budget}", f"budget={budget}"))
+    elif budget is not None:
+        given = "; " + option_word(f"--budget {budget}", f"budget={budget}") + " as given"
+        if isinstance(entry.get("budget"), int) and entry["budget"] != budget:
+            given += f", {formats.RUN_FILE} records {entry['budget']}"
     if modules is None and entry.get("requested_modules"):
         modules = list(entry["requested_modules"])
         taken.append(option_word(f"--modules {' '.join(map(shell_word, modules))}",
                                  f"modules={modules!r}"))
+    if profile is None:  # the run's: its last tune's (`runprofile.run_profile`)
+        recorded = tuned.get("profile") or entry.get("profile")
+        kept = recorded.get("name") if isinstance(recorded, dict) else None
+        if isinstance(kept, str) and kept:
+            taken.append(option_word(f"--profile {shell_word(kept)}", f"profile={kept!r}"))
     return sweep, budget, modules, (f"resuming sweep {sweep}"
                                     + (f" with {', '.join(taken)}" if taken else "")
                                     + f" (from {formats.RUN_FILE}; "
                                     + option_word("--sweep", "sweep=…")
-                                    + " chooses another)")
+                                    + f" chooses another){given}")
 
 
 def redo_words(run_dir, trial: str) -> str:

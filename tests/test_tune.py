@@ -2608,7 +2608,8 @@ def test_the_resume_words_name_a_joined_sweep_whole(tmp_path):
                                       "--budget 8 --profile quick`")
         assert resumed_call(run, None, None)[:3] == ("default+probe", 8, None)
         assert resumed_call(run, 12, ["gen_a"])[3] == (
-            "resuming sweep default+probe (from run.json; --sweep chooses another)")
+            "resuming sweep default+probe (from run.json; --sweep chooses another); --budget "
+            "12 as given, run.json records 8")
     # A record from before "call_sweep": its last part; none at all: the default sweep.
     atomic_write_json(run / "run.json", {"tune": {"sweep": "probe"}})
     assert recorded_sweep(run) == "probe"
@@ -2907,3 +2908,31 @@ def test_a_candidate_folder_without_its_trial_json_names_the_command_that_redoes
                         "profile='quick') (it redoes the trial)"), why
     assert candidate.scan(run / "candidates")[1] == [
         ("default-0006-m", candidate.MISSING_RECORD)]
+
+
+def test_a_resumed_sweep_names_the_budget_given_and_the_profile_kept(
+        tmp_path, modules, digits, capsys):
+    """`tune --run RUN --budget N` resumed the run's sweep saying only "resuming sweep seeds
+    (from run.json; --sweep chooses another)": neither the budget it was given nor the
+    profile it kept (the run's last tune's). The line says both (sweepwords.resumed_call).
+    Fails before: neither named."""
+    from hubensemble.sweepwords import resumed_call
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(strategy="cpu", task=digits)
+    tune.run_tune(run.path, sweep="seeds", modules=["gen_a"], budget=1, profile="quick",
+                  progress=False, **kw)
+    capsys.readouterr()
+    summary = tune.run_tune(run.path, sweep=None, budget=2, profile=None, **kw)
+    said = capsys.readouterr().err
+    assert ("resuming sweep seeds with modules=['gen_a'], profile='quick' (from run.json; "
+            "sweep=… chooses another); budget=2 as given, run.json records 1"
+            ) in said.splitlines(), said
+    assert (summary.sweep, summary.plan_size, summary.reused) == ("seeds", 2, 1)
+    with command_line():  # all recorded: each named once; a profile given is not "kept"
+        assert resumed_call(run.path, None, None, None)[3] == (
+            "resuming sweep seeds with --budget 2, --modules gen_a, --profile quick (from "
+            "run.json; --sweep chooses another)")
+        assert resumed_call(run.path, 2, ["gen_a"], "cpu")[3] == (
+            "resuming sweep seeds (from run.json; --sweep chooses another); --budget 2 as "
+            "given")

@@ -201,7 +201,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     stageargs.task("run_tune", task, optional=True)
     resuming = None
     if sweep is None:  # the run's own sweep, resumed where it was (sweepwords.resumed_call)
-        sweep, budget, modules, resuming = resumed_call(run_dir, budget, modules)
+        sweep, budget, modules, resuming = resumed_call(run_dir, budget, modules, profile)
     # The options table's rules, as the command line's (cache_dir "" read the default cache);
     # profile may be a Profile or None (the run's) here: as_profile checks it.
     options.check_keywords("tune", dict(
