@@ -589,10 +589,10 @@ def _after_redo(candidates_dir) -> str:
     if os.path.basename(folder) != CANDIDATES_DIR:
         return ""
     run = os.path.dirname(folder)
-    try:
-        record = read_json(os.path.join(run, RUN_FILE)).get("export") or {}
-        out = (os.path.join(run, record["in_run"]) if record.get("in_run")
-               else record.get("path"))
+    from hubensemble.exportrecord import recorded_export
+
+    try:  # a copy's: not the original's export outside it
+        out = recorded_export(run, read_json(os.path.join(run, RUN_FILE)).get("export"))
     except (OSError, ValueError, AttributeError, TypeError):  # unreadable: ensemble alone
         out = None
     from hubensemble.sweepwords import ensemble_words

@@ -175,8 +175,8 @@ def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
         own = ", ".join(f"{o.name}={value!r}" for o, value in _differing(
             recorded, options.options_for(record="fit")))
         export = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
-        export = (f"export={absolute(export['path'])!r}"
-                  if export.get("path") and export.get("in_run") is None else "")
+        out = _export_outside(where, export)
+        export = f"export={absolute(out)!r}" if out else ""
         words = ", ".join(w for w in (
             catalogue, f"data={data}", f"data_args=DataArgs({data}, {loads})" if loads else "",
             "restart=True", export, own) if w)
@@ -210,13 +210,25 @@ def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None,
     recorded = (meta.get("fit") or {}).get("options")
     own = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
     extra = [_fit_flags({**(recorded or {}), **(now or {})})]
-    if own.get("path") and own.get("in_run") is None:
-        extra.append(f"--export {shell(own['path'])}")
+    if out := _export_outside(where, own):
+        extra.append(f"--export {shell(out)}")
     flags = "".join(f" {w}" for w in extra if w)
     # Every path absolute (text.shell): pasted in another folder, a relative --out or
     # --catalogue named another run folder, or no file.
     return (f"hubensemble fit{' --restart' if restart else ''} {words}{flags} --out "
             f"{shell(where)}")
+
+
+def _export_outside(where, record) -> str | None:
+    """The fit's --export folder outside run folder `where`, from the export stage's
+    `record` (run.json's "export" as fit recorded it), None when it was the run's own or is
+    not this folder's: a copy's record names the original's export, which the copy's fit
+    wrote over (`exportrecord.recorded_export`)."""
+    from hubensemble.exportrecord import recorded_export
+
+    if not isinstance(record, dict) or record.get("in_run") is not None:
+        return None
+    return recorded_export(where, record)
 
 
 def _fit_flags(recorded: dict) -> str:

@@ -7,6 +7,7 @@ import os
 
 from hubensemble import formats
 from hubensemble.exportfolder import other_run
+from hubensemble.exportrecord import export_record, recorded_export
 from hubensemble.ensemblefile import read_ensemble
 from hubensemble.errors import RunError
 from hubensemble.fileio import file_sha256
@@ -20,14 +21,16 @@ class RunExports:
     def exported_to(self, meta=None) -> str | None:
         """Where the run's last export went (run.json "export"; `meta`: run.json already
         read): inside this folder when it was the run's own ("in_run"), so a copied run names
-        its own export; else the absolute path recorded; None before any export. Absolute
-        as the run folder was named, a link kept (text.absolute, as `export` prints)."""
+        its own export; else the absolute path recorded, unless this run is a copy of the one
+        that wrote it (`exportrecord.recorded_export`: the export beside the copy, else
+        None); None before any export. Absolute as the run folder was named, a link kept
+        (text.absolute, as `export` prints)."""
         record = ((self.meta() if meta is None else meta).get("export") or {})
-        if record.get("in_run"):
-            return os.path.join(absolute(self.path), record["in_run"])
+        if not isinstance(record, dict):
+            return None
         if "in_run" not in record and self._own_export_of_older_record(record.get("path")):
             return os.path.join(absolute(self.path), formats.EXPORT_DIR)
-        return record.get("path")
+        return recorded_export(self.path, record)  # a copy: not the original's outside it
 
     def _own_export_of_older_record(self, path) -> bool:
         """Whether `path`, the export folder an older run.json records without "in_run"
@@ -144,10 +147,7 @@ class RunExports:
         return os.path.join(f"{self.exported_to(meta)}-tflite", os.path.basename(model))
 
     def export_record(self, path) -> dict:
-        """The "path" (absolute) and "in_run" (relative to this folder, or None outside it)
-        of an export written to `path`, for run.json's "export" section (`exported_to`)."""
-        path = absolute(path)  # "link/.." as the kernel reads it
-        inside = os.path.relpath(path, absolute(self.path))
-        return {"path": path,
-                "in_run": None if inside == os.pardir or inside.startswith(os.pardir + os.sep)
-                else inside}
+        """run.json's "export" record of an export written to `path`
+        (`exportrecord.export_record`: "path", "in_run", and outside this folder "run" and
+        "beside"), which `exported_to` reads."""
+        return export_record(self.path, path)

@@ -137,3 +137,56 @@ def test_a_run_whose_data_moved_is_told_the_fit_that_records_its_new_place(tmp_p
     with pytest.raises(DataError) as err:
         run.task()
     assert "if the data moved" not in str(err.value), err.value
+
+
+def _exported_run(root):
+    """Run folder root/run whose run.json records an export written to root/model (outside
+    it, by `Run.export_record`), and that export's metadata: (run, export folder)."""
+    from hubensemble import formats
+    from hubensemble.fileio import atomic_write_json
+
+    run = Run(root / "run")
+    run.path.mkdir(parents=True)
+    out = root / "model"
+    atomic_write_json(formats.metadata_path(out), {"format": formats.EXPORT_FORMAT})
+    record = run.export_record(out)
+    run.meta_path.write_text(json.dumps({"export": record,
+                                         "stages": {"export": {"record": record}}}))
+    return run, out
+
+
+def test_a_copied_run_does_not_name_the_originals_export_outside_it(tmp_path):
+    """A run folder copied elsewhere kept its export's absolute path in run.json (an export
+    outside the run: `fit --export DIR`, `export --out DIR`), so commands on the copy wrote
+    over the original's export: `fit --restart … --export ORIGINAL/model --out COPY`, and a
+    redone trial's `export --run COPY --out ORIGINAL/model`. The record names the run that
+    wrote it and the export relative to it (exportrecord): a copy names the export beside it
+    when it was copied with it, else none of its own; a moved run keeps its export; a record
+    from before reads as before. Fails before: the original's export on the copy."""
+    import shutil
+
+    from hubensemble.candidate import _after_redo
+    from hubensemble.lockwords import command_line
+    from hubensemble.rerun import fit_command
+
+    run, out = _exported_run(tmp_path / "a")
+    assert run.exported_to() == str(out)
+    copy = Run(shutil.copytree(run.path, tmp_path / "b" / "run"))
+    assert copy.exported_to() is None
+    meta = copy.meta()
+    assert "--export" not in fit_command(copy.path, meta, restart=True)
+    assert f"--export {out}" in fit_command(run.path, run.meta(), restart=True)
+    with command_line():
+        assert str(out) not in _after_redo(copy.candidates)
+        assert f"--out {out}" in _after_redo(run.candidates)
+    # Copied with its export beside it: that one.
+    whole = tmp_path / "c"
+    shutil.copytree(tmp_path / "a", whole)
+    assert Run(whole / "run").exported_to() == str(whole / "model")
+    # Moved (the original folder gone): its export is where it was.
+    moved = Run(shutil.move(str(run.path), str(tmp_path / "moved")))
+    assert moved.exported_to() == str(out)
+    # A record from before "run" was kept: its path, as before.
+    older = {k: v for k, v in meta["export"].items() if k not in ("run", "beside")}
+    copy.meta_path.write_text(json.dumps({"export": older}))
+    assert copy.exported_to() == str(out)
