@@ -296,11 +296,13 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
 def _out_of_memory(exc, spec_name, spec, hparams, profile) -> RunError:
     """A RunError for the student's training or prediction that ran out of memory (`exc`:
     TensorFlow's ResourceExhaustedError, Python's MemoryError): names the batch it trained
-    in and the --train-batch-size that fits this process's memory (`memory.room`,
+    in and the training batch that fits this process's memory (`memory.room`,
     `memory.fitting_train_batch` beside the teacher export, `memory.EXPORT_EXTRA`, a power of
     two), else a quarter of the batch (half of 2 or 3; none of 1) when the room cannot be
     read or the rule says it fits (the rule is a lower bound measured on MobileNet V1); then
-    the room's way on (`memory._more`: under `ulimit -v`, raising it) or a smaller student."""
+    the room's way on (`memory._more`: under `ulimit -v`, raising it) or a smaller student;
+    in the caller's words (`lockwords.option_word`): "--train-batch-size 4" and "--student"
+    on the command line, "train_batch_size=4" and "student='NAME'" from Python."""
     from hubensemble import memory
 
     batch = int(hparams.batch_size)
@@ -315,14 +317,19 @@ def _out_of_memory(exc, spec_name, spec, hparams, profile) -> RunError:
         fits = 1 << (fits.bit_length() - 1) if fits else 0
     if not 0 < fits < batch:
         fits = batch // 4 or batch // 2
-    flag = option_word("--train-batch-size", "train_batch_size")
-    lower = f"pass {flag} {fits} (the learning rate scales with it), " if fits else ""
+    # In the caller's words, each option as it is given: "--train-batch-size 4" and "--student
+    # NAME" on the command line, "train_batch_size=4" and "student='NAME'" from Python (the
+    # words mixed Python's "train_batch_size 4" with the flag --student).
+    given = option_word(f"--train-batch-size {fits}", f"train_batch_size={fits}")
+    lower = f"pass {given} (the learning rate scales with it), " if fits else ""
+    other = option_word("name a --student of a smaller input size",
+                        "pass student='NAME', a module of a smaller input size")
     # The room's way on (`memory._more`), as tune's (`memory.training_out_of_memory`): under
     # `ulimit -v`, raising it, not "free memory, use a machine with more".
     more = memory._more(room, "free memory, use a machine with more")
     return RunError(f"distill ran out of memory training the student {spec_name} in batches of "
                     f"{batch} images ({type(exc).__name__}: {first_line(exc)}): {lower}{more}, "
-                    "or name a --student of a smaller input size")
+                    f"or {other}")
 
 
 def _warn_at_chance(trial, probs, task, steps, steps_scale, lr_scale, *,

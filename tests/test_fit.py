@@ -2266,7 +2266,7 @@ def test_distill_refuses_a_student_batch_the_replicas_cannot_share(fitted, tmp_p
     lines = out.stdout.splitlines()
     assert [line.split(" ", 1)[0] for line in lines] == ["member", "module"], out.stdout
     for line in lines:
-        assert said in line and "pass train_batch_size 6 or 8 (a multiple of 2)" in line, line
+        assert said in line and "pass train_batch_size=6 or 8 (a multiple of 2)" in line, line
     assert not (run / "distill").exists() or not os.listdir(run / "distill")
 
 

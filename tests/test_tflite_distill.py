@@ -1480,7 +1480,7 @@ def test_a_student_that_runs_out_of_memory_names_its_batch_and_one_that_fits(
         run_distill(path, student="oom", init="module", steps_scale=0.05, task=digits,
                     progress=False)
     batch = int(re.search(r"batches of (\d+)", str(caught.value)).group(1))
-    fits = int(re.search(r"pass train_batch_size (\d+)", str(caught.value)).group(1))
+    fits = int(re.search(r"pass train_batch_size=(\d+) ", str(caught.value)).group(1))
     assert 1 <= fits < batch
     assert not (path / "distill.json").exists()
 
@@ -1595,6 +1595,10 @@ def test_a_batch_the_replicas_cannot_share_is_refused_with_advice_the_python_cal
     assert refusal not in lines["FOLLOWED"] and "gone" in lines["FOLLOWED"], lines
     assert lines["NAME"].endswith("or train on one device (strategy='cpu')"), lines
     assert lines["CLI"].endswith("or train on one device (--strategy cpu)"), lines
+    # Each multiple as the caller passes it (Python was told "pass train_batch_size 6 or 8").
+    for said, given in (("OBJECT", "train_batch_size=6 or 8"), ("NAME", "train_batch_size=6 or 8"),
+                        ("CLI", "--train-batch-size 6 or 8")):
+        assert f"pass {given} (a multiple of 2)" in lines[said], lines
 
 
 def test_a_student_at_chance_on_test_or_under_a_teacher_at_chance_is_warned_of(digits, caplog):
@@ -1730,3 +1734,29 @@ def test_an_export_of_an_ensemble_of_an_unfinished_sweep_names_ensemble_with_its
     line = said.split("`hubensemble ensemble ", 1)[1].split("`", 1)[0]
     args = build_parser().parse_args(["ensemble", *shlex.split(line)])
     assert (args.ensemble_budget, args.size_rule, args.objective) == (3, "paper", "ce"), said
+
+
+def test_distills_out_of_memory_words_name_flags_on_the_command_line_and_keywords_in_python():
+    """distill's student out of memory told a Python caller to "pass train_batch_size 8" (a
+    flag's form with the keyword's name) "or name a --student" (a flag it never typed).
+    Fails before: both words in one message, either way."""
+    import re
+    from types import SimpleNamespace as NS
+
+    from hubensemble.distill import _out_of_memory
+    from hubensemble.lockwords import command_line
+
+    def said():
+        return str(_out_of_memory(MemoryError("no room"), "s", NS(input_size=(32, 32)),
+                                  NS(batch_size=32), "cpu"))
+
+    python = said()
+    with command_line():
+        cli = said()
+    fits = int(re.search(r"pass train_batch_size=(\d+) \(the learning rate", python).group(1))
+    assert 1 <= fits < 32, python
+    assert f"pass --train-batch-size {fits} (the learning rate" in cli, cli
+    assert python.endswith("or pass student='NAME', a module of a smaller input size"), python
+    assert cli.endswith("or name a --student of a smaller input size"), cli
+    assert "--student" not in python and "--train-batch-size" not in python, python
+    assert "train_batch_size" not in cli and "student=" not in cli, cli

@@ -2767,7 +2767,7 @@ def test_distill_out_of_memory_under_ulimit_v_gives_tunes_way_on_not_free_memory
     assert limit in tune_words, said
     assert "ran out of memory training the student s in batches of 4096" in distill, distill
     assert limit in distill and "free memory" not in distill, distill
-    assert distill.endswith("or name a --student of a smaller input size"), distill
+    assert distill.endswith("or pass student='NAME', a module of a smaller input size"), distill
 
 
 def test_the_redo_command_of_a_trial_plans_that_trial_after_a_smaller_later_call(

@@ -103,7 +103,9 @@ def check_batch_divides(strategy, batch_size: int, *, by_name: bool = True) -> N
         return
     lower = batch_size // replicas * replicas
     fits = " or ".join(str(b) for b in (lower, lower + replicas) if b > 0)
-    flag = option_word("--train-batch-size", "train_batch_size")
+    # Each multiple as the caller gives it: "--train-batch-size 6 or 8", "train_batch_size=6
+    # or 8" (Python was told "pass train_batch_size 6 or 8", a flag's form it cannot write).
+    flag = option_word(f"--train-batch-size {fits}", f"train_batch_size={fits}")
     one = option_word("--strategy cpu", "strategy='cpu'" if by_name else
                       "strategy=None, called outside any strategy's scope: the default "
                       "strategy")
@@ -111,7 +113,7 @@ def check_batch_divides(strategy, batch_size: int, *, by_name: bool = True) -> N
         f"the training batch of {batch_size} does not divide among the {replicas} replicas of "
         f"{type(strategy).__name__}: Keras' fit cannot train a batch split unevenly over "
         "them (TensorFlow fails each step: \"Inputs to operation AddN … must have the same "
-        f"size and shape\"); pass {flag} {fits} (a "
+        f"size and shape\"); pass {flag} (a "
         f"multiple of {replicas}), or train on one device ({one})")
 
 
