@@ -40,6 +40,7 @@ from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_memb
                                  read_export_metadata, unloadable_path)
 from hubensemble.lockwords import call_verb, option_word, run_words
 from hubensemble.runwriter import writes_run
+from hubensemble.studentexport import teacher_content
 from hubensemble.terminal import bar_note, counting_note, progress_bar, shows_progress
 from hubensemble.text import absolute
 from hubensemble.threads import one_training, training_block
@@ -125,6 +126,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
 
     export_dir, teacher_members = _teacher_export(run, meta, ens)  # before the data loads
     teacher = export_identity(export_dir) or {}  # the export it learns from, as it loads it
+    # what it computes, which a re-export of the same ensemble keeps (student_for_export)
+    content = teacher_content(read_export_metadata(export_dir, strict=False))
 
     from hubensemble._tf import keras, tensorflow as tf
 
@@ -263,6 +266,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                           # replaced (student_for_export); in_run: a moved run's own teacher
                           "created": teacher.get("created"),
                           "metadata_sha256": teacher.get("metadata_sha256"),
+                          "content": content,
                           "in_run": run.export_record(export_dir)["in_run"]},
               "hparams_from": hparams_from, "steps_scale": float(steps_scale),
               "mixup": float(mixup), "lr_scale": float(lr_scale),

@@ -25,9 +25,10 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
     Raises RunError when the run has no distill.json (naming `hubensemble distill`), holds no
     student of that module (listing the students there and the command that trains one), the
     student's weights file is missing, or its teacher export (trial.json "teacher") is gone
-    or changed since it was distilled: other members, or a later export (its metadata's
-    sha256 and "created": `formats.export_identity`; students distilled before they were
-    recorded are checked by members only), as the student would be served as the
+    or changed since it was distilled: other members, or other content (`teacher_content`:
+    ensemble weights, member weights, classes; a student distilled before that was recorded, by
+    its metadata's sha256 and "created": `formats.export_identity`; before those, by members
+    only), as the student would be served as the
     distillation of an ensemble it never learned from. OptionError for a `student` that is
     neither True nor a non-empty module name, with `retrain_full` (export's: it retrains
     members on their labels, not on a teacher) and with `skip_missing` (it leaves members out
@@ -123,9 +124,10 @@ def student_export_record(cand, run_dir) -> dict:
     run at `run_dir`): its module, trial, folder (relative to the run) and the teacher export
     it learned from (trial.json "teacher": export (`_teacher_path`), members, created,
     metadata_sha256 (`formats.export_identity`'s, as the export's own "made_from" digests;
-    None for a student distilled before it was recorded), retrain_full)."""
+    None for a student distilled before it was recorded), content (`teacher_content`;
+    None likewise), retrain_full)."""
     teacher = cand.record.get("teacher") or {}
-    kept = ("members", "created", "metadata_sha256", "retrain_full")
+    kept = ("members", "created", "metadata_sha256", "content", "retrain_full")
     return {"module": cand.module, "trial": cand.trial, "handle": cand.handle,
             "folder": f"{DISTILL_DIR}/{cand.folder.name}",
             "description": f"the distilled student of module {cand.module}",
@@ -143,19 +145,64 @@ def _teacher_path(cand, run_dir) -> str | None:
     return teacher.get("export") if isinstance(teacher.get("export"), str) else None
 
 
+#: What a teacher export computes, by its metadata: the part that differs names the change.
+CONTENT_PARTS = {"members": "its members' ensemble weights or input sizes and ranges",
+                 "variables_sha256": "its members' weights (its variables' digest)",
+                 "class_names": "its class names"}
+
+
+def teacher_content(info: dict) -> dict | None:
+    """What the export whose metadata is `info` (`formats.read_export_metadata`) computes:
+    {"members": [[trial, weight (rounded to 12 digits), eval_size, input_size, value_range],
+    …] in order, "variables_sha256": its "digest" (`export.metadata.variables_digest`, the
+    members' weights), "class_names"}; None for an export whose metadata lacks the digest
+    (written before it was recorded). Two exports of one ensemble (`export` again, `--format
+    tflite`) have the same, though their "created", latencies and metadata bytes differ; other
+    members, ensemble weights, member weights (`--retrain-full` retrains them) or classes give
+    another. TensorFlow's own fingerprint.pb does not do: it clears the graph's function
+    library, where the ensemble weights are constants (measured with TF 2.21: an export at
+    weights 0.2 / 0.8 had the fingerprint of the one at 0.5 / 0.5)."""
+    digest = (info.get("digest") or {}).get("variables_sha256") if isinstance(
+        info.get("digest"), dict) else None
+    members = info.get("members")
+    if not isinstance(digest, str) or not isinstance(members, list) or not all(
+            isinstance(m, dict) for m in members):
+        return None
+
+    def weight(m):
+        w = m.get("weight")
+        return round(float(w), 12) if isinstance(w, (int, float)) else None
+
+    return {"members": [[m.get("trial"), weight(m), m.get("eval_size"), m.get("input_size"),
+                         m.get("value_range")] for m in members],
+            "variables_sha256": digest, "class_names": info.get("class_names")}
+
+
 def _check_teacher(cand, path, redo) -> None:
     """RunError unless the teacher export student `cand` learned from (its trial.json
-    "teacher"), at `path`, is still there with the same members and, when recorded, the same
+    "teacher"), at `path`, is still there with the same members and computes what it did
+    (its "content", `teacher_content`: an export written again of the same ensemble, as
+    `export --format tflite` writes it, is the same teacher). A student recorded before its
+    teacher's content was, or a teacher without a fingerprint, is checked by the same
     metadata (its sha256: a "created" is to the second, and an export written again within it
     has the same) and "created"."""
     teacher = cand.record.get("teacher") or {}
     info = read_export_metadata(path, strict=False) if path else {}
     then, now = teacher.get("members") or [], [m.get("trial") for m in info.get("members") or []]
     written = shown_time(info["created"]) if info.get("created") else "an unrecorded time"
+    content = teacher_content(info) if info and isinstance(teacher.get("content"),
+                                                           dict) else None
     if not info:
         why = f"{path} holds no export now" if path else "trial.json names none"
     elif sorted(then) != sorted(now):
         why = f"it held members {then} then, {now} now"
+    elif content is not None:
+        changed = [words for part, words in CONTENT_PARTS.items()
+                   if teacher["content"].get(part) != content[part]]
+        if not changed:
+            return
+        why = (f"it was written again at {written} with the same members and other content: "
+               f"{' and '.join(changed)} differ")
     elif teacher.get("created") and teacher["created"] != info.get("created"):
         why = f"it was written at {shown_time(teacher['created'])} then, at {written} now"
     elif (teacher.get("metadata_sha256")
