@@ -17,7 +17,7 @@ from hubensemble.lockwords import option_word
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
 from hubensemble.terminal import progress_bar, shows_progress
-from hubensemble.text import absolute, described, names_listed
+from hubensemble.text import absolute, counted, described, names_listed
 from hubensemble.datachange import metadata_spec  # (its home; evaluate.metadata_spec too)
 from hubensemble.data.coverage import few_note, majority_note, unbalanced
 from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
@@ -584,9 +584,9 @@ def _check_scored(probs, signature, key, idx, cond, split, model_dir) -> None:
     name, sev = cond
     where = "clean" if name == "clean" else f"{name} at severity {sev}"
     shown = np.array2string(np.asarray(probs[row]), precision=4, threshold=6, edgeitems=3)
-    raise RunError(f"{model_dir}: {signature}'s {key!r} output on a batch of {len(idx)} "
-                   f"{split} image(s) ({where}) is not probabilities: {why}; e.g. the {split} "
-                   f"split's image {int(idx[row])}: {shown}. evaluate scores a model whose "
-                   "output is a probability per class (a softmax's); give a model that "
-                   "returns logits a softmax, or export it with hubensemble; a NaN or inf is "
-                   "a model that diverged")
+    raise RunError(f"{model_dir}: {signature}'s {key!r} output on a batch of "
+                   f"{counted(len(idx), split + ' image')} ({where}) is not probabilities: "
+                   f"{why}; e.g. the {split} split's image {int(idx[row])}: {shown}. "
+                   "evaluate scores a model whose output is a probability per class (a "
+                   "softmax's); give a model that returns logits a softmax, or export it with "
+                   "hubensemble; a NaN or inf is a model that diverged")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hubensemble.data.coverage import balanced_line
 from hubensemble.data.sniff import named_skips
 from hubensemble.data.taskwords import SKIPS_NAMED
-from hubensemble.text import names_listed
+from hubensemble.text import counted, names_listed
 
 
 def _cell(entry, key):
@@ -44,12 +44,14 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     data = result.get("task") or {}
     skipped = data.get("skipped") or []
     if skipped:
-        files = f" of {data['files']}" if data.get("files") is not None else ""
+        files = (f"{len(skipped)} of {counted(data['files'], 'file')}"
+                 if data.get("files") is not None else counted(len(skipped), "file"))
         shown = named_skips(skipped[:SKIPS_NAMED])  # a reason said once after its files
         more = (f"; and {len(skipped) - SKIPS_NAMED} more"
                 + (f", {skipped_in}" if skipped_in else "") if len(skipped) > SKIPS_NAMED else "")
-        lines.append(f"{len(skipped)}{files} file(s) of the data were skipped and "
-                     f"are not in these figures ({shown}{more})")
+        was, are = ("was", "is") if len(skipped) == 1 else ("were", "are")
+        lines.append(f"{files} of the data {was} skipped and {are} not in these figures "
+                     f"({shown}{more})")
     unscored = data.get("unscored") or {}
     if unscored:  # e.g. a folder with only train/: its test split was carved off train
         split = result["split"]

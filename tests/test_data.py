@@ -820,7 +820,7 @@ def test_link_loops_broken_links_and_hidden_files_are_reported(tmp_path):
     assert record["files"] == 12 and record["ignored"]["count"] == 6
     assert len(record["skipped"]) == 4
     summary = task.summary()
-    assert "12 file(s) read: 8 example(s), 4 skipped" in summary
+    assert "12 files read: 8 examples, 4 skipped" in summary
     assert "6 hidden or system entries ignored" in summary
 
 
@@ -915,7 +915,7 @@ def test_copied_files_stay_in_one_split_and_do_not_raise_leave_one_out(tmp_path)
         assert kept.fingerprint == once.fingerprint
         assert len(kept.dropped) == 36 and kept.duplicates["dropped"] == 36
         assert all(why.startswith("a copy of ") for _, why in kept.dropped)
-    assert "36 exact duplicate(s) in 36 group(s)" in twice.summary()
+    assert "36 exact duplicates in 36 groups" in twice.summary()
     assert twice.to_json()["duplicates"]["copies"] == 36
 
 
@@ -932,7 +932,7 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
     (pair,) = task.duplicates["conflicting_examples"]
     original = str(tmp_path / "f" / "train" / "x" / "001.png")
     assert sorted(pair) == sorted([(original, "x"), (leak, "y")])
-    assert (f"carry different labels (e.g. {' = '.join(f'{n} ({c})' for n, c in pair)})"
+    assert (f"carries different labels (e.g. {' = '.join(f'{n} ({c})' for n, c in pair)})"
             in task.summary())
     from hubensemble.report.datarows import accounting_rows as _accounting_rows
 
@@ -942,7 +942,7 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
     # the differently labelled pair at the end.
     assert row.startswith("1 copy(ies) in 1 group(s) of equal pixels (e.g. ") and \
         row.endswith("leak.bmp (y))") and row.count("(e.g. ") == 2
-    assert "1 test image(s) with a copy in train" in task.summary()
+    assert "1 test image with a copy in train" in task.summary()
     # In the caller's words: load_task's keyword from Python (it said --dedupe), the flag on
     # the command line.
     assert "dedupe=True keeps one copy" in task.summary() and "--" not in task.summary()
@@ -951,7 +951,7 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
     with command_line():
         assert "--dedupe keeps one copy" in task.summary()
     deduped = load_task(f"folder:{tmp_path / 'f'}", val_fraction=0.0, dedupe=True)
-    assert "; dedupe dropped 1 copy(ies)" in deduped.summary()
+    assert "; dedupe dropped 1 copy" in deduped.summary()
     assert len(deduped.test) == len(task.test) - 1 and len(deduped.train) == len(task.train)
     (name, why), = deduped.dropped
     assert name.endswith("leak.bmp") and why.endswith("train/x/001.png with another label "
@@ -1032,8 +1032,8 @@ def test_a_test_set_is_every_image_of_its_class_folders(tmp_path):
     # the splits "train, test"); the one real copy is still found.
     assert task.test_set_only and task.present_splits() == ["test"]
     summary = task.summary()
-    assert ": test 6 examples;" in summary and "6 file(s) read: 6 example(s)" in summary
-    assert "1 exact duplicate(s) in 1 group(s)" in summary and "copy in train" not in summary
+    assert ": test 6 examples;" in summary and "6 files read: 6 examples" in summary
+    assert "1 exact duplicate in 1 group" in summary and "copy in train" not in summary
     assert task.duplicates["across"]["test_in_train"] == 0
     for split in ("train", "val", "validation"):
         with pytest.raises(DataError, match=r"\(class folders; every image is a test example\) "
@@ -1737,7 +1737,7 @@ def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path
     assert exif_orientation(open(root / "a" / "1.png", "rb").read()) is None  # tag 1
     task = load_task(f"folder:{root}", val_fraction=0.0, test_fraction=0.0)
     assert sorted(p for p, _ in task.oriented) == turned
-    assert ("3 image(s) with an EXIF or XMP orientation tag (e.g. " in task.summary()
+    assert ("3 images with an EXIF or XMP orientation tag (e.g. " in task.summary()
             and "used as stored, not turned upright" in task.summary())
     record = task.to_json()["oriented"]
     assert record["count"] == 3 and sorted(p for p, _ in record["examples"]) == turned
@@ -1919,7 +1919,7 @@ def test_the_loaders_summary_counts_skipped_files_by_why_in_predicts_words(tmp_p
     assert len(words) == 1, task.summary()
     words = words[0]
     read = f"{task.files}: {task.files - 2} example(s), {words}; "
-    assert f"; {task.files} file(s) read{read[read.index(':'):]}" in task.summary()
+    assert f"; {task.files} files read: {task.files - 2} examples, {words}; " in task.summary()
     assert dict(accounting_rows(task.to_json()))["files read"].startswith(read + "e.g. ")
     said = Predictions([{"path": p, "error": r} for p, r in task.skipped]).tally()
     assert said == f"predicted 0 of 2 files; {words})", said
@@ -1941,7 +1941,7 @@ def test_the_data_summary_and_report_say_the_skipped_count_once(tmp_path):
     text = task.summary(skipped_in="all listed in R/run.json (data.task.skipped)")
     assert text.count("skipped") == 2, text  # the count, and where the whole list is
     # The first three by reason, each reason said once (it repeated "not a JPEG…" per file).
-    assert (f"; {task.files} file(s) read: {task.files - 4} example(s), 4 skipped (unreadable; "
+    assert (f"; {task.files} files read: {task.files - 4} examples, 4 skipped (unreadable; "
             f"{tmp_path / 'd' / 'a' / 'bad0.jpg'}, {tmp_path / 'd' / 'a' / 'bad1.jpg'}, "
             f"{tmp_path / 'd' / 'b' / 'notes0.txt'}: not a JPEG") in text, text
     # notes0.txt's reason differs from bad0.jpg's only in its first bytes: one kind, said once
@@ -1949,7 +1949,7 @@ def test_the_data_summary_and_report_say_the_skipped_count_once(tmp_path):
     assert text.count("not a JPEG") == 1 and task.skipped[2][0].endswith("notes0.txt")
     assert "(it starts with bytes …); neither TensorFlow nor Pillow can decode it (Pillow: " \
         "cannot identify image file); and 1 more" in text, text
-    assert ("; and 1 more, all listed in R/run.json (data.task.skipped)), 0 duplicate(s) "
+    assert ("; and 1 more, all listed in R/run.json (data.task.skipped)), 0 duplicates "
             "dropped") in text, text
     rows = dict(accounting_rows(task.to_json()))
     assert "skipped files" not in rows
@@ -1978,7 +1978,7 @@ def test_files_beside_the_class_folders_are_counted_once_and_a_text_file_is_not_
     bar = capsys.readouterr().err.replace("\r", "\n")
     assert sorted(os.path.basename(p) for p, _ in task.skipped) == ["link.png", "stray.png"]
     assert task.files == 8 and " 8/8 " in bar, bar  # one count: the bar's and the summary's
-    assert "; 8 file(s) read: 6 example(s), 2 skipped (" in task.summary(), task.summary()
+    assert "; 8 files read: 6 examples, 2 skipped (" in task.summary(), task.summary()
     assert not any(n in caplog.text or n in task.summary() for n in ("README", "LICENSE",
                                                                      "notes", "photos.zip"))
     # Beside train/ val/ test/ folders the same: a text file is not looked at.

@@ -673,14 +673,14 @@ def test_label_conflicts_are_reported_with_and_without_dedupe(tmp_path):
     # The example shows two copies whose labels differ, not a/0.png (a) = a/0copy.png (a).
     (group,) = task.duplicates["conflicting_examples"]
     assert group == [(a0, "a"), (zz, "b"), (a0copy, "a")]
-    assert f"carry different labels (e.g. {a0} (a) = {zz} (b))" in task.summary()
+    assert f"carries different labels (e.g. {a0} (a) = {zz} (b))" in task.summary()
     deduped = load_task(spec, val_fraction=0.0, test_fraction=0.0, dedupe=True)
     dup = deduped.duplicates
     assert (dup["copies"], dup["dropped"]) == (0, 2)
     assert dup["conflicting_labels"] == 1 and dup["conflicting_dropped"] == 1
     assert dup["conflicting_examples"] == [group]
     summary = deduped.summary()
-    assert f"1 group(s) of copies carry different labels (e.g. {a0} (a) = {zz} (b))" in summary
+    assert f"1 group of copies carries different labels (e.g. {a0} (a) = {zz} (b))" in summary
     assert "--dedupe kept the first copy of 1 of them, with its label" in summary
     assert dict(deduped.dropped) == {a0copy: f"a copy of {a0}",
                                      zz: f"a copy of {a0} with another label (b here, a kept)"}
@@ -751,8 +751,8 @@ def test_a_task_made_in_python_is_checked_as_load_task_checks_it():
     assert python_task(list(EIGHT_BIT[..., 0])).train.images[0].shape == (4, 4, 3)
     wrong = LABELS.copy()
     wrong[0] = 7
-    with pytest.raises(DataError, match=r"^train labels out of range: 1 label\(s\) with "
-                                        r"value\(s\) \[7\] but the classes are 0\.\.2"):
+    with pytest.raises(DataError, match=r"^train labels out of range: 1 label with "
+                                        r"value \[7\] but the classes are 0\.\.2"):
         python_task(EIGHT_BIT, wrong)
     with pytest.raises(DataError, match=r"^Split: 12 images but 11 labels; they must match"):
         Split(EIGHT_BIT, LABELS[:11])
@@ -997,14 +997,14 @@ def test_labels_beyond_npz_class_names_name_the_archive_and_the_first_index(tmp_
     with pytest.raises(DataError) as e:
         load_task(spec)
     assert str(e.value) == (
-        f"npz:{tmp_path / 'short.npz'}: train labels out of range: 2 label(s) with value(s) "
+        f"npz:{tmp_path / 'short.npz'}: train labels out of range: 2 labels with value "
         f"[3] but the classes are 0..2 (3 class names; the first such label at index 5); fix "
         f"the labels or supply all class names")
     spec = save_npz(tmp_path / "test.npz", x_train=EIGHT_BIT, y_train=LABELS,
                     x_test=EIGHT_BIT[:2], y_test=np.array([0, 4]),
                     class_names=np.array(["a", "b", "c"]))
     with pytest.raises(DataError, match=r"^npz:.*test\.npz: test labels out of range: 1 "
-                                        r"label\(s\) with value\(s\) \[4\] .* at index 1\)"):
+                                        r"label with value \[4\] .* at index 1\)"):
         load_task(spec)
 
 
@@ -1226,13 +1226,13 @@ def test_a_summary_for_one_scored_split_speaks_of_that_split_alone(tmp_path):
     fit_words = task.summary()
     assert "the kNN ranking and fine-tuning cover 10 of 11 classes" in fit_words
     assert "validation metrics and the ensemble selection rest on fewer than 5" in fit_words
-    assert "8 val image(s) with a copy in train" in fit_words
+    assert "8 val images with a copy in train" in fit_words
     assert "training images; dedupe=True keeps one copy" in fit_words
     scored = task.summary(scored="test")
     for other in ("kNN", "fine-tuning", "ensemble selection", "validation", "val image",
                   "dedupe=True"):  # evaluate has no dedupe
         assert other not in scored
-    assert ("1 test image(s) with a copy in train — if the model was fit on this data, these "
+    assert ("1 test image with a copy in train — if the model was fit on this data, these "
             "metrics are partly measured on images that trained or chose it;") in scored
     assert scored.endswith("; the test split alone is scored: accuracy, NLL and ECE on its 1 "
                            "example; one image moves the accuracy by 100 points, so read them "

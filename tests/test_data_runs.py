@@ -157,7 +157,7 @@ def test_a_run_or_export_folder_left_inside_the_data_is_ignored_and_counted(tmp_
     assert task.class_names == ["cat", "dog"]
     assert task.files == 8 and not task.skipped
     assert sorted(task.ignored) == sorted(str(imgs / p) for p in ("cat/export", "run1", "run2"))
-    assert "3 folder(s) hubensemble made (a run or an export) inside the data ignored" in (
+    assert "3 folders hubensemble made (a run or an export) inside the data ignored" in (
         task.summary())
     # The report names them apart too, as the summary does: it counted them as "hidden /
     # system entries" (3 ignored, e.g. …/cat/export), beside none.
@@ -185,7 +185,7 @@ def test_a_run_or_export_folder_left_inside_the_data_is_ignored_and_counted(tmp_
     assert (record["count"], record["hubensemble_folders"]) == (13, 3)
     assert not any(p.endswith(("run1", "run2", "export")) for p in record["examples"])
     assert ("10 hidden or system entries ignored" in task.summary()
-            and "3 folder(s) hubensemble made" in task.summary())
+            and "3 folders hubensemble made" in task.summary())
     rows = dict(accounting_rows(task.to_json()))
     hidden = rows["hidden / system entries"]
     assert hidden == "10 ignored (e.g. .h0)", hidden  # relative to the data folder

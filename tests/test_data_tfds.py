@@ -267,7 +267,7 @@ def test_images_shrunk_to_1024_px_are_counted_in_the_summary_run_json_and_report
                              (round(h * 1024 / w), 1024))
     assert task.shrunk_counts() == {"train": 1, "val": 0, "test": 1}
     h, w = module.LARGE[1]
-    said = (f"; 2 image(s) above 1024 px on their shorter side shrunk to it (train 1, val 0, "
+    said = (f"; 2 images above 1024 px on their shorter side shrunk to it (train 1, val 0, "
             f"test 1; e.g. {train_name}: {h}x{w})")
     assert said in task.summary() and "shrunk" not in task.source, task.summary()
     run = Run(tmp_path / "run")

@@ -1229,9 +1229,9 @@ def test_an_orientation_tag_is_applied_as_pillow_applies_it_and_counted_so(
     assert sorted(task.turned) == sorted(
         (p, tag) for p, (_, tag, turned) in expected.items() if tag != 1 and turned)
     assert len(task.turned) == 21  # 3 kinds of TIFF x tags 2..8
-    assert (f"; {len(task.oriented)} image(s) with an EXIF or XMP orientation tag (e.g. "
+    assert (f"; {len(task.oriented)} images with an EXIF or XMP orientation tag (e.g. "
             in task.summary())
-    assert "; 21 TIFF image(s) turned upright by their orientation tag (e.g. " in task.summary()
+    assert "; 21 TIFF images turned upright by their orientation tag (e.g. " in task.summary()
     record = task.to_json()
     assert record["turned"]["count"] == 21 and record["oriented"]["count"] == len(task.oriented)
     rows = dict(_accounting_rows(record))
@@ -1341,9 +1341,9 @@ def test_an_orientation_only_in_xmp_is_used_as_the_exif_tag_is_and_counted_so(
     assert sorted(task.turned) == sorted(
         (p, tag) for p, (_, tag, turned) in expected.items() if turned)
     assert len(task.turned) == 6  # 3 kinds of TIFF x 2 forms
-    assert (f"; {len(task.oriented)} image(s) with an EXIF or XMP orientation tag (e.g. "
+    assert (f"; {len(task.oriented)} images with an EXIF or XMP orientation tag (e.g. "
             in task.summary())
-    assert "; 6 TIFF image(s) turned upright by their orientation tag (e.g. " in task.summary()
+    assert "; 6 TIFF images turned upright by their orientation tag (e.g. " in task.summary()
     rows = dict(_accounting_rows(task.to_json()))
     assert rows["orientation tag"].startswith(
         f"{len(task.oriented)} image(s) with the tag (EXIF or XMP), used as stored")
@@ -1399,7 +1399,7 @@ def test_shrunk_images_are_counted_per_split_in_the_summary_run_json_and_report(
     assert sorted(task.shrunk) == sorted(want.items())
     assert task.shrunk_counts() == per_split and sum(per_split.values()) == 5
     counts = ", ".join(f"{s} {n}" for s, n in per_split.items())
-    assert (f"; 5 image(s) above 1024 px on their shorter side shrunk to it ({counts}; e.g. "
+    assert (f"; 5 images above 1024 px on their shorter side shrunk to it ({counts}; e.g. "
             in task.summary()), task.summary()
     record = task.to_json()["shrunk"]
     assert record["count"] == 5 and record["splits"] == per_split
@@ -1410,7 +1410,7 @@ def test_shrunk_images_are_counted_per_split_in_the_summary_run_json_and_report(
     # evaluate's test set: one split, every image in it.
     test_set = load_test_set(f"folder:{root}")
     assert test_set.shrunk_counts() == {"test": 5}
-    assert "; 5 image(s) above 1024 px on their shorter side shrunk to it (test 5; e.g. " in (
+    assert "; 5 images above 1024 px on their shorter side shrunk to it (test 5; e.g. " in (
         test_set.summary())
     # Arrays are not shrunk, so an npz counts none.
     np.savez(tmp_path / "big.npz", x_train=np.zeros((4, 1030, 1100, 3), np.uint8),

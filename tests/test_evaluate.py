@@ -669,7 +669,7 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     result = accuracy(root)
     assert result["n"] == 10 and result["task"]["files"] == 11
     assert [p for p, _ in result["task"]["skipped"]] == [str(root / "b" / "notes.txt")]
-    assert (f"1 of 11 file(s) of the data were skipped and are not in these "
+    assert (f"1 of 11 files of the data was skipped and is not in these "
             f"figures ({root / 'b' / 'notes.txt'}: not a JPEG") in ev.format_evaluation(result)
     # Five: the table names three and says where the rest are (it said "and 2 more)").
     from hubensemble.formats import skipped_list
@@ -781,13 +781,13 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
     assert task["files"] == 10
     # The same counts as the summary on the terminal.
     said = err[err.index("Task 'test'"):].splitlines()[0]
-    assert (f"; {task['files']} file(s) read: 9 example(s), {len(task['skipped'])} skipped "
+    assert (f"; {task['files']} files read: 9 examples, {len(task['skipped'])} skipped "
             f"(unreadable; {root / 'c' / 'notes.txt'}: not a JPEG") in said
-    assert ("), 0 duplicate(s) dropped; 1 hidden or system entry ignored (e.g. "
-            f"{task['ignored']['examples'][0]}); 1 image(s) with an EXIF or XMP orientation tag "
+    assert ("), 0 duplicates dropped; 1 hidden or system entry ignored (e.g. "
+            f"{task['ignored']['examples'][0]}); 1 image with an EXIF or XMP orientation tag "
             f"(e.g. {jpg}: 6) used as stored, not turned upright, as serve_bytes reads them; 1 "
-            f"TIFF image(s) turned upright by their orientation tag (e.g. {tif}: 8), as Pillow "
-            "reads them and predict sends them; 1 image(s) above 1024 px on their shorter side "
+            f"TIFF image turned upright by their orientation tag (e.g. {tif}: 8), as Pillow "
+            "reads them and predict sends them; 1 image above 1024 px on their shorter side "
             f"shrunk to it (test 1; e.g. {big}: 1040x1100)") in said
     assert said.count("skipped") == 1, said  # the count said once (it was twice)
     # Read back: the report of a run whose robustness.json is this evaluation names them.
@@ -1726,7 +1726,7 @@ def test_a_model_whose_output_is_not_probabilities_is_refused_naming_an_image(
     with pytest.raises(RunError) as e:
         ev.evaluate_model(model, task, corruptions=False, progress=False)
     said = str(e.value)
-    assert said.startswith(f"{model}: {key} output on a batch of 12 test image(s) (clean) is "
+    assert said.startswith(f"{model}: {key} output on a batch of 12 test images (clean) is "
                            "not probabilities: "), said
     assert fault in said and "give a model that returns logits a softmax" in said, said
     if kind == "nan":

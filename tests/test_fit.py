@@ -1336,8 +1336,8 @@ def test_a_bad_task_made_in_python_is_refused_before_the_run_folder(catalogue, t
                 train=Split(x, y), val=Split(x[:6], y[:6]))
     task.train.labels[0] = 7  # changed after the Task was made (which checks it)
     out = tmp_path / "run"
-    with pytest.raises(DataError, match=r"^train labels out of range: 1 label\(s\) with "
-                                        r"value\(s\) \[7\] but the classes are 0\.\.2"):
+    with pytest.raises(DataError, match=r"^train labels out of range: 1 label with "
+                                        r"value \[7\] but the classes are 0\.\.2"):
         hubensemble.fit(catalogue, task, out, progress=False, **FIT)
     assert not out.exists()
 
@@ -1506,7 +1506,7 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
     # it was never seen).
     assert "test metrics cover 2 of 3 classes; no test example of: star" in stderr, stderr
     assert (f"1 skipped (unreadable; {skipped}: not a JPEG" in stderr
-            and "), 0 duplicate(s) dropped" in stderr), stderr
+            and "), 0 duplicates dropped" in stderr), stderr
 
 
 @pytest.mark.slow

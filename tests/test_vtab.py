@@ -455,7 +455,7 @@ def test_images_shrunk_to_1024_px_are_counted_in_the_task_s_record(tmp_path, mon
     assert data.shrunk[0][1] == (h, w) and big[0].startswith("train[")
     record = data.to_json()["shrunk"]
     assert record["count"] == 2 and record["splits"] == {"train": 1, "val": 0, "test": 1}
-    assert (f"; 2 image(s) above 1024 px on their shorter side shrunk to it (train 1, val 0, "
+    assert (f"; 2 images above 1024 px on their shorter side shrunk to it (train 1, val 0, "
             f"test 1; e.g. {big[0]}: {h}x{w})") in data.summary()
     assert "shrunk" not in data.source
 

@@ -22,6 +22,7 @@ from hubensemble.data.sniff import natural_skips
 from hubensemble.data.taskwords import SKIPS_NAMED  # noqa: F401 - re-exported
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
+from hubensemble.text import counted
 
 ScoredSplit = Literal["train", "val", "validation", "valid", "test"]  # `Task.summary`'s
 
@@ -581,7 +582,8 @@ def _check_label_range(splits: dict[str, Split], num_classes: int, what: str = "
             # The source and the first index, as a negative label's (an npz with 3
             # class_names and a label 3 was refused without its file).
             raise DataError(
-                f"{what}{': ' if what else ''}{key} labels out of range: {int(bad.sum())} "
-                f"label(s) with value(s) {vals[:5]} but the classes are 0..{num_classes - 1} "
+                f"{what}{': ' if what else ''}{key} labels out of range: "
+                f"{counted(int(bad.sum()), 'label')} with value{'s' if len(vals) > 1 else ''} "
+                f"{vals[:5]} but the classes are 0..{num_classes - 1} "
                 f"({num_classes} class names; the first such label at index "
                 f"{int(np.flatnonzero(bad)[0])}); fix the labels or supply all class names")

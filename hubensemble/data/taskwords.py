@@ -9,7 +9,7 @@ from __future__ import annotations
 from hubensemble.data.names import SPLIT_NAMES, split_key
 from hubensemble.data.sniff import MAX_SHORT_SIDE, by_reason, named_skips, skipped_count
 from hubensemble.lockwords import option_word
-from hubensemble.text import names_shown, paths_shown
+from hubensemble.text import counted, names_shown, paths_shown
 
 #: How many skipped files `Task.summary` names (with their reasons) before "and N more": a
 #: log that names every skipped file names only the others after it (dataargs.log_skips).
@@ -72,8 +72,8 @@ def accounting(task, skipped_in: str | None = None, scored: str | None = None) -
     skips = skipped_count((r for _, r in task.skipped), skipped_detail(task, skipped_in))
     if task.files is not None:
         examples = sum(len(getattr(task, s)) for s in task.present_splits())
-        text += (f"; {task.files} file(s) read: {examples} example(s), {skips}, "
-                 f"{len(task.dropped)} duplicate(s) dropped")
+        text += (f"; {counted(task.files, 'file')} read: {counted(examples, 'example')}, "
+                 f"{skips}, {counted(len(task.dropped), 'duplicate')} dropped")
     elif task.skipped:  # no file count (not a folder's load): the skips alone
         text += f"; files {skips}"
     ours = task.hubensemble_folders()
@@ -83,26 +83,27 @@ def accounting(task, skipped_in: str | None = None, scored: str | None = None) -
                  f"{'y' if len(hidden) == 1 else 'ies'} ignored (e.g. "
                  f"{paths_shown(hidden[:1])})")
     if ours:
-        text += (f"; {len(ours)} folder(s) hubensemble made (a run or an export) inside "
+        text += (f"; {counted(len(ours), 'folder')} hubensemble made (a run or an export) inside "
                  f"the data ignored, not read as classes (e.g. "
                  f"{paths_shown(ours[:1], then=': ')}: move them out)")
     if task.oriented:
         # Phone photos carry the tag; serving clients that honour it (browsers, image
         # pickers) send pixels the model never saw that way (docs/export.md).
         path, tag = task.oriented[0]
-        text += (f"; {len(task.oriented)} image(s) with an EXIF or XMP orientation tag (e.g. "
+        text += (f"; {counted(len(task.oriented), 'image')} with an EXIF or XMP orientation "
+                 "tag (e.g. "
                  f"{paths_shown([path], then=': ')}: {tag}) used as stored, not turned "
                  "upright, as serve_bytes reads them")
     if task.turned:
         # Pillow applies a TIFF's tag as it loads it, so these are upright (docs/data.md).
         path, tag = task.turned[0]
-        text += (f"; {len(task.turned)} TIFF image(s) turned upright by their orientation "
+        text += (f"; {counted(len(task.turned), 'TIFF image')} turned upright by their orientation "
                  f"tag (e.g. {paths_shown([path], then=': ')}: {tag}), as Pillow reads "
                  "them and predict sends them")
     record = task._shrunk_record()
     if record["count"]:
         path, (h, w) = record["examples"][0]
-        text += (f"; {record['count']} image(s) above {MAX_SHORT_SIDE} px on their "
+        text += (f"; {counted(record['count'], 'image')} above {MAX_SHORT_SIDE} px on their "
                  f"shorter side shrunk to it ("
                  + ", ".join(f"{s} {n}" for s, n in record["splits"].items())
                  + f"; e.g. {paths_shown([path], then=': ')}: {h}x{w})")
@@ -110,20 +111,24 @@ def accounting(task, skipped_in: str | None = None, scored: str | None = None) -
     if dup["copies"]:
         across = {k: v for k, v in dup["across"].items()  # of the scored split alone
                   if v and (scored is None or k.startswith(f"{scored}_"))}
-        text += (f"; {dup['copies']} exact duplicate(s) in {dup['groups']} group(s) "
+        text += (f"; {counted(dup['copies'], 'exact duplicate')} in "
+                 f"{counted(dup['groups'], 'group')} "
                  f"(e.g. {paths_shown(dup['examples'][0][:2], ' = ')})")
         if across:
-            text += (": " + ", ".join(f"{v} {k.replace('_in_', ' image(s) with a copy in ')}"
-                                      for k, v in across.items())
+            text += (": " + ", ".join(
+                f"{counted(v, k.split('_in_')[0] + ' image')} with a copy in {k.split('_in_')[1]}"
+                for k, v in across.items())
                      + (" — metrics there are partly measured on training images; "
                         f"{option_word('--dedupe', 'dedupe=True')} keeps one copy"
                         if scored is None else " — if the model was fit on this data, "
                         "these metrics are partly measured on images that trained or chose it"))
     if task.dropped:
-        text += f"; {option_word('--dedupe', 'dedupe')} dropped {len(task.dropped)} copy(ies)"
+        text += (f"; {option_word('--dedupe', 'dedupe')} dropped "
+                 f"{counted(len(task.dropped), 'copy', 'copies')}")
     if dup["conflicting_labels"]:
         names, classes = zip(*dup["conflicting_examples"][0][:2])  # two (name, class)
-        text += (f"; {dup['conflicting_labels']} group(s) of copies carry different "
+        text += (f"; {counted(dup['conflicting_labels'], 'group')} of copies "
+                 f"{'carries' if dup['conflicting_labels'] == 1 else 'carry'} different "
                  f"labels (e.g. {paths_shown(names, ' = ', notes=classes)})")
         if dup.get("conflicting_dropped"):
             text += (f"; --dedupe kept the first copy of {dup['conflicting_dropped']} "

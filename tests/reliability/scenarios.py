@@ -1559,7 +1559,7 @@ def duplicates_across_splits(ws, out):
     task, _ = _recorded_task(run)
     out.check(task["duplicates"]["across"]["test_in_train"] == 1,
               f"the leak is not reported: {task['duplicates']}")
-    out.check("1 test image(s) with a copy in train" in proc.stderr,
+    out.check("1 test image with a copy in train" in proc.stderr,
               f"the summary does not warn: {proc.stderr[-500:]}")
     run = ws.fresh("given-dedupe")
     proc = rank(run, "--dedupe")
