@@ -284,10 +284,13 @@ def cmd_evaluate(args):
     from hubensemble.data.specs import skips_said
     with skips_said():  # its summary below says them
         task = ev.load_evaluation_task(args.model, args.data, data_dir=args.data_dir,
-                                       split=args.eval_split)
+                                       split=args.eval_split, **{  # tfds: features, if typed
+                                           k: getattr(args, k) for k in ("label_key", "image_key")
+                                           if k in args.given_options})
     listed = formats.skipped_list(args.out, "evaluate")
     if args.data:  # what was read of it, as every command that loads data says (not -q)
-        say(args, task.summary(skipped_in=listed, scored=args.eval_split), logged=False)
+        say(args, task.summary(skipped_in=listed, scored=ev.parse_scored_split(
+            args.eval_split)[0]), logged=False)
     result = ev.evaluate_model(args.model, task, **options.kwargs_for("evaluate", args),
                                progress=not args.quiet)
     print_result(ev.format_evaluation(result, skipped_in=listed))  # with -q too; no log

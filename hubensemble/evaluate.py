@@ -107,7 +107,8 @@ def _with_members(members_signature, serve):
 
 
 @shows_progress
-def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True, split=None):
+def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True, split=None,
+                         label_key=None, image_key=None):
     """The task to evaluate `model_dir` on: `data` (a spec read by `load_test_set`: a folder
     of class folders is one test set of all its images, unless it is the export's own data,
     split as fit split it) when given, else the task of the run the export sits in
@@ -123,9 +124,37 @@ def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True, 
     whole evaluation only for its check against the record. DataError for a split the data
     lacks, or a name that is none of them. A tfds: `data` reads `split` alone
     (`load_test_set`): its other splits are neither read nor counted in the result's
-    "unscored"."""
-    task = _evaluation_task(model_dir, data, data_dir, split)
-    return task if split is None else scored_only(task, split)
+    "unscored".
+
+    A tfds: `data` takes a tfds split string for `split` as NAME=TFDS_SPLIT
+    (`parse_scored_split`: "test=test[:50%]", "val=validation"), and the label and image
+    features as `label_key` and `image_key` (None: "label", "image"), as `load_task` takes
+    them (evaluate's --split, --label-key, --image-key); options.OptionError for them without
+    `data` (the run's own data is read as it recorded them), DataError for other data."""
+    name, tfds_split = (None, None) if split is None else parse_scored_split(split)
+    keys = {k: v for k, v in (("label_key", label_key), ("image_key", image_key))
+            if v is not None}
+    task = _evaluation_task(model_dir, data, data_dir, name, tfds_split, keys)
+    return task if name is None else scored_only(task, name)
+
+
+def parse_scored_split(split: str) -> tuple[str, str | None]:
+    """evaluate's split: "test" (train, val, test or an alias) -> ("test", None); for tfds:
+    data "NAME=TFDS_SPLIT" (fit's --split override, e.g. "test=test[:50%]") -> (NAME, the
+    tfds split string, stripped), the split NAME read from it. No TensorFlow. DataError
+    (`data.task.split_key`'s) for a NAME that is none of them; for a TFDS_SPLIT that is
+    empty or "none", which would switch off the split scored."""
+    from hubensemble.data.task import split_key
+
+    name, sep, tfds_split = str(split).partition("=")
+    split_key(name)
+    tfds_split = tfds_split.strip()
+    if sep and tfds_split.lower() in ("", "none"):
+        raise DataError(f"{split!r} would leave the {name} split scored unread; write "
+                        f"{name}=TFDS_SPLIT (a tfds split string, e.g. {name}="
+                        f"{'test[:50%]' if name == 'test' else 'train[:10%]'}), or {name} "
+                        "alone for VTAB-1k's")
+    return name, (tfds_split if sep else None)
 
 
 def scored_only(task, split: str):
@@ -179,10 +208,12 @@ def _stand_in(images: np.ndarray) -> np.ndarray:
     return np.broadcast_to(np.zeros((), np.uint8), images.shape)
 
 
-def _evaluation_task(model_dir, data, data_dir, split=None):
+def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, keys=None):
     """`load_evaluation_task`'s task, every split whole; of `data`, a tfds: spec reads only
-    `split` when given (`load_test_set`'s)."""
+    `split` when given (`load_test_set`'s), from `tfds_split` when given, with the features
+    `keys` ({"label_key", "image_key"} when given)."""
     from hubensemble.data.specs import check_tfds_only, load_test_set, parse_spec
+    from hubensemble.data.task import split_key
     from hubensemble.rundir import DataArgs
 
     options.check("data_dir", data_dir)  # "" is no folder: it read the run's own, without a word
@@ -192,7 +223,18 @@ def _evaluation_task(model_dir, data, data_dir, split=None):
     if data:
         made_on = read_export_metadata(model_dir).get("task") or {}
         return load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
-                             trained_split=made_on.get("split"), split=split)
+                             trained_split=made_on.get("split"), split=split,
+                             splits={split_key(split): tfds_split} if tfds_split else None,
+                             **(keys or {}))
+    given = ([option_word(f"--split {split}={tfds_split}", f"split={split}={tfds_split!r}")]
+             if tfds_split else []) + [option_word(f"--{k.replace('_', '-')}", k)
+                                       for k in keys or {}]
+    if given:  # the run's data is read as it recorded them: these were dropped without a word
+        raise options.OptionError(
+            f"{' and '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+            f"{option_word('--data tfds:NAME', 'data')}; the "
+            "data of the export's run is read with the split strings and features it "
+            "recorded (run.json data.args): pass the data spec to read it otherwise")
     run, recorded = check_evaluation_data(model_dir, data)
     if not data_dir:
         return run.task()
@@ -252,13 +294,12 @@ def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[st
     """(corruption names, severities) that `evaluate_model` will use: `resolve_corruptions`
     and the severities (none without corruptions). No TensorFlow: the command line checks
     them before it loads. Raises OptionError (a HubensembleError) for a split name that is
-    not train, val (validation, valid) or test, an unknown corruption or severity; each
-    naming the caller's word, as `options.check` does: the flag on the command line
-    ("--severities: severity must be one of 1, 2, 3, got 4"), else the keyword."""
-    from hubensemble.data.task import split_key
-
+    not train, val (validation, valid) or test (or a NAME=TFDS_SPLIT whose string is empty:
+    `parse_scored_split`), an unknown corruption or severity; each naming the caller's word,
+    as `options.check` does: the flag on the command line ("--severities: severity must be
+    one of 1, 2, 3, got 4"), else the keyword."""
     with _naming("eval_split"):
-        split_key(split)
+        parse_scored_split(split)
     with _naming("corruptions"):
         names = resolve_corruptions(corruptions)
     with _naming("severities"):
@@ -392,6 +433,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         say_memory("evaluate", model_dir, {"batch_size": batch_size})
     _check_task_type(model_dir, task)
     names, sevs = check_evaluate_options(split, corruptions, severities)
+    split = parse_scored_split(split)[0]  # NAME of NAME=TFDS_SPLIT: the loader read that
     data = _scored_split(task, split)
     from hubensemble._tf import tensorflow  # noqa: F401  (imported before the model loads)
 

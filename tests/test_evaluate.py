@@ -1884,12 +1884,74 @@ def test_evaluate_of_tfds_data_reads_only_the_split_it_scores(tmp_path, in_proce
                               "--data-dir", data, "--split", "val")
     assert code == 2
     assert ("cannot read split 'train[800:1000]' for val" in err
-            and "evaluate reads its val split as 'train[800:1000]' (VTAB-1k's); score another "
-                "split (--split test), or load the data with load_task(SPEC, splits={'val': "
-                "'TFDS_SPLIT'}) in Python and pass that task to evaluate_model" in err
-            and "--split val=" not in err), err
+            and "evaluate read its val split as 'train[800:1000]' (VTAB-1k's); name the tfds "
+                "split to read (--split val=TFDS_SPLIT, e.g. val=validation) or score another "
+                "split (--split test)" in err), err
     with pytest.raises(DataError, match=r"for train .*score another split \(split='test'\)"):
         ev.load_evaluation_task(model, spec, data_dir=str(data), split="train")
     with pytest.raises(DataError, match=r"evaluate scores one split: read it alone, e\.g\. "
                                         r"load_evaluation_task\(MODEL, SPEC, split='test'\)"):
         ev.load_evaluation_task(model, spec, data_dir=str(data))
+
+
+@pytest.fixture(scope="module")
+def toys(tmp_path_factory):
+    """(data_dir, spec): tests/tfds_builders' H340Toys prepared (smallnorb's features: no
+    "label", label_category and label_elevation; train 60, test 12)."""
+    pytest.importorskip("tensorflow_datasets")
+    import tfds_builders
+
+    data = tmp_path_factory.mktemp("toys") / "tfds"
+    tfds_builders.H340Toys(data_dir=str(data)).download_and_prepare()
+    return data, "tfds:h340_toys"
+
+
+def test_evaluate_takes_tfds_split_strings_and_a_label_key(tmp_path, toys, in_process):
+    """evaluate had no way to name a tfds split string or a label feature (fit and rank take
+    --split NAME=SPEC and --label-key): smallnorb, whose classes are label_category or
+    label_elevation, could not be evaluated, nor half a test split. `--split test=test[:50%]`
+    reads the test split from that tfds split and `--label-key` picks the feature, as
+    load_task reads them (its pixels and labels); the metrics are a hand computation from
+    the export's own signatures. Without --data, or for other data, they are refused."""
+    from hubensemble.data import load_task
+
+    data, spec = toys
+    model = build_export(tmp_path / "model", members="both")
+    out = tmp_path / "evaluation.json"
+    code, _, err = in_process("evaluate", "-q", "--model", model, "--data", spec, "--data-dir",
+                              data, "--label-key", "label_elevation", "--split",
+                              "test=test[:50%]", "--out", out)
+    assert code == 0, err
+    result = ev.read_evaluation(out)
+    staged = load_task(spec, data_dir=str(data), label_key="label_elevation",
+                       splits={"train": "train", "val": None, "test": "test[:50%]"}).test
+    assert (result["split"], result["n"]) == ("test", len(staged)) == ("test", 6)
+    assert "test test[:50%]" in result["task"]["source"]
+    loaded = tf.saved_model.load(str(model))
+    x = tf.constant(np.stack(staged.images).astype(np.float32) / 255.0)
+    ens = loaded.signatures["serving_default"](images=x)["probabilities"].numpy()
+    lopsided = result["classes"]["unbalanced"]
+    assert_close(result["clean"]["ensemble"], reference_metrics(ens, staged.labels, lopsided))
+    # The elevation labels, not the category's: (i // 3) % 3 of the test examples read.
+    by_pixels = {tfds_example(i): (i // 3) % 3 for i in range(60, 72)}
+    assert [by_pixels[im.tobytes()] for im in staged.images] == list(staged.labels)
+
+    # Refused, before anything loads: an empty tfds split, the keys without --data or
+    # for data other than tfds:.
+    code, _, err = in_process("evaluate", "--model", model, "--data", spec, "--split", "test=")
+    assert code == 2 and "evaluate: error: --split: 'test=' would leave the test split " \
+        "scored unread; write test=TFDS_SPLIT" in err, err
+    with pytest.raises(ev.options.OptionError,
+                       match=r"^label_key applies to data; the data of the export's run is "
+                             r"read with the split strings and features it recorded"):
+        ev.load_evaluation_task(model, None, split="test", label_key="label_elevation")
+    with pytest.raises(DataError, match=r"^splits: a tfds split string applies to tfds: "
+                                        r"specs only, not sklearn:; score its test split"):
+        ev.load_evaluation_task(model, "sklearn:digits", split="test=test[:5]")
+
+
+def tfds_example(i):
+    """tests/tfds_builders' example i's RGB pixels as bytes (the H340Toys images)."""
+    import tfds_builders
+
+    return tfds_builders.example(i, 3)[0].tobytes()

@@ -490,7 +490,8 @@ def _run_loader(spec, scheme, rest, options, **kwargs) -> Task:
 
 def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
                   trained_on: str | None = None, trained_split: dict | None = None,
-                  split: str | None = None) -> Task:
+                  split: str | None = None, splits: dict | None = None,
+                  label_key: str = _D("label_key"), image_key: str = _D("image_key")) -> Task:
     """The labelled images `evaluate` scores an export on, from a data spec.
 
     As `load_task` (default options), except: a folder of class folders (no train/ val/
@@ -517,15 +518,27 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     evaluation. Other schemes read their splits as without it (a folder's are carved off
     one listing, an npz's are one file).
 
+    `splits` ({train|val|test: tfds split string}, as `load_task`'s: evaluate's --split
+    NAME=TFDS_SPLIT), `label_key` and `image_key` (evaluate's --label-key, --image-key) are
+    read by tfds: alone, as `load_task` reads them (smallnorb's label_elevation).
+
     Files it skipped are warned of (its summary), as `load_task` warns, unless its caller
     says them (`skips_said`: the evaluate command's own summary).
 
-    Raises DataError for a `data_dir` that is not a str or None (`check_options`), an unknown
-    spec or `split` name, data that cannot be read (for tfds: of the split read, with what
-    evaluate takes instead), or no examples.
+    Raises DataError for a `data_dir`, `label_key` or `image_key` the options table refuses
+    (`check_options`), or any of them or `splits` given for data other than tfds:
+    (`check_tfds_only`), an unknown spec or `split` name, data that cannot be read (for
+    tfds: of the split read, with what evaluate takes instead), or no examples.
     """
-    check_options(data_dir=data_dir)
-    scheme, rest = check_spec(spec, min_classes=1, min_per_class=0, data_dir=data_dir)
+    check_options(data_dir=data_dir, label_key=label_key, image_key=image_key)
+    if splits and parse_spec(spec)[0] != "tfds":  # in evaluate's words, not fit's fractions
+        key, value = next(iter(splits.items()))
+        plain = option_word(f"--split {key}", f"split={key!r}")
+        raise DataError(f"{option_word(f'--split {key}={value}', 'splits')}: a tfds split "
+                        f"string applies to tfds: specs only, not {parse_spec(spec)[0]}:; "
+                        f"score its {key} split as it is ({plain})")
+    scheme, rest = check_spec(spec, min_classes=1, min_per_class=0, splits=splits,
+                              data_dir=data_dir, label_key=label_key, image_key=image_key)
     only = {}
     if scheme == "tfds":  # its refusals of a split say what evaluate takes
         from hubensemble.data.task import split_key
@@ -534,7 +547,8 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     fit = LoadOptions(data_dir=data_dir, **{k: v for k, v in (trained_split or {}).items()
                                             if k in ("seed", "val_fraction", "test_fraction",
                                                      "dedupe")})
-    options = LoadOptions(data_dir=data_dir)
+    options = LoadOptions(data_dir=data_dir, splits=splits or None, label_key=label_key,
+                          image_key=image_key)
     flat = False
     if scheme == "folder":
         path = os.path.expanduser(rest)

@@ -257,11 +257,11 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
             known = ", ".join(sorted(builder.info.splits.keys())) or "unknown"
             raise DataError(f"tfds:{rest}: cannot read split {split!r} for {key} "
                             f"({_short(e)}); the data set's splits are: {known}; " + (
-                                _scored_words(key, only) if evaluated else
+                                _scored_words(key, only, split) if evaluated else
                                 f"override with {_split_words(key, '...')}")) from None
         if not labels:
             raise DataError(f"tfds:{rest}: split {split!r} ({key}) is empty; " + (
-                _scored_words(key, only) if evaluated else
+                _scored_words(key, only, split) if evaluated else
                 f"override it, e.g. {_split_words(key, 'train[:80%]')}"))
         try:
             lab = np.asarray(labels)
@@ -325,21 +325,29 @@ def _one_split_task(key: str, loaded: dict) -> dict:
     return {"train": loaded["train"], "val": loaded.get("val"), "test": None}
 
 
-def _scored_words(key: str, only: str | None) -> str:
+#: An example tfds split string per split, for evaluate's way on (--split NAME=TFDS_SPLIT).
+_EXAMPLE_SPLITS = {"train": "train[:80%]", "val": "validation", "test": "test[:50%]"}
+
+
+def _scored_words(key: str, only: str | None, read: str | None = None) -> str:
     """The way on when split `key` of a data set read for evaluate (`load_test_set`) cannot
-    be read: evaluate's --split takes a split name, not a tfds split string, so another
-    split is scored, or a split override is loaded in Python (`load_task`) and passed to
-    evaluate_model; with every split read (`only` None: `load_evaluation_task` without
+    be read from the tfds split string `read` (None: VTAB_SPLITS'): give evaluate another
+    tfds split string for it (--split KEY=TFDS_SPLIT, `evaluate.parse_scored_split`), or
+    score another split; with every split read (`only` None: `load_evaluation_task` without
     `split`, Python's only), the one scored is read alone."""
     other = "test" if key != "test" else "train"
     if only is None:
         return (f"evaluate scores one split: read it alone, e.g. load_evaluation_task(MODEL, "
                 f"SPEC, split={other!r}) (or load_test_set(SPEC, split={other!r})), as the "
                 "evaluate command does")
-    return (f"evaluate reads its {key} split as {VTAB_SPLITS[key]!r} (VTAB-1k's); score "
-            f"another split ({option_word(f'--split {other}', f'split={other!r}')}), or "
-            f"load the data with load_task(SPEC, splits={{'{key}': 'TFDS_SPLIT'}}) in Python "
-            "and pass that task to evaluate_model")
+    read = read or VTAB_SPLITS[key]
+    given = f"{key}=TFDS_SPLIT"
+    named = option_word(f"--split {given}", f"split={given!r}")
+    return (f"evaluate read its {key} split as {read!r}"
+            + (" (VTAB-1k's)" if read == VTAB_SPLITS[key] else "")
+            + f"; name the tfds split to read ({named}, e.g. {key}={_EXAMPLE_SPLITS[key]}) or "
+            "score another split "
+            f"({option_word(f'--split {other}', f'split={other!r}')})")
 
 
 def stored_encoded(feature) -> bool:

@@ -139,3 +139,24 @@ class LargePhotos(H291Photos):
     def _generate_examples(self, start, stop):
         for i in range(start, stop):
             yield i, {"image": large_file(i), "label": i % 2}
+
+
+class H340Toys(tfds.core.GeneratorBasedBuilder):
+    """smallnorb's shape of features, cut small: two ClassLabels and no "label" feature,
+    label_category (i % 3) and label_elevation ((i // 3) % 3, another class of each image);
+    train 60 and test 12 examples of `example`'s pixels."""
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(6, 6, 3)),
+            "label_category": tfds.features.ClassLabel(names=["plane", "car", "truck"]),
+            "label_elevation": tfds.features.ClassLabel(names=["a", "b", "c"])}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(0, 60), "test": self._generate_examples(60, 72)}
+
+    def _generate_examples(self, start, stop):
+        for i in range(start, stop):
+            yield i, {"image": example(i, 3)[0], "label_category": i % 3,
+                      "label_elevation": (i // 3) % 3}
