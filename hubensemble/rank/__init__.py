@@ -7,8 +7,8 @@ those within τ of the best, or a greedy kNN ensemble go on to fine-tuning.
 
 * `embeddings` — `embed`: batched embeddings through the module runtime, with a disk cache
   keyed by content (module fingerprint, preprocessing, task, split);
-* `ranking` — scores, selection rules, the `Ranking` record (ranking.json / .csv),
-  `run_rank`;
+* `ranking` — scores, selection rules, `run_rank`;
+* `record` — the `Ranking` record (ranking.json / .csv), `load_ranking`, `rule_text`;
 * `knnfile` — RUN/knn.npz, the leave-one-out kNN predictions a kNN ranking writes;
 * `shards` — which modules a shard ranks, `--shard auto` from a cluster array job's
   environment (Kubernetes Indexed Job, Slurm job array);

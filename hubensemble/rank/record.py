@@ -1,0 +1,200 @@
+"""The ranking record: ranking.json / ranking.csv (`Ranking`, `load_ranking`) and the selection
+rule in the caller's words (`rule_text`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from hubensemble import options
+from hubensemble.csvcells import csv_text
+from hubensemble.errors import RunError
+from hubensemble.fileio import atomic_write_json, atomic_write_text
+from hubensemble.lockwords import on_command_line, option_word
+from hubensemble.text import counted
+
+#: The columns every ranking row has (other tools read these; never rename them).
+ROW_KEYS = ("name", "handle", "status", "reason", "score", "dim", "examples", "seconds",
+            "cache_hit")
+#: Extra columns written to ranking.csv after ROW_KEYS.
+EXTRA_KEYS = ("stage", "family", "architecture", "resolution", "value_range", "fingerprint",
+              "index")
+
+
+def rule_text(selection: dict, *, empty: str = "?") -> str:
+    """A selection record ({"rule": "top_k", "top_k": 2}, as stored: `selection_rule`) in the
+    caller's words (`lockwords.on_command_line`): the rank flags that give it on the command
+    line ("--top-k 2", "--threshold 0.02 --max-k 15", "--greedy --max-k 15"), the keywords
+    from Python ("top_k=2", "threshold=0.02, max_k=15", "greedy=True, max_k=15"); a rule of
+    no known kind as stored ("name k=v"); `empty` for an empty one. The rank summary said
+    "selected (top_k=1; …)" to a command line's user, who typed --top-k 1."""
+    if not selection:
+        return empty
+    keys = {"top_k": ("top_k",), "threshold": ("threshold", "max_k"),
+            "greedy": ("greedy", "max_k")}.get(selection.get("rule"))
+    if keys is None or not all(k in selection for k in keys if k != "greedy"):
+        rule = ", ".join(f"{k}={v}" for k, v in selection.items() if k != "rule")
+        return f"{selection.get('rule', '?')} {rule}".strip()
+    values = {**selection, "greedy": True}
+    if not on_command_line():
+        return ", ".join(f"{key}={values[key]!r}" for key in keys)
+    return " ".join(options.get(key).cli_flags[0] if key == "greedy" else
+                    f"{options.get(key).cli_flags[0]} {values[key]}" for key in keys)
+
+
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Ranking:
+    """ranking.json: one row per module (best first, failed last) and the selected names."""
+
+    metric: str
+    k: int
+    rows: list[dict]
+    selected: list[str]
+    selection: dict = dataclasses.field(default_factory=dict)
+    shard: tuple[int, int] | None = None
+    data_fingerprint: str = ""
+    profile: str = ""
+    # The profile's definition as ranked (Profile.to_json); None in an older ranking.json.
+    profile_definition: dict | None = None
+    resolution: tuple[int, int] | None = None  # for entries without their own input_size
+    split: str = "train"
+    examples: int = 0
+    catalogue: dict = dataclasses.field(default_factory=dict)  # {"size", "fingerprint"}
+    merged_from: list[str] | None = None
+    # kNN metrics: the accuracy of always answering the most common training class; a module
+    # scoring no more tells these classes apart no better than its absence would.
+    chance: float | None = None
+
+    @property
+    def ok_rows(self) -> list[dict]:
+        """The rows with status "ok", best first."""
+        return [r for r in self.rows if r["status"] == "ok"]
+
+    @property
+    def failed_rows(self) -> list[dict]:
+        """The rows of modules that could not be ranked (status "failed")."""
+        return [r for r in self.rows if r["status"] != "ok"]
+
+    def scores(self) -> dict[str, float]:
+        """{module name: proxy score} of the ok rows."""
+        return {r["name"]: r["score"] for r in self.ok_rows}
+
+    def row(self, name) -> dict:
+        """The row of module `name`; KeyError when it is not in the ranking."""
+        for r in self.rows:
+            if r["name"] == name:
+                return r
+        raise KeyError(f"no module {name!r} in the ranking")
+
+    def to_json(self) -> dict:
+        """The ranking.json document (rows under "modules")."""
+        return {"metric": self.metric, "k": self.k, "modules": self.rows,
+                "selected": list(self.selected), "selection": self.selection,
+                "shard": list(self.shard) if self.shard else None,
+                "data_fingerprint": self.data_fingerprint, "profile": self.profile,
+                "profile_definition": self.profile_definition,
+                "resolution": list(self.resolution) if self.resolution else None,
+                "split": self.split, "examples": self.examples, "catalogue": self.catalogue,
+                "merged_from": self.merged_from, "chance": self.chance}
+
+    @classmethod
+    def from_json(cls, d) -> "Ranking":
+        """The Ranking of a ranking.json document; KeyError/ValueError when it is not one."""
+        return cls(metric=d["metric"], k=int(d["k"]), rows=list(d["modules"]),
+                   selected=list(d["selected"]), selection=d.get("selection") or {},
+                   shard=tuple(d["shard"]) if d.get("shard") else None,
+                   data_fingerprint=d.get("data_fingerprint", ""),
+                   profile=d.get("profile", ""),
+                   profile_definition=d.get("profile_definition"),
+                   resolution=tuple(d["resolution"]) if d.get("resolution") else None,
+                   split=d.get("split", "train"), examples=int(d.get("examples", 0)),
+                   catalogue=d.get("catalogue") or {}, merged_from=d.get("merged_from"),
+                   chance=d.get("chance"))
+
+    def __repr__(self) -> str:
+        # One line (as Task's and FitResult's): the dataclass repr printed every row, with its
+        # handle, fingerprint and source, about 1,000 characters a module (a notebook cell
+        # echoing run_rank's result); `summary()` has the table, `rows` the records.
+        shard = "" if self.shard is None else f", shard={self.shard!r}"
+        return (f"Ranking(metric={self.metric!r}, k={self.k}, {len(self.ok_rows)} ranked, "
+                f"{len(self.failed_rows)} failed, selected={self.selected!r}, "
+                f"profile={self.profile!r}, examples={self.examples}{shard})")
+
+    def summary(self, limit=20) -> str:
+        """A plain-text table for people: the best `limit` modules, then every failure, the
+        count ranked and failed, and the modules scoring no more than `chance`."""
+        chosen = set(self.selected)
+        lines = [f"{'#':>3}  {'module':<40} {self.metric:>10} {'dim':>6} {'cache':>5} "
+                 f"{'sec':>7}"]
+        for i, r in enumerate(self.ok_rows[:limit], 1):
+            mark = "*" if r["name"] in chosen else " "
+            lines.append(f"{i:>3}{mark} {r['name'][:40]:<40} {r['score']:>10.4f} "
+                         f"{r['dim']:>6} {'hit' if r['cache_hit'] else 'miss':>5} "
+                         f"{r['seconds']:>7.1f}")
+        if len(self.ok_rows) > limit:
+            lines.append(f"     … {len(self.ok_rows) - limit} more in ranking.json")
+        for r in self.failed_rows:
+            lines.append(f"  failed {_named(r)}: {r['reason']}")
+        failed = f"; {len(self.failed_rows)} failed (above)" if self.failed_rows else ""
+        lines.append(f"ranked {len(self.ok_rows)} of {counted(len(self.rows), 'module')}{failed}")
+        useless = [r["name"] for r in self.ok_rows
+                   if self.chance is not None and r["score"] <= self.chance]
+        if useless:
+            picked = [n for n in useless if n in chosen]
+            lines.append(
+                f"at chance level (score <= {self.chance:.4f}, always the most common class): "
+                f"{', '.join(useless[:10])}{' …' if len(useless) > 10 else ''}; their "
+                "embeddings do not separate these classes" + (
+                    f"; the selection rule took {', '.join(picked)} all the same (leave "
+                    f"it out with {option_word('--modules', 'modules')}, or a tighter "
+                    f"{option_word('--top-k', 'top_k')})" if picked else ""))
+        lines.append(f"selected ({rule_text(self.selection)}; * above): "
+                     f"{', '.join(self.selected) or 'none'}")
+        return "\n".join(lines)
+
+    def to_csv(self) -> str:
+        """ranking.csv: ROW_KEYS then EXTRA_KEYS, one line per row, resolution as HxW; by
+        `csvcells.csv_text`, so the text starts with `csvcells.BOM` (read the file with
+        `csvcells.ENCODING`) and a catalogue's name or handle starting with "=", "+", "-" or
+        "@" is written with a "'" before it, shown as text by a spreadsheet program
+        (`csvcells.read_rows` / `read_cell` read it back)."""
+        rows = []
+        for row in self.rows:
+            out = dict(row)
+            if isinstance(out.get("resolution"), (list, tuple)):
+                out["resolution"] = "x".join(str(v) for v in out["resolution"])
+            rows.append([out.get(k) for k in ROW_KEYS + EXTRA_KEYS])
+        return csv_text(ROW_KEYS + EXTRA_KEYS, rows)
+
+    def write(self, out_dir):
+        """Writes ranking.json and ranking.csv into the run folder `out_dir`, atomically."""
+        from hubensemble.rundir import Run
+
+        run = Run(out_dir)
+        atomic_write_json(run.ranking_json, self.to_json())
+        atomic_write_text(run.ranking_csv, self.to_csv())
+
+
+def load_ranking(run_dir) -> Ranking:
+    """The Ranking of a run directory (`Run.ranking` reads ranking.json, as tune does).
+    RunError naming the file and the rank command that writes it when it is missing,
+    unreadable or not a ranking hubensemble wrote."""
+    from hubensemble.rundir import Run
+
+    run = Run(run_dir)
+    document = run.ranking()
+    if document is None:
+        raise RunError(f"{run.ranking_json} is missing; {run.rank_command()} writes it")
+    try:
+        return Ranking.from_json(document)
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunError(f"{run.ranking_json} is unreadable (not a ranking hubensemble wrote: "
+                       f"{type(e).__name__}: {e}); {run.rank_command()} writes it again (its "
+                       "embeddings are cached)") from None
+
+
+def _named(row):
+    # A failed module's name with its catalogue entry's file:line (rows of rankings written
+    # before `source` was recorded have none), so "fix these catalogue entries" says where.
+    return f"{row['name']} ({row['source']})" if row.get("source") else row["name"]
