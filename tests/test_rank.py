@@ -2108,3 +2108,31 @@ def test_a_module_download_that_finds_no_room_stops_the_ranking(
         server.close()
     assert err.value.errno == errno.ENOSPC and url in str(err.value), err.value
     assert not (tmp_path / "run" / "ranking.json").exists()
+
+
+def test_the_same_weights_as_a_keras_file_and_a_savedmodel_are_ranked_once(task, good,
+                                                                           tmp_path):
+    # good0's weights saved as m.keras and as its SavedModel folder share no byte, so no
+    # fingerprint matched them: both were ranked with one kNN score, and both could be
+    # selected and tuned. Their embeddings of the rank data are the same: rank compares them.
+    make_tiny_model(seed=10, width=4).save(tmp_path / "m.keras")
+    make_tiny_model(seed=11, width=4).save(tmp_path / "other.keras")  # same width, not equal
+    as_file = ModuleSpec(name="as_file", handle=str(tmp_path / "m.keras"), source="c.yaml:5")
+    other = ModuleSpec(name="other", handle=str(tmp_path / "other.keras"))
+    first = dataclasses.replace(good[0], source="c.yaml:2")
+    result = ranked([first, as_file, other, good[1]], task, tmp_path / "run", top_k=4)
+    # The reference: both modules' embeddings, computed apart, are equal to float tolerance.
+    embeds = [rank.embed(s, task, "train", profile=PROFILE, use_cache=False).embeddings
+              for s in (first, as_file)]
+    np.testing.assert_allclose(embeds[0], embeds[1], rtol=1e-5, atol=1e-6)
+    row = result.row("as_file")
+    assert row["status"] == "failed" and row["stage"] == "duplicate", row
+    assert "loads the same module as entry 'good0' (c.yaml:2)" in row["reason"], row
+    assert (f"the same embeddings of the {len(task.train)} training images"
+            in row["reason"]), row
+    assert "as_file" not in result.selected and "good0" in result.selected
+    assert [result.row(n)["status"] for n in ("good0", "other", "good1")] == ["ok"] * 3
+    # The ranking record says it: ranking.json's row, as the summary prints it.
+    saved = rank.load_ranking(tmp_path / "run").row("as_file")
+    assert saved["stage"] == "duplicate" and saved["reason"] == row["reason"]
+    assert f"failed as_file (c.yaml:5): {row['reason']}" in result.summary()

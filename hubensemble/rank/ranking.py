@@ -31,6 +31,7 @@ from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check
                                    warn_unselected_pool)
 from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
+from hubensemble.rank.twins import same_embeddings_as, signature
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import counting_note, progress_bar, shows_progress
 from hubensemble.text import counted, escaped
@@ -331,7 +332,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     labels = np.asarray(task.train.labels, np.int64)
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
-    rows, predictions, neighbours, ranked = [], {}, {}, []
+    rows, predictions, neighbours, ranked, signed = [], {}, {}, [], []
     bar = progress_bar(total=len(chosen), desc="rank", unit="module", shown=progress)
     with old_objects_frozen():
         for i in chosen:  # the bar counts by update: a note (bar_note) shows a current count
@@ -354,6 +355,10 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                            examples=int(res.embeddings.shape[0]))
                 if twin := same_files_as(spec, res.fingerprint, ranked):  # in this shard
                     raise _duplicate(spec, *twin)
+                # Other files, one module (m.keras and its SavedModel): equal embeddings.
+                sig = signature(res.embeddings)
+                if twin := same_embeddings_as(sig, row["dim"], signed):
+                    raise _duplicate(spec, *twin)
                 _check_entry_dim(spec, row)
                 # kNN: the 10 nearest (labelcheck's) once, the k-NN predictions from them
                 near = (loo_neighbours(res.embeddings, metric=KNN_METRICS[metric],
@@ -371,6 +376,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                                           handle=spec.handle, stage="score")
                 row.update(status="ok", score=float(score))
                 ranked.append((spec, row["fingerprint"]))
+                signed.append((spec, row["dim"], sig))
                 if pred is not None:
                     predictions[spec.name] = pred  # written once, with the ranking
                     if near is not None:

@@ -1,0 +1,48 @@
+"""Modules whose embeddings of the rank data are the same: one module under two files.
+
+The same weights saved as `m.keras` and as a SavedModel folder share no byte, so no file
+fingerprint (`handles.same_files_as`) pairs them; their embeddings do. rank keeps, for every
+module it ranked, a small projection of its embeddings (`signature`) and records a later
+module whose embeddings match an earlier one's (`same_embeddings_as`) as its duplicate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hubensemble.text import counted
+
+#: Columns of a signature: random directions of the embedding space (seeded by its width,
+#: so two modules of one width share them). Equal embeddings give equal signatures; unequal
+#: ones give unequal signatures with probability 1 (a difference in the null space of 8
+#: random directions for every image is a set of measure zero).
+SIGNATURE_WIDTH = 8
+#: The float tolerance, relative to the larger signature's largest magnitude: a SavedModel
+#: and a .keras file of one model compute in another order (differences near 1e-7 in
+#: float32); two modules that differ at all differ by far more than 1e-4 of their scale.
+TOLERANCE = 1e-4
+
+
+def signature(embeddings) -> np.ndarray:
+    """float64 [N, SIGNATURE_WIDTH]: the embeddings (float [N, d], N images of the rank data)
+    projected on SIGNATURE_WIDTH fixed random directions of R^d (seed d). 64 bytes an image,
+    whatever d, so a ranking of many modules keeps one per module."""
+    emb = np.asarray(embeddings, np.float64)
+    directions = np.random.default_rng(emb.shape[1]).standard_normal(
+        (emb.shape[1], SIGNATURE_WIDTH))
+    return emb @ directions
+
+
+def same_embeddings_as(sig, dim, signed) -> tuple | None:
+    """(earlier, why) for a module whose embeddings are `dim`-d with signature `sig` when an
+    entry of `signed` ([(spec, dim, signature)], in catalogue order) has equal ones to
+    `TOLERANCE` (the same width and number of images); why is "the same embeddings of the
+    N training images, to float tolerance". None when none has."""
+    for earlier, their_dim, theirs in signed:
+        if their_dim != dim or theirs.shape != sig.shape:
+            continue
+        scale = max(float(np.abs(sig).max(initial=0.0)), float(np.abs(theirs).max(initial=0.0)))
+        if float(np.abs(sig - theirs).max(initial=0.0)) <= TOLERANCE * scale:
+            return earlier, (f"the same embeddings of the {counted(len(sig), 'training image')}"
+                             ", to float tolerance")
+    return None
