@@ -688,7 +688,7 @@ def test_label_conflicts_are_reported_with_and_without_dedupe(tmp_path):
     from hubensemble.report.datarows import accounting_rows as _accounting_rows
 
     row = dict(_accounting_rows(deduped.to_json()))["exact duplicates"]  # the report too
-    assert row.startswith("none left; 1 group(s) had different labels (e.g. ") and "zz.png" in row
+    assert row.startswith("none left; 1 group had different labels (e.g. ") and "zz.png" in row
 
 
 def test_label_conflicts_of_arrays_survive_dedupe_in_the_final_classes(tmp_path):

@@ -797,9 +797,9 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
     assert "The evaluated data is not the run's; what became of its files (folder:" in section
     # (paths relative to the evaluated folder, which the line above the table names)
     rel = {p: os.path.relpath(p, root) for p in (jpg, tif, big)}
-    assert (f"| orientation tag | 1 image(s) with the tag (EXIF or XMP), used as stored, not "
+    assert (f"| orientation tag | 1 image with the tag (EXIF or XMP), used as stored, not "
             f"turned upright (e.g. {rel[jpg]}: 6) |") in section
-    assert (f"| TIFF orientation | 1 TIFF image(s) turned upright by the tag, as Pillow reads "
+    assert (f"| TIFF orientation | 1 TIFF image turned upright by the tag, as Pillow reads "
             f"them (e.g. {rel[tif]}: 8) |") in section
     assert (f"| shrunk images | 1 with a shorter side above 1024 px, shrunk to it (test 1; "
             f"e.g. {rel[big]}: 1040x1100) |") in section

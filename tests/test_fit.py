@@ -1374,7 +1374,7 @@ def test_a_resumed_fit_records_what_became_of_every_file_now(catalogue, tmp_path
     assert now["files"] == 73 and [p for p, _ in now["skipped"]] == [
         str(data / "red" / "zz_broken.png")]
     assert now["ignored"]["count"] == first["ignored"]["count"] + 1
-    assert "73: 72 example(s), 1 skipped" in (out / "report.md").read_text()
+    assert "73: 72 examples, 1 skipped" in (out / "report.md").read_text()
 
 
 def test_a_task_without_validation_examples_is_refused_before_rank(catalogue, tmp_path):

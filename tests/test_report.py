@@ -2444,3 +2444,38 @@ def test_a_trial_outside_the_last_plan_is_redone_under_a_budget_that_plans_it(tm
     assert words["default-0006-m"].endswith("--sweep default --budget 8 --profile quick"), words
     # A trial the recorded plan holds keeps the recorded budget.
     assert words["default-0001-m"].endswith("--sweep default --budget 4 --profile quick"), words
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_data_rows_count_their_nouns_without_parenthesised_plurals(n):
+    """The data section's rows said "1 copy(ies) in 1 group(s)", "72 example(s)", "1 TIFF
+    image(s)": each count now takes its noun in the singular for 1, the plural else
+    (text.counted), in every row of `accounting_rows` and `decoding_rows`. Fails before:
+    "(s)" and "(ies)" in the rows."""
+    from hubensemble.report.datarows import accounting_rows, decoding_rows
+
+    one = n == 1
+    record = {"source": "folder:/d (class folders)", "files": n + 1, "sizes": {"train": n},
+              "skipped": [["/d/cat/x.png", "not an image"]],
+              "dropped": [[f"/d/cat/{i}.png", "a copy"] for i in range(n)],
+              "duplicates": {"copies": n, "groups": n, "conflicting_labels": n,
+                             "examples": [["/d/cat/0.png", "/d/dog/0.png"]],
+                             "conflicting_examples": [[["/d/cat/0.png", "cat"],
+                                                       ["/d/dog/0.png", "dog"]]]},
+              "oriented": {"count": n, "examples": [["/d/cat/o.jpg", 6]]},
+              "turned": {"count": n, "examples": [["/d/cat/t.tif", 8]]}}
+    rows = dict(accounting_rows(record) + decoding_rows(record, skipped=False))
+    text = "\n".join(rows.values())
+    assert "(s)" not in text and "(ies)" not in text, text
+    assert rows["files read"].startswith(
+        f"{n + 1}: {n} example{'' if one else 's'}, 1 skipped"), rows
+    assert rows["files read"].endswith(f"{n} duplicate{'' if one else 's'} dropped"), rows
+    assert rows["exact duplicates"].startswith(
+        f"{n} cop{'y' if one else 'ies'} in {n} group{'' if one else 's'} of equal pixels")
+    assert f"; {n} group{'' if one else 's'} with different labels" in rows["exact duplicates"]
+    assert rows["dropped by --dedupe"].startswith(f"{n} cop{'y' if one else 'ies'} (e.g. ")
+    assert rows["orientation tag"].startswith(f"{n} image{'' if one else 's'} with the tag")
+    assert rows["TIFF orientation"].startswith(f"{n} TIFF image{'' if one else 's'} turned")
+    record["duplicates"]["copies"] = 0  # --dedupe dropped every copy
+    assert dict(accounting_rows(record))["exact duplicates"].startswith(
+        f"none left; {n} group{'' if one else 's'} had different labels")

@@ -13,7 +13,7 @@ import numpy as np
 from hubensemble.data.loading import _visible
 from hubensemble.data.sniff import skipped_count
 from hubensemble.report.render import Inline, Name
-from hubensemble.text import names_shown, paths_shown
+from hubensemble.text import counted, names_shown, paths_shown
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
 SHORT_REASON = 90
@@ -124,35 +124,38 @@ def accounting_rows(task) -> list:
     rows, root = [], _folder_source(task)
     sizes = task.get("sizes") or {}
     examples = sum(v for v in sizes.values() if v)
-    counted = task.get("files") is not None
-    if counted:
+    has_files = task.get("files") is not None
+    if has_files:
         # The skips counted and illustrated in this one cell (a "skipped files" row said
         # the count again), as the data summary says them once.
         skipped = task.get("skipped") or []
         example = f"e.g. {_example(skipped[0], root)}" if skipped else ""
-        rows.append(["files read", f"{task['files']}: {examples} example(s), "
+        dropped = counted(len(task.get('dropped') or []), 'duplicate')
+        rows.append(["files read", f"{task['files']}: {counted(examples, 'example')}, "
                                    f"{skipped_count((r for _, r in skipped), example)}, "
-                                   f"{len(task.get('dropped') or [])} duplicate(s) dropped"])
-    rows += decoding_rows(task, skipped=not counted)
+                                   f"{dropped} dropped"])
+    rows += decoding_rows(task, skipped=not has_files)
     dup = task.get("duplicates") or {}
     if dup.get("copies"):
         across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
                            for k, v in (dup.get("across") or {}).items() if v)
         example = _shown((dup.get("examples") or [[]])[0][:2], root, " = ")
         # Each "(e.g. …)" right after the clause it illustrates.
-        text = (f"{dup['copies']} copy(ies) in {dup['groups']} group(s) of equal pixels"
+        text = (f"{counted(dup['copies'], 'copy', 'copies')} in "
+                f"{counted(dup['groups'], 'group')} of equal pixels"
                 + (f" (e.g. {example})" if example else "")
                 + (f"; {across}" if across else "; none across splits")
-                + (f"; {dup['conflicting_labels']} group(s) with different labels"
+                + (f"; {counted(dup['conflicting_labels'], 'group')} with different labels"
                    + _conflict_example(dup, root) if dup.get("conflicting_labels") else ""))
         rows.append(["exact duplicates", text])
     elif dup.get("conflicting_labels"):  # --dedupe dropped every copy: the clash stays said
-        rows.append(["exact duplicates", f"none left; {dup['conflicting_labels']} group(s) "
-                     f"had different labels{_conflict_example(dup, root)} (--dedupe kept the "
+        rows.append(["exact duplicates", f"none left; "
+                     f"{counted(dup['conflicting_labels'], 'group')} had different labels"
+                     f"{_conflict_example(dup, root)} (--dedupe kept the "
                      "first copy of each, with its label)"])
     if task.get("dropped"):
-        rows.append(["dropped by --dedupe", f"{len(task['dropped'])} copy(ies) (e.g. "
-                     f"{_example(task['dropped'][0], root)})"])
+        rows.append(["dropped by --dedupe", f"{counted(len(task['dropped']), 'copy', 'copies')} "
+                     f"(e.g. {_example(task['dropped'][0], root)})"])
     return rows
 
 
@@ -165,14 +168,15 @@ def decoding_rows(task, *, skipped: bool = True) -> list:
     oriented = task.get("oriented") or {}
     if oriented.get("count"):
         path, tag = (oriented.get("examples") or [["?", "?"]])[0]
-        rows.append(["orientation tag", f"{oriented['count']} image(s) with the tag (EXIF or "
-                     f"XMP), used as stored, not turned upright (e.g. "
+        rows.append(["orientation tag", f"{counted(oriented['count'], 'image')} with the tag "
+                     f"(EXIF or XMP), used as stored, not turned upright (e.g. "
                      f"{_example((path, tag), root)})"])
     turned = task.get("turned") or {}
     if turned.get("count"):
         path, tag = (turned.get("examples") or [["?", "?"]])[0]
-        rows.append(["TIFF orientation", f"{turned['count']} TIFF image(s) turned upright by "
-                     f"the tag, as Pillow reads them (e.g. {_example((path, tag), root)})"])
+        rows.append(["TIFF orientation", f"{counted(turned['count'], 'TIFF image')} turned "
+                     f"upright by the tag, as Pillow reads them (e.g. "
+                     f"{_example((path, tag), root)})"])
     shrunk = task.get("shrunk") or {}
     if shrunk.get("count"):
         path, size = (shrunk.get("examples") or [["?", ["?", "?"]]])[0]
