@@ -2479,3 +2479,84 @@ def test_data_rows_count_their_nouns_without_parenthesised_plurals(n):
     record["duplicates"]["copies"] = 0  # --dedupe dropped every copy
     assert dict(accounting_rows(record))["exact duplicates"].startswith(
         f"none left; {n} group{'' if one else 's'} had different labels")
+
+
+class _OutsideBdi(HTMLParser):
+    """The text of an HTML page outside <bdi> elements (and outside <style>/<title>)."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.skip, self.text = 0, 0, []
+
+    def handle_starttag(self, tag, attrs):
+        self.depth += tag == "bdi"
+        self.skip += tag in ("style", "title")
+
+    def handle_endtag(self, tag):
+        self.depth -= tag == "bdi"
+        self.skip -= tag in ("style", "title")
+
+    def handle_data(self, data):
+        if not self.depth and not self.skip:
+            self.text.append(data)
+
+
+def test_right_to_left_class_names_in_sentences_are_isolated(full_run, tmp_path,
+                                                             figures_not_drawn):
+    """A new-user check with Hebrew class names: the coverage, few-examples and majority
+    notes (data.coverage's sentences: "no test example of: ערב טוב", "'שלום' 3", "of
+    class 'בוקר'") were plain text in report.html, where a right-to-left name carries the
+    count after it into its direction and two names next to each other swap. Every
+    right-to-left letter of report.html is now inside a <bdi>; report.md says the same
+    words. Fails before: the Overview's and the test section's notes hold them outside."""
+    import json
+    import unicodedata
+
+    run, _ = _copy_of(full_run, tmp_path)
+    names = ["בוקר", "שלום", "ערב טוב"]
+    meta = read_json(run / "run.json")
+    meta["data"]["task"]["class_names"] = names
+    atomic_write_json(run / "run.json", meta)
+    doc = read_json(run / "ensemble.json")
+    doc.pop("coverage", None)  # from the labels below, with run.json's names
+    atomic_write_json(run / "ensemble.json", doc)
+    y = np.array([1] * 3 + [0] * (N_TEST - 3))  # no test example of class 2, 3 of class 1
+    atomic_save_npy(run / "labels" / "test.npy", y)
+    text, md = _report_of(run)
+    html = (run / "report.html").read_text()
+    for words in ("no test example of: ערב טוב", "'שלום' 3", "are of class 'בוקר'"):
+        assert words in text, words
+    for words in ("no test example of: <bdi>ערב טוב</bdi>", "<bdi>'שלום'</bdi> 3",
+                  "are of class <bdi>'בוקר'</bdi>"):
+        assert words in html, words
+    parser = _OutsideBdi()
+    parser.feed(html)
+    outside = [t for t in parser.text
+               if any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in t)]
+    assert not outside, json.dumps(outside, ensure_ascii=False)
+
+
+def test_the_overviews_dash_for_a_hand_edited_test_figure_points_at_its_note(
+        full_run, tmp_path, figures_not_drawn):
+    """ensemble.json's test.best_single.accuracy edited to "x": the Overview said "Test
+    accuracy 0.8200 (ensemble) vs – (best single)" with no word of why, the why being three
+    sections below. It names the field and points at the note of the test section.
+    Fails before: no "see the note" in the Overview."""
+    import json
+
+    run, _ = _copy_of(full_run, tmp_path)
+    doc = read_json(run / "ensemble.json")
+    doc["test"]["best_single"]["accuracy"] = "x"
+    doc["test"]["ensemble"]["nll"] = float("nan")
+    (run / "ensemble.json").write_text(json.dumps(doc))
+    text, _ = _report_of(run)
+    overview = " ".join(text.split("\n## ")[1].split())
+    assert (f"Test accuracy {doc['test']['ensemble']['accuracy']:.4f} (ensemble) vs – (best "
+            f"single); NLL – vs {doc['test']['best_single']['nll']:.4f} (\"–\": ensemble.json's "
+            "\"test.best_single.accuracy\", \"test.ensemble.nll\" are not a finite number; see "
+            "the note in \"Best single member vs ensemble on test\")") in overview, overview
+    test = text.split("\n## Best single member vs ensemble on test")[1].split("\n## ")[0]
+    assert "\"test.best_single.accuracy\" is a JSON string \"x\"" in test
+    # The ensemble's figures as they are: no note.
+    _, _, md, _ = full_run
+    assert "see the note" not in md.split("\n## ")[1]

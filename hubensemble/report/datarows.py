@@ -6,6 +6,7 @@ share with the other sections."""
 from __future__ import annotations
 
 import os
+import re
 import unicodedata
 
 import numpy as np
@@ -108,14 +109,42 @@ def class_counts_row(class_names, labels) -> list | None:
                    more)]
 
 
+def _right_to_left(name: str) -> bool:
+    """Whether `name` holds right-to-left text (a character of Unicode bidi class R or AL)."""
+    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in name)
+
+
 def names_cell(names) -> str | Inline:
     """Class names `names` (as `text.names_shown` gives them) as a comma-separated table cell,
     each a Name (isolated in report.html: a right-to-left name next to another read the two
     in the other order, "b-rtl, a-rtl") when one holds right-to-left text (Unicode bidi
     classes R, AL); else the plain text, which needs no isolation."""
-    if not any(unicodedata.bidirectional(ch) in ("R", "AL") for n in names for ch in n):
+    if not any(_right_to_left(n) for n in names):
         return ", ".join(names)
     return Inline(*[q for i, n in enumerate(names) for q in ((", ",) if i else ()) + (Name(n),)])
+
+
+def names_isolated(text: str, names) -> str | Inline:
+    """`text`, a sentence naming some of the class names `names` (`data.coverage`'s notes:
+    "no test example of: NAME, NAME", "'NAME' 3", "of class 'NAME'"), with each name that
+    holds right-to-left text (as `names_cell`) a Name where the sentence shows it, as it is
+    or quoted by repr (`text.names_shown`, the notes' own quoting), so report.html isolates
+    it (<bdi>): "no test example of: b-rtl, a-rtl" read the two names in the other order,
+    and a name carried the count after it into its own direction. A name is found where it
+    stands whole: after the start, a space or "(", before the end, a space or one of
+    ",;:.)". The plain text (str) when no such name is there; str() of the result is
+    `text`."""
+    forms = sorted({form for n in map(str, names) if n and _right_to_left(n)
+                    for form in (n, repr(n))}, key=len, reverse=True)
+    if not forms:
+        return text
+    found = re.compile(r"(?<![^\s(])(?:" + "|".join(map(re.escape, forms))
+                       + r")(?![^\s,;:.)])")
+    parts, at = [], 0
+    for m in found.finditer(text):
+        parts += [text[at:m.start()], Name(m.group())]
+        at = m.end()
+    return Inline(*parts, text[at:]) if parts else text
 
 
 def accounting_rows(task) -> list:

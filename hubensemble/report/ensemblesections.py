@@ -15,6 +15,7 @@ from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.lockwords import command_line
 from hubensemble.metrics import balanced_accuracy
 from hubensemble.report.checks import note as reader_note
+from hubensemble.report.datarows import names_isolated
 from hubensemble.report.failures import redo_step
 from hubensemble.report.figures import RELIABILITY_BINS, plot_curve, plot_reliability
 from hubensemble.report.fmt import compact as _compact, counted as _n, number as _f
@@ -65,8 +66,8 @@ def _curve_section(files, figures) -> Section:
                 "rule chose among those picks only (see \"Inference cost\").")
     note = coverage_note(files.coverage, "val")
     if note:
-        sec.add(f"Note: {note[0].upper()}{note[1:]}. The selection cannot tell how the "
-                "ensemble does on those classes.")
+        sec.add(names_isolated(f"Note: {note[0].upper()}{note[1:]}. The selection cannot tell "
+                               "how the ensemble does on those classes.", _class_names(files)))
     sec.add(_few_note(files, "val"))
     if e.get("at_chance"):
         with command_line():  # the report's commands are the command line's (files.cmd)
@@ -84,13 +85,23 @@ def _curve_section(files, figures) -> Section:
     return sec
 
 
-def _few_note(files, split) -> str | None:
+#: The title of the section on ensemble.json's test figures (`_test_section`).
+TEST_SECTION = "Best single member vs ensemble on test"
+
+
+def _class_names(files) -> list[str]:
+    """The run's class names (run.json's data.task), str() of each; [] when it records none."""
+    return [str(n) for n in (files.task or {}).get("class_names") or []]
+
+
+def _few_note(files, split) -> str | Inline | None:
     """"Note: …" naming the classes with 1 to 4 examples in `split` ("val" or "test";
-    `coverage.few_note`), whose figures there mean little; None when there are none."""
+    `coverage.few_note`), whose figures there mean little, its right-to-left names isolated
+    (`names_isolated`); None when there are none."""
     y = files.y_val if split == "val" else files.y_test
-    note = y is not None and few_note([str(n) for n in files.task.get("class_names") or []],
-                                      y, split)
-    return f"Note: {note[0].upper()}{note[1:]}." if note else None
+    note = y is not None and few_note(_class_names(files), y, split)
+    return names_isolated(f"Note: {note[0].upper()}{note[1:]}.", _class_names(files)) \
+        if note else None
 
 
 def _unfinished_note(files) -> Inline | None:
@@ -136,7 +147,7 @@ def _test_panels(files):
 
 
 def _test_section(files, figures) -> Section:
-    sec = Section("Best single member vs ensemble on test")
+    sec = Section(TEST_SECTION)
     e = files.ensemble
     if e is None:
         return sec.add(files.ensemble_ref or files.ensemble_note)
@@ -192,13 +203,13 @@ def _test_section(files, figures) -> Section:
             ": its row is that one model's."))
     note = coverage_note(files.coverage, "test")
     if note:
-        sec.add(f"Note: {note[0].upper()}{note[1:]}. These numbers say nothing about "
-                "how the models do on those classes.")
+        sec.add(names_isolated(f"Note: {note[0].upper()}{note[1:]}. These numbers say nothing "
+                               "about how the models do on those classes.", _class_names(files)))
     sec.add(_few_note(files, "test"))
-    note = files.y_test is not None and majority_note(
-        [str(n) for n in files.task.get("class_names") or []], files.y_test, "test")
+    note = files.y_test is not None and majority_note(_class_names(files), files.y_test, "test")
     if note:
-        sec.add(f"Note: {note}, and per class (\"Per-class accuracy on test\" below).")
+        sec.add(names_isolated(f"Note: {note}, and per class (\"Per-class accuracy on test\" "
+                               "below).", _class_names(files)))
     if balanced:
         sec.add("The test classes are unbalanced: balanced accuracy is the mean of the "
                 "per-class accuracies (\"Per-class accuracy on test\" below), each class "

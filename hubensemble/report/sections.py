@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 import os
 
+from hubensemble import formats
 from hubensemble.formats import (describe_export, evaluated_earlier_export, export_identity,
                                  export_members_differ, read_export_metadata)
 from hubensemble.heldout import changed_files_note, not_held_out_note
 from hubensemble.report.figures import plot_knn, plot_robustness
 from hubensemble.report.costs import cost_section
-from hubensemble.report.ensemblesections import (_curve_section, _members, _members_section,
-                                                 _one_model, _perclass_section, _test_section)
+from hubensemble.report.ensemblesections import (TEST_SECTION, _class_names, _curve_section,
+                                                 _members, _members_section, _one_model,
+                                                 _perclass_section, _test_section)
 from hubensemble.report.failures import failures_section
 from hubensemble.report.fmt import counted as _n, number as _f
-from hubensemble.report.datarows import decoding_rows, short as _short
+from hubensemble.report.datarows import decoding_rows, names_isolated, short as _short
 from hubensemble.report.labels import labels_section
 from hubensemble.report.runsections import _data_section, _stages_section, _versions_section
 from hubensemble.text import absolute, shown_time
@@ -74,11 +76,11 @@ def _overview(files) -> Section:
                 e, b = t["ensemble"], t["best_single"]
                 items.append(f"Test accuracy{what} {_f(e['accuracy'])} (ensemble) vs "
                              f"{_f(b['accuracy'])} (best single); NLL {_f(e['nll'])} vs "
-                             f"{_f(b['nll'])}")
+                             f"{_f(b['nll'])}" + _not_numbers(files, t is test))
         for split in ("test", "val"):
             note = coverage_note(files.coverage, split)
             if note:
-                items.append(f"Coverage: {note}")
+                items.append(names_isolated(f"Coverage: {note}", _class_names(files)))
     export = _export_path(files)
     foreign = Run(files.path).foreign_export(files.meta)
     if foreign and not files.export:  # not "of an earlier ensemble": of another run
@@ -97,6 +99,26 @@ def _overview(files) -> Section:
             items.append(Inline(stale, " Run ", Code(files.cmd("export")), " again."))
     sec.add(Bullets(items))
     return sec.add(files.meta_note)
+
+
+#: The overview's test figures (ensemble.json's "test": model, metric).
+_OVERVIEW_TEST = [(model, m) for m in ("accuracy", "nll")
+                  for model in ("ensemble", "best_single")]
+
+
+def _not_numbers(files, recorded: bool) -> str:
+    """Where the overview's test line (`recorded`: ensemble.json's "test", not the export's
+    record of its retrained members) shows "–" for a value of ensemble.json that is no
+    finite number (`checks.number_problems`: a hand edit), the fields and a pointer to the
+    note of "Best single member vs ensemble on test" that says why (`RunFiles.numbers_note`);
+    "" when there is none."""
+    bad = {field for field, _ in files.number_notes.get("ensemble") or []} if recorded else ()
+    fields = [f"test.{model}.{m}" for model, m in _OVERVIEW_TEST if f"test.{model}.{m}" in bad]
+    if not fields:
+        return ""
+    named = ", ".join(f'"{f}"' for f in fields)
+    return (f" (\"–\": {formats.ENSEMBLE_FILE}'s {named} {'is' if len(fields) == 1 else 'are'} "
+            f"not a finite number; see the note in \"{TEST_SECTION}\")")
 
 
 def _earlier_ensemble(files, record: dict, what: str) -> str | None:
