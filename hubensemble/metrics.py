@@ -73,8 +73,10 @@ def probability_fault(probs) -> tuple[int, str] | None:
 
 def accuracy(probs, labels) -> float:
     """Top-1 accuracy in [0, 1] of probabilities [N, C] against labels [N] (argmax; equal
-    probabilities go to the lower class index)."""
+    probabilities go to the lower class index); NaN for no labels (N = 0)."""
     probs, labels = check_probs_labels(probs, labels)
+    if not labels.size:
+        return float("nan")
     return float(np.mean(probs.argmax(axis=1) == labels))
 
 
@@ -96,8 +98,10 @@ def balanced_accuracy(probs, labels) -> float:
 
 def nll(probs, labels) -> float:
     """Mean cross-entropy (negative log-likelihood, nats) -log max(p(true class), PROB_FLOOR)
-    over N examples; in [0, -log PROB_FLOOR = 16.12]."""
+    over N examples; in [0, -log PROB_FLOOR = 16.12]; NaN for no labels (N = 0)."""
     probs, labels = check_probs_labels(probs, labels)
+    if not labels.size:
+        return float("nan")
     p = probs[np.arange(len(labels)), labels]
     return float(np.mean(-np.log(np.maximum(p, PROB_FLOOR))))
 
@@ -106,22 +110,41 @@ def nll(probs, labels) -> float:
 cross_entropy = nll
 
 
-def ece(probs, labels, bins: int = ECE_BINS) -> float:
-    """Top-label expected calibration error in [0, 1] with `bins` equal-width bins.
+def confidence_bins(probs, labels, bins: int = ECE_BINS
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(count, correct, confidence) per equal-width confidence bin, each float64 [bins]: how
+    many of the N examples' top-label confidences (the row's largest probability) fall in
+    the bin, how many of those the argmax gets right, and the sum of their confidences.
 
-    Bin b holds confidences in (b/bins, (b+1)/bins] (a confidence of 0 joins the first);
-    ECE = sum_b n_b / N * |accuracy_b - mean confidence_b| (Guo et al., 2017, eq. 3).
-    """
+    Bin b holds confidences in (b/bins, (b+1)/bins] (a confidence of 0 joins the first), as
+    Guo et al. (2017, section 2) define the bins of the ECE and the reliability diagram,
+    and as scikit-learn's ``calibration_curve(strategy="uniform")`` places a value on an
+    edge. The one binning of `ece` and the report's reliability diagrams. Raises ValueError
+    for `bins` that is not an integer >= 1, or as `check_probs_labels`."""
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"bins must be an integer >= 1, got {bins!r}")
     probs, labels = check_probs_labels(probs, labels)
-    conf = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == labels).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, int(bins) + 1)
-    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, int(bins) - 1)
-    n = np.bincount(which, minlength=bins).astype(np.float64)
-    gap = np.bincount(which, weights=correct, minlength=bins) \
-        - np.bincount(which, weights=conf, minlength=bins)
+    bins = int(bins)
+    conf = probs.max(axis=1) if probs.shape[1] else np.zeros(len(labels))
+    correct = (probs.argmax(axis=1) == labels).astype(np.float64) if probs.shape[1] \
+        else np.zeros(len(labels))
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, bins - 1)
+    return (np.bincount(which, minlength=bins).astype(np.float64),
+            np.bincount(which, weights=correct, minlength=bins),
+            np.bincount(which, weights=conf, minlength=bins))
+
+
+def ece(probs, labels, bins: int = ECE_BINS) -> float:
+    """Top-label expected calibration error in [0, 1] with `bins` equal-width bins
+    (`confidence_bins`): ECE = sum_b n_b / N * |accuracy_b - mean confidence_b| (Guo et al.,
+    2017, eq. 3); an empty bin adds nothing. NaN for no labels (N = 0). Raises ValueError as
+    `confidence_bins`."""
+    count, correct, conf = confidence_bins(probs, labels, bins)
+    if not count.sum():
+        return float("nan")
     # |sum(correct) - sum(conf)| / N per bin equals n_b / N * |acc_b - conf_b|.
-    return float(np.abs(gap[n > 0]).sum() / len(labels))
+    return float(np.abs(correct - conf).sum() / count.sum())
 
 
 def metrics(probs, labels, bins: int = ECE_BINS, *, balanced: bool = False

@@ -2560,3 +2560,97 @@ def test_the_overviews_dash_for_a_hand_edited_test_figure_points_at_its_note(
     # The ensemble's figures as they are: no note.
     _, _, md, _ = full_run
     assert "see the note" not in md.split("\n## ")[1]
+
+
+def _hand_ece(probs, y, bins):
+    """Guo et al. (2017, eq. 3) by a loop over the bins ((lo, hi], 0 in the first)."""
+    probs = np.asarray(probs, np.float64)
+    conf, right, total = probs.max(axis=1), probs.argmax(axis=1) == y, 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = (conf <= hi) & ((conf > lo) | (b == 0))
+        if inside.any():
+            total += inside.sum() / len(y) * abs(right[inside].mean() - conf[inside].mean())
+    return total
+
+
+def _edge_cases():
+    rng = np.random.default_rng(7)
+    y10 = rng.integers(0, 10, 200)
+    random10 = rng.dirichlet(np.full(10, 0.3), 200).astype(np.float32)
+    never = rng.dirichlet(np.ones(4), 120)
+    never[:, 3] = 0.0  # class 3 never predicted (and its examples all wrong)
+    never /= never.sum(axis=1, keepdims=True)
+    exact = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # 0/1, two wrong
+    # Confidences exactly on bin edges (k/15) and on 1/2 (a tie, the lower index wins).
+    edges = np.array([[3 / 15, 12 / 15], [5 / 15, 10 / 15], [0.5, 0.5], [14 / 15, 1 / 15],
+                      [13 / 15, 2 / 15], [1.0, 0.0]])
+    return {
+        "10 classes, float32": (random10, y10),
+        "10 classes, float16": (random10.astype(np.float16), y10),
+        "one class": (np.ones((5, 1)), np.zeros(5, int)),
+        "a class never predicted": (never, rng.integers(0, 4, 120)),
+        "exactly 0 and 1": (exact, np.array([0, 0, 1, 1])),
+        "on the bin edges": (edges, np.array([1, 0, 1, 0, 1, 1])),
+        # 14 of the 15 bins hold no example.
+        "one full bin": (np.tile([[0.9, 0.1]], (8, 1)), np.array([0] * 7 + [1])),
+    }
+
+
+@pytest.mark.parametrize("case", list(_edge_cases()))
+def test_ece_nll_and_the_reliability_bins_match_independent_references(case):
+    """metrics.ece against Guo et al.'s formula by a loop here, the reliability diagram's
+    bins (metrics.confidence_bins) against scikit-learn's calibration_curve (uniform bins;
+    a confidence on an edge joins the lower bin, as Guo et al.'s (lo, hi]), metrics.nll
+    against scikit-learn's log_loss of the probabilities floored at 1e-7 (a hand formula for
+    one class, which log_loss refuses), on edge cases. Tests only."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import log_loss
+
+    from hubensemble import metrics
+
+    probs, y = _edge_cases()[case]
+    p64 = np.asarray(probs, np.float64)
+    for bins in (15, 10, 1):
+        assert metrics.ece(probs, y, bins) == pytest.approx(_hand_ece(p64, y, bins),
+                                                            abs=1e-12), bins
+    rel = report.reliability(probs, y, bins=15)
+    right = (p64.argmax(axis=1) == y).astype(int)
+    full = rel["count"] > 0
+    assert rel["count"].sum() == len(y)
+    if 0 < right.sum() < len(y):  # calibration_curve needs both outcomes
+        acc, conf = calibration_curve(right, p64.max(axis=1), n_bins=15, strategy="uniform")
+        np.testing.assert_allclose(rel["accuracy"][full], acc, atol=1e-12)
+        np.testing.assert_allclose(rel["confidence"][full], conf, atol=1e-12)
+    assert np.isnan(rel["accuracy"][~full]).all()
+    true_p = p64[np.arange(len(y)), y]
+    if p64.shape[1] > 1:
+        floored = np.clip(p64, 1e-7, 1)
+        # Rows summing to 1 as log_loss asks: floored (and float16) rows do within 1e-3.
+        want = log_loss(y, floored / floored.sum(axis=1, keepdims=True),
+                        labels=range(p64.shape[1]))
+        assert metrics.nll(probs, y) == pytest.approx(want, rel=1e-3)
+    assert metrics.nll(probs, y) == pytest.approx(np.mean(-np.log(np.maximum(true_p, 1e-7))))
+
+
+def test_metrics_of_no_examples_are_nan_and_bad_bins_are_named():
+    """Accuracy, NLL and ECE of no examples were NaN through NumPy's "Mean of empty slice"
+    and "invalid value" RuntimeWarnings (balanced accuracy returned NaN by itself); now all
+    four say NaN without a warning. bins=0 failed in np.bincount ("'list' argument must have
+    no negative elements"), bins=2.5 in linspace: a ValueError names the argument. Fails
+    before: the warnings (errors here) and the messages."""
+    import warnings
+
+    from hubensemble import metrics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = metrics.metrics(np.zeros((0, 3), np.float32), np.zeros(0, int), balanced=True)
+    assert set(found) == {"accuracy", "nll", "ece", "balanced_accuracy"}
+    assert all(np.isnan(v) for v in found.values()), found
+    probs, y = np.array([[0.9, 0.1]]), np.array([0])
+    for bins in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=rf"bins must be an integer >= 1, got {bins!r}"):
+            metrics.ece(probs, y, bins)
+        with pytest.raises(ValueError, match="bins must be an integer >= 1"):
+            report.reliability(probs, y, bins)

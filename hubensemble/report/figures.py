@@ -20,17 +20,14 @@ def reliability(probs, y, bins=RELIABILITY_BINS) -> dict:
     Per equal-width confidence bin ((lo, hi], a confidence of 0 in the first: the bins of
     metrics.ece, Guo et al. 2017): "count" (float64 [bins]), "accuracy" and "confidence"
     (float64 [bins] in [0, 1], NaN for empty bins), and "edges" (float64 [bins + 1], 0 to 1).
-    Raises ValueError when the shapes do not fit or a label is outside [0, C).
+    Raises ValueError when the shapes do not fit, a label is outside [0, C) or `bins` is
+    not an integer >= 1 (`metrics.confidence_bins`).
     """
-    probs, y = metrics.check_probs_labels(probs, y)
-    conf = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == y).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, int(bins) + 1)
-    which = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, int(bins) - 1)
-    count = np.bincount(which, minlength=bins).astype(np.float64)
+    count, correct, conf = metrics.confidence_bins(probs, y, bins)
     with np.errstate(invalid="ignore", divide="ignore"):
-        acc = np.bincount(which, weights=correct, minlength=bins) / count
-        mean_conf = np.bincount(which, weights=conf, minlength=bins) / count
+        acc = correct / count
+        mean_conf = conf / count
+    edges = np.linspace(0.0, 1.0, int(bins) + 1)
     return {"count": count, "accuracy": acc, "confidence": mean_conf, "edges": edges}
 
 
