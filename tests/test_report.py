@@ -2654,3 +2654,38 @@ def test_metrics_of_no_examples_are_nan_and_bad_bins_are_named():
             metrics.ece(probs, y, bins)
         with pytest.raises(ValueError, match="bins must be an integer >= 1"):
             report.reliability(probs, y, bins)
+
+
+def test_the_knn_figure_of_forty_modules_names_them_without_overlap(monkeypatch):
+    """A report of 40 modules with long names: the kNN scatter wrote every name beside its
+    point, most over one another, unreadable. Each name shown now overlaps no other (checked
+    on the drawn figure's text boxes, matplotlib's own extents), every member is named, and
+    a note under the axes counts the names left out. Fails before: overlapping names."""
+    from hubensemble.report import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "_png", lambda fig: drawn.append(fig) or b"")
+    rng = np.random.default_rng(3)
+    names = [f"imagenet21k_bit_m_r50x1_feature_vector_{i}" if i % 2 else f"m{i}"
+             for i in range(40)]
+    points = [(n, float(x), float(y)) for n, x, y in
+              zip(names, rng.uniform(0.3, 0.9, 40), rng.uniform(0.5, 0.95, 40))]
+    members = set(names[:6])
+    figures.plot_knn(points, 0.2, "knn", members)
+    fig = drawn[0]
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.xy in {(x, y) for _, x, y in points}]
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert not [(a.get_text(), b.get_text()) for i, a in enumerate(labels)
+                for b, box in zip(labels[i + 1:], boxes[i + 1:]) if boxes[i].overlaps(box)]
+    named = {t.get_text() for t in labels}
+    assert {n[:23] + "…" if len(n) > 24 else n for n in members} <= named
+    assert 10 < len(labels) < 40
+    notes = [t.get_text() for t in ax.texts if t not in labels]
+    assert notes == [f"{40 - len(labels)} of the 40 names left out where they would overlap "
+                     "others (the Ranking table lists every module)"]
+    # A few modules: every one named, no note.
+    drawn.clear()
+    figures.plot_knn(points[:3], 0.2, "knn", members)
+    assert len(drawn[0].axes[0].texts) == 3

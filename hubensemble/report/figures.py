@@ -56,9 +56,25 @@ def _png(fig) -> bytes:
 
 
 def plot_knn(points, rho, metric, members, what="fine-tuned") -> bytes:
-    """PNG: scatter of `points` [(module, proxy score, best val accuracy of its `what`
-    candidates: "fine-tuned", "probe", ...)], the modules in `members` (the ensemble's) in
-    orange, Spearman `rho` (None: undefined) in the title; `metric` names the proxy."""
+    """PNG of `knn_figure` (the same arguments)."""
+    return _png(knn_figure(points, rho, metric, members, what))
+
+
+#: Where `knn_figure` tries a point's name, in order (offset in points from the point).
+_NAME_PLACES = ((4, 3), (4, -10), (-4, 3), (-4, -10))
+
+
+def knn_figure(points, rho, metric, members, what="fine-tuned"):
+    """The matplotlib Figure (Agg canvas) of `plot_knn`: a scatter of `points` [(module,
+    proxy score, best val accuracy of its `what` candidates: "fine-tuned", "probe", ...)],
+    the modules in `members` (the ensemble's) in orange, Spearman `rho` (None: undefined) in
+    the title; `metric` names the proxy.
+
+    Each point is named (cut at 24 characters) to its upper right, else its lower right,
+    upper left or lower left, where the name overlaps no name shown before it: the members'
+    first, then the others from the highest accuracy down. With 40 modules
+    every name was drawn and most were unreadable, one over another; those left out are
+    counted under the axes (the Ranking table lists every module)."""
     fig = _figure(6.4, 4.4)
     ax = fig.add_subplot(1, 1, 1)
     for name, x, y in points:
@@ -66,11 +82,28 @@ def plot_knn(points, rho, metric, members, what="fine-tuned") -> bytes:
         ax.scatter([x], [y], s=46 if chosen else 30, marker="o",
                    color="tab:orange" if chosen else "tab:blue", edgecolors="black",
                    linewidths=0.5, zorder=3)
+    ax.margins(x=0.15, y=0.1)  # room for the names
+    ax.get_xlim(), ax.get_ylim()  # the limits settled, so the names' places are final
+    renderer = fig.canvas.get_renderer()
+    shown, hidden = [], 0
+    for name, x, y in sorted(points, key=lambda p: (p[0] not in members, -p[2])):
         # parse_math=False here and below: a name is text, not TeX ("$x$" is shown as
         # typed; an unknown "\cmd" between dollars made savefig raise).
-        ax.annotate(name if len(name) <= 24 else name[:23] + "…", (x, y), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points", parse_math=False)
-    ax.margins(x=0.15, y=0.1)  # room for the names
+        for dx, dy in _NAME_PLACES:
+            label = ax.annotate(name if len(name) <= 24 else name[:23] + "…", (x, y),
+                                fontsize=7, xytext=(dx, dy), textcoords="offset points",
+                                ha="left" if dx > 0 else "right", parse_math=False)
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in shown):
+                shown.append(box)
+                break
+            label.remove()
+        else:
+            hidden += 1
+    if hidden:
+        ax.annotate(f"{hidden} of the {len(points)} names left out where they would overlap "
+                    "others (the Ranking table lists every module)", (0, -0.16),
+                    xycoords="axes fraction", va="top", fontsize=7, color="#555")
     ax.set_xlabel(f"{metric} proxy score on train (ranking.json)", parse_math=False)
     ax.set_ylabel(f"best {what} validation accuracy")
     text = "undefined" if rho is None else f"{rho:.3f}"
@@ -85,7 +118,7 @@ def plot_knn(points, rho, metric, members, what="fine-tuned") -> bytes:
                            Line2D([], [], marker="o", ls="", color="tab:blue",
                                   markeredgecolor="black", label="not in the ensemble")],
                   fontsize=8, loc="best")
-    return _png(fig)
+    return fig
 
 
 def plot_curve(curve, size, single, test_curve=None) -> bytes:
