@@ -153,3 +153,23 @@ def test_paths_shown_counts_its_notes_and_paths_in_words(notes, said):
     paths = ["a.png", "b.png"][:3 - len(notes)]
     with pytest.raises(ValueError, match=re.escape(said)):
         paths_shown(paths, notes=notes)
+
+
+@pytest.mark.parametrize("names, said", [
+    (["nope"], "error: unknown scenario nope; --list shows them"),
+    (["nope", "nix"], "error: unknown scenarios nope, nix; --list shows them")])
+def test_the_fault_suites_unknown_scenarios_are_counted_in_words(names, said, capsys,
+                                                                 monkeypatch):
+    """tools/benchmarks/faults.py's usage error, before any scenario runs."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "benchmarks" / "faults.py"
+    monkeypatch.syspath_prepend(str(path.parent))  # its benchargs, as when it is run
+    spec = importlib.util.spec_from_file_location("faults_under_test", path)
+    faults = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(faults)
+    with pytest.raises(SystemExit) as stop:
+        faults.main(names)
+    assert stop.value.code == 2
+    assert said in capsys.readouterr().err

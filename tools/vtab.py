@@ -180,7 +180,8 @@ def _builder(task: VtabTask, data_dir):
                             "finish?); using %s", task.name, folder, lacks, builder.data_dir)
         return builder
     if first is None:
-        raise DataError(f"{task.name}: tfds cannot open {task.tfds_spec} at version(s) "
+        versions = "version" if len(task.versions) == 1 else "versions"
+        raise DataError(f"{task.name}: tfds cannot open {task.tfds_spec} at {versions} "
                         f"{', '.join(task.versions)} ({'; '.join(problems)})"
                         + _half_copied(task, data_dir))
     return first
@@ -264,6 +265,7 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     from hubensemble.data.sniff import TFDS_DECODED_WORDS
     from hubensemble.data.tfds import stored_encoded, tfds_data_dir
     from hubensemble.errors import DataError
+    from hubensemble.text import counted
 
     data_dir = os.path.expanduser(data_dir) if data_dir else None
     builder = _builder(task, data_dir)
@@ -292,7 +294,9 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
             raise DataError(f"{task.name}: split {split!r} ({key}) is empty")
         bad = (labels < 0) | (labels >= task.num_classes)
         if bad.any():
-            raise DataError(f"{task.name}: {int(bad.sum())} {key} example(s) map to no class "
+            n = int(bad.sum())
+            raise DataError(f"{task.name}: {counted(n, f'{key} example')} "
+                            f"{'maps' if n == 1 else 'map'} to no class "
                             f"of 0..{task.num_classes - 1} (labels "
                             f"{sorted(set(labels[bad].tolist()))[:5]}) with "
                             f"{task.label_fn.__name__}; is this the data set task_adaptation "

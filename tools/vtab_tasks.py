@@ -301,6 +301,6 @@ def select_tasks(names=None) -> list[VtabTask]:
         said = [n + (f" (did you mean {closest_name(n, known)}?)" if closest_name(n, known)
                      else "") for n in unknown]
         raise HubensembleError(
-            f"unknown VTAB task(s): {', '.join(said)}; choose from "
+            f"unknown VTAB {'task' if len(said) == 1 else 'tasks'}: {', '.join(said)}; choose from "
             f"{', '.join(TASKS)} (or a group: {', '.join(GROUPS)})")
     return [t for t in TASKS.values() if t.name in wanted]

@@ -60,6 +60,7 @@ import numpy as np
 from benchargs import (command_logging, description, existing_folder, folder_target, integer,
                        integers)
 from hubensemble.fileio import tf_path
+from hubensemble.text import counted
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -363,8 +364,9 @@ def run_of(run_path, k, folder) -> tuple:
     run = Run(dest)
     data = read_json(run.ensemble_json)
     if len(data.get("members") or []) < k:
-        raise SystemExit(f"{run_path}'s ensemble has {len(data.get('members') or [])} "
-                         f"member(s), fewer than --cpu-members' {k}")
+        raise SystemExit(f"{run_path}'s ensemble has "
+                         f"{counted(len(data.get('members') or []), 'member')}, fewer than "
+                         f"--cpu-members' {k}")
     members = data["members"][:k]
     total = sum(float(m.get("weight", 1.0)) for m in members)
     for m in members:
@@ -400,7 +402,7 @@ def parts(marks) -> dict:
 
 def export_cpu(args, folder) -> int:
     """--cpu: the export's CPU against the baseline's, per member count."""
-    print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), load "
+    print(f"TensorFlow {tf.__version__}, {counted(os.cpu_count(), 'CPU')}, load "
           f"{os.getloadavg()[0]:.1f}", flush=True)
     run_path = args.run
     if run_path is None:
@@ -433,7 +435,8 @@ def export_cpu(args, folder) -> int:
         ratios = [e / b for e, b in zip(cpu["export"], cpu["baseline"])]
         said = ", ".join(f"{name} {statistics.median(p[name] for p in split):.1f} s"
                          for name in split[0])
-        print(f"{k} member(s): export {' / '.join(f'{v:.1f}' for v in cpu['export'])} s CPU, "
+        spent = " / ".join(f"{v:.1f}" for v in cpu["export"])
+        print(f"{counted(k, 'member')}: export {spent} s CPU, "
               f"baseline {' / '.join(f'{v:.1f}' for v in cpu['baseline'])} s; ratio "
               f"{' / '.join(f'{v:.2f}' for v in ratios)} (export parts, median: {said})",
               flush=True)
@@ -493,7 +496,7 @@ def main():
     os.makedirs(folder, exist_ok=True)
     try:
         threads = args.threads or "TensorFlow's default (--threads 0)"
-        print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s), threads {threads}; "
+        print(f"TensorFlow {tf.__version__}, {counted(os.cpu_count(), 'CPU')}, threads {threads}; "
               f"building {args.members} members", flush=True)
         members = build_members(args.members, folder)
         names = [str(c) for c in range(CLASSES)]

@@ -38,6 +38,7 @@ import timeit
 import numpy as np
 from benchargs import command_logging, description, existing_folder, integer, keep_argument
 from hubensemble.fileio import tf_path
+from hubensemble.text import counted as counted_words
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -165,7 +166,8 @@ def measure(args, out):
     serve = loaded.signatures["serving_default"]
     images = np.random.default_rng(1).random((max(BATCHES),) + hw + (3,), dtype=np.float32)
     members = meta.get("members") or (meta.get("cost") or {}).get("members") or []
-    print(f"export {out}: {len(members)} member(s), checked on {hw[0]}x{hw[1]} images")
+    print(f"export {out}: {counted_words(len(members), 'member')}, checked on "
+          f"{hw[0]}x{hw[1]} images")
 
     print("latency (ms)       recorded  time_batches  loop   recorded/loop  time_batches/loop")
     now = time_batches(lambda x: serve(images=x)["probabilities"].numpy(), tf.constant(images),

@@ -41,6 +41,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchargs import command_logging, description, integer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _counted(count: int, word: str) -> str:
+    """"1 run", "3 runs": hubensemble.text.counted's rule, written here because this script
+    imports no module of the package it times (each run imports its own snapshot)."""
+    return f"{count} {word if count == 1 else word + 's'}"
+
+
 STAGES = ("rank", "tune", "cost", "ensemble", "export", "evaluate", "report")
 #: JSON fields that measure time, name the machine, a folder or a file digest of those: left
 #: out of the bit-for-bit check.
@@ -195,9 +203,9 @@ def main():
                 outs[label].append(out)
                 print(f"{label} run {i + 1}: {runs[label][-1]['wall']:.1f} s wall, "
                       f"{runs[label][-1]['cpu']:.1f} s CPU", flush=True)
-        print(f"\nmedian seconds of {args.repeats} run(s) each ({runs['current'][0]['trials']} "
-              "trials; trial = their seconds summed, fit = their model.fit's, "
-              "fit cpu = its CPU seconds)")
+        print(f"\nmedian seconds of {_counted(args.repeats, 'run')} each "
+              f"({runs['current'][0]['trials']} trials; trial = their seconds summed, fit = "
+              "their model.fit's, fit cpu = its CPU seconds)")
         heads = ("wall", "cpu", *STAGES, "trial", "fit", "fit cpu")
         print(f"{'':<10}" + " ".join(f"{k:>8}" for k in heads))
         base = _row("baseline", runs["baseline"]) if args.baseline else None
@@ -211,7 +219,8 @@ def main():
                 found = differences(reference, numbers(out))
                 failed |= bool(found)
                 print(f"\n{label} run {i + 1} vs current run 1: "
-                      + ("the same to the bit" if not found else f"{len(found)} difference(s)"))
+                      + ("the same to the bit" if not found
+                         else _counted(len(found), "difference")))
                 for line in found[:20]:
                     print(f"  {line}")
         if failed:

@@ -34,6 +34,7 @@ import tempfile
 import time
 
 from benchargs import command_logging, integer
+from hubensemble.text import counted
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -119,9 +120,9 @@ def _bench(args, tmp, profile):
         "metric": "knn", "k": 1, "selected": ["convnet"], "selection": {},
         "modules": [{"name": "convnet", "handle": spec.handle, "status": "ok", "score": 1.0}]})
 
-    print(f"tf {tf.__version__}, {os.cpu_count()} CPU(s); profile: batch "
+    print(f"tf {tf.__version__}, {counted(os.cpu_count(), 'CPU')}; profile: batch "
           f"{profile.batch_size}, crop {tune.train_resolution(task, spec, profile)[1]} px, "
-          f"{args.steps} steps per run, {args.repeats} run(s) each")
+          f"{counted(args.steps, 'step')} per run, {counted(args.repeats, 'run')} each")
     tuned, plain, tuned_cpu, plain_cpu = [], [], [], []
     for r in range(args.repeats):
         # inside tune: one more trial of the seeds sweep per repeat
@@ -151,7 +152,7 @@ def _bench(args, tmp, profile):
     # this process spent per step compares the work each side does whatever the load.
     load = os.getloadavg()[0]
     print(f"median per CPU-second: tune {tc:.1f}, plain {fc:.1f}, ratio {tc / fc:.3f}; "
-          f"load average {load:.1f} on {os.cpu_count()} CPU(s)")
+          f"load average {load:.1f} on {counted(os.cpu_count(), 'CPU')}")
     if load > (os.cpu_count() or 1):
         print("note: the machine is busier than its CPU count, so each run got whatever share "
               "of the cores other work left it (wall-clock steps/s jump between levels); the "

@@ -63,7 +63,8 @@ def main(argv=None):
                                          if n not in args.names]
     unknown = [n for n in args.names if n not in known]
     if unknown:
-        parser.error(f"unknown scenario(s) {', '.join(unknown)}; --list shows them")
+        parser.error(f"unknown {'scenario' if len(unknown) == 1 else 'scenarios'} "
+                     f"{', '.join(unknown)}; --list shows them")
 
     def echo(result):
         name, survived, detail, seconds = result
