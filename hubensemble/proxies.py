@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .errors import DataError
+from .text import counted
 
 # Rows of the distance matrix searched at once: memory stays O(block x N) (16 MB of float32),
 # and up to N = 2048 the whole Gram matrix is one symmetric product (BLAS syrk, half the work).
@@ -201,9 +202,9 @@ def check_groups(groups, n, k):
                         f"{groups.dtype} {groups.shape}")
     _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
     if n - counts.max() < k:
-        raise DataError(f"leave-one-group-out {k}-NN needs at least {k} examples outside "
-                        f"each example's group; the largest group has {counts.max()} of "
-                        f"{n} examples")
+        raise DataError(f"leave-one-group-out {k}-NN needs at least {counted(k, 'example')} "
+                        f"outside each example's group; the largest group has {counts.max()} "
+                        f"of {counted(n, 'example')}")
     return inverse.reshape(-1).astype(np.int64)
 
 

@@ -173,3 +173,31 @@ def test_the_fault_suites_unknown_scenarios_are_counted_in_words(names, said, ca
         faults.main(names)
     assert stop.value.code == 2
     assert said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("names, said", [
+    (["a"], "predictions of shape (2, 3) for 1 name); rank again"),
+    (["a", "b", "c"], "predictions of shape (2, 3) for 3 names); rank again")])
+def test_a_damaged_knn_file_counts_its_names_in_words(tmp_path, names, said):
+    from hubensemble.rank.knnfile import knn_predictions_file, load_knn_predictions
+
+    np.savez(knn_predictions_file(tmp_path), names=np.array(names),
+             predictions=np.zeros((2, 3), np.int64))
+    with pytest.raises(RunError) as e:
+        load_knn_predictions(tmp_path)
+    assert said in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize("k, said", [
+    (1, "leave-one-group-out 1-NN needs at least 1 example outside each example's group; the "
+        "largest group has 4 of 4 examples"),
+    (2, "leave-one-group-out 2-NN needs at least 2 examples outside each example's group; the "
+        "largest group has 3 of 4 examples")])
+def test_groups_too_large_for_k_are_counted_in_words(k, said):
+    from hubensemble.errors import DataError
+    from hubensemble.proxies import check_groups
+
+    groups = [0, 0, 0, 0] if k == 1 else [0, 0, 0, 1]
+    with pytest.raises(DataError) as e:
+        check_groups(groups, 4, k)
+    assert str(e.value) == said

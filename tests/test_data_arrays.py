@@ -370,7 +370,7 @@ def test_one_colour_image_without_its_batch_axis_says_so(tmp_path):
     """A held-out test set of one image stored as [H, W, 3] was read as H grey images,
     and the count mismatch did not say why."""
     spec = save_npz(tmp_path / "one.npz", x_test=EIGHT_BIT[0].repeat(2, 0), y_test=[1])
-    with pytest.raises(DataError, match=r"x_test has 8 images but y_test has 1 labels; .*x_test "
+    with pytest.raises(DataError, match=r"x_test has 8 images but y_test has 1 label; .*x_test "
                                         r"of shape \[8, 4, 3\] is read as 8 grey images of "
                                         r"4x3: for one colour image store x_test\[None\]"):
         load_test_set(spec)
@@ -1349,3 +1349,25 @@ def test_classes_lost_to_skipped_files_are_counted_in_words():
     only = str(lost_to_skips({"train": {"carved": records["carved"]}}, lambda s, n: False))
     assert ("its 5 files would have given it 1 validation example and 1 test example) (repair"
             in only), only
+
+
+@pytest.mark.parametrize("images, labels, said", [
+    (1, 2, "train: 1 image but 2 labels; they must match one to one"),
+    (2, 1, "train: 2 images but 1 label; they must match one to one")])
+def test_a_split_whose_counts_differ_is_counted_in_words(images, labels, said):
+    """validate_task's check of a Split changed after it was made (its labels replaced)."""
+    split = Split(EIGHT_BIT[:2], LABELS[:2])
+    split.images, split.labels = EIGHT_BIT[:images], LABELS[:labels]
+    with pytest.raises(DataError) as e:
+        validate_task(Task(name="t", source="python", class_names=["a", "b", "c"], train=split))
+    assert str(e.value) == said
+
+
+@pytest.mark.parametrize("x, y, said", [
+    (2, [1], "x_test has 2 images but y_test has 1 label; they must match one to one"),
+    (1, [1, 0], "x_test has 1 image but y_test has 2 labels; they must match one to one")])
+def test_an_npz_whose_counts_differ_is_counted_in_words(tmp_path, x, y, said):
+    spec = save_npz(tmp_path / "d.npz", x_test=EIGHT_BIT[:x], y_test=y)
+    with pytest.raises(DataError) as e:
+        load_test_set(spec)
+    assert said in str(e.value), e.value

@@ -16,7 +16,7 @@ from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_NAMES, SPLIT_WORDS,
 from hubensemble.data.task import Task
 from hubensemble.data.validate import _check_label_range, index_names, text_names
 from hubensemble.errors import DataError
-from hubensemble.text import absolute
+from hubensemble.text import absolute, counted
 
 
 def _npz_images(x, key, path):
@@ -370,8 +370,8 @@ def _archive_task(archive: _Archive, path: str, options: LoadOptions, test_set: 
             one = (f"; {xk} of shape {shape} is read as {shape[0]} grey images of "
                    f"{shape[1]}x{shape[2]}: for one colour image store {xk}[None]"
                    if len(shape) == 3 and shape[-1] in (3, 4) and len(y) == 1 else "")
-            raise DataError(f"npz:{path}: {xk} has {len(x)} images but {yk} has {len(y)} "
-                            f"labels; they must match one to one{one}")
+            raise DataError(f"npz:{path}: {xk} has {counted(len(x), 'image')} but {yk} has "
+                            f"{counted(len(y), 'label')}; they must match one to one{one}")
         if not len(x):
             raise DataError(f"npz:{path}: {xk} is empty; store at least 2 examples per class "
                             f"(or leave {key} out)")

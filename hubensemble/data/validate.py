@@ -110,8 +110,8 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
             continue
         n_img = len(s.images)
         if n_img != len(s.labels):
-            raise DataError(f"{key}: {n_img} images but {len(s.labels)} labels; they must "
-                            f"match one to one")
+            raise DataError(f"{key}: {counted(n_img, 'image')} but "
+                            f"{counted(len(s.labels), 'label')}; they must match one to one")
         if not len(s):
             raise DataError(f"the {key} split of {task.name!r} is empty; drop it or add data")
         for im in (s.images if not s.same_size else s.images[:1]):

@@ -69,7 +69,8 @@ def load_knn_predictions(out_dir, names=None) -> dict[str, np.ndarray]:
             with np.load(path, allow_pickle=False) as z:
                 saved, preds = [str(n) for n in z["names"]], z["predictions"]
             if preds.ndim != 2 or preds.shape[0] != len(saved):
-                raise ValueError(f"predictions of shape {preds.shape} for {len(saved)} names")
+                raise ValueError(f"predictions of shape {preds.shape} for "
+                                 f"{counted(len(saved), 'name')}")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             # BadZipFile: a damaged file (a merge's traceback, before) is named, not raised.
             raise RunError(f"{path} is unreadable ({numpy_load_fault(e)}); rank again to "
@@ -100,7 +101,7 @@ def load_knn_neighbours(out_dir, names=None) -> dict[str, np.ndarray]:
             shape = z["predictions"].shape
         if near.ndim != 3 or near.shape[:2] != tuple(shape) or shape[0] != len(saved):
             raise ValueError(f"neighbours of shape {near.shape} for predictions of shape "
-                             f"{tuple(shape)} and {len(saved)} names")
+                             f"{tuple(shape)} and {counted(len(saved), 'name')}")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise RunError(f"{path} is unreadable ({numpy_load_fault(e)}); rank again to "
                        "rewrite it") from None
@@ -182,4 +183,6 @@ def check_knn_predictions(run_dir, names, examples=None) -> None:
                        f"{' …' if len(lacking) > 5 else ''} (ranked there); {again}")
     if len(shape) != 2 or shape[0] != len(saved) or (examples and shape[1] != examples):
         raise RunError(f"{path} is unreadable (predictions of shape {tuple(shape)} for "
-                       f"{len(saved)} names and {examples} training examples); {again}")
+                       f"{counted(len(saved), 'name')}"
+                       + (f" and {counted(examples, 'training example')}" if examples else "")
+                       + f"); {again}")
