@@ -1363,6 +1363,17 @@ def test_a_split_whose_counts_differ_is_counted_in_words(images, labels, said):
     assert str(e.value) == said
 
 
+@pytest.mark.parametrize("used, said", [
+    ([0, 2], "but 1 of them has no example in any split (1; the labels used are 0, 2)"),
+    ([0, 3], "but 2 of them have no example in any split (1, 2; the labels used are 0, 3)")])
+def test_unused_class_indices_are_counted_with_their_verb(used, said):
+    from hubensemble.data.validate import index_names
+
+    with pytest.raises(DataError) as e:
+        index_names({"train": np.array(used)}, what="w", fix="f")
+    assert said in str(e.value), e.value
+
+
 @pytest.mark.parametrize("x, y, said", [
     (2, [1], "x_test has 2 images but y_test has 1 label; they must match one to one"),
     (1, [1, 0], "x_test has 1 image but y_test has 2 labels; they must match one to one")])

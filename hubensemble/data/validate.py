@@ -51,7 +51,8 @@ def index_names(labels: dict[str, np.ndarray], *, what: str, fix: str, compact: 
     missing = top + 1 - len(values)
     shown = ", ".join(map(str, values[:5].tolist())) + (", …" if len(values) > 5 else "")
     raise DataError(f"{what}: without class names the labels are class indices 0..{top} "
-                    f"({top + 1} classes), but {missing} of them have no example in any split "
+                    f"({top + 1} classes), but {missing} of them "
+                    f"{'has' if missing == 1 else 'have'} no example in any split "
                     f"({', '.join(map(str, unused))}{', …' if missing > 5 else ''}; the labels "
                     f"used are {shown}); {fix}")
 

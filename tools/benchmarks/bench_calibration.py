@@ -79,6 +79,7 @@ def measure(run_dir, splits: int) -> list[str]:
     from hubensemble.ensemble import load_candidates, load_labels, select_ensemble
     from hubensemble.greedy import ensemble_probs, greedy_select
     from hubensemble.metrics import metrics
+    from hubensemble.text import counted
 
     y_val, y_test = load_labels(run_dir, "val"), load_labels(run_dir, "test")
     cands, _ = load_candidates(run_dir)
@@ -94,7 +95,8 @@ def measure(run_dir, splits: int) -> list[str]:
     per_member = ensemble_probs(
         np.stack([apply_temperature(test[i], t_members[i]) if i in t_members else test[i]
                   for i in range(len(cands))]), weights)
-    lines = [f"{run_dir}: {len(cands)} candidates, {len(weights)} members, "
+    lines = [f"{run_dir}: {counted(len(cands), 'candidate')}, "
+             f"{counted(len(weights), 'member')}, "
              f"{len(y_val)} validation / {len(y_test)} test examples",
              f"  {'':<34} {'acc':>8} {'nll':>8} {'ece':>8}",
              f"  {'best single':<34} {_figures(test[best], y_test)}",

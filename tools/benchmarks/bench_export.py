@@ -497,7 +497,7 @@ def main():
     try:
         threads = args.threads or "TensorFlow's default (--threads 0)"
         print(f"TensorFlow {tf.__version__}, {counted(os.cpu_count(), 'CPU')}, threads {threads}; "
-              f"building {args.members} members", flush=True)
+              f"building {counted(args.members, 'member')}", flush=True)
         members = build_members(args.members, folder)
         names = [str(c) for c in range(CLASSES)]
         rng = np.random.default_rng(0)
