@@ -111,7 +111,8 @@ def _refusal(run, change, dropped) -> str:
     modules = list(dict.fromkeys(c.module for c in dropped))
     example = escaped(dropped[0].folder)
     return (f"{change} drops {', '.join(modules)} from the selection, but {len(dropped)} "
-            f"candidate(s) of {'it' if len(modules) == 1 else 'them'} are in "
+            f"{'candidate' if len(dropped) == 1 else 'candidates'} of "
+            f"{'it' if len(modules) == 1 else 'them'} {'is' if len(dropped) == 1 else 'are'} in "
             f"{escaped(run.candidates)} (e.g. {example}), and the ensemble selects from every "
             "candidate there, so they would still become members. To keep the ranking and the "
             f"other candidates, move those candidate folders out of {escaped(run.candidates)} "

@@ -49,7 +49,7 @@ def clear_run(run):
 
 
 def _changed_module_files(run, specs, cache_dir) -> list[str]:
-    """["files of module(s) A, B"] when modules ranked in `run` changed in place since (their
+    """["files of modules A, B"] when modules ranked in `run` changed in place since (their
     content fingerprint is not ranking.json's), else []. The catalogue's entries alone were
     the key: a module's variables replaced between an interrupt and the resume gave a sweep
     of two versions of one module, silently (a new-user check)."""

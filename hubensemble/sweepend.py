@@ -22,6 +22,7 @@ from hubensemble.sweeplock import (chief_ended, member_lock_path, say_stale_chie
 from hubensemble.sweeprecords import end_record
 from hubensemble.sweepplan import combined_threshold, plan_sweep, sweep_parts
 from hubensemble.threads import warnings_block
+from hubensemble.text import counted
 
 log = logging.getLogger("hubensemble.tune.distributed")  # (the wait's, which says it later)
 
@@ -199,7 +200,8 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
     for part, (plan, _) in plans.items():
         removed = candidate.clean_stale_temps(run.candidates)
         if removed:
-            stage_log.info("removed %d half-written candidate(s) of killed runs", len(removed))
+            stage_log.info("removed %s of killed runs",
+                           counted(len(removed), "half-written candidate"))
         say_resumed(part, len(plan), len(plan), progress)
         say_older_rule(run, plan, [], sweep=part, reused=len(plan), worker=True)
     return summary

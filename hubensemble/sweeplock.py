@@ -149,7 +149,8 @@ def sweep_running(run_dir, members, command: str | None) -> RunError:
     gone = None if chief else gone_chief(run_dir)
     parts = [(f"its chief: {chief[0]}" if chief[0] else "its chief") if chief else
              gone["words"] if gone else "no chief",
-             f"worker(s) {', '.join(workers)}" if workers else None]
+             f"{'worker' if len(workers) == 1 else 'workers'} {', '.join(workers)}"
+             if workers else None]
     locks = names_listed(absolute(p) for p, _ in members)
     return RunError(f"a chief/worker tune sweep is running on {absolute(run_dir)} "
                     f"({about + '; ' if about else ''}"
@@ -202,7 +203,7 @@ def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
     sweep over: every trial it handed out ended), when
     `pending` is given, not empty, and every one of them was in the plan it served, so no
     chief will hand them out until one is started again: "its chief (…) ended normally at
-    …, its sweep over (every trial it handed out has ended), and 2 of its trial(s) have no
+    …, its sweep over (every trial it handed out has ended), and 2 of its trials have no
     complete candidate (e.g. T: a trial that ended without one)". None otherwise: a worker
     with trials that chief did not have (a larger --budget, a new sweep started workers
     first) waits for its own chief."""
@@ -220,7 +221,8 @@ def chief_ended(run_dir, sweep: str | None = None, pending=None) -> str | None:
     if not pending or not isinstance(served, list) or not set(pending) <= set(served):
         return None
     return (f"{chief_words(record)} ended normally{when}, its sweep over (every trial it "
-            f"handed out has ended), and {len(pending)} of its trial(s) have no complete "
+            f"handed out has ended), and {len(pending)} of its trials "
+            f"{'has' if len(pending) == 1 else 'have'} no complete "
             f"candidate (e.g. {pending[0]}: a trial that ended without one)")
 
 

@@ -28,6 +28,7 @@ from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.proxies import select_threshold
 # Which profile a trial or run used: read below rank and tune (re-exported here).
 from hubensemble.runprofile import as_profile, trial_profile  # noqa: F401
+from hubensemble.text import counted
 
 SWEEPS = sweeps.SWEEPS
 #: Budget (trials) of the seeds/hyper/aug/combined sweeps when none is given. The paper's
@@ -232,7 +233,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
                 sweep, budget, k, len(pool), given=bool(modules)), stacklevel=2)
         elif budget % 4:
             warnings.warn(f"the {sweep} sweep runs 4 trials per module; budget {budget} "
-                          f"gives {k} module(s)", stacklevel=2)
+                          f"gives {counted(k, 'module')}", stacklevel=2)
         if k > len(pool):
             if budget != default_budget(sweep, profile, len(pool)):
                 warnings.warn(f"budget {budget} asks for {k} modules but only {len(pool)} "
@@ -269,7 +270,8 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
                 sweep, budget, budget, len(kept), tau=tau), stacklevel=2)
         elif extra:
             warnings.warn(f"the combined sweep deals budget {budget} round-robin over its "
-                          f"{len(kept)} module(s) within tau {tau:g} of the best score: "
+                          f"{counted(len(kept), 'module')} within tau {tau:g} of the best "
+                          "score: "
                           f"{extra} of them get {per + 1}, the others {per}", stacklevel=2)
         # One random stream per module, dealt round-robin: a larger budget appends trials
         # (the plan's prefix and ids stay), and a sweep cut short has trials of every module.

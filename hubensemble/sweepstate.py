@@ -20,6 +20,7 @@ import os
 from hubensemble import candidate, options
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.fileio import read_json
+from hubensemble.text import counted
 
 #: The training rule a trial was trained by, recorded in each trial.json ("train_rule") and
 #: in run.json's record of its sweep (tune.sweeps.<sweep>.train_rule). Raised by every change
@@ -56,7 +57,8 @@ def older_rule_warning(sweep: str, older: list, reused: int, *, run_words: str,
     if not older:
         return None
     shown = ", ".join(older[:3]) + (", …" if len(older) > 3 else "")
-    return (f"tune {sweep}: {len(older)} of the {reused} trial(s) reused ({shown}) were "
+    return (f"tune {sweep}: {len(older)} of the {counted(reused, 'trial')} reused ({shown}) "
+            f"{'was' if len(older) == 1 else 'were'} "
             f"trained by an older hubensemble's training rule (trial.json train_rule "
             f"{'/'.join(str(r) for r in range(1, TRAIN_RULE))} or none; this version trains "
             f"by rule {TRAIN_RULE}; none is any hubensemble before 0.3.0, whose releases from "

@@ -124,11 +124,13 @@ def say_older_rule(run, plan, pending, *, sweep, reused, worker=False):
     if others:
         theirs = sorted({t.split("-")[0] for t in others})
         log.log(
-            level, "tune %s: this sweep's trials are trained by training rule %d, while %d "
-            "trial(s) of sweep %s in the same pool (%s) were trained by an older hubensemble's "
+            level, "tune %s: this sweep's trials are trained by training rule %d, while %s "
+            "of %s %s in the same pool (%s) %s trained by an older hubensemble's "
             "rule, so the pool mixes two rules; to train them by this one, start %s over: %s",
-            sweep, TRAIN_RULE, len(others), ", ".join(theirs),
+            sweep, TRAIN_RULE, counted(len(others), "trial"),
+            "sweep" if len(theirs) == 1 else "sweeps", ", ".join(theirs),
             ", ".join(others[:3]) + (", …" if len(others) > 3 else ""),
+            "was" if len(others) == 1 else "were",
             "it" if len(theirs) == 1 else "each", " and ".join(
                 command_words("tune", run.path, flags=f"--sweep {s} --restart",
                               keywords=f"sweep={s!r}, restart=True") for s in theirs))

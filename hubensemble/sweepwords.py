@@ -461,5 +461,6 @@ def without_chief(run_dir, members, sweep, oracle) -> str:
             f"trial first): start the chief again ({chief}"
             + (f", with any {_own_options()} it had" if recorded else " with the options it had")
             + "; the "
-            "workers go on with it), or stop the worker(s)"
+            "workers go on with it), or stop the "
+            + ("worker" if len(members) == 1 else "workers")
             + (f" ({stop})" if stop else "") + "; ")

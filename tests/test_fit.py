@@ -434,10 +434,10 @@ def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
     assert json.loads((out / "ranking.json").read_text())["selected"] == ["m2"]
     code, _, err = in_process("tune", "--run", out, "--profile", "cpu")
     assert code != 0 and (
-        f"hubensemble: error: 8 candidate(s) in {out / 'candidates'} (e.g. default-0000-m1) "
+        f"hubensemble: error: 8 candidates in {out / 'candidates'} (e.g. default-0000-m1) "
         "were tuned with other settings than this call's: --profile quick -> cpu (recorded "
         "-> now), and the ensemble selects from every candidate there as one pool. Pass the "
-        "recorded value(s) to add to this pool, start sweep default over with them "
+        "recorded value to add to this pool, start sweep default over with them "
         "(--restart: its candidates are discarded), use a new run folder for the new ones, "
         "or fit it again from the start, discarding its results: `hubensemble fit --restart "
         f"--catalogue {catalogue} --data sklearn:digits --") in err
@@ -1922,7 +1922,7 @@ def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_stil
     with pytest.raises(RunError) as err:
         check_inputs(run, fingerprints, stage_keys("cat", "data", now), now, restart=False)
     assert str(err.value).startswith(
-        "top_k=2 -> 1 drops m1 from the selection, but 1 candidate(s) of it are in "
+        "top_k=2 -> 1 drops m1 from the selection, but 1 candidate of it is in "
         f"{run.candidates} (e.g. {run.candidates / 'default-4-m1'}), and the ensemble "
         "selects from every candidate there"), err.value
     assert "move those candidate folders out of" in str(err.value)

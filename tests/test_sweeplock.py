@@ -40,7 +40,7 @@ def test_a_writer_is_refused_while_a_sweep_runs_naming_the_sweep_and_its_chief(
         err = capsys.readouterr().err
         assert (f"a chief/worker tune sweep is running on {run} (sweep hyper, oracle "
                 f"127.0.0.1:8000; its chief: pid {chief.pid}, since ") in err, err
-        assert f"worker(s) tuner0 (pid {worker.pid}, since " in err, err
+        assert f"worker tuner0 (pid {worker.pid}, since " in err, err
         # Its times in text.shown_time's form, as the report's (it said 2026-12-05T21:30:54).
         assert re.search(rf"pid {worker.pid}, since [0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}} "
                          r"[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}\)", err), err
@@ -161,11 +161,11 @@ def test_a_writer_refused_by_workers_whose_chief_was_killed_is_told_so_and_the_w
     assert main(["ensemble", "--run", "my run"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert (f"its chief has gone without ending (pid {chief.pid}, since ") in err, err
-    assert f"killed: {run / '.sweep-chief.lock'} is free); worker(s) tuner0 (pid {worker.pid}" \
+    assert f"killed: {run / '.sweep-chief.lock'} is free); worker tuner0 (pid {worker.pid}" \
         in err, err
     assert (f"start the chief again (`hubensemble tune --run {shell(run)} --tuner-id chief "
             "--sweep hyper --oracle 127.0.0.1:8000` with the options it had; the workers go "
-            f"on with it), or stop the worker(s) (`kill {worker.pid}`); wait for it to end, "
+            f"on with it), or stop the worker (`kill {worker.pid}`); wait for it to end, "
             f"then run `hubensemble ensemble --run {shell(run)}` again") in err, err
     with pytest.raises(RunError, match="its chief has gone without ending") as err:
         Run(run).lock("fit").__enter__()
@@ -405,7 +405,7 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
                                pending=["hyper-0001-m"])
             said = " ".join(caplog.text.split())
             done = (rf"\) ended normally at {when}, its sweep over \(every trial it handed out "
-                    r"has ended\), and 1 of its trial\(s\) have no complete candidate \(e.g. "
+                    r"has ended\), and 1 of its trials has no complete candidate \(e.g. "
                     r"hyper-0001-m: a trial that ended without one\)")
             assert re.search(rf"while the last one has gone: its chief \(pid \d+ on host \S+, "
                              rf"since {when}{done}\. Unless it is being started again, start "
@@ -502,7 +502,7 @@ def test_a_worker_started_after_its_chief_ended_normally_says_so_before_tensorfl
     assert ("tune --tuner-id tuner0 on" in words or "run_tune(tuner_id='tuner0') on" in words)
     assert "waiting for the chief at 127.0.0.1:9" in words and "its chief (pid" in words
     assert ("ended normally at " in words and "its sweep over (every trial it handed out has "
-            "ended), and 1 of its trial(s) have no complete candidate (e.g. seeds-0001-m: a "
+            "ended), and 1 of its trials has no complete candidate (e.g. seeds-0001-m: a "
             "trial that ended without one). Unless it is being started again, start it (")\
         in words, words
     assert stop(budget=3) == (None, "")  # seeds-0002-m: not that chief's; it waits for its own

@@ -342,7 +342,7 @@ def test_a_distributed_sweep_and_another_sweep_never_share_a_process_at_once(mon
         with kerastuner_env(None, None) as (distributed, chief):  # two plain sweeps: fine
             assert (distributed, chief) == (False, False)
         with pytest.raises(HubensembleError, match=(
-                r"1 other sweep\(s\) run in it now \(threads\).*Run the distributed sweep "
+                r"1 other sweep runs in it now \(threads\).*Run the distributed sweep "
                 r"\(tuner_id\) in a process of its own")):
             kerastuner_env("chief", "127.0.0.1:8000").__enter__()
         assert not any(k in os.environ for k in KT_VARS)

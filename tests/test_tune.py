@@ -266,7 +266,7 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
     assert [e.module for e in combined] == ["gen_a", "exp_b"] * 30  # dealt round-robin
     assert len({(e.hparams.lr, e.hparams.steps) for e in combined}) > 30
     # A budget is never exceeded: 5 trials (it planned round(5 / 2) = 3 each, 6 trials).
-    with pytest.warns(UserWarning, match=r"deals budget 5 round-robin over its 2 module\(s\) "
+    with pytest.warns(UserWarning, match=r"deals budget 5 round-robin over its 2 modules "
                                          r"within tau 0.02 of the best score: 1 of them get 3, "
                                          r"the others 2"):
         odd = tune.plan_sweep(ranking, specs, sweep="combined", budget=5, **kw)
@@ -686,7 +686,7 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     # other settings on the same trial ids are refused, naming what differs (it said
     # "another --seed, --profile or module list?" only)
     with pytest.raises(RunError, match=re.escape(
-            f"4 candidate(s) in {run.candidates} (e.g. default-0000-gen_a) were tuned with "
+            f"4 candidates in {run.candidates} (e.g. default-0000-gen_a) were tuned with "
             "other settings than this call's: seed 0 -> 1 (recorded -> now)")):
         tune.run_tune(run.path, sweep="default", modules=["gen_a"], profile="quick", seed=1,
                       strategy="cpu", task=digits, progress=False)
@@ -728,7 +728,7 @@ def test_a_sweep_resumed_over_an_older_training_rules_trials_says_so_and_keeps_t
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
               and "training rule" in r.getMessage()]
     assert warned == [
-        f"tune seeds: 3 of the 3 trial(s) reused ({', '.join(old)}) were trained by an older "
+        f"tune seeds: 3 of the 3 trials reused ({', '.join(old)}) were trained by an older "
         f"hubensemble's training rule (trial.json train_rule 1 or none; this version trains "
         f"by rule {TRAIN_RULE}; none is any hubensemble before 0.3.0, whose releases from "
         f"2026-12-05 on already trained by rule {TRAIN_RULE}), so their numbers may differ "
@@ -763,7 +763,7 @@ def test_a_sweep_resumed_over_an_older_training_rules_trials_says_so_and_keeps_t
               and "training rule" in r.getMessage()]
     assert warned == [
         f"tune hyper: this sweep's trials are trained by training rule {TRAIN_RULE}, while "
-        f"{len(seeds)} trial(s) of sweep seeds in the same pool ({', '.join(seeds[:3])}, …) "
+        f"{len(seeds)} trials of sweep seeds in the same pool ({', '.join(seeds[:3])}, …) "
         "were trained by an older hubensemble's rule, so the pool mixes two rules; to train "
         f"them by this one, start it over: run_tune(run_dir={str(run.path)!r}, sweep='seeds', "
         "restart=True)"]
@@ -1080,7 +1080,7 @@ def test_tune_restart_starts_a_sweep_over_and_keeps_everything_else(tmp_path, mo
     summary = tune.run_tune(run.path, sweep="seeds", seed=1, restart=True, progress=True, **kw)
     err = " ".join(capfd.readouterr().err.split())
     # In run_tune's words (it said "tune --restart" to a caller who typed no command).
-    assert (f"run_tune(restart=True): sweep seeds starts over: removed 2 candidate folder(s) "
+    assert (f"run_tune(restart=True): sweep seeds starts over: removed 2 candidate folders "
             f"({dead.name}, seeds-0000-gen_a), {run.tuner / 'seeds'} (Keras Tuner's state), "
             f"its trials' TensorBoard logs, its record in {run.meta_path}; kept {live.name}, "
             "being written by another process") in err, err
@@ -1142,10 +1142,10 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
         over = (", start sweep seeds over with them (restart=True: its candidates are "
                 "discarded)" if call["sweep"] == "seeds" else "")
         with pytest.raises(RunError, match=re.escape(
-                f"1 candidate(s) in {run.candidates} (e.g. seeds-0000-gen_a) were tuned with "
+                f"1 candidate in {run.candidates} (e.g. seeds-0000-gen_a) was tuned with "
                 f"other settings than this call's: {change} (recorded -> now), and the "
                 "ensemble selects from every candidate there as one pool. Pass the recorded "
-                f"value(s) to add to this pool{over}, use a new run folder for the new ones, "
+                f"value to add to this pool{over}, use a new run folder for the new ones, "
                 "or rank into a new folder and go on from there: run_rank(out_dir=NEW, ")):
             tune.run_tune(run.path, budget=4 if call["sweep"] == "default" else 1, **call,
                           **kw)
@@ -1356,10 +1356,10 @@ def test_a_pool_tuned_at_an_older_definition_of_its_profile_resumes_as_recorded(
     run.modify(older)
     before, record = candidates(run), run.meta()["tune"]
     with pytest.raises(RunError, match=re.escape(
-            f"1 candidate(s) in {run.candidates} (e.g. seeds-0000-gen_a) were tuned with "
+            f"1 candidate in {run.candidates} (e.g. seeds-0000-gen_a) was tuned with "
             "other settings than this call's: profile quick (bn_clipnorm 0.5 -> 0.0) "
             "(recorded -> now), and the ensemble selects from every candidate there as one "
-            "pool. Pass the recorded value(s) to add to this pool (tune without profile goes "
+            "pool. Pass the recorded value to add to this pool (tune without profile goes "
             "on with the profile as recorded), start sweep seeds over with them "
             "(restart=True: its candidates are discarded), use a new run folder")):
         tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", **kw)
@@ -1451,7 +1451,7 @@ def test_max_failures_zero_names_the_failure_not_the_trials_left_unrun(
     names = ("nan_mod", "gone", "raising")
     run = equal_scores_run(tmp_path / "run", modules, names, digits)
     with caplog.at_level(logging.WARNING, logger="hubensemble.tune.stage"), \
-            pytest.raises(RunError, match=r"1 trial\(s\) failed, more than max_failures 0"):
+            pytest.raises(RunError, match=r"1 trial failed, more than max_failures 0"):
         tune.run_tune(run.path, sweep="combined", budget=3, profile="quick", strategy="cpu",
                       task=digits, progress=False, max_failures=0)
     # The error says to delete the failed folders first; no "run tune again" before it.
@@ -1860,8 +1860,8 @@ def test_a_worker_with_a_larger_budget_than_its_chief_says_why_trials_are_left(
     assert (summary.ok, summary.missing) == (1, 1)
     assert list(candidates(run)) == [chief_plan[0].trial_id]
     left = tune.trial_id("seeds", 1, chief_plan[0].module)
-    assert (f"run_tune(tuner_id='tuner0'): 1 of this worker's 2 planned trial(s) (e.g. {left}) "
-            "were not handed out by its chief, whose plan is another: this worker's options "
+    assert (f"run_tune(tuner_id='tuner0'): 1 of this worker's 2 planned trials (e.g. {left}) "
+            "was not handed out by its chief, whose plan is another: this worker's options "
             "differ from the chief's (run.json's record of sweep seeds): budget 1 -> 2 (the "
             "chief's -> this worker's)") in caplog.text, caplog.text
 
@@ -2460,9 +2460,9 @@ def test_only_the_chief_of_a_chief_worker_sweep_warns_of_older_training_rules(tm
         with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
             stage._say_older_rule(run, plan, [plan[1]], sweep="seeds", reused=1,
                                   worker=worker)
-        said = [(r.levelno, r.getMessage()[:40]) for r in caplog.records]
-        assert said == [(level, "tune seeds: 1 of the 1 trial(s) reused ("),
-                        (level, "tune seeds: this sweep's trials are trai")], said
+        said = [(r.levelno, r.getMessage()[:37]) for r in caplog.records]
+        assert said == [(level, "tune seeds: 1 of the 1 trial reused ("),
+                        (level, "tune seeds: this sweep's trials are t")], said
 
 
 def test_a_probe_trial_of_a_version_before_the_rule_was_recorded_is_not_an_older_rule(
@@ -2482,7 +2482,7 @@ def test_a_probe_trial_of_a_version_before_the_rule_was_recorded_is_not_an_older
     with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
         stage._say_older_rule(run, plan, plan, sweep="seeds", reused=0)
     said = [r.getMessage() for r in caplog.records]
-    assert len(said) == 1 and "1 trial(s) of sweep hyper in the same pool" in said[0], said
+    assert len(said) == 1 and "1 trial of sweep hyper in the same pool" in said[0], said
 
 
 def test_a_sweeps_summary_says_its_failed_trials_are_done_and_how_to_run_them_again():

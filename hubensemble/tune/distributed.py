@@ -23,6 +23,7 @@ from hubensemble.sweeplock import (TUNER_ID_RE, chief_cannot_listen, chief_start
                                    say_stale_chief, starting_chief_ended,
                                    worker_without_chief)
 from hubensemble.threads import sweep_block
+from hubensemble.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,8 @@ def _sweep_refused(held, plain: int) -> HubensembleError:
     if held is None:
         return HubensembleError(
             f"a distributed sweep sets Keras Tuner's variables (KERASTUNER_*) for the whole "
-            f"process, and {plain} other sweep(s) run in it now (threads): each would take "
+            f"process, and {counted(plain, 'other sweep')} {'runs' if plain == 1 else 'run'} "
+            "in it now (threads): each would take "
             "its role as its own. Run the distributed sweep "
             f"({option_word('--tuner-id', 'tuner_id')}) in a process of its own, or after "
             "they end")

@@ -21,6 +21,7 @@ from hubensemble.rundir import Run
 from hubensemble.runprofile import recorded_profile, training_changes
 from hubensemble.tune.plans import PlanEntry
 from hubensemble.tune.train import finished_candidate
+from hubensemble.text import counted
 
 
 #: trial_differences' words for a trial.json whose hparams cannot be read.
@@ -174,11 +175,12 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
              "--train-batch-size": ("train_batch_size", profile.batch_size)}
     now = dict(typed[change.split(" ", 1)[0]] for change in changes)
     raise RunError(
-        f"{len(trials)} candidate(s) in {run.candidates} (e.g. {trials[0]}) were tuned with "
+        f"{counted(len(trials), 'candidate')} in {run.candidates} (e.g. {trials[0]}) "
+        f"{'was' if len(trials) == 1 else 'were'} tuned with "
         f"other settings than this call's: {'; '.join(map(callers_words, changes))} "
         "(recorded -> now), and the "
         "ensemble selects from every candidate there as one pool. Pass the recorded "
-        "value(s) to add to this pool" + (
+        f"{'value' if len(changes) == 1 else 'values'} to add to this pool" + (
             f" (tune without {option_word('--profile', 'profile')} goes on with the "
             "profile as recorded)" if redefined else "") + (
             f", start sweep {sweep} over with them ({option_word('--restart', 'restart=True')}"
@@ -218,6 +220,7 @@ def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
                + ", ".join(option_word(f"--{k.replace('_', '-')}", k) for k in (
                    "seed", "profile", "batchnorm", "head_init")) + " or module list?)")
         raise RunError(
-            f"{len(clash)} candidate(s) in {candidates_dir} were made with other settings "
+            f"{counted(len(clash), 'candidate')} in {candidates_dir} "
+            f"{'was' if len(clash) == 1 else 'were'} made with other settings "
             f"than this sweep plans: {why}. Resume with the settings they were made with, or "
             "use a new run directory")

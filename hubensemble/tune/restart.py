@@ -12,7 +12,7 @@ from hubensemble.candidate import stale_temp
 from hubensemble.fileio import TEMP_MARKER
 from hubensemble.rundir import Run
 from hubensemble.lockwords import option_word
-from hubensemble.text import escaped
+from hubensemble.text import counted, escaped
 
 
 def _live_temp(name: str) -> bool:
@@ -43,7 +43,7 @@ def sweep_entries(run: Run, sweep: str) -> tuple[list, list]:
 def restart_sweep(run: Run, sweep: str) -> str:
     """Removes what sweep `sweep` wrote in run `run` (`sweep_entries`) and run.json's record
     of it ("tune" -> "sweeps" -> sweep), and returns the line that says so: "tune --restart:
-    sweep seeds starts over: removed 4 candidate folder(s) (seeds-0000-m, …), RUN/tuner/seeds
+    sweep seeds starts over: removed 4 candidate folders (seeds-0000-m, …), RUN/tuner/seeds
     (Keras Tuner's state), …" ("run_tune(restart=True): …" from Python:
     `lockwords.option_word`).
     The temp folder of a candidate another process writes now (on this host, alive; or of
@@ -67,7 +67,7 @@ def restart_sweep(run: Run, sweep: str) -> str:
     if run.meta_path.exists():
         run.modify(forget)
     candidates = [p.name for p in found if p.parent == run.candidates]
-    words = [f"{len(candidates)} candidate folder(s) ({', '.join(candidates[:3])}"
+    words = [f"{counted(len(candidates), 'candidate folder')} ({', '.join(candidates[:3])}"
              f"{', …' if len(candidates) > 3 else ''})" if candidates else None,
              f"{escaped(run.tuner / sweep)} (Keras Tuner's state)"
              if run.tuner / sweep in found else None,

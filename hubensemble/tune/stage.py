@@ -261,7 +261,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     summary = merge_summaries(summaries, sweep)
     if summary.failed > max_failures:
         reasons = "; ".join(f"{t}: {r}" for t, r in list(summary.failures.items())[:3])
-        raise RunError(f"{summary.failed} trial(s) failed, more than "
+        raise RunError(f"{counted(summary.failed, 'trial')} failed, more than "
                        f"{option_word('--max-failures', 'max_failures')} {max_failures}; the "
                        f"sweep stopped ({reasons}). Fix the cause, then delete the failed "
                        f"candidates' folders in {summary.candidates} and "
@@ -270,7 +270,8 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
         # Trials that ran but left no candidate hit an error outside their training (each
         # was said on the terminal, its traceback is in the log): nothing for ensemble.
         raise RunError(f"no trial of the sweep finished: {summary.missing} of "
-                       f"{summary.plan_size} planned trial(s) have no candidate (their errors "
+                       f"{counted(summary.plan_size, 'planned trial')} have no candidate "
+                       "(their errors "
                        f"are above and in {Run(run_dir).log}); fix the cause and "
                        f"{call_verb()} {sweep_command(run_dir, sweep)} again")
     if not distributed_call(tuner_id, oracle_address):  # a sweep's process: not its end
@@ -475,7 +476,8 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
             need_task = not chief and bool(_labels_missing(run, task_record, say=True) or pending)
             removed = candidate.clean_stale_temps(run.candidates)
             if removed:
-                log.info("removed %d half-written candidate(s) of killed runs", len(removed))
+                log.info("removed %s of killed runs",
+                         counted(len(removed), "half-written candidate"))
             # A worker of a running chief leaves the chief's record of the sweep: one started
             # with other options (refused once the chief hands it a trial) wrote its own
             # over it, and the resume commands, a plain tune and ensemble then read those.
@@ -544,8 +546,9 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
     # first); "run tune again" just before it would contradict it.
     if (summary.missing and summary.failed <= max_failures
             and not distributed_call(tuner_id, oracle_address)):
-        log.warning("%d planned trial(s) have no complete candidate (e.g. %s); run tune "
-                    "again", summary.missing,
+        log.warning("%s no complete candidate (e.g. %s); run tune again",
+                    counted(summary.missing, "planned trial") + (
+                        " has" if summary.missing == 1 else " have"),
                     next(t for t in summary.trials
                          if finished_candidate(run.candidates, t) is None))
     return summary
@@ -563,13 +566,14 @@ def _say_not_handed_out(run: Run, summary: TuneSummary, *, sweep, budget, module
     if not changes:
         return
     left = [t for t in summary.trials if finished_candidate(run.candidates, t) is None]
-    log.warning("%s: %d of this worker's %d planned trial(s) (e.g. %s) were not handed out by "
+    log.warning("%s: %d of this worker's %s (e.g. %s) %s not handed out by "
                 "its chief, whose plan is another: this worker's options differ from the "
                 "chief's (run.json's record of sweep %s): %s (the chief's -> this worker's). "
                 "The sweep is the chief's; to run those trials too, start the chief and its "
                 "workers again with the same options", option_word(
                     f"tune --tuner-id {member}", f"run_tune(tuner_id={member!r})"), len(left),
-                summary.plan_size, left[0] if left else "?", sweep,
+                counted(summary.plan_size, "planned trial"), left[0] if left else "?",
+                "was" if len(left) == 1 else "were", sweep,
                 "; ".join(callers_words(c) for c in changes))
 
 
