@@ -185,18 +185,34 @@ def resumed_call(run_dir, budget, modules, profile=UNSAID
     except (OSError, ValueError, KeyError, TypeError):
         tuned, entry = {}, {}
     tuned, entry = (x if isinstance(x, dict) else {} for x in (tuned, entry))
-    taken, given = [], ""
-    if budget is None and isinstance(entry.get("budget"), int):
-        budget = entry["budget"]
+    taken, given, edited = [], "", []
+    recorded_budget, recorded_modules = entry.get("budget"), entry.get("requested_modules")
+    # A record edited by hand ("budget": "4", "requested_modules": "gen_a") is not taken:
+    # the string's letters were resumed as five modules, an integer module name raised
+    # TypeError, and "budget": true was budget True.
+    if recorded_budget is not None and not (type(recorded_budget) is int
+                                            and recorded_budget >= 1):
+        edited.append(f"budget {recorded_budget!r}")
+        recorded_budget = None
+    if recorded_modules is not None and not (
+            isinstance(recorded_modules, list)
+            and all(isinstance(m, str) and m for m in recorded_modules)):
+        edited.append(f"requested_modules {recorded_modules!r}")
+        recorded_modules = None
+    if budget is None and recorded_budget is not None:
+        budget = recorded_budget
         taken.append(option_word(f"--budget {budget}", f"budget={budget}"))
     elif budget is not None:
         given = "; " + option_word(f"--budget {budget}", f"budget={budget}") + " as given"
-        if isinstance(entry.get("budget"), int) and entry["budget"] != budget:
-            given += f", {formats.RUN_FILE} records {entry['budget']}"
-    if modules is None and entry.get("requested_modules"):
-        modules = list(entry["requested_modules"])
+        if recorded_budget is not None and recorded_budget != budget:
+            given += f", {formats.RUN_FILE} records {recorded_budget}"
+    if modules is None and recorded_modules:
+        modules = list(recorded_modules)
         taken.append(option_word(f"--modules {' '.join(map(shell_word, modules))}",
                                  f"modules={modules!r}"))
+    if edited:
+        given += (f"; not taken: {' and '.join(edited)} of its record in {formats.RUN_FILE} "
+                  "(edited by hand?), the call's own or the defaults instead")
     if profile is None:  # the run's: its last tune's (`runprofile.run_profile`)
         recorded = tuned.get("profile") or entry.get("profile")
         kept = recorded.get("name") if isinstance(recorded, dict) else None

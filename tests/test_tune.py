@@ -2936,3 +2936,24 @@ def test_a_resumed_sweep_names_the_budget_given_and_the_profile_kept(
         assert resumed_call(run.path, 2, ["gen_a"], "cpu")[3] == (
             "resuming sweep seeds (from run.json; --sweep chooses another); --budget 2 as "
             "given")
+
+
+@pytest.mark.parametrize("budget, modules", [("4", "gen_a"), (True, ["gen_a", 3]), (-3, [])])
+def test_a_hand_edited_sweep_record_is_not_resumed_as_it_reads(tmp_path, budget, modules):
+    """A plain `tune --run RUN` resumes the run's sweep with its recorded budget and modules
+    (sweepwords.resumed_call). A record edited by hand was taken as it read: "gen_a" resumed
+    as the five modules g, e, n, _, a, a module name 3 raised TypeError, "budget": true was
+    budget True. Such values are not taken, and the line says so. Fails before: the letters
+    (and the TypeError)."""
+    from hubensemble.sweepwords import resumed_call
+
+    atomic_write_json(tmp_path / "run.json", {"tune": {"call_sweep": "seeds", "sweeps": {
+        "seeds": {"budget": budget, "requested_modules": modules}}}})
+    with command_line():
+        sweep, got_budget, got_modules, line = resumed_call(tmp_path, None, None)
+    assert (sweep, got_budget, got_modules) == ("seeds", None, None), line
+    assert line.startswith("resuming sweep seeds (from run.json; --sweep chooses another); "
+                           f"not taken: budget {budget!r}"), line
+    assert line.endswith("of its record in run.json (edited by hand?), the call's own or the "
+                         "defaults instead"), line
+    assert ("requested_modules" in line) == bool(modules), line
