@@ -174,6 +174,11 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                        f"{max_gflops:g}; choose another {option_word('--student', 'student')} or "
                        "raise the limit")
 
+    said = probe_start_words(hparams, ens.get("members") or [], spec_name, profile, run.path,
+                             lr_scale=lr_scale)
+    if said:  # before the minutes of training it would spend to end at a probe
+        log.warning("%s", said)
+
     # init "best": both starts, the one with the lower validation cross-entropy is kept.
     starts = [start_weights] + ([None] if init == "best" and start_weights else [])
     callbacks, bar = [], None
@@ -334,6 +339,46 @@ def _out_of_memory(exc, spec_name, spec, hparams, profile) -> RunError:
     return RunError(f"distill ran out of memory training the student {spec_name} in batches of "
                     f"{batch} images ({type(exc).__name__}: {first_line(exc)}): {lower}{more}, "
                     f"or {other}")
+
+
+def probe_start_words(hparams, members, student: str, profile, run_dir, *,
+                      lr_scale: float = 1.0) -> str | None:
+    """The warning, said before training, for a student that would end about equal to a
+    probe of its module; None otherwise. When: every member of the teacher ensemble
+    (`members`: ensemble.json's, each with its "hparams" "kind") is a probe (a `--sweep
+    probe` ensemble) and the student's plan (`hparams`, after distill's scaling) starts its
+    head from a probe fitted on the labels (head_init "probe": LP-FT, the rule of Profile
+    `profile` for a module whose BatchNorm runs in inference mode, bn_head_init) at that
+    rule's learning rate (lr x bn_lr_scale 0.001: 6.25e-6 under cpu), distill's `lr_scale`
+    left at 1 (a learning rate the caller chose is not second-guessed). Seen under the cpu
+    profile on a probe sweep's ensemble: such a student fine-tuned 100 steps at lr 6.25e-6
+    and ended equal to the probe, learning nothing from the teacher, without a word; a zero
+    head (the quick profile's, any module without that rule) learns from it. The words say
+    what it would do and the way on for run `run_dir`, in the caller's words (`lockwords`):
+    ship the ensemble's export (probes of the student's module share its backbone, so the
+    student costs what they do), fine-tune the module first (`tune` with the default sweep,
+    then ensemble and export again), or raise the learning rate (lr_scale 10: the cpu
+    grid's larger LP-FT lr 6.25e-5) and steps."""
+    kinds = {str((m.get("hparams") or {}).get("kind") or "finetune") for m in members
+             if isinstance(m, dict)}
+    rule = (hparams.head_init == "probe" and hparams.batchnorm == "inference"
+            and (profile.bn_lr_scale or 1.0) < 1.0)
+    if kinds != {"probe"} or not rule or lr_scale != 1.0:  # (a chosen lr: the caller's say)
+        return None
+    own = all(m.get("module") == student for m in members if isinstance(m, dict))
+    share = (f"Its probes are of {student} and share one backbone, so the student would cost "
+             "what they do: ship the ensemble's export as it is. " if own else "")
+    lr = option_word("--distill-lr 10", "lr_scale=10")
+    steps = option_word("--distill-steps", "steps_scale")
+    return (f"the teacher is an ensemble of probes (fitted on the labels), and the student "
+            f"{student} starts from such a probe too (head_init 'probe', profile {profile.name}'s "
+            "LP-FT rule for a module whose BatchNorm runs in inference mode) and fine-tunes it "
+            f"at lr {hparams.lr:.3g} for {hparams.steps} steps, which moves it next to "
+            "nothing: it will end about equal to that probe, not learn the teacher. "
+            f"{share}To distil, fine-tune the module first "
+            f"({run_words('tune', run_dir)} with the default sweep, then ensemble and export), or "
+            f"raise the learning rate ({lr}: the cpu grid's larger LP-FT lr) and the steps "
+            f"({steps})")
 
 
 def _warn_at_chance(trial, probs, task, steps, steps_scale, lr_scale, *,

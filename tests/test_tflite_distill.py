@@ -1801,3 +1801,41 @@ def test_a_student_stays_exportable_after_its_ensemble_is_exported_again_and_not
                        r"same members and other content: its members' ensemble weights or "
                        r"input sizes and ranges differ\)"):
         student_for_export(path, "small")
+
+
+def test_a_student_that_would_end_at_a_probe_of_a_probe_ensemble_is_warned_of_before_training():
+    """distill on a probe sweep's ensemble under the cpu profile, with a module whose
+    BatchNorm runs in inference mode, fine-tuned the student from a probe head fitted on the
+    labels at lr 6.25e-6 (0.01 x 0.625 x 0.001) for 100 steps and ended equal to the probe,
+    with no word. The plan is the one distill makes (tune.finetune_hparams, as
+    _student_hparams plans a module without a fine-tuned candidate; steps x2, distill's
+    default). Fails before: no such words."""
+    import dataclasses
+
+    from hubensemble.distill import probe_start_words
+    from hubensemble.lockwords import command_line
+
+    cpu = get_profile("cpu")
+    plan = tune.finetune_hparams(tune.SEEDS_HPARAMS, cpu, batchnorm="inference", seed=0)
+    plan = dataclasses.replace(plan, steps=plan.steps * 2)
+    assert plan.head_init == "probe" and plan.lr == pytest.approx(0.01 * 0.625 * 0.001)
+    probes = [{"trial": f"probe-000{i}-m", "module": "m", "hparams": {"kind": "probe"}}
+              for i in range(2)]
+    said = probe_start_words(plan, probes, "m", cpu, "/r")
+    assert said.startswith("the teacher is an ensemble of probes"), said
+    assert f"at lr 6.25e-06 for {plan.steps} steps" in said and "end about equal" in said
+    assert "share one backbone" in said and "run_tune(run_dir='/r')" in said, said
+    assert "lr_scale=10" in said and "--distill-lr" not in said, said
+    with command_line():
+        cli = probe_start_words(plan, probes, "m", cpu, "/r")
+    assert "`hubensemble tune --run /r`" in cli and "--distill-lr 10" in cli, cli
+    # Probes of another module: no backbone shared with the student; still the same start.
+    assert "share one backbone" not in probe_start_words(plan, probes, "other", cpu, "/r")
+    # No warning: a fine-tuned member, a zero head (quick), a learning rate the caller chose.
+    tuned = probes[:1] + [{"trial": "default-0000-m", "module": "m",
+                           "hparams": {"kind": "finetune"}}]
+    quick = tune.finetune_hparams(tune.SEEDS_HPARAMS, QUICK, batchnorm="inference", seed=0)
+    assert quick.head_init == "zero"
+    assert probe_start_words(plan, tuned, "m", cpu, "/r") is None
+    assert probe_start_words(quick, probes, "m", QUICK, "/r") is None
+    assert probe_start_words(plan, probes, "m", cpu, "/r", lr_scale=10.0) is None
