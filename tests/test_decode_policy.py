@@ -1547,3 +1547,48 @@ def test_native_notice_blocks_each_log_only_the_lines_written_inside_them(
     assert logged == ["decoding a.jpg: Unsupported marker type 0x20",
                       "decoding c.jpg: first", "decoding c.jpg: second"]
     assert capfd.readouterr().err == "after\n"
+
+
+def small_bombs(side=13400):
+    """(name, bytes) of small valid GIF and WebP files (lossy, lossless, with a VP8X header)
+    whose headers say `side` x `side` pixels: 13400 x 13400 RGB is past 2^29 bytes, the size
+    TensorFlow's JPEG and PNG decoders refuse. Their pixels are cut short: headers of files
+    whose whole pixels are that many (a 7.5 KB lossless WebP of 14000 x 14000 decoded to
+    0.8 GB and held 6.7 GB at its peak, a 145 KB GIF 3.6 GB) take seconds to write."""
+    def saved(img, fmt, **kw):
+        buf = io.BytesIO()
+        img.save(buf, format=fmt, **kw)
+        return bytearray(buf.getvalue())
+
+    img = Image.fromarray(np.full((16, 16, 3), 90, np.uint8))
+    gif = saved(img.convert("P"), "GIF")
+    at = 13 + (3 << ((gif[10] & 7) + 1) if gif[10] & 0x80 else 0)  # after the global table
+    assert gif[at] == 0x2C, gif[:40]  # the first image descriptor: left, top, width, height
+    gif[6:10] = gif[at + 5:at + 9] = struct.pack("<HH", side, side)
+    lossy = saved(img, "WEBP", quality=80)
+    assert lossy[12:16] == b"VP8 "
+    lossy[26:30] = struct.pack("<HH", side, side)
+    lossless = saved(img, "WEBP", lossless=True)
+    assert lossless[12:16] == b"VP8L"
+    bits = struct.unpack("<I", lossless[21:25])[0] & ~((1 << 28) - 1)
+    lossless[21:25] = struct.pack("<I", bits | (side - 1) | (side - 1) << 14)
+    vp8x = saved(Image.fromarray(np.full((16, 16, 4), 90, np.uint8)), "WEBP", quality=80,
+                 exif=b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+    assert vp8x[12:16] == b"VP8X"
+    vp8x[24:30] = struct.pack("<I", side - 1)[:3] + struct.pack("<I", side - 1)[:3]
+    return [("GIF", bytes(gif)), ("WebP", bytes(lossy)), ("WebP", bytes(lossless)),
+            ("WebP", bytes(vp8x))]
+
+
+def test_a_gif_or_webp_past_the_decoders_size_is_refused_by_its_header_size():
+    """GIF and WebP files were decoded at any size (TensorFlow's decoders of those have no
+    bound): 196 million pixels from 7.5 KB held 6.7 GB, where a JPEG or PNG of that size is
+    refused by its decoder, and these headers cut short were called damaged. Every graph
+    format is now refused past the same size, by its header, before it is decoded, in the
+    words of a JPEG's refusal."""
+    for fmt, data in small_bombs():
+        with pytest.raises(UnreadableImage) as caught:
+            decode_bytes(data)
+        assert str(caught.value).startswith(
+            f"a {fmt} file of 13400 x 13400 pixels, too large to decode ("), caught.value
+        assert "Shrink it first" in str(caught.value), caught.value

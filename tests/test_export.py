@@ -2385,3 +2385,25 @@ def test_the_tensorflow_internals_the_export_saves_time_with_are_there():
     refusal = saved.refusal_path(lambda: tf.constant(1))
     attr = refusal.get_concrete_function().function_def.attr["_noinline"]
     assert attr.b, "tf.function(experimental_attributes={'_noinline': True})"
+
+
+def test_serve_bytes_refuses_a_gif_or_webp_past_the_decoders_size(loaded, digits):
+    """serve_bytes decoded a GIF or WebP of any size (TensorFlow's decoders of those have no
+    bound: a 7.5 KB WebP of 14000 x 14000 held 6.7 GB in the server), where a JPEG or PNG
+    past 2^29 bytes of pixels is refused; these headers cut short were "damaged past its
+    header". Each is now refused by its header's size before it is decoded, alone and in a
+    request, in the words of the JPEG's refusal (the Python paths: test_decode_policy)."""
+    from test_decode_policy import small_bombs
+
+    from hubensemble.data.decode import op_error_reason
+
+    png = encode(picture(digits, 0, (20, 20)), "PNG")
+    serve = loaded.signatures["serve_bytes"]
+    for fmt, big in small_bombs():
+        for batch, where in (([png, big], "image_bytes[1] (of 2): "), ([big], "")):
+            with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+                serve(image_bytes=tf.constant(batch))
+            said = op_error_reason(caught.value)
+            assert said.startswith(f"hubensemble-decode[invalid]: {where}a {fmt} file of 13400 "
+                                   "x 13400 pixels, too large to decode"), said
+            assert "Shrink it first" in said and "damaged" not in said, said

@@ -178,7 +178,8 @@ def _webp(data):
     animation flag, bit 1 of byte 20) is refused as unsupported, so the Python paths read its
     first frame with the kept decoder: TensorFlow's WebP decoder corrupts the heap on some
     (a lossy 2-frame 64 px file aborted the process, in serve_bytes too; tensorflow 2.21.0)."""
-    with tf.control_dependencies([_refusal(_webp_checks(data))]):
+    with tf.control_dependencies([_refusal(_webp_checks(data)),
+                                  _size_refusal(_webp_size(data), "a WebP file")]):
         return composite_on_white(tf.io.decode_image(data, channels=0, expand_animations=False))
 
 
@@ -193,14 +194,9 @@ def _webp_checks(data):
                                         "frame, e.g. as PNG)"]))]
 
 
-def _gif(data):
-    """The first frame of a GIF, its transparent colour made white.
-
-    The blocks before the first image descriptor are walked to find its Graphic Control
-    Extension; when that marks a transparent index, the flag is cleared and the index's
-    entry in the colour table the image uses (local, else global) becomes white, so the
-    decoder paints those pixels white (alpha 0 composited onto white).
-    """
+def _gif_first_image(data):
+    """(`_bytes_of(data, 16)`, length, global table's flag and length, positions of the first
+    image descriptor and its Graphic Control Extension (-1: none), whether there is one)."""
     n = tf.cast(tf.strings.length(data, unit="BYTE"), tf.int64)
     b = _bytes_of(data, 16)
     flags = _at(b, 10)
@@ -219,7 +215,51 @@ def _gif(data):
 
     pos, gce = tf.while_loop(lambda pos, gce: (pos < n) & tf.equal(_at(b, pos), 0x21), body,
                              [13 + gct_len, tf.constant(-1, tf.int64)])
-    has_image = (pos < n) & tf.equal(_at(b, pos), 0x2C)
+    return b, n, has_gct, gct_len, pos, gce, (pos < n) & tf.equal(_at(b, pos), 0x2C)
+
+
+def _size_refusal(size, what: str):
+    """An Assert op refusing a GIF or WebP (`what`: "a GIF file"; TensorFlow's decoders of
+    those take any size) whose header's `size` (int64 [2], height and width) is past what
+    TensorFlow's JPEG and PNG decoders take (`too_large`), before it is decoded: a 7.5 KB
+    lossless WebP of 14000 x 14000 pixels decoded to 0.8 GB and held 6.7 GB at its peak."""
+    large, words = _large(size)
+    return _refusal([(large, tf.strings.join([f"{INVALID}: {what} ", words, TOO_LARGE]))])
+
+
+def _gif_size(b, pos, has_image):
+    """int64 [2]: the (height, width) of the first image descriptor at `pos` of the GIF bytes
+    `b` ([0, 0] without one): the size TensorFlow decodes, not the logical screen's."""
+    return tf.where(has_image, tf.stack([_uint(b, pos + 7, 2), _uint(b, pos + 5, 2)]),
+                    tf.zeros([2], tf.int64))
+
+
+def _webp_size(data):
+    """int64 [2]: the (height, width) a WebP's header gives: VP8's 14-bit sides at bytes 26
+    and 28, VP8L's 14 bits each (minus 1) from byte 21, VP8X's 24-bit canvas (minus 1) from
+    byte 24; [0, 0] for another first chunk."""
+    b = tf.cast(_bytes_of(tf.strings.substr(data, 0, 30), 30), tf.int64)
+    chunk, vp8l = tf.strings.substr(data, 12, 4), _uint(b, 21, 4)
+    return tf.case([
+        (tf.equal(chunk, b"VP8 "), lambda: tf.stack([b[28] + b[29] % 64 * 256,
+                                                     b[26] + b[27] % 64 * 256])),
+        (tf.equal(chunk, b"VP8L"), lambda: tf.stack([vp8l // 2 ** 14 % 2 ** 14 + 1,
+                                                     vp8l % 2 ** 14 + 1])),
+        (tf.equal(chunk, b"VP8X"), lambda: tf.stack([_uint(b, 27, 3) + 1, _uint(b, 24, 3) + 1]))],
+        default=lambda: tf.zeros([2], tf.int64))
+
+
+def _gif(data):
+    """The first frame of a GIF, its transparent colour made white.
+
+    The blocks before the first image descriptor are walked to find its Graphic Control
+    Extension; when that marks a transparent index, the flag is cleared and the index's
+    entry in the colour table the image uses (local, else global) becomes white, so the
+    decoder paints those pixels white (alpha 0 composited onto white). A first frame of more
+    pixels than TensorFlow's JPEG and PNG decoders take is refused first (`_size_refusal`).
+    """
+    b, n, has_gct, gct_len, pos, gce, has_image = _gif_first_image(data)
+    too_large_check = _size_refusal(_gif_size(b, pos, has_image), "a GIF file")
     gce_flags = _at(b, gce + 3)
     transparent = has_image & (gce >= 0) & tf.equal(tf.bitwise.bitwise_and(gce_flags, 1), 1)
     index = _at(b, gce + 6)
@@ -234,7 +274,8 @@ def _gif(data):
         cleared = _replace(data, gce + 3, _byte_string(tf.bitwise.bitwise_and(gce_flags, 0xFE)))
         return _replace(cleared, table + 3 * index, b"\xff\xff\xff")
 
-    return tf.io.decode_gif(tf.cond(patch, patched, lambda: data))[0]
+    with tf.control_dependencies([too_large_check]):
+        return tf.io.decode_gif(tf.cond(patch, patched, lambda: data))[0]
 
 
 def _bmp(data):
@@ -469,18 +510,19 @@ DECODER_PIXEL_BYTES = 2 ** 29
 MAX_DECODED_SIDE = 1_000_000
 #: How an image its decoder refused for its size is named (after "a JPEG file of W x H
 #: pixels"): serve_bytes (`export.saved.decode_each`) and the Python paths (`decode`).
-TOO_LARGE = (TOO_LARGE_WORDS + "TensorFlow's decoders refuse images from 2^29 bytes of "
-             "pixels: about 179 million RGB pixels, e.g. 13,400 x 13,400; libpng a side past "
-             f"{MAX_DECODED_SIDE:,} px). Shrink it first (hubensemble shrinks a shorter side "
-             "above 1024 px itself, but once decoded)")
+TOO_LARGE = (TOO_LARGE_WORDS + "images from 2^29 bytes of pixels are refused, TensorFlow's "
+             "JPEG and PNG decoders' bound: about 179 million RGB pixels, e.g. 13,400 x 13,400; "
+             f"libpng a side past {MAX_DECODED_SIDE:,} px). Shrink it first (hubensemble "
+             "shrinks a shorter side above 1024 px itself, but once decoded)")
 
 
 def header_size(data):
-    """int64 [2]: the (height, width) in pixels the header of the JPEG or PNG `data` (a
-    string scalar) gives (a JPEG's frame, by tf.image.extract_jpeg_shape; a PNG's IHDR, when
-    its first chunk is one and its sides are within the PNG's 2^31 - 1), without decoding
-    it; [0, 0] for another format or a header that cannot be read. A GIF's logical screen
-    is not asked: TensorFlow decodes a 4 x 4 frame on a 65535 x 65535 screen. Runs inside a
+    """int64 [2]: the (height, width) in pixels the header of the JPEG, PNG, GIF or WebP
+    `data` (a string scalar) gives (a JPEG's frame, by tf.image.extract_jpeg_shape; a PNG's
+    IHDR, when its first chunk is one and its sides are within the PNG's 2^31 - 1; a GIF's
+    first image descriptor; a WebP's VP8, VP8L or VP8X canvas size), without decoding it;
+    [0, 0] for another format or a header that cannot be read. A GIF's logical screen is
+    not asked: TensorFlow decodes a 4 x 4 frame on a 65535 x 65535 screen. Runs inside a
     graph and never fails."""
     name = tf.gather(tf.constant(_NAMES), sniff_index(data))
     head = tf.strings.substr(tf.strings.join([data, tf.constant(b"\0" * 24)]), 0, 24)
@@ -500,7 +542,13 @@ def header_size(data):
                 & tf.reduce_all(hw < 2 ** 31))
         return tf.where(ihdr, hw, none)
 
-    return tf.case([(tf.equal(name, "JPEG"), jpeg), (tf.equal(name, "PNG"), png)],
+    def gif():
+        b, _, _, _, pos, _, has_image = _gif_first_image(data)
+        return _gif_size(b, pos, has_image)
+
+    return tf.case([(tf.equal(name, "JPEG"), jpeg), (tf.equal(name, "PNG"), png),
+                    (tf.equal(name, "GIF"), gif), (tf.equal(name, "WebP"),
+                                                   functools.partial(_webp_size, data))],
                    default=lambda: none)
 
 
@@ -511,7 +559,11 @@ def too_large(data) -> tuple:
     (`header_size`). How a
     failed decode is told from a damaged file: a valid 65000 x 65000 JPEG was refused as
     "damaged past its header"."""
-    size = header_size(data)
+    return _large(header_size(data))
+
+
+def _large(size):
+    """`too_large`'s answer for a (height, width) `size` (int64 [2])."""
     large = ((size[0] * size[1] * 3 >= DECODER_PIXEL_BYTES)
              | (tf.reduce_max(size) > MAX_DECODED_SIDE))
     return large, tf.strings.join(["of ", tf.strings.as_string(size[1]), " x ",
