@@ -1955,3 +1955,41 @@ def tfds_example(i):
     import tfds_builders
 
     return tfds_builders.example(i, 3)[0].tobytes()
+
+
+def test_evaluate_of_a_tfds_val_split_reads_that_split_alone(tmp_path, toys, in_process):
+    """A Task could not hold a val split without a train split, so `evaluate --split val` of
+    tfds data read train[:800] beside it, and was refused on a data set of 60 training
+    examples ("cannot read split 'train[:800]' for train") though val alone was readable.
+    The val split is read alone and the Task holds it alone (`Task.one_split`): the pixels
+    and labels load_task reads for val, its metrics a hand computation; asked for another
+    split, it says it holds val alone."""
+    from hubensemble.data import load_task
+
+    data, spec = toys
+    model = build_export(tmp_path / "model", members="both")
+    task = ev.load_evaluation_task(model, spec, data_dir=str(data), split="val=train[50:60]",
+                                   label_key="label_elevation", progress=False)
+    assert (task.present_splits(), task.one_split, len(task.val)) == (["val"], "val", 10)
+    with pytest.raises(DataError, match=r"holds its val split alone \(read so for evaluate\), "
+                                        r"so it has no train split here; evaluate its val "
+                                        r"split \(split='val'\)"):
+        task.split("train")
+    staged = load_task(spec, data_dir=str(data), label_key="label_elevation", splits={
+        "train": "train[:50]", "val": "train[50:60]", "test": None}).val
+    np.testing.assert_array_equal(np.stack(task.val.images), np.stack(staged.images))
+    np.testing.assert_array_equal(task.val.labels, staged.labels)
+
+    out = tmp_path / "evaluation.json"
+    code, _, err = in_process("evaluate", "--model", model, "--data", spec, "--data-dir", data,
+                              "--label-key", "label_elevation", "--split", "val=train[50:60]",
+                              "--out", out)
+    assert code == 0, err
+    assert "from tfds:h340_toys (val train[50:60]; " in err and "): val 10 examples; " in err
+    result = ev.read_evaluation(out)
+    assert (result["split"], result["n"], result["task"]["unscored"]) == ("val", 10, {})
+    loaded = tf.saved_model.load(str(model))
+    x = tf.constant(np.stack(staged.images).astype(np.float32) / 255.0)
+    ens = loaded.signatures["serving_default"](images=x)["probabilities"].numpy()
+    assert_close(result["clean"]["ensemble"],
+                 reference_metrics(ens, staged.labels, result["classes"]["unbalanced"]))

@@ -256,16 +256,22 @@ class Task:
                             "evaluate it on the test split "
                             f"({option_word('--split test', 'split=' + repr('test'))}, "
                             "the default)")
+        only = self.one_split
+        if only not in (None, key):
+            raise DataError(f"{self.source} holds its {only} split alone (read so for "
+                            f"evaluate), so it has no {key} split here; evaluate its {only} "
+                            f"split ({option_word(f'--split {only}', f'split={only!r}')}), "
+                            "or read the data whole with load_task(SPEC)")
         if got is None:
             raise DataError(f"task {self.name!r} has no {key} split ({self.source}); "
                             f"splits present: {', '.join(self.present_splits())}")
         return got
 
     def present_splits(self) -> list[str]:
-        """Names of the splits that are not None, in train, val, test order ("test" alone for
-        a `test_set_only` task)."""
-        if self.test_set_only:
-            return ["test"]
+        """Names of the splits that are not None, in train, val, test order (the `one_split`
+        alone for a task that holds one: "test" for a `test_set_only` task)."""
+        if self.one_split:
+            return [self.one_split]
         return [s for s in SPLIT_NAMES if getattr(self, s) is not None]
 
     @property
@@ -274,6 +280,16 @@ class Task:
         class folders, or of an npz of x_test / y_test alone): every example is a test
         example, and `split` refuses train and val."""
         return self.train is self.test
+
+    @property
+    def one_split(self) -> str | None:
+        """"test" or "val" when the task holds that split alone, standing in as train (the
+        same `Split`): a `test_set_only` task, or a tfds: data set's val split read alone for
+        evaluate (`load_test_set(..., split="val")`: its train split neither read nor held);
+        `split` refuses the other names. None for every other task (train alone included)."""
+        if self.train is self.test:
+            return "test"
+        return "val" if self.train is self.val else None
 
     def example_name(self, split: str, i: int) -> str:
         """How reports name example `i` of `split`: its file when known, else "split[i]"."""

@@ -20,7 +20,7 @@ def summary(task, *, skipped_in: str | None = None, scored: str | None = None) -
     """`Task.summary`'s paragraph for `task` (its docstring says what each argument does);
     DataError for a `scored` naming no split `task` has."""
     key = None if scored is None else split_key(scored)
-    shown = task.present_splits() if task.test_set_only else SPLIT_NAMES
+    shown = task.present_splits() if task.one_split else SPLIT_NAMES
     counts = ", ".join(f"{s} {len(getattr(task, s))}" if getattr(task, s) is not None
                        else f"no {s}" for s in shown)
     # A name holding a comma quotes them all (`text.names_shown`): "4 classes (four, the
@@ -144,7 +144,7 @@ def class_notes(task) -> str:
 
     text = ""
     coverage = task.coverage()
-    if not task.test_set_only:  # evaluate's test set has no training examples to miss
+    if not task.one_split:  # evaluate's one split has no training examples to miss
         # A class kept with no training example (--min-per-class 0; once said nowhere).
         coverage["train"] = split_coverage(task.class_names, task.train.labels)
     for s in ("val", "test"):  # a class of 1-4 there: its figures mean little

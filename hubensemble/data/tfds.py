@@ -157,11 +157,11 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
     """tfds:NAME[:CONFIG] — a prepared TensorFlow Datasets data set; never downloads.
 
     `only` (train, val or test; `load_test_set`'s `split`, what evaluate scores): that split
-    alone is read (its VTAB_SPLITS string, or its override), and train beside val, the
-    others never: evaluate of the test split read train[:800] too, and a data set of fewer
-    training examples was refused. The Task then holds those splits only
-    (`_one_split_task`). `evaluated`: read for evaluate (`load_test_set`), whose refusals
-    of a split say what evaluate takes (`_scored_words`), not a split override."""
+    alone is read (its VTAB_SPLITS string, or its override), the others never: evaluate of
+    the test split read train[:800] too, and a data set of fewer training examples was
+    refused. The Task then holds that split alone (`_one_split_task`). `evaluated`: read for
+    evaluate (`load_test_set`), whose refusals of a split say what evaluate takes
+    (`_scored_words`), not a split override."""
     name, config, version = _parse_tfds_name(rest)
     full = name + (f"/{config}" if config else "") + (f":{version}" if version else "")
     splits = _resolve_splits(options.splits)
@@ -169,12 +169,8 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
         if splits[only] is None:
             raise DataError(f"tfds:{rest}: its {only} split is switched off; "
                             f"{_scored_words(only, only)}")
-        # val is read first (its refusal is the one said), then train: a Task holds a train
-        # split, and one beside val is val's only honest home (VTAB's val, train[800:1000],
-        # is readable only where train[:800] is).
-        read = (only, "train") if only == "val" else (only,)
-        splits = {key: (splits[key] if key in read else None)
-                  for key in sorted(splits, key=lambda k: k not in read[:1])}
+        # That split alone: a Task holds it alone (`_one_split_task`), as a test set.
+        splits = {key: (value if key == only else None) for key, value in splits.items()}
     from hubensemble._tf import tensorflow as tf
     import tensorflow_datasets as tfds
 
@@ -316,13 +312,13 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
 
 def _one_split_task(key: str, loaded: dict) -> dict:
     """The Task's splits when the split `key` (train, val, test) alone was read (`loaded`:
-    {key: Split}, with train beside val): a test split is one test set, train and test the
-    same Split (`Task.test_set_only`: `Task.split` refuses train and val); train is itself;
-    val has the train split read beside it, a Task's train holding no copy of val (its
-    images would count as duplicates across splits)."""
-    if key == "test":
-        return {"train": loaded["test"], "val": None, "test": loaded["test"]}
-    return {"train": loaded["train"], "val": loaded.get("val"), "test": None}
+    {key: Split}): a test or val split stands in as train, the same Split
+    (`Task.one_split`: `Task.split` refuses the other names), so no other split is read
+    (evaluate --split val read train[:800] beside VTAB's val, refused where it was short);
+    train is itself."""
+    if key == "train":
+        return {"train": loaded["train"], "val": None, "test": None}
+    return {"train": loaded[key], "val": None, "test": None, key: loaded[key]}
 
 
 #: An example tfds split string per split, for evaluate's way on (--split NAME=TFDS_SPLIT).
