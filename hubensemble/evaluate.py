@@ -170,7 +170,7 @@ def scored_only(task, split: str):
     from hubensemble.data.task import SPLIT_NAMES
 
     kept = task.split(split)
-    _ = task.fingerprint  # a cached property: computed on the true pixels, copied below
+    _ = task.fingerprint  # cached (with each split's): computed on the true pixels, copied below
     light = copy.copy(task)  # keeps the cached fingerprint (and duplicates, when computed)
     own = _own_pixels(kept)
     for name in SPLIT_NAMES:
@@ -543,6 +543,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                                      if member_call is not None else None)}
               for cond in conditions}
     export_task = meta.get("task") or {}
+    same = same_data(export_task, task, split)
 
     result = {
         "model": absolute(os.fspath(model_dir)),
@@ -559,9 +560,9 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                  "fingerprint": task.fingerprint,
                  "num_classes": task.num_classes, **task.files_record(),
                  # The data's other splits: e.g. a folder with only train/ scores the test
-                 # split fit would carve off it (docs/report.md), not all its images.
-                 "unscored": {s: len(getattr(task, s)) for s in task.present_splits()
-                              if getattr(task, s) is not data}},
+                 # split fit would carve off it (docs/report.md), not all its images; of
+                 # the export's own data read one split alone, the export's record of them.
+                 "unscored": _unscored(task, data, export_task, split, same)},
         # How the data's classes were matched to the model's outputs, and which of the
         # model's classes have no example in the split (its metrics do not cover them).
         "classes": {"matched_by": "name" if model_names else "position",
@@ -576,8 +577,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                     # Entries then hold "balanced_accuracy" too (`data.coverage.unbalanced`).
                     "unbalanced": lopsided},
         # None when the export does not say which data it was made on.
-        "same_data_as_export": (export_task.get("fingerprint") == task.fingerprint
-                                if export_task.get("fingerprint") else None),
+        "same_data_as_export": same,
         # Scored images that trained or chose the export (its run's record; null: unknown).
         "not_held_out": not_held_out(model_dir, task, split, meta),
         # The folder the export was fit on, changed since: all of it scored (null: not so).
@@ -611,6 +611,48 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     if note := changed_files_note(result):  # its own folder, changed since it was fit
         log.warning("%s", note)
     return result
+
+
+def same_data(export_task: dict, task, split: str) -> bool | None:
+    """Whether `task` is the data the export was made on (`export_task`: its metadata's
+    "task"): its whole `Task.fingerprint` is the recorded one, or, for a task that holds
+    the scored `split` without every split the export's data had (a tfds split read alone:
+    evaluate reads one), that split's fingerprint is the export's record of it
+    (task.splits, `Task.split_fingerprints`). An export written before it recorded them is
+    compared by the whole fingerprint alone (False there: export it again). None when the
+    export records no fingerprint."""
+    from hubensemble.data.task import split_key
+
+    made_on = export_task.get("fingerprint")
+    if not made_on:
+        return None
+    if made_on == task.fingerprint:
+        return True
+    key = split_key(split)
+    recorded = export_task.get("splits")
+    recorded = recorded.get(key) if isinstance(recorded, dict) else None
+    if not isinstance(recorded, dict) or not recorded.get("fingerprint"):
+        return False  # an older export: its whole fingerprint alone
+    return recorded["fingerprint"] == task.split_fingerprints()[key]["fingerprint"]
+
+
+def _unscored(task, data, export_task: dict, split: str, same) -> dict[str, int]:
+    """The result's task "unscored": {split: examples} of the data's splits other than the
+    scored one (`data`); when `task` holds the scored split alone and is the export's own
+    (`same`), the export's record of its other splits (task.splits), so the table says
+    which trained and chose it ("not scored: train 800, val 200 (the data the export was
+    made on …)"), in train, val, test order."""
+    from hubensemble.data.task import SPLIT_NAMES, split_key
+
+    held = {s: len(getattr(task, s)) for s in task.present_splits()
+            if getattr(task, s) is not data}
+    recorded = export_task.get("splits")
+    if held or not same or not isinstance(recorded, dict):
+        return held
+    key = split_key(split)
+    return {s: int(recorded[s]["examples"]) for s in SPLIT_NAMES
+            if s != key and isinstance(recorded.get(s), dict)
+            and isinstance(recorded[s].get("examples"), int)}
 
 
 def _check_scored(probs, signature, key, idx, cond, split, model_dir) -> None:

@@ -1993,3 +1993,52 @@ def test_evaluate_of_a_tfds_val_split_reads_that_split_alone(tmp_path, toys, in_
     ens = loaded.signatures["serving_default"](images=x)["probabilities"].numpy()
     assert_close(result["clean"]["ensemble"],
                  reference_metrics(ens, staged.labels, result["classes"]["unbalanced"]))
+
+
+def test_the_exports_own_tfds_split_read_alone_is_its_own_data(tmp_path, toys):
+    """evaluate reads one tfds split, so its task's fingerprint was never the export's whole
+    task's: on the export's own tfds data `same_data_as_export` was False and the table's
+    "not scored: train 40, val 10 (the data the export was made on …)" line was gone. The
+    export records each split's fingerprint (export_metadata's task.splits), and a split read
+    alone is matched by it, its record of the other splits said as not scored; --split train
+    is said to have trained it. An export without the record (older) is compared by the
+    whole fingerprint as before; another test split is other data."""
+    from hubensemble.data import load_task
+    from hubensemble.export.metadata import export_metadata
+
+    data, spec = toys
+    splits = {"train": "train[:40]", "val": "train[40:50]", "test": "test"}
+    fitted = load_task(spec, data_dir=str(data), label_key="label_elevation", splits=splits)
+    own = build_export(tmp_path / "own", members="both")
+    meta_path = own / "assets" / "hubensemble.json"
+    meta = json.loads(meta_path.read_text())
+    meta["task"] = export_metadata({}, [], [], fitted, retrain_full=False)["task"]
+    meta_path.write_text(json.dumps(meta))
+    alone = load_task(spec, data_dir=str(data), label_key="label_elevation",
+                      splits={**splits, "val": None})  # the same test split, val not read
+    assert meta["task"]["splits"]["test"] == alone.split_fingerprints()["test"]
+    assert meta["task"]["splits"]["test"]["examples"] == 12
+
+    def evaluated(split, export=own):
+        task = ev.load_evaluation_task(export, spec, data_dir=str(data), split=split,
+                                       label_key="label_elevation", progress=False)
+        return ev.evaluate_model(export, task, split=split, corruptions=False, progress=False)
+
+    result = evaluated("test")
+    assert (result["same_data_as_export"], result["n"]) == (True, 12)
+    assert result["task"]["unscored"] == {"train": 40, "val": 10}
+    assert ("not scored: train 40, val 10 (the data the export was made on: they trained and "
+            "chose it)") in ev.format_evaluation(result)
+    trained = evaluated("train=train[:40]")
+    assert trained["same_data_as_export"] is True
+    assert trained["task"]["unscored"] == {"val": 10, "test": 12}
+    assert ("the train split scored here trained it, so these figures are not a held-out "
+            "measure") in ev.format_evaluation(trained)
+    other = evaluated("test=test[:50%]")
+    assert other["same_data_as_export"] is False and other["task"]["unscored"] == {}
+
+    older = build_export(tmp_path / "older", members="both")
+    meta["task"].pop("splits")
+    (older / "assets" / "hubensemble.json").write_text(json.dumps(meta))
+    kept = evaluated("test", older)
+    assert kept["same_data_as_export"] is False and kept["task"]["unscored"] == {}

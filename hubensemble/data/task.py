@@ -355,19 +355,37 @@ class Task:
     def fingerprint(self) -> str:
         """sha256 over class names, then per split its labels and every image's shape and
         pixels. Independent of how images are held (array or list) and of the process."""
-        h = hashlib.sha256()
-        h.update(json.dumps(list(self.class_names)).encode("utf-8"))
+        return self._digests[0]
+
+    def split_fingerprints(self) -> dict[str, dict]:
+        """{split: {"examples": n, "fingerprint": sha256 hex}} of each present split: the
+        `fingerprint` rule over the class names and that split alone, so a split read alone
+        (evaluate's tfds split, `one_split`) is known as the same split of the data an export
+        was made on, whose whole fingerprint it cannot match (the export's metadata records
+        them: task.splits). Computed with `fingerprint`, in one pass over the pixels."""
+        return {s: dict(record) for s, record in self._digests[1].items()}
+
+    @functools.cached_property
+    def _digests(self) -> tuple[str, dict[str, dict]]:
+        """(`fingerprint`, `split_fingerprints`), hashed in one pass over the pixels."""
+        names = json.dumps(list(self.class_names)).encode("utf-8")
+        h = hashlib.sha256(names)
+        present = self.present_splits()
+        per = {}
         for name in SPLIT_NAMES:
             split = getattr(self, name)
             if split is None:
                 h.update(f"|{name}:none".encode())
                 continue
-            h.update(f"|{name}:{len(split)}".encode())
-            h.update(np.ascontiguousarray(split.labels, dtype="<i8").tobytes())
-            for im in split.images:
-                h.update(np.asarray(im.shape, dtype="<i8").tobytes())
-                h.update(np.ascontiguousarray(im, dtype=np.uint8).tobytes())
-        return h.hexdigest()
+            hashes = [h]
+            if name in present:
+                per[name] = hashlib.sha256(names)
+                hashes.append(per[name])
+            for part in _split_bytes(name, split):
+                for each in hashes:
+                    each.update(part)
+        return h.hexdigest(), {s: {"examples": len(getattr(self, s)),
+                                   "fingerprint": d.hexdigest()} for s, d in per.items()}
 
     def dataset(self, split: str, *, batch_size: int,
                 image_size: tuple[int, int] | int | None = None, shuffle: bool = False,
@@ -488,6 +506,16 @@ class Task:
             "duplicates": self.duplicates,
             "coverage": self.coverage(),
         }
+
+
+def _split_bytes(name: str, split: Split):
+    """The bytes `Task.fingerprint` hashes of split `name`: its name and length, its labels
+    (int64 little-endian), then each image's shape and uint8 pixels."""
+    yield f"|{name}:{len(split)}".encode()
+    yield np.ascontiguousarray(split.labels, dtype="<i8").tobytes()
+    for im in split.images:
+        yield np.asarray(im.shape, dtype="<i8").tobytes()
+        yield np.ascontiguousarray(im, dtype=np.uint8).tobytes()
 
 
 def _split_inputs(images, labels, paths):

@@ -116,7 +116,10 @@ def export_metadata(ensemble, members, skipped, task, *, retrain_full, test=None
         # since says how many differ (heldout.changed_files).
         # "spec": the data spec it was read from (none for a Task made in Python), which
         # datachange.metadata_spec reads first: "source" adds "(how)" to it.
+        # "splits": each split's examples and fingerprint, so that a split read alone (a tfds
+        # split evaluate reads) is known as its own (`evaluate.same_data`).
         "task": {"name": task.name, "source": task.source, "fingerprint": task.fingerprint,
+                 "splits": task.split_fingerprints(),
                  **({"spec": task.spec} if task.spec else {}),
                  **({"split": split} if split else {}), **({"files": files} if files else {})},
         # The run that wrote it: another run's export found here is said so (exportfolder).
