@@ -2689,3 +2689,24 @@ def test_the_knn_figure_of_forty_modules_names_them_without_overlap(monkeypatch)
     drawn.clear()
     figures.plot_knn(points[:3], 0.2, "knn", members)
     assert len(drawn[0].axes[0].texts) == 3
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_metrics_of_a_narrow_table_are_those_of_its_float64_copy(dtype):
+    """The metrics reduce a float16 / float32 table before widening it (no float64 copy of
+    every candidate's table): the numbers are those of the table widened first, to the bit,
+    ties and exact 0 / 1 rows included. Tests only (no behaviour change)."""
+    from hubensemble import metrics
+
+    rng = np.random.default_rng(5)
+    probs = rng.dirichlet(np.full(12, 0.2), 300).astype(dtype)
+    probs[:4] = 0
+    probs[:4, 0] = 1
+    probs[4:8, :2] = 0.5
+    probs[4:8, 2:] = 0
+    y = rng.integers(0, 12, 300)
+    wide = probs.astype(np.float64)
+    assert metrics.metrics(probs, y, balanced=True) == metrics.metrics(wide, y, balanced=True)
+    assert metrics.val_record(probs, y) == metrics.val_record(wide.astype(np.float32), y)
+    lost = np.full((300, 12), 1 / 12, dtype)
+    assert metrics.at_chance(lost, y, 12) == metrics.at_chance(lost.astype(np.float64), y, 12)
