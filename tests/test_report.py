@@ -2710,3 +2710,27 @@ def test_metrics_of_a_narrow_table_are_those_of_its_float64_copy(dtype):
     assert metrics.val_record(probs, y) == metrics.val_record(wide.astype(np.float32), y)
     lost = np.full((300, 12), 1 / 12, dtype)
     assert metrics.at_chance(lost, y, 12) == metrics.at_chance(lost.astype(np.float64), y, 12)
+
+
+def test_reliability_titles_of_long_trial_names_stay_over_their_own_panel():
+    """A best single member of a long module name ("best single (default-0041-imagenet21k_
+    bit_m_r50x1_feature_vector…)") wrote its title over the next panel's. Titles are wrapped
+    to their panel: no two overlap (matplotlib's text boxes of the drawn figure), each
+    within its axes' width, and the name is whole across its lines. Fails before: the
+    titles overlap."""
+    from hubensemble.report.figures import reliability_figure
+
+    rng = np.random.default_rng(0)
+    probs, y = rng.dirichlet(np.ones(5), 100), rng.integers(0, 5, 100)
+    trials = ["default-0041-imagenet21k_bit_m_r50x1_feature_vector.fine-tuned_on_a_long_20",
+              "default-0044-efficientnet_v2_imagenet21k_ft1k_xl_feature_vector-22"]
+    fig = reliability_figure([("ensemble", probs, y), (f"best single ({trials[0]})", probs, y),
+                              (f"best in budget ({trials[1]})", probs, y)])
+    renderer = fig.canvas.get_renderer()
+    boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    for ax, box in zip(fig.axes, boxes):
+        axes = ax.get_window_extent(renderer)
+        assert box.width <= axes.width * 1.1, ax.title.get_text()
+    for ax, trial in zip(fig.axes[1:], trials):
+        assert trial in ax.title.get_text().replace("\n", "")

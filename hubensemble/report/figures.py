@@ -156,12 +156,32 @@ def plot_reliability(panels) -> bytes:
     return _png(reliability_figure(panels))
 
 
+#: Characters of a reliability panel's title per line (10 pt text over its 4.2-inch panel),
+#: and the lines at most, the last cut with "…".
+TITLE_WIDTH, TITLE_LINES = 40, 3
+
+
+def _wrapped(text: str) -> str:
+    """`text` on lines of at most TITLE_WIDTH characters, broken at spaces and, in a longer
+    word (a trial's name: "default-0041-imagenet21k_bit_m_r50x1_…"), anywhere; at most
+    TITLE_LINES lines, the last ending in "…" when text was left out."""
+    import textwrap
+
+    lines = textwrap.wrap(text, TITLE_WIDTH, break_long_words=True,
+                          break_on_hyphens=False) or [""]
+    if len(lines) > TITLE_LINES:
+        lines = lines[:TITLE_LINES]
+        lines[-1] = lines[-1][:TITLE_WIDTH - 1] + "…"
+    return "\n".join(lines)
+
+
 def reliability_figure(panels):
     """The matplotlib Figure (Agg canvas) of `plot_reliability`: per panel an axes with a bar
     per non-empty bin (accuracy), a red line on it (mean confidence), its count above it, and
     the legend below the axes, outside the data, where it covers no bar: in the upper left it
     hid the low-confidence bars of a model at chance (or of many classes), where the
-    confidence is low. ValueError as `reliability`."""
+    confidence is low. Titles are wrapped to their panel (`_wrapped`): a best single member
+    of a long module name ran over the panels beside it. ValueError as `reliability`."""
     fig = _figure(4.2 * len(panels), 4.6)
     for i, (title, probs, y) in enumerate(panels):
         rel = reliability(probs, y)
@@ -184,8 +204,8 @@ def reliability_figure(panels):
         ax.set_ylim(0, 1)
         ax.set_xlabel("confidence (max probability)")
         ax.set_ylabel("accuracy")
-        ax.set_title(f"{title}\nECE {metrics.ece(probs, y, RELIABILITY_BINS):.4f}", fontsize=10,
-                     parse_math=False)
+        ax.set_title(f"{_wrapped(title)}\nECE {metrics.ece(probs, y, RELIABILITY_BINS):.4f}",
+                     fontsize=10, parse_math=False)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
                   frameon=False)
     fig.tight_layout()
