@@ -2734,3 +2734,23 @@ def test_reliability_titles_of_long_trial_names_stay_over_their_own_panel():
         assert box.width <= axes.width * 1.1, ax.title.get_text()
     for ax, trial in zip(fig.axes[1:], trials):
         assert trial in ax.title.get_text().replace("\n", "")
+
+
+def test_right_to_left_classes_of_duplicate_copies_are_isolated():
+    """The data section's duplicates row names each copy's class in brackets ("(e.g.
+    a/3.png (שלום) = b/0.png (cat))"): a right-to-left class there was plain text in
+    report.html. It is a <bdi> now, as the notes' names; the row's text is unchanged.
+    Fails before: no <bdi> in the row."""
+    from hubensemble.report.datarows import accounting_rows
+    from hubensemble.report.render import Inline, _inline_html
+
+    record = {"class_names": ["cat", "שלום"], "duplicates": {
+        "copies": 1, "groups": 1, "conflicting_labels": 1,
+        "conflicting_examples": [[["/d/a/3.png", "שלום"], ["/d/b/0.png", "cat"]]]}}
+    row = dict(accounting_rows(record))["exact duplicates"]
+    assert str(row).endswith("different labels (e.g. /d/a/3.png (שלום) = /d/b/0.png (cat))")
+    assert isinstance(row, Inline)
+    assert _inline_html(row).endswith("(e.g. /d/a/3.png (<bdi>שלום</bdi>) = /d/b/0.png (cat))")
+    record["duplicates"]["copies"] = 0  # --dedupe dropped every copy
+    row = dict(accounting_rows(record))["exact duplicates"]
+    assert "(<bdi>שלום</bdi>)" in _inline_html(row)

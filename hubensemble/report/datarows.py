@@ -149,7 +149,9 @@ def names_isolated(text: str, names) -> str | Inline:
 
 def accounting_rows(task) -> list:
     """The data section's rows on what became of every file: read, skipped, ignored,
-    duplicates and dropped copies (class coverage is the overview's, `coverage_note`)."""
+    duplicates and dropped copies (class coverage is the overview's, `coverage_note`), from
+    `task` (run.json's data.task); each a [label, cell] of str, or of Inline where a copy's
+    class of `task["class_names"]` is right-to-left (`names_isolated`)."""
     rows, root = [], _folder_source(task)
     sizes = task.get("sizes") or {}
     examples = sum(v for v in sizes.values() if v)
@@ -165,6 +167,8 @@ def accounting_rows(task) -> list:
                                    f"{dropped} dropped"])
     rows += decoding_rows(task, skipped=not has_files)
     dup = task.get("duplicates") or {}
+    # The class of each copy with different labels, right-to-left ones isolated in HTML.
+    classes = [str(n) for n in task.get("class_names") or []]
     if dup.get("copies"):
         across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
                            for k, v in (dup.get("across") or {}).items() if v)
@@ -176,12 +180,12 @@ def accounting_rows(task) -> list:
                 + (f"; {across}" if across else "; none across splits")
                 + (f"; {counted(dup['conflicting_labels'], 'group')} with different labels"
                    + _conflict_example(dup, root) if dup.get("conflicting_labels") else ""))
-        rows.append(["exact duplicates", text])
+        rows.append(["exact duplicates", names_isolated(text, classes)])
     elif dup.get("conflicting_labels"):  # --dedupe dropped every copy: the clash stays said
-        rows.append(["exact duplicates", f"none left; "
-                     f"{counted(dup['conflicting_labels'], 'group')} had different labels"
-                     f"{_conflict_example(dup, root)} (--dedupe kept the "
-                     "first copy of each, with its label)"])
+        rows.append(["exact duplicates", names_isolated(
+            f"none left; {counted(dup['conflicting_labels'], 'group')} had different labels"
+            f"{_conflict_example(dup, root)} (--dedupe kept the first copy of each, with its "
+            "label)", classes)])
     if task.get("dropped"):
         rows.append(["dropped by --dedupe", f"{counted(len(task['dropped']), 'copy', 'copies')} "
                      f"(e.g. {_example(task['dropped'][0], root)})"])
