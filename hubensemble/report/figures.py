@@ -60,6 +60,17 @@ def plot_knn(points, rho, metric, members, what="fine-tuned") -> bytes:
     return _png(knn_figure(points, rho, metric, members, what))
 
 
+def _short_name(name: str, limit: int = 24) -> str:
+    """`name` as a figure's point label: whole up to `limit` characters, else its start and
+    end around "…" ("imagenet21k…_vector_s_20"), `limit` in all. Cut at its end, modules of
+    one family ("imagenet21k_bit_m_r50x1_feature_vector_s_20", "…_m_20") all read
+    "imagenet21k_bit_m_r50x1…": their sizes and versions are at the end."""
+    if len(name) <= limit:
+        return name
+    head = (limit - 1) // 2
+    return name[:head] + "…" + name[len(name) - (limit - 1 - head):]
+
+
 #: Where `knn_figure` tries a point's name, in order (offset in points from the point).
 _NAME_PLACES = ((4, 3), (4, -10), (-4, 3), (-4, -10))
 
@@ -70,9 +81,9 @@ def knn_figure(points, rho, metric, members, what="fine-tuned"):
     the modules in `members` (the ensemble's) in orange, Spearman `rho` (None: undefined) in
     the title; `metric` names the proxy.
 
-    Each point is named (cut at 24 characters) to its upper right, else its lower right,
-    upper left or lower left, where the name overlaps no name shown before it: the members'
-    first, then the others from the highest accuracy down. With 40 modules
+    Each point is named (`_short_name`: 24 characters at most) to its upper right, else its
+    lower right, upper left or lower left, where the name overlaps no name shown before it:
+    the members' first, then the others from the highest accuracy down. With 40 modules
     every name was drawn and most were unreadable, one over another; those left out are
     counted under the axes (the Ranking table lists every module)."""
     fig = _figure(6.4, 4.4)
@@ -90,7 +101,7 @@ def knn_figure(points, rho, metric, members, what="fine-tuned"):
         # parse_math=False here and below: a name is text, not TeX ("$x$" is shown as
         # typed; an unknown "\cmd" between dollars made savefig raise).
         for dx, dy in _NAME_PLACES:
-            label = ax.annotate(name if len(name) <= 24 else name[:23] + "…", (x, y),
+            label = ax.annotate(_short_name(name), (x, y),
                                 fontsize=7, xytext=(dx, dy), textcoords="offset points",
                                 ha="left" if dx > 0 else "right", parse_math=False)
             box = label.get_window_extent(renderer)
