@@ -241,11 +241,14 @@ def changed_files_note(result: dict) -> str | None:
     added, removed, replaced = seen["added"], seen["removed"], seen.get("replaced", 0)
     if added or removed or replaced:
         total = added + removed + replaced
+        # Only the kinds that happened: "0 of them not here" said nothing.
+        kinds = ", ".join(kind for kind in (
+            f"{added} here that {'was' if added == 1 else 'were'} not among them" if added
+            else "", f"{removed} of them not here" if removed else "",
+            f"{replaced} of them replaced (their names, other pixels)" if replaced else "")
+            if kind)
         how = (f"{counted(total, 'file')} {'differs' if total == 1 else 'differ'} from those "
-               f"it was measured on: {added} here that {'was' if added == 1 else 'were'} not "
-               f"among them, {removed} of them not here"
-               + (f", {replaced} of them replaced (their names, other pixels)"
-                  if replaced else ""))
+               f"it was measured on: {kinds}")
         fix = ", ".join(part for part in (
             f"move the {counted(added, 'new file')} out" if added else "",
             f"put the {removed} missing back" if removed else "",

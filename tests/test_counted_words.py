@@ -80,9 +80,11 @@ def _changed(added, removed, replaced, n):
 
 @pytest.mark.parametrize("result, said", [
     (_changed(1, 0, 0, 1), ["but 1 file differs from those it was measured on: 1 here that was "
-                            "not among them, 0 of them not here.", "its 1 image is scored as a "
+                            "not among them.", "its 1 image is scored as a "
                             "test example, 1 of them", "move the 1 new file out;"]),
-    (_changed(0, 0, 1, 5), ["but 1 file differs", "all 5 images are scored as test examples",
+    (_changed(0, 0, 1, 5), ["but 1 file differs from those it was measured on: 1 of them "
+                            "replaced (their names, other pixels).",
+                            "all 5 images are scored as test examples",
                             "put back the 1 replaced file as it was;"]),
     (_changed(2, 1, 2, 9), ["but 5 files differ from those it was measured on: 2 here that were "
                             "not among them, 1 of them not here, 2 of them replaced",

@@ -1201,7 +1201,7 @@ def test_a_file_replaced_under_its_name_is_told_apart_and_a_large_folder_is_samp
         "present": 30, "added": 1, "removed": 0, "replaced": 1, "train": len(fitted.train) - 1,
         "val": len(fitted.val), "sampled": 1}
     assert ("but 2 files differ from those it was measured on: 1 here that was not among "
-            "them, 0 of them not here, 1 of them replaced (their names, other pixels).") in note
+            "them, 1 of them replaced (their names, other pixels).") in note
     assert "move the 1 new file out, put back the 1 replaced file as it was" in note
     result, note = changed(old)  # an export from before: by name, as it said
     assert result["replaced"] == 0 and result["train"] == len(fitted.train)

@@ -428,7 +428,7 @@ def test_an_evaluation_of_the_exports_own_folder_changed_since_is_said_in_the_re
     md = shown(report.write_report(tmp_path)[0].read_text())
     note = changed_files_note(result)
     assert note and f"**Warning:** {note}." in md, md[md.find("Robustness"):][:1200]
-    assert "1 here that were not among them, 1 of them not here" in md
+    assert "1 here that was not among them, 1 of them not here" in md
     write_evaluation({**fake_robustness(with_single=True), "data_changed": None},
                      tmp_path / "robustness.json")
     assert "files this export was fit on" not in report.write_report(tmp_path)[0].read_text()
