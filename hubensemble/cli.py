@@ -20,10 +20,10 @@ from hubensemble import (__version__, _tf, arguments, environment, errors, exits
 from hubensemble.cliargs import CATALOGUE_HELP, add_data_args, add_fit_args
 from hubensemble.commands import (  # noqa: F401 (_options_from: cli's before the split)
     DEMO_TOP_K, _distill_student, _export_flags, _import_tensorflow, _merge_shards,
-    _model_folder, _options_from, _rank_check, cmd_catalogue_add, cmd_catalogue_list,
-    cmd_catalogue_validate, cmd_cost, cmd_demo, cmd_distill, cmd_ensemble, cmd_evaluate,
-    cmd_export, cmd_fit, cmd_predict, cmd_rank, cmd_rank_merge, cmd_report, cmd_tune,
-    cmd_zoo_build)
+    _model_folder, _options_from, _rank_check, _tune_flags, cmd_catalogue_add,
+    cmd_catalogue_list, cmd_catalogue_validate, cmd_cost, cmd_demo, cmd_distill, cmd_ensemble,
+    cmd_evaluate, cmd_export, cmd_fit, cmd_predict, cmd_rank, cmd_rank_merge, cmd_report,
+    cmd_tune, cmd_zoo_build)
 from hubensemble.errors import HubensembleError, sigterm_interrupts
 from hubensemble.lockwords import command_line
 from hubensemble.terminal import crashed, terminal_log
@@ -176,7 +176,7 @@ def build_parser():
                                    "command again to resume.")
     p.add_argument("--run", required=True, metavar="RUN", help="the run folder")
     arguments.add_arguments(p, "tune", ("tune", "distributed"))
-    p.set_defaults(func=cmd_tune, tensorflow=False)  # the command imports it
+    p.set_defaults(func=cmd_tune, check=_tune_flags, tensorflow=False)  # it imports it
 
     p = sub.add_parser("export", parents=[common],
                        help="write the ensemble as one SavedModel for serving",
@@ -237,7 +237,8 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="RUN", help="the run folder")
     p.add_argument("--export", metavar="DIR", help="the SavedModel's folder (default RUN/export)")
     add_fit_args(p)
-    p.set_defaults(func=cmd_fit, need_val=True)  # its tune chooses on the val split
+    # its tune chooses on the val split; cmd_fit imports TensorFlow after run.json's check
+    p.set_defaults(func=cmd_fit, need_val=True, tensorflow=False)
 
     p = sub.add_parser("demo", parents=[common],
                        help="the whole method offline: a built-in zoo + handwritten digits",
@@ -254,7 +255,8 @@ def build_parser():
     # The digits' train/val/test split is the only data choice the demo offers.
     arguments.add_argument(p, options.get("data_seed"), "fit")
     add_fit_args(p)
-    p.set_defaults(func=cmd_demo, top_k=DEMO_TOP_K, export=None)  # the export: RUN/export
+    p.set_defaults(func=cmd_demo, top_k=DEMO_TOP_K, export=None,  # the export: RUN/export
+                   tensorflow=False)  # imported by cmd_demo after run.json's check
     return parser
 
 

@@ -185,6 +185,13 @@ def cmd_zoo_build(args):
 
 # --- tune ----------------------------------------------------------------------------------------
 
+def _tune_flags(args):
+    """tune's --tuner-id and --oracle (with Keras Tuner's variables), checked before
+    TensorFlow loads as the stage checks them after (`stageargs.check_distributed`)."""
+    from hubensemble.stageargs import check_distributed
+    check_distributed(args.tuner_id, args.oracle)
+
+
 def cmd_tune(args):
     """`tune`: tune.run_tune (resumable sweep); prints the sweep summary. A worker of a
     chief/worker sweep with nothing left to run prints it before TensorFlow loads
@@ -264,7 +271,13 @@ def _model_folder(args):
     if args.func is cmd_evaluate:
         from hubensemble.evaluate import check_evaluate_options, check_evaluation_data
         check_evaluate_options(args.eval_split, args.corruptions, args.severities)
-        check_evaluation_data(args.model, args.data)  # no --data: the run's, or which spec
+        _, recorded = check_evaluation_data(args.model, args.data)  # no --data: the run's
+        spec = (recorded or {}).get("args", {}).get("spec")  # run.json's "data" section
+        if isinstance(spec, str):  # --data-dir for it (not tfds:): not after TensorFlow's
+            from hubensemble.data.specs import TFDS_ONLY, check_tfds_only, parse_spec
+            check_tfds_only(parse_spec(spec)[0],  # 15 s, 650 MB
+                            {k: getattr(args, k) for k in TFDS_ONLY if hasattr(args, k)},
+                            typed=args.given_options & set(TFDS_ONLY))
 
 
 def cmd_predict(args):
@@ -328,8 +341,10 @@ def cmd_fit(args):
     from hubensemble.rundir import Run
 
     options = _options_from(args)
-    # Before the data loads, as fit checks a Python caller's (run.json alone says it).
+    # Before TensorFlow and the data load, as fit checks a Python caller's (run.json alone
+    # says it; after TensorFlow's import it took 15 s and 650 MB): then TensorFlow.
     refuse_changed_options(Run(args.out), options, restart=args.restart)
+    _import_tensorflow(args.verbose)
     # Loaded here, so fit keeps data_args (later stages can load the data again); fit says
     # its summary (counts, skipped files), as it does for Python.
     data_args, task = load_data(args, said=False)
@@ -345,9 +360,13 @@ def cmd_demo(args):
     import time
 
     from hubensemble.pipeline import fit
-    from hubensemble.rundir import DataArgs
+    from hubensemble.resume import refuse_changed_options
+    from hubensemble.rundir import DataArgs, Run
     from hubensemble.zoo import ensure_zoo, is_cached, zoo_dir
 
+    # Changed options of an earlier demo in --out: before TensorFlow (as cmd_fit) and the zoo
+    refuse_changed_options(Run(args.out), _options_from(args), restart=args.restart)
+    _import_tensorflow(args.verbose)
     start = time.time()
     cached = is_cached("demo")
     say(args, f"hubensemble demo: the offline zoo of pre-trained modules "

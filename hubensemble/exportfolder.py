@@ -374,4 +374,22 @@ def check_add_warmup(model_dir, run_dir, given, out_dir=None) -> bool:
         raise OptionError(f"--add-warmup MODEL works on the export folder MODEL alone: leave "
                           f"out {', '.join(shown)} (to export a run again: --run RUN without "
                           "--add-warmup)")
+    check_warmup_folder(model_dir)
     return True
+
+
+def check_warmup_folder(model_dir) -> None:
+    """`add_warmup`'s refusal of a `model_dir` that is no hubensemble export, in its words,
+    before TensorFlow loads (export.warmup.add_warmup says it after: 11-16 s, ~690 MB, and a
+    file's "[Errno 20] Not a directory"): HubensembleError unless the folder holds TF
+    Serving's warmup file already (kept, no error) or hubensemble's metadata asset."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.formats import WARMUP_FILE, is_export
+
+    model_dir = absolute(os.fspath(model_dir))
+    if os.path.lexists(os.path.join(model_dir, WARMUP_FILE)) or is_export(model_dir):
+        return
+    what = ("holds no export hubensemble wrote (no assets/hubensemble.json)"
+            if os.path.isdir(model_dir) else "is no folder")
+    raise HubensembleError(f"{model_dir} {what}: pass the folder of one to "
+                           f"{option_word('--add-warmup', 'add_warmup')}, e.g. RUN/export")

@@ -121,3 +121,40 @@ def catalogue_specs(catalogue, function: str = "fit", name: str = "catalogue") -
     if not specs:
         raise HubensembleError("the catalogue lists no modules")
     return specs
+
+
+def check_distributed(tuner_id, oracle_address, environ=None) -> None:
+    """tune's distributed-mode arguments (`tuner_id`, `oracle_address` "HOST:PORT") with Keras
+    Tuner's variables in `environ` (default os.environ), refused by the rules and in the words
+    of `tune.distributed.kerastuner_env`, which applies them after TensorFlow loads (its
+    `parse_address`: an IPv6 host in brackets, port 1 … 65535; `sweeplock.TUNER_ID_RE`):
+    the command line refused a bad --oracle or --tuner-id only after TensorFlow's import
+    (12-18 s, ~690 MB). HubensembleError for an address that is not HOST:PORT, a malformed
+    tuner id, an id without an address (flag or $KERASTUNER_ORACLE_IP) or an address without
+    an id, and $KERASTUNER_ORACLE_IP without $KERASTUNER_ORACLE_PORT. TensorFlow-free."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.lockwords import option_word
+    from hubensemble.sweeplock import TUNER_ID_RE
+
+    env = os.environ if environ is None else environ
+    if oracle_address:
+        host, sep, port = str(oracle_address).rpartition(":")
+        if (not sep or not host.strip("[]") or not port.isdigit()
+                or not 0 < int(port) < 65536):
+            raise HubensembleError(f"oracle address {oracle_address!r} is not HOST:PORT (e.g. "
+                                   "10.0.0.2:8000, or 127.0.0.1:8000 on one machine)")
+    if tuner_id and not TUNER_ID_RE.fullmatch(str(tuner_id)):
+        raise HubensembleError(f"tuner id {tuner_id!r}: use 'chief' for the process that "
+                               "serves the oracle and tuner0, tuner1, … for the workers")
+    has_ip = bool(oracle_address) or "KERASTUNER_ORACLE_IP" in env
+    oracle = option_word("--oracle HOST:PORT", "oracle_address='HOST:PORT'")
+    if has_ip and not oracle_address and "KERASTUNER_ORACLE_PORT" not in env:
+        raise HubensembleError("KERASTUNER_ORACLE_IP is set but KERASTUNER_ORACLE_PORT is "
+                               f"not; pass {oracle}")
+    if has_ip and not tuner_id and "KERASTUNER_TUNER_ID" not in env:
+        raise HubensembleError("a distributed sweep needs "
+                               f"{option_word('--tuner-id', 'tuner_id')} (chief on the "
+                               "process serving the oracle, tuner0, tuner1, … elsewhere)")
+    if tuner_id and not has_ip:
+        given = option_word(f"--tuner-id {tuner_id}", f"tuner_id={tuner_id!r}")
+        raise HubensembleError(f"{given} needs {oracle} (the chief's address)")

@@ -1457,6 +1457,7 @@ def test_fit_holds_its_lock_before_tensorflow_loads(tmp_path, monkeypatch):
     """A second new-user check: a fit took RUN/.fit.lock only after TensorFlow loaded, so a
     second fit started in those 5-10 s was refused only then, after its own import."""
     import hubensemble.cli
+    import hubensemble.commands
     from hubensemble.cli import main
     from hubensemble.fileio import lock_is_held
 
@@ -1469,7 +1470,9 @@ def test_fit_holds_its_lock_before_tensorflow_loads(tmp_path, monkeypatch):
         held.append(lock_is_held(run / ".fit.lock"))
         raise KeyboardInterrupt  # the user gives up while TensorFlow loads
 
-    monkeypatch.setattr(hubensemble.cli, "_import_tensorflow", importing_tensorflow)
+    # fit's command imports it (after run.json's check), not the command line's runner
+    for module in (hubensemble.cli, hubensemble.commands):
+        monkeypatch.setattr(module, "_import_tensorflow", importing_tensorflow)
     argv = ["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(run)]
     assert main(argv) == 130
     assert held == [True] and not lock_is_held(run / ".fit.lock")  # released as it stopped
@@ -3313,3 +3316,71 @@ def test_rank_shard_auto_is_refused_or_resolved_before_tensorflow_loads(tmp_path
     assert ("hubensemble rank: error: shard 2/3 holds no module: the catalogue has 1; use "
             "fewer shards") in err, err
     assert not out.exists()
+
+
+def test_tune_distributed_flags_export_warmup_folders_and_fits_changed_options_before_tf(
+        tmp_path, env):
+    """Refusals the stage made only after TensorFlow loaded (11-18 s, ~690 MB each), each
+    decided by the flags or run.json alone, now in the checks before it, in the same words:
+    tune's --oracle that is not HOST:PORT, a malformed --tuner-id, --oracle without
+    --tuner-id and --tuner-id without --oracle (on a finished sweep that printed its summary
+    as if it were a worker of it); export --add-warmup of a folder that holds no export, or
+    of a file ("[Errno 20] Not a directory"); fit on a fitted folder with other tune options
+    (run.json's refusal). Fails before: TensorFlow imported by each refusal."""
+    from sweepfiles import finished_sweep
+
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.stagerecords import stage_keys
+
+    run = finished_sweep(tmp_path / "run", chief="done")
+    fitted = tmp_path / "fitted"
+    fitted.mkdir()
+    recorded = FitOptions(profile="quick", top_k=2)
+    (fitted / "run.json").write_text(json.dumps({"fit": {
+        "fingerprints": {"catalogue": "c0", "data": "d0"},
+        "keys": {"tune": stage_keys("c0", "d0", recorded)["tune"]},
+        "options": json.loads(json.dumps(dataclasses.asdict(recorded), default=str))},
+        "stages": {"rank": {"done": True}}}))
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text("modules:\n  - name: a\n    handle: keras:MobileNetV3Small\n")
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "empty").mkdir()
+    cases = [(["tune", "--run", run, "--oracle", "bad"], "oracle address 'bad' is not HOST:PORT"),
+             (["tune", "--run", run, "--tuner-id", "a b"], "tuner id 'a b': use 'chief'"),
+             (["tune", "--run", run, "--oracle", "h:1"], "a distributed sweep needs --tuner-id"),
+             (["tune", "--run", run, "--tuner-id", "tuner0"],
+              "--tuner-id tuner0 needs --oracle HOST:PORT (the chief's address)"),
+             (["export", "--add-warmup", tmp_path / "file"],
+              f"{tmp_path / 'file'} is no folder: pass the folder of one to --add-warmup"),
+             (["export", "--add-warmup", tmp_path / "empty"],
+              f"{tmp_path / 'empty'} holds no export hubensemble wrote"),
+             (["fit", "--catalogue", catalogue, "--data", "sklearn:digits", "--out", fitted,
+               "--top-k", "2", "--profile", "cpu"],
+              "the rank or tune options (--profile quick -> cpu) changed since")]
+    outside = {k: v for k, v in env.items() if not k.startswith("KERASTUNER_")}
+    said = each_in_one_process(*[argv for argv, _ in cases], env=outside)
+    for (argv, words), (code, out, err, tensorflow) in zip(cases, said):
+        assert code == 2 and words in err and not tensorflow, (argv, err)
+    assert not (tmp_path / "empty" / "assets.extra").exists()
+
+
+def test_evaluate_refuses_data_dir_for_its_runs_data_before_tensorflow(tmp_path):
+    """`evaluate --model RUN/export --data-dir DIR` without --data evaluates the run's data
+    (run.json); --data-dir for a spec that is not tfds: was refused for it only after
+    TensorFlow loaded (15 s, 650 MB), as --data sklearn:digits --data-dir DIR was at once.
+    Now both at once, in the same words. Fails before: TensorFlow imported."""
+    run = tmp_path / "run"
+    model = run / "export"
+    (model / "assets").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"\x08\x01")
+    (model / "assets" / "hubensemble.json").write_text(json.dumps(
+        {"task": {"name": "digits", "source": "sklearn:digits"}}))
+    (run / "run.json").write_text(json.dumps({"data": {
+        "args": {"spec": "sklearn:digits"}, "task": {"name": "digits"}}}))
+    said = each_in_one_process(
+        ["evaluate", "--model", model, "--data-dir", tmp_path],
+        ["evaluate", "--model", model, "--data", "sklearn:digits", "--data-dir", tmp_path])
+    for code, _, err, tensorflow in said:
+        assert code == 2 and not tensorflow, err
+        assert ("--data-dir only applies to tfds: specs, not sklearn:; leave it out "
+                "(docs/data.md lists what each scheme reads)") in err, err
