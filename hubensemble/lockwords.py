@@ -62,22 +62,26 @@ OUT_COMMANDS = ("fit", "demo", "rank", "rank merge")
 
 
 def locked_advice(command: str | None, run_dir) -> str:
-    """The way on for `command` ("fit", "ensemble", …; None: not known) refused because
-    another process holds run `run_dir`'s lock (`Run.lock`): wait for it; a command that
-    makes its run (OUT_COMMANDS) may also start a new one in another --out folder; one that
-    takes --run runs again on the same run (text.shell: absolute, pasteable) once the lock is
-    free. A copy of a run being written is not offered: it may copy half-written files. The
-    refusal said "or use another --out folder" to `ensemble --run R`, which takes no --out
-    (a new-user check). Outside the command line (`on_command_line`), the words name the
-    stage function and its keyword (`PYTHON_CALLS`): "then call run_ensemble(run_dir='/…/r')
-    again", "or pass another out_dir (a new run)"."""
+    """The way on for `command` ("fit", "ensemble", …; None: not known) refused because another
+    process holds run `run_dir`'s lock (`Run.lock`): wait for it; a command that makes its run
+    (OUT_COMMANDS) may also start a new one in another --out folder; one that takes --run runs
+    again on the same run (text.shell: absolute, pasteable) once the lock is free, "with your
+    other options" (or arguments): the refused call's own options are not known here, and the
+    plain command of a tune refused beside another resumed that other tune's sweep
+    (`sweepwords.resumed_call`). A copy of a run being written is not offered: it may copy
+    half-written files. The refusal said "or use another --out folder" to `ensemble --run R`,
+    which takes no --out (a new-user check). Outside the command line (`on_command_line`), the
+    words name the stage function and its keyword (`PYTHON_CALLS`): "then call
+    run_ensemble(run_dir='/…/r') again", "or pass another out_dir (a new run)"."""
     if not on_command_line() and command in OUT_COMMANDS:
         function, keyword = PYTHON_CALLS[command]
         return f"wait for it to end, or pass {function}() another {keyword} folder (a new run)"
     if command in OUT_COMMANDS:
         return "wait for it to end, or pass another --out folder (a new run)"
-    if command:
-        return f"wait for it to end, then {run_words(command, run_dir)} again"
+    if command:  # the options it was given are not known here: a plain `tune --run RUN`
+        # resumed the running tune's sweep, not the refused `tune --sweep hyper --budget 2`
+        return (f"wait for it to end, then {run_words(command, run_dir)} again with your other "
+                + option_word("options", "arguments"))
     return "wait for it to end, then run your command again"
 
 

@@ -1,6 +1,7 @@
 """The locks of a chief/worker sweep's processes (hubensemble.sweeplock): writers of the run
 and sweep processes refuse each other; the processes of one sweep do not."""
 
+import contextlib
 import os
 import re
 import signal
@@ -590,3 +591,27 @@ def test_a_worker_started_before_its_chief_after_a_stop_or_an_error_waits_for_it
     stop, _ = start_worker()
     assert "cannot listen on 127.0.0.1:9; pick a free port" in str(stop), stop
     assert sweeplock.starting_chief_ended(run, "hyper", oracle="127.0.0.1:10") is None
+
+
+def test_a_command_refused_beside_another_is_told_to_keep_its_own_options(
+        tmp_path, run_lock_holder):
+    """`tune --run R --sweep hyper --budget 2` refused while another tune ran on R said "wait
+    for it to end, then run `hubensemble tune --run R` again": that plain command resumes the
+    other tune's sweep (run.json's, sweepwords.resumed_call), not the refused one. The way on
+    keeps the refused call's other options (lockwords.locked_advice). Fails before: the plain
+    command alone."""
+    from hubensemble.lockwords import command_line
+
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    run_lock_holder(run.path, "tune")
+    for on_line, ending in ((True, f"run `hubensemble tune --run {run.path}` again with your "
+                             "other options"),
+                            (False, f"call run_tune(run_dir={str(run.path)!r}) again with your "
+                             "other arguments")):
+        with contextlib.ExitStack() as stack:
+            if on_line:
+                stack.enter_context(command_line())
+            with pytest.raises(RunError) as refused:
+                run.check_unlocked("tune")
+        assert str(refused.value).endswith(f"wait for it to end, then {ending}"), refused.value
