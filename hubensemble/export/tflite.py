@@ -6,7 +6,7 @@ member's resize to its serving size S as two constant matrices (`resize_matrix`)
 antialiased bilinear resize from a fixed size is a linear map, separable in rows and
 columns, so out = clip(A_h · x · A_w^T, 0, 1) with A_h [S, H], A_w [S, W] equal to what
 ScaleAndTranslate computes, up to float rounding. On images of that size the TFLite model
-gives the SavedModel's probabilities (checked: max |dp| <= TOLERANCES[quantize]). Images of
+gives the SavedModel's probabilities (checked: `tflitecheck.compare_probabilities`). Images of
 other sizes must be resized to H x W first; the result then differs from the SavedModel's
 (which resizes once, straight to each member's size).
 
@@ -36,6 +36,8 @@ from hubensemble.errors import RunError, first_line
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.shared import (backbone_groups, check_groups, member_outputs,
                                        shared_record)
+from hubensemble.export.tflitecheck import (CHECK_BOUNDS, TOLERANCES,  # noqa: F401
+                                            compare_probabilities)
 from hubensemble.formats import (EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL,
                                  is_tflite_export, versions)
 # The ensemble command with the run's own settings (its home: sweepwords), re-exported here.
@@ -46,13 +48,7 @@ from hubensemble.threads import warnings_block
 log = logging.getLogger(__name__)
 
 QUANTIZE = options.get("quantize").choices
-#: Largest max |dp| (probabilities) allowed between the TFLite model and the SavedModel on the
-#: check images, per quantisation. Unquantised: float32 rounding only. float16 weights are
-#: dequantised to float32 at load (weights rounded to 11 significant bits); dynamic-range
-#: quantisation also rounds activations to int8 per tensor at run time. A real MobileNet V1
-#: (28 layers) moved them by 0.0106 / 0.0151 (float16) and 0.113 (dynamic) with the same top
-#: class on every image, which 1e-2 and 1e-1 refused (docs/cost.md); beyond: refused.
-TOLERANCES = {"none": 1e-4, "float16": 5e-2, "dynamic": 2.5e-1}
+
 #: The metadata file beside the model.
 METADATA_FILE = TFLITE_METADATA
 
@@ -445,9 +441,11 @@ class TFLiteResult:
 
     `path`: the folder; `model`: the .tflite file; `size_bytes`: its size; `quantize`;
     `input_size`: [H, W] pixels; `max_abs_diff`: max |dp| against the SavedModel on `images`
-    check images, <= `tolerance`; `agreement`: the fraction of those images whose top class
-    is the same; `runtime`: the interpreter; `latency_ms`: {"tflite": {batch: ms},
-    "savedmodel": {batch: ms}}, medians measured one after the other in this process
+    check images, <= `tolerance` (the guard); `mean_abs_diff`: the mean of each image's max
+    |dp| (None in a record written before it was); `agreement`: the fraction of those images
+    whose top class is the same (`tflitecheck.compare_probabilities` checks all three);
+    `runtime`: the interpreter; `latency_ms`: {"tflite": {batch: ms}, "savedmodel": {batch:
+    ms}}, medians measured one after the other in this process
     (machine-dependent); `seconds`: wall time.
     """
 
@@ -463,6 +461,7 @@ class TFLiteResult:
     runtime: str
     latency_ms: dict
     seconds: float
+    mean_abs_diff: float | None = None
 
     def to_json(self) -> dict:
         """The record as a JSON-able dict."""
@@ -488,7 +487,8 @@ class TFLiteResult:
                        input_size=list(meta["input_size"]),
                        max_abs_diff=check["max_abs_diff"], tolerance=check["tolerance"],
                        agreement=check["agreement"], images=check["images"],
-                       runtime=check["runtime"], latency_ms=meta["latency_ms"], seconds=None)
+                       runtime=check["runtime"], latency_ms=meta["latency_ms"], seconds=None,
+                       mean_abs_diff=check.get("mean_abs_diff"))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -503,11 +503,12 @@ def write_tflite(members: Sequence, class_names: Sequence[str], out_dir, *,
 
     The check: `reference` (the SavedModel's serving function: images -> probabilities) and
     the TFLite model on `check_images` (float32 [N, H, W, 3] in [0, 1]) must agree within
-    TOLERANCES[quantize]; max |dp| is recorded. Then both are timed at LATENCY_BATCHES. The
-    model and OUT_DIR/hubensemble.json (class names, input, quantisation, check, size,
-    latency, `metadata`) are written to a temp folder, the model file loaded back from there
-    by a new interpreter and checked again (it must give the same probabilities within the
-    tolerance, as the SavedModel's reload check), and swapped into place. An earlier TFLite
+    CHECK_BOUNDS[quantize] (`tflitecheck.compare_probabilities`: mean and max |dp|, the top
+    class of every image the SavedModel is sure of); the figures are recorded. Then both are
+    timed at LATENCY_BATCHES. The model and OUT_DIR/hubensemble.json (class names, input,
+    quantisation, check, size, latency, `metadata`) are written to a temp folder, the model
+    file loaded back from there by a new interpreter and checked again (the same check, as
+    the SavedModel's reload check), and swapped into place. An earlier TFLite
     model in OUT_DIR is removed first: it was checked against the SavedModel this export has
     just replaced (as a SavedModel-only export removes it). Raises RunError (nothing
     written) when the conversion, the check or the reload check fails, with a warning that
@@ -562,16 +563,13 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
         raise refused_members(module, quantize, images, e, out_dir) from e.__cause__
     runner = TFLiteRunner(content=content)
     expected = np.asarray(reference(images), np.float64)
-    if got.shape != expected.shape or not np.all(np.isfinite(got)):
-        raise RunError(f"the TFLite model returns {got.shape} (finite: "
-                       f"{bool(np.all(np.isfinite(got)))}); the SavedModel {expected.shape}")
-    diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
+    figures, problems = compare_probabilities(got, expected, quantize)
+    if problems:
+        raise RunError(f"the TFLite model ({quantize}) differs from the SavedModel on "
+                       f"{len(images)} validation images beyond its check "
+                       f"({'; '.join(problems)}){_finer_way(quantize)}")
+    diff, agreement = figures["max_abs_diff"], figures["agreement"]
     tolerance = TOLERANCES[quantize]
-    if not diff <= tolerance:
-        raise RunError(f"the TFLite model ({quantize}) differs from the SavedModel by max |dp| "
-                       f"= {diff:.3g} > {tolerance:g} on {len(images)} validation images"
-                       f"{_finer_way(quantize)}")
-    agreement = float(np.mean(got.argmax(1) == expected.argmax(1))) if len(got) else 1.0
     # Each timed on its batch made once, not converted on every call.
     timing = {"tflite": time_batches(runner.timed_call(), images, LATENCY_BATCHES),
               "savedmodel": time_batches(lambda x: np.asarray(reference(x)),
@@ -580,7 +578,8 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
         path=out_dir, model=os.path.join(out_dir, TFLITE_MODEL), size_bytes=len(content),
         quantize=quantize, input_size=[int(input_hw[0]), int(input_hw[1])],
         max_abs_diff=diff, tolerance=tolerance, agreement=agreement, images=len(images),
-        runtime=runner.runtime, latency_ms=timing, seconds=time.time() - start)
+        runtime=runner.runtime, latency_ms=timing, seconds=time.time() - start,
+        mean_abs_diff=figures["mean_abs_diff"])
     meta = {**(metadata or {}), "format": EXPORT_FORMAT + "-tflite", "format_version": 1,
             "class_names": [str(c) for c in class_names], "num_classes": len(class_names),
             "input": f"images: float32 [N, {input_hw[0]}, {input_hw[1]}, 3] in [0, 1] (resize "
@@ -591,6 +590,9 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
             "output": "probabilities: float32 [N, C]",
             "quantize": quantize, "size_bytes": len(content),
             "check": {"max_abs_diff": diff, "tolerance": tolerance, "agreement": agreement,
+                      "mean_abs_diff": figures["mean_abs_diff"],
+                      "bounds": dataclasses.asdict(CHECK_BOUNDS[quantize]),
+                      "confident": figures["confident"],
                       "images": len(images), "against": "the SavedModel's serving_default",
                       "runtime": runner.runtime},
             "shared_backbones": shared_record(module.members, module.groups),
@@ -602,7 +604,7 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
     try:
         os.makedirs(tmp)
         fileio.atomic_write_bytes(os.path.join(tmp, TFLITE_MODEL), content)
-        _check_written(os.path.join(tmp, TFLITE_MODEL), out_dir, images, expected, tolerance)
+        _check_written(os.path.join(tmp, TFLITE_MODEL), out_dir, images, expected, quantize)
         fileio.atomic_write_json(os.path.join(tmp, METADATA_FILE), meta)
         fileio.replace_dir(tmp, out_dir)
     except BaseException:
@@ -612,7 +614,7 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
 
 
 def _finer_way(quantize: str) -> str:
-    """The words after a model refused for differing beyond TOLERANCES[quantize]: the
+    """The words after a model refused for differing beyond CHECK_BOUNDS[quantize]: the
     SavedModel is kept, and the quantisations that round less (QUANTIZE's order), in the
     caller's words. It said "nothing was written" beside the SavedModel written, and "Try
     --quantize none or float16" to a float16 export (a MobileNet V1 student: |dp| 0.0151)."""
@@ -626,21 +628,22 @@ def _finer_way(quantize: str) -> str:
     return f"{kept}: serve it, or export again with {words} (less rounding than {quantize})"
 
 
-def _check_written(path, out_dir, images, expected, tolerance) -> None:
+def _check_written(path, out_dir, images, expected, quantize) -> None:
     """The reload check, as the SavedModel's: the model file as written, loaded by a new
-    interpreter, must give the checked probabilities on the check images; else RunError
-    (the caller deletes the temp folder, so nothing is written)."""
+    interpreter, must pass the same check against the SavedModel's probabilities `expected`
+    on the check images (`compare_probabilities`); else RunError (the caller deletes the
+    temp folder, so nothing is written)."""
     try:
         got = np.asarray(TFLiteRunner(path=path)(images), np.float64)
     except Exception as e:  # a file that does not load is the failure reported
         raise RunError(f"the TFLite model written for {out_dir} does not load back "
                        f"({type(e).__name__}: {e}); nothing was written. Check the disk "
                        "and export again") from e
-    diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
-    if got.shape != expected.shape or not diff <= tolerance:
+    _, problems = compare_probabilities(got, expected, quantize)
+    if problems:
         raise RunError(f"the TFLite model written for {out_dir}, loaded back, differs from "
-                       f"the SavedModel by max |dp| = {diff:.3g} (> {tolerance:g}; shape "
-                       f"{got.shape}); nothing was written. Check the disk and export again")
+                       f"the SavedModel beyond its check ({'; '.join(problems)}); nothing was "
+                       "written. Check the disk and export again")
 
 
 def format_tflite(result: TFLiteResult | dict) -> str:
@@ -649,8 +652,9 @@ def format_tflite(result: TFLiteResult | dict) -> str:
     r = result.to_json() if isinstance(result, TFLiteResult) else dict(result)
     lat = r["latency_ms"]
     return (f"TFLite ({r['quantize']}): {r['model']} ({figure(r['size_bytes'] / 1e6)} MB, input "
-            f"{r['input_size'][0]}x{r['input_size'][1]}); max |dp| vs the SavedModel "
-            f"{r['max_abs_diff']:.2e} (<= {r['tolerance']:g}), same top class on "
+            f"{r['input_size'][0]}x{r['input_size'][1]}); |dp| vs the SavedModel "
+            + (f"mean {r['mean_abs_diff']:.2e}, " if r.get("mean_abs_diff") is not None else "")
+            + f"max {r['max_abs_diff']:.2e} (<= {r['tolerance']:g}), same top class on "
             f"{r['agreement']:.1%} of {r['images']} validation images\n"
             f"latency at batch 1: TFLite {figure(lat['tflite']['1'])} ms, SavedModel "
             f"{figure(lat['savedmodel']['1'])} ms; at batch 64: {figure(lat['tflite']['64'], 1)} "
