@@ -1036,7 +1036,7 @@ def test_an_export_fit_would_write_is_kept_and_said_up_to_date(fitted, catalogue
     assert meta_file.read_bytes() == hand  # not written again
     n = len(result.ensemble["members"])
     assert (f"export: {own} holds the export this fit would write ({n}"
-            f" member(s) of ensemble.json, its weights, written "
+            f" member{'' if n == 1 else 's'} of ensemble.json, its weights, written "
             f"{shown_time(json.loads(hand)['created'])})"
             ": it is up to date, so it is kept and not exported again") in err, err[-2000:]
     assert "export: writing the SavedModel" not in err

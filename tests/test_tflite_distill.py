@@ -1377,7 +1377,7 @@ def test_the_tflite_way_on_names_the_candidates_to_remove_and_the_commands(tmp_p
     assert said == (
         f" (`hubensemble predict --model {served} IMAGE…`, or TF Serving), or for a TFLite "
         "model leave erfinv, lg out of the ensemble (ensemble has no flag for that): remove "
-        f"their 3 candidate folder(s) (`(cd {cands} && rm -r d-0000-lg "
+        f"their 3 candidate folders (`(cd {cands} && rm -r d-0000-lg "
         f"d-0002-erfinv d-0003-lg)`), then `hubensemble ensemble --run {quoted}` and "
         f"`hubensemble export --run {quoted} --out {served} --format tflite --quantize "
         "float16` (ensemble then calls the sweep unfinished: finishing it, by tune or fit, "
@@ -1886,3 +1886,16 @@ def test_the_tflite_check_keeps_one_uncertain_image_and_refuses_a_moved_or_flipp
     with pytest.raises(RunError, match=r"beyond its check \(another top class on 1 of the 1 "
                                        r"images whose SavedModel top-two margin is >= 0\.3\)"):
         export("dynamic", flipped)
+
+
+def test_the_tflite_way_on_counts_one_candidate_folder_in_the_singular(tmp_path):
+    """"remove their 1 candidate folder(s)" was said for one refused module's one candidate
+    (text.counted is the rule of a counted noun). Files only. Fails before: "(s)"."""
+    from hubensemble.export.tflite import tflite_way_on
+    from hubensemble.lockwords import command_line
+
+    run, served = _served_run(tmp_path / "run", (("d-0000-lg", "lg"), ("d-0001-plain", "plain")))
+    with command_line():
+        said = tflite_way_on(["lg"], "none", f"{served}-tflite")
+    assert "leave lg out of the ensemble (ensemble has no flag for that): remove its 1 " \
+        "candidate folder (`(cd " in said and "(s)" not in said, said

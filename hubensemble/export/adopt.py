@@ -19,7 +19,7 @@ from hubensemble.errors import HubensembleError, RunError
 from hubensemble.exportfolder import other_run
 from hubensemble.formats import (EXPORT_FORMAT, WARMUP_FILE, export_identity,
                                  export_members_differ, read_export_metadata, write_evaluation)
-from hubensemble.text import absolute, shown_time
+from hubensemble.text import absolute, counted, shown_time
 
 
 def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble: dict,
@@ -112,9 +112,12 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
             and recorded.get("created") and recorded.get("created") == record.get("created"))
     if not mine:
         run.update(export={**run_json_record(out_dir, record), **run.export_record(out_dir)})
-    return (f"{out_dir} holds the export this fit would write ({len(record['members'])} "
-            f"member(s) of {run.ensemble_json.name}, its weights"
-            + (", retrained on train + val (--retrain-full)" if retrain_full else "")
+    from hubensemble.lockwords import option_word
+
+    retrain = option_word("--retrain-full", "retrain_full=True")  # the caller's words
+    return (f"{out_dir} holds the export this fit would write "
+            f"({counted(len(record['members']), 'member')} of {run.ensemble_json.name}, its "
+            "weights" + (f", retrained on train + val ({retrain})" if retrain_full else "")
             + (f", written {shown_time(record['created'])}" if record.get("created") else "")
             + ("" if mine else ", not recorded in run.json: now it is")
             + "): it is up to date, so it is kept and not exported again"

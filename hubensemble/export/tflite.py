@@ -42,7 +42,7 @@ from hubensemble.formats import (EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL,
                                  is_tflite_export, versions)
 # The ensemble command with the run's own settings (its home: sweepwords), re-exported here.
 from hubensemble.sweepwords import ensemble_options, ensemble_words  # noqa: F401
-from hubensemble.text import absolute
+from hubensemble.text import absolute, counted
 from hubensemble.threads import warnings_block
 
 log = logging.getLogger(__name__)
@@ -275,9 +275,11 @@ def tflite_way_on(modules: Sequence[str], quantize: str, out_dir=None) -> str:
                 "ensemble of it has a TFLite model")
     remove = f"(cd {shell(root)} && rm -r {' '.join(shell_word(t) for t in refused)})"
     again = Run(run).export_words(saved, flags=flags, keywords=keywords)
+    their = "its" if len(refused) == 1 else "their"
     return (f"{serve}, or for a TFLite model leave {', '.join(modules)} out of the "
-            f"ensemble (ensemble has no flag for that): remove their {len(refused)} candidate "
-            f"folder(s) (`{remove}`), then {ensemble_words(run)} and {again} "
+            f"ensemble (ensemble has no flag for that): remove {their} "
+            f"{counted(len(refused), 'candidate folder')} (`{remove}`), then "
+            f"{ensemble_words(run)} and {again} "
             "(ensemble then calls the sweep unfinished: finishing it, by tune or fit, "
             "trains them again)")
 
