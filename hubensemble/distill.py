@@ -33,8 +33,8 @@ from hubensemble import candidate, fileio, metrics, options
 # The comparison and its table (distillcompare.py), re-exported here for the callers that
 # import them from this module.
 from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare,  # noqa: F401
-                                        _describe, format_distill, paired_gap, read_distill,
-                                        retrained_test)
+                                        _describe, ensemble_cost, format_distill, paired_gap,
+                                        read_distill, retrained_test)
 from hubensemble.errors import HubensembleError, RunError, first_line
 from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_members_differ,
                                  read_export_metadata, unloadable_path)
@@ -177,6 +177,10 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     said = probe_start_words(hparams, ens.get("members") or [], spec_name, profile, run.path,
                              lr_scale=lr_scale)
     if said:  # before the minutes of training it would spend to end at a probe
+        log.warning("%s", said)
+    said = costlier_words(spec_name, student_cost.gflops, size,
+                          (ensemble_cost(ens, costs, cands, specs) or {}).get("gflops"))
+    if said:
         log.warning("%s", said)
 
     # init "best": both starts, the one with the lower validation cross-entropy is kept.
@@ -339,6 +343,22 @@ def _out_of_memory(exc, spec_name, spec, hparams, profile) -> RunError:
     return RunError(f"distill ran out of memory training the student {spec_name} in batches of "
                     f"{batch} images ({type(exc).__name__}: {first_line(exc)}): {lower}{more}, "
                     f"or {other}")
+
+
+def costlier_words(student: str, gflops: float, size: int, teacher_gflops) -> str | None:
+    """The warning, said before training, for a student of module `student` that costs
+    more than the ensemble it learns from (`gflops` per image at `size` px against the
+    ensemble's `teacher_gflops`, `distillcompare.ensemble_cost`; None: unknown, no word):
+    distillation is for a cheaper model (Hinton et al., 2015), and a `distill --student` of a
+    module 16x the one-member ensemble's GFLOPs trained and was compared without a word. The
+    way on names the flag or keyword (`lockwords.option_word`)."""
+    if teacher_gflops is None or not gflops > teacher_gflops * (1 + 1e-9):
+        return None
+    flag = option_word("--student", "student")
+    return (f"the student {student} needs {gflops:.4g} GFLOPs per image at {size} px, "
+            f"{gflops / teacher_gflops:.3g}x the ensemble it learns from ({teacher_gflops:.4g}"
+            "): it would serve nothing cheaper; name a smaller module's "
+            f"{flag}, or serve the ensemble's export")
 
 
 def probe_start_words(hparams, members, student: str, profile, run_dir, *,

@@ -1899,3 +1899,30 @@ def test_the_tflite_way_on_counts_one_candidate_folder_in_the_singular(tmp_path)
         said = tflite_way_on(["lg"], "none", f"{served}-tflite")
     assert "leave lg out of the ensemble (ensemble has no flag for that): remove its 1 " \
         "candidate folder (`(cd " in said and "(s)" not in said, said
+
+
+def test_a_student_costlier_than_its_teacher_is_warned_of_before_training(module_factory):
+    """`distill --student big` on a one-member ensemble of a 4-channel module trained and
+    compared a student of 16x its GFLOPs without a word: distillation is for a cheaper model.
+    The costs are cost.stage.module_cost's of the two real modules (the ratio is checked
+    against their own figures). Fails before: no such words."""
+    from hubensemble.cost.stage import module_cost
+    from hubensemble.distill import costlier_words
+    from hubensemble.lockwords import command_line
+
+    small = ModuleSpec(name="small", handle=module_factory("tfl_small", seed=4, width=4))
+    big = ModuleSpec(name="big", handle=module_factory("tfl_big", seed=1, width=64))
+    (c_small, _), (c_big, _) = module_cost(small, 10, 32), module_cost(big, 10, 32)
+    assert c_big.gflops > c_small.gflops
+    said = costlier_words("big", c_big.gflops, 32, c_small.gflops)
+    assert said.startswith(f"the student big needs {c_big.gflops:.4g} GFLOPs per image at 32 "
+                           f"px, {c_big.gflops / c_small.gflops:.3g}x the ensemble it learns "
+                           f"from ({c_small.gflops:.4g}): it would serve nothing cheaper; "
+                           "name a smaller module's student, or serve"), said
+    with command_line():
+        cli = costlier_words("big", c_big.gflops, 32, c_small.gflops)
+    assert "smaller module's --student," in cli, cli
+    # A cheaper student, the same cost, or an ensemble of unknown cost: no word.
+    assert costlier_words("small", c_small.gflops, 32, c_big.gflops) is None
+    assert costlier_words("small", c_small.gflops, 32, c_small.gflops) is None
+    assert costlier_words("big", c_big.gflops, 32, None) is None

@@ -655,7 +655,9 @@ def format_tflite(result: TFLiteResult | dict) -> str:
     lat = r["latency_ms"]
     return (f"TFLite ({r['quantize']}): {r['model']} ({figure(r['size_bytes'] / 1e6)} MB, input "
             f"{r['input_size'][0]}x{r['input_size'][1]}); |dp| vs the SavedModel "
-            + (f"mean {r['mean_abs_diff']:.2e}, " if r.get("mean_abs_diff") is not None else "")
+            + (f"mean {r['mean_abs_diff']:.2e} (<= {CHECK_BOUNDS[r['quantize']].mean:g}), "
+               if r.get("mean_abs_diff") is not None and r.get("quantize") in CHECK_BOUNDS
+               else "")
             + f"max {r['max_abs_diff']:.2e} (<= {r['tolerance']:g}), same top class on "
             f"{r['agreement']:.1%} of {r['images']} validation images\n"
             f"latency at batch 1: TFLite {figure(lat['tflite']['1'])} ms, SavedModel "
