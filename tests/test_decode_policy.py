@@ -1592,3 +1592,32 @@ def test_a_gif_or_webp_past_the_decoders_size_is_refused_by_its_header_size():
         assert str(caught.value).startswith(
             f"a {fmt} file of 13400 x 13400 pixels, too large to decode ("), caught.value
         assert "Shrink it first" in str(caught.value), caught.value
+
+
+def test_a_gif_is_decoded_to_its_first_frame_only(caplog, monkeypatch):
+    """The decode policy keeps a GIF's first frame, but TensorFlow's decoder read every frame
+    (a 0.5 MB GIF of 200 frames of 1000 x 1000 held 0.8 GB more for its first), and one cut
+    short in a later frame (a download stopped) logged TensorFlow's error "failed to slurp
+    gif file" for each decode (TF Serving's log too). The decoder now gets the bytes to the
+    first frame's end: that frame, as Pillow reads it, and nothing logged."""
+    import logging
+
+    from hubensemble import _tf
+
+    monkeypatch.delenv(_tf.QUIET_ENV, raising=False)  # a Python caller's process
+    rng = np.random.default_rng(3)
+    frames = [Image.fromarray(rng.integers(0, 256, (12, 10, 3), np.uint8)).convert("P")
+              for _ in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=40)
+    whole = buf.getvalue()
+    cut = whole[:len(whole) - 60]  # inside the third frame
+    with Image.open(io.BytesIO(cut)) as im:
+        want = np.asarray(im.convert("RGB"))  # Pillow reads the first frame of the cut file
+    for data in (whole, cut):
+        with caplog.at_level(logging.INFO, logger=_tf.NATIVE_LOGGER):
+            got = decode_bytes(data, name="cut.gif")
+        assert got.format == "GIF" and got.in_graph
+        np.testing.assert_array_equal(got.pixels, want)
+    logged = [r.getMessage() for r in caplog.records if r.name == _tf.NATIVE_LOGGER]
+    assert not [line for line in logged if "gif_io" in line], logged  # the GIF decoder

@@ -194,6 +194,12 @@ def _webp_checks(data):
                                         "frame, e.g. as PNG)"]))]
 
 
+def _skip_sub_blocks(b, n, p):
+    """The position after the GIF sub-blocks from `p` of the bytes `b` (length `n`)."""
+    return tf.while_loop(lambda p: (p < n) & tf.not_equal(_at(b, p), 0),
+                         lambda p: [p + _at(b, p) + 1], [p])[0] + 1
+
+
 def _gif_first_image(data):
     """(`_bytes_of(data, 16)`, length, global table's flag and length, positions of the first
     image descriptor and its Graphic Control Extension (-1: none), whether there is one)."""
@@ -205,13 +211,9 @@ def _gif_first_image(data):
                                                           tf.bitwise.bitwise_and(flags, 7)),
                        tf.constant(0, tf.int64))
 
-    def skip_sub_blocks(p):
-        return tf.while_loop(lambda p: (p < n) & tf.not_equal(_at(b, p), 0),
-                             lambda p: [p + _at(b, p) + 1], [p])[0] + 1
-
     def body(pos, gce):
         gce = tf.where(tf.equal(_at(b, pos + 1), 0xF9), pos, gce)
-        return skip_sub_blocks(pos + 2), gce
+        return _skip_sub_blocks(b, n, pos + 2), gce
 
     pos, gce = tf.while_loop(lambda pos, gce: (pos < n) & tf.equal(_at(b, pos), 0x21), body,
                              [13 + gct_len, tf.constant(-1, tf.int64)])
@@ -219,25 +221,21 @@ def _gif_first_image(data):
 
 
 def _size_refusal(size, what: str):
-    """An Assert op refusing a GIF or WebP (`what`: "a GIF file"; TensorFlow's decoders of
-    those take any size) whose header's `size` (int64 [2], height and width) is past what
-    TensorFlow's JPEG and PNG decoders take (`too_large`), before it is decoded: a 7.5 KB
-    lossless WebP of 14000 x 14000 pixels decoded to 0.8 GB and held 6.7 GB at its peak."""
+    """Assert op: a GIF or WebP (`what`) whose header's (height, width) `size` is `too_large`
+    refused before decoding (their decoders take any size: a 7.5 KB WebP held 6.7 GB)."""
     large, words = _large(size)
     return _refusal([(large, tf.strings.join([f"{INVALID}: {what} ", words, TOO_LARGE]))])
 
 
 def _gif_size(b, pos, has_image):
-    """int64 [2]: the (height, width) of the first image descriptor at `pos` of the GIF bytes
-    `b` ([0, 0] without one): the size TensorFlow decodes, not the logical screen's."""
+    """int64 [2]: (height, width) of the GIF bytes `b`'s first image at `pos` ([0, 0]: none)."""
     return tf.where(has_image, tf.stack([_uint(b, pos + 7, 2), _uint(b, pos + 5, 2)]),
                     tf.zeros([2], tf.int64))
 
 
 def _webp_size(data):
-    """int64 [2]: the (height, width) a WebP's header gives: VP8's 14-bit sides at bytes 26
-    and 28, VP8L's 14 bits each (minus 1) from byte 21, VP8X's 24-bit canvas (minus 1) from
-    byte 24; [0, 0] for another first chunk."""
+    """int64 [2]: (height, width) by a WebP's header: VP8's 14-bit sides at bytes 26 and 28,
+    VP8L's 14 bits each (minus 1) from 21, VP8X's canvas (minus 1) from 24; else [0, 0]."""
     b = tf.cast(_bytes_of(tf.strings.substr(data, 0, 30), 30), tf.int64)
     chunk, vp8l = tf.strings.substr(data, 12, 4), _uint(b, 21, 4)
     return tf.case([
@@ -257,6 +255,8 @@ def _gif(data):
     entry in the colour table the image uses (local, else global) becomes white, so the
     decoder paints those pixels white (alpha 0 composited onto white). A first frame of more
     pixels than TensorFlow's JPEG and PNG decoders take is refused first (`_size_refusal`).
+    The decoder gets the bytes to the first frame's end and the trailer: it decodes every
+    frame (a 0.5 MB GIF of 200 at 1000 px: 0.8 GB), and failed on a later one cut short.
     """
     b, n, has_gct, gct_len, pos, gce, has_image = _gif_first_image(data)
     too_large_check = _size_refusal(_gif_size(b, pos, has_image), "a GIF file")
@@ -274,8 +274,11 @@ def _gif(data):
         cleared = _replace(data, gce + 3, _byte_string(tf.bitwise.bitwise_and(gce_flags, 0xFE)))
         return _replace(cleared, table + 3 * index, b"\xff\xff\xff")
 
+    end = _skip_sub_blocks(b, n, pos + 11 + tf.where(local, table_len, 0))  # descriptor: 10
     with tf.control_dependencies([too_large_check]):
-        return tf.io.decode_gif(tf.cond(patch, patched, lambda: data))[0]
+        data = tf.cond(patch, patched, lambda: data)
+        first = tf.strings.join([tf.strings.substr(data, 0, tf.cast(end, tf.int32)), b";"])
+        return tf.io.decode_gif(tf.where(has_image & (end <= n), first, data))[0]
 
 
 def _bmp(data):
@@ -542,10 +545,7 @@ def header_size(data):
                 & tf.reduce_all(hw < 2 ** 31))
         return tf.where(ihdr, hw, none)
 
-    def gif():
-        b, _, _, _, pos, _, has_image = _gif_first_image(data)
-        return _gif_size(b, pos, has_image)
-
+    gif = lambda: _gif_size(*(_gif_first_image(data)[i] for i in (0, 4, 6)))  # noqa: E731
     return tf.case([(tf.equal(name, "JPEG"), jpeg), (tf.equal(name, "PNG"), png),
                     (tf.equal(name, "GIF"), gif), (tf.equal(name, "WebP"),
                                                    functools.partial(_webp_size, data))],
