@@ -406,12 +406,12 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     HubensembleError for an unknown corruption or a bad severity; RunError when `model_dir` is
     not a loadable SavedModel with a serving_default signature taking one image input, or when
     an output scored is not probabilities (NaN, logits: `metrics.probability_fault`, naming
-    the image and the condition: `_check_scored`); DataError
-    when the task has a class the export does not name (naming it), when, without class names in
-    the metadata, the class counts differ, or when `task` has no `split` or, before anything
-    loads, no image in it (`_scored_split`); TypeError, before
-    anything loads, for a `task` that is not a Task (a data spec: `load_evaluation_task` reads
-    it).
+    the image and the condition: `_check_scored`); DataError, before the model loads (its
+    metadata read alone), when the task has a class the export does not name (naming it),
+    when, without class names in the metadata, the class counts differ; or when `task` has
+    no `split` or, before anything loads, no image in it (`_scored_split`); TypeError,
+    before anything loads, for a `task` that is not a Task (a data spec:
+    `load_evaluation_task` reads it).
 
     Example::
 
@@ -435,14 +435,23 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     names, sevs = check_evaluate_options(split, corruptions, severities)
     split = parse_scored_split(split)[0]  # NAME of NAME=TFDS_SPLIT: the loader read that
     data = _scored_split(task, split)
-    from hubensemble._tf import tensorflow  # noqa: F401  (imported before the model loads)
-
     start_time = time.perf_counter()
     labels = np.asarray(data.labels, np.int64)
     sizes = data.shapes()
 
-    loaded = load_saved_model(model_dir)
+    # The classes, from the metadata (no TensorFlow), before the model loads: a test set of
+    # a class the export does not know was refused only after TensorFlow and the SavedModel.
+    # Metadata at odds with itself (class_names and num_classes of other counts) is checked
+    # against the model first (`check_metadata_fits`): the data is not what is wrong there.
     meta = read_export_metadata(model_dir)
+    model_names = list(meta.get("class_names") or [])
+    n_classes = meta.get("num_classes") or len(model_names) or None
+    early = not (model_names and isinstance(meta.get("num_classes"), int)
+                 and meta["num_classes"] != len(model_names))
+    to_model = _model_classes(model_names, n_classes, task) if early else None
+    from hubensemble._tf import tensorflow  # noqa: F401  (imported before the model loads)
+
+    loaded = load_saved_model(model_dir)
     way = f"; {model_way_on(model_dir, meta)}"
     if SERVING_SIGNATURE not in loaded.signatures:
         raise RunError(f"{model_dir} has no {SERVING_SIGNATURE} signature (it has "
@@ -450,14 +459,9 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities",
                               who=f"{model_dir}'s {SERVING_SIGNATURE} signature", way=way)
     check_metadata_fits(meta, loaded.signatures[SERVING_SIGNATURE], model_dir)
-    model_names = list(meta.get("class_names") or [])
-    n_classes = meta.get("num_classes") or len(model_names) or None
-    if not model_names and n_classes is not None and int(n_classes) != task.num_classes:
-        raise DataError(f"the model predicts {n_classes} classes, the task {task.name!r} has "
-                        f"{task.num_classes}; evaluate it on the data it was trained for")
-    # The task's labels in the model's class index space (by name).
-    to_model = class_index(model_names, task)
-    labels = to_model[labels]
+    if to_model is None:
+        to_model = _model_classes(model_names, n_classes, task)
+    labels = to_model[labels]  # the task's labels in the model's class index space
     n_out = len(model_names) or task.num_classes
     present = set(labels.tolist())
     absent = [c for i, c in enumerate(model_names) if i not in present]
@@ -611,6 +615,16 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     if note := changed_files_note(result):  # its own folder, changed since it was fit
         log.warning("%s", note)
     return result
+
+
+def _model_classes(model_names: list, n_classes, task) -> np.ndarray:
+    """int64 [task.num_classes]: the model's output index of each of `task`'s classes
+    (`classmatch.class_index`, by name); DataError for a class the model does not name, or,
+    without names, for a class count other than its `n_classes`."""
+    if not model_names and n_classes is not None and int(n_classes) != task.num_classes:
+        raise DataError(f"the model predicts {n_classes} classes, the task {task.name!r} has "
+                        f"{task.num_classes}; evaluate it on the data it was trained for")
+    return class_index(model_names, task)
 
 
 def same_data(export_task: dict, task, split: str) -> bool | None:

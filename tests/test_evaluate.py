@@ -2042,3 +2042,25 @@ def test_the_exports_own_tfds_split_read_alone_is_its_own_data(tmp_path, toys):
     (older / "assets" / "hubensemble.json").write_text(json.dumps(meta))
     kept = evaluated("test", older)
     assert kept["same_data_as_export"] is False and kept["task"]["unscored"] == {}
+
+
+def test_classes_the_export_does_not_know_are_refused_before_it_loads(export_dir, tmp_path):
+    """A test set holding a class the export does not name, or of another class count
+    without names, was refused only after TensorFlow loaded the SavedModel (seconds for a
+    large export): the classes come from its metadata alone, so the refusal comes first. An
+    export whose SavedModel cannot load shows the order: the class is named, not the load."""
+    broken = tmp_path / "broken"
+    shutil.copytree(export_dir, broken)
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    task = make_task(export_dir, n=8)
+    extra = Task(name="extra", source="arrays", class_names=["a", "b", "c", "zz"],
+                 train=task.test, test=task.test)
+    with pytest.raises(DataError, match=r"^the data 'extra' has class\(es\) \['zz'\] that "
+                                        r"the model does not know"):
+        ev.evaluate_model(broken, extra, corruptions=False, progress=False)
+    meta_path = broken / "assets" / "hubensemble.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "class_names": []}))
+    with pytest.raises(DataError, match=r"^the model predicts 3 classes, the task 'extra' has "
+                                        r"4; evaluate it on the data it was trained for"):
+        ev.evaluate_model(broken, extra, corruptions=False, progress=False)
