@@ -143,10 +143,16 @@ def parse_scored_split(split: str) -> tuple[str, str | None]:
     data "NAME=TFDS_SPLIT" (fit's --split override, e.g. "test=test[:50%]") -> (NAME, the
     tfds split string, stripped), the split NAME read from it. No TensorFlow. DataError
     (`data.task.split_key`'s) for a NAME that is none of them; for a TFDS_SPLIT that is
-    empty or "none", which would switch off the split scored."""
-    from hubensemble.data.task import split_key
+    empty or "none", which would switch off the split scored; for a tfds split string given
+    alone ("test[:50%]"), with the NAME=TFDS_SPLIT to write."""
+    from hubensemble.data.task import _SPLIT_ALIASES, split_key
 
     name, sep, tfds_split = str(split).partition("=")
+    if not sep and "[" in name:  # a tfds split string alone ("test[:50%]"): NAME= first
+        prefix = name.split("[", 1)[0]
+        key = _SPLIT_ALIASES.get(prefix.lower(), "test")
+        raise DataError(f"{name!r} is a tfds split string; give it after the name of the "
+                        f"split it is read as, NAME=TFDS_SPLIT: {key}={name}")
     split_key(name)
     tfds_split = tfds_split.strip()
     if sep and tfds_split.lower() in ("", "none"):

@@ -4,6 +4,7 @@ network). Checks pixels and labels against the generator, split strings, feature
 and the messages for a data folder that is mistyped or given with "~"."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -284,3 +285,22 @@ def test_images_shrunk_to_1024_px_are_counted_in_the_summary_run_json_and_report
     # --dedupe names a dropped copy as the record does: a dropped one is counted in none.
     task.dropped = [(train_name, "a copy of …")]
     assert task.shrunk_counts() == {"train": 0, "val": 0, "test": 1}
+
+
+def test_an_empty_tfds_slice_is_said_empty_before_any_example_is_read(prepared):
+    """A tfds split string that selects no example (`test[:0]`, `test[99%:]` of 12) was
+    refused as "cannot read split 'test[:0]' (… (Instruction [] corresponds to no data!))"
+    with tfds' words, after the other splits were read: it is said empty, from the builder's
+    counts, before any example is read, for fit's load_task and evaluate's load_test_set."""
+    from hubensemble.data.specs import load_test_set
+
+    data_dir = str(prepared[0])
+    for empty in ("test[:0]", "test[99%:]"):
+        with pytest.raises(DataError, match=rf"^tfds:h74_shapes/rgb: split '{re.escape(empty)}'"
+                                            r" \(test\) is empty; override it, e\.g\. "
+                                            r"splits=\{'test': 'train\[:80%\]'\}$"):
+            load_task("tfds:h74_shapes/rgb", data_dir=data_dir, splits={**SPLITS, "test": empty})
+        with pytest.raises(DataError, match=rf"split '{re.escape(empty)}' \(test\) is empty; "
+                                            r"evaluate read its test split as "):
+            load_test_set("tfds:h74_shapes/rgb", data_dir=data_dir, split="test",
+                          splits={"test": empty})

@@ -4,6 +4,7 @@ against metrics computed by hand from a tiny real SavedModel's own outputs."""
 import json
 import logging
 import os
+import re
 import shutil
 
 import numpy as np
@@ -2064,3 +2065,18 @@ def test_classes_the_export_does_not_know_are_refused_before_it_loads(export_dir
     with pytest.raises(DataError, match=r"^the model predicts 3 classes, the task 'extra' has "
                                         r"4; evaluate it on the data it was trained for"):
         ev.evaluate_model(broken, extra, corruptions=False, progress=False)
+
+
+def test_a_tfds_split_string_alone_is_refused_with_the_name_to_give_it(tmp_path):
+    """`evaluate --split test[:50%]` said "unknown split 'test[:50%]'; use one of train, val,
+    test", which hid that a tfds split string is taken as NAME=TFDS_SPLIT: it says so, with
+    the NAME its prefix names (validation: val), before anything loads."""
+    for given, meant in (("test[:50%]", "test=test[:50%]"),
+                         ("validation[:10]", "val=validation[:10]"),
+                         ("train[:5]", "train=train[:5]")):
+        with pytest.raises(ev.options.OptionError,
+                           match=rf"^split: '{re.escape(given)}' is a tfds split string; give "
+                                 rf"it after the name of the split it is read as, "
+                                 rf"NAME=TFDS_SPLIT: {re.escape(meant)}$"):
+            ev.check_evaluate_options(given, False, ())
+        assert ev.parse_scored_split(meant) == (meant.split("=")[0], given)

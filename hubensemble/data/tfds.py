@@ -232,6 +232,10 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
     for key, split in splits.items():
         if split is None:
             continue
+        if _counted(builder, split) == 0:  # said before any example is read
+            raise DataError(f"tfds:{rest}: split {split!r} ({key}) is empty; " + (
+                _scored_words(key, only, split) if evaluated else
+                f"override it, e.g. {_split_words(key, 'train[:80%]')}"))
         try:
             ds = builder.as_dataset(split=split, shuffle_files=False, decoders={
                 options.image_key: tfds.decode.SkipDecoding()} if encoded else None)
@@ -308,6 +312,17 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
                 source=f"tfds:{full} ({shown})", class_names=class_names, **parts,
                 synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS,
                 shrunk=shrunk)
+
+
+def _counted(builder, split: str) -> int | None:
+    """How many examples the tfds split string `split` (a slice too: "test[:0]") holds by
+    the builder's record (`builder.info.splits[split].num_examples`), None when it cannot
+    say (an unknown split: reading it says why). An empty slice was refused as "cannot read
+    split 'test[:0]' (Instruction [] corresponds to no data!)"."""
+    try:
+        return int(builder.info.splits[split].num_examples)
+    except Exception:  # noqa: BLE001 - reading the split says what is wrong
+        return None
 
 
 def _one_split_task(key: str, loaded: dict) -> dict:
