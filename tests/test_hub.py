@@ -1616,3 +1616,35 @@ def test_a_folder_of_several_modules_or_a_missing_path_says_what_to_write(tiny_m
         assert e.value.stage == "local path", e.value
         assert e.value.message.startswith(f"{tmp_path / written} does not exist{tail}"), e.value
         assert "FileNotFoundError" not in str(e.value) and str(e.value).count("check the") <= 1
+
+
+def test_a_module_wider_than_the_catalogue_bound_is_refused_at_load(tmp_path):
+    # A catalogue's output_dim above 2**18 was refused (a typo, whose embeddings would fill
+    # the memory), but a module measuring that wide loaded and went on to rank. It is refused
+    # where it loads, in the catalogue's words: when its trace gives the width (SavedModel,
+    # .keras), and when only its first output does (a flattened image).
+    from hubensemble.catalogue_fields import output_dim_problem
+
+    wide = (1 << 18) + 1
+    write_hub_module(make_tiny_model(seed=0, width=1, out_dim=wide), str(tmp_path / "wide"))
+    # A .keras file is cut before its last Dense layer: a flattened fixed-size map is kept.
+    inp = keras.Input((296, 296, 3))
+    keras.Model(inp, keras.layers.Flatten()(inp)).save(tmp_path / "wide.keras")
+    for handle, dim in ((tmp_path / "wide", wide), (tmp_path / "wide.keras", 296 * 296 * 3)):
+        with pytest.raises(ModuleLoadError) as err:
+            hub.ModuleRuntime.load(str(handle), name="wide")
+        assert err.value.stage == "output", err.value
+        assert f"{dim:,} features is wider than any image module's embedding (at most " \
+            "262,144 here)" in str(err.value) and output_dim_problem(dim) in str(err.value)
+
+    class Flat(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def __call__(self, x):
+            return tf.reshape(x, [tf.shape(x)[0], -1])  # H * W * 3 features
+
+    tf.saved_model.save(Flat(), str(tmp_path / "flat"))
+    runtime = hub.ModuleRuntime.load(str(tmp_path / "flat"), name="flat")
+    assert runtime(tf.zeros([2, 8, 8, 3])).shape == (2, 192)  # narrow: as before
+    with pytest.raises(ModuleLoadError) as err:
+        runtime(tf.zeros([1, 296, 296, 3]))  # 262,848 features
+    assert err.value.stage == "output" and output_dim_problem(296 * 296 * 3) in str(err.value)

@@ -2136,3 +2136,24 @@ def test_the_same_weights_as_a_keras_file_and_a_savedmodel_are_ranked_once(task,
     saved = rank.load_ranking(tmp_path / "run").row("as_file")
     assert saved["stage"] == "duplicate" and saved["reason"] == row["reason"]
     assert f"failed as_file (c.yaml:5): {row['reason']}" in result.summary()
+
+
+def test_a_module_measuring_wider_than_the_catalogue_bound_fails_at_its_first_batch(
+        task, good, tmp_path):
+    # A module whose trace leaves its width open ([batch, None]) and whose outputs are wider
+    # than the catalogue's bound on output_dim (2**18) was embedded whole: rank held N x D
+    # float32 for it. It fails at its first batch, in the catalogue's words.
+    from hubensemble.catalogue_fields import output_dim_problem
+
+    class Tiled(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        def __call__(self, x):
+            corner = tf.tile(x[:, :1, :1, :], [1, 1, 1, 87382])  # 262,146 values an image
+            return tf.reshape(corner, [tf.shape(x)[0], -1])
+
+    tf.saved_model.save(Tiled(), str(tmp_path / "tiled"))
+    result = ranked([good[0], ModuleSpec(name="tiled", handle=str(tmp_path / "tiled"))], task,
+                    tmp_path / "run", use_cache=False)
+    row = result.row("tiled")
+    assert row["status"] == "failed" and row["stage"] == "output", row
+    assert output_dim_problem(3 * 87382) in row["reason"], row["reason"]

@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from hubensemble import augment
 from hubensemble.catalogue import INPUT_DTYPES, VALUE_RANGES
+from hubensemble.catalogue_fields import output_dim_problem
 from hubensemble.classifierhandles import classifier_handle
 from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.hub import resolvers
@@ -213,6 +214,7 @@ class ModuleRuntime:
         self.input_dtype = self._decide_dtype(input_dtype)
         self._check_static()
         self.output_dim = self.signature.output_dim(output_key, **names)
+        self.check_width(self.output_dim)
         if self.signature.training == "python" and True not in self.signature.training_values:
             log.info("module %s was saved without a training=True trace: it runs in inference "
                      "mode also while fine-tuning", self.name or self.handle)
@@ -437,6 +439,18 @@ class ModuleRuntime:
                 f"the module only takes images of size {listed}, not {list(hw)}; set "
                 f"input_size: {listed.split(' or ')[0]} on its catalogue entry", "input")
 
+    def check_width(self, dim):
+        """Raises ModuleLoadError(stage="output") when ``dim`` (an int, the module's output
+        width, from its trace or its first output; None: unknown yet) is above the catalogue's
+        bound, in its words (`catalogue_fields.output_dim_problem`, the one owner of
+        MAX_OUTPUT_DIM): a catalogue's output_dim that wide was refused, a module measuring it
+        loaded and filled the memory at rank's first batches."""
+        problem = dim is not None and output_dim_problem(int(dim))
+        if problem:
+            raise self._error(f"its output width: {problem}; it is no embedding: name the "
+                              "pooled output (output_key: or layer: on its catalogue entry), "
+                              "or leave the module out", "output")
+
     # -- the module's variables (HubLayer owns them) ------------------------------------------
 
     @property
@@ -515,6 +529,8 @@ class ModuleRuntime:
             raise self._error(_rank_message(out.shape.rank, out.shape), "output")
         if out.shape.rank == 4:  # [B, 1, 1, D]: pooled with its axes kept (keepdims=True)
             out = tf.squeeze(out, axis=[1, 2])
+        if out.shape.rank == 2:  # known here when the trace left it open (a flattened map)
+            self.check_width(out.shape[1])
         return tf.cast(out, tf.float32)
 
     def _call(self, x, training):

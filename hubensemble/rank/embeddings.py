@@ -239,6 +239,8 @@ def _forward_all(runtime, dataset, hw, on_batch=None, total=0):
     out, chunks, done = None, [], 0
     for images, _ in dataset:
         chunk = _stoppable(lambda: forward(images).numpy())
+        if not done and chunk.ndim == 2:  # a width the trace left open: before N x D is held
+            runtime.check_width(chunk.shape[1])
         if out is None and not chunks and chunk.ndim == 2 and total:
             out = np.empty((total, chunk.shape[1]), np.float32)
         if out is not None and chunk.ndim == 2 and chunk.shape[1] == out.shape[1] \
