@@ -22,6 +22,7 @@ from hubensemble.killed import killed_before, say_killed  # noqa: F401 (Run.lock
 from hubensemble.memoryroom import (  # noqa: F401 (callers' and tests' names)
     AS_RESERVED, CGROUP, GIB, PROC, REFUSE_FACTOR, Note, Room, _ADDRESS_WORDS, _more,
     address_limit, cgroup_limits, gib, meminfo, refusal, room)
+from hubensemble.text import counted
 
 
 #: What rank's embedding needs, measured (docs/reliability.md "Small machines"; TensorFlow
@@ -270,7 +271,8 @@ def _note(room, parts) -> str | None:
             need = _export_need(sizes, name)
             if need > limit:
                 ratio = max(ratio, need / max(room.limit, 1))
-                said.append(f"export rebuilds the {len(sizes)} member(s){_of_modules(named)}, "
+                said.append(f"export rebuilds the {counted(len(sizes), 'member')}"
+                            f"{_of_modules(named)}, "
                             "loads the SavedModel it wrote back beside them and times it at "
                             f"batch 64, at least about {gib(need)}: "
                             + _fewer_members(limit, sizes, name, *named[1:])
@@ -348,9 +350,9 @@ def _fewer_members(limit: float, sizes, profile: str, run_dir=None) -> str:
                default=0)
     if not fits:
         return ""
-    return (f"keep at most {fits} member(s) (--max-members {fits}: `hubensemble ensemble "
-            f"--run {run} --max-members {fits}` then export again, or fit with it; about "
-            f"{gib(_export_need(sizes[:fits], profile))}), ")
+    return (f"keep at most {counted(fits, 'member')} (--max-members {fits}: "
+            f"`hubensemble ensemble --run {run} --max-members {fits}` then export again, or "
+            f"fit with it; about {gib(_export_need(sizes[:fits], profile))}), ")
 
 
 def members_extra(sizes, profile: str = "cpu") -> float:
@@ -416,11 +418,12 @@ def data_note(task, specs, batch_size: int, profile: str = "cpu", *,
     if need > room.limit or need + held <= room.limit:
         return None
     count = sum(len(task.split(s)) for s in task.present_splits())
-    return (f"the data's {count} images take {gib(held)} in memory as decoded, and rank's "
-            f"embedding needs about {gib(need)} beside them: about {gib(need + held)} in "
-            f"all, more than this process may use, {room.words()}: use fewer or smaller "
-            "images (a folder's are held as decoded, shrunk to 1024 px on their shorter "
-            f"side at most: resize them towards the modules' input size), or "
+    return (f"the data's {counted(count, 'image')} {'takes' if count == 1 else 'take'} "
+            f"{gib(held)} in memory as decoded, and rank's embedding needs about {gib(need)} "
+            f"beside them: about {gib(need + held)} in all, more than this process may use, "
+            f"{room.words()}: use fewer or smaller images (a folder's are held as decoded, "
+            "shrunk to 1024 px on their shorter side at most: resize them towards the "
+            "modules' input size), or "
             f"{_more(room, 'a machine with more')}. {_more(room, ends=True)}; docs/reliability.md "
             "\"Small machines\"")
 

@@ -275,7 +275,7 @@ def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monke
     assert memory.stage_memory_note("distill", run, {"student": "small"}, room=room) is None
     assert "224x224 px" in memory.stage_memory_note(  # it may pick any module: the largest
         "distill", run, {"max_gflops": 1.0}, room=room)
-    assert "rebuilds the 1 member(s)" in memory.stage_memory_note(
+    assert "rebuilds the 1 member (of " in memory.stage_memory_note(
         "export", run, {}, room=memory.Room(GIB, "X"))
     assert memory.stage_memory_note("export", run, {}, room=room) is None  # about 1.5 GiB
     words = memory.stage_memory_note("evaluate", run / "export", {"batch_size": 128},
@@ -368,11 +368,11 @@ def test_export_counts_each_member_it_times(tmp_path):
     assert memory.stage_memory_note("export", run, {}, room=room) is None  # 1 member
     (run / "ensemble.json").write_text(json.dumps({"members": [{"module": "mobilenet"}] * 5}))
     words = memory.stage_memory_note("export", run, {}, room=room)
-    assert words and "export rebuilds the 5 member(s) (of mobilenet x5)," in words
+    assert words and "export rebuilds the 5 members (of mobilenet x5)," in words
     assert "times it at batch 64, at least about 3.2 GiB" in words
     # and the way on: fewer members, each 0.40 GB at 224 px (a new-user check: it said
     # "free memory, or use a machine with more" alone, naming neither members nor flag)
-    assert ("keep at most 4 member(s) (--max-members 4: `hubensemble ensemble --run "
+    assert ("keep at most 4 members (--max-members 4: `hubensemble ensemble --run "
             f"{shlex.quote(str(run.resolve()))} --max-members 4` then export again, or fit "
             "with it; about 2.8 GiB), free memory" in words), words
     tiny = memory.Room(GIB, "the cgroup limit in X")  # not even one member fits: no count
@@ -486,3 +486,26 @@ def test_under_ulimit_v_the_way_on_is_the_limit_and_the_ratio_is_to_the_room_lef
                          timeout=120).stdout
     assert "pass --train-batch-size" in way and "raise the shell's `ulimit -v`" in way, way
     assert "free memory" not in way
+
+
+def test_memory_words_count_members_and_images_in_the_singular_for_one(tmp_path):
+    """A count of 1 says "member" and "image" (`text.counted`), not "member(s)": the export
+    note of 2 members where 1 fits, and the note of images held beside rank's embedding."""
+    import numpy as np
+
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.data import Split, Task
+
+    run = _run_of(tmp_path)
+    (run / "ensemble.json").write_text(json.dumps({"members": [{"module": "mobilenet"}] * 2}))
+    one = memory._export_need([(224, 224)], "cpu")  # what 1 member needs, the rule's
+    words = memory.stage_memory_note("export", run, {}, room=memory.Room(int(one), "X"))
+    assert "export rebuilds the 2 members (of mobilenet x2)," in words, words
+    assert "keep at most 1 member (--max-members 1: `hubensemble ensemble" in words, words
+    assert "(s)" not in words
+    x = np.zeros((1, 8, 8, 3), np.uint8)
+    task = Task(name="t", source="s", class_names=["a"], train=Split(x, np.zeros(1, int)))
+    need = memory.embedding_need(8, [None], "quick")[0]
+    said = memory.data_note(task, [ModuleSpec(name="m", handle="h")], 8, "quick",
+                            room=memory.Room(int(need) + 1, "X"))
+    assert said.startswith("the data's 1 image takes "), said
