@@ -1231,8 +1231,7 @@ def test_a_members_missing_validation_table_is_named_once_and_not_left_out(full_
     # It read "candidates/T/no trial.json yet (…)", as if a file of that name.
     # It said "no trial.json yet (still training, or interrupted)" of a finished run's.
     ("record", "candidates/{trial}: its trial record trial.json is missing (deleted since tune "
-     "wrote the folder, which it writes whole); delete the folder and run its sweep's tune "
-     "again, which redoes the trial"),
+     "wrote the folder, which it writes whole)"),  # the way on: the "to redo it" column
 ])
 def test_a_members_damaged_test_table_or_missing_folder_is_named(
         full_run, tmp_path, damage, named, figures_not_drawn):
@@ -2427,7 +2426,9 @@ def test_a_trial_outside_the_last_plan_is_redone_under_a_budget_that_plans_it(tm
     0000-0003), the "to redo it" column said `--sweep default --budget 4 --profile quick` for
     default-0006 without trial.json: that plan reuses 0000-0003 and leaves 0006 undone. It
     names the budget whose plan holds the trial (sweepwords.redo_budget: 8, a whole group of
-    4), as ensemble's redo words do. Fails before: --budget 4."""
+    4), as ensemble's redo words do. Fails before: --budget 4. Every unusable trial of one
+    sweep is told that one command (18a6b74), default-0001 too, whose plan of 4 would leave
+    default-0006 undone."""
     from hubensemble.hyperrule import PROFILES
     from hubensemble.report.failures import redo_step
     from hubensemble.report.runfiles import load_run
@@ -2442,8 +2443,8 @@ def test_a_trial_outside_the_last_plan_is_redone_under_a_budget_that_plans_it(tm
     words = {t: str(redo_step(files, t).parts[-1].text) for t in ("default-0001-m",
                                                                   "default-0006-m")}
     assert words["default-0006-m"].endswith("--sweep default --budget 8 --profile quick"), words
-    # A trial the recorded plan holds keeps the recorded budget.
-    assert words["default-0001-m"].endswith("--sweep default --budget 4 --profile quick"), words
+    # One command redoes both: the plan of 4 holds 0001 but not 0006.
+    assert words["default-0001-m"] == words["default-0006-m"], words
 
 
 @pytest.mark.parametrize("n", [1, 2])
