@@ -556,11 +556,14 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str) -> Profile:
-    """The profile called `name`; an unknown name raises an error listing the known ones."""
+    """The profile called `name`; an unknown name raises OptionError (a HubensembleError and
+    a ValueError, as every option value refused from Python) listing the known ones."""
+    from hubensemble.optionerror import OptionError
+
     try:
         return PROFILES[name]
     except (KeyError, TypeError):
-        raise HubensembleError(
+        raise OptionError(
             f"unknown profile {name!r}{did_you_mean(name, PROFILES)}; choose one of: "
             f"{', '.join(PROFILES)}") from None
 

@@ -3384,3 +3384,27 @@ def test_evaluate_refuses_data_dir_for_its_runs_data_before_tensorflow(tmp_path)
         assert code == 2 and not tensorflow, err
         assert ("--data-dir only applies to tfds: specs, not sklearn:; leave it out "
                 "(docs/data.md lists what each scheme reads)") in err, err
+
+
+def test_python_values_the_command_line_refuses_are_value_errors_naming_them(tmp_path):
+    """run_tune(profile="quik") and build_zoo(workers=0) or build_zoo(seed=-1), values the
+    command line's parser refuses (--profile's choices, --workers' and --seed's ranges), raised
+    a plain HubensembleError from Python, which `except ValueError` (as for every other option
+    value: options.OptionError) let through. Each is now an OptionError, a ValueError, in the
+    same words, before any work. Fails before: not a ValueError."""
+    from sweepfiles import finished_sweep
+
+    import hubensemble
+
+    run = finished_sweep(tmp_path / "run", chief="done")
+    files = lambda: sorted(p.name for p in run.rglob("*")  # noqa: E731
+                           if ".lock" not in p.name and p.name != "log.txt")
+    before = files()
+    with pytest.raises(ValueError, match=r"^unknown profile 'quik' \(did you mean quick\?\)"):
+        hubensemble.run_tune(run, profile="quik", progress=False)
+    assert files() == before  # (its run folder's lock files and log.txt aside)
+    with pytest.raises(ValueError, match=r"^workers must be an integer >= 1, got 0"):
+        hubensemble.build_zoo("quick", tmp_path / "zoo", workers=0, progress=False)
+    with pytest.raises(ValueError, match="with seed -1 would train with seed -1"):
+        hubensemble.build_zoo("quick", tmp_path / "zoo", seed=-1, progress=False)
+    assert not (tmp_path / "zoo").exists()

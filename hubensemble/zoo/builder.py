@@ -22,6 +22,7 @@ from hubensemble.fileio import (atomic_write_json, atomic_write_text, check_dir_
                                 replace_dir, read_json, temp_dir_for)
 from hubensemble.formats import versions
 from hubensemble.lockwords import option_word
+from hubensemble.optionerror import OptionError
 from hubensemble.zoo.arch import ARCHITECTURES, arch_label
 from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooConfig, _spec, plan,
                                     preset, recipe_difference, recorded_label, seed_problem,
@@ -217,10 +218,10 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     elif seed is not None:
         config = _reseed(config, seed)
     if problem := seed_problem(config):  # before any work: numpy refused it mid-build
-        raise HubensembleError(problem)
+        raise OptionError(problem)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):  # 0 and -1 trained one at a time
-        raise HubensembleError(f"workers must be an integer >= 1, got {workers!r}")
+        raise OptionError(f"workers must be an integer >= 1, got {workers!r}")  # a ValueError
     if isinstance(out_dir, (str, os.PathLike)) and isinstance(os.fspath(out_dir), str):
         # D:\zoo on Linux: what to write (OptionError), not a folder of that name here
         from hubensemble.stageargs import windows_path
