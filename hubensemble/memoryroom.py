@@ -46,8 +46,9 @@ class Note(str):
         return note
 
 
-#: How many times a hard limit's room (`Room.hard`) a rule's need must be to be refused
-#: before TensorFlow loads rather than warned of (`refusal`). Measured
+#: How many times a cgroup limit's room (`Room.hard`) a rule's need must be to be refused
+#: before TensorFlow loads rather than warned of (`refusal`; under `ulimit -v`
+#: ADDRESS_REFUSE_FACTOR). Measured
 #: (tools/benchmarks/bench_memory.py, rank at 224 px, batch 32 and 64): the rank rule is
 #: 1.14-1.22x the peak of the lightest modules (MobileNet V1's VmHWM 0.82-0.85x the rule,
 #: EfficientNet-Lite0's 0.88x) and short for heavy ones (VGG16's 1.38-1.68x the rule): a
@@ -56,18 +57,30 @@ class Note(str):
 #: module may fit, so that is only warned of.
 REFUSE_FACTOR = 1.25
 
+#: `REFUSE_FACTOR` under `ulimit -v`: any need above the room left under the limit is refused.
+#: The room there is counted from VmPeak (the limit less `address_reserve`, at least every
+#: VmPeak - VmHWM measured), not VmHWM, and a process past the limit aborts at once ("cannot
+#: allocate memory for thread-local data", exit 127, or std::bad_alloc): MobileNet V1 at
+#: --batch-size 8 under `ulimit -v 3000000` was only warned of (its need 1.14x the room then)
+#: and aborted. Its rank's VmPeak is at most the rank rule plus the reserve (2.84-3.54 GiB
+#: measured at batch 8-64, the rule and reserve 3.21-3.83), so what is let through fits.
+ADDRESS_REFUSE_FACTOR = 1.0
+
 
 def refusal(note) -> str | None:
     """The words of a refusal for memory note `note` (a `Note`) when its need is more than
-    REFUSE_FACTOR x a hard limit's room, else None (a warning: the note alone)."""
-    if not isinstance(note, Note) or not note.hard or note.ratio <= REFUSE_FACTOR:
+    REFUSE_FACTOR x a hard limit's room (ADDRESS_REFUSE_FACTOR x under `ulimit -v`), else
+    None (a warning: the note alone)."""
+    address = getattr(note, "address", False)  # its ratio: to the limit less the reserve
+    factor = ADDRESS_REFUSE_FACTOR if address else REFUSE_FACTOR
+    if not isinstance(note, Note) or not note.hard or note.ratio <= factor:
         return None
-    address = getattr(note, "address", False)  # its ratio: to the limit less AS_RESERVED
+    why = ("any need above the room left under `ulimit -v` is refused, as an allocation past "
+           "it aborts the process" if address else f"a need more than {REFUSE_FACTOR}x a "
+           "limit's room is refused, as the rule is at most 1.22x a measured module's peak")
     return (f"refused before loading TensorFlow, as it would "
             f"{'abort' if address else 'be killed'}: {note} (it needs {note.ratio:.1f}x "
-            f"{'the room left under the limit' if address else 'the limit'}; a need more than "
-            f"{REFUSE_FACTOR}x a limit's room is refused, as the rule is at most 1.22x a "
-            "measured module's peak)")
+            f"{'the room left under the limit' if address else 'the limit'}; {why})")
 
 
 def _more(room, words: str = "free memory, or use a machine with more", *, ends=False) -> str:
@@ -75,9 +88,14 @@ def _more(room, words: str = "free memory, or use a machine with more", *, ends=
     `ulimit -v` (its source) raising it, and an allocation that fails (an abort), as the
     machine's memory is not what runs out; else `words`, and Linux's OOM killer's SIGKILL."""
     if room is not None and room.source.startswith(_ADDRESS_WORDS):
-        return ("A process that outgrows `ulimit -v` aborts where an allocation fails "
-                "(std::bad_alloc, or TensorFlow's \"OOM when allocating tensor\")" if ends else
-                "raise the shell's `ulimit -v` (`ulimit -v unlimited`), which sets this room")
+        if ends:
+            return ("A process that outgrows `ulimit -v` aborts where an allocation fails "
+                    "(std::bad_alloc, \"cannot allocate memory for thread-local data\", or "
+                    "TensorFlow's \"OOM when allocating tensor\")")
+        saved = address_reserve() - address_reserve({"MALLOC_ARENA_MAX": "2"})
+        return ("raise the shell's `ulimit -v` (`ulimit -v unlimited`), which sets this room"
+                + (f", or run it with MALLOC_ARENA_MAX=2 in its environment (glibc's malloc "
+                   f"then reserves {gib(saved)} less address space)" if saved > 0 else ""))
     return ("A process that runs out of memory is killed by Linux's OOM killer without a word "
             "(the shell says \"Killed\")" if ends else words)
 
@@ -151,13 +169,44 @@ def cgroup_limits(proc=PROC, cgroup=CGROUP) -> list[tuple[int, str]]:
     return found
 
 
-#: Address space TensorFlow's process reserves beyond the memory it touches, measured
-#: (tools/benchmarks/bench_memory.py: /proc/PID/status VmPeak - VmHWM of `hubensemble rank`,
-#: 224 px, 2 cores): 1.97 GiB at --batch-size 32 and 2.19 at 64 with MobileNet V1, 1.95 and
-#: 2.16 with EfficientNet-Lite0, 2.01 and 2.08 with VGG16 (its threads' stacks, malloc's
-#: per-thread arenas: more with more cores). `ulimit -v` (RLIMIT_AS) counts it, so its room
-#: is the limit less this much (the least measured: a refusal errs towards running).
-AS_RESERVED = 2.0 * GIB
+#: Address space TensorFlow's process reserves beyond the memory it touches (VmPeak - VmHWM:
+#: its threads' stacks, libraries, and glibc malloc's per-thread arenas), which `ulimit -v`
+#: (RLIMIT_AS) counts. Measured (tools/benchmarks/bench_memory.py: /proc/PID/status of
+#: `hubensemble rank`, 224 px, 2 cores): 1.96-2.19 GiB with MobileNet V1 at --batch-size 8-64,
+#: 1.95-2.16 with EfficientNet-Lite0, 2.01-2.08 with VGG16; with MALLOC_ARENA_MAX=2
+#: 1.22-1.34 (MobileNet V1, batch 8 and 32), so the arenas take 0.68-0.74 GiB of it. Its
+#: part besides the arenas after the first two (the most measured with two, 1.34 GiB):
+AS_BASE = int(1.35 * GIB)
+#: What each malloc arena reserves: HEAP_MAX_SIZE, 64 MiB on a 64-bit glibc (mallopt(3),
+#: M_ARENA_MAX: at most 8 arenas a core by default, or MALLOC_ARENA_MAX).
+ARENA_BYTES = 64 << 20
+
+
+def cpus() -> int:
+    """The cores this process may run on (`os.sched_getaffinity`, else `os.cpu_count`), >= 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def malloc_arenas(env=None) -> int:
+    """How many malloc arenas glibc may make in this process: MALLOC_ARENA_MAX of `env`
+    (default os.environ) when a positive integer, else 8 x `cpus()` (mallopt(3), M_ARENA_MAX's
+    default on 64-bit)."""
+    text = str((os.environ if env is None else env).get("MALLOC_ARENA_MAX", "")).strip()
+    return int(text) if text.isdigit() and int(text) > 0 else 8 * cpus()
+
+
+def address_reserve(env=None) -> int:
+    """Bytes of address space TensorFlow's process reserves beyond what it touches, for
+    `ulimit -v`'s room: AS_BASE + ARENA_BYTES x (`malloc_arenas(env)` - 2), at least AS_BASE
+    (2.2 GiB on 2 cores, where 1.96-2.19 GiB was measured; 1.35 GiB with MALLOC_ARENA_MAX=2,
+    where 1.22-1.34 was)."""
+    return AS_BASE + ARENA_BYTES * max(malloc_arenas(env) - 2, 0)
+
+
+#: This process's `address_reserve` (its cores and MALLOC_ARENA_MAX when imported).
+AS_RESERVED = address_reserve()
 
 
 _ADDRESS_WORDS = "the address-space limit `ulimit -v`"
@@ -177,9 +226,10 @@ def address_limit() -> int | None:
 def room(proc=PROC, cgroup=CGROUP, address=None) -> Room | None:
     """What this process may use (`Room`): the smallest of /proc/meminfo's MemTotal, the
     cgroup limits over it (`cgroup_limits`) and its address-space limit (`address`, bytes;
-    None: `address_limit()`, `ulimit -v`) less `AS_RESERVED`; None when none can be read (not
-    Linux and no limit). Before, `ulimit -v` was not read: a rank under `ulimit -v 3000000`
-    that needed more died of std::bad_alloc, an abort no handler sees."""
+    None: `address_limit()`, `ulimit -v`) less `address_reserve()` (its cores' and
+    MALLOC_ARENA_MAX's); None when none can be read (not Linux and no limit). Before,
+    `ulimit -v` was not read: a rank under `ulimit -v 3000000` that needed more died of
+    std::bad_alloc, an abort no handler sees."""
     info = meminfo(proc)
     best = None
     if "MemTotal" in info:
@@ -190,9 +240,11 @@ def room(proc=PROC, cgroup=CGROUP, address=None) -> Room | None:
             best = Room(limit, f"the cgroup limit in {path}", info.get("MemAvailable"),
                         hard=True)
     address = address_limit() if address is None else address
-    if address is not None and (best is None or address - AS_RESERVED < best.limit):
-        best = Room(max(int(address - AS_RESERVED), 0),
+    reserve = address_reserve()
+    if address is not None and (best is None or address - reserve < best.limit):
+        best = Room(max(int(address - reserve), 0),
                     f"{_ADDRESS_WORDS} {gib(address)} (RLIMIT_AS), less "
-                    f"the {gib(AS_RESERVED)} TensorFlow's process reserves beyond what it "
-                    "uses", info.get("MemAvailable"), hard=True)
+                    f"the {gib(reserve)} TensorFlow's process reserves beyond what it "
+                    f"uses with {malloc_arenas()} malloc arenas", info.get("MemAvailable"),
+                    hard=True)
     return best

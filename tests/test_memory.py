@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from hubensemble import memory, preflight
+from hubensemble import memory, memoryroom, preflight
 from hubensemble.errors import RunError
 from hubensemble.rundir import Run
 
@@ -434,12 +434,15 @@ def test_ulimit_v_is_room_and_a_need_well_above_a_hard_limit_is_refused_before_t
     assert f"about {memory.gib(need)}" in said and "pass --batch-size 16 " in said, said
     assert f"{need / room:.1f}x" in said and "raise the shell's `ulimit -v`" in said, said
     assert "Traceback" not in run.stderr and not (tmp_path / "run" / "ranking.json").exists()
-    # the same need under a limit it is at most REFUSE_FACTOR x: a warning, not a refusal
+    # under `ulimit -v` any need above the room is refused (ADDRESS_REFUSE_FACTOR), a cgroup
+    # limit's only above REFUSE_FACTOR x its room
     big = argparse.Namespace(name="big", input_size=(224, 224))
     soft = memory.room(tmp_path / "none", tmp_path / "none",
                        address=int(memory.AS_RESERVED + need / 1.2))
     note = memory.memory_note([big], 128, room=soft)
-    assert soft.hard and note and memory.refusal(note) is None
+    assert soft.hard and note and memory.refusal(note)
+    cgroup = memory.Room(int(need / 1.2), "the cgroup limit in X", hard=True)
+    assert memory.refusal(memory.memory_note([big], 128, room=cgroup)) is None
     hard = memory.room(tmp_path / "none", tmp_path / "none",
                        address=int(memory.AS_RESERVED + need / 1.3))
     assert memory.refusal(memory.memory_note([big], 128, room=hard))
@@ -509,3 +512,44 @@ def test_memory_words_count_members_and_images_in_the_singular_for_one(tmp_path)
     said = memory.data_note(task, [ModuleSpec(name="m", handle="h")], 8, "quick",
                             room=memory.Room(int(need) + 1, "X"))
     assert said.startswith("the data's 1 image takes "), said
+
+
+def test_under_ulimit_v_the_room_is_counted_from_vmpeak_and_a_need_above_it_refused(tmp_path):
+    """MobileNet V1 at --batch-size 8 under `ulimit -v 3000000` was only warned of (the rule's
+    0.98 GiB, 1.14x the limit less 2.0 GiB, under REFUSE_FACTOR) and aborted ("cannot allocate
+    memory for thread-local data", exit 127). Under an address-space limit the reserve is
+    counted from VmPeak (AS_BASE and 64 MiB for each malloc arena beyond two, 8 a core) and
+    any need above the room left is refused, naming MALLOC_ARENA_MAX=2 as a way on; with it
+    set, the same command fits."""
+    reserve = memoryroom.address_reserve({"MALLOC_ARENA_MAX": "2"})
+    assert reserve == memoryroom.AS_BASE  # two arenas: none beyond them
+    cores = memoryroom.cpus()
+    assert memoryroom.malloc_arenas({}) == 8 * cores
+    assert memoryroom.address_reserve({}) == memoryroom.AS_BASE + (8 * cores - 2) * (64 << 20)
+    assert memoryroom.malloc_arenas({"MALLOC_ARENA_MAX": "x"}) == 8 * cores  # not a number
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - {name: mob, handle: /nowhere/mob, input_size: [224, 224]}\n")
+    probe = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, "
+             f"({3000000 * 1024}, resource.getrlimit(resource.RLIMIT_AS)[1])); "
+             "sys.argv[0] = 'hubensemble'; from hubensemble.__main__ import run; run()")
+    argv = [sys.executable, "-c", probe, "rank", "--catalogue", str(cat), "--data",
+            "sklearn:digits", "--batch-size", "8", "--out", str(tmp_path / "run")]
+    env = dict(os.environ, HOME=str(tmp_path))
+    env.pop("MALLOC_ARENA_MAX", None)
+    need = memory.embedding_need(8, [(224, 224)])[0]
+    room = 3000000 * 1024 - memoryroom.address_reserve({})
+    refused = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+    said = " ".join(refused.stderr.split())
+    if need > room:  # (2 cores or more: 2.2 GiB reserved, 0.63 GiB left)
+        assert refused.returncode == 2 and "refused before loading TensorFlow" in said, said
+        assert f"it needs {need / room:.1f}x the room left under the limit" in said, said
+        assert "or run it with MALLOC_ARENA_MAX=2 in its environment" in said, said
+        assert "thread-local data" in said
+    assert need <= 3000000 * 1024 - reserve  # 0.98 GiB of the 1.51 GiB left with two arenas
+    env["MALLOC_ARENA_MAX"] = "2"
+    probe_room = subprocess.run(
+        [sys.executable, "-c", probe.split("sys.argv[0]")[0]
+         + "from hubensemble import memory; print(memory.room().limit)"],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert int(probe_room.stdout) == min(3000000 * 1024 - reserve,
+                                         memory.room(address=1 << 60).limit), probe_room
