@@ -92,20 +92,21 @@ _PROFILE_TRAINING = {"quick": (16, 32), "cpu": (32, 64), "paper": (512, 128)}
 
 
 def training_need(input_sizes, profile: str = "cpu", *, batch: int | None = None,
-                  side: int | None = None) -> tuple[float, int, int]:
+                  side: int | None = None, factor: float = 1.0) -> tuple[float, int, int]:
     """(bytes tune's fine-tuning needs, the training batch, the largest image's pixels) for
     modules of `input_sizes` (each (height, width) or None) under --profile `profile`:
     TRAIN_BASE_FIXED (EMBED_BASE_SMALL when no entry has an input size) + TRAIN_PER_PIXEL x
     the profile's batch x the largest entry's pixels; `batch` and `side` (--train-batch-size,
     or a run's recorded profile: its batch_size and resolution_cap) replace the named
-    profile's. Measured on MobileNet V1 (TRAIN_PER_PIXEL's note): a lower bound for heavier
-    modules."""
+    profile's; `factor` (>= 1: `measured_factor`, what rank measured of a heavier module)
+    multiplies the per-pixel term. Measured on MobileNet V1 (TRAIN_PER_PIXEL's note): a lower
+    bound for heavier modules unmeasured."""
     sizes = list(input_sizes) or [None]
     named = _PROFILE_TRAINING.get(profile, _PROFILE_TRAINING["cpu"])
     batch, side = batch or named[0], side or named[1]
     pixels = max(int(s[0]) * int(s[1]) if s else side * side for s in sizes)
     base = TRAIN_BASE_FIXED if any(sizes) else EMBED_BASE_SMALL
-    return base + TRAIN_PER_PIXEL * batch * pixels, batch, pixels
+    return base + TRAIN_PER_PIXEL * factor * batch * pixels, batch, pixels
 
 
 def fitting_batch(limit: float, input_sizes, profile: str = "cpu", *,
@@ -119,12 +120,14 @@ def fitting_batch(limit: float, input_sizes, profile: str = "cpu", *,
 
 
 def fitting_train_batch(limit: float, input_sizes, profile: str = "cpu", *,
-                        side: int | None = None, extra: float = 0.0) -> int:
+                        side: int | None = None, extra: float = 0.0,
+                        factor: float = 1.0) -> int:
     """The largest --train-batch-size whose `training_need` (plus `extra` bytes: export's
-    reload check after it) stays within 90% of `limit` bytes, 0 when not even 1 does."""
-    need1, _, pixels = training_need(input_sizes, profile, batch=1, side=side)
-    base = need1 - TRAIN_PER_PIXEL * pixels + extra
-    return max(0, int((0.9 * limit - base) // (TRAIN_PER_PIXEL * pixels)))
+    reload check after it; `factor`: training_need's) stays within 90% of `limit` bytes, 0
+    when not even 1 does."""
+    need1, _, pixels = training_need(input_sizes, profile, batch=1, side=side, factor=factor)
+    base = need1 - TRAIN_PER_PIXEL * factor * pixels + extra
+    return max(0, int((0.9 * limit - base) // (TRAIN_PER_PIXEL * factor * pixels)))
 
 
 def ran_out(exc: BaseException) -> bool:
@@ -190,6 +193,40 @@ def _ranking(run_dir) -> dict:
     return ranking if isinstance(ranking, dict) else {}
 
 
+def measured_factor(record) -> float:
+    """How many times the rules' bytes per pixel (EMBED_PER_PIXEL, measured on MobileNet V1)
+    a module's embedding took as rank measured it (`record`: its ranking.json row's "memory",
+    `memoryroom.PeakMeter.record`): the bytes its peak rose above what the process held
+    before it (or above EMBED_BASE_FIXED, the rule's base, when it held less), per pixel of
+    each image of its batch, over EMBED_PER_PIXEL; at least 1.0 (a measurement raises the rule,
+    never lowers it), 1.0 for a record missing or malformed. VGG16 at 224 px
+    (tools/benchmarks/bench_memory.py) took 1.73 GiB at batch 32: 2.3x; MobileNet V1 1.0.
+    Memory freed by an earlier module and reused counts not: an underestimate, never an
+    overestimate (a later stage is not refused on another module's peak)."""
+    try:
+        held, peak = int(record["held_bytes"]), int(record["peak_bytes"])
+        per_image = int(record["batch_size"]) * int(record["pixels"])
+    except (TypeError, KeyError, ValueError):
+        return 1.0
+    if per_image <= 0:
+        return 1.0
+    return max(1.0, (peak - max(held, EMBED_BASE_FIXED)) / per_image / EMBED_PER_PIXEL)
+
+
+def measured_factors(run_dir, names=None) -> tuple[float, str] | None:
+    """(factor, module) of the module of `names` (all when None) whose `measured_factor` is
+    the largest in `run_dir`'s ranking.json, when above 1.0; None when none is (no record,
+    or every measured module within the rule). Modules rank took from its embedding cache
+    were not measured."""
+    best = None
+    for row in _ranking(run_dir).get("modules") or []:
+        if isinstance(row, dict) and (names is None or row.get("name") in names):
+            factor = measured_factor(row.get("memory"))
+            if factor > 1.0 and (best is None or factor > best[0]):
+                best = (factor, str(row.get("name")))
+    return best
+
+
 def _ranked_profile(run_dir) -> str:
     return _ranking(run_dir).get("profile") or "cpu"
 
@@ -220,7 +257,7 @@ def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
                     if tunes else []))
 
 
-def _note(room, parts) -> str | None:
+def _note(room, parts, measured=None) -> str | None:
     """`memory_note`'s and `stage_memory_note`'s words for `parts`, each (what, module input
     sizes, batch, profile): what is "rank embeds" or "evaluate runs the export on"
     (inference in batches of --batch-size `batch`: names the one that fits), "tune" (the
@@ -228,7 +265,10 @@ def _note(room, parts) -> str | None:
     "tune+export" (that, then export's reload
     check), "export" (rebuilding the members and the reload check: a lower bound),
     "export --retrain-full" or "distill" (the student trained as tune trains, beside the
-    teacher export, counted as export's reload check: `EXPORT_EXTRA`; a lower bound)."""
+    teacher export, counted as export's reload check: `EXPORT_EXTRA`; a lower bound).
+    `measured`: (factor, module) of the heaviest module rank measured (`measured_factors`),
+    which the training and export rules count, or None."""
+    factor, heavy = measured or (1.0, None)
     room = globals()["room"]() if room is None else room  # (the keyword hides the function)
     if room is None:
         return None
@@ -268,22 +308,22 @@ def _note(room, parts) -> str | None:
                     _more(room, "" if fits else "free memory, or use a machine with more")))))
             continue
         if what == "export":  # the members rebuilt, run on the check images, reloaded
-            need = _export_need(sizes, name)
+            need = _export_need(sizes, name, factor)
             if need > limit:
                 ratio = max(ratio, need / max(room.limit, 1))
                 said.append(f"export rebuilds the {counted(len(sizes), 'member')}"
                             f"{_of_modules(named)}, "
                             "loads the SavedModel it wrote back beside them and times it at "
                             f"batch 64, at least about {gib(need)}: "
-                            + _fewer_members(limit, sizes, name, *named[1:])
+                            + _fewer_members(limit, sizes, name, *named[1:], factor=factor)
                             + _more(room))
             continue
         train, tbatch, pixels = training_need(
             sizes, name, batch=getattr(prof, "batch_size", None),
-            side=getattr(prof, "resolution_cap", None))
+            side=getattr(prof, "resolution_cap", None), factor=factor)
         extra = EXPORT_EXTRA if what != "tune" else 0.0
         if what == "export --retrain-full":  # then the export of its members, as "export"
-            extra += members_extra(sizes, name)
+            extra += members_extra(sizes, name) * factor
         if train + extra <= limit:
             continue
         ratio = max(ratio, (train + extra) / max(room.limit, 1))
@@ -296,11 +336,12 @@ def _note(room, parts) -> str | None:
         own = getattr(prof, "batch_size", None) not in (None, _PROFILE_TRAINING.get(
             name, (None,))[0])  # --train-batch-size, or a run's record of it
         cap = getattr(prof, "resolution_cap", None)
-        fits = fitting_train_batch(limit, sizes, name, side=cap, extra=extra)
+        fits = fitting_train_batch(limit, sizes, name, side=cap, extra=extra, factor=factor)
         fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 16, not 23
         lower = ""
         if 0 < fits < tbatch:  # (export --retrain-full takes --train-batch-size too)
-            fit_need = training_need(sizes, name, batch=fits, side=cap)[0] + extra
+            fit_need = training_need(sizes, name, batch=fits, side=cap,
+                                     factor=factor)[0] + extra
             lower = (f"pass --train-batch-size {fits} (about {gib(fit_need)}; the learning "
                      "rate scales with it), ")
         whose_batch = "--train-batch-size" if own else f"--profile {name}'s"
@@ -315,16 +356,20 @@ def _note(room, parts) -> str | None:
     if not said:
         return None
     return Note(f"this process may use {whose}, less than it needs: " + "; ".join(said)
-                + " (measured with MobileNet V1; heavier modules need more). "
-                f"{_more(room, ends=True)}; docs/reliability.md \"Small machines\"", ratio,
+                + (" (measured with MobileNet V1; heavier modules need more). " if heavy is None
+                   else f" (measured with MobileNet V1, and counting {heavy}'s {factor:.1f}x its "
+                   "bytes per pixel, as rank measured it). ")
+                + f"{_more(room, ends=True)}; docs/reliability.md \"Small machines\"", ratio,
                 room.hard, room.source.startswith(_ADDRESS_WORDS))
 
 
-def _export_need(sizes, profile: str) -> float:
+def _export_need(sizes, profile: str, factor: float = 1.0) -> float:
     """Bytes export needs for members of input `sizes`: its check batch (32, as
     export.CHECK_BATCH), the reload check (EXPORT_EXTRA) and each member after the first
-    (`members_extra`)."""
-    return embedding_need(32, sizes, profile)[0] + EXPORT_EXTRA + members_extra(sizes, profile)
+    (`members_extra`), the per-pixel terms times `factor` (`measured_factor`)."""
+    need, pixels = embedding_need(32, sizes, profile)
+    return (need + EMBED_PER_PIXEL * (factor - 1) * 32 * pixels + EXPORT_EXTRA
+            + members_extra(sizes, profile) * factor)
 
 
 def _of_modules(named) -> str:
@@ -337,7 +382,8 @@ def _of_modules(named) -> str:
     return " (of " + ", ".join(n if c == 1 else f"{n} x{c}" for n, c in counts) + ")"
 
 
-def _fewer_members(limit: float, sizes, profile: str, run_dir=None) -> str:
+def _fewer_members(limit: float, sizes, profile: str, run_dir=None, *,
+                   factor: float = 1.0) -> str:
     """The way on for an export of too many members (each adds EXPORT_PER_MEMBER_PIXEL per
     input pixel): the most members, of the first `sizes` (the ensemble's greedy order), whose
     export fits in `limit` bytes, as a --max-members for fit or ensemble (`run_dir`'s
@@ -346,13 +392,13 @@ def _fewer_members(limit: float, sizes, profile: str, run_dir=None) -> str:
     from hubensemble.text import shell
 
     run = shell(run_dir) if run_dir is not None else "RUN"
-    fits = max((k for k in range(1, len(sizes)) if _export_need(sizes[:k], profile) <= limit),
-               default=0)
+    fits = max((k for k in range(1, len(sizes))
+                if _export_need(sizes[:k], profile, factor) <= limit), default=0)
     if not fits:
         return ""
     return (f"keep at most {counted(fits, 'member')} (--max-members {fits}: "
             f"`hubensemble ensemble --run {run} --max-members {fits}` then export again, or "
-            f"fit with it; about {gib(_export_need(sizes[:fits], profile))}), ")
+            f"fit with it; about {gib(_export_need(sizes[:fits], profile, factor))}), ")
 
 
 def members_extra(sizes, profile: str = "cpu") -> float:
@@ -439,7 +485,9 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
     distill from its --student's input size (else the largest of the modules it may pick:
     the ensemble's members, any of the run's with --max-gflops) at --train-batch-size, else
     the run's tuned batch (its candidates'), as tune trains, plus the teacher export beside
-    it (`EXPORT_EXTRA`, fit's measured reload check: a lower bound); evaluate (`run_dir`:
+    it (`EXPORT_EXTRA`, fit's measured reload check: a lower bound); tune, export and
+    distill count the heaviest of their modules rank measured (ranking.json's rows' "memory",
+    `measured_factors`), the rule alone where none was; evaluate (`run_dir`:
     the export folder) from its members' input sizes and --batch-size. None for other
     commands, when the need fits, or when a file it reads is missing or damaged (the stage
     says that)."""
@@ -480,7 +528,8 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
                                getattr(profile, "resolution_cap", None))
         if command == "tune":
             names = values.get("modules") or _ranking(run_dir).get("selected")
-            return _note(room, [("tune", _module_sizes(meta, names), None, profile)])
+            return _note(room, [("tune", _module_sizes(meta, names), None, profile)],
+                         measured_factors(run_dir, names or None))
         members = read_json(os.path.join(os.fspath(run_dir), "ensemble.json")).get(
             "members") or []
         names = [m.get("module") for m in members if isinstance(m, dict)]
@@ -490,10 +539,12 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
             # (training_need takes the largest input size).
             student = values.get("student")
             names = ([student] if student else None if values.get("max_gflops") else names)
-            return _note(room, [("distill", _module_sizes(meta, names), None, profile)])
+            return _note(room, [("distill", _module_sizes(meta, names), None, profile)],
+                         measured_factors(run_dir, names or None))
         return _note(room, [("export --retrain-full" if values.get("retrain_full")
                              else "export", _member_sizes(meta, names)
-                             or _module_sizes(meta, names), None, profile, names, run_dir)])
+                             or _module_sizes(meta, names), None, profile, names, run_dir)],
+                     measured_factors(run_dir, names or None))
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # the stage's to say
         return None
 

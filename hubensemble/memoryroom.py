@@ -248,3 +248,56 @@ def room(proc=PROC, cgroup=CGROUP, address=None) -> Room | None:
                     f"uses with {malloc_arenas()} malloc arenas", info.get("MemAvailable"),
                     hard=True)
     return best
+
+
+def process_status(proc=PROC) -> dict[str, int]:
+    """This process's VmRSS (resident now), VmHWM (peak resident) and VmPeak (peak address
+    space) from `proc`/self/status (proc(5)), in bytes; {} when it cannot be read (not
+    Linux)."""
+    out = {}
+    for line in (_read(os.path.join(proc, "self", "status")) or "").splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if name in ("VmRSS", "VmHWM", "VmPeak") and parts and parts[0].isdigit():
+            out[name] = int(parts[0]) * 1024
+    return out
+
+
+class PeakMeter:
+    """The peak resident memory of the work inside ``with PeakMeter() as meter:``: on entry
+    it reads VmRSS (`held`, bytes) and resets VmHWM to it (writing "5" to /proc/self/clear_refs,
+    proc(5), Linux 4.0+); on exit `peak` is VmHWM (bytes: the most resident during the work,
+    at least `held`) and `address` VmPeak (the process's peak address space so far: it cannot
+    be reset). `peak` stays None where either cannot be done (not Linux, clear_refs not
+    writable): an earlier, larger peak must not be taken for this work's. Rank measures each
+    module it embeds so (`record`), and later stages' rules take it (`memory.measured_factor`)."""
+
+    def __init__(self, proc=PROC):
+        self.proc, self.held, self.peak, self.address = proc, None, None, None
+
+    def __enter__(self) -> "PeakMeter":
+        self.held = process_status(self.proc).get("VmRSS")
+        try:
+            with open(os.path.join(self.proc, "self", "clear_refs"), "w",
+                      encoding="ascii") as f:
+                f.write("5")
+        except OSError:
+            self.held = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        now = process_status(self.proc)
+        if self.held is not None and "VmHWM" in now:
+            self.peak, self.address = max(now["VmHWM"], self.held), now.get("VmPeak")
+
+    def record(self, batch_size: int, resolution) -> dict | None:
+        """{"batch_size", "pixels" (of one image at `resolution`, (height, width)),
+        "held_bytes", "peak_bytes", "address_bytes"}: what rank's row of a module keeps of
+        its embedding in batches of `batch_size` images; None when nothing was measured (a
+        cache hit is no measurement: the caller passes none then)."""
+        if self.peak is None or not resolution:
+            return None
+        return {"batch_size": int(batch_size),
+                "pixels": int(resolution[0]) * int(resolution[1]),
+                "held_bytes": int(self.held), "peak_bytes": int(self.peak),
+                "address_bytes": int(self.address) if self.address else None}

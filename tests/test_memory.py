@@ -553,3 +553,49 @@ def test_under_ulimit_v_the_room_is_counted_from_vmpeak_and_a_need_above_it_refu
         capture_output=True, text=True, timeout=120, env=env)
     assert int(probe_room.stdout) == min(3000000 * 1024 - reserve,
                                          memory.room(address=1 << 60).limit), probe_room
+
+
+def test_rank_s_measured_peak_of_a_heavier_module_raises_later_stages_rules(tmp_path):
+    """The rules are MobileNet V1's: VGG16 at 224 px peaked 1.38-1.68x the rank rule (its
+    64-channel maps at full resolution), and tune, export and distill said nothing of it.
+    Rank's row of a module keeps what its embedding took (`memoryroom.PeakMeter`: VmHWM reset
+    to VmRSS before it, read after), and the later stages' rules count the heaviest measured
+    module's bytes per pixel (`memory.measured_factor`) where one is recorded."""
+    import numpy as np
+
+    earlier = np.ones((300 << 20) // 8)  # 300 MiB touched, then freed: VmHWM keeps it
+    del earlier
+    with memoryroom.PeakMeter() as meter:
+        work = np.ones((100 << 20) // 8)  # 100 MiB touched inside
+        del work
+    if meter.peak is None:
+        pytest.skip("no /proc/self/clear_refs here (not Linux)")
+    assert (100 << 20) * 0.95 <= meter.peak - meter.held < 300 << 20  # not the earlier peak
+    assert meter.record(64, (224, 224)) == {
+        "batch_size": 64, "pixels": 224 * 224, "held_bytes": meter.held,
+        "peak_bytes": meter.peak, "address_bytes": meter.address}
+    assert meter.address >= meter.peak and meter.record(64, None) is None
+    # VGG16 (tools/benchmarks/bench_memory.py): 1.73 GiB at batch 32, the process holding
+    # 0.5 GiB before: its bytes per pixel above the rule's base over the rule's 235
+    vgg = {"batch_size": 32, "pixels": 224 * 224, "held_bytes": GIB // 2,
+           "peak_bytes": int(1.73 * GIB)}
+    expected = (1.73 * GIB - 0.96e9) / (32 * 224 * 224) / 235
+    assert memory.measured_factor(vgg) == pytest.approx(expected) and expected > 2.3
+    # growth above what an earlier module left held only; never below the rule; malformed: 1
+    assert memory.measured_factor(dict(vgg, held_bytes=int(1.7 * GIB))) == 1.0
+    assert memory.measured_factor({"batch_size": "x"}) == memory.measured_factor(None) == 1.0
+    run = _run_of(tmp_path)
+    room = memory.Room(3 * GIB, "the cgroup limit in X")
+    assert memory.stage_memory_note("tune", run, {}, room=room) is None  # the rule: 2.4 GiB
+    (run / "ranking.json").write_text(json.dumps({
+        "profile": "cpu", "selected": ["mobilenet", "small"],
+        "modules": [{"name": "mobilenet", "memory": vgg}, {"name": "small", "memory": None}]}))
+    assert memory.measured_factors(run) == (pytest.approx(expected), "mobilenet")
+    assert memory.measured_factors(run, ["small"]) is None
+    words = memory.stage_memory_note("tune", run, {}, room=room)
+    need = 1.25e9 + 847 * expected * 32 * 224 * 224  # training_need, its per-pixel term scaled
+    assert f"in batches of 32 (--profile cpu's), about {memory.gib(need)}" in words, words
+    assert f"counting mobilenet's {expected:.1f}x its bytes per pixel, as rank measured" in words
+    export = memory.stage_memory_note("export", run, {}, room=memory.Room(2 * GIB, "X"))
+    assert export and "counting mobilenet's" in export  # 1.6 GiB by the rule alone: it fit
+    assert memory.stage_memory_note("export", tmp_path / "none", {}, room=room) is None

@@ -18,6 +18,10 @@ and the address-space rule (the rule plus `address_reserve` of the run's environ
 it: exit 134, or 127 for "cannot allocate memory for thread-local data");
 `--unread-limit` hides that limit from hubensemble's own check (`memoryroom.address_limit`),
 to measure what aborts rather than what is refused before the work;
+`--in-process` embeds the modules one after another in this process instead (rank's order,
+as `hubensemble rank` does), each measured by `memoryroom.PeakMeter` (VmHWM reset before it),
+printing what rank's row would record of it and `memory.measured_factor`: how the
+measurement that later stages' rules take reads after an earlier, heavier module;
 `--arena-max N` sets MALLOC_ARENA_MAX=N (glibc's malloc arenas, mallopt(3)), to measure how
 much of VmPeak they reserve. Linux only. Nothing is asserted.
 """
@@ -74,6 +78,32 @@ def peaks(argv, env, address_kb=None) -> tuple[dict, int, str]:
     return seen, proc.returncode, lines[-1] if lines else ""
 
 
+def in_process(specs, data, batches) -> None:
+    """Each of `specs` embedded in turn at each of `batches` in this process, as rank embeds
+    them, measured by memoryroom.PeakMeter: held and peak resident GiB, the factor."""
+    import gc
+
+    from hubensemble.data.specs import load_task
+    from hubensemble.rank import embed
+
+    task = load_task(f"npz:{data}")
+    print(f"{'module':34} {'batch':>5} {'held':>6} {'peak':>6} {'VmPeak':>7} {'factor':>6} (GiB)")
+    for spec in specs:
+        for batch in batches:
+            with memoryroom.PeakMeter() as meter:
+                res = embed(spec, task, "train", profile="cpu", batch_size=batch,
+                            use_cache=False)
+            record = meter.record(batch, res.resolution)
+            del res
+            gc.collect()
+            if record is None:
+                print(f"{spec.name:34} {batch:5d} not measured (no /proc/self/clear_refs)")
+                continue
+            print(f"{spec.name:34} {batch:5d} {record['held_bytes'] / GIB:6.2f} "
+                  f"{record['peak_bytes'] / GIB:6.2f} {(record['address_bytes'] or 0) / GIB:7.2f} "
+                  f"{memory.measured_factor(record):6.2f}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalogue", required=True)
@@ -83,6 +113,7 @@ def main():
     parser.add_argument("--ulimit-v", type=int, default=None, metavar="KB")
     parser.add_argument("--arena-max", type=int, default=None, metavar="N")
     parser.add_argument("--unread-limit", action="store_true")
+    parser.add_argument("--in-process", action="store_true")
     args = parser.parse_args()
     specs = [s for s in load_catalogues([args.catalogue])
              if not args.modules or s.name in args.modules]
@@ -93,6 +124,8 @@ def main():
         np.savez(data, x_train=rng.integers(0, 255, (n, 32, 32, 3), np.uint8),
                  y_train=np.arange(n) % 4, x_val=rng.integers(0, 255, (n, 32, 32, 3), np.uint8),
                  y_val=np.arange(n) % 4)
+        if args.in_process:
+            return in_process(specs, data, args.batches)
         env = dict(os.environ, HOME=os.path.join(tmp, "home"), TF_CPP_MIN_LOG_LEVEL="2")
         if args.arena_max:
             env["MALLOC_ARENA_MAX"] = str(args.arena_max)
