@@ -58,12 +58,14 @@ class Note(str):
 REFUSE_FACTOR = 1.25
 
 #: `REFUSE_FACTOR` under `ulimit -v`: any need above the room left under the limit is refused.
-#: The room there is counted from VmPeak (the limit less `address_reserve`, at least every
-#: VmPeak - VmHWM measured), not VmHWM, and a process past the limit aborts at once ("cannot
-#: allocate memory for thread-local data", exit 127, or std::bad_alloc): MobileNet V1 at
-#: --batch-size 8 under `ulimit -v 3000000` was only warned of (its need 1.14x the room then)
-#: and aborted. Its rank's VmPeak is at most the rank rule plus the reserve (2.84-3.54 GiB
-#: measured at batch 8-64, the rule and reserve 3.21-3.83), so what is let through fits.
+#: The room there is counted from VmPeak (the limit less `address_reserve`), not VmHWM, and a
+#: process past the limit aborts at once, no handler seeing it: MobileNet V1's rank at
+#: --batch-size 8 under 2.38 GiB ("cannot allocate memory for thread-local data", exit 127),
+#: 2.10 GiB (pthread_create failed, exit -6), at 32 under 2.81 GiB (SIGSEGV); at 8 under
+#: `ulimit -v 3000000` it was only warned of (its need 1.14x the room then) and aborted.
+#: The rank rule plus the reserve is above every VmPeak measured of MobileNet V1 and
+#: EfficientNet-Lite0 (2.84-3.61 GiB at batch 8-64 on 2 cores, the rule and reserve
+#: 3.21-3.83; 2.57-2.86 on 1 core, 2.71-2.97), so what is let through does not abort.
 ADDRESS_REFUSE_FACTOR = 1.0
 
 
@@ -172,9 +174,10 @@ def cgroup_limits(proc=PROC, cgroup=CGROUP) -> list[tuple[int, str]]:
 #: Address space TensorFlow's process reserves beyond the memory it touches (VmPeak - VmHWM:
 #: its threads' stacks, libraries, and glibc malloc's per-thread arenas), which `ulimit -v`
 #: (RLIMIT_AS) counts. Measured (tools/benchmarks/bench_memory.py: /proc/PID/status of
-#: `hubensemble rank`, 224 px, 2 cores): 1.96-2.19 GiB with MobileNet V1 at --batch-size 8-64,
-#: 1.95-2.16 with EfficientNet-Lite0, 2.01-2.08 with VGG16; with MALLOC_ARENA_MAX=2
-#: 1.22-1.34 (MobileNet V1, batch 8 and 32), so the arenas take 0.68-0.74 GiB of it. Its
+#: `hubensemble rank`, 224 px, 2 cores): 1.96-2.24 GiB with MobileNet V1 at --batch-size 8-64,
+#: 1.95-2.20 with EfficientNet-Lite0, 2.01-2.14 with VGG16, 1.69-1.84 on 1 core; with
+#: MALLOC_ARENA_MAX=2 1.22-1.34 (MobileNet V1, batch 8 and 32), so the arenas take
+#: 0.68-0.74 GiB of it. Its
 #: part besides the arenas after the first two (the most measured with two, 1.34 GiB):
 AS_BASE = int(1.35 * GIB)
 #: What each malloc arena reserves: HEAP_MAX_SIZE, 64 MiB on a 64-bit glibc (mallopt(3),
@@ -200,8 +203,9 @@ def malloc_arenas(env=None) -> int:
 def address_reserve(env=None) -> int:
     """Bytes of address space TensorFlow's process reserves beyond what it touches, for
     `ulimit -v`'s room: AS_BASE + ARENA_BYTES x (`malloc_arenas(env)` - 2), at least AS_BASE
-    (2.2 GiB on 2 cores, where 1.96-2.19 GiB was measured; 1.35 GiB with MALLOC_ARENA_MAX=2,
-    where 1.22-1.34 was)."""
+    (2.2 GiB on 2 cores, where 1.96-2.24 GiB was measured; 1.7 GiB on 1 core, where
+    1.69-1.84; 1.35 GiB with MALLOC_ARENA_MAX=2, where 1.22-1.34; the rule's slack over
+    VmHWM covers the rest)."""
     return AS_BASE + ARENA_BYTES * max(malloc_arenas(env) - 2, 0)
 
 
