@@ -117,6 +117,8 @@ def main():
     args = parser.parse_args()
     specs = [s for s in load_catalogues([args.catalogue])
              if not args.modules or s.name in args.modules]
+    if args.modules:  # in --modules' order (--in-process: which comes after which)
+        specs.sort(key=lambda s: args.modules.index(s.name))
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
         rng = np.random.default_rng(0)
         n = args.images
