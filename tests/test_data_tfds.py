@@ -304,3 +304,13 @@ def test_an_empty_tfds_slice_is_said_empty_before_any_example_is_read(prepared):
                                             r"evaluate read its test split as "):
             load_test_set("tfds:h74_shapes/rgb", data_dir=data_dir, split="test",
                           splits={"test": empty})
+
+
+def test_an_empty_tfds_slice_is_said_before_the_other_splits_are_read(prepared):
+    """An empty test slice was found only after train and val were read (all of a large
+    data set's train[:800] decoded first): every split's count is looked at before any is
+    read, so the empty one is said even where another split could not be read at all."""
+    with pytest.raises(DataError, match=r"^tfds:h74_shapes/rgb: split 'test\[:0\]' \(test\) "
+                                        r"is empty; override it"):
+        load_task("tfds:h74_shapes/rgb", data_dir=str(prepared[0]),
+                  splits={"train": "train[:800]", "val": None, "test": "test[:0]"})

@@ -229,13 +229,14 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
                    if isinstance(label_feature, tfds.features.ClassLabel) else None)
     raw, shrunk = {}, []
     encoded = stored_encoded(features[options.image_key])
-    for key, split in splits.items():
-        if split is None:
-            continue
-        if _counted(builder, split) == 0:  # said before any example is read
+    for key, split in splits.items():  # an empty one said before any example is read
+        if split is not None and _counted(builder, split) == 0:
             raise DataError(f"tfds:{rest}: split {split!r} ({key}) is empty; " + (
                 _scored_words(key, only, split) if evaluated else
                 f"override it, e.g. {_split_words(key, 'train[:80%]')}"))
+    for key, split in splits.items():
+        if split is None:
+            continue
         try:
             ds = builder.as_dataset(split=split, shuffle_files=False, decoders={
                 options.image_key: tfds.decode.SkipDecoding()} if encoded else None)
