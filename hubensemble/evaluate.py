@@ -168,16 +168,18 @@ def scored_only(task, split: str):
     aliases) hold no pixels: each image a read-only, zero-byte stand-in of its shape
     (np.broadcast_to of 0: the pixels read as 0), with the split's labels, paths and pixel
     keys (`Split.pixel_keys`, computed first from the true pixels, so duplicate and held-out
-    counts stay right) and the task's fingerprint (computed first). What `evaluate_model`
+    counts stay right), the task's fingerprint and the split's (first). What `evaluate_model`
     reads of an unscored split is its length; the original `task` is not changed, its pixels
     freed when nothing else holds it: the scored split's are copied when they are a view of
     a larger array (`_own_pixels`: a folder's carved splits). DataError (`Task.split`) for a
     split `task` lacks."""
-    from hubensemble.data.task import SPLIT_NAMES
+    from hubensemble.data.task import SPLIT_NAMES, split_key
 
     kept = task.split(split)
-    _ = task.fingerprint  # cached (with each split's): computed on the true pixels, copied below
+    _ = task.fingerprint  # a cached property: computed on the true pixels, copied below
+    task.split_fingerprints([split_key(split)])  # the scored split's, as `same_data` reads it
     light = copy.copy(task)  # keeps the cached fingerprint (and duplicates, when computed)
+    light._split_digests = dict(task._split_digests)  # its own: the others' pixels go
     own = _own_pixels(kept)
     for name in SPLIT_NAMES:
         part = getattr(task, name)
@@ -653,7 +655,7 @@ def same_data(export_task: dict, task, split: str) -> bool | None:
     recorded = recorded.get(key) if isinstance(recorded, dict) else None
     if not isinstance(recorded, dict) or not recorded.get("fingerprint"):
         return False  # an older export: its whole fingerprint alone
-    return recorded["fingerprint"] == task.split_fingerprints()[key]["fingerprint"]
+    return recorded["fingerprint"] == task.split_fingerprints([key])[key]["fingerprint"]
 
 
 def _unscored(task, data, export_task: dict, split: str, same) -> dict[str, int]:
