@@ -22,6 +22,7 @@ from conftest import bounded_by_cpu
 from hubensemble.errors import CatalogueError, DataError, HubensembleError, RunError
 from hubensemble import fileio
 from hubensemble.fileio import is_temp
+from hubensemble.text import counted
 from hubensemble.formats import RUN_ENTRIES
 from hubensemble.lockwords import command_line
 
@@ -1488,7 +1489,7 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
     stderr = capfd.readouterr().err
     assert stderr.count("less than it needs") == 2, stderr
     members = len(json.loads((out / "ensemble.json").read_text())["members"])
-    assert f"export rebuilds the {members} member(s)" in stderr, stderr
+    assert f"export rebuilds the {counted(members, 'member')}" in stderr, stderr
     # A relative out: the paths are absolute, as the summary prints them (a new-user check:
     # export_path was runs/digits/export), through the link as typed, as `report` and
     # `export` print them (os.path.abspath; report_paths followed the link to disk/run).
