@@ -100,7 +100,7 @@ def sha256_hint(value, handle=None) -> str:
     `sha256:` and spaces) with 64 hexadecimal characters, e.g. a pasted `sha256sum` line
     "HASH  saved_model.pb", the exact `sha256: 'hash'` (lower case) to write; else
     `pin_hint(handle)`, what to hash. Repeating "write the output of `sha256sum …`" to a user
-    who pasted that output looped (a new user's check, helper 275)."""
+    who pasted that output looped (a new user's check)."""
     found = _PASTED_SHA256.match(value) if isinstance(value, str) else None
     if found:
         return f"write sha256: '{found.group(1).lower()}' (the 64-character hash alone) instead"
@@ -279,7 +279,7 @@ ADD_FLAGS = {"output_key": "--output-key KEY", "signature": "--signature NAME",
 def _check_weights(value):
     """handles.check_weights, with an empty (or blank) string refused as empty: it was made
     the catalogue's folder or the working folder (`stored_weights('')`) and refused as "'/work'
-    is not a Keras weights file" (helper 278), naming a path the user never wrote."""
+    is not a Keras weights file", naming a path the user never wrote."""
     if isinstance(value, str) and not value.strip():
         raise _Bad(f"must be a non-empty string, got {value!r}",
                    "write weights: imagenet or weights: path/to/file.weights.h5, or remove "

@@ -1,6 +1,6 @@
 """Catalogue entries that pin one sha256 under different handles: one module catalogued twice
 (a tfhub.dev URL and its Kaggle name, a copy of a folder), or an entry copied from another
-with its handle changed and the other's pin left in it (helper 275's check: the copy was
+with its handle changed and the other's pin left in it (a new user's check: the copy was
 taken for a duplicate of the original and never ranked). Which of the two it is, only the
 bytes tell: what a pin stands for by handle (`pinned_kind`: an archive and a saved_model.pb
 never hash alike), and a local module's files, hashed here (`local_pin_sha256`, as rank

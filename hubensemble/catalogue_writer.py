@@ -34,7 +34,7 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
     folder). Raises CatalogueError naming the handle: its form (`handles.stored_handle`), a
     local path that does not exist, a name or field value ModuleSpec refuses (an empty or
     blank `weights` as empty: it was made `base_dir`, "'/work' is not a Keras weights
-    file", helper 278), or one `name`
+    file"), or one `name`
     for several handles (named in the caller's words, `lockwords.option_word`: "--name" on
     the command line, "name=" from Python; the command line was told "--name (name=)", a
     keyword it never typed)."""

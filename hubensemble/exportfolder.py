@@ -187,7 +187,7 @@ def repoint_other_run(record: dict, run, out_dir, kept) -> str:
     words say which run now has a dangling record and how to mend it; "" when no run.json
     names `out_dir` (the run is gone, another run is there now, or it names another export).
     The other run's summary and report then name its export where it is, not this run's
-    (found by helper 110: they said `out_dir` "now holds another run's export"). `run`: the
+    (a user's check found it: they said `out_dir` "now holds another run's export"). `run`: the
     Run of the fit that moves it."""
     theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
     path, created = theirs.get("path"), theirs.get("created")

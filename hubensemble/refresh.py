@@ -34,7 +34,7 @@ def refresh_report(run_dir, shows: str):
     RUN/robustness.json), called at its end, from the command
     line and from Python alike: a report the run has (RUN/report.md or report.html) is
     written again (`report.write_report`), so that it shows `shows` (text such as "the new
-    ensemble"). It kept the run as it was before the stage, without a word (helper 112:
+    ensemble"). It kept the run as it was before the stage, without a word (a new user's check:
     `ensemble --budget 2`, the old members in it). First the stage's wall time goes into
     run.json (`record_stage_time`), so that the report's "Time per stage" shows it. Not
     inside a fit or demo of this process (`Run.fit_here`): fit writes the report once, at

@@ -100,7 +100,7 @@ class Run(RunLabels, RunExports):
         record}, checked to be an object whose `keys` are each an object; {} when it records
         no data. RunError naming the file and the missing or wrong key, and what to do, when
         it is damaged (hand-made or edited: something other than hubensemble wrote it):
-        `task` on a "data" without "args" was a KeyError traceback (helper 272)."""
+        `task` on a "data" without "args" was a KeyError traceback."""
         meta = self.meta() if meta is None else meta
         data = meta.get("data")
         if data is None or data == {}:

@@ -142,7 +142,7 @@ def older_rule(record) -> bool:
     fine-tuning's training passes, not the probe fit on frozen embeddings, whose candidates of
     ee1ba61 and 3d86205 (rule 1; probes exist since ca6b0d9, 90 minutes before ee1ba61) equal
     this version's to the bit (val and test probabilities of a probe sweep, 8 trials, measured
-    by helper 192); a probe records the rule it was fitted under, for a later rule that
+    on this machine); a probe records the rule it was fitted under, for a later rule that
     changes it."""
     if record.get("kind") == "probe" and "train_rule" not in record:
         return False
