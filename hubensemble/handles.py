@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import urllib.parse
 
 # the table lives in its own module (a data table, 70 lines); imported here, where callers
@@ -252,6 +253,28 @@ def check_handle_form(handle) -> None:
             rest and not handle.startswith("file://")) else ""
         raise _Bad(f"{handle!r} is not a file:// URL",
                    f"write file:///absolute/path instead{alone}")
+    else:
+        file_url_path(handle)  # file://HOST/…: another machine's file, refused off Windows
+
+
+def file_url_path(url, *, platform=sys.platform) -> str:
+    """The path a ``file://`` URL (a str) names, as RFC 8089 reads it: ``file:///PATH`` and
+    ``file://localhost/PATH`` are PATH on this machine, percent-decoded (on Windows
+    ``file:///C:/m`` is ``C:/m``); ``file://HOST/SHARE/PATH`` is a file on the machine HOST:
+    on Windows its UNC path ``\\\\HOST\\SHARE\\PATH``, elsewhere HandleFormError (Linux and
+    macOS reach another machine's share only where it is mounted). It was read as the
+    relative path HOST/SHARE/PATH, joined to the catalogue's folder."""
+    host, slash, path = url[len("file://"):].partition("/")
+    path = urllib.parse.unquote(slash + path)
+    if host.lower() in ("", "localhost"):
+        return path[1:] if platform == "win32" and re.match(r"/[A-Za-z]:", path) else path
+    if platform == "win32":
+        return "\\\\" + host + path.replace("/", "\\")
+    raise _Bad(f"{url!r} names the machine {host!r} (RFC 8089: file://HOST/PATH is a file on "
+               "HOST, a UNC path on Windows), which this system reads only where its share "
+               "is mounted", f"write the mounted folder's path (file:///MOUNT/PATH), or "
+               f"file://{path} for the path {path} on this machine, or {host}{path} for a "
+               "path relative to the catalogue's folder")
 
 
 def stored_handle(handle, base_dir) -> str:
@@ -276,11 +299,7 @@ def stored_handle(handle, base_dir) -> str:
         return handle
     if _other_machines(handle, base_dir):
         return handle
-    path = handle
-    if path.startswith("file://"):
-        path = urllib.parse.unquote(path[len("file://"):])
-        if path.startswith("localhost/"):
-            path = path[len("localhost"):]
+    path = file_url_path(handle) if handle.startswith("file://") else handle
     path = os.path.expanduser(path)
     if not os.path.isabs(path):
         path = os.path.join(base_dir, path)
@@ -309,6 +328,8 @@ def check_weights(value):
     if not isinstance(value, str) or not value.strip():
         raise HandleFormError(f"{value!r} is not imagenet or a file",
                               "write weights: imagenet or weights: path/to/file.weights.h5")
+    if value.startswith("file://"):
+        file_url_path(value)  # another machine's file: refused off Windows
     if not value.lower().endswith(WEIGHTS_SUFFIXES):
         raise HandleFormError(f"{value!r} is not a Keras weights file (.h5, .weights.h5 or "
                               ".keras)", "write weights: imagenet or the path of the .h5 file "
@@ -325,7 +346,7 @@ def stored_weights(value, base_dir):
     if value in (None, "imagenet") or not isinstance(value, str) or not value.strip() or (
             _other_machines(value, base_dir)):
         return value
-    path = os.path.expanduser(value[len("file://"):] if value.startswith("file://") else value)
+    path = os.path.expanduser(file_url_path(value) if value.startswith("file://") else value)
     return os.path.normpath(os.path.join(base_dir, path))
 
 

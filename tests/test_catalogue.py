@@ -138,7 +138,7 @@ def test_relative_local_handles_resolve_against_the_catalogue_folder(tmp_path, m
           - {name: plain, handle: models/m1}
           - {name: dotted, handle: ./models/../models/m2}
           - {name: parent, handle: ../elsewhere/m3}
-          - {name: file-rel, handle: "file://models/m4"}
+          - {name: file-local, handle: "file://localhost/opt/models/m4"}
           - {name: file-abs, handle: "file:///opt/models/m5"}
           - {name: absolute, handle: /opt/models/m6}
           - {name: home, handle: ~/models/m7}
@@ -149,7 +149,7 @@ def test_relative_local_handles_resolve_against_the_catalogue_folder(tmp_path, m
         "plain": str(folder / "models" / "m1"),
         "dotted": str(folder / "models" / "m2"),
         "parent": str(tmp_path / "cats" / "elsewhere" / "m3"),
-        "file-rel": str(folder / "models" / "m4"),
+        "file-local": "/opt/models/m4",  # RFC 8089: localhost is this machine
         "file-abs": "/opt/models/m5",
         "absolute": "/opt/models/m6",
         "home": os.path.join(os.path.expanduser("~"), "models", "m7"),

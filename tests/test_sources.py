@@ -1183,3 +1183,40 @@ def test_a_module_returning_probabilities_is_warned_of_once_by_a_stage_command_a
             notices.module_warning(logging.getLogger("hubensemble.hub.runtime"),
                                    "module %s (h): its output is class probabilities", name)
     assert len(said()) == 2, said()
+
+
+def test_a_file_url_with_a_host_is_a_unc_path_on_windows_and_refused_elsewhere(
+        tmp_path, tiny_module):
+    # RFC 8089: file://server/share/m is the file /share/m on the machine "server" (a UNC
+    # path on Windows). It was read as the relative path server/share/m, joined to the
+    # catalogue's folder, and failed as "does not exist" there, or loaded another module.
+    import textwrap
+
+    from hubensemble import hub
+    from hubensemble.errors import CatalogueError
+    from hubensemble.handles import file_url_path
+
+    assert file_url_path("file://server/share/m%201", platform="win32") == \
+        "\\\\server\\share\\m 1"
+    assert file_url_path("file:///C:/models/m", platform="win32") == "C:/models/m"
+    assert file_url_path("file:///opt/m", platform="linux") == "/opt/m"
+    assert file_url_path("file://LocalHost/opt/m", platform="linux") == "/opt/m"
+    # What the relative reading found: a folder server/share/m beside the catalogue.
+    os.makedirs(tmp_path / "server" / "share")
+    os.symlink(tiny_module, tmp_path / "server" / "share" / "m")
+    cat = tmp_path / "cat.yaml"
+    cat.write_text(textwrap.dedent("""
+        modules:
+          - {name: on-server, handle: "file://server/share/m"}
+          - {name: here, handle: "file:///opt/models/m"}
+        """), encoding="utf-8")
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(str(cat))
+    said = str(err.value)
+    assert (f"{cat}:3: field 'handle': 'file://server/share/m' names the machine 'server' "
+            "(RFC 8089") in said, said
+    assert "file:///share/m for the path /share/m on this machine" in said, said
+    assert "server/share/m for a path relative to the catalogue's folder" in said, said
+    with pytest.raises(ModuleLoadError) as err:  # a handle given in Python: the resolver's
+        hub.ModuleRuntime.load("file://server/share/m")
+    assert err.value.stage == "local path" and "names the machine 'server'" in str(err.value)

@@ -15,7 +15,7 @@ from hubensemble.catalogue_urls import url_case, variables_note
 from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.errors import ModuleLoadError
 from hubensemble.formats import unloadable_path
-from hubensemble.handles import source_kind
+from hubensemble.handles import file_url_path, source_kind
 from hubensemble.kerasconfig import model_config
 from hubensemble.hub import resolvers
 from hubensemble.hub.resolvers import (file_sha256, graph_and_index_hash, local_source,
@@ -297,7 +297,7 @@ def _application_weights(handle, weights, input_size, name):
         return sources.fetch_imagenet_weights(
             app, input_size, module=name, timeout=resolvers.HTTP_TIMEOUT,
             deadline=sources.deadline_after(resolvers.DOWNLOAD_DEADLINE))
-    path = weights[len("file://"):] if weights.startswith("file://") else weights
+    path = file_url_path(weights) if weights.startswith("file://") else weights
     if not os.path.isfile(path):
         form = windows_form(path)  # kept as written (handles.stored_weights)
         raise ModuleLoadError(f"the weights file {path} " + (

@@ -35,7 +35,8 @@ from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
                                 machine_error, read_json)
 # local_source, extract_archive: also re-exported (hubensemble.hub's callers, the tests).
-from hubensemble.handles import (KERAS_FILE_SUFFIXES, file_not_module, handle_kind,
+from hubensemble.handles import (KERAS_FILE_SUFFIXES, HandleFormError, file_not_module,
+                                 file_url_path, handle_kind,
                                  keras_file_problem, local_source)
 from hubensemble.localfiles import modules_inside
 # What a catalogue's sha256 pins for a local module (`pinned_sha256`, …):
@@ -284,7 +285,10 @@ class LocalResolver:
         return True
 
     def __call__(self, handle):
-        path = handle[len("file://"):] if handle.startswith("file://") else handle
+        try:
+            path = file_url_path(handle) if handle.startswith("file://") else handle
+        except HandleFormError as e:  # file://HOST/… off Windows
+            raise ModuleLoadError(str(e), handle=handle, stage="local path") from None
         if not os.path.exists(path):
             # Stage "local path", said once: it was a FileNotFoundError reclassified as
             # "[savedmodel] …: FileNotFoundError: P does not exist (note) (check the path)".
