@@ -31,7 +31,7 @@ from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check
                                    warn_unselected_pool)
 from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
-from hubensemble.rank.twins import same_embeddings_as, signature
+from hubensemble.rank.twins import same_embeddings_as, signature, trains
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import counting_note, progress_bar, shows_progress
 from hubensemble.text import counted, escaped
@@ -357,7 +357,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                     raise _duplicate(spec, *twin)
                 # Other files, one module (m.keras and its SavedModel): equal embeddings.
                 sig = signature(res.embeddings)
-                if twin := same_embeddings_as(sig, row["dim"], signed):
+                if twin := same_embeddings_as(spec, sig, row["dim"], signed, trains):
                     raise _duplicate(spec, *twin)
                 _check_entry_dim(spec, row)
                 # kNN: the 10 nearest (labelcheck's) once, the k-NN predictions from them

@@ -33,16 +33,33 @@ def signature(embeddings) -> np.ndarray:
     return emb @ directions
 
 
-def same_embeddings_as(sig, dim, signed) -> tuple | None:
-    """(earlier, why) for a module whose embeddings are `dim`-d with signature `sig` when an
-    entry of `signed` ([(spec, dim, signature)], in catalogue order) has equal ones to
-    `TOLERANCE` (the same width and number of images); why is "the same embeddings of the
-    N training images, to float tolerance". None when none has."""
+def same_embeddings_as(spec, sig, dim, signed, trains=None) -> tuple | None:
+    """(earlier, why) for the entry `spec` whose module's embeddings are `dim`-d with
+    signature `sig` when an entry of `signed` ([(spec, dim, signature)], in catalogue order)
+    has equal ones to `TOLERANCE` (the same width and number of images) and, with `trains`
+    (entry -> bool: whether its module has variables to fine-tune), fine-tunes alike: a
+    module and its frozen copy (no trainable variables) embed alike but are two candidates
+    for tune. why is "the same embeddings of the N training images, to float tolerance".
+    None when none has. `trains` is asked of a pair whose embeddings match only."""
     for earlier, their_dim, theirs in signed:
         if their_dim != dim or theirs.shape != sig.shape:
             continue
         scale = max(float(np.abs(sig).max(initial=0.0)), float(np.abs(theirs).max(initial=0.0)))
-        if float(np.abs(sig - theirs).max(initial=0.0)) <= TOLERANCE * scale:
+        if float(np.abs(sig - theirs).max(initial=0.0)) > TOLERANCE * scale:
+            continue
+        if trains is None or trains(spec) == trains(earlier):
             return earlier, (f"the same embeddings of the {counted(len(sig), 'training image')}"
                              ", to float tolerance")
     return None
+
+
+def trains(spec) -> bool:
+    """Whether the module of the catalogue entry `spec` has trainable variables, loaded as
+    tune loads it (`hub.ModuleRuntime.from_spec`); False when it cannot be loaded again."""
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub import ModuleRuntime
+
+    try:
+        return bool(ModuleRuntime.from_spec(spec).trainable_variables)
+    except ModuleLoadError:
+        return False
