@@ -1648,3 +1648,36 @@ def test_a_module_wider_than_the_catalogue_bound_is_refused_at_load(tmp_path):
     with pytest.raises(ModuleLoadError) as err:
         runtime(tf.zeros([1, 296, 296, 3]))  # 262,848 features
     assert err.value.stage == "output" and output_dim_problem(296 * 296 * 3) in str(err.value)
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_read_only_hub_cache_is_said_as_read_only_not_as_permission_denied(
+        tmp_path, monkeypatch, caplog, read_only):
+    # os.access said no and the cache was said as "(Permission denied: …)" also on a file
+    # system mounted read-only, where no chmod or chown helps. statvfs tells them apart.
+    # (Tests run as root, whom os.access lets write anywhere: it and statvfs are stood in for
+    # the cache folder alone, as a read-only mount and a folder of another user answer.)
+    from hubensemble import environment
+    from hubensemble.hub import cachefolder
+
+    root = str(tmp_path / "hub")
+    os.makedirs(root)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", root)
+    monkeypatch.setattr(environment, "_UNWRITABLE", set())
+    real_access, real_statvfs = os.access, os.statvfs
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if os.fspath(p) == root else real_access(p, mode, **kw)))
+
+    class Mounted:
+        f_flag = os.ST_RDONLY if read_only else 0
+
+    monkeypatch.setattr(os, "statvfs", lambda p: Mounted if os.fspath(p) == root
+                        else real_statvfs(p))
+    with caplog.at_level("WARNING"):
+        folder = cachefolder.writable_module_dir("http://127.0.0.1:9/read-only.tar.gz")
+    said = [r.getMessage() for r in caplog.records if "TensorFlow Hub" in r.getMessage()]
+    reason = (f"(Read-only file system: {root}; it is mounted read-only)" if read_only
+              else f"(Permission denied: {root})")
+    assert len(said) == 1 and f"cache {root} cannot be written {reason}" in said[0], said
+    assert "set TFHUB_CACHE_DIR to a folder you can write" in said[0]
+    assert os.path.dirname(folder) == os.environ["TFHUB_CACHE_DIR"] != root

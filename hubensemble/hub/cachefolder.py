@@ -53,7 +53,7 @@ def writable_module_dir(handle) -> str:
     try:
         os.makedirs(root, exist_ok=True)
         if not os.access(root, os.W_OK | os.X_OK):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), root)
+            raise unwritable_error(root)
     except OSError as e:
         # absl's --tfhub_cache_dir names it when a program parsed absl flags (absl.app.run)
         # and the variable is unset: the variable set below wins over it, as it always does.
@@ -65,6 +65,21 @@ def writable_module_dir(handle) -> str:
                          "and the work goes on", reads_old=False)
         os.environ[HUB_CACHE_ENV] = folder_removed_at_exit("hubensemble-tfhub-")
     return compressed_module_resolver._module_dir(handle)
+
+
+def unwritable_error(folder) -> OSError:
+    """The OSError of a folder (a str path) that `os.access` says cannot be written: EROFS
+    ("Read-only file system: FOLDER; it is mounted read-only") when its file system is mounted
+    read-only (`os.statvfs`' ST_RDONLY), where no chmod or chown helps, else EACCES
+    ("Permission denied"); os.access answers alike for both. Windows (no statvfs): EACCES."""
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    if read_only:
+        return OSError(errno.EROFS, f"{os.strerror(errno.EROFS)}: {folder}; it is mounted "
+                       "read-only")
+    return PermissionError(errno.EACCES, os.strerror(errno.EACCES), folder)
 
 
 def _drop_dead_download_lock(module_dir, handle=None):
