@@ -1681,3 +1681,14 @@ def test_a_read_only_hub_cache_is_said_as_read_only_not_as_permission_denied(
     assert len(said) == 1 and f"cache {root} cannot be written {reason}" in said[0], said
     assert "set TFHUB_CACHE_DIR to a folder you can write" in said[0]
     assert os.path.dirname(folder) == os.environ["TFHUB_CACHE_DIR"] != root
+
+
+def test_a_stalled_download_counts_its_bytes_in_words():
+    # "after 1 bytes": the count and its noun agree (text.counted), with or without the
+    # Content-Length.
+    from hubensemble.hub.remote import stalled
+
+    assert str(stalled(1, None, 5)) == "no byte came for 5 s after 1 byte"
+    assert str(stalled(0, None, 2.5)) == "no byte came for 2.5 s after 0 bytes"
+    assert str(stalled(1, 1, 5)) == "no byte came for 5 s after 1 of 1 byte"
+    assert str(stalled(7, 300, 5)) == "no byte came for 5 s after 7 of 300 bytes"

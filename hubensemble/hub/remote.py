@@ -28,7 +28,7 @@ import zlib
 
 from hubensemble.errors import ModuleLoadError, first_line, held_stops
 from hubensemble.tempnames import remove_stale_temp_dirs, temp_dir_for, temp_file_for
-from hubensemble.text import absolute
+from hubensemble.text import absolute, counted
 from hubensemble.threads import caller_thread
 
 CHUNK = 1 << 20
@@ -639,8 +639,8 @@ def stalled(done: int, total: int | None, timeout: float) -> TimeoutError:
     """The TimeoutError of a download that got no byte for `timeout` seconds after `done`
     bytes (of `total`, the Content-Length, when known): how far it got, where the socket
     said only "timed out"."""
-    of = f" of {total}" if total else ""
-    return TimeoutError(f"no byte came for {timeout:g} s after {done}{of} bytes")
+    got = f"{done} of {counted(total, 'byte')}" if total else counted(done, "byte")
+    return TimeoutError(f"no byte came for {timeout:g} s after {got}")
 
 
 def _receive(response, out, h, url, deadline, bar, timeout):
@@ -650,7 +650,8 @@ def _receive(response, out, h, url, deadline, bar, timeout):
     while True:
         if time.monotonic() > deadline:
             raise DeadlineExceeded(f"downloading {url} took longer than "
-                                   f"HUBENSEMBLE_DOWNLOAD_DEADLINE after {size} bytes")
+                                   f"HUBENSEMBLE_DOWNLOAD_DEADLINE after "
+                                   f"{counted(size, 'byte')}")
         # What arrived (read1): the deadline is checked between socket reads.
         try:
             chunk = getattr(response, "read1", response.read)(CHUNK)
