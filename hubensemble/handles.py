@@ -213,6 +213,14 @@ def check_handle_form(handle) -> None:
                    "write the architecture as the handle (e.g. handle: keras:ResNet50V2) and "
                    "this file as `weights:`, or give the .keras model file instead")
     elif kind == "kaggle":
+        split = urllib.parse.urlsplit(handle) if "://" in handle else None
+        if split is not None and (split.query or split.fragment):
+            # ?tf-hub-format=compressed, copied from tfhub.dev's download links: the query
+            # was read as part of the version ("not a Kaggle Models handle with a version").
+            bare = handle.split("?")[0].split("#")[0]
+            if _kaggle_parts(bare) is not None:
+                raise _Bad(f"{handle!r} has a query or fragment",
+                           f"{value_to_write('handle', bare)} instead")
         if _kaggle_parts(handle) is None:
             raise _Bad(f"{handle!r} is not a Kaggle Models handle with a version",
                        f"write {_KAGGLE_EXAMPLE} or kaggle:google/bit/tensorFlow2/m-r50x1/1 "

@@ -1220,3 +1220,18 @@ def test_a_file_url_with_a_host_is_a_unc_path_on_windows_and_refused_elsewhere(
     with pytest.raises(ModuleLoadError) as err:  # a handle given in Python: the resolver's
         hub.ModuleRuntime.load("file://server/share/m")
     assert err.value.stage == "local path" and "names the machine 'server'" in str(err.value)
+
+
+@pytest.mark.parametrize("url", [
+    "https://www.kaggle.com/models/google/mobilenet-v2/TensorFlow2/100-224-feature-vector/5",
+    "https://tfhub.dev/google/imagenet/mobilenet_v2_100_224/feature_vector/5"])
+def test_a_hub_handle_with_the_compressed_format_query_says_the_handle_to_write(url):
+    # A download link copied with ?tf-hub-format=compressed: tfhub.dev's handle was told the
+    # handle without it, Kaggle's was "not a Kaggle Models handle with a version" with an
+    # example of another model. Both say the handle to write.
+    from hubensemble.handles import HandleFormError, check_handle_form
+
+    with pytest.raises(HandleFormError) as err:
+        check_handle_form(url + "?tf-hub-format=compressed")
+    assert str(err.value) == (f"'{url}?tf-hub-format=compressed' has a query or fragment; "
+                              f"write handle: '{url}' instead")
