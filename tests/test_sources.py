@@ -105,9 +105,8 @@ class Kinds:
         self.paths["exported"] = str(root / "exported")
         self.refs["exported"] = exported(X, training=False).numpy()
         # TF1-style signature modules: fine-tunable, and frozen (no trainable variables).
-        # Other weights each: one kernel in both is one module to rank (rank.twins).
-        for seed, (kind, trainable) in enumerate((("tf1", True), ("tf1-frozen", False)), 1):
-            kernel = _write_tf1(root / kind, trainable=trainable, seed=seed)
+        for kind, trainable in (("tf1", True), ("tf1-frozen", False)):
+            kernel = _write_tf1(root / kind, trainable=trainable)
             self.paths[kind] = str(root / kind)
             conv = tf.nn.relu(tf.nn.conv2d(X, kernel, 1, "SAME"))
             self.refs[kind] = tf.reduce_mean(conv, axis=[1, 2]).numpy()
