@@ -390,13 +390,16 @@ def probe_start_words(hparams, members, student: str, profile, run_dir, *,
              "what they do: ship the ensemble's export as it is. " if own else "")
     lr = option_word("--distill-lr 10", "lr_scale=10")
     steps = option_word("--distill-steps", "steps_scale")
+    # The sweep named: a plain tune of a probe run resumes its probe sweep (a new user's
+    # check: pasted, it reused the probes and fine-tuned nothing).
+    tune_again = run_words("tune", run_dir, flags="--sweep default", keywords="sweep='default'")
     return (f"the teacher is an ensemble of probes (fitted on the labels), and the student "
             f"{student} starts from such a probe too (head_init 'probe', profile {profile.name}'s "
             "LP-FT rule for a module whose BatchNorm runs in inference mode) and fine-tunes it "
             f"at lr {hparams.lr:.3g} for {hparams.steps} steps, which moves it next to "
             "nothing: it will end about equal to that probe, not learn the teacher. "
             f"{share}To distil, fine-tune the module first "
-            f"({run_words('tune', run_dir)} with the default sweep, then ensemble and export), or "
+            f"({tune_again}, then ensemble and export), or "
             f"raise the learning rate ({lr}: the cpu grid's larger LP-FT lr) and the steps "
             f"({steps})")
 

@@ -1825,11 +1825,13 @@ def test_a_student_that_would_end_at_a_probe_of_a_probe_ensemble_is_warned_of_be
     said = probe_start_words(plan, probes, "m", cpu, "/r")
     assert said.startswith("the teacher is an ensemble of probes"), said
     assert f"at lr 6.25e-06 for {plan.steps} steps" in said and "end about equal" in said
-    assert "share one backbone" in said and "run_tune(run_dir='/r')" in said, said
+    # The way on names the sweep: a plain tune of a probe run resumes its probe sweep
+    # (a new user's check: pasted, it reused the 4 probes and fine-tuned nothing).
+    assert "share one backbone" in said and "run_tune(run_dir='/r', sweep='default')" in said
     assert "lr_scale=10" in said and "--distill-lr" not in said, said
     with command_line():
         cli = probe_start_words(plan, probes, "m", cpu, "/r")
-    assert "`hubensemble tune --run /r`" in cli and "--distill-lr 10" in cli, cli
+    assert "`hubensemble tune --run /r --sweep default`" in cli and "--distill-lr 10" in cli
     # Probes of another module: no backbone shared with the student; still the same start.
     assert "share one backbone" not in probe_start_words(plan, probes, "other", cpu, "/r")
     # No warning: a fine-tuned member, a zero head (quick), a learning rate the caller chose.
