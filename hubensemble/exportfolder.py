@@ -390,6 +390,6 @@ def check_warmup_folder(model_dir) -> None:
     if os.path.lexists(os.path.join(model_dir, WARMUP_FILE)) or is_export(model_dir):
         return
     what = ("holds no export hubensemble wrote (no assets/hubensemble.json)"
-            if os.path.isdir(model_dir) else "is no folder")
+            if os.path.isdir(model_dir) else "is not a folder")
     raise HubensembleError(f"{model_dir} {what}: pass the folder of one to "
                            f"{option_word('--add-warmup', 'add_warmup')}, e.g. RUN/export")

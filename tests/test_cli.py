@@ -3351,7 +3351,7 @@ def test_tune_distributed_flags_export_warmup_folders_and_fits_changed_options_b
              (["tune", "--run", run, "--tuner-id", "tuner0"],
               "--tuner-id tuner0 needs --oracle HOST:PORT (the chief's address)"),
              (["export", "--add-warmup", tmp_path / "file"],
-              f"{tmp_path / 'file'} is no folder: pass the folder of one to --add-warmup"),
+              f"{tmp_path / 'file'} is not a folder: pass the folder of one to --add-warmup"),
              (["export", "--add-warmup", tmp_path / "empty"],
               f"{tmp_path / 'empty'} holds no export hubensemble wrote"),
              (["fit", "--catalogue", catalogue, "--data", "sklearn:digits", "--out", fitted,

@@ -160,7 +160,7 @@ def add_warmup(model_dir) -> str | None:
     meta = read_export_metadata(model_dir)
     if not is_export(model_dir):
         what = ("holds no export hubensemble wrote (no assets/hubensemble.json)"
-                if os.path.isdir(model_dir) else "is no folder")
+                if os.path.isdir(model_dir) else "is not a folder")
         raise HubensembleError(f"{model_dir} {what}: pass the folder of one to "
                                f"{option_word('--add-warmup', 'add_warmup')}, e.g. RUN/export")
     sizes = [m.get("eval_size") for m in meta.get("members") or [] if isinstance(m, dict)]
