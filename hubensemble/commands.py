@@ -122,10 +122,8 @@ def cmd_rank_merge(args):
     """`rank merge`: rank.merge_rankings of the shard folders; prints the summary."""
     from hubensemble.rank import merge_rankings
 
-    values = options.kwargs_for("merge", args)
-    if not args.given_options & {"top_k", "threshold", "greedy", "max_k"}:
-        values["top_k"] = None  # the rule the shards were ranked with (merge_rankings)
-    ranking = merge_rankings(args.shards, args.out, **values)
+    # No rule given: top_k's default None keeps the rule the shards were ranked with.
+    ranking = merge_rankings(args.shards, args.out, **options.kwargs_for("merge", args))
     summary(args, ranking.summary())
     return 0
 

@@ -171,7 +171,9 @@ OPTIONS: tuple[Option, ...] = (
     _opt("top_k", int, 15, "keep the K best modules (unless --threshold or --greedy)",
          "selection", ("rank", "merge", "fit"), used_by=("rank", "merge"),
          invalidates=("rank",), record="fit", minimum=1, metavar="K", exclusive="selection",
-         variants={"merge": {"default_text": "the rule the shards were ranked with"}}),
+         # merge_rankings / `rank merge` without a rule keep the shards' own (top_k None).
+         variants={"merge": {"default": None,
+                             "default_text": "the rule the shards were ranked with"}}),
     _opt("threshold", float, None,
          "keep modules within TAU (relative) of the best score, e.g. 0.02 (paper 2.3.1); the "
          "combined sweep then keeps the same",
@@ -470,12 +472,22 @@ def options_for(*, command: str | None = None, record: str | None = None,
             and (used_by is None or used_by in o.used_by)]
 
 
+#: (stage function, keyword) whose Python default is the table's own, not its command's
+#: variant: evaluate_model scores the corruptions unless told not to (corruptions=True),
+#: where the `evaluate` command scores them only with --corruptions.
+PYTHON_OWN_DEFAULT = frozenset({("evaluate", "corruptions")})
+
+
 def defaults_for(function: str) -> dict[str, Any]:
-    """{keyword: default} of a stage function (FUNCTIONS), e.g. defaults_for("tune")["profile"]
-    == "cpu": what `run_tune` must take when the keyword is omitted."""
+    """{keyword: default} of a stage function (FUNCTIONS): what it takes when the keyword is
+    omitted, the same as its command's (the command of the same name: its `variants`), so a
+    call from Python does what the command line does, e.g. defaults_for("tune")["profile"] is
+    None, the run's profile, as `tune --run RUN`; `PYTHON_OWN_DEFAULT` lists the exceptions."""
     if function not in FUNCTIONS:
         raise OptionError(f"unknown stage function {function!r}; one of {', '.join(FUNCTIONS)}")
-    return {o.kw: o.default for o in options_for(used_by=function)}
+    return {o.kw: (o.settings(function)["default"] if function in o.commands
+                   and (function, o.kw) not in PYTHON_OWN_DEFAULT else o.default)
+            for o in options_for(used_by=function)}
 
 
 #: {(stage function, keyword): the option it applies with}: export's train_batch_size sets

@@ -1846,14 +1846,14 @@ def test_one_default_profile_everywhere():
     assert parse(*FIT_ARGV).profile == "cpu"
     assert parse("rank").profile == "cpu"
     # The tune command's default is the run's profile (run_tune's profile=None), so a sweep
-    # added to a run continues it; run_tune called from Python keeps cpu.
+    # added to a run continues it; run_tune called from Python does the same.
     assert parse("tune", "--run", "r").profile is None
     # rank of a run folder keeps the run's profile too (cli._run_profile), and says so.
     for command in ("tune", "rank"):
         assert ("(default: the run's: that of its last tune, else of its rank, else cpu)"
                 in help_of(command)), command
     assert options.defaults_for("rank")["profile"] == "cpu"
-    assert options.defaults_for("tune")["profile"] == "cpu"
+    assert options.defaults_for("tune")["profile"] is None
 
 
 def stage_functions():

@@ -2157,3 +2157,22 @@ def test_a_module_measuring_wider_than_the_catalogue_bound_fails_at_its_first_ba
     row = result.row("tiled")
     assert row["status"] == "failed" and row["stage"] == "output", row
     assert output_dim_problem(3 * 87382) in row["reason"], row["reason"]
+
+
+def test_merge_rankings_without_a_rule_keeps_the_shards_own(task, good, tmp_path, caplog):
+    # merge_rankings(shards, out) applied top_k=15 (its Python default) to shards ranked with
+    # greedy selection, with a warning, where `rank merge` without a selection flag keeps the
+    # shards' rule: the default is now the command's (top_k None). Fails before: top_k=15.
+    specs = [good[0], good[1], good[2]]
+    shards = [tmp_path / f"shard{i}" for i in range(2)]
+    for i, d in enumerate(shards):
+        ranked(specs, task, d, shard=(i, 2), greedy=True, max_k=2)
+    whole = ranked(specs, task, tmp_path / "whole", greedy=True, max_k=2)
+    with caplog.at_level("WARNING", logger="hubensemble.rank.merge"):
+        merged = rank.merge_rankings(shards, tmp_path / "merged")
+    assert merged.selection == whole.selection == {"rule": "greedy", "max_k": 2}
+    assert merged.selected == whole.selected
+    assert "this merge selects with" not in caplog.text
+    # A rule given still applies.
+    assert rank.merge_rankings(shards, tmp_path / "top1", top_k=1).selection == {
+        "rule": "top_k", "top_k": 1}

@@ -2957,3 +2957,20 @@ def test_a_hand_edited_sweep_record_is_not_resumed_as_it_reads(tmp_path, budget,
     assert line.endswith("of its record in run.json (edited by hand?), the call's own or the "
                          "defaults instead"), line
     assert ("requested_modules" in line) == bool(modules), line
+
+
+def test_run_tune_from_python_continues_the_runs_sweep_and_profile(
+        tmp_path, modules, digits):
+    # run_tune(run) defaulted to sweep="default", profile="cpu" where `tune --run RUN`
+    # resumes the run's own sweep at its profile: on a run tuned with a probe sweep at quick
+    # it planned a whole default sweep at cpu into the same pool. Its defaults are now the
+    # command's (None: the run's). Fails before: the default sweep at cpu.
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(strategy="cpu", task=digits, progress=False)
+    tune.run_tune(run.path, sweep="probe", modules=["gen_a"], budget=4, profile="quick", **kw)
+    summary = tune.run_tune(run.path, **kw)
+    assert (summary.sweep, summary.plan_size, summary.reused) == ("probe", 4, 4)
+    record = json.loads(run.meta_path.read_text())["tune"]
+    assert (record["call_sweep"], record["profile"]["name"]) == ("probe", "quick")
+    assert sorted(candidates(run)) == [tune.trial_id("probe", i, "gen_a") for i in range(4)]
+

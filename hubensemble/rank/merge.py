@@ -50,8 +50,9 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     `run_rank` does.
 
     The selection: `top_k` (int), `threshold` (float, with `max_k`) or `greedy` (with
-    `max_k`), as in `run_rank`; with `top_k` and `threshold` None and `greedy` falsy, the
-    rule the shards were ranked with (RunError when they differ). `max_k` None: 15. OptionError
+    `max_k`), as in `run_rank`; with `top_k` and `threshold` None and `greedy` falsy (the
+    defaults, as `rank merge` without a rule), the rule the shards were ranked with
+    (RunError when they differ). `max_k` None: 15. OptionError
     for a value the command line refuses (`options.check_keywords`); TypeError for
     `shard_dirs` that are not a list of folder paths or an `out_dir` that is none
     (`stageargs`: one path alone was read as a list of its characters).

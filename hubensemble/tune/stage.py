@@ -140,18 +140,20 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
 
     `sweep` is one sweep or two joined by "+" (e.g. "default+probe"): each runs in turn,
     with its own plan, trial ids (``<sweep>-<index>-<module>``) and the same `budget`, into
-    the one candidate pool the ensemble selects from; None: the run's own, resumed where it
-    was (`sweepwords.resumed_call`: run.json's record of its last tune call, with that
-    sweep's recorded `budget` and `modules` where none are given, said in one line; the
-    default sweep when it records none). A probe sweep fits head-only
+    the one candidate pool the ensemble selects from; None (the default, as `tune --run RUN`
+    without --sweep): the run's own, resumed where it was (`sweepwords.resumed_call`:
+    run.json's record of its last tune call, with that sweep's recorded `budget` and
+    `modules` where none are given, said in one line; the default sweep when it records
+    none). A probe sweep fits head-only
     candidates on cached embeddings (hubensemble.tune.probe) without Keras Tuner; in a
     distributed sweep a worker runs them (one at a time, under the sweep's lock).
     `batchnorm` ("auto", "train", "inference"): the BatchNorm policy of fine-tuning trials;
     "auto" decides per module from the variables its SavedModel saves
     (hubensemble.hub.layer.batchnorm_evidence): "inference" with BatchNorm moving statistics,
     else "train"; the decisions go into run.json ("tune" -> "batchnorm") and every trial's
-    hparams. `profile`: a name of hyperrule.PROFILES or a Profile; None takes the run's
-    (`run_profile`: its last tune's, else its rank's; the command line's default).
+    hparams. `profile`: a name of hyperrule.PROFILES or a Profile; None (the default, as
+    the command line's) takes the run's (`run_profile`: its last tune's, else its rank's,
+    else cpu), so a call that names neither continues the run's sweep at its profile.
     `train_batch_size` (an integer >= 1; None: the profile's) trains in batches of that many
     images with the profile's lr scaled linearly (`Profile.with_train_batch`, run.json's
     record of the profile holds both); under the paper profile a warning says it is no longer
