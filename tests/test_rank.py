@@ -847,7 +847,7 @@ def test_merge_refuses_mismatched_shards(task, good, tmp_path):
     ranked(good, task, b, shard=(1, 2))
     ranked(good, task, k3, shard=(1, 2), k=3)
     ranked(good, task, dup, shard=(0, 2))
-    with pytest.raises(RunError, match="1/2 missing"):
+    with pytest.raises(RunError, match="shard 1/2 is missing"):
         rank.merge_rankings([a], tmp_path / "m1")
     with pytest.raises(RunError, match="given twice") as err:
         rank.merge_rankings([a, dup, b], tmp_path / "m2")
