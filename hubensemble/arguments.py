@@ -11,8 +11,8 @@ from typing import Any, Callable, Iterable
 
 from hubensemble.errors import HubensembleError
 from hubensemble.options import (BY_NAME, EMPTY_PATH, EMPTY_SPEC, EMPTY_VALUE, GROUPS,
-                                 PATH_METAVARS, SPEC_METAVAR, OptionError, _check_one, meant,
-                                 options_for)
+                                 NEEDS_VALUE, PATH_METAVARS, SPEC_METAVAR, OptionError,
+                                 _check_one, meant, options_for)
 from hubensemble.optionrecord import Option
 from hubensemble.text import closest_name, shell_word
 from hubensemble.winpaths import refusal_advice
@@ -99,7 +99,9 @@ class Parser(argparse.ArgumentParser):
     what they do not recognise themselves, as git and pip do: their usage line and prog in
     the error, exit 2 (argparse leaves it to the top parser, whose usage names no command).
     Every parser also refuses an option given without one of the options it applies with
-    (`Option.needs`: "argument --max-k: only applies with --threshold or --greedy")."""
+    (`Option.needs`: "argument --max-k: only applies with --threshold or --greedy"), or with
+    another at a value it does not apply with (`options.NEEDS_VALUE`: "argument --k: only
+    applies with --metric knn or knn-cosine, not --metric logme")."""
 
     #: True for the parsers `add_subparsers` makes (a command's unrecognised arguments).
     subcommand = False
@@ -174,6 +176,12 @@ class Parser(argparse.ArgumentParser):
                 self.error(f"argument {flags[name]}: only applies with "
                            f"{' or '.join(flags[n] for n in needs)}; add "
                            f"{'one of them' if len(needs) > 1 else 'it'} or leave "
+                           f"{flags[name]} out")
+            other, values = NEEDS_VALUE.get(name, (None, ()))
+            value = getattr(namespace, other, None) if other in flags else None
+            if value is not None and value not in values:
+                self.error(f"argument {flags[name]}: only applies with {flags[other]} "
+                           f"{' or '.join(values)}, not {flags[other]} {value}; leave "
                            f"{flags[name]} out")
         return namespace, extras
 

@@ -417,6 +417,13 @@ OPTIONS: tuple[Option, ...] = (
 
 BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 
+#: Options that apply only at some values of another: {option: (other option, its values)}.
+#: A command line that gives the option with the other at another value (given or its
+#: default) is refused (`arguments.Parser`), as an option given without what it `needs`:
+#: --k is the kNN proxy's neighbours, which LogME and H-score do not have (`rank --metric
+#: logme --k 3` ignored it, while --k still changed rank's key).
+NEEDS_VALUE: dict[str, tuple[str, tuple[str, ...]]] = {"k": ("metric", ("knn", "knn-cosine"))}
+
 
 def _check_table():
     # The table is code: a typo in it must fail at import, not in a user's run.
@@ -433,6 +440,12 @@ def _check_table():
             if n not in BY_NAME or set(o.commands) - set(BY_NAME[n].commands):
                 raise AssertionError(f"options: {o.name}: needs {n}, which is not an option "
                                      "of all its commands")
+        if o.name in NEEDS_VALUE:
+            other, values = NEEDS_VALUE[o.name]
+            if (other not in BY_NAME or set(o.commands) - set(BY_NAME[other].commands)
+                    or set(values) - set(BY_NAME[other].choices or values)):
+                raise AssertionError(f"options: {o.name}: applies with {other} {values}, "
+                                     "not an option of all its commands with those choices")
         if o.record == "fit" and "fit" not in o.commands:
             raise AssertionError(f"options: {o.name}: a FitOptions field must be a fit option")
         if o.default is not None and o.type is not object and o.action != "append":

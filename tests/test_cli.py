@@ -3408,3 +3408,22 @@ def test_python_values_the_command_line_refuses_are_value_errors_naming_them(tmp
     with pytest.raises(ValueError, match="with seed -1 would train with seed -1"):
         hubensemble.build_zoo("quick", tmp_path / "zoo", seed=-1, progress=False)
     assert not (tmp_path / "zoo").exists()
+
+
+@pytest.mark.parametrize("argv", [("rank", "--catalogue", "c.yaml", "--data", "sklearn:digits",
+                                   "--out", "o"), FIT_ARGV])
+def test_k_is_refused_with_a_metric_that_has_no_neighbours(argv, capsys):
+    # `rank --metric logme --k 3` (and hscore) ignored --k, which still changed rank's key
+    # (options.NEEDS_VALUE). Fails before: parsed. (Parsed only: taken, main would run it.)
+    prog = "hubensemble " + argv[0]
+    for metric in ("logme", "hscore"):
+        with pytest.raises(SystemExit) as stop:
+            parse(*argv, "--metric", metric, "--k", "3")
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and err.startswith(f"usage: {prog} "), err
+        assert (f"{prog}: error: argument --k: only applies with --metric knn or knn-cosine, "
+                f"not --metric {metric}; leave --k out") in err, err
+    # --k with the kNN proxies (the default one too), and the metrics without --k, are taken.
+    for extra in ([], ["--metric", "knn-cosine"]):
+        assert parse(*argv, *extra, "--k", "3").k == 3
+    assert parse(*argv, "--metric", "logme").k == 1
