@@ -123,29 +123,55 @@ def catalogue_specs(catalogue, function: str = "fit", name: str = "catalogue") -
     return specs
 
 
+def oracle_host_port(address, name: str = "oracle_address") -> tuple[str, str]:
+    """(host, port) of an oracle address "HOST:PORT" (an IPv6 host in brackets, taken off;
+    port 1 … 65535): Keras Tuner's chief's address, the one rule of --oracle and
+    run_tune's `oracle_address`. OptionError (a ValueError) naming `name` (its flag on the
+    command line) otherwise."""
+    from hubensemble.lockwords import option_word
+    from hubensemble.optionerror import OptionError
+
+    host, sep, port = str(address).rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise OptionError(f"{option_word('--oracle', name)}: oracle address {address!r} is "
+                          "not HOST:PORT (e.g. 10.0.0.2:8000, or 127.0.0.1:8000 on one "
+                          "machine)")
+    return host, port
+
+
+def check_tuner_id(tuner_id, name: str = "tuner_id") -> None:
+    """A Keras Tuner id (`sweeplock.TUNER_ID_RE`: chief, or tuner0, tuner1, …): the one rule
+    of --tuner-id and run_tune's `tuner_id`. OptionError (a ValueError) naming `name` (its
+    flag on the command line) otherwise."""
+    from hubensemble.lockwords import option_word
+    from hubensemble.optionerror import OptionError
+    from hubensemble.sweeplock import TUNER_ID_RE
+
+    if not TUNER_ID_RE.fullmatch(str(tuner_id)):
+        raise OptionError(f"{option_word('--tuner-id', name)}: tuner id {tuner_id!r}: use "
+                          "'chief' for the process that serves the oracle and tuner0, "
+                          "tuner1, … for the workers")
+
+
 def check_distributed(tuner_id, oracle_address, environ=None) -> None:
     """tune's distributed-mode arguments (`tuner_id`, `oracle_address` "HOST:PORT") with Keras
-    Tuner's variables in `environ` (default os.environ), refused by the rules and in the words
-    of `tune.distributed.kerastuner_env`, which applies them after TensorFlow loads (its
-    `parse_address`: an IPv6 host in brackets, port 1 … 65535; `sweeplock.TUNER_ID_RE`):
-    the command line refused a bad --oracle or --tuner-id only after TensorFlow's import
-    (12-18 s, ~690 MB). HubensembleError for an address that is not HOST:PORT, a malformed
-    tuner id, an id without an address (flag or $KERASTUNER_ORACLE_IP) or an address without
-    an id, and $KERASTUNER_ORACLE_IP without $KERASTUNER_ORACLE_PORT. TensorFlow-free."""
+    Tuner's variables in `environ` (default os.environ), by the rules
+    `tune.distributed.kerastuner_env` applies them with after TensorFlow loads
+    (`oracle_host_port`, `check_tuner_id`: OptionError naming the argument), refused before
+    anything is read or written: the command line refused a bad --oracle or --tuner-id only
+    after TensorFlow's import (12-18 s, ~690 MB), run_tune after it had made the run's lock
+    files and log. HubensembleError for an id without an address (flag or
+    $KERASTUNER_ORACLE_IP) or an address without an id, and $KERASTUNER_ORACLE_IP without
+    $KERASTUNER_ORACLE_PORT. TensorFlow-free."""
     from hubensemble.errors import HubensembleError
     from hubensemble.lockwords import option_word
-    from hubensemble.sweeplock import TUNER_ID_RE
 
     env = os.environ if environ is None else environ
     if oracle_address:
-        host, sep, port = str(oracle_address).rpartition(":")
-        if (not sep or not host.strip("[]") or not port.isdigit()
-                or not 0 < int(port) < 65536):
-            raise HubensembleError(f"oracle address {oracle_address!r} is not HOST:PORT (e.g. "
-                                   "10.0.0.2:8000, or 127.0.0.1:8000 on one machine)")
-    if tuner_id and not TUNER_ID_RE.fullmatch(str(tuner_id)):
-        raise HubensembleError(f"tuner id {tuner_id!r}: use 'chief' for the process that "
-                               "serves the oracle and tuner0, tuner1, … for the workers")
+        oracle_host_port(oracle_address)
+    if tuner_id:
+        check_tuner_id(tuner_id)
     has_ip = bool(oracle_address) or "KERASTUNER_ORACLE_IP" in env
     oracle = option_word("--oracle HOST:PORT", "oracle_address='HOST:PORT'")
     if has_ip and not oracle_address and "KERASTUNER_ORACLE_PORT" not in env:

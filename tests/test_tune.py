@@ -2974,3 +2974,29 @@ def test_run_tune_from_python_continues_the_runs_sweep_and_profile(
     assert (record["call_sweep"], record["profile"]["name"]) == ("probe", "quick")
     assert sorted(candidates(run)) == [tune.trial_id("probe", i, "gen_a") for i in range(4)]
 
+
+def test_run_tune_refuses_its_arguments_before_it_writes_anything(tmp_path, modules, digits):
+    # run_tune(profile="quik") made the run's lock files and log.txt before it was refused,
+    # and a malformed oracle_address or tuner_id was a plain HubensembleError (not the
+    # ValueError of every other option value) raised under the run's lock, in words naming
+    # no argument. Each is now refused first, an OptionError naming the argument, by the
+    # rule the command line's --oracle / --tuner-id check applies
+    # (stageargs.check_distributed). Fails before: files written, and a HubensembleError.
+    from hubensemble.optionerror import OptionError
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+
+    def listing():
+        return sorted(p.relative_to(run.path) for p in run.path.rglob("*"))
+
+    before = listing()
+    for keywords, words in [
+            ({"profile": "quik"}, "profile"),
+            ({"oracle_address": "bad", "tuner_id": "tuner0"},
+             "oracle_address: oracle address 'bad' is not HOST:PORT"),
+            ({"tuner_id": "a b", "oracle_address": "127.0.0.1:8000"},
+             "tuner_id: tuner id 'a b': use 'chief'")]:
+        with pytest.raises(OptionError) as refused:
+            tune.run_tune(run.path, task=digits, progress=False, **keywords)
+        assert isinstance(refused.value, ValueError) and words in str(refused.value), keywords
+        assert listing() == before, keywords

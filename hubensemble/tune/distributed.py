@@ -19,7 +19,8 @@ from hubensemble import environment
 from hubensemble._tf import native_notices
 from hubensemble.errors import HubensembleError, held_stops
 from hubensemble.lockwords import command_words, option_word
-from hubensemble.sweeplock import (TUNER_ID_RE, chief_cannot_listen, chief_start_watch,
+from hubensemble.stageargs import check_distributed, oracle_host_port
+from hubensemble.sweeplock import (chief_cannot_listen, chief_start_watch,
                                    say_stale_chief, starting_chief_ended,
                                    worker_without_chief)
 from hubensemble.threads import sweep_block
@@ -151,14 +152,9 @@ def _stop_serving(server, executor, address: str) -> None:
 
 
 def parse_address(address: str) -> tuple[str, str]:
-    """(host, port) of "HOST:PORT" (IPv6 in brackets allowed; port 1..65535);
-    HubensembleError otherwise."""
-    host, sep, port = str(address).rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise HubensembleError(f"oracle address {address!r} is not HOST:PORT (e.g. "
-                               "10.0.0.2:8000, or 127.0.0.1:8000 on one machine)")
-    return host, port
+    """(host, port) of "HOST:PORT" (IPv6 in brackets allowed; port 1..65535): the one rule,
+    `stageargs.oracle_host_port`; OptionError (a HubensembleError and ValueError) otherwise."""
+    return oracle_host_port(address)
 
 
 @contextlib.contextmanager
@@ -166,12 +162,15 @@ def kerastuner_env(tuner_id: str | None, oracle_address: str | None):
     """Sets Keras Tuner's distributed-mode variables from `tuner_id` / `oracle_address`
     (when given; an IPv6 host, given or set, in brackets: `chief_address`) for the duration
     of the block and restores them after; yields
-    (distributed, chief). Raises HubensembleError for an address that is not HOST:PORT, a
-    malformed tuner id, or an incomplete combination (an id without an address, …)."""
+    (distributed, chief). Raises what `stageargs.check_distributed` raises (the one rule,
+    which run_tune applies before it reads or writes anything): OptionError for an address
+    that is not HOST:PORT or a malformed tuner id, HubensembleError for an incomplete
+    combination (an id without an address, …)."""
     role = (tuner_id or "?") if tuner_id or oracle_address else None
     with sweep_block(role, _sweep_refused):  # Keras Tuner reads them from the process
         saved = {k: os.environ.get(k) for k in KT_VARS}
         try:
+            check_distributed(tuner_id, oracle_address)  # the one rule, before any is set
             if oracle_address:
                 host, port = parse_address(oracle_address)
                 os.environ["KERASTUNER_ORACLE_IP"] = host
@@ -180,23 +179,7 @@ def kerastuner_env(tuner_id: str | None, oracle_address: str | None):
             if ":" in ip:  # IPv6, in brackets (given so or not): Keras Tuner joins f"{ip}:{port}"
                 os.environ["KERASTUNER_ORACLE_IP"] = f"[{ip}]"  # (chief_address)
             if tuner_id:
-                if not TUNER_ID_RE.fullmatch(str(tuner_id)):
-                    raise HubensembleError(f"tuner id {tuner_id!r}: use 'chief' for the process "
-                                           "that serves the oracle and tuner0, tuner1, … for the "
-                                           "workers")
                 os.environ["KERASTUNER_TUNER_ID"] = str(tuner_id)
-            has_ip = "KERASTUNER_ORACLE_IP" in os.environ
-            oracle = option_word("--oracle HOST:PORT", "oracle_address='HOST:PORT'")
-            if has_ip and "KERASTUNER_ORACLE_PORT" not in os.environ:
-                raise HubensembleError("KERASTUNER_ORACLE_IP is set but KERASTUNER_ORACLE_PORT is "
-                                       f"not; pass {oracle}")
-            if has_ip and "KERASTUNER_TUNER_ID" not in os.environ:
-                raise HubensembleError("a distributed sweep needs "
-                                       f"{option_word('--tuner-id', 'tuner_id')} (chief on the "
-                                       "process serving the oracle, tuner0, tuner1, … elsewhere)")
-            if tuner_id and not has_ip:
-                given = option_word(f"--tuner-id {tuner_id}", f"tuner_id={tuner_id!r}")
-                raise HubensembleError(f"{given} needs {oracle} (the chief's address)")
             role = distributed_role()
             yield role is not None, role == "chief"
         finally:  # whole (errors.held_stops): a Ctrl-C here left KERASTUNER_* set, the next

@@ -120,6 +120,53 @@ def _labels_fault(path, size) -> str | None:
 _TUNE = options.defaults_for("tune")
 
 
+def _check_call(call: dict) -> None:
+    """run_tune's refusals of its arguments alone (`call`: its bound arguments), before
+    `writes_run` makes the run's lock files and opens RUN/log.txt: a folder or task of
+    another type, a value the command line refuses (`options.check_keywords`; a sweep of
+    None, the run's, is checked once read), an unknown profile name, a malformed
+    `oracle_address` or `tuner_id` or an incomplete pair (`stageargs.check_distributed`, the
+    rule `kerastuner_env` applies). run_tune(profile="quik") made the lock files and the log
+    before it was refused."""
+    from hubensemble import stageargs
+
+    stageargs.folder("run_tune", "run_dir", call["run_dir"])
+    stageargs.task("run_tune", call["task"], optional=True)
+    values = {k: call[k] for k in _TUNE if k != "profile"}
+    if values["sweep"] is None:
+        del values["sweep"]
+    options.check_keywords("tune", values)
+    if call["profile"] is not None:
+        as_profile(call["profile"])
+    stageargs.check_distributed(call["tuner_id"], call["oracle_address"])
+    if call["restart"] and distributed_call(call["tuner_id"], call["oracle_address"]):
+        raise HubensembleError(
+            f"{option_word('--restart', 'restart=True')} starts a stand-alone sweep over, and "
+            "the processes of a chief/worker sweep share its files: stop them, then "
+            f"{option_word('run tune with --restart', 'call run_tune with restart=True')} and "
+            f"without {option_word('--tuner-id / --oracle', 'tuner_id / oracle_address')} (or "
+            "$KERASTUNER_*), which runs the sweep from its start in this one process")
+
+
+def _refused_first(function):
+    """Decorator: `_check_call` on the call's arguments before `function` (run_tune with its
+    lock) runs. The signature stays the function's (`functools.wraps`)."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        _check_call(bound.arguments)
+        return function(*args, **kwargs)
+
+    return call
+
+
+@_refused_first
 @shows_progress
 @writes_run("tune", member=lambda call: sweep_lock_of(call))  # a sweep's process: its own
 @with_stage_settings
@@ -213,13 +260,6 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
         cache_dir=cache_dir, restart=restart, train_batch_size=train_batch_size),
         own=("profile",))
     parts = sweep_parts(sweep)
-    if restart and distributed_call(tuner_id, oracle_address):
-        raise HubensembleError(
-            f"{option_word('--restart', 'restart=True')} starts a stand-alone sweep over, and "
-            "the processes of a chief/worker sweep share its files: stop them, then "
-            f"{option_word('run tune with --restart', 'call run_tune with restart=True')} and "
-            f"without {option_word('--tuner-id / --oracle', 'tuner_id / oracle_address')} (or "
-            "$KERASTUNER_*), which runs the sweep from its start in this one process")
     if keep_weights not in KEEP_WEIGHTS:
         raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
                                f"{keep_weights!r}")
