@@ -46,7 +46,6 @@ from hubensemble.tune.restart import restart_sweep
 from hubensemble.tune.inputs import kept_preparations
 from hubensemble.tune.search import drop_damaged_tuner_state, probe_search, search
 from hubensemble.tune.tuner import PlanMismatch
-from hubensemble.tune.train import KEEP_WEIGHTS
 from hubensemble.tune.distributed import kerastuner_env, wait_for_chief
 from hubensemble.kerasenv import with_stage_settings
 
@@ -246,8 +245,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     """
     from hubensemble import stageargs
 
-    run_dir = stageargs.folder("run_tune", "run_dir", run_dir)
-    stageargs.task("run_tune", task, optional=True)
+    run_dir = stageargs.folder("run_tune", "run_dir", run_dir)  # checked: `_check_call`
     resuming = None
     if sweep is None:  # the run's own sweep, resumed where it was (sweepwords.resumed_call)
         sweep, budget, modules, resuming = resumed_call(run_dir, budget, modules, profile)
@@ -260,11 +258,6 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
         cache_dir=cache_dir, restart=restart, train_batch_size=train_batch_size),
         own=("profile",))
     parts = sweep_parts(sweep)
-    if keep_weights not in KEEP_WEIGHTS:
-        raise HubensembleError(f"keep_weights must be one of {', '.join(KEEP_WEIGHTS)}, got "
-                               f"{keep_weights!r}")
-    if int(max_failures) < 0:
-        raise HubensembleError(f"max_failures must be >= 0, got {max_failures}")
     run = Run(run_dir)
     run.require_started()  # an empty or mistyped folder: say so, not "run rank"
     # The sweep's trials share their traced batch preparations (released at its end).
