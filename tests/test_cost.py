@@ -555,3 +555,35 @@ def test_every_printed_cost_figure_reads_back_within_half_a_percent_of_the_recor
     for row in table[1:4]:
         _close(row.split()[-2], value)
         _close(row.split()[-1], value)
+
+
+def test_a_gflops_limit_no_module_can_fit_is_refused_before_the_sweep(module_dir, tmp_path):
+    # `fit … --max-gflops 1e-7` was refused only after the whole tune (31 s on digits, hours
+    # on real data): no candidate of any module can cost less than the module with its head
+    # at its serving size, so the refusal can come once those are known (before the sweep).
+    # Fails before: no such check (cost.stage.check_budget_before_tune, budget.no_module_fits).
+    from hubensemble.cost.budget import no_module_fits
+    from hubensemble.cost.stage import check_budget_before_tune
+    from hubensemble.data import Split, Task
+    from hubensemble.tune import eval_size
+
+    spec = ModuleSpec(name="conv8", handle=module_dir)
+    images = np.zeros((6, 12, 12, 3), np.uint8)
+    task = Task(name="t", source="test", class_names=["a", "b", "c"],
+                train=Split(images=images, labels=np.arange(6, dtype=np.int64) % 3))
+    size = int(eval_size(task, spec, "quick"))
+    macs = size * size * 8 * 27 + 8 * 3  # the module at its serving size + the 8 -> 3 head
+    with pytest.raises(RunError) as refused:
+        check_budget_before_tune([spec], task, "quick", 1e-7, cache_dir=tmp_path)
+    assert str(refused.value) == (
+        "no module fits max_gflops=1e-07: the cheapest of the 1 module to tune, conv8, needs "
+        f"{2 * macs / 1e9:.4g} GFLOPs per image at {size} px with its head, and no candidate "
+        "of it costs less; raise the limit, or rank other modules, before the sweep is run")
+    fits = check_budget_before_tune([spec], task, "quick", 2 * macs / 1e9, cache_dir=tmp_path)
+    assert fits == {"conv8": (pytest.approx(2 * macs / 1e9), size)}
+    assert check_budget_before_tune([spec], task, "quick", None, cache_dir=tmp_path) == {}
+    # The policy alone: one module within the limit is enough; none costed decides nothing.
+    assert no_module_fits({"a": (2.0, 224), "b": (0.5, 160)}, 1.0) is None
+    assert "the cheapest of the 2 modules to tune, b, needs 0.5 GFLOPs" in no_module_fits(
+        {"a": (2.0, 224), "b": (0.5, 160)}, 0.25)
+    assert no_module_fits({}, 0.25) is None and no_module_fits({"a": (2.0, 224)}, None) is None

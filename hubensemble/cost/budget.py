@@ -19,8 +19,8 @@ from hubensemble.cost.records import (DEFINITION, Limits, RunCosts, cost_path,
                                       machine_info, total_cost)
 from hubensemble.cost.sharing import counted_costs, head_cost, key_groups
 from hubensemble.errors import RunError
-from hubensemble.lockwords import run_words
-from hubensemble.text import escaped
+from hubensemble.lockwords import option_word, run_words
+from hubensemble.text import counted, escaped
 
 log = logging.getLogger(__name__)
 
@@ -219,3 +219,27 @@ def cost_record(cands: Sequence, recorded: RunCosts, members: Sequence[str],
         record["path"] = [{"size": j, **shared_total(costs, path[:j], keys)}
                           for j in range(1, len(path) + 1)]
     return record
+
+
+def no_module_fits(gflops: Mapping[str, tuple[float, int]],
+                   max_gflops: float | None) -> str | None:
+    """Why no candidate of any of the modules a sweep will tune can fit `max_gflops`, or None.
+
+    `gflops`: {module: (GFLOPs per image of the module with its new head at its serving
+    resolution, that resolution in pixels)}, `module_cost`'s count: the least any one
+    candidate of that module costs alone (a probe sharing its backbone still counts it
+    once), so when every module is over the limit the ensemble's greedy selection has no
+    eligible candidate, and a sweep run first is work thrown away (`fit --max-gflops 1e-7`
+    was refused only after the whole tune). None when a module fits, when there is no limit
+    or no module costed (a module that cannot be costed is left to the ensemble's check).
+    The comparison has the ensemble's tolerance (limit x (1 + 1e-9), `eligibility`)."""
+    if max_gflops is None or not gflops:
+        return None
+    module, (cheapest, size) = min(gflops.items(), key=lambda item: (item[1][0], item[0]))
+    if cheapest <= max_gflops * (1 + 1e-9):
+        return None
+    flag = option_word(f"--max-gflops {max_gflops:g}", f"max_gflops={max_gflops:g}")
+    return (f"no module fits {flag}: the cheapest of the {counted(len(gflops), 'module')} "
+            f"to tune, {module}, needs {cheapest:.4g} GFLOPs per image at {size} px with its "
+            "head, and no candidate of it costs less; raise the limit, or rank other modules, "
+            "before the sweep is run")
