@@ -543,7 +543,9 @@ def test_selection_rules_are_alternatives_on_the_command_line(argv, capsys):
             build_parser().parse_args(argv + extra)
         assert stop.value.code == 2 and said in capsys.readouterr().err
     args = build_parser().parse_args(argv + ["--threshold", "0.02", "--max-k", "4"])
-    assert (args.threshold, args.max_k, args.top_k, args.greedy) == (0.02, 4, 15, False)
+    # rank merge's --top-k default is None: the shards' rule when no rule is given.
+    top_k = None if "merge" in argv else 15
+    assert (args.threshold, args.max_k, args.top_k, args.greedy) == (0.02, 4, top_k, False)
 
 
 def test_run_files_that_are_not_json_objects_are_one_line_naming_them(tmp_path, tiny_module,
