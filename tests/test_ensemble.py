@@ -1458,3 +1458,19 @@ def test_no_usable_candidates_of_a_sweep_run_json_does_not_record_names_that_swe
     tune = f"`hubensemble tune --run {run} --sweep probe`"
     assert said.count(tune) == 1 and f"`hubensemble tune --run {run}` " not in said, said
     assert said.endswith("; run that tune command to write them"), said
+
+
+def test_upstream_data_counts_one_image_and_one_label_in_the_singular():
+    """UpstreamData with images and labels of different lengths said "1 images but 2
+    labels" (zoo/upstream.py): counted words (text.counted) now, "1 image but 2 labels",
+    "2 images but 1 label". Fails before: "1 images"."""
+    from hubensemble.errors import DataError
+    from hubensemble.zoo.upstream import UpstreamData
+
+    for images, labels, words in ((1, 2, "1 image but 2 labels"),
+                                  (2, 1, "2 images but 1 label")):
+        with pytest.raises(DataError) as e:
+            UpstreamData("u", ["a", "b"], {"a": ["a"], "b": ["b"]},
+                         images=np.zeros((images, 4, 4, 3), np.uint8),
+                         labels=np.zeros(labels, np.int64))
+        assert f"upstream u: {words}; give one integer label per image" in str(e.value), e.value

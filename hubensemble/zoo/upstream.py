@@ -10,6 +10,7 @@ import numpy as np
 
 from hubensemble.errors import DataError
 from hubensemble.fileio import numpy_load_fault
+from hubensemble.text import counted
 
 
 @dataclass
@@ -38,9 +39,10 @@ class UpstreamData:
                             "(not both, not neither)")
         if self.images is not None:
             if self.labels is None or len(self.labels) != len(self.images):
-                raise DataError(f"upstream {self.name}: {len(self.images)} images but "
-                                f"{0 if self.labels is None else len(self.labels)} labels; "
-                                "give one integer label per image")
+                raise DataError(f"upstream {self.name}: {counted(len(self.images), 'image')} "
+                                "but " + counted(0 if self.labels is None else
+                                                 len(self.labels), "label")
+                                + "; give one integer label per image")
             images = np.asarray(self.images)
             if images.ndim != 4 or images.shape[-1] != 3:
                 raise DataError(f"upstream {self.name}: images must be [N, H, W, 3] RGB, got "
