@@ -12,7 +12,7 @@ from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
 from hubensemble.sweeps import SWEEPS, rerun_failed_parts
 from hubensemble.sweepstate import untried, without_record
-from hubensemble.sweepwords import redo_budget, sweep_command
+from hubensemble.sweepwords import redo_command
 from hubensemble.text import absolute
 
 
@@ -109,8 +109,8 @@ def failures_section(files) -> Section:
 def redo_step(files, trial: str) -> Inline:
     """What redoes trial `trial` of the run of `files` (`runfiles.RunFiles`): "delete
     RUN/candidates/T, then run `hubensemble tune --run RUN --sweep S …`" (its sweep's command
-    with the options run.json records, `sweepwords.sweep_command`, under a --budget whose plan
-    holds the trial, `sweepwords.redo_budget`, as `sweepwords.redo_words`: the recorded one
+    with the options run.json records under a --budget whose plan holds the trial: the one
+    command, `sweepwords.redo_command`, that `sweepwords.redo_words` says; the recorded one
     of a later, smaller tune call reused the done trials and left T undone; the run's tune
     command for
     a trial id of no sweep); "run `…`" alone when the folder is gone. The plain `tune --run
@@ -120,8 +120,7 @@ def redo_step(files, trial: str) -> Inline:
     sweep = str(trial).split("-", 1)[0]
     if sweep in SWEEPS:  # a trial id tune writes: its own sweep's command
         with command_line():  # the report's commands are the command line's (files.cmd)
-            command = sweep_command(absolute(files.path), sweep, quoted=False,
-                                    budget=redo_budget(files.path, trial))
+            command = redo_command(absolute(files.path), trial, quoted=False)
     else:
         command = files.cmd("tune")
     if not folder.exists():
