@@ -153,7 +153,7 @@ class Candidate:
         if why is None:
             return None
         redo = _redo(self.folder.parent, self.trial) + _after_redo(self.folder.parent)
-        return unreadable_hparams_words(self.folder, why) + f" ({redo})"
+        return unreadable_hparams_words(self.folder, why, command=False) + f" ({redo})"
 
     def summary(self) -> dict:
         """The candidate as ensemble.json and the report list it."""
@@ -183,14 +183,22 @@ def record_hparams(record) -> tuple:
         return None, str(e)
 
 
-def unreadable_hparams_words(folder, why: str, *, doubt: str = "") -> str:
+def unreadable_hparams_words(folder, why: str, *, doubt: str = "",
+                             command: bool = True) -> str:
     """The words for candidate `folder` whose trial.json hyperparameters cannot be read (`why`,
     from `record_hparams`): the file, why, what that leaves unknown (`doubt`, e.g. tune's ",
     so tune cannot tell whether …") and the way on (restore the file, or delete the folder to
-    run the trial again). One text for export, distill, tune and the report."""
+    run the trial again). One text for export, distill, tune and the report. `command`: the
+    way on names the command that runs the trial again (`_redo`: its sweep's
+    `sweepwords.redo_command`): tune's refusal (`tune.pool.check_candidates`) said "delete
+    the folder (X) to run the trial again" and named none, and a plain `tune --run RUN` runs
+    the default sweep. False for `Candidate.hparams_fault`, which gives it after these
+    words with the ensemble and export that follow."""
     folder = Path(os.fspath(folder))
+    again = (f"and {_redo(folder.parent, folder.name)} (it runs the trial again)" if command
+             else "to run the trial again")
     return (f"{folder / TRIAL_FILE}: its hyperparameters cannot be read ({why}){doubt}; restore "
-            f"that file from a copy, or delete the folder ({folder}) to run the trial again")
+            f"that file from a copy, or delete the folder ({folder}) {again}")
 
 
 def natural_key(text: str) -> list:

@@ -813,7 +813,8 @@ def test_a_trial_json_edited_by_hand_is_named_with_its_file_and_the_way_on(tmp_p
         f"{path / 'trial.json'}: its hyperparameters cannot be read (invalid hyperparameters: "
         f"lr must be a number (got '0.01')), so tune cannot tell whether the candidate is "
         f"this sweep's trial {plan[1].trial_id}; restore that file from a copy, or delete the "
-        f"folder ({path}) to run the trial again")
+        f"folder ({path}) and call run_tune(run_dir={str(tmp_path)!r}, sweep='seeds') (it "
+        "runs the trial again)")
 
 
 @pytest.mark.parametrize("sweep,budget,expected", [  # the least budget each plan's kind has
@@ -2561,9 +2562,11 @@ def test_tune_and_export_read_a_hand_edited_trial_json_in_the_same_words(tmp_pat
     path = folder / plan[1].trial_id
     way = (f"; restore that file from a copy, or delete the folder ({path}) to run the trial "
            "again")
-    assert str(tuned.value) == (
+    assert str(tuned.value) == (  # tune's names the command (the others give it after)
         f"{path / 'trial.json'}: its hyperparameters cannot be read ({why}), so tune cannot "
-        f"tell whether the candidate is this sweep's trial {plan[1].trial_id}{way}")
+        f"tell whether the candidate is this sweep's trial {plan[1].trial_id}"
+        + way.replace(") to run the trial again", f") and call run_tune(run_dir="
+                      f"{str(tmp_path)!r}, sweep='seeds') (it runs the trial again)"))
     assert str(read.value).startswith(
         f"{path / 'trial.json'}: its hyperparameters cannot be read ({why}){way} (")
 
@@ -3000,3 +3003,30 @@ def test_run_tune_refuses_its_arguments_before_it_writes_anything(tmp_path, modu
             tune.run_tune(run.path, task=digits, progress=False, **keywords)
         assert isinstance(refused.value, ValueError) and words in str(refused.value), keywords
         assert listing() == before, keywords
+
+
+def test_tunes_refusal_of_a_trial_json_edited_by_hand_names_the_command_that_redoes_it(
+        tmp_path):
+    """tune refused a candidate whose trial.json hyperparameters cannot be read with "delete
+    the folder (X) to run the trial again", naming no command (a plain `tune --run RUN`
+    runs the default sweep, not this one). It names its sweep's command with the options
+    run.json records (sweepwords.redo_command). Fails before: "… to run the trial again"."""
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.lockwords import command_line
+
+    plan = _seeds_plan(2)
+    run = tmp_path / "run"
+    atomic_write_json(run / "run.json", {"tune": {"sweeps": {"seeds": {
+        "budget": 2, "seed": 0, "profile": PROFILES["quick"].to_json(),
+        "trials": [e.trial_id for e in plan]}}}})
+    candidate.write_candidate(run / "candidates", {
+        "trial": plan[1].trial_id, "status": "failed", "reason": "boom", "module": "gen",
+        "hparams": {**plan[1].hparams.to_json(), "lr": "0.01"}})
+    with command_line(), pytest.raises(RunError) as err:
+        tune.check_candidates(run / "candidates", plan)
+    path = run / "candidates" / plan[1].trial_id
+    assert str(err.value).endswith(
+        f"; restore that file from a copy, or delete the folder ({path}) and run `hubensemble "
+        f"tune --run {run} --sweep seeds --budget 2 --profile quick` (it runs the trial "
+        "again)"), err.value
