@@ -18,8 +18,9 @@ from hubensemble.fitargs import catalogue_specs, check_data, check_paths
 from hubensemble import resume
 from hubensemble.rundir import DataArgs, Run
 from hubensemble.stagerecords import (BOOKKEEPING, PROVENANCE, STAGE_INPUTS, candidates_digest,
-                                      carried, file_digest, mark, members_digest, read_keys,
-                                      stage_done, stage_keys, tree_sha256, view_digest)
+                                      carried, file_digest, mark, members_digest,
+                                      planned_trials, read_keys, stage_done, stage_keys,
+                                      tree_sha256, view_digest)
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words
 from hubensemble.text import absolute, closest_name, counted, escaped
@@ -294,12 +295,13 @@ def _export_files(run, export_path) -> str | None:
             + (f" and {len(changed) - 3} more" if len(changed) > 3 else ""))
 
 
-def _say_not_redone(run) -> None:
+def _say_not_redone(run, said=()) -> None:
     """Warns of each candidate folder without a readable trial.json (`sweepstate.without_record`)
     that the sweep fit's tune just ran did not plan (run.json's tune.sweeps.<sweep>.trials),
     with the command that redoes it (`sweepwords.redo_words`): fit said "tune: candidates/T:
     trial.json unreadable (…); running tune again" (`stagerecords.stage_done`), while its tune
-    of --budget 4 planned 0000-0003 and left T, a trial of an earlier `tune` of 8, as it was."""
+    of --budget 4 planned 0000-0003 and left T, a trial of an earlier `tune` of 8, as it was.
+    The folders in `said` were said so before the tune ran (`stagerecords.damage`)."""
     from hubensemble.fileio import read_json
     from hubensemble.sweepstate import without_record
     from hubensemble.sweepwords import redo_words
@@ -312,8 +314,8 @@ def _say_not_redone(run) -> None:
     for name in names:
         planned = (sweeps.get(name.split("-", 1)[0]) or {}).get("trials") if isinstance(
             sweeps, dict) else None
-        if isinstance(planned, list) and name not in planned and without_record(
-                run.candidates, name):
+        if isinstance(planned, list) and name not in planned and name not in said and \
+                without_record(run.candidates, name):
             log.warning("tune: candidates/%s has no readable trial.json, and fit's tune planned "
                         "%s without it, so fit does not redo it: delete "
                         "%s and %s (it redoes the trial), then fit again", name,
@@ -400,6 +402,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     from hubensemble.rank import load_ranking, run_rank
     from hubensemble.report import write_report
     from hubensemble.report.runfiles import retrained_test
+    from hubensemble.sweeps import sweep_parts
     from hubensemble.terminal import say
     from hubensemble.tune import run_tune
 
@@ -419,7 +422,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
         with unbudgeted_plans_all():  # fit without --budget plans the whole sweep
             run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
                      progress=progress, cache_dir=cache_dir)
-        _say_not_redone(run)
+        _say_not_redone(run, said=outside)
 
     def cost():
         # FLOPs, parameters and latency of every candidate (cached by module and size): the
@@ -483,6 +486,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
         return {**found, **({"views": views(name)} if views(name) else {})}
 
     seconds, ran, reselected = {}, [], []
+    outside = []  # candidate folders said before tune as outside fit's plan (stage_done)
     # cost.json's digest before a recount that gave the same figures (a newer counting rule,
     # the same numbers): the stages that read the old file keep their results.
     same_costs = None
@@ -498,7 +502,8 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
                 recorded.get("cost") == same_costs[0]:
             seen["cost"] = same_costs[0]
         done = present and stage_done(run, name, keys[name], seen, ran=ran, views=views(name),
-                                      reads=reads[name], reselected=reselected)
+                                      reads=reads[name], reselected=reselected,
+                                      outside=outside if name == "tune" else None)
         if done and name == "cost" and (why := _costs_outdated(run)):
             log.info("cost: %s %s; running cost again", escaped(outputs[name]), why)
             done = False
@@ -574,7 +579,10 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
              digests=with_views(digests(read), name),
              **({"files": tree_sha256(export_path), "record": run.meta().get("export")}
                  if name == "export" else {}),
-             **({"interrupted_seconds": round(earlier, 2)} if earlier else {}))
+             **({"interrupted_seconds": round(earlier, 2)} if earlier else {}),
+             # fit's plan, whose trials alone its tune redoes (stagerecords.damage)
+             **({"trials": planned_trials(run, sweep_parts(options.sweep))}
+                if name == "tune" else {}))
         log.info("%s: done in %.1f s%s", name, seconds[name] - earlier,
                  f" ({earlier:.1f} s more before it stopped)" if earlier else "")
     # A stop Python ignored during the last stage: that stage is done (marked above), the

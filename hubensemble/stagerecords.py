@@ -219,7 +219,8 @@ def candidates_digest(folder) -> str | None:
     return digest([[c.trial, c.record] + ([c.problems] if c.problems else []) for c in found])
 
 
-def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, reselected=()):
+def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, reselected=(),
+               outside=None):
     """`stage` finished under `key` (or, for a record with digests compared here, under
     `reads`: its `read_keys` key, of the options it reads itself), its result is still the
     one it wrote, and the results it read are unchanged (`digests`: stage (or "members",
@@ -228,7 +229,9 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
     hubensemble before it was compared, e.g. the export's "cost" and "members"). `ran`: the
     stages this fit has just run (their new results are why, not another command);
     `reselected`: those of them whose result this fit selected again instead of running them
-    (`reselect.top_k_change`), said as "rank's selection changed above".
+    (`reselect.top_k_change`), said as "rank's selection changed above". `outside`: a list
+    that gets the candidate folders said as outside fit's plan (`damage`), which fit's tune
+    leaves as they are (`pipeline._say_not_redone` then says them no more).
     `views`: result -> its `view_digest` now (for `stage`'s own result, `own=True`); a
     result whose file changed in BOOKKEEPING fields alone (its own: PROVENANCE fields; its
     view is the one recorded, the record's digests' "views", or, for a record without
@@ -268,7 +271,8 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
     # The members' files, said unless another ensemble.json is why they differ.
     members = ([_members_words(run, recorded.get("members"), digests["members"])]
                if "members" in stale and "ensemble" not in stale else [])
-    damaged = [d for d in (damage(run, s) for s in results if s not in ran) if d]
+    damaged = [d for d in (damage(run, s, ran=ran, outside=outside)
+                           for s in results if s not in ran) if d]
     if damaged:  # not another command's doing: say it on the terminal, with what is wrong
         log.warning("%s: %s; running %s again", stage, "; ".join(damaged + members), stage)
     elif results and set(results) <= set(ran):
@@ -308,15 +312,21 @@ def _members_words(run, then, now) -> str:
             "the ones it read (rewritten since: by a tune run again, or by hand)")
 
 
-def damage(run, stage) -> str | None:
+def damage(run, stage, *, ran=(), outside=None) -> str | None:
     """What is damaged in `stage`'s result in `run`, which differs from the one fit recorded
     (a JSON file gone, that does not parse or holds no JSON object; ensemble.json refused by
     its one reader, `ensemblefile.read_ensemble`, in its words; candidates/ gone, a
-    candidate whose trial.json is unreadable or gone: no promise that fit's tune redoes it,
-    which only a trial of fit's plan is), in words, or None (another command's result,
-    e.g. a stage run by hand)."""
+    candidate whose trial.json is unreadable or gone), in words, or None (another command's
+    result, e.g. a stage run by hand). Fit's tune redoes only a trial of its own plan (the
+    trials its stage record holds, `fit_plan`, while rank did not run again in this fit:
+    `ran`): a folder outside it is said as such, with the command that redoes it
+    (`sweepwords.redo_words`), and its name appended to `outside` (a list, when given).
+    Before, each was followed by "running tune again", and fit's tune of --budget 4 left
+    default-0006 of an earlier `tune --budget 8` as it was."""
     from hubensemble import candidate
     from hubensemble.fileio import read_json
+    from hubensemble.sweepwords import redo_words
+    from hubensemble.text import counted, escaped
 
     if stage == "ensemble":  # its one reader's words (`ensemblefile.read_ensemble`)
         return (_refusal(run) if run.ensemble_json.exists()
@@ -333,6 +343,20 @@ def damage(run, stage) -> str | None:
                     "the folder, which it writes whole)"
                     if not (run.candidates / name / candidate.TRIAL_FILE).exists() else why)
                    for name, why in without]
+        plan = None if "rank" in ran else fit_plan(run)
+        if plan is not None:  # the folders of a sweep fit planned, outside that plan
+            def sweep(name):
+                return name.split("-", 1)[0]
+
+            left = [name for name, _ in without
+                    if sweep(name) in plan and name not in plan[sweep(name)]]
+            without = [(name, f"{why}; fit's plan ({counted(len(plan[sweep(name)]), 'trial')} "
+                        f"of sweep {sweep(name)}) does not hold it, so fit's tune leaves it as "
+                        f"it is: delete {escaped(run.candidates / name)} and "
+                        f"{redo_words(run.path, name)} (it redoes the trial), then fit again"
+                        if name in left else why) for name, why in without]
+            if outside is not None:
+                outside.extend(left)
         without += [(c.trial, "; ".join(c.problems)) for c in found if c.problems]
         return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
     path = {"rank": run.ranking_json, "cost": run.cost_json,
@@ -397,8 +421,35 @@ def tree_sha256(folder) -> dict[str, str]:
                        for root, _, names in os.walk(folder) for n in names))
 
 
+def fit_plan(run) -> dict[str, list[str]] | None:
+    """{sweep: its trial ids} that fit's tune planned when it last ran (the "trials" of run.json's
+    stages.tune, `planned_trials` at that time), or None when the record holds none (a fit of a
+    hubensemble before it was recorded, or no fit's tune)."""
+    trials = ((run.meta().get("stages") or {}).get("tune") or {}).get("trials")
+    if not isinstance(trials, dict) or not all(isinstance(v, list) for v in trials.values()):
+        return None
+    return trials
+
+
+def planned_trials(run, sweeps) -> dict[str, list[str]]:
+    """{sweep: the trial ids its last tune call planned} (run.json's tune.sweeps.<sweep>
+    .trials) for each of `sweeps` that records a list: what fit's tune just planned, kept in
+    its stage record (`fit_plan`); {} when run.json holds none."""
+    from hubensemble.fileio import read_json
+
+    try:
+        records = read_json(run.meta_path)["tune"]["sweeps"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if not isinstance(records, dict):
+        return {}
+    return {s: list(records[s]["trials"]) for s in sweeps
+            if isinstance(records.get(s), dict) and isinstance(records[s].get("trials"), list)}
+
+
 def carried(run, stage) -> dict:
     """What a reused stage's record carries on: the export's files and run.json record, the
     seconds its run spent before an interruption."""
     record = (run.meta().get("stages") or {}).get(stage) or {}
-    return {k: record[k] for k in ("files", "record", "interrupted_seconds") if k in record}
+    return {k: record[k] for k in ("files", "record", "interrupted_seconds", "trials")
+            if k in record}

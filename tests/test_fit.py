@@ -2428,3 +2428,45 @@ def test_a_deleted_trial_json_is_not_promised_a_redo_fits_tune_may_not_plan(tmp_
     assert said.startswith("candidates/default-0006-m: its trial record trial.json is "
                            "missing (deleted since tune wrote the folder"), said
     assert "redo" not in said and "candidates/default-0007-m: trial.json unreadable" in said
+
+
+def test_fit_says_before_its_tune_which_unreadable_trials_its_plan_does_not_hold(tmp_path):
+    """fit said "tune: candidates/default-0006-m: trial.json unreadable (…); running tune
+    again" before a tune whose plan (--budget 4: 0000-0003, its stage record's "trials")
+    does not hold that trial of an earlier `tune --budget 8`. Such a folder is said as
+    outside fit's plan, with the command that redoes it (sweepwords.redo_words), and named
+    in `outside` (the post-tune warning then says it no more); a folder of the plan keeps
+    its words; after a rank run again (its plan may differ) nothing is claimed. Fails
+    before: no words of fit's plan."""
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import damage
+
+    run = Run(tmp_path / "run")
+    planned = [f"default-000{i}-m" for i in range(4)]
+    last = planned + [f"default-000{i}-m" for i in range(4, 8)]
+    fileio.atomic_write_json(run.meta_path, {
+        "tune": {"sweeps": {"default": {"budget": 8, "seed": 0, "trials": last,
+                                        "profile": PROFILES["quick"].to_json()}}},
+        "stages": {"tune": {"key": "k", "done": True, "trials": {"default": planned}}}})
+    for trial in last:
+        (run.candidates / trial).mkdir(parents=True)
+        (run.candidates / trial / "trial.json").write_text(
+            '{"trial": "cut' if trial[-3] in "26" else json.dumps(
+                {"trial": trial, "module": "m", "status": "failed", "reason": "x"}))
+    outside = []
+    with command_line():
+        said = damage(run, "tune", outside=outside)
+    inside, out = said.split("; candidates/default-0006-m: ")
+    assert inside.startswith("candidates/default-0002-m: trial.json unreadable") and \
+        "fit's plan" not in inside, said
+    assert out.startswith("trial.json unreadable"), said
+    assert out.endswith(
+        "; fit's plan (4 trials of sweep default) does not hold it, so fit's tune leaves it as "
+        f"it is: delete {run.candidates / 'default-0006-m'} and run `hubensemble tune --run "
+        f"{run.path} --sweep default --budget 8 --profile quick` (it redoes the trial), then "
+        "fit again"), said
+    assert outside == ["default-0006-m"]
+    with command_line():
+        again = damage(run, "tune", ran=["rank"], outside=outside)
+    assert "fit's plan" not in again and outside == ["default-0006-m"], again
