@@ -2759,3 +2759,47 @@ def test_right_to_left_classes_of_duplicate_copies_are_isolated():
     record["duplicates"]["copies"] = 0  # --dedupe dropped every copy
     row = dict(accounting_rows(record))["exact duplicates"]
     assert "(<bdi>שלום</bdi>)" in _inline_html(row)
+
+
+def test_a_report_runs_each_label_check_once_and_writes_what_it_wrote(
+        tmp_path, monkeypatch, figures_not_drawn):
+    """write_report built the Labels section (the training and validation label checks) and
+    then `labels.write_list` ran both again for RUN/labels/to_check.csv (4.7 s of a 19 s
+    report at 1,000 classes). Each runs once now (labels.checks_kept); the CSV and the
+    report are the ones the checks computed apart give. Fails before: 2 calls each."""
+    from test_labelcheck import ranked_run, tiny_task, tuned_pool
+
+    from hubensemble import labelcheck
+    from hubensemble.report.labels import write_list
+    from hubensemble.report.sections import build_sections
+    from hubensemble.report.render import render_markdown
+
+    _, y, given = tiny_task()
+    run = tmp_path / "labelled"
+    ranked_run(run, [0.9, 0.88, 0.85], given, [y] * 3)  # 3 training labels flipped
+    cands, _, given_val = tuned_pool()
+    atomic_save_npy(run / "labels" / "val.npy", given_val)
+    for cand in cands:
+        write_candidate(run / "candidates", {
+            "trial": cand.trial, "module": cand.module, "status": "ok", "has_test": False,
+            "val": split_record(cand.val_probs, given_val)}, val_probs=cand.val_probs)
+    # Apart, as before: the list, then the sections, each computing its checks.
+    csv_apart = write_list(run).read_text()
+    md_apart = _timeless(render_markdown(*build_sections(run)[:2]))
+    calls = {"check_ranking": 0, "check_validation": 0}
+
+    def counted(name):
+        pure = getattr(labelcheck, name)
+
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return pure(*args, **kwargs)
+        return call
+
+    for name in calls:
+        monkeypatch.setattr(labelcheck, name, counted(name))
+    md, _ = report.write_report(run)
+    assert calls == {"check_ranking": 1, "check_validation": 1}, calls
+    csv = (run / "labels" / "to_check.csv").read_text()
+    assert csv == csv_apart and csv.count("\ntrain,") == 3 and "\nval," in csv, csv
+    assert _timeless(md.read_text()) == md_apart

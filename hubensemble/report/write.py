@@ -9,7 +9,7 @@ from typing import NamedTuple
 from hubensemble import ensemble as ens
 from hubensemble.ensembletext import size_rule_text, test_missing_text
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
-from hubensemble.report.labels import summary_line, write_list
+from hubensemble.report.labels import checks_kept, summary_line, write_list
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.fmt import counted as _n, duration as _seconds
@@ -54,7 +54,16 @@ def write_report(run_dir) -> ReportPaths:
 
     run = Run(stageargs.folder("write_report", "run_dir", run_dir))
     run.check_unlocked("report")  # before the figures' seconds
-    title, sections, figures = build_sections(run_dir)
+    with checks_kept():  # the section's label checks are the list's (write_list)
+        title, sections, figures = build_sections(run_dir)
+        write_files(run, title, sections, figures)
+    return ReportPaths(Path(absolute(run.report_md)), Path(absolute(run.report_html)))
+
+
+def write_files(run, title, sections, figures) -> None:
+    """Writes the report's files into `run` (`rundir.Run`) under its lock: the `figures`,
+    an earlier figure that no longer applies deleted, RUN/labels/to_check.csv
+    (`labels.write_list`) and report.md and report.html of `title` and `sections`."""
     folder = run.path / FIGURES_DIR
     with run.lock("report"):  # fit's own report: it holds it already
         for fig in figures:
@@ -69,7 +78,6 @@ def write_report(run_dir) -> ReportPaths:
         # cannot hold
         atomic_write_text(run.report_md, printable(render_markdown(title, sections)))
         atomic_write_text(run.report_html, printable(render_html(title, sections)))
-    return ReportPaths(Path(absolute(run.report_md)), Path(absolute(run.report_html)))
 
 
 # ---------------------------------------------------------------------------------------------
