@@ -3030,3 +3030,41 @@ def test_tunes_refusal_of_a_trial_json_edited_by_hand_names_the_command_that_red
         f"; restore that file from a copy, or delete the folder ({path}) and run `hubensemble "
         f"tune --run {run} --sweep seeds --budget 2 --profile quick` (it runs the trial "
         "again)"), err.value
+
+
+@pytest.mark.parametrize("state, why", [
+    ({}, "no 'ongoing_trials' in it"),  # said "trial 'ongoing_trials' has no trial.json"
+    ([1, 2], "TypeError: list indices must be integers or slices, not str"),
+    ({"ongoing_trials": []}, "AttributeError: 'list' object has no attribute 'items'"),
+    (None, "it is gone"),  # deleted beside tuner0.json: a FileNotFoundError traceback
+])
+def test_an_oracle_json_that_is_not_keras_tuners_state_is_refused_naming_it(
+        tmp_path, state, why):
+    """RUN/tuner/S/oracle.json that parses but is not Keras Tuner's state (edited by hand),
+    or is gone while the sweep's other state stays, stopped tune with Keras Tuner's
+    KeyError, TypeError or FileNotFoundError traceback. It is refused naming the file, what
+    is wrong and the way on (Keras Tuner afresh; the candidates are the record). Fails
+    before: Keras Tuner's errors."""
+    plan = _seeds_plan(2)
+    run = Run(tmp_path / "run")
+    project = run.tuner / "seeds"
+
+    def tuner():
+        return tune.FineTuneTuner(tune.PlanOracle(plan, run.candidates),
+                                  tune.FineTuneHyperModel({}, 2, plan), run=run, task=None,
+                                  specs={}, profile="quick", keep_weights="all",
+                                  directory=str(run.tuner), project_name="seeds")
+
+    tuner().save()  # Keras Tuner's state of a sweep begun: oracle.json, tuner0.json
+    assert (project / "oracle.json").is_file()
+    if state is None:
+        (project / "oracle.json").unlink()
+    else:
+        atomic_write_json(project / "oracle.json", state)
+    with pytest.raises(HubensembleError) as e:
+        tuner()
+    assert str(e.value) == (
+        f"{project / 'oracle.json'} is not Keras Tuner's state of this sweep ({why}; edited or "
+        f"deleted by hand?): delete Keras Tuner's state in {project} (its .json files but "
+        "plan.json, and its trial_* folders), then run this tune again: Keras Tuner starts "
+        "afresh, and trials with a candidate are not run again")

@@ -173,6 +173,21 @@ class FineTuneHyperModel(kt.HyperModel):
 # The oracle: decides which plan entry runs next
 # ---------------------------------------------------------------------------------------------
 
+def _not_its_state(path, project, why: str) -> HubensembleError:
+    """The refusal of a Keras Tuner state file `path` (oracle.json of sweep folder `project`)
+    that parses but is not the state Keras Tuner wrote, or is gone beside its tuner0.json
+    (`why`: edited by hand, another file): it raised a KeyError, TypeError or
+    FileNotFoundError with Keras Tuner's traceback, or, for `{}`, "trial 'ongoing_trials'
+    has no trial.json". The way on is what tune does itself with
+    a state file that does not parse (`search.drop_damaged_tuner_state`): Keras Tuner
+    afresh, the candidates being the record of what is done."""
+    return HubensembleError(
+        f"{path} is not Keras Tuner's state of this sweep ({why}; edited or deleted by "
+        f"hand?): delete Keras Tuner's state in {project} (its .json files but plan.json, and "
+        "its trial_* folders), then run this tune again: Keras Tuner starts afresh, and "
+        "trials with a candidate are not run again")
+
+
 class PlanOracle(kt.Oracle):
     """Hands out a precomputed plan in order; never samples.
 
@@ -264,11 +279,22 @@ class PlanOracle(kt.Oracle):
             if name.startswith("trial_") and os.path.isfile(path):
                 trial = kt.engine.trial.Trial.from_state(read_json(path))
                 self.trials[trial.trial_id] = trial
+        path = native_path(self._get_oracle_fname())
+        try:  # (one that does not parse: `search.drop_damaged_tuner_state`)
+            state = read_json(path)
+        except FileNotFoundError as e:  # deleted alone: Keras Tuner's tuner0.json is there
+            raise _not_its_state(path, project, "it is gone") from e
+        running = state.get("ongoing_trials") if isinstance(state, dict) else None
         try:
-            self.set_state(read_json(native_path(self._get_oracle_fname())))
-        except KeyError as e:  # a running trial without its trial.json: Keras Tuner's words
-            raise RuntimeError("Error reloading `Oracle` from existing project: trial "
-                               f"{e} has no trial.json in {project}") from e
+            self.set_state(state)
+        except KeyError as e:
+            if isinstance(running, dict) and e.args and e.args[0] in running.values():
+                # a running trial without its trial.json: Keras Tuner's words
+                raise RuntimeError("Error reloading `Oracle` from existing project: trial "
+                                   f"{e} has no trial.json in {project}") from e
+            raise _not_its_state(path, project, f"no {e} in it") from e
+        except (TypeError, AttributeError, ValueError) as e:  # a list, a key of another kind
+            raise _not_its_state(path, project, first_line(f"{type(e).__name__}: {e}")) from e
         for trial in self.ongoing_trials.values():
             self._retry_queue.append(trial.trial_id)
         self.ongoing_trials = {}
