@@ -417,8 +417,17 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
                  progress=progress)
 
     def tune():
+        from hubensemble.cost.stage import check_budget_before_tune
         from hubensemble.sweeps import unbudgeted_plans_all
 
+        # A --max-gflops no module can meet with its head is refused before the sweep, not
+        # by the ensemble after it (31 s on digits, hours on real data): the modules the
+        # sweep may tune (--modules, else the ranking's selected) bound its candidates' cost.
+        if options.max_gflops is not None:
+            names = options.modules or load_ranking(run.path).selected
+            by_name = {s.name: s for s in specs}
+            check_budget_before_tune([by_name[n] for n in names if n in by_name], task,
+                                     options.profile, options.max_gflops, cache_dir=cache_dir)
         with unbudgeted_plans_all():  # fit without --budget plans the whole sweep
             run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
                      progress=progress, cache_dir=cache_dir)

@@ -2470,3 +2470,21 @@ def test_fit_says_before_its_tune_which_unreadable_trials_its_plan_does_not_hold
     with command_line():
         again = damage(run, "tune", ran=["rank"], outside=outside)
     assert "fit's plan" not in again and outside == ["default-0006-m"], again
+
+
+def test_a_gflops_limit_no_module_meets_is_refused_before_fits_sweep(catalogue, tmp_path):
+    """`fit … --max-gflops 1e-7` was refused by the ensemble only after the whole tune (31 s
+    on digits, hours on real data): every candidate costs at least its module with its head,
+    so fit's tune step refuses before the sweep (cost.stage.check_budget_before_tune) and
+    no candidate is trained. A limit the cheapest selected module meets goes on to the
+    sweep. Fails before: candidates were trained, then 'no candidate fits'."""
+    out = tmp_path / "run"
+    with pytest.raises(RunError) as refused:
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        **dict(FIT_CLEAN, max_gflops=1e-7))
+    said = str(refused.value)
+    assert said.startswith("no module fits max_gflops=1e-07: the cheapest of the 2 modules "
+                           "to tune, "), said
+    assert not any((out / "candidates").glob("*/trial.json"))
+    ranking = json.loads((out / "ranking.json").read_text())
+    assert len(ranking["selected"]) == FIT["top_k"]
