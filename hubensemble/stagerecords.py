@@ -47,7 +47,7 @@ def read_keys(catalogue_fp, data_fp, options) -> dict[str, str]:
     (`STAGE_INPUTS`; the ensemble, export and evaluation read neither the ranking nor a rank
     option), and `stage_done` compares its digest: a --top-k change made the ensemble, the
     export and the evaluation stale by `stage_keys` alone, and fit exported a byte-identical
-    ensemble.json again (100 s and 114 s, helper 229). The options of tune and after stay
+    ensemble.json again (100 s and 114 s). The options of tune and after stay
     chained: a result's digest does not hold all they change (the export's digest is its
     metadata asset). Recorded as a stage's "reads" (`mark`), beside its key."""
     from hubensemble.options import STAGES

@@ -38,7 +38,7 @@ def reason_words(run_dir, record: dict) -> str:
     """The words of a failed chief's end `record` (on run `run_dir`) that a worker says: its
     reason's first line, whole up to REASON_CHARS, else cut at a word there, "…", and where
     the whole is ("reason" in `chief_end_path`): a refusal with its commands made a worker's
-    warning one line of ~1,400 characters (helper 245)."""
+    warning one line of ~1,400 characters)."""
     reason = str(record.get("reason") or "see its own output")
     head = reason.splitlines()[0] if reason.strip() else reason
     if len(head) <= REASON_CHARS and head == reason:

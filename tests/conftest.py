@@ -134,7 +134,7 @@ def no_retry_waits(monkeypatch):
 def figures_not_drawn(monkeypatch):
     """The report's figures built but neither laid out nor drawn: `report.figures._png`
     (matplotlib's savefig, 16.4 s of the 28 s five write_report calls took in one test,
-    helper 217's profile) gives a real 1 x 1 grey PNG (Pillow) instead, so
+    a profile of the suite) gives a real 1 x 1 grey PNG (Pillow) instead, so
     report_files/<name>.png and report.html's data: URIs are still written, and
     matplotlib's Figure.tight_layout, which measures every text of a figure (then half of
     what was left: 9.6 of 17.5 s of wall time in 13 build_sections), does nothing; every

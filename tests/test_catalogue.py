@@ -733,7 +733,7 @@ ERRORS = [
           - name: a
             handle: [x]
         """, "handle", "handle", ["non-empty string"]),
-    # `~` alone is YAML's null: reported as "got NoneType None" (helper 114).
+    # `~` alone is YAML's null: reported as "got NoneType None".
     ("handle-tilde", """
         modules:
           - name: a
@@ -1330,7 +1330,7 @@ def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path,
 def test_catalogue_add_says_what_to_pass_in_the_callers_words(tmp_path, in_process, monkeypatch):
     """A refused handle of `catalogue add` said a catalogue's words on the command line:
     "write handle: mods/tiny instead", "(e.g. handle: keras:ResNet50V2) and this file as
-    `weights:`" (a new user's check, helper 275); each caller is told its own form."""
+    `weights:`" (a new user's check); each caller is told its own form."""
     from hubensemble.catalogue_writer import check_new_entries
     monkeypatch.chdir(tmp_path)
     code, _, err = in_process("catalogue", "add", "mods/tiny ", "--to", "my.yaml")
@@ -1356,7 +1356,7 @@ def test_catalogue_add_says_what_to_pass_in_the_callers_words(tmp_path, in_proce
                                              r"weights=, or"):
         check_new_entries(["w.weights.h5"])
     # A refused --weights, --layer, … was "field 'weights': …", "remove layer: from this
-    # entry", a catalogue's words (helper 278): the flag on the command line (argparse's
+    # entry", a catalogue's words: the flag on the command line (argparse's
     # "argument --weights:"), the keyword from Python.
     code, _, err = in_process("catalogue", "add", "keras:VGG16", "--weights", "w.txt",
                               "--to", "my.yaml")
@@ -1389,7 +1389,7 @@ def test_an_empty_weights_or_to_is_refused_as_empty_not_as_the_working_folder(
         tmp_path, monkeypatch):
     """`weights: ""` (a catalogue, or `catalogue add`'s weights= from Python) was made the
     catalogue's folder or the working folder and refused as "'/work/…' is not a Keras
-    weights file", a path the user never wrote (helper 278); an empty --to (path=) was taken,
+    weights file", a path the user never wrote; an empty --to (path=) was taken,
     to fail after the modules had loaded. Each is refused as empty, saying what to pass."""
     from hubensemble.catalogue_writer import check_add, check_new_entries
     monkeypatch.chdir(tmp_path)
@@ -1553,7 +1553,7 @@ def test_values_echoed_in_problems_are_cut_short(tmp_path):
 
 def test_validate_warns_of_entries_that_load_the_same_module_naming_both(tmp_path, in_process):
     # The same module under two handle spellings or two paths was embedded and tuned twice
-    # without a word (helper 114).
+    # without a word.
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "saved_model.pb").write_bytes(b"")
     os.symlink(tmp_path / "m", tmp_path / "link")
@@ -2114,7 +2114,7 @@ def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(t
             handle: zoo:demo/nosuch
         """)
     # e's and f's problems name the line of the field (handles.field_source, dde1802's
-    # rule), not the entry's `- name:` line (helper 278).
+    # rule), not the entry's `- name:` line.
     with pytest.raises(CatalogueError) as e:
         validate_catalogue(path)
     assert e.value.problems[-1].startswith(f"{path}:{line_of(path, 'zoo:demo/nosuch')}: "

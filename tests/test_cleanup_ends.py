@@ -3,7 +3,7 @@ block) leaves the process's state as the block found it: from Python (a notebook
 the process lives on, and its next call met the half-undone state (a lock still held, an
 environment variable or a Keras setting left set, the garbage collector off, fd 2 on a
 temporary file, Python's warnings filters of the block). Each cleanup's end is whole
-(errors.held_stops), as helper 181 made terminal_log's, root_last_resort's and
+(errors.held_stops), as an earlier change made terminal_log's, root_last_resort's and
 sigterm_interrupts' (tests/test_shell_ends.py, CLEANUP_CTRL_C)."""
 
 import subprocess

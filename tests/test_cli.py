@@ -2456,7 +2456,7 @@ def test_a_verbose_command_leaves_tensorflows_notices_filtered_after_it(tmp_path
                                                                         tiny_module):
     """`main -v` sets whether TensorFlow's native notices are filtered (_tf.QUIET_ENV, read
     by its workers too) for its own work only: it left "0" for good, and every later library
-    call in that process (a notebook's) put them raw on stderr (helper 161's check)."""
+    call in that process (a notebook's) put them raw on stderr (a new user's check)."""
     import hubensemble.pipeline
     from hubensemble import _tf
     from hubensemble.cli import main
@@ -2661,7 +2661,7 @@ def test_a_stop_while_the_process_tears_down_ends_it_with_the_line(tmp_path):
 
 def test_an_unexpected_error_is_kept_in_the_runs_log_and_a_path_error_is_one_line(
         tmp_path, monkeypatch, in_process):
-    """A new-user check (helper 104): an error no rule expected (a bug) stopped a command with
+    """A new-user check: an error no rule expected (a bug) stopped a command with
     Python's traceback on the terminal, and RUN/log.txt, which the README says keeps "the error
     … that stopped a command", ended at the stage's start line. Its traceback is now there
     too (the terminal still gets Python's). An OSError of a path (ENOTDIR: a file where a
@@ -2701,7 +2701,7 @@ def test_a_path_with_a_control_character_stays_on_one_line_in_advice_and_warning
         tmp_path, caplog):
     """A run or cache folder named with a newline broke a warning's line in two: text.shell
     quoted it with shlex, which keeps the newline, and warnings printed paths with a bare
-    %s (helper 112: ensemble's earlier-export warning, the embedding cache's, catalogue
+    %s (ensemble's earlier-export warning, the embedding cache's, catalogue
     add's, export's). Advice is bash's $'…' (it gives the path back), other paths escaped."""
     import logging
 
@@ -2872,7 +2872,7 @@ failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERRO
 def test_tensorflow_2_20s_start_up_lines_are_read_as_its_own_log_format():
     """TensorFlow 2.20 (setup.cfg's lower bound) heads its lines with a date, not absl's
     letter and MMDD: its cuInit failure was taken for no TensorFlow line and shown, so a quiet
-    `tune` on a machine without a GPU ended in it (helper 202: two test_tune failures). At
+    `tune` on a machine without a GPU ended in it (two test_tune failures). At
     level 2 the line comes alone: that there is no driver is in its own words."""
     from hubensemble import _tf
 

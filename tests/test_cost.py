@@ -88,7 +88,7 @@ def test_a_hub_module_with_its_head_is_counted_at_the_serving_resolution(module_
 
 def test_a_signature_modules_own_variables_are_counted_once(tmp_path):
     # A tf.Module saved by tf.saved_model.save exposes no `variables`: cost.json counted the
-    # head alone (51 where its module held 1,368 more; helper 114).
+    # head alone (51 where its module held 1,368 more).
     import tensorflow as tf
 
     module = tf.Module()
@@ -290,7 +290,7 @@ def test_a_cost_cache_that_cannot_be_written_warns_once_and_costs(module_dir, tm
 
 
 def test_cost_writes_the_runs_report_again(module_dir, tmp_path, in_process):
-    """`cost` left RUN/report.md and report.html without the costs it measured (helper 112):
+    """`cost` left RUN/report.md and report.html without the costs it measured:
     a report the run has is written again at its end (refresh.refresh_report), and the
     command says where it is."""
     from hubensemble.ensemble import run_ensemble

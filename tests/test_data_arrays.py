@@ -234,7 +234,7 @@ def test_a_class_name_that_shows_nothing_or_breaks_a_line_is_refused_from_every_
             write_png(str(tmp_path / "f" / c / "0.png"), EIGHT_BIT[i])
             write_png(str(tmp_path / "f" / c / "1.png"), EIGHT_BIT[i + 4])
         # The folder named with the character escaped: printed raw, an ESC or a newline
-        # reached the terminal as it is (helper 109), where npz's and a Task's used repr.
+        # reached the terminal as it is, where npz's and a Task's used repr.
         with pytest.raises(DataError, match=rf"class folder .*/f/{re.escape(escaped(name))}/ "
                                             rf"has a name that {why}; .*rename the folder") as e:
             load_task(f"folder:{tmp_path / 'f'}")
@@ -786,7 +786,7 @@ def test_a_task_with_a_class_of_one_example_is_refused_before_fits_run_folder(tm
 
 
 def test_a_task_made_in_python_refuses_class_names_npz_refuses():
-    """A new-user check (helper 109): Task(class_names='abc'), [1, 2, 3] and ['a', 'a', 'c']
+    """A new-user check: Task(class_names='abc'), [1, 2, 3] and ['a', 'a', 'c']
     were taken (a str of 3 letters as 3 names; ints as names; one name for two classes),
     where npz: refuses each."""
     from hubensemble.data import Split, Task

@@ -30,7 +30,7 @@ def test_a_class_of_one_image_among_200_is_refused_with_the_option_that_keeps_it
         load_task(f"folder:{many}", progress=False)
     said = str(e.value)
     assert "'lonely' has 1" in said and "c0" not in said, said
-    # fit(…, min_per_class=1) is no keyword of fit: its data_args' (helper 142).
+    # fit(…, min_per_class=1) is no keyword of fit: its data_args'.
     assert said.endswith("or keep it with min_per_class=1 (load_task's, or fit's "
                          "data_args=DataArgs(…, min_per_class=1)); a class's one example "
                          "then counts as a kNN miss: it has no other to find"), said

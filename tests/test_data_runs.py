@@ -83,7 +83,7 @@ def test_export_out_inside_the_runs_image_folder_is_refused(tmp_path):
             "quantize and tflite_size apply only to the TFLite model; add "
             "export_format='tflite'")):
         check_export_flags(None, export_format="savedmodel", quantize="dynamic", tflite_size=96)
-    # export takes no --data: the message names whose data it is (helper 96).
+    # export takes no --data: the message names whose data it is.
     assert f"(the data of the run {run}, folder:{imgs})" in str(e.value)
     assert "(--data " not in str(e.value)
     check_export_flags(str(tmp_path / "exp"), export_format="savedmodel", quantize="none",
@@ -354,7 +354,7 @@ def test_a_val_or_test_class_left_without_examples_by_unreadable_files_is_refuse
 
 
 def test_the_same_data_given_in_python_keeps_the_spec_that_loads_it_again(tmp_path):
-    """A new-user check (helper 119): after a fit from the command line, run_rank(RUN, specs,
+    """A new-user check: after a fit from the command line, run_rank(RUN, specs,
     load_task(SPEC)) from Python recorded the data as given in Python, so `export --run RUN`
     refused: "this run's data was given in Python … run the stage from Python with task=…".
     The same task keeps the recorded arguments; other data is still refused."""

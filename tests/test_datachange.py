@@ -410,7 +410,7 @@ def test_the_reports_evaluate_advice_and_a_fits_restart_command_run_pasted(
     assert away_eval["n"] == recorded["sizes"]["test"] == evaluated["n"]
     assert away_eval["clean"] == evaluated["clean"]
     # That folder, an image added since: its split cannot be drawn, every image is scored,
-    # and evaluate says how many files differ by the export's record of them (helper 97).
+    # and evaluate says how many files differ by the export's record of them.
     files = json.loads((away / "assets" / "hubensemble.json").read_text())["task"]["files"]
     assert files["count"] == 36 and len(files["train"]) == recorded["sizes"]["train"]
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(d / "b" / "new.png")

@@ -505,7 +505,7 @@ def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
         f.write(b"garbage")
     with pytest.raises(RunError, match=r"val.npy is unreadable.*run_tune\(run_dir=") as e:
         run_ensemble(run)
-    # Not numpy's advice to "load it unsafely using the allow_pickle= keyword" (helper 142).
+    # Not numpy's advice to "load it unsafely using the allow_pickle= keyword".
     assert "(not a NumPy .npy or .npz file)" in str(e.value) and "allow_pickle" not in str(
         e.value), e.value
 

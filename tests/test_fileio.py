@@ -343,7 +343,7 @@ def test_a_run_named_through_a_symlink_and_dotdot_is_named_where_it_is(
 def test_an_export_folder_through_a_symlink_and_dotdot_is_locked_where_the_run_is(tmp_path):
     """`fit --out runs/link/../r6 --export runs/link/../e6` put the run where the link leads
     (Run: text.as_reached) but locked and named the export beside the link (pipeline and
-    exportfolder used os.path.abspath, which drops "link/.." textually; helper 142): every
+    exportfolder used os.path.abspath, which drops "link/.." textually): every
     path hubensemble makes absolute goes through text.absolute now."""
     from hubensemble.exportfolder import folder_lock
     from hubensemble.rundir import Run
@@ -497,7 +497,7 @@ def test_every_path_handed_to_tensorflow_is_in_tensorflows_form():
     """Under LC_ALL=C PYTHONUTF8=0, Python names 'run→c' by lone surrogates, which TensorFlow
     cannot encode: tools/benchmarks/bench_figures.py --export 'run→c/export' (the README's
     command on fit's export there) stopped in tf.saved_model.load with "UnicodeEncodeError:
-    … surrogates not allowed" (helper 198). Every path given to tf.saved_model.load/save,
+    … surrogates not allowed". Every path given to tf.saved_model.load/save,
     tf.io.gfile and TFRecordWriter, in the package and in tools/, goes through
     fileio.tf_path, which also refuses a name that is not UTF-8 by its name."""
     from pathlib import Path
@@ -518,7 +518,7 @@ def test_every_path_handed_to_tensorflow_is_in_tensorflows_form():
 def test_a_name_tensorflow_cannot_read_is_refused_naming_the_folder_to_rename():
     """`fit --out $'caf\\xe9'` (a Latin-1 run folder) was refused with "caf\\xe9/tuner: the name
     is not UTF-8 …; rename it in UTF-8" (and, with --sweep probe, "caf\\xe9/export"): tuner/
-    and export/ are names hubensemble chose, and renaming them would not help (helper 198).
+    and export/ are names hubensemble chose, and renaming them would not help.
     The refusal names the folder whose name holds the byte; a last part keeps "rename it"."""
     run = os.fsdecode(b"/runs/caf\xe9")
     with pytest.raises(fileio.HubensembleError) as said:
@@ -745,7 +745,7 @@ def test_records_stamp_their_times_with_the_utc_offset_and_old_stamps_still_read
     root = Path(fileio.__file__).parent
     own = [f"{p.relative_to(root)}" for p in sorted(root.rglob("*.py")) if p.name != "text.py"
            and re.search(r"strftime\(\"%Y-%m-%dT|\.now\(\)[^\n]*isoformat", p.read_text())]
-    # sweeplock.py's "ended": its owner's change this wave (asked of the lead by helper 221's
+    # sweeplock.py's "ended": its owner's change this wave (asked of the lead by a helper's
     # report: time.strftime(…) -> text.time_stamp()); then this list is [].
     assert own == [], own
 
@@ -955,7 +955,7 @@ def test_a_stop_while_fit_moves_an_export_aside_moves_it_with_its_tflite_model(
 
 def test_a_stage_reused_after_an_earlier_stop_says_earlier_runs_not_a_stop_of_this_one():
     """After a resumed run, the next fit's summary said "export 48.4 s (13.3 s of it before it
-    stopped) (earlier run, reused)" (helper 286): a stop to read as this run's, where this run
+    stopped) (earlier run, reused)": a stop to read as this run's, where this run
     spent nothing on the stage and the seconds were those of two earlier runs, the one that
     stopped and the one that finished. A stage this run finished after a stop keeps its
     words; the last run's seconds leave out both. The words of run.json records, no run."""

@@ -978,7 +978,7 @@ def test_a_hand_retrain_full_export_prints_its_test_and_fit_keeps_it(
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **FIT)
     assert not [r for r in caplog.records if "not the one this fit" in r.getMessage()]
     # A fit stopped before its export stage recorded no export: a hand export made then was
-    # replaced without a word (found by helper 96). The hand export kept above is that
+    # replaced without a word (found by a new user's check). The hand export kept above is that
     # export, put back in RUN/export (its run's, retrained: the retraining not run again).
     meta = json.loads((out / "run.json").read_text())
     meta["stages"].pop("export")
@@ -1772,7 +1772,7 @@ def test_a_refused_data_change_names_the_counts_that_changed(tmp_path):
 
 def test_fit_refuses_a_folder_argument_of_another_type_or_empty_before_its_run_folder(
         catalogue, tmp_path, monkeypatch):
-    """A new-user check (helper 109): fit(out=None) said "expected str, bytes or os.PathLike
+    """A new-user check: fit(out=None) said "expected str, bytes or os.PathLike
     object, not NoneType"; fit(out="") took the working folder; fit(cache_dir="") was refused
     only after the run folder was made, leaving run.json, log.txt and the locks. Each is
     refused before anything is written, as the command line's flags refuse them."""
@@ -1937,7 +1937,7 @@ def test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_stil
 def test_a_fit_results_repr_counts_skipped_files_by_why():
     """The data summary, the report and result.summary() say "3 skipped (2 misplaced, 1
     unreadable)" (sniff.skipped_count); the result's one-line repr said "skipped=3 file(s)"
-    alone (helper 198). It counts them by why too."""
+    alone. It counts them by why too."""
     from pathlib import Path
 
     from hubensemble.pipeline import FitResult
@@ -2154,7 +2154,7 @@ def test_a_members_candidate_or_cost_rewritten_under_the_same_ensemble_redoes_th
 def test_a_changed_top_k_with_modules_does_not_say_tune_adds_trials(tmp_path, capsys):
     """fit --modules A B C --top-k 2, then --top-k 3: --modules, not the selection, is what
     tune trains, and it tuned the same modules in 0.5 s, but the note said "tune adds the
-    trials of r6x1-expert-shapes only" (helper 229, a quick fit of 3 zoo modules). Files
+    trials of r6x1-expert-shapes only" (a quick fit of 3 zoo modules). Files
     only (no fit), as test_a_changed_top_k_selects_the_ranking_again_and_keeps_the_candidates_
     still_planned."""
     from hubensemble.pipeline import FitOptions
@@ -2184,7 +2184,7 @@ def test_a_changed_top_k_with_modules_does_not_say_tune_adds_trials(tmp_path, ca
 
 def test_a_changed_top_k_leaves_the_stages_whose_inputs_are_unchanged_done(tmp_path):
     """fit --modules A B C --top-k 2, then --top-k 3, then --top-k 2: each fit exported
-    again (100 s and 114 s, helper 229) a byte-identical ensemble.json, because the stage
+    again (100 s and 114 s) a byte-identical ensemble.json, because the stage
     keys chain every option into every later stage. A stage after rank is now also done
     under its `read_keys` key (the options of tune and after, not rank's) while the results
     it reads are unchanged; a changed ensemble.json, an ensemble option, or a record of a

@@ -1437,7 +1437,7 @@ def test_a_module_folder_whose_path_holds_a_bracket_is_refused_by_name(tmp_path)
 
 
 def test_a_keras_that_copies_a_modules_variables_is_detected():
-    """helper 169's find: Keras 3.3-3.9 copy a tf.Variable given as a Keras variable's
+    """A fault found by a check: Keras 3.3-3.9 copy a tf.Variable given as a Keras variable's
     initializer, so HubLayer's weights were copies the module never reads and fine-tuning
     trained the head alone, silently. HubLayer now refuses to build on such a Keras
     (hub.layer.wraps_in_place); here the check tells a real wrapper from a real copy."""

@@ -97,7 +97,7 @@ def _parsers(parser, path=()):
 def test_every_flag_the_docs_give_a_command_is_one_it_takes():
     """Each `hubensemble COMMAND … --flag` (and `tools/vtab.py … --flag`) line of README.md and
     docs/*.md names a flag that COMMAND's parser takes, so a renamed or removed flag cannot
-    stay documented; the docs' commands were checked by hand before (helper 129: all taken)."""
+    stay documented; the docs' commands were checked by hand before (all taken)."""
     import sys
 
     from hubensemble.cli import build_parser
@@ -169,7 +169,7 @@ def test_the_choices_and_defaults_the_docs_give_a_flag_are_the_parsers():
     """A doc's `--flag a|b|c` names only values the flag's parser accepts, and a synopsis'
     `[--flag 15]` (an optional flag shown with a number) shows the flag's default, so a
     renamed choice or a changed default cannot stay documented. The docs' synopses were
-    compared with `hubensemble COMMAND --help` by hand before (helper 182: all agreed)."""
+    compared with `hubensemble COMMAND --help` by hand before (all agreed)."""
     from hubensemble.cli import build_parser
 
     wrong, seen = [], 0

@@ -417,7 +417,7 @@ def test_an_evaluation_of_the_exports_own_folder_changed_since_is_said_in_the_re
     """`evaluate` on the export's own folder with files added or removed since its fit scores
     every image, the training ones too (heldout.changed_files): it warned on the terminal, and
     robustness.json kept it ("data_changed"), but the report's robustness table stood without
-    a word (helper 97 left it). The same warning is now beside the table."""
+    a word (left alone earlier). The same warning is now beside the table."""
     from hubensemble.heldout import changed_files_note
 
     make_full_run(tmp_path, robustness=False, seed=3)
@@ -1104,7 +1104,7 @@ def test_stage_times_are_listed_in_the_order_fit_runs_the_stages():
 
 def test_the_stage_table_says_reused_and_stopped_stages_in_the_fit_summarys_words():
     """The report's "Time per stage" showed run.json's fields, "reused = True,
-    interrupted_seconds = 13.3" and "reads = <64 hex digits>" (helper 292), where the fit
+    interrupted_seconds = 13.3" and "reads = <64 hex digits>", where the fit
     summary says "export 48.4 s (earlier runs, reused)" (`report.write.stage_time_line`):
     both say it in one wording (`runsections.stage_time_note`). Records only, no run."""
     from types import SimpleNamespace
@@ -1446,7 +1446,7 @@ def test_report_on_a_read_only_run_says_it_writes_into_the_run_folder(tmp_path, 
     assert f"the run folder {view} is " in err and "report writes its files into it" in err
     assert f"cp -r {view} COPY" in err and ".fit.lock" not in err
     assert not (run / "report.md").exists()
-    # Typed relative, the copy command is absolute and quoted all the same (helper 109: it
+    # Typed relative, the copy command is absolute and quoted all the same (it
     # said "cp -r rorun/run1 COPY", as typed, unquoted).
     monkeypatch.chdir(view.parent)
     code, out, err = in_process("report", "--run", view.name)
@@ -1507,7 +1507,7 @@ def _members_shown(md: str) -> list[str]:
 def test_ensemble_writes_the_runs_report_again_once_outside_a_fit(tmp_path, caplog,
                                                                   figures_not_drawn):
     """`ensemble` (as `cost`, `tune`, `export`, `rank`, `distill`) left RUN/report.md and
-    report.html showing the ensemble before it (helper 112: `ensemble --budget 2`, the old
+    report.html showing the ensemble before it (`ensemble --budget 2`, the old
     members in the report). A report the run has is written again at the stage's end
     (refresh.refresh_report); inside a fit it is not (fit writes it once at its end); a
     report that cannot be written is a warning with the command, the ensemble kept."""

@@ -21,7 +21,7 @@ def _run(tmp_path, data):
 
 
 @pytest.mark.parametrize("data, fault", [
-    ({"task": TASK}, 'its "data" section has no "args"'),  # helper 272's: KeyError 'args'
+    ({"task": TASK}, 'its "data" section has no "args"'),  # KeyError 'args'
     ({"args": ARGS}, 'its "data" section has no "task"'),
     ({"args": "folder:/x", "task": TASK}, 'section\'s "args" is a JSON string, expected an object'),
     ({"args": ARGS, "task": ["cat"]}, 'section\'s "task" is a JSON array, expected an object'),

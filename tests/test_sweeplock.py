@@ -429,7 +429,7 @@ def test_a_worker_waiting_for_its_chief_to_listen_stops_when_the_chief_has_gone(
 def test_a_chief_whose_port_is_taken_says_so_in_its_own_words_only(caplog, capfd):
     """gRPC's C++ line of a port it cannot bind ("E1205 … add_port.cc:83] Failed to add port
     to server: … Address already in use") reached the terminal before the chief's own error,
-    which says the same (helper 212, trying a sweep as a user): it goes to RUN/log.txt at
+    which says the same (trying a sweep as a user): it goes to RUN/log.txt at
     INFO (`_tf.native_notices`), and the error marks the port taken for the resume words."""
     import logging
     import socket
@@ -538,7 +538,7 @@ def test_a_worker_started_before_its_chief_after_a_stop_or_an_error_waits_for_it
     warned once: not again at the wait), and the worker waits for a chief, started in any
     order. One whose chief could not listen at the worker's own address stops at once (the
     worker needs another address too). A chief's reason longer than 120 characters (a
-    refusal naming its commands: a warning line of ~1,400 characters, helper 245) is said
+    refusal naming its commands: a warning line of ~1,400 characters) is said
     cut, with where it is whole (its end record, which kept only its first line)."""
     import json
     import logging

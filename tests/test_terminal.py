@@ -530,7 +530,7 @@ def test_a_shell_word_gives_bash_the_name_under_any_locale(tmp_path):
 def test_a_chiefs_bar_polled_every_second_redraws_at_most_once_per_interval(tmp_path):
     """A chief/worker sweep's chief polls its bar every second (serve_oracle's on_poll:
     `FineTuneTuner._refresh_progress`), which called tqdm's refresh() each time: a live bar
-    redrew every second whatever its interval (helper 281, as the zoo build's bar did). It
+    redrew every second whatever its interval (as the zoo build's bar did). It
     keeps the interval now, and the note beside the count."""
     import io
     import types

@@ -401,7 +401,7 @@ def test_a_sweep_traces_its_batch_preparation_once_and_the_batches_stay_the_same
         assert fn.experimental_get_tracing_count() == 1
     assert inputs._kept() is None
     # the trial that traced it and the one that reused it (its seed an argument), each
-    # as its own function gives it (helper 280: only the first was compared)
+    # as its own function gives it (only the first was compared)
     for own, shared in zip(alone, kept):
         assert all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(own, shared))
     # the seed reached the kept trace: other images, other MixUp soft labels
@@ -1377,7 +1377,7 @@ def test_a_refused_tune_leaves_run_json_as_it_was(tmp_path, modules, digits):
     the second part of a "+" sweep was refused after the first part was recorded and
     trained; and a --tuner-id without --oracle after the sweep was recorded. Nor does it
     leave a file: the sweep's lock file (RUN/tuner/.<sweep>.lock), taken before the checks,
-    stayed (helper 97); log.txt says why it was refused."""
+    stayed; log.txt says why it was refused."""
     from PIL import Image
 
     def files(run):  # every file and folder in the run but its log and the run's lock file
@@ -2317,7 +2317,7 @@ def test_a_worker_whose_chief_has_gone_stops_naming_it_and_the_way_on(
 
 def test_a_trials_log_line_naming_a_file_that_is_not_utf8_is_written_escaped(tmp_path):
     """A failure reason naming caf\\xe9.jpg (read as 'caf\\udce9.jpg') raised
-    UnicodeEncodeError out of the sweep when trials.log was appended (helper 69's note)."""
+    UnicodeEncodeError out of the sweep when trials.log was appended (a helper's note)."""
     from types import SimpleNamespace
 
     from hubensemble.tune.tuner import FineTuneTuner

@@ -82,7 +82,7 @@ def stage_time_note(info: dict) -> str:
     own (ensemble)" (its last run was that command's or its function's, not a fit's:
     `stagerecords.mark_time`), else "" (this run ran it whole). The one wording of the fit
     summary's line (`report.write.stage_time_line`) and the report's "Time per stage", which
-    showed "reused = True, interrupted_seconds = 13.3" (helper 292)."""
+    showed "reused = True, interrupted_seconds = 13.3"."""
     before = float(info.get("interrupted_seconds") or 0)
     if info.get("reused", False):
         return f"earlier run{'s' if before else ''}, reused"

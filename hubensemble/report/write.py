@@ -289,7 +289,7 @@ def stage_time_line(stages: dict) -> str:
     run: "rank 12.5 s (earlier run, reused)"; from runs one of which stopped, "export 48.4 s
     (earlier runs, reused)": it said "export 48.4 s (13.3 s of it before it stopped)
     (earlier run, reused)", a stop of this run's to read, where this run spent nothing on it
-    and the seconds were two earlier runs' (helper 286)."""
+    and the seconds were two earlier runs'."""
     parts, total, fresh = [], 0.0, 0.0
     # In the pipeline's order: a stage first recorded later (evaluate after a fit without
     # corruptions) came after report.
