@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-import random
 import shutil
 import tempfile
 import time
@@ -14,12 +12,13 @@ import numpy as np
 
 from hubensemble import candidate, fileio, options
 from hubensemble.cost.records import LATENCY_BATCHES  # timed as `cost` times the candidates
-from hubensemble.errors import HubensembleError, ModuleLoadError, RunError, first_line, reraise_stop
+from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.export.layers import normalise_weights
+from hubensemble.export.memberplan import _build_member, _export_member, _plan_member
 from hubensemble.export.metadata import data_files_record, export_metadata, split_record
 from hubensemble.export.retrain import retrain_member, test_after_retraining
-from hubensemble.export.saved import ExportMember, save_export
-from hubensemble.export.shared import backbone_groups, backbone_key, share_key
+from hubensemble.export.saved import save_export
+from hubensemble.export.shared import backbone_groups
 from hubensemble.exportfolder import (KEPT_EXPORT, keep_replaced_export,  # noqa: F401 - were
                                       kept_export_folder)  # here: re-exported
 from hubensemble.exportfolder import folder_lock, other_run, run_record
@@ -31,8 +30,6 @@ from hubensemble.sweepwords import ensemble_words, redo_words
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.lockwords import option_word
 from hubensemble.text import absolute, escaped, shell_word, time_stamp
-from hubensemble.tune.plans import trial_profile
-from hubensemble.weightsfile import BACKBONE_DIGEST, changed_since
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
@@ -106,20 +103,6 @@ class ExportResult:
                          f"{figures(before['ensemble'])}"
                          + (f"; best single {figures(was)}" if was else ""))
         return "\n".join(lines)
-
-
-@dataclasses.dataclass
-class _Plan:
-    index: int
-    entry: dict                 # the member's entry of ensemble.json
-    cand: candidate.Candidate   # its candidate folder, read through trial.json
-    spec: object                # ModuleSpec
-    how: str                    # "weights" | "retrain" | "retrain_full"
-    weights_file: str | None = None
-
-    @property
-    def record(self) -> dict:
-        return self.cand.record
 
 
 _EXPORT = options.defaults_for("export")
@@ -404,146 +387,6 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         _remove_stale_tflite(out_dir, run, student)
     record()
     return result
-
-
-def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
-    """(_Plan, None) or (None, reason the member cannot be used); its candidate folder is in
-    `root` (RUN/candidates, or RUN/distill for a student)."""
-    from hubensemble.catalogue import ModuleSpec
-
-    trial = entry.get("trial")
-    module = entry.get("module")
-    who = f"member {index} (trial {trial!r}, module {module!r})"
-    folder = (root or run.candidates) / str(trial)
-    cand, why = candidate.inspect(folder)
-    if cand is None:
-        return None, f"{who}: {folder}: {why}"
-    if cand.status != "ok":
-        return None, f"{who}: its candidate has status {cand.status!r}"
-    try:  # before TensorFlow builds or retrains anything: edited by hand, not missing
-        cand.read_hparams()
-    except RunError as e:
-        raise RunError(f"{who}: {e}") from None
-    if module not in specs:
-        raise RunError(f"{who}: run.json has no catalogue entry for module {module!r}; "
-                       f"{run.rank_words()} again")
-    spec = ModuleSpec.from_json(specs[module])
-    if cand.problems:
-        # The candidate is incomplete by the one rule (`Candidate.problems`): say so. The
-        # export itself needs only the weights, checked below (or none when retraining).
-        log.warning("%s: candidate %s is incomplete (%s)", who, escaped(folder),
-                    "; ".join(cand.problems))
-    if retrain_full:
-        return _Plan(index, entry, cand, spec, "retrain_full"), None
-    path = cand.weights_path
-    if path is None:
-        return _Plan(index, entry, cand, spec, "retrain"), None
-    if not path.is_file():
-        return None, f"{who}: its weights file {path.absolute()} is missing"  # kept in metadata
-    try:
-        # Open it now so a broken file fails the export before any member is retrained.
-        import h5py
-
-        with h5py.File(path, "r"):
-            pass
-    except Exception as e:  # noqa: BLE001 - h5py raises OSError and others for a bad file
-        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
-        return None, (f"{who}: its weights file {path.absolute()} is unreadable "
-                      f"({first_line(e)})")
-    return _Plan(index, entry, cand, spec, "weights", str(path)), None
-
-
-@contextlib.contextmanager
-def seeded_python_random(seed: int):
-    """Python's `random` seeded with `seed` (an int) inside the block, and given back its own
-    state after it (a Python caller's random numbers are not changed).
-
-    Keras draws the initial state of a SeedGenerator made without a seed (the member's head
-    Dropout: `keras.random.SeedGenerator`, int64 [2], stored in the SavedModel's variables)
-    from Python's `random` (keras.src.random.seed_generator.make_default_seed). Drawn from the
-    process's own random state, it made two exports of one run write other
-    variables.data bytes (3 of 18 variables of a 3-member export) for the same outputs: it
-    feeds only dropout, which serving never runs. Drawn from the member's seed (as tune,
-    which seeds the process with it), the same member stores the same state."""
-    state = random.getstate()
-    random.seed(int(seed))
-    try:
-        yield
-    finally:
-        random.setstate(state)
-
-
-def _build_member(plan, task, weights_file, run, meta):
-    """(classifier, None, None) or (None, reason the member cannot be built, what to do or
-    None for re-running its trial). `run`, `meta`: the Run and its run.json."""
-    from hubensemble import tune
-    from hubensemble.hub import recorded_by_earlier_rule
-
-    hparams = plan.cand.read_hparams()
-    try:
-        with seeded_python_random(hparams.seed):
-            classifier = tune.build_classifier(plan.spec, task.num_classes,
-                                               dropout=hparams.dropout,
-                                               name=f"classifier_{plan.index}")
-    except ModuleLoadError as e:
-        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
-        raise RunError(f"member {plan.index} (trial {plan.record.get('trial')!r}): its module "
-                       f"cannot load: {e}") from e
-    trained_on = plan.record.get("module_fingerprint")
-    now = getattr(classifier.backbone, "fingerprint", None)
-    files = getattr(classifier.backbone, "module_files", None)
-    if trained_on and now and trained_on != now and not (
-            files and recorded_by_earlier_rule(trained_on, files)):
-        # Its weights are of the old module's (a key of an older hubensemble's rule for the
-        # same files, a trial of a run before c251b02, is not a change).
-        from hubensemble.rerun import start_again
-
-        # Re-running the trial would not do: tune refuses the changed module (its ranking).
-        return None, (f"member {plan.index} (trial {plan.record.get('trial')!r}, module "
-                      f"{plan.entry.get('module')!r}): the module's files changed since the "
-                      f"trial was trained (content fingerprint {trained_on[:12]}… then, "
-                      f"{now[:12]}… now)"), ("restore the module's files, or "
-                                             + start_again(run.path, meta))
-    try:
-        classifier.load_weights(weights_file)
-    except Exception as e:  # noqa: BLE001 - h5py and Keras raise many types for a bad file
-        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
-        return None, (f"member {plan.index} (trial {plan.record.get('trial')!r}, module "
-                      f"{plan.entry.get('module')!r}): its weights file {weights_file} cannot "
-                      f"be loaded ({type(e).__name__}: {first_line(e)})"), None
-    return classifier, None, None
-
-
-def _export_member(plan, classifier, task, meta):
-    from hubensemble import tune
-
-    record = plan.record
-    size = record.get("eval_size")
-    if not size:
-        size = tune.eval_size(task, plan.spec, trial_profile(record, meta))
-    source = {"weights": "tuned weights", "retrain": "retrained on train (weights not kept)",
-              "retrain_full": "retrained on train + val"}[plan.how]
-    info = {"trial": record.get("trial"), "module": plan.spec.name, "handle": plan.spec.handle,
-            "weight": float(plan.entry.get("weight", 1.0)), "hparams": record.get("hparams"),
-            "seed": record.get("seed"), "eval_size": int(size),
-            "input_size": list(plan.spec.input_size) if plan.spec.input_size else None,
-            "value_range": plan.spec.value_range, "source": source}
-    changed = changed_since(record, plan.weights_file) if plan.how == "weights" else None
-    if changed:  # its recorded figures (the ensemble's too) are of the weights tune wrote
-        info["weights_changed"] = changed
-        log.warning("member %s (trial %r): %s; the ensemble's recorded metrics are of the weights "
-                    "tune wrote, not these: restore the file, or delete %s and %s again "
-                    "(it redoes the trial), then the ensemble", plan.index, record.get("trial"),
-                    changed, escaped(plan.cand.folder),
-                    redo_words(plan.cand.folder.parent.parent, str(record.get("trial")))
-                    if plan.cand.folder.parent.name == "candidates" else "run tune")
-    # A probe (its module frozen) may run its backbone once with others of its module.
-    key = share_key(plan.spec.to_json(), getattr(classifier.backbone, "fingerprint", None),
-                    int(size), plan.cand.read_hparams().kind,
-                    backbone_key(plan.weights_file if plan.how == "weights" else None,
-                                 record.get(BACKBONE_DIGEST)))
-    return ExportMember(classifier=classifier, size=int(size), weight=info["weight"], info=info,
-                        share_key=key)
 
 
 def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:
