@@ -209,7 +209,8 @@ def retrained_test(loaded, export_dir, task, *, batch_size: int = 64,
 
 def _check_record(teacher, export_dir) -> None:
     """RunError unless the ensemble's (and each run member's) metrics from `teacher`
-    (`retrained_test`) are the export's recorded test figures, within RECORD_TOLERANCE."""
+    (`retrained_test`) are the export's recorded test figures, within RECORD_TOLERANCE; its
+    words name `export --retrain-full` on the command line, `retrain_full=True` from Python."""
     recorded = teacher["recorded"]
     if not recorded:
         return
@@ -224,12 +225,17 @@ def _check_record(teacher, export_dir) -> None:
             continue
         got = metrics.metrics(probs, y)
         if any(abs(got[k] - want[k]) > RECORD_TOLERANCE for k in got if k in want):
+            # In the caller's words: a Python caller never typed `export --retrain-full`.
+            measured = option_word("`hubensemble export --retrain-full`",
+                                   "export_ensemble(..., retrain_full=True)")
+            again = option_word("with --retrain-full", "with export_ensemble(run_dir, "
+                                "retrain_full=True)")
             raise RunError(
                 f"the teacher export at {export_dir}, run on the run's test split "
                 f"({len(y)} images), gives its {what} accuracy {got['accuracy']:.6f}, NLL "
                 f"{got['nll']:.6f}, where its metadata records {_num(want.get('accuracy'), 6)}, "
-                f"{_num(want.get('nll'), 6)} (metrics.test, measured by export --retrain-full): "
-                "the data or the export changed since; export the run again")
+                f"{_num(want.get('nll'), 6)} (metrics.test, measured by {measured}): "
+                f"the data or the export changed since; export the run again {again}")
 
 
 def ensemble_cost(ens, costs, cands, specs) -> dict | None:

@@ -1928,3 +1928,34 @@ def test_a_student_costlier_than_its_teacher_is_warned_of_before_training(module
     assert costlier_words("small", c_small.gflops, 32, c_big.gflops) is None
     assert costlier_words("small", c_small.gflops, 32, c_small.gflops) is None
     assert costlier_words("big", c_big.gflops, 32, None) is None
+
+
+def test_a_teacher_whose_test_record_differs_is_refused_in_the_callers_words(tmp_path):
+    """distill's check of a --retrain-full teacher against its recorded test figures told a
+    Python caller "measured by export --retrain-full … export the run again", a flag it never
+    typed. Python now reads the keyword, the command line the flag. The figures in the words
+    are metrics.metrics' of the probabilities (checked against NumPy's own). Fails before:
+    the same words either way, without retrain_full=True."""
+    from hubensemble.distillcompare import _check_record
+    from hubensemble.lockwords import command_line
+
+    y = np.array([0, 1, 1, 0])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]], np.float32)
+    nll = float(-np.mean(np.log(probs[np.arange(4), y])))
+    teacher = {"labels": y, "ensemble": probs, "members": None, "trials": [],
+               "recorded": {"ensemble": {"accuracy": 0.5, "nll": nll + 0.1}}}
+    with pytest.raises(RunError) as python:
+        _check_record(teacher, tmp_path / "export")
+    with command_line(), pytest.raises(RunError) as cli:
+        _check_record(teacher, tmp_path / "export")
+    for e in (python, cli):
+        assert f"ensemble accuracy 0.750000, NLL {nll:.6f}, where its metadata records " \
+            f"0.500000, {nll + 0.1:.6f}" in str(e.value), e.value
+    said = str(python.value)
+    assert "measured by export_ensemble(..., retrain_full=True)" in said, said
+    assert said.endswith("export the run again with export_ensemble(run_dir, "
+                         "retrain_full=True)") and "--retrain-full" not in said, said
+    said = str(cli.value)
+    assert "measured by `hubensemble export --retrain-full`" in said, said
+    assert said.endswith("export the run again with --retrain-full"), said
+    assert "retrain_full" not in said, said
