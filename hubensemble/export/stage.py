@@ -15,6 +15,7 @@ from hubensemble.cost.records import LATENCY_BATCHES  # timed as `cost` times th
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.export.layers import normalise_weights
 from hubensemble.export.memberplan import _build_member, _export_member, _plan_member
+from hubensemble.export.memberplan import seeded_python_random  # noqa: F401 - docs name it here
 from hubensemble.export.metadata import data_files_record, export_metadata, split_record
 from hubensemble.export.retrain import retrain_member, test_after_retraining
 from hubensemble.export.saved import save_export
