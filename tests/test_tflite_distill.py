@@ -1959,3 +1959,42 @@ def test_a_teacher_whose_test_record_differs_is_refused_in_the_callers_words(tmp
     assert "measured by `hubensemble export --retrain-full`" in said, said
     assert said.endswith("export the run again with --retrain-full"), said
     assert "retrain_full" not in said, said
+
+
+def test_a_tflite_size_below_the_tasks_images_is_warned_of_naming_the_sizes_and_the_way_on(
+        run_dir, digits, tmp_path, caplog):
+    """`export --format tflite --tflite-size S` with S below the task's image size wrote an S x
+    S input model without a word, its check passing since it runs on the check images shrunk
+    to S too: the model loses detail the SavedModel's members see. The warning names S, the
+    task's size, the members' input sizes (the export's own record) and what to pass. Fails
+    before: no warning."""
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    with caplog.at_level("WARNING"):
+        result = export_ensemble(path, task=digits, progress=False, export_format="tflite",
+                                 tflite_size=4)
+    assert result.tflite["input_size"] == [4, 4]  # written and checked, as before
+    sizes = sorted({m["eval_size"] for m in result.members})
+    assert digits.image_size == (8, 8) and max(sizes) > 8, sizes
+    said = [r.getMessage() for r in caplog.records if "tflite_size=4" in r.getMessage()]
+    assert said == [
+        "tflite_size=4 makes the TFLite model take 4x4 px images, below the task's 8x8 px (its "
+        "training images' median) and the members' inputs "
+        f"({', '.join(map(str, sizes))} px): every image is shrunk to 4 px first, so the model "
+        "loses detail the SavedModel's members see, and its check, run on the check images "
+        "shrunk alike, does not show it; leave tflite_size out (None) for the task's size, or "
+        f"pass tflite_size=8 or more (for images of other sizes tflite_size={max(sizes)}, the "
+        "largest member's)"], caplog.text
+    from hubensemble.export.stage import tflite_size_words
+    from hubensemble.lockwords import command_line
+
+    with command_line():
+        cli = tflite_size_words(4, (8, 8), sizes)
+    assert cli.startswith("--tflite-size 4 makes") and "leave --tflite-size out for" in cli
+    assert "pass --tflite-size 8 or more" in cli and "tflite_size" not in cli, cli
+    # At the task's size, the default, above it, or members no larger than S: no word.
+    for size, task_hw, members in ((8, (8, 8), sizes), (None, (8, 8), sizes),
+                                   (30, (8, 8), sizes), (16, (64, 64), [16, 12])):
+        assert tflite_size_words(size, task_hw, members) is None
+    # A non-square task: the longer side's detail is what a square S must keep.
+    assert tflite_size_words(10, (8, 12), [24]).startswith("tflite_size=10 makes")

@@ -330,6 +330,10 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     if skipped:
         log.warning("exporting %d of %d members; weights renormalised to sum to 1",
                     len(members), len(entries))
+    if export_format == "tflite":  # before the minutes of the SavedModel and the conversion
+        shrunk = tflite_size_words(tflite_size, task.image_size, [m.size for m in members])
+        if shrunk:
+            log.warning("%s", shrunk)
 
     # Retrained members are other models than those ensemble.json measured: their test
     # figures are measured again (a new-user check: the summary said NLL 0.9910 where the
@@ -498,6 +502,43 @@ def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, 
     return write_tflite(members, task.class_names, f"{out_dir}-tflite", input_hw=hw,
                         check_images=images, quantize=quantize, metadata=meta, groups=groups,
                         reference=lambda x: serve(images=tf.constant(x))["probabilities"])
+
+
+def tflite_size_words(size, task_hw, member_sizes) -> str | None:
+    """The warning for a TFLite input size `size` (S px, square; None: the default, the
+    task's (H, W), never warned of) that loses detail the SavedModel's members see, else None.
+    `task_hw`: the task's image size (H, W) px (`Task.image_size`: its training images'
+    median); `member_sizes`: each member's input size in px (its eval_size).
+
+    The SavedModel resizes an image once to each member's size m, so a member sees
+    min(H, m) x min(W, m) of it; the TFLite model first takes it at S x S. S below
+    min(max(H, W), max(m)) makes some member see less than in the SavedModel, and the
+    export's check does not show it: it runs both models on the check images shrunk to S
+    (`export --tflite-size 1` on 12 px data wrote a 1 x 1 input model whose check passed).
+    S at least that keeps it (images of other sizes: S = the largest member's size, as
+    docs/export.md measures). A warning, not a refusal: the model is valid and a user may
+    trade detail for speed knowingly; no size follows from a hub module's graph below which
+    its kernels see nothing."""
+    if size is None or not member_sizes:
+        return None
+    height, width = (int(v) for v in task_hw)
+    largest = max(int(m) for m in member_sizes)
+    keeps = min(max(height, width), largest)
+    if int(size) >= keeps:
+        return None
+    flag = option_word(f"--tflite-size {int(size)}", f"tflite_size={int(size)}")
+    out = option_word("leave --tflite-size out", "leave tflite_size out (None)")
+    at_least = option_word(f"--tflite-size {keeps}", f"tflite_size={keeps}")
+    sizes = ", ".join(str(m) for m in sorted({int(m) for m in member_sizes}))
+    widest = option_word(f"--tflite-size {largest}", f"tflite_size={largest}")
+    other = (f" (for images of other sizes {widest}, the largest member's)"
+             if largest > keeps else "")
+    return (f"{flag} makes the TFLite model take {int(size)}x{int(size)} px images, below the "
+            f"task's {height}x{width} px (its training images' median) and the members' inputs "
+            f"({sizes} px): every image is shrunk to {int(size)} px first, so the model loses "
+            "detail the SavedModel's members see, and its check, run on the check images "
+            f"shrunk alike, does not show it; {out} for the task's size, or pass {at_least} or "
+            f"more{other}")
 
 
 def check_batch(task, n: int = CHECK_BATCH) -> np.ndarray:
