@@ -364,7 +364,8 @@ def format_distill(result, run_dir=None) -> str:
     single member and the ensemble, and the share of the ensemble's gain the student kept.
     With `run_dir` (the run of `result`), its student folders are named absolute, from any
     working folder (they are relative to the run in distill.json: "distill/distill-small",
-    which `distill --run runs/a` printed as if it were in the working folder)."""
+    which `distill --run runs/a` printed as if it were in the working folder). A teacher
+    retrained on train + val is said as the caller sets it (`lockwords.option_word`)."""
     r = result.to_json() if isinstance(result, DistillResult) else dict(result)
     # A teacher retrained on train + val (--retrain-full): each row says whether its figures
     # are of the retrained export or of ensemble.json's members before retraining.
@@ -396,7 +397,8 @@ def format_distill(result, run_dir=None) -> str:
                      f"{_num(m.get('ece')):>9}{figure(c.get('gflops'), 4):>10}"
                      f" {figure(ms):>8}")
     if retrain:
-        said = "note: the teacher's members were retrained on train + val (--retrain-full); "
+        said = ("note: the teacher's members were retrained on train + val "
+                f"({option_word('--retrain-full', 'retrain_full=True')}); ")
         export = "the export's, run on the test split"
         if single_new and ens_new:
             lines.append(said + f"the best single and ensemble rows, and the gain below, are "

@@ -1998,3 +1998,29 @@ def test_a_tflite_size_below_the_tasks_images_is_warned_of_naming_the_sizes_and_
         assert tflite_size_words(size, task_hw, members) is None
     # A non-square task: the longer side's detail is what a square S must keep.
     assert tflite_size_words(10, (8, 12), [24]).startswith("tflite_size=10 makes")
+
+
+def test_the_retrained_exports_figures_name_retrain_full_as_the_caller_sets_it(tmp_path):
+    """ExportResult.format_test and format_distill's note on a retrained teacher said
+    "(--retrain-full)" to a Python caller too, who set retrain_full=True. Fails before: the
+    flag in Python's words."""
+    from hubensemble.distill import format_distill
+    from hubensemble.export.stage import ExportResult
+    from hubensemble.lockwords import command_line
+
+    folder = tmp_path / "export"
+    atomic_write_json(metadata_path(folder), {"metrics": {}})
+    figures = {"accuracy": 0.9, "nll": 0.3}
+    result = ExportResult(path=str(folder), members=[], skipped=[], max_abs_diff=0.0,
+                          class_names=["a", "b"], retrain_full=True, seconds=1.0,
+                          test={"ensemble": figures, "best_single": None})
+    record = _distill_record(0.53, 5, 20, members=2)
+    record["teacher"] = {"retrain_full": True}
+    record["ensemble"]["retrained"] = True
+    python = result.format_test() + "\n" + format_distill(record)
+    with command_line():
+        cli = result.format_test() + "\n" + format_distill(record)
+    assert python.count("retrained on train + val (retrain_full=True)") == 2, python
+    assert "--retrain-full" not in python, python
+    assert cli.count("retrained on train + val (--retrain-full)") == 2, cli
+    assert "retrain_full" not in cli, cli

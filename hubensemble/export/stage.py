@@ -82,7 +82,9 @@ class ExportResult:
         single member's accuracy and NLL, labelled as measured on the retrained members, then
         the figures before retraining (the export metadata's test_before_retraining,
         ensemble.json's). A standalone `export --retrain-full` printed only "exported 3
-        member(s)…", never the figures it measured (a new-user check)."""
+        member(s)…", never the figures it measured (a new-user check). The option is named
+        as the caller sets it: --retrain-full on the command line, retrain_full=True from
+        Python (`lockwords.option_word`)."""
         if not self.test:
             return None
         before = (read_export_metadata(self.path).get("metrics") or {}).get(
@@ -91,8 +93,9 @@ class ExportResult:
         def figures(record):
             return f"accuracy {record['accuracy']:.4f}, NLL {record['nll']:.4f}"
 
+        how = option_word("--retrain-full", "retrain_full=True")  # as the caller set it
         lines = ["test, measured on the exported members retrained on train + val "
-                 f"(--retrain-full): ensemble {figures(self.test['ensemble'])}"]
+                 f"({how}): ensemble {figures(self.test['ensemble'])}"]
         best = self.test.get("best_single")
         if best:
             lines.append(f"  best single ({best['trial']}) {figures(best)}")
