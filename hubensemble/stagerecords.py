@@ -82,7 +82,7 @@ def file_digest(path) -> str | None:
 
 def members_digest(run) -> dict[str, str] | None:
     """{trial: sha256 (hex)} of what the export reads of each member RUN/ensemble.json names
-    (`export.stage._plan_member`): its trial.json record, as `candidates_digest` reads it,
+    (`export.memberplan._plan_member`): its trial.json record, as `candidates_digest` reads it,
     and its weights file's sha256 (`weightsfile.file_digest`, remembered per file and
     process: the ensemble stage has hashed it when it ran in this fit); a record that names
     no weights file (the export retrains it) by its record alone. A candidate folder or file
