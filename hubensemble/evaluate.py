@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
-import shlex
 import time
 from typing import Sequence
 
@@ -16,11 +14,11 @@ from hubensemble import metrics, options
 from hubensemble.lockwords import option_word
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
-from hubensemble.terminal import progress_bar, shows_progress
+from hubensemble.terminal import progress_bar
 from hubensemble.text import absolute, counted, described, names_listed
-from hubensemble.datachange import metadata_spec  # (its home; evaluate.metadata_spec too)
+from hubensemble.datachange import metadata_spec  # noqa: F401 (its home; evaluate's too)
 from hubensemble.data.coverage import few_note, majority_note, unbalanced
-from hubensemble.heldout import (changed_files, changed_files_note, export_run, not_held_out,
+from hubensemble.heldout import (changed_files, changed_files_note, not_held_out,
                                  not_held_out_note)
 # The corruptions (corruptions.py), re-exported for the callers that import them from here.
 from hubensemble.corruptions import (ALIGNMENT, CORRUPTIONS, DEFAULT_CORRUPTIONS,  # noqa
@@ -43,6 +41,10 @@ from hubensemble.evaluationtime import (LONG_EVALUATION_S, evaluation_estimate, 
 from hubensemble.evaluationtext import format_evaluation  # noqa: F401
 # What evaluate takes as --model, and the way on from a folder it cannot use (predict's too).
 from hubensemble.prediction import EVALUATE_TAKES, model_way_on  # noqa: F401
+# The task evaluate scores (a data spec or the run's own data), re-exported for its callers.
+from hubensemble.evaluationtask import (_evaluation_task, check_evaluation_data,  # noqa: F401
+                                        load_evaluation_task, parse_scored_split,
+                                        scored_only)
 
 log = logging.getLogger(__name__)
 
@@ -104,175 +106,6 @@ def _with_members(members_signature, serve):
         return _signature_caller(members_signature, "probabilities", "member_probabilities")
     members = _signature_caller(members_signature, "member_probabilities")
     return lambda images: (serve(images), members(images))
-
-
-@shows_progress
-def load_evaluation_task(model_dir, data=None, *, data_dir=None, progress=True, split=None,
-                         label_key=None, image_key=None):
-    """The task to evaluate `model_dir` on: `data` (a spec read by `load_test_set`: a folder
-    of class folders is one test set of all its images, unless it is the export's own data,
-    split as fit split it) when given, else the task of the run the export sits in
-    (RUN/run.json), loaded as the run loaded it (`data_dir` replaces the recorded folder).
-    DataError when there is no `data` and the export's parent folder is not a run that
-    records its data; RunError when the run's data changed since it was recorded;
-    options.OptionError for a `data` or `data_dir` "" (no spec, no folder). `progress`: a
-    folder load's bar on stderr, as `load_task`'s (`terminal.library_progress`).
-
-    `split` (train, val or test; None: every split whole): the one split to be scored, whose
-    pixels alone the task keeps once it is loaded and checked (`scored_only`): the run's
-    train and val pixels, 1 GB at 4,000 / 1,000 images of 224 px, were held through the
-    whole evaluation only for its check against the record. DataError for a split the data
-    lacks, or a name that is none of them. A tfds: `data` reads `split` alone
-    (`load_test_set`): its other splits are neither read nor counted in the result's
-    "unscored".
-
-    A tfds: `data` takes a tfds split string for `split` as NAME=TFDS_SPLIT
-    (`parse_scored_split`: "test=test[:50%]", "val=validation"), and the label and image
-    features as `label_key` and `image_key` (None: "label", "image"), as `load_task` takes
-    them (evaluate's --split, --label-key, --image-key); options.OptionError for them without
-    `data` (the run's own data is read as it recorded them), DataError for other data."""
-    name, tfds_split = (None, None) if split is None else parse_scored_split(split)
-    keys = {k: v for k, v in (("label_key", label_key), ("image_key", image_key))
-            if v is not None}
-    task = _evaluation_task(model_dir, data, data_dir, name, tfds_split, keys)
-    return task if name is None else scored_only(task, name)
-
-
-def parse_scored_split(split: str) -> tuple[str, str | None]:
-    """evaluate's split: "test" (train, val, test or an alias) -> ("test", None); for tfds:
-    data "NAME=TFDS_SPLIT" (fit's --split override, e.g. "test=test[:50%]") -> (NAME, the
-    tfds split string, stripped), the split NAME read from it. No TensorFlow. DataError
-    (`data.task.split_key`'s) for a NAME that is none of them; for a TFDS_SPLIT that is
-    empty or "none", which would switch off the split scored; for a tfds split string given
-    alone ("test[:50%]"), with the NAME=TFDS_SPLIT to write."""
-    from hubensemble.data.task import _SPLIT_ALIASES, split_key
-
-    name, sep, tfds_split = str(split).partition("=")
-    if not sep and "[" in name:  # a tfds split string alone ("test[:50%]"): NAME= first
-        prefix = name.split("[", 1)[0]
-        key = _SPLIT_ALIASES.get(prefix.lower(), "test")
-        raise DataError(f"{name!r} is a tfds split string; give it after the name of the "
-                        f"split it is read as, NAME=TFDS_SPLIT: {key}={name}")
-    split_key(name)
-    tfds_split = tfds_split.strip()
-    if sep and tfds_split.lower() in ("", "none"):
-        raise DataError(f"{split!r} would leave the {name} split scored unread; write "
-                        f"{name}=TFDS_SPLIT (a tfds split string, e.g. {name}="
-                        f"{'test[:50%]' if name == 'test' else 'train[:10%]'}), or {name} "
-                        "alone for VTAB-1k's")
-    return name, (tfds_split if sep else None)
-
-
-def scored_only(task, split: str):
-    """A shallow copy of `task` whose splits other than `split` (train, val or test; their
-    aliases) hold no pixels: each image a read-only, zero-byte stand-in of its shape
-    (np.broadcast_to of 0: the pixels read as 0), with the split's labels, paths and pixel
-    keys (`Split.pixel_keys`, computed first from the true pixels, so duplicate and held-out
-    counts stay right), the task's fingerprint and the split's (first). What `evaluate_model`
-    reads of an unscored split is its length; the original `task` is not changed, its pixels
-    freed when nothing else holds it: the scored split's are copied when they are a view of
-    a larger array (`_own_pixels`: a folder's carved splits). DataError (`Task.split`) for a
-    split `task` lacks."""
-    from hubensemble.data.task import SPLIT_NAMES, split_key
-
-    kept = task.split(split)
-    _ = task.fingerprint  # a cached property: computed on the true pixels, copied below
-    task.split_fingerprints([split_key(split)])  # the scored split's, as `same_data` reads it
-    light = copy.copy(task)  # keeps the cached fingerprint (and duplicates, when computed)
-    light._split_digests = dict(task._split_digests)  # its own: the others' pixels go
-    own = _own_pixels(kept)
-    for name in SPLIT_NAMES:
-        part = getattr(task, name)
-        if part is kept:  # kept: a test set's train is its test split
-            setattr(light, name, own)
-        if part is None or part is kept:
-            continue
-        part.pixel_keys()
-        bare = copy.copy(part)
-        bare.images = (_stand_in(part.images) if isinstance(part.images, np.ndarray)
-                       else [_stand_in(im) for im in part.images])
-        setattr(light, name, bare)
-    return light
-
-
-def _own_pixels(part):
-    """`part` (a Split), or a shallow copy holding a copy of its images when they are a view
-    of a larger array: splits carved off a folder's train are views of its one array
-    (`splits._partition_in_place`), which the scored split alone kept whole (evaluate
-    --split val of a folder run held every split's pixels through the evaluation)."""
-    images = part.images
-    root = images
-    while isinstance(root.base if isinstance(root, np.ndarray) else None, np.ndarray):
-        root = root.base
-    if not isinstance(images, np.ndarray) or root.nbytes <= images.nbytes:
-        return part
-    own = copy.copy(part)  # its labels, paths and pixel keys
-    own.images = images.copy()
-    return own
-
-
-def _stand_in(images: np.ndarray) -> np.ndarray:
-    """uint8 zeros of `images`' shape that hold no memory (a read-only broadcast of one 0)."""
-    return np.broadcast_to(np.zeros((), np.uint8), images.shape)
-
-
-def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, keys=None):
-    """`load_evaluation_task`'s task, every split whole; of `data`, a tfds: spec reads only
-    `split` when given (`load_test_set`'s), from `tfds_split` when given, with the features
-    `keys` ({"label_key", "image_key"} when given)."""
-    from hubensemble.data.specs import check_tfds_only, load_test_set, parse_spec
-    from hubensemble.data.task import split_key
-    from hubensemble.rundir import DataArgs
-
-    options.check("data_dir", data_dir)  # "" is no folder: it read the run's own, without a word
-    if data == "":  # no spec: it scored the run's own data, without a word
-        raise options.OptionError(f"data {options.EMPTY_SPEC}, got ''; or None for the data "
-                                  "of the run the export belongs to")
-    if data:
-        made_on = read_export_metadata(model_dir).get("task") or {}
-        return load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
-                             trained_split=made_on.get("split"), split=split,
-                             splits={split_key(split): tfds_split} if tfds_split else None,
-                             **(keys or {}))
-    given = ([option_word(f"--split {split}={tfds_split}", f"split={split}={tfds_split!r}")]
-             if tfds_split else []) + [option_word(f"--{k.replace('_', '-')}", k)
-                                       for k in keys or {}]
-    if given:  # the run's data is read as it recorded them: these were dropped without a word
-        raise options.OptionError(
-            f"{' and '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
-            f"{option_word('--data tfds:NAME', 'data')}; the "
-            "data of the export's run is read with the split strings and features it "
-            "recorded (run.json data.args): pass the data spec to read it otherwise")
-    run, recorded = check_evaluation_data(model_dir, data)
-    if not data_dir:
-        return run.task()
-    # --data-dir replaces a tfds run's folder; for other data it was dropped without a word.
-    check_tfds_only(parse_spec((recorded.get("args") or {}).get("spec") or "")[0],
-                    {"data_dir": data_dir})
-    args = DataArgs.from_json({**recorded["args"], "data_dir": data_dir})
-    return run.task(args.load())
-
-
-def check_evaluation_data(model_dir, data=None):
-    """(run, its recorded data: run.json's "data") of the export at `model_dir` when `data`
-    is None or "" (the run's own data is evaluated), else (None, None). Reads files only,
-    so the command line refuses before TensorFlow loads (it took 8.5 s and 664 MB to say
-    "pass --data SPEC"). DataError when the export's parent folder is not a run that records
-    its data, naming the spec the export's metadata (assets/hubensemble.json, task.source)
-    says it was made from, when it names one (`metadata_spec`); RunError for a damaged
-    run.json."""
-    if data:
-        return None, None
-    run = export_run(model_dir)
-    recorded = run.data_section("args", "task") if run else None  # (damaged: RunError)
-    if not recorded:
-        spec = metadata_spec(read_export_metadata(model_dir))
-        made = (f": its metadata says it was made from {spec}, e.g. "
-                f"{option_word(f'--data {shlex.quote(spec)}', f'data={spec!r}')}"
-                if spec else " (the data the model was trained for)")
-        raise DataError(f"{model_dir} is not inside a run directory that records its data; "
-                        f"pass {option_word('--data SPEC', 'data=SPEC')}{made}")
-    return run, recorded
 
 
 def size_batches(shapes, batch_size: int) -> list[np.ndarray]:
