@@ -72,6 +72,21 @@ def _folder_index(nfc, model_names, task) -> dict:
     return found
 
 
+#: The most names `_names_to_store` writes out in full.
+_NAMES_SHOWN = 20
+
+
+def _names_to_store(model_names) -> str:
+    """The class_names an npz archive should store to be scored against `model_names` (the
+    export's, in its order): written out for up to _NAMES_SHOWN, else how to take them from
+    the export's metadata."""
+    if len(model_names) <= _NAMES_SHOWN:
+        return f"class_names=np.array({list(model_names)!r})"
+    return ("class_names=np.array(json.load(open('EXPORT/assets/hubensemble.json'))"
+            "['class_names']) (its " + f"{len(model_names)} names, " + ", ".join(
+                map(repr, model_names[:3])) + ", …)")
+
+
 def class_index(model_names, task) -> np.ndarray:
     """int64 [task.num_classes]: the model's output index of each of `task`'s classes,
     matched by NAME (`model_names`: the export's class names from its metadata), so a test
@@ -80,6 +95,9 @@ def class_index(model_names, task) -> np.ndarray:
     A folder test set (`folder:`) spells a model class whose name holds a character no folder
     name may hold ("/", "\\", NUL: an npz archive's "beware of ice/snow") with each written
     as "-" or "_" (`folder_name`): "beware of ice-snow".
+
+    An npz archive without class_names (its classes named by label index, "0", "1", …)
+    is told the class_names to store: the model's names in its order (`_names_to_store`).
 
     Without names in the metadata the classes are matched by position, which needs the same
     count. Raises DataError naming the task's classes the model does not know (with their
@@ -109,10 +127,15 @@ def class_index(model_names, task) -> np.ndarray:
                  "npz": "store the model's names in the npz file's class_names array"}.get(
             scheme, "give the data the model's class names")
         names = ", ".join(_spelled(nfc[c], model_names) for c in unknown)
-        raise DataError(
-            f"the data {task.name!r} has {'class' if one else 'classes'} [{names}] that the "
-            f"model does not know; the model predicts "
-            f"{counted(len(model_names), 'class', 'classes')} ({shown}). Classes are matched "
-            f"by name: {where}, or leave {'it' if one else 'them'} out")
+        head = (f"the data {task.name!r} has {'class' if one else 'classes'} [{names}] that "
+                f"the model does not know; the model predicts "
+                f"{counted(len(model_names), 'class', 'classes')} ({shown}). ")
+        if scheme == "npz" and all(str(c).isdigit() for c in task.class_names):
+            raise DataError(head + "Its classes are named by label index, as an archive "
+                            "without class_names is; store the model's names in it, in the "
+                            "model's order, so that label i is its class i: " + _names_to_store(
+                                model_names))
+        raise DataError(head + f"Classes are matched by name: {where}, or leave "
+                        f"{'it' if one else 'them'} out")
     return np.array([folders[c] if c in folders else model_names.index(nfc[c])
                      for c in task.class_names], np.int64)

@@ -2056,7 +2056,7 @@ def test_classes_the_export_does_not_know_are_refused_before_it_loads(export_dir
     task = make_task(export_dir, n=8)
     extra = Task(name="extra", source="arrays", class_names=["a", "b", "c", "zz"],
                  train=task.test, test=task.test)
-    with pytest.raises(DataError, match=r"^the data 'extra' has class\(es\) \['zz'\] that "
+    with pytest.raises(DataError, match=r"^the data 'extra' has class \['zz'\] that "
                                         r"the model does not know"):
         ev.evaluate_model(broken, extra, corruptions=False, progress=False)
     meta_path = broken / "assets" / "hubensemble.json"
@@ -2122,3 +2122,32 @@ def test_the_fingerprint_hashes_each_pixel_once_and_a_split_s_when_asked(monkeyp
     assert test == {"examples": 5, "fingerprint": alone.split_fingerprints()["test"]["fingerprint"]}
     light = ev.scored_only(task, "test")
     assert light.split_fingerprints(["test"])["test"] == test
+
+
+def test_an_npz_without_class_names_is_told_the_class_names_to_store(export_dir, tmp_path):
+    """An npz test set without class_names names its classes "0", "1", "2", which an export
+    of named classes does not know: the refusal said "store the model's names in the npz
+    file's class_names array, or leave them out" ("them": the classes, all of them). It says
+    the classes are named by index and gives the class_names to store, the export's names in
+    its order; a long list is taken from the export's metadata."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "f.npz"
+    np.savez(path, x_test=(rng.random((9, 8, 8, 3)) * 255).astype(np.uint8),
+             y_test=np.arange(9) % 3)
+    task = ev.load_evaluation_task(export_dir, f"npz:{path}", progress=False)
+    with pytest.raises(DataError) as e:
+        ev.evaluate_model(export_dir, task, progress=False)
+    said = str(e.value)
+    assert said.startswith("the data 'f' has classes ['0', '1', '2'] that the model does not "
+                           "know; the model predicts 3 classes (a, b, c). Its classes are named "
+                           "by label index"), said
+    assert said.endswith("so that label i is its class i: class_names=np.array(['a', 'b', "
+                         "'c'])"), said
+    assert "leave" not in said and "(s)" not in said
+    from hubensemble.classmatch import class_index
+
+    many = [f"k{i}" for i in range(30)]
+    with pytest.raises(DataError, match=r"class_names=np\.array\(json\.load\(open\('EXPORT/"
+                                        r"assets/hubensemble\.json'\)\)\['class_names'\]\) "
+                                        r"\(its 30 names, 'k0', 'k1', 'k2', …\)$"):
+        class_index(many, task)
