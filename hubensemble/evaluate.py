@@ -222,7 +222,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     scored images that trained or chose it, by name (`heldout.changed_files`), and a WARNING
     says so; refusing would be wrong, as new images may be scored on purpose.
 
-    `corruptions`: True (DEFAULT_CORRUPTIONS), False (clean only), "all", or names.
+    `corruptions`: True (DEFAULT_CORRUPTIONS), False (clean only), "all", or names; by
+    default False, as `hubensemble evaluate` without --corruptions (the options table's
+    evaluate default, `options.defaults_for`): the five default kinds x 3 severities are
+    16x the clean split's work.
     `severities`: a subset of SEVERITIES. `seed`: an integer >= 0 for the noise.
     Returns a JSON-able dict: {"split", "n", "clean": {"ensemble": {accuracy, nll, ece},
     "best_single": {...} | None} (each entry with "balanced_accuracy" too, in [0, 1], when

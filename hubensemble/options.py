@@ -485,21 +485,15 @@ def options_for(*, command: str | None = None, record: str | None = None,
             and (used_by is None or used_by in o.used_by)]
 
 
-#: (stage function, keyword) whose Python default is the table's own, not its command's
-#: variant: evaluate_model scores the corruptions unless told not to (corruptions=True),
-#: where the `evaluate` command scores them only with --corruptions.
-PYTHON_OWN_DEFAULT = frozenset({("evaluate", "corruptions")})
-
-
 def defaults_for(function: str) -> dict[str, Any]:
     """{keyword: default} of a stage function (FUNCTIONS): what it takes when the keyword is
     omitted, the same as its command's (the command of the same name: its `variants`), so a
     call from Python does what the command line does, e.g. defaults_for("tune")["profile"] is
-    None, the run's profile, as `tune --run RUN`; `PYTHON_OWN_DEFAULT` lists the exceptions."""
+    None, the run's profile, as `tune --run RUN`, and defaults_for("evaluate")["corruptions"]
+    is False, as `evaluate` without --corruptions."""
     if function not in FUNCTIONS:
         raise OptionError(f"unknown stage function {function!r}; one of {', '.join(FUNCTIONS)}")
-    return {o.kw: (o.settings(function)["default"] if function in o.commands
-                   and (function, o.kw) not in PYTHON_OWN_DEFAULT else o.default)
+    return {o.kw: o.settings(function)["default"] if function in o.commands else o.default
             for o in options_for(used_by=function)}
 
 

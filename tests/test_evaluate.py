@@ -2151,3 +2151,21 @@ def test_an_npz_without_class_names_is_told_the_class_names_to_store(export_dir,
                                         r"assets/hubensemble\.json'\)\)\['class_names'\]\) "
                                         r"\(its 30 names, 'k0', 'k1', 'k2', …\)$"):
         class_index(many, task)
+
+
+def test_evaluate_model_scores_no_corruptions_by_default_as_the_command_does(export_dir):
+    """`evaluate_model` from Python defaulted to corruptions=True while `hubensemble evaluate`
+    scores the clean split alone without --corruptions (16x the work for the same call): one
+    default, the options table's evaluate one, serves both."""
+    import inspect
+
+    from hubensemble import options
+    from hubensemble.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "--model", str(export_dir)])
+    assert args.corruptions is False
+    default = inspect.signature(ev.evaluate_model).parameters["corruptions"].default
+    assert default is args.corruptions is options.defaults_for("evaluate")["corruptions"]
+    result = ev.evaluate_model(export_dir, make_task(export_dir, n=8), progress=False)
+    assert result["corruptions"] == {} and result["mean_corrupted"] is None
+    assert result["severities"] == []
