@@ -141,11 +141,12 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
         raise options.OptionError(f"data {options.EMPTY_SPEC}, got ''; or None for the data "
                                   "of the run the export belongs to")
     if data:
-        made_on = read_export_metadata(model_dir).get("task") or {}
+        meta = read_export_metadata(model_dir)
+        made_on = meta.get("task") or {}
         return load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
                              trained_split=made_on.get("split"), split=split,
                              splits={split_key(split): tfds_split} if tfds_split else None,
-                             **(keys or {}))
+                             model_classes=meta.get("class_names") or None, **(keys or {}))
     given = ([option_word(f"--split {split}={tfds_split}", f"split={split}={tfds_split!r}")]
              if tfds_split else []) + [option_word(f"--{k.replace('_', '-')}", k)
                                        for k in keys or {}]

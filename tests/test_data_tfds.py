@@ -314,3 +314,23 @@ def test_an_empty_tfds_slice_is_said_before_the_other_splits_are_read(prepared):
                                         r"is empty; override it"):
         load_task("tfds:h74_shapes/rgb", data_dir=str(prepared[0]),
                   splits={"train": "train[:800]", "val": None, "test": "test[:0]"})
+
+
+def test_class_names_an_export_does_not_know_are_refused_before_a_tfds_split_is_read(
+        prepared):
+    """evaluate of tfds data whose ClassLabel names the export does not name read the whole
+    split first (a large test split decoded for nothing), though the names are in the
+    builder's record: given the export's class names, load_test_set refuses from them before
+    any example is read, so a split it could not even read is not what is said."""
+    from hubensemble.data.specs import load_test_set
+
+    data_dir = str(prepared[0])
+    with pytest.raises(DataError, match=r"^the data 'h74_shapes_rgb' has class \['light'\] "
+                                        r"that the model does not know; the model predicts 3 "
+                                        r"classes \(dark, mid, bright\)"):
+        load_test_set("tfds:h74_shapes/rgb", data_dir=data_dir, split="test",
+                      splits={"test": "no_such_split"}, model_classes=["dark", "mid", "bright"])
+    # The export's own names, in any order: read as before.
+    task = load_test_set("tfds:h74_shapes/rgb", data_dir=data_dir, split="test",
+                         model_classes=["light", "dark", "mid"])
+    assert task.class_names == ["dark", "mid", "light"] and len(task.test) == 12

@@ -491,7 +491,8 @@ def _run_loader(spec, scheme, rest, options, **kwargs) -> Task:
 def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
                   trained_on: str | None = None, trained_split: dict | None = None,
                   split: str | None = None, splits: dict | None = None,
-                  label_key: str = _D("label_key"), image_key: str = _D("image_key")) -> Task:
+                  label_key: str = _D("label_key"), image_key: str = _D("image_key"),
+                  model_classes=None) -> Task:
     """The labelled images `evaluate` scores an export on, from a data spec.
 
     As `load_task` (default options), except: a folder of class folders (no train/ val/
@@ -522,6 +523,11 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     NAME=TFDS_SPLIT), `label_key` and `image_key` (evaluate's --label-key, --image-key) are
     read by tfds: alone, as `load_task` reads them (smallnorb's label_elevation).
 
+    `model_classes` (the export's class names, its metadata's; None: not checked here): a
+    tfds: data set whose ClassLabel names hold one the export does not name is refused from
+    the builder's record, before any example is read (`classmatch.class_index`'s DataError),
+    not after the whole split.
+
     Files it skipped are warned of (its summary), as `load_task` warns, unless its caller
     says them (`skips_said`: the evaluate command's own summary).
 
@@ -543,7 +549,8 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     if scheme == "tfds":  # its refusals of a split say what evaluate takes
         from hubensemble.data.task import split_key
 
-        only = {"evaluated": True, "only": None if split is None else split_key(split)}
+        only = {"evaluated": True, "only": None if split is None else split_key(split),
+                "model_classes": model_classes}
     fit = LoadOptions(data_dir=data_dir, **{k: v for k, v in (trained_split or {}).items()
                                             if k in ("seed", "val_fraction", "test_fraction",
                                                      "dedupe")})

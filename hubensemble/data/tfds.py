@@ -153,7 +153,7 @@ def _unknown_name(name, data_dir, where) -> str:
 
 
 def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
-               evaluated: bool = False) -> Task:
+               evaluated: bool = False, model_classes=None) -> Task:
     """tfds:NAME[:CONFIG] — a prepared TensorFlow Datasets data set; never downloads.
 
     `only` (train, val or test; `load_test_set`'s `split`, what evaluate scores): that split
@@ -161,7 +161,9 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
     the test split read train[:800] too, and a data set of fewer training examples was
     refused. The Task then holds that split alone (`_one_split_task`). `evaluated`: read for
     evaluate (`load_test_set`), whose refusals of a split say what evaluate takes
-    (`_scored_words`), not a split override."""
+    (`_scored_words`), not a split override. `model_classes` (the export evaluate scores:
+    its class names): ClassLabel names it does not name are refused from `builder.info`
+    before any example is read (`classmatch.class_index`), not after the split."""
     name, config, version = _parse_tfds_name(rest)
     full = name + (f"/{config}" if config else "") + (f":{version}" if version else "")
     splits = _resolve_splits(options.splits)
@@ -227,6 +229,14 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
     label_feature = features[options.label_key]
     class_names = (text_names(label_feature.names, what=f"tfds:{rest} ClassLabel names")
                    if isinstance(label_feature, tfds.features.ClassLabel) else None)
+    if model_classes and class_names is not None:  # the names are known: refuse unread
+        from types import SimpleNamespace
+
+        from hubensemble.classmatch import class_index
+
+        class_index(list(model_classes), SimpleNamespace(
+            name=name + (f"_{config}" if config else ""), source=f"tfds:{full}",
+            class_names=class_names, num_classes=len(class_names)))
     raw, shrunk = {}, []
     encoded = stored_encoded(features[options.image_key])
     for key, split in splits.items():  # an empty one said before any example is read
