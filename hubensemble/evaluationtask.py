@@ -143,10 +143,20 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
     if data:
         meta = read_export_metadata(model_dir)
         made_on = meta.get("task") or {}
-        return load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
+        own = None if tfds_split or split is None else own_tfds_split(made_on, data, split)
+        if own:  # the export's fit read this split so: read it so, and say it
+            tfds_split = own
+        task = load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
                              trained_split=made_on.get("split"), split=split,
                              splits={split_key(split): tfds_split} if tfds_split else None,
                              model_classes=meta.get("class_names") or None, **(keys or {}))
+        if own:
+            key = split_key(split)
+            task.source += (f"; its {key} split read as {own!r}, as the export's fit read it "
+                            f"(its metadata's task.split.tfds; "
+                            f"{option_word(f'--split {key}=TFDS_SPLIT', 'split=…')} reads "
+                            "another)")
+        return task
     given = ([option_word(f"--split {split}={tfds_split}", f"split={split}={tfds_split!r}")]
              if tfds_split else []) + [option_word(f"--{k.replace('_', '-')}", k)
                                        for k in keys or {}]
@@ -164,6 +174,36 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
                     {"data_dir": data_dir})
     args = DataArgs.from_json({**recorded["args"], "data_dir": data_dir})
     return run.task(args.load())
+
+
+def own_tfds_split(made_on: dict, data: str, split: str) -> str | None:
+    """The tfds split string the export's fit read `split` (train, val, test or an alias)
+    from, when `data` is a tfds: spec of the data set the export was made on (`made_on`: its
+    metadata's "task"; same name and config, and version when both name one) and that string
+    is not VTAB-1k's (an override: fit --split test=test[:2000]); else None, and the data is
+    read as before. An export written before it recorded them (no task.split.tfds): None."""
+    from hubensemble.data.specs import parse_spec
+    from hubensemble.data.task import split_key
+    from hubensemble.data.tfds import VTAB_SPLITS, _parse_tfds_name
+
+    recorded = (made_on.get("split") or {}) if isinstance(made_on.get("split"), dict) else {}
+    strings, spec = recorded.get("tfds"), made_on.get("spec")
+    if not isinstance(strings, dict) or not isinstance(spec, str) or not isinstance(data, str):
+        return None
+    try:
+        (scheme, rest), (made_scheme, made_rest) = parse_spec(data), parse_spec(spec)
+        if scheme != "tfds" or made_scheme != "tfds":
+            return None
+        (name, config, version), (made, made_config, made_version) = (
+            _parse_tfds_name(rest), _parse_tfds_name(made_rest))
+    except DataError:
+        return None
+    if (name, config) != (made, made_config) or (version and made_version
+                                                 and version != made_version):
+        return None
+    key = split_key(split)
+    own = strings.get(key)
+    return own if isinstance(own, str) and own != VTAB_SPLITS[key] else None
 
 
 def check_evaluation_data(model_dir, data=None):

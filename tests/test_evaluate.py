@@ -2169,3 +2169,45 @@ def test_evaluate_model_scores_no_corruptions_by_default_as_the_command_does(exp
     result = ev.evaluate_model(export_dir, make_task(export_dir, n=8), progress=False)
     assert result["corruptions"] == {} and result["mean_corrupted"] is None
     assert result["severities"] == []
+
+
+def test_evaluate_of_the_exports_own_tfds_data_reads_its_split_overrides(tmp_path, toys):
+    """An export fit with --split test=test[:50%] was evaluated on tfds data's whole `test`
+    (VTAB's) by `evaluate --data tfds:NAME`: other data than the export's test split, and
+    said to be other data. Its metadata records the tfds split strings (task.split.tfds), and
+    evaluate of the same data set without a --split string reads the scored split as fit
+    read it, said in the task's source; a --split string, another data set or an export
+    written before the record read as before."""
+    from hubensemble.data import load_task
+    from hubensemble.export.metadata import export_metadata, split_record
+
+    data, spec = toys
+    splits = {"train": "train[:40]", "val": "train[40:50]", "test": "test[:50%]"}
+    fitted = load_task(spec, data_dir=str(data), label_key="label_elevation", splits=splits)
+    run_json = {"data": {"args": {"spec": spec, "splits": splits, "seed": 0}}}
+    record = split_record(run_json)
+    assert record["tfds"] == splits
+    own = build_export(tmp_path / "own", members="both")
+    meta_path = own / "assets" / "hubensemble.json"
+    meta = json.loads(meta_path.read_text())
+    meta["task"] = export_metadata({}, [], [], fitted, retrain_full=False,
+                                   split=record)["task"]
+    meta_path.write_text(json.dumps(meta))
+
+    def evaluated(split="test", export=own):
+        task = ev.load_evaluation_task(export, spec, data_dir=str(data), split=split,
+                                       label_key="label_elevation", progress=False)
+        return task, ev.evaluate_model(export, task, split=split, progress=False)
+
+    task, result = evaluated()
+    np.testing.assert_array_equal(np.stack(task.test.images), np.stack(fitted.test.images))
+    assert (result["n"], result["same_data_as_export"]) == (6, True)
+    assert ("its test split read as 'test[:50%]', as the export's fit read it (its metadata's "
+            "task.split.tfds; split=… reads another)") in task.source
+    assert result["task"]["unscored"] == {"train": 40, "val": 10}
+    _, whole = evaluated("test=test")  # a --split string is the user's
+    assert (whole["n"], whole["same_data_as_export"]) == (12, False)
+    meta["task"]["split"].pop("tfds")  # an export written before the record
+    meta_path.write_text(json.dumps(meta))
+    _, older = evaluated()
+    assert (older["n"], older["same_data_as_export"]) == (12, False)

@@ -58,13 +58,27 @@ def digest_record(saved_model_dir) -> dict:
 def split_record(meta) -> dict | None:
     """How the run split its data (run.json data.args: seed, val_fraction, test_fraction,
     dedupe), for `evaluate --data` on the export's own class folder from anywhere
-    (data.specs.load_test_set's trained_split); None for data from Python."""
+    (data.specs.load_test_set's trained_split); for tfds: data also "tfds", the tfds split
+    string each split was read from ({train|val|test: str, or None for a split switched
+    off}: VTAB-1k's with the run's --split overrides), which `evaluate --data` of the same
+    tfds data set reads when given no --split string (`evaluationtask.own_tfds_split`).
+    None for data from Python."""
+    from hubensemble.data.specs import parse_spec
+    from hubensemble.data.tfds import _resolve_splits
+    from hubensemble.errors import DataError
     from hubensemble.rundir import Run
 
     args = Run.data_part(meta, "args")  # (damaged: None, as for data from Python)
     if not args.get("spec"):
         return None
-    return {k: args[k] for k in ("seed", "val_fraction", "test_fraction", "dedupe") if k in args}
+    record = {k: args[k] for k in ("seed", "val_fraction", "test_fraction", "dedupe")
+              if k in args}
+    try:
+        if parse_spec(args["spec"])[0] == "tfds":
+            record["tfds"] = _resolve_splits(args.get("splits"))
+    except (DataError, AttributeError, TypeError):  # a damaged record: as before, none
+        pass
+    return record
 
 
 def data_files_record(meta, task) -> dict | None:
