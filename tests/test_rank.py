@@ -2176,3 +2176,21 @@ def test_merge_rankings_without_a_rule_keeps_the_shards_own(task, good, tmp_path
     # A rule given still applies.
     assert rank.merge_rankings(shards, tmp_path / "top1", top_k=1).selection == {
         "rule": "top_k", "top_k": 1}
+
+
+def test_an_equal_embeddings_duplicate_says_nothing_of_two_right_pins(task, good, tmp_path):
+    # m.keras and good0's SavedModel are one model in two files: each entry pins its own
+    # files' true sha256, and each pin is checked as it loads. The duplicate's reason said
+    # "its sha256 … is not the module's: the files matched 'good0''s …": both pins are right,
+    # and the entries matched by embeddings, not files.
+    from hubensemble.modulefiles import pinned_sha256
+
+    make_tiny_model(seed=10, width=4).save(tmp_path / "m.keras")
+    first = dataclasses.replace(good[0], sha256=pinned_sha256(good[0].handle))
+    twin = ModuleSpec(name="twin", handle=str(tmp_path / "m.keras"),
+                      sha256=pinned_sha256(str(tmp_path / "m.keras")))
+    assert first.sha256 and twin.sha256 and first.sha256 != twin.sha256
+    row = ranked([first, twin], task, tmp_path / "run").row("twin")
+    assert row["status"] == "failed" and row["stage"] == "duplicate", row
+    assert "the same embeddings of" in row["reason"], row
+    assert "sha256" not in row["reason"] and "''" not in row["reason"], row["reason"]

@@ -181,10 +181,13 @@ def _failure_reason(exc):
     return f"{type(exc).__name__}: {first_line(exc)}", "error"
 
 
-def _duplicate(spec, earlier, why, failed=None) -> ModuleLoadError:
+def _duplicate(spec, earlier, why, failed=None, *, files=True) -> ModuleLoadError:
     """The row's failure (stage "duplicate", `handles.duplicate_reason`) of an entry loading
-    an earlier one's module read alike; `failed`: that one's row when it failed, else None."""
-    return ModuleLoadError(duplicate_reason(earlier, why, failed and failed["reason"], spec),
+    an earlier one's module read alike; `failed`: that one's row when it failed, else None.
+    `files` False: matched by equal embeddings (other files, each loaded under its own pin),
+    so their sha256 pins are not compared (`handles.pins_note`): both were checked."""
+    return ModuleLoadError(duplicate_reason(earlier, why, failed and failed["reason"],
+                                            spec if files else None),
                            module=spec.name, handle=spec.handle, stage="duplicate")
 
 
@@ -358,7 +361,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 # Other files, one module (m.keras and its SavedModel): equal embeddings.
                 sig = signature(res.embeddings)
                 if twin := same_embeddings_as(spec, sig, row["dim"], signed, trains):
-                    raise _duplicate(spec, *twin)
+                    raise _duplicate(spec, *twin, files=False)
                 _check_entry_dim(spec, row)
                 # kNN: the 10 nearest (labelcheck's) once, the k-NN predictions from them
                 near = (loo_neighbours(res.embeddings, metric=KNN_METRICS[metric],
