@@ -2194,3 +2194,16 @@ def test_an_equal_embeddings_duplicate_says_nothing_of_two_right_pins(task, good
     assert row["status"] == "failed" and row["stage"] == "duplicate", row
     assert "the same embeddings of" in row["reason"], row
     assert "sha256" not in row["reason"] and "''" not in row["reason"], row["reason"]
+
+
+def test_a_shard_past_the_catalogue_says_how_many_modules_it_has():
+    # "the catalogue has 4; use fewer shards" lacked its noun: 4 what?
+    from hubensemble.optionerror import OptionError
+    from hubensemble.rank.shards import check_shard_size
+
+    for size, words in ((4, "its 4 modules"), (1, "its 1 module")):
+        with pytest.raises(OptionError) as err:
+            check_shard_size(size, (6, 9))
+        assert str(err.value) == (f"shard 6/9 holds no module: the catalogue has {size}; use "
+                                  f"fewer shards (at most {size}, one for each of {words})")
+    check_shard_size(7, (6, 9))  # shard 6 of 9 holds module 6: no error

@@ -7,6 +7,7 @@ import os
 
 from hubensemble.lockwords import option_word
 from hubensemble.optionerror import OptionError
+from hubensemble.text import counted
 
 #: Kubernetes Indexed Jobs give every pod its index (0 … completions-1) in this variable; the
 #: count (the Job's `completions`) is not in the environment: pass --shards N.
@@ -68,8 +69,12 @@ def check_shard_size(size, shard) -> None:
     OptionError (a usage error on the command line, also where `--shard auto` resolves to
     it in the stage). None and "auto" (resolved later) pass."""
     if isinstance(shard, (tuple, list)) and not shard_members(size, shard):
+        # The count's noun after the words the command line's tests quote ("has 4; use").
         raise OptionError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
-                          f"has {size}; use fewer shards")
+                          f"has {size}; use fewer shards (at most {size}, one for each of "
+                          f"its {counted(size, 'module')})" if size else
+                          f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
+                          "has none")
 
 
 def _int(environ, name):
