@@ -210,6 +210,23 @@ def cache_unwritable(folder: CacheFolder, error: OSError, going_on: str, *,
                 folder.named_by(), folder.fix())
 
 
+def unwritable_error(folder) -> OSError:
+    """The OSError of a folder (a str path) that `os.access` says cannot be written: EROFS
+    ("Read-only file system: FOLDER; it is mounted read-only") when its file system is mounted
+    read-only (`os.statvfs`' ST_RDONLY), where no chmod or chown helps, else EACCES
+    ("Permission denied"); os.access answers alike for both. Windows (no statvfs): EACCES.
+    Here, not in `hub.cachefolder` (TensorFlow Hub's cache, which imports it from here):
+    matplotlib's folder is checked before TensorFlow is imported."""
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    if read_only:
+        return OSError(errno.EROFS, f"{os.strerror(errno.EROFS)}: {folder}; it is mounted "
+                       "read-only")
+    return PermissionError(errno.EACCES, os.strerror(errno.EACCES), folder)
+
+
 #: Environment variables that hold seconds: name -> (default, what they bound). Read through
 #: `seconds_from_environment`; the command line checks them all before TensorFlow loads.
 SECONDS_ENV = {
@@ -333,7 +350,7 @@ def matplotlib_folder() -> None:
         try:
             os.makedirs(folder, exist_ok=True)
             if not os.access(folder, os.W_OK | os.X_OK):
-                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), folder)
+                raise unwritable_error(folder)
         except OSError as e:
             cache_unwritable(CacheFolder(folder, "matplotlib configuration and font cache",
                                          MATPLOTLIB_ENV), e,

@@ -333,3 +333,38 @@ def test_an_unknown_or_retired_hubensemble_variable_is_warned_of_once(caplog):
         environment.check_environment(environ)
         environment.check_environment(environ)
     assert [r.getMessage() for r in caplog.records] == environment.unknown_settings(environ)
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_read_only_matplotlib_folder_is_said_as_read_only_not_as_permission_denied(
+        tmp_path, monkeypatch, caplog, read_only):
+    # os.access said no and matplotlib's folder was said as "(Permission denied: …)" also on
+    # a file system mounted read-only, where no chmod or chown helps: statvfs tells them
+    # apart, as for TensorFlow Hub's cache. (Tests run as root, whom os.access lets write
+    # anywhere: it and statvfs are stood in for the folder alone.)
+    import sys
+
+    from hubensemble import environment
+
+    folder = str(tmp_path / "mpl")
+    os.makedirs(folder)
+    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)  # put back after the test
+    monkeypatch.setattr(environment, "matplotlib_folders", lambda: [folder])
+    monkeypatch.delenv("MPLCONFIGDIR", raising=False)  # the temporary one set goes after
+    monkeypatch.setattr(environment, "_UNWRITABLE", set())
+    real_access, real_statvfs = os.access, os.statvfs
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if os.fspath(p) == folder else real_access(p, mode, **kw)))
+
+    class Mounted:
+        f_flag = os.ST_RDONLY if read_only else 0
+
+    monkeypatch.setattr(os, "statvfs", lambda p: Mounted if os.fspath(p) == folder
+                        else real_statvfs(p))
+    with caplog.at_level("WARNING"):
+        environment.matplotlib_folder()
+    said = [r.getMessage() for r in caplog.records if "matplotlib" in r.getMessage()]
+    reason = (f"(Read-only file system: {folder}; it is mounted read-only)" if read_only
+              else f"(Permission denied: {folder})")
+    assert len(said) == 1 and f"{folder} cannot be written {reason}" in said[0], said
+    assert os.environ["MPLCONFIGDIR"] != folder
