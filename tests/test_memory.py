@@ -599,3 +599,49 @@ def test_rank_s_measured_peak_of_a_heavier_module_raises_later_stages_rules(tmp_
     export = memory.stage_memory_note("export", run, {}, room=memory.Room(2 * GIB, "X"))
     assert export and "counting mobilenet's" in export  # 1.6 GiB by the rule alone: it fit
     assert memory.stage_memory_note("export", tmp_path / "none", {}, room=room) is None
+
+
+def test_rank_records_each_embedded_module_s_peak_and_later_stages_read_it(
+        tmp_path, monkeypatch, module_factory):
+    """PeakMeter measured nothing: rank never called it, so no row kept a "memory" and the
+    later stages' rules stood on MobileNet V1's figures alone. Rank's row of a module it
+    embedded keeps its measurement (batch and image size as rank embedded it); a row read
+    from the embedding cache keeps none; `memory.measured_factors` reads the rows."""
+    from hubensemble import rank
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.data import load_task
+    from hubensemble.rank.record import load_ranking
+    from hubensemble.rundir import DataArgs
+
+    with memoryroom.PeakMeter() as probe:
+        pass
+    if probe.peak is None:
+        pytest.skip("no /proc/self/clear_refs here (not Linux)")
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(tmp_path / "cache"))
+    task = load_task("sklearn:digits")
+    spec = ModuleSpec(name="tiny", handle=module_factory("memory-tiny", seed=3, width=4))
+
+    def ranked(out):
+        rank.run_rank(str(out), [spec], task, profile="quick", batch_size=16, progress=False,
+                      data_args=DataArgs(spec="sklearn:digits"))
+        return load_ranking(out).row("tiny")
+
+    row = ranked(tmp_path / "run")
+    assert row["status"] == "ok" and not row["cache_hit"], row
+    mem = row["memory"]
+    assert mem["batch_size"] == 16 and mem["pixels"] == row["resolution"][0] * row["resolution"][1]
+    assert 0 < mem["held_bytes"] <= mem["peak_bytes"], mem
+    # The row is what the stages read: named when its factor is above 1 (a tiny module's is
+    # about 1, by the process's noise). The record, made three times the rule's 235 bytes a
+    # pixel above its base, is read and named.
+    factor = memory.measured_factor(mem)
+    assert memory.measured_factors(tmp_path / "run") == (
+        None if factor == 1.0 else (pytest.approx(factor), "tiny"))
+    doc = json.loads((tmp_path / "run" / "ranking.json").read_text())
+    doc["modules"][0]["memory"] = dict(mem, pixels=1, batch_size=1, held_bytes=0,
+                                       peak_bytes=int(memory.EMBED_BASE_FIXED) + 235 * 3)
+    (tmp_path / "run" / "ranking.json").write_text(json.dumps(doc))
+    assert memory.measured_factors(tmp_path / "run") == (pytest.approx(3.0), "tiny")
+    # From the cache: nothing measured.
+    again = ranked(tmp_path / "run2")
+    assert again["cache_hit"] and again["memory"] is None, again

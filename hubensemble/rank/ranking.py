@@ -19,6 +19,7 @@ from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, fir
                                 reraise_stop)
 from hubensemble.fileio import check_dir_target
 from hubensemble.lockwords import command_words, option_word
+from hubensemble.memoryroom import PeakMeter
 from hubensemble.handles import (duplicate_reason, pins_differ, same_files_as,
                                  same_module_pairs)
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
@@ -233,7 +234,9 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     folder, the options not passed are the run's, as `rank --out RUN` keeps them:
     `rank.rundefaults.keeps_run_defaults`).
 
-    Every module is embedded and scored one at a time (only one is in memory at once); a
+    Every module is embedded and scored one at a time (only one is in memory at once; its
+    row keeps the peak memory its embedding took, "memory": `memoryroom.PeakMeter.record`,
+    None on a cache hit, which later stages' rules read: `memory.measured_factors`); a
     module that fails is recorded with status "failed", its reason and stage, and the
     ranking goes on. With `shard=(i, n)` only the modules whose catalogue index % n == i
     are ranked (merge the shards with `merge_rankings`). Selection: the `top_k` best, or
@@ -350,12 +353,15 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                     raise _duplicate(spec, earlier, why, next(
                         (r for r in rows if r["name"] == earlier.name
                          and r["status"] == "failed"), None))
-                res = _embed(spec, task, "train", profile=prof, cache_dir=cache_dir,
-                             use_cache=use_cache, datasets=datasets,
-                             on_batch=counting_note(bar, spec.name, "images"))
+                with PeakMeter() as meter:  # its peak: later stages' memory rules take it
+                    res = _embed(spec, task, "train", profile=prof, cache_dir=cache_dir,
+                                 use_cache=use_cache, datasets=datasets,
+                                 on_batch=counting_note(bar, spec.name, "images"))
                 row.update(resolution=list(res.resolution), fingerprint=res.fingerprint,
                            cache_hit=res.cache_hit, dim=int(res.embeddings.shape[1]),
-                           examples=int(res.embeddings.shape[0]))
+                           examples=int(res.embeddings.shape[0]),
+                           memory=None if res.cache_hit else meter.record(
+                               datasets.batch_size, res.resolution))
                 if twin := same_files_as(spec, res.fingerprint, ranked):  # in this shard
                     raise _duplicate(spec, *twin)
                 # Other files, one module (m.keras and its SavedModel): equal embeddings.
