@@ -131,11 +131,22 @@ def fitting_train_batch(limit: float, input_sizes, profile: str = "cpu", *,
 
 
 def ran_out(exc: BaseException) -> bool:
-    """Whether `exc` says memory ran out: Python's MemoryError, TensorFlow's
-    ResourceExhaustedError (its "OOM when allocating tensor", as under `ulimit -v`), by its
-    class's name (no TensorFlow import here)."""
-    return isinstance(exc, MemoryError) or any(
-        k.__name__ == "ResourceExhaustedError" for k in type(exc).__mro__)
+    """Whether `exc`, or an error it was raised from (its `__cause__` chain: a
+    ModuleLoadError wrapping the load's), says memory ran out: Python's MemoryError,
+    TensorFlow's ResourceExhaustedError (its "OOM when allocating tensor", as under `ulimit
+    -v`), or its AbortedError of oneDNN's "could not create a primitive" (its primitive's
+    memory could not be allocated, as a module loads on a full machine; not "… primitive
+    descriptor", an unsupported shape), by its class's name (no TensorFlow import here)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        names = {k.__name__ for k in type(exc).__mro__}
+        if isinstance(exc, MemoryError) or "ResourceExhaustedError" in names or (
+                "AbortedError" in names and "could not create a primitive" in str(exc)
+                and "could not create a primitive descriptor" not in str(exc)):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def training_out_of_memory(batch: int, input_size, profile="cpu") -> str:

@@ -2208,3 +2208,50 @@ def test_a_shard_past_the_catalogue_says_how_many_modules_it_has():
         assert str(err.value) == (f"shard 6/9 holds no module: the catalogue has {size}; use "
                                   f"fewer shards (at most {size}, one for each of {words})")
     check_shard_size(7, (6, 9))  # shard 6 of 9 holds module 6: no error
+
+
+def test_memory_that_runs_out_as_a_module_loads_is_not_a_bad_catalogue_entry():
+    # oneDNN's "could not create a primitive" (TensorFlow's AbortedError) as a SavedModel
+    # loads on a full machine was reported as the entry's fault: "fix these catalogue entries
+    # (handle, sha256, …)". It is memory's (memory.ran_out), with memory's way on.
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.memory import ran_out
+
+    spec = ModuleSpec(name="big", handle="/models/big")
+
+    def loaded(cause):  # as hub.savedmodels wraps a failed tf.saved_model.load
+        try:
+            try:
+                raise cause
+            except Exception as e:
+                raise ModuleLoadError(f"tf.saved_model.load failed: {e}", module="big",
+                                      handle="/models/big", stage="savedmodel") from e
+        except ModuleLoadError as err:
+            return err
+
+    onednn = tf.errors.AbortedError(None, None, "Operation received an exception: status: 1, "
+                                    "message: could not create a primitive, in file x.cc:1")
+    for cause in (onednn, tf.errors.ResourceExhaustedError(None, None, "OOM when allocating"),
+                  MemoryError()):
+        err = loaded(cause)
+        assert ran_out(err), cause
+        reason, stage = rank.ranking._failure_reason(err, spec, 32)
+        assert stage == "memory" and reason.startswith("[memory] module 'big'"), reason
+        assert "ran out of memory" in reason and f"{type(cause).__name__}" in reason, reason
+        assert "16 holds half the images" in reason and "free memory" in reason, reason
+    # oneDNN's unsupported shape is no memory's: the entry's reason as before.
+    other = loaded(tf.errors.AbortedError(None, None, "could not create a primitive descriptor"))
+    assert not ran_out(other)
+    assert rank.ranking._failure_reason(other, spec, 32) == (str(other), "savedmodel")
+    # No module ranked: memory's way on, not the catalogue's.
+    rows = [{"name": "big", "reason": rank.ranking._failure_reason(loaded(onednn), spec, 32)[0],
+             "stage": "memory", "status": "failed"}]
+    with pytest.raises(HubensembleError) as raised:
+        rank.ranking._raise_if_none_ok(rows)
+    assert "catalogue entries" not in str(raised.value), raised.value
+    assert "every module ran out of memory: a smaller" in str(raised.value), raised.value
+    rows.append({"name": "bad", "reason": "[load] …", "stage": "load", "status": "failed"})
+    with pytest.raises(HubensembleError) as raised:
+        rank.ranking._raise_if_none_ok(rows)
+    assert ("1 module ran out of memory: a smaller" in str(raised.value)
+            and "; fix the other catalogue entries" in str(raised.value)), raised.value

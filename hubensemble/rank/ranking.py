@@ -176,7 +176,23 @@ def _raise_full_disk(exc: Exception) -> None:
         raise disk from exc
 
 
-def _failure_reason(exc):
+def _failure_reason(exc, spec=None, batch_size=None):
+    """(reason, stage) of a module's failure `exc`; memory that ran out as it loaded or
+    embedded (`memory.ran_out`: oneDNN's "could not create a primitive" too) is stage
+    "memory", with the way on (a smaller batch, more memory), not the entry's fault: it was
+    a bad catalogue entry ("fix these catalogue entries (handle, sha256, …)")."""
+    from hubensemble.memory import ran_out
+
+    if spec is not None and ran_out(exc):
+        smaller = (f"pass a smaller {option_word('--batch-size', 'batch_size')} (it is "
+                   f"{batch_size}: {max(1, batch_size // 2)} holds half the images), or "
+                   if batch_size and batch_size > 1 else "")
+        cause = exc.__cause__ if isinstance(exc, ModuleLoadError) and exc.__cause__ else exc
+        return str(ModuleLoadError(
+            f"ran out of memory as it loaded or embedded ({type(cause).__name__}: "
+            f"{first_line(cause)}): {smaller}free memory (other programs, other runs) or use "
+            "a machine with more, then rank it again (docs/reliability.md \"Small machines\")",
+            module=spec.name, handle=spec.handle, stage="memory")), "memory"
     if isinstance(exc, ModuleLoadError):
         return str(exc), exc.stage
     return f"{type(exc).__name__}: {first_line(exc)}", "error"
@@ -393,7 +409,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
             except Exception as e:  # noqa: BLE001 - one broken module must not stop the ranking
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 _raise_full_disk(e)  # the disk's: every later module would meet it too
-                row["reason"], row["stage"] = _failure_reason(e)
+                row["reason"], row["stage"] = _failure_reason(e, spec, batch_size)
                 row["status"] = "failed"
                 log.warning("module %s failed: %s", _named(row), row["reason"])
             if not row["cache_hit"]:
@@ -498,15 +514,25 @@ def _raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)"
     # A download that failed is the network's fault, not the entry's: offline, "fix these
     # catalogue entries" sent users to edit correct handles (a new-user check).
     fetch = sum(r.get("stage") == "network" for r in rows)
-    fix = (f"fix {'the other' if fetch else 'these'} catalogue entries (handle, sha256, trust, "
-           "output_key, value_range)")
+    # Memory that ran out is the machine's too (`_failure_reason`): its reasons say the way on.
+    short = sum(r.get("stage") == "memory" for r in rows)
+    ways = []
     if fetch:
         lead = ("none could be downloaded" if fetch == len(rows) else
                 f"{fetch} could not be downloaded")
         # A fetch fails for a dead network, a refused or missing key (401/403), a mistyped
         # handle (404) or a rate limit: each reason names its own way on (hub.hosts.status_hint).
-        fix = "; ".join([f"{lead}: each reason above says what to do (the network or "
-                         "HTTPS_PROXY, an account's key, the handle's spelling, or the files "
-                         "put in place by hand)"] + ([fix] if fetch < len(rows) else [])) + ";"
+        ways.append(f"{lead}: each reason above says what to do (the network or "
+                    "HTTPS_PROXY, an account's key, the handle's spelling, or the files "
+                    "put in place by hand)")
+    if short:
+        ways.append(f"{'every module' if short == len(rows) else counted(short, 'module')} "
+                    f"ran out of memory: a smaller {option_word('--batch-size', 'batch_size')}"
+                    ", or more free memory (each reason above says so)")
+    if fetch + short < len(rows):
+        ways.append(f"fix {'the other' if ways else 'these'} catalogue entries (handle, sha256, "
+                    "trust, output_key, value_range)")
+    last = (f"{ways[0]} and {again}" if not fetch + short else
+            f"{'; '.join(ways)}; then {again}")
     raise HubensembleError.of_lines([f"no module could be ranked ({len(rows)} failed):", *lines,
-                                     f"{fix} {'then' if fetch else 'and'} {again}"])
+                                     last])
