@@ -2255,3 +2255,33 @@ def test_memory_that_runs_out_as_a_module_loads_is_not_a_bad_catalogue_entry():
         rank.ranking._raise_if_none_ok(rows)
     assert ("1 module ran out of memory: a smaller" in str(raised.value)
             and "; fix the other catalogue entries" in str(raised.value)), raised.value
+
+
+def test_the_same_embeddings_in_two_shards_are_a_duplicate_in_the_merge(task, good, tmp_path):
+    # rank compares embeddings within its shard only: good0's weights as m.keras in the other
+    # shard (no byte in common with good0's SavedModel) stayed ok in the merge, so both could
+    # be selected and tuned. The rows record a small signature; the merge compares them.
+    make_tiny_model(seed=10, width=4).save(tmp_path / "m.keras")
+    as_file = ModuleSpec(name="as_file", handle=str(tmp_path / "m.keras"))
+    specs = [good[0], as_file, good[1]]
+    whole = ranked(specs, task, tmp_path / "whole", top_k=3)
+    shards = [tmp_path / f"shard{i}" for i in range(2)]
+    parts = [ranked(specs, task, d, shard=(i, 2), top_k=3) for i, d in enumerate(shards)]
+    assert parts[1].row("as_file")["status"] == "ok"
+    sig = parts[1].row("as_file")["signature"]
+    assert len(sig) == 16 and {len(line) for line in sig} == {8}  # small: 16 x 8 numbers
+    merged = rank.merge_rankings(shards, tmp_path / "merged", top_k=3)
+    row = merged.row("as_file")
+    assert row["status"] == "failed" and row["stage"] == "duplicate", row
+    assert row["reason"] == whole.row("as_file")["reason"], (row, whole.row("as_file"))
+    assert "the same embeddings of the" in row["reason"] and "sha256" not in row["reason"]
+    assert stable(merged.rows) == stable(whole.rows)
+    assert merged.selected == whole.selected and "as_file" not in merged.selected
+    # Shards ranked before rows recorded it: compared by their files only, as before.
+    for d in shards:
+        doc = json.loads((d / "ranking.json").read_text())
+        for r in doc["modules"]:
+            r.pop("signature", None)
+        (d / "ranking.json").write_text(json.dumps(doc))
+    old = rank.merge_rankings(shards, tmp_path / "old", top_k=3)
+    assert old.row("as_file")["status"] == "ok"

@@ -136,21 +136,38 @@ def _same_files_across_shards(rows, modules) -> list:
     "duplicate", `handles.duplicate_reason`), so that the later one is neither selected nor
     tuned; `modules`: the shards' run.json entries. rank compares the files of one shard only:
     a copy of a folder, or a tfhub.dev URL and its Kaggle name, in two shards were both
-    ranked and could both be tuned."""
+    ranked and could both be tuned. So with the embeddings (`rank.twins.same_embeddings_as`
+    on the signature a row records, `row_signature`; rows written before it was recorded
+    are compared by their files only): a module's .keras copy and its SavedModel in two
+    shards were both ranked."""
     from hubensemble.catalogue import ModuleSpec
 
-    ranked, out = [], []
+    from hubensemble.rank.twins import same_embeddings_as, trains
+
+    ranked, signed, out = [], [], []
     for row in sorted(rows, key=lambda r: r.get("index") or 0):
         spec = modules.get(row["name"])
         if row["status"] == "ok" and row.get("fingerprint") and spec is not None:
             spec = ModuleSpec.from_json(spec)
-            if twin := same_files_as(spec, row["fingerprint"], ranked):
-                row = {**row, "status": "failed", "score": None, "stage": "duplicate",
-                       "reason": str(ModuleLoadError(duplicate_reason(*twin), module=spec.name,
-                                                     handle=spec.handle, stage="duplicate"))}
+            sig = row.get("signature")  # rows ranked before it was recorded: files only
+            # Other files, one module (m.keras and its SavedModel): equal embeddings, as rank
+            # compares them (`rank.twins`), its pins not compared (each was checked).
+            twin = same_files_as(spec, row["fingerprint"], ranked)
+            if twin is None and sig:
+                twin = same_embeddings_as(spec, sig, row["dim"], signed, trains,
+                                          images=row.get("examples"))
+            if twin:
+                # As rank's duplicate row: no signature (it is kept for ok rows only).
+                row = {**{k: v for k, v in row.items() if k != "signature"},
+                       "status": "failed", "score": None, "stage": "duplicate",
+                       "reason": str(ModuleLoadError(duplicate_reason(*twin),
+                                                     module=spec.name, handle=spec.handle,
+                                                     stage="duplicate"))}
                 log.warning("module %s failed: %s", escaped(row["name"]), row["reason"])
             else:
                 ranked.append((spec, row["fingerprint"]))
+                if sig:
+                    signed.append((spec, row["dim"], sig))
         out.append(row)
     return out
 

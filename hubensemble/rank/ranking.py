@@ -32,7 +32,7 @@ from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check
                                    warn_unselected_pool)
 from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
-from hubensemble.rank.twins import same_embeddings_as, signature, trains
+from hubensemble.rank.twins import row_signature, same_embeddings_as, signature, trains
 from hubensemble.runwriter import writes_run
 from hubensemble.terminal import counting_note, progress_bar, shows_progress
 from hubensemble.text import counted, escaped
@@ -399,7 +399,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 if not math.isfinite(score):
                     raise ModuleLoadError(f"the {metric} score is {score}", module=spec.name,
                                           handle=spec.handle, stage="score")
-                row.update(status="ok", score=float(score))
+                row.update(status="ok", score=float(score), signature=row_signature(sig))
                 ranked.append((spec, row["fingerprint"]))
                 signed.append((spec, row["dim"], sig))
                 if pred is not None:

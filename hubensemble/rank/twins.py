@@ -33,22 +33,40 @@ def signature(embeddings) -> np.ndarray:
     return emb @ directions
 
 
-def same_embeddings_as(spec, sig, dim, signed, trains=None) -> tuple | None:
+#: Images (the first of the rank data) whose signature a ranking.json row keeps
+#: (`row_signature`): 16 x SIGNATURE_WIDTH numbers, so that `rank merge` compares modules
+#: ranked in two shards; rounded to 7 significant digits, far inside TOLERANCE.
+ROW_IMAGES = 16
+
+
+def row_signature(sig) -> list:
+    """The signature (`signature`, float [N, SIGNATURE_WIDTH]) of a ranked module as its
+    ranking.json row keeps it: its first ROW_IMAGES rows, a list of lists of floats rounded
+    to 7 significant digits (about 1.5 KB a row); `same_embeddings_as` compares it as it
+    compares a whole signature."""
+    return [[float(f"{v:.7g}") for v in line] for line in np.asarray(sig)[:ROW_IMAGES]]
+
+
+def same_embeddings_as(spec, sig, dim, signed, trains=None, *, images=None) -> tuple | None:
     """(earlier, why) for the entry `spec` whose module's embeddings are `dim`-d with
     signature `sig` when an entry of `signed` ([(spec, dim, signature)], in catalogue order)
     has equal ones to `TOLERANCE` (the same width and number of images) and, with `trains`
     (entry -> bool: whether its module has variables to fine-tune), fine-tunes alike: a
     module and its frozen copy (no trainable variables) embed alike but are two candidates
-    for tune. why is "the same embeddings of the N training images, to float tolerance".
+    for tune. why is "the same embeddings of the N training images, to float tolerance" (N:
+    `images` when given, the count the signatures' rows stand for: `row_signature`'s).
     None when none has. `trains` is asked of a pair whose embeddings match only."""
+    sig = np.asarray(sig, np.float64)
     for earlier, their_dim, theirs in signed:
+        theirs = np.asarray(theirs, np.float64)
         if their_dim != dim or theirs.shape != sig.shape:
             continue
         scale = max(float(np.abs(sig).max(initial=0.0)), float(np.abs(theirs).max(initial=0.0)))
         if float(np.abs(sig - theirs).max(initial=0.0)) > TOLERANCE * scale:
             continue
         if trains is None or trains(spec) == trains(earlier):
-            return earlier, (f"the same embeddings of the {counted(len(sig), 'training image')}"
+            return earlier, (f"the same embeddings of the "
+                             f"{counted(images or len(sig), 'training image')}"
                              ", to float tolerance")
     return None
 
