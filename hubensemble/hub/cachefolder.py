@@ -6,7 +6,6 @@ download lock (`_drop_dead_download_lock`)."""
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import logging
 import os
@@ -16,7 +15,7 @@ import socket
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver, tf_utils
 
 from hubensemble.environment import (CacheFolder, cache_unwritable, folder_removed_at_exit,
-                                     path_from_environment)
+                                     path_from_environment, unwritable_error)
 from hubensemble.fileio import pid_alive
 
 log = logging.getLogger("hubensemble.hub.resolvers")  # the logger its messages always had
@@ -65,21 +64,6 @@ def writable_module_dir(handle) -> str:
                          "and the work goes on", reads_old=False)
         os.environ[HUB_CACHE_ENV] = folder_removed_at_exit("hubensemble-tfhub-")
     return compressed_module_resolver._module_dir(handle)
-
-
-def unwritable_error(folder) -> OSError:
-    """The OSError of a folder (a str path) that `os.access` says cannot be written: EROFS
-    ("Read-only file system: FOLDER; it is mounted read-only") when its file system is mounted
-    read-only (`os.statvfs`' ST_RDONLY), where no chmod or chown helps, else EACCES
-    ("Permission denied"); os.access answers alike for both. Windows (no statvfs): EACCES."""
-    try:
-        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except (OSError, AttributeError):
-        read_only = False
-    if read_only:
-        return OSError(errno.EROFS, f"{os.strerror(errno.EROFS)}: {folder}; it is mounted "
-                       "read-only")
-    return PermissionError(errno.EACCES, os.strerror(errno.EACCES), folder)
 
 
 def _drop_dead_download_lock(module_dir, handle=None):
