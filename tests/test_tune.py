@@ -3068,3 +3068,40 @@ def test_an_oracle_json_that_is_not_keras_tuners_state_is_refused_naming_it(
         f"deleted by hand?): delete Keras Tuner's state in {project} (its .json files but "
         "plan.json, and its trial_* folders), then run this tune again: Keras Tuner starts "
         "afresh, and trials with a candidate are not run again")
+
+
+def test_a_trial_whose_module_runs_out_of_memory_as_it_loads_is_told_the_batch_that_fits():
+    """A module that ran out of memory as it loaded (TensorFlow's ResourceExhaustedError or
+    oneDNN's "could not create a primitive", wrapped in the ModuleLoadError of the load)
+    failed its trial with "the module cannot load: …", as if the module were broken, and
+    without the batch that fits: the load's class was looked at before memory's (found by
+    350). Fails before: "the module cannot load"."""
+    import tensorflow as tf
+
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.tune.train import TrialFailed, trial_failure_reason
+
+    def loaded(cause):  # as hub.savedmodels wraps a failed tf.saved_model.load
+        try:
+            try:
+                raise cause
+            except Exception as e:
+                raise ModuleLoadError(f"tf.saved_model.load failed: {e}", module="big",
+                                      handle="/models/big", stage="savedmodel") from e
+        except ModuleLoadError as err:
+            return err
+
+    oom = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+    onednn = tf.errors.AbortedError(None, None, "could not create a primitive, in file x.cc:1")
+    for cause in (oom, onednn):
+        said = trial_failure_reason(loaded(cause), 32, None, "cpu")
+        assert said.startswith("out of memory training in batches of 32 images "
+                               "(ModuleLoadError: "), said
+        assert "--train-batch-size" in said or "train_batch_size" in said, said
+    # A load that failed otherwise is the module's; the trial's own words stay its own.
+    broken = loaded(ValueError("no saved_model.pb"))
+    assert trial_failure_reason(broken, 32, None, "cpu") == f"the module cannot load: {broken}"
+    assert trial_failure_reason(TrialFailed("the loss is not finite"), 32, None,
+                                "cpu") == "the loss is not finite"
+    assert trial_failure_reason(oom, 8, None, "cpu").startswith(
+        "out of memory training in batches of 8 images (ResourceExhaustedError: ")

@@ -453,16 +453,7 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
             raise
         if disk is not None:
             raise disk from e
-        if isinstance(e, TrialFailed):
-            reason = str(e)
-        elif isinstance(e, ModuleLoadError):
-            reason = f"the module cannot load: {e}"
-        elif memory.ran_out(e):  # the batch that fits, as distill's student says it
-            reason = (f"out of memory training in batches of {hparams.batch_size} images "
-                      f"({type(e).__name__}: {error_reason(e)}): " + memory.training_out_of_memory(
-                          int(hparams.batch_size), spec.input_size, profile))
-        else:
-            reason = f"{type(e).__name__}: {error_reason(e)}"
+        reason = trial_failure_reason(e, int(hparams.batch_size), spec.input_size, profile)
         record.update(status="failed", reason=reason)
         # The traceback goes to the log (RUN/log.txt while tune runs); the terminal gets the
         # tuner's one line per failed trial.
@@ -508,3 +499,22 @@ def _write_final_scalars(logdir, record, step):
         tf.summary.scalar(OBJECTIVE, record["val"]["ce"], step=step)
         tf.summary.scalar("val_accuracy", record["val"]["accuracy"], step=step)
     writer.close()
+
+
+def trial_failure_reason(exc: BaseException, batch: int, input_size, profile) -> str:
+    """The reason a failed trial's record gives for `exc` (one line): a TrialFailed's own
+    words; memory's (`memory.ran_out`, its cause chain too) with the batch that fits
+    (`memory.training_out_of_memory`, as distill's student says it) before a load failure's,
+    as a module that runs out of memory while it loads is no broken module (its
+    ModuleLoadError said "the module cannot load: …", without the way on); "the module
+    cannot load: …"; else the error's class and one-line reason. `batch`: the trial's
+    images per step; `input_size`: the module's fixed input size or None."""
+    if isinstance(exc, TrialFailed):
+        return str(exc)
+    if memory.ran_out(exc):
+        return (f"out of memory training in batches of {batch} images "
+                f"({type(exc).__name__}: {error_reason(exc)}): "
+                + memory.training_out_of_memory(batch, input_size, profile))
+    if isinstance(exc, ModuleLoadError):
+        return f"the module cannot load: {exc}"
+    return f"{type(exc).__name__}: {error_reason(exc)}"
