@@ -519,7 +519,7 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
         # The first TensorFlow import of a Pillow-only run happens here: its start-up notices
         # (CUDA, oneDNN) are hidden unless --verbose, as around the graph decoder above.
         with _tf.native_notices(f"shrinking {name or 'an image'}"):
-            from hubensemble.data.graph import shrink_to_short_side
+            from hubensemble.data.shrink import shrink_to_short_side
 
             pixels = shrink_to_short_side(pixels).numpy()
     if kind in TURNED_FORMATS:  # Pillow turned it upright as it loaded it

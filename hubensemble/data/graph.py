@@ -49,10 +49,9 @@ import functools
 
 from hubensemble._tf import tensorflow as tf
 
-from hubensemble import augment
 from hubensemble.data.sniff import (GRAPH_FORMATS, GRAPH_FORMATS_TEXT, HEAD_BYTES, INVALID,
-                                    MAX_SHORT_SIDE, SIGNATURES, TOO_LARGE_WORDS, UNSUPPORTED,
-                                    article)
+                                    SIGNATURES, TOO_LARGE_WORDS, UNSUPPORTED, article)
+from hubensemble.data.shrink import shrink_ops, shrink_to_short_side  # noqa: F401 (re-exported)
 
 _NAMES = [name for name, _ in SIGNATURES] + ["unknown"]
 _ARTICLES = [article(name) for name in _NAMES]
@@ -613,51 +612,21 @@ def _branches(data, index):
             lambda: _refuse_format(data, index)]
 
 
-def _shrink(pixels):
-    """uint8 [H, W, 3] -> uint8 [h, w, 3], min(h, w) <= MAX_SHORT_SIDE (see the public
-    `shrink_to_short_side`); the ops `_decode` and `_decode_row` inline."""
-    hw = tf.shape(pixels)[:2]
-    short = tf.reduce_min(hw)
-
-    def shrink():
-        scale = tf.constant(MAX_SHORT_SIDE, tf.float64) / tf.cast(short, tf.float64)
-        size = tf.maximum(tf.cast(tf.round(tf.cast(hw, tf.float64) * scale), tf.int32), 1)
-        # The shorter side exactly MAX_SHORT_SIDE, whatever the rounding of the longer one.
-        size = tf.where(tf.equal(hw, short), tf.minimum(hw, MAX_SHORT_SIDE), size)
-        x = augment.resize(pixels, size)  # the one resize: antialiased bilinear, [0, 1]
-        return tf.cast(tf.round(x * 255.0), tf.uint8)
-
-    out = tf.cond(short > MAX_SHORT_SIDE, shrink, lambda: tf.identity(pixels))
-    out.set_shape([None, None, 3])
-    return out
-
-
-@tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8)], autograph=False)
-def shrink_to_short_side(pixels):
-    """uint8 [H, W, 3] -> uint8 [h, w, 3]: the image itself when min(H, W) <= MAX_SHORT_SIDE
-    (1024), else shrunk, aspect kept, to a shorter side of exactly 1024 and a longer one of
-    round(L * 1024 / S) (round half to even), by the one resize (`augment.resize`:
-    antialiased bilinear) and rounded to the nearest integer. Every decoded file goes through
-    it: the graph's formats inside `decode_pixels`, the kept decoder's (Pillow) after it
-    (`decode.decode_bytes`), so a file is the same pixels in training and in serve_bytes."""
-    return _shrink(pixels)
-
-
 def _decode(data):
     index = sniff_index(data)
     with tf.control_dependencies([_empty_check(data)]):
         branch = tf.gather(tf.constant(_BRANCH, tf.int32), index)
         pixels = tf.switch_case(branch, _branches(data, index))
     pixels.set_shape([None, None, 3])
-    return _shrink(pixels), tf.gather(tf.constant(_NAMES), index)
+    return shrink_ops(pixels), tf.gather(tf.constant(_NAMES), index)
 
 
 @functools.lru_cache(maxsize=None)
 def decoder_for(row: int):
     """The branch of `decode_pixels` for files whose first bytes match SIGNATURES[row]
     (len(SIGNATURES): none), alone, as the concrete function of a tf.function on a string
-    scalar -> (uint8 [H, W, 3], int32 [2]: the decoded height and width before `_shrink`, so
-    a caller learns that the image was shrunk without decoding it again). Traced once, when
+    scalar -> (uint8 [H, W, 3], int32 [2]: the decoded height and width before `shrink_ops`,
+    so a caller learns that the image was shrunk without decoding it again). Traced once, when
     a row is first asked for.
 
     Concrete: a tf.function call binds and matches its arguments to a signature first, a
@@ -681,7 +650,7 @@ def _decode_row(row, data):
     with tf.control_dependencies([_empty_check(data)]):
         pixels = _branches(data, tf.constant(row, tf.int32))[_BRANCH[row]]()
     pixels.set_shape([None, None, 3])
-    return _shrink(pixels), tf.shape(pixels)[:2]
+    return shrink_ops(pixels), tf.shape(pixels)[:2]
 
 
 @tf.function(input_signature=[tf.TensorSpec([], tf.string)], autograph=False)
