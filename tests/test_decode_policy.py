@@ -1621,3 +1621,53 @@ def test_a_gif_is_decoded_to_its_first_frame_only(caplog, monkeypatch):
         np.testing.assert_array_equal(got.pixels, want)
     logged = [r.getMessage() for r in caplog.records if r.name == _tf.NATIVE_LOGGER]
     assert not [line for line in logged if "gif_io" in line], logged  # the GIF decoder
+
+
+def test_shrinking_a_large_image_converts_it_to_float_a_strip_at_a_time():
+    """A 140 KB 12000 x 12000 grey PNG (432 MB of uint8 RGB pixels) peaked at 3.1 GB RSS in
+    decoding, in training and in serve_bytes alike: the shrink to a 1024 px shorter side cast
+    the whole image to float32 before resizing it. It converts 256 columns at a time now
+    (1.4 GB), inside a while loop: no cast of the uint8 image is outside the loop's body."""
+    from hubensemble.data.shrink import shrink_ops
+
+    fn = tf.function(shrink_ops, autograph=False).get_concrete_function(
+        tf.TensorSpec([None, None, 3], tf.uint8))
+    graph = fn.graph.as_graph_def()
+    where = [(f.signature.name, n.op) for f in graph.library.function for n in f.node_def
+             if n.op == "Cast" and n.attr["SrcT"].type == tf.uint8.as_datatype_enum]
+    where += [("outer", n.op) for n in graph.node
+              if n.op == "Cast" and n.attr["SrcT"].type == tf.uint8.as_datatype_enum]
+    assert where and all("while_body" in name for name, _ in where), where
+
+
+def test_the_strip_resize_is_the_one_resize_bit_for_bit():
+    """`augment.resize_uint8` (strips of columns) against `augment.resize` of the whole image
+    in float32, rounded: the same values, for strips narrower than, across and wider than
+    the image, shrinking and enlarging."""
+    from hubensemble import augment
+
+    for seed, (h, w, size) in enumerate([(40, 61, (13, 20)), (33, 17, (50, 9)),
+                                         (64, 64, (64, 31))]):
+        x = noise(seed, (h, w, 3))
+        want = tf.cast(tf.round(augment.resize(x, size) * 255.0),
+                       tf.uint8).numpy()
+        for strip in (1, 7, 16, 256):
+            got = augment.resize_uint8(x, size, strip=strip).numpy()
+            np.testing.assert_array_equal(got, want, err_msg=f"{(h, w, size, strip)}")
+
+
+def test_the_shrink_equals_pillows_antialiased_bilinear_within_one_level():
+    """The shrink's pixels against an independent resize: Pillow's BILINEAR (a triangle
+    filter widened by the scale, as `augment.resize`'s antialiasing; Pillow rounds to uint8
+    between its two passes, so values differ by 1 at most)."""
+    from hubensemble.data.shrink import shrink_to_short_side
+
+    for seed, (h, w) in enumerate([(1025, 1100), (1300, 2100), (2050, 1030)]):
+        x = noise(seed, (h, w, 3))
+        got = shrink_to_short_side(x).numpy()
+        short = min(h, w)
+        want_hw = [1024 if s == short else round(s * 1024 / short) for s in (h, w)]
+        assert list(got.shape) == want_hw + [3]
+        ref = np.asarray(Image.fromarray(x).resize((want_hw[1], want_hw[0]), Image.BILINEAR,
+                                                   reducing_gap=None))
+        assert np.abs(got.astype(int) - ref).max() <= 1, (h, w)

@@ -15,7 +15,7 @@ gives the same pixels in training and in serving:
   refuses these; `predict` sends their decoded pixels to it as a lossless PNG instead.
 * Anything else is refused (`UnreadableImage`) with the real reason, naming what the file is.
 * Either way, an image whose shorter side is above `sniff.MAX_SHORT_SIDE` (1024 px) is then
-  shrunk to it, aspect kept, by the graph's own ops (`graph.shrink_to_short_side`);
+  shrunk to it, aspect kept, by the graph's own ops (`shrink.shrink_to_short_side`);
   `Decoded.shrunk_from` keeps the size it had, which the loaders count.
 
 Arrays (npz, tfds, in-memory) go through `to_rgb_uint8`, whose alpha and 16-bit rules are the

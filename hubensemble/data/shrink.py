@@ -25,8 +25,8 @@ def shrink_ops(pixels):
         size = tf.maximum(tf.cast(tf.round(tf.cast(hw, tf.float64) * scale), tf.int32), 1)
         # The shorter side exactly MAX_SHORT_SIDE, whatever the rounding of the longer one.
         size = tf.where(tf.equal(hw, short), tf.minimum(hw, MAX_SHORT_SIDE), size)
-        x = augment.resize(pixels, size)  # the one resize: antialiased bilinear, [0, 1]
-        return tf.cast(tf.round(x * 255.0), tf.uint8)
+        # The one resize (antialiased bilinear), its float32 copy made a strip at a time.
+        return augment.resize_uint8(pixels, size)
 
     out = tf.cond(short > MAX_SHORT_SIDE, shrink, lambda: tf.identity(pixels))
     out.set_shape([None, None, 3])
@@ -38,7 +38,8 @@ def shrink_to_short_side(pixels):
     """uint8 [H, W, 3] -> uint8 [h, w, 3]: the image itself when min(H, W) <= MAX_SHORT_SIDE
     (1024), else shrunk, aspect kept, to a shorter side of exactly 1024 and a longer one of
     round(L * 1024 / S) (round half to even), by the one resize (`augment.resize`:
-    antialiased bilinear) and rounded to the nearest integer. Every decoded file goes through
-    it: the graph's formats inside `decode_pixels`, the kept decoder's (Pillow) after it
-    (`decode.decode_bytes`), so a file is the same pixels in training and in serve_bytes."""
+    antialiased bilinear, run a strip of columns at a time: `augment.resize_uint8`) and
+    rounded to the nearest integer. Every decoded file goes through it: the graph's formats
+    inside `decode_pixels`, the kept decoder's (Pillow) after it (`decode.decode_bytes`), so
+    a file is the same pixels in training and in serve_bytes."""
     return shrink_ops(pixels)

@@ -52,7 +52,7 @@ SIGNATURES: tuple[tuple[str, tuple[tuple[int, bytes], ...]], ...] = (
 NOT_IMAGES = frozenset({"PDF", "ZIP", "gzip", "SVG/XML", "HTML"})
 
 #: The shorter side, in pixels, that a decoded file keeps at most: a larger image is shrunk,
-#: aspect kept, until its shorter side is this (`graph.shrink_to_short_side`), in training
+#: aspect kept, until its shorter side is this (`shrink.shrink_to_short_side`), in training
 #: and in serve_bytes alike. A 12 MP phone photo (4032 x 3024) held whole costs 36.6 MB as
 #: uint8, and `rank` peaked at 7.5 GB for 40 of them (24 GB: about 130 photos); shrunk to
 #: 1365 x 1024 it costs 4.2 MB. Every stage resizes to a square of at most 1024 px (the
