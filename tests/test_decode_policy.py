@@ -511,7 +511,8 @@ def test_files_outside_the_graph_are_refused_in_the_graphs_words_without_running
     """decode_bytes refuses a file outside GRAPH_FORMATS without TensorFlow (predict says it
     before the model loads); its reason must be the words serve_bytes' graph uses."""
     from hubensemble.data.decode import op_error_reason
-    from hubensemble.data.sniff import GRAPH_FORMATS_TEXT, UNSUPPORTED, outside_graph
+    from hubensemble.data.sniff import (CONVERT_WORDS, GRAPH_FORMATS_TEXT, UNSUPPORTED,
+                                        image_format, outside_graph)
 
     heads, named = [b"hello\n", b"\x00\x01", bytes(range(200, 240))], set()
     for name, parts in SIGNATURES:
@@ -526,8 +527,10 @@ def test_files_outside_the_graph_are_refused_in_the_graphs_words_without_running
     for data in heads:
         with pytest.raises(tf.errors.InvalidArgumentError) as err:
             decode_pixels(tf.constant(data))
+        advice = CONVERT_WORDS if image_format(data) else ""  # an image: convert it
         assert op_error_reason(err.value) == (f"{UNSUPPORTED}: {outside_graph(data)}; "
-                                              f"serve_bytes decodes {GRAPH_FORMATS_TEXT} only")
+                                              f"serve_bytes decodes {GRAPH_FORMATS_TEXT} only"
+                                              + advice)
         with pytest.raises(UnreadableImage) as err:
             decode_bytes(data)
         assert str(err.value).startswith(f"{outside_graph(data)}; neither TensorFlow nor "
@@ -1671,3 +1674,32 @@ def test_the_shrink_equals_pillows_antialiased_bilinear_within_one_level():
         ref = np.asarray(Image.fromarray(x).resize((want_hw[1], want_hw[0]), Image.BILINEAR,
                                                    reducing_gap=None))
         assert np.abs(got.astype(int) - ref).max() <= 1, (h, w)
+
+
+def test_netpbm_files_are_named_and_read_by_the_kept_decoder():
+    """PBM, PGM, PPM and PAM files (raw and plain) were "not a JPEG, PNG, GIF, BMP or WebP
+    file (it starts with bytes 50 36 …)" to the graph: named now, and told to convert; the
+    Python paths read them with Pillow, the pixels Pillow gives (it reads no PAM)."""
+    from hubensemble.data.sniff import image_format
+
+    x = noise(5, (6, 7, 3))
+    files = {"PPM": encode(Image.fromarray(x), "PPM"),
+             "PGM": encode(Image.fromarray(x[..., 0]), "PPM"),
+             "PBM": encode(Image.fromarray(x[..., 0] > 127), "PPM"),
+             "PAM": b"P7\nWIDTH 2\nHEIGHT 1\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n"
+                    + bytes(range(6)),
+             "PGM ": b"P2\n2 1\n255\n7 9\n"}
+    for name, data in files.items():
+        name = name.strip()
+        assert image_format(data) == name
+        with pytest.raises(tf.errors.InvalidArgumentError, match=re.escape(
+                f"a {name} file; serve_bytes decodes JPEG, PNG, GIF, BMP and WebP only: "
+                "convert it to PNG first")):
+            decode_pixels(tf.constant(data))
+        if name == "PAM":  # Pillow reads no PAM: the file is named in its refusal too
+            with pytest.raises(UnreadableImage, match="^a PAM file; neither TensorFlow nor "):
+                decode_bytes(data)
+            continue
+        with Image.open(io.BytesIO(data)) as im:
+            want = np.asarray(im.convert("RGB"))
+        np.testing.assert_array_equal(decode_bytes(data).pixels, want, err_msg=name)

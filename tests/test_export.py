@@ -2407,3 +2407,28 @@ def test_serve_bytes_refuses_a_gif_or_webp_past_the_decoders_size(loaded, digits
             assert said.startswith(f"hubensemble-decode[invalid]: {where}a {fmt} file of 13400 "
                                    "x 13400 pixels, too large to decode"), said
             assert "Shrink it first" in said and "damaged" not in said, said
+
+
+def test_serve_bytes_names_a_ppm_or_pgm_and_says_to_convert_it(loaded, digits):
+    """A PPM or PGM was refused as "not a JPEG, PNG, GIF, BMP or WebP file (it starts with
+    bytes 50 36 …)"; it is named as a TIFF is, and every image of another format is told
+    what to do; a document is not told to convert."""
+    from hubensemble.data.decode import op_error_reason
+
+    png = encode(picture(digits, 0, (20, 20)), "PNG")
+    ppm = encode(picture(digits, 1, (20, 20)), "PPM")
+    pgm = encode(picture(digits, 2, (20, 20))[..., 0], "PPM")  # grey: Pillow writes P5
+    tiff = encode(picture(digits, 3, (20, 20)), "TIFF")
+    serve = loaded.signatures["serve_bytes"]
+    for batch, words in (([png, ppm], "image_bytes[1] (of 2): a PPM file"),
+                         ([pgm], "a PGM file"), ([tiff, png], "image_bytes[0] (of 2): a TIFF file"),
+                         ([b"P3\n2 1\n255\n" + b"0 0 0 " * 2], "a PPM file")):
+        with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+            serve(image_bytes=tf.constant(batch))
+        assert op_error_reason(caught.value) == (
+            f"hubensemble-decode[unsupported]: {words}; serve_bytes decodes JPEG, PNG, GIF, BMP "
+            "and WebP only: convert it to PNG first (hubensemble predict does: it reads it with "
+            "Pillow)"), op_error_reason(caught.value)
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        serve(image_bytes=tf.constant([b"%PDF-1.4\n"]))
+    assert op_error_reason(caught.value).endswith("GIF, BMP and WebP only")

@@ -36,6 +36,11 @@ SIGNATURES: tuple[tuple[str, tuple[tuple[int, bytes], ...]], ...] = (
     *(("HEIF/AVIF", ((4, b"ftyp" + brand),)) for brand in (
         b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1",
         b"msf1", b"avif", b"avis")),
+    # Netpbm: "P1".."P7" and whitespace (netpbm.sourceforge.net's formats); Pillow reads
+    # them, and a P6 file was refused as "not a JPEG, PNG, … file (it starts with 50 36 …)".
+    *((name, ((0, b"P" + digit + space),)) for digits, name in (
+        (b"14", "PBM"), (b"25", "PGM"), (b"36", "PPM"), (b"7", "PAM"))
+      for digit in (bytes([d]) for d in digits) for space in (b" ", b"\t", b"\n", b"\r")),
     ("ICO", ((0, b"\x00\x00\x01\x00"),)),
     ("PSD", ((0, b"8BPS"),)),
     ("PDF", ((0, b"%PDF"),)),
@@ -87,6 +92,9 @@ INVALID = "hubensemble-decode[invalid]"
 
 #: Said by every refusal of a format outside the graph.
 GRAPH_FORMATS_TEXT = "JPEG, PNG, GIF, BMP and WebP"
+#: Said after it when the file is an image of another format (not a document, an archive or
+#: a file of no known format): what to do with it.
+CONVERT_WORDS = ": convert it to PNG first (hubensemble predict does: it reads it with Pillow)"
 
 
 def sniff_row(data: bytes) -> int:
