@@ -23,8 +23,8 @@ from hubensemble.fileio import dead_link_reason
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
                                  load_saved_model, read_export_metadata)
 from hubensemble.lockwords import command_words, option_word
-from hubensemble.text import (cells, described, escaped, ljust, names_listed, paths_shown,
-                              relative_hint, shell_word)
+from hubensemble.text import (cells, counted, described, escaped, ljust, names_listed,
+                              paths_shown, relative_hint, shell_word)
 
 log = logging.getLogger(__name__)
 
@@ -201,8 +201,8 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         pending = [i for i, r in enumerate(results) if r is None]
         if results and not pending and not skip_unreadable:  # before TensorFlow's seconds
             first = results[0]
-            raise HubensembleError(f"nothing to predict: {len(results)} file(s) under the "
-                                   f"folders could not be read, e.g. "
+            raise HubensembleError(f"nothing to predict: {counted(len(results), 'file')} "
+                                   f"under the folders could not be read, e.g. "
                                    f"{paths_shown([first['path']], then=': ')}: "
                                    f"{first['error']}")
     except BaseException:

@@ -759,7 +759,7 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
         assert run.stderr.count(f"error: {said}") == 1, run.stderr
     # A folder is read as the files under it (here one empty file, skipped as the folder
     # loader skips it): nothing to predict, said before TensorFlow.
-    assert (f"error: nothing to predict: 1 file(s) under the folders could not be read, e.g. "
+    assert (f"error: nothing to predict: 1 file under the folders could not be read, e.g. "
             f"{tmp_path / 'afolder' / 'saved_model.pb'}: an empty file (0 bytes)"
             ) in run.stderr, run.stderr
     # A path that names nothing is a typo to fix, not a file to remove (a new-user check).

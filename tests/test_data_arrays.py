@@ -646,7 +646,7 @@ def test_float_pixels_out_of_range_get_the_fix_for_the_range_they_show(tmp_path)
         load_task(spec)
     assert str(e.value).startswith(
         f"npz:{tmp_path / 'nan.npz'}: array 'x_test': float pixels hold NaN and infinity (2 "
-        "value(s) in 2 image(s), the first at index 7); drop those images with their labels "
+        "values in 2 images, the first at index 7); drop those images with their labels "
         "(keep = "
         "np.isfinite(x).all(axis=(1, 2, 3)); x, y = x[keep], y[keep])"), str(e.value)
 

@@ -1703,3 +1703,24 @@ def test_netpbm_files_are_named_and_read_by_the_kept_decoder():
         with Image.open(io.BytesIO(data)) as im:
             want = np.asarray(im.convert("RGB"))
         np.testing.assert_array_equal(decode_bytes(data).pixels, want, err_msg=name)
+
+
+def test_array_refusals_count_their_nouns_in_the_singular_for_one():
+    """'1 channel(s) on axis 1', '1 value(s) in 1 image(s)': counted by text.counted now."""
+    from hubensemble.data import to_rgb_uint8
+    from hubensemble.errors import DataError
+
+    with pytest.raises(DataError, match=re.escape("([N, C, H, W], 1 channel on axis 1)")):
+        to_rgb_uint8(np.zeros((2, 1, 8, 8), np.uint8))
+    with pytest.raises(DataError, match=re.escape("([C, H, W], 3 channels on axis 0)")):
+        to_rgb_uint8(np.zeros((3, 8, 8), np.uint8))
+    batch = np.zeros((3, 4, 4, 3), np.float32)
+    batch[1, 0, 0, 0] = np.nan
+    with pytest.raises(DataError, match=re.escape("NaN (1 value in 1 image, the first at index "
+                                                  "1); drop those images")):
+        to_rgb_uint8(batch)
+    batch[2, 0, :2, 0] = np.inf
+    with pytest.raises(DataError, match=re.escape("(3 values in 2 images, the first at ")):
+        to_rgb_uint8(batch)
+    with pytest.raises(DataError, match=re.escape("NaN (1 value); drop the image, or replace")):
+        to_rgb_uint8(batch[1])

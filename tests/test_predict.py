@@ -54,7 +54,7 @@ def test_nothing_to_predict_quotes_an_example_path_that_reads_as_two(tmp_path, i
     (tmp_path / "d" / "a, b.png").write_bytes(b"")
     code, out, err = in_process("predict", "--model", model, tmp_path / "d")
     assert code != 0 and out == "", out
-    assert (f"error: nothing to predict: 1 file(s) under the folders could not be read, e.g. "
+    assert (f"error: nothing to predict: 1 file under the folders could not be read, e.g. "
             f"{str(tmp_path / 'd' / 'a, b.png')!r}: an empty file (0 bytes)") in err, err
 
 

@@ -37,7 +37,7 @@ from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE, SIGN
                                     UNSUPPORTED, animated_webp, outside_graph, sniff,
                                     sniff_row)
 from hubensemble.errors import DataError, first_line, without_op_decorations
-from hubensemble.text import escaped
+from hubensemble.text import counted, escaped
 from hubensemble.threads import warnings_block
 
 log = logging.getLogger(__name__)
@@ -288,8 +288,8 @@ def _channels_first_hint(shape) -> str:
     n = len(shape)
     axes = ", ".join(map(str, [*range(n - 3), n - 2, n - 1, n - 3]))
     order = "[N, C, H, W]" if n == 4 else "[C, H, W]" if n == 3 else "channels-first"
-    return (f"; it looks channels-first ({order}, {shape[-3]} channel(s) on axis {n - 3}): "
-            f"store x.transpose({axes}) for channels-last [..., H, W, C]")
+    return (f"; it looks channels-first ({order}, {counted(shape[-3], 'channel')} on axis "
+            f"{n - 3}): store x.transpose({axes}) for channels-last [..., H, W, C]")
 
 
 def _float_fix(low: float, high: float) -> str:
@@ -318,15 +318,15 @@ def _not_finite(a: np.ndarray, what: str) -> str:
     bad = ~np.isfinite(a)
     counts = (("NaN", np.isnan(a).sum()), ("infinity", np.isinf(a).sum()))
     kinds = " and ".join(k for k, n in counts if n)
+    fix = "replace the values (np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0))"
     if a.ndim != 4:  # one image
-        return (f"{what}: float pixels hold {kinds} ({int(bad.sum())} value(s)); drop the "
-                f"image, or replace the values (np.nan_to_num(x, nan=0.0, posinf=1.0, "
-                f"neginf=0.0))")
+        return (f"{what}: float pixels hold {kinds} ({counted(int(bad.sum()), 'value')}); drop "
+                f"the image, or {fix}")
     images = np.flatnonzero(bad.any(axis=(1, 2, 3)))
-    return (f"{what}: float pixels hold {kinds} ({int(bad.sum())} value(s) in {len(images)} "
-            f"image(s), the first at index {int(images[0])}); drop those images with their "
-            f"labels (keep = np.isfinite(x).all(axis=(1, 2, 3)); x, y = x[keep], y[keep]), or "
-            f"replace the values (np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0))")
+    return (f"{what}: float pixels hold {kinds} ({counted(int(bad.sum()), 'value')} in "
+            f"{counted(len(images), 'image')}, the first at index {int(images[0])}); drop those "
+            f"images with their labels (keep = np.isfinite(x).all(axis=(1, 2, 3)); x, y = "
+            f"x[keep], y[keep]), or {fix}")
 
 
 def _bound(value) -> str:
