@@ -1238,7 +1238,7 @@ def test_an_orientation_tag_is_applied_as_pillow_applies_it_and_counted_so(
     record = task.to_json()
     assert record["turned"]["count"] == 21 and record["oriented"]["count"] == len(task.oriented)
     rows = dict(_accounting_rows(record))
-    assert rows["TIFF orientation"].startswith("21 TIFF image(s) turned upright by the tag")
+    assert rows["TIFF orientation"].startswith("21 TIFF images turned upright by the tag")
     # predict (a TIFF or AVIF sent as a PNG of the loader's pixels) gives what
     # serving_default gives on the loader's pixels.
     loaded = load_once(export_dir)
@@ -1349,7 +1349,7 @@ def test_an_orientation_only_in_xmp_is_used_as_the_exif_tag_is_and_counted_so(
     assert "; 6 TIFF images turned upright by their orientation tag (e.g. " in task.summary()
     rows = dict(_accounting_rows(task.to_json()))
     assert rows["orientation tag"].startswith(
-        f"{len(task.oriented)} image(s) with the tag (EXIF or XMP), used as stored")
+        f"{len(task.oriented)} images with the tag (EXIF or XMP), used as stored")
     # predict: the graph's formats as their bytes, the others as a PNG of the loader's pixels.
     loaded = load_once(export_dir)
     reference = np.stack([serving_default(loaded, expected[str(p)][0]) for p in paths])
