@@ -937,10 +937,10 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
     from hubensemble.report.datarows import accounting_rows as _accounting_rows
 
     row = dict(_accounting_rows(task.to_json()))["exact duplicates"]
-    assert "1 group(s) with different labels (e.g. " in row and "leak.bmp (y)" in row
+    assert "1 group with different labels (e.g. " in row and "leak.bmp (y)" in row
     # Each "(e.g. …)" follows its own clause: the first group's right after "equal pixels",
     # the differently labelled pair at the end.
-    assert row.startswith("1 copy(ies) in 1 group(s) of equal pixels (e.g. ") and \
+    assert row.startswith("1 copy in 1 group of equal pixels (e.g. ") and \
         row.endswith("leak.bmp (y))") and row.count("(e.g. ") == 2
     assert "1 test image with a copy in train" in task.summary()
     # In the caller's words: load_task's keyword from Python (it said --dedupe), the flag on
@@ -1678,19 +1678,19 @@ def test_the_report_shows_what_became_of_every_file(tmp_path):
     rows = dict(_accounting_rows(load_task(f"folder:{tmp_path / 'twice'}").to_json()))
     assert ".DS_Store" in rows["hidden / system entries"]
     assert rows["exact duplicates"].count(".png") == 2
-    assert rows["files read"].startswith("25: 24 example(s), 1 skipped (unreadable; e.g. ")
-    assert rows["files read"].endswith("), 0 duplicate(s) dropped") and "notes.txt" in rows[
+    assert rows["files read"].startswith("25: 24 examples, 1 skipped (unreadable; e.g. ")
+    assert rows["files read"].endswith("), 0 duplicates dropped") and "notes.txt" in rows[
         "files read"]
     assert rows["hidden / system entries"].startswith("1 ignored")
     assert "skipped files" not in rows  # counted once, in "files read"
-    assert rows["exact duplicates"].startswith("12 copy(ies) in 12 group(s)")
+    assert rows["exact duplicates"].startswith("12 copies in 12 groups")
     assert "none across splits" in rows["exact duplicates"]
     rows = dict(_accounting_rows(load_task(f"folder:{tmp_path / 'twice'}",
                                            dedupe=True).to_json()))
-    assert rows["dropped by --dedupe"].startswith("12 copy(ies)")
+    assert rows["dropped by --dedupe"].startswith("12 copies")
     assert ".png: a copy of " in rows["dropped by --dedupe"]
-    assert rows["files read"].startswith("25: 12 example(s), 1 skipped (unreadable; e.g. ")
-    assert rows["files read"].endswith("), 12 duplicate(s) dropped")
+    assert rows["files read"].startswith("25: 12 examples, 1 skipped (unreadable; e.g. ")
+    assert rows["files read"].endswith("), 12 duplicates dropped")
 
 
 def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path):
@@ -1742,7 +1742,7 @@ def test_images_with_an_exif_orientation_are_used_as_stored_and_counted(tmp_path
     record = task.to_json()["oriented"]
     assert record["count"] == 3 and sorted(p for p, _ in record["examples"]) == turned
     assert dict(_accounting_rows(task.to_json()))["orientation tag"].startswith(
-        "3 image(s) with the tag (EXIF or XMP), used as stored")
+        "3 images with the tag (EXIF or XMP), used as stored")
 
 
 def test_a_file_beside_the_class_folders_is_skipped_in_words_that_say_so(tmp_path):
@@ -1918,7 +1918,7 @@ def test_the_loaders_summary_counts_skipped_files_by_why_in_predicts_words(tmp_p
                          "2 skipped (1 unreadable, 1 misplaced") if w in task.summary()]
     assert len(words) == 1, task.summary()
     words = words[0]
-    read = f"{task.files}: {task.files - 2} example(s), {words}; "
+    read = f"{task.files}: {task.files - 2} examples, {words}; "
     assert f"; {task.files} files read: {task.files - 2} examples, {words}; " in task.summary()
     assert dict(accounting_rows(task.to_json()))["files read"].startswith(read + "e.g. ")
     said = Predictions([{"path": p, "error": r} for p, r in task.skipped]).tally()
@@ -1953,7 +1953,7 @@ def test_the_data_summary_and_report_say_the_skipped_count_once(tmp_path):
             "dropped") in text, text
     rows = dict(accounting_rows(task.to_json()))
     assert "skipped files" not in rows
-    assert rows["files read"].startswith(f"{task.files}: {task.files - 4} example(s), 4 skipped "
+    assert rows["files read"].startswith(f"{task.files}: {task.files - 4} examples, 4 skipped "
                                          "(unreadable; e.g. a/bad0.jpg: not a JPEG"), rows
 
 

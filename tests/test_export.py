@@ -2348,7 +2348,10 @@ def test_export_retrain_full_takes_a_training_batch_of_its_own(tmp_path, capsys)
     assert options.kwargs_for("tune", argparse.Namespace(train_batch_size=8)) == {
         "train_batch_size": 8}
     # the metadata records it, and its note says so
-    task = argparse.Namespace(name="t", source="s", fingerprint="f", spec=None)
+    from hubensemble.data import Split, Task
+
+    task = Task(name="t", source="s", class_names=["a", "b"], train=Split(
+        images=np.zeros((4, 8, 8, 3), np.uint8), labels=np.array([0, 1, 0, 1], np.int64)))
     meta = export_metadata({}, [], [], task, retrain_full=True, train_batch_size=8)
     assert meta["train_batch_size"] == 8
     assert "retrained in batches of 8 images" in " ".join(meta["metrics"]["notes"])
