@@ -497,7 +497,7 @@ def serve_bytes_metadata() -> dict:
                   "(docs/data.md): GIF first frame, BMP palettes as colours, 16-bit PNG "
                   "samples v >> 8, alpha composited onto white round(c*a + 255*(1-a)), "
                   "a shorter side above 1024 px shrunk to 1024, aspect kept "
-                  "(graph.shrink_to_short_side)",
+                  "(data.shrink.shrink_to_short_side)",
         "refused": "other formats (TIFF, HEIF, ...), animated WebP and damaged files: an "
                    "InvalidArgumentError with the reason; `hubensemble predict` decodes "
                    "TIFF and other formats Pillow reads and sends them as PNG",
