@@ -2803,3 +2803,50 @@ def test_a_report_runs_each_label_check_once_and_writes_what_it_wrote(
     csv = (run / "labels" / "to_check.csv").read_text()
     assert csv == csv_apart and csv.count("\ntrain,") == 3 and "\nval," in csv, csv
     assert _timeless(md.read_text()) == md_apart
+
+
+@pytest.mark.parametrize("value, said", [(None, "null"), (True, "a JSON boolean true")])
+def test_a_null_or_bool_figure_is_named_where_its_dash_is(full_run, tmp_path, value, said,
+                                                          figures_not_drawn):
+    """A new user's check: ensemble.json's test.best_single.accuracy hand-set to null read
+    "Test accuracy 0.0979 (ensemble) vs – (best single)" with no note in the Overview or the
+    test section (a string "x" got both); null or a bool, in ensemble.json, robustness.json
+    or a retrained export's metadata ("metrics" "test"), now gets the same note.
+    Fails before: no "see the note" in the Overview, no field named in either section."""
+    import json
+
+    run, _ = _copy_of(full_run, tmp_path)
+    doc = read_json(run / "ensemble.json")
+    doc["test"]["best_single"]["accuracy"] = value
+    atomic_write_json(run / "ensemble.json", doc)
+    rob = read_json(run / "robustness.json")
+    rob["clean"]["ensemble"]["nll"] = value
+    atomic_write_json(run / "robustness.json", rob)
+    text, _ = _report_of(run)
+    overview = " ".join(text.split("\n## ")[1].split())
+    assert ("vs – (best single); NLL" in overview and "(\"–\": ensemble.json's "
+            "\"test.best_single.accuracy\" is not a finite number; see the note in \"Best "
+            "single member vs ensemble on test\")" in overview), overview
+    test = " ".join(text.split("\n## Best single member vs ensemble on test")[1]
+                    .split("\n## ")[0].split())
+    assert f"\"test.best_single.accuracy\" is {said}: not a finite number" in test, test
+    assert f"\"clean.ensemble.nll\" is {said}: not a finite number" in " ".join(text.split())
+    # A retrained export's own test figures (its metadata's "metrics" "test").
+    members = [{"trial": m["trial"], "weight": m["weight"]} for m in doc["members"]]
+    after = json.loads(json.dumps(doc["test"]))
+    after["best_single"]["accuracy"] = 0.5
+    after["ensemble"]["nll"] = value
+    (run / "export" / "assets").mkdir(parents=True, exist_ok=True)
+    (run / "export" / "saved_model.pb").write_bytes(b"")
+    atomic_write_json(run / "export" / "assets" / "hubensemble.json", {
+        "members": members, "skipped": [], "retrain_full": True,
+        "metrics": {"test": after, "test_before_retraining": doc["test"]}})
+    text, _ = _report_of(run)
+    overview = " ".join(text.split("\n## ")[1].split())
+    assert "retrained on train + val" in overview and "vs 0.5000 (best single)" in overview
+    assert ("(\"–\": the export's hubensemble.json's \"metrics.test.ensemble.nll\" is not a "
+            "finite number; see the note") in overview, overview
+    test = " ".join(text.split("\n## Best single member vs ensemble on test")[1]
+                    .split("\n## ")[0].split())
+    assert f"\"metrics.test.ensemble.nll\" is {said}: not a finite number" in test, test
+    assert "hubensemble.json" in test

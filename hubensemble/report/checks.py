@@ -51,7 +51,7 @@ DISTILL_KINDS = [
 ]
 _EXPECTED = {dict: "an object", list: "an array", str: "a string"}
 
-_METRICS = ("accuracy", "nll", "ece")
+_METRICS = ("accuracy", "nll", "ece", "balanced_accuracy")
 _MODELS = ("ensemble", "best_single", "best_single_in_budget")
 # The values each writer writes as finite numbers (`ensemble.run_ensemble`: accuracy in
 # [0, 1], cross-entropy and ECE; `evaluate.write_evaluation` the same per condition), by
@@ -67,20 +67,26 @@ ROBUSTNESS_NUMBERS = ([(part, model, m) for part in ("clean", "mean_corrupted")
                                                                            "best_single")
                          for m in _METRICS])
 
+# The test figures of a retrained export's members (its metadata's "metrics" "test",
+# `export.retrain`: as ensemble.json's "test").
+EXPORT_NUMBERS = [("metrics", "test", model, m) for model in _MODELS for m in _METRICS]
 
-def _found(doc, path):
+
+def _found(doc, path, *, null_last=False):
     """[(shown key, value, parent, key)] of the values at `path` in `doc` that are present
-    and not null."""
+    and not null; `null_last`: the last part's values present as null too."""
     items = [("", doc, None, None)]
-    for part in path:
+    for i, part in enumerate(path):
         found = []
+        keep_null = null_last and i == len(path) - 1
         for name, value, _, _ in items:
             if part == "*":
                 pairs = (value.items() if isinstance(value, dict) else
                          enumerate(value) if isinstance(value, list) else ())
                 found += [(f"{name}[{k!r}]" if isinstance(k, str) else f"{name}[{k}]", v,
-                           value, k) for k, v in pairs if v is not None]
-            elif isinstance(value, dict) and value.get(part) is not None:
+                           value, k) for k, v in pairs if v is not None or keep_null]
+            elif isinstance(value, dict) and part in value and (
+                    value[part] is not None or keep_null):
                 found.append((f"{name}.{part}" if name else part, value[part], value, part))
         items = found
     return items
@@ -103,18 +109,20 @@ def kind_problems(doc, kinds, *, drop=False) -> list[str]:
 
 def number_problems(doc, paths) -> list[tuple[str, str]]:
     """[(field, what it is)] of the values at `paths` in `doc` (a JSON object; "*": every
-    item) that are present but not a finite number (a string, a bool, NaN or ±Infinity,
-    which Python's json reads), as ("test.best_single.accuracy", 'the JSON string "x"'),
-    each set to NaN in `doc` so that the report's numbers show it as "–" and its plots
-    leave it out. Absent or null: not recorded, not checked."""
+    item) that are present but not a finite number (a string, a bool, null, NaN or
+    ±Infinity, which Python's json reads), as ("test.best_single.accuracy", 'the JSON
+    string "x"'), each set to NaN in `doc` so that the report's numbers show it as "–" and
+    its plots leave it out. A field absent, or an object above it absent or null: not
+    recorded, not checked; the field itself null is (its writers write a number, NaN for
+    no examples: `metrics.accuracy`), a hand edit as "x" is."""
     found = []
     for path in paths:
-        for name, value, parent, key in _found(doc, path):
+        for name, value, parent, key in _found(doc, path, null_last=True):
             if (isinstance(value, (int, float)) and not isinstance(value, bool)
                     and math.isfinite(value)):
                 continue
-            shown = (json.dumps(value) if isinstance(value, float)  # NaN, Infinity
-                     else f"{json_kind(value)} {json.dumps(value)[:40]}")
+            shown = (json.dumps(value) if isinstance(value, float) or value is None
+                     else f"{json_kind(value)} {json.dumps(value)[:40]}")  # NaN, null
             found.append((name, shown))
             parent[key] = float("nan")
     return found

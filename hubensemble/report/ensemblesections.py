@@ -167,6 +167,7 @@ def _test_section(files, figures) -> Section:
                        "below the ensemble curve are on validation only.")
     sec.add(files.numbers_note("ensemble", ("test", "test_curve")))
     retrained, after = files.retrained
+    sec.add(files.numbers_note("export", ("metrics",)))  # its retrained members' figures
     panels, why = _test_panels(files)
     # Unbalanced test classes: each row's balanced accuracy, from the same test probabilities
     # as the per-class table (the candidates': "–" for a retrained member's row).

@@ -16,6 +16,7 @@ from hubensemble.chance import at_chance_candidates
 from hubensemble.errors import RunError
 from hubensemble.fileio import json_kind, read_json
 from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ENSEMBLE_NUMBERS,
+                                       EXPORT_NUMBERS,
                                        ROBUSTNESS_KINDS, ROBUSTNESS_NUMBERS, RUN_KINDS,
                                        kind_problems, note, number_problems, numbers_note)
 from hubensemble.report.render import Code, Inline
@@ -165,7 +166,12 @@ class RunFiles:
         + val, and their test record measured after it (None when not measured)."""
         from hubensemble.rundir import Run
 
-        return retrained_test(Run(self.path), self.meta)
+        retrained, after = retrained_test(Run(self.path), self.meta)
+        after = after if isinstance(after, dict) else None
+        # A value that is no finite number: "–", its note by `numbers_note("export", …)`.
+        self.number_notes["export"] = number_problems({"metrics": {"test": after}},
+                                                      EXPORT_NUMBERS) if after else []
+        return retrained, after
 
     def finish_step(self) -> Inline:
         """"the sweep is unfinished (…): finish it with `CMD`" (`sweepstate.finish_command`:
@@ -188,13 +194,20 @@ class RunFiles:
         return Inline(*[p for p in parts if p is not None])
 
     def numbers_note(self, which: str, fields: tuple) -> Inline | None:
-        """The note on `which`'s ("ensemble" or "robustness") values under `fields` (top
+        """The note on `which`'s ("ensemble", "robustness" or "export": the export's
+        metadata, `retrained`, which must have been read first) values under `fields` (top
         keys, e.g. ("test", "test_curve")) that are not finite numbers (`number_notes`),
         naming the file, each field and the command that writes it again; None if none."""
         problems = [(f, w) for f, w in self.number_notes.get(which) or []
                     if f.split(".")[0].split("[")[0] in fields]
-        path, cmd = ((self.path / formats.ENSEMBLE_FILE, "ensemble") if which == "ensemble"
-                     else (self.path / formats.ROBUSTNESS_FILE, "evaluate"))
+        if which == "export":  # the export `retrained` read
+            from hubensemble.rundir import Run
+
+            export = Run(self.path).current_export(self.meta)[0] or ""
+            path, cmd = formats.metadata_path(export), "export"
+        else:
+            path, cmd = ((self.path / formats.ENSEMBLE_FILE, "ensemble") if which == "ensemble"
+                         else (self.path / formats.ROBUSTNESS_FILE, "evaluate"))
         return numbers_note(absolute(path), problems, self.cmd(cmd))
 
     def next_step(self, what) -> Inline:

@@ -76,7 +76,8 @@ def _overview(files) -> Section:
                 e, b = t["ensemble"], t["best_single"]
                 items.append(f"Test accuracy{what} {_f(e['accuracy'])} (ensemble) vs "
                              f"{_f(b['accuracy'])} (best single); NLL {_f(e['nll'])} vs "
-                             f"{_f(b['nll'])}" + _not_numbers(files, t is test))
+                             f"{_f(b['nll'])}"
+                             + _not_numbers(files, "ensemble" if t is test else "export"))
         for split in ("test", "val"):
             note = coverage_note(files.coverage, split)
             if note:
@@ -106,18 +107,21 @@ _OVERVIEW_TEST = [(model, m) for m in ("accuracy", "nll")
                   for model in ("ensemble", "best_single")]
 
 
-def _not_numbers(files, recorded: bool) -> str:
-    """Where the overview's test line (`recorded`: ensemble.json's "test", not the export's
-    record of its retrained members) shows "–" for a value of ensemble.json that is no
-    finite number (`checks.number_problems`: a hand edit), the fields and a pointer to the
-    note of "Best single member vs ensemble on test" that says why (`RunFiles.numbers_note`);
-    "" when there is none."""
-    bad = {field for field, _ in files.number_notes.get("ensemble") or []} if recorded else ()
-    fields = [f"test.{model}.{m}" for model, m in _OVERVIEW_TEST if f"test.{model}.{m}" in bad]
+def _not_numbers(files, which: str) -> str:
+    """Where the overview's test line (`which`: "ensemble", ensemble.json's "test"; "export",
+    the export metadata's "metrics" "test" of its retrained members) shows "–" for a value
+    that is no finite number (`checks.number_problems`: a hand edit, null, NaN, a bool), the
+    fields and a pointer to the note of "Best single member vs ensemble on test" that says
+    why (`RunFiles.numbers_note`); "" when there is none."""
+    bad = {field for field, _ in files.number_notes.get(which) or []}
+    top, file = (("test", formats.ENSEMBLE_FILE) if which == "ensemble"
+                 else ("metrics.test", f"the export's {formats.METADATA_ASSET}"))
+    fields = [f"{top}.{model}.{m}" for model, m in _OVERVIEW_TEST
+              if f"{top}.{model}.{m}" in bad]
     if not fields:
         return ""
     named = ", ".join(f'"{f}"' for f in fields)
-    return (f" (\"–\": {formats.ENSEMBLE_FILE}'s {named} {'is' if len(fields) == 1 else 'are'} "
+    return (f" (\"–\": {file}'s {named} {'is' if len(fields) == 1 else 'are'} "
             f"not a finite number; see the note in \"{TEST_SECTION}\")")
 
 
