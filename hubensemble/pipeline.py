@@ -85,6 +85,9 @@ class FitResult:
     robustness: dict | None
     stage_seconds: dict
     skipped: list = dataclasses.field(default_factory=list)
+    # (the closing table's line on the labels,) as fit's report computed it; None: computed
+    # when `summary` is called (`report.summary_table`)
+    labels_line: tuple | None = dataclasses.field(default=None, repr=False)
 
     def summary(self):
         """The test-set table of best single vs ensemble, a note naming the classes without a
@@ -93,7 +96,7 @@ class FitResult:
         too), and the command line prints this after it: it said the count twice."""
         from hubensemble.report import summary_table
 
-        return summary_table(self.run_dir)
+        return summary_table(self.run_dir, labels_line=self.labels_line)
 
     def __repr__(self):
         from hubensemble.report.write import result_repr
@@ -400,8 +403,8 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     from hubensemble.exportfolder import keep_replaced_export
     from hubensemble.formats import metadata_path
     from hubensemble.rank import load_ranking, run_rank
-    from hubensemble.report import write_report
     from hubensemble.report.runfiles import retrained_test
+    from hubensemble.report.write import fit_report
     from hubensemble.sweeps import sweep_parts
     from hubensemble.terminal import say
     from hubensemble.tune import run_tune
@@ -600,7 +603,9 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     for name in sorted(set(outputs) - {n for n, _ in steps}):  # evaluate, when left out
         _keep_or_drop(run, name, outputs[name], digests(STAGE_INPUTS.get(name, ())))
     start = time.time()
-    paths = write_report(run.path)  # always: cheap, and it shows this run's latest state
+    # Always: cheap, and it shows this run's latest state; with the closing table's line on
+    # the labels, which shares the report's label checks (each runs once).
+    paths, labels_line = fit_report(run.path)
     seconds["report"] = time.time() - start
     mark(run, "report", keys["report"], seconds["report"])
     ensemble_record = read_ensemble(run.path)
@@ -613,4 +618,5 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
                      report_paths=tuple(Path(absolute(p)) for p in paths),
                      robustness=(read_evaluation(robustness_path)
                                  if robustness_path.exists() else None),
-                     stage_seconds=seconds, skipped=[tuple(s) for s in task.skipped])
+                     stage_seconds=seconds, skipped=[tuple(s) for s in task.skipped],
+                     labels_line=(labels_line,))

@@ -2850,3 +2850,49 @@ def test_a_null_or_bool_figure_is_named_where_its_dash_is(full_run, tmp_path, va
                     .split("\n## ")[0].split())
     assert f"\"metrics.test.ensemble.nll\" is {said}: not a finite number" in test, test
     assert "hubensemble.json" in test
+
+
+def test_fits_closing_table_shares_its_reports_label_checks(tmp_path, monkeypatch,
+                                                            figures_not_drawn):
+    """fit's closing table (`FitResult.summary`: `labels.summary_line`) ran the training and
+    validation label checks a third time, after fit's report had run them. fit's report
+    and the line now come from one run of each (`report.write.fit_report`), and the table
+    says that line, as the checks run apart give it. Fails before: no fit_report; the
+    table's own call ran each check again (2 calls each)."""
+    from test_labelcheck import ranked_run, tiny_task, tuned_pool
+
+    from hubensemble import labelcheck
+    from hubensemble.pipeline import FitResult
+    from hubensemble.report.labels import summary_line
+    from hubensemble.report.write import fit_report
+
+    _, y, given = tiny_task()
+    run = tmp_path / "labelled"
+    ranked_run(run, [0.9, 0.88, 0.85], given, [y] * 3)  # 3 training labels flipped
+    cands, _, given_val = tuned_pool()
+    atomic_save_npy(run / "labels" / "val.npy", given_val)
+    for cand in cands:
+        write_candidate(run / "candidates", {
+            "trial": cand.trial, "module": cand.module, "status": "ok", "has_test": False,
+            "val": split_record(cand.val_probs, given_val)}, val_probs=cand.val_probs)
+    calls = {"check_ranking": 0, "check_validation": 0}
+
+    def counted(name):
+        pure = getattr(labelcheck, name)
+
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return pure(*args, **kwargs)
+        return call
+
+    for name in calls:
+        monkeypatch.setattr(labelcheck, name, counted(name))
+    paths, line = fit_report(run)
+    result = FitResult(run_dir=run, ranking=None, ensemble={}, metrics=None,
+                       export_path=run / "export", report_paths=paths, robustness=None,
+                       stage_seconds={}, labels_line=(line,))
+    shown = result.summary().splitlines()
+    assert calls == {"check_ranking": 1, "check_validation": 1}, calls
+    monkeypatch.undo()
+    apart = summary_line(run)  # the checks run again, apart: the same line
+    assert apart.startswith("note: 3 training images' labels look wrong") and apart in shown

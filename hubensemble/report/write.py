@@ -60,6 +60,15 @@ def write_report(run_dir) -> ReportPaths:
     return ReportPaths(Path(absolute(run.report_md)), Path(absolute(run.report_html)))
 
 
+def fit_report(run_dir) -> tuple[ReportPaths, str | None]:
+    """fit's report (`write_report`) and the line its closing table gives on the labels
+    (`labels.summary_line`, None when none look wrong), both from one run of each label
+    check (`labels.checks_kept`): the table ran both checks a third time after the report
+    had run them. Raises as `write_report`."""
+    with checks_kept():
+        return write_report(run_dir), summary_line(run_dir)
+
+
 def write_files(run, title, sections, figures) -> None:
     """Writes the report's files into `run` (`rundir.Run`) under its lock: the `figures`,
     an earlier figure that no longer applies deleted, RUN/labels/to_check.csv
@@ -137,12 +146,13 @@ def _balanced_line(run, ensemble, y) -> str | None:
     return balanced_line("test", parts)
 
 
-def summary_table(run_dir) -> str:
+def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
     """The demo's closing table: best single member vs ensemble on test (accuracy, NLL, ECE
     from ensemble.json), a note naming the classes that have no test (or validation)
     example, ensemble size (with a warning when the ensemble or a member is at chance), time
     per stage, and where the export and the report are — a few lines for the terminal.
-    Raises RunError when ensemble.json is unreadable."""
+    `labels_line`: (its line on the labels,) as `fit_report` gave it; None: the label checks
+    run now (`labels.summary_line`). Raises RunError when ensemble.json is unreadable."""
     from hubensemble.rundir import Run
 
     run = Run(run_dir)
@@ -227,7 +237,7 @@ def summary_table(run_dir) -> str:
         if weak:
             lines.append("warning: " + weak)
     lines += _failure_lines(run, meta)
-    wrong = summary_line(path)
+    wrong = summary_line(path) if labels_line is None else labels_line[0]
     if wrong:
         lines.append(wrong)
     if meta.get("stages"):
