@@ -2896,3 +2896,35 @@ def test_fits_closing_table_shares_its_reports_label_checks(tmp_path, monkeypatc
     monkeypatch.undo()
     apart = summary_line(run)  # the checks run again, apart: the same line
     assert apart.startswith("note: 3 training images' labels look wrong") and apart in shown
+
+
+def test_right_to_left_paths_in_the_data_rows_are_isolated():
+    """A new user's check: the duplicates row ("1 copy in 1 group of equal pixels (e.g.
+    cat/0.png = שלום/dup.png)") and the "files read" row ("e.g. שלום/big.gif: …") held a
+    right-to-left path as plain text in report.html, where only class names were <bdi>.
+    Every example path holding right-to-left text is a <bdi> now, in every data row (the
+    evaluation's decoding rows too); the rows' text is unchanged.
+    Fails before: no <bdi> around either path."""
+    import unicodedata
+
+    from hubensemble.report.datarows import accounting_rows, decoding_rows
+    from hubensemble.report.render import _inline_html
+
+    record = {"source": "folder:/d (split 80/10/10)", "files": 4,
+              "sizes": {"train": 2, "val": 1, "test": 1}, "class_names": ["cat", "שלום"],
+              "skipped": [["/d/שלום/big.gif", "too large"]],
+              "duplicates": {"copies": 1, "groups": 1,
+                             "examples": [["/d/cat/0.png", "/d/שלום/dup.png"]]},
+              "shrunk": {"count": 1, "examples": [["/d/ערב טוב/x.png", [4000, 3000]]]}}
+    rows = dict(accounting_rows(record))
+    html = {label: _inline_html(cell) for label, cell in rows.items()}
+    assert str(rows["exact duplicates"]).startswith(
+        "1 copy in 1 group of equal pixels (e.g. cat/0.png = שלום/dup.png)")
+    assert "(e.g. cat/0.png = <bdi>שלום/dup.png</bdi>)" in html["exact duplicates"]
+    assert "e.g. <bdi>שלום/big.gif</bdi>: too large" in html["files read"]
+    assert "e.g. <bdi>ערב טוב/x.png</bdi>: 4000x3000" in html["shrunk images"]
+    for label, text in html.items():  # no right-to-left letter outside a <bdi>
+        outside = re.sub(r"<bdi>.*?</bdi>", "", text)
+        assert not any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in outside), text
+    evaluated = dict(decoding_rows({**record, "files": None}))
+    assert "<bdi>שלום/big.gif</bdi>" in _inline_html(evaluated["skipped files"])

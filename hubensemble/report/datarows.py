@@ -132,8 +132,9 @@ def names_isolated(text: str, names) -> str | Inline:
     it (<bdi>): "no test example of: b-rtl, a-rtl" read the two names in the other order,
     and a name carried the count after it into its own direction. A name is found where it
     stands whole: after the start, a space or "(", before the end, a space or one of
-    ",;:.)". The plain text (str) when no such name is there; str() of the result is
-    `text`."""
+    ",;:.)". `names` may hold paths too, as `text` shows them (the data rows' examples,
+    `_isolated_rows`): a path is found whole, before a class name it begins with. The plain
+    text (str) when no such name is there; str() of the result is `text`."""
     forms = sorted({form for n in map(str, names) if n and _right_to_left(n)
                     for form in (n, repr(n))}, key=len, reverse=True)
     if not forms:
@@ -150,8 +151,8 @@ def names_isolated(text: str, names) -> str | Inline:
 def accounting_rows(task) -> list:
     """The data section's rows on what became of every file: read, skipped, ignored,
     duplicates and dropped copies (class coverage is the overview's, `coverage_note`), from
-    `task` (run.json's data.task); each a [label, cell] of str, or of Inline where a copy's
-    class of `task["class_names"]` is right-to-left (`names_isolated`)."""
+    `task` (run.json's data.task); each a [label, cell] of str, or of Inline where a class
+    of `task["class_names"]` or an example's path is right-to-left (`_isolated_rows`)."""
     rows, root = [], _folder_source(task)
     sizes = task.get("sizes") or {}
     examples = sum(v for v in sizes.values() if v)
@@ -165,10 +166,8 @@ def accounting_rows(task) -> list:
         rows.append(["files read", f"{task['files']}: {counted(examples, 'example')}, "
                                    f"{skipped_count((r for _, r in skipped), example)}, "
                                    f"{dropped} dropped"])
-    rows += decoding_rows(task, skipped=not has_files)
+    rows += _decoding_rows(task, skipped=not has_files)
     dup = task.get("duplicates") or {}
-    # The class of each copy with different labels, right-to-left ones isolated in HTML.
-    classes = [str(n) for n in task.get("class_names") or []]
     if dup.get("copies"):
         across = ", ".join(f"{v} {k.replace('_in_', ' with a copy in ')}"
                            for k, v in (dup.get("across") or {}).items() if v)
@@ -180,22 +179,60 @@ def accounting_rows(task) -> list:
                 + (f"; {across}" if across else "; none across splits")
                 + (f"; {counted(dup['conflicting_labels'], 'group')} with different labels"
                    + _conflict_example(dup, root) if dup.get("conflicting_labels") else ""))
-        rows.append(["exact duplicates", names_isolated(text, classes)])
+        rows.append(["exact duplicates", text])
     elif dup.get("conflicting_labels"):  # --dedupe dropped every copy: the clash stays said
-        rows.append(["exact duplicates", names_isolated(
-            f"none left; {counted(dup['conflicting_labels'], 'group')} had different labels"
-            f"{_conflict_example(dup, root)} (--dedupe kept the first copy of each, with its "
-            "label)", classes)])
+        rows.append(["exact duplicates",
+                     f"none left; {counted(dup['conflicting_labels'], 'group')} had different "
+                     f"labels{_conflict_example(dup, root)} (--dedupe kept the first copy of "
+                     "each, with its label)"])
     if task.get("dropped"):
         rows.append(["dropped by --dedupe", f"{counted(len(task['dropped']), 'copy', 'copies')} "
                      f"(e.g. {_example(task['dropped'][0], root)})"])
-    return rows
+    return _isolated_rows(rows, task)
+
+
+def _record_paths(task) -> list[str]:
+    """Every file path `task` (a data record, as `accounting_rows` takes it) holds as an
+    example of a row (skipped, dropped, ignored, oriented, turned, shrunk, duplicates), each
+    as `_short_path` shows it."""
+    root = _folder_source(task)
+
+    def first(items):  # [path, …] records, or paths
+        return [item[0] if isinstance(item, (list, tuple)) and item else item
+                for item in items if isinstance(item, (list, tuple, str))]
+
+    dup = task.get("duplicates") if isinstance(task.get("duplicates"), dict) else {}
+    paths = first(task.get("skipped") or []) + first(task.get("dropped") or [])
+    for key in ("ignored", "oriented", "turned", "shrunk"):
+        record = task.get(key) if isinstance(task.get(key), dict) else {}
+        paths += first(record.get("examples") or [])
+    for group in dup.get("examples") or []:
+        paths += [p for p in group if isinstance(p, str)] if isinstance(group, list) else []
+    for group in dup.get("conflicting_examples") or []:
+        paths += first(group) if isinstance(group, list) else []
+    return [_short_path(p, root) for p in paths if isinstance(p, str)]
+
+
+def _isolated_rows(rows, task) -> list:
+    """`rows` ([label, str]) with each cell as `names_isolated` gives it for the class names
+    and the example paths of `task` (`_record_paths`): a right-to-left class or path is a
+    Name, isolated in report.html ("cat/0.png = שלום/dup.png" read its parts out of order
+    beside the counts)."""
+    names = [str(n) for n in task.get("class_names") or []] + _record_paths(task)
+    return [[label, names_isolated(cell, names) if isinstance(cell, str) else cell]
+            for label, cell in rows]
 
 
 def decoding_rows(task, *, skipped: bool = True) -> list:
     """Rows on the files of a data load that are not plain examples: ignored, oriented,
     turned, shrunk and, with `skipped`, skipped (`Task.files_record`: run.json's data.task,
-    an evaluation's "task"; `accounting_rows` counts the skipped in its "files read")."""
+    an evaluation's "task"; `accounting_rows` counts the skipped in its "files read"); each
+    a [label, cell] of str, or of Inline where a path is right-to-left (`_isolated_rows`)."""
+    return _isolated_rows(_decoding_rows(task, skipped=skipped), task)
+
+
+def _decoding_rows(task, *, skipped: bool = True) -> list:
+    """`decoding_rows` as text (each cell a str)."""
     root = _folder_source(task)
     rows = _ignored_rows(task.get("ignored") or {}, root)
     oriented = task.get("oriented") or {}
