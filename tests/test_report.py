@@ -2928,3 +2928,27 @@ def test_right_to_left_paths_in_the_data_rows_are_isolated():
         assert not any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in outside), text
     evaluated = dict(decoding_rows({**record, "files": None}))
     assert "<bdi>שלום/big.gif</bdi>" in _inline_html(evaluated["skipped files"])
+
+
+@pytest.mark.parametrize("value, said", [(None, "null"), ("x", "a JSON string \"x\""),
+                                         (True, "a JSON boolean true")])
+def test_the_closing_table_shows_a_dash_and_says_why_for_a_hand_edited_figure(
+        full_run, tmp_path, value, said):
+    """fit's closing table (`summary_table`) with ensemble.json's test.best_single.accuracy
+    hand-set: null raised TypeError and "x" ValueError (format code 'f'), so fit ended with
+    a traceback after its work was done; true showed 1.0000. It shows "–" and a note that
+    names the field and the command that writes the file again, as the report does.
+    Fails before: TypeError / ValueError / "1.0000" in the table."""
+    run, _ = _copy_of(full_run, tmp_path)
+    doc = read_json(run / "ensemble.json")
+    doc["test"]["best_single"]["accuracy"] = value
+    atomic_write_json(run / "ensemble.json", doc)
+    lines = report.summary_table(run).splitlines()
+    row = next(line for line in lines if line.startswith("best single ("))
+    assert row.split()[-3:] == ["–", f"{doc['test']['best_single']['nll']:.4f}",
+                                f"{doc['test']['best_single']['ece']:.4f}"], row
+    from hubensemble.lockwords import command_words
+
+    assert (f"note: ensemble.json's \"test.best_single.accuracy\" is {said}, not a finite "
+            "number (shown as \"–\"): edited by hand, or written by another version; "
+            f"{command_words('ensemble', run)} writes it again") in lines, lines

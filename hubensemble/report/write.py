@@ -6,13 +6,15 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from hubensemble import ensemble as ens
+from hubensemble import ensemble as ens, formats
 from hubensemble.ensembletext import size_rule_text, test_missing_text
+from hubensemble.lockwords import command_words
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.labels import checks_kept, summary_line, write_list
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
-from hubensemble.report.fmt import counted as _n, duration as _seconds
+from hubensemble.report.checks import ENSEMBLE_NUMBERS, EXPORT_NUMBERS, number_problems
+from hubensemble.report.fmt import counted as _n, duration as _seconds, number as _f
 from hubensemble.report.runsections import fit_order, stage_time_note
 from hubensemble.report.sections import build_sections
 from hubensemble.text import absolute, escaped, printable, shell
@@ -160,11 +162,18 @@ def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
     meta = run.meta() if run.exists() else {}
     lines = []
     ensemble = None
+    bad = []  # (file, command, field, what): a test figure that is no finite number
     if run.ensemble_json.exists():
         ensemble = ens.read_ensemble(path)
+        bad += [(formats.ENSEMBLE_FILE, "ensemble", *p) for p in number_problems(
+            ensemble, [f for f in ENSEMBLE_NUMBERS if f[0] == "test"])]
     before = (ensemble or {}).get("test")
     # --retrain-full: the exported members' own figures, measured after retraining.
     retrained, after = retrained_test(run, meta) if before else (False, None)
+    after = after if isinstance(after, dict) else None
+    if after:
+        bad += [(f"the export's {formats.METADATA_ASSET}", "export", *p)
+                for p in number_problems({"metrics": {"test": after}}, EXPORT_NUMBERS)]
     test = after or before
     if test:
         # Under an inference budget, also the best single that fits it: the fair baseline.
@@ -180,18 +189,16 @@ def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
         lines.append(f"{head:<{width}}{'accuracy':>10}{'NLL':>10}{'ECE':>10}")
         for label, b in rows:
             if b:
-                lines.append(f"{label:<{width}}{b['accuracy']:>10.4f}{b['nll']:>10.4f}"
-                             f"{b['ece']:>10.4f}")
+                lines.append(f"{label:<{width}}" + _figures(b))
         e = test["ensemble"]
-        lines.append(f"{'ensemble':<{width}}{e['accuracy']:>10.4f}{e['nll']:>10.4f}"
-                     f"{e['ece']:>10.4f}")
+        lines.append(f"{'ensemble':<{width}}" + _figures(e))
         if after:
             lines += _not_retrained(before, after)
         b = before["ensemble"]
         if after:
             lines.append("note: the exported members were retrained on train + val; the "
                          f"figures above are theirs (before retraining: ensemble accuracy "
-                         f"{b['accuracy']:.4f}, NLL {b['nll']:.4f}; validation figures are "
+                         f"{_f(b.get('accuracy'))}, NLL {_f(b.get('nll'))}; validation figures are "
                          "of the members before retraining)")
         elif retrained:
             lines.append("note: the exported members were retrained on train + val; these "
@@ -202,6 +209,11 @@ def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
         lines.append(f"no test metrics: {why or 'no test split'}")
     else:
         lines.append(f"no ensemble yet: {_no_ensemble_step(run, meta)}")
+    for file, cmd, field, what in bad:  # shown as "–" above
+        lines.append(f"note: {file}'s \"{field}\" is {what}, not a finite number (shown as "
+                     "\"–\"): edited by hand, or written by another version; "
+                     + (f"`{run.export_command()}`" if cmd == "export"
+                        else command_words("ensemble", path)) + " writes it again")
     if ensemble is not None:
         coverage = ensemble.get("coverage")
         if coverage is None:  # an ensemble.json written before coverage was recorded
@@ -263,6 +275,12 @@ def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
     else:
         lines.append(f"report: not written yet (`hubensemble report --run {shell(path)}`)")
     return "\n".join(lines)
+
+
+def _figures(record: dict) -> str:
+    """A closing-table row's accuracy, NLL and ECE of `record`, 10 characters each, "–" for
+    one that is no finite number (`fmt.number`)."""
+    return "".join(f"{_f(record.get(m)):>10}" for m in ("accuracy", "nll", "ece"))
 
 
 def _no_ensemble_step(run, meta) -> str:
@@ -337,7 +355,7 @@ def _not_retrained(before: dict, after: dict) -> list[str]:
         named.add(was["trial"])
         notes.append(f"note: {what} ({was['trial']}) is no member of the ensemble, so it was "
                      "not retrained and has no row above; before retraining: test accuracy "
-                     f"{was['accuracy']:.4f}, NLL {was['nll']:.4f}")
+                     f"{_f(was.get('accuracy'))}, NLL {_f(was.get('nll'))}")
     return notes
 
 
