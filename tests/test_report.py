@@ -2952,3 +2952,29 @@ def test_the_closing_table_shows_a_dash_and_says_why_for_a_hand_edited_figure(
     assert (f"note: ensemble.json's \"test.best_single.accuracy\" is {said}, not a finite "
             "number (shown as \"–\"): edited by hand, or written by another version; "
             f"{command_words('ensemble', run)} writes it again") in lines, lines
+
+
+def test_the_closing_tables_balanced_line_never_says_nan(full_run, tmp_path):
+    """ensemble.json's test.ensemble.balanced_accuracy hand-set to "x" (or null, or a NaN)
+    read "balanced accuracy (…): ensemble nan, …" in the closing table once the figure was
+    checked; it is computed from the members' test probabilities, as for an ensemble.json
+    written before it was recorded (the line of that file, absent the field).
+    Fails before: "x" raised ValueError (format code 'f')."""
+    run, _ = _copy_of(full_run, tmp_path)
+    y = np.array([1] * 3 + [0] * (N_TEST - 3))  # unbalanced test classes
+    atomic_save_npy(run / "labels" / "test.npy", y)
+    doc = read_json(run / "ensemble.json")
+    for model in ("ensemble", "best_single"):
+        doc["test"][model].pop("balanced_accuracy", None)
+    atomic_write_json(run / "ensemble.json", doc)
+
+    def balanced():
+        return [line for line in report.summary_table(run).splitlines()
+                if line.startswith("balanced accuracy")]
+
+    absent = balanced()
+    assert len(absent) == 1 and re.search(r"ensemble \d\.\d{4}", absent[0]), absent
+    doc["test"]["ensemble"]["balanced_accuracy"] = "x"
+    doc["test"]["best_single"]["balanced_accuracy"] = 0.5
+    atomic_write_json(run / "ensemble.json", doc)
+    assert balanced() == absent and "nan" not in absent[0]

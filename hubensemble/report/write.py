@@ -127,7 +127,9 @@ def _balanced_line(run, ensemble, y) -> str | None:
     test = ensemble.get("test") or {}
     recorded = [(who, (test.get(key) or {}).get("balanced_accuracy"))
                 for who, key in (("ensemble", "ensemble"), ("best single", "best_single"))]
-    if recorded[0][1] is not None:
+    # NaN: a value that is no finite number (`checks.number_problems`, its note said): from
+    # the test probabilities then, as an ensemble.json written before it was recorded.
+    if recorded[0][1] is not None and not any(v != v for _, v in recorded):
         return balanced_line("test", [(who, v) for who, v in recorded if v is not None])
 
     def probs(trial):
