@@ -157,9 +157,11 @@ def _refusal(run) -> str | None:
 #: a result that differs from the one its own stage recorded in these alone is still that
 #: stage's, which is reused (`stage_done`): a `hubensemble cost` by hand with a newer
 #: hubensemble, the same figures, ran fit's cost stage again (and `hubensemble rank` again
-#: by hand, fit's rank). ensemble.json's "cost" is not: the report reads it, and a stage run
-#: again writes it from cost.json.
-PROVENANCE = {"rank": (("modules", "*", "seconds"), ("modules", "*", "cache_hit")),
+#: by hand, fit's rank; a rank row's "memory", the peak its embedding measured, differs from
+#: run to run as its seconds do). ensemble.json's "cost" is not: the report reads it, and a
+#: stage run again writes it from cost.json.
+PROVENANCE = {"rank": (("modules", "*", "seconds"), ("modules", "*", "cache_hit"),
+                       ("modules", "*", "memory")),  # each embedding's peak: measured
               "cost": (("written_by",), ("count_version",))}
 BOOKKEEPING = {**PROVENANCE, "ensemble": (("cost",),)}
 
