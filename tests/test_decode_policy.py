@@ -1724,3 +1724,32 @@ def test_array_refusals_count_their_nouns_in_the_singular_for_one():
         to_rgb_uint8(batch)
     with pytest.raises(DataError, match=re.escape("NaN (1 value); drop the image, or replace")):
         to_rgb_uint8(batch[1])
+
+
+def test_an_asserts_message_is_said_without_tensorflows_escapes():
+    """An Assert prints its message with C escapes, so an oversized GIF's refusal read
+    "TensorFlow\\'s JPEG and PNG decoders\\' bound" in predict, the data summary and the
+    report (a new user's check). op_error_reason undoes the escapes of quotes and
+    backslashes (UTF-8 is printed as it is), and the oversized-image words hold no quote, as
+    a TF Serving client reads TensorFlow's text as it is. Fails before: the backslashes."""
+    import tensorflow as tf
+
+    from hubensemble.data.decode import op_error_reason
+    from hubensemble.data.graph import TOO_LARGE
+
+    said = "a file's \"name\" at C:\\dir × 2 …"
+
+    @tf.function
+    def refuse():
+        with tf.control_dependencies([tf.debugging.Assert(tf.constant(False), [said])]):
+            return tf.constant(1)
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        refuse()
+    assert "\\'" in str(caught.value)  # TensorFlow's own text keeps its escapes
+    assert op_error_reason(caught.value) == said
+    assert "'" not in TOO_LARGE and '"' not in TOO_LARGE
+    for fmt, data in small_bombs():
+        with pytest.raises(UnreadableImage) as bomb:
+            decode_bytes(data)
+        assert "\\" not in str(bomb.value), bomb.value

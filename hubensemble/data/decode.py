@@ -434,8 +434,8 @@ def op_error_reason(err: Exception) -> str:
     wrapper (at most 300 characters)."""
     text = re.sub(r"^Graph execution error:\s*", "", first_line(err))
     found = re.match(r"assertion failed: \[(.*)\]", text)
-    if found:
-        return found.group(1).strip()
+    if found:  # the Assert prints its string with C escapes: \' \" \\ (UTF-8 left as is)
+        return re.sub(r"\\(['\"\\])", r"\1", found.group(1).strip())
     return without_op_decorations(text)[:300] or type(err).__name__
 
 

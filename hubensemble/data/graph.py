@@ -516,8 +516,11 @@ DECODER_PIXEL_BYTES = 2 ** 29
 MAX_DECODED_SIDE = 1_000_000
 #: How an image its decoder refused for its size is named (after "a JPEG file of W x H
 #: pixels"): serve_bytes (`export.saved.decode_each`) and the Python paths (`decode`).
-TOO_LARGE = (TOO_LARGE_WORDS + "images from 2^29 bytes of pixels are refused, TensorFlow's "
-             "JPEG and PNG decoders' bound: about 179 million RGB pixels, e.g. 13,400 x 13,400; "
+#: No apostrophe: an Assert's message reaches a TF Serving client with TensorFlow's C escapes
+#: (a backslash before each quote), which `decode.op_error_reason` undoes for Python alone.
+TOO_LARGE = (TOO_LARGE_WORDS + "images from 2^29 bytes of pixels are refused, the bound of "
+             "the JPEG and PNG decoders of TensorFlow: about 179 million RGB pixels, e.g. "
+             "13,400 x 13,400; "
              f"libpng a side past {MAX_DECODED_SIDE:,} px). Shrink it first (hubensemble "
              "shrinks a shorter side above 1024 px itself, but once decoded)")
 
