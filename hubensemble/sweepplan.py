@@ -251,7 +251,8 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         base = _best_generalist(pool, specs)
         if budget % 4:
             warnings.warn(f"the aug sweep runs 4 trials per augmentation family; budget "
-                          f"{budget} gives {budget // 4} famil(ies)", stacklevel=2)
+                          f"{budget} gives {counted(budget // 4, 'family', 'families')}",
+                          stacklevel=2)
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _SEED_TAGS["aug"]])
         for _ in range(budget // 4):
             aug = hyperrule.sample_augmentation(rng, flip_allowed=flip, synthetic=synthetic)

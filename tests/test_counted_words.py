@@ -203,3 +203,19 @@ def test_groups_too_large_for_k_are_counted_in_words(k, said):
     with pytest.raises(DataError) as e:
         check_groups(groups, 4, k)
     assert str(e.value) == said
+
+
+@pytest.mark.parametrize("budget, families", [(5, "1 family"), (9, "2 families")])
+def test_the_aug_sweeps_uneven_budget_counts_its_families(budget, families):
+    # It said "budget 5 gives 1 famil(ies)". Fails before: the parenthesised plural.
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.sweepplan import plan_sweep
+
+    ranking = {"modules": [{"name": "m", "status": "ok", "score": 0.9}], "selected": ["m"]}
+    specs = {"m": ModuleSpec(name="m", handle="/m", family="generalist")}
+    with pytest.warns(UserWarning) as said:
+        plan_sweep(ranking, specs, sweep="aug", task={"num_classes": 3, "image_size": [8, 8]},
+                   profile="quick", budget=budget)
+    words = [str(w.message) for w in said if "augmentation family" in str(w.message)]
+    assert words == [f"the aug sweep runs 4 trials per augmentation family; budget {budget} "
+                     f"gives {families}"], words
