@@ -242,7 +242,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                 disk = fileio.machine_error(e)  # a full disk: not the batch's
                 if disk is not None:
                     raise disk from e
-                raise _out_of_memory(e, spec_name, spec, hparams, profile) from e
+                raise _out_of_memory(e, spec_name, spec, hparams, profile,
+                                     run_dir=run.path) from e
             tried.append((weights, model, probs))
     finally:
         if bar is not None:
@@ -306,7 +307,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     return result
 
 
-def _out_of_memory(exc, spec_name, spec, hparams, profile) -> RunError:
+def _out_of_memory(exc, spec_name, spec, hparams, profile, *, run_dir=None) -> RunError:
     """A RunError for the student's training or prediction that ran out of memory (`exc`:
     TensorFlow's ResourceExhaustedError, Python's MemoryError): names the batch it trained
     in and the training batch that fits this process's memory (`memory.room`,
@@ -315,18 +316,22 @@ def _out_of_memory(exc, spec_name, spec, hparams, profile) -> RunError:
     read or the rule says it fits (the rule is a lower bound measured on MobileNet V1); then
     the room's way on (`memory._more`: under `ulimit -v`, raising it) or a smaller student;
     in the caller's words (`lockwords.option_word`): "--train-batch-size 4" and "--student"
-    on the command line, "train_batch_size=4" and "student='NAME'" from Python."""
+    on the command line, "train_batch_size=4" and "student='NAME'" from Python. The rule
+    counts the student's bytes per pixel as rank measured them in `run_dir`
+    (`memory.measured_factors`), as tune's and export's do: VGG16's are 2.3x the rule's."""
     from hubensemble import memory
 
     batch = int(hparams.batch_size)
     room = memory.room()
+    measured = memory.measured_factors(run_dir, [spec_name]) if run_dir else None
     fits = 0
     if room is not None:
         limit = min(room.limit, room.available or room.limit)
         fits = memory.fitting_train_batch(limit, [spec.input_size],
                                           getattr(profile, "name", "cpu"),
                                           side=getattr(profile, "resolution_cap", None),
-                                          extra=memory.EXPORT_EXTRA)
+                                          extra=memory.EXPORT_EXTRA,
+                                          factor=measured[0] if measured else 1.0)
         fits = 1 << (fits.bit_length() - 1) if fits else 0
     if not 0 < fits < batch:
         fits = batch // 4 or batch // 2

@@ -2024,3 +2024,36 @@ def test_the_retrained_exports_figures_name_retrain_full_as_the_caller_sets_it(t
     assert "--retrain-full" not in python, python
     assert cli.count("retrained on train + val (--retrain-full)") == 2, cli
     assert "retrain_full" not in cli, cli
+
+
+def test_distills_out_of_memory_batch_counts_the_students_measured_bytes(tmp_path, monkeypatch):
+    """distill's out-of-memory way on named the training batch that fits by the rule alone,
+    where tune's and export's count the bytes per pixel rank measured of the module (VGG16's
+    2.3x the rule's): the batch it named could run out again. Fails before: the same batch
+    with and without the record (found by 342)."""
+    import json
+    import re
+    from types import SimpleNamespace as NS
+
+    from hubensemble import memory
+    from hubensemble.distill import _out_of_memory
+
+    monkeypatch.setattr(memory, "room", lambda: memory.Room(4 << 30, "the cgroup limit in X"))
+    gib = 1 << 30
+    heavy = {"batch_size": 32, "pixels": 224 * 224, "held_bytes": gib // 2,
+             "peak_bytes": int(1.73 * gib)}
+    (tmp_path / "ranking.json").write_text(json.dumps({"profile": "cpu", "modules": [
+        {"name": "vgg", "memory": heavy}, {"name": "small", "memory": None}]}))
+
+    def fits(name, run_dir):
+        said = str(_out_of_memory(MemoryError("no room"), name, NS(input_size=(224, 224)),
+                                  NS(batch_size=256), "cpu", run_dir=run_dir))
+        return int(re.search(r"pass train_batch_size=(\d+) ", said).group(1))
+
+    factor = memory.measured_factor(heavy)
+    alone = memory.fitting_train_batch(4 << 30, [(224, 224)], "cpu", extra=memory.EXPORT_EXTRA)
+    counted = memory.fitting_train_batch(4 << 30, [(224, 224)], "cpu", extra=memory.EXPORT_EXTRA,
+                                         factor=factor)
+    assert counted < alone  # the record changes the rule's answer here
+    assert fits("small", None) == fits("small", tmp_path) == 1 << (alone.bit_length() - 1)
+    assert fits("vgg", tmp_path) == 1 << (counted.bit_length() - 1) < fits("vgg", None)
