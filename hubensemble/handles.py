@@ -640,8 +640,8 @@ def pins_note(later, earlier, *, checked=False) -> str:
         return (f"; its sha256 {mine[:12]}… is never checked: {earlier.name!r}, which rank "
                 f"loads, has none")
     if checked:
-        return (f"; its sha256 {mine[:12]}… is not the module's: the files matched "
-                f"{earlier.name!r}'s {theirs[:12]}…")
+        return (f"; its sha256 {mine[:12]}… is not the module's: the files matched the pin "
+                f"of {earlier.name!r}, {theirs[:12]}…")
     return (f"; their sha256 differ ({mine[:12]}… here, {theirs[:12]}… at "
             f"{earlier.source or 'above'}): at most one is the module's files" + (
                 "; rank checks each and ranks the one they match (the other fails, stage "

@@ -1915,7 +1915,9 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
             for n, line, pin in (("a", 2, right), ("b", 5, wrong)))
     assert duplicate_reason(a, "the same handle", later=b).endswith(
         f"ranked once, as 'a'; its sha256 abababababab… is not the module's: the files "
-        f"matched 'a''s {right[:12]}…; leave one of them out of the catalogue")
+        f"matched the pin of 'a', {right[:12]}…; leave one of them out of the catalogue")
+    # It read "the files matched 'a''s 474d…", a quote doubled (a new user's check).
+    assert "''" not in duplicate_reason(a, "the same handle", later=b)
     assert "their sha256 differ" in duplicate_reason(a, "the same handle", "[checksum] …", b)
     assert duplicate_reason(a, "the same handle") == duplicate_reason(
         a, "the same handle", later=a)  # the same pin: nothing more
