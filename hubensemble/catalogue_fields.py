@@ -30,6 +30,7 @@ _RANGE_BOUNDS = {(0.0, 1.0): "0,1", (-1.0, 1.0): "-1,1", (0.0, 255.0): "0,255"}
 #: catalogue_writer writes the same spellings back.
 RANGE_YAML = {"0,1": [0, 1], "-1,1": [-1, 1], "0,255": [0, 255], "imagenet": "imagenet"}
 SHOWN_CHARS = 80  # the most characters of a value a message echoes (`shown`)
+HINT_CHARS = 1000  # of a value a way on gives to write instead (`_handle_checked`)
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, SHOWN_CHARS, SHOWN_CHARS  # 6 per level
 
@@ -256,7 +257,10 @@ def _check_bool(value):
 
 def _handle_checked(check, value, *args):
     """check(value, *args) of hubensemble.handles, its HandleFormError as _Bad with the long
-    pieces of the value cut (`shown`); a non-string is checked as "": handles echoes it whole."""
+    pieces of the value cut (`shown`) in the problem; a non-string is checked as "": handles
+    echoes it whole. The hint, a value to write instead ("write handle: 'https://…' instead"),
+    stays whole up to HINT_CHARS: cut, it could not be pasted (a Kaggle handle is often 95
+    characters and more; a new user's check)."""
     text = value if value is None or isinstance(value, str) else ""
     try:
         return check(text, *args)
@@ -265,8 +269,8 @@ def _handle_checked(check, value, *args):
             return shown(m[0], text=True) if m[0] in text or text and text in m[0] else m[0]
         problem = e.problem if text is value and value is not None else (
             f"must be a non-empty string, {_got(value)}")
-        raise _Bad(*(re.sub(r"[^\s']{%d,}" % SHOWN_CHARS, cut, t)
-                     for t in (problem, e.hint))) from None
+        raise _Bad(re.sub(r"[^\s']{%d,}" % SHOWN_CHARS, cut, problem),
+                   re.sub(r"[^\s']{%d,}" % HINT_CHARS, cut, e.hint)) from None
 
 
 #: The entry fields `catalogue add` sets by a flag (cli.py declares them), with the flag's

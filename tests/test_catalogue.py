@@ -2563,3 +2563,20 @@ def test_a_spec_record_names_its_unknown_field_or_fields(extra, said):
     with pytest.raises(ValueError) as e:
         ModuleSpec.from_json({"name": "n", "handle": TFHUB, **extra})
     assert str(e.value).startswith(said), str(e.value)
+
+
+def test_a_long_handles_way_on_names_the_whole_handle_to_write(tmp_path):
+    """A Kaggle handle of 103 characters copied with '#overview' was told "write handle:
+    'https://kaggle.com/models/google/efficientnet-v2/tensorFlow2/imagenet1k-b0-fe...'
+    instead": every piece of 80 characters and more was cut, the way on too, which then could
+    not be pasted (a new user's check). The problem still echoes at most 80 characters of a
+    value; the handle to write is whole. Fails before: '...' in the way on."""
+    handle = ("https://kaggle.com/models/google/efficientnet-v2/tensorFlow2/"
+              "imagenet1k-b0-feature-vector/2")
+    path = tmp_path / "c.yaml"
+    path.write_text(f"modules:\n  - name: effnet\n    handle: {handle}#overview\n")
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(path)
+    said = str(err.value)
+    assert f"write handle: '{handle}' instead" in said, said
+    assert f"{handle}#overview" not in said.split("write handle:")[0], said  # cut there
