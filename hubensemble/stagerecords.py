@@ -273,10 +273,16 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
     # The members' files, said unless another ensemble.json is why they differ.
     members = ([_members_words(run, recorded.get("members"), digests["members"])]
                if "members" in stale and "ensemble" not in stale else [])
-    damaged = [d for d in (damage(run, s, ran=ran, outside=outside)
+    redone = []
+    damaged = [d for d in (damage(run, s, ran=ran, outside=outside, redone=redone)
                            for s in results if s not in ran) if d]
     if damaged:  # not another command's doing: say it on the terminal, with what is wrong
-        log.warning("%s: %s; running %s again", stage, "; ".join(damaged + members), stage)
+        # Every damaged folder outside fit's plan: its tune runs, but not for them (it said
+        # "…, then fit again; running tune again", a new user's check).
+        left_alone = stage == "tune" and results == ["tune"] and not redone and not members
+        log.warning("%s: %s; %s", stage, "; ".join(damaged + members),
+                    "fit's tune goes on with its own plan's trials" if left_alone
+                    else f"running {stage} again")
     elif results and set(results) <= set(ran):
         log.info("%s: %s; running %s again", stage,
                  "; ".join([_ran_words(results, reselected)] + members), stage)
@@ -314,7 +320,7 @@ def _members_words(run, then, now) -> str:
             "the ones it read (rewritten since: by a tune run again, or by hand)")
 
 
-def damage(run, stage, *, ran=(), outside=None) -> str | None:
+def damage(run, stage, *, ran=(), outside=None, redone=None) -> str | None:
     """What is damaged in `stage`'s result in `run`, which differs from the one fit recorded
     (a JSON file gone, that does not parse or holds no JSON object; ensemble.json refused by
     its one reader, `ensemblefile.read_ensemble`, in its words; candidates/ gone, a
@@ -322,7 +328,8 @@ def damage(run, stage, *, ran=(), outside=None) -> str | None:
     result, e.g. a stage run by hand). Fit's tune redoes only a trial of its own plan (the
     trials its stage record holds, `fit_plan`, while rank did not run again in this fit:
     `ran`): a folder outside it is said as such, with the command that redoes it
-    (`sweepwords.redo_words`), and its name appended to `outside` (a list, when given).
+    (`sweepwords.redo_words`), and its name appended to `outside` (a list, when given);
+    `redone` (a list, when given) gets the damaged folders fit's tune does redo.
     Before, each was followed by "running tune again", and fit's tune of --budget 4 left
     default-0006 of an earlier `tune --budget 8` as it was."""
     from hubensemble import candidate
@@ -345,7 +352,7 @@ def damage(run, stage, *, ran=(), outside=None) -> str | None:
                     "the folder, which it writes whole)"
                     if not (run.candidates / name / candidate.TRIAL_FILE).exists() else why)
                    for name, why in without]
-        plan = None if "rank" in ran else fit_plan(run)
+        plan, left = (None if "rank" in ran else fit_plan(run)), []
         if plan is not None:  # the folders of a sweep fit planned, outside that plan
             def sweep(name):
                 return name.split("-", 1)[0]
@@ -360,6 +367,8 @@ def damage(run, stage, *, ran=(), outside=None) -> str | None:
             if outside is not None:
                 outside.extend(left)
         without += [(c.trial, "; ".join(c.problems)) for c in found if c.problems]
+        if redone is not None:
+            redone.extend(name for name, _ in without if name not in left)
         return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
     path = {"rank": run.ranking_json, "cost": run.cost_json,
             "evaluate": run.robustness_json}.get(stage)

@@ -2488,3 +2488,38 @@ def test_a_gflops_limit_no_module_meets_is_refused_before_fits_sweep(catalogue, 
     assert not any((out / "candidates").glob("*/trial.json"))
     ranking = json.loads((out / "ranking.json").read_text())
     assert len(ranking["selected"]) == FIT["top_k"]
+
+
+def test_fits_warning_on_folders_outside_its_plan_alone_does_not_end_running_tune_again(
+        tmp_path, caplog):
+    """fit said "…does not hold it, so fit's tune leaves it as it is: delete … then fit
+    again; running tune again" when every damaged folder was outside its plan, words that
+    contradict each other (a new user's check): the line ends with what its tune does then.
+    A damaged folder of the plan beside it keeps "running tune again". Fails before: the
+    old ending."""
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import stage_done
+
+    run = Run(tmp_path / "run")
+    planned = [f"default-000{i}-m" for i in range(4)]
+    last = planned + [f"default-000{i}-m" for i in range(4, 8)]
+    fileio.atomic_write_json(run.meta_path, {
+        "tune": {"sweeps": {"default": {"budget": 8, "seed": 0, "trials": last,
+                                        "profile": PROFILES["quick"].to_json()}}},
+        "stages": {"tune": {"key": "k", "done": True, "trials": {"default": planned},
+                            "digests": {"tune": "then"}}}})
+    for trial in last:
+        (run.candidates / trial).mkdir(parents=True)
+        (run.candidates / trial / "trial.json").write_text(json.dumps(
+            {"trial": trial, "module": "m", "status": "failed", "reason": "x"}))
+    for cut, ending in ((["default-0006-m"], "; fit's tune goes on with its own plan's trials"),
+                        (["default-0002-m", "default-0006-m"], "; running tune again")):
+        for trial in cut:
+            (run.candidates / trial / "trial.json").write_text('{"trial": "cut')
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+            assert not stage_done(run, "tune", "k", digests={"tune": "now"}, outside=[])
+        said = [r.getMessage() for r in caplog.records]
+        assert len(said) == 1 and said[0].endswith(ending), said
+        assert said[0].count("running tune again") == (ending == "; running tune again"), said
