@@ -219,3 +219,14 @@ def test_the_aug_sweeps_uneven_budget_counts_its_families(budget, families):
     words = [str(w.message) for w in said if "augmentation family" in str(w.message)]
     assert words == [f"the aug sweep runs 4 trials per augmentation family; budget {budget} "
                      f"gives {families}"], words
+
+
+@pytest.mark.parametrize("n, step", [(100, "1 point"), (200, "0.5 points"), (8, "12.5 points")])
+def test_the_scored_splits_note_counts_its_points(n, step):
+    # evaluate of 100 images said "one image moves the accuracy by 1 points" (a new user's
+    # check). Fails before: "1 points".
+    from hubensemble.data.coverage import scored_note
+
+    said = scored_note(np.zeros(n, np.int64), "test")
+    assert f"one image moves the accuracy by {step}" in said, said
+    assert "1 points" not in said, said

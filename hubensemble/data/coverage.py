@@ -110,7 +110,8 @@ def scored_note(labels, split):
     text = (f"the {word} split alone is scored: accuracy, NLL and ECE on its {n} "
             f"example{'' if n == 1 else 's'}")
     if n:
-        text += f"; one image moves the accuracy by {100 / n:.3g} points"
+        step = 100 / n
+        text += f"; one image moves the accuracy by {step:.3g} point{'' if step == 1 else 's'}"
     if n < FEW_EXAMPLES:
         text += ", so read them as rough (score more images)"
     return text
