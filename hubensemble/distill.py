@@ -316,15 +316,12 @@ def _out_of_memory(exc, spec_name, spec, hparams, profile, *, run_dir=None) -> R
     read or the rule says it fits (the rule is a lower bound measured on MobileNet V1); then
     the room's way on (`memory._more`: under `ulimit -v`, raising it) or a smaller student;
     in the caller's words (`lockwords.option_word`): "--train-batch-size 4" and "--student"
-    on the command line, "train_batch_size=4" and "student='NAME'" from Python. The rule
-    counts the student's bytes per pixel as rank measured them in `run_dir`
-    (`memory.measured_factors`), as tune's and export's do: VGG16's are 2.3x the rule's."""
+    on the command line, "train_batch_size=4" and "student='NAME'" from Python; counting the
+    student's bytes per pixel rank measured in `run_dir` (`memory.measured_factors`)."""
     from hubensemble import memory
 
-    batch = int(hparams.batch_size)
-    room = memory.room()
+    batch, room, fits = int(hparams.batch_size), memory.room(), 0
     measured = memory.measured_factors(run_dir, [spec_name]) if run_dir else None
-    fits = 0
     if room is not None:
         limit = min(room.limit, room.available or room.limit)
         fits = memory.fitting_train_batch(limit, [spec.input_size],

@@ -511,7 +511,7 @@ def test_files_outside_the_graph_are_refused_in_the_graphs_words_without_running
     """decode_bytes refuses a file outside GRAPH_FORMATS without TensorFlow (predict says it
     before the model loads); its reason must be the words serve_bytes' graph uses."""
     from hubensemble.data.decode import op_error_reason
-    from hubensemble.data.sniff import (CONVERT_WORDS, GRAPH_FORMATS_TEXT, UNSUPPORTED,
+    from hubensemble.data.sniff import (GRAPH_FORMATS_TEXT, UNSUPPORTED, convert_words,
                                         image_format, outside_graph)
 
     heads, named = [b"hello\n", b"\x00\x01", bytes(range(200, 240))], set()
@@ -527,7 +527,8 @@ def test_files_outside_the_graph_are_refused_in_the_graphs_words_without_running
     for data in heads:
         with pytest.raises(tf.errors.InvalidArgumentError) as err:
             decode_pixels(tf.constant(data))
-        advice = CONVERT_WORDS if image_format(data) else ""  # an image: convert it
+        # an image: convert it (with predict where Pillow here reads it)
+        advice = convert_words(image_format(data)) if image_format(data) else ""
         assert op_error_reason(err.value) == (f"{UNSUPPORTED}: {outside_graph(data)}; "
                                               f"serve_bytes decodes {GRAPH_FORMATS_TEXT} only"
                                               + advice)
@@ -1753,3 +1754,26 @@ def test_an_asserts_message_is_said_without_tensorflows_escapes():
         with pytest.raises(UnreadableImage) as bomb:
             decode_bytes(data)
         assert "\\" not in str(bomb.value), bomb.value
+
+
+def test_an_image_predict_cannot_read_is_not_sent_to_predict():
+    """serve_bytes told a PAM file to "convert it to PNG first (hubensemble predict does: it
+    reads it with Pillow)", and predict then refused it: Pillow has no PAM reader (a new
+    user's check). A format Pillow reads here (PPM, TIFF) keeps that way on; one it does not
+    is told to convert with another tool, in serve_bytes' graph and in predict's decode.
+    Fails before: the PAM file was sent to predict."""
+    import PIL.Image
+
+    from hubensemble.data.decode import op_error_reason
+    from hubensemble.data.sniff import CONVERT_ELSEWHERE, CONVERT_WORDS
+
+    pam = b"P7\nWIDTH 2\nHEIGHT 1\nDEPTH 3\nMAXVAL 255\nTUPLTYPE RGB\nENDHDR\n" + bytes(6)
+    with pytest.raises(Exception):
+        PIL.Image.open(io.BytesIO(pam)).load()  # the premise: Pillow cannot read it here
+    ppm = b"P6\n2 1\n255\n" + bytes(6)
+    assert PIL.Image.open(io.BytesIO(ppm)).size == (2, 1)
+    for data, advice in ((pam, CONVERT_ELSEWHERE), (ppm, CONVERT_WORDS)):
+        with pytest.raises(tf.errors.InvalidArgumentError) as err:
+            decode_pixels(tf.constant(data))
+        assert op_error_reason(err.value).endswith(advice), err.value
+    assert "predict does" not in CONVERT_ELSEWHERE

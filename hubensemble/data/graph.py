@@ -49,15 +49,17 @@ import functools
 
 from hubensemble._tf import tensorflow as tf
 
-from hubensemble.data.sniff import (CONVERT_WORDS, GRAPH_FORMATS, GRAPH_FORMATS_TEXT,
+from hubensemble.data.sniff import (GRAPH_FORMATS, GRAPH_FORMATS_TEXT,
                                     HEAD_BYTES, INVALID, NOT_IMAGES, SIGNATURES,
-                                    TOO_LARGE_WORDS, UNSUPPORTED, article)
+                                    TOO_LARGE_WORDS, UNSUPPORTED, article,
+                                    convert_words)
 from hubensemble.data.shrink import shrink_ops, shrink_to_short_side  # noqa: F401 (re-exported)
 
 _NAMES = [name for name, _ in SIGNATURES] + ["unknown"]
 _ARTICLES = [article(name) for name in _NAMES]
 # What a refusal of a SIGNATURES row outside GRAPH_FORMATS says to do: convert an image.
-_ADVICE = ["" if name in NOT_IMAGES or name == "unknown" else CONVERT_WORDS for name in _NAMES]
+_ADVICE = ["" if name in NOT_IMAGES or name == "unknown" else convert_words(name)
+           for name in _NAMES]
 # Branch of `_decode` per SIGNATURES row: a graph format's decoder, else a refusal.
 _BRANCH = [GRAPH_FORMATS.index(n) if n in GRAPH_FORMATS else len(GRAPH_FORMATS)
            for n, _ in SIGNATURES] + [len(GRAPH_FORMATS) + 1]
@@ -422,7 +424,7 @@ def _bmp_masks(b, rows, w, bpp, dib, compression):
 
 def _format_refusal(data, index):
     """The message refusing a file outside GRAPH_FORMATS: its format (or first bytes) named,
-    and for an image of another format (TIFF, PPM, …) what to do (`sniff.CONVERT_WORDS`)."""
+    and for an image of another format (TIFF, PPM, …) what to do (`sniff.convert_words`)."""
     name = tf.gather(tf.constant(_NAMES), index)
     what = tf.cond(tf.equal(name, "unknown"),
                    lambda: tf.strings.join(["not a ", GRAPH_FORMATS_TEXT.replace(" and ", " or "),

@@ -95,6 +95,27 @@ GRAPH_FORMATS_TEXT = "JPEG, PNG, GIF, BMP and WebP"
 #: Said after it when the file is an image of another format (not a document, an archive or
 #: a file of no known format): what to do with it.
 CONVERT_WORDS = ": convert it to PNG first (hubensemble predict does: it reads it with Pillow)"
+#: Said instead for an image of a format Pillow has no reader of here (PAM, JPEG XL, HEIF
+#: without a plugin): predict cannot read it either (a new user's check: a PAM file was sent
+#: to predict, which refused it).
+CONVERT_ELSEWHERE = (": convert it to PNG first with another tool (an image editor, "
+                     "ImageMagick): hubensemble predict cannot read it either")
+#: The Pillow format (`PIL.Image.OPEN`'s key) that reads a SIGNATURES row's format; a row
+#: without one, or whose format Pillow has no plugin for here, gets CONVERT_ELSEWHERE.
+_PILLOW_FORMATS = {"TIFF": "TIFF", "BigTIFF": "TIFF", "JPEG 2000": "JPEG2000",
+                   "JPEG XL": "JXL", "HEIF/AVIF": "AVIF", "PBM": "PPM", "PGM": "PPM",
+                   "PPM": "PPM", "ICO": "ICO", "PSD": "PSD"}
+
+
+def convert_words(name: str) -> str:
+    """What a refusal of an image of format `name` (a SIGNATURES row's, outside
+    GRAPH_FORMATS) says to do: CONVERT_WORDS when Pillow here has a reader of it (predict
+    then reads it), else CONVERT_ELSEWHERE. "HEIF/AVIF" counts as read (Pillow reads AVIF;
+    a HEIF file predict cannot read is said so by predict itself)."""
+    import PIL.Image
+
+    PIL.Image.init()
+    return CONVERT_WORDS if _PILLOW_FORMATS.get(name) in PIL.Image.OPEN else CONVERT_ELSEWHERE
 
 
 def sniff_row(data: bytes) -> int:
