@@ -8,7 +8,7 @@ import logging
 import os
 import warnings
 from types import SimpleNamespace
-from typing import Sequence
+from typing import Callable, ParamSpec, Sequence, TypeVar
 
 import numpy as np
 
@@ -50,6 +50,8 @@ from hubensemble.tune.distributed import kerastuner_env, wait_for_chief
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 #: Seconds a worker waits for another worker fitting a probe sweep.
@@ -147,9 +149,9 @@ def _check_call(call: dict) -> None:
             "$KERASTUNER_*), which runs the sweep from its start in this one process")
 
 
-def _refused_first(function):
+def _refused_first(function: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorator: `_check_call` on the call's arguments before `function` (run_tune with its
-    lock) runs. The signature stays the function's (`functools.wraps`)."""
+    lock) runs. The signature stays the function's (`functools.wraps`; ParamSpec, PEP 612)."""
     import functools
     import inspect
 
