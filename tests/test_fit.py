@@ -2430,6 +2430,30 @@ def test_a_deleted_trial_json_is_not_promised_a_redo_fits_tune_may_not_plan(tmp_
     assert "redo" not in said and "candidates/default-0007-m: trial.json unreadable" in said
 
 
+def _run_tuned_past_fits_plan(tmp_path, *, cut=(), digests=None):
+    """A run whose fit planned default-0000..0003 (--budget 4, its tune stage record's
+    "trials") and whose later `tune --budget 8` wrote default-0000..0007, each a failed
+    trial's folder; `cut`: the folders whose trial.json is cut short; `digests`: the tune
+    stage record's."""
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.rundir import Run
+
+    run = Run(tmp_path / "run")
+    planned = [f"default-000{i}-m" for i in range(4)]
+    last = planned + [f"default-000{i}-m" for i in range(4, 8)]
+    fileio.atomic_write_json(run.meta_path, {
+        "tune": {"sweeps": {"default": {"budget": 8, "seed": 0, "trials": last,
+                                        "profile": PROFILES["quick"].to_json()}}},
+        "stages": {"tune": {"key": "k", "done": True, "trials": {"default": planned},
+                            **({"digests": digests} if digests else {})}}})
+    for trial in last:
+        (run.candidates / trial).mkdir(parents=True)
+        (run.candidates / trial / "trial.json").write_text(
+            '{"trial": "cut' if trial in cut else json.dumps(
+                {"trial": trial, "module": "m", "status": "failed", "reason": "x"}))
+    return run
+
+
 def test_fit_says_before_its_tune_which_unreadable_trials_its_plan_does_not_hold(tmp_path):
     """fit said "tune: candidates/default-0006-m: trial.json unreadable (…); running tune
     again" before a tune whose plan (--budget 4: 0000-0003, its stage record's "trials")
@@ -2438,22 +2462,9 @@ def test_fit_says_before_its_tune_which_unreadable_trials_its_plan_does_not_hold
     in `outside` (the post-tune warning then says it no more); a folder of the plan keeps
     its words; after a rank run again (its plan may differ) nothing is claimed. Fails
     before: no words of fit's plan."""
-    from hubensemble.hyperrule import PROFILES
-    from hubensemble.rundir import Run
     from hubensemble.stagerecords import damage
 
-    run = Run(tmp_path / "run")
-    planned = [f"default-000{i}-m" for i in range(4)]
-    last = planned + [f"default-000{i}-m" for i in range(4, 8)]
-    fileio.atomic_write_json(run.meta_path, {
-        "tune": {"sweeps": {"default": {"budget": 8, "seed": 0, "trials": last,
-                                        "profile": PROFILES["quick"].to_json()}}},
-        "stages": {"tune": {"key": "k", "done": True, "trials": {"default": planned}}}})
-    for trial in last:
-        (run.candidates / trial).mkdir(parents=True)
-        (run.candidates / trial / "trial.json").write_text(
-            '{"trial": "cut' if trial[-3] in "26" else json.dumps(
-                {"trial": trial, "module": "m", "status": "failed", "reason": "x"}))
+    run = _run_tuned_past_fits_plan(tmp_path, cut=("default-0002-m", "default-0006-m"))
     outside = []
     with command_line():
         said = damage(run, "tune", outside=outside)
@@ -2497,22 +2508,9 @@ def test_fits_warning_on_folders_outside_its_plan_alone_does_not_end_running_tun
     contradict each other (a new user's check): the line ends with what its tune does then.
     A damaged folder of the plan beside it keeps "running tune again". Fails before: the
     old ending."""
-    from hubensemble.hyperrule import PROFILES
-    from hubensemble.rundir import Run
     from hubensemble.stagerecords import stage_done
 
-    run = Run(tmp_path / "run")
-    planned = [f"default-000{i}-m" for i in range(4)]
-    last = planned + [f"default-000{i}-m" for i in range(4, 8)]
-    fileio.atomic_write_json(run.meta_path, {
-        "tune": {"sweeps": {"default": {"budget": 8, "seed": 0, "trials": last,
-                                        "profile": PROFILES["quick"].to_json()}}},
-        "stages": {"tune": {"key": "k", "done": True, "trials": {"default": planned},
-                            "digests": {"tune": "then"}}}})
-    for trial in last:
-        (run.candidates / trial).mkdir(parents=True)
-        (run.candidates / trial / "trial.json").write_text(json.dumps(
-            {"trial": trial, "module": "m", "status": "failed", "reason": "x"}))
+    run = _run_tuned_past_fits_plan(tmp_path, digests={"tune": "then"})
     for cut, ending in ((["default-0006-m"], "; fit's tune goes on with its own plan's trials"),
                         (["default-0002-m", "default-0006-m"], "; running tune again")):
         for trial in cut:

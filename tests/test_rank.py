@@ -2210,24 +2210,29 @@ def test_a_shard_past_the_catalogue_says_how_many_modules_it_has():
     check_shard_size(7, (6, 9))  # shard 6 of 9 holds module 6: no error
 
 
+def load_error_of(cause):
+    """The ModuleLoadError hub.savedmodels raises from a failed tf.saved_model.load whose
+    error was `cause` (its __cause__), for module "big"."""
+    from hubensemble.errors import ModuleLoadError
+
+    try:
+        try:
+            raise cause
+        except Exception as e:
+            raise ModuleLoadError(f"tf.saved_model.load failed: {e}", module="big",
+                                  handle="/models/big", stage="savedmodel") from e
+    except ModuleLoadError as err:
+        return err
+
+
 def test_memory_that_runs_out_as_a_module_loads_is_not_a_bad_catalogue_entry():
     # oneDNN's "could not create a primitive" (TensorFlow's AbortedError) as a SavedModel
     # loads on a full machine was reported as the entry's fault: "fix these catalogue entries
     # (handle, sha256, …)". It is memory's (memory.ran_out), with memory's way on.
-    from hubensemble.errors import ModuleLoadError
     from hubensemble.memory import ran_out
 
     spec = ModuleSpec(name="big", handle="/models/big")
-
-    def loaded(cause):  # as hub.savedmodels wraps a failed tf.saved_model.load
-        try:
-            try:
-                raise cause
-            except Exception as e:
-                raise ModuleLoadError(f"tf.saved_model.load failed: {e}", module="big",
-                                      handle="/models/big", stage="savedmodel") from e
-        except ModuleLoadError as err:
-            return err
+    loaded = load_error_of
 
     onednn = tf.errors.AbortedError(None, None, "Operation received an exception: status: 1, "
                                     "message: could not create a primitive, in file x.cc:1")

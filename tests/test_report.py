@@ -1938,17 +1938,7 @@ def test_the_report_names_its_run_absolute_however_the_run_was_typed(
     sentences: a reader of the report in another folder was sent to files that are not
     there, and the same run's report differed by how its folder was typed. Every path is
     absolute now, so both reports are the same but for the time they were written."""
-    from test_labelcheck import ranked_run, tiny_task, tuned_pool
-
-    _, y, given = tiny_task()
-    labelled = tmp_path / "labelled"
-    ranked_run(labelled, [0.9, 0.88, 0.85], given, [y] * 3)  # 3 training labels flipped
-    cands, _, given_val = tuned_pool()
-    atomic_save_npy(labelled / "labels" / "val.npy", given_val)
-    for cand in cands:
-        write_candidate(labelled / "candidates", {
-            "trial": cand.trial, "module": cand.module, "status": "ok", "has_test": False,
-            "val": split_record(cand.val_probs, given_val)}, val_probs=cand.val_probs)
+    labelled = _labelled_run(tmp_path)
     damaged, _ = _copy_of(full_run, tmp_path)
     (damaged / "labels" / "test.npy").unlink()
     monkeypatch.chdir(tmp_path)
@@ -2761,18 +2751,10 @@ def test_right_to_left_classes_of_duplicate_copies_are_isolated():
     assert "(<bdi>שלום</bdi>)" in _inline_html(row)
 
 
-def test_a_report_runs_each_label_check_once_and_writes_what_it_wrote(
-        tmp_path, monkeypatch, figures_not_drawn):
-    """write_report built the Labels section (the training and validation label checks) and
-    then `labels.write_list` ran both again for RUN/labels/to_check.csv (4.7 s of a 19 s
-    report at 1,000 classes). Each runs once now (labels.checks_kept); the CSV and the
-    report are the ones the checks computed apart give. Fails before: 2 calls each."""
+def _labelled_run(tmp_path):
+    """A run whose ranking flags 3 training labels and whose tuned pool flags validation
+    ones (test_labelcheck's tiny task): both label checks have something to say."""
     from test_labelcheck import ranked_run, tiny_task, tuned_pool
-
-    from hubensemble import labelcheck
-    from hubensemble.report.labels import write_list
-    from hubensemble.report.sections import build_sections
-    from hubensemble.report.render import render_markdown
 
     _, y, given = tiny_task()
     run = tmp_path / "labelled"
@@ -2783,9 +2765,14 @@ def test_a_report_runs_each_label_check_once_and_writes_what_it_wrote(
         write_candidate(run / "candidates", {
             "trial": cand.trial, "module": cand.module, "status": "ok", "has_test": False,
             "val": split_record(cand.val_probs, given_val)}, val_probs=cand.val_probs)
-    # Apart, as before: the list, then the sections, each computing its checks.
-    csv_apart = write_list(run).read_text()
-    md_apart = _timeless(render_markdown(*build_sections(run)[:2]))
+    return run
+
+
+def _count_label_checks(monkeypatch) -> dict:
+    """{pure label check: calls}, counted from now on by wrappers of labelcheck's own
+    check_ranking and check_validation (hubensemble's, no TensorFlow)."""
+    from hubensemble import labelcheck
+
     calls = {"check_ranking": 0, "check_validation": 0}
 
     def counted(name):
@@ -2798,6 +2785,24 @@ def test_a_report_runs_each_label_check_once_and_writes_what_it_wrote(
 
     for name in calls:
         monkeypatch.setattr(labelcheck, name, counted(name))
+    return calls
+
+
+def test_a_report_runs_each_label_check_once_and_writes_what_it_wrote(
+        tmp_path, monkeypatch, figures_not_drawn):
+    """write_report built the Labels section (the training and validation label checks) and
+    then `labels.write_list` ran both again for RUN/labels/to_check.csv (4.7 s of a 19 s
+    report at 1,000 classes). Each runs once now (labels.checks_kept); the CSV and the
+    report are the ones the checks computed apart give. Fails before: 2 calls each."""
+    from hubensemble.report.labels import write_list
+    from hubensemble.report.sections import build_sections
+    from hubensemble.report.render import render_markdown
+
+    run = _labelled_run(tmp_path)
+    # Apart, as before: the list, then the sections, each computing its checks.
+    csv_apart = write_list(run).read_text()
+    md_apart = _timeless(render_markdown(*build_sections(run)[:2]))
+    calls = _count_label_checks(monkeypatch)
     md, _ = report.write_report(run)
     assert calls == {"check_ranking": 1, "check_validation": 1}, calls
     csv = (run / "labels" / "to_check.csv").read_text()
@@ -2859,34 +2864,12 @@ def test_fits_closing_table_shares_its_reports_label_checks(tmp_path, monkeypatc
     and the line now come from one run of each (`report.write.fit_report`), and the table
     says that line, as the checks run apart give it. Fails before: no fit_report; the
     table's own call ran each check again (2 calls each)."""
-    from test_labelcheck import ranked_run, tiny_task, tuned_pool
-
-    from hubensemble import labelcheck
     from hubensemble.pipeline import FitResult
     from hubensemble.report.labels import summary_line
     from hubensemble.report.write import fit_report
 
-    _, y, given = tiny_task()
-    run = tmp_path / "labelled"
-    ranked_run(run, [0.9, 0.88, 0.85], given, [y] * 3)  # 3 training labels flipped
-    cands, _, given_val = tuned_pool()
-    atomic_save_npy(run / "labels" / "val.npy", given_val)
-    for cand in cands:
-        write_candidate(run / "candidates", {
-            "trial": cand.trial, "module": cand.module, "status": "ok", "has_test": False,
-            "val": split_record(cand.val_probs, given_val)}, val_probs=cand.val_probs)
-    calls = {"check_ranking": 0, "check_validation": 0}
-
-    def counted(name):
-        pure = getattr(labelcheck, name)
-
-        def call(*args, **kwargs):
-            calls[name] += 1
-            return pure(*args, **kwargs)
-        return call
-
-    for name in calls:
-        monkeypatch.setattr(labelcheck, name, counted(name))
+    run = _labelled_run(tmp_path)
+    calls = _count_label_checks(monkeypatch)
     paths, line = fit_report(run)
     result = FitResult(run_dir=run, ranking=None, ensemble={}, metrics=None,
                        export_path=run / "export", report_paths=paths, robustness=None,

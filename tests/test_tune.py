@@ -3077,19 +3077,9 @@ def test_a_trial_whose_module_runs_out_of_memory_as_it_loads_is_told_the_batch_t
     without the batch that fits: the load's class was looked at before memory's (found by
     350). Fails before: "the module cannot load"."""
     import tensorflow as tf
+    from test_rank import load_error_of as loaded  # as hub.savedmodels wraps a failed load
 
-    from hubensemble.errors import ModuleLoadError
     from hubensemble.tune.train import TrialFailed, trial_failure_reason
-
-    def loaded(cause):  # as hub.savedmodels wraps a failed tf.saved_model.load
-        try:
-            try:
-                raise cause
-            except Exception as e:
-                raise ModuleLoadError(f"tf.saved_model.load failed: {e}", module="big",
-                                      handle="/models/big", stage="savedmodel") from e
-        except ModuleLoadError as err:
-            return err
 
     oom = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
     onednn = tf.errors.AbortedError(None, None, "could not create a primitive, in file x.cc:1")
