@@ -335,6 +335,21 @@ def test_an_unknown_or_retired_hubensemble_variable_is_warned_of_once(caplog):
     assert [r.getMessage() for r in caplog.records] == environment.unknown_settings(environ)
 
 
+def pretend_unwritable(monkeypatch, folder, read_only):
+    """os.access says `folder` (a str path) cannot be written, and os.statvfs says its file
+    system is mounted read-only (`read_only`) or not: the suite runs as root on a writable
+    mount, where neither can be made real. Every other path is asked as it is."""
+    real_access, real_statvfs = os.access, os.statvfs
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
+        False if os.fspath(p) == folder else real_access(p, mode, **kw)))
+
+    class Mounted:
+        f_flag = os.ST_RDONLY if read_only else 0
+
+    monkeypatch.setattr(os, "statvfs", lambda p: Mounted if os.fspath(p) == folder
+                        else real_statvfs(p))
+
+
 @pytest.mark.parametrize("read_only", [True, False])
 def test_a_read_only_matplotlib_folder_is_said_as_read_only_not_as_permission_denied(
         tmp_path, monkeypatch, caplog, read_only):
@@ -352,15 +367,7 @@ def test_a_read_only_matplotlib_folder_is_said_as_read_only_not_as_permission_de
     monkeypatch.setattr(environment, "matplotlib_folders", lambda: [folder])
     monkeypatch.delenv("MPLCONFIGDIR", raising=False)  # the temporary one set goes after
     monkeypatch.setattr(environment, "_UNWRITABLE", set())
-    real_access, real_statvfs = os.access, os.statvfs
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
-        False if os.fspath(p) == folder else real_access(p, mode, **kw)))
-
-    class Mounted:
-        f_flag = os.ST_RDONLY if read_only else 0
-
-    monkeypatch.setattr(os, "statvfs", lambda p: Mounted if os.fspath(p) == folder
-                        else real_statvfs(p))
+    pretend_unwritable(monkeypatch, folder, read_only)
     with caplog.at_level("WARNING"):
         environment.matplotlib_folder()
     said = [r.getMessage() for r in caplog.records if "matplotlib" in r.getMessage()]

@@ -1657,6 +1657,8 @@ def test_a_read_only_hub_cache_is_said_as_read_only_not_as_permission_denied(
     # system mounted read-only, where no chmod or chown helps. statvfs tells them apart.
     # (Tests run as root, whom os.access lets write anywhere: it and statvfs are stood in for
     # the cache folder alone, as a read-only mount and a folder of another user answer.)
+    from test_environment import pretend_unwritable
+
     from hubensemble import environment
     from hubensemble.hub import cachefolder
 
@@ -1664,15 +1666,7 @@ def test_a_read_only_hub_cache_is_said_as_read_only_not_as_permission_denied(
     os.makedirs(root)
     monkeypatch.setenv("TFHUB_CACHE_DIR", root)
     monkeypatch.setattr(environment, "_UNWRITABLE", set())
-    real_access, real_statvfs = os.access, os.statvfs
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: (
-        False if os.fspath(p) == root else real_access(p, mode, **kw)))
-
-    class Mounted:
-        f_flag = os.ST_RDONLY if read_only else 0
-
-    monkeypatch.setattr(os, "statvfs", lambda p: Mounted if os.fspath(p) == root
-                        else real_statvfs(p))
+    pretend_unwritable(monkeypatch, root, read_only)
     with caplog.at_level("WARNING"):
         folder = cachefolder.writable_module_dir("http://127.0.0.1:9/read-only.tar.gz")
     said = [r.getMessage() for r in caplog.records if "TensorFlow Hub" in r.getMessage()]
