@@ -197,7 +197,9 @@ def _record_paths(task) -> list[str]:
     as `_short_path` shows it."""
     root = _folder_source(task)
 
-    def first(items):  # [path, …] records, or paths
+    def first(items):  # [path, …] records, or paths; a count (an older record's) holds none
+        if not isinstance(items, (list, tuple)):
+            return []
         return [item[0] if isinstance(item, (list, tuple)) and item else item
                 for item in items if isinstance(item, (list, tuple, str))]
 
