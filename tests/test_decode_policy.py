@@ -1777,3 +1777,47 @@ def test_an_image_predict_cannot_read_is_not_sent_to_predict():
             decode_pixels(tf.constant(data))
         assert op_error_reason(err.value).endswith(advice), err.value
     assert "predict does" not in CONVERT_ELSEWHERE
+
+
+def test_each_decoder_and_header_reader_is_one_function_of_the_savedmodel(tmp_path):
+    """The decoders of every format and the header readers serve_bytes' decode and refusal
+    paths share are tf.functions TensorFlow does not inline (`graph._on_one_file`): the
+    SavedModel stores each once, each instantiated only when a request reaches it. Inline,
+    every export traced them at each call site (the GIF walk twice, the format sniff five
+    times) and a first request instantiated every decoder: a second export in one process took
+    2.3 s of trace and save against 0.7, a first request 1.6 s against 1.1
+    (tools/benchmarks/bench_decode_graph.py). Fails before: no function of these names."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from hubensemble.export.saved import check_headers, decode_each, decode_image
+
+    class Served(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+        def serve(self, image_bytes):
+            def one(data):
+                return (tf.image.resize(decode_image(data), [8, 8]),)
+            return decode_each(check_headers(image_bytes), one,
+                               [tf.TensorSpec([8, 8, 3], tf.float32)])[0]
+
+    served = Served()
+    tf.saved_model.save(served, str(tmp_path))
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((tmp_path / "saved_model.pb").read_bytes())
+    functions = {}
+    for function in saved.meta_graphs[0].graph_def.library.function:
+        name = re.sub(r"^__inference_(.*)_\d+$", r"\1", function.signature.name)
+        functions.setdefault(name, []).append(function.attr["_noinline"].b)
+    for name in ("sniff_index", "_jpeg", "_png", "_gif", "_bmp", "_webp", "_gif_first_image",
+                 "_webp_size", "header_size", "header_check_refusal", "format_named",
+                 "header_refusal"):
+        assert functions.get(name) == [True], (name, sorted(functions))
+    # Served as before: a PNG's pixels, and a cut JPEG refused by its position.
+    png = io.BytesIO()
+    Image.fromarray(np.full((6, 4, 3), 200, np.uint8)).save(png, "PNG")
+    jpeg = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(jpeg, "JPEG")
+    loaded = tf.saved_model.load(str(tmp_path))
+    np.testing.assert_allclose(loaded.serve(tf.constant([png.getvalue()])).numpy(), 200 / 255,
+                               atol=1e-6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"image_bytes\[1\] \(of 2\)"):
+        loaded.serve(tf.constant([png.getvalue(), jpeg.getvalue()[:100]]))

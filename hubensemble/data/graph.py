@@ -67,6 +67,16 @@ _BMP_COMPRESSION = {1: "RLE8", 2: "RLE4", 4: "JPEG", 5: "PNG"}
 _BMP_HEADERS = (12, 40, 52, 56, 108, 124)  # core, info, v2, v3, v4, v5
 _BMP_DEPTHS = (1, 2, 4, 8, 16, 24, 32)
 
+# Each format's decoder and the header readers of every decode and refusal path are
+# tf.functions of one string scalar that TensorFlow does not inline ("_noinline", as
+# `export.saved.refusal_path`): traced once per process, stored once per SavedModel, optimised
+# when a request first reaches them. Inline, each export traced them at every call site (a
+# second export in a process: 2.3 s of trace and save, 0.7 now), and a serve_bytes call every
+# decoder (first call 1.6 s, 1.1 now; first refusal 1.6 s, 0.9): bench_decode_graph.py.
+_on_one_file = functools.partial(
+    tf.function, input_signature=[tf.TensorSpec([], tf.string)], autograph=False,
+    experimental_attributes={"_noinline": True})
+
 
 # ---------------------------------------------------------------------------------------------
 # Small helpers on a string scalar and its bytes
@@ -167,16 +177,19 @@ def composite_on_white(image):
     return out
 
 
+@_on_one_file
 def _jpeg(data):
     # The accurate integer IDCT (libjpeg's ISLOW): TensorFlow's default fast IDCT differs from
     # other decoders (Pillow, browsers) by up to ~10 levels; this one matches Pillow exactly.
     return tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
 
 
+@_on_one_file
 def _png(data):
     return composite_on_white(tf.io.decode_png(data, channels=0, dtype=tf.uint8))
 
 
+@_on_one_file
 def _webp(data):
     """A still WebP, its alpha composited onto white. An animated one (the VP8X chunk's
     animation flag, bit 1 of byte 20) is refused as unsupported, so the Python paths read its
@@ -204,6 +217,7 @@ def _skip_sub_blocks(b, n, p):
                          lambda p: [p + _at(b, p) + 1], [p])[0] + 1
 
 
+@_on_one_file
 def _gif_first_image(data):
     """(`_bytes_of(data, 16)`, length, global table's flag and length, positions of the first
     image descriptor and its Graphic Control Extension (-1: none), whether there is one)."""
@@ -237,6 +251,7 @@ def _gif_size(b, pos, has_image):
                     tf.zeros([2], tf.int64))
 
 
+@_on_one_file
 def _webp_size(data):
     """int64 [2]: (height, width) by a WebP's header: VP8's 14-bit sides at bytes 26 and 28,
     VP8L's 14 bits each (minus 1) from 21, VP8X's canvas (minus 1) from 24; else [0, 0]."""
@@ -251,6 +266,7 @@ def _webp_size(data):
         default=lambda: tf.zeros([2], tf.int64))
 
 
+@_on_one_file
 def _gif(data):
     """The first frame of a GIF, its transparent colour made white.
 
@@ -285,6 +301,7 @@ def _gif(data):
         return tf.io.decode_gif(tf.where(has_image & (end <= n), first, data))[0]
 
 
+@_on_one_file
 def _bmp(data):
     """A BMP from its header (see the module docstring for what is read)."""
     checks, (b, offset, row_bytes, h, w, height, bpp, dib, compression, entry,
@@ -464,6 +481,7 @@ def decodable_headers(data):
     return graph_format & (tf.strings.length(data, unit="BYTE") > 0)
 
 
+@_on_one_file
 def header_refusal(data):
     """string scalar: "" when the first bytes of `data` (a string scalar) are of a format
     `decode_pixels` decodes, else the message it fails with for them: an empty file
@@ -478,6 +496,7 @@ def header_refusal(data):
                                    lambda: tf.constant("")))
 
 
+@_on_one_file
 def header_check_refusal(data):
     """string scalar: the message `decode_pixels` fails with for `data` (a string scalar) by
     its own checks of a decodable format's header (a truncated BMP, a BMP of another
@@ -499,6 +518,7 @@ def header_check_refusal(data):
          lambda: tf.constant("")])
 
 
+@_on_one_file
 def format_named(data):
     """string scalar: the format the first bytes of `data` (a string scalar) name, with its
     article ("a PNG file", "an HTML file"; "a file of no known format"): how a refusal found
@@ -527,6 +547,7 @@ TOO_LARGE = (TOO_LARGE_WORDS + "images from 2^29 bytes of pixels are refused, th
              "shrinks a shorter side above 1024 px itself, but once decoded)")
 
 
+@_on_one_file
 def header_size(data):
     """int64 [2]: the (height, width) in pixels the header of the JPEG, PNG, GIF or WebP
     `data` (a string scalar) gives (a JPEG's frame, by tf.image.extract_jpeg_shape; a PNG's
@@ -594,6 +615,7 @@ def too_large_words(data: bytes) -> str | None:
 # The policy
 # ---------------------------------------------------------------------------------------------
 
+@_on_one_file
 def sniff_index(data):
     """The row of SIGNATURES matching the string scalar `data` (int32), len(SIGNATURES) when
     none does (the graph twin of `sniff.sniff`)."""
