@@ -438,7 +438,7 @@ def test_decoding_widens_no_whole_image_beyond_two_bytes_a_sample():
     image = tf.TensorSpec([None, None, None], tf.uint8)
     data = tf.TensorSpec([], tf.string)
     casts = {"composite_on_white": image_sized_casts(graph.composite_on_white, image)}
-    for name in ("_png", "_webp", "_bmp"):
+    for name in ("_png", "_webp", "decode_bmp"):
         casts[name] = image_sized_casts(getattr(graph, name), data)
     assert casts["composite_on_white"] == [("uint8", "uint16"), ("uint8", "uint16"),
                                            ("uint16", "uint8")], casts
@@ -1781,7 +1781,7 @@ def test_an_image_predict_cannot_read_is_not_sent_to_predict():
 
 def test_each_decoder_and_header_reader_is_one_function_of_the_savedmodel(tmp_path):
     """The decoders of every format and the header readers serve_bytes' decode and refusal
-    paths share are tf.functions TensorFlow does not inline (`graph._on_one_file`): the
+    paths share are tf.functions TensorFlow does not inline (`graphops.on_one_file`): the
     SavedModel stores each once, each instantiated only when a request reaches it. Inline,
     every export traced them at each call site (the GIF walk twice, the format sniff five
     times) and a first request instantiated every decoder: a second export in one process took
@@ -1807,7 +1807,7 @@ def test_each_decoder_and_header_reader_is_one_function_of_the_savedmodel(tmp_pa
     for function in saved.meta_graphs[0].graph_def.library.function:
         name = re.sub(r"^__inference_(.*)_\d+$", r"\1", function.signature.name)
         functions.setdefault(name, []).append(function.attr["_noinline"].b)
-    for name in ("sniff_index", "_jpeg", "_png", "_gif", "_bmp", "_webp", "_gif_first_image",
+    for name in ("sniff_index", "_jpeg", "_png", "_gif", "decode_bmp", "_webp", "_gif_first_image",
                  "_webp_size", "header_size", "header_check_refusal", "format_named",
                  "header_refusal"):
         assert functions.get(name) == [True], (name, sorted(functions))
