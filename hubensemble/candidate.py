@@ -345,22 +345,53 @@ def read_probs(path, rows: int | None) -> tuple[np.ndarray | None, str | None]:
 
     Usable: a 2-D float array, `rows` rows when given, finite, non-negative, each row
     summing to 1 within SUM_TOLERANCE.
+
+    A float32 table is returned memory-mapped read-only (np.load's mmap_mode="r"): the
+    pool of 80 candidates of 1,000 classes and 5,000 images is 3 GB of tables, and reading
+    each whole (then stacking them) peaked at 8 GB in ensemble selection. The checks read it
+    in blocks of rows (`_table_fault`) through a mapping of their own, dropped after, so
+    a table no reader touches stays on disk; another dtype is read and converted (a copy).
     """
     name = os.path.basename(os.fspath(path))
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         return None, f"{name} missing"
     except (OSError, ValueError) as e:
         return None, npy_damage(path) or f"{name} unreadable ({type(e).__name__})"
-    if arr.ndim != 2 or (rows is not None and arr.shape[0] != rows):
+    if (not isinstance(arr, np.ndarray) or arr.ndim != 2
+            or (rows is not None and arr.shape[0] != rows)):
         want = f"[{rows}, C]" if rows is not None else "[N, C]"
-        return None, f"{name} has shape {arr.shape}, expected {want}"
-    if not np.issubdtype(arr.dtype, np.floating) or not np.all(np.isfinite(arr)):
+        return None, f"{name} has shape {np.shape(arr)}, expected {want}"
+    if not np.issubdtype(arr.dtype, np.floating):
         return None, f"{name} holds non-finite or non-float values"
-    if arr.size and (arr.min() < 0 or np.abs(arr.sum(axis=1) - 1).max() > SUM_TOLERANCE):
-        return None, f"{name} rows are not probabilities (negative or not summing to 1)"
-    return arr.astype(np.float32, copy=False), None
+    why = _table_fault(arr, name)
+    del arr  # the checked pages leave with this mapping; readers map the file afresh
+    if why:
+        return None, why
+    table = np.load(path, mmap_mode="r", allow_pickle=False)
+    if table.dtype == np.float32 and table.dtype.isnative:
+        return np.asarray(table), None  # a view of the mapping (ndarray, not np.memmap)
+    return np.array(table, np.float32), None
+
+
+#: Rows `_table_fault` checks at a time (1,000 classes: 16 MB of float32 per block).
+CHECK_ROWS = 4096
+
+
+def _table_fault(arr, name) -> str | None:
+    """Why float table `arr` [N, C] is no probability table (non-finite, negative, a row not
+    summing to 1 within SUM_TOLERANCE), or None, checked CHECK_ROWS rows at a time: the
+    same per-row sums as on the whole table, without a copy of it."""
+    blocks = range(0, len(arr), CHECK_ROWS)
+    if not all(np.all(np.isfinite(arr[lo:lo + CHECK_ROWS])) for lo in blocks):
+        return f"{name} holds non-finite or non-float values"  # said first, as before
+    for lo in blocks:
+        block = np.asarray(arr[lo:lo + CHECK_ROWS])
+        if block.size and (block.min() < 0
+                           or np.abs(block.sum(axis=1) - 1).max() > SUM_TOLERANCE):
+            return f"{name} rows are not probabilities (negative or not summing to 1)"
+    return None
 
 
 #: The end of load_pool's reason for a candidate of another class count than the run's task.

@@ -394,7 +394,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     specs = Run(run_dir).meta().get("modules") or {}
     keys = [sharing.candidate_key(c, specs, costs.get(c.trial)) for c in cands]
     table, not_costed = inference_budget.cost_table(run_dir, cands, recorded, limits, keys)
-    val = np.stack([c.val_probs for c in cands])
+    val = _stacked_val(cands)
     try:
         sel = greedy_select(val, y_val, objective=objective, budget=budget,
                             with_replacement=with_replacement, bootstrap=bootstrap, seed=seed,
@@ -421,7 +421,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                         cands[i].trial, changed, escaped(cands[i].folder),
                         redo_words(run_dir, cands[i].trial))
     best = _best_single(cands, y_val, objective)
-    val_probs = ensemble_probs(val, sel.weights)
+    val_probs = members_probs(list(val), sel.weights)
     result = EnsembleResult(
         objective=objective, members=members, val_curve=sel.curve, budget=int(budget),
         with_replacement=bool(with_replacement), bootstrap=bootstrap, seed=int(seed),
@@ -455,9 +455,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         result.test_curve = _test_curve([cands[i].test_probs for i in sel.indices], y_test)
     have_test = y_test is not None and all(cands[i].test_probs is not None for i in sel.weights)
     if have_test:
-        ids = list(sel.weights)
-        test = np.stack([cands[i].test_probs for i in ids])
-        ens = ensemble_probs(test, {j: sel.weights[i] for j, i in enumerate(ids)})
+        ens = members_probs({i: cands[i].test_probs for i in sel.weights}, sel.weights)
         single = cands[best].test_probs
         result.test = {
             "ensemble": _test_metrics(ens, y_test),
@@ -475,6 +473,42 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                                    f"{c.trial} ({'; '.join(c.notes) or 'none written'})"
                                    for c in lacking))
     return result
+
+
+def members_probs(tables, weights) -> np.ndarray:
+    """`greedy.ensemble_probs` of the members alone, read one table at a time: float64 [N, C],
+    the weighted average of `tables[i]` (float [N, C], a list or {index: table}) over
+    `weights` {index: w >= 0}, normalised by their sum; the same products and sums in the
+    same order, so the same bits. ensemble_probs converts all it is given to float64 first:
+    of the whole pool's stack, twice its float32 size (5 GB for 80 candidates of 1,000
+    classes and 5,000 images). ValueError as ensemble_probs."""
+    if not weights:
+        raise ValueError("an ensemble needs at least one member")
+    total = sum(float(w) for w in weights.values())
+    if not total > 0:
+        raise ValueError(f"ensemble weights must sum to > 0, got {weights}")
+    out = None
+    for i, w in weights.items():
+        part = float(w) * np.asarray(tables[int(i)], np.float64)
+        if out is None:
+            out = part
+        else:
+            out += part
+    return out / total
+
+
+def _stacked_val(cands) -> np.ndarray:
+    """The validation tables of `cands` as one float32 [M, N, C] array (greedy_select's
+    input), each candidate's `val_probs` then a view of its row: the tables are mapped from
+    their files (`candidate.read_probs`), and a mapping kept beside the stack held a second
+    copy of the pool's pages in memory. Filled one table at a time (np.stack's copy is the
+    same, after every table was read)."""
+    first = cands[0].val_probs
+    val = np.empty((len(cands),) + first.shape, np.float32)
+    for i, c in enumerate(cands):
+        val[i] = c.val_probs
+        c.val_probs = val[i]  # the mapping is let go here
+    return val
 
 
 def _test_metrics(probs, y_test) -> dict:

@@ -1474,3 +1474,47 @@ def test_upstream_data_counts_one_image_and_one_label_in_the_singular():
                          images=np.zeros((images, 4, 4, 3), np.uint8),
                          labels=np.zeros(labels, np.int64))
         assert f"upstream u: {words}; give one integer label per image" in str(e.value), e.value
+
+
+def test_selection_reads_the_pool_without_copies_and_chooses_as_before(tmp_path):
+    """The pool's tables were read whole (val and test), stacked, and the stack converted to
+    float64 by ensemble_probs: 80 candidates of 1,000 classes and 5,000 images peaked at
+    8 GB. The tables are mapped from their files now and only the validation stack is held;
+    the members, weights and figures are those of the whole-table computation (done here with
+    np.load, np.stack and ensemble_probs, as before), to the bit. Fails before: the traced
+    peak was about five validation pools (40 MB of 8 MB)."""
+    import tracemalloc
+
+    from hubensemble.data.coverage import unbalanced
+    from hubensemble.ensemble import select_ensemble
+
+    rng = np.random.default_rng(5)
+    m, n, c = 16, 640, 200
+    y_val, y_test = rng.integers(0, c, n), rng.integers(0, c, n)
+    run = str(tmp_path / "run")
+    fileio.atomic_save_npy(os.path.join(run, "labels", "val.npy"), y_val)
+    fileio.atomic_save_npy(os.path.join(run, "labels", "test.npy"), y_test)
+    for i in range(m):
+        write_candidate(run, f"trial_{i}", random_probs(rng, 1, n, c, y_val, 4.0)[0],
+                        random_probs(rng, 1, n, c, y_test, 4.0)[0], module=f"mod{i % 3}")
+    tracemalloc.start()
+    try:
+        got = select_ensemble(run, budget=6)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    pool = m * n * c * 4  # bytes of float32 validation tables
+    assert peak < 2 * pool, (peak, pool)
+
+    def table(i, split):
+        return np.load(os.path.join(run, "candidates", f"trial_{i}", f"{split}_probs.npy"))
+
+    val = np.stack([table(i, "val") for i in range(m)])
+    sel = greedy_select(val, y_val, budget=6)
+    assert [mem["trial"] for mem in got["members"]] == [f"trial_{i}" for i in sel.weights]
+    assert [mem["weight"] for mem in got["members"]] == list(sel.weights.values())
+    assert got["val_curve"] == sel.curve and got["size"] == sel.size
+    assert got["val"]["ensemble"] == metrics.metrics(ensemble_probs(val, sel.weights), y_val)
+    test = np.stack([table(i, "test") for i in range(m)])
+    assert got["test"]["ensemble"] == metrics.metrics(
+        ensemble_probs(test, sel.weights), y_test, balanced=unbalanced(y_test))
