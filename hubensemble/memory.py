@@ -20,8 +20,8 @@ import os
 
 from hubensemble.killed import killed_before, say_killed  # noqa: F401 (Run.lock's, tests')
 from hubensemble.memoryroom import (  # noqa: F401 (callers' and tests' names)
-    AS_RESERVED, CGROUP, GIB, PROC, REFUSE_FACTOR, Note, Room, _ADDRESS_WORDS, _more,
-    address_limit, cgroup_limits, gib, meminfo, refusal, room)
+    AS_RESERVED, CGROUP, GIB, PROC, REFUSE_FACTOR, MemoryRefused, Note, Room, _ADDRESS_WORDS,
+    _more, address_limit, arenas_saved, cgroup_limits, gib, meminfo, refusal, room)
 from hubensemble.text import counted
 
 
@@ -307,6 +307,13 @@ def _note(room, parts, measured=None) -> str | None:
             fits = fitting_batch(limit, sizes, name, per_pixel_extra=more)
             fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 64, not 82
             side = int(round(pixels ** 0.5))
+            with_arenas = ""  # no batch fits, but one does with MALLOC_ARENA_MAX=2: say it
+            if not fits and arenas_saved(room):
+                fits2 = _power_of_two(fitting_batch(limit + arenas_saved(room), sizes, name,
+                                                    per_pixel_extra=more))
+                if 0 < fits2 < batch:
+                    with_arenas = (f" and --batch-size {fits2} (about "
+                                   f"{gib(inference(fits2)[0])})")
             runs = what  # evaluate: its members named, each run on every batch
             if more and len(sizes) > 1:
                 runs = (f"evaluate runs the export's {len(sizes)} members"
@@ -316,7 +323,8 @@ def _note(room, parts, measured=None) -> str | None:
                 f"which needs about {gib(need)}: "
                 + ", or ".join(filter(None, (
                     fits and f"pass --batch-size {fits} (about {gib(inference(fits)[0])})",
-                    _more(room, "" if fits else "free memory, or use a machine with more")))))
+                    _more(room, "" if fits else "free memory, or use a machine with more",
+                          with_arenas=with_arenas)))))
             continue
         if what == "export":  # the members rebuilt, run on the check images, reloaded
             need = _export_need(sizes, name, factor)
@@ -355,12 +363,20 @@ def _note(room, parts, measured=None) -> str | None:
                                      factor=factor)[0] + extra
             lower = (f"pass --train-batch-size {fits} (about {gib(fit_need)}; the learning "
                      "rate scales with it), ")
+        with_arenas = ""  # none fits, but one does with MALLOC_ARENA_MAX=2: say it
+        if not fits and arenas_saved(room):
+            fits2 = _power_of_two(fitting_train_batch(limit + arenas_saved(room), sizes, name,
+                                                      side=cap, extra=extra, factor=factor))
+            if 0 < fits2 < tbatch:
+                fit_need = training_need(sizes, name, batch=fits2, side=cap,
+                                         factor=factor)[0] + extra
+                with_arenas = f" and --train-batch-size {fits2} (about {gib(fit_need)})"
         whose_batch = "--train-batch-size" if own else f"--profile {name}'s"
         said.append(
             f"{who} at {side}x{side} px in batches of {tbatch} ({whose_batch})"
             f"{after}, {'at least ' if what == 'distill' else ''}about {gib(train + extra)}"
             f"{' in all' if extra else ''}: {lower}"
-            f"{_more(room, 'free memory, use a machine with more')}"
+            f"{_more(room, 'free memory, use a machine with more', with_arenas=with_arenas)}"
             + (" (its members are the ensemble's)" if what.startswith("export") else
                ", or name a --student of a smaller input size" if what == "distill" else
                ", or leave out the modules of the largest input size (--modules)"))
@@ -372,6 +388,11 @@ def _note(room, parts, measured=None) -> str | None:
                    "bytes per pixel, as rank measured it). ")
                 + f"{_more(room, ends=True)}; docs/reliability.md \"Small machines\"", ratio,
                 room.hard, room.source.startswith(_ADDRESS_WORDS))
+
+
+def _power_of_two(n: int) -> int:
+    """The largest power of two <= `n` (0 for 0): a batch of 64, not 82."""
+    return 1 << (n.bit_length() - 1) if n > 0 else 0
 
 
 def _export_need(sizes, profile: str, factor: float = 1.0) -> float:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from hubensemble.errors import HubensembleError
+
 
 GIB = 1 << 30
 
@@ -69,6 +71,14 @@ REFUSE_FACTOR = 1.25
 ADDRESS_REFUSE_FACTOR = 1.0
 
 
+class MemoryRefused(HubensembleError):
+    """A command refused before TensorFlow loads as its need is well above a limit that ends
+    the process (`refusal`'s words: a cgroup's, `ulimit -v`'s). The command line is fine:
+    said as the machine's refusals are (a full disk: "hubensemble: error: …", exit 2,
+    `exits.stopped_code`), not as a usage error (`arguments.is_usage_error`: a plain
+    HubensembleError of the command line's checks printed the usage line first)."""
+
+
 def refusal(note) -> str | None:
     """The words of a refusal for memory note `note` (a `Note`) when its need is more than
     REFUSE_FACTOR x a hard limit's room (ADDRESS_REFUSE_FACTOR x under `ulimit -v`), else
@@ -85,19 +95,32 @@ def refusal(note) -> str | None:
             f"{'the room left under the limit' if address else 'the limit'}; {why})")
 
 
-def _more(room, words: str = "free memory, or use a machine with more", *, ends=False) -> str:
+def arenas_saved(room) -> int:
+    """Bytes of room MALLOC_ARENA_MAX=2 would add under `ulimit -v` (`room` a Room whose
+    source is the address-space limit: `address_reserve` with it, less without), 0 for any
+    other room or when it is set already."""
+    if room is None or not room.source.startswith(_ADDRESS_WORDS):
+        return 0
+    return max(address_reserve() - address_reserve({"MALLOC_ARENA_MAX": "2"}), 0)
+
+
+def _more(room, words: str = "free memory, or use a machine with more", *, ends=False,
+          with_arenas: str = "") -> str:
     """The way on past the room `room` (`ends`: how a process ends that outgrows it): under
     `ulimit -v` (its source) raising it, and an allocation that fails (an abort), as the
-    machine's memory is not what runs out; else `words`, and Linux's OOM killer's SIGKILL."""
+    machine's memory is not what runs out, or MALLOC_ARENA_MAX=2 (`arenas_saved`), with
+    `with_arenas` after it (" and --batch-size 32 (about 1.3 GiB)": what then fits); else
+    `words`, and Linux's OOM killer's SIGKILL."""
     if room is not None and room.source.startswith(_ADDRESS_WORDS):
         if ends:
             return ("A process that outgrows `ulimit -v` aborts where an allocation fails "
                     "(std::bad_alloc, \"cannot allocate memory for thread-local data\", or "
                     "TensorFlow's \"OOM when allocating tensor\")")
-        saved = address_reserve() - address_reserve({"MALLOC_ARENA_MAX": "2"})
+        saved = arenas_saved(room)
         return ("raise the shell's `ulimit -v` (`ulimit -v unlimited`), which sets this room"
-                + (f", or run it with MALLOC_ARENA_MAX=2 in its environment (glibc's malloc "
-                   f"then reserves {gib(saved)} less address space)" if saved > 0 else ""))
+                + (f", or run it with MALLOC_ARENA_MAX=2 in its environment{with_arenas} "
+                   f"(glibc's malloc then reserves {gib(saved)} less address space)"
+                   if saved > 0 else ""))
     return ("A process that runs out of memory is killed by Linux's OOM killer without a word "
             "(the shell says \"Killed\")" if ends else words)
 

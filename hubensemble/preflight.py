@@ -21,8 +21,8 @@ from hubensemble.rundir import Run
 from hubensemble.sweeps import MODULES_LISTED, check_modules  # noqa: F401
 from hubensemble.text import absolute, counted
 # What a stage needs against what the process has: said before the work (check_inputs).
-from hubensemble.memory import (_MEMORY_SAID, memory_key, memory_note,  # noqa: F401
-                                refusal, stage_memory_note)
+from hubensemble.memory import (_MEMORY_SAID, MemoryRefused, memory_key,  # noqa: F401
+                                memory_note, refusal, stage_memory_note)
 
 #: What `check_inputs` has to say per run folder (its real path: too little memory,
 #: `memory_note`), for `check_run` to say once the run's log is open.
@@ -254,8 +254,9 @@ def check_inputs(args) -> None:
     command's stage may need more memory than the process may use
     (`memory.stage_memory_note`: fit, demo, rank, tune, export, evaluate), and marks it said
     so the stage function it calls does not say it again (`memory.say_memory`); refuses
-    (HubensembleError) when that need is more than `memory.REFUSE_FACTOR` x the room of a
-    limit that ends the process (a cgroup's, `ulimit -v`'s: `memory.refusal`)."""
+    (memory.MemoryRefused: said as the machine's refusals, with no usage line) when that
+    need is more than `memory.REFUSE_FACTOR` x the room of a limit that ends the process (a
+    cgroup's, `ulimit -v`'s: `memory.refusal`)."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import TFDS_ONLY, check_spec
     from hubensemble.sweeps import check_budget
@@ -303,7 +304,7 @@ def check_inputs(args) -> None:
             values["batch_size"] = getattr(args, "eval_batch_size", None)
         note = stage_memory_note(args.command, folder, values)
         if refusal(note):  # well above a limit that ends the process: it would be killed
-            raise HubensembleError(refusal(note))
+            raise MemoryRefused(refusal(note))  # no usage line: the command line is fine
         notes.append(note)
         _MEMORY_SAID.add(memory_key(args.command, folder))  # its stage function: not again
     if run_dir:  # said by check_run, once the run's log is open: in RUN/log.txt too

@@ -645,3 +645,69 @@ def test_rank_records_each_embedded_module_s_peak_and_later_stages_read_it(
     # From the cache: nothing measured.
     again = ranked(tmp_path / "run2")
     assert again["cache_hit"] and again["memory"] is None, again
+
+
+def _largest_fitting(need, room) -> int:
+    """The largest power of two b (up to 4096) whose need(b) stays within 90% of `room`
+    bytes, by trying each (the rule's own inversion is what is checked); 0 when none."""
+    fits = [b for b in (1 << k for k in range(13)) if need(b) <= 0.9 * room]
+    return max(fits, default=0)
+
+
+def test_a_refusal_under_ulimit_v_is_no_usage_error_and_names_the_batch_with_fewer_arenas(
+        tmp_path, monkeypatch):
+    """The refusal of a need above `ulimit -v`'s room (a cgroup's too) was a plain
+    HubensembleError of the command line's checks, printed as a usage error: the usage line,
+    "hubensemble rank: error: …", though the command line was fine. It is said as the
+    machine's refusals are now ("hubensemble: error: …", exit 2, no usage line). And where
+    no --batch-size fits the room, but one does with MALLOC_ARENA_MAX=2, it says that pair
+    (--train-batch-size for training alike). Fails before: "usage: hubensemble rank" first,
+    and no "and --batch-size" after MALLOC_ARENA_MAX=2."""
+    from hubensemble import arguments
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    saved = memoryroom.address_reserve({}) - memoryroom.address_reserve({"MALLOC_ARENA_MAX": "2"})
+    assert not arguments.is_usage_error(memory.MemoryRefused("x"), checks=True)
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - {name: mob, handle: /nowhere/mob, input_size: [224, 224]}\n")
+    limit = 3000000 * 1024
+    probe = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, "
+             f"({limit}, resource.getrlimit(resource.RLIMIT_AS)[1])); "
+             "sys.argv[0] = 'hubensemble'; from hubensemble.__main__ import run; run()")
+    env = dict(os.environ, HOME=str(tmp_path))
+    env.pop("MALLOC_ARENA_MAX", None)
+    refused = subprocess.run(
+        [sys.executable, "-c", probe, "rank", "--catalogue", str(cat), "--data",
+         "sklearn:digits", "--batch-size", "1024", "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=300, env=env)
+    said = " ".join(refused.stderr.split())
+    assert refused.returncode == 2 and said.startswith("hubensemble: error: refused before "
+                                                       "loading TensorFlow"), said
+    assert "usage:" not in said and "Traceback" not in said, said
+    room = limit - memoryroom.address_reserve({})
+
+    def embed(b):
+        return memory.embedding_need(b, [(224, 224)])[0]
+
+    now, fewer = _largest_fitting(embed, room), _largest_fitting(embed, room + saved)
+    if saved and not now and fewer:  # (2 cores: 0.6 GiB left, 1.5 with two arenas)
+        assert (f"run it with MALLOC_ARENA_MAX=2 in its environment and --batch-size {fewer} "
+                f"(about {memory.gib(embed(fewer))}) (glibc's malloc") in said, said
+    # training: tune's and export's need at --train-batch-size, no batch fitting without
+    # fewer arenas, one with them
+    big = argparse.Namespace(name="big", input_size=(224, 224))
+    under = memory.room(tmp_path / "none", tmp_path / "none",
+                        address=memoryroom.address_reserve({}) + int(1.5 * GIB))
+
+    def train(b):
+        return memory.training_need([(224, 224)], "cpu", batch=b)[0] + memory.EXPORT_EXTRA
+
+    note = memory.memory_note([big], 16, room=under, tunes=True, train_batch=4096)
+    now = _largest_fitting(train, under.limit)
+    fewer = _largest_fitting(train, under.limit + saved)
+    assert memory.refusal(note) and not now, note
+    if saved and fewer:
+        assert (f"MALLOC_ARENA_MAX=2 in its environment and --train-batch-size {fewer} "
+                f"(about {memory.gib(train(fewer))}) (glibc") in note, note
+    else:
+        assert "in its environment and --" not in note, note
