@@ -427,12 +427,12 @@ def blocking_file(path) -> Path | None:
 def check_dir_target(path, hint: str) -> None:
     """Raises HubensembleError when a file stands where folder `path` or one of its parents
     would go ("... is a file; " + `hint`), or when this process may not write in the
-    nearest of them that exists, naming why: "D is on a read-only file system" (its file
-    system's ST_RDONLY flag, `os.statvfs`: a read-only mount, where permissions do not
-    help; as `preflight.check_report_folder` tells it) or "no permission to write in D";
-    checked before long work that ends by writing there. `hint` is the way on in the
-    caller's words (a run's: `lockwords.unwritable_advice`), after "make it writable, or"
-    when the folder cannot be written."""
+    nearest of them that exists, naming why: "D is on a read-only file system"
+    (`read_only_mount`: a read-only mount, where permissions do not help; as
+    `preflight.check_report_folder` tells it) or "no permission to write in D"; checked
+    before long work that ends by writing there. `hint` is the way on in the caller's words
+    (a run's: `lockwords.unwritable_advice`), after "make it writable, or" when the folder
+    cannot be written."""
     blocker = blocking_file(path)
     if blocker is not None:
         where = "" if blocker == Path(absolute(path)) else f" (in {path})"
@@ -443,13 +443,22 @@ def check_dir_target(path, hint: str) -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
-        try:
-            read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
-        except (OSError, AttributeError):  # none to ask (Windows has no statvfs): permission
-            read_only = False
-        why = f"{existing} is on a read-only file system" if read_only else (
+        why = f"{existing} is on a read-only file system" if read_only_mount(existing) else (
             f"no permission to write in {existing}")
         raise HubensembleError(f"{why}; make it writable, or {hint}")
+
+
+def read_only_mount(folder) -> bool:
+    """Whether folder `folder` (a path `os.access` says cannot be written) is so as its file
+    system is mounted read-only, where no chmod helps, rather than for want of permission:
+    the rule of `environment.unwritable_error` (os.statvfs' ST_RDONLY; False where there is
+    no statvfs, Windows), its one owner; `check_dir_target` and
+    `preflight.check_report_folder` each asked os.statvfs themselves. Their words stay
+    their own: the owner's ("Read-only file system: D") inside a HubensembleError's text is
+    read as the machine's error (`machine_error`), and said as a full disk is."""
+    from hubensemble.environment import unwritable_error  # (it brings the options table)
+
+    return unwritable_error(os.fspath(folder)).errno == errno.EROFS
 
 
 def check_file_target(path, hint: str) -> None:

@@ -14,6 +14,7 @@ import os
 
 from hubensemble import candidate, environment, options
 from hubensemble.errors import HubensembleError
+from hubensemble.fileio import read_only_mount
 from hubensemble.formats import check_export_target, check_tuner_folder
 from hubensemble.lockwords import option_word, unwritable_advice
 from hubensemble.rundir import Run
@@ -229,14 +230,10 @@ def check_report_folder(run_dir) -> None:
     path = os.fspath(run_dir)
     if not os.path.isdir(path) or os.access(path, os.W_OK | os.X_OK):
         return
-    try:
-        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
-    except OSError:
-        read_only = False
-    why = "is on a read-only file system" if read_only else "is not writable by you"
+    why = "is on a read-only file system" if read_only_mount(path) else "is not writable by you"
     raise HubensembleError(  # the way on as every command's (lockwords.unwritable_advice)
         f"the run folder {path} {why}, and report writes its files into it (report.md, "
-        f"report.html, report_files/); make it writable, or "
+        "report.html, report_files/); make it writable, or "
         f"{unwritable_advice('report', path)}")
 
 
