@@ -420,6 +420,9 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                         "file, or delete %s and %s again (it redoes the trial)",
                         cands[i].trial, changed, escaped(cands[i].folder),
                         redo_words(run_dir, cands[i].trial))
+    unbuildable = _without_hparams([cands[i] for i in sel.weights])
+    if unbuildable:  # chosen, and export then refused the ensemble: say it at once
+        log.warning("%s", unbuildable)
     best = _best_single(cands, y_val, objective)
     val_probs = members_probs(list(val), sel.weights)
     result = EnsembleResult(
@@ -473,6 +476,22 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                                    f"{c.trial} ({'; '.join(c.notes) or 'none written'})"
                                    for c in lacking))
     return result
+
+
+def _without_hparams(members) -> str | None:
+    """One line naming the `members` (Candidates) whose trial.json holds no "hparams" (a
+    hand-edited or half-written record), each with its file and the command that redoes it
+    (`Candidate.hparams_fault`: its sweep's `sweepwords.redo_words`), as export and distill
+    build members from them and refuse this ensemble; None when every member has them.
+    `selectable` leaves such records in the pool (tests and tools write records of their
+    own without "hparams"), so the ensemble says it where it chooses them."""
+    faults = [f"{c.trial}: {c.hparams_fault()}" for c in members
+              if not isinstance(c.record, Mapping) or c.record.get("hparams") is None]
+    if not faults:
+        return None
+    return (f"export will refuse this ensemble: {len(faults)} of its members hold"
+            f"{'s' if len(faults) == 1 else ''} no hyperparameters, so it cannot be built "
+            "again; " + "; ".join(faults))
 
 
 def members_probs(tables, weights) -> np.ndarray:

@@ -13,7 +13,7 @@ from hubensemble import fileio, metrics
 from hubensemble.ensemble import (SIZE_RULES, EnsembleResult, Selection, accuracy,
                                   choose_size, ece, ensemble_probs, format_ensemble,
                                   greedy_select, load_candidates, nll, read_ensemble,
-                                  run_ensemble)
+                                  run_ensemble, select_ensemble)
 from hubensemble.errors import RunError
 from hubensemble.data.coverage import coverage_note, split_coverage
 from hubensemble.rundir import Run
@@ -1020,7 +1020,8 @@ def test_a_member_whose_weights_changed_is_redone_by_its_own_sweeps_command(tmp_
     weights.write_bytes(b"edited")
     with command_line(), caplog.at_level(logging.WARNING, logger="hubensemble.ensemble"):
         run_ensemble(run, budget=1)
-    said = [r.getMessage() for r in caplog.records if "seeds-0000-m:" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith("member seeds-0000-m:")]  # (not the no-hparams line)
     assert len(said) == 1 and said[0].endswith(
         f"restore the file, or delete {run / 'candidates' / 'seeds-0000-m'} and run "
         f"`hubensemble tune --run {run} --sweep seeds --budget 2 --profile quick` again (it "
@@ -1518,3 +1519,30 @@ def test_selection_reads_the_pool_without_copies_and_chooses_as_before(tmp_path)
     test = np.stack([table(i, "test") for i in range(m)])
     assert got["test"]["ensemble"] == metrics.metrics(
         ensemble_probs(test, sel.weights), y_test, balanced=unbalanced(y_test))
+
+
+def test_a_member_whose_record_lost_its_hparams_is_named_at_selection_with_its_redo(
+        run_dir, caplog):
+    """A trial.json without "hparams" (edited by hand, or written half) was chosen as a member
+    without a word, and export then refused the ensemble ("no "hparams" in it"). The ensemble
+    says it as it chooses it: one line naming the member, its trial.json and the tune command
+    that runs it again (its sweep's). Fails before: nothing was said."""
+    from hubensemble.sweepwords import redo_words
+
+    run, y_val, _, val, test = run_dir
+    best = np.zeros_like(val[0])
+    best[np.arange(len(y_val)), y_val] = 1.0  # every answer right: the first pick
+    folder = write_candidate(run, "default-0007-m", best, test[0])
+    record = json.loads(open(os.path.join(folder, "trial.json")).read())
+    del record["hparams"]
+    fileio.atomic_write_json(os.path.join(folder, "trial.json"), record)
+    caplog.set_level(logging.WARNING)
+    got = select_ensemble(run, budget=3)
+    assert "default-0007-m" in [m["trial"] for m in got["members"]]
+    said = [r.getMessage() for r in caplog.records if "export will refuse" in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert ("export will refuse this ensemble: 1 of its members holds no hyperparameters"
+            in said[0]), said
+    assert (f"default-0007-m: {os.path.join(folder, 'trial.json')}: its hyperparameters "
+            'cannot be read (no "hparams" in it)') in said[0], said
+    assert redo_words(run, "default-0007-m") in said[0] and "trial_0" not in said[0], said
