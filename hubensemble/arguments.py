@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 from hubensemble.errors import HubensembleError
 from hubensemble.options import (BY_NAME, EMPTY_PATH, EMPTY_SPEC, EMPTY_VALUE, GROUPS,
                                  NEEDS_VALUE, PATH_METAVARS, SPEC_METAVAR, OptionError,
-                                 _check_one, meant, options_for)
+                                 _check_one, meant, misapplied, options_for)
 from hubensemble.optionrecord import Option
 from hubensemble.text import closest_name, shell_word
 from hubensemble.winpaths import refusal_advice
@@ -177,12 +177,11 @@ class Parser(argparse.ArgumentParser):
                            f"{' or '.join(flags[n] for n in needs)}; add "
                            f"{'one of them' if len(needs) > 1 else 'it'} or leave "
                            f"{flags[name]} out")
-            other, values = NEEDS_VALUE.get(name, (None, ()))
-            value = getattr(namespace, other, None) if other in flags else None
-            if value is not None and value not in values:
+        for name, other in misapplied(vars(namespace), given & set(flags)):
+            if other in flags:  # (the option table's rule, as Python's: options.misapplied)
                 self.error(f"argument {flags[name]}: only applies with {flags[other]} "
-                           f"{' or '.join(values)}, not {flags[other]} {value}; leave "
-                           f"{flags[name]} out")
+                           f"{' or '.join(NEEDS_VALUE[name][1])}, not {flags[other]} "
+                           f"{getattr(namespace, other)}; leave {flags[name]} out")
         return namespace, extras
 
     def parse_args(self, args=None, namespace=None):

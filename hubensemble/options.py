@@ -30,7 +30,7 @@ import os
 from typing import Any, Iterable, Mapping
 
 from hubensemble.lockwords import option_word
-from hubensemble.optionerror import OptionError  # noqa: F401 - re-exported
+from hubensemble.optionerror import ChoiceError, OptionError  # noqa: F401 - re-exported
 from hubensemble.optionrecord import Option
 from hubensemble.text import closest_name
 from hubensemble.winpaths import refusal_advice
@@ -425,6 +425,16 @@ BY_NAME: dict[str, Option] = {o.name: o for o in OPTIONS}
 NEEDS_VALUE: dict[str, tuple[str, tuple[str, ...]]] = {"k": ("metric", ("knn", "knn-cosine"))}
 
 
+def misapplied(values: Mapping[str, Any], given: Iterable[str]) -> list[tuple[str, str]]:
+    """[(option, other)] of NEEDS_VALUE: each option named in `given` whose other option's
+    value in `values` ({option name: value}; absent: its default) is not one it applies
+    with. The command line gives the options typed (`arguments.Parser`); Python the options
+    at other than their default (`check_keywords`, `check_record`: a keyword's default is
+    what leaving it out gives, and FitOptions holds every field)."""
+    return [(n, NEEDS_VALUE[n][0]) for n in sorted(set(given) & set(NEEDS_VALUE)) if values.get(
+        NEEDS_VALUE[n][0], default(NEEDS_VALUE[n][0])) not in NEEDS_VALUE[n][1]]
+
+
 def _check_table():
     # The table is code: a typo in it must fail at import, not in a user's run.
     if len(BY_NAME) != len(OPTIONS):
@@ -568,16 +578,6 @@ def meant(value, names, *, sep: str | None = None) -> str:
 _JOINED_NAMES = {"sweep": (SWEEPS, "+")}
 
 
-class ChoiceError(ValueError):
-    """`_check_one`'s refusal: ValueError "must be …"; `hint` is `meant`'s " (did you mean
-    X?)" or "", for the caller to put after the value it names ("…, got 'quik' (did you mean
-    quick?)")."""
-
-    def __init__(self, message: str, hint: str = ""):
-        super().__init__(message)
-        self.hint = hint
-
-
 def _check_one(o: Option, value, *, cli: bool = False, command: str | None = None) -> None:
     """Raises ValueError with the allowed values when `value` does not fit option `o` (a
     `ChoiceError` whose `hint` names the choice it most likely mistypes, `meant`); for ""
@@ -657,6 +657,18 @@ def check_keywords(function: str, values: Mapping[str, Any], *, own: Iterable[st
             value = values[o.kw]
             check(o.name, os.fspath(value) if isinstance(value, os.PathLike) else value,
                   label=o.kw, command=function if function in o.commands else None)
+    _check_applies({o.name: values[o.kw] for o in options_for(used_by=function)
+                    if o.kw in values})
+
+
+def _check_applies(values: Mapping[str, Any]) -> None:
+    """OptionError for an option at other than its default beside another at a value it does
+    not apply with (`misapplied`; run_rank(metric="logme", k=3) ranked by LogME while k
+    changed rank's key), naming both by their keywords (the command line's Parser refused)."""
+    for name, other in misapplied(values, [n for n in values if values[n] != default(n)]):
+        raise OptionError(f"{name}={values[name]!r} only applies with {other}=" + " or ".join(
+            map(repr, NEEDS_VALUE[name][1])) + f", not {other}={values[other]!r}; leave "
+            f"{name} out (its default, {default(name)!r})")
 
 
 def check_record(record: str, obj) -> None:
@@ -666,6 +678,8 @@ def check_record(record: str, obj) -> None:
         field = o.kw if record == "data" else o.name
         if hasattr(obj, field):
             check(o.name, getattr(obj, field), label=field)
+    _check_applies({o.name: getattr(obj, o.name) for o in options_for(record=record)
+                    if record != "data" and hasattr(obj, o.name)})
 
 
 def dataclass_fields(record: str) -> list[tuple[str, Any, Any]]:

@@ -2290,3 +2290,24 @@ def test_the_same_embeddings_in_two_shards_are_a_duplicate_in_the_merge(task, go
         (d / "ranking.json").write_text(json.dumps(doc))
     old = rank.merge_rankings(shards, tmp_path / "old", top_k=3)
     assert old.row("as_file")["status"] == "ok"
+
+
+def test_k_with_a_metric_without_neighbours_is_refused_from_python_too(good, task, tmp_path):
+    # `rank --metric logme --k 3` is a usage error (options.NEEDS_VALUE), but run_rank(
+    # metric="logme", k=3) ranked by LogME while k changed rank's key, and FitOptions took
+    # it too. Fails before: ranked, and FitOptions built. Refused now before anything is
+    # written, in Python's words; k at its default is what leaving it out gives.
+    from hubensemble import options
+    from hubensemble.pipeline import FitOptions
+
+    for metric in ("logme", "hscore"):
+        with pytest.raises(options.OptionError) as e:
+            ranked(good[:1], task, tmp_path / "run", metric=metric, k=3)
+        assert str(e.value) == (f"k=3 only applies with metric='knn' or 'knn-cosine', not "
+                                f"metric={metric!r}; leave k out (its default, 1)")
+        with pytest.raises(options.OptionError, match=re.escape(f"not metric={metric!r}")):
+            FitOptions(metric=metric, k=2)
+    assert not (tmp_path / "run").exists()
+    assert FitOptions(metric="logme").k == 1 and FitOptions(metric="knn-cosine", k=3).k == 3
+    out = ranked(good[:1], task, tmp_path / "ok", metric="logme", k=1)
+    assert out.selected == [good[0].name]
