@@ -80,7 +80,7 @@ def _rank_check(parser, args):
     if args.shards is not None and args.shard != "auto":  # a usage error, before TensorFlow
         parser.error("--shards N goes with --shard auto (with --shard I/N the count is N)")
     _resolve_shard(args)
-    check_shard_size(len(args.specs), args.shard)  # before the data loads and --out is made
+    check_shard_size(args.specs, args.shard)  # before the data loads and --out is made
     check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
     if "profile" in args.given_options:
         check_pool_profile(args.out, args.profile)

@@ -3429,3 +3429,31 @@ def test_k_is_refused_with_a_metric_that_has_no_neighbours(argv, capsys):
     for extra in ([], ["--metric", "knn-cosine"]):
         assert parse(*argv, *extra, "--k", "3").k == 3
     assert parse(*argv, "--metric", "logme").k == 1
+
+
+def test_a_shard_past_two_catalogues_names_both_and_their_counts(tmp_path, in_process):
+    # "the catalogue has 7" when `--catalogue a.yaml b.yaml` gave two (rank.shards).
+    # Fails before: "the catalogue has 3". Python's ModuleSpecs are named as given.
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.optionerror import OptionError
+    from hubensemble.rank.shards import check_shard_size
+
+    cats = []
+    for name, n in (("a", 1), ("b", 2)):
+        cats.append(tmp_path / f"{name}.yaml")
+        cats[-1].write_text("modules:\n" + "".join(
+            f"  - {{name: {name}{i}, handle: {tmp_path / 'm'}}}\n" for i in range(n)))
+    code, out, err = in_process("rank", "--catalogue", *cats, "--data", "sklearn:digits",
+                                "--out", tmp_path / "run", "--shard", "4/5")
+    assert (code, out) == (2, "") and err.startswith("usage: hubensemble rank "), err
+    assert (f"error: shard 4/5 holds no module: the catalogues {cats[0]} (1) and {cats[1]} (2) "
+            "have 3 between them; use fewer shards (at most 3, one for each of their 3 "
+            "modules)\n") in err, err
+    assert not (tmp_path / "run").exists()
+    loose = [ModuleSpec(name=f"p{i}", handle=str(tmp_path / "m")) for i in range(2)]
+    with pytest.raises(OptionError, match=r"holds no module: specs holds 2; use fewer"):
+        check_shard_size(loose, (3, 4))
+    with pytest.raises(OptionError, match=re.escape(
+            f"the catalogue {cats[0]} (1) and 2 ModuleSpecs given in Python have 3 between")):
+        check_shard_size([ModuleSpec(name="a0", handle="x", source=f"{cats[0]}:2"), *loose],
+                         (3, 4))

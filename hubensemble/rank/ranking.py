@@ -319,7 +319,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     dupes = repeated(s.name for s in specs)
     if dupes:
         raise HubensembleError(f"module names must be unique; repeated: {dupes}")
-    check_shard_size(len(specs), shard)
+    check_shard_size(specs, shard)
     chosen = shard_members(len(specs), shard)
     # Remote entries differing only in a written-out default: compared on the fetched copy.
     # Two pins that differ: at most one entry loads (each is checked), so neither is the

@@ -65,16 +65,40 @@ def shard_members(size, shard) -> list[int]:
 
 
 def check_shard_size(size, shard) -> None:
-    """Refuses shard (i, n) of a catalogue of `size` modules when it holds none (i >= size):
-    OptionError (a usage error on the command line, also where `--shard auto` resolves to
-    it in the stage). None and "auto" (resolved later) pass."""
+    """Refuses shard (i, n) of a catalogue of `size` modules (an int, or the ModuleSpec list
+    itself, whose `source` names the catalogue files given: `given_words`) when it holds
+    none (i >= size): OptionError (a usage error on the command line, also where `--shard
+    auto` resolves to it in the stage). None and "auto" (resolved later) pass."""
+    specs = None if isinstance(size, int) else list(size)
+    size = len(specs) if specs is not None else size
     if isinstance(shard, (tuple, list)) and not shard_members(size, shard):
+        given, several = given_words(specs) if specs else ("the catalogue has", False)
         # The count's noun after the words the command line's tests quote ("has 4; use").
-        raise OptionError(f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
-                          f"has {size}; use fewer shards (at most {size}, one for each of "
-                          f"its {counted(size, 'module')})" if size else
-                          f"shard {shard[0]}/{shard[1]} holds no module: the catalogue "
-                          "has none")
+        raise OptionError(f"shard {shard[0]}/{shard[1]} holds no module: {given} {size}" + (
+            " between them" if several else "") + (
+            f"; use fewer shards (at most {size}, one for each of "
+            f"{'their' if several else 'its'} {counted(size, 'module')})" if size else ""))
+
+
+def given_words(specs) -> tuple[str, bool]:
+    """(words before the count, whether they name several sources) of the ModuleSpecs
+    `specs`, by their `source` ("FILE:LINE"): "the catalogue has" for one file; "the
+    catalogues A (3) and B (4) have" for several, and "N ModuleSpecs given in Python" among
+    them for those without a source; "specs holds" for those alone. "the catalogue has 7"
+    named one catalogue where `rank --catalogue A B` gave two."""
+    files: dict[str, int] = {}
+    for spec in specs:
+        file = spec.source.rpartition(":")[0] if ":" in (spec.source or "") else ""
+        files[file] = files.get(file, 0) + 1
+    loose = files.pop("", 0)
+    if not files:
+        return option_word("the catalogue has", "specs holds"), False
+    if len(files) == 1 and not loose:
+        return "the catalogue has", False
+    parts = [f"{f} ({n})" for f, n in files.items()]
+    parts += [counted(loose, "ModuleSpec") + " given in Python"] if loose else []
+    word = "catalogues" if len(files) > 1 else "catalogue"
+    return f"the {word} {' and '.join([', '.join(parts[:-1]), parts[-1]])} have", True
 
 
 def _int(environ, name):
