@@ -2278,9 +2278,17 @@ def test_the_same_embeddings_in_two_shards_are_a_duplicate_in_the_merge(task, go
     merged = rank.merge_rankings(shards, tmp_path / "merged", top_k=3)
     row = merged.row("as_file")
     assert row["status"] == "failed" and row["stage"] == "duplicate", row
-    assert row["reason"] == whole.row("as_file")["reason"], (row, whole.row("as_file"))
-    assert "the same embeddings of the" in row["reason"] and "sha256" not in row["reason"]
-    assert stable(merged.rows) == stable(whole.rows)
+    # The merge says what it compared: the 16 images a row keeps (it said "the same
+    # embeddings of the N training images", rank's words for all N). Fails before: N.
+    n = len(task.train)
+    said = whole.row("as_file")["reason"]
+    assert f"the same embeddings of the {n} training images, to float tolerance" in said
+    assert row["reason"] == said.replace(
+        f"of the {n} training images,", f"of the first 16 of the {n} training images (those "
+        "a shard's ranking.json row keeps),"), (row, said)
+    assert "sha256" not in row["reason"]
+    assert stable(merged.rows) == [{**r, "reason": row["reason"]} if r["name"] == "as_file"
+                                   else r for r in stable(whole.rows)]
     assert merged.selected == whole.selected and "as_file" not in merged.selected
     # Shards ranked before rows recorded it: compared by their files only, as before.
     for d in shards:

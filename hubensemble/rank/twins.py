@@ -53,8 +53,8 @@ def same_embeddings_as(spec, sig, dim, signed, trains=None, *, images=None) -> t
     has equal ones to `TOLERANCE` (the same width and number of images) and, with `trains`
     (entry -> bool: whether its module has variables to fine-tune), fine-tunes alike: a
     module and its frozen copy (no trainable variables) embed alike but are two candidates
-    for tune. why is "the same embeddings of the N training images, to float tolerance" (N:
-    `images` when given, the count the signatures' rows stand for: `row_signature`'s).
+    for tune. why is `compared_words` of the signatures' rows and `images` (the training
+    images of the ranking, when the rows are fewer: `row_signature`'s, in `rank merge`).
     None when none has. `trains` is asked of a pair whose embeddings match only."""
     sig = np.asarray(sig, np.float64)
     for earlier, their_dim, theirs in signed:
@@ -65,10 +65,21 @@ def same_embeddings_as(spec, sig, dim, signed, trains=None, *, images=None) -> t
         if float(np.abs(sig - theirs).max(initial=0.0)) > TOLERANCE * scale:
             continue
         if trains is None or trains(spec) == trains(earlier):
-            return earlier, (f"the same embeddings of the "
-                             f"{counted(images or len(sig), 'training image')}"
-                             ", to float tolerance")
+            return earlier, compared_words(len(sig), images)
     return None
+
+
+def compared_words(rows: int, images: int | None = None) -> str:
+    """What a match of signatures of `rows` images compared: "the same embeddings of the 800
+    training images, to float tolerance"; with `images` (the ranking's training images) more
+    than `rows`, the part a ranking.json row keeps: "the same embeddings of the first 16 of
+    the 800 training images (those a shard's ranking.json row keeps), to float tolerance".
+    `rank merge` said the 800 where it compared the 16 (`row_signature`)."""
+    if images and images > rows:
+        return (f"the same embeddings of the first {rows} of the "
+                f"{counted(images, 'training image')} (those a shard's ranking.json row "
+                "keeps), to float tolerance")
+    return f"the same embeddings of the {counted(rows, 'training image')}, to float tolerance"
 
 
 def trains(spec) -> bool:
