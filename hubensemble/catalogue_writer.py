@@ -55,6 +55,42 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
                                  f"cannot add {handle!r}: {text}") from None
         if handle_kind(stored) == "local" and not os.path.exists(stored):
             raise CatalogueError(f"cannot add {handle!r}: {stored} does not exist")
+        fault = weights_fault(weights)
+        if fault:  # loading TensorFlow and the architecture first took 15 s and 690 MB
+            raise CatalogueError(f"cannot add {handle!r}: {_callers_words(FIELD)}"
+                                 f"the weights file {fault}; pass "
+                                 + option_word("--weights imagenet", "weights='imagenet'")
+                                 + " or the path of the file its weights were saved to")
+
+
+FIELD = "field 'weights': "  # "argument --weights: " on the command line (`_callers_words`)
+
+
+def weights_fault(weights) -> str | None:
+    """Why the `weights` file (a stored `weights:` value: a path, a file:// URL; None and
+    "imagenet" download and are fine) cannot be read here, in the loader's words
+    (`hub.locate`: "PATH does not exist", with `catalogue_urls.variables_note`), a link
+    that leads nowhere in fileio's (`fileio.dead_link_reason`), else the OS's reason the
+    open failed; None when it reads. TensorFlow-free: `catalogue add` refused a missing
+    --weights only once the architecture was built."""
+    from hubensemble.catalogue_urls import variables_note
+    from hubensemble.fileio import dead_link_reason
+    from hubensemble.handles import file_url_path
+
+    if weights in (None, "imagenet") or not isinstance(weights, str):
+        return None
+    path = file_url_path(weights) if weights.startswith("file://") else weights
+    if os.path.islink(path) and not os.path.exists(path):
+        return f"{path} is {dead_link_reason(path)}"
+    if not os.path.exists(path):
+        return f"{path} does not exist{variables_note(path)}"
+    try:
+        if os.path.isfile(path):  # (a folder or a pipe is ModuleSpec's refusal: never opened)
+            with open(path, "rb") as f:
+                f.read(1)
+    except OSError as e:
+        return f"{path} cannot be read ({e.strerror or type(e).__name__})"
+    return None
 
 
 #: The fields `_callers_words` puts in the caller's words: ADD_FLAGS' and --name's.

@@ -3457,3 +3457,34 @@ def test_a_shard_past_two_catalogues_names_both_and_their_counts(tmp_path, in_pr
             f"the catalogue {cats[0]} (1) and 2 ModuleSpecs given in Python have 3 between")):
         check_shard_size([ModuleSpec(name="a0", handle="x", source=f"{cats[0]}:2"), *loose],
                          (3, 4))
+
+
+def test_catalogue_add_refuses_a_missing_weights_file_before_tensorflow(tmp_path):
+    # `catalogue add keras:X --weights missing.h5` built the architecture with TensorFlow
+    # (15 s, 690 MB) to log "the weights file … does not exist" and exit 1. Fails before: 1
+    # and TensorFlow loaded. Now a usage refusal in the loader's (and fileio's) words.
+    from hubensemble.catalogue_writer import check_add
+    from hubensemble.errors import CatalogueError
+
+    to = tmp_path / "k.yaml"
+    dead = tmp_path / "dead.h5"
+    dead.symlink_to(tmp_path / "nowhere.h5")
+    argvs = [["catalogue", "add", "keras:MobileNetV3Small", "--weights", str(w), "--to", str(to)]
+             for w in (tmp_path / "missing.h5", dead, f"file://{tmp_path / 'gone.h5'}")]
+    said = each_in_one_process(*argvs)
+    whys = [f"{tmp_path / 'missing.h5'} does not exist",
+            f"{dead} is a broken link (to {tmp_path / 'nowhere.h5'})",
+            f"{tmp_path / 'gone.h5'} does not exist"]
+    for (code, out, err, tensorflow), why in zip(said, whys):
+        assert (code, out, tensorflow) == (2, "", False), err
+        assert (f"error: cannot add 'keras:MobileNetV3Small': argument --weights: the weights "
+                f"file {why}; pass --weights imagenet or the path of the file its weights were "
+                "saved to\n") in err, err
+    assert not to.exists()
+    with pytest.raises(CatalogueError, match=re.escape(
+            f"keyword weights: the weights file {tmp_path / 'missing.h5'} does not exist; pass "
+            "weights='imagenet' or")):
+        check_add(to, ["keras:MobileNetV3Small"], weights=str(tmp_path / "missing.h5"))
+    (tmp_path / "w.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n")  # there: refused no more
+    assert check_add(to, ["keras:MobileNetV3Small"], weights=str(tmp_path / "w.weights.h5")) \
+        == set()
