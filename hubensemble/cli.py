@@ -19,7 +19,7 @@ from hubensemble import (__version__, _tf, arguments, environment, errors, exits
                          options, terminal)
 from hubensemble.cliargs import CATALOGUE_HELP, add_data_args, add_fit_args
 from hubensemble.commands import (  # noqa: F401 (_options_from: cli's before the split)
-    DEMO_TOP_K, _distill_student, _export_flags, _import_tensorflow, _merge_shards,
+    DEMO_TOP_K, _distill_student, _export_flags, _import_tensorflow, _merge_shards, check_counts,
     _model_folder, _options_from, _rank_check, _tune_flags, cmd_catalogue_add,
     cmd_catalogue_list, cmd_catalogue_validate, cmd_cost, cmd_demo, cmd_distill, cmd_ensemble,
     cmd_evaluate, cmd_export, cmd_fit, cmd_predict, cmd_rank, cmd_rank_merge, cmd_report,
@@ -238,7 +238,7 @@ def build_parser():
     p.add_argument("--export", metavar="DIR", help="the SavedModel's folder (default RUN/export)")
     add_fit_args(p)
     # its tune chooses on the val split; cmd_fit imports TensorFlow after run.json's check
-    p.set_defaults(func=cmd_fit, need_val=True, tensorflow=False)
+    p.set_defaults(func=cmd_fit, need_val=True, tensorflow=False, check=check_counts)
 
     p = sub.add_parser("demo", parents=[common],
                        help="the whole method offline: a built-in zoo + handwritten digits",

@@ -152,3 +152,49 @@ def _import(name):
     for part in qual.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def listed_counts(spec: str) -> tuple[dict[str, int], str] | None:
+    """({class name: training examples at most}, what was counted) of the data `spec`, read
+    without TensorFlow and without decoding an image: an npz's y_train labels (numpy reads
+    that member alone; classes named by its class_names, else by index), a folder's files
+    in its training class folders (as `data.folder.check_class_files` counts them). Each
+    count is at least the loaded task's (a val split carved off, duplicates and unreadable
+    files dropped), so a refusal on it is one the loaded task would meet: the command line
+    says it before TensorFlow's seconds (`commands.check_counts`). None for other schemes
+    (tfds:, sklearn:) and for data the loader will refuse for another reason (it says why).
+    """
+    from hubensemble.data import folder, npz
+    from hubensemble.data.specs import parse_spec
+    from hubensemble.data.validate import text_names
+
+    try:
+        scheme, rest = parse_spec(spec)
+        if scheme == "folder":
+            path = folder.locate_folder(rest)
+            root = folder.split_layout(path).get("train", path)
+            listing = folder._Listing()
+            return ({folder.label(c): len(folder._list_class_folder(os.path.join(root, c),
+                                                                    listing))
+                     for c in folder._class_folders(root, listing)},
+                    f"files in {root}'s class folders, before decoding")
+        if scheme == "npz":
+            path = npz.locate_npz(rest)
+            with npz._Archive(path) as archive:
+                arrays, stored, _ = npz._members(archive.headers, path)
+                if "y_train" not in stored:
+                    return None
+                labels = npz._npz_labels(archive.read(stored["y_train"]), stored["y_train"],
+                                         path)
+                names = (text_names(archive.read(stored["class_names"]).tolist())
+                         if "class_names" in stored else [])
+            import numpy as np
+
+            values, counts = np.unique(labels, return_counts=True)
+            named = [names[v] if 0 <= v < len(names) else str(v) for v in values.tolist()]
+            return (dict(zip(named, counts.tolist())),
+                    f"labels in npz:{path}'s {stored['y_train']}" + (
+                        "" if "x_val" in stored else ", before a val split is carved off"))
+    except (DataError, OSError, ValueError, TypeError, IndexError):
+        return None  # the loader says what is wrong
+    return None

@@ -3488,3 +3488,57 @@ def test_catalogue_add_refuses_a_missing_weights_file_before_tensorflow(tmp_path
     (tmp_path / "w.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n")  # there: refused no more
     assert check_add(to, ["keras:MobileNetV3Small"], weights=str(tmp_path / "w.weights.h5")) \
         == set()
+
+
+def test_min_per_class_and_k_past_an_npz_or_folder_are_refused_before_tensorflow(tmp_path):
+    # `rank --min-per-class 100000` on an npz and `fit --k 100000` / `rank --k 100000` on an
+    # npz or a folder were refused after TensorFlow and the data's load (8-15 s, 660-740 MB):
+    # the labels of y_train and a folder's files already count the training examples.
+    # Fails before: TensorFlow loaded (the module does not exist: each reached the data).
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from hubensemble.errors import DataError
+
+    npz = tmp_path / "d.npz"
+    np.savez(npz, x_train=np.zeros((7, 4, 4, 3), np.uint8), y_train=[0, 0, 0, 1, 1, 1, 1],
+             class_names=np.array(["cat", "dog"]))
+    for c, n in (("a", 3), ("b", 4)):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (4, 4), (i, 9, 0)).save(tmp_path / "f" / c / f"{i}.png")
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    out = tmp_path / "run"
+    npz_what = f"labels in npz:{npz}'s y_train, before a val split is carved off"
+    folder_what = f"files in {tmp_path / 'f'}'s class folders, before decoding"
+    cases = []
+    for spec, what, names in ((f"npz:{npz}", npz_what, ("cat", "dog")),
+                              (f"folder:{tmp_path / 'f'}", folder_what, ("a", "b"))):
+        common = ["--catalogue", str(cat), "--data", spec, "--out", str(out)]
+        cases += [(["rank", *common, "--min-per-class", "4"],
+                   f"error: every class needs at least 4 training examples (leave-one-out kNN "
+                   f"compares each with the others): '{names[0]}' has 3 ({what}); add images, "
+                   "merge or drop the class, or keep it with --min-per-class 3\n"),
+                  (["fit", *common, "--k", "7"], f"error: leave-one-out 7-NN needs at least 8 "
+                   f"training examples; the task has at most 7 ({what}): lower --k\n"),
+                  (["rank", *common, "--k", "100000", "--metric", "knn-cosine"],
+                   "error: leave-one-out 100000-NN needs at least 100001 training examples; the "
+                   f"task has at most 7 ({what}): lower --k\n")]
+    said = each_in_one_process(*[argv for argv, _ in cases])
+    for (argv, words), (code, printed, err, tensorflow) in zip(cases, said):
+        assert (code, printed, tensorflow) == (2, "", False), (argv, err)
+        assert err.endswith(f"hubensemble: {words}"), (argv, err)
+    assert not out.exists()
+    # The bound itself: k = examples - 1 passes, and data whose counts need a load (sklearn:,
+    # tfds:) is left to the load's refusal.
+    from hubensemble.commands import check_counts
+
+    for spec in (f"npz:{npz}", f"folder:{tmp_path / 'f'}"):
+        check_counts(SimpleNamespace(data=spec, min_per_class=3, k=6, metric="knn"))
+        with pytest.raises(DataError, match="needs at least 8 training examples"):
+            check_counts(SimpleNamespace(data=spec, min_per_class=3, k=7, metric="knn"))
+        check_counts(SimpleNamespace(data=spec, min_per_class=2, k=7, metric="logme"))
+    check_counts(SimpleNamespace(data="sklearn:digits", min_per_class=10**6, k=10**6,
+                                 metric="knn"))
