@@ -334,3 +334,27 @@ def test_class_names_an_export_does_not_know_are_refused_before_a_tfds_split_is_
     task = load_test_set("tfds:h74_shapes/rgb", data_dir=data_dir, split="test",
                          model_classes=["light", "dark", "mid"])
     assert task.class_names == ["dark", "mid", "light"] and len(task.test) == 12
+
+
+def test_evaluates_advice_to_score_another_split_names_a_split_string_that_reads(prepared):
+    """evaluate's test split read as 'test[:0]' was told "or score another split (--split
+    train)", which read VTAB-1k's train[:800] of a data set of 60 training examples and was
+    refused by tfds ("Requested slice [:800] incompatible with 60 examples"): the advice
+    names the whole tfds split (train=train), and following it reads all 60."""
+    from hubensemble.data.specs import load_test_set
+    from hubensemble.evaluationtask import parse_scored_split
+
+    data_dir = str(prepared[0])
+    with pytest.raises(DataError, match=r"score another split \(split='train=train': its 60 "
+                                        r"examples, as VTAB-1k's 'train\[:800\]' is more") as e:
+        load_test_set("tfds:h74_shapes/rgb", data_dir=data_dir, split="test",
+                      splits={"test": "test[:0]"})
+    said = re.search(r"split='(train=train)'", str(e.value)).group(1)
+    key, tfds_split = parse_scored_split(said)
+    task = load_test_set("tfds:h74_shapes/rgb", data_dir=data_dir, split=key,
+                         splits={key: tfds_split})
+    assert len(task.train.images) == 60
+    # VTAB-1k's test string reads here: the advice for a train split stays --split test.
+    with pytest.raises(DataError, match=r"score another split \(split='test'\)$"):
+        load_test_set("tfds:h74_shapes/rgb", data_dir=data_dir, split="train",
+                      splits={"train": "train[:0]"})

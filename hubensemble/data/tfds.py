@@ -242,7 +242,7 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
     for key, split in splits.items():  # an empty one said before any example is read
         if split is not None and _counted(builder, split) == 0:
             raise DataError(f"tfds:{rest}: split {split!r} ({key}) is empty; " + (
-                _scored_words(key, only, split) if evaluated else
+                _scored_words(key, only, split, builder) if evaluated else
                 f"override it, e.g. {_split_words(key, 'train[:80%]')}"))
     for key, split in splits.items():
         if split is None:
@@ -268,11 +268,11 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
             known = ", ".join(sorted(builder.info.splits.keys())) or "unknown"
             raise DataError(f"tfds:{rest}: cannot read split {split!r} for {key} "
                             f"({_short(e)}); the data set's splits are: {known}; " + (
-                                _scored_words(key, only, split) if evaluated else
+                                _scored_words(key, only, split, builder) if evaluated else
                                 f"override with {_split_words(key, '...')}")) from None
         if not labels:
             raise DataError(f"tfds:{rest}: split {split!r} ({key}) is empty; " + (
-                _scored_words(key, only, split) if evaluated else
+                _scored_words(key, only, split, builder) if evaluated else
                 f"override it, e.g. {_split_words(key, 'train[:80%]')}"))
         try:
             lab = np.asarray(labels)
@@ -351,12 +351,14 @@ def _one_split_task(key: str, loaded: dict) -> dict:
 _EXAMPLE_SPLITS = {"train": "train[:80%]", "val": "validation", "test": "test[:50%]"}
 
 
-def _scored_words(key: str, only: str | None, read: str | None = None) -> str:
+def _scored_words(key: str, only: str | None, read: str | None = None, builder=None) -> str:
     """The way on when split `key` of a data set read for evaluate (`load_test_set`) cannot
     be read from the tfds split string `read` (None: VTAB_SPLITS'): give evaluate another
     tfds split string for it (--split KEY=TFDS_SPLIT, `evaluate.parse_scored_split`), or
-    score another split; with every split read (`only` None: `load_evaluation_task` without
-    `split`, Python's only), the one scored is read alone."""
+    score another split, named with a split string `builder` (the data set's
+    `tfds.core.DatasetBuilder`; None: not known) can read (`_other_split_word`); with every
+    split read (`only` None: `load_evaluation_task` without `split`, Python's only), the one
+    scored is read alone."""
     other = "test" if key != "test" else "train"
     if only is None:
         return (f"evaluate scores one split: read it alone, e.g. load_evaluation_task(MODEL, "
@@ -368,8 +370,26 @@ def _scored_words(key: str, only: str | None, read: str | None = None) -> str:
     return (f"evaluate read its {key} split as {read!r}"
             + (" (VTAB-1k's)" if read == VTAB_SPLITS[key] else "")
             + f"; name the tfds split to read ({named}, e.g. {key}={_EXAMPLE_SPLITS[key]}) or "
-            "score another split "
-            f"({option_word(f'--split {other}', f'split={other!r}')})")
+            f"score another split ({_other_split_word(other, builder)})")
+
+
+def _other_split_word(other: str, builder=None) -> str:
+    """How evaluate is told to score split `other` (train or test) of the data set of
+    `builder` instead: --split OTHER, which reads VTAB-1k's string (VTAB_SPLITS), when the
+    builder's counts hold it (or `builder` is None: not known); else the whole tfds split
+    that string slices (--split train=train), as "train[:800]" of a data set of 60 training
+    examples is refused by tfds ("Requested slice [:800] incompatible with 60 examples"):
+    the advice "--split train" failed so."""
+    vtab = VTAB_SPLITS[other]
+    if builder is None or (_counted(builder, vtab) or 0) > 0:
+        return option_word(f"--split {other}", f"split={other!r}")
+    whole = vtab.split("[", 1)[0]
+    count = _counted(builder, whole)
+    if not count:  # not there either: the refusal names the data set's splits
+        return option_word(f"--split {other}=TFDS_SPLIT", f"split='{other}=TFDS_SPLIT'")
+    given = f"{other}={whole}"
+    return (option_word(f"--split {given}", f"split={given!r}")
+            + f": its {count} examples, as VTAB-1k's {vtab!r} is more than it holds")
 
 
 def stored_encoded(feature) -> bool:
