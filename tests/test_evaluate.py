@@ -2211,3 +2211,38 @@ def test_evaluate_of_the_exports_own_tfds_data_reads_its_split_overrides(tmp_pat
     meta_path.write_text(json.dumps(meta))
     _, older = evaluated()
     assert (older["n"], older["same_data_as_export"]) == (12, False)
+
+
+def test_an_export_folder_that_cannot_be_made_is_told_in_the_python_callers_words(tmp_path):
+    """export_ensemble(out_dir=…) and save_export from Python were told "choose another --out
+    folder", a flag they never typed: the keyword out_dir, as distill's refusals name theirs;
+    the command line's words stay --out. The parent turns into a file while the export
+    traces (`say`), so save_export's own make_dirs refuses, after its first check."""
+    import keras
+
+    from hubensemble.export import export_ensemble
+    from hubensemble.export.saved import ExportMember, save_export
+    from hubensemble.lockwords import command_line
+
+    in_the_way = tmp_path / "file"
+    in_the_way.write_text("not a folder")
+    started = tmp_path / "run"  # a run folder, as far as export's first check goes
+    started.mkdir()
+    (started / "run.json").write_text("{}")
+    with pytest.raises(HubensembleError, match=r"is a file, not a folder \(in .*\); choose "
+                                               r"another out_dir folder$"):
+        export_ensemble(started, out_dir=in_the_way / "x", progress=False)
+    with command_line(), pytest.raises(HubensembleError, match="choose another --out folder$"):
+        export_ensemble(started, out_dir=in_the_way / "x", progress=False)
+    clf = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+                            keras.layers.Dense(3, activation="softmax")])
+    parent = tmp_path / "parent"
+
+    def file_appears(text):  # another process puts a file where the parent would go
+        parent.write_text("in the way")
+
+    check = np.random.default_rng(0).random((2, 4, 4, 3)).astype(np.float32)
+    with pytest.raises(HubensembleError, match=rf"^{re.escape(str(parent))} is a file, not a "
+                                               r"folder.*; choose another out_dir folder$"):
+        save_export([ExportMember(clf, 4, 1.0, {"trial": "t0"})], list("abc"),
+                    parent / "model", check_images=check, say=file_appears)

@@ -617,7 +617,11 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
                                f"there are {len(module.class_names)} class names")
     root, signatures = module.saveable_root()
     fileio.tf_path(out_dir)  # a name TensorFlow cannot reach: refused by its own name
-    fileio.make_dirs(os.path.dirname(out_dir), "choose another --out folder")
+    # In the caller's words: export_ensemble(out_dir=…) or save_export's were told "--out".
+    from hubensemble.lockwords import option_word
+
+    fileio.make_dirs(os.path.dirname(out_dir),
+                     f"choose another {option_word('--out', 'out_dir')} folder")
     # Temp folders of exports whose process died (killed mid-save) go first.
     fileio.remove_stale_temp_dirs(out_dir)
     tmp = fileio.temp_dir_for(out_dir)

@@ -224,7 +224,8 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
 
         student = student_for_export(run.path, student, retrain_full=retrain_full,
                                      skip_missing=skip_missing)
-    check_export_target(out_dir, run_dir=run.path, tflite=export_format == "tflite")
+    check_export_target(out_dir, option_word("--out", "out_dir"), run_dir=run.path,
+                        tflite=export_format == "tflite")  # in the caller's words
     with folder_lock(out_dir, run.path, "export", "--out", "out_dir"):  # (a fit holds it already)
         result = _export(run, out_dir, start, retrain_full=retrain_full,
                          skip_missing=skip_missing, export_format=export_format,
