@@ -2057,3 +2057,33 @@ def test_distills_out_of_memory_batch_counts_the_students_measured_bytes(tmp_pat
     assert counted < alone  # the record changes the rule's answer here
     assert fits("small", None) == fits("small", tmp_path) == 1 << (alone.bit_length() - 1)
     assert fits("vgg", tmp_path) == 1 << (counted.bit_length() - 1) < fits("vgg", None)
+
+
+def test_a_students_changed_weights_are_told_to_distil_again_not_to_run_tune(
+        student_run, tmp_path, caplog):
+    """A student exported from RUN/distill/ whose weights file changed since distill wrote it
+    was told "restore the file, or delete … and run tune again": tune never writes a student.
+    The way on is the distill command of its module (the caller's words), then the export."""
+    import logging
+
+    import h5py
+
+    from hubensemble.export import export_ensemble
+
+    path = tmp_path / "run"
+    shutil.copytree(student_run, path)
+    weights = candidate.read_candidate(Run(path).distill, "distill-small").weights_path
+    with h5py.File(weights, "r+") as f:  # its head's kernel edited by hand: it still loads
+        f["head/vars/0"][...] = f["head/vars/0"][...] + 0.5
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        export_ensemble(path, student=True, progress=False)
+    said = [r.getMessage() for r in caplog.records if "distill wrote" in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert said[0].startswith(f"member 0 (student 'distill-small'): its weights file {weights} "
+                              "is not the one tune wrote"), said
+    assert said[0].endswith(
+        "distill.json's figures are of the weights distill wrote, not these: restore the "
+        f"file, or distil it again: call run_distill(run_dir={str(path)!r}, student='small') "
+        "(with the options it was distilled with), then export it again "
+        "(export_ensemble(student=…))"), said
+    assert "run tune" not in caplog.text

@@ -11,6 +11,7 @@ import random
 
 from hubensemble import candidate
 from hubensemble.errors import ModuleLoadError, RunError, first_line, reraise_stop
+from hubensemble.formats import DISTILL_DIR
 from hubensemble.export.saved import ExportMember
 from hubensemble.export.shared import backbone_key, share_key
 from hubensemble.sweepwords import redo_words
@@ -144,6 +145,21 @@ def _build_member(plan, task, weights_file, run, meta):
     return classifier, None, None
 
 
+def _distil_again_words(plan) -> str:
+    """The command that distils the student of `plan` (its folder RUN/distill/<trial>/) again,
+    in the caller's words: "run `hubensemble distill --run RUN --student MODULE`" or "call
+    run_distill(run_dir=…, student='MODULE')", then export --student. Tune's "run tune" was
+    said before, which never writes a student."""
+    from hubensemble.lockwords import option_word, run_words
+    from hubensemble.text import shell_word
+
+    module = plan.spec.name
+    again = run_words("distill", plan.cand.folder.parent.parent,
+                      flags=f"--student {shell_word(module)}", keywords=f"student={module!r}")
+    return (f"{again} (with the options it was distilled with), then export it again "
+            f"({option_word('export --student', 'export_ensemble(student=…)')})")
+
+
 def _export_member(plan, classifier, task, meta):
     from hubensemble import tune
 
@@ -161,12 +177,17 @@ def _export_member(plan, classifier, task, meta):
     changed = changed_since(record, plan.weights_file) if plan.how == "weights" else None
     if changed:  # its recorded figures (the ensemble's too) are of the weights tune wrote
         info["weights_changed"] = changed
-        log.warning("member %s (trial %r): %s; the ensemble's recorded metrics are of the weights "
-                    "tune wrote, not these: restore the file, or delete %s and %s again "
-                    "(it redoes the trial), then the ensemble", plan.index, record.get("trial"),
-                    changed, escaped(plan.cand.folder),
-                    redo_words(plan.cand.folder.parent.parent, str(record.get("trial")))
-                    if plan.cand.folder.parent.name == "candidates" else "run tune")
+        if plan.cand.folder.parent.name == DISTILL_DIR:  # a student: distill wrote it, not tune
+            log.warning("member %s (student %r): %s; distill.json's figures are of the weights "
+                        "distill wrote, not these: restore the file, or distil it again: %s",
+                        plan.index, record.get("trial"), changed, _distil_again_words(plan))
+        else:
+            log.warning("member %s (trial %r): %s; the ensemble's recorded metrics are of the "
+                        "weights tune wrote, not these: restore the file, or delete %s and %s "
+                        "again (it redoes the trial), then the ensemble", plan.index,
+                        record.get("trial"), changed, escaped(plan.cand.folder),
+                        redo_words(plan.cand.folder.parent.parent, str(record.get("trial")))
+                        if plan.cand.folder.parent.name == "candidates" else "run tune")
     # A probe (its module frozen) may run its backbone once with others of its module.
     key = share_key(plan.spec.to_json(), getattr(classifier.backbone, "fingerprint", None),
                     int(size), plan.cand.read_hparams().kind,
