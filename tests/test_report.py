@@ -2961,3 +2961,44 @@ def test_the_closing_tables_balanced_line_never_says_nan(full_run, tmp_path):
     doc["test"]["best_single"]["balanced_accuracy"] = 0.5
     atomic_write_json(run / "ensemble.json", doc)
     assert balanced() == absent and "nan" not in absent[0]
+
+
+def test_distill_jsons_hand_edited_figures_are_named_as_ensemble_jsons_are(
+        full_run, tmp_path, figures_not_drawn):
+    """distill.json's figures were not checked as ensemble.json's are: a hand-edited
+    student.test.accuracy "x" was shown with no note. The cost section names the file, the
+    field and the command that writes it again (`checks.number_problems`, the ensemble
+    figures' checker), shows "–"; a damaged share of the gain is not said from it."""
+    run, _ = _copy_of(full_run, tmp_path)
+    members = [m["trial"] for m in read_json(run / "ensemble.json")["members"]]
+    test = {"accuracy": "x", "nll": 0.5, "ece": 0.05}
+    atomic_write_json(run / "distill.json", {
+        "student": {"module": "small", "test": test, "val": {**test, "accuracy": 0.75},
+                    "cost": {"gflops": 0.02, "params": 1234}, "path": "distill/s"},
+        "teacher": {"members": members}, "gap_closed": 0.5, "cost_ratio": 2.0,
+        "gap": {"n": 50, "images": 9, "z": 2.7, "significant": True, "student_images": 4}})
+    text, _ = _report_of(run)
+    joined = " ".join(text.split())
+    tail = ": not a finite number as its writer writes (shown as \"–\", left out of the plots)"
+    assert (f"Note: in {run}/distill.json, \"student.test.accuracy\" is a JSON string \"x\""
+            f"{tail}: edited by hand, or written by another version; `hubensemble distill "
+            f"--run {run}` writes it again.") in joined, joined
+    # Its row in the cost table (a run with cost.json): "–" for it, the others as recorded.
+    from hubensemble.report.checks import DISTILL_NUMBERS, number_problems
+    from hubensemble.report.costs import cost_row
+
+    student = read_json(run / "distill.json")["student"]
+    assert number_problems({"student": student}, DISTILL_NUMBERS) == [
+        ("student.test.accuracy", 'a JSON string "x"')]
+    assert cost_row("distilled student", 1, student["cost"], student["test"]["accuracy"],
+                    student["val"]["accuracy"])[-4:] == ["–", "–", "–", "0.7500"]
+    assert cost_row("s", 1, {"params": float("nan")}, None, None)[3] == "–"
+    assert "keeps 50% of the ensemble's" in joined  # the share's own figures are numbers
+    # A share of the gain that is no number: named, and no sentence is made of it.
+    doc = read_json(run / "distill.json")
+    doc["student"]["test"]["accuracy"] = 0.7
+    doc["gap_closed"] = "half"
+    atomic_write_json(run / "distill.json", doc)
+    joined = " ".join(_report_of(run)[0].split())
+    assert f"Note: in {run}/distill.json, \"gap_closed\" is a JSON string \"half\"" in joined
+    assert "keeps" not in joined and "half" not in joined.replace('"half"', "")

@@ -67,6 +67,15 @@ ROBUSTNESS_NUMBERS = ([(part, model, m) for part in ("clean", "mean_corrupted")
                                                                            "best_single")
                          for m in _METRICS])
 
+# distill.json's figures the report shows (`distill.run_distill`: the student's accuracy,
+# cross-entropy and ECE as ensemble.json's, its cost, the share of the gain and the paired
+# test-image counts): a hand-edited "x" was shown as "x" with no word of why.
+DISTILL_NUMBERS = ([("student", split, m) for split in ("val", "test") for m in _METRICS]
+                   + [("student", "cost", k) for k in ("gflops", "params")]
+                   + [("gap_closed",), ("cost_ratio",)]
+                   + [("gap", k) for k in ("n", "images", "z", "student_images", "single_only",
+                                           "ensemble_only")])
+
 # The test figures of a retrained export's members (its metadata's "metrics" "test",
 # `export.retrain`: as ensemble.json's "test").
 EXPORT_NUMBERS = [("metrics", "test", model, m) for model in _MODELS for m in _METRICS]

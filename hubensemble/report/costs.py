@@ -11,16 +11,22 @@ from hubensemble.report.render import Code, Figure, Inline, Section, Table
 from hubensemble.rundir import Run
 
 
+def _unknown(value) -> bool:
+    """None, or NaN: a figure not recorded, or no finite number in its file
+    (`checks.number_problems` sets those to NaN and the section's note names them)."""
+    return value is None or value != value
+
+
 def _f(value, digits=4) -> str:
-    return "–" if value is None else f"{float(value):.{digits}f}"
+    return "–" if _unknown(value) else f"{float(value):.{digits}f}"
 
 
 def _gflops(value) -> str:
-    return figure(value, 4)
+    return figure(None if _unknown(value) else value, 4)
 
 
 def _params(value) -> str:
-    return "–" if value is None else f"{int(value):,}"
+    return "–" if _unknown(value) else f"{int(value):,}"
 
 
 def _ms(cost, batch) -> str:
@@ -183,6 +189,14 @@ def _distill_and_tflite(sec, files) -> Section:
     TFLite model of the last export, added to `sec`."""
     distill = files.distill
     gap = (distill or {}).get("gap") or {}
+    # Its share of the gain is not said from a figure that is no finite number: the note
+    # names the field instead (`numbers_note`); the student's row shows "–" for it.
+    damaged = {f.split(".")[0] for f, _ in files.number_notes.get("distill") or []}
+    if distill and damaged & {"gap", "gap_closed", "cost_ratio"}:
+        sec.add(files.numbers_note("distill", ("student", "gap", "gap_closed", "cost_ratio")))
+        distill = gap = None
+    elif distill:
+        sec.add(files.numbers_note("distill", ("student",)))
     # A distill.json written before distill ran the retrained export (its rows have no
     # "retrained") compared with ensemble.json's figures: of the members before retraining.
     before = (" (the ensemble's and the best single member's test figures before retraining "

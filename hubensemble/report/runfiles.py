@@ -15,8 +15,8 @@ from hubensemble import ensemble as ens
 from hubensemble.chance import at_chance_candidates
 from hubensemble.errors import RunError
 from hubensemble.fileio import json_kind, read_json
-from hubensemble.report.checks import (DISTILL_KINDS, ENSEMBLE_KINDS, ENSEMBLE_NUMBERS,
-                                       EXPORT_NUMBERS,
+from hubensemble.report.checks import (DISTILL_KINDS, DISTILL_NUMBERS, ENSEMBLE_KINDS,
+                                       ENSEMBLE_NUMBERS, EXPORT_NUMBERS,
                                        ROBUSTNESS_KINDS, ROBUSTNESS_NUMBERS, RUN_KINDS,
                                        kind_problems, note, number_problems, numbers_note)
 from hubensemble.report.render import Code, Inline
@@ -194,7 +194,7 @@ class RunFiles:
         return Inline(*[p for p in parts if p is not None])
 
     def numbers_note(self, which: str, fields: tuple) -> Inline | None:
-        """The note on `which`'s ("ensemble", "robustness" or "export": the export's
+        """The note on `which`'s ("ensemble", "robustness", "distill" or "export": the export's
         metadata, `retrained`, which must have been read first) values under `fields` (top
         keys, e.g. ("test", "test_curve")) that are not finite numbers (`number_notes`),
         naming the file, each field and the command that writes it again; None if none."""
@@ -206,8 +206,9 @@ class RunFiles:
             export = Run(self.path).current_export(self.meta)[0] or ""
             path, cmd = formats.metadata_path(export), "export"
         else:
-            path, cmd = ((self.path / formats.ENSEMBLE_FILE, "ensemble") if which == "ensemble"
-                         else (self.path / formats.ROBUSTNESS_FILE, "evaluate"))
+            path, cmd = {"ensemble": (self.path / formats.ENSEMBLE_FILE, "ensemble"),
+                         "distill": (self.path / formats.DISTILL_FILE, "distill")}.get(
+                             which, (self.path / formats.ROBUSTNESS_FILE, "evaluate"))
         return numbers_note(absolute(path), problems, self.cmd(cmd))
 
     def next_step(self, what) -> Inline:
@@ -469,6 +470,9 @@ def _load_costs(files: RunFiles, run) -> None:
         damage = kind_problems(distill, DISTILL_KINDS)
         if damage:
             raise ValueError(f"damaged: {'; '.join(damage)}")
+        # A value of the right kind but no number (a hand-edited "x", a NaN): named, as
+        # ensemble.json's (`numbers_note("distill", …)`).
+        files.number_notes["distill"] = number_problems(distill, DISTILL_NUMBERS)
         teacher = [m.get("trial") if isinstance(m, dict) else m
                    for m in (distill.get("teacher") or {}).get("members") or []]
     except (OSError, ValueError) as e:
