@@ -3002,3 +3002,39 @@ def test_distill_jsons_hand_edited_figures_are_named_as_ensemble_jsons_are(
     joined = " ".join(_report_of(run)[0].split())
     assert f"Note: in {run}/distill.json, \"gap_closed\" is a JSON string \"half\"" in joined
     assert "keeps" not in joined and "half" not in joined.replace('"half"', "")
+
+
+def test_right_to_left_paths_in_the_labels_and_failures_sections_are_isolated(
+        full_run, tmp_path, figures_not_drawn):
+    """3a5ec54 isolated right-to-left paths in the data rows only: the Labels section's
+    examples (a training image's file "שלום/3.png") and the failures section's reasons and
+    modules ("cannot read /d/ערב טוב/x.png: …", a module named in Hebrew) were plain text in
+    report.html, their parts read out of order beside the words around them. Each
+    right-to-left run of words is a <bdi> now; the text is unchanged."""
+    import json
+    import unicodedata
+
+    def rtl_outside_bdi(html):  # right-to-left letters in report.html's text, not isolated
+        body = re.sub(r"<bdi>.*?</bdi>", "", html, flags=re.S)
+        return sorted({ch for ch in body if unicodedata.bidirectional(ch) in ("R", "AL")})
+
+    labelled = _labelled_run(tmp_path)
+    n = len(np.load(labelled / "labels" / "train.npy"))
+    paths = [f"/d/{'שלום' if i % 2 else 'cat'}/{i}.png" for i in range(n)]
+    (labelled / "labels" / "train_paths.json").write_text(json.dumps(paths))
+    md, html = report.write_report(labelled)
+    labels = html.read_text().split("Labels to check</h2>", 1)[1].split("<h2", 1)[0]
+    assert "<bdi>/d/שלום/" in labels, labels
+    assert rtl_outside_bdi(labels) == []
+    assert "<bdi>" not in md.read_text()  # report.md: the text as it was
+    run, _ = _copy_of(full_run, tmp_path)
+    failed = read_json(run / "candidates" / "default-0008-alpha" / "trial.json")
+    reason = "cannot read /d/ערב טוב/x.png: no such file"
+    atomic_write_json(run / "candidates" / "default-0008-alpha" / "trial.json",
+                      {**failed, "module": "מודול", "reason": reason})
+    md, html = report.write_report(run)
+    failures = html.read_text().split("What failed and why</h2>", 1)[1].split("<h2", 1)[0]
+    assert "cannot read <bdi>/d/ערב טוב/x.png</bdi>: no such file" in failures, failures
+    assert "<bdi>מודול</bdi>" in failures
+    assert rtl_outside_bdi(failures) == []
+    assert reason in md.read_text()

@@ -13,7 +13,7 @@ import numpy as np
 
 from hubensemble.data.loading import _visible
 from hubensemble.data.sniff import skipped_count
-from hubensemble.report.render import Inline, Name
+from hubensemble.report.render import Bullets, Inline, Name, Table
 from hubensemble.text import counted, names_shown, paths_shown
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
@@ -112,6 +112,65 @@ def class_counts_row(class_names, labels) -> list | None:
 def _right_to_left(name: str) -> bool:
     """Whether `name` holds right-to-left text (a character of Unicode bidi class R or AL)."""
     return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in name)
+
+
+def rtl_isolated(text: str) -> str | Inline:
+    """`text` (a reason, a path, a name from the run's files, not known in advance) with each
+    run of words holding right-to-left text (`_right_to_left`; the words joined by the spaces
+    between them, so "ערב טוב/x.png" stays one) a Name, isolated in report.html (<bdi>), as
+    `names_isolated` does for names it is given; a run's leading "(" and its trailing
+    ",;:.)" stay outside ("cannot read /d/שלום/x.png: …" isolates the path alone). The
+    plain text (str) when it holds none; str() of the result is `text`."""
+    if not _right_to_left(text):
+        return text
+    parts, at, run = [], 0, None  # run: [start, end] of the current right-to-left words
+    for m in re.finditer(r"\S+", text):
+        word = m.group()
+        if not _right_to_left(word):
+            if run:
+                parts += [text[at:run[0]], Name(text[run[0]:run[1]])]
+                at, run = run[1], None
+            continue
+        start = m.start() + len(word) - len(word.lstrip("("))
+        end = m.start() + len(word.rstrip(",;:.)"))
+        if run and text[run[1]:m.start()].isspace() and end > start:  # one run goes on
+            run[1] = end
+        else:
+            if run:
+                parts += [text[at:run[0]], Name(text[run[0]:run[1]])]
+                at = run[1]
+            run = [start, end] if end > start else None
+        if run and end < m.end():  # punctuation after it ends the run
+            parts += [text[at:run[0]], Name(text[run[0]:run[1]])]
+            at, run = run[1], None
+    if run:
+        parts += [text[at:run[0]], Name(text[run[0]:run[1]])]
+        at = run[1]
+    return Inline(*parts, text[at:]) if parts else text
+
+
+def isolated(value):
+    """`value` (a table cell, a bullet or a paragraph: str, Inline or anything else) with
+    the right-to-left runs of its literal text isolated (`rtl_isolated`); Code, Strong and
+    Name parts, numbers and None are kept as they are."""
+    if isinstance(value, str):
+        return rtl_isolated(value)
+    if isinstance(value, Inline):
+        return Inline(*[rtl_isolated(p) if isinstance(p, str) else p for p in value.parts])
+    return value
+
+
+def isolated_block(block):
+    """`block` (a paragraph, Table or Bullets of a section; anything else as it is) with the
+    right-to-left runs of its text (a module's name, a path in a reason, a run folder in a
+    problem) isolated in report.html (`isolated`), as the data rows' paths and the class
+    names are: "cannot read /d/שלום/x.png: …" read its parts out of order beside the words
+    around it. The text is unchanged."""
+    if isinstance(block, Table):
+        return Table(block.headers, [[isolated(c) for c in row] for row in block.rows])
+    if isinstance(block, Bullets):
+        return Bullets([isolated(item) for item in block.items])
+    return isolated(block)
 
 
 def names_cell(names) -> str | Inline:

@@ -7,6 +7,7 @@ from hubensemble.chance import chance_advice
 from hubensemble.chance import is_probe
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.lockwords import command_line
+from hubensemble.report.datarows import isolated_block
 from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
@@ -103,7 +104,7 @@ def failures_section(files) -> Section:
         blocks.append(Bullets([compact(s) for s in export_skipped]))
     if not blocks:
         blocks.append("Nothing failed.")
-    return sec.add(*blocks)
+    return sec.add(*map(isolated_block, blocks))
 
 
 def redo_step(files, trial: str) -> Inline:

@@ -16,7 +16,7 @@ from hubensemble.labelcheck import (CSV_COLUMNS, LOW_PROBABILITY, MAJORITY, MIN_
                                     SHOWN, LabelCheck, run_label_check, run_validation_check,
                                     write_labels_to_check)
 from hubensemble.labelcheck import labels_to_check_file as to_check_path
-from hubensemble.report.datarows import _folder_source, _short_path
+from hubensemble.report.datarows import _folder_source, _short_path, isolated_block, rtl_isolated
 from hubensemble.report.checks import note
 from hubensemble.report.render import Code, Inline, Name, Section, Strong, Table
 from hubensemble.rundir import Run
@@ -70,7 +70,11 @@ def labels_section(files) -> Section:
     then the same of the validation labels (`_validation_part`)."""
     sec = Section(TITLE)
     _training_part(files, sec)
-    return _validation_part(files, sec)
+    _validation_part(files, sec)
+    # A right-to-left path or name in its sentences (a run folder, a reason) isolated in
+    # report.html, as the data rows' are (`datarows.isolated_block`).
+    sec.blocks = [isolated_block(b) for b in sec.blocks]
+    return sec
 
 
 def _training_part(files, sec) -> Section:
@@ -133,7 +137,7 @@ def _training_part(files, sec) -> Section:
         "at it. ", order if n != 1 else "", *where))
 
     def example(i):
-        return _short_path(paths[i], src) if paths else f"train[{i}]"
+        return rtl_isolated(_short_path(paths[i], src)) if paths else f"train[{i}]"
 
     rows = [[example(s.index), name(s.given), name(s.suggested),
              f"{s.votes} of {s.modules * s.neighbours}"] for s in check.suspects[:SHOWN]]
@@ -201,7 +205,7 @@ def _validation_part(files, sec) -> Section:
            else ""), *where))
 
     def example(i):
-        return _short_path(paths[i], src) if paths else f"val[{i}]"
+        return rtl_isolated(_short_path(paths[i], src)) if paths else f"val[{i}]"
 
     rows = [[example(s.index), name(s.given), name(s.suggested),
              f"{s.votes} of {s.modules}"] for s in check.suspects[:SHOWN]]
