@@ -130,11 +130,15 @@ def class_index(model_names, task) -> np.ndarray:
         head = (f"the data {task.name!r} has {'class' if one else 'classes'} [{names}] that "
                 f"the model does not know; the model predicts "
                 f"{counted(len(model_names), 'class', 'classes')} ({shown}). ")
-        if scheme == "npz" and all(str(c).isdigit() for c in task.class_names):
+        if scheme == "npz" and getattr(task, "names_made", False):  # (`Task.names_made`)
             raise DataError(head + "Its classes are named by label index, as an archive "
                             "without class_names is; store the model's names in it, in the "
                             "model's order, so that label i is its class i: " + _names_to_store(
                                 model_names))
+        if scheme == "npz" and all(str(c).isdigit() for c in task.class_names):
+            raise DataError(head + "Its class_names array names them so; store the model's "
+                            "names there instead, in the model's order, so that label i is "
+                            "its class i: " + _names_to_store(model_names))
         raise DataError(head + f"Classes are matched by name: {where}, or leave "
                         f"{'it' if one else 'them'} out")
     return np.array([folders[c] if c in folders else model_names.index(nfc[c])

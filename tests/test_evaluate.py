@@ -2246,3 +2246,31 @@ def test_an_export_folder_that_cannot_be_made_is_told_in_the_python_callers_word
                                                r"folder.*; choose another out_dir folder$"):
         save_export([ExportMember(clf, 4, 1.0, {"trial": "t0"})], list("abc"),
                     parent / "model", check_images=check, say=file_appears)
+
+
+def test_an_npz_whose_class_names_are_digits_is_not_told_they_are_made_from_indices(
+        export_dir, tmp_path):
+    """An npz that stores class_names=['0', '1', '2'] was told its classes are "named by
+    label index, as an archive without class_names is": it has one. Names made from the
+    label indices are marked on the Task (`Task.names_made`), and names given are told to be
+    its class_names array's, with the names to store there; the archive without names is
+    told as before."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((9, 8, 8, 3)) * 255).astype(np.uint8)
+    given, made = tmp_path / "given.npz", tmp_path / "made.npz"
+    np.savez(given, x_test=x, y_test=np.arange(9) % 3, class_names=np.array(["0", "1", "2"]))
+    np.savez(made, x_test=x, y_test=np.arange(9) % 3)
+    tasks = {p.stem: ev.load_evaluation_task(export_dir, f"npz:{p}", progress=False)
+             for p in (given, made)}
+    assert (tasks["given"].names_made, tasks["made"].names_made) == (False, True)
+    assert tasks["given"].class_names == tasks["made"].class_names == ["0", "1", "2"]
+    with pytest.raises(DataError) as e:
+        ev.evaluate_model(export_dir, tasks["given"], progress=False)
+    said = str(e.value)
+    assert "label index" not in said and "without class_names" not in said, said
+    assert said.endswith("(a, b, c). Its class_names array names them so; store the model's "
+                         "names there instead, in the model's order, so that label i is its "
+                         "class i: class_names=np.array(['a', 'b', 'c'])"), said
+    with pytest.raises(DataError, match="Its classes are named by label index, as an archive "
+                                        "without class_names is"):
+        ev.evaluate_model(export_dir, tasks["made"], progress=False)

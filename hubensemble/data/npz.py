@@ -427,4 +427,4 @@ def _archive_task(archive: _Archive, path: str, options: LoadOptions, test_set: 
     name = os.path.splitext(os.path.basename(path))[0]
     # Named absolute, as Task.spec and the folder loader's source (`folder.py`).
     return Task(name=name, source=f"npz:{absolute(path)} ({how})", class_names=class_names,
-                train=train, val=val, test=test)
+                train=train, val=val, test=test, names_made="class_names" not in arrays)

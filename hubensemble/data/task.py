@@ -189,6 +189,11 @@ class Task:
     # in Python records data a later stage (the command line too) can load; None for a Task
     # made, or relabelled by a label_fn, in Python (`DataArgs.of_task`).
     load_args: dict | None = None
+    # True when the loader made the class names from the label indices ("0", "1", …: an npz
+    # without class_names, a tfds label that is no ClassLabel); False when they were given,
+    # digits too (an npz's class_names=['0', '1', '2']), so a refusal says which
+    # (`classmatch.class_index`: "named by label index" was said of names given).
+    names_made: bool = False
 
     def __post_init__(self):
         # Every source of names meets this (a Task made in Python too); the loaders refuse

@@ -304,7 +304,8 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
                             "npz:PATH")
     loaded = {key: _make_split([to_rgb_uint8(im, what=what, known_16bit=True) for im in images],
                                lab) for key, (images, lab) in raw.items()}
-    if class_names is None:  # indices 0..max, all used (`index_names`)
+    made = class_names is None  # no ClassLabel: named by label index (`Task.names_made`)
+    if made:  # indices 0..max, all used (`index_names`)
         class_names, _ = index_names(
             {key: s.labels for key, s in loaded.items()}, what=f"tfds:{rest}",
             gaps=options.relabelled,
@@ -322,7 +323,7 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
     return Task(name=name + (f"_{config}" if config else ""),
                 source=f"tfds:{full} ({shown})", class_names=class_names, **parts,
                 synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS,
-                shrunk=shrunk)
+                shrunk=shrunk, names_made=made)
 
 
 def _counted(builder, split: str) -> int | None:
