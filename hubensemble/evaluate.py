@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pathlib
 import time
 from typing import Sequence
 
@@ -29,9 +30,9 @@ from hubensemble.corruptions import (ALIGNMENT, CORRUPTIONS, DEFAULT_CORRUPTIONS
 # The file names, the one reader of export metadata and of evaluations (TensorFlow-free),
 # re-exported here for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
-                                 ROBUSTNESS_FILE, SERVING_SIGNATURE, check_evaluation_target,
-                                 check_metadata_fits, check_saved_model_folder, export_identity,
-                                 load_saved_model, read_evaluation, read_export_metadata)
+                                 ROBUSTNESS_FILE, SERVING_SIGNATURE, check_metadata_fits,
+                                 check_saved_model_folder, export_identity, load_saved_model,
+                                 read_evaluation, read_export_metadata)
 from hubensemble.formats import write_evaluation as _write_file
 from hubensemble.kerasenv import with_stage_settings
 from hubensemble.classmatch import class_index
@@ -49,12 +50,49 @@ from hubensemble.evaluationtask import (_evaluation_task, check_evaluation_data,
 log = logging.getLogger(__name__)
 
 
+def check_evaluation_target(path) -> None:
+    """evaluate --out's check, before the evaluation (`formats.check_evaluation_target`:
+    a file that can be written, absent, empty or an earlier evaluation), and not inside an
+    export folder (a SavedModel export or a TFLite one, `formats.made_by_hubensemble`): the
+    next export replaces that folder whole, and the file would vanish with it (`evaluate
+    --out RUN/export/x.json` wrote there without a word). HubensembleError naming the export
+    and a path beside it (RUN/robustness.json when the export is a run's, the report's
+    input), in the caller's words (--out, or write_evaluation's path)."""
+    from hubensemble.formats import check_evaluation_target as check_file
+
+    check_file(path)
+    _check_outside_export(path)
+
+
+def _check_outside_export(path) -> None:
+    """`check_evaluation_target`'s refusal of a `path` inside an export folder."""
+    from hubensemble.formats import made_by_hubensemble
+    from hubensemble.lockwords import option_word
+
+    here = absolute(os.fspath(path))
+    for folder in map(str, pathlib.Path(here).parents):
+        what = made_by_hubensemble(folder)
+        if what in ("a hubensemble export", "a hubensemble TFLite export"):
+            parent = os.path.dirname(folder)
+            beside = (os.path.join(parent, ROBUSTNESS_FILE) if Run(parent).exists() else
+                      os.path.join(parent, os.path.basename(here)))
+            raise HubensembleError(
+                f"{here} is inside {folder}, {what}, which the next export replaces whole: the "
+                f"file would vanish with it; choose another {option_word('--out', 'path')} "
+                f"file outside it, e.g. {beside}"
+                + (" (the run's evaluation, which its report shows)"
+                   if beside.endswith(os.sep + ROBUSTNESS_FILE) else ""))
+
+
 def write_evaluation(result: dict, path) -> str:
     """Writes an `evaluate_model` result as JSON at `path` (atomically, `formats`' writer);
     returns the path. When `path` is a run's robustness.json (RUN/robustness.json, the
     report's input), the run's report is written again (`refresh.refresh_report`), as every
     other stage does: `evaluate --model RUN/export --out RUN/robustness.json` left the report
-    showing the evaluation before it. Not inside a fit (fit writes the report at its end)."""
+    showing the evaluation before it. Not inside a fit (fit writes the report at its end).
+    HubensembleError, nothing written, for a `path` inside an export folder
+    (`check_evaluation_target`: the next export would remove it)."""
+    _check_outside_export(path)
     written = _write_file(result, path)
     folder, name = os.path.split(absolute(os.fspath(path)))
     if name == ROBUSTNESS_FILE and Run(folder).exists():

@@ -2274,3 +2274,43 @@ def test_an_npz_whose_class_names_are_digits_is_not_told_they_are_made_from_indi
     with pytest.raises(DataError, match="Its classes are named by label index, as an archive "
                                         "without class_names is"):
         ev.evaluate_model(export_dir, tasks["made"], progress=False)
+
+
+def test_an_evaluation_written_inside_an_export_folder_is_refused_before_the_work(
+        tmp_path, in_process):
+    """`evaluate --out RUN/export/x.json` wrote inside the export folder without a word; the
+    next export replaces that folder whole and the file vanished with it. It is refused
+    before the work (the command line's check, and write_evaluation from Python, nothing
+    written), naming the export and a file beside it: RUN/robustness.json for a run's
+    export, the report's input."""
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    export = build_export(run / "export", members="both")
+    inside = export / "x.json"
+    said = (f"{inside} is inside {export}, a hubensemble export, which the next export "
+            "replaces whole: the file would vanish with it; choose another {} file outside "
+            f"it, e.g. {run / 'robustness.json'} (the run's evaluation, which its report shows)")
+    with pytest.raises(HubensembleError) as e:
+        ev.check_evaluation_target(inside)
+    assert str(e.value) == said.format("path"), e.value
+    with command_line(), pytest.raises(HubensembleError) as e:
+        ev.check_evaluation_target(inside)
+    assert str(e.value) == said.format("--out"), e.value
+    loose = tmp_path / "loose"  # an export of no run, a file deeper inside it
+    shutil.copytree(export, loose)
+    with pytest.raises(HubensembleError, match=r"is inside .*, a hubensemble export, .* e\.g\. "
+                                               + re.escape(str(tmp_path / "x.json")) + "$"):
+        ev.check_evaluation_target(loose / "sub" / "x.json")
+    with pytest.raises(HubensembleError, match="is inside"):
+        ev.write_evaluation({"n": 1}, export / "assets" / "x.json")
+    assert not (export / "assets" / "x.json").exists()
+    data = tmp_path / "d.npz"
+    np.savez(data, x_test=np.zeros((3, 8, 8, 3), np.uint8), y_test=np.arange(3))
+    code, out, err = in_process("evaluate", "--model", export, "--data", f"npz:{data}",
+                                "--out", inside)
+    assert code == 2 and said.format("--out") in " ".join(err.split()), err
+    assert not inside.exists()
+    ev.check_evaluation_target(run / "robustness.json")  # beside it: fine
