@@ -3095,3 +3095,22 @@ def test_a_trial_whose_module_runs_out_of_memory_as_it_loads_is_told_the_batch_t
                                 "cpu") == "the loss is not finite"
     assert trial_failure_reason(oom, 8, None, "cpu").startswith(
         "out of memory training in batches of 8 images (ResourceExhaustedError: ")
+
+
+def test_the_profile_line_of_a_tune_names_the_callers_way_to_choose_another(
+        tmp_path, modules, digits, caplog, in_process):
+    """run_tune(profile=None) logs the profile it keeps and how to choose another: from
+    Python it said "--profile chooses another", a flag a Python caller has not got. The
+    words are the caller's (lockwords.option_word): profile=… from Python, --profile on the
+    command line. Fails before: "--profile" from Python."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="seeds", modules=["gen_a"], budget=1, strategy="cpu", progress=False)
+    with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
+        tune.run_tune(run.path, profile=None, task=digits, **kw)
+    line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("profile ")]
+    assert line and line[0].endswith("; profile=… chooses another)"), line
+    assert "--profile" not in (run.path / "log.txt").read_text()
+    code, _, err = in_process("tune", "--run", run.path, "--sweep", "seeds", "--modules",
+                              "gen_a", "--budget", "1", "--strategy", "cpu")
+    assert code == 0, err
+    assert "; --profile chooses another)" in (run.path / "log.txt").read_text()

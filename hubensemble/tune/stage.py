@@ -268,7 +268,8 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
             say(SimpleNamespace(quiet=not progress), resuming)
         if profile is None:
             profile, source = run_profile(run)
-            log.info("profile %s (%s; --profile chooses another)", profile.name, source)
+            log.info("profile %s (%s; %s chooses another)", profile.name, source,
+                     option_word("--profile", "profile=…"))
         profile = _train_batch(as_profile(profile), train_batch_size)
         planned = [_plan_part(run, sweep=part, budget=budget, modules=modules,
                               profile=profile, seed=seed, batchnorm=batchnorm,
