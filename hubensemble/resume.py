@@ -190,7 +190,7 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
                  "starting over", " and ".join(changed), escaped(run.path))
         clear_run(run)
     elif changed:
-        raise RunError(f"the {' and '.join(changed)} changed since {run.path} was fitted; "
+        raise RunError(f"the {' and '.join(changed)} changed since {_fitted(run, meta)}; "
                        f"{_new_or_restart('to discard the old results')}")
 
 
@@ -226,7 +226,7 @@ def refuse_changed_options(run, options, *, restart) -> None:
     named = _changed_options(previous.get("options") or {}, options)
     if named:
         raise RunError(f"the rank or tune options ({'; '.join(named)}) changed since "
-                       f"{run.path} was fitted; "
+                       f"{_fitted(run, meta)}; "
                        f"{_new_or_restart('to discard the old results')}")
 
 
@@ -277,6 +277,29 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
         f"selected: {', '.join(ranking.selected) or 'none'}): the same catalogue, data and "
         f"rank options as this fit, so it is not ranked again; pass "
         f"{option_word('--restart', 'restart=True')} to rank again from scratch")
+
+
+def _fitted(run, meta: dict) -> str:
+    """"RUN was fitted" when run.json (`meta`) records fit's tune stage done, else what the
+    run holds from the fit that stopped before its sweep finished: "RUN's last fit, which
+    stopped before its sweep finished (it holds a ranking and no candidates)". "since RUN
+    was fitted" was said of a run whose fit was refused before its sweep (a --max-gflops no
+    module meets), which holds a ranking alone."""
+    from hubensemble.candidate import TRIAL_FILE
+    from hubensemble.formats import CANDIDATES_DIR
+
+    stages = meta.get("stages") if isinstance(meta.get("stages"), dict) else {}
+    tuned = stages.get("tune") if isinstance(stages.get("tune"), dict) else {}
+    if tuned.get("done"):
+        return f"{run.path} was fitted"
+    folder = run.path / CANDIDATES_DIR
+    trials = sum(1 for p in folder.iterdir() if (p / TRIAL_FILE).is_file()
+                 ) if folder.is_dir() else 0
+    held = " and ".join(filter(None, (
+        "a ranking" if run.ranking_json.exists() else "no ranking",
+        counted(trials, "trained candidate") if trials else "no candidates")))
+    return (f"{run.path}'s last fit, which stopped before its sweep finished (the run holds "
+            f"{held})")
 
 
 def _new_or_restart(then: str) -> str:

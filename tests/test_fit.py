@@ -2521,3 +2521,22 @@ def test_fits_warning_on_folders_outside_its_plan_alone_does_not_end_running_tun
         said = [r.getMessage() for r in caplog.records]
         assert len(said) == 1 and said[0].endswith(ending), said
         assert said[0].count("running tune again") == (ending == "; running tune again"), said
+
+
+def test_a_change_after_a_fit_refused_before_its_sweep_says_what_the_run_holds(
+        catalogue, tmp_path):
+    """A fit refused before its sweep (a --max-gflops no module meets) leaves a ranking and
+    no candidate; a fit with other tune options on that folder was refused "… changed since
+    RUN was fitted", of a run no sweep ran in. The refusal says what the run holds
+    (resume._fitted). Fails before: "since RUN was fitted"."""
+    out = tmp_path / "run"
+    with pytest.raises(RunError):
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        **dict(FIT_CLEAN, max_gflops=1e-7))
+    with pytest.raises(RunError) as refused:
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        **dict(FIT_CLEAN, max_gflops=1e-7, budget=4))
+    said = str(refused.value)
+    assert said.startswith("the rank or tune options (budget=None -> 4) changed since "
+                           f"{out}'s last fit, which stopped before its sweep finished (the "
+                           "run holds a ranking and no candidates); use a new out folder"), said
