@@ -169,6 +169,32 @@ def _kaggle_parts(handle):
     return tuple(parts)
 
 
+def _kaggle_way_on(handle: str) -> str:
+    """What to write instead of Kaggle handle `handle` that names no version: the user's own
+    model with a VERSION (the short URL, or kaggle:… for a kaggle: handle; a query or fragment
+    left out), e.g. "write https://www.kaggle.com/models/O/M/F/V/VERSION (its version, e.g.
+    …/V/1; the model's page on kaggle.com lists them) instead"; the general form with
+    another model's example only when `handle` does not name OWNER/MODEL/FRAMEWORK/VARIATION.
+    Every unversioned handle was given google/bit's example, a user's own mobilenet URL with
+    ?tf-hub-format=compressed too."""
+    bare = url_case(handle).split("?")[0].split("#")[0]
+    if bare.startswith("kaggle:"):
+        parts, prefix = bare[len("kaggle:"):].strip("/").split("/"), "kaggle:"
+    else:
+        parts = urllib.parse.urlsplit(bare).path.strip("/").split("/")
+        prefix = "https://www.kaggle.com/models/"
+        parts = parts[1:] if parts[:1] == ["models"] else []
+        if len(parts) in (6, 7) and (parts[2], parts[4], parts[6:7]) in (
+                ("frameworks", "variations", []), ("frameworks", "variations", ["versions"])):
+            parts = [parts[0], parts[1], parts[3], parts[5]]
+    if len(parts) == 4 and all(parts):
+        own = prefix + "/".join(parts)
+        return (f"write {own}/VERSION, its version (e.g. {own}/1; the model's page on "
+                "kaggle.com lists them), instead")
+    return (f"write {_KAGGLE_EXAMPLE} or kaggle:google/bit/tensorFlow2/m-r50x1/1 "
+            "(OWNER/MODEL/FRAMEWORK/VARIATION/VERSION) instead")
+
+
 def check_handle_form(handle) -> None:
     """Raises HandleFormError (a ValueError: what is wrong, what to write instead) unless
     `handle` has one of the accepted forms; HandleTypeError (a TypeError too, "handle must be
@@ -223,8 +249,7 @@ def check_handle_form(handle) -> None:
                            f"{value_to_write('handle', bare)} instead")
         if _kaggle_parts(handle) is None:
             raise _Bad(f"{handle!r} is not a Kaggle Models handle with a version",
-                       f"write {_KAGGLE_EXAMPLE} or kaggle:google/bit/tensorFlow2/m-r50x1/1 "
-                       f"(OWNER/MODEL/FRAMEWORK/VARIATION/VERSION) instead")
+                       _kaggle_way_on(handle))
     elif kind == "tfhub":
         split = urllib.parse.urlsplit(handle)
         parts = split.path.strip("/").split("/")
