@@ -74,9 +74,11 @@ def record_stage_time(run) -> tuple[str, float] | None:
 
     Which stage, and since when: the run's lock this process holds (`Run.lock`, taken as the
     stage function is called, `runwriter.writes_run`, or by its command line before
-    TensorFlow loads, `cli`), its command (`STAGE_OF_COMMAND`) and the moment it was taken
-    (its holder file's modification time, written as it was taken; its "since", to the
-    second, when that file is not this holding's): seconds from then to now. evaluate, which
+    TensorFlow loads, `cli`), its command (`STAGE_OF_COMMAND`) and the moment the stage
+    function entered it (`Run.work_started`: the stage's own work, not the command line's
+    imports before it; else the moment it was taken: its holder file's modification time,
+    written as it was taken, or its "since", to the second, when that file is not this
+    holding's): seconds from then to now. evaluate, which
     takes no lock (it reads the export; its result is one file, RUN/robustness.json), by the
     seconds it measured itself (the file's "seconds", `evaluate.evaluate_model`). Returns
     (stage, seconds), or None when nothing was recorded: no run.json (nothing to add to), a
@@ -104,7 +106,9 @@ def record_stage_time(run) -> tuple[str, float] | None:
         stage = STAGE_OF_COMMAND.get(command)
         if stage is None:
             return None
-        seconds = time.time() - _taken_at(lock, held)
+        # From the stage function's own entry (`Run.work_started`): the command line took
+        # the lock before TensorFlow loaded, seconds that are no stage's work.
+        seconds = time.time() - (run.work_started() or _taken_at(lock, held))
     try:
         mark_time(run, stage, float(seconds), command)
     except (HubensembleError, OSError) as e:

@@ -34,6 +34,27 @@ UNSTARTED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", for
 #: What a command leaves in a run folder before any result: a folder it created that holds
 #: nothing else when it ends (refused, say) is removed (`Run.log_file`).
 UNUSED_ENTRIES = frozenset({formats.LOG_FILE, formats.RUN_FILE + ".lock", formats.FIT_LOCK})
+#: {lock file's real path: time.time() this process last entered `Run.lock` on it}: where
+#: the holding stage's own work starts (`Run.work_started`).
+_ENTERED: dict[str, float] = {}
+
+
+@contextlib.contextmanager
+def _entered(lock):
+    """Records, while the block runs, the moment it began as `lock`'s entry
+    (`Run.work_started`); the outer entry's again after it (a nested holding ends)."""
+    import time
+
+    key = os.path.realpath(lock)
+    outer = _ENTERED.get(key)
+    _ENTERED[key] = time.time()
+    try:
+        yield
+    finally:
+        if outer is None:
+            _ENTERED.pop(key, None)
+        else:
+            _ENTERED[key] = outer
 
 
 class Run(RunLabels, RunExports):
@@ -306,7 +327,8 @@ class Run(RunLabels, RunExports):
             say_killed(self.path, mine)
         if member:
             with member_lock(self.path, member, {"command": command, **(record or {})},
-                             lambda: self.check_unlocked(command, member=member)):
+                             lambda: self.check_unlocked(command, member=member)), \
+                    _entered(mine):
                 yield
             return
         fresh = not owned_here(self.path / formats.FIT_LOCK)
@@ -316,7 +338,18 @@ class Run(RunLabels, RunExports):
                 check_no_sweep(self.path, command)
                 # a killed command's half-written files, in RUN/ and its folders
                 remove_stale_temp_files_below(self.path, deeper=(formats.TUNER_DIR,))
-            yield
+            with _entered(mine):
+                yield
+
+    def work_started(self, member: str | None = None) -> float | None:
+        """When (time.time(), seconds since the epoch) the innermost `lock` this process
+        holds on the run (with `member`: that sweep lock) was entered: where the stage
+        function holding it began its own work. The command line takes the lock before
+        TensorFlow loads (6-13 s) and the stage function enters it again, so this is the
+        stage's start, not the command's (`refresh.record_stage_time`). None when this
+        process holds none."""
+        mine = member_lock_path(self.path, member) if member else self.path / formats.FIT_LOCK
+        return _ENTERED.get(os.path.realpath(mine))
 
     def fit_log(self):
         """`log_file` holding the run's lock for a fit: what a fit holds for its whole run."""

@@ -422,6 +422,33 @@ def mark_time(run, stage, seconds, command):
     run.modify(change)
 
 
+def mark_member_time(run, member: str, stage: str) -> float | None:
+    """Records (`mark_time`, command `stage`) the wall time of `stage` run by the process of a
+    chief/worker sweep holding its sweep lock `member` ("chief": the sweep's time, its
+    workers' trials run while it serves), from the moment its stage function took that lock
+    (`Run.work_started`) to now: a distributed sweep recorded none, and the report's "Time
+    per stage" left tune out. Returns the seconds recorded; None when this process holds no
+    such lock, or run.json could not be written (a warning says why; the sweep's
+    candidates stand)."""
+    import logging
+    import time
+
+    from hubensemble.errors import HubensembleError
+
+    started = run.work_started(member)
+    if started is None:
+        return None
+    seconds = max(0.0, time.time() - started)
+    try:
+        mark_time(run, stage, seconds, stage)
+    except (HubensembleError, OSError) as e:
+        logging.getLogger(__name__).warning(
+            "%s's time was not recorded in %s (%s): the report's \"Time per stage\" does not "
+            "show it", stage, run.meta_path, e)
+        return None
+    return seconds
+
+
 def tree_sha256(folder) -> dict[str, str]:
     """{path relative to `folder`: sha256} of every file under it (an export: a few members'
     weights, hashed at about 1 GB/s)."""

@@ -3114,3 +3114,32 @@ def test_the_profile_line_of_a_tune_names_the_callers_way_to_choose_another(
                               "gen_a", "--budget", "1", "--strategy", "cpu")
     assert code == 0, err
     assert "; --profile chooses another)" in (run.path / "log.txt").read_text()
+
+
+def test_a_tunes_time_in_run_json_is_its_own_work_and_a_chiefs_sweep_records_one(
+        tmp_path, modules, digits):
+    """run.json's stage time of a tune run on its own counted from the run's lock, which the
+    command line takes before TensorFlow loads (6-13 s of imports): it counts from the stage
+    function's own entry (Run.work_started). A chief/worker sweep recorded no tune time: the
+    chief's is recorded (stagerecords.mark_member_time). Fails before: the seconds held
+    before the call counted, and no time for the chief's sweep."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="seeds", modules=["gen_a"], budget=1, profile="quick", strategy="cpu",
+              task=digits, progress=False)
+    tune.run_tune(run.path, **kw)
+    with Run(run.path).lock("tune"):  # as the command line holds it, before its imports
+        time.sleep(1.0)
+        start = time.monotonic()
+        tune.run_tune(run.path, **kw)
+        wall = time.monotonic() - start
+    record = run.meta()["stages"]["tune"]
+    assert 0 <= record["seconds"] <= wall + 0.01 and record["command"] == "tune", (record, wall)
+    run.modify(lambda meta: meta.pop("stages"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    start = time.monotonic()
+    tune.run_tune(run.path, tuner_id="chief", oracle_address=address, **kw)
+    wall = time.monotonic() - start
+    record = run.meta()["stages"]["tune"]
+    assert 0 <= record["seconds"] <= wall + 0.01 and record["command"] == "tune", (record, wall)

@@ -12,7 +12,7 @@ from typing import Callable, ParamSpec, Sequence, TypeVar
 
 import numpy as np
 
-from hubensemble import candidate, options
+from hubensemble import candidate, options, stagerecords
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError, held_stops
 from hubensemble.fileio import atomic_write_json, file_lock, numpy_load_fault
@@ -316,8 +316,9 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
         from hubensemble.refresh import refresh_report
 
         _warn_at_chance(run, summary)
-
         refresh_report(run.path, "the sweep's candidates")
+    elif sweep_member(tuner_id, oracle_address) == "chief":  # the sweep's end: its time
+        stagerecords.mark_member_time(run, "chief", "tune")
     return summary
 
 
