@@ -386,6 +386,34 @@ def _keep_or_drop(run, stage, output, now) -> None:
     run.modify(drop)
 
 
+def planned_specs(run, options) -> list:
+    """The ModuleSpecs of the modules fit's sweep (`options`: a FitOptions; every part of a
+    "+" sweep) will tune, in plan order, from the plans `sweepplan.plan_sweep` makes of
+    run `run`'s ranking as fit plans them (the whole sweep: `sweeps.unbudgeted_plans_all`;
+    plan warnings left to the sweep, which says them). The ranking's selection stood for
+    them: a seeds sweep tunes one generalist and a combined one the modules within tau, so a
+    --max-gflops only an unselected planned module meets was refused before the sweep, and
+    one only an unplanned selected module met went on to a sweep the ensemble then refused.
+    RunError or HubensembleError as `run_tune` refuses the same plan."""
+    import warnings
+
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.sweepplan import plan_sweep
+    from hubensemble.sweeps import sweep_parts, unbudgeted_plans_all
+
+    ranking, modules, task_record = run.tune_inputs()
+    specs = {name: ModuleSpec.from_json(entry) for name, entry in modules.items()}
+    names = []
+    with unbudgeted_plans_all(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for part in sweep_parts(options.sweep):
+            names += [e.module for e in plan_sweep(
+                ranking, specs, sweep=part, task=task_record, profile=options.profile,
+                budget=options.budget, modules=options.modules, seed=options.seed,
+                head_init=options.head_init)]
+    return [specs[n] for n in dict.fromkeys(names)]
+
+
 def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, progress,
                 cache_dir, use_cache, said=()):
     """fit's stages in `run`, each run or, done before with the same key and inputs, reused:
@@ -425,12 +453,10 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
 
         # A --max-gflops no module can meet with its head is refused before the sweep, not
         # by the ensemble after it (31 s on digits, hours on real data): the modules the
-        # sweep may tune (--modules, else the ranking's selected) bound its candidates' cost.
+        # sweep's plan tunes bound its candidates' cost.
         if options.max_gflops is not None:
-            names = options.modules or load_ranking(run.path).selected
-            by_name = {s.name: s for s in specs}
-            check_budget_before_tune([by_name[n] for n in names if n in by_name], task,
-                                     options.profile, options.max_gflops, cache_dir=cache_dir)
+            check_budget_before_tune(planned_specs(run, options), task, options.profile,
+                                     options.max_gflops, cache_dir=cache_dir)
         with unbudgeted_plans_all():  # fit without --budget plans the whole sweep
             run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
                      progress=progress, cache_dir=cache_dir)

@@ -2540,3 +2540,21 @@ def test_a_change_after_a_fit_refused_before_its_sweep_says_what_the_run_holds(
     assert said.startswith("the rank or tune options (budget=None -> 4) changed since "
                            f"{out}'s last fit, which stopped before its sweep finished (the "
                            "run holds a ranking and no candidates); use a new out folder"), said
+
+
+def test_the_gflops_check_before_fits_sweep_costs_the_modules_its_plan_tunes(
+        catalogue, tmp_path):
+    """fit's check of --max-gflops before its sweep costed the ranking's selected modules,
+    not those its plan tunes: a seeds sweep tunes the best generalist (m0 here) whatever the
+    selection (m1), so a limit only m0 meets was refused ("the cheapest … m1"), and one only
+    m1 met went on to a sweep the ensemble then refused (pipeline.planned_specs). Fails
+    before: m1 named."""
+    out = tmp_path / "run"
+    with pytest.raises(RunError) as refused:
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        **dict(FIT_CLEAN, top_k=1, sweep="seeds", max_gflops=1e-9))
+    ranking = json.loads((out / "ranking.json").read_text())
+    assert ranking["selected"] == ["m1"]  # the case: the plan's generalist is not selected
+    said = str(refused.value)
+    assert said.startswith("no module fits max_gflops=1e-09: the cheapest of the 1 module to "
+                           "tune, m0, needs "), said
