@@ -3110,10 +3110,17 @@ def test_the_profile_line_of_a_tune_names_the_callers_way_to_choose_another(
     line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("profile ")]
     assert line and line[0].endswith("; profile=… chooses another)"), line
     assert "--profile" not in (run.path / "log.txt").read_text()
+    # RUN/tuner/<sweep>/plan.json is for a reader (docs/tune.md): every tune writes it again
+    # and nothing reads it, so one cut short changes nothing and is replaced (held here).
+    plan = run.tuner / "seeds" / "plan.json"
+    written = plan.read_text()
+    plan.write_text(written[: len(written) // 2])
     code, _, err = in_process("tune", "--run", run.path, "--sweep", "seeds", "--modules",
                               "gen_a", "--budget", "1", "--strategy", "cpu")
     assert code == 0, err
     assert "; --profile chooses another)" in (run.path / "log.txt").read_text()
+    assert plan.read_text() == written and list(starts(run, "seeds").values()) == [1]
+    assert [e["trial"] for e in json.loads(written)] == ["seeds-0000-gen_a"]
 
 
 def test_a_tunes_time_in_run_json_is_its_own_work_and_a_chiefs_sweep_records_one(
