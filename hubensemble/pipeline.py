@@ -20,7 +20,7 @@ from hubensemble.rundir import DataArgs, Run
 from hubensemble.stagerecords import (BOOKKEEPING, PROVENANCE, STAGE_INPUTS, candidates_digest,
                                       carried, file_digest, mark, members_digest,
                                       planned_trials, read_keys, stage_done, stage_keys,
-                                      tree_sha256, view_digest)
+                                      stage_records, tree_sha256, view_digest)
 from hubensemble.terminal import shows_progress
 from hubensemble.lockwords import command_words
 from hubensemble.text import absolute, closest_name, counted, escaped
@@ -351,7 +351,7 @@ def _lost(run, stage, export_path) -> bool:
     new-user check deleted ranking.json and fit said nothing); not an export asked for in
     another folder than the last one."""
     meta = run.meta()
-    if not ((meta.get("stages") or {}).get(stage) or {}).get("done"):
+    if not (stage_records(meta, run).get(stage) or {}).get("done"):
         return False
     return stage != "export" or (Path(run.exported_to(meta) or "").resolve()
                                  == Path(export_path).resolve())
@@ -363,7 +363,7 @@ def _keep_or_drop(run, stage, output, now) -> None:
     read are unchanged (`now`: stage -> digest); else it describes what is gone (e.g. the
     export before this one), so it is deleted and unrecorded, with a warning: the report and
     the closing table then never show it as this fit's."""
-    record = (run.meta().get("stages") or {}).get(stage)
+    record = stage_records(run.meta(), run).get(stage)
     if not record or not record.get("done"):  # none, or only the time of a stage run on its
         return  # own (stagerecords.mark_time): no fit's, nothing to keep or drop
     recorded = record.get("digests")
@@ -381,7 +381,7 @@ def _keep_or_drop(run, stage, output, now) -> None:
                     Path(output).name, " and ".join(now), command_words("evaluate"))
 
     def drop(meta):
-        meta["stages"] = {k: v for k, v in (meta.get("stages") or {}).items() if k != stage}
+        meta["stages"] = {k: v for k, v in stage_records(meta, run).items() if k != stage}
 
     run.modify(drop)
 
@@ -535,7 +535,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
             log.warning("%s: %s is gone; running %s again", name, escaped(outputs[name]), name)
         now = digests(read)
         seen = dict(now)  # what stage_done compares: the old cost.json's digest for the new
-        recorded = ((run.meta().get("stages") or {}).get(name) or {}).get("digests") or {}
+        recorded = (stage_records(run.meta(), run).get(name) or {}).get("digests") or {}
         if same_costs and now.get("cost") == same_costs[1] and \
                 recorded.get("cost") == same_costs[0]:
             seen["cost"] = same_costs[0]
@@ -549,7 +549,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
         # export stage, or between writing its export and recording it): kept when it is
         # the one fit would write (`adopt_export`), else moved aside and said where it went.
         if name == "export" and present and not done and recorded.get(name) != now[name]:
-            before = (run.meta().get("stages") or {}).get("export") or {}
+            before = stage_records(run.meta(), run).get("export") or {}
             # Made before or after its members' files changed? Its metadata cannot tell.
             kept = None if _members_rewritten(recorded, now) else adopt_export(
                 run, export_path, retrain_full=options.retrain_full)

@@ -174,7 +174,7 @@ def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
         recorded = {**((meta.get("fit") or {}).get("options") or {}), **(now or {})}
         own = ", ".join(f"{o.name}={value!r}" for o, value in _differing(
             recorded, options.options_for(record="fit")))
-        export = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
+        export = _export_record(meta)
         out = _export_outside(where, export)
         export = f"export={absolute(out)!r}" if out else ""
         words = ", ".join(w for w in (
@@ -190,6 +190,17 @@ def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
              + (f", {typed}" if typed else ""))
     return (f"rank into a new folder and go on from there: run_rank({words}) with your other "
             "rank options")
+
+
+def _export_record(meta: dict) -> dict:
+    """run.json's (`meta`) record of fit's export stage ("stages" -> "export" -> "record"),
+    {} when it holds none or a value edited by hand into no JSON object (the fit command's
+    words then name no --export; `stagerecords.stage_records`, which rerun cannot import
+    without a cycle, warns of it when a stage reads it)."""
+    stages = meta.get("stages") if isinstance(meta, dict) else None
+    export = stages.get("export") if isinstance(stages, dict) else None
+    record = export.get("record") if isinstance(export, dict) else None
+    return record if isinstance(record, dict) else {}
 
 
 def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None,
@@ -208,7 +219,7 @@ def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None,
     # pasted command started another fit (a new-user check: cpu and --top-k 15, where the
     # run was --profile quick --top-k 2).
     recorded = (meta.get("fit") or {}).get("options")
-    own = (((meta.get("stages") or {}).get("export") or {}).get("record") or {})
+    own = _export_record(meta)
     extra = [_fit_flags({**(recorded or {}), **(now or {})})]
     if out := _export_outside(where, own):
         extra.append(f"--export {shell(out)}")

@@ -18,6 +18,7 @@ import logging
 from types import SimpleNamespace
 
 from hubensemble.lockwords import on_command_line, option_word
+from hubensemble.stagerecords import stage_records
 from hubensemble.text import escaped
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def top_k_change(run, previous: dict, fingerprints: dict, keys: dict, options, *
                         "selected": list(selected)}
 
     run.modify(rank_section)
-    seconds = ((run.meta().get("stages") or {}).get("rank") or {}).get("seconds") or 0.0
+    seconds = (stage_records(run.meta(), run).get("rank") or {}).get("seconds") or 0.0
     mark(run, "rank", keys["rank"], seconds, reused=True, reselected=True,
          digests={"rank": file_digest(run.ranking_json)})
     given = option_word("--modules " + " ".join(options.modules or ()),

@@ -221,6 +221,36 @@ def candidates_digest(folder) -> str | None:
     return digest([[c.trial, c.record] + ([c.problems] if c.problems else []) for c in found])
 
 
+#: (run.json path, field) whose hand-edited value `stage_records` warned of in this process.
+_WARNED: set[tuple[str, str]] = set()
+
+
+def stage_records(meta: dict, run=None) -> dict[str, dict]:
+    """run.json's "stages" (`meta`: run.json's object, of run `run`, a rundir.Run, which the
+    warning names; None: "run.json") as {stage: its record, a dict}: {} when it records none.
+    A value edited by hand into no JSON object (the section, or one stage's record) is not
+    read: left out, with a warning (once per process) naming the file and the field, and
+    the stage's next run records it anew (a fit runs it again; one run on its own records its
+    time). Such a value stopped a fit with "AttributeError: 'str' object has no attribute
+    'get'", and a stage run on its own, its work done, with "ValueError: dictionary update
+    sequence element #0 …" as it recorded its time."""
+    stages = meta.get("stages") if isinstance(meta, dict) else None
+    if stages is None:
+        return {}
+    where = str(run.meta_path) if run is not None else "run.json"
+    bad = {'"stages"': stages} if not isinstance(stages, dict) else {
+        f'"stages" -> "{k}"': v for k, v in stages.items() if not isinstance(v, dict)}
+    for field, value in bad.items():
+        if (where, field) not in _WARNED:
+            _WARNED.add((where, field))
+            log.warning("%s: its %s is %s, not a JSON object (edited by hand?): not read; the "
+                        "stage's next run records it again", where, field,
+                        f"{type(value).__name__} {value!r}"[:80])
+    if not isinstance(stages, dict):
+        return {}
+    return {k: v for k, v in stages.items() if isinstance(v, dict)}
+
+
 def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, reselected=(),
                outside=None):
     """`stage` finished under `key` (or, for a record with digests compared here, under
@@ -243,7 +273,7 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
     unless a stage it reads ran again in this fit. Trusting it then (e.g. cost counted
     again under a newer counting rule) kept ensemble.json, the export and robustness.json of
     the old counts beside a new cost.json, where a run recorded since redoes them."""
-    record = (run.meta().get("stages") or {}).get(stage) or {}
+    record = stage_records(run.meta(), run).get(stage) or {}
     # `reads` alone only where the results the stage reads are compared below: a record
     # of a hubensemble before read_keys has no "reads" and is matched by its key as before.
     by_reads = (reads is not None and digests is not None and "digests" in record
@@ -388,7 +418,7 @@ def mark(run, stage, key, seconds, **details):
     """Records `stage` as done with `key` in run.json (under the run's lock: a tune worker or
     another stage writing its own section at the same time keeps it)."""
     def change(meta):
-        stages = dict(meta.get("stages") or {})
+        stages = dict(stage_records(meta, run))
         stages[stage] = {"key": key, "done": True, "seconds": round(seconds, 2), **details}
         meta["stages"] = stages
 
@@ -413,8 +443,8 @@ def mark_time(run, stage, seconds, command):
     after it reuses the stage only while its digests match the result now, as before (a
     stage no fit recorded has no "done", and fit runs it)."""
     def change(meta):
-        stages = dict(meta.get("stages") or {})
-        old = stages.get(stage) if isinstance(stages.get(stage), dict) else {}
+        stages = dict(stage_records(meta, run))
+        old = stages.get(stage) or {}
         kept = {k: v for k, v in old.items() if k not in TIME_FIELDS}
         stages[stage] = {**kept, "seconds": round(max(0.0, seconds), 2), "command": command}
         meta["stages"] = stages
@@ -463,7 +493,7 @@ def fit_plan(run) -> dict[str, list[str]] | None:
     """{sweep: its trial ids} that fit's tune planned when it last ran (the "trials" of run.json's
     stages.tune, `planned_trials` at that time), or None when the record holds none (a fit of a
     hubensemble before it was recorded, or no fit's tune)."""
-    trials = ((run.meta().get("stages") or {}).get("tune") or {}).get("trials")
+    trials = (stage_records(run.meta(), run).get("tune") or {}).get("trials")
     if not isinstance(trials, dict) or not all(isinstance(v, list) for v in trials.values()):
         return None
     return trials
@@ -488,6 +518,6 @@ def planned_trials(run, sweeps) -> dict[str, list[str]]:
 def carried(run, stage) -> dict:
     """What a reused stage's record carries on: the export's files and run.json record, the
     seconds its run spent before an interruption."""
-    record = (run.meta().get("stages") or {}).get(stage) or {}
+    record = stage_records(run.meta(), run).get(stage) or {}
     return {k: record[k] for k in ("files", "record", "interrupted_seconds", "trials")
             if k in record}

@@ -3150,3 +3150,14 @@ def test_a_tunes_time_in_run_json_is_its_own_work_and_a_chiefs_sweep_records_one
     wall = time.monotonic() - start
     record = run.meta()["stages"]["tune"]
     assert 0 <= record["seconds"] <= wall + 0.01 and record["command"] == "tune", (record, wall)
+    # A "stages" edited by hand into no object stopped the tune, its sweep done, as it
+    # recorded its time (ValueError), and fit's reuse check with AttributeError: such a
+    # value is not read, a warning names it, and the stage records itself anew
+    # (stagerecords.stage_records). Fails before: the AttributeError, then the ValueError.
+    from hubensemble.stagerecords import fit_plan, stage_done
+
+    for edited in ("oops", {"tune": ["seconds", 3]}):
+        run.modify(lambda meta: meta.update(stages=edited))
+        assert not stage_done(run, "tune", "k") and fit_plan(run) is None
+        tune.run_tune(run.path, **kw)
+        assert run.meta()["stages"]["tune"]["command"] == "tune", edited
