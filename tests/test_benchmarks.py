@@ -80,7 +80,7 @@ BAD_ARGUMENTS = [
     ("bench_knn.py", ["--k", "500", "--n", "200"],
      "argument --k: must be at most N - 1 = 199 (--n 200), got 500"),
     ("bench_knn.py", ["--repeats", "0"], "argument --repeats: must be an integer >= 1"),
-    # Helper 73: the other scripts' counts (tracebacks, or a run started with them).
+    # The other scripts' counts (tracebacks, or a run started with them).
     ("bench_ensemble.py", ["--candidates", "0"], "argument --candidates: must be an integer"),
     ("bench_ensemble.py", ["--repeats", "0"], "argument --repeats: must be an integer >= 1"),
     ("bench_tune.py", ["--steps", "0"], "argument --steps: must be an integer >= 1, got '0'"),
@@ -235,7 +235,7 @@ _FINETUNE_KEYS = "must be KEY=VALUE,... with keys from steps, batch_size, seed, 
 
 #: (script, its arguments ({NAME}: a path of `paths`), the start of its usage error).
 BAD_PATHS = [
-    # Helper 76. Each was a traceback, most after TensorFlow loaded or minutes of work; some
+    # Each was a traceback, most after TensorFlow loaded or minutes of work; some
     # started the work (--sizes 5,5 measured a size twice, --budget nan extrapolated every
     # size, --interpolate 2 extrapolated the weights, --seeds 1 1 counted a row twice).
     ("bench_scale.py", ["--sizes", "0"], "argument --sizes: must be comma-separated module "

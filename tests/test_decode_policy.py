@@ -1184,7 +1184,7 @@ def oriented_kinds():
 
 def test_an_orientation_tag_is_applied_as_pillow_applies_it_and_counted_so(
         export_dir, tmp_path):
-    """Helper 79 wrote files with orientation tags 1..8: every decode path leaves JPEG, PNG,
+    """Files with orientation tags 1..8 showed that every decode path leaves JPEG, PNG,
     WebP (still and animated) and AVIF as stored, but Pillow turns a TIFF upright as it loads
     it, so TIFFs were counted "used as stored, not turned upright" though they were turned,
     and an AVIF's tag (its irot / imir boxes) was not counted at all. Each is now counted as
@@ -1360,7 +1360,7 @@ def test_an_orientation_only_in_xmp_is_used_as_the_exif_tag_is_and_counted_so(
 
 def test_shrunk_images_are_counted_per_split_in_the_summary_run_json_and_report(tmp_path):
     """Since the shrink to a shorter side of 1024 px (1161320) nothing said how many images
-    it changed (helper 79). The loader counts them from the decode itself (the size before
+    it changed. The loader counts them from the decode itself (the size before
     the shrink), per split; an npz is never shrunk and counts none."""
     from hubensemble.data import load_test_set, read_image
     from hubensemble.report.datarows import accounting_rows as _accounting_rows

@@ -625,7 +625,7 @@ def test_the_warmup_records_parse_after_a_garbage_collection():
 def test_the_warmup_file_is_written_where_python_names_a_folder_by_lone_surrogates(tmp_path):
     """Under LC_ALL=C PYTHONUTF8=0 (a container, a cron job) Python names the folder 'run→c'
     'run\\udce2\\udc86\\udc92c', and the warmup file's writer gave that to TensorFlow, which
-    stopped with a UnicodeEncodeError (helper 192: `fit --out 'run→c'` ended in the export).
+    stopped with a UnicodeEncodeError (`fit --out 'run→c'` ended in the export).
     In this UTF-8 process that name reaches the same folder through Python's calls."""
     from hubensemble.export.warmup import write_requests
 
@@ -767,7 +767,7 @@ def test_export_shows_its_long_steps_on_the_terminal_unless_quiet(run_copy, in_p
     real backbones); only a retraining showed a bar. Now a bar over the members rebuilt and a
     line before each long step, in order; -q shows none of it, RUN/log.txt keeps the lines.
     Its first ~5 s (TensorFlow's import, the data) showed nothing: now a first line comes
-    before them (helper 97; here TensorFlow is imported already, so its place is checked).
+    before them (here TensorFlow is imported already, so its place is checked).
     The same command with -q is test_a_full_disk_inside_tensorflows_writer_stops_export_with_
     one_line's, run to its end there (an export of its own here took 9 s of CPU)."""
     code, out, err = in_process("export", "--run", run_copy, "--format", "tflite")
@@ -795,7 +795,7 @@ def test_export_shows_its_long_steps_on_the_terminal_unless_quiet(run_copy, in_p
 
 def test_a_full_disk_inside_tensorflows_writer_stops_export_with_one_line(
         run_copy, in_process, tmp_path):
-    """A new-user check (helper 115): a full disk while TensorFlow wrote saved_model.pb ended
+    """A new user's check: a full disk while TensorFlow wrote saved_model.pb ended
     export with ResourceExhaustedError's traceback and exit 1, where a full disk met by our
     own writes is one line and exit 2 (its temp folder named by fileio.writer_tag,
     PID_START@HOST). Here no file may grow past the run's largest one, so
@@ -1653,7 +1653,7 @@ def test_every_top_level_name_resolves_and_predict_comes_without_tensorflow(tmp_
 
 
 def test_an_export_fit_would_replace_is_kept_beside_it_with_its_tflite_model(tmp_path):
-    """Helper 97: fit's export stage replaced an export another command wrote into its folder
+    """Fit's export stage replaced an export another command wrote into its folder
     (a warning came just before, too late to keep it). `keep_replaced_export` moves it to
     RUN/export-replaced-<created>, with the TFLite model written with it (not an older one),
     never onto an earlier kept one, and run.json's record follows it. Files only."""
@@ -1747,7 +1747,7 @@ def test_an_export_an_older_fit_recorded_without_digests_is_its_own_not_moved_as
 
 
 def test_another_runs_export_moved_aside_is_followed_by_that_runs_record(tmp_path):
-    """Helper 110: fit moved another run's export out of its --export folder X (kept beside
+    """Fit moved another run's export out of its --export folder X (kept beside
     it), but that run's run.json still named X, which now held this run's export: its summary
     and report said X "now holds another run's export", and its own export was nowhere.
     `keep_replaced_export` now makes that run.json name where it went (under its lock, only
@@ -1899,7 +1899,7 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
         export_ensemble(two, out, task=task, progress=False)
     assert f"{out} holds {theirs}; this export replaces it" in caplog.text
     # The same run exported twice (its member from its tuned weights) stores the same value
-    # at every variable's path and records the same digest (helper 283: the head Dropout's
+    # at every variable's path and records the same digest (before, the head Dropout's
     # seed state, a variable, was drawn from the process's random state, so two exports
     # wrote other variables.data bytes: stage.seeded_python_random). The bytes themselves
     # are equal for two `export` commands, not in one process (docs/export.md).

@@ -328,7 +328,7 @@ def test_plan_oracles_reload_leaves_the_oracle_as_keras_tuners_does(tmp_path, no
 
 def test_the_chief_returns_once_the_call_it_was_serving_has_returned(
         no_kt_env, monkeypatch, caplog):
-    """serve_oracle's end (helpers 191, 192): gRPC's server.stop(grace) returns at once, and
+    """serve_oracle's end (a fault hunt of tune): gRPC's server.stop(grace) returns at once, and
     a worker's call still running went on behind it, up to the grace (5 s), using the oracle
     after tune.search had taken it out of Keras Tuner's lock maps; the port closed a moment
     later. Now the chief waits on the Event stop returns, and for the call to return; past
