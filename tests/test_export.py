@@ -496,37 +496,68 @@ def _with_jpeg_size(data, width, height):
 _png_of_size = png_of_size  # (conftest's)
 
 
-def test_serve_bytes_names_an_image_too_large_to_decode_by_its_size(loaded, digits):
+def _too_large(digits, kind):
+    """(the refusal's name of it, bytes) of a `kind` image past the decoders' size: a JPEG of
+    64000 x 65000 pixels, a PNG of 60000 x 10000, or test_decode_policy.small_bombs' GIF and
+    WebP files (lossy, lossless, VP8X) of 13400 x 13400, each a few KB (its pixels cut short)."""
+    if kind == "JPEG":
+        jpeg = encode(picture(digits, 2, (40, 40)), "JPEG")
+        return "a JPEG file of 64000 x 65000", _with_jpeg_size(jpeg, 64000, 65000)
+    if kind == "PNG":
+        return "a PNG file of 60000 x 10000", _png_of_size(60000, 10000)
+    from test_decode_policy import small_bombs
+
+    fmt, big = small_bombs()[TOO_LARGE.index(kind) - 2]
+    return f"a {fmt} file of 13400 x 13400", big
+
+
+TOO_LARGE = ["JPEG", "PNG", "GIF", "WebP-lossy", "WebP-lossless", "WebP-VP8X"]
+
+
+@pytest.mark.parametrize("kind", TOO_LARGE)
+def test_serve_bytes_names_an_image_too_large_to_decode_by_its_size(loaded, digits, kind):
     """A JPEG of 64000 x 65000 pixels or a PNG of 60000 x 10000 is refused by TensorFlow's
     decoder for its size ("Image too large" in its log, "Invalid JPEG data" in its error),
-    and serve_bytes called it "damaged past its header"; it is now named by its size, with
-    the way on, alone or in a request, and by the Python decode path too."""
-    from hubensemble.data.decode import UnreadableImage, decode_bytes, op_error_reason
+    and serve_bytes called it "damaged past its header"; a GIF or WebP was decoded at any
+    size (TensorFlow's decoders of those have no bound: a 7.5 KB WebP of 14000 x 14000 held
+    6.7 GB in the server), and these headers cut short were "damaged past its header" too.
+    Each is now named by its size, with the way on, alone or in a request (a GIF or WebP is
+    refused by its header's size before it is decoded, in the words of the JPEG's refusal)."""
+    from hubensemble.data.decode import op_error_reason
 
+    what, big = _too_large(digits, kind)
     png = encode(picture(digits, 0, (20, 20)), "PNG")
-    jpeg = encode(picture(digits, 2, (40, 40)), "JPEG")
     serve = loaded.signatures["serve_bytes"]
-    for big, what in ((_with_jpeg_size(jpeg, 64000, 65000), "a JPEG file of 64000 x 65000"),
-                      (_png_of_size(60000, 10000), "a PNG file of 60000 x 10000")):
-        for batch, where in (([png, big], "image_bytes[1] (of 2): "), ([big], "")):
-            with pytest.raises(tf.errors.InvalidArgumentError) as caught:
-                serve(image_bytes=tf.constant(batch))
-            said = op_error_reason(caught.value)
-            assert said.startswith(f"hubensemble-decode[invalid]: {where}{what} pixels, too "
-                                   "large to decode"), said
-            assert "Shrink it first" in said and "damaged" not in said, said
-            assert "Send an image alone" not in said, said  # alone it gets the same words
-        # The Python paths (the folder loader, predict, evaluate) name it alike: they said
-        # "a damaged JPEG file (jpeg::Uncompress failed. Invalid JPEG data …)".
+    for batch, where in (([png, big], "image_bytes[1] (of 2): "), ([big], "")):
+        with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+            serve(image_bytes=tf.constant(batch))
+        said = op_error_reason(caught.value)
+        assert said.startswith(f"hubensemble-decode[invalid]: {where}{what} pixels, too "
+                               "large to decode"), said
+        assert "Shrink it first" in said and "damaged" not in said, said
+        assert "Send an image alone" not in said, said  # alone it gets the same words
+
+
+def test_python_decode_names_a_jpeg_or_png_too_large_by_its_size_and_a_cut_one_damaged(
+        loaded, digits):
+    """The Python paths (the folder loader, predict, evaluate) name a JPEG or PNG too large
+    to decode as serve_bytes does: they said "a damaged JPEG file (jpeg::Uncompress failed.
+    Invalid JPEG data …)" (a GIF's and WebP's: test_decode_policy). A file cut short keeps
+    its name, in both: its header gives no size past the decoder's limit."""
+    from hubensemble.data.decode import UnreadableImage, decode_bytes
+
+    for kind in ("JPEG", "PNG"):
+        what, big = _too_large(digits, kind)
         with pytest.raises(UnreadableImage) as caught:
             decode_bytes(big)
         assert str(caught.value).startswith(f"{what} pixels, too large to decode"), caught.value
     # A PNG whose first chunk is no IHDR is damaged, whatever its bytes 16..24 say.
     with pytest.raises(UnreadableImage, match="^a damaged PNG file"):
         decode_bytes(b"\x89PNG\r\n\x1a\n this is not a picture at all")
-    # A JPEG cut short keeps its name: its header gives no size past the decoder's limit.
+    png = encode(picture(digits, 0, (20, 20)), "PNG")
+    jpeg = encode(picture(digits, 2, (40, 40)), "JPEG")
     with pytest.raises(tf.errors.InvalidArgumentError, match="damaged past its header"):
-        serve(image_bytes=tf.constant([png, jpeg[:200]]))
+        loaded.signatures["serve_bytes"](image_bytes=tf.constant([png, jpeg[:200]]))
 
 
 def serving_protos():
@@ -2388,28 +2419,6 @@ def test_the_tensorflow_internals_the_export_saves_time_with_are_there():
     refusal = saved.refusal_path(lambda: tf.constant(1))
     attr = refusal.get_concrete_function().function_def.attr["_noinline"]
     assert attr.b, "tf.function(experimental_attributes={'_noinline': True})"
-
-
-def test_serve_bytes_refuses_a_gif_or_webp_past_the_decoders_size(loaded, digits):
-    """serve_bytes decoded a GIF or WebP of any size (TensorFlow's decoders of those have no
-    bound: a 7.5 KB WebP of 14000 x 14000 held 6.7 GB in the server), where a JPEG or PNG
-    past 2^29 bytes of pixels is refused; these headers cut short were "damaged past its
-    header". Each is now refused by its header's size before it is decoded, alone and in a
-    request, in the words of the JPEG's refusal (the Python paths: test_decode_policy)."""
-    from test_decode_policy import small_bombs
-
-    from hubensemble.data.decode import op_error_reason
-
-    png = encode(picture(digits, 0, (20, 20)), "PNG")
-    serve = loaded.signatures["serve_bytes"]
-    for fmt, big in small_bombs():
-        for batch, where in (([png, big], "image_bytes[1] (of 2): "), ([big], "")):
-            with pytest.raises(tf.errors.InvalidArgumentError) as caught:
-                serve(image_bytes=tf.constant(batch))
-            said = op_error_reason(caught.value)
-            assert said.startswith(f"hubensemble-decode[invalid]: {where}a {fmt} file of 13400 "
-                                   "x 13400 pixels, too large to decode"), said
-            assert "Shrink it first" in said and "damaged" not in said, said
 
 
 def test_serve_bytes_names_a_ppm_or_pgm_and_says_to_convert_it(loaded, digits):
