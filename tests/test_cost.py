@@ -587,3 +587,43 @@ def test_a_gflops_limit_no_module_can_fit_is_refused_before_the_sweep(module_dir
     assert "the cheapest of the 2 modules to tune, b, needs 0.5 GFLOPs" in no_module_fits(
         {"a": (2.0, 224), "b": (0.5, 160)}, 0.25)
     assert no_module_fits({}, 0.25) is None and no_module_fits({"a": (2.0, 224)}, None) is None
+
+
+@pytest.mark.parametrize("damage", [
+    {"macs": "abc"}, {"macs": 1e400}, {"latency": [1]}, {"latency": {"machine-a": 5}},
+    {"latency": {"machine-a": {"1": 0.5}}}])
+def test_a_damaged_cost_cache_entry_is_counted_and_timed_again(module_dir, tmp_path, damage):
+    """A cache entry of valid JSON and another shape (a count that is a string or past a
+    float; a latency that is no {batch: ms}) was a traceback (ValueError, OverflowError,
+    AttributeError, TypeError) in `cost` and fit's cost stage, one without batch 64 was taken:
+    such an entry is unreadable, as a cut one is, and measured again; the entry written
+    then is whole. Fails before: each raised (the last gave a cost without its 64)."""
+    spec = ModuleSpec(name="conv8", handle=module_dir)
+    a = {**machine_info(), "id": "machine-a"}
+    first, _ = module_cost(spec, 3, 10, cache_dir=tmp_path, machine=a)
+    files = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs
+             if f.endswith(".json")]
+    with open(files[0]) as f:
+        whole = json.load(f)
+    with open(files[0], "w") as f:
+        f.write(json.dumps({**whole, **damage}).replace("Infinity", "1e400"))
+    again, hit = module_cost(spec, 3, 10, cache_dir=tmp_path, machine=a)
+    assert not hit and again.macs == first.macs == 10 * 10 * 8 * 27 + 8 * 3
+    assert again.params == first.params and set(again.latency_ms) == {"1", "64"}
+    assert module_cost(spec, 3, 10, cache_dir=tmp_path, machine=a) == (again, True)
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("macs", 1e400, "OverflowError"), ("size", 0, "size 0 px"),
+    ("num_classes", -1, "-1 classes")])
+def test_a_cost_file_count_past_a_float_or_a_size_below_1_names_the_candidate(
+        tmp_path, field, value, said):
+    # "macs": 1e400 (JSON's number past a float) was an OverflowError traceback in every
+    # reader of cost.json; a size of 0 px was taken. Fails before: both.
+    record = Cost("m", None, 8, 3, macs=10, params=1).to_json()
+    text = json.dumps({"format": "hubensemble-cost", "candidates": {
+        "t0": {**record, field: value}}}).replace("Infinity", "1e400")
+    (tmp_path / "cost.json").write_text(text)
+    with pytest.raises(RunError, match=f"candidate t0: malformed cost record .*{said}.*"
+                                       r"run_cost\(run_dir="):
+        read_run_costs(tmp_path)

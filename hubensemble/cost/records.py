@@ -119,11 +119,15 @@ class Cost:
                        macs=int(d["macs"]), params=int(d["params"]), latency_ms=latency,
                        machine=d.get("machine"),
                        head_macs=None if d.get("head_macs") is None else int(d["head_macs"]))
-        except (KeyError, TypeError, ValueError, AttributeError) as e:  # a latency_ms of "3"
+        except (KeyError, TypeError, ValueError, AttributeError,  # a latency_ms of "3"
+                OverflowError) as e:  # a count of 1e400 (JSON's number past a float: inf)
             raise ValueError(f"malformed cost record ({type(e).__name__}: {e})") from None
         if cost.macs < 0 or cost.params < 0 or (cost.head_macs or 0) < 0 or not all(
                 math.isfinite(v) and v >= 0 for v in latency.values()):
             raise ValueError("malformed cost record (negative or non-finite numbers)")
+        if cost.size < 1 or cost.num_classes < 1:
+            raise ValueError(f"malformed cost record (size {cost.size} px, "
+                             f"{cost.num_classes} classes: each must be >= 1)")
         return cost
 
     def summary(self) -> dict:
@@ -447,14 +451,35 @@ def _cache_file(cache_dir, key) -> str:
 def cache_get(cache_dir, key) -> dict | None:
     """The cached entry {"macs", "params", "head_macs" (when known), "latency": {machine id:
     {batch: ms}}, "written_by": the hubensemble version (since 0.2.0)} of `key`, or
-    None (absent or unreadable: it is then computed again)."""
+    None (absent or unreadable: it is then computed again). A damaged entry (valid JSON of
+    another shape: a count that is no whole number >= 0) is unreadable too, and a machine's
+    latency that is not a finite ms >= 0 at each of LATENCY_BATCHES is left out (measured
+    again): each was a traceback (ValueError, AttributeError, TypeError, OverflowError) in
+    `cost` and fit's cost stage, as a damaged cost.json was in every reader."""
     try:
         entry = fileio.read_json(_cache_file(cache_dir, key))
     except (OSError, ValueError):
         return None
-    if not isinstance(entry, dict) or "macs" not in entry or "params" not in entry:
+    if not isinstance(entry, dict) or not all(
+            _is_count(entry.get(f)) for f in ("macs", "params")) or (
+            "head_macs" in entry and not _is_count(entry["head_macs"])):
         return None
-    return entry
+    latency = entry.get("latency")
+    kept = {str(m): {str(b): float(ms[str(b)]) for b in LATENCY_BATCHES}
+            for m, ms in (latency.items() if isinstance(latency, dict) else ())
+            if isinstance(ms, dict) and all(_is_ms(ms.get(str(b))) for b in LATENCY_BATCHES)}
+    return {**entry, "latency": kept}
+
+
+def _is_count(value) -> bool:
+    """Whether `value` (from JSON) is a whole number >= 0 (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_ms(value) -> bool:
+    """Whether `value` (from JSON) is a finite number of milliseconds >= 0 (not a bool)."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value >= 0)
 
 
 def cache_put(cache_dir, key, *, macs: int, params: int, machine: str | None = None,
