@@ -19,7 +19,7 @@ from hubensemble.errors import HubensembleError, RunError, first_line, reraise_s
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.runwriter import writes_run
 from hubensemble.sweepstate import unfinished_warning
-from hubensemble.text import absolute
+from hubensemble.text import absolute, counted, escaped
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,9 @@ class CostSummary:
     every usable candidate that could be costed; `counted` / `cached`: distinct (module,
     size, classes) computed now / read from the cache; `failed`: [{"module", "trials", "reason"}] of
     modules that could not be costed (their candidates have no cost); `machine`: the
-    machine record; `seconds`: wall time."""
+    machine record; `seconds`: wall time; `skipped`: [(trial, reason)] of the candidate
+    folders that are not usable (`candidate.load_pool`: a damaged trial.json, probabilities
+    of another shape), not costed."""
 
     path: str
     costs: dict
@@ -40,6 +42,7 @@ class CostSummary:
     failed: list
     machine: dict
     seconds: float
+    skipped: list = dataclasses.field(default_factory=list)
 
 
 def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = None,
@@ -207,6 +210,8 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     run.require_started()  # an empty or mistyped folder: say so, not "run tune"
     cands, skipped = load_candidates(run.path)
     candidate.require_pool(os.path.join(run.path, CANDIDATES_DIR), run.path, cands, skipped)
+    if skipped:  # a damaged candidate was left out without a word (ensemble names it)
+        log.warning("cost: %s", skipped_words(os.path.join(run.path, CANDIDATES_DIR), skipped))
     unfinished = unfinished_warning(run.path, what="this cost table")
     if unfinished:  # the pool an interrupted sweep left: its other candidates get no cost
         log.warning("%s", unfinished)
@@ -274,7 +279,26 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
 
     refresh_report(run.path, "the costs")
     return CostSummary(path=absolute(path), costs=costs, counted=counted, cached=cached,
-                       failed=failed, machine=machine, seconds=time.time() - start)
+                       failed=failed, machine=machine, seconds=time.time() - start,
+                       skipped=list(skipped))
+
+
+#: How many unusable candidates `skipped_words` names (the rest are counted).
+SHOWN_SKIPPED = 5
+
+
+def skipped_words(folder, skipped) -> str:
+    """"N candidates of FOLDER not costed, not usable: TRIAL: REASON; …" for the unusable
+    candidate folders `skipped` ((trial, reason), `candidate.load_pool`'s) of candidates
+    folder `folder` (named absolute), the first SHOWN_SKIPPED by trial and the rest counted,
+    and that the ensemble leaves them out too (it says how to redo each)."""
+    named = "; ".join(f"{t}: {r}" for t, r in skipped[:SHOWN_SKIPPED])
+    if len(skipped) > SHOWN_SKIPPED:
+        named += f"; and {len(skipped) - SHOWN_SKIPPED} more"
+    them = "it" if len(skipped) == 1 else "them"
+    return (f"{counted(len(skipped), 'candidate')} of {escaped(absolute(folder))} not costed, "
+            f"not usable: {named} (the ensemble leaves {them} out too, and says how to redo "
+            f"{them})")
 
 
 def _eval_size(run, spec_json, cand, task) -> int:
@@ -304,6 +328,9 @@ def format_costs(summary: CostSummary) -> str:
     for f in summary.failed:
         lines.append(f"  not costed: {f['module']} ({len(f['trials'])} candidates): "
                      f"{f['reason']}")
+    if summary.skipped:
+        folder = os.path.join(os.path.dirname(summary.path), CANDIDATES_DIR)
+        lines.append(f"  {skipped_words(folder, summary.skipped)}")
     lines.append(f"{summary.counted} counted, {summary.cached} from the cache, in "
                  f"{summary.seconds:.1f} s; latency on {summary.machine.get('cpu')} "
                  f"({summary.machine.get('cores')} cores; machine-dependent)")
