@@ -819,3 +819,32 @@ def test_a_task_labelled_by_its_label_feature_records_the_tfds_spec_that_reads_i
                                         r"task .*`vtab\.load_vtab_task\(vtab\.TASKS\['kitti'\], "
                                         r"DATA_DIR\)\[0\]`"):
         load_task("vtab:kitti")
+
+
+def test_a_relative_data_dir_and_out_are_the_working_folders_recorded_absolute(
+        tmp_path, monkeypatch):
+    """`--data-dir tfds --out o` from a folder: vtab.json recorded "data_dir": "tfds" and each
+    task's "run_dir" as typed ("o/svhn"), which name nothing read from another folder (and
+    `~/x` was recorded unexpanded). Both are the working folder's when the runner starts, and
+    the runner passes them on absolute (a task sees its data folder so). Fails before: the
+    record said "tfds" and "o/svhn"."""
+    seen = []
+
+    def failing(task, catalogue, out, *, data_dir=None, **kwargs):
+        seen.append((str(out), data_dir))
+        raise RuntimeError("no fit here")  # recorded as a failed task, with its run_dir
+
+    monkeypatch.setattr(vtab, "run_task", failing)
+    (tmp_path / "tfds").mkdir()
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text("modules:\n  - {name: m0, handle: /nowhere/m0}\n")
+    monkeypatch.chdir(tmp_path)
+    report = vtab.run_vtab(str(catalogue), "o", tasks=["svhn"], data_dir="tfds",
+                           progress=False)
+    recorded = json.loads((tmp_path / "o" / "vtab.json").read_text())
+    assert recorded["data_dir"] == report["data_dir"] == str(tmp_path / "tfds")
+    assert recorded["tasks"][0]["run_dir"] == str(tmp_path / "o" / "svhn")
+    assert seen == [(str(tmp_path / "o"), str(tmp_path / "tfds"))]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert vtab.run_vtab(str(catalogue), "o", tasks=["svhn"], data_dir="~/tfds",
+                         progress=False)["data_dir"] == str(tmp_path / "tfds")

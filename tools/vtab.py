@@ -496,9 +496,14 @@ def run_vtab(catalogue, out, *, tasks=None, data_dir=None, options=None, restart
     or unwritable OUT raises HubensembleError before any task, and the command line exits 2."""
     from hubensemble.fileio import atomic_write_text
     from hubensemble.pipeline import FitOptions
+    from hubensemble.text import absolute
 
     options = options or FitOptions()
-    out = Path(out)
+    # A relative OUT or data folder is the working folder's when the runner starts, named
+    # absolute from here on: vtab.json recorded "data_dir" and each "run_dir" as typed, which
+    # named nothing from another folder (each run.json records its data folder absolute).
+    out = Path(absolute(out))
+    data_dir = absolute(os.path.expanduser(data_dir)) if data_dir else None
     if isinstance(catalogue, (str, os.PathLike)):
         catalogue = [catalogue]
     catalogue = list(catalogue)
@@ -564,8 +569,10 @@ def build_parser():
     p.add_argument("--catalogue", nargs="+", metavar="FILE", help="catalogue YAML file(s)")
     p.add_argument("--data-dir", metavar="DIR",
                    help="tensorflow_datasets folder holding the prepared data sets "
-                        "(default ~/tensorflow_datasets or $TFDS_DATA_DIR)")
-    p.add_argument("--out", metavar="DIR", help="results folder: OUT/<task>/ per task")
+                        "(default ~/tensorflow_datasets or $TFDS_DATA_DIR; a relative path "
+                        "is the working folder's, recorded absolute)")
+    p.add_argument("--out", metavar="DIR", help="results folder: OUT/<task>/ per task (a "
+                   "relative path is the working folder's, recorded absolute)")
     p.add_argument("--tasks", nargs="+", metavar="NAME",
                    help="only these tasks (names below, or a group name; spaces or commas "
                         "between them); default all 19")
@@ -618,6 +625,7 @@ def main(argv=None) -> int:
 
 def _main(parser, args) -> int:
     from hubensemble.errors import HubensembleError, Terminated, sigterm_interrupts
+    from hubensemble.text import absolute
 
     try:
         _loaded()  # a stop from here on is said: "vtab: interrupted; …"
@@ -649,7 +657,7 @@ def _main(parser, args) -> int:
         print(f"vtab: {what}; run the same command again to resume", file=sys.stderr)
         return code
     print(format_table(report))
-    out = Path(args.out)
+    out = Path(absolute(args.out))  # the working folder's, as run_vtab wrote it
     print(f"\nwrote {out / RESULTS_JSON} and {out / RESULTS_MD}")
     return 0 if all(r["status"] == "ok" for r in report["tasks"]) else 1
 
