@@ -643,3 +643,23 @@ def test_the_cost_pass_names_the_candidates_it_cannot_use(module_dir, tmp_path, 
              "unreadable (")
     assert any(words in r.getMessage() for r in caplog.records), caplog.text
     assert f"\n  {words}" in format_costs(summary)
+
+
+@pytest.mark.parametrize("entry, said", [
+    ("conv8", "(a JSON string, expected an object)"),
+    ({"name": "conv8", "handle": 5}, "(invalid ModuleSpec 'conv8': field 'handle'"),
+    ({"name": "conv8", "handle": "h", "bogus": 1}, "(unknown ModuleSpec field 'bogus'")])
+def test_a_damaged_catalogue_entry_in_run_json_is_one_line_before_any_cost(
+        tmp_path, entry, said):
+    # A hand-edited run.json "modules" entry was a ValueError traceback in cost (and fit's
+    # cost stage). Fails before: ValueError, not RunError.
+    modules = {"conv8": ModuleSpec(name="conv8", handle=str(tmp_path / "m"))}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8)])
+    run.update(modules={"conv8": entry})
+    with pytest.raises(RunError) as refused:
+        run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    assert str(refused.value).startswith(
+        f"{run.path / 'run.json'}: the catalogue entry of module 'conv8' (trial t0) is "
+        f"damaged {said}"), refused.value
+    assert "restore run.json from a copy, or call run_rank(" in str(refused.value)
+    assert not (tmp_path / "cache").exists()

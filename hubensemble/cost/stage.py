@@ -215,7 +215,9 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     unfinished = unfinished_warning(run.path, what="this cost table")
     if unfinished:  # the pool an interrupted sweep left: its other candidates get no cost
         log.warning("%s", unfinished)
-    specs = (run.meta().get("modules") or {})
+    specs = run.meta().get("modules") or {}
+    if not isinstance(specs, dict):  # a hand edit: each catalogue entry is by module name
+        specs = {}
     # A damaged cost.json: said before minutes of work. Counts of an older counting rule are
     # counted again here, so the warning that tells a user to run this is not said (it was,
     # in the middle of the recount, by this command and by fit's cost stage), nor are they
@@ -226,13 +228,16 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     old = {} if recorded.outdated() else recorded.costs
     machine = machine_info()
     groups: dict[tuple, list[candidate.Candidate]] = {}
+    parsed: dict[str, ModuleSpec] = {}
     for c in cands:
         if c.module not in specs:
             raise RunError(f"run.json has no catalogue entry for module {c.module!r} (trial "
                            f"{c.trial}); {run.rank_words()} again")
+        if c.module not in parsed:  # a damaged entry: said before any module is costed
+            parsed[c.module] = _catalogue_entry(run, specs[c.module], c)
         size = c.record.get("eval_size")
         if not size:
-            size = _eval_size(run, specs[c.module], c, task)
+            size = _eval_size(run, parsed[c.module], c, task)
         groups.setdefault((c.module, int(size), int(c.val_probs.shape[1])), []).append(c)
 
     bar = None
@@ -243,7 +248,7 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     costs, failed, counted, cached = {}, [], 0, 0
     try:
         for (module, size, classes), members in groups.items():
-            spec = ModuleSpec.from_json(specs[module])
+            spec = parsed[module]
             fingerprint = next((c.record.get("module_fingerprint") for c in members
                                 if c.record.get("module_fingerprint")), None)
             try:
@@ -301,14 +306,32 @@ def skipped_words(folder, skipped) -> str:
             f"{them})")
 
 
-def _eval_size(run, spec_json, cand, task) -> int:
+def _catalogue_entry(run, entry, cand):
+    """The ModuleSpec of run.json's catalogue entry `entry` of candidate `cand`'s module.
+    Raises RunError naming run.json, the module and trial and the way on when the entry is
+    damaged (not an object, an unknown field, a field of another kind): a hand edit of
+    run.json was a ValueError traceback."""
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.fileio import json_kind
+
+    try:
+        if not isinstance(entry, dict):
+            raise ValueError(f"{json_kind(entry)}, expected an object")
+        return ModuleSpec.from_json(entry)
+    except (ValueError, TypeError) as e:
+        raise RunError(f"{escaped(absolute(run.path / 'run.json'))}: the catalogue entry of "
+                       f"module {cand.module!r} (trial {cand.trial}) is damaged "
+                       f"({first_line(e)}); restore run.json from a copy, or "
+                       f"{run.rank_words()} again") from None
+
+
+def _eval_size(run, spec, cand, task) -> int:
     """The serving size of a candidate whose trial.json does not record it (older runs)."""
     from hubensemble import tune
-    from hubensemble.catalogue import ModuleSpec
 
     profile = cand.record.get("profile") or ((run.meta().get("tune") or {}).get("profile")
                                              or {}).get("name") or "cpu"
-    return int(tune.eval_size(run.task(task), ModuleSpec.from_json(spec_json), profile))
+    return int(tune.eval_size(run.task(task), spec, profile))
 
 
 def format_costs(summary: CostSummary) -> str:
