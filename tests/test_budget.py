@@ -123,7 +123,12 @@ def test_a_budget_without_costs_names_the_command_that_computes_them(tmp_path, r
     costs = costs_for([1.0, 2.0, 3.0])
     del costs["t1"]
     write_run_costs(run.path, costs, machine_info())
-    with pytest.raises(RunError, match=r"1 have no cost .*\(t1\).*call run_cost\(run_dir="):
+    with pytest.raises(RunError, match=r"1 candidate has no cost .*\(t1\).*call run_cost\("
+                                       r"run_dir="):
+        run_ensemble(run.path, max_gflops=2.5)
+    del costs["t2"]  # more than one: "have"
+    write_run_costs(run.path, costs, machine_info())
+    with pytest.raises(RunError, match=r"2 candidates have no cost .*\(t1, t2\)"):
         run_ensemble(run.path, max_gflops=2.5)
 
 

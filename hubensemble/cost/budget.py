@@ -125,7 +125,9 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits,
         what = missing or no_latency
         kind = "no cost" if missing else "no latency"
         raise RunError(f"{limits.flags()} needs the inference cost of every candidate; "
-                       f"{len(what)} have {kind} in {path} ({', '.join(what[:4])}"
+                       f"{counted(len(what), 'candidate')} "
+                       f"{'has' if len(what) == 1 else 'have'} {kind} in {path} "
+                       f"({', '.join(what[:4])}"
                        f"{', …' if len(what) > 4 else ''}): {command} again")
     for trial in not_costed:
         log.warning("candidate %s is left out of the budgeted selection: its module could not "
