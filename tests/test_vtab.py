@@ -848,3 +848,20 @@ def test_a_relative_data_dir_and_out_are_the_working_folders_recorded_absolute(
     monkeypatch.setenv("HOME", str(tmp_path))
     assert vtab.run_vtab(str(catalogue), "o", tasks=["svhn"], data_dir="~/tfds",
                          progress=False)["data_dir"] == str(tmp_path / "tfds")
+
+
+def test_a_missing_relative_data_dir_is_named_absolute_and_escaped(tmp_path, monkeypatch):
+    # `--data-dir tfds` (a name with a byte that is not UTF-8) said "--data-dir tfds\udcff
+    # does not exist": relative to what, and a lone surrogate on the terminal. Fails before:
+    # the path was as typed.
+    from hubensemble.errors import DataError
+
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text("modules:\n  - {name: m0, handle: /nowhere/m0}\n")
+    monkeypatch.chdir(tmp_path)
+    name = os.fsdecode(b"tf\xffds")
+    with pytest.raises(DataError) as refused:
+        vtab.check_inputs([str(catalogue)], tmp_path / "o", name)
+    assert str(refused.value).startswith(
+        f"--data-dir {tmp_path}{os.sep}tf\\xffds does not exist: it is the tensorflow_datasets"
+        " folder"), refused.value

@@ -465,6 +465,7 @@ def check_inputs(catalogue, out: Path, data_dir=None) -> list:
     from hubensemble.data.tfds import tfds_data_dir
     from hubensemble.errors import DataError, HubensembleError
     from hubensemble.fileio import make_dirs
+    from hubensemble.text import absolute, escaped
 
     paths = [c for c in catalogue if not isinstance(c, ModuleSpec)]
     modules = [c for c in catalogue if isinstance(c, ModuleSpec)]
@@ -474,12 +475,14 @@ def check_inputs(catalogue, out: Path, data_dir=None) -> list:
         what = ("--data-dir" if data_dir else "$TFDS_DATA_DIR" if os.environ.get(
             "TFDS_DATA_DIR") else "the default data dir (no --data-dir, no $TFDS_DATA_DIR)")
         why = "is a file, not a folder" if os.path.exists(root) else "does not exist"
-        raise DataError(f"{what} {root} {why}: it is the tensorflow_datasets folder every task "
-                        "reads its prepared data set from; pass --data-dir DIR where they are "
-                        "prepared (docs/vtab.md, 1. Prepare the data)")
+        # Absolute, a name's bytes that are not UTF-8 escaped: "--data-dir tfds\udcff".
+        raise DataError(f"{what} {escaped(absolute(root))} {why}: it is the tensorflow_datasets "
+                        "folder every task reads its prepared data set from; pass --data-dir "
+                        "DIR where they are prepared (docs/vtab.md, 1. Prepare the data)")
     make_dirs(out, "pass another --out folder")
     if not os.access(out, os.W_OK | os.X_OK):
-        raise HubensembleError(f"the results folder {out} is not writable by you; make it "
+        raise HubensembleError(f"the results folder {escaped(absolute(out))} is not writable "
+                               "by you; make it "
                                "writable or pass another --out folder")
     return modules
 
