@@ -248,8 +248,8 @@ _MEMORY_SAID: set = set()
 
 
 def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
-                tunes: bool = False, room=None,
-                train_batch: int | None = None) -> str | None:
+                tunes: bool = False, room=None, train_batch: int | None = None,
+                measured=None) -> str | None:
     """Words when rank's embedding of catalogue entries `specs` (those named in `modules`,
     else all) in batches of `batch_size` images (`embedding_need`), or with `tunes`
     (fit, demo) tune's fine-tuning of them under `profile` at its training batch, or
@@ -260,12 +260,14 @@ def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
     Both rules are measured (docs/reliability.md "Small machines"). Names the --batch-size
     and the --train-batch-size that fit (`fitting_batch`, `fitting_train_batch`: powers of
     two). None when both fit or the room cannot be read. Linux's OOM killer
-    ends a process that outgrows it with SIGKILL: the user saw "Killed" and nothing else."""
+    ends a process that outgrows it with SIGKILL: the user saw "Killed" and nothing else.
+    `measured`: (factor, module) of the heaviest of them an earlier rank measured
+    (`measured_factors`), which both rules count, or None."""
     chosen = [s for s in specs if not modules or s.name in modules] or list(specs)
     sizes = [getattr(s, "input_size", None) for s in chosen]
     return _note(room, [("rank embeds", sizes, batch_size, profile)]
                  + ([("tune+export", sizes, None, _Batched(profile, train_batch))]
-                    if tunes else []))
+                    if tunes else []), measured)
 
 
 def _note(room, parts, measured=None) -> str | None:
@@ -296,6 +298,9 @@ def _note(room, parts, measured=None) -> str | None:
             more = EVALUATE_PER_MEMBER_PIXEL * max(len(sizes) - 1, 0) if what.startswith(
                 "evaluate") else 0
 
+            # a heavier module rank measured: its bytes per pixel above the rule's (`factor`)
+            more += EMBED_PER_PIXEL * (factor - 1)
+
             def inference(b):
                 need, pixels = embedding_need(b, sizes, name)
                 return need + more * b * pixels, pixels
@@ -315,7 +320,7 @@ def _note(room, parts, measured=None) -> str | None:
                     with_arenas = (f" and --batch-size {fits2} (about "
                                    f"{gib(inference(fits2)[0])})")
             runs = what  # evaluate: its members named, each run on every batch
-            if more and len(sizes) > 1:
+            if what.startswith("evaluate") and len(sizes) > 1:
                 runs = (f"evaluate runs the export's {len(sizes)} members"
                         f"{_of_modules(named)}, each on every batch, on")
             said.append(
@@ -517,10 +522,12 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
     distill from its --student's input size (else the largest of the modules it may pick:
     the ensemble's members, any of the run's with --max-gflops) at --train-batch-size, else
     the run's tuned batch (its candidates'), as tune trains, plus the teacher export beside
-    it (`EXPORT_EXTRA`, fit's measured reload check: a lower bound); tune, export and
-    distill count the heaviest of their modules rank measured (ranking.json's rows' "memory",
-    `measured_factors`), the rule alone where none was; evaluate (`run_dir`:
-    the export folder) from its members' input sizes and --batch-size. None for other
+    it (`EXPORT_EXTRA`, fit's measured reload check: a lower bound); evaluate (`run_dir`:
+    the export folder) from its members' input sizes and --batch-size. Each counts the
+    heaviest of its modules an earlier rank measured (ranking.json's rows' "memory",
+    `measured_factors`: the run's; rank's and fit's --out when it holds a ranking already;
+    evaluate's, the run its export's metadata names), the rule alone where none was: rank
+    and evaluate used the rule alone, 2.3x short for VGG16. None for other
     commands, when the need fits, or when a file it reads is missing or damaged (the stage
     says that)."""
     command = {"demo": "fit"}.get(command, command)
@@ -528,21 +535,26 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
         if command in ("rank", "fit"):
             if not values.get("specs") or not values.get("batch_size"):
                 return None
+            names = values.get("modules") or [s.name for s in values["specs"]]
             return memory_note(values["specs"], values["batch_size"], values.get("modules"),
                                getattr(values.get("profile"), "name", values.get("profile"))
                                or "cpu", tunes=command == "fit", room=room,
-                               train_batch=values.get("train_batch_size"))
+                               train_batch=values.get("train_batch_size"),
+                               measured=run_dir and measured_factors(run_dir, names))
         if command == "evaluate":
             from hubensemble.formats import read_export_metadata
 
-            members = read_export_metadata(run_dir, strict=False).get("members") or []
+            record = read_export_metadata(run_dir, strict=False)
+            members = record.get("members") or []
             sizes = [tuple(m["input_size"]) if m.get("input_size") else None
                      for m in members if isinstance(m, dict)]
             if not sizes:  # no export of hubensemble's (its refusal), or no members listed
                 return None
+            names = [m.get("module") for m in members if isinstance(m, dict)]
+            run = (record.get("run") or {}).get("path")  # the run that wrote it: its ranking
             return _note(room, [("evaluate runs the export on", sizes,
-                                 values.get("batch_size") or 64, "cpu",
-                                 [m.get("module") for m in members if isinstance(m, dict)])])
+                                 values.get("batch_size") or 64, "cpu", names)],
+                         isinstance(run, str) and measured_factors(run, names) or None)
         if command not in ("tune", "export", "distill") or run_dir is None:
             return None
         from hubensemble.fileio import read_json

@@ -711,3 +711,49 @@ def test_a_refusal_under_ulimit_v_is_no_usage_error_and_names_the_batch_with_few
                 f"(about {memory.gib(train(fewer))}) (glibc") in note, note
     else:
         assert "in its environment and --" not in note, note
+
+
+def test_rank_and_evaluate_count_the_heavier_module_rank_measured(tmp_path):
+    """Tune, export and distill counted the heaviest module an earlier rank measured
+    (ranking.json's rows' "memory", `measured_factors`); rank (on a run that holds a
+    ranking: a rank again, fit's) and evaluate (its export's members, the run its metadata
+    names) still used MobileNet V1's rule, 2.3x short for VGG16. They count it now, in the
+    need and in the --batch-size that fits. Fails before: the rule's need alone."""
+    from hubensemble.catalogue import ModuleSpec
+
+    run = _run_of(tmp_path)
+    vgg = {"batch_size": 32, "pixels": 224 * 224, "held_bytes": GIB // 2,
+           "peak_bytes": int(1.73 * GIB)}
+    (run / "ranking.json").write_text(json.dumps({
+        "profile": "cpu", "selected": ["mobilenet"],
+        "modules": [{"name": "mobilenet", "memory": vgg}, {"name": "small", "memory": None}]}))
+    factor = (1.73 * GIB - 0.96e9) / (32 * 224 * 224) / 235  # measured_factor's, by hand
+    room = memory.Room(3 * GIB, "the cgroup limit in X")
+
+    def need(b, extra=0.0):  # the rule with its per-pixel term scaled, and evaluate's extra
+        return 0.96e9 + (235 * factor + extra) * b * 224 * 224
+
+    def fitting(extra=0.0):
+        return max(b for b in (1 << k for k in range(13)) if need(b, extra) <= 0.9 * 3 * GIB)
+
+    specs = [ModuleSpec(name="mobilenet", handle="/m", input_size=(224, 224))]
+    words = memory.stage_memory_note("rank", run, {"specs": specs, "batch_size": 128},
+                                     room=room)
+    assert f"in batches of 128 (--batch-size), which needs about {memory.gib(need(128))}:" in (
+        words or ""), words
+    assert f"pass --batch-size {fitting()} (about {memory.gib(need(fitting()))})" in words
+    assert f"counting mobilenet's {factor:.1f}x its bytes per pixel" in words, words
+    # a new run (no ranking): the rule alone, as before (2.3 GiB: it fits)
+    assert memory.stage_memory_note("rank", tmp_path / "new", {
+        "specs": specs, "batch_size": 128}, room=room) is None
+    # evaluate: its members' modules, in the run the export's metadata names
+    (run / "export" / "assets" / "hubensemble.json").write_text(json.dumps(
+        {"run": {"path": str(run)}, "members": [
+            {"trial": f"t{i}", "module": "mobilenet", "input_size": [224, 224]}
+            for i in range(2)]}))
+    words = memory.stage_memory_note("evaluate", run / "export", {"batch_size": 128},
+                                     room=room)  # the rule alone: 2.6 GiB, it fits
+    extra = memory.EVALUATE_PER_MEMBER_PIXEL  # the second member's
+    assert f"which needs about {memory.gib(need(128, extra))}:" in (words or ""), words
+    assert f"pass --batch-size {fitting(extra)} " in words
+    assert f"counting mobilenet's {factor:.1f}x" in words
