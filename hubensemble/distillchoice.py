@@ -1,0 +1,129 @@
+"""Which module `distill` trains as the student (a named --student checked against the
+run's modules, else the cheapest member's, or under --max-gflops the best module whose
+student fits), the candidate it starts from, and the costs it is judged by. Split from
+distill.py, no behaviour change."""
+
+from __future__ import annotations
+
+import logging
+
+from hubensemble.errors import HubensembleError, RunError, first_line
+from hubensemble.lockwords import option_word
+
+# distill's logger: its warnings read as distill's, as before the split.
+log = logging.getLogger("hubensemble.distill")
+
+
+def _base_candidate(own, cands, ens):
+    """The candidate whose hyperparameters (and, with init "member", weights) the student
+    starts from: the ensemble member of the student's module with the lowest validation
+    cross-entropy, else the module's candidate with the lowest, else the run's best."""
+    chosen = {m.get("trial") for m in ens.get("members") or []}
+    pool = [c for c in own if c.trial in chosen] or own or cands
+    return min(pool, key=lambda c: (c.val_ce if c.val_ce is not None else 1e9, c.trial))
+
+
+def _costs(run, cands, task) -> dict:
+    """{trial: Cost} of the usable candidates: RUN/cost.json, completed by `run_cost` when it
+    lacks some."""
+    from hubensemble.cost import read_run_costs
+    from hubensemble.cost.stage import run_cost
+
+    recorded = read_run_costs(run.path)
+    if any(c.trial not in recorded.costs and c.trial not in recorded.failed for c in cands):
+        return run_cost(run.path, task=task, progress=False).costs
+    return recorded.costs
+
+
+def _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, meta) -> str:
+    """The student's module name (see run_distill). Under `max_gflops` a module fits by its
+    student's cost, at the size the student trains and serves at (`tune.eval_size` under
+    its base candidate's profile, `_student_cost`), not by its candidates': a probe's is at
+    the module's own resolution (128 px for digits' 8 px images, 16 x the student's 32 px),
+    so a module whose candidates were probes was refused though its student fitted."""
+    if student is not None:
+        return _check_student(student, specs, run)
+    if max_gflops is not None:
+        from hubensemble import tune
+        from hubensemble.catalogue import ModuleSpec
+        from hubensemble.tune.plans import trial_profile
+
+        best, needs = {}, {}
+        for c in cands:
+            if c.val_ce is not None and c.module in specs and (
+                    c.module not in best or c.val_ce < best[c.module]):
+                best[c.module] = c.val_ce
+        for module in list(best):
+            own = [c for c in cands if c.module == module]
+            spec = ModuleSpec.from_json(specs[module])
+            size = int(tune.eval_size(task, spec, trial_profile(
+                _base_candidate(own, cands, ens).record, meta)))
+            try:
+                needs[module] = _student_cost(spec, task, size, costs, own).gflops
+            except HubensembleError as e:  # ModuleLoadError, graph.CostError
+                log.warning("distill: module %s cannot be costed at %d px, so it is no "
+                            "student under %s: %s", module, size,
+                            option_word("--max-gflops", "max_gflops"), first_line(e))
+            if module not in needs or needs[module] > max_gflops * (1 + 1e-9):
+                del best[module]
+        if not best:
+            cheapest = min(needs.values(), default=None)
+            raise RunError(f"no module of {run.path} fits "
+                           f"{option_word('--max-gflops', 'max_gflops')} {max_gflops:g} as a "
+                           "student at its training size"
+                           + (f" (the cheapest needs {cheapest:.4g})" if needs else "")
+                           + f"; raise the limit or name a {option_word('--student', 'student')}")
+        return min(best, key=lambda m: (best[m], m))
+    members = [m for m in ens.get("members") or [] if m.get("trial") in costs]
+    if not members:
+        # No member has a cost (e.g. none could be counted): the first member's module.
+        return ens["members"][0]["module"]
+    return min(members, key=lambda m: costs[m["trial"]].macs)["module"]
+
+
+def check_student(run_dir, student: str) -> str:
+    """`student` when it is a module of the run at `run_dir` that loaded in rank; RunError
+    naming the modules that did otherwise. Reads run.json and ranking.json only (no
+    TensorFlow), so the command line refuses a mistyped --student at once."""
+    from hubensemble.rundir import Run
+
+    run = Run(run_dir)
+    run.require_started()  # a mistyped --run: say so, not "not a module of this run"
+    return _check_student(student, run.meta().get("modules") or {}, run)
+
+
+def _check_student(student, specs, run) -> str:
+    """`student` when it is a module of the run that loaded in rank, else RunError listing
+    the modules that did."""
+    failed, flag = _failed_in_rank(run), option_word("--student", "student")
+    usable = ", ".join(sorted(n for n in specs if n not in failed)) or "none"
+    if student in failed:
+        raise RunError(f"{flag} {student!r} failed in rank ({failed[student]}); the "
+                       f"modules that loaded are: {usable}")
+    if student not in specs:
+        raise RunError(f"{flag} {student!r} is not a module of this run; its modules "
+                       f"that loaded are: {usable}")
+    return student
+
+
+def _failed_in_rank(run) -> dict[str, str]:
+    """{module: reason} of the modules RUN/ranking.json records as not ranked (the module
+    could not load or embed); {} without a ranking (a run assembled by hand)."""
+    if not run.ranking_json.exists():
+        return {}
+    from hubensemble.rank import load_ranking
+
+    return {r["name"]: r.get("reason") or "no reason recorded"
+            for r in load_ranking(run.path).failed_rows}
+
+
+def _student_cost(spec, task, size, costs, own):
+    """The student's Cost: a same-size candidate's of its module, else counted now."""
+    from hubensemble.cost.stage import module_cost
+
+    for c in own:
+        cost = costs.get(c.trial)
+        if cost is not None and cost.size == size:
+            return cost
+    cost, _ = module_cost(spec, task.num_classes, size)
+    return cost
