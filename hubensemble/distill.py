@@ -34,7 +34,8 @@ from hubensemble import candidate, fileio, metrics, options
 # import them from this module.
 # The student's module and what it is judged by (split out of this module).
 from hubensemble.distillchoice import (_base_candidate, _check_student,  # noqa: F401
-                                       _choose_student, _costs, _student_cost, check_student)
+                                       _choose_student, _costs, _student_cost,
+                                       check_gflops_from_records, check_student)
 from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare,  # noqa: F401
                                         _describe, ensemble_cost, format_distill, paired_gap,
                                         read_distill, retrained_test)
@@ -128,6 +129,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
         _check_student(student, specs, run)  # (the CLI checks before importing TensorFlow too)
 
     export_dir, teacher_members = _teacher_export(run, meta, ens)  # before the data loads
+    # --max-gflops decided by the records: before TensorFlow loads and the data is read.
+    check_gflops_from_records(run, student, max_gflops, ens, specs)
     teacher = export_identity(export_dir) or {}  # the export it learns from, as it loads it
     # what it computes, which a re-export of the same ensemble keeps (student_for_export)
     content = teacher_content(read_export_metadata(export_dir, strict=False))

@@ -127,3 +127,76 @@ def _student_cost(spec, task, size, costs, own):
             return cost
     cost, _ = module_cost(spec, task.num_classes, size)
     return cost
+
+
+def recorded_student_gflops(module, cands, ens, costs) -> float | None:
+    """The GFLOPs per image of `module`'s student known from the records alone, before
+    TensorFlow loads: its base candidate (`_base_candidate`) is a fine-tuned one (a probe
+    trains at the module's own resolution, not the student's) whose trial.json records its
+    "eval_size", the size the student trains and serves at (`tune.eval_size` of the same
+    task and profile), and RUN/cost.json (`costs`: {trial: Cost}) holds a candidate of the
+    module measured at that size: the Cost `_student_cost` takes. None when not known so."""
+    from hubensemble.chance import is_probe
+
+    own = [c for c in cands if c.module == module]
+    if not own:
+        return None
+    base = _base_candidate(own, cands, ens)
+    size = base.record.get("eval_size")
+    if is_probe(base.record) or not isinstance(size, int):
+        return None
+    known = [costs[c.trial] for c in own if c.trial in costs and costs[c.trial].size == size]
+    return known[0].gflops if known else None
+
+
+def check_gflops_from_records(run, student, max_gflops, ens, specs) -> None:
+    """distill's --max-gflops refusal before TensorFlow loads and the data is read (it came
+    after both: seconds and hundreds of MB, then "over --max-gflops"), when the records
+    decide it (`recorded_student_gflops`): the named `student`'s, or with none named every
+    module that could be one (a usable candidate with a validation cross-entropy) over
+    `max_gflops`. RunError in the words the later check uses; nothing when `max_gflops` is
+    None or a figure is not recorded (the check after the data load decides then)."""
+    if max_gflops is None:
+        return
+    from hubensemble.cost import read_run_costs
+    from hubensemble.ensemble import load_candidates
+
+    try:
+        costs = read_run_costs(run.path).costs
+        cands, _ = load_candidates(run.path)
+    except (RunError, OSError, ValueError):  # the stage's own reads say what is wrong
+        return
+    limit, flag = max_gflops * (1 + 1e-9), option_word("--max-gflops", "max_gflops")
+    if student is not None:
+        need = recorded_student_gflops(student, cands, ens, costs)
+        if need is not None and need > limit:
+            raise RunError(f"the student {student} needs {need:.4g} GFLOPs per image (RUN/"
+                           f"cost.json's figure at its training size), over {flag} "
+                           f"{max_gflops:g}; choose another "
+                           f"{option_word('--student', 'student')} or raise the limit")
+        return
+    modules = sorted({c.module for c in cands if c.val_ce is not None and c.module in specs})
+    needs = {m: recorded_student_gflops(m, cands, ens, costs) for m in modules}
+    if modules and all(n is not None and n > limit for n in needs.values()):
+        raise RunError(f"no module of {run.path} fits {flag} {max_gflops:g} as a student at "
+                       f"its training size (the cheapest needs {min(needs.values()):.4g}, "
+                       f"RUN/cost.json's figures); raise the limit or name a "
+                       f"{option_word('--student', 'student')}")
+
+
+def check_distill_budget(run_dir, student=None, max_gflops=None) -> None:
+    """`check_gflops_from_records` for the run at `run_dir` (its run.json and ensemble.json
+    read here; TensorFlow-free), for a caller that checks distill's options before
+    TensorFlow loads (the command line's check). RunError as there; nothing when the files
+    cannot say (the stage's own reads say what is wrong)."""
+    from hubensemble.ensemble import read_ensemble
+    from hubensemble.rundir import Run
+
+    if max_gflops is None:
+        return
+    run = Run(run_dir)
+    try:
+        ens, specs = read_ensemble(run.path), run.meta().get("modules") or {}
+    except (RunError, OSError, ValueError):
+        return
+    check_gflops_from_records(run, student, max_gflops, ens, specs)

@@ -2087,3 +2087,45 @@ def test_a_students_changed_weights_are_told_to_distil_again_not_to_run_tune(
         "(with the options it was distilled with), then export it again "
         "(export_ensemble(student=…))"), said
     assert "run tune" not in caplog.text
+
+
+def test_distill_over_max_gflops_is_refused_from_the_cost_records_before_the_data_loads(
+        run_dir, digits, tmp_path):
+    """`distill --max-gflops 1e-7` was refused only after TensorFlow loaded and the data was
+    read. When RUN/cost.json holds each module's student cost (a fine-tuned base candidate
+    costed at its eval_size, the size the student trains at) it is refused from the records
+    first, in the same words, with the figures counted by hand; a figure the records lack
+    (a candidate costed at another size) leaves the refusal to the check after the load."""
+    import re
+
+    from hubensemble.cost.stage import run_cost
+    from hubensemble.distill import run_distill
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    run_cost(path, task=digits, progress=False)  # every candidate costed at its eval_size
+    # By hand: "small" (one 3x3 conv, 4 filters, a 10-class head) at 32 px; "fixed"
+    # (8 filters) at its 24 px.
+    at_32, fixed = 2 * (32 * 32 * 4 * 27 + 4 * 10), 2 * (24 * 24 * 8 * 27 + 8 * 10)
+    with pytest.raises(RunError, match=rf"^no module of {re.escape(str(path))} fits max_gflops "
+                                       rf"1e-07 as a student at its training size \(the "
+                                       rf"cheapest needs {at_32 / 1e9:.4g}, RUN/cost\.json's "
+                                       r"figures\); raise the limit or name a student$"):
+        run_distill(path, max_gflops=1e-7, progress=False)  # no task: none is loaded
+    from hubensemble.distillchoice import check_distill_budget  # a command line's check
+
+    with pytest.raises(RunError, match=r"cheapest needs .*, RUN/cost\.json's figures"):
+        check_distill_budget(path, None, 1e-7)
+    check_distill_budget(path, None, 1.0)  # within it: nothing to say
+    with pytest.raises(RunError, match=rf"^the student fixed needs {fixed / 1e9:.4g} GFLOPs "
+                                       r"per image \(RUN/cost\.json's figure at its training "
+                                       r"size\), over max_gflops 1e-07; choose another student"):
+        run_distill(path, student="fixed", max_gflops=1e-7, progress=False)
+    # small's candidate costed at 128 px, not its student's 32: not known from the records,
+    # so the refusal comes after the data load, by the student's cost counted then.
+    small = tune.trial_id("default", 0, "small")
+    trial_json = Run(path).candidates / small / "trial.json"
+    atomic_write_json(trial_json, {**read_json(trial_json), "eval_size": 128})
+    with pytest.raises(RunError, match=rf"^the student small needs {at_32 / 1e9:.4g} GFLOPs "
+                                       r"per image at 32 px, over max_gflops 1e-07"):
+        run_distill(path, student="small", task=digits, max_gflops=1e-7, progress=False)
