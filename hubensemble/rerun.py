@@ -117,7 +117,7 @@ def start_again(where, meta: dict, command: str | None = None, *,
     if fit:
         command = fit_command(where, meta, restart=True, args=args, now=now)
         return ("fit it again from the start, discarding its results: `"
-                f"{command}`" + ("" if (meta.get("fit") or {}).get("options")
+                f"{command}`" + ("" if _fit_options(meta)
                                  else " with your other fit options"))
     if args is None:
         args = _recorded_args(meta)
@@ -171,7 +171,7 @@ def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
         f"{_keyword(flag)}={value!r}" for flag, _, value in _changed_options({}, args)
         if flag != "--data")
     if fit:
-        recorded = {**((meta.get("fit") or {}).get("options") or {}), **(now or {})}
+        recorded = {**(_fit_options(meta) or {}), **(now or {})}
         own = ", ".join(f"{o.name}={value!r}" for o, value in _differing(
             recorded, options.options_for(record="fit")))
         export = _export_record(meta)
@@ -182,7 +182,7 @@ def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
             "restart=True", export, own) if w)
         return ("fit it again from the start, discarding its results: "
                 f"{command_words('fit', where, keywords=words)}"
-                + ("" if (meta.get("fit") or {}).get("options") else
+                + ("" if _fit_options(meta) else
                    " with your other fit options"))
     task = f"task={load_task_words(args)}"
     typed = option_keywords(now or {}, options.options_for(command="rank", record="fit"))
@@ -190,6 +190,15 @@ def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
              + (f", {typed}" if typed else ""))
     return (f"rank into a new folder and go on from there: run_rank({words}) with your other "
             "rank options")
+
+
+def _fit_options(meta: dict) -> dict:
+    """run.json's (`meta`) "fit" -> "options" ({} when it holds none, or a value edited by
+    hand into no JSON object: the words then say "with your other fit options"; fit itself
+    refuses such a record, `resume.fit_record`)."""
+    fit = meta.get("fit") if isinstance(meta, dict) else None
+    recorded = fit.get("options") if isinstance(fit, dict) else None
+    return recorded if isinstance(recorded, dict) else {}
 
 
 def _export_record(meta: dict) -> dict:
@@ -218,7 +227,7 @@ def fit_command(where, meta: dict, *, restart: bool, args: dict | None = None,
     # The fit's own options (run.json fit.options) and export folder: without them the
     # pasted command started another fit (a new-user check: cpu and --top-k 15, where the
     # run was --profile quick --top-k 2).
-    recorded = (meta.get("fit") or {}).get("options")
+    recorded = _fit_options(meta)
     own = _export_record(meta)
     extra = [_fit_flags({**(recorded or {}), **(now or {})})]
     if out := _export_outside(where, own):
@@ -351,7 +360,9 @@ def _catalogue_files(meta: dict) -> str:
 
 def _catalogue_list(meta: dict) -> list[str]:
     """`_catalogue_files`' files, absolute, in order; [] when one is not known here."""
-    sources = (meta.get("fit") or {}).get("catalogue") or [
+    fit = meta.get("fit") if isinstance(meta.get("fit"), dict) else {}
+    sources = fit.get("catalogue") if isinstance(fit.get("catalogue"), list) else None
+    sources = sources or [
         m.get("source") for m in (meta.get("modules") or {}).values() if isinstance(m, dict)]
     files = []
     for source in sources:

@@ -95,7 +95,7 @@ def _older_run(run, meta: dict, options) -> str:
     and the way on. It said "the rank or tune options changed", naming none, to a user who had
     typed the same command (checked on a run of 679fffb: it records no --batchnorm,
     --head-init)."""
-    recorded = (meta.get("fit") or {}).get("options") or {}
+    recorded = fit_record(run, meta).get("options") or {}
     names = [*options.STAGE_FIELDS["rank"], *options.STAGE_FIELDS["tune"]]
     missing = [option_word(option_table.get(n).cli_flags[0], n) for n in dict.fromkeys(names)
                if n not in recorded and option_table.get(n).keyed_at_default]
@@ -151,7 +151,7 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
             clear_run(run)
         return
     meta = run.meta()
-    previous = meta.get("fit") or {}
+    previous = fit_record(run, meta)
     if not previous:
         if run.ranking_json.exists() or run.candidates.exists():
             _go_on_from_rank(run, fingerprints, keys, options, specs=specs, cache_dir=cache_dir,
@@ -211,7 +211,7 @@ def refuse_changed_options(run, options, *, restart) -> None:
     if restart or not run.meta_path.is_file():
         return
     meta = run.meta()
-    previous = meta.get("fit") or {}
+    previous = fit_record(run, meta)
     prints, recorded = previous.get("fingerprints"), (previous.get("keys") or {}).get("tune")
     if not (isinstance(prints, dict) and recorded and "catalogue" in prints and "data" in prints
             and (meta.get("stages") or run.ranking_json.exists() or run.candidates.exists())):
@@ -277,6 +277,26 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
         f"selected: {', '.join(ranking.selected) or 'none'}): the same catalogue, data and "
         f"rank options as this fit, so it is not ranked again; pass "
         f"{option_word('--restart', 'restart=True')} to rank again from scratch")
+
+
+def fit_record(run, meta: dict) -> dict:
+    """run.json's "fit" (`meta`: run `run`'s run.json object), the record of its last fit
+    ({} when it has none). RunError naming run.json, the field and the way on (restore it,
+    or a new folder or --restart) when it, or its "options", "fingerprints" or "keys", was
+    edited by hand into another type: fit cannot tell what changed since, and stopped with
+    "AttributeError: 'str' object has no attribute 'get'"."""
+    previous = meta.get("fit")
+    if previous is None:
+        return {}
+    fields = {'"fit"': previous} if not isinstance(previous, dict) else {
+        f'"fit" -> "{k}"': previous[k] for k in ("options", "fingerprints", "keys")
+        if previous.get(k) is not None and not isinstance(previous[k], dict)}
+    for field, value in fields.items():
+        shown = f"{type(value).__name__} {value!r}"[:80]
+        raise RunError(f"{run.meta_path}: its {field} is {shown}, not the record fit writes "
+                       "(edited by hand?), so fit cannot tell what changed since; restore "
+                       f"run.json from a copy, or {_new_or_restart('to discard the old results')}")
+    return previous
 
 
 def _fitted(run, meta: dict) -> str:

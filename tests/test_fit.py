@@ -2558,3 +2558,32 @@ def test_the_gflops_check_before_fits_sweep_costs_the_modules_its_plan_tunes(
     said = str(refused.value)
     assert said.startswith("no module fits max_gflops=1e-09: the cheapest of the 1 module to "
                            "tune, m0, needs "), said
+
+
+@pytest.mark.parametrize("edited, field", [("oops", '"fit"'),
+                                           ({"options": "quick"}, '"fit" -> "options"'),
+                                           ({"keys": ["k"]}, '"fit" -> "keys"')])
+def test_a_fit_record_edited_by_hand_is_named_with_the_way_on(catalogue, tmp_path, edited,
+                                                              field):
+    """run.json's "fit" (or its options, fingerprints or keys) edited by hand into another
+    type stopped the next fit with "AttributeError: 'str' object has no attribute 'get'",
+    and the words of its fit command with a TypeError. The refusal names run.json, the
+    field and the way on (resume.fit_record). Fails before: the AttributeError."""
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.rerun import fit_command
+
+    out = tmp_path / "run"
+    kw = dict(FIT_CLEAN, max_gflops=1e-7)
+    with pytest.raises(RunError):  # a run with a ranking, refused before its sweep
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **kw)
+    meta = json.loads((out / "run.json").read_text())
+    atomic_write_json(out / "run.json", {**meta, "fit": edited})
+    with pytest.raises(RunError) as refused:
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **kw)
+    said = str(refused.value)
+    assert said.startswith(f"{out / 'run.json'}: its {field} is "), said
+    assert said.endswith("not the record fit writes (edited by hand?), so fit cannot tell "
+                         "what changed since; restore run.json from a copy, or use a new out "
+                         "folder, or pass restart=True to discard the old results"), said
+    assert fit_command(out, {**meta, "fit": edited}, restart=True).startswith(
+        "hubensemble fit --restart --catalogue ")
