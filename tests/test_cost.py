@@ -663,3 +663,23 @@ def test_a_damaged_catalogue_entry_in_run_json_is_one_line_before_any_cost(
         f"damaged {said}"), refused.value
     assert "restore run.json from a copy, or call run_rank(" in str(refused.value)
     assert not (tmp_path / "cache").exists()
+
+
+def test_a_gflops_limit_is_refused_before_the_sweep_when_no_module_can_be_costed(tmp_path):
+    # `fit --max-gflops 1` with modules none of which can be costed (here: not there) tuned
+    # them all, then the ensemble refused: "no candidate has a cost". Fails before: {} was
+    # returned and the sweep ran.
+    from hubensemble.cost.stage import check_budget_before_tune
+    from hubensemble.data import Split, Task
+
+    specs = [ModuleSpec(name=n, handle=str(tmp_path / n)) for n in ("gone", "lost")]
+    task = Task(name="t", source="test", class_names=["a", "b", "c"],
+                train=Split(images=np.zeros((6, 12, 12, 3), np.uint8),
+                            labels=np.arange(6, dtype=np.int64) % 3))
+    with pytest.raises(RunError) as refused:
+        check_budget_before_tune(specs, task, "quick", 1.0, cache_dir=tmp_path / "cache")
+    said = str(refused.value)
+    assert said.startswith("max_gflops=1 needs the cost of a candidate, and none of the 2 "
+                           "modules to tune can be costed (gone: "), said
+    assert "; lost: " in said and said.endswith("fix the modules, or drop the limit, before "
+                                                "the sweep is run"), said

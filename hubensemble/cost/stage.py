@@ -371,13 +371,15 @@ def check_budget_before_tune(specs, task, profile, max_gflops: float | None, *,
     in px)} of the modules costed (a module that cannot be costed is left out, with a
     warning: the ensemble's check decides then); {} without a limit. Raises RunError with
     `no_module_fits`'s words when none fits (`fit --max-gflops 1e-7` was refused only after
-    the whole tune: 31 s on digits, hours on real data)."""
+    the whole tune: 31 s on digits, hours on real data), and naming each module's reason
+    when none of them can be costed (their candidates could not be either: the ensemble
+    refused the limit after the whole tune, "no candidate has a cost")."""
     from hubensemble.cost.budget import no_module_fits
     from hubensemble.tune import eval_size
 
     if max_gflops is None:
         return {}
-    gflops = {}
+    gflops, why = {}, []
     for spec in specs:
         size = int(eval_size(task, spec, profile))
         try:
@@ -387,8 +389,18 @@ def check_budget_before_tune(specs, task, profile, max_gflops: float | None, *,
             reraise_stop(e)
             log.warning("cost: module %s (%d px) cannot be costed before the sweep: %s",
                         spec.name, size, first_line(e))
+            why.append(f"{spec.name}: {first_line(e)}")
             continue
         gflops[spec.name] = (cost.gflops, size)
+    if why and not gflops:  # none costed now: none of their candidates can be after the sweep
+        from hubensemble.lockwords import option_word
+
+        flag = option_word(f"--max-gflops {max_gflops:g}", f"max_gflops={max_gflops:g}")
+        raise RunError(f"{flag} needs the cost of a candidate, and none of the "
+                       f"{counted(len(why), 'module')} to tune can be costed ("
+                       f"{'; '.join(why[:3])}{'; …' if len(why) > 3 else ''}): the ensemble "
+                       "would refuse the limit after the whole sweep; fix the modules, or drop "
+                       "the limit, before the sweep is run")
     refusal = no_module_fits(gflops, max_gflops)
     if refusal:
         raise RunError(refusal)
