@@ -632,10 +632,14 @@ def test_a_cost_file_count_past_a_float_or_a_size_below_1_names_the_candidate(
 def test_the_cost_pass_names_the_candidates_it_cannot_use(module_dir, tmp_path, caplog):
     """A candidate with a damaged trial.json was left out of RUN/cost.json without a word
     (ensemble names it; cost said nothing): the pass goes on and says which, why and where,
-    in the log and in its summary. Fails before: no word of t1."""
+    in the log and in its summary (a trial that failed, which tune said, is not said again).
+    Fails before: no word of t1."""
     modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
     run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8), ("t1", "conv8", 8)])
     (run.candidates / "t1" / "trial.json").write_text("{cut")
+    candidate.write_candidate(run.candidates, {
+        "trial": "t2", "module": "conv8", "handle": module_dir, "status": "failed",
+        "reason": "out of memory", "has_test": False, "hparams": {}})
     with caplog.at_level("WARNING", logger="hubensemble.cost.stage"):
         summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
     assert set(summary.costs) == {"t0"} and [t for t, _ in summary.skipped] == ["t1"]

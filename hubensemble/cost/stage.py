@@ -33,7 +33,7 @@ class CostSummary:
     modules that could not be costed (their candidates have no cost); `machine`: the
     machine record; `seconds`: wall time; `skipped`: [(trial, reason)] of the candidate
     folders that are not usable (`candidate.load_pool`: a damaged trial.json, probabilities
-    of another shape), not costed."""
+    of another shape), not costed; a trial whose record says it failed is not listed."""
 
     path: str
     costs: dict
@@ -210,8 +210,13 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     run.require_started()  # an empty or mistyped folder: say so, not "run tune"
     cands, skipped = load_candidates(run.path)
     candidate.require_pool(os.path.join(run.path, CANDIDATES_DIR), run.path, cands, skipped)
-    if skipped:  # a damaged candidate was left out without a word (ensemble names it)
-        log.warning("cost: %s", skipped_words(os.path.join(run.path, CANDIDATES_DIR), skipped))
+    folder = os.path.join(run.path, CANDIDATES_DIR)
+    # A damaged candidate was left out without a word (the ensemble names it); a trial that
+    # failed (its status recorded: tune said it) has nothing to cost and is not said again.
+    skipped = [(t, r) for t, r in skipped
+               if getattr(candidate.read_candidate(folder, t), "status", "ok") == "ok"]
+    if skipped:
+        log.warning("cost: %s", skipped_words(folder, skipped))
     unfinished = unfinished_warning(run.path, what="this cost table")
     if unfinished:  # the pool an interrupted sweep left: its other candidates get no cost
         log.warning("%s", unfinished)
