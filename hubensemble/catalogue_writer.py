@@ -17,7 +17,7 @@ from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_
                                    raise_problems, read_catalogue_file)
 from hubensemble.catalogue_fields import ADD_FLAGS
 from hubensemble.errors import CatalogueError, HubensembleError
-from hubensemble.fileio import atomic_write_text
+from hubensemble.fileio import atomic_write_text, check_file_target
 from hubensemble.handles import (handle_kind, same_module_note, same_module_pairs, stored_handle,
                                  stored_weights)
 from hubensemble.lockwords import on_command_line, option_word
@@ -265,7 +265,9 @@ def check_add(path, handles, *, name=None, **fields) -> set[str]:
     """`catalogue add`'s refusals before TensorFlow: the entries (`check_new_entries`), the
     catalogue `path` they go to (it must read as one: `catalogue_names`) and `name`, which
     no entry of it may have (it was refused after the module had loaded, naming a line of
-    the would-be text). Returns the names the file's entries take; raises CatalogueError,
+    the would-be text), and where `path` goes (`fileio.check_file_target`: HubensembleError
+    for a file in the way of its folder, or a folder not writable). Returns the names the
+    file's entries take; raises CatalogueError,
     also for an empty `path` (it was taken, to fail after the modules had loaded; the command
     line's parser refuses `--to ""` itself)."""
     if not os.fspath(path).strip():
@@ -275,6 +277,11 @@ def check_add(path, handles, *, name=None, **fields) -> set[str]:
                              f"to append to, e.g. {example}")
     check_new_entries(handles, name=name, **fields)
     before = {s.name: s for s in _existing(os.fspath(path))[1]}
+    # A file where its folder would go, a folder not writable: the append failed once the
+    # modules had loaded (NotADirectoryError after TensorFlow's seconds), in fileio's words.
+    check_file_target(path, option_word(f"--to {os.fspath(path)} goes inside it: pass another "
+                                        "--to file", f"path={os.fspath(path)!r} goes inside "
+                                        "it: pass another path"))
     if name in before:
         flag = option_word("--name ", "name=")
         raise CatalogueError(f"{absolute(os.fspath(path))}: {flag}{name!r} is already used "

@@ -3542,3 +3542,21 @@ def test_min_per_class_and_k_past_an_npz_or_folder_are_refused_before_tensorflow
         check_counts(SimpleNamespace(data=spec, min_per_class=2, k=7, metric="logme"))
     check_counts(SimpleNamespace(data="sklearn:digits", min_per_class=10**6, k=10**6,
                                  metric="knn"))
+
+
+def test_catalogue_add_refuses_a_file_in_the_way_of_its_to_before_tensorflow(tmp_path):
+    # `catalogue add H --to cat.yaml/new.yaml` loaded the module with TensorFlow, then
+    # failed to write (NotADirectoryError). Fails before: TensorFlow loaded.
+    from hubensemble.catalogue_writer import check_add
+    from hubensemble.errors import HubensembleError
+
+    (tmp_path / "cat.yaml").write_text("modules:\n")
+    to = tmp_path / "cat.yaml" / "new.yaml"
+    [(code, out, err, tensorflow)] = each_in_one_process(
+        ["catalogue", "add", "keras:MobileNetV3Small", "--to", str(to)])
+    assert (code, out, tensorflow) == (2, "", False), err
+    assert (f"error: {tmp_path / 'cat.yaml'} is a file, not a folder; --to {to} goes inside "
+            "it: pass another --to file\n") in err, err
+    with pytest.raises(HubensembleError, match=re.escape(f"path={str(to)!r} goes inside it")):
+        check_add(to, ["keras:MobileNetV3Small"])
+    assert check_add(tmp_path / "new" / "k.yaml", ["keras:MobileNetV3Small"]) == set()
