@@ -146,10 +146,13 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
         own = None if tfds_split or split is None else own_tfds_split(made_on, data, split)
         if own:  # the export's fit read this split so: read it so, and say it
             tfds_split = own
+        own_keys, keys_said = own_tfds_keys(made_on, data, keys)  # its features, as fit's
+        keys = {**own_keys, **(keys or {})}
         task = load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
                              trained_split=made_on.get("split"), split=split,
                              splits={split_key(split): tfds_split} if tfds_split else None,
-                             model_classes=meta.get("class_names") or None, **(keys or {}))
+                             model_classes=meta.get("class_names") or None, **keys)
+        task.source += keys_said
         if own:
             key = split_key(split)
             task.source += (f"; its {key} split read as {own!r}, as the export's fit read it "
@@ -176,30 +179,67 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
     return run.task(args.load())
 
 
+def own_tfds_keys(made_on: dict, data, keys: dict | None) -> tuple[dict, str]:
+    """({label_key, image_key} to read, words for the task's source) for `data` when it is
+    the tfds data set the export was made on (`made_on`: its metadata's "task"; `_own_tfds`):
+    a feature fit read by another name than the default ("label_elevation", recorded in
+    task.split.tfds_keys) is read so when `keys` (the ones given) names none for it, and
+    said; a key given that differs from the one fit read is said too. ({}, "") otherwise,
+    and for an export written before the record: read as before (the defaults)."""
+    recorded = ((made_on.get("split") or {}).get("tfds_keys")
+                if isinstance(made_on.get("split"), dict) else None)
+    if not isinstance(recorded, dict) or not _own_tfds(made_on, data):
+        return {}, ""
+    use, said = {}, []
+    for key in ("label_key", "image_key"):
+        fit, given = recorded.get(key), (keys or {}).get(key)
+        if not isinstance(fit, str):
+            continue
+        flag = option_word(f"--{key.replace('_', '-')}", key)
+        feature = key.split("_")[0]
+        if given is None and fit != options.default(key):
+            use[key] = fit
+            said.append(f"its {feature} feature read as {fit!r}, as the export's fit read it "
+                        f"(its metadata's task.split.tfds_keys; {flag} reads another)")
+        elif given is not None and given != fit:
+            said.append(f"its {feature} feature read as {given!r} ({flag}), not {fit!r} as the "
+                        "export's fit read it")
+    return use, "".join(f"; {w}" for w in said)
+
+
+def _own_tfds(made_on: dict, data) -> bool:
+    """Whether `data` is a tfds: spec of the data set the export was made on (`made_on`: its
+    metadata's "task"; same name and config, and version when both name one)."""
+    from hubensemble.data.specs import parse_spec
+    from hubensemble.data.tfds import _parse_tfds_name
+
+    spec = made_on.get("spec")
+    if not isinstance(spec, str) or not isinstance(data, str):
+        return False
+    try:
+        (scheme, rest), (made_scheme, made_rest) = parse_spec(data), parse_spec(spec)
+        if scheme != "tfds" or made_scheme != "tfds":
+            return False
+        (name, config, version), (made, made_config, made_version) = (
+            _parse_tfds_name(rest), _parse_tfds_name(made_rest))
+    except DataError:
+        return False
+    return (name, config) == (made, made_config) and not (
+        version and made_version and version != made_version)
+
+
 def own_tfds_split(made_on: dict, data: str, split: str) -> str | None:
     """The tfds split string the export's fit read `split` (train, val, test or an alias)
     from, when `data` is a tfds: spec of the data set the export was made on (`made_on`: its
     metadata's "task"; same name and config, and version when both name one) and that string
     is not VTAB-1k's (an override: fit --split test=test[:2000]); else None, and the data is
     read as before. An export written before it recorded them (no task.split.tfds): None."""
-    from hubensemble.data.specs import parse_spec
     from hubensemble.data.task import split_key
-    from hubensemble.data.tfds import VTAB_SPLITS, _parse_tfds_name
+    from hubensemble.data.tfds import VTAB_SPLITS
 
     recorded = (made_on.get("split") or {}) if isinstance(made_on.get("split"), dict) else {}
-    strings, spec = recorded.get("tfds"), made_on.get("spec")
-    if not isinstance(strings, dict) or not isinstance(spec, str) or not isinstance(data, str):
-        return None
-    try:
-        (scheme, rest), (made_scheme, made_rest) = parse_spec(data), parse_spec(spec)
-        if scheme != "tfds" or made_scheme != "tfds":
-            return None
-        (name, config, version), (made, made_config, made_version) = (
-            _parse_tfds_name(rest), _parse_tfds_name(made_rest))
-    except DataError:
-        return None
-    if (name, config) != (made, made_config) or (version and made_version
-                                                 and version != made_version):
+    strings = recorded.get("tfds")
+    if not isinstance(strings, dict) or not _own_tfds(made_on, data):
         return None
     key = split_key(split)
     own = strings.get(key)

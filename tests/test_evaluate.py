@@ -2314,3 +2314,44 @@ def test_an_evaluation_written_inside_an_export_folder_is_refused_before_the_wor
     assert code == 2 and said.format("--out") in " ".join(err.split()), err
     assert not inside.exists()
     ev.check_evaluation_target(run / "robustness.json")  # beside it: fine
+
+
+def test_evaluate_of_the_exports_own_tfds_data_reads_the_features_fit_read(tmp_path, toys):
+    """An export fit with --label-key label_elevation needed the key again on `evaluate
+    --data tfds:NAME` (its data has no "label": refused). The export's metadata records the
+    features fit read (task.split.tfds_keys) and evaluate of the same data set reads them
+    when given none, said in the task's source; a key given that differs is read and said;
+    an export written before the record reads the defaults as before."""
+    from hubensemble.data import load_task
+    from hubensemble.export.metadata import export_metadata, split_record
+
+    data, spec = toys
+    splits = {"train": "train[:40]", "val": "train[40:50]", "test": "test"}
+    fitted = load_task(spec, data_dir=str(data), label_key="label_elevation", splits=splits)
+    run_json = {"data": {"args": {"spec": spec, "splits": splits, "seed": 0,
+                                  "label_key": "label_elevation", "image_key": "image"}}}
+    record = split_record(run_json)
+    assert record["tfds_keys"] == {"label_key": "label_elevation", "image_key": "image"}
+    own = build_export(tmp_path / "own", members="both")
+    meta_path = own / "assets" / "hubensemble.json"
+    meta = json.loads(meta_path.read_text())
+    meta["task"] = export_metadata({}, [], [], fitted, retrain_full=False,
+                                   split=record)["task"]
+    meta_path.write_text(json.dumps(meta))
+    task = ev.load_evaluation_task(own, spec, data_dir=str(data), split="test", progress=False)
+    np.testing.assert_array_equal(task.test.labels, fitted.test.labels)
+    assert ("its label feature read as 'label_elevation', as the export's fit read it (its "
+            "metadata's task.split.tfds_keys; label_key reads another)") in task.source
+    # label_category's classes, for the export to know them (its own are label_elevation's).
+    meta_path.write_text(json.dumps({**meta, "class_names": ["plane", "car", "truck"]}))
+    other = ev.load_evaluation_task(own, spec, data_dir=str(data), split="test",
+                                    label_key="label_category", progress=False)
+    assert ("its label feature read as 'label_category' (label_key), not 'label_elevation' "
+            "as the export's fit read it") in other.source
+    assert "image feature" not in task.source + other.source  # the default, as fit read it
+    np.testing.assert_array_equal(other.test.labels, load_task(
+        spec, data_dir=str(data), label_key="label_category", splits=splits).test.labels)
+    meta["task"]["split"].pop("tfds_keys")  # an export written before the record
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="has no feature 'label'"):
+        ev.load_evaluation_task(own, spec, data_dir=str(data), split="test", progress=False)

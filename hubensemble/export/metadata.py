@@ -61,7 +61,10 @@ def split_record(meta) -> dict | None:
     (data.specs.load_test_set's trained_split); for tfds: data also "tfds", the tfds split
     string each split was read from ({train|val|test: str, or None for a split switched
     off}: VTAB-1k's with the run's --split overrides), which `evaluate --data` of the same
-    tfds data set reads when given no --split string (`evaluationtask.own_tfds_split`).
+    tfds data set reads when given no --split string (`evaluationtask.own_tfds_split`), and
+    "tfds_keys", the features fit read ({"label_key", "image_key"}: str, run.json's
+    --label-key / --image-key or their defaults), which it reads when given no key
+    (`evaluationtask.own_tfds_keys`; an export written before has none: read as before).
     None for data from Python."""
     from hubensemble.data.specs import parse_spec
     from hubensemble.data.tfds import _resolve_splits
@@ -76,6 +79,8 @@ def split_record(meta) -> dict | None:
     try:
         if parse_spec(args["spec"])[0] == "tfds":
             record["tfds"] = _resolve_splits(args.get("splits"))
+            record["tfds_keys"] = {k: args[k] for k in ("label_key", "image_key")
+                                   if isinstance(args.get(k), str)}
     except (DataError, AttributeError, TypeError):  # a damaged record: as before, none
         pass
     return record
