@@ -3161,3 +3161,21 @@ def test_a_tunes_time_in_run_json_is_its_own_work_and_a_chiefs_sweep_records_one
         assert not stage_done(run, "tune", "k") and fit_plan(run) is None
         tune.run_tune(run.path, **kw)
         assert run.meta()["stages"]["tune"]["command"] == "tune", edited
+
+
+@pytest.mark.parametrize("recorded", [
+    "seeds", {"seed": "x"}, {"seed": [0]}, {"profile": "quick"}, {"batchnorm": "auto"},
+    {"head_init": ["zero"]}, {"seed": True, "profile": {"name": 3}}])
+def test_a_sweep_record_edited_by_hand_is_not_compared_as_it_reads(recorded):
+    """tune compares the options of a call with run.json's record of its sweep
+    (tune.pool.sweep_changes, worker_changes) before adding candidates to its pool: a record
+    edited by hand ("profile": "quick", "seed": "x", the entry a string) stopped it with
+    AttributeError or ValueError. Such a value is not compared (this call's record replaces
+    it); a readable one still is. Fails before: the errors."""
+    from hubensemble.tune.pool import sweep_changes, worker_changes
+
+    kw = dict(seed=0, profile=QUICK, batchnorm="auto", head_init=None)
+    assert sweep_changes(recorded, **kw) == []
+    assert worker_changes(recorded, budget=None, modules=None, **kw) == []
+    assert sweep_changes({"seed": 1, "head_init": None}, **{**kw, "head_init": "probe"}) == [
+        "--seed 1 -> 0", "--head-init unset -> probe"]

@@ -51,19 +51,28 @@ def sweep_changes(recorded: Mapping | None, *, seed: int, profile: Profile,
     (its ``tune.sweeps[SWEEP]`` entry), as "--flag recorded -> now" texts; [] when there is
     no record or nothing it records differs. `head_init` (--head-init, None: the profile's)
     is compared as given, as --batchnorm is, when the record has one: a sweep recorded before
-    it was (or a probe sweep, which has no head start to choose) is not compared."""
-    if not recorded:
+    it was (or a probe sweep, which has no head start to choose) is not compared. Nor is a
+    value edited by hand into another type (the entry, or its seed, profile, batchnorm or
+    head_init: this call's record replaces it), which stopped tune with AttributeError or
+    ValueError."""
+    if not isinstance(recorded, Mapping) or not recorded:
         return []
     found = []
-    if recorded.get("seed") is not None and int(recorded["seed"]) != int(seed):
-        found.append(f"--seed {recorded['seed']} -> {seed}")
-    name = (recorded.get("profile") or {}).get("name")
-    if name and name != profile.name:
+    try:
+        was = None if isinstance(recorded.get("seed"), bool) else int(recorded.get("seed"))
+    except (TypeError, ValueError):
+        was = None
+    if was is not None and was != int(seed):
+        found.append(f"--seed {was} -> {seed}")
+    prof, bn = recorded.get("profile"), recorded.get("batchnorm")
+    name = prof.get("name") if isinstance(prof, Mapping) else None
+    if isinstance(name, str) and name and name != profile.name:
         found.append(f"--profile {name} -> {profile.name}")
-    requested = (recorded.get("batchnorm") or {}).get("requested")
-    if requested and requested != batchnorm:
+    requested = bn.get("requested") if isinstance(bn, Mapping) else None
+    if isinstance(requested, str) and requested and requested != batchnorm:
         found.append(f"--batchnorm {requested} -> {batchnorm}")
-    if "head_init" in recorded and recorded["head_init"] != head_init:
+    if "head_init" in recorded and isinstance(recorded["head_init"], (str, type(None))) and (
+            recorded["head_init"] != head_init):
         from hubensemble.rerun import shown
 
         found.append(f"--head-init {shown(recorded['head_init'])} -> {shown(head_init)}")
@@ -80,7 +89,7 @@ def worker_changes(recorded: Mapping | None, *, budget, modules, seed: int, prof
     `runprofile.training_changes`). [] when there is no record or nothing differs."""
     from hubensemble.rerun import shown
 
-    if not recorded:
+    if not isinstance(recorded, Mapping) or not recorded:
         return []
     found = sweep_changes(recorded, seed=seed, profile=profile, batchnorm=batchnorm,
                           head_init=head_init)
