@@ -14,6 +14,14 @@ from hubensemble.fileio import file_sha256
 from hubensemble.text import absolute, shell
 
 
+def _export_section(meta) -> dict:
+    """run.json's (`meta`) "export" section; {} when it holds none, or a value edited by hand
+    into no JSON object (read as no export: it stopped `ensemble`, the summary and the report
+    with "AttributeError: 'str' object has no attribute 'get'")."""
+    record = meta.get("export") if isinstance(meta, dict) else None
+    return record if isinstance(record, dict) else {}
+
+
 class RunExports:
     """The export-record methods of `rundir.Run` (a mixin: it needs Run's `path`, `meta`,
     `ensemble_json` and `export`)."""
@@ -25,10 +33,10 @@ class RunExports:
         that wrote it (`exportrecord.recorded_export`: the export beside the copy, else
         None); None before any export. Absolute as the run folder was named, a link kept
         (text.absolute, as `export` prints)."""
-        record = ((self.meta() if meta is None else meta).get("export") or {})
-        if not isinstance(record, dict):
-            return None
-        if "in_run" not in record and self._own_export_of_older_record(record.get("path")):
+        record = _export_section(self.meta() if meta is None else meta)
+        path = record.get("path")  # (edited by hand into no string: not an older record's)
+        if "in_run" not in record and isinstance(path, str) and (
+                self._own_export_of_older_record(path)):
             return os.path.join(absolute(self.path), formats.EXPORT_DIR)
         return recorded_export(self.path, record)  # a copy: not the original's outside it
 
@@ -88,7 +96,7 @@ class RunExports:
         except RunError:  # none yet, damaged (its reader says so): nothing to compare
             members = None
         for path, skipped, there in (
-                (self.exported_to(meta), (meta.get("export") or {}).get("skipped"), ""),
+                (self.exported_to(meta), _export_section(meta).get("skipped"), ""),
                 (str(self.export), None, "saved_model.pb")):
             if path and os.path.exists(os.path.join(path, there)):
                 done = formats.read_export_metadata(path, strict=False)
@@ -141,8 +149,9 @@ class RunExports:
         `exported_to` as `export` writes it (OUT-tflite/), so a moved run names its own;
         None when that export wrote none."""
         meta = self.meta() if meta is None else meta
-        model = (((meta.get("export") or {}).get("tflite")) or {}).get("model")
-        if not model:
+        tflite = _export_section(meta).get("tflite")
+        model = tflite.get("model") if isinstance(tflite, dict) else None
+        if not model or not isinstance(model, str):
             return None
         return os.path.join(f"{self.exported_to(meta)}-tflite", os.path.basename(model))
 

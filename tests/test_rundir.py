@@ -190,3 +190,19 @@ def test_a_copied_run_does_not_name_the_originals_export_outside_it(tmp_path):
     older = {k: v for k, v in meta["export"].items() if k not in ("run", "beside")}
     copy.meta_path.write_text(json.dumps({"export": older}))
     assert copy.exported_to() == str(out)
+
+
+@pytest.mark.parametrize("export", ["RUN/export", [1], {"path": 3}, {"path": None, "tflite": 3},
+                                    {"tflite": {"model": ["m.tflite"]}}])
+def test_an_export_record_edited_by_hand_reads_as_no_export(tmp_path, export):
+    """run.json's "export" edited by hand into another type ("export": "RUN/export", a path
+    3) stopped `ensemble`, the summary and the report, which ask where the export went, with
+    AttributeError or TypeError. Such a record names no export (runexports._export_section).
+    Fails before: the errors."""
+    from hubensemble.fileio import atomic_write_json
+
+    atomic_write_json(tmp_path / "run.json", {"export": export})
+    run = Run(tmp_path)
+    assert run.exported_to() is None and run.current_export() == (None, None)
+    assert run.stale_export() is None and run.foreign_export() is None
+    assert run.exported_tflite() is None
