@@ -54,6 +54,7 @@ def _child(inline: bool) -> dict:
                                                             "decode_with_format"):
                 setattr(graph, name, python_function)
     from hubensemble.export.saved import check_headers, decode_each, decode_image
+    from hubensemble.fileio import tf_path
 
     def module():
         class Served(tf.Module):
@@ -78,11 +79,11 @@ def _child(inline: bool) -> dict:
             start = time.perf_counter()
             served.serve.get_concrete_function()
             traced = time.perf_counter()
-            tf.saved_model.save(served, path)
+            tf.saved_model.save(served, tf_path(path))
             figures["trace" + suffix] = traced - start
             figures["save" + suffix] = time.perf_counter() - traced
         start = time.perf_counter()
-        loaded = tf.saved_model.load(path)
+        loaded = tf.saved_model.load(tf_path(path))
         figures["load"] = time.perf_counter() - start
         start = time.perf_counter()
         loaded.serve(tf.constant([png] * 4))
