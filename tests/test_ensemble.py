@@ -1546,3 +1546,28 @@ def test_a_member_whose_record_lost_its_hparams_is_named_at_selection_with_its_r
     assert (f"default-0007-m: {os.path.join(folder, 'trial.json')}: its hyperparameters "
             'cannot be read (no "hparams" in it)') in said[0], said
     assert redo_words(run, "default-0007-m") in said[0] and "trial_0" not in said[0], said
+
+
+def test_greedy_selection_checks_the_pool_finite_without_a_copy_of_it():
+    """greedy_select checked the pool finite with a boolean array of the whole stack, a
+    quarter of the pool again (60 candidates x 2,000 images x 100 classes: a traced peak of
+    12.0 MB for a 48 MB pool, 6.1 now); the check is per candidate now, with the same
+    refusal of a NaN. Fails before: the peak was above a fifth of the pool."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    m, n, c = 80, 200, 50
+    y = rng.integers(0, c, n)
+    val = random_probs(rng, m, n, c, y, 4.0).astype(np.float32)
+    want = greedy_select(val.astype(np.float64), y, budget=3)
+    tracemalloc.start()
+    try:
+        got = greedy_select(val, y, budget=3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < val.nbytes / 5, (peak, val.nbytes)
+    assert got.indices == want.indices and got.weights == want.weights
+    val[7, 3, 1] = np.inf
+    with pytest.raises(ValueError, match="NaN or inf"):
+        greedy_select(val, y, budget=3)
