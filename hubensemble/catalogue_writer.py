@@ -34,7 +34,7 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
     folder). Raises CatalogueError naming the handle: its form (`handles.stored_handle`), a
     local path that does not exist, a name or field value ModuleSpec refuses (an empty or
     blank `weights` as empty: it was made `base_dir`, "'/work' is not a Keras weights
-    file"), or one `name`
+    file"), a handle given twice (stored alike: `handles.stored_handle`), or one `name`
     for several handles (named in the caller's words, `lockwords.option_word`: "--name" on
     the command line, "name=" from Python; the command line was told "--name (name=)", a
     keyword it never typed)."""
@@ -44,6 +44,7 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
                              f"or leave {flag} out for names made from the handles")
     base_dir = base_dir or os.getcwd()
     weights = stored_weights(fields.get("weights"), base_dir)  # "": kept, refused as empty
+    seen: dict[str, str] = {}
     for handle in handles:
         try:
             stored = stored_handle(handle, base_dir)
@@ -55,6 +56,12 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
                                  f"cannot add {handle!r}: {text}") from None
         if handle_kind(stored) == "local" and not os.path.exists(stored):
             raise CatalogueError(f"cannot add {handle!r}: {stored} does not exist")
+        if stored in seen:  # each was loaded, and the second appended as the first's duplicate
+            said = "" if seen[stored] == handle else f" (as {seen[stored]!r})"
+            raise CatalogueError(f"cannot add {handle!r} twice: it was given before{said}, "
+                                 "in this one call; give each "
+                                 + option_word("HANDLE once", "handle once in handles"))
+        seen[stored] = handle
         fault = weights_fault(weights)
         if fault:  # loading TensorFlow and the architecture first took 15 s and 690 MB
             raise CatalogueError(f"cannot add {handle!r}: {_callers_words(FIELD)}"

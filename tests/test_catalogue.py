@@ -1480,12 +1480,17 @@ def test_catalogue_add_loads_every_handle_and_counts_those_that_failed(
     assert err.count(f"cannot add '{broken}': [savedmodel] ") == 1, err
     # None loads: nothing is written (no file made), and each says why.
     # (--to named relative is printed absolute: "n.yaml: added …" said where from here only)
+    # (Two broken folders: one handle given twice is refused before TensorFlow.)
     monkeypatch.chdir(tmp_path)
-    code, out, err = in_process("catalogue", "add", broken, broken, "--to", "n.yaml")
+    twin = tmp_path / "broken2"
+    twin.mkdir()
+    (twin / "saved_model.pb").write_bytes(b"not a SavedModel")
+    code, out, err = in_process("catalogue", "add", broken, twin, "--to", "n.yaml")
     assert code == 1 and not (tmp_path / "n.yaml").exists()
     assert out == f"{tmp_path / 'n.yaml'}: added 0 of 2 modules; 2 failed: '{broken}', " \
-                  f"'{broken}'\n"
-    assert err.count(f"cannot add '{broken}': [savedmodel] ") == 2, err
+                  f"'{twin}'\n"
+    assert err.count(f"cannot add '{broken}': [savedmodel] ") == 1, err
+    assert err.count(f"cannot add '{twin}': [savedmodel] ") == 1, err
 
 
 def test_catalogue_add_refuses_a_module_whose_probe_gives_nan_naming_it(tmp_path, in_process):

@@ -3560,3 +3560,27 @@ def test_catalogue_add_refuses_a_file_in_the_way_of_its_to_before_tensorflow(tmp
     with pytest.raises(HubensembleError, match=re.escape(f"path={str(to)!r} goes inside it")):
         check_add(to, ["keras:MobileNetV3Small"])
     assert check_add(tmp_path / "new" / "k.yaml", ["keras:MobileNetV3Small"]) == set()
+
+
+def test_catalogue_add_refuses_one_handle_given_twice_before_tensorflow(tmp_path):
+    # `catalogue add H H` (or mods/m and ./mods/m) loaded the module twice with TensorFlow and
+    # appended the second as the first's duplicate, with a warning. Fails before: TensorFlow
+    # loaded, exit 1 (here, offline).
+    from hubensemble.catalogue_writer import check_add
+    from hubensemble.errors import CatalogueError
+
+    (tmp_path / "m").mkdir()
+    to = tmp_path / "k.yaml"
+    said = each_in_one_process(
+        ["catalogue", "add", "keras:MobileNetV3Small", "keras:MobileNetV3Small", "--to", to],
+        ["catalogue", "add", "m", "./m/", "--to", to], cwd=tmp_path)
+    for (code, out, err, tensorflow), words in zip(said, (
+            "'keras:MobileNetV3Small' twice: it was given before,", "'./m/' twice: it was "
+            "given before (as 'm'),")):
+        assert (code, out, tensorflow) == (2, "", False), err
+        assert (f"error: cannot add {words} in this one call; give each HANDLE once\n"
+                in err), err
+    assert not to.exists()
+    with pytest.raises(CatalogueError, match="give each handle once in handles"):
+        check_add(to, [str(tmp_path / "m"), str(tmp_path / "m")])
+    assert check_add(to, [str(tmp_path / "m"), "keras:MobileNetV3Small"]) == set()
