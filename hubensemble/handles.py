@@ -172,8 +172,8 @@ def _kaggle_parts(handle):
 def _kaggle_way_on(handle: str) -> str:
     """What to write instead of Kaggle handle `handle` that names no version: the user's own
     model with a VERSION (the short URL, or kaggle:… for a kaggle: handle; a query or fragment
-    left out), e.g. "write https://www.kaggle.com/models/O/M/F/V/VERSION (its version, e.g.
-    …/V/1; the model's page on kaggle.com lists them) instead"; the general form with
+    left out), e.g. "write https://www.kaggle.com/models/O/M/F/V/VERSION (OWNER/MODEL/
+    FRAMEWORK/VARIATION/VERSION: its version, e.g. …/V/1; …) instead"; the general form with
     another model's example only when `handle` does not name OWNER/MODEL/FRAMEWORK/VARIATION.
     Every unversioned handle was given google/bit's example, a user's own mobilenet URL with
     ?tf-hub-format=compressed too."""
@@ -189,8 +189,8 @@ def _kaggle_way_on(handle: str) -> str:
             parts = [parts[0], parts[1], parts[3], parts[5]]
     if len(parts) == 4 and all(parts):
         own = prefix + "/".join(parts)
-        return (f"write {own}/VERSION, its version (e.g. {own}/1; the model's page on "
-                "kaggle.com lists them), instead")
+        return (f"write {own}/VERSION (OWNER/MODEL/FRAMEWORK/VARIATION/VERSION: its version, "
+                f"e.g. {own}/1; the model's page on kaggle.com lists them) instead")
     return (f"write {_KAGGLE_EXAMPLE} or kaggle:google/bit/tensorFlow2/m-r50x1/1 "
             "(OWNER/MODEL/FRAMEWORK/VARIATION/VERSION) instead")
 

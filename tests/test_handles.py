@@ -26,8 +26,9 @@ def test_an_unversioned_kaggle_handle_is_told_its_own_model_with_a_version(handl
     with pytest.raises(HandleFormError) as err:
         check_handle_form(handle)
     assert str(err.value) == (
-        f"{handle!r} is not a Kaggle Models handle with a version; write {own}/VERSION, its "
-        f"version (e.g. {own}/1; the model's page on kaggle.com lists them), instead")
+        f"{handle!r} is not a Kaggle Models handle with a version; write {own}/VERSION "
+        f"(OWNER/MODEL/FRAMEWORK/VARIATION/VERSION: its version, e.g. {own}/1; the model's "
+        "page on kaggle.com lists them) instead")
     check_handle_form(own + "/1")  # the example is a handle that passes
 
 
