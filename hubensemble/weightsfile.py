@@ -127,13 +127,13 @@ def record_digests(record: dict, path) -> None:
             record[BACKBONE_DIGEST] = backbone
 
 
-def changed_since(record: dict, path) -> str | None:
-    """Why the weights file at `path` is not the one trial.json `record` recorded tune
-    writing (`WEIGHTS_DIGEST`): "its weights file PATH is not the one tune wrote (sha256 A…
-    recorded, B… now)", or "… cannot be read", PATH absolute (the words are kept in
-    ensemble.json and an export's metadata, read from other folders); None when it is, or
-    when the record has no digest (a trial of an older hubensemble) or there is no file
-    (`path` None)."""
+def changed_since(record: dict, path, writer: str = "tune") -> str | None:
+    """Why the weights file at `path` is not the one trial.json `record` recorded `writer`
+    ("tune", or "distill" for a student) writing (`WEIGHTS_DIGEST`): "its weights file PATH
+    is not the one tune wrote (sha256 A… recorded, B… now)", or "… cannot be read", PATH
+    absolute (the words are kept in ensemble.json and an export's metadata, read from other
+    folders); None when it is, or when the record has no digest (a trial of an older
+    hubensemble) or there is no file (`path` None). A student's said "tune wrote" before."""
     recorded = record.get(WEIGHTS_DIGEST) if isinstance(record, dict) else None
     if not recorded or path is None:
         return None
@@ -143,5 +143,5 @@ def changed_since(record: dict, path) -> str | None:
     path = os.path.abspath(path)  # said in records read from elsewhere (ensemble.json, export)
     if now is None:
         return f"its weights file {path} cannot be read"
-    return (f"its weights file {path} is not the one tune wrote (sha256 {recorded[:12]}… "
+    return (f"its weights file {path} is not the one {writer} wrote (sha256 {recorded[:12]}… "
             f"recorded in trial.json, {now[:12]}… now: edited or replaced since)")

@@ -2444,3 +2444,24 @@ def test_serve_bytes_names_a_ppm_or_pgm_and_says_to_convert_it(loaded, digits):
     with pytest.raises(tf.errors.InvalidArgumentError) as caught:
         serve(image_bytes=tf.constant([b"%PDF-1.4\n"]))
     assert op_error_reason(caught.value).endswith("GIF, BMP and WebP only")
+
+
+def test_save_export_refuses_a_folder_under_a_file_in_the_callers_words(tmp_path):
+    """save_export's first check of its folder told a Python caller "choose another --out
+    folder", a flag it never typed (its later make_dirs already said out_dir); the command
+    line's words stay --out. Fails before: "--out" from Python."""
+    import keras
+
+    from hubensemble.lockwords import command_line
+
+    in_the_way = tmp_path / "file"
+    in_the_way.write_text("not a folder")
+    clf = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+                            keras.layers.Dense(3, activation="softmax")])
+    member = ExportMember(clf, 4, 1.0)
+    check = np.zeros((1, 4, 4, 3), np.float32)
+    for caller, said in ((contextlib.nullcontext, "out_dir"), (command_line, "--out")):
+        with caller(), pytest.raises(HubensembleError,
+                                     match=rf"choose another {said} folder\)?$"):
+            save_export([member], ["a", "b", "c"], in_the_way / "x", check_images=check)
+    assert not (tmp_path / "x").exists() and in_the_way.read_text() == "not a folder"

@@ -2080,7 +2080,7 @@ def test_a_students_changed_weights_are_told_to_distil_again_not_to_run_tune(
     said = [r.getMessage() for r in caplog.records if "distill wrote" in r.getMessage()]
     assert len(said) == 1, caplog.text
     assert said[0].startswith(f"member 0 (student 'distill-small'): its weights file {weights} "
-                              "is not the one tune wrote"), said
+                              "is not the one distill wrote"), said
     assert said[0].endswith(
         "distill.json's figures are of the weights distill wrote, not these: restore the "
         f"file, or distil it again: call run_distill(run_dir={str(path)!r}, student='small') "

@@ -174,10 +174,12 @@ def _export_member(plan, classifier, task, meta):
             "seed": record.get("seed"), "eval_size": int(size),
             "input_size": list(plan.spec.input_size) if plan.spec.input_size else None,
             "value_range": plan.spec.value_range, "source": source}
-    changed = changed_since(record, plan.weights_file) if plan.how == "weights" else None
+    student = plan.cand.folder.parent.name == DISTILL_DIR  # distill wrote it, not tune
+    changed = (changed_since(record, plan.weights_file, "distill" if student else "tune")
+               if plan.how == "weights" else None)
     if changed:  # its recorded figures (the ensemble's too) are of the weights tune wrote
         info["weights_changed"] = changed
-        if plan.cand.folder.parent.name == DISTILL_DIR:  # a student: distill wrote it, not tune
+        if student:
             log.warning("member %s (student %r): %s; distill.json's figures are of the weights "
                         "distill wrote, not these: restore the file, or distil it again: %s",
                         plan.index, record.get("trial"), changed, _distil_again_words(plan))

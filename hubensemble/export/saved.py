@@ -603,8 +603,12 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
     is a file or a non-empty folder that is not a hubensemble export; HubensembleError when
     the members' output width is not len(class_names).
     """
+    from hubensemble.lockwords import option_word
+
     out_dir = absolute(os.fspath(out_dir))
-    check_export_target(out_dir)
+    # In the caller's words: a Python caller of export_ensemble or save_export was told "--out".
+    out_flag = option_word("--out", "out_dir")
+    check_export_target(out_dir, out_flag)
     say = say or (lambda text: None)
     say(f"export: writing the SavedModel of {counted(len(members), 'member')} (tracing its "
         "signatures)")
@@ -617,11 +621,7 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
                                f"there are {len(module.class_names)} class names")
     root, signatures = module.saveable_root()
     fileio.tf_path(out_dir)  # a name TensorFlow cannot reach: refused by its own name
-    # In the caller's words: export_ensemble(out_dir=…) or save_export's were told "--out".
-    from hubensemble.lockwords import option_word
-
-    fileio.make_dirs(os.path.dirname(out_dir),
-                     f"choose another {option_word('--out', 'out_dir')} folder")
+    fileio.make_dirs(os.path.dirname(out_dir), f"choose another {out_flag} folder")
     # Temp folders of exports whose process died (killed mid-save) go first.
     fileio.remove_stale_temp_dirs(out_dir)
     tmp = fileio.temp_dir_for(out_dir)
