@@ -2319,3 +2319,17 @@ def test_k_with_a_metric_without_neighbours_is_refused_from_python_too(good, tas
     assert FitOptions(metric="logme").k == 1 and FitOptions(metric="knn-cosine", k=3).k == 3
     out = ranked(good[:1], task, tmp_path / "ok", metric="logme", k=1)
     assert out.selected == [good[0].name]
+
+
+def test_a_k_recorded_beside_a_metric_without_neighbours_is_not_kept():
+    """A ranking written with metric logme and k 3 (before such a k was refused; it was
+    ignored) kept both for `rank --out RUN`, which then refused its own run's options
+    ("k=3 only applies with metric='knn' or 'knn-cosine'"): the metric is kept, the k not.
+    Fails before: {'metric': 'logme', 'k': 3}."""
+    from hubensemble.rank.reuse import kept_options
+
+    assert kept_options({"metric": "logme", "k": 3}, set()) == {"metric": "logme"}
+    assert kept_options({"metric": "knn-cosine", "k": 3}, set()) == {"metric": "knn-cosine",
+                                                                     "k": 3}
+    assert kept_options({"metric": "hscore", "k": 5, "selection": {"rule": "top_k", "top_k": 2}},
+                        set()) == {"metric": "hscore", "top_k": 2}

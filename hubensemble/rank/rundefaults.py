@@ -40,6 +40,10 @@ def kept_options(ranking: dict, given) -> dict:
             continue
         kept.update({name: recorded[name] for name in group if recorded[name] is not None
                      and recorded[name] != options.default(name)})
+    # A k recorded beside a metric without neighbours (a ranking written before such a k was
+    # refused: it was ignored) is not kept: rank would refuse its own run's options.
+    for name, _ in options.misapplied(kept, list(kept)):
+        del kept[name]
     return kept
 
 
