@@ -3038,3 +3038,53 @@ def test_right_to_left_paths_in_the_labels_and_failures_sections_are_isolated(
     assert "<bdi>מודול</bdi>" in failures
     assert rtl_outside_bdi(failures) == []
     assert reason in md.read_text()
+
+
+def test_a_distill_json_whose_ensemble_has_no_gain_is_shown_as_distill_means_it(
+        full_run, tmp_path, figures_not_drawn):
+    """distill writes gap_closed (and cost_ratio) null by design when the ensemble is not more
+    accurate than its best single member (and when it has no recorded cost): the report named
+    that null as damage, "not a finite number as its writer writes … `hubensemble distill`
+    writes it again", a distill that writes null again. Built here by distill's own
+    comparison (`distillcompare._compare`) of an ensemble of one member, its best single;
+    the report now says there is no gain to keep, and names only a wrong kind or a NaN.
+    Fails before: the note named "gap_closed" and "cost_ratio" as null."""
+    import types
+
+    from hubensemble.cost.records import Cost
+    from hubensemble.distillcompare import _compare
+
+    run, _ = _copy_of(full_run, tmp_path)
+    ensemble.run_ensemble(run, budget=1)  # one pick: the best single member alone
+    ens = read_json(run / "ensemble.json")
+    y_val, y_test = (np.load(run / "labels" / f"{s}.npy") for s in ("val", "test"))
+    single = candidate.read_candidate(run / "candidates", ens["members"][0]["trial"])
+    single.load_probs()
+    rng = np.random.default_rng(7)
+    probs = {"val": probs_for(y_val, 1.0, rng), "test": probs_for(y_test, 1.0, rng)}
+    task = types.SimpleNamespace(val=types.SimpleNamespace(labels=y_val),
+                                 test=types.SimpleNamespace(labels=y_test))
+    record = {"trial": "distilled-small", "module": "small", "hparams": {}, "steps": 40,
+              "init": "module", "init_from": None, "seconds": 1.0,
+              "teacher": {"members": [single.trial], "export": None, "retrain_full": False}}
+    student_cost = Cost(module="small", fingerprint=None, size=8, num_classes=C, macs=1000,
+                        params=1234)
+    result = _compare(Run(run), ens, record, types.SimpleNamespace(folder=run / "distill" / "s"),
+                      probs, task, student_cost, {}, [single])
+    doc = result.to_json()
+    assert doc["gap_closed"] is None and doc["cost_ratio"] is None  # as distill writes them
+    atomic_write_json(run / "distill.json", doc)
+    joined = " ".join(_report_of(run)[0].split())
+    assert "not a finite number" not in joined and "gap_closed" not in joined, joined
+    right = np.argmax(probs["test"], 1) == y_test
+    gained = int(right.sum()) - int((np.argmax(single.test_probs, 1) == y_test).sum())
+    accuracy = float(np.mean(np.argmax(single.test_probs, 1) == y_test))
+    assert (f"the ensemble is not more accurate than the best single member on the test "
+            f"split (test accuracy {accuracy:.4f} against {accuracy:.4f}), so there is no "
+            f"gain for the student to keep and no share of it is given; the student gets "
+            f"{gained:+d} images against the best single member.") in joined, joined
+    # A wrong kind or a NaN there is still damage, named as before.
+    for bad, said in (("half", 'a JSON string "half"'), (float("nan"), "NaN")):
+        atomic_write_json(run / "distill.json", {**doc, "gap_closed": bad})
+        joined = " ".join(_report_of(run)[0].split())
+        assert f"Note: in {run}/distill.json, \"gap_closed\" is {said}" in joined, joined

@@ -75,6 +75,12 @@ DISTILL_NUMBERS = ([("student", split, m) for split in ("val", "test") for m in 
                    + [("gap_closed",), ("cost_ratio",)]
                    + [("gap", k) for k in ("n", "images", "z", "student_images", "single_only",
                                            "ensemble_only")])
+# distill.json's fields its writer writes null by design (`distillcompare._compare`):
+# `gap_closed` when the ensemble is not more accurate than the best single member on the
+# test split, there is no test split, or only the ensemble's figures are of a retrained
+# export; `cost_ratio` when the ensemble has no recorded cost or the student 0 GFLOPs. Such
+# a null is the writer's "none", not damage (`number_problems`' `nullable`).
+DISTILL_NULLABLE = (("gap_closed",), ("cost_ratio",))
 
 # The test figures of a retrained export's members (its metadata's "metrics" "test",
 # `export.retrain`: as ensemble.json's "test").
@@ -116,17 +122,19 @@ def kind_problems(doc, kinds, *, drop=False) -> list[str]:
     return problems
 
 
-def number_problems(doc, paths) -> list[tuple[str, str]]:
+def number_problems(doc, paths, nullable=()) -> list[tuple[str, str]]:
     """[(field, what it is)] of the values at `paths` in `doc` (a JSON object; "*": every
     item) that are present but not a finite number (a string, a bool, null, NaN or
     ±Infinity, which Python's json reads), as ("test.best_single.accuracy", 'the JSON
     string "x"'), each set to NaN in `doc` so that the report's numbers show it as "–" and
     its plots leave it out. A field absent, or an object above it absent or null: not
     recorded, not checked; the field itself null is (its writers write a number, NaN for
-    no examples: `metrics.accuracy`), a hand edit as "x" is."""
+    no examples: `metrics.accuracy`), a hand edit as "x" is. `nullable`: the paths whose
+    writer writes null by design (`DISTILL_NULLABLE`): a null there is kept as it is, not
+    named; a string, a bool, NaN or ±Infinity there still is."""
     found = []
     for path in paths:
-        for name, value, parent, key in _found(doc, path, null_last=True):
+        for name, value, parent, key in _found(doc, path, null_last=path not in nullable):
             if (isinstance(value, (int, float)) and not isinstance(value, bool)
                     and math.isfinite(value)):
                 continue

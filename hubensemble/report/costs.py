@@ -3,6 +3,8 @@ distilled student and the TFLite export, and accuracy vs GFLOPs (the paper's Fig
 
 from __future__ import annotations
 
+import math
+
 from hubensemble import ensemble as ens
 from hubensemble import metrics
 from hubensemble.cost.records import figure
@@ -202,7 +204,17 @@ def _distill_and_tflite(sec, files) -> Section:
     before = (" (the ensemble's and the best single member's test figures before retraining "
               "on train + val)" if distill and files.retrained[0]
               and not (distill.get("ensemble") or {}).get("retrained") else "")
-    if distill and gap and not gap.get("significant"):
+    no_gain = _no_gain(distill) if distill and distill.get("gap_closed") is None else None
+    if no_gain:
+        # distill writes gap_closed null by design then (`distillcompare._compare`).
+        images = gap.get("student_images") if gap else None
+        sec.add(Inline("The distilled student (", Code(files.cmd("distill")), "): the "
+                       f"ensemble is not more accurate than the best single member on the "
+                       f"test split ({no_gain}), so there is no gain for the student to keep "
+                       "and no share of it is given",
+                       (f"; the student gets {images:+d} images against the best single "
+                        "member" if isinstance(images, int) else ""), f"{before}."))
+    elif distill and gap and not gap.get("significant"):
         sec.add(Inline("The distilled student (", Code(files.cmd("distill")), "): the "
                        f"ensemble's gain over the best single member is {gap.get('images')} "
                        f"of {gap.get('n')} test images (McNemar z = {gap.get('z', 0):.2f}, "
@@ -234,6 +246,26 @@ def _distill_and_tflite(sec, files) -> Section:
                        f"{_ms({'latency_ms': lat.get('savedmodel')}, 1)} ms (SavedModel), "
                        f"{tflite.get('runtime')}."))
     return sec
+
+
+def _no_gain(distill) -> str | None:
+    """"test accuracy 0.6000 against 0.6200" (the ensemble's, the best single member's), or
+    "a gain of 0 of 50 test images" (its paired counts), when distill.json's ensemble is not more
+    accurate than its best single member on the test split; None when it is, or when neither
+    is recorded as numbers."""
+    def accuracy(row):
+        value = ((distill.get(row) or {}).get("test") or {}).get("accuracy")
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return float(value) if ok and math.isfinite(value) else None
+
+    ens, single = accuracy("ensemble"), accuracy("best_single")
+    if ens is not None and single is not None:
+        return f"test accuracy {ens:.4f} against {single:.4f}" if ens <= single else None
+    gap = distill.get("gap") or {}
+    images, n = gap.get("images"), gap.get("n")
+    if isinstance(images, int) and not isinstance(images, bool) and images <= 0:
+        return f"a gain of {images} of {n} test images"
+    return None
 
 
 def _figure_panels(files, e, costs, members, student, retrained=False) -> list[dict]:

@@ -15,8 +15,8 @@ from hubensemble import ensemble as ens
 from hubensemble.chance import at_chance_candidates
 from hubensemble.errors import RunError
 from hubensemble.fileio import json_kind, read_json
-from hubensemble.report.checks import (DISTILL_KINDS, DISTILL_NUMBERS, ENSEMBLE_KINDS,
-                                       ENSEMBLE_NUMBERS, EXPORT_NUMBERS,
+from hubensemble.report.checks import (DISTILL_KINDS, DISTILL_NULLABLE, DISTILL_NUMBERS,
+                                       ENSEMBLE_KINDS, ENSEMBLE_NUMBERS, EXPORT_NUMBERS,
                                        ROBUSTNESS_KINDS, ROBUSTNESS_NUMBERS, RUN_KINDS,
                                        kind_problems, note, number_problems, numbers_note)
 from hubensemble.report.render import Code, Inline
@@ -472,7 +472,8 @@ def _load_costs(files: RunFiles, run) -> None:
             raise ValueError(f"damaged: {'; '.join(damage)}")
         # A value of the right kind but no number (a hand-edited "x", a NaN): named, as
         # ensemble.json's (`numbers_note("distill", …)`).
-        files.number_notes["distill"] = number_problems(distill, DISTILL_NUMBERS)
+        files.number_notes["distill"] = number_problems(
+            distill, DISTILL_NUMBERS, DISTILL_NULLABLE)
         teacher = [m.get("trial") if isinstance(m, dict) else m
                    for m in (distill.get("teacher") or {}).get("members") or []]
     except (OSError, ValueError) as e:
