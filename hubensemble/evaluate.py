@@ -34,6 +34,7 @@ from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F40
                                  check_saved_model_folder, export_identity, load_saved_model,
                                  read_evaluation, read_export_metadata)
 from hubensemble.formats import write_evaluation as _write_file
+from hubensemble.formats import EXPORT_DIR, STUDENT_EXPORT_DIR, TFLITE_DIR
 from hubensemble.kerasenv import with_stage_settings
 from hubensemble.classmatch import class_index
 from hubensemble.evaluationtime import (LONG_EVALUATION_S, evaluation_estimate,  # noqa: F401
@@ -64,22 +65,39 @@ def check_evaluation_target(path) -> None:
     _check_outside_export(path)
 
 
+#: The folders a run's exports go to (`export`, `export --student`, each with its TFLite
+#: folder beside it), by name in the run folder: an evaluation written there before the export
+#: exists made the folder, and the export then refused it as "not an export made by hubensemble".
+_RUN_EXPORT_FOLDERS = {
+    EXPORT_DIR: "where `export` writes the run's export",
+    TFLITE_DIR: "where `export --format tflite` writes the run's TFLite model",
+    STUDENT_EXPORT_DIR: "where `export --student` writes the run's student",
+    STUDENT_EXPORT_DIR + "-tflite": "where `export --student --format tflite` writes the "
+                                    "student's TFLite model"}
+
+
 def _check_outside_export(path) -> None:
-    """`check_evaluation_target`'s refusal of a `path` inside an export folder."""
+    """`check_evaluation_target`'s refusal of a `path` inside an export folder, or inside one
+    of the folders a run's exports go to (`_RUN_EXPORT_FOLDERS`, formats' EXPORT_DIR,
+    TFLITE_DIR, STUDENT_EXPORT_DIR and its TFLite folder) when it does not exist yet."""
     from hubensemble.formats import made_by_hubensemble
-    from hubensemble.lockwords import option_word
+    from hubensemble.lockwords import on_command_line
 
     here = absolute(os.fspath(path))
     for folder in map(str, pathlib.Path(here).parents):
         what = made_by_hubensemble(folder)
-        if what in ("a hubensemble export", "a hubensemble TFLite export"):
-            parent = os.path.dirname(folder)
+        parent = os.path.dirname(folder)
+        run_owned = Run(parent).exists() and os.path.basename(folder) in _RUN_EXPORT_FOLDERS
+        if what in ("a hubensemble export", "a hubensemble TFLite export") or run_owned:
+            if what not in ("a hubensemble export", "a hubensemble TFLite export"):
+                what = _RUN_EXPORT_FOLDERS[os.path.basename(folder)]
             beside = (os.path.join(parent, ROBUSTNESS_FILE) if Run(parent).exists() else
                       os.path.join(parent, os.path.basename(here)))
+            another = "another --out file" if on_command_line() else "another path"
             raise HubensembleError(
-                f"{here} is inside {folder}, {what}, which the next export replaces whole: the "
-                f"file would vanish with it; choose another {option_word('--out', 'path')} "
-                f"file outside it, e.g. {beside}"
+                f"{here} is inside {folder}, {what}: the next export replaces that folder "
+                f"whole, and the file would vanish with it; choose {another} outside it, e.g. "
+                f"{beside}"
                 + (" (the run's evaluation, which its report shows)"
                    if beside.endswith(os.sep + ROBUSTNESS_FILE) else ""))
 

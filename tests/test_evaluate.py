@@ -2290,18 +2290,18 @@ def test_an_evaluation_written_inside_an_export_folder_is_refused_before_the_wor
     (run / "run.json").write_text("{}")
     export = build_export(run / "export", members="both")
     inside = export / "x.json"
-    said = (f"{inside} is inside {export}, a hubensemble export, which the next export "
-            "replaces whole: the file would vanish with it; choose another {} file outside "
+    said = (f"{inside} is inside {export}, a hubensemble export: the next export replaces "
+            "that folder whole, and the file would vanish with it; choose another {} outside "
             f"it, e.g. {run / 'robustness.json'} (the run's evaluation, which its report shows)")
     with pytest.raises(HubensembleError) as e:
         ev.check_evaluation_target(inside)
     assert str(e.value) == said.format("path"), e.value
     with command_line(), pytest.raises(HubensembleError) as e:
         ev.check_evaluation_target(inside)
-    assert str(e.value) == said.format("--out"), e.value
+    assert str(e.value) == said.format("--out file"), e.value
     loose = tmp_path / "loose"  # an export of no run, a file deeper inside it
     shutil.copytree(export, loose)
-    with pytest.raises(HubensembleError, match=r"is inside .*, a hubensemble export, .* e\.g\. "
+    with pytest.raises(HubensembleError, match=r"is inside .*, a hubensemble export: .* e\.g\. "
                                                + re.escape(str(tmp_path / "x.json")) + "$"):
         ev.check_evaluation_target(loose / "sub" / "x.json")
     with pytest.raises(HubensembleError, match="is inside"):
@@ -2311,7 +2311,7 @@ def test_an_evaluation_written_inside_an_export_folder_is_refused_before_the_wor
     np.savez(data, x_test=np.zeros((3, 8, 8, 3), np.uint8), y_test=np.arange(3))
     code, out, err = in_process("evaluate", "--model", export, "--data", f"npz:{data}",
                                 "--out", inside)
-    assert code == 2 and said.format("--out") in " ".join(err.split()), err
+    assert code == 2 and said.format("--out file") in " ".join(err.split()), err
     assert not inside.exists()
     ev.check_evaluation_target(run / "robustness.json")  # beside it: fine
 
@@ -2355,3 +2355,53 @@ def test_evaluate_of_the_exports_own_tfds_data_reads_the_features_fit_read(tmp_p
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(DataError, match="has no feature 'label'"):
         ev.load_evaluation_task(own, spec, data_dir=str(data), split="test", progress=False)
+
+
+def test_an_evaluation_inside_where_a_runs_export_will_go_is_refused_before_it_exists(
+        tmp_path, in_process):
+    """`evaluate --out RUN/export-student/e.json` before any student export made that folder,
+    and `export --student` then refused it as "not an export made by hubensemble; … choose
+    another --out folder", a flag the user never gave it. evaluate refuses a path inside each
+    folder a run's exports go to (export, export --student, each with its TFLite folder), in
+    the words of a path inside an existing export; the run's own files stay allowed; the
+    refusal reads ("choose another path file outside it" from Python read as no sentence).
+    Fails before: DID NOT RAISE, and the words said "another path file"."""
+    from hubensemble import formats
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    beside = run / "robustness.json"
+    for name, what in ((formats.EXPORT_DIR, "where `export` writes the run's export"),
+                       (formats.TFLITE_DIR, "where `export --format tflite` writes the run's "
+                                            "TFLite model"),
+                       (formats.STUDENT_EXPORT_DIR, "where `export --student` writes the "
+                                                    "run's student"),
+                       (formats.STUDENT_EXPORT_DIR + "-tflite", "where `export --student "
+                        "--format tflite` writes the student's TFLite model")):
+        inside = run / name / "e.json"
+        said = (f"{inside} is inside {run / name}, {what}: the next export replaces that "
+                "folder whole, and the file would vanish with it; choose another {} outside "
+                f"it, e.g. {beside} (the run's evaluation, which its report shows)")
+        with pytest.raises(HubensembleError) as e:
+            ev.check_evaluation_target(inside)
+        assert str(e.value) == said.format("path"), e.value
+        with command_line(), pytest.raises(HubensembleError) as e:
+            ev.check_evaluation_target(inside)
+        assert str(e.value) == said.format("--out file"), e.value
+        with pytest.raises(HubensembleError, match="the next export replaces"):
+            ev.write_evaluation({"n": 1}, inside)
+        assert not (run / name).exists()  # nothing made: the export finds no stranger there
+    data = tmp_path / "d.npz"
+    np.savez(data, x_test=np.zeros((3, 8, 8, 3), np.uint8), y_test=np.arange(3))
+    model = build_export(tmp_path / "model", members="both")
+    inside = run / formats.STUDENT_EXPORT_DIR / "e.json"
+    code, out, err = in_process("evaluate", "--model", model, "--data", f"npz:{data}",
+                                "--out", inside)
+    assert code == 2 and "choose another --out file outside it" in " ".join(err.split()), err
+    assert not inside.parent.exists()
+    ev.check_evaluation_target(beside)  # the run's own evaluation: fine
+    ev.check_evaluation_target(run / "distill" / "e.json")  # no export goes there
+    plain = tmp_path / "plain"  # a folder named export in no run: nobody's export goes there
+    ev.check_evaluation_target(plain / "export" / "e.json")
