@@ -3088,3 +3088,42 @@ def test_a_distill_json_whose_ensemble_has_no_gain_is_shown_as_distill_means_it(
         atomic_write_json(run / "distill.json", {**doc, "gap_closed": bad})
         joined = " ".join(_report_of(run)[0].split())
         assert f"Note: in {run}/distill.json, \"gap_closed\" is {said}" in joined, joined
+
+
+def test_right_to_left_paths_and_names_are_isolated_in_every_section(
+        full_run, tmp_path, figures_not_drawn):
+    """A fit on `folder:/tmp/ערב טוב` showed its Data table's name, source and data spec with
+    no <bdi> in report.html (the Labels and failures sections' were isolated, the others not):
+    their parts read out of order beside the words around them. Every section's text and
+    table cells are isolated now, the title, a code span holding right-to-left text (the data
+    spec, a command with the run's path) and a module named in Hebrew in the ranking and
+    members tables too. report.md is unchanged. Fails before: the Data table held "ערב" out of
+    any <bdi>."""
+    import unicodedata
+
+    def rtl_outside_bdi(html):
+        body = re.sub(r"<bdi>.*?</bdi>", "", html, flags=re.S)
+        return sorted({ch for ch in body if unicodedata.bidirectional(ch) in ("R", "AL")})
+
+    run, _ = _copy_of(full_run, tmp_path)
+    meta = read_json(run / "run.json")
+    meta["data"]["task"].update(name="ערב טוב", source="folder /tmp/ערב טוב (3 classes)")
+    meta["data"]["args"] = {**(meta["data"].get("args") or {}), "spec": "folder:/tmp/ערב טוב"}
+    atomic_write_json(run / "run.json", meta)
+    ranking = read_json(run / "ranking.json")
+    ranking["modules"][0]["name"] = "מודול"
+    atomic_write_json(run / "ranking.json", ranking)
+    md_before = report.write_report(run)[0].read_text()
+    md, html = report.write_report(run)
+    page = html.read_text()
+    data = page.split("Data</h2>", 1)[1].split("<h2", 1)[0]
+    assert "<bdi>ערב טוב</bdi>" in data and "<bdi>/tmp/ערב טוב</bdi>" in data, data
+    assert "<bdi><code>--data 'folder:/tmp/ערב טוב'</code></bdi>" in data, data
+    body = page.split("<body>", 1)[1]  # (the <title> is the browser's: no markup there)
+    assert rtl_outside_bdi(body) == [], rtl_outside_bdi(body)
+    assert "<h1>hubensemble report: <bdi>ערב טוב</bdi></h1>" in body
+    ranked = body.split("Ranking</h2>", 1)[1].split("<h2", 1)[0]
+    assert "<bdi>מודול</bdi>" in ranked, ranked
+    text = md.read_text()
+    assert "<bdi>" not in text and "folder /tmp/ערב טוב (3 classes)" in text
+    assert _timeless(text) == _timeless(md_before)

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 
 import numpy as np
 
 from hubensemble.data.loading import _visible
 from hubensemble.data.sniff import skipped_count
-from hubensemble.report.render import Bullets, Inline, Name, Table
+from hubensemble.report.render import Bullets, Details, Inline, Name, Table, right_to_left
 from hubensemble.text import counted, names_shown, paths_shown
 
 #: Longest failure reason shown in a table cell (the full text is in the failures section).
@@ -109,9 +108,8 @@ def class_counts_row(class_names, labels) -> list | None:
                    more)]
 
 
-def _right_to_left(name: str) -> bool:
-    """Whether `name` holds right-to-left text (a character of Unicode bidi class R or AL)."""
-    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in name)
+#: Whether a text holds right-to-left text (render's rule, which isolates code spans by it).
+_right_to_left = right_to_left
 
 
 def rtl_isolated(text: str) -> str | Inline:
@@ -161,15 +159,19 @@ def isolated(value):
 
 
 def isolated_block(block):
-    """`block` (a paragraph, Table or Bullets of a section; anything else as it is) with the
-    right-to-left runs of its text (a module's name, a path in a reason, a run folder in a
-    problem) isolated in report.html (`isolated`), as the data rows' paths and the class
-    names are: "cannot read /d/שלום/x.png: …" read its parts out of order beside the words
-    around it. The text is unchanged."""
+    """`block` (a paragraph, Table, Bullets or Details of a section; anything else, a Figure,
+    as it is) with the right-to-left runs of its text (a module's name, a path in a reason, a
+    run folder in a problem; a table's headers too, which name trials) isolated in
+    report.html (`isolated`), as the data rows' paths and the class names are: "cannot read
+    /d/שלום/x.png: …" read its parts out of order beside the words around it. The text is
+    unchanged. `sections.build_sections` applies it to every section."""
     if isinstance(block, Table):
-        return Table(block.headers, [[isolated(c) for c in row] for row in block.rows])
+        return Table([isolated(h) for h in block.headers],
+                     [[isolated(c) for c in row] for row in block.rows])
     if isinstance(block, Bullets):
         return Bullets([isolated(item) for item in block.items])
+    if isinstance(block, Details):
+        return Details(block.summary, [isolated_block(b) for b in block.blocks])
     return isolated(block)
 
 

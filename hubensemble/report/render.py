@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import html
 import re
+import unicodedata
 
 from hubensemble.formats import REPORT_FIGURES_DIR
 
@@ -266,13 +267,21 @@ figure{margin:1em 0}figure img{max-width:100%}figcaption{color:#555;font-size:.9
 """
 
 
+def right_to_left(text: str) -> bool:
+    """Whether `text` holds right-to-left text (a character of Unicode bidi class R or AL)."""
+    return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text)
+
+
 def _inline_html(value) -> str:
-    """Inline (or a str, a number, Code) as HTML: text escaped, never read as markup."""
+    """Inline (or a str, a number, Code) as HTML: text escaped, never read as markup. A code
+    span that holds right-to-left text (a command with a Hebrew path) is isolated as a whole
+    (<bdi><code>…</code></bdi>), as a Name is: the words around it kept their order."""
     parts = value.parts if isinstance(value, Inline) else (value,)
     out = []
     for part in parts:
         if isinstance(part, Code):
-            out.append(f"<code>{html.escape(part.text, quote=False)}</code>")
+            code = f"<code>{html.escape(part.text, quote=False)}</code>"
+            out.append(f"<bdi>{code}</bdi>" if right_to_left(part.text) else code)
         elif isinstance(part, Strong):
             out.append(f"<strong>{html.escape(part.text, quote=False)}</strong>")
         elif isinstance(part, Name):

@@ -16,7 +16,8 @@ from hubensemble.report.ensemblesections import (TEST_SECTION, _class_names, _cu
                                                  _perclass_section, _test_section)
 from hubensemble.report.failures import failures_section
 from hubensemble.report.fmt import counted as _n, number as _f
-from hubensemble.report.datarows import decoding_rows, names_isolated, short as _short
+from hubensemble.report.datarows import (decoding_rows, isolated, isolated_block,
+                                         names_isolated, short as _short)
 from hubensemble.report.labels import labels_section
 from hubensemble.report.runsections import _data_section, _stages_section, _versions_section
 from hubensemble.text import absolute, shown_time
@@ -305,7 +306,7 @@ def build_sections(run_dir) -> tuple[str, list, list]:
     files = load_run(run_dir)
     figures = []
     name = files.task.get("name")
-    title = f"hubensemble report: {name}" if name else "hubensemble report"
+    title = isolated(f"hubensemble report: {name}") if name else "hubensemble report"
     # (title, builder, the files it reads, what rewrites them) for `_guarded`.
     run_json = (("run.json",), "restore")
     builders = [
@@ -330,6 +331,8 @@ def build_sections(run_dir) -> tuple[str, list, list]:
         ("Time per stage", _stages_section, *run_json),
         ("Versions", _versions_section, *run_json)]
     sections = [_guarded(files, figures, *b) for b in builders]
+    for sec in sections:  # every path, module and class name read in order in report.html
+        sec.blocks = [isolated_block(b) for b in sec.blocks]
     return title, sections, figures
 
 
