@@ -21,7 +21,7 @@ import os
 from hubensemble.killed import killed_before, say_killed  # noqa: F401 (Run.lock's, tests')
 from hubensemble.memoryroom import (  # noqa: F401 (callers' and tests' names)
     AS_RESERVED, CGROUP, GIB, PROC, REFUSE_FACTOR, MemoryRefused, Note, Room, _ADDRESS_WORDS,
-    _more, address_limit, arenas_saved, cgroup_limits, gib, meminfo, refusal, room)
+    _more, address_limit, arenas_saved, arenas_way, cgroup_limits, gib, meminfo, refusal, room)
 from hubensemble.text import counted
 
 
@@ -167,11 +167,11 @@ def training_out_of_memory(batch: int, input_size, profile="cpu") -> str:
         fits = 1 << (fits.bit_length() - 1) if fits else 0
     if not 0 < fits < batch:
         fits = batch // 4 or batch // 2
-    more = _more(here, "free memory or use a machine with more")
+    need = training_need([input_size], name, batch=fits or batch,
+                         side=getattr(profile, "resolution_cap", None))[0]
+    more = _more(here, "free memory or use a machine with more", need=need)
     if not fits:
         return f"{more} (docs/reliability.md \"Small machines\")"
-    need = training_need([input_size], name, batch=fits,
-                         side=getattr(profile, "resolution_cap", None))[0]
     return (f"pass --train-batch-size {fits} (about {gib(need)} by the rule; the learning rate "
             f"scales with it), {more} (docs/reliability.md \"Small machines\")")
 
@@ -290,6 +290,7 @@ def _note(room, parts, measured=None) -> str | None:
         whose = f"{gib(room.available)} available now (MemAvailable) of {whose}"
         limit, room = room.available, dataclasses.replace(room, source="MemAvailable")
     said, ratio = [], 0.0  # (the largest need over room.limit of what does not fit)
+    most = 0.0  # the largest need that does not fit (bytes), for the room's way on
     for what, sizes, batch, profile, *named in parts:
         prof = profile if not isinstance(profile, str) else None  # a Profile: its own batch
         name = getattr(profile, "name", profile) or "cpu"
@@ -308,7 +309,7 @@ def _note(room, parts, measured=None) -> str | None:
             need, pixels = inference(batch)
             if need <= limit:
                 continue
-            ratio = max(ratio, need / max(room.limit, 1))
+            ratio, most = max(ratio, need / max(room.limit, 1)), max(most, need)
             fits = fitting_batch(limit, sizes, name, per_pixel_extra=more)
             fits = 1 << (fits.bit_length() - 1) if fits else 0  # a power of two: 64, not 82
             side = int(round(pixels ** 0.5))
@@ -325,22 +326,20 @@ def _note(room, parts, measured=None) -> str | None:
                         f"{_of_modules(named)}, each on every batch, on")
             said.append(
                 f"{runs} images of {side}x{side} px in batches of {batch} (--batch-size), "
-                f"which needs about {gib(need)}: "
-                + ", or ".join(filter(None, (
+                f"which needs about {gib(need)}" + _own_way(
                     fits and f"pass --batch-size {fits} (about {gib(inference(fits)[0])})",
-                    _more(room, "" if fits else "free memory, or use a machine with more",
-                          with_arenas=with_arenas)))))
+                    with_arenas and arenas_way(room, with_arenas)))
             continue
         if what == "export":  # the members rebuilt, run on the check images, reloaded
             need = _export_need(sizes, name, factor)
             if need > limit:
-                ratio = max(ratio, need / max(room.limit, 1))
+                ratio, most = max(ratio, need / max(room.limit, 1)), max(most, need)
                 said.append(f"export rebuilds the {counted(len(sizes), 'member')}"
                             f"{_of_modules(named)}, "
                             "loads the SavedModel it wrote back beside them and times it at "
-                            f"batch 64, at least about {gib(need)}: "
-                            + _fewer_members(limit, sizes, name, *named[1:], factor=factor)
-                            + _more(room))
+                            f"batch 64, at least about {gib(need)}" + _own_way(
+                                _fewer_members(limit, sizes, name, *named[1:],
+                                               factor=factor).rstrip(", ")))
             continue
         train, tbatch, pixels = training_need(
             sizes, name, batch=getattr(prof, "batch_size", None),
@@ -351,6 +350,7 @@ def _note(room, parts, measured=None) -> str | None:
         if train + extra <= limit:
             continue
         ratio = max(ratio, (train + extra) / max(room.limit, 1))
+        most = max(most, train + extra)
         side = int(round(pixels ** 0.5))
         who = {"export --retrain-full": "export --retrain-full retrains the members",
                "distill": "distill trains the student"}.get(what, "tune fine-tunes the modules")
@@ -367,7 +367,7 @@ def _note(room, parts, measured=None) -> str | None:
             fit_need = training_need(sizes, name, batch=fits, side=cap,
                                      factor=factor)[0] + extra
             lower = (f"pass --train-batch-size {fits} (about {gib(fit_need)}; the learning "
-                     "rate scales with it), ")
+                     "rate scales with it)")
         with_arenas = ""  # none fits, but one does with MALLOC_ARENA_MAX=2: say it
         if not fits and arenas_saved(room):
             fits2 = _power_of_two(fitting_train_batch(limit + arenas_saved(room), sizes, name,
@@ -380,19 +380,36 @@ def _note(room, parts, measured=None) -> str | None:
         said.append(
             f"{who} at {side}x{side} px in batches of {tbatch} ({whose_batch})"
             f"{after}, {'at least ' if what == 'distill' else ''}about {gib(train + extra)}"
-            f"{' in all' if extra else ''}: {lower}"
-            f"{_more(room, 'free memory, use a machine with more', with_arenas=with_arenas)}"
-            + (" (its members are the ensemble's)" if what.startswith("export") else
-               ", or name a --student of a smaller input size" if what == "distill" else
-               ", or leave out the modules of the largest input size (--modules)"))
+            f"{' in all' if extra else ''}" + _own_way(
+                lower, with_arenas and arenas_way(room, with_arenas),
+                "" if what.startswith("export") else "name a --student of a smaller input size"
+                if what == "distill" else
+                "leave out the modules of the largest input size (--modules)")
+            + (" (its members are the ensemble's)" if lower and what.startswith("export")
+               else ""))
     if not said:
         return None
-    return Note(f"this process may use {whose}, less than it needs: " + "; ".join(said)
-                + (" (measured with MobileNet V1; heavier modules need more). " if heavy is None
-                   else f" (measured with MobileNet V1, and counting {heavy}'s {factor:.1f}x its "
-                   "bytes per pixel, as rank measured it). ")
+    # The room and its way on once, then each stage's need and its own way (a line each):
+    # it was one line of over 1,000 characters that said the room's way on for every stage.
+    more = _more(room, "free memory, or use a machine with more", need=most)
+    own = any(": " in line.split(" GiB", 1)[-1] for line in said)  # a stage's own way on
+    head = (f"{whose}" if room.none_left() else
+            f"this process may use {whose}, less than it needs")
+    return Note(f"{head}. The way on: {more}"
+                + ("; or, for each stage:" if own else ". It needs:")
+                + "".join(f"\n  {line}" for line in said)
+                + ("\n(measured with MobileNet V1; heavier modules need more). " if heavy is None
+                   else f"\n(measured with MobileNet V1, and counting {heavy}'s {factor:.1f}x "
+                   "its bytes per pixel, as rank measured it). ")
                 + f"{_more(room, ends=True)}; docs/reliability.md \"Small machines\"", ratio,
-                room.hard, room.source.startswith(_ADDRESS_WORDS))
+                room.hard, room.source.startswith(_ADDRESS_WORDS), room)
+
+
+def _own_way(*ways) -> str:
+    """": WAY, or WAY" of a stage's own ways on (the batch or members that fit, the modules
+    to leave out; empty ones dropped), or "" when it has none."""
+    ways = [w for w in ways if w]
+    return ": " + ", or ".join(ways) if ways else ""
 
 
 def _power_of_two(n: int) -> int:
@@ -507,7 +524,8 @@ def data_note(task, specs, batch_size: int, profile: str = "cpu", *,
             f"{room.words()}: use fewer or smaller images (a folder's are held as decoded, "
             "shrunk to 1024 px on their shorter side at most: resize them towards the "
             "modules' input size), or "
-            f"{_more(room, 'a machine with more')}. {_more(room, ends=True)}; docs/reliability.md "
+            f"{_more(room, 'a machine with more', need=need + held)}. "
+            f"{_more(room, ends=True)}; docs/reliability.md "
             "\"Small machines\"")
 
 

@@ -25,26 +25,48 @@ class Room:
     reserves: `room`), `source` the file or limit that set it, `available` the machine's
     MemAvailable in bytes (None when /proc/meminfo lacks it), `hard` True when a limit
     ends the process that outgrows it (a cgroup's: the OOM killer's SIGKILL; `ulimit -v`'s:
-    std::bad_alloc, an abort): a need well above it is refused (`REFUSE_FACTOR`)."""
+    std::bad_alloc, an abort): a need well above it is refused (`REFUSE_FACTOR`). Under
+    `ulimit -v`, `cap` is the limit and `reserve` what TensorFlow and Python reserve of it
+    (bytes; both None for other rooms)."""
 
     limit: int
     source: str
     available: int | None = None
     hard: bool = False
+    cap: int | None = None
+    reserve: int | None = None
 
     def words(self) -> str:
-        """"2.0 GiB (the cgroup limit in /sys/fs/cgroup/memory/x/memory.limit_in_bytes)"."""
+        """"2.0 GiB (the cgroup limit in /sys/fs/cgroup/memory/x/memory.limit_in_bytes)"; under
+        `ulimit -v` with less than `TINY` left, "no room is left under the limit `ulimit -v` (N
+        GiB, of which TensorFlow and Python take M)" (a
+        room of "0.0 GiB" said nothing of why)."""
+        if self.none_left():
+            return (f"no room is left under the limit `ulimit -v` ({gib(self.cap)}, of which "
+                    f"TensorFlow and Python take {gib(self.reserve)})")
         return f"{gib(self.limit)} ({self.source})"
+
+    def none_left(self) -> bool:
+        """True under `ulimit -v` (`cap` set) when less than `TINY` bytes are left under it."""
+        return self.cap is not None and self.limit < TINY
+
+
+#: A room under `ulimit -v` below this many bytes (0.1 GiB) is said as "no room is left", not
+#: as a room and a ratio to it: at 0 bytes the ratio was 1713877248.0x, and no rule's need
+#: (the embedding's fixed 0.96 GB alone) comes near it.
+TINY = GIB // 10
 
 
 class Note(str):
     """A memory note's words (`memory_note`, `stage_memory_note`), with `ratio` (float: the
-    largest need it says over the room's limit, > 1) and `hard` (the room's: a limit that
-    ends the process, `Room.hard`), for `refusal`."""
+    largest need it says over the room's limit, > 1), `hard` (the room's: a limit that
+    ends the process, `Room.hard`) and `room` (that Room, or None), for `refusal`."""
 
-    def __new__(cls, words: str, ratio: float, hard: bool, address: bool = False):
+    def __new__(cls, words: str, ratio: float, hard: bool, address: bool = False,
+                room=None):
         note = super().__new__(cls, words)
         note.ratio, note.hard, note.address = ratio, hard, address  # address: `ulimit -v`'s
+        note.room = room  # the Room it was said of (None: not known)
         return note
 
 
@@ -90,9 +112,12 @@ def refusal(note) -> str | None:
     why = ("any need above the room left under `ulimit -v` is refused, as an allocation past "
            "it aborts the process" if address else f"a need more than {REFUSE_FACTOR}x a "
            "limit's room is refused, as the rule is at most 1.22x a measured module's peak")
+    room = getattr(note, "room", None)
+    if room is not None and room.none_left():  # no ratio to a room of (about) nothing
+        return f"refused before loading TensorFlow, as it would abort ({why}):\n{note}"
     return (f"refused before loading TensorFlow, as it would "
-            f"{'abort' if address else 'be killed'}: {note} (it needs {note.ratio:.1f}x "
-            f"{'the room left under the limit' if address else 'the limit'}; {why})")
+            f"{'abort' if address else 'be killed'} (it needs {note.ratio:.1f}x "
+            f"{'the room left under the limit' if address else 'the limit'}; {why}):\n{note}")
 
 
 def arenas_saved(room) -> int:
@@ -104,23 +129,35 @@ def arenas_saved(room) -> int:
     return max(address_reserve() - address_reserve({"MALLOC_ARENA_MAX": "2"}), 0)
 
 
+def arenas_way(room, then: str = "") -> str:
+    """"run it with MALLOC_ARENA_MAX=2 in its environment{then} (glibc's malloc then reserves
+    0.9 GiB less address space)" (`then`: " and --batch-size 32 (about 1.2 GiB)", what then
+    fits), or "" where it saves nothing (`arenas_saved`)."""
+    saved = arenas_saved(room)
+    return (f"run it with MALLOC_ARENA_MAX=2 in its environment{then} (glibc's malloc then "
+            f"reserves {gib(saved)} less address space)" if saved > 0 else "")
+
+
 def _more(room, words: str = "free memory, or use a machine with more", *, ends=False,
-          with_arenas: str = "") -> str:
+          with_arenas: str = "", need: float | None = None) -> str:
     """The way on past the room `room` (`ends`: how a process ends that outgrows it): under
     `ulimit -v` (its source) raising it, and an allocation that fails (an abort), as the
     machine's memory is not what runs out, or MALLOC_ARENA_MAX=2 (`arenas_saved`), with
-    `with_arenas` after it (" and --batch-size 32 (about 1.3 GiB)": what then fits); else
-    `words`, and Linux's OOM killer's SIGKILL."""
+    `with_arenas` after it (" and --batch-size 32 (about 1.3 GiB)": what then fits), only
+    where that covers `need` (bytes: the room plus `arenas_saved` at least `need`, or
+    `with_arenas` given; None: not known, offered whenever it saves any); else `words`, and
+    Linux's OOM killer's SIGKILL. Before, MALLOC_ARENA_MAX=2 was offered wherever it saved
+    any room, also where the need stayed above the room with it."""
     if room is not None and room.source.startswith(_ADDRESS_WORDS):
         if ends:
             return ("A process that outgrows `ulimit -v` aborts where an allocation fails "
                     "(std::bad_alloc, \"cannot allocate memory for thread-local data\", or "
                     "TensorFlow's \"OOM when allocating tensor\")")
-        saved = arenas_saved(room)
+        arenas = arenas_way(room, with_arenas)
+        if not with_arenas and need is not None and room.limit + arenas_saved(room) < need:
+            arenas = ""  # fewer arenas would not make room enough: not a way on
         return ("raise the shell's `ulimit -v` (`ulimit -v unlimited`), which sets this room"
-                + (f", or run it with MALLOC_ARENA_MAX=2 in its environment{with_arenas} "
-                   f"(glibc's malloc then reserves {gib(saved)} less address space)"
-                   if saved > 0 else ""))
+                + (f", or {arenas}" if arenas else ""))
     return ("A process that runs out of memory is killed by Linux's OOM killer without a word "
             "(the shell says \"Killed\")" if ends else words)
 
@@ -273,7 +310,7 @@ def room(proc=PROC, cgroup=CGROUP, address=None) -> Room | None:
                     f"{_ADDRESS_WORDS} {gib(address)} (RLIMIT_AS), less "
                     f"the {gib(reserve)} TensorFlow's process reserves beyond what it "
                     f"uses with {malloc_arenas()} malloc arenas", info.get("MemAvailable"),
-                    hard=True)
+                    hard=True, cap=int(address), reserve=int(reserve))
     return best
 
 

@@ -301,7 +301,9 @@ def check_inputs(args) -> None:
             values["batch_size"] = getattr(args, "eval_batch_size", None)
         note = stage_memory_note(args.command, folder, values)
         if refusal(note):  # well above a limit that ends the process: it would be killed
-            raise MemoryRefused(refusal(note))  # no usage line: the command line is fine
+            # no usage line: the command line is fine; its lines kept (the room's way on,
+            # then each stage's need: `memory._note`)
+            raise MemoryRefused.of_lines(refusal(note).split("\n"))
         notes.append(note)
         _MEMORY_SAID.add(memory_key(args.command, folder))  # its stage function: not again
     if run_dir:  # said by check_run, once the run's log is open: in RUN/log.txt too

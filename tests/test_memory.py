@@ -374,7 +374,8 @@ def test_export_counts_each_member_it_times(tmp_path):
     # "free memory, or use a machine with more" alone, naming neither members nor flag)
     assert ("keep at most 4 members (--max-members 4: `hubensemble ensemble --run "
             f"{shlex.quote(str(run.resolve()))} --max-members 4` then export again, or fit "
-            "with it; about 2.8 GiB), free memory" in words), words
+            "with it; about 2.8 GiB)" in words), words
+    assert "The way on: free memory" in words, words
     tiny = memory.Room(GIB, "the cgroup limit in X")  # not even one member fits: no count
     assert "--max-members" not in memory.stage_memory_note("export", run, {}, room=tiny)
     assert memory.members_extra([(224, 224)] * 5) == 4 * memory.EXPORT_PER_MEMBER_PIXEL * 50176
@@ -472,12 +473,13 @@ def test_under_ulimit_v_the_way_on_is_the_limit_and_the_ratio_is_to_the_room_lef
         assert f"{note.ratio:.1f}x the room left under the limit" in said
     said = memory.refusal(memory.memory_note([big], 4096, room=under))
     assert f"{need / (3 * GIB):.1f}x the room left" in said
-    assert "pass --batch-size 128 (about 2.3 GiB), or raise the shell's `ulimit -v`" in said
+    assert "pass --batch-size 128 (about 2.3 GiB)" in said
+    assert "The way on: raise the shell's `ulimit -v`" in said, said
     # The machine's memory and a cgroup's limit: their words as before.
     cgroup = memory.Room(3 * GIB, "the cgroup limit in x", hard=True)
     said = memory.refusal(memory.memory_note([big], 16, room=cgroup, tunes=True,
                                              train_batch=4096))
-    assert "free memory, use a machine with more" in said and "OOM killer" in said
+    assert "The way on: free memory, or use a machine with more" in said and "OOM killer" in said
     assert "x the limit;" in said and "ulimit" not in said
     # Fine-tuning that ran out of memory under the limit (its own room(), in a process
     # started under it, TensorFlow not loaded).
@@ -757,3 +759,71 @@ def test_rank_and_evaluate_count_the_heavier_module_rank_measured(tmp_path):
     assert f"which needs about {memory.gib(need(128, extra))}:" in (words or ""), words
     assert f"pass --batch-size {fitting(extra)} " in words
     assert f"counting mobilenet's {factor:.1f}x" in words
+
+
+def _refusal_under(limit, argv, tmp_path, arenas="8"):
+    """stderr of `hubensemble ARGV` (or, for argv None, of memory.refusal of rank's note at
+    --batch-size 8 of a 224 px module) in a process under `ulimit -v` `limit` bytes with
+    MALLOC_ARENA_MAX=`arenas` (so the arenas it could save do not depend on the cores)."""
+    probe = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, "
+             f"({int(limit)}, resource.getrlimit(resource.RLIMIT_AS)[1])); ")
+    probe += ("sys.argv[0] = 'hubensemble'; from hubensemble.__main__ import run; run()"
+              if argv else "import argparse; from hubensemble import memory; print(memory."
+              "refusal(memory.memory_note([argparse.Namespace(name='m', input_size=(224, "
+              "224))], 8)), file=sys.stderr)")
+    env = dict(os.environ, HOME=str(tmp_path), MALLOC_ARENA_MAX=arenas)
+    return subprocess.run([sys.executable, "-c", probe, *(argv or [])], capture_output=True,
+                          text=True, timeout=300, env=env)
+
+
+def test_under_ulimit_v_fewer_arenas_are_offered_only_where_they_make_room_enough(tmp_path):
+    """MALLOC_ARENA_MAX=2 was offered whenever it saved any address space (`_more`), also
+    where the need stayed above the room with it: rank at --batch-size 8 (about 1.0 GiB by
+    the rule) with 0.3 GiB left and 0.375 GiB saved was told to set it, and would still be
+    refused. Offered now only where the room plus what it saves covers the need. Fails
+    before: "MALLOC_ARENA_MAX=2" in the first refusal."""
+    eight = memoryroom.address_reserve({"MALLOC_ARENA_MAX": "8"})
+    saved = eight - memoryroom.address_reserve({"MALLOC_ARENA_MAX": "2"})
+    assert saved == 6 * (64 << 20)  # 8 arenas, 2 of them counted in AS_BASE
+    need = memory.embedding_need(8, [(224, 224)])[0]
+    short = _refusal_under(eight + 0.3 * GIB, None, tmp_path)
+    said = " ".join(short.stderr.split())
+    assert 0.3 * GIB + saved < need and "refused before loading TensorFlow" in said, said
+    assert "MALLOC_ARENA_MAX" not in said and "raise the shell's `ulimit -v`" in said, said
+    enough = _refusal_under(eight + 0.8 * GIB, None, tmp_path)  # 0.8 + 0.375 GiB: it fits
+    said = " ".join(enough.stderr.split())
+    assert 0.8 * GIB < need <= 0.8 * GIB + saved and "refused before" in said, said
+    assert ("or run it with MALLOC_ARENA_MAX=2 in its environment (glibc's malloc then "
+            f"reserves {memory.gib(saved)} less address space)") in said, said
+
+
+def test_under_ulimit_v_with_no_room_left_the_refusal_says_so_once_in_a_few_short_lines(
+        tmp_path):
+    """Under `ulimit -v` below what TensorFlow and Python reserve, `fit` said "this process
+    may use 0.0 GiB" and "(it needs 1713877248.0x the room left under the limit…)", on one
+    line of over 1,000 characters that said the limit's way on for rank and again for tune.
+    It says "no room is left under the limit" with the limit and the reserve, no ratio, the
+    way on once, then a short line for each stage's need. Fails before: the ratio, "0.0 GiB",
+    and one line."""
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - {name: mob, handle: /nowhere/mob, input_size: [224, 224]}\n")
+    eight = memoryroom.address_reserve({"MALLOC_ARENA_MAX": "8"})
+    for limit in (eight - GIB // 2, eight + GIB // 20):  # none left, 0.05 GiB left
+        run = _refusal_under(limit, ["fit", "--catalogue", str(cat), "--data",
+                                     "sklearn:digits", "--out", str(tmp_path / "r")], tmp_path)
+        said = " ".join(run.stderr.split())
+        assert run.returncode == 2 and said.startswith("hubensemble: error: refused before "
+                                                       "loading TensorFlow"), run.stderr
+        assert (f"no room is left under the limit `ulimit -v` ({memory.gib(limit)}, of which "
+                f"TensorFlow and Python take {memory.gib(eight)})") in said, said
+        for wrong in ("x the room", "0.0 GiB", "may use", "MALLOC_ARENA_MAX=2"):
+            assert wrong not in said, (wrong, said)
+        lines = run.stderr.strip().splitlines()
+        assert said.count("raise the shell's `ulimit -v`") == 1, run.stderr
+        assert 4 <= len(lines) <= 6 and max(map(len, lines)) < 300, run.stderr
+        stages = [line.strip() for line in lines if line.startswith("  ")]
+        need = memory.embedding_need(64, [(224, 224)])[0]
+        assert stages[0] == ("rank embeds images of 224x224 px in batches of 64 "
+                             f"(--batch-size), which needs about {memory.gib(need)}"), stages
+        assert stages[1].startswith("tune fine-tunes the modules at 224x224 px"), stages
+    assert not (tmp_path / "r").exists()
