@@ -288,7 +288,8 @@ def _note(room, parts, measured=None) -> str | None:
     limit, whose = room.limit, room.words()
     if room.available is not None and room.available < limit:  # others use the machine too
         whose = f"{gib(room.available)} available now (MemAvailable) of {whose}"
-        limit, room = room.available, dataclasses.replace(room, source="MemAvailable")
+        limit = room.available  # (no `ulimit -v` room then: `Room.none_left` is not its)
+        room = dataclasses.replace(room, source="MemAvailable", cap=None)
     said, ratio = [], 0.0  # (the largest need over room.limit of what does not fit)
     most = 0.0  # the largest need that does not fit (bytes), for the room's way on
     for what, sizes, batch, profile, *named in parts:

@@ -113,8 +113,9 @@ def refusal(note) -> str | None:
            "it aborts the process" if address else f"a need more than {REFUSE_FACTOR}x a "
            "limit's room is refused, as the rule is at most 1.22x a measured module's peak")
     room = getattr(note, "room", None)
-    if room is not None and room.none_left():  # no ratio to a room of (about) nothing
-        return f"refused before loading TensorFlow, as it would abort ({why}):\n{note}"
+    if room is not None and room.limit < TINY:  # no ratio to a room of (about) nothing
+        return (f"refused before loading TensorFlow, as it would "
+                f"{'abort' if address else 'be killed'} ({why}):\n{note}")
     return (f"refused before loading TensorFlow, as it would "
             f"{'abort' if address else 'be killed'} (it needs {note.ratio:.1f}x "
             f"{'the room left under the limit' if address else 'the limit'}; {why}):\n{note}")
@@ -163,7 +164,11 @@ def _more(room, words: str = "free memory, or use a machine with more", *, ends=
 
 
 def gib(n_bytes: float) -> str:
-    """`n_bytes` as "1.7 GiB" (one decimal, GiB = 2**30 bytes)."""
+    """`n_bytes` as "1.7 GiB" (one decimal, GiB = 2**30 bytes); below 0.05 GiB, where that
+    would say "0.0 GiB" of a room of 1 MiB, as "1 MiB" (MiB = 2**20 bytes; "0 MiB" for 0 or
+    less)."""
+    if n_bytes < GIB / 20:
+        return f"{max(n_bytes, 0) / (1 << 20):.0f} MiB"
     return f"{n_bytes / GIB:.1f} GiB"
 
 

@@ -827,3 +827,22 @@ def test_under_ulimit_v_with_no_room_left_the_refusal_says_so_once_in_a_few_shor
                              f"(--batch-size), which needs about {memory.gib(need)}"), stages
         assert stages[1].startswith("tune fine-tunes the modules at 224x224 px"), stages
     assert not (tmp_path / "r").exists()
+
+
+def test_a_tiny_cgroup_limit_is_said_in_mib_and_refused_without_a_ratio():
+    """The other hard limit's edge: a cgroup limit of 1 MiB was "this process may use 0.0 GiB"
+    and "it needs 1005.5x the limit" (rank at --batch-size 8). It says 1 MiB (`gib` below
+    0.05 GiB) and no ratio below 0.1 GiB (`TINY`), as under `ulimit -v`. Fails before: "0.0
+    GiB" and the ratio."""
+    big = argparse.Namespace(name="big", input_size=(224, 224))
+    tiny = memory.Room(1 << 20, "the cgroup limit in X", hard=True)
+    said = memory.refusal(memory.memory_note([big], 8, room=tiny))
+    assert said.startswith("refused before loading TensorFlow, as it would be killed ("), said
+    assert "this process may use 1 MiB (the cgroup limit in X)" in said, said
+    assert "0.0 GiB" not in said and "x the limit" not in said, said
+    assert memory.gib(0) == "0 MiB" and memory.gib(-5) == "0 MiB"
+    assert memory.gib(GIB / 10) == "0.1 GiB"  # (one decimal from 0.05 GiB up, as before)
+    room = memory.Room(GIB // 2, "the cgroup limit in X", hard=True)  # a ratio, as before
+    said = memory.refusal(memory.memory_note([big], 8, room=room))
+    need = memory.embedding_need(8, [(224, 224)])[0]
+    assert f"(it needs {need / (GIB // 2):.1f}x the limit;" in said, said
