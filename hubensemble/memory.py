@@ -385,7 +385,9 @@ def _note(room, parts, measured=None) -> str | None:
                 lower, with_arenas and arenas_way(room, with_arenas),
                 "" if what.startswith("export") else "name a --student of a smaller input size"
                 if what == "distill" else
-                "leave out the modules of the largest input size (--modules)")
+                # (only where some module is smaller: a catalogue of one was told it too)
+                "leave out the modules of the largest input size (--modules)"
+                if len({tuple(z) if z else None for z in sizes}) > 1 else "")
             + (" (its members are the ensemble's)" if lower and what.startswith("export")
                else ""))
     if not said:

@@ -846,3 +846,17 @@ def test_a_tiny_cgroup_limit_is_said_in_mib_and_refused_without_a_ratio():
     said = memory.refusal(memory.memory_note([big], 8, room=room))
     need = memory.embedding_need(8, [(224, 224)])[0]
     assert f"(it needs {need / (GIB // 2):.1f}x the limit;" in said, said
+
+
+def test_leaving_out_the_largest_modules_is_offered_only_where_some_module_is_smaller():
+    """A fit of one 224 px module refused under `ulimit -v` was told, of tune, "leave out the
+    modules of the largest input size (--modules)": there is no other module to keep. It is
+    said only where some module is smaller. Fails before: said for the one module."""
+    big = argparse.Namespace(name="big", input_size=(224, 224))
+    small = argparse.Namespace(name="small", input_size=(96, 96))
+    room = memory.Room(GIB // 2, "the cgroup limit in X", hard=True)
+    alone = memory.memory_note([big], 8, room=room, tunes=True)
+    assert alone and "tune fine-tunes" in alone and "--modules" not in alone, alone
+    both = memory.memory_note([big, small], 8, room=room, tunes=True)
+    assert "leave out the modules of the largest input size (--modules)" in both, both
+    assert "--modules" not in memory.memory_note([big, big], 8, room=room, tunes=True)
