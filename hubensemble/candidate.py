@@ -598,6 +598,20 @@ def _skipped_words(folder, skipped) -> str:
     return "; ".join(parts)
 
 
+def reused_redo(cand: Candidate, *, failed: bool = False) -> str:
+    """"; tune reuses a finished trial's folder, so delete FOLDER, then run `hubensemble
+    tune …` (it redoes the trial)": the way on of an unusable candidate tune counts as done
+    (`complete`: `fit` again kept one of 3 classes of 10, unused, without a word); with
+    `failed`, a failed trial's, once its cause is fixed. Said by `load_pool`'s readers
+    (the ensemble's skip lines, cost: `ensemble.with_way_on`), not in its reasons."""
+    from hubensemble.text import escaped
+
+    head = ("a failed trial is done (tune reuses it): once its cause is fixed, delete "
+            if failed else "tune reuses a finished trial's folder, so delete ")
+    return (f"; {head}{escaped(os.path.abspath(cand.folder))}, then "
+            f"{_redo(cand.folder.parent, cand.trial)} (it redoes the trial)")
+
+
 def _redo(candidates_dir, trial) -> str:
     """"run `hubensemble tune --run RUN --sweep S …`" (`sweepwords.redo_words`) for trial
     `trial` of RUN/candidates (`candidates_dir`), else "run tune again": a plain tune runs the

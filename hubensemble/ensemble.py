@@ -43,7 +43,7 @@ from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word
 from hubensemble.sweepwords import redo_words, sweep_command
-from hubensemble.text import escaped
+from hubensemble.text import counted, escaped
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
@@ -124,17 +124,49 @@ def selectable(cands, skipped) -> tuple[list[Candidate], list[tuple[str, str]]]:
     return usable, skipped
 
 
-def _with_way_on(run_dir, skipped) -> list[tuple[str, str]]:
+def with_way_on(run_dir, skipped, *, then: str = "this ensemble again"
+                ) -> list[tuple[str, str]]:
     """`skipped` ((trial, reason)) with the way on added to the reason of each candidate
     folder holding no readable trial record (`sweepstate.without_record`: "trial.json
     unreadable (Unterminated string …)" said no next step): restore the file, or delete the
     folder and run its sweep's tune (`sweepwords.redo_words`: a plain tune runs the default
-    sweep), then ensemble again, as an edited record's hyperparameters say."""
+    sweep), then `then` (ensemble again), as an edited record's hyperparameters say; and of
+    each complete ok one whose table has another row or class count, which tune reuses:
+    delete its folder first (`candidate.reused_redo`)."""
     folder = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
-    return [(t, f"{r}; restore its {TRIAL_FILE} from a copy, or delete "
-                f"{escaped(os.path.abspath(os.path.join(folder, t)))} and "
-                f"{redo_words(run_dir, t)} (it redoes the trial), then this ensemble again"
-             if sweepstate.without_record(folder, t) else r) for t, r in skipped]
+    out = []
+    for t, r in skipped:
+        if sweepstate.without_record(folder, t):
+            r = (f"{r}; restore its {TRIAL_FILE} from a copy, or delete "
+                 f"{escaped(os.path.abspath(os.path.join(folder, t)))} and "
+                 f"{redo_words(run_dir, t)} (it redoes the trial), then {then}")
+        elif str(r).startswith(VAL_PROBS_FILE):  # a table's shape: tune reuses the folder
+            cand = candidate.read_candidate(folder, t)
+            if cand is not None and cand.ok:
+                r += candidate.reused_redo(cand)
+        out.append((t, r))
+    return out
+
+
+def _failed_way_on(run_dir, skipped) -> list[tuple[str, str]]:
+    """`skipped` with the way on (`candidate.reused_redo`) added to the reason of each
+    failed trial: "status 'failed': NaN loss" said none, and tune reuses a failed trial."""
+    folder = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
+    out = []
+    for t, r in skipped:
+        cand = candidate.read_candidate(folder, t)
+        failed = cand is not None and cand.status == "failed"
+        out.append((t, r + candidate.reused_redo(cand, failed=True) if failed else r))
+    return out
+
+
+def left_out_words(skipped) -> str:
+    """"the ensemble left out 2 candidates: T1: REASON; T2: REASON" for `skipped` (ensemble
+    .json's [{"trial", "reason"}], each reason with its way on: `with_way_on`,
+    `candidate.load_pool`): fit's terminal line for what `hubensemble ensemble` prints as its
+    "skipped" lines (`format_ensemble`); inside fit the ensemble said nothing of them."""
+    return (f"the ensemble left out {counted(len(skipped), 'candidate')}: "
+            + "; ".join(f"{s['trial']}: {s['reason']}" for s in skipped))
 
 
 def run_classes(run_dir) -> tuple[int | None, str | None]:
@@ -296,6 +328,8 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
         if unfinished:  # an interrupted fit or tune looked finished (a new-user check)
             result.unfinished = "; ".join(s.text() for s in unfinished)
             log.warning("%s", sweepstate.unfinished_warning(run_dir))
+        if export_follows and result.skipped:  # fit prints no format_ensemble: say them
+            log.warning("%s", left_out_words(result.skipped))
         fileio.atomic_write_json(os.path.join(run_dir, ENSEMBLE_FILE), result.to_json())
         # Its settings in run.json too (`sweepwords.ensemble_options`' fallback): a damaged
         # ensemble.json of a standalone `ensemble --budget 3` was said to be written again
@@ -365,8 +399,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     y_test = load_labels(run_dir, "test")
     cands, skipped = selectable(*load_candidates(
         run_dir, n_val=len(y_val), n_test=None if y_test is None else len(y_test)))
-    skipped = _with_way_on(run_dir, skipped)
-    other_task = [t for t, r in skipped if r.endswith(candidate.ANOTHER_TASK)]
+    skipped = with_way_on(run_dir, skipped)
+    other_task = [t for t, r in skipped if r.split("; ")[0].endswith(candidate.ANOTHER_TASK)]
     if not cands and other_task:  # each of another class count than the run's task
         n_classes, where = run_classes(run_dir)
         raise RunError(f"the candidates in {os.path.join(run_dir, CANDIDATES_DIR)} predict "
@@ -375,6 +409,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                        f"{n_classes} ({where}); they come from another task: move them out "
                        f"and {call_verb()} {sweep_command(run_dir)} again")
     candidate.require_pool(os.path.join(run_dir, CANDIDATES_DIR), run_dir, cands, skipped)
+    skipped = _failed_way_on(run_dir, skipped)
     n_classes = cands[0].val_probs.shape[1]
     if y_val.min() < 0 or y_val.max() >= n_classes:
         raise RunError(f"validation labels span [{y_val.min()}, {y_val.max()}] but the "

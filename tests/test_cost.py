@@ -687,3 +687,29 @@ def test_a_gflops_limit_is_refused_before_the_sweep_when_no_module_can_be_costed
                            "modules to tune can be costed (gone: "), said
     assert "; lost: " in said and said.endswith("fix the modules, or drop the limit, before "
                                                 "the sweep is run"), said
+
+
+def test_the_cost_pass_says_each_unusable_candidates_way_on(module_dir, tmp_path, caplog):
+    """cost said the ensemble "says how to redo them", which it did for no reason but a
+    damaged table (a new user's check): each reason now carries its way on, as the ensemble's
+    skip lines say it: restore or delete a damaged trial.json's folder and run its sweep's
+    tune, then cost again; delete the folder of a table of another class count first, as tune
+    reuses it. Fails before: no "delete" in the line, and "says how to redo them"."""
+    from hubensemble.lockwords import command_line
+
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    trials = [(f"seeds-000{i}-conv8", "conv8", 8) for i in range(3)]
+    run = fake_run(tmp_path / "run", modules, trials)
+    (run.candidates / trials[1][0] / "trial.json").write_text('["x"]')
+    np.save(run.candidates / trials[2][0] / "val_probs.npy", np.full((6, 2), 0.5, np.float32))
+    with command_line(), caplog.at_level("WARNING", logger="hubensemble.cost.stage"):
+        summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    line = format_costs(summary)
+    tune = f"run `hubensemble tune --run {run.path} --sweep seeds` (it redoes the trial)"
+    bad, other = (run.candidates / t for t, _, _ in trials[1:])
+    assert (f"{trials[1][0]}: trial.json is not a JSON object; restore its trial.json from a "
+            f"copy, or delete {bad} and {tune}, then this cost again; ") in line, line
+    assert (f"{trials[2][0]}: val_probs.npy has 2 classes, the other candidates 3; tune "
+            f"reuses a finished trial's folder, so delete {other}, then {tune} (the "
+            "ensemble leaves them out too)") in line, line
+    assert any("the ensemble leaves them out too)" in r.getMessage() for r in caplog.records)

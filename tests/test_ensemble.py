@@ -1078,8 +1078,11 @@ def test_the_pools_class_count_is_the_runs_task_not_a_vote_of_its_candidates(tmp
     out = run_ensemble(run, budget=2)
     assert [m["trial"] for m in out["members"]] == ["trial_1"] and out["n_candidates"] == 1
     want = f"val_probs.npy has 4 classes, the run's task ({run / 'run.json'}) 3: another task's"
-    assert out["skipped"] == [{"trial": "trial_0", "reason": want},
-                              {"trial": "trial_2", "reason": want}]
+    way = ("; tune reuses a finished trial's folder, so delete {}, then run tune again (it "
+           "redoes the trial)")
+    assert out["skipped"] == [
+        {"trial": t, "reason": want + way.format(run / "candidates" / t)}
+        for t in ("trial_0", "trial_2")]
     assert math.isclose(out["val"]["ensemble"]["nll"], log_loss(y_val, own, labels=[0, 1, 2]),
                         rel_tol=1e-5)
     # Without a record of the task's classes, the count most candidates share, as before.
@@ -1571,3 +1574,36 @@ def test_greedy_selection_checks_the_pool_finite_without_a_copy_of_it():
     val[7, 3, 1] = np.inf
     with pytest.raises(ValueError, match="NaN or inf"):
         greedy_select(val, y, budget=3)
+
+
+def test_every_unusable_candidate_says_its_way_on_and_fit_says_them(run_dir, caplog):
+    """A candidate tune counts as done (failed, or ok with a table of another class or row
+    count) is reused by tune, so "run tune" alone never redoes it: its reason says to delete
+    its folder first, then its sweep's tune. Only a damaged table's reason said a way on, and
+    inside fit (`export_follows`) the ensemble said nothing of them on the terminal.
+    Fails before: no "tune reuses" in the reasons, no "left out" line."""
+    from hubensemble.lockwords import command_line
+
+    run, _, _, val, test = run_dir
+    write_candidate(run, "probe-0000-m", np.full((len(val[0]), 3), 1 / 3), test[0])
+    write_candidate(run, "probe-0001-m", val[1][:20], test[1])
+    write_candidate(run, "probe-0002-m", val[2], test[2], status="failed", reason="NaN loss")
+    fileio.atomic_write_json(os.path.join(run, "run.json"), {})
+    with command_line(), caplog.at_level("WARNING", logger="hubensemble.ensemble"):
+        skipped = dict((s["trial"], s["reason"])
+                       for s in run_ensemble(run, export_follows=True)["skipped"])
+    assert sorted(skipped) == ["probe-0000-m", "probe-0001-m", "probe-0002-m"], skipped
+    assert skipped["probe-0000-m"].startswith("val_probs.npy has 3 classes, the other "
+                                              "candidates 4; "), skipped
+    assert skipped["probe-0001-m"].startswith("val_probs.npy has shape (20, 4), expected "
+                                              "[40, C]; "), skipped
+    for trial in skipped:
+        folder = os.path.join(run, "candidates", trial)
+        way = (f"delete {folder}, then run `hubensemble tune --run {run} --sweep probe` (it "
+               "redoes the trial)")
+        assert skipped[trial].endswith(way) and skipped[trial].count("delete") == 1, trial
+    assert "; a failed trial is done (tune reuses it): once its cause is fixed, delete " in \
+        skipped["probe-0002-m"]
+    said = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert said == ["the ensemble left out 3 candidates: " + "; ".join(
+        f"{t}: {r}" for t, r in sorted(skipped.items()))], said

@@ -199,7 +199,7 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     """
     from hubensemble import stageargs
     from hubensemble.catalogue import ModuleSpec
-    from hubensemble.ensemble import load_candidates
+    from hubensemble.ensemble import load_candidates, with_way_on
     from hubensemble.rundir import Run
 
     run_dir = stageargs.folder("run_cost", "run_dir", run_dir)
@@ -213,8 +213,10 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     folder = os.path.join(run.path, CANDIDATES_DIR)
     # A damaged candidate was left out without a word (the ensemble names it); a trial that
     # failed (its status recorded: tune said it) has nothing to cost and is not said again.
-    skipped = [(t, r) for t, r in skipped
-               if getattr(candidate.read_candidate(folder, t), "status", "ok") == "ok"]
+    skipped = with_way_on(run.path, [
+        (t, r) for t, r in skipped
+        if getattr(candidate.read_candidate(folder, t), "status", "ok") == "ok"],
+        then="this cost again")
     if skipped:
         log.warning("cost: %s", skipped_words(folder, skipped))
     unfinished = unfinished_warning(run.path, what="this cost table")
@@ -300,15 +302,16 @@ SHOWN_SKIPPED = 5
 def skipped_words(folder, skipped) -> str:
     """"N candidates of FOLDER not costed, not usable: TRIAL: REASON; …" for the unusable
     candidate folders `skipped` ((trial, reason), `candidate.load_pool`'s) of candidates
-    folder `folder` (named absolute), the first SHOWN_SKIPPED by trial and the rest counted,
-    and that the ensemble leaves them out too (it says how to redo each)."""
+    folder `folder` (named absolute), each reason with its way on (`ensemble.with_way_on`),
+    the first SHOWN_SKIPPED by trial and the rest counted, and that the ensemble leaves them
+    out too. It said the ensemble "says how to redo them", which it did for no reason but a
+    damaged table and, inside fit, said nothing."""
     named = "; ".join(f"{t}: {r}" for t, r in skipped[:SHOWN_SKIPPED])
     if len(skipped) > SHOWN_SKIPPED:
         named += f"; and {len(skipped) - SHOWN_SKIPPED} more"
     them = "it" if len(skipped) == 1 else "them"
     return (f"{counted(len(skipped), 'candidate')} of {escaped(absolute(folder))} not costed, "
-            f"not usable: {named} (the ensemble leaves {them} out too, and says how to redo "
-            f"{them})")
+            f"not usable: {named} (the ensemble leaves {them} out too)")
 
 
 def _catalogue_entry(run, entry, cand):
