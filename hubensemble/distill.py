@@ -43,6 +43,7 @@ from hubensemble.errors import RunError, first_line
 from hubensemble.formats import (SERVING_SIGNATURE, export_identity, export_members_differ,
                                  read_export_metadata, unloadable_path)
 from hubensemble.lockwords import call_verb, option_word, run_words
+from hubensemble.runspecs import catalogue_entries, module_spec
 from hubensemble.runwriter import writes_run
 from hubensemble.studentexport import teacher_content
 from hubensemble.terminal import bar_note, counting_note, progress_bar, shows_progress
@@ -124,7 +125,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"
     ens = read_ensemble(run.path)
     meta = run.meta()
-    specs = meta.get("modules") or {}
+    specs = catalogue_entries(run, meta.get("modules"))  # a hand-edited record: in words
     if student is not None:  # a mistyped --student: refused before TensorFlow and the data load
         _check_student(student, specs, run)  # (the CLI checks before importing TensorFlow too)
 
@@ -138,7 +139,6 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     from hubensemble._tf import keras, tensorflow as tf
 
     from hubensemble import tune
-    from hubensemble.catalogue import ModuleSpec
     from hubensemble.ensemble import load_candidates
     from hubensemble.export.retrain import StepBar, at_train_batch
     from hubensemble.tune.strategies import check_batch_divides
@@ -149,7 +149,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     costs = _costs(run, cands, task)
 
     spec_name = _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, meta)
-    spec = ModuleSpec.from_json(specs[spec_name])
+    spec = module_spec(run, spec_name, modules=specs)
     if run.ranking_json.exists():  # a run assembled by hand has no fingerprint to compare
         from hubensemble.rank import load_ranking, refuse_changed_modules
 

@@ -9,6 +9,7 @@ import logging
 
 from hubensemble.errors import HubensembleError, RunError, first_line
 from hubensemble.lockwords import option_word
+from hubensemble.runspecs import catalogue_entries, module_spec
 
 # distill's logger: its warnings read as distill's, as before the split.
 log = logging.getLogger("hubensemble.distill")
@@ -45,7 +46,6 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, me
         return _check_student(student, specs, run)
     if max_gflops is not None:
         from hubensemble import tune
-        from hubensemble.catalogue import ModuleSpec
         from hubensemble.tune.plans import trial_profile
 
         best, needs = {}, {}
@@ -55,7 +55,7 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, me
                 best[c.module] = c.val_ce
         for module in list(best):
             own = [c for c in cands if c.module == module]
-            spec = ModuleSpec.from_json(specs[module])
+            spec = module_spec(run, module, modules=specs)
             size = int(tune.eval_size(task, spec, trial_profile(
                 _base_candidate(own, cands, ens).record, meta)))
             try:
@@ -196,7 +196,7 @@ def check_distill_budget(run_dir, student=None, max_gflops=None) -> None:
         return
     run = Run(run_dir)
     try:
-        ens, specs = read_ensemble(run.path), run.meta().get("modules") or {}
+        ens, specs = read_ensemble(run.path), catalogue_entries(run)
     except (RunError, OSError, ValueError):
         return
     check_gflops_from_records(run, student, max_gflops, ens, specs)

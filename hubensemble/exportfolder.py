@@ -193,6 +193,8 @@ def repoint_other_run(record: dict, run, out_dir, kept) -> str:
     path, created = theirs.get("path"), theirs.get("created")
     if not (path and created) or os.path.realpath(path) == os.path.realpath(run.path):
         return ""  # this run's own record is moved by the caller
+    from hubensemble.stagerecords import stage_records
+
     other, moved = type(run)(path), []  # a Run (rundir imports this module: no import back)
 
     def names_out(meta):
@@ -203,7 +205,7 @@ def repoint_other_run(record: dict, run, out_dir, kept) -> str:
         if not names_out(meta):
             return
         new = other.export_record(kept)
-        stage = (meta.get("stages") or {}).get("export") or {}
+        stage = stage_records(meta, other).get("export") or {}  # a hand edit: not read, said
         if stage.get("record") == meta["export"]:
             stage["record"] = {**stage["record"], **new}
         meta["export"] = {**meta["export"], **new}
@@ -235,9 +237,11 @@ def older_fits_own_export(run, out_dir, meta: dict) -> str | None:
     it does its own export of a run recorded since; None for any other export (moved aside
     by `keep_replaced_export`). Before, such an export was called "not the one this fit
     recorded there: another command wrote it since" and moved to a kept folder."""
+    from hubensemble.stagerecords import stage_records
+
     recorded = run.meta()
-    stage = (recorded.get("stages") or {}).get("export") or {}
-    export = recorded.get("export") or {}
+    stage = stage_records(recorded, run).get("export") or {}  # a hand edit: not read, said
+    export = recorded.get("export") if isinstance(recorded.get("export"), dict) else {}
     where = run.exported_to(recorded)
     if (not stage.get("done") or "digests" in stage or not isinstance(meta.get("members"), list)
             or not where or absolute(where) != out_dir

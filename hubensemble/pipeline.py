@@ -397,12 +397,12 @@ def planned_specs(run, options) -> list:
     RunError or HubensembleError as `run_tune` refuses the same plan."""
     import warnings
 
-    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.runspecs import module_specs
     from hubensemble.sweepplan import plan_sweep
     from hubensemble.sweeps import sweep_parts, unbudgeted_plans_all
 
     ranking, modules, task_record = run.tune_inputs()
-    specs = {name: ModuleSpec.from_json(entry) for name, entry in modules.items()}
+    specs = module_specs(run, modules)  # a hand-edited entry: named, as tune names it
     names = []
     with unbudgeted_plans_all(), warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -147,8 +147,17 @@ def run_profile(run) -> tuple[Profile, str]:
     else rank's (ranking.json "profile", at the definition ranking.json records when that
     ranks otherwise than today's: `runprofile.rank_changes`; the source says what changed),
     else cpu (the table's default) for a run that records neither."""
+    from hubensemble.fileio import json_kind
+
     meta = run.meta()
-    tuned = ((meta.get("tune") or {}).get("profile") or {}).get("name")
+    tune = meta.get("tune") or {}
+    record = tune.get("profile") if isinstance(tune, dict) else tune
+    if not isinstance(record, (dict, type(None))) or not isinstance(tune, dict):
+        # A hand edit ("tune": {"profile": "quick"}, "tune": ["x"]) was an AttributeError.
+        field = '"tune"' if not isinstance(tune, dict) else 'the "profile" of its "tune" record'
+        raise RunError(f"{run.meta_path}: {field} is {json_kind(record)}, expected an object; "
+                       "restore run.json, or fit the run again from the start")
+    tuned = (record or {}).get("name")
     if tuned:
         source = f"the run's last tune, {run.meta_path}"
         prof = _recorded(meta, tuned)

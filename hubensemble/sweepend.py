@@ -15,8 +15,8 @@ from pathlib import Path
 
 from hubensemble import candidate, environment, formats
 from hubensemble.errors import HubensembleError, RunError
-from hubensemble.catalogue import ModuleSpec
 from hubensemble.fileio import owned_here, read_json
+from hubensemble.runspecs import module_specs
 from hubensemble.sweeplock import (chief_ended, member_lock_path, say_stale_chief,
                                    starting_chief_ended, worker_without_chief)
 from hubensemble.sweeprecords import end_record
@@ -114,7 +114,7 @@ def _pending(run_dir, sweep, options) -> dict | None:
     run = Run(run_dir)
     try:
         ranking, modules, task = run.tune_inputs()
-        specs = {name: ModuleSpec.from_json(entry) for name, entry in modules.items()}
+        specs = module_specs(run, modules)
         profile = options.get("profile")
         profile = run_profile(run)[0] if profile is None else as_profile(profile)
         with warnings_block():  # the stage warns of the plan, once TensorFlow has loaded
@@ -168,7 +168,7 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
     run = Run(run_dir)
     try:
         ranking, modules, task = run.tune_inputs()
-        specs = {name: ModuleSpec.from_json(entry) for name, entry in modules.items()}
+        specs = module_specs(run, modules)
         profile, source = ((run_profile(run)) if call.get("profile") is None
                            else (as_profile(call["profile"]), None))
         meta = run.meta()

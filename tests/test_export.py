@@ -2465,3 +2465,31 @@ def test_save_export_refuses_a_folder_under_a_file_in_the_callers_words(tmp_path
                                      match=rf"choose another {said} folder\)?$"):
             save_export([member], ["a", "b", "c"], in_the_way / "x", check_images=check)
     assert not (tmp_path / "x").exists() and in_the_way.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("damage", ["entry_a_string", "unknown_field", "modules_a_list"])
+def test_a_hand_edited_catalogue_entry_in_run_json_is_refused_in_words(
+        run_copy, digits, tmp_path, damage):
+    """run.json's catalogue entries edited by hand (an entry that is a string, an unknown
+    field, "modules" a list) stopped export with a ValueError or AttributeError traceback, as
+    they did tune, distill and fit's plan (cost said it in words): every stage reads them
+    through `runspecs`, refused in one line naming run.json absolute, the module and the way
+    on, before any member is built. Fails before: ValueError / no catalogue entry."""
+    meta_path = run_copy / "run.json"
+    meta = json.loads(meta_path.read_text())
+    name = sorted(meta["modules"])[0]
+    if damage == "entry_a_string":
+        meta["modules"][name] = "fixed"
+        said = rf"the catalogue entry of module '{name}' is damaged \(a JSON string"
+    elif damage == "unknown_field":
+        meta["modules"][name]["colour"] = "blue"
+        said = rf"the catalogue entry of module '{name}' is damaged \(.*colour"
+    else:
+        meta["modules"] = list(meta["modules"].values())
+        said = r"its \"modules\" record is a JSON array, expected an object"
+    meta_path.write_text(json.dumps(meta))
+    out = tmp_path / "model"
+    with pytest.raises(RunError, match=rf"{re.escape(str(meta_path.resolve()))}.*{said}.*"
+                                       r"restore run\.json from a copy, or .*rank.* again"):
+        export_ensemble(run_copy, out, task=digits, progress=False)
+    assert not out.exists()

@@ -183,10 +183,10 @@ def follow_evaluation(run, out_dir, before: dict, evaluation_path) -> bool:
     export. Returns whether it did; anything unknown or different: False (fit evaluates
     again, as before). Files only."""
     from hubensemble.fileio import read_json
-    from hubensemble.stagerecords import file_digest
+    from hubensemble.stagerecords import file_digest, stage_records
 
     meta = run.meta()
-    stage = (meta.get("stages") or {}).get("evaluate") or {}
+    stage = stage_records(meta, run).get("evaluate") or {}  # a hand edit: not read, said
     digests = stage.get("digests") if isinstance(stage.get("digests"), dict) else {}
     earlier = (before.get("digests") or {}).get("export") if isinstance(before, dict) else None
     old = (before.get("record") or {}) if isinstance(before, dict) else {}
@@ -214,7 +214,7 @@ def follow_evaluation(run, out_dir, before: dict, evaluation_path) -> bool:
     now = {"evaluate": file_digest(evaluation_path), "export": kept["metadata_sha256"]}
 
     def change(meta):
-        stages = dict(meta.get("stages") or {})
+        stages = stage_records(meta, run)
         stages["evaluate"] = {**stages["evaluate"], "digests": {
             **(stages["evaluate"].get("digests") or {}), **now}}
         meta["stages"] = stages

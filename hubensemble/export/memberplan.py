@@ -40,7 +40,7 @@ class _Plan:
 def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
     """(_Plan, None) or (None, reason the member cannot be used); its candidate folder is in
     `root` (RUN/candidates, or RUN/distill for a student)."""
-    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.runspecs import module_spec
 
     trial = entry.get("trial")
     module = entry.get("module")
@@ -55,10 +55,10 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
         cand.read_hparams()
     except RunError as e:
         raise RunError(f"{who}: {e}") from None
-    if module not in specs:
-        raise RunError(f"{who}: run.json has no catalogue entry for module {module!r}; "
-                       f"{run.rank_words()} again")
-    spec = ModuleSpec.from_json(specs[module])
+    try:  # missing or edited by hand: said before TensorFlow builds anything
+        spec = module_spec(run, module, modules=specs)
+    except RunError as e:
+        raise RunError(f"{who}: {e}") from None
     if cand.problems:
         # The candidate is incomplete by the one rule (`Candidate.problems`): say so. The
         # export itself needs only the weights, checked below (or none when retraining).

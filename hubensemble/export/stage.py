@@ -26,6 +26,7 @@ from hubensemble.exportfolder import folder_lock, other_run, run_record
 from hubensemble.formats import (COST_FILE, SERVING_SIGNATURE, STUDENT_EXPORT_DIR,
                                  check_export_target, read_export_metadata)
 from hubensemble.preflight import check_export_flags
+from hubensemble.runspecs import catalogue_entries, module_spec
 from hubensemble.runwriter import writes_run
 from hubensemble.sweepwords import ensemble_words, redo_words
 from hubensemble.terminal import progress_bar, shows_progress
@@ -267,7 +268,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     if theirs:  # said before the work, which ends by replacing it
         log.warning("%s holds %s; this export replaces it", escaped(out_dir), theirs)
     task = run.task(task)
-    specs = meta.get("modules") or {}
+    specs = catalogue_entries(run, meta.get("modules"))  # a hand-edited record: in words
 
     plans, skipped = [], []
     for i, entry in enumerate(entries):
@@ -407,7 +408,6 @@ def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:
     what it counts) — what the export runs."""
     import dataclasses as dc
 
-    from hubensemble.catalogue import ModuleSpec
     from hubensemble.cost import DEFINITION, machine_info, read_run_costs, total_cost
     from hubensemble.cost.sharing import counted_costs, head_cost
     from hubensemble.cost.stage import module_cost
@@ -424,7 +424,7 @@ def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:
             if say is not None:
                 say(f"export: counting the cost of member {trial} (not in {COST_FILE})")
             try:
-                cost, _ = module_cost(ModuleSpec.from_json(specs[m.info["module"]]),
+                cost, _ = module_cost(module_spec(run, m.info["module"], trial, modules=specs),
                                       task.num_classes, m.size, machine=machine)
             except HubensembleError as e:
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error

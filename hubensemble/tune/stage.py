@@ -19,6 +19,7 @@ from hubensemble.fileio import atomic_write_json, file_lock, numpy_load_fault
 from hubensemble.hyperrule import Profile
 from hubensemble.lockwords import call_verb, option_word
 from hubensemble.rundir import LABEL_SPLITS, Run
+from hubensemble.runspecs import module_specs
 from hubensemble.runprofile import run_profile
 from hubensemble.runwriter import writes_run
 from hubensemble.sweeplock import (chief_serves, held_members, member_of, member_record,
@@ -80,7 +81,7 @@ def _sweep_lock(run: Run, sweep: str, timeout: float = 2.0):
 def _load_inputs(run: Run):
     """(ranking.json, {name: ModuleSpec}, the data's task record): `Run.tune_inputs`."""
     ranking, modules, task_record = run.tune_inputs()
-    return ranking, {name: ModuleSpec.from_json(d) for name, d in modules.items()}, task_record
+    return ranking, module_specs(run, modules), task_record  # hand edits named (runspecs)
 
 
 def _labels_missing(run: Run, task_record, *, say: bool = False) -> list:

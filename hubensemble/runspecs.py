@@ -1,0 +1,70 @@
+"""run.json's catalogue entries (its "modules": {module name: catalogue entry as JSON}, as
+rank records them) read as ModuleSpecs: the one reader every stage after rank uses, so a
+record edited by hand (an entry that is no object, an unknown field, a field of another
+kind, "modules" that is no object) is refused in one line naming run.json, the module (and
+the trial that asked for it) and the way on, wherever it is read. It was a ValueError or
+AttributeError traceback in tune, export, distill and fit's plan (cost said it in words).
+No TensorFlow.
+"""
+
+from __future__ import annotations
+
+from hubensemble.errors import RunError, first_line
+from hubensemble.text import absolute, escaped
+
+
+def _where(run) -> str:
+    return escaped(absolute(run.meta_path))
+
+
+def _of(name: str, trial) -> str:
+    return f"module {name!r}" + (f" (trial {trial})" if trial is not None else "")
+
+
+def catalogue_entries(run, modules=None) -> dict:
+    """run.json's "modules" record of `run` (a `rundir.Run`; `modules`, when given, the
+    record as the caller already read it): {name: entry}, {} when absent. Raises RunError
+    naming run.json and the way on when it is no JSON object (a hand edit: a list was read as
+    a run without modules)."""
+    from hubensemble.fileio import json_kind
+
+    if modules is None:
+        modules = run.meta().get("modules")
+    if modules is None:
+        return {}
+    if not isinstance(modules, dict):
+        raise RunError(f"{_where(run)}: its \"modules\" record is {json_kind(modules)}, "
+                       f"expected an object of catalogue entries by module name; restore "
+                       f"run.json from a copy, or {run.rank_words()} again")
+    return modules
+
+
+def module_spec(run, name: str, trial=None, *, modules=None):
+    """The `catalogue.ModuleSpec` of module `name` in run.json's catalogue entries
+    (`catalogue_entries`; `trial`, when given, is named as the candidate that asked for it).
+    Raises RunError naming run.json (absolute), the module and trial and the way on when the
+    entry is missing or damaged (not an object, an unknown field, a field of another
+    kind)."""
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.fileio import json_kind
+
+    entries = catalogue_entries(run, modules)
+    if name not in entries:
+        raise RunError(f"{_where(run)} has no catalogue entry for {_of(name, trial)}; "
+                       f"{run.rank_words()} again")
+    entry = entries[name]
+    try:
+        if not isinstance(entry, dict):
+            raise ValueError(f"{json_kind(entry)}, expected an object")
+        return ModuleSpec.from_json(entry)
+    except (ValueError, TypeError) as e:
+        raise RunError(f"{_where(run)}: the catalogue entry of {_of(name, trial)} is damaged "
+                       f"({first_line(e)}); restore run.json from a copy, or "
+                       f"{run.rank_words()} again") from None
+
+
+def module_specs(run, modules=None) -> dict:
+    """{name: `catalogue.ModuleSpec`} of every catalogue entry in run.json (`module_spec`'s
+    reading and refusals, the first damaged entry named)."""
+    entries = catalogue_entries(run, modules)
+    return {name: module_spec(run, name, modules=entries) for name in entries}
