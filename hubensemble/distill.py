@@ -347,7 +347,11 @@ def _out_of_memory(exc, spec_name, spec, hparams, profile, *, run_dir=None) -> R
                         "pass student='NAME', a module of a smaller input size")
     # The room's way on (`memory._more`), as tune's (`memory.training_out_of_memory`): under
     # `ulimit -v`, raising it, not "free memory, use a machine with more".
-    more = memory._more(room, "free memory, use a machine with more")
+    # MALLOC_ARENA_MAX=2 only where the room it adds covers the batch that ran out (`need`).
+    need = memory.training_need([spec.input_size], getattr(profile, "name", "cpu"), batch=batch,
+                                side=getattr(profile, "resolution_cap", None),
+                                factor=measured[0] if measured else 1.0)[0]
+    more = memory._more(room, "free memory, use a machine with more", need=need)
     return RunError(f"distill ran out of memory training the student {spec_name} in batches of "
                     f"{batch} images ({type(exc).__name__}: {first_line(exc)}): {lower}{more}, "
                     f"or {other}")
