@@ -117,8 +117,7 @@ def _callers_words(text) -> str:
     argument (shlex-quoted as written: `text.shell` would make a path of a URL) and the
     flags (argparse's "argument --weights: …"); from Python the value quoted and the
     keywords (weights=). `catalogue add "mods/tiny "` was told "write handle: mods/tiny
-    instead", and `--weights` "field 'weights': …", a catalogue's words (new users' checks,
-    helpers 275 and 278)."""
+    instead", and `--weights` "field 'weights': …", a catalogue's words (new users' checks)."""
     line = on_command_line()
     keys = "|".join(_FLAG_FIELDS)
 

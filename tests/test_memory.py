@@ -362,7 +362,7 @@ def test_fit_from_python_says_the_memory_it_needs_once(tmp_path, caplog, monkeyp
 def test_export_counts_each_member_it_times(tmp_path):
     # A 5-member export of 224 px real modules peaked at 3.42 GB (1 member: 1.82, 2: 2.58),
     # timing the whole ensemble at batch 64; the rule counted one member (1.79 GB), so a
-    # 3 GiB machine was not warned of it (helper 290, ../shared/realmods)
+    # 3 GiB machine was not warned of it (measured with ../shared/realmods)
     run = _run_of(tmp_path)
     room = memory.Room(3 * GIB, "the cgroup limit in X")
     assert memory.stage_memory_note("export", run, {}, room=room) is None  # 1 member

@@ -511,7 +511,7 @@ def test_second_run_hits_the_cache_with_identical_scores(task, good, tmp_path):
 def test_a_cache_hit_repeats_the_modules_load_time_warnings(task, good, tmp_path, caplog,
                                                             monkeypatch):
     # On a hit rank does not load the module: its warnings (a Rescaling model fed [0, 1], a
-    # signature ending in a Softmax) came only later in tune, or never (helper 114).
+    # signature ending in a Softmax) came only later in tune, or never (a fault hunt).
     from hubensemble.hub import notices
 
     keras.utils.set_random_seed(3)
@@ -1238,7 +1238,7 @@ def test_a_tensorflow_op_error_in_a_keras_call_is_said_without_tensorflows_decor
 def test_the_same_module_catalogued_twice_is_embedded_and_ranked_once(task, good, tmp_path,
                                                                       caplog):
     # The same folder under two names (here through a link) was embedded and ranked twice,
-    # and both copies could be selected and tuned, without a word (helper 114).
+    # and both copies could be selected and tuned, without a word (a fault hunt).
     os.symlink(good[0].handle, tmp_path / "link")
     # Its own sha256 pin, which rank never checks (it loads the module as 'good0'): said so.
     again = ModuleSpec(name="again", handle=str(tmp_path / "link"), source="c.yaml:9",

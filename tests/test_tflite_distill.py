@@ -771,13 +771,13 @@ def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_pa
     meta = read_export_metadata(path / "export")  # the export's own members again
     same = [{"trial": m["trial"], "weight": m["weight"]} for m in reversed(meta["members"])]
     assert export_members_differ(meta, same) is None
-    # The same members at other weights (helper 73: --with-replacement chose 0.833 / 0.167
+    # The same members at other weights (a new-user check: --with-replacement chose 0.833 / 0.167
     # where the export served 0.5 / 0.5, and nothing said so), unless the export left one
     # out and so renormalised them.
     other = [{**m, "weight": w} for m, w in zip(same, (0.9, 0.1))]
     assert export_members_differ(meta, other) is not None
     assert export_members_differ({**meta, "skipped": [{"trial": "t9"}]}, other) is None
-    # The advice names the folder it is about: an export elsewhere needs --out (helper 73:
+    # The advice names the folder it is about: an export elsewhere needs --out (a new-user check:
     # it said `export --run RUN`, which writes RUN/export and leaves that folder stale).
     run = Run(path)
     assert run.export_command(path / "export") == f"hubensemble export --run {path}"
@@ -2030,7 +2030,7 @@ def test_distills_out_of_memory_batch_counts_the_students_measured_bytes(tmp_pat
     """distill's out-of-memory way on named the training batch that fits by the rule alone,
     where tune's and export's count the bytes per pixel rank measured of the module (VGG16's
     2.3x the rule's): the batch it named could run out again. Fails before: the same batch
-    with and without the record (found by 342)."""
+    with and without the record (found by a memory check of real modules)."""
     import json
     import re
     from types import SimpleNamespace as NS
