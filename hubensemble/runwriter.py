@@ -27,6 +27,17 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+def bind_call(function, signature, args, kwargs, *, partial: bool = False):
+    """`signature` (`inspect.signature(function)`) bound to a call's `args` and `kwargs`
+    (bind_partial with `partial`). Raises TypeError naming `function` as Python's own call
+    does ("merge_rankings() got an unexpected keyword argument 'k'"): a decorator's bind
+    said it without the function's name."""
+    try:
+        return (signature.bind_partial if partial else signature.bind)(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{function.__name__}() {e}") from None
+
+
 def writes_run(command: str | Callable[[dict], str | None], argument: str = "run_dir", *,
                create: bool = False,
                member: Callable[[dict], tuple[str | None, dict | None]] | None = None
@@ -56,7 +67,7 @@ def writes_run(command: str | Callable[[dict], str | None], argument: str = "run
         def _call(*args, **kwargs):
             from hubensemble.rundir import UNUSED_ENTRIES, Run
 
-            bound = signature.bind_partial(*args, **kwargs)
+            bound = bind_call(function, signature, args, kwargs, partial=True)
             bound.apply_defaults()
             folder = bound.arguments.get(argument)
             name = command(bound.arguments) if callable(command) else command

@@ -1,4 +1,4 @@
-"""run.json's records as the stages after rank read them: its catalogue entries as ModuleSpecs
+"""The stages after rank: run.json's records as they read them (and their Python calls): its catalogue entries as ModuleSpecs
 (`runspecs`) and its tune record's profile (`runprofile.run_profile`); a hand edit refused in
 one line naming run.json, the field (the module, the trial) and the way on."""
 
@@ -75,3 +75,19 @@ def test_fits_check_of_an_older_export_reads_a_hand_edited_record_as_none(tmp_pa
     (tmp_path / "run.json").write_text(json.dumps(meta))
     assert older_fits_own_export(Run(tmp_path), str(tmp_path / "export"),
                                  {"members": [], "created": "x"}) is None
+
+
+def test_a_stage_functions_unknown_keyword_names_the_function(tmp_path):
+    """merge_rankings(shards, out, k=3) and run_tune(run, bogus=1) said only "got an
+    unexpected keyword argument 'k'": the stage decorators bind the call first and bind's
+    words name no function, where Python's own call does. Fails before: no name."""
+    from hubensemble.rank import merge_rankings
+    from hubensemble.tune import run_tune
+
+    with pytest.raises(TypeError, match=r"^merge_rankings\(\) got an unexpected keyword "
+                                        r"argument 'k'$"):
+        merge_rankings([str(tmp_path / "s")], str(tmp_path / "o"), k=3)
+    with pytest.raises(TypeError, match=r"^run_tune\(\) got an unexpected keyword argument "
+                                        r"'bogus'$"):
+        run_tune(str(tmp_path), bogus=1)
+    assert not (tmp_path / "o").exists()

@@ -21,7 +21,7 @@ from hubensemble.lockwords import call_verb, option_word
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runspecs import module_specs
 from hubensemble.runprofile import run_profile
-from hubensemble.runwriter import writes_run
+from hubensemble.runwriter import bind_call, writes_run
 from hubensemble.sweeplock import (chief_serves, held_members, member_of, member_record,
                                    supersede_chief_end, sweep_member, worker_plan_differs)
 from hubensemble.formats import check_tuner_folder
@@ -160,7 +160,7 @@ def _refused_first(function: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(function)
     def call(*args, **kwargs):
-        bound = signature.bind(*args, **kwargs)
+        bound = bind_call(function, signature, args, kwargs)
         bound.apply_defaults()
         _check_call(bound.arguments)
         return function(*args, **kwargs)
