@@ -1,6 +1,7 @@
-"""The stages after rank: run.json's records as they read them (and their Python calls): its catalogue entries as ModuleSpecs
-(`runspecs`) and its tune record's profile (`runprofile.run_profile`); a hand edit refused in
-one line naming run.json, the field (the module, the trial) and the way on."""
+"""The stages after rank as a hand edit or a Python caller meets them: run.json's catalogue
+entries read as ModuleSpecs (`runspecs`), its tune record's profile (`runprofile.run_profile`)
+and stage records, each refused in one line naming run.json, the field (the module, the trial)
+and the way on; a stage function's unknown keyword named with the function."""
 
 import json
 import re
