@@ -6,7 +6,9 @@ Three ways a pool holds fewer candidates than a sweep could give, told apart her
 a trial that failed has a complete candidate of status "failed" (done, listed as a failure);
 a module the budget gave no trial is in no plan (run.json's "untuned", not a failure);
 a planned trial without a complete candidate never ran or was stopped (an interrupted fit
-or tune): the sweep is unfinished, and the ensemble would select from part of its pool.
+or tune): the sweep is unfinished, and the ensemble would select from part of its pool;
+a folder that holds files but no readable record finished and was damaged since (tune writes
+a folder whole), which is said by its readers' skip lines, not as an unfinished sweep.
 
 Also the training rule of a trial (`TRAIN_RULE`, `train_rule`) and the words of a sweep
 resumed over trials of an older one (`older_rule_warning`).
@@ -99,7 +101,8 @@ def _module(trial: str, sweep: str) -> str:
 def unfinished_sweeps(run_dir, meta: dict | None = None) -> list[UnfinishedSweep]:
     """The sweeps of run.json's "tune" record (`meta`, default read from RUN/run.json) with
     planned trials that have no complete candidate in RUN/candidates (`candidate.Candidate
-    .complete`: ok with its files, or failed), in the order recorded; [] when every planned
+    .complete`: ok with its files, or failed) nor a folder damaged since (`damaged_since`),
+    in the order recorded; [] when every planned
     trial is done, or run.json records no plan (no tune yet, an unreadable run.json, or a
     tune from before it recorded its trials). Never raises for a damaged record: the report
     and the stages say what they can without it."""
@@ -122,6 +125,8 @@ def unfinished_sweeps(run_dir, meta: dict | None = None) -> list[UnfinishedSweep
             cand = candidate.read_candidate(folder, trial)
             if cand is not None and cand.complete:
                 done_modules.add(_module(trial, sweep))
+            elif cand is None and damaged_since(folder, trial):
+                continue  # finished, then damaged: its readers' skip lines say so, not this
             else:
                 missing.append(trial)
         if missing:
@@ -131,6 +136,19 @@ def unfinished_sweeps(run_dir, meta: dict | None = None) -> list[UnfinishedSweep
                 missing=tuple(missing),
                 modules_without=tuple(m for m in modules if m not in done_modules)))
     return found
+
+
+def damaged_since(candidates_dir, trial: str) -> bool:
+    """Whether the folder of `trial` in `candidates_dir` holds files but no readable trial
+    record (`candidate.inspect`: trial.json missing, not JSON, of no known status): tune
+    writes a trial's folder whole (`candidate.write_candidate`: a temp folder renamed, its
+    trial.json last), so the trial finished and its record was damaged since. Not an
+    unfinished sweep: `cost` and `ensemble` said "the sweep is unfinished (3 of 4 planned
+    trials done; stopped before its end?)" of a finished sweep whose trial.json was edited
+    to ["x"], beside their skip line of it (a new user's check)."""
+    path = os.path.join(os.fspath(candidates_dir), str(trial))
+    return (os.path.isdir(path) and bool(os.listdir(path))
+            and candidate.inspect(path, way_on=False)[0] is None)
 
 
 def untried(candidates_dir, untuned) -> list[tuple[str, list, str]]:

@@ -1607,3 +1607,29 @@ def test_every_unusable_candidate_says_its_way_on_and_fit_says_them(run_dir, cap
     said = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
     assert said == ["the ensemble left out 3 candidates: " + "; ".join(
         f"{t}: {r}" for t, r in sorted(skipped.items()))], said
+
+
+def test_a_damaged_trial_record_is_not_an_unfinished_sweep(run_dir, caplog):
+    """A finished sweep whose one trial.json was edited to ["x"]: ensemble (and cost) warned
+    "the sweep is unfinished (sweep seeds: 3 of 4 planned trials done; stopped before its
+    end?)" beside their skip line of it, and told to finish it. Tune writes a folder whole,
+    so the trial finished and was damaged since: its skip line says so and how to redo it.
+    A planned trial without a folder is still an unfinished sweep. Fails before: warned."""
+    import shutil
+
+    from hubensemble.sweepstate import unfinished_sweeps
+
+    run, _, _, val, test = run_dir
+    plan = [f"seeds-000{i}-m" for i in range(3)]
+    for i, trial in enumerate(plan):
+        write_candidate(run, trial, val[i], test[i])
+    fileio.atomic_write_json(os.path.join(run, "run.json"), {"tune": {"sweeps": {
+        "seeds": {"budget": 3, "seed": 0, "trials": plan}}}})
+    with open(os.path.join(run, "candidates", plan[1], "trial.json"), "w") as f:
+        f.write('["x"]')
+    with caplog.at_level("WARNING", logger="hubensemble.ensemble"):
+        result = run_ensemble(run)
+    assert result.unfinished is None and "unfinished" not in caplog.text, caplog.text
+    assert [s["trial"] for s in result.skipped if s["trial"] == plan[1]] == [plan[1]]
+    shutil.rmtree(os.path.join(run, "candidates", plan[2]))
+    assert [u.missing for u in unfinished_sweeps(run)] == [(plan[2],)]
