@@ -43,7 +43,7 @@ from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word
 from hubensemble.sweepwords import redo_words, sweep_command
-from hubensemble.text import counted, escaped
+from hubensemble.text import absolute, counted, escaped
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def run_classes(run_dir) -> tuple[int | None, str | None]:
     names = task.get("class_names") if isinstance(task, Mapping) else None
     if not (isinstance(count, int) and not isinstance(count, bool) and count >= 1):
         count = len(names) if isinstance(names, list) and names else None
-    return count, (os.fspath(run.meta_path) if count else None)
+    return count, (absolute(run.meta_path) if count else None)
 
 
 def _foreign_hparams(record) -> bool:

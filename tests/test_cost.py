@@ -576,7 +576,7 @@ def test_a_gflops_limit_no_module_can_fit_is_refused_before_the_sweep(module_dir
     with pytest.raises(RunError) as refused:
         check_budget_before_tune([spec], task, "quick", 1e-7, cache_dir=tmp_path)
     assert str(refused.value) == (
-        "no module fits max_gflops=1e-07: the cheapest of the 1 module to tune, conv8, needs "
+        "no module fits max_gflops=1e-07: the one module to tune, conv8, needs "
         f"{2 * macs / 1e9:.4g} GFLOPs per image at {size} px with its head, and no candidate "
         "of it costs less; raise the limit, or rank other modules, before the sweep is run")
     fits = check_budget_before_tune([spec], task, "quick", 2 * macs / 1e9, cache_dir=tmp_path)
@@ -713,3 +713,42 @@ def test_the_cost_pass_says_each_unusable_candidates_way_on(module_dir, tmp_path
             f"reuses a finished trial's folder, so delete {other}, then {tune} (the "
             "ensemble leaves them out too)") in line, line
     assert any("the ensemble leaves them out too)" in r.getMessage() for r in caplog.records)
+
+
+def test_cost_json_and_run_json_are_named_absolute_from_a_relative_run(
+        module_dir, tmp_path, monkeypatch):
+    """A new user's check: cost's lines named "rc/cost.json" (a damaged or older cost.json)
+    and "the run's task (rc/run.json)" beside the absolute paths of the same lines. Fails
+    before: both relative."""
+    from hubensemble.cost import cost_path, read_run_costs
+    from hubensemble.ensemble import load_candidates
+
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    run = fake_run(tmp_path / "rc", modules, [("t0", "conv8", 8), ("t1", "conv8", 8)])
+    run.update(data={"task": {"num_classes": 3}})
+    np.save(run.candidates / "t1" / "val_probs.npy", np.full((6, 2), 0.5, np.float32))
+    (run.path / "cost.json").write_text("[1]")
+    monkeypatch.chdir(tmp_path)
+    assert cost_path("rc") == str(tmp_path / "rc" / "cost.json")
+    with pytest.raises(RunError) as refused:
+        read_run_costs("rc")
+    assert str(refused.value).startswith(str(tmp_path / "rc" / "cost.json")), refused.value
+    _, skipped = load_candidates("rc")
+    assert f"the run's task ({tmp_path / 'rc' / 'run.json'}) 3" in skipped[0][1], skipped
+
+
+def test_the_cost_summarys_seconds_are_the_stages_in_run_json_not_the_report_after(
+        module_dir, tmp_path):
+    """cost's summary said "in 2.0 s" where run.json and the report said 0.9 s for the same
+    stage: it counted the report written again after the stage. Both now run from the
+    stage's start (`Run.work_started`) and the summary's ends before the report, so it is
+    never the later one. Fails before: the summary's seconds exceed run.json's."""
+    from hubensemble.fileio import read_json
+
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8)])
+    (run.path / "report.md").write_text("a report, written again after the stage\n")
+    summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    recorded = read_json(run.path / "run.json")["stages"]["cost"]["seconds"]
+    assert (run.path / "report.html").exists()  # the report was written again
+    assert round(summary.seconds, 2) <= recorded, (summary.seconds, recorded)

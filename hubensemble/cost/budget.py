@@ -241,7 +241,8 @@ def no_module_fits(gflops: Mapping[str, tuple[float, int]],
     if cheapest <= max_gflops * (1 + 1e-9):
         return None
     flag = option_word(f"--max-gflops {max_gflops:g}", f"max_gflops={max_gflops:g}")
-    return (f"no module fits {flag}: the cheapest of the {counted(len(gflops), 'module')} "
-            f"to tune, {module}, needs {cheapest:.4g} GFLOPs per image at {size} px with its "
-            "head, and no candidate of it costs less; raise the limit, or rank other modules, "
-            "before the sweep is run")
+    which = ("the one module to tune" if len(gflops) == 1 else
+             f"the cheapest of the {counted(len(gflops), 'module')} to tune")
+    return (f"no module fits {flag}: {which}, {module}, needs {cheapest:.4g} GFLOPs per image "
+            f"at {size} px with its head, and no candidate of it costs less; raise the limit, "
+            "or rank other modules, before the sweep is run")

@@ -260,8 +260,11 @@ def machine_info() -> dict:
 # ---------------------------------------------------------------------------------------------
 
 def cost_path(run_dir) -> str:
-    """RUN/cost.json."""
-    return os.path.join(os.fspath(run_dir), COST_FILE)
+    """RUN/cost.json, absolute (`text.absolute`): every message that names it named it as
+    the run was given ("rc/cost.json") beside the absolute paths of the same lines."""
+    from hubensemble.text import absolute
+
+    return absolute(os.path.join(os.fspath(run_dir), COST_FILE))
 
 
 def cost_command(run_dir) -> str:
