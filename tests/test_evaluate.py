@@ -892,7 +892,7 @@ def write_pngs(folder, images):
 
 
 def test_evaluate_says_when_one_class_dominates_the_scored_split(tmp_path):
-    """helper 166's left-alone: fit's closing table says when one class dominates the test
+    """A gap left alone earlier: fit's closing table says when one class dominates the test
     split (95 of 100 'ok': 0.950 for never predicting 'defect'); `evaluate` on the same kind
     of data printed 'clean 0.9500' alone. Its result's classes.majority and its table say it
     (counted here from the files written), and nothing for a balanced split."""
@@ -1137,7 +1137,7 @@ def test_the_exports_own_folder_changed_since_is_scored_whole_and_said_so(export
             f"training and {len(fitted.val)} validation images of the export") in said[0], said
     assert "move the 1 new file out, put the 1 missing back" in said[0], said
     # The table says it too: `evaluate -q` silences the warning, and the table stood alone
-    # (helper 109).
+    # (a new-user check).
     table = ev.format_evaluation(result).splitlines()
     assert table[1] == (f"not a held-out measure: {len(fitted.train) - 1 + len(fitted.val)} "
                         "of the 30 scored images trained or chose the export (the warning "
@@ -2276,6 +2276,27 @@ def test_an_npz_whose_class_names_are_digits_is_not_told_they_are_made_from_indi
         ev.evaluate_model(export_dir, tasks["made"], progress=False)
 
 
+def _started_run(tmp_path):
+    """A run folder as far as evaluate's target check goes: RUN/run.json."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    return run
+
+
+def _refused_in_the_callers_words(path, said):
+    """evaluate's target check refuses `path` with `said`, its "{}" the caller's words:
+    "path" from Python, "--out file" on the command line."""
+    from hubensemble.lockwords import command_line
+
+    with pytest.raises(HubensembleError) as e:
+        ev.check_evaluation_target(path)
+    assert str(e.value) == said.format("path"), e.value
+    with command_line(), pytest.raises(HubensembleError) as e:
+        ev.check_evaluation_target(path)
+    assert str(e.value) == said.format("--out file"), e.value
+
+
 def test_an_evaluation_written_inside_an_export_folder_is_refused_before_the_work(
         tmp_path, in_process):
     """`evaluate --out RUN/export/x.json` wrote inside the export folder without a word; the
@@ -2283,22 +2304,13 @@ def test_an_evaluation_written_inside_an_export_folder_is_refused_before_the_wor
     before the work (the command line's check, and write_evaluation from Python, nothing
     written), naming the export and a file beside it: RUN/robustness.json for a run's
     export, the report's input."""
-    from hubensemble.lockwords import command_line
-
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "run.json").write_text("{}")
+    run = _started_run(tmp_path)
     export = build_export(run / "export", members="both")
     inside = export / "x.json"
     said = (f"{inside} is inside {export}, a hubensemble export: the next export replaces "
             "that folder whole, and the file would vanish with it; choose another {} outside "
             f"it, e.g. {run / 'robustness.json'} (the run's evaluation, which its report shows)")
-    with pytest.raises(HubensembleError) as e:
-        ev.check_evaluation_target(inside)
-    assert str(e.value) == said.format("path"), e.value
-    with command_line(), pytest.raises(HubensembleError) as e:
-        ev.check_evaluation_target(inside)
-    assert str(e.value) == said.format("--out file"), e.value
+    _refused_in_the_callers_words(inside, said)
     loose = tmp_path / "loose"  # an export of no run, a file deeper inside it
     shutil.copytree(export, loose)
     with pytest.raises(HubensembleError, match=r"is inside .*, a hubensemble export: .* e\.g\. "
@@ -2367,11 +2379,7 @@ def test_an_evaluation_inside_where_a_runs_export_will_go_is_refused_before_it_e
     refusal reads ("choose another path file outside it" from Python read as no sentence).
     Fails before: DID NOT RAISE, and the words said "another path file"."""
     from hubensemble import formats
-    from hubensemble.lockwords import command_line
-
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "run.json").write_text("{}")
+    run = _started_run(tmp_path)
     beside = run / "robustness.json"
     for name, what in ((formats.EXPORT_DIR, "where `export` writes the run's export"),
                        (formats.TFLITE_DIR, "where `export --format tflite` writes the run's "
@@ -2384,12 +2392,7 @@ def test_an_evaluation_inside_where_a_runs_export_will_go_is_refused_before_it_e
         said = (f"{inside} is inside {run / name}, {what}: the next export replaces that "
                 "folder whole, and the file would vanish with it; choose another {} outside "
                 f"it, e.g. {beside} (the run's evaluation, which its report shows)")
-        with pytest.raises(HubensembleError) as e:
-            ev.check_evaluation_target(inside)
-        assert str(e.value) == said.format("path"), e.value
-        with command_line(), pytest.raises(HubensembleError) as e:
-            ev.check_evaluation_target(inside)
-        assert str(e.value) == said.format("--out file"), e.value
+        _refused_in_the_callers_words(inside, said)
         with pytest.raises(HubensembleError, match="the next export replaces"):
             ev.write_evaluation({"n": 1}, inside)
         assert not (run / name).exists()  # nothing made: the export finds no stranger there
