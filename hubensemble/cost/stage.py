@@ -17,6 +17,7 @@ from hubensemble.cost.records import (COUNT_VERSION, LATENCY_BATCHES, Cost, cach
 from hubensemble.environment import cache_unwritable
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.formats import CANDIDATES_DIR
+from hubensemble.runspecs import catalogue_entries, module_spec
 from hubensemble.runwriter import writes_run
 from hubensemble.sweepstate import unfinished_warning
 from hubensemble.text import absolute, counted, escaped
@@ -225,9 +226,7 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     unfinished = unfinished_warning(run.path, what="this cost table")
     if unfinished:  # the pool an interrupted sweep left: its other candidates get no cost
         log.warning("%s", unfinished)
-    specs = run.meta().get("modules") or {}
-    if not isinstance(specs, dict):  # a hand edit: each catalogue entry is by module name
-        specs = {}
+    specs = catalogue_entries(run)  # run.json's one reader: a hand edit named (runspecs)
     # A damaged cost.json: said before minutes of work. Counts of an older counting rule are
     # counted again here, so the warning that tells a user to run this is not said (it was,
     # in the middle of the recount, by this command and by fit's cost stage), nor are they
@@ -240,11 +239,8 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     groups: dict[tuple, list[candidate.Candidate]] = {}
     parsed: dict[str, ModuleSpec] = {}
     for c in cands:
-        if c.module not in specs:
-            raise RunError(f"run.json has no catalogue entry for module {c.module!r} (trial "
-                           f"{c.trial}); {run.rank_words()} again")
-        if c.module not in parsed:  # a damaged entry: said before any module is costed
-            parsed[c.module] = _catalogue_entry(run, specs[c.module], c)
+        if c.module not in parsed:  # missing or damaged: said before any module is costed
+            parsed[c.module] = module_spec(run, c.module, c.trial, modules=specs)
         size = c.record.get("eval_size")
         if not size:
             size = _eval_size(run, parsed[c.module], c, task)
@@ -316,25 +312,6 @@ def skipped_words(folder, skipped) -> str:
     them = "it" if len(skipped) == 1 else "them"
     return (f"{counted(len(skipped), 'candidate')} of {escaped(absolute(folder))} not costed, "
             f"not usable: {named} (the ensemble leaves {them} out too)")
-
-
-def _catalogue_entry(run, entry, cand):
-    """The ModuleSpec of run.json's catalogue entry `entry` of candidate `cand`'s module.
-    Raises RunError naming run.json, the module and trial and the way on when the entry is
-    damaged (not an object, an unknown field, a field of another kind): a hand edit of
-    run.json was a ValueError traceback."""
-    from hubensemble.catalogue import ModuleSpec
-    from hubensemble.fileio import json_kind
-
-    try:
-        if not isinstance(entry, dict):
-            raise ValueError(f"{json_kind(entry)}, expected an object")
-        return ModuleSpec.from_json(entry)
-    except (ValueError, TypeError) as e:
-        raise RunError(f"{escaped(absolute(run.path / 'run.json'))}: the catalogue entry of "
-                       f"module {cand.module!r} (trial {cand.trial}) is damaged "
-                       f"({first_line(e)}); restore run.json from a copy, or "
-                       f"{run.rank_words()} again") from None
 
 
 def _eval_size(run, spec, cand, task) -> int:
