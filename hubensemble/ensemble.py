@@ -28,6 +28,7 @@ from hubensemble.cost import sharing
 from hubensemble.cost.records import Limits
 from hubensemble.errors import RunError
 from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE, LABELS_DIR
+from hubensemble.lockwords import run_words
 # The method on arrays (re-exported: the API's greedy_select, the tools and tests import it here).
 from hubensemble.greedy import (OBJECTIVES, SIZE_RULES, Selection,  # noqa: F401
                                 choose_size, ensemble_probs, example_losses, greedy_select,
@@ -438,8 +439,12 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         if not limits.active or "inference budget" not in str(e):
             raise
         why = inference_budget.cheapest(cands, costs, limits)
+        # No cost at all: raising a limit cannot help; cost says each module's reason.
+        way = ("raise a limit" if why != inference_budget.NO_COST else
+               f"{run_words('cost', run_dir)} (it names why each module has none), or drop "
+               "the limit")
         raise RunError(f"no candidate fits the inference budget ({limits.flags()}): "
-                       f"{why}; raise a limit") from None
+                       f"{why}; {way}") from None
     picks = Counter(sel.indices[:sel.size])
     members = [{"trial": cands[i].trial, "module": cands[i].module,
                 "hparams": cands[i].hparams, "weight": w, "handle": cands[i].handle,

@@ -495,3 +495,21 @@ def test_distill_totals_an_ensemble_without_a_cost_record_with_a_shared_backbone
     assert result.ensemble["cost"]["params"] == 2_000 + 16 * c + c
     assert result.ensemble["cost"]["latency_ms"] == {"1": 2.0, "64": 30.0}
     assert result.cost_ratio == pytest.approx((50_000 + 16 * c) / 10_000)
+
+
+def test_a_budget_no_candidate_can_be_costed_for_names_cost_not_a_limit(tmp_path, rng):
+    """When every candidate's module failed in `cost`, `ensemble --max-gflops 1` said "no
+    candidate has a cost; raise a limit": no limit raised makes room then. It names cost,
+    which says each module's reason, in the caller's words. Fails before: "raise a limit"."""
+    from hubensemble.lockwords import command_line
+
+    run = make_run(tmp_path / "run", rng, [1.0, 1.0])
+    write_run_costs(run.path, {}, machine_info(),
+                    failed={"t0": "cannot load", "t1": "cannot load"})
+    with pytest.raises(RunError, match=r"no candidate has a cost; call run_cost\(run_dir='.*run'"
+                                       r"\) \(it names why each module has none\), or drop the "
+                                       r"limit$"):
+        run_ensemble(run.path, max_gflops=1.0)
+    with command_line(), pytest.raises(RunError, match=r"run `hubensemble cost --run .*run` "
+                                                       r"\(it names why"):
+        run_ensemble(run.path, max_gflops=1.0)

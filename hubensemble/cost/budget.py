@@ -171,6 +171,10 @@ _MEASURES = (("gflops", "GFLOPs", lambda cost: cost.gflops),
              ("latency_ms", "ms at batch 1", lambda cost: cost.latency(1)))
 
 
+#: `cheapest`'s words when no candidate has a cost: no limit raised makes room then.
+NO_COST = "no candidate has a cost"
+
+
 def cheapest(cands: Sequence, costs: dict, limits: Limits) -> str:
     """Why no candidate fits `limits` alone, for an error message: per limited measure whose
     lowest value is over its limit, "the cheapest candidate in UNIT, T, needs V UNIT (limit
@@ -183,7 +187,7 @@ def cheapest(cands: Sequence, costs: dict, limits: Limits) -> str:
         if getattr(limits, name) is not None and known:
             lowest[name] = (unit, getattr(limits, name), *min(known))
     if not lowest:
-        return "no candidate has a cost"
+        return NO_COST
     over = [f"the cheapest candidate in {unit}, {trial}, needs {v:.4g} {unit} (limit {limit:g})"
             for unit, limit, v, trial in lowest.values() if v > limit * (1 + 1e-9)]
     if over:
