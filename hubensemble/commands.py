@@ -178,10 +178,16 @@ def cmd_cost(args):
 
 
 def _distill_student(args):
-    """distill's --student, checked before TensorFlow loads: a typo is refused at once."""
+    """distill's --student, checked before TensorFlow loads: a typo is refused at once; and
+    its --max-gflops, from RUN/cost.json when that says every student costs more
+    (`distillchoice.check_distill_budget`: the command line refused it after TensorFlow's
+    import, 3.5-13 s and ~660 MB)."""
     if args.student is not None:
         from hubensemble.distill import check_student
         check_student(args.run, args.student)
+    if getattr(args, "max_gflops", None) is not None:
+        from hubensemble.distillchoice import check_distill_budget
+        check_distill_budget(args.run, args.student, args.max_gflops)
 
 
 def cmd_distill(args):

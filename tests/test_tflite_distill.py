@@ -4,6 +4,7 @@ two tiny real modules trained on sklearn's digits."""
 
 import os
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -2117,6 +2118,18 @@ def test_distill_over_max_gflops_is_refused_from_the_cost_records_before_the_dat
     with pytest.raises(RunError, match=r"cheapest needs .*, RUN/cost\.json's figures"):
         check_distill_budget(path, None, 1e-7)
     check_distill_budget(path, None, 1.0)  # within it: nothing to say
+    # The command line refuses it before TensorFlow's import too (it refused it after: the
+    # command imported TensorFlow before distill's stage ran).
+    code = ("import sys\nfrom hubensemble.cli import main\n"
+            f"code = main(['distill', '--run', {str(path)!r}, '--max-gflops', '1e-7'])\n"
+            "print('CODE', code, sorted(m for m in ('tensorflow', 'keras') if m in "
+            "sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert "CODE 2 []" in out.stdout, (out.stdout, out.stderr[-2000:])  # as every pre-check
+    assert out.stderr.startswith("hubensemble: error: no module of "), out.stderr
+    assert out.stderr.endswith("RUN/cost.json's figures); raise the limit or name a "
+                               "--student\n"), out.stderr
     with pytest.raises(RunError, match=rf"^the student fixed needs {fixed / 1e9:.4g} GFLOPs "
                                        r"per image \(RUN/cost\.json's figure at its training "
                                        r"size\), over max_gflops 1e-07; choose another student"):
