@@ -191,6 +191,8 @@ def listed_counts(spec: str) -> tuple[dict[str, int], str] | None:
             import numpy as np
 
             values, counts = np.unique(labels, return_counts=True)
+            if len(values) and (values[0] < 0 or (names and values[-1] >= len(names))):
+                return None  # labels out of range: the loader refuses them in its words
             named = [names[v] if 0 <= v < len(names) else str(v) for v in values.tolist()]
             return (dict(zip(named, counts.tolist())),
                     f"labels in npz:{path}'s {stored['y_train']}" + (
