@@ -399,12 +399,15 @@ def planned_specs(run, options) -> list:
 
     from hubensemble.runspecs import module_specs
     from hubensemble.sweepplan import plan_sweep
+    from hubensemble.threads import warnings_block
     from hubensemble.sweeps import sweep_parts, unbudgeted_plans_all
 
     ranking, modules, task_record = run.tune_inputs()
     specs = module_specs(run, modules)  # a hand-edited entry: named, as tune names it
     names = []
-    with unbudgeted_plans_all(), warnings.catch_warnings():
+    # warnings_block, not a bare catch_warnings: Python's filters are one per process, held
+    # apart from other threads' changes (threads.py).
+    with unbudgeted_plans_all(), warnings_block():
         warnings.simplefilter("ignore")
         for part in sweep_parts(options.sweep):
             names += [e.module for e in plan_sweep(
