@@ -464,7 +464,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     if unbuildable:  # chosen, and export then refused the ensemble: say it at once
         log.warning("%s", unbuildable)
     best = _best_single(cands, y_val, objective)
-    val_probs = members_probs(list(val), sel.weights)
+    val_probs = ensemble_probs(val, sel.weights)
     result = EnsembleResult(
         objective=objective, members=members, val_curve=sel.curve, budget=int(budget),
         with_replacement=bool(with_replacement), bootstrap=bootstrap, seed=int(seed),
@@ -498,7 +498,7 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         result.test_curve = _test_curve([cands[i].test_probs for i in sel.indices], y_test)
     have_test = y_test is not None and all(cands[i].test_probs is not None for i in sel.weights)
     if have_test:
-        ens = members_probs({i: cands[i].test_probs for i in sel.weights}, sel.weights)
+        ens = ensemble_probs({i: cands[i].test_probs for i in sel.weights}, sel.weights)
         single = cands[best].test_probs
         result.test = {
             "ensemble": _test_metrics(ens, y_test),
@@ -532,28 +532,6 @@ def _without_hparams(members) -> str | None:
     return (f"export will refuse this ensemble: {len(faults)} of its members hold"
             f"{'s' if len(faults) == 1 else ''} no hyperparameters, so it cannot be built "
             "again; " + "; ".join(faults))
-
-
-def members_probs(tables, weights) -> np.ndarray:
-    """`greedy.ensemble_probs` of the members alone, read one table at a time: float64 [N, C],
-    the weighted average of `tables[i]` (float [N, C], a list or {index: table}) over
-    `weights` {index: w >= 0}, normalised by their sum; the same products and sums in the
-    same order, so the same bits. ensemble_probs converts all it is given to float64 first:
-    of the whole pool's stack, twice its float32 size (5 GB for 80 candidates of 1,000
-    classes and 5,000 images). ValueError as ensemble_probs."""
-    if not weights:
-        raise ValueError("an ensemble needs at least one member")
-    total = sum(float(w) for w in weights.values())
-    if not total > 0:
-        raise ValueError(f"ensemble weights must sum to > 0, got {weights}")
-    out = None
-    for i, w in weights.items():
-        part = float(w) * np.asarray(tables[int(i)], np.float64)
-        if out is None:
-            out = part
-        else:
-            out += part
-    return out / total
 
 
 def _stacked_val(cands) -> np.ndarray:

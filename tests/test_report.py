@@ -3132,8 +3132,8 @@ def test_right_to_left_paths_and_names_are_isolated_in_every_section(
 def test_the_reports_ensemble_probabilities_are_summed_member_by_member():
     """The report's cost table and test panels stacked the members' tables and converted the
     stack to float64 (`ensemble_probs`): 804 MB traced on a 611 MB pool. They sum member by
-    member now (`ensemble.members_probs`), to the bit. Fails before: the traced peak was
-    three times the members' tables."""
+    member now (`ensemble_probs` of the tables, one at a time), to the bit. Fails before: the
+    traced peak was three times the members' tables."""
     import tracemalloc
     from types import SimpleNamespace
 

@@ -10,7 +10,6 @@ import logging
 import os
 
 import keras
-import numpy as np
 
 from hubensemble.errors import ModuleLoadError, RunError
 from hubensemble.sweepstate import TRAIN_RULE, train_rule
@@ -126,7 +125,7 @@ def test_after_retraining(plans, members, ensemble, task, meta, *, progress=Fals
             bar.update()
     finally:
         bar.close()
-    together = ensemble_probs(np.stack(list(probs.values())),
+    together = ensemble_probs(list(probs.values()),
                               {i: m.weight for i, m in enumerate(members)})
     test = {"ensemble": metrics(together, y),
             "members": [{"trial": t, **metrics(p, y)} for t, p in probs.items()]}

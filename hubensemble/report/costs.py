@@ -55,7 +55,7 @@ def _members_probs(files, members, split):
     if not members or any(t is None for t in tables):
         return None
     weights = {i: float(m.get("weight", 1.0)) for i, m in enumerate(members)}
-    return ens.members_probs(tables, weights)  # the same bits, without the stack's copies
+    return ens.ensemble_probs(tables, weights)  # one table at a time, no stack
 
 
 def cost_section(files, figures, members) -> Section:

@@ -131,10 +131,9 @@ def _test_panels(files):
     notes += [files.member_problems.get(t) or f"candidates/{t}/ records no test predictions"
               for t in missing]
     if not missing:
-        # Member by member (ensemble.members_probs: the same bits), not a float64 copy of
-        # their stack: 804 MB traced on a 611 MB pool.
+        # The tables as they are (ensemble_probs reads one at a time), not a stack of them.
         weights = {i: float(m.get("weight", 1.0)) for i, m in enumerate(members)}
-        panels.append(("ensemble", ens.members_probs(
+        panels.append(("ensemble", ens.ensemble_probs(
             [by_trial[m["trial"]].test_probs for m in members], weights), files.y_test))
     best = ((e.get("test") or {}).get("best_single") or {}).get("trial")
     if best in by_trial and by_trial[best].test_probs is not None:

@@ -118,8 +118,6 @@ def _balanced_line(run, ensemble, y) -> str | None:
     (`metrics.balanced_accuracy`), as ensemble.json's test records them (`ensemble._test_metrics`);
     from an ensemble.json written before it did, from their test_probs.npy and its weights, as
     the report's test section gives them; None otherwise, or when a table cannot be read."""
-    import numpy as np
-
     from hubensemble import candidate
 
     if y is None or not unbalanced(y):
@@ -140,8 +138,8 @@ def _balanced_line(run, ensemble, y) -> str | None:
     tables = [probs(m.get("trial")) for m in members]
     if not tables or any(t is None for t in tables):
         return None
-    mixed = ens.ensemble_probs(np.stack(tables), {i: float(m.get("weight", 1.0))
-                                                  for i, m in enumerate(members)})
+    mixed = ens.ensemble_probs(tables, {i: float(m.get("weight", 1.0))
+                                        for i, m in enumerate(members)})
     parts = [("ensemble", balanced_accuracy(mixed, y))]
     best = (test.get("best_single") or {}).get("trial")
     single = probs(best) if best else None
