@@ -1996,6 +1996,20 @@ def test_evaluate_of_a_tfds_val_split_reads_that_split_alone(tmp_path, toys, in_
                  reference_metrics(ens, staged.labels, result["classes"]["unbalanced"]))
 
 
+def _export_with_task_of(path, fitted, record):
+    """A tiny export whose metadata's task is the one fit would write for `fitted` (a Task)
+    and `record` (split_record's); returns (export folder, its metadata path, the metadata)."""
+    from hubensemble.export.metadata import export_metadata
+
+    own = build_export(path, members="both")
+    meta_path = own / "assets" / "hubensemble.json"
+    meta = json.loads(meta_path.read_text())
+    meta["task"] = export_metadata({}, [], [], fitted, retrain_full=False,
+                                   split=record)["task"]
+    meta_path.write_text(json.dumps(meta))
+    return own, meta_path, meta
+
+
 def test_the_exports_own_tfds_split_read_alone_is_its_own_data(tmp_path, toys):
     """evaluate reads one tfds split, so its task's fingerprint was never the export's whole
     task's: on the export's own tfds data `same_data_as_export` was False and the table's
@@ -2005,16 +2019,11 @@ def test_the_exports_own_tfds_split_read_alone_is_its_own_data(tmp_path, toys):
     is said to have trained it. An export without the record (older) is compared by the
     whole fingerprint as before; another test split is other data."""
     from hubensemble.data import load_task
-    from hubensemble.export.metadata import export_metadata
 
     data, spec = toys
     splits = {"train": "train[:40]", "val": "train[40:50]", "test": "test"}
     fitted = load_task(spec, data_dir=str(data), label_key="label_elevation", splits=splits)
-    own = build_export(tmp_path / "own", members="both")
-    meta_path = own / "assets" / "hubensemble.json"
-    meta = json.loads(meta_path.read_text())
-    meta["task"] = export_metadata({}, [], [], fitted, retrain_full=False)["task"]
-    meta_path.write_text(json.dumps(meta))
+    own, meta_path, meta = _export_with_task_of(tmp_path / "own", fitted, None)
     alone = load_task(spec, data_dir=str(data), label_key="label_elevation",
                       splits={**splits, "val": None})  # the same test split, val not read
     assert meta["task"]["splits"]["test"] == alone.split_fingerprints()["test"]
@@ -2179,7 +2188,7 @@ def test_evaluate_of_the_exports_own_tfds_data_reads_its_split_overrides(tmp_pat
     read it, said in the task's source; a --split string, another data set or an export
     written before the record read as before."""
     from hubensemble.data import load_task
-    from hubensemble.export.metadata import export_metadata, split_record
+    from hubensemble.export.metadata import split_record
 
     data, spec = toys
     splits = {"train": "train[:40]", "val": "train[40:50]", "test": "test[:50%]"}
@@ -2187,12 +2196,7 @@ def test_evaluate_of_the_exports_own_tfds_data_reads_its_split_overrides(tmp_pat
     run_json = {"data": {"args": {"spec": spec, "splits": splits, "seed": 0}}}
     record = split_record(run_json)
     assert record["tfds"] == splits
-    own = build_export(tmp_path / "own", members="both")
-    meta_path = own / "assets" / "hubensemble.json"
-    meta = json.loads(meta_path.read_text())
-    meta["task"] = export_metadata({}, [], [], fitted, retrain_full=False,
-                                   split=record)["task"]
-    meta_path.write_text(json.dumps(meta))
+    own, meta_path, meta = _export_with_task_of(tmp_path / "own", fitted, record)
 
     def evaluated(split="test", export=own):
         task = ev.load_evaluation_task(export, spec, data_dir=str(data), split=split,
@@ -2335,7 +2339,7 @@ def test_evaluate_of_the_exports_own_tfds_data_reads_the_features_fit_read(tmp_p
     when given none, said in the task's source; a key given that differs is read and said;
     an export written before the record reads the defaults as before."""
     from hubensemble.data import load_task
-    from hubensemble.export.metadata import export_metadata, split_record
+    from hubensemble.export.metadata import split_record
 
     data, spec = toys
     splits = {"train": "train[:40]", "val": "train[40:50]", "test": "test"}
@@ -2344,12 +2348,7 @@ def test_evaluate_of_the_exports_own_tfds_data_reads_the_features_fit_read(tmp_p
                                   "label_key": "label_elevation", "image_key": "image"}}}
     record = split_record(run_json)
     assert record["tfds_keys"] == {"label_key": "label_elevation", "image_key": "image"}
-    own = build_export(tmp_path / "own", members="both")
-    meta_path = own / "assets" / "hubensemble.json"
-    meta = json.loads(meta_path.read_text())
-    meta["task"] = export_metadata({}, [], [], fitted, retrain_full=False,
-                                   split=record)["task"]
-    meta_path.write_text(json.dumps(meta))
+    own, meta_path, meta = _export_with_task_of(tmp_path / "own", fitted, record)
     task = ev.load_evaluation_task(own, spec, data_dir=str(data), split="test", progress=False)
     np.testing.assert_array_equal(task.test.labels, fitted.test.labels)
     assert ("its label feature read as 'label_elevation', as the export's fit read it (its "
