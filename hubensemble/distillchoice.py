@@ -83,13 +83,18 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, me
 
 def check_student(run_dir, student: str) -> str:
     """`student` when it is a module of the run at `run_dir` that loaded in rank; RunError
-    naming the modules that did otherwise. Reads run.json and ranking.json only (no
-    TensorFlow), so the command line refuses a mistyped --student at once."""
+    naming the modules that did otherwise, or run.json's catalogue entries (its "modules"
+    record, the student's entry) when a hand edit damaged them (`runspecs`: a list was read as
+    a run without modules, a string's letters as module names). Reads run.json and
+    ranking.json only (no TensorFlow), so the command line refuses at once."""
     from hubensemble.rundir import Run
 
     run = Run(run_dir)
     run.require_started()  # a mistyped --run: say so, not "not a module of this run"
-    return _check_student(student, run.meta().get("modules") or {}, run)
+    specs = catalogue_entries(run)
+    _check_student(student, specs, run)
+    module_spec(run, student, modules=specs)  # the entry distill builds the student from
+    return student
 
 
 def _check_student(student, specs, run) -> str:

@@ -427,7 +427,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     recorded = cost_records.read_run_costs(run_dir)
     costs = recorded.costs
     # Probes of one module share its frozen backbone in the export: counted once (sharing).
-    specs = Run(run_dir).meta().get("modules") or {}
+    from hubensemble.runspecs import checked_entries  # a hand edit refused in its words
+    specs = checked_entries(Run(run_dir), {c.module for c in cands})
     keys = [sharing.candidate_key(c, specs, costs.get(c.trial)) for c in cands]
     table, not_costed = inference_budget.cost_table(run_dir, cands, recorded, limits, keys)
     val = _stacked_val(cands)

@@ -610,7 +610,8 @@ class Run(RunLabels, RunExports):
         """What `tune` reads, as `rank` left it: (ranking.json, run.json's "modules" {name:
         catalogue entry as JSON}, run.json's data "task" record). JSON only, no TensorFlow:
         the command line checks it first (`preflight`). RunError naming the missing or
-        unreadable file and the command that writes it."""
+        unreadable file and the command that writes it, or "modules" when it is no object
+        (`runspecs.catalogue_entries`)."""
         ranking = self.ranking()
         if ranking is None:
             raise RunError(f"{self.ranking_json} is missing; {self.rank_command()} writes it")
@@ -626,7 +627,11 @@ class Run(RunLabels, RunExports):
         from hubensemble.datachange import require_validation
 
         require_validation(data["task"], run=self)
-        return ranking, meta.get("modules") or {}, data["task"]
+        from hubensemble.runspecs import catalogue_entries
+
+        # "modules" edited into a list was read as a run without modules ("no catalogue
+        # entry for …"): refused here, before TensorFlow, as every stage's reader refuses it
+        return ranking, catalogue_entries(self, meta.get("modules")), data["task"]
 
     def require(self, path, what_to_run):
         """`path` when it exists, else RunError saying to run `what_to_run` first."""

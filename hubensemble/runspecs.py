@@ -39,6 +39,29 @@ def catalogue_entries(run, modules=None) -> dict:
     return modules
 
 
+def readable_entries(modules) -> dict:
+    """run.json's "modules" record `modules` (as read: any JSON value, None when absent) for
+    a reader that goes on past a hand edit (command words, memory estimates, the report):
+    {name: entry} of its entries that are JSON objects, {} when the record is no object. The
+    stages that need an entry refuse the edit instead (`catalogue_entries`, `module_spec`);
+    reading it as `modules or {}` was an AttributeError on a list or a string."""
+    if not isinstance(modules, dict):
+        return {}
+    return {name: entry for name, entry in modules.items() if isinstance(entry, dict)}
+
+
+def checked_entries(run, names, modules=None) -> dict:
+    """`catalogue_entries` of `run`, each entry of a module in `names` (an iterable of module
+    names) that it holds read as `module_spec` reads it: RunError (its words) for the first
+    damaged one. A module without an entry is no refusal here (a pool copied without its
+    run.json: the caller decides). For a stage that reads those entries as they are (the
+    ensemble's shared backbones), where a damaged one silently counted as no entry."""
+    entries = catalogue_entries(run, modules)
+    for name in sorted(set(names) & set(entries)):
+        module_spec(run, name, modules=entries)
+    return entries
+
+
 def module_spec(run, name: str, trial=None, *, modules=None):
     """The `catalogue.ModuleSpec` of module `name` in run.json's catalogue entries
     (`catalogue_entries`; `trial`, when given, is named as the candidate that asked for it).

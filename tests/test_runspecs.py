@@ -92,3 +92,106 @@ def test_a_stage_functions_unknown_keyword_names_the_function(tmp_path):
                                         r"'bogus'$"):
         run_tune(str(tmp_path), bogus=1)
     assert not (tmp_path / "o").exists()
+
+
+# A run as tune and ensemble leave it (test_report's writers: no module, no TensorFlow), its
+# catalogue entries in run.json and a cost record per candidate, edited by hand below.
+DAMAGE = {"an array": ([], r'its "modules" record is a JSON array, expected an object'),
+          "a string": ("x", r'its "modules" record is a JSON string, expected an object'),
+          "an entry": ({"alpha": 3}, r"the catalogue entry of module 'alpha' is damaged "
+                                     r"\(a JSON number, expected an object\)")}
+
+
+@pytest.fixture(scope="module")
+def ensembled(tmp_path_factory):
+    from test_report import C, MODULES, make_full_run
+
+    from hubensemble.candidate import scan
+    from hubensemble.cost import Cost, machine_info, write_run_costs
+
+    path = tmp_path_factory.mktemp("runspecs") / "run"
+    make_full_run(path, robustness=False)
+    run = Run(path)
+    run.update(modules={n: {"name": n, "handle": f"/zoo/{n}", "output_dim": 8}
+                        for n in MODULES})
+    write_run_costs(path, {c.trial: Cost(c.module, None, 32, C, macs=10 ** 8, params=1000)
+                           for c in scan(run.candidates)[0] if c.ok}, machine_info())
+    return path
+
+
+def edited(ensembled, tmp_path, damage):
+    """A copy of the `ensembled` run whose run.json "modules" a hand edit made `damage`
+    (a DAMAGE key): a whole record of another kind, or alpha's entry (a member's) a number."""
+    import shutil
+
+    path = tmp_path / "run"
+    shutil.copytree(ensembled, path)
+    meta = json.loads((path / "run.json").read_text())
+    modules = DAMAGE[damage][0]
+    meta["modules"] = {**meta["modules"], **modules} if isinstance(modules, dict) else modules
+    (path / "run.json").write_text(json.dumps(meta))
+    return path
+
+
+def _tune(path):  # tune.stage._load_inputs, without importing TensorFlow
+    run = Run(path)
+    _, modules, _ = run.tune_inputs()  # the command line's check before TensorFlow too
+    module_specs(run, modules)
+
+
+def _ensemble(path):
+    from hubensemble.ensemble import run_ensemble
+
+    run_ensemble(path, budget=6)
+
+
+def _distill_student(path):
+    from hubensemble.distillchoice import check_student
+
+    check_student(path, "alpha")
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+@pytest.mark.parametrize("stage", [_tune, _ensemble, _distill_student],
+                         ids=["tune", "ensemble", "distill-student"])
+def test_a_stage_that_reads_the_entries_refuses_a_hand_edit_in_runspecs_words(
+        ensembled, tmp_path, stage, damage):
+    """Before, each read `meta.get("modules") or {}`: "modules": [] was a run without modules
+    to tune (its refusal: "no catalogue entry for alpha, …"), the ensemble counted every
+    member as sharing a backbone with no one (all three edits, silently), and distill's
+    --student check said 'alpha' was no module of the run ([], "x") or let a damaged entry
+    by to fail after TensorFlow had loaded. Now each refuses before TensorFlow, naming run.json
+    (absolute) and the way on, as export does. Fails before: no RunError, or other words."""
+    path = edited(ensembled, tmp_path, damage)
+    where = re.escape(str((path / "run.json").resolve()))
+    with pytest.raises(RunError, match=rf"^{where}:? .*{DAMAGE[damage][1]}.*; restore run\.json "
+                                       r"from a copy, or .*rank.* again$"):
+        stage(path)
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_rank_merge_refuses_a_shards_hand_edited_entries(tmp_path, damage):
+    """rank merge copied each shard's "modules" into the merged run.json as it found it:
+    [] merged as no entries, "x" was a ValueError traceback (dict.update), and a damaged entry
+    was copied on for tune and export to refuse. It refuses the shard's run.json now, before
+    --out is made. Fails before: no RunError (or ValueError)."""
+    from test_report import data_section
+
+    from hubensemble.rank import Ranking
+    from hubensemble.rank.merge import check_shards
+
+    shards = [tmp_path / f"s{i}" for i in range(2)]
+    for i, (d, name) in enumerate(zip(shards, ("alpha", "beta"))):
+        row = {"name": name, "handle": f"/zoo/{name}", "status": "failed", "reason": "gone",
+               "score": None, "dim": None, "examples": None, "seconds": 0.1, "index": i}
+        Ranking(metric="knn", k=1, rows=[row], selected=[], shard=(i, 2),
+                selection={"rule": "top_k", "top_k": 1}, examples=90).write(d)
+        Run(d).update(data=data_section(), modules={name: {**ENTRY, "name": name}})
+    meta = json.loads((shards[0] / "run.json").read_text())
+    modules = DAMAGE[damage][0]
+    meta["modules"] = {**meta["modules"], **modules} if isinstance(modules, dict) else modules
+    (shards[0] / "run.json").write_text(json.dumps(meta))
+    where = re.escape(str((shards[0] / "run.json").resolve()))
+    with pytest.raises(RunError, match=rf"^{where}:? .*{DAMAGE[damage][1]}"):
+        check_shards(shards, tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()

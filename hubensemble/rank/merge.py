@@ -19,6 +19,7 @@ from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check
 from hubensemble.rank.knnfile import (check_knn_predictions, load_knn_neighbours,
                                       load_knn_predictions, write_knn_predictions)
 from hubensemble.runprofile import profile_of_record, rank_changes
+from hubensemble.runspecs import catalogue_entries, module_specs
 from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
                                       _sort_rows, load_ranking, repeated, rule_text, select,
                                       selection_rule)
@@ -193,7 +194,8 @@ def check_shards(shard_dirs, out_dir=None, *, flag="--out") -> list[tuple[str, R
       --shard); shards of other data, metric, k, profile, split or catalogue (entries
       differing in a field that changes what a module computes: all but DESCRIPTIVE_FIELDS,
       named with the module), a shard missing or given twice, a module in two shards;
-    * a shard's run.json without its data record, its labels/<split>.npy missing or
+    * a shard's run.json without its data record, or its catalogue entries ("modules")
+      damaged by a hand edit (`runspecs.module_specs`), its labels/<split>.npy missing or
       unreadable, its knn.npz (kNN metrics, a shard with ok modules) missing, damaged or
       lacking a module ranked there (`check_knn_predictions`);
     * no ok module in any shard ("no module could be ranked", every reason listed);
@@ -277,7 +279,11 @@ def _checked(shard_dirs, out_dir, flag):
         if not section:
             raise RunError(f"{shard.meta_path} records no data; {_AGAIN}")
         data = data or section
-        modules.update(meta.get("modules") or {})
+        # the merged run.json's entries, which tune and export read: a shard's edited by hand
+        # was merged as it was ("modules": [] as none, a string a ValueError traceback)
+        entries = catalogue_entries(shard, meta.get("modules"))
+        module_specs(shard, entries)  # each entry read as tune and export read it
+        modules.update(entries)
         _check_labels(d, section)
         if r.metric in KNN_METRICS:
             check_knn_predictions(d, [row["name"] for row in r.ok_rows], r.examples)
