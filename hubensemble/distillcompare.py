@@ -270,7 +270,10 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs,
     serve_members); a best single it cannot run keeps ensemble.json's row, before retraining
     ("retrained" False), with no paired test and no share (`gap_note` says why)."""
     test = ens.get("test") or {}
-    ens_cost = ensemble_cost(ens, costs, cands, run.meta().get("modules") or {})
+    from hubensemble.runspecs import readable_entries
+
+    # run.json's entries as read (distill refused a damaged record before training)
+    ens_cost = ensemble_cost(ens, costs, cands, readable_entries(run.meta().get("modules")))
     single = test.get("best_single") or {}
     single_trial = single.get("trial") or (ens.get("val") or {}).get("best_single", {}).get(
         "trial")

@@ -470,16 +470,19 @@ def members_extra(sizes, profile: str = "cpu") -> float:
 def _member_sizes(meta, names) -> list:
     """The input sizes of run.json's (`meta`) modules, one per name in `names` (an
     ensemble's members' modules, repeated when members share one): what export rebuilds
-    and times."""
-    modules = meta.get("modules") or {}
-    return [tuple(modules[n]["input_size"]) if isinstance(modules.get(n), dict)
+    and times. An entry edited into no object is a module of unknown size (None), a
+    "modules" record edited into no object none at all: the stage refuses either."""
+    modules = meta.get("modules")  # a hand edit into no object: none (a substring test, or
+    modules = modules if isinstance(modules, dict) else {}  # AttributeError, before)
+    return [tuple(modules[n]["input_size"]) if isinstance(modules[n], dict)
             and modules[n].get("input_size") else None for n in names if n in modules]
 
 
 def _module_sizes(meta, names=None) -> list:
     """The input sizes ((height, width) or None) of run.json's (`meta`) modules named in
-    `names` (else all): what tune trains and export rebuilds."""
-    modules = meta.get("modules") or {}
+    `names` (else all): what tune trains and export rebuilds (`_member_sizes`' reading)."""
+    modules = meta.get("modules")  # a hand edit into no object: none (a substring test, or
+    modules = modules if isinstance(modules, dict) else {}  # AttributeError, before)
     chosen = [m for n, m in modules.items() if not names or n in names] or list(
         modules.values())
     return [tuple(m["input_size"]) if isinstance(m, dict) and m.get("input_size") else None

@@ -359,11 +359,14 @@ def _catalogue_files(meta: dict) -> str:
 
 
 def _catalogue_list(meta: dict) -> list[str]:
-    """`_catalogue_files`' files, absolute, in order; [] when one is not known here."""
+    """`_catalogue_files`' files, absolute, in order; [] when one is not known here (a
+    "modules" record edited into no object, `runspecs.readable_entries`, too)."""
+    from hubensemble.runspecs import readable_entries
+
     fit = meta.get("fit") if isinstance(meta.get("fit"), dict) else {}
     sources = fit.get("catalogue") if isinstance(fit.get("catalogue"), list) else None
-    sources = sources or [
-        m.get("source") for m in (meta.get("modules") or {}).values() if isinstance(m, dict)]
+    # run.json's entries as a hand edit left them: a list or a string is no source (FILE)
+    sources = sources or [m.get("source") for m in readable_entries(meta.get("modules")).values()]
     files = []
     for source in sources:
         path, _, line = str(source or "").rpartition(":")

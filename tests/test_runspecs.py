@@ -195,3 +195,58 @@ def test_rank_merge_refuses_a_shards_hand_edited_entries(tmp_path, damage):
     with pytest.raises(RunError, match=rf"^{where}:? .*{DAMAGE[damage][1]}"):
         check_shards(shards, tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_the_readers_that_go_on_read_a_hand_edit_as_no_entry_and_say_so(
+        ensembled, tmp_path, caplog, damage):
+    """The readers that go on past a hand edit read run.json's entries through
+    `runspecs.readable_entries`: the command words of a refusal (start again: a list or a
+    string was an AttributeError traceback in place of the refusal's own words) give
+    FILE for the catalogue; a new ranking of the folder (`check_tuned_modules`: an
+    AttributeError, a TypeError on a number) warns, naming run.json, that it cannot compare
+    the entries the candidates were tuned from, and goes on. Fails before: AttributeError /
+    TypeError."""
+    import logging
+
+    from test_report import MODULES
+
+    from hubensemble.rank.pool import check_tuned_modules
+    from hubensemble.rerun import fit_command, start_again
+
+    path = edited(ensembled, tmp_path, damage)
+    meta = json.loads((path / "run.json").read_text())
+    assert "specs=load_catalogue(FILE)" in start_again(path, meta, "tune")
+    assert "--catalogue FILE " in fit_command(path, meta, restart=True)
+    now = {n: {"name": n, "handle": f"/zoo/{n}", "output_dim": 8}  # as ranked: unchanged
+           for n in MODULES}
+    with caplog.at_level(logging.WARNING, logger="hubensemble.rank.pool"):
+        held = check_tuned_modules(path, now)
+    assert held == len([d for d in (path / "candidates").iterdir() if d.is_dir()])
+    said = DAMAGE[damage][1].replace(r"is damaged \(", "is ").replace(r"\)", "")
+    where = re.escape(str((path / "run.json").resolve()))
+    assert [r.getMessage() for r in caplog.records if re.fullmatch(
+        rf"{where}: {said}, so the new ranking cannot compare it with the entries the {held} "
+        "candidates were tuned from; it replaces it", r.getMessage())], caplog.text
+
+
+def test_the_report_says_a_members_damaged_entry_and_goes_on(
+        ensembled, tmp_path, figures_not_drawn):
+    """The report's cost section read run.json's entries for the members that share a
+    backbone (`report.costs`): a member's entry edited into a number counted it as sharing
+    with no one, without a word, where export refuses it. It says so now, in runspecs' words
+    (run.json, the module, the way on), and shows the rest. ("modules" of another kind as a
+    whole is run.json's note, `report.runfiles`.) Fails before: no such sentence."""
+    from hubensemble import report
+
+    path = edited(ensembled, tmp_path, "an entry")
+    members = json.loads((path / "ensemble.json").read_text())["members"]
+    assert "alpha" in {m["module"] for m in members}
+    md = report.write_report(path)[0].read_text()
+    section = md[md.index("Inference cost"):]
+    where = str((path / "run.json").resolve())
+    assert (f"Whether the members of alpha share a frozen backbone is not known, and export "
+            f"refuses them: {where}: the catalogue entry of module 'alpha' is damaged (a JSON "
+            "number, expected an object); restore run.json from a copy, or ") in section.replace(
+                "\\", ""), section
+    assert "| ensemble |" in section  # the rest of the section is there

@@ -45,7 +45,7 @@ def check_tuned_modules(out_dir, modules) -> int:
     found, _ = scan(run.candidates)
     if not found:
         return 0
-    recorded = run.meta().get("modules") or {}
+    recorded = _recorded_entries(run, {c.module for c in found}, len(found))
     now = dict(modules)
     problems = []
     for name in sorted({c.module for c in found}):
@@ -67,6 +67,30 @@ def check_tuned_modules(out_dir, modules) -> int:
             "replaces. Rank into a new --out folder, keep those entries as they were, or "
             f"delete {run.candidates} first to discard the candidates")
     return len(found)
+
+
+def _recorded_entries(run, names, held: int) -> dict:
+    """run.json's catalogue entries (`runspecs.readable_entries`) that a new ranking compares
+    with its own for the candidates' modules (`names`; `held` candidates in all). A record or
+    an entry of one of them edited by hand into no JSON object is warned about, naming
+    run.json, and not compared (as a pool copied without its record): the new ranking
+    replaces it. `modules or {}` was an AttributeError (a list) or a TypeError (a number)."""
+    from hubensemble.fileio import json_kind
+    from hubensemble.runspecs import readable_entries
+    from hubensemble.text import absolute
+
+    raw = run.meta().get("modules")
+    if raw is not None and not isinstance(raw, dict):
+        damaged = [f'its "modules" record is {json_kind(raw)}']
+    else:
+        damaged = [f"the catalogue entry of module {n!r} is {json_kind(raw[n])}"
+                   for n in sorted(names) if n in (raw or {}) and not isinstance(raw[n], dict)]
+    if damaged:
+        log.warning("%s: %s%s, expected an object, so the new ranking cannot compare it with "
+                    "the entries the %s were tuned from; it replaces it", absolute(run.meta_path),
+                    "; ".join(damaged[:5]), " …" if len(damaged) > 5 else "",
+                    counted(held, "candidate"))
+    return readable_entries(raw)
 
 
 def warn_unselected_pool(out_dir, selected, command="rank") -> dict[str, int]:

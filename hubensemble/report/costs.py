@@ -155,15 +155,18 @@ def cost_section(files, figures, members) -> Section:
     return sec
 
 
-def _shared_backbones(files, members, costs) -> str | None:
+def _shared_backbones(files, members, costs) -> str | Inline | None:
     """The sentence that says which members share a frozen backbone and what each such member
     adds (`cost.sharing`, the rule of ensemble.json's totals and the export's), or None when
     none shares: the members table gives each member's own cost, which alone did not add up
-    to the ensemble's row (two probes of one module at 0.0044 GFLOPs each, 0.0044 in all)."""
+    to the ensemble's row (two probes of one module at 0.0044 GFLOPs each, 0.0044 in all).
+    Led by a note (Inline) when a member's catalogue entry in run.json is damaged
+    (`_damaged_member_entries`)."""
     from hubensemble.cost.sharing import candidate_key, head_cost, key_groups
+    from hubensemble.runspecs import readable_entries
 
     by_trial = {c.trial: c for c in files.candidates}
-    specs = files.meta.get("modules") or {}
+    specs = readable_entries(files.meta.get("modules"))  # as read: the damage said, below
     trials = [m["trial"] for m in members]
     keys = [candidate_key(by_trial[t], specs, costs.get(t))
             if t in by_trial else None for t in trials]
@@ -177,11 +180,39 @@ def _shared_backbones(files, members, costs) -> str | None:
                     f"{_params(head.params)} params, no ms of its own)" if head else "")
             said.append(f"{trials[i]} runs the {by_trial[first].module} backbone of {first}"
                         f"{adds}")
-    if not said:
+    damage = _damaged_member_entries(files, members)
+    if not said and not damage:
         return None
-    return ("Members that share a frozen backbone (probes of one module at one size) run it "
+    text = ("Members that share a frozen backbone (probes of one module at one size) run it "
             "once, in the export as in the ensemble's row: " + "; ".join(said) + ". The "
-            "members table gives each member's own cost, the backbone included.")
+            "members table gives each member's own cost, the backbone included.") if said else ""
+    if damage:  # counted as sharing with no one; export refuses the entry
+        from hubensemble.report.checks import note
+
+        return note(f"Whether the members of {', '.join(sorted(damage))} share a frozen "
+                    f"backbone is not known, and export refuses them: "
+                    f"{next(iter(damage.values()))}." + (f" {text}" if text else ""))
+    return text
+
+
+def _damaged_member_entries(files, members) -> dict[str, str]:
+    """{module: `runspecs.module_spec`'s words} of the ensemble's members' modules whose
+    catalogue entry in run.json a hand edit damaged (a missing entry is no damage: a pool
+    copied without its record). The report said nothing of them: their members counted as
+    sharing a backbone with no one."""
+    from hubensemble.errors import RunError, first_line
+    from hubensemble.runspecs import module_spec
+
+    recorded = files.meta.get("modules")
+    if not isinstance(recorded, dict):  # no record, or a damaged one (run.json's note says)
+        return {}
+    damage = {}
+    for name in sorted({m.get("module") for m in members} & set(recorded)):
+        try:
+            module_spec(Run(files.path), name, modules=recorded)
+        except RunError as e:
+            damage[name] = first_line(e)
+    return damage
 
 
 def _distill_and_tflite(sec, files) -> Section:
