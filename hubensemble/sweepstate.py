@@ -193,10 +193,10 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
     the arguments the run was fitted with", "run_tune(run_dir='/abs/RUN', budget=4)"."""
     from hubensemble.lockwords import command_words, on_command_line
 
-    record = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep.sweep) or {}
+    record = _object(_object(_object(meta.get("tune")).get("sweeps")).get(sweep.sweep))
     given = {"sweep": sweep.sweep, "budget": record.get("budget"),
              "modules": record.get("requested_modules"), "seed": record.get("seed"),
-             "batchnorm": (record.get("batchnorm") or {}).get("requested"),
+             "batchnorm": _object(record.get("batchnorm")).get("requested"),
              "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
     if "fit" in meta and _fit_plans(meta, given):
         if not on_command_line():
@@ -219,7 +219,7 @@ def _fit_plans(meta: dict, given: dict) -> bool:
     (None and an option's default alike). A later `tune --run RUN` (--budget 8 after a fit's
     4) records the sweep anew: the fit's command planned 4 trials and never ran the 8th. A
     fit record without options (written before they were kept) is taken to plan it."""
-    fit = (meta.get("fit") or {}).get("options")
+    fit = _object(meta.get("fit")).get("options")
     if not isinstance(fit, dict):
         return True
 
@@ -233,6 +233,13 @@ def _fit_plans(meta: dict, given: dict) -> bool:
     return given["sweep"] in parts and all(
         same(name, fit[name], value) for name, value in given.items()
         if name != "sweep" and name in fit)
+
+
+def _object(value) -> dict:
+    """`value` when it is a JSON object, else {}: run.json's records as a hand edit may leave
+    them ("batchnorm": "x", "fit": [] were an AttributeError traceback in place of the words
+    of `ensemble`, and the report's "What failed and why" could not be drawn)."""
+    return value if isinstance(value, dict) else {}
 
 
 def finish_commands(run_dir, meta: dict, unfinished) -> list[str]:

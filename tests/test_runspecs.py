@@ -250,3 +250,27 @@ def test_the_report_says_a_members_damaged_entry_and_goes_on(
             "number, expected an object); restore run.json from a copy, or ") in section.replace(
                 "\\", ""), section
     assert "| ensemble |" in section  # the rest of the section is there
+
+
+@pytest.mark.parametrize("edit", [{"batchnorm": "x"}, {"batchnorm": ["train"]}, "fit"])
+def test_an_unfinished_sweeps_words_read_a_hand_edited_record_as_absent(
+        ensembled, tmp_path, edit):
+    """The command that finishes an unfinished sweep (`sweepstate.finish_command`: ensemble's
+    warning, the report's "What failed and why") read run.json's tune.sweeps.<sweep>
+    "batchnorm" and "fit" with `or {}` (a fault hunt of those readers): "x" or ["train"]
+    there was an AttributeError traceback in place of ensemble's words, and the report's
+    section could not be drawn. A record of another kind reads as absent: the words equal
+    those of the record without it. Fails before: AttributeError."""
+    from hubensemble.sweepstate import finish_command, unfinished_sweeps
+
+    path = edited(ensembled, tmp_path, "an entry")
+    record = {"trials": ["default-9999-alpha"], "budget": 8}
+    meta = {**json.loads((path / "run.json").read_text()),
+            "tune": {"sweeps": {"default": record}}}
+    [sweep] = unfinished_sweeps(path, meta)
+    if edit == "fit":  # a fit's record: its "fit" edited into no object reads as {}
+        damaged, meta = {**meta, "fit": "x"}, {**meta, "fit": {}}
+    else:
+        damaged = {**meta, "tune": {"sweeps": {"default": {**record, **edit}}}}
+    assert finish_command(path, damaged, sweep) == finish_command(path, meta, sweep)
+    assert ("fit(" if edit == "fit" else "run_tune(") in finish_command(path, meta, sweep)
