@@ -20,7 +20,8 @@ def read_ensemble(run_dir) -> dict:
     it does not exist (and `tune` before it when RUN/candidates holds no usable candidate, so a
     ranked run is not sent to `ensemble` only to be sent on to `tune`), cannot be read, or
     its members are not what the stages that read them need (`_members_problem`: edited or
-    damaged), naming the file, the member and the command that writes it again."""
+    damaged) or a record they read as an object is not one (`_sections_problem`), naming the
+    file, the member or record and the command that writes it again."""
     path = os.path.join(os.fspath(run_dir), ENSEMBLE_FILE)
     if not os.path.exists(path):
         first = ""
@@ -39,11 +40,35 @@ def read_ensemble(run_dir) -> dict:
         raise RunError(f"{path} is unreadable ({why}); {ensemble_words(run_dir)} "
                        "writes it again")
     candidates_dir = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
-    problem = _members_problem(record.get("members"), candidates_dir)
+    problem = (_members_problem(record.get("members"), candidates_dir)
+               or _sections_problem(record))
     if problem:  # the words of the report's check of the file's kinds (report.checks)
         raise RunError(f"{path} is damaged ({problem}); {ensemble_words(run_dir)} "
                        "writes it again")
     return record
+
+
+#: ensemble.json's records that the stages read as JSON objects, each when present and not
+#: null (`_sections_problem`; the report checks these and more, report.checks.ENSEMBLE_KINDS).
+OBJECT_RECORDS = (("val",), ("val", "best_single"), ("val", "best_single_in_budget"),
+                  ("test",), ("test", "ensemble"), ("test", "best_single"),
+                  ("test", "best_single_in_budget"), ("cost",), ("cost", "ensemble"),
+                  ("limits",), ("size_rule",))
+
+
+def _sections_problem(record: dict) -> str | None:
+    """What in ensemble.json (`record`) is no JSON object of the records the stages read as
+    one (`OBJECT_RECORDS`), outer first, as the report's check words it ('its "test" is a
+    JSON string, expected an object'), or None. They read them with `.get(...) or {}`: a hand
+    edit was an AttributeError traceback in distill, and in export --retrain-full only after
+    its members were retrained."""
+    for path in OBJECT_RECORDS:
+        value = record
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, dict):
+            return f"its \"{'.'.join(path)}\" is {fileio.json_kind(value)}, expected an object"
+    return None
 
 
 def _members_problem(members, candidates_dir) -> str | None:

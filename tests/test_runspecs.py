@@ -274,3 +274,30 @@ def test_an_unfinished_sweeps_words_read_a_hand_edited_record_as_absent(
         damaged = {**meta, "tune": {"sweeps": {"default": {**record, **edit}}}}
     assert finish_command(path, damaged, sweep) == finish_command(path, meta, sweep)
     assert ("fit(" if edit == "fit" else "run_tune(") in finish_command(path, meta, sweep)
+
+
+@pytest.mark.parametrize("field, value, said", [
+    ("val", "x", '"val" is a JSON string'),
+    ("test", {"best_single": 3}, '"test.best_single" is a JSON number'),
+    ("cost", {"ensemble": []}, '"cost.ensemble" is a JSON array'),
+    ("limits", [], '"limits" is a JSON array')])
+def test_ensemble_jsons_reader_refuses_a_record_the_stages_read_as_an_object(
+        ensembled, tmp_path, field, value, said):
+    """ensemble.json's one reader (`ensemblefile.read_ensemble`) checked its members only:
+    the stages read "val", "test", "cost", … with `.get(...) or {}`, so a hand edit was an
+    AttributeError traceback (distill's ensemble cost; export --retrain-full's test figures,
+    after its members were retrained; export's metadata). It refuses it in the words the
+    report's check uses, naming the file and the command that writes it again (a fault
+    hunt of those readers). Fails before: no RunError."""
+    from hubensemble.ensemblefile import read_ensemble
+
+    path = edited(ensembled, tmp_path, "an entry")
+    record = json.loads((path / "ensemble.json").read_text())
+    if isinstance(value, dict):  # a record inside one of the file's own
+        value = {**(record.get(field) or {}), **value}
+    record[field] = value
+    (path / "ensemble.json").write_text(json.dumps(record))
+    with pytest.raises(RunError, match=rf"^{re.escape(str(path / 'ensemble.json'))} is damaged "
+                                       rf"\(its {re.escape(said)}, expected an object\); "
+                                       r"run_ensemble\(run_dir=.*\) writes it again$"):
+        read_ensemble(path)
