@@ -8,8 +8,20 @@ reads them through `options` (TensorFlow-free).
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
+
+
+def _finite(value: numbers.Real) -> bool:
+    """Whether a real number is a finite float's: not inf, nan or beyond the largest float,
+    as the command line's 1e400 (float() reads it as inf) or Python's 10**400 (float()
+    cannot hold it: OverflowError), refused by a float option in every range."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -80,8 +92,10 @@ class Option:
         return self.default is None
 
     def allowed(self, *, none: bool = True) -> str:
-        """The allowed values in words, e.g. 'an integer >= 1' or 'one of paper, cpu, quick'
-        (with "(or None)" for a nullable option unless `none` is False, as on the CLI)."""
+        """The allowed values in words, e.g. 'an integer >= 1', 'a number > 0 and finite' (a
+        float's range open on a side says finite: `fits` refuses inf and nan) or 'one of
+        paper, cpu, quick' (with "(or None)" for a nullable option unless `none` is False, as
+        on the CLI)."""
         if self.choices is not None:
             text = "one of " + ", ".join(map(str, self.choices))
         elif self.validator is not None:
@@ -99,6 +113,11 @@ class Option:
                 text += f" {'>' if self.exclusive_minimum else '>='} {lo}"
             elif hi is not None:
                 text += f" {'<' if self.exclusive_maximum else '<='} {hi}"
+            if self.type is float and (lo is None or hi is None):  # a closed range says it
+                # inf and nan are no number to the user either (--max-gflops inf is refused,
+                # not "no limit"): "a number > 0 and finite", or "a finite number"
+                text = text + " and finite" if lo is not None or hi is not None else (
+                    "a finite number")
         elif self.type is str:
             text = "a string"
         else:
@@ -107,6 +126,23 @@ class Option:
             article, _, rest = text.partition(" ")
             text = f"a list of {rest}s" if article in ("a", "an") else f"a list of {text}"
         return text + (" (or None)" if self.nullable and none else "")
+
+    def fits(self, value) -> bool:
+        """Whether `value` is of this option's type and inside its range (`minimum`,
+        `maximum`), for an option of type bool, int or float (False for any other type:
+        the caller checks text, choices and validators). A bool is no int or float here
+        (True is not 1); numpy's ints and floats are (numbers.Integral, numbers.Real). A
+        float must be finite (`_finite`): inf, nan and 10**400 fit no range."""
+        if self.type is bool:
+            return isinstance(value, bool)
+        if self.type not in (int, float) or isinstance(value, bool) or not isinstance(
+                value, numbers.Integral if self.type is int else numbers.Real):
+            return False
+        if self.type is float and not _finite(value):
+            return False
+        lo, hi = self.minimum, self.maximum
+        return ((lo is None or (value > lo if self.exclusive_minimum else value >= lo))
+                and (hi is None or (value < hi if self.exclusive_maximum else value <= hi)))
 
     def show_default(self, command: str | None = None) -> str | None:
         """The default as `--help` shows it, or None when there is nothing worth showing."""

@@ -24,8 +24,6 @@ function at once.
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 import os
 from typing import Any, Iterable, Mapping
 
@@ -582,13 +580,8 @@ def _check_one(o: Option, value, *, cli: bool = False, command: str | None = Non
     """Raises ValueError with the allowed values when `value` does not fit option `o` (a
     `ChoiceError` whose `hint` names the choice it most likely mistypes, `meant`); for ""
     naming what leaving it out gives for `command` (`show_default`: every text option has one)."""
-    if o.type is bool:
-        ok = isinstance(value, bool)
-    elif o.type is int:
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    elif o.type is float:
-        ok = (isinstance(value, numbers.Real) and not isinstance(value, bool)
-              and math.isfinite(float(value)))
+    if o.type in (bool, int, float):
+        ok = o.fits(value)  # type and range, finite for a float (`Option.fits`)
     elif o.type is str:
         ok = isinstance(value, str)
         if ok and value == "":  # never "": a path names no file, a name nothing (EMPTY_VALUE)
@@ -606,10 +599,6 @@ def _check_one(o: Option, value, *, cli: bool = False, command: str | None = Non
             o.validator(value)
         except ValueError:
             ok = False
-    if ok and o.minimum is not None:
-        ok = value > o.minimum if o.exclusive_minimum else value >= o.minimum
-    if ok and o.maximum is not None:
-        ok = value < o.maximum if o.exclusive_maximum else value <= o.maximum
     if not ok:
         names, sep = (o.choices, None) if o.choices is not None else _JOINED_NAMES.get(
             o.name, ((), None))

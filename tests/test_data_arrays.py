@@ -1382,3 +1382,38 @@ def test_an_npz_whose_counts_differ_is_counted_in_words(tmp_path, x, y, said):
     with pytest.raises(DataError) as e:
         load_test_set(spec)
     assert said in str(e.value), e.value
+
+
+@pytest.mark.parametrize("value, text", [(float("inf"), "inf"), (float("-inf"), "-inf"),
+                                         (float("nan"), "nan"), (10**400, "1e400")],
+                         ids=["inf", "-inf", "nan", "1e400"])
+def test_every_float_option_refuses_inf_nan_and_beyond_a_float_saying_finite(
+        value, text, capsys):
+    """`--max-gflops 1e400` (float() reads it as inf), inf and nan were refused as "must be a
+    number > 0", which they look like; Python's 10**400 stopped with float()'s OverflowError.
+    Every float option of every command and stage function refuses them, in words saying
+    finite wherever its range leaves a side open (a closed one, [0, 1), says it already)."""
+    from hubensemble import options
+    from hubensemble.cli import build_parser
+    from hubensemble.pipeline import FitOptions
+
+    floats = [o for o in options.OPTIONS if o.type is float]
+    assert {"max_gflops", "bootstrap", "distill_lr", "val_fraction"} <= {o.name for o in floats}
+    for o in floats:
+        closed = o.minimum is not None and o.maximum is not None
+        words = (rf"a number in \[{o.minimum:g}, {o.maximum:g}\)" if closed else
+                 rf"a number [<>]=? ?{o.minimum:g} and finite")
+        for command in o.commands:
+            flag = o.settings(command)["flags"][0]
+            with pytest.raises(SystemExit):
+                build_parser().parse_args([*{"merge": ["rank"]}.get(command, []), command,
+                                           f"{flag}={text}"])  # -inf: no flag
+            assert re.search(rf"argument {flag}: must be {words}, got '{text}'",
+                             capsys.readouterr().err), (command, flag)
+        for function in o.used_by:
+            with pytest.raises(options.OptionError,
+                               match=rf"^{o.kw} must be {words}( \(or None\))?, got "):
+                options.check_keywords(function, {o.kw: value})
+        if o.record == "fit":
+            with pytest.raises(options.OptionError, match=rf"^{o.name} must be {words}"):
+                FitOptions(**{o.name: value})
