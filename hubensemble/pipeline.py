@@ -22,7 +22,7 @@ from hubensemble.stagerecords import (BOOKKEEPING, PROVENANCE, STAGE_INPUTS, can
                                       planned_trials, read_keys, stage_done, stage_keys,
                                       stage_records, tree_sha256, view_digest)
 from hubensemble.terminal import shows_progress
-from hubensemble.lockwords import command_words
+from hubensemble.lockwords import command_words, option_word
 from hubensemble.text import absolute, closest_name, counted, escaped
 from hubensemble.threads import old_objects_frozen
 from hubensemble import kerasenv
@@ -173,8 +173,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     from hubensemble.formats import EXPORT_DIR, check_export_target
 
     # Before the run folder (not after the sweep): the folder is fine to write and load.
-    check_export_target(export or Path(out) / EXPORT_DIR, "export" if export else "out",
-                        run_dir=out)
+    check_export_target(export or Path(out) / EXPORT_DIR, export_word(export), run_dir=out)
     kerasenv.check_backend()  # every fit imports Keras (even a finished run's): before the data
     run = Run(out)
     # An --export outside the run has its own lock: for the whole fit, which ends writing there.
@@ -223,6 +222,13 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             return _run_stages(run, specs, task, data_args, options, keys, reads,
                                export=export, progress=progress, cache_dir=cache_dir,
                                use_cache=use_cache, said=said)
+
+
+def export_word(export) -> str:
+    """The word of fit's export folder in the caller's words (`lockwords.option_word`): its
+    --export flag or `export` keyword when given (`export`: its value, None when not given),
+    else the run folder's --out / `out`, in which RUN/export lies."""
+    return option_word("--export", "export") if export else option_word("--out", "out")
 
 
 def _say_data(task, skipped_in, progress) -> None:
@@ -432,7 +438,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     from hubensemble.export import export_ensemble
     from hubensemble.export.adopt import adopt_export, follow_evaluation, warmup_added
     from hubensemble.exportfolder import keep_replaced_export
-    from hubensemble.formats import metadata_path
+    from hubensemble.formats import check_export_target, metadata_path
     from hubensemble.rank import load_ranking, run_rank
     from hubensemble.report.runfiles import retrained_test
     from hubensemble.report.write import fit_report
@@ -483,6 +489,10 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
         # none of its own (`runwriter.writes_run`): the export's need grows with each member
         # it times (0.40 GB each at 224 px), so it is said here, once the members are known.
         say_memory("export", run.path, option_table.kwargs_for("export", options))
+        # Checked again in fit's words: the folder may have changed since fit's check before
+        # rank, and export_ensemble's own check names its keyword (out_dir, --out), which no
+        # caller of fit typed.
+        check_export_target(export_path, export_word(export), run_dir=run.path)
         export_ensemble(run.path, export_path, **option_table.kwargs_for("export", options),
                         task=task, progress=progress, cache_dir=cache_dir)
 

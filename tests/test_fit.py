@@ -2587,3 +2587,36 @@ def test_a_fit_record_edited_by_hand_is_named_with_the_way_on(catalogue, tmp_pat
                          "folder, or pass restart=True to discard the old results"), said
     assert fit_command(out, {**meta, "fit": edited}, restart=True).startswith(
         "hubensemble fit --restart --catalogue ")
+
+
+def test_an_export_folder_changed_during_the_fit_is_named_in_fits_words(
+        catalogue, fitted, tmp_path, monkeypatch, in_process):
+    """fit(export=E) whose folder E came to hold a file of the user's after fit's own check
+    (before rank) was refused by export's check in export's words: "choose another out_dir
+    folder" to Python, "--out" to the command line, neither of which its caller typed.
+    export is checked again before its stage in fit's words: export (--export), or out
+    (--out) for the default RUN/export. Fails before: "out_dir" and "--out"."""
+    from hubensemble import resume
+
+    out, mine = tmp_path / "run", tmp_path / "E"
+    shutil.copytree(fitted[0], out)
+    checked = resume.check_inputs
+
+    def then_a_file_lands(*args, **kwargs):  # the sweep's hours, in which the user writes there
+        checked(*args, **kwargs)
+        mine.mkdir(exist_ok=True)
+        (mine / "notes.txt").write_text("mine")
+
+    monkeypatch.setattr(resume, "check_inputs", then_a_file_lands)
+    said = f"{mine} exists and is not an export made by hubensemble; refusing to replace it: "
+    with pytest.raises(RunError) as refused:
+        hubensemble.fit(catalogue, "sklearn:digits", out, export=mine, progress=False,
+                        **FIT_CLEAN)
+    assert str(refused.value) == said + "choose another export folder, or delete it first"
+    (mine / "notes.txt").unlink()
+    mine.rmdir()
+    code, _, err = in_process("fit", "--catalogue", catalogue, "--data", "sklearn:digits",
+                              "--out", out, "--export", mine, "--profile", "quick",
+                              "--top-k", "2", "--seed", "0", "--no-corruptions", "-q")
+    assert code != 0 and f"{said}choose another --export folder, or delete it first" in err, err
+    assert (mine / "notes.txt").read_text() == "mine"
