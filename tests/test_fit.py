@@ -2620,3 +2620,50 @@ def test_an_export_folder_changed_during_the_fit_is_named_in_fits_words(
                               "--top-k", "2", "--seed", "0", "--no-corruptions", "-q")
     assert code != 0 and f"{said}choose another --export folder, or delete it first" in err, err
     assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_a_changed_catalogue_is_named_per_module_added_removed_or_changed(
+        catalogue, fitted, tmp_path):
+    """fit refused a changed catalogue as "the catalogue (m0, m2, m3 added, dropped or
+    changed)", which did not say which change was made to which module: it names each, the
+    fields of a changed entry with their old and new values where run.json records the
+    entry (the modules rank selected), then the way on. Fails before: the words."""
+    from dataclasses import replace
+
+    from hubensemble.catalogue import ModuleSpec, load_catalogue
+    from hubensemble.rank import load_ranking
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    specs = {s.name: s for s in load_catalogue(catalogue)}
+    recorded = json.loads((out / "run.json").read_text())["modules"]
+    kept = next(n for n in specs if n in recorded)  # a selected module: its entry recorded
+    other = next(n for n in specs if n != kept)
+    dropped = next(n for n in specs if n not in (kept, other))
+    moved = specs[other].handle
+    edited = tmp_path / "cat.yaml"
+    edited.write_text("modules:\n" + "".join(
+        f"  - {{name: {n}, handle: {h}}}\n"
+        for n, h in ((kept, moved), (other, specs[other].handle), ("m9", moved))))
+    with pytest.raises(RunError) as refused:
+        hubensemble.fit(str(edited), "sklearn:digits", out, progress=False, **FIT_CLEAN)
+    assert str(refused.value) == (
+        f"the catalogue (m9 added; {dropped} removed; {kept}'s handle {specs[kept].handle} -> "
+        f"{moved}) changed since {out} was fitted; use a new out folder, or pass restart=True "
+        "to discard the old results")
+
+    from hubensemble.resume import catalogue_changes
+
+    was = load_ranking(out).catalogue
+    now = list(specs.values())
+    assert catalogue_changes(was, now, recorded) == []
+    assert catalogue_changes(was, now[::-1], recorded) == ["its order"]
+    # A module rank did not select, changed alone: its fields named by the record's digests.
+    unselected = next((n for n in specs if n not in recorded), None)
+    if unselected is not None:
+        assert catalogue_changes(was, [replace(s, input_size=(16, 16)) if s.name == unselected
+                                       else s for s in now], recorded) == [
+            f"{unselected}'s input_size changed"]
+    many = now + [ModuleSpec(name=f"x{i}", handle=moved) for i in range(6)]
+    assert catalogue_changes(was, many, recorded) == [
+        "x0 added", "x1 added", "x2 added", "x3 added", "x4 added", "and 1 more"]
