@@ -1571,10 +1571,10 @@ def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue_and_counts_a_stag
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
     again = hubensemble.rundir.Run(out).meta()["stages"]["tune"]
     assert again["reused"] and again["interrupted_seconds"] == tune["interrupted_seconds"]
-    # Once a stage is done, a changed catalogue is refused as before, naming the entries
-    # that differ (it said only "the catalogue changed").
-    with pytest.raises(RunError, match=r"the catalogue \(m0, m1, m2 added, dropped or "
-                                       r"changed\) changed since"):
+    # Once a stage is done, a changed catalogue is refused as before, naming the change to
+    # each entry that differs (it said only "the catalogue changed").
+    with pytest.raises(RunError, match=r"the catalogue \(m1 removed; m2 removed; m0's handle "
+                                       r"\S+ -> \S+no-such-module\) changed since"):
         hubensemble.fit(str(broken), "sklearn:digits", out, progress=False, **FIT)
 
 
