@@ -69,6 +69,36 @@ class DistillResult:
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "report"}
 
 
+#: The options of `run_distill` a student's record (its trial.json) holds: (its field there,
+#: the option's name in the options table: its flag and keyword).
+RECORDED_OPTIONS = (("init_rule", "distill_init"), ("steps_scale", "distill_steps"),
+                    ("mixup", "distill_mixup"), ("lr_scale", "distill_lr"))
+
+
+def distilled_with(record) -> tuple[str, str]:
+    """(flags, keywords): the options of `run_distill` that the student of `record` (its
+    trial.json, as distill writes it) was distilled with, where not at their default, as the
+    command line types them ("--distill-init member --distill-steps 0.05") and as Python
+    passes them ("init='member', steps_scale=0.05"), to distil it again by the same rule;
+    ("", "") when all are at their defaults. A field missing (a record written before it)
+    or not of the option's rule (edited by hand) is left out. Not the train batch, which
+    the record does not hold as given (the student's hparams hold the batch it trained at)."""
+    from hubensemble import options
+    from hubensemble.text import shell_word
+
+    flags, keywords = [], []
+    for field, name in RECORDED_OPTIONS:
+        o, value = options.get(name), record.get(field) if isinstance(record, dict) else None
+        try:
+            options.check(name, value)
+        except options.OptionError:
+            continue
+        if value is not None and value != o.default:
+            flags.append(f"{o.cli_flags[0]} {shell_word(str(value))}")
+            keywords.append(f"{o.kw}={value!r}")
+    return " ".join(flags), ", ".join(keywords)
+
+
 def _describe(s) -> str:
     """One student record as the replacement note and the summary name it."""
     test = (s.get("test") or {}).get("accuracy")

@@ -2084,10 +2084,26 @@ def test_a_students_changed_weights_are_told_to_distil_again_not_to_run_tune(
                               "is not the one distill wrote"), said
     assert said[0].endswith(
         "distill.json's figures are of the weights distill wrote, not these: restore the "
-        f"file, or distil it again: call run_distill(run_dir={str(path)!r}, student='small') "
-        "(with the options it was distilled with), then export it again "
+        f"file, or distil it again: call run_distill(run_dir={str(path)!r}, student='small', "
+        "init='member', steps_scale=0.05), then export it again "
         "(export_ensemble(student=…))"), said
     assert "run tune" not in caplog.text
+    # The options it was distilled with, named as typed: pasted, they distil it by that rule.
+    from hubensemble.distillcompare import distilled_with
+    from hubensemble.lockwords import command_line
+
+    record = candidate.read_candidate(Run(path).distill, "distill-small").record
+    assert distilled_with(record) == ("--distill-init member --distill-steps 0.05",
+                                      "init='member', steps_scale=0.05")
+    edited = {**record, "init_rule": "best", "steps_scale": float("nan"), "mixup": 0.5,
+              "lr_scale": None}  # a default, a value no option takes, a change, a null
+    assert distilled_with(edited) == ("--distill-mixup 0.5", "mixup=0.5")
+    caplog.clear()
+    with command_line(), caplog.at_level(logging.WARNING, logger="hubensemble"):
+        export_ensemble(path, student=True, progress=False)
+    assert (f"distil it again: run `hubensemble distill --run {path} --student small "
+            "--distill-init member --distill-steps 0.05`, then export it again (export "
+            "--student)") in caplog.text, caplog.text
 
 
 def test_distill_over_max_gflops_is_refused_from_the_cost_records_before_the_data_loads(

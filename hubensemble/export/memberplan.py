@@ -148,15 +148,20 @@ def _build_member(plan, task, weights_file, run, meta):
 def _distil_again_words(plan) -> str:
     """The command that distils the student of `plan` (its folder RUN/distill/<trial>/) again,
     in the caller's words: "run `hubensemble distill --run RUN --student MODULE`" or "call
-    run_distill(run_dir=…, student='MODULE')", then export --student. Tune's "run tune" was
-    said before, which never writes a student."""
+    run_distill(run_dir=…, student='MODULE')", with the options the student was distilled
+    with (`distillcompare.distilled_with`: it said "with the options it was distilled with",
+    naming none), then export --student. Tune's "run tune" was said before, which never
+    writes a student."""
+    from hubensemble.distillcompare import distilled_with
     from hubensemble.lockwords import option_word, run_words
     from hubensemble.text import shell_word
 
     module = plan.spec.name
+    flags, keywords = distilled_with(plan.record)  # the options it was distilled with
     again = run_words("distill", plan.cand.folder.parent.parent,
-                      flags=f"--student {shell_word(module)}", keywords=f"student={module!r}")
-    return (f"{again} (with the options it was distilled with), then export it again "
+                      flags=" ".join(filter(None, (f"--student {shell_word(module)}", flags))),
+                      keywords=", ".join(filter(None, (f"student={module!r}", keywords))))
+    return (f"{again}, then export it again "
             f"({option_word('export --student', 'export_ensemble(student=…)')})")
 
 
