@@ -608,17 +608,24 @@ def same_files_as(spec, fingerprint, ranked) -> tuple | None:
     return None
 
 
-def duplicate_reason(earlier, why, failed_reason=None, later=None) -> str:
+def duplicate_reason(earlier, why, failed_reason=None, later=None, *, listed=None) -> str:
     """rank's reason for an entry (`later`, when given: its sha256 is compared, `pins_note`)
     that loads the same module as the `earlier` entry, read the same way
     (`same_module_pairs`' `why`): it is ranked once, as that one, so neither embedded nor
-    tuned twice; with `failed_reason` (the earlier entry failed), that too."""
+    tuned twice; with `failed_reason` (the earlier entry failed), that too. The way on is to
+    leave one of them out "of the catalogue" when both entries came from catalogue files
+    (their `source`, FILE:LINE; `listed`: the later entry's, when `later` is not given; with
+    neither, the earlier's tells), else "of the modules you passed": ModuleSpecs made in
+    Python have no catalogue to edit."""
     said = (f"ranked once, as {earlier.name!r}, which failed: {failed_reason}" if failed_reason
             else f"ranked once, as {earlier.name!r}")
+    if listed is None:  # neither given: as the earlier entry came
+        listed = later.source if later is not None else earlier.source
+    where = "the catalogue" if earlier.source and listed else "the modules you passed"
     return (f"loads the same module as entry {earlier.name!r} ({earlier.source or 'above'}), "
             f"read the same way ({why}): {said}"
             f"{pins_note(later, earlier, checked=not failed_reason) if later else ''}; leave "
-            f"one of them out of the catalogue")
+            f"one of them out of {where}")
 
 
 def same_module_warnings(specs, *, across_files=False, disowned=None) -> list[str]:

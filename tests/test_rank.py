@@ -2333,3 +2333,18 @@ def test_a_k_recorded_beside_a_metric_without_neighbours_is_not_kept():
                                                                      "k": 3}
     assert kept_options({"metric": "hscore", "k": 5, "selection": {"rule": "top_k", "top_k": 2}},
                         set()) == {"metric": "hscore", "top_k": 2}
+
+
+def test_a_duplicate_made_in_python_says_to_leave_it_out_of_the_modules_passed(
+        task, good, tmp_path):
+    # ModuleSpecs made in Python come from no catalogue file: "leave one of them out of the
+    # catalogue" sent the caller to a file that does not exist. Entries read from a catalogue
+    # file (their source FILE:LINE) keep those words.
+    again = ModuleSpec(name="again", handle=good[0].handle)
+    row = ranked([good[0], again], task, tmp_path / "run").row("again")
+    assert row["stage"] == "duplicate", row
+    assert row["reason"].endswith("; leave one of them out of the modules you passed"), row
+    listed = [dataclasses.replace(good[0], source="c.yaml:2"),
+              dataclasses.replace(again, source="c.yaml:3")]
+    row = ranked(listed, task, tmp_path / "run2").row("again")
+    assert row["reason"].endswith("; leave one of them out of the catalogue"), row

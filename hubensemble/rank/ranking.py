@@ -204,7 +204,7 @@ def _duplicate(spec, earlier, why, failed=None, *, files=True) -> ModuleLoadErro
     `files` False: matched by equal embeddings (other files, each loaded under its own pin),
     so their sha256 pins are not compared (`handles.pins_note`): both were checked."""
     return ModuleLoadError(duplicate_reason(earlier, why, failed and failed["reason"],
-                                            spec if files else None),
+                                            spec if files else None, listed=spec.source),
                            module=spec.name, handle=spec.handle, stage="duplicate")
 
 
