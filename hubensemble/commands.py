@@ -94,13 +94,14 @@ def check_counts(args):
     too_few_per_class`, run_rank's "leave-one-out K-NN needs at least …"), with what was
     counted: each count is at least the task's, so the task would be refused too (DataError:
     no usage line, as when the loaded task was refused). Both were refused only after
-    TensorFlow's import and the data's load (8-15 s, 660-740 MB). tfds: and sklearn: data
-    are refused when loaded, as before."""
+    TensorFlow's import and the data's load (8-15 s, 660-740 MB); sklearn:digits' too (its
+    training split, drawn with --data-seed). tfds: data are refused when loaded, as before."""
     from hubensemble.data.validate import too_few_per_class
     from hubensemble.dataargs import listed_counts
     from hubensemble.errors import DataError
 
-    listed = listed_counts(args.data) if getattr(args, "data", None) else None
+    listed = (listed_counts(args.data, getattr(args, "data_seed", 0))
+              if getattr(args, "data", None) else None)
     if listed is None:
         return
     counts, what = listed

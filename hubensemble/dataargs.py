@@ -154,15 +154,17 @@ def _import(name):
     return obj
 
 
-def listed_counts(spec: str) -> tuple[dict[str, int], str] | None:
+def listed_counts(spec: str, seed: int = 0) -> tuple[dict[str, int], str] | None:
     """({class name: training examples at most}, what was counted) of the data `spec`, read
     without TensorFlow and without decoding an image: an npz's y_train labels (numpy reads
     that member alone; classes named by its class_names, else by index), a folder's files
-    in its training class folders (as `data.folder.check_class_files` counts them). Each
-    count is at least the loaded task's (a val split carved off, duplicates and unreadable
-    files dropped), so a refusal on it is one the loaded task would meet: the command line
-    says it before TensorFlow's seconds (`commands.check_counts`). None for other schemes
-    (tfds:, sklearn:) and for data the loader will refuse for another reason (it says why).
+    in its training class folders (as `data.folder.check_class_files` counts them),
+    sklearn:digits' training split drawn with the data seed `seed` (`data.digits.
+    train_labels`: its labels alone, the loader's split). Each count is at least the loaded
+    task's (a val split carved off, duplicates and unreadable files dropped), so a refusal on
+    it is one the loaded task would meet: the command line says it before TensorFlow's
+    seconds (`commands.check_counts`). None for tfds: (its counts are the builder's, read
+    with TensorFlow) and for data the loader will refuse for another reason (it says why).
     """
     from hubensemble.data import folder, npz
     from hubensemble.data.specs import parse_spec
@@ -170,6 +172,14 @@ def listed_counts(spec: str) -> tuple[dict[str, int], str] | None:
 
     try:
         scheme, rest = parse_spec(spec)
+        if scheme == "sklearn":
+            from hubensemble.data.digits import train_labels
+
+            import numpy as np
+
+            values, counts = np.unique(train_labels(rest, seed), return_counts=True)
+            return ({str(v): c for v, c in zip(values.tolist(), counts.tolist())},
+                    f"the training split of {spec}, data seed {seed}")
         if scheme == "folder":
             path = folder.locate_folder(rest)
             root = folder.split_layout(path).get("train", path)

@@ -59,6 +59,14 @@ def each_in_one_process(*argvs, cpu=120, **kwargs):
     return said
 
 
+def stand_in(tmp_path, name):
+    """A catalogue handle that fails in rank, after TensorFlow's import: a file that is there
+    but holds no module (a missing path is refused before it: `commands._missing_modules`)."""
+    path = tmp_path / name
+    path.write_text("not a module\n")
+    return path
+
+
 @pytest.fixture
 def env(tmp_path):
     return dict(os.environ, HUBENSEMBLE_CACHE_DIR=str(tmp_path / "cache"))
@@ -3494,7 +3502,7 @@ def test_min_per_class_and_k_past_an_npz_or_folder_are_refused_before_tensorflow
     # `rank --min-per-class 100000` on an npz and `fit --k 100000` / `rank --k 100000` on an
     # npz or a folder were refused after TensorFlow and the data's load (8-15 s, 660-740 MB):
     # the labels of y_train and a folder's files already count the training examples.
-    # Fails before: TensorFlow loaded (the module does not exist: each reached the data).
+    # Fails before: TensorFlow loaded (the module is no module: each reached the data).
     from types import SimpleNamespace
 
     from PIL import Image
@@ -3509,7 +3517,7 @@ def test_min_per_class_and_k_past_an_npz_or_folder_are_refused_before_tensorflow
         for i in range(n):
             Image.new("RGB", (4, 4), (i, 9, 0)).save(tmp_path / "f" / c / f"{i}.png")
     cat = tmp_path / "c.yaml"
-    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    cat.write_text(f"modules:\n  - {{name: t, handle: {stand_in(tmp_path, 'm')}}}\n")
     out = tmp_path / "run"
     npz_what = f"labels in npz:{npz}'s y_train, before a val split is carved off"
     folder_what = f"files in {tmp_path / 'f'}'s class folders, before decoding"
@@ -3540,7 +3548,7 @@ def test_min_per_class_and_k_past_an_npz_or_folder_are_refused_before_tensorflow
         with pytest.raises(DataError, match="needs at least 8 training examples"):
             check_counts(SimpleNamespace(data=spec, min_per_class=3, k=7, metric="knn"))
         check_counts(SimpleNamespace(data=spec, min_per_class=2, k=7, metric="logme"))
-    check_counts(SimpleNamespace(data="sklearn:digits", min_per_class=10**6, k=10**6,
+    check_counts(SimpleNamespace(data="tfds:mnist", min_per_class=10**6, k=10**6,
                                  metric="knn"))
 
 
@@ -3584,3 +3592,43 @@ def test_catalogue_add_refuses_one_handle_given_twice_before_tensorflow(tmp_path
     with pytest.raises(CatalogueError, match="give each handle once in handles"):
         check_add(to, [str(tmp_path / "m"), str(tmp_path / "m")])
     assert check_add(to, [str(tmp_path / "m"), "keras:MobileNetV3Small"]) == set()
+
+
+def test_min_per_class_and_k_past_sklearn_digits_are_refused_before_tensorflow(tmp_path):
+    # `rank --data sklearn:digits --k 100000` and --min-per-class past its counts were refused
+    # after TensorFlow's import and the data's load (as an npz's and a folder's were before
+    # d84c84e): its training split is drawn from its labels alone. Fails before: TensorFlow
+    # loaded (the module is a file, no module: each reached the data's load).
+    from types import SimpleNamespace
+
+    from hubensemble.commands import check_counts
+    from hubensemble.data import load_task
+    from hubensemble.errors import DataError
+
+    (tmp_path / "notes.txt").write_text("not a module")
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - {name: t, handle: ./notes.txt}\n")
+    out = tmp_path / "run"
+    # The reference: the split the loader draws with seed 5 (its fewest, in its first class).
+    train = np.bincount(load_task("sklearn:digits", seed=5).train.labels)
+    fewest, first = int(train.min()), int(np.argmin(train))
+    what = "the training split of sklearn:digits, data seed 5"
+    common = ["--catalogue", str(cat), "--data", "sklearn:digits", "--data-seed", "5",
+              "--out", str(out)]
+    cases = [(["rank", *common, "--k", "100000"], "error: leave-one-out 100000-NN needs at "
+              f"least 100001 training examples; the task has at most {train.sum()} ({what}): "
+              "lower --k\n"),
+             (["fit", *common, "--min-per-class", str(fewest + 1)],
+              f"error: every class needs at least {fewest + 1} training examples (leave-one-out "
+              f"kNN compares each with the others): '{first}' has {fewest} ({what}); add "
+              f"images, merge or drop the class, or keep it with --min-per-class {fewest}\n")]
+    said = each_in_one_process(*[argv for argv, _ in cases])
+    for (argv, words), (code, printed, err, tensorflow) in zip(cases, said):
+        assert (code, printed, tensorflow) == (2, "", False), (argv, err)
+        assert err.endswith(f"hubensemble: {words}"), (argv, err)
+    assert not out.exists()
+    # The bounds themselves: k = examples - 1 and --min-per-class at the fewest pass.
+    args = dict(data="sklearn:digits", data_seed=5, metric="knn")
+    check_counts(SimpleNamespace(**args, min_per_class=fewest, k=int(train.sum()) - 1))
+    with pytest.raises(DataError, match=f"needs at least {train.sum() + 1} training"):
+        check_counts(SimpleNamespace(**args, min_per_class=fewest, k=int(train.sum())))

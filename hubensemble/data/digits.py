@@ -24,21 +24,40 @@ def fixed_splits(rest: str) -> dict[str, str]:
     return {"val": why, "test": why}
 
 
+def _splits(y, seed):
+    """(train, val, test) index arrays of the digits' labels `y`: 800 / 200 / 797, each
+    stratified, drawn by the data seed."""
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    tr, rest_idx = train_test_split(idx, train_size=800, stratify=y, random_state=seed)
+    va, te = train_test_split(rest_idx, train_size=200, stratify=y[rest_idx],
+                              random_state=seed)
+    return tr, va, te
+
+
+def train_labels(rest: str, seed: int) -> np.ndarray:
+    """The int64 [800] labels (0-9) of sklearn:REST's training split with data seed `seed`,
+    as `_load_sklearn` draws it, without its images (no TensorFlow: the command line's
+    counts, `dataargs.listed_counts`); DataError for a name other than digits."""
+    check_sklearn_name(rest)
+    from sklearn.datasets import load_digits
+
+    y = load_digits().target.astype(np.int64)
+    return y[_splits(y, seed)[0]]
+
+
 def _load_sklearn(rest: str, options: LoadOptions) -> Task:
     """sklearn:digits — scikit-learn's bundled 8x8 digits: 800 / 200 / 797, stratified."""
     check_sklearn_name(rest)
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
 
     d = load_digits()
     # 0..16 grey levels → 0..255, half up (the values are exact multiples, v * 255 / 16).
     x = np.floor(d.images.astype(np.float64) * 255.0 / 16.0 + 0.5).astype(np.uint8)
     x = to_rgb_uint8(x[..., None])
     y = d.target.astype(np.int64)
-    idx = np.arange(len(y))
-    tr, rest_idx = train_test_split(idx, train_size=800, stratify=y, random_state=options.seed)
-    va, te = train_test_split(rest_idx, train_size=200, stratify=y[rest_idx],
-                              random_state=options.seed)
+    tr, va, te = _splits(y, options.seed)
     pick = lambda i: Split(images=x[i], labels=y[i])  # noqa: E731
     return Task(name="digits",
                 source=f"sklearn:digits (scikit-learn's 1,797 8x8 handwritten digits; "
