@@ -752,3 +752,26 @@ def test_the_cost_summarys_seconds_are_the_stages_in_run_json_not_the_report_aft
     recorded = read_json(run.path / "run.json")["stages"]["cost"]["seconds"]
     assert (run.path / "report.html").exists()  # the report was written again
     assert round(summary.seconds, 2) <= recorded, (summary.seconds, recorded)
+
+
+def test_inside_fit_an_unusable_candidate_is_said_once_by_the_ensembles_line(
+        module_dir, tmp_path, caplog):
+    """Inside fit, cost's warning and the ensemble's "left out" line both named a damaged
+    candidate on the terminal: the ensemble's line (with its way on) says it once; cost on
+    its own still warns (`test_the_cost_pass_names_the_candidates_it_cannot_use`), and cost
+    keeps its words in the run's log at INFO. Fails before: cost warned of t1 under fit's
+    lock too."""
+    from hubensemble.ensemble import run_ensemble
+
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8), ("t1", "conv8", 8)])
+    (run.candidates / "t1" / "trial.json").write_text("{cut")
+    with caplog.at_level("INFO"), run.lock("fit"):
+        summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+        run_ensemble(run.path, export_follows=True)
+    assert [t for t, _ in summary.skipped] == ["t1"]  # still counted in its summary
+    said = [r for r in caplog.records if r.levelname == "WARNING" and "t1: " in r.getMessage()]
+    assert [r.name for r in said] == ["hubensemble.ensemble"], [r.getMessage() for r in said]
+    assert said[0].getMessage().startswith("the ensemble left out 1 candidate: t1: trial.json")
+    assert any(r.name == "hubensemble.cost.stage" and r.levelname == "INFO"
+               and "not costed, not usable: t1: " in r.getMessage() for r in caplog.records)

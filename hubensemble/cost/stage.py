@@ -217,12 +217,16 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     folder = os.path.join(run.path, CANDIDATES_DIR)
     # A damaged candidate was left out without a word (the ensemble names it); a trial that
     # failed (its status recorded: tune said it) has nothing to cost and is not said again.
+    # Inside fit the ensemble stage, next, names each with its way on (`left_out_words`):
+    # cost's warning said the same candidate a second time on the terminal.
     skipped = with_way_on(run.path, [
         (t, r) for t, r in skipped
         if getattr(candidate.read_candidate(folder, t), "status", "ok") == "ok"],
         then="this cost again")
-    if skipped:
+    if skipped and not run.fit_here():  # inside fit, the ensemble's line says them once
         log.warning("cost: %s", skipped_words(folder, skipped))
+    elif skipped:  # RUN/log.txt keeps cost's own words of them
+        log.info("cost: %s", skipped_words(folder, skipped))
     unfinished = unfinished_warning(run.path, what="this cost table")
     if unfinished:  # the pool an interrupted sweep left: its other candidates get no cost
         log.warning("%s", unfinished)
