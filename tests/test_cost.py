@@ -775,3 +775,29 @@ def test_inside_fit_an_unusable_candidate_is_said_once_by_the_ensembles_line(
     assert said[0].getMessage().startswith("the ensemble left out 1 candidate: t1: trial.json")
     assert any(r.name == "hubensemble.cost.stage" and r.levelname == "INFO"
                and "not costed, not usable: t1: " in r.getMessage() for r in caplog.records)
+
+
+def test_a_cost_pass_that_costs_no_candidate_says_so_and_fit_goes_on(tmp_path, in_process,
+                                                                     caplog):
+    """`hubensemble cost` over a run whose every module fails printed a cost table with one
+    "not costed" line, as if the rest were costed, and fit's cost stage said only each
+    module's failure: the summary says no candidate could be costed, each module, its
+    candidates and why, that cost.json (written: the ensemble's budget refusal reads it)
+    records the reasons, and the way on; fit's stage warns in the same words and goes on (a
+    fit without a budget needs no cost). Fails before: no "could be costed" words."""
+    modules = {"gone": ModuleSpec(name="gone", handle=str(tmp_path / "no-such-module"))}
+    run = fake_run(tmp_path / "run", modules, [("t0", "gone", 8), ("t1", "gone", 8)])
+    code, out, err = in_process("cost", "--run", run.path)
+    head = (f"no candidate of {run.path} could be costed: the 1 module of its 2 candidates "
+            "failed:\n  gone at 8 px (2 candidates: t0, t1): ")
+    assert head in out, (code, out, err)
+    assert "not costed: gone" not in out  # said once, in these lines
+    assert f"{run.path / 'cost.json'} records each reason" in out
+    assert f"then run `hubensemble cost --run {run.path}` again\n" in out, out
+    assert set(read_run_costs(run.path).failed) == {"t0", "t1"}
+    with caplog.at_level("WARNING", logger="hubensemble.cost.stage"), run.lock("fit"):
+        summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    assert summary.none_costed and [f["module"] for f in summary.failed] == ["gone"]
+    assert any(r.getMessage().startswith(f"no candidate of {run.path} could be costed")
+               and r.getMessage().endswith(f"call run_cost(run_dir={str(run.path)!r}) again")
+               for r in caplog.records), caplog.text

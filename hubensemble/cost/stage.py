@@ -20,6 +20,7 @@ from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.runspecs import catalogue_entries, module_spec
 from hubensemble.runwriter import writes_run
 from hubensemble.sweepstate import unfinished_warning
+from hubensemble.lockwords import run_words
 from hubensemble.text import absolute, counted, escaped
 from hubensemble.kerasenv import with_stage_settings
 
@@ -28,16 +29,16 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class CostSummary:
-    """What `run_cost` did: `path` of RUN/cost.json (absolute); `costs` {trial: Cost} of
-    every usable candidate that could be costed; `counted` / `cached`: distinct (module,
-    size, classes) computed now / read from the cache; `failed`: [{"module", "trials", "reason"}] of
-    modules that could not be costed (their candidates have no cost); `machine`: the
-    machine record; `seconds`: wall time of the stage's work, from its start as run.json's
-    "stages" records it (`Run.work_started`) to cost.json written, without the report
-    written again after it (the summary said 2.0 s where run.json and the report said 0.9
-    s); `skipped`: [(trial, reason)] of the candidate
-    folders that are not usable (`candidate.load_pool`: a damaged trial.json, probabilities
-    of another shape), not costed; a trial whose record says it failed is not listed."""
+    """What `run_cost` did: `path` of RUN/cost.json (absolute); `costs` {trial: Cost} of every
+    usable candidate that could be costed; `counted` / `cached`: distinct (module, size,
+    classes) computed now / read from the cache; `failed`: [{"module", "size", "trials",
+    "reason"}] of modules that could not be costed at "size" px (their candidates have no cost);
+    `machine`: the machine record; `seconds`: wall time of the stage's work, from its start as
+    run.json's "stages" records it (`Run.work_started`) to cost.json written, without the report
+    written again after it (the summary said 2.0 s where run.json and the report said 0.9 s);
+    `skipped`: [(trial, reason)] of the candidate folders that are not usable
+    (`candidate.load_pool`: a damaged trial.json, probabilities of another shape), not costed; a
+    trial whose record says it failed is not listed."""
 
     path: str
     costs: dict
@@ -47,6 +48,13 @@ class CostSummary:
     machine: dict
     seconds: float
     skipped: list = dataclasses.field(default_factory=list)
+
+    @property
+    def none_costed(self) -> bool:
+        """Whether no candidate could be costed: every module failed (`failed` not empty,
+        `costs` empty). `format_costs` then says so and the way on (`none_costed_words`);
+        fit's and distill's cost stage warn in those words and go on."""
+        return bool(self.failed) and not self.costs
 
 
 def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = None,
@@ -270,8 +278,8 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
                 reason = first_line(e)
                 log.warning("cost: module %s (%d px) cannot be costed: %s", module, size,
                             reason)
-                failed.append({"module": module, "trials": [c.trial for c in members],
-                               "reason": reason})
+                failed.append({"module": module, "size": size,
+                               "trials": [c.trial for c in members], "reason": reason})
                 continue
             finally:
                 if bar is not None:
@@ -294,9 +302,51 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
 
     seconds = time.time() - start  # the stage's work, as run.json's, not the report's after
     refresh_report(run.path, "the costs")
-    return CostSummary(path=absolute(path), costs=costs, counted=counted, cached=cached,
-                       failed=failed, machine=machine, seconds=seconds,
-                       skipped=list(skipped))
+    summary = CostSummary(path=absolute(path), costs=costs, counted=counted, cached=cached,
+                          failed=failed, machine=machine, seconds=seconds,
+                          skipped=list(skipped))
+    if summary.none_costed and _held_by(run) != "cost":
+        # fit's (or distill's) cost stage, whose summary is not printed: it goes on without
+        # costs, as a run without a budget needs none (fit's budget was checked before its
+        # sweep; the ensemble refuses a budget without costs, naming cost).
+        log.warning("%s", escaped(" ".join(line.strip() for line in none_costed_words(
+            summary, run.path))))
+    return summary
+
+
+def _held_by(run) -> str | None:
+    """The command this thread holds run `run`'s lock for ("cost" when cost runs on its own,
+    from the command line or Python; "fit", "distill" when cost is their stage), or None."""
+    from hubensemble import formats
+    from hubensemble.fileio import owned_here
+
+    return (owned_here(run.path / formats.FIT_LOCK) or {}).get("command")
+
+
+def none_costed_words(summary: CostSummary, run_dir) -> list[str]:
+    """The lines that say no candidate of run `run_dir` could be costed, from `summary` (a
+    CostSummary whose `costs` is empty and `failed` is not): a head naming how many modules
+    and candidates, one line per module (its px, its trials and why), and the way on (fix
+    the module, then cost again; RUN/cost.json, absolute, records each reason, which a
+    budget's refusal names). `hubensemble cost`'s summary read as a table of costs with a
+    failure line, and fit's cost stage said only each module's failure."""
+    trials = sum(len(f["trials"]) for f in summary.failed)
+    modules = len({f["module"] for f in summary.failed})
+    lines = [f"no candidate of {escaped(absolute(run_dir))} could be costed: "
+             f"{'the' if modules == 1 else 'each of the'} {counted(modules, 'module')} of its "
+             f"{counted(trials, 'candidate')} failed:"]
+    lines += [f"  {f['module']}{_px(f)} ({counted(len(f['trials']), 'candidate')}: "
+              f"{', '.join(f['trials'][:3])}{', …' if len(f['trials']) > 3 else ''}): "
+              f"{f['reason']}" for f in summary.failed]
+    lines.append(f"{escaped(absolute(summary.path))} records each reason; without a cost the "
+                 "ensemble refuses an inference budget and the report has no cost figures. "
+                 f"Fix what each reason names, then {run_words('cost', run_dir)} again")
+    return lines
+
+
+def _px(failed: dict) -> str:
+    """" at 8 px" of a `CostSummary.failed` entry that records its size, else ""."""
+    return f" at {failed['size']} px" if failed.get("size") else ""
 
 
 #: How many unusable candidates `skipped_words` names (the rest are counted).
@@ -341,12 +391,14 @@ def format_costs(summary: CostSummary) -> str:
         b1, b64 = c.latency(1), c.latency(64)
         lines.append(f"{module[:31]:<32}{size:>5} {figure(c.gflops, 4):>9} {c.params:>10,} "
                      f"{figure(b1):>8} {figure(b64, 1):>8}  {len(trials)}")
-    for f in summary.failed:
+    for f in [] if summary.none_costed else summary.failed:
         lines.append(f"  not costed: {f['module']} ({len(f['trials'])} candidates): "
                      f"{f['reason']}")
     if summary.skipped:
         folder = os.path.join(os.path.dirname(summary.path), CANDIDATES_DIR)
         lines.append(f"  {skipped_words(folder, summary.skipped)}")
+    if summary.none_costed:  # it read as a table of costs with one failure line
+        lines += none_costed_words(summary, os.path.dirname(summary.path))
     lines.append(f"{summary.counted} counted, {summary.cached} from the cache, in "
                  f"{summary.seconds:.1f} s; latency on {summary.machine.get('cpu')} "
                  f"({summary.machine.get('cores')} cores; machine-dependent)")
