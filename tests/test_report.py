@@ -3154,3 +3154,41 @@ def test_the_reports_ensemble_probabilities_are_summed_member_by_member():
         tracemalloc.stop()
     np.testing.assert_array_equal(got, want)
     assert peak < tables.nbytes, (peak, tables.nbytes)
+
+
+def test_a_right_to_left_task_name_is_isolated_in_the_title_where_markup_cannot_go(tmp_path):
+    """report.html's <title> held the task's name as plain text: a right-to-left name
+    carried ": hubensemble report" into its direction in the tab, and <bdi> cannot go there.
+    The name is between FSI and PDI (U+2068, U+2069) in <title>, and whole in one <bdi> in
+    <h1> ("(2)" of "שלום (2)" was left outside it); escaped in both. Fails before: no FSI."""
+    from html.parser import HTMLParser
+
+    name = "שלום (2) <b>&amp;"
+    make_ranked_run(tmp_path, MODULES)
+    section = data_section()
+    section["task"]["name"] = name
+    Run(tmp_path).update(data=section)
+    _, html_path = report.write_report(tmp_path)
+    page = html_path.read_text()
+
+    class Heads(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.open, self.text = [], {"title": "", "h1": "", "bdi": ""}
+
+        def handle_starttag(self, tag, attrs):
+            self.open.append(tag)
+
+        def handle_endtag(self, tag):
+            self.open.pop()
+
+        def handle_data(self, data):
+            for tag in set(self.open) & {"title", "h1", "bdi"}:
+                if tag != "bdi" or "h1" in self.open:
+                    self.text[tag] += data
+
+    heads = Heads()
+    heads.feed(page)
+    assert heads.text["title"] == f"hubensemble report: \u2068{name}\u2069", heads.text
+    assert heads.text["h1"] == f"hubensemble report: {name}" and heads.text["bdi"] == name
+    assert "<b>" not in page.split("</h1>")[0]

@@ -84,7 +84,8 @@ class Table:
 @dataclasses.dataclass
 class Figure:
     """A figure: `name` (its file is FIGURES_DIR/<name>.png), the PNG bytes, a caption
-    (literal text)."""
+    (literal text: str, or Inline whose Names are isolated in the figcaption, <bdi>, and in
+    the img's alt, FSI/PDI: `plain_isolated`)."""
 
     name: str
     png: bytes
@@ -272,6 +273,23 @@ def right_to_left(text: str) -> bool:
     return any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text)
 
 
+#: Unicode's first strong isolate and pop directional isolate (UAX #9, 2.7), the plain-text
+#: form of <bdi> where markup cannot go (a <title>, an img's alt).
+FSI, PDI = "\u2068", "\u2069"
+
+
+def plain_isolated(value) -> str:
+    """`value` (Inline, str, Code, Name) as plain text with each Name, and each Code that
+    holds right-to-left text, between FSI and PDI: what <bdi> does in the page's body, for
+    the places markup cannot go (report.html's <title>, a figure's alt text). A
+    right-to-left task name in the tab's title carried ": hubensemble report" into its
+    direction."""
+    parts = value.parts if isinstance(value, Inline) else (value,)
+    return "".join(f"{FSI}{p.text}{PDI}" if isinstance(p, Name) or (
+        isinstance(p, Code) and right_to_left(p.text)) else
+        p.text if isinstance(p, (Code, Strong)) else str(p) for p in parts)
+
+
 def _inline_html(value) -> str:
     """Inline (or a str, a number, Code) as HTML: text escaped, never read as markup. A code
     span that holds right-to-left text (a command with a Hebrew path) is isolated as a whole
@@ -302,7 +320,7 @@ def _html_block(block) -> str:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     if isinstance(block, Figure):
         data = base64.b64encode(block.png).decode("ascii")
-        return (f'<figure><img alt="{html.escape(str(block.caption))}" '
+        return (f'<figure><img alt="{html.escape(plain_isolated(block.caption))}" '
                 f'src="data:image/png;base64,{data}">'
                 f"<figcaption>{_inline_html(block.caption)}</figcaption></figure>")
     if isinstance(block, Details):
@@ -316,10 +334,12 @@ def render_html(title, sections) -> str:
     no links to other files); every text is HTML-escaped (backticks too are just text), Code
     becomes <code>. A word longer than the page (a 300-letter class name, a long path) may
     break anywhere (CSS overflow-wrap: anywhere, which also narrows a table's column to
-    fit): it widened its table, and the page, past the 1100 px body."""
+    fit): it widened its table, and the page, past the 1100 px body. The <title> (no markup
+    there) isolates the names in `title` with FSI/PDI (`plain_isolated`), as <h1> does with
+    <bdi>."""
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           f"<title>{html.escape(str(title))}</title>", f"<style>{_STYLE}</style>", "</head>",
-           "<body>", f"<h1>{_inline_html(title)}</h1>"]
+           f"<title>{html.escape(plain_isolated(title), quote=False)}</title>",
+           f"<style>{_STYLE}</style>", "</head>", "<body>", f"<h1>{_inline_html(title)}</h1>"]
     for sec in sections:
         out.append(f"<h2>{_inline_html(sec.title)}</h2>")
         out += [_html_block(block) for block in sec.blocks]

@@ -16,12 +16,13 @@ from hubensemble.report.ensemblesections import (TEST_SECTION, _class_names, _cu
                                                  _perclass_section, _test_section)
 from hubensemble.report.failures import failures_section
 from hubensemble.report.fmt import counted as _n, number as _f
-from hubensemble.report.datarows import (decoding_rows, isolated, isolated_block,
+from hubensemble.report.datarows import (decoding_rows, isolated_block,
                                          names_isolated, short as _short)
 from hubensemble.report.labels import labels_section
 from hubensemble.report.runsections import _data_section, _stages_section, _versions_section
 from hubensemble.text import absolute, shown_time
-from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Strong, Table
+from hubensemble.report.render import (Bullets, Code, Figure, Inline, Name, Section, Strong,
+                                       Table)
 from hubensemble.report.runfiles import knn_vs_finetuned, load_run, spearman
 from hubensemble.lockwords import command_line
 from hubensemble.data.coverage import coverage_note
@@ -306,7 +307,10 @@ def build_sections(run_dir) -> tuple[str, list, list]:
     files = load_run(run_dir)
     figures = []
     name = files.task.get("name")
-    title = isolated(f"hubensemble report: {name}") if name else "hubensemble report"
+    # The task's name whole as a Name (<bdi> in <h1>, FSI/PDI in <title>): a right-to-left
+    # name in the tab's title read ": hubensemble report" into its direction, and
+    # `isolated` left "(2)" of "שלום (2)" outside it.
+    title = Inline("hubensemble report: ", Name(str(name))) if name else "hubensemble report"
     # (title, builder, the files it reads, what rewrites them) for `_guarded`.
     run_json = (("run.json",), "restore")
     builders = [
