@@ -795,9 +795,62 @@ def test_a_cost_pass_that_costs_no_candidate_says_so_and_fit_goes_on(tmp_path, i
     assert f"{run.path / 'cost.json'} records each reason" in out
     assert f"then run `hubensemble cost --run {run.path}` again\n" in out, out
     assert set(read_run_costs(run.path).failed) == {"t0", "t1"}
+    # The report said "cost.json is missing" of it.
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.report.render import render_markdown
+    from hubensemble.report.sections import build_sections
+
+    run_ensemble(run.path)
+    md = " ".join(render_markdown(*build_sections(run.path)[:2]).split())
+    assert "No inference costs: no candidate could be costed (t0: " in md, md
+    assert "cost.json is missing" not in md
     with caplog.at_level("WARNING", logger="hubensemble.cost.stage"), run.lock("fit"):
         summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
     assert summary.none_costed and [f["module"] for f in summary.failed] == ["gone"]
     assert any(r.getMessage().startswith(f"no candidate of {run.path} could be costed")
                and r.getMessage().endswith(f"call run_cost(run_dir={str(run.path)!r}) again")
                for r in caplog.records), caplog.text
+
+
+def test_a_cost_is_not_taken_for_a_trial_tuned_again_at_another_size(module_dir, tmp_path):
+    """RUN/cost.json's cost of a trial was read for it whatever the trial became: tuned
+    again at another serving size (another profile, other data) or on other module files,
+    the ensemble's budget, the report and distill took the old trial's GFLOPs. A cost whose
+    size (or fingerprint) is not the trial's now is left out, with why, and the budget's
+    refusal names it and cost; cost again counts the trial as it is. Fails before: t0's
+    8 px cost was read for its 16 px trial."""
+    from hubensemble.ensemble import run_ensemble
+
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8), ("t1", "conv8", 8),
+                                               ("t2", "conv8", 8)])
+    first = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    members = [m["trial"] for m in run_ensemble(run.path)["members"]]
+    assert members == ["t0"]  # equal tables: the first
+    redone = {"trial": "t0", "module": "conv8", "handle": module_dir, "status": "ok",
+              "has_test": False, "eval_size": 16, "hparams": {}}
+    candidate.write_candidate(run.candidates, redone,
+                              val_probs=np.full((6, 3), 1 / 3, np.float32))
+    record = json.loads((run.candidates / "t1" / "trial.json").read_text())
+    other = "f" * 64
+    assert first.costs["t1"].fingerprint not in (None, other)
+    (run.candidates / "t1" / "trial.json").write_text(json.dumps(
+        {**record, "module_fingerprint": other}))
+    recorded = read_run_costs(run.path)
+    assert list(recorded.costs) == ["t2"] and sorted(recorded.stale) == ["t0", "t1"], recorded
+    assert recorded.stale["t0"].startswith("its cost is of the trial at 8 px, and the trial "
+                                           "now serves at 16 px")
+    assert "fingerprint" in recorded.stale["t1"]
+    with pytest.raises(RunError) as refused:
+        run_ensemble(run.path, max_gflops=1.0)
+    assert "2 candidates have no cost in " in str(refused.value)
+    assert "(t0: its cost is of the trial at 8 px" in str(refused.value), refused.value
+    from hubensemble.report.render import render_markdown
+    from hubensemble.report.sections import build_sections
+
+    md = " ".join(render_markdown(*build_sections(run.path)[:2]).split())
+    assert ("1 of the 1 members have no measured cost (\"–\") (t0: its cost is of the trial "
+            "at 8 px") in md, md
+    again = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    assert again.costs["t0"].size == 16 and again.costs["t0"].macs == 16 * 16 * 8 * 27 + 24
+    assert read_run_costs(run.path).costs["t0"].size == 16

@@ -105,14 +105,16 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits,
     warning naming `hubensemble cost` when it could share).
 
     Raises RunError naming `hubensemble cost --run RUN` when RUN/cost.json is missing, or
-    has never costed some candidate (or has no latency for it when the latency is limited).
+    has never costed some candidate, or costed it before it was tuned again at another size
+    (`RunCosts.stale`, its reason named), or has no latency for it when the latency is
+    limited.
     A measured latency from another machine is used with a warning.
     """
     if not limits.needs_costs:
         return None, []
     path, command = cost_path(run_dir), run_words("cost", run_dir)
     costs = recorded.costs
-    if not costs and not recorded.failed:
+    if not costs and not recorded.failed and not recorded.stale:
         raise RunError(f"{limits.flags()} needs the inference cost of every candidate, and "
                        f"{path} is missing: {command} first (it counts each module once, "
                        "with TensorFlow; the counts are cached)")
@@ -124,11 +126,12 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits,
     if missing or no_latency:
         what = missing or no_latency
         kind = "no cost" if missing else "no latency"
+        named = ", ".join(f"{t}: {recorded.stale[t]}" if t in recorded.stale else t
+                          for t in what[:4])
         raise RunError(f"{limits.flags()} needs the inference cost of every candidate; "
                        f"{counted(len(what), 'candidate')} "
                        f"{'has' if len(what) == 1 else 'have'} {kind} in {path} "
-                       f"({', '.join(what[:4])}"
-                       f"{', …' if len(what) > 4 else ''}): {command} again")
+                       f"({named}{', …' if len(what) > 4 else ''}): {command} again")
     for trial in not_costed:
         log.warning("candidate %s is left out of the budgeted selection: its module could not "
                     "be costed (%s)", trial, recorded.failed[trial])

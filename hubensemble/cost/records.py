@@ -278,13 +278,16 @@ def cost_command(run_dir) -> str:
 @dataclasses.dataclass
 class RunCosts:
     """RUN/cost.json as read: `costs` {trial: Cost}; `machine` the machine record (latency
-    was measured there); `failed` {trial: why its module could not be costed}. Empty when
-    the file does not exist."""
+    was measured there); `failed` {trial: why its module could not be costed}; `stale`
+    {trial: why its recorded cost is not of the trial RUN/candidates holds now (redone at
+    another serving size or with other module files since: `_stale_cost`)}, which are not
+    in `costs`. Empty when the file does not exist."""
 
     costs: dict = dataclasses.field(default_factory=dict)
     machine: dict = dataclasses.field(default_factory=dict)
     failed: dict = dataclasses.field(default_factory=dict)
     count_version: int | None = COUNT_VERSION
+    stale: dict = dataclasses.field(default_factory=dict)
 
     def outdated(self) -> str | None:
         """Why these counts are not this version's counting rule's (COUNT_VERSION), in
@@ -305,7 +308,10 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
     counting rule (`RunCosts.outdated`) are returned with a warning naming that command, once
     per file and process unless not `say_outdated` (`run_cost`, and `fit`'s cost stage,
     count them again). A head size the file lacks (an older hubensemble's) is taken from the
-    candidate's weights file when it has one (`Cost.head_macs`)."""
+    candidate's weights file when it has one (`Cost.head_macs`). A cost of a trial tuned
+    again since at another serving size (trial.json "eval_size") or with other module files
+    is not returned as its cost (`RunCosts.stale` says why): the ensemble's budget, the
+    report and distill took the old trial's GFLOPs for the new one."""
     path = cost_path(run_dir)
     if not os.path.exists(path):
         return RunCosts()
@@ -332,10 +338,10 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
         except ValueError as e:
             raise RunError(f"{path}: candidate {trial}: {e}; {again}")
     failed = {str(t): str(r) for t, r in (data.get("failed") or {}).items()}
-    out = _with_head_sizes(run_dir, out)
+    out, stale = _checked_against_trials(run_dir, out)
     rule = data.get("count_version")
     recorded = RunCosts(costs=out, machine=dict(data.get("machine") or {}), failed=failed,
-                        count_version=rule if isinstance(rule, int) else None)
+                        count_version=rule if isinstance(rule, int) else None, stale=stale)
     if say_outdated and (why := recorded.outdated()) and path not in _SAID_OUTDATED:
         _SAID_OUTDATED.add(path)  # once per file and process: every stage reads it
         log.warning("%s: %s; %s counts them again", path, why, cost_command(run_dir))
@@ -354,27 +360,57 @@ def head_macs_in(weights_path, num_classes: int) -> int | None:
     return int(shape[0]) * int(shape[1])
 
 
-def _with_head_sizes(run_dir, costs: dict) -> dict:
-    """`costs` with each head size a file of an older hubensemble lacks (`Cost.head_macs`,
-    added without a new counting rule: the counts are the same) taken from the candidate's
-    weights file (`head_macs_in`); a candidate without one keeps None."""
+def _checked_against_trials(run_dir, costs: dict) -> tuple[dict, dict]:
+    """(`costs` without those `_stale_cost` finds of another trial than RUN/candidates holds
+    now, each head size a file of an older hubensemble lacks (`Cost.head_macs`, added without
+    a new counting rule: the counts are the same) taken from the candidate's weights file
+    (`head_macs_in`; a candidate without one keeps None); {trial: why} of those left out).
+    A candidate folder without a readable trial.json keeps its cost: the readers say so
+    where it matters."""
     from hubensemble import candidate
     from hubensemble.formats import CANDIDATES_DIR
 
-    out = dict(costs)
+    out, stale = dict(costs), {}
     for trial, cost in costs.items():
-        if cost.head_macs is not None:
-            continue
         folder = os.path.join(os.fspath(run_dir), CANDIDATES_DIR, trial)
         try:
-            name = fileio.read_json(os.path.join(folder, candidate.TRIAL_FILE)).get("weights")
-        except (OSError, ValueError, AttributeError):
-            continue  # no readable candidate: the readers say so where it matters
+            record = fileio.read_json(os.path.join(folder, candidate.TRIAL_FILE))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(record, dict):
+            continue
+        why = _stale_cost(cost, record)
+        if why:
+            stale[trial] = why
+            del out[trial]
+            continue
+        if cost.head_macs is not None:
+            continue
+        name = record.get("weights")
         macs = head_macs_in(os.path.join(folder, name), cost.num_classes) \
             if isinstance(name, str) and name else None
         if macs is not None:
             out[trial] = dataclasses.replace(cost, head_macs=macs)
-    return out
+    return out, stale
+
+
+def _stale_cost(cost: Cost, record: dict) -> str | None:
+    """Why `cost` (RUN/cost.json's record of a trial) is not the cost of the trial whose
+    trial.json is `record` now, or None: the trial serves at another size ("eval_size": it
+    was redone under another profile or on other data since cost ran, and the ensemble's
+    budget took the old size's GFLOPs), or its module's files are others ("module_fingerprint"
+    beside the cost's `fingerprint`). A record without them (an older tune's) is not
+    checked."""
+    size = record.get("eval_size")
+    if isinstance(size, int) and not isinstance(size, bool) and size != cost.size:
+        return (f"its cost is of the trial at {cost.size} px, and the trial now serves at "
+                f"{size} px (tuned again since cost ran)")
+    print_ = record.get("module_fingerprint")
+    if isinstance(print_, str) and print_ and cost.fingerprint and print_ != cost.fingerprint:
+        return ("its cost is of other files of module "
+                f"{cost.module} (fingerprint {cost.fingerprint[:12]}, the trial's "
+                f"{print_[:12]}: tuned again since cost ran)")
+    return None
 
 
 def figures_digest(run_dir) -> str | None:

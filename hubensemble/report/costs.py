@@ -132,8 +132,11 @@ def cost_section(files, figures, members) -> Section:
         sec.add(shared)
     unmeasured = sum(c is None for c in member_costs)
     if unmeasured:  # e.g. a `tune` and `ensemble` by hand after the last cost pass (a check)
+        stale = [f"{m['trial']}: {files.costs.stale[m['trial']]}" for m in members
+                 if m.get("trial") in files.costs.stale]  # tuned again since cost ran
         sec.add(Inline(f"{unmeasured} of the {len(members)} members have no measured cost "
-                       "(\"–\"): run ", Code(files.cmd("cost")), "."))
+                       "(\"–\")" + (f" ({'; '.join(stale)})" if stale else "") + ": run ",
+                       Code(files.cmd("cost")), "."))
     limits = e.get("limits")
     if limits:
         shown = ", ".join(f"--{k.replace('_', '-')} "

@@ -446,6 +446,26 @@ def _label_problems(files: RunFiles) -> None:
                 Code(files.cmd("tune")), " (it writes the labels again from the run's data)."))
 
 
+def _no_costs_note(recorded, command: str) -> Inline:
+    """Why RUN/cost.json (`recorded`, a RunCosts without costs) gives no cost, and `command`
+    (cost's): the file is missing; or no candidate could be costed (its first reasons, which
+    the file records); or each cost is of a trial tuned again since (`RunCosts.stale`). It
+    said "cost.json is missing" of a file that recorded every module's failure."""
+    def first(reasons: dict) -> str:
+        shown = "; ".join(f"{t}: {r}" for t, r in list(reasons.items())[:2])
+        return shown + ("; …" if len(reasons) > 2 else "")
+
+    if recorded.failed:
+        return Inline(f"No inference costs: no candidate could be costed ({first(recorded.failed)}"
+                      f"; {formats.COST_FILE} records each reason): fix what they name, then "
+                      "run ", Code(command), " again.")
+    if recorded.stale:
+        return Inline(f"No inference costs: each cost in {formats.COST_FILE} is of a trial tuned "
+                      f"again since ({first(recorded.stale)}): run ", Code(command), " again.")
+    return Inline(f"No inference costs yet ({formats.COST_FILE} is missing): run ",
+                  Code(command), ".")
+
+
 def _load_costs(files: RunFiles, run) -> None:
     """RUN/cost.json (`hubensemble.cost.read_run_costs`) and RUN/distill.json, each optional."""
     from hubensemble.cost import read_run_costs
@@ -457,9 +477,8 @@ def _load_costs(files: RunFiles, run) -> None:
         files.problems.append(files.costs_note)
         log.warning("the report cannot show the inference costs: %s", e)
     if files.costs is not None and not files.costs.costs and files.costs_note is None:
+        files.costs_note = _no_costs_note(files.costs, files.cmd("cost"))
         files.costs = None
-        files.costs_note = Inline(f"No inference costs yet ({formats.COST_FILE} is missing): "
-                                  "run ", Code(files.cmd("cost")), ".")
     if not run.distill_json.exists():
         return
     redo = Inline("run ", Code(files.cmd("distill")), " again")
