@@ -137,16 +137,34 @@ def with_way_on(run_dir, skipped, *, then: str = "this ensemble again"
     folder = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
     out = []
     for t, r in skipped:
-        if sweepstate.without_record(folder, t):
+        kind = redo_kind(run_dir, t, r)
+        if kind == "record":
             r = (f"{r}; restore its {TRIAL_FILE} from a copy, or delete "
                  f"{escaped(os.path.abspath(os.path.join(folder, t)))} and "
                  f"{redo_words(run_dir, t)} (it redoes the trial), then {then}")
-        elif str(r).startswith(VAL_PROBS_FILE):  # a table's shape: tune reuses the folder
-            cand = candidate.read_candidate(folder, t)
-            if cand is not None and cand.ok:
-                r += candidate.reused_redo(cand)
+        elif kind == "reused":  # a table's shape: tune reuses the folder
+            r += candidate.reused_redo(candidate.read_candidate(folder, t))
         out.append((t, r))
     return out
+
+
+def redo_kind(run_dir, trial, reason) -> str | None:
+    """Which way on an unusable candidate `trial` of run `run_dir`, left out for `reason`
+    (`candidate.load_pool`'s), needs beside its reason: "record" when its folder holds no
+    readable trial record (`sweepstate.without_record`: restore the file, or delete the
+    folder and run its sweep's tune), "reused" when it is a complete ok trial whose
+    validation table has another row or class count (tune counts it done and reuses its
+    folder: delete it first, `candidate.reused_redo`), None when its reason says its own
+    (or tune redoes it as it is). The one rule of the ensemble's skip lines, cost's and the
+    report's "to redo it" column (which said nothing of a table of another class count)."""
+    folder = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
+    if sweepstate.without_record(folder, trial):
+        return "record"
+    if str(reason).startswith(VAL_PROBS_FILE):
+        cand = candidate.read_candidate(folder, trial)
+        if cand is not None and cand.ok:
+            return "reused"
+    return None
 
 
 def _failed_way_on(run_dir, skipped) -> list[tuple[str, str]]:

@@ -3192,3 +3192,29 @@ def test_a_right_to_left_task_name_is_isolated_in_the_title_where_markup_cannot_
     assert heads.text["title"] == f"hubensemble report: \u2068{name}\u2069", heads.text
     assert heads.text["h1"] == f"hubensemble report: {name}" and heads.text["bdi"] == name
     assert "<b>" not in page.split("</h1>")[0]
+
+
+def test_each_candidate_left_out_and_each_failed_trial_has_its_way_on(full_run, tmp_path,
+                                                                      figures_not_drawn):
+    """The "What failed and why" tables gave no way on for a finished candidate whose
+    table has another row or class count (tune reuses its folder: a plain tune did nothing)
+    nor for a failed trial ("run the same command again" names no command in a report):
+    each such row says to delete its folder, then its sweep's tune, by the ensemble's rule
+    (`ensemble.redo_kind`) in the members' rows' words (`redo_step`). Fails before: no
+    "to redo it" column in either table."""
+    run, _ = _copy_of(full_run, tmp_path)
+    index = 2 * len(MODULES)
+    first = next(iter(MODULES))
+    failed, broken = (f"default-{index:04d}-{first}", f"default-{index + 1:04d}-{first}")
+    md = " ".join(report.write_report(run)[0].read_text().split())
+
+    def way(trial):
+        return (f"delete `{run / 'candidates' / trial}`, then run `hubensemble tune --run "
+                f"{run} --sweep default")
+
+    assert "| trial | reason | to redo it |" in md, md
+    row = md[md.index(f"| {broken} | val_probs.npy has shape"):]
+    assert row.split(" | ")[2].startswith(way(broken)), row
+    assert "| reason | to redo it, once its cause is fixed |" in md
+    row = md[md.index(f"| {failed} | {first} |"):]
+    assert row.split(" | ")[3].startswith(way(failed)), row

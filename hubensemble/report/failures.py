@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hubensemble.chance import chance_advice
 from hubensemble.chance import is_probe
+from hubensemble.ensemble import redo_kind
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.lockwords import command_line
 from hubensemble.report.datarows import isolated_block
@@ -12,7 +13,7 @@ from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
 from hubensemble.sweeps import SWEEPS, rerun_failed_parts
-from hubensemble.sweepstate import untried, without_record
+from hubensemble.sweepstate import untried
 from hubensemble.sweepwords import redo_command
 from hubensemble.text import absolute
 
@@ -52,10 +53,15 @@ def failures_section(files) -> Section:
         counts = (f": {kinds.count('fine-tuning')} fine-tuning, {kinds.count('probe')} "
                   f"{'probe' if kinds.count('probe') == 1 else 'probes'}" if mixed else "")
         blocks.append(f"{what} that failed ({len(files.failed)}{counts}):")
-        blocks.append(Table(["trial", "module"] + (["kind"] if mixed else []) + ["reason"],
+        # Each row its way on, as the ensemble's skip lines give it (`candidate.reused_redo`
+        # with `failed`): the lines below said "run the same command again", which names no
+        # command in a report (its sweep's, `redo_step`).
+        blocks.append(Table(["trial", "module"] + (["kind"] if mixed else [])
+                            + ["reason", "to redo it, once its cause is fixed"],
                             [[r.get("trial"), r.get("module") or "–"]
                              + ([kind] if mixed else [])
-                             + [r.get("reason") or "no reason recorded"]
+                             + [r.get("reason") or "no reason recorded",
+                                redo_step(files, str(r.get("trial")))]
                              for r, kind in zip(files.failed, kinds)]))
         # tune's and fit's closing words (sweeps.rerun_failed_words), the command as code.
         before, command, after = rerun_failed_parts(
@@ -76,11 +82,13 @@ def failures_section(files) -> Section:
                              for t, why in files.at_chance.items()]))
     if files.skipped:
         blocks.append(f"Candidates left out of the ensemble ({len(files.skipped)}):")
-        # A folder without a readable trial.json: its reason named neither the folder nor
-        # the command ("delete the folder and run its sweep's tune again"); the members'
-        # rows' words (`redo_step`).
-        folder = files.path / CANDIDATES_DIR
-        redo = {t: redo_step(files, t) for t, _ in files.skipped if without_record(folder, t)}
+        # A folder without a readable trial.json, or a finished trial whose table has
+        # another class or row count (tune reuses it): its reason named neither the folder
+        # nor the command; the rule is the ensemble's skip lines' (`ensemble.redo_kind`),
+        # the words the members' rows' (`redo_step`: delete the folder, then its sweep's
+        # tune).
+        redo = {t: redo_step(files, t) for t, r in files.skipped
+                if redo_kind(files.path, t, r)}
         blocks.append(Table(["trial", "reason"] + (["to redo it"] if redo else []),
                             [[t, r] + ([redo.get(t, "–")] if redo else [])
                              for t, r in files.skipped]))
