@@ -524,15 +524,27 @@ def data_note(task, specs, batch_size: int, profile: str = "cpu", *,
     if need > room.limit or need + held <= room.limit:
         return None
     count = sum(len(task.split(s)) for s in task.present_splits())
+    # The room and its way on once, then a short line for each way of the data's own, as the
+    # refusal says them (`_note`): it was one line of some 600 characters.
+    more = _more(room, "free memory, or use a machine with more", need=need + held)
     return (f"the data's {counted(count, 'image')} {'takes' if count == 1 else 'take'} "
             f"{gib(held)} in memory as decoded, and rank's embedding needs about {gib(need)} "
             f"beside them: about {gib(need + held)} in all, more than this process may use, "
-            f"{room.words()}: use fewer or smaller images (a folder's are held as decoded, "
-            "shrunk to 1024 px on their shorter side at most: resize them towards the "
-            "modules' input size), or "
-            f"{_more(room, 'a machine with more', need=need + held)}. "
-            f"{_more(room, ends=True)}; docs/reliability.md "
-            "\"Small machines\"")
+            f"{room.words()}. The way on: {more}; or, for the data:"
+            "\n  use fewer images, or smaller ones: a folder's are held as decoded, shrunk to "
+            "1024 px on their shorter side at most"
+            f"\n  resize them towards the modules' input size ({_largest_side(specs, profile)})"
+            f"\n{_more(room, ends=True)}; docs/reliability.md \"Small machines\"")
+
+
+def _largest_side(specs, profile) -> str:
+    """"224x224 px, the largest": the largest input size among `specs` (their catalogue
+    input_size; `_PROFILE_SIDE`'s for `profile` where an entry has none), as rank embeds."""
+    side = _PROFILE_SIDE.get(getattr(profile, "name", profile) or "cpu", 64)
+    sizes = [tuple(getattr(s, "input_size", None) or (side, side)) for s in specs] or [
+        (side, side)]
+    height, width = max(sizes, key=lambda hw: int(hw[0]) * int(hw[1]))
+    return f"{int(height)}x{int(width)} px{', the largest' if len(set(sizes)) > 1 else ''}"
 
 
 def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None:

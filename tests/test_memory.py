@@ -223,7 +223,7 @@ def test_images_held_beside_rank_s_embedding_are_said_once_the_data_is_read(
     assert words.startswith(f"the data's 60 images take {memory.gib(x.nbytes)} in memory as "
                             f"decoded, and rank's embedding needs about {memory.gib(need)} "
                             f"beside them: about {memory.gib(need + x.nbytes)} in all, more "
-                            f"than this process may use, {tight.words()}: use fewer")
+                            f"than this process may use, {tight.words()}. The way on: ")
     enough = memory.Room(int(need + x.nbytes), "X")
     assert memory.data_note(task, [spec], 8, "quick", room=enough) is None
     # The embedding alone too large: the note before the data was read said it.
@@ -860,3 +860,35 @@ def test_leaving_out_the_largest_modules_is_offered_only_where_some_module_is_sm
     both = memory.memory_note([big, small], 8, room=room, tunes=True)
     assert "leave out the modules of the largest input size (--modules)" in both, both
     assert "--modules" not in memory.memory_note([big, big], 8, room=room, tunes=True)
+
+
+def test_the_note_of_images_held_beside_rank_s_embedding_is_a_few_short_lines():
+    """`data_note` was one line of some 600 characters (the room, the need and three ways on
+    run together). As the refusal (`_note`): the room and its way on once, then a short line
+    for each way of the data's own (fewer or smaller images; resized towards the largest
+    input size rank embeds at), then how the process ends. Fails before: one line."""
+    import numpy as np
+
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.data import Split, Task
+
+    x = np.zeros((40, 16, 16, 3), np.uint8)
+    task = Task(name="t", source="s", class_names=["a", "b"],
+                train=Split(x, np.arange(40) % 2))
+    specs = [ModuleSpec(name="big", handle="h", input_size=(224, 224)),
+             ModuleSpec(name="small", handle="h", input_size=(96, 96))]
+    need = memory.embedding_need(8, [(224, 224), (96, 96)], "quick")[0]
+    room = memory.Room(int(need) + 1, "the cgroup limit in X", hard=True)
+    said = memory.data_note(task, specs, 8, "quick", room=room)
+    lines = said.splitlines()
+    assert len(lines) == 4 and max(map(len, lines)) < 300, said
+    assert lines[0].endswith(f"{room.words()}. The way on: free memory, or use a machine "
+                             "with more; or, for the data:"), lines[0]
+    assert lines[1].startswith("  use fewer images, or smaller ones: a folder's are held"), said
+    assert lines[2] == ("  resize them towards the modules' input size "
+                        "(224x224 px, the largest)"), said
+    assert lines[3].startswith("A process that runs out of memory is killed"), said
+    assert said.count("use a machine with more") == 1, said
+    one = memory.data_note(task, specs[1:], 8, "quick", room=memory.Room(
+        int(memory.embedding_need(8, [(96, 96)], "quick")[0]) + 1, "X"))
+    assert "input size (96x96 px)\n" in one, one
