@@ -3182,3 +3182,46 @@ def test_a_sweep_record_edited_by_hand_is_not_compared_as_it_reads(recorded):
     assert worker_changes(recorded, budget=None, modules=None, **kw) == []
     assert sweep_changes({"seed": 1, "head_init": None}, **{**kw, "head_init": "probe"}) == [
         "--seed 1 -> 0", "--head-init unset -> probe"]
+
+
+def test_fit_s_gflops_check_before_a_probe_sweep_costs_each_module_at_its_own_size(
+        tiny_module, tmp_path):
+    """A probe sweep serves each module at its own size (`probe.probe_resolution`: its
+    native_size here, 48 px), not at the profile's cap (quick: 32 px for these images);
+    check_budget_before_tune costed every module at `eval_size`, so a --max-gflops between
+    the two costs passed before a sweep whose every candidate is above it. Asked of the
+    plan (sweepplan.plan_sweep's entries, `tune.trial_size` of each), the module is costed
+    at 48 px and refused; a default+probe plan keeps its cheaper fine-tunes at 32 px.
+    Fails before: no `plan` keyword (every module at eval_size)."""
+    from hubensemble.cost.stage import check_budget_before_tune, module_cost
+    from hubensemble.data import Split, Task
+    from hubensemble.sweepplan import plan_sweep
+
+    spec = ModuleSpec(name="tiny", handle=tiny_module, native_size=(48, 48))
+    task = Task(name="t", source="test", class_names=["a", "b", "c"],
+                train=Split(images=np.zeros((6, 12, 12, 3), np.uint8),
+                            labels=np.arange(6, dtype=np.int64) % 3))
+    assert tune.eval_size(task, spec, "quick") == 32  # the profile's cap: not the probe's
+    at = {px: module_cost(spec, 3, px, cache_dir=tmp_path, latency=False)[0].gflops
+          for px in (32, 48)}
+    assert at[32] < at[48]
+    ranking = {"modules": [{"name": "tiny", "status": "ok", "score": 0.5}],
+               "selected": ["tiny"]}
+
+    def plan(sweep):
+        return [e for part in sweep.split("+") for e in plan_sweep(
+            ranking, {"tiny": spec}, sweep=part, task=task, profile="quick")]
+
+    between = (at[32] + at[48]) / 2
+    with pytest.raises(RunError) as refused:
+        check_budget_before_tune([spec], task, "quick", between, cache_dir=tmp_path,
+                                 plan=plan("probe"))
+    assert "needs" in str(refused.value) and " at 48 px " in str(refused.value), refused.value
+    assert check_budget_before_tune([spec], task, "quick", at[48] * 1.01, cache_dir=tmp_path,
+                                    plan=plan("probe")) == {
+        "tiny": (pytest.approx(at[48]), 48)}
+    assert check_budget_before_tune([spec], task, "quick", between, cache_dir=tmp_path,
+                                    plan=plan("default+probe")) == {
+        "tiny": (pytest.approx(at[32]), 32)}
+    assert tune.trial_size(task, spec, "quick", "probe") == 48
+    assert tune.trial_size(task, spec, "quick") == 32

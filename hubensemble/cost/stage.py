@@ -407,36 +407,48 @@ def format_costs(summary: CostSummary) -> str:
 
 
 def check_budget_before_tune(specs, task, profile, max_gflops: float | None, *,
-                             cache_dir=None) -> dict:
+                             cache_dir=None, plan=None) -> dict:
     """Refuses, before a sweep, a `max_gflops` that no candidate of the modules `specs` (the
     ModuleSpecs the sweep will tune, e.g. the ranking's selected ones) can fit: each is
     costed by `module_cost` (GFLOPs only, no latency; cached by module, size and classes)
-    with a head of `task`'s classes at its serving resolution under `profile`
-    (`tune.eval_size`), and `budget.no_module_fits` decides. Returns {module: (GFLOPs, size
-    in px)} of the modules costed (a module that cannot be costed is left out, with a
-    warning: the ensemble's check decides then); {} without a limit. Raises RunError with
-    `no_module_fits`'s words when none fits (`fit --max-gflops 1e-7` was refused only after
-    the whole tune: 31 s on digits, hours on real data), and naming each module's reason
-    when none of them can be costed (their candidates could not be either: the ensemble
-    refused the limit after the whole tune, "no candidate has a cost")."""
+    with a head of `task`'s classes at each size its trials serve at: those of its entries
+    of `plan` (the sweep's PlanEntry list, `sweepplan.plan_sweep`'s of every part; each
+    entry's `tune.trial_size`: a probe's at the module's own size, `probe.probe_resolution`,
+    a fine-tune's at `tune.eval_size` under `profile`), its `eval_size` when `plan` is None
+    or names it not; its cheapest size counts, and `budget.no_module_fits` decides. Before,
+    every module was costed at `eval_size`, so a probe sweep's modules (224 px by their
+    input size or native size) were costed at the profile's cap. Returns {module: (GFLOPs,
+    size in px)} of the modules costed, at their cheapest size (a module that cannot be
+    costed is left out, with a warning: the ensemble's check decides then); {} without a
+    limit. Raises RunError with `no_module_fits`'s words when none fits (`fit --max-gflops
+    1e-7` was refused only after the whole tune: 31 s on digits, hours on real data), and
+    naming each module's reason when none of them can be costed (their candidates could not
+    be either: the ensemble refused the limit after the whole tune, "no candidate has a
+    cost")."""
     from hubensemble.cost.budget import no_module_fits
-    from hubensemble.tune import eval_size
+    from hubensemble.tune import trial_size
 
     if max_gflops is None:
         return {}
+    kinds: dict = {}  # module: the kinds of its planned trials, in plan order
+    for entry in plan or ():
+        kinds.setdefault(entry.module, {})[getattr(entry.hparams, "kind", "finetune")] = None
     gflops, why = {}, []
     for spec in specs:
-        size = int(eval_size(task, spec, profile))
-        try:
-            cost, _ = module_cost(spec, task.num_classes, size, cache_dir=cache_dir,
-                                  latency=False)
-        except HubensembleError as e:  # ModuleLoadError, graph.CostError
-            reraise_stop(e)
-            log.warning("cost: module %s (%d px) cannot be costed before the sweep: %s",
-                        spec.name, size, first_line(e))
-            why.append(f"{spec.name}: {first_line(e)}")
-            continue
-        gflops[spec.name] = (cost.gflops, size)
+        sizes = dict.fromkeys(trial_size(task, spec, profile, kind)
+                              for kind in kinds.get(spec.name) or ["finetune"])
+        for size in sizes:
+            try:
+                cost, _ = module_cost(spec, task.num_classes, size, cache_dir=cache_dir,
+                                      latency=False)
+            except HubensembleError as e:  # ModuleLoadError, graph.CostError
+                reraise_stop(e)
+                log.warning("cost: module %s (%d px) cannot be costed before the sweep: %s",
+                            spec.name, size, first_line(e))
+                why.append(f"{spec.name}: {first_line(e)}")
+                break  # (its other sizes load the same module)
+            if spec.name not in gflops or cost.gflops < gflops[spec.name][0]:
+                gflops[spec.name] = (cost.gflops, size)
     if why and not gflops:  # none costed now: none of their candidates can be after the sweep
         from hubensemble.lockwords import option_word
 

@@ -24,7 +24,7 @@ from hubensemble.candidate import (WEIGHTS_FILE, clean_stale_temps, read_candida
                                    write_candidate)
 from hubensemble.tune.distributed import CHIEF_TIMEOUT
 from hubensemble.tune.inputs import (eval_dataset, eval_size, predict_probs, train_resolution,
-                                     training_dataset)
+                                     training_dataset, trial_size)
 from hubensemble.tune.model import (Classifier, PaperSchedule, build_classifier,
                                     compile_classifier)
 from hubensemble.tune.plans import (DEFAULT_BUDGETS, MAX_K, SEEDS_HPARAMS, SWEEPS, TAU,
@@ -50,5 +50,5 @@ __all__ = [
     "finished_candidate", "fit_member", "format_summary", "get_strategy", "hp_values",
     "hparams_from_hp", "plan_entry", "plan_sweep", "predict_probs", "read_candidate",
     "run_entry", "run_tune", "summarize", "train_classifier", "train_resolution",
-    "training_dataset", "trial_id", "trial_seed", "write_candidate",
+    "training_dataset", "trial_id", "trial_seed", "trial_size", "write_candidate",
 ]

@@ -35,6 +35,18 @@ def eval_size(task, spec: ModuleSpec, profile) -> int:
     return hyperrule.eval_resolution(task.image_size, _input_size(spec), as_profile(profile))
 
 
+def trial_size(task, spec: ModuleSpec, profile, kind: str = "finetune") -> int:
+    """The square side in pixels a trial of `kind` (`HParams.kind`: "finetune" or "probe")
+    of `spec` serves at, as it is trained and costed: a probe's is the module's own
+    (`probe.probe_resolution`, whatever `profile` caps), a fine-tune's `eval_size` under
+    `profile` (a Profile or its name). Raises ValueError for an unknown profile name."""
+    if kind == "probe":
+        from hubensemble.tune.probe import probe_resolution
+
+        return int(probe_resolution(spec, task))
+    return int(eval_size(task, spec, profile))
+
+
 def _merged(task, splits: Sequence[str]):
     """`task` with its train split replaced by the named splits together (e.g. train + val)."""
     from hubensemble.data import Split
