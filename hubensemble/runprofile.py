@@ -19,6 +19,10 @@ def as_profile(profile) -> Profile:
     return profile if isinstance(profile, Profile) else get_profile(profile)
 
 
+#: What `run_profile`'s source says of a record of an older definition than today's (tune says
+#: it as a warning: its trials go on at that definition, as one pool with its candidates).
+OLDER = "as an older hubensemble defined it"
+
 #: The Profile fields that change how a candidate trains. Not these: its name and words, and
 #: fail_at_chance, which only decides whether tune marks a trained candidate failed.
 _NOT_TRAINING = ("name", "description", "fail_at_chance")
@@ -135,7 +139,7 @@ def _ranked_profile(name, definition, source) -> tuple[Profile, str]:
     changed = rank_changes(recorded, today) if recorded is not None else []
     if not changed:
         return today, source
-    return recorded, (f"{source}, as an older hubensemble defined it ({', '.join(changed)} "
+    return recorded, (f"{source}, {OLDER} ({', '.join(changed)} "
                       "since); its ranking embedded so")
 
 
@@ -171,7 +175,7 @@ def run_profile(run) -> tuple[Profile, str]:
                 source += f", at --train-batch-size {recorded.batch_size}"
             changed = training_changes(recorded, today)
             if changed:
-                source += (f", as an older hubensemble defined it ({', '.join(changed)} "
+                source += (f", {OLDER} ({', '.join(changed)} "
                            "since); its candidates trained so")
         return recorded, source
     ranking = run.ranking() or {}

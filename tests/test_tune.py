@@ -3225,3 +3225,45 @@ def test_fit_s_gflops_check_before_a_probe_sweep_costs_each_module_at_its_own_si
         "tiny": (pytest.approx(at[32]), 32)}
     assert tune.trial_size(task, spec, "quick", "probe") == 48
     assert tune.trial_size(task, spec, "quick") == 32
+
+
+def test_a_pool_of_an_older_profile_definition_goes_on_at_it_and_says_so(
+        tmp_path, modules, digits, caplog):
+    """A pool tuned at an older definition of its profile (here quick's resolution_cap 24,
+    today 32: run.json's records and the candidate's trial.json as that version wrote them)
+    goes on, with no profile given, at the recorded definition: its new trials serve at 24
+    px too (the HyperRule's 128 px for 8x8 images, capped at 24), so the pool stays one
+    profile's. That was logged at INFO, which the terminal does not show: a user saw nothing
+    of it. It is a warning now, saying this call's trials go on at it. When a fit holds the
+    run its --profile takes today's definition alone, so its refusal named "tune without
+    profile" as if fit had it: it names the tune to run. Fails before: no WARNING; the fit's
+    words."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="seeds", modules=["gen_a"], strategy="cpu", task=digits, progress=False)
+    tune.run_tune(run.path, budget=1, profile="quick", **kw)
+    assert get_profile("quick").resolution_cap == 32
+
+    def older(meta):
+        for entry in (meta["tune"], meta["tune"]["sweeps"]["seeds"]):
+            entry["profile"]["resolution_cap"] = 24
+    run.modify(older)
+    first = run.candidates / "seeds-0000-gen_a" / "trial.json"
+    atomic_write_json(first, {**json.loads(first.read_text()), "eval_size": 24})
+    with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
+        assert tune.run_tune(run.path, budget=2, profile=None, **kw).ok == 2
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+              and r.getMessage().startswith("profile quick (")]
+    assert len(warned) == 1 and (
+        "as an older hubensemble defined it (resolution_cap 24 -> 32 since); its candidates "
+        "trained so; this call's trials train and serve at it too; profile=… chooses "
+        "another)") in warned[0], warned
+    second = json.loads((run.candidates / "seeds-0001-gen_a" / "trial.json").read_text())
+    assert second["eval_size"] == 24 == min(128, 24)
+    with run.lock("fit"), pytest.raises(RunError) as refused:  # as fit's tune stage
+        tune.run_tune(run.path, budget=3, profile="quick", **kw)
+    said = str(refused.value)
+    assert ("profile quick (resolution_cap 24 -> 32) (recorded -> now)" in said
+            and "(fit trains at today's quick alone: call run_tune(run_dir=" in said
+            and "without profile, goes on with the profile as recorded)" in said
+            and "(tune without profile" not in said), said
+    assert sorted(candidates(run)) == ["seeds-0000-gen_a", "seeds-0001-gen_a"]

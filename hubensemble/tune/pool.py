@@ -16,7 +16,7 @@ from typing import Sequence
 from hubensemble import candidate
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hyperrule import HParams, Profile
-from hubensemble.lockwords import on_command_line, option_word
+from hubensemble.lockwords import on_command_line, option_word, run_words
 from hubensemble.rundir import Run
 from hubensemble.runprofile import recorded_profile, training_changes
 from hubensemble.tune.plans import PlanEntry
@@ -135,16 +135,18 @@ def _at_batch(profile: Profile, batch) -> Profile:
 def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str,
                head_init: str | None = None, restarting: Sequence[str] = ()) -> None:
     """Refuses (RunError) a sweep that would add candidates of other settings to the pool
-    RUN/candidates already holds, whatever their trial ids: a profile other than any
-    candidate's (trial.json "profile"; the sweeps of one pool share it) or another training
-    batch than theirs (named as --train-batch-size RECORDED -> NOW, its lr_scale following
-    it: the flag, not the profile, changed it), or another --seed,
-    --batchnorm or --head-init than run.json's record of this sweep while candidates of it
-    are there (`sweep_changes`). `check_candidates` alone looked only at the planned trial ids: a
-    re-ranking that put another module first, --modules, or another sweep planned other ids,
-    and the ensemble then chose from two profiles as one sweep (a new-user check). The
-    candidates of the sweeps `restarting` (`tune --restart`: about to be removed) are not
-    looked at."""
+    RUN/candidates already holds, whatever their trial ids: a profile other than any candidate's
+    (trial.json "profile"; the sweeps of one pool share it) or another training batch than
+    theirs (named as --train-batch-size RECORDED -> NOW, its lr_scale following it: the flag,
+    not the profile, changed it), or another --seed, --batchnorm or --head-init than run.json's
+    record of this sweep while candidates of it are there (`sweep_changes`). A profile of their
+    name defined otherwise (an older hubensemble's) is refused too, naming what changed; the way
+    on is tune without a profile (the definition as recorded), said as a tune to run when a fit
+    holds the run (`Run.fit_here`: its --profile takes today's definition alone).
+    `check_candidates` alone looked only at the planned trial ids: a re-ranking that put another
+    module first, --modules, or another sweep planned other ids, and the ensemble then chose
+    from two profiles as one sweep (a new-user check). The candidates of the sweeps `restarting`
+    (`tune --restart`: about to be removed) are not looked at."""
     from hubensemble.rerun import start_again
 
     found, _ = candidate.scan(run.candidates)
@@ -191,7 +193,11 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
         "ensemble selects from every candidate there as one pool. Pass the recorded "
         f"{'value' if len(changes) == 1 else 'values'} to add to this pool" + (
             f" (tune without {option_word('--profile', 'profile')} goes on with the "
-            "profile as recorded)" if redefined else "") + (
+            "profile as recorded)" if redefined and not run.fit_here() else
+            # fit trains at today's definition alone: its --profile names no other
+            f" (fit trains at today's {profile.name} alone: {run_words('tune', run.path)}, "
+            f"without {option_word('--profile', 'profile')}, goes on with the profile as "
+            "recorded)" if redefined else "") + (
             f", start sweep {sweep} over with them ({option_word('--restart', 'restart=True')}"
             ": its candidates are discarded)" if all(t.startswith(f"{sweep}-") for t in trials)
             else "") + ", use a new run folder for the "

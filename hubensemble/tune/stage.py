@@ -20,7 +20,7 @@ from hubensemble.hyperrule import Profile
 from hubensemble.lockwords import call_verb, option_word
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runspecs import module_specs
-from hubensemble.runprofile import run_profile
+from hubensemble.runprofile import OLDER, run_profile
 from hubensemble.runwriter import bind_call, writes_run
 from hubensemble.sweeplock import (chief_serves, held_members, member_of, member_record,
                                    supersede_chief_end, sweep_member, worker_plan_differs)
@@ -252,8 +252,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     resuming = None
     if sweep is None:  # the run's own sweep, resumed where it was (sweepwords.resumed_call)
         sweep, budget, modules, resuming = resumed_call(run_dir, budget, modules, profile)
-    # The options table's rules, as the command line's (cache_dir "" read the default cache);
-    # profile may be a Profile or None (the run's) here: as_profile checks it.
+    # The options table's rules, as the command line's; profile: a Profile or None (the run's)
     options.check_keywords("tune", dict(
         sweep=sweep, budget=budget, modules=modules, strategy=strategy, tpu=tpu, seed=seed,
         keep_weights=keep_weights, max_failures=max_failures, tuner_id=tuner_id,
@@ -267,10 +266,12 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     with run.log_file(create=False), kept_preparations():
         if resuming:
             say(SimpleNamespace(quiet=not progress), resuming)
-        if profile is None:
+        if profile is None:  # an older definition's said: this call's trials go on at it
             profile, source = run_profile(run)
-            log.info("profile %s (%s; %s chooses another)", profile.name, source,
-                     option_word("--profile", "profile=…"))
+            older = "; this call's trials train and serve at it too" * (OLDER in source)
+            (log.warning if older else log.info)("profile %s (%s%s; %s chooses another)",
+                                                 profile.name, source, older,
+                                                 option_word("--profile", "profile=…"))
         profile = _train_batch(as_profile(profile), train_batch_size)
         planned = [_plan_part(run, sweep=part, budget=budget, modules=modules,
                               profile=profile, seed=seed, batchnorm=batchnorm,
@@ -306,8 +307,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
                        f"candidates' folders in {summary.candidates} and "
                        f"{call_verb()} {sweep_command(run.path, sweep)} again")
     if not summary.ok and summary.missing and not distributed_call(tuner_id, oracle_address):
-        # Trials that ran but left no candidate hit an error outside their training (each
-        # was said on the terminal, its traceback is in the log): nothing for ensemble.
+        # Trials that ran but left no candidate hit an error outside training: said, logged.
         raise RunError(f"no trial of the sweep finished: {summary.missing} of "
                        f"{counted(summary.plan_size, 'planned trial')} have no candidate "
                        "(their errors "
