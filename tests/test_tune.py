@@ -3267,3 +3267,36 @@ def test_a_pool_of_an_older_profile_definition_goes_on_at_it_and_says_so(
             and "without profile, goes on with the profile as recorded)" in said
             and "(tune without profile" not in said), said
     assert sorted(candidates(run)) == ["seeds-0000-gen_a", "seeds-0001-gen_a"]
+
+
+def test_a_training_batch_larger_than_the_training_set_is_said(tmp_path, modules, caplog):
+    """tune --train-batch-size 32 on 20 training images trained on without a word: each
+    batch repeats every image (1.6 times here) and the learning rate scales with the batch
+    (quick's lr_scale 0.3125 x 32 / 16). It is said, with the batch of distinct images to
+    pass; a profile's own batch (BiT's rule trains few-shot tasks so) is not. Fails before:
+    no warning."""
+    from hubensemble.data import Split, Task
+
+    rng = np.random.default_rng(0)
+    task = Task(name="t", source="test", class_names=["a", "b"],
+                train=Split(rng.integers(0, 256, (20, 12, 12, 3), dtype=np.uint8),
+                            np.arange(20) % 2),
+                val=Split(rng.integers(0, 256, (8, 12, 12, 3), dtype=np.uint8),
+                          np.arange(8) % 2))
+    run = make_run(tmp_path / "run", modules, task=task)
+    with caplog.at_level(logging.WARNING, logger="hubensemble.tune.search"):
+        tune.run_tune(run.path, sweep="seeds", modules=["gen_a"], budget=1, profile="quick",
+                      train_batch_size=32, strategy="cpu", task=task, progress=False)
+    said = [r.getMessage() for r in caplog.records if r.name == "hubensemble.tune.search"]
+    assert said == [
+        "the trials train in batches of 32 (train_batch_size), more than the 20 training "
+        "images: each batch repeats every image about 1.6 times (each augmented on its own), "
+        f"and the learning rate scales with the batch (lr_scale {0.3125 * 32 / 16:g}, 2x "
+        "profile quick's); pass train_batch_size=16 or less for batches of distinct images"]
+    from hubensemble.tune.search import batch_over_data
+
+    plan = tune.plan_sweep(ranking_of(modules, ["gen_a"], ["gen_a"]),
+                           {"gen_a": modules["gen_a"][0]}, sweep="seeds", task=task,
+                           profile="quick", budget=1)
+    assert plan[0].hparams.batch_size == 16  # quick's own batch: BiT's rule, not said
+    assert batch_over_data(plan, get_profile("quick"), 6) is None

@@ -63,6 +63,33 @@ def drop_damaged_tuner_state(project) -> bool:
     return True
 
 
+def batch_over_data(plan, profile, images: int) -> str | None:
+    """Words when the fine-tuning trials of `plan` (PlanEntry list) train in batches of the
+    user's (--train-batch-size: `profile`'s batch_size other than its named built-in
+    profile's) larger than the `images` training images: every batch then repeats each image
+    (about batch / images times, each augmented on its own: `training_dataset` repeats the
+    split) and the learning rate scales with the batch (`Profile.with_train_batch`), so it
+    trained on with no word. None otherwise: a profile's own batch (BiT's 512 trains
+    few-shot tasks so, as the paper's rule), a probe sweep (no batches), a custom profile."""
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.lockwords import option_word
+    from hubensemble.text import counted
+
+    named = PROFILES.get(profile.name)
+    batch = max((e.hparams.batch_size for e in plan if e.hparams.kind != "probe"), default=0)
+    if named is None or batch in (0, named.batch_size) or batch <= images:
+        return None
+    fits = min(images, named.batch_size)
+    return (f"the trials train in batches of {batch} "
+            f"({option_word('--train-batch-size', 'train_batch_size')}), more than the "
+            f"{counted(images, 'training image')}: each batch repeats every image about "
+            f"{batch / max(images, 1):.1f} times (each augmented on its own), and the "
+            f"learning rate scales with the batch (lr_scale {profile.lr_scale:g}, "
+            f"{batch / named.batch_size:g}x profile {profile.name}'s); pass "
+            f"{option_word(f'--train-batch-size {fits}', f'train_batch_size={fits}')} or "
+            "less for batches of distinct images")
+
+
 def probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, progress):
     """Fits the pending probe entries of `plan`, module by module (one embedding pass each)."""
     import gc
@@ -129,6 +156,9 @@ def search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures
             check_batch_divides(tf_strategy, batch)
         task_obj = run.task(task)
         num_classes = task_obj.num_classes
+        over = batch_over_data(plan, profile, len(task_obj.train))
+        if over:
+            log.warning("%s", over)
     bar = None
     if progress:
         done = sum(1 for e in plan if finished_candidate(run.candidates, e.trial_id) is not None)
