@@ -249,7 +249,7 @@ _MEMORY_SAID: set = set()
 
 def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
                 tunes: bool = False, room=None, train_batch: int | None = None,
-                measured=None) -> str | None:
+                measured=None, images: int | None = None) -> str | None:
     """Words when rank's embedding of catalogue entries `specs` (those named in `modules`,
     else all) in batches of `batch_size` images (`embedding_need`), or with `tunes`
     (fit, demo) tune's fine-tuning of them under `profile` at its training batch, or
@@ -262,12 +262,26 @@ def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
     two). None when both fit or the room cannot be read. Linux's OOM killer
     ends a process that outgrows it with SIGKILL: the user saw "Killed" and nothing else.
     `measured`: (factor, module) of the heaviest of them an earlier rank measured
-    (`measured_factors`), which both rules count, or None."""
+    (`measured_factors`), which both rules count, or None. `images`: the training images
+    rank embeds, when known (at most: `dataargs.listed_counts`' sum, or a loaded task's),
+    which no batch of it exceeds, so the rule counts batches of min(batch_size, images):
+    --batch-size 65536 on 20 images was said to need 720 GiB, and refused under a cgroup
+    limit (the tune rule's batch is the profile's whatever the data: its batches repeat
+    images)."""
     chosen = [s for s in specs if not modules or s.name in modules] or list(specs)
     sizes = [getattr(s, "input_size", None) for s in chosen]
-    return _note(room, [("rank embeds", sizes, batch_size, profile)]
+    return _note(room, [("rank embeds", sizes, _at_most(batch_size, images), profile)]
                  + ([("tune+export", sizes, None, _Batched(profile, train_batch))]
                     if tunes else []), measured)
+
+
+def _at_most(batch_size: int, images: int | None):
+    """`batch_size`, or (images, batch_size) when `images` (>= 1) is fewer: the batch rank's
+    embedding fills at most (the training images), and the --batch-size given, for `_note`'s
+    rule and words."""
+    if images is None or not 0 < int(images) < int(batch_size):
+        return batch_size
+    return int(images), int(batch_size)
 
 
 def _note(room, parts, measured=None) -> str | None:
@@ -307,6 +321,7 @@ def _note(room, parts, measured=None) -> str | None:
                 need, pixels = embedding_need(b, sizes, name)
                 return need + more * b * pixels, pixels
 
+            batch, given = batch if isinstance(batch, tuple) else (batch, batch)
             need, pixels = inference(batch)
             if need <= limit:
                 continue
@@ -326,7 +341,9 @@ def _note(room, parts, measured=None) -> str | None:
                 runs = (f"evaluate runs the export's {len(sizes)} members"
                         f"{_of_modules(named)}, each on every batch, on")
             said.append(
-                f"{runs} images of {side}x{side} px in batches of {batch} (--batch-size), "
+                f"{runs} images of {side}x{side} px in batches of {batch} ("
+                + ("--batch-size" if batch == given else
+                   f"its {batch} training images, fewer than --batch-size {given}") + "), "
                 f"which needs about {gib(need)}" + _own_way(
                     fits and f"pass --batch-size {fits} (about {gib(inference(fits)[0])})",
                     with_arenas and arenas_way(room, with_arenas)))
@@ -518,7 +535,10 @@ def data_note(task, specs, batch_size: int, profile: str = "cpu", *,
     room = globals()["room"]() if room is None else room  # (the keyword hides the function)
     if room is None:
         return None
-    need = embedding_need(batch_size, [getattr(s, "input_size", None) for s in specs],
+    # No batch holds more than the training images rank embeds (`memory_note`'s `images`)
+    batch = _at_most(batch_size, len(task.train) if task.train is not None else None)
+    need = embedding_need(batch if isinstance(batch, int) else batch[0],
+                          [getattr(s, "input_size", None) for s in specs],
                           getattr(profile, "name", profile) or "cpu")[0]
     held = held_bytes(task)
     if need > room.limit or need + held <= room.limit:
@@ -576,7 +596,8 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
                                getattr(values.get("profile"), "name", values.get("profile"))
                                or "cpu", tunes=command == "fit", room=room,
                                train_batch=values.get("train_batch_size"),
-                               measured=run_dir and measured_factors(run_dir, names))
+                               measured=run_dir and measured_factors(run_dir, names),
+                               images=values.get("train_images"))
         if command == "evaluate":
             from hubensemble.formats import read_export_metadata
 

@@ -299,6 +299,13 @@ def check_inputs(args) -> None:
             "train_batch_size", "student", "max_gflops")}
         if args.command == "evaluate":  # its --batch-size (the table's eval_batch_size)
             values["batch_size"] = getattr(args, "eval_batch_size", None)
+        elif getattr(args, "data", None) and args.command in ("fit", "rank"):
+            # the training images at most (a listing, no decoding): no batch of rank's holds
+            # more, so --batch-size 65536 on 20 images is no 720 GiB need
+            from hubensemble.dataargs import listed_counts
+
+            listed = listed_counts(args.data)
+            values["train_images"] = sum(listed[0].values()) if listed else None
         note = stage_memory_note(args.command, folder, values)
         if refusal(note):  # well above a limit that ends the process: it would be killed
             # no usage line: the command line is fine; its lines kept (the room's way on,

@@ -510,7 +510,7 @@ def test_memory_words_count_members_and_images_in_the_singular_for_one(tmp_path)
     assert "(s)" not in words
     x = np.zeros((1, 8, 8, 3), np.uint8)
     task = Task(name="t", source="s", class_names=["a"], train=Split(x, np.zeros(1, int)))
-    need = memory.embedding_need(8, [None], "quick")[0]
+    need = memory.embedding_need(1, [None], "quick")[0]  # (a batch of its 1 image at most)
     said = memory.data_note(task, [ModuleSpec(name="m", handle="h")], 8, "quick",
                             room=memory.Room(int(need) + 1, "X"))
     assert said.startswith("the data's 1 image takes "), said
@@ -892,3 +892,54 @@ def test_the_note_of_images_held_beside_rank_s_embedding_is_a_few_short_lines():
     one = memory.data_note(task, specs[1:], 8, "quick", room=memory.Room(
         int(memory.embedding_need(8, [(96, 96)], "quick")[0]) + 1, "X"))
     assert "input size (96x96 px)\n" in one, one
+
+
+def test_rank_s_batch_is_counted_at_most_the_training_images(tmp_path, monkeypatch):
+    """No batch of rank's embedding holds more than the training images it embeds, but the
+    rule counted --batch-size as given: `rank --batch-size 65536` on 20 images of a 224 px
+    module was said to need 720 GiB, and under a 2 GiB cgroup limit refused before
+    TensorFlow loaded, as was --batch-size 512 on 20 images (the rule's 6.4 GiB; 20 images
+    need 1.0). The rule counts min(--batch-size, the training images): the command line's
+    from the data's listing (`dataargs.listed_counts`, an npz's y_train), rank's note once
+    the data is read from the task. Fails before: refused."""
+    import numpy as np
+
+    from hubensemble import preflight
+    from hubensemble.cli import build_parser
+    from hubensemble.data import Split, Task
+
+    big = argparse.Namespace(name="big", input_size=(224, 224))
+    room = memory.Room(2 * GIB, "the cgroup limit in X", hard=True)
+    twenty = memory.embedding_need(20, [(224, 224)])[0]
+    assert twenty < 2 * GIB < memory.embedding_need(512, [(224, 224)])[0] / 1.25
+    assert memory.refusal(memory.memory_note([big], 512, room=room))  # the images unknown
+    assert memory.memory_note([big], 512, room=room, images=20) is None
+    assert memory.memory_note([big], 512, room=room, images=512) == memory.memory_note(
+        [big], 512, room=room)
+    many = memory.memory_note([big], 65536, room=room, images=2000)
+    assert ("rank embeds images of 224x224 px in batches of 2000 (its 2000 training images, "
+            "fewer than --batch-size 65536), which needs about "
+            f"{memory.gib(memory.embedding_need(2000, [(224, 224)])[0])}: pass --batch-size "
+            ) in many, many
+    # the command line, before TensorFlow: an npz of 20 training images
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, x_train=rng.integers(0, 256, (20, 12, 12, 3), dtype=np.uint8),
+             y_train=np.arange(20) % 2)
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - {name: big, handle: /nowhere/big, input_size: [224, 224]}\n")
+    monkeypatch.setattr(memory, "room", lambda *a, **k: room)
+    for batch in ("512", "65536"):
+        args = build_parser().parse_args(["rank", "--catalogue", str(cat), "--data",
+                                          f"npz:{data}", "--out", str(tmp_path / "r"),
+                                          "--batch-size", batch])
+        preflight.check_inputs(args)  # (MemoryRefused before)
+        assert not preflight._NOTES.get(os.path.realpath(tmp_path / "r")), preflight._NOTES
+    # rank's note once the data is read counts the task's 20 too
+    task = Task(name="t", source="s", class_names=["a", "b"],
+                train=Split(np.zeros((20, 8, 8, 3), np.uint8), np.arange(20) % 2))
+    spec = argparse.Namespace(name="big", input_size=(224, 224))
+    held = memory.held_bytes(task)
+    tight = memory.Room(int(twenty + held) - 1, "X")
+    said = memory.data_note(task, [spec], 65536, "quick", room=tight)
+    assert said and f"rank's embedding needs about {memory.gib(twenty)} beside" in said, said
