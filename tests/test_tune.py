@@ -3292,7 +3292,8 @@ def test_a_training_batch_larger_than_the_training_set_is_said(tmp_path, modules
         "the trials train in batches of 32 (train_batch_size), more than the 20 training "
         "images: each batch repeats every image about 1.6 times (each augmented on its own), "
         f"and the learning rate scales with the batch (lr_scale {0.3125 * 32 / 16:g}, 2x "
-        "profile quick's); pass train_batch_size=16 or less for batches of distinct images"]
+        "profile quick's); pass train_batch_size=20 or less for batches of distinct images "
+        "(the profile's own: 16)"]
     from hubensemble.tune.search import batch_over_data
 
     plan = tune.plan_sweep(ranking_of(modules, ["gen_a"], ["gen_a"]),

@@ -79,7 +79,7 @@ def batch_over_data(plan, profile, images: int) -> str | None:
     batch = max((e.hparams.batch_size for e in plan if e.hparams.kind != "probe"), default=0)
     if named is None or batch in (0, named.batch_size) or batch <= images:
         return None
-    fits = min(images, named.batch_size)
+    fits = max(images, 1)
     return (f"the trials train in batches of {batch} "
             f"({option_word('--train-batch-size', 'train_batch_size')}), more than the "
             f"{counted(images, 'training image')}: each batch repeats every image about "
@@ -87,7 +87,7 @@ def batch_over_data(plan, profile, images: int) -> str | None:
             f"learning rate scales with the batch (lr_scale {profile.lr_scale:g}, "
             f"{batch / named.batch_size:g}x profile {profile.name}'s); pass "
             f"{option_word(f'--train-batch-size {fits}', f'train_batch_size={fits}')} or "
-            "less for batches of distinct images")
+            f"less for batches of distinct images (the profile's own: {named.batch_size})")
 
 
 def probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, progress):
