@@ -1049,12 +1049,24 @@ def test_an_interrupted_build_keeps_its_finished_modules_and_the_same_build_reus
         name: file_sha256(out / name / "saved_model.pb") for name in (g, "r6x1-expert-digits")}
 
 
-def test_a_half_written_or_other_recipes_module_is_never_reused(tmp_path, caplog):
+@pytest.fixture(scope="module")
+def stopped_parts(tmp_path_factory):
+    """The partial folder one `_stopped_build` left (its modules' files and records name no
+    folder: a copy of it beside another OUT is what a build stopped there leaves), for tests
+    that start from a stopped build's folder and test what comes after. A stopped build is
+    a training and an export of its first module: the test below stopped two."""
+    return _stopped_build(tmp_path_factory.mktemp("stopped") / "zoo")
+
+
+def test_a_half_written_or_other_recipes_module_is_never_reused(
+        tmp_path, caplog, stopped_parts):
     """A module whose files are not what its record says (cut short at a kill) is trained
     again, and so is every module a stopped build of another seed left: a warning says what
-    differs and that they are removed."""
+    differs and that they are removed. Each case starts from a copy of one stopped build's
+    folder (`stopped_parts`)."""
     out = tmp_path / "zoo"
-    parts = _stopped_build(out)
+    parts = zoo.builder.partial_dir(out)
+    shutil.copytree(stopped_parts, parts)
     g = "r6x1-generalist-0"
     pb = parts / g / "saved_model.pb"
     pb.write_bytes(pb.read_bytes()[:100])
@@ -1063,7 +1075,7 @@ def test_a_half_written_or_other_recipes_module_is_never_reused(tmp_path, caplog
                   hook=lambda event, name: events.append((event, name)))
     assert ("start", g) in events and not parts.exists()
     shutil.rmtree(out)
-    parts = _stopped_build(out)
+    shutil.copytree(stopped_parts, parts)
     events.clear()
     with caplog.at_level(logging.WARNING, logger="hubensemble.zoo.parts"):
         zoo.build_zoo(_tiny_config(), out, seed=1, progress=False, workers=1,
