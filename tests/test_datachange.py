@@ -350,7 +350,7 @@ def test_a_later_stage_on_a_ranks_folder_names_a_rank_command_that_runs(
 
 @pytest.mark.slow
 def test_the_reports_evaluate_advice_and_a_fits_restart_command_run_pasted(
-        tmp_path, module_factory, in_process):
+        tmp_path, module_factory, in_process, figures_not_drawn):
     """A new-user check: after `ensemble` chose another ensemble, the report's Robustness
     section said "Run `hubensemble export --run RUN`, then `hubensemble evaluate --model
     RUN/export --data SPEC …`", although the run knew its data. Pasted, each command runs;
@@ -363,7 +363,8 @@ def test_the_reports_evaluate_advice_and_a_fits_restart_command_run_pasted(
     test's time; they were two tests of a fit each. Each fit tunes two single-trial
     candidates, `--sweep combined --budget 2`, not the default sweep's four trials: two are
     the fewest that give an ensemble another one can be chosen from, and the options reach
-    the advised fit command as well.)"""
+    the advised fit command as well. The report is read for its words only: its figures are
+    not drawn, `figures_not_drawn`; two fits and five reports drew them.)"""
     cat = tmp_path / "cat.yaml"
     cat.write_text(f"modules:\n  - {{name: m, handle: {module_factory('fit0', seed=0)}}}\n")
     # A run folder with a space: each pasted command is still one word per path (the export
