@@ -10,7 +10,7 @@ from __future__ import annotations
 from hubensemble._tf import tensorflow as tf
 
 from hubensemble.data.graphops import (as_text, bytes_of, composite_on_white, on_one_file,
-                                       refusal, signed32, uint_le)
+                                       refusal, signed32, uint_fields)
 from hubensemble.data.sniff import INVALID, UNSUPPORTED
 
 _BMP_COMPRESSION = {1: "RLE8", 2: "RLE4", 4: "JPEG", 5: "PNG"}
@@ -39,14 +39,15 @@ def bmp_header(data):
     """([(bad, message)] of a BMP's header, the fields `decode_bmp` reads its pixels by)."""
     n = tf.cast(tf.strings.length(data, unit="BYTE"), tf.int64)
     b = bytes_of(data, 128)
-    dib = uint_le(b, 14, 4)
+    (dib, width2, width4, height2, height4, bpp2, bpp4, compression4, clr_used4,
+     offset) = uint_fields(b, [(14, 4), (18, 2), (18, 4), (20, 2), (22, 4), (24, 2), (28, 2),
+                               (30, 4), (46, 4), (10, 4)])
     core = tf.equal(dib, 12)
-    width = tf.where(core, uint_le(b, 18, 2), signed32(uint_le(b, 18, 4)))
-    height = tf.where(core, uint_le(b, 20, 2), signed32(uint_le(b, 22, 4)))
-    bpp = tf.where(core, uint_le(b, 24, 2), uint_le(b, 28, 2))
-    compression = tf.where(core, tf.constant(0, tf.int64), uint_le(b, 30, 4))
-    clr_used = tf.where(core, tf.constant(0, tf.int64), uint_le(b, 46, 4))
-    offset = uint_le(b, 10, 4)
+    width = tf.where(core, width2, signed32(width4))
+    height = tf.where(core, height2, signed32(height4))
+    bpp = tf.where(core, bpp2, bpp4)
+    compression = tf.where(core, tf.constant(0, tf.int64), compression4)
+    clr_used = tf.where(core, tf.constant(0, tf.int64), clr_used4)
     h, w = tf.abs(height), width
     row_bytes = (w * bpp + 31) // 32 * 4
     palette_max = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.minimum(bpp, 8))
@@ -131,8 +132,9 @@ def _bmp_masks(b, rows, w, bpp, dib, compression):
     defaults = [tf.where(sixteen, tf.constant(0x7C00, tf.int64), 0xFF0000),
                 tf.where(sixteen, tf.constant(0x03E0, tf.int64), 0xFF00),
                 tf.where(sixteen, tf.constant(0x001F, tf.int64), 0xFF)]
-    masks = [tf.where(fields, uint_le(b, 54 + 4 * i, 4), defaults[i]) for i in range(3)]
-    alpha_mask = tf.where(fields & (tf.equal(compression, 6) | (dib >= 56)), uint_le(b, 66, 4),
+    *read, alpha_read = uint_fields(b, [(54, 4), (58, 4), (62, 4), (66, 4)])
+    masks = [tf.where(fields, read[i], defaults[i]) for i in range(3)]
+    alpha_mask = tf.where(fields & (tf.equal(compression, 6) | (dib >= 56)), alpha_read,
                           tf.constant(0, tf.int64))
 
     def channel(mask, absent):

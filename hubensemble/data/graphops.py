@@ -45,6 +45,18 @@ def uint_le(b, offset, n):
     return tf.reduce_sum(tf.bitwise.left_shift(vals, 8 * tf.range(n, dtype=tf.int64)))
 
 
+def uint_fields(b, fields):
+    """[int64 scalar] per (offset, n) of `fields` (Python ints, n <= 7): `uint_le(b, offset,
+    n)` of each, the same values (an index past `b` clipped to its last byte), read by one
+    gather and one weighted sum for them all (a BMP header's nine fields traced 130 ops)."""
+    width = max(n for _, n in fields)
+    index = tf.constant([[off + k for k in range(width)] for off, _ in fields], tf.int64)
+    weight = tf.constant([[256 ** k if k < n else 0 for k in range(width)] for _, n in fields],
+                         tf.int64)
+    index = tf.minimum(index, tf.size(b, out_type=tf.int64) - 1)
+    return tf.unstack(tf.reduce_sum(tf.cast(tf.gather(b, index), tf.int64) * weight, axis=1))
+
+
 def signed32(v):
     """The int64 `v` (0 .. 2^32 - 1) read as a signed 32-bit integer."""
     return tf.where(v >= 2**31, v - 2**32, v)

@@ -9,8 +9,11 @@ so the figures are the decode graph's own) and times, in seconds of wall clock:
 
 * trace: `get_concrete_function` of the module's function; save: `tf.saved_model.save` of it
   (which traces it again in its own context) - together what each export pays;
+* cpu: trace and save together in seconds of this process's CPU time (the machine is
+  shared: wall clock counts the waits for a core too) - the first export's cost;
 * trace2 + save2: the same for a second module in the same process (a test suite, a notebook,
-  a sweep of exports: the decode graph's tf.functions are traced once per process);
+  a sweep of exports: the decode graph's tf.functions are traced once per process), cpu2 its
+  CPU time;
 * load: `tf.saved_model.load`; first: its first call on 4 small PNGs (TensorFlow optimises
   and instantiates the functions that call reaches); refused: the first request it refuses
   (a PNG and a JPEG cut short: serve_bytes' refusal path);
@@ -34,7 +37,8 @@ import time
 
 from benchargs import command_logging, description, integer
 
-FIGURES = ("trace", "save", "trace2", "save2", "load", "first", "refused", "pb_kb")
+FIGURES = ("trace", "save", "cpu", "trace2", "save2", "cpu2", "load", "first", "refused",
+           "pb_kb")
 
 
 def _child(inline: bool) -> dict:
@@ -76,12 +80,13 @@ def _child(inline: bool) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         for suffix in ("", "2"):
             served, path = module(), os.path.join(folder, f"model{suffix}")
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             served.serve.get_concrete_function()
             traced = time.perf_counter()
             tf.saved_model.save(served, tf_path(path))
             figures["trace" + suffix] = traced - start
             figures["save" + suffix] = time.perf_counter() - traced
+            figures["cpu" + suffix] = time.process_time() - cpu
         start = time.perf_counter()
         loaded = tf.saved_model.load(tf_path(path))
         figures["load"] = time.perf_counter() - start
