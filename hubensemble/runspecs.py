@@ -17,6 +17,25 @@ def _where(run) -> str:
     return escaped(absolute(run.meta_path))
 
 
+def _rank_again(run) -> str:
+    """The way to rank `run` again (`Run.rank_words`), with its --shard I/N (shard=(I, N))
+    when its ranking.json is a shard's: `rank merge` refuses a shard's run.json in these
+    words, and the shard ranked again without it was a whole ranking, which the merge
+    refuses."""
+    from hubensemble.lockwords import RANK_INPUTS, run_words
+
+    try:
+        shard = (run.ranking() or {}).get("shard")
+    except (RunError, OSError):
+        shard = None
+    if not (isinstance(shard, list) and len(shard) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in shard)):
+        return run.rank_words()
+    i, n = shard
+    return run_words("rank", run.path, flags=f"{RANK_INPUTS['flags']} --shard {i}/{n}",
+                     keywords=f"{RANK_INPUTS['keywords']}, shard=({i}, {n})")
+
+
 def _of(name: str, trial) -> str:
     return f"module {name!r}" + (f" (trial {trial})" if trial is not None else "")
 
@@ -35,7 +54,7 @@ def catalogue_entries(run, modules=None) -> dict:
     if not isinstance(modules, dict):
         raise RunError(f"{_where(run)}: its \"modules\" record is {json_kind(modules)}, "
                        f"expected an object of catalogue entries by module name; restore "
-                       f"run.json from a copy, or {run.rank_words()} again")
+                       f"run.json from a copy, or {_rank_again(run)} again")
     return modules
 
 
@@ -74,7 +93,7 @@ def module_spec(run, name: str, trial=None, *, modules=None):
     entries = catalogue_entries(run, modules)
     if name not in entries:
         raise RunError(f"{_where(run)} has no catalogue entry for {_of(name, trial)}; "
-                       f"{run.rank_words()} again")
+                       f"{_rank_again(run)} again")
     entry = entries[name]
     try:
         if not isinstance(entry, dict):
@@ -83,7 +102,7 @@ def module_spec(run, name: str, trial=None, *, modules=None):
     except (ValueError, TypeError) as e:
         raise RunError(f"{_where(run)}: the catalogue entry of {_of(name, trial)} is damaged "
                        f"({first_line(e)}); restore run.json from a copy, or "
-                       f"{run.rank_words()} again") from None
+                       f"{_rank_again(run)} again") from None
 
 
 def module_specs(run, modules=None) -> dict:

@@ -174,7 +174,8 @@ def test_rank_merge_refuses_a_shards_hand_edited_entries(tmp_path, damage):
     """rank merge copied each shard's "modules" into the merged run.json as it found it:
     [] merged as no entries, "x" was a ValueError traceback (dict.update), and a damaged entry
     was copied on for tune and export to refuse. It refuses the shard's run.json now, before
-    --out is made. Fails before: no RunError (or ValueError)."""
+    --out is made, its way on the shard's rank with its shard (without, it ranked a whole
+    ranking, which the merge refuses). Fails before: no RunError (or ValueError)."""
     from test_report import data_section
 
     from hubensemble.rank import Ranking
@@ -192,7 +193,8 @@ def test_rank_merge_refuses_a_shards_hand_edited_entries(tmp_path, damage):
     meta["modules"] = {**meta["modules"], **modules} if isinstance(modules, dict) else modules
     (shards[0] / "run.json").write_text(json.dumps(meta))
     where = re.escape(str((shards[0] / "run.json").resolve()))
-    with pytest.raises(RunError, match=rf"^{where}:? .*{DAMAGE[damage][1]}"):
+    with pytest.raises(RunError, match=rf"^{where}:? .*{DAMAGE[damage][1]}.*; restore run\.json "
+                                       r"from a copy, or call run_rank\(.*shard=\(0, 2\)\) again$"):
         check_shards(shards, tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
 
