@@ -119,7 +119,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
 
     Before the run folder is created (so a refused fit leaves no folder, log or lock), fit
     refuses what the command line refuses before its own, with the same checks: a
-    `catalogue`, `data`, `out`, `export` or `cache_dir` of another type (TypeError), an empty
+    `catalogue`, `data`, `out`, `export` or `cache_dir` of another type, and `options`,
+    `data_args`, `restart`, `progress` or `use_cache` (`check_fit_arguments`) (TypeError), an empty
     `out`, `export` or `cache_dir` (OptionError), a catalogue file that is missing or
     malformed (CatalogueError) or lists no module, a data spec that cannot be read
     (`data.check_spec`: DataError, e.g. a missing npz file or an unknown sklearn: name), a
@@ -159,6 +160,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         raise TypeError(f"fit() got unknown {'option' if len(said) == 1 else 'options'} "
                         f"{', '.join(said)}; the options are "
                         f"{', '.join(names)}")
+    check_fit_arguments(options=options, data_args=data_args, restart=restart,
+                        progress=progress, use_cache=use_cache)
     options = dataclasses.replace(options or FitOptions(), **option_values)
     # What the command line refuses before its run folder (preflight.check_inputs), by the same
     # functions: a refused fit leaves no folder, log or lock behind.
@@ -222,6 +225,32 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             return _run_stages(run, specs, task, data_args, options, keys, reads,
                                export=export, progress=progress, cache_dir=cache_dir,
                                use_cache=use_cache, said=said)
+
+
+def check_fit_arguments(*, options, data_args, restart, progress, use_cache) -> None:
+    """TypeError naming fit()'s argument, its value and what to pass, for an `options` that
+    is no FitOptions, a `data_args` that is no DataArgs (both may be None), or a `restart`,
+    `progress` or `use_cache` that is not True or False (numpy's bool too). Before: a dict
+    of options or data_args stopped in dataclasses.replace ("replace() should be called on
+    dataclass instances"), and restart='no' (a str, so true) discarded the run's results."""
+    import numpy as np
+
+    for name, value in (("restart", restart), ("progress", progress),
+                        ("use_cache", use_cache)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"fit() {name} must be True or False, got {type(value).__name__} "
+                            f"{value!r}")
+    for name, value, kind in (("options", options, FitOptions),
+                              ("data_args", data_args, DataArgs)):
+        if value is not None and not isinstance(value, kind):
+            given = (", ".join(f"{k}={v!r}" for k, v in value.items())
+                     if isinstance(value, dict) and all(isinstance(k, str) for k in value)
+                     else "…")
+            way = (f"pass them as keywords, fit(…, {given}), or options=FitOptions({given})"
+                   if kind is FitOptions else
+                   f"e.g. data_args=DataArgs(spec, {given}) (hubensemble.rundir.DataArgs)")
+            raise TypeError(f"fit() {name} must be a {kind.__name__} or None, got "
+                            f"{type(value).__name__} {value!r}; {way}")
 
 
 def export_word(export) -> str:

@@ -1417,3 +1417,34 @@ def test_every_float_option_refuses_inf_nan_and_beyond_a_float_saying_finite(
         if o.record == "fit":
             with pytest.raises(options.OptionError, match=rf"^{o.name} must be {words}"):
                 FitOptions(**{o.name: value})
+
+
+@pytest.mark.parametrize("keywords, words", [
+    ({"restart": "no"}, "fit() restart must be True or False, got str 'no'"),
+    ({"progress": None}, "fit() progress must be True or False, got NoneType None"),
+    ({"use_cache": 1}, "fit() use_cache must be True or False, got int 1"),
+    ({"options": {"top_k": 3}}, "fit() options must be a FitOptions or None, got dict "
+                                "{'top_k': 3}; pass them as keywords, fit(…, top_k=3), or "
+                                "options=FitOptions(top_k=3)"),
+    ({"data_args": {"seed": 1}}, "fit() data_args must be a DataArgs or None, got dict "
+                                 "{'seed': 1}; e.g. data_args=DataArgs(spec, seed=1) "
+                                 "(hubensemble.rundir.DataArgs)"),
+    ({"data_args": 3}, "fit() data_args must be a DataArgs or None, got int 3; e.g. "),
+])
+def test_fits_own_arguments_of_another_type_are_refused_naming_them(
+        tmp_path, keywords, words):
+    """fit(restart='no') (a str, so true) discarded the run's results; a dict of options or
+    data_args stopped in dataclasses.replace ("replace() should be called on dataclass
+    instances"). Each is refused before the run folder, naming the argument; numpy's bool
+    is a bool (the next fit's refusal is its catalogue's, a missing file)."""
+    import hubensemble
+    from hubensemble.errors import CatalogueError
+
+    out = tmp_path / "run"
+    with pytest.raises(TypeError) as refused:
+        hubensemble.fit(str(tmp_path / "c.yaml"), "sklearn:digits", out, **keywords)
+    assert str(refused.value).startswith(words), str(refused.value)
+    assert not out.exists()
+    with pytest.raises(CatalogueError):
+        hubensemble.fit(str(tmp_path / "c.yaml"), "sklearn:digits", out, restart=np.True_,
+                        progress=np.False_)
