@@ -20,6 +20,7 @@ from hubensemble import (__version__, _tf, arguments, environment, errors, exits
 from hubensemble.cliargs import CATALOGUE_HELP, add_data_args, add_fit_args
 from hubensemble.commands import (  # noqa: F401 (_options_from: cli's before the split)
     DEMO_TOP_K, _distill_student, _export_flags, _import_tensorflow, _merge_shards, check_counts,
+    check_fit,
     _model_folder, _options_from, _rank_check, _tune_flags, cmd_catalogue_add,
     cmd_catalogue_list, cmd_catalogue_validate, cmd_cost, cmd_demo, cmd_distill, cmd_ensemble,
     cmd_evaluate, cmd_export, cmd_fit, cmd_predict, cmd_rank, cmd_rank_merge, cmd_report,
@@ -96,7 +97,9 @@ def build_parser():
     add_data_args(p, required=False, command="rank")
     p.add_argument("--out", metavar="RUN", help="the run directory")
     arguments.add_arguments(p, "rank", ("rank", "selection"), skip=("data",))
-    p.set_defaults(func=cmd_rank, check=lambda args, p=p: _rank_check(p, args))
+    # cmd_rank imports TensorFlow, after it said the modules missing here (RUN/log.txt too)
+    p.set_defaults(func=cmd_rank, check=lambda args, p=p: _rank_check(p, args),
+                   tensorflow=False)
     rank_sub = p.add_subparsers(dest="rank_command", metavar="merge", prog=p.prog,
                                 help="combine `rank --shard` outputs")  # not merge's: twice
     m = rank_sub.add_parser("merge", parents=[common], description="Combines the run folders "
@@ -107,7 +110,8 @@ def build_parser():
                    help="the run folders of the shards (all N of them)")
     m.add_argument("--out", required=True, metavar="RUN", help="the merged run folder")
     arguments.add_arguments(m, "merge", ("selection",))
-    m.set_defaults(func=cmd_rank_merge, check=_merge_shards)  # not the plain rank's flags
+    m.set_defaults(func=cmd_rank_merge, check=_merge_shards,  # not the plain rank's flags
+                   tensorflow=True)  # (rank's own imports it itself)
 
     p = sub.add_parser("ensemble", parents=[common],
                        help="greedy ensemble selection over the tuned candidates",
@@ -238,7 +242,7 @@ def build_parser():
     p.add_argument("--export", metavar="DIR", help="the SavedModel's folder (default RUN/export)")
     add_fit_args(p)
     # its tune chooses on the val split; cmd_fit imports TensorFlow after run.json's check
-    p.set_defaults(func=cmd_fit, need_val=True, tensorflow=False, check=check_counts)
+    p.set_defaults(func=cmd_fit, need_val=True, tensorflow=False, check=check_fit)
 
     p = sub.add_parser("demo", parents=[common],
                        help="the whole method offline: a built-in zoo + handwritten digits",

@@ -84,7 +84,45 @@ def _rank_check(parser, args):
     check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
     if "profile" in args.given_options:
         check_pool_profile(args.out, args.profile)
+    _missing_modules(args)  # no data read: before the counts (sklearn:'s import, 1-3 s)
     check_counts(args)
+
+
+def check_fit(args):
+    """fit's checks before TensorFlow: the modules missing here (`_missing_modules`), then the
+    data's counts (`check_counts`)."""
+    _missing_modules(args)
+    check_counts(args)
+
+
+def _missing_modules(args):
+    """Before TensorFlow (rank's and fit's check): the catalogue entries (args.specs) that
+    rank (its shard) would find missing here, a local path with nothing there
+    (`rank.ranking.missing_rows`). When they are all of a catalogue, refused in run_rank's
+    words ("no module could be ranked (N failed): …"; it took 6-16 s and ~700 MB of
+    TensorFlow first); else kept in args.missing_here for the command to say
+    (`_say_missing`) and rank goes on with the others. A shard that ranks none writes its
+    failures, as run_rank's shards do; a fit that goes on from its ranking.json (not
+    --restart) may not rank again: it is left alone."""
+    from hubensemble.rank.ranking import missing_rows, raise_if_none_ok
+
+    args.missing_here = []
+    if args.func is cmd_fit and not args.restart:
+        from hubensemble.rundir import Run
+        if Run(args.out).ranking_json.is_file():
+            return
+    shard = getattr(args, "shard", None)
+    rows = missing_rows(args.specs, shard)
+    if rows and shard is None and len(rows) == len(args.specs):
+        raise_if_none_ok(rows)
+    args.missing_here = rows
+
+
+def _say_missing(args):
+    """Says the modules `_missing_modules` found missing here, in the run's log, before
+    TensorFlow's import (`rank.ranking.say_missing`)."""
+    from hubensemble.rank.ranking import say_missing
+    say_missing(getattr(args, "missing_here", []))
 
 
 def check_counts(args):
@@ -121,6 +159,8 @@ def cmd_rank(args):
     from hubensemble.rank import run_rank
     if getattr(args, "shard_auto", False):  # resolved by _rank_check; said in RUN/log.txt too
         say(args, f"shard {args.shard[0]}/{args.shard[1]} (from the job's environment)")
+    _say_missing(args)
+    _import_tensorflow(args.verbose)
     data_args, task = load_data(args)
     typed = {k: v for k, v in options.kwargs_for("rank", args).items()
              if k in args.given_options}
@@ -376,6 +416,7 @@ def cmd_fit(args):
     # Before TensorFlow and the data load, as fit checks a Python caller's (run.json alone
     # says it; after TensorFlow's import it took 15 s and 650 MB): then TensorFlow.
     refuse_changed_options(Run(args.out), options, restart=args.restart)
+    _say_missing(args)
     _import_tensorflow(args.verbose)
     # Loaded here, so fit keeps data_args (later stages can load the data again); fit says
     # its summary (counts, skipped files), as it does for Python.

@@ -2585,3 +2585,43 @@ def test_a_long_handles_way_on_names_the_whole_handle_to_write(tmp_path):
     said = str(err.value)
     assert f"write handle: '{handle}' instead" in said, said
     assert f"{handle}#overview" not in said.split("write handle:")[0], said  # cut there
+
+
+def test_a_local_path_missing_here_is_told_in_the_loaders_words_without_tensorflow(
+        tmp_path, monkeypatch):
+    # rank and fit say these before TensorFlow's import (catalogue_here.missing_here); the
+    # reference is the loader's own refusal of each (hub.resolvers.resolve).
+    from hubensemble.catalogue_here import local_path_problem, missing_here
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub.resolvers import resolve
+
+    monkeypatch.delenv("NO_SUCH_VAR", raising=False)
+    (tmp_path / "afile.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
+    missing = [str(tmp_path / "gone"), str(tmp_path / "m.keras"), "$NO_SUCH_VAR/m",
+               f"file://{tmp_path / 'gone.h5'}", "C:\\models\\m", str(tmp_path / "a:b")]
+    for handle in missing:
+        with pytest.raises(ModuleLoadError) as loader:
+            resolve(handle, name="x")
+        [(spec, said)] = missing_here([ModuleSpec(name="x", handle=handle)])
+        assert (str(said), said.stage) == (str(loader.value), "local path"), handle
+    # A keras: architecture's weights file that is not there: hub.locate's refusal.
+    from hubensemble.hub.locate import locate_spec
+
+    (tmp_path / "adir.h5").mkdir()
+    for weights in (str(tmp_path / "w.h5"), f"file://{tmp_path / 'w.keras'}",
+                    str(tmp_path / "adir.h5")):
+        spec = ModuleSpec(name="k", handle="keras:MobileNetV2", weights=weights)
+        with pytest.raises(ModuleLoadError) as loader:
+            locate_spec(spec)
+        [(_, said)] = missing_here([spec])
+        assert (str(said), said.stage) == (str(loader.value), "savedmodel"), weights
+    (tmp_path / "w.h5").write_bytes(b"x")
+    assert missing_here([ModuleSpec(name="k", handle="keras:MobileNetV2",
+                                    weights=str(tmp_path / "w.h5"))]) == []
+    # There (a file or folder that holds no module: the loader says why, after TensorFlow),
+    # or fetched or built by a resolver: left to the loader.
+    for handle in (str(tmp_path / "afile.txt"), str(tmp_path / "empty"), f"file://{tmp_path}",
+                   "zoo:demo/glyphs-s", "keras:MobileNetV2", "https://tfhub.dev/google/x/1",
+                   "kaggle://keras/m/keras/p", "gs://bucket/m"):
+        assert local_path_problem(handle) is None, handle

@@ -586,7 +586,7 @@ def test_run_files_that_are_not_json_objects_are_one_line_naming_them(tmp_path, 
     # The way out the message names: fit --restart clears the folder without reading it (it
     # refused with the same message). Its one module is missing, so fit stops in rank.
     bad = tmp_path / "bad.yaml"
-    bad.write_text(f"modules:\n  - {{name: gone, handle: {tmp_path / 'nowhere'}}}\n")
+    bad.write_text(f"modules:\n  - {{name: gone, handle: {stand_in(tmp_path, 'nowhere')}}}\n")
     saved = (run / "run.json").read_bytes()
     code, out, err = in_process("fit", "--catalogue", str(bad), "--data", "sklearn:digits",
                                 "--out", str(run), "--profile", "quick", "--restart", "-q")
@@ -977,7 +977,7 @@ def test_what_a_run_folder_lacks_is_refused_before_tensorflow_loads(tmp_path, mo
         (run / "ranking.json").write_text('{"modules": []}')
     (damaged / "run.json").write_text("{garbage")
     cat = tmp_path / "c.yaml"
-    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    cat.write_text(f"modules:\n  - {{name: t, handle: {stand_in(tmp_path, 'm')}}}\n")
     fit = ["fit", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(damaged)]
     commands = [[c, "--run", str(damaged)] for c in ("tune", "export", "cost", "distill")]
     commands += [fit, ["export", "--run", str(ranked)], ["cost", "--run", str(ranked)],
@@ -1072,7 +1072,7 @@ def test_restart_removes_the_knn_folder_an_older_version_wrote(tmp_path, in_proc
         np.save(run / "knn" / f"{name}.npy", np.zeros(800, np.int64))
     (run / "ranking.json").write_text("{}")
     bad = tmp_path / "bad.yaml"
-    bad.write_text(f"modules:\n  - {{name: gone, handle: {tmp_path / 'nowhere'}}}\n")
+    bad.write_text(f"modules:\n  - {{name: gone, handle: {stand_in(tmp_path, 'nowhere')}}}\n")
     code, out, err = in_process("fit", "--catalogue", str(bad), "--data", "sklearn:digits",
                                 "--out", str(run), "--restart", "-q")
     assert code == 2 and "gone" in err, err  # its one module is missing: it stops in rank
@@ -1102,7 +1102,7 @@ def test_a_folder_of_the_users_is_never_a_run_and_restart_removes_only_what_stag
     (mine / "important.txt").write_text("keep me")
     before = sorted(p.relative_to(mine) for p in mine.rglob("*"))
     bad = tmp_path / "bad.yaml"
-    bad.write_text(f"modules:\n  - {{name: gone, handle: {tmp_path / 'nowhere'}}}\n")
+    bad.write_text(f"modules:\n  - {{name: gone, handle: {stand_in(tmp_path, 'nowhere')}}}\n")
     common = ["--catalogue", str(bad), "--data", "sklearn:digits", "--out", str(mine), "-q"]
     said = (f"{mine} holds files or folders (class_0, class_1, important.txt) and no run (no "
             "run.json, no ranking.json); pass a new or empty --out folder")
@@ -1440,7 +1440,7 @@ def test_a_fit_on_a_folder_a_fit_is_running_on_is_refused_before_tensorflow(tmp_
 
     run = tmp_path / "run"
     cat = tmp_path / "c.yaml"
-    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    cat.write_text(f"modules:\n  - {{name: t, handle: {stand_in(tmp_path, 'm')}}}\n")
     fits = [["fit", "--catalogue", cat, "--data", "sklearn:digits", "--out", run, *extra]
             for extra in ([], ["--restart"])]
     # A second new-user check: a `rank --out RUN` during the fit rewrote its ranking.json;
@@ -1473,7 +1473,7 @@ def test_fit_holds_its_lock_before_tensorflow_loads(tmp_path, monkeypatch):
 
     run = tmp_path / "run"
     cat = tmp_path / "c.yaml"
-    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    cat.write_text(f"modules:\n  - {{name: t, handle: {stand_in(tmp_path, 'm')}}}\n")
     held = []
 
     def importing_tensorflow(*args, **kwargs):
@@ -1496,13 +1496,14 @@ def test_a_command_writing_into_a_run_folder_holds_its_lock_and_a_second_is_refu
     records which command it is: a second is refused at once (before TensorFlow), naming the
     lock and the command that holds it."""
     import hubensemble.cli
+    import hubensemble.commands
     from hubensemble.cli import main
     from hubensemble.fileio import lock_is_held, lock_owner
     from hubensemble.rundir import Run
 
     run = tmp_path / "run"
     cat = tmp_path / "c.yaml"
-    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    cat.write_text(f"modules:\n  - {{name: t, handle: {stand_in(tmp_path, 'm')}}}\n")
     rank = ["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(run)]
     lock = run / ".fit.lock"
     held = []
@@ -1511,7 +1512,8 @@ def test_a_command_writing_into_a_run_folder_holds_its_lock_and_a_second_is_refu
         held.append((lock_is_held(lock), (lock_owner(lock) or {}).get("command")))
         raise KeyboardInterrupt  # the user gives up while TensorFlow loads
 
-    monkeypatch.setattr(hubensemble.cli, "_import_tensorflow", importing_tensorflow)
+    for where in (hubensemble.cli, hubensemble.commands):  # rank's command imports it itself
+        monkeypatch.setattr(where, "_import_tensorflow", importing_tensorflow)
     assert main([*rank, "--top-k", "1"]) == 130
     assert held == [(True, "rank")] and not lock_is_held(lock)  # released as it stopped
     assert not (run / ".fit.lock.holder").exists()  # its record goes with it
@@ -2800,7 +2802,7 @@ def test_a_refusal_on_a_locked_run_gives_the_way_on_of_the_refused_command(
         hubensemble.write_report("my run")
     assert f"then call write_report(run_dir={str(run)!r}) again" in str(refused.value)
     cat = tmp_path / "c.yaml"
-    cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
+    cat.write_text(f"modules:\n  - {{name: t, handle: {stand_in(tmp_path, 'm')}}}\n")
     assert main(["rank", "--catalogue", str(cat), "--data", "sklearn:digits",
                  "--out", "my run"]) == 2
     err = capsys.readouterr().err
@@ -3632,3 +3634,53 @@ def test_min_per_class_and_k_past_sklearn_digits_are_refused_before_tensorflow(t
     check_counts(SimpleNamespace(**args, min_per_class=fewest, k=int(train.sum()) - 1))
     with pytest.raises(DataError, match=f"needs at least {train.sum() + 1} training"):
         check_counts(SimpleNamespace(**args, min_per_class=fewest, k=int(train.sum())))
+
+
+def test_modules_missing_here_are_said_before_tensorflow_and_all_missing_refused(
+        tmp_path, in_process, tiny_module, monkeypatch):
+    # A catalogue whose every module is a local path with nothing there was refused after
+    # TensorFlow's import and the data's load (6-16 s, ~700 MB); with some missing, they were
+    # said only as rank reached each. Fails before: TensorFlow loaded, and the missing module
+    # was not said before it.
+    import hubensemble.commands
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.data import load_task
+    from hubensemble.errors import HubensembleError
+    from hubensemble.rank import run_rank
+
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - {name: a, handle: ./gone}\n"
+                   "  - {name: b, handle: \"file://$NO_SUCH_VAR/m.keras\"}\n")
+    out = tmp_path / "run"
+    # The reference: run_rank's own refusal, its modules loaded by the loader.
+    with pytest.raises(HubensembleError) as refused:
+        run_rank(tmp_path / "py", load_catalogue(str(cat)), load_task("sklearn:digits"))
+    argvs = [[command, "--catalogue", cat, "--data", "sklearn:digits", "--out", out]
+             for command in ("rank", "fit")]
+    for code, printed, err, tensorflow in each_in_one_process(*argvs):
+        assert (code, printed, tensorflow) == (2, "", False), err
+        assert err == f"hubensemble: error: {refused.value}\n", err
+    assert not out.exists()
+    # Some missing: said before TensorFlow, in the loader's words, once; the others ranked.
+    both = tmp_path / "both.yaml"
+    both.write_text(f"modules:\n  - {{name: a, handle: ./gone}}\n"
+                    f"  - {{name: t, handle: {tiny_module}}}\n")
+    reason = f"[local path] module 'a', handle '{tmp_path / 'gone'}': {tmp_path / 'gone'} " \
+             "does not exist; check the path"
+    seen = []
+
+    def importing_tensorflow(verbose, now=True):
+        seen.append((out / "log.txt").read_text())
+        raise KeyboardInterrupt  # the user stops it as TensorFlow loads
+
+    monkeypatch.setattr(hubensemble.commands, "_import_tensorflow", importing_tensorflow)
+    argv = ["rank", "--catalogue", both, "--data", "sklearn:digits", "--out", out, "--k", "1"]
+    code, _, err = in_process(*argv)
+    assert code == 130 and f"module a ({both}:2) cannot load here, so rank skips it: " \
+        f"{reason}" in seen[0], (err, seen)
+    monkeypatch.undo()
+    code, printed, err = in_process(*argv)
+    assert code == 0 and err.count(reason) == 1, err
+    rows = {r["name"]: r for r in json.loads((out / "ranking.json").read_text())["modules"]}
+    assert rows["a"]["reason"] == reason and rows["a"]["stage"] == "local path", rows
+    assert rows["t"]["status"] == "ok" and (out / "log.txt").read_text().count(reason) == 2

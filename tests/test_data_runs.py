@@ -32,6 +32,9 @@ def _images(folder, counts, *, corrupt=()):
 
 @pytest.fixture
 def catalogue(tmp_path):
+    # Its module fails in rank, after TensorFlow and the data: a file that holds no module (a
+    # missing path is refused before them: `commands._missing_modules`).
+    (tmp_path / "m").write_text("not a module\n")
     path = tmp_path / "c.yaml"
     path.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")
     return path

@@ -11,7 +11,8 @@ import dataclasses
 import hashlib
 import os
 
-from hubensemble.catalogue_urls import url_case, variables_note
+from hubensemble.catalogue_here import weights_file_words
+from hubensemble.catalogue_urls import url_case
 from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.errors import ModuleLoadError
 from hubensemble.formats import unloadable_path
@@ -21,7 +22,6 @@ from hubensemble.hub import resolvers
 from hubensemble.hub.resolvers import (file_sha256, graph_and_index_hash, local_source,
                                        module_fingerprint, resolve)
 from hubensemble.hub.safety import check_safe
-from hubensemble.winpaths import windows_form
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,13 +298,9 @@ def _application_weights(handle, weights, input_size, name):
             app, input_size, module=name, timeout=resolvers.HTTP_TIMEOUT,
             deadline=sources.deadline_after(resolvers.DOWNLOAD_DEADLINE))
     path = file_url_path(weights) if weights.startswith("file://") else weights
-    if not os.path.isfile(path):
-        form = windows_form(path)  # kept as written (handles.stored_weights)
-        raise ModuleLoadError(f"the weights file {path} " + (
-            form.advice(escape=False) if form else "does not exist" + variables_note(path))
-            + "; check `weights:` on "
-            "the entry (relative paths are relative to the catalogue's folder)",
-            module=name, handle=handle, stage="savedmodel")
+    missing = weights_file_words(weights)  # rank and fit say it before TensorFlow too
+    if missing:
+        raise ModuleLoadError(missing[1], module=name, handle=handle, stage="savedmodel")
     return path
 
 

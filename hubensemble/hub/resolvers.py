@@ -29,7 +29,7 @@ import zlib
 import tensorflow as tf
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver
 
-from hubensemble.catalogue_urls import variables_note
+from hubensemble.catalogue_here import missing_path_words
 from hubensemble.errors import ModuleLoadError, first_line
 # file_sha256: also re-exported (hubensemble.hub's callers).
 from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
@@ -56,7 +56,6 @@ from hubensemble.hub.hosts import (kaggle_authorization, kaggle_download_url,  #
 from hubensemble.environment import seconds_from_environment
 from hubensemble.terminal import download_bar
 from hubensemble.text import escaped, names_listed
-from hubensemble.winpaths import windows_form
 # Where downloads are kept (cachefolder.py).
 from hubensemble.hub.cachefolder import (_drop_cache, _drop_dead_download_lock, _sidecar,
                                          writable_module_dir)
@@ -289,14 +288,11 @@ class LocalResolver:
             path = file_url_path(handle) if handle.startswith("file://") else handle
         except HandleFormError as e:  # file://HOST/… off Windows
             raise ModuleLoadError(str(e), handle=handle, stage="local path") from None
-        if not os.path.exists(path):
+        missing = missing_path_words(path)  # also a Windows form (handles.stored_handle)
+        if missing:  # words rank and fit say before TensorFlow too (catalogue_here)
             # Stage "local path", said once: it was a FileNotFoundError reclassified as
             # "[savedmodel] …: FileNotFoundError: P does not exist (note) (check the path)".
-            form = windows_form(path)  # a catalogue written for Windows (handles.stored_handle)
-            note = variables_note(path)
-            raise ModuleLoadError(f"{path} " + (form.advice(escape=False) if form else
-                                                "does not exist" + (note or "; check the path")),
-                                  handle=handle, stage="local path")
+            raise ModuleLoadError(missing, handle=handle, stage="local path")
         if not os.path.isdir(path) and not path.lower().endswith(KERAS_FILE_SUFFIXES):
             raise ModuleLoadError(file_not_module(path), handle=handle, stage="savedmodel")
         return path

@@ -41,6 +41,11 @@ from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
 
+#: {(name, reason)} of the modules the command line said before TensorFlow's import as
+#: unloadable here (`say_missing`): the ranking records each as failed, its reason the same,
+#: without saying it a second time (once said, taken out).
+_SAID_BEFORE: set = set()
+
 #: Proxies a module can be ranked by; the two kNN ones also give per-example predictions.
 METRICS = options.get("metric").choices
 KNN_METRICS = {"knn": "euclidean", "knn-cosine": "cosine"}
@@ -411,7 +416,10 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 _raise_full_disk(e)  # the disk's: every later module would meet it too
                 row["reason"], row["stage"] = _failure_reason(e, spec, batch_size)
                 row["status"] = "failed"
-                log.warning("module %s failed: %s", _named(row), row["reason"])
+                if (spec.name, row["reason"]) in _SAID_BEFORE:  # before TensorFlow: said
+                    _SAID_BEFORE.discard((spec.name, row["reason"]))
+                else:
+                    log.warning("module %s failed: %s", _named(row), row["reason"])
             if not row["cache_hit"]:
                 gc.collect()  # the module may have been loaded: free its cycles before the next
             row["seconds"] = round(time.perf_counter() - start, 4)
@@ -507,6 +515,42 @@ def _rank_section(ranking, **extra):
     return section
 
 
+def missing_rows(specs, shard=None) -> list[dict]:
+    """The rows (ranking.json's, status "failed", stage "local path") of the entries of
+    `specs` (ModuleSpec) that `shard` ((i, n) or None: all) ranks whose handle is a local
+    path with nothing there (`catalogue_here.missing_here`), their reasons those the loader
+    gives them; no TensorFlow, no network. `rank` and `fit` read them before TensorFlow's
+    import (`commands._missing_modules`): `raise_if_none_ok` refuses a catalogue of none
+    else, `say_missing` says them."""
+    from hubensemble.catalogue_here import missing_here
+
+    index = {id(spec): i for i, spec in enumerate(specs)}
+    chosen = [specs[i] for i in shard_members(len(specs), shard)]
+    rows = []
+    for spec, error in missing_here(chosen):
+        row = _base_row(index[id(spec)], spec)
+        row.update(reason=str(error), stage=error.stage)
+        rows.append(row)
+    return rows
+
+
+def say_missing(rows) -> None:
+    """Says (a warning each) the modules of `rows` (`missing_rows`) as skipped, before
+    TensorFlow's import; run_rank then records each as failed without saying it again."""
+    _SAID_BEFORE.clear()  # (one command line per process; tests run many)
+    for row in rows:
+        log.warning("module %s cannot load here, so rank skips it: %s", _named(row),
+                    row["reason"])
+        _SAID_BEFORE.add((row["name"], row["reason"]))
+
+
+def raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)") -> None:
+    """ModuleLoadError naming every module of `rows` (ranking.json's rows) and its reason,
+    with the way on (the network's, memory's, else the catalogue entries to fix), when none
+    of them is "ok": "no module could be ranked (N failed): …"."""
+    _raise_if_none_ok(rows, again)
+
+
 def _raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)"):
     if any(r["status"] == "ok" for r in rows):
         return
@@ -534,5 +578,7 @@ def _raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)"
                     "trust, output_key, value_range)")
     last = (f"{ways[0]} and {again}" if not fetch + short else
             f"{'; '.join(ways)}; then {again}")
-    raise HubensembleError.of_lines([f"no module could be ranked ({len(rows)} failed):", *lines,
-                                     last])
+    # A ModuleLoadError: no usage error when the command line's check says it before
+    # TensorFlow (`arguments.is_usage_error`), as the stage said it after.
+    raise ModuleLoadError.of_lines([f"no module could be ranked ({len(rows)} failed):", *lines,
+                                    last])

@@ -1,0 +1,96 @@
+"""Catalogue entries that cannot load on this machine, told from the file system alone: a
+local path that does not exist, a ``keras:NAME`` weights file that is not there (no
+TensorFlow, no network).
+
+`rank` and `fit` say them before TensorFlow's import (3.5-15 s, ~660 MB): a catalogue whose
+every module is such a path is refused at once, and the others are ranked without them
+(`commands._missing_modules`). The words are the loader's own (`missing_path_words`, which
+`hub.resolvers.LocalResolver` raises; `weights_file_words`, `hub.locate`'s), so a module is
+said alike before and after TensorFlow.
+A handle that names a host (tfhub.dev, Kaggle, a URL, gs://) may be in the module cache or
+downloadable, and keras: / zoo: / keras-hub handles are built or fetched: those are left to
+the loader.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from hubensemble.catalogue_urls import variables_note
+from hubensemble.errors import ModuleLoadError
+from hubensemble.handles import HandleFormError, file_url_path, handle_kind
+from hubensemble.winpaths import windows_form
+
+#: A handle's resolver prefix ("zoo" of ``zoo:demo/x``), as `hub.resolvers.handle_prefix` reads
+#: it: two characters at least, so ``C:\\m`` and ``./a:b`` are local paths.
+_PREFIX_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
+
+
+def missing_path_words(path: str) -> str | None:
+    """The loader's reason (str) for the local `path` (an absolute path, as a catalogue stores
+    it) when nothing is there: "PATH does not exist; check the path", with what the path
+    written means when it is not what was meant (`catalogue_urls.variables_note`: a
+    ``$VARIABLE``, an unknown ``~user``, a dangling link, quotes) or, for a path written as
+    Windows writes it, the form to write here (`winpaths.WindowsPath.advice`); None when the
+    path exists (a file, a folder, a link to one)."""
+    if os.path.exists(path):
+        return None
+    form = windows_form(path)
+    return f"{path} " + (form.advice(escape=False) if form else
+                         "does not exist" + (variables_note(path) or "; check the path"))
+
+
+def local_path_problem(handle: str) -> str | None:
+    """The loader's reason (str, without the stage and handle) why the catalogue `handle`
+    cannot load here when it is a local path (no resolver prefix, or ``file://``) with
+    nothing there, or a ``file://HOST/…`` URL this system cannot read; None for any other
+    handle (one that exists, or one a resolver fetches or builds)."""
+    if handle_kind(handle) != "local":
+        return None
+    prefix = _PREFIX_RE.match(handle)
+    if prefix and prefix.group(1).lower() != "file":
+        return None  # a plug-in resolver's (hub.resolvers.resolver_for)
+    if prefix:
+        try:
+            path = file_url_path(handle)
+        except HandleFormError as e:
+            return str(e)
+    else:
+        path = handle
+    return missing_path_words(path)
+
+
+def weights_file_words(weights: str) -> tuple[str, str] | None:
+    """(the path, the loader's reason) when the `weights:` file of a ``keras:NAME`` entry (a
+    path, or a ``file://`` URL) is not a file here: "the weights file PATH does not exist;
+    check `weights:` on the entry (…)", with what the path written means (`variables_note`,
+    a Windows form) as for a handle; None when it is a file (`hub.locate` raises these words,
+    stage "savedmodel")."""
+    path = file_url_path(weights) if weights.startswith("file://") else weights
+    if os.path.isfile(path):
+        return None
+    form = windows_form(path)  # kept as written (handles.stored_weights)
+    return path, (f"the weights file {path} " + (
+        form.advice(escape=False) if form else "does not exist" + variables_note(path))
+        + "; check `weights:` on the entry (relative paths are relative to the catalogue's "
+        "folder)")
+
+
+def missing_here(specs) -> list[tuple[object, ModuleLoadError]]:
+    """[(spec, ModuleLoadError)] of the catalogue entries `specs` (ModuleSpec) whose handle is
+    a local path with nothing there (`local_path_problem`: stage "local path"), or a
+    ``keras:NAME`` whose `weights:` file is not there (`weights_file_words`: stage
+    "savedmodel"), in their order; each error is the one the loader raises for it (the
+    module and handle named), whose text `rank` records as the module's reason."""
+    found = []
+    for spec in specs:
+        problem, stage = local_path_problem(spec.handle), "local path"
+        weights = getattr(spec, "weights", None)
+        if problem is None and handle_kind(spec.handle) == "keras" and weights not in (
+                None, "imagenet"):
+            problem, stage = (weights_file_words(weights) or (None, None))[1], "savedmodel"
+        if problem is not None:
+            found.append((spec, ModuleLoadError(problem, module=spec.name, handle=spec.handle,
+                                                stage=stage)))
+    return found
