@@ -43,7 +43,7 @@ from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word
-from hubensemble.sweepwords import redo_words, sweep_command
+from hubensemble.sweepwords import redo_words, redone_by_fit, sweep_command
 from hubensemble.text import absolute, counted, escaped
 from hubensemble.kerasenv import with_stage_settings
 
@@ -138,10 +138,11 @@ def with_way_on(run_dir, skipped, *, then: str = "this ensemble again"
     out = []
     for t, r in skipped:
         kind = redo_kind(run_dir, t, r)
-        if kind == "record":
+        if kind == "record":  # fit's command (in a fit's folder) runs the ensemble too
+            after = "" if redone_by_fit(run_dir, t) else f", then {then}"
             r = (f"{r}; restore its {TRIAL_FILE} from a copy, or delete "
                  f"{escaped(os.path.abspath(os.path.join(folder, t)))} and "
-                 f"{redo_words(run_dir, t)} (it redoes the trial), then {then}")
+                 f"{redo_words(run_dir, t)} (it redoes the trial){after}")
         elif kind == "reused":  # a table's shape: tune reuses the folder
             r += candidate.reused_redo(candidate.read_candidate(folder, t))
         out.append((t, r))

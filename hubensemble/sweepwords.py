@@ -12,7 +12,7 @@ from pathlib import Path
 from hubensemble import formats
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import read_json
-from hubensemble.lockwords import command_words, option_word
+from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.sweeprecords import chief_end_path, chief_record, end_record, member_lock_path
 from hubensemble.text import absolute, shell_word, shown_time
 
@@ -227,7 +227,8 @@ def resumed_call(run_dir, budget, modules, profile=UNSAID
 
 def redo_words(run_dir, trial: str) -> str:
     """"run `hubensemble tune --run RUN --sweep S --budget 6 --profile quick`" (from Python,
-    "call run_tune(run_dir=…, sweep='S', budget=6, profile='quick')"): the command that runs
+    "call run_tune(run_dir=…, sweep='S', budget=6, profile='quick')"; in a fit's folder whose
+    fit plans the trial, "run `hubensemble fit … --out RUN`", `_fit_redo`): the command that runs
     trial `trial` (an id ``<sweep>-<index>-<module>``) of run `run_dir` again once its
     folder is deleted, with its sweep and the options run.json records for it
     (`sweep_options`; the sweep alone when it records none), under a budget whose plan
@@ -241,10 +242,49 @@ def redo_words(run_dir, trial: str) -> str:
 
 def redo_command(run_dir, trial: str, *, quoted: bool = True) -> str:
     """The one command (or run_tune call) that runs trial `trial` of run `run_dir` again
-    (`redo_words` without its verb; the report's "to redo it" column, unquoted): its sweep's
+    (`redo_words` without its verb; the report's "to redo it" column, unquoted): the fit's
+    command in a fit's folder whose fit plans the trial (`_fit_redo`), else its sweep's
     `sweep_command` under `redo_budget`."""
     sweep = str(trial).split("-", 1)[0]
-    return sweep_command(run_dir, sweep, quoted=quoted, budget=redo_budget(run_dir, trial))
+    budget = redo_budget(run_dir, trial)
+    fit = None if budget is not None else _fit_redo(run_dir, sweep)
+    if fit is not None:
+        return f"`{fit}`" if quoted and on_command_line() else fit
+    return sweep_command(run_dir, sweep, quoted=quoted, budget=budget)
+
+
+def redone_by_fit(run_dir, trial: str) -> bool:
+    """Whether `redo_words` of trial `trial` of run `run_dir` name the fit's command
+    (`_fit_redo`), which runs the stages after tune too: a way on then says no "then
+    ensemble again" after it."""
+    return redo_budget(run_dir, trial) is None and _fit_redo(
+        run_dir, str(trial).split("-", 1)[0]) is not None
+
+
+def _fit_redo(run_dir, sweep: str) -> str | None:
+    """The fit command (from Python, "fit(…) with the arguments the run was fitted with")
+    that redoes a trial of sweep `sweep` of run `run_dir` once its folder is deleted, when
+    the run is a fit's (run.json "fit") whose options plan that sweep as run.json records it
+    (`sweepstate.finish_command`'s rule and words: `rerun.fit_command` without --restart,
+    which reuses every finished stage and trial); None otherwise (stage commands' run, or a
+    later `tune` of other options than the fit's, which the fit command would not plan).
+    Inside a fit's folder the words named `hubensemble tune …` where the fit command does
+    it and the stages after it."""
+    from types import SimpleNamespace
+
+    from hubensemble.sweepstate import finish_command
+
+    try:
+        meta = read_json(Path(run_dir) / formats.RUN_FILE)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or "fit" not in meta:
+        return None
+    try:
+        words = finish_command(run_dir, meta, SimpleNamespace(sweep=sweep))
+    except (AttributeError, TypeError, ValueError):  # a record edited by hand: tune's words
+        return None
+    return words if words.startswith(("hubensemble fit", "fit(")) else None
 
 
 def redo_budget(run_dir, trial: str) -> int | None:

@@ -1633,3 +1633,43 @@ def test_a_damaged_trial_record_is_not_an_unfinished_sweep(run_dir, caplog):
     assert [s["trial"] for s in result.skipped if s["trial"] == plan[1]] == [plan[1]]
     shutil.rmtree(os.path.join(run, "candidates", plan[2]))
     assert [u.missing for u in unfinished_sweeps(run)] == [(plan[2],)]
+
+
+def test_a_way_on_inside_a_fit_folder_names_the_fit_command(run_dir):
+    """In a fit's folder the ways on of a trial to redo named `hubensemble tune --run RUN
+    --sweep default …`, where the fit's own command (run.json records it) redoes the trial
+    and the stages after it: the skip line and the report's "to redo it" column name the fit
+    command (`rerun.fit_command` without --restart) while the fit plans the trial, with no
+    "then this ensemble again"; a later `tune` of other options keeps tune's words. Fails
+    before: "hubensemble tune" in the fit's folder."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.report import write_report
+
+    run, _, _, val, test = run_dir
+    plan = [f"default-{i:04d}-a" for i in range(4)]
+    for i, trial in enumerate(plan):
+        write_candidate(run, trial, val[i], test[i], module="a")
+    os.remove(os.path.join(run, "candidates", plan[1], "trial.json"))
+    record = {"sweep": "default", "budget": 4, "seed": 0, "plan_size": 4, "trials": plan,
+              "requested_modules": None, "batchnorm": {"requested": "auto"}, "untuned": None}
+    fit = {"options": {"sweep": "default", "budget": 4, "seed": 0, "batchnorm": "auto",
+                       "profile": "quick", "top_k": 2}}
+    meta = {"fit": fit, "tune": {**record, "sweeps": {"default": record}}}
+    fileio.atomic_write_json(os.path.join(run, "run.json"), meta)
+    with command_line():
+        reason = dict((s["trial"], s["reason"]) for s in run_ensemble(run)["skipped"])[plan[1]]
+        md = " ".join(write_report(run)[0].read_text().split())
+    assert " and run `hubensemble fit " in reason and reason.endswith(
+        f"--out {run}` (it redoes the trial)"), reason
+    assert "hubensemble tune" not in reason
+    row = md[md.index(f"| {plan[1]} |"):].split(" | ")[2]
+    assert row.startswith(f"delete `{os.path.join(run, 'candidates', plan[1])}`, then run "
+                          "`hubensemble fit ") and f"--out {run}`" in row, row
+    # A later tune of 8 trials: the fit's command plans 4 and would not redo them.
+    eight = dict(record, budget=8)
+    fileio.atomic_write_json(os.path.join(run, "run.json"), dict(
+        meta, tune={**eight, "sweeps": {"default": eight}}))
+    with command_line():
+        reason = dict((s["trial"], s["reason"]) for s in run_ensemble(run)["skipped"])[plan[1]]
+    assert f"run `hubensemble tune --run {run} --sweep default`" in reason, reason
+    assert reason.endswith("then this ensemble again") and "hubensemble fit" not in reason
