@@ -600,6 +600,21 @@ def eval_resolution(image_hw: tuple[int, int], input_size: int | None, profile: 
     return preprocessing_for(image_hw, input_size, profile)[1]
 
 
+def probe_side(input_size, native_size, image_hw: tuple[int, int]) -> int:
+    """The square side in pixels a probe candidate of a module embeds and evaluates at (the
+    module's own, whatever a profile caps fine-tuning at): max(input_size) when the entry
+    has one ((height, width): the module resizes to it itself), else max(native_size) (the
+    size it was pre-trained at), else the uncapped evaluation resolution of images of
+    `image_hw` (`eval_resolution` under the paper profile: 128 px under 96 x 96, else 480).
+    TensorFlow-free: tune's probes (`tune.probe.probe_resolution`) and the memory rule of a
+    probe sweep (`memory.stage_memory_note`) both read it."""
+    if input_size is not None:
+        return int(max(input_size))
+    if native_size is not None:
+        return int(max(native_size))
+    return int(eval_resolution(tuple(image_hw), None, get_profile("paper")))
+
+
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------

@@ -309,7 +309,7 @@ def _note(room, parts, measured=None) -> str | None:
     for what, sizes, batch, profile, *named in parts:
         prof = profile if not isinstance(profile, str) else None  # a Profile: its own batch
         name = getattr(profile, "name", profile) or "cpu"
-        if what in ("rank embeds", "evaluate runs the export on"):
+        if what in ("rank embeds", "evaluate runs the export on", "tune's probes embed"):
             # evaluate runs every member on each batch (serve_members): `sizes`, one a member
             more = EVALUATE_PER_MEMBER_PIXEL * max(len(sizes) - 1, 0) if what.startswith(
                 "evaluate") else 0
@@ -322,6 +322,12 @@ def _note(room, parts, measured=None) -> str | None:
                 return need + more * b * pixels, pixels
 
             batch, given = batch if isinstance(batch, tuple) else (batch, batch)
+            flag, whose_batch = "--batch-size", "--batch-size"
+            if what.startswith("tune"):  # a probe embeds in the profile's training batch
+                named_batch = _PROFILE_TRAINING.get(name, _PROFILE_TRAINING["cpu"])[0]
+                batch = given = getattr(prof, "batch_size", None) or named_batch
+                flag = "--train-batch-size"
+                whose_batch = flag if batch != named_batch else f"--profile {name}'s"
             need, pixels = inference(batch)
             if need <= limit:
                 continue
@@ -334,7 +340,7 @@ def _note(room, parts, measured=None) -> str | None:
                 fits2 = _power_of_two(fitting_batch(limit + arenas_saved(room), sizes, name,
                                                     per_pixel_extra=more))
                 if 0 < fits2 < batch:
-                    with_arenas = (f" and --batch-size {fits2} (about "
+                    with_arenas = (f" and {flag} {fits2} (about "
                                    f"{gib(inference(fits2)[0])})")
             runs = what  # evaluate: its members named, each run on every batch
             if what.startswith("evaluate") and len(sizes) > 1:
@@ -342,10 +348,10 @@ def _note(room, parts, measured=None) -> str | None:
                         f"{_of_modules(named)}, each on every batch, on")
             said.append(
                 f"{runs} images of {side}x{side} px in batches of {batch} ("
-                + ("--batch-size" if batch == given else
+                + (whose_batch if batch == given else
                    f"its {batch} training images, fewer than --batch-size {given}") + "), "
                 f"which needs about {gib(need)}" + _own_way(
-                    fits and f"pass --batch-size {fits} (about {gib(inference(fits)[0])})",
+                    fits and f"pass {flag} {fits} (about {gib(inference(fits)[0])})",
                     with_arenas and arenas_way(room, with_arenas)))
             continue
         if what == "export":  # the members rebuilt, run on the check images, reloaded
@@ -629,7 +635,7 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
                                getattr(profile, "resolution_cap", None))
         if command == "tune":
             names = values.get("modules") or _ranking(run_dir).get("selected")
-            return _note(room, [("tune", _module_sizes(meta, names), None, profile)],
+            return _note(room, _tune_parts(meta, names, profile, values.get("sweep")),
                          measured_factors(run_dir, names or None))
         members = read_json(os.path.join(os.fspath(run_dir), "ensemble.json")).get(
             "members") or []
@@ -648,6 +654,32 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
                      measured_factors(run_dir, names or None))
     except (OSError, ValueError, TypeError, KeyError, AttributeError):  # the stage's to say
         return None
+
+
+def _tune_parts(meta, names, profile, sweep) -> list:
+    """`_note`'s parts of a tune of run.json's (`meta`) modules `names` (None: all) under
+    `profile` by sweep `sweep` (None: the run's last, its "call_sweep"): "tune" (fine-tuning,
+    `training_need`) for any part but probe, and "tune's probes embed" for a probe part, an
+    inference at each module's own size (`hyperrule.probe_side`, whatever the profile caps)
+    in the profile's training batch (`sweepplan`: a probe's batch_size). The probe part was
+    counted as fine-tuning at the profile's cap: 1.9 GiB for 224 px modules at quick's 16,
+    where the probes need 1.1; 0.5 GiB for one pre-trained at 224 px without an input size,
+    which the probes embed at 224 px."""
+    from hubensemble.hyperrule import probe_side
+
+    sweep = sweep or (meta.get("tune") or {}).get("call_sweep") or "default"
+    kinds = str(sweep).split("+")
+    parts = [("tune", _module_sizes(meta, names), None, profile)] if any(
+        k != "probe" for k in kinds) else []
+    if "probe" in kinds:
+        modules = meta.get("modules") or {}
+        image = ((meta.get("data") or {}).get("task") or {}).get("image_size") or (224, 224)
+        chosen = [m for n, m in modules.items() if not names or n in names] or list(
+            modules.values())
+        sides = [probe_side(m.get("input_size"), m.get("native_size"), image)
+                 for m in chosen if isinstance(m, dict)]
+        parts.append(("tune's probes embed", [(s, s) for s in sides], None, profile))
+    return parts
 
 
 def memory_key(command: str, folder) -> tuple[str, str]:

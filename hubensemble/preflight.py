@@ -297,6 +297,7 @@ def check_inputs(args) -> None:
         values = {k: getattr(args, k, None) for k in (
             "specs", "batch_size", "modules", "profile", "retrain_full",
             "train_batch_size", "student", "max_gflops")}
+        values["sweep"] = sweep  # tune's (a probe part embeds at each module's own size)
         if args.command == "evaluate":  # its --batch-size (the table's eval_batch_size)
             values["batch_size"] = getattr(args, "eval_batch_size", None)
         elif getattr(args, "data", None) and args.command in ("fit", "rank"):

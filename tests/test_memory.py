@@ -943,3 +943,52 @@ def test_rank_s_batch_is_counted_at_most_the_training_images(tmp_path, monkeypat
     tight = memory.Room(int(twenty + held) - 1, "X")
     said = memory.data_note(task, [spec], 65536, "quick", room=tight)
     assert said and f"rank's embedding needs about {memory.gib(twenty)} beside" in said, said
+
+
+def test_a_probe_sweep_s_memory_is_its_embedding_at_each_module_s_own_size(tmp_path,
+                                                                           monkeypatch):
+    """tune's note counted a probe sweep as fine-tuning at the profile's cap: a probe embeds,
+    frozen, at the module's own size (`hyperrule.probe_side`) in the profile's batch. 224 px
+    modules at quick's 16 were said to need 1.9 GiB (refused under a 1.5 GiB cgroup limit)
+    where the probes need 1.1; a module pre-trained at 224 px without an input size was
+    counted at quick's 32 px (0.5 GiB) and not said under 0.6 GiB. Fails before: the
+    fine-tuning words ('tune fine-tunes') and a note under 1.5 GiB."""
+    import math
+
+    from hubensemble import preflight
+
+    run = tmp_path / "run"
+    run.mkdir()
+    meta = {"modules": {"mob": {"name": "mob", "input_size": [224, 224]},
+                        "pre": {"name": "pre", "input_size": None, "native_size": [224, 224]}},
+            "data": {"task": {"image_size": [64, 64]}}, "tune": {"call_sweep": "probe"}}
+    (run / "run.json").write_text(json.dumps(meta))
+    (run / "ranking.json").write_text(json.dumps({"modules": [], "selected": ["mob", "pre"]}))
+    probe16 = 0.96e9 + 235 * 16 * 224 * 224  # the embedding rule at 224 px, batch 16
+    train16 = 1.25e9 + 847 * 16 * 224 * 224  # the fine-tuning rule's
+    assert probe16 < 1.5 * GIB < train16 < 1.25 * 1.5 * GIB
+    hard = memory.Room(int(1.5 * GIB), "the cgroup limit in X", hard=True)
+    for sweep in ("probe", None):  # given, or the run's last ("call_sweep")
+        assert memory.stage_memory_note("tune", run, {"profile": "quick", "sweep": sweep},
+                                        room=hard) is None
+    limit = int(1.12e9)  # above the rule at batch 4, below it at 16
+    said = memory.stage_memory_note("tune", run, {"profile": "quick", "sweep": "probe"},
+                                    room=memory.Room(limit, "X"))
+    fits = 1 << int(math.log2((0.9 * limit - 0.96e9) // (235 * 224 * 224)))
+    assert (f"tune's probes embed images of 224x224 px in batches of 16 (--profile quick's), "
+            f"which needs about {memory.gib(probe16)}: pass --train-batch-size {fits} (about "
+            f"{memory.gib(0.96e9 + 235 * fits * 224 * 224)})") in said, said
+    assert "fine-tunes" not in said, said
+    # a module without an input size, pre-trained at 224 px: embedded at 224, not quick's 32
+    small = memory.Room(int(0.6 * GIB), "X")
+    said = memory.stage_memory_note("tune", run, {"profile": "quick", "sweep": "probe",
+                                                  "modules": ["pre"]}, room=small)
+    assert "tune's probes embed images of 224x224 px in batches of 16" in said, said
+    both = memory.stage_memory_note("tune", run, {"profile": "quick", "sweep": "default+probe",
+                                                  "modules": ["pre"]}, room=small)
+    assert "tune's probes embed" in both and "tune fine-tunes" not in both, both  # 0.5 GiB
+    # the command line passes its --sweep
+    monkeypatch.setattr(memory, "room", lambda *a, **k: small)
+    preflight.check_inputs(argparse.Namespace(command="tune", run=str(run), sweep="probe",
+                                              budget=None, profile="quick", modules=["pre"]))
+    assert any("tune's probes embed" in n for n in preflight._NOTES[os.path.realpath(run)])

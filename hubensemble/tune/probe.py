@@ -54,13 +54,10 @@ def probe_resolution(spec: ModuleSpec, task) -> int:
     """The square side in pixels a probe of `spec` embeds and evaluates at: max(input_size)
     when the entry has one (the module resizes to it itself), else max(native_size), else the
     uncapped HyperRule evaluation resolution of the task (`hyperrule.eval_resolution` under
-    the paper profile: 128 px for images under 96 x 96, else 480 px)."""
-    if spec.input_size is not None:
-        return int(max(spec.input_size))
-    native = getattr(spec, "native_size", None)
-    if native is not None:
-        return int(max(native))
-    return int(hyperrule.eval_resolution(task.image_size, None, hyperrule.get_profile("paper")))
+    the paper profile: 128 px for images under 96 x 96, else 480 px): `hyperrule.probe_side`,
+    the rule's one copy."""
+    return hyperrule.probe_side(spec.input_size, getattr(spec, "native_size", None),
+                                task.image_size)
 
 
 def fit_probe(embeddings, labels, num_classes: int, *, l2: float,
