@@ -15,6 +15,7 @@ from hubensemble.datachange import require_validation
 from hubensemble.errors import RunError, reraise_stop
 from hubensemble.exportfolder import folder_lock
 from hubensemble.fitargs import catalogue_specs, check_data, check_paths
+from hubensemble.fitcall import check_fit_arguments, export_word
 from hubensemble import resume
 from hubensemble.rundir import DataArgs, Run
 from hubensemble.stagerecords import (BOOKKEEPING, PROVENANCE, STAGE_INPUTS, candidates_digest,
@@ -22,7 +23,7 @@ from hubensemble.stagerecords import (BOOKKEEPING, PROVENANCE, STAGE_INPUTS, can
                                       planned_trials, read_keys, stage_done, stage_keys,
                                       stage_records, tree_sha256, view_digest)
 from hubensemble.terminal import shows_progress
-from hubensemble.lockwords import command_words, option_word
+from hubensemble.lockwords import command_words
 from hubensemble.text import absolute, closest_name, counted, escaped
 from hubensemble.threads import old_objects_frozen
 from hubensemble import kerasenv
@@ -161,7 +162,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         f"{', '.join(said)}; the options are "
                         f"{', '.join(names)}")
     check_fit_arguments(options=options, data_args=data_args, restart=restart,
-                        progress=progress, use_cache=use_cache)
+                        progress=progress, use_cache=use_cache, given=option_values,
+                        fit_options=FitOptions)
     options = dataclasses.replace(options or FitOptions(), **option_values)
     # What the command line refuses before its run folder (preflight.check_inputs), by the same
     # functions: a refused fit leaves no folder, log or lock behind.
@@ -225,39 +227,6 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             return _run_stages(run, specs, task, data_args, options, keys, reads,
                                export=export, progress=progress, cache_dir=cache_dir,
                                use_cache=use_cache, said=said)
-
-
-def check_fit_arguments(*, options, data_args, restart, progress, use_cache) -> None:
-    """TypeError naming fit()'s argument, its value and what to pass, for an `options` that
-    is no FitOptions, a `data_args` that is no DataArgs (both may be None), or a `restart`,
-    `progress` or `use_cache` that is not True or False (numpy's bool too). Before: a dict
-    of options or data_args stopped in dataclasses.replace ("replace() should be called on
-    dataclass instances"), and restart='no' (a str, so true) discarded the run's results."""
-    import numpy as np
-
-    for name, value in (("restart", restart), ("progress", progress),
-                        ("use_cache", use_cache)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"fit() {name} must be True or False, got {type(value).__name__} "
-                            f"{value!r}")
-    for name, value, kind in (("options", options, FitOptions),
-                              ("data_args", data_args, DataArgs)):
-        if value is not None and not isinstance(value, kind):
-            given = (", ".join(f"{k}={v!r}" for k, v in value.items())
-                     if isinstance(value, dict) and all(isinstance(k, str) for k in value)
-                     else "…")
-            way = (f"pass them as keywords, fit(…, {given}), or options=FitOptions({given})"
-                   if kind is FitOptions else
-                   f"e.g. data_args=DataArgs(spec, {given}) (hubensemble.rundir.DataArgs)")
-            raise TypeError(f"fit() {name} must be a {kind.__name__} or None, got "
-                            f"{type(value).__name__} {value!r}; {way}")
-
-
-def export_word(export) -> str:
-    """The word of fit's export folder in the caller's words (`lockwords.option_word`): its
-    --export flag or `export` keyword when given (`export`: its value, None when not given),
-    else the run folder's --out / `out`, in which RUN/export lies."""
-    return option_word("--export", "export") if export else option_word("--out", "out")
 
 
 def _say_data(task, skipped_in, progress) -> None:

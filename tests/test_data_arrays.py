@@ -1448,3 +1448,34 @@ def test_fits_own_arguments_of_another_type_are_refused_naming_them(
     with pytest.raises(CatalogueError):
         hubensemble.fit(str(tmp_path / "c.yaml"), "sklearn:digits", out, restart=np.True_,
                         progress=np.False_)
+
+
+def test_alternative_selection_rules_typed_together_in_fit_are_refused_at_once(tmp_path):
+    """The command line takes one of --top-k, --threshold and --greedy (an argparse group);
+    fit(top_k=5, threshold=0.1) selected by the threshold alone, top_k only changing rank's
+    key, and fit(threshold=0.1, greedy=True) was refused by rank, after the run folder was
+    made and the data loaded. Each is refused as typed, naming them; None and False are
+    none typed (a FitOptions built by the command line holds every default: not checked)."""
+    import hubensemble
+    from hubensemble import options
+    from hubensemble.errors import CatalogueError
+    from hubensemble.pipeline import FitOptions
+
+    def fit(**keywords):
+        hubensemble.fit(str(tmp_path / "c.yaml"), "sklearn:digits", tmp_path / "run",
+                        **keywords)
+
+    with pytest.raises(options.OptionError, match=r"^choose one selection rule: top_k=5 or "
+                                                  r"threshold=0\.1, not both; leave the other"):
+        fit(top_k=5, threshold=0.1)
+    with pytest.raises(options.OptionError, match=r"^choose one selection rule: threshold=0\.1"
+                                                  r" or greedy=True, not both"):
+        fit(threshold=0.1, greedy=True)
+    with pytest.raises(options.OptionError, match=r"top_k=3 or threshold=0\.1 or greedy=True"
+                                                  r", not more than one; leave the others out"):
+        fit(top_k=3, threshold=0.1, greedy=True)
+    assert not (tmp_path / "run").exists()
+    for alone in (dict(threshold=0.1, greedy=False), dict(top_k=3, greedy=False)):
+        with pytest.raises(CatalogueError):  # past the options: the catalogue is missing
+            fit(**alone)
+    assert FitOptions(top_k=4, threshold=0.1).threshold == 0.1  # `demo --threshold 0.1`
