@@ -106,7 +106,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     is over `max_gflops`, or training fails. HubensembleError, before training, for a student
     batch that does not divide among the replicas of `strategy` (a tf.distribute.Strategy;
     None: the one in scope; `strategies.check_batch_divides`). TypeError for a `run_dir` or
-    `task` of another type (`stageargs`).
+    `task` of another type (`stageargs`); OptionError, first, for an option outside the
+    options table's rules (`init` not one of DISTILL_INITS, `steps_scale` not > 0, …).
     """
     from hubensemble import stageargs
     from hubensemble.ensemble import read_ensemble
@@ -115,11 +116,9 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     run_dir = stageargs.folder("run_distill", "run_dir", run_dir)
     stageargs.task("run_distill", task, optional=True)
 
-    if init not in DISTILL_INITS:
-        raise RunError(f"distill init must be one of {', '.join(DISTILL_INITS)}, got {init!r}")
     options.check_keywords("distill", dict(  # the table's rules, as the command line's
         student=student, max_gflops=max_gflops, steps_scale=steps_scale, mixup=mixup,
-        lr_scale=lr_scale, train_batch_size=train_batch_size))
+        init=init, lr_scale=lr_scale, train_batch_size=train_batch_size))
     start = time.time()
     run = Run(run_dir)
     run.require_started()  # an empty or mistyped folder: say so, not "run ensemble"

@@ -2158,3 +2158,21 @@ def test_distill_over_max_gflops_is_refused_from_the_cost_records_before_the_dat
     with pytest.raises(RunError, match=rf"^the student small needs {at_32 / 1e9:.4g} GFLOPs "
                                        r"per image at 32 px, over max_gflops 1e-07"):
         run_distill(path, student="small", task=digits, max_gflops=1e-7, progress=False)
+
+
+def test_a_mistyped_distill_init_is_refused_by_the_option_table_naming_the_keyword(tmp_path):
+    """run_distill(init='membr') was refused by a check of its own, a RunError "distill init
+    must be one of best, member, module", naming neither the keyword nor the flag and not
+    the choice it mistypes; the options table's rule refuses it as every other option."""
+    from hubensemble.distill import run_distill
+    from hubensemble.lockwords import command_line
+    from hubensemble.options import OptionError
+
+    words = "must be one of best, member, module, got 'membr' (did you mean member?)"
+    with pytest.raises(OptionError) as refused:
+        run_distill(tmp_path / "run", init="membr")
+    assert str(refused.value) == f"init {words}"
+    with command_line(), pytest.raises(OptionError) as refused:
+        run_distill(tmp_path / "run", init="membr")
+    assert str(refused.value) == f"--distill-init {words}"
+    assert not (tmp_path / "run").exists()
