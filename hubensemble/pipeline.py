@@ -122,7 +122,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     refuses what the command line refuses before its own, with the same checks: a
     `catalogue`, `data`, `out`, `export` or `cache_dir` of another type, and `options`,
     `data_args`, `restart`, `progress` or `use_cache` (`check_fit_arguments`) (TypeError), an empty
-    `out`, `export` or `cache_dir` (OptionError), a catalogue file that is missing or
+    `out`, `export` or `cache_dir` or an unknown `corruptions` name (OptionError), a catalogue
+    file that is missing or
     malformed (CatalogueError) or lists no module, a data spec that cannot be read
     (`data.check_spec`: DataError, e.g. a missing npz file or an unknown sklearn: name), a
     --strategy the machine cannot serve, `modules` the catalogue lacks, a `budget` that
@@ -165,6 +166,14 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                         progress=progress, use_cache=use_cache, given=option_values,
                         fit_options=FitOptions)
     options = dataclasses.replace(options or FitOptions(), **option_values)
+    if not any(options.corruptions is v for v in (True, False, None)):  # names, "all", …
+        from hubensemble.evaluate import check_evaluate_options
+
+        # Checked as evaluate checks them, now: the evaluate stage refused a mistyped name
+        # after the sweep (and stopped at an int: "'int' object is not iterable").
+        check_evaluate_options("test", options.corruptions if isinstance(
+            options.corruptions, (str, list, tuple)) else [options.corruptions],
+            option_table.defaults_for("evaluate")["severities"])
     # What the command line refuses before its run folder (preflight.check_inputs), by the same
     # functions: a refused fit leaves no folder, log or lock behind.
     environment.check_environment()  # HUBENSEMBLE_*_TIMEOUT / _DEADLINE seconds

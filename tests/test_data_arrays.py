@@ -1479,3 +1479,23 @@ def test_alternative_selection_rules_typed_together_in_fit_are_refused_at_once(t
         with pytest.raises(CatalogueError):  # past the options: the catalogue is missing
             fit(**alone)
     assert FitOptions(top_k=4, threshold=0.1).threshold == 0.1  # `demo --threshold 0.1`
+
+
+@pytest.mark.parametrize("corruptions, words", [
+    ("gausian_noise", "corruptions: unknown corruption 'gausian_noise' (did you mean "
+                      "gaussian_noise?); choose from gaussian_noise, "),
+    (["contrast", "fog"], "corruptions: unknown corruption 'fog'; choose from "),
+    (3, "corruptions: unknown corruption 3; choose from "),
+])
+def test_fits_corruption_names_are_checked_before_its_run_folder(tmp_path, corruptions, words):
+    """fit(corruptions='gausian_noise') ran rank, the sweep, the ensemble and the export
+    before its evaluate stage refused the name (and corruptions=3 stopped there with "'int'
+    object is not iterable"): they are checked by evaluate's rule before the run folder."""
+    import hubensemble
+    from hubensemble.options import OptionError
+
+    with pytest.raises(OptionError) as refused:
+        hubensemble.fit(str(tmp_path / "c.yaml"), "sklearn:digits", tmp_path / "run",
+                        corruptions=corruptions)
+    assert str(refused.value).startswith(words), str(refused.value)
+    assert not (tmp_path / "run").exists()
