@@ -20,6 +20,7 @@ from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text, check_file_target
 from hubensemble.handles import (handle_kind, same_module_note, same_module_pairs, stored_handle,
                                  stored_weights)
+from hubensemble.localfiles import file_not_module, local_source, modules_inside
 from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.text import absolute, cells, counted, escaped, ljust
 
@@ -32,12 +33,12 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
     before TensorFlow, so a mistyped handle or name is one line (it was a traceback after
     TensorFlow's seconds). Relative paths are relative to `base_dir` (default: the working
     folder). Raises CatalogueError naming the handle: its form (`handles.stored_handle`), a
-    local path that does not exist, a name or field value ModuleSpec refuses (an empty or
-    blank `weights` as empty: it was made `base_dir`, "'/work' is not a Keras weights
-    file"), a handle given twice (stored alike: `handles.stored_handle`), or one `name`
-    for several handles (named in the caller's words, `lockwords.option_word`: "--name" on
-    the command line, "name=" from Python; the command line was told "--name (name=)", a
-    keyword it never typed)."""
+    local path that does not exist, a name or field value
+    ModuleSpec refuses (an empty or blank `weights` as empty: it was made `base_dir`,
+    "'/work' is not a Keras weights file"), a handle given twice (stored alike:
+    `handles.stored_handle`), or one `name` for several handles (named in the caller's
+    words, `lockwords.option_word`: "--name" on the command line, "name=" from Python; the
+    command line was told "--name (name=)", a keyword it never typed)."""
     if name is not None and len(handles) > 1:
         flag = option_word("--name", "name=")
         raise CatalogueError(f"{flag} names a single HANDLE; add the others in another call, "
@@ -271,8 +272,9 @@ def check_add(path, handles, *, name=None, **fields) -> set[str]:
     """`catalogue add`'s refusals before TensorFlow: the entries (`check_new_entries`), the
     catalogue `path` they go to (it must read as one: `catalogue_names`) and `name`, which
     no entry of it may have (it was refused after the module had loaded, naming a line of
-    the would-be text), and where `path` goes (`fileio.check_file_target`: HubensembleError
-    for a file in the way of its folder, or a folder not writable). Returns the names the
+    the would-be text), where `path` goes (`fileio.check_file_target`: HubensembleError
+    for a file in the way of its folder, or a folder not writable), and then local handles
+    that hold no module (`check_holds_modules`). Returns the names the
     file's entries take; raises CatalogueError,
     also for an empty `path` (it was taken, to fail after the modules had loaded; the command
     line's parser refuses `--to ""` itself)."""
@@ -294,7 +296,25 @@ def check_add(path, handles, *, name=None, **fields) -> set[str]:
                              f"by the entry at {before[name].field_source('name')}; choose "
                              f"another name, or leave {flag.strip()} out for one made from "
                              f"the handle")
+    check_holds_modules(handles)  # the file's and the name's refusals first
     return set(before)
+
+
+def check_holds_modules(handles, base_dir=None) -> None:
+    """CatalogueError naming the first of `handles` (relative to `base_dir`, default the working
+    folder) that is a local path holding no module (`localfiles.local_source`, rank's test):
+    a file that is no model file (an archive: the command that unpacks it) or a folder
+    without one, in rank's words. `catalogue add` refused it only after TensorFlow's import
+    and the load (26 s, 685 MB, exit 1). Missing paths are `check_new_entries`'."""
+    base_dir = base_dir or os.getcwd()
+    for handle in handles:
+        stored = stored_handle(handle, base_dir)
+        if handle_kind(stored) == "local" and os.path.exists(stored) and (
+                local_source(stored) is None):
+            raise CatalogueError(f"cannot add {handle!r}: " + (
+                file_not_module(stored) if os.path.isfile(stored) else
+                f"{stored} holds no module (no saved_model.pb, .keras/.h5 file or keras-hub "
+                f"preset){modules_inside(stored)}"))
 
 
 def add_modules(path, handles, taken, *, name=None, **fields) -> tuple[str, list[str]]:

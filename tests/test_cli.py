@@ -3580,6 +3580,7 @@ def test_catalogue_add_refuses_one_handle_given_twice_before_tensorflow(tmp_path
     from hubensemble.errors import CatalogueError
 
     (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "saved_model.pb").write_bytes(b"")  # a module's folder, to its listing
     to = tmp_path / "k.yaml"
     said = each_in_one_process(
         ["catalogue", "add", "keras:MobileNetV3Small", "keras:MobileNetV3Small", "--to", to],
@@ -3684,3 +3685,24 @@ def test_modules_missing_here_are_said_before_tensorflow_and_all_missing_refused
     rows = {r["name"]: r for r in json.loads((out / "ranking.json").read_text())["modules"]}
     assert rows["a"]["reason"] == reason and rows["a"]["stage"] == "local path", rows
     assert rows["t"]["status"] == "ok" and (out / "log.txt").read_text().count(reason) == 2
+
+
+def test_catalogue_add_of_a_path_that_holds_no_module_is_refused_before_tensorflow(tmp_path):
+    # `catalogue add ./notes.txt` (a file that is no model file) and of a folder without a
+    # module loaded TensorFlow first and failed in the load (26 s, 685 MB); a missing path was
+    # already refused before it. Fails before: TensorFlow loaded, exit 1.
+    from hubensemble.localfiles import file_not_module
+
+    (tmp_path / "notes.txt").write_text("not a module")
+    (tmp_path / "m.tar.gz").write_bytes(b"\x1f\x8b")
+    (tmp_path / "empty").mkdir()
+    to = tmp_path / "c.yaml"
+    cases = [(tmp_path / "notes.txt", file_not_module(str(tmp_path / "notes.txt"))),
+             (tmp_path / "m.tar.gz", file_not_module(str(tmp_path / "m.tar.gz"))),
+             (tmp_path / "empty", f"{tmp_path / 'empty'} holds no module (no saved_model.pb, "
+                                  ".keras/.h5 file or keras-hub preset)")]
+    said = each_in_one_process(*[["catalogue", "add", path, "--to", to] for path, _ in cases])
+    for (path, words), (code, printed, err, tensorflow) in zip(cases, said):
+        assert (code, printed, tensorflow) == (2, "", False), (path, err)
+        assert err == f"hubensemble: error: cannot add '{path}': {words}\n", err
+    assert not to.exists()
