@@ -3218,3 +3218,21 @@ def test_each_candidate_left_out_and_each_failed_trial_has_its_way_on(full_run, 
     assert "| reason | to redo it, once its cause is fixed |" in md
     row = md[md.index(f"| {failed} | {first} |"):]
     assert row.split(" | ")[3].startswith(way(failed)), row
+
+
+def test_a_fit_without_corruptions_is_said_why_it_has_no_robustness_evaluation(
+        full_run, tmp_path, figures_not_drawn):
+    """A fit run with --no-corruptions: the robustness section said only "robustness.json is
+    missing: run `hubensemble evaluate …`", as if a stage had been lost; it says the fit's
+    choice, then how to measure them. Fails before: no "--no-corruptions"."""
+    run, _ = _copy_of(full_run, tmp_path)
+    (run / "robustness.json").unlink()
+    text, _ = _report_of(run)
+    plain = text[text.index("## Robustness"):text.index("## What failed")]
+    assert "--no-corruptions" not in plain  # no fit recorded: the command alone
+    Run(run).update(fit={"options": {"profile": "quick", "corruptions": False}})
+    text, _ = _report_of(run)
+    said = " ".join(text[text.index("## Robustness"):text.index("## What failed")].split())
+    assert ("No robustness evaluation (robustness.json is missing): fit ran with "
+            "`--no-corruptions`, which evaluates none; to measure them, run `hubensemble "
+            f"export --run {run}` (then evaluate).") in said, said  # no export in full_run

@@ -338,9 +338,15 @@ def _read_run(path, run) -> RunFiles:
             log.warning("the report cannot show the robustness evaluation: %s",
                         files.robustness_note)
     else:
+        fit = (files.meta.get("fit") or {}) if isinstance(files.meta, dict) else {}
+        options = fit.get("options") if isinstance(fit, dict) else None
         why = ("the run has no test split, so there is nothing to corrupt"
                if files.y_test is None and (files.task.get("sizes") or {}).get("test") is None
                else files.next_step("evaluate"))
+        if isinstance(options, dict) and options.get("corruptions") is False and \
+                not isinstance(why, str):  # said only "missing: run evaluate" of its choice
+            why = Inline("fit ran with ", Code("--no-corruptions"), ", which evaluates none; "
+                         "to measure them, ", why)
         files.robustness_note = Inline(f"No robustness evaluation ({name} is missing): ", why,
                                        ".")
     return files
