@@ -3236,3 +3236,27 @@ def test_a_fit_without_corruptions_is_said_why_it_has_no_robustness_evaluation(
     assert ("No robustness evaluation (robustness.json is missing): fit ran with "
             "`--no-corruptions`, which evaluates none; to measure them, run `hubensemble "
             f"export --run {run}` (then evaluate).") in said, said  # no export in full_run
+
+
+def test_the_cost_tables_test_column_without_a_test_split_says_why(tmp_path, figures_not_drawn):
+    """A run without a test split: the cost table's "test acc" column was all "–" with no
+    word why (the student's row too, after distill); it says the ensemble's reason, in the
+    command line's words. Fails before: no "No test accuracy"."""
+    from hubensemble.cost import Cost, machine_info
+    from hubensemble.cost.records import write_run_costs
+
+    make_full_run(tmp_path, robustness=False, seed=2)
+    (tmp_path / "labels" / "test.npy").unlink()
+    data = data_section()
+    data["task"]["sizes"]["test"] = None
+    Run(tmp_path).update(data=data)
+    trials = [c.trial for c in candidate.scan(tmp_path / "candidates")[0] if c.ok]
+    write_run_costs(tmp_path, {t: Cost(module=t.split("-", 2)[2], fingerprint=None, size=8,
+                                       num_classes=C, macs=1000, params=10)
+                               for t in trials}, machine_info())
+    ensemble.run_ensemble(tmp_path, budget=6)
+    md = " ".join(report.write_report(tmp_path)[0].read_text().split())
+    cost = md[md.index("## Inference cost"):md.index("## Ensemble members")]
+    assert ("No test accuracy (\"–\"): the run's data has no test split (give it one: x_test "
+            "and y_test in an npz, a test/ folder or --test-fraction for folder: data") in cost, \
+        cost

@@ -118,6 +118,13 @@ def cost_section(files, figures, members) -> Section:
                              (student.get("val") or {}).get("accuracy")))
     sec.add(Table(["model", "members", "GFLOPs", "params", "ms @1", "ms @64", "test acc",
                    "val acc"], rows))
+    if all(row[6] == "–" for row in rows):  # a column of "–" without a word (no test split)
+        from hubensemble.ensembletext import test_missing_text
+        from hubensemble.lockwords import command_line
+
+        with command_line():  # the report's commands are the command line's
+            why = test_missing_text(e.get("test_missing")) or "no test predictions to score"
+        sec.add(f"No test accuracy (\"–\"): {why}.")
     if retrained:
         sec.add("The exported members were retrained on train + val (--retrain-full): "
                 + ("the rows \"retrained on train + val\" are measured on them (no validation "
