@@ -309,8 +309,9 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
         # fit's (or distill's) cost stage, whose summary is not printed: it goes on without
         # costs, as a run without a budget needs none (fit's budget was checked before its
         # sweep; the ensemble refuses a budget without costs, naming cost).
-        log.warning("%s", escaped(" ".join(line.strip() for line in none_costed_words(
-            summary, run.path))))
+        # Each module's reason was its own warning above: named once, not again here.
+        words = none_costed_words(summary, run.path)
+        log.warning("%s", escaped(f"{words[0].rstrip(':')} (each said above); {words[-1]}"))
     return summary
 
 
