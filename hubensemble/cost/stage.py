@@ -386,8 +386,10 @@ def format_costs(summary: CostSummary) -> str:
         rows.setdefault((c.module, c.size), [c, []])[1].append(trial)
     # A space before each figure: one of 3 significant digits under 0.001 (`figure`) fills
     # its column.
-    lines = [f"{'module':<32}{'px':>5} {'GFLOPs':>9} {'params':>10} {'ms@1':>8} {'ms@64':>8}  "
-             "candidates"]
+    # No header over no rows when nothing could be costed (`none_costed_words` says so).
+    lines = [] if summary.none_costed else [
+        f"{'module':<32}{'px':>5} {'GFLOPs':>9} {'params':>10} {'ms@1':>8} {'ms@64':>8}  "
+        "candidates"]
     for (module, size), (c, trials) in sorted(rows.items(), key=lambda kv: kv[1][0].macs):
         b1, b64 = c.latency(1), c.latency(64)
         lines.append(f"{module[:31]:<32}{size:>5} {figure(c.gflops, 4):>9} {c.params:>10,} "
