@@ -56,6 +56,17 @@ def cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "emb"))
 
 
+@pytest.fixture(autouse=True)
+def report_figures_not_drawn(figures_not_drawn):
+    """Every test here reads the report's text at most, never a figure: each fit's report
+    stage writes its figures as 1 x 1 PNGs (conftest's `figures_not_drawn`; every plot is
+    still built from the run's numbers). Drawing them was 1-7 s of a test's time, 0.9-1.4 s
+    a fit that writes its report (the file's first 15 tests: 29 s of drawing, a loaded -n0
+    run). The module fixtures `fitted` and `retrained`, set up before any test's own
+    fixtures, draw the real figures: the end-to-end fit of test_fit_writes_every_stage
+    still makes them. A test that checks a figure belongs in test_report.py."""
+
+
 @pytest.fixture(scope="module")
 def fitted(catalogue, tmp_path_factory):
     os.environ["HUBENSEMBLE_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "emb")
