@@ -39,7 +39,8 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
 
     For a stage of RUN_STAGES: a folder that holds no run (`Run.require_started`, unless it
     holds results, which a stage may complete), a damaged run.json (`Run.meta`); for `tune`,
-    a missing or unreadable ranking.json and a run.json without data (`Run.tune_inputs`), and
+    run.json's sweep records of another kind (`sweepstate.sweep_records`), a missing or
+    unreadable ranking.json and a run.json without data (`Run.tune_inputs`), and
     `modules` (--modules) the ranking lacks or could not embed (`check_modules`); for
     `distill` and `export` (not of a student), a missing or unreadable ensemble.json
     (`ensemble.read_ensemble`, naming `tune` first when no candidate is usable; export then
@@ -76,6 +77,9 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
         run.require_started()
     run.meta()
     if command == "tune":
+        from hubensemble.sweepstate import sweep_records
+
+        sweep_records(run.meta(), run.meta_path)  # a hand edit: before TensorFlow, not after
         ranking, _, _ = run.tune_inputs()
         check_modules(modules, ranking.get("modules") or [])
         if member is not None:  # a worker with no chief to come: at once, before TensorFlow

@@ -72,13 +72,16 @@ def _from_record(prof, where) -> Profile:
                        "restore run.json, or fit the run again from the start") from None
 
 
-def _recorded(meta, name, trial=None) -> dict | None:
+def _recorded(meta, name, trial=None, where=None) -> dict | None:
     """run.json's record of profile `name`: that of the sweep whose "trials" list `trial`, or
     with no trial that of the last tune; None when there is none (a run tuned before the
-    record named its trials keeps today's definition of a built-in profile)."""
+    record named its trials keeps today's definition of a built-in profile). RunError for a
+    damaged sweep record (`sweepstate.sweep_records`, naming `where`, run.json's path)."""
+    from hubensemble.sweepstate import sweep_records
+
     tune_meta = meta.get("tune") or {}
-    entries = ([s for s in (tune_meta.get("sweeps") or {}).values()
-                if trial in ((s or {}).get("trials") or ())] if trial is not None
+    entries = ([s for s in sweep_records(meta, where).values()
+                if trial in (s.get("trials") or ())] if trial is not None
                else [tune_meta])
     for entry in entries:
         prof = (entry or {}).get("profile")
@@ -87,12 +90,14 @@ def _recorded(meta, name, trial=None) -> dict | None:
     return None
 
 
-def recorded_profile(record, meta) -> Profile | None:
+def recorded_profile(record, meta, where=None) -> Profile | None:
     """The Profile run.json's tune section (`meta`) recorded for the sweep that planned the
     trial of trial.json `record` (its "trial" in that sweep's "trials", at its "profile"
-    name); None when no sweep record lists it. RunError when that record is damaged."""
+    name); None when no sweep record lists it. RunError when that record is damaged, or a
+    sweep's record is no object (`sweepstate.sweep_records`, naming `where`, run.json's
+    path, when given)."""
     trial, name = record.get("trial"), record.get("profile")
-    prof = _recorded(meta, name, trial) if trial and name else None
+    prof = _recorded(meta, name, trial, where) if trial and name else None
     return None if prof is None else _from_record(prof, "run.json")
 
 
@@ -110,10 +115,11 @@ def trial_profile(record, meta) -> Profile:
     with contextlib.suppress(HubensembleError):
         return get_profile(name)
     # A custom profile: its full record is in run.json's tune section.
-    tune_meta = meta.get("tune") or {}
-    sweeps = list((tune_meta.get("sweeps") or {}).values()) + [tune_meta]
+    from hubensemble.sweepstate import sweep_records
+
+    sweeps = list(sweep_records(meta).values()) + [meta.get("tune") or {}]
     for sweep in sweeps:
-        prof = (sweep or {}).get("profile")
+        prof = sweep.get("profile")
         if isinstance(prof, dict) and prof.get("name") == name:
             return _from_record(prof, "run.json")
     raise RunError(f"trial {record.get('trial')!r} was tuned with profile {name!r}, which is "

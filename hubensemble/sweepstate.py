@@ -242,6 +242,51 @@ def _object(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def sweep_records(meta, where=None) -> dict:
+    """run.json's record of each sweep tuned (`meta`: run.json as read; its "tune" ->
+    "sweeps"): {sweep name: its record, a dict}, {} when no tune or no sweep is recorded.
+    The one reader of that field for the stages that act on it (tune's pool checks, its
+    workers' plans, the profile a trial was tuned with: `runprofile`); the readers that only
+    say what they can (the report, `unfinished_sweeps`, `finish_command`) read a damaged
+    record as none (`_object`).
+
+    Raises RunError naming run.json (`where`: its path, made absolute; "run.json" when not
+    given), the field and its kind, and the way on (restore run.json from a copy, or delete
+    the field: tune records each sweep it runs again, and the candidates stay) when "tune",
+    its "sweeps" or one sweep's record is no JSON object: a hand edit ("sweeps": ["x"])
+    stopped `tune` with an AttributeError traceback after TensorFlow had loaded."""
+    from hubensemble.errors import RunError
+    from hubensemble.fileio import json_kind
+    from hubensemble.text import absolute, escaped
+
+    tune = meta.get("tune") if isinstance(meta, dict) else None
+    sweeps = tune.get("sweeps") if isinstance(tune, dict) else None
+    if tune is None or (isinstance(tune, dict) and sweeps is None):
+        return {}
+    if not isinstance(tune, dict):
+        field, value, drop = '"tune"', tune, '"tune"'
+    elif not isinstance(sweeps, dict):
+        field, value, drop = 'the "sweeps" of its "tune" record', sweeps, 'that "sweeps"'
+    else:
+        bad = next((name for name, entry in sweeps.items() if not isinstance(entry, dict)),
+                   None)
+        if bad is None:
+            return sweeps
+        field, value = f'sweep {bad!r} of its "tune" -> "sweeps" record', sweeps[bad]
+        drop = f'that {bad!r} entry'
+    run_json = escaped(absolute(where)) if where is not None else "run.json"
+    raise RunError(f"{run_json}: {field} is {json_kind(value)}, expected a JSON object (as "
+                   f"tune records it); restore run.json from a copy, or delete {drop} from "
+                   "it: tune then records each sweep it runs again, and the candidates beside it "
+                   "stay")
+
+
+def sweep_record(meta, sweep: str, where=None) -> dict | None:
+    """run.json's record of `sweep` (`sweep_records`: RunError for a damaged one), None when
+    there is none."""
+    return sweep_records(meta, where).get(sweep)
+
+
 def finish_commands(run_dir, meta: dict, unfinished) -> list[str]:
     """The distinct `finish_command`s of `unfinished` (one for a fit's folder)."""
     return list(dict.fromkeys(finish_command(run_dir, meta, s) for s in unfinished))

@@ -3301,3 +3301,32 @@ def test_a_training_batch_larger_than_the_training_set_is_said(tmp_path, modules
                            profile="quick", budget=1)
     assert plan[0].hparams.batch_size == 16  # quick's own batch: BiT's rule, not said
     assert batch_over_data(plan, get_profile("quick"), 6) is None
+
+
+@pytest.mark.parametrize("edit, field, kind", [
+    ({"sweeps": ["x"]}, 'the "sweeps" of its "tune" record', "a JSON array"),
+    ({"sweeps": "x"}, 'the "sweeps" of its "tune" record', "a JSON string"),
+    ({"sweeps": {"seeds": ["x"]}}, "sweep 'seeds' of its \"tune\" -> \"sweeps\" record",
+     "a JSON array"),
+])
+def test_a_hand_edited_sweep_record_is_refused_naming_run_json_before_tensorflow(
+        tmp_path, modules, digits, edit, field, kind):
+    """run.json's "tune" -> "sweeps" of another kind (a hand edit) stopped `tune --run R` with
+    an AttributeError in tune/pool.py's check_pool (runprofile) after TensorFlow loaded. One
+    reader (sweepstate.sweep_records) refuses it, in the command line's check before
+    TensorFlow (preflight.check_run) and in run_tune's: run.json absolute, the field, the way
+    on. Fails before: AttributeError from run_tune, nothing from check_run."""
+    from hubensemble import preflight
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    run.update(tune=edit)
+    words = (f"{run.meta_path.resolve()}: {field} is {kind}, expected a JSON object (as tune "
+             "records it); restore run.json from a copy, or delete ")
+    with pytest.raises(RunError) as refused:
+        preflight.check_run(run.path, "tune")
+    assert str(refused.value).startswith(words), refused.value
+    with pytest.raises(RunError) as refused:
+        tune.run_tune(run.path, sweep="seeds", budget=2, profile="quick", strategy="cpu",
+                      task=digits, progress=False)
+    assert str(refused.value).startswith(words), refused.value
+    assert not run.candidates.exists() or not any(run.candidates.iterdir())

@@ -19,6 +19,7 @@ from hubensemble.hyperrule import HParams, Profile
 from hubensemble.lockwords import on_command_line, option_word, run_words
 from hubensemble.rundir import Run
 from hubensemble.runprofile import recorded_profile, training_changes
+from hubensemble.sweepstate import sweep_record
 from hubensemble.tune.plans import PlanEntry
 from hubensemble.tune.train import finished_candidate
 from hubensemble.text import counted
@@ -160,7 +161,8 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
         name = c.record.get("profile")
         if name and name != profile.name:
             changes.setdefault(f"--profile {name} -> {profile.name}", []).append(c.trial)
-        elif name and (recorded_as := recorded_profile(c.record, meta)) is not None:
+        elif name and (recorded_as := recorded_profile(
+                c.record, meta, run.meta_path)) is not None:
             batch = recorded_as.batch_size
             if batch != profile.batch_size:  # the user's flag, not the profile, changed it
                 changes.setdefault(f"--train-batch-size {batch} -> {profile.batch_size}",
@@ -171,7 +173,7 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
                 redefined = True
                 changes.setdefault(f"--profile {name} ({', '.join(changed)})", []).append(c.trial)
     mine = [c.trial for c in found if c.trial.startswith(f"{sweep}-")]
-    recorded = ((meta.get("tune") or {}).get("sweeps") or {}).get(sweep)
+    recorded = sweep_record(meta, sweep, run.meta_path)
     for change in sweep_changes(recorded, seed=seed, profile=profile, batchnorm=batchnorm,
                                 head_init=head_init):
         if mine and not change.startswith("--profile"):

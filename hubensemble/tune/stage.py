@@ -27,7 +27,7 @@ from hubensemble.sweeplock import (chief_serves, held_members, member_of, member
 from hubensemble.formats import check_tuner_folder
 from hubensemble.sweeps import untuned_record
 from hubensemble.sweepwords import recorded_sweep, resumed_call, sweep_command
-from hubensemble.sweepstate import TRAIN_RULE
+from hubensemble.sweepstate import TRAIN_RULE, sweep_record, sweep_records
 # The summary and the lines of reused trials (TensorFlow-free: sweepsummary), re-exported.
 from hubensemble.sweepsummary import (TuneSummary, finished_candidate,  # noqa: F401
                                       format_summary, merge_summaries, summarize)
@@ -262,6 +262,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     parts = sweep_parts(sweep)
     run = Run(run_dir)
     run.require_started()  # an empty or mistyped folder: say so, not "run rank"
+    sweep_records(run.meta(), run.meta_path)  # a hand edit's: refused before any work
     # The sweep's trials share their traced batch preparations (released at its end).
     with run.log_file(create=False), kept_preparations():
         if resuming:
@@ -476,7 +477,7 @@ def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init) -
     check_tuner_folder(run.path, part.sweep)  # here, not by the search after it is recorded
     check_pool(run, sweep=part.sweep, seed=seed, profile=profile, batchnorm=batchnorm,
                head_init=head_init)
-    recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(part.sweep)
+    recorded = sweep_record(run.meta(), part.sweep, run.meta_path)
     check_candidates(run.candidates, part.plan, sweep_changes(
         recorded, seed=seed, profile=profile, batchnorm=batchnorm, head_init=head_init))
 
@@ -567,8 +568,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                                strategy=strategy, tpu=tpu, chief=chief, task=task,
                                progress=progress, callbacks=callbacks, cache_dir=cache_dir)
                     except PlanMismatch as e:  # the options that differ, not a traceback
-                        recorded = ((run.meta().get("tune") or {}).get("sweeps")
-                                    or {}).get(sweep)
+                        recorded = sweep_record(run.meta(), sweep, run.meta_path)
                         changes = worker_changes(
                             recorded, budget=budget, modules=modules, seed=seed,
                             profile=profile, batchnorm=batchnorm, head_init=head_init)
@@ -600,7 +600,7 @@ def _say_not_handed_out(run: Run, summary: TuneSummary, *, sweep, budget, module
     candidate, because its options differ from the chief's in a way that plans a shared
     first part (a larger --budget: the chief's trials are the first of the worker's), warns
     naming the options (`worker_changes`): it ended with exit 0 and "2 not finished" alone."""
-    recorded = ((run.meta().get("tune") or {}).get("sweeps") or {}).get(sweep)
+    recorded = sweep_record(run.meta(), sweep, run.meta_path)
     changes = worker_changes(recorded, budget=budget, modules=modules, seed=seed,
                              profile=profile, batchnorm=batchnorm, head_init=head_init)
     if not changes:
@@ -679,7 +679,7 @@ def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weigh
 
     def change(meta):
         # Under run.json's lock: tune workers and other sweeps keep each other's entries.
-        sweeps = dict((meta.get("tune") or {}).get("sweeps") or {})
+        sweeps = dict(sweep_records(meta, run.meta_path))
         sweeps[sweep] = entry
         meta["tune"] = {**entry, "call_sweep": whole or sweep, "sweeps": sweeps}
 
