@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -482,7 +483,8 @@ def make_dirs(path, hint: str) -> None:
                                f"{hint}") from e
 
 
-def replace_dir(tmp, final) -> None:
+def replace_dir(tmp, final, *, replaceable: Callable[[str], bool] | None = None,
+                what: str = "the new folder") -> None:
     """Puts the finished folder `tmp` at `final`, replacing a folder already there.
 
     With no folder at `final` this is one rename. Otherwise the old folder is renamed aside
@@ -490,7 +492,12 @@ def replace_dir(tmp, final) -> None:
     fails the old folder is put back, so `final` is never left missing by an error. (Between
     the two renames a reader may find no folder for an instant; it never finds half a one.)
     Raises FileExistsError when a file stands at `final`. Whether a folder there may be
-    replaced is the caller's to check, before its work (e.g. `formats.check_export_target`).
+    replaced is the caller's to check, before its work (e.g. `formats.check_export_target`),
+    and, with `replaceable` (folder path -> bool), again on the old folder once renamed aside,
+    where no file can come into it by its name: a folder that came to hold files of another
+    kind during the work (a user's notes put into an export folder as it was written) is put
+    back as it was and HubensembleError raised naming `final` and `what` was being written
+    (a new-user check: the file was deleted with the old folder, exit 0).
     """
     tmp, final = os.fspath(tmp), os.fspath(final)
     if os.path.lexists(final) and not os.path.isdir(final):
@@ -507,6 +514,12 @@ def replace_dir(tmp, final) -> None:
     # one deleted by the caller's clean-up: an export lost, not replaced).
     with held_stops():
         os.replace(final, old)
+        if replaceable is not None and not replaceable(old):
+            os.replace(old, final)
+            raise HubensembleError(
+                f"{final} came to hold other files while {what} was written there (it is "
+                "no longer one hubensemble may replace); nothing was replaced and it is as it "
+                "was: move those files out, or choose another folder, then write it again")
         try:
             os.replace(tmp, final)
         except BaseException:

@@ -375,11 +375,19 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
                            f"(export --format tflite writes OUT-tflite/ beside the SavedModel); "
                            f"refusing to replace it: choose another {flag} folder, or delete "
                            "it first")
-    if not os.path.exists(out_dir):
-        return
-    if os.listdir(out_dir) and not is_export(out_dir):
+    if not replaceable_export(out_dir):
         raise RunError(f"{out_dir} exists and is not an export made by hubensemble; refusing "
                        f"to replace it: choose another {flag} folder, or delete it first")
+
+
+def replaceable_export(folder, *, tflite: bool = False) -> bool:
+    """Whether an export may replace `folder`: absent, empty, or an earlier hubensemble export
+    (`is_export`; with `tflite`, an earlier TFLite export, `is_tflite_export`), so that
+    nothing the user made by other means is lost. `check_export_target`'s rule before the
+    work, and `fileio.replace_dir`'s once more at the swap (files can come meanwhile)."""
+    if not os.path.isdir(folder) or not os.listdir(folder):
+        return True
+    return is_tflite_export(folder) if tflite else is_export(folder)
 
 
 def load_saved_model(model_dir):

@@ -2493,3 +2493,30 @@ def test_a_hand_edited_catalogue_entry_in_run_json_is_refused_in_words(
                                        r"restore run\.json from a copy, or .*rank.* again"):
         export_ensemble(run_copy, out, task=digits, progress=False)
     assert not out.exists()
+
+
+def test_files_put_into_the_export_folder_while_it_is_written_are_kept(
+        probe_members, tmp_path):
+    """A new-user check: `fit --export "exp dir"`, and a notes.txt written into the (empty)
+    folder as the export was being written, was deleted with the old folder at the swap, exit
+    0. The swap asks again (formats.replaceable_export, the early check's rule): refused in
+    words naming the folder, which is left as it was; an empty one is written as before."""
+    from hubensemble.formats import is_export
+
+    images = np.random.default_rng(0).uniform(size=(4, 20, 17, 3)).astype(np.float32)
+    out = tmp_path / "exp dir"
+    out.mkdir()
+
+    def user_writes_notes(line):
+        if line.startswith("export: reload check"):  # mid-export, after the early check
+            (out / "notes.txt").write_text("keep me")
+
+    with pytest.raises(HubensembleError, match=re.escape(
+            f"{out} came to hold other files while the export was written there")):
+        save_export(probe_members, list("abc"), out, check_images=images,
+                    say=user_writes_notes)
+    assert os.listdir(out) == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
+    assert sorted(os.listdir(tmp_path)) == ["exp dir"]  # no temp folder left
+    (out / "notes.txt").unlink()
+    save_export(probe_members, list("abc"), out, check_images=images)
+    assert is_export(out)

@@ -4,6 +4,7 @@ import ast
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -109,6 +110,36 @@ def test_replace_dir_swaps_whole_folders_and_stale_temps_go(tmp_path):
     with pytest.raises(FileExistsError, match="is a file, not a folder"):
         fileio.replace_dir(tmp, tmp_path / "f")
     assert (tmp_path / "f").read_text() == "keep" and os.path.isdir(tmp)
+
+
+def test_replace_dir_puts_back_a_folder_that_came_to_hold_other_files(tmp_path):
+    """A new-user check: a file put into an export's (empty) folder while the export was
+    written was deleted with the old folder at the swap, exit 0. With `replaceable` the
+    folder is asked again once renamed aside (nothing can come into it by its name then):
+    refused, it is put back as it was and the new folder is not put in."""
+    final = tmp_path / "exp dir"
+    final.mkdir()
+    tmp = fileio.temp_dir_for(final)
+    os.makedirs(tmp)
+    (tmp_path / os.path.basename(tmp) / "v.txt").write_text("new")
+    asked = []
+
+    def replaceable(old):
+        asked.append(os.listdir(old))
+        return not os.listdir(old)
+
+    (final / "notes.txt").write_text("keep me")  # came during the work
+    with pytest.raises(fileio.HubensembleError, match=re.escape(
+            f"{final} came to hold other files while the export was written there")):
+        fileio.replace_dir(tmp, final, replaceable=replaceable, what="the export")
+    assert asked == [["notes.txt"]]
+    assert sorted(os.listdir(final)) == ["notes.txt"] and (final / "notes.txt").read_text() == \
+        "keep me"
+    assert (tmp_path / os.path.basename(tmp) / "v.txt").read_text() == "new"  # the caller's
+    (final / "notes.txt").unlink()  # an empty folder (the early check's rule) is replaced
+    fileio.replace_dir(tmp, final, replaceable=replaceable, what="the export")
+    assert (final / "v.txt").read_text() == "new"
+    assert not [n for n in os.listdir(tmp_path) if fileio.is_temp(n)]
 
 
 def test_a_read_only_folder_is_refused_before_the_work():

@@ -22,7 +22,7 @@ from hubensemble.fileio import atomic_write_json
 from hubensemble.hub.writer import tf_variable, unique
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
                                  MEMBERS_SIGNATURE, SERVING_SIGNATURE, WARMUP_FILE,
-                                 check_export_target, metadata_path)
+                                 check_export_target, metadata_path, replaceable_export)
 from hubensemble.text import absolute, counted
 
 #: The reloaded SavedModel may differ from the in-memory model by at most this (probabilities).
@@ -675,7 +675,8 @@ def save_export(members: Sequence[ExportMember], class_names: Sequence[str], out
             meta["latency_note"] = ("median ms per serving_default call at each batch size "
                                     "on the check images, on the machine that exported it")
         atomic_write_json(metadata_path(tmp), meta)
-        fileio.replace_dir(tmp, out_dir)
+        # Files put into the folder while this export was written are not deleted with it.
+        fileio.replace_dir(tmp, out_dir, replaceable=replaceable_export, what="the export")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

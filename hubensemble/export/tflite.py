@@ -39,7 +39,7 @@ from hubensemble.export.shared import (backbone_groups, check_groups, member_out
 from hubensemble.export.tflitecheck import (CHECK_BOUNDS, TOLERANCES,  # noqa: F401
                                             compare_probabilities)
 from hubensemble.formats import (EXPORT_FORMAT, TFLITE_METADATA, TFLITE_MODEL,
-                                 is_tflite_export, versions)
+                                 is_tflite_export, replaceable_export, versions)
 # The ensemble command with the run's own settings (its home: sweepwords), re-exported here.
 from hubensemble.sweepwords import ensemble_options, ensemble_words  # noqa: F401
 from hubensemble.text import absolute, counted
@@ -608,7 +608,8 @@ def _write_checked(members, class_names, out_dir, *, input_hw, check_images, ref
         fileio.atomic_write_bytes(os.path.join(tmp, TFLITE_MODEL), content)
         _check_written(os.path.join(tmp, TFLITE_MODEL), out_dir, images, expected, quantize)
         fileio.atomic_write_json(os.path.join(tmp, METADATA_FILE), meta)
-        fileio.replace_dir(tmp, out_dir)
+        fileio.replace_dir(tmp, out_dir, what="the TFLite export",
+                           replaceable=lambda old: replaceable_export(old, tflite=True))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

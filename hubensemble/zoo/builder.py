@@ -262,7 +262,9 @@ def _build_locked(config: ZooConfig, out_dir: pathlib.Path, *, progress, workers
     try:
         built = _build_into(config, tmp, parts, progress=progress, hook=hook, workers=workers,
                             purpose=purpose)
-        replace_dir(tmp, out_dir)
+        # Files put into the folder while the zoo was built are not deleted with it.
+        replace_dir(tmp, out_dir, what="the zoo",
+                    replaceable=lambda old: not any(os.scandir(old)) or is_zoo(old))
     except BaseException:
         with held_stops():  # whole: a second Ctrl-C here left the temp folder behind
             take_back(tmp, parts)  # stopped as the modules were moved in: not lost
