@@ -84,8 +84,40 @@ def _rank_check(parser, args):
     check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
     if "profile" in args.given_options:
         check_pool_profile(args.out, args.profile)
+    _other_data_options(args)
     _missing_modules(args)  # no data read: before the counts (sklearn:'s import, 1-3 s)
     check_counts(args)
+
+
+def _other_data_options(args):
+    """Before TensorFlow (rank's check): --out a run recorded on data loaded with other
+    options (--data, --data-seed, …) is refused in the words `Run.attach_task` says after the
+    load (`datachange.other_data`: "RUN holds a run on other data: its data options differ
+    (--data A -> B); …"; it took 25 s and ~674 MB of TensorFlow and the data first). The same
+    options may still load other data (files changed): the load compares that, as before."""
+    from hubensemble.cliargs import data_args_from
+    from hubensemble.datachange import DataRecord, compare, other_data
+    from hubensemble.errors import RunError
+    from hubensemble.rerun import start_again
+    from hubensemble.rundir import Run
+
+    run = Run(args.out)
+    try:
+        meta = run.meta()
+        recorded = run.data_section("task", meta=meta)
+    except (RunError, OSError, ValueError):
+        return  # no run, or a damaged one: the stage says so in its own words
+    if not recorded or not isinstance(recorded.get("args"), dict):
+        return
+    data_args = data_args_from(args)
+    change = compare(DataRecord.of_run(run, recorded), DataRecord(
+        args=data_args.to_json(), task={}, labels={}, keys=None))
+    if change.changed:  # the options: the data itself is compared once loaded
+        raise RunError(other_data(
+            run.path, change, None if change.other_source
+            else f"{data_args.spec} as loaded now",
+            again=start_again(run.path, meta, "rank", args=data_args.to_json()),
+            command="rank"))
 
 
 def check_fit(args):

@@ -3706,3 +3706,31 @@ def test_catalogue_add_of_a_path_that_holds_no_module_is_refused_before_tensorfl
         assert (code, printed, tensorflow) == (2, "", False), (path, err)
         assert err == f"hubensemble: error: cannot add '{path}': {words}\n", err
     assert not to.exists()
+
+
+def test_rank_onto_a_run_of_other_data_options_is_refused_before_tensorflow(tmp_path):
+    # `rank --out RUN --data OTHER` on a run recorded with other data options was refused by
+    # Run.attach_task after TensorFlow's import and the data's load (25 s, 674 MB). Fails
+    # before: TensorFlow loaded.
+    from hubensemble.cli import build_parser
+    from hubensemble.commands import _other_data_options
+    from hubensemble.data import load_task
+    from hubensemble.errors import RunError
+    from hubensemble.lockwords import command_line
+    from hubensemble.rank import run_rank
+    from hubensemble.rundir import DataArgs, Run
+
+    run, npz = tmp_path / "run", tmp_path / "d.npz"
+    Run(run).attach_task(load_task("sklearn:digits"), DataArgs(spec="sklearn:digits"))
+    np.savez(npz, x_train=np.zeros((6, 4, 4, 3), np.uint8), y_train=[0, 1] * 3)
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {stand_in(tmp_path, 'm')}}}\n")
+    with command_line(), pytest.raises(RunError) as refused:  # the reference: the stage's
+        run_rank(run, str(cat), load_task(f"npz:{npz}"), data_args=DataArgs(spec=f"npz:{npz}"))
+    [(code, printed, err, tensorflow)] = each_in_one_process(
+        ["rank", "--catalogue", cat, "--data", f"npz:{npz}", "--out", run])
+    assert (code, printed, tensorflow) == (2, "", False), err
+    assert err == f"hubensemble: error: {refused.value}\n", err
+    # Its own options pass here (the load compares the data itself, as before).
+    _other_data_options(build_parser().parse_args(
+        ["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(run)]))
