@@ -170,6 +170,8 @@ def check_counts(args):
     from hubensemble.dataargs import listed_counts
     from hubensemble.errors import DataError
 
+    if _digits_hold(args):  # every seed's split holds these: no scikit-learn import
+        return
     listed = (listed_counts(args.data, getattr(args, "data_seed", 0))
               if getattr(args, "data", None) else None)
     if listed is None:
@@ -182,6 +184,23 @@ def check_counts(args):
     if args.metric in options.NEEDS_VALUE["k"][1] and k > n - 1:  # the kNN proxies
         raise DataError(f"leave-one-out {k}-NN needs at least {k + 1} training examples; "
                         f"the task has at most {n} ({what}): lower --k")  # the shape as after
+
+
+def _digits_hold(args) -> bool:
+    """Whether --data is sklearn:digits and its training split holds --min-per-class and --k
+    for any --data seed (`data.digits.fewest_train`, TRAIN_SIZE): `check_counts` then counts
+    nothing, so a refusal of another kind (--out) is not behind scikit-learn's import."""
+    from hubensemble.data.digits import TRAIN_SIZE, fewest_train
+    from hubensemble.data.specs import parse_spec
+    from hubensemble.errors import DataError
+
+    try:
+        if parse_spec(getattr(args, "data", None) or "") != ("sklearn", "digits"):
+            return False
+    except DataError:
+        return False
+    knn = args.metric in options.NEEDS_VALUE["k"][1]
+    return args.min_per_class <= fewest_train() and not (knn and args.k > TRAIN_SIZE - 1)
 
 
 def cmd_rank(args):

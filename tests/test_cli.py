@@ -3734,3 +3734,26 @@ def test_rank_onto_a_run_of_other_data_options_is_refused_before_tensorflow(tmp_
     # Its own options pass here (the load compares the data itself, as before).
     _other_data_options(build_parser().parse_args(
         ["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(run)]))
+
+
+def test_sklearn_digits_counts_need_no_import_where_every_split_holds_them(tmp_path):
+    # The count check of sklearn:digits (b17af0f) imported scikit-learn (1-3 s, 90 MB) before
+    # every refusal that came after it, --out's too (0.7 s became 4 s). Every seed's split
+    # holds at least fewest_train() of each digit and 800 in all: only a --min-per-class or
+    # --k past those needs the split. Fails before: scikit-learn imported.
+    from sklearn.datasets import load_digits
+
+    from hubensemble.data import digits
+
+    counts = np.bincount(load_digits().target)  # the reference: scikit-learn's copy
+    assert tuple(counts.tolist()) == digits.CLASS_COUNTS
+    assert min(np.bincount(digits.train_labels("digits", seed)).min()
+               for seed in range(8)) >= digits.fewest_train()
+    probe = ("import sys; from types import SimpleNamespace; "
+             "from hubensemble.commands import check_counts; "
+             "[check_counts(SimpleNamespace(data='sklearn:digits', data_seed=3, metric='knn', "
+             "min_per_class=m, k=k)) for m, k in ((%d, 799), (2, 1))]; "
+             "print('sklearn' in sys.modules)" % digits.fewest_train())
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["False"], out.stderr

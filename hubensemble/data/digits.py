@@ -24,6 +24,21 @@ def fixed_splits(rest: str) -> dict[str, str]:
     return {"val": why, "test": why}
 
 
+#: Examples of each digit 0-9 in scikit-learn's copy of the data (load_digits().target, 1,797
+#: in all): fixed with the data set, so the split's counts are bounded without loading it.
+CLASS_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
+#: Training examples of every seed's split (`_splits`).
+TRAIN_SIZE = 800
+
+
+def fewest_train() -> int:
+    """The fewest training examples a digit has in the split of any data seed (77): a
+    stratified split gives each class the floor of its share of TRAIN_SIZE, or one more
+    (scikit-learn's `_approximate_mode`), so `train_labels` (a 1-3 s import) is needed only
+    for a --min-per-class above it."""
+    return min(TRAIN_SIZE * c // sum(CLASS_COUNTS) for c in CLASS_COUNTS)
+
+
 def _splits(y, seed):
     """(train, val, test) index arrays of the digits' labels `y`: 800 / 200 / 797, each
     stratified, drawn by the data seed."""
