@@ -81,7 +81,8 @@ def _rank_check(parser, args):
         parser.error("--shards N goes with --shard auto (with --shard I/N the count is N)")
     _resolve_shard(args)
     check_shard_size(args.specs, args.shard)  # before the data loads and --out is made
-    check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs})
+    # Its refusal before TensorFlow; a damaged record's warning is run_rank's (said once).
+    check_tuned_modules(args.out, {s.name: s.to_json() for s in args.specs}, warn=False)
     if "profile" in args.given_options:
         check_pool_profile(args.out, args.profile)
     _other_data_options(args)

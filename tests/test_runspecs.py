@@ -230,6 +230,12 @@ def test_the_readers_that_go_on_read_a_hand_edit_as_no_entry_and_say_so(
     assert [r.getMessage() for r in caplog.records if re.fullmatch(
         rf"{where}: {said}, so the new ranking cannot compare it with the entries the {held} "
         "candidates were tuned from; it replaces it", r.getMessage())], caplog.text
+    # The command line's check before TensorFlow says nothing: run_rank says it (a new-user
+    # check saw it twice on the terminal).
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.rank.pool"):
+        assert check_tuned_modules(path, now, warn=False) == held
+    assert not caplog.records
 
 
 def test_the_report_says_a_members_damaged_entry_and_goes_on(

@@ -24,7 +24,7 @@ DESCRIPTIVE_FIELDS = frozenset({"source", "license", "tags", "family", "architec
                                 "upstream", "subtree", "params", "seed"})
 
 
-def check_tuned_modules(out_dir, modules) -> int:
+def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
     """Refuses (RunError) a new ranking of the run folder `out_dir` whose module list drops a
     module that the run's candidates were tuned from, or changes how its entry loads it (any
     field but DESCRIPTIVE_FIELDS: the handle, checksum, sizes, value range, output key, ...);
@@ -36,7 +36,9 @@ def check_tuned_modules(out_dir, modules) -> int:
     Failed candidates count too (`tune` resumes them). `modules` maps each module name of the
     new ranking to its entry as run.json records it (`ModuleSpec.to_json()`). Reads run.json
     and RUN/candidates/*/trial.json only (no TensorFlow), so `rank` refuses before it loads
-    the data or a module.
+    the data or a module. A record edited by hand into no object is warned about
+    (`_recorded_entries`), unless `warn` is False: the command line's check before
+    TensorFlow, whose `run_rank` checks again and says it (it was said twice).
     """
     from hubensemble.candidate import scan
     from hubensemble.rundir import Run
@@ -45,7 +47,7 @@ def check_tuned_modules(out_dir, modules) -> int:
     found, _ = scan(run.candidates)
     if not found:
         return 0
-    recorded = _recorded_entries(run, {c.module for c in found}, len(found))
+    recorded = _recorded_entries(run, {c.module for c in found}, len(found), warn=warn)
     now = dict(modules)
     problems = []
     for name in sorted({c.module for c in found}):
@@ -69,7 +71,7 @@ def check_tuned_modules(out_dir, modules) -> int:
     return len(found)
 
 
-def _recorded_entries(run, names, held: int) -> dict:
+def _recorded_entries(run, names, held: int, *, warn: bool = True) -> dict:
     """run.json's catalogue entries (`runspecs.readable_entries`) that a new ranking compares
     with its own for the candidates' modules (`names`; `held` candidates in all). A record or
     an entry of one of them edited by hand into no JSON object is warned about, naming
@@ -85,7 +87,7 @@ def _recorded_entries(run, names, held: int) -> dict:
     else:
         damaged = [f"the catalogue entry of module {n!r} is {json_kind(raw[n])}"
                    for n in sorted(names) if n in (raw or {}) and not isinstance(raw[n], dict)]
-    if damaged:
+    if damaged and warn:
         log.warning("%s: %s%s, expected an object, so the new ranking cannot compare it with "
                     "the entries the %s were tuned from; it replaces it", absolute(run.meta_path),
                     "; ".join(damaged[:5]), " …" if len(damaged) > 5 else "",
