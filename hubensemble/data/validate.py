@@ -127,7 +127,8 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
     # Names set after the Task was made (task.class_names = ...) meet the rule here.
     check_class_names(task.class_names, what=f"task {task.name!r}: class_names")
     if task.num_classes < min_classes:
-        raise too_few_classes(task.name, task.class_names, min_classes)
+        raise too_few_classes(task.name, task.class_names, min_classes,
+                              more_classes_words(task.source, min_classes))
     _check_label_range(splits, task.num_classes)
     counts = dict(zip(task.class_names,
                       np.bincount(task.train.labels, minlength=task.num_classes).tolist()))
@@ -267,6 +268,27 @@ def too_few_classes(name: str, class_names, min_classes: int, hint: str = "") ->
     return DataError(f"task {name!r} has {counted(len(class_names), 'class', 'classes')} "
                      f"({list(class_names)}); "
                      f"{what} needs at least {min_classes}{hint}")
+
+
+def more_classes_words(source, min_classes: int) -> str:
+    """The way on appended to `too_few_classes`'s sentence for a loaded task of `source`
+    (Task.source: "folder:/abs/DIR (…)", "npz:/abs/F.npz (…)", "tfds:NAME…", "arrays", …):
+    "; " then which folder or file to fix or what to pass, so that it has at least
+    `min_classes` classes. The listing check of a folder says its own (folder.py)."""
+    source = str(source or "")
+    scheme, _, rest = source.partition(":")
+    where = rest.split(" (", 1)[0]
+    need = f"at least {min_classes} classes"
+    if scheme == "folder" and where:
+        return (f"; put each class's images in {where}/<class name>/, {need}, or pass the "
+                "folder of a data set that has them")
+    if scheme == "npz" and where:
+        return (f"; fix {where}: its labels must name {need} (each label a class index, "
+                "class_names one name per class), or pass data that has them")
+    if scheme == "tfds":
+        return (f"; pass a data set (or split, or --label-key) whose labels name {need}")
+    return (f"; pass data whose labels name {need}: a Task's training labels (y) must hold "
+            f"{min_classes} or more distinct class indices, class_names one name per class")
 
 
 def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str = "",
