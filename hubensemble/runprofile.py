@@ -126,6 +126,26 @@ def trial_profile(record, meta) -> Profile:
                    "neither built in nor recorded in run.json; it cannot be retrained")
 
 
+def choose_another(run) -> str:
+    """How a tune kept at the run's profile (`run_profile`: tune without --profile) may train
+    at another, for the end of its "profile …" line (`run` a `rundir.Run`): "--profile
+    chooses another" ("profile=… chooses another" from Python) while RUN/candidates holds no
+    candidate; else that another is refused while it holds some (`tune.pool.check_pool`
+    refuses every other profile, and today's definition of an older one), and the two ways
+    that train at another: --restart (each sweep's candidates discarded) or a new run
+    folder."""
+    from hubensemble.candidate import scan
+    from hubensemble.lockwords import option_word
+
+    found = scan(run.candidates)[0]
+    if not found:
+        return f"{option_word('--profile', 'profile=…')} chooses another"
+    return (f"another {option_word('--profile', 'profile')} is refused while "
+            f"{run.candidates} holds candidates ({len(found)}) of this one: start each "
+            f"sweep over at it with {option_word('--restart', 'restart=True')} (its "
+            "candidates are discarded), or use a new run folder")
+
+
 def _ranked_profile(name, definition, source) -> tuple[Profile, str]:
     """(Profile, source) of a ranking.json's "profile" `name` and "profile_definition": the
     recorded definition when it ranks otherwise than today's of that name (`rank_changes`:

@@ -3121,7 +3121,8 @@ def test_the_profile_line_of_a_tune_names_the_callers_way_to_choose_another(
     code, _, err = in_process("tune", "--run", run.path, "--sweep", "seeds", "--modules",
                               "gen_a", "--budget", "1", "--strategy", "cpu")
     assert code == 0, err
-    assert "; --profile chooses another)" in (run.path / "log.txt").read_text()
+    # (a candidate is there: another profile is refused, and the line says so)
+    assert "; another --profile is refused while " in (run.path / "log.txt").read_text()
     assert plan.read_text() == written and list(starts(run, "seeds").values()) == [1]
     assert [e["trial"] for e in json.loads(written)] == ["seeds-0000-gen_a"]
 
@@ -3255,8 +3256,8 @@ def test_a_pool_of_an_older_profile_definition_goes_on_at_it_and_says_so(
               and r.getMessage().startswith("profile quick (")]
     assert len(warned) == 1 and (
         "as an older hubensemble defined it (resolution_cap 24 -> 32 since); its candidates "
-        "trained so; this call's trials train and serve at it too; profile=… chooses "
-        "another)") in warned[0], warned
+        "trained so; this call's trials train and serve at it too; another profile is "
+        "refused while ") in warned[0], warned
     second = json.loads((run.candidates / "seeds-0001-gen_a" / "trial.json").read_text())
     assert second["eval_size"] == 24 == min(128, 24)
     with run.lock("fit"), pytest.raises(RunError) as refused:  # as fit's tune stage
@@ -3330,3 +3331,30 @@ def test_a_hand_edited_sweep_record_is_refused_naming_run_json_before_tensorflow
                       task=digits, progress=False)
     assert str(refused.value).startswith(words), refused.value
     assert not run.candidates.exists() or not any(run.candidates.iterdir())
+
+
+def test_the_profile_line_says_another_is_refused_while_the_pool_holds_candidates(
+        tmp_path, modules, digits, caplog):
+    """tune without a profile kept the run's and ended its line "profile=… chooses another"
+    (--profile on the command line) even while RUN/candidates held candidates, when every
+    other profile is refused (check_pool). It says so then, and the way it names (restart at
+    another) trains at it. Fails before: "chooses another" with a candidate in the pool."""
+    import dataclasses
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="seeds", modules=["gen_a"], budget=1, strategy="cpu", task=digits,
+              progress=False)
+    tune.run_tune(run.path, profile="quick", **kw)
+    with caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
+        tune.run_tune(run.path, profile=None, **kw)
+    line = [r.getMessage() for r in caplog.records if r.getMessage().startswith("profile ")]
+    assert len(line) == 1 and line[0].endswith(
+        f"; another profile is refused while {run.candidates} holds candidates (1) of this "
+        "one: start each sweep over at it with restart=True (its candidates are discarded), "
+        "or use a new run folder)"), line
+    other = dataclasses.replace(QUICK, name="quick_other")
+    with pytest.raises(RunError, match="--profile quick -> quick_other|profile quick -> "):
+        tune.run_tune(run.path, profile=other, **kw)
+    tune.run_tune(run.path, profile=other, restart=True, **kw)
+    assert json.loads((run.candidates / "seeds-0000-gen_a" / "trial.json").read_text())[
+        "profile"] == "quick_other"

@@ -20,7 +20,7 @@ from hubensemble.hyperrule import Profile
 from hubensemble.lockwords import call_verb, option_word
 from hubensemble.rundir import LABEL_SPLITS, Run
 from hubensemble.runspecs import module_specs
-from hubensemble.runprofile import OLDER, run_profile
+from hubensemble.runprofile import OLDER, choose_another, run_profile
 from hubensemble.runwriter import bind_call, writes_run
 from hubensemble.sweeplock import (chief_serves, held_members, member_of, member_record,
                                    supersede_chief_end, sweep_member, worker_plan_differs)
@@ -270,9 +270,8 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
         if profile is None:  # an older definition's said: this call's trials go on at it
             profile, source = run_profile(run)
             older = "; this call's trials train and serve at it too" * (OLDER in source)
-            (log.warning if older else log.info)("profile %s (%s%s; %s chooses another)",
-                                                 profile.name, source, older,
-                                                 option_word("--profile", "profile=…"))
+            (log.warning if older else log.info)("profile %s (%s%s; %s)", profile.name,
+                                                 source, older, choose_another(run))
         profile = _train_batch(as_profile(profile), train_batch_size)
         planned = [_plan_part(run, sweep=part, budget=budget, modules=modules,
                               profile=profile, seed=seed, batchnorm=batchnorm,
