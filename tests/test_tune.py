@@ -3358,3 +3358,32 @@ def test_the_profile_line_says_another_is_refused_while_the_pool_holds_candidate
     tune.run_tune(run.path, profile=other, restart=True, **kw)
     assert json.loads((run.candidates / "seeds-0000-gen_a" / "trial.json").read_text())[
         "profile"] == "quick_other"
+
+
+def test_a_sweep_killed_before_any_trial_finished_says_it_restarts_at_another_profile(
+        tmp_path, modules, digits, caplog):
+    """A tune killed (SIGKILL) before its first trial ended leaves run.json's record of its
+    profile and no candidate; resumed with another profile it restarted at the new one
+    without a word. It is said: run.json, the recorded profile, the new one, that nothing had
+    finished so nothing mixes. Fails before: no warning."""
+    import shutil as _shutil
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="seeds", modules=["gen_a"], budget=1, strategy="cpu", task=digits,
+              progress=False)
+    tune.run_tune(run.path, profile="quick", **kw)
+    _shutil.rmtree(run.candidates / "seeds-0000-gen_a")  # as a kill before it was written
+    other = Profile(**{**QUICK.__dict__, "name": "quick_other"})
+    with caplog.at_level(logging.WARNING, logger="hubensemble.tune.stage"):
+        tune.run_tune(run.path, profile=other, **kw)
+    said = [r.getMessage() for r in caplog.records if "records a tune at profile" in
+            r.getMessage()]
+    assert said == [
+        f"{run.meta_path} records a tune at profile quick, and this one runs at quick_other: "
+        f"no candidate of quick had finished in {run.candidates} (none of its trials ended), "
+        "so the sweep starts at quick_other and nothing of the two profiles mixes in one "
+        "pool; profile='quick' goes on at quick instead"], said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.tune.stage"):
+        tune.run_tune(run.path, profile=other, **kw)  # its candidate is there: no word
+    assert not [r for r in caplog.records if "records a tune at profile" in r.getMessage()]

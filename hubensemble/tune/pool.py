@@ -133,6 +133,29 @@ def _at_batch(profile: Profile, batch) -> Profile:
         return profile
 
 
+def say_unfinished_profile(run: Run, profile: Profile) -> None:
+    """Warns (once per tune call: `run_tune`, not under --restart) when run.json records a
+    tune at another profile than `profile` (a Profile) while RUN/candidates holds no
+    candidate (a tune killed before its first trial ended, resumed with another --profile):
+    `check_pool` lets it start at `profile`, since nothing of the old one mixes in, and the
+    record it replaces is named, with the flag that goes on at it (it was not said)."""
+    import logging
+
+    if candidate.scan(run.candidates)[0]:
+        return  # check_pool's business: another profile is refused
+    tuned = run.meta().get("tune")
+    recorded = tuned.get("profile") if isinstance(tuned, dict) else None
+    name = recorded.get("name") if isinstance(recorded, dict) else None
+    if not isinstance(name, str) or name == profile.name:
+        return
+    logging.getLogger("hubensemble.tune.stage").warning(
+        "%s records a tune at profile %s, and this one runs at %s: no candidate of %s had "
+        "finished in %s (none of its trials ended), so the sweep starts at %s and nothing "
+        "of the two profiles mixes in one pool; %s", run.meta_path, name, profile.name, name,
+        run.candidates, profile.name,
+        f"{option_word(f'--profile {name}', f'profile={name!r}')} goes on at {name} instead")
+
+
 def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str,
                head_init: str | None = None, restarting: Sequence[str] = ()) -> None:
     """Refuses (RunError) a sweep that would add candidates of other settings to the pool

@@ -41,8 +41,8 @@ from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  
                                     plan_sweep, sweep_parts, trial_id, untuned_modules)
 # The pool checks, re-exported: callers imported them from here before tune/pool.py.
 from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F401
-                                   check_pool, sweep_changes, trial_differences,
-                                   worker_changes)
+                                   check_pool, say_unfinished_profile, sweep_changes,
+                                   trial_differences, worker_changes)
 from hubensemble.tune.restart import restart_sweep
 from hubensemble.tune.inputs import kept_preparations
 from hubensemble.tune.search import drop_damaged_tuner_state, probe_search, search
@@ -273,6 +273,8 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
             (log.warning if older else log.info)("profile %s (%s%s; %s)", profile.name,
                                                  source, older, choose_another(run))
         profile = _train_batch(as_profile(profile), train_batch_size)
+        if not restart:  # a killed tune's other profile, said once
+            say_unfinished_profile(run, profile)
         planned = [_plan_part(run, sweep=part, budget=budget, modules=modules,
                               profile=profile, seed=seed, batchnorm=batchnorm,
                               head_init=head_init, tuner_id=tuner_id, cache_dir=cache_dir)
