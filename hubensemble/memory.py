@@ -249,7 +249,7 @@ _MEMORY_SAID: set = set()
 
 def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
                 tunes: bool = False, room=None, train_batch: int | None = None,
-                measured=None, images: int | None = None) -> str | None:
+                measured=None, images: int | None = None, sweep=None) -> str | None:
     """Words when rank's embedding of catalogue entries `specs` (those named in `modules`,
     else all) in batches of `batch_size` images (`embedding_need`), or with `tunes`
     (fit, demo) tune's fine-tuning of them under `profile` at its training batch, or
@@ -267,12 +267,19 @@ def memory_note(specs, batch_size: int, modules=None, profile: str = "cpu", *,
     which no batch of it exceeds, so the rule counts batches of min(batch_size, images):
     --batch-size 65536 on 20 images was said to need 720 GiB, and refused under a cgroup
     limit (the tune rule's batch is the profile's whatever the data: its batches repeat
-    images)."""
+    images). `sweep` (fit's --sweep; None: the default): a probe part is counted as an
+    embedding at each module's own size (`memoryparts.sweep_parts`), not as fine-tuning;
+    one without an input or native size at the least side a probe embeds at, said."""
+    from hubensemble.memoryparts import sweep_parts, with_unknown_sides
+
     chosen = [s for s in specs if not modules or s.name in modules] or list(specs)
     sizes = [getattr(s, "input_size", None) for s in chosen]
-    return _note(room, [("rank embeds", sizes, _at_most(batch_size, images), profile)]
-                 + ([("tune+export", sizes, None, _Batched(profile, train_batch))]
-                    if tunes else []), measured)
+    parts, unknown = sweep_parts(sweep or "default", "tune+export", sizes, [
+        (s.name, s.input_size, getattr(s, "native_size", None)) for s in chosen],
+        _Batched(profile, train_batch)) if tunes else ([], [])
+    note = _note(room, [("rank embeds", sizes, _at_most(batch_size, images), profile)]
+                 + parts, measured)
+    return with_unknown_sides(note, unknown)
 
 
 def _at_most(batch_size: int, images: int | None):
@@ -603,7 +610,7 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
                                or "cpu", tunes=command == "fit", room=room,
                                train_batch=values.get("train_batch_size"),
                                measured=run_dir and measured_factors(run_dir, names),
-                               images=values.get("train_images"))
+                               images=values.get("train_images"), sweep=values.get("sweep"))
         if command == "evaluate":
             from hubensemble.formats import read_export_metadata
 
@@ -659,27 +666,18 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
 def _tune_parts(meta, names, profile, sweep) -> list:
     """`_note`'s parts of a tune of run.json's (`meta`) modules `names` (None: all) under
     `profile` by sweep `sweep` (None: the run's last, its "call_sweep"): "tune" (fine-tuning,
-    `training_need`) for any part but probe, and "tune's probes embed" for a probe part, an
-    inference at each module's own size (`hyperrule.probe_side`, whatever the profile caps)
-    in the profile's training batch (`sweepplan`: a probe's batch_size). The probe part was
-    counted as fine-tuning at the profile's cap: 1.9 GiB for 224 px modules at quick's 16,
-    where the probes need 1.1; 0.5 GiB for one pre-trained at 224 px without an input size,
-    which the probes embed at 224 px."""
-    from hubensemble.hyperrule import probe_side
+    `training_need`) for any part but probe, and a probe part embedding each module at its
+    own size (`memoryparts.sweep_parts`; the task's image size as run.json records it)."""
+    from hubensemble.memoryparts import sweep_parts
 
     sweep = sweep or (meta.get("tune") or {}).get("call_sweep") or "default"
-    kinds = str(sweep).split("+")
-    parts = [("tune", _module_sizes(meta, names), None, profile)] if any(
-        k != "probe" for k in kinds) else []
-    if "probe" in kinds:
-        modules = meta.get("modules") or {}
-        image = ((meta.get("data") or {}).get("task") or {}).get("image_size") or (224, 224)
-        chosen = [m for n, m in modules.items() if not names or n in names] or list(
-            modules.values())
-        sides = [probe_side(m.get("input_size"), m.get("native_size"), image)
-                 for m in chosen if isinstance(m, dict)]
-        parts.append(("tune's probes embed", [(s, s) for s in sides], None, profile))
-    return parts
+    modules = meta.get("modules") or {}
+    image = ((meta.get("data") or {}).get("task") or {}).get("image_size") or (224, 224)
+    chosen = [m for n, m in modules.items() if not names or n in names] or list(
+        modules.values())
+    entries = [(None, m.get("input_size"), m.get("native_size")) for m in chosen
+               if isinstance(m, dict)]
+    return sweep_parts(sweep, "tune", _module_sizes(meta, names), entries, profile, image)[0]
 
 
 def memory_key(command: str, folder) -> tuple[str, str]:

@@ -992,3 +992,37 @@ def test_a_probe_sweep_s_memory_is_its_embedding_at_each_module_s_own_size(tmp_p
     preflight.check_inputs(argparse.Namespace(command="tune", run=str(run), sweep="probe",
                                               budget=None, profile="quick", modules=["pre"]))
     assert any("tune's probes embed" in n for n in preflight._NOTES[os.path.realpath(run)])
+
+
+def test_fit_s_note_before_tensorflow_counts_a_probe_sweep_as_an_embedding(tmp_path):
+    """fit's memory note before TensorFlow (catalogue entries, via preflight) counted
+    `fit --sweep probe` as fine-tuning: 224 px modules at quick's 16 were said to need 1.9 GiB
+    (refused under a 1.5 GiB cgroup limit) though the probes embed, frozen, at each
+    module's own size (1.1 GiB), as tune's note already counts them. A module with neither
+    an input nor a native size is counted at the least side a probe embeds at (128 px, the
+    data's size not read yet), and the note says that bound. Fails before: a refusal
+    ('fine-tunes') under 1.5 GiB; no probe words."""
+    from hubensemble.catalogue import ModuleSpec
+
+    specs = [ModuleSpec(name="mob", handle="/m/mob", input_size=(224, 224)),
+             ModuleSpec(name="pre", handle="/m/pre", native_size=(224, 224))]
+    probe16 = 0.96e9 + 235 * 16 * 224 * 224  # the embedding rule at 224 px, batch 16
+    train16 = 1.25e9 + 847 * 16 * 224 * 224  # the fine-tuning rule's
+    assert probe16 < 1.5 * GIB < train16
+    hard = memory.Room(int(1.5 * GIB), "the cgroup limit in X", hard=True)
+    values = {"specs": specs, "batch_size": 16, "profile": "quick", "sweep": "probe"}
+    assert memory.stage_memory_note("fit", tmp_path / "out", values, room=hard) is None
+    said = memory.stage_memory_note("fit", tmp_path / "out", {**values, "sweep": "default"},
+                                    room=hard)
+    assert said and "fine-tunes" in said, said  # the fine-tuning sweep: as before
+    # neither size: 128 px at least, said; 1.02 GB at quick's 16 is over a 1.0 GB room
+    bare = [ModuleSpec(name="bare", handle="/m/bare")]
+    need = 0.96e9 + 235 * 16 * 128 * 128
+    said = memory.stage_memory_note("fit", tmp_path / "out", {
+        **values, "specs": bare, "batch_size": 4}, room=memory.Room(int(1.0e9), "X"))
+    assert said and (
+        "tune's probes embed images of 128x128 px (bare: no input or native size in the "
+        "catalogue, so its probes are counted at 128 px, the least, that of images under 96 "
+        "px; images of 96 px or more embed at 480, which fit knows once it has loaded the "
+        f"data) in batches of 16 (--profile quick's), which needs about {memory.gib(need)}"
+    ) in said, said
