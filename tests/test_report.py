@@ -3260,3 +3260,26 @@ def test_the_cost_tables_test_column_without_a_test_split_says_why(tmp_path, fig
     assert ("No test accuracy (\"–\"): the run's data has no test split (give it one: x_test "
             "and y_test in an npz, a test/ folder or --test-fraction for folder: data") in cost, \
         cost
+
+
+def test_a_student_whose_ensemble_is_gone_is_still_in_the_cost_section(
+        full_run, tmp_path, figures_not_drawn):
+    """A run with a distilled student and no ensemble.json (deleted since distill ran): the
+    cost section said only "There is no ensemble yet", and no section named the student,
+    whose files and figures still hold. It shows the student's row, says why no comparison
+    is given (the note before it names what selects an ensemble again). Fails before: no
+    "distilled student"."""
+    run, _ = _copy_of(full_run, tmp_path)
+    test = {"accuracy": 0.625, "nll": 0.5, "ece": 0.05}
+    atomic_write_json(run / "distill.json", {
+        "student": {"module": "small", "test": test, "val": {**test, "accuracy": 0.75},
+                    "cost": {"gflops": 0.02, "params": 1234}, "path": "distill/s"},
+        "teacher": {"members": []}, "gap_closed": None, "cost_ratio": 2.0})
+    (run / "ensemble.json").unlink()
+    text, _ = _report_of(run)
+    cost = " ".join(text[text.index("## Inference cost"):text.index("## Ensemble members")]
+                    .split())
+    assert "There is no ensemble yet (ensemble.json is missing)" in cost, cost
+    assert ("The distilled student (distill.json) remains, but not the ensemble it was "
+            "distilled from, so no comparison with it is given: | model |") in cost, cost
+    assert "| distilled student (small) | 1 | 0.0200 | 1,234 | – | – | 0.6250 | 0.7500 |" in cost

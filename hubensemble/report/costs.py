@@ -64,7 +64,8 @@ def cost_section(files, figures, members) -> Section:
     sec = Section("Inference cost")
     e = files.ensemble
     if e is None:  # said whole in "Ensemble size"
-        return sec.add(files.ensemble_ref or files.ensemble_note)
+        sec.add(files.ensemble_ref or files.ensemble_note)
+        return _student_alone(sec, files)
     if files.costs is None:  # the student's and the TFLite model's own figures still hold
         sec.add(files.costs_note or Inline("No inference costs: run ", Code(files.cmd("cost")),
                                            "."))
@@ -223,6 +224,24 @@ def _damaged_member_entries(files, members) -> dict[str, str]:
         except RunError as e:
             damage[name] = first_line(e)
     return damage
+
+
+def _student_alone(sec, files) -> Section:
+    """`sec` with the distilled student's row (distill.json) when the run has a student but
+    no ensemble.json (deleted since distill ran): the report showed no word of the student,
+    whose files and figures still hold; its teacher's comparison is not said (the ensemble
+    it was distilled from is gone; the note before names the command that selects one)."""
+    student = (files.distill or {}).get("student")
+    if not isinstance(student, dict):
+        return sec
+    sec.add("The distilled student (distill.json) remains, but not the ensemble it was "
+            "distilled from, so no comparison with it is given:")
+    return sec.add(Table(["model", "members", "GFLOPs", "params", "ms @1", "ms @64",
+                          "test acc", "val acc"],
+                         [cost_row(f"distilled student ({student.get('module')})", 1,
+                                   student.get("cost"),
+                                   (student.get("test") or {}).get("accuracy"),
+                                   (student.get("val") or {}).get("accuracy"))]))
 
 
 def _distill_and_tflite(sec, files) -> Section:
