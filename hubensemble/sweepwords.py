@@ -262,29 +262,56 @@ def redone_by_fit(run_dir, trial: str) -> bool:
 
 
 def _fit_redo(run_dir, sweep: str) -> str | None:
-    """The fit command (from Python, "fit(…) with the arguments the run was fitted with")
-    that redoes a trial of sweep `sweep` of run `run_dir` once its folder is deleted, when
-    the run is a fit's (run.json "fit") whose options plan that sweep as run.json records it
-    (`sweepstate.finish_command`'s rule and words: `rerun.fit_command` without --restart,
-    which reuses every finished stage and trial); None otherwise (stage commands' run, or a
-    later `tune` of other options than the fit's, which the fit command would not plan).
-    Inside a fit's folder the words named `hubensemble tune …` where the fit command does
-    it and the stages after it."""
-    from types import SimpleNamespace
-
-    from hubensemble.sweepstate import finish_command
-
+    """The fit command (`rerun.fit_command` without --restart, which reuses every finished
+    stage and trial; from Python, "fit(…) with the arguments the run was fitted with") that
+    redoes a trial of sweep `sweep` of run `run_dir` once its folder is deleted, when the run
+    is a fit's (run.json "fit") whose options plan that sweep as run.json records it
+    (`fit_plans`); None otherwise (a run of stage commands, or a later `tune` of other
+    options than the fit's, which the fit command would not plan). Inside a fit's folder the
+    words named `hubensemble tune …` where the fit command does it and the stages after it."""
     try:
         meta = read_json(Path(run_dir) / formats.RUN_FILE)
-    except (OSError, ValueError):
+        record = meta["tune"]["sweeps"][sweep]
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not isinstance(meta, dict) or "fit" not in meta:
+    if not isinstance(meta, dict) or "fit" not in meta or not fit_plans(meta, sweep, record):
         return None
-    try:
-        words = finish_command(run_dir, meta, SimpleNamespace(sweep=sweep))
-    except (AttributeError, TypeError, ValueError):  # a record edited by hand: tune's words
-        return None
-    return words if words.startswith(("hubensemble fit", "fit(")) else None
+    if not on_command_line():
+        return "fit(…) with the arguments the run was fitted with"
+    from hubensemble.rerun import fit_command
+
+    return fit_command(run_dir, meta, restart=False)
+
+
+def fit_plans(meta: dict, sweep: str, record) -> bool:
+    """Whether the fit run.json `meta` records ("fit" -> "options") plans sweep `sweep` as its
+    `record` (run.json's tune.sweeps.<sweep>) says: the sweep is one of the fit's parts and
+    each of its options the fit records (budget, seed, modules, batchnorm, head_init,
+    keep_weights) has the recorded value (None and the option's default alike). A later
+    `tune --run RUN` (--budget 8 after a fit's 4) records the sweep anew, and the fit's
+    command plans 4 trials and never runs the 8th. A fit record without options (written
+    before they were kept) is taken to plan it. `sweepstate.finish_command` says the same of
+    an unfinished sweep."""
+    from hubensemble import options
+
+    fit = (meta.get("fit") or {}).get("options") if isinstance(meta.get("fit"), dict) else None
+    if not isinstance(fit, dict):
+        return True
+    if not isinstance(record, dict):
+        return False
+    batchnorm = record.get("batchnorm")
+    given = {"budget": record.get("budget"), "modules": record.get("requested_modules"),
+             "seed": record.get("seed"),
+             "batchnorm": batchnorm.get("requested") if isinstance(batchnorm, dict) else None,
+             "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
+
+    def normal(name, value):
+        value = options.default(name) if value is None else value
+        return list(value) if isinstance(value, (list, tuple)) else value
+
+    parts = str(fit.get("sweep") or options.default("sweep")).split("+")
+    return sweep in parts and all(normal(name, fit[name]) == normal(name, value)
+                                  for name, value in given.items() if name in fit)
 
 
 def redo_budget(run_dir, trial: str) -> int | None:
