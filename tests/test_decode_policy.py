@@ -1868,3 +1868,32 @@ def test_constant_header_fields_are_read_as_little_endian_integers():
         if off + n <= len(data):
             assert value == int.from_bytes(data[off:off + n].tobytes(), "little"), (off, n)
         assert value == int(uint_le(tf.constant(data), off, n)), (off, n)
+
+
+def test_an_exports_save_traces_no_decode_helper_again(tmp_path):
+    """`tf.saved_model.save` traces serve_bytes in a context of its own, which a tf.function's
+    cache tells from the export's own trace: every decoder and header reader of the decode
+    graph was traced twice by a process's first export (half its decode graph's cost: 1.1 s
+    of CPU of its save, 0.55 now; bench_decode_graph.py). They are called by their one
+    concrete function now (`graphops.on_one_file`). Fails before: traced twice."""
+    from hubensemble.data import bmpgraph, graph
+    from hubensemble.export.saved import check_headers, decode_each, decode_image
+
+    class Served(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+        def serve(self, image_bytes):
+            def one(data):
+                return (tf.image.resize(decode_image(data), [4, 4]),)
+            return decode_each(check_headers(image_bytes), one,
+                               [tf.TensorSpec([4, 4, 3], tf.float32)])[0]
+
+    served = Served()
+    served.serve.get_concrete_function()
+    tf.saved_model.save(served, str(tmp_path))
+    helpers = {name: getattr(graph, name) for name in (
+        "sniff_index", "_jpeg", "_png", "_gif", "_webp", "_gif_first_image", "_webp_size",
+        "header_size", "header_check_refusal", "format_named", "header_refusal")}
+    helpers["decode_bmp"] = bmpgraph.decode_bmp
+    traced = {name: getattr(fn, "function", fn).experimental_get_tracing_count()
+              for name, fn in helpers.items()}
+    assert traced == dict.fromkeys(helpers, 1)

@@ -8,18 +8,45 @@ TensorFlow.
 from __future__ import annotations
 
 import functools
+import threading
 
 from hubensemble._tf import tensorflow as tf
 
-#: A decorator: each format's decoder and the header readers of every decode and refusal
-#: path are tf.functions of one string scalar that TensorFlow does not inline ("_noinline", as
-#: `export.saved.refusal_path`): traced once per process, stored once per SavedModel, optimised
-#: when a request first reaches them. Inline, each export traced them at every call site (a
-#: second export in a process: 2.3 s of trace and save, 0.7 now), and a serve_bytes call every
-#: decoder (first call 1.6 s, 1.1 now; first refusal 1.6 s, 0.9): bench_decode_graph.py.
-on_one_file = functools.partial(
-    tf.function, input_signature=[tf.TensorSpec([], tf.string)], autograph=False,
-    experimental_attributes={"_noinline": True})
+
+class on_one_file:  # noqa: N801 (a decorator, named as the tf.function it was)
+    """A decorator: each format's decoder and the header readers of every decode and refusal
+    path are tf.functions of one string scalar that TensorFlow does not inline ("_noinline", as
+    `export.saved.refusal_path`): traced once per process, stored once per SavedModel, optimised
+    when a request first reaches them. Inline, each export traced them at every call site (a
+    second export in a process: 2.3 s of trace and save, 0.7 now), and a serve_bytes call every
+    decoder (first call 1.6 s, 1.1 now; first refusal 1.6 s, 0.9): bench_decode_graph.py.
+
+    Called (eagerly or in a graph), it calls the one concrete function, traced at the first
+    call: `tf.saved_model.save` traces in a context of its own, which a tf.function's cache
+    tells from every other (its variable policy; these functions hold no variable), so a
+    process's first save traced every one of them again (half their cost of a first export:
+    1.1 s of CPU of its save, 0.55 now; bench_decode_graph.py's cpu). Raises what the
+    function raises (tf.errors.InvalidArgumentError, when run, for a refused file).
+    `python_function` is the undecorated function, `function` its tf.function."""
+
+    def __init__(self, python_function):
+        functools.update_wrapper(self, python_function)
+        self.python_function = python_function
+        self.function = tf.function(
+            python_function, input_signature=[tf.TensorSpec([], tf.string)], autograph=False,
+            experimental_attributes={"_noinline": True})
+        self._concrete = None
+        self._lock = threading.RLock()
+
+    def get_concrete_function(self):
+        """The concrete function (a string scalar in; the decorated function's tensors out)."""
+        with self._lock:
+            if self._concrete is None:
+                self._concrete = self.function.get_concrete_function()
+            return self._concrete
+
+    def __call__(self, data):
+        return self.get_concrete_function()(tf.convert_to_tensor(data, tf.string))
 
 
 # ---------------------------------------------------------------------------------------------
