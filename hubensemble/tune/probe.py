@@ -226,7 +226,8 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
     `on_batch(split, done, total)` after each batch embedded (`split_embeddings`).
 
     Each record has the usual trial.json fields plus "eval_size" (the probe resolution),
-    "batchnorm" ("inference": the module is frozen),
+    "batchnorm" ("inference": the module is frozen), "module_fingerprint" (the module files'
+    content key, as a fine-tuning trial records it; None when the module failed),
     "embed_seconds" (the module's embedding time, shared by its entries; a cache hit costs
     almost nothing) and "seconds" = its own fit and write time + its share of that. A module
     that cannot be embedded fails every entry with the reason. Returns the records.
@@ -252,6 +253,9 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
         emb, embed_seconds, error = None, 0.0, f"{type(e).__name__}: {first_line(e)}"
     model = None
     share = embed_seconds / max(1, len(entries))
+    # The module files' content key, as a fine-tuning trial records its backbone's (both
+    # `hub.locate_spec`'s ModuleFiles.fingerprint): cost's stale rule and the export compare it.
+    fingerprint = None if error else _module_fingerprint(spec)
     for entry in entries:
         hp = entry.hparams
         start = time.perf_counter()
@@ -263,6 +267,7 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
                   "kind": "probe", "embed_seconds": embed_seconds, "strategy": None,
                   # The frozen module runs in inference mode (BatchNorm's moving statistics).
                   "batchnorm": hp.batchnorm, "batchnorm_evidence": None,
+                  "module_fingerprint": fingerprint,
                   "replicas": 1, "host": socket.gethostname(), "train_rule": TRAIN_RULE}
         val_probs = test_probs = save = None
         try:
@@ -306,6 +311,19 @@ def run_probe_entries(entries, spec: ModuleSpec, task, run, *, profile_name: str
         if on_done is not None:
             on_done(record)
     return records
+
+
+def _module_fingerprint(spec: ModuleSpec) -> str | None:
+    """The content key (`hub.locate_spec(spec).fingerprint`, the one a fine-tuning trial's
+    backbone records) of `spec`'s module files, or None when they cannot be located now."""
+    from hubensemble.hub import locate_spec
+
+    try:
+        return locate_spec(spec).fingerprint
+    except ModuleLoadError as e:
+        reraise_stop(e)
+        log.info("locating %s for its probes' records failed", spec.name, exc_info=True)
+        return None
 
 
 def _raise_machine_error(exc: Exception) -> None:
