@@ -69,10 +69,9 @@ class DistillResult:
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "report"}
 
 
-#: The options of `run_distill` a student's record (its trial.json) holds: (its field there,
-#: the option's name in the options table: its flag and keyword).
-RECORDED_OPTIONS = (("init_rule", "distill_init"), ("steps_scale", "distill_steps"),
-                    ("mixup", "distill_mixup"), ("lr_scale", "distill_lr"))
+#: run_distill's keywords whose field in a student's record (its trial.json) is another: "init"
+#: there is the start kept ("member" / "module"), "init_rule" the option as given.
+_RECORD_FIELDS = {"init": "init_rule"}
 
 
 def distilled_with(record) -> tuple[str, str]:
@@ -80,23 +79,43 @@ def distilled_with(record) -> tuple[str, str]:
     trial.json, as distill writes it) was distilled with, where not at their default, as the
     command line types them ("--distill-init member --distill-steps 0.05") and as Python
     passes them ("init='member', steps_scale=0.05"), to distil it again by the same rule;
-    ("", "") when all are at their defaults. A field missing (a record written before it)
-    or not of the option's rule (edited by hand) is left out. Not the train batch, which
-    the record does not hold as given (the student's hparams hold the batch it trained at)."""
+    ("", "") when all are at their defaults. The options are the options table's rows of
+    run_distill (`options.options_for(used_by="distill")`: flag, keyword, default, rule)
+    whose value the record holds: its field of the keyword's name ("init_rule" for init);
+    the training batch, which distill does not record as given, is the batch the student
+    trained at (its "hparams" batch_size) when that is not its profile's ("profile"): the
+    one a student of a default batch has unless tune's was another, and naming a batch equal
+    to its candidate's changes nothing (`export.retrain.at_train_batch`). --student and
+    --max-gflops pick the module, which the caller names. A field missing (a record written
+    before it) or not of the option's rule (edited by hand) is left out. In the order of the
+    flags' names, so one command reads the same wherever it is said."""
     from hubensemble import options
     from hubensemble.text import shell_word
 
-    flags, keywords = [], []
-    for field, name in RECORDED_OPTIONS:
-        o, value = options.get(name), record.get(field) if isinstance(record, dict) else None
+    named, defaults = [], options.defaults_for("distill")
+    for o in options.options_for(used_by="distill"):
+        value = _recorded(record, o.kw) if isinstance(record, dict) else None
         try:
-            options.check(name, value)
+            options.check(o.name, value)
         except options.OptionError:
             continue
-        if value is not None and value != o.default:
-            flags.append(f"{o.cli_flags[0]} {shell_word(str(value))}")
-            keywords.append(f"{o.kw}={value!r}")
-    return " ".join(flags), ", ".join(keywords)
+        if value is not None and value != defaults[o.kw]:
+            named.append((o.settings("distill")["flags"][0], o.kw, value))
+    named.sort()
+    return (" ".join(f"{flag} {shell_word(str(value))}" for flag, _, value in named),
+            ", ".join(f"{kw}={value!r}" for _, kw, value in named))
+
+
+def _recorded(record: dict, keyword: str):
+    """The value of run_distill's `keyword` a student's `record` holds, or None."""
+    field = _RECORD_FIELDS.get(keyword, keyword)
+    if field in record or keyword != "train_batch_size":
+        return record.get(field)
+    from hubensemble.hyperrule import PROFILES
+
+    hparams, profile = record.get("hparams"), PROFILES.get(record.get("profile"))
+    batch = hparams.get("batch_size") if isinstance(hparams, dict) else None
+    return None if profile is None or batch == profile.batch_size else batch
 
 
 def _describe(s) -> str:

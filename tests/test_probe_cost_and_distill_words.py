@@ -71,3 +71,57 @@ def test_a_probe_trial_records_its_module_files_and_a_cost_of_others_is_stale(
     for why in recorded.stale.values():
         assert why.startswith(f"its cost is of other files of module m0 (fingerprint "
                               f"{narrow[:12]}, the trial's {wide[:12]}"), why
+
+
+def _student_record(profile, **given):
+    """A student's trial.json fields as distill writes them for run_distill(**given) from a
+    candidate tuned under `profile` (its batch): the hyperparameters at the batch trained."""
+    from hubensemble.export.retrain import at_train_batch
+    from hubensemble.hyperrule import HParams, get_profile
+
+    tuned = HParams(lr=0.01, steps=40, batch_size=get_profile(profile).batch_size, seed=0)
+    hparams = at_train_batch(tuned, given.get("train_batch_size"))
+    return {"trial": "distill-small", "module": "small", "kind": "distilled",
+            "profile": profile, "hparams": hparams.to_json(), "hparams_from": "t0",
+            "steps_scale": float(given.get("steps_scale", 2.0)),
+            "mixup": float(given.get("mixup", 0.2)),
+            "lr_scale": float(given.get("lr_scale", 1.0)), "init": "member",
+            "init_from": "t0", "init_rule": given.get("init", "best")}
+
+
+def test_distill_s_command_words_name_the_student_s_training_batch():
+    """The "ready to paste" distill command of a student (export's "distil it again" words)
+    left out --train-batch-size: a student distilled in batches of 8 was distilled again at
+    its candidate's 16, the learning rate halved back. Every option of run_distill the
+    record holds and that is not at its default is named; pasted, the command line parses
+    (the real parser) to those values, and the keywords are run_distill's. Fails before:
+    the words had no --train-batch-size / train_batch_size."""
+    import inspect
+    import shlex
+
+    from hubensemble import options
+    from hubensemble.cli import build_parser
+    from hubensemble.distill import run_distill
+    from hubensemble.distillcompare import distilled_with
+
+    given = {"train_batch_size": 8, "init": "member", "steps_scale": 0.05, "lr_scale": 0.5}
+    flags, keywords = distilled_with(_student_record("quick", **given))
+    assert flags == ("--distill-init member --distill-lr 0.5 --distill-steps 0.05 "
+                     "--train-batch-size 8"), flags
+    args = build_parser().parse_args(
+        ["distill", "--run", "R", "--student", "small", *shlex.split(flags)])
+    parsed = options.kwargs_for("distill", args)
+    defaults = options.defaults_for("distill")
+    assert {k: v for k, v in parsed.items() if v != defaults[k] and k != "student"} == given
+    called = eval(f"dict({keywords})")  # the Python words, as a caller pastes them
+    assert called == given and set(called) <= set(inspect.signature(run_distill).parameters)
+    # At its defaults nothing is named; a batch equal to the profile's is its default.
+    assert distilled_with(_student_record("quick")) == ("", "")
+    assert distilled_with(_student_record("cpu", train_batch_size=32)) == ("", "")
+    # A record that holds the batch as given takes it: none given, none named.
+    record = {**_student_record("quick", train_batch_size=8), "train_batch_size": None}
+    assert distilled_with(record) == ("", "")
+    # A hand-edited batch no option takes is left out, as the other fields are.
+    broken = _student_record("quick", train_batch_size=8)
+    broken["hparams"]["batch_size"] = -3
+    assert distilled_with(broken) == ("", "")
