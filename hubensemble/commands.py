@@ -267,7 +267,7 @@ def cmd_cost(args):
 
     costs = run_cost(args.run, progress=not args.quiet)
     summary(args, format_costs(costs))
-    return 0
+    return 1 if costs.none_costed else 0  # said, and nothing a budget could use
 
 
 def _distill_student(args):

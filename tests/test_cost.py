@@ -2,6 +2,7 @@
 cache, RUN/cost.json and `hubensemble cost`."""
 
 import json
+import shutil
 import os
 import re
 import tracemalloc
@@ -790,7 +791,7 @@ def test_a_cost_pass_that_costs_no_candidate_says_so_and_fit_goes_on(tmp_path, i
     code, out, err = in_process("cost", "--run", run.path)
     head = (f"no candidate of {run.path} could be costed: the 1 module of its 2 candidates "
             "failed:\n  gone at 8 px (2 candidates: t0, t1): ")
-    assert head in out, (code, out, err)
+    assert head in out and code == 1, (code, out, err)  # it exited 0
     assert "not costed: gone" not in out and "GFLOPs" not in out  # no table of no rows
     assert f"{run.path / 'cost.json'} records each reason" in out
     assert f"then run `hubensemble cost --run {run.path}` again\n" in out, out
@@ -859,3 +860,27 @@ def test_a_cost_is_not_taken_for_a_trial_tuned_again_at_another_size(module_dir,
     again = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
     assert again.costs["t0"].size == 16 and again.costs["t0"].macs == 16 * 16 * 8 * 27 + 24
     assert read_run_costs(run.path).costs["t0"].size == 16
+
+
+def test_candidates_whose_module_fails_now_keep_an_earlier_cost_and_say_so(
+        module_dir, tmp_path, in_process):
+    """A new-user check: after a fit costed its candidates, every module was damaged and
+    `hubensemble cost` said "no candidate … could be costed … cost.json records each reason",
+    while cost.json kept every earlier cost (no reason recorded) and the ensemble's budget
+    used them. A candidate whose module fails now keeps the cost an earlier pass counted for
+    the same trial, and the summary says so (exit 0); with no earlier cost it is "no
+    candidate could be costed", exit 1. Fails before: the none-costed words, exit 0."""
+    shutil.copytree(module_dir, tmp_path / "m")
+    modules = {"conv8": ModuleSpec(name="conv8", handle=str(tmp_path / "m"))}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8), ("t1", "conv8", 8)])
+    code, out, err = in_process("cost", "--run", run.path)
+    assert code == 0 and set(read_run_costs(run.path).costs) == {"t0", "t1"}, (out, err)
+    before = (run.path / "cost.json").read_bytes()
+    shutil.rmtree(tmp_path / "m")
+    code, out, err = in_process("cost", "--run", run.path)
+    assert code == 0 and "could be costed" not in out, (code, out, err)
+    assert ("  not costed: conv8 (2 candidates): " in out and "; its 2 candidates keep the "
+            "cost an earlier pass counted for the same trial (in cost.json)\n" in out), out
+    assert set(read_run_costs(run.path).costs) == {"t0", "t1"}
+    assert json.loads((run.path / "cost.json").read_bytes())["candidates"] == json.loads(
+        before)["candidates"]

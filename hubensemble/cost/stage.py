@@ -48,13 +48,15 @@ class CostSummary:
     machine: dict
     seconds: float
     skipped: list = dataclasses.field(default_factory=list)
+    kept: list = dataclasses.field(default_factory=list)
 
     @property
     def none_costed(self) -> bool:
         """Whether no candidate could be costed: every module failed (`failed` not empty,
-        `costs` empty). `format_costs` then says so and the way on (`none_costed_words`);
-        fit's and distill's cost stage warn in those words and go on."""
-        return bool(self.failed) and not self.costs
+        `costs` empty) and no candidate keeps an earlier pass's cost (`kept`). `format_costs`
+        then says so and the way on (`none_costed_words`); fit's and distill's cost stage
+        warn in those words and go on; `hubensemble cost` exits 1."""
+        return bool(self.failed) and not self.costs and not self.kept
 
 
 def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = None,
@@ -297,6 +299,11 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     merged.update(costs)
     order = sorted(merged, key=candidate.natural_key)
     why = {t: f["reason"] for f in failed for t in f["trials"] if t not in merged}
+    # A candidate whose module fails now keeps the cost an earlier pass counted for the same
+    # trial (a cost of other module files is left out by read_run_costs' stale rule): said
+    # as kept, not as "no candidate could be costed" over a cost.json holding its cost.
+    kept = sorted((t for f in failed for t in f["trials"] if t in merged),
+                  key=candidate.natural_key)
     path = write_run_costs(run.path, {t: merged[t] for t in order}, machine, why)
     from hubensemble.refresh import refresh_report
 
@@ -304,7 +311,7 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     refresh_report(run.path, "the costs")
     summary = CostSummary(path=absolute(path), costs=costs, counted=counted, cached=cached,
                           failed=failed, machine=machine, seconds=seconds,
-                          skipped=list(skipped))
+                          skipped=list(skipped), kept=kept)
     if summary.none_costed and _held_by(run) != "cost":
         # fit's (or distill's) cost stage, whose summary is not printed: it goes on without
         # costs, as a run without a budget needs none (fit's budget was checked before its
@@ -343,6 +350,15 @@ def none_costed_words(summary: CostSummary, run_dir) -> list[str]:
                  "ensemble refuses an inference budget and the report has no cost figures. "
                  f"Fix what each reason names, then {run_words('cost', run_dir)} again")
     return lines
+
+
+def _kept_words(kept: int, of: int) -> str:
+    """"its 2 candidates keep …" / "3 of its 4 candidates keep …": of a failed module's `of`
+    candidates, `kept` keep the cost an earlier pass recorded (`CostSummary.kept`)."""
+    who = (f"its {counted(kept, 'candidate')}" if kept == of else
+           f"{kept} of its {counted(of, 'candidate')}")
+    return (f"{who} {'keeps' if kept == 1 else 'keep'} the cost an earlier pass counted for "
+            "the same trial (in cost.json)")
 
 
 def _px(failed: dict) -> str:
@@ -395,8 +411,10 @@ def format_costs(summary: CostSummary) -> str:
         lines.append(f"{module[:31]:<32}{size:>5} {figure(c.gflops, 4):>9} {c.params:>10,} "
                      f"{figure(b1):>8} {figure(b64, 1):>8}  {len(trials)}")
     for f in [] if summary.none_costed else summary.failed:
-        lines.append(f"  not costed: {f['module']} ({len(f['trials'])} candidates): "
-                     f"{f['reason']}")
+        kept = [t for t in f["trials"] if t in summary.kept]
+        lines.append(f"  not costed: {f['module']} ({counted(len(f['trials']), 'candidate')}): "
+                     f"{f['reason']}" + (f"; {_kept_words(len(kept), len(f['trials']))}"
+                                         if kept else ""))
     if summary.skipped:
         folder = os.path.join(os.path.dirname(summary.path), CANDIDATES_DIR)
         lines.append(f"  {skipped_words(folder, summary.skipped)}")
