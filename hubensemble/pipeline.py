@@ -38,6 +38,21 @@ STAGES = option_table.STAGES
 
 
 def _options_post_init(self):
+    """Holds a numpy scalar as Python's (np.int64(3) as 3: `.item()`) and a tuple or numpy
+    array of module names as a list, as run.json holds them, then checks every field
+    (`options.check_record`): top_k=np.int64(3) keyed the stages otherwise than top_k=3 (a
+    resumed fit of the same options typed the other way was refused as "written by an older
+    hubensemble"), and modules=np.array([...]) stopped in the check ("The truth value of an
+    array … is ambiguous"). (A float option's int, threshold=0, still keys as typed: runs
+    fitted so keep their keys.)"""
+    import numpy as np
+
+    for o in option_table.options_for(record="fit"):
+        value = getattr(self, o.name)
+        if isinstance(value, np.generic):
+            setattr(self, o.name, value.item())
+        elif o.nargs in ("+", "*") and isinstance(value, (tuple, np.ndarray)):
+            setattr(self, o.name, value.tolist() if isinstance(value, np.ndarray) else list(value))
     option_table.check_record("fit", self)
 
 

@@ -1499,3 +1499,23 @@ def test_fits_corruption_names_are_checked_before_its_run_folder(tmp_path, corru
                         corruptions=corruptions)
     assert str(refused.value).startswith(words), str(refused.value)
     assert not (tmp_path / "run").exists()
+
+
+def test_fit_options_of_numpy_values_key_the_stages_as_pythons_do():
+    """FitOptions(top_k=np.int64(3)) keyed the stages otherwise than top_k=3, so a fit
+    resumed with the values typed the other way was refused; modules=np.array([...])
+    stopped in the check ("The truth value of an array with more than one element is
+    ambiguous"). They are held as Python's."""
+    import json
+    import dataclasses
+
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.stagerecords import stage_keys
+
+    numpy = FitOptions(top_k=np.int64(3), bootstrap=np.float64(2.5),
+                       max_gflops=np.float32(0.5), modules=np.array(["m0", "m1"]),
+                       seed=np.uint32(7))
+    python = FitOptions(top_k=3, bootstrap=2.5, max_gflops=0.5, modules=["m0", "m1"], seed=7)
+    assert stage_keys("c", "d", numpy) == stage_keys("c", "d", python)
+    assert json.dumps(dataclasses.asdict(numpy)) == json.dumps(dataclasses.asdict(python))
+    assert FitOptions(modules=("m0",)).modules == ["m0"]
