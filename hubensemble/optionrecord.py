@@ -122,9 +122,10 @@ class Option:
             text = "a string"
         else:
             text = (self.type.__doc__ or "a value").splitlines()[0]
-        if self.nargs in ("+", "*"):
+        if self.nargs in ("+", "*"):  # "+": at least one (modules=[] tuned every module)
             article, _, rest = text.partition(" ")
-            text = f"a list of {rest}s" if article in ("a", "an") else f"a list of {text}"
+            text = (f"a {'non-empty ' if self.nargs == '+' else ''}list of "
+                    + (f"{rest}s" if article in ("a", "an") else text))
         return text + (" (or None)" if self.nullable and none else "")
 
     def fits(self, value) -> bool:

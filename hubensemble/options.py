@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sized
 
 from hubensemble.lockwords import option_word
 from hubensemble.optionerror import ChoiceError, OptionError  # noqa: F401 - re-exported
@@ -621,7 +621,8 @@ def check(name: str, value, *, label: str | None = None, command: str | None = N
         return value
     try:
         if o.nargs in ("+", "*"):
-            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or (
+                    o.nargs == "+" and isinstance(value, Sized) and not len(value)):
                 raise ValueError(f"must be {o.allowed()}")
             for item in value:
                 _check_one(o, item)

@@ -1519,3 +1519,24 @@ def test_fit_options_of_numpy_values_key_the_stages_as_pythons_do():
     assert stage_keys("c", "d", numpy) == stage_keys("c", "d", python)
     assert json.dumps(dataclasses.asdict(numpy)) == json.dumps(dataclasses.asdict(python))
     assert FitOptions(modules=("m0",)).modules == ["m0"]
+
+
+def test_an_empty_list_of_modules_is_refused_as_the_command_line_refuses_it(tmp_path):
+    """`--modules` takes at least one name (argparse's nargs "+"); fit(modules=[]) was taken
+    and tuned every module of the ranking, as if modules were left out. Refused, saying the
+    list must not be empty (None: every module), from FitOptions, fit and run_tune."""
+    import hubensemble
+    from hubensemble.options import OptionError
+    from hubensemble.pipeline import FitOptions
+
+    words = "modules must be a non-empty list of strings (or None), got "
+    for value in ([], (), np.array([], dtype=str)):
+        with pytest.raises(OptionError, match=re.escape(words)):
+            FitOptions(modules=value)
+    with pytest.raises(OptionError, match=re.escape(words + "[]")):
+        hubensemble.fit(str(tmp_path / "c.yaml"), "sklearn:digits", tmp_path / "run",
+                        modules=[])
+    with pytest.raises(OptionError, match=re.escape(words + "[]")):
+        hubensemble.run_tune(tmp_path / "run", modules=[])
+    assert not (tmp_path / "run").exists()
+    assert FitOptions(modules=["m0"]).modules == ["m0"]
