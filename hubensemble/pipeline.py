@@ -214,9 +214,9 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
 
         # Too little memory for the stages: said before the data loads, and in RUN/log.txt
         # (not again when the command line said it before TensorFlow loaded: memory_key).
-        say_memory("fit", out, {"specs": specs, "batch_size": options.batch_size,
-                                "modules": options.modules, "profile": options.profile,
-                                "train_batch_size": options.train_batch_size})
+        # Every option, as the command line's namespace gives them (a fit(sweep="probe")
+        # from Python was counted as fine-tuning: the sweep was left out of a hand-made list).
+        say_memory("fit", out, {**dataclasses.asdict(options), "specs": specs})
         if isinstance(data, str):
             task = data_args.load(summary_follows=True)  # _say_data says its skips
         else:

@@ -3,6 +3,7 @@ cgroup tree) and a re-run's words after a command was killed (memory.killed_befo
 rundir.Run.lock)."""
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -1026,3 +1027,29 @@ def test_fit_s_note_before_tensorflow_counts_a_probe_sweep_as_an_embedding(tmp_p
         "px; images of 96 px or more embed at 480, which fit knows once it has loaded the "
         f"data) in batches of 16 (--profile quick's), which needs about {memory.gib(need)}"
     ) in said, said
+
+
+def test_fit_from_python_gives_its_memory_note_every_option(tmp_path, monkeypatch):
+    """fit() handed its memory note a list of five options written out by hand, without the
+    sweep, so fit(sweep="probe") from Python was counted as fine-tuning where the command
+    line (its namespace, every option) counted the probes' embedding. The note gets every
+    option of FitOptions. Fails before: no "sweep" in the values."""
+    import hubensemble
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.pipeline import FitOptions
+
+    class Seen(Exception):
+        pass
+
+    def note(command, run_dir, values, **_):
+        raise Seen(command, values)
+
+    monkeypatch.setattr(memory, "stage_memory_note", note)  # hubensemble's own, not TF's
+    spec = ModuleSpec(name="m0", handle=str(tmp_path / "m0"), input_size=(16, 16))
+    with pytest.raises(Seen) as seen:
+        hubensemble.fit(catalogue=[spec], data="sklearn:digits", out=tmp_path / "run",
+                        sweep="probe", budget=4, progress=False)
+    command, values = seen.value.args
+    assert command == "fit" and values["specs"] == [spec]
+    options = {f.name for f in dataclasses.fields(FitOptions)}
+    assert options <= set(values) and values["sweep"] == "probe" and values["budget"] == 4
