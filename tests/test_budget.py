@@ -1,6 +1,7 @@
 """Greedy selection under an inference budget (--max-gflops / --max-latency-ms /
 --max-members): eligibility, the size rule within the budget, ensemble.json, errors."""
 
+import re
 import subprocess
 import sys
 
@@ -513,3 +514,16 @@ def test_a_budget_no_candidate_can_be_costed_for_names_cost_not_a_limit(tmp_path
     with command_line(), pytest.raises(RunError, match=r"run `hubensemble cost --run .*run` "
                                                        r"\(it names why"):
         run_ensemble(run.path, max_gflops=1.0)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan"), 10 ** 400, 0, -1.0, "1", True])
+def test_a_limit_that_is_no_finite_number_over_0_is_refused_in_the_options_words(value):
+    """Limits(gflops=inf) said "must be a number > 0" (which inf looks like) and
+    Limits(gflops=10**400) raised float()'s OverflowError; every float option says "a
+    number > 0 and finite" of them (optionrecord.Option.fits). Fails before: those words,
+    the OverflowError, and "1" and True taken as limits."""
+    for name in ("gflops", "latency_ms"):
+        with pytest.raises(ValueError, match=re.escape(
+                f"the {name} limit must be a number > 0 and finite, got {value!r}")):
+            Limits(**{name: value})
+    assert Limits(gflops=1e300, latency_ms=np.float32(2.5)).gflops == 1e300

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import os
 import platform
 import logging
@@ -172,12 +173,24 @@ def total_cost(costs: Iterable[Cost]) -> dict:
 # Budgets
 # ---------------------------------------------------------------------------------------------
 
+def _positive_finite(value) -> bool:
+    """Whether `value` is a real number (not a bool) > 0 that a float holds finite: inf, nan
+    and 10**400 (float() cannot hold it: an OverflowError) are not, as for every float
+    option (`optionrecord.Option.fits`)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value) and value > 0
+    except OverflowError:
+        return False
+
+
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """An inference budget of greedy selection: at most `gflops` GFLOPs per image, at most
     `latency_ms` ms per image at batch 1 (the sum of the members' latencies), at most
     `members` distinct members. None = no limit on that dimension. Raises ValueError for a
-    limit that is not > 0 (members: not an integer >= 1)."""
+    limit that is not a finite number > 0 (members: not an integer >= 1)."""
 
     gflops: float | None = None
     latency_ms: float | None = None
@@ -186,8 +199,9 @@ class Limits:
     def __post_init__(self):
         for name in ("gflops", "latency_ms"):
             value = getattr(self, name)
-            if value is not None and not (math.isfinite(float(value)) and float(value) > 0):
-                raise ValueError(f"the {name} limit must be a number > 0, got {value!r}")
+            if value is not None and not _positive_finite(value):
+                raise ValueError(f"the {name} limit must be a number > 0 and finite, got "
+                                 f"{value!r}")
         if self.members is not None and (isinstance(self.members, bool)
                                          or int(self.members) != self.members
                                          or int(self.members) < 1):
