@@ -167,7 +167,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     from hubensemble.formats import check_tuner_folder
     from hubensemble.sweeps import check_budget
     from hubensemble.preflight import check_modules, check_strategy
-    from hubensemble.rank import catalogue_fingerprint
+    from hubensemble.rank.ranking import catalogue_entries_fingerprint, catalogue_fingerprint
 
     names = [f.name for f in dataclasses.fields(FitOptions)]
     unknown = sorted(set(option_values) - set(names))
@@ -228,7 +228,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             from hubensemble.data.folder import warn_class_notes
             warn_class_notes(task)
         require_validation(task)  # tune and the ensemble choose on it: before rank's minutes
-        fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint}
+        fingerprints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint,
+                        "entries": catalogue_entries_fingerprint(specs)}  # not a stage key
         keys = stage_keys(fingerprints["catalogue"], fingerprints["data"], options)
         if restart or not stage_done(run, "tune", keys["tune"]):  # the sweep will run: before
             from hubensemble.tune.strategies import check_tpu_serves  # rank, not after it

@@ -109,6 +109,29 @@ def _older_run(run, meta: dict, options) -> str:
             f"make; {_new_or_restart('to discard the old results')}")
 
 
+def _entries_changed(run, previous: dict, fingerprints: dict, specs) -> bool:
+    """Whether an entry of the catalogue `specs` changed in a field that changes what its
+    module computes (every field but rank.pool.DESCRIPTIVE_FIELDS) since the fit `previous`
+    (run.json's "fit"), its names and handles the same: by the fit's recorded
+    fingerprints["entries"] (`rank.ranking.catalogue_entries_fingerprint`), or, in a record
+    written before fit recorded it, by ranking.json's per-entry digests (its "catalogue"
+    "entries"); False when neither is there (such a run resumes as before). The (name,
+    handle) fingerprint alone let fit reuse every stage after `value_range: [-1, 1]` was
+    added to an entry (a new-user check)."""
+    from hubensemble.rank import load_ranking
+    from hubensemble.rank.ranking import catalogue_record
+
+    recorded = (previous.get("fingerprints") or {}).get("entries")
+    if recorded is not None:
+        return recorded != fingerprints.get("entries")
+    try:
+        was = load_ranking(run.path).catalogue if run.ranking_json.exists() else None
+    except (RunError, OSError, ValueError):
+        return False  # a damaged ranking.json is ranked again by the rank stage
+    entries = was.get("entries") if isinstance(was, dict) else None
+    return isinstance(entries, dict) and entries != catalogue_record(specs)["entries"]
+
+
 def _catalogue_change(run, specs, meta: dict) -> str:
     """"catalogue (what changed, per module)" from ranking.json's record of the catalogue
     (`catalogue_changes`), or "catalogue" when there is no readable ranking or record."""
@@ -218,6 +241,8 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
         return
     changed = [what for what in ("catalogue", "data")
                if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
+    if "catalogue" not in changed and _entries_changed(run, previous, fingerprints, specs):
+        changed.insert(0, "catalogue")  # an entry edited in place: same names and handles
     if "data" in changed and data[0] is not None:
         changed[changed.index("data")] = _data_change(  # a damaged record: refused, named
             run.data_section("args", "task", meta=meta), *data, run=run)

@@ -144,6 +144,18 @@ def catalogue_fingerprint(specs) -> str:
     return hashlib.sha256(json.dumps(listed).encode("utf-8")).hexdigest()
 
 
+def catalogue_entries_fingerprint(specs) -> str:
+    """sha256 (hex) of `catalogue_record(specs)["entries"]`: every field of every entry that
+    changes what its module computes (all but rank.pool.DESCRIPTIVE_FIELDS), by name. fit
+    records it beside `catalogue_fingerprint` (run.json's fit.fingerprints["entries"]), so
+    that an entry edited in place (same name and handle, another value_range or input_size)
+    is refused as a changed catalogue; the (name, handle) fingerprint alone let fit reuse
+    every stage of the old entry (a new-user check). A description or license edit keeps
+    it."""
+    return hashlib.sha256(json.dumps(catalogue_record(specs)["entries"], sort_keys=True)
+                          .encode("utf-8")).hexdigest()
+
+
 def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 

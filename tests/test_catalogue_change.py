@@ -1,0 +1,112 @@
+"""A catalogue entry edited in place (same name and handle, another field that changes what
+its module computes) is seen by fit: refused unless --restart, named per module; a
+descriptive edit and a run recorded before fit kept the entries' fingerprint resume."""
+
+import json
+import shutil
+
+import pytest
+
+import hubensemble
+from hubensemble.errors import RunError
+
+FIT = dict(profile="quick", top_k=1, seed=0, corruptions=False)
+
+
+@pytest.fixture(scope="module")
+def catalogue_lines(module_factory, tmp_path_factory):
+    root = tmp_path_factory.mktemp("catchange")
+    lines = {}
+    for i in range(2):
+        path = root / f"m{i}"
+        shutil.copytree(module_factory(f"catchange{i}", seed=i, width=6 + 2 * i), path)
+        lines[f"m{i}"] = f"name: m{i}, handle: {path}"
+    return lines
+
+
+def write_catalogue(path, lines, **extra):
+    """cat.yaml of `lines` ({name: "name: .., handle: .."}), `extra` ({name: "field: value"})
+    appended to an entry."""
+    path.write_text("modules:\n" + "".join(
+        f"  - {{{line}{', ' + extra[n] if n in extra else ''}}}\n" for n, line in lines.items()))
+    return str(path)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HUBENSEMBLE_CACHE_DIR", str(tmp_path_factory.mktemp("emb")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def fitted(catalogue_lines, tmp_path_factory):
+    work = tmp_path_factory.mktemp("catchangefit")
+    out = work / "run"
+    hubensemble.fit(write_catalogue(work / "cat.yaml", catalogue_lines), "sklearn:digits", out,
+                    progress=False, **FIT)
+    return out
+
+
+@pytest.fixture
+def run(fitted, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(fitted, out)
+    return out
+
+
+def fit_again(cat, out):
+    """fit `cat` into `out` again: the lines it added to out/log.txt."""
+    before = len((out / "log.txt").read_text())
+    hubensemble.fit(cat, "sklearn:digits", out, progress=False, **FIT)
+    return (out / "log.txt").read_text()[before:]
+
+
+def all_reused(log):
+    return all(f"{stage}: done before, reused" in log
+               for stage in ("rank", "tune", "cost", "ensemble", "export"))
+
+
+def test_an_entry_edited_in_place_is_refused_unless_restart_and_named(
+        run, catalogue_lines, tmp_path):
+    """Fails before: fit reused every stage of the old entries (exit 0, no refusal)."""
+    selected = json.loads((run / "ranking.json").read_text())["selected"][0]
+    other = next(n for n in catalogue_lines if n != selected)
+    recorded = json.loads((run / "run.json").read_text())["modules"]  # values said of these
+    cat = tmp_path / "cat.yaml"
+    for extra, words in (({selected: "value_range: [-1, 1]"},
+                          f"{selected}'s value_range 0,1 -> -1,1"),
+                         ({other: "input_size: [16, 16]"}, f"{other}'s input_size " + (
+                             "null -> [16, 16]" if other in recorded else "changed"))):
+        with pytest.raises(RunError) as refused:
+            hubensemble.fit(write_catalogue(cat, catalogue_lines, **extra), "sklearn:digits",
+                            run, progress=False, **FIT)
+        assert str(refused.value) == (
+            f"the catalogue ({words}) changed since {run} was fitted; use a new out folder, "
+            "or pass restart=True to discard the old results")
+    # A descriptive field (rank.pool.DESCRIPTIVE_FIELDS) changes nothing computed: reused.
+    assert all_reused(fit_again(write_catalogue(cat, catalogue_lines,
+                                                **{selected: "license: MIT"}), run))
+
+
+def test_a_run_recorded_before_the_entries_fingerprint_resumes_and_is_still_checked(
+        run, catalogue_lines, tmp_path):
+    """An older run.json ("fit" fingerprints of (name, handle) only): the same catalogue
+    resumes with every stage reused, and the record gains the entries' fingerprint; an entry
+    edited in place is named from ranking.json's per-entry digests. Fails before: the edit
+    was reused."""
+    meta = json.loads((run / "run.json").read_text())
+    assert set(meta["fit"]["fingerprints"]) == {"catalogue", "data", "entries"}
+    del meta["fit"]["fingerprints"]["entries"]
+    (run / "run.json").write_text(json.dumps(meta))
+    cat = tmp_path / "cat.yaml"
+    assert all_reused(fit_again(write_catalogue(cat, catalogue_lines), run))
+    assert "entries" in json.loads((run / "run.json").read_text())["fit"]["fingerprints"]
+
+    meta = json.loads((run / "run.json").read_text())
+    del meta["fit"]["fingerprints"]["entries"]
+    (run / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match=r"the catalogue \(m1's native_size (null -> \[8, 8\]|"
+                                       r"changed)\) changed since"):
+        hubensemble.fit(write_catalogue(cat, catalogue_lines, m1="native_size: [8, 8]"),
+                        "sklearn:digits", run, progress=False, **FIT)
