@@ -119,7 +119,7 @@ def _entries_changed(run, previous: dict, fingerprints: dict, specs) -> bool:
     handle) fingerprint alone let fit reuse every stage after `value_range: [-1, 1]` was
     added to an entry (a new-user check)."""
     from hubensemble.rank import load_ranking
-    from hubensemble.rank.ranking import catalogue_record
+    from hubensemble.rank.ranking import catalogue_record, computed_fields
 
     recorded = (previous.get("fingerprints") or {}).get("entries")
     if recorded is not None:
@@ -129,7 +129,19 @@ def _entries_changed(run, previous: dict, fingerprints: dict, specs) -> bool:
     except (RunError, OSError, ValueError):
         return False  # a damaged ranking.json is ranked again by the rank stage
     entries = was.get("entries") if isinstance(was, dict) else None
-    return isinstance(entries, dict) and entries != catalogue_record(specs)["entries"]
+    if not isinstance(entries, dict):
+        return False
+    now = catalogue_record(specs)["entries"]
+    if set(entries) != set(now):
+        return True
+    # A digest may differ only because the version that wrote it knew fewer fields: a module
+    # run.json records ("modules", as that version wrote it) is compared field by field.
+    recorded = run.meta().get("modules")
+    recorded = recorded if isinstance(recorded, dict) else {}
+    specs_now = {s.name: s.to_json() for s in specs}
+    return any(not isinstance(recorded.get(n), dict)
+               or computed_fields(recorded[n]) != computed_fields(specs_now[n])
+               for n in now if entries[n] != now[n])
 
 
 def _catalogue_change(run, specs, meta: dict) -> str:

@@ -110,3 +110,35 @@ def test_a_run_recorded_before_the_entries_fingerprint_resumes_and_is_still_chec
                                        r"changed)\) changed since"):
         hubensemble.fit(write_catalogue(cat, catalogue_lines, m1="native_size: [8, 8]"),
                         "sklearn:digits", run, progress=False, **FIT)
+
+
+def test_a_ranking_of_a_version_that_knew_fewer_fields_is_no_change(run, catalogue_lines,
+                                                                    tmp_path):
+    """ranking.json's digests and run.json's "modules" as a version without the `signature`
+    field wrote them (a run.json "fit" record without the entries' fingerprint): the same
+    catalogue is no change, an entry edited in place is. Fails before: the first (the
+    digests differ) would refuse an unedited run."""
+    import hashlib
+
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.rank.pool import DESCRIPTIVE_FIELDS
+    from hubensemble.resume import _entries_changed
+    from hubensemble.rundir import Run
+
+    meta = json.loads((run / "run.json").read_text())
+    del meta["fit"]["fingerprints"]["entries"]
+    for entry in meta["modules"].values():
+        del entry["signature"]
+    (run / "run.json").write_text(json.dumps(meta))
+    ranking = json.loads((run / "ranking.json").read_text())
+    specs = load_catalogue(write_catalogue(tmp_path / "cat.yaml", catalogue_lines))
+    old = {s.name: {f: v for f, v in s.to_json().items()
+                    if f not in DESCRIPTIVE_FIELDS and f != "signature"} for s in specs}
+    ranking["catalogue"]["entries"] = {n: hashlib.sha256(json.dumps(
+        e, sort_keys=True).encode()).hexdigest()[:16] for n, e in old.items()}
+    (run / "ranking.json").write_text(json.dumps(ranking))
+    assert set(meta["modules"]) == set(old)  # every entry's record: compared field by field
+    assert not _entries_changed(Run(run), meta["fit"], {}, specs)
+    edited = load_catalogue(write_catalogue(tmp_path / "cat.yaml", catalogue_lines,
+                                            m0="value_range: [-1, 1]"))
+    assert _entries_changed(Run(run), meta["fit"], {}, edited)

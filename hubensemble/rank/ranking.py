@@ -145,15 +145,28 @@ def catalogue_fingerprint(specs) -> str:
 
 
 def catalogue_entries_fingerprint(specs) -> str:
-    """sha256 (hex) of `catalogue_record(specs)["entries"]`: every field of every entry that
-    changes what its module computes (all but rank.pool.DESCRIPTIVE_FIELDS), by name. fit
-    records it beside `catalogue_fingerprint` (run.json's fit.fingerprints["entries"]), so
-    that an entry edited in place (same name and handle, another value_range or input_size)
-    is refused as a changed catalogue; the (name, handle) fingerprint alone let fit reuse
-    every stage of the old entry (a new-user check). A description or license edit keeps
-    it."""
-    return hashlib.sha256(json.dumps(catalogue_record(specs)["entries"], sort_keys=True)
-                          .encode("utf-8")).hexdigest()
+    """sha256 (hex) of every entry's fields that change what its module computes (all but
+    DESCRIPTIVE_FIELDS; those `catalogue_record`'s "entries" digest), by name, leaving out
+    a field at its ModuleSpec default, so that a field a later version adds (at its default)
+    changes no run's record. fit records it beside `catalogue_fingerprint` (run.json's
+    fit.fingerprints["entries"]), so that an entry edited in place (same name and handle,
+    another value_range or input_size) is refused as a changed catalogue; the (name, handle)
+    fingerprint alone let fit reuse every stage of the old entry (a new-user check). A
+    description or license edit keeps it."""
+    listed = {s.name: computed_fields(s.to_json()) for s in specs}
+    return hashlib.sha256(json.dumps(listed, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def computed_fields(entry: dict) -> dict:
+    """The fields of `entry` (a `ModuleSpec.to_json()` dict, or run.json's record of one)
+    that change what its module computes (all but DESCRIPTIVE_FIELDS), less those at their
+    ModuleSpec default (name and handle always kept): a record written before a field was
+    added compares equal to the entry now while that field is at its default."""
+    from hubensemble.catalogue import ModuleSpec
+
+    defaults = ModuleSpec(name="n", handle="h").to_json()
+    return {f: v for f, v in entry.items() if f not in DESCRIPTIVE_FIELDS
+            and (f in ("name", "handle") or f not in defaults or v != defaults[f])}
 
 
 def _digest(value) -> str:
