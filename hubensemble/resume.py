@@ -15,6 +15,8 @@ from hubensemble.errors import RunError
 from hubensemble.fileio import is_temp
 from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
 from hubensemble.lockwords import command_words, on_command_line, option_word
+# The per-module words of a changed catalogue: rank.reuse (the rank -> fit check says them too).
+from hubensemble.rank.reuse import catalogue_changes
 from hubensemble.stagerecords import file_digest, mark
 from hubensemble.sweeplock import is_member_file, remove_free_locks
 from hubensemble.text import counted, escaped
@@ -159,63 +161,6 @@ def _catalogue_change(run, specs, meta: dict) -> str:
     return f"catalogue ({'; '.join(changed)})" if changed else "catalogue"
 
 
-def catalogue_changes(was, specs, recorded) -> list[str]:
-    """What changed in the catalogue since a ranking, per module, in the fewest words: "m3
-    added", "m2 removed", "m1's handle /a -> /b" (old and new values of the fields that
-    change what it computes, every field but `rank.pool.DESCRIPTIVE_FIELDS`, from
-    `recorded`: run.json's "modules", {name: ModuleSpec.to_json()}, which holds the modules
-    rank selected), "m1's handle changed" (a module rank did not select, the only one
-    changed: ranking.json's per-field digests name its fields), else "m1's entry changed";
-    "its order" when only the order differs; [] when nothing does. At most 5 modules, then
-    "and N more". `was`: ranking.json's "catalogue" record (`rank.ranking.catalogue_record`:
-    {"entries": {name: digest}, "fields": {field: digest over the catalogue}}); `specs`:
-    the catalogue now (ModuleSpec). A new-user check: fit said "m1 added, dropped or
-    changed" of a module whose handle alone had changed."""
-    from hubensemble.rank.pool import DESCRIPTIVE_FIELDS
-    from hubensemble.rank.ranking import catalogue_record
-
-    was = was if isinstance(was, dict) else {}
-    record = catalogue_record(specs)
-    if (was.get("fingerprint") == record["fingerprint"]
-            and was.get("entries") == record["entries"]):
-        return []
-    old = was.get("entries") if isinstance(was.get("entries"), dict) else {}
-    new, now = record["entries"], {s.name: s.to_json() for s in specs}
-    changed = [n for n in new if n in old and old[n] != new[n]]
-    # The per-field digests span the catalogue: they name one changed module's fields only
-    # when nothing else was added, removed or changed.
-    fields = ([f for f in sorted(set(was.get("fields") or {}) | set(record["fields"]))
-               if (was.get("fields") or {}).get(f) != record["fields"].get(f)]
-              if len(changed) == 1 and set(old) == set(new) else [])
-
-    def words(name):
-        if name not in old:
-            return f"{name} added"
-        if name not in new:
-            return f"{name} removed"
-        before = recorded.get(name)
-        if isinstance(before, dict):
-            diff = [f for f in now[name] if f not in DESCRIPTIVE_FIELDS and f != "name"
-                    and before.get(f) != now[name][f]]
-            if diff:
-                return f"{name}'s " + ", ".join(
-                    f"{f} {_shown(before.get(f))} -> {_shown(now[name][f])}" for f in diff)
-        if fields:
-            return f"{name}'s {' and '.join(fields)} changed"
-        return f"{name}'s entry changed"
-
-    names = [n for n in new if n not in old] + [n for n in old if n not in new] + changed
-    if not names:
-        return ["its order"]
-    said = [words(n) for n in names[:5]]
-    return said + ([f"and {len(names) - 5} more"] if len(names) > 5 else [])
-
-
-def _shown(value) -> str:
-    """A catalogue field's value as its YAML reads: text as is, else JSON (null, [224, 224])."""
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def _data_change(recorded: dict, task, data_args, run=None) -> str:
     """"data (what differs)" between run.json's data record (and `run`'s labels and pixel
     keys, when given) and the data loaded now (`datachange.compare`): the load's options
@@ -357,7 +302,9 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
     ranking = load_ranking(run.path)
     if ranking.data_fingerprint != fingerprints["data"]:
         return
-    changed = ranking_changes(ranking, specs, **option_table.kwargs_for("rank", options))
+    recorded = run.meta().get("modules")
+    changed = ranking_changes(ranking, specs, **option_table.kwargs_for("rank", options),
+                              recorded=recorded if isinstance(recorded, dict) else None)
     changed += _changed_module_files(run, specs, cache_dir)
     if changed:
         raise RunError(

@@ -142,3 +142,24 @@ def test_a_ranking_of_a_version_that_knew_fewer_fields_is_no_change(run, catalog
     edited = load_catalogue(write_catalogue(tmp_path / "cat.yaml", catalogue_lines,
                                             m0="value_range: [-1, 1]"))
     assert _entries_changed(Run(run), meta["fit"], {}, edited)
+
+
+def test_a_ranking_of_an_entry_edited_since_is_named_per_module_by_fit(
+        catalogue_lines, tmp_path):
+    """rank into a folder, an entry edited in place, then fit on that folder: refused (the
+    ranking is not the one fit would write) in "m1, m3 added, dropped or changed" words of its
+    own, not the per-module words fit's own refusal says (found by 372). One rule
+    (rank.reuse.catalogue_changes) for both. Fails before: "added, dropped or changed"."""
+    from hubensemble.rank import run_rank
+
+    out = tmp_path / "run"
+    specs = hubensemble.load_catalogue(write_catalogue(tmp_path / "cat.yaml", catalogue_lines))
+    run_rank(out, specs, hubensemble.load_task("sklearn:digits"), top_k=1, profile="quick",
+             progress=False)
+    selected = json.loads((out / "ranking.json").read_text())["selected"][0]
+    edited = write_catalogue(tmp_path / "edited.yaml", catalogue_lines,
+                             **{selected: "value_range: [-1, 1]"})
+    with pytest.raises(RunError) as refused:
+        hubensemble.fit(edited, "sklearn:digits", out, progress=False, **FIT)
+    assert (f"the catalogue ({selected}'s value_range 0,1 -> -1,1) (ranked -> this fit)"
+            in str(refused.value)), refused.value

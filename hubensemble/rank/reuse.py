@@ -9,6 +9,8 @@ No TensorFlow at import.
 
 from __future__ import annotations
 
+import json
+
 from hubensemble import options
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.rank.ranking import Ranking, catalogue_record, rule_text, selection_rule
@@ -30,12 +32,13 @@ def _option_change(name: str, was, now) -> str:
 
 
 def ranking_changes(ranking: Ranking, specs, *, metric, k, top_k, threshold, max_k, greedy,
-                    profile, batch_size=None) -> list[str]:
+                    profile, batch_size=None, recorded=None) -> list[str]:
     """What differs between `ranking` (ranking.json) and the ranking `run_rank` would write for
     the catalogue `specs` with these rank options (a fit's: options.kwargs_for("rank", ...);
     `batch_size` changes no score): "--flag ranked -> now" texts (from Python, the keywords:
     "top_k=1 -> top_k=2", "profile='quick' -> 'cpu'"), "a shard's ranking (i/n)",
-    "the catalogue (...)"; [] when they are the same. The data is not compared here:
+    "the catalogue (...)" (`catalogue_changes`, per module: `recorded`, run.json's
+    "modules", gives old values); [] when they are the same. The data is not compared here:
     Run.attach_task refuses other data with its own words."""
     found = []
     if ranking.shard:
@@ -49,8 +52,8 @@ def ranking_changes(ranking: Ranking, specs, *, metric, k, top_k, threshold, max
                          greedy=greedy)
     if (ranking.selection or {}) != now:
         found.append(f"{_selection_words(ranking.selection or {})} -> {_selection_words(now)}")
-    changed = catalogue_changes(ranking, specs)
-    return found + ([f"the catalogue ({changed})"] if changed else [])
+    changed = catalogue_changes(ranking.catalogue, specs, recorded)
+    return found + ([f"the catalogue ({'; '.join(changed)})"] if changed else [])
 
 
 def _profile_change(ranking: Ranking, profile) -> list[str]:
@@ -77,16 +80,57 @@ def _profile_change(ranking: Ranking, profile) -> list[str]:
     return [f"{said} ({', '.join(changed)})"]
 
 
-def catalogue_changes(ranking: Ranking, specs) -> str | None:
-    """The entries that differ between `ranking`'s catalogue record (ranking.json) and the
-    catalogue `specs`, in words ("m1, m3 added, dropped or changed"; "its order" when only the
-    order differs), or None when they are the same. What `fit` and the rank → fit check say
-    of a changed catalogue (fit said only "the catalogue changed": a new-user check)."""
-    was, record = ranking.catalogue or {}, catalogue_record(specs)
+def catalogue_changes(was, specs, recorded=None) -> list[str]:
+    """What changed in the catalogue since a ranking, per module, in the fewest words: "m3
+    added", "m2 removed", "m1's handle /a -> /b" (old and new values of the fields that
+    change what it computes, every field but `rank.pool.DESCRIPTIVE_FIELDS`, from
+    `recorded`: run.json's "modules", {name: ModuleSpec.to_json()}, which holds the modules
+    rank selected), "m1's handle changed" (a module rank did not select, the only one
+    changed: ranking.json's per-field digests name its fields), else "m1's entry changed";
+    "its order" when only the order differs; [] when nothing does. At most 5 modules, then
+    "and N more". `was`: ranking.json's "catalogue" record (`rank.ranking.catalogue_record`:
+    {"entries": {name: digest}, "fields": {field: digest over the catalogue}}); `specs`:
+    the catalogue now (ModuleSpec). A new-user check: fit said "m1 added, dropped or
+    changed" of a module whose handle alone had changed."""
+    from hubensemble.rank.pool import DESCRIPTIVE_FIELDS
+
+    was, recorded = (was if isinstance(was, dict) else {}), (recorded or {})
+    record = catalogue_record(specs)
     if (was.get("fingerprint") == record["fingerprint"]
             and was.get("entries") == record["entries"]):
-        return None
-    old, new = was.get("entries") or {}, record["entries"]
-    names = sorted(n for n in set(old) | set(new) if old.get(n) != new.get(n))
-    return (f"{', '.join(names[:5]) or 'its order'}{' …' if len(names) > 5 else ''} added, "
-            "dropped or changed")
+        return []
+    old = was.get("entries") if isinstance(was.get("entries"), dict) else {}
+    new, now = record["entries"], {s.name: s.to_json() for s in specs}
+    changed = [n for n in new if n in old and old[n] != new[n]]
+    # The per-field digests span the catalogue: they name one changed module's fields only
+    # when nothing else was added, removed or changed.
+    fields = ([f for f in sorted(set(was.get("fields") or {}) | set(record["fields"]))
+               if (was.get("fields") or {}).get(f) != record["fields"].get(f)]
+              if len(changed) == 1 and set(old) == set(new) else [])
+
+    def words(name):
+        if name not in old:
+            return f"{name} added"
+        if name not in new:
+            return f"{name} removed"
+        before = recorded.get(name)
+        if isinstance(before, dict):
+            diff = [f for f in now[name] if f not in DESCRIPTIVE_FIELDS and f != "name"
+                    and before.get(f) != now[name][f]]
+            if diff:
+                return f"{name}'s " + ", ".join(
+                    f"{f} {_shown(before.get(f))} -> {_shown(now[name][f])}" for f in diff)
+        if fields:
+            return f"{name}'s {' and '.join(fields)} changed"
+        return f"{name}'s entry changed"
+
+    names = [n for n in new if n not in old] + [n for n in old if n not in new] + changed
+    if not names:
+        return ["its order"]
+    said = [words(n) for n in names[:5]]
+    return said + ([f"and {len(names) - 5} more"] if len(names) > 5 else [])
+
+
+def _shown(value) -> str:
+    """A catalogue field's value as its YAML reads: text as is, else JSON (null, [224, 224])."""
+    return value if isinstance(value, str) else json.dumps(value)
