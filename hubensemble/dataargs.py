@@ -154,6 +154,25 @@ def _import(name):
     return obj
 
 
+def listed_total(spec: str) -> int | None:
+    """The training examples of the data `spec` at most, read as `listed_counts` reads them,
+    for the memory rule's batch bound (`preflight`): sklearn:digits' is every seed's split's
+    size (`data.digits.TRAIN_SIZE`), known without scikit-learn's import (1-3 s, ~90 MB,
+    which every later refusal paid: a new-user check); None where `listed_counts` is."""
+    from hubensemble.data.specs import parse_spec
+
+    try:
+        scheme, rest = parse_spec(spec)
+    except DataError:
+        return None
+    if scheme == "sklearn" and rest == "digits":
+        from hubensemble.data.digits import TRAIN_SIZE
+
+        return TRAIN_SIZE
+    listed = listed_counts(spec)
+    return sum(listed[0].values()) if listed else None
+
+
 def listed_counts(spec: str, seed: int = 0) -> tuple[dict[str, int], str] | None:
     """({class name: training examples at most}, what was counted) of the data `spec`, read
     without TensorFlow and without decoding an image: an npz's y_train labels (numpy reads

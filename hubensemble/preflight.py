@@ -307,10 +307,9 @@ def check_inputs(args) -> None:
         elif getattr(args, "data", None) and args.command in ("fit", "rank"):
             # the training images at most (a listing, no decoding): no batch of rank's holds
             # more, so --batch-size 65536 on 20 images is no 720 GiB need
-            from hubensemble.dataargs import listed_counts
+            from hubensemble.dataargs import listed_total
 
-            listed = listed_counts(args.data)
-            values["train_images"] = sum(listed[0].values()) if listed else None
+            values["train_images"] = listed_total(args.data)
         note = stage_memory_note(args.command, folder, values)
         if refusal(note):  # well above a limit that ends the process: it would be killed
             # no usage line: the command line is fine; its lines kept (the room's way on,

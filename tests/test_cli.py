@@ -3757,3 +3757,27 @@ def test_sklearn_digits_counts_need_no_import_where_every_split_holds_them(tmp_p
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.split() == ["False"], out.stderr
+
+
+def test_a_refusal_after_the_memory_note_imports_no_scikit_learn_for_digits(tmp_path):
+    # A new-user check: `rank --data sklearn:digits --out afile/r` (afile a file) took 137 MB,
+    # not e7c24de's 45: the memory note's batch bound (preflight) counted the digits' split
+    # with scikit-learn, which only its size needs (every seed's: data.digits.TRAIN_SIZE).
+    # Fails before: scikit-learn imported.
+    from hubensemble.dataargs import listed_counts, listed_total
+    from hubensemble.data import digits
+
+    assert listed_total("sklearn:digits") == digits.TRAIN_SIZE == sum(
+        listed_counts("sklearn:digits", 5)[0].values())
+    (tmp_path / "m0").mkdir()
+    (tmp_path / "afile").write_text("")
+    cat = tmp_path / "cat.yaml"
+    cat.write_text(f"modules:\n  - {{name: m0, handle: {tmp_path / 'm0'}}}\n")
+    probe = ("import sys; from hubensemble.cli import main; "
+             f"code = main(['rank', '--catalogue', {str(cat)!r}, '--data', 'sklearn:digits', "
+             f"'--out', {str(tmp_path / 'afile' / 'r')!r}]); "
+             "print(code, 'sklearn' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.split() == ["2", "False", "False"], (out.stdout, out.stderr)
+    assert "is a file, not a folder" in out.stderr
