@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from hubensemble import candidate, options
-from hubensemble.distillcompare import read_distill
+from hubensemble.distillcompare import distilled_with, read_distill
 from hubensemble.errors import RunError
 from hubensemble.formats import (DISTILL_DIR, export_identity, metadata_path,
                                  read_export_metadata)
@@ -61,10 +61,22 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
     if not run.distill_json.is_file():
         raise RunError(f"{run.path} has no {run.distill_json.name}: no student was distilled "
                        f"there; {run_words('distill', run.path)} first")
-    kept = [c for c in candidate.scan(run.distill)[0] if c.ok and c.module]
+    scanned = [c for c in candidate.scan(run.distill)[0] if c.module]
+    kept = [c for c in scanned if c.ok]
     there = ", ".join(f"{c.module} ({run.distill.name}/{c.trial})" for c in kept) or "none"
+    last = ((read_distill(run.path) or {}).get("student") or {}).get("module")
+    wanted = last if student is True else student
+    if not any(c.module == wanted for c in kept):
+        # A student whose files were damaged since (its weights cut or gone): said so, with
+        # its distill command, not "not in RUN/distill; the students there: none" (a
+        # new-user check).
+        for c in scanned:
+            if c.module == wanted and c.status == "ok" and c.problems:
+                raise RunError(f"the student {c.trial}'s folder {c.folder} cannot be "
+                               f"exported: {'; '.join(c.problems)}; "
+                               f"{student_words(run.path, c.module, c.record)} again "
+                               f"(delete {c.folder} first)")
     if student is True:
-        last = ((read_distill(run.path) or {}).get("student") or {}).get("module")
         found = [c for c in kept if c.module == last] or (kept if len(kept) == 1 else [])
         if not found:
             raise RunError(f"{'--student' if cli else 'student=True'} names no module and "
@@ -79,7 +91,7 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
                            f"{command_words('distill', run.path, **student_args(student))}, or "
                            "name one of those")
     cand = found[-1]
-    redo = f"{student_words(run.path, cand.module)} again"
+    redo = f"{student_words(run.path, cand.module, cand.record)} again"
     if cand.weights_path is None or not cand.weights_path.is_file():
         raise RunError(f"the student {cand.trial}'s weights file "
                        f"{cand.weights_path or cand.folder / candidate.WEIGHTS_FILE} is "
@@ -94,13 +106,20 @@ def student_args(module: str) -> dict:
     return dict(flags=f"--student {shell_word(module)}", keywords=f"student={module!r}")
 
 
-def student_words(run_dir, module: str) -> str:
+def student_words(run_dir, module: str, record=None) -> str:
     """"run `hubensemble distill --run RUN --student NAME`" on the command line, "call
     run_distill(run_dir='RUN', student='NAME')" from Python (`lockwords.run_words`): the way
-    to train student `module` of run `run_dir` again."""
+    to train student `module` of run `run_dir` again, with the options its trial.json
+    `record` (when given) says it was distilled with off their defaults
+    (`distillcompare.distilled_with`: pasted, the words distil it by the same rule; a missing
+    or unreadable weights file's words named none, a new-user check)."""
     from hubensemble.lockwords import run_words
 
-    return run_words("distill", run_dir, **student_args(module))
+    flags, keywords = distilled_with(record) if record is not None else ("", "")
+    args = student_args(module)
+    return run_words("distill", run_dir,
+                     flags=" ".join(filter(None, (args["flags"], flags))),
+                     keywords=", ".join(filter(None, (args["keywords"], keywords))))
 
 
 def student_as_ensemble(cand) -> dict:

@@ -2176,3 +2176,30 @@ def test_a_mistyped_distill_init_is_refused_by_the_option_table_naming_the_keywo
         run_distill(tmp_path / "run", init="membr")
     assert str(refused.value) == f"--distill-init {words}"
     assert not (tmp_path / "run").exists()
+
+
+def test_a_students_missing_or_unreadable_weights_name_its_distill_options(
+        student_run, tmp_path):
+    """A new-user check: a student's weights file cut (or gone) gave `export --student` "run
+    `hubensemble distill --run RUN --student m0` again …, or pass --skip-missing to export the
+    ensemble without it": the options it was distilled with left out (pasted, it distilled at
+    the defaults), and --skip-missing offered for a one-member export it would empty. The
+    words are studentexport.student_words' with the record's options; no --skip-missing.
+    Fails before: no --distill-init in the words; --skip-missing offered."""
+    from hubensemble.export import export_ensemble
+    from hubensemble.lockwords import command_line
+
+    path = tmp_path / "run"
+    shutil.copytree(student_run, path)
+    weights = candidate.read_candidate(Run(path).distill, "distill-small").weights_path
+    for damage in ("cut", "gone"):
+        if damage == "cut":
+            weights.write_bytes(b"junk")
+        else:
+            weights.unlink()
+        with command_line(), pytest.raises(RunError) as refused:
+            export_ensemble(path, student=True, progress=False)
+        said = str(refused.value)
+        assert (f"run `hubensemble distill --run {path} --student small --distill-init member "
+                "--distill-steps 0.05` again") in said, (damage, said)
+        assert "skip-missing" not in said, (damage, said)

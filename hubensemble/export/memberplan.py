@@ -152,15 +152,11 @@ def _distil_again_words(plan) -> str:
     with (`distillcompare.distilled_with`: it said "with the options it was distilled with",
     naming none), then export --student. Tune's "run tune" was said before, which never
     writes a student."""
-    from hubensemble.distillcompare import distilled_with
-    from hubensemble.lockwords import option_word, run_words
-    from hubensemble.text import shell_word
+    from hubensemble.lockwords import option_word
+    from hubensemble.studentexport import student_words
 
-    module = plan.spec.name
-    flags, keywords = distilled_with(plan.record)  # the options it was distilled with
-    again = run_words("distill", plan.cand.folder.parent.parent,
-                      flags=" ".join(filter(None, (f"--student {shell_word(module)}", flags))),
-                      keywords=", ".join(filter(None, (f"student={module!r}", keywords))))
+    # the options it was distilled with, in the one place of these words
+    again = student_words(plan.cand.folder.parent.parent, plan.spec.name, plan.record)
     return (f"{again}, then export it again "
             f"({option_word('export --student', 'export_ensemble(student=…)')})")
 

@@ -140,6 +140,15 @@ def _skip_words() -> str:
     return option_word("--skip-missing", "skip_missing=True")
 
 
+def _or_skip(student, what: str = "") -> str:
+    """", or pass --skip-missing to export [the ensemble] without it", the way past a member
+    that cannot be exported; "" for a student's one-member export, which nothing is left of
+    without it (a new-user check: the words offered it)."""
+    if student is not None:
+        return ""
+    return f", or pass {_skip_words()} to export {what + ' ' if what else ''}without it"
+
+
 @shows_progress
 @writes_run("export")
 @with_stage_settings
@@ -257,7 +266,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     else:
         made_from["student"] = fileio.file_sha256(student.folder / candidate.TRIAL_FILE)
         ensemble, root = student_as_ensemble(student), run.distill
-        redo = f"{student_words(run.path, student.module)} again"
+        redo = f"{student_words(run.path, student.module, student.record)} again"
     entries = list(ensemble.get("members") or [])
     if not entries:
         raise RunError(f"{run.ensemble_json} lists no members; "
@@ -282,8 +291,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
             first = (f" (delete {escaped(absolute(root / str(entry.get('trial'))))} first)"
                      if (root / str(entry.get("trial"))).exists() else "")
             again = redo or f"{redo_words(run.path, str(entry.get('trial')))} again for it"
-            raise RunError(f"{reason}; {again}{first}, or pass {_skip_words()} to export the "
-                           "ensemble without it")
+            raise RunError(f"{reason}; {again}{first}{_or_skip(student, 'the ensemble')}")
         log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
         skipped.append({"trial": entry.get("trial"), "module": entry.get("module"),
                         "reason": reason})
@@ -313,8 +321,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                     if not skip_missing:
                         gone = escaped(absolute(root / str(plan.entry.get("trial"))))
                         fix = fix or f"{redo} (delete {gone} first)"
-                        raise RunError(f"{reason}; {fix}, or pass {_skip_words()} to export "
-                                       "without it")
+                        raise RunError(f"{reason}; {fix}{_or_skip(student)}")
                     log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
                     skipped.append({"trial": plan.entry.get("trial"),
                                     "module": plan.entry.get("module"), "reason": reason})
