@@ -18,7 +18,7 @@ from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.sweeps import UNTUNED_BY_KERAS_TUNER, sweep_parts
 from hubensemble.tempnames import NAME_MAX
-from hubensemble.text import absolute, escaped, relative_hint, shell, shown_time
+from hubensemble.text import absolute, counted, escaped, relative_hint, shell, shown_time
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
 RUN_FILE = "run.json"
@@ -375,19 +375,62 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
                            f"(export --format tflite writes OUT-tflite/ beside the SavedModel); "
                            f"refusing to replace it: choose another {flag} folder, or delete "
                            "it first")
-    if not replaceable_export(out_dir):
+        _refuse_foreign(beside, flag, tflite=True)
+    if not replaceable_export(out_dir) and not _refuse_foreign(out_dir, flag):
         raise RunError(f"{out_dir} exists and is not an export made by hubensemble; refusing "
                        f"to replace it: choose another {flag} folder, or delete it first")
 
 
+def _refuse_foreign(folder, flag: str, *, tflite: bool = False) -> bool:
+    """Raises RunError naming them when `folder` holds an earlier export and entries it did
+    not write (`foreign_entries`): they would be deleted with it. False otherwise."""
+    if not (is_tflite_export(folder) if tflite else is_export(folder)):
+        return False
+    if foreign := foreign_entries(folder, tflite=tflite):
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3
+                                          else "")
+        raise RunError(f"{folder} holds an earlier {'TFLite ' if tflite else ''}export and "
+                       f"{counted(len(foreign), 'entry', 'entries')} it did not write "
+                       f"({shown}), which replacing it would delete: move them out, choose "
+                       f"another {flag} folder, or delete it first")
+    return False
+
+
+#: What an export writes at the top of its folder (a SavedModel's own entries: its assets/
+#: hold what the model and hubensemble.json put there) and in variables/, assets.extra/.
+SAVEDMODEL_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables", "assets",
+                                "assets.extra"})
+
+
+def foreign_entries(folder, *, tflite: bool = False) -> list[str]:
+    """The entries of export folder `folder` (paths relative to it, sorted) that the export
+    does not write: at its top anything but SAVEDMODEL_ENTRIES (a TFLite export's:
+    TFLITE_MODEL, TFLITE_METADATA), in variables/ anything but variables.*, in assets.extra/
+    anything but the warmup file. A user's notes put there were deleted with the folder
+    when the export was written again (a new-user check)."""
+    folder = os.fspath(folder)
+    top = {TFLITE_MODEL, TFLITE_METADATA} if tflite else SAVEDMODEL_ENTRIES
+    found = [n for n in os.listdir(folder) if n not in top]
+    if not tflite:
+        for sub, keep in (("variables", lambda n: n.startswith("variables.")),
+                          ("assets.extra", lambda n: n == os.path.basename(WARMUP_FILE))):
+            path = os.path.join(folder, sub)
+            if os.path.isdir(path):
+                found += [f"{sub}/{n}" for n in os.listdir(path) if not keep(n)]
+    return sorted(found)
+
+
 def replaceable_export(folder, *, tflite: bool = False) -> bool:
     """Whether an export may replace `folder`: absent, empty, or an earlier hubensemble export
-    (`is_export`; with `tflite`, an earlier TFLite export, `is_tflite_export`), so that
-    nothing the user made by other means is lost. `check_export_target`'s rule before the
-    work, and `fileio.replace_dir`'s once more at the swap (files can come meanwhile)."""
+    (`is_export`; with `tflite`, an earlier TFLite export, `is_tflite_export`) that holds
+    nothing it did not write (`foreign_entries`), so that nothing the user made by other
+    means is lost. `check_export_target`'s rule before the work, and `fileio.replace_dir`'s
+    once more at the swap (files can come meanwhile)."""
     if not os.path.isdir(folder) or not os.listdir(folder):
         return True
-    return is_tflite_export(folder) if tflite else is_export(folder)
+    if not (is_tflite_export(folder) if tflite else is_export(folder)):
+        return False
+    return not foreign_entries(folder, tflite=tflite)
 
 
 def load_saved_model(model_dir):

@@ -2520,3 +2520,38 @@ def test_files_put_into_the_export_folder_while_it_is_written_are_kept(
     (out / "notes.txt").unlink()
     save_export(probe_members, list("abc"), out, check_images=images)
     assert is_export(out)
+
+
+def test_an_earlier_export_holding_a_users_file_is_not_replaced(probe_members, tmp_path):
+    """A new-user check: `hubensemble export --out "exp dir"` over an earlier export into
+    which the user had put notes.txt replaced it, exit 0, notes.txt gone (is_export asked
+    only for the metadata asset). An earlier export holding entries it did not write is
+    refused before the work, naming them, and at the swap if they come meanwhile; an
+    earlier export as it was written is replaced as before."""
+    from hubensemble.formats import check_export_target, foreign_entries, is_export
+
+    images = np.random.default_rng(0).uniform(size=(4, 20, 17, 3)).astype(np.float32)
+    out = tmp_path / "exp dir"
+    save_export(probe_members, list("abc"), out, check_images=images)
+    assert foreign_entries(out) == []
+    save_export(probe_members, list("abc"), out, check_images=images)  # its own: replaced
+    (out / "notes.txt").write_text("keep me")
+    (out / "variables" / "mine.txt").write_text("mine")
+    assert foreign_entries(out) == ["notes.txt", "variables/mine.txt"]
+    with pytest.raises(RunError, match=re.escape(
+            f"{out} holds an earlier export and 2 entries it did not write (notes.txt, "
+            "variables/mine.txt), which replacing it would delete: move them out, choose "
+            "another --out folder, or delete it first")):
+        check_export_target(out)
+    with pytest.raises(RunError, match="2 entries it did not write"):
+        save_export(probe_members, list("abc"), out, check_images=images)
+    (out / "variables" / "mine.txt").unlink()
+    (out / "notes.txt").unlink()
+
+    def user_writes_notes(line):  # after the early check, as the export is written
+        if line.startswith("export: reload check"):
+            (out / "notes.txt").write_text("keep me")
+
+    with pytest.raises(HubensembleError, match="came to hold other files while the export"):
+        save_export(probe_members, list("abc"), out, check_images=images, say=user_writes_notes)
+    assert (out / "notes.txt").read_text() == "keep me" and is_export(out)
