@@ -3283,3 +3283,61 @@ def test_a_student_whose_ensemble_is_gone_is_still_in_the_cost_section(
     assert ("The distilled student (distill.json) remains, but not the ensemble it was "
             "distilled from, so no comparison with it is given: | model |") in cost, cost
     assert "| distilled student (small) | 1 | 0.0200 | 1,234 | – | – | 0.6250 | 0.7500 |" in cost
+
+
+def test_every_legend_has_a_place_of_its_own_outside_the_data():
+    """matplotlib's loc="best" (the kNN figure's, and the default of the ensemble curve's and
+    the robustness figure's legends) searched the data for a place and, when that took over
+    a second, warned that it "can be slow": a CI run's warnings varied by timing. Each legend
+    has a fixed place outside its axes. Fails before: the kNN legend's loc is "best" (0)."""
+    from hubensemble.report import figures
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(C), 40)
+    rob = {"split": "test", "clean": {"ensemble": {"accuracy": 0.9},
+                                      "best_single": {"accuracy": 0.8}},
+           "corruptions": {"gaussian_noise": {"1": {"ensemble": {"accuracy": 0.7},
+                                                    "best_single": {"accuracy": 0.6}}}}}
+    curve = [{"size": s, "ce": 1.0 / s, "accuracy": 0.5 + s / 10} for s in (1, 2, 3)]
+    made = (lambda: figures.knn_figure([("a", 0.1, 0.5), ("b", 0.4, 0.9)], 1.0, "cosine",
+                                       {"b"}),
+            lambda: figures.curve_figure(curve, 2, {"nll": 0.6, "accuracy": 0.6}, curve),
+            lambda: figures.robustness_figure(rob),
+            lambda: figures.reliability_figure([("ensemble", probs, rng.integers(0, C, 40))]))
+    for make in made:
+        fig = make()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            assert legend._loc != 0, fig  # 0: "best"
+            box = legend.get_window_extent(renderer)
+            assert not box.overlaps(ax.get_window_extent(renderer)), (fig, box)
+
+
+def test_a_budget_far_past_every_cost_is_not_drawn_and_the_caption_says_so(tmp_path):
+    """`ensemble --max-gflops 1e308` was accepted, then every report's cost figure drew the
+    budget on its log axis and matplotlib warned "overflow encountered in exp". A budget over
+    figures.BUDGET_SPAN (100) times the largest cost plotted is left out, and the caption says
+    so; one within it is drawn. Fails before: the RuntimeWarning (an error here)."""
+    import warnings
+
+    from hubensemble.cost import Cost, machine_info
+    from hubensemble.cost.records import write_run_costs
+    from hubensemble.report import figures
+
+    make_full_run(tmp_path, robustness=False, seed=2)
+    trials = [c.trial for c in candidate.scan(tmp_path / "candidates")[0] if c.ok]
+    write_run_costs(tmp_path, {t: Cost(module=t.split("-", 2)[2], fingerprint=None, size=8,
+                                       num_classes=C, macs=1000, params=10)
+                               for t in trials}, machine_info())
+    ensemble.run_ensemble(tmp_path, budget=6, max_gflops=1e308)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        md = " ".join(report.write_report(tmp_path)[0].read_text().split())
+    assert ("The budget --max-gflops 1e+308 is not drawn: it is over 100 times the largest "
+            "cost shown.") in md, md[md.index("## Inference cost"):]
+    assert (tmp_path / "report_files" / "accuracy_vs_gflops.png").stat().st_size > 1000
+    panel = {"title": "val", "candidates": [(0.01, 0.5, True), (0.02, 0.6, False)],
+             "path": [(0.01, 0.5)], "chosen": 0}
+    assert figures.budget_drawn([panel], 2.0) and not figures.budget_drawn([panel], 2.01)
+    assert not figures.budget_drawn([panel], float("inf"))

@@ -8,7 +8,7 @@ import math
 from hubensemble import ensemble as ens
 from hubensemble import metrics
 from hubensemble.cost.records import figure
-from hubensemble.report.figures import plot_cost
+from hubensemble.report.figures import BUDGET_SPAN, budget_drawn, plot_cost
 from hubensemble.report.render import Code, Figure, Inline, Section, Table
 from hubensemble.rundir import Run
 
@@ -157,11 +157,15 @@ def cost_section(files, figures, members) -> Section:
     _distill_and_tflite(sec, files)
     panels = _figure_panels(files, e, costs, members, student, retrained)
     if panels:
-        figures.append(Figure("accuracy_vs_gflops", plot_cost(panels, (limits or {}).get(
-            "max_gflops")), "Accuracy vs inference GFLOPs per image (the paper's Figure 2 "
-            "for this run): every candidate, the greedy path (each prefix; red star: the "
-            "chosen ensemble)" + (", the distilled student" if student else "")
-            + (". Test is never used for any choice." if len(panels) > 1 else "")))
+        budget = (limits or {}).get("max_gflops")
+        caption = ("Accuracy vs inference GFLOPs per image (the paper's Figure 2 for this "
+                   "run): every candidate, the greedy path (each prefix; red star: the chosen "
+                   "ensemble)" + (", the distilled student" if student else ""))
+        if budget is not None and not budget_drawn(panels, budget):
+            caption += (f". The budget --max-gflops {budget:g} is not drawn: it is over "
+                        f"{BUDGET_SPAN:g} times the largest cost shown")
+        figures.append(Figure("accuracy_vs_gflops", plot_cost(panels, budget), caption + (
+            ". Test is never used for any choice." if len(panels) > 1 else "")))
         sec.add(figures[-1])
     return sec
 

@@ -85,7 +85,8 @@ def knn_figure(points, rho, metric, members, what="fine-tuned"):
     lower right, upper left or lower left, where the name overlaps no name shown before it:
     the members' first, then the others from the highest accuracy down. With 40 modules
     every name was drawn and most were unreadable, one over another; those left out are
-    counted under the axes (the Ranking table lists every module)."""
+    counted under the axes (the Ranking table lists every module). The legend is to the
+    right of the axes (LEGEND_OUTSIDE), over no point or name."""
     fig = _figure(6.4, 4.4)
     ax = fig.add_subplot(1, 1, 1)
     for name, x, y in points:
@@ -128,16 +129,30 @@ def knn_figure(points, rho, metric, members, what="fine-tuned"):
                                   markeredgecolor="black", label="in the ensemble"),
                            Line2D([], [], marker="o", ls="", color="tab:blue",
                                   markeredgecolor="black", label="not in the ensemble")],
-                  fontsize=8, loc="best")
+                  fontsize=8, **LEGEND_OUTSIDE)
     return fig
 
 
+#: Where the figures' legends go when they would otherwise sit over the data: to the right of
+#: the axes, outside them, so they cover no point or bar whatever the data. An explicit place:
+#: matplotlib's loc="best" searched the data for a place and, when that took over a second,
+#: warned 'Creating legend with loc="best" can be slow', by timing alone.
+LEGEND_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
+
+
 def plot_curve(curve, size, single, test_curve=None) -> bytes:
-    """PNG: validation cross-entropy and accuracy vs greedy ensemble size (ensemble.json's
-    `curve` [{"size", "ce", "accuracy"}]), the chosen `size` dashed, the best single
-    candidate's val metrics (`single` {"nll", "accuracy"} or None) dotted, and, when given,
-    the same path on the test split (`test_curve`, same records) in orange, labelled as used
-    for no choice (test never decides anything; it shows whether validation chose well)."""
+    """PNG of `curve_figure` (the same arguments)."""
+    return _png(curve_figure(curve, size, single, test_curve))
+
+
+def curve_figure(curve, size, single, test_curve=None):
+    """The matplotlib Figure (Agg canvas) of `plot_curve`: validation cross-entropy and
+    accuracy vs greedy ensemble size (ensemble.json's `curve` [{"size", "ce", "accuracy"}]),
+    the chosen `size` dashed, the best single candidate's val metrics (`single` {"nll",
+    "accuracy"} or None) dotted, and, when given, the same path on the test split
+    (`test_curve`, same records) in orange, labelled as used for no choice (test never
+    decides anything; it shows whether validation chose well).
+    Each panel's legend below its axes (the curves and lines may run anywhere in them)."""
     sizes = [int(c["size"]) for c in curve]
     fig = _figure(9.0, 3.6)
     for i, (key, label) in enumerate((("ce", "cross-entropy"), ("accuracy", "accuracy"))):
@@ -156,9 +171,10 @@ def plot_curve(curve, size, single, test_curve=None) -> bytes:
         ax.set_ylabel(label)
         ax.set_xticks(sizes if len(sizes) <= 20 else sizes[::max(1, len(sizes) // 10)])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2,
+                  frameon=False)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 def plot_reliability(panels) -> bytes:
@@ -224,8 +240,15 @@ def reliability_figure(panels):
 
 
 def plot_robustness(rob) -> bytes:
-    """PNG: accuracy per condition (clean, then each corruption averaged over severities) of
-    the ensemble and, when evaluated, the best single member (`rob`: robustness.json)."""
+    """PNG of `robustness_figure` (the same argument)."""
+    return _png(robustness_figure(rob))
+
+
+def robustness_figure(rob):
+    """The matplotlib Figure (Agg canvas) of `plot_robustness`: accuracy per condition
+    (clean, then each corruption averaged over severities) of the ensemble and, when
+    evaluated, the best single member (`rob`: robustness.json); the legend to the right of
+    the axes, over no bar."""
     groups = ["clean"] + list(rob.get("corruptions") or {})
     has_single = rob["clean"].get("best_single") is not None
 
@@ -251,9 +274,28 @@ def plot_robustness(rob) -> bytes:
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"{rob.get('split', 'test')} accuracy (mean over severities)")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, **LEGEND_OUTSIDE)
     fig.tight_layout()
-    return _png(fig)
+    return fig
+
+
+#: How far past the largest cost plotted a --max-gflops budget is still drawn (a factor):
+#: further out the log axis would squeeze every point into its left end, and at a finite but
+#: huge budget (1e308) matplotlib's log scale overflowed ("overflow encountered in exp").
+BUDGET_SPAN = 100.0
+
+
+def budget_drawn(panels, limit) -> bool:
+    """Whether `plot_cost` draws the budget `limit` (GFLOPs per image, float or None) over
+    `panels` (its argument): a positive finite limit at most BUDGET_SPAN times the largest
+    GFLOPs plotted (candidates, path, extras; with none plotted, never). The caption says
+    when a budget is left out."""
+    if limit is None or not np.isfinite(limit) or limit <= 0:
+        return False
+    xs = [float(g) for p in panels for g in
+          [c[0] for c in p.get("candidates") or []] + [q[0] for q in p.get("path") or []]
+          + [e[1] for e in p.get("extras") or []] if g is not None and np.isfinite(g) and g > 0]
+    return bool(xs) and limit <= BUDGET_SPAN * max(xs)
 
 
 def plot_cost(panels, limit=None) -> bytes:
@@ -262,7 +304,8 @@ def plot_cost(panels, limit=None) -> bytes:
     ensemble)] (every candidate, grey or orange), "path" [(gflops, accuracy)] of each prefix
     of the greedy path (a line), "chosen" (the index of the chosen prefix in "path", a star)
     and "extras" [(label, gflops, accuracy)] (e.g. the distilled student, a diamond).
-    `limit`: the --max-gflops budget, a dashed vertical line."""
+    `limit`: the --max-gflops budget, a dashed vertical line when `budget_drawn`."""
+    drawn = budget_drawn(panels, limit)
     fig = _figure(5.2 * len(panels), 4.2)
     for i, panel in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
@@ -286,7 +329,7 @@ def plot_cost(panels, limit=None) -> bytes:
         for label, g, a in panel.get("extras") or []:
             ax.scatter([g], [a], marker="D", s=60, color="tab:green", edgecolors="black",
                        linewidths=0.5, zorder=4, label=label)
-        if limit:
+        if drawn:
             ax.axvline(limit, color="tab:red", ls="--", lw=1, label=f"budget {limit:g} GFLOPs")
         ax.set_xscale("log")
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
