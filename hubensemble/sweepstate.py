@@ -22,6 +22,7 @@ import os
 from hubensemble import candidate, options
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.fileio import read_json
+from hubensemble.sweepwords import fit_plans
 from hubensemble.text import counted
 
 #: The training rule a trial was trained by, recorded in each trial.json ("train_rule") and
@@ -198,7 +199,7 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
              "modules": record.get("requested_modules"), "seed": record.get("seed"),
              "batchnorm": _object(record.get("batchnorm")).get("requested"),
              "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
-    if "fit" in meta and _fit_plans(meta, given):
+    if "fit" in meta and fit_plans(meta, sweep.sweep, record):
         if not on_command_line():
             return "fit(…) with the arguments the run was fitted with"
         from hubensemble.rerun import fit_command
@@ -210,29 +211,6 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
     # The one form of a command in the caller's words (its callers set it as code).
     return command_words("tune", run_dir, flags=option_flags(given, table),
                          keywords=option_keywords(given, table), quoted=False)
-
-
-def _fit_plans(meta: dict, given: dict) -> bool:
-    """Whether the fit run.json `meta` records (fit.options) plans the sweep as its record
-    says (`given`: the sweep and its recorded options, `finish_command`'s): the sweep is one
-    of the fit's parts and every option of `given` the fit records has the recorded value
-    (None and an option's default alike). A later `tune --run RUN` (--budget 8 after a fit's
-    4) records the sweep anew: the fit's command planned 4 trials and never ran the 8th. A
-    fit record without options (written before they were kept) is taken to plan it."""
-    fit = _object(meta.get("fit")).get("options")
-    if not isinstance(fit, dict):
-        return True
-
-    def same(name, a, b):
-        default = options.default(name)
-        a, b = (default if v is None else v for v in (a, b))
-        return (list(a) if isinstance(a, (list, tuple)) else a) == (
-            list(b) if isinstance(b, (list, tuple)) else b)
-
-    parts = str(fit.get("sweep") or options.default("sweep")).split("+")
-    return given["sweep"] in parts and all(
-        same(name, fit[name], value) for name, value in given.items()
-        if name != "sweep" and name in fit)
 
 
 def _object(value) -> dict:

@@ -290,8 +290,8 @@ def fit_plans(meta: dict, sweep: str, record) -> bool:
     keep_weights) has the recorded value (None and the option's default alike). A later
     `tune --run RUN` (--budget 8 after a fit's 4) records the sweep anew, and the fit's
     command plans 4 trials and never runs the 8th. A fit record without options (written
-    before they were kept) is taken to plan it. `sweepstate.finish_command` says the same of
-    an unfinished sweep."""
+    before they were kept) is taken to plan it. `sweepstate.finish_command` asks it of an
+    unfinished sweep."""
     from hubensemble import options
 
     fit = (meta.get("fit") or {}).get("options") if isinstance(meta.get("fit"), dict) else None
