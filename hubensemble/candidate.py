@@ -152,7 +152,7 @@ class Candidate:
         _, why = record_hparams(self.record)
         if why is None:
             return None
-        redo = _redo(self.folder.parent, self.trial) + _after_redo(self.folder.parent)
+        redo = _redo(self.folder.parent, self.trial) + _after_redo(self.folder.parent, self.trial)
         return unreadable_hparams_words(self.folder, why, command=False) + f" ({redo})"
 
     def summary(self) -> dict:
@@ -628,27 +628,27 @@ def _redo(candidates_dir, trial) -> str:
     return redo_words(os.path.dirname(folder), trial)
 
 
-def _after_redo(candidates_dir) -> str:
+def _after_redo(candidates_dir, trial) -> str:
     """", then `hubensemble ensemble --run RUN` and `hubensemble export --run RUN`" (from
-    Python, the calls): what follows a trial of RUN/candidates (`candidates_dir`) tuned
+    Python, the calls): what follows trial `trial` of RUN/candidates (`candidates_dir`) tuned
     again, as the ensemble and the export (when run.json's "export" records one, `--out`
     named unless it is RUN/export: `Run.export_words`' rule, read here without `Run`, whose
     module imports this one) hold the pool of before; "" for a folder tune does not write (a
-    student: distill's)."""
+    student: distill's) and where the fit's command redoes it (`sweepwords.redone_by_fit`:
+    it runs the stages after tune too)."""
+    from hubensemble.exportrecord import recorded_export
     from hubensemble.formats import EXPORT_DIR, RUN_FILE
+    from hubensemble.sweepwords import ensemble_words, redone_by_fit
     from hubensemble.text import absolute, shell
 
     folder = os.path.abspath(os.fspath(candidates_dir))
-    if os.path.basename(folder) != CANDIDATES_DIR:
-        return ""
     run = os.path.dirname(folder)
-    from hubensemble.exportrecord import recorded_export
-
+    if os.path.basename(folder) != CANDIDATES_DIR or redone_by_fit(run, trial):
+        return ""
     try:  # a copy's: not the original's export outside it
         out = recorded_export(run, read_json(os.path.join(run, RUN_FILE)).get("export"))
     except (OSError, ValueError, AttributeError, TypeError):  # unreadable: ensemble alone
         out = None
-    from hubensemble.sweepwords import ensemble_words
 
     words = f", then {ensemble_words(run)}"  # with its settings: not the defaults'
     if not isinstance(out, str) or not out:

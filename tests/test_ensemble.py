@@ -1673,3 +1673,23 @@ def test_a_way_on_inside_a_fit_folder_names_the_fit_command(run_dir):
         reason = dict((s["trial"], s["reason"]) for s in run_ensemble(run)["skipped"])[plan[1]]
     assert f"run `hubensemble tune --run {run} --sweep default`" in reason, reason
     assert reason.endswith("then this ensemble again") and "hubensemble fit" not in reason
+
+
+def test_an_unreadable_record_inside_a_fit_folder_stops_at_the_fit_command(tmp_path):
+    """In a fit's folder the way on of a candidate whose hyperparameters cannot be read named
+    the fit's command (which runs the ensemble and the export after the trial), then still
+    added ", then `hubensemble ensemble …` and `hubensemble export …`" (candidate._after_redo).
+    It stops at the fit's command there; a run of stage commands keeps the steps. Fails
+    before: "then `hubensemble ensemble" after the fit command."""
+    from hubensemble.lockwords import command_line
+
+    run, out, _, _ = _exported_run(tmp_path)
+    meta = json.loads((run / "run.json").read_text())
+    meta["fit"] = {"options": {"sweep": "probe", "budget": 4, "seed": 0, "profile": "quick",
+                               "top_k": 2}}
+    fileio.atomic_write_json(run / "run.json", meta)
+    with command_line():
+        reason = dict((s["trial"], s["reason"]) for s in
+                      run_ensemble(run, budget=3)["skipped"])["probe-0001-m"]
+    assert "(run `hubensemble fit " in reason and reason.endswith(f"--out {run}`)"), reason
+    assert "hubensemble ensemble" not in reason and "hubensemble export" not in reason

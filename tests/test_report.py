@@ -3341,3 +3341,36 @@ def test_a_budget_far_past_every_cost_is_not_drawn_and_the_caption_says_so(tmp_p
              "path": [(0.01, 0.5)], "chosen": 0}
     assert figures.budget_drawn([panel], 2.0) and not figures.budget_drawn([panel], 2.01)
     assert not figures.budget_drawn([panel], float("inf"))
+
+
+def test_inside_a_fit_folder_the_members_ways_on_stop_at_the_fit_command(full_run, tmp_path,
+                                                                         figures_not_drawn):
+    """In a fit's folder (run.json's fit plans the sweep) a member's row names the fit's
+    command, which runs the ensemble after the trial, yet "What failed and why" went on "then
+    `hubensemble ensemble` selects again" and an edited member's warning "then `hubensemble
+    ensemble …`". Both stop at the fit command there (sweepwords.redone_by_fit). Fails
+    before: "selects again" in the members' block."""
+    run, ens_record = _copy_of(full_run, tmp_path)
+    meta = read_json(run / "run.json")
+    meta["tune"] = {"sweep": "default", "sweeps": {"default": {"budget": 8, "seed": 0}}}
+    meta["fit"] = {"options": {"sweep": "default", "budget": 8, "seed": 0, "profile": "quick",
+                               "top_k": 2}}
+    atomic_write_json(run / "run.json", meta)
+    broken, edited = _member(ens_record, best=True), _member(ens_record, best=False)
+    (run / "candidates" / broken / "val_probs.npy").unlink()
+    cand = candidate.read_candidate(run / "candidates", edited)
+    cand.load_probs()
+    candidate.write_candidate(run / "candidates", cand.record, val_probs=cand.val_probs,
+                              test_probs=cand.test_probs,
+                              save_weights=lambda p: open(p, "wb").write(b"weights"))
+    (run / "candidates" / edited / candidate.WEIGHTS_FILE).write_bytes(b"edited")
+    text, _ = _report_of(run)
+    text = " ".join(text.split())
+    failures = text[text.index("## What failed and why"):text.index("## Time per stage")]
+    assert ("so each is redone as its row says, its folder deleted first. | trial |"
+            in failures), failures
+    row = failures[failures.index(f"| {broken} |"):].split(" | ")[2]
+    assert row.startswith(f"delete `{run / 'candidates' / broken}`, then run `hubensemble fit ")
+    warning = text[text.index(f"Warning:** {edited}: its weights file"):]
+    warning = warning[:warning.index("(it redoes the trial)") + 40]
+    assert "(it redoes the trial). " in warning and "`hubensemble fit " in warning, warning

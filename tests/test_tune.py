@@ -3387,3 +3387,33 @@ def test_a_sweep_killed_before_any_trial_finished_says_it_restarts_at_another_pr
     with caplog.at_level(logging.WARNING, logger="hubensemble.tune.stage"):
         tune.run_tune(run.path, profile=other, **kw)  # its candidate is there: no word
     assert not [r for r in caplog.records if "records a tune at profile" in r.getMessage()]
+
+
+def test_an_edited_members_export_warning_in_a_fit_folder_stops_at_the_fit_command(
+        tmp_path, modules, digits, caplog):
+    """export's warning on a member whose weights file changed since tune wrote it named the
+    fit's command in a fit's folder (which runs the ensemble and the export after the trial)
+    and still went on ", then the ensemble". It stops at the fit's command there; outside a
+    fit's plan the step stays. Fails before: ", then the ensemble" after `hubensemble fit …`."""
+    from hubensemble.export import export_ensemble
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    tune.run_tune(run.path, sweep="probe", modules=["gen_a"], budget=4, profile="quick",
+                  strategy="cpu", task=digits, progress=False)
+    ensemble.run_ensemble(run.path, budget=1)
+    meta = json.loads(run.meta_path.read_text())
+    meta["fit"] = {"options": {"sweep": "probe", "budget": 4, "seed": 0, "profile": "quick",
+                               "modules": ["gen_a"], "top_k": 1}}
+    atomic_write_json(run.meta_path, meta)
+    member = ensemble.read_ensemble(run.path)["members"][0]["trial"]
+    cand = candidate.read_candidate(run.candidates, member)
+    model = tune.build_classifier(modules["gen_a"][0], 10)
+    model.load_weights(cand.weights_path)
+    model.head.weights[0].assign(np.asarray(model.head.weights[0]) + 0.01)
+    model.save_weights(cand.weights_path)
+    with command_line(), caplog.at_level(logging.WARNING):
+        export_ensemble(run.path, tmp_path / "model", task=digits, progress=False)
+    said = next(r.getMessage() for r in caplog.records if "the ensemble's recorded metrics"
+                in r.getMessage())
+    assert said.endswith(f"--out {run.path}` again (it redoes the trial)"), said
+    assert "and run `hubensemble fit " in said

@@ -184,13 +184,17 @@ def _export_member(plan, classifier, task, meta):
             log.warning("member %s (student %r): %s; distill.json's figures are of the weights "
                         "distill wrote, not these: restore the file, or distil it again: %s",
                         plan.index, record.get("trial"), changed, _distil_again_words(plan))
-        else:
+        else:  # the fit's command (in a fit's folder) runs the ensemble after the trial too
+            from hubensemble.sweepwords import redone_by_fit
+
+            run, trial = plan.cand.folder.parent.parent, str(record.get("trial"))
+            tuned = plan.cand.folder.parent.name == "candidates"
             log.warning("member %s (trial %r): %s; the ensemble's recorded metrics are of the "
                         "weights tune wrote, not these: restore the file, or delete %s and %s "
-                        "again (it redoes the trial), then the ensemble", plan.index,
-                        record.get("trial"), changed, escaped(plan.cand.folder),
-                        redo_words(plan.cand.folder.parent.parent, str(record.get("trial")))
-                        if plan.cand.folder.parent.name == "candidates" else "run tune")
+                        "again (it redoes the trial)%s", plan.index, record.get("trial"),
+                        changed, escaped(plan.cand.folder),
+                        redo_words(run, trial) if tuned else "run tune",
+                        "" if tuned and redone_by_fit(run, trial) else ", then the ensemble")
     # A probe (its module frozen) may run its backbone once with others of its module.
     key = share_key(plan.spec.to_json(), getattr(classifier.backbone, "fingerprint", None),
                     int(size), plan.cand.read_hparams().kind,

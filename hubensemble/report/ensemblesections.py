@@ -20,6 +20,7 @@ from hubensemble.report.fmt import compact as _compact, counted as _n, number as
 from hubensemble.report.perclass import perclass_section
 from hubensemble.report.render import Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import candidate_accuracy, candidate_ce, in_folder
+from hubensemble.sweepwords import redone_by_fit
 
 
 def _members(files):
@@ -279,11 +280,12 @@ def _members_section(files) -> Section:
     changed = [(t, why) for t in dict.fromkeys(m.get("trial") for m in members)
                if t in by_trial and (why := by_trial[t].weights_changed())]
     for t, why in changed:  # edited since tune: its figures here are not of what export serves
-        # A done trial is reused by tune: the folder goes first (`failures.redo_step`).
+        # A done trial is reused by tune: the folder goes first (`failures.redo_step`); the
+        # fit's command (in a fit's folder) runs the ensemble after it itself.
+        then = [] if redone_by_fit(files.path, t) else [", then ", Code(files.cmd("ensemble"))]
         sec.add(Inline(Strong("Warning:"), f" {t}: {why}. The figures here are of the weights "
                        "tune wrote; an export serves the file as it is now: restore the file, "
-                       "or ", redo_step(files, t), " (it redoes the trial), then ",
-                       Code(files.cmd("ensemble")), "."))
+                       "or ", redo_step(files, t), " (it redoes the trial)", *then, "."))
     if shared:
         same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
         sec.add(f"Shared by every member: {same}.")

@@ -14,7 +14,7 @@ from hubensemble.report.render import Bullets, Code, Inline, Section, Table
 from hubensemble.report.runfiles import untuned_sweeps
 from hubensemble.sweeps import SWEEPS, rerun_failed_parts
 from hubensemble.sweepstate import untried
-from hubensemble.sweepwords import redo_command
+from hubensemble.sweepwords import redo_command, redone_by_fit
 from hubensemble.text import absolute
 
 
@@ -94,12 +94,18 @@ def failures_section(files) -> Section:
                              for t, r in files.skipped]))
     if files.member_problems:
         # tune reuses a trial whose files are all there (a weights file edited, a test table
-        # damaged): a plain `tune` did nothing for it. The folder goes first, then its sweep.
+        # damaged): a plain `tune` did nothing for it. The folder goes first, then its sweep;
+        # a row naming the fit's command needs no ensemble after it (the fit runs it).
+        by_fit = [redone_by_fit(files.path, t) for t in files.member_problems]
+        then = (["."] if all(by_fit) else
+                [", then ", Code(files.cmd("ensemble")), " selects again"
+                 + (" (after a row's tune; the fit's command runs it itself)."
+                    if any(by_fit) else ".")])
         blocks.append(Inline(f"Members of ensemble.json the report cannot read "
                              f"({len(files.member_problems)}; its numbers for them are "
                              "ensemble.json's): tune reuses a trial whose files are all there, "
-                             "so each is redone as its row says, its folder deleted first, then ",
-                             Code(files.cmd("ensemble")), " selects again."))
+                             "so each is redone as its row says, its folder deleted first",
+                             *then))
         blocks.append(Table(["trial", "what is wrong", "to redo it"],
                             [[t, r, redo_step(files, t)]
                              for t, r in files.member_problems.items()]))
