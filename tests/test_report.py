@@ -3374,3 +3374,23 @@ def test_inside_a_fit_folder_the_members_ways_on_stop_at_the_fit_command(full_ru
     warning = text[text.index(f"Warning:** {edited}: its weights file"):]
     warning = warning[:warning.index("(it redoes the trial)") + 40]
     assert "(it redoes the trial). " in warning and "`hubensemble fit " in warning, warning
+
+
+def test_the_failed_trials_way_on_is_said_once_under_their_table(full_run):
+    """"What failed and why" gives each failed trial its way on in its row (delete the folder,
+    then its sweep's command), yet still printed under the table tune's old closing words
+    "…, then run the same command again (a chief/worker sweep: its chief's and each
+    worker's)", a second way on naming no command. The line under the table says only why
+    the rows delete the folder first, with the command that removes them. Fails before: "then
+    run the same command again" under the table."""
+    from hubensemble.text import shell
+
+    path, md = full_run[0], " ".join(full_run[2].split())
+    failures = md[md.index("## What failed and why"):md.index("## Time per stage")]
+    failed = sorted(p.name for p in (path / "candidates").iterdir()
+                    if read_json(p / "trial.json")["status"] == "failed")
+    assert "then run the same command again" not in failures, failures
+    assert failures.count("is done: running the same command again reuses") == 1
+    assert ("The 1 failed trial is done: running the same command again reuses it, as it "
+            "reuses finished ones, so its row deletes its folder first (`(cd "
+            f"{shell(path / 'candidates')} && rm -r {failed[0]})`).") in failures, failures

@@ -15,7 +15,7 @@ from hubensemble.report.runfiles import untuned_sweeps
 from hubensemble.sweeps import SWEEPS, rerun_failed_parts
 from hubensemble.sweepstate import untried
 from hubensemble.sweepwords import redo_command, redone_by_fit
-from hubensemble.text import absolute
+from hubensemble.text import absolute, counted
 
 
 def failures_section(files) -> Section:
@@ -63,10 +63,17 @@ def failures_section(files) -> Section:
                              + [r.get("reason") or "no reason recorded",
                                 redo_step(files, str(r.get("trial")))]
                              for r, kind in zip(files.failed, kinds)]))
-        # tune's and fit's closing words (sweeps.rerun_failed_words), the command as code.
-        before, command, after = rerun_failed_parts(
-            files.path / CANDIDATES_DIR, [r.get("trial") for r in files.failed])
-        blocks.append(Inline(before[0].upper() + before[1:], Code(command), after, "."))
+        # Why a row deletes the folder first, said once: tune's and fit's closing words
+        # (sweeps.rerun_failed_words) went on "then run the same command again", which the
+        # rows say with the command. Their removal command (all at once) as code.
+        command = rerun_failed_parts(files.path / CANDIDATES_DIR,
+                                     [r.get("trial") for r in files.failed])[1]
+        one = len(files.failed) == 1
+        blocks.append(Inline(
+            f"The {counted(len(files.failed), 'failed trial')} {'is' if one else 'are'} done: "
+            f"running the same command again reuses {'it' if one else 'them'}, as it reuses "
+            f"finished ones, so {'its' if one else 'each'} row deletes its folder first ("
+            + ("" if one else "all at once: "), Code(command), ")."))
     if files.at_chance:  # usable, and in the pool, but they learned next to nothing
         records = {c.trial: c.record for c in files.candidates}
         members = {m.get("trial") for m in (files.ensemble or {}).get("members") or []}
