@@ -3394,3 +3394,21 @@ def test_the_failed_trials_way_on_is_said_once_under_their_table(full_run):
     assert ("The 1 failed trial is done: running the same command again reuses it, as it "
             "reuses finished ones, so its row deletes its folder first (`(cd "
             f"{shell(path / 'candidates')} && rm -r {failed[0]})`).") in failures, failures
+
+
+@pytest.mark.parametrize("name, heading", [
+    ("שלום (2)", "# hubensemble report: \u2068שלום (2)\u2069"),
+    ("toy (2)", "# hubensemble report: toy (2)"),  # no right-to-left text: as it is
+])
+def test_a_right_to_left_task_name_is_isolated_in_report_mds_heading(
+        tmp_path, name, heading, figures_not_drawn):
+    """report.md's heading "# hubensemble report: שלום (2)" had no isolation, where
+    report.html's <title> puts the name between FSI and PDI (render.plain_isolated): a
+    right-to-left name carried the text after it into its direction. It stands between FSI
+    and PDI there too; a left-to-right name is shown as it is. Fails before: no FSI."""
+    make_ranked_run(tmp_path, MODULES)
+    section = data_section()
+    section["task"]["name"] = name
+    Run(tmp_path).update(data=section)
+    md = report.write_report(tmp_path)[0].read_text()
+    assert md.splitlines()[0] == heading, md.splitlines()[0]

@@ -198,12 +198,19 @@ def _md_code(text) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _md_inline(value, start=False, heading=False) -> str:
+def _md_inline(value, start=False, heading=False, isolate=False) -> str:
+    """`value` as Markdown text; with `isolate` (report.md's title, as report.html's <title>:
+    `plain_isolated`) each Name and code span holding right-to-left text between FSI and PDI:
+    "# hubensemble report: שלום (2)" carried the text after a name into its direction."""
     parts = value.parts if isinstance(value, Inline) else (value,)
     out = []
     for part in parts:
         first = start and not out
-        if isinstance(part, Code):
+        if isolate and isinstance(part, (Name, Code)) and right_to_left(part.text):
+            text = _md_code(part.text) if isinstance(part, Code) else _md_text(
+                part.text, start=first, heading=heading)
+            out.append(f"{FSI}{text}{PDI}")
+        elif isinstance(part, Code):
             out.append(_md_code(part.text))
         elif isinstance(part, Strong):
             out.append(f"**{_md_text(part.text)}**")
@@ -243,7 +250,7 @@ def render_markdown(title, sections, figures_dir=FIGURES_DIR) -> str:
     """report.md: `title` as the heading, then each Section; figures link to
     `figures_dir`/<name>.png (the caller writes the files). Every text is shown literally
     (see Inline): what Markdown would read as markup is escaped, "|" in table cells too."""
-    out = [f"# {_md_inline(title, start=True, heading=True)}", ""]
+    out = [f"# {_md_inline(title, start=True, heading=True, isolate=True)}", ""]
     for sec in sections:
         out += [f"## {_md_inline(sec.title, start=True, heading=True)}", ""]
         for block in sec.blocks:
