@@ -101,15 +101,16 @@ def recorded_profile(record, meta, where=None) -> Profile | None:
     return None if prof is None else _from_record(prof, "run.json")
 
 
-def trial_profile(record, meta) -> Profile:
+def trial_profile(record, meta, where=None) -> Profile:
     """The Profile a trial was tuned with: as run.json's tune section (`meta`) recorded it for
     the sweep that planned the trial (trial.json's "trial" in that sweep's "trials"), so a
     trial tuned before a built-in profile's definition changed is retrained as it was trained
     (6b0791a changed cpu's BatchNorm rule); else trial.json's "profile" name, a built-in
     profile or a custom one recorded in run.json. Raises RunError when neither has it (the
-    trial cannot be retrained) or the record is damaged."""
+    trial cannot be retrained) or the record is damaged, naming `where` (run.json's path, made
+    absolute; "run.json" when not given)."""
     name = record.get("profile") or (meta.get("tune") or {}).get("profile", {}).get("name")
-    recorded = recorded_profile(record, meta)
+    recorded = recorded_profile(record, meta, where)
     if recorded is not None:
         return recorded
     with contextlib.suppress(HubensembleError):
@@ -117,13 +118,16 @@ def trial_profile(record, meta) -> Profile:
     # A custom profile: its full record is in run.json's tune section.
     from hubensemble.sweepstate import sweep_records
 
-    sweeps = list(sweep_records(meta).values()) + [meta.get("tune") or {}]
+    from hubensemble.text import absolute, escaped
+
+    file = "run.json" if where is None else escaped(absolute(where))
+    sweeps = list(sweep_records(meta, where).values()) + [meta.get("tune") or {}]
     for sweep in sweeps:
         prof = sweep.get("profile")
         if isinstance(prof, dict) and prof.get("name") == name:
-            return _from_record(prof, "run.json")
+            return _from_record(prof, file)
     raise RunError(f"trial {record.get('trial')!r} was tuned with profile {name!r}, which is "
-                   "neither built in nor recorded in run.json; it cannot be retrained")
+                   f"neither built in nor recorded in {file}; it cannot be retrained")
 
 
 def choose_another(run) -> str:
@@ -192,7 +196,7 @@ def run_profile(run) -> tuple[Profile, str]:
         source = f"the run's last tune, {run.meta_path}"
         prof = _recorded(meta, tuned)
         if prof is None:
-            return trial_profile({"profile": tuned}, meta), source
+            return trial_profile({"profile": tuned}, meta, run.meta_path), source
         recorded = _from_record(prof, run.meta_path)
         with contextlib.suppress(HubensembleError):
             today = get_profile(tuned)

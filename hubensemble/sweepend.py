@@ -158,7 +158,7 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
     does it record the sweep in run.json again (it trained nothing: its record would be the
     recorded one, the gate above)."""
     from hubensemble.rundir import LABEL_SPLITS, Run
-    from hubensemble.runprofile import as_profile, run_profile
+    from hubensemble.runprofile import OLDER, as_profile, choose_another, run_profile
     from hubensemble.sweepsummary import merge_summaries, say_older_rule, say_resumed, summarize
 
     if not member or member == "chief" or call.get("restart") or not call.get("sweep"):
@@ -187,8 +187,10 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
     if summary.failed > int(call.get("max_failures") or 0):
         return None  # run_tune's error (delete the failed folders first)
     stage_log = logging.getLogger("hubensemble.tune.stage")
-    if source is not None:
-        stage_log.info("profile %s (%s; --profile chooses another)", profile.name, source)
+    if source is not None:  # run_tune's line (tune.stage): another is refused over candidates
+        older = "; this call's trials train and serve at it too" * (OLDER in source)
+        (stage_log.warning if older else stage_log.info)(
+            "profile %s (%s%s; %s)", profile.name, source, older, choose_another(run))
     for part, (plan, caught) in plans.items():  # in run_tune's order, part by part
         for line in caught:
             stage_log.warning("%s", line)
@@ -211,9 +213,10 @@ def _finished_plan(run, part, call, ranking, specs, task, profile, meta):
     """(plan, its warnings' texts) of sweep `part` as the stage plans it for `call` when run.json
     records the part with the same settings and the plan's trials are those recorded, each
     with a complete candidate of the planned hparams; else None."""
+    from hubensemble.sweepstate import sweep_records
     from hubensemble.sweepsummary import finished_candidate
 
-    recorded = ((meta.get("tune") or {}).get("sweeps") or {}).get(part)
+    recorded = sweep_records(meta, run.meta_path).get(part)  # damaged: the stage's refusal
     if not isinstance(recorded, dict) or recorded.get("seed") is None:
         return None
     head_init = call.get("head_init")
@@ -255,7 +258,7 @@ def _pool_differs(run, profile, meta) -> bool:
         name = c.record.get("profile")
         if name and name != profile.name:
             return True
-        if name and (was := recorded_profile(c.record, meta)) is not None and training_changes(
-                was, profile):
+        was = recorded_profile(c.record, meta, run.meta_path) if name else None
+        if was is not None and training_changes(was, profile):
             return True
     return False

@@ -3417,3 +3417,39 @@ def test_an_edited_members_export_warning_in_a_fit_folder_stops_at_the_fit_comma
                 in r.getMessage())
     assert said.endswith(f"--out {run.path}` again (it redoes the trial)"), said
     assert "and run `hubensemble fit " in said
+
+
+def test_a_finished_workers_profile_line_says_another_profile_is_refused(tmp_path, caplog):
+    """A finished worker kept at the run's profile (no --profile) said "--profile chooses
+    another" before TensorFlow, where its candidates refuse every other profile: run_tune's
+    line says so (`runprofile.choose_another`), and the worker's now says the same. Fails
+    before: "--profile chooses another" in the worker's line."""
+    from hubensemble.runprofile import choose_another
+    from hubensemble.sweepend import finished_worker
+    from sweepfiles import finished_sweep
+
+    run = finished_sweep(tmp_path / "run")
+    call = {"sweep": "seeds", "budget": 2, "batchnorm": "train", "max_failures": 1}
+    with command_line(), caplog.at_level(logging.INFO, logger="hubensemble.tune.stage"):
+        assert finished_worker(run, "tuner0", call, progress=False) is not None
+        refused = choose_another(Run(run))
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("profile "))
+    assert refused.startswith("another --profile is refused while") and line.endswith(
+        f"; {refused})"), line
+
+
+def test_a_damaged_record_of_a_trials_custom_profile_is_named_by_run_jsons_path(tmp_path):
+    """trial_profile, the reader of the profile a trial was tuned with, named a damaged sweep
+    record or a custom profile it cannot find in "run.json", whatever folder the run is in
+    (runprofile.recorded_profile took the path, trial_profile did not pass one). Given
+    run.json's path (`where`) it names that, absolute. Fails before: no `where`."""
+    from hubensemble.runprofile import trial_profile
+
+    where = tmp_path / "r" / "run.json"
+    record = {"trial": "seeds-0000-m", "profile": "mine"}
+    with pytest.raises(RunError) as damaged:
+        trial_profile(record, {"tune": {"sweeps": {"seeds": "x"}}}, where)
+    assert str(damaged.value).startswith(str(where)), damaged.value
+    with pytest.raises(RunError) as missing:
+        trial_profile(record, {"tune": {"sweeps": {}}}, where)
+    assert f"neither built in nor recorded in {where};" in str(missing.value)

@@ -21,7 +21,7 @@ from hubensemble.report.checks import (DISTILL_KINDS, DISTILL_NULLABLE, DISTILL_
                                        kind_problems, note, number_problems, numbers_note)
 from hubensemble.report.render import Code, Inline
 from hubensemble.sweeps import untuned_words
-from hubensemble.sweepstate import unfinished_sweeps
+from hubensemble.sweepstate import _object, unfinished_sweeps
 from hubensemble.text import absolute, shell
 from hubensemble.threads import warnings_block
 
@@ -372,8 +372,7 @@ def untuned_sweeps(meta: dict) -> list[tuple[str, list, str]]:
     inside `lockwords.command_line`, as the report; keywords from Python); [] for none, or
     for a run tuned before it was recorded."""
     found = []
-    sweeps = (meta.get("tune") or {}).get("sweeps") if isinstance(meta.get("tune"), dict) else {}
-    for sweep, record in (sweeps if isinstance(sweeps, dict) else {}).items():
+    for sweep, record in _object(_object(meta.get("tune")).get("sweeps")).items():
         untuned = record.get("untuned") if isinstance(record, dict) else None
         if isinstance(untuned, dict) and untuned.get("modules"):
             found.append((sweep, [str(m) for m in untuned["modules"]],
