@@ -3453,3 +3453,33 @@ def test_a_damaged_record_of_a_trials_custom_profile_is_named_by_run_jsons_path(
     with pytest.raises(RunError) as missing:
         trial_profile(record, {"tune": {"sweeps": {}}}, where)
     assert f"neither built in nor recorded in {where};" in str(missing.value)
+
+
+def test_the_batch_warning_says_the_profiles_own_batch_is_over_the_images_too(modules):
+    """--train-batch-size 12 on 10 training images (quick's own batch: 16): the warning said
+    "pass train_batch_size=10 or less … (the profile's own: 16)", as if 16 were a way out,
+    where it is over the 10 images too. It says so; with images enough for 16 it names it as
+    before. Fails before: "(the profile's own: 16)" on 10 images."""
+    from hubensemble.data import Split, Task
+    from hubensemble.tune.search import batch_over_data
+
+    rng = np.random.default_rng(0)
+    task = Task(name="t", source="test", class_names=["a", "b"],
+                train=Split(rng.integers(0, 256, (10, 12, 12, 3), dtype=np.uint8),
+                            np.arange(10) % 2),
+                val=Split(rng.integers(0, 256, (8, 12, 12, 3), dtype=np.uint8),
+                          np.arange(8) % 2))
+    profile = get_profile("quick").with_train_batch(12)
+    plan = tune.plan_sweep(ranking_of(modules, ["gen_a"], ["gen_a"]),
+                           {"gen_a": modules["gen_a"][0]}, sweep="seeds", task=task,
+                           profile=profile, budget=1)
+    said = batch_over_data(plan, profile, 10)
+    assert said.endswith("pass train_batch_size=10 or less for batches of distinct images "
+                         "(the profile's own, 16, is over them too)"), said
+    larger = get_profile("quick").with_train_batch(32)
+    plan = tune.plan_sweep(ranking_of(modules, ["gen_a"], ["gen_a"]),
+                           {"gen_a": modules["gen_a"][0]}, sweep="seeds", task=task,
+                           profile=larger, budget=1)
+    assert batch_over_data(plan, larger, 20).endswith(  # 16 of 20 images: a way out
+        "pass train_batch_size=20 or less for batches of distinct images (the profile's "
+        "own: 16)")

@@ -69,8 +69,10 @@ def batch_over_data(plan, profile, images: int) -> str | None:
     profile's) larger than the `images` training images: every batch then repeats each image
     (about batch / images times, each augmented on its own: `training_dataset` repeats the
     split) and the learning rate scales with the batch (`Profile.with_train_batch`), so it
-    trained on with no word. None otherwise: a profile's own batch (BiT's 512 trains
-    few-shot tasks so, as the paper's rule), a probe sweep (no batches), a custom profile."""
+    trained on with no word; the profile's own batch is named as a choice when the images
+    hold it, else said to be over them too. None otherwise: a profile's own batch (BiT's 512
+    trains few-shot tasks so, as the paper's rule), a probe sweep (no batches), a custom
+    profile."""
     from hubensemble.hyperrule import PROFILES
     from hubensemble.lockwords import option_word
     from hubensemble.text import counted
@@ -87,7 +89,9 @@ def batch_over_data(plan, profile, images: int) -> str | None:
             f"learning rate scales with the batch (lr_scale {profile.lr_scale:g}, "
             f"{batch / named.batch_size:g}x profile {profile.name}'s); pass "
             f"{option_word(f'--train-batch-size {fits}', f'train_batch_size={fits}')} or "
-            f"less for batches of distinct images (the profile's own: {named.batch_size})")
+            f"less for batches of distinct images (the profile's own"
+            + (f": {named.batch_size})" if named.batch_size <= images else
+               f", {named.batch_size}, is over them too)"))
 
 
 def probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, progress):
