@@ -3270,20 +3270,26 @@ def test_a_pool_of_an_older_profile_definition_goes_on_at_it_and_says_so(
     assert sorted(candidates(run)) == ["seeds-0000-gen_a", "seeds-0001-gen_a"]
 
 
+def two_class_task(n_train: int):
+    """A Task of two classes, `n_train` training and 8 validation 12 px images (random
+    pixels, labels alternating): the batch warnings' data."""
+    from hubensemble.data import Split, Task
+
+    rng = np.random.default_rng(0)
+    return Task(name="t", source="test", class_names=["a", "b"],
+                train=Split(rng.integers(0, 256, (n_train, 12, 12, 3), dtype=np.uint8),
+                            np.arange(n_train) % 2),
+                val=Split(rng.integers(0, 256, (8, 12, 12, 3), dtype=np.uint8),
+                          np.arange(8) % 2))
+
+
 def test_a_training_batch_larger_than_the_training_set_is_said(tmp_path, modules, caplog):
     """tune --train-batch-size 32 on 20 training images trained on without a word: each
     batch repeats every image (1.6 times here) and the learning rate scales with the batch
     (quick's lr_scale 0.3125 x 32 / 16). It is said, with the batch of distinct images to
     pass; a profile's own batch (BiT's rule trains few-shot tasks so) is not. Fails before:
     no warning."""
-    from hubensemble.data import Split, Task
-
-    rng = np.random.default_rng(0)
-    task = Task(name="t", source="test", class_names=["a", "b"],
-                train=Split(rng.integers(0, 256, (20, 12, 12, 3), dtype=np.uint8),
-                            np.arange(20) % 2),
-                val=Split(rng.integers(0, 256, (8, 12, 12, 3), dtype=np.uint8),
-                          np.arange(8) % 2))
+    task = two_class_task(20)
     run = make_run(tmp_path / "run", modules, task=task)
     with caplog.at_level(logging.WARNING, logger="hubensemble.tune.search"):
         tune.run_tune(run.path, sweep="seeds", modules=["gen_a"], budget=1, profile="quick",
@@ -3460,15 +3466,9 @@ def test_the_batch_warning_says_the_profiles_own_batch_is_over_the_images_too(mo
     "pass train_batch_size=10 or less … (the profile's own: 16)", as if 16 were a way out,
     where it is over the 10 images too. It says so; with images enough for 16 it names it as
     before. Fails before: "(the profile's own: 16)" on 10 images."""
-    from hubensemble.data import Split, Task
     from hubensemble.tune.search import batch_over_data
 
-    rng = np.random.default_rng(0)
-    task = Task(name="t", source="test", class_names=["a", "b"],
-                train=Split(rng.integers(0, 256, (10, 12, 12, 3), dtype=np.uint8),
-                            np.arange(10) % 2),
-                val=Split(rng.integers(0, 256, (8, 12, 12, 3), dtype=np.uint8),
-                          np.arange(8) % 2))
+    task = two_class_task(10)
     profile = get_profile("quick").with_train_batch(12)
     plan = tune.plan_sweep(ranking_of(modules, ["gen_a"], ["gen_a"]),
                            {"gen_a": modules["gen_a"][0]}, sweep="seeds", task=task,
