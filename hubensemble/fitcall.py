@@ -20,7 +20,9 @@ def check_fit_arguments(*, options, data_args, restart, progress, use_cache, giv
     keywords), as the command line refuses them (an argparse group: `Option.exclusive`):
     fit(top_k=5, threshold=0.1) selected by the threshold alone, and fit(threshold=0.1,
     greedy=True) was refused by rank after the run folder was made and the data loaded.
-    None and False count as not given (the others' defaults). `fit_options`: the FitOptions
+    None and False count as not given (the others' defaults); each of them is checked by its
+    own rule first (fit(top_k=0, greedy=True) was told "choose one selection rule", not
+    "top_k must be an integer >= 1"). `fit_options`: the FitOptions
     class (pipeline's, which imports this module)."""
     import numpy as np
 
@@ -41,6 +43,9 @@ def check_fit_arguments(*, options, data_args, restart, progress, use_cache, giv
             raise TypeError(f"fit() {name} must be a {kind.__name__} or None, got "
                             f"{type(value).__name__} {value!r}; {way}")
     typed = {n: v for n, v in (given or {}).items() if v is not None and v is not False}
+    for name, value in typed.items():  # each its own rule first: top_k=0 is no rival rule
+        if options_table.get(name).exclusive:
+            options_table.check(name, value)
     for group in dict.fromkeys(options_table.get(n).exclusive for n in typed):
         rivals = [f"{n}={v!r}" for n, v in typed.items()
                   if group and options_table.get(n).exclusive == group]

@@ -1474,6 +1474,9 @@ def test_alternative_selection_rules_typed_together_in_fit_are_refused_at_once(t
     with pytest.raises(options.OptionError, match=r"top_k=3 or threshold=0\.1 or greedy=True"
                                                   r", not more than one; leave the others out"):
         fit(top_k=3, threshold=0.1, greedy=True)
+    # Each by its own rule first (a new-user check: top_k=0 was told "choose one rule").
+    with pytest.raises(options.OptionError, match=r"^top_k must be an integer >= 1, got 0"):
+        fit(top_k=0, greedy=True)
     assert not (tmp_path / "run").exists()
     for alone in (dict(threshold=0.1, greedy=False), dict(top_k=3, greedy=False)):
         with pytest.raises(CatalogueError):  # past the options: the catalogue is missing
