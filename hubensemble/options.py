@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sized
 from hubensemble.lockwords import option_word
 from hubensemble.optionerror import ChoiceError, OptionError  # noqa: F401 - re-exported
 from hubensemble.optionrecord import Option
-from hubensemble.text import closest_name
+from hubensemble.text import closest_name, value_shown
 from hubensemble.winpaths import refusal_advice
 from hubensemble.hyperrule import PROFILES  # noqa: F401 - re-exported
 from hubensemble.sweeps import SWEEPS, sweep_parts  # noqa: F401 - re-exported
@@ -630,7 +630,7 @@ def check(name: str, value, *, label: str | None = None, command: str | None = N
             _check_one(o, value)
     except ValueError as e:
         raise OptionError(f"{option_word(_flag(o, command), label or name)} {e}, got "
-                          f"{value!r}{getattr(e, 'hint', '')}") from None
+                          f"{value_shown(value)}{getattr(e, 'hint', '')}") from None
     return value
 
 

@@ -340,6 +340,21 @@ def _unclear_in_list(name: str) -> bool:
     return "," in name or name != name.strip() or not name
 
 
+#: Digits of an integer `value_shown` writes out whole; a longer one is cut.
+VALUE_DIGITS = 24
+
+
+def value_shown(value) -> str:
+    """`repr(value)` for words that quote a value given, but an integer longer than
+    VALUE_DIGITS digits cut to its first ones and its length ("10000000… (401 digits)"):
+    Python's 10**400 filled the terminal with its digits in a refusal."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = str(abs(value))
+        if len(digits) > VALUE_DIGITS:
+            return f"{'-' if value < 0 else ''}{digits[:8]}… ({len(digits)} digits)"
+    return repr(value)
+
+
 def names_shown(names) -> list[str]:
     """Class names `names` (str() of each) as a comma-separated list shows them: each as it
     is, or every one quoted (`repr`: 'four, the "one"', 'zero') when one holds a comma, is

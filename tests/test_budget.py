@@ -522,8 +522,14 @@ def test_a_limit_that_is_no_finite_number_over_0_is_refused_in_the_options_words
     Limits(gflops=10**400) raised float()'s OverflowError; every float option says "a
     number > 0 and finite" of them (optionrecord.Option.fits). Fails before: those words,
     the OverflowError, and "1" and True taken as limits."""
+    from hubensemble.text import value_shown
+
     for name in ("gflops", "latency_ms"):
         with pytest.raises(ValueError, match=re.escape(
-                f"the {name} limit must be a number > 0 and finite, got {value!r}")):
+                f"the {name} limit must be a number > 0 and finite, got "
+                f"{value_shown(value)}")):
             Limits(**{name: value})
     assert Limits(gflops=1e300, latency_ms=np.float32(2.5)).gflops == 1e300
+    # 10**400 is not written out whole (a new-user check: 401 digits in the refusal)
+    assert value_shown(10 ** 400) == "10000000… (401 digits)" and value_shown(-3) == "-3"
+    assert value_shown(True) == "True" and value_shown(10 ** 23) == repr(10 ** 23)

@@ -1543,3 +1543,14 @@ def test_an_empty_list_of_modules_is_refused_as_the_command_line_refuses_it(tmp_
         hubensemble.run_tune(tmp_path / "run", modules=[])
     assert not (tmp_path / "run").exists()
     assert FitOptions(modules=["m0"]).modules == ["m0"]
+
+
+def test_an_option_given_a_huge_integer_is_refused_without_every_digit():
+    """A new-user check: fit's refusal of top_k=10**400 (and every option's, `options.check`)
+    wrote out its 401 digits. Its first ones and its length now (`text.value_shown`)."""
+    from hubensemble import options
+
+    with pytest.raises(options.OptionError) as refused:
+        options.check("max_gflops", 10 ** 400)
+    assert str(refused.value).endswith("got 10000000… (401 digits)"), refused.value
+    assert len(str(refused.value)) < 120

@@ -23,6 +23,7 @@ from hubensemble.fileio import json_kind
 from hubensemble.errors import RunError
 from hubensemble.formats import COST_FILE, versions
 from hubensemble.weightsfile import HEAD_KERNEL, dataset_shape
+from hubensemble.text import value_shown
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class Limits:
             value = getattr(self, name)
             if value is not None and not _positive_finite(value):
                 raise ValueError(f"the {name} limit must be a number > 0 and finite, got "
-                                 f"{value!r}")
+                                 f"{value_shown(value)}")
         if self.members is not None and (isinstance(self.members, bool)
                                          or int(self.members) != self.members
                                          or int(self.members) < 1):
