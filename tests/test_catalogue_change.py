@@ -148,7 +148,7 @@ def test_a_ranking_of_an_entry_edited_since_is_named_per_module_by_fit(
         catalogue_lines, tmp_path):
     """rank into a folder, an entry edited in place, then fit on that folder: refused (the
     ranking is not the one fit would write) in "m1, m3 added, dropped or changed" words of its
-    own, not the per-module words fit's own refusal says (found by 372). One rule
+    own, not the per-module words fit's own refusal says (found in a review). One rule
     (rank.reuse.catalogue_changes) for both. Fails before: "added, dropped or changed"."""
     from hubensemble.rank import run_rank
 
