@@ -884,3 +884,24 @@ def test_candidates_whose_module_fails_now_keep_an_earlier_cost_and_say_so(
     assert set(read_run_costs(run.path).costs) == {"t0", "t1"}
     assert json.loads((run.path / "cost.json").read_bytes())["candidates"] == json.loads(
         before)["candidates"]
+
+
+def test_a_budgets_refusal_says_a_reason_shared_by_candidates_once(module_dir, tmp_path):
+    """A new-user check: `ensemble --max-gflops` over four candidates of one module whose
+    costs are of its old files repeated the same long reason four times. The candidates of
+    one reason are named together, the reason once. Fails before: the reason 3 times."""
+    from hubensemble.ensemble import run_ensemble
+
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    trials = [(f"t{i}", "conv8", 8) for i in range(3)]
+    run = fake_run(tmp_path / "run", modules, trials)
+    run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    for trial, _, _ in trials:  # tuned again on other module files
+        path = run.candidates / trial / "trial.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()),
+                                    "module_fingerprint": "f" * 64}))
+    with pytest.raises(RunError) as refused:
+        run_ensemble(run.path, max_gflops=1.0)
+    said = str(refused.value)
+    assert "3 candidates have no cost in " in said and "(t0, t1, t2: its cost is of " in said
+    assert said.count("its cost is of") == 1, said

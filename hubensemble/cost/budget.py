@@ -126,15 +126,16 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits,
     if missing or no_latency:
         what = missing or no_latency
         kind = "no cost" if missing else "no latency"
-        named = ", ".join(f"{t}: {recorded.stale[t]}" if t in recorded.stale else t
-                          for t in what[:4])
+        named = "; ".join(f"{trials}: {why}" if why else trials
+                          for why, trials in _by_reason(what, recorded.stale))
         raise RunError(f"{limits.flags()} needs the inference cost of every candidate; "
                        f"{counted(len(what), 'candidate')} "
                        f"{'has' if len(what) == 1 else 'have'} {kind} in {path} "
-                       f"({named}{', …' if len(what) > 4 else ''}): {command} again")
-    for trial in not_costed:
-        log.warning("candidate %s is left out of the budgeted selection: its module could not "
-                    "be costed (%s)", trial, recorded.failed[trial])
+                       f"({named}): {command} again")
+    for why, trials in _by_reason(not_costed, recorded.failed, shown=len(not_costed)):
+        log.warning("%s left out of the budgeted selection: %s module could not be costed "
+                    "(%s)", f"candidate {trials} is" if "," not in trials else
+                    f"candidates {trials} are", "its" if "," not in trials else "their", why)
     if needs_latency and recorded.machine.get("id") not in (None, machine_info()["id"]):
         log.warning("the latencies in %s were measured on another machine (%s, %s cores); "
                     "%s here to measure them on this one", escaped(path),
@@ -253,3 +254,15 @@ def no_module_fits(gflops: Mapping[str, tuple[float, int]],
     return (f"no module fits {flag}: {which}, {module}, needs {cheapest:.4g} GFLOPs per image "
             f"at {size} px with its head, and no candidate of it costs less; raise the limit, "
             "or rank other modules, before the sweep is run")
+
+
+def _by_reason(trials, reasons, shown: int = 4) -> list[tuple[str | None, str]]:
+    """[(reason or None, "t0, t1, …")] of `trials` grouped by their reason in `reasons`
+    ({trial: why}), in the order each reason first comes, each group's first `shown` trials
+    named and "…" for the rest: a refusal said one long reason once per candidate (4
+    times for the 4 candidates of one module, a new-user check)."""
+    groups: dict = {}
+    for trial in trials:
+        groups.setdefault(reasons.get(trial), []).append(trial)
+    return [(why, ", ".join(ts[:shown]) + (", …" if len(ts) > shown else ""))
+            for why, ts in groups.items()]
