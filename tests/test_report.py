@@ -3279,7 +3279,12 @@ def test_a_student_whose_ensemble_is_gone_is_still_in_the_cost_section(
     text, _ = _report_of(run)
     cost = " ".join(text[text.index("## Inference cost"):text.index("## Ensemble members")]
                     .split())
-    assert "There is no ensemble yet (ensemble.json is missing)" in cost, cost
+    # Said once, not "yet" (a student was distilled from it); the later sections point to it
+    # (a new-user check: the sentence five times).
+    assert 'Not shown: there is no ensemble.json (see "Ensemble size").' in cost, cost
+    assert " ".join(text.split()).count(
+        "There is no ensemble (ensemble.json is missing, though a student was distilled from "
+        "it: distill.json): ") == 1 and "no ensemble yet" not in text, text
     assert ("The distilled student (distill.json) remains, but not the ensemble it was "
             "distilled from, so no comparison with it is given: | model |") in cost, cost
     assert "| distilled student (small) | 1 | 0.0200 | 1,234 | – | – | 0.6250 | 0.7500 |" in cost

@@ -310,8 +310,17 @@ def _read_run(path, run) -> RunFiles:
             files.problems.append(files.ensemble_note)
             log.warning("the report cannot show the ensemble: %s", e)
     else:
-        files.ensemble_note = Inline("There is no ensemble yet (ensemble.json is missing): ",
-                                     files.next_step("ensemble"), ".")
+        # "yet" is untrue of a run whose student was distilled from an ensemble since gone.
+        files.ensemble_note = Inline(
+            "There is no ensemble " + ("(ensemble.json is missing, though a student was "
+                                       f"distilled from it: {formats.DISTILL_FILE}): "
+                                       if run.distill_json.is_file() else
+                                       "yet (ensemble.json is missing): "),
+            files.next_step("ensemble"), ".")
+        # Said whole once, in the first section that reads it; the others point to it (the
+        # same sentence was said five times, a new-user check).
+        files.ensemble_ref = (f"Not shown: there is no {formats.ENSEMBLE_FILE} (see "
+                              f"\"{ENSEMBLE_FIRST}\").")
     _member_problems(files)
     _label_problems(files)
 
