@@ -2348,3 +2348,18 @@ def test_a_duplicate_made_in_python_says_to_leave_it_out_of_the_modules_passed(
               dataclasses.replace(again, source="c.yaml:3")]
     row = ranked(listed, task, tmp_path / "run2").row("again")
     assert row["reason"].endswith("; leave one of them out of the catalogue"), row
+
+
+def test_no_module_could_be_ranked_names_the_weights_field_of_a_keras_entry():
+    """A new-user check: a catalogue whose keras: entry's weights file was missing was told
+    to fix "(handle, sha256, trust, output_key, value_range)", leaving out the `weights:` it
+    had to fix. It is named where a keras: entry failed, and only there."""
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.rank.ranking import raise_if_none_ok
+
+    row = {"name": "m0", "status": "failed", "stage": "savedmodel", "reason": "gone"}
+    for handle, listed in (("keras:MobileNet", "(handle, weights, sha256, "),
+                           ("/models/m0", "(handle, sha256, ")):
+        with pytest.raises(ModuleLoadError) as refused:
+            raise_if_none_ok([{**row, "handle": handle}])
+        assert f"fix these catalogue entries {listed}" in str(refused.value), refused.value

@@ -599,8 +599,10 @@ def _raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)"
                     f"ran out of memory: a smaller {option_word('--batch-size', 'batch_size')}"
                     ", or more free memory (each reason above says so)")
     if fetch + short < len(rows):
-        ways.append(f"fix {'the other' if ways else 'these'} catalogue entries (handle, sha256, "
-                    "trust, output_key, value_range)")
+        # a keras: entry's weights file is its module (a new-user check: the list left it out)
+        weights = any(str(r.get("handle", "")).startswith("keras:") for r in rows)
+        ways.append(f"fix {'the other' if ways else 'these'} catalogue entries (handle, "
+                    f"{'weights, ' if weights else ''}sha256, trust, output_key, value_range)")
     last = (f"{ways[0]} and {again}" if not fetch + short else
             f"{'; '.join(ways)}; then {again}")
     # A ModuleLoadError: no usage error when the command line's check says it before
