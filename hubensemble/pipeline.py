@@ -415,9 +415,11 @@ def _keep_or_drop(run, stage, output, now) -> None:
     run.modify(drop)
 
 
-def planned_specs(run, options) -> list:
-    """The ModuleSpecs of the modules fit's sweep (`options`: a FitOptions; every part of a
-    "+" sweep) will tune, in plan order, from the plans `sweepplan.plan_sweep` makes of
+def planned_specs(run, options) -> tuple[list, list]:
+    """(the ModuleSpecs of the modules fit's sweep (`options`: a FitOptions; every part of a
+    "+" sweep) will tune, in plan order; the PlanEntry list of every part, which
+    `check_budget_before_tune` costs each module by at its trials' size), from the plans
+    `sweepplan.plan_sweep` makes of
     run `run`'s ranking as fit plans them (the whole sweep: `sweeps.unbudgeted_plans_all`;
     plan warnings left to the sweep, which says them). The ranking's selection stood for
     them: a seeds sweep tunes one generalist and a combined one the modules within tau, so a
@@ -433,17 +435,17 @@ def planned_specs(run, options) -> list:
 
     ranking, modules, task_record = run.tune_inputs()
     specs = module_specs(run, modules)  # a hand-edited entry: named, as tune names it
-    names = []
+    entries = []
     # warnings_block, not a bare catch_warnings: Python's filters are one per process, held
     # apart from other threads' changes (threads.py).
     with unbudgeted_plans_all(), warnings_block():
         warnings.simplefilter("ignore")
         for part in sweep_parts(options.sweep):
-            names += [e.module for e in plan_sweep(
+            entries += plan_sweep(
                 ranking, specs, sweep=part, task=task_record, profile=options.profile,
                 budget=options.budget, modules=options.modules, seed=options.seed,
-                head_init=options.head_init)]
-    return [specs[n] for n in dict.fromkeys(names)]
+                head_init=options.head_init)
+    return [specs[n] for n in dict.fromkeys(e.module for e in entries)], entries
 
 
 def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, progress,
@@ -487,8 +489,10 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
         # by the ensemble after it (31 s on digits, hours on real data): the modules the
         # sweep's plan tunes bound its candidates' cost.
         if options.max_gflops is not None:
-            check_budget_before_tune(planned_specs(run, options), task, options.profile,
-                                     options.max_gflops, cache_dir=cache_dir)
+            # each module at the size its planned trials serve at (a probe's: its own)
+            specs, plan = planned_specs(run, options)
+            check_budget_before_tune(specs, task, options.profile, options.max_gflops,
+                                     cache_dir=cache_dir, plan=plan)
         with unbudgeted_plans_all():  # fit without --budget plans the whole sweep
             run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
                      progress=progress, cache_dir=cache_dir)

@@ -3483,3 +3483,31 @@ def test_the_batch_warning_says_the_profiles_own_batch_is_over_the_images_too(mo
     assert batch_over_data(plan, larger, 20).endswith(  # 16 of 20 images: a way out
         "pass train_batch_size=20 or less for batches of distinct images (the profile's "
         "own: 16)")
+
+
+def test_fit_costs_a_probe_sweeps_module_at_its_own_size_before_the_sweep(tiny_module,
+                                                                          tmp_path):
+    """fit's --max-gflops check before its sweep passed the modules alone, not the sweep's
+    plan, so check_budget_before_tune costed a probe's module at the profile's eval_size (32
+    px) where its probes serve at its own 48: a budget between the two went on to a sweep
+    none of whose candidates meets it (found in a review of its callers). fit passes
+    the plan (pipeline.planned_specs). Fails before: no refusal before the sweep."""
+    import hubensemble
+    from hubensemble.cost.stage import module_cost
+    from hubensemble.data import Split, Task
+
+    spec = ModuleSpec(name="tiny", handle=tiny_module, native_size=(48, 48))
+    rng = np.random.default_rng(0)
+    task = Task(name="t", source="test", class_names=["a", "b", "c"],
+                train=Split(rng.integers(0, 256, (30, 12, 12, 3), dtype=np.uint8),
+                            np.arange(30) % 3),
+                val=Split(rng.integers(0, 256, (9, 12, 12, 3), dtype=np.uint8),
+                          np.arange(9) % 3))
+    at = {px: module_cost(spec, 3, px, cache_dir=tmp_path / "c", latency=False)[0].gflops
+          for px in (32, 48)}
+    with pytest.raises(RunError, match=" at 48 px "):
+        hubensemble.fit([spec], task, tmp_path / "run", profile="quick", sweep="probe",
+                        budget=4, top_k=1, max_gflops=(at[32] + at[48]) / 2,
+                        corruptions=False, progress=False, cache_dir=tmp_path / "c")
+    assert not (tmp_path / "run" / "candidates").exists() or not any(
+        (tmp_path / "run" / "candidates").iterdir())  # refused before the sweep
