@@ -177,8 +177,8 @@ def test_a_copied_run_does_not_name_the_originals_export_outside_it(tmp_path):
     assert "--export" not in fit_command(copy.path, meta, restart=True)
     assert f"--export {out}" in fit_command(run.path, run.meta(), restart=True)
     with command_line():
-        assert str(out) not in _after_redo(copy.candidates)
-        assert f"--out {out}" in _after_redo(run.candidates)
+        assert str(out) not in _after_redo(copy.candidates, "t0")
+        assert f"--out {out}" in _after_redo(run.candidates, "t0")
     # Copied with its export beside it: that one.
     whole = tmp_path / "c"
     shutil.copytree(tmp_path / "a", whole)
