@@ -529,6 +529,14 @@ def replace_dir(tmp, final, *, replaceable: Callable[[str], bool] | None = None,
     _fsync_dir(os.path.dirname(absolute(final)))
 
 
+def json_object(value) -> dict:
+    """`value` when it is a JSON object (a dict), else {}: a record of run.json as a reader
+    that goes on past a hand edit reads it ("batchnorm": "x" and "modules": [] were
+    AttributeError tracebacks where `.get(…) or {}` read them). Stages that need the record
+    refuse such an edit instead, naming the file and the field (`json_kind`)."""
+    return value if isinstance(value, dict) else {}
+
+
 def json_kind(value) -> str:
     """What kind of JSON value `value` is, for messages naming a damaged file's key: "a JSON
     string", "a JSON number", "null", …"""

@@ -22,6 +22,7 @@ from hubensemble.killed import killed_before, say_killed  # noqa: F401 (Run.lock
 from hubensemble.memoryroom import (  # noqa: F401 (callers' and tests' names)
     AS_RESERVED, CGROUP, GIB, PROC, REFUSE_FACTOR, MemoryRefused, Note, Room, _ADDRESS_WORDS,
     _more, address_limit, arenas_saved, arenas_way, cgroup_limits, gib, meminfo, refusal, room)
+from hubensemble.fileio import json_object
 from hubensemble.text import counted
 
 
@@ -502,8 +503,7 @@ def _member_sizes(meta, names) -> list:
     ensemble's members' modules, repeated when members share one): what export rebuilds
     and times. An entry edited into no object is a module of unknown size (None), a
     "modules" record edited into no object none at all: the stage refuses either."""
-    modules = meta.get("modules")  # a hand edit into no object: none (a substring test, or
-    modules = modules if isinstance(modules, dict) else {}  # AttributeError, before)
+    modules = json_object(meta.get("modules"))  # a hand edit into no object: none
     return [tuple(modules[n]["input_size"]) if isinstance(modules[n], dict)
             and modules[n].get("input_size") else None for n in names if n in modules]
 
@@ -511,8 +511,7 @@ def _member_sizes(meta, names) -> list:
 def _module_sizes(meta, names=None) -> list:
     """The input sizes ((height, width) or None) of run.json's (`meta`) modules named in
     `names` (else all): what tune trains and export rebuilds (`_member_sizes`' reading)."""
-    modules = meta.get("modules")  # a hand edit into no object: none (a substring test, or
-    modules = modules if isinstance(modules, dict) else {}  # AttributeError, before)
+    modules = json_object(meta.get("modules"))  # a hand edit into no object: none
     chosen = [m for n, m in modules.items() if not names or n in names] or list(
         modules.values())
     return [tuple(m["input_size"]) if isinstance(m, dict) and m.get("input_size") else None

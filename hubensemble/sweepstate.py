@@ -21,7 +21,7 @@ import os
 
 from hubensemble import candidate, options
 from hubensemble.formats import CANDIDATES_DIR
-from hubensemble.fileio import read_json
+from hubensemble.fileio import json_object, read_json
 from hubensemble.sweepwords import fit_plans
 from hubensemble.text import counted
 
@@ -194,10 +194,13 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
     the arguments the run was fitted with", "run_tune(run_dir='/abs/RUN', budget=4)"."""
     from hubensemble.lockwords import command_words, on_command_line
 
-    record = _object(_object(_object(meta.get("tune")).get("sweeps")).get(sweep.sweep))
+    # A hand edit ("batchnorm": "x", "fit": []) reads as no record: the words of `ensemble`
+    # and the report's "What failed and why" were an AttributeError traceback.
+    record = json_object(json_object(json_object(meta.get("tune")).get("sweeps")).get(
+        sweep.sweep))
     given = {"sweep": sweep.sweep, "budget": record.get("budget"),
              "modules": record.get("requested_modules"), "seed": record.get("seed"),
-             "batchnorm": _object(record.get("batchnorm")).get("requested"),
+             "batchnorm": json_object(record.get("batchnorm")).get("requested"),
              "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
     if "fit" in meta and fit_plans(meta, sweep.sweep, record):
         if not on_command_line():
@@ -213,20 +216,13 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
                          keywords=option_keywords(given, table), quoted=False)
 
 
-def _object(value) -> dict:
-    """`value` when it is a JSON object, else {}: run.json's records as a hand edit may leave
-    them ("batchnorm": "x", "fit": [] were an AttributeError traceback in place of the words
-    of `ensemble`, and the report's "What failed and why" could not be drawn)."""
-    return value if isinstance(value, dict) else {}
-
-
 def sweep_records(meta, where=None) -> dict:
     """run.json's record of each sweep tuned (`meta`: run.json as read; its "tune" ->
     "sweeps"): {sweep name: its record, a dict}, {} when no tune or no sweep is recorded.
     The one reader of that field for the stages that act on it (tune's pool checks, its
     workers' plans, the profile a trial was tuned with: `runprofile`); the readers that only
     say what they can (the report, `unfinished_sweeps`, `finish_command`) read a damaged
-    record as none (`_object`).
+    record as none (`fileio.json_object`).
 
     Raises RunError naming run.json (`where`: its path, made absolute; "run.json" when not
     given), the field and its kind, and the way on (restore run.json from a copy, or delete

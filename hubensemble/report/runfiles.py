@@ -14,14 +14,14 @@ from hubensemble import candidate, formats, metrics
 from hubensemble import ensemble as ens
 from hubensemble.chance import at_chance_candidates
 from hubensemble.errors import RunError
-from hubensemble.fileio import json_kind, read_json
+from hubensemble.fileio import json_kind, json_object, read_json
 from hubensemble.report.checks import (DISTILL_KINDS, DISTILL_NULLABLE, DISTILL_NUMBERS,
                                        ENSEMBLE_KINDS, ENSEMBLE_NUMBERS, EXPORT_NUMBERS,
                                        ROBUSTNESS_KINDS, ROBUSTNESS_NUMBERS, RUN_KINDS,
                                        kind_problems, note, number_problems, numbers_note)
 from hubensemble.report.render import Code, Inline
 from hubensemble.sweeps import untuned_words
-from hubensemble.sweepstate import _object, unfinished_sweeps
+from hubensemble.sweepstate import unfinished_sweeps
 from hubensemble.text import absolute, shell
 from hubensemble.threads import warnings_block
 
@@ -381,7 +381,7 @@ def untuned_sweeps(meta: dict) -> list[tuple[str, list, str]]:
     inside `lockwords.command_line`, as the report; keywords from Python); [] for none, or
     for a run tuned before it was recorded."""
     found = []
-    for sweep, record in _object(_object(meta.get("tune")).get("sweeps")).items():
+    for sweep, record in json_object(json_object(meta.get("tune")).get("sweeps")).items():
         untuned = record.get("untuned") if isinstance(record, dict) else None
         if isinstance(untuned, dict) and untuned.get("modules"):
             found.append((sweep, [str(m) for m in untuned["modules"]],
