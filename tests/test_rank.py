@@ -2252,12 +2252,12 @@ def test_memory_that_runs_out_as_a_module_loads_is_not_a_bad_catalogue_entry():
     rows = [{"name": "big", "reason": rank.ranking._failure_reason(loaded(onednn), spec, 32)[0],
              "stage": "memory", "status": "failed"}]
     with pytest.raises(HubensembleError) as raised:
-        rank.ranking._raise_if_none_ok(rows)
+        rank.ranking.raise_if_none_ok(rows)
     assert "catalogue entries" not in str(raised.value), raised.value
     assert "every module ran out of memory: a smaller" in str(raised.value), raised.value
     rows.append({"name": "bad", "reason": "[load] …", "stage": "load", "status": "failed"})
     with pytest.raises(HubensembleError) as raised:
-        rank.ranking._raise_if_none_ok(rows)
+        rank.ranking.raise_if_none_ok(rows)
     assert ("1 module ran out of memory: a smaller" in str(raised.value)
             and "; fix the other catalogue entries" in str(raised.value)), raised.value
 

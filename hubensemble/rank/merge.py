@@ -20,7 +20,7 @@ from hubensemble.rank.knnfile import (check_knn_predictions, load_knn_neighbours
                                       load_knn_predictions, write_knn_predictions)
 from hubensemble.runprofile import profile_of_record, rank_changes
 from hubensemble.runspecs import catalogue_entries, module_specs
-from hubensemble.rank.ranking import (KNN_METRICS, Ranking, _raise_if_none_ok, _rank_section,
+from hubensemble.rank.ranking import (KNN_METRICS, Ranking, raise_if_none_ok, _rank_section,
                                       _sort_rows, load_ranking, repeated, rule_text, select,
                                       selection_rule)
 from hubensemble.runwriter import writes_run
@@ -288,9 +288,9 @@ def _checked(shard_dirs, out_dir, flag):
         if r.metric in KNN_METRICS:
             check_knn_predictions(d, [row["name"] for row in r.ok_rows], r.examples)
     # A shard whose modules all failed writes its ranking; the rule applies to the whole.
-    _raise_if_none_ok(rows, again="rank the shards again ("
-                      + command_words("rank", flags="--shard I/N", keywords="shard=(I, N)")
-                      + "), then merge")
+    raise_if_none_ok(rows, again="rank the shards again ("
+                     + command_words("rank", flags="--shard I/N", keywords="shard=(I, N)")
+                     + "), then merge")
 
     held = 0
     if out_dir is not None:

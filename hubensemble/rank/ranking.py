@@ -453,7 +453,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
             bar.update(1)
     bar.close()
     if shard is None:
-        _raise_if_none_ok(rows)
+        raise_if_none_ok(rows)
     elif not any(r["status"] == "ok" for r in rows):
         # A shard is part of a ranking: it writes its failures (exit 0), and the merge applies
         # the rule over all shards. Raising here left no ranking.json: no merge could complete.
@@ -573,10 +573,6 @@ def raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)")
     """ModuleLoadError naming every module of `rows` (ranking.json's rows) and its reason,
     with the way on (the network's, memory's, else the catalogue entries to fix), when none
     of them is "ok": "no module could be ranked (N failed): …"."""
-    _raise_if_none_ok(rows, again)
-
-
-def _raise_if_none_ok(rows, again="run the same command again (`rank` or `fit`)"):
     if any(r["status"] == "ok" for r in rows):
         return
     lines = [f"  {_named(r)}: {r['reason']}" for r in rows]
