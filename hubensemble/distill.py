@@ -158,7 +158,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     # Without a candidate of its own, the run's best gives the profile and seed (its
     # hyperparameters are another module's: _student_hparams plans the student's own).
     base = _base_candidate(own, cands, ens)
-    profile = trial_profile(base.record, meta)
+    profile = trial_profile(base.record, meta, run.meta_path)
     hparams, hparams_from = _student_hparams(base, own, spec, profile)
     start_weights = _start_weights(init, base if own else None)
     aug = hparams.augmentation

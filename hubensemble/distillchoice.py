@@ -57,7 +57,7 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, me
             own = [c for c in cands if c.module == module]
             spec = module_spec(run, module, modules=specs)
             size = int(tune.eval_size(task, spec, trial_profile(
-                _base_candidate(own, cands, ens).record, meta)))
+                _base_candidate(own, cands, ens).record, meta, run.meta_path)))
             try:
                 needs[module] = _student_cost(spec, task, size, costs, own).gflops
             except HubensembleError as e:  # ModuleLoadError, graph.CostError

@@ -90,6 +90,13 @@ def _recorded(meta, name, trial=None, where=None) -> dict | None:
     return None
 
 
+def _file(where) -> str:
+    """run.json's path `where` as a message names it: absolute; "run.json" when None."""
+    from hubensemble.text import absolute, escaped
+
+    return "run.json" if where is None else escaped(absolute(where))
+
+
 def recorded_profile(record, meta, where=None) -> Profile | None:
     """The Profile run.json's tune section (`meta`) recorded for the sweep that planned the
     trial of trial.json `record` (its "trial" in that sweep's "trials", at its "profile"
@@ -98,7 +105,7 @@ def recorded_profile(record, meta, where=None) -> Profile | None:
     path, when given)."""
     trial, name = record.get("trial"), record.get("profile")
     prof = _recorded(meta, name, trial, where) if trial and name else None
-    return None if prof is None else _from_record(prof, "run.json")
+    return None if prof is None else _from_record(prof, _file(where))
 
 
 def trial_profile(record, meta, where=None) -> Profile:
@@ -118,9 +125,7 @@ def trial_profile(record, meta, where=None) -> Profile:
     # A custom profile: its full record is in run.json's tune section.
     from hubensemble.sweepstate import sweep_records
 
-    from hubensemble.text import absolute, escaped
-
-    file = "run.json" if where is None else escaped(absolute(where))
+    file = _file(where)
     sweeps = list(sweep_records(meta, where).values()) + [meta.get("tune") or {}]
     for sweep in sweeps:
         prof = sweep.get("profile")
@@ -194,10 +199,10 @@ def run_profile(run) -> tuple[Profile, str]:
     tuned = (record or {}).get("name")
     if tuned:
         source = f"the run's last tune, {run.meta_path}"
-        prof = _recorded(meta, tuned)
+        prof = _recorded(meta, tuned, where=run.meta_path)
         if prof is None:
             return trial_profile({"profile": tuned}, meta, run.meta_path), source
-        recorded = _from_record(prof, run.meta_path)
+        recorded = _from_record(prof, _file(run.meta_path))
         with contextlib.suppress(HubensembleError):
             today = get_profile(tuned)
             if recorded.batch_size != today.batch_size:  # tuned with --train-batch-size

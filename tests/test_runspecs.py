@@ -309,3 +309,41 @@ def test_ensemble_jsons_reader_refuses_a_record_the_stages_read_as_an_object(
                                        rf"\(its {re.escape(said)}, expected an object\); "
                                        r"run_ensemble\(run_dir=.*\) writes it again$"):
         read_ensemble(path)
+
+
+def test_every_reader_of_a_trials_recorded_profile_names_run_json_by_its_path(tmp_path):
+    """A damaged sweep record or profile record of run.json was named "run.json" by rank's
+    pool check (rank --out RUN) and by recorded_profile itself (it dropped the path it was
+    given), whatever folder the run is in; every caller in the package passes run.json's
+    path now (export's members, retraining, distill, its student choice, rank's pool
+    check). Fails before: "run.json: sweep 'default' …" and "run.json records profile …"."""
+    import ast
+    from pathlib import Path
+
+    import numpy as np
+
+    from hubensemble import candidate
+    from hubensemble.rank.pool import check_pool_profile
+
+    run = tmp_path / "r"
+    candidate.write_candidate(run / "candidates", {
+        "trial": "default-0000-m", "status": "ok", "profile": "cpu", "module": "m"},
+        val_probs=np.eye(2, dtype=np.float32))
+    where = str((run / "run.json").resolve())
+    for tune in ({"sweeps": {"default": "x"}},
+                 {"sweeps": {"default": {"trials": ["default-0000-m"],
+                                         "profile": {"name": "cpu", "batch_size": 8}}}}):
+        (run / "run.json").write_text(json.dumps({"tune": tune}))
+        with pytest.raises(RunError) as refused:
+            check_pool_profile(run, "cpu")
+        assert str(refused.value).startswith(f"{where}: sweep 'default'" if tune["sweeps"][
+            "default"] == "x" else f"{where} records profile 'cpu' unreadably"), refused.value
+    # Each call of the two readers in the package gives run.json's path (a third argument).
+    package = Path(__file__).resolve().parent.parent / "hubensemble"
+    calls = [(str(path.relative_to(package)), node.lineno)
+             for path in package.rglob("*.py")
+             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(
+                 node.func, "attr", None)) in ("trial_profile", "recorded_profile")
+             and len(node.args) < 3 and not any(k.arg == "where" for k in node.keywords)]
+    assert calls == [], calls

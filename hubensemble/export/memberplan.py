@@ -31,6 +31,7 @@ class _Plan:
     spec: object                # ModuleSpec
     how: str                    # "weights" | "retrain" | "retrain_full"
     weights_file: str | None = None
+    meta_path: object = None    # run.json's path, which a damaged record of it is named by
 
     @property
     def record(self) -> dict:
@@ -65,10 +66,10 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
         log.warning("%s: candidate %s is incomplete (%s)", who, escaped(folder),
                     "; ".join(cand.problems))
     if retrain_full:
-        return _Plan(index, entry, cand, spec, "retrain_full"), None
+        return _Plan(index, entry, cand, spec, "retrain_full", meta_path=run.meta_path), None
     path = cand.weights_path
     if path is None:
-        return _Plan(index, entry, cand, spec, "retrain"), None
+        return _Plan(index, entry, cand, spec, "retrain", meta_path=run.meta_path), None
     if not path.is_file():
         return None, f"{who}: its weights file {path.absolute()} is missing"  # kept in metadata
     try:
@@ -81,7 +82,7 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         return None, (f"{who}: its weights file {path.absolute()} is unreadable "
                       f"({first_line(e)})")
-    return _Plan(index, entry, cand, spec, "weights", str(path)), None
+    return _Plan(index, entry, cand, spec, "weights", str(path), run.meta_path), None
 
 
 @contextlib.contextmanager
@@ -167,7 +168,7 @@ def _export_member(plan, classifier, task, meta):
     record = plan.record
     size = record.get("eval_size")
     if not size:
-        size = tune.eval_size(task, plan.spec, trial_profile(record, meta))
+        size = tune.eval_size(task, plan.spec, trial_profile(record, meta, plan.meta_path))
     source = {"weights": "tuned weights", "retrain": "retrained on train (weights not kept)",
               "retrain_full": "retrained on train + val"}[plan.how]
     info = {"trial": record.get("trial"), "module": plan.spec.name, "handle": plan.spec.handle,

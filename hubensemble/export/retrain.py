@@ -64,7 +64,7 @@ def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=No
     hparams = at_train_batch(plan.cand.read_hparams(), train_batch_size)
     # An LP-FT trial's head started from the probe of its recorded L2 strength; a trial from
     # before that was recorded started from PROBE_HEAD_L2's (a zero head ignores it).
-    profile = trial_profile(record, meta)
+    profile = trial_profile(record, meta, plan.meta_path)
     splits = ("train", "val") if plan.how == "retrain_full" else ("train",)
     trial = record.get("trial")
     what = "train + val" if plan.how == "retrain_full" else "train (weights were not kept)"
@@ -120,7 +120,7 @@ def test_after_retraining(plans, members, ensemble, task, meta, *, progress=Fals
             batch = batch_size or plan.cand.read_hparams().batch_size
             probs[m.info["trial"]] = tune.train.predict_noted(
                 m.classifier, task, "test", spec=plan.spec,
-                profile=trial_profile(plan.record, meta), batch_size=batch,
+                profile=trial_profile(plan.record, meta, plan.meta_path), batch_size=batch,
                 callbacks=[note])
             bar.update()
     finally:

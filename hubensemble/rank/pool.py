@@ -175,7 +175,7 @@ def check_pool_profile(out_dir, profile, command: str = "rank") -> None:
         for c in found:
             if c.record.get("profile") != name:
                 continue
-            recorded = recorded_profile(c.record, meta)
+            recorded = recorded_profile(c.record, meta, run.meta_path)
             changed = [] if recorded is None else training_changes(recorded, now)
             if changed:
                 redefined[c.trial] = changed
