@@ -666,17 +666,18 @@ def _tune_parts(meta, names, profile, sweep) -> list:
     """`_note`'s parts of a tune of run.json's (`meta`) modules `names` (None: all) under
     `profile` by sweep `sweep` (None: the run's last, its "call_sweep"): "tune" (fine-tuning,
     `training_need`) for any part but probe, and a probe part embedding each module at its
-    own size (`memoryparts.sweep_parts`; the task's image size as run.json records it)."""
+    own size (`memoryparts.sweep_parts`; the task's image size as run.json records it). A
+    record hand-edited into no object reads as none (`runspecs.readable_entries`)."""
     from hubensemble.memoryparts import sweep_parts
+    from hubensemble.runspecs import readable_entries
 
-    sweep = sweep or (meta.get("tune") or {}).get("call_sweep") or "default"
-    modules = meta.get("modules") or {}
-    image = ((meta.get("data") or {}).get("task") or {}).get("image_size") or (224, 224)
-    chosen = [m for n, m in modules.items() if not names or n in names] or list(
-        modules.values())
-    entries = [(None, m.get("input_size"), m.get("native_size")) for m in chosen
-               if isinstance(m, dict)]
-    return sweep_parts(sweep, "tune", _module_sizes(meta, names), entries, profile, image)[0]
+    sweep = sweep or json_object(meta.get("tune")).get("call_sweep") or "default"
+    modules = readable_entries(meta.get("modules"))
+    image = json_object(json_object(meta.get("data")).get("task")).get("image_size")
+    chosen = [m for n, m in modules.items() if not names or n in names] or list(modules.values())
+    entries = [(None, m.get("input_size"), m.get("native_size")) for m in chosen]
+    return sweep_parts(sweep, "tune", _module_sizes(meta, names), entries, profile,
+                       image or (224, 224))[0]
 
 
 def memory_key(command: str, folder) -> tuple[str, str]:

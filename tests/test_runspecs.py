@@ -347,3 +347,29 @@ def test_every_reader_of_a_trials_recorded_profile_names_run_json_by_its_path(tm
                  node.func, "attr", None)) in ("trial_profile", "recorded_profile")
              and len(node.args) < 3 and not any(k.arg == "where" for k in node.keywords)]
     assert calls == [], calls
+
+
+@pytest.mark.parametrize("edit", [{"data": ["x"]}, {"data": {"task": "x"}},
+                                  {"tune": {"call_sweep": "default"}, "data": "x"}])
+def test_tunes_memory_note_reads_a_hand_edited_record_as_none(tmp_path, edit):
+    """tune's memory note read run.json's "modules", "tune" and "data" as `x or {}`, and a
+    record edited by hand into no object was an AttributeError its broad except turned into
+    no note at all: a standalone tune of a 224 px module under 2 GiB said nothing. It reads
+    them through the readers that go on past a hand edit (`runspecs.readable_entries`,
+    `fileio.json_object`): the note is the one of the run without that record (the data's
+    image size unknown: 224 px, as before). Fails before: None."""
+    from hubensemble import memory
+
+    room = memory.Room(2 * 1024 ** 3, "the cgroup limit in X")
+    run = tmp_path / "run"
+    run.mkdir()
+    modules = {"big": {"name": "big", "input_size": [224, 224]}, "bad": "x"}
+    (run / "ranking.json").write_text(json.dumps({"modules": [], "profile": "cpu",
+                                                  "selected": ["big", "bad"]}))
+    (run / "run.json").write_text(json.dumps({"modules": modules}))
+    plain = memory.stage_memory_note("tune", run, {}, room=room)
+    assert plain and "at 224x224 px" in plain
+    (run / "run.json").write_text(json.dumps({"modules": modules, **edit}))
+    assert memory.stage_memory_note("tune", run, {}, room=room) == plain
+    (run / "run.json").write_text(json.dumps({"modules": list(modules.values())}))
+    assert memory.stage_memory_note("tune", run, {}, room=room) is None  # no entries
