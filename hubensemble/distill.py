@@ -184,7 +184,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     if said:  # before the minutes of training it would spend to end at a probe
         log.warning("%s", said)
     said = costlier_words(spec_name, student_cost.gflops, size,
-                          (ensemble_cost(ens, costs, cands, specs) or {}).get("gflops"))
+                          (ensemble_cost(ens, costs, cands, run, specs) or {}).get("gflops"))
     if said:
         log.warning("%s", said)
 

@@ -287,25 +287,30 @@ def _check_record(teacher, export_dir) -> None:
                 f"the data or the export changed since; export the run again {again}")
 
 
-def ensemble_cost(ens, costs, cands, specs) -> dict | None:
+def ensemble_cost(ens, costs, cands, run, modules=None) -> dict | None:
     """The ensemble's cost (`records.total_cost`'s dict): ensemble.json's (`ens`) "cost"
     record, else, for an ensemble.json written before RUN/cost.json existed, its members'
     `costs` ({trial: Cost}) totalled by the rule that record follows (`budget.shared_total`:
     probes of one module that share a frozen backbone, `sharing.candidate_key` of the
-    candidates `cands` with run.json's modules `specs`, count it once, as the export runs
-    it). None when a member has no cost. Their plain sum counted a shared backbone once per
-    member: 0.0152 GFLOPs and 1,864 parameters for an ensemble of 0.0147 and 1,416, and the
-    student's cost ratio over by as much."""
+    candidates `cands` with the catalogue entries of `run` (a `rundir.Run`; `modules`: its
+    run.json "modules" as already read), count it once, as the export runs it). None when a
+    member has no cost. Their plain sum counted a shared backbone once per member: 0.0152
+    GFLOPs and 1,864 parameters for an ensemble of 0.0147 and 1,416, and the student's cost
+    ratio over by as much. RunError (`runspecs.checked_entries`' words) when a member's
+    entry is damaged: it counted as sharing no backbone."""
     recorded = (ens.get("cost") or {}).get("ensemble")
     if recorded is not None:
         return recorded
     from hubensemble.cost.budget import shared_total
     from hubensemble.cost.sharing import candidate_key
+    from hubensemble.runspecs import checked_entries
 
     trials = [m.get("trial") for m in ens.get("members") or []]
     if not trials or any(t not in costs for t in trials):
         return None
     by_trial = {c.trial: c for c in cands}
+    specs = checked_entries(run, {by_trial[t].module for t in trials if t in by_trial},
+                            modules)
     keys = {t: candidate_key(by_trial[t], specs, costs[t]) for t in trials if t in by_trial}
     return shared_total(costs, trials, keys)
 
@@ -319,10 +324,7 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs,
     serve_members); a best single it cannot run keeps ensemble.json's row, before retraining
     ("retrained" False), with no paired test and no share (`gap_note` says why)."""
     test = ens.get("test") or {}
-    from hubensemble.runspecs import readable_entries
-
-    # run.json's entries as read (distill refused a damaged record before training)
-    ens_cost = ensemble_cost(ens, costs, cands, readable_entries(run.meta().get("modules")))
+    ens_cost = ensemble_cost(ens, costs, cands, run)  # (a damaged entry: refused before)
     single = test.get("best_single") or {}
     single_trial = single.get("trial") or (ens.get("val") or {}).get("best_single", {}).get(
         "trial")

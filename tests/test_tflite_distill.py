@@ -2203,3 +2203,32 @@ def test_a_students_missing_or_unreadable_weights_name_its_distill_options(
         assert (f"run `hubensemble distill --run {path} --student small --distill-init member "
                 "--distill-steps 0.05` again") in said, (damage, said)
         assert "skip-missing" not in said, (damage, said)
+
+
+def test_distill_refuses_a_members_damaged_entry_where_the_ensemble_cost_is_counted_again(
+        run_dir, digits, tmp_path):
+    """An ensemble.json without a "cost" record (written before RUN/cost.json existed) has
+    its cost counted again from its members' (`distillcompare.ensemble_cost`), each probe
+    sharing a backbone by its catalogue entry in run.json: a member's entry edited by hand
+    (an unknown field) counted as sharing none, and distill trained on. It is refused
+    before training, in runspecs' words (run.json, the module, the way on), as when the
+    candidates' costs are counted. Fails before: no RunError (the student is trained)."""
+    from hubensemble.cost.stage import run_cost
+    from hubensemble.distill import run_distill
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    run_cost(path, task=digits, progress=False)  # every candidate's cost, before the edit
+    ens = read_json(path / "ensemble.json")
+    ens.pop("cost", None)
+    atomic_write_json(path / "ensemble.json", ens)
+    meta = read_json(path / "run.json")
+    meta["modules"]["fixed"]["colour"] = 1
+    atomic_write_json(path / "run.json", meta)
+    with pytest.raises(RunError) as refused:
+        run_distill(path, task=digits, progress=False, student="small", steps_scale=0.005,
+                    init="module", mixup=0.0)
+    said = str(refused.value)
+    assert said.startswith(f"{(path / 'run.json').resolve()}: the catalogue entry of module "
+                           "'fixed' is damaged (unknown ModuleSpec field 'colour'"), said
+    assert not (path / "distill").exists()
