@@ -69,13 +69,15 @@ def all_reused(log):
 
 def test_an_entry_edited_in_place_is_refused_unless_restart_and_named(
         run, catalogue_lines, tmp_path):
-    """Fails before: fit reused every stage of the old entries (exit 0, no refusal)."""
+    """Fails before: fit reused every stage of the old entries (exit 0, no refusal). A
+    value_range is said as the catalogue writes it ([0, 1] -> [-1, 1], as input_size's
+    null -> [16, 16]), not in its stored shorthand (0,1 -> -1,1)."""
     selected = json.loads((run / "ranking.json").read_text())["selected"][0]
     other = next(n for n in catalogue_lines if n != selected)
     recorded = json.loads((run / "run.json").read_text())["modules"]  # values said of these
     cat = tmp_path / "cat.yaml"
     for extra, words in (({selected: "value_range: [-1, 1]"},
-                          f"{selected}'s value_range 0,1 -> -1,1"),
+                          f"{selected}'s value_range [0, 1] -> [-1, 1]"),
                          ({other: "input_size: [16, 16]"}, f"{other}'s input_size " + (
                              "null -> [16, 16]" if other in recorded else "changed"))):
         with pytest.raises(RunError) as refused:
@@ -161,5 +163,5 @@ def test_a_ranking_of_an_entry_edited_since_is_named_per_module_by_fit(
                              **{selected: "value_range: [-1, 1]"})
     with pytest.raises(RunError) as refused:
         hubensemble.fit(edited, "sklearn:digits", out, progress=False, **FIT)
-    assert (f"the catalogue ({selected}'s value_range 0,1 -> -1,1) (ranked -> this fit)"
+    assert (f"the catalogue ({selected}'s value_range [0, 1] -> [-1, 1]) (ranked -> this fit)"
             in str(refused.value)), refused.value

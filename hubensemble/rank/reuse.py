@@ -119,7 +119,8 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
                     and before.get(f) != now[name][f]]
             if diff:
                 return f"{name}'s " + ", ".join(
-                    f"{f} {_shown(before.get(f))} -> {_shown(now[name][f])}" for f in diff)
+                    f"{f} {_shown(f, before.get(f))} -> {_shown(f, now[name][f])}"
+                    for f in diff)
         if fields:
             return f"{name}'s {' and '.join(fields)} changed"
         return f"{name}'s entry changed"
@@ -131,6 +132,14 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
     return said + ([f"and {len(names) - 5} more"] if len(names) > 5 else [])
 
 
-def _shown(value) -> str:
-    """A catalogue field's value as its YAML reads: text as is, else JSON (null, [224, 224])."""
+def _shown(field: str, value) -> str:
+    """Catalogue field `field`'s value `value` (as ModuleSpec.to_json holds it) as the
+    catalogue's YAML writes it (`catalogue_writer`): value_range's stored shorthand as its
+    list (`catalogue_fields.RANGE_YAML`: "0,1" -> [0, 1]); then text as is, else JSON (null,
+    [224, 224]). The stored "0,1 -> -1,1" read beside "null -> [32, 32]" (two renderings),
+    and as neither the YAML nor the catalogue's own docs write it."""
+    from hubensemble.catalogue_fields import RANGE_YAML
+
+    if field == "value_range" and isinstance(value, str):
+        value = RANGE_YAML.get(value, value)
     return value if isinstance(value, str) else json.dumps(value)
