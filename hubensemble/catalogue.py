@@ -27,7 +27,7 @@ from hubensemble.catalogue_yaml import construct as _construct, node_kind as _ki
 from hubensemble.catalogue_yaml import VALUE_ANCHOR, node_line as _line, pairs as _pairs
 from hubensemble.catalogue_yaml import unseen_characters as _unseen_characters
 from hubensemble.errors import CatalogueError, held_stops
-from hubensemble.text import absolute, closest_name, file_text, shell
+from hubensemble.text import absolute, closest_name, file_text, shell, typed
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
                                  check_weights, handle_kind, kaggle_url, local_source,
                                  source_problems, stored_handle, stored_weights)
@@ -664,7 +664,11 @@ def shipped_catalogue(name: str) -> pathlib.Path:
     from any working folder (`fit(catalogue=hubensemble.shipped_catalogue("demo.yaml"), …)`;
     the repository's catalogue/ folder, shipped as package data hubensemble.catalogues);
     CatalogueError naming the shipped ones for a name that is none of them ("demo" was told
-    to reinstall), and when the package was installed without them (a broken install)."""
+    to reinstall), and when the package was installed without them (a broken install);
+    TypeError when `name` is not a str (`text.typed`: None and 3 were told "no
+    catalogue None ships", a pathlib.Path its repr)."""
+    typed("shipped_catalogue", "name", name, str, "the file name (a str) of a catalogue "
+          "that ships with hubensemble", example=repr("demo.yaml"))
     shipped = shipped_catalogues()
     found = [p for p in shipped if p.name == name]
     if not found:

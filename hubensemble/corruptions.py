@@ -317,10 +317,9 @@ def resolve_corruptions(corruptions) -> list[str]:
         if corruptions.strip() in ("default", ""):
             return list(DEFAULT_CORRUPTIONS)
         corruptions = [c.strip() for c in corruptions.split(",") if c.strip()]
-    names = list(dict.fromkeys(corruptions))
-    for name in names:
+    for name in corruptions:  # before the de-duplication: a dict or list is no name either
         get_corruption(name)
-    return names
+    return list(dict.fromkeys(corruptions))
 
 
 def _check_severities(severities) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import numbers
 import os
 import pathlib
 import time
@@ -16,7 +17,7 @@ from hubensemble.lockwords import option_word
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
 from hubensemble.terminal import progress_bar
-from hubensemble.text import absolute, counted, described, names_listed
+from hubensemble.text import absolute, counted, described, names_listed, value_shown
 from hubensemble.datachange import metadata_spec  # noqa: F401 (its home; evaluate's too)
 from hubensemble.data.coverage import few_note, majority_note, unbalanced
 from hubensemble.heldout import (changed_files, changed_files_note, not_held_out,
@@ -194,13 +195,33 @@ def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[st
     not train, val (validation, valid) or test (or a NAME=TFDS_SPLIT whose string is empty:
     `parse_scored_split`), an unknown corruption or severity; each naming the caller's word,
     as `options.check` does: the flag on the command line ("--severities: severity must be
-    one of 1, 2, 3, got 4"), else the keyword."""
+    one of 1, 2, 3, got 4"), else the keyword. `corruptions` of another type than a bool,
+    None, a str, a list or a tuple is one name, as fit reads it ("corruptions: unknown
+    corruption 3; choose from …"), and `severities` that are no list or tuple of integers
+    (no bool; numpy's are: numbers.Integral) are refused ("severities must be a list of
+    integers among 1, 2, 3, got 3"): both failed with "'int' object is not iterable", and
+    severities=[True] ran severity 1."""
+    if not isinstance(corruptions, (bool, type(None), str, list, tuple)):
+        corruptions = [corruptions]  # as pipeline.fit reads it: one name
     with _naming("eval_split"):
         parse_scored_split(split)
     with _naming("corruptions"):
         names = resolve_corruptions(corruptions)
+    if names or severities is not None:  # None: fit's and the callers' "none needed"
+        _check_type("severities", severities, isinstance(severities, (list, tuple)) and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in severities),
+            f"a list of integers among {', '.join(map(str, SEVERITIES))}")
     with _naming("severities"):
         return names, (_check_severities(severities) if names else [])
+
+
+def _check_type(name: str, value, ok: bool, what: str) -> None:
+    """OptionError "`name` must be `what`, got VALUE" unless `ok`, naming option `name` as
+    `options.check` does (its `evaluate` flag on the command line, else its keyword)."""
+    if not ok:
+        o = options.get(name)
+        raise options.OptionError(f"{option_word(o.settings('evaluate')['flags'][0], o.kw)} "
+                                  f"must be {what}, got {value_shown(value)}")
 
 
 @contextlib.contextmanager
@@ -324,6 +345,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     options.check_keywords("evaluate", dict(  # the options table's rules, as the command line's
         split=split, corruptions=corruptions, severities=severities, seed=seed,
         batch_size=batch_size))
+    names, sevs = check_evaluate_options(split, corruptions, severities)  # before any work
     from hubensemble import stageargs
 
     model_dir = stageargs.folder("evaluate_model", "model_dir", model_dir)
@@ -332,7 +354,6 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
 
         say_memory("evaluate", model_dir, {"batch_size": batch_size})
     _check_task_type(model_dir, task)
-    names, sevs = check_evaluate_options(split, corruptions, severities)
     split = parse_scored_split(split)[0]  # NAME of NAME=TFDS_SPLIT: the loader read that
     data = _scored_split(task, split)
     start_time = time.perf_counter()

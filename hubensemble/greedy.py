@@ -77,6 +77,29 @@ def pick_weights(picks) -> dict[int, float]:
     return {int(i): counts[i] / len(picks) for i in dict.fromkeys(picks)}
 
 
+#: greedy_select's keywords that are options of the table: {keyword: option name}.
+_OPTIONS = {"budget": "ensemble_budget", "seed": "seed", "bootstrap": "bootstrap",
+            "with_replacement": "with_replacement"}
+
+
+def _check_arguments(val_probs, y, *, costs, limits, **values) -> None:
+    """greedy_select's arguments by type, before any work: TypeError (`text.typed`) or
+    OptionError (`options.check`, for `_OPTIONS`), each naming the argument."""
+    from hubensemble.text import typed
+
+    for name, value, what, kinds in (
+            ("val_probs", val_probs, "a float array [M, N, C] of probabilities", "fiub"),
+            ("y", y, "an integer array [N] of labels", "iu")):
+        if isinstance(value, (str, bytes, dict)) or np.asarray(value).dtype.kind not in kinds:
+            typed("greedy_select", name, value, (), what)
+    for name, value in values.items():
+        options.check(_OPTIONS[name], value, label=name, command="ensemble")
+    typed("greedy_select", "costs", costs, (dict, type(None)),
+          'a dict {"gflops": [M], "latency_ms": [M], …} or None')
+    typed("greedy_select", "limits", limits, (Limits, type(None)),
+          "a hubensemble.cost.Limits or None")
+
+
 def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=False,
                   bootstrap=None, seed=0, size_rule="one-se", costs=None,
                   limits: Limits | None = None) -> Selection:
@@ -105,8 +128,15 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
     val_probs: float32 or float64 [M, N, C] (other dtypes are converted to float64); y: int
     [N] in [0, C). The cross-entropy floors probabilities at metrics.PROB_FLOOR. Returns a
     `Selection`. Raises ValueError for an unknown objective or size rule, a budget < 1, a bootstrap
-    proportion <= 0, shapes that do not fit, non-finite probabilities or labels out of range.
+    proportion <= 0, shapes that do not fit, non-finite probabilities or labels out of range;
+    before any work, TypeError naming the argument for `val_probs` that are not numbers (a
+    str, a dict), labels `y` that are not integers, `costs` that are no dict or `limits` no
+    Limits (`text.typed`), and OptionError (a ValueError) naming it for a `budget`,
+    `seed`, `bootstrap` or `with_replacement` the options table refuses (`options.check`, the
+    command line's rule: budget=True or 2.5 was taken as 1 or 2).
     """
+    _check_arguments(val_probs, y, budget=budget, seed=seed, bootstrap=bootstrap,
+                     with_replacement=with_replacement, costs=costs, limits=limits)
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
     if size_rule not in SIZE_RULES:

@@ -231,6 +231,20 @@ def described(value) -> str:
     return f"{type(value).__name__} {reprlib.repr(value)}"
 
 
+def typed(function: str, name: str, value, kinds, what: str, *, example: str | None = None):
+    """`value` when it is an instance of `kinds` (a type or tuple of types), else TypeError
+    "`function`() `name` must be `what`, got TYPE VALUE" (`described`), with "; e.g.
+    `name`=`example`" when `example` is given. A bool is no int or float here (True is not
+    1) unless bool is one of `kinds`. The one type check of a public function's argument
+    that is neither a folder (`stageargs.folder`), a Task (`stageargs.task`) nor an option
+    (`options.check`): shipped_catalogue's name, load_module's, greedy_select's arrays."""
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
+        return value
+    raise TypeError(f"{function}() {name} must be {what}, got {described(value)}"
+                    + (f"; e.g. {name}={example}" if example else ""))
+
+
 #: Backslash escapes of bash's $'…' (and of Python's string literals) for control
 #: characters: `escaped`'s, and `shell_word`'s.
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}

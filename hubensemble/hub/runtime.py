@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 
 import tensorflow as tf
 
@@ -135,14 +136,37 @@ class LoadedModule:
     output_dim: int | None
 
 
+def _checked_arguments(function: str, handle, *, name, sha256, trust):
+    """`handle` as text (an os.PathLike's `os.fspath`), the other arguments checked: TypeError
+    naming `function`'s argument, its type and what it takes (`load_module`)."""
+    import numpy as np
+
+    from hubensemble.handles import check_handle_form
+    from hubensemble.text import typed
+
+    if isinstance(handle, os.PathLike):
+        handle = os.fspath(handle)
+    if not isinstance(handle, str):
+        check_handle_form(handle)  # HandleTypeError: "handle must be a non-empty string, …"
+    for key, value in (("name", name), ("sha256", sha256)):
+        typed(function, key, value, (str, type(None)), "a str or None")
+    typed(function, "trust", trust, (bool, np.bool_), "True or False")
+    return handle
+
+
 def load_module(handle, *, name=None, sha256=None, trust=False, **fields) -> LoadedModule:
     """Resolves, verifies, scans and loads a module (`locate` + `open_module`; ``fields``:
     weights, layer, signature, input_size).
 
     ``output_dim`` is the last dimension of its rank-2 output, None when unknown. Load
     inside ``strategy.scope()`` when the variables must be distributed. Raises
-    ModuleLoadError (see `locate` and `open_module`).
+    ModuleLoadError (see `locate` and `open_module`); before anything is read, TypeError
+    naming the argument for a `handle` that is neither a str nor an os.PathLike (a local
+    folder: its text; `handles.check_handle_form`'s HandleTypeError), a `name` or `sha256`
+    that is neither a str nor None, or a `trust` that is not a bool (`text.typed`:
+    trust="no" was true).
     """
+    handle = _checked_arguments("load_module", handle, name=name, sha256=sha256, trust=trust)
     files = locate(handle, name=name, sha256=sha256, trust=trust, **fields)
     obj, signature = open_module(files)
     try:

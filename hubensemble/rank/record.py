@@ -177,12 +177,15 @@ class Ranking:
 
 
 def load_ranking(run_dir) -> Ranking:
-    """The Ranking of a run directory (`Run.ranking` reads ranking.json, as tune does).
-    RunError naming the file and the rank command that writes it when it is missing,
-    unreadable or not a ranking hubensemble wrote."""
+    """The Ranking of a run directory `run_dir` (str or os.PathLike; `Run.ranking` reads
+    ranking.json, as tune does). TypeError for another type, OptionError for ""
+    (`stageargs.folder`, as every stage function's folder); RunError naming the file and the
+    rank command that writes it when it is missing, unreadable or not a ranking hubensemble
+    wrote."""
+    from hubensemble import stageargs
     from hubensemble.rundir import Run
 
-    run = Run(run_dir)
+    run = Run(stageargs.folder("load_ranking", "run_dir", run_dir))
     document = run.ranking()
     if document is None:
         raise RunError(f"{run.ranking_json} is missing; {run.rank_command()} writes it")

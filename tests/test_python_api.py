@@ -1,0 +1,131 @@
+"""The documented Python API (hubensemble's `__all__`) called with arguments of the wrong
+type: each refusal names the function's argument, what it takes and what it got, before any
+work is done or any folder is made (`text.typed`, `stageargs.folder`, `options.check`)."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+import hubensemble
+from hubensemble.errors import RunError
+from hubensemble.options import OptionError
+
+
+def _probs(m=3, n=8, c=2, seed=0):
+    p = np.random.default_rng(seed).random((m, n, c)) + 0.1
+    return p / p.sum(-1, keepdims=True), np.arange(n) % c
+
+
+@pytest.mark.parametrize("value, shown", [(None, "NoneType None"), (3, "int 3"),
+                                          (["runs/a"], "list of 1")])
+def test_load_ranking_names_its_argument(tmp_path, value, shown):
+    """load_ranking(None) said "expected str, bytes or os.PathLike object, not NoneType"."""
+    with pytest.raises(TypeError, match=r"^load_ranking\(\) run_dir must be a folder path "
+                                        rf"\(str or os\.PathLike\), got {shown}"):
+        hubensemble.load_ranking(value)
+
+
+def test_load_ranking_takes_a_path_object(tmp_path):
+    """pathlib.Path is a folder as its text is: the missing file is named, not the type."""
+    with pytest.raises(RunError, match="ranking.json is missing"):
+        hubensemble.load_ranking(pathlib.Path(tmp_path))
+
+
+@pytest.mark.parametrize("value, shown", [(None, "NoneType None"), (3, "int 3"),
+                                          (pathlib.Path("demo.yaml"), "PosixPath"),
+                                          (["demo.yaml"], "list of 1")])
+def test_shipped_catalogue_names_its_argument(value, shown):
+    """shipped_catalogue(3) said "no catalogue 3 ships with hubensemble"."""
+    with pytest.raises(TypeError, match=r"^shipped_catalogue\(\) name must be the file name "
+                                        rf"\(a str\) .*, got {shown}.*; e.g\. name='demo\.yaml'"):
+        hubensemble.shipped_catalogue(value)
+    assert hubensemble.shipped_catalogue("demo.yaml").name == "demo.yaml"
+
+
+@pytest.mark.parametrize("value, shown", [(None, "NoneType None"), (3, "int 3"),
+                                          ({"a": 1}, "dict")])
+def test_load_module_names_its_handle(value, shown):
+    """load_module(None) failed with "'NoneType' object has no attribute 'startswith'"."""
+    with pytest.raises(TypeError, match=rf"^handle must be a non-empty string, got {shown}"):
+        hubensemble.load_module(value)
+
+
+@pytest.mark.parametrize("keyword, value, shown", [
+    ("trust", "no", "str 'no'"), ("trust", 1, "int 1"), ("name", 3, "int 3"),
+    ("sha256", b"ab", "bytes of 2")])
+def test_load_module_names_its_other_arguments(tiny_module, keyword, value, shown):
+    """trust="no" trusted the module (bool("no") is True); name=3 failed deep inside."""
+    with pytest.raises(TypeError, match=rf"^load_module\(\) {keyword} must be .*, got {shown}"):
+        hubensemble.load_module(tiny_module, **{keyword: value})
+
+
+def test_load_module_takes_a_path_object(tiny_module):
+    """A local module's folder as pathlib.Path loads as its text does (it failed with
+    "'PosixPath' object has no attribute 'startswith'")."""
+    loaded = hubensemble.load_module(pathlib.Path(tiny_module))
+    assert loaded.handle == os.fspath(tiny_module)
+    assert loaded.output_dim == hubensemble.load_module(os.fspath(tiny_module)).output_dim
+
+
+@pytest.mark.parametrize("args, name, shown", [
+    (("x", [0, 1]), "val_probs", "str 'x'"),
+    (({"a": 1}, [0, 1]), "val_probs", "dict"),
+    ((None, [0, 1]), "val_probs", "NoneType None"),
+    (("probs", "ab"), "y", "str 'ab'"),
+    (("probs", np.array([0.0, 1.0] * 4)), "y", r"ndarray float64 \[8\]"),
+    (("probs", None), "y", "NoneType None")])
+def test_greedy_select_names_its_arrays(args, name, shown):
+    """greedy_select('x', …) said "could not convert string to float: np.str_('x')"."""
+    probs, y = _probs()
+    args = tuple(probs if isinstance(a, str) and a == "probs" else a for a in args)
+    with pytest.raises(TypeError, match=rf"^greedy_select\(\) {name} must be an? \w+ array "
+                                        rf".*, got {shown}"):
+        hubensemble.greedy_select(*args)
+
+
+@pytest.mark.parametrize("keyword, value, rule", [
+    ("budget", True, "an integer >= 1"), ("budget", 2.5, "an integer >= 1"),
+    ("budget", "3", "an integer >= 1"), ("seed", -1, "an integer in"),
+    ("bootstrap", float("inf"), "a number > 0 and finite"),
+    ("with_replacement", 1, "true or false")])
+def test_greedy_select_checks_its_options_as_the_table(keyword, value, rule):
+    """budget=True ran one pick and budget=2.5 two (int()); with_replacement=1 was taken."""
+    probs, y = _probs()
+    with pytest.raises(OptionError, match=rf"^{keyword} must be {rule}.*, got "):
+        hubensemble.greedy_select(probs, y, **{keyword: value})
+
+
+def test_greedy_select_takes_numpy_numbers():
+    """numpy's integers are integers (numbers.Integral), as for the options table."""
+    probs, y = _probs()
+    plain = hubensemble.greedy_select(probs, y, budget=2, seed=1)
+    numpy = hubensemble.greedy_select(probs, y.astype(np.uint8), budget=np.int64(2),
+                                      seed=np.int32(1))
+    assert numpy.indices == plain.indices and len(plain.indices) == 2
+
+
+@pytest.mark.parametrize("keyword, value, shown", [
+    ("costs", [1.0], "list of 1"), ("limits", {"gflops": 1.0}, "dict")])
+def test_greedy_select_names_costs_and_limits(keyword, value, shown):
+    probs, y = _probs()
+    with pytest.raises(TypeError, match=rf"^greedy_select\(\) {keyword} must be .*, got {shown}"):
+        hubensemble.greedy_select(probs, y, **{keyword: value})
+
+
+@pytest.mark.parametrize("keyword, value, words", [
+    ("corruptions", 3, "corruptions: unknown corruption 3; choose from gaussian_noise, "),
+    ("corruptions", {"fog": 1}, r"corruptions: unknown corruption \{'fog': 1\}; choose "),
+    ("corruptions", ["fog", 2], "corruptions: unknown corruption 'fog'; choose "),
+    ("severities", 3, "severities must be a list of integers among 1, 2, 3, got 3$"),
+    ("severities", "1,2", "severities must be a list of integers among 1, 2, 3, got '1,2'$"),
+    ("severities", [True], r"severities must be a list .*, got \[True\]$")])
+def test_evaluate_model_names_corruptions_and_severities(tmp_path, keyword, value, words):
+    """corruptions=3 and severities=3 failed with "'int' object is not iterable", and
+    severities=[True] ran severity 1; refused before any folder is read, corruptions=3 in
+    fit's words (test_data_arrays' fit test)."""
+    values = {"corruptions": True, keyword: value}
+    with pytest.raises(OptionError, match=rf"^{words}"):
+        hubensemble.evaluate_model(tmp_path / "none", None, **values)
+    assert list(tmp_path.iterdir()) == []
