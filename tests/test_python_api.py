@@ -3,6 +3,7 @@ type: each refusal names the function's argument, what it takes and what it got,
 work is done or any folder is made (`text.typed`, `stageargs.folder`, `options.check`)."""
 
 import os
+import re
 import pathlib
 
 import numpy as np
@@ -129,3 +130,23 @@ def test_evaluate_model_names_corruptions_and_severities(tmp_path, keyword, valu
     with pytest.raises(OptionError, match=rf"^{words}"):
         hubensemble.evaluate_model(tmp_path / "none", None, **values)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("keywords, words", [
+    (dict(top_k=5, threshold=0.1), "top_k=5 or threshold=0.1, not both; leave the other out"),
+    (dict(top_k=5, greedy=True), "top_k=5 or greedy=True, not both"),
+    (dict(top_k=3, threshold=0.0, greedy=True), "top_k=3 or threshold=0.0 or greedy=True, "
+                                                "not more than one; leave the others out")])
+def test_run_rank_refuses_two_selection_rules_given(tmp_path, keywords, words):
+    """run_rank(top_k=5, threshold=0.1) selected by the threshold alone, where fit and the
+    command line refuse both: refused before its folder is made (not where fit passes its
+    top_k default beside a threshold: test_data_arrays' threshold fits)."""
+    with pytest.raises(OptionError, match="^choose one selection rule: " + re.escape(words)):
+        hubensemble.run_rank(tmp_path / "run", [], None, **keywords)
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_rank_checks_each_rule_before_the_pair(tmp_path):
+    """As fit: top_k=0 beside a threshold is told top_k's own rule, not "choose one"."""
+    with pytest.raises(OptionError, match=r"^top_k must be an integer >= 1, got 0"):
+        hubensemble.run_rank(tmp_path / "run", [], None, top_k=0, threshold=0.1)

@@ -4,11 +4,13 @@ ranking.json: `rank.record`)."""
 from __future__ import annotations
 
 import collections
+import functools
 import gc
 import hashlib
 import json
 import logging
 import math
+import os
 import time
 
 import numpy as np
@@ -266,6 +268,40 @@ def _check_entry_dim(spec, row):
 _RANK = options.defaults_for("rank")
 
 
+def _one_rule_given(function):
+    """Decorates `run_rank`: OptionError "choose one selection rule: top_k=5 or
+    threshold=0.1, not both; leave the other out" when the caller passed more than one of
+    the selection rules (the options table's `exclusive` "selection": top_k, threshold,
+    greedy; None and False count as not given, as fit's check counts them), each checked by
+    its own rule first (`options.check`). run_rank(top_k=5, threshold=0.1) selected by the
+    threshold alone, where fit and the command line refuse both. Not for a fit's own rank
+    stage (`Run.fit_here`), which passes every option of its own, top_k at its default beside
+    a threshold: fit refused both typed before its run folder."""
+    rules = [o.kw for o in options.options_for(used_by="rank") if o.exclusive == "selection"]
+
+    @functools.wraps(function)
+    def call(*args, **keywords):
+        given = {n: keywords[n] for n in rules  # `is`: threshold=0.0 == False is a rule
+                 if keywords.get(n) is not None and keywords.get(n) is not False}
+        if len(given) > 1:
+            from hubensemble.rundir import Run
+
+            for name, value in given.items():  # each its own rule first: top_k=0 is no rule
+                options.check(name, value, command="rank")
+            out_dir = args[0] if args else keywords.get("out_dir")
+            if not (isinstance(out_dir, (str, os.PathLike)) and os.fspath(out_dir)
+                    and Run(out_dir).fit_here()):
+                rivals = " or ".join(f"{n}={v!r}" for n, v in given.items())
+                raise options.OptionError(
+                    f"choose one selection rule: {rivals}, not " + (
+                        "both; leave the other out" if len(given) == 2 else
+                        "more than one; leave the others out"))
+        return function(*args, **keywords)
+
+    return call
+
+
+@_one_rule_given
 @shows_progress
 @writes_run("rank", "out_dir", create=True)
 @keeps_run_defaults
