@@ -24,6 +24,21 @@ def _finite(value: numbers.Real) -> bool:
         return False
 
 
+#: The words of the one rule of a limit, a rate or a proportion (a float option with an
+#: exclusive minimum of 0: `Option.allowed` says it so; the inference budget's `cost.Limits`,
+#: the zoo's `TrainSpec` lr): one wording, where "a finite number > 0" said it too.
+POSITIVE_FINITE = "a number > 0 and finite"
+
+
+def positive_finite(value) -> bool:
+    """Whether `value` fits `POSITIVE_FINITE`: a real number (not a bool; numpy's too) > 0
+    that a float holds finite (`_finite`: inf, nan and 10**400 are not), as `Option.fits`
+    holds a float option of minimum 0, exclusive."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return _finite(value) and value > 0
+
+
 @dataclass(frozen=True)
 class Option:
     """One option: its value's type and constraints, where it goes and what it invalidates.

@@ -246,12 +246,12 @@ BAD_PATHS = [
     ("bench_scale.py", ["--sizes", "250,250"], "argument --sizes: must be comma-separated"),
     ("bench_scale.py", ["--sizes", "3,2"], "argument --shards: must be at most the smallest "
                                            "of --sizes (2)"),
-    ("bench_scale.py", ["--budget", "0"], "argument --budget: must be a finite number > 0, "
+    ("bench_scale.py", ["--budget", "0"], "argument --budget: must be a number > 0 and finite, "
                                           "got '0'"),
-    ("bench_scale.py", ["--budget", "-1"], "argument --budget: must be a finite number > 0"),
-    ("bench_scale.py", ["--budget", "nan"], "argument --budget: must be a finite number > 0"),
-    ("bench_scale.py", ["--budget", "inf"], "argument --budget: must be a finite number > 0"),
-    ("bench_scale.py", ["--budget", "abc"], "argument --budget: must be a finite number > 0"),
+    ("bench_scale.py", ["--budget", "-1"], "argument --budget: must be a number > 0 and finite"),
+    ("bench_scale.py", ["--budget", "nan"], "argument --budget: must be a number > 0 and finite"),
+    ("bench_scale.py", ["--budget", "inf"], "argument --budget: must be a number > 0 and finite"),
+    ("bench_scale.py", ["--budget", "abc"], "argument --budget: must be a number > 0 and finite"),
     ("bench_scale.py", ["--keep", "{file}"], "argument --keep: {file} is a file, not a folder"),
     # A --keep with an earlier run's folders: its "cold cache" figures were a warm resume.
     ("bench_scale.py", ["--keep", "{zoos}"], "argument --keep: {zoos} is not empty"),
@@ -358,9 +358,10 @@ BAD_PATHS = [
      "argument --json: 'C:\\r.json' is written as a Windows path"),
     ("faults.py", ["--keep", "\\\\srv\\share\\k"],
      "argument --keep: '\\\\srv\\share\\k' is a Windows network share"),
-    ("faults.py", ["--http-timeout", "0"], "argument --http-timeout: must be a finite number "
-                                           "> 0, got '0'"),
-    ("faults.py", ["--http-timeout", "nan"], "argument --http-timeout: must be a finite"),
+    ("faults.py", ["--http-timeout", "0"], "argument --http-timeout: must be a number > 0 "
+                                           "and finite, got '0'"),
+    ("faults.py", ["--http-timeout", "nan"], "argument --http-timeout: must be a number > 0 "
+                                             "and finite"),
 ]
 
 

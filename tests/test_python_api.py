@@ -150,3 +150,23 @@ def test_run_rank_checks_each_rule_before_the_pair(tmp_path):
     """As fit: top_k=0 beside a threshold is told top_k's own rule, not "choose one"."""
     with pytest.raises(OptionError, match=r"^top_k must be an integer >= 1, got 0"):
         hubensemble.run_rank(tmp_path / "run", [], None, top_k=0, threshold=0.1)
+
+
+@pytest.mark.parametrize("lr, shown", [(float("inf"), "inf"), (float("nan"), "nan"),
+                                       (10 ** 400, r"10000000… \(401 digits\)"), (0, "0"),
+                                       (True, "True"), ("0.1", "'0.1'")])
+def test_one_wording_of_a_number_above_0_and_finite(lr, shown):
+    """TrainSpec(lr=inf) was told "must be a number > 0", TrainSpec's docstring and docs said
+    "a finite number > 0", the options table and Limits "a number > 0 and finite"; lr=10**400
+    (no float holds it) was taken. One wording, the table's (optionrecord.POSITIVE_FINITE)."""
+    from hubensemble.cost.records import Limits
+    from hubensemble.options import get
+    from hubensemble.zoo.config import TrainSpec
+
+    words = "a number > 0 and finite"
+    assert get("max_gflops").allowed(none=False) == words
+    with pytest.raises(ValueError, match=rf"^TrainSpec lr must be {words}, got {shown}$"):
+        TrainSpec(examples=64, steps=2, lr=lr)
+    with pytest.raises(ValueError, match=rf"^the gflops limit must be {words}, got {shown}$"):
+        Limits(gflops=lr)
+    assert TrainSpec(examples=64, steps=2, lr=1).lr == 1  # an int stays as written (zoo.json)

@@ -677,7 +677,7 @@ def test_a_train_spec_of_no_steps_or_no_learning_rate_is_refused_as_it_is_made(f
     # Nothing checked them: steps=0 went on to a worker's model.fit (steps_per_epoch=0), and an
     # lr of 0 or nan would train a module that learns nothing.
     fields = {"examples": 64, "steps": 2, "lr": 0.01, field: value}
-    word = "a number > 0" if field == "lr" else "an integer >= 1"
+    word = "a number > 0 and finite" if field == "lr" else "an integer >= 1"
     with pytest.raises(ValueError, match=rf"^TrainSpec {field} must be {word}, got "):
         zoo.TrainSpec(**fields)
 

@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import numbers
 import os
 import platform
 import logging
@@ -22,6 +21,7 @@ from hubensemble import fileio
 from hubensemble.fileio import json_kind
 from hubensemble.errors import RunError
 from hubensemble.formats import COST_FILE, versions
+from hubensemble.optionrecord import POSITIVE_FINITE, positive_finite
 from hubensemble.weightsfile import HEAD_KERNEL, dataset_shape
 from hubensemble.text import value_shown
 
@@ -174,24 +174,13 @@ def total_cost(costs: Iterable[Cost]) -> dict:
 # Budgets
 # ---------------------------------------------------------------------------------------------
 
-def _positive_finite(value) -> bool:
-    """Whether `value` is a real number (not a bool) > 0 that a float holds finite: inf, nan
-    and 10**400 (float() cannot hold it: an OverflowError) are not, as for every float
-    option (`optionrecord.Option.fits`)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return False
-    try:
-        return math.isfinite(value) and value > 0
-    except OverflowError:
-        return False
-
-
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """An inference budget of greedy selection: at most `gflops` GFLOPs per image, at most
     `latency_ms` ms per image at batch 1 (the sum of the members' latencies), at most
     `members` distinct members. None = no limit on that dimension. Raises ValueError for a
-    limit that is not a finite number > 0 (members: not an integer >= 1)."""
+    limit that is not a number > 0 and finite (`optionrecord.positive_finite`, the options
+    table's rule of --max-gflops; members: not an integer >= 1)."""
 
     gflops: float | None = None
     latency_ms: float | None = None
@@ -200,8 +189,8 @@ class Limits:
     def __post_init__(self):
         for name in ("gflops", "latency_ms"):
             value = getattr(self, name)
-            if value is not None and not _positive_finite(value):
-                raise ValueError(f"the {name} limit must be a number > 0 and finite, got "
+            if value is not None and not positive_finite(value):
+                raise ValueError(f"the {name} limit must be {POSITIVE_FINITE}, got "
                                  f"{value_shown(value)}")
         if self.members is not None and (isinstance(self.members, bool)
                                          or int(self.members) != self.members

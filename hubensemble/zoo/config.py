@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import pathlib
 from dataclasses import dataclass
 from typing import Callable
 
 from hubensemble.errors import HubensembleError
-from hubensemble.text import closest_names, did_you_mean
+from hubensemble.optionrecord import POSITIVE_FINITE, positive_finite
+from hubensemble.text import closest_names, did_you_mean, value_shown
 from hubensemble.zoo.arch import ARCHITECTURES, arch_label, count_params
 from hubensemble.zoo.upstream import UpstreamData
 
@@ -27,9 +27,10 @@ class TrainSpec:
     """How one kind of model trains: linear warm-up over the first 10 % of the steps, then
     cosine decay to zero, with Adam (default: fastest to useful features in a few hundred
     steps on a CPU) or SGD with Nesterov momentum 0.9 (BiT's upstream optimiser).
-    `examples`, `steps` and `batch_size` are integers >= 1, `lr` a finite number > 0 and
-    `optimizer` "adam" or "sgd" (OPTIMIZERS); anything else raises ValueError as the spec is
-    made (`unknown_optimizer` its words for an optimizer)."""
+    `examples`, `steps` and `batch_size` are integers >= 1, `lr` a number > 0 and finite
+    (an int or a float: `optionrecord.positive_finite`, the options table's rule and words)
+    and `optimizer` "adam" or "sgd" (OPTIMIZERS); anything else raises ValueError as the
+    spec is made (`unknown_optimizer` its words for an optimizer)."""
 
     examples: int       # upstream examples drawn (generalists of one size share theirs)
     steps: int
@@ -44,9 +45,10 @@ class TrainSpec:
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TrainSpec {field} must be an integer >= 1, got {value!r}")
-        if (not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool)
-                or not 0 < self.lr < math.inf):
-            raise ValueError(f"TrainSpec lr must be a number > 0, got {self.lr!r}")
+        # lr=inf was told "a number > 0", and 10**400 (no float holds it) was taken.
+        if not isinstance(self.lr, (int, float)) or not positive_finite(self.lr):
+            raise ValueError(f"TrainSpec lr must be {POSITIVE_FINITE}, got "
+                             f"{value_shown(self.lr)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(unknown_optimizer(self.optimizer))
 

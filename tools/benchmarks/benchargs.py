@@ -86,8 +86,10 @@ def integers(minimum: int, *, unique: bool = True, what: str = "integers"):
 def number(*, above: float | None = None, minimum: float | None = None,
            maximum: float | None = None, why: str = ""):
     """An argparse type: text -> a finite float > `above`, >= `minimum` and <= `maximum`
-    (the bounds given), else "must be a number > 0, got 'nan'" + `why`. `float()` alone took
-    'nan' and 'inf', which compare False or True with every bound."""
+    (the bounds given), else "must be a number > 0 and finite, got 'nan'" + `why` (the
+    options table's words, `optionrecord.Option.allowed`; "a finite number > 0" said it
+    too). `float()` alone took 'nan' and 'inf', which compare False or True with every
+    bound."""
     bounds = [f"> {above:g}" if above is not None else "",
               f">= {minimum:g}" if minimum is not None else "",
               f"<= {maximum:g}" if maximum is not None else ""]
@@ -102,7 +104,8 @@ def number(*, above: float | None = None, minimum: float | None = None,
                 or (minimum is not None and value < minimum)
                 or (maximum is not None and value > maximum)):
             raise argparse.ArgumentTypeError(
-                f"must be a finite number{' ' + wanted if wanted else ''}, got {text!r}{why}")
+                f"must be a number{' ' + wanted if wanted else ''} and finite, got "
+                f"{text!r}{why}")
         return value
 
     convert.__name__ = "number"
