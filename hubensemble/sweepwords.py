@@ -48,14 +48,18 @@ def reason_words(run_dir, record: dict) -> str:
             f"{absolute(chief_end_path(run_dir))}, and its own output)")
 
 
-def sweep_options(run_dir, sweep, *, budget: int | None = None) -> tuple[str, str] | None:
+def sweep_options(run_dir, sweep, *, budget: int | None = None,
+                  selection: bool = False) -> tuple[str, str] | None:
     """(flags, keywords) of the options sweep `sweep` of run `run_dir` was planned with, as
     its run.json records them (tune.sweeps.<sweep>: budget, profile, seed, modules,
     batchnorm, head_init, keep_weights), which every process of a chief/worker sweep is given
     alike (docs/tune.md): "--budget 60 --profile paper" and "budget=60, profile='paper'"
     (`rerun.option_flags`: a value at its default left out; the profile always, as
     tune's default is the run's; a "+" sweep's as its first part records them, the options
-    of one call); `budget` given: that budget in place of the recorded one (`redo_budget`).
+    of one call); `budget` given: that budget in place of the recorded one (`redo_budget`);
+    `selection`: the options that plan the sweep over a new ranking's selection
+    (`selection_command`): no --modules, and no --budget for a sweep of 4 trials per module
+    (`sweeps.GROUPED_SWEEPS`: its default is 4 per selected module).
     None when run.json records no such sweep, cannot be read,
     or records a profile the command line cannot name (a Profile made in Python)."""
     from hubensemble import options
@@ -76,6 +80,12 @@ def sweep_options(run_dir, sweep, *, budget: int | None = None) -> tuple[str, st
                 "modules": record.get("requested_modules"),
                 "batchnorm": batchnorm.get("requested") if isinstance(batchnorm, dict) else None,
                 "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
+    if selection:
+        from hubensemble.sweeps import GROUPED_SWEEPS
+
+        recorded["modules"] = None
+        if all(part in GROUPED_SWEEPS for part in str(sweep).split("+")):
+            recorded["budget"] = None
     table = [o for o in options.options_for(used_by="tune") if o.name in recorded]
     flags = " ".join(filter(None, (option_flags(recorded, table), f"--profile {profile}")))
     keywords = ", ".join(filter(None, (option_keywords(recorded, table),
@@ -386,6 +396,26 @@ def sweep_command(run_dir, sweep=None, *, quoted: bool = True, budget: int | Non
                          flags=" ".join(filter(None, (f"--sweep {shell_word(sweep)}", flags))),
                          keywords=", ".join(filter(None, (f"sweep={sweep!r}", keywords))),
                          quoted=quoted)
+
+
+def selection_command(run_dir) -> str:
+    """"`hubensemble tune --run RUN --sweep probe --profile quick`" (from Python, "run_tune(
+    run_dir=…, sweep='probe', profile='quick')"): the tune command that adds trials for the
+    modules a new ranking of run `run_dir` selects, for the note of rank (and rank merge) over
+    a run that holds candidates. The run's last sweep (`recorded_sweep`) with the options
+    run.json records for it but --modules (which tunes the modules named, not the
+    selection) and, for a sweep of 4 trials per module, --budget (its default plans 4 per
+    selected module: the recorded budget of a one-module sweep planned that module alone);
+    a plain `tune --run RUN` when run.json records no sweep. The plain command was said over
+    a probe sweep's run: it resumed the probe sweep's recorded budget and modules, and a
+    fit's folder was told nothing of the sweep its candidates came from."""
+    sweep = recorded_sweep(run_dir)
+    if sweep is None:
+        return command_words("tune", run_dir)
+    flags, keywords = sweep_options(run_dir, sweep, selection=True) or ("", "")
+    return command_words("tune", run_dir,
+                         flags=" ".join(filter(None, (f"--sweep {shell_word(sweep)}", flags))),
+                         keywords=", ".join(filter(None, (f"sweep={sweep!r}", keywords))))
 
 
 def _tune_words(run_dir, tuner_id: str, sweep, oracle, recorded=None) -> str:

@@ -3781,3 +3781,38 @@ def test_a_refusal_after_the_memory_note_imports_no_scikit_learn_for_digits(tmp_
                          timeout=120)
     assert out.stdout.split() == ["2", "False", "False"], (out.stdout, out.stderr)
     assert "is a file, not a folder" in out.stderr
+
+
+def test_rank_over_a_probe_sweeps_run_names_the_tune_that_adds_its_selections_trials(
+        tmp_path, module_factory, in_process):
+    """rank over a run that holds candidates names the tune that adds trials for its new
+    selection. It said a plain `hubensemble tune --run RUN`, which resumes the run's recorded
+    sweep with its recorded --budget (a probe sweep of one module: 4) and so added no trial
+    for the newly selected module. It names the run's sweep and options, its budget the
+    sweep's default (4 per selected module). Fails before: the command named leaves 4
+    candidates, all of the first module's."""
+    import shlex
+
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n" + "".join(
+        f"  - {{name: m{i}, handle: {module_factory(f'sel{i}', seed=i, width=4 + 2 * i)}}}\n"
+        for i in range(2)))
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"  # 64 training images: a probe trains in a fraction of a second
+    np.savez(data, x_train=rng.integers(0, 256, (64, 8, 8, 3), np.uint8),
+             y_train=np.arange(64) % 4, x_val=rng.integers(0, 256, (32, 8, 8, 3), np.uint8),
+             y_val=np.arange(32) % 4)
+    run = tmp_path / "run"
+    rank = ["rank", "--catalogue", cat, "--data", f"npz:{data}", "--out", run]
+    assert in_process(*rank, "--profile", "quick", "--top-k", "1")[0] == 0
+    code, _, err = in_process("tune", "--run", run, "--sweep", "probe", "--budget", "4")
+    assert code == 0 and len(os.listdir(run / "candidates")) == 4, err
+    code, _, err = in_process(*rank, "--top-k", "2")
+    named = re.search(r"and `hubensemble (tune [^`]*)` adds trials for the modules this "
+                      r"ranking selects", err)
+    assert code == 0 and named, err
+    assert named.group(1) == f"tune --run {run} --sweep probe --profile quick", err
+    code, _, err = in_process(*shlex.split(named.group(1)))
+    trials = sorted(os.listdir(run / "candidates"))
+    assert code == 0 and len(trials) == 8, (trials, err)
+    assert {t.rsplit("-", 1)[1] for t in trials} == {"m0", "m1"}

@@ -20,7 +20,7 @@ from hubensemble.catalogue_pins import pin_disowned
 from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, first_line,
                                 reraise_stop)
 from hubensemble.fileio import check_dir_target
-from hubensemble.lockwords import command_words, option_word
+from hubensemble.lockwords import option_word
 from hubensemble.memoryroom import PeakMeter
 from hubensemble.handles import (duplicate_reason, pins_differ, same_files_as,
                                  same_module_pairs)
@@ -36,6 +36,7 @@ from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.rank.twins import row_signature, same_embeddings_as, signature, trains
 from hubensemble.runwriter import writes_run
+from hubensemble.sweepwords import selection_command
 from hubensemble.terminal import counting_note, progress_bar, shows_progress
 from hubensemble.text import counted, escaped
 from hubensemble.threads import old_objects_frozen
@@ -410,13 +411,15 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                  "%s, adding trials for the modules this ranking selects", escaped(out_dir),
                  counted(held, "candidate"), "it" if held == 1 else "them")
     elif held:
-        tune_words = command_words("tune", out_dir)  # a fit's folder: its own sweep follows
-        nxt = (f"the next {option_word('`fit`', 'fit()')} (or {tune_words})"
-               if "fit" in run.meta() else tune_words)
+        # The run's own sweep and options (a plain `tune` resumed a probe sweep's recorded
+        # budget and modules), and fit's own ranking, which a next fit puts back.
+        refit = (f" (the next {option_word('`fit`', 'fit()')} ranks again with its own "
+                 "options, in place of this ranking)" if "fit" in run.meta() else "")
         log.warning("%s holds %s from an earlier tune; %s in the pool that the ensemble "
-                    "selects from, and %s adds trials for the modules this ranking selects",
+                    "selects from, and %s adds trials for the modules this ranking selects%s",
                     escaped(out_dir), counted(held, "candidate"),
-                    "it stays" if held == 1 else "they stay", nxt)
+                    "it stays" if held == 1 else "they stay", selection_command(out_dir),
+                    refit)
     labels = np.asarray(task.train.labels, np.int64)
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
