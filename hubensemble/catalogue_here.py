@@ -25,6 +25,10 @@ from hubensemble.winpaths import windows_form
 #: A handle's resolver prefix ("zoo" of ``zoo:demo/x``), as `hub.resolvers.handle_prefix` reads
 #: it: two characters at least, so ``C:\\m`` and ``./a:b`` are local paths.
 _PREFIX_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
+#: The ModuleLoadError stage of a ``keras:NAME`` entry's `weights:` file that cannot be used
+#: (`weights_file_words`; `hub.locate` and `hub.introspect` raise it too): its own format's,
+#: not "savedmodel", which a missing weights file was labelled though no SavedModel is read.
+WEIGHTS_STAGE = "keras weights"
 
 
 def missing_path_words(path: str) -> str | None:
@@ -66,7 +70,7 @@ def weights_file_words(weights: str) -> tuple[str, str] | None:
     path, or a ``file://`` URL) is not a file here: "the weights file PATH does not exist;
     check `weights:` on the entry (…)", with what the path written means (`variables_note`,
     a Windows form) as for a handle; None when it is a file (`hub.locate` raises these words,
-    stage "savedmodel")."""
+    stage WEIGHTS_STAGE)."""
     path = file_url_path(weights) if weights.startswith("file://") else weights
     if os.path.isfile(path):
         return None
@@ -81,15 +85,15 @@ def missing_here(specs) -> list[tuple[object, ModuleLoadError]]:
     """[(spec, ModuleLoadError)] of the catalogue entries `specs` (ModuleSpec) whose handle is
     a local path with nothing there (`local_path_problem`: stage "local path"), or a
     ``keras:NAME`` whose `weights:` file is not there (`weights_file_words`: stage
-    "savedmodel"), in their order; each error is the one the loader raises for it (the
-    module and handle named), whose text `rank` records as the module's reason."""
+    WEIGHTS_STAGE, "keras weights"), in their order; each error is the one the loader raises
+    for it (the module and handle named), whose text `rank` records as the module's reason."""
     found = []
     for spec in specs:
         problem, stage = local_path_problem(spec.handle), "local path"
         weights = getattr(spec, "weights", None)
         if problem is None and handle_kind(spec.handle) == "keras" and weights not in (
                 None, "imagenet"):
-            problem, stage = (weights_file_words(weights) or (None, None))[1], "savedmodel"
+            problem, stage = (weights_file_words(weights) or (None, None))[1], WEIGHTS_STAGE
         if problem is not None:
             found.append((spec, ModuleLoadError(problem, module=spec.name, handle=spec.handle,
                                                 stage=stage)))

@@ -58,9 +58,10 @@ class ModuleLoadError(HubensembleError):
 
     `stage` says where it failed: "handle" (no resolver for its form), "local path" (a
     local handle's path does not exist), "network", "archive", "checksum", "savedmodel",
-    "unsafe", "output" (wrong rank or non-finite values), "input" (the module does not
-    accept the images it is given), "score" (the proxy could not be computed) or
-    "duplicate" (rank: the entry loads the same module as an earlier one).
+    "keras weights" (a ``keras:NAME`` entry's `weights:` file), "unsafe", "output" (wrong
+    rank or non-finite values), "input" (the module does not accept the images it is given),
+    "score" (the proxy could not be computed) or "duplicate" (rank: the entry loads the same
+    module as an earlier one).
     """
 
     def __init__(self, message, *, module=None, handle=None, stage=None):

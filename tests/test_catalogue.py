@@ -1416,7 +1416,7 @@ def test_an_empty_weights_or_to_is_refused_as_empty_not_as_the_working_folder(
     # empty before anything loads, not as a weights file '' that does not exist.
     from hubensemble.errors import HubensembleError
     from hubensemble.hub.introspect import describe_module
-    with pytest.raises(HubensembleError, match=r"^\[savedmodel\] handle 'keras:VGG16': '' "
+    with pytest.raises(HubensembleError, match=r"^\[keras weights\] handle 'keras:VGG16': '' "
                                                r"is not imagenet or a file; write weights: "):
         describe_module("keras:VGG16", weights="")
 
@@ -2615,7 +2615,7 @@ def test_a_local_path_missing_here_is_told_in_the_loaders_words_without_tensorfl
         with pytest.raises(ModuleLoadError) as loader:
             locate_spec(spec)
         [(_, said)] = missing_here([spec])
-        assert (str(said), said.stage) == (str(loader.value), "savedmodel"), weights
+        assert (str(said), said.stage) == (str(loader.value), "keras weights"), weights
     (tmp_path / "w.h5").write_bytes(b"x")
     assert missing_here([ModuleSpec(name="k", handle="keras:MobileNetV2",
                                     weights=str(tmp_path / "w.h5"))]) == []

@@ -3816,3 +3816,28 @@ def test_rank_over_a_probe_sweeps_run_names_the_tune_that_adds_its_selections_tr
     trials = sorted(os.listdir(run / "candidates"))
     assert code == 0 and len(trials) == 8, (trials, err)
     assert {t.rsplit("-", 1)[1] for t in trials} == {"m0", "m1"}
+
+
+def test_a_keras_entrys_missing_weights_file_is_labelled_by_its_own_format(
+        tmp_path, in_process, tiny_module):
+    """A ``keras:NAME`` entry whose `weights:` file is not there was labelled "[savedmodel]"
+    in rank's refusal before TensorFlow and by the loader after it, though no SavedModel is
+    read: it is "[keras weights]" in both, the ranking's row too. Fails before: "[savedmodel]
+    module 'k'"."""
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub.locate import locate
+
+    gone = tmp_path / "gone.weights.h5"
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: k, handle: 'keras:MobileNetV3Small', weights: {gone}}}\n"
+                   f"  - {{name: t, handle: {tiny_module}}}\n")
+    out = tmp_path / "run"
+    code, _, err = in_process("rank", "--catalogue", cat, "--data", "sklearn:digits", "--out",
+                              out, "--profile", "quick")
+    said = f"[keras weights] module 'k', handle 'keras:MobileNetV3Small': the weights file {gone}"
+    assert code == 0 and err.count(said) == 1 and "[savedmodel]" not in err, err
+    rows = {r["name"]: r for r in json.loads((out / "ranking.json").read_text())["modules"]}
+    assert rows["k"]["stage"] == "keras weights", rows["k"]
+    with pytest.raises(ModuleLoadError) as loaded:  # the loader's own, after TensorFlow
+        locate("keras:MobileNetV3Small", name="k", weights=str(gone))
+    assert loaded.value.stage == "keras weights" and str(loaded.value).startswith(said)

@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 from hubensemble.catalogue import NAME_RE, ModuleSpec
+from hubensemble.catalogue_here import WEIGHTS_STAGE
 from hubensemble.catalogue_fields import ADD_FLAGS  # with_flag_hint's flags
 from hubensemble.errors import ModuleLoadError
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_weights, handle_kind,
@@ -108,7 +109,7 @@ def _describe(handle, *, name, weights, layer, signature, output_key, trust, bas
     try:  # "" was joined to base_dir, then "the weights file  does not exist"
         weights = check_weights(stored_weights(weights, base_dir))
     except HandleFormError as e:
-        raise ModuleLoadError(str(e), module=name, handle=handle, stage="savedmodel") from None
+        raise ModuleLoadError(str(e), module=name, handle=handle, stage=WEIGHTS_STAGE) from None
     kind = source_kind(handle)
     app = KERAS_APPLICATIONS.get(handle[len("keras:"):]) if kind == "keras-application" else None
     input_size = (app.input_size, app.input_size) if app else None

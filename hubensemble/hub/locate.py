@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import os
 
-from hubensemble.catalogue_here import weights_file_words
+from hubensemble.catalogue_here import WEIGHTS_STAGE, weights_file_words
 from hubensemble.catalogue_urls import url_case
 from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.errors import ModuleLoadError
@@ -300,7 +300,7 @@ def _application_weights(handle, weights, input_size, name):
     path = file_url_path(weights) if weights.startswith("file://") else weights
     missing = weights_file_words(weights)  # rank and fit say it before TensorFlow too
     if missing:
-        raise ModuleLoadError(missing[1], module=name, handle=handle, stage="savedmodel")
+        raise ModuleLoadError(missing[1], module=name, handle=handle, stage=WEIGHTS_STAGE)
     return path
 
 
