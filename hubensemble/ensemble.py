@@ -400,7 +400,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     when the labels or the class
     names run.json records do not fit the candidates' classes, when a budget needs costs
     that RUN/cost.json does not have (naming `hubensemble cost`), or when no candidate fits
-    the budget; OptionError for a value the command line refuses (`options.check_keywords`).
+    the budget (naming the candidates left out, which no selection's lines then name);
+    OptionError for a value the command line refuses (`options.check_keywords`).
     """
     _check_options(objective=objective, budget=budget, with_replacement=with_replacement,
                    bootstrap=bootstrap, seed=seed, size_rule=size_rule, max_gflops=max_gflops,
@@ -463,8 +464,12 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         way = ("raise a limit" if why != inference_budget.NO_COST else
                f"{run_words('cost', run_dir)} (it names why each module has none), or drop "
                "the limit")
+        # The candidates it could not use, said by no one else: fit's "left out" warning
+        # and the ensemble command's "skipped" lines follow a selection, and there is none.
+        besides = (f". Besides, {counted(len(skipped), 'candidate')} cannot enter any "
+                   "ensemble: " + "; ".join(f"{t}: {r}" for t, r in skipped)) if skipped else ""
         raise RunError(f"no candidate fits the inference budget ({limits.flags()}): "
-                       f"{why}; {way}") from None
+                       f"{why}; {way}{besides}") from None
     picks = Counter(sel.indices[:sel.size])
     members = [{"trial": cands[i].trial, "module": cands[i].module,
                 "hparams": cands[i].hparams, "weight": w, "handle": cands[i].handle,

@@ -533,3 +533,26 @@ def test_a_limit_that_is_no_finite_number_over_0_is_refused_in_the_options_words
     # 10**400 is not written out whole (a new-user check: 401 digits in the refusal)
     assert value_shown(10 ** 400) == "10000000… (401 digits)" and value_shown(-3) == "-3"
     assert value_shown(True) == "True" and value_shown(10 ** 23) == repr(10 ** 23)
+
+
+def test_a_budget_nobody_meets_names_the_candidates_it_could_not_use(tmp_path, rng, caplog):
+    """A budget no candidate meets was refused before any line named the pool's unusable
+    candidates (fit's "left out" warning and the ensemble command's "skipped" lines follow a
+    selection): a failed trial was said by no one. The refusal names each, with its reason
+    and way on, once. Fails before: t3 not in the refusal."""
+    gflops = [1.0, 1.0, 0.5]
+    run = make_run(tmp_path / "run", rng, gflops)
+    write_run_costs(run.path, costs_for(gflops), machine_info())
+    candidate.write_candidate(run.candidates, {
+        "trial": "t3", "module": "m3", "handle": "h3", "status": "failed",
+        "reason": "diverged: NaN loss", "hparams": {"lr": 0.1}})
+    with caplog.at_level("WARNING"), pytest.raises(RunError) as err:
+        run_ensemble(run.path, max_gflops=0.1, export_follows=True)  # as fit calls it
+    message = str(err.value)
+    assert message.count("t3: ") == 1 and message.startswith("no candidate fits"), message
+    assert ("t2, needs 0.5 GFLOPs (limit 0.1); raise a limit. Besides, 1 candidate cannot "
+            "enter any ensemble: t3: status 'failed': diverged: NaN loss; a failed trial is "
+            "done") in message, message
+    assert "t3" not in caplog.text
+    # A selection names it in its own lines, not twice.
+    assert [s["trial"] for s in run_ensemble(run.path).skipped] == ["t3"]
