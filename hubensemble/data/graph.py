@@ -381,13 +381,18 @@ _SIGNATURE_BYTES = _signature_table()
 
 def _signature_matches(data):
     """bool [..., len(SIGNATURES)]: whether the first HEAD_BYTES bytes of each element of the
-    string tensor `data` (zero-padded, as a short file's are) match each row of SIGNATURES:
-    one comparison with `_SIGNATURE_BYTES` for every row at once (a substr and a comparison
-    for each part of each row traced 450 ops, for `sniff_index` and `decodable_headers` each
-    at every export; bench_decode_graph.py)."""
+    string tensor `data` match each row of SIGNATURES: one comparison with `_SIGNATURE_BYTES`
+    for every row at once (a substr and a comparison for each part of each row traced 450
+    ops, for `sniff_index` and `decodable_headers` each at every export;
+    bench_decode_graph.py). A byte a row asks for past a short file's end matches nothing, as
+    in `sniff.sniff_row`: the zeros that pad the head to HEAD_BYTES made a 3-byte b"II*" a
+    TIFF (and 00 00 01 an ICO) in serve_bytes, and no format on the Python paths."""
     head = tf.cast(tf.io.decode_raw(data, tf.uint8, fixed_length=HEAD_BYTES), tf.int32)
+    inside = (tf.range(HEAD_BYTES)
+              < tf.strings.length(data, unit="BYTE")[..., None])[..., None, :]
     wanted = tf.constant(_SIGNATURE_BYTES, tf.int32)
-    return tf.reduce_all((wanted < 0) | tf.equal(head[..., None, :], wanted), axis=-1)
+    return tf.reduce_all((wanted < 0) | (tf.equal(head[..., None, :], wanted) & inside),
+                         axis=-1)
 
 
 @on_one_file
