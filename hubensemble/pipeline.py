@@ -209,8 +209,9 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     with run.fit_log(), folder_lock(export or run.export, run.path, "fit", "--export", "export"):
         from hubensemble.memory import say_memory
 
-        # Options other than the run's: said before the data loads, not after (run.json alone).
-        resume.refuse_changed_options(run, options, restart=restart)
+        # Data options or options other than the run's: said before the data loads (run.json).
+        resume.refuse_changed_options(run, options, restart=restart, specs=specs,
+                                      data_args=data_args if isinstance(data, str) else None)
 
         # Too little memory for the stages: said before the data loads, and in RUN/log.txt
         # (not again when the command line said it before TensorFlow loaded: memory_key).

@@ -42,8 +42,6 @@ def top_k_change(run, previous: dict, fingerprints: dict, keys: dict, options, *
     shard's or not the recorded top-k selection): the caller refuses as before. The
     refusal's reason (str) when candidates of modules the new selection drops are in
     RUN/candidates (named, with the least work that goes on)."""
-    from hubensemble.rank import load_ranking
-    from hubensemble.rank.ranking import select, selection_rule
     from hubensemble.stagerecords import file_digest, mark, stage_keys
     from hubensemble.terminal import say
 
@@ -54,16 +52,10 @@ def top_k_change(run, previous: dict, fingerprints: dict, keys: dict, options, *
     if stage_keys(fingerprints["catalogue"], fingerprints["data"], before) != \
             previous.get("keys"):
         return False  # another option (or the catalogue or data) changed too
-    change = (f"--top-k {was} -> {options.top_k}" if on_command_line() else
-              f"top_k={was} -> {options.top_k}")
-    try:
-        ranking = load_ranking(run.path)
-    except Exception:  # noqa: BLE001 - a missing or damaged ranking: the usual refusal
+    found = _reselection(run, was, options)
+    if found is None:
         return False
-    if ranking.shard or ranking.selection != {"rule": "top_k", "top_k": was}:
-        return False
-    rule = selection_rule(metric=ranking.metric, top_k=options.top_k)
-    selected = select(ranking.rows, rule)
+    ranking, rule, selected, change = found
     dropped = _dropped_candidates(run, selected, options)
     if dropped:
         return _refusal(run, change, dropped)
@@ -89,6 +81,42 @@ def top_k_change(run, previous: dict, fingerprints: dict, keys: dict, options, *
         f"(selected now: {', '.join(selected) or 'none'}); {tuned}; the stages after it run "
         "again only where what they read changed")
     return True
+
+
+def _reselection(run, was: int, options):
+    """(ranking, its new selection rule, the modules it selects, the change in the caller's
+    words: "--top-k 2 -> 1") of `run`'s ranking selected again with `options.top_k` in place
+    of the recorded `was`; None when the ranking is missing, damaged, a shard's or not the
+    top-`was` selection (the usual refusal follows). Reads ranking.json only."""
+    from hubensemble.rank import load_ranking
+    from hubensemble.rank.ranking import select, selection_rule
+
+    try:
+        ranking = load_ranking(run.path)
+    except Exception:  # noqa: BLE001 - a missing or damaged ranking: the usual refusal
+        return None
+    if ranking.shard or ranking.selection != {"rule": "top_k", "top_k": was}:
+        return None
+    rule = selection_rule(metric=ranking.metric, top_k=options.top_k)
+    change = (f"--top-k {was} -> {options.top_k}" if on_command_line() else
+              f"top_k={was} -> {options.top_k}")
+    return ranking, rule, select(ranking.rows, rule), change
+
+
+def dropped_refusal(run, previous: dict, options) -> str | None:
+    """`top_k_change`'s refusal (str) of a smaller --top-k whose selection drops modules with
+    candidates in RUN/candidates, from ranking.json and the candidates' records alone (no
+    write, no TensorFlow): `resume.refuse_changed_options` says it before the data loads, where
+    it came after TensorFlow's import and the load (28 s). None when it is not refused so
+    (`previous`: run.json's "fit"; the caller has checked that --top-k alone changed)."""
+    was = (previous.get("options") or {}).get("top_k")
+    if not isinstance(was, int) or was == options.top_k:
+        return None
+    found = _reselection(run, was, options)
+    if found is None:
+        return None
+    dropped = _dropped_candidates(run, found[2], options)
+    return _refusal(run, found[3], dropped) if dropped else None
 
 
 def _dropped_candidates(run, selected, options) -> list:

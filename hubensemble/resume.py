@@ -235,7 +235,7 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
                        f"{_new_or_restart('to discard the old results')}")
 
 
-def refuse_changed_options(run, options, *, restart) -> None:
+def refuse_changed_options(run, options, *, restart, data_args=None, specs=None) -> None:
     """Before fit reads its data: RunError, as `check_inputs` words it ("the rank or tune
     options (--profile quick -> cpu) changed since RUN was fitted; use a new --out folder, or
     pass --restart …"), when `run`'s last fit recorded other rank or tune options (`options`:
@@ -246,9 +246,23 @@ def refuse_changed_options(run, options, *, restart) -> None:
     no fit recorded or whose fit finished nothing, for --top-k alone (`reselect`'s case) or
     a record that names no changed option (`_older_run`'s): `check_inputs` decides those
     after the data loads, as it does a catalogue or data change. Reads run.json only (no
-    lock, no write); RunError for a run.json that is not a JSON object (`Run.meta`)."""
+    lock, no write); RunError for a run.json that is not a JSON object (`Run.meta`). With
+    `data_args` (the DataArgs of fit's data spec; `specs`: its catalogue entries), data
+    options that surely give other data are refused first, in the words of the load's
+    refusal (`refuse_other_data`). With options only --top-k changed, a smaller --top-k that
+    drops modules whose candidates RUN/candidates holds is refused as `check_inputs` refuses
+    it after the load (`reselect.dropped_refusal`: ranking.json and the candidates' records
+    say it). On the command line (`lockwords.on_command_line`) without `data_args`, those
+    its parsed flags give (`preflight.command_line_data`: fit's and demo's commands call
+    this before TensorFlow loads)."""
     from hubensemble.stagerecords import stage_keys
 
+    if data_args is None and on_command_line():
+        from hubensemble.preflight import command_line_data
+
+        data_args, specs = command_line_data(run.path) or (None, specs)
+    if data_args is not None:
+        refuse_other_data(run, data_args, restart=restart, specs=specs)
     if restart or not run.meta_path.is_file():
         return
     meta = run.meta()
@@ -263,6 +277,11 @@ def refuse_changed_options(run, options, *, restart) -> None:
     if isinstance(top_k, int) and stage_keys(prints["catalogue"], prints["data"],
                                              dataclasses.replace(options, top_k=top_k)
                                              )["tune"] == recorded:
+        from hubensemble.reselect import dropped_refusal
+
+        refused = dropped_refusal(run, previous, options)  # as check_inputs says it
+        if refused:
+            raise RunError(f"{refused} ({escaped(run.path)})")
         return  # --top-k alone: the ranking is selected again (check_inputs)
     named = _changed_options(previous.get("options") or {}, options)
     if named:
@@ -279,15 +298,12 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
     until the summary's "rank … (earlier run, reused)" (a new-user check). Other data is left
     to Run.attach_task's refusal, which names what differs. RunError naming what differs, or
     the later stages' results there with the commands that go on from them."""
-    from hubensemble.formats import CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR
     from hubensemble.rank import load_ranking
     from hubensemble.rank.reuse import ranking_changes
     from hubensemble.sweepwords import sweep_command
     from hubensemble.terminal import say
 
-    later = [n for n in (CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR)
-             if (run.path / n).exists() and not (n == CANDIDATES_DIR and not any(
-                 run.candidates.iterdir()))]
+    later = _later_results(run)
     if not later and not run.ranking_json.exists():
         return  # an empty candidates/: nothing to go on from, or to lose
     if later:
@@ -320,6 +336,106 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
         f"selected: {', '.join(ranking.selected) or 'none'}): the same catalogue, data and "
         f"rank options as this fit, so it is not ranked again; pass "
         f"{option_word('--restart', 'restart=True')} to rank again from scratch")
+
+
+def _later_results(run) -> list[str]:
+    """The entries of `run` that stages after rank write (a non-empty candidates/, cost.json,
+    ensemble.json, export/): a folder holding them, without a fit's record, is refused by
+    `_go_on_from_rank`."""
+    from hubensemble.formats import CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR
+
+    return [n for n in (CANDIDATES_DIR, COST_FILE, ENSEMBLE_FILE, EXPORT_DIR)
+            if (run.path / n).exists() and not (n == CANDIDATES_DIR and not any(
+                run.candidates.iterdir()))]
+
+
+#: Data options (their flags) whose change alone may load the very data the run recorded
+#: (another copy of a tfds data folder; a --min-per-class or --dedupe that drops nothing):
+#: whether the data differs is known only once it is loaded (`check_inputs`).
+_LOAD_DECIDES = ("--data-dir", "--min-per-class", "--dedupe")
+
+
+def _decides_other_data(flag: str, old, new, spec: str) -> bool:
+    """Whether data option `flag` recorded as `old`, given as `new` (data spec `spec` now),
+    gives other data whatever the files hold. A folder: or npz: path recorded relative (an
+    older hubensemble), gone since (the data moved) or the same file or folder by another
+    name may hold the recorded data; so may a --data-seed where no split is drawn with it
+    (an npz that stores x_val and x_test) or of a tfds: data set: the load decides those."""
+    from hubensemble.data.specs import FIXED_SPLITS, _local_path, parse_spec
+    from hubensemble.errors import DataError
+
+    if flag in _LOAD_DECIDES:
+        return False
+    try:
+        scheme, rest = parse_spec(spec)
+        if flag == "--data":
+            was, now = _local_path(str(old)), _local_path(spec)
+            if was is None or now is None or was[0] != now[0]:
+                return True  # another scheme or data set name (sklearn:, tfds:)
+            path = os.path.expanduser(was[1])
+            return (os.path.isabs(path) and os.path.exists(path)
+                    and not os.path.samefile(path, os.path.expanduser(now[1])))
+        if flag == "--data-seed":
+            return scheme == "sklearn" or (scheme in ("folder", "npz") and not {
+                "val", "test"} <= set(FIXED_SPLITS[scheme](rest)))
+    except (DataError, OSError):
+        return False  # the load says what is wrong with the data
+    return True
+
+
+def refuse_other_data(run, data_args, *, restart, specs=None) -> None:
+    """Before TensorFlow and the data load (`refuse_changed_options`: fit's and demo's
+    command line, and `pipeline.fit` for a data spec): RunError in the words fit says once
+    the data is loaded, when `run`'s run.json records data loaded with options
+    (`data_args`: a DataArgs; the data spec, --data-seed, --split, …:
+    `datachange.compare`) that surely give other data (`_decides_other_data`). For a
+    fitted run (run.json's "fit", with results): "the data (--data sklearn:digits ->
+    npz:/x.npz) changed since RUN was fitted; use a new --out folder, or pass --restart …"
+    (`check_inputs`; the catalogue's change first when `specs`, the catalogue given now,
+    differs from the fit's too); for a run of `rank` alone: `datachange.other_data`'s "RUN
+    holds a run on other data: …" (`Run.attach_task`). It took 7-24 s and ~700 MB of
+    TensorFlow and the data first. Nothing happens with `restart`, for a folder without
+    run.json, a record without data options (an older hubensemble's), the same options, a
+    fit that finished nothing (it starts over) or stage results without a fit
+    (`_go_on_from_rank` refuses them first, after the load). Reads run.json, ranking.json
+    and the candidates' names only; RunError for a damaged run.json (`Run.meta`,
+    `Run.data_section`)."""
+    from hubensemble.datachange import DataRecord, compare, other_data
+    from hubensemble.rerun import start_again
+
+    if restart or not run.meta_path.is_file():
+        return
+    meta = run.meta()
+    recorded = run.data_section(meta=meta)
+    if not isinstance(recorded.get("args"), dict):
+        return  # no data yet, or an older hubensemble's record: the load compares the data
+    change = compare(DataRecord(args=recorded["args"], task={}, labels={}, keys=None),
+                     DataRecord(args=data_args.to_json(), task={}, labels={}, keys=None))
+    if not any(_decides_other_data(flag, old, new, data_args.spec)
+               for flag, old, new in change.changed):
+        return
+    previous = fit_record(run, meta)
+    if not previous:
+        if _later_results(run):
+            return  # refused first, as results fit did not make (`_go_on_from_rank`)
+        raise RunError(other_data(
+            run.path, change, None if change.other_source else f"{data_args.spec} as loaded now",
+            again=start_again(run.path, meta, "fit", args=data_args.to_json()),
+            command="fit"))
+    if not (meta.get("stages") or run.ranking_json.exists() or run.candidates.exists()):
+        return  # that fit finished nothing: this one starts over (`check_inputs`)
+    changed = [f"data ({'; '.join(change.items())})"]
+    if specs is not None:
+        from hubensemble.rank.ranking import (catalogue_entries_fingerprint,
+                                              catalogue_fingerprint)
+
+        prints = {"catalogue": catalogue_fingerprint(specs),
+                  "entries": catalogue_entries_fingerprint(specs)}
+        if ((previous.get("fingerprints") or {}).get("catalogue") != prints["catalogue"]
+                or _entries_changed(run, previous, prints, specs)):
+            changed.insert(0, _catalogue_change(run, specs, meta))
+    raise RunError(f"the {' and '.join(changed)} changed since {_fitted(run, meta)}; "
+                   f"{_new_or_restart('to discard the old results')}")
 
 
 def fit_record(run, meta: dict) -> dict:

@@ -2678,3 +2678,175 @@ def test_a_changed_catalogue_is_named_per_module_added_removed_or_changed(
     many = now + [ModuleSpec(name=f"x{i}", handle=moved) for i in range(6)]
     assert catalogue_changes(was, many, recorded) == [
         "x0 added", "x1 added", "x2 added", "x3 added", "x4 added", "and 1 more"]
+
+
+#: `hubensemble ARGV` for each ARGV of a JSON list in one new process: its exit code, stderr
+#: and whether TensorFlow is imported by then, one JSON line on stdout each.
+_EACH_BEFORE_TF = """if True:
+    import contextlib, io, json, sys
+    from hubensemble.cli import main
+    for argv in json.loads(sys.argv[1]):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(argv)
+        print(json.dumps([code, err.getvalue(), "tensorflow" in sys.modules]), flush=True)
+"""
+
+
+def _each_before_tf(*argvs):
+    """[(exit code, stderr, whether TensorFlow was imported)] of each `hubensemble ARGV`."""
+    listed = json.dumps([[str(a) for a in argv] for argv in argvs])
+    done = bounded_by_cpu([sys.executable, "-c", _EACH_BEFORE_TF, listed], cpu=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [tuple(json.loads(line)) for line in done.stdout.splitlines()]
+
+
+def _recorded_run(path, specs, data_args, *, fitted=True, top_k=2, candidates=(),
+                  data_print="old"):
+    """A run folder as fit (`fitted`) or rank alone records it, files only: run.json's data
+    record of `data_args` (its fingerprint `data_print`), a ranking of m0-m3 selected by
+    `top_k`, the rank stage done, and `candidates` (trial names "default-N-MODULE") with a
+    done tune."""
+    from hubensemble.candidate import write_candidate
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.rank.ranking import (Ranking, catalogue_entries_fingerprint,
+                                          catalogue_fingerprint)
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import file_digest, mark, stage_keys
+
+    run, before = Run(path), FitOptions(top_k=top_k)
+    prints = {"catalogue": catalogue_fingerprint(specs), "data": data_print,
+              "entries": catalogue_entries_fingerprint(specs)}
+    keys = stage_keys(prints["catalogue"], data_print, before)
+    rows = [{"name": f"m{i}", "status": "ok", "score": 0.9 - i / 10} for i in range(4)]
+    selected = [f"m{i}" for i in range(top_k)]
+    Ranking(metric="knn", k=1, rows=rows, selected=selected,
+            selection={"rule": "top_k", "top_k": top_k}).write(path)
+    run.update(data={"args": data_args.to_json(), "task": {"fingerprint": data_print}},
+               rank={"selection": {"rule": "top_k", "top_k": top_k}, "selected": selected})
+    if fitted:
+        run.update(fit={"fingerprints": prints, "keys": keys, "options": json.loads(
+            json.dumps(dataclasses.asdict(before), default=str))})
+    mark(run, "rank", keys["rank"], 1.0, digests={"rank": file_digest(run.ranking_json)})
+    for trial in candidates:
+        write_candidate(run.candidates, {"trial": trial, "status": "ok",
+                                         "module": trial.split("-")[-1]},
+                        val_probs=np.full((4, 2), 0.5, np.float32),
+                        test_probs=np.full((4, 2), 0.5, np.float32))
+    if candidates:
+        mark(run, "tune", keys["tune"], 3.0)
+    return run, prints, before
+
+
+def _catalogue_of_stand_ins(tmp_path):
+    """A catalogue of m0-m3 whose handles are files (no module is loaded before a refusal)
+    and its entries."""
+    from hubensemble.catalogue import load_catalogue
+
+    cat = tmp_path / "c.yaml"
+    lines = ["modules:"]
+    for i in range(4):
+        (tmp_path / f"m{i}").write_text("not a module\n")
+        lines.append(f"  - {{name: m{i}, handle: {tmp_path / f'm{i}'}}}")
+    cat.write_text("\n".join(lines) + "\n")
+    return cat, load_catalogue(str(cat))
+
+
+def test_fit_onto_a_run_of_other_data_options_is_refused_before_tensorflow(tmp_path):
+    """fit on a run recorded with other data options (another spec, sklearn:digits -> an npz;
+    the same spec with another --data-seed) imported TensorFlow and loaded the data (7-24 s,
+    ~700 MB) before `resume.check_inputs` (a fitted run) or `Run.attach_task` (a run of
+    `rank` alone) refused it. Refused before TensorFlow now, in those very words (the
+    reference: each refusal made after the load, from the loaded task). Fails before:
+    TensorFlow loaded. Options that may load the same data (--dedupe), an older record
+    without data options and the same options are left to the load."""
+    from hubensemble.data import load_task
+    from hubensemble.dataargs import DataArgs
+    from hubensemble.lockwords import command_line
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.rank.ranking import catalogue_entries_fingerprint, catalogue_fingerprint
+    from hubensemble.resume import check_inputs, refuse_changed_options
+    from hubensemble.stagerecords import stage_keys
+
+    cat, specs = _catalogue_of_stand_ins(tmp_path)
+    npz = tmp_path / "d.npz"
+    rng = np.random.default_rng(0)
+    np.savez(npz, x_train=rng.integers(0, 255, (12, 4, 4, 3), np.uint8), y_train=[0, 1] * 6,
+             x_val=rng.integers(0, 255, (4, 4, 4, 3), np.uint8), y_val=[0, 1] * 2)
+    digits = DataArgs(spec="sklearn:digits")
+    fit_run, _, _ = _recorded_run(tmp_path / "fit", specs, digits)
+    rank_run, _, _ = _recorded_run(tmp_path / "rank", specs, digits, fitted=False)
+    cases = {  # (run, data flags, the DataArgs they load with)
+        "spec": (fit_run, ["--data", f"npz:{npz}"], DataArgs(spec=f"npz:{npz}")),
+        "seed": (fit_run, ["--data", "sklearn:digits", "--data-seed", "3"],
+                 DataArgs(spec="sklearn:digits", seed=3)),
+        "rank": (rank_run, ["--data", f"npz:{npz}"], DataArgs(spec=f"npz:{npz}"))}
+    now = FitOptions(top_k=2)
+    said = {}
+    with command_line():  # the reference: the refusals made once the data is loaded
+        for name, (run, _, data_args) in cases.items():
+            task = load_task(data_args.spec, seed=data_args.seed)
+            prints = {"catalogue": catalogue_fingerprint(specs), "data": task.fingerprint,
+                      "entries": catalogue_entries_fingerprint(specs)}
+            with pytest.raises(RunError) as refused:
+                check_inputs(run, prints, stage_keys(prints["catalogue"], task.fingerprint,
+                                                     now),
+                             now, restart=False, specs=specs, data=(task, data_args))
+                run.attach_task(task, data_args, command="fit")  # a run of rank alone
+            said[name] = str(refused.value)
+    assert "the data (--data-seed 0 -> 3) changed since" in said["seed"], said
+    assert said["rank"].startswith(f"{rank_run.path} holds a run on other data"), said
+    before = {name: (run.path / "run.json").read_bytes() for name, (run, _, _) in cases.items()}
+    found = _each_before_tf(*[["fit", "-q", "--catalogue", cat, *flags, "--out", run.path,
+                               "--top-k", "2"] for run, flags, _ in cases.values()])
+    for name, (code, err, tensorflow) in zip(cases, found):
+        assert (code, tensorflow) == (2, False), (name, err)
+        assert err == f"hubensemble: error: {said[name]}\n", (name, err)
+        assert said[name] in (cases[name][0].path / "log.txt").read_text()
+    assert before == {n: (r.path / "run.json").read_bytes() for n, (r, _, _) in cases.items()}
+    # From Python, in fit's keywords, before the data loads (pipeline.fit's call).
+    with pytest.raises(RunError, match=re.escape("the data (seed=0 -> 3) changed since")):
+        refuse_changed_options(fit_run, now, restart=False, specs=specs,
+                               data_args=DataArgs(spec="sklearn:digits", seed=3))
+    # Left to the load: the same options, one that may drop nothing, an older record, and
+    # --restart.
+    for data_args in (digits, DataArgs(spec="sklearn:digits", dedupe=True)):
+        refuse_changed_options(fit_run, now, restart=False, specs=specs, data_args=data_args)
+    refuse_changed_options(fit_run, now, restart=True, specs=specs, data_args=cases["spec"][2])
+    fit_run.modify(lambda meta: meta["data"].pop("args"))
+    refuse_changed_options(fit_run, now, restart=False, specs=specs, data_args=cases["spec"][2])
+
+
+def test_a_smaller_top_k_that_drops_candidates_is_refused_before_tensorflow(tmp_path):
+    """fit --top-k 1 on a run fitted with --top-k 2 whose candidates of the module it drops
+    are in RUN/candidates was refused by `reselect.top_k_change` after TensorFlow's import
+    and the data's load (28 s), though ranking.json and the candidates' records alone say
+    it. Refused before TensorFlow now, in those words (the reference: `check_inputs` after
+    the load); a larger --top-k still goes on to select the ranking again. Fails before:
+    TensorFlow loaded."""
+    from hubensemble.data import load_task
+    from hubensemble.dataargs import DataArgs
+    from hubensemble.lockwords import command_line
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.resume import check_inputs, refuse_changed_options
+    from hubensemble.stagerecords import stage_keys
+
+    cat, specs = _catalogue_of_stand_ins(tmp_path)
+    digits, task = DataArgs(spec="sklearn:digits"), load_task("sklearn:digits")
+    run, prints, _ = _recorded_run(tmp_path / "run", specs, digits, data_print=task.fingerprint,
+                                   candidates=["default-0-m0", "default-4-m1"])
+    smaller = FitOptions(top_k=1)
+    with command_line(), pytest.raises(RunError) as refused:  # the reference, after the load
+        check_inputs(run, prints, stage_keys(prints["catalogue"], task.fingerprint, smaller),
+                     smaller, restart=False, specs=specs, data=(task, digits))
+    assert str(refused.value).startswith("--top-k 2 -> 1 drops m1 from the selection"), refused
+    before = (run.path / "run.json").read_bytes(), run.ranking_json.read_bytes()
+    [(code, err, tensorflow)] = _each_before_tf(
+        ["fit", "-q", "--catalogue", cat, "--data", "sklearn:digits", "--out", run.path,
+         "--top-k", "1"])
+    assert (code, tensorflow) == (2, False), err
+    assert err == f"hubensemble: error: {refused.value}\n", err
+    assert before == ((run.path / "run.json").read_bytes(), run.ranking_json.read_bytes())
+    # A larger one is no refusal (check_inputs selects the ranking again after the load).
+    refuse_changed_options(run, FitOptions(top_k=3), restart=False)
