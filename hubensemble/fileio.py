@@ -217,12 +217,14 @@ def file_lock(path, timeout=600.0):
     (it waited on the old file while a third process made a new one) is let go and taken
     again on the file the path names now, so two processes never both hold one path, with
     every filelock version setup.cfg allows (3.13 has no such check of its own).
-    Raises TimeoutError after `timeout` seconds, naming the lock file.
+    Raises TimeoutError after `timeout` seconds, naming the lock file; OSError "cannot create
+    the lock file X: <reason>" at once when the file cannot be made or opened for writing
+    (`_check_lock_file`).
     """
     import filelock
 
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(absolute(path)), exist_ok=True)
+    _check_lock_file(path)
     deadline = time.monotonic() + timeout
     while True:
         lock = filelock.FileLock(path, timeout=max(0.0, deadline - time.monotonic()))
@@ -239,6 +241,27 @@ def file_lock(path, timeout=600.0):
     finally:  # whole (errors.held_stops): a Ctrl-C here left the lock held by the process
         with held_stops():
             lock.release()
+
+
+def _check_lock_file(path: str) -> None:
+    """Makes the folder of the lock file `path` and the file itself (empty; an existing one
+    is opened for writing and left as it is), as filelock would. OSError "cannot create the
+    lock file X: <reason>" when either cannot be: filelock 4.x reads a file it cannot create
+    (ENOENT where the file system makes no files, as under /proc; EROFS, EACCES) as a lock
+    another process holds, so `zoo build --out /proc/z` waited its 3,600 s and `export --out
+    /proc/e` said another command was writing there. Its errno is the reason's when the
+    command line has words for it (`MACHINE_ERRNOS`: a read-only or full file system, no
+    permission, a file in the way), else EACCES (the file system refuses it), so that every
+    caller that goes on without a lock it cannot write (an unwritable cache) still does."""
+    try:
+        os.makedirs(os.path.dirname(absolute(path)), exist_ok=True)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+    except OSError as e:
+        code, why = (e.errno if e.errno in MACHINE_ERRNOS else errno.EACCES), e.strerror or e
+        if isinstance(e, FileExistsError):  # a file where a folder of the path should be
+            code, why = errno.ENOTDIR, f"{e.filename} is a file, not a folder"
+        verb = "open" if os.path.lexists(path) else "create"
+        raise OSError(code, f"cannot {verb} the lock file {path}: {why}") from e
 
 
 def _locks_its_path(lock, path) -> bool:

@@ -1004,3 +1004,53 @@ def test_a_stage_reused_after_an_earlier_stop_says_earlier_runs_not_a_stop_of_th
                     "total 1 min 13.7 s (the last run: 7.7 s)"), line
     assert "stopped" not in stage_time_line({"export": {
         "seconds": 48.4, "interrupted_seconds": 13.3, "reused": True}})
+
+
+def test_a_lock_file_that_cannot_be_made_is_said_at_once_for_every_caller(tmp_path):
+    """filelock reads a lock file it cannot create (ENOENT under /proc, a read-only or
+    unwritable folder) as a lock another process holds: `zoo build --out /proc/z` waited its
+    3,600 s and `export --out /proc/e` said another hubensemble command was writing there.
+    file_lock, the one lock owner, says "cannot create the lock file X: <reason>" at once,
+    an OSError (callers that go on without a lock they cannot write still do), for its
+    callers too: owned_lock (the run's and export folder's locks) and the zoo's build lock.
+    A path under a file bites as root too. Fails before: a TimeoutError ("another
+    hubensemble process holds it") or the wait."""
+    from hubensemble.exportfolder import folder_lock
+    from hubensemble.zoo.builder import build_lock
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    places = [(blocked / "x.lock", f"{blocked} is a file, not a folder", errno.ENOTDIR)]
+    if os.path.isdir("/proc/self"):  # the kernel's: no file can be made there, even by root
+        places.append((Path("/proc/self/hubensemble-test.lock"),
+                       os.strerror(errno.ENOENT), errno.EACCES))
+    shut = tmp_path / "shut"
+    shut.mkdir()
+    shut.chmod(0o500)
+    if not os.access(shut, os.W_OK):  # chmod does not bite for root
+        places.append((shut / "x.lock", os.strerror(errno.EACCES), errno.EACCES))
+    for lock, why, code in places:
+        with pytest.raises(OSError) as refused:
+            with fileio.file_lock(lock, timeout=3600):
+                pass
+        assert not isinstance(refused.value, TimeoutError), refused.value
+        assert refused.value.errno == code, refused.value
+        assert str(refused.value) == (f"[Errno {code}] cannot create the lock file {lock}: "
+                                      f"{why}"), refused.value
+    lock, _, _ = places[0]  # every caller: a path under a file
+    with pytest.raises(OSError, match=re.escape(f"cannot create the lock file {lock}")):
+        with fileio.owned_lock(lock, {"command": "test"}, RuntimeError):
+            pass
+    folder = lock.parent / "z"
+    with pytest.raises(OSError, match=re.escape("cannot create the lock file")) as refused:
+        with build_lock(folder, timeout=3600):
+            pass
+    assert not isinstance(refused.value, TimeoutError), refused.value
+    with pytest.raises(OSError, match=re.escape("cannot create the lock file")) as refused:
+        with folder_lock(lock.parent / "e", tmp_path / "run", "export", "--out", "out_dir"):
+            pass
+    shut.chmod(0o700)
+    # A lock file that can be made: taken, and kept on disk after release, as before.
+    with fileio.file_lock(tmp_path / "ok.lock", timeout=0):
+        assert fileio.lock_is_held(tmp_path / "ok.lock")
+    assert (tmp_path / "ok.lock").is_file() and not fileio.lock_is_held(tmp_path / "ok.lock")
