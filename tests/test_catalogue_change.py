@@ -165,3 +165,50 @@ def test_a_ranking_of_an_entry_edited_since_is_named_per_module_by_fit(
         hubensemble.fit(edited, "sklearn:digits", out, progress=False, **FIT)
     assert (f"the catalogue ({selected}'s value_range [0, 1] -> [-1, 1]) (ranked -> this fit)"
             in str(refused.value)), refused.value
+
+
+def older_catalogue_record(catalogue, specs, field):
+    """ranking.json's "catalogue" record `catalogue` as a hubensemble without ModuleSpec
+    field `field` wrote it for `specs`: each entry's digest, and the per-field digests,
+    without it (sha256 of the sorted JSON, 16 hex digits: the record's rule, written out)."""
+    import hashlib
+
+    from hubensemble.rank.pool import DESCRIPTIVE_FIELDS
+
+    def digest(value):
+        return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+    old = [{f: v for f, v in s.to_json().items() if f not in DESCRIPTIVE_FIELDS and f != field}
+           for s in specs]
+    return {**catalogue, "entries": {e["name"]: digest(e) for e in old},
+            "fields": {f: digest([e.get(f) for e in old])
+                       for f in sorted({f for e in old for f in e} - {"name"})}}
+
+
+def test_the_rank_to_fit_check_reads_a_ranking_of_a_version_that_knew_fewer_fields(
+        run, catalogue_lines, tmp_path):
+    """The rank -> fit check (rank.reuse.catalogue_changes: fit on a folder `rank` wrote)
+    compared ranking.json's per-entry digests, which hold every field: a ranking.json (and
+    run.json's "modules") as a version without the `signature` field wrote them read as
+    "the catalogue (m0's entry changed; m1's entry changed)" though nobody edited it, where
+    fit's own check (computed_fields) finds no change. It compares as fit does, with run.json's
+    record or without it (a module rank did not select: the per-field digests, a field the
+    record lacks at its default); an edit is still named, alone. Fails before: both
+    entries said changed."""
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.rank.reuse import catalogue_changes
+
+    specs = load_catalogue(write_catalogue(tmp_path / "cat.yaml", catalogue_lines))
+    modules = json.loads((run / "run.json").read_text())["modules"]
+    for entry in modules.values():
+        del entry["signature"]
+    ranking = json.loads((run / "ranking.json").read_text())
+    older = older_catalogue_record(ranking["catalogue"], specs, "signature")
+    assert older["entries"] != ranking["catalogue"]["entries"]  # as a newer version reads it
+    for recorded in (modules, None):
+        assert catalogue_changes(older, specs, recorded) == [], recorded
+    edited = load_catalogue(write_catalogue(tmp_path / "e.yaml", catalogue_lines,
+                                            m1="native_size: [8, 8]"))
+    assert catalogue_changes(older, edited, modules) == [
+        "m1's native_size null -> [8, 8]" if "m1" in modules else "m1's native_size changed"]
+    assert catalogue_changes(older, edited, None) == ["m1's native_size changed"]

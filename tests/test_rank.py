@@ -2363,3 +2363,57 @@ def test_no_module_could_be_ranked_names_the_weights_field_of_a_keras_entry():
         with pytest.raises(ModuleLoadError) as refused:
             raise_if_none_ok([{**row, "handle": handle}])
         assert f"fix these catalogue entries {listed}" in str(refused.value), refused.value
+
+
+def _as_without(shard, specs, field):
+    """Rewrites `shard`'s ranking.json catalogue record as a hubensemble without ModuleSpec
+    field `field` wrote it for `specs`: each entry's digest and the per-field digests
+    without it (sha256 of the sorted JSON, 16 hex digits: the record's rule, written out)."""
+    import hashlib
+
+    from hubensemble.rank.pool import DESCRIPTIVE_FIELDS
+
+    def digest(value):
+        return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
+
+    old = [{f: v for f, v in s.to_json().items() if f not in DESCRIPTIVE_FIELDS and f != field}
+           for s in specs]
+    data = json.loads((shard / "ranking.json").read_text())
+    data["catalogue"] = {**data["catalogue"], "entries": {e["name"]: digest(e) for e in old},
+                         "fields": {f: digest([e.get(f) for e in old])
+                                    for f in sorted({f for e in old for f in e} - {"name"})}}
+    (shard / "ranking.json").write_text(json.dumps(data))
+
+
+def test_rank_merge_and_a_new_ranking_read_a_version_that_knew_fewer_fields_as_fit_does(
+        task, good, tmp_path):
+    """rank merge compared the shards' per-entry digests, and a new ranking of a tuned run
+    compared run.json's entries field by field: a shard, or a run.json, of a version without
+    the `signature` field (at its default in every entry now) read as every entry changed
+    ("cannot merge shards ranked with different catalogues"; "the entry of good0 changed
+    (signature)"), where fit's own check (rank.ranking.computed_fields) finds none. Both
+    compare as fit does now; an edit is still refused. Fails before: both refusals."""
+    from hubensemble.rank.pool import check_tuned_modules
+
+    a, b, vr = (tmp_path / n for n in ("a", "b", "vr"))
+    ranked(good, task, a, shard=(0, 2))
+    ranked(good, task, b, shard=(1, 2))
+    _as_without(b, good, "signature")
+    assert rank.merge.check_shards([a, b])
+    changed = [good[0], dataclasses.replace(good[1], value_range="-1,1"), good[2]]
+    shutil.copytree(b, vr)
+    _as_without(vr, changed, "signature")
+    # (every entry differs by its digest: the per-field digests name the field, not the entry)
+    with pytest.raises(RunError, match=r"different catalogues, .*: the entry of good0, good1, "
+                                       r"good2 differs \(value_range\)"):
+        rank.merge.check_shards([a, vr])
+    # A tuned run whose run.json entries a version without the field wrote.
+    out = tmp_path / "tuned"
+    fileio.atomic_write_json(out / "candidates" / "t" / "trial.json",
+                             {"trial": "t", "module": "good0", "status": "failed"})
+    entry = {f: v for f, v in good[0].to_json().items() if f != "signature"}
+    fileio.atomic_write_json(out / "run.json", {"modules": {"good0": entry}})
+    assert check_tuned_modules(out, {"good0": good[0].to_json()}) == 1
+    with pytest.raises(RunError, match=r"the entry of good0 changed \(value_range\)"):
+        check_tuned_modules(out, {"good0": dataclasses.replace(good[0],
+                                                               value_range="-1,1").to_json()})

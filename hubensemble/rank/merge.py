@@ -331,22 +331,27 @@ def _check_profile_definitions(parts):
 
 def _check_catalogue_entries(parts):
     """RunError naming the modules (and fields) whose entries differ between the shards'
-    catalogues; shards ranked before ranking.json recorded "entries" are not compared."""
+    catalogues; shards ranked before ranking.json recorded "entries" are not compared.
+    Compared as fit compares its record (`rank.ranking.computed_fields`): shards of a
+    hubensemble that knew fewer ModuleSpec fields (their digests without the new ones) are
+    one catalogue while those fields are at their default (`reuse.field_changes`); every
+    entry of theirs read as differing."""
+    from hubensemble.rank.reuse import field_changes
+
     have = [(d, r.catalogue) for d, r in parts if r.catalogue.get("entries") is not None]
     for d, cat in have[1:]:
         base_dir, base = have[0]
         a, b = base["entries"], cat["entries"]
         only = sorted(set(a) ^ set(b))
         changed = sorted(n for n in set(a) & set(b) if a[n] != b[n])
-        if not only and not changed:
+        # Per-field digests over the whole catalogue: exact when only entries changed.
+        fields = None if only or not changed or list(a) != list(b) else field_changes(base, cat)
+        if not only and (not changed or fields == []):
             continue
         problems = [f"{n} is in the catalogue of {base_dir if n in a else d} only"
                     for n in only[:5]]
         if changed:
-            fa, fb = base.get("fields") or {}, cat.get("fields") or {}
-            # Per-field digests over the whole catalogue: exact when only entries changed.
-            fields = [] if only else sorted(f for f in set(fa) | set(fb)
-                                            if fa.get(f) != fb.get(f))
+            fields = fields or []
             problems.append(f"the entry of {names_listed(changed[:5])}"
                             f"{' …' if len(changed) > 5 else ''} differs"
                             + (f" ({', '.join(fields)})" if fields else ""))

@@ -27,8 +27,10 @@ DESCRIPTIVE_FIELDS = frozenset({"source", "license", "tags", "family", "architec
 def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
     """Refuses (RunError) a new ranking of the run folder `out_dir` whose module list drops a
     module that the run's candidates were tuned from, or changes how its entry loads it (any
-    field but DESCRIPTIVE_FIELDS: the handle, checksum, sizes, value range, output key, ...);
-    returns how many candidates the folder holds (0 for a new folder).
+    field but DESCRIPTIVE_FIELDS: the handle, checksum, sizes, value range, output key, ...;
+    a field at its default as one the record lacks, `rank.ranking.computed_fields`: a
+    record of a version before that field was added is no change); returns how many
+    candidates the folder holds (0 for a new folder).
 
     A ranking replaces run.json's "modules", and export and distil load each member's module
     from there: a candidate whose module left the list could no longer be exported, and one
@@ -41,12 +43,14 @@ def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
     TensorFlow, whose `run_rank` checks again and says it (it was said twice).
     """
     from hubensemble.candidate import scan
+    from hubensemble.catalogue import ModuleSpec
     from hubensemble.rundir import Run
 
     run = Run(out_dir)
     found, _ = scan(run.candidates)
     if not found:
         return 0
+    default = ModuleSpec(name="n", handle="h").to_json()
     recorded = _recorded_entries(run, {c.module for c in found}, len(found), warn=warn)
     now = dict(modules)
     problems = []
@@ -57,8 +61,10 @@ def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
         old = recorded.get(name)
         if old is None:
             continue  # a copied pool without run.json's record: nothing to compare against
-        changed = sorted(f for f in set(old) | set(now[name])
-                         if f not in DESCRIPTIVE_FIELDS and old.get(f) != now[name].get(f))
+        # As fit compares its record (rank.ranking.computed_fields, which imports this
+        # module): a field the record lacks is at its default, as a later version adds it.
+        changed = sorted(f for f in set(old) | set(now[name]) if f not in DESCRIPTIVE_FIELDS
+                         and old.get(f, default.get(f)) != now[name].get(f, default.get(f)))
         if changed:
             problems.append(f"the entry of {name} changed ({', '.join(changed)})")
     if problems:

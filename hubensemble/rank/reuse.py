@@ -91,8 +91,14 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
     "and N more". `was`: ranking.json's "catalogue" record (`rank.ranking.catalogue_record`:
     {"entries": {name: digest}, "fields": {field: digest over the catalogue}}); `specs`:
     the catalogue now (ModuleSpec). A new-user check: fit said "m1 added, dropped or
-    changed" of a module whose handle alone had changed."""
+    changed" of a module whose handle alone had changed.
+
+    Compared as fit compares its own record (`rank.ranking.computed_fields`): a ranking.json
+    of a hubensemble that knew fewer ModuleSpec fields (each entry's digest without the new
+    ones) is no change while the new fields are at their default (`field_changes`), nor is
+    a module whose run.json record computes alike; it read as every entry changed."""
     from hubensemble.rank.pool import DESCRIPTIVE_FIELDS
+    from hubensemble.rank.ranking import computed_fields
 
     was, recorded = (was if isinstance(was, dict) else {}), (recorded or {})
     record = catalogue_record(specs)
@@ -101,12 +107,16 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
         return []
     old = was.get("entries") if isinstance(was.get("entries"), dict) else {}
     new, now = record["entries"], {s.name: s.to_json() for s in specs}
-    changed = [n for n in new if n in old and old[n] != new[n]]
+    defaults = _defaults()
     # The per-field digests span the catalogue: they name one changed module's fields only
-    # when nothing else was added, removed or changed.
-    fields = ([f for f in sorted(set(was.get("fields") or {}) | set(record["fields"]))
-               if (was.get("fields") or {}).get(f) != record["fields"].get(f)]
-              if len(changed) == 1 and set(old) == set(new) else [])
+    # when nothing else was added, removed or changed, and tell an older version's digests
+    # (fields it did not know, at their default now) from an edit.
+    fields = field_changes(was, record) if list(old) == list(new) else None
+    changed = [n for n in new if n in old and old[n] != new[n]
+               and not _same_but_fields(old[n], now[n], was.get("fields"), defaults) and not (
+                   isinstance(recorded.get(n), dict)
+                   and computed_fields(recorded[n]) == computed_fields(now[n]))]
+    fields = fields if len(changed) == 1 and fields is not None else []
 
     def words(name):
         if name not in old:
@@ -115,21 +125,70 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
             return f"{name} removed"
         before = recorded.get(name)
         if isinstance(before, dict):
-            diff = [f for f in now[name] if f not in DESCRIPTIVE_FIELDS and f != "name"
-                    and before.get(f) != now[name][f]]
+            then, later = computed_fields(before), computed_fields(now[name])
+            diff = [f for f in dict.fromkeys([*now[name], *before])
+                    if f not in DESCRIPTIVE_FIELDS and f != "name"
+                    and then.get(f) != later.get(f)]
             if diff:
                 return f"{name}'s " + ", ".join(
-                    f"{f} {_shown(f, before.get(f))} -> {_shown(f, now[name][f])}"
-                    for f in diff)
+                    f"{f} {_shown(f, before.get(f, defaults.get(f)))} -> "
+                    f"{_shown(f, now[name].get(f, defaults.get(f)))}" for f in diff)
         if fields:
             return f"{name}'s {' and '.join(fields)} changed"
         return f"{name}'s entry changed"
 
     names = [n for n in new if n not in old] + [n for n in old if n not in new] + changed
-    if not names:
-        return ["its order"]
+    if not names:  # the same modules computing alike: in another order, or an older version's
+        return ["its order"] if list(old) != list(new) else []
     said = [words(n) for n in names[:5]]
     return said + ([f"and {len(names) - 5} more"] if len(names) > 5 else [])
+
+
+def _defaults() -> dict:
+    """ModuleSpec's default of each field (`ModuleSpec.to_json` of an entry of a name and a
+    handle alone)."""
+    from hubensemble.catalogue import ModuleSpec
+
+    return ModuleSpec(name="n", handle="h").to_json()
+
+
+def _same_but_fields(digest, entry, known, defaults) -> bool:
+    """Whether ranking.json's digest `digest` of an entry is that of `entry` (its
+    `ModuleSpec.to_json()` now) as a hubensemble that knew only the fields `known` (the
+    record's per-field digests' keys) wrote it: the digest of `entry` without the fields
+    it did not know, each of which is at its default (`defaults`) now."""
+    from hubensemble.rank.pool import DESCRIPTIVE_FIELDS
+    from hubensemble.rank.ranking import _digest
+
+    if not isinstance(known, dict):
+        return False
+    entry = {f: v for f, v in entry.items() if f not in DESCRIPTIVE_FIELDS}
+    unknown = [f for f in entry if f != "name" and f not in known]
+    return (all(entry[f] == defaults.get(f) for f in unknown)
+            and _digest({f: v for f, v in entry.items() if f not in unknown}) == digest)
+
+
+def field_changes(was, now) -> list[str] | None:
+    """The fields (sorted) whose values differ between two of ranking.json's "catalogue"
+    records (`rank.ranking.catalogue_record`) of the same modules in the same order, by
+    their per-field digests ("fields", over the catalogue): a field one record holds and the
+    other does not (a hubensemble that knew other ModuleSpec fields wrote it) differs only
+    where its values are not all at ModuleSpec's default, the rule of
+    `rank.ranking.computed_fields`. None when either record has no per-field digests (a
+    ranking.json written before they were recorded) or `now` no size."""
+    from hubensemble.catalogue import ModuleSpec
+
+    a, b = (r.get("fields") if isinstance(r, dict) else None for r in (was, now))
+    size = now.get("size") if isinstance(now, dict) else None
+    if not (isinstance(a, dict) and isinstance(b, dict) and isinstance(size, int)
+            and not isinstance(size, bool) and size > 0):
+        return None
+    # Each field's digest over `size` entries at their default (the records' own rule).
+    default = catalogue_record([ModuleSpec(name=f"m{i}", handle="h")
+                                for i in range(size)])["fields"]
+    default.pop("handle", None)  # no default: a record without it is no catalogue's
+    return sorted(f for f in set(a) | set(b) if a.get(f, default.get(f)) != b.get(
+        f, default.get(f)))
 
 
 def _shown(field: str, value) -> str:
