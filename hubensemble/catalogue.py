@@ -673,8 +673,12 @@ def shipped_catalogue(name: str) -> pathlib.Path:
     found = [p for p in shipped if p.name == name]
     if not found:
         if shipped:
-            raise CatalogueError(f"no catalogue {name!r} ships with hubensemble; the shipped "
-                                 f"ones are {', '.join(repr(p.name) for p in shipped)}")
+            names = [p.name for p in shipped]
+            # "demo" for demo.yaml: the file's name, with its extension
+            meant = next((n for n in names if n.rpartition(".")[0] == name), None)
+            raise CatalogueError(f"no catalogue {name!r} ships with hubensemble"
+                                 + (f" (did you mean {meant!r}?)" if meant else "")
+                                 + f"; the shipped ones are {', '.join(map(repr, names))}")
         raise CatalogueError(f"catalogue/{name} is not installed with the package; "
                              "reinstall hubensemble")
     return found[0]

@@ -54,6 +54,18 @@ class Selection:
         """Distinct candidate indices of the chosen ensemble, in first-pick order."""
         return list(self.weights)
 
+    def __repr__(self) -> str:
+        # One line, as Ranking's and FitResult's: the dataclass repr printed the whole path's
+        # curve and every pick (about 100 characters a pick: 1,500 at the default budget of
+        # 15), where a notebook user echoing greedy_select's result wants the ensemble.
+        chosen = self.curve[self.size - 1] if 0 < self.size <= len(self.curve) else {}
+        score = (f", val {self.objective} {chosen[self.objective]:.4f}"
+                 if isinstance(chosen.get(self.objective), (int, float)) else "")
+        weights = ", ".join(f"{i}: {w:.3g}" for i, w in self.weights.items())
+        stopped = "" if self.stopped is None else f", stopped={self.stopped!r}"
+        return (f"Selection(members={self.members!r}, size={self.size} of "
+                f"{len(self.indices)} picks, weights={{{weights}}}{score}{stopped})")
+
     def to_json(self):
         """A JSON-ready dict (weights' keys as strings)."""
         d = asdict(self)

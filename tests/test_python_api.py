@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import hubensemble
-from hubensemble.errors import RunError
+from hubensemble.errors import CatalogueError, RunError
 from hubensemble.options import OptionError
 
 
@@ -170,3 +170,36 @@ def test_one_wording_of_a_number_above_0_and_finite(lr, shown):
     with pytest.raises(ValueError, match=rf"^the gflops limit must be {words}, got {shown}$"):
         Limits(gflops=lr)
     assert TrainSpec(examples=64, steps=2, lr=1).lr == 1  # an int stays as written (zoo.json)
+
+
+def test_a_selection_shows_its_ensemble_in_one_line():
+    """greedy_select's result echoed the whole path's curve and every pick (~100 characters a
+    pick); now its members, size, weights and validation objective, as Ranking's repr."""
+    probs, y = _probs(m=4, n=40, c=3, seed=1)
+    sel = hubensemble.greedy_select(probs, y, budget=15, with_replacement=True,
+                                    size_rule="budget")
+    shown = repr(sel)
+    assert "\n" not in shown and len(shown) < 200, shown
+    best = sel.curve[sel.size - 1]["ce"]
+    assert shown.startswith(f"Selection(members={sel.members!r}, size={sel.size} of "
+                            f"{len(sel.indices)} picks, weights={{"), shown
+    assert shown.endswith(f", val ce {best:.4f})"), shown
+    for i, w in sel.weights.items():
+        assert f"{i}: {w:.3g}" in shown
+
+
+def test_a_shipped_catalogue_named_without_its_extension_is_told_its_name():
+    with pytest.raises(CatalogueError,
+                       match=r"^no catalogue 'demo' ships with hubensemble \(did you mean "
+                             r"'demo\.yaml'\?\); the shipped ones are "):
+        hubensemble.shipped_catalogue("demo")
+
+
+@pytest.mark.parametrize("args, name, shown", [
+    ((3,), "config", "int 3"), ((None, "z"), "config", "NoneType None"),
+    (("demo", 3), "out_dir", "int 3")])
+def test_build_zoo_names_its_argument(tmp_path, args, name, shown):
+    """build_zoo(3) was told "give an output folder (out_dir) for a zoo that is not a preset",
+    build_zoo('demo', 3) failed in pathlib."""
+    with pytest.raises(TypeError, match=rf"^build_zoo\(\) {name} must be .*, got {shown}"):
+        hubensemble.build_zoo(*args)

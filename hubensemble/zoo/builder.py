@@ -23,10 +23,12 @@ from hubensemble.fileio import (atomic_write_json, atomic_write_text, check_dir_
 from hubensemble.formats import versions
 from hubensemble.lockwords import option_word
 from hubensemble.optionerror import OptionError
+from hubensemble.text import typed
 from hubensemble.zoo.arch import ARCHITECTURES, arch_label
-from hubensemble.zoo.config import (RECIPE_VERSION, ModelPlan, TrainSpec, ZooConfig, _spec, plan,
-                                    preset, recipe_difference, recorded_label, seed_problem,
-                                    subtree_index, train_seed, zoo_dir, zoo_folder_hint)
+from hubensemble.zoo.config import (PRESETS, RECIPE_VERSION, ModelPlan, TrainSpec, ZooConfig,
+                                    _spec, plan, preset, recipe_difference, recorded_label,
+                                    seed_problem, subtree_index, train_seed, zoo_dir,
+                                    zoo_folder_hint)
 from hubensemble.zoo.train import subtree_labels
 from hubensemble.text import counted, escaped, time_stamp
 from hubensemble.zoo.parts import (kept_count, open_parts, partial_dir, record_path,
@@ -205,9 +207,16 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     for bad upstream data; OSError when the zoo.json of a zoo at ``out_dir`` cannot be read;
     TimeoutError when another build holds the lock longer than BUILD_LOCK_TIMEOUT;
     whatever a worker raises (the build stops and leaves no zoo; the modules it finished stay
-    in OUT.partial). Paper
+    in OUT.partial); TypeError, before anything, for a ``config`` that is neither a str nor
+    a ZooConfig or an ``out_dir`` that is neither a path (str, os.PathLike) nor None
+    (`text.typed`: build_zoo(3) was told to give an output folder). Paper
     section 2.3 / appendix A.1 (generalists and experts), scaled down: docs/zoo.md.
     """
+    typed("build_zoo", "config", config, (str, ZooConfig), "a preset name (a str: "
+          + ", ".join(map(repr, PRESETS)) + ") or a hubensemble.zoo.ZooConfig",
+          example=repr("demo"))
+    typed("build_zoo", "out_dir", out_dir, (str, os.PathLike, type(None)),
+          "a folder path (str or os.PathLike) or None", example=repr("my-zoo"))
     if out_dir is None and not (isinstance(config, str) and not seed):
         # The cache folder of a preset is what zoo:PRESET/NAME handles load: only the
         # preset's own recipe and seed may go there.
