@@ -203,3 +203,17 @@ def test_build_zoo_names_its_argument(tmp_path, args, name, shown):
     build_zoo('demo', 3) failed in pathlib."""
     with pytest.raises(TypeError, match=rf"^build_zoo\(\) {name} must be .*, got {shown}"):
         hubensemble.build_zoo(*args)
+
+
+@pytest.mark.parametrize("keywords, words", [
+    (dict(input_size=3), r"^load_module\(\) input_size must be \(HEIGHT, WIDTH\), two integers "
+                         r">= 1, or None, got int 3; e\.g\. input_size=\(224, 224\)"),
+    (dict(input_size=(32, True)), r"input_size must be .*, got tuple of 2"),
+    (dict(layer=3), r"^load_module\(\) layer must be a str or None, got int 3"),
+    (dict(weights=5), r"^load_module\(\) weights must be a str or None \(or os\.PathLike"),
+    (dict(input_sise=(32, 32)), r"^load_module\(\) got an unexpected keyword argument "
+                                r"'input_sise' \(did you mean input_size\?\); its fields are ")])
+def test_load_module_names_its_fields(tiny_module, keywords, words):
+    """input_size=3 failed with "'int' object is not iterable", a mistyped field in locate()."""
+    with pytest.raises(TypeError, match=words):
+        hubensemble.load_module(tiny_module, **keywords)

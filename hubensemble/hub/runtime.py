@@ -136,22 +136,47 @@ class LoadedModule:
     output_dim: int | None
 
 
-def _checked_arguments(function: str, handle, *, name, sha256, trust):
-    """`handle` as text (an os.PathLike's `os.fspath`), the other arguments checked: TypeError
-    naming `function`'s argument, its type and what it takes (`load_module`)."""
+#: load_module's `fields` (`locate`'s keywords beside its own).
+_FIELDS = ("weights", "layer", "signature", "input_size")
+
+
+def _checked_arguments(function: str, handle, *, name, sha256, trust, fields):
+    """(`handle`, `fields`) with an os.PathLike handle or weights as its text (`os.fspath`),
+    the other arguments checked: TypeError naming `function`'s argument, its type and what
+    it takes (`load_module`; `text.typed`), and for a field not in `_FIELDS` (with "did you
+    mean", `text.closest_name`)."""
+    import numbers
+
     import numpy as np
 
     from hubensemble.handles import check_handle_form
-    from hubensemble.text import typed
+    from hubensemble.text import closest_name, described, typed
 
     if isinstance(handle, os.PathLike):
         handle = os.fspath(handle)
     if not isinstance(handle, str):
         check_handle_form(handle)  # HandleTypeError: "handle must be a non-empty string, …"
-    for key, value in (("name", name), ("sha256", sha256)):
-        typed(function, key, value, (str, type(None)), "a str or None")
+    for key in fields:
+        if key not in _FIELDS:
+            meant = closest_name(key, _FIELDS)
+            raise TypeError(f"{function}() got an unexpected keyword argument {key!r}"
+                            + (f" (did you mean {meant}?)" if meant else "")
+                            + f"; its fields are {', '.join(_FIELDS)}")
+    fields = dict(fields)
+    if isinstance(fields.get("weights"), os.PathLike):
+        fields["weights"] = os.fspath(fields["weights"])
+    for key, value in (("name", name), ("sha256", sha256), ("weights", fields.get("weights")),
+                       ("layer", fields.get("layer")), ("signature", fields.get("signature"))):
+        typed(function, key, value, (str, type(None)), "a str or None" + (
+            " (or os.PathLike: a weights file)" if key == "weights" else ""))
     typed(function, "trust", trust, (bool, np.bool_), "True or False")
-    return handle
+    size = fields.get("input_size")
+    if size is not None and not (isinstance(size, (list, tuple)) and len(size) == 2 and all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+            for v in size)):
+        raise TypeError(f"{function}() input_size must be (HEIGHT, WIDTH), two integers >= 1, "
+                        f"or None, got {described(size)}; e.g. input_size=(224, 224)")
+    return handle, fields
 
 
 def load_module(handle, *, name=None, sha256=None, trust=False, **fields) -> LoadedModule:
@@ -166,7 +191,8 @@ def load_module(handle, *, name=None, sha256=None, trust=False, **fields) -> Loa
     that is neither a str nor None, or a `trust` that is not a bool (`text.typed`:
     trust="no" was true).
     """
-    handle = _checked_arguments("load_module", handle, name=name, sha256=sha256, trust=trust)
+    handle, fields = _checked_arguments("load_module", handle, name=name, sha256=sha256,
+                                        trust=trust, fields=fields)
     files = locate(handle, name=name, sha256=sha256, trust=trust, **fields)
     obj, signature = open_module(files)
     try:
