@@ -1904,6 +1904,7 @@ def test_the_report_shows_its_times_in_one_form_with_the_utc_offset(evil_run, mo
 def test_the_closing_table_says_the_failed_trials_are_done_and_how_to_run_them_again(full_run):
     """tune's summary says a sweep's failed trials are done (the same command reuses them)
     and how to run them again (995ebe6); fit's closing table, which names them, did not."""
+    from hubensemble.sweepwords import redo_words
     from hubensemble.text import shell
 
     path = full_run[0]
@@ -1915,8 +1916,8 @@ def test_the_closing_table_says_the_failed_trials_are_done_and_how_to_run_them_a
     assert lines[at + 1] == (
         "  the 1 failed trial is done: running the same command again reuses it, as it "
         "reuses finished ones. To run it again once its cause is fixed, remove its folder "
-        f"(`(cd {shell(path / 'candidates')} && rm -r {failed[0]})`), then run the same "
-        "command again (a chief/worker sweep: its chief's and each worker's)"), lines
+        f"(`(cd {shell(path / 'candidates')} && rm -r {failed[0]})`), then "
+        f"{redo_words(path, failed[0])}"), lines  # the trial's own sweep, not tune's words
     # The report's "What failed and why" says it too, the command as code in both files.
     md, html = full_run[2], full_run[3]
     failures = md[md.index("## What failed and why"):md.index("## Time per stage")]
@@ -3417,3 +3418,34 @@ def test_a_right_to_left_task_name_is_isolated_in_report_mds_heading(
     Run(tmp_path).update(data=section)
     md = report.write_report(tmp_path)[0].read_text()
     assert md.splitlines()[0] == heading, md.splitlines()[0]
+
+
+def test_fits_closing_table_says_fits_command_for_a_failed_trial_not_tunes_words(
+        tmp_path, figures_not_drawn):
+    """fit's closing table ended the way on of a failed trial "then run the same command
+    again (a chief/worker sweep: its chief's and each worker's)", tune's summary's words,
+    which fit never runs. In a fit's folder whose fit plans the trial, it names the fit's
+    own command (`sweepwords.redo_words`, what the ensemble's line names); for a trial a
+    later tune added, that tune. Fails before: the chief/worker words, no fit command."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.rerun import fit_command
+
+    make_full_run(tmp_path, robustness=False)
+    failed = next(c.trial for c in candidate.scan(tmp_path / "candidates")[0]
+                  if c.status == "failed")
+    with command_line():  # a run of stage commands: the sweep's own tune
+        line = next(t for t in report.summary_table(tmp_path).splitlines()
+                    if "failed trial is done" in t)
+    assert line.endswith(f"then run `hubensemble tune --run {tmp_path} --sweep default`"), line
+    Run(tmp_path).update(fit={"catalogue": [str(tmp_path / "c.yaml:2")],
+                              "data": "sklearn:digits",
+                              "options": {"sweep": "default", "profile": "quick", "top_k": 3}},
+                         data={**data_section(), "args": {"spec": "sklearn:digits"}},
+                         tune={"sweeps": {"default": {"profile": {"name": "quick"}}}})
+    with command_line():
+        table = report.summary_table(tmp_path)
+        fit = fit_command(tmp_path, read_json(tmp_path / "run.json"), restart=False)
+    line = next(t for t in table.splitlines() if "failed trial is done" in t)
+    assert "chief/worker" not in line, line
+    assert line.endswith(f"rm -r {failed})`), then run `{fit}`"), line
+    assert fit.startswith("hubensemble fit --catalogue ") and "--profile quick" in fit, fit

@@ -370,7 +370,8 @@ _FAILED_TRIALS = ("trial of the sweep failed", "trials of the sweep failed")
 def _failure_lines(run, meta) -> list[str]:
     """What the run skipped and went on without, a line per stage: the modules a sweep's
     budget gave no trial, the modules that could not be ranked, the trials that failed (then
-    that they are done and how to run them again, tune's words: `sweeps.rerun_failed_words`)
+    that they are done and how to run them again: `sweeps.rerun_failed_words`, ending in the
+    command that redoes them, `sweepwords.redo_words`: fit's where it plans them)
     and the members left out of the export, each named
     with its reason (at most _NAMED_FAILURES, then a count). A user who reads only the
     terminal must not miss that part of the catalogue or of the sweep was lost."""
@@ -378,6 +379,7 @@ def _failure_lines(run, meta) -> list[str]:
     from hubensemble.rank.ranking import Ranking
     from hubensemble.sweeps import rerun_failed_words
     from hubensemble.sweepstate import untried
+    from hubensemble.sweepwords import redo_words
 
     found = []
     if run.ranking_json.exists():
@@ -405,8 +407,12 @@ def _failure_lines(run, meta) -> list[str]:
         more = (f"; and {len(items) - _NAMED_FAILURES} more"
                 if len(items) > _NAMED_FAILURES else "")
         lines.append(f"skipped: {len(items)} {what[len(items) != 1]}: {named}{more}")
-        if what == _FAILED_TRIALS:  # done, as tune's summary says: how to run them again
-            lines.append("  " + rerun_failed_words(run.candidates, [t for t, _ in items]))
+        if what == _FAILED_TRIALS:  # done, as tune's summary says: how to run them again,
+            # in fit's words (its command, where it plans the trial; a later tune's else):
+            # tune's "the same command again (a chief/worker sweep …)" is no fit's.
+            failed = [t for t, _ in items]
+            then = " and ".join(dict.fromkeys(redo_words(run.path, t) for t in failed))
+            lines.append("  " + rerun_failed_words(run.candidates, failed, then=then))
         failures = True
     # A module the budget gave no trial is no failure, and its line above is whole: the
     # pointer only when a failure's reason may be cut or left out here (a new-user check saw
