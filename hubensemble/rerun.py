@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from hubensemble import options
+from hubensemble import formats, options
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.text import absolute, shell
 
@@ -155,6 +155,36 @@ def moved_data_way(where, meta: dict, spec: str) -> str:
     new = command.replace(typed, f"--data {local[0]}:NEW_PATH", 1)
     return (f"if the data moved, give fit its new place (NEW_PATH), which it records, going "
             f"on from the run's finished stages: `{new}`")
+
+
+def rank_inputs(meta, ranked=()) -> dict:
+    """The inputs of `hubensemble rank` (or run_rank) for the run whose run.json is `meta`
+    (any value: a damaged one, or {}, as none), as `lockwords.command_words`' flags and
+    keywords: "--catalogue /abs/c.yaml --data sklearn:digits" and "specs=load_catalogue(
+    '/abs/c.yaml'), task=load_task('sklearn:digits')", from its catalogue files
+    (`_catalogue_files`: fit's record, else its entries' sources, else those of `ranked`,
+    the ranking's rows' "source" values) and data options (`_data_flags`); FILE and SPEC
+    for what neither records (lockwords.RANK_INPUTS). The way on of a "modules" record
+    edited by hand said FILE and SPEC where the run named both."""
+    meta = meta if isinstance(meta, dict) else {}
+    args = _recorded_args(meta) or {}
+    files = _catalogue_list(meta) or (_source_files(ranked) if ranked else [])
+    catalogue = (repr(files if len(files) > 1 else files[0]) if files else "FILE")
+    task = "load_task(SPEC)" if _from_python(args) else load_task_words(args)
+    return dict(flags=f"--catalogue {' '.join(map(shell, files)) or 'FILE'} {_data_flags(args)}",
+                keywords=f"specs=load_catalogue({catalogue}), task={task}")
+
+
+def ranked_sources(run_dir) -> list:
+    """The "source" ("FILE:LINE") of each row of run `run_dir`'s ranking.json, for
+    `rank_inputs`; [] when it cannot be read (a damaged ranking is said where it is read)."""
+    from hubensemble.fileio import read_json
+
+    try:
+        rows = read_json(os.path.join(os.fspath(run_dir), formats.RANKING_JSON))["modules"]
+        return [str(r["source"]) for r in rows if isinstance(r, dict) and r.get("source")]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
 
 
 def _start_again_call(where, meta: dict, fit: bool, *, args, now) -> str:
@@ -367,6 +397,12 @@ def _catalogue_list(meta: dict) -> list[str]:
     sources = fit.get("catalogue") if isinstance(fit.get("catalogue"), list) else None
     # run.json's entries as a hand edit left them: a list or a string is no source (FILE)
     sources = sources or [m.get("source") for m in readable_entries(meta.get("modules")).values()]
+    return _source_files(sources)
+
+
+def _source_files(sources) -> list[str]:
+    """The catalogue files (absolute, in order, once each) of catalogue entries' `sources`
+    ("FILE:LINE"); [] when one is not a file here."""
     files = []
     for source in sources:
         path, _, line = str(source or "").rpartition(":")

@@ -19,7 +19,7 @@ from hubensemble.pixelkeys import write_pixel_keys
 from hubensemble.rerun import data_part
 from hubensemble.runexports import RunExports
 from hubensemble.runlabels import LABEL_SPLITS, PATHS_FILES, RunLabels
-from hubensemble.lockwords import (FIT_INPUTS, RANK_INPUTS, command_words, locked_advice,
+from hubensemble.lockwords import (FIT_INPUTS, command_words, locked_advice,
                                    on_command_line, option_word, run_words,
                                    unwritable_advice)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
@@ -578,8 +578,16 @@ class Run(RunLabels, RunExports):
 
     def rank_command(self) -> str:
         """The `hubensemble rank` command line that writes this run's ranking (for errors), in
-        the caller's words (`lockwords.command_words`: run_rank(out_dir=…) from Python)."""
-        return command_words("rank", self.path, **RANK_INPUTS)
+        the caller's words (`lockwords.command_words`: run_rank(out_dir=…) from Python), its
+        catalogue and data as run.json records them (`rerun.rank_inputs`; FILE and SPEC
+        where it does not)."""
+        from hubensemble.rerun import rank_inputs, ranked_sources
+
+        try:
+            meta = self.meta()
+        except RunError:  # run.json damaged: the placeholders
+            meta = {}
+        return command_words("rank", self.path, **rank_inputs(meta, ranked_sources(self.path)))
 
     def ranking(self) -> dict | None:
         """ranking.json as a dict whose "modules" is a list; None when it is missing. RunError

@@ -126,10 +126,16 @@ class RunExports:
     def rank_words(self) -> str:
         """"run `hubensemble rank --catalogue FILE --data SPEC --out RUN`", or from Python
         "call run_rank(out_dir=…, specs=…, task=…)" (`lockwords.run_words`): the way to rank
-        this run again."""
-        from hubensemble.lockwords import RANK_INPUTS, run_words
+        this run again, its catalogue and data as run.json records them
+        (`rerun.rank_inputs`)."""
+        from hubensemble.lockwords import run_words
+        from hubensemble.rerun import rank_inputs, ranked_sources
 
-        return run_words("rank", self.path, **RANK_INPUTS)
+        try:
+            meta = self.meta()
+        except RunError:  # run.json damaged: the placeholders
+            meta = {}
+        return run_words("rank", self.path, **rank_inputs(meta, ranked_sources(self.path)))
 
     def export_words(self, out=None, *, flags: str = "", keywords: str = "") -> str:
         """`export_command` in the caller's words (`lockwords.command_words`): the command on

@@ -3841,3 +3841,37 @@ def test_a_keras_entrys_missing_weights_file_is_labelled_by_its_own_format(
     with pytest.raises(ModuleLoadError) as loaded:  # the loader's own, after TensorFlow
         locate("keras:MobileNetV3Small", name="k", weights=str(gone))
     assert loaded.value.stage == "keras weights" and str(loaded.value).startswith(said)
+
+
+def test_a_damaged_modules_record_names_the_runs_own_catalogue_and_data(tmp_path, tiny_module,
+                                                                        in_process):
+    """run.json's "modules" edited into no object was refused with "run `hubensemble rank
+    --catalogue FILE --data SPEC --out RUN` again" where the run records both (its ranking's
+    rows their catalogue lines, run.json its data options): it names them, and the command
+    named runs. From Python, the run_rank call with them. Fails before: FILE and SPEC."""
+    import shlex
+
+    from hubensemble.errors import RunError
+
+    cat = tmp_path / "c.yaml"
+    cat.write_text(f"modules:\n  - {{name: t, handle: {tiny_module}}}\n")
+    run = tmp_path / "run"
+    assert in_process("rank", "--catalogue", cat, "--data", "sklearn:digits", "--data-seed",
+                      "3", "--out", run, "--profile", "quick")[0] == 0
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**meta, "modules": "t"}))
+    code, _, err = in_process("tune", "--run", run)
+    said = re.search(r"or run `hubensemble (rank [^`]*)` again\n", err)
+    assert code == 2 and said, err
+    assert said.group(1) == (f"rank --catalogue {cat} --data sklearn:digits --data-seed 3 "
+                             f"--out {run}"), err
+    assert in_process(*shlex.split(said.group(1)))[0] == 0
+    assert json.loads((run / "run.json").read_text())["modules"]["t"]["handle"] == tiny_module
+    (run / "run.json").write_text(json.dumps({**meta, "modules": ["t"]}))
+    import hubensemble
+
+    with pytest.raises(RunError) as python:
+        hubensemble.run_tune(run, progress=False)
+    assert str(python.value).endswith(
+        f"or call run_rank(out_dir={str(run)!r}, specs=load_catalogue({str(cat)!r}), "
+        "task=load_task('sklearn:digits', seed=3)) again"), python.value
