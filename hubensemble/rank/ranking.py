@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import time
+from typing import Callable, ParamSpec, TypeVar, cast
 
 import numpy as np
 
@@ -269,7 +270,11 @@ def _check_entry_dim(spec, row):
 _RANK = options.defaults_for("rank")
 
 
-def _one_rule_given(function):
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_rule_given(function: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorates `run_rank`: OptionError "choose one selection rule: top_k=5 or
     threshold=0.1, not both; leave the other out" when the caller passed more than one of
     the selection rules (the options table's `exclusive` "selection": top_k, threshold,
@@ -299,7 +304,7 @@ def _one_rule_given(function):
                         "more than one; leave the others out"))
         return function(*args, **keywords)
 
-    return call
+    return cast(Callable[_P, _R], call)  # run_rank's own signature (functools.wraps)
 
 
 @_one_rule_given
