@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import os
 import sys
@@ -242,11 +243,36 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+def check_keywords_known(function, signature, kwargs) -> None:
+    """TypeError naming `function` as Python's own call does, with the keyword it most
+    likely mistypes (`text.closest_name`, git's rule), for a keyword of `kwargs` that
+    `signature` (`inspect.signature(function)`) has no parameter of and no **kwargs to take:
+    "run_tune() got an unexpected keyword argument 'budegt' (did you mean budget?)" (Python
+    3.11 says no more than its first half). The stage functions' decorators call it
+    (`runwriter.bind_call`, `with_stage_settings`) before any work."""
+    from hubensemble.text import closest_name
+
+    params = signature.parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    names = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for key in kwargs:
+        if key not in names:
+            meant = closest_name(key, names)
+            raise TypeError(f"{function.__name__}() got an unexpected keyword argument "
+                            f"{key!r}" + (f" (did you mean {meant}?)" if meant else ""))
+
+
 def with_stage_settings(function: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Decorator: `function` runs inside `stage_settings` (a public stage's entry). Its
-    signature stays the function's, for `inspect` and for type checkers (ParamSpec)."""
+    """Decorator: `function` runs inside `stage_settings` (a public stage's entry), after a
+    mistyped keyword is refused naming the one meant (`check_keywords_known`:
+    evaluate_model(corruption=True) was told no more than "unexpected keyword argument").
+    Its signature stays the function's, for `inspect` and for type checkers (ParamSpec)."""
+    signature = inspect.signature(function)
+
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        check_keywords_known(function, signature, kwargs)
         with stage_settings():
             return function(*args, **kwargs)
     return wrapper

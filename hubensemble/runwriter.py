@@ -31,7 +31,11 @@ def bind_call(function, signature, args, kwargs, *, partial: bool = False):
     """`signature` (`inspect.signature(function)`) bound to a call's `args` and `kwargs`
     (bind_partial with `partial`). Raises TypeError naming `function` as Python's own call
     does ("merge_rankings() got an unexpected keyword argument 'k'"): a decorator's bind
-    said it without the function's name."""
+    said it without the function's name; a mistyped keyword with the one it most likely
+    mistypes (`check_keywords_known`)."""
+    from hubensemble.kerasenv import check_keywords_known
+
+    check_keywords_known(function, signature, kwargs)
     try:
         return (signature.bind_partial if partial else signature.bind)(*args, **kwargs)
     except TypeError as e:

@@ -217,3 +217,21 @@ def test_load_module_names_its_fields(tiny_module, keywords, words):
     """input_size=3 failed with "'int' object is not iterable", a mistyped field in locate()."""
     with pytest.raises(TypeError, match=words):
         hubensemble.load_module(tiny_module, **keywords)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda d: hubensemble.run_rank(d / "run", [], None, topk=5),
+     r"^run_rank\(\) got an unexpected keyword argument 'topk' \(did you mean top_k\?\)$"),
+    (lambda d: hubensemble.run_tune(d / "run", budegt=5),
+     r"^run_tune\(\) got an unexpected keyword argument 'budegt' \(did you mean budget\?\)$"),
+    (lambda d: hubensemble.evaluate_model(d / "export", None, corruption=True),
+     r"^evaluate_model\(\) got an unexpected keyword argument 'corruption' \(did you mean "
+     r"corruptions\?\)$"),
+    (lambda d: hubensemble.export_ensemble(d / "run", zzz=1),
+     r"^export_ensemble\(\) got an unexpected keyword argument 'zzz'$")])
+def test_a_mistyped_keyword_of_a_stage_function_names_the_one_meant(tmp_path, call, words):
+    """Python 3.11 said "got an unexpected keyword argument 'budegt'" and no more, where fit
+    and the command line name the one meant (git's rule, text.closest_name)."""
+    with pytest.raises(TypeError, match=words):
+        call(tmp_path)
+    assert list(tmp_path.iterdir()) == []
