@@ -1420,12 +1420,12 @@ def _fake_split_fn(requested, sizes):
     return as_dataset
 
 
-def test_tfds_default_vtab_splits_without_network(no_network):
+def test_tfds_default_vtab_splits_without_network(no_network, tmp_path):
     tfds = pytest.importorskip("tensorflow_datasets")
     requested = []
     sizes = {"train[:800]": (20, 1), "train[800:1000]": (10, 2), "test": (30, 3)}
     with tfds.testing.mock_data(as_dataset_fn=_fake_split_fn(requested, sizes)):
-        task = load_task("tfds:mnist", data_dir="/nonexistent/tfds")
+        task = load_task("tfds:mnist", data_dir=str(tmp_path))  # a folder: mocked
     assert sorted(requested) == sorted(VTAB_SPLITS.values())
     assert (len(task.train), len(task.val), len(task.test)) == (20, 10, 30)
     assert task.train.images.shape == (20, 28, 28, 3)  # grey → RGB
@@ -1440,7 +1440,7 @@ def test_tfds_default_vtab_splits_without_network(no_network):
     assert no_network == []
 
 
-def test_tfds_binary_images_are_read_as_0_and_255_and_said_so(no_network):
+def test_tfds_binary_images_are_read_as_0_and_255_and_said_so(no_network, tmp_path):
     """A data set whose image feature holds only 0 and 1 (dsprites' binary images) was read
     as pixels 0 and 1 of 255, near black, without a word. A tfds feature cannot be stored
     otherwise, so they are read as 0 / 255 (task_adaptation's `* 255`, as tools/vtab.py's
@@ -1449,13 +1449,13 @@ def test_tfds_binary_images_are_read_as_0_and_255_and_said_so(no_network):
     tfds = pytest.importorskip("tensorflow_datasets")
     sizes = {"train[:800]": (20, 1), "train[800:1000]": (10, 0), "test": (30, 1)}
     with tfds.testing.mock_data(as_dataset_fn=_fake_split_fn([], sizes)):
-        task = load_task("tfds:mnist", data_dir="/nonexistent/tfds")
+        task = load_task("tfds:mnist", data_dir=str(tmp_path))  # a folder: mocked
     assert (task.train.images == 255).all() and (task.val.images == 0).all()
     assert "its 'image' pixels are all 0 or 1 (binary images), read as 0 / 255" in task.source
     # Values above 1 anywhere in the data set: 8-bit pixels, as before.
     sizes = {"train[:800]": (20, 1), "train[800:1000]": (10, 2), "test": (30, 1)}
     with tfds.testing.mock_data(as_dataset_fn=_fake_split_fn([], sizes)):
-        task = load_task("tfds:mnist", data_dir="/nonexistent/tfds")
+        task = load_task("tfds:mnist", data_dir=str(tmp_path))  # a folder: mocked
     assert task.train.images.max() == 1 and "binary" not in task.source
     assert no_network == []
 

@@ -200,6 +200,8 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                                       "val_fraction / test_fraction")
                         + " or put the splits in the data")
     check_tfds_only(scheme, tfds_only, typed)
+    if scheme == "tfds":  # a --data-dir that is no folder: before TensorFlow, not after it
+        tfds.check_data_dir(rest, tfds_only.get("data_dir"))
     _check_fractions(val_fraction, 0.0)  # each a number in [0, 1)
     _check_fractions(0.0, test_fraction)
     FIRST_CHECKS[scheme](rest)

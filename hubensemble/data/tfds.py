@@ -152,6 +152,49 @@ def _unknown_name(name, data_dir, where) -> str:
             + "; the registered names are `tfds.list_builders()`, e.g. tfds:cifar10")
 
 
+def _where_and_prepare(name, config, data_dir) -> tuple[str, str]:
+    """(the data dir in words: `data_dir`, else $TFDS_DATA_DIR's or the default folder, with
+    "(no such folder)" or "(a file, not a folder)" when it is not a folder; how to prepare
+    data set `name` (`config`) there) for the refusals of a data set not prepared."""
+    where = data_dir or (f"$TFDS_DATA_DIR's folder {tfds_data_dir()}"  # name it
+                         if os.environ.get("TFDS_DATA_DIR") else
+                         f"the default data dir {tfds_data_dir()}")
+    root = tfds_data_dir(data_dir)
+    if not os.path.isdir(root):  # a mistyped --data-dir: say so, not only "not prepared"
+        where += " (a file, not a folder)" if os.path.exists(root) else " (no such folder)"
+    prepare = (f"prepare it once on a machine with internet: `tfds build {name}"
+               f"{' --config ' + config if config else ''}"
+               f"{' --data_dir ' + data_dir if data_dir else ''}` (or copy a "
+               f"prepared folder there), then pass {option_word('--data-dir', 'data_dir')} to "
+               "where it lives")
+    return where, prepare
+
+
+def check_data_dir(rest: str, data_dir) -> None:
+    """Before TensorFlow (`specs.check_spec`, for every command that reads --data, and
+    load_task / load_test_set): DataError when the typed `data_dir` (--data-dir) alone says
+    tfds:`rest` cannot be read there: no such folder or a file ("tfds:mnist is not prepared
+    in DIR (no such folder); hubensemble never downloads data: prepare it once …", the words
+    `_load_tfds` says after TensorFlow's import: 7-11 s and ~680 MB), or a folder this
+    process may not list or enter (its permissions; tfds said "not prepared"). None, the
+    environment's folder and a folder there are left to tfds' own checks (an unknown name's
+    words come from its registry)."""
+    if not data_dir:
+        return
+    name, config, version = _parse_tfds_name(rest)
+    full = name + (f"/{config}" if config else "") + (f":{version}" if version else "")
+    root = tfds_data_dir(data_dir)
+    where, prepare = _where_and_prepare(name, config, data_dir)
+    if not os.path.isdir(root):
+        raise DataError(f"tfds:{full} is not prepared in {where}; hubensemble never "
+                        f"downloads data: {prepare}")
+    if not os.access(root, os.R_OK | os.X_OK):
+        flag = option_word("--data-dir", "data_dir")
+        raise DataError(f"tfds:{full} cannot be read in {data_dir}: the folder is not readable "
+                        f"by you (its permissions); make it readable, or pass {flag} to a "
+                        "readable copy of it")
+
+
 def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
                evaluated: bool = False, model_classes=None) -> Task:
     """tfds:NAME[:CONFIG] — a prepared TensorFlow Datasets data set; never downloads.
@@ -176,20 +219,11 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
     from hubensemble._tf import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    where = options.data_dir or (f"$TFDS_DATA_DIR's folder {tfds_data_dir()}"  # name it
-                                 if os.environ.get("TFDS_DATA_DIR") else
-                                 f"the default data dir {tfds_data_dir()}")
+    where, prepare = _where_and_prepare(name, config, options.data_dir)
     # tfds itself does not expand "~" (load_task(data_dir="~/tensorflow_datasets") found the
     # data set "not prepared" while naming its prepared copies): it gets the folder expanded,
     # $TFDS_DATA_DIR and the default included, as every message names it.
     root = tfds_data_dir(options.data_dir)
-    if not os.path.isdir(root):  # a mistyped --data-dir: say so, not only "not prepared"
-        where += " (a file, not a folder)" if os.path.exists(root) else " (no such folder)"
-    prepare = (f"prepare it once on a machine with internet: `tfds build {name}"
-               f"{' --config ' + config if config else ''}"
-               f"{' --data_dir ' + options.data_dir if options.data_dir else ''}` (or copy a "
-               f"prepared folder there), then pass {option_word('--data-dir', 'data_dir')} to "
-               "where it lives")
     try:
         builder = tfds.builder(full, data_dir=root)
         features = builder.info.features
