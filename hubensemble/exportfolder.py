@@ -312,15 +312,36 @@ def folder_lock(out_dir, run_dir, command: str, flag: str, keyword: str):
     lock = lock_path(out_dir)
 
     def refused(owner):
-        who = (f"another {owner.get('command')} of the run {owner.get('run')} "
-               f"({owner_words(owner)}, holding {lock})" if owner else
-               f"another hubensemble command (it holds {lock})")
-        return RunError(f"{out_dir} is being written by {who}: wait for it to end, or pass "
-                        f"another {option_word(flag, keyword)} folder")
+        return _held_by(out_dir, lock, owner, flag, keyword)
 
     with owned_lock(lock, {"command": command, "run": absolute(run_dir)}, refused,
                     remove=True):  # a .DIR.lock left beside the user's folder was nobody's
         yield
+
+
+def _held_by(out_dir, lock, owner, flag, keyword) -> RunError:
+    """`folder_lock`'s refusal of export folder `out_dir` whose `lock` another process holds
+    (`owner`: its record, `fileio.lock_owner`; None when unknown)."""
+    who = (f"another {owner.get('command')} of the run {owner.get('run')} "
+           f"({owner_words(owner)}, holding {lock})" if owner else
+           f"another hubensemble command (it holds {lock})")
+    return RunError(f"{out_dir} is being written by {who}: wait for it to end, or pass "
+                    f"another {option_word(flag, keyword)} folder")
+
+
+def check_folder_lock(out_dir, run_dir, flag: str, keyword: str) -> None:
+    """Before TensorFlow (`preflight`'s checks of fit's and export's export folder): what
+    `folder_lock` would refuse at once, files alone deciding it: the lock held by another
+    process (its RunError, `_held_by`) or a lock file that cannot be made beside the folder
+    (OSError, `fileio.check_lock_file`: `export --out /proc/e` said so after TensorFlow's
+    import, 24 s and 700 MB). Nothing for a folder inside the run (its lock covers it)."""
+    if not outside(out_dir, run_dir):
+        return
+    out_dir = absolute(os.fspath(out_dir))
+    lock = lock_path(out_dir)
+    if fileio.lock_is_held(lock):
+        raise _held_by(out_dir, lock, fileio.lock_owner(lock), flag, keyword)
+    fileio.check_lock_file(lock)
 
 
 def run_record(run_dir, meta: dict) -> dict:

@@ -264,6 +264,18 @@ def _check_lock_file(path: str) -> None:
         raise OSError(code, f"cannot {verb} the lock file {path}: {why}") from e
 
 
+def check_lock_file(path) -> None:
+    """Before the work: OSError as `file_lock` says it ("cannot create the lock file X: …")
+    when the lock file `path` could not be made in its existing folder; leaves no file it
+    made, and makes no folder (a missing one is made, and said, by `file_lock`)."""
+    path = os.fspath(path)
+    if os.path.lexists(path) or not os.path.isdir(os.path.dirname(absolute(path))):
+        return
+    _check_lock_file(path)
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
 def _locks_its_path(lock, path) -> bool:
     """Whether the file `lock` (a held filelock.FileLock) has locked is the one `path` names
     now (not a file another process removed while this one waited on it)."""

@@ -255,6 +255,21 @@ def check_report_folder(run_dir) -> None:
         f"{unwritable_advice('report', path)}")
 
 
+def _export_folder_lock(args) -> None:
+    """Before TensorFlow: fit's --export and export's --out outside the run folder whose lock
+    another process holds, or whose lock file cannot be made (`exportfolder.
+    check_folder_lock`); the command line's only: a fit from Python holds that lock while its
+    export stage checks the folder."""
+    from hubensemble.exportfolder import check_folder_lock
+
+    if args.command == "fit" and args.export:
+        check_folder_lock(args.export, args.out, "--export", "export")
+    elif args.command == "export" and getattr(args, "out", None) and getattr(args, "run", None):
+        # the folder's own faults first, in their words (export's flag check says them too)
+        check_export_target(args.out, run_dir=args.run, tflite=args.export_format == "tflite")
+        check_folder_lock(args.out, args.run, "--out", "out_dir")
+
+
 def _fit_data_args(args):
     """The DataArgs fit (`cliargs.data_args_from`) or demo (sklearn:digits with its
     --data-seed: `commands.cmd_demo`) loads its data with."""
@@ -274,7 +289,8 @@ def check_inputs(args) -> None:
     output inside the image folder read (`check_outputs_outside_data`; DataError),
     --catalogue files (CatalogueError naming file:line), a --budget too small for the
     --sweep (tune's without one: the run's, `sweepwords.resumed_call`), a run folder Keras
-    Tuner cannot reach (`formats.check_tuner_folder`), fit's export folder, --strategy's
+    Tuner cannot reach (`formats.check_tuner_folder`), fit's export folder, fit's and
+    export's export folder locked or unlockable (`_export_folder_lock`), --strategy's
     needs, --modules the catalogue lacks (HubensembleError).
     Sets `args.specs` to the loaded catalogue entries when --catalogue is given (the demo's:
     its shipped catalogue). Warns (once the run's log is open: `check_run`) when the
@@ -316,6 +332,7 @@ def check_inputs(args) -> None:
     if getattr(args, "export", None) or args.command in ("fit", "demo"):  # not after the sweep
         check_export_target(args.export or os.path.join(args.out, "export"),
                             "--export" if args.export else "--out", run_dir=args.out)
+    _export_folder_lock(args)
     if getattr(args, "strategy", None):
         check_strategy(args.strategy, args.tpu)
     if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit

@@ -1054,3 +1054,56 @@ def test_a_lock_file_that_cannot_be_made_is_said_at_once_for_every_caller(tmp_pa
     with fileio.file_lock(tmp_path / "ok.lock", timeout=0):
         assert fileio.lock_is_held(tmp_path / "ok.lock")
     assert (tmp_path / "ok.lock").is_file() and not fileio.lock_is_held(tmp_path / "ok.lock")
+
+
+def test_an_export_folder_locked_or_unlockable_is_refused_before_tensorflow(tmp_path):
+    """`export --out E` (and fit's --export E) outside the run, while another process writes
+    E or where E's lock file cannot be made (/proc), was refused by exportfolder.folder_lock
+    after TensorFlow's import (24 s, 700 MB). Refused before it now, in folder_lock's words
+    (the reference: folder_lock itself while the other process holds the lock). Fails
+    before: TensorFlow loaded."""
+    import json
+
+    from conftest import bounded_by_cpu
+    from hubensemble.errors import RunError
+    from hubensemble.exportfolder import folder_lock
+    from hubensemble.lockwords import command_line
+
+    from hubensemble.fileio import atomic_write_json
+    from hubensemble.rundir import Run
+
+    out, run = tmp_path / "E", tmp_path / "run"
+    Run(run).update(created="2026-12-07")  # a run whose ensemble export would export
+    atomic_write_json(Run(run).ensemble_json, {"objective": "ce",
+                                               "members": [{"trial": "t0", "weight": 1.0}]})
+    hold = ("import sys\nfrom hubensemble.exportfolder import folder_lock\n"
+            "with folder_lock(sys.argv[1], sys.argv[2], 'fit', '--export', 'export'):\n"
+            "    print('held', flush=True)\n    sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(out), str(tmp_path / "other")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with command_line(), pytest.raises(RunError) as refused:
+            with folder_lock(out, run, "export", "--out", "out_dir"):
+                pass
+        argvs = [["export", "--run", str(run), "--out", str(out)]]
+        if os.path.isdir("/proc/self"):  # the kernel's: it makes no file, even for root
+            argvs.append(["export", "--run", str(run), "--out", "/proc/e"])
+        script = ("import contextlib, io, json, sys\nfrom hubensemble.cli import main\n"
+                  "for argv in json.loads(sys.argv[1]):\n    err = io.StringIO()\n"
+                  "    with contextlib.redirect_stderr(err):\n        code = main(argv)\n"
+                  "    print(json.dumps([code, err.getvalue(), 'tensorflow' in sys.modules]))\n")
+        done = bounded_by_cpu([sys.executable, "-c", script, json.dumps(argvs)], cpu=120,
+                              capture_output=True, text=True)
+    finally:
+        holder.stdin.close()
+        holder.wait()
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(code, tensorflow) for code, _, tensorflow in found] == [(2, False)] * len(argvs), \
+        found
+    assert found[0][1] == f"hubensemble: error: {refused.value}\n", found[0][1]
+    if len(found) > 1:
+        assert found[1][1].startswith("hubensemble: error: [Errno 13] cannot create the lock "
+                                      "file /proc/.e.lock: No such file or directory"), found
+    assert not os.path.exists(tmp_path / ".E.lock")  # the holder removed it; none made here
