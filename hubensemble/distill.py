@@ -287,7 +287,9 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
               "mixup": float(mixup), "lr_scale": float(lr_scale),
               "init": "member" if start_weights is not None else "module",
               "init_from": base.trial if start_weights is not None else None,
-              "init_rule": init, "init_tried": summary, "init_failed": reasons}
+              "init_rule": init, "init_tried": summary, "init_failed": reasons,
+              # as given (None: not given): its batch alone cannot say it (`distilled_with`)
+              "train_batch_size": train_batch_size}
     _warn_at_chance(trial, probs, task, hparams.steps, steps_scale, lr_scale,
                     teacher_at_chance=ens.get("at_chance"))
     earlier = candidate.read_candidate(run.distill, trial)

@@ -81,11 +81,11 @@ def distilled_with(record) -> tuple[str, str]:
     passes them ("init='member', steps_scale=0.05"), to distil it again by the same rule;
     ("", "") when all are at their defaults. The options are the options table's rows of
     run_distill (`options.options_for(used_by="distill")`: flag, keyword, default, rule)
-    whose value the record holds: its field of the keyword's name ("init_rule" for init);
-    the training batch, which distill does not record as given, is the batch the student
-    trained at (its "hparams" batch_size) when that is not its profile's ("profile"): the
-    one a student of a default batch has unless tune's was another, and naming a batch equal
-    to its candidate's changes nothing (`export.retrain.at_train_batch`). --student and
+    whose value the record holds: its field of the keyword's name ("init_rule" for init;
+    "train_batch_size", null when not given). A record written before distill recorded the
+    training batch is read as before: the batch the student trained at (its "hparams"
+    batch_size) when that is not its profile's ("profile"), which missed a batch given equal
+    to the profile's where tune trained at another. --student and
     --max-gflops pick the module, which the caller names. A field missing (a record written
     before it) or not of the option's rule (edited by hand) is left out. In the order of the
     flags' names, so one command reads the same wherever it is said."""
@@ -107,7 +107,8 @@ def distilled_with(record) -> tuple[str, str]:
 
 
 def _recorded(record: dict, keyword: str):
-    """The value of run_distill's `keyword` a student's `record` holds, or None."""
+    """The value of run_distill's `keyword` a student's `record` holds, or None; a record
+    without "train_batch_size" (before it was recorded) by its batch against its profile's."""
     field = _RECORD_FIELDS.get(keyword, keyword)
     if field in record or keyword != "train_batch_size":
         return record.get(field)

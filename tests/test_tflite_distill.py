@@ -2232,3 +2232,31 @@ def test_distill_refuses_a_members_damaged_entry_where_the_ensemble_cost_is_coun
     assert said.startswith(f"{(path / 'run.json').resolve()}: the catalogue entry of module "
                            "'fixed' is damaged (unknown ModuleSpec field 'colour'"), said
     assert not (path / "distill").exists()
+
+
+def test_a_student_records_its_train_batch_size_as_given(run_dir, digits, tmp_path):
+    """distill did not record --train-batch-size: `distilled_with` inferred it from the
+    student's batch against its profile's, so a student of candidates tuned at batch 8
+    distilled at exactly quick's 16 read as distilled at the default, and its again-command
+    (export --student's way on) left the batch out: run, it trains at the candidates' 8. It
+    is recorded as given ("train_batch_size", null when not given) and said. Fails before:
+    no "--train-batch-size 16" in the words."""
+    from hubensemble.distill import run_distill
+    from hubensemble.distillcompare import distilled_with
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    for c in candidate.scan(Run(path).candidates)[0]:  # as tuned at --train-batch-size 8
+        atomic_write_json(c.folder / "trial.json", {
+            **c.record, "hparams": {**c.record["hparams"], "batch_size": 8}})
+    run_distill(path, task=digits, progress=False, student="small", steps_scale=0.005,
+                init="module", mixup=0.0, train_batch_size=QUICK.batch_size)
+    record = candidate.read_candidate(Run(path).distill, "distill-small").record
+    assert record["train_batch_size"] == QUICK.batch_size == record["hparams"]["batch_size"]
+    flags, keywords = distilled_with(record)
+    assert "--train-batch-size 16" in flags and "train_batch_size=16" in keywords, flags
+    # A record written before the field: read as before (its batch against its profile's).
+    del record["train_batch_size"]
+    assert "--train-batch-size" not in distilled_with(record)[0]
+    assert "--train-batch-size 8" in distilled_with(
+        {**record, "hparams": {**record["hparams"], "batch_size": 8}})[0]
