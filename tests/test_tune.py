@@ -3511,3 +3511,36 @@ def test_fit_costs_a_probe_sweeps_module_at_its_own_size_before_the_sweep(tiny_m
                         corruptions=False, progress=False, cache_dir=tmp_path / "c")
     assert not (tmp_path / "run" / "candidates").exists() or not any(
         (tmp_path / "run" / "candidates").iterdir())  # refused before the sweep
+
+
+def test_a_hand_edit_that_splits_the_runs_profile_from_its_sweeps_names_a_way_that_works(
+        tmp_path, modules, digits):
+    """run.json's "tune" -> "profile" edited by hand away from its record of the sweep (what
+    the candidates trained at) refused `tune` without --profile, telling it to run "tune
+    without --profile", which it had just done and which is refused again. It names the
+    contradiction and a way on that works: today's --profile of the name when its definition
+    is the candidates' (it is here), else only the restore. Fails before: "(tune without
+    profile goes on with the profile as recorded)"."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="seeds", budget=1, strategy="cpu", task=digits, progress=False)
+    tune.run_tune(run.path, profile="quick", **kw)
+    meta = json.loads(run.meta_path.read_text())
+    meta["tune"]["profile"]["min_steps"] += 7
+    atomic_write_json(run.meta_path, meta)
+    with pytest.raises(RunError) as refused:
+        tune.run_tune(run.path, profile=None, **kw)
+    said = str(refused.value)
+    assert "goes on with the profile as recorded" not in said, said
+    assert (f"(not by tune without profile: it trains at the last tune's profile as "
+            f"{run.meta_path} records it (\"tune\" -> \"profile\"), quick, which is not the one "
+            "its record of the candidates' sweep holds, which they trained at (min_steps 5 -> "
+            "12: theirs -> the last tune's; edited by hand?): restore run.json from a copy, or "
+            "pass profile='quick', whose definition today is the one they trained at)") in said
+    assert tune.run_tune(run.path, profile="quick", **kw).ok == 1  # the way on named works
+    # The sweep's record edited instead: today's quick is not theirs, the restore alone.
+    meta = json.loads(run.meta_path.read_text())
+    meta["tune"]["sweeps"]["seeds"]["profile"]["min_steps"] += 7
+    atomic_write_json(run.meta_path, meta)
+    with pytest.raises(RunError) as refused:
+        tune.run_tune(run.path, profile=None, **kw)
+    assert "edited by hand?): restore run.json from a copy), start" in str(refused.value)

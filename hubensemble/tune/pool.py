@@ -15,7 +15,7 @@ from typing import Sequence
 
 from hubensemble import candidate
 from hubensemble.errors import HubensembleError, RunError
-from hubensemble.hyperrule import HParams, Profile
+from hubensemble.hyperrule import HParams, Profile, get_profile
 from hubensemble.lockwords import on_command_line, option_word, run_words
 from hubensemble.rundir import Run
 from hubensemble.runprofile import recorded_profile, training_changes
@@ -193,7 +193,7 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
             # What else differs at the recorded batch (its lr_scale follows the batch)
             changed = training_changes(recorded_as, _at_batch(profile, batch))
             if changed:
-                redefined = True
+                redefined = redefined or recorded_as
                 changes.setdefault(f"--profile {name} ({', '.join(changed)})", []).append(c.trial)
     mine = [c.trial for c in found if c.trial.startswith(f"{sweep}-")]
     recorded = sweep_record(meta, sweep, run.meta_path)
@@ -210,6 +210,7 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
              "--batchnorm": ("batchnorm", batchnorm), "--head-init": ("head_init", head_init),
              "--train-batch-size": ("train_batch_size", profile.batch_size)}
     now = dict(typed[change.split(" ", 1)[0]] for change in changes)
+    clash = _disagreeing(run, redefined) if redefined else None
     raise RunError(
         f"{counted(len(trials), 'candidate')} in {run.candidates} (e.g. {trials[0]}) "
         f"{'was' if len(trials) == 1 else 'were'} tuned with "
@@ -217,6 +218,7 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
         "(recorded -> now), and the "
         "ensemble selects from every candidate there as one pool. Pass the recorded "
         f"{'value' if len(changes) == 1 else 'values'} to add to this pool" + (
+            clash if clash else
             f" (tune without {option_word('--profile', 'profile')} goes on with the "
             "profile as recorded)" if redefined and not run.fit_here() else
             # fit trains at today's definition alone: its --profile names no other
@@ -227,6 +229,38 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
             ": its candidates are discarded)" if all(t.startswith(f"{sweep}-") for t in trials)
             else "") + ", use a new run folder for the "
         f"new ones, or {start_again(run.path, meta, now=now)}")
+
+
+def _disagreeing(run: Run, trained: Profile) -> str | None:
+    """" (not by tune without --profile: …)" when run `run`'s last tune profile as run.json
+    records it ("tune" -> "profile", which a tune without --profile trains at:
+    `runprofile.run_profile`) is not the definition `trained` that its record of the
+    candidates' sweep holds (tune.sweeps.S.profile: what they trained at), a hand edit of
+    one of the two: such a tune is refused again, and said it was the way on. The way on
+    then: restore run.json, or --profile NAME when today's definition of the name is the
+    one they trained at (otherwise only the restore or a new sweep). None when the two
+    agree (the recorded profile is an older definition: tune without --profile trains so)."""
+    from hubensemble.runprofile import run_profile
+
+    try:
+        last, _ = run_profile(run)
+    except HubensembleError:
+        return None
+    differ = training_changes(trained, _at_batch(last, trained.batch_size))
+    if last.name == trained.name and not differ and last.batch_size == trained.batch_size:
+        return None
+    try:
+        today = _at_batch(get_profile(trained.name), trained.batch_size)
+    except HubensembleError:
+        today = None
+    works = today is not None and not training_changes(trained, today)
+    return (f" (not by tune without {option_word('--profile', 'profile')}: it trains at the "
+            f"last tune's profile as {run.meta_path} records it (\"tune\" -> \"profile\"), "
+            f"{last.name}, which is not the one its record of the candidates' sweep holds, "
+            f"which they trained at ({', '.join(differ) or 'another profile'}: theirs -> "
+            "the last tune's; edited by hand?): restore run.json from a copy" + (
+                f", or pass {option_word(f'--profile {trained.name}', f'profile={trained.name!r}')}"
+                f", whose definition today is the one they trained at" if works else "") + ")")
 
 
 def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
