@@ -3449,3 +3449,36 @@ def test_fits_closing_table_says_fits_command_for_a_failed_trial_not_tunes_words
     assert "chief/worker" not in line, line
     assert line.endswith(f"rm -r {failed})`), then run `{fit}`"), line
     assert fit.startswith("hubensemble fit --catalogue ") and "--profile quick" in fit, fit
+
+
+def test_the_report_says_the_pool_grew_since_the_ensemble_was_selected(tmp_path,
+                                                                       figures_not_drawn):
+    """A tune after the ensemble (another sweep, a larger --budget) left a report that said
+    "Candidates: N+1 usable" and "greedy selection over N candidates" with no word of the
+    difference. It warns, with the ensemble command that selects from them all; the
+    candidate it left out (make_full_run's broken one) is not counted as new, and after that
+    ensemble the warning is gone. Fails before: no warning."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.sweepwords import ensemble_words
+
+    make_full_run(tmp_path, robustness=False)
+    md = report.write_report(tmp_path)[0].read_text()
+    assert "added since" not in md
+    known = read_json(tmp_path / "ensemble.json")["n_candidates"]
+    rng = np.random.default_rng(5)
+    y_val = np.load(tmp_path / "labels" / "val.npy")
+    y_test = np.load(tmp_path / "labels" / "test.npy")
+    vp, tp = probs_for(y_val, 1.0, rng), probs_for(y_test, 1.0, rng)
+    write_candidate(tmp_path / "candidates", {
+        "trial": "seeds-0000-alpha", "module": "alpha", "handle": "/zoo/alpha",
+        "hparams": {"lr": 0.1, "steps": 40}, "seed": 7, "status": "ok", "reason": None,
+        "val": split_record(vp, y_val), "test": split_record(tp, y_test), "has_test": True},
+        val_probs=vp, test_probs=tp)
+    md = report.write_report(tmp_path)[0].read_text()
+    with command_line():
+        command = ensemble_words(tmp_path)
+    assert (f"**Warning:** this ensemble was selected from {known} candidates; the pool holds "
+            f"{known + 1} usable now (1 added since, e.g. by a later tune): run {command} to "
+            "select from them all.") in md, md
+    ensemble.run_ensemble(tmp_path, budget=6)
+    assert "added since" not in report.write_report(tmp_path)[0].read_text()

@@ -73,6 +73,7 @@ def _curve_section(files, figures) -> Section:
             text = ens.at_chance_text(e["at_chance"])
         sec.add(Inline(Strong("Warning:"), f" {text[0].upper()}{text[1:]}."))
     sec.add(_unfinished_note(files))
+    sec.add(_grown_pool_note(files))
     test_curve = e.get("test_curve")
     # --retrain-full: the curves are the candidates' (the exported members are retrained).
     before = "; the candidates, before retraining" if files.retrained[0] else ""
@@ -115,6 +116,26 @@ def _unfinished_note(files) -> Inline | None:
                       f"finished ({files.ensemble['unfinished']} then): run ",
                       Code(files.cmd("ensemble")), " to select from the whole pool.")
     return None
+
+
+def _grown_pool_note(files) -> Inline | None:
+    """A warning when the pool holds more usable candidates than the ensemble was selected
+    from (ensemble.json's "n_candidates"; the candidates it left out, its "skipped", not
+    counted): a tune since (another sweep, a larger --budget) added them, and the report
+    said "greedy selection over 4 candidates" beside "Candidates: 5 usable" with no word of
+    it. None when none was added (or the record lacks its count)."""
+    e = files.ensemble
+    known = e.get("n_candidates")
+    if type(known) is not int:
+        return None
+    left_out = {s.get("trial") for s in e.get("skipped") or [] if isinstance(s, dict)}
+    now = len([c for c in files.candidates if c.trial not in left_out])
+    if now <= known:
+        return None
+    return Inline(Strong("Warning:"), f" this ensemble was selected from {_n(known, 'candidate')}"
+                  f"; the pool holds {now} usable now ({now - known} added since, e.g. by a "
+                  "later tune): run ", Code(files.cmd("ensemble")),
+                  " to select from them all.")
 
 
 def _test_panels(files):
