@@ -94,10 +94,12 @@ def _other_data_options(args):
     """Before TensorFlow (rank's check): --out a run recorded on data loaded with other
     options (--data, --data-seed, …) is refused in the words `Run.attach_task` says after the
     load (`datachange.other_data`: "RUN holds a run on other data: its data options differ
-    (--data A -> B); …"; it took 25 s and ~674 MB of TensorFlow and the data first). The same
-    options may still load other data (files changed): the load compares that, as before."""
+    (--data A -> B); …"; it took 25 s and ~674 MB of TensorFlow and the data first), when
+    they surely load other data (`datachange.surely_other_data`, fit's rule): a changed
+    --min-per-class, --dedupe or --data-dir, or the same file by another path, may load the
+    very data, and the same options other data (files changed): the load compares those."""
     from hubensemble.cliargs import data_args_from
-    from hubensemble.datachange import DataRecord, compare, other_data
+    from hubensemble.datachange import DataRecord, compare, other_data, surely_other_data
     from hubensemble.errors import RunError
     from hubensemble.rerun import start_again
     from hubensemble.rundir import Run
@@ -113,7 +115,7 @@ def _other_data_options(args):
     data_args = data_args_from(args)
     change = compare(DataRecord.of_run(run, recorded), DataRecord(
         args=data_args.to_json(), task={}, labels={}, keys=None))
-    if change.changed:  # the options: the data itself is compared once loaded
+    if surely_other_data(change, data_args.spec):  # else the load compares the data itself
         raise RunError(other_data(
             run.path, change, None if change.other_source
             else f"{data_args.spec} as loaded now",

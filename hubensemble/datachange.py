@@ -282,6 +282,51 @@ def _are(n: int, one: str = "is", more: str = "are") -> str:
     return one if n == 1 else more
 
 
+#: Data options (their flags) whose change alone may load the very data the run recorded
+#: (another copy of a tfds data folder; a --min-per-class or --dedupe that drops nothing):
+#: whether the data differs is known only once it is loaded (`resume.check_inputs`,
+#: `Run.attach_task`).
+_LOAD_DECIDES = ("--data-dir", "--min-per-class", "--dedupe")
+
+
+def _gives_other_data(flag: str, old, spec: str) -> bool:
+    """Whether data option `flag` recorded as `old` and given otherwise now (data spec `spec`),
+    gives other data whatever the files hold. A folder: or npz: path recorded relative (an
+    older hubensemble), gone since (the data moved) or the same file or folder by another
+    name may hold the recorded data; so may a --data-seed where no split is drawn with it
+    (an npz that stores x_val and x_test) or of a tfds: data set: the load decides those."""
+    from hubensemble.data.specs import FIXED_SPLITS, _local_path, parse_spec
+    from hubensemble.errors import DataError
+
+    if flag in _LOAD_DECIDES:
+        return False
+    try:
+        scheme, rest = parse_spec(spec)
+        if flag == "--data":
+            was, now = _local_path(str(old)), _local_path(spec)
+            if was is None or now is None or was[0] != now[0]:
+                return True  # another scheme or data set name (sklearn:, tfds:)
+            path = os.path.expanduser(was[1])
+            return (os.path.isabs(path) and os.path.exists(path)
+                    and not os.path.samefile(path, os.path.expanduser(now[1])))
+        if flag == "--data-seed":
+            return scheme == "sklearn" or (scheme in ("folder", "npz") and not {
+                "val", "test"} <= set(FIXED_SPLITS[scheme](rest)))
+    except (DataError, OSError):
+        return False  # the load says what is wrong with the data
+    return True
+
+
+def surely_other_data(change: DataChange, spec: str) -> bool:
+    """Whether the data options that `change` (`compare` of two records' options alone) finds
+    changed surely load other data than the run recorded, whatever the files hold
+    (`_gives_other_data`): fit's and rank's refusals before TensorFlow ask it, and leave the
+    rest to the load, which compares the data itself. Rank's check refused any change (a
+    --min-per-class that drops nothing, the same npz by a symbolic link) that the load takes
+    as the same data. `spec`: the data spec given now."""
+    return any(_gives_other_data(flag, old, spec) for flag, old, _ in change.changed)
+
+
 def other_data(where, change: DataChange, than: str | None, *, again: str = "",
                new_folder: str | None = None,
                go_on: str = "pass the data options it recorded", restore: bool = True,

@@ -349,46 +349,12 @@ def _later_results(run) -> list[str]:
                 run.candidates.iterdir()))]
 
 
-#: Data options (their flags) whose change alone may load the very data the run recorded
-#: (another copy of a tfds data folder; a --min-per-class or --dedupe that drops nothing):
-#: whether the data differs is known only once it is loaded (`check_inputs`).
-_LOAD_DECIDES = ("--data-dir", "--min-per-class", "--dedupe")
-
-
-def _decides_other_data(flag: str, old, new, spec: str) -> bool:
-    """Whether data option `flag` recorded as `old`, given as `new` (data spec `spec` now),
-    gives other data whatever the files hold. A folder: or npz: path recorded relative (an
-    older hubensemble), gone since (the data moved) or the same file or folder by another
-    name may hold the recorded data; so may a --data-seed where no split is drawn with it
-    (an npz that stores x_val and x_test) or of a tfds: data set: the load decides those."""
-    from hubensemble.data.specs import FIXED_SPLITS, _local_path, parse_spec
-    from hubensemble.errors import DataError
-
-    if flag in _LOAD_DECIDES:
-        return False
-    try:
-        scheme, rest = parse_spec(spec)
-        if flag == "--data":
-            was, now = _local_path(str(old)), _local_path(spec)
-            if was is None or now is None or was[0] != now[0]:
-                return True  # another scheme or data set name (sklearn:, tfds:)
-            path = os.path.expanduser(was[1])
-            return (os.path.isabs(path) and os.path.exists(path)
-                    and not os.path.samefile(path, os.path.expanduser(now[1])))
-        if flag == "--data-seed":
-            return scheme == "sklearn" or (scheme in ("folder", "npz") and not {
-                "val", "test"} <= set(FIXED_SPLITS[scheme](rest)))
-    except (DataError, OSError):
-        return False  # the load says what is wrong with the data
-    return True
-
-
 def refuse_other_data(run, data_args, *, restart, specs=None) -> None:
     """Before TensorFlow and the data load (`refuse_changed_options`: fit's and demo's
     command line, and `pipeline.fit` for a data spec): RunError in the words fit says once
     the data is loaded, when `run`'s run.json records data loaded with options
     (`data_args`: a DataArgs; the data spec, --data-seed, --split, …:
-    `datachange.compare`) that surely give other data (`_decides_other_data`). For a
+    `datachange.compare`) that surely give other data (`datachange.surely_other_data`). For a
     fitted run (run.json's "fit", with results): "the data (--data sklearn:digits ->
     npz:/x.npz) changed since RUN was fitted; use a new --out folder, or pass --restart …"
     (`check_inputs`; the catalogue's change first when `specs`, the catalogue given now,
@@ -400,7 +366,7 @@ def refuse_other_data(run, data_args, *, restart, specs=None) -> None:
     (`_go_on_from_rank` refuses them first, after the load). Reads run.json, ranking.json
     and the candidates' names only; RunError for a damaged run.json (`Run.meta`,
     `Run.data_section`)."""
-    from hubensemble.datachange import DataRecord, compare, other_data
+    from hubensemble.datachange import DataRecord, compare, other_data, surely_other_data
     from hubensemble.rerun import start_again
 
     if restart or not run.meta_path.is_file():
@@ -411,8 +377,7 @@ def refuse_other_data(run, data_args, *, restart, specs=None) -> None:
         return  # no data yet, or an older hubensemble's record: the load compares the data
     change = compare(DataRecord(args=recorded["args"], task={}, labels={}, keys=None),
                      DataRecord(args=data_args.to_json(), task={}, labels={}, keys=None))
-    if not any(_decides_other_data(flag, old, new, data_args.spec)
-               for flag, old, new in change.changed):
+    if not surely_other_data(change, data_args.spec):
         return
     previous = fit_record(run, meta)
     if not previous:

@@ -3731,9 +3731,23 @@ def test_rank_onto_a_run_of_other_data_options_is_refused_before_tensorflow(tmp_
         ["rank", "--catalogue", cat, "--data", f"npz:{npz}", "--out", run])
     assert (code, printed, tensorflow) == (2, "", False), err
     assert err == f"hubensemble: error: {refused.value}\n", err
-    # Its own options pass here (the load compares the data itself, as before).
+    # Its own options pass here (the load compares the data itself, as before), and so do
+    # options that may load the very data: a --min-per-class, or the recorded npz by another
+    # path (fit's rule, datachange.surely_other_data); both were refused as other data.
     _other_data_options(build_parser().parse_args(
         ["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(run)]))
+    _other_data_options(build_parser().parse_args(
+        ["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(run),
+         "--min-per-class", "3"]))
+    on_npz, link = tmp_path / "on_npz", tmp_path / "link.npz"
+    link.symlink_to(npz)
+    Run(on_npz).attach_task(load_task(f"npz:{npz}"), DataArgs(spec=f"npz:{npz}"))
+    _other_data_options(build_parser().parse_args(
+        ["rank", "--catalogue", str(cat), "--data", f"npz:{link}", "--out", str(on_npz)]))
+    with pytest.raises(RunError, match="holds a run on other data"):  # still: another seed
+        _other_data_options(build_parser().parse_args(
+            ["rank", "--catalogue", str(cat), "--data", "sklearn:digits", "--out", str(run),
+             "--data-seed", "1"]))
 
 
 def test_sklearn_digits_counts_need_no_import_where_every_split_holds_them(tmp_path):
