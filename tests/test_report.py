@@ -1163,7 +1163,8 @@ def _report_of(run):
      "Time per stage This section could not be drawn (ValueError: could not convert string "
      "to float: 'slow'): {run}/run.json may hold a value of an unexpected kind (edited by "
      "hand, or written by another version); restore it from a copy, or run `hubensemble rank "
-     "--catalogue FILE --data SPEC --out {run}` again, which writes it. If it still cannot be "
+     "--catalogue FILE --data npz:/data/toy.npz --out {run}` again, which writes it. If it "
+     "still cannot be "
      "drawn after that, the fault is hubensemble's: `hubensemble report --run {run} -v` logs "
      "where it broke."),
 ])
@@ -3482,3 +3483,25 @@ def test_the_report_says_the_pool_grew_since_the_ensemble_was_selected(tmp_path,
             "select from them all.") in md, md
     ensemble.run_ensemble(tmp_path, budget=6)
     assert "added since" not in report.write_report(tmp_path)[0].read_text()
+
+
+def test_a_missing_ranking_is_said_once_with_the_runs_own_rank_command(
+        tmp_path, figures_not_drawn):
+    """With ranking.json gone, the report said "There is no ranking yet … run `hubensemble
+    rank --catalogue FILE --data SPEC --out RUN`" in each of three sections: the run records
+    its catalogue file (its entries' sources) and data. Said once, with them, the later
+    sections pointing to it (as the ensemble's, 9e0bd5a). Fails before: three times, FILE
+    and SPEC."""
+    make_full_run(tmp_path, robustness=False)
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules: []\n")
+    meta = read_json(tmp_path / "run.json")
+    Run(tmp_path).update(data={**meta["data"], "args": {"spec": "sklearn:digits", "seed": 2}},
+                         modules={n: {"name": n, "handle": f"/zoo/{n}", "source": f"{cat}:{i}"}
+                                  for i, n in enumerate(MODULES, 2)})
+    (tmp_path / "ranking.json").unlink()
+    md = report.write_report(tmp_path)[0].read_text()
+    assert md.count("There is no ranking yet") == 1, md
+    assert (f"There is no ranking yet (ranking.json is missing): run `hubensemble rank "
+            f"--catalogue {cat} --data sklearn:digits --data-seed 2 --out {tmp_path}`.") in md
+    assert md.count("Not shown: there is no ranking.json (see \"Ranking\").") == 2, md

@@ -80,7 +80,7 @@ def labels_section(files) -> Section:
 def _training_part(files, sec) -> Section:
     """The training labels' part of the section, added to `sec`."""
     if files.ranking is None:
-        return sec.add(files.ranking_note)
+        return sec.add(files.ranking_ref or files.ranking_note)
     try:
         check = _kept("train", files.path, lambda: run_label_check(files.path, files.ranking))
     except RunError as e:  # its commands as code spans, as the other sections' readers

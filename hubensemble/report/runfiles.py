@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 #: The first section that reads ensemble.json: it says why the file cannot be read, the
 #: others point to it (`RunFiles.ensemble_ref`).
 ENSEMBLE_FIRST = "Ensemble size"
+#: The first section that reads ranking.json (`RunFiles.ranking_ref`, as ENSEMBLE_FIRST).
+RANKING_FIRST = "Ranking"
 
 
 @dataclasses.dataclass
@@ -46,7 +48,8 @@ class RunFiles:
     record, else computed from the labels and run.json's class names); `meta_note`: why
     run.json is missing or unreadable; `ensemble_note`: why there is no ensemble to show, and,
     when ensemble.json is damaged, `ensemble_ref`: the short pointer to it of the sections
-    after `ENSEMBLE_FIRST`; `problems`: every file missing or damaged, each
+    after `ENSEMBLE_FIRST`; `ranking_ref`: that of ranking.json's (`RANKING_FIRST`) when it
+    is missing or damaged; `problems`: every file missing or damaged, each
     with how to remake it (the failures section lists them); `member_problems`: {trial:
     why the report cannot read that member of ensemble.json (which file, what is wrong)};
     `number_notes`: {"ensemble" / "robustness": [(field, what it is)]} of the values
@@ -62,6 +65,7 @@ class RunFiles:
     meta: dict
     ranking: object = None          # rank.Ranking
     ranking_note: str | Inline | None = None
+    ranking_ref: str | None = None  # the later sections' pointer to ranking_note
     y_val: np.ndarray | None = None
     y_test: np.ndarray | None = None
     candidates: list = dataclasses.field(default_factory=list)
@@ -88,6 +92,13 @@ class RunFiles:
     #: What `cmd` knows.
     CMDS = ("rank", "tune", "ensemble", "export", "evaluate", "fit", "cost", "distill", "report")
 
+    def _inputs(self, p) -> str:
+        """The --catalogue and --data words of a rank or fit of run folder `p` (absolute), as
+        run.json and the ranking record them (`rerun.rank_inputs`)."""
+        from hubensemble.rerun import rank_inputs, ranked_sources
+
+        return rank_inputs(self.meta, ranked_sources(p))["flags"]
+
     def cmd(self, what) -> str:
         """The command line that makes `what` (one of CMDS) for this run. Paths are absolute
         (the report is read, and its commands pasted, from anywhere: a relative --out wrote
@@ -95,6 +106,7 @@ class RunFiles:
         writes where the run's export is (`export`: --out when not RUN/export), the folder
         the `evaluate` command then measures (a new-user check: export wrote RUN/export and
         evaluate measured the stale --out folder)."""
+        from hubensemble.rerun import fit_command
         from hubensemble.rundir import Run
         from hubensemble.sweepwords import ensemble_options
 
@@ -102,7 +114,9 @@ class RunFiles:
         # Only `what` is made: tune's, export's and evaluate's read run.json and the export's
         # metadata, and a report asks for commands dozens of times.
         return {
-            "rank": lambda: f"hubensemble rank --catalogue FILE --data SPEC --out {shell(p)}",
+            # The run's catalogue and data as it records them (`rerun.rank_inputs`; FILE and
+            # SPEC only where it does not): the placeholders were said where it named both.
+            "rank": lambda: f"hubensemble rank {self._inputs(p)} --out {shell(p)}",
             # The run's own sweep and options, named (sweepwords.sweep_command): the same
             # command whatever the run's last tune was, and as the report of an earlier
             # version, whose plain `tune --run RUN` ran the default sweep, said it.
@@ -113,7 +127,9 @@ class RunFiles:
                 f"hubensemble ensemble --run {shell(p)}", ensemble_options(p)[0]))),
             "export": lambda: Run(p).export_command(self.export, *self._export_flags()),
             "evaluate": self._evaluate_command,
-            "fit": lambda: f"hubensemble fit --catalogue FILE --data SPEC --out {shell(p)}",
+            "fit": lambda: (fit_command(p, self.meta, restart=False)
+                            if isinstance(self.meta, dict) and "fit" in self.meta else
+                            f"hubensemble fit {self._inputs(p)} --out {shell(p)}"),
             "cost": lambda: f"hubensemble cost --run {shell(p)}",
             "distill": lambda: f"hubensemble distill --run {shell(p)}",
             "report": lambda: f"hubensemble report --run {shell(p)}",
@@ -285,11 +301,16 @@ def _read_run(path, run) -> RunFiles:
             files.ranking = load_ranking(path)  # rows checked (Run.ranking)
         except RunError as e:
             files.ranking_note = note(e)
+            files.ranking_ref = (f"Not shown: {formats.RANKING_JSON} is unreadable or damaged "
+                                 f"(see \"{RANKING_FIRST}\").")
             files.problems.append(files.ranking_note)
             log.warning("the report cannot show the ranking: %s", e)  # not only in report.md
     else:
         files.ranking_note = Inline("There is no ranking yet (ranking.json is missing): run ",
                                     Code(files.cmd("rank")), ".")
+        # Said whole once, in the Ranking section; the two after it said it again.
+        files.ranking_ref = (f"Not shown: there is no {formats.RANKING_JSON} (see "
+                             f"\"{RANKING_FIRST}\").")
     _load_candidates(files, run.candidates)
 
     if run.ensemble_json.exists():

@@ -186,7 +186,7 @@ def _knn_section(files, figures) -> Section:
     what = _tuned(files)
     sec = Section(f"kNN proxy vs {what} accuracy")
     if files.ranking is None:
-        return sec.add(files.ranking_note)
+        return sec.add(files.ranking_ref or files.ranking_note)
     if not files.candidates:
         return sec.add(files.candidates_note)
     points = knn_vs_finetuned(files)
