@@ -556,3 +556,36 @@ def test_a_budget_nobody_meets_names_the_candidates_it_could_not_use(tmp_path, r
     assert "t3" not in caplog.text
     # A selection names it in its own lines, not twice.
     assert [s["trial"] for s in run_ensemble(run.path).skipped] == ["t3"]
+
+
+def test_a_report_after_a_budget_refusal_names_a_way_on_that_is_not_refused_again(
+        tmp_path, rng, figures_not_drawn):
+    """A fit (or ensemble) refused because no candidate fits its --max-gflops left a report
+    that said "There is no ensemble yet …: run `hubensemble ensemble --run RUN --max-gflops
+    0.1`", the command refused the same way. It names the budget's fault (the refusal's own
+    words) and an ensemble command without the limit, which runs; a budget some candidate
+    meets keeps the plain advice. Fails before: the refused command named."""
+    from hubensemble import report
+    from hubensemble.lockwords import command_line
+
+    gflops = [1.0, 0.5]
+    run = make_run(tmp_path / "run", rng, gflops)
+    write_run_costs(run.path, costs_for(gflops), machine_info())
+    run.update(ensemble={"options": {"max_gflops": 0.1, "ensemble_budget": 15}})
+    with pytest.raises(RunError, match="no candidate fits"):
+        run_ensemble(run.path, max_gflops=0.1)
+    with command_line():
+        md = report.write_report(run.path)[0].read_text()
+    said = re.search(r"There is no ensemble yet \(ensemble.json is missing\): no candidate fits "
+                     r"the inference budget the run records \(the cheapest candidate in GFLOPs, "
+                     r"t1, needs 0.5 GFLOPs \(limit 0.1\)\): raise the limit, or run "
+                     r"`hubensemble ([^`]*)` for none\.", md)
+    assert said and "--max-gflops" not in said.group(1), md
+    assert said.group(1) == f"ensemble --run {run.path}"
+    assert run_ensemble(run.path).members  # the command named runs
+    run.path.joinpath("ensemble.json").unlink()
+    run.update(ensemble={"options": {"max_gflops": 0.7, "ensemble_budget": 15}})
+    with command_line():
+        md = report.write_report(run.path)[0].read_text()
+    assert (f"There is no ensemble yet (ensemble.json is missing): run `hubensemble ensemble "
+            f"--run {run.path} --max-gflops 0.7`.") in md, md

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import os
 import warnings
 from pathlib import Path
@@ -248,7 +249,49 @@ class RunFiles:
             return Inline(f"all {len(self.failed)} trials of the sweep failed: once their "
                           "cause is fixed, remove their folders (the command is under \"What "
                           "failed and why\"), then run ", Code(self.cmd("tune")), then)
+        unfit = self._budget_unmet() if first == "ensemble" else None
+        if unfit and what != "ensemble":  # said whole in ENSEMBLE_FIRST's section
+            return Inline("select an ensemble first: no candidate fits the inference budget "
+                          f"the run records (see \"{ENSEMBLE_FIRST}\")", then)
+        if unfit:  # the ensemble command as recorded is refused again, with these words
+            command = re.sub(r" --max-(gflops|latency-ms) \S+", "", self.cmd("ensemble"))
+            return Inline(f"no candidate fits the inference budget the run records ({unfit}): "
+                          "raise the limit, or run ", Code(command), " for none", then)
         return Inline("run ", Code(self.cmd(first)), then)
+
+    def _budget_unmet(self) -> str | None:
+        """Why no usable candidate fits, alone, the --max-gflops / --max-latency-ms that the
+        run's ensemble options record (run.json "ensemble", else "fit" -> "options"), by
+        RUN/cost.json (`cost.budget.cheapest`'s words, the ensemble's refusal's); None when
+        one does, no such limit is recorded, or a cost is missing (another refusal then).
+        A fit refused for its budget left a report that said to run the ensemble command
+        with that budget, which is refused the same way."""
+        from hubensemble.cost import Limits, read_run_costs
+        from hubensemble.cost.budget import cheapest
+
+        meta = self.meta if isinstance(self.meta, dict) else {}
+        recorded = next((opts for opts in ((meta.get(k) or {}).get("options") if isinstance(
+            meta.get(k), dict) else None for k in ("ensemble", "fit")) if isinstance(opts, dict)),
+            {})
+        try:
+            limits = Limits(gflops=recorded.get("max_gflops"),
+                            latency_ms=recorded.get("max_latency_ms"))
+            costs = read_run_costs(self.path).costs
+        except (ValueError, TypeError, RunError, OSError):
+            return None
+        if (limits.gflops is None and limits.latency_ms is None) or not self.candidates \
+                or any(c.trial not in costs for c in self.candidates):
+            return None
+
+        def fits(cost) -> bool:
+            latency = cost.latency(1)
+            return ((limits.gflops is None or cost.gflops <= limits.gflops * (1 + 1e-9))
+                    and (limits.latency_ms is None or latency is None
+                         or latency <= limits.latency_ms * (1 + 1e-9)))
+
+        if any(fits(costs[c.trial]) for c in self.candidates):
+            return None
+        return cheapest(self.candidates, costs, limits)
 
 
 def _tune_command(run_dir) -> str:
