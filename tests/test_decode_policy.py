@@ -1897,3 +1897,50 @@ def test_an_exports_save_traces_no_decode_helper_again(tmp_path):
     traced = {name: getattr(fn, "function", fn).experimental_get_tracing_count()
               for name, fn in helpers.items()}
     assert traced == dict.fromkeys(helpers, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The module fingerprint a probe sweep records (hub.fingerprint, beside the decode's files)
+# ---------------------------------------------------------------------------------------------
+
+def test_a_modules_fingerprint_is_read_once_per_process_while_its_files_are_unchanged(
+        tiny_module, tmp_path, monkeypatch):
+    """A probe sweep hashed each module's files four times (0.25 s for a 57 MB VGG16): the
+    key is kept while each file keeps its inode, size and mtime, from settled files only; a
+    shard changed in place (same size) gets the new key, as the docstring's rule."""
+    import hashlib
+    import shutil
+    import time
+
+    from hubensemble.hub import fingerprint
+
+    folder = tmp_path / "module"
+    shutil.copytree(tiny_module, folder)
+    old = time.time() - 3600
+    for f in folder.rglob("*"):
+        os.utime(f, (old, old))
+    shards = sorted((folder / "variables").glob("variables.data-*"))
+
+    def reference():  # the documented rule, with hashlib alone
+        h = hashlib.sha256()
+        for rel in ("saved_model.pb", "variables/variables.index"):
+            h.update(rel.encode() + hashlib.sha256((folder / rel).read_bytes()).hexdigest()
+                     .encode())
+        for shard in shards:
+            h.update(f"{shard.name}={hashlib.sha256(shard.read_bytes()).hexdigest()}".encode())
+        return h.hexdigest()
+
+    reads, real = [], fingerprint.file_sha256
+    monkeypatch.setattr(fingerprint, "file_sha256", lambda p: reads.append(p) or real(p))
+    first = fingerprint.module_fingerprint(str(folder))
+    assert first == reference() and len(reads) == 2 + len(shards)
+    assert fingerprint.module_fingerprint(str(folder)) == first
+    assert len(reads) == 2 + len(shards)  # no file read again
+    data = bytearray(shards[0].read_bytes())
+    data[-1] ^= 1
+    shards[0].write_bytes(bytes(data))  # same size, a new mtime
+    changed = fingerprint.module_fingerprint(str(folder))
+    assert changed == reference() != first
+    read = len(reads)
+    fingerprint.module_fingerprint(str(folder))  # just written: not kept, read again
+    assert len(reads) > read
