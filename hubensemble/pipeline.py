@@ -481,6 +481,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
         run_rank(run.path, specs, task, **option_table.kwargs_for("rank", options),
                  cache_dir=cache_dir, use_cache=use_cache, data_args=data_args,
                  progress=progress)
+        say(SimpleNamespace(quiet=not progress), load_ranking(run.path).selection_words())
 
     def tune():
         from hubensemble.cost.stage import check_budget_before_tune

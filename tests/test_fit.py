@@ -2850,3 +2850,42 @@ def test_a_smaller_top_k_that_drops_candidates_is_refused_before_tensorflow(tmp_
     assert before == ((run.path / "run.json").read_bytes(), run.ranking_json.read_bytes())
     # A larger one is no refusal (check_inputs selects the ranking again after the load).
     refuse_changed_options(run, FitOptions(top_k=3), restart=False)
+
+
+def test_fit_says_what_its_rank_stage_selected_and_left_out(fitted):
+    """fit's rank stage said "rank: done" alone: no score, no selected module, nothing on what
+    --top-k left out (`hubensemble rank` prints Ranking.summary's table). Now a line in
+    RUN/log.txt (and on the terminal, by the same `say`): the selected modules by the rule
+    with their scores, the ones left out with theirs, read back here from ranking.json.
+    Fails before: no such line in the log."""
+    import json
+
+    out, _ = fitted
+    document = json.loads((out / "ranking.json").read_text())
+    scores = {r["name"]: r["score"] for r in document["modules"] if r["status"] == "ok"}
+    left = [r["name"] for r in document["modules"]
+            if r["status"] == "ok" and r["name"] not in document["selected"]]
+    assert len(document["selected"]) == 2 and len(left) == 1  # FIT's top_k=2 of 3 modules
+    said = [line.split(": ", 1)[1] for line in (out / "log.txt").read_text().splitlines()
+            if ": rank: selected by " in line]
+    expected = ("rank: selected by top_k=2 (knn): "
+                + ", ".join(f"{n} {scores[n]:.4f}" for n in document["selected"])
+                + f"; left out 1: {left[0]} {scores[left[0]]:.4f}")
+    assert said[:1] == [expected], said
+
+
+def test_selection_words_name_a_few_left_out_and_count_the_failed():
+    """`Ranking.selection_words` in a command line's words: the flag that selected, the first
+    three modules left out by name (best first) and a count of the rest, the failed ones
+    counted. Fails before: no such method."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.rank import Ranking
+
+    rows = [{"name": f"m{i}", "status": "ok", "score": 0.9 - i / 10} for i in range(6)]
+    rows.append({"name": "bad", "status": "failed", "score": None, "reason": "no file"})
+    ranking = Ranking(metric="knn", k=1, rows=rows, selected=["m0"],
+                      selection={"rule": "top_k", "top_k": 1})
+    with command_line():
+        words = ranking.selection_words()
+    assert words == ("rank: selected by --top-k 1 (knn): m0 0.9000; left out 5: m1 0.8000, "
+                     "m2 0.7000, m3 0.6000, … 2 more in ranking.csv; 1 failed (warned above)")

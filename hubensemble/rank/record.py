@@ -175,6 +175,30 @@ class Ranking:
         atomic_write_json(run.ranking_json, self.to_json())
         atomic_write_text(run.ranking_csv, self.to_csv())
 
+    def selection_words(self, named=3) -> str:
+        """One line for fit's log and terminal once its rank stage has run ("rank: selected by
+        --top-k 1: a 0.9312; left out 1: b 0.8870; 1 failed (warned above)"): the selected
+        modules with their scores (`metric`, as in ranking.json: higher is better), the rule
+        that took them (`rule_text`, in the caller's words), the ok modules it left out, the
+        first `named` (int >= 0) by name and score, best first, and the count of failed ones,
+        which rank warned of one by one. `summary()` is rank's own table."""
+        chosen = set(self.selected)
+        scores = self.scores()
+
+        def scored(name):
+            return f"{name} {scores[name]:.4f}" if name in scores else name
+
+        left = [r["name"] for r in self.ok_rows if r["name"] not in chosen]
+        words = (f"rank: selected by {rule_text(self.selection)} ({self.metric}): "
+                 f"{', '.join(scored(n) for n in self.selected) or 'none'}")
+        if left:
+            more = len(left) - named
+            words += (f"; left out {len(left)}: {', '.join(scored(n) for n in left[:named])}"
+                      + (f", … {more} more in ranking.csv" if more > 0 else ""))
+        if self.failed_rows:
+            words += f"; {len(self.failed_rows)} failed (warned above)"
+        return words
+
 
 def load_ranking(run_dir) -> Ranking:
     """The Ranking of a run directory `run_dir` (str or os.PathLike; `Run.ranking` reads
