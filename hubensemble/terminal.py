@@ -182,6 +182,8 @@ def progress_bar(iterable=None, *, shown=True, **kwargs):
     them, so tune's bar said 01:19 left for the 7 minutes a VGG probe spent embedding (its
     notes redrew the bar; no trial ended). Now the time left grows while a long unit runs.
     A bar of bytes (`download_bar`) gives ``smoothing`` (`BYTE_SMOOTHING`): the recent speed.
+    A bar given ``clock`` (a `stepclock.StepClock`: tune's bar of trials) takes its time left
+    from the clock (the steps left x the seconds per step measured), "?" until it has one.
 
     A live bar in a Jupyter kernel is tqdm's widget when ipywidgets is installed (and the
     front end is one tqdm draws widgets in: `_kernel_bar_class`), else the text bar the
@@ -190,14 +192,43 @@ def progress_bar(iterable=None, *, shown=True, **kwargs):
     from tqdm import tqdm
 
     stream = kwargs.pop("file", None) or sys.stderr
+    clock = kwargs.pop("clock", None)
     kwargs.setdefault("smoothing", ETA_SMOOTHING)
     if not shown:
         return tqdm(iterable, disable=True, file=stream, **kwargs)
     if live_bars(stream):
         kwargs.setdefault("dynamic_ncols", True)
         bar_class = _kernel_bar_class() if _kernel_stream(stream) else tqdm
-        return bar_class(iterable, file=stream, **kwargs)
-    return _line_bar_class()(iterable, file=stream, **kwargs)
+    else:
+        bar_class = _line_bar_class()
+    if clock is not None:
+        return _clocked_class(bar_class)(iterable, file=stream, clock=clock, **kwargs)
+    return bar_class(iterable, file=stream, **kwargs)
+
+
+@functools.cache
+def _clocked_class(base):
+    """`base` (a tqdm class) whose time left is its `StepClock`'s: tqdm's documented way, a
+    ``format_dict`` with its own ``rate`` (units left / seconds left; 0, shown "?", while the
+    clock knows none), from which tqdm draws the remaining time."""
+
+    class Clocked(base):
+        def __init__(self, *args, clock=None, **kwargs):
+            self.clock = clock  # before tqdm's first draw, in its __init__
+            super().__init__(*args, **kwargs)
+
+        @property
+        def format_dict(self):
+            found = super().format_dict
+            clock = self.clock
+            units = (found.get("total") or 0) - found["n"]
+            if clock is not None and units > 0:
+                seconds = clock.seconds_left()
+                found["rate"] = 0 if seconds is None else units / max(seconds, 1e-3)
+            return found
+
+    Clocked.__name__ = f"Clocked{base.__name__}"
+    return Clocked
 
 
 @functools.cache

@@ -549,3 +549,75 @@ def test_a_chiefs_bar_polled_every_second_redraws_at_most_once_per_interval(tmp_
     assert buffer.getvalue().count("\r") <= drawn + 1, buffer.getvalue()
     assert bar.n == 0 and bar.postfix == "trial 1/2 m: step 3/10"
     bar.close()
+
+
+def test_tunes_time_left_follows_the_steps_left_not_the_trials_left():
+    """tune's bar took its time left from the trials' mean: after a 40-step trial of 195 s it
+    said 03:46 for the next of 200 steps, and a resumed sweep (its first trial reused) said
+    "?" for 8 minutes. With a `StepClock` it is the steps left x the measured seconds per
+    step (a fake clock read: `now`), "?" before the first step; read from tqdm's own
+    format_dict / format_meter. Fails before: progress_bar took no clock."""
+    from tqdm import tqdm
+
+    from hubensemble.stepclock import StepClock
+
+    now = [0.0]
+    clock = StepClock(2 + 10, now=lambda: now[0])  # two trials: 2 steps, then 10
+    bar = terminal.progress_bar(total=2, desc="tune default", unit="trial", file=io.StringIO(),
+                                clock=clock)
+
+    def left():
+        return re.search(r"<([^,\]]+)", tqdm.format_meter(**bar.format_dict)).group(1)
+
+    assert left() == "?"
+    clock.begin(2)
+    for _ in range(2):
+        now[0] += 1.5
+        clock.step()
+    clock.end()
+    bar.update(1)
+    assert left() == tqdm.format_interval(10 * 1.5)  # 10 steps left x 1.5 s, not 1 trial's 3 s
+    clock.begin(10)
+    for _ in range(4):
+        now[0] += 1.5
+        clock.step()
+    assert left() == tqdm.format_interval(6 * 1.5)
+    bar.close()
+    # Resumed: its first trial reused (initial 1), no step of this process timed yet.
+    resumed = StepClock(10, now=lambda: now[0])
+    bar = terminal.progress_bar(total=2, initial=1, unit="trial", file=io.StringIO(),
+                                clock=resumed)
+    assert left() == "?"
+    resumed.begin(10)
+    for _ in range(3):
+        now[0] += 2.0
+        resumed.step()
+    assert left() == tqdm.format_interval(7 * 2.0)
+    bar.close()
+
+
+def test_a_trials_keras_steps_reach_the_sweeps_clock_through_every_copy():
+    """tune's callback (`tune.search._StepsOnClock`) counts a trial's steps on the sweep's
+    clock from Keras' own hooks, through the deep copy each trial gets
+    (`tune.tuner.trial_callbacks`); a trial that ends early no longer counts its unrun steps.
+    A tiny real Keras fit: 2 chunks of 3 steps. Fails before: no such callback."""
+    import copy
+
+    import keras
+    import numpy as np
+
+    from hubensemble.stepclock import StepClock
+    from hubensemble.tune.search import _StepsOnClock
+
+    clock = StepClock(6 + 8)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((12, 4), "float32"), np.zeros((12, 2), "float32")
+    model.fit(x, y, batch_size=2, epochs=2, steps_per_epoch=3, verbose=0,
+              callbacks=copy.deepcopy([_StepsOnClock(clock)]))
+    assert (clock.left, clock.timed) == (8, 6)
+    stop = keras.callbacks.Callback()
+    stop.on_train_batch_end = lambda batch, logs=None: setattr(model, "stop_training", True)
+    model.fit(x, y, batch_size=2, epochs=4, steps_per_epoch=2, verbose=0,
+              callbacks=[copy.deepcopy(_StepsOnClock(clock)), stop])
+    assert (clock.left, clock.timed) == (0, 7)  # 1 step run, its 7 others not waited for

@@ -11,9 +11,12 @@ import os
 import shutil
 import sys
 
+import keras
 from keras_tuner.src.engine import oracle as kt_oracle
 
+from hubensemble.errors import pending_stop
 from hubensemble.fileio import is_temp, read_json, tf_path
+from hubensemble.stepclock import StepClock
 from hubensemble.terminal import counting_note, progress_bar
 from hubensemble.threads import training_block
 from hubensemble.tune.strategies import check_batch_divides, get_strategy, is_default_strategy
@@ -164,9 +167,13 @@ def search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures
         if over:
             log.warning("%s", over)
     bar = None
+    # The trials' steps: the bar's time left, a stop's line on the running trial (StepClock)
+    pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
+    clock = StepClock(sum(e.hparams.steps for e in pending))
+    callbacks = [*callbacks, _StepsOnClock(clock)]
     if progress:
-        done = sum(1 for e in plan if finished_candidate(run.candidates, e.trial_id) is not None)
-        bar = progress_bar(total=len(plan), initial=done, desc=f"tune {sweep}", unit="trial")
+        bar = progress_bar(total=len(plan), initial=len(plan) - len(pending),
+                           desc=f"tune {sweep}", unit="trial", clock=clock)
     # Keras Tuner reaches its folder through tf.io.gfile only: the name in TensorFlow's form
     # (fileio.tf_path; under LC_ALL=C PYTHONUTF8=0 a non-ASCII run folder stopped the sweep
     # with "UnicodeEncodeError: … surrogates not allowed"). tune.tuner's own writes there
@@ -193,3 +200,34 @@ def search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures
                 held.pop(oracle, None)
         if bar is not None:
             bar.close()
+        if pending_stop() is None and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            clock.end()  # no trial runs now (one that failed did not end its training)
+
+
+class _StepsOnClock(keras.callbacks.Callback):
+    """Times a trial's steps on the sweep's `terminal.StepClock` (tune's bar's time left): its
+    planned steps as its training begins (Keras' ``epochs`` x ``steps``), each step as it ends.
+    Deep copies (one per trial: `tune.tuner.trial_callbacks`) share the sweep's clock.
+    Reads only what Keras hands its callbacks; ``async_safe`` as `TrialProgress`."""
+
+    async_safe = True
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+
+    def __deepcopy__(self, memo):
+        return _StepsOnClock(self.clock)
+
+    def on_train_begin(self, logs=None):
+        """The trial's steps begin: epochs x steps per epoch of them."""
+        params = self.params or {}
+        self.clock.begin((params.get("steps") or 0) * (params.get("epochs") or 1))
+
+    def on_train_batch_end(self, batch, logs=None):
+        """A step ended."""
+        self.clock.step()
+
+    def on_train_end(self, logs=None):
+        """The trial's training ended."""
+        self.clock.end()
