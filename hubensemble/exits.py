@@ -8,6 +8,7 @@ import errno
 
 from hubensemble import errors
 from hubensemble.errors import HungUp, ReaderGone, Terminated
+from hubensemble.stepclock import running_loss
 from hubensemble.terminal import PRINTED, log, stopped
 
 #: A stop's first words (its exit code: `errors.stop_code`).
@@ -35,7 +36,8 @@ def stopped_code(args, exc: BaseException | None, *, finished: bool = False) -> 
     RUN/log.txt) and returns the exit code: 2 for a HubensembleError, 130 for Ctrl-C, 143 for
     SIGTERM, 129 for SIGHUP, 141 when the output's reader went away (`errors.ReaderGone`:
     RUN/log.txt only, as SIGPIPE ends a tool without a word) (what a stopped command keeps is
-    the command's to say: `args.interrupted`, set by the parser's set_defaults; `finished`:
+    the command's to say: `args.interrupted`, set by the parser's set_defaults, then what a
+    running tune trial loses, `stepclock.running_loss`; `finished`:
     the stop came as the command returned), 2 for the machine's OSError (full disk, …). The
     message is one line (`errors.shown`), but for a list of problems
     (`HubensembleError.of_lines`). `exc` None: the pending stop (`errors.pending_stop`)."""
@@ -50,6 +52,8 @@ def stopped_code(args, exc: BaseException | None, *, finished: bool = False) -> 
         text = said + (
             " as the command finished: its work is complete" if finished else "; " + getattr(
                 args, "interrupted", "run the same command again to resume"))
+        lost = None if finished else running_loss()  # a tune trial's steps: lost
+        text += f" ({lost})" if lost else ""
     if isinstance(exc, ReaderGone):  # as SIGPIPE ends git or cat: no word on the terminal
         log.error("%s", "hubensemble: " + text, extra={PRINTED: True})
     else:

@@ -621,3 +621,42 @@ def test_a_trials_keras_steps_reach_the_sweeps_clock_through_every_copy():
     model.fit(x, y, batch_size=2, epochs=4, steps_per_epoch=2, verbose=0,
               callbacks=[copy.deepcopy(_StepsOnClock(clock)), stop])
     assert (clock.left, clock.timed) == (0, 7)  # 1 step run, its 7 others not waited for
+
+
+def test_a_stop_during_a_trial_says_the_steps_the_trial_loses(capsys):
+    """"interrupted; run the same command again to resume" did not say that the running
+    trial starts again from step 0 (docs/tune.md). A tiny real Keras fit with tune's step
+    callback, stopped by a KeyboardInterrupt after its 3rd step (as Ctrl-C / SIGTERM come
+    out of a trial's training): the stop's line names the step it was at and its planned
+    steps, once; SIGTERM's line alike. Fails before: the line ended at "to resume"."""
+    from types import SimpleNamespace
+
+    import keras
+    import numpy as np
+    import pytest
+
+    from hubensemble.errors import Terminated
+    from hubensemble.exits import stopped_code
+    from hubensemble.stepclock import StepClock
+    from hubensemble.tune.search import _StepsOnClock
+
+    class StopAt3(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                raise KeyboardInterrupt
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((40, 4), "float32"), np.zeros((40, 2), "float32")
+    for stop, code in ((KeyboardInterrupt(), 130), (Terminated(), 143)):
+        clock = StepClock(20)
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(x, y, batch_size=2, epochs=1, steps_per_epoch=20, verbose=0,
+                      callbacks=[_StepsOnClock(clock), StopAt3()])
+        capsys.readouterr()
+        assert stopped_code(SimpleNamespace(), stop) == code
+        assert capsys.readouterr().err.rstrip("\n").endswith(
+            "; run the same command again to resume (the running trial, at step 3/20, "
+            "restarts from its start)")
+        assert stopped_code(SimpleNamespace(), stop) == code  # said once
+        assert capsys.readouterr().err.rstrip("\n").endswith("again to resume")
