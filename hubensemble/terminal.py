@@ -209,8 +209,9 @@ def progress_bar(iterable=None, *, shown=True, **kwargs):
 @functools.cache
 def _clocked_class(base):
     """`base` (a tqdm class) whose time left is its `StepClock`'s: tqdm's documented way, a
-    ``format_dict`` with its own ``rate`` (units left / seconds left; 0, shown "?", while the
-    clock knows none), from which tqdm draws the remaining time."""
+    ``format_dict`` with its own ``rate`` (units left / seconds left, 1 s at least while a
+    unit is left; 0, shown "?", while the clock knows none), from which tqdm draws the
+    remaining time."""
 
     class Clocked(base):
         def __init__(self, *args, clock=None, **kwargs):
@@ -224,7 +225,8 @@ def _clocked_class(base):
             units = (found.get("total") or 0) - found["n"]
             if clock is not None and units > 0:
                 seconds = clock.seconds_left()
-                found["rate"] = 0 if seconds is None else units / max(seconds, 1e-3)
+                # at least a second left while a trial runs (its steps done, it predicts)
+                found["rate"] = 0 if seconds is None else units / max(seconds, 1.0)
             return found
 
     Clocked.__name__ = f"Clocked{base.__name__}"

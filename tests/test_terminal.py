@@ -582,6 +582,10 @@ def test_tunes_time_left_follows_the_steps_left_not_the_trials_left():
         now[0] += 1.5
         clock.step()
     assert left() == tqdm.format_interval(6 * 1.5)
+    for _ in range(6):  # its steps done, the trial predicts: a second at least, not "1000
+        now[0] += 1.5   # trial/s" and 00:00 while it is still running
+        clock.step()
+    assert left() == tqdm.format_interval(1) and "1000" not in str(bar), str(bar)
     bar.close()
     # Resumed: its first trial reused (initial 1), no step of this process timed yet.
     resumed = StepClock(10, now=lambda: now[0])
