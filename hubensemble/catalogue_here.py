@@ -37,12 +37,34 @@ def missing_path_words(path: str) -> str | None:
     written means when it is not what was meant (`catalogue_urls.variables_note`: a
     ``$VARIABLE``, an unknown ``~user``, a dangling link, quotes) or, for a path written as
     Windows writes it, the form to write here (`winpaths.WindowsPath.advice`); None when the
-    path exists (a file, a folder, a link to one)."""
+    path exists (a file, a folder, a link to one). When its folder exists and holds an entry
+    the last name mistypes (`text.closest_name`, git's "did you mean" rule), that entry's path
+    is offered: "…/efficientnet_lite0_imagent does not exist; did you mean
+    …/efficientnet_lite0_imagenet?"."""
     if os.path.exists(path):
         return None
     form = windows_form(path)
-    return f"{path} " + (form.advice(escape=False) if form else
-                         "does not exist" + (variables_note(path) or "; check the path"))
+    if form:
+        return f"{path} {form.advice(escape=False)}"
+    return f"{path} does not exist" + (variables_note(path) or _sibling_note(path)
+                                       or "; check the path")
+
+
+def _sibling_note(path: str) -> str:
+    """"; did you mean PATH2?" for the entry (file or folder) of `path`'s existing parent
+    folder that its last name most likely mistypes (`text.closest_name`), in `path`'s own
+    form; "" when the parent is no folder here, cannot be listed, or holds no such name."""
+    from hubensemble.text import closest_name
+
+    head, name = os.path.split(path.rstrip("/\\") or path)
+    if not name or not os.path.isdir(head or "."):
+        return ""
+    try:
+        siblings = [e for e in os.listdir(head or ".") if e != name]
+    except OSError:
+        return ""
+    close = closest_name(name, siblings)
+    return f"; did you mean {os.path.join(head, close)}?" if close else ""
 
 
 def local_path_problem(handle: str) -> str | None:

@@ -2625,3 +2625,26 @@ def test_a_local_path_missing_here_is_told_in_the_loaders_words_without_tensorfl
                    "zoo:demo/glyphs-s", "keras:MobileNetV2", "https://tfhub.dev/google/x/1",
                    "kaggle://keras/m/keras/p", "gs://bucket/m"):
         assert local_path_problem(handle) is None, handle
+
+
+def test_a_mistyped_local_path_offers_the_existing_sibling_it_most_likely_means(tmp_path):
+    # A user wrote …/efficientnet_lite0_imagent beside efficientnet_lite0_imagenet: rank and
+    # fit (catalogue_here.missing_here) and the loader said "does not exist; check
+    # the path" and no "did you mean". Reference: the folder's listing and the typo.
+    from hubensemble.catalogue_here import missing_here
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub.resolvers import resolve
+
+    meant = tmp_path / "efficientnet_lite0_imagenet"
+    meant.mkdir()
+    (tmp_path / "mobilenet_v2").mkdir()
+    typo = tmp_path / "efficientnet_lite0_imagent"
+    with pytest.raises(ModuleLoadError) as loader:
+        resolve(str(typo), name="x")
+    [(_, said)] = missing_here([ModuleSpec(name="x", handle=str(typo))])
+    assert str(said) == str(loader.value)
+    assert f"{typo} does not exist; did you mean {meant}?" in str(said), str(said)
+    # No close name, or no such folder: the words as before.
+    for far in (tmp_path / "resnet50", tmp_path / "gone" / "efficientnet_lite0_imagent"):
+        [(_, said)] = missing_here([ModuleSpec(name="x", handle=str(far))])
+        assert "did you mean" not in str(said) and "check the path" in str(said), str(said)
