@@ -221,7 +221,9 @@ def test_the_aug_sweeps_uneven_budget_counts_its_families(budget, families):
                      f"gives {families}"], words
 
 
-@pytest.mark.parametrize("n, step", [(100, "1 point"), (200, "0.5 points"), (8, "12.5 points")])
+@pytest.mark.parametrize("n, step", [(100, "0.01 (1 percentage point)"),
+                                     (200, "0.005 (0.5 percentage points)"),
+                                     (8, "0.125 (12.5 percentage points)")])
 def test_the_scored_splits_note_counts_its_points(n, step):
     # evaluate of 100 images said "one image moves the accuracy by 1 points" (a new user's
     # check). Fails before: "1 points".

@@ -2112,3 +2112,24 @@ def test_a_class_name_holding_a_comma_quotes_every_name_in_a_list_of_them():
     assert rows["classes"].endswith(quoted), rows
     note = coverage_note({"test": {"covered": 2, "classes": 4, "missing": names[:2]}}, "test")
     assert note.endswith("no test example of: 'four, the \"one\"', 'zero'"), note
+
+
+@pytest.mark.parametrize("n", [1, 3, 100, 1739])
+def test_one_images_step_is_said_in_the_accuracys_unit_then_percentage_points(n):
+    # A new user read "one image moves the accuracy by 0.0575 points" (1,739 test images)
+    # beside accuracies printed as fractions (0.8897): a step 100 times the real one. Fails
+    # before: "by 0.0575 points". Reference: 1/n and 100/n parsed back from the words.
+    from hubensemble.data.coverage import few_note, scored_note
+
+    said = scored_note(np.zeros(n, np.int64), "test")
+    found = re.search(r"moves the accuracy by ([0-9.e-]+) \(([0-9.e-]+) percentage points?\)",
+                      said)
+    assert found, said
+    frac, pct = float(found.group(1)), float(found.group(2))
+    assert frac == pytest.approx(1 / n, rel=2e-3) and pct == pytest.approx(100 / n, rel=2e-3)
+    assert ("percentage point)" in said) == (n == 100), said
+    if n < 5:  # a class of n validation images among others: the same step, "or more"
+        note = few_note(["a", "b"], np.array([0] * n + [1] * 9), "val")
+        found = re.search(r"accuracy by ([0-9.]+) \(([0-9.]+) percentage points?\) or more",
+                          note)
+        assert found and float(found.group(1)) == pytest.approx(1 / n, rel=2e-3), note

@@ -1235,12 +1235,13 @@ def test_a_summary_for_one_scored_split_speaks_of_that_split_alone(tmp_path):
     assert ("1 test image with a copy in train — if the model was fit on this data, these "
             "metrics are partly measured on images that trained or chose it;") in scored
     assert scored.endswith("; the test split alone is scored: accuracy, NLL and ECE on its 1 "
-                           "example; one image moves the accuracy by 100 points, so read them "
-                           "as rough (score more images).")
+                           "example; one image moves the accuracy by 1 (100 percentage "
+                           "points), so read them as rough (score more images).")
     assert scored.startswith(fit_words.split(": 8 val image")[0])
     val = task.summary(scored="validation")  # 8 images: 12.5 points each, not "rough"
     assert val.endswith("the validation split alone is scored: accuracy, NLL and ECE on its 8 "
-                        "examples; one image moves the accuracy by 12.5 points.")
+                        "examples; one image moves the accuracy by 0.125 (12.5 percentage "
+                        "points).")
     with pytest.raises(DataError):
         task.summary(scored="nonsense")
 

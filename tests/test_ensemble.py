@@ -592,7 +592,8 @@ def test_a_class_of_one_to_four_examples_is_named_with_its_count():
     assert few_note(["a", "b", "c", "d", "e"], y, "val") == (
         "validation metrics and the ensemble selection rest on fewer than 5 validation "
         "examples of 3 classes: 'c' 1, 'e' 2, 'b' 4; one image moves such a class's accuracy "
-        "by 25 points or more, so read its figures as rough (give it more images)")
+        "by 0.25 (25 percentage points) or more, so read its figures as rough (give it more "
+        "images)")
     assert few_note(["a", "b"], np.repeat([0, 1], [9, 5]), "test") is None
     # A VTAB-1k-like split of 100 classes, 2 validation images each: counted, not 100 names.
     many = few_note([f"c{i}" for i in range(100)], np.repeat(np.arange(100), 2), "val")
@@ -601,7 +602,7 @@ def test_a_class_of_one_to_four_examples_is_named_with_its_count():
     assert few_note(["a", "b"], np.zeros(0, np.int64), "test") is None
     assert few_note([], np.repeat([0, 1], [9, 3]), "test").startswith(
         "test metrics rest on fewer than 5 test examples of 1 class: '1' 3; one image moves "
-        "such a class's accuracy by 33 points")
+        "such a class's accuracy by 0.333 (33.3 percentage points)")
 
 
 def test_a_candidates_cross_entropy_is_one_number_in_trial_json_and_ensemble_json(tmp_path):

@@ -704,7 +704,8 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
                                  "absent": ["a"], "majority": None, "unbalanced": False,
                                  "few": "these metrics rest on fewer than 5 test examples of "
                                         "2 classes: 'b' 3, 'c' 3; one image moves such a "
-                                        "class's accuracy by 33 points or more, so read its "
+                                        "class's accuracy by 0.333 (33.3 percentage points) "
+                                        "or more, so read its "
                                         "figures as rough (give it more images)"}
     assert "1 of the model's classes has no example here" in ev.format_evaluation(result)
     # `evaluate -q` without --out printed nothing, its result lost (a new-user check): the
@@ -725,7 +726,7 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     assert load_test_set(f"folder:{subset}").summary(scored="test") in err
     assert "(class folders; every image is a test example): test 6 examples;" in err
     assert ("the test split alone is scored: accuracy, NLL and ECE on its 6 examples; one image "
-            "moves the accuracy by 16.7 points") in err, err
+            "moves the accuracy by 0.167 (16.7 percentage points)") in err, err
     # A renamed class folder: an error that names it and the model's classes.
     (root / "a").rename(root / "z")
     with pytest.raises(DataError, match=r"\['z'\].*does not know.*\(a, b, c\).*rename the "
@@ -911,7 +912,7 @@ def test_evaluate_says_when_one_class_dominates_the_scored_split(tmp_path):
     assert f"note: {said}" in ev.format_evaluation(result)
     # ...and that its 1 'defect' image is too few to say much of that class (fit's words).
     few = ("these metrics rest on fewer than 5 test examples of 1 class: 'defect' 1; one "
-           "image moves such a class's accuracy by 100 points or more")
+           "image moves such a class's accuracy by 1 (100 percentage points) or more")
     assert result["classes"]["few"].startswith(few), result["classes"]
     assert f"note: {few}" in ev.format_evaluation(result)
     for i, f in enumerate(sorted((root / "ok").iterdir())[:4]):  # 5 and 5

@@ -586,8 +586,8 @@ def test_classes_without_validation_or_test_examples_are_named_everywhere(tmp_pa
     # one image moves such a class's accuracy by 1/n; nothing said it.
     val_few = ("validation metrics and the ensemble selection rest on fewer than 5 validation "
                "examples of 3 classes: 'star' 1, 'circle' 2, 'square' 2; one image moves such "
-               "a class's accuracy by 50 points or more, so read its figures as rough (give it "
-               "more images)")
+               "a class's accuracy by 0.5 (50 percentage points) or more, so read its figures as "
+               "rough (give it more images)")
     test_few = ("test metrics rest on fewer than 5 test examples of 2 classes: 'circle' 2, "
                 "'square' 2; one image moves such")
     assert f"; {val_few}" in task.summary() and test_few in task.summary()

@@ -53,9 +53,9 @@ def coverage_note(coverage, split):
 
 
 #: A class with fewer examples than this in a split (but some) is named by `few_note`: one
-#: image then moves its accuracy there by 1/n, 25 points or more, and the Wilson 95% interval
-#: of a recall of 4/4 is [0.51, 1] (Wilson, JASA 1927); the figures that split gives of the
-#: class mean little.
+#: image then moves its accuracy there by 1/n, 0.25 (25 percentage points) or more, and the
+#: Wilson 95% interval of a recall of 4/4 is [0.51, 1] (Wilson, JASA 1927); the figures that
+#: split gives of the class mean little.
 FEW_EXAMPLES = 5
 #: `few_note` names at most this many classes; more are counted (a note of 100 names on
 #: every VTAB-1k run of 100 classes would bury the rest of the log).
@@ -65,8 +65,10 @@ FEW_LISTED = 10
 def few_note(class_names, labels, split, what=None):
     """The sentence for a split holding some, but fewer than FEW_EXAMPLES, examples of a class,
     e.g. "validation metrics and the ensemble selection rest on fewer than 5 validation
-    examples of 2 classes: 'eos' 1, 'baso' 3; one image moves such a class's accuracy by 33
-    points or more, so read its figures as rough (give it more images)", or None.
+    examples of 2 classes: 'eos' 1, 'baso' 3; one image moves such a class's accuracy by
+    0.333 (33.3 percentage points) or more, so read its figures as rough (give it more
+    images)", or None: the step in the accuracy's own unit, a fraction in [0, 1] as every
+    accuracy prints, then in percentage points (`step_words`).
 
     `class_names`: the task's C names (index = label); `labels`: int [N] in [0, C); `split`:
     "val" or "test" (the words of `coverage_note`; `what`, e.g. "these metrics", replaces
@@ -89,29 +91,40 @@ def few_note(class_names, labels, split, what=None):
     listed = few if len(few) <= FEW_LISTED else few[:5]
     shown = ", ".join(f"{n!r} {counts[c]}" for n, c in zip(names, listed)) + (
         f", … ({len(few)} of the {len(counts)} classes)" if len(listed) < len(few) else "")
-    step = 100 // int(max(counts[c] for c in few))
+    step = step_words(int(max(counts[c] for c in few)))
     return (f"{what} rest on fewer than {FEW_EXAMPLES} {word} examples of {len(few)} "
             f"class{'es' if len(few) > 1 else ''}: {shown}; one image moves such a class's "
-            f"accuracy by {step} points or more, so read its figures as rough (give it more "
+            f"accuracy by {step} or more, so read its figures as rough (give it more "
             "images)")
+
+
+def step_words(n: int) -> str:
+    """What one image of `n` (int >= 1) moves an accuracy by, in the accuracy's own unit (a
+    fraction in [0, 1], as accuracies print: 0.8897) and then in percentage points, 3
+    significant digits each: "0.000575 (0.0575 percentage points)" for 1739, "0.01 (1
+    percentage point)" for 100, "1 (100 percentage points)" for 1. "0.0575 points" beside
+    accuracies of 0.8897 read as a step of 0.0575 in that unit, 100 times the real one.
+    ZeroDivisionError for 0."""
+    pct = f"{100 / n:.3g}"
+    return f"{1 / n:.3g} ({pct} percentage point{'' if pct == '1' else 's'})"
 
 
 def scored_note(labels, split):
     """The sentence for a summary of data a command scores one split of (`Task.summary`'s
     `scored`: evaluate), e.g. "the test split alone is scored: accuracy, NLL and ECE on its 1
-    example; one image moves the accuracy by 100 points, so read them as rough (score more
-    images)".
+    example; one image moves the accuracy by 1 (100 percentage points), so read them as rough
+    (score more images)".
 
     `labels`: the split's int labels [N] (N >= 0); `split`: "train", "val" or "test" (another
-    name is said as it is). The step is 100/N points of accuracy; "rough" when N is under
-    FEW_EXAMPLES, the rule of `few_note` (a Wilson 95% interval of 4/4 is [0.51, 1])."""
+    name is said as it is). The step is 1/N of accuracy, said as `step_words` says it (its
+    unit, then percentage points); "rough" when N is under FEW_EXAMPLES, the rule of
+    `few_note` (a Wilson 95% interval of 4/4 is [0.51, 1])."""
     n = int(np.asarray(labels).size)
     word = _SPLIT_WORDS.get(split, (split,))[0]
     text = (f"the {word} split alone is scored: accuracy, NLL and ECE on its {n} "
             f"example{'' if n == 1 else 's'}")
     if n:
-        step = 100 / n
-        text += f"; one image moves the accuracy by {step:.3g} point{'' if step == 1 else 's'}"
+        text += f"; one image moves the accuracy by {step_words(n)}"
     if n < FEW_EXAMPLES:
         text += ", so read them as rough (score more images)"
     return text
