@@ -3505,3 +3505,38 @@ def test_a_missing_ranking_is_said_once_with_the_runs_own_rank_command(
     assert (f"There is no ranking yet (ranking.json is missing): run `hubensemble rank "
             f"--catalogue {cat} --data sklearn:digits --data-seed 2 --out {tmp_path}`.") in md
     assert md.count("Not shown: there is no ranking.json (see \"Ranking\").") == 2, md
+
+
+def test_the_summarys_total_says_whose_seconds_and_why_report_md_differs():
+    """A fit's summary said "total 13 min 43.7 s (the last run: 13 min 26.6 s)" beside
+    report.md's "total 13 min 41.1 s": "the last run" meant this command, the seconds of
+    earlier runs that stopped in a stage and of reused stages were one figure, and nothing
+    said the report's table is written before its own stage's time is known. Fails before:
+    "(the last run: ". Reference: the sums of the records' seconds, parsed back."""
+    from types import SimpleNamespace
+
+    from hubensemble.report.fmt import duration
+    from hubensemble.report.runsections import _stages_section
+    from hubensemble.report.write import stage_time_line
+
+    stages = {"rank": {"seconds": 62.5, "reused": True},
+              "tune": {"seconds": 864.0, "interrupted_seconds": 391.5},
+              "cost": 2.0, "ensemble": {"seconds": 4.0, "command": "ensemble"},
+              "export": 9.5, "report": 2.6}
+    line = stage_time_line(stages)
+    assert "last run" not in line, line
+    total = 62.5 + 864.0 + 2.0 + 4.0 + 9.5 + 2.6
+    this = 864.0 - 391.5 + 2.0 + 9.5 + 2.6
+    assert line.endswith(
+        f"; total {duration(total)}: {duration(this)} this command's, {duration(391.5)} "
+        "earlier runs' that stopped in tune (their unfinished work included), "
+        f"{duration(62.5)} reused from earlier runs, {duration(4.0)} other commands'; "
+        f"report.md's table was written during the report stage, before its {duration(2.6)} "
+        "were known"), line
+    # The report's table, written before the report stage recorded its time: the total
+    # above without it.
+    written = {k: v for k, v in stages.items() if k != "report"}
+    (table,) = _stages_section(SimpleNamespace(meta={"stages": written})).blocks
+    assert table.rows[-1][:2] == ["total", duration(total - 2.6)], table.rows[-1]
+    # All of it this command's, and no report stage: the total alone.
+    assert stage_time_line({"rank": 3.0, "tune": 5.0}).endswith("; total 8.0 s")

@@ -309,8 +309,9 @@ def _no_ensemble_step(run, meta) -> str:
 
 def stage_time_line(stages: dict) -> str:
     """The summary's "time per stage: …; total …" line of run.json's "stages" ({name: record
-    with "seconds", "reused", "interrupted_seconds"; or a bare number of seconds}), in fit's
-    order, and "(the last run: …)" when earlier runs' seconds are in the total.
+    with "seconds", "reused", "interrupted_seconds", "command"; or a bare number of seconds}),
+    in fit's order, its total (seconds, `fmt.duration`) split by whose time it is when not all
+    of it is this command's (`total_words`).
 
     A stage this run ran after a stop: "tune 12.0 s (5.1 s of it before it stopped)" (any
     stop, an error too: "an interruption" read as a Ctrl-C). A stage reused from an earlier
@@ -318,19 +319,55 @@ def stage_time_line(stages: dict) -> str:
     (earlier runs, reused)": it said "export 48.4 s (13.3 s of it before it stopped)
     (earlier run, reused)", a stop of this run's to read, where this run spent nothing on it
     and the seconds were two earlier runs'."""
-    parts, total, fresh = [], 0.0, 0.0
+    parts = []
     # In the pipeline's order: a stage first recorded later (evaluate after a fit without
     # corruptions) came after report.
     for name, info in fit_order(stages):
         info = info if isinstance(info, dict) else {"seconds": info}
-        s, reused = info.get("seconds"), info.get("reused", False)
-        before = float(info.get("interrupted_seconds") or 0)
-        total += float(s or 0)
-        fresh += 0.0 if reused else float(s or 0) - before
         note = stage_time_note(info)  # the report's "Time per stage" says the same
-        parts.append(f"{name} {_seconds(s)}" + (f" ({note})" if note else ""))
-    last = f" (the last run: {_seconds(fresh)})" if fresh != total else ""
-    return "time per stage: " + ", ".join(parts) + f"; total {_seconds(total)}" + last
+        parts.append(f"{name} {_seconds(info.get('seconds'))}" + (f" ({note})" if note else ""))
+    return "time per stage: " + ", ".join(parts) + "; " + total_words(stages)
+
+
+def total_words(stages: dict) -> str:
+    """The "total …" of `stage_time_line` (fit's closing table) for run.json's "stages":
+    "total 1 min 13.7 s" when this command ran every stage whole, else the total split by
+    whose seconds they are, e.g. "total 1 min 13.7 s: 7.6 s this command's, 5.1 s earlier
+    runs' that stopped in tune (their unfinished work included), 1 min 0.9 s reused from
+    earlier runs", each part said only when not 0 (seconds, `fmt.duration`; a stage's record
+    with "command" ran on its own: "other commands'"). Then, when the report stage ran in
+    this command, why report.md's total differs: "report.md's table was written during the
+    report stage, before its 0.8 s were known" (it has no report row, or an earlier fit's). A
+    fit's summary said "total 13 min 43.7 s (the last run:
+    13 min 26.6 s)" beside report.md's "total 13 min 41.1 s": "the last run" meant this
+    command, and the stopped runs' and reused seconds were not told apart."""
+    total = this = stopped = reused = other = 0.0
+    where, report = [], 0.0
+    for name, info in fit_order(stages):
+        info = info if isinstance(info, dict) else {"seconds": info}
+        s = float(info.get("seconds") or 0)
+        before = float(info.get("interrupted_seconds") or 0)
+        total += s
+        if info.get("reused", False):
+            reused += s
+        elif info.get("command") and not before:
+            other += s
+        else:
+            this += s - before
+            stopped += before
+            where += [name] if before else []
+            report = s if name == "report" else report
+    text = f"total {_seconds(total)}"
+    if this != total:
+        said = [(this, "this command's"),
+                (stopped, f"earlier runs' that stopped in {' and '.join(where)} (their "
+                          "unfinished work included)"),
+                (reused, "reused from earlier runs"), (other, "other commands'")]
+        text += ": " + ", ".join(f"{_seconds(x)} {w}" for x, w in said if x)
+    if report:
+        text += (f"; report.md's table was written during the report stage, before its "
+                 f"{_seconds(report)} were known")
+    return text
 
 
 def _where(path) -> str:
