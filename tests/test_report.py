@@ -3540,3 +3540,30 @@ def test_the_summarys_total_says_whose_seconds_and_why_report_md_differs():
     assert table.rows[-1][:2] == ["total", duration(total - 2.6)], table.rows[-1]
     # All of it this command's, and no report stage: the total alone.
     assert stage_time_line({"rank": 3.0, "tune": 5.0}).endswith("; total 8.0 s")
+
+
+def test_the_stage_tables_planned_trials_are_said_for_people_not_as_json():
+    """The "Time per stage" showed tune's planned trials as raw JSON, `trials =
+    {"hyper":["hyper-0000-…"]}`, in report.md with escaped brackets. Fails before: the cell
+    held `trials = {`. Reference: the record's own ids and counts."""
+    from types import SimpleNamespace
+
+    from hubensemble.report.render import render_html, render_markdown
+    from hubensemble.report.runsections import _stages_section
+
+    hyper = ["hyper-0000-3f2a", "hyper-0001-9c1d"]
+    probe = [f"probe-{i:04d}-ab" for i in range(5)]
+    stages = {"tune": {"seconds": 12.0, "trials": {"hyper": hyper, "probe": probe}},
+              "report": 0.8}
+    sec = _stages_section(SimpleNamespace(meta={"stages": stages}))
+    (table,) = sec.blocks
+    cell = table.rows[0][2]
+    assert cell == ("planned trials: hyper: 2 trials (hyper-0000-3f2a, hyper-0001-9c1d); "
+                    f"probe: 5 trials ({', '.join(probe[:3])}, …)"), cell
+    md, html = render_markdown("r", [sec]), render_html("r", [sec])
+    assert cell in md and "{" not in md and "\\[" not in md, md
+    assert "hyper: 2 trials (hyper-0000-3f2a, hyper-0001-9c1d)" in html
+    # A record of another shape is still shown as it is.
+    odd = {"tune": {"seconds": 1.0, "trials": "x"}}
+    (table,) = _stages_section(SimpleNamespace(meta={"stages": odd})).blocks
+    assert table.rows[0][2] == 'trials = x', table.rows[0]

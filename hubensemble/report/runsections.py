@@ -111,11 +111,34 @@ def _stages_section(files) -> Section:
         info = info if isinstance(info, dict) else {"seconds": info}
         s = info.get("seconds")
         total += float(s or 0)
-        extra = [stage_time_note(info)] + [f"{k} = {_compact(v)}" for k, v in info.items()
-                                           if k not in _STAGE_FIELDS_SAID]
+        extra = [stage_time_note(info)] + [
+            trials_cell(v) if k == "trials" else f"{k} = {_compact(v)}"
+            for k, v in info.items() if k not in _STAGE_FIELDS_SAID]
         rows.append([name, _seconds(s), ", ".join(e for e in extra if e)])
     rows.append(["total", _seconds(total), ""])
     return sec.add(Table(["stage", "time", "details"], rows))
+
+
+#: `trials_cell` names at most this many trial ids per sweep, then "…".
+TRIALS_NAMED = 3
+
+
+def trials_cell(trials) -> str:
+    """The "Time per stage" details of the tune stage's planned trials (run.json's
+    stages.tune.trials, {sweep: [trial id, …]}: `stagerecords.fit_plan`) in words, per sweep
+    its count and first TRIALS_NAMED ids, e.g. "planned trials: hyper: 2 trials
+    (hyper-0000-3f2a, hyper-0001-9c1d); probe: 5 trials (probe-0000-…, …, …, …)"; it showed
+    the raw JSON, `trials = {"hyper":["hyper-0000-…"]}` (in report.md with its brackets
+    escaped). A value of another shape (a hand edit, another version) as before:
+    "trials = VALUE" (`fmt.compact`)."""
+    from hubensemble.text import counted, names_listed
+
+    if not isinstance(trials, dict) or not all(isinstance(v, list) for v in trials.values()):
+        return f"trials = {_compact(trials)}"
+    return "planned trials: " + ("; ".join(
+        f"{sweep}: {counted(len(ids), 'trial')}"
+        + (f" ({names_listed(ids, TRIALS_NAMED)})" if ids else "")
+        for sweep, ids in trials.items()) or "none")
 
 
 def _versions_section(files) -> Section:
