@@ -8,7 +8,6 @@ Reads files only (no TensorFlow graph is built); `hub.resolvers` checks download
 import hashlib
 import os
 import threading
-import time
 
 from hubensemble.fileio import file_sha256
 
@@ -76,37 +75,6 @@ def foreign_entry(path) -> str | None:
     return None
 
 
-#: Seconds a file's mtime must lie before a hash starts for `module_fingerprint` to keep its
-#: key: a file written in the same tick of the file system's coarse clock (a jiffy, or 2 s on
-#: FAT) as a later rewrite of the same size would keep its stat identity (git's "racy clean").
-SETTLED_SECONDS = 2.0
-
-# {folder: (stat identities of the files hashed, key)}: a probe sweep hashed each module four
-# times (0.25 s for a 57 MB VGG16, 0.07 for a 14 MB MobileNet: ~4 ms per MB, seconds for the
-# largest hub modules), now once per process while none of its files changed.
-_FINGERPRINTS: dict = {}
-_FINGERPRINTS_LOCK = threading.Lock()
-
-
-def _fingerprint_identity(path) -> tuple:
-    """((file, inode, size, mtime_ns) or (file, None) when absent, ...) of the files
-    `module_fingerprint` hashes for the SavedModel folder ``path``, in its order."""
-    variables = os.path.join(path, "variables")
-    files = [os.path.join(path, "saved_model.pb"), os.path.join(variables, "variables.index")]
-    if os.path.isdir(variables):
-        files += [os.path.join(variables, n) for n in sorted(os.listdir(variables))
-                  if n.startswith("variables.data-")]
-    out = []
-    for file in files:
-        try:
-            st = os.stat(file)
-        except OSError:
-            out.append((file, None))
-            continue
-        out.append((file, st.st_ino, st.st_size, st.st_mtime_ns))
-    return tuple(out)
-
-
 def module_fingerprint(path):
     """A content key (sha256 hex) of the local SavedModel folder ``path`` (remote handles are
     copied into a local cache by `resolve` first): its graph, its variables' index and every
@@ -117,27 +85,8 @@ def module_fingerprint(path):
     one flipped byte was served from the embedding cache and "ranked" without TensorFlow
     ever reading the damage (its checksum refuses it on load). Hashing reads the module's
     bytes once per file identity (`rank.located` remembers the key), about as much as
-    loading it would; a process hashes a folder once while each file keeps its inode, size
-    and mtime, and its mtime lies SETTLED_SECONDS before the hash (else it is hashed at each
-    call). Reads files only (no TensorFlow graph is built).
+    loading it would. Reads files only (no TensorFlow graph is built).
     """
-    key = os.path.abspath(os.fspath(path))
-    started = time.time_ns()
-    identity = _fingerprint_identity(key)
-    with _FINGERPRINTS_LOCK:
-        known = _FINGERPRINTS.get(key)
-    if known and known[0] == identity:
-        return known[1]
-    digest = _module_fingerprint(path)
-    settled = started - int(SETTLED_SECONDS * 1e9)
-    if all(entry[1] is None or entry[3] < settled for entry in identity):
-        with _FINGERPRINTS_LOCK:
-            _FINGERPRINTS[key] = (identity, digest)
-    return digest
-
-
-def _module_fingerprint(path) -> str:
-    """`module_fingerprint`'s hash itself, read from the files."""
     h = graph_and_index_hash(path)
     variables = os.path.join(path, "variables")
     if os.path.isdir(variables):
