@@ -14,6 +14,7 @@ from hubensemble import options as option_table
 from hubensemble.datachange import require_validation
 from hubensemble.errors import RunError, reraise_stop
 from hubensemble.exportfolder import folder_lock
+from hubensemble.exportrecord import export_record
 from hubensemble.fitargs import catalogue_specs, check_data, check_paths
 from hubensemble.fitcall import check_fit_arguments, export_word
 from hubensemble import resume
@@ -247,7 +248,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
             run.attach_task(task, data_args, command="fit")
         run.update(fit={"catalogue": [s.source or s.name for s in specs],
                         "data": data_args.spec, "fingerprints": fingerprints,
-                        "options": dataclasses.asdict(options), "keys": keys})
+                        "options": dataclasses.asdict(options), "keys": keys,
+                        "export": export and export_record(run.path, export)})
         reads = read_keys(fingerprints["catalogue"], fingerprints["data"], options)
         with old_objects_frozen():  # evaluate too: Python's collections skip older objects
             return _run_stages(run, specs, task, data_args, options, keys, reads,

@@ -233,12 +233,18 @@ def _fit_options(meta: dict) -> dict:
 
 def _export_record(meta: dict) -> dict:
     """run.json's (`meta`) record of fit's export stage ("stages" -> "export" -> "record"),
-    {} when it holds none or a value edited by hand into no JSON object (the fit command's
-    words then name no --export; `stagerecords.stage_records`, which rerun cannot import
-    without a cycle, warns of it when a stage reads it)."""
+    else fit's own record of its --export ("fit" -> "export", `exportrecord.export_record`'s
+    shape, kept before any stage runs: a fit refused or stopped before its export stage
+    named no --export, and its pasted command exported into RUN/export); {} when neither
+    holds one or a value edited by hand into no JSON object (the fit command's words then
+    name no --export; `stagerecords.stage_records`, which rerun cannot import without a
+    cycle, warns of it when a stage reads it)."""
     stages = meta.get("stages") if isinstance(meta, dict) else None
     export = stages.get("export") if isinstance(stages, dict) else None
     record = export.get("record") if isinstance(export, dict) else None
+    if not isinstance(record, dict):
+        fit = meta.get("fit") if isinstance(meta, dict) else None
+        record = fit.get("export") if isinstance(fit, dict) else None
     return record if isinstance(record, dict) else {}
 
 

@@ -2889,3 +2889,25 @@ def test_selection_words_name_a_few_left_out_and_count_the_failed():
         words = ranking.selection_words()
     assert words == ("rank: selected by --top-k 1 (knn): m0 0.9000; left out 5: m1 0.8000, "
                      "m2 0.7000, m3 0.6000, … 2 more in ranking.csv; 1 failed (warned above)")
+
+
+def test_a_fit_stopped_before_its_export_names_its_export_folder_in_the_command_to_go_on(
+        catalogue, tmp_path):
+    """The command that goes on with a fit (`rerun.fit_command`) named its --export folder
+    from the export stage's record alone, so a fit refused or stopped before that stage
+    gave a command without it, which exported into RUN/export when pasted: fit records its
+    --export in run.json's "fit" before any stage runs. Fails before: no --export."""
+    from hubensemble.fileio import read_json
+    from hubensemble.rerun import fit_command
+    from hubensemble.text import shell
+
+    model = tmp_path / "elsewhere" / "model"
+    for out, export in ((tmp_path / "run", model), (tmp_path / "own", None)):
+        with pytest.raises(RunError, match="no module fits max_gflops"):
+            hubensemble.fit(catalogue, "sklearn:digits", out, export=export, progress=False,
+                            **dict(FIT_CLEAN, max_gflops=1e-7))
+        said = fit_command(out, read_json(out / "run.json"), restart=False)
+        if export is None:
+            assert "--export" not in said, said
+        else:
+            assert f" --export {shell(str(model))} --out " in said, said
