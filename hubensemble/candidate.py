@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hubensemble import metrics, weightsfile
+from hubensemble.candidatefiles import changed_files, record_written
 from hubensemble.errors import HubensembleError, RunError, held_stops
 from hubensemble.fileio import (TEMP_MARKER, atomic_save_npy, atomic_write_json,
                                 fitted_name, is_temp, read_json, remove_entry, writer_gone,
@@ -54,8 +55,11 @@ class Candidate:
     """One candidate folder, read through its trial.json.
 
     `record` is trial.json as written. `problems` lists why the folder is not complete
-    (empty when it is): a file the record names that is missing. `notes` lists what is
-    wrong but harmless to selection (a malformed test table). Probability tables are
+    (empty when it is): a file the record names that is missing, a damaged validation
+    table, and `changed`: a file that is not the one its writer wrote
+    (`candidatefiles.changed_files`; read as before by the stages, which say a changed
+    weights file; a fit resuming says it). `faults`: `problems` but `changed`. `notes`
+    lists what is wrong but harmless to selection (a malformed test table). Probability tables are
     read on demand by `load_probs` and then kept in `val_probs` / `test_probs`
     (float32 [N, C]).
     """
@@ -65,6 +69,7 @@ class Candidate:
     record: dict
     problems: list[str] = dataclasses.field(default_factory=list)
     notes: list[str] = dataclasses.field(default_factory=list)
+    changed: list[str] = dataclasses.field(default_factory=list)
     val_probs: np.ndarray | None = dataclasses.field(default=None, repr=False)
     test_probs: np.ndarray | None = dataclasses.field(default=None, repr=False)
 
@@ -88,13 +93,20 @@ class Candidate:
 
     @property
     def ok(self) -> bool:
-        """Status "ok" and every file the record names is there."""
-        return self.status == "ok" and not self.problems
+        """Status "ok" and every file the record names is there and usable (`faults`)."""
+        return self.status == "ok" and not self.faults
+
+    @property
+    def faults(self) -> list[str]:
+        """`problems` but `changed`: what keeps the candidate from being read at all."""
+        return [p for p in self.problems if p not in self.changed]
 
     @property
     def complete(self) -> bool:
-        """The trial has a result that needs no re-run: failed, or ok with all its files."""
-        return not self.problems
+        """The trial has a result that needs no re-run: failed, or ok with all its files (no
+        `faults`; a file `changed` since is the trial's still: tune reuses it, and fit says
+        it, with the way to redo it, `stagerecords.damage`)."""
+        return not self.faults
 
     @property
     def weights_path(self) -> Path | None:
@@ -261,7 +273,16 @@ def inspect(folder, *, way_on: bool = True) -> tuple[Candidate | None, str | Non
         # without test metrics (`load_pool`).
         damage = _table_damage(folder / VAL_PROBS_FILE)
         cand.problems += [damage] if damage else []
+        cand.changed = changed_files(record, folder, _writer(folder), skip={
+            name for name in [VAL_PROBS_FILE, *needed] if any(
+                p.startswith(f"{name} ") for p in cand.problems)})
+        cand.problems += cand.changed
     return cand, None
+
+
+def _writer(folder) -> str:
+    """Which command wrote a candidate `folder`: "distill" for a student (RUN/distill)."""
+    return "distill" if Path(folder).parent.name == DISTILL_DIR else "tune"
 
 
 def is_trial_folder(folder) -> bool:
@@ -306,7 +327,8 @@ def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None,
     """The candidates the ensemble may select from, with probabilities loaded, and the
     skipped ones as (trial, reason), both in natural trial order.
 
-    Usable: status "ok", complete (every file its record names exists) and a validation
+    Usable: status "ok", no `faults` (every file its record names exists; one changed
+    since its trial wrote it is read, as the stages say a weights file) and a validation
     table of `n_val` rows of `n_classes` classes (the run's, as run.json records its task;
     `classes_from` says where, in the reason of a candidate that has another count).
     Without `n_classes`, all usable candidates share the class count most of them have
@@ -319,8 +341,8 @@ def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None,
             skipped.append((cand.trial, f"status {cand.status!r}: "
                                         f"{cand.reason or 'no reason recorded'}"))
             continue
-        if cand.problems:
-            skipped.append((cand.trial, "; ".join(cand.problems) + " (" + _redo(
+        if cand.faults:  # a file changed since is read (the ensemble says a weights file)
+            skipped.append((cand.trial, "; ".join(cand.faults) + " (" + _redo(
                 candidates_dir, cand.trial) + " to redo this trial)"))
             continue
         why = cand.load_probs(n_val=n_val, n_test=n_test)
@@ -410,6 +432,8 @@ def write_candidate(candidates_dir, record: dict, *, val_probs=None, test_probs=
             save_weights(written)
             # So a file edited or replaced later is noticed where its figures are used.
             weightsfile.record_digests(record, written)
+        # So a file changed since is noticed by a fit resuming (each file's size and time).
+        record_written(record, tmp, [n for n in os.listdir(tmp) if n != TRIAL_FILE])
         atomic_write_json(os.path.join(tmp, TRIAL_FILE), record)
         if os.path.exists(final):
             old = os.path.join(root, _temp_name(trial) + "-old")

@@ -212,7 +212,9 @@ def view_digest(stage, path, *, own=False) -> str | None:
 def candidates_digest(folder) -> str | None:
     """The sweep's result: every trial.json under candidates/ (names and contents) and what
     is wrong with its files (a probability table damaged since is a change: fit said nothing
-    and the ensemble dropped that member)."""
+    and the ensemble dropped that member; so is a file changed since tune wrote it,
+    `Candidate.changed`: a weights file or test table edited or cut short read as "done
+    before, reused")."""
     from hubensemble import candidate
 
     found, _ = candidate.scan(folder)
@@ -396,9 +398,15 @@ def damage(run, stage, *, ran=(), outside=None, redone=None) -> str | None:
                         if name in left else why) for name, why in without]
             if outside is not None:
                 outside.extend(left)
-        without += [(c.trial, "; ".join(c.problems)) for c in found if c.problems]
+        without += [(c.trial, "; ".join(c.faults)) for c in found if c.faults]
         if redone is not None:
             redone.extend(name for name, _ in without if name not in left)
+        # A file changed since tune wrote it (`Candidate.changed`): the trial is reused as
+        # tune reuses a trial whose files are all there; said, with the way to redo it.
+        without += [(c.trial, f"{'; '.join(c.changed)}; tune reuses a trial whose files are "
+                     f"all there: delete {escaped(c.folder)} and {redo_words(run.path, c.trial)}"
+                     " (it redoes the trial), then fit again")
+                    for c in found if c.changed and not c.faults]
         return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
     path = {"rank": run.ranking_json, "cost": run.cost_json,
             "evaluate": run.robustness_json}.get(stage)

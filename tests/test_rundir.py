@@ -206,3 +206,68 @@ def test_an_export_record_edited_by_hand_reads_as_no_export(tmp_path, export):
     assert run.exported_to() is None and run.current_export() == (None, None)
     assert run.stale_export() is None and run.foreign_export() is None
     assert run.exported_tflite() is None
+
+
+@pytest.mark.parametrize("kind", ["weights", "test", "val", "touched"])
+def test_a_candidates_file_changed_since_it_was_written_is_seen_by_a_fit_resuming(
+        tmp_path, kind):
+    """fit's reuse check digested each trial.json (and a damaged validation table) only: a
+    weights file or a test table edited, cut short or replaced since left "tune: done
+    before, reused", and the ensemble and export read the damage later. trial.json records
+    each file tune wrote (size, time, sha256); a file that differs is the sweep's result
+    changed (`stagerecords.candidates_digest`), said by fit with what is wrong and the way
+    to redo the trial (`stagerecords.damage`: tune reuses a trial whose files are all there,
+    as the report says), and the stages read it as before (the ensemble keeps it, a weights
+    file said by its digest). A file only touched (its time, not its bytes) is no change.
+    Fails before: the digest is the same."""
+    import os
+
+    import numpy as np
+
+    from hubensemble import candidate
+    from hubensemble.lockwords import command_line
+    from hubensemble.stagerecords import candidates_digest, damage
+    from hubensemble.sweepsummary import finished_candidate
+
+    run = Run(tmp_path / "run")
+    probs = np.full((4, 2), 0.5, np.float32)
+
+    def save(path):
+        with open(path, "wb") as f:
+            f.write(b"weights of the trial" * 8)
+
+    candidate.write_candidate(run.candidates, {"trial": "default-0000-m", "module": "m",
+                                               "status": "ok"},
+                              val_probs=probs, test_probs=probs, save_weights=save)
+    before = candidates_digest(run.candidates)
+    folder = run.candidates / "default-0000-m"
+    name = {"weights": candidate.WEIGHTS_FILE, "test": candidate.TEST_PROBS_FILE,
+            "val": candidate.VAL_PROBS_FILE, "touched": candidate.WEIGHTS_FILE}[kind]
+    path = folder / name
+    data = path.read_bytes()
+    if kind == "test":
+        path.write_bytes(data[:len(data) // 2])  # cut short
+    elif kind == "val":  # other probabilities, a usable table of the same size
+        np.save(path, np.tile(np.array([[0.25, 0.75]], np.float32), (4, 1)))
+        assert len(path.read_bytes()) == len(data)
+    elif kind == "weights":  # the same size, other bytes
+        path.write_bytes(data[::-1])
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))  # a later time in any case
+    cand = candidate.read_candidate(run.candidates, "default-0000-m")
+    if kind == "touched":
+        assert candidates_digest(run.candidates) == before and cand.problems == []
+        return
+    assert candidates_digest(run.candidates) != before
+    with command_line():  # fit's words on the command line
+        said = damage(run, "tune")
+    assert said.startswith(f"candidates/default-0000-m: {name} is not the one tune wrote ("
+                           ), said
+    assert ("bytes recorded in trial.json" if kind == "test" else "sha256") in said, said
+    assert said.endswith(f"; tune reuses a trial whose files are all there: delete {folder} "
+                         f"and run `hubensemble tune --run {run.path} --sweep default` (it "
+                         "redoes the trial), then fit again"), said
+    assert finished_candidate(run.candidates, "default-0000-m") is not None  # as before
+    assert cand.ok and cand.changed == cand.problems  # read as before by the stages
+    loaded, skipped = candidate.load_pool(run.candidates, n_val=4, n_test=4)
+    assert [c.trial for c in loaded] == ["default-0000-m"] and not skipped

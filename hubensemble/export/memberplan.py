@@ -60,11 +60,12 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
         spec = module_spec(run, module, modules=specs)
     except RunError as e:
         raise RunError(f"{who}: {e}") from None
-    if cand.problems:
-        # The candidate is incomplete by the one rule (`Candidate.problems`): say so. The
-        # export itself needs only the weights, checked below (or none when retraining).
+    if cand.faults:
+        # The candidate is incomplete by the one rule (`Candidate.faults`): say so. The
+        # export itself needs only the weights, checked below (or none when retraining); a
+        # weights file changed since is said by `_export_member`.
         log.warning("%s: candidate %s is incomplete (%s)", who, escaped(folder),
-                    "; ".join(cand.problems))
+                    "; ".join(cand.faults))
     if retrain_full:
         return _Plan(index, entry, cand, spec, "retrain_full", meta_path=run.meta_path), None
     path = cand.weights_path

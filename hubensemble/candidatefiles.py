@@ -1,0 +1,73 @@
+"""Whether a candidate's files are the ones its writer (tune, or distill for a student) wrote:
+trial.json's WRITTEN record, {file name: [bytes, modification time in ns, sha256 hex]} of
+each file `candidate.write_candidate` wrote (`record_written`), checked cheaply
+(`changed_files`): the size, then the modification time, and the sha256 only of a file whose
+time differs (once per file and process: `weightsfile.file_digest`). A file edited, cut
+short or replaced since was read as the trial's own by every stage: `fit` resumed saying
+"tune: done before, reused" over a weights file or a test table damaged since. A record
+written before WRITTEN existed is not checked. No TensorFlow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hubensemble import weightsfile
+
+#: trial.json's field of the files its writer wrote (see the module's docstring).
+WRITTEN = "written"
+
+
+def record_written(record: dict, folder, names) -> None:
+    """Sets trial.json `record`'s WRITTEN of the files `names` (file names) just written in
+    `folder`; a name whose file is not there or cannot be read is left out."""
+    written = {}
+    for name in names:
+        path = Path(os.fspath(folder)) / name
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        digest = weightsfile.file_digest(path)
+        if digest:
+            written[name] = [st.st_size, st.st_mtime_ns, digest]
+    record[WRITTEN] = written
+
+
+def changed_files(record, folder, writer: str = "tune", skip=()) -> list[str]:
+    """Why each file trial.json `record` lists in WRITTEN is not the one `writer` wrote in
+    `folder`, one text per file ("test_probs.npy is not the one tune wrote (3,248 bytes
+    recorded in trial.json, 1,624 now: edited, cut short or replaced since)", or by its
+    sha256 when the size is the same); [] when each is, or the record has no WRITTEN (a
+    trial of an older hubensemble). A file that is gone, a name in `skip` (its damage said
+    already) and an entry edited into another form are left to the other checks."""
+    written = record.get(WRITTEN) if isinstance(record, dict) else None
+    if not isinstance(written, dict):
+        return []
+    found = []
+    for name, entry in written.items():
+        if (name in skip or not isinstance(name, str) or os.path.basename(name) != name
+                or name in ("", ".", "..") or not _entry(entry)):
+            continue
+        path = Path(os.fspath(folder)) / name
+        size, mtime_ns, digest = entry
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # gone: `Candidate.problems` says it is missing
+        what = f"{name} is not the one {writer} wrote"
+        if st.st_size != size:
+            found.append(f"{what} ({size:,} bytes recorded in trial.json, {st.st_size:,} now: "
+                         "edited, cut short or replaced since)")
+        elif st.st_mtime_ns != mtime_ns:
+            now = weightsfile.file_digest(path)
+            if now != digest:
+                found.append(f"{what} (sha256 {digest[:12]}… recorded in trial.json, "
+                             f"{(now or 'unreadable')[:12]}… now: edited or replaced since)")
+    return found
+
+
+def _entry(entry) -> bool:
+    return (isinstance(entry, list) and len(entry) == 3
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in entry[:2])
+            and isinstance(entry[2], str))
