@@ -287,7 +287,51 @@ def refuse_changed_options(run, options, *, restart, data_args=None, specs=None)
     if named:
         raise RunError(f"the rank or tune options ({'; '.join(named)}) changed since "
                        f"{_fitted(run, meta)}; "
-                       f"{_new_or_restart('to discard the old results')}")
+                       f"{_new_or_restart('to discard the old results')}"
+                       f"{_add_sweep_way(run, previous.get('options') or {}, options)}")
+
+
+#: The options of a tune call that plan its sweep, as `sweepstate` names a sweep's command
+#: (its record's): what `_add_sweep_way`'s tune command passes on of fit's.
+_SWEEP_PLAN = ("sweep", "budget", "seed", "batchnorm", "head_init", "keep_weights")
+
+
+def _add_sweep_way(run, recorded: dict, options) -> str:
+    """The way on, after `refuse_changed_options`' "use a new --out folder, or pass --restart
+    …", that keeps what `run` holds when fit's --sweep differs from the one it was fitted
+    with (`recorded`: run.json's fit.options; `options`: the FitOptions given now): "; or, to
+    keep its ranking and its probe candidates and add the hyper sweep's beside them, run
+    `hubensemble tune --run RUN --sweep hyper`, then `hubensemble ensemble --run RUN` and
+    `hubensemble export --run RUN` (the ensemble selects from every sweep's candidates)"
+    (from Python the run_tune, run_ensemble and run_export calls), the tune command with
+    fit's --budget, --seed, --batchnorm and --head-init when not at their defaults. When
+    other options changed too, what that way cannot keep: the rank options and --profile
+    (tune refuses a profile other than the candidates'), the run's as they were, named with
+    their values. "" when the sweep is the same. It said only the new folder or --restart,
+    both of which discard the candidates (README: a sweep is added to a run by `tune`)."""
+    from hubensemble.rerun import option_flags, option_keywords
+    from hubensemble.sweepwords import ensemble_options
+
+    old, new = recorded.get("sweep"), getattr(options, "sweep", None)
+    if not isinstance(old, str) or not isinstance(new, str) or old == new:
+        return ""
+    given = {n: getattr(options, n) for n in _SWEEP_PLAN if hasattr(options, n)}
+    table = [o for o in option_table.options_for(command="tune") if o.name in given]
+    tune = command_words("tune", run.path, flags=option_flags(given, table),
+                         keywords=option_keywords(given, table))
+    flags, keywords = ensemble_options(run.path)
+    ensemble = command_words("ensemble", run.path, flags=flags, keywords=keywords)
+    export = command_words("export", run.path)
+    text = (f"; or, to keep its ranking and its {old} candidates and add the {new} sweep's "
+            f"beside them, run {tune}, then {ensemble} and {export} (the ensemble selects "
+            "from every sweep's candidates)")
+    others = [w for w in _changed_options(recorded, dataclasses.replace(options, sweep=old))
+              if not any(w.startswith(f"{o.cli_flags[0]} ") or w.startswith(f"{o.name}=")
+                         for o in table)]
+    if others:
+        text += (f"; that way keeps the run's other options as they were: not "
+                 f"{'; '.join(others)} (tune takes the run's ranking and profile)")
+    return text
 
 
 def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, progress):

@@ -2911,3 +2911,47 @@ def test_a_fit_stopped_before_its_export_names_its_export_folder_in_the_command_
             assert "--export" not in said, said
         else:
             assert f" --export {shell(str(model))} --out " in said, said
+
+
+def test_a_fit_with_another_sweep_names_the_tune_way_that_keeps_the_candidates(
+        fitted, tmp_path):
+    # `fit --sweep hyper` on a run fitted with another sweep was refused with "use a new
+    # --out folder, or pass --restart to discard" alone, both of which lose the candidates;
+    # the way that keeps them is `tune --run RUN --sweep hyper`, then ensemble and export
+    # (checked by hand on a tiny run: the ensemble then selects from both sweeps'). Fails
+    # before: no "tune --run" in the refusal. Run.json alone, no TensorFlow work.
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.resume import refuse_changed_options
+    from hubensemble.rundir import Run
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out, ignore=shutil.ignore_patterns("export*", "tuner"))
+    run = Run(out)
+    with command_line(), pytest.raises(RunError) as err:
+        refuse_changed_options(run, FitOptions(**dict(FIT, sweep="hyper")), restart=False)
+    said = str(err.value)
+    assert said.startswith(f"the rank or tune options (--sweep default -> hyper) changed "
+                           f"since {out} was fitted; use a new --out folder, or pass --restart "
+                           "to discard the old results; or, to keep its ranking and its "
+                           "default candidates and add the hyper sweep's beside them, run "
+                           f"`hubensemble tune --run {out} --sweep hyper`, then "
+                           f"`hubensemble ensemble --run {out}"), said
+    assert f"and `hubensemble export --run {out}` (the ensemble selects" in said, said
+    assert "keeps the run's other options" not in said
+    # Another option changed too: what that way cannot keep is named; tune's own are passed.
+    with command_line(), pytest.raises(RunError) as err:
+        refuse_changed_options(run, FitOptions(**dict(FIT, sweep="hyper", top_k=3, budget=5)),
+                               restart=False)
+    said = str(err.value)
+    assert f"`hubensemble tune --run {out} --sweep hyper --budget 5`" in said, said
+    assert said.endswith("that way keeps the run's other options as they were: not --top-k "
+                         "2 -> 3 (tune takes the run's ranking and profile)"), said
+    # From Python: the stage functions' calls.
+    with pytest.raises(RunError) as err:
+        refuse_changed_options(run, FitOptions(**dict(FIT, sweep="hyper")), restart=False)
+    assert f"run run_tune(run_dir='{out}', sweep='hyper'), then run_ensemble(" in str(
+        err.value), str(err.value)
+    # The same sweep: no such way (another option alone).
+    with command_line(), pytest.raises(RunError) as err:
+        refuse_changed_options(run, FitOptions(**dict(FIT, seed=1)), restart=False)
+    assert "tune --run" not in str(err.value), str(err.value)
