@@ -664,3 +664,30 @@ def test_a_stop_during_a_trial_says_the_steps_the_trial_loses(capsys):
             "restarts from its start)")
         assert stopped_code(SimpleNamespace(), stop) == code  # said once
         assert capsys.readouterr().err.rstrip("\n").endswith("again to resume")
+
+
+def test_a_chiefs_bar_keeps_the_trials_mean_time_and_a_workers_takes_its_steps(tmp_path):
+    """A chief/worker sweep's chief runs no step: a bar on its `StepClock` said "?" for the
+    whole sweep. The chief's bar keeps tqdm's mean time per trial (its workers' trials
+    counted as they end: `FineTuneTuner._refresh_progress`), a worker's bar its clock's.
+    Fails before: no `sweep_bar`; the chief's bar had the clock."""
+    from types import SimpleNamespace
+
+    from tqdm import tqdm
+
+    from hubensemble.tune.search import sweep_bar
+
+    run = SimpleNamespace(candidates=tmp_path / "candidates")
+    plan = [SimpleNamespace(trial_id=f"t{i}", hparams=SimpleNamespace(steps=10 * (i + 1)))
+            for i in range(3)]
+    for chief in (True, False):
+        bar, clock = sweep_bar(run, plan, "default", chief=chief, progress=True)
+        assert clock.left == 10 + 20 + 30 and bar.total == 3
+        now = [0.0]
+        bar._time = lambda: now[0]
+        bar.start_t = bar.last_print_t = 0.0
+        now[0] = 40.0
+        bar.update(1)  # a trial ended (a worker's, for the chief), no step timed here
+        shown = re.search(r"<([^,\]]+)", tqdm.format_meter(**bar.format_dict)).group(1)
+        assert shown == (tqdm.format_interval(2 * 40.0) if chief else "?"), (chief, shown)
+        bar.close()

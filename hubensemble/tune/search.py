@@ -150,6 +150,19 @@ def _embedding_note(bar, module, split, done, total):
     counting_note(bar, f"{module} {split}", "images")(done, total)
 
 
+def sweep_bar(run, plan, sweep, *, chief, progress):
+    """(bar, clock) of a sweep's process: its `terminal.progress_bar` of `plan`'s trials (None
+    without `progress`), those with a finished candidate in `run` counted done, and the
+    `stepclock.StepClock` of the steps of the others (a stop's line names the running trial's
+    step), which gives the bar its time left, but a chief's: it runs no step (its workers
+    do), so its bar keeps the mean time of the trials its workers finish."""
+    pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
+    clock = StepClock(sum(e.hparams.steps for e in pending))
+    bar = progress_bar(total=len(plan), initial=len(plan) - len(pending), desc=f"tune {sweep}",
+                       unit="trial", clock=None if chief else clock) if progress else None
+    return bar, clock
+
+
 def search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures, strategy,
            tpu, chief, task, progress, callbacks, cache_dir=None):
     """Runs the pending trials of `plan` through Keras Tuner (`FineTuneTuner`, `PlanOracle`),
@@ -166,14 +179,8 @@ def search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures
         over = batch_over_data(plan, profile, len(task_obj.train))
         if over:
             log.warning("%s", over)
-    bar = None
-    # The trials' steps: the bar's time left, a stop's line on the running trial (StepClock)
-    pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
-    clock = StepClock(sum(e.hparams.steps for e in pending))
+    bar, clock = sweep_bar(run, plan, sweep, chief=chief, progress=progress)
     callbacks = [*callbacks, _StepsOnClock(clock)]
-    if progress:
-        bar = progress_bar(total=len(plan), initial=len(plan) - len(pending),
-                           desc=f"tune {sweep}", unit="trial", clock=clock)
     # Keras Tuner reaches its folder through tf.io.gfile only: the name in TensorFlow's form
     # (fileio.tf_path; under LC_ALL=C PYTHONUTF8=0 a non-ASCII run folder stopped the sweep
     # with "UnicodeEncodeError: … surrogates not allowed"). tune.tuner's own writes there
