@@ -666,7 +666,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
              **({"trials": planned_trials(run, sweep_parts(options.sweep))}
                 if name == "tune" else {}))
         log.info("%s: done in %.1f s%s", name, seconds[name] - earlier,
-                 f" ({earlier:.1f} s more before it stopped)" if earlier else "")
+                 f" ({earlier:.1f} s more in earlier runs that stopped in it)" if earlier else "")
     # A stop Python ignored during the last stage: that stage is done (marked above), the
     # command stops here, and the same command again reuses it all (a new-user check).
     reraise_stop()

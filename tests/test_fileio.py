@@ -1000,7 +1000,8 @@ def test_a_stage_reused_after_an_earlier_stop_says_earlier_runs_not_a_stop_of_th
         "rank": {"seconds": 12.5, "reused": True},
         "tune": {"seconds": 12.0, "interrupted_seconds": 5.1}, "report": 0.8})
     assert line == ("time per stage: rank 12.5 s (earlier run, reused), tune 12.0 s (5.1 s of "
-                    "it before it stopped), export 48.4 s (earlier runs, reused), report 0.8 s; "
+                    "it in earlier runs that stopped in it), export 48.4 s (earlier runs, "
+                    "reused), report 0.8 s; "
                     "total 1 min 13.7 s: 7.7 s this command's, 5.1 s earlier runs' that "
                     "stopped in tune (their unfinished work included), 1 min 00.9 s reused "
                     "from earlier runs; report.md's table was written during the report "

@@ -1577,7 +1577,7 @@ def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue_and_counts_a_stag
     line = next(x for x in fixed.summary().splitlines() if x.startswith("time per stage"))
     # (In the summary's form, report.fmt.duration: "1 min 47.6 s" on a loaded machine.)
     assert (f"tune {duration(tune['seconds'])} ({duration(tune['interrupted_seconds'])} of it "
-            "before it stopped)") in line, line
+            "in earlier runs that stopped in it)") in line, line
     # Reused by the next fit, the record keeps both.
     hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
     again = hubensemble.rundir.Run(out).meta()["stages"]["tune"]

@@ -1119,12 +1119,14 @@ def test_the_stage_table_says_reused_and_stopped_stages_in_the_fit_summarys_word
               "cost": {"seconds": 2.0, "reused": False, "workers": 2}, "report": 0.8}
     (table,) = _stages_section(SimpleNamespace(meta={"stages": stages})).blocks
     assert [row[::2] for row in table.rows] == [
-        ["rank", "earlier run, reused"], ["tune", "5.1 s of it before it stopped"],
+        ["rank", "earlier run, reused"],
+        ["tune", "5.1 s of it in earlier runs that stopped in it"],
         ["cost", "workers = 2"], ["export", "earlier runs, reused"], ["report", ""],
         ["total", ""]]
     line = stage_time_line(stages)
-    for said in ("rank 12.5 s (earlier run, reused)", "tune 12.0 s (5.1 s of it before it "
-                 "stopped)", "export 48.4 s (earlier runs, reused)", "report 0.8 s;"):
+    for said in ("rank 12.5 s (earlier run, reused)", "tune 12.0 s (5.1 s of it in earlier "
+                 "runs that stopped in it)", "export 48.4 s (earlier runs, reused)",
+                 "report 0.8 s;"):
         assert said in line, (said, line)
 
 
@@ -1642,7 +1644,7 @@ def test_time_spent_before_a_stage_stopped_is_not_called_an_interruption(tmp_pat
                                                              "interrupted_seconds": 5.1}}))
     line = next(t for t in report.summary_table(tmp_path).splitlines()
                 if t.startswith("time per stage"))
-    assert "tune 12.0 s (5.1 s of it before it stopped)" in line, line
+    assert "tune 12.0 s (5.1 s of it in earlier runs that stopped in it)" in line, line
     assert "interrupt" not in line, line
 
 

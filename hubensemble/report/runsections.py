@@ -78,17 +78,18 @@ def stage_time_note(info: dict) -> str:
     """What a stage's seconds are, of its run.json record ({"seconds", "reused",
     "interrupted_seconds", "command"}): "earlier run, reused" (a stage this run reused),
     "earlier runs, reused" (reused from runs one of which stopped in it: its seconds are both
-    runs'), "5.1 s of it before it stopped" (this run finished it after a stop), "ran on its
-    own (ensemble)" (its last run was that command's or its function's, not a fit's:
-    `stagerecords.mark_time`), else "" (this run ran it whole). The one wording of the fit
-    summary's line (`report.write.stage_time_line`) and the report's "Time per stage", which
-    showed "reused = True, interrupted_seconds = 13.3"."""
+    runs'), "5.1 s of it in earlier runs that stopped in it" (this run finished it after a
+    stop; "before it stopped" read as one stop of this run, where the seconds are every
+    earlier run's), "ran on its own (ensemble)" (its last run was that command's or its
+    function's, not a fit's: `stagerecords.mark_time`), else "" (this run ran it whole).
+    The one wording of the fit summary's line (`report.write.stage_time_line`) and the
+    report's "Time per stage", which showed "reused = True, interrupted_seconds = 13.3"."""
     before = float(info.get("interrupted_seconds") or 0)
     if info.get("reused", False):
         return f"earlier run{'s' if before else ''}, reused"
     if info.get("command") and not before:
         return f"ran on its own ({info['command']})"
-    return f"{_seconds(before)} of it before it stopped" if before else ""
+    return f"{_seconds(before)} of it in earlier runs that stopped in it" if before else ""
 
 
 #: A stage record's fields `stage_time_note` words (the command that ran it on its own too),

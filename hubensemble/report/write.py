@@ -313,10 +313,10 @@ def stage_time_line(stages: dict) -> str:
     in fit's order, its total (seconds, `fmt.duration`) split by whose time it is when not all
     of it is this command's (`total_words`).
 
-    A stage this run ran after a stop: "tune 12.0 s (5.1 s of it before it stopped)" (any
-    stop, an error too: "an interruption" read as a Ctrl-C). A stage reused from an earlier
-    run: "rank 12.5 s (earlier run, reused)"; from runs one of which stopped, "export 48.4 s
-    (earlier runs, reused)": it said "export 48.4 s (13.3 s of it before it stopped)
+    A stage this run ran after a stop: "tune 12.0 s (5.1 s of it in earlier runs that stopped
+    in it)" (any stop, an error too: "an interruption" read as a Ctrl-C). A stage reused from
+    an earlier run: "rank 12.5 s (earlier run, reused)"; from runs one of which stopped,
+    "export 48.4 s (earlier runs, reused)": it said "export 48.4 s (13.3 s of it before it stopped)
     (earlier run, reused)", a stop of this run's to read, where this run spent nothing on it
     and the seconds were two earlier runs'."""
     parts = []
