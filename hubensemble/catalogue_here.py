@@ -19,7 +19,7 @@ import re
 
 from hubensemble.catalogue_urls import variables_note
 from hubensemble.errors import ModuleLoadError
-from hubensemble.handles import HandleFormError, file_url_path, handle_kind
+from hubensemble.handles import HandleFormError, file_url_path, handle_kind, sibling_note
 from hubensemble.winpaths import windows_form
 
 #: A handle's resolver prefix ("zoo" of ``zoo:demo/x``), as `hub.resolvers.handle_prefix` reads
@@ -46,25 +46,8 @@ def missing_path_words(path: str) -> str | None:
     form = windows_form(path)
     if form:
         return f"{path} {form.advice(escape=False)}"
-    return f"{path} does not exist" + (variables_note(path) or _sibling_note(path)
+    return f"{path} does not exist" + (variables_note(path) or sibling_note(path)
                                        or "; check the path")
-
-
-def _sibling_note(path: str) -> str:
-    """"; did you mean PATH2?" for the entry (file or folder) of `path`'s existing parent
-    folder that its last name most likely mistypes (`text.closest_name`), in `path`'s own
-    form; "" when the parent is no folder here, cannot be listed, or holds no such name."""
-    from hubensemble.text import closest_name
-
-    head, name = os.path.split(path.rstrip("/\\") or path)
-    if not name or not os.path.isdir(head or "."):
-        return ""
-    try:
-        siblings = [e for e in os.listdir(head or ".") if e != name]
-    except OSError:
-        return ""
-    close = closest_name(name, siblings)
-    return f"; did you mean {os.path.join(head, close)}?" if close else ""
 
 
 def local_path_problem(handle: str) -> str | None:

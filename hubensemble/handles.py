@@ -440,6 +440,23 @@ def field_source(spec, field) -> str:
     return where(field) if callable(where) else spec.source
 
 
+def sibling_note(path: str) -> str:
+    """"; did you mean PATH2?" for the entry (file or folder) of `path`'s existing parent
+    folder that its last name most likely mistypes (`text.closest_name`), in `path`'s own
+    form; "" when the parent is no folder here, cannot be listed, or holds no such name.
+    The one rule of rank's and fit's missing-path refusal (`catalogue_here`) and `catalogue
+    validate`'s warning (`local_handle_warnings`)."""
+    head, name = os.path.split(path.rstrip("/\\") or path)
+    if not name or not os.path.isdir(head or "."):
+        return ""
+    try:
+        siblings = [e for e in os.listdir(head or ".") if e != name]
+    except OSError:
+        return ""
+    close = closest_name(name, siblings)
+    return f"; did you mean {os.path.join(head, close)}?" if close else ""
+
+
 def local_handle_warnings(specs) -> list[str]:
     """A warning line per local handle or `weights:` file that does not exist on this machine
     (not an error: the catalogue may be meant for another machine, where rank runs), with the
@@ -456,7 +473,8 @@ def local_handle_warnings(specs) -> list[str]:
             form = windows_form(weights)
             notes.append(f"warning: {field_source(spec, 'weights')}: weights file {said(weights)} "
                          + (form.advice(escape=False) if form else "does not exist on this "
-                            "machine" + variables_note(weights)) + "; rank will skip it here")
+                            "machine" + (variables_note(weights) or sibling_note(weights)))
+                         + "; rank will skip it here")
         if handle_kind(spec.handle) != "local":
             continue
         at = field_source(spec, "handle")
@@ -475,7 +493,7 @@ def local_handle_warnings(specs) -> list[str]:
                          f"{form.advice(escape=False)}; rank will skip it here")
             continue
         text = (f"warning: {at}: handle {said(spec.handle)} does not exist on this machine"
-                + variables_note(spec.handle))
+                + (variables_note(spec.handle) or sibling_note(spec.handle)))
         host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
         if host:
             text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"

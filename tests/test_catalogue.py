@@ -2648,3 +2648,13 @@ def test_a_mistyped_local_path_offers_the_existing_sibling_it_most_likely_means(
     for far in (tmp_path / "resnet50", tmp_path / "gone" / "efficientnet_lite0_imagent"):
         [(_, said)] = missing_here([ModuleSpec(name="x", handle=str(far))])
         assert "did you mean" not in str(said) and "check the path" in str(said), str(said)
+    # `catalogue validate` says it in its own warning (handles.local_handle_warnings, one
+    # rule: handles.sibling_note), for a handle and a weights: file alike; it said neither.
+    from hubensemble.handles import local_handle_warnings
+
+    (tmp_path / "w.weights.h5").write_bytes(b"")
+    [handle, weights] = [local_handle_warnings([spec])[0] for spec in (
+        ModuleSpec(name="x", handle=str(typo)),
+        ModuleSpec(name="y", handle="keras:MobileNetV2", weights=str(tmp_path / "w.weight.h5")))]
+    assert f"does not exist on this machine; did you mean {meant}?; rank" in handle, handle
+    assert f"did you mean {tmp_path / 'w.weights.h5'}?; rank" in weights, weights
