@@ -119,13 +119,18 @@ def _entries_changed(run, previous: dict, fingerprints: dict, specs) -> bool:
     written before fit recorded it, by ranking.json's per-entry digests (its "catalogue"
     "entries"); False when neither is there (such a run resumes as before). The (name,
     handle) fingerprint alone let fit reuse every stage after `value_range: [-1, 1]` was
-    added to an entry (a new-user check)."""
+    added to an entry (a new-user check). Where a fingerprint or digest differs, the entries
+    run.json records ("modules") are compared field by field (`rank.pool.entry_changes`, the
+    rule `rank` keeps for tuned candidates): an `output_dim` equal to the width the ranking
+    measured declares it only, so is no change; an entry not recorded is one."""
     from hubensemble.rank import load_ranking
-    from hubensemble.rank.ranking import catalogue_record, computed_fields
+    from hubensemble.rank.ranking import catalogue_record
 
     recorded = (previous.get("fingerprints") or {}).get("entries")
     if recorded is not None:
-        return recorded != fingerprints.get("entries")
+        if recorded == fingerprints.get("entries"):
+            return False
+        return _fields_changed(run, specs, [s.name for s in specs])
     try:
         was = load_ranking(run.path).catalogue if run.ranking_json.exists() else None
     except (RunError, OSError, ValueError):
@@ -138,12 +143,22 @@ def _entries_changed(run, previous: dict, fingerprints: dict, specs) -> bool:
         return True
     # A digest may differ only because the version that wrote it knew fewer fields: a module
     # run.json records ("modules", as that version wrote it) is compared field by field.
+    return _fields_changed(run, specs, [n for n in now if entries[n] != now[n]])
+
+
+def _fields_changed(run, specs, names) -> bool:
+    """Whether an entry of `specs` named in `names` differs from run.json's record of it
+    ("modules") in a field that changes what it computes (`rank.pool.entry_changes`, with
+    the widths `run`'s ranking measured); True for one not recorded."""
+    from hubensemble.rank.pool import entry_changes, ranked_widths
+
     recorded = run.meta().get("modules")
     recorded = recorded if isinstance(recorded, dict) else {}
+    widths = ranked_widths(run) if names else {}
     specs_now = {s.name: s.to_json() for s in specs}
     return any(not isinstance(recorded.get(n), dict)
-               or computed_fields(recorded[n]) != computed_fields(specs_now[n])
-               for n in now if entries[n] != now[n])
+               or entry_changes(recorded[n], specs_now[n], widths.get(n))
+               for n in names)
 
 
 def _catalogue_change(run, specs, meta: dict) -> str:

@@ -212,3 +212,34 @@ def test_the_rank_to_fit_check_reads_a_ranking_of_a_version_that_knew_fewer_fiel
     assert catalogue_changes(older, edited, modules) == [
         "m1's native_size null -> [8, 8]" if "m1" in modules else "m1's native_size changed"]
     assert catalogue_changes(older, edited, None) == ["m1's native_size changed"]
+
+
+def test_an_output_dim_equal_to_the_ranked_width_is_no_change_to_fit_or_rank(
+        run, catalogue_lines, tmp_path):
+    """`output_dim: W` added to an entry whose module ranking.json measured W wide declares
+    the width only: fit reuses every stage, and a new ranking over the run's candidates
+    (`check_tuned_modules`, the same rule) keeps them; another width is still refused by
+    both. Fails before: fit said "the catalogue (m1's output_dim null -> W) changed" and
+    rank "the entry of m1 changed (output_dim)"."""
+    from hubensemble.rank.pool import check_tuned_modules
+
+    rows = json.loads((run / "ranking.json").read_text())["modules"]
+    widths = {r["name"]: r["dim"] for r in rows}
+    recorded = json.loads((run / "run.json").read_text())["modules"]
+    held = len(list((run / "candidates").glob("*/trial.json")))
+    cat = tmp_path / "cat.yaml"
+    tuned = json.loads((run / "ranking.json").read_text())["selected"][0]  # the candidates'
+    same = {**recorded, tuned: {**recorded[tuned], "output_dim": widths[tuned]}}
+    assert check_tuned_modules(run, same, warn=False) == held > 0
+    other = {**recorded, tuned: {**recorded[tuned], "output_dim": widths[tuned] + 1}}
+    with pytest.raises(RunError, match=rf"the entry of {tuned} changed \(output_dim\)"):
+        check_tuned_modules(run, other, warn=False)
+    wide = {n: f"output_dim: {widths[n]}" for n in catalogue_lines}
+    assert all_reused(fit_again(write_catalogue(cat, catalogue_lines, **wide), run))
+    assert all_reused(fit_again(write_catalogue(cat, catalogue_lines), run))  # and back
+    name = next(iter(catalogue_lines))
+    with pytest.raises(RunError, match=rf"\({name}'s output_dim null -> {widths[name] + 1}\) "
+                                       "changed since"):
+        hubensemble.fit(write_catalogue(cat, catalogue_lines,
+                                        **{name: f"output_dim: {widths[name] + 1}"}),
+                        "sklearn:digits", run, progress=False, **FIT)

@@ -52,6 +52,7 @@ def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
         return 0
     default = ModuleSpec(name="n", handle="h").to_json()
     recorded = _recorded_entries(run, {c.module for c in found}, len(found), warn=warn)
+    widths = ranked_widths(run)
     now = dict(modules)
     problems = []
     for name in sorted({c.module for c in found}):
@@ -63,8 +64,7 @@ def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
             continue  # a copied pool without run.json's record: nothing to compare against
         # As fit compares its record (rank.ranking.computed_fields, which imports this
         # module): a field the record lacks is at its default, as a later version adds it.
-        changed = sorted(f for f in set(old) | set(now[name]) if f not in DESCRIPTIVE_FIELDS
-                         and old.get(f, default.get(f)) != now[name].get(f, default.get(f)))
+        changed = entry_changes(old, now[name], widths.get(name), default)
         if changed:
             problems.append(f"the entry of {name} changed ({', '.join(changed)})")
     if problems:
@@ -75,6 +75,46 @@ def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
             "replaces. Rank into a new --out folder, keep those entries as they were, or "
             f"delete {run.candidates} first to discard the candidates")
     return len(found)
+
+
+def ranked_widths(run) -> dict[str, int]:
+    """{module name: its embedding's width (features, an int > 0)} as the ranking of the
+    `rundir.Run` `run` measured it (ranking.json's ok rows' "dim"); {} when there is no readable
+    ranking (`rank.load_ranking`'s RunError) or a row has no width (a failed module)."""
+    from hubensemble.rank import load_ranking
+
+    try:
+        rows = load_ranking(run.path).ok_rows if run.ranking_json.exists() else []
+    except (RunError, OSError, ValueError):
+        return {}
+    return {r["name"]: r["dim"] for r in rows if isinstance(r, dict)
+            and isinstance(r.get("name"), str) and type(r.get("dim")) is int and r["dim"] > 0}
+
+
+def entry_changes(old: dict, new: dict, width=None, default=None) -> list[str]:
+    """The fields (sorted) in which the catalogue entry `new` (`ModuleSpec.to_json()`) loads or
+    feeds its module otherwise than `old` (run.json's record of it): every field but
+    DESCRIPTIVE_FIELDS, one a dict lacks read at its ModuleSpec default (`default`, that
+    default's to_json(); made when None), as a later version adds it. An `output_dim` equal
+    to `width`, the width the ranking measured (ranking.json's row "dim"), reads as none: it
+    only declares the width, and nothing is computed otherwise (adding `output_dim: 8` to
+    an 8-wide module forced --restart). Another output_dim is a change (the loader refuses
+    a module that gives another width). The one rule of fit's resume
+    (`resume._entries_changed`) and of a new ranking over tuned candidates
+    (`check_tuned_modules`)."""
+    if default is None:
+        from hubensemble.catalogue import ModuleSpec
+
+        default = ModuleSpec(name="n", handle="h").to_json()
+
+    def value(entry, field):
+        got = entry.get(field, default.get(field))
+        if field == "output_dim" and width is not None and got == width:
+            return default.get(field)
+        return got
+
+    return sorted(f for f in set(old) | set(new) if f not in DESCRIPTIVE_FIELDS
+                  and value(old, f) != value(new, f))
 
 
 def _recorded_entries(run, names, held: int, *, warn: bool = True) -> dict:
