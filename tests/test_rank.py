@@ -2417,3 +2417,36 @@ def test_rank_merge_and_a_new_ranking_read_a_version_that_knew_fewer_fields_as_f
     with pytest.raises(RunError, match=r"the entry of good0 changed \(value_range\)"):
         check_tuned_modules(out, {"good0": dataclasses.replace(good[0],
                                                                value_range="-1,1").to_json()})
+
+
+def test_rank_merge_over_a_probe_sweeps_run_names_the_tune_that_adds_its_selections_trials(
+        tmp_path, module_factory, in_process):
+    """rank merge over a run that holds candidates names the tune that adds trials for its
+    new selection as rank does (`sweepwords.selection_command`): the run's sweep and options.
+    Fails before: it named a plain `hubensemble tune --run RUN`, which resumes the probe
+    sweep's recorded --budget 4 of one module and adds no trial for the module newly
+    selected."""
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n" + "".join(
+        f"  - {{name: m{i}, handle: {module_factory(f'msel{i}', seed=i, width=4 + 2 * i)}}}\n"
+        for i in range(2)))
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"  # 64 training images: a probe trains in a fraction of a second
+    np.savez(data, x_train=rng.integers(0, 256, (64, 8, 8, 3), np.uint8),
+             y_train=np.arange(64) % 4, x_val=rng.integers(0, 256, (32, 8, 8, 3), np.uint8),
+             y_val=np.arange(32) % 4)
+    shards = [tmp_path / f"s{i}" for i in range(2)]
+    for i, shard in enumerate(shards):
+        code, _, err = in_process("rank", "--catalogue", cat, "--data", f"npz:{data}", "--out",
+                                  shard, "--profile", "quick", "--shard", f"{i}/2")
+        assert code == 0, err
+    run = tmp_path / "run"
+    merge = ["rank", "merge", *shards, "--out", run]
+    assert in_process(*merge, "--top-k", "1")[0] == 0
+    code, _, err = in_process("tune", "--run", run, "--sweep", "probe", "--budget", "4")
+    assert code == 0 and len(os.listdir(run / "candidates")) == 4, err
+    code, _, err = in_process(*merge, "--top-k", "2")
+    named = re.search(r"and `hubensemble (tune [^`]*)` adds trials for the modules this "
+                      r"ranking selects", err)
+    assert code == 0 and named, err
+    assert named.group(1) == f"tune --run {run} --sweep probe --profile quick", err

@@ -24,6 +24,7 @@ from hubensemble.rank.ranking import (KNN_METRICS, Ranking, raise_if_none_ok, _r
                                       _sort_rows, load_ranking, repeated, rule_text, select,
                                       selection_rule)
 from hubensemble.runwriter import writes_run
+from hubensemble.sweepwords import selection_command
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.pixelkeys import read_pixel_keys
 from hubensemble.text import absolute, counted, escaped, names_listed, relative_hint
@@ -75,11 +76,15 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     selection = _selection(parts, first.metric, top_k=top_k, threshold=threshold,
                            max_k=max_k, greedy=greedy)
     if checked.held:  # as run_rank says it: the pool keeps them
+        # The run's own sweep and options (`selection_command`: a plain `tune` resumed a probe
+        # sweep's recorded budget and modules), and fit's own ranking, which a next fit puts back.
+        refit = (f" (the next {option_word('`fit`', 'fit()')} ranks again with its own "
+                 "options, in place of this ranking)" if "fit" in Run(out_dir).meta() else "")
         log.warning("%s holds %s from an earlier tune; %s in the pool that the ensemble "
-                    "selects from, and %s adds trials for the modules this ranking selects",
+                    "selects from, and %s adds trials for the modules this ranking selects%s",
                     escaped(out_dir), counted(checked.held, "candidate"),
                     "it stays" if checked.held == 1 else "they stay",
-                    command_words("tune", out_dir))
+                    selection_command(out_dir), refit)
     out_run = Run(out_dir)
     rows = _same_files_across_shards([row for _, r in parts for row in r.rows],
                                      checked.modules)
