@@ -576,18 +576,23 @@ class Run(RunLabels, RunExports):
             raise RunError(f"{what}; {run_words('fit', self.path, **FIT_INPUTS)} first (or "
                            f"{command_words('rank')}, then {command_words('tune')})")
 
-    def rank_command(self) -> str:
+    def rank_command(self, shard: tuple[int, int] | None = None) -> str:
         """The `hubensemble rank` command line that writes this run's ranking (for errors), in
         the caller's words (`lockwords.command_words`: run_rank(out_dir=…) from Python), its
         catalogue and data as run.json records them (`rerun.rank_inputs`; FILE and SPEC
-        where it does not)."""
+        where it does not); `shard` (i, n), 0 <= i < n: a shard's, with --shard i/n
+        (shard=(i, n)), as `runspecs` names a shard's rank (it said FILE and SPEC there)."""
         from hubensemble.rerun import rank_inputs, ranked_sources
 
         try:
             meta = self.meta()
         except RunError:  # run.json damaged: the placeholders
             meta = {}
-        return command_words("rank", self.path, **rank_inputs(meta, ranked_sources(self.path)))
+        inputs = rank_inputs(meta, ranked_sources(self.path))
+        if shard is not None:
+            inputs = dict(flags=f"{inputs['flags']} --shard {shard[0]}/{shard[1]}",
+                          keywords=f"{inputs['keywords']}, shard=({shard[0]}, {shard[1]})")
+        return command_words("rank", self.path, **inputs)
 
     def ranking(self) -> dict | None:
         """ranking.json as a dict whose "modules" is a list; None when it is missing. RunError

@@ -18,11 +18,11 @@ def _where(run) -> str:
 
 
 def _rank_again(run) -> str:
-    """The way to rank `run` again (`Run.rank_words`), with its --shard I/N (shard=(I, N))
-    when its ranking.json is a shard's: `rank merge` refuses a shard's run.json in these
-    words, and the shard ranked again without it was a whole ranking, which the merge
-    refuses."""
-    from hubensemble.lockwords import RANK_INPUTS, run_words
+    """The way to rank `run` again (`Run.rank_words`: its catalogue and data as run.json
+    records them), with its --shard I/N (shard=(I, N)) when its ranking.json is a shard's
+    (`Run.rank_command`): `rank merge` refuses a shard's run.json in these words, and the
+    shard ranked again without it was a whole ranking, which the merge refuses."""
+    from hubensemble.lockwords import call_verb
 
     try:
         shard = (run.ranking() or {}).get("shard")
@@ -31,9 +31,7 @@ def _rank_again(run) -> str:
     if not (isinstance(shard, list) and len(shard) == 2
             and all(isinstance(x, int) and not isinstance(x, bool) for x in shard)):
         return run.rank_words()
-    i, n = shard
-    return run_words("rank", run.path, flags=f"{RANK_INPUTS['flags']} --shard {i}/{n}",
-                     keywords=f"{RANK_INPUTS['keywords']}, shard=({i}, {n})")
+    return f"{call_verb()} {run.rank_command(shard=tuple(shard))}"
 
 
 def _of(name: str, trial) -> str:

@@ -373,3 +373,36 @@ def test_tunes_memory_note_reads_a_hand_edited_record_as_none(tmp_path, edit):
     assert memory.stage_memory_note("tune", run, {}, room=room) == plain
     (run / "run.json").write_text(json.dumps({"modules": list(modules.values())}))
     assert memory.stage_memory_note("tune", run, {}, room=room) is None  # no entries
+
+
+def test_a_shards_way_on_names_its_catalogue_and_data(tmp_path):
+    """A shard's hand-edited "modules" record names the shard's rank with the catalogue and
+    data the run records (`rerun.rank_inputs`, as a whole ranking's way on says them) and
+    its shard. Fails before: "specs=load_catalogue(FILE), task=load_task(SPEC), shard=(0,
+    2)", placeholders where the run named both."""
+    from test_report import data_section
+
+    from hubensemble.rank import Ranking
+    from hubensemble.rank.merge import check_shards
+
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n  - {name: alpha, handle: /zoo/alpha}\n"
+                   "  - {name: beta, handle: /zoo/beta}\n")
+    shards = [tmp_path / f"s{i}" for i in range(2)]
+    for i, (d, name) in enumerate(zip(shards, ("alpha", "beta"))):
+        row = {"name": name, "handle": f"/zoo/{name}", "status": "failed", "reason": "gone",
+               "score": None, "dim": None, "examples": None, "seconds": 0.1, "index": i,
+               "source": f"{cat}:{2 + i}"}
+        Ranking(metric="knn", k=1, rows=[row], selected=[], shard=(i, 2),
+                selection={"rule": "top_k", "top_k": 1}, examples=90).write(d)
+        Run(d).update(data=data_section(), modules={name: {**ENTRY, "name": name}})
+    meta = json.loads((shards[0] / "run.json").read_text())
+    meta["modules"] = []
+    (shards[0] / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError) as refused:
+        check_shards(shards, tmp_path / "merged")
+    said = str(refused.value)
+    assert said.endswith(
+        f"call run_rank(out_dir={str(shards[0].resolve())!r}, specs=load_catalogue("
+        f"{str(cat.resolve())!r}), task=load_task('npz:/data/toy.npz'), shard=(0, 2)) again"
+    ), said
