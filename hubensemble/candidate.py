@@ -529,13 +529,32 @@ def reused_redo(cand: Candidate, *, failed: bool = False) -> str:
     tune …` (it redoes the trial)": the way on of an unusable candidate tune counts as done
     (`complete`: `fit` again kept one of 3 classes of 10, unused, without a word); with
     `failed`, a failed trial's, once its cause is fixed. Said by `load_pool`'s readers
-    (the ensemble's skip lines, cost: `ensemble.with_way_on`), not in its reasons."""
+    (the ensemble's skip lines, cost: `ensemble.with_way_on`), not in its reasons. The
+    command that reuses it is the one named after (`_reuser`): "fit" in a fit's folder
+    whose fit plans the trial (it said "tune reuses it" there, then named the fit)."""
     from hubensemble.text import escaped
 
-    head = ("a failed trial is done (tune reuses it): once its cause is fixed, delete "
-            if failed else "tune reuses a finished trial's folder, so delete ")
+    who = _reuser(cand.folder.parent, [cand.trial])
+    head = (f"a failed trial is done ({who} reuses it): once its cause is fixed, delete "
+            if failed else f"{who} reuses a finished trial's folder, so delete ")
     return (f"; {head}{escaped(os.path.abspath(cand.folder))}, then "
             f"{_redo(cand.folder.parent, cand.trial)} (it redoes the trial)")
+
+
+def _reuser(candidates_dir, trials) -> str:
+    """"fit" when the way on of each of the `trials` (ids) of RUN/candidates
+    (`candidates_dir`) is the fit's command (`sweepwords.redone_by_fit`: a fit's folder whose
+    fit plans the trial, which fit reuses as tune does), else "tune": the command a way on
+    says reuses a finished or failed trial, the one it names after."""
+    from hubensemble.sweeps import SWEEPS
+    from hubensemble.sweepwords import redone_by_fit
+
+    folder = os.path.abspath(os.fspath(candidates_dir))
+    if (not trials or os.path.basename(folder) != CANDIDATES_DIR
+            or any(str(t).split("-", 1)[0] not in SWEEPS for t in trials)):
+        return "tune"
+    run_dir = os.path.dirname(folder)
+    return "fit" if all(redone_by_fit(run_dir, t) for t in trials) else "tune"
 
 
 def _redo(candidates_dir, trial) -> str:
@@ -622,5 +641,7 @@ def _pool_words(folder, run_dir, trials, *, said: str = "") -> str:
     if not failed:
         return f"{redo} to write them"
     _, remove, _ = rerun_failed_parts(folder, failed)
-    return (f"{len(failed)} failed, and a failed trial is done (tune reuses it): once their "
+    # The command named reuses them: the fit's in a fit's folder whose fit plans them.
+    who = _reuser(folder, [t for _, t in last.values()]) if by_sweep else "tune"
+    return (f"{len(failed)} failed, and a failed trial is done ({who} reuses it): once their "
             f"cause is fixed, remove their folders (`{remove}`), then {redo}")

@@ -243,3 +243,27 @@ def test_an_output_dim_equal_to_the_ranked_width_is_no_change_to_fit_or_rank(
         hubensemble.fit(write_catalogue(cat, catalogue_lines,
                                         **{name: f"output_dim: {widths[name] + 1}"}),
                         "sklearn:digits", run, progress=False, **FIT)
+
+
+def test_a_fits_failed_trials_are_said_reused_by_fit_whose_command_redoes_them(run):
+    """In a fit's folder whose fit plans the trials, the way on of a failed (or finished but
+    unusable) trial names fit as the command that reuses it, the one it names after
+    (`candidate._reuser`, `sweepwords.redone_by_fit`). Fails before: "a failed trial is done
+    (tune reuses it) … then call fit(…)", the ensemble's and `reused_redo`'s words alike."""
+    from hubensemble.candidate import read_candidate, reused_redo
+
+    trials = sorted(p.parent.name for p in (run / "candidates").glob("*/trial.json"))
+    for trial in trials:
+        path = run / "candidates" / trial / "trial.json"
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps({**record, "status": "failed", "reason": "at chance"}))
+    cand = read_candidate(run / "candidates", trials[0])
+    fit = "call fit(…) with the arguments the run was fitted with"
+    assert reused_redo(cand, failed=True).startswith(
+        f"; a failed trial is done (fit reuses it): once its cause is fixed, delete "
+        f"{cand.folder.resolve()}, then {fit} (it redoes the trial)")
+    assert reused_redo(cand).startswith("; fit reuses a finished trial's folder, so delete ")
+    with pytest.raises(RunError) as refused:
+        hubensemble.run_ensemble(run)
+    assert f"{len(trials)} failed, and a failed trial is done (fit reuses it): " in str(
+        refused.value) and str(refused.value).endswith(f"then {fit}"), refused.value
