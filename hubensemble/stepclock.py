@@ -10,33 +10,44 @@ from typing import Callable
 
 
 class StepClock:
-    """The time left of a bar whose units (trials) are runs of known numbers of steps, from
-    the steps left x the measured seconds per step, where the units' own mean rate took every
+    """The time left of a bar whose units (trials) are runs of known numbers of steps: the
+    steps left x the measured seconds per step, plus each unit left x the measured seconds
+    between one unit's last step and the next one's first (predicting its val and test
+    splits, writing it, loading the next module), where the units' own mean rate took every
     trial as alike (a 40-step trial done in 195 s said 03:46 left for a 200-step one: 7 more
-    minutes) and knew none in a resumed sweep (its reused trials: "?" for 8 minutes).
+    minutes) and knew none in a resumed sweep (its reused trials: "?" for 8 minutes). The
+    steps alone ran 3-5x short where a trial's steps are a small part of it (a new user's
+    check: 0.2 s of steps in a 0.85 s trial; a real test split takes minutes to predict).
 
     ``steps``: the planned steps of the units still to run (int >= 0). ``begin(planned)`` as
     a unit's steps start (ending the one before), ``step()`` after each of its steps,
-    ``end()`` as it ends (its steps not run, a trial failed early, are no longer waited
-    for). `seconds_left`: None ("?" on the bar) until a step of this process was timed.
-    ``now``: the clock read, in seconds (time.monotonic). Thread-safe (Keras runs batch
-    hooks in its thread pool). The time between trials (loading a module, predicting) is
-    not in it: a step's seconds are timed from its trial's first step's start."""
+    ``end()`` as its steps end (its steps not run, a trial failed early, are no longer waited
+    for; it is still the running unit, predicting, until `trial_ended` or the next begin).
+    `seconds_left`: None ("?" on the bar) until a step of this process was timed; the time
+    between units counts once one such gap was timed. ``now``: the clock read, in seconds
+    (time.monotonic). Thread-safe (Keras runs batch hooks in its thread pool)."""
 
     def __init__(self, steps: int, now: Callable[[], float] | None = None):
         self._now = now or time.monotonic
         self._lock = threading.Lock()
         self.left, self.timed, self.seconds = int(steps), 0, 0.0
+        self.gaps, self.gap_seconds = 0, 0.0
         self._planned = self._seen = 0
-        self._last = None
+        self._last = self._ended = None
+        self._training = False
 
     def begin(self, planned: int) -> None:
         """A unit of `planned` steps (int >= 0) starts now (the one running before ends); it
-        is the running one `running_loss` names until it ends."""
+        is the running one `running_loss` names until it ends. The time since the unit
+        before ended its steps is one timed gap between units."""
         global _RUNNING
         self.end()
         with self._lock:
-            self._planned, self._seen, self._last = int(planned), 0, self._now()
+            now = self._now()
+            if self._ended is not None:
+                self.gaps, self.gap_seconds = self.gaps + 1, self.gap_seconds + now - self._ended
+            self._planned, self._seen, self._last, self._ended = int(planned), 0, now, None
+            self._training = True
         _RUNNING = self
 
     def step(self) -> None:
@@ -49,38 +60,61 @@ class StepClock:
             self.left = max(self.left - 1, 0)
 
     def end(self) -> None:
-        """The running unit ended: its steps not run are no longer left."""
+        """The running unit's steps ended (its steps not run are no longer left); it stays
+        the running unit, as `running_loss` names it, until `trial_ended` or `close`."""
+        with self._lock:
+            if not self._training:
+                return
+            self.left = max(self.left - max(self._planned - self._seen, 0), 0)
+            self._training, self._last, self._ended = False, None, self._now()
+
+    def close(self) -> None:
+        """No unit runs any more (the sweep ended): `running_loss` names none."""
         global _RUNNING
+        self.end()
         if _RUNNING is self:
             _RUNNING = None
-        with self._lock:
-            self.left = max(self.left - max(self._planned - self._seen, 0), 0)
-            self._planned = self._seen = 0
-            self._last = None
 
-    def seconds_left(self) -> float | None:
-        """Steps left x mean seconds per timed step; None before the first."""
+    def seconds_left(self, units: int = 0) -> float | None:
+        """Steps left x mean seconds per timed step, plus `units` (the units not finished,
+        the running one too: int >= 0) x the mean timed gap between units; None before the
+        first timed step."""
         with self._lock:
-            return self.left * self.seconds / self.timed if self.timed else None
+            if not self.timed:
+                return None
+            gap = self.gap_seconds / self.gaps if self.gaps else 0.0
+            return self.left * self.seconds / self.timed + max(int(units), 0) * gap
 
-    def at(self) -> tuple[int, int] | None:
-        """(steps run, steps planned) of the running unit; None when none runs."""
+    def at(self) -> tuple[int, int, bool] | None:
+        """(steps run, steps planned, whether its steps still run) of the running unit; None
+        when none runs."""
         with self._lock:
-            return (self._seen, self._planned) if self._planned else None
+            return (self._seen, self._planned, self._training) if self._planned else None
 
 
 #: The clock whose unit (a trial) is running in this process, if any (`StepClock.begin`).
 _RUNNING: StepClock | None = None
 
 
+def trial_ended() -> None:
+    """The running trial ended (its candidate written or failed: `tune.tuner`'s trial end):
+    a stop now loses none of it."""
+    global _RUNNING
+    _RUNNING = None
+
+
 def running_loss() -> str | None:
     """What a stop now loses of the trial that is running, once: "the running trial, at step
-    20/200, restarts from its start" (a trial resumes from step 0: docs/tune.md), for
-    the stop's line (`exits.stopped_code`); None when no trial runs. Forgets it, so a later
-    stop in the same process does not name it again."""
+    20/200, restarts from its start" (a trial resumes from step 0: docs/tune.md), or, its
+    steps done while it predicts or is written, "the running trial, its 200 steps done,
+    restarts from its start" (it said nothing then: the window of a real test split's
+    minutes), for the stop's line (`exits.stopped_code`); None when no trial runs. Forgets
+    it, so a later stop in the same process does not name it again."""
     global _RUNNING
     clock, _RUNNING = _RUNNING, None
     at = clock.at() if clock is not None else None
     if at is None:
         return None
-    return f"the running trial, at step {at[0]}/{at[1]}, restarts from its start"
+    seen, planned, training = at
+    where = f"at step {seen}/{planned}" if training else f"its {seen} steps done"
+    return f"the running trial, {where}, restarts from its start"

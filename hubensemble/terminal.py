@@ -224,7 +224,7 @@ def _clocked_class(base):
             clock = self.clock
             units = (found.get("total") or 0) - found["n"]
             if clock is not None and units > 0:
-                seconds = clock.seconds_left()
+                seconds = clock.seconds_left(units)
                 # at least a second left while a trial runs (its steps done, it predicts)
                 found["rate"] = 0 if seconds is None else units / max(seconds, 1.0)
             return found

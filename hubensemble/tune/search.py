@@ -208,7 +208,7 @@ def search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures
         if bar is not None:
             bar.close()
         if pending_stop() is None and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
-            clock.end()  # no trial runs now (one that failed did not end its training)
+            clock.close()  # no trial runs now (one that failed did not end its training)
 
 
 class _StepsOnClock(keras.callbacks.Callback):

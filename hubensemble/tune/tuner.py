@@ -29,6 +29,7 @@ from hubensemble.fileio import (atomic_write_json, machine_error, native_path, r
                                 tf_path)
 from hubensemble.hyperrule import AugConfig, HParams
 from hubensemble.lockwords import option_word
+from hubensemble.stepclock import trial_ended
 from hubensemble.terminal import bar_note
 from hubensemble.rundir import Run
 from hubensemble.sweeplock import chief_gone, worker_without_chief
@@ -519,6 +520,7 @@ class FineTuneTuner(kt.Tuner):
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
+        trial_ended()  # written or failed: a stop now loses nothing of it (stepclock)
         if self.progress is not None:  # the ended trial's note (TrialProgress) goes with it
             self.progress.set_postfix_str("", refresh=False)
         self._refresh_progress()
