@@ -633,8 +633,8 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
             return None
         # --profile, else the run's last tune's record (its batch_size, resolution_cap),
         # else rank's profile: as `runprofile.run_profile` reads it
-        profile = values.get("profile") or _Recorded(
-            ((meta.get("tune") or {}).get("profile")) or {"name": _ranked_profile(run_dir)})
+        recorded = json_object(json_object(meta.get("tune")).get("profile"))  # hand edits: none
+        profile = values.get("profile") or _Recorded(recorded or {"name": _ranked_profile(run_dir)})
         if values.get("train_batch_size"):  # --train-batch-size replaces any batch (tune's;
             # export's with --retrain-full, which refuses it alone)
             profile = _Batched(getattr(profile, "name", profile), values["train_batch_size"],

@@ -350,7 +350,8 @@ def test_every_reader_of_a_trials_recorded_profile_names_run_json_by_its_path(tm
 
 
 @pytest.mark.parametrize("edit", [{"data": ["x"]}, {"data": {"task": "x"}},
-                                  {"tune": {"call_sweep": "default"}, "data": "x"}])
+                                  {"tune": {"call_sweep": "default"}, "data": "x"},
+                                  {"tune": "x"}, {"tune": [1]}, {"tune": {"profile": "x"}}])
 def test_tunes_memory_note_reads_a_hand_edited_record_as_none(tmp_path, edit):
     """tune's memory note read run.json's "modules", "tune" and "data" as `x or {}`, and a
     record edited by hand into no object was an AttributeError its broad except turned into
