@@ -163,16 +163,23 @@ def rank_inputs(meta, ranked=()) -> dict:
     keywords: "--catalogue /abs/c.yaml --data sklearn:digits" and "specs=load_catalogue(
     '/abs/c.yaml'), task=load_task('sklearn:digits')", from its catalogue files
     (`_catalogue_files`: fit's record, else its entries' sources, else those of `ranked`,
-    the ranking's rows' "source" values) and data options (`_data_flags`); FILE and SPEC
-    for what neither records (lockwords.RANK_INPUTS). The way on of a "modules" record
-    edited by hand said FILE and SPEC where the run named both."""
+    the ranking's rows' "source" values), data options (`_data_flags`) and, in a fit's
+    folder, the fit's rank options not at their default (run.json fit.options: "--top-k 2";
+    without them the command wrote a ranking of another selection, top-k 15, than the fit's);
+    FILE and SPEC for what neither records (lockwords.RANK_INPUTS). The way on of a
+    "modules" record edited by hand said FILE and SPEC where the run named both."""
     meta = meta if isinstance(meta, dict) else {}
     args = _recorded_args(meta) or {}
     files = _catalogue_list(meta) or (_source_files(ranked) if ranked else [])
     catalogue = (repr(files if len(files) > 1 else files[0]) if files else "FILE")
     task = "load_task(SPEC)" if _from_python(args) else load_task_words(args)
-    return dict(flags=f"--catalogue {' '.join(map(shell, files)) or 'FILE'} {_data_flags(args)}",
-                keywords=f"specs=load_catalogue({catalogue}), task={task}")
+    table = options.options_for(command="rank", record="fit")
+    own = _fit_options(meta)
+    flags, keywords = option_flags(own, table), option_keywords(own, table)
+    return dict(flags=f"--catalogue {' '.join(map(shell, files)) or 'FILE'} {_data_flags(args)}"
+                + (f" {flags}" if flags else ""),
+                keywords=f"specs=load_catalogue({catalogue}), task={task}"
+                + (f", {keywords}" if keywords else ""))
 
 
 def ranked_sources(run_dir) -> list:

@@ -407,3 +407,26 @@ def test_a_shards_way_on_names_its_catalogue_and_data(tmp_path):
         f"call run_rank(out_dir={str(shards[0].resolve())!r}, specs=load_catalogue("
         f"{str(cat.resolve())!r}), task=load_task('npz:/data/toy.npz'), shard=(0, 2)) again"
     ), said
+
+
+def test_the_rank_command_that_remakes_a_fits_ranking_keeps_the_fits_rank_options(tmp_path):
+    """The rank command a damaged ranking.json or "modules" record names
+    (`rerun.rank_inputs`: the report's, `Run.rank_command`'s) passed the run's catalogue and
+    data alone, so in a fit's folder of --top-k 2 it wrote a ranking of the default
+    selection (3 of 3 modules, a new user's check). The fit's rank options not at their
+    default go with it, as flags and as keywords; a run of rank alone (no fit record) names
+    none. Reference: the options table's defaults. Fails before: no --top-k."""
+    from hubensemble import options
+    from hubensemble.rerun import rank_inputs
+
+    data = {"args": {"spec": "sklearn:digits"}}
+    (tmp_path / "c.yaml").write_text("modules: []\n")
+    fit = {"catalogue": [f"{tmp_path / 'c.yaml'}:2"], "options": {
+        **{o.name: o.default for o in options.options_for(record="fit")},
+        "top_k": 2, "metric": "knn-cosine", "profile": "quick"}}
+    said = rank_inputs({"data": data, "fit": fit})
+    assert said["flags"] == (f"--catalogue {tmp_path / 'c.yaml'} --data sklearn:digits "
+                             "--metric knn-cosine --top-k 2 --profile quick"), said
+    assert said["keywords"].endswith(", metric='knn-cosine', top_k=2, profile='quick'"), said
+    assert rank_inputs({"data": data, "fit": {"catalogue": fit["catalogue"]}})["flags"] == (
+        f"--catalogue {tmp_path / 'c.yaml'} --data sklearn:digits")
