@@ -1493,6 +1493,12 @@ def test_tfds_not_prepared_says_how(tmp_path, no_network, monkeypatch):
     with pytest.raises(DataError, match="tfds build mnist.*--data_dir") as err:
         load_task("tfds:mnist", data_dir=str(tmp_path))
     assert "never downloads" in str(err.value)
+    # A folder with a space is one word of the command (text.shell), as in every command
+    # the package prints: it split in two when pasted (a new user's check).
+    spaced = tmp_path / "no such"
+    with pytest.raises(DataError) as err:
+        load_task("tfds:mnist", data_dir=str(spaced))
+    assert f"`tfds build mnist --data_dir '{spaced}'`" in str(err.value), err.value
     # Without --data-dir the folder tfds looked in is named (it said "the default data dir
     # (~/tensorflow_datasets or $TFDS_DATA_DIR)", not which).
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds_home"))

@@ -16,7 +16,7 @@ from hubensemble.data.task import _SPLIT_ALIASES, Task
 from hubensemble.data.validate import index_names, text_names
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
-from hubensemble.text import closest_name, closest_names
+from hubensemble.text import closest_name, closest_names, shell
 
 # The VTAB-1k protocol (paper section 4): 800 train + 200 validation from the train split.
 VTAB_SPLITS = {"train": "train[:800]", "val": "train[800:1000]", "test": "test"}
@@ -164,7 +164,7 @@ def _where_and_prepare(name, config, data_dir) -> tuple[str, str]:
         where += " (a file, not a folder)" if os.path.exists(root) else " (no such folder)"
     prepare = (f"prepare it once on a machine with internet: `tfds build {name}"
                f"{' --config ' + config if config else ''}"
-               f"{' --data_dir ' + data_dir if data_dir else ''}` (or copy a "
+               f"{' --data_dir ' + shell(data_dir) if data_dir else ''}` (or copy a "
                f"prepared folder there), then pass {option_word('--data-dir', 'data_dir')} to "
                "where it lives")
     return where, prepare
