@@ -558,7 +558,8 @@ class Run(RunLabels, RunExports):
     def require_started(self):
         """Raises RunError when this folder holds no run at all (missing, not a folder, or
         with neither run.json nor ranking.json), naming `fit` as what to run, or "another fit
-        is running" when a fit that has not yet written run.json holds its lock; a later
+        is running" when a fit that has not yet written run.json holds its lock; naming the
+        run an export was made from when the folder is one (`exportrun.export_not_run`); a later
         stage's own "file X is missing" would point at the stage before it, which fails in
         turn."""
         if not self.path.is_dir():
@@ -569,7 +570,12 @@ class Run(RunLabels, RunExports):
         if not self.meta_path.exists() and not self.ranking_json.exists():
             self.check_unlocked()  # a fit starting on it: not yet a run, and not another
             what = f"{self.path} is not a hubensemble run (no run.json, no ranking.json)"
-            if any(self.path.iterdir()):  # e.g. an export or another run's sub-folder
+            from hubensemble.exportrun import export_not_run
+
+            exported = export_not_run(self.path)  # RUN/export: its run named
+            if exported:
+                raise RunError(exported)
+            if any(self.path.iterdir()):  # e.g. another run's sub-folder
                 made = [command_words(c, flags="--out RUN", keywords=f"{k}=RUN")
                         for c, k in (("fit", "out"), ("rank", "out_dir"))]
                 raise RunError(f"{what}; pass the folder that {made[0]} or {made[1]} made")

@@ -271,3 +271,43 @@ def test_a_candidates_file_changed_since_it_was_written_is_seen_by_a_fit_resumin
     assert cand.ok and cand.changed == cand.problems  # read as before by the stages
     loaded, skipped = candidate.load_pool(run.candidates, n_val=4, n_test=4)
     assert [c.trial for c in loaded] == ["default-0000-m"] and not skipped
+
+
+def made_export(folder, run_path):
+    """An export folder as far as a stage's run check reads it: its metadata asset (format
+    and the run it records, as export writes them), no SavedModel."""
+    from pathlib import Path
+
+    from hubensemble import formats
+
+    path = Path(formats.metadata_path(folder))
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"format": formats.EXPORT_FORMAT, "format_version": 1,
+                                "run": {"path": str(run_path), "created": "2026-12-07"}}))
+    return folder
+
+
+def test_a_runs_export_given_as_the_run_names_the_run(tmp_path, in_process):
+    """`ensemble --run RUN/export` (and tune, export, cost, distill) said "is not a hubensemble
+    run; pass the folder that `hubensemble fit --out RUN` … made": it names the run the export
+    was made from, as the command line's --run or Python's run_dir. Fails before: those
+    words, which named no run."""
+    import hubensemble
+
+    run = tmp_path / "my run"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    export = made_export(run / "export", run)
+    for command in ("ensemble", "tune", "export", "cost", "distill"):
+        code, _, err = in_process(command, "--run", export)
+        assert code != 0 and err.strip().endswith(
+            f"{export} is a hubensemble export, not a run; pass --run '{run}', the run it "
+            "was exported from"), err
+    with pytest.raises(RunError, match=re.escape(f"; pass run_dir={str(run)!r}, the run")):
+        hubensemble.run_ensemble(export)
+    # Moved elsewhere, the run it records gone: the record is named as such.
+    moved = made_export(tmp_path / "served", tmp_path / "gone")
+    with pytest.raises(RunError, match=re.escape(
+            f"the run it was exported from, {tmp_path / 'gone'} (its metadata's record), holds "
+            "no run now (moved or deleted): pass that run's folder")):
+        Run(moved).require_started()
