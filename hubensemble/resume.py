@@ -377,9 +377,14 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
     ranking = load_ranking(run.path)
     if ranking.data_fingerprint != fingerprints["data"]:
         return
+    from hubensemble.rank.pool import as_recorded_widths, ranked_widths
+
     recorded = run.meta().get("modules")
-    changed = ranking_changes(ranking, specs, **option_table.kwargs_for("rank", options),
-                              recorded=recorded if isinstance(recorded, dict) else None)
+    recorded = recorded if isinstance(recorded, dict) else None
+    # An output_dim equal to the ranked width is no change (`rank.pool.entry_changes`).
+    ranked = as_recorded_widths(specs, recorded, ranked_widths(run))
+    changed = ranking_changes(ranking, ranked, **option_table.kwargs_for("rank", options),
+                              recorded=recorded)
     changed += _changed_module_files(run, specs, cache_dir)
     if changed:
         raise RunError(

@@ -267,3 +267,27 @@ def test_a_fits_failed_trials_are_said_reused_by_fit_whose_command_redoes_them(r
         hubensemble.run_ensemble(run)
     assert f"{len(trials)} failed, and a failed trial is done (fit reuses it): " in str(
         refused.value) and str(refused.value).endswith(f"then {fit}"), refused.value
+
+
+def test_fit_goes_on_from_a_rankings_folder_with_an_output_dim_of_the_ranked_width(
+        run, catalogue_lines, tmp_path, in_process):
+    """A folder `rank` made, then fit with `output_dim: W` added where W is the width ranked:
+    fit goes on from the ranking (the rule of `rank.pool.entry_changes`), and another width
+    is still named. Fails before: "holds a ranking by `hubensemble rank` that this fit would
+    not write: the catalogue (m1's output_dim null -> 8)"."""
+    widths = {r["name"]: r["dim"] for r in
+              json.loads((run / "ranking.json").read_text())["modules"]}
+    ranked = tmp_path / "ranked"
+    code, _, err = in_process("rank", "--catalogue", write_catalogue(
+        tmp_path / "rank.yaml", catalogue_lines), "--data", "sklearn:digits", "--out", ranked,
+        "--profile", "quick", "--top-k", "1")
+    assert code == 0, err
+    name = next(iter(catalogue_lines))
+    with pytest.raises(RunError, match=rf"\({name}'s output_dim null -> {widths[name] + 1}\)"):
+        hubensemble.fit(write_catalogue(tmp_path / "c.yaml", catalogue_lines,
+                                        **{name: f"output_dim: {widths[name] + 1}"}),
+                        "sklearn:digits", ranked, progress=False, **FIT)
+    wide = {n: f"output_dim: {widths[n]}" for n in catalogue_lines}
+    hubensemble.fit(write_catalogue(tmp_path / "c.yaml", catalogue_lines, **wide),
+                    "sklearn:digits", ranked, progress=False, sweep="seeds", budget=1, **FIT)
+    assert "rank: done before, reused" in (ranked / "log.txt").read_text()

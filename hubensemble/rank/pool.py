@@ -117,6 +117,25 @@ def entry_changes(old: dict, new: dict, width=None, default=None) -> list[str]:
                   and value(old, f) != value(new, f))
 
 
+def as_recorded_widths(specs, recorded, widths) -> list:
+    """`specs` (ModuleSpec) with each `output_dim` that `entry_changes` reads as no change
+    (it and the one `recorded`, run.json's entry, each null or `widths`' measured width)
+    put back to the recorded one: for the checks that compare the catalogue with a
+    ranking's digests (`rank.reuse.ranking_changes`: fit going on from a `rank` ranking),
+    so they keep that rule. `recorded`: {name: entry}; `widths`: `ranked_widths`."""
+    import dataclasses
+
+    out = []
+    for spec in specs:
+        was = recorded.get(spec.name) if isinstance(recorded, dict) else None
+        width = widths.get(spec.name)
+        if isinstance(was, dict) and width is not None and spec.output_dim in (None, width) \
+                and was.get("output_dim") in (None, width):
+            spec = dataclasses.replace(spec, output_dim=was.get("output_dim"))
+        out.append(spec)
+    return out
+
+
 def _recorded_entries(run, names, held: int, *, warn: bool = True) -> dict:
     """run.json's catalogue entries (`runspecs.readable_entries`) that a new ranking compares
     with its own for the candidates' modules (`names`; `held` candidates in all). A record or
