@@ -441,16 +441,17 @@ def field_source(spec, field) -> str:
 
 
 def sibling_note(path: str) -> str:
-    """"; did you mean PATH2?" for the entry (file or folder) of `path`'s existing parent
-    folder that its last name most likely mistypes (`text.closest_name`), in `path`'s own
-    form; "" when the parent is no folder here, cannot be listed, or holds no such name.
-    The one rule of rank's and fit's missing-path refusal (`catalogue_here`) and `catalogue
-    validate`'s warning (`local_handle_warnings`)."""
+    """"; did you mean PATH2?" for the entry of `path`'s existing parent folder that its last
+    name most likely mistypes (`text.closest_name`) and a handle can name (a folder, or a
+    KERAS_FILE_SUFFIXES file: ".../saved_model.pbb" was offered saved_model.pb), in `path`'s
+    form; "" when the parent is no folder here, cannot be listed, or holds no such entry. One
+    rule of rank's, fit's (`catalogue_here`) and `catalogue validate`'s words."""
     head, name = os.path.split(path.rstrip("/\\") or path)
     if not name or not os.path.isdir(head or "."):
         return ""
     try:
-        siblings = [e for e in os.listdir(head or ".") if e != name]
+        siblings = [e for e in os.listdir(head or ".") if e != name and (os.path.isdir(
+            os.path.join(head or ".", e)) or e.lower().endswith(KERAS_FILE_SUFFIXES))]
     except OSError:
         return ""
     close = closest_name(name, siblings)

@@ -2658,3 +2658,10 @@ def test_a_mistyped_local_path_offers_the_existing_sibling_it_most_likely_means(
         ModuleSpec(name="y", handle="keras:MobileNetV2", weights=str(tmp_path / "w.weight.h5")))]
     assert f"does not exist on this machine; did you mean {meant}?; rank" in handle, handle
     assert f"did you mean {tmp_path / 'w.weights.h5'}?; rank" in weights, weights
+    # Only what a handle can name: a folder or a model file, not the SavedModel's own
+    # saved_model.pb beside ".../saved_model.pbb", nor a catalogue beside "cat.yam".
+    (meant / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "cat.yaml").write_text("modules: []\n")
+    for typo in (meant / "saved_model.pbb", tmp_path / "cat.yam"):
+        [(_, said)] = missing_here([ModuleSpec(name="x", handle=str(typo))])
+        assert "did you mean" not in str(said), str(said)
