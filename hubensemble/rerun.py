@@ -163,9 +163,10 @@ def rank_inputs(meta, ranked=()) -> dict:
     keywords: "--catalogue /abs/c.yaml --data sklearn:digits" and "specs=load_catalogue(
     '/abs/c.yaml'), task=load_task('sklearn:digits')", from its catalogue files
     (`_catalogue_files`: fit's record, else its entries' sources, else those of `ranked`,
-    the ranking's rows' "source" values), data options (`_data_flags`) and, in a fit's
-    folder, the fit's rank options not at their default (run.json fit.options: "--top-k 2";
-    without them the command wrote a ranking of another selection, top-k 15, than the fit's);
+    the ranking's rows' "source" values), data options (`_data_flags`) and the run's rank
+    options not at their default: a fit's (run.json fit.options: "--top-k 2"), else those
+    run.json's "rank" section records (`recorded_rank_options`: a run of rank alone); without
+    them the command wrote a ranking of another selection, top-k 15, than the run's;
     FILE and SPEC for what neither records (lockwords.RANK_INPUTS). The way on of a
     "modules" record edited by hand said FILE and SPEC where the run named both."""
     meta = meta if isinstance(meta, dict) else {}
@@ -174,12 +175,27 @@ def rank_inputs(meta, ranked=()) -> dict:
     catalogue = (repr(files if len(files) > 1 else files[0]) if files else "FILE")
     task = "load_task(SPEC)" if _from_python(args) else load_task_words(args)
     table = options.options_for(command="rank", record="fit")
-    own = _fit_options(meta)
+    own = _fit_options(meta) or recorded_rank_options(meta.get("rank"))
     flags, keywords = option_flags(own, table), option_keywords(own, table)
     return dict(flags=f"--catalogue {' '.join(map(shell, files)) or 'FILE'} {_data_flags(args)}"
                 + (f" {flags}" if flags else ""),
                 keywords=f"specs=load_catalogue({catalogue}), task={task}"
                 + (f", {keywords}" if keywords else ""))
+
+
+def recorded_rank_options(record) -> dict:
+    """{option name: value or None} of the rank options a ranking record holds (ranking.json,
+    or run.json's "rank" section, its copy: "metric", "k", "selection" {"rule", "top_k",
+    "threshold", "max_k"}, "profile" by name); any other value, a hand edit, as {}. The one
+    reading of it for `rank.rundefaults.kept_options` (what `rank` of a run folder keeps) and
+    `rank_inputs` (the rank command that writes a damaged ranking again)."""
+    record = record if isinstance(record, dict) else {}
+    selection = record.get("selection") if isinstance(record.get("selection"), dict) else {}
+    profile = record.get("profile")
+    return {"metric": record.get("metric"), "k": record.get("k"),
+            "greedy": selection.get("rule") == "greedy" if selection else None,
+            **{name: selection.get(name) for name in ("top_k", "threshold", "max_k")},
+            "profile": profile if isinstance(profile, str) else None}
 
 
 def ranked_sources(run_dir) -> list:

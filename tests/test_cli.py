@@ -3878,7 +3878,7 @@ def test_a_damaged_modules_record_names_the_runs_own_catalogue_and_data(tmp_path
     said = re.search(r"or run `hubensemble (rank [^`]*)` again\n", err)
     assert code == 2 and said, err
     assert said.group(1) == (f"rank --catalogue {cat} --data sklearn:digits --data-seed 3 "
-                             f"--out {run}"), err
+                             f"--profile quick --out {run}"), err  # the rank's own profile
     assert in_process(*shlex.split(said.group(1)))[0] == 0
     assert json.loads((run / "run.json").read_text())["modules"]["t"]["handle"] == tiny_module
     (run / "run.json").write_text(json.dumps({**meta, "modules": ["t"]}))
@@ -3888,4 +3888,4 @@ def test_a_damaged_modules_record_names_the_runs_own_catalogue_and_data(tmp_path
         hubensemble.run_tune(run, progress=False)
     assert str(python.value).endswith(
         f"or call run_rank(out_dir={str(run)!r}, specs=load_catalogue({str(cat)!r}), "
-        "task=load_task('sklearn:digits', seed=3)) again"), python.value
+        "task=load_task('sklearn:digits', seed=3), profile='quick') again"), python.value

@@ -430,3 +430,12 @@ def test_the_rank_command_that_remakes_a_fits_ranking_keeps_the_fits_rank_option
     assert said["keywords"].endswith(", metric='knn-cosine', top_k=2, profile='quick'"), said
     assert rank_inputs({"data": data, "fit": {"catalogue": fit["catalogue"]}})["flags"] == (
         f"--catalogue {tmp_path / 'c.yaml'} --data sklearn:digits")
+    # A run of rank alone: the options run.json's "rank" section records (a new user's check:
+    # `rank --top-k 2 --profile quick`, ranking.json damaged, the named command selected 3
+    # of 3); a section edited by hand into no object names none.
+    rank = {"metric": "knn", "k": 1, "selection": {"rule": "top_k", "top_k": 2},
+            "profile": "quick"}
+    said = rank_inputs({"data": data, "fit": {"catalogue": fit["catalogue"]}, "rank": rank})
+    assert said["flags"].endswith("--data sklearn:digits --top-k 2 --profile quick"), said
+    assert said["keywords"].endswith(", top_k=2, profile='quick'"), said
+    assert rank_inputs({"data": data, "rank": "x"})["flags"].endswith("sklearn:digits")

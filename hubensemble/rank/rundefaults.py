@@ -30,10 +30,9 @@ def kept_options(ranking: dict, given) -> dict:
     given_options), only those that differ from the options table's defaults. {} when nothing
     is recorded or nothing differs. Without it, `rank` of a folder fitted with --top-k 2 selected
     the default 15 modules, which a later `tune --run` would tune (a new-user check)."""
-    selection = ranking.get("selection") or {}
-    recorded = {"metric": ranking.get("metric"), "k": ranking.get("k"),
-                "greedy": selection.get("rule") == "greedy" if selection else None,
-                **{name: selection.get(name) for name in ("top_k", "threshold", "max_k")}}
+    from hubensemble.rerun import recorded_rank_options
+
+    recorded = recorded_rank_options(ranking)
     kept = {}
     for group in _KEPT_GROUPS:
         if any(name in given for name in group):
