@@ -16,6 +16,9 @@ STOP_WORDS = ((ReaderGone, "stopped: its output's reader went away (SIGPIPE: `| 
                "a pager quit)"), (HungUp, "hung up (SIGHUP)"),
               (Terminated, "terminated (SIGTERM)"), (KeyboardInterrupt, "interrupted"))
 
+#: What a stopped command says to go on (`stopped_code`), unless its parser set its own.
+RESUME = "run the same command again to resume"
+
 #: The way on from the machine's OSErrors (fileio.MACHINE_ERRNOS); else "fix the permissions".
 WAY_ON = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free space within your disk quota",
           errno.EFBIG: "raise the file size limit (`ulimit -f`) or write elsewhere",
@@ -43,15 +46,18 @@ def stopped_code(args, exc: BaseException | None, *, finished: bool = False) -> 
     (`HubensembleError.of_lines`). `exc` None: the pending stop (`errors.pending_stop`)."""
     exc = errors.pending_stop() or exc  # Ctrl-C / SIGTERM, whatever error it came out as
     text, code = f"error: {errors.shown(exc)}", 2  # one line, whatever path it quotes
+    # A command given --restart starts over again when run the same way: "without --restart"
+    # resumes (it said "run the same command again to resume", which discarded the work).
+    again = ("run the same command without --restart to resume"
+             if getattr(args, "restart", False) is True else RESUME)
     if isinstance(exc, OSError):  # run files are written atomically: none is half-written
-        text += "; " + WAY_ON.get(exc.errno, "fix the permissions") + (
-            ", then run the same command again to resume")
+        text += "; " + WAY_ON.get(exc.errno, "fix the permissions") + ", then " + again
     if isinstance(exc, KeyboardInterrupt):
         code, said = errors.stop_code(exc), next(said for kind, said in STOP_WORDS
                                                  if isinstance(exc, kind))
         text = said + (
             " as the command finished: its work is complete" if finished else "; " + getattr(
-                args, "interrupted", "run the same command again to resume"))
+                args, "interrupted", again))
         lost = None if finished else running_loss()  # a tune trial's steps: lost
         text += f" ({lost})" if lost else ""
     if isinstance(exc, ReaderGone):  # as SIGPIPE ends git or cat: no word on the terminal

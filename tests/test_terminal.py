@@ -733,3 +733,27 @@ def test_a_chiefs_bar_keeps_the_trials_mean_time_and_a_workers_takes_its_steps(t
         shown = re.search(r"<([^,\]]+)", tqdm.format_meter(**bar.format_dict)).group(1)
         assert shown == (tqdm.format_interval(2 * 40.0) if chief else "?"), (chief, shown)
         bar.close()
+
+
+def test_a_command_given_restart_is_told_to_resume_without_it(capsys):
+    """A `tune … --restart` (or `fit … --restart`) stopped midway said "run the same command
+    again to resume", which started over again, discarding what the stopped one had done (a
+    new user's check): it says "without --restart". A command's own words (its parser's
+    `interrupted`) and a command without the flag are as before; the machine's OSError
+    alike. Fails before: "the same command again"."""
+    import errno
+    from types import SimpleNamespace
+
+    from hubensemble.exits import stopped_code
+
+    cases = ((SimpleNamespace(restart=True), KeyboardInterrupt(),
+              "interrupted; run the same command without --restart to resume"),
+             (SimpleNamespace(restart=False), KeyboardInterrupt(),
+              "interrupted; run the same command again to resume"),
+             (SimpleNamespace(restart=True, interrupted="its own words"), KeyboardInterrupt(),
+              "interrupted; its own words"),
+             (SimpleNamespace(restart=True), OSError(errno.ENOSPC, "No space left on device"),
+              "free disk space, then run the same command without --restart to resume"))
+    for args, stop, ending in cases:
+        stopped_code(args, stop)
+        assert capsys.readouterr().err.rstrip("\n").endswith(ending), (args, ending)
