@@ -21,10 +21,11 @@ def export_not_run(folder) -> str | None:
     """The words of a stage refusing `folder` (str or os.PathLike) as its run when the folder
     is a hubensemble export (`formats.is_export`), else None: "FOLDER is a hubensemble
     export, not a run; pass --run /abs/RUN, the run it was exported from" (from Python
-    "run_dir='/abs/RUN'", `lockwords.option_word`). The run is the one its metadata's "run"
-    records (`exportfolder.run_record`), else the folder holding it (RUN/export), whichever
-    holds a run.json or ranking.json; when neither does, the recorded path is named as
-    moved or deleted."""
+    "run_dir='/abs/RUN'", `lockwords.option_word`). The run is the folder holding it when it
+    is a run's own export folder (RUN/export: a copied run's is its own, where its metadata
+    records the original), else the one its metadata's "run" records
+    (`exportfolder.run_record`), else the folder holding it, whichever holds a run.json or
+    ranking.json; when none does, the recorded path is named as moved or deleted."""
     from hubensemble.lockwords import option_word
     from hubensemble.text import absolute, escaped, shell
 
@@ -34,7 +35,9 @@ def export_not_run(folder) -> str | None:
     record = meta.get("run") if isinstance(meta.get("run"), dict) else {}
     recorded = record.get("path") if isinstance(record.get("path"), str) else None
     here = Path(absolute(folder))
-    found = next((p for p in (recorded, here.parent) if p and _is_run(p)), None)
+    own = here.name == formats.EXPORT_DIR  # RUN/export: its run, though copied elsewhere
+    order = (here.parent, recorded) if own else (recorded, here.parent)
+    found = next((p for p in order if p and _is_run(p)), None)
     what = f"{escaped(here)} is a hubensemble export, not a run"
     if found is not None:
         found = absolute(found)

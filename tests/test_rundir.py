@@ -3,6 +3,7 @@ or edited) is refused by name, not with a KeyError traceback. In process, Tensor
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -305,6 +306,12 @@ def test_a_runs_export_given_as_the_run_names_the_run(tmp_path, in_process):
             "was exported from"), err
     with pytest.raises(RunError, match=re.escape(f"; pass run_dir={str(run)!r}, the run")):
         hubensemble.run_ensemble(export)
+    # A copy of the run: its own RUN/export, not the original its metadata records (a new
+    # user's check: `cp -r "run a" "run c"`, `ensemble --run "run c/export"` named run a).
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    with pytest.raises(RunError, match=re.escape(f"; pass run_dir={str(copy)!r}, the run")):
+        hubensemble.run_ensemble(copy / "export")
     # Moved elsewhere, the run it records gone: the record is named as such.
     moved = made_export(tmp_path / "served", tmp_path / "gone")
     with pytest.raises(RunError, match=re.escape(
