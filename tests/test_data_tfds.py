@@ -366,10 +366,6 @@ def test_a_data_dir_that_is_no_folder_is_refused_before_tensorflow(tmp_path):
     Every command that reads --data (rank, fit, evaluate) refuses it before TensorFlow now,
     in the loader's words (the reference: `_load_tfds` itself, past `check_spec`). Fails
     before: TensorFlow loaded."""
-    import json
-    import sys
-
-    from conftest import bounded_by_cpu
     from hubensemble.data.loading import LoadOptions
     from hubensemble.data.tfds import _load_tfds
     from hubensemble.lockwords import command_line
@@ -390,16 +386,10 @@ def test_a_data_dir_that_is_no_folder_is_refused_before_tensorflow(tmp_path):
                               str(tmp_path / "run")],
                              ["evaluate", "--model", str(tmp_path)])
              for data_dir in dirs]
-    script = ("import contextlib, io, json, sys\nfrom hubensemble.cli import main\n"
-              "for argv in json.loads(sys.argv[1]):\n    err = io.StringIO()\n"
-              "    with contextlib.redirect_stderr(err):\n        code = main(argv)\n"
-              "    print(json.dumps([code, err.getvalue(), 'tensorflow' in sys.modules]))\n")
-    done = bounded_by_cpu([sys.executable, "-c", script, json.dumps(argvs)], cpu=120,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = [json.loads(line) for line in done.stdout.splitlines()]
-    assert len(found) == len(argvs), done.stdout
-    for argv, (code, err, tensorflow), words in zip(argvs, found, said * 3):
+    from test_cli import each_in_one_process
+
+    found = each_in_one_process(*argvs)
+    for argv, (code, _, err, tensorflow), words in zip(argvs, found, said * 3):
         assert (code, tensorflow) == (2, False), (argv, err)
         assert err.endswith(f"error: {words}\n"), (argv, err)
     assert not (tmp_path / "run").exists()

@@ -1066,9 +1066,6 @@ def test_an_export_folder_locked_or_unlockable_is_refused_before_tensorflow(tmp_
     after TensorFlow's import (24 s, 700 MB). Refused before it now, in folder_lock's words
     (the reference: folder_lock itself while the other process holds the lock). Fails
     before: TensorFlow loaded."""
-    import json
-
-    from conftest import bounded_by_cpu
     from hubensemble.errors import RunError
     from hubensemble.exportfolder import folder_lock
     from hubensemble.lockwords import command_line
@@ -1093,21 +1090,16 @@ def test_an_export_folder_locked_or_unlockable_is_refused_before_tensorflow(tmp_
         argvs = [["export", "--run", str(run), "--out", str(out)]]
         if os.path.isdir("/proc/self"):  # the kernel's: it makes no file, even for root
             argvs.append(["export", "--run", str(run), "--out", "/proc/e"])
-        script = ("import contextlib, io, json, sys\nfrom hubensemble.cli import main\n"
-                  "for argv in json.loads(sys.argv[1]):\n    err = io.StringIO()\n"
-                  "    with contextlib.redirect_stderr(err):\n        code = main(argv)\n"
-                  "    print(json.dumps([code, err.getvalue(), 'tensorflow' in sys.modules]))\n")
-        done = bounded_by_cpu([sys.executable, "-c", script, json.dumps(argvs)], cpu=120,
-                              capture_output=True, text=True)
+        from test_cli import each_in_one_process
+
+        found = each_in_one_process(*argvs)
     finally:
         holder.stdin.close()
         holder.wait()
-    assert done.returncode == 0, done.stderr[-3000:]
-    found = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [(code, tensorflow) for code, _, tensorflow in found] == [(2, False)] * len(argvs), \
-        found
-    assert found[0][1] == f"hubensemble: error: {refused.value}\n", found[0][1]
+    assert [(code, tensorflow) for code, _, _, tensorflow in found] == [(2, False)] * len(
+        argvs), found
+    assert found[0][2] == f"hubensemble: error: {refused.value}\n", found[0][2]
     if len(found) > 1:
-        assert found[1][1].startswith("hubensemble: error: [Errno 13] cannot create the lock "
+        assert found[1][2].startswith("hubensemble: error: [Errno 13] cannot create the lock "
                                       "file /proc/.e.lock: No such file or directory"), found
     assert not os.path.exists(tmp_path / ".E.lock")  # the holder removed it; none made here
