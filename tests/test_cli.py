@@ -59,6 +59,22 @@ def each_in_one_process(*argvs, cpu=120, **kwargs):
     return said
 
 
+def two_modules_and_data(tmp_path, module_factory, prefix):
+    """(catalogue, npz) in `tmp_path`: two tiny modules of widths 4 and 6 (m0, m1, made by
+    `module_factory` under `prefix`) and 64 training / 32 validation 8x8 images of 4
+    classes, on which a probe trains in a fraction of a second."""
+    cat = tmp_path / "c.yaml"
+    cat.write_text("modules:\n" + "".join(
+        f"  - {{name: m{i}, handle: {module_factory(f'{prefix}{i}', seed=i, width=4 + 2 * i)}}}"
+        "\n" for i in range(2)))
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, x_train=rng.integers(0, 256, (64, 8, 8, 3), np.uint8),
+             y_train=np.arange(64) % 4, x_val=rng.integers(0, 256, (32, 8, 8, 3), np.uint8),
+             y_val=np.arange(32) % 4)
+    return cat, data
+
+
 def stand_in(tmp_path, name):
     """A catalogue handle that fails in rank, after TensorFlow's import: a file that is there
     but holds no module (a missing path is refused before it: `commands._missing_modules`)."""
@@ -3807,15 +3823,7 @@ def test_rank_over_a_probe_sweeps_run_names_the_tune_that_adds_its_selections_tr
     candidates, all of the first module's."""
     import shlex
 
-    cat = tmp_path / "c.yaml"
-    cat.write_text("modules:\n" + "".join(
-        f"  - {{name: m{i}, handle: {module_factory(f'sel{i}', seed=i, width=4 + 2 * i)}}}\n"
-        for i in range(2)))
-    rng = np.random.default_rng(0)
-    data = tmp_path / "d.npz"  # 64 training images: a probe trains in a fraction of a second
-    np.savez(data, x_train=rng.integers(0, 256, (64, 8, 8, 3), np.uint8),
-             y_train=np.arange(64) % 4, x_val=rng.integers(0, 256, (32, 8, 8, 3), np.uint8),
-             y_val=np.arange(32) % 4)
+    cat, data = two_modules_and_data(tmp_path, module_factory, "sel")
     run = tmp_path / "run"
     rank = ["rank", "--catalogue", cat, "--data", f"npz:{data}", "--out", run]
     assert in_process(*rank, "--profile", "quick", "--top-k", "1")[0] == 0

@@ -2426,15 +2426,9 @@ def test_rank_merge_over_a_probe_sweeps_run_names_the_tune_that_adds_its_selecti
     Fails before: it named a plain `hubensemble tune --run RUN`, which resumes the probe
     sweep's recorded --budget 4 of one module and adds no trial for the module newly
     selected."""
-    cat = tmp_path / "c.yaml"
-    cat.write_text("modules:\n" + "".join(
-        f"  - {{name: m{i}, handle: {module_factory(f'msel{i}', seed=i, width=4 + 2 * i)}}}\n"
-        for i in range(2)))
-    rng = np.random.default_rng(0)
-    data = tmp_path / "d.npz"  # 64 training images: a probe trains in a fraction of a second
-    np.savez(data, x_train=rng.integers(0, 256, (64, 8, 8, 3), np.uint8),
-             y_train=np.arange(64) % 4, x_val=rng.integers(0, 256, (32, 8, 8, 3), np.uint8),
-             y_val=np.arange(32) % 4)
+    from test_cli import two_modules_and_data
+
+    cat, data = two_modules_and_data(tmp_path, module_factory, "msel")
     shards = [tmp_path / f"s{i}" for i in range(2)]
     for i, shard in enumerate(shards):
         code, _, err = in_process("rank", "--catalogue", cat, "--data", f"npz:{data}", "--out",
