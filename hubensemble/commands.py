@@ -466,10 +466,13 @@ def cmd_fit(args):
     from hubensemble.resume import refuse_changed_options
     from hubensemble.rundir import Run
 
+    from hubensemble.cliargs import data_args_from
+
     options = _options_from(args)
     # Before TensorFlow and the data load, as fit checks a Python caller's (run.json alone
     # says it; after TensorFlow's import it took 15 s and 650 MB): then TensorFlow.
-    refuse_changed_options(Run(args.out), options, restart=args.restart)
+    refuse_changed_options(Run(args.out), options, restart=args.restart,
+                           data_args=data_args_from(args), specs=args.specs)
     _say_missing(args)
     _import_tensorflow(args.verbose)
     # Loaded here, so fit keeps data_args (later stages can load the data again); fit says
@@ -491,8 +494,11 @@ def cmd_demo(args):
     from hubensemble.rundir import DataArgs, Run
     from hubensemble.zoo import ensure_zoo, is_cached, zoo_dir
 
-    # Changed options of an earlier demo in --out: before TensorFlow (as cmd_fit) and the zoo
-    refuse_changed_options(Run(args.out), _options_from(args), restart=args.restart)
+    # Changed options or data of an earlier demo in --out: before TensorFlow (as cmd_fit)
+    # and the zoo
+    data_args = DataArgs(spec="sklearn:digits", seed=args.data_seed)
+    refuse_changed_options(Run(args.out), _options_from(args), restart=args.restart,
+                           data_args=data_args, specs=args.specs)
     _import_tensorflow(args.verbose)
     start = time.time()
     cached = is_cached("demo")
@@ -502,7 +508,7 @@ def cmd_demo(args):
     ensure_zoo("demo", progress=not args.quiet)
     zoo_seconds = time.time() - start
     result = fit(args.specs, "sklearn:digits", args.out,  # the demo catalogue (check_inputs)
-                 data_args=DataArgs(spec="sklearn:digits", seed=args.data_seed),
+                 data_args=data_args,
                  restart=args.restart, progress=not args.quiet, cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=_options_from(args))
     zoo = "cached" if cached else f"built in {zoo_seconds:.0f} s"

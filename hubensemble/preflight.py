@@ -29,20 +29,6 @@ from hubensemble.memory import (_MEMORY_SAID, MemoryRefused, memory_key,  # noqa
 #: `memory_note`), for `check_run` to say once the run's log is open.
 _NOTES: dict[str, list[str]] = {}
 
-#: What fit's and demo's data check (`resume.refuse_other_data`) needs per run folder (its
-#: real path): (DataArgs, catalogue entries), kept by `check_inputs` for the command's own
-#: check once the run's log is open (`command_line_data`: its refusal in RUN/log.txt too).
-_FIT_DATA: dict[str, tuple] = {}
-
-
-def command_line_data(run_dir) -> tuple | None:
-    """(DataArgs, catalogue entries or None) of the fit or demo command line `check_inputs`
-    checked for `run_dir`, taken (a second call gives None); None when there is none.
-    `resume.refuse_changed_options` asks for them on the command line, whose data is loaded
-    only after TensorFlow's import."""
-    return _FIT_DATA.pop(os.path.realpath(run_dir), None)
-
-
 #: The run-folder stages whose folder is checked (cli: `--run RUN`).
 RUN_STAGES = ("tune", "ensemble", "export", "cost", "distill")
 
@@ -270,18 +256,6 @@ def _export_folder_lock(args) -> None:
         check_folder_lock(args.out, args.run, "--out", "out_dir")
 
 
-def _fit_data_args(args):
-    """The DataArgs fit (`cliargs.data_args_from`) or demo (sklearn:digits with its
-    --data-seed: `commands.cmd_demo`) loads its data with."""
-    if args.command == "demo":
-        from hubensemble.dataargs import DataArgs
-
-        return DataArgs(spec="sklearn:digits", seed=args.data_seed)
-    from hubensemble.cliargs import data_args_from
-
-    return data_args_from(args)
-
-
 def check_inputs(args) -> None:
     """What a command's flags (`args`, the argparse namespace of cli.main) can be refused for
     before TensorFlow and the run folder: HUBENSEMBLE_*_TIMEOUT, --data (check_spec: a typo,
@@ -362,9 +336,5 @@ def check_inputs(args) -> None:
         _MEMORY_SAID.add(memory_key(args.command, folder))  # its stage function: not again
     if run_dir:  # said by check_run, once the run's log is open: in RUN/log.txt too
         _NOTES[os.path.realpath(run_dir)] = [n for n in notes if n]
-    if args.command in ("fit", "demo"):  # checked by check_run against run.json's record
-        _FIT_DATA.clear()  # (one command line per process; tests run many)
-        _FIT_DATA[os.path.realpath(args.out)] = (_fit_data_args(args),
-                                                 getattr(args, "specs", None))
     for note in filter(None, notes if not run_dir else ()):
         logging.getLogger(__name__).warning("%s", note)

@@ -111,6 +111,14 @@ def _older_run(run, meta: dict, options) -> str:
             f"make; {_new_or_restart('to discard the old results')}")
 
 
+def _catalogue_changed(run, previous: dict, fingerprints: dict, specs) -> bool:
+    """Whether the catalogue `specs` (its `fingerprints`: "catalogue", "entries") differs
+    from the one `run`'s last fit (`previous`, run.json's "fit") recorded: another set of
+    names and handles, or an entry edited in place (`_entries_changed`)."""
+    return ((previous.get("fingerprints") or {}).get("catalogue") != fingerprints["catalogue"]
+            or _entries_changed(run, previous, fingerprints, specs))
+
+
 def _entries_changed(run, previous: dict, fingerprints: dict, specs) -> bool:
     """Whether an entry of the catalogue `specs` changed in a field that changes what its
     module computes (every field but rank.pool.DESCRIPTIVE_FIELDS) since the fit `previous`
@@ -211,10 +219,9 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
             _go_on_from_rank(run, fingerprints, keys, options, specs=specs, cache_dir=cache_dir,
                              progress=progress)
         return
-    changed = [what for what in ("catalogue", "data")
-               if previous.get("fingerprints", {}).get(what) != fingerprints[what]]
-    if "catalogue" not in changed and _entries_changed(run, previous, fingerprints, specs):
-        changed.insert(0, "catalogue")  # an entry edited in place: same names and handles
+    changed = [what for what in ("catalogue", "data") if (
+        _catalogue_changed(run, previous, fingerprints, specs) if what == "catalogue"
+        else previous.get("fingerprints", {}).get(what) != fingerprints[what])]
     if "data" in changed and data[0] is not None:
         changed[changed.index("data")] = _data_change(  # a damaged record: refused, named
             run.data_section("args", "task", meta=meta), *data, run=run)
@@ -267,15 +274,10 @@ def refuse_changed_options(run, options, *, restart, data_args=None, specs=None)
     refusal (`refuse_other_data`). With options only --top-k changed, a smaller --top-k that
     drops modules whose candidates RUN/candidates holds is refused as `check_inputs` refuses
     it after the load (`reselect.dropped_refusal`: ranking.json and the candidates' records
-    say it). On the command line (`lockwords.on_command_line`) without `data_args`, those
-    its parsed flags give (`preflight.command_line_data`: fit's and demo's commands call
-    this before TensorFlow loads)."""
+    say it). fit's and demo's commands call this before TensorFlow loads, with the DataArgs
+    and catalogue their flags give."""
     from hubensemble.stagerecords import stage_keys
 
-    if data_args is None and on_command_line():
-        from hubensemble.preflight import command_line_data
-
-        data_args, specs = command_line_data(run.path) or (None, specs)
     if data_args is not None:
         refuse_other_data(run, data_args, restart=restart, specs=specs)
     if restart or not run.meta_path.is_file():
@@ -460,8 +462,7 @@ def refuse_other_data(run, data_args, *, restart, specs=None) -> None:
 
         prints = {"catalogue": catalogue_fingerprint(specs),
                   "entries": catalogue_entries_fingerprint(specs)}
-        if ((previous.get("fingerprints") or {}).get("catalogue") != prints["catalogue"]
-                or _entries_changed(run, previous, prints, specs)):
+        if _catalogue_changed(run, previous, prints, specs):
             changed.insert(0, _catalogue_change(run, specs, meta))
     raise RunError(f"the {' and '.join(changed)} changed since {_fitted(run, meta)}; "
                    f"{_new_or_restart('to discard the old results')}")
