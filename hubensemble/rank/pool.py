@@ -10,7 +10,9 @@ the data or a module.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
+import types
 
 from hubensemble.errors import RunError
 from hubensemble.lockwords import option_word
@@ -22,6 +24,17 @@ log = logging.getLogger(__name__)
 #: new ranking may change them under a run's candidates.
 DESCRIPTIVE_FIELDS = frozenset({"source", "license", "tags", "family", "architecture",
                                 "upstream", "subtree", "params", "seed"})
+
+
+@functools.cache
+def entry_defaults():
+    """ModuleSpec's default of each field, as `ModuleSpec.to_json()` holds it (an entry of a
+    name and a handle alone), read-only: the value a record's missing field is read at (a
+    later version adds a field at its default). The one such record of `entry_changes`,
+    `rank.ranking.computed_fields` and `rank.reuse`."""
+    from hubensemble.catalogue import ModuleSpec
+
+    return types.MappingProxyType(ModuleSpec(name="n", handle="h").to_json())
 
 
 def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
@@ -43,14 +56,12 @@ def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
     TensorFlow, whose `run_rank` checks again and says it (it was said twice).
     """
     from hubensemble.candidate import scan
-    from hubensemble.catalogue import ModuleSpec
     from hubensemble.rundir import Run
 
     run = Run(out_dir)
     found, _ = scan(run.candidates)
     if not found:
         return 0
-    default = ModuleSpec(name="n", handle="h").to_json()
     recorded = _recorded_entries(run, {c.module for c in found}, len(found), warn=warn)
     widths = ranked_widths(run)
     now = dict(modules)
@@ -64,7 +75,7 @@ def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
             continue  # a copied pool without run.json's record: nothing to compare against
         # As fit compares its record (rank.ranking.computed_fields, which imports this
         # module): a field the record lacks is at its default, as a later version adds it.
-        changed = entry_changes(old, now[name], widths.get(name), default)
+        changed = entry_changes(old, now[name], widths.get(name))
         if changed:
             problems.append(f"the entry of {name} changed ({', '.join(changed)})")
     if problems:
@@ -91,21 +102,18 @@ def ranked_widths(run) -> dict[str, int]:
             and isinstance(r.get("name"), str) and type(r.get("dim")) is int and r["dim"] > 0}
 
 
-def entry_changes(old: dict, new: dict, width=None, default=None) -> list[str]:
+def entry_changes(old: dict, new: dict, width=None) -> list[str]:
     """The fields (sorted) in which the catalogue entry `new` (`ModuleSpec.to_json()`) loads or
     feeds its module otherwise than `old` (run.json's record of it): every field but
-    DESCRIPTIVE_FIELDS, one a dict lacks read at its ModuleSpec default (`default`, that
-    default's to_json(); made when None), as a later version adds it. An `output_dim` equal
-    to `width`, the width the ranking measured (ranking.json's row "dim"), reads as none: it
-    only declares the width, and nothing is computed otherwise (adding `output_dim: 8` to
-    an 8-wide module forced --restart). Another output_dim is a change (the loader refuses
-    a module that gives another width). The one rule of fit's resume
+    DESCRIPTIVE_FIELDS, one a dict lacks read at its ModuleSpec default (`entry_defaults`),
+    as a later version adds it. An `output_dim` equal to `width`, the width the ranking
+    measured (ranking.json's row "dim"), reads as none: it only declares the width, and
+    nothing is computed otherwise (adding `output_dim: 8` to an 8-wide module forced
+    --restart). Another output_dim stays a change, the stricter reading (rank warns of it
+    and ranks with the measured width). The one rule of fit's resume
     (`resume._entries_changed`) and of a new ranking over tuned candidates
     (`check_tuned_modules`)."""
-    if default is None:
-        from hubensemble.catalogue import ModuleSpec
-
-        default = ModuleSpec(name="n", handle="h").to_json()
+    default = entry_defaults()
 
     def value(entry, field):
         got = entry.get(field, default.get(field))

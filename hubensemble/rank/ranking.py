@@ -166,9 +166,9 @@ def computed_fields(entry: dict) -> dict:
     that change what its module computes (all but DESCRIPTIVE_FIELDS), less those at their
     ModuleSpec default (name and handle always kept): a record written before a field was
     added compares equal to the entry now while that field is at its default."""
-    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.rank.pool import entry_defaults
 
-    defaults = ModuleSpec(name="n", handle="h").to_json()
+    defaults = entry_defaults()
     return {f: v for f, v in entry.items() if f not in DESCRIPTIVE_FIELDS
             and (f in ("name", "handle") or f not in defaults or v != defaults[f])}
 

@@ -97,7 +97,7 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
     of a hubensemble that knew fewer ModuleSpec fields (each entry's digest without the new
     ones) is no change while the new fields are at their default (`field_changes`), nor is
     a module whose run.json record computes alike; it read as every entry changed."""
-    from hubensemble.rank.pool import DESCRIPTIVE_FIELDS
+    from hubensemble.rank.pool import DESCRIPTIVE_FIELDS, entry_defaults
     from hubensemble.rank.ranking import computed_fields
 
     was, recorded = (was if isinstance(was, dict) else {}), (recorded or {})
@@ -107,7 +107,7 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
         return []
     old = was.get("entries") if isinstance(was.get("entries"), dict) else {}
     new, now = record["entries"], {s.name: s.to_json() for s in specs}
-    defaults = _defaults()
+    defaults = entry_defaults()
     # The per-field digests span the catalogue: they name one changed module's fields only
     # when nothing else was added, removed or changed, and tell an older version's digests
     # (fields it did not know, at their default now) from an edit.
@@ -142,14 +142,6 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
         return ["its order"] if list(old) != list(new) else []
     said = [words(n) for n in names[:5]]
     return said + ([f"and {len(names) - 5} more"] if len(names) > 5 else [])
-
-
-def _defaults() -> dict:
-    """ModuleSpec's default of each field (`ModuleSpec.to_json` of an entry of a name and a
-    handle alone)."""
-    from hubensemble.catalogue import ModuleSpec
-
-    return ModuleSpec(name="n", handle="h").to_json()
 
 
 def _same_but_fields(digest, entry, known, defaults) -> bool:
