@@ -30,8 +30,8 @@ DESCRIPTIVE_FIELDS = frozenset({"source", "license", "tags", "family", "architec
 def entry_defaults():
     """ModuleSpec's default of each field, as `ModuleSpec.to_json()` holds it (an entry of a
     name and a handle alone), read-only: the value a record's missing field is read at (a
-    later version adds a field at its default). The one such record of `entry_changes`,
-    `rank.ranking.computed_fields` and `rank.reuse`."""
+    later version adds a field at its default). The one such record, read by
+    `computed_fields`."""
     from hubensemble.catalogue import ModuleSpec
 
     return types.MappingProxyType(ModuleSpec(name="n", handle="h").to_json())
@@ -41,7 +41,7 @@ def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
     """Refuses (RunError) a new ranking of the run folder `out_dir` whose module list drops a
     module that the run's candidates were tuned from, or changes how its entry loads it (any
     field but DESCRIPTIVE_FIELDS: the handle, checksum, sizes, value range, output key, ...;
-    a field at its default as one the record lacks, `rank.ranking.computed_fields`: a
+    a field at its default as one the record lacks, `computed_fields`: a
     record of a version before that field was added is no change); returns how many
     candidates the folder holds (0 for a new folder).
 
@@ -73,8 +73,8 @@ def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
         old = recorded.get(name)
         if old is None:
             continue  # a copied pool without run.json's record: nothing to compare against
-        # As fit compares its record (rank.ranking.computed_fields, which imports this
-        # module): a field the record lacks is at its default, as a later version adds it.
+        # As fit compares its record (computed_fields): a field the record lacks is at its
+        # default, as a later version adds it.
         changed = entry_changes(old, now[name], widths.get(name))
         if changed:
             problems.append(f"the entry of {name} changed ({', '.join(changed)})")
@@ -102,27 +102,36 @@ def ranked_widths(run) -> dict[str, int]:
             and isinstance(r.get("name"), str) and type(r.get("dim")) is int and r["dim"] > 0}
 
 
+def computed_fields(entry: dict, width=None) -> dict:
+    """The fields of `entry` (a `ModuleSpec.to_json()` dict, or run.json's record of one)
+    that change what its module computes (all but DESCRIPTIVE_FIELDS), less those at their
+    ModuleSpec default (`entry_defaults`; name and handle always kept): a record written
+    before a field was added compares equal to the entry now while that field is at its
+    default. With `width` (an int, the embedding width a ranking measured: ranking.json's
+    row "dim"), an `output_dim` equal to it is left out too: it only declares the width,
+    and nothing is computed otherwise (another output_dim stays, the stricter reading: rank
+    warns of it and ranks with the measured width). The one home of the rule "a field a
+    record lacks is at its default", for fit's record (`rank.ranking.computed_fields`),
+    `entry_changes`, `rank.reuse` and `rank merge`."""
+    defaults = entry_defaults()
+    return {f: v for f, v in entry.items() if f not in DESCRIPTIVE_FIELDS
+            and (f in ("name", "handle") or f not in defaults or v != defaults[f])
+            and not (f == "output_dim" and width is not None and v == width)}
+
+
 def entry_changes(old: dict, new: dict, width=None) -> list[str]:
     """The fields (sorted) in which the catalogue entry `new` (`ModuleSpec.to_json()`) loads or
     feeds its module otherwise than `old` (run.json's record of it): every field but
-    DESCRIPTIVE_FIELDS, one a dict lacks read at its ModuleSpec default (`entry_defaults`),
-    as a later version adds it. An `output_dim` equal to `width`, the width the ranking
-    measured (ranking.json's row "dim"), reads as none: it only declares the width, and
-    nothing is computed otherwise (adding `output_dim: 8` to an 8-wide module forced
-    --restart). Another output_dim stays a change, the stricter reading (rank warns of it
-    and ranks with the measured width). The one rule of fit's resume
+    DESCRIPTIVE_FIELDS, one a dict lacks read at its ModuleSpec default, as a later version
+    adds it, and an `output_dim` equal to `width`, the width the ranking measured
+    (ranking.json's row "dim"), read as none (`computed_fields`: adding `output_dim: 8` to an
+    8-wide module forced --restart). The one rule of fit's resume
     (`resume._entries_changed`) and of a new ranking over tuned candidates
     (`check_tuned_modules`)."""
     default = entry_defaults()
-
-    def value(entry, field):
-        got = entry.get(field, default.get(field))
-        if field == "output_dim" and width is not None and got == width:
-            return default.get(field)
-        return got
-
-    return sorted(f for f in set(old) | set(new) if f not in DESCRIPTIVE_FIELDS
-                  and value(old, f) != value(new, f))
+    was, now = computed_fields(old, width), computed_fields(new, width)
+    return sorted(f for f in set(was) | set(now)
+                  if was.get(f, default.get(f)) != now.get(f, default.get(f)))
 
 
 def as_recorded_widths(specs, recorded, widths) -> list:

@@ -163,14 +163,11 @@ def catalogue_entries_fingerprint(specs) -> str:
 
 def computed_fields(entry: dict) -> dict:
     """The fields of `entry` (a `ModuleSpec.to_json()` dict, or run.json's record of one)
-    that change what its module computes (all but DESCRIPTIVE_FIELDS), less those at their
-    ModuleSpec default (name and handle always kept): a record written before a field was
-    added compares equal to the entry now while that field is at its default."""
-    from hubensemble.rank.pool import entry_defaults
+    that change what its module computes, less those at their ModuleSpec default:
+    `rank.pool.computed_fields`, the rule's one home (no width)."""
+    from hubensemble.rank.pool import computed_fields as fields
 
-    defaults = entry_defaults()
-    return {f: v for f, v in entry.items() if f not in DESCRIPTIVE_FIELDS
-            and (f in ("name", "handle") or f not in defaults or v != defaults[f])}
+    return fields(entry)
 
 
 def _digest(value) -> str:

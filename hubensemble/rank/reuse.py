@@ -93,12 +93,11 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
     the catalogue now (ModuleSpec). A new-user check: fit said "m1 added, dropped or
     changed" of a module whose handle alone had changed.
 
-    Compared as fit compares its own record (`rank.ranking.computed_fields`): a ranking.json
+    Compared as fit compares its own record (`rank.pool.computed_fields`): a ranking.json
     of a hubensemble that knew fewer ModuleSpec fields (each entry's digest without the new
     ones) is no change while the new fields are at their default (`field_changes`), nor is
     a module whose run.json record computes alike; it read as every entry changed."""
-    from hubensemble.rank.pool import DESCRIPTIVE_FIELDS, entry_defaults
-    from hubensemble.rank.ranking import computed_fields
+    from hubensemble.rank.pool import DESCRIPTIVE_FIELDS, computed_fields, entry_defaults
 
     was, recorded = (was if isinstance(was, dict) else {}), (recorded or {})
     record = catalogue_record(specs)
@@ -166,7 +165,7 @@ def field_changes(was, now) -> list[str] | None:
     their per-field digests ("fields", over the catalogue): a field one record holds and the
     other does not (a hubensemble that knew other ModuleSpec fields wrote it) differs only
     where its values are not all at ModuleSpec's default, the rule of
-    `rank.ranking.computed_fields`. None when either record has no per-field digests (a
+    `rank.pool.computed_fields`. None when either record has no per-field digests (a
     ranking.json written before they were recorded) or `now` no size."""
     from hubensemble.catalogue import ModuleSpec
 
