@@ -2403,9 +2403,9 @@ def test_rank_merge_and_a_new_ranking_read_a_version_that_knew_fewer_fields_as_f
     changed = [good[0], dataclasses.replace(good[1], value_range="-1,1"), good[2]]
     shutil.copytree(b, vr)
     _as_without(vr, changed, "signature")
-    # (every entry differs by its digest: the per-field digests name the field, not the entry)
-    with pytest.raises(RunError, match=r"different catalogues, .*: the entry of good0, good1, "
-                                       r"good2 differs \(value_range\)"):
+    # (every entry differs by its digest; the recorded entries name the one edited)
+    with pytest.raises(RunError, match=r"different catalogues, .*: the entry of good1 differs "
+                                       r"\(value_range\)"):
         rank.merge.check_shards([a, vr])
     # A tuned run whose run.json entries a version without the field wrote.
     out = tmp_path / "tuned"
@@ -2444,3 +2444,42 @@ def test_rank_merge_over_a_probe_sweeps_run_names_the_tune_that_adds_its_selecti
                       r"ranking selects", err)
     assert code == 0 and named, err
     assert named.group(1) == f"tune --run {run} --sweep probe --profile quick", err
+
+
+def test_rank_merge_names_the_one_module_edited_between_two_versions_shards(
+        task, good, tmp_path):
+    """Shards of two versions (one without the `signature` field) and one real edit: every
+    entry's digest differs, and rank merge named every module as changed ("the entry of
+    good0, good1, good2 differs"); it names the edited one, compared by the entries the
+    shards recorded. Fails before: good0, good1, good2 named."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    ranked(good, task, a, shard=(0, 2))  # good0, good2
+    ranked(good, task, b, shard=(1, 2))  # good1
+    edited = [good[0], good[1], dataclasses.replace(good[2], value_range="-1,1")]
+    _as_without(b, edited, "signature")
+    with pytest.raises(RunError, match=re.escape(
+            f"different catalogues, {a} and {b}: the entry of good2 differs (value_range); ")):
+        rank.merge.check_shards([a, b])
+
+
+def test_rank_merge_reads_an_output_dim_at_the_measured_width_as_no_change(task, good,
+                                                                           tmp_path):
+    """An `output_dim:` equal to the width the shard measured (the fixture's widths 4, 7,
+    10) is no change, as fit and resume read it; rank merge refused it ("the entry of good1
+    differs (output_dim)"). Another output_dim stays refused. Fails before: the declared
+    widths refused."""
+    a, c, w = (tmp_path / n for n in ("a", "c", "w"))
+    ranked(good, task, a, shard=(0, 2))  # good0, good2
+    # good1 ranked here with its own width declared; good0 (ranked in a) declared here too.
+    declared = [dataclasses.replace(good[0], output_dim=4),
+                dataclasses.replace(good[1], output_dim=7), good[2]]
+    ranked(declared, task, c, shard=(1, 2))
+    merged = rank.merge_rankings([a, c], tmp_path / "m")
+    assert sorted(r["name"] for r in merged.ok_rows) == ["good0", "good1", "good2"]
+    assert json.loads((tmp_path / "m" / "run.json").read_text())["modules"]["good1"][
+        "output_dim"] == 7
+    ranked([good[0], dataclasses.replace(good[1], output_dim=8), good[2]], task, w,
+           shard=(1, 2))  # warned: ranked at the measured 7
+    with pytest.raises(RunError, match=re.escape(
+            f"different catalogues, {a} and {w}: the entry of good1 differs (output_dim); ")):
+        rank.merge.check_shards([a, w])

@@ -337,26 +337,36 @@ def _check_profile_definitions(parts):
 def _check_catalogue_entries(parts):
     """RunError naming the modules (and fields) whose entries differ between the shards'
     catalogues; shards ranked before ranking.json recorded "entries" are not compared.
-    Compared as fit compares its record (`rank.ranking.computed_fields`): shards of a
-    hubensemble that knew fewer ModuleSpec fields (their digests without the new ones) are
-    one catalogue while those fields are at their default (`reuse.field_changes`); every
-    entry of theirs read as differing."""
+    A module whose digests differ is compared by its entry as the shard that ranked it
+    recorded it (run.json's "modules", `_ranked_entries`), read as each shard's version
+    would have digested it (`_entry_digests`): a field a version did not know is at its
+    default, and an `output_dim` equal to the width the shard measured is none
+    (`rank.pool.computed_fields`, the rule of fit's resume and of a new ranking over tuned
+    candidates). Shards of two versions and one real edit named every module as changed
+    (each digest differs), and an `output_dim:` equal to the measured width in one shard's
+    catalogue was refused. A module without a readable record is compared by its digests;
+    the per-field digests (`reuse.field_changes`) name the fields."""
     from hubensemble.rank.reuse import field_changes
 
     have = [(d, r.catalogue) for d, r in parts if r.catalogue.get("entries") is not None]
+    records = _ranked_entries(parts) if len(have) > 1 else {}
     for d, cat in have[1:]:
         base_dir, base = have[0]
         a, b = base["entries"], cat["entries"]
         only = sorted(set(a) ^ set(b))
-        changed = sorted(n for n in set(a) & set(b) if a[n] != b[n])
-        # Per-field digests over the whole catalogue: exact when only entries changed.
+        differ = [n for n in a if n in b and a[n] != b[n]]
+        alike = {n: _same_entry(records.get(n), (base, cat), n) for n in differ}
+        changed = sorted(n for n in differ if not alike[n])
+        # Per-field digests over the whole catalogue: exact when only entries changed, but
+        # for an output_dim equal to the width that another shard left out.
         fields = None if only or not changed or list(a) != list(b) else field_changes(base, cat)
+        if fields and "width" in alike.values():
+            fields = [f for f in fields if f != "output_dim"] or None
         if not only and (not changed or fields == []):
             continue
         problems = [f"{n} is in the catalogue of {base_dir if n in a else d} only"
                     for n in only[:5]]
         if changed:
-            fields = fields or []
             problems.append(f"the entry of {names_listed(changed[:5])}"
                             f"{' …' if len(changed) > 5 else ''} differs"
                             + (f" ({', '.join(fields)})" if fields else ""))
@@ -365,6 +375,73 @@ def _check_catalogue_entries(parts):
                        "neither catalogue's. Rank every shard with the same --catalogue (only "
                        f"the descriptive fields {', '.join(sorted(DESCRIPTIVE_FIELDS))} may "
                        "differ)")
+
+
+def _ranked_entries(parts) -> dict:
+    """{module name: (its catalogue entry as run.json's "modules" of the shard that ranked it
+    records it, the width that shard measured: its ok row's "dim", else None)}; a module
+    whose shard's record is unreadable or lacks it is left out (compared by its digests).
+    Reads run.json only: a damaged record is refused later, by `_checked`."""
+    from hubensemble.rundir import Run
+    from hubensemble.runspecs import readable_entries
+
+    out = {}
+    for d, r in parts:
+        try:
+            entries = readable_entries(Run(d).meta().get("modules"))
+        except RunError:
+            continue
+        for row in r.rows:
+            name = row.get("name") if isinstance(row, dict) else None
+            if name in entries:
+                dim = row.get("dim")
+                width = dim if row.get("status") == "ok" and type(dim) is int else None
+                out[name] = (entries[name], width)
+    return out
+
+
+def _same_entry(record, catalogues, name):
+    """Whether every one of ranking.json's "catalogue" records `catalogues` holds, for module
+    `name`, a digest of its entry `record` ((entry, measured width), `_ranked_entries`;
+    None: False) as that record's version wrote it (`_entry_digests`): "width" when only an
+    output_dim read at the measured width makes them alike, else True or False."""
+    if record is None:
+        return False
+    entry, width = record
+    plain = all(c["entries"][name] in _entry_digests(entry, None, c.get("fields"))
+                for c in catalogues)
+    if plain:
+        return True
+    if width is not None and all(c["entries"][name] in _entry_digests(entry, width,
+                                                                      c.get("fields"))
+                                 for c in catalogues):
+        return "width"
+    return False
+
+
+def _entry_digests(entry, width, known) -> set:
+    """The digests (`rank.ranking.catalogue_record`'s "entries" rule) that a catalogue
+    entry computing as `entry` (run.json's record of a `ModuleSpec.to_json()`) may have in a
+    ranking.json whose per-field digests are `known` (their keys: the fields its version
+    wrote; None, a record without them: every field now): a field the record lacks is at
+    its ModuleSpec default (`rank.pool.entry_defaults`), and one that version did not know
+    must be at its default. With `width` (the measured one), also with an `output_dim` of
+    None or of `width`, as `rank.pool.computed_fields` reads them alike."""
+    from hubensemble.rank.pool import entry_defaults
+    from hubensemble.rank.ranking import _digest
+
+    defaults = entry_defaults()
+    full = {f: v for f, v in {**defaults, **entry}.items() if f not in DESCRIPTIVE_FIELDS}
+    variants = [full]
+    if width is not None and full.get("output_dim") in (None, width):
+        variants = [dict(full, output_dim=None), dict(full, output_dim=width)]
+    fields = set(known) if isinstance(known, dict) else set(full)
+    out = set()
+    for v in variants:
+        if any(f not in fields and f != "name" and x != defaults.get(f) for f, x in v.items()):
+            continue  # a value that version could not write
+        out.add(_digest({f: x for f, x in v.items() if f in fields or f == "name"}))
+    return out
 
 
 def _label_splits(data):
