@@ -529,14 +529,16 @@ def reused_redo(cand: Candidate, *, failed: bool = False) -> str:
     tune …` (it redoes the trial)": the way on of an unusable candidate tune counts as done
     (`complete`: `fit` again kept one of 3 classes of 10, unused, without a word); with
     `failed`, a failed trial's, once its cause is fixed. Said by `load_pool`'s readers
-    (the ensemble's skip lines, cost: `ensemble.with_way_on`), not in its reasons. The
+    (the ensemble's skip lines, cost: `ensemble.with_way_on`), not in its reasons. A failed
+    trial counts as finished (`complete`), so the same command does not retry it. The
     command that reuses it is the one named after (`_reuser`): "fit" in a fit's folder
     whose fit plans the trial (it said "tune reuses it" there, then named the fit)."""
     from hubensemble.text import escaped
 
     who = _reuser(cand.folder.parent, [cand.trial])
-    head = (f"a failed trial is done ({who} reuses it): once its cause is fixed, delete "
-            if failed else f"{who} reuses a finished trial's folder, so delete ")
+    head = (f"running {who} again does not retry a failed trial: to retry it once its "
+            f"cause is fixed, delete " if failed else
+            f"{who} reuses a finished trial's folder, so delete ")
     return (f"; {head}{escaped(os.path.abspath(cand.folder))}, then "
             f"{_redo(cand.folder.parent, cand.trial)} (it redoes the trial)")
 
@@ -643,5 +645,5 @@ def _pool_words(folder, run_dir, trials, *, said: str = "") -> str:
     _, remove, _ = rerun_failed_parts(folder, failed)
     # The command named reuses them: the fit's in a fit's folder whose fit plans them.
     who = _reuser(folder, [t for _, t in last.values()]) if by_sweep else "tune"
-    return (f"{len(failed)} failed, and a failed trial is done ({who} reuses it): once their "
-            f"cause is fixed, remove their folders (`{remove}`), then {redo}")
+    return (f"{len(failed)} failed, which running {who} again does not retry: to retry them "
+            f"once their cause is fixed, remove their folders (`{remove}`), then {redo}")

@@ -179,7 +179,8 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
         if any((task.get("sizes") or {}).get(s) and not (run.labels / f"{s}.npy").exists()
                for s in LABEL_SPLITS):
             return None
-        summaries = [dataclasses.replace(summarize(run, plan, sweep=part), reused=len(plan))
+        summaries = [dataclasses.replace(
+            summarize(run, plan, sweep=part, chief_worker=True), reused=len(plan))
                      for part, (plan, _) in plans.items()]
     except (HubensembleError, OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # the stage says why, in its own words

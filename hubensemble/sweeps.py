@@ -220,34 +220,39 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
     return [n for n in usable if n in wanted]  # the rows' order, not the command line's
 
 
-def rerun_failed_words(candidates_dir, failed, *, then: str | None = None) -> str:
-    """How to run the `failed` trials (ids) of a sweep again: a failed trial is done, so the
-    same command (a chief/worker sweep's chief and workers) reuses it, as Keras Tuner's
-    oracle never hands out a FAILED trial again (keras_tuner 1.4.8 Oracle.reload re-queues
-    only the trials that were running; `max_retries_per_trial`, 0 by default, retries a
-    trial only in the run it failed in); its failure is mostly its settings' or its
-    module's, and would repeat. Removing its folder in `candidates_dir` makes it run again:
-    "`(cd DIR && rm -r T1 T2)`", then the same command. No TensorFlow: tune's summary
-    and fit's closing summary (`report.summary_table`) say them alike, each in its own
-    command's words: `then` (e.g. "run `hubensemble fit … --out RUN`") in place of tune's
-    "run the same command again (a chief/worker sweep: …)", which fit's table said."""
-    before, command, after = rerun_failed_parts(candidates_dir, failed, then=then)
+def rerun_failed_words(candidates_dir, failed, *, then: str | None = None,
+                       chief_worker: bool = False) -> str:
+    """How to run the `failed` trials (ids) of a sweep again: running the same command again
+    does not retry them, as a failed trial counts as finished (`sweepsummary.finished_candidate`)
+    and Keras Tuner's oracle never hands out a FAILED trial again (keras_tuner 1.4.8
+    Oracle.reload re-queues only the trials that were running; `max_retries_per_trial`, 0 by
+    default, retries a trial only in the run it failed in); its failure is mostly its
+    settings' or its module's, and would repeat. Removing its folder in `candidates_dir`
+    makes it run again: "`(cd DIR && rm -r T1 T2)`", then the same command. No TensorFlow:
+    tune's summary and fit's closing summary (`report.summary_table`) say them alike, each in
+    its own command's words: `then` (e.g. "run `hubensemble fit … --out RUN`") in place of
+    tune's "run the same command again", which adds "(a chief/worker sweep: its chief's and
+    each worker's)" only with `chief_worker` (the summary of a chief/worker sweep's process:
+    a one-process sweep has one command)."""
+    before, command, after = rerun_failed_parts(candidates_dir, failed, then=then,
+                                                chief_worker=chief_worker)
     return f"{before}`{command}`{after}"
 
 
-def rerun_failed_parts(candidates_dir, failed, *, then: str | None = None
-                       ) -> tuple[str, str, str]:
+def rerun_failed_parts(candidates_dir, failed, *, then: str | None = None,
+                       chief_worker: bool = False) -> tuple[str, str, str]:
     """`rerun_failed_words` as (the words before the command, the shell command that removes
     the `failed` trials' folders, the words after it, ending in `then`, else tune's "run the
-    same command again (…)"): for a document that shows the command as code (the report's
-    `render.Code`)."""
+    same command again", with `chief_worker` "(a chief/worker sweep: …)"): for a document
+    that shows the command as code (the report's `render.Code`)."""
     failed = list(failed)
     one = len(failed) == 1
     them, their = ("it", "its") if one else ("them", "their")
-    return (f"the {counted(len(failed), 'failed trial')} {'is' if one else 'are'} done: "
-            f"running the same command again reuses {them}, as it reuses finished ones. To run "
-            f"{them} again once {their} cause is fixed, remove {their} "
+    again = "run the same command again" + (
+        " (a chief/worker sweep: its chief's and each worker's)" if chief_worker else "")
+    return (f"running the same command again does not retry the "
+            f"{counted(len(failed), 'failed trial')} (a failed trial counts as finished). To "
+            f"retry {them} once {their} cause is fixed, remove {their} "
             f"{'folder' if one else 'folders'} (",
             f"(cd {shell(candidates_dir)} && rm -r {' '.join(shell_word(t) for t in failed)})",
-            "), then " + (then or "run the same command again (a chief/worker sweep: its "
-                          "chief's and each worker's)"))
+            "), then " + (then or again))

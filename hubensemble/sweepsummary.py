@@ -8,13 +8,17 @@ seconds (`sweepend.finished_worker`). Re-exported by `tune.stage`; they log as
 from __future__ import annotations
 
 import dataclasses
+import glob
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from typing import Sequence
 
 from hubensemble import candidate
 from hubensemble.chance import at_chance_candidates
+from hubensemble.fileio import owned_here
+from hubensemble.formats import SWEEP_LOCK
 from hubensemble.lockwords import command_words
 from hubensemble.sweepplan import PlanEntry
 from hubensemble.sweeps import rerun_failed_words
@@ -44,7 +48,9 @@ class TuneSummary(Mapping):
     in plan order; candidates: the candidates folder; reused: how many of the planned trials
     had a complete candidate before the call (a resumed sweep); at_chance: {trial: why} of
     the ok ones at chance on validation (`chance.at_chance_candidates`: kept by a profile
-    that fails none, `quick`), each of them also among `ok`. Reads like the dict it replaces
+    that fails none, `quick`), each of them also among `ok`; chief_worker: whether a process
+    of a chief/worker sweep made it (its summary names the chief's and each worker's
+    commands). Reads like the dict it replaces
     (``summary["ok"]``); `to_json()` gives that dict.
     """
 
@@ -58,6 +64,7 @@ class TuneSummary(Mapping):
     candidates: str
     reused: int = 0
     at_chance: dict = dataclasses.field(default_factory=dict)
+    chief_worker: bool = False
 
     def __repr__(self) -> str:  # one line: the dataclass repr printed every trial
         return (f"TuneSummary(sweep={self.sweep!r}, plan_size={self.plan_size}, ok={self.ok}, "
@@ -96,7 +103,8 @@ def merge_summaries(summaries: Sequence[TuneSummary], sweep: str) -> TuneSummary
                        missing=sum(s.missing for s in summaries), failures=failures,
                        trials=[t for s in summaries for t in s.trials],
                        candidates=summaries[0].candidates,
-                       reused=sum(s.reused for s in summaries), at_chance=at_chance)
+                       reused=sum(s.reused for s in summaries), at_chance=at_chance,
+                       chief_worker=any(s.chief_worker for s in summaries))
 
 
 def say_older_rule(run, plan, pending, *, sweep, reused, worker=False):
@@ -160,9 +168,13 @@ def say_resumed(sweep, reused, planned, progress):
         print(line, file=sys.stderr)
 
 
-def summarize(run, plan: Sequence[PlanEntry], *, sweep: str) -> TuneSummary:
+def summarize(run, plan: Sequence[PlanEntry], *, sweep: str,
+              chief_worker: bool | None = None) -> TuneSummary:
     """The `TuneSummary` of a plan's candidates in `run` (a `rundir.Run`; read now from
-    RUN/candidates, the ok ones' val_probs.npy against RUN/labels/val.npy for `at_chance`)."""
+    RUN/candidates, the ok ones' val_probs.npy against RUN/labels/val.npy for `at_chance`).
+    `chief_worker` None: whether this thread holds a chief/worker sweep process's lock on the
+    run (RUN/.sweep-<ID>.lock, `formats.SWEEP_LOCK`: `run_tune` with a tuner id takes it,
+    a stand-alone one the run's lock instead)."""
     ok, failed, missing = [], {}, []
     for e in plan:
         found = finished_candidate(run.candidates, e.trial_id)
@@ -179,7 +191,16 @@ def summarize(run, plan: Sequence[PlanEntry], *, sweep: str) -> TuneSummary:
     return TuneSummary(sweep=sweep, plan_size=len(plan), ok=len(ok), failed=len(failed),
                        missing=len(missing), failures=failed,
                        trials=[e.trial_id for e in plan], candidates=str(run.candidates),
-                       at_chance=at_chance_candidates(ok, labels))
+                       at_chance=at_chance_candidates(ok, labels),
+                       chief_worker=(holds_sweep_lock(run.path) if chief_worker is None
+                                     else chief_worker))
+
+
+def holds_sweep_lock(run_dir) -> bool:
+    """Whether this thread holds the lock of a chief/worker sweep's process on run `run_dir`
+    (RUN/.sweep-<ID>.lock, `formats.SWEEP_LOCK`; `fileio.owned_here`)."""
+    pattern = os.path.join(glob.escape(os.fspath(run_dir)), SWEEP_LOCK.format("*"))
+    return any(owned_here(path) is not None for path in glob.glob(pattern))
 
 
 def format_summary(summary: Mapping) -> str:
@@ -195,6 +216,7 @@ def format_summary(summary: Mapping) -> str:
              f"candidates in {summary['candidates']}"]
     lines += [f"  failed {trial}: {reason}" for trial, reason in summary["failures"].items()]
     if summary["failures"]:
-        lines.append("  " + rerun_failed_words(summary["candidates"], summary["failures"]))
+        lines.append("  " + rerun_failed_words(summary["candidates"], summary["failures"],
+                                               chief_worker=bool(summary.get("chief_worker"))))
     lines += [f"  at chance {trial}: {why}" for trial, why in chance.items()]
     return "\n".join(lines)

@@ -980,8 +980,9 @@ def test_no_usable_candidates_gives_the_runs_own_sweep_after_removing_failed_tri
     with command_line(), pytest.raises(RunError) as e:
         run_ensemble(run)
     assert str(e.value).endswith(
-        "; 2 failed, and a failed trial is done (tune reuses it): once their cause is fixed, "
-        f"remove their folders (`(cd {cands} && rm -r probe-0000-m probe-0001-m)`), then run "
+        "; 2 failed, which running tune again does not retry: to retry them once their cause "
+        f"is fixed, remove their folders (`(cd {cands} && rm -r probe-0000-m probe-0001-m)`), "
+        "then run "
         f"`hubensemble tune --run {run} --sweep probe --budget 3 --profile quick`"), e.value
     with pytest.raises(RunError) as e:  # a Python caller's words
         run_ensemble(run)
@@ -1603,7 +1604,8 @@ def test_every_unusable_candidate_says_its_way_on_and_fit_says_them(run_dir, cap
         way = (f"delete {folder}, then run `hubensemble tune --run {run} --sweep probe` (it "
                "redoes the trial)")
         assert skipped[trial].endswith(way) and skipped[trial].count("delete") == 1, trial
-    assert "; a failed trial is done (tune reuses it): once its cause is fixed, delete " in \
+    assert ("; running tune again does not retry a failed trial: to retry it once its cause "
+            "is fixed, delete ") in \
         skipped["probe-0002-m"]
     said = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
     assert said == ["the ensemble left out 3 candidates: " + "; ".join(

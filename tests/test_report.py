@@ -1917,15 +1917,15 @@ def test_the_closing_table_says_the_failed_trials_are_done_and_how_to_run_them_a
     at = next(i for i, line in enumerate(lines) if "of the sweep failed" in line)
     assert len(failed) == 1, failed  # said in the singular (many: test_tune's)
     assert lines[at + 1] == (
-        "  the 1 failed trial is done: running the same command again reuses it, as it "
-        "reuses finished ones. To run it again once its cause is fixed, remove its folder "
+        "  running the same command again does not retry the 1 failed trial (a failed trial "
+        "counts as finished). To retry it once its cause is fixed, remove its folder "
         f"(`(cd {shell(path / 'candidates')} && rm -r {failed[0]})`), then "
         f"{redo_words(path, failed[0])}"), lines  # the trial's own sweep, not tune's words
     # The report's "What failed and why" says it too, the command as code in both files.
     md, html = full_run[2], full_run[3]
     failures = md[md.index("## What failed and why"):md.index("## Time per stage")]
     command = f"(cd {shell(path / 'candidates')} && rm -r {' '.join(failed)})"
-    assert "The 1 failed trial is done: running the same command again" in failures
+    assert "Running the same command again does not retry the 1 failed trial" in failures
     assert f"`{command}`" in failures, failures
     assert f"<code>{html_lib.escape(command, quote=False)}</code>" in html
 
@@ -3399,9 +3399,9 @@ def test_the_failed_trials_way_on_is_said_once_under_their_table(full_run):
     failed = sorted(p.name for p in (path / "candidates").iterdir()
                     if read_json(p / "trial.json")["status"] == "failed")
     assert "then run the same command again" not in failures, failures
-    assert failures.count("is done: running the same command again reuses") == 1
-    assert ("The 1 failed trial is done: running the same command again reuses it, as it "
-            "reuses finished ones, so its row deletes its folder first (`(cd "
+    assert failures.count("Running the same command again does not retry") == 1
+    assert ("Running the same command again does not retry the 1 failed trial (a failed "
+            "trial counts as finished), so its row deletes its folder first (`(cd "
             f"{shell(path / 'candidates')} && rm -r {failed[0]})`).") in failures, failures
 
 
@@ -3438,7 +3438,7 @@ def test_fits_closing_table_says_fits_command_for_a_failed_trial_not_tunes_words
                   if c.status == "failed")
     with command_line():  # a run of stage commands: the sweep's own tune
         line = next(t for t in report.summary_table(tmp_path).splitlines()
-                    if "failed trial is done" in t)
+                    if "does not retry the 1 failed" in t)
     assert line.endswith(f"then run `hubensemble tune --run {tmp_path} --sweep default`"), line
     Run(tmp_path).update(fit={"catalogue": [str(tmp_path / "c.yaml:2")],
                               "data": "sklearn:digits",
@@ -3448,7 +3448,7 @@ def test_fits_closing_table_says_fits_command_for_a_failed_trial_not_tunes_words
     with command_line():
         table = report.summary_table(tmp_path)
         fit = fit_command(tmp_path, read_json(tmp_path / "run.json"), restart=False)
-    line = next(t for t in table.splitlines() if "failed trial is done" in t)
+    line = next(t for t in table.splitlines() if "does not retry the 1 failed" in t)
     assert "chief/worker" not in line, line
     assert line.endswith(f"rm -r {failed})`), then run `{fit}`"), line
     assert fit.startswith("hubensemble fit --catalogue ") and "--profile quick" in fit, fit
@@ -3569,3 +3569,40 @@ def test_the_stage_tables_planned_trials_are_said_for_people_not_as_json():
     odd = {"tune": {"seconds": 1.0, "trials": "x"}}
     (table,) = _stages_section(SimpleNamespace(meta={"stages": odd})).blocks
     assert table.rows[0][2] == 'trials = x', table.rows[0]
+
+
+def test_tunes_summary_names_a_chief_and_workers_only_for_a_chief_worker_sweep(
+        tmp_path, capsys):
+    """tune's summary ended its failed trials' way on "then run the same command again (a
+    chief/worker sweep: its chief's and each worker's)" after a one-process `tune` too,
+    which has no chief nor worker; and said "the 1 failed trial is done: running the same
+    command again reuses it", not that it is not retried (the candidate counts as finished:
+    `sweepsummary.finished_candidate`). A worker's summary (the command line's, and one made
+    holding a sweep process's lock, as `run_tune` with a tuner id does) names the chief and
+    workers; a one-process sweep's (the run's lock: `tune` without --tuner-id, checked by
+    hand on this folder) does not; both say the trial is not retried and how to retry it.
+    Fails before: the one-process summary's chief/worker words."""
+    from types import SimpleNamespace
+
+    from hubensemble.cli import main
+    from hubensemble.sweepsummary import format_summary, summarize
+    from sweepfiles import WORKER, finished_sweep
+
+    run = finished_sweep(tmp_path / "run")
+    assert main(WORKER + ["--run", str(run)]) == 0
+    worker = capsys.readouterr().out
+    found = candidate.scan(run / "candidates")[0]
+    plan = [SimpleNamespace(trial_id=c.trial) for c in found]
+    (trial,) = [c.trial for c in found if c.status == "failed"]
+    with Run(run).lock("tune"):
+        one = format_summary(summarize(Run(run), plan, sweep="seeds"))
+    with Run(run).lock("tune", member="tuner1"):
+        member = format_summary(summarize(Run(run), plan, sweep="seeds"))
+    way = (f"  running the same command again does not retry the 1 failed trial (a failed "
+           f"trial counts as finished). To retry it once its cause is fixed, remove its "
+           f"folder (`(cd {run / 'candidates'} && rm -r {trial})`), then run the same "
+           "command again")
+    assert way in one.splitlines() and "chief/worker" not in one, one
+    both = way + " (a chief/worker sweep: its chief's and each worker's)"
+    assert both in worker.splitlines(), worker
+    assert both in member.splitlines(), member

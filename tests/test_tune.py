@@ -2500,12 +2500,11 @@ def test_a_sweeps_summary_says_its_failed_trials_are_done_and_how_to_run_them_ag
                                                      "default-0002-m": "boom"})
     text = format_summary(summary)
     assert text.splitlines()[3] == (
-        "  the 2 failed trials are done: running the same command again reuses them, as "
-        "it reuses finished ones. To run them again once their cause is fixed, remove their "
+        "  running the same command again does not retry the 2 failed trials (a failed trial "
+        "counts as finished). To retry them once their cause is fixed, remove their "
         "folders (`(cd '/r/my run/candidates' && rm -r default-0001-m default-0002-m)`), then "
-        "run the same command again (a chief/worker sweep: its chief's and each "
-        "worker's)"), text
-    assert "are done" not in format_summary({**summary.to_json(), "failed": 0, "failures": {}})
+        "run the same command again"), text
+    assert "retry" not in format_summary({**summary.to_json(), "failed": 0, "failures": {}})
 
 
 def test_a_finished_worker_says_what_run_tune_says(tmp_path, capsys, monkeypatch):
@@ -2738,10 +2737,9 @@ def test_the_words_of_one_failed_trial_are_singular():
         sweep="default", plan_size=3, ok=2, failed=1, missing=0, trials=[],
         candidates="/r/c", failures={"default-0001-m": "boom"})
     assert format_summary(summary).splitlines()[2] == (
-        "  the 1 failed trial is done: running the same command again reuses it, as it reuses "
-        "finished ones. To run it again once its cause is fixed, remove its folder (`(cd /r/c "
-        "&& rm -r default-0001-m)`), then run the same command again (a chief/worker sweep: its "
-        "chief's and each worker's)")
+        "  running the same command again does not retry the 1 failed trial (a failed trial "
+        "counts as finished). To retry it once its cause is fixed, remove its folder (`(cd "
+        "/r/c && rm -r default-0001-m)`), then run the same command again")
     assert [counted(n, "member") for n in (0, 1, 2, "?")] == [
         "0 members", "1 member", "2 members", "? members"]
     assert counted(1, "family", "families") + counted(3, "family", "families") == (

@@ -70,9 +70,9 @@ def failures_section(files) -> Section:
                                      [r.get("trial") for r in files.failed])[1]
         one = len(files.failed) == 1
         blocks.append(Inline(
-            f"The {counted(len(files.failed), 'failed trial')} {'is' if one else 'are'} done: "
-            f"running the same command again reuses {'it' if one else 'them'}, as it reuses "
-            f"finished ones, so {'its' if one else 'each'} row deletes its folder first ("
+            f"Running the same command again does not retry the "
+            f"{counted(len(files.failed), 'failed trial')} (a failed trial counts as "
+            f"finished), so {'its' if one else 'each'} row deletes its folder first ("
             + ("" if one else "all at once: "), Code(command), ")."))
     if files.at_chance:  # usable, and in the pool, but they learned next to nothing
         records = {c.trial: c.record for c in files.candidates}
