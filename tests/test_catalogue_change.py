@@ -260,12 +260,12 @@ def test_a_fits_failed_trials_are_said_reused_by_fit_whose_command_redoes_them(r
     cand = read_candidate(run / "candidates", trials[0])
     fit = "call fit(…) with the arguments the run was fitted with"
     assert reused_redo(cand, failed=True).startswith(
-        f"; a failed trial is done (fit reuses it): once its cause is fixed, delete "
-        f"{cand.folder.resolve()}, then {fit} (it redoes the trial)")
+        f"; running fit again does not retry a failed trial: to retry it once its cause is "
+        f"fixed, delete {cand.folder.resolve()}, then {fit} (it redoes the trial)")
     assert reused_redo(cand).startswith("; fit reuses a finished trial's folder, so delete ")
     with pytest.raises(RunError) as refused:
         hubensemble.run_ensemble(run)
-    assert f"{len(trials)} failed, and a failed trial is done (fit reuses it): " in str(
+    assert f"{len(trials)} failed, which running fit again does not retry: " in str(
         refused.value) and str(refused.value).endswith(f"then {fit}"), refused.value
 
 
