@@ -171,16 +171,22 @@ def _fields_changed(run, specs, names) -> bool:
 
 def _catalogue_change(run, specs, meta: dict) -> str:
     """"catalogue (what changed, per module)" from ranking.json's record of the catalogue
-    (`catalogue_changes`), or "catalogue" when there is no readable ranking or record."""
+    (`catalogue_changes`), or "catalogue" when there is no readable ranking or record. An
+    `output_dim` equal to the width the ranking measured is no change here either
+    (`rank.pool.as_recorded_widths`, as `_entries_changed` decides): it was named beside a
+    real edit ("m0's output_dim null -> 6; m1's value_range …")."""
     from hubensemble.rank import load_ranking
+    from hubensemble.rank.pool import as_recorded_widths, ranked_widths
 
     try:
         ranking = load_ranking(run.path)
     except (RunError, OSError, ValueError):
         return "catalogue"
     recorded = meta.get("modules")
-    changed = catalogue_changes(ranking.catalogue, specs,
-                                recorded if isinstance(recorded, dict) else {})
+    recorded = recorded if isinstance(recorded, dict) else {}
+    changed = catalogue_changes(ranking.catalogue,
+                                as_recorded_widths(specs, recorded, ranked_widths(run)),
+                                recorded)
     return f"catalogue ({'; '.join(changed)})" if changed else "catalogue"
 
 

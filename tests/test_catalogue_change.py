@@ -291,3 +291,20 @@ def test_fit_goes_on_from_a_rankings_folder_with_an_output_dim_of_the_ranked_wid
     hubensemble.fit(write_catalogue(tmp_path / "c.yaml", catalogue_lines, **wide),
                     "sklearn:digits", ranked, progress=False, sweep="seeds", budget=1, **FIT)
     assert "rank: done before, reused" in (ranked / "log.txt").read_text()
+
+
+def test_fits_refusal_names_the_edited_entry_not_one_that_declares_its_ranked_width(
+        run, catalogue_lines, tmp_path):
+    """A real edit (a value_range) beside an `output_dim:` equal to the width ranking.json
+    measured (no change, as fit's own check reads it): fit's refusal names the edit alone.
+    Fails before: it named "m0's output_dim null -> 6" beside the edit, a change it does
+    not count."""
+    widths = {r["name"]: r["dim"] for r in
+              json.loads((run / "ranking.json").read_text())["modules"]}
+    declared, edited = list(catalogue_lines)
+    cat = write_catalogue(tmp_path / "cat.yaml", catalogue_lines, **{
+        declared: f"output_dim: {widths[declared]}", edited: "value_range: [-1, 1]"})
+    with pytest.raises(RunError) as refused:
+        hubensemble.fit(cat, "sklearn:digits", run, progress=False, **FIT)
+    assert str(refused.value).startswith(
+        f"the catalogue ({edited}'s value_range [0, 1] -> [-1, 1]) changed since "), refused.value
