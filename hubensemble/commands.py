@@ -397,13 +397,34 @@ def _model_folder(args):
     if args.func is cmd_evaluate:
         from hubensemble.evaluate import check_evaluate_options, check_evaluation_data
         check_evaluate_options(args.eval_split, args.corruptions, args.severities)
-        _, recorded = check_evaluation_data(args.model, args.data)  # no --data: the run's
+        run, recorded = check_evaluation_data(args.model, args.data)  # no --data: the run's
         spec = (recorded or {}).get("args", {}).get("spec")  # run.json's "data" section
         if isinstance(spec, str):  # --data-dir for it (not tfds:): not after TensorFlow's
             from hubensemble.data.specs import TFDS_ONLY, check_tfds_only, parse_spec
             check_tfds_only(parse_spec(spec)[0],  # 15 s, 650 MB
                             {k: getattr(args, k) for k in TFDS_ONLY if hasattr(args, k)},
                             typed=args.given_options & set(TFDS_ONLY))
+            _recorded_tfds_folder(run, recorded["args"], args.data_dir)
+
+
+def _recorded_tfds_folder(run, recorded: dict, data_dir) -> None:
+    """evaluate without --data, of a run that read tfds: data: its data folder (`data_dir`,
+    --data-dir, else the one run.json records: data.args.data_dir) checked before
+    TensorFlow (`data.tfds.check_data_dir`), in the words the load says after it: with
+    --data-dir, the loader's; else `Run.task`'s, which names run.json."""
+    from hubensemble.data.specs import parse_spec
+    from hubensemble.data.tfds import check_data_dir
+    from hubensemble.errors import DataError
+
+    scheme, rest = parse_spec(recorded["spec"])
+    if scheme != "tfds":
+        return
+    try:
+        check_data_dir(rest, data_dir or recorded.get("data_dir"))
+    except DataError as e:
+        if data_dir:
+            raise
+        raise DataError(f"{e} (the data recorded in {run.meta_path})") from None
 
 
 def cmd_predict(args):

@@ -2408,3 +2408,35 @@ def test_an_evaluation_inside_where_a_runs_export_will_go_is_refused_before_it_e
     ev.check_evaluation_target(run / "distill" / "e.json")  # no export goes there
     plain = tmp_path / "plain"  # a folder named export in no run: nobody's export goes there
     ev.check_evaluation_target(plain / "export" / "e.json")
+
+
+def test_the_tfds_folder_of_an_exports_run_is_checked_before_tensorflow(tmp_path):
+    """`evaluate --model RUN/export` without --data reads the tfds: data its run records:
+    with --data-dir DIR (empty here) or the recorded folder (gone here) that holds nothing
+    of it, it was refused only after TensorFlow's import (13-14 s, ~670 MB measured). Now
+    before it, in the words of the load after it (the references: `_load_tfds` for
+    --data-dir, `Run.task` for the recorded folder). Fails before: TensorFlow loaded."""
+    from hubensemble.data.loading import LoadOptions
+    from hubensemble.data.tfds import _load_tfds
+    from hubensemble.lockwords import command_line
+    from hubensemble.rundir import Run
+    from test_cli import each_in_one_process
+
+    run, empty = tmp_path / "run", tmp_path / "empty"
+    (run / "export").mkdir(parents=True)
+    (run / "export" / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
+    empty.mkdir()
+    (run / "run.json").write_text(json.dumps({"data": {
+        "args": {"spec": "tfds:mnist", "data_dir": str(tmp_path / "gone")},
+        "task": {"fingerprint": "f"}}}))
+    with command_line():
+        with pytest.raises(DataError) as typed:
+            _load_tfds("mnist", LoadOptions(data_dir=str(empty)))
+        with pytest.raises(DataError) as recorded:
+            Run(run).task()
+    assert str(recorded.value).endswith(f"(the data recorded in {run / 'run.json'})")
+    found = each_in_one_process(["evaluate", "--model", run / "export", "--data-dir", empty],
+                                ["evaluate", "--model", run / "export"])
+    for (code, _, err, tensorflow), words in zip(found, (typed.value, recorded.value)):
+        assert (code, tensorflow) == (2, False), err
+        assert err.endswith(f"error: {words}\n"), err

@@ -187,7 +187,8 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     uses summing to 1 or more, and what a listing shows against `validate_task`'s rules
     (`min_classes`, `min_per_class`; CLASS_CHECKS: folder:'s class folders, their files
     counted), and with `need_val` (fit: tune and the ensemble choose on it) a val_fraction of
-    0 for data that brings no val split. Reads listings, no image, and imports no TensorFlow
+    0 for data that brings no val split; last, a tfds: data folder that holds nothing of the
+    data set (`tfds.check_data_dir`). Reads listings, no image, and imports no TensorFlow
     (the command line runs it before TensorFlow loads).
 
     Returns (scheme, rest) as parse_spec does. Raises DataError.
@@ -200,8 +201,6 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                                       "val_fraction / test_fraction")
                         + " or put the splits in the data")
     check_tfds_only(scheme, tfds_only, typed)
-    if scheme == "tfds":  # a --data-dir that is no folder: before TensorFlow, not after it
-        tfds.check_data_dir(rest, tfds_only.get("data_dir"))
     _check_fractions(val_fraction, 0.0)  # each a number in [0, 1)
     _check_fractions(0.0, test_fraction)
     FIRST_CHECKS[scheme](rest)
@@ -231,6 +230,8 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
                         "split in the data")
     if scheme in CLASS_CHECKS:
         CLASS_CHECKS[scheme](rest, min_classes=min_classes, min_per_class=min_per_class)
+    if scheme == "tfds":  # a data folder holding nothing of it: before TensorFlow, after flags
+        tfds.check_data_dir(rest, tfds_only.get("data_dir"))
     return scheme, rest
 
 

@@ -102,17 +102,34 @@ def tfds_data_dir(data_dir=None) -> str:
 
 def _prepared(data_dir, name) -> list[str]:
     """"CONFIG/VERSION" (or "VERSION") of each prepared copy of tfds data set `name` in
-    `data_dir` (default $TFDS_DATA_DIR, else ~/tensorflow_datasets), from its folders."""
-    root = os.path.join(tfds_data_dir(data_dir), name)
-    found = []
-    for folder, subfolders, _ in os.walk(root):
-        rel = os.path.relpath(folder, root)
-        if rel.count(os.sep) > 1:  # CONFIG/VERSION at most
-            subfolders[:] = []
-        elif re.fullmatch(r"\d+\.\d+\.\d+", os.path.basename(folder)):
-            found.append(rel)
-            subfolders[:] = []
-    return sorted(found)
+    `data_dir` (default $TFDS_DATA_DIR, else ~/tensorflow_datasets), from its folders
+    (`_version_folders`)."""
+    return _version_folders(os.path.join(tfds_data_dir(data_dir), name))[0]
+
+
+def _version_folders(root) -> tuple[list[str], bool]:
+    """(sorted "VERSION" and "CONFIG/VERSION" folders under `root`, a data set's folder
+    DATA_DIR/NAME, whether every folder there could be listed). tfds 4.9 reads a data set
+    from DATA_DIR/NAME[/CONFIG]/VERSION/ (its dataset_info.json: `file_utils.
+    get_dataset_dir`, `read_only_builder`), VERSION being MAJOR.MINOR.PATCH; a folder linked
+    there counts as tfds follows it. `root` missing or no folder: ([], True)."""
+    found, complete = [], True
+    if not os.path.isdir(root):
+        return found, complete
+    try:
+        entries = [e for e in os.scandir(root) if e.is_dir()]
+    except OSError:
+        return found, False
+    for entry in entries:
+        if _VERSION.match(entry.name):
+            found.append(entry.name)
+            continue
+        try:
+            found += [f"{entry.name}/{e.name}" for e in os.scandir(entry.path)
+                      if _VERSION.match(e.name) and e.is_dir()]
+        except OSError:
+            complete = False
+    return sorted(found), complete
 
 
 def _prepared_sets(data_dir) -> list[str]:
@@ -172,27 +189,72 @@ def _where_and_prepare(name, config, data_dir) -> tuple[str, str]:
 
 def check_data_dir(rest: str, data_dir) -> None:
     """Before TensorFlow (`specs.check_spec`, for every command that reads --data, and
-    load_task / load_test_set): DataError when the typed `data_dir` (--data-dir) alone says
-    tfds:`rest` cannot be read there: no such folder or a file ("tfds:mnist is not prepared
-    in DIR (no such folder); hubensemble never downloads data: prepare it once …", the words
-    `_load_tfds` says after TensorFlow's import: 7-11 s and ~680 MB), or a folder this
-    process may not list or enter (its permissions; tfds said "not prepared"). None, the
-    environment's folder and a folder there are left to tfds' own checks (an unknown name's
-    words come from its registry)."""
-    if not data_dir:
-        return
+    load_task / load_test_set; evaluate's data of an export's run, `commands`): DataError,
+    in the words `_load_tfds` says after TensorFlow's import (7-11 s and ~700 MB), when the
+    data folder alone says tfds:`rest` cannot be read there. The folder: `data_dir`
+    (--data-dir), else $TFDS_DATA_DIR's, else ~/tensorflow_datasets (`tfds_data_dir`).
+
+    Refused: a folder this process may not enter (its permissions); and nothing of data set
+    NAME prepared there (`_version_folders`: no DATA_DIR/NAME[/CONFIG]/VERSION folder, where
+    tfds 4.9.10's builder looks for its dataset_info.json, as the folder is missing, a file,
+    empty or holds other data sets): a NAME tfds does not register is then `_unknown_name`'s
+    refusal (its "did you mean"), a registered one "tfds:NAME is not prepared in DIR …" with
+    how to prepare it. Left to tfds (its words): a remote folder (gs://…, which tfds reads
+    and this process cannot list), a data set folder not every part of which can be listed,
+    a CONFIG or VERSION its builder does not know (`tfds.builder_cls`, no TensorFlow), and
+    any folder while tfds' reading is replaced (`_reads_files`: `tfds.testing.mock_data`)."""
     name, config, version = _parse_tfds_name(rest)
     full = name + (f"/{config}" if config else "") + (f":{version}" if version else "")
     root = tfds_data_dir(data_dir)
+    if "://" in root:  # gs://bucket/…: tfds reads it through its own file system
+        return
     where, prepare = _where_and_prepare(name, config, data_dir)
-    if not os.path.isdir(root):
-        raise DataError(f"tfds:{full} is not prepared in {where}; hubensemble never "
-                        f"downloads data: {prepare}")
-    if not os.access(root, os.R_OK | os.X_OK):
+    if os.path.isdir(root) and not os.access(root, os.X_OK):
         flag = option_word("--data-dir", "data_dir")
-        raise DataError(f"tfds:{full} cannot be read in {data_dir}: the folder is not readable "
+        raise DataError(f"tfds:{full} cannot be read in {where}: the folder is not readable "
                         f"by you (its permissions); make it readable, or pass {flag} to a "
                         "readable copy of it")
+    found, complete = _version_folders(os.path.join(root, name))
+    if found or not complete:
+        return
+    import tensorflow_datasets as tfds  # its registry: no TensorFlow (0.5 s)
+
+    if not _reads_files(tfds):
+        return
+    try:
+        builder = tfds.builder_cls(name)
+    except tfds.core.registered.DatasetNotFoundError:
+        raise DataError(_unknown_name(name, root, where)) from None
+    except Exception:  # noqa: BLE001 - its builder's own words, after TensorFlow
+        return
+    if not _known_to_builder(builder, config, version):
+        return
+    raise DataError(f"tfds:{full} is not prepared in {where}; hubensemble never "
+                    f"downloads data: {prepare}")
+
+
+def _reads_files(tfds) -> bool:
+    """Whether tfds reads a data set from its folder: False while its reading is replaced
+    (`tfds.testing.mock_data`, tfds' way to test code that loads data sets without them,
+    patches `DatasetBuilder.as_dataset` and ignores the data_dir given): any folder is read
+    then, so none is refused for what it holds."""
+    read = getattr(tfds.core.DatasetBuilder, "as_dataset", None)
+    return getattr(read, "__module__", None) == "tensorflow_datasets.core.dataset_builder"
+
+
+def _known_to_builder(builder, config, version) -> bool:
+    """Whether the tfds builder class `builder` knows `config` (None: its default) and
+    `version` (None: its default), as tfds.builder would make it: its BUILDER_CONFIGS'
+    names; VERSION and SUPPORTED_VERSIONS, its own and its configs'."""
+    configs = list(getattr(builder, "BUILDER_CONFIGS", None) or [])
+    if config is not None and config not in [c.name for c in configs]:
+        return False
+    if version is None:
+        return True
+    known = [getattr(builder, "VERSION", None), *getattr(builder, "SUPPORTED_VERSIONS", [])]
+    for c in configs:
+        known += [getattr(c, "version", None), *(getattr(c, "supported_versions", None) or [])]
+    return version in {str(v) for v in known if v is not None}
 
 
 def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
