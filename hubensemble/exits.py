@@ -19,8 +19,14 @@ STOP_WORDS = ((ReaderGone, "stopped: its output's reader went away (SIGPIPE: `| 
 #: What a stopped command says to go on (`stopped_code`), unless its parser set its own.
 RESUME = "run the same command again to resume"
 
-#: The way on from the machine's OSErrors (fileio.MACHINE_ERRNOS); else "fix the permissions".
+#: The way on from the machine's OSErrors (fileio.MACHINE_ERRNOS, and a lock file's that cannot
+#: be made: fileio.LockFileError, with its own errno); else (EACCES, EPERM) "fix the
+#: permissions".
 WAY_ON = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free space within your disk quota",
+          errno.EROFS: "its file system is mounted read-only: write elsewhere (or mount it "
+                       "writable)",
+          errno.ENOENT: "its folder does not exist and cannot be made there, or its file system "
+                        "makes no files (as /proc): give a folder that can hold files",
           errno.EFBIG: "raise the file size limit (`ulimit -f`) or write elsewhere",
           errno.ENOTDIR: "a file is in the way of a folder there, or the reverse: fix the path",
           errno.EISDIR: "a file is in the way of a folder there, or the reverse: fix the path"}

@@ -153,8 +153,8 @@ def machine_error(exc: BaseException) -> OSError | None:
     work succeeds once space is freed or the path fixed, so it is never recorded as a
     trial's failure.
     """
-    if isinstance(exc, OSError):
-        return exc if exc.errno in MACHINE_ERRNOS else None
+    if isinstance(exc, OSError):  # a lock file's: whatever its reason (/proc: ENOENT)
+        return exc if exc.errno in MACHINE_ERRNOS or isinstance(exc, LockFileError) else None
     text = str(exc)
     for code in sorted(MACHINE_ERRNOS):
         if os.strerror(code) in text:
@@ -217,9 +217,9 @@ def file_lock(path, timeout=600.0):
     (it waited on the old file while a third process made a new one) is let go and taken
     again on the file the path names now, so two processes never both hold one path, with
     every filelock version setup.cfg allows (3.13 has no such check of its own).
-    Raises TimeoutError after `timeout` seconds, naming the lock file; OSError "cannot create
-    the lock file X: <reason>" at once when the file cannot be made or opened for writing
-    (`_check_lock_file`).
+    Raises TimeoutError after `timeout` seconds, naming the lock file; LockFileError (an
+    OSError) "cannot create the lock file X: <reason>" at once when the file cannot be made
+    or opened for writing (`_check_lock_file`).
     """
     import filelock
 
@@ -243,25 +243,39 @@ def file_lock(path, timeout=600.0):
             lock.release()
 
 
+class LockFileError(OSError):
+    """A lock file that cannot be made or opened (`file_lock`, `check_lock_file`): an OSError
+    whose `errno` is the reason's own (ENOENT: its folder does not exist and cannot be made,
+    or its file system makes no files, as /proc; EROFS: a read-only file system; EACCES or
+    EPERM: no permission; ENOTDIR: a file where a folder of the path should be; …), and
+    whose text ("cannot create the lock file X: REASON") says it once, without the
+    "[Errno N]" an OSError's text starts with. `fileio.machine_error` counts it as the
+    machine's whatever its errno, so the command line says it in one line with the way on
+    for its errno (`exits.WAY_ON`), and callers that go on without a lock they cannot make
+    (an unwritable cache) catch it as any OSError."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 def _check_lock_file(path: str) -> None:
     """Makes the folder of the lock file `path` and the file itself (empty; an existing one
-    is opened for writing and left as it is), as filelock would. OSError "cannot create the
-    lock file X: <reason>" when either cannot be: filelock 4.x reads a file it cannot create
-    (ENOENT where the file system makes no files, as under /proc; EROFS, EACCES) as a lock
-    another process holds, so `zoo build --out /proc/z` waited its 3,600 s and `export --out
-    /proc/e` said another command was writing there. Its errno is the reason's when the
-    command line has words for it (`MACHINE_ERRNOS`: a read-only or full file system, no
-    permission, a file in the way), else EACCES (the file system refuses it), so that every
-    caller that goes on without a lock it cannot write (an unwritable cache) still does."""
+    is opened for writing and left as it is), as filelock would. LockFileError "cannot
+    create the lock file X: <reason>" when either cannot be: filelock 4.x reads a file it
+    cannot create (ENOENT where the file system makes no files, as under /proc; EROFS,
+    EACCES) as a lock another process holds, so `zoo build --out /proc/z` waited its 3,600 s
+    and `export --out /proc/e` said another command was writing there. Its errno is the
+    reason's (it was EACCES for any reason outside `MACHINE_ERRNOS`, which said ENOENT's
+    "No such file or directory" beside "[Errno 13]" and "fix the permissions")."""
     try:
         os.makedirs(os.path.dirname(absolute(path)), exist_ok=True)
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
     except OSError as e:
-        code, why = (e.errno if e.errno in MACHINE_ERRNOS else errno.EACCES), e.strerror or e
+        code, why = (e.errno or errno.EACCES), e.strerror or e
         if isinstance(e, FileExistsError):  # a file where a folder of the path should be
             code, why = errno.ENOTDIR, f"{e.filename} is a file, not a folder"
         verb = "open" if os.path.lexists(path) else "create"
-        raise OSError(code, f"cannot {verb} the lock file {path}: {why}") from e
+        raise LockFileError(code, f"cannot {verb} the lock file {path}: {why}") from e
 
 
 def check_lock_file(path) -> None:

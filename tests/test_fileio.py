@@ -1,5 +1,6 @@
 """Atomic writes and inter-process locks (fileio): real processes, real kills."""
 
+import argparse
 import ast
 import errno
 import json
@@ -1027,7 +1028,7 @@ def test_a_lock_file_that_cannot_be_made_is_said_at_once_for_every_caller(tmp_pa
     places = [(blocked / "x.lock", f"{blocked} is a file, not a folder", errno.ENOTDIR)]
     if os.path.isdir("/proc/self"):  # the kernel's: no file can be made there, even by root
         places.append((Path("/proc/self/hubensemble-test.lock"),
-                       os.strerror(errno.ENOENT), errno.EACCES))
+                       os.strerror(errno.ENOENT), errno.ENOENT))
     shut = tmp_path / "shut"
     shut.mkdir()
     shut.chmod(0o500)
@@ -1039,8 +1040,7 @@ def test_a_lock_file_that_cannot_be_made_is_said_at_once_for_every_caller(tmp_pa
                 pass
         assert not isinstance(refused.value, TimeoutError), refused.value
         assert refused.value.errno == code, refused.value
-        assert str(refused.value) == (f"[Errno {code}] cannot create the lock file {lock}: "
-                                      f"{why}"), refused.value
+        assert str(refused.value) == f"cannot create the lock file {lock}: {why}", refused.value
     lock, _, _ = places[0]  # every caller: a path under a file
     with pytest.raises(OSError, match=re.escape(f"cannot create the lock file {lock}")):
         with fileio.owned_lock(lock, {"command": "test"}, RuntimeError):
@@ -1100,6 +1100,49 @@ def test_an_export_folder_locked_or_unlockable_is_refused_before_tensorflow(tmp_
         argvs), found
     assert found[0][2] == f"hubensemble: error: {refused.value}\n", found[0][2]
     if len(found) > 1:
-        assert found[1][2].startswith("hubensemble: error: [Errno 13] cannot create the lock "
+        assert found[1][2].startswith("hubensemble: error: cannot create the lock "
                                       "file /proc/.e.lock: No such file or directory"), found
     assert not os.path.exists(tmp_path / ".E.lock")  # the holder removed it; none made here
+
+
+def test_a_lock_file_that_cannot_be_made_says_its_reason_once_with_a_way_on_that_fits(
+        tmp_path, capsys):
+    """`export --out /proc/e` said "[Errno 13] cannot create the lock file /proc/.e.lock: No
+    such file or directory; fix the permissions": EACCES's number beside ENOENT's text, and
+    a way on that does not fit a folder where no file can be made. The lock error keeps its
+    reason's errno (`fileio.LockFileError`), shows no "[Errno N]", and the command line's
+    way on is its errno's (`exits.WAY_ON`): ENOENT a folder that can hold files, EROFS a
+    read-only file system, EACCES the permissions. Fails before: errno 13 and "[Errno 13]"
+    for /proc, and "fix the permissions" for each."""
+    from hubensemble import exits
+
+    places = []
+    if os.path.isdir("/proc/self"):  # the kernel's: no file can be made there, even by root
+        places.append((Path("/proc/self/x.lock"), errno.ENOENT, "makes no files (as /proc)"))
+    if os.path.isdir("/sys") and not os.access("/sys", os.W_OK):
+        places.append((Path("/sys/x.lock"), errno.EACCES, "fix the permissions"))
+    shut = tmp_path / "shut"
+    shut.mkdir(mode=0o500)
+    if not os.access(shut, os.W_OK):  # chmod does not bite for root
+        places.append((shut / "x.lock", errno.EACCES, "fix the permissions"))
+    errors = []
+    for lock, code, _ in places:
+        with pytest.raises(OSError) as refused:
+            with fileio.file_lock(lock, timeout=0):
+                pass
+        assert refused.value.errno == code and "[Errno" not in str(refused.value), refused.value
+        assert fileio.machine_error(refused.value) is refused.value  # one line, no traceback
+        errors.append(refused.value)
+    # A read-only file system cannot be made here (tests may not mount): its error as made.
+    errors.append(fileio.LockFileError(errno.EROFS, f"cannot create the lock file "
+                                                    f"{tmp_path}/x.lock: Read-only file system"))
+    places.append((None, errno.EROFS, "its file system is mounted read-only: write elsewhere"))
+    for error, (_, code, way) in zip(errors, places):
+        capsys.readouterr()
+        assert exits.stopped_code(argparse.Namespace(), error) == 2
+        line = capsys.readouterr().err
+        way_on = exits.WAY_ON.get(code, "fix the permissions")
+        assert line == (f"hubensemble: error: {error}; {way_on}, then run the same command "
+                        "again to resume\n"), line
+        assert way in line and line.count(os.strerror(code)) == 1, line
+    shut.chmod(0o700)
