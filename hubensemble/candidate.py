@@ -58,7 +58,7 @@ class Candidate:
     (empty when it is): a file the record names that is missing, a damaged validation
     table, and `changed`: a file that is not the one its writer wrote
     (`candidatefiles.changed_files`; read as before by the stages, which say a changed
-    weights file; a fit resuming says it). `faults`: `problems` but `changed`. `notes`
+    weights file; tune redoes the trial, `complete`). `faults`: `problems` but `changed`. `notes`
     lists what is wrong but harmless to selection (a malformed test table). Probability tables are
     read on demand by `load_probs` and then kept in `val_probs` / `test_probs`
     (float32 [N, C]).
@@ -103,10 +103,12 @@ class Candidate:
 
     @property
     def complete(self) -> bool:
-        """The trial has a result that needs no re-run: failed, or ok with all its files (no
-        `faults`; a file `changed` since is the trial's still: tune reuses it, and fit says
-        it, with the way to redo it, `stagerecords.damage`)."""
-        return not self.faults
+        """The trial has a result that needs no re-run: failed, or ok with all its files as
+        its writer wrote them (no `problems`: a file missing, damaged, or `changed` since,
+        which tune reused, and fit said with "delete the folder … then fit again"; tune's
+        resume rule, `sweepsummary.finished_candidate`, now redoes such a trial). A trial.json
+        of an older hubensemble (no WRITTEN record) and a file only touched are no change."""
+        return not self.problems
 
     @property
     def weights_path(self) -> Path | None:

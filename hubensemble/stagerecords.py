@@ -361,13 +361,16 @@ def damage(run, stage, *, ran=(), outside=None, redone=None) -> str | None:
     trials its stage record holds, `fit_plan`, while rank did not run again in this fit:
     `ran`): a folder outside it is said as such, with the command that redoes it
     (`sweepwords.redo_words`), and its name appended to `outside` (a list, when given);
-    `redone` (a list, when given) gets the damaged folders fit's tune does redo.
+    `redone` (a list, when given) gets the damaged folders fit's tune does redo: a folder
+    without a readable trial.json, and a trial whose file is missing, damaged or changed since
+    tune wrote it (`Candidate.problems`; tune redoes it, `Candidate.complete`).
     Before, each was followed by "running tune again", and fit's tune of --budget 4 left
-    default-0006 of an earlier `tune --budget 8` as it was."""
+    default-0006 of an earlier `tune --budget 8` as it was; a file changed since was said
+    with "delete FOLDER and … (it redoes the trial), then fit again", and a trial of another
+    plan whose file was missing as redone."""
     from hubensemble import candidate
     from hubensemble.fileio import read_json
-    from hubensemble.sweepwords import redo_words
-    from hubensemble.text import counted, escaped
+    from hubensemble.text import counted
 
     if stage == "ensemble":  # its one reader's words (`ensemblefile.read_ensemble`)
         return (_refusal(run) if run.ensemble_json.exists()
@@ -384,6 +387,9 @@ def damage(run, stage, *, ran=(), outside=None, redone=None) -> str | None:
                     "the folder, which it writes whole)"
                     if not (run.candidates / name / candidate.TRIAL_FILE).exists() else why)
                    for name, why in without]
+        # A file missing, damaged, or changed since tune wrote it (`Candidate.problems`):
+        # tune redoes such a trial as it does one without a record (`Candidate.complete`).
+        without += [(c.trial, "; ".join(c.problems)) for c in found if c.problems]
         plan, left = (None if "rank" in ran else fit_plan(run)), []
         if plan is not None:  # the folders of a sweep fit planned, outside that plan
             def sweep(name):
@@ -393,20 +399,12 @@ def damage(run, stage, *, ran=(), outside=None, redone=None) -> str | None:
                     if sweep(name) in plan and name not in plan[sweep(name)]]
             without = [(name, f"{why}; fit's plan ({counted(len(plan[sweep(name)]), 'trial')} "
                         f"of sweep {sweep(name)}) does not hold it, so fit's tune leaves it as "
-                        f"it is: delete {escaped(run.candidates / name)} and "
-                        f"{redo_words(run.path, name)} (it redoes the trial), then fit again"
+                        f"it is: {redo_way(run, name)}"
                         if name in left else why) for name, why in without]
             if outside is not None:
                 outside.extend(left)
-        without += [(c.trial, "; ".join(c.faults)) for c in found if c.faults]
         if redone is not None:
             redone.extend(name for name, _ in without if name not in left)
-        # A file changed since tune wrote it (`Candidate.changed`): the trial is reused as
-        # tune reuses a trial whose files are all there; said, with the way to redo it.
-        without += [(c.trial, f"{'; '.join(c.changed)}; tune reuses a trial whose files are "
-                     f"all there: delete {escaped(c.folder)} and {redo_words(run.path, c.trial)}"
-                     " (it redoes the trial), then fit again")
-                    for c in found if c.changed and not c.faults]
         return "; ".join(f"candidates/{name}: {why}" for name, why in without) or None
     path = {"rank": run.ranking_json, "cost": run.cost_json,
             "evaluate": run.robustness_json}.get(stage)
@@ -420,6 +418,26 @@ def damage(run, stage, *, ran=(), outside=None, redone=None) -> str | None:
     except (OSError, ValueError) as e:
         return f"{path} is damaged ({type(e).__name__}: {e})"
     return None
+
+
+def redo_way(run, trial: str) -> str:
+    """The way on of a damaged trial `trial` (an id) of run `run` that fit's tune leaves as it
+    is (outside fit's plan: `damage`): "delete RUN/candidates/T and run `hubensemble tune
+    --run RUN --sweep S --budget 8` (it redoes the trial), then fit again"
+    (`sweepwords.redo_words`, "call run_tune(…)" from Python; tune redoes such a trial
+    without the delete, `Candidate.complete`, which the words keep as `pipeline.
+    _say_not_redone` says them), or, where that command is the fit's own
+    (`sweepwords.redone_by_fit`), "run `hubensemble fit … --out RUN` again (it redoes the
+    trial)" ("call fit(…) with the arguments the run was fitted with again"), which runs
+    the stages after it: it said "delete … and call fit(…) … (it redoes the trial), then fit
+    again"."""
+    from hubensemble.sweepwords import redo_words, redone_by_fit
+    from hubensemble.text import escaped
+
+    if redone_by_fit(run.path, trial):
+        return f"{redo_words(run.path, trial)} again (it redoes the trial)"
+    return (f"delete {escaped(run.candidates / trial)} and {redo_words(run.path, trial)} (it "
+            "redoes the trial), then fit again")
 
 
 def mark(run, stage, key, seconds, **details):

@@ -101,8 +101,9 @@ def _module(trial: str, sweep: str) -> str:
 
 def unfinished_sweeps(run_dir, meta: dict | None = None) -> list[UnfinishedSweep]:
     """The sweeps of run.json's "tune" record (`meta`, default read from RUN/run.json) with
-    planned trials that have no complete candidate in RUN/candidates (`candidate.Candidate
-    .complete`: ok with its files, or failed) nor a folder damaged since (`damaged_since`),
+    planned trials that have no finished candidate in RUN/candidates (ok with its files, or
+    failed: `candidate.Candidate.faults` empty, a file changed since its writer wrote it
+    counted as finished) nor a folder damaged since (`damaged_since`),
     in the order recorded; [] when every planned
     trial is done, or run.json records no plan (no tune yet, an unreadable run.json, or a
     tune from before it recorded its trials). Never raises for a damaged record: the report
@@ -124,7 +125,9 @@ def unfinished_sweeps(run_dir, meta: dict | None = None) -> list[UnfinishedSweep
         missing, done_modules = [], set()
         for trial in map(str, trials):
             cand = candidate.read_candidate(folder, trial)
-            if cand is not None and cand.complete:
+            # A file changed since tune wrote it: finished, then changed (tune redoes it, the
+            # stages read it and say a weights file), not a trial that never ran.
+            if cand is not None and not cand.faults:
                 done_modules.add(_module(trial, sweep))
             elif cand is None and damaged_since(folder, trial):
                 continue  # finished, then damaged: its readers' skip lines say so, not this
@@ -137,6 +140,43 @@ def unfinished_sweeps(run_dir, meta: dict | None = None) -> list[UnfinishedSweep
                 missing=tuple(missing),
                 modules_without=tuple(m for m in modules if m not in done_modules)))
     return found
+
+
+#: What each file of a candidate is called in the words of a trial redone (`redone_lines`).
+_FILE_WORDS = {candidate.WEIGHTS_FILE: "weights file", candidate.VAL_PROBS_FILE:
+               "validation table", candidate.TEST_PROBS_FILE: "test table"}
+
+
+def redone_lines(candidates_dir, trials, sweep: str) -> list[str]:
+    """The lines tune says before it runs again the planned `trials` (ids) of `sweep` whose
+    folder in `candidates_dir` holds a finished trial that is no longer whole (`candidate
+    .Candidate.problems`: a file missing or damaged, or changed since tune wrote it,
+    `candidatefiles.changed_files`): one per trial ("candidates/T: weights.weights.h5 is not
+    the one tune wrote (…); running the trial again"), then the count ("tune default: 1
+    trial redone: its weights file changed since tune wrote it"). [] when there is none
+    (a trial never run, killed, or without a readable trial.json: said by its own reader).
+    Before, a trial whose file changed was reused, and fit said to delete its folder."""
+    lines, why = [], {}
+    for trial in trials:
+        found = candidate.read_candidate(candidates_dir, trial)
+        if found is None or not found.problems:
+            continue
+        lines.append(f"candidates/{trial}: {'; '.join(found.problems)}; running the trial "
+                     "again")
+        names = [_FILE_WORDS.get(n, n) for n in (p.split(" ", 1)[0] for p in found.changed)]
+        why[trial] = ((" and ".join(names), "it" if len(names) == 1 else "them")
+                      if names and not found.faults else None)
+    if len(why) == 1:
+        trial, kind = next(iter(why.items()))
+        what = (f"its {kind[0]} changed since tune wrote {kind[1]}" if kind
+                else "its files are missing or damaged")
+        lines.append(f"tune {sweep}: 1 trial redone: {what} ({trial})")
+    elif why:
+        lines.append(f"tune {sweep}: {counted(len(why), 'trial')} redone, whose files changed "
+                     "since tune wrote them or are missing or damaged: " + ", ".join(
+                         f"{t} ({k[0] + ' changed' if k else 'missing or damaged'})"
+                         for t, k in why.items()))
+    return lines
 
 
 def damaged_since(candidates_dir, trial: str) -> bool:

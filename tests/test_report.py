@@ -2245,17 +2245,18 @@ def test_a_member_tune_would_reuse_is_redone_with_its_folder_deleted_first(
     trial = _member(ens_record, best=False)
     table = run / "candidates" / trial / "test_probs.npy"
     table.write_bytes(table.read_bytes()[:100])
-    assert finished_candidate(run / "candidates", trial) is not None  # tune would reuse it
+    # Cut short since tune wrote it (trial.json's "written"): tune redoes it.
+    assert finished_candidate(run / "candidates", trial) is None
     text, _ = _report_of(run)
     failures = " ".join(text[text.index("## What failed and why"):
                              text.index("## Time per stage")].split())
     row = next(line for line in failures.split("| ") if line.startswith(trial))
     assert (f"delete `{run / 'candidates' / trial}`, then run `hubensemble tune --run {run} "
             "--sweep default`" in failures), row
-    assert "tune reuses a trial whose files are all there" in failures
+    assert "tune reuses a trial whose files are all there" not in failures
+    assert "tune redoes a trial whose file changed since it wrote it" in failures
     assert "to redo a missing or damaged trial" not in failures
     shutil.rmtree(run / "candidates" / trial)  # the step it names: now tune runs the trial
-    assert finished_candidate(run / "candidates", trial) is None
     text, _ = _report_of(run)
     assert f"| {trial} | candidates/{trial}/ is missing (deleted?) | run `hubensemble tune " \
            f"--run {run} --sweep default` |" in text

@@ -260,15 +260,15 @@ def test_a_candidates_file_changed_since_it_was_written_is_seen_by_a_fit_resumin
         assert candidates_digest(run.candidates) == before and cand.problems == []
         return
     assert candidates_digest(run.candidates) != before
+    redone = []
     with command_line():  # fit's words on the command line
-        said = damage(run, "tune")
+        said = damage(run, "tune", redone=redone)
     assert said.startswith(f"candidates/default-0000-m: {name} is not the one tune wrote ("
                            ), said
     assert ("bytes recorded in trial.json" if kind == "test" else "sha256") in said, said
-    assert said.endswith(f"; tune reuses a trial whose files are all there: delete {folder} "
-                         f"and run `hubensemble tune --run {run.path} --sweep default` (it "
-                         "redoes the trial), then fit again"), said
-    assert finished_candidate(run.candidates, "default-0000-m") is not None  # as before
+    # Tune redoes it (`Candidate.complete`), so fit's tune does: no folder to delete by hand.
+    assert "delete" not in said and redone == ["default-0000-m"], said
+    assert finished_candidate(run.candidates, "default-0000-m") is None
     assert cand.ok and cand.changed == cand.problems  # read as before by the stages
     loaded, skipped = candidate.load_pool(run.candidates, n_val=4, n_test=4)
     assert [c.trial for c in loaded] == ["default-0000-m"] and not skipped

@@ -3542,3 +3542,38 @@ def test_a_hand_edit_that_splits_the_runs_profile_from_its_sweeps_names_a_way_th
     with pytest.raises(RunError) as refused:
         tune.run_tune(run.path, profile=None, **kw)
     assert "edited by hand?): restore run.json from a copy), start" in str(refused.value)
+
+
+def test_a_trial_whose_file_changed_since_tune_wrote_it_is_redone_said_and_counted(
+        tmp_path, modules, digits, caplog):
+    """tune reused a trial whose files were all there, so a weights file edited since was
+    said by fit with "delete FOLDER and run `hubensemble tune …` (it redoes the trial), then
+    fit again", and `tune` run again did nothing for it. Tune's resume rule
+    (`Candidate.complete`) now counts a file changed since tune wrote it (trial.json's
+    "written": size, time, sha256) as a trial left unfinished: only that trial runs again,
+    said and counted; a file only touched (the same bytes) is no change, and a trial.json of
+    an older hubensemble (no "written") is reused as before. Fails before: nothing is rerun."""
+    run = make_run(tmp_path / "run", modules, task=digits)
+    kw = dict(sweep="probe", budget=4, profile="quick", strategy="cpu", task=digits,
+              progress=False)
+    tune.run_tune(run.path, **kw)
+    changed, touched, older, kept = sorted(candidates(run))
+    for trial in (changed, older):  # the same size, other bytes
+        path = run.candidates / trial / candidate.WEIGHTS_FILE
+        path.write_bytes(path.read_bytes()[::-1])
+    record = json.loads((run.candidates / older / "trial.json").read_text())
+    del record["written"]  # as an older hubensemble wrote it
+    atomic_write_json(run.candidates / older / "trial.json", record)
+    path = run.candidates / touched / candidate.WEIGHTS_FILE
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10 ** 9))
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        again = tune.run_tune(run.path, **kw)
+    assert (again.ok, again.reused) == (4, 3)
+    assert [t for t in (changed, touched, older, kept) if f"starts: {t} " in caplog.text] == [
+        changed]  # only it ran again
+    assert (f"candidates/{changed}: {candidate.WEIGHTS_FILE} is not the one tune wrote "
+            "(sha256 ") in caplog.text
+    assert (f"tune probe: 1 trial redone: its weights file changed since tune wrote it "
+            f"({changed})") in caplog.text
+    assert candidate.read_candidate(run.candidates, changed).problems == []  # written anew

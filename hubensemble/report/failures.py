@@ -100,9 +100,11 @@ def failures_section(files) -> Section:
                             [[t, r] + ([redo.get(t, "–")] if redo else [])
                              for t, r in files.skipped]))
     if files.member_problems:
-        # tune reuses a trial whose files are all there (a weights file edited, a test table
-        # damaged): a plain `tune` did nothing for it. The folder goes first, then its sweep;
-        # a row naming the fit's command needs no ensemble after it (the fit runs it).
+        # A plain `tune` ran the default sweep, and one of a hubensemble before trial.json
+        # recorded its files ("written") is reused while its files are all there (a weights
+        # file edited, a test table damaged); tune redoes one whose file changed since it
+        # wrote it. The folder goes first, then its sweep; a row naming the fit's command
+        # needs no ensemble after it (the fit runs it).
         by_fit = [redone_by_fit(files.path, t) for t in files.member_problems]
         then = (["."] if all(by_fit) else
                 [", then ", Code(files.cmd("ensemble")), " selects again"
@@ -110,8 +112,10 @@ def failures_section(files) -> Section:
                     if any(by_fit) else ".")])
         blocks.append(Inline(f"Members of ensemble.json the report cannot read "
                              f"({len(files.member_problems)}; its numbers for them are "
-                             "ensemble.json's): tune reuses a trial whose files are all there, "
-                             "so each is redone as its row says, its folder deleted first",
+                             "ensemble.json's): each is redone as its row says, its folder "
+                             "deleted first (tune redoes a trial whose file changed since it "
+                             "wrote it, but reuses one of a hubensemble before trial.json "
+                             "recorded its files)",
                              *then))
         blocks.append(Table(["trial", "what is wrong", "to redo it"],
                             [[t, r, redo_step(files, t)]

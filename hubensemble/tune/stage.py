@@ -27,7 +27,7 @@ from hubensemble.sweeplock import (chief_serves, held_members, member_of, member
 from hubensemble.formats import check_tuner_folder
 from hubensemble.sweeps import untuned_record
 from hubensemble.sweepwords import recorded_sweep, resumed_call, sweep_command
-from hubensemble.sweepstate import TRAIN_RULE, sweep_record, sweep_records
+from hubensemble.sweepstate import TRAIN_RULE, redone_lines, sweep_record, sweep_records
 # The summary and the lines of reused trials (TensorFlow-free: sweepsummary), re-exported.
 from hubensemble.sweepsummary import (TuneSummary, finished_candidate,  # noqa: F401
                                       format_summary, merge_summaries, summarize)
@@ -532,11 +532,8 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                              batchnorm={"requested": batchnorm,
                                         "modules": {m: {"policy": p, "evidence": ev}
                                                     for m, (p, ev) in part.decided.items()}})
-            for entry in pending:  # damaged since it finished: said, not only re-run
-                found = candidate.read_candidate(run.candidates, entry.trial_id)
-                if found is not None and found.problems:
-                    log.warning("candidates/%s: %s; running the trial again", entry.trial_id,
-                                "; ".join(found.problems))
+            for line in redone_lines(run.candidates, [e.trial_id for e in pending], sweep):
+                log.warning("%s", line)  # damaged or changed since it finished: said, counted
             if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
                 _say_resumed(sweep, reused, len(plan), progress)
             _say_older_rule(run, plan, pending, sweep=sweep, reused=reused, worker=worker)
