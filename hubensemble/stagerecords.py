@@ -276,6 +276,10 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
     again under a newer counting rule) kept ensemble.json, the export and robustness.json of
     the old counts beside a new cost.json, where a run recorded since redoes them."""
     record = stage_records(run.meta(), run).get(stage) or {}
+    broken = modules_damage(run) if stage == "rank" and record.get("done") else None
+    if broken:  # rank's record in run.json, not ranking.json: fit reused it as it was
+        log.warning("rank: %s; running rank again, which records the entries anew", broken)
+        return False
     # `reads` alone only where the results the stage reads are compared below: a record
     # of a hubensemble before read_keys has no "reads" and is matched by its key as before.
     by_reads = (reads is not None and digests is not None and "digests" in record
@@ -327,6 +331,26 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
     elif members:  # the same ensemble.json, other files of its members
         log.info("%s: %s; running %s again", stage, members[0], stage)
     return not stale
+
+
+def modules_damage(run) -> str | None:
+    """What is wrong with run.json's "modules" record of run `run` (the catalogue entries rank
+    records, read by every stage after it through `runspecs.module_specs`), in that reader's
+    words up to its way on (run.json's absolute path, the field, its kind: "RUN/run.json:
+    the catalogue entry of module 'm1' is damaged (a JSON number, expected an object)"), or
+    None when it reads (or is absent). fit's rank redoes a damaged record, as rank writes
+    it; fit said "rank: done before, reused" over an entry edited into a number, and the
+    record stayed broken until a stage read that entry."""
+    from hubensemble.errors import RunError
+    from hubensemble.runspecs import module_specs
+
+    try:
+        module_specs(run)
+    except RunError as e:
+        return str(e).split("; restore run.json", 1)[0]
+    except (OSError, ValueError):  # run.json itself: its own readers say it
+        return None
+    return None
 
 
 def _ran_words(stages, reselected=()) -> str:

@@ -318,3 +318,29 @@ def test_a_runs_export_given_as_the_run_names_the_run(tmp_path, in_process):
             f"the run it was exported from, {tmp_path / 'gone'} (its metadata's record), holds "
             "no run now (moved or deleted): pass that run's folder")):
         Run(moved).require_started()
+
+
+@pytest.mark.parametrize("modules, said", [
+    ({"m0": {"name": "m0", "handle": "h"}, "m1": 5},
+     "the catalogue entry of module 'm1' is damaged (a JSON number, expected an object)"),
+    (["m0"], 'its "modules" record is a JSON array, expected an object of catalogue entries')])
+def test_fits_rank_is_not_reused_over_a_damaged_modules_record(
+        tmp_path, caplog, modules, said):
+    """run.json's "modules" (the catalogue entries rank records) edited by hand: fit said
+    "rank: done before, reused" and every stage after it, and the record stayed broken. Its
+    rank is not reused: a warning names run.json (absolute) and the field, and rank records
+    the entries anew (measured: `fit` over an entry edited into 5 wrote it back). An intact
+    record leaves rank done. Fails before: stage_done is True."""
+    import logging
+
+    from hubensemble.stagerecords import stage_done
+
+    run = Run(tmp_path / "run")
+    run.update(modules={"m0": {"name": "m0", "handle": "h"}},
+               stages={"rank": {"key": "k", "done": True}})
+    assert stage_done(run, "rank", "k")
+    run.update(modules=modules)
+    with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+        assert not stage_done(run, "rank", "k")
+    assert (f"rank: {run.meta_path.resolve()}: {said}" in caplog.text
+            and "running rank again, which records the entries anew" in caplog.text), caplog.text
