@@ -26,7 +26,7 @@ from hubensemble.catalogue_yaml import alias_lines as _alias_lines
 from hubensemble.catalogue_yaml import construct as _construct, node_kind as _kind
 from hubensemble.catalogue_yaml import VALUE_ANCHOR, node_line as _line, pairs as _pairs
 from hubensemble.catalogue_yaml import unseen_characters as _unseen_characters
-from hubensemble.errors import CatalogueError, held_stops
+from hubensemble.errors import CatalogueError, checks_keywords, held_stops
 from hubensemble.text import absolute, closest_name, file_text, shell, typed
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
                                  check_weights, handle_kind, kaggle_url, local_source,
@@ -604,6 +604,7 @@ def _catalogue_path(function: str, name: str, value):
         raise OptionError(f"{function}() {name}={os.fspath(value)!r} {advice}")
 
 
+@checks_keywords
 def load_catalogue(path) -> list[ModuleSpec]:
     """All entries of one catalogue file `path` (str or os.PathLike); a CatalogueError lists
     every problem found; TypeError naming `path` for another type."""
@@ -614,6 +615,7 @@ def load_catalogue(path) -> list[ModuleSpec]:
     return specs
 
 
+@checks_keywords
 def load_catalogues(paths) -> list[ModuleSpec]:
     """The entries of several catalogues, in order; names must be unique across all of them.
 
@@ -659,6 +661,7 @@ def shipped_catalogues() -> list[pathlib.Path]:
                   key=lambda p: p.name)
 
 
+@checks_keywords
 def shipped_catalogue(name: str) -> pathlib.Path:
     """The installed catalogue file `name` (e.g. "demo.yaml") as an absolute pathlib.Path,
     from any working folder (`fit(catalogue=hubensemble.shipped_catalogue("demo.yaml"), …)`;

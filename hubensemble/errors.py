@@ -5,11 +5,14 @@ SIGHUP and a closed output as exceptions (`sigterm_interrupts`, `stop_with`, `pe
 import atexit
 import contextlib
 import errno
+import functools
+import inspect
 import os
 import re
 import signal
 import sys
 import threading
+from typing import Callable, ParamSpec, TypeVar
 
 
 class HubensembleError(Exception):
@@ -554,3 +557,54 @@ def _flush(stream) -> None:
         stream.flush()
     except (OSError, ValueError, AttributeError):
         pass
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def check_keywords_known(function, signature, kwargs, args=()) -> None:
+    """TypeError naming `function` as Python's own call does, with the keyword it most
+    likely mistypes (`text.closest_name`, git's rule), for a keyword of `kwargs` that
+    `signature` (`inspect.signature(function)`) has no parameter of and no **kwargs to take:
+    "run_tune() got an unexpected keyword argument 'budegt' (did you mean budget?)" (Python
+    3.11 says no more than its first half). When **kwargs takes it (fit's options,
+    load_module's fields), only a keyword that mistypes a named parameter the call leaves
+    out (neither among `args`, the call's positional ones, nor in `kwargs`): fit(catalgue=…)
+    was told "missing 1 required positional argument: 'catalogue'"; the function itself
+    refuses the others, naming what its **kwargs take. The public functions' decorators
+    call it (`checks_keywords`, `kerasenv.with_stage_settings`, `runwriter.bind_call`) before any
+    work."""
+    from hubensemble.text import closest_name  # (text imports nothing of errors at load)
+
+    params = signature.parameters
+    names = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        given = {n for n, p in list(params.items())[:len(args)] if p.kind is not p.VAR_POSITIONAL}
+        names = [n for n in names if n not in given and n not in kwargs]
+        for key in kwargs:
+            if key not in params and closest_name(key, names):
+                raise TypeError(f"{function.__name__}() got an unexpected keyword argument "
+                                f"{key!r} (did you mean {closest_name(key, names)}?)")
+        return
+    for key in kwargs:
+        if key not in names:
+            meant = closest_name(key, names)
+            raise TypeError(f"{function.__name__}() got an unexpected keyword argument "
+                            f"{key!r}" + (f" (did you mean {meant}?)" if meant else ""))
+
+
+def checks_keywords(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Decorator of a public function that is no stage (`load_catalogue`, `predict`,
+    `greedy_select`, …): a mistyped keyword is refused naming the one meant
+    (`check_keywords_known`), before any work, as the stages' decorators refuse it
+    (`kerasenv.with_stage_settings`, `runwriter.writes_run`). Here, where hub's
+    module writer may import it (a leaf of the import graph). Its signature stays the function's,
+    for `inspect` and for type checkers (ParamSpec, PEP 612). TensorFlow-free."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def checked(*args, **kwargs):
+        check_keywords_known(function, signature, kwargs, args)
+        return function(*args, **kwargs)
+    return checked

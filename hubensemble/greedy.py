@@ -16,6 +16,7 @@ import numpy as np
 from hubensemble import options
 from hubensemble.cost import budget as inference_budget
 from hubensemble.cost.records import Limits
+from hubensemble.errors import checks_keywords
 from hubensemble.metrics import PROB_FLOOR, accuracy, nll
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def _check_arguments(val_probs, y, *, costs, limits, **values) -> None:
           "a hubensemble.cost.Limits or None")
 
 
+@checks_keywords
 def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=False,
                   bootstrap=None, seed=0, size_rule="one-se", costs=None,
                   limits: Limits | None = None) -> Selection:

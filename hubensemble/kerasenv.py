@@ -30,7 +30,7 @@ import sys
 import threading
 from typing import Callable, Mapping, ParamSpec, TypeVar
 
-from hubensemble.errors import HubensembleError, held_stops
+from hubensemble.errors import HubensembleError, check_keywords_known, held_stops
 from hubensemble.fileio import read_json
 from hubensemble.text import escaped, shell_word
 
@@ -243,26 +243,6 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def check_keywords_known(function, signature, kwargs) -> None:
-    """TypeError naming `function` as Python's own call does, with the keyword it most
-    likely mistypes (`text.closest_name`, git's rule), for a keyword of `kwargs` that
-    `signature` (`inspect.signature(function)`) has no parameter of and no **kwargs to take:
-    "run_tune() got an unexpected keyword argument 'budegt' (did you mean budget?)" (Python
-    3.11 says no more than its first half). The stage functions' decorators call it
-    (`runwriter.bind_call`, `with_stage_settings`) before any work."""
-    from hubensemble.text import closest_name
-
-    params = signature.parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    names = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    for key in kwargs:
-        if key not in names:
-            meant = closest_name(key, names)
-            raise TypeError(f"{function.__name__}() got an unexpected keyword argument "
-                            f"{key!r}" + (f" (did you mean {meant}?)" if meant else ""))
-
-
 def with_stage_settings(function: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorator: `function` runs inside `stage_settings` (a public stage's entry), after a
     mistyped keyword is refused naming the one meant (`check_keywords_known`:
@@ -272,7 +252,7 @@ def with_stage_settings(function: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        check_keywords_known(function, signature, kwargs)
+        check_keywords_known(function, signature, kwargs, args)
         with stage_settings():
             return function(*args, **kwargs)
     return wrapper

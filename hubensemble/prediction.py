@@ -18,7 +18,7 @@ from hubensemble.data.decode import (UnreadableImage, check_identifiable, op_err
                                      servable_bytes, serving_blob)
 from hubensemble.data.folder import ignored_entries
 from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, skipped_count, sniff
-from hubensemble.errors import HubensembleError, reraise_stop
+from hubensemble.errors import HubensembleError, checks_keywords, reraise_stop
 from hubensemble.fileio import dead_link_reason
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
                                  load_saved_model, read_export_metadata)
@@ -108,6 +108,7 @@ class Predictions(list):
         return text
 
 
+@checks_keywords
 def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
             skip_unreadable: bool = _PREDICT["skip_unreadable"],
             batch_size: int = PREDICT_BATCH, progress: bool = True) -> Predictions:

@@ -33,9 +33,9 @@ def bind_call(function, signature, args, kwargs, *, partial: bool = False):
     does ("merge_rankings() got an unexpected keyword argument 'k'"): a decorator's bind
     said it without the function's name; a mistyped keyword with the one it most likely
     mistypes (`check_keywords_known`)."""
-    from hubensemble.kerasenv import check_keywords_known
+    from hubensemble.errors import check_keywords_known
 
-    check_keywords_known(function, signature, kwargs)
+    check_keywords_known(function, signature, kwargs, args)
     try:
         return (signature.bind_partial if partial else signature.bind)(*args, **kwargs)
     except TypeError as e:

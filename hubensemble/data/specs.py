@@ -26,7 +26,7 @@ from hubensemble.data.splits import (MIN_TRAIN_PER_CLASS, _carve, _check_fractio
 from hubensemble.data.task import Task
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
-from hubensemble.errors import DataError, held_stops
+from hubensemble.errors import DataError, checks_keywords, held_stops
 from hubensemble.terminal import shows_progress
 from hubensemble.text import absolute, closest_name, described
 
@@ -359,6 +359,7 @@ def skips_said():
             _SKIPS_SAID.reset(token)
 
 
+@checks_keywords
 @shows_progress
 def load_task(spec: str, *, data_dir: str | None = _D("data_dir"), seed: int = _D("data_seed"),
               splits: dict[str, str | None] | None = _D("splits"),

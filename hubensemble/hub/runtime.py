@@ -38,7 +38,7 @@ from hubensemble import augment
 from hubensemble.catalogue import INPUT_DTYPES, VALUE_RANGES
 from hubensemble.catalogue_fields import output_dim_problem
 from hubensemble.classifierhandles import classifier_handle
-from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
 from hubensemble.hub import resolvers
 # CallSignature: also re-exported (hubensemble.hub's callers).
 from hubensemble.hub.callsig import CallSignature
@@ -179,6 +179,7 @@ def _checked_arguments(function: str, handle, *, name, sha256, trust, fields):
     return handle, fields
 
 
+@checks_keywords
 def load_module(handle, *, name=None, sha256=None, trust=False, **fields) -> LoadedModule:
     """Resolves, verifies, scans and loads a module (`locate` + `open_module`; ``fields``:
     weights, layer, signature, input_size).

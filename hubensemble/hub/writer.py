@@ -9,10 +9,13 @@ import shutil
 import keras
 import tensorflow as tf
 
+from hubensemble.errors import checks_keywords
+
 #: Where ``write_hub_module(metadata=…)`` stores its JSON, inside the module folder.
 METADATA_FILE = os.path.join("assets", "hubensemble_module.json")
 
 
+@checks_keywords
 def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     """Writes a Keras 3 model as a TF Hub reusable SavedModel and returns its folder (str).
 

@@ -7,7 +7,7 @@ import dataclasses
 
 from hubensemble import options
 from hubensemble.csvcells import csv_text
-from hubensemble.errors import RunError
+from hubensemble.errors import RunError, checks_keywords
 from hubensemble.fileio import atomic_write_json, atomic_write_text
 from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.text import counted
@@ -200,6 +200,7 @@ class Ranking:
         return words
 
 
+@checks_keywords
 def load_ranking(run_dir) -> Ranking:
     """The Ranking of a run directory `run_dir` (str or os.PathLike; `Run.ranking` reads
     ranking.json, as tune does). TypeError for another type, OptionError for ""

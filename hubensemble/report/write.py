@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from hubensemble import ensemble as ens, formats
 from hubensemble.ensembletext import size_rule_text, test_missing_text
+from hubensemble.errors import checks_keywords
 from hubensemble.lockwords import command_words
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
 from hubensemble.report.labels import checks_kept, summary_line, write_list
@@ -35,6 +36,7 @@ class ReportPaths(NamedTuple):
     html: Path
 
 
+@checks_keywords
 def write_report(run_dir) -> ReportPaths:
     """Writes RUN/report.md (figures in RUN/report_files/) and the self-contained
     RUN/report.html; returns their paths, absolute (as `export`'s and the advice's: the

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from hubensemble import hyperrule
 from hubensemble.catalogue import ModuleSpec
-from hubensemble.errors import HubensembleError
+from hubensemble.errors import HubensembleError, checks_keywords
 from hubensemble.hub import hub_layer_from_spec
 from hubensemble.hyperrule import HParams
 
@@ -92,6 +92,7 @@ class Classifier(keras.Model):
         return loss
 
 
+@checks_keywords
 def build_classifier(spec: ModuleSpec, num_classes: int, *, dropout: float = 0.0,
                      trainable: bool = True, weight_decay: float = 0.0,
                      name: str | None = None, batchnorm: str = "train") -> Classifier:

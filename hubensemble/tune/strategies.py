@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import hubensemble
 from hubensemble import environment, options
-from hubensemble.errors import HubensembleError, first_line
+from hubensemble.errors import HubensembleError, checks_keywords, first_line
 from hubensemble.lockwords import option_word
 from hubensemble.preflight import check_strategy
 from hubensemble.text import absolute
@@ -42,6 +42,7 @@ SPLIT_CPU_RECIPE = (
 TPU_TIMEOUT = environment.seconds_from_environment("HUBENSEMBLE_TPU_TIMEOUT")
 
 
+@checks_keywords
 def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.Strategy:
     """A tf.distribute strategy by name.
 

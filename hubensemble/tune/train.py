@@ -17,7 +17,8 @@ import tensorflow as tf
 
 from hubensemble import _tf, candidate, memory, metrics, options
 from hubensemble.catalogue import ModuleSpec
-from hubensemble.errors import HubensembleError, ModuleLoadError, first_line, reraise_stop
+from hubensemble.errors import (HubensembleError, ModuleLoadError, checks_keywords, first_line,
+                                reraise_stop)
 from hubensemble.fileio import machine_error
 from hubensemble.hyperrule import HParams
 from hubensemble.rundir import Run
@@ -293,6 +294,7 @@ def _start_loss(model, ds) -> float:
     return loss if math.isfinite(loss) else 0.0
 
 
+@checks_keywords
 @one_training
 def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=None,
                splits: Sequence[str] = ("train",), tensorboard_dir: str | None = None,

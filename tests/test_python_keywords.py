@@ -1,0 +1,93 @@
+"""Every public function of the Python API refuses a mistyped keyword naming the one meant,
+before any work, one way (`errors.check_keywords_known`), and keeps its signature."""
+
+import dataclasses
+import inspect
+
+import pytest
+
+import hubensemble
+from hubensemble.errors import check_keywords_known
+
+
+def public_functions():
+    """(name, function) of every function `hubensemble` exports (`__all__`), classes aside."""
+    found = []
+    for name in hubensemble.__all__:
+        value = getattr(hubensemble, name)
+        if callable(value) and not inspect.isclass(value):
+            found.append((name, value))
+    return found
+
+
+def mistyped(word: str, names) -> str:
+    """`word` with two unlike neighbouring letters swapped, from its middle on (run_dir ->
+    run_idr, progress -> progerss), and none of `names`."""
+    for i in [*range(len(word) // 2, len(word) - 1), *range(len(word) // 2)]:
+        typo = word[:i] + word[i + 1] + word[i] + word[i + 2:]
+        if typo not in names:
+            return typo
+    raise AssertionError(f"no typo of {word!r}")
+
+
+def test_the_walk_finds_the_documented_functions():
+    names = {name for name, _ in public_functions()}
+    assert {"fit", "predict", "write_report", "greedy_select", "load_catalogue",
+            "get_strategy", "run_rank", "evaluate_model"} <= names
+
+
+@pytest.mark.parametrize("name", [n for n, _ in public_functions()])
+def test_a_mistyped_keyword_of_every_public_function_names_the_one_meant(
+        tmp_path, name, monkeypatch):
+    """fit(catalgue=…), write_report(rundir=…), predict(image_path=…), greedy_select(objectiv=…)
+    were told Python 3.11's "unexpected keyword argument" with no "did you mean", or (fit)
+    "missing 1 required positional argument: 'catalogue'"; the stage functions named it."""
+    function = getattr(hubensemble, name)
+    signature = inspect.signature(function)
+    assert signature == inspect.signature(inspect.unwrap(function))  # intact for inspect
+    assert "args" not in signature.parameters  # not the wrapper's (*args, **kwargs)
+    named = [p for p in signature.parameters.values()  # (y, k: a letter has no typo to name)
+             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and len(p.name) > 1]
+    if not named:  # custom_objects(): nothing to mistype
+        return
+    monkeypatch.chdir(tmp_path)
+    for param in named:
+        bad = mistyped(param.name, signature.parameters)
+        with pytest.raises(TypeError) as caught:
+            function(**{bad: str(tmp_path / "x")})
+        assert str(caught.value) == (f"{name}() got an unexpected keyword argument {bad!r} "
+                                     f"(did you mean {param.name}?)")
+    assert list(tmp_path.iterdir()) == []  # refused before any work
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda d: hubensemble.write_report(rundir=d), "write_report() got an unexpected keyword "
+     "argument 'rundir' (did you mean run_dir?)"),
+    (lambda d: hubensemble.predict(d, image_path=[]), "predict() got an unexpected keyword "
+     "argument 'image_path' (did you mean image_paths?)"),
+    (lambda d: hubensemble.greedy_select(None, None, objectiv="ce"), "greedy_select() got an "
+     "unexpected keyword argument 'objectiv' (did you mean objective?)"),
+    (lambda d: hubensemble.fit(catalgue="c.yaml", data="sklearn:digits", out=d / "run"),
+     "fit() got an unexpected keyword argument 'catalgue' (did you mean catalogue?)"),
+    (lambda d: hubensemble.load_module(handel=d), "load_module() got an unexpected keyword "
+     "argument 'handel' (did you mean handle?)")])
+def test_the_last_stops_examples_name_the_one_meant(tmp_path, call, words):
+    with pytest.raises(TypeError) as caught:
+        call(tmp_path)
+    assert str(caught.value) == words
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fits_options_are_still_fits_to_refuse(tmp_path):
+    """A keyword fit's **options take is never read as a mistyped parameter of fit's own;
+    an unknown option is still fit's refusal, listing the options."""
+    signature = inspect.signature(inspect.unwrap(hubensemble.fit))
+    for field in dataclasses.fields(hubensemble.FitOptions):
+        check_keywords_known(hubensemble.fit, signature, {field.name: None})
+    with pytest.raises(TypeError, match=r"^fit\(\) got unknown option topk \(did you mean "
+                                        r"top_k\?\); the options are "):
+        hubensemble.fit("c.yaml", "sklearn:digits", tmp_path / "run", topk=3)
+    # given positionally, catalogue is no longer what "catalgue" mistypes: fit's option words
+    with pytest.raises(TypeError, match=r"^fit\(\) got unknown option catalgue;"):
+        hubensemble.fit("c.yaml", "sklearn:digits", tmp_path / "run", catalgue=3)
+    assert list(tmp_path.iterdir()) == []
