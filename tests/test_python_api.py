@@ -235,3 +235,15 @@ def test_a_mistyped_keyword_of_a_stage_function_names_the_one_meant(tmp_path, ca
     with pytest.raises(TypeError, match=words):
         call(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, got", [(None, "None"), (3, "3"), ("gpu", "'gpu'")])
+def test_get_strategy_says_what_name_it_takes(name, got):
+    """get_strategy(None) said "unknown strategy None", not what it takes: now the --strategy
+    option's own words, its choices from the options table."""
+    from hubensemble.options import OptionError, get
+
+    with pytest.raises(OptionError) as caught:
+        hubensemble.get_strategy(name)
+    assert str(caught.value).startswith(
+        f"get_strategy() name must be one of {', '.join(get('strategy').choices)}, got {got}")

@@ -52,13 +52,13 @@ def get_strategy(name: str = "auto", tpu: str | None = None) -> tf.distribute.St
     auto: a TPU when one is named (``tpu`` or $TPU_NAME) and reachable, else mirrored over
     several GPUs, else the default strategy (which uses a single GPU when there is one).
 
-    Raises HubensembleError for an unknown name, multiworker, and a TPU that is not named,
-    cannot be resolved or reached, or does not initialise within TPU_TIMEOUT seconds (tpu;
-    auto falls back with a warning instead).
+    Raises options.OptionError (a HubensembleError) for a name that is not one of
+    STRATEGIES, as the --strategy option says it ("get_strategy() name must be one of auto,
+    cpu, …, got None": it said "unknown strategy None"), and HubensembleError for
+    multiworker and a TPU that is not named, cannot be resolved or reached, or does not
+    initialise within TPU_TIMEOUT seconds (tpu; auto falls back with a warning instead).
     """
-    if name not in STRATEGIES:
-        raise HubensembleError(f"unknown strategy {name!r}; choose one of: "
-                               f"{', '.join(STRATEGIES)}")
+    options.check("strategy", name, label="get_strategy() name")
     check_strategy(name, tpu)
     if name == "cpu":
         return tf.distribute.get_strategy()
