@@ -12,7 +12,7 @@ from hubensemble.candidate import TRIAL_FILE
 from hubensemble.errors import RunError
 from hubensemble.formats import CANDIDATES_DIR, ENSEMBLE_FILE
 from hubensemble.sweepwords import ensemble_words, sweep_command
-from hubensemble.text import escaped
+from hubensemble.text import escaped, json_shown
 
 
 def read_ensemble(run_dir) -> dict:
@@ -71,6 +71,17 @@ def _sections_problem(record: dict) -> str | None:
     return None
 
 
+def _weight_fits(weight) -> bool:
+    """Whether a member's "weight" (from JSON) is a number >= 0 and finite: not a bool, and
+    an integer past a float's range (10**400: math.isfinite's OverflowError) is not."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        return False
+    try:
+        return math.isfinite(weight) and weight >= 0
+    except OverflowError:
+        return False
+
+
 def _members_problem(members, candidates_dir) -> str | None:
     """What is wrong with ensemble.json's "members" for the stages that read them (export,
     distill, report), or None: a list of objects, each "trial" a folder name of
@@ -97,9 +108,9 @@ def _members_problem(members, candidates_dir) -> str | None:
         seen[trial] = i
         if "module" in m and (not isinstance(module, str) or not module):
             return f"member {i}'s \"module\" is {fileio.json_kind(module)}, expected a module name"
-        if (isinstance(weight, bool) or not isinstance(weight, (int, float))
-                or not math.isfinite(weight) or weight < 0):
-            return f"member {i}'s \"weight\" {weight!r} is not a finite number >= 0"
+        if not _weight_fits(weight):  # the options table's words for a number's rule
+            return (f"member {i}'s \"weight\" is {json_shown(weight)}, expected a number >= 0 "
+                    "and finite")
         weights.append(weight)
         cand = candidate.read_candidate(candidates_dir, trial)
         if module is not None and cand is not None and cand.module and cand.module != module:

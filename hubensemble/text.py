@@ -369,6 +369,17 @@ def value_shown(value) -> str:
     return repr(value)
 
 
+def json_shown(value) -> str:
+    """`value`, read from a JSON file, as the file writes it, for words naming a damaged
+    field (null, true, "half", NaN, [32, 32]: Python's None, True, 'half', nan, (32, 32) are
+    no JSON), an integer longer than VALUE_DIGITS digits cut as `value_shown` cuts it."""
+    import json
+
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value_shown(value)  # its digits, as JSON writes them, or cut
+    return json.dumps(value, ensure_ascii=False)
+
+
 def names_shown(names) -> list[str]:
     """Class names `names` (str() of each) as a comma-separated list shows them: each as it
     is, or every one quoted (`repr`: 'four, the "one"', 'zero') when one holds a comma, is
