@@ -27,7 +27,7 @@ from hubensemble.catalogue_yaml import construct as _construct, node_kind as _ki
 from hubensemble.catalogue_yaml import VALUE_ANCHOR, node_line as _line, pairs as _pairs
 from hubensemble.catalogue_yaml import unseen_characters as _unseen_characters
 from hubensemble.errors import CatalogueError, checks_keywords, held_stops
-from hubensemble.text import absolute, closest_name, file_text, shell, typed
+from hubensemble.text import absolute, closest_name, file_text, json_shown, shell, typed
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
                                  check_weights, handle_kind, kaggle_url, local_source,
                                  source_problems, stored_handle, stored_weights)
@@ -109,12 +109,24 @@ class ModuleSpec:
 
     @classmethod
     def from_json(cls, d) -> "ModuleSpec":
-        """The ModuleSpec of a `to_json` dict; ValueError naming unknown or invalid fields."""
+        """The ModuleSpec of a `to_json` dict; ValueError naming unknown or invalid fields,
+        an invalid one as the JSON holds it ('its "input_size" is "abc", which is not a pair
+        of positive integers': run.json's damaged entry was told in a catalogue file's YAML,
+        "'abc' …; write input_size: [224, 224] … instead")."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown ModuleSpec {'field' if len(unknown) == 1 else 'fields'} "
                              f"{', '.join(map(repr, unknown))}; known: {sorted(known)}")
+        for field in FIELD_NAMES:
+            if field in d and field != "handle":
+                try:
+                    _CHECKS[field](d[field])
+                except _Bad as bad:
+                    said = shown(d[field])
+                    raise ValueError(f'its "{field}" is {json_shown(d[field])}' + (
+                        f", which {bad.problem[len(said):].lstrip()}"
+                        if bad.problem.startswith(said) else f": {bad.problem}")) from None
         return cls(**d)
 
 

@@ -372,12 +372,14 @@ def value_shown(value) -> str:
 def json_shown(value) -> str:
     """`value`, read from a JSON file, as the file writes it, for words naming a damaged
     field (null, true, "half", NaN, [32, 32]: Python's None, True, 'half', nan, (32, 32) are
-    no JSON), an integer longer than VALUE_DIGITS digits cut as `value_shown` cuts it."""
+    no JSON), an integer longer than VALUE_DIGITS digits cut as `value_shown` cuts it, other
+    text past 100 characters cut to its first 97 and "..."."""
     import json
 
     if isinstance(value, int) and not isinstance(value, bool):
         return value_shown(value)  # its digits, as JSON writes them, or cut
-    return json.dumps(value, ensure_ascii=False)
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def names_shown(names) -> list[str]:

@@ -247,3 +247,28 @@ def test_get_strategy_says_what_name_it_takes(name, got):
         hubensemble.get_strategy(name)
     assert str(caught.value).startswith(
         f"get_strategy() name must be one of {', '.join(get('strategy').choices)}, got {got}")
+
+
+@pytest.mark.parametrize("value, said", [
+    ("abc", '"abc", which is not a pair of positive integers'),
+    ([32, True], '[32, true], which is not a pair of positive integers'),
+    (float("nan"), "NaN, which is not a pair of positive integers"),
+    ([32] * 40, "[" + ", ".join(["32"] * 24) + ", ..."),
+])
+def test_a_damaged_input_size_in_run_json_is_told_as_json(tmp_path, value, said):
+    """run.json's catalogue entry with a damaged input_size was told in a catalogue file's
+    YAML and Python's repr ("'abc' is not a pair …; write input_size: [224, 224] … instead"):
+    now run.json, the field and its value as the file holds them."""
+    import json
+
+    from hubensemble.rundir import Run
+    from hubensemble.runspecs import module_spec
+
+    entry = {"name": "a", "handle": "/zoo/a", "input_size": value}
+    (tmp_path / "run.json").write_text(json.dumps({"modules": {"a": entry}}))
+    with pytest.raises(RunError) as caught:
+        module_spec(Run(tmp_path), "a")
+    assert str(caught.value).startswith(
+        f"{tmp_path / 'run.json'}: the catalogue entry of module 'a' is damaged (its "
+        f'"input_size" is {said}')
+    assert "write input_size" not in str(caught.value)
