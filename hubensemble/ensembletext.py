@@ -117,7 +117,12 @@ def size_rule_text(ensemble) -> str:
     objective from "val_curve". One wording for `format_ensemble` (what `hubensemble
     ensemble` prints), the report's "Ensemble size" section and the closing table, which
     said only the size, not why the one-se rule kept more picks than the best validation
-    objective's."""
+    objective's. For one-se, the rule's reason (`greedy.choose_size`: validation cannot tell
+    the sizes within one standard error apart, and under cross-entropy selection test
+    performance rose with ensemble size, paper C.9) and that it reads validation only: when
+    the ensemble's test NLL is above its best single's (ensemble.json "test"), which read
+    as contradicting "best validation CE … (at size 1)" beside it, the line says the rule
+    does not see it."""
     record = ensemble.get("size_rule")
     if not record:
         return "the size with the best objective was kept"
@@ -133,11 +138,19 @@ def size_rule_text(ensemble) -> str:
     value = point.get(key)
     se = record.get("se")
     # A NaN read from a hand-edited file (the report names it) is no figure: "CE nan" was.
-    return ("the largest size within one standard error"
-            + (f" ({se:.4f})" if _finite(se) and se else "")
-            + f" of the best validation {name}"
-            + (f" {value:.4f}" if _finite(value) else "")
-            + f" (at size {best}) was kept (size rule one-se)")
+    words = ("the largest size within one standard error"
+             + (f" ({se:.4f})" if _finite(se) and se else "")
+             + f" of the best validation {name}"
+             + (f" {value:.4f}" if _finite(value) else "")
+             + f" (at size {best}) was kept (size rule one-se: validation cannot tell those "
+             "sizes apart, and under cross-entropy selection test performance rose with "
+             "ensemble size, paper C.9; the rule reads validation only, not test figures)")
+    test = ensemble.get("test") or {}
+    mine, single = ((test.get(k) or {}).get("nll") for k in ("ensemble", "best_single"))
+    if (record.get("size") != best and _finite(mine) and _finite(single) and mine > single):
+        words += (f"; here the ensemble's test NLL {mine:.4f} came out above its best "
+                  f"single's {single:.4f}, which the rule does not see")
+    return words
 
 
 def members_change(done, now, *, listed: int = 4) -> str:

@@ -1698,3 +1698,45 @@ def test_an_unreadable_record_inside_a_fit_folder_stops_at_the_fit_command(tmp_p
                       run_ensemble(run, budget=3)["skipped"])["probe-0001-m"]
     assert "(run `hubensemble fit " in reason and reason.endswith(f"--out {run}`)"), reason
     assert "hubensemble ensemble" not in reason and "hubensemble export" not in reason
+
+
+def test_the_size_line_says_why_one_se_keeps_a_size_whose_test_nll_is_worse(tmp_path):
+    """An ensemble the one-se rule kept at 2 picks, whose test NLL is above its best
+    single's, printed "size: … the largest size within one standard error … of the best
+    validation CE … (at size 1) was kept (size rule one-se)" beside the test line that
+    contradicts it, and not why: the rule's reason (validation cannot tell the sizes apart;
+    paper C.9) and that it reads no test figure. Candidate a: 0.7 on the true class of every
+    example; b: 0.95 / 0.47 on alternate validation examples (the pair's validation CE within
+    one SE of a's), 0.4 on every test example. Reference: -ln 0.7 and -ln 0.55 by hand.
+    Fails before: no reason, no test words."""
+    from hubensemble.ensemble import format_ensemble
+    from hubensemble.ensembletext import size_rule_text
+
+    run = str(tmp_path / "run")
+    n, c = 200, 3
+    y = np.arange(n) % c
+
+    def table(correct):
+        probs = np.repeat(((1 - np.asarray(correct)) / (c - 1))[:, None], c, axis=1)
+        probs[np.arange(n), y] = correct
+        return probs.astype(np.float32)
+
+    for split in ("val", "test"):
+        fileio.atomic_save_npy(os.path.join(run, "labels", f"{split}.npy"), y)
+    write_candidate(run, "default-0000-a", table(np.full(n, 0.7)), table(np.full(n, 0.7)),
+                    module="a")
+    write_candidate(run, "default-0001-b", table(np.where(np.arange(n) % 2, 0.47, 0.95)),
+                    table(np.full(n, 0.4)), module="b")
+    result = run_ensemble(run, budget=2).to_json()
+    assert result["size_rule"]["best_size"] == 1 and result["size"] == 2, result["size_rule"]
+    text = format_ensemble(result)
+    why = size_rule_text(result)
+    assert f"\nsize:       2 greedy picks: {why}\n" in text, text
+    assert ("(size rule one-se: validation cannot tell those sizes apart, and under "
+            "cross-entropy selection test performance rose with ensemble size, paper C.9; "
+            "the rule reads validation only, not test figures); here the ensemble's test NLL "
+            f"{-math.log(0.55):.4f} came out above its best single's {-math.log(0.7):.4f}, "
+            "which the rule does not see") in why, why
+    # The test words only where the test NLL is worse: another record has none.
+    better = {**result, "test": {"ensemble": {"nll": 0.3}, "best_single": {"nll": 0.4}}}
+    assert "test NLL" not in size_rule_text(better) and "paper C.9" in size_rule_text(better)
