@@ -2987,7 +2987,7 @@ def test_distill_jsons_hand_edited_figures_are_named_as_ensemble_jsons_are(
     tail = ": not a finite number as its writer writes (shown as \"–\", left out of the plots)"
     assert (f"Note: in {run}/distill.json, \"student.test.accuracy\" is a JSON string \"x\""
             f"{tail}: edited by hand, or written by another version; `hubensemble distill "
-            f"--run {run}` writes it again.") in joined, joined
+            f"--run {run} --student small` writes it again.") in joined, joined
     # Its row in the cost table (a run with cost.json): "–" for it, the others as recorded.
     from hubensemble.report.checks import DISTILL_NUMBERS, number_problems
     from hubensemble.report.costs import cost_row
@@ -3607,3 +3607,38 @@ def test_tunes_summary_names_a_chief_and_workers_only_for_a_chief_worker_sweep(
     both = way + " (a chief/worker sweep: its chief's and each worker's)"
     assert both in worker.splitlines(), worker
     assert both in member.splitlines(), member
+
+
+def test_the_reports_distill_command_distils_the_same_student_again(
+        full_run, tmp_path, figures_not_drawn):
+    """The report cited the student as `hubensemble distill --run RUN`: without the
+    student's module and the options it was distilled with (its trial.json's
+    "train_batch_size", "init_rule", "steps_scale" as given), it distilled another student,
+    or the same one at another batch. The command names them
+    (`distillcompare.distilled_with`'s flags). Fails before: the bare command."""
+    from hubensemble.text import shell
+
+    run, _ = _copy_of(full_run, tmp_path)
+    members = [m["trial"] for m in read_json(run / "ensemble.json")["members"]]
+    test = {"accuracy": 0.7, "nll": 0.5, "ece": 0.05}
+    atomic_write_json(run / "distill.json", {
+        "student": {"module": "small one", "test": test, "val": test,
+                    "cost": {"gflops": 0.02, "params": 1234}, "path": "distill/s"},
+        "teacher": {"members": members}, "gap_closed": 0.5, "cost_ratio": 2.0,
+        "gap": {"n": 50, "images": 9, "z": 2.7, "significant": True, "student_images": 4}})
+    (run / "distill" / "s").mkdir(parents=True)
+    atomic_write_json(run / "distill" / "s" / "trial.json", {
+        "trial": "distilled-small", "module": "small one", "profile": "quick",
+        "train_batch_size": 4, "init_rule": "module", "steps_scale": 0.5, "mixup": 0.2,
+        "lr_scale": 1.0})
+    joined = " ".join(_report_of(run)[0].split())
+    command = (f"hubensemble distill --run {shell(str(run))} --student 'small one' "
+               "--distill-init module --distill-steps 0.5 --train-batch-size 4")
+    assert f"The distilled student (`{command}`, Hinton et al. 2015)" in joined, joined
+    # Not given: no --train-batch-size (null), the defaults left out.
+    atomic_write_json(run / "distill" / "s" / "trial.json", {
+        "trial": "distilled-small", "module": "small one", "train_batch_size": None,
+        "init_rule": "best"})
+    joined = " ".join(_report_of(run)[0].split())
+    command = f"hubensemble distill --run {shell(str(run))} --student 'small one'"
+    assert f"The distilled student (`{command}`, Hinton et al. 2015)" in joined, joined

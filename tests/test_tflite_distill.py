@@ -728,7 +728,7 @@ def test_the_report_shows_no_distilled_student_of_an_earlier_ensemble(run_dir, t
     # check: following "run distill again", distill refused the stale export).
     assert (f"distill.json was distilled from an earlier ensemble (2 members), not "
             f"ensemble.json's (1): run `hubensemble export --run {path}`, then "
-            f"`hubensemble distill --run {path}` to distil this one") in stale
+            f"`hubensemble distill --run {path} --student small` to distil this one") in stale
 
 
 def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_path, caplog):

@@ -4,6 +4,7 @@ distilled student and the TFLite export, and accuracy vs GFLOPs (the paper's Fig
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from hubensemble import ensemble as ens
 from hubensemble import metrics
@@ -246,6 +247,34 @@ def _student_alone(sec, files) -> Section:
                                    student.get("cost"),
                                    (student.get("test") or {}).get("accuracy"),
                                    (student.get("val") or {}).get("accuracy"))]))
+
+
+def distill_command(run_dir) -> str:
+    """The command line that distils run `run_dir`'s student again by the same rule:
+    "hubensemble distill --run RUN --student NAME" with the options its trial.json records
+    off their defaults (`distillcompare.distilled_with`: --train-batch-size, --distill-init,
+    … as given), the student named by RUN/distill.json's "student" ("module", "path"). The
+    report cited a bare `hubensemble distill --run RUN`, which left out the student's
+    --train-batch-size and the rest and distilled another student. The bare command when
+    distill.json or the student's trial.json is missing or unreadable (what it can say)."""
+    from hubensemble.distillcompare import distilled_with, read_distill
+    from hubensemble.fileio import read_json
+    from hubensemble.candidate import TRIAL_FILE
+    from hubensemble.text import absolute, shell, shell_word
+
+    words = [f"hubensemble distill --run {shell(absolute(run_dir))}"]
+    student = (read_distill(run_dir) or {}).get("student")
+    module = student.get("module") if isinstance(student, dict) else None
+    if not isinstance(module, str) or not module:
+        return words[0]
+    words.append(f"--student {shell_word(module)}")
+    try:
+        record = read_json(Path(run_dir) / str(student.get("path")) / TRIAL_FILE)
+    except (OSError, ValueError, TypeError):
+        record = None
+    if isinstance(record, dict):
+        words.append(distilled_with(record)[0])
+    return " ".join(filter(None, words))
 
 
 def _distill_and_tflite(sec, files) -> Section:

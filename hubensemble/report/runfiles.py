@@ -107,6 +107,7 @@ class RunFiles:
         writes where the run's export is (`export`: --out when not RUN/export), the folder
         the `evaluate` command then measures (a new-user check: export wrote RUN/export and
         evaluate measured the stale --out folder)."""
+        from hubensemble.report.costs import distill_command
         from hubensemble.rerun import fit_command
         from hubensemble.rundir import Run
         from hubensemble.sweepwords import ensemble_options
@@ -132,7 +133,8 @@ class RunFiles:
                             if isinstance(self.meta, dict) and "fit" in self.meta else
                             f"hubensemble fit {self._inputs(p)} --out {shell(p)}"),
             "cost": lambda: f"hubensemble cost --run {shell(p)}",
-            "distill": lambda: f"hubensemble distill --run {shell(p)}",
+            # The student's module and options (`costs.distill_command`): the same distill.
+            "distill": lambda: distill_command(p),
             "report": lambda: f"hubensemble report --run {shell(p)}",
         }[what]()
 
