@@ -3642,3 +3642,32 @@ def test_the_reports_distill_command_distils_the_same_student_again(
     joined = " ".join(_report_of(run)[0].split())
     command = f"hubensemble distill --run {shell(str(run))} --student 'small one'"
     assert f"The distilled student (`{command}`, Hinton et al. 2015)" in joined, joined
+
+
+@pytest.mark.parametrize("content, said", [
+    (None, "does not exist; check `weights:` on the entry"),
+    (b"", "is not a HDF5 model file: it holds nothing (0 bytes); replace it with the weights "
+          "file, or check `weights:` on the entry"),
+    (b"<html>gone</html>", "is not a HDF5 model file: it holds "),
+])
+def test_a_weights_file_is_labelled_the_same_whatever_went_wrong(tmp_path, content, said):
+    """A ``keras:NAME`` entry's `weights:` file that is missing was "[keras weights]" in the
+    failure and skip lists, an empty one "[load]" (Keras' refusal, after TensorFlow, with
+    its own words): the same file, labelled by where it broke. Each is "[keras weights]",
+    the loader's error and rank's before TensorFlow (`catalogue_here.missing_here`), with
+    what is wrong with the file. Fails before: the empty and the web page pass both."""
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.catalogue_here import WEIGHTS_STAGE, missing_here
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub.locate import locate
+
+    path = tmp_path / "w.weights.h5"
+    if content is not None:
+        path.write_bytes(content)
+    spec = ModuleSpec(name="k", handle="keras:MobileNetV3Small", weights=str(path))
+    ((_, before),) = missing_here([spec])
+    with pytest.raises(ModuleLoadError) as loaded:
+        locate("keras:MobileNetV3Small", name="k", weights=str(path))
+    head = f"[keras weights] module 'k', handle 'keras:MobileNetV3Small': the weights file {path} "
+    for error in (before, loaded.value):
+        assert error.stage == WEIGHTS_STAGE and str(error).startswith(head + said), str(error)
