@@ -33,6 +33,7 @@ from hubensemble.rank.record import (EXTRA_KEYS, ROW_KEYS, Ranking, _named,  # n
                                      load_ranking, rule_text)
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
+from hubensemble.rank import nearcopies
 from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.rank.twins import row_signature, same_embeddings_as, signature, trains
@@ -449,6 +450,10 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                            examples=int(res.embeddings.shape[0]),
                            memory=None if res.cache_hit else meter.record(
                                datasets.batch_size, res.resolution))
+                if metric in KNN_METRICS:  # how far near copies carry the score (a note); a
+                    # duplicate's row too, as `rank merge` keeps it from its shard's ok row
+                    row["near_copies"] = nearcopies.near_copies(
+                        res.embeddings, labels, k=k, metric=KNN_METRICS[metric], groups=groups)
                 if twin := same_files_as(spec, res.fingerprint, ranked):  # in this shard
                     raise _duplicate(spec, *twin)
                 # Other files, one module (m.keras and its SavedModel): equal embeddings.
@@ -517,6 +522,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                                     for r in ranking.ok_rows if r["name"] in predictions},
                           neighbours)
     ranking.write(out_dir)
+    if said := nearcopies.note(ranking.rows, metric):  # terminal and RUN/log.txt
+        log.warning("%s", said)
     run.update(modules={specs[i].name: specs[i].to_json() for i in chosen},
                rank=_rank_section(ranking, batch_size=batch_size, use_cache=use_cache))
     if held and shard is None:  # a shard's selection is not the run's: the merge warns

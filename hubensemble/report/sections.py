@@ -26,6 +26,7 @@ from hubensemble.report.render import (Bullets, Code, Figure, Inline, Name, Sect
 from hubensemble.report.runfiles import knn_vs_finetuned, load_run, spearman
 from hubensemble.lockwords import command_line
 from hubensemble.data.coverage import coverage_note
+from hubensemble.rank import nearcopies
 from hubensemble.rank.ranking import rule_text
 from hubensemble.rundir import Run
 
@@ -187,6 +188,10 @@ def _knn_section(files, figures) -> Section:
     sec = Section(f"kNN proxy vs {what} accuracy")
     if files.ranking is None:
         return sec.add(files.ranking_ref or files.ranking_note)
+    # Frequent near-copy neighbours: the proxy overstates accuracy (rank.nearcopies).
+    near = nearcopies.note(files.ranking.rows, files.ranking.metric)
+    if near:
+        sec.add(Inline(Strong("Warning:"), f" {near[0].upper()}{near[1:]}."))
     if not files.candidates:
         return sec.add(files.candidates_note)
     points = knn_vs_finetuned(files)
@@ -211,8 +216,12 @@ def _knn_section(files, figures) -> Section:
                           f"kNN proxy vs {what} validation accuracy (Spearman ρ = "
                           f"{'undefined' if rho is None else f'{rho:.3f}'})"))
     sec.add(figures[-1])
-    sec.add(Table(["module", f"{files.ranking.metric} score", "best val accuracy"],
-                  [[n, _f(x), _f(y)] for n, x, y in points]))
+    without = {r["name"]: r["near_copies"]["score_without"] for r in files.ranking.ok_rows
+               if r.get("near_copies")}  # a ranking before it, another metric: none
+    sec.add(Table(["module", f"{files.ranking.metric} score"]
+                  + ["without near copies"] * bool(near) + ["best val accuracy"],
+                  [[n, _f(x)] + [_f(without.get(n))] * bool(near) + [_f(y)]
+                   for n, x, y in points]))
     return sec
 
 
