@@ -148,3 +148,23 @@ def test_the_reports_knn_section_warns_and_shows_the_score_without(tmp_path,
     assert "| module | knn score | without near copies | best val accuracy |" in section
     assert "| alpha | 0.9000 | 0.7125 |" in section and "| beta_net | 0.8000 | 0.7500 |" in section
     assert "| gamma | 0.7000 | – |" in section
+
+
+def test_the_knn_figure_draws_each_score_without_near_copies_beside_it():
+    from matplotlib.collections import PathCollection
+
+    from hubensemble.report.figures import knn_figure
+
+    points = [("alpha", 0.9, 0.6), ("beta", 0.8, 0.7)]
+    plain = knn_figure(points, None, "knn", {"alpha"}).axes[0]
+    fig = knn_figure(points, None, "knn", {"alpha"}, without={"alpha": 0.75})
+    ax = fig.axes[0]
+    hollow = [c for c in ax.collections if isinstance(c, PathCollection)
+              and len(c.get_facecolors()) == 0]
+    assert len(ax.collections) == len(plain.collections) + 1 and not plain.lines
+    assert [tuple(c.get_offsets()[0]) for c in hollow] == [(0.75, 0.6)]
+    assert [tuple(map(tuple, line.get_xydata())) for line in ax.lines] == [((0.75, 0.6),
+                                                                            (0.9, 0.6))]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["in the ensemble", "not in the ensemble", "without near copies"]
+    assert [t.get_text() for t in plain.get_legend().get_texts()] == labels[:2]

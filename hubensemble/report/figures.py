@@ -55,9 +55,9 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def plot_knn(points, rho, metric, members, what="fine-tuned") -> bytes:
+def plot_knn(points, rho, metric, members, what="fine-tuned", without=None) -> bytes:
     """PNG of `knn_figure` (the same arguments)."""
-    return _png(knn_figure(points, rho, metric, members, what))
+    return _png(knn_figure(points, rho, metric, members, what, without))
 
 
 def _short_name(name: str, limit: int = 24) -> str:
@@ -75,11 +75,13 @@ def _short_name(name: str, limit: int = 24) -> str:
 _NAME_PLACES = ((4, 3), (4, -10), (-4, 3), (-4, -10))
 
 
-def knn_figure(points, rho, metric, members, what="fine-tuned"):
+def knn_figure(points, rho, metric, members, what="fine-tuned", without=None):
     """The matplotlib Figure (Agg canvas) of `plot_knn`: a scatter of `points` [(module,
     proxy score, best val accuracy of its `what` candidates: "fine-tuned", "probe", ...)],
     the modules in `members` (the ensemble's) in orange, Spearman `rho` (None: undefined) in
-    the title; `metric` names the proxy.
+    the title; `metric` names the proxy. `without` ({module: its score without near-copy
+    neighbours}, `rank.nearcopies`; None: none) adds a hollow point there, joined to the
+    module's by a grey line, so the gap to the accuracy shows where near copies close it.
 
     Each point is named (`_short_name`: 24 characters at most) to its upper right, else its
     lower right, upper left or lower left, where the name overlaps no name shown before it:
@@ -94,6 +96,11 @@ def knn_figure(points, rho, metric, members, what="fine-tuned"):
         ax.scatter([x], [y], s=46 if chosen else 30, marker="o",
                    color="tab:orange" if chosen else "tab:blue", edgecolors="black",
                    linewidths=0.5, zorder=3)
+    for name, x, y in points:
+        if (without or {}).get(name) is not None:
+            ax.plot([without[name], x], [y, y], color="#888", lw=0.8, zorder=2)
+            ax.scatter([without[name]], [y], s=30, marker="o", facecolors="none",
+                       edgecolors="#555", linewidths=0.8, zorder=3)
     ax.margins(x=0.15, y=0.1)  # room for the names
     ax.get_xlim(), ax.get_ylim()  # the limits settled, so the names' places are final
     renderer = fig.canvas.get_renderer()
@@ -122,14 +129,17 @@ def knn_figure(points, rho, metric, members, what="fine-tuned"):
     ax.set_title(f"kNN proxy vs {what} accuracy: Spearman ρ = {text} "
                  f"({len(points)} module{'' if len(points) == 1 else 's'})", fontsize=10)
     ax.grid(alpha=0.3)
-    if members:
-        from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D
 
-        ax.legend(handles=[Line2D([], [], marker="o", ls="", color="tab:orange",
-                                  markeredgecolor="black", label="in the ensemble"),
-                           Line2D([], [], marker="o", ls="", color="tab:blue",
-                                  markeredgecolor="black", label="not in the ensemble")],
-                  fontsize=8, **LEGEND_OUTSIDE)
+    handles = [Line2D([], [], marker="o", ls="", color="tab:orange", markeredgecolor="black",
+                      label="in the ensemble"),
+               Line2D([], [], marker="o", ls="", color="tab:blue", markeredgecolor="black",
+                      label="not in the ensemble")] if members else []
+    if any((without or {}).get(name) is not None for name, _, _ in points):
+        handles.append(Line2D([], [], marker="o", ls="", markerfacecolor="none",
+                              markeredgecolor="#555", label="without near copies"))
+    if handles:
+        ax.legend(handles=handles, fontsize=8, **LEGEND_OUTSIDE)
     return fig
 
 

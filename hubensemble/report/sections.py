@@ -211,13 +211,14 @@ def _knn_section(files, figures) -> Section:
     sec.add(f"Each point is a module: x = its {files.ranking.metric} score from the ranking, "
             f"y = the best validation accuracy among its {what} candidates. {corr}")
     members = {m.get("module") for m in _members(files)}
-    png = plot_knn(points, rho, files.ranking.metric, members, what=what)
+    without = {r["name"]: r["near_copies"]["score_without"] for r in files.ranking.ok_rows
+               if r.get("near_copies")}  # a ranking before it, another metric: none
+    png = plot_knn(points, rho, files.ranking.metric, members, what=what,
+                   without=without if near else None)
     figures.append(Figure("knn_vs_finetuned", png,
                           f"kNN proxy vs {what} validation accuracy (Spearman ρ = "
                           f"{'undefined' if rho is None else f'{rho:.3f}'})"))
     sec.add(figures[-1])
-    without = {r["name"]: r["near_copies"]["score_without"] for r in files.ranking.ok_rows
-               if r.get("near_copies")}  # a ranking before it, another metric: none
     sec.add(Table(["module", f"{files.ranking.metric} score"]
                   + ["without near copies"] * bool(near) + ["best val accuracy"],
                   [[n, _f(x)] + [_f(without.get(n))] * bool(near) + [_f(y)]
