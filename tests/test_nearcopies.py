@@ -168,3 +168,13 @@ def test_the_knn_figure_draws_each_score_without_near_copies_beside_it():
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["in the ensemble", "not in the ensemble", "without near copies"]
     assert [t.get_text() for t in plain.get_legend().get_texts()] == labels[:2]
+
+
+def test_more_images_than_measured_have_no_figures_and_no_note(monkeypatch):
+    """Two O(N^2) passes per module: past MAX_EXAMPLES rank records none (4-8 s at 5,000)."""
+    emb, labels = frames(np.random.default_rng(0))
+    monkeypatch.setattr(nearcopies, "MAX_EXAMPLES", len(labels))
+    assert nearcopies.near_copies(emb, labels)["share"] >= nearcopies.NOTE_SHARE
+    monkeypatch.setattr(nearcopies, "MAX_EXAMPLES", len(labels) - 1)
+    assert nearcopies.near_copies(emb, labels) is None
+    assert nearcopies.note([_row("big", 0.9, None)]) is None
