@@ -356,7 +356,9 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     """fit's stages in `run`, each run or, done before with the same key and inputs, reused:
     a reused stage is said on the terminal with `progress` ("rank: done before, reused"; a
     re-run said nothing until the summary's "(earlier run, reused)"), but the stages in
-    `said`, whose reuse was said before (`resume._go_on_from_rank`), in the log alone.
+    `said`, whose reuse was said before (`resume._go_on_from_rank`), in the log alone. The
+    rank stage, however it ends (run, reused, selected again for a new --top-k), then says
+    its selection (`Ranking.selection_words`; the log, and the terminal with `progress`).
     `reads`: `stagerecords.read_keys`, recorded beside each key: a stage whose key changed
     only in the options of rank (--top-k) is reused while the results it reads are the same."""
     from hubensemble.cost.records import figures_digest
@@ -383,6 +385,9 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
         run_rank(run.path, specs, task, **option_table.kwargs_for("rank", options),
                  cache_dir=cache_dir, use_cache=use_cache, data_args=data_args,
                  progress=progress)
+        say_selection()
+
+    def say_selection():  # as rank's stage ends, however: run, reused or selected again
         say(SimpleNamespace(quiet=not progress), load_ranking(run.path).selection_words())
 
     def tune():
@@ -515,6 +520,8 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
             log.info("%s: done before, reused", name)  # (said on the terminal too)
             say(SimpleNamespace(quiet=not progress or name in said),
                 f"{name}: done before, reused", logged=False)
+            if name == "rank":  # what it selected, as when it runs: a resumed fit's user too
+                say_selection()
             seconds[name] = run.meta()["stages"][name]["seconds"]
             # Selected again by this fit (reselect.top_k_change): tune then says rank's
             # selection changed, not "another command rewrote it"; the mark below drops the

@@ -2955,3 +2955,22 @@ def test_a_fit_with_another_sweep_names_the_tune_way_that_keeps_the_candidates(
     with command_line(), pytest.raises(RunError) as err:
         refuse_changed_options(run, FitOptions(**dict(FIT, seed=1)), restart=False)
     assert "tune --run" not in str(err.value), str(err.value)
+
+
+def test_a_resumed_fits_rank_stage_says_what_it_selected(fitted, catalogue, capsys):
+    """fit's rank stage said its selection ("rank: selected by top_k=2 (knn): m0 0.9…; left
+    out 1: …") only when it ran: reused ("rank: done before, reused") or selected again for
+    a new --top-k, a resumed fit's user never saw what it selected. Now said whenever the
+    stage ends, on the terminal and in RUN/log.txt, from Python too (the reference: the
+    run's ranking's own `selection_words`). Fails before: no selection line."""
+    from hubensemble.rank import load_ranking
+
+    out, _ = fitted
+    capsys.readouterr()
+    hubensemble.fit(catalogue, "sklearn:digits", out, progress=True, **FIT)
+    err = capsys.readouterr().err
+    words = load_ranking(out).selection_words()
+    assert words.startswith("rank: selected by top_k=") and "(knn)" in words, words
+    assert f"rank: done before, reused\n{words}\n" in err, err
+    log = (out / "log.txt").read_text()
+    assert words in log[log.rindex("rank: done before, reused"):], log[-3000:]
