@@ -4,6 +4,7 @@ measured seconds per step."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from typing import Callable
@@ -40,8 +41,9 @@ class StepClock:
         """A unit of `planned` steps (int >= 0) starts now (the one running before ends); it
         is the running one `running_loss` names until it ends. The time since the unit
         before ended its steps is one timed gap between units."""
-        global _RUNNING
+        global _RUNNING, _LEFT
         self.end()
+        _LEFT = None  # a search runs: an earlier one's stop is no one's to say now
         with self._lock:
             now = self._now()
             if self._ended is not None:
@@ -75,6 +77,27 @@ class StepClock:
         if _RUNNING is self:
             _RUNNING = None
 
+    def left_by(self, stop: BaseException | None) -> None:
+        """The search of this clock's trials ends stopped by `stop` (the exception leaving
+        it, or the pending Ctrl-C / SIGTERM it returned under; None: no stop): no unit runs
+        now, and what the stop loses of the running one (`_loss`) is kept for that stop's
+        line alone (`running_loss`, while that very stop is handled), never for a later
+        command's: a Python `run_tune` interrupted, then a command stopped in the same
+        process before any trial, named the first one's trial."""
+        global _LEFT
+        lost = self._loss() if _RUNNING is self else None
+        self.close()
+        _LEFT = (lost, stop) if lost and stop is not None else None
+
+    def _loss(self) -> str | None:
+        """What a stop now loses of the running unit, in words (`running_loss`'s), or None."""
+        at = self.at()
+        if at is None:
+            return None
+        seen, planned, training = at
+        where = f"at step {seen}/{planned}" if training else f"its {seen} steps done"
+        return f"the running trial, {where}, restarts from its start"
+
     def seconds_left(self, units: int = 0) -> float | None:
         """Steps left x mean seconds per timed step, plus `units` (the units not finished,
         the running one too: int >= 0) x the mean timed gap between units; None before the
@@ -94,6 +117,9 @@ class StepClock:
 
 #: The clock whose unit (a trial) is running in this process, if any (`StepClock.begin`).
 _RUNNING: StepClock | None = None
+#: (what it loses, the stop) of a search that a stop ended while a trial ran
+#: (`StepClock.left_by`): said by that stop's line alone.
+_LEFT: tuple[str, BaseException] | None = None
 
 
 def trial_ended() -> None:
@@ -108,13 +134,33 @@ def running_loss() -> str | None:
     20/200, restarts from its start" (a trial resumes from step 0: docs/tune.md), or, its
     steps done while it predicts or is written, "the running trial, its 200 steps done,
     restarts from its start" (it said nothing then: the window of a real test split's
-    minutes), for the stop's line (`exits.stopped_code`); None when no trial runs. Forgets
-    it, so a later stop in the same process does not name it again."""
-    global _RUNNING
+    minutes), for the stop's line (`exits.stopped_code`); None when no trial runs. A search
+    a stop ended (`StepClock.left_by`) is named only while that stop is handled: it is the
+    exception being handled (`sys.exc_info`), or its cause or context, or the pending
+    Ctrl-C / SIGTERM (`errors.pending_stop`). Forgets it, so a later stop in the same
+    process does not name it again."""
+    global _RUNNING, _LEFT
     clock, _RUNNING = _RUNNING, None
-    at = clock.at() if clock is not None else None
-    if at is None:
-        return None
-    seen, planned, training = at
-    where = f"at step {seen}/{planned}" if training else f"its {seen} steps done"
-    return f"the running trial, {where}, restarts from its start"
+    left, _LEFT = _LEFT, None
+    if clock is not None:
+        return clock._loss()
+    return left[0] if left is not None and _handled(left[1]) else None
+
+
+def _handled(stop: BaseException) -> bool:
+    """Whether `stop` is the stop being said now: the exception this thread handles, one
+    it was raised from or while handling, or the pending Ctrl-C / SIGTERM."""
+    from hubensemble.errors import pending_stop
+
+    if pending_stop() is stop:
+        return True
+    seen, todo = set(), [sys.exc_info()[1]]
+    while todo:
+        exc = todo.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        if exc is stop:
+            return True
+        seen.add(id(exc))
+        todo += [exc.__cause__, exc.__context__]
+    return False

@@ -2974,3 +2974,51 @@ def test_a_resumed_fits_rank_stage_says_what_it_selected(fitted, catalogue, caps
     assert f"rank: done before, reused\n{words}\n" in err, err
     log = (out / "log.txt").read_text()
     assert words in log[log.rindex("rank: done before, reused"):], log[-3000:]
+
+
+def test_a_python_tunes_stop_is_said_by_its_own_line_alone(module_factory, tmp_path, capsys):
+    """A Python `run_tune` stopped in a trial left that trial as the running one in module
+    state (`stepclock`), so a command stopped later in the same process, before any trial of
+    its own, said "(the running trial, at step 1/…, restarts from its start)" of the stale
+    one. The state is the search's now (`StepClock.left_by`): the stop that left the search
+    says it while handled (as `cli.main` says it), a later stop does not. A real sweep of
+    one tiny module, stopped in its first step. Fails before: the later line named it."""
+    import keras
+
+    from types import SimpleNamespace
+
+    from hubensemble import tune
+    from hubensemble.data import load_task
+    from hubensemble.exits import stopped_code
+    from hubensemble.catalogue import ModuleSpec
+    from test_tune import make_run
+
+    class Stop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    digits = load_task("sklearn:digits")
+    modules = {"gen_a": (ModuleSpec(name="gen_a", handle=module_factory("gen_a", seed=1),
+                                    family="generalist"), 0.9)}
+    run = make_run(tmp_path / "run", modules, names=("gen_a",), selected=("gen_a",),
+                   task=digits)
+    kw = dict(sweep="seeds", budget=1, profile="quick", strategy="cpu", task=digits,
+              progress=False)
+    lines = []
+    for say_it in (True, False):  # said as the command line says its stop; or not (Python)
+        try:
+            tune.run_tune(run.path, callbacks=[Stop()], **kw)
+        except KeyboardInterrupt as e:
+            if say_it:
+                capsys.readouterr()
+                assert stopped_code(SimpleNamespace(), e) == 130
+                lines.append(capsys.readouterr().err)
+        try:  # another command's stop, in the same process, before any trial
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            capsys.readouterr()
+            assert stopped_code(SimpleNamespace(), e) == 130
+            lines.append(capsys.readouterr().err)
+    assert re.search(r"to resume \(the running trial, at step \d+/\d+, restarts from its "
+                     r"start\)\n$", lines[0]), lines[0]
+    assert [line.endswith("again to resume\n") for line in lines[1:]] == [True] * 2, lines

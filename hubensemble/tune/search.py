@@ -207,8 +207,10 @@ def search(run, plan, specs, *, sweep, seed, profile, keep_weights, max_failures
                 held.pop(oracle, None)
         if bar is not None:
             bar.close()
-        if pending_stop() is None and not isinstance(sys.exc_info()[1], KeyboardInterrupt):
-            clock.close()  # no trial runs now (one that failed did not end its training)
+        # No trial runs now (one that failed did not end its training); a stop's own line
+        # alone names the trial it cut (stepclock.running_loss), not a later command's.
+        stopped = sys.exc_info()[1]
+        clock.left_by(stopped if isinstance(stopped, KeyboardInterrupt) else pending_stop())
 
 
 class _StepsOnClock(keras.callbacks.Callback):
