@@ -60,12 +60,53 @@ def profile_of_record(prof) -> Profile | None:
         return None
 
 
-def _from_record(prof, where) -> Profile:
+def field_fault(prof) -> str | None:
+    """What is wrong with a recorded profile definition `prof` (a dict, `Profile.to_json`)
+    field by field: "its batch_size is a JSON string ("x"), expected a whole number >= 1"
+    for the first field of another kind than `Profile` declares (a whole number where an
+    int, a number where a float, true/false where a bool, text where a str; null only where
+    the field may be None; batch_size, min_steps and max_steps >= 1), else None. Fields
+    unknown here are not checked. Profile(**record) took batch_size "x", and tune stopped
+    later with "invalid hyperparameters: batch_size must be an integer >= 1 (got 'x')",
+    naming no file, and its memory note read the batch as None."""
+    import json
+    import typing
+
+    from hubensemble.fileio import json_kind
+
+    hints = typing.get_type_hints(Profile)
+    for field in dataclasses.fields(Profile):
+        if field.name not in prof:
+            continue
+        value, kind = prof[field.name], hints[field.name]
+        kinds = set(typing.get_args(kind)) or {kind}
+        ok = ((value is None and type(None) in kinds)
+              or (isinstance(value, bool) and bool in kinds)
+              or (not isinstance(value, bool) and (
+                  (isinstance(value, int) and (int in kinds or float in kinds))
+                  or (isinstance(value, float) and float in kinds)
+                  or (isinstance(value, str) and str in kinds))))
+        low = field.name in ("batch_size", "min_steps", "max_steps") and ok and value is not None
+        if ok and not (low and value < 1):
+            continue
+        want = ("a whole number >= 1" if low or field.name in ("batch_size", "min_steps",
+                                                               "max_steps")
+                else {int: "a whole number", float: "a number", bool: "true or false",
+                      str: "text"}[next(k for k in (int, float, bool, str) if k in kinds)])
+        return (f"its {field.name} is {json_kind(value)} ({json.dumps(value)}), expected {want}"
+                + (" or null" if type(None) in kinds else ""))
+    return None
+
+
+def _from_record(prof, where, field='"tune" -> "profile"') -> Profile:
     # A field added after the record was written takes its default, which is what the
     # version before it did (head_init "zero", no BatchNorm rule); fields unknown here (a
     # newer version's) are left out.
     fields = {f.name for f in dataclasses.fields(Profile)}
     try:
+        fault = field_fault(prof)
+        if fault:
+            raise TypeError(f"{field}: {fault}")
         return Profile(**{k: v for k, v in prof.items() if k in fields})
     except (HubensembleError, TypeError) as e:
         raise RunError(f"{where} records profile {prof.get('name')!r} unreadably ({e}); "
@@ -105,7 +146,8 @@ def recorded_profile(record, meta, where=None) -> Profile | None:
     path, when given)."""
     trial, name = record.get("trial"), record.get("profile")
     prof = _recorded(meta, name, trial, where) if trial and name else None
-    return None if prof is None else _from_record(prof, _file(where))
+    return None if prof is None else _from_record(
+        prof, _file(where), f'the "profile" of the "tune" -> "sweeps" record listing {trial}')
 
 
 def trial_profile(record, meta, where=None) -> Profile:
@@ -127,10 +169,11 @@ def trial_profile(record, meta, where=None) -> Profile:
 
     file = _file(where)
     sweeps = list(sweep_records(meta, where).values()) + [meta.get("tune") or {}]
-    for sweep in sweeps:
+    for i, sweep in enumerate(sweeps):
         prof = sweep.get("profile")
         if isinstance(prof, dict) and prof.get("name") == name:
-            return _from_record(prof, file)
+            return _from_record(prof, file, '"tune" -> "profile"' if i == len(sweeps) - 1
+                                else 'the "profile" of a "tune" -> "sweeps" record')
     raise RunError(f"trial {record.get('trial')!r} was tuned with profile {name!r}, which is "
                    f"neither built in nor recorded in {file}; it cannot be retrained")
 

@@ -3577,3 +3577,38 @@ def test_a_trial_whose_file_changed_since_tune_wrote_it_is_redone_said_and_count
     assert (f"tune probe: 1 trial redone: its weights file changed since tune wrote it "
             f"({changed})") in caplog.text
     assert candidate.read_candidate(run.candidates, changed).problems == []  # written anew
+
+
+def test_a_profile_field_edited_by_hand_in_run_json_is_named_with_its_file(tmp_path):
+    """run.json's "tune" -> "profile" -> "batch_size" edited to "x": the run's profile was
+    read with that batch, and tune stopped later with "invalid hyperparameters: batch_size
+    must be an integer >= 1 (got 'x')", naming no file (its memory note read the batch as
+    None). The recorded definition is checked field by field (`runprofile.field_fault`), and
+    the refusal names run.json (absolute) and the field, for the last tune's record and a
+    sweep's. An intact record reads as before. Fails before: no RunError."""
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.runprofile import run_profile, trial_profile
+
+    run = Run(tmp_path / "run")
+    record = PROFILES["quick"].to_json()
+    run.update(tune={"profile": record, "sweeps": {"seeds": {
+        "profile": record, "trials": ["seeds-0000-m"]}}})
+    assert run_profile(run)[0] == PROFILES["quick"]
+    for where in ("last", "sweep"):
+        meta = run.meta()
+        damaged = meta["tune"]["profile"] if where == "last" else \
+            meta["tune"]["sweeps"]["seeds"]["profile"]
+        damaged["batch_size"] = "x"
+        with pytest.raises(RunError) as refused:
+            if where == "last":
+                atomic_write_json(run.meta_path, meta)
+                run_profile(run)
+            else:
+                trial_profile({"trial": "seeds-0000-m", "profile": "quick"}, meta,
+                              run.meta_path)
+        field = ('"tune" -> "profile"' if where == "last" else
+                 'the "profile" of the "tune" -> "sweeps" record listing seeds-0000-m')
+        assert str(refused.value).startswith(
+            f"{run.meta_path.resolve()} records profile 'quick' unreadably ({field}: its "
+            'batch_size is a JSON string ("x"), expected a whole number >= 1); restore '
+            "run.json"), str(refused.value)
