@@ -3671,3 +3671,34 @@ def test_a_weights_file_is_labelled_the_same_whatever_went_wrong(tmp_path, conte
     head = f"[keras weights] module 'k', handle 'keras:MobileNetV3Small': the weights file {path} "
     for error in (before, loaded.value):
         assert error.stage == WEIGHTS_STAGE and str(error).startswith(head + said), str(error)
+
+
+def test_a_new_gflops_limit_no_candidate_met_is_read_before_an_earlier_ensembles_options(
+        tmp_path):
+    """A fit with a new --max-gflops that no candidate meets, after an earlier ensemble: the
+    report read run.json's "ensemble" -> "options" (the earlier ensemble's, no limit) before
+    "fit" -> "options", and said the plain ensemble command. Neither record holds a time;
+    the ensemble's stage record says which is newer (`stagerecords.newer_first`: its key is
+    not the last fit's, so that fit's ensemble never selected). An ensemble under the last
+    fit's key keeps its own options first. Fails before: no budget words."""
+    from hubensemble.cost import Cost, machine_info, write_run_costs
+    from hubensemble.rundir import Run
+
+    path = tmp_path / "run"
+    make_full_run(path, robustness=False)
+    cands = [c for c in candidate.scan(path / "candidates")[0] if c.ok]
+    write_run_costs(path, {c.trial: Cost(c.module, None, 32, C, macs=int(5e7), params=1000,
+                                         latency_ms={"1": 2.0})
+                           for c in cands}, machine_info())
+    (path / "ensemble.json").unlink()
+    run = Run(path)
+    limit = dict(ensemble_budget=6, max_gflops=1e-6, max_latency_ms=None)
+    run.update(ensemble={"options": dict(limit, max_gflops=None)},
+               fit={"options": limit, "keys": {"ensemble": "the last fit's"}},
+               stages={"ensemble": {"key": "an earlier fit's", "done": True}})
+    text, _ = _report_of(path)
+    unmet = "no candidate fits the inference budget the run records"
+    assert unmet in text, text
+    run.update(stages={"ensemble": {"key": "the last fit's", "done": True,
+                                    "command": "ensemble"}})
+    assert unmet not in _report_of(path)[0]

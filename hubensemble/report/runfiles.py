@@ -263,17 +263,19 @@ class RunFiles:
 
     def _budget_unmet(self) -> str | None:
         """Why no usable candidate fits, alone, the --max-gflops / --max-latency-ms that the
-        run's ensemble options record (run.json "ensemble", else "fit" -> "options"), by
+        run's ensemble options record (run.json "ensemble" or "fit" -> "options", the newer
+        first: `stagerecords.newer_first`), by
         RUN/cost.json (`cost.budget.cheapest`'s words, the ensemble's refusal's); None when
         one does, no such limit is recorded, or a cost is missing (another refusal then).
         A fit refused for its budget left a report that said to run the ensemble command
         with that budget, which is refused the same way."""
         from hubensemble.cost import Limits, read_run_costs
         from hubensemble.cost.budget import cheapest
+        from hubensemble.stagerecords import newer_first
 
         meta = self.meta if isinstance(self.meta, dict) else {}
         recorded = next((opts for opts in ((meta.get(k) or {}).get("options") if isinstance(
-            meta.get(k), dict) else None for k in ("ensemble", "fit")) if isinstance(opts, dict)),
+            meta.get(k), dict) else None for k in newer_first(meta)) if isinstance(opts, dict)),
             {})
         try:
             limits = Limits(gflops=recorded.get("max_gflops"),
