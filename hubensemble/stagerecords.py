@@ -295,6 +295,13 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
                      "read); running %s again", stage, _ran_words(rerun, reselected), stage)
         return not rerun
     recorded = record["digests"]
+    if not isinstance(recorded, dict):  # a hand edit: an AttributeError traceback below
+        from hubensemble.fileio import json_kind
+
+        log.warning('%s: its "stages" -> "%s" -> "digests" is %s, not a JSON object (edited '
+                    "by hand?): what %s read is not known; running %s again",
+                    run.meta_path.resolve(), stage, json_kind(recorded), stage, stage)
+        return False
     seen = recorded.get("views") if isinstance(recorded.get("views"), dict) else {}
     views = views or {}  # (a record's "views" is no stage: never compared below)
 

@@ -344,3 +344,23 @@ def test_fits_rank_is_not_reused_over_a_damaged_modules_record(
         assert not stage_done(run, "rank", "k")
     assert (f"rank: {run.meta_path.resolve()}: {said}" in caplog.text
             and "running rank again, which records the entries anew" in caplog.text), caplog.text
+
+
+def test_a_stage_records_digests_edited_into_no_object_run_the_stage_again_in_words(
+        tmp_path, caplog):
+    """run.json's "stages" -> "ensemble" -> "digests" edited into a list stopped fit with
+    "AttributeError: 'list' object has no attribute 'get'". The record is not read: a
+    warning names run.json (absolute) and the field, and the stage runs again. Fails before:
+    AttributeError."""
+    import logging
+
+    from hubensemble.stagerecords import stage_done
+
+    run = Run(tmp_path / "run")
+    run.update(stages={"ensemble": {"key": "k", "done": True, "digests": ["x"]}})
+    with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+        assert not stage_done(run, "ensemble", "k", {"ensemble": None, "tune": None,
+                                                     "cost": None})
+    assert (f'{run.meta_path.resolve()}: its "stages" -> "ensemble" -> "digests" is a JSON '
+            "array, not a JSON object (edited by hand?): what ensemble read is not known; "
+            "running ensemble again") in caplog.text, caplog.text
