@@ -306,7 +306,8 @@ class Parser(argparse.ArgumentParser):
         hint = ", ".join(k + (f" for {f}" if len(flags) > 1 else "") for f, k in hints.items())
         hint = "; ".join(([f"did you mean {hint}?"] if hints else []) + notes)
         hint = f" ({hint})" if hint else ""
-        return "unrecognized arguments: " + " ".join(extras) + hint
+        # As the shell takes them back: `--run run a/export` read as three words.
+        return "unrecognized arguments: " + " ".join(map(shell_word, extras)) + hint
 
     def _intent_words(self, intent) -> str:
         """The way to what an INTENT_FLAGS flag asks for: its flags alone when this parser

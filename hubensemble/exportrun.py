@@ -47,3 +47,20 @@ def export_not_run(folder) -> str | None:
         return (f"{what}; the run it was exported from, {escaped(recorded)} (its metadata's "
                 "record), holds no run now (moved or deleted): pass that run's folder")
     return f"{what}; pass the folder of the run it was exported from"
+
+
+def export_not_out(path, flag: str) -> str:
+    """The words of a run folder (`flag`, rank's, fit's or merge's --out) `path` that is a
+    hubensemble export: a new run goes to a new or empty folder, and when the export is a
+    run's own (RUN/export) that run is named, pasteable (`text.shell`), as the one it meant:
+    "pass a new or empty --out folder" alone said nothing of the export."""
+    from hubensemble.text import absolute, escaped, shell
+
+    parent = Path(absolute(path)).parent
+    again = ""
+    if _is_run(parent):
+        word = (f"{flag} {shell(parent)}" if flag.startswith("--")
+                else f"{flag}={str(parent)!r}")
+        again = f", or {word}, the run it was exported from"
+    return (f"{escaped(path)} is a hubensemble export, not a run folder: the run's files would "
+            f"mix with the export's; pass a new or empty {flag} folder{again}")

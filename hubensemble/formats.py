@@ -277,7 +277,8 @@ def check_saved_model_folder(model_dir) -> str:
                        f"{command_words('export')} wrote (RUN/export by default)")
     if not os.path.isfile(os.path.join(model_dir, "saved_model.pb")):
         inside = os.path.join(model_dir, "export")
-        hint = (f"; it is a run folder: pass {inside}" if
+        hint = (f"; it is a run folder: pass "  # a word to paste: "run a/export" quoted
+                f"{option_word(f'--model {shell(inside)}', f'model_dir={absolute(inside)!r}')}" if
                 os.path.isfile(os.path.join(inside, "saved_model.pb")) else
                 "; it is the TFLite model of `export --format tflite`: pass the SavedModel "
                 "that export wrote beside it (RUN/export by default)" if

@@ -290,6 +290,9 @@ class Run(RunLabels, RunExports):
             raise RunError(f"{self.path} is a run but holds files or folders that no "
                            f"hubensemble stage wrote ({listed}); move them out, or pass "
                            f"another {flag} folder, so that the run's files never mix with yours")
+        if formats.is_export(self.path):  # rank --out RUN/export: name the run it is of
+            from hubensemble.exportrun import export_not_out
+            raise RunError(export_not_out(self.path, flag))
         raise RunError(f"{self.path} holds files or folders ({listed}) and no run (no "
                        f"run.json, no ranking.json); pass a new or empty {flag} folder, so "
                        "that the run's files never mix with yours")

@@ -1421,7 +1421,7 @@ def test_predict_and_evaluate_name_a_wrong_model_folder_before_tensorflow_loads(
                                   "folder"),
                                  (tmp_path / "run", "is not a SavedModel folder (no "
                                                     "saved_model.pb); it is a run folder: pass "
-                                                    f"{tmp_path / 'run' / 'export'}"))]
+                                                    f"--model {tmp_path / 'run' / 'export'}"))]
     for (argv, said), (code, out, err, tensorflow) in zip(
             cases, each_in_one_process(*[argv for argv, _ in cases])):
         assert (code, out, tensorflow) == (2, "", False), (argv, err)

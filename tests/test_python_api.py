@@ -272,3 +272,62 @@ def test_a_damaged_input_size_in_run_json_is_told_as_json(tmp_path, value, said)
         f"{tmp_path / 'run.json'}: the catalogue entry of module 'a' is damaged (its "
         f'"input_size" is {said}')
     assert "write input_size" not in str(caught.value)
+
+
+def _export_in_a_run(tmp_path):
+    """A folder "run a" holding run.json and an export's files at run a/export (those the
+    refusals below read: files only, no model)."""
+    import json
+
+    run = tmp_path / "run a"
+    (run / "export" / "assets").mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    (run / "export" / "assets" / "hubensemble.json").write_text(
+        json.dumps({"format": "hubensemble-export", "format_version": 1}))
+    (run / "export" / "saved_model.pb").write_bytes(b"")
+    return run
+
+
+def test_suggested_folders_with_a_space_are_one_shell_word(tmp_path, in_process, monkeypatch):
+    """`evaluate --model "run a"` said "pass run a/export", `evaluate --run "run a/export"`
+    "unrecognized arguments: --run run a/export", and `rank --out "run a/export"` "holds files
+    or folders (assets) and no run": a command pasted from them split "run a" in two, and the
+    last did not say it was the run's export."""
+    import shlex
+
+    run = _export_in_a_run(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = in_process("evaluate", "--model", "run a", "--data", "sklearn:digits")
+    assert code != 0 and err.rstrip().endswith(
+        f"it is a run folder: pass --model {shlex.quote(str(run / 'export'))}"), err
+    code, _, err = in_process("evaluate", "--run", "run a/export")
+    assert code != 0 and "unrecognized arguments: --run 'run a/export' (" in err, err
+    code, _, err = in_process("rank", "--catalogue", hubensemble.shipped_catalogue("demo.yaml"),
+                              "--data", "sklearn:digits",
+                              "--out", "run a/export")
+    assert code != 0 and err.rstrip().endswith(
+        "run a/export is a hubensemble export, not a run folder: the run's files would mix "
+        f"with the export's; pass a new or empty --out folder, or --out {shlex.quote(str(run))}, "
+        "the run it was exported from"), err
+    with pytest.raises(RunError, match=re.escape(f"pass model_dir={str(run / 'export')!r}")):
+        hubensemble.predict(run, ["x.png"])
+    with pytest.raises(RunError, match=re.escape(f"or out_dir={str(run)!r}, the run it was")):
+        hubensemble.run_rank(run / "export", [], None)
+    assert sorted(p.name for p in run.iterdir()) == ["export", "run.json"]
+    assert sorted(p.name for p in (run / "export").iterdir()) == ["assets", "saved_model.pb"]
+
+
+@pytest.mark.parametrize("flag, said", [("--out", "--out {}"), ("out", "out={!r}")])
+def test_a_folder_beside_the_data_is_suggested_as_one_word(tmp_path, flag, said):
+    """`--out "my imgs"` on `--data "folder:my imgs"` was told "e.g. --out /abs/my imgs-run",
+    two words to a shell (and to Python, no keyword's form)."""
+    import shlex
+
+    from hubensemble.data.specs import check_outside_data
+
+    data = tmp_path / "my imgs"
+    beside = str(tmp_path / "my imgs-run")
+    with pytest.raises(hubensemble.errors.DataError) as caught:
+        check_outside_data(f"folder:{data}", {flag: data})
+    assert str(caught.value).endswith(
+        "e.g. " + said.format(shlex.quote(beside) if flag == "--out" else beside))

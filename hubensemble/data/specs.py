@@ -28,7 +28,7 @@ from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
 from hubensemble.errors import DataError, checks_keywords, held_stops
 from hubensemble.terminal import shows_progress
-from hubensemble.text import absolute, closest_name, described
+from hubensemble.text import absolute, closest_name, described, shell
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,8 @@ def check_outside_data(spec: str, paths: dict[str, object], *, file: bool = Fals
         given = option_word(f"--data {spec}", f"data={spec!r}")  # the caller's words
         raise DataError(f"{flag} {os.fspath(path)} {what} {data} ({whose or given}"
                         f"): {harm}; pass a {flag} {'file' if file else 'folder'} outside it, "
-                        f"e.g. {flag} {beside}")
+                        + (f"e.g. {flag} {shell(beside)}" if flag.startswith("--") else
+                           f"e.g. {flag}={beside!r}"))
 
 
 def _given_fractions(val_fraction, test_fraction) -> list[tuple[str, str, float]]:
