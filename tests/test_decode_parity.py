@@ -284,13 +284,21 @@ def test_a_kind_outside_the_graph_is_refused_and_served_as_predict_sends_it(serv
 @pytest.mark.parametrize("name", sorted(DAMAGED))
 def test_a_damaged_or_short_file_is_refused_by_both_for_one_reason(served, name):
     """Cut files and signature prefixes: both refuse; serve_bytes' reason is training's, in
-    its own words (training adds the format: "a damaged PNG file (<TensorFlow's words>)")."""
+    its own words; one its decoder refused is "a PNG file that cannot be decoded (damaged …)"
+    alone as in a request (`saved.decode_each`), where training has "a damaged PNG file
+    (<TensorFlow's words>)", which the server's log has."""
+    from hubensemble.export.saved import DAMAGED as DECODER_REFUSED, LOGGED
+
     data = DAMAGED[name]
     with pytest.raises(UnreadableImage) as trained:
         decode_bytes(data)
     said = refusal(served[0], data)
     for prefix in (UNSUPPORTED, INVALID):
         said = said[len(prefix):].lstrip(": ") if said.startswith(prefix) else said
+    if said.endswith(f"{DECODER_REFUSED}.{LOGGED}"):
+        fmt = said[:-len(f"{DECODER_REFUSED}.{LOGGED}")].split(" ", 1)[1]  # "PNG file"
+        assert str(trained.value).startswith(f"a damaged {fmt} ("), (said, str(trained.value))
+        return
     # A refusal of the format by its first bytes ends with advice that differs by path.
     assert said.split(";")[0] in str(trained.value), (said, str(trained.value))
 
@@ -301,3 +309,48 @@ def test_python_and_graph_sniff_agree_on_a_file_shorter_than_its_signature(name)
     00 00 01) in serve_bytes and no format in Python's `sniff`."""
     data = DAMAGED[name]
     assert int(sniff_index(tf.constant(data))) == sniff_row(data), sniff(data)
+
+
+@pytest.mark.parametrize("name", ["cut_jpeg_subsampling_2.jpg", "jpeg_without_its_last_bytes.jpg"]
+                         + sorted(n for n in DAMAGED if n.startswith("cut_") and "png" in n)[:1])
+def test_a_file_its_decoder_refuses_alone_gets_a_requests_words(served, name):
+    """A corrupt JPEG sent alone to serve_bytes got TensorFlow's op error ("jpeg::Uncompress
+    failed …", its decoder run a second time, "Input file read error" on stderr again), where
+    one in a request got "image_bytes[1] (of 2): a JPEG file that cannot be decoded (…)".
+    Alone it gets those words without the position, and the way to the decoder's own.
+    Fails before: TensorFlow's words alone."""
+    from hubensemble.export.saved import DAMAGED as DECODER_REFUSED, LOGGED
+
+    data = DAMAGED[name]
+    fmt = sniff(data)
+    alone = refusal(served[0], data)
+    assert alone == f"{INVALID}: a {fmt} file{DECODER_REFUSED}.{LOGGED}", alone
+    ok = KINDS["png_rgb.png"][0]
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        served[0](image_bytes=tf.constant([ok, data], tf.string))
+    many = op_error_reason(caught.value)
+    assert many == (f"{INVALID}: image_bytes[1] (of 2): a {fmt} file{DECODER_REFUSED}; 1 of the "
+                    f"2 images cannot be decoded.{LOGGED}"), many
+
+
+SHORT = {"ff d8": (b"\xff\xd8", "JPEG"), "BM": (b"BM", "BMP"), "89 50": (b"\x89P", "PNG"),
+         "GIF8": (b"GIF8", "GIF"), "RIFF": (b"RIFF", "WebP"),
+         "BM + 15": (b"BM" + bytes(15), "BMP")}
+
+
+@pytest.mark.parametrize("key", sorted(SHORT))
+def test_a_file_shorter_than_its_formats_start_is_too_short_on_both_paths(served, key):
+    """b"\\xff\\xd8" alone was "not a JPEG, PNG, GIF, BMP or WebP file (it starts with bytes
+    ff d8)" and b"BM" "a BMP file with a 0-byte header" on the Python and graph paths: both
+    say "too short to be a JPEG file (2 bytes)" (a BMP: under its 14-byte file header and
+    4-byte info header size). Reference: the bytes counted here. Fails before: those words."""
+    data, fmt = SHORT[key]
+    words = f"too short to be a {fmt} file ({len(data)} bytes)"
+    with pytest.raises(UnreadableImage) as trained:
+        decode_bytes(data)
+    assert str(trained.value).startswith(words), str(trained.value)
+    assert refusal(served[0], data) == f"{INVALID}: {words}"
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        served[0](image_bytes=tf.constant([KINDS["png_rgb.png"][0], data], tf.string))
+    assert op_error_reason(caught.value).startswith(
+        f"{INVALID}: image_bytes[1] (of 2): {words}"), op_error_reason(caught.value)

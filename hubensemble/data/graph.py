@@ -55,7 +55,7 @@ from hubensemble.data.graphops import (byte_at, byte_string, bytes_of, head_hex,
                                        refusal, replace_bytes, uint_fields,
                                        uint_le)
 from hubensemble.data.shrink import shrink_ops, shrink_to_short_side  # noqa: F401 (re-exported)
-from hubensemble.data.sniff import (GRAPH_FORMATS, GRAPH_FORMATS_TEXT,
+from hubensemble.data.sniff import (BMP_MIN_BYTES, GRAPH_FORMATS, GRAPH_FORMATS_TEXT,
                                     HEAD_BYTES, INVALID, NOT_IMAGES, SIGNATURES,
                                     TOO_LARGE_WORDS, UNSUPPORTED, article,
                                     convert_words)
@@ -196,9 +196,50 @@ def _gif(data):
         return tf.io.decode_gif(tf.where(has_image & (end <= n), first, data))[0]
 
 
+def _short_words(name: str, n):
+    """`sniff.too_short_words` in TensorFlow ops: format `name`, `n` an int32 scalar."""
+    return tf.strings.join([f"too short to be {article(name)} {name} file (",
+                            tf.strings.as_string(n), tf.where(tf.equal(n, 1), " byte)",
+                                                              " bytes)")])
+
+
+def too_short(data):
+    """string scalar: `sniff.too_short`'s words for `data` (a string scalar), "" when it says
+    None: a file that ends inside the signature of a format serve_bytes decodes, or a BMP of
+    fewer than BMP_MIN_BYTES bytes. The same rule, the same table."""
+    n = tf.strings.length(data, unit="BYTE")
+    found = []
+    for name, parts in SIGNATURES:
+        end = max(off + len(magic) for off, magic in parts)
+        if name not in GRAPH_FORMATS:
+            continue
+        ok = (n > 0) & (n < end)
+        for off, magic in parts:  # the bytes it has of each part match (substr clips at n)
+            have = tf.strings.substr(data, tf.minimum(off, n), len(magic), unit="BYTE")
+            kept = tf.clip_by_value(n - off, 0, len(magic))
+            want = tf.strings.substr(tf.constant(magic), 0, kept)
+            ok &= tf.equal(have, want)
+        found.append((ok, name))
+    bmp = tf.equal(sniff_index(data), [n for n, _ in SIGNATURES].index("BMP"))
+    found.append(((n > 0) & (n < BMP_MIN_BYTES) & bmp, "BMP"))
+    hits = tf.stack([ok for ok, _ in found] + [tf.constant(True)])
+    words = tf.stack([_short_words(name, n) for _, name in found] + [tf.constant("")])
+    return tf.gather(words, tf.reduce_min(tf.where(hits)))
+
+
 def _format_refusal(data, index):
     """The message refusing a file outside GRAPH_FORMATS: its format (or first bytes) named,
-    and for an image of another format (TIFF, PPM, …) what to do (`sniff.convert_words`)."""
+    and for an image of another format (TIFF, PPM, …) what to do (`sniff.convert_words`);
+    for one that ends inside a decodable format's signature, INVALID and "too short to be a
+    JPEG file (2 bytes)" (`too_short`: it said "not a JPEG, … file (it starts with bytes ff
+    d8)")."""
+    short = too_short(data)
+    return tf.cond(tf.strings.length(short) > 0,
+                   lambda: tf.strings.join([INVALID, ": ", short]),
+                   lambda: _other_format(data, index))
+
+
+def _other_format(data, index):
     name = tf.gather(tf.constant(_NAMES), index)
     what = tf.cond(tf.equal(name, "unknown"),
                    lambda: tf.strings.join(["not a ", GRAPH_FORMATS_TEXT.replace(" and ", " or "),
@@ -264,7 +305,10 @@ def header_check_refusal(data):
     bmp, webp = GRAPH_FORMATS.index("BMP"), GRAPH_FORMATS.index("WebP")
     return tf.switch_case(
         tf.where(tf.equal(branch, bmp), 0, tf.where(tf.equal(branch, webp), 1, 2)),
-        [lambda: first(bmp_header(data)[0]), lambda: first(_webp_checks(data)),
+        [lambda: first([(tf.strings.length(too_short(data)) > 0,
+                         tf.strings.join([INVALID, ": ", too_short(data)]))]
+                       + list(bmp_header(data)[0])),
+         lambda: first(_webp_checks(data)),
          lambda: tf.constant("")])
 
 
@@ -403,6 +447,15 @@ def sniff_index(data):
     return tf.cast(tf.reduce_min(tf.where(matches)), tf.int32)
 
 
+def _bmp(data):
+    """`decode_bmp`, after refusing a BMP too short for its headers (`too_short`): its
+    header's checks called b"BM" "a BMP file with a 0-byte header"."""
+    short = too_short(data)
+    with tf.control_dependencies([tf.debugging.Assert(
+            tf.equal(tf.strings.length(short), 0), [tf.strings.join([INVALID, ": ", short])])]):
+        return decode_bmp(data)
+
+
 def _empty_check(data):
     empty = tf.equal(tf.strings.length(data, unit="BYTE"), 0)
     return tf.debugging.Assert(tf.logical_not(empty), [_EMPTY])
@@ -410,7 +463,7 @@ def _empty_check(data):
 
 def _branches(data, index):
     """The decoders of `_BRANCH`, in its order (a refusal names SIGNATURES[index])."""
-    return [lambda: _jpeg(data), lambda: _png(data), lambda: _gif(data), lambda: decode_bmp(data),
+    return [lambda: _jpeg(data), lambda: _png(data), lambda: _gif(data), lambda: _bmp(data),
             lambda: _webp(data), lambda: _refuse_format(data, index),
             lambda: _refuse_format(data, index)]
 

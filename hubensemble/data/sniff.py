@@ -157,13 +157,51 @@ def outside_graph(data: bytes) -> str:
     """What the graph decoder's refusal of a file outside GRAPH_FORMATS says it is (the text
     between `UNSUPPORTED: ` and `; serve_bytes decodes …` in `graph._refuse_format`): "a
     TIFF file", or for no signature "not a JPEG, PNG, GIF, BMP or WebP file (it starts with
-    bytes 68 65 6c 6c 6f 0a)". The Python paths use it to refuse such files without
-    TensorFlow, in the graph's words."""
+    bytes 68 65 6c 6c 6f 0a)", or for a file that ends inside a decodable format's signature
+    "too short to be a JPEG file (2 bytes)" (`too_short`; the graph's is INVALID's). The
+    Python paths use it to refuse such files without TensorFlow, in the graph's words."""
     name = sniff(data)
     if name is None:
+        short = too_short(data)
+        if short:
+            return short
         return (f"not a {GRAPH_FORMATS_TEXT.replace(' and ', ' or ')} file (it starts with "
                 f"bytes {first_bytes(data)})")
     return f"{article(name)} {name} file"
+
+
+#: Bytes a BMP file holds at least: its 14-byte file header and the 4-byte size of its info
+#: header (Microsoft's BITMAPFILEHEADER and BITMAPINFOHEADER.biSize). A shorter one ("BM")
+#: was "a BMP file with a 0-byte header".
+BMP_MIN_BYTES = 18
+
+
+def too_short_words(name: str, n: int) -> str:
+    """"too short to be a JPEG file (2 bytes)": how every path names a file of `n` bytes
+    (n > 0) that begins as format `name` but ends before its signature (or, a BMP, before
+    BMP_MIN_BYTES) does (`too_short`; `graph.too_short` in TensorFlow ops)."""
+    return f"too short to be {article(name)} {name} file ({n} byte{'' if n == 1 else 's'})"
+
+
+def too_short(data: bytes) -> str | None:
+    """`too_short_words` for `data` when it is not empty and ends inside the signature of a
+    format serve_bytes decodes (GRAPH_FORMATS: b"\\xff\\xd8" of a JPEG's ff d8 ff; every byte
+    it has matches), or is a BMP of fewer than BMP_MIN_BYTES bytes; None otherwise. It was
+    "not a JPEG, PNG, GIF, BMP or WebP file (it starts with bytes ff d8)" and "a BMP file with
+    a 0-byte header" on the Python and graph paths alike. The first such row of SIGNATURES
+    names it, as `sniff_row` picks a format."""
+    n = len(data)
+    if n == 0:
+        return None
+    for name, parts in SIGNATURES:
+        end = max(off + len(magic) for off, magic in parts)
+        if name in GRAPH_FORMATS and n < end and all(
+                bytes(data[off:off + len(magic)]) == magic[:max(0, n - off)]
+                for off, magic in parts):
+            return too_short_words(name, n)
+    if sniff(data) == "BMP" and n < BMP_MIN_BYTES:
+        return too_short_words("BMP", n)
+    return None
 
 
 def first_bytes(data: bytes, n: int = 8) -> str:

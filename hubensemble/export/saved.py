@@ -33,6 +33,9 @@ RELOAD_TOLERANCE = 1e-5
 #: (`graph.header_check_refusal`).
 DAMAGED = (" that cannot be decoded (damaged past its header, e.g. cut short or a bad "
            "checksum)")
+#: What `decode_each` adds after a decoder's refusal (not a size's nor a header check's): the
+#: decoder's own words are in the log, where the tf.data map that dropped it writes them.
+LOGGED = " The server's log has the decoder's own words"
 #: How far outside [0, 1] an `images` input may go before a request is refused: room for a
 #: client's own bicubic or Lanczos resize (their overshoot at a sharp edge is under 0.1), none
 #: for 0..255 pixels, [-1, 1] or mean/std-normalised ones, whose predictions were garbage.
@@ -365,7 +368,9 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
     InvalidArgumentError naming the first by its position in a request of more than one:
     "hubensemble-decode[invalid]: image_bytes[1] (of 4): a JPEG file that cannot be decoded
     …; 2 of the 4 images cannot be decoded …" (the decoder's own words go to the log, as
-    TF Serving's); a request of one image fails with `fn`'s own error, as before. One the
+    TF Serving's: LOGGED); a request of one image in the same words without its position
+    ("…[invalid]: a JPEG file that cannot be decoded (…). The server's log has …"), where it
+    got TensorFlow's op error ("jpeg::Uncompress failed …", fn run again). One the
     decode policy refuses by its own header checks is named in their words, with its
     position ("…[invalid]: image_bytes[1] (of 3): a truncated BMP file (…); 2 of the 3 …":
     `header_check_refusal`, computed on the refusal path only). An image
@@ -393,11 +398,8 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
     done, out = ds.batch(tf.cast(tf.maximum(n, 1), tf.int64)).concatenate(none).take(
         1).get_single_element()
 
-    def refuse(first, data, large, size, named):
-        failed = n - tf.size(done)
+    def reason_of(data, large, size, named, at):
         own = header_check_refusal(data)  # "": TensorFlow's decoder refused it
-        at = tf.strings.join(["image_bytes[", tf.strings.as_string(first), "] (of ",
-                              tf.strings.as_string(n), "): "])
         reason = tf.cond(
             tf.strings.length(own) > 0,
             lambda: tf.strings.regex_replace(own, r"^([^:]*): ", tf.strings.join([r"\1: ", at]),
@@ -406,20 +408,30 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
                                      tf.cond(large, lambda: tf.strings.join([" ", size,
                                                                              TOO_LARGE]),
                                              lambda: tf.constant(DAMAGED))]))
-        # Only for the decoder's refusal: a size or a header's reason is what it gets alone.
+        # Only for the decoder's refusal: its own words are in the log (`ignore_errors`).
         generic = tf.logical_and(tf.equal(tf.strings.length(own), 0), tf.logical_not(large))
-        advice = tf.where(generic, " Send an image alone for its decoder's own words (the "
-                          "server's log has them too)", "")
+        return reason, tf.where(generic, LOGGED, "")
+
+    def refuse(first, data, large, size, named):
+        failed = n - tf.size(done)
+        at = tf.strings.join(["image_bytes[", tf.strings.as_string(first), "] (of ",
+                              tf.strings.as_string(n), "): "])
+        reason, advice = reason_of(data, large, size, named, at)
         said = tf.strings.join([
             reason, "; ", tf.strings.as_string(failed), " of the ", tf.strings.as_string(n),
             " images cannot be decoded.", advice])
         with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
             return tuple(tf.identity(t) for t in out)
 
-    def alone(data, large, size, named):  # fn's own error, as a request of one always gave
-        said = tf.strings.join([INVALID, ": ", named, " ", size, TOO_LARGE])  # (but for size)
-        with tf.control_dependencies([tf.debugging.Assert(tf.logical_not(large), [said])]):
-            return tuple(t[None] for t in fn(data))
+    def alone(data, large, size, named):
+        # The same words without the position, where `fn` ran again on the element the map
+        # dropped: TensorFlow's own error ("jpeg::Uncompress failed…") and its decoder's
+        # warnings on stderr a second and third time.
+        reason, advice = reason_of(data, large, size, named, tf.constant(""))
+        said = tf.strings.join([reason, tf.where(tf.strings.length(advice) > 0, ".", ""),
+                                advice])
+        with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
+            return tuple(tf.identity(t) for t in out)
 
     def failed():
         # The first element that failed (element 0 of a request of one), its size and its
