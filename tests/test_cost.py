@@ -855,7 +855,7 @@ def test_a_cost_is_not_taken_for_a_trial_tuned_again_at_another_size(module_dir,
     from hubensemble.report.sections import build_sections
 
     md = " ".join(render_markdown(*build_sections(run.path)[:2]).split())
-    assert ("1 of the 1 members have no measured cost (\"–\") (t0: its cost is of the trial "
+    assert ("1 of the 1 members has no measured cost (\"–\") (t0: its cost is of the trial "
             "at 8 px") in md, md
     again = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
     assert again.costs["t0"].size == 16 and again.costs["t0"].macs == 16 * 16 * 8 * 27 + 24

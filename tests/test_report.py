@@ -701,7 +701,7 @@ def test_the_cost_section_shows_costs_the_budget_and_figure_2(tmp_path):
                            for t, g in gflops.items() if t != member}, machine_info())
     md = report.write_report(path)[0].read_text()
     section = md[md.index("Inference cost"):]
-    assert (f"1 of the {len(result['members'])} members have no measured cost (\"–\"): run "
+    assert (f"1 of the {len(result['members'])} members has no measured cost (\"–\"): run "
             f"`hubensemble cost --run {path}`.") in section
 
 
@@ -3702,3 +3702,25 @@ def test_a_new_gflops_limit_no_candidate_met_is_read_before_an_earlier_ensembles
     run.update(stages={"ensemble": {"key": "the last fit's", "done": True,
                                     "command": "ensemble"}})
     assert unmet not in _report_of(path)[0]
+
+
+def test_the_closing_tables_way_on_of_one_failed_trial_is_singular(tmp_path):
+    """fit's closing table said "no ensemble yet: all 1 trials of the sweep failed: once
+    their cause is fixed, remove their folders" of a sweep of one trial; and the cost
+    section "1 of the 2 members have no measured cost" (test_report's and test_cost's
+    tests of it now say "has"). Fails before: "all 1 trials"."""
+    from hubensemble.hyperrule import PROFILES
+
+    path = tmp_path / "run"
+    make_ranked_run(path, {"alpha": MODULES["alpha"]})
+    Run(path).update(tune={"sweep": "probe", "sweeps": {"probe": {
+        "profile": PROFILES["quick"].to_json(), "budget": 1}}})
+    atomic_save_npy(path / "labels" / "val.npy", np.zeros(N_VAL, np.int64))
+    write_candidate(path / "candidates", {"trial": "probe-0000-alpha",
+                                          "module": "alpha", "hparams": {},
+                                          "status": "failed", "reason": OOM, "has_test": False})
+    first = report.summary_table(path).splitlines()[0]
+    assert first == ("no ensemble yet: the 1 trial of the sweep failed: once its cause is "
+                     "fixed, remove its folder (the command is below), then run `hubensemble "
+                     f"tune --run {path} --sweep probe --budget 1 --profile quick`, then "
+                     f"`hubensemble ensemble --run {path}`"), first

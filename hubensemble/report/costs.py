@@ -143,7 +143,8 @@ def cost_section(files, figures, members) -> Section:
     if unmeasured:  # e.g. a `tune` and `ensemble` by hand after the last cost pass (a check)
         stale = [f"{m['trial']}: {files.costs.stale[m['trial']]}" for m in members
                  if m.get("trial") in files.costs.stale]  # tuned again since cost ran
-        sec.add(Inline(f"{unmeasured} of the {len(members)} members have no measured cost "
+        sec.add(Inline(f"{unmeasured} of the {len(members)} members "
+                       f"{'has' if unmeasured == 1 else 'have'} no measured cost "
                        "(\"–\")" + (f" ({'; '.join(stale)})" if stale else "") + ": run ",
                        Code(files.cmd("cost")), "."))
     limits = e.get("limits")

@@ -305,6 +305,9 @@ def _no_ensemble_step(run, meta) -> str:
         return f"run {ensemble}"
     with command_line():  # the run's own sweep: a plain tune runs the default one
         tune = sweep_command(run.path)
+    if len(failed) == 1:  # "all 1 trials … their folders" was said of one
+        return (f"the 1 trial of the sweep failed: once its cause is fixed, remove its folder "
+                f"(the command is below), then run {tune}, then {ensemble}")
     return (f"all {len(failed)} trials of the sweep failed: once their cause is fixed, remove "
             f"their folders (the command is below), then run {tune}, then {ensemble}")
 
