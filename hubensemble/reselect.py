@@ -42,15 +42,15 @@ def top_k_change(run, previous: dict, fingerprints: dict, keys: dict, options, *
     shard's or not the recorded top-k selection): the caller refuses as before. The
     refusal's reason (str) when candidates of modules the new selection drops are in
     RUN/candidates (named, with the least work that goes on)."""
-    from hubensemble.stagerecords import file_digest, mark, stage_keys
+    from hubensemble.stagerecords import file_digest, mark, same_keys, stage_keys
     from hubensemble.terminal import say
 
     was = (previous.get("options") or {}).get("top_k")
     if not isinstance(was, int) or was == options.top_k:
         return False
     before = dataclasses.replace(options, top_k=was)
-    if stage_keys(fingerprints["catalogue"], fingerprints["data"], before) != \
-            previous.get("keys"):
+    if not same_keys(previous.get("keys"),
+                     stage_keys(fingerprints["catalogue"], fingerprints["data"], before)):
         return False  # another option (or the catalogue or data) changed too
     found = _reselection(run, was, options)
     if found is None:

@@ -17,7 +17,7 @@ from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
 from hubensemble.lockwords import command_words, on_command_line, option_word
 # The per-module words of a changed catalogue: rank.reuse (the rank -> fit check says them too).
 from hubensemble.rank.reuse import catalogue_changes
-from hubensemble.stagerecords import file_digest, mark
+from hubensemble.stagerecords import file_digest, mark, same_key
 from hubensemble.sweeplock import is_member_file, remove_free_locks
 from hubensemble.text import counted, escaped
 
@@ -233,7 +233,7 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
             run.data_section("args", "task", meta=meta), *data, run=run)
     if "catalogue" in changed:
         changed[changed.index("catalogue")] = _catalogue_change(run, specs, meta)
-    if not changed and previous.get("keys", {}).get("tune") != keys["tune"]:
+    if not changed and not same_key(previous.get("keys", {}).get("tune"), keys["tune"]):
         # Name the options, so that a user who meant to resume can pass the old values.
         named = _changed_options(previous.get("options") or {}, options)
         if not named:
@@ -269,8 +269,9 @@ def refuse_changed_options(run, options, *, restart, data_args=None, specs=None)
     pass --restart …"), when `run`'s last fit recorded other rank or tune options (`options`:
     a pipeline.FitOptions) than these, judged by the fit's own key (stagerecords.stage_keys
     of its recorded catalogue and data fingerprints and these options, against its recorded
-    tune key). That refusal came only after the data had loaded (minutes for a large
-    folder), to say what run.json alone says. Nothing happens with `restart`, for a folder
+    tune key: `stagerecords.same_key`, so threshold=0 and --threshold 0 are the same). That
+    refusal came only after the data had loaded (minutes for a large folder), to say what
+    run.json alone says. Nothing happens with `restart`, for a folder
     no fit recorded or whose fit finished nothing, for --top-k alone (`reselect`'s case) or
     a record that names no changed option (`_older_run`'s): `check_inputs` decides those
     after the data loads, as it does a catalogue or data change. Reads run.json only (no
@@ -294,12 +295,12 @@ def refuse_changed_options(run, options, *, restart, data_args=None, specs=None)
     if not (isinstance(prints, dict) and recorded and "catalogue" in prints and "data" in prints
             and (meta.get("stages") or run.ranking_json.exists() or run.candidates.exists())):
         return
-    if stage_keys(prints["catalogue"], prints["data"], options)["tune"] == recorded:
+    if same_key(recorded, stage_keys(prints["catalogue"], prints["data"], options)["tune"]):
         return
     top_k = (previous.get("options") or {}).get("top_k")
-    if isinstance(top_k, int) and stage_keys(prints["catalogue"], prints["data"],
-                                             dataclasses.replace(options, top_k=top_k)
-                                             )["tune"] == recorded:
+    if isinstance(top_k, int) and same_key(recorded, stage_keys(
+            prints["catalogue"], prints["data"],
+            dataclasses.replace(options, top_k=top_k))["tune"]):
         from hubensemble.reselect import dropped_refusal
 
         refused = dropped_refusal(run, previous, options)  # as check_inputs says it

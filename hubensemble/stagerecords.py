@@ -25,22 +25,94 @@ def digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def stage_keys(catalogue_fp, data_fp, options) -> dict[str, str]:
-    """A key per stage (`options.STAGES`, in order) that changes when anything
-    the stage's result depends on changes: the catalogue's and data's fingerprints, then each
-    stage's options (`options`: a pipeline.FitOptions, its `for_stage`) chained, so a stage's
-    key changes with every stage's before it. `fit`'s keys (pipeline), and what
-    `reselect.top_k_change` recomputes with the recorded --top-k."""
-    from hubensemble.options import STAGES
+class StageKey(str):
+    """A stage key (`stage_keys`, `read_keys`: a sha256, hex) that also holds `older`: the
+    keys a hubensemble before typed keys made of the same option values (a float option's
+    whole number digested as the int a Python caller typed: threshold=0), which `same_key`
+    accepts as this one. Written to run.json as the plain string it is."""
 
-    keys, upstream = {}, digest([catalogue_fp, data_fp])
-    for stage in STAGES:
-        upstream = digest([upstream, stage, options.for_stage(stage)])
+    older: frozenset = frozenset()
+
+    def __new__(cls, key: str, older=()):
+        made = super().__new__(cls, key)
+        made.older = frozenset(older) - {key}
+        return made
+
+
+def same_key(recorded, key) -> bool:
+    """Whether `recorded` (a stage's key or reads in run.json, any JSON value) is `key` (a
+    `StageKey`, or a plain str compared as such): the same digest, or one of `key.older`,
+    the digest an older hubensemble made of the same values typed otherwise (`_typings`). The
+    one rule by which fit (`stage_done`, `resume`, `reselect`) matches recorded keys: a run
+    whose stages were keyed from threshold=0 (the int) stays "done before, reused" for
+    fit(threshold=0) and `fit --threshold 0` alike, where keying the value as its float
+    alone would have run every stage again."""
+    return isinstance(recorded, str) and (recorded == key or recorded in getattr(
+        key, "older", ()))
+
+
+def same_keys(recorded, keys: dict) -> bool:
+    """Whether `recorded` (run.json's fit.keys) holds the stages of `keys` (`stage_keys`) and
+    no other, each the same key (`same_key`)."""
+    return (isinstance(recorded, dict) and set(recorded) == set(keys)
+            and all(same_key(recorded[s], k) for s, k in keys.items()))
+
+
+def _typings(options) -> list[dict]:
+    """{option: value} of `options`' float-typed fields (hubensemble.options declares the
+    type) as they are keyed: first each as a float, its declared type, so threshold=0 from
+    Python keys as `--threshold 0` (0.0) does; then every other typing of the whole numbers
+    among them (0 as the int given, 0.0 as the int 0), as a hubensemble before this rule
+    digested each value as it was given. The float 0.0 and the int 0 keyed the stages apart,
+    and `fit --threshold 0` refused the run fit(threshold=0) made ("written by an older
+    hubensemble"). A float option at None, or not a whole number, has its one typing."""
+    import itertools
+
+    from hubensemble import options as option_table
+
+    choices = []
+    for o in option_table.options_for(record="fit"):
+        value = getattr(options, o.name, None)
+        if o.type is not float or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        whole = value if isinstance(value, int) else int(value) if value.is_integer() else None
+        choices.append([(o.name, float(value))] + ([] if whole is None else [(o.name, whole)]))
+    return [dict(c) for c in itertools.product(*choices)]
+
+
+def _chained(start, options, stages, typed: dict) -> dict[str, str]:
+    """{stage: key} of `stages` chained from `start`: each the digest of the key before, the
+    stage and its options (`options.for_stage`), the float options' values as `typed`."""
+    keys, upstream = {}, start
+    for stage in stages:
+        values = options.for_stage(stage)
+        upstream = digest([upstream, stage, {
+            f: typed[f] if f in typed else v for f, v in values.items()}])
         keys[stage] = upstream
     return keys
 
 
-def read_keys(catalogue_fp, data_fp, options) -> dict[str, str]:
+def _keys(start, options, stages) -> dict[str, StageKey]:
+    """`_chained` keys of the declared typing (`_typings`' first), each a StageKey holding the
+    keys of the other typings as `older`."""
+    made = [_chained(start, options, stages, typed) for typed in _typings(options)]
+    return {s: StageKey(made[0][s], (m[s] for m in made[1:])) for s in stages}
+
+
+def stage_keys(catalogue_fp, data_fp, options) -> dict[str, "StageKey"]:
+    """A key per stage (`options.STAGES`, in order) that changes when anything
+    the stage's result depends on changes: the catalogue's and data's fingerprints, then each
+    stage's options (`options`: a pipeline.FitOptions, its `for_stage`) chained, so a stage's
+    key changes with every stage's before it. Each value is keyed as its declared type
+    (`_typings`: threshold=0 as 0.0); each key is a `StageKey`, compared with a recorded one
+    by `same_key`. `fit`'s keys (pipeline), and what `reselect.top_k_change` recomputes with
+    the recorded --top-k."""
+    from hubensemble.options import STAGES
+
+    return _keys(digest([catalogue_fp, data_fp]), options, STAGES)
+
+
+def read_keys(catalogue_fp, data_fp, options) -> dict[str, "StageKey"]:
     """A key per stage (`options.STAGES`) of the options it reads: as `stage_keys`, but rank's
     options (metric, k, top_k, threshold, max_k, greedy) left out of every stage after rank.
     Their whole effect on those stages goes through ranking.json, which tune alone reads
@@ -52,12 +124,9 @@ def read_keys(catalogue_fp, data_fp, options) -> dict[str, str]:
     metadata asset). Recorded as a stage's "reads" (`mark`), beside its key."""
     from hubensemble.options import STAGES
 
-    keys = {"rank": stage_keys(catalogue_fp, data_fp, options)["rank"]}
-    upstream = digest(["rank's options left out", catalogue_fp, data_fp])
-    for stage in STAGES[1:]:
-        upstream = digest([upstream, stage, options.for_stage(stage)])
-        keys[stage] = upstream
-    return keys
+    rank = stage_keys(catalogue_fp, data_fp, options)["rank"]
+    return {"rank": rank, **_keys(digest(["rank's options left out", catalogue_fp, data_fp]),
+                                  options, STAGES[1:])}
 
 
 #: The stages whose results each stage reads. A stage is reused only while their results are
@@ -283,8 +352,8 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
     # `reads` alone only where the results the stage reads are compared below: a record
     # of a hubensemble before read_keys has no "reads" and is matched by its key as before.
     by_reads = (reads is not None and digests is not None and "digests" in record
-                and record.get("reads") == reads)
-    if (record.get("key") != key and not by_reads) or not record.get("done", False):
+                and same_key(record.get("reads"), reads))
+    if (not same_key(record.get("key"), key) and not by_reads) or not record.get("done", False):
         return False
     if digests is None:
         return True

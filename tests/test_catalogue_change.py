@@ -308,3 +308,143 @@ def test_fits_refusal_names_the_edited_entry_not_one_that_declares_its_ranked_wi
         hubensemble.fit(cat, "sklearn:digits", run, progress=False, **FIT)
     assert str(refused.value).startswith(
         f"the catalogue ({edited}'s value_range [0, 1] -> [-1, 1]) changed since "), refused.value
+
+
+# A fit option of a float type given as a whole number, as Python callers type it
+# (threshold=0; the command line's --threshold 0 gives 0.0): `stagerecords.stage_keys`.
+# One trial (a seeds sweep of budget 1): one member to export.
+AS_INTS = dict(profile="quick", seed=0, corruptions=False, sweep="seeds", budget=1,
+               threshold=0, max_gflops=1000)
+AS_FLAGS = ("--profile", "quick", "--seed", "0", "--no-corruptions", "--sweep", "seeds",
+            "--budget", "1", "--threshold", "0", "--max-gflops", "1000", "-q")
+
+
+def keys_as_given(catalogue_fp, data_fp, options):
+    """(stage keys, reads) as a hubensemble before typed keys made them (the reference): each
+    stage's options (`options.for_stage`) digested as given (threshold=0: the int), chained
+    on the stage's before, rank's options left out of the reads after rank."""
+    from hubensemble.options import STAGES
+    from hubensemble.stagerecords import digest
+
+    keys, reads = {}, {}
+    key, read = (digest([catalogue_fp, data_fp]),
+                 digest(["rank's options left out", catalogue_fp, data_fp]))
+    for stage in STAGES:
+        key = digest([key, stage, options.for_stage(stage)])
+        if stage != "rank":
+            read = digest([read, stage, options.for_stage(stage)])
+        keys[stage], reads[stage] = key, key if stage == "rank" else read
+    return keys, reads
+
+
+def test_every_float_option_keys_a_whole_number_as_its_float():
+    """Each fit option the table declares float (threshold, bootstrap, max_gflops, ...) keys
+    every stage and every stage's reads alike given as 1 (Python) or 1.0 (the command line);
+    the keys an older hubensemble made of either typing, mixed ones too, are the same keys
+    (`same_keys`), another value's are not. Fails before: threshold=1 and 1.0 differed in
+    every key."""
+    from hubensemble import options as table
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.stagerecords import read_keys, stage_keys
+
+    floats = [o.name for o in table.options_for(record="fit") if o.type is float]
+    assert {"threshold", "bootstrap", "max_gflops", "max_latency_ms"} <= set(floats)
+    for name in floats:
+        typed, given = FitOptions(**{name: 1.0}), FitOptions(**{name: 1})
+        assert isinstance(getattr(given, name), int)  # as given: the key types it
+        for keys in (stage_keys, read_keys):
+            assert keys("c", "d", typed) == keys("c", "d", given), name
+            assert keys("c", "d", typed) != keys("c", "d", FitOptions(**{name: 2.0})), name
+    from hubensemble.stagerecords import same_keys
+
+    mixed = dict(threshold=0, max_gflops=2.0, bootstrap=1, max_latency_ms=0.5)
+    old = keys_as_given("c", "d", FitOptions(**mixed))
+    for now in (FitOptions(**mixed), FitOptions(threshold=0.0, max_gflops=2, bootstrap=1.0,
+                                                max_latency_ms=0.5)):
+        assert old[0] != stage_keys("c", "d", now)  # keyed otherwise, yet the same keys:
+        assert same_keys(old[0], stage_keys("c", "d", now))
+        assert same_keys(old[1], read_keys("c", "d", now))
+    for other in (dict(mixed, bootstrap=2), dict(mixed, max_latency_ms=1)):
+        assert not same_keys(old[0], stage_keys("c", "d", FitOptions(**other)))
+        assert not same_keys(old[1], read_keys("c", "d", FitOptions(**other)))
+
+
+@pytest.fixture(scope="module")
+def fitted_from_ints(catalogue_lines, tmp_path_factory):
+    work = tmp_path_factory.mktemp("fromints")
+    cat = write_catalogue(work / "cat.yaml", catalogue_lines)
+    hubensemble.fit(cat, "sklearn:digits", work / "run", progress=False, **AS_INTS)
+    return cat, work / "run"
+
+
+def keyed_as_given(run):
+    """Rewrites `run`'s recorded stage keys and reads (run.json's fit.keys, each stage's "key"
+    and "reads") as a hubensemble before typed keys made them (`keys_as_given` of the
+    options its fit recorded: threshold 0, the int)."""
+    from hubensemble.pipeline import FitOptions
+
+    meta = json.loads((run / "run.json").read_text())
+    options = FitOptions(**meta["fit"]["options"])
+    assert options.threshold == 0 and isinstance(options.threshold, int)
+    prints = meta["fit"]["fingerprints"]
+    keys, reads = keys_as_given(prints["catalogue"], prints["data"], options)
+    assert keys != meta["fit"]["keys"]  # the recorded ones are typed otherwise
+    meta["fit"]["keys"] = keys
+    for stage, record in meta["stages"].items():
+        record["key"] = keys["tune" if stage == "cost" else stage]
+        if "reads" in record:
+            record["reads"] = reads["tune" if stage == "cost" else stage]
+    (run / "run.json").write_text(json.dumps(meta, indent=2))
+
+
+def fit_command(cat, out, in_process):
+    """`hubensemble fit` with AS_INTS' options typed on the command line: what it logged."""
+    before = len((out / "log.txt").read_text())
+    code, _, err = in_process("fit", "--catalogue", cat, "--data", "sklearn:digits", "--out",
+                              out, *AS_FLAGS)
+    assert code == 0, err
+    return (out / "log.txt").read_text()[before:]
+
+
+def test_a_fit_of_whole_numbers_from_python_resumes_from_the_command_line_and_back(
+        fitted_from_ints, tmp_path, in_process):
+    """fit(threshold=0, max_gflops=1000) from Python, then `hubensemble fit --threshold 0
+    --max-gflops 1000` on its folder: every stage is reused; then the Python call again on
+    the folder the command line recorded. Fails before: the command line refused ("… was
+    written by an older hubensemble …: its rank and tune results are keyed otherwise")."""
+    cat, fitted = fitted_from_ints
+    run = tmp_path / "run"
+    shutil.copytree(fitted, run)
+    assert all_reused(fit_command(cat, run, in_process))
+    assert json.loads((run / "run.json").read_text())["fit"]["options"]["threshold"] == 0.0
+    before = len((run / "log.txt").read_text())
+    hubensemble.fit(cat, "sklearn:digits", run, progress=False, **AS_INTS)
+    assert all_reused((run / "log.txt").read_text()[before:])
+
+
+def test_a_run_keyed_from_whole_numbers_before_is_reused_by_either_caller(
+        fitted_from_ints, tmp_path, in_process):
+    """A run whose stages an older hubensemble keyed from threshold=0 and max_gflops=1000 as
+    the ints typed: the Python call and the command line alike find every stage done before
+    and reuse it (no stage runs again), and the run then records this version's keys. Fails
+    before: the keys recorded were those ints' (the rewrite changes none), and the command
+    line refused them; a change of keying alone ran every stage again for both callers."""
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.stagerecords import stage_keys
+
+    cat, fitted = fitted_from_ints
+    for caller in ("python", "command line"):
+        run = tmp_path / caller
+        shutil.copytree(fitted, run)
+        keyed_as_given(run)
+        if caller == "python":
+            before = len((run / "log.txt").read_text())
+            hubensemble.fit(cat, "sklearn:digits", run, progress=False, **AS_INTS)
+            log = (run / "log.txt").read_text()[before:]
+        else:
+            log = fit_command(cat, run, in_process)
+        assert all_reused(log), (caller, log)
+        meta = json.loads((run / "run.json").read_text())
+        prints = meta["fit"]["fingerprints"]
+        assert meta["fit"]["keys"] == stage_keys(prints["catalogue"], prints["data"],
+                                                 FitOptions(**meta["fit"]["options"]))
