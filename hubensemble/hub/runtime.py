@@ -474,6 +474,11 @@ class ModuleRuntime:
                 f"the module takes images with {sig.channels} channels ({sig.describe()}); "
                 "hubensemble feeds RGB images (3 channels), or their luminance to a module "
                 "that takes 1 (grey)", "input")
+        if sig.channels == 1:
+            # As channels-first: what it is fed is not the RGB images, said as it loads.
+            log.info("module %s takes grey images [batch, height, width, 1]: it is fed their "
+                     "luminance (ITU-R 601: 0.299 R + 0.587 G + 0.114 B), as "
+                     "tf.image.rgb_to_grayscale would", self.name or self.handle)
         if self.input_size is not None:
             self.check_input_size(self.input_size)
         spec = sig.output_spec(self.output_key, name=self.name, handle=self.handle)
