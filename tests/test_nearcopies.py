@@ -2,6 +2,7 @@
 the note rank logs and the report shows only when near copies are frequent."""
 
 import collections
+import dataclasses
 import json
 import logging
 
@@ -178,3 +179,39 @@ def test_more_images_than_measured_have_no_figures_and_no_note(monkeypatch):
     monkeypatch.setattr(nearcopies, "MAX_EXAMPLES", len(labels) - 1)
     assert nearcopies.near_copies(emb, labels) is None
     assert nearcopies.note([_row("big", 0.9, None)]) is None
+
+
+def test_the_summary_table_and_rank_merge_say_frequent_near_copies(
+        module_factory, tmp_path, monkeypatch, caplog):
+    """The note was a log line before rank's table (a reader of the table alone, or of
+    `Ranking.summary()` from Python, saw nothing) and `rank merge` said nothing of the near
+    copies its merged ranking.json records."""
+    monkeypatch.setenv("HUBENSEMBLE_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    scenes = rng.integers(0, 256, size=(CLASSES * OBJECTS, 16, 16, 3))
+    shots = np.repeat(scenes, FRAMES, axis=0) + rng.integers(-3, 4, size=(64, 16, 16, 3))
+    task = _task(np.clip(shots, 0, 255).astype(np.uint8),
+                 np.repeat(np.arange(CLASSES), OBJECTS * FRAMES))
+    specs = [ModuleSpec(name=f"m{i}", handle=module_factory(f"near{i}", seed=i, width=4 + 2 * i))
+             for i in range(2)]
+    shards = [str(tmp_path / f"s{i}") for i in range(2)]
+    for i, out in enumerate(shards):
+        rank.run_rank(out, specs, task, profile="quick", progress=False, shard=(i, 2),
+                      data_args=DataArgs(spec="npz:x.npz"))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        merged = rank.merge_rankings(shards, str(tmp_path / "merged"))
+    near = nearcopies.frequent(merged.rows)
+    assert near, [r.get("near_copies") for r in merged.rows]
+    said = [r.getMessage() for r in caplog.records if "near copies" in r.getMessage()]
+    assert said == [nearcopies.note(merged.rows, merged.metric)]
+    line = [t for t in merged.summary().splitlines() if t.startswith("near copies")]
+    assert line == [f"near copies carry the {merged.metric} score of "
+                    f"{', '.join(r['name'] for r in near)}: it overstates accuracy on new "
+                    "images (ranking.json \"near_copies\"; docs/rank.md, \"Near-copy "
+                    "neighbours\")"]
+    alone = rank.load_ranking(shards[0])
+    assert ("near copies" in alone.summary()) == bool(nearcopies.frequent(alone.rows))
+    flat = dataclasses.replace(merged, rows=[{k: v for k, v in r.items() if k != "near_copies"}
+                                             for r in merged.rows])
+    assert "near copies" not in flat.summary()

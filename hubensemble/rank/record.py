@@ -10,6 +10,7 @@ from hubensemble.csvcells import csv_text
 from hubensemble.errors import RunError, checks_keywords
 from hubensemble.fileio import atomic_write_json, atomic_write_text
 from hubensemble.lockwords import on_command_line, option_word
+from hubensemble.rank import nearcopies
 from hubensemble.text import counted
 
 #: The columns every ranking row has (other tools read these; never rename them).
@@ -149,6 +150,11 @@ class Ranking:
                     f"; the selection rule took {', '.join(picked)} all the same (leave "
                     f"it out with {option_word('--modules', 'modules')}, or a tighter "
                     f"{option_word('--top-k', 'top_k')})" if picked else ""))
+        if near := nearcopies.frequent(self.rows):  # the table's reader skips the warning
+            lines.append(
+                f"near copies carry the {self.metric} score of "
+                f"{', '.join(r['name'] for r in near)}: it overstates accuracy on new images "
+                "(ranking.json \"near_copies\"; docs/rank.md, \"Near-copy neighbours\")")
         lines.append(f"selected ({rule_text(self.selection)}; * above): "
                      f"{', '.join(self.selected) or 'none'}")
         return "\n".join(lines)
