@@ -341,8 +341,14 @@ def _add_sweep_way(run, recorded: dict, options) -> str:
         return ""
     given = {n: getattr(options, n) for n in _SWEEP_PLAN if hasattr(options, n)}
     table = [o for o in option_table.options_for(command="tune") if o.name in given]
-    tune = command_words("tune", run.path, flags=option_flags(given, table),
-                         keywords=option_keywords(given, table))
+    # The new sweep always: tune without --sweep resumes the run's own, so at fit's default
+    # (`default`) the command left it out and added nothing ("all 8 … reused").
+    sweep = option_table.get("sweep")
+    rest = [o for o in table if o.name != "sweep"]
+    tune = command_words(
+        "tune", run.path,
+        flags=" ".join(filter(None, (f"{sweep.cli_flags[0]} {new}", option_flags(given, rest)))),
+        keywords=", ".join(filter(None, (f"sweep={new!r}", option_keywords(given, rest)))))
     flags, keywords = ensemble_options(run.path)
     ensemble = command_words("ensemble", run.path, flags=flags, keywords=keywords)
     export = command_words("export", run.path)

@@ -2,6 +2,7 @@
 
 import hashlib
 import dataclasses
+import contextlib
 import json
 import logging
 import os
@@ -3022,3 +3023,30 @@ def test_a_python_tunes_stop_is_said_by_its_own_line_alone(module_factory, tmp_p
     assert re.search(r"to resume \(the running trial, at step \d+/\d+, restarts from its "
                      r"start\)\n$", lines[0]), lines[0]
     assert [line.endswith("again to resume\n") for line in lines[1:]] == [True] * 2, lines
+
+
+def test_the_tune_way_names_the_new_sweep_at_its_default_too(fitted, tmp_path):
+    # A run fitted with --sweep probe, then `fit` without --sweep (the default sweep): the
+    # way on said `hubensemble tune --run RUN --budget 8`, which resumes the run's own probe
+    # sweep ("all 8 planned trials finished before, reused") and adds nothing (a new user's
+    # check): the flag was left out at fit's default. Fails before: no "--sweep default".
+    from hubensemble.fileio import read_json
+    from hubensemble.pipeline import FitOptions
+    from hubensemble.resume import refuse_changed_options
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import stage_keys
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out, ignore=shutil.ignore_patterns("export*", "tuner"))
+    meta = read_json(out / "run.json")  # as a fit with --sweep probe records it
+    prints = meta["fit"]["fingerprints"]
+    meta["fit"]["options"]["sweep"] = "probe"
+    meta["fit"]["keys"]["tune"] = stage_keys(prints["catalogue"], prints["data"],
+                                             FitOptions(**dict(FIT, sweep="probe")))["tune"]
+    (out / "run.json").write_text(json.dumps(meta))
+    for cli, want in ((True, f"`hubensemble tune --run {out} --sweep default`"),
+                      (False, f"run_tune(run_dir='{out}', sweep='default')")):
+        with (command_line() if cli else contextlib.nullcontext()), \
+                pytest.raises(RunError) as err:
+            refuse_changed_options(Run(out), FitOptions(**FIT), restart=False)
+        assert "add the default sweep's beside them, run " + want in str(err.value), err.value
