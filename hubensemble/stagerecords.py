@@ -319,7 +319,17 @@ def stage_records(meta: dict, run=None) -> dict[str, dict]:
                         f"{type(value).__name__} {value!r}"[:80])
     if not isinstance(stages, dict):
         return {}
-    return {k: v for k, v in stages.items() if isinstance(v, dict)}
+    # "done" edited into no true/false ("no", 1): read as not done, said once, where a
+    # truthy text read as "done before, reused" (every reader goes through here).
+    for k, v in stages.items():
+        if isinstance(v, dict) and "done" in v and not isinstance(v["done"], bool) \
+                and (where, k) not in _WARNED:
+            _WARNED.add((where, k))
+            log.warning('%s: its "stages" -> "%s" -> "done" is %s, not true or false (edited '
+                        "by hand?): read as not done; the stage runs again", where, k,
+                        f"{type(v['done']).__name__} {v['done']!r}"[:80])
+    return {k: v if isinstance(v.get("done", False), bool) else {**v, "done": False}
+            for k, v in stages.items() if isinstance(v, dict)}
 
 
 def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, reselected=(),

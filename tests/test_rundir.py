@@ -364,3 +364,23 @@ def test_a_stage_records_digests_edited_into_no_object_run_the_stage_again_in_wo
     assert (f'{run.meta_path.resolve()}: its "stages" -> "ensemble" -> "digests" is a JSON '
             "array, not a JSON object (edited by hand?): what ensemble read is not known; "
             "running ensemble again") in caplog.text, caplog.text
+
+
+def test_a_stage_records_done_edited_into_text_is_read_as_not_done(tmp_path, caplog):
+    """run.json's "stages" -> "rank" -> "done" edited to "no" read as done (a truthy text):
+    fit said "rank: done before, reused". It reads as not done, with a warning naming
+    run.json and the field; true and false read as before. Fails before: stage_done is
+    True and no warning."""
+    import logging
+
+    from hubensemble.stagerecords import stage_done, stage_records
+
+    run = Run(tmp_path / "run")
+    run.update(stages={"rank": {"key": "k", "done": True}, "tune": {"key": "t", "done": False}})
+    assert stage_done(run, "rank", "k") and not stage_done(run, "tune", "t")
+    run.update(stages={"rank": {"key": "k", "done": "no"}})
+    with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+        assert not stage_done(run, "rank", "k")
+    assert stage_records(run.meta(), run)["rank"] == {"key": "k", "done": False}
+    assert (f"{run.meta_path}: its \"stages\" -> \"rank\" -> \"done\" is str 'no', not true "
+            "or false (edited by hand?): read as not done") in caplog.text, caplog.text
