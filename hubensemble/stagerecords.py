@@ -537,15 +537,15 @@ def redo_way(run, trial: str) -> str:
     (`sweepwords.redo_words`, "call run_tune(…)" from Python; tune redoes such a trial
     without the delete, `Candidate.complete`, which the words keep as `pipeline.
     _say_not_redone` says them), or, where that command is the fit's own
-    (`sweepwords.redone_by_fit`), "run `hubensemble fit … --out RUN` again (it redoes the
-    trial)" ("call fit(…) with the arguments the run was fitted with again"), which runs
-    the stages after it: it said "delete … and call fit(…) … (it redoes the trial), then fit
-    again"."""
-    from hubensemble.sweepwords import redo_words, redone_by_fit
+    (`sweepwords.redone_by_fit`), "run the same fit again (`hubensemble fit … --out RUN`;
+    it redoes the trial)" ("(fit(…) with the arguments the run was fitted with; …)" from
+    Python), which runs the stages after it: it said "delete … and call fit(…) … (it
+    redoes the trial), then fit again"."""
+    from hubensemble.sweepwords import redo_command, redo_words, redone_by_fit
     from hubensemble.text import escaped
 
     if redone_by_fit(run.path, trial):
-        return f"{redo_words(run.path, trial)} again (it redoes the trial)"
+        return f"run the same fit again ({redo_command(run.path, trial)}; it redoes the trial)"
     return (f"delete {escaped(run.candidates / trial)} and {redo_words(run.path, trial)} (it "
             "redoes the trial), then fit again")
 

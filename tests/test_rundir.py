@@ -384,3 +384,34 @@ def test_a_stage_records_done_edited_into_text_is_read_as_not_done(tmp_path, cap
     assert stage_records(run.meta(), run)["rank"] == {"key": "k", "done": False}
     assert (f"{run.meta_path}: its \"stages\" -> \"rank\" -> \"done\" is str 'no', not true "
             "or false (edited by hand?): read as not done") in caplog.text, caplog.text
+
+
+def test_a_damaged_trial_the_fits_own_command_redoes_is_told_to_run_the_same_fit_again(
+        tmp_path):
+    """A damaged trial outside fit's tune plan whose redo is the fit's own command (a fit's
+    folder whose fit plans the sweep as run.json records it) was told "delete … and call
+    fit(…) with the arguments the run was fitted with (it redoes the trial), then fit
+    again": two fits, and a delete tune no longer needs. The words are one place
+    (`stagerecords.redo_way`): run the same fit again, on the command line and from Python.
+    Fails before: the delete and "then fit again"."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.stagerecords import damage
+
+    run = Run(tmp_path / "run")
+    planned = [f"default-000{i}-m" for i in range(4)]
+    run.update(fit={}, tune={"sweeps": {"default": {"budget": 8, "seed": 0,
+                                                    "trials": planned + ["default-0006-m"]}}},
+               stages={"tune": {"key": "k", "done": True, "trials": {"default": planned}}})
+    for trial in planned + ["default-0006-m"]:
+        (run.candidates / trial).mkdir(parents=True)
+        (run.candidates / trial / "trial.json").write_text(
+            '{"trial": "cut' if trial.endswith("6-m") else json.dumps(
+                {"trial": trial, "module": "m", "status": "failed", "reason": "x"}))
+    said = damage(run, "tune")
+    assert said.endswith(
+        "so fit's tune leaves it as it is: run the same fit again (fit(…) with the arguments "
+        "the run was fitted with; it redoes the trial)"), said
+    with command_line():
+        said = damage(run, "tune")
+    assert "delete" not in said and "then fit again" not in said, said
+    assert said.endswith(f"--out {run.path}`; it redoes the trial)"), said
