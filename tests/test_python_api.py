@@ -331,3 +331,32 @@ def test_a_folder_beside_the_data_is_suggested_as_one_word(tmp_path, flag, said)
         check_outside_data(f"folder:{data}", {flag: data})
     assert str(caught.value).endswith(
         "e.g. " + said.format(shlex.quote(beside) if flag == "--out" else beside))
+
+
+def _two_image_task():
+    from hubensemble.data.task import Split
+
+    return hubensemble.Task(name="t", source="arrays", class_names=["a", "b"],
+                            train=Split(np.zeros((2, 4, 4, 3), np.uint8), np.array([0, 1])))
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda spec: hubensemble.build_classifier("/zoo/a", 3),
+     r"^build_classifier\(\) spec must be a ModuleSpec \(a catalogue entry\), got str "
+     r"'/zoo/a'; e\.g\. spec=hubensemble\.load_catalogue\(PATH\)\[0\]$"),
+    (lambda spec: hubensemble.build_classifier(spec, "3"),
+     r"^build_classifier\(\) num_classes must be an integer >= 2, got str '3'$"),
+    (lambda spec: hubensemble.fit_member("/zoo/a", None, None, profile="quick"),
+     r"^fit_member\(\) spec must be a ModuleSpec"),
+    (lambda spec: hubensemble.fit_member(spec, "sklearn:digits", None, profile="quick"),
+     r"^fit_member\(\) task must be a Task, got str 'sklearn:digits'; e\.g\. "
+     r"task=hubensemble\.load_task\(SPEC\)$"),
+    (lambda spec: hubensemble.fit_member(spec, _two_image_task(), None, profile="quick"),
+     r"^fit_member\(\) hparams must be an HParams \(a trial's record: "
+     r"Candidate\.read_hparams\(\)\), got NoneType None$")])
+def test_build_classifier_and_fit_member_name_a_wrong_argument(call, words):
+    """build_classifier('/zoo/a', 3) was an AttributeError in the HubLayer ("'str' object
+    has no attribute 'handle'"), fit_member(spec, task, None) one at "hparams.kind"."""
+    spec = hubensemble.ModuleSpec(name="a", handle="/zoo/a")
+    with pytest.raises(TypeError, match=words):
+        call(spec)

@@ -105,8 +105,15 @@ def build_classifier(spec: ModuleSpec, num_classes: int, *, dropout: float = 0.0
     nothing at inference. A model built by this function loads the ``weights.weights.h5`` of
     a candidate (`hubensemble.candidate.WEIGHTS_FILE`), fine-tuned or probe alike.
     Raises HubensembleError for fewer than 2 classes, ModuleLoadError when the module cannot
-    be loaded.
+    be loaded; before any work, TypeError naming the argument for a `spec` that is no
+    ModuleSpec (a handle string was an AttributeError deep in the HubLayer) or a
+    `num_classes` that is no integer (`text.typed`).
     """
+    from hubensemble.text import typed
+
+    typed("build_classifier", "spec", spec, ModuleSpec,
+          "a ModuleSpec (a catalogue entry)", example="hubensemble.load_catalogue(PATH)[0]")
+    typed("build_classifier", "num_classes", num_classes, (int, np.integer), "an integer >= 2")
     if int(num_classes) < 2:
         raise HubensembleError(f"a classifier needs at least 2 classes, got {num_classes}")
     backbone = hub_layer_from_spec(spec, trainable=trainable, name="backbone",
