@@ -35,6 +35,7 @@ from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  #
 from hubensemble.modulefiles import local_handle_warnings  # noqa: F401
 
 
+@checks_keywords
 @dataclass(frozen=True)
 class ModuleSpec:
     """One catalogue entry: where a pre-trained image module lives and how to feed it."""

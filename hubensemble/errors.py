@@ -600,7 +600,21 @@ def checks_keywords(function: Callable[_P, _R]) -> Callable[_P, _R]:
     (`check_keywords_known`), before any work, as the stages' decorators refuse it
     (`kerasenv.with_stage_settings`, `runwriter.writes_run`). Here, where hub's
     module writer may import it (a leaf of the import graph). Its signature stays the function's,
-    for `inspect` and for type checkers (ParamSpec, PEP 612). TensorFlow-free."""
+    for `inspect` and for type checkers (ParamSpec, PEP 612). TensorFlow-free.
+
+    Above a dataclass's decorator, a public record's (`ModuleSpec`, `Task`): its __init__,
+    refusing as "ModuleSpec() got an unexpected keyword argument 'nmae' (did you mean
+    name?)"; the class is returned, changed in place."""
+    if isinstance(function, type):
+        cls, init = function, function.__init__
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def checked_init(*args, **kwargs):
+            check_keywords_known(cls, signature, kwargs, args)
+            init(*args, **kwargs)
+        cls.__init__ = checked_init
+        return cls
     signature = inspect.signature(function)
 
     @functools.wraps(function)

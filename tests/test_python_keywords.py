@@ -91,3 +91,27 @@ def test_fits_options_are_still_fits_to_refuse(tmp_path):
     with pytest.raises(TypeError, match=r"^fit\(\) got unknown option catalgue;"):
         hubensemble.fit("c.yaml", "sklearn:digits", tmp_path / "run", catalgue=3)
     assert list(tmp_path.iterdir()) == []
+
+
+#: Public classes whose constructor is not checks_keywords' yet, and why: Keras' layers refuse
+#: an unknown keyword themselves ("Unrecognized keyword arguments passed to HubLayer"); the
+#: fit records are made in pipeline.py by make_dataclass, no decorator line (the lead's).
+NOT_CHECKED = {"HubLayer", "EnsembleLayer", "FitOptions", "FitResult"}
+
+
+@pytest.mark.parametrize("name", [n for n in hubensemble.__all__ if n not in NOT_CHECKED
+                                  and inspect.isclass(getattr(hubensemble, n, None))])
+def test_a_mistyped_keyword_of_a_public_record_names_the_one_meant(name):
+    """ModuleSpec(nmae=…) and Task(nmae=…) were told Python's bare "unexpected keyword
+    argument"; the constructor's signature stays the dataclass's, for inspect."""
+    cls = getattr(hubensemble, name)
+    assert dataclasses.is_dataclass(cls)
+    signature = inspect.signature(cls)
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]
+    assert list(signature.parameters) == fields
+    first = fields[0]
+    bad = mistyped(first, fields)
+    with pytest.raises(TypeError) as caught:
+        cls(**{bad: None})
+    assert str(caught.value) == (f"{name}() got an unexpected keyword argument {bad!r} "
+                                 f"(did you mean {first}?)")

@@ -20,7 +20,7 @@ from hubensemble.data.names import non_integer_labels
 from hubensemble.data.sniff import natural_skips
 # How many skipped files the summary names, importable from here as before its words moved.
 from hubensemble.data.taskwords import SKIPS_NAMED  # noqa: F401 - re-exported
-from hubensemble.errors import DataError
+from hubensemble.errors import DataError, checks_keywords
 from hubensemble.lockwords import option_word
 from hubensemble.text import counted
 
@@ -121,6 +121,7 @@ class Split:
         return self.images.astype(np.float32) / np.float32(255.0)
 
 
+@checks_keywords
 @dataclass(eq=False)
 class Task:
     """A downstream classification task: class names and train / val / test splits.
