@@ -152,7 +152,8 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
     _check_arguments(val_probs, y, budget=budget, seed=seed, bootstrap=bootstrap,
                      with_replacement=with_replacement, costs=costs, limits=limits)
     if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
+        raise ValueError(f"unknown objective {objective!r}; choose one of "  # as size rules
+                         f"{', '.join(OBJECTIVES)}")
     if size_rule not in SIZE_RULES:
         raise ValueError(f"unknown size rule {size_rule!r}; choose one of "
                          f"{', '.join(SIZE_RULES)}")

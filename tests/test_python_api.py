@@ -360,3 +360,14 @@ def test_build_classifier_and_fit_member_name_a_wrong_argument(call, words):
     spec = hubensemble.ModuleSpec(name="a", handle="/zoo/a")
     with pytest.raises(TypeError, match=words):
         call(spec)
+
+
+def test_greedy_selects_unknown_objective_lists_the_objectives_as_words():
+    """greedy_select(objective='nll') listed them as a Python tuple, "('ce', 'accuracy')",
+    where its size rules are words ("one-se, paper, budget")."""
+    from hubensemble.greedy import OBJECTIVES
+
+    with pytest.raises(ValueError) as caught:
+        hubensemble.greedy_select(np.full((2, 3, 2), 0.5), np.array([0, 1, 0]), objective="nll")
+    assert str(caught.value) == f"unknown objective 'nll'; choose one of {', '.join(OBJECTIVES)}"
+    assert "(" not in str(caught.value)
