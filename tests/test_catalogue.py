@@ -2665,3 +2665,48 @@ def test_a_mistyped_local_path_offers_the_existing_sibling_it_most_likely_means(
     for typo in (meant / "saved_model.pbb", tmp_path / "cat.yam"):
         [(_, said)] = missing_here([ModuleSpec(name="x", handle=str(typo))])
         assert "did you mean" not in str(said), str(said)
+
+
+def test_validate_refuses_an_input_size_the_keras_files_input_does_not_take(tmp_path):
+    # A .keras file whose Input is 96x96 catalogued with `input_size: [64, 64]` was "ok" for
+    # `catalogue validate`; rank then refused it at its input stage ("set input_size: [96,
+    # 96]"). Now validate says so by the field's line, for .keras and .h5 files alike.
+    import keras
+
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub import ModuleRuntime
+    from hubensemble.zoo.config import validate_catalogue
+
+    inp = keras.Input((96, 96, 3))
+    model = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(inp))
+    model.save(tmp_path / "m96.keras")
+    model.save(tmp_path / "m96.h5")
+    path = write(tmp_path, """
+        modules:
+          - name: small
+            handle: ./m96.keras
+            input_size: [64, 64]
+          - name: right
+            handle: ./m96.keras
+            input_size: [96, 96]
+          - name: old
+            handle: ./m96.h5
+            input_size: [64, 80]
+        """)
+    with pytest.raises(CatalogueError) as e:
+        validate_catalogue(path)
+    lines = [line for line in str(e.value).splitlines() if "input_size" in line]
+    assert len(lines) == 2, str(e.value)
+    assert lines[0].startswith(f"{path}:{line_of(path, 'input_size: [64, 64]')}: field "
+                               "'input_size': [64, 64], but the model's input takes only "
+                               "[96, 96] images (its Input's shape in m96.keras)"), lines[0]
+    assert lines[0].endswith("write `input_size: [96, 96]` in this entry"), lines[0]
+    assert lines[1].startswith(f"{path}:{line_of(path, 'input_size: [64, 80]')}: field "
+                               "'input_size': [64, 80], but the model's input takes only "
+                               "[96, 96] images (its Input's shape in m96.h5)"), lines[1]
+    assert "right" not in str(e.value)
+    # What validate refuses is what rank refuses as the module loads; the fix loads.
+    with pytest.raises(ModuleLoadError) as refused:
+        ModuleRuntime.load(str(tmp_path / "m96.keras"), name="small", input_size=[64, 64])
+    assert refused.value.stage == "input" and "input_size: [96, 96]" in str(refused.value)
+    ModuleRuntime.load(str(tmp_path / "m96.keras"), name="right", input_size=[96, 96])

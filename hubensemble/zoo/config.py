@@ -210,25 +210,34 @@ def zoo_handle_problem(handle: str) -> str | None:
 
 
 def fixed_size_problem(spec) -> str | None:
-    """"problem; fix" when `spec` (a ModuleSpec) has no input_size and its handle is a local
-    Keras model file whose input declares one fixed size (`kerasconfig.declared_input_size`),
-    else None. Such a module takes that size alone, and rank would embed it at the task's
-    resolution: it was refused at its first embedding, deep in rank. `catalogue validate`
-    says it by line, and rank refuses the entry when it loads (`hub.ModuleRuntime.from_spec`,
-    for any module traced at one size). The size is not taken from the module: it also sets
-    the resolution rank embeds and fine-tunes at, which the entry states (docs/catalogue.md,
-    "Modules that are not feature vectors")."""
+    """"problem; fix" when `spec` (a ModuleSpec) has a handle that is a local Keras model file
+    (.keras, .h5: the one format whose input shape is read without loading it) whose input
+    declares one fixed size (`kerasconfig.declared_input_size`) and its input_size is
+    missing or another size, else None. Such a module takes that size alone: without
+    input_size rank would embed it at the task's resolution, and with another one rank
+    refuses it as it loads (`hub.ModuleRuntime.check_input_size`, stage "input": "set
+    input_size: [96, 96]"), either deep in rank where `catalogue validate` said "ok".
+    `catalogue validate` says it by line, and rank refuses the entry when it loads
+    (`hub.ModuleRuntime.from_spec`, for any module traced at one size). The size is not
+    taken from the module: it also sets the resolution rank embeds and fine-tunes at, which
+    the entry states (docs/catalogue.md, "Modules that are not feature vectors")."""
     import os
 
     from hubensemble.handles import source_kind
     from hubensemble.kerasconfig import declared_input_size
 
-    if spec.input_size is not None or source_kind(spec.handle) != "keras-file" or \
-            not os.path.isfile(spec.handle):
+    if source_kind(spec.handle) != "keras-file" or not os.path.isfile(spec.handle):
         return None
     size = declared_input_size(spec.handle)
     if size is None:
         return None
+    if spec.input_size is not None:
+        given = [int(v) for v in spec.input_size]
+        if tuple(given) == tuple(size):
+            return None
+        return (f"{given}, but the model's input takes only {list(size)} images (its "
+                f"Input's shape in {os.path.basename(spec.handle)}): rank refuses it as it "
+                f"loads; write `input_size: {list(size)}` in this entry")
     return (f"missing: the model's input takes only {list(size)} images (its Input's shape), "
             f"and an entry without input_size is embedded at the task's resolution; write "
             f"`input_size: {list(size)}` in this entry (`catalogue add` writes it)")
