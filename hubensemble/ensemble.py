@@ -133,18 +133,20 @@ def with_way_on(run_dir, skipped, *, then: str = "this ensemble again"
     folder and run its sweep's tune (`sweepwords.redo_words`: a plain tune runs the default
     sweep), then `then` (ensemble again), as an edited record's hyperparameters say; and of
     each complete ok one whose table has another row or class count, which tune reuses:
-    delete its folder first (`candidate.reused_redo`)."""
+    delete its folder first (`candidate.reused_redo`), then `then` too (it named tune's
+    command alone, and the user was not told to run this ensemble again)."""
     folder = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
     out = []
     for t, r in skipped:
         kind = redo_kind(run_dir, t, r)
-        if kind == "record":  # fit's command (in a fit's folder) runs the ensemble too
-            after = "" if redone_by_fit(run_dir, t) else f", then {then}"
+        # fit's command (in a fit's folder) runs the ensemble too; tune's does not
+        after = "" if redone_by_fit(run_dir, t) else f", then {then}"
+        if kind == "record":
             r = (f"{r}; restore its {TRIAL_FILE} from a copy, or delete "
                  f"{escaped(os.path.abspath(os.path.join(folder, t)))} and "
                  f"{redo_words(run_dir, t)} (it redoes the trial){after}")
         elif kind == "reused":  # a table's shape: tune reuses the folder
-            r += candidate.reused_redo(candidate.read_candidate(folder, t))
+            r += candidate.reused_redo(candidate.read_candidate(folder, t)) + after
         out.append((t, r))
     return out
 
@@ -169,14 +171,17 @@ def redo_kind(run_dir, trial, reason) -> str | None:
 
 
 def _failed_way_on(run_dir, skipped) -> list[tuple[str, str]]:
-    """`skipped` with the way on (`candidate.reused_redo`) added to the reason of each
+    """`skipped` with the way on (`candidate.reused_redo`, then this ensemble again unless
+    fit's command redoes the trial: `with_way_on`'s rule) added to the reason of each
     failed trial: "status 'failed': NaN loss" said none, and tune reuses a failed trial."""
     folder = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
     out = []
     for t, r in skipped:
         cand = candidate.read_candidate(folder, t)
-        failed = cand is not None and cand.status == "failed"
-        out.append((t, r + candidate.reused_redo(cand, failed=True) if failed else r))
+        if cand is not None and cand.status == "failed":
+            after = "" if redone_by_fit(run_dir, t) else ", then this ensemble again"
+            r += candidate.reused_redo(cand, failed=True) + after
+        out.append((t, r))
     return out
 
 

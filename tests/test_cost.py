@@ -711,8 +711,8 @@ def test_the_cost_pass_says_each_unusable_candidates_way_on(module_dir, tmp_path
     assert (f"{trials[1][0]}: trial.json is not a JSON object; restore its trial.json from a "
             f"copy, or delete {bad} and {tune}, then this cost again; ") in line, line
     assert (f"{trials[2][0]}: val_probs.npy has 2 classes, the other candidates 3; tune "
-            f"reuses a finished trial's folder, so delete {other}, then {tune} (the "
-            "ensemble leaves them out too)") in line, line
+            f"reuses a finished trial's folder, so delete {other}, then {tune}, then this "
+            "cost again (the ensemble leaves them out too)") in line, line
     assert any("the ensemble leaves them out too)" in r.getMessage() for r in caplog.records)
 
 

@@ -1083,7 +1083,7 @@ def test_the_pools_class_count_is_the_runs_task_not_a_vote_of_its_candidates(tmp
     assert [m["trial"] for m in out["members"]] == ["trial_1"] and out["n_candidates"] == 1
     want = f"val_probs.npy has 4 classes, the run's task ({run / 'run.json'}) 3: another task's"
     way = ("; tune reuses a finished trial's folder, so delete {}, then run tune again (it "
-           "redoes the trial)")
+           "redoes the trial), then this ensemble again")
     assert out["skipped"] == [
         {"trial": t, "reason": want + way.format(run / "candidates" / t)}
         for t in ("trial_0", "trial_2")]
@@ -1604,7 +1604,7 @@ def test_every_unusable_candidate_says_its_way_on_and_fit_says_them(run_dir, cap
     for trial in skipped:
         folder = os.path.join(run, "candidates", trial)
         way = (f"delete {folder}, then run `hubensemble tune --run {run} --sweep probe` (it "
-               "redoes the trial)")
+               "redoes the trial), then this ensemble again")
         assert skipped[trial].endswith(way) and skipped[trial].count("delete") == 1, trial
     assert ("; running tune again does not retry a failed trial: to retry it once its cause "
             "is fixed, delete ") in \
