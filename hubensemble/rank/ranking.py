@@ -34,6 +34,7 @@ from hubensemble.rank.record import (EXTRA_KEYS, ROW_KEYS, Ranking, _named,  # n
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank import nearcopies
+from hubensemble.rank.rownotes import module_notes
 from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.rank.twins import row_signature, same_embeddings_as, signature, trains
@@ -245,7 +246,7 @@ def _base_row(index, spec):
             "score": None, "dim": None, "examples": None, "seconds": None, "cache_hit": None,
             "stage": None, "family": spec.family, "architecture": spec.architecture,
             "resolution": None, "value_range": spec.value_range, "fingerprint": None,
-            "index": index, "source": spec.source or None}
+            "index": index, "source": spec.source or None, "notes": []}
 
 
 def _check_entry_dim(spec, row):
@@ -349,6 +350,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     """
     from hubensemble import stageargs
     from hubensemble.data import validate_task
+    from hubensemble.hub.notices import captured
 
     # The options table's rules, as the command line's; profile may be a Profile here, and
     # top_k None beside a threshold or greedy (selection_rule checks both).
@@ -441,10 +443,13 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                     raise _duplicate(spec, earlier, why, next(
                         (r for r in rows if r["name"] == earlier.name
                          and r["status"] == "failed"), None))
-                with PeakMeter() as meter:  # its peak: later stages' memory rules take it
+                # its peak: later stages' memory rules take it; its load-time warnings (or
+                # those its cache entry kept) change what its score means: kept as notes
+                with PeakMeter() as meter, captured() as said:
                     res = _embed(spec, task, "train", profile=prof, cache_dir=cache_dir,
                                  use_cache=use_cache, datasets=datasets,
                                  on_batch=counting_note(bar, spec.name, "images"))
+                row["notes"] = module_notes(said, spec.name)
                 row.update(resolution=list(res.resolution), fingerprint=res.fingerprint,
                            cache_hit=res.cache_hit, dim=int(res.embeddings.shape[1]),
                            examples=int(res.embeddings.shape[0]),

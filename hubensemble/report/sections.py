@@ -28,6 +28,7 @@ from hubensemble.lockwords import command_line
 from hubensemble.data.coverage import coverage_note
 from hubensemble.rank import nearcopies
 from hubensemble.rank.ranking import rule_text
+from hubensemble.rank.rownotes import row_notes
 from hubensemble.rundir import Run
 
 log = logging.getLogger(__name__)
@@ -166,8 +167,11 @@ def _ranking_section(files) -> Section:
     for row in r.rows:
         ok = row.get("status") == "ok"
         rank += ok
-        status = "ok" if ok else f"failed ({row.get('stage') or 'error'}): " \
-                                 f"{_short(row.get('reason'))}"
+        # What its load warned of (a model fed the wrong value range, class logits, used
+        # frozen) reads with its score: ranking.json's notes (none in an older ranking).
+        notes = row_notes(row, short=True)
+        status = (f"ok: {_short('; '.join(notes))}" if notes else "ok") if ok else \
+            f"failed ({row.get('stage') or 'error'}): {_short(row.get('reason'))}"
         rows.append([rank if ok else "–", row["name"], row.get("family") or "–",
                      _f(row.get("score")), row.get("dim") or "–", status,
                      "✓" if row["name"] in chosen else ""])
