@@ -138,3 +138,25 @@ def test_rank_merge_keeps_the_shards_notes(tmp_path, monkeypatch):
     assert shard and "nearly black" in shard[0]
     assert merged.row("pixels")["notes"] == shard and merged.row("plain")["notes"] == []
     assert rank.load_ranking(str(tmp_path / "m")).row("pixels")["notes"] == shard
+
+
+def test_a_notes_short_form_is_what_the_score_is_of_without_the_fix(tmp_path, monkeypatch):
+    # The report's table and fit's reuse line show each note short: the texts run to 400
+    # characters with their fix, which ranking.json keeps whole.
+    from hubensemble.hub import notices
+    from hubensemble.rank.rownotes import module_notes
+
+    monkeypatch.setattr(notices, "_WARNED", set())
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((None, None, 3))
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(keras.layers.Conv2D(4, 3)(inp))
+    keras.Model(inp, keras.layers.Softmax(name="probs")(pooled)).save(tmp_path / "soft.keras")
+    with notices.captured() as said:
+        ModuleRuntime.load(str(tmp_path / "soft.keras"), name="soft")
+    (note,) = module_notes(said, "soft")
+    assert note.startswith("its last layer 'probs' is a softmax: ") and "set `layer:" in note
+    assert row_notes({"notes": [note]}, short=True) == [
+        "it returns class probabilities, not features, and ranks and transfers as such"]
+    # A note without a fix after it is kept whole, and so is a long one without ": ".
+    assert row_notes({"notes": ["used frozen; fix it so"]}, short=True) == ["used frozen"]
+    assert row_notes({"notes": ["x" * 150]}, short=True) == ["x" * 150]
