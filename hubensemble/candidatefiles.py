@@ -39,15 +39,27 @@ def changed_files(record, folder, writer: str = "tune", skip=()) -> list[str]:
     `folder`, one text per file ("test_probs.npy is not the one tune wrote (3,248 bytes
     recorded in trial.json, 1,624 now: edited, cut short or replaced since)", or by its
     sha256 when the size is the same); [] when each is, or the record has no WRITTEN (a
-    trial of an older hubensemble). A file that is gone, a name in `skip` (its damage said
-    already) and an entry edited into another form are left to the other checks."""
+    trial of an older hubensemble). A file that is gone and a name in `skip` (its damage said
+    already) are left to the other checks. A WRITTEN edited into no object, or an entry into
+    another form, is said too (the files cannot be checked): they read as a trial of an
+    older hubensemble, reused as "done before"."""
+    from hubensemble.fileio import json_kind
+
     written = record.get(WRITTEN) if isinstance(record, dict) else None
-    if not isinstance(written, dict):
+    if written is None:
         return []
+    if not isinstance(written, dict):  # a hand edit: the files cannot be checked
+        return [f"trial.json's \"{WRITTEN}\" record is {json_kind(written)}, not the object "
+                f"{writer} wrote (edited by hand?): its files cannot be checked"]
     found = []
     for name, entry in written.items():
-        if (name in skip or not isinstance(name, str) or os.path.basename(name) != name
+        if name in skip:
+            continue
+        if (not isinstance(name, str) or os.path.basename(name) != name
                 or name in ("", ".", "..") or not _entry(entry)):
+            found.append(f"trial.json's \"{WRITTEN}\" entry {name!r} is not the [bytes, "
+                         f"time, sha256] {writer} wrote (edited by hand?): it cannot be "
+                         "checked")
             continue
         path = Path(os.fspath(folder)) / name
         size, mtime_ns, digest = entry

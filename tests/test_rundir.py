@@ -415,3 +415,33 @@ def test_a_damaged_trial_the_fits_own_command_redoes_is_told_to_run_the_same_fit
         said = damage(run, "tune")
     assert "delete" not in said and "then fit again" not in said, said
     assert said.endswith(f"--out {run.path}`; it redoes the trial)"), said
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda w: "x", 'trial.json\'s "written" record is a JSON string, not the object tune '
+     "wrote (edited by hand?): its files cannot be checked"),
+    (lambda w: {**w, "weights.weights.h5": [1, 2]}, 'trial.json\'s "written" entry '
+     "'weights.weights.h5' is not the [bytes, time, sha256] tune wrote (edited by hand?)")])
+def test_a_candidates_written_record_edited_by_hand_is_no_trial_done_before(
+        tmp_path, edit, said):
+    """trial.json's "written" (each file's bytes, time, sha256) edited into no object, or an
+    entry into another form, read as a trial of an older hubensemble: tune reused it, "done
+    before", unchecked. It is said, and the trial is redone as one whose files changed
+    (`Candidate.complete`); the stages read it as before. Fails before: no problem said."""
+    import numpy as np
+
+    from hubensemble import candidate
+    from hubensemble.fileio import atomic_write_json
+
+    run = Run(tmp_path / "run")
+    probs = np.full((4, 2), 0.5, np.float32)
+    cand = candidate.write_candidate(
+        run.candidates, {"trial": "default-0000-m", "module": "m", "status": "ok"},
+        val_probs=probs, test_probs=probs,
+        save_weights=lambda path: open(path, "wb").write(b"w" * 64))
+    record = dict(cand.record, written=edit(cand.record["written"]))
+    atomic_write_json(cand.folder / candidate.TRIAL_FILE, record)
+    again = candidate.read_candidate(run.candidates, "default-0000-m")
+    assert [p for p in again.problems if p.startswith(said)] and not again.complete, \
+        again.problems
+    assert again.ok and not again.faults  # read as before by the stages
