@@ -160,3 +160,23 @@ def test_a_notes_short_form_is_what_the_score_is_of_without_the_fix(tmp_path, mo
     # A note without a fix after it is kept whole, and so is a long one without ": ".
     assert row_notes({"notes": ["used frozen; fix it so"]}, short=True) == ["used frozen"]
     assert row_notes({"notes": ["x" * 150]}, short=True) == ["x" * 150]
+
+
+def test_ranks_table_and_csv_show_the_notes(tmp_path, monkeypatch):
+    # The notes were kept in ranking.json and the report only: rank's own closing table (the
+    # warning scrolled far above it as the module loaded) and ranking.csv showed none.
+    from hubensemble.csvcells import read_rows
+    from hubensemble.hub import notices
+
+    specs = _pixels_and_plain(tmp_path)
+    monkeypatch.setattr(notices, "_WARNED", set())
+    ranking = rank.run_rank(str(tmp_path / "a"), specs, load_task("sklearn:digits"),
+                            profile="quick", data_args=DataArgs(spec="sklearn:digits"),
+                            progress=False, cache_dir=str(tmp_path / "cache"))
+    short = row_notes(ranking.row("pixels"), short=True)
+    assert short == ["it sees every image nearly black"], short
+    (line,) = [t for t in ranking.summary().splitlines() if t.startswith("notes")]
+    assert line == 'notes (ranking.json "notes", with their fix): pixels: ' + short[0]
+    rows = {r["name"]: r for r in read_rows(tmp_path / "a" / "ranking.csv")}
+    assert rows["pixels"]["notes"] == "; ".join(ranking.row("pixels")["notes"])
+    assert rows["plain"]["notes"] == ""

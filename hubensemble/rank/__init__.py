@@ -17,6 +17,10 @@ those within τ of the best, or a greedy kNN ensemble go on to fine-tuning.
   identity so a warm ranking neither hashes nor parses every module again.
 * `pool` — what a new ranking of a run folder must keep of the candidates it holds
   (`check_tuned_modules`, `warn_unselected_pool`);
+* `nearcopies` — how often a module's nearest neighbours are near copies (frames of one
+  object), which inflate the kNN proxy: ranking.json's "near_copies", rank's and the report's note;
+* `rownotes` — what a module's load warned of that changes what its score means, kept with
+  its row ("notes") and said again;
 * `reuse` — `ranking_changes`: whether a ranking `rank` wrote is the one `fit` would write
   (fit goes on from it on the same folder).
 

@@ -11,6 +11,7 @@ from hubensemble.errors import RunError, checks_keywords
 from hubensemble.fileio import atomic_write_json, atomic_write_text
 from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.rank import nearcopies
+from hubensemble.rank.rownotes import row_notes
 from hubensemble.text import counted
 
 #: The columns every ranking row has (other tools read these; never rename them).
@@ -18,7 +19,7 @@ ROW_KEYS = ("name", "handle", "status", "reason", "score", "dim", "examples", "s
             "cache_hit")
 #: Extra columns written to ranking.csv after ROW_KEYS.
 EXTRA_KEYS = ("stage", "family", "architecture", "resolution", "value_range", "fingerprint",
-              "index")
+              "index", "notes")
 
 
 def rule_text(selection: dict, *, empty: str = "?") -> str:
@@ -124,7 +125,9 @@ class Ranking:
 
     def summary(self, limit=20) -> str:
         """A plain-text table for people: the best `limit` modules, then every failure, the
-        count ranked and failed, and the modules scoring no more than `chance`."""
+        count ranked and failed, the modules scoring no more than `chance`, the notes of
+        those whose load warned of what their score means (`rownotes`, short) and those whose
+        near copies carry their score (`nearcopies.frequent`)."""
         chosen = set(self.selected)
         lines = [f"{'#':>3}  {'module':<40} {self.metric:>10} {'dim':>6} {'cache':>5} "
                  f"{'sec':>7}"]
@@ -150,6 +153,10 @@ class Ranking:
                     f"; the selection rule took {', '.join(picked)} all the same (leave "
                     f"it out with {option_word('--modules', 'modules')}, or a tighter "
                     f"{option_word('--top-k', 'top_k')})" if picked else ""))
+        noted = [f"{r['name']}: {'; '.join(row_notes(r, short=True))}" for r in self.ok_rows
+                 if row_notes(r)]  # said once as each module loaded, far above the table
+        if noted:
+            lines.append(f"notes (ranking.json \"notes\", with their fix): {'; '.join(noted)}")
         if near := nearcopies.frequent(self.rows):  # the table's reader skips the warning
             lines.append(
                 f"near copies carry the {self.metric} score of "
@@ -160,7 +167,8 @@ class Ranking:
         return "\n".join(lines)
 
     def to_csv(self) -> str:
-        """ranking.csv: ROW_KEYS then EXTRA_KEYS, one line per row, resolution as HxW; by
+        """ranking.csv: ROW_KEYS then EXTRA_KEYS, one line per row, resolution as HxW, the
+        notes (`rownotes.row_notes`) joined by "; "; by
         `csvcells.csv_text`, so the text starts with `csvcells.BOM` (read the file with
         `csvcells.ENCODING`) and a catalogue's name or handle starting with "=", "+", "-" or
         "@" is written with a "'" before it, shown as text by a spreadsheet program
@@ -170,6 +178,7 @@ class Ranking:
             out = dict(row)
             if isinstance(out.get("resolution"), (list, tuple)):
                 out["resolution"] = "x".join(str(v) for v in out["resolution"])
+            out["notes"] = "; ".join(row_notes(row)) or None  # a list: one cell
             rows.append([out.get(k) for k in ROW_KEYS + EXTRA_KEYS])
         return csv_text(ROW_KEYS + EXTRA_KEYS, rows)
 
