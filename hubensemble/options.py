@@ -212,7 +212,9 @@ OPTIONS: tuple[Option, ...] = (
          ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit",
          choices=("zero", "probe"),
          default_text="the profile's: zero; cpu: probe for BatchNorm in inference mode"),
-    _opt("budget", int, None, "number of trials (candidates), never exceeded", "tune",
+    _opt("budget", int, None, "number of trials (candidates), never exceeded; the default "
+         "and probe sweeps run 4 trials per module and aug 4 per augmentation family, so "
+         "they need 4 or more (4×K for K modules)", "tune",
          ("tune", "fit"), used_by=("tune",), invalidates=("tune",), record="fit", minimum=1,
          metavar="L",
          default_text="4 per module for default and probe; 60/12/4 for paper/cpu/quick "

@@ -46,17 +46,20 @@ GROUPED_SWEEPS = ("default", "probe", "aug")
 def check_budget(sweep: str, budget: int | None) -> None:
     """OptionError (a usage error on the command line, wherever it is raised) when `budget`
     (trials, never exceeded: paper 2; None = the default)
-    cannot hold one group of a part of `sweep`, in the caller's words
+    cannot hold one group of a part of `sweep` (one module's 4 trials; aug: one augmentation
+    family's), in the caller's words
     (`lockwords.option_word`: "pass --budget 4 or more" on the command line, "pass budget=4
     or more" from Python; both were told "a budget of 4"). The command line checks it before
     TensorFlow loads; `tune.plan_sweep` checks each part the same way."""
     for part in sweep_parts(sweep):
         if part in GROUPED_SWEEPS and budget is not None and int(budget) < 4:
             group = "augmentation family" if part == "aug" else "module"
+            groups = "augmentation families" if part == "aug" else "modules"
             raise OptionError(f"the {part} sweep runs 4 trials per {group}; budget "
                               f"{budget} cannot hold one: pass "
                               f"{option_word('--budget 4', 'budget=4')} or more, or a sweep "
-                              "of single trials (seeds, hyper, combined)")
+                              "of single trials (seeds, hyper, combined) (one: one "
+                              f"{group}'s 4 trials; K {groups} need a budget of 4×K)")
 
 
 def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,
