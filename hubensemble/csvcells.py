@@ -47,6 +47,8 @@ import csv
 import io
 from typing import Iterable, Sequence
 
+from hubensemble.errors import checks_keywords
+
 #: The first characters that make a spreadsheet program read a cell as a formula (OWASP's
 #: = + - @ tab and carriage return; ASVS 1.2.10's NUL).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -67,6 +69,7 @@ def spreadsheet_cell(value):
     return value
 
 
+@checks_keywords
 def read_cell(text: str) -> str:
     """The value `spreadsheet_cell` wrote as the cell `text` (a str read by the csv module):
     one leading TEXT_MARK dropped ("'=SUM(A1)" -> "=SUM(A1)"), any other text unchanged."""
@@ -88,6 +91,7 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     return buf.getvalue()
 
 
+@checks_keywords
 def read_rows(path) -> list[dict[str, str]]:
     """The rows of a CSV file `csv_text` wrote (`path`: str or os.PathLike), each a dict of
     column name to cell text, every text cell as it was before `spreadsheet_cell` (`read_cell`;

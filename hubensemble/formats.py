@@ -11,7 +11,7 @@ import os
 import pathlib
 import platform
 
-from hubensemble.errors import HubensembleError, RunError, first_line
+from hubensemble.errors import HubensembleError, RunError, checks_keywords, first_line
 from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_target,
                                 file_sha256,
                                 read_json, tf_path)
@@ -155,6 +155,7 @@ def metadata_path(model_dir) -> str:
     return os.path.join(os.fspath(model_dir), "assets", METADATA_ASSET)
 
 
+@checks_keywords
 def read_export_metadata(model_dir, *, strict: bool = True) -> dict:
     """An export's assets/hubensemble.json as a dict; {} when it is absent.
 

@@ -66,6 +66,7 @@ import numpy as np
 
 from hubensemble import formats
 from hubensemble.csvcells import csv_text
+from hubensemble.errors import checks_keywords
 from hubensemble.fileio import atomic_write_text
 from hubensemble.text import counted
 
@@ -282,6 +283,7 @@ def check_ranking(ranking, predictions: dict, labels, neighbours=None) -> LabelC
                       neighbours=k, given_share=share, split=split)
 
 
+@checks_keywords
 def run_label_check(run_dir, ranking=None) -> LabelCheck:
     """`check_ranking` of a run folder: its ranking.json (or `ranking`), RUN/knn.npz and
     RUN/labels/train.npy. RunError (naming the file and what rewrites it) when one of them
@@ -357,6 +359,7 @@ def write_labels_to_check(run_dir, check: LabelCheck, class_names=(), paths=None
     return path
 
 
+@checks_keywords
 def read_labels_to_check(path) -> list[dict]:
     """The rows of a RUN/labels/to_check.csv as {column: str} (`csvcells.read_rows`: every
     cell as named, a spreadsheet's text mark dropped), in the file's order. A file written
@@ -375,6 +378,7 @@ def read_labels_to_check(path) -> list[dict]:
     return rows
 
 
+@checks_keywords
 def training_image(run_dir, i: int):
     """The pixels of `train[i]`, the i-th training example of run folder `run_dir`'s own data,
     as the report's "Labels to check" and RUN/labels/to_check.csv's `index` name it: numpy
@@ -389,6 +393,7 @@ def training_image(run_dir, i: int):
     return _split_image(run_dir, "train", i)
 
 
+@checks_keywords
 def validation_image(run_dir, i: int):
     """The pixels of `val[i]`, the i-th validation example of run folder `run_dir`'s own data
     (a row of RUN/labels/to_check.csv whose `split` is "val"), as `training_image` gives a

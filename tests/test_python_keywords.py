@@ -11,13 +11,25 @@ from hubensemble.errors import check_keywords_known
 
 
 def public_functions():
-    """(name, function) of every function `hubensemble` exports (`__all__`), classes aside."""
-    found = []
+    """(name, function) of every function `hubensemble` exports (`__all__`), classes aside,
+    and of every one README.md and docs/*.md call as hubensemble.MODULE.NAME(…)."""
+    import importlib
+    import pathlib
+    import re
+
+    found = {}
     for name in hubensemble.__all__:
         value = getattr(hubensemble, name)
         if callable(value) and not inspect.isclass(value):
-            found.append((name, value))
-    return found
+            found[name] = value
+    root = pathlib.Path(__file__).resolve().parents[1]
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for name in re.findall(r"hubensemble\.([a-z_]+(?:\.[a-z_]+)*)\(", doc.read_text()):
+            module, _, attr = f"hubensemble.{name}".rpartition(".")
+            value = getattr(importlib.import_module(module), attr)
+            if not inspect.isclass(value):
+                found.setdefault(name, value)
+    return sorted(found.items())
 
 
 def mistyped(word: str, names) -> str:
@@ -33,7 +45,8 @@ def mistyped(word: str, names) -> str:
 def test_the_walk_finds_the_documented_functions():
     names = {name for name, _ in public_functions()}
     assert {"fit", "predict", "write_report", "greedy_select", "load_catalogue",
-            "get_strategy", "run_rank", "evaluate_model"} <= names
+            "get_strategy", "run_rank", "evaluate_model", "labelcheck.run_label_check",
+            "export.read_metadata", "hub.register_resolver"} <= names
 
 
 @pytest.mark.parametrize("name", [n for n, _ in public_functions()])
@@ -42,7 +55,7 @@ def test_a_mistyped_keyword_of_every_public_function_names_the_one_meant(
     """fit(catalgue=…), write_report(rundir=…), predict(image_path=…), greedy_select(objectiv=…)
     were told Python 3.11's "unexpected keyword argument" with no "did you mean", or (fit)
     "missing 1 required positional argument: 'catalogue'"; the stage functions named it."""
-    function = getattr(hubensemble, name)
+    function = dict(public_functions())[name]
     signature = inspect.signature(function)
     assert signature == inspect.signature(inspect.unwrap(function))  # intact for inspect
     assert "args" not in signature.parameters  # not the wrapper's (*args, **kwargs)
@@ -55,8 +68,8 @@ def test_a_mistyped_keyword_of_every_public_function_names_the_one_meant(
         bad = mistyped(param.name, signature.parameters)
         with pytest.raises(TypeError) as caught:
             function(**{bad: str(tmp_path / "x")})
-        assert str(caught.value) == (f"{name}() got an unexpected keyword argument {bad!r} "
-                                     f"(did you mean {param.name}?)")
+        assert str(caught.value) == (f"{function.__name__}() got an unexpected keyword "
+                                     f"argument {bad!r} (did you mean {param.name}?)")
     assert list(tmp_path.iterdir()) == []  # refused before any work
 
 

@@ -36,7 +36,7 @@ from hubensemble import _tf
 from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE, SIGNATURES,
                                     UNSUPPORTED, animated_webp, outside_graph, sniff,
                                     sniff_row)
-from hubensemble.errors import DataError, first_line, without_op_decorations
+from hubensemble.errors import DataError, checks_keywords, first_line, without_op_decorations
 from hubensemble.text import counted, escaped
 from hubensemble.threads import warnings_block
 
@@ -621,6 +621,7 @@ def read_image(path: str, *, orientation: bool = True) -> Decoded:
     return decode_bytes(data, name=str(path), orientation=orientation)
 
 
+@checks_keywords
 def read_image_file(path: str) -> np.ndarray:
     """The image in file `path` as uint8 RGB [H, W, 3] (see `decode_bytes`).
 

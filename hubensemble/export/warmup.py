@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from hubensemble.data.decode import op_error_reason
-from hubensemble.errors import RunError
+from hubensemble.errors import RunError, checks_keywords
 from hubensemble.fileio import tf_path
 from hubensemble.formats import (BYTES_SIGNATURE, MEMBERS_SIGNATURE, SERVING_SIGNATURE,
                                  WARMUP_FILE)
@@ -131,6 +131,7 @@ def run_warmup(loaded, requests, *, outcome: str = "so the export was deleted") 
 DEFAULT_SIZE = 224
 
 
+@checks_keywords
 def add_warmup(model_dir) -> str | None:
     """Adds TF Serving's warmup file to the export at `model_dir` that has none (one written
     before the file was, which TF Serving loaded without warming up), without exporting it

@@ -30,7 +30,7 @@ import tensorflow as tf
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver
 
 from hubensemble.catalogue_here import missing_path_words
-from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
 # file_sha256: also re-exported (hubensemble.hub's callers).
 from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
                                 machine_error, read_json)
@@ -312,6 +312,7 @@ _REGISTRY = {
 _REGISTRY_LOCK = threading.Lock()
 
 
+@checks_keywords
 def register_resolver(prefix, resolver):
     """Registers ``resolver`` for handles ``PREFIX:…``, tried before those already registered.
 

@@ -5,7 +5,7 @@ import os
 
 import tensorflow as tf
 
-from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
 from hubensemble.fileio import tf_path
 
 # Loading a SavedModel and calling it runs its graph. A published image model needs none of
@@ -154,6 +154,7 @@ def _reachable(roots, library):
     return seen
 
 
+@checks_keywords
 def check_safe(path, *, trust=False, name=None, handle=None):
     """Refuses a module that can reach outside its inputs, unless ``trust`` is true.
 

@@ -6,7 +6,7 @@ import logging
 import pathlib
 import shutil
 
-from hubensemble.errors import ModuleLoadError
+from hubensemble.errors import ModuleLoadError, checks_keywords
 from hubensemble.fileio import make_dirs
 from hubensemble.zoo.builder import (BUILD_LOCK_TIMEOUT, build_lock, build_zoo, is_zoo,
                                      remove_free_build_lock, zoo_difference)
@@ -60,6 +60,7 @@ def ensure_zoo(preset_name: str, *, progress: bool = True,
     return folder
 
 
+@checks_keywords
 def module_path(preset_name: str, name: str) -> str:
     """The SavedModel folder (str) of module ``name`` of a preset zoo (``zoo:PRESET/NAME``),
     building the zoo into the user cache on first use (its progress bar names the handle).
