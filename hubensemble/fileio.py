@@ -275,7 +275,25 @@ def _check_lock_file(path: str) -> None:
         if isinstance(e, FileExistsError):  # a file where a folder of the path should be
             code, why = errno.ENOTDIR, f"{e.filename} is a file, not a folder"
         verb = "open" if os.path.lexists(path) else "create"
-        raise LockFileError(code, f"cannot {verb} the lock file {path}: {why}") from e
+        raise _lock_error(code, f"cannot {verb} the lock file {path}: {why}") from e
+
+
+#: LockFileError's kind per OSError subclass (`_lock_error`).
+_LOCK_ERROR_KINDS: dict = {}
+
+
+def _lock_error(code: int, text: str) -> LockFileError:
+    """LockFileError(code, text), of the OSError subclass OSError(code, …) makes too
+    (IsADirectoryError, PermissionError, FileNotFoundError: named as before by callers that
+    name an error by its type, `except PermissionError` still catching it)."""
+    base = type(OSError(code, text))
+    if base is OSError:
+        return LockFileError(code, text)
+    kind = _LOCK_ERROR_KINDS.get(base)
+    if kind is None:
+        kind = _LOCK_ERROR_KINDS[base] = type(base.__name__, (LockFileError, base), {
+            "__module__": __name__, "__doc__": LockFileError.__doc__})
+    return kind(code, text)
 
 
 def check_lock_file(path) -> None:
