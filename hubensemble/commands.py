@@ -424,7 +424,8 @@ def _recorded_tfds_folder(run, recorded: dict, data_dir) -> None:
     except DataError as e:
         if data_dir:
             raise
-        raise DataError(f"{e} (the data recorded in {run.meta_path})") from None
+        from hubensemble.preflight import recorded_data_error
+        raise recorded_data_error(run, run.meta(), recorded["spec"], e) from None
 
 
 def cmd_predict(args):

@@ -3050,3 +3050,28 @@ def test_the_tune_way_names_the_new_sweep_at_its_default_too(fitted, tmp_path):
                 pytest.raises(RunError) as err:
             refuse_changed_options(Run(out), FitOptions(**FIT), restart=False)
         assert "add the default sweep's beside them, run " + want in str(err.value), err.value
+
+
+def test_export_and_distill_refuse_the_runs_moved_data_before_tensorflow(fitted, tmp_path):
+    """`export --run RUN` and `distill --run RUN` load the data run.json records first
+    thing, after TensorFlow's import (7-9 s, ~700 MB): a folder that moved was refused
+    then, though the files alone say it. Now before TensorFlow, in `Run.task`'s words (the
+    reference: Run.task itself), naming run.json and the fit that goes on from the new place. Fails
+    before: TensorFlow loaded."""
+    from hubensemble.rundir import Run
+    from test_cli import each_in_one_process
+
+    run = tmp_path / "run"
+    shutil.copytree(fitted[0], run, ignore=shutil.ignore_patterns("*.lock"))
+    meta = json.loads((run / "run.json").read_text())
+    meta["data"]["args"]["spec"] = f"folder:{tmp_path / 'moved'}"
+    (run / "run.json").write_text(json.dumps(meta))
+    from hubensemble.lockwords import command_line
+
+    with pytest.raises(DataError) as refused, command_line():
+        Run(run).task()
+    assert f"(the data recorded in {run / 'run.json'})" in str(refused.value), refused.value
+    found = each_in_one_process(["export", "--run", run], ["distill", "--run", run])
+    for code, _, err, tensorflow in found:
+        assert (code, tensorflow) == (2, False), err
+        assert err.endswith(f"error: {refused.value}\n"), err
