@@ -3724,3 +3724,34 @@ def test_the_closing_tables_way_on_of_one_failed_trial_is_singular(tmp_path):
                      "fixed, remove its folder (the command is below), then run `hubensemble "
                      f"tune --run {path} --sweep probe --budget 1 --profile quick`, then "
                      f"`hubensemble ensemble --run {path}`"), first
+
+
+def test_duplicates_are_said_ranked_as_an_earlier_entry_not_unranked(
+        tmp_path, figures_not_drawn):
+    """A new-user check: two entries refused as `duplicate` of an earlier one (its files or
+    embeddings) were counted in "3 modules could not be ranked" in fit's closing table and
+    the report, and the Ranking said "7 modules scored by knn" where 4 were scored. Fails
+    before: "could not be ranked" counts 3, and "7 modules scored"."""
+    rows = ranking_rows(MODULES)
+    for name, earlier in (("alpha_copy", "alpha"), ("gamma_keras", "gamma")):
+        rows.append({**rows[0], "name": name, "handle": f"/zoo/{name}", "status": "failed",
+                     "score": None, "stage": "duplicate", "index": len(rows),
+                     "reason": f"module {name}: loads the same module as {earlier!r}"})
+    Ranking(metric="knn", k=1, rows=rows, selected=list(MODULES),
+            selection={"rule": "top_k", "top_k": len(MODULES)}, examples=90).write(tmp_path)
+    Run(tmp_path).update(data=data_section())
+    scored = sum(r["status"] == "ok" for r in rows)
+    unranked = [r["name"] for r in rows if r["status"] != "ok" and r["stage"] != "duplicate"]
+    assert (scored, unranked) == (4, ["broken"])  # independent of the report's split
+    text = report.summary_table(tmp_path)
+    assert f"skipped: 1 module could not be ranked: broken ({SHA})" in text, text
+    assert ("skipped: 2 entries were ranked as earlier entries (duplicates): alpha_copy "
+            "(module alpha_copy: loads the same module as 'alpha'); gamma_keras") in text, text
+    md, _ = report.write_report(tmp_path)
+    md = shown(md.read_text())
+    assert (f"{scored} modules scored by `knn` (k = 1) on 90 training examples, best first "
+            f"(of {len(rows)} entries; 2 ranked as an earlier entry (duplicates); 1 could not "
+            "be ranked); selection rule") in md, md
+    failed = md[md.index("## What failed and why"):]
+    assert "Modules that could not be ranked (1):" in failed
+    assert "Entries ranked as an earlier entry (2; the same files or embeddings" in failed

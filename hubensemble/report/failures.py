@@ -18,19 +18,36 @@ from hubensemble.sweepwords import redo_command, redone_by_fit
 from hubensemble.text import absolute, counted
 
 
+def split_unranked(ranking) -> tuple[list[dict], list[dict]]:
+    """(duplicates, unranked): the rows of `ranking` (a `rank.record.Ranking`, or None: two
+    empty lists) whose status is not "ok", split by stage: an entry refused as a
+    "duplicate" of an earlier one (the same files or embeddings: `rank.ranking._duplicate`)
+    was ranked, under the earlier entry; the rest could not be ranked. Duplicates were
+    counted and said as "modules could not be ranked"."""
+    rows = ranking.failed_rows if ranking is not None else []
+    return ([r for r in rows if r.get("stage") == "duplicate"],
+            [r for r in rows if r.get("stage") != "duplicate"])
+
+
 def failures_section(files) -> Section:
     """The section from a run's files (`runfiles.RunFiles`): modules that could not be
-    ranked, planned trials not run yet, modules a budget gave no trial, failed trials (probe or
-    fine-tuning), candidates at chance on validation (`RunFiles.at_chance`, with what to do),
-    candidates and members left out, files missing or damaged; "Nothing failed."
-    when there are none."""
+    ranked, entries ranked as an earlier one (`split_unranked`), planned trials not run yet,
+    modules a budget gave no trial, failed trials (probe or fine-tuning), candidates at
+    chance on validation (`RunFiles.at_chance`, with what to do), candidates and members left
+    out, files missing or damaged; "Nothing failed." when there are none."""
     sec = Section("What failed and why")
     blocks = []
-    if files.ranking is not None and files.ranking.failed_rows:
-        blocks.append(f"Modules that could not be ranked ({len(files.ranking.failed_rows)}):")
+    duplicates, unranked = split_unranked(files.ranking)
+    if unranked:
+        blocks.append(f"Modules that could not be ranked ({len(unranked)}):")
         blocks.append(Table(["module", "stage", "reason"],
                             [[r["name"], r.get("stage") or "–", r.get("reason") or "–"]
-                             for r in files.ranking.failed_rows]))
+                             for r in unranked]))
+    if duplicates:  # ranked, as the earlier entry: no failure, but not a module of its own
+        blocks.append(f"Entries ranked as an earlier entry ({len(duplicates)}; the same "
+                      "files or embeddings, so scored once, under the earlier name):")
+        blocks.append(Table(["entry", "why"], [[r["name"], r.get("reason") or "–"]
+                                               for r in duplicates]))
     if files.unfinished:  # neither failed nor skipped: not run yet (an interrupted sweep)
         blocks.append(Inline("Planned trials that have not run: ",
                              files.finish_step(), "."))

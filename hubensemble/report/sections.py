@@ -14,7 +14,7 @@ from hubensemble.report.costs import cost_section
 from hubensemble.report.ensemblesections import (TEST_SECTION, _class_names, _curve_section,
                                                  _members, _members_section, _one_model,
                                                  _perclass_section, _test_section)
-from hubensemble.report.failures import failures_section
+from hubensemble.report.failures import failures_section, split_unranked
 from hubensemble.report.fmt import counted as _n, number as _f
 from hubensemble.report.datarows import (decoding_rows, isolated_block,
                                          names_isolated, short as _short)
@@ -158,9 +158,14 @@ def _ranking_section(files) -> Section:
         return sec.add(files.ranking_note)
     with command_line():  # the report's commands are the command line's (files.cmd)
         rule = rule_text(r.selection)  # "--top-k 1": it said "top_k (top_k=1)"
-    sec.add(Inline(f"{len(r.rows)} modules scored by ", Code(str(r.metric)),
-                   f" (k = {r.k}) on {r.examples} training examples, best first; selection "
-                   "rule ", Code(rule), f": {len(r.selected)} selected (✓)."))
+    duplicates, unranked = split_unranked(r)  # neither was scored: said as what they are
+    apart = "".join(f"; {n} {what}" for n, what in (
+        (len(duplicates), "ranked as an earlier entry (duplicates)"),
+        (len(unranked), "could not be ranked")) if n)
+    sec.add(Inline(f"{_n(len(r.ok_rows), 'module')} scored by ", Code(str(r.metric)),
+                   f" (k = {r.k}) on {r.examples} training examples, best first"
+                   + (f" (of {len(r.rows)} entries{apart})" if apart else "")
+                   + "; selection rule ", Code(rule), f": {len(r.selected)} selected (✓)."))
     chosen = set(r.selected)
     rows = []
     rank = 0

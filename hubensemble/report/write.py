@@ -409,9 +409,15 @@ _NAMED_FAILURES = 5
 _FAILED_TRIALS = ("trial of the sweep failed", "trials of the sweep failed")
 
 
+#: (one, more) of the entries rank scored once, as an earlier entry: no failure of their own.
+_DUPLICATES = ("entry was ranked as an earlier entry (a duplicate)",
+               "entries were ranked as earlier entries (duplicates)")
+
+
 def _failure_lines(run, meta) -> list[str]:
     """What the run skipped and went on without, a line per stage: the modules a sweep's
-    budget gave no trial, the modules that could not be ranked, the trials that failed (then
+    budget gave no trial, the modules that could not be ranked (entries ranked as an earlier
+    one, duplicates, apart: `failures.split_unranked`), the trials that failed (then
     that they are done and how to run them again: `sweeps.rerun_failed_words`, ending in the
     command that redoes them, `sweepwords.redo_words`: fit's where it plans them)
     and the members left out of the export, each named
@@ -419,6 +425,7 @@ def _failure_lines(run, meta) -> list[str]:
     terminal must not miss that part of the catalogue or of the sweep was lost."""
     from hubensemble import candidate
     from hubensemble.rank.ranking import Ranking
+    from hubensemble.report.failures import split_unranked
     from hubensemble.sweeps import rerun_failed_words
     from hubensemble.sweepstate import untried
     from hubensemble.sweepwords import redo_words
@@ -430,8 +437,10 @@ def _failure_lines(run, meta) -> list[str]:
         except (OSError, ValueError, KeyError, TypeError):
             ranking = None
         if ranking is not None:
+            duplicates, unranked = split_unranked(ranking)
             found.append((("module could not be ranked", "modules could not be ranked"),
-                          [(r["name"], r.get("reason")) for r in ranking.failed_rows]))
+                          [(r["name"], r.get("reason")) for r in unranked]))
+            found.append((_DUPLICATES, [(r["name"], r.get("reason")) for r in duplicates]))
     cands, _ = candidate.scan(run.candidates)
     found.append((_FAILED_TRIALS,
                   [(c.trial, c.record.get("reason")) for c in cands if c.status == "failed"]))
@@ -455,7 +464,7 @@ def _failure_lines(run, meta) -> list[str]:
             failed = [t for t, _ in items]
             then = " and ".join(dict.fromkeys(redo_words(run.path, t) for t in failed))
             lines.append("  " + rerun_failed_words(run.candidates, failed, then=then))
-        failures = True
+        failures = failures or what != _DUPLICATES
     # A module the budget gave no trial is no failure, and its line above is whole: the
     # pointer only when a failure's reason may be cut or left out here (a new-user check saw
     # it under a budget skip alone).
