@@ -184,9 +184,9 @@ def _catalogue_change(run, specs, meta: dict) -> str:
         return "catalogue"
     recorded = meta.get("modules")
     recorded = recorded if isinstance(recorded, dict) else {}
-    changed = catalogue_changes(ranking.catalogue,
-                                as_recorded_widths(specs, recorded, ranked_widths(run)),
-                                recorded)
+    widths = ranked_widths(run)
+    changed = catalogue_changes(ranking.catalogue, as_recorded_widths(specs, recorded, widths),
+                                recorded, widths)
     return f"catalogue ({'; '.join(changed)})" if changed else "catalogue"
 
 

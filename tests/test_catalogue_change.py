@@ -238,8 +238,8 @@ def test_an_output_dim_equal_to_the_ranked_width_is_no_change_to_fit_or_rank(
     assert all_reused(fit_again(write_catalogue(cat, catalogue_lines, **wide), run))
     assert all_reused(fit_again(write_catalogue(cat, catalogue_lines), run))  # and back
     name = next(iter(catalogue_lines))
-    with pytest.raises(RunError, match=rf"\({name}'s output_dim null -> {widths[name] + 1}\) "
-                                       "changed since"):
+    with pytest.raises(RunError, match=rf"\({name}'s output_dim null -> {widths[name] + 1} "
+                                       rf"\(ranked at {widths[name]}\)\) changed since"):
         hubensemble.fit(write_catalogue(cat, catalogue_lines,
                                         **{name: f"output_dim: {widths[name] + 1}"}),
                         "sklearn:digits", run, progress=False, **FIT)
@@ -283,7 +283,8 @@ def test_fit_goes_on_from_a_rankings_folder_with_an_output_dim_of_the_ranked_wid
         "--profile", "quick", "--top-k", "1")
     assert code == 0, err
     name = next(iter(catalogue_lines))
-    with pytest.raises(RunError, match=rf"\({name}'s output_dim null -> {widths[name] + 1}\)"):
+    with pytest.raises(RunError, match=rf"\({name}'s output_dim null -> {widths[name] + 1} "
+                                       rf"\(ranked at {widths[name]}\)\)"):
         hubensemble.fit(write_catalogue(tmp_path / "c.yaml", catalogue_lines,
                                         **{name: f"output_dim: {widths[name] + 1}"}),
                         "sklearn:digits", ranked, progress=False, **FIT)

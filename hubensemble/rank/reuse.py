@@ -52,7 +52,8 @@ def ranking_changes(ranking: Ranking, specs, *, metric, k, top_k, threshold, max
                          greedy=greedy)
     if (ranking.selection or {}) != now:
         found.append(f"{_selection_words(ranking.selection or {})} -> {_selection_words(now)}")
-    changed = catalogue_changes(ranking.catalogue, specs, recorded)
+    changed = catalogue_changes(ranking.catalogue, specs, recorded,
+                                {r["name"]: r["dim"] for r in ranking.ok_rows})
     return found + ([f"the catalogue ({'; '.join(changed)})"] if changed else [])
 
 
@@ -80,7 +81,7 @@ def _profile_change(ranking: Ranking, profile) -> list[str]:
     return [f"{said} ({', '.join(changed)})"]
 
 
-def catalogue_changes(was, specs, recorded=None) -> list[str]:
+def catalogue_changes(was, specs, recorded=None, widths=None) -> list[str]:
     """What changed in the catalogue since a ranking, per module, in the fewest words: "m3
     added", "m2 removed", "m1's handle /a -> /b" (old and new values of the fields that
     change what it computes, every field but `rank.pool.DESCRIPTIVE_FIELDS`, from
@@ -96,7 +97,9 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
     Compared as fit compares its own record (`rank.pool.computed_fields`): a ranking.json
     of a hubensemble that knew fewer ModuleSpec fields (each entry's digest without the new
     ones) is no change while the new fields are at their default (`field_changes`), nor is
-    a module whose run.json record computes alike; it read as every entry changed."""
+    a module whose run.json record computes alike; it read as every entry changed.
+    `widths` ({name: width}, `rank.pool.ranked_widths`): an `output_dim` change says the
+    width rank measured ("m1's output_dim null -> 16 (ranked at 8)"), which it named not."""
     from hubensemble.rank.pool import DESCRIPTIVE_FIELDS, computed_fields, entry_defaults
 
     was, recorded = (was if isinstance(was, dict) else {}), (recorded or {})
@@ -131,7 +134,10 @@ def catalogue_changes(was, specs, recorded=None) -> list[str]:
             if diff:
                 return f"{name}'s " + ", ".join(
                     f"{f} {_shown(f, before.get(f, defaults.get(f)))} -> "
-                    f"{_shown(f, now[name].get(f, defaults.get(f)))}" for f in diff)
+                    f"{_shown(f, now[name].get(f, defaults.get(f)))}" + (
+                        f" (ranked at {(widths or {})[name]})"
+                        if f == "output_dim" and name in (widths or {}) else "")
+                    for f in diff)
         if fields:
             return f"{name}'s {' and '.join(fields)} changed"
         return f"{name}'s entry changed"
