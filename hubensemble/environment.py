@@ -27,6 +27,7 @@ import urllib.parse
 from typing import Mapping
 
 from hubensemble.errors import HubensembleError
+from hubensemble.optionrecord import POSITIVE_FINITE
 from hubensemble.options import OptionError
 from hubensemble.text import absolute, escaped, shell_word
 from hubensemble.winpaths import refusal_advice
@@ -240,7 +241,8 @@ SECONDS_ENV = {
 def seconds_from_environment(name: str, environ: Mapping[str, str] | None = None) -> float:
     """The seconds of the environment variable `name` (a key of SECONDS_ENV; its default when
     unset or empty). OptionError naming the variable for a value that is not a finite number
-    above 0 (a float() ValueError deep in a download named nothing)."""
+    above 0, in the option table's words ("must be a number > 0 and finite"; a float()
+    ValueError deep in a download named nothing)."""
     default, bounds = SECONDS_ENV[name]
     raw = (os.environ if environ is None else environ).get(name, "")
     if not raw.strip():
@@ -250,7 +252,7 @@ def seconds_from_environment(name: str, environ: Mapping[str, str] | None = None
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
-        raise OptionError(f"{name}={raw!r} is not a number of seconds above 0 (it bounds "
+        raise OptionError(f"{name}={raw!r} must be {POSITIVE_FINITE}, in seconds (it bounds "
                           f"{bounds}); set e.g. {name}={default:g} (the default) or unset it")
     return value
 

@@ -889,9 +889,9 @@ def test_a_bad_seconds_variable_is_named_before_tensorflow(tmp_path, value):
                          capture_output=True, text=True, cpu=120,
                          env={**os.environ, "HUBENSEMBLE_DOWNLOAD_DEADLINE": value})
     assert out.returncode == 2 and out.stdout.strip() == "False", out.stderr
-    assert (f"error: HUBENSEMBLE_DOWNLOAD_DEADLINE={value!r} is not a number of seconds above "
-            "0 (it bounds a whole download); set e.g. HUBENSEMBLE_DOWNLOAD_DEADLINE=3600") in (
-        out.stderr)
+    assert (f"error: HUBENSEMBLE_DOWNLOAD_DEADLINE={value!r} must be a number > 0 and finite, "
+            "in seconds (it bounds a whole download); set e.g. "
+            "HUBENSEMBLE_DOWNLOAD_DEADLINE=3600") in out.stderr, out.stderr
     assert not (tmp_path / "run").exists()
 
 
