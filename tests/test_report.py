@@ -3755,3 +3755,29 @@ def test_duplicates_are_said_ranked_as_an_earlier_entry_not_unranked(
     failed = md[md.index("## What failed and why"):]
     assert "Modules that could not be ranked (1):" in failed
     assert "Entries ranked as an earlier entry (2; the same files or embeddings" in failed
+
+
+def test_a_probe_ensembles_settings_are_shown_in_a_probes_terms(tmp_path, figures_not_drawn):
+    """A new-user check: a probe ensemble's members said "Shared by every member: kind =
+    probe, steps = 1000" and a weight_decay column: its L-BFGS limit and L2 λ, unexplained.
+    Fails before: "steps = 1000" and the weight_decay column."""
+    from hubensemble.sweeps import PROBE_MAX_ITER, probe_sweep
+
+    path = tmp_path / "run"
+    make_full_run(path)
+    ens = read_json(path / "ensemble.json")
+    configs = probe_sweep()
+    for i, m in enumerate(ens["members"]):
+        m["hparams"] = configs[i % len(configs)]
+    atomic_write_json(path / "ensemble.json", ens)
+    md, _ = report.write_report(path)
+    text = md.read_text()
+    section = text[text.index("## Ensemble members"):]
+    section = section[:section.index("\n## ")]
+    header = next(ln for ln in section.splitlines() if ln.startswith("| trial"))
+    names = [c.strip() for c in header.strip("|").split("|")]
+    assert "weight_decay" not in names and "steps = " not in section, section
+    assert names[-1] == "l2_strength", names  # the probes' λ differ: a column
+    assert (f"Shared by every member: kind = probe, lbfgs_max_iterations = {PROBE_MAX_ITER}."
+            in section), section
+    assert "A probe's l2_strength is λ of its penalty" in shown(section), section

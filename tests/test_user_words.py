@@ -28,3 +28,22 @@ def test_budget_help_says_grouped_sweeps_need_four(in_process):
     budget = re.search(r"--budget L (.*?) --modules", help_text).group(1)
     assert "the default and probe sweeps run 4 trials per module" in budget, budget
     assert "so they need 4 or more (4×K for K modules)" in budget, budget
+
+
+def test_a_probe_trials_start_is_logged_in_a_probes_terms(caplog):
+    # "lr=0.0, steps=1000, momentum=0.0" read as a fine-tune that never moved: a probe's
+    # settings are its L2 strength and its solver's iteration limit.
+    import logging
+
+    from hubensemble.hyperrule import HParams
+    from hubensemble.sweepplan import PlanEntry
+    from hubensemble.tune.train import log_trial_start
+
+    config = sweeps.probe_sweep()[1]
+    with caplog.at_level(logging.INFO, logger="hubensemble.tune.train"):
+        log_trial_start(PlanEntry(1, "probe-0001-m", "m", HParams(**config)), 4)
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line == (f"trial 2/4 m starts: probe-0001-m (kind=\"probe\", l2_strength="
+                    f"{config['weight_decay']}, lbfgs_max_iterations={sweeps.PROBE_MAX_ITER}; "
+                    "a logistic regression on the module's frozen embeddings)"), line
+    assert "lr=" not in line and "momentum=" not in line

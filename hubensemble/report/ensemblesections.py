@@ -21,6 +21,7 @@ from hubensemble.report.perclass import perclass_section
 from hubensemble.report.render import Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import candidate_accuracy, candidate_ce, in_folder
 from hubensemble.sweepwords import redone_by_fit
+from hubensemble.trialterms import PROBE_TERMS_NOTE, trial_terms
 
 
 def _members(files):
@@ -264,7 +265,7 @@ def _members_section(files) -> Section:
         return sec.add(files.ensemble_ref or files.ensemble_note
                        or "The ensemble has no members.")
     by_trial = {c.trial: c for c in files.candidates}
-    hparams = [_meaningful_hparams(m) for m in members]
+    hparams = [_meaningful_hparams(m, members) for m in members]
     keys = list(dict.fromkeys(k for h in hparams for k in h))
     # A key some member lacks (a probe's lr) is a column with "–" in its rows, not "shared".
     varying = [k for k in keys if len({_compact(h.get(k, _ABSENT)) for h in hparams}) > 1]
@@ -310,6 +311,12 @@ def _members_section(files) -> Section:
     if shared:
         same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
         sec.add(f"Shared by every member: {same}.")
+    probes = [m for m in members if (m.get("hparams") or {}).get("kind") == "probe"]
+    if probes:  # "steps = 1000" and weight_decay were a probe's L-BFGS limit and λ, unsaid
+        sec.add(f"{PROBE_TERMS_NOTE[0].upper()}{PROBE_TERMS_NOTE[1:]}"
+                + ("." if len(probes) == len(members) else
+                   "; in this table a probe's weight_decay is its l2_strength and its "
+                   "steps its lbfgs_max_iterations."))
     return sec
 
 
@@ -328,8 +335,14 @@ def _unreadable_hparams(cands) -> list:
     return found
 
 
-def _meaningful_hparams(member: dict) -> dict:
+def _meaningful_hparams(member: dict, members: list) -> dict:
     """The member's hparams, for a probe only those that mean something for it
-    (`hyperrule.PROBE_HPARAMS`): its lr 0 and head_init read as settings it was trained with."""
+    (`hyperrule.PROBE_HPARAMS`): its lr 0 and head_init read as settings it was trained with;
+    in a probe's own terms (`trialterms.trial_terms`: l2_strength, lbfgs_max_iterations) when
+    every one of `members` is a probe (a mixed table keeps one column per stored field)."""
     h = dict(member.get("hparams") or {})
-    return {k: h[k] for k in PROBE_HPARAMS if k in h} if h.get("kind") == "probe" else h
+    if h.get("kind") != "probe":
+        return h
+    if all((m.get("hparams") or {}).get("kind") == "probe" for m in members):
+        return trial_terms(h)
+    return {k: h[k] for k in PROBE_HPARAMS if k in h}

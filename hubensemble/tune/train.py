@@ -26,6 +26,7 @@ from hubensemble.sweepstate import TRAIN_RULE
 from hubensemble.sweepsummary import finished_candidate  # noqa: F401 - moved there, TF-free
 from hubensemble.terminal import bar_note, counting_note
 from hubensemble.threads import one_training
+from hubensemble.trialterms import trial_terms
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
@@ -192,9 +193,15 @@ def log_trial_start(entry: PlanEntry, plan_size: int) -> None:
     (`HParams.effective_mixup_alpha`: an augmentation family's own replaces the field, which
     trial.json keeps; the log said mixup_alpha=0.0 beside the family's 0.126, a new user's
     check). The ends and failures were logged alone, so the log of a killed sweep did not
-    say which trial was running, or with what."""
+    say which trial was running, or with what. A probe's in its own terms
+    (`trialterms.trial_terms`: "kind="probe", l2_strength=0.001, lbfgs_max_iterations=1000"),
+    where "lr=0.0, steps=1000, momentum=0.0" read as a fine-tune that never moved."""
     fields = {**entry.hparams.to_json(), "mixup_alpha": entry.hparams.effective_mixup_alpha}
+    probe = fields.get("kind") == "probe"
+    fields = trial_terms(fields)
     words = ", ".join(f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in fields.items())
+    if probe:
+        words += "; a logistic regression on the module's frozen embeddings"
     log.info("%s starts: %s (%s)", trial_label(entry, plan_size), entry.trial_id, words)
 
 
