@@ -3781,3 +3781,27 @@ def test_a_probe_ensembles_settings_are_shown_in_a_probes_terms(tmp_path, figure
     assert (f"Shared by every member: kind = probe, lbfgs_max_iterations = {PROBE_MAX_ITER}."
             in section), section
     assert "A probe's l2_strength is λ of its penalty" in shown(section), section
+
+
+def test_the_members_section_says_how_the_profile_scaled_the_papers_settings(
+        tmp_path, figures_not_drawn):
+    """A new-user check: a cpu run's members had lr 1.4e-5 and steps 40 where the paper's A.2
+    space is lr 1e-4…1e-1 and steps 500…16k, with no word of the profile's scaling. Fails
+    before: no "scaled by the run's profile cpu" line."""
+    from hubensemble.hyperrule import PROFILES
+
+    path = tmp_path / "run"
+    make_full_run(path)
+    cpu = PROFILES["cpu"]
+    Run(path).update(tune={"sweep": "hyper", "sweeps": {"hyper": {"profile": cpu.to_json(),
+                                                                  "budget": 12}}})
+    md, _ = report.write_report(path)
+    text = shown(md.read_text())
+    section = text[text.index("## Ensemble members"):]
+    section = section[:section.index("\n## ")]
+    lo = 1e-4 * 0.625 * 0.001  # A.2's lowest lr x cpu's lr_scale x bn_lr_scale, by hand
+    assert (cpu.lr_scale, cpu.bn_lr_scale, cpu.step_scale) == (0.625, 0.001, 0.02)
+    assert ("Fine-tuning settings are the paper's scaled by the run's profile cpu: steps × "
+            "0.02 clamped to 40…200 (A.2's 500…16000 → 40…200); lr × 0.625") in section, section
+    assert f"lr × 0.001 more (A.2's 0.0001…0.1 → {lo:g}…" in section, section
+    assert "resize_factor 1.0 in place of A.3's pre-crop resize U(1.05, 1.30)" in section

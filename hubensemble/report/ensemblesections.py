@@ -21,7 +21,7 @@ from hubensemble.report.perclass import perclass_section
 from hubensemble.report.render import Code, Figure, Inline, Section, Strong, Table
 from hubensemble.report.runfiles import candidate_accuracy, candidate_ce, in_folder
 from hubensemble.sweepwords import redone_by_fit
-from hubensemble.trialterms import PROBE_TERMS_NOTE, trial_terms
+from hubensemble.trialterms import PROBE_TERMS_NOTE, scaling_note, trial_terms
 
 
 def _members(files):
@@ -317,7 +317,17 @@ def _members_section(files) -> Section:
                 + ("." if len(probes) == len(members) else
                    "; in this table a probe's weight_decay is its l2_strength and its "
                    "steps its lbfgs_max_iterations."))
+    if len(probes) < len(members):  # lr 1.4e-5, steps 40 read as outside A.2's space
+        for note in _scaling_notes(files.meta):
+            sec.add(f"Fine-tuning settings are the paper's scaled by the run's {note}.")
     return sec
+
+
+def _scaling_notes(meta) -> list[str]:
+    """`trialterms.scaling_note` of each distinct profile run.json's tune sweeps record."""
+    sweeps = ((meta or {}).get("tune") or {}).get("sweeps") or {}
+    profiles = [s.get("profile") for s in sweeps.values() if isinstance(s, dict)]
+    return list(dict.fromkeys(scaling_note(p) for p in profiles if isinstance(p, dict)))
 
 
 _ABSENT = object()  # a hyperparameter a member does not have
