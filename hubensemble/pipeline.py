@@ -382,9 +382,14 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     # Each stage gets the FitOptions fields its function takes (options.kwargs_for), so a
     # new option reaches its stage by its row in the table alone.
     def rank():
-        run_rank(run.path, specs, task, **option_table.kwargs_for("rank", options),
-                 cache_dir=cache_dir, use_cache=use_cache, data_args=data_args,
-                 progress=progress)
+        # The chosen selection rule alone: top_k at its default beside a threshold or greedy
+        # is a second rule to run_rank (rank.ranking._one_rule_given), and no part of the
+        # selection it records.
+        kwargs = option_table.kwargs_for("rank", options)
+        if options.threshold is not None or options.greedy:
+            kwargs["top_k"] = None
+        run_rank(run.path, specs, task, **kwargs, cache_dir=cache_dir, use_cache=use_cache,
+                 data_args=data_args, progress=progress)
         say_selection()
 
     def say_selection():  # as rank's stage ends, however: run, reused or selected again

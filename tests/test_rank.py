@@ -2483,3 +2483,20 @@ def test_rank_merge_reads_an_output_dim_at_the_measured_width_as_no_change(task,
     with pytest.raises(RunError, match=re.escape(
             f"different catalogues, {a} and {w}: the entry of good1 differs (output_dim); ")):
         rank.merge.check_shards([a, w])
+
+
+def test_run_rank_refuses_two_selection_rules_inside_this_process_fit_too(good, task, tmp_path):
+    """run_rank(RUN, top_k=5, threshold=0.1) is refused ("choose one selection rule") while
+    this process's fit holds the run's lock, as anywhere else: fit's rank stage passes the
+    chosen rule alone (top_k=None beside a threshold or greedy), so the check needs no
+    exemption for it. Fails before: inside a fit's folder (`Run.fit_here`) both were taken
+    and the threshold alone selected."""
+    from hubensemble import options
+
+    out = tmp_path / "run"
+    with Run(out).fit_log():
+        assert Run(out).fit_here()
+        with pytest.raises(options.OptionError, match=r"^choose one selection rule: top_k=5 "
+                                                      r"or threshold=0\.1, not both"):
+            ranked(good, task, out, top_k=5, threshold=0.1)
+    assert not Run(out).ranking_json.exists()

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from typing import Callable, ParamSpec, TypeVar, cast
 
@@ -279,9 +278,7 @@ def _one_rule_given(function: Callable[_P, _R]) -> Callable[_P, _R]:
     the selection rules (the options table's `exclusive` "selection": top_k, threshold,
     greedy; None and False count as not given, as fit's check counts them), each checked by
     its own rule first (`options.check`). run_rank(top_k=5, threshold=0.1) selected by the
-    threshold alone, where fit and the command line refuse both. Not for a fit's own rank
-    stage (`Run.fit_here`), which passes every option of its own, top_k at its default beside
-    a threshold: fit refused both typed before its run folder."""
+    threshold alone, where fit and the command line refuse both."""
     rules = [o.kw for o in options.options_for(used_by="rank") if o.exclusive == "selection"]
 
     @functools.wraps(function)
@@ -289,18 +286,13 @@ def _one_rule_given(function: Callable[_P, _R]) -> Callable[_P, _R]:
         given = {n: keywords[n] for n in rules  # `is`: threshold=0.0 == False is a rule
                  if keywords.get(n) is not None and keywords.get(n) is not False}
         if len(given) > 1:
-            from hubensemble.rundir import Run
-
             for name, value in given.items():  # each its own rule first: top_k=0 is no rule
                 options.check(name, value, command="rank")
-            out_dir = args[0] if args else keywords.get("out_dir")
-            if not (isinstance(out_dir, (str, os.PathLike)) and os.fspath(out_dir)
-                    and Run(out_dir).fit_here()):
-                rivals = " or ".join(f"{n}={v!r}" for n, v in given.items())
-                raise options.OptionError(
-                    f"choose one selection rule: {rivals}, not " + (
-                        "both; leave the other out" if len(given) == 2 else
-                        "more than one; leave the others out"))
+            rivals = " or ".join(f"{n}={v!r}" for n, v in given.items())
+            raise options.OptionError(
+                f"choose one selection rule: {rivals}, not " + (
+                    "both; leave the other out" if len(given) == 2 else
+                    "more than one; leave the others out"))
         return function(*args, **keywords)
 
     return cast(Callable[_P, _R], call)  # run_rank's own signature (functools.wraps)
