@@ -45,8 +45,10 @@ def _options_post_init(self):
     (`options.check_record`): top_k=np.int64(3) keyed the stages otherwise than top_k=3 (a
     resumed fit of the same options typed the other way was refused as "written by an older
     hubensemble"), and modules=np.array([...]) stopped in the check ("The truth value of an
-    array … is ambiguous"). (A float option's int, threshold=0, still keys as typed: runs
-    fitted so keep their keys.)"""
+    array … is ambiguous"). A float option's int, threshold=0, is held as typed (run.json
+    records it so); the stages key it as its float, as `--threshold 0` types it
+    (`stagerecords.stage_keys`), and a run keyed from the int before still matches
+    (`stagerecords.same_key`)."""
     import numpy as np
 
     for o in option_table.options_for(record="fit"):
