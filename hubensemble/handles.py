@@ -26,6 +26,7 @@ import urllib.parse
 # the table lives in its own module (a data table, 70 lines); imported here, where callers
 # have always found it
 from hubensemble.catalogue_urls import url_case, variables_note
+from hubensemble.formatquery import without_format_query
 from hubensemble.kerasapps import KERAS_APPLICATIONS, KerasApplication
 # what a local path holds (its listing, its first bytes) lives in its own module; imported
 # here, where hub's loaders and resolvers have always found it
@@ -311,16 +312,15 @@ def file_url_path(url, *, platform=sys.platform) -> str:
 
 
 def stored_handle(handle, base_dir) -> str:
-    """Checks a handle (HandleFormError as `check_handle_form`) and returns the form stored in
-    a ModuleSpec.
+    """Checks a handle (HandleFormError as `check_handle_form`); returns a ModuleSpec's form.
 
     A local path becomes absolute (relative paths are relative to the catalogue's folder, so a
     catalogue and its modules can move together); a Kaggle Models URL becomes the short
     https://www.kaggle.com/models/O/M/F/V/N form (one URL per model for resolvers and caches),
     and a tfhub.dev URL loses a trailing "/" (``…/m-r50x1/1/`` is ``…/m-r50x1/1``); a
     scheme and host are stored in lower case (`url_case`: ``HTTPS://TFHub.dev/…`` is
-    ``https://tfhub.dev/…``, one cache folder, one download).
-    """
+    ``https://tfhub.dev/…``, one cache folder, one download), an http(s) archive URL without
+    ?tf-hub-format=… (`formatquery.without_format_query`)."""
     check_handle_form(handle)
     handle = url_case(handle)
     kind = handle_kind(handle)
@@ -328,8 +328,8 @@ def stored_handle(handle, base_dir) -> str:
         return kaggle_url(handle)
     if kind == "tfhub":  # ".../1/" is ".../1": one cache folder, one download (as Kaggle's)
         return handle.rstrip("/")
-    if kind != "local":
-        return handle
+    if kind != "local":  # tensorflow_hub adds ?tf-hub-format=compressed itself: not twice
+        return without_format_query(handle) if kind == "http" else handle
     if _other_machines(handle, base_dir):
         return handle
     path = file_url_path(handle) if handle.startswith("file://") else handle

@@ -47,3 +47,51 @@ def test_a_probe_trials_start_is_logged_in_a_probes_terms(caplog):
                     f"{config['weight_decay']}, lbfgs_max_iterations={sweeps.PROBE_MAX_ITER}; "
                     "a logistic regression on the module's frozen embeddings)"), line
     assert "lr=" not in line and "momentum=" not in line
+
+
+def test_an_archive_urls_tf_hub_format_query_is_sent_once(tmp_path, tiny_module, monkeypatch):
+    # A handle copied with ?tf-hub-format=compressed was fetched as
+    # "?tf-hub-format=compressed&tf-hub-format=compressed" (tensorflow_hub adds the query to
+    # every URL): the catalogue stores it without, so the server is asked for it once.
+    import http.server
+    import io
+    import os
+    import tarfile
+    import threading
+
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.hub.resolvers import resolve
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in sorted(os.listdir(tiny_module)):
+            tar.add(os.path.join(tiny_module, name), arcname=name)
+    body, asked = buf.getvalue(), []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}/m.tar.gz"
+        (tmp_path / "c.yaml").write_text(
+            f"modules:\n  - name: a\n    handle: {base}?tf-hub-format=compressed\n"
+            f"  - name: b\n    handle: {base}?sig=x&tf-hub-format=compressed\n")
+        specs = load_catalogue(tmp_path / "c.yaml")
+        assert [s.handle for s in specs] == [base, base + "?sig=x"]
+        path = resolve(specs[0].handle)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+    assert asked == ["/m.tar.gz?tf-hub-format=compressed"], asked
