@@ -23,7 +23,7 @@ from hubensemble import resume
 from hubensemble.rundir import DataArgs, Run
 from hubensemble.stagerecords import (BOOKKEEPING, PROVENANCE, STAGE_INPUTS, candidates_digest,
                                       carried, file_digest, mark, members_digest,
-                                      planned_trials, read_keys, stage_done, stage_keys,
+                                      planned_trials, read_keys, redo_way, stage_done, stage_keys,
                                       stage_records, tree_sha256, view_digest)
 from hubensemble.terminal import shows_progress
 from hubensemble.text import absolute, closest_name, counted, escaped
@@ -284,13 +284,13 @@ def _say_data(task, skipped_in, progress) -> None:
 def _say_not_redone(run, said=()) -> None:
     """Warns of each candidate folder without a readable trial.json (`sweepstate.without_record`)
     that the sweep fit's tune just ran did not plan (run.json's tune.sweeps.<sweep>.trials),
-    with the command that redoes it (`sweepwords.redo_words`): fit said "tune: candidates/T:
-    trial.json unreadable (…); running tune again" (`stagerecords.stage_done`), while its tune
+    with the way that redoes it (`stagerecords.redo_way`, as `damage` says it before the
+    tune): fit said "tune: candidates/T: trial.json unreadable (…); running tune again"
+    (`stagerecords.stage_done`), while its tune
     of --budget 4 planned 0000-0003 and left T, a trial of an earlier `tune` of 8, as it was.
     The folders in `said` were said so before the tune ran (`stagerecords.damage`)."""
     from hubensemble.fileio import read_json
     from hubensemble.sweepstate import without_record
-    from hubensemble.sweepwords import redo_words
 
     try:
         sweeps = read_json(run.meta_path)["tune"]["sweeps"]
@@ -303,10 +303,8 @@ def _say_not_redone(run, said=()) -> None:
         if isinstance(planned, list) and name not in planned and name not in said and \
                 without_record(run.candidates, name):
             log.warning("tune: candidates/%s has no readable trial.json, and fit's tune planned "
-                        "%s without it, so fit does not redo it: delete "
-                        "%s and %s (it redoes the trial), then fit again", name,
-                        counted(len(planned), "trial"),
-                        escaped(run.candidates / name), redo_words(run.path, name))
+                        "%s without it, so fit does not redo it: %s", name,
+                        counted(len(planned), "trial"), redo_way(run, name))
 
 
 def _costs_outdated(run) -> str | None:
