@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from hubensemble import environment
 from hubensemble import options as option_table
 from hubensemble.datachange import require_validation
-from hubensemble.errors import RunError, reraise_stop
+from hubensemble.errors import RunError, checks_keywords, reraise_stop
 from hubensemble.exportfolder import folder_lock
 from hubensemble.exportrecord import export_record
 from hubensemble.fitargs import catalogue_specs, check_data, check_paths
@@ -71,7 +71,8 @@ def _for_stage(self, stage):
 
 # Every choice of a fit: one field per option of hubensemble.options whose record is "fit",
 # with the table's default, in the table's order; values are checked against the table.
-FitOptions = dataclasses.make_dataclass(
+# A mistyped field names the one meant: FitOptions(topk=3) "(did you mean top_k?)".
+FitOptions = checks_keywords(dataclasses.make_dataclass(
     "FitOptions", option_table.dataclass_fields("fit"),
     namespace={
         "__doc__": "Every choice of a fit (the options of hubensemble.options whose record is "
@@ -83,10 +84,11 @@ FitOptions = dataclasses.make_dataclass(
         "__post_init__": _options_post_init,
         "STAGE_FIELDS": option_table.stage_fields("fit"),
         "for_stage": _for_stage,
-    })
+    }))
 FitOptions.__module__ = __name__
 
 
+@checks_keywords
 @dataclasses.dataclass
 class FitResult:
     """What `fit` produced; every field is also on disk in the run directory. `run_dir`,
