@@ -460,3 +460,20 @@ def test_a_data_folder_holding_nothing_of_the_data_set_is_refused_before_tensorf
     for rest, data_dir in (("mnist", tmp_path / "there"), ("mnist", "gs://bucket/tfds"),
                            ("mnist/nosuch", empty), ("mnist:9.9.9", empty)):
         check_spec(f"tfds:{rest}", data_dir=str(data_dir))
+
+
+def test_a_config_typed_after_a_colon_is_echoed_as_typed(prepared, tmp_path):
+    """tfds:NAME:CONFIG is said as the user typed it, in the Task's source (the data summary,
+    run.json, the report) and in the refusals, as tfds:NAME/CONFIG is: both were said as
+    tfds:h74_shapes/rgb. The same data either way (one fingerprint). Fails before: the source
+    and the refusal said tfds:h74_shapes/rgb for tfds:h74_shapes:rgb."""
+    data_dir, _ = prepared
+    colon = load_task("tfds:h74_shapes:rgb", data_dir=str(data_dir), splits=SPLITS)
+    slash = load_task("tfds:h74_shapes/rgb", data_dir=str(data_dir), splits=SPLITS)
+    assert colon.source.startswith("tfds:h74_shapes:rgb ("), colon.source
+    assert slash.source.startswith("tfds:h74_shapes/rgb ("), slash.source
+    assert colon.fingerprint == slash.fingerprint and colon.name == slash.name
+    for typed in ("h74_shapes:rgb", "h74_shapes:rgb:1.0.0"):
+        with pytest.raises(DataError) as refused:
+            load_task(f"tfds:{typed}", data_dir=str(tmp_path / "nowhere"), splits=SPLITS)
+        assert str(refused.value).startswith(f"tfds:{typed} is not prepared in "), refused.value

@@ -204,14 +204,13 @@ def check_data_dir(rest: str, data_dir) -> None:
     a CONFIG or VERSION its builder does not know (`tfds.builder_cls`, no TensorFlow), and
     any folder while tfds' reading is replaced (`_reads_files`: `tfds.testing.mock_data`)."""
     name, config, version = _parse_tfds_name(rest)
-    full = name + (f"/{config}" if config else "") + (f":{version}" if version else "")
     root = tfds_data_dir(data_dir)
     if "://" in root:  # gs://bucket/…: tfds reads it through its own file system
         return
     where, prepare = _where_and_prepare(name, config, data_dir)
     if os.path.isdir(root) and not os.access(root, os.X_OK):
         flag = option_word("--data-dir", "data_dir")
-        raise DataError(f"tfds:{full} cannot be read in {where}: the folder is not readable "
+        raise DataError(f"tfds:{rest} cannot be read in {where}: the folder is not readable "
                         f"by you (its permissions); make it readable, or pass {flag} to a "
                         "readable copy of it")
     found, complete = _version_folders(os.path.join(root, name))
@@ -229,7 +228,7 @@ def check_data_dir(rest: str, data_dir) -> None:
         return
     if not _known_to_builder(builder, config, version):
         return
-    raise DataError(f"tfds:{full} is not prepared in {where}; hubensemble never "
+    raise DataError(f"tfds:{rest} is not prepared in {where}; hubensemble never "
                     f"downloads data: {prepare}")
 
 
@@ -270,6 +269,8 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
     its class names): ClassLabel names it does not name are refused from `builder.info`
     before any example is read (`classmatch.class_index`), not after the split."""
     name, config, version = _parse_tfds_name(rest)
+    # tfds' own name of it (NAME/CONFIG:VERSION) for its calls; the words echo `rest`, as
+    # typed (tfds:mnist:foo was said as tfds:mnist/foo).
     full = name + (f"/{config}" if config else "") + (f":{version}" if version else "")
     splits = _resolve_splits(options.splits)
     if only is not None:
@@ -331,7 +332,7 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
         from hubensemble.classmatch import class_index
 
         class_index(list(model_classes), SimpleNamespace(
-            name=name + (f"_{config}" if config else ""), source=f"tfds:{full}",
+            name=name + (f"_{config}" if config else ""), source=f"tfds:{rest}",
             class_names=class_names, num_classes=len(class_names)))
     raw, shrunk = {}, []
     encoded = stored_encoded(features[options.image_key])
@@ -358,7 +359,7 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
                 images.append(im[..., None] if im.ndim == 2 else im)
                 labels.append(lab)
         except AssertionError:
-            raise DataError(f"tfds:{full} is not prepared in {where}; hubensemble never "
+            raise DataError(f"tfds:{rest} is not prepared in {where}; hubensemble never "
                             f"downloads data: {prepare}") from None
         except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
             known = ", ".join(sorted(builder.info.splits.keys())) or "unknown"
@@ -417,7 +418,7 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
     parts = (_one_split_task(only, loaded) if only is not None else
              dict(train=loaded["train"], val=loaded.get("val"), test=loaded.get("test")))
     return Task(name=name + (f"_{config}" if config else ""),
-                source=f"tfds:{full} ({shown})", class_names=class_names, **parts,
+                source=f"tfds:{rest} ({shown})", class_names=class_names, **parts,
                 synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS,
                 shrunk=shrunk, names_made=made)
 
