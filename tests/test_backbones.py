@@ -482,8 +482,9 @@ def test_a_probe_sweep_writes_ordinary_candidates(probe_run, digits):
     meta = Run(path).meta()["tune"]
     assert meta["sweeps"]["probe"]["plan_size"] == 4
     # RUN/log.txt says each trial's start, with its hyperparameters (once: not on resume)
-    starts = [f"trial {i + 1}/4 bnmod starts: {c.trial} (lr=0.0, steps={c.hparams['steps']}, "
-              f"weight_decay={c.hparams['weight_decay']!r}, " for i, c in enumerate(cands)]
+    starts = [f"trial {i + 1}/4 bnmod starts: {c.trial} (kind=\"probe\", "
+              f"l2_strength={c.hparams['weight_decay']!r}, "
+              f"lbfgs_max_iterations={c.hparams['steps']}; " for i, c in enumerate(cands)]
     assert all(Run(path).log.read_text().count(s) == 1 for s in starts), starts
     # Resumable: a second call finds every candidate done and writes nothing.
     mtimes = {c.trial: os.path.getmtime(c.folder / "trial.json") for c in cands}
