@@ -3806,3 +3806,30 @@ def test_the_members_section_says_how_the_profile_scaled_the_papers_settings(
             "0.02 clamped to 40…200 (A.2's 500…16000 → 40…200); lr × 0.625") in section, section
     assert f"lr × 0.001 more (A.2's 0.0001…0.1 → {lo:g}…" in section, section
     assert "resize_factor 1.0 in place of A.3's pre-crop resize U(1.05, 1.30)" in section
+
+
+def test_the_overview_and_ranks_table_count_duplicates_as_ranked_under_an_earlier_entry(
+        tmp_path, figures_not_drawn):
+    """After the Ranking's count, the Overview still said "Ranked 7 modules (3 failed)" and
+    rank's own table "ranked 4 of 7 modules; 3 failed (above)", each line "failed
+    alpha_copy: … loads the same module as 'alpha'": two of the three were ranked, under an
+    earlier entry (396's report). Fails before: "(3 failed)" in both."""
+    rows = ranking_rows(MODULES)
+    for name, earlier in (("alpha_copy", "alpha"), ("gamma_keras", "gamma")):
+        rows.append({**rows[0], "name": name, "handle": f"/zoo/{name}", "status": "failed",
+                     "score": None, "stage": "duplicate", "index": len(rows),
+                     "reason": f"module {name}: loads the same module as {earlier!r}"})
+    ranking = Ranking(metric="knn", k=1, rows=rows, selected=list(MODULES),
+                      selection={"rule": "top_k", "top_k": len(MODULES)}, examples=90)
+    ranking.write(tmp_path)
+    Run(tmp_path).update(data=data_section())
+    scored = sum(r["status"] == "ok" for r in rows)
+    md, _ = report.write_report(tmp_path)
+    md = shown(md.read_text())
+    assert (f"Ranked {scored} modules (of {len(rows)} entries; 2 ranked as an earlier entry "
+            f"(duplicates); 1 could not be ranked), selected {len(MODULES)}") in md, md
+    table = ranking.summary().splitlines()
+    assert (f"ranked {scored} of {len(rows)} modules; 2 ranked as an earlier entry "
+            "(duplicates, above); 1 failed (above)") in table, table
+    assert "  duplicate alpha_copy: module alpha_copy: loads the same module as 'alpha'" in table
+    assert any(t.startswith("  failed broken") for t in table), table

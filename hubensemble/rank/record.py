@@ -138,10 +138,16 @@ class Ranking:
                          f"{r['seconds']:>7.1f}")
         if len(self.ok_rows) > limit:
             lines.append(f"     … {len(self.ok_rows) - limit} more in ranking.json")
+        # An entry refused as a duplicate of an earlier one (the same files or embeddings)
+        # was ranked, under that entry: said apart, not as a module that failed.
+        twins = [r for r in self.failed_rows if r.get("stage") == "duplicate"]
         for r in self.failed_rows:
-            lines.append(f"  failed {_named(r)}: {r['reason']}")
-        failed = f"; {len(self.failed_rows)} failed (above)" if self.failed_rows else ""
-        lines.append(f"ranked {len(self.ok_rows)} of {counted(len(self.rows), 'module')}{failed}")
+            lines.append(f"  {'duplicate' if r in twins else 'failed'} {_named(r)}: "
+                         f"{r['reason']}")
+        apart = "".join(f"; {n} {what}" for n, what in (
+            (len(twins), "ranked as an earlier entry (duplicates, above)"),
+            (len(self.failed_rows) - len(twins), "failed (above)")) if n)
+        lines.append(f"ranked {len(self.ok_rows)} of {counted(len(self.rows), 'module')}{apart}")
         useless = [r["name"] for r in self.ok_rows
                    if self.chance is not None and r["score"] <= self.chance]
         if useless:

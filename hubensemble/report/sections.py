@@ -49,10 +49,14 @@ def _overview(files) -> Section:
                      f"{shown_time()}")
     if task:
         items.append(f"Task: {task.get('name')} ({task.get('num_classes')} classes)")
-    if files.ranking is not None:
-        items.append(f"Ranked {len(files.ranking.rows)} modules "
-                     f"({len(files.ranking.failed_rows)} failed), selected "
-                     f"{len(files.ranking.selected)}")
+    if files.ranking is not None:  # duplicates were ranked, under an earlier entry
+        duplicates, unranked = split_unranked(files.ranking)
+        apart = "".join(f"; {n} {what}" for n, what in (
+            (len(duplicates), "ranked as an earlier entry (duplicates)"),
+            (len(unranked), "could not be ranked")) if n)
+        items.append(f"Ranked {_n(len(files.ranking.ok_rows), 'module')}"
+                     + (f" (of {_n(len(files.ranking.rows), 'entry', 'entries')}{apart})"
+                        if apart else "") + f", selected {len(files.ranking.selected)}")
     if files.candidates or files.failed:
         probes = sum(c.record.get("kind") == "probe" for c in files.candidates)
         kinds = (f" ({len(files.candidates) - probes} fine-tuned, {_n(probes, 'probe')})"
