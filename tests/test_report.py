@@ -3833,3 +3833,29 @@ def test_the_overview_and_ranks_table_count_duplicates_as_ranked_under_an_earlie
             "(duplicates, above); 1 failed (above)") in table, table
     assert "  duplicate alpha_copy: module alpha_copy: loads the same module as 'alpha'" in table
     assert any(t.startswith("  failed broken") for t in table), table
+
+
+def test_the_overview_says_why_an_ensemble_below_its_best_single_on_test_was_kept(
+        tmp_path, figures_not_drawn):
+    """A new user's check: the Overview showed "Test accuracy 0.8663 (ensemble) vs 0.8672
+    (best single)" without a word that the one-se rule kept the larger ensemble on
+    validation alone. Fails before: no clause after the NLL."""
+    path = tmp_path / "run"
+    make_full_run(path)
+    ens = read_json(path / "ensemble.json")
+    ens["size_rule"] = {**ens["size_rule"], "rule": "one-se", "size": 3, "best_size": 1}
+    e, b = ens["test"]["ensemble"], ens["test"]["best_single"]
+    e["accuracy"], b["accuracy"] = 0.8663, 0.8672
+    e["nll"], b["nll"] = 0.30, 0.35
+    atomic_write_json(path / "ensemble.json", ens)
+    md = " ".join(report.write_report(path)[0].read_text().split())
+    assert ("vs 0.3500; its test accuracy came out worse than its best single's: the one-se "
+            "rule kept 3 picks where validation was best at 1, on validation alone (see "
+            "\"Ensemble size\")") in md, md[:3000]
+    # Better on both, or the best validation size kept: no such words.
+    e["accuracy"] = 0.9
+    atomic_write_json(path / "ensemble.json", ens)
+    assert "came out worse" not in report.write_report(path)[0].read_text()
+    e["accuracy"], ens["size_rule"]["size"] = 0.8, 1
+    atomic_write_json(path / "ensemble.json", ens)
+    assert "came out worse" not in report.write_report(path)[0].read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 from hubensemble import formats
@@ -85,7 +86,8 @@ def _overview(files) -> Section:
                 items.append(f"Test accuracy{what} {_f(e['accuracy'])} (ensemble) vs "
                              f"{_f(b['accuracy'])} (best single); NLL {_f(e['nll'])} vs "
                              f"{_f(b['nll'])}"
-                             + _not_numbers(files, "ensemble" if t is test else "export"))
+                             + _not_numbers(files, "ensemble" if t is test else "export")
+                             + (_below_single(files.ensemble, e, b) if t is test else ""))
         for split in ("test", "val"):
             note = coverage_note(files.coverage, split)
             if note:
@@ -113,6 +115,31 @@ def _overview(files) -> Section:
 #: The overview's test figures (ensemble.json's "test": model, metric).
 _OVERVIEW_TEST = [(model, m) for m in ("accuracy", "nll")
                   for model in ("ensemble", "best_single")]
+
+
+def _below_single(ensemble, e, b) -> str:
+    """"; below its best single on test: the one-se rule kept N picks …" when the ensemble's
+    test accuracy or NLL (`e`, ensemble.json "test" → "ensemble") is worse than its best
+    single member's (`b`) and the one-se rule kept more picks than the best validation
+    objective's size: the Overview showed 0.8663 (ensemble) vs 0.8672 (best single) without
+    a word (a new user's check); the rule's reason is the "Ensemble size" section's
+    (`ensembletext.size_rule_text`)."""
+    record = ensemble.get("size_rule") or {}
+    if record.get("rule") != "one-se" or record.get("size") == record.get("best_size"):
+        return ""
+
+    def _finite(v):
+        return isinstance(v, (int, float)) and math.isfinite(v)
+
+    worse = [what for what, bad in (
+        ("accuracy", _finite(e.get("accuracy")) and _finite(b.get("accuracy"))
+         and e["accuracy"] < b["accuracy"]),
+        ("NLL", _finite(e.get("nll")) and _finite(b.get("nll")) and e["nll"] > b["nll"])) if bad]
+    if not worse:
+        return ""
+    return (f"; its test {' and '.join(worse)} came out worse than its best single's: the "
+            f"one-se rule kept {record.get('size')} picks where validation was best at "
+            f"{record.get('best_size')}, on validation alone (see \"Ensemble size\")")
 
 
 def _not_numbers(files, which: str) -> str:
