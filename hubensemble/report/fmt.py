@@ -44,3 +44,14 @@ def compact(value) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True, separators=(",", ":"))
     return str(value)
+
+
+def all_failed_words(n: int) -> str:
+    """What to do when every one of a finished sweep's `n` trials failed, up to the command
+    that removes their folders: "the 1 trial of the sweep failed: once its cause is fixed,
+    remove its folder", "all 3 trials of the sweep failed: once their cause is fixed, remove
+    their folders" (fit's closing table and the report's next step; "all 1 trials … their
+    folders" was said of one)."""
+    if n == 1:
+        return "the 1 trial of the sweep failed: once its cause is fixed, remove its folder"
+    return f"all {n} trials of the sweep failed: once their cause is fixed, remove their folders"

@@ -20,6 +20,7 @@ from hubensemble.report.checks import (DISTILL_KINDS, DISTILL_NULLABLE, DISTILL_
                                        ENSEMBLE_KINDS, ENSEMBLE_NUMBERS, EXPORT_NUMBERS,
                                        ROBUSTNESS_KINDS, ROBUSTNESS_NUMBERS, RUN_KINDS,
                                        kind_problems, note, number_problems, numbers_note)
+from hubensemble.report.fmt import all_failed_words
 from hubensemble.report.render import Code, Inline
 from hubensemble.sweeps import untuned_words
 from hubensemble.sweepstate import unfinished_sweeps
@@ -248,9 +249,8 @@ class RunFiles:
             # Every trial of a finished sweep failed: tune alone reuses them and does nothing
             # (a failed trial is done: sweeps.rerun_failed_words). The command that removes
             # their folders is under "What failed and why" (once, however many sections).
-            return Inline(f"all {len(self.failed)} trials of the sweep failed: once their "
-                          "cause is fixed, remove their folders (the command is under \"What "
-                          "failed and why\"), then run ", Code(self.cmd("tune")), then)
+            return Inline(f"{all_failed_words(len(self.failed))} (the command is under "
+                          "\"What failed and why\"), then run ", Code(self.cmd("tune")), then)
         unfit = self._budget_unmet() if first == "ensemble" else None
         if unfit and what != "ensemble":  # said whole in ENSEMBLE_FIRST's section
             return Inline("select an ensemble first: no candidate fits the inference budget "

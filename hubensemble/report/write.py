@@ -15,7 +15,8 @@ from hubensemble.report.labels import checks_kept, summary_line, write_list
 from hubensemble.report.render import FIGURES_DIR, render_html, render_markdown
 from hubensemble.report.runfiles import retrained_test, untuned_sweeps
 from hubensemble.report.checks import ENSEMBLE_NUMBERS, EXPORT_NUMBERS, number_problems
-from hubensemble.report.fmt import counted as _n, duration as _seconds, number as _f
+from hubensemble.report.fmt import (all_failed_words, counted as _n, duration as _seconds,
+                                    number as _f)
 from hubensemble.report.runsections import fit_order, stage_time_note
 from hubensemble.report.sections import build_sections
 from hubensemble.text import absolute, escaped, printable, shell
@@ -305,11 +306,8 @@ def _no_ensemble_step(run, meta) -> str:
         return f"run {ensemble}"
     with command_line():  # the run's own sweep: a plain tune runs the default one
         tune = sweep_command(run.path)
-    if len(failed) == 1:  # "all 1 trials … their folders" was said of one
-        return (f"the 1 trial of the sweep failed: once its cause is fixed, remove its folder "
-                f"(the command is below), then run {tune}, then {ensemble}")
-    return (f"all {len(failed)} trials of the sweep failed: once their cause is fixed, remove "
-            f"their folders (the command is below), then run {tune}, then {ensemble}")
+    return (f"{all_failed_words(len(failed))} (the command is below), then run {tune}, then "
+            f"{ensemble}")
 
 
 def stage_time_line(stages: dict) -> str:
