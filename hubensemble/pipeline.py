@@ -360,7 +360,9 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     re-run said nothing until the summary's "(earlier run, reused)"), but the stages in
     `said`, whose reuse was said before (`resume._go_on_from_rank`), in the log alone. The
     rank stage, however it ends (run, reused, selected again for a new --top-k), then says
-    its selection (`Ranking.selection_words`; the log, and the terminal with `progress`).
+    its selection (`Ranking.selection_words`; the log, and the terminal with `progress`);
+    reused, then the notes its modules' loads warned of (`rank.rownotes.note_lines`), a
+    warning each: the loads that said them were an earlier fit's or rank's.
     `reads`: `stagerecords.read_keys`, recorded beside each key: a stage whose key changed
     only in the options of rank (--top-k) is reused while the results it reads are the same."""
     from hubensemble.cost.records import figures_digest
@@ -372,6 +374,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     from hubensemble.exportfolder import keep_replaced_export
     from hubensemble.formats import check_export_target, metadata_path
     from hubensemble.rank import load_ranking, run_rank
+    from hubensemble.rank.rownotes import note_lines
     from hubensemble.report.runfiles import retrained_test
     from hubensemble.report.write import fit_report
     from hubensemble.sweeps import sweep_parts
@@ -529,6 +532,11 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
                 f"{name}: done before, reused", logged=False)
             if name == "rank":  # what it selected, as when it runs: a resumed fit's user too
                 say_selection()
+                # What a module's load warned of was said as it loaded, in the fit that ran
+                # rank; said again after the selection, one line each (its notes kept in
+                # ranking.json: a model fed the wrong value range, …).
+                for line in note_lines(load_ranking(run.path)):
+                    log.warning("%s", line)
             seconds[name] = run.meta()["stages"][name]["seconds"]
             # Selected again by this fit (reselect.top_k_change): tune then says rank's
             # selection changed, not "another command rewrote it"; the mark below drops the

@@ -3075,3 +3075,38 @@ def test_export_and_distill_refuse_the_runs_moved_data_before_tensorflow(fitted,
     for code, _, err, tensorflow in found:
         assert (code, tensorflow) == (2, False), err
         assert err.endswith(f"error: {refused.value}\n"), err
+
+
+def test_a_fit_that_reuses_the_ranking_says_again_what_a_modules_load_warned_of(
+        tmp_path, caplog, monkeypatch):
+    """A module fed the wrong value range ("it sees every image nearly black") was warned of
+    once, as the fit that ranked loaded it; a fit that reuses the ranking said nothing of it,
+    though docs/rank.md said it does. It says each module's notes again, one warning after
+    rank's selection line (`rank.rownotes.note_lines`), and not when rank runs (the load said
+    them). Each fit stops before its sweep (a --max-gflops no module meets) to stay short.
+    Fails before: the second fit said no "rank: module pixels (…)" line."""
+    from hubensemble.hub import notices
+    from hubensemble.rank import load_ranking
+    from test_rank_notes import _pixels_and_plain
+
+    specs = _pixels_and_plain(tmp_path)
+    out = tmp_path / "run"
+    options = dict(FIT_CLEAN, sweep="seeds", budget=1, max_gflops=1e-9)
+    said = []
+    for _ in range(2):
+        monkeypatch.setattr(notices, "_WARNED", set())  # as in a new process
+        caplog.clear()
+        with caplog.at_level(logging.INFO), pytest.raises(RunError, match="max"):
+            hubensemble.fit(specs, "sklearn:digits", out, progress=False, **options)
+        said.append([(r.levelno, r.getMessage()) for r in caplog.records
+                     if r.name == "hubensemble.pipeline" or "rank:" in r.getMessage()])
+    score = load_ranking(out).row("pixels")["score"]
+    line = (f"rank: module pixels ({score:.4f}): it sees every image nearly black (the fix: "
+            "its notes in ranking.json)")
+    assert line not in [m for _, m in said[0]], said[0]  # rank ran: its load said it
+    messages = [m for _, m in said[1]]
+    assert messages.count(line) == 1 and (logging.WARNING, line) in said[1], said[1]
+    assert not [m for m in messages if m.startswith("rank: module plain")], messages
+    reused = messages.index("rank: done before, reused")
+    assert reused < messages.index(line), messages
+    assert messages[messages.index(line) - 1].startswith("rank: selected"), messages
