@@ -1,5 +1,7 @@
 """Words a user bringing their own models read: what a refused budget cannot hold, and the
 --budget help's rule for the grouped sweeps."""
+import contextlib
+import os
 import re
 
 import pytest
@@ -49,23 +51,19 @@ def test_a_probe_trials_start_is_logged_in_a_probes_terms(caplog):
     assert "lr=" not in line and "momentum=" not in line
 
 
-def test_an_archive_urls_tf_hub_format_query_is_sent_once(tmp_path, tiny_module, monkeypatch):
-    # A handle copied with ?tf-hub-format=compressed was fetched as
-    # "?tf-hub-format=compressed&tf-hub-format=compressed" (tensorflow_hub adds the query to
-    # every URL): the catalogue stores it without, so the server is asked for it once.
+@contextlib.contextmanager
+def _archive_served(tmp_path, module_dir, monkeypatch):
+    """(the URL of `module_dir` as a .tar.gz a local http.server on 127.0.0.1 serves, the
+    list of request paths it was asked), TFHUB_CACHE_DIR in `tmp_path`."""
     import http.server
     import io
-    import os
     import tarfile
     import threading
 
-    from hubensemble.catalogue import load_catalogue
-    from hubensemble.hub.resolvers import resolve
-
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name in sorted(os.listdir(tiny_module)):
-            tar.add(os.path.join(tiny_module, name), arcname=name)
+        for name in sorted(os.listdir(module_dir)):
+            tar.add(os.path.join(module_dir, name), arcname=name)
     body, asked = buf.getvalue(), []
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -83,15 +81,37 @@ def test_an_archive_urls_tf_hub_format_query_is_sent_once(tmp_path, tiny_module,
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))
     try:
-        base = f"http://127.0.0.1:{httpd.server_address[1]}/m.tar.gz"
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/m.tar.gz", asked
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_an_archive_urls_tf_hub_format_query_is_sent_once(tmp_path, tiny_module, monkeypatch):
+    # A handle copied with ?tf-hub-format=compressed was fetched as
+    # "?tf-hub-format=compressed&tf-hub-format=compressed" (tensorflow_hub adds the query to
+    # every URL): the catalogue stores it without, so the server is asked for it once.
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.hub.resolvers import resolve
+
+    with _archive_served(tmp_path, tiny_module, monkeypatch) as (base, asked):
         (tmp_path / "c.yaml").write_text(
             f"modules:\n  - name: a\n    handle: {base}?tf-hub-format=compressed\n"
             f"  - name: b\n    handle: {base}?sig=x&tf-hub-format=compressed\n")
         specs = load_catalogue(tmp_path / "c.yaml")
         assert [s.handle for s in specs] == [base, base + "?sig=x"]
         path = resolve(specs[0].handle)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     assert os.path.isfile(os.path.join(path, "saved_model.pb"))
     assert asked == ["/m.tar.gz?tf-hub-format=compressed"], asked
+
+
+def test_a_handle_given_with_the_query_outside_a_catalogue_asks_for_it_once(
+        tmp_path, tiny_module, monkeypatch):
+    # The catalogue stored the handle without the query, but one given straight to resolve()
+    # (hub.load_module, HubLayer) was still fetched with it twice (396's report).
+    from hubensemble.hub.resolvers import resolve
+
+    with _archive_served(tmp_path, tiny_module, monkeypatch) as (base, asked):
+        path = resolve(f"{base}?sig=x&tf-hub-format=compressed")
+    assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+    assert asked == ["/m.tar.gz?sig=x&tf-hub-format=compressed"], asked

@@ -31,6 +31,7 @@ from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver
 
 from hubensemble.catalogue_here import missing_path_words
 from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
+from hubensemble.formatquery import without_format_query
 # file_sha256: also re-exported (hubensemble.hub's callers).
 from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
                                 machine_error, read_json)
@@ -150,7 +151,10 @@ class ArchiveResolver(compressed_module_resolver.HttpCompressedFileResolver):
             source = remote.open_gfile(handle, timeout=HTTP_TIMEOUT, deadline=deadline)
         else:
             url = kaggle_download_url(handle)
-            request = urllib.request.Request(url or self._append_compressed_format_query(handle))
+            # tensorflow_hub appends ?tf-hub-format=compressed: a handle given with it (a
+            # tfhub.dev download link) was asked for it twice (`formatquery`).
+            request = urllib.request.Request(url or self._append_compressed_format_query(
+                without_format_query(handle)))
             key = kaggle_authorization(url) if url else None
             if key:  # as the Kaggle API is asked; never sent on to where it redirects (storage)
                 request.add_unredirected_header("Authorization", key)
