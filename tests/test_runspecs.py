@@ -439,3 +439,40 @@ def test_the_rank_command_that_remakes_a_fits_ranking_keeps_the_fits_rank_option
     assert said["flags"].endswith("--data sklearn:digits --top-k 2 --profile quick"), said
     assert said["keywords"].endswith(", top_k=2, profile='quick'"), said
     assert rank_inputs({"data": data, "rank": "x"})["flags"].endswith("sklearn:digits")
+
+
+def test_a_field_of_another_kind_in_a_tuned_modules_entry_is_replaced_not_a_change(
+        ensembled, tmp_path, caplog):
+    """run.json's entry of a tuned module with one field edited into another kind
+    ("input_size": "abc") was compared with the catalogue as a change: fit's rank, which
+    records the entries anew, and `rank --out RUN` (the way on export and cost name) were
+    refused "the entry of alpha changed (input_size)", a dead end (a new user's check). It
+    is warned about as an entry edited into no object is, and replaced. Fails before:
+    RunError."""
+    import logging
+    import shutil
+
+    from test_report import MODULES
+
+    from hubensemble.rank.pool import check_tuned_modules
+
+    path = tmp_path / "run"
+    shutil.copytree(ensembled, path)
+    meta = json.loads((path / "run.json").read_text())
+    meta["modules"]["alpha"]["input_size"] = "abc"
+    (path / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(RunError, match=r'its "input_size" is "abc"'):
+        module_specs(Run(path))  # the stages that need it refuse it, as before
+    now = {n: {"name": n, "handle": f"/zoo/{n}", "output_dim": 8} for n in MODULES}
+    with caplog.at_level(logging.WARNING, logger="hubensemble.rank.pool"):
+        held = check_tuned_modules(path, now)
+    assert held == len([d for d in (path / "candidates").iterdir() if d.is_dir()])
+    where = str((path / "run.json").resolve())
+    assert (f"{where}: the catalogue entry of module 'alpha' is damaged (its \"input_size\" is "
+            "\"abc\", which is not a pair of positive integers), so the new ranking cannot "
+            f"compare it with the entries the {held} candidates were tuned from; it replaces "
+            "it") in caplog.text, caplog.text
+    # A real change of another module's entry is still refused.
+    with pytest.raises(RunError, match=r"the entry of gamma changed \(handle\)"):
+        check_tuned_modules(path, {**now, "gamma": {**now["gamma"], "handle": "/zoo/other"}},
+                            warn=False)

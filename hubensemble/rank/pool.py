@@ -156,25 +156,40 @@ def as_recorded_widths(specs, recorded, widths) -> list:
 def _recorded_entries(run, names, held: int, *, warn: bool = True) -> dict:
     """run.json's catalogue entries (`runspecs.readable_entries`) that a new ranking compares
     with its own for the candidates' modules (`names`; `held` candidates in all). A record or
-    an entry of one of them edited by hand into no JSON object is warned about, naming
-    run.json, and not compared (as a pool copied without its record): the new ranking
-    replaces it. `modules or {}` was an AttributeError (a list) or a TypeError (a number)."""
+    an entry of one of them edited by hand into no JSON object, or with a field of another
+    kind (`catalogue.ModuleSpec.from_json` refuses it), is warned about, naming run.json,
+    and not compared (as a pool copied without its record): the new ranking replaces it.
+    `modules or {}` was an AttributeError (a list) or a TypeError (a number)."""
     from hubensemble.fileio import json_kind
     from hubensemble.runspecs import readable_entries
     from hubensemble.text import absolute
 
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.errors import first_line
+
     raw = run.meta().get("modules")
+    entries = readable_entries(raw)
     if raw is not None and not isinstance(raw, dict):
-        damaged = [f'its "modules" record is {json_kind(raw)}']
+        damaged = [f'its "modules" record is {json_kind(raw)}, expected an object']
     else:
-        damaged = [f"the catalogue entry of module {n!r} is {json_kind(raw[n])}"
-                   for n in sorted(names) if n in (raw or {}) and not isinstance(raw[n], dict)]
+        damaged = [f"the catalogue entry of module {n!r} is {json_kind(raw[n])}, expected an "
+                   "object" for n in sorted(names)
+                   if n in (raw or {}) and not isinstance(raw[n], dict)]
+    # A field of another kind ("input_size": "abc") is no entry to compare either, as
+    # `runspecs.module_spec` reads it: compared, it read as the catalogue's change, and
+    # fit's rank (which records the entries anew) and `rank` were refused, a dead end.
+    for n in sorted(set(names) & set(entries)):
+        try:
+            ModuleSpec.from_json(entries[n])
+        except (ValueError, TypeError) as e:
+            damaged.append(f"the catalogue entry of module {n!r} is damaged ({first_line(e)})")
+            del entries[n]
     if damaged and warn:
-        log.warning("%s: %s%s, expected an object, so the new ranking cannot compare it with "
-                    "the entries the %s were tuned from; it replaces it", absolute(run.meta_path),
+        log.warning("%s: %s%s, so the new ranking cannot compare it with the entries the %s "
+                    "were tuned from; it replaces it", absolute(run.meta_path),
                     "; ".join(damaged[:5]), " …" if len(damaged) > 5 else "",
                     counted(held, "candidate"))
-    return readable_entries(raw)
+    return entries
 
 
 def warn_unselected_pool(out_dir, selected, command="rank") -> dict[str, int]:
