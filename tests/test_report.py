@@ -2251,10 +2251,12 @@ def test_a_member_tune_would_reuse_is_redone_with_its_folder_deleted_first(
     failures = " ".join(text[text.index("## What failed and why"):
                              text.index("## Time per stage")].split())
     row = next(line for line in failures.split("| ") if line.startswith(trial))
-    assert (f"delete `{run / 'candidates' / trial}`, then run `hubensemble tune --run {run} "
-            "--sweep default`" in failures), row
+    # tune redoes it as it is: its row names the command alone (it said to delete the
+    # folder first, which tune no longer needs: 397's check).
+    assert (f"run `hubensemble tune --run {run} --sweep default` |" in failures
+            and f"delete `{run / 'candidates' / trial}`" not in failures), row
     assert "tune reuses a trial whose files are all there" not in failures
-    assert "tune redoes a trial whose file changed since it wrote it" in failures
+    assert "tune redoes a trial whose file is missing or changed since it wrote it" in failures
     assert "to redo a missing or damaged trial" not in failures
     shutil.rmtree(run / "candidates" / trial)  # the step it names: now tune runs the trial
     text, _ = _report_of(run)
@@ -3377,11 +3379,12 @@ def test_inside_a_fit_folder_the_members_ways_on_stop_at_the_fit_command(full_ru
     text, _ = _report_of(run)
     text = " ".join(text.split())
     failures = text[text.index("## What failed and why"):text.index("## Time per stage")]
-    assert ("): each is redone as its row says, its folder deleted first (tune redoes a trial "
-            "whose file changed since it wrote it, but reuses one of a hubensemble before "
-            "trial.json recorded its files). | trial |" in failures), failures
+    assert ("): each is redone as its row says (tune redoes a trial whose file is missing or "
+            "changed since it wrote it; one of a hubensemble before trial.json recorded its "
+            "files, its files all there, needs its folder deleted first). | trial |"
+            in failures), failures
     row = failures[failures.index(f"| {broken} |"):].split(" | ")[2]
-    assert row.startswith(f"delete `{run / 'candidates' / broken}`, then run `hubensemble fit ")
+    assert row.startswith("run `hubensemble fit "), row  # it redoes the trial as it is
     warning = text[text.index(f"Warning:** {edited}: its weights file"):]
     warning = warning[:warning.index("(it redoes the trial)") + 40]
     assert "(it redoes the trial). " in warning and "`hubensemble fit " in warning, warning

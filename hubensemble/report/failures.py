@@ -3,6 +3,7 @@ the command that retries it."""
 
 from __future__ import annotations
 
+from hubensemble.candidate import read_candidate
 from hubensemble.chance import chance_advice
 from hubensemble.chance import is_probe
 from hubensemble.ensemble import redo_kind
@@ -129,10 +130,10 @@ def failures_section(files) -> Section:
                     if any(by_fit) else ".")])
         blocks.append(Inline(f"Members of ensemble.json the report cannot read "
                              f"({len(files.member_problems)}; its numbers for them are "
-                             "ensemble.json's): each is redone as its row says, its folder "
-                             "deleted first (tune redoes a trial whose file changed since it "
-                             "wrote it, but reuses one of a hubensemble before trial.json "
-                             "recorded its files)",
+                             "ensemble.json's): each is redone as its row says (tune redoes "
+                             "a trial whose file is missing or changed since it wrote it; one "
+                             "of a hubensemble before trial.json recorded its files, its "
+                             "files all there, needs its folder deleted first)",
                              *then))
         blocks.append(Table(["trial", "what is wrong", "to redo it"],
                             [[t, r, redo_step(files, t)]
@@ -158,7 +159,9 @@ def redo_step(files, trial: str) -> Inline:
     command for
     a trial id of no sweep); "run `…`" alone when the folder is gone. The plain `tune --run
     RUN` it said reuses a trial whose files are all there (a weights file edited since, a
-    damaged test table), so it did nothing for such a member, and runs the default sweep."""
+    damaged test table), so it did nothing for such a member, and runs the default sweep.
+    "run `…`" alone too for an ok trial tune redoes as it is (`Candidate.complete` false: a
+    file changed since tune wrote it), where it said to delete the folder first."""
     folder = files.path / CANDIDATES_DIR / str(trial)
     sweep = str(trial).split("-", 1)[0]
     if sweep in SWEEPS:  # a trial id tune writes: its own sweep's command
@@ -166,7 +169,8 @@ def redo_step(files, trial: str) -> Inline:
             command = redo_command(absolute(files.path), trial, quoted=False)
     else:
         command = files.cmd("tune")
-    if not folder.exists():
+    cand = read_candidate(folder.parent, str(trial)) if folder.exists() else None
+    if not folder.exists() or (cand is not None and cand.status == "ok" and not cand.complete):
         return Inline("run ", Code(command))
     return Inline("delete ", Code(str(absolute(folder))), ", then run ", Code(command))
 
