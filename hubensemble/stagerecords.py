@@ -17,6 +17,9 @@ import logging
 import os
 from pathlib import Path
 
+from hubensemble.fileio import json_kind
+from hubensemble.text import json_shown
+
 log = logging.getLogger("hubensemble.pipeline")  # the lines fit has always said
 
 
@@ -316,7 +319,7 @@ def stage_records(meta: dict, run=None) -> dict[str, dict]:
             _WARNED.add((where, field))
             log.warning("%s: its %s is %s, not a JSON object (edited by hand?): not read; the "
                         "stage's next run records it again", where, field,
-                        f"{type(value).__name__} {value!r}"[:80])
+                        f"{json_kind(value)} ({json_shown(value)})")
     if not isinstance(stages, dict):
         return {}
     # "done" edited into no true/false ("no", 1): read as not done, said once, where a
@@ -327,7 +330,7 @@ def stage_records(meta: dict, run=None) -> dict[str, dict]:
             _WARNED.add((where, k))
             log.warning('%s: its "stages" -> "%s" -> "done" is %s, not true or false (edited '
                         "by hand?): read as not done; the stage runs again", where, k,
-                        f"{type(v['done']).__name__} {v['done']!r}"[:80])
+                        f"{json_kind(v['done'])} ({json_shown(v['done'])})")
     return {k: v if isinstance(v.get("done", False), bool) else {**v, "done": False}
             for k, v in stages.items() if isinstance(v, dict)}
 

@@ -382,8 +382,9 @@ def test_a_stage_records_done_edited_into_text_is_read_as_not_done(tmp_path, cap
     with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
         assert not stage_done(run, "rank", "k")
     assert stage_records(run.meta(), run)["rank"] == {"key": "k", "done": False}
-    assert (f"{run.meta_path}: its \"stages\" -> \"rank\" -> \"done\" is str 'no', not true "
-            "or false (edited by hand?): read as not done") in caplog.text, caplog.text
+    assert (f"{run.meta_path}: its \"stages\" -> \"rank\" -> \"done\" is a JSON string "
+            "(\"no\"), not true or false (edited by hand?): read as not done") in caplog.text, \
+        caplog.text
 
 
 def test_a_damaged_trial_the_fits_own_command_redoes_is_told_to_run_the_same_fit_again(
@@ -445,3 +446,23 @@ def test_a_candidates_written_record_edited_by_hand_is_no_trial_done_before(
     assert [p for p in again.problems if p.startswith(said)] and not again.complete, \
         again.problems
     assert again.ok and not again.faults  # read as before by the stages
+
+
+@pytest.mark.parametrize("done, said", [("no", 'a JSON string ("no")'), (None, "null (null)"),
+                                        (1, "a JSON number (1)")])
+def test_a_stage_records_damage_is_told_in_json_words(tmp_path, caplog, done, said):
+    """A hand-edited "done" (and a stage record of another kind) was told in Python's words
+    ("is str 'no'", "NoneType None", "int 1") beside the JSON words of every other damaged
+    field (397's check). Fails before: Python's type names."""
+    import logging
+
+    from hubensemble.stagerecords import stage_records
+
+    run = Run(tmp_path / "run")
+    run.update(stages={"rank": {"key": "k", "done": done}, "tune": [done]})
+    with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+        stage_records(run.meta(), run)
+    assert (f'its "stages" -> "rank" -> "done" is {said}, not true or false (edited by '
+            "hand?): read as not done") in caplog.text, caplog.text
+    assert (f'its "stages" -> "tune" is a JSON array ({json.dumps([done])}), not a JSON '
+            "object (edited by hand?)") in caplog.text, caplog.text
