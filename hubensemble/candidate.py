@@ -647,5 +647,7 @@ def _pool_words(folder, run_dir, trials, *, said: str = "") -> str:
     _, remove, _ = rerun_failed_parts(folder, failed)
     # The command named reuses them: the fit's in a fit's folder whose fit plans them.
     who = _reuser(folder, [t for _, t in last.values()]) if by_sweep else "tune"
-    return (f"{len(failed)} failed, which running {who} again does not retry: to retry them "
-            f"once their cause is fixed, remove their folders (`{remove}`), then {redo}")
+    them, their, folders = (("it", "its", "folder") if len(failed) == 1
+                            else ("them", "their", "folders"))
+    return (f"{len(failed)} failed, which running {who} again does not retry: to retry {them} "
+            f"once {their} cause is fixed, remove {their} {folders} (`{remove}`), then {redo}")

@@ -1740,3 +1740,23 @@ def test_the_size_line_says_why_one_se_keeps_a_size_whose_test_nll_is_worse(tmp_
     # The test words only where the test NLL is worse: another record has none.
     better = {**result, "test": {"ensemble": {"nll": 0.3}, "best_single": {"nll": 0.4}}}
     assert "test NLL" not in size_rule_text(better) and "paper C.9" in size_rule_text(better)
+
+
+def test_no_usable_candidates_of_one_failed_trial_says_it_in_the_singular(tmp_path):
+    # "1 failed, which running tune again does not retry: to retry them once their cause is
+    # fixed, remove their folders" was said of one trial (397's check).
+    from hubensemble.lockwords import command_line
+
+    run = str(tmp_path / "run")
+    rng = np.random.default_rng(0)
+    y_val = rng.integers(0, 3, 20)
+    fileio.atomic_save_npy(os.path.join(run, "labels", "val.npy"), y_val)
+    fileio.atomic_write_json(os.path.join(run, "run.json"), {})
+    write_candidate(run, "probe-0000-m", random_probs(rng, 1, 20, 3, y_val)[0],
+                    status="failed", reason="at chance")
+    with command_line(), pytest.raises(RunError) as e:
+        run_ensemble(run)
+    cands = os.path.join(run, "candidates")
+    assert ("; 1 failed, which running tune again does not retry: to retry it once its cause "
+            f"is fixed, remove its folder (`(cd {cands} && rm -r probe-0000-m)`), then "
+            "run") in str(e.value), e.value

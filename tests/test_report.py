@@ -3882,3 +3882,15 @@ def test_the_reports_next_step_of_one_failed_trial_is_singular(tmp_path, figures
     assert ("the 1 trial of the sweep failed: once its cause is fixed, remove its folder (the "
             "command is under \"What failed and why\"), then run `hubensemble tune --run") in md
     assert "all 1 trials" not in md
+
+
+def test_the_closing_tables_size_line_counts_one_candidate_in_the_singular(tmp_path):
+    # "ensemble size: 1 member (1 greedy pick) of 1 candidates" (397's check).
+    path = tmp_path / "run"
+    make_full_run(path)
+    ens = read_json(path / "ensemble.json")
+    ens["n_candidates"] = 1
+    atomic_write_json(path / "ensemble.json", ens)
+    (line,) = [t for t in report.summary_table(path).splitlines()
+               if t.startswith("ensemble size:")]
+    assert " of 1 candidate" in line and "candidates" not in line, line

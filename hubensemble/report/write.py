@@ -245,7 +245,7 @@ def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
                and rule.get("size") != rule.get("best_size") else "")
         lines.append(f"ensemble size: {_n(len(members), 'member')} ("
                      f"{_n(ensemble.get('size', '?'), 'greedy pick')}) of "
-                     f"{ensemble.get('n_candidates', '?')} candidates{why}")
+                     f"{_n(ensemble.get('n_candidates', '?'), 'candidate')}{why}")
         if ensemble.get("at_chance"):
             lines.append("warning: " + ens.at_chance_text(ensemble["at_chance"]))
         weak = _members_at_chance(run, members)
