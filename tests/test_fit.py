@@ -1331,7 +1331,7 @@ def test_fit_refuses_a_bad_seconds_variable_before_the_run_folder(catalogue, tmp
     from hubensemble.options import OptionError
 
     monkeypatch.setenv("HUBENSEMBLE_HTTP_TIMEOUT", "abc")
-    with pytest.raises(OptionError, match="HUBENSEMBLE_HTTP_TIMEOUT='abc' is not a number"):
+    with pytest.raises(OptionError, match="HUBENSEMBLE_HTTP_TIMEOUT='abc' must be a number > 0"):
         hubensemble.fit(catalogue, "sklearn:digits", tmp_path / "run", progress=False, **FIT)
     assert not (tmp_path / "run").exists()
 
