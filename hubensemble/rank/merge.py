@@ -14,7 +14,6 @@ from hubensemble import options
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
 from hubensemble.fileio import atomic_write_bytes, check_dir_target
 from hubensemble.handles import duplicate_reason, same_files_as
-from hubensemble.rank import nearcopies
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank.knnfile import (check_knn_predictions, load_knn_neighbours,
@@ -107,8 +106,6 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
                                     for r in ranking.ok_rows if r["name"] in predictions},
                           neighbours)
     ranking.write(out_dir)
-    if said := nearcopies.note(ranking.rows, ranking.metric):  # as run_rank says it
-        log.warning("%s", said)
     # The data record and labels travel with the ranking, so later stages run from out_dir.
     for split in _label_splits(checked.data):
         src = Run(first_dir).labels / f"{split}.npy"

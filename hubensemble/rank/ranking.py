@@ -519,8 +519,6 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                                     for r in ranking.ok_rows if r["name"] in predictions},
                           neighbours)
     ranking.write(out_dir)
-    if said := nearcopies.note(ranking.rows, metric):  # terminal and RUN/log.txt
-        log.warning("%s", said)
     run.update(modules={specs[i].name: specs[i].to_json() for i in chosen},
                rank=_rank_section(ranking, batch_size=batch_size, use_cache=use_cache))
     if held and shard is None:  # a shard's selection is not the run's: the merge warns

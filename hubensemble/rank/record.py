@@ -10,7 +10,6 @@ from hubensemble.csvcells import csv_text
 from hubensemble.errors import RunError, checks_keywords
 from hubensemble.fileio import atomic_write_json, atomic_write_text
 from hubensemble.lockwords import on_command_line, option_word
-from hubensemble.rank import nearcopies
 from hubensemble.rank.rownotes import row_notes
 from hubensemble.text import counted
 
@@ -125,9 +124,8 @@ class Ranking:
 
     def summary(self, limit=20) -> str:
         """A plain-text table for people: the best `limit` modules, then every failure, the
-        count ranked and failed, the modules scoring no more than `chance`, the notes of
-        those whose load warned of what their score means (`rownotes`, short) and those whose
-        near copies carry their score (`nearcopies.frequent`)."""
+        count ranked and failed, the modules scoring no more than `chance`, and the notes
+        of those whose load warned of what their score means (`rownotes`, short)."""
         chosen = set(self.selected)
         lines = [f"{'#':>3}  {'module':<40} {self.metric:>10} {'dim':>6} {'cache':>5} "
                  f"{'sec':>7}"]
@@ -163,11 +161,6 @@ class Ranking:
                  if row_notes(r)]  # said once as each module loaded, far above the table
         if noted:
             lines.append(f"notes (ranking.json \"notes\", with their fix): {'; '.join(noted)}")
-        if near := nearcopies.frequent(self.rows):  # the table's reader skips the warning
-            lines.append(
-                f"near copies carry the {self.metric} score of "
-                f"{', '.join(r['name'] for r in near)}: it overstates accuracy on new images "
-                "(ranking.json \"near_copies\"; docs/rank.md, \"Near-copy neighbours\")")
         lines.append(f"selected ({rule_text(self.selection)}; * above): "
                      f"{', '.join(self.selected) or 'none'}")
         return "\n".join(lines)
