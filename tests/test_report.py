@@ -2,6 +2,7 @@
 checked against numbers computed independently here."""
 
 import base64
+import dataclasses
 import html as html_lib
 import re
 import shutil
@@ -3754,7 +3755,7 @@ def test_duplicates_are_said_ranked_as_an_earlier_entry_not_unranked(
     md, _ = report.write_report(tmp_path)
     md = shown(md.read_text())
     assert (f"{scored} modules scored by `knn` (k = 1) on 90 training examples, best first "
-            f"(of {len(rows)} entries; 2 ranked as an earlier entry (duplicates); 1 could not "
+            f"(of {len(rows)} entries; 2 ranked as earlier entries (duplicates); 1 could not "
             "be ranked); selection rule") in md, md
     failed = md[md.index("## What failed and why"):]
     assert "Modules that could not be ranked (1):" in failed
@@ -3829,11 +3830,17 @@ def test_the_overview_and_ranks_table_count_duplicates_as_ranked_under_an_earlie
     scored = sum(r["status"] == "ok" for r in rows)
     md, _ = report.write_report(tmp_path)
     md = shown(md.read_text())
-    assert (f"Ranked {scored} modules (of {len(rows)} entries; 2 ranked as an earlier entry "
+    assert (f"Ranked {scored} modules (of {len(rows)} entries; 2 ranked as earlier entries "
             f"(duplicates); 1 could not be ranked), selected {len(MODULES)}") in md, md
     table = ranking.summary().splitlines()
-    assert (f"ranked {scored} of {len(rows)} modules; 2 ranked as an earlier entry "
-            "(duplicates, above); 1 failed (above)") in table, table
+    assert (f"ranked {scored} of {len(rows)} modules; 2 ranked as earlier entries "
+            "(duplicates), 1 failed (above)") in table, table
+    # fit's selection line, and one duplicate in the singular (399's check: "1 failed").
+    assert ranking.selection_words().endswith(
+        "2 ranked as earlier entries (duplicates), 1 failed (warned above)")
+    one = dataclasses.replace(ranking, rows=rows[:-1])
+    assert one.selection_words().endswith(
+        "1 ranked as an earlier entry (a duplicate), 1 failed (warned above)")
     assert "  duplicate alpha_copy: module alpha_copy: loads the same module as 'alpha'" in table
     assert any(t.startswith("  failed broken") for t in table), table
 

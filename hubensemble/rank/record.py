@@ -21,6 +21,19 @@ EXTRA_KEYS = ("stage", "family", "architecture", "resolution", "value_range", "f
               "index", "notes")
 
 
+def failed_counted(rows) -> list[str]:
+    """The count of ranking rows that are not ok (`rows`: a Ranking's `failed_rows`), an
+    entry refused as a duplicate of an earlier one (stage "duplicate": the same files or
+    embeddings, so ranked, under that entry) apart from those that failed: ["1 ranked as an
+    earlier entry (a duplicate)", "2 failed"], [] for none. One wording for rank's table,
+    fit's selection line and the report's counts, which said a duplicate "failed"."""
+    twins = sum(r.get("stage") == "duplicate" for r in rows)
+    return [f"{n} {what}" for n, what in (
+        (twins, "ranked as an earlier entry (a duplicate)" if twins == 1
+         else "ranked as earlier entries (duplicates)"),
+        (len(rows) - twins, "failed")) if n]
+
+
 def rule_text(selection: dict, *, empty: str = "?") -> str:
     """A selection record ({"rule": "top_k", "top_k": 2}, as stored: `selection_rule`) in the
     caller's words (`lockwords.on_command_line`): the rank flags that give it on the command
@@ -142,9 +155,8 @@ class Ranking:
         for r in self.failed_rows:
             lines.append(f"  {'duplicate' if r in twins else 'failed'} {_named(r)}: "
                          f"{r['reason']}")
-        apart = "".join(f"; {n} {what}" for n, what in (
-            (len(twins), "ranked as an earlier entry (duplicates, above)"),
-            (len(self.failed_rows) - len(twins), "failed (above)")) if n)
+        apart = (f"; {', '.join(failed_counted(self.failed_rows))} (above)"
+                 if self.failed_rows else "")
         lines.append(f"ranked {len(self.ok_rows)} of {counted(len(self.rows), 'module')}{apart}")
         useless = [r["name"] for r in self.ok_rows
                    if self.chance is not None and r["score"] <= self.chance]
@@ -210,7 +222,7 @@ class Ranking:
             words += (f"; left out {len(left)}: {', '.join(scored(n) for n in left[:named])}"
                       + (f", … {more} more in ranking.csv" if more > 0 else ""))
         if self.failed_rows:
-            words += f"; {len(self.failed_rows)} failed (warned above)"
+            words += f"; {', '.join(failed_counted(self.failed_rows))} (warned above)"
         return words
 
 

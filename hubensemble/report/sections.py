@@ -29,6 +29,7 @@ from hubensemble.lockwords import command_line
 from hubensemble.data.coverage import coverage_note
 from hubensemble.rank import nearcopies
 from hubensemble.rank.ranking import rule_text
+from hubensemble.rank.record import failed_counted
 from hubensemble.rank.rownotes import row_notes
 from hubensemble.rundir import Run
 
@@ -52,9 +53,7 @@ def _overview(files) -> Section:
         items.append(f"Task: {task.get('name')} ({task.get('num_classes')} classes)")
     if files.ranking is not None:  # duplicates were ranked, under an earlier entry
         duplicates, unranked = split_unranked(files.ranking)
-        apart = "".join(f"; {n} {what}" for n, what in (
-            (len(duplicates), "ranked as an earlier entry (duplicates)"),
-            (len(unranked), "could not be ranked")) if n)
+        apart = _apart(duplicates, unranked)
         items.append(f"Ranked {_n(len(files.ranking.ok_rows), 'module')}"
                      + (f" (of {_n(len(files.ranking.rows), 'entry', 'entries')}{apart})"
                         if apart else "") + f", selected {len(files.ranking.selected)}")
@@ -115,6 +114,14 @@ def _overview(files) -> Section:
 #: The overview's test figures (ensemble.json's "test": model, metric).
 _OVERVIEW_TEST = [(model, m) for m in ("accuracy", "nll")
                   for model in ("ensemble", "best_single")]
+
+
+def _apart(duplicates, unranked) -> str:
+    """"; 1 ranked as an earlier entry (a duplicate); 2 could not be ranked" of the ranking
+    rows `failures.split_unranked` gives, "" for none (`rank.record.failed_counted`'s
+    words for a duplicate)."""
+    return "".join(f"; {w}" for w in failed_counted(duplicates)) + (
+        f"; {len(unranked)} could not be ranked" if unranked else "")
 
 
 def _below_single(ensemble, e, b) -> str:
@@ -190,9 +197,7 @@ def _ranking_section(files) -> Section:
     with command_line():  # the report's commands are the command line's (files.cmd)
         rule = rule_text(r.selection)  # "--top-k 1": it said "top_k (top_k=1)"
     duplicates, unranked = split_unranked(r)  # neither was scored: said as what they are
-    apart = "".join(f"; {n} {what}" for n, what in (
-        (len(duplicates), "ranked as an earlier entry (duplicates)"),
-        (len(unranked), "could not be ranked")) if n)
+    apart = _apart(duplicates, unranked)
     sec.add(Inline(f"{_n(len(r.ok_rows), 'module')} scored by ", Code(str(r.metric)),
                    f" (k = {r.k}) on {r.examples} training examples, best first"
                    + (f" (of {len(r.rows)} entries{apart})" if apart else "")
