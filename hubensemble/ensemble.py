@@ -485,11 +485,14 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         changed = cands[i].weights_changed()
         if changed:  # its probabilities, chosen on, are of the weights tune wrote
             member["weights_changed"] = changed
+            # tune redoes a trial whose file changed since it wrote it as it is; one of a
+            # version before trial.json recorded its files needs its folder deleted first.
+            first = ("" if not cands[i].complete else
+                     f"delete {escaped(os.path.abspath(cands[i].folder))} and ")
             log.warning("member %s: %s; its recorded probabilities and metrics (this "
                         "ensemble's) are of the weights tune wrote, not these: restore the "
-                        "file, or delete %s and %s again (it redoes the trial)",
-                        cands[i].trial, changed, escaped(cands[i].folder),
-                        redo_words(run_dir, cands[i].trial))
+                        "file, or %s%s again (it redoes the trial)", cands[i].trial, changed,
+                        first, redo_words(run_dir, cands[i].trial))
     unbuildable = _without_hparams([cands[i] for i in sel.weights])
     if unbuildable:  # chosen, and export then refused the ensemble: say it at once
         log.warning("%s", unbuildable)

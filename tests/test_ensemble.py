@@ -1026,10 +1026,22 @@ def test_a_member_whose_weights_changed_is_redone_by_its_own_sweeps_command(tmp_
         run_ensemble(run, budget=1)
     said = [r.getMessage() for r in caplog.records
             if r.getMessage().startswith("member seeds-0000-m:")]  # (not the no-hparams line)
+    # tune redoes it as it is (its file changed since tune wrote it): no delete first (399's
+    # check: the report had stopped saying it, the ensemble not).
+    tune = (f"run `hubensemble tune --run {run} --sweep seeds --budget 2 --profile quick` "
+            "again (it redoes the trial)")
+    assert len(said) == 1 and said[0].endswith(f"restore the file, or {tune}"), said
+    # A trial.json of a version before it recorded its files: tune reuses it, delete first.
+    record = json.loads((weights.parent / "trial.json").read_text())
+    record.pop("written")
+    (weights.parent / "trial.json").write_text(json.dumps(record))
+    caplog.clear()
+    with command_line(), caplog.at_level(logging.WARNING, logger="hubensemble.ensemble"):
+        run_ensemble(run, budget=1)
+    said = [r.getMessage() for r in caplog.records
+            if r.getMessage().startswith("member seeds-0000-m:")]
     assert len(said) == 1 and said[0].endswith(
-        f"restore the file, or delete {run / 'candidates' / 'seeds-0000-m'} and run "
-        f"`hubensemble tune --run {run} --sweep seeds --budget 2 --profile quick` again (it "
-        "redoes the trial)"), said
+        f"restore the file, or delete {run / 'candidates' / 'seeds-0000-m'} and {tune}"), said
 
 
 def test_labels_words_give_the_runs_own_sweep_which_writes_them_without_new_trials(tmp_path):
