@@ -163,19 +163,27 @@ def redone_lines(candidates_dir, trials, sweep: str) -> list[str]:
             continue
         lines.append(f"candidates/{trial}: {'; '.join(found.problems)}; running the trial "
                      "again")
-        names = [_FILE_WORDS.get(n, n) for n in (p.split(" ", 1)[0] for p in found.changed)]
-        why[trial] = ((" and ".join(names), "it" if len(names) == 1 else "them")
-                      if names and not found.faults else None)
+        firsts = [p.split(" ", 1)[0] for p in found.changed]
+        # A "written" record edited by hand is said of trial.json, not taken for a file name
+        # ("its trial.json's changed since tune wrote it", 399's check).
+        record = any(f.startswith(candidate.TRIAL_FILE) for f in firsts)
+        names = [_FILE_WORDS.get(f, f) for f in firsts if not f.startswith(candidate.TRIAL_FILE)]
+        if found.faults or not (names or record):
+            why[trial] = ("its files are missing or damaged", "missing or damaged")
+        elif record:
+            why[trial] = (f"its {candidate.TRIAL_FILE}'s \"written\" record is damaged "
+                          "(edited by hand?)", "\"written\" record damaged")
+        else:
+            changed = " and ".join(names)
+            why[trial] = (f"its {changed} changed since tune wrote "
+                          f"{'it' if len(names) == 1 else 'them'}", f"{changed} changed")
     if len(why) == 1:
-        trial, kind = next(iter(why.items()))
-        what = (f"its {kind[0]} changed since tune wrote {kind[1]}" if kind
-                else "its files are missing or damaged")
+        trial, (what, _) = next(iter(why.items()))
         lines.append(f"tune {sweep}: 1 trial redone: {what} ({trial})")
     elif why:
         lines.append(f"tune {sweep}: {counted(len(why), 'trial')} redone, whose files changed "
                      "since tune wrote them or are missing or damaged: " + ", ".join(
-                         f"{t} ({k[0] + ' changed' if k else 'missing or damaged'})"
-                         for t, k in why.items()))
+                         f"{t} ({short})" for t, (_, short) in why.items()))
     return lines
 
 

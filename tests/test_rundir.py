@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from hubensemble.errors import RunError
@@ -466,3 +467,30 @@ def test_a_stage_records_damage_is_told_in_json_words(tmp_path, caplog, done, sa
             "hand?): read as not done") in caplog.text, caplog.text
     assert (f'its "stages" -> "tune" is a JSON array ({json.dumps([done])}), not a JSON '
             "object (edited by hand?)") in caplog.text, caplog.text
+
+
+def test_tunes_redo_line_says_a_damaged_written_record_not_a_file(tmp_path):
+    """A trial.json whose "written" record was edited by hand is redone, but tune's count
+    said "1 trial redone: its trial.json's changed since tune wrote it" (the record's
+    problem read as a file name; 399's check). Fails before: "trial.json's changed"."""
+    from hubensemble import candidate
+    from hubensemble.sweepstate import redone_lines
+
+    folder = tmp_path / "candidates"
+    rng = np.random.default_rng(0)
+    for trial in ("probe-0000-m", "probe-0001-m"):
+        candidate.write_candidate(folder, {"trial": trial, "module": "m", "status": "ok",
+                                           "has_test": False},
+                                  val_probs=rng.dirichlet(np.ones(3), 8).astype(np.float32))
+    path = folder / "probe-0000-m" / "trial.json"
+    record = json.loads(path.read_text())
+    record["written"]["val_probs.npy"] = "x"
+    path.write_text(json.dumps(record))
+    lines = redone_lines(folder, ["probe-0000-m", "probe-0001-m"], "probe")
+    assert lines[-1] == ('tune probe: 1 trial redone: its trial.json\'s "written" record is '
+                         "damaged (edited by hand?) (probe-0000-m)"), lines
+    np.save(folder / "probe-0001-m" / "val_probs.npy",  # other valid probabilities
+            rng.dirichlet(np.ones(3), 8).astype(np.float32))
+    lines = redone_lines(folder, ["probe-0000-m", "probe-0001-m"], "probe")
+    assert lines[-1].endswith(': probe-0000-m ("written" record damaged), probe-0001-m '
+                              "(validation table changed)"), lines
