@@ -77,7 +77,7 @@ def weights_file_words(weights: str) -> tuple[str, str] | None:
     check `weights:` on the entry (…)", with what the path written means (`variables_note`,
     a Windows form) as for a handle; or is a file that holds no weights by its first bytes
     (`localfiles.keras_file_problem`: empty, a web page, cut short; or unreadable): "the
-    weights file PATH is not a HDF5 model file: it holds nothing (0 bytes); replace it …".
+    weights file PATH is not an HDF5 file: it holds nothing (0 bytes); replace it …".
     None when it is a file of the right kind (`hub.locate` raises these words, stage
     WEIGHTS_STAGE, whatever went wrong: an empty file was "[load]", a missing one
     "[keras weights]")."""

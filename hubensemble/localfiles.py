@@ -138,5 +138,6 @@ def keras_file_problem(path, *, name=None) -> str | None:
     if head.startswith(b"PK\x03\x04" if keras_zip else HDF5_SIGNATURE):
         cut = cut_short(path, head)  # a copy or download that stopped
         return f"{name or os.fspath(path)} {cut}" if cut else None
-    want = ".keras file (a zip archive)" if keras_zip else "HDF5 model file"
-    return f"{name or os.fspath(path)} is not a {want}: it holds {what_bytes_are(head)}"
+    # "an HDF5 file": a weights file is one too ("a HDF5 model file" was said of it).
+    want = "a .keras file (a zip archive)" if keras_zip else "an HDF5 file"
+    return f"{name or os.fspath(path)} is not {want}: it holds {what_bytes_are(head)}"

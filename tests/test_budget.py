@@ -551,8 +551,8 @@ def test_a_budget_nobody_meets_names_the_candidates_it_could_not_use(tmp_path, r
     message = str(err.value)
     assert message.count("t3: ") == 1 and message.startswith("no candidate fits"), message
     assert ("t2, needs 0.5 GFLOPs (limit 0.1); raise a limit. Besides, 1 candidate cannot "
-            "enter any ensemble: t3: status 'failed': diverged: NaN loss; a failed trial is "
-            "done") in message, message
+            "enter any ensemble: t3: status 'failed': diverged: NaN loss; running tune again "
+            "does not retry a failed trial") in message, message
     assert "t3" not in caplog.text
     # A selection names it in its own lines, not twice.
     assert [s["trial"] for s in run_ensemble(run.path).skipped] == ["t3"]

@@ -1796,7 +1796,7 @@ def test_validate_checks_a_local_presets_files_as_rank_loads_them(tmp_path):
                f"missing; rank will skip it"),
         (None, f"warning: {path}:{line_of(path, 'handle: ./page')}: handle "
                f"'{tmp_path / 'page'}' is a keras-hub preset that "
-               f"cannot be loaded: model.weights.h5 is not a HDF5 model file: it holds text (it "
+               f"cannot be loaded: model.weights.h5 is not an HDF5 file: it holds text (it "
                f"starts with '<!DOCTYPE html><html>sign in</html>'), such as a web page or an "
                f"error message a server sent; rank will skip it"),
         (None, f"warning: {path}:{line_of(path, 'handle: ./index')}: handle "
@@ -2616,9 +2616,17 @@ def test_a_local_path_missing_here_is_told_in_the_loaders_words_without_tensorfl
             locate_spec(spec)
         [(_, said)] = missing_here([spec])
         assert (str(said), said.stage) == (str(loader.value), "keras weights"), weights
+    # A file of other bytes is told before TensorFlow too, in the loader's words (dce4e797);
+    # one that starts as an HDF5 file is left to the loader.
     (tmp_path / "w.h5").write_bytes(b"x")
-    assert missing_here([ModuleSpec(name="k", handle="keras:MobileNetV2",
-                                    weights=str(tmp_path / "w.h5"))]) == []
+    spec = ModuleSpec(name="k", handle="keras:MobileNetV2", weights=str(tmp_path / "w.h5"))
+    with pytest.raises(ModuleLoadError) as loader:
+        locate_spec(spec)
+    [(_, said)] = missing_here([spec])
+    assert (str(said), said.stage) == (str(loader.value), "keras weights")
+    assert "is not an HDF5 file: it holds" in str(said), said
+    (tmp_path / "w.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(600))
+    assert missing_here([spec]) == []
     # There (a file or folder that holds no module: the loader says why, after TensorFlow),
     # or fetched or built by a resolver: left to the loader.
     for handle in (str(tmp_path / "afile.txt"), str(tmp_path / "empty"), f"file://{tmp_path}",

@@ -112,10 +112,12 @@ def test_a_merged_ranking_inside_the_image_folder_is_refused(tmp_path, in_proces
     from hubensemble.rank.merge import check_shards, merge_rankings
 
     said = err.split("error: ", 1)[1].rstrip()
-    for call, flag in ((merge_rankings, "out_dir"), (check_shards, "--out")):
-        with pytest.raises(DataError) as e:  # the Python keyword, where it is one
+    python = (said.replace("--out", "out_dir").replace("a out_dir", "an out_dir")
+              .replace(f"out_dir {tmp_path / 'merged'}", f"out_dir={str(tmp_path / 'merged')!r}"))
+    for call, want in ((merge_rankings, python), (check_shards, said)):
+        with pytest.raises(DataError) as e:  # the Python keyword and value, where it is one
             call([shard, shard], imgs / "merged")
-        assert str(e.value) == said.replace("--out", flag), call
+        assert str(e.value) == want, call
     assert sorted(os.listdir(imgs)) == ["cat", "dog"]
 
 

@@ -643,7 +643,7 @@ def test_weights_keras_has_no_hash_for_are_checked(server, tmp_path, monkeypatch
     with pytest.raises(ModuleLoadError) as err:
         fetch()
     assert err.value.stage == "load" and (
-        "is not a HDF5 model file: it holds text (it starts with '<!DOCTYPE html>" in
+        "is not an HDF5 file: it holds text (it starts with '<!DOCTYPE html>" in
         str(err.value) and "removed it, so the next run downloads it again" in str(err.value)
     ), str(err.value)
     assert not os.path.exists(request.path)
@@ -865,7 +865,7 @@ def test_a_sharded_preset_is_fetched_checked_and_pinned_whole(server, presets, t
     # A shard that is a web page, or a shard named outside the folder: named, not kept (the
     # check reads the folder, whichever loader fetched it).
     for handle, bodies, said in (
-            ("hf://o/p", {**files, shards[1]: page}, f"{shards[1]} is not a HDF5 model file: "
+            ("hf://o/p", {**files, shards[1]: page}, f"{shards[1]} is not an HDF5 file: "
              "it holds text (it starts with '<!DOCTYPE html>"),
             ("kaggle://o/t/keras/v/1", {**files, "model.weights.json": json.dumps(
                 {"weight_map": {"/x": "../x.weights.h5"}}).encode()},

@@ -1940,7 +1940,9 @@ def test_evaluate_takes_tfds_split_strings_and_a_label_key(tmp_path, toys, in_pr
 
     # Refused, before anything loads: an empty tfds split, the keys without --data or
     # for data other than tfds:.
-    code, _, err = in_process("evaluate", "--model", model, "--data", spec, "--split", "test=")
+    # (with its --data-dir: without, the folder's refusal comes first since 738bb1ea)
+    code, _, err = in_process("evaluate", "--model", model, "--data", spec, "--data-dir", data,
+                              "--split", "test=")
     assert code == 2 and "evaluate: error: --split: 'test=' would leave the test split " \
         "scored unread; write test=TFDS_SPLIT" in err, err
     with pytest.raises(ev.options.OptionError,

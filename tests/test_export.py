@@ -1476,7 +1476,8 @@ def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp
     run = tmp_path / "run"
     run.mkdir()
     os.symlink(exported[1], run / "export")
-    with pytest.raises(HubensembleError, match=re.escape(f"pass {run / 'export'}")):
+    said = f"pass model_dir={str(run / 'export')!r}"  # Python's keyword, one shell word
+    with pytest.raises(HubensembleError, match=re.escape(said)):
         predict(run, image_files)
     with pytest.raises(HubensembleError, match="^top must be an integer >= 1, got 0"):
         predict(exported[1], image_files, top=0)  # Python's keyword (5f6fb26), not the flag

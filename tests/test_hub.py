@@ -612,7 +612,7 @@ def test_a_web_page_for_a_keras_file_url_is_named_and_not_cached(tmp_path, serve
     assert len(server.requests) == 2
     # A local file of other bytes is said to be so too (Keras said "File not found").
     (tmp_path / "empty.h5").write_bytes(b"")
-    with pytest.raises(ModuleLoadError, match=r"empty.h5 is not a HDF5 model file: it holds "
+    with pytest.raises(ModuleLoadError, match=r"empty.h5 is not an HDF5 file: it holds "
                                               r"nothing \(0 bytes\)"):
         load_module(str(tmp_path / "empty.h5"))
 

@@ -3651,9 +3651,9 @@ def test_the_reports_distill_command_distils_the_same_student_again(
 
 @pytest.mark.parametrize("content, said", [
     (None, "does not exist; check `weights:` on the entry"),
-    (b"", "is not a HDF5 model file: it holds nothing (0 bytes); replace it with the weights "
+    (b"", "is not an HDF5 file: it holds nothing (0 bytes); replace it with the weights "
           "file, or check `weights:` on the entry"),
-    (b"<html>gone</html>", "is not a HDF5 model file: it holds "),
+    (b"<html>gone</html>", "is not an HDF5 file: it holds "),
 ])
 def test_a_weights_file_is_labelled_the_same_whatever_went_wrong(tmp_path, content, said):
     """A ``keras:NAME`` entry's `weights:` file that is missing was "[keras weights]" in the

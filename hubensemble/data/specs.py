@@ -265,7 +265,8 @@ def check_outside_data(spec: str, paths: dict[str, object], *, file: bool = Fals
                 "what is written there would be read as a class of the data")
         given = option_word(f"--data {spec}", f"data={spec!r}")  # the caller's words
         raise DataError(f"{flag} {os.fspath(path)} {what} {data} ({whose or given}"
-                        f"): {harm}; pass a {flag} {'file' if file else 'folder'} outside it, "
+                        f"): {harm}; pass {'an' if flag[:1] in 'aeiou' else 'a'} {flag} "
+                        f"{'file' if file else 'folder'} outside it, "
                         + (f"e.g. {flag} {shell(beside)}" if flag.startswith("--") else
                            f"e.g. {flag}={beside!r}"))
 
