@@ -388,12 +388,12 @@ def test_an_edited_weights_file_is_named_by_its_whole_path_with_the_way_on(
     from hubensemble.report.sections import build_sections
 
     md = render_markdown(*build_sections(run.path)[:2])
-    # The run's tune command, its own sweep's when run.json records one (38e152c).
-    # Its folder first: tune reuses a trial whose files are all there (an edited one too).
+    # The run's tune command, its own sweep's when run.json records one (38e152c). No
+    # folder deleted first: tune redoes a trial whose file changed since it wrote it
+    # (f87183cd; its trial.json records its files).
     assert (f"{said} (sha256" in md and "an export serves the file as it is now: restore the "
-            f"file, or delete `{tmp_path / 'r' / 'candidates' / 't0'}`, then run `hubensemble "
-            f"tune --run {tmp_path / 'r'}` (it redoes the trial), then `hubensemble ensemble "
-            f"--run {tmp_path / 'r'}`." in " ".join(md.split())), md
+            f"file, or run `hubensemble tune --run {tmp_path / 'r'}` (it redoes the trial), "
+            f"then `hubensemble ensemble --run {tmp_path / 'r'}`." in " ".join(md.split())), md
 
 
 def test_an_older_cost_json_takes_its_head_sizes_from_the_weights_files(tmp_path, rng, caplog):

@@ -2136,7 +2136,7 @@ def test_the_same_weights_as_a_keras_file_and_a_savedmodel_are_ranked_once(task,
     # The ranking record says it: ranking.json's row, as the summary prints it.
     saved = rank.load_ranking(tmp_path / "run").row("as_file")
     assert saved["stage"] == "duplicate" and saved["reason"] == row["reason"]
-    assert f"failed as_file (c.yaml:5): {row['reason']}" in result.summary()
+    assert f"duplicate as_file (c.yaml:5): {row['reason']}" in result.summary()
 
 
 def test_a_module_measuring_wider_than_the_catalogue_bound_fails_at_its_first_batch(

@@ -8,16 +8,16 @@ import logging
 
 import keras
 import numpy as np
-import pytest
 
 from hubensemble import rank
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.data import load_task
-
 from hubensemble.hub import ModuleRuntime
 from hubensemble.rank.rownotes import note_lines, row_notes
 from hubensemble.report import write_report
 from hubensemble.rundir import DataArgs
+# Every embedding this file computes goes to a temp cache (test_rank's autouse fixture).
+from test_rank import cache_env  # noqa: F401
 
 
 def _grey_keras(path):
@@ -51,15 +51,6 @@ def test_a_grey_module_is_said_at_info_as_a_channels_first_one_is(tmp_path, capl
     with caplog.at_level(logging.INFO, logger="hubensemble.hub.runtime"):
         ModuleRuntime.load(rgb_path, name="rgb")
     assert "grey images" not in caplog.text
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_env(tmp_path_factory):
-    """Every embedding this file computes goes to a temp cache, never to ~/.cache."""
-    folder = tmp_path_factory.mktemp("embedding-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HUBENSEMBLE_CACHE_DIR", str(folder))
-        yield str(folder)
 
 
 def _pixels_and_plain(tmp_path):

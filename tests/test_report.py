@@ -3709,7 +3709,8 @@ def test_a_new_gflops_limit_no_candidate_met_is_read_before_an_earlier_ensembles
     assert unmet not in _report_of(path)[0]
 
 
-def test_the_closing_tables_way_on_of_one_failed_trial_is_singular(tmp_path):
+def test_the_closing_tables_way_on_of_one_failed_trial_is_singular(
+        tmp_path, figures_not_drawn):
     """fit's closing table said "no ensemble yet: all 1 trials of the sweep failed: once
     their cause is fixed, remove their folders" of a sweep of one trial; and the cost
     section "1 of the 2 members have no measured cost" (test_report's and test_cost's
@@ -3729,6 +3730,12 @@ def test_the_closing_tables_way_on_of_one_failed_trial_is_singular(tmp_path):
                      "fixed, remove its folder (the command is below), then run `hubensemble "
                      f"tune --run {path} --sweep probe --budget 1 --profile quick`, then "
                      f"`hubensemble ensemble --run {path}`"), first
+    # The report's next step too (391's report: it still said "all 1 trials … their
+    # folders" after the closing table was made singular; report.fmt.all_failed_words).
+    md = " ".join(report.write_report(path)[0].read_text().split())
+    assert ("the 1 trial of the sweep failed: once its cause is fixed, remove its folder (the "
+            "command is under \"What failed and why\"), then run `hubensemble tune --run") in md
+    assert "all 1 trials" not in md
 
 
 def test_duplicates_are_said_ranked_as_an_earlier_entry_not_unranked(
@@ -3869,26 +3876,6 @@ def test_the_overview_says_why_an_ensemble_below_its_best_single_on_test_was_kep
     e["accuracy"], ens["size_rule"]["size"] = 0.8, 1
     atomic_write_json(path / "ensemble.json", ens)
     assert "came out worse" not in report.write_report(path)[0].read_text()
-
-
-def test_the_reports_next_step_of_one_failed_trial_is_singular(tmp_path, figures_not_drawn):
-    """The report's next step said "all 1 trials of the sweep failed: once their cause is
-    fixed, remove their folders" of a sweep of one trial, after fit's closing table had been
-    made singular (391's report). Fails before: "all 1 trials"."""
-    from hubensemble.hyperrule import PROFILES
-
-    path = tmp_path / "run"
-    make_ranked_run(path, {"alpha": MODULES["alpha"]})
-    Run(path).update(tune={"sweep": "probe", "sweeps": {"probe": {
-        "profile": PROFILES["quick"].to_json(), "budget": 1}}})
-    atomic_save_npy(path / "labels" / "val.npy", np.zeros(N_VAL, np.int64))
-    write_candidate(path / "candidates", {"trial": "probe-0000-alpha",
-                                          "module": "alpha", "hparams": {},
-                                          "status": "failed", "reason": OOM, "has_test": False})
-    md = " ".join(report.write_report(path)[0].read_text().split())
-    assert ("the 1 trial of the sweep failed: once its cause is fixed, remove its folder (the "
-            "command is under \"What failed and why\"), then run `hubensemble tune --run") in md
-    assert "all 1 trials" not in md
 
 
 def test_the_closing_tables_size_line_counts_one_candidate_in_the_singular(tmp_path):
