@@ -21,17 +21,28 @@ EXTRA_KEYS = ("stage", "family", "architecture", "resolution", "value_range", "f
               "index", "notes")
 
 
+def duplicates_apart(rows) -> tuple[list[dict], list[dict]]:
+    """(duplicates, failed): the ranking rows that are not ok (`rows`: a Ranking's
+    `failed_rows`) split by stage. An entry refused as a duplicate of an earlier one (stage
+    "duplicate": the same files or embeddings, `rank.ranking._duplicate`) was ranked, under
+    that entry; the rest could not be ranked. The one rule of rank's table, fit's selection
+    line and the report (`report.failures.split_unranked`), which said a duplicate
+    "failed"."""
+    rows = list(rows)
+    return ([r for r in rows if r.get("stage") == "duplicate"],
+            [r for r in rows if r.get("stage") != "duplicate"])
+
+
 def failed_counted(rows) -> list[str]:
-    """The count of ranking rows that are not ok (`rows`: a Ranking's `failed_rows`), an
-    entry refused as a duplicate of an earlier one (stage "duplicate": the same files or
-    embeddings, so ranked, under that entry) apart from those that failed: ["1 ranked as an
-    earlier entry (a duplicate)", "2 failed"], [] for none. One wording for rank's table,
-    fit's selection line and the report's counts, which said a duplicate "failed"."""
-    twins = sum(r.get("stage") == "duplicate" for r in rows)
+    """The count of ranking rows that are not ok (`rows`: a Ranking's `failed_rows`), the
+    duplicates apart (`duplicates_apart`): ["1 ranked as an earlier entry (a duplicate)",
+    "2 failed"], [] for none. One wording for rank's table, fit's selection line and the
+    report's counts."""
+    twins, failed = (len(part) for part in duplicates_apart(rows))
     return [f"{n} {what}" for n, what in (
         (twins, "ranked as an earlier entry (a duplicate)" if twins == 1
          else "ranked as earlier entries (duplicates)"),
-        (len(rows) - twins, "failed")) if n]
+        (failed, "failed")) if n]
 
 
 def rule_text(selection: dict, *, empty: str = "?") -> str:
@@ -149,9 +160,9 @@ class Ranking:
                          f"{r['seconds']:>7.1f}")
         if len(self.ok_rows) > limit:
             lines.append(f"     … {len(self.ok_rows) - limit} more in ranking.json")
-        # An entry refused as a duplicate of an earlier one (the same files or embeddings)
-        # was ranked, under that entry: said apart, not as a module that failed.
-        twins = [r for r in self.failed_rows if r.get("stage") == "duplicate"]
+        # An entry refused as a duplicate of an earlier one was ranked, under that entry:
+        # said apart, not as a module that failed.
+        twins, _ = duplicates_apart(self.failed_rows)
         for r in self.failed_rows:
             lines.append(f"  {'duplicate' if r in twins else 'failed'} {_named(r)}: "
                          f"{r['reason']}")

@@ -9,6 +9,7 @@ from hubensemble.chance import is_probe
 from hubensemble.ensemble import redo_kind
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.lockwords import command_line
+from hubensemble.rank.record import duplicates_apart
 from hubensemble.report.datarows import isolated_block
 from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
@@ -25,9 +26,7 @@ def split_unranked(ranking) -> tuple[list[dict], list[dict]]:
     "duplicate" of an earlier one (the same files or embeddings: `rank.ranking._duplicate`)
     was ranked, under the earlier entry; the rest could not be ranked. Duplicates were
     counted and said as "modules could not be ranked"."""
-    rows = ranking.failed_rows if ranking is not None else []
-    return ([r for r in rows if r.get("stage") == "duplicate"],
-            [r for r in rows if r.get("stage") != "duplicate"])
+    return duplicates_apart(ranking.failed_rows if ranking is not None else [])
 
 
 def failures_section(files) -> Section:
