@@ -13,15 +13,17 @@ FORMAT_PARAMETER = "tf-hub-format"
 
 
 def without_format_query(url: str) -> str:
-    """`url` (an http(s) URL, str) without its `tf-hub-format` parameters, its other query
-    parameters (a signed URL's token) and fragment kept in order; `url` itself when it has
-    none, "?" dropped when none is left. E.g. ``http://h/m.tar.gz?tf-hub-format=compressed``
-    -> ``http://h/m.tar.gz``."""
+    """`url` (an http(s) URL, str) without its `tf-hub-format` parameters in any case
+    (``TF-HUB-FORMAT=compressed`` too), its other query parameters (a signed URL's token) and
+    fragment kept in order; `url` itself when it has none, "?" dropped when none is left.
+    E.g. ``http://h/m.tar.gz?tf-hub-format=compressed`` -> ``http://h/m.tar.gz``."""
     split = urllib.parse.urlsplit(url)
     if not split.query:
         return url
     pairs = urllib.parse.parse_qsl(split.query, keep_blank_values=True)
-    kept = [(k, v) for k, v in pairs if k != FORMAT_PARAMETER]
+    # Any case: a key typed in upper case was kept, so the server was asked for the format
+    # twice in two spellings, and the handle had a cache folder of its own.
+    kept = [(k, v) for k, v in pairs if k.lower() != FORMAT_PARAMETER]
     if len(kept) == len(pairs):
         return url
     return urllib.parse.urlunsplit(split._replace(query=urllib.parse.urlencode(kept)))

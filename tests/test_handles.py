@@ -39,3 +39,18 @@ def test_a_kaggle_handle_too_short_to_name_a_model_keeps_the_general_example():
         "write https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1/1 or "
         "kaggle:google/bit/tensorFlow2/m-r50x1/1 (OWNER/MODEL/FRAMEWORK/VARIATION/VERSION) "
         "instead"), err.value
+
+
+@pytest.mark.parametrize("query", ["TF-HUB-FORMAT=compressed", "Tf-Hub-Format=compressed",
+                                   "sig=x&TF-HUB-FORMAT=compressed"])
+def test_the_format_query_is_dropped_whatever_its_keys_case(query):
+    """``?TF-HUB-FORMAT=compressed`` was kept in the stored handle (and the URL resolve()
+    asked for) where ``?tf-hub-format=compressed`` is dropped: tensorflow_hub then added its
+    own, so the server was asked for the format twice. Fails before: each upper-case key."""
+    from hubensemble.formatquery import without_format_query
+    from hubensemble.handles import stored_handle
+
+    url = "http://127.0.0.1:8000/m.tar.gz"
+    kept = url + ("?sig=x" if query.startswith("sig=") else "")
+    assert without_format_query(f"{url}?{query}") == kept
+    assert stored_handle(f"{url}?{query}", "/") == kept
