@@ -34,6 +34,7 @@ from hubensemble.localfiles import (HDF5_SIGNATURE, KERAS_FILE_SUFFIXES,  # noqa
                                     file_not_module, inner_module, inner_modules,
                                     keras_file_problem, local_source, modules_inside,
                                     what_bytes_are)
+from hubensemble.pathnotes import sibling_note
 from hubensemble.savedmodel_calls import signature_reading
 from hubensemble.text import absolute, closest_name, described, escaped, value_to_write
 from hubensemble.winpaths import windows_form, windows_refusal
@@ -438,24 +439,6 @@ def field_source(spec, field) -> str:
     warnings named the entry's `- name:` line)."""
     where = getattr(spec, "field_source", None)
     return where(field) if callable(where) else spec.source
-
-
-def sibling_note(path: str) -> str:
-    """"; did you mean PATH2?" for the entry of `path`'s existing parent folder that its last
-    name most likely mistypes (`text.closest_name`) and a handle can name (a folder, or a
-    KERAS_FILE_SUFFIXES file: ".../saved_model.pbb" was offered saved_model.pb), in `path`'s
-    form; "" when the parent is no folder here, cannot be listed, or holds no such entry. One
-    rule of rank's, fit's (`catalogue_here`) and `catalogue validate`'s words."""
-    head, name = os.path.split(path.rstrip("/\\") or path)
-    if not name or not os.path.isdir(head or "."):
-        return ""
-    try:
-        siblings = [e for e in os.listdir(head or ".") if e != name and (os.path.isdir(
-            os.path.join(head or ".", e)) or e.lower().endswith(KERAS_FILE_SUFFIXES))]
-    except OSError:
-        return ""
-    close = closest_name(name, siblings)
-    return f"; did you mean {os.path.join(head, close)}?" if close else ""
 
 
 def local_handle_warnings(specs) -> list[str]:
