@@ -13,7 +13,6 @@ from typing import Callable, ParamSpec, Sequence, TypeVar
 import numpy as np
 
 from hubensemble import candidate, options, stagerecords
-from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError, held_stops
 from hubensemble.fileio import atomic_write_json, file_lock, numpy_load_fault
 from hubensemble.hyperrule import Profile
@@ -43,6 +42,7 @@ from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  
 from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F401
                                    check_pool, say_unfinished_profile, sweep_changes,
                                    trial_differences, worker_changes)
+from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
 from hubensemble.tune.restart import restart_sweep
 from hubensemble.tune.inputs import kept_preparations
 from hubensemble.tune.search import drop_damaged_tuner_state, probe_search, search
@@ -344,43 +344,6 @@ def _train_batch(profile: Profile, batch: int | None) -> Profile:
                     option_word("--profile paper", "profile='paper'"), batch, derived.lr_scale,
                     batch)
     return derived
-
-
-def module_batchnorm(spec: ModuleSpec, policy: str) -> tuple[str, str | None]:
-    """(policy, evidence) of one module for fine-tuning: `policy` "train" / "inference" as
-    given; "auto" -> "inference" when the module's variables include BatchNorm moving
-    statistics (evidence: the first such name), else "train". A SavedModel is located
-    (resolved, verified, scanned) and its variable names read from saved_model.pb without
-    loading it; a Keras file, application or preset is opened through the module runtime to
-    list its variables. One that cannot be located or opened gets "train" (its trials will
-    fail with the reason). Raises the OSError of the machine (`fileio.machine_error`: no
-    room on the disk, a quota, a file too large) met while locating it (its download): it
-    was logged as the module's "cannot read its variables … using train"."""
-    from hubensemble.errors import ModuleLoadError
-    from hubensemble.fileio import machine_error
-    from hubensemble.hub import ModuleRuntime, locate_spec
-    from hubensemble.hub.layer import resolve_batchnorm, saved_model_variable_names
-
-    if policy != "auto":
-        return resolve_batchnorm(policy, ())
-    try:
-        files = locate_spec(spec)
-        if files.kind == "saved-model":
-            names = saved_model_variable_names(files.path)
-        else:
-            runtime = ModuleRuntime.from_spec(spec, files=files)
-            names = [getattr(v, "path", None) or v.name for v in runtime.variables]
-            del runtime
-    except (ModuleLoadError, OSError, ValueError) as e:
-        disk = machine_error(e)  # a full disk or quota while it downloaded: the machine's,
-        if disk is e:  # not the module's, and its trials would meet it again
-            raise
-        if disk is not None:
-            raise disk from e
-        log.warning("module %s: cannot read its variables to decide its BatchNorm policy (%s); "
-                    "using train", spec.name, e)
-        return "train", None
-    return resolve_batchnorm("auto", names)
 
 
 def _said_untuned(run: Run, ranking, plan, *, sweep, modules):
