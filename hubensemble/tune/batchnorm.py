@@ -8,7 +8,7 @@ import logging
 
 from hubensemble.catalogue import ModuleSpec
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hubensemble.tune.stage")  # its words are tune's, named so as before
 
 
 def module_batchnorm(spec: ModuleSpec, policy: str) -> tuple[str, str | None]:
