@@ -10,14 +10,12 @@ import warnings
 from types import SimpleNamespace
 from typing import Callable, ParamSpec, Sequence, TypeVar
 
-import numpy as np
-
 from hubensemble import candidate, options, stagerecords
 from hubensemble.errors import HubensembleError, RunError, held_stops
-from hubensemble.fileio import atomic_write_json, file_lock, numpy_load_fault
+from hubensemble.fileio import atomic_write_json, file_lock
 from hubensemble.hyperrule import Profile
 from hubensemble.lockwords import call_verb, option_word
-from hubensemble.rundir import LABEL_SPLITS, Run
+from hubensemble.rundir import Run
 from hubensemble.runspecs import module_specs
 from hubensemble.runprofile import OLDER, choose_another, run_profile
 from hubensemble.runwriter import bind_call, writes_run
@@ -42,6 +40,7 @@ from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  
 from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F401
                                    check_pool, say_unfinished_profile, sweep_changes,
                                    trial_differences, worker_changes)
+from hubensemble.tunepending import labels_missing
 from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
 from hubensemble.tune.restart import restart_sweep
 from hubensemble.tune.inputs import kept_preparations
@@ -82,41 +81,6 @@ def _load_inputs(run: Run):
     """(ranking.json, {name: ModuleSpec}, the data's task record): `Run.tune_inputs`."""
     ranking, modules, task_record = run.tune_inputs()
     return ranking, module_specs(run, modules), task_record  # hand edits named (runspecs)
-
-
-def _labels_missing(run: Run, task_record, *, say: bool = False) -> list:
-    """The splits the task has (run.json's sizes) whose RUN/labels/<split>.npy is absent,
-    unreadable, or not the 1-D integer array of the split's size (`_labels_fault`): tune
-    writes them again from the run's data (`Run.ensure_labels`), warning (`say`) of each
-    file that was there. ensemble sent an empty val.npy to tune, which wrote only absent ones."""
-    sizes = task_record.get("sizes") or {}
-    missing = []
-    for split in LABEL_SPLITS:
-        if not sizes.get(split):
-            continue
-        path = run.labels / f"{split}.npy"
-        if not path.exists():
-            missing.append(split)
-            continue
-        fault = _labels_fault(path, sizes[split])
-        if fault:
-            if say:
-                log.warning("%s %s; writing it again from the run's data", path, fault)
-            missing.append(split)
-    return missing
-
-
-def _labels_fault(path, size) -> str | None:
-    """Why labels file `path` is not the split's `size` labels (int [size]), or None."""
-    try:
-        y = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        return f"is unreadable ({numpy_load_fault(e)})"
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        return f"holds a {y.dtype} {tuple(y.shape)} array, not a 1-D integer one"
-    if isinstance(size, int) and len(y) != size:
-        return f"holds {len(y)} labels, the run's data {size}"
-    return None
 
 
 _TUNE = options.defaults_for("tune")
@@ -456,7 +420,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
         _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
                     head_init=head_init)
         pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
-        if not chief and (pending or _labels_missing(run, task_record)):
+        if not chief and (pending or labels_missing(run, task_record)):
             return pending, run.task(task)  # (the chief only serves the plan: no data there)
         return pending, task
 
@@ -478,7 +442,8 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                 chief_serves(run.path, [e.trial_id for e in plan])
             elif standalone:  # the last chief's end record no longer holds
                 supersede_chief_end(run.path, sweep)
-            need_task = not chief and bool(_labels_missing(run, task_record, say=True) or pending)
+            need_task = not chief and bool(labels_missing(run, task_record, warn=log.warning)
+                                           or pending)
             removed = candidate.clean_stale_temps(run.candidates)
             if removed:
                 log.info("removed %s of killed runs",

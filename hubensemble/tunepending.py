@@ -1,0 +1,92 @@
+"""Whether a tune call will load its run's data, and that data's refusal before TensorFlow.
+
+`run_tune` loads the data run.json records (`Run.task`) when a trial of its plan has no
+complete candidate or a label file is missing or damaged (`labels_missing`), and not on a
+chief (it serves the plan). The command line's `tune --run RUN` imports TensorFlow first
+(6-9 s, ~700 MB), so data that moved was refused after it; `check_tune_data` plans the call
+as the stage does (`sweepplan`, through `sweepend`'s pending trials) and refuses first, in
+`Run.task`'s words (`preflight.check_recorded_data`). Files and numpy only: TensorFlow-free
+(the `tune` package loads TensorFlow on import, so this lives outside it)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from hubensemble.fileio import numpy_load_fault
+from hubensemble.rundir import LABEL_SPLITS
+
+
+def labels_missing(run, task_record: dict, *, warn=None) -> list:
+    """The splits the task has (`task_record`: run.json's data "task", its "sizes") whose
+    RUN/labels/<split>.npy is absent, unreadable, or not the 1-D integer array of the split's
+    size (`labels_fault`): tune writes them again from the run's data (`Run.ensure_labels`),
+    `warn` (a logging function, or None) saying each file that was there. ensemble sent an
+    empty val.npy to tune, which wrote only absent ones."""
+    sizes = task_record.get("sizes") or {}
+    missing = []
+    for split in LABEL_SPLITS:
+        if not sizes.get(split):
+            continue
+        path = run.labels / f"{split}.npy"
+        if not path.exists():
+            missing.append(split)
+            continue
+        fault = labels_fault(path, sizes[split])
+        if fault:
+            if warn is not None:
+                warn("%s %s; writing it again from the run's data", path, fault)
+            missing.append(split)
+    return missing
+
+
+def labels_fault(path, size) -> str | None:
+    """Why labels file `path` is not the split's `size` labels (int [size]), or None."""
+    try:
+        y = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        return f"is unreadable ({numpy_load_fault(e)})"
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        return f"holds a {y.dtype} {tuple(y.shape)} array, not a 1-D integer one"
+    if isinstance(size, int) and len(y) != size:
+        return f"holds {len(y)} labels, the run's data {size}"
+    return None
+
+
+def check_tune_data(run_dir, call: dict) -> None:
+    """DataError, before TensorFlow, in `Run.task`'s words (naming run.json and the way on
+    for data that moved: `preflight.check_recorded_data`), when a tune call `call`
+    (`run_tune`'s keywords, `options.kwargs_for("tune", args)`) on run `run_dir` would load
+    the run's data and the files alone say it cannot be loaded: the call restarts its sweep,
+    or a trial of its plan (`sweepend`'s pending trials: the plan's trial ids depend only on
+    the sweep, budget, modules, seed and profile) has no complete candidate, or a label file
+    needs writing again (`labels_missing`). Nothing for a chief (--tuner-id chief, or
+    $KERASTUNER_TUNER_ID: it loads no data), or when the run's inputs are refused (the
+    stage says why, in its own words)."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.preflight import check_recorded_data
+    from hubensemble.rundir import Run
+    from hubensemble.sweepend import _pending
+    from hubensemble.sweepwords import resumed_call
+
+    if run_dir is None or (call.get("tuner_id")
+                           or os.environ.get("KERASTUNER_TUNER_ID")) == "chief":
+        return
+    run = Run(os.fspath(run_dir))
+    if not call.get("restart"):  # a restart loads the data before it removes anything
+        sweep, budget, modules = call.get("sweep"), call.get("budget"), call.get("modules")
+        if sweep is None:  # the run's own, as run_tune resumes it
+            sweep, budget, modules, _ = resumed_call(run_dir, budget, modules)
+        pending = _pending(run_dir, sweep, {"budget": budget, "modules": modules,
+                                            "seed": call.get("seed"),
+                                            "profile": call.get("profile")})
+        if pending is None:  # refused inputs: the stage's words
+            return
+        try:
+            task_record = run.tune_inputs()[2]
+        except (HubensembleError, OSError, ValueError):
+            return
+        if not any(pending.values()) and not labels_missing(run, task_record):
+            return
+    check_recorded_data(run)

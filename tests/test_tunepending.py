@@ -1,0 +1,86 @@
+"""tune's refusal of its run's recorded data before TensorFlow (`tunepending.check_tune_data`)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hubensemble import candidate, options
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.errors import DataError
+from hubensemble.fileio import atomic_write_json
+from hubensemble.lockwords import command_line
+from hubensemble.rundir import DataArgs, Run
+from hubensemble.sweepend import _pending
+from hubensemble.tunepending import check_tune_data, labels_missing
+
+CALL = dict(options.defaults_for("tune"), sweep=None, profile=None)
+
+
+def ranked_run(tmp_path):
+    """(run, its npz): a run ranked on two modules (files never read: the check loads none)
+    of 64 training, 32 validation and 32 test 8x8 images of 4 classes in an npz of its own."""
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "data" / "d.npz"
+    npz.parent.mkdir()
+    np.savez(npz, x_train=rng.integers(0, 255, (64, 8, 8, 3), dtype=np.uint8),
+             y_train=np.arange(64) % 4, x_val=rng.integers(0, 255, (32, 8, 8, 3), np.uint8),
+             y_val=np.arange(32) % 4, x_test=rng.integers(0, 255, (32, 8, 8, 3), np.uint8),
+             y_test=np.arange(32) % 4)
+    args = DataArgs(spec=f"npz:{npz}")
+    run = Run(tmp_path / "run")
+    run.attach_task(args.load(), args)
+    specs = [ModuleSpec(name=f"m{i}", handle=str(tmp_path / f"m{i}")) for i in range(2)]
+    run.update(modules={s.name: s.to_json() for s in specs})
+    atomic_write_json(run.ranking_json, {
+        "metric": "knn", "k": 2, "selected": ["m0", "m1"], "selection": {"method": "top-k"},
+        "modules": [{"name": s.name, "handle": s.handle, "status": "ok", "score": 0.9 - i / 10}
+                    for i, s in enumerate(specs)]})
+    return run, npz
+
+
+def test_tune_with_trials_to_run_refuses_moved_data_before_tensorflow(tmp_path):
+    """`tune --run RUN` with trials pending and the data run.json records moved was refused
+    after TensorFlow's import (9.4 s, 705 MB here), in `Run.task`'s words; knowing that
+    trials are pending needs the sweep planned, which the plan's rule does without
+    TensorFlow. The same words (the reference: Run.task itself) before it; nothing when no
+    trial is pending and the labels are there (tune then loads no data), nor for a chief."""
+    run, npz = ranked_run(tmp_path)
+    npz.rename(tmp_path / "moved.npz")
+    with command_line(), pytest.raises(DataError) as said:
+        run.task()
+    with command_line(), pytest.raises(DataError) as refused:
+        check_tune_data(run.path, CALL)
+    assert str(refused.value) == str(said.value), refused.value
+    assert "(the data recorded in " in str(said.value)
+    code = ("import json, sys\nfrom hubensemble.lockwords import command_line\n"
+            "from hubensemble.tunepending import check_tune_data\n"
+            f"try:\n    check_tune_data({str(run.path)!r}, json.loads(sys.argv[1]))\n"
+            "except Exception as e:\n    print(type(e).__name__)\n"
+            "print('tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(CALL)], capture_output=True,
+                         text=True, check=True).stdout
+    assert out == "DataError\nFalse\n", out
+    assert check_tune_data(run.path, dict(CALL, tuner_id="chief")) is None  # it loads none
+    # Every planned trial complete, the labels there: no data to load, no refusal.
+    pending = _pending(run.path, "default", {"budget": None, "modules": None, "seed": 0,
+                                             "profile": None})
+    assert pending and pending["default"]
+    sizes = run.tune_inputs()[2]["sizes"]
+    for trial in pending["default"]:
+        candidate.write_candidate(run.candidates, {
+            "trial": trial, "module": trial.split("-")[-1], "status": "ok",
+            "hparams": {"lr": 0.1}}, val_probs=np.full((sizes["val"], 4), 0.25),
+            test_probs=np.full((sizes["test"], 4), 0.25))
+    assert not any(_pending(run.path, "default", {"seed": 0}).values())
+    check_tune_data(run.path, CALL)
+    (run.labels / "val.npy").write_bytes(b"not npy")  # tune writes it again: the data's
+    assert labels_missing(run, run.tune_inputs()[2]) == ["val"]
+    with pytest.raises(DataError):
+        check_tune_data(run.path, CALL)
+    (run.labels / "val.npy").unlink()
+    np.save(run.labels / "val.npy", np.arange(32) % 4)
+    with pytest.raises(DataError):  # a restart loads the data before removing anything
+        check_tune_data(run.path, dict(CALL, restart=True))
