@@ -20,6 +20,7 @@ from hubensemble.report.checks import (DISTILL_KINDS, DISTILL_NULLABLE, DISTILL_
                                        ENSEMBLE_KINDS, ENSEMBLE_NUMBERS, EXPORT_NUMBERS,
                                        ROBUSTNESS_KINDS, ROBUSTNESS_NUMBERS, RUN_KINDS,
                                        kind_problems, note, number_problems, numbers_note)
+from hubensemble.report.budget import budget_unmet
 from hubensemble.report.fmt import all_failed_words
 from hubensemble.report.render import Code, Inline
 from hubensemble.sweeps import untuned_words
@@ -251,7 +252,7 @@ class RunFiles:
             # their folders is under "What failed and why" (once, however many sections).
             return Inline(f"{all_failed_words(len(self.failed))} (the command is under "
                           "\"What failed and why\"), then run ", Code(self.cmd("tune")), then)
-        unfit = self._budget_unmet() if first == "ensemble" else None
+        unfit = budget_unmet(self) if first == "ensemble" else None
         if unfit and what != "ensemble":  # said whole in ENSEMBLE_FIRST's section
             return Inline("select an ensemble first: no candidate fits the inference budget "
                           f"the run records (see \"{ENSEMBLE_FIRST}\")", then)
@@ -260,42 +261,6 @@ class RunFiles:
             return Inline(f"no candidate fits the inference budget the run records ({unfit}): "
                           "raise the limit, or run ", Code(command), " for none", then)
         return Inline("run ", Code(self.cmd(first)), then)
-
-    def _budget_unmet(self) -> str | None:
-        """Why no usable candidate fits, alone, the --max-gflops / --max-latency-ms that the
-        run's ensemble options record (run.json "ensemble" or "fit" -> "options", the newer
-        first: `stagerecords.newer_first`), by
-        RUN/cost.json (`cost.budget.cheapest`'s words, the ensemble's refusal's); None when
-        one does, no such limit is recorded, or a cost is missing (another refusal then).
-        A fit refused for its budget left a report that said to run the ensemble command
-        with that budget, which is refused the same way."""
-        from hubensemble.cost import Limits, read_run_costs
-        from hubensemble.cost.budget import cheapest
-        from hubensemble.stagerecords import newer_first
-
-        meta = self.meta if isinstance(self.meta, dict) else {}
-        recorded = next((opts for opts in ((meta.get(k) or {}).get("options") if isinstance(
-            meta.get(k), dict) else None for k in newer_first(meta)) if isinstance(opts, dict)),
-            {})
-        try:
-            limits = Limits(gflops=recorded.get("max_gflops"),
-                            latency_ms=recorded.get("max_latency_ms"))
-            costs = read_run_costs(self.path).costs
-        except (ValueError, TypeError, RunError, OSError):
-            return None
-        if (limits.gflops is None and limits.latency_ms is None) or not self.candidates \
-                or any(c.trial not in costs for c in self.candidates):
-            return None
-
-        def fits(cost) -> bool:
-            latency = cost.latency(1)
-            return ((limits.gflops is None or cost.gflops <= limits.gflops * (1 + 1e-9))
-                    and (limits.latency_ms is None or latency is None
-                         or latency <= limits.latency_ms * (1 + 1e-9)))
-
-        if any(fits(costs[c.trial]) for c in self.candidates):
-            return None
-        return cheapest(self.candidates, costs, limits)
 
 
 def _tune_command(run_dir) -> str:
