@@ -3888,3 +3888,25 @@ def test_the_closing_tables_size_line_counts_one_candidate_in_the_singular(tmp_p
     (line,) = [t for t in report.summary_table(path).splitlines()
                if t.startswith("ensemble size:")]
     assert " of 1 candidate" in line and "candidates" not in line, line
+
+
+def test_a_fit_without_corruptions_whose_trials_all_failed_says_two_sentences(
+        tmp_path, figures_not_drawn):
+    """A --no-corruptions fit whose one trial failed: the robustness section spliced "to
+    measure them, " onto next_step's statement ("to measure them, the 1 trial of the sweep
+    failed: …"). "to measure them, " leads only a "run …". Fails before: the splice."""
+    path = tmp_path / "run"
+    make_ranked_run(path, {"alpha": MODULES["alpha"]})
+    atomic_save_npy(path / "labels" / "val.npy", np.zeros(N_VAL, np.int64))
+    atomic_save_npy(path / "labels" / "test.npy", np.zeros(N_TEST, np.int64))
+    Run(path).update(tune={"sweep": "probe", "sweeps": {"probe": {"budget": 1}}},
+                     fit={"options": {"corruptions": False}})
+    write_candidate(path / "candidates", {"trial": "probe-0000-alpha", "module": "alpha",
+                                          "hparams": {}, "status": "failed", "reason": OOM,
+                                          "has_test": False})
+    text, _ = _report_of(path)
+    said = " ".join(text[text.index("## Robustness"):text.index("## What failed")].split())
+    assert "to measure them, the 1 trial" not in said, said
+    assert ("fit ran with `--no-corruptions`, which evaluates none; and there is no ensemble "
+            "to measure yet: the 1 trial of the sweep failed: once its cause is fixed, remove "
+            "its folder") in said, said

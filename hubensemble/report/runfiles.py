@@ -387,8 +387,12 @@ def _read_run(path, run) -> RunFiles:
                else files.next_step("evaluate"))
         if isinstance(options, dict) and options.get("corruptions") is False and \
                 not isinstance(why, str):  # said only "missing: run evaluate" of its choice
+            # "to measure them, " leads only a "run …": it spliced the statements next_step
+            # gives before it ("to measure them, the 1 trial of the sweep failed: …").
+            run = str(why).startswith("run ")
             why = Inline("fit ran with ", Code("--no-corruptions"), ", which evaluates none; "
-                         "to measure them, ", why)
+                         + ("to measure them, " if run else
+                            "and there is no ensemble to measure yet: "), why)
         files.robustness_note = Inline(f"No robustness evaluation ({name} is missing): ", why,
                                        ".")
     return files
