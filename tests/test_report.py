@@ -1225,7 +1225,7 @@ def test_a_members_missing_validation_table_is_named_once_and_not_left_out(full_
     assert "Members of ensemble.json the report cannot read (1" in failures
     left_out = failures[failures.index("left out of the ensemble"):failures.index("Members of")]
     assert trial not in left_out  # ensemble.json and the export hold it
-    assert "1 of them missing or unreadable" in text
+    assert "1 of them unreadable (see" in text
 
 
 @pytest.mark.parametrize("damage, named", [
@@ -3910,3 +3910,25 @@ def test_a_fit_without_corruptions_whose_trials_all_failed_says_two_sentences(
     assert ("fit ran with `--no-corruptions`, which evaluates none; and there is no ensemble "
             "to measure yet: the 1 trial of the sweep failed: once its cause is fixed, remove "
             "its folder") in said, said
+
+
+@pytest.mark.parametrize("how", ["failed", "missing"])
+def test_a_member_whose_trial_failed_since_is_not_called_missing_or_unreadable(
+        full_run, tmp_path, how, figures_not_drawn):
+    """A member whose trial.json now records a failed trial (tune ran it again since the
+    ensemble chose it): the Overview said "1 of them missing or unreadable in candidates/",
+    and its row "holds no usable candidate". Fails before: those words."""
+    run, ens_record = _copy_of(full_run, tmp_path)
+    trial = _member(ens_record, best=False)
+    shutil.rmtree(run / "candidates" / trial)
+    if how == "failed":
+        write_candidate(run / "candidates", {"trial": trial, "module": "alpha", "hparams": {},
+                                             "status": "failed", "reason": OOM,
+                                             "has_test": True})
+    text, _ = _report_of(run)
+    overview = text[:text.index("## Data")]
+    assert f"chosen by greedy selection on validation ce; 1 of them {how} (see" in overview, \
+        overview
+    if how == "failed":
+        assert (f"candidates/{trial}/trial.json records the trial as failed ({OOM})"
+                in " ".join(text.split())), text

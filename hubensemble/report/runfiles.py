@@ -458,6 +458,7 @@ def _member_problems(files: RunFiles) -> None:
     (it has no test metrics)."""
     usable = {c.trial: c for c in files.candidates}
     skipped = dict(files.skipped)
+    failed = {r.get("trial"): r.get("reason") or "no reason recorded" for r in files.failed}
     for m in (files.ensemble or {}).get("members") or []:
         trial = m.get("trial")
         folder = f"candidates/{trial}/"
@@ -470,7 +471,11 @@ def _member_problems(files: RunFiles) -> None:
             files.member_problems[trial] = in_folder(folder, skipped.pop(trial))
         elif not (files.path / folder).is_dir():
             files.member_problems[trial] = f"{folder} is missing (deleted?)"
-        else:  # e.g. its trial.json failed: the failures section lists it
+        elif trial in failed:  # run again since it was chosen, and failed: neither missing
+            # nor unreadable (the Overview counted it so); the failed trials' table lists it
+            files.member_problems[trial] = (f"{folder}{candidate.TRIAL_FILE} records the "
+                                            f"trial as failed ({failed[trial]})")
+        else:
             files.member_problems[trial] = f"{folder} holds no usable candidate"
     # A member is not "left out of the ensemble": the failures section names it as a member.
     files.skipped = [(t, r) for t, r in files.skipped if t not in files.member_problems]

@@ -74,9 +74,7 @@ def _overview(files) -> Section:
         items.append(f"Ensemble: {_n(len(members), 'member')}{f' ({single})' if single else ''}"
                      f" chosen by greedy selection on "
                      f"validation {files.ensemble.get('objective', 'ce')}"
-                     + (f"; {len(files.member_problems)} of them missing or unreadable in "
-                        "candidates/ (see \"What failed and why\")"
-                        if files.member_problems else ""))
+                     + _members_unread(files))
         test, (retrained, after) = files.ensemble.get("test"), files.retrained
         for what, t in ((", the export's members retrained on train + val", after),
                         (" before retraining" if after or retrained else "", test)):
@@ -422,3 +420,17 @@ def _guarded(files, figures, title, build, sources, fix) -> Section:
         log.warning("the report cannot show %r: %s", title, text)
         log.debug("where %r broke", title, exc_info=True)  # -v: a bug here, not bad data
         return Section(title).add(text)
+
+
+def _members_unread(files) -> str:
+    """"; 1 of them failed, 1 missing (see …)" of the members the report cannot read
+    (`RunFiles.member_problems`), by why: failed (its trial.json records a failed trial, run
+    again since the ensemble chose it), missing (its folder gone from candidates/) or
+    unreadable; "" when there are none. A failed member was counted "missing or unreadable"."""
+    failed = {r.get("trial") for r in files.failed}
+    kinds = ["failed" if t in failed else "unreadable"
+             if (files.path / formats.CANDIDATES_DIR / t).is_dir() else "missing"
+             for t in files.member_problems]
+    said = [f"{kinds.count(k)}{' of them' if not i else ''} {k}" for i, k in enumerate(
+        k for k in ("failed", "missing", "unreadable") if k in kinds)]
+    return f"; {', '.join(said)} (see \"What failed and why\")" if said else ""
