@@ -121,6 +121,11 @@ class Candidate:
         """The validation cross-entropy recorded in trial.json (metrics.nll of val_probs)."""
         return (self.val or {}).get("ce")
 
+    def changed_file(self, name: str) -> str | None:
+        """`changed`'s text of the file `name` (e.g. VAL_PROBS_FILE: "val_probs.npy is not the
+        one tune wrote (…)"), or None when that file is as its writer wrote it."""
+        return next((c for c in self.changed if c.startswith(f"{name} ")), None)
+
     def weights_changed(self) -> str | None:
         """Why its weights file is not the one tune wrote (`weightsfile.changed_since`: its
         sha256 differs from trial.json's "weights_sha256", or it cannot be read), naming the
@@ -343,14 +348,24 @@ def load_pool(candidates_dir, *, n_val: int | None, n_test: int | None = None,
             skipped.append((cand.trial, f"status {cand.status!r}: "
                                         f"{cand.reason or 'no reason recorded'}"))
             continue
-        if cand.faults:  # a file changed since is read (the ensemble says a weights file)
-            skipped.append((cand.trial, "; ".join(cand.faults) + " (" + _redo(
+        # A weights file changed since is read (the selection reads the tables; the ensemble
+        # warns of a chosen member's, the export refuses it); a validation table changed
+        # since, or a "written" record that cannot say (a hand edit), is not: the ensemble
+        # selected on the edited numbers without a word, and tune redoes the trial as it is.
+        unsure = [c for c in cand.changed if not c.startswith(
+            (f"{TEST_PROBS_FILE} ", f"{cand.record.get('weights') or WEIGHTS_FILE} "))]
+        if cand.faults or unsure:
+            skipped.append((cand.trial, "; ".join(cand.faults + unsure) + " (" + _redo(
                 candidates_dir, cand.trial) + " to redo this trial)"))
             continue
         why = cand.load_probs(n_val=n_val, n_test=n_test)
         if why:
             skipped.append((cand.trial, why))
             continue
+        test = cand.changed_file(TEST_PROBS_FILE)
+        if test and cand.test_probs is not None:  # no test metrics of numbers not tune's
+            cand.test_probs = None
+            cand.notes.append(f"{test}; {_redo(candidates_dir, cand.trial)} to redo this trial")
         loaded.append(cand)
     if loaded:
         others = n_classes is None

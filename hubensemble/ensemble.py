@@ -158,14 +158,15 @@ def redo_kind(run_dir, trial, reason) -> str | None:
     folder and run its sweep's tune), "reused" when it is a complete ok trial whose
     validation table has another row or class count (tune counts it done and reuses its
     folder: delete it first, `candidate.reused_redo`), None when its reason says its own
-    (or tune redoes it as it is). The one rule of the ensemble's skip lines, cost's and the
-    report's "to redo it" column (which said nothing of a table of another class count)."""
+    (or tune redoes it as it is: a table changed since tune wrote it, `Candidate.complete`).
+    The one rule of the ensemble's skip lines, cost's and the report's "to redo it" column
+    (which said nothing of a table of another class count)."""
     folder = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
     if sweepstate.without_record(folder, trial):
         return "record"
     if str(reason).startswith(VAL_PROBS_FILE):
         cand = candidate.read_candidate(folder, trial)
-        if cand is not None and cand.ok:
+        if cand is not None and cand.ok and cand.complete:  # a changed table: redone as is
             return "reused"
     return None
 

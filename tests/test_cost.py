@@ -690,6 +690,17 @@ def test_a_gflops_limit_is_refused_before_the_sweep_when_no_module_can_be_costed
                                                 "the sweep is run"), said
 
 
+def _as_tune_wrote(folder, val_probs):
+    """`val_probs` as the candidate's validation table, recorded in its trial.json as tune
+    records what it wrote (a table changed since is another reason: tune redoes it)."""
+    from hubensemble.candidatefiles import record_written
+
+    np.save(folder / "val_probs.npy", val_probs)
+    record = json.loads((folder / "trial.json").read_text())
+    record_written(record, folder, [n for n in os.listdir(folder) if n != "trial.json"])
+    (folder / "trial.json").write_text(json.dumps(record))
+
+
 def test_the_cost_pass_says_each_unusable_candidates_way_on(module_dir, tmp_path, caplog):
     """cost said the ensemble "says how to redo them", which it did for no reason but a
     damaged table (a new user's check): each reason now carries its way on, as the ensemble's
@@ -702,7 +713,7 @@ def test_the_cost_pass_says_each_unusable_candidates_way_on(module_dir, tmp_path
     trials = [(f"seeds-000{i}-conv8", "conv8", 8) for i in range(3)]
     run = fake_run(tmp_path / "run", modules, trials)
     (run.candidates / trials[1][0] / "trial.json").write_text('["x"]')
-    np.save(run.candidates / trials[2][0] / "val_probs.npy", np.full((6, 2), 0.5, np.float32))
+    _as_tune_wrote(run.candidates / trials[2][0], np.full((6, 2), 0.5, np.float32))
     with command_line(), caplog.at_level("WARNING", logger="hubensemble.cost.stage"):
         summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
     line = format_costs(summary)
@@ -727,7 +738,7 @@ def test_cost_json_and_run_json_are_named_absolute_from_a_relative_run(
     modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
     run = fake_run(tmp_path / "rc", modules, [("t0", "conv8", 8), ("t1", "conv8", 8)])
     run.update(data={"task": {"num_classes": 3}})
-    np.save(run.candidates / "t1" / "val_probs.npy", np.full((6, 2), 0.5, np.float32))
+    _as_tune_wrote(run.candidates / "t1", np.full((6, 2), 0.5, np.float32))
     (run.path / "cost.json").write_text("[1]")
     monkeypatch.chdir(tmp_path)
     assert cost_path("rc") == str(tmp_path / "rc" / "cost.json")

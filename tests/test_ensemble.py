@@ -1044,6 +1044,47 @@ def test_a_member_whose_weights_changed_is_redone_by_its_own_sweeps_command(tmp_
         f"restore the file, or delete {run / 'candidates' / 'seeds-0000-m'} and {tune}"), said
 
 
+def test_a_probability_table_edited_since_tune_is_not_selected_on_nor_tested(tmp_path):
+    """A candidate's val_probs.npy edited after tune (rows rolled: a valid table of other
+    numbers): the ensemble selected on it without a word, and cost read it so. It is left
+    out, named with the way on (tune redoes it as it is: no delete); a test table edited
+    leaves that candidate without test figures, said."""
+    from hubensemble import candidate
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    rng = np.random.default_rng(3)
+    y_val, y_test = rng.integers(0, 3, 30), rng.integers(0, 3, 20)
+    fileio.atomic_save_npy(run / "labels" / "val.npy", y_val)
+    fileio.atomic_save_npy(run / "labels" / "test.npy", y_test)
+    fileio.atomic_write_json(run / "run.json", {"tune": {"sweeps": {"seeds": {
+        "budget": 3, "seed": 0, "profile": PROFILES["quick"].to_json()}}}})
+    vals = random_probs(rng, 3, 30, 3, y_val, strength=4.0)
+    tests = random_probs(rng, 3, 20, 3, y_test, strength=4.0)
+    for i in range(3):
+        candidate.write_candidate(run / "candidates", {
+            "trial": f"seeds-000{i}-m", "module": "m", "status": "ok", "has_test": True,
+            "hparams": {"lr": 0.01, "steps": 10}}, val_probs=vals[i], test_probs=tests[i])
+    edited = run / "candidates" / "seeds-0000-m"
+    np.save(edited / "val_probs.npy", np.roll(vals[0], 1, axis=1))
+    np.save(run / "candidates" / "seeds-0001-m" / "test_probs.npy", np.roll(tests[1], 1, axis=1))
+    with command_line():
+        result = run_ensemble(run, budget=3)
+    tune = (f"run `hubensemble tune --run {run} --sweep seeds --budget 3 --profile quick` to "
+            "redo this trial")
+    assert [s["trial"] for s in result.skipped] == ["seeds-0000-m"], result.skipped
+    reason = result.skipped[0]["reason"]
+    assert reason.startswith("val_probs.npy is not the one tune wrote (sha256 "), reason
+    assert reason.endswith(f"now: edited or replaced since) ({tune})"), reason
+    assert "seeds-0000-m" not in result.picks and "delete" not in reason
+    assert "seeds-0001-m" in result.picks  # its validation table is tune's
+    assert result.test_missing.startswith(
+        "no test probabilities for member seeds-0001-m (test_probs.npy is not the one tune "
+        "wrote (sha256 "), result.test_missing
+    assert result.test_missing.endswith(f"; {tune})"), result.test_missing
+
+
 def test_labels_words_give_the_runs_own_sweep_which_writes_them_without_new_trials(tmp_path):
     """An empty, unreadable or missing RUN/labels/val.npy of a probe run: ensemble said
     "`hubensemble tune --run RUN` writes it again", which runs the default sweep (8 new

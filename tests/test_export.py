@@ -939,6 +939,43 @@ def test_a_corrupt_weights_file_fails_before_any_retraining(run_copy, digits, tm
     assert not (tmp_path / "model").exists()
 
 
+def test_a_weights_file_edited_since_tune_is_refused_before_the_data_loads(
+        run_copy, tmp_path, monkeypatch):
+    """A member's weights file edited by hand (h5py) after tune: the export served it with a
+    warning, weights no validation figure was measured of. It refuses, naming the file and
+    the way on (tune redoes such a trial as it is: no delete), before the run's data loads."""
+    import h5py
+
+    gen = tune.trial_id("default", 0, "gen")
+    weights = run_copy / "candidates" / gen / candidate.WEIGHTS_FILE
+    with h5py.File(weights, "r+") as f:
+        name = next(n for n in _datasets(f) if f[n].size > 1)
+        f[name][...] = f[name][...] + 0.5
+
+    def no_data(self, task=None):
+        raise AssertionError("the data loaded before the refusal")
+
+    monkeypatch.setattr(Run, "task", no_data)
+    out, run = tmp_path / "model", os.path.abspath(run_copy)
+    with command_line(), pytest.raises(RunError) as err:
+        export_ensemble(run_copy, out, progress=False)
+    said = str(err.value)
+    assert said.startswith(f"member 0 (trial '{gen}', module 'gen'): its weights file {weights} "
+                           "is not the one tune wrote (sha256 "), said
+    assert said.endswith(
+        "the ensemble chose it by the figures of the weights tune wrote, not of these: "
+        f"restore the file, or run `hubensemble tune --run {run} --sweep default` again (it "
+        f"redoes the trial), then `hubensemble ensemble --run {run} --budget 3` and this "
+        "export again, or pass --skip-missing to export the ensemble without it"), said
+    assert "delete" not in said and not out.exists()
+
+
+def _datasets(f):
+    found = []
+    f.visititems(lambda n, obj: found.append(n) if hasattr(obj, "shape") else None)
+    return found
+
+
 def test_the_export_reads_each_member_through_its_candidate_record(run_copy, digits, tmp_path):
     """The weights file is the one trial.json names; a member whose trial.json is missing or
     not "ok" is named with the reason, before anything is built."""
@@ -2252,17 +2289,21 @@ def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
     for w in model.backbone.weights:
         w.assign(np.asarray(w) + 0.01)
     model.save_weights(second.weights_path)
+    # Its file is not the one tune wrote (trial.json's weights_sha256): the export refuses
+    # weights no figure was measured of (it served them with a warning).
+    changed = f"its weights file {second.weights_path} is not the one tune wrote"
+    with pytest.raises(RunError, match=re.escape(changed) + ".*restore the file"):
+        export_ensemble(path, tmp_path / "model", task=digits, progress=False)
+    # A trial of a hubensemble before trial.json recorded its files' digests: a probe whose
+    # frozen weights differ from its module's, which the export serves.
+    atomic_write_json(second.folder / candidate.TRIAL_FILE, {
+        k: v for k, v in second.record.items()
+        if k not in ("weights_sha256", "backbone_sha256", "written")})
     with caplog.at_level(logging.WARNING):
         export = export_ensemble(path, tmp_path / "model", task=digits, progress=False,
                                  export_format="tflite")
     assert caplog.text.count("its frozen module's weights differ") == 1
     assert "shares_backbone_with" not in export.cost["members"][1]
-    # Its file is not the one tune wrote (trial.json's weights_sha256): the export says its
-    # recorded figures are of other weights, in the log and in the member's metadata.
-    changed = f"its weights file {second.weights_path} is not the one tune wrote"
-    assert caplog.text.count(changed) == 1 and "restore the file" in caplog.text
-    assert export.members[1]["weights_changed"].startswith(changed)
-    assert "weights_changed" not in export.members[0]
     # The budget groups by the export's rule (the key holds the weights' digest): the edited
     # probe no longer fits beside another under the limit (it was admitted as sharing).
     again = ensemble.run_ensemble(path, budget=5, size_rule="budget", max_gflops=limit)

@@ -2061,12 +2061,11 @@ def test_distills_out_of_memory_batch_counts_the_students_measured_bytes(tmp_pat
 
 
 def test_a_students_changed_weights_are_told_to_distil_again_not_to_run_tune(
-        student_run, tmp_path, caplog):
+        student_run, tmp_path):
     """A student exported from RUN/distill/ whose weights file changed since distill wrote it
     was told "restore the file, or delete … and run tune again": tune never writes a student.
-    The way on is the distill command of its module (the caller's words), then the export."""
-    import logging
-
+    The way on is the distill command of its module (the caller's words), then the export,
+    which refuses it (it exported it with a warning)."""
     import h5py
 
     from hubensemble.export import export_ensemble
@@ -2076,18 +2075,17 @@ def test_a_students_changed_weights_are_told_to_distil_again_not_to_run_tune(
     weights = candidate.read_candidate(Run(path).distill, "distill-small").weights_path
     with h5py.File(weights, "r+") as f:  # its head's kernel edited by hand: it still loads
         f["head/vars/0"][...] = f["head/vars/0"][...] + 0.5
-    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+    # Refused (it was exported with a warning): weights no figure was measured of.
+    with pytest.raises(RunError) as err:
         export_ensemble(path, student=True, progress=False)
-    said = [r.getMessage() for r in caplog.records if "distill wrote" in r.getMessage()]
-    assert len(said) == 1, caplog.text
-    assert said[0].startswith(f"member 0 (student 'distill-small'): its weights file {weights} "
-                              "is not the one distill wrote"), said
-    assert said[0].endswith(
-        "distill.json's figures are of the weights distill wrote, not these: restore the "
-        f"file, or distil it again: call run_distill(run_dir={str(path)!r}, student='small', "
-        "init='member', steps_scale=0.05), then export it again "
-        "(export_ensemble(student=…))"), said
-    assert "run tune" not in caplog.text
+    said = str(err.value)
+    assert said.startswith(f"member 0 (trial 'distill-small', module 'small'): its weights file "
+                           f"{weights} is not the one distill wrote"), said
+    assert said.endswith(
+        "its recorded figures are of the weights distill wrote, not of these: restore the "
+        f"file, or call run_distill(run_dir={str(path)!r}, student='small', init='member', "
+        "steps_scale=0.05) again, then this export_ensemble call again"), said
+    assert "run tune" not in said
     # The options it was distilled with, named as typed: pasted, they distil it by that rule.
     from hubensemble.distillcompare import distilled_with
     from hubensemble.lockwords import command_line
@@ -2098,12 +2096,11 @@ def test_a_students_changed_weights_are_told_to_distil_again_not_to_run_tune(
     edited = {**record, "init_rule": "best", "steps_scale": float("nan"), "mixup": 0.5,
               "lr_scale": None}  # a default, a value no option takes, a change, a null
     assert distilled_with(edited) == ("--distill-mixup 0.5", "mixup=0.5")
-    caplog.clear()
-    with command_line(), caplog.at_level(logging.WARNING, logger="hubensemble"):
+    with command_line(), pytest.raises(RunError) as err:
         export_ensemble(path, student=True, progress=False)
-    assert (f"distil it again: run `hubensemble distill --run {path} --student small "
-            "--distill-init member --distill-steps 0.05`, then export it again (export "
-            "--student)") in caplog.text, caplog.text
+    assert str(err.value).endswith(
+        f"restore the file, or run `hubensemble distill --run {path} --student small "
+        "--distill-init member --distill-steps 0.05` again, then this export again"), err.value
 
 
 def test_distill_over_max_gflops_is_refused_from_the_cost_records_before_the_data_loads(

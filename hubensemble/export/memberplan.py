@@ -14,7 +14,6 @@ from hubensemble.errors import ModuleLoadError, RunError, first_line, reraise_st
 from hubensemble.formats import DISTILL_DIR
 from hubensemble.export.saved import ExportMember
 from hubensemble.export.shared import backbone_key, share_key
-from hubensemble.sweepwords import redo_words
 from hubensemble.text import escaped
 from hubensemble.tune.plans import trial_profile
 from hubensemble.weightsfile import BACKBONE_DIGEST, changed_since
@@ -39,8 +38,10 @@ class _Plan:
 
 
 def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
-    """(_Plan, None) or (None, reason the member cannot be used); its candidate folder is in
-    `root` (RUN/candidates, or RUN/distill for a student)."""
+    """(_Plan, None, None) or (None, reason the member cannot be used, its Candidate when the
+    reason is its weights file changed since tune (distill) wrote it, else None); its
+    candidate folder is in `root` (RUN/candidates, or RUN/distill for a student). Files and
+    JSON only: said before TensorFlow loads."""
     from hubensemble.runspecs import module_spec
 
     trial = entry.get("trial")
@@ -49,9 +50,9 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
     folder = (root or run.candidates) / str(trial)
     cand, why = candidate.inspect(folder)
     if cand is None:
-        return None, f"{who}: {folder}: {why}"
+        return None, f"{who}: {folder}: {why}", None
     if cand.status != "ok":
-        return None, f"{who}: its candidate has status {cand.status!r}"
+        return None, f"{who}: its candidate has status {cand.status!r}", None
     try:  # before TensorFlow builds or retrains anything: edited by hand, not missing
         cand.read_hparams()
     except RunError as e:
@@ -62,17 +63,17 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
         raise RunError(f"{who}: {e}") from None
     if cand.faults:
         # The candidate is incomplete by the one rule (`Candidate.faults`): say so. The
-        # export itself needs only the weights, checked below (or none when retraining); a
-        # weights file changed since is said by `_export_member`.
+        # export itself needs only the weights, checked below (or none when retraining).
         log.warning("%s: candidate %s is incomplete (%s)", who, escaped(folder),
                     "; ".join(cand.faults))
     if retrain_full:
-        return _Plan(index, entry, cand, spec, "retrain_full", meta_path=run.meta_path), None
+        return (_Plan(index, entry, cand, spec, "retrain_full", meta_path=run.meta_path),
+                None, None)
     path = cand.weights_path
     if path is None:
-        return _Plan(index, entry, cand, spec, "retrain", meta_path=run.meta_path), None
-    if not path.is_file():
-        return None, f"{who}: its weights file {path.absolute()} is missing"  # kept in metadata
+        return _Plan(index, entry, cand, spec, "retrain", meta_path=run.meta_path), None, None
+    if not path.is_file():  # kept in metadata
+        return None, f"{who}: its weights file {path.absolute()} is missing", None
     try:
         # Open it now so a broken file fails the export before any member is retrained.
         import h5py
@@ -82,8 +83,19 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
     except Exception as e:  # noqa: BLE001 - h5py raises OSError and others for a bad file
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
         return None, (f"{who}: its weights file {path.absolute()} is unreadable "
-                      f"({first_line(e)})")
-    return _Plan(index, entry, cand, spec, "weights", str(path), run.meta_path), None
+                      f"({first_line(e)})"), None
+    # Weights other than those its trial validated and the ensemble chose on (after the open:
+    # a damaged file is said as such): serving them is serving a model no figure was
+    # measured of (it was exported with a warning).
+    writer = "distill" if folder.parent.name == DISTILL_DIR else "tune"
+    changed = changed_since(cand.record, path, writer)
+    if changed or cand.changed_file(path.name):
+        changed = changed or f"its weights file {path.absolute()} " + cand.changed_file(
+            path.name).removeprefix(f"{path.name} ")
+        why = ("its recorded figures are" if writer == "distill" else
+               "the ensemble chose it by the figures")
+        return None, f"{who}: {changed}; {why} of the weights {writer} wrote, not of these", cand
+    return _Plan(index, entry, cand, spec, "weights", str(path), run.meta_path), None, None
 
 
 @contextlib.contextmanager
@@ -147,22 +159,6 @@ def _build_member(plan, task, weights_file, run, meta):
     return classifier, None, None
 
 
-def _distil_again_words(plan) -> str:
-    """The command that distils the student of `plan` (its folder RUN/distill/<trial>/) again,
-    in the caller's words: "run `hubensemble distill --run RUN --student MODULE`" or "call
-    run_distill(run_dir=…, student='MODULE')", with the options the student was distilled
-    with (`distillcompare.distilled_with`: it said "with the options it was distilled with",
-    naming none), then export --student. Tune's "run tune" was said before, which never
-    writes a student."""
-    from hubensemble.lockwords import option_word
-    from hubensemble.studentexport import student_words
-
-    # the options it was distilled with, in the one place of these words
-    again = student_words(plan.cand.folder.parent.parent, plan.spec.name, plan.record)
-    return (f"{again}, then export it again "
-            f"({option_word('export --student', 'export_ensemble(student=…)')})")
-
-
 def _export_member(plan, classifier, task, meta):
     from hubensemble import tune
 
@@ -177,26 +173,6 @@ def _export_member(plan, classifier, task, meta):
             "seed": record.get("seed"), "eval_size": int(size),
             "input_size": list(plan.spec.input_size) if plan.spec.input_size else None,
             "value_range": plan.spec.value_range, "source": source}
-    student = plan.cand.folder.parent.name == DISTILL_DIR  # distill wrote it, not tune
-    changed = (changed_since(record, plan.weights_file, "distill" if student else "tune")
-               if plan.how == "weights" else None)
-    if changed:  # its recorded figures (the ensemble's too) are of the weights tune wrote
-        info["weights_changed"] = changed
-        if student:
-            log.warning("member %s (student %r): %s; distill.json's figures are of the weights "
-                        "distill wrote, not these: restore the file, or distil it again: %s",
-                        plan.index, record.get("trial"), changed, _distil_again_words(plan))
-        else:  # the fit's command (in a fit's folder) runs the ensemble after the trial too
-            from hubensemble.sweepwords import redone_by_fit
-
-            run, trial = plan.cand.folder.parent.parent, str(record.get("trial"))
-            tuned = plan.cand.folder.parent.name == "candidates"
-            log.warning("member %s (trial %r): %s; the ensemble's recorded metrics are of the "
-                        "weights tune wrote, not these: restore the file, or delete %s and %s "
-                        "again (it redoes the trial)%s", plan.index, record.get("trial"),
-                        changed, escaped(plan.cand.folder),
-                        redo_words(run, trial) if tuned else "run tune",
-                        "" if tuned and redone_by_fit(run, trial) else ", then the ensemble")
     # A probe (its module frozen) may run its backbone once with others of its module.
     key = share_key(plan.spec.to_json(), getattr(classifier.backbone, "fingerprint", None),
                     int(size), plan.cand.read_hparams().kind,

@@ -276,15 +276,20 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     theirs = other_run(read_export_metadata(out_dir, strict=False), run.path, meta)
     if theirs:  # said before the work, which ends by replacing it
         log.warning("%s holds %s; this export replaces it", escaped(out_dir), theirs)
-    task = run.task(task)
     specs = catalogue_entries(run, meta.get("modules"))  # a hand-edited record: in words
 
+    # Every member planned from its files before the data and TensorFlow load: a refusal
+    # (a hand-edited record, a weights file missing or changed) came after seconds of both.
     plans, skipped = [], []
     for i, entry in enumerate(entries):
-        plan, reason = _plan_member(run, i, entry, specs, retrain_full=retrain_full, root=root)
+        plan, reason, changed = _plan_member(run, i, entry, specs, retrain_full=retrain_full,
+                                             root=root)
         if reason is None:
             plans.append(plan)
             continue
+        if changed is not None and not skip_missing:  # redone as it is: no delete first
+            raise RunError(f"{reason}: {_changed_way_on(run, changed, redo)}"
+                           f"{_or_skip(student, 'the ensemble')}")
         if not skip_missing:
             # The folder itself, as the rest of the sentence names the run: "RUN/…" was a
             # placeholder pasted literally (a new user's check).
@@ -295,6 +300,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
         skipped.append({"trial": entry.get("trial"), "module": entry.get("module"),
                         "reason": reason})
+    task = run.task(task)
 
     # Retraining first: fit_member resets Keras' session state, which must not happen
     # between building the members that go into one model.
@@ -404,6 +410,25 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         _remove_stale_tflite(out_dir, run, student)
     record()
     return result
+
+
+def _changed_way_on(run, cand, redo=None) -> str:
+    """The way on of a member whose weights file changed since its writer wrote it (`cand`,
+    its Candidate): "restore the file, or run `hubensemble tune …` again (it redoes the
+    trial), then `hubensemble ensemble …` and this export again"; tune redoes a trial whose
+    file changed as it is (`Candidate.complete`), and one of a version before trial.json
+    recorded its files, which tune reuses, is deleted first (by its whole path). `redo`: a
+    student's words ("run `hubensemble distill …` again"), which replace tune's."""
+    from hubensemble.sweepwords import redone_by_fit
+
+    again = option_word("this export", "this export_ensemble call")
+    if redo is not None:
+        return f"restore the file, or {redo}, then {again} again"
+    first = "" if not cand.complete else f"delete {escaped(absolute(cand.folder))} and "
+    after = (f", then {again} again" if redone_by_fit(run.path, cand.trial) else
+             f", then {ensemble_words(run.path)} and {again} again")
+    return (f"restore the file, or {first}{redo_words(run.path, cand.trial)} again (it redoes "
+            f"the trial){after}")
 
 
 def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:
