@@ -20,7 +20,7 @@ import re
 from hubensemble.catalogue_urls import variables_note
 from hubensemble.errors import ModuleLoadError
 from hubensemble.handles import HandleFormError, file_url_path, handle_kind, sibling_note
-from hubensemble.localfiles import keras_file_problem
+from hubensemble.pathnotes import weights_file_problem
 from hubensemble.winpaths import windows_form
 
 #: A handle's resolver prefix ("zoo" of ``zoo:demo/x``), as `hub.resolvers.handle_prefix` reads
@@ -76,17 +76,15 @@ def weights_file_words(weights: str) -> tuple[str, str] | None:
     path, or a ``file://`` URL) is not a file here: "the weights file PATH does not exist;
     check `weights:` on the entry (…)", with what the path written means (`variables_note`,
     a Windows form) as for a handle; or is a file that holds no weights by its first bytes
-    (`localfiles.keras_file_problem`: empty, a web page, cut short; or unreadable): "the
+    (`pathnotes.weights_file_problem`: empty, a web page, cut short; or unreadable): "the
     weights file PATH is not an HDF5 file: it holds nothing (0 bytes); replace it …".
     None when it is a file of the right kind (`hub.locate` raises these words, stage
     WEIGHTS_STAGE, whatever went wrong: an empty file was "[load]", a missing one
     "[keras weights]")."""
     path = file_url_path(weights) if weights.startswith("file://") else weights
     if os.path.isfile(path):
-        try:  # empty, a web page, cut short: what is wrong, under the same stage as missing
-            problem = keras_file_problem(path, name=f"the weights file {path}")
-        except OSError as e:
-            problem = f"the weights file {path} cannot be read ({e.strerror or e})"
+        # empty, a web page, cut short: what is wrong, under the same stage as missing
+        problem = weights_file_problem(path)
         return (path, f"{problem}; replace it with the weights file, or check `weights:` on "
                       "the entry") if problem else None
     form = windows_form(path)  # kept as written (handles.stored_weights)

@@ -34,7 +34,7 @@ from hubensemble.localfiles import (HDF5_SIGNATURE, KERAS_FILE_SUFFIXES,  # noqa
                                     file_not_module, inner_module, inner_modules,
                                     keras_file_problem, local_source, modules_inside,
                                     what_bytes_are)
-from hubensemble.pathnotes import sibling_note
+from hubensemble.pathnotes import sibling_note, weights_file_problem
 from hubensemble.savedmodel_calls import signature_reading
 from hubensemble.text import absolute, closest_name, described, escaped, value_to_write
 from hubensemble.winpaths import windows_form, windows_refusal
@@ -446,7 +446,8 @@ def local_handle_warnings(specs) -> list[str]:
     (not an error: the catalogue may be meant for another machine, where rank runs), with the
     URL a mistyped scheme probably meant or, for one written as Windows writes paths, the
     form to write here (`winpaths.WindowsPath.advice`), or that exists but holds no module
-    (`local_source`)."""
+    (`local_source`), or a weights file that holds no weights (`pathnotes.weights_file_problem`,
+    rank's rule: empty, text, not HDF5, cut short)."""
     def said(value) -> str:  # as the file holds it: repr() doubled each backslash, naming
         return f"'{escaped(value)}'"  # a path no one wrote
 
@@ -459,6 +460,10 @@ def local_handle_warnings(specs) -> list[str]:
                          + (form.advice(escape=False) if form else "does not exist on this "
                             "machine" + (variables_note(weights) or sibling_note(weights)))
                          + "; rank will skip it here")
+        elif weights not in (None, "imagenet") and os.path.isfile(weights) and (
+                problem := weights_file_problem(weights)):  # rank's rule and words
+            notes.append(f"warning: {field_source(spec, 'weights')}: {escaped(problem)}; "
+                         "rank will skip it")
         if handle_kind(spec.handle) != "local":
             continue
         at = field_source(spec, "handle")

@@ -1,5 +1,6 @@
 """What a catalogue's local path that cannot be used is said with, told from the file system
-alone (no TensorFlow): `sibling_note`, the entry of its folder it most likely mistypes. The
+alone (no TensorFlow): `sibling_note`, the entry of its folder it most likely mistypes, and
+`weights_file_problem`, a ``keras:NAME`` entry's `weights:` file that holds no weights. The
 words of `catalogue validate`'s warnings (`handles.local_handle_warnings`) and of rank's and
 fit's skip reasons (`catalogue_here`), kept here so that both say a path alike."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from hubensemble.localfiles import KERAS_FILE_SUFFIXES
+from hubensemble.localfiles import KERAS_FILE_SUFFIXES, keras_file_problem
 from hubensemble.text import closest_name
 
 
@@ -27,3 +28,18 @@ def sibling_note(path: str) -> str:
         return ""
     close = closest_name(name, siblings)
     return f"; did you mean {os.path.join(head, close)}?" if close else ""
+
+
+def weights_file_problem(path: str) -> str | None:
+    """Why the existing file `path` (a ``keras:NAME`` entry's `weights:` file: .h5,
+    .weights.h5, .hdf5 or .keras) holds no weights Keras can load, from its first bytes and
+    size (`localfiles.keras_file_problem`: empty, text such as a saved web page, not HDF5 /
+    not a zip, cut short; or unreadable): "the weights file PATH is not an HDF5 file: it holds
+    nothing (0 bytes)"; None when it is a file of the right kind. One rule for rank and fit
+    (`catalogue_here.weights_file_words`, which `hub.locate` raises) and `catalogue validate`
+    (`handles.local_handle_warnings`): validate said "ok" of an empty weights file rank then
+    skipped."""
+    try:
+        return keras_file_problem(path, name=f"the weights file {path}")
+    except OSError as e:
+        return f"the weights file {path} cannot be read ({e.strerror or e})"

@@ -2718,3 +2718,46 @@ def test_validate_refuses_an_input_size_the_keras_files_input_does_not_take(tmp_
         ModuleRuntime.load(str(tmp_path / "m96.keras"), name="small", input_size=[64, 64])
     assert refused.value.stage == "input" and "input_size: [96, 96]" in str(refused.value)
     ModuleRuntime.load(str(tmp_path / "m96.keras"), name="right", input_size=[96, 96])
+
+
+def test_validate_warns_of_a_weights_file_that_holds_no_weights_as_rank_skips_it(tmp_path):
+    # An empty or text `weights:` file of a keras:NAME entry: `catalogue validate` said "ok"
+    # with no word of it, then rank skipped the module ("… is not an HDF5 file …"). validate
+    # now warns of it at the field's line in rank's words (pathnotes.weights_file_problem,
+    # one rule for both); a real HDF5 file is not warned of.
+    import h5py
+
+    from hubensemble.catalogue_here import missing_here
+    from hubensemble.zoo.config import validate_catalogues
+
+    (tmp_path / "empty.weights.h5").write_bytes(b"")
+    (tmp_path / "page.weights.h5").write_text("<!DOCTYPE html>\n<html>Not found</html>\n")
+    with h5py.File(tmp_path / "good.weights.h5", "w") as f:
+        f.create_dataset("w", data=[1.0, 2.0])
+    path = write(tmp_path, """
+        modules:
+          - name: empty
+            handle: keras:MobileNetV2
+            weights: ./empty.weights.h5
+          - name: page
+            handle: keras:MobileNetV2
+            weights: ./page.weights.h5
+          - name: good
+            handle: keras:MobileNetV2
+            weights: ./good.weights.h5
+        """)
+    said = []
+    assert validate_catalogues([path], lambda line, ok: said.append((line, ok)))
+    warnings = [line for line, ok in said if ok is None]
+    assert len(warnings) == 2, said
+    skipped = {spec.name: str(error) for spec, error in missing_here(load_catalogue(path))}
+    assert sorted(skipped) == ["empty", "page"], skipped
+    for warning, name, what in ((warnings[0], "empty", "nothing (0 bytes)"),
+                                (warnings[1], "page", "text (it starts with '<!DOCTYPE")):
+        file = tmp_path / f"{name}.weights.h5"
+        assert warning.startswith(
+            f"warning: {path}:{line_of(path, f'./{name}.weights.h5')}: the weights file "
+            f"{file} is not an HDF5 file: it holds {what}"), warning
+        assert warning.endswith("; rank will skip it"), warning
+        # rank's reason is the same words
+        assert f"the weights file {file} is not an HDF5 file: it holds {what}" in skipped[name]
