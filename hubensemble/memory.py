@@ -66,14 +66,22 @@ class _Batched:
         self.name, self.batch_size, self.resolution_cap = name, batch, side
 
 
-class _Recorded:
-    """A profile as run.json's tune records it (`Profile.to_json`): name, batch_size,
-    resolution_cap, for `training_need`."""
+def _run_profile(command: str, run_dir):
+    """The Profile run `run_dir` was tuned or ranked with, as tune reads it
+    (`runprofile.run_profile`: its last tune's record, checked field by field, else rank's,
+    else cpu): one reader. A damaged record: tune's RunError, raised (its stage refuses the
+    same, after TensorFlow had loaded; a note read the batch "x" as none and said nothing);
+    None for export and distill, which read it for this note alone."""
+    from hubensemble.errors import RunError
+    from hubensemble.rundir import Run
+    from hubensemble.runprofile import run_profile
 
-    def __init__(self, record: dict):
-        self.name = record.get("name") or "cpu"
-        self.batch_size = record.get("batch_size")
-        self.resolution_cap = record.get("resolution_cap")
+    try:
+        return run_profile(Run(os.fspath(run_dir)))[0]
+    except RunError:
+        if command == "tune":
+            raise
+        return None
 
 
 def _ranking(run_dir) -> dict:
@@ -118,10 +126,6 @@ def measured_factors(run_dir, names=None) -> tuple[float, str] | None:
             if factor > 1.0 and (best is None or factor > best[0]):
                 best = (factor, str(row.get("name")))
     return best
-
-
-def _ranked_profile(run_dir) -> str:
-    return _ranking(run_dir).get("profile") or "cpu"
 
 
 #: The (command, folder) whose memory note the command line said (`preflight.check_inputs`):
@@ -478,7 +482,7 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
     evaluate's, the run its export's metadata names), the rule alone where none was: rank
     and evaluate used the rule alone, 2.3x short for VGG16. None for other
     commands, when the need fits, or when a file it reads is missing or damaged (the stage
-    says that)."""
+    says that); but tune's RunError for a damaged profile record (`_run_profile`)."""
     command = {"demo": "fit"}.get(command, command)
     try:
         if command in ("rank", "fit"):
@@ -512,10 +516,9 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
         meta = read_json(os.path.join(os.fspath(run_dir), "run.json"))
         if not meta.get("modules"):
             return None
-        # --profile, else the run's last tune's record (its batch_size, resolution_cap),
-        # else rank's profile: as `runprofile.run_profile` reads it
-        recorded = json_object(json_object(meta.get("tune")).get("profile"))  # hand edits: none
-        profile = values.get("profile") or _Recorded(recorded or {"name": _ranked_profile(run_dir)})
+        profile = values.get("profile") or _run_profile(command, run_dir)
+        if profile is None:
+            return None
         if values.get("train_batch_size"):  # --train-batch-size replaces any batch (tune's;
             # export's with --retrain-full, which refuses it alone)
             profile = _Batched(getattr(profile, "name", profile), values["train_batch_size"],

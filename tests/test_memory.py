@@ -17,6 +17,7 @@ import pytest
 
 from hubensemble import memory, memoryroom, preflight
 from hubensemble.errors import RunError
+from hubensemble.hyperrule import PROFILES
 from hubensemble.rundir import Run
 
 GIB = 1 << 30
@@ -251,7 +252,7 @@ def test_every_stage_of_its_own_says_the_memory_it_needs(tmp_path, caplog, monke
     assert memory.stage_memory_note("tune", run, {"train_batch_size": 16}, room=room) is None
     assert "in batches of 64 (--train-batch-size), about 3.7 GiB" in memory.stage_memory_note(
         "tune", run, {"train_batch_size": 64, "profile": "cpu"}, room=room)
-    quick = _run_of(tmp_path / "q", {"name": "quick", "batch_size": 16, "resolution_cap": 32})
+    quick = _run_of(tmp_path / "q", PROFILES["quick"].to_json())  # as tune records it
     assert "in batches of 16 (--profile quick's" in memory.stage_memory_note(
         "tune", quick, {}, room=memory.Room(GIB, "X"))  # the run's recorded profile
     words = memory.stage_memory_note("export", run, {"retrain_full": True}, room=room)
@@ -592,7 +593,8 @@ def test_rank_s_measured_peak_of_a_heavier_module_raises_later_stages_rules(tmp_
     assert memory.stage_memory_note("tune", run, {}, room=room) is None  # the rule: 2.4 GiB
     (run / "ranking.json").write_text(json.dumps({
         "profile": "cpu", "selected": ["mobilenet", "small"],
-        "modules": [{"name": "mobilenet", "memory": vgg}, {"name": "small", "memory": None}]}))
+        "modules": [{"name": "mobilenet", "status": "ok", "memory": vgg},
+                    {"name": "small", "status": "ok", "memory": None}]}))
     assert memory.measured_factors(run) == (pytest.approx(expected), "mobilenet")
     assert memory.measured_factors(run, ["small"]) is None
     words = memory.stage_memory_note("tune", run, {}, room=room)
@@ -729,7 +731,8 @@ def test_rank_and_evaluate_count_the_heavier_module_rank_measured(tmp_path):
            "peak_bytes": int(1.73 * GIB)}
     (run / "ranking.json").write_text(json.dumps({
         "profile": "cpu", "selected": ["mobilenet"],
-        "modules": [{"name": "mobilenet", "memory": vgg}, {"name": "small", "memory": None}]}))
+        "modules": [{"name": "mobilenet", "status": "ok", "memory": vgg},
+                    {"name": "small", "status": "ok", "memory": None}]}))
     factor = (1.73 * GIB - 0.96e9) / (32 * 224 * 224) / 235  # measured_factor's, by hand
     room = memory.Room(3 * GIB, "the cgroup limit in X")
 
@@ -1053,3 +1056,24 @@ def test_fit_from_python_gives_its_memory_note_every_option(tmp_path, monkeypatc
     assert command == "fit" and values["specs"] == [spec]
     options = {f.name for f in dataclasses.fields(FitOptions)}
     assert options <= set(values) and values["sweep"] == "probe" and values["budget"] == 4
+
+
+def test_tune_s_note_reads_the_run_s_profile_as_tune_does(tmp_path):
+    """The note read run.json's "tune" -> "profile" through a reader of its own: a
+    "batch_size": "x" gave no note, and tune refused it (naming the file) only after
+    TensorFlow had loaded. One reader (`runprofile.run_profile`): its refusal, from the note
+    (before TensorFlow on the command line); export and distill, which read it for the note
+    alone, say none. Fails before: no RunError."""
+    from hubensemble.runprofile import run_profile
+
+    room = memory.Room(GIB, "X")
+    run = _run_of(tmp_path, dict(PROFILES["quick"].to_json(), batch_size="x"))
+    with pytest.raises(RunError) as read:
+        run_profile(Run(run))
+    with pytest.raises(RunError) as said:
+        memory.stage_memory_note("tune", run, {}, room=room)
+    assert str(said.value) == str(read.value) and "run.json" in str(said.value)
+    assert memory.stage_memory_note("export", run, {"retrain_full": True}, room=room) is None
+    assert memory.stage_memory_note("distill", run, {}, room=room) is None
+    assert "in batches of 64 (--train-batch-size)" in memory.stage_memory_note(
+        "tune", run, {"profile": "cpu", "train_batch_size": 64}, room=room)  # not read

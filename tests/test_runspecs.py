@@ -371,6 +371,11 @@ def test_tunes_memory_note_reads_a_hand_edited_record_as_none(tmp_path, edit):
     plain = memory.stage_memory_note("tune", run, {}, room=room)
     assert plain and "at 224x224 px" in plain
     (run / "run.json").write_text(json.dumps({"modules": modules, **edit}))
+    if "tune" in edit and ("profile" in edit["tune"] or not isinstance(edit["tune"], dict)):
+        # tune's profile record: tune's own reader and refusal (runprofile.run_profile)
+        with pytest.raises(RunError, match="restore run.json"):
+            memory.stage_memory_note("tune", run, {}, room=room)
+        return
     assert memory.stage_memory_note("tune", run, {}, room=room) == plain
     (run / "run.json").write_text(json.dumps({"modules": list(modules.values())}))
     assert memory.stage_memory_note("tune", run, {}, room=room) is None  # no entries
