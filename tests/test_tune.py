@@ -677,8 +677,8 @@ def test_default_sweep_writes_complete_candidates_and_resumes(tmp_path, modules,
     # it runs again (another: tune re-ran a damaged candidate without a word).
     err = capsys.readouterr().err
     assert "tune default: 3 of 4 planned trials finished before, reused; 1 to run" in err
-    assert (f"candidates/{broken}: weights.weights.h5 is missing; running the trial again"
-            in caplog.text)
+    assert (f"tune default: 1 trial redone, its files are missing or damaged: "
+            f"candidates/{broken}: weights.weights.h5 is missing") in caplog.text
     assert "of 4 planned (3 finished before this run, reused)" in tune.format_summary(again)
     assert (run.candidates / broken / "weights.weights.h5").exists()
     assert {t for t in cands if t != broken} == {
@@ -3572,11 +3572,22 @@ def test_a_trial_whose_file_changed_since_tune_wrote_it_is_redone_said_and_count
     assert (again.ok, again.reused) == (4, 3)
     assert [t for t in (changed, touched, older, kept) if f"starts: {t} " in caplog.text] == [
         changed]  # only it ran again
-    assert (f"candidates/{changed}: {candidate.WEIGHTS_FILE} is not the one tune wrote "
-            "(sha256 ") in caplog.text
-    assert (f"tune probe: 1 trial redone: its weights file changed since tune wrote it "
-            f"({changed})") in caplog.text
+    # Said once, with its count (a line per trial, then the count: twice; three times in a
+    # fit, whose damage line said it first).
+    said = [r.getMessage() for r in caplog.records if changed in r.getMessage()
+            and r.levelno >= logging.WARNING]
+    assert len(said) == 1 and said[0].startswith(
+        f"tune probe: 1 trial redone, its weights file changed since tune wrote it: "
+        f"candidates/{changed}: {candidate.WEIGHTS_FILE} is not the one tune wrote (sha256 "), said
     assert candidate.read_candidate(run.candidates, changed).problems == []  # written anew
+    # A caller that said it (fit's damage line, `said_redone`): tune runs it, says it no more.
+    path = run.candidates / changed / candidate.WEIGHTS_FILE
+    path.write_bytes(path.read_bytes()[::-1])
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        again = tune.run_tune(run.path, said_redone=[changed], **kw)
+    assert (again.ok, again.reused) == (4, 3) and f"starts: {changed} " in caplog.text
+    assert "redone" not in caplog.text and "is not the one tune wrote" not in caplog.text
 
 
 def test_a_profile_field_edited_by_hand_in_run_json_is_named_with_its_file(tmp_path):

@@ -24,7 +24,7 @@ from hubensemble.sweeplock import (chief_serves, held_members, member_of, member
 from hubensemble.formats import check_tuner_folder
 from hubensemble.sweeps import untuned_record
 from hubensemble.sweepwords import recorded_sweep, resumed_call, sweep_command
-from hubensemble.sweepstate import TRAIN_RULE, redone_lines, sweep_record, sweep_records
+from hubensemble.sweepstate import TRAIN_RULE, sweep_record, sweep_records
 # The summary and the lines of reused trials (TensorFlow-free: sweepsummary), re-exported.
 from hubensemble.sweepsummary import (TuneSummary, finished_candidate,  # noqa: F401
                                       format_summary, merge_summaries, summarize)
@@ -42,6 +42,7 @@ from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F40
                                    trial_differences, worker_changes)
 from hubensemble.tunepending import labels_missing
 from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
+from hubensemble.tune.redo import redone_line
 from hubensemble.tune.restart import restart_sweep
 from hubensemble.tune.inputs import kept_preparations
 from hubensemble.tune.search import drop_damaged_tuner_state, probe_search, search
@@ -148,7 +149,8 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
              batchnorm: str = _TUNE["batchnorm"], head_init: str | None = _TUNE["head_init"],
              cache_dir: str | None = _TUNE["cache_dir"], restart: bool = _TUNE["restart"],
              train_batch_size: int | None = _TUNE["train_batch_size"],
-             task=None, progress: bool = True, callbacks=()) -> TuneSummary:
+             task=None, progress: bool = True, callbacks=(),
+             said_redone: Sequence[str] = ()) -> TuneSummary:
     """Fine-tunes a run's modules with a sweep; every trial becomes RUN/candidates/<trial>/.
 
     `sweep` is one sweep or two joined by "+" (e.g. "default+probe"): each runs in turn,
@@ -182,12 +184,15 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     Distributed: ``tuner_id="chief"`` and ``oracle_address="HOST:PORT"`` serve the plan;
     ``tuner_id="tuner0"`` (1, …) with the same address run trials (or the KERASTUNER_*
     variables). `strategy` / `tpu`: see `get_strategy`. `keep_weights`: "all" or "none".
-    `task`: the run's Task when it was given in Python. `callbacks` are extra Keras
-    callbacks for every trial's fit (deep-copied per trial). `restart`: start the sweep (each
-    part of a "+" sweep) over, removing what it wrote first (`tune.restart.restart_sweep`:
-    its candidates, Keras Tuner's state, TensorBoard logs and run.json record; the pool's
-    other candidates stay and are checked first), said on the terminal and in RUN/log.txt;
-    a stand-alone call only (HubensembleError with --tuner-id / --oracle).
+    `task`: the run's Task when it was given in Python. `callbacks` are extra Keras callbacks for
+    every trial's fit (deep-copied per trial). `said_redone`: ids of finished trials whose files
+    changed or were damaged since, which the caller said already (fit's damage line, "…; running
+    tune again"): tune runs them again and leaves them out of its line of trials redone
+    (`tune.redo.redone_line`), so each is said once. `restart`: start the sweep (each part of a "+"
+    sweep) over, removing what it wrote first (`tune.restart.restart_sweep`: its candidates, Keras
+    Tuner's state, TensorBoard logs and run.json record; the pool's other candidates stay and are
+    checked first), said on the terminal and in RUN/log.txt; a stand-alone call only
+    (HubensembleError with --tuner-id / --oracle).
 
     Writes RUN/labels/<split>.npy from the run's task when absent (a run folder ranked on
     another machine may hold only run.json and ranking.json; `ensemble` needs the labels),
@@ -262,7 +267,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
                       max_failures=max_failures, tuner_id=tuner_id,
                       oracle_address=oracle_address, batchnorm=batchnorm,
                       head_init=head_init, cache_dir=cache_dir, task=task, progress=progress,
-                      callbacks=callbacks, whole=sweep)
+                      callbacks=callbacks, whole=sweep, said_redone=said_redone)
             for part in planned]
     summary = merge_summaries(summaries, sweep)
     if summary.failed > max_failures:
@@ -412,7 +417,7 @@ def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init) -
 
 def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile, seed,
               keep_weights, max_failures, tuner_id, oracle_address, batchnorm, head_init,
-              cache_dir, task, progress, callbacks, whole=None):
+              cache_dir, task, progress, callbacks, whole=None, said_redone=()):
     sweep, plan, specs, task_record = part.sweep, part.plan, part.specs, part.task_record
     standalone = not distributed_call(tuner_id, oracle_address)
 
@@ -460,8 +465,10 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                              batchnorm={"requested": batchnorm,
                                         "modules": {m: {"policy": p, "evidence": ev}
                                                     for m, (p, ev) in part.decided.items()}})
-            for line in redone_lines(run.candidates, [e.trial_id for e in pending], sweep):
-                log.warning("%s", line)  # damaged or changed since it finished: said, counted
+            redone = redone_line(run.candidates, [e.trial_id for e in pending], sweep,
+                                 said=said_redone)
+            if redone:  # damaged or changed since it finished: said once, counted
+                log.warning("%s", redone)
             if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
                 _say_resumed(sweep, reused, len(plan), progress)
             _say_older_rule(run, plan, pending, sweep=sweep, reused=reused, worker=worker)
