@@ -477,3 +477,29 @@ def test_a_config_typed_after_a_colon_is_echoed_as_typed(prepared, tmp_path):
         with pytest.raises(DataError) as refused:
             load_task(f"tfds:{typed}", data_dir=str(tmp_path / "nowhere"), splits=SPLITS)
         assert str(refused.value).startswith(f"tfds:{typed} is not prepared in "), refused.value
+
+
+def test_a_split_override_that_switches_off_train_is_refused_before_the_folder(tmp_path):
+    """`--split train=` with no tfds folder prepared said the missing folder first, and with
+    one prepared was refused only after TensorFlow ("the train split cannot be switched
+    off", naming no flag): the flag's error is the more useful first (the folder may be
+    right once it is fixed). `check_data_dir` resolves the split overrides first, in the
+    loader's words (the reference: `_load_tfds` itself). Fails before: the folder's words."""
+    from hubensemble.data.loading import LoadOptions
+    from hubensemble.data.tfds import _load_tfds, check_data_dir
+    from hubensemble.lockwords import command_line
+
+    empty, there = tmp_path / "empty", tmp_path / "there"
+    empty.mkdir()
+    (there / "mnist" / "3.0.1").mkdir(parents=True)
+    with pytest.raises(DataError) as loaded, command_line():
+        _load_tfds("mnist", LoadOptions(data_dir=str(there), splits={"train": None}))
+    words = str(loaded.value)
+    assert words.startswith("--split train= would switch off the train split"), words
+    for folder in (empty, there, tmp_path / "missing"):
+        with pytest.raises(DataError) as refused, command_line():
+            check_data_dir("mnist", str(folder), {"train": None})
+        assert str(refused.value) == words
+    with pytest.raises(DataError, match=re.escape("splits={'train': ''} would switch off")):
+        check_data_dir("mnist", str(there), {"train": ""})
+    check_data_dir("mnist", str(there), {"test": None})  # test may be dropped

@@ -79,7 +79,11 @@ def _resolve_splits(overrides) -> dict[str, str | None]:
             value = None
         splits[norm] = value
     if splits["train"] is None:
-        raise DataError("the train split cannot be switched off")
+        key, given = next((k, v) for k, v in overrides.items() if _SPLIT_ALIASES[k] == "train")
+        raise DataError(f"{_split_words(key, '' if given is None else given)} would switch "
+                        "off the train split, which every stage trains or ranks on; give a "
+                        f"tfds split string ({_split_words('train', 'train[:800]')}), or leave "
+                        "it out for VTAB-1k's")
     return splits
 
 
@@ -187,7 +191,7 @@ def _where_and_prepare(name, config, data_dir) -> tuple[str, str]:
     return where, prepare
 
 
-def check_data_dir(rest: str, data_dir) -> None:
+def check_data_dir(rest: str, data_dir, splits=None) -> None:
     """Before TensorFlow (`specs.check_spec`, for every command that reads --data, and
     load_task / load_test_set; evaluate's data of an export's run, `commands`): DataError,
     in the words `_load_tfds` says after TensorFlow's import (7-11 s and ~700 MB), when the
@@ -202,8 +206,13 @@ def check_data_dir(rest: str, data_dir) -> None:
     how to prepare it. Left to tfds (its words): a remote folder (gs://…, which tfds reads
     and this process cannot list), a data set folder not every part of which can be listed,
     a CONFIG or VERSION its builder does not know (`tfds.builder_cls`, no TensorFlow), and
-    any folder while tfds' reading is replaced (`_reads_files`: `tfds.testing.mock_data`)."""
+    any folder while tfds' reading is replaced (`_reads_files`: `tfds.testing.mock_data`).
+    Before the folder, the split overrides `splits` ({train|val|test: tfds split or None},
+    --split; `_resolve_splits`' refusals): a flag's error is the more useful first, as the
+    folder may be right once it is fixed (`--split train=` was refused after the folder was
+    prepared, and after TensorFlow)."""
     name, config, version = _parse_tfds_name(rest)
+    _resolve_splits(splits)
     root = tfds_data_dir(data_dir)
     if "://" in root:  # gs://bucket/…: tfds reads it through its own file system
         return
