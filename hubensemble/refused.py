@@ -3,21 +3,43 @@ and the one type check of an argument that says them (`typed`). TensorFlow-free.
 
 
 def described(value) -> str:
-    """A value a function refused, in at most about 100 characters, for its TypeError: an
-    array as "ndarray uint8 [40, 32, 32, 3]" (any object with dtype and shape), a list or
-    tuple as its length and first items, bytes as their length and first bytes, anything
-    else as its type and a shortened repr ("int 5"). A list of arrays printed ~460
-    characters of numbers (a new-user check)."""
+    """A value a function refused, in at most about 100 characters, for its TypeError: its
+    type, then an array as "ndarray uint8 [40, 32, 32, 3]" (any object with dtype and
+    shape), a path as "PosixPath 'runs/a'", a record with a name (a ModuleSpec, a Task, a
+    Keras model) as "ModuleSpec 'alpha'", bytes as their length and first bytes, anything
+    else as a shortened repr ("int 5"); a list or tuple as its length and first items, their
+    type said once when they share it: "list of 2 ModuleSpec ('alpha', 'beta')", "list of 2
+    ndarray (uint8 [40, 32, 32, 3], int64 [40])", "tuple of 2 (int 32, bool True)". A list
+    of arrays printed ~460 characters of numbers, a list of catalogue entries "list of 2
+    (ModuleSpec ModuleSpec(na...ne, source=''), …" (new-user checks)."""
+    kind, detail = _described_parts(value)
+    return f"{kind} {detail}"
+
+
+def _described_parts(value) -> tuple[str, str]:
+    """(type name, the rest of `described`'s words) of `value`."""
+    import os
     import reprlib
 
+    kind = type(value).__name__
     if hasattr(value, "dtype") and hasattr(value, "shape"):
-        return f"{type(value).__name__} {value.dtype} {list(value.shape)}"
+        return kind, f"{value.dtype} {list(value.shape)}"
     if isinstance(value, (list, tuple)):
-        items = ", ".join(described(v) for v in value[:3]) + (", …" if len(value) > 3 else "")
-        return f"{type(value).__name__} of {len(value)} ({items})"
+        parts = [_described_parts(v) for v in value[:3]]
+        more = ", …" if len(value) > 3 else ""
+        if not parts:
+            return kind, "of 0"
+        if len({type(v) for v in value}) == 1:  # one type: said once
+            return kind, f"of {len(value)} {parts[0][0]} ({', '.join(d for _, d in parts)}{more})"
+        return kind, f"of {len(value)} ({', '.join(f'{k} {d}' for k, d in parts)}{more})"
     if isinstance(value, (bytes, bytearray)):
-        return f"{type(value).__name__} of {len(value)} bytes starting {bytes(value[:8])!r}"
-    return f"{type(value).__name__} {reprlib.repr(value)}"
+        return kind, f"of {len(value)} bytes starting {bytes(value[:8])!r}"
+    if isinstance(value, os.PathLike):
+        return kind, reprlib.repr(os.fspath(value))
+    name = getattr(value, "name", None)
+    if isinstance(name, str) and not isinstance(value, str):  # a record: its repr is long
+        return kind, reprlib.repr(name)
+    return kind, reprlib.repr(value)
 
 
 def typed(function: str, name: str, value, kinds, what: str, *, example: str | None = None):

@@ -1163,7 +1163,7 @@ def test_python_arguments_of_a_wrong_type_say_what_is_accepted(catalogue, tmp_pa
     with pytest.raises(TypeError) as e:
         hubensemble.fit(catalogue, [x, y], out, progress=False, **FIT)
     text = str(e.value)
-    assert "got list of 2 (ndarray uint8 [40, 32, 32, 3], ndarray int64 [40])" in text, text
+    assert "got list of 2 ndarray (uint8 [40, 32, 32, 3], int64 [40])" in text, text
     assert "train=Split(x_train, y_train)" in text and "data='npz:d.npz'" in text
     assert len(text) < 600 and "array(" not in text
     with pytest.raises(TypeError, match=r"unknown option topk \(did you mean top_k\?\)"):

@@ -371,3 +371,31 @@ def test_greedy_selects_unknown_objective_lists_the_objectives_as_words():
         hubensemble.greedy_select(np.full((2, 3, 2), 0.5), np.array([0, 1, 0]), objective="nll")
     assert str(caught.value) == f"unknown objective 'nll'; choose one of {', '.join(OBJECTIVES)}"
     assert "(" not in str(caught.value)
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda d, s: hubensemble.run_rank(s, d / "run", None),
+     "run_rank() out_dir must be a folder path (str or os.PathLike), got list of 2 ModuleSpec "
+     "('alpha', 'beta'); e.g. out_dir="),
+    (lambda d, s: hubensemble.build_classifier(s, 3),
+     "build_classifier() spec must be a ModuleSpec (a catalogue entry), got list of 2 "
+     "ModuleSpec ('alpha', 'beta'); e.g. spec="),
+    (lambda d, s: hubensemble.load_catalogues([d / "c.yaml", s[0]]),
+     "load_catalogues() paths[1] must be a catalogue YAML path (str or os.PathLike), got "
+     "ModuleSpec 'alpha'; e.g. paths[1]="),
+    (lambda d, s: hubensemble.write_report((d / "a", d / "b")),
+     "write_report() run_dir must be a folder path (str or os.PathLike), got tuple of 2 "
+     "PosixPath ("),
+])
+def test_a_refused_value_says_its_type_and_count_readably(tmp_path, call, words):
+    """Catalogue entries where a folder goes were told "got list of 2 (ModuleSpec
+    ModuleSpec(na...ne, source=''), ModuleSpec ModuleSpec(na...ne, source=''))": each by
+    its name, the type said once when the items share it (`refused.described`). Fails
+    before: the repr's cut words."""
+    from hubensemble.catalogue import ModuleSpec
+
+    specs = [ModuleSpec(name="alpha", handle="/no/a"), ModuleSpec(name="beta", handle="/no/b")]
+    with pytest.raises(TypeError) as caught:
+        call(tmp_path, specs)
+    assert str(caught.value).startswith(words), str(caught.value)
+    assert list(tmp_path.iterdir()) == []
