@@ -3932,3 +3932,45 @@ def test_a_member_whose_trial_failed_since_is_not_called_missing_or_unreadable(
     if how == "failed":
         assert (f"candidates/{trial}/trial.json records the trial as failed ({OOM})"
                 in " ".join(text.split())), text
+
+
+def test_a_stray_folder_of_a_sweep_the_run_never_planned_is_moved_aside_not_tuned(
+        tmp_path, figures_not_drawn):
+    """candidates/hyper-0009-beta/trial.json = "{bad" in a probe-only run: its way on was
+    "delete …, then run `hubensemble tune --run RUN --sweep hyper`", which starts a whole
+    hyper sweep the run never planned. No tune redoes a folder of no sweep the run ran: it
+    is deleted (or moved aside), and the report run again. Fails before: "--sweep hyper"."""
+    path = tmp_path / "run"
+    make_ranked_run(path, {"alpha": MODULES["alpha"]})
+    y = np.zeros(N_VAL, np.int64)
+    atomic_save_npy(path / "labels" / "val.npy", y)
+    Run(path).update(tune={"sweep": "probe", "sweeps": {"probe": {"budget": 1}}})
+    vp = probs_for(y, 1.0, np.random.default_rng(0))
+    write_candidate(path / "candidates", {"trial": "probe-0000-alpha", "module": "alpha",
+                                          "hparams": {}, "kind": "probe", "status": "ok",
+                                          "has_test": False, "val": split_record(vp, y)},
+                    val_probs=vp)
+    stray = path / "candidates" / "hyper-0009-beta"
+    stray.mkdir()
+    (stray / "trial.json").write_text("{bad")
+    md = " ".join(report.write_report(path)[0].read_text().split())
+    row = md[md.index("| hyper-0009-beta |"):].split(" |\n")[0]
+    assert "--sweep hyper" not in md, row
+    assert (f"delete `{stray}` (or move it aside: no sweep the run ran plans it), then run "
+            f"`hubensemble report --run {path}`") in row, row
+
+
+def test_a_failed_trials_way_on_in_a_run_without_an_ensemble_names_the_ensemble_after_it(
+        full_run, tmp_path, figures_not_drawn):
+    """A rank + tune run (no ensemble yet): a failed trial's row (and a left-out one's)
+    ended at tune, where the next steps elsewhere name the stages after it; the redone
+    trial is in no ensemble until one selects. With an ensemble it stays as it was. Fails
+    before: no ", then `hubensemble ensemble"."""
+    run, _ = _copy_of(full_run, tmp_path)
+    failed = f"default-{2 * len(MODULES):04d}-{next(iter(MODULES))}"
+    (run / "ensemble.json").unlink()
+    md = " ".join(report.write_report(run)[0].read_text().split())
+    row = md[md.index(f"| {failed} |"):]
+    assert row.split(" | ")[3] == (
+        f"delete `{run / 'candidates' / failed}`, then run `hubensemble tune --run {run} "
+        f"--sweep default`, then `hubensemble ensemble --run {run} --budget 6`"), row

@@ -7,6 +7,7 @@ from hubensemble.candidate import read_candidate
 from hubensemble.chance import chance_advice
 from hubensemble.chance import is_probe
 from hubensemble.ensemble import redo_kind
+from hubensemble.fileio import json_object
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.lockwords import command_line
 from hubensemble.rank.record import duplicates_apart
@@ -78,7 +79,7 @@ def failures_section(files) -> Section:
                             [[r.get("trial"), r.get("module") or "–"]
                              + ([kind] if mixed else [])
                              + [r.get("reason") or "no reason recorded",
-                                redo_step(files, str(r.get("trial")))]
+                                redo_step(files, str(r.get("trial")), then_ensemble=True)]
                              for r, kind in zip(files.failed, kinds)]))
         # Why a row deletes the folder first, said once: tune's and fit's closing words
         # (sweeps.rerun_failed_words) went on "then run the same command again", which the
@@ -111,7 +112,7 @@ def failures_section(files) -> Section:
         # nor the command; the rule is the ensemble's skip lines' (`ensemble.redo_kind`),
         # the words the members' rows' (`redo_step`: delete the folder, then its sweep's
         # tune).
-        redo = {t: redo_step(files, t) for t, r in files.skipped
+        redo = {t: redo_step(files, t, then_ensemble=True) for t, r in files.skipped
                 if redo_kind(files.path, t, r)}
         blocks.append(Table(["trial", "reason"] + (["to redo it"] if redo else []),
                             [[t, r] + ([redo.get(t, "–")] if redo else [])
@@ -149,7 +150,7 @@ def failures_section(files) -> Section:
     return sec.add(*map(isolated_block, blocks))
 
 
-def redo_step(files, trial: str) -> Inline:
+def redo_step(files, trial: str, *, then_ensemble: bool = False) -> Inline:
     """What redoes trial `trial` of the run of `files` (`runfiles.RunFiles`): "delete
     RUN/candidates/T, then run `hubensemble tune --run RUN --sweep S …`" (its sweep's command
     with the options run.json records under a --budget whose plan holds the trial: the one
@@ -160,9 +161,26 @@ def redo_step(files, trial: str) -> Inline:
     RUN` it said reuses a trial whose files are all there (a weights file edited since, a
     damaged test table), so it did nothing for such a member, and runs the default sweep.
     "run `…`" alone too for an ok trial tune redoes as it is (`Candidate.complete` false: a
-    file changed since tune wrote it), where it said to delete the folder first."""
+    file changed since tune wrote it), where it said to delete the folder first. With
+    `then_ensemble` (a failed or left-out trial's row), ", then `hubensemble ensemble …`"
+    after it while the run has no ensemble (the redone trial is in none until it selects;
+    the rows of a rank + tune run stopped at tune). "delete RUN/candidates/T (or move it
+    aside: …), then run `hubensemble report --run RUN`" for a folder of a sweep the run's
+    tune records none of (run.json "tune" -> "sweeps"; a trial id of no sweep too): no tune
+    redoes it, and `tune --sweep S` it said started a whole sweep the run never planned."""
     folder = files.path / CANDIDATES_DIR / str(trial)
     sweep = str(trial).split("-", 1)[0]
+    planned = json_object(json_object(files.meta.get("tune")).get("sweeps"))
+    if folder.exists() and planned and sweep not in planned:
+        # No tune of the run plans it (a stray folder, a trial id of no sweep): the way on
+        # named `tune --sweep S`, which ran a whole sweep the run never planned.
+        return Inline("delete ", Code(str(absolute(folder))), " (or move it aside: no sweep "
+                      "the run ran plans it), then run ", Code(files.cmd("report")))
+    # The stages after tune, where none selected yet: the redone trial is in no ensemble
+    # until one does (the fit's command runs them itself).
+    then = ((", then ", Code(files.cmd("ensemble"))) if then_ensemble and files.ensemble
+            is None and files.ensemble_note is not None and not redone_by_fit(files.path, trial)
+            else ())
     if sweep in SWEEPS:  # a trial id tune writes: its own sweep's command
         with command_line():  # the report's commands are the command line's (files.cmd)
             command = redo_command(absolute(files.path), trial, quoted=False)
@@ -170,8 +188,8 @@ def redo_step(files, trial: str) -> Inline:
         command = files.cmd("tune")
     cand = read_candidate(folder.parent, str(trial)) if folder.exists() else None
     if not folder.exists() or (cand is not None and cand.status == "ok" and not cand.complete):
-        return Inline("run ", Code(command))
-    return Inline("delete ", Code(str(absolute(folder))), ", then run ", Code(command))
+        return Inline("run ", Code(command), *then)
+    return Inline("delete ", Code(str(absolute(folder))), ", then run ", Code(command), *then)
 
 
 def trial_kind(record: dict) -> str:
