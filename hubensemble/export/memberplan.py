@@ -1,101 +1,23 @@
 """The export stage's members: each entry of ensemble.json planned from its candidate record
-(`_plan_member`: its weights, or retraining), rebuilt with its weights (`_build_member`) and
-described for the export (`_export_member`). Split out of `export.stage`."""
+(`exportplan._plan_member`, TensorFlow-free: its weights, or retraining), rebuilt with its
+weights (`_build_member`) and described for the export (`_export_member`). Split out of
+`export.stage`."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import random
 
-from hubensemble import candidate
 from hubensemble.errors import ModuleLoadError, RunError, first_line, reraise_stop
-from hubensemble.formats import DISTILL_DIR
+from hubensemble.exportplan import _Plan, _plan_member  # noqa: F401 - were here
 from hubensemble.export.saved import ExportMember
 from hubensemble.export.shared import backbone_key, share_key
-from hubensemble.text import escaped
 from hubensemble.tune.plans import trial_profile
-from hubensemble.weightsfile import BACKBONE_DIGEST, changed_since
+from hubensemble.weightsfile import BACKBONE_DIGEST
 
 # The stage's logger: its warnings read as the export stage's, as before the split.
 log = logging.getLogger("hubensemble.export.stage")
-
-
-@dataclasses.dataclass
-class _Plan:
-    index: int
-    entry: dict                 # the member's entry of ensemble.json
-    cand: candidate.Candidate   # its candidate folder, read through trial.json
-    spec: object                # ModuleSpec
-    how: str                    # "weights" | "retrain" | "retrain_full"
-    weights_file: str | None = None
-    meta_path: object = None    # run.json's path, which a damaged record of it is named by
-
-    @property
-    def record(self) -> dict:
-        return self.cand.record
-
-
-def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
-    """(_Plan, None, None) or (None, reason the member cannot be used, its Candidate when the
-    reason is its weights file changed since tune (distill) wrote it, else None); its
-    candidate folder is in `root` (RUN/candidates, or RUN/distill for a student). Files and
-    JSON only: said before TensorFlow loads."""
-    from hubensemble.runspecs import module_spec
-
-    trial = entry.get("trial")
-    module = entry.get("module")
-    who = f"member {index} (trial {trial!r}, module {module!r})"
-    folder = (root or run.candidates) / str(trial)
-    cand, why = candidate.inspect(folder)
-    if cand is None:
-        return None, f"{who}: {folder}: {why}", None
-    if cand.status != "ok":
-        return None, f"{who}: its candidate has status {cand.status!r}", None
-    try:  # before TensorFlow builds or retrains anything: edited by hand, not missing
-        cand.read_hparams()
-    except RunError as e:
-        raise RunError(f"{who}: {e}") from None
-    try:  # missing or edited by hand: said before TensorFlow builds anything
-        spec = module_spec(run, module, modules=specs)
-    except RunError as e:
-        raise RunError(f"{who}: {e}") from None
-    if cand.faults:
-        # The candidate is incomplete by the one rule (`Candidate.faults`): say so. The
-        # export itself needs only the weights, checked below (or none when retraining).
-        log.warning("%s: candidate %s is incomplete (%s)", who, escaped(folder),
-                    "; ".join(cand.faults))
-    if retrain_full:
-        return (_Plan(index, entry, cand, spec, "retrain_full", meta_path=run.meta_path),
-                None, None)
-    path = cand.weights_path
-    if path is None:
-        return _Plan(index, entry, cand, spec, "retrain", meta_path=run.meta_path), None, None
-    if not path.is_file():  # kept in metadata
-        return None, f"{who}: its weights file {path.absolute()} is missing", None
-    try:
-        # Open it now so a broken file fails the export before any member is retrained.
-        import h5py
-
-        with h5py.File(path, "r"):
-            pass
-    except Exception as e:  # noqa: BLE001 - h5py raises OSError and others for a bad file
-        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
-        return None, (f"{who}: its weights file {path.absolute()} is unreadable "
-                      f"({first_line(e)})"), None
-    # Weights other than those its trial validated and the ensemble chose on (after the open:
-    # a damaged file is said as such): serving them is serving a model no figure was
-    # measured of (it was exported with a warning).
-    writer = "distill" if folder.parent.name == DISTILL_DIR else "tune"
-    changed = changed_since(cand.record, path, writer)
-    if changed or cand.changed_file(path.name):
-        changed = changed or f"its weights file {path.absolute()} " + cand.changed_file(
-            path.name).removeprefix(f"{path.name} ")
-        why = ("its recorded figures are" if writer == "distill" else
-               "the ensemble chose it by the figures")
-        return None, f"{who}: {changed}; {why} of the weights {writer} wrote, not of these", cand
-    return _Plan(index, entry, cand, spec, "weights", str(path), run.meta_path), None, None
 
 
 @contextlib.contextmanager

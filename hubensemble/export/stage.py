@@ -14,7 +14,7 @@ from hubensemble import candidate, fileio, options
 from hubensemble.cost.records import LATENCY_BATCHES  # timed as `cost` times the candidates
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.export.layers import normalise_weights
-from hubensemble.export.memberplan import _build_member, _export_member, _plan_member
+from hubensemble.export.memberplan import _build_member, _export_member
 from hubensemble.export.memberplan import seeded_python_random  # noqa: F401 - docs name it here
 from hubensemble.export.metadata import data_files_record, export_metadata, split_record
 from hubensemble.export.retrain import retrain_member, test_after_retraining
@@ -23,12 +23,13 @@ from hubensemble.export.shared import backbone_groups
 from hubensemble.exportfolder import (KEPT_EXPORT, keep_replaced_export,  # noqa: F401 - were
                                       kept_export_folder)  # here: re-exported
 from hubensemble.exportfolder import folder_lock, other_run, run_record
+from hubensemble.exportplan import _or_skip, _skip_words, plan_members
 from hubensemble.formats import (COST_FILE, SERVING_SIGNATURE, STUDENT_EXPORT_DIR,
                                  check_export_target, read_export_metadata)
 from hubensemble.preflight import check_export_flags
 from hubensemble.runspecs import catalogue_entries, module_spec
 from hubensemble.runwriter import writes_run
-from hubensemble.sweepwords import ensemble_words, redo_words
+from hubensemble.sweepwords import ensemble_words
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.lockwords import option_word
 from hubensemble.text import absolute, escaped, shell_word, time_stamp
@@ -133,20 +134,6 @@ def _other_batch(train_batch_size, plans) -> int | None:
     recorded = {(p.record.get("hparams") or {}).get("batch_size") for p in plans}
     return None if train_batch_size is None or recorded == {train_batch_size} else int(
         train_batch_size)
-
-
-def _skip_words() -> str:
-    """The option that leaves a member out, in the caller's words (`lockwords.option_word`)."""
-    return option_word("--skip-missing", "skip_missing=True")
-
-
-def _or_skip(student, what: str = "") -> str:
-    """", or pass --skip-missing to export [the ensemble] without it", the way past a member
-    that cannot be exported; "" for a student's one-member export, which nothing is left of
-    without it (a new-user check: the words offered it)."""
-    if student is not None:
-        return ""
-    return f", or pass {_skip_words()} to export {what + ' ' if what else ''}without it"
 
 
 @shows_progress
@@ -280,26 +267,9 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
 
     # Every member planned from its files before the data and TensorFlow load: a refusal
     # (a hand-edited record, a weights file missing or changed) came after seconds of both.
-    plans, skipped = [], []
-    for i, entry in enumerate(entries):
-        plan, reason, changed = _plan_member(run, i, entry, specs, retrain_full=retrain_full,
-                                             root=root)
-        if reason is None:
-            plans.append(plan)
-            continue
-        if changed is not None and not skip_missing:  # redone as it is: no delete first
-            raise RunError(f"{reason}: {_changed_way_on(run, changed, redo)}"
-                           f"{_or_skip(student, 'the ensemble')}")
-        if not skip_missing:
-            # The folder itself, as the rest of the sentence names the run: "RUN/…" was a
-            # placeholder pasted literally (a new user's check).
-            first = (f" (delete {escaped(absolute(root / str(entry.get('trial'))))} first)"
-                     if (root / str(entry.get("trial"))).exists() else "")
-            again = redo or f"{redo_words(run.path, str(entry.get('trial')))} again for it"
-            raise RunError(f"{reason}; {again}{first}{_or_skip(student, 'the ensemble')}")
-        log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
-        skipped.append({"trial": entry.get("trial"), "module": entry.get("module"),
-                        "reason": reason})
+    plans, skipped = plan_members(run, entries, specs, retrain_full=retrain_full,
+                                  skip_missing=skip_missing, root=root, redo=redo,
+                                  student=student)
     task = run.task(task)
 
     # Retraining first: fit_member resets Keras' session state, which must not happen
@@ -410,25 +380,6 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         _remove_stale_tflite(out_dir, run, student)
     record()
     return result
-
-
-def _changed_way_on(run, cand, redo=None) -> str:
-    """The way on of a member whose weights file changed since its writer wrote it (`cand`,
-    its Candidate): "restore the file, or run `hubensemble tune …` again (it redoes the
-    trial), then `hubensemble ensemble …` and this export again"; tune redoes a trial whose
-    file changed as it is (`Candidate.complete`), and one of a version before trial.json
-    recorded its files, which tune reuses, is deleted first (by its whole path). `redo`: a
-    student's words ("run `hubensemble distill …` again"), which replace tune's."""
-    from hubensemble.sweepwords import redone_by_fit
-
-    again = option_word("this export", "this export_ensemble call")
-    if redo is not None:
-        return f"restore the file, or {redo}, then {again} again"
-    first = "" if not cand.complete else f"delete {escaped(absolute(cand.folder))} and "
-    after = (f", then {again} again" if redone_by_fit(run.path, cand.trial) else
-             f", then {ensemble_words(run.path)} and {again} again")
-    return (f"restore the file, or {first}{redo_words(run.path, cand.trial)} again (it redoes "
-            f"the trial){after}")
 
 
 def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:

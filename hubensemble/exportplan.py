@@ -1,0 +1,163 @@
+"""Which members of an ensemble (RUN/ensemble.json, or a student's one) an export can build,
+from their files alone: each member's candidate record, catalogue entry and weights file
+(`plan_members`; a refusal names the file and the way on), split out of `export.stage` and
+`export.memberplan` so that the command line refuses them before TensorFlow loads
+(`check_members`). No TensorFlow (the `export` package imports it)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from hubensemble import candidate
+from hubensemble.errors import RunError, first_line, reraise_stop
+from hubensemble.formats import DISTILL_DIR
+from hubensemble.lockwords import option_word
+from hubensemble.sweepwords import ensemble_words, redo_words
+from hubensemble.text import absolute, escaped
+from hubensemble.weightsfile import changed_since
+
+# The export stage's logger: its warnings read as the export stage's, as before the split.
+log = logging.getLogger("hubensemble.export.stage")
+
+
+@dataclasses.dataclass
+class _Plan:
+    index: int
+    entry: dict                 # the member's entry of ensemble.json
+    cand: candidate.Candidate   # its candidate folder, read through trial.json
+    spec: object                # ModuleSpec
+    how: str                    # "weights" | "retrain" | "retrain_full"
+    weights_file: str | None = None
+    meta_path: object = None    # run.json's path, which a damaged record of it is named by
+
+    @property
+    def record(self) -> dict:
+        return self.cand.record
+
+
+def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
+    """(_Plan, None, None) or (None, reason the member cannot be used, its Candidate when the
+    reason is its weights file changed since tune (distill) wrote it, else None); its
+    candidate folder is in `root` (RUN/candidates, or RUN/distill for a student). Files and
+    JSON only: said before TensorFlow loads."""
+    from hubensemble.runspecs import module_spec
+
+    trial = entry.get("trial")
+    module = entry.get("module")
+    who = f"member {index} (trial {trial!r}, module {module!r})"
+    folder = (root or run.candidates) / str(trial)
+    cand, why = candidate.inspect(folder)
+    if cand is None:
+        return None, f"{who}: {folder}: {why}", None
+    if cand.status != "ok":
+        return None, f"{who}: its candidate has status {cand.status!r}", None
+    try:  # before TensorFlow builds or retrains anything: edited by hand, not missing
+        cand.read_hparams()
+    except RunError as e:
+        raise RunError(f"{who}: {e}") from None
+    try:  # missing or edited by hand: said before TensorFlow builds anything
+        spec = module_spec(run, module, modules=specs)
+    except RunError as e:
+        raise RunError(f"{who}: {e}") from None
+    if cand.faults:
+        # The candidate is incomplete by the one rule (`Candidate.faults`): say so. The
+        # export itself needs only the weights, checked below (or none when retraining).
+        log.warning("%s: candidate %s is incomplete (%s)", who, escaped(folder),
+                    "; ".join(cand.faults))
+    if retrain_full:
+        return (_Plan(index, entry, cand, spec, "retrain_full", meta_path=run.meta_path),
+                None, None)
+    path = cand.weights_path
+    if path is None:
+        return _Plan(index, entry, cand, spec, "retrain", meta_path=run.meta_path), None, None
+    if not path.is_file():  # kept in metadata
+        return None, f"{who}: its weights file {path.absolute()} is missing", None
+    try:
+        # Open it now so a broken file fails the export before any member is retrained.
+        import h5py
+
+        with h5py.File(path, "r"):
+            pass
+    except Exception as e:  # noqa: BLE001 - h5py raises OSError and others for a bad file
+        reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
+        return None, (f"{who}: its weights file {path.absolute()} is unreadable "
+                      f"({first_line(e)})"), None
+    # Weights other than those its trial validated and the ensemble chose on (after the open:
+    # a damaged file is said as such): serving them is serving a model no figure was
+    # measured of (it was exported with a warning).
+    writer = "distill" if folder.parent.name == DISTILL_DIR else "tune"
+    changed = changed_since(cand.record, path, writer)
+    if changed or cand.changed_file(path.name):
+        changed = changed or f"its weights file {path.absolute()} " + cand.changed_file(
+            path.name).removeprefix(f"{path.name} ")
+        why = ("its recorded figures are" if writer == "distill" else
+               "the ensemble chose it by the figures")
+        return None, f"{who}: {changed}; {why} of the weights {writer} wrote, not of these", cand
+    return _Plan(index, entry, cand, spec, "weights", str(path), run.meta_path), None, None
+
+
+def plan_members(run, entries, specs, *, retrain_full, skip_missing, root, redo=None,
+                 student=None) -> tuple[list, list]:
+    """(plans, skipped) of ensemble.json's member `entries` (dicts) of `run` (a Run), each
+    planned by `_plan_member` from its candidate folder in `root` (RUN/candidates, or
+    RUN/distill for a student); `skipped`: [{"trial", "module", "reason"}] of those left
+    out with `skip_missing` (a warning each). `specs`: run.json's catalogue entries
+    (`runspecs.catalogue_entries`). `redo`: a student's way on (its distill command), None
+    for a trial's tune command; `student`: its Candidate, or None. Raises RunError for a
+    member that cannot be exported without `skip_missing`, naming it and the way on, and
+    for one no flag passes (its record or catalogue entry edited by hand)."""
+    plans, skipped = [], []
+    for i, entry in enumerate(entries):
+        plan, reason, changed = _plan_member(run, i, entry, specs, retrain_full=retrain_full,
+                                             root=root)
+        if reason is None:
+            plans.append(plan)
+            continue
+        if changed is not None and not skip_missing:  # redone as it is: no delete first
+            raise RunError(f"{reason}: {_changed_way_on(run, changed, redo)}"
+                           f"{_or_skip(student, 'the ensemble')}")
+        if not skip_missing:
+            # The folder itself, as the rest of the sentence names the run: "RUN/…" was a
+            # placeholder pasted literally (a new user's check).
+            first = (f" (delete {escaped(absolute(root / str(entry.get('trial'))))} first)"
+                     if (root / str(entry.get("trial"))).exists() else "")
+            again = redo or f"{redo_words(run.path, str(entry.get('trial')))} again for it"
+            raise RunError(f"{reason}; {again}{first}{_or_skip(student, 'the ensemble')}")
+        log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
+        skipped.append({"trial": entry.get("trial"), "module": entry.get("module"),
+                        "reason": reason})
+    return plans, skipped
+
+
+def _changed_way_on(run, cand, redo=None) -> str:
+    """The way on of a member whose weights file changed since its writer wrote it (`cand`,
+    its Candidate): "restore the file, or run `hubensemble tune …` again (it redoes the
+    trial), then `hubensemble ensemble …` and this export again"; tune redoes a trial whose
+    file changed as it is (`Candidate.complete`), and one of a version before trial.json
+    recorded its files, which tune reuses, is deleted first (by its whole path). `redo`: a
+    student's words ("run `hubensemble distill …` again"), which replace tune's."""
+    from hubensemble.sweepwords import redone_by_fit
+
+    again = option_word("this export", "this export_ensemble call")
+    if redo is not None:
+        return f"restore the file, or {redo}, then {again} again"
+    first = "" if not cand.complete else f"delete {escaped(absolute(cand.folder))} and "
+    after = (f", then {again} again" if redone_by_fit(run.path, cand.trial) else
+             f", then {ensemble_words(run.path)} and {again} again")
+    return (f"restore the file, or {first}{redo_words(run.path, cand.trial)} again (it redoes "
+            f"the trial){after}")
+
+
+def _skip_words() -> str:
+    """The option that leaves a member out, in the caller's words (`lockwords.option_word`)."""
+    return option_word("--skip-missing", "skip_missing=True")
+
+
+def _or_skip(student, what: str = "") -> str:
+    """", or pass --skip-missing to export [the ensemble] without it", the way past a member
+    that cannot be exported; "" for a student's one-member export, which nothing is left of
+    without it (a new-user check: the words offered it)."""
+    if student is not None:
+        return ""
+    return f", or pass {_skip_words()} to export {what + ' ' if what else ''}without it"
