@@ -36,7 +36,7 @@ class _Plan:
         return self.cand.record
 
 
-def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
+def _plan_member(run, index, entry, specs, *, retrain_full, root=None, say=True):
     """(_Plan, None, None) or (None, reason the member cannot be used, its Candidate when the
     reason is its weights file changed since tune (distill) wrote it, else None); its
     candidate folder is in `root` (RUN/candidates, or RUN/distill for a student). Files and
@@ -60,7 +60,7 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
         spec = module_spec(run, module, modules=specs)
     except RunError as e:
         raise RunError(f"{who}: {e}") from None
-    if cand.faults:
+    if cand.faults and say:
         # The candidate is incomplete by the one rule (`Candidate.faults`): say so. The
         # export itself needs only the weights, checked below (or none when retraining).
         log.warning("%s: candidate %s is incomplete (%s)", who, escaped(folder),
@@ -98,7 +98,7 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None):
 
 
 def plan_members(run, entries, specs, *, retrain_full, skip_missing, root, redo=None,
-                 student=None) -> tuple[list, list]:
+                 student=None, say=True) -> tuple[list, list]:
     """(plans, skipped) of ensemble.json's member `entries` (dicts) of `run` (a Run), each
     planned by `_plan_member` from its candidate folder in `root` (RUN/candidates, or
     RUN/distill for a student); `skipped`: [{"trial", "module", "reason"}] of those left
@@ -106,11 +106,12 @@ def plan_members(run, entries, specs, *, retrain_full, skip_missing, root, redo=
     (`runspecs.catalogue_entries`). `redo`: a student's way on (its distill command), None
     for a trial's tune command; `student`: its Candidate, or None. Raises RunError for a
     member that cannot be exported without `skip_missing`, naming it and the way on, and
-    for one no flag passes (its record or catalogue entry edited by hand)."""
+    for one no flag passes (its record or catalogue entry edited by hand). Without `say`,
+    nothing is logged (`check_members`: the stage says it)."""
     plans, skipped = [], []
     for i, entry in enumerate(entries):
         plan, reason, changed = _plan_member(run, i, entry, specs, retrain_full=retrain_full,
-                                             root=root)
+                                             root=root, say=say)
         if reason is None:
             plans.append(plan)
             continue
@@ -124,10 +125,47 @@ def plan_members(run, entries, specs, *, retrain_full, skip_missing, root, redo=
                      if (root / str(entry.get("trial"))).exists() else "")
             again = redo or f"{redo_words(run.path, str(entry.get('trial')))} again for it"
             raise RunError(f"{reason}; {again}{first}{_or_skip(student, 'the ensemble')}")
-        log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
+        if say:
+            log.warning("%s; leaving it out of the export (%s)", reason, _skip_words())
         skipped.append({"trial": entry.get("trial"), "module": entry.get("module"),
                         "reason": reason})
     return plans, skipped
+
+
+def check_members(run_dir, student=None, *, retrain_full=None, skip_missing=None) -> None:
+    """RunError, before TensorFlow loads, where `export_ensemble` would refuse the members of
+    run `run_dir` (RUN/ensemble.json's, or with `student`, a module name or True, the
+    distilled student's: `studentexport.student_for_export`) from their files, in its words
+    (`plan_members`, nothing logged): run.json's catalogue entries or a member's trial.json
+    edited by hand, always; with `retrain_full` and `skip_missing` given (bools) also a
+    weights file missing, unreadable or changed since tune wrote it, which those flags
+    decide. None (unknown) takes the refusals no flag passes only. It came after TensorFlow's
+    import and the data's load (7-9 s, 700 MB). Nothing when the run holds no ensemble to
+    export (the stage says so in its own words)."""
+    from hubensemble.ensemble import read_ensemble
+    from hubensemble.rundir import Run
+    from hubensemble.runspecs import catalogue_entries
+    from hubensemble.studentexport import (student_as_ensemble, student_for_export,
+                                           student_words)
+
+    run = Run(run_dir)
+    meta = run.meta()
+    if student is None:
+        if not run.ensemble_json.is_file():
+            return
+        ensemble, root, redo, cand = read_ensemble(run.path), run.candidates, None, None
+    else:
+        cand = student_for_export(run.path, student)
+        ensemble, root = student_as_ensemble(cand), run.distill
+        redo = f"{student_words(run.path, cand.module, cand.record)} again"
+    entries = ensemble.get("members")
+    if not entries or not isinstance(entries, list):
+        return
+    specs = catalogue_entries(run, meta.get("modules"))
+    unknown = retrain_full is None or skip_missing is None
+    plan_members(run, entries, specs, retrain_full=True if unknown else retrain_full,
+                 skip_missing=True if unknown else skip_missing, root=root, redo=redo,
+                 student=cand, say=False)
 
 
 def _changed_way_on(run, cand, redo=None) -> str:

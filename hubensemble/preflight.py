@@ -100,7 +100,10 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
         if command == "distill" or student is None:  # they load the run's data first thing
             check_recorded_data(run)
         if command == "export":
+            from hubensemble.exportplan import check_members
             from hubensemble.terminal import progress_line
+
+            check_members(run.path, student)  # the refusals no flag passes: before TensorFlow
 
             # The first line of export's progress, before TensorFlow's import and the run's
             # data: 5-7 s on 2 cores in which the terminal showed nothing (its later lines:
