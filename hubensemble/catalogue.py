@@ -21,7 +21,7 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
     SHOWN_CHARS, TOP_LEVEL_KEYS, VALUE_RANGES, checked_stored_handle, checked_stored_weights,
     parse_value_range, sha256_hint, shown)
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
-from hubensemble.catalogue_fields import _CHECKS, _Bad, _handle_checked
+from hubensemble.catalogue_fields import _CHECKS, DEFAULTED, _Bad, _handle_checked
 from hubensemble.catalogue_yaml import alias_lines as _alias_lines
 from hubensemble.catalogue_yaml import construct as _construct, node_kind as _kind
 from hubensemble.catalogue_yaml import VALUE_ANCHOR, node_line as _line, pairs as _pairs
@@ -64,9 +64,9 @@ class ModuleSpec:
     signature: str | None = None  # SavedModels: the signature to call instead of __call__
     source: str = ""  # "/abs/path/to/file.yaml:LINE" of the entry, for messages (older
     # run.json files may hold the path as typed, relative to the folder rank ran in)
-    # {field: LINE} of each field the YAML gave (in the entry or `defaults:`), so a message on
-    # one field names its own line (`field_source`); like a comment, not part of the entry:
-    # neither compared nor in to_json.
+    # {field: LINE} of each field the YAML gave (in the entry or `defaults:`, the latter's
+    # named by lines[DEFAULTED]), so a message on one field names its own line
+    # (`field_source`); like a comment, not part of the entry: not compared, not in to_json.
     lines: dict | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -509,10 +509,10 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
         if required not in present:
             report.field(line, required, f"missing in entry {index}",
                          f"write `{required}: {example}` in this entry")
-    written = {key: lines[key] for key in fields}
-    for key, (value, key_line) in defaults.items():
-        if key not in fields and key not in present:
-            fields[key], written[key] = value, key_line
+    taken = [key for key in defaults if key not in fields and key not in present]
+    written = {key: lines[key] for key in fields} | {DEFAULTED: frozenset(taken)}
+    for key in taken:  # `defaults:`' values and their lines, the fields DEFAULTED names
+        fields[key], written[key] = defaults[key]
     if len(report.items) == before:
         for field, problem, hint in source_problems(fields):
             if field not in present and field in written:  # `defaults:`' value: its line

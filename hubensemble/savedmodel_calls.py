@@ -10,6 +10,13 @@ The graph itself is kept as bytes, never parsed.
 `signature_reading` says what an entry's fields resolve to (`handles.same_module_pairs`);
 `defaults_left_out` gives the fields with those that name the module's own default left out
 (rank's embedding-cache key: an entry that writes out its default is the same reading).
+`input_sizes` gives the image sizes the call an entry uses was traced for (its concrete
+functions' input signatures, or its signature's input), which `catalogue validate` checks an
+entry's input_size against (`catalogue_sizes`), as the loader does (`hub.callsig`).
+TensorFlow's own readers of these messages cost its import (`tensorflow.core.protobuf`: 13 s,
+640 MB RSS on the CI machine; tf_keras' protos import TensorFlow too); tensorboard's copies
+(`tensorboard.compat.proto`: 0.1 s, 5 MB) have no SavedModel message and are TensorFlow's
+dependency, not ours: the field numbers are read here as for the calls.
 """
 
 from __future__ import annotations
@@ -32,6 +39,22 @@ _OUTPUTS = 2             # SignatureDef.outputs (map<string, TensorInfo>)
 _KEY = 1                 # a map entry's key
 _VALUE = 2               # a map entry's value
 _LENGTH_DELIMITED = 2    # the wire type of messages, strings and bytes
+_VARINT = 0              # the wire type of ints and bools
+_NODE_ID = 1             # ObjectReference.node_id
+_FUNCTION = 6            # SavedObject.function (SavedFunction)
+_BARE_FUNCTION = 8       # SavedObject.bare_concrete_function (BareConcreteFunction)
+_FUNCTION_NAMES = 1      # SavedFunction.concrete_functions, BareConcreteFunction's name
+_CONCRETE = 2            # SavedObjectGraph.concrete_functions (map<string, SavedConcrete…>)
+_INPUT_SIGNATURE = 3     # SavedConcreteFunction.canonicalized_input_signature (Structured…)
+_TUPLE = 52              # StructuredValue.tuple_value (TupleValue)
+_TENSOR_SPEC = 33        # StructuredValue.tensor_spec_value (TensorSpecProto)
+_VALUES = 1              # TupleValue.values
+_SPEC_SHAPE = 2          # TensorSpecProto.shape (TensorShapeProto)
+_INPUTS = 1              # SignatureDef.inputs (map<string, TensorInfo>)
+_INFO_SHAPE = 3          # TensorInfo.tensor_shape (TensorShapeProto)
+_DIMS = 2                # TensorShapeProto.dim (repeated Dim)
+_UNKNOWN_RANK = 3        # TensorShapeProto.unknown_rank
+_DIM_SIZE = 1            # Dim.size (int64; -1 unknown, left out when 0)
 #: The signature TF 2 adds for its initializers; `tf.saved_model.load` does not list it.
 _INIT_OP = "__saved_model_init_op"
 
@@ -184,3 +207,103 @@ def defaults_left_out(path, signature=None, output_key=None) -> tuple:
     if name is not None and output_key == default_output_key(calls.signatures[name]):
         output_key = None
     return signature, output_key
+
+
+def _varint(data, number) -> int | None:
+    """The int64 varint field `number` of the message `data` (two's complement: -1 is
+    2**64 - 1 on the wire), None when it is not there."""
+    message = empty_pb2.Empty()
+    message.ParseFromString(data)
+    value = next((f.data for f in UnknownFieldSet(message)
+                  if f.field_number == number and f.wire_type == _VARINT), None)
+    return None if value is None else (value - 2 ** 64 if value >= 2 ** 63 else value)
+
+
+def _dims(shape) -> tuple | None:
+    """The dimensions (int, None where unknown) of the TensorShapeProto `shape`; None for an
+    unknown rank."""
+    if shape is None or _varint(shape, _UNKNOWN_RANK):
+        return None
+    sizes = [_varint(dim, _DIM_SIZE) or 0 for dim in _all(shape, _DIMS)]
+    return tuple(None if n < 0 else n for n in sizes)
+
+
+def image_size(dims) -> tuple[int, int] | None:
+    """(height, width) the image dimensions `dims` (a tuple of int or None, as `_dims` gives)
+    fix, [B, H, W, C] or, when it reads as channels-first, [B, C, H, W] (C 1 or 3, the last
+    side not: `hub.callsig.channels_first`'s rule); None for any size or a rank other than
+    4 (`hub.callsig.fixed_size`'s rule, on the loaded TensorShape)."""
+    if dims is None or len(dims) != 4:
+        return None
+    first = dims[1] in (1, 3) and dims[-1] not in (1, 3)
+    h, w = (dims[2], dims[3]) if first else (dims[1], dims[2])
+    return None if h is None or w is None else (int(h), int(w))
+
+
+def _call_shapes(graph) -> list | None:
+    """The image argument's dims (`_dims`) of each traced function of the root's ``__call__``
+    in the MetaGraphDef `graph`'s object graph; None when that cannot be told."""
+    objects = _first(graph, _OBJECT_GRAPH)
+    nodes = _all(objects, _NODES) if objects is not None else []
+    call = next((_varint(child, _NODE_ID) or 0 for child in _all(nodes[0], _CHILDREN)
+                 if _first(child, _LOCAL_NAME) == b"__call__"), None) if nodes else None
+    if call is None or call >= len(nodes):
+        return None
+    function = _first(nodes[call], _FUNCTION) or _first(nodes[call], _BARE_FUNCTION)
+    names = {n.decode("utf-8") for n in _all(function, _FUNCTION_NAMES)} if function else set()
+    shapes = []
+    for entry in _all(objects, _CONCRETE):
+        if (_first(entry, _KEY) or b"").decode("utf-8") not in names:
+            continue
+        signature = _first(_first(entry, _VALUE) or b"", _INPUT_SIGNATURE)
+        args = _first(signature, _TUPLE) if signature is not None else None
+        parts = _all(args, _VALUES) if args is not None else []
+        positional = _first(parts[0], _TUPLE) if parts else None
+        values = _all(positional, _VALUES) if positional is not None else []
+        spec = _first(values[0], _TENSOR_SPEC) if values else None
+        if spec is None:  # not an image tensor first: the loader says so
+            return None
+        shapes.append(_dims(_first(spec, _SPEC_SHAPE)))
+    return shapes or None
+
+
+def _signature_shapes(graph, signature) -> list | None:
+    """[the dims of the one input of `signature`] (a signature name) in the MetaGraphDef
+    `graph`; None when it has no such signature or another count of inputs."""
+    for entry in _all(graph, _SIGNATURE_DEF):
+        if (_first(entry, _KEY) or b"").decode("utf-8") == signature:
+            inputs = _all(_first(entry, _VALUE) or b"", _INPUTS)
+            if len(inputs) != 1:
+                return None
+            info = _first(inputs[0], _VALUE)
+            return [_dims(_first(info, _INFO_SHAPE) if info is not None else None)]
+    return None
+
+
+def input_sizes(path, signature=None) -> tuple[tuple[int, int], ...] | None:
+    """The (height, width) sizes of images the local SavedModel folder `path` takes through
+    the call an entry with this `signature` (None: the module's default, `call_reading`'s
+    rule) uses, read from its saved_model.pb (no TensorFlow; milliseconds): the root's
+    ``__call__`` when reusable and no signature is named (each traced function's first
+    argument), else the signature's one input. Sorted, each once, as the loader's
+    `hub.callsig.CallSignature.sizes`: () when it takes any size (a trace of unknown height
+    or width, e.g. [None, None, None, 3]); None when that cannot be told without loading it
+    (no saved_model.pb, several meta graphs, an unreadable file, no such signature or call,
+    a first argument that is not a tensor): the loader then says why."""
+    calls = read_calls(path)
+    if calls is None or (signature is None and not calls.reusable
+                         and default_signature(calls) is None):
+        return None
+    try:
+        with open(os.path.join(os.fspath(path), "saved_model.pb"), "rb") as f:
+            graph = _all(f.read(), _META_GRAPHS)[0]
+        if signature is None and calls.reusable:
+            shapes = _call_shapes(graph)
+        else:
+            shapes = _signature_shapes(graph, signature or default_signature(calls))
+    except (OSError, DecodeError, UnicodeDecodeError, IndexError):
+        return None
+    if shapes is None:
+        return None
+    sizes = [image_size(dims) for dims in shapes]
+    return () if None in sizes else tuple(sorted(set(sizes)))

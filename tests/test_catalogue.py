@@ -2090,7 +2090,7 @@ def test_validate_checks_a_repeated_names_entry_and_names_across_files_with_erro
 
 def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(tmp_path):
     """A .keras/.h5 model whose Input is (None, 96, 96, 3), catalogued without input_size, was
-    refused only at its first embedding, deep in rank (`zoo.config.fixed_size_problem`). The
+    refused only at its first embedding, deep in rank (`catalogue_sizes.size_problem`). The
     files hold only the config.json that validate reads (no Keras needed)."""
     import zipfile
 
@@ -2128,10 +2128,11 @@ def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(t
                                            "module 'f': the demo zoo has no module 'nosuch'")
     assert e.value.problems[:-1] == [
         f"{path}:{line}: field 'input_size': missing: the model's input takes only {size} "
-        "images (its Input's shape), and an entry without input_size is embedded at the task's "
-        f"resolution; write `input_size: {size}` in this entry (`catalogue add` writes it)"
-        for line, size in ((2, [96, 80]), (5, [64, 48]),
-                           (line_of(path, "input_size: null"), [96, 80]))]
+        f"images (its Input's shape in {file}), and an entry without input_size is embedded "
+        f"at the task's resolution; write `input_size: {size}` in this entry (`catalogue add` "
+        "writes it)"
+        for line, size, file in ((2, [96, 80], "fixed.keras"), (5, [64, 48], "first.keras"),
+                                 (line_of(path, "input_size: null"), [96, 80], "fixed.keras"))]
 
 
 def test_a_warning_about_a_field_names_the_fields_line(tmp_path):
@@ -2761,3 +2762,86 @@ def test_validate_warns_of_a_weights_file_that_holds_no_weights_as_rank_skips_it
         assert warning.endswith("; rank will skip it"), warning
         # rank's reason is the same words
         assert f"the weights file {file} is not an HDF5 file: it holds {what}" in skipped[name]
+
+
+def test_validate_reads_a_savedmodels_traced_sizes_and_names_an_entry_given_defaults(
+        tmp_path, tiny_module):
+    # A SavedModel traced at one size catalogued without input_size, or with another size,
+    # was "ok" for `catalogue validate` (its sizes "need TensorFlow to load it"); rank then
+    # refused it as it loaded. They are read from saved_model.pb without TensorFlow
+    # (savedmodel_calls.input_sizes), alike the loader's (compared here with ModuleRuntime's).
+    # A wrong size taken from `defaults:` named the defaults line only, no entry; it names
+    # the entry now. An input_size on a module that takes any size is warned of (native_size).
+    import subprocess
+
+    from conftest import export_quietly, make_tiny_model
+
+    from hubensemble.hub import ModuleRuntime, write_hub_module
+    from hubensemble.savedmodel_calls import input_sizes
+    from hubensemble.zoo.config import validate_catalogues
+
+    fixed = write_hub_module(make_tiny_model(input_size=(20, 20)), str(tmp_path / "fixed"),
+                             input_size=(20, 20))
+    export_quietly(make_tiny_model(input_size=(24, 24)), str(tmp_path / "exported"))
+    for path, name in ((fixed, "fixed"), (str(tmp_path / "exported"), "exported"),
+                       (tiny_module, "any")):
+        runtime = ModuleRuntime.load(path, name=name)
+        assert input_sizes(path) == tuple(runtime.signature.sizes), name
+    assert input_sizes(fixed) == ((20, 20),) and input_sizes(tiny_module) == ()
+    # read without TensorFlow: a fresh interpreter does not import it
+    code = ("import sys; from hubensemble.savedmodel_calls import input_sizes; "
+            f"print(input_sizes({str(tmp_path / 'exported')!r}), 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": os.getcwd()}).stdout
+    assert out.split() == ["((24,", "24),)", "False"], out
+
+    path = write(tmp_path, f"""
+        defaults:
+          input_size: [32, 32]
+        modules:
+          - name: unsized
+            handle: {fixed}
+            input_size: null
+          - name: wrong
+            handle: {fixed}
+            input_size: [64, 64]
+          - name: right
+            handle: {fixed}
+            input_size: [20, 20]
+          - name: from-defaults
+            handle: {tmp_path / "exported"}
+          - name: any-size
+            handle: {tiny_module}
+            input_size: [48, 48]
+        """)
+    said = []
+    assert not validate_catalogues([path], lambda line, ok: said.append((line, ok)))
+    errors = [line for line, ok in said if ok is False]
+    assert len(errors) == 3, said
+    assert errors[1] == (
+        f"{path}:{line_of(path, 'input_size: null')}: field 'input_size': missing: the module "
+        "takes only [20, 20] images (its __call__'s traces in saved_model.pb), and an entry "
+        "without input_size is embedded at the task's resolution; write `input_size: [20, "
+        "20]` in this entry (`catalogue add` writes it)")
+    assert errors[2] == (
+        f"{path}:{line_of(path, '[64, 64]')}: field 'input_size': [64, 64], but the module "
+        "takes only [20, 20] images (its __call__'s traces in saved_model.pb): rank refuses "
+        "it as it loads; write `input_size: [20, 20]` in this entry")
+    assert errors[0] == (  # line order: `defaults:` first
+        f"{path}:{line_of(path, '[32, 32]')}: field 'input_size': (the `defaults:` value, "
+        f"taken by entry 'from-defaults' at {path}:{line_of(path, '- name: from-defaults')}) "
+        "[32, 32], but the module takes only [24, 24] images (its signature "
+        "'serving_default''s input in saved_model.pb): rank refuses it as it loads; write "
+        "`input_size: [24, 24]` in entry 'from-defaults' (its own value overrides "
+        "`defaults:`)")
+    [warning] = [line for line, ok in said if ok is None]
+    assert warning.startswith(
+        f"warning: {path}:{line_of(path, '[48, 48]')}: field 'input_size': [48, 48], but the "
+        "module takes any size (its __call__'s traces in saved_model.pb)"), warning
+    assert "write `native_size: [48, 48]` instead" in warning, warning
+    # what validate refuses, rank refuses as the module loads
+    from hubensemble.errors import ModuleLoadError
+
+    with pytest.raises(ModuleLoadError) as refused:
+        ModuleRuntime.load(str(tmp_path / "exported"), name="x", input_size=[32, 32])
+    assert refused.value.stage == "input" and "input_size: [24, 24]" in str(refused.value)

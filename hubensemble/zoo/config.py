@@ -209,46 +209,13 @@ def zoo_handle_problem(handle: str) -> str | None:
     return f"the {preset_name} zoo has no module {name!r}; {fix}"
 
 
-def fixed_size_problem(spec) -> str | None:
-    """"problem; fix" when `spec` (a ModuleSpec) has a handle that is a local Keras model file
-    (.keras, .h5: the one format whose input shape is read without loading it) whose input
-    declares one fixed size (`kerasconfig.declared_input_size`) and its input_size is
-    missing or another size, else None. Such a module takes that size alone: without
-    input_size rank would embed it at the task's resolution, and with another one rank
-    refuses it as it loads (`hub.ModuleRuntime.check_input_size`, stage "input": "set
-    input_size: [96, 96]"), either deep in rank where `catalogue validate` said "ok".
-    `catalogue validate` says it by line, and rank refuses the entry when it loads
-    (`hub.ModuleRuntime.from_spec`, for any module traced at one size). The size is not
-    taken from the module: it also sets the resolution rank embeds and fine-tunes at, which
-    the entry states (docs/catalogue.md, "Modules that are not feature vectors")."""
-    import os
-
-    from hubensemble.handles import source_kind
-    from hubensemble.kerasconfig import declared_input_size
-
-    if source_kind(spec.handle) != "keras-file" or not os.path.isfile(spec.handle):
-        return None
-    size = declared_input_size(spec.handle)
-    if size is None:
-        return None
-    if spec.input_size is not None:
-        given = [int(v) for v in spec.input_size]
-        if tuple(given) == tuple(size):
-            return None
-        return (f"{given}, but the model's input takes only {list(size)} images (its "
-                f"Input's shape in {os.path.basename(spec.handle)}): rank refuses it as it "
-                f"loads; write `input_size: {list(size)}` in this entry")
-    return (f"missing: the model's input takes only {list(size)} images (its Input's shape), "
-            f"and an entry without input_size is embedded at the task's resolution; write "
-            f"`input_size: {list(size)}` in this entry (`catalogue add` writes it)")
-
-
 def validate_catalogue(path) -> list:
     """The ModuleSpecs of one catalogue file (`catalogue.load_catalogue`), with every
     ``zoo:PRESET/NAME`` handle checked against its preset without building it
     (`zoo_handle_problem`: the presets, or the closest name). CatalogueError lists every
-    problem at once, by line: the catalogue's own and each zoo problem as "FILE:LINE: module
-    'NAME': problem; fix" (`catalogue validate`). Here, not in catalogue: the zoo reads
+    problem at once, by line: the catalogue's own, each zoo problem as "FILE:LINE: module
+    'NAME': problem; fix", and each input_size a local module cannot take
+    (`catalogue_sizes.size_problems`) (`catalogue validate`). Here, not in catalogue: the zoo reads
     catalogues."""
     from hubensemble.catalogue import raise_problems
 
@@ -264,6 +231,7 @@ def _checked(path) -> tuple[list, list[str], str, list]:
     whose handle parsed: `parse_catalogue_text`'s `partial`) for `validate_catalogue`;
     HubensembleError for a file that cannot be read."""
     from hubensemble.catalogue import parse_catalogue_text, read_catalogue_file
+    from hubensemble.catalogue_sizes import size_problems
     from hubensemble.handles import field_source
 
     text, label, folder = read_catalogue_file(path)
@@ -277,10 +245,7 @@ def _checked(path) -> tuple[list, list[str], str, list]:
     # the entry's `- name:` line was named, where the field may sit lines below it.
     problems += [f"{field_source(s, 'handle')}: module {s.name!r}: {problem}" for s in entries
                  if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
-    problems += [f"{field_source(s, 'input_size')}: field 'input_size': {problem}"
-                 for s in entries
-                 if "input_size" not in getattr(s, "refused", ()) and
-                 (problem := fixed_size_problem(s))]
+    problems += size_problems(entries)  # an input_size its local module cannot take
     return specs, sorted(problems, key=lambda problem: _line_of(problem, label)), label, partial
 
 
@@ -310,8 +275,9 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     (`classifierhandles.classifier_handle_warnings`) and per entry that loads the same module
     as an earlier one, in the file or across the files (`handles.same_module_warnings`), and
     per local entry whose sha256 another entry pins under another handle though its own files
-    hash to something else (`catalogue_pins.copied_pin_warnings`), each a warning, not a
-    failure, with ok None. A file's warnings come with its errors, all in line
+    hash to something else (`catalogue_pins.copied_pin_warnings`), and per entry whose
+    input_size fixes a local SavedModel that takes any size (`catalogue_sizes.size_warnings`),
+    each a warning, not a failure, with ok None. A file's warnings come with its errors, all in line
     order (they came only once its errors were fixed: a new-user check); an entry with an error
     is checked as far as it parsed (its zoo: handle, a local handle's folder), not for a module
     listed twice; so is an entry whose name repeats an earlier one's. A name an entry of an
@@ -320,6 +286,7 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     check). Returns True when every file and the set are valid."""
     from hubensemble.catalogue import load_catalogues, local_handle_warnings
     from hubensemble.catalogue_pins import copied_pin_warnings, pin_disowned
+    from hubensemble.catalogue_sizes import size_warnings
     from hubensemble.classifierhandles import classifier_handle_warnings
     from hubensemble.handles import same_module_warnings
 
@@ -336,7 +303,8 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
         notes = [(note, None) for note in local_handle_warnings(specs + partial)
                  + same_module_warnings(specs, disowned=pin_disowned)
                  + copied_pin_warnings(specs)
-                 + classifier_handle_warnings(specs + partial)]
+                 + classifier_handle_warnings(specs + partial)
+                 + size_warnings(specs + partial)]
         if problems:
             for line, ok in sorted([(p, False) for p in problems] + notes,
                                    key=lambda said: _line_of(said[0], label)):

@@ -1,0 +1,149 @@
+"""Whether a catalogue entry's input_size fits its module, told from a local module's files
+without TensorFlow: a Keras model file's Input (`kerasconfig.declared_input_size`) and a
+SavedModel's traced call (`savedmodel_calls.input_sizes`, its saved_model.pb).
+
+`catalogue validate` says, by the field's `file:line` (`size_problems`), an entry without
+input_size whose module takes one fixed size, or with a size the module cannot take: rank
+refuses both as the module loads (`hub.ModuleRuntime.from_spec`, `check_input_size`, stage
+"input"), after TensorFlow's import, where validate said "ok". And it warns (`size_warnings`)
+of an input_size on a SavedModel that takes any size: input_size is "the size the module
+needs" (docs/catalogue.md, Fields), so it fixes rank's embeddings and fine-tuning at that
+size, where the size a module was pre-trained at is `native_size`. A value an entry took from
+`defaults:` is said at the `defaults:` line with the entry it applies to
+(`catalogue_fields.DEFAULTED`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from hubensemble.catalogue_fields import DEFAULTED, shown
+from hubensemble.handles import field_source, handle_kind, local_source
+
+
+def module_sizes(spec) -> tuple[tuple[tuple[int, int], ...], str, bool] | None:
+    """(sizes, where, keras) of the module of catalogue entry `spec` (a ModuleSpec-like record)
+    when its handle is a local Keras model file or SavedModel folder whose sizes can be told
+    without TensorFlow: `sizes` the (height, width) pairs it takes, () for any size; `where`
+    what says so, for messages ("its Input's shape in m.keras", "its __call__'s traces in
+    saved_model.pb"); `keras` whether it is a Keras file. None for any other handle, or when
+    the files do not tell (the loader says why). A Keras file's any size is not told apart
+    from an unreadable config: a Keras file gives one fixed size or None."""
+    from hubensemble.kerasconfig import declared_input_size
+    from hubensemble.savedmodel_calls import input_sizes
+
+    if not isinstance(spec.handle, str) or handle_kind(spec.handle) != "local":
+        return None
+    kind = local_source(spec.handle)
+    if kind == "keras-file" and os.path.isfile(spec.handle):
+        size = declared_input_size(spec.handle)
+        where = f"its Input's shape in {os.path.basename(spec.handle)}"
+        return ((tuple(size),), where, True) if size is not None else None
+    if kind != "saved-model":
+        return None
+    signature = getattr(spec, "signature", None)
+    sizes = input_sizes(spec.handle, signature)
+    if sizes is None:
+        return None
+    from hubensemble.savedmodel_calls import read_calls, default_signature
+
+    calls = read_calls(spec.handle)
+    if signature is None and calls is not None and calls.reusable:
+        where = "its __call__'s traces in saved_model.pb"
+    else:
+        name = signature or (default_signature(calls) if calls is not None else None)
+        where = f"its signature {name!r}'s input in saved_model.pb"
+    return sizes, where, False
+
+
+def zoo_module(path) -> bool:
+    """Whether the module folder `path` is one of a hubensemble zoo's (its parent holds
+    zoo.json and the zoo's catalogue.yaml, as `hub.introspect.declared_fields` reads it): the
+    zoo records its modules' training size as input_size by design, though they take any
+    size (docs/zoo.md: `HubLayer` resizes to it, rank embeds them at their 32 px), so that
+    size is neither warned of (`size_warnings`) nor moved to native_size by `catalogue add`."""
+    parent = os.path.dirname(os.path.abspath(os.fspath(path)))
+    return all(os.path.isfile(os.path.join(parent, name))
+               for name in ("zoo.json", "catalogue.yaml"))
+
+
+def _listed(sizes) -> str:
+    return " or ".join(str(list(size)) for size in sizes)
+
+
+def _from_defaults(spec, field) -> str | None:
+    """"(the `defaults:` value, taken by entry 'NAME' at FILE:LINE) " when entry `spec` took
+    `field` from `defaults:` (`catalogue_fields.DEFAULTED`), else None: the problem is then
+    said at the `defaults:` line with the entry it applies to (the line alone named none)."""
+    if field not in ((getattr(spec, "lines", None) or {}).get(DEFAULTED) or ()):
+        return None
+    return f"(the `defaults:` value, taken by entry {shown(spec.name)} at {spec.source}) "
+
+
+def size_problem(spec) -> str | None:
+    """"problem; fix" when entry `spec`'s module (`module_sizes`) takes only fixed sizes and
+    its input_size is missing or another size, else None. Without input_size rank embeds it
+    at the task's resolution, which it cannot take (refused at its first embedding before
+    2026-12-06, at load since); with another size rank refuses it as it loads ("set
+    input_size: [96, 96]"). The size is not taken from the module by validate: it also sets
+    the resolution rank embeds and fine-tunes at, which the entry states (docs/catalogue.md,
+    "Modules that are not feature vectors")."""
+    found = module_sizes(spec)
+    if found is None or not found[0]:
+        return None
+    sizes, where, keras = found
+    subject = "the model's input" if keras else "the module"
+    write = f"`input_size: {list(sizes[0])}`"
+    if spec.input_size is None:
+        return (f"missing: {subject} takes only {_listed(sizes)} images ({where}), and an "
+                f"entry without input_size is embedded at the task's resolution; write "
+                f"{write} in this entry (`catalogue add` writes it)")
+    given = [int(v) for v in spec.input_size]
+    if tuple(given) in sizes:
+        return None
+    said = (f"{given}, but {subject} takes only {_listed(sizes)} images ({where}): rank "
+            "refuses it as it loads; write ")
+    taken = _from_defaults(spec, "input_size")
+    if taken is None:
+        return said + f"{write} in this entry"
+    return (taken + said + f"{write} in entry {shown(spec.name)} (its own value overrides "
+            "`defaults:`)")
+
+
+def size_problems(entries) -> list[str]:
+    """"FILE:LINE: field 'input_size': problem; fix" (`size_problem`) for each entry of
+    `entries` (ModuleSpecs, and `catalogue.PartialEntry`s whose input_size was not refused),
+    at the line of its input_size (the `defaults:` line for a value taken from there, naming
+    the entry), else of the entry; `catalogue validate`'s errors, in the entries' order."""
+    return [f"{field_source(s, 'input_size')}: field 'input_size': {problem}" for s in entries
+            if "input_size" not in getattr(s, "refused", ()) and (problem := size_problem(s))]
+
+
+def size_warnings(entries) -> list[str]:
+    """"warning: FILE:LINE: field 'input_size': …" for each entry of `entries` with an
+    input_size (and no native_size) whose SavedModel takes any size (`module_sizes`): the
+    entry fixes rank and fine-tuning at that size, where the task's resolution would be used
+    (224 px is 12× the pixels of 64 px); the size a module was pre-trained at is native_size
+    (docs/catalogue.md, Fields). A warning, not an error: the module takes the size, and a
+    user may mean it. Not of a zoo's module (`zoo_module`), whose input_size is by design.
+    `catalogue add` no longer writes such an entry from a module's declared input_size
+    (`hub.introspect`)."""
+    notes = []
+    for spec in entries:
+        if spec.input_size is None or getattr(spec, "native_size", None) is not None or \
+                "input_size" in getattr(spec, "refused", ()):
+            continue
+        found = module_sizes(spec)
+        if found is None or found[0] != () or zoo_module(spec.handle):
+            continue
+        size = [int(v) for v in spec.input_size]
+        ratio = size[0] * size[1] / (64 * 64)
+        notes.append(
+            f"warning: {field_source(spec, 'input_size')}: field 'input_size': "
+            f"{_from_defaults(spec, 'input_size') or ''}{size}, but the module takes any size "
+            f"({found[1]}): input_size fixes rank's embeddings and fine-tuning at "
+            f"{size[0]}x{size[1]} px, where the task's resolution is used without it (at 64 "
+            f"px, {ratio:.3g}x fewer pixels); if {size} is the size it was pre-trained at, "
+            f"write `native_size: {size}` instead (the probe sweep embeds at it), else leave "
+            "input_size out")
+    return notes
