@@ -29,6 +29,13 @@ NO_FLIP_TFDS = frozenset({"mnist", "emnist", "kmnist", "svhn_cropped", "dsprites
 
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
+#: tfds' list of close configs of an unknown one (tensorflow_datasets.core.registered), when
+#: it lists none: nothing follows its colon.
+_EMPTY_CLOSE = re.compile(r"\s*Here are \d+ BuilderConfigs whose name closely match:\s*$")
+#: tfds' head of a builder it could not make: its call's keywords, ours (the data dir and the
+#: spec's config and version, said in the spec the message starts with).
+_CONSTRUCT = re.compile(r'^Failed to construct dataset "[^"]*", builder_kwargs "\{[^}]*\}": ')
+
 
 def _split_words(key: str, value: str) -> str:
     """A split override in the caller's words: "--split val=V" typed, "splits={'val': 'V'}"
@@ -167,7 +174,7 @@ def _unknown_name(name, data_dir, where) -> str:
         known = set()
     close = closest_names(name, sorted(known | set(prepared)))  # git's rule, its ties
     return (f"tfds has no data set named {name!r}"
-            + (f"; did you mean {', '.join(close)}?" if close else "")
+            + (f" (did you mean {', '.join(close)}?)" if close else "")
             + (f"; prepared in {where}: {', '.join(prepared)}" if prepared else
                f"; nothing is prepared in {where}")
             + "; the registered names are `tfds.list_builders()`, e.g. tfds:cifar10")
@@ -241,6 +248,15 @@ def check_data_dir(rest: str, data_dir, splits=None) -> None:
                     f"downloads data: {prepare}")
 
 
+def _tfds_words(e: BaseException) -> str:
+    """tfds' refusal to make a builder, in one line of at most 200 characters (`_short`),
+    without its head ("Failed to construct dataset …, builder_kwargs {…}: ", `_CONSTRUCT`),
+    which took the 200 before its reason ("cannot be loaded at version" was cut there)."""
+    lines = str(e).strip().splitlines()
+    text = _CONSTRUCT.sub("", lines[-1]) if lines else ""
+    return _short(RuntimeError(text)) if text else _short(e)
+
+
 def _reads_files(tfds) -> bool:
     """Whether tfds reads a data set from its folder: False while its reading is replaced
     (`tfds.testing.mock_data`, tfds' way to test code that loads data sets without them,
@@ -302,11 +318,17 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
     except tfds.core.registered.DatasetNotFoundError:
         prepared = _prepared(root, name)
         if prepared:  # the data set is there, its config or version is not (a new-user check)
-            raise DataError(f"tfds:{rest}: {name} has no prepared {full.split('/', 1)[-1]!r} "
-                            f"in {where}; prepared there: {', '.join(prepared)}") from None
+            asked = " at ".join(filter(None, (config and f"config {config!r}",
+                                              version and f"version {version}")))
+            raise DataError(f"tfds:{rest}: {name} has no prepared "
+                            f"{asked or 'copy tfds reads'} in {where}; prepared there: "
+                            f"{', '.join(prepared)}") from None
         raise DataError(_unknown_name(name, root, where)) from None
     except ValueError as e:  # e.g. an unknown config of a registered data set
-        said = " ".join(str(e).split())[:600] + _versions_there(root, name, version, where)
+        # tfds' "Here are 10 BuilderConfigs whose name closely match:" lists none when none
+        # is close (or the data set has none): the sentence goes, the configs are said below.
+        said = _EMPTY_CLOSE.sub("", _CONSTRUCT.sub("", " ".join(str(e).split()))[:600]) + (
+            _versions_there(root, name, version, where))
         if config:
             try:
                 configs = [c.name for c in tfds.builder_cls(name).BUILDER_CONFIGS]
@@ -317,7 +339,7 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
                          f" ({name} has no configs: tfds:{name})")
         raise DataError(f"tfds:{rest}: {said}") from None
     except (AssertionError, OSError, tf.errors.OpError) as e:  # a version it has not
-        raise DataError(f"tfds:{rest}: {_short(e)}"
+        raise DataError(f"tfds:{rest}: {_tfds_words(e)}"
                         + _versions_there(root, name, version, where)) from None
     keys = sorted(features.keys()) if hasattr(features, "keys") else []
     for what, key, fits, kind in _feature_kinds(options):
