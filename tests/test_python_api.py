@@ -352,14 +352,40 @@ def _two_image_task():
      r"^fit_member\(\) task must be a Task, got str 'sklearn:digits'; e\.g\. "
      r"task=hubensemble\.load_task\(SPEC\)$"),
     (lambda spec: hubensemble.fit_member(spec, _two_image_task(), None, profile="quick"),
-     r"^fit_member\(\) hparams must be an HParams \(a trial's record: "
-     r"Candidate\.read_hparams\(\)\), got NoneType None$")])
+     r"^fit_member\(\) hparams must be a trial's hyperparameters \(hubensemble\.hyperrule\."
+     r"HParams\), got NoneType None; e\.g\. hparams=hubensemble\.candidate\.read_candidate\("
+     r"'RUN/candidates', 'TRIAL'\)\.read_hparams\(\)$")])
 def test_build_classifier_and_fit_member_name_a_wrong_argument(call, words):
     """build_classifier('/zoo/a', 3) was an AttributeError in the HubLayer ("'str' object
     has no attribute 'handle'"), fit_member(spec, task, None) one at "hparams.kind"."""
     spec = hubensemble.ModuleSpec(name="a", handle="/zoo/a")
     with pytest.raises(TypeError, match=words):
         call(spec)
+
+
+def test_fit_member_s_way_to_its_hparams_is_a_call_a_python_user_can_make(tmp_path):
+    """fit_member(spec, task, None) named `HParams` and `Candidate.read_hparams()`, neither in
+    `hubensemble.__all__` nor importable by those names: its example, run as written on a
+    trial's folder (RUN and TRIAL filled in), gives what fit_member takes. Fails before: no
+    example."""
+    import re
+
+    from hubensemble import candidate
+    from hubensemble.hyperrule import PROFILES, HParams
+    from hubensemble.sweepplan import finetune_hparams
+
+    spec = hubensemble.ModuleSpec(name="a", handle="/zoo/a")
+    with pytest.raises(TypeError) as caught:
+        hubensemble.fit_member(spec, _two_image_task(), None, profile="quick")
+    example = re.search(r"e\.g\. hparams=(.*)$", str(caught.value)).group(1)
+    hparams = finetune_hparams({"lr": 0.01, "steps": 500, "weight_decay": 1e-4, "dropout": 0.0},
+                               PROFILES["quick"], batchnorm="train", seed=3)
+    candidate.write_candidate(tmp_path / "candidates", {
+        "trial": "t", "module": "a", "status": "ok", "hparams": hparams.to_json()},
+        val_probs=np.full((2, 2), 0.5))
+    read = eval(example.replace("RUN", str(tmp_path)).replace("TRIAL", "t"),
+                {"hubensemble": __import__("hubensemble.candidate")})
+    assert isinstance(read, HParams) and read == hparams
 
 
 def test_greedy_selects_unknown_objective_lists_the_objectives_as_words():

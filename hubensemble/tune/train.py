@@ -321,15 +321,20 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
     HubensembleError for a training batch that does not divide among the strategy's replicas
     (`strategies.check_batch_divides`); before any work, TypeError naming the argument for a
     `spec` that is no ModuleSpec, a `task` no Task or an `hparams` no HParams (`text.typed`:
-    each was an AttributeError deep inside, hparams=None at "hparams.kind").
+    each was an AttributeError deep inside, hparams=None at "hparams.kind"), naming the call
+    that reads a trial's (`candidate.read_candidate(…).read_hparams()`).
     """
     from hubensemble.data.task import Task
     from hubensemble.text import typed
 
     typed("fit_member", "spec", spec, ModuleSpec, "a ModuleSpec (a catalogue entry)")
     typed("fit_member", "task", task, Task, "a Task", example="hubensemble.load_task(SPEC)")
+    # Named as a Python caller reaches them: neither HParams nor Candidate is in
+    # `hubensemble.__all__`, their modules are importable.
     typed("fit_member", "hparams", hparams, HParams,
-          "an HParams (a trial's record: Candidate.read_hparams())")
+          "a trial's hyperparameters (hubensemble.hyperrule.HParams)",
+          example="hubensemble.candidate.read_candidate('RUN/candidates', "
+                  "'TRIAL').read_hparams()")
     profile = as_profile(profile)
     strategy = strategy or tf.distribute.get_strategy()
     if hparams.kind != "probe":  # before the module loads (export --retrain-full, distill)
