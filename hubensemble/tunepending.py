@@ -1,12 +1,15 @@
-"""Whether a tune call will load its run's data, and that data's refusal before TensorFlow.
+"""A tune call's refusals before TensorFlow: its pool's and its run's data's.
 
 `run_tune` loads the data run.json records (`Run.task`) when a trial of its plan has no
 complete candidate or a label file is missing or damaged (`labels_missing`), and not on a
 chief (it serves the plan). The command line's `tune --run RUN` imports TensorFlow first
 (6-9 s, ~700 MB), so data that moved was refused after it; `check_tune_data` plans the call
 as the stage does (`sweepplan`, through `sweepend`'s pending trials) and refuses first, in
-`Run.task`'s words (`preflight.check_recorded_data`). Files and numpy only: TensorFlow-free
-(the `tune` package loads TensorFlow on import, so this lives outside it)."""
+`Run.task`'s words (`preflight.check_recorded_data`). `check_tune_call` first refuses, as the
+stage does, a call that would add candidates of other settings to the pool (`sweeppool.
+check_pool`: another --profile, --seed, --batchnorm, --head-init or --train-batch-size),
+which came after TensorFlow's import too (13-15 s, 705 MB). Files and numpy only:
+TensorFlow-free (the `tune` package loads TensorFlow on import, so this lives outside it)."""
 
 from __future__ import annotations
 
@@ -90,3 +93,38 @@ def check_tune_data(run_dir, call: dict) -> None:
         if not any(pending.values()) and not labels_missing(run, task_record):
             return
     check_recorded_data(run)
+
+
+def check_tune_call(run_dir, call: dict) -> None:
+    """`run_tune`'s refusals of call `call` (its keywords, `options.kwargs_for("tune", args)`)
+    on run `run_dir` that files alone decide, before TensorFlow, in the stage's words and
+    order: the pool of each part of its sweep (`sweeppool.check_pool`, at the call's profile:
+    --profile, else the run's, `runprofile.run_profile`, at --train-batch-size when given;
+    with --restart, the restarted parts' candidates not looked at), then its data
+    (`check_tune_data`). RunError or DataError; nothing when `run_dir` is None, or when the
+    sweep or profile cannot be resolved (the stage says why, after TensorFlow, as before)."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.rundir import Run
+    from hubensemble.runprofile import as_profile, run_profile
+    from hubensemble.sweeppool import check_pool
+    from hubensemble.sweepplan import sweep_parts
+    from hubensemble.sweepwords import resumed_call
+
+    if run_dir is None:
+        return
+    run = Run(os.fspath(run_dir))
+    sweep = call.get("sweep")
+    try:
+        if sweep is None:  # the run's own, as run_tune resumes it
+            sweep = resumed_call(run_dir, call.get("budget"), call.get("modules"))[0]
+        parts = sweep_parts(sweep)
+        profile = (run_profile(run)[0] if call.get("profile") is None
+                   else as_profile(call["profile"]))
+        profile = profile.with_train_batch(call.get("train_batch_size"))
+    except (HubensembleError, OSError, ValueError, TypeError):
+        return  # the stage's words
+    for part in parts:
+        check_pool(run, sweep=part, seed=call.get("seed") or 0, profile=profile,
+                   batchnorm=call.get("batchnorm") or "auto", head_init=call.get("head_init"),
+                   restarting=parts if call.get("restart") else ())
+    check_tune_data(run_dir, call)

@@ -84,3 +84,40 @@ def test_tune_with_trials_to_run_refuses_moved_data_before_tensorflow(tmp_path):
     np.save(run.labels / "val.npy", np.arange(32) % 4)
     with pytest.raises(DataError):  # a restart loads the data before removing anything
         check_tune_data(run.path, dict(CALL, restart=True))
+
+
+def test_tune_refuses_a_pool_of_other_settings_before_tensorflow(tmp_path):
+    """`tune --run RUN --profile cpu` (or another --seed, --batchnorm) on a pool of quick
+    candidates was refused after TensorFlow's import (13-15 s, 705 MB: `check_pool`, from
+    the stage); the pool's files alone decide it. `check_tune_call` refuses it before, in
+    the stage's words (the reference: `check_pool` at the call's profile), and lets a call
+    of the pool's own settings through. Fails before: no check_tune_call."""
+    from hubensemble.errors import RunError
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.sweeppool import check_pool
+    from hubensemble.tunepending import check_tune_call
+
+    run, _ = ranked_run(tmp_path)
+    sizes = run.tune_inputs()[2]["sizes"]
+    for trial in ("default-0000-m0", "default-0001-m0"):
+        candidate.write_candidate(run.candidates, {
+            "trial": trial, "module": "m0", "status": "ok", "profile": "quick",
+            "hparams": {"lr": 0.1}}, val_probs=np.full((sizes["val"], 4), 0.25),
+            test_probs=np.full((sizes["test"], 4), 0.25))
+    with command_line(), pytest.raises(RunError) as stage:
+        check_pool(run, sweep="default", seed=0, profile=PROFILES["cpu"], batchnorm="auto")
+    for call in (dict(CALL, profile="cpu"), dict(CALL, sweep="probe", profile="cpu"),
+                 dict(CALL, profile=None)):  # the run's: rank's (none recorded), cpu
+        with command_line(), pytest.raises(RunError) as refused:
+            check_tune_call(run.path, call)
+        assert str(refused.value).startswith(str(stage.value).split(", and the ")[0])
+    assert "--profile quick -> cpu (recorded -> now)" in str(stage.value)
+    code = ("import json, sys\nfrom hubensemble.tunepending import check_tune_call\n"
+            f"try:\n    check_tune_call({str(run.path)!r}, json.loads(sys.argv[1]))\n"
+            "except Exception as e:\n    print(type(e).__name__)\n"
+            "print('tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(dict(CALL, profile="cpu"))],
+                         capture_output=True, text=True, check=True).stdout
+    assert out == "RunError\nFalse\n", out
+    check_tune_call(run.path, dict(CALL, profile="quick"))  # the pool's own: pending, data there
+    check_tune_call(run.path, dict(CALL, profile="cpu", restart=True, sweep="default"))
