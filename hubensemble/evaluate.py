@@ -47,7 +47,7 @@ from hubensemble.prediction import EVALUATE_TAKES, model_way_on  # noqa: F401
 # The task evaluate scores (a data spec or the run's own data), re-exported for its callers.
 from hubensemble.evaluationtask import (_evaluation_task, check_evaluation_data,  # noqa: F401
                                         load_evaluation_task, parse_scored_split,
-                                        scored_only)
+                                        scored_only, scored_part)
 
 log = logging.getLogger(__name__)
 
@@ -256,10 +256,11 @@ def _check_task_type(model_dir, task) -> None:
 
 
 def _scored_split(task, split: str):
-    """`task`'s Split `split`: DataError (`Task.split`'s) when it has none, and naming the
-    split, the task and its splits that have images when it has no image: an empty split
-    (a Task made in Python; the loaders refuse them) loaded the SavedModel first."""
-    data = task.split(split)
+    """`task`'s Split `split`: DataError (`evaluationtask.scored_part`'s) when it has none,
+    and naming the split, the task and its splits that have images when it has no image: an
+    empty split (a Task made in Python; the loaders refuse them) loaded the SavedModel
+    first."""
+    data = scored_part(task, split)
     if not len(data):
         others = [f"{s} ({len(getattr(task, s))} images)" for s in task.present_splits()
                   if getattr(task, s) is not data and len(getattr(task, s))]

@@ -75,6 +75,26 @@ def parse_scored_split(split: str) -> tuple[str, str | None]:
     return name, (tfds_split if sep else None)
 
 
+def scored_part(task, split: str):
+    """`task.split(split)` (a Split), the split evaluate scores; its DataError for a split
+    the task does not have ("task 'd' has no test split (…); splits present: train, val")
+    names the flag that scores one it has, val before train ("; score one it has: --split
+    val"): it stopped at the list (a new-user check: an npz without x_test). Its other
+    refusals (one test set, one split read alone) say their way on already."""
+    from hubensemble.data.task import split_key
+
+    try:
+        return task.split(split)
+    except DataError as e:
+        key = split_key(split)
+        has = [s for s in ("val", "train", "test") if s != key and getattr(task, s, None)]
+        if getattr(task, key, None) is not None or task.test_set_only or not has or (
+                getattr(task, "one_split", None) not in (None, key)):
+            raise
+        raise DataError(f"{e}; score one it has: "
+                        f"{option_word(f'--split {has[0]}', f'split={has[0]!r}')}") from None
+
+
 def scored_only(task, split: str):
     """A shallow copy of `task` whose splits other than `split` (train, val or test; their
     aliases) hold no pixels: each image a read-only, zero-byte stand-in of its shape
@@ -83,11 +103,11 @@ def scored_only(task, split: str):
     counts stay right), the task's fingerprint and the split's (first). What `evaluate_model`
     reads of an unscored split is its length; the original `task` is not changed, its pixels
     freed when nothing else holds it: the scored split's are copied when they are a view of
-    a larger array (`_own_pixels`: a folder's carved splits). DataError (`Task.split`) for a
+    a larger array (`_own_pixels`: a folder's carved splits). DataError (`scored_part`) for a
     split `task` lacks."""
     from hubensemble.data.task import SPLIT_NAMES, split_key
 
-    kept = task.split(split)
+    kept = scored_part(task, split)
     _ = task.fingerprint  # a cached property: computed on the true pixels, copied below
     task.split_fingerprints([split_key(split)])  # the scored split's, as `same_data` reads it
     light = copy.copy(task)  # keeps the cached fingerprint (and duplicates, when computed)

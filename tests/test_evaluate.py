@@ -2442,3 +2442,27 @@ def test_the_tfds_folder_of_an_exports_run_is_checked_before_tensorflow(tmp_path
     for (code, _, err, tensorflow), words in zip(found, (typed.value, recorded.value)):
         assert (code, tensorflow) == (2, False), err
         assert err.endswith(f"error: {words}\n"), err
+
+
+def test_a_split_the_data_lacks_names_the_flag_that_scores_one_it_has():
+    """`evaluate --data npz:D` of an npz without x_test said "task 'd' has no test split
+    (…); splits present: train, val" and stopped there (a new-user check): the way on, a
+    split it has (val before train, which the export trained on), by the caller's flag.
+    Fails before: no "score one it has"."""
+    from hubensemble.data.task import Split, Task
+    from hubensemble.evaluationtask import scored_only, scored_part
+    from hubensemble.lockwords import command_line
+
+    x, y = np.zeros((6, 4, 4, 3), np.uint8), np.array([0, 1, 0, 1, 0, 1])
+    task = Task(name="d", source="npz:d.npz", class_names=["a", "b"], train=Split(x, y),
+                val=Split(x[:2], y[:2]))
+    with pytest.raises(DataError) as python:
+        scored_part(task, "test")
+    assert str(python.value) == ("task 'd' has no test split (npz:d.npz); splits present: "
+                                 "train, val; score one it has: split='val'"), python.value
+    with command_line(), pytest.raises(DataError, match=r"score one it has: --split val$"):
+        scored_only(task, "test")
+    assert scored_part(task, "val") is task.val
+    task.val = None
+    with command_line(), pytest.raises(DataError, match=r"score one it has: --split train$"):
+        scored_part(task, "test")
