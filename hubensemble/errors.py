@@ -563,35 +563,65 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def check_keywords_known(function, signature, kwargs, args=()) -> None:
-    """TypeError naming `function` as Python's own call does, with the keyword it most
-    likely mistypes (`text.closest_name`, git's rule), for a keyword of `kwargs` that
-    `signature` (`inspect.signature(function)`) has no parameter of and no **kwargs to take:
-    "run_tune() got an unexpected keyword argument 'budegt' (did you mean budget?)" (Python
-    3.11 says no more than its first half). When **kwargs takes it (fit's options,
-    load_module's fields), only a keyword that mistypes a named parameter the call leaves
-    out (neither among `args`, the call's positional ones, nor in `kwargs`): fit(catalgue=…)
-    was told "missing 1 required positional argument: 'catalogue'"; the function itself
-    refuses the others, naming what its **kwargs take. The public functions' decorators
-    call it (`checks_keywords`, `kerasenv.with_stage_settings`, `runwriter.bind_call`) before any
-    work."""
-    from hubensemble.text import closest_name  # (text imports nothing of errors at load)
-
+def check_keywords_known(function, signature, kwargs, args=(), *, also=()) -> None:
+    """TypeError naming `function` as Python's own call does, with the keyword it most likely
+    means (`keyword_meant`), for a keyword of `kwargs` that `signature`
+    (`inspect.signature(function)`) has no parameter of and no **kwargs to take: "run_tune() got
+    an unexpected keyword argument 'budegt' (did you mean budget?)" (Python 3.11 says no more
+    than its first half), or, when none is meant, the keywords it takes: "predict() got an
+    unexpected keyword argument 'zzz'; it takes model_dir, image_paths, …" (those not named with
+    a "_" first). When **kwargs takes it (fit's options, load_module's fields, a Keras layer's
+    name and dtype), only a keyword that mistypes a named parameter the call leaves out (neither
+    among `args`, the call's positional ones, nor in `kwargs`) or one of `also` (the names
+    **kwargs passes on to a base class: a Keras layer's "name"), or that names a required one
+    left out in other words (`out_dir` for fit's `out`): fit(catalgue=…) was told "missing 1
+    required positional argument: 'catalogue'"; the function itself refuses the others, naming
+    what its **kwargs take. The public functions' decorators call it (`checks_keywords`,
+    `kerasenv.with_stage_settings`, `runwriter.bind_call`) before any work."""
     params = signature.parameters
     names = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         given = {n for n, p in list(params.items())[:len(args)] if p.kind is not p.VAR_POSITIONAL}
-        names = [n for n in names if n not in given and n not in kwargs]
+        left = [n for n in names if n not in given and n not in kwargs]
+        required = [n for n in left if params[n].default is params[n].empty]
         for key in kwargs:
-            if key not in params and closest_name(key, names):
+            if key in params or key in also:
+                continue
+            meant = keyword_meant(key, [*left, *(a for a in also if a not in kwargs)],
+                                  required)
+            if meant:
                 raise TypeError(f"{function.__name__}() got an unexpected keyword argument "
-                                f"{key!r} (did you mean {closest_name(key, names)}?)")
+                                f"{key!r} (did you mean {meant}?)")
         return
+    shown = [n for n in names if not n.startswith("_")]  # (a private one is no way on)
     for key in kwargs:
         if key not in names:
-            meant = closest_name(key, names)
+            meant = keyword_meant(key, names, shown)
             raise TypeError(f"{function.__name__}() got an unexpected keyword argument "
-                            f"{key!r}" + (f" (did you mean {meant}?)" if meant else ""))
+                            f"{key!r}" + (f" (did you mean {meant}?)" if meant else
+                                          f"; it takes {', '.join(shown)}" if shown else ""))
+
+
+def keyword_meant(key: str, names, worded=()) -> str | None:
+    """The one of `names` (a function's keywords) that the keyword `key` most likely means:
+    the one it mistypes by git's rule (`text.closest_name`: budegt, catalgue, handel), else
+    the one of `worded` that it names in other words, their first word alike once a plural
+    "s" or a "dir" is taken off (out_dir and outdir for out, imagess and images for
+    image_paths, model for model_dir), when just one does; None otherwise."""
+    from hubensemble.text import closest_name  # (text imports nothing of errors at load)
+
+    meant = closest_name(key, names)
+    if meant:
+        return meant
+
+    def stem(word):
+        first = word.lower().replace("-", "_").strip("_").split("_")[0]
+        first = first[:-3] if first.endswith("dir") and len(first) > 3 else first
+        return first.rstrip("s") or first
+
+    alike = [n for n in worded if stem(n) == stem(key)] or [  # (imgaes for image_paths)
+        n for n in worded if closest_name(stem(key), [stem(n)])]
+    return alike[0] if len(alike) == 1 else None
 
 
 def checks_keywords(function: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -607,12 +637,20 @@ def checks_keywords(function: Callable[_P, _R]) -> Callable[_P, _R]:
     name?)"; the class is returned, changed in place."""
     if isinstance(function, type):
         cls, init = function, function.__init__
-        signature = inspect.signature(init)
+        signature = inspect.signature(init)  # without self: the call's own words
+        signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+
+        also = [n for base in cls.__mro__[1:] if "__init__" in vars(base)
+                for n, p in _init_keywords(base)] if any(
+            p.kind is p.VAR_KEYWORD for p in signature.parameters.values()) else []
 
         @functools.wraps(init)
-        def checked_init(*args, **kwargs):
-            check_keywords_known(cls, signature, kwargs, args)
-            init(*args, **kwargs)
+        def checked_init(self, *args, **kwargs):
+            check_keywords_known(cls, signature, kwargs, args, also=also)
+            init(self, *args, **kwargs)
+        # Keras' Operation.__new__ reads getfullargspec(cls.__init__), which follows no
+        # __wrapped__ but a __signature__, beside inspect.signature, which follows both.
+        checked_init.__signature__ = inspect.signature(init)  # type: ignore[attr-defined]
         cls.__init__ = checked_init
         return cls
     signature = inspect.signature(function)
@@ -622,3 +660,14 @@ def checks_keywords(function: Callable[_P, _R]) -> Callable[_P, _R]:
         check_keywords_known(function, signature, kwargs, args)
         return function(*args, **kwargs)
     return checked
+
+
+def _init_keywords(cls) -> list:
+    """[(name, parameter)] of the keywords `cls`'s own __init__ names (a Keras layer's base:
+    name, dtype, trainable, …); [] when its signature cannot be read (a C type's)."""
+    try:
+        params = inspect.signature(vars(cls)["__init__"]).parameters
+    except (TypeError, ValueError):
+        return []
+    return [(n, p) for n, p in list(params.items())[1:]
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]

@@ -228,7 +228,9 @@ def test_load_module_names_its_fields(tiny_module, keywords, words):
      r"^evaluate_model\(\) got an unexpected keyword argument 'corruption' \(did you mean "
      r"corruptions\?\)$"),
     (lambda d: hubensemble.export_ensemble(d / "run", zzz=1),
-     r"^export_ensemble\(\) got an unexpected keyword argument 'zzz'$")])
+     r"^export_ensemble\(\) got an unexpected keyword argument 'zzz'; it takes run_dir, "
+     r"out_dir, retrain_full, skip_missing, export_format, quantize, tflite_size, student, "
+     r"train_batch_size, strategy, task, cache_dir, progress$")])
 def test_a_mistyped_keyword_of_a_stage_function_names_the_one_meant(tmp_path, call, words):
     """Python 3.11 said "got an unexpected keyword argument 'budegt'" and no more, where fit
     and the command line name the one meant (git's rule, text.closest_name)."""

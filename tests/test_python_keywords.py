@@ -106,8 +106,7 @@ def test_fits_options_are_still_fits_to_refuse(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-#: Public classes whose constructor is not checks_keywords' yet, and why: Keras' layers refuse
-#: an unknown keyword themselves ("Unrecognized keyword arguments passed to HubLayer").
+#: Public classes that are no dataclass: Keras layers (`test_a_keras_layers_mistyped_keyword…`).
 NOT_CHECKED = {"HubLayer", "EnsembleLayer"}
 
 
@@ -143,3 +142,63 @@ def test_fit_options_and_result_name_the_field_a_mistyped_keyword_meant():
                                  "(did you mean run_dir?)")
     assert hubensemble.FitOptions(top_k=3).top_k == 3  # the fields themselves still taken
     assert dataclasses.replace(hubensemble.FitOptions(), top_k=4).top_k == 4
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda d: hubensemble.HubLayer(handel=d), "HubLayer() got an unexpected keyword argument "
+     "'handel' (did you mean handle?)"),
+    (lambda d: hubensemble.HubLayer(d, trainabel=True), "HubLayer() got an unexpected keyword "
+     "argument 'trainabel' (did you mean trainable?)"),
+    (lambda d: hubensemble.HubLayer(d, nmae="m"), "HubLayer() got an unexpected keyword "
+     "argument 'nmae' (did you mean name?)"),  # Keras' own keyword, passed on by **kwargs
+    (lambda d: hubensemble.EnsembleLayer(memebrs=[]), "EnsembleLayer() got an unexpected "
+     "keyword argument 'memebrs' (did you mean members?)"),
+    (lambda d: hubensemble.EnsembleLayer([], from_logit=True), "EnsembleLayer() got an "
+     "unexpected keyword argument 'from_logit' (did you mean from_logits?)")])
+def test_a_keras_layers_mistyped_keyword_names_the_one_meant(tmp_path, call, words):
+    """HubLayer(handel=…) was told "HubLayer.__init__() missing 1 required positional
+    argument: 'handle'", HubLayer(…, trainabel=True) Keras' "Unrecognized keyword arguments
+    passed to HubLayer: {'trainabel': True}": the layers take **kwargs for Keras. Fails
+    before: those words."""
+    with pytest.raises(TypeError) as caught:
+        call(str(tmp_path / "m"))
+    assert str(caught.value) == words
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_keras_layer_keeps_its_signature_and_keras_keywords(tiny_module):
+    """checks_keywords' __init__ keeps the layer's signature (Keras' auto config reads it
+    with getfullargspec, which follows no __wrapped__) and Keras' own keywords."""
+    layer = hubensemble.HubLayer(tiny_module, name="mine", dtype="float32")
+    assert layer.name == "mine"
+    assert list(inspect.signature(hubensemble.HubLayer).parameters)[0] == "handle"
+    assert inspect.getfullargspec(hubensemble.HubLayer.__init__).args[:2] == ["self", "handle"]
+    assert hubensemble.HubLayer.from_config(layer.get_config()).name == "mine"
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda d: hubensemble.predict(d, imagess=[]), "predict() got an unexpected keyword "
+     "argument 'imagess' (did you mean image_paths?)"),
+    (lambda d: hubensemble.predict(d, imgaes=[]), "predict() got an unexpected keyword "
+     "argument 'imgaes' (did you mean image_paths?)"),
+    (lambda d: hubensemble.fit("c.yaml", "sklearn:digits", out_dir=d), "fit() got an "
+     "unexpected keyword argument 'out_dir' (did you mean out?)"),
+    (lambda d: hubensemble.fit("c.yaml", "sklearn:digits", outdir=d), "fit() got an "
+     "unexpected keyword argument 'outdir' (did you mean out?)"),
+    (lambda d: hubensemble.run_tune(run=d), "run_tune() got an unexpected keyword argument "
+     "'run' (did you mean run_dir?)"),
+    (lambda d: hubensemble.evaluate_model(model=d, task=None), "evaluate_model() got an "
+     "unexpected keyword argument 'model' (did you mean model_dir?)"),
+    (lambda d: hubensemble.predict(d, [], zzz=1), "predict() got an unexpected keyword "
+     "argument 'zzz'; it takes model_dir, image_paths, top, skip_unreadable, batch_size, "
+     "progress")])
+def test_a_keyword_in_other_words_names_the_one_meant(tmp_path, call, words):
+    """predict(imagess=…) and fit(out_dir=…) (run_rank's word) were told Python's bare
+    "unexpected keyword argument" or "missing 1 required positional argument: 'out'": too
+    far by git's rule, they name the keyword in other words (`errors.keyword_meant`: the
+    first word alike, less a plural "s" or "dir"); a keyword meaning none is told the ones
+    the function takes. Fails before: no "(did you mean …)", no list."""
+    with pytest.raises(TypeError) as caught:
+        call(str(tmp_path / "x"))
+    assert str(caught.value) == words
+    assert list(tmp_path.iterdir()) == []

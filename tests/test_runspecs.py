@@ -86,10 +86,11 @@ def test_a_stage_functions_unknown_keyword_names_the_function(tmp_path):
     from hubensemble.tune import run_tune
 
     with pytest.raises(TypeError, match=r"^merge_rankings\(\) got an unexpected keyword "
-                                        r"argument 'k'$"):
+                                        r"argument 'k'; it takes shard_dirs, out_dir, top_k, "
+                                        r"threshold, max_k, greedy$"):
         merge_rankings([str(tmp_path / "s")], str(tmp_path / "o"), k=3)
     with pytest.raises(TypeError, match=r"^run_tune\(\) got an unexpected keyword argument "
-                                        r"'bogus'$"):
+                                        r"'bogus'; it takes run_dir, sweep, budget, "):
         run_tune(str(tmp_path), bogus=1)
     assert not (tmp_path / "o").exists()
 

@@ -9,9 +9,11 @@ import keras
 import numpy as np
 
 from hubensemble import augment
+from hubensemble.errors import checks_keywords
 
 
 @keras.saving.register_keras_serializable(package="hubensemble")
+@checks_keywords  # handel=…, trainabel=…, nmae=…: the keyword meant (Keras: "Unrecognized")
 class EnsembleLayer(keras.layers.Layer):
     """The weighted average of several models' class probabilities, as one Keras layer.
 

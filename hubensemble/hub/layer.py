@@ -8,7 +8,7 @@ import re
 import keras
 
 from hubensemble.catalogue import MAX_INPUT_SIDE, SHA256_RE, parse_value_range
-from hubensemble.errors import HubensembleError, ModuleLoadError
+from hubensemble.errors import HubensembleError, ModuleLoadError, checks_keywords
 from hubensemble.catalogue_urls import url_case
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_handle_form,
                                  check_weights, handle_kind, source_problems, stored_handle,
@@ -103,6 +103,7 @@ def wraps_in_place(wrapper, variable) -> bool:
 
 
 @keras.saving.register_keras_serializable(package="hubensemble")
+@checks_keywords  # handel=…, trainabel=…, nmae=…: the keyword meant (Keras: "Unrecognized")
 class HubLayer(keras.layers.Layer):
     """A module (a TF Hub / Kaggle / local / zoo SavedModel, a SavedModel signature, a
     ``keras:`` architecture, a .keras/.h5 file or a keras-hub preset) as a fine-tunable Keras 3
