@@ -1,6 +1,68 @@
-"""Which of run.json's records of the ensemble's options is the newer (`newer_first`)."""
+"""The record of an ensemble refused for its inference budget (run.json "stages" ->
+"ensemble" -> "refused"), and which of run.json's records of the ensemble's options is the
+newer (`newer_first`).
+
+A refused ensemble writes no ensemble.json: the one a run had before stays, and the report
+showed it as the run's without a word of the newer options it refused (a fit with a new
+--max-latency-ms no candidate meets). The record says which limits, when, by which command
+and why; the report reads it (`report.budget`). It lives in the stage's record, so a later
+ensemble that selects drops it with the rest of that record (`stagerecords.mark`, fit's;
+`stagerecords.mark_time`, one run on its own)."""
 
 from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+#: The field of run.json's "stages" -> "ensemble" that holds the refusal.
+REFUSED = "refused"
+
+
+def record_refusal(run_dir, limits, why: str) -> None:
+    """Records in run `run_dir`'s run.json (`Run.modify`: under its lock, atomically) that an
+    ensemble was refused because no candidate fits `limits` (a `cost.Limits`): "stages" ->
+    "ensemble" -> "refused" = {"limits": `Limits.to_json()` (GFLOPs per image, ms at batch
+    1, members; None unlimited), "why": `why` (`cost.budget.cheapest`'s words), "time":
+    `text.time_stamp()`, "command": "fit" or "ensemble", the command holding the run's lock
+    (`Run.lock`; None from Python's `select_ensemble` outside one)}. The stage's other
+    fields (fit's key, digests, time) stay: they are of the ensemble the run still holds.
+    Nothing is recorded without run.json; a run.json that cannot be written leaves a warning
+    (the refusal itself is raised by the caller either way)."""
+    from hubensemble import formats
+    from hubensemble.errors import HubensembleError
+    from hubensemble.fileio import owned_here
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import stage_records
+    from hubensemble.text import time_stamp
+
+    run = Run(run_dir)
+    if not run.meta_path.is_file():
+        return
+    held = owned_here(run.path / formats.FIT_LOCK) or {}
+    record = {"limits": limits.to_json(), "why": str(why), "time": time_stamp(),
+              "command": held.get("command")}
+
+    def change(meta):
+        stages = dict(stage_records(meta, run))
+        stages["ensemble"] = {**(stages.get("ensemble") or {}), REFUSED: record}
+        meta["stages"] = stages
+
+    try:
+        run.modify(change)
+    except (HubensembleError, OSError) as e:
+        log.warning("the refusal was not recorded in %s (%s): the report does not say it",
+                    run.meta_path, e)
+
+
+def refusal(meta) -> dict | None:
+    """run.json's (`meta`) record of the last ensemble refused for its budget since one
+    selected (`record_refusal`), or None (none, or edited into no JSON object)."""
+    from hubensemble.fileio import json_object
+
+    found = json_object(json_object(json_object(meta).get("stages")).get("ensemble")).get(
+        REFUSED)
+    return found if isinstance(found, dict) and isinstance(found.get("limits"), dict) else None
 
 
 def newer_first(meta: dict) -> tuple[str, str]:
@@ -9,18 +71,22 @@ def newer_first(meta: dict) -> tuple[str, str]:
     "fit"). Neither record holds a time; the stage record says it: fit writes "fit" ->
     "keys" (a key per stage of its options) before its stages, and "ensemble" -> "options"
     is written by an ensemble that selected (fit's, which records its key in "stages" ->
-    "ensemble", or one on its own, which keeps that key and adds its "command"). A stage key
-    other than the last fit's is an ensemble of an earlier fit's options: the last fit
-    stopped before its ensemble selected (a --max-gflops no candidate meets), and its options
-    are the newer. (An `ensemble` on its own after such a fit keeps the earlier key too, and
-    reads as older: its limits were met, as it selected.) Before, "ensemble" came first, so
-    the report gave the plain ensemble advice for a new --max-gflops no candidate met
-    (`report.runfiles`' budget words)."""
+    "ensemble", or one on its own, which keeps that key and adds its "command" and the last
+    fit's key then, "fit_key": `stagerecords.mark_time`). A refusal recorded by the fit
+    (`refusal`) makes its options the newer. Else a stage key other than the last fit's is
+    an ensemble of an earlier fit's options, unless an ensemble ran on its own since that fit
+    ("fit_key" is its key): the last fit stopped before its ensemble selected (a
+    --max-gflops no module meets, refused before tune; an interruption). An `ensemble` on
+    its own after a fit refused for its budget kept the earlier key and read as older, so
+    the fit's refused options were read first and the report said no candidate fits them."""
     from hubensemble.fileio import json_object
 
     fit = json_object(json_object(meta.get("fit")).get("keys")).get("ensemble")
-    stages = meta.get("stages")
-    stage = json_object(json_object(stages).get("ensemble"))
-    if fit is not None and stage.get("key") is not None and stage.get("key") != fit:
+    stage = json_object(json_object(meta.get("stages")).get("ensemble"))
+    refused = refusal(meta)
+    if refused is not None:
+        return ("fit", "ensemble") if refused.get("command") == "fit" else ("ensemble", "fit")
+    if fit is not None and stage.get("key") is not None and stage.get("key") != fit \
+            and stage.get("fit_key") != fit:
         return ("fit", "ensemble")
     return ("ensemble", "fit")

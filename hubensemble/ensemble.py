@@ -466,6 +466,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         if not limits.active or "inference budget" not in str(e):
             raise
         why = inference_budget.cheapest(cands, costs, limits)
+        from hubensemble.budgetrefusal import record_refusal  # the report says it: an
+        record_refusal(run_dir, limits, why)  # earlier ensemble.json stays, as the run's
         # No cost at all: raising a limit cannot help; cost says each module's reason.
         way = ("raise a limit" if why != inference_budget.NO_COST else
                f"{run_words('cost', run_dir)} (it names why each module has none), or drop "

@@ -577,15 +577,24 @@ def mark_time(run, stage, seconds, command):
     however it ran: only fit recorded them, and a `hubensemble rank` then `hubensemble
     report` said "run.json records no stage timings". A stage run again records its last
     run's time, as fit's `mark` does (the seconds of the result the run holds now), and
-    drops "reused" and "interrupted_seconds" (that run ran it whole). The record's other
+    drops "reused" and "interrupted_seconds" (that run ran it whole) and a refusal of an
+    earlier call ("refused", `budgetrefusal.record_refusal`), and records the last fit's key
+    of the stage then ("fit_key": `budgetrefusal.newer_first`). The record's other
     fields, fit's reuse check (key, reads, digests, done), are kept as they were: a fit
     after it reuses the stage only while its digests match the result now, as before (a
     stage no fit recorded has no "done", and fit runs it)."""
     def change(meta):
+        from hubensemble.fileio import json_object
+
         stages = dict(stage_records(meta, run))
         old = stages.get(stage) or {}
-        kept = {k: v for k, v in old.items() if k not in TIME_FIELDS}
-        stages[stage] = {**kept, "seconds": round(max(0.0, seconds), 2), "command": command}
+        # A refusal (`budgetrefusal`) is of a call before this one, which ran whole.
+        kept = {k: v for k, v in old.items() if k not in TIME_FIELDS + ("refused", "fit_key")}
+        # The last fit's key of the stage as it ran on its own: it is newer than that fit
+        # (`budgetrefusal.newer_first`), whose key it does not take.
+        fit = json_object(json_object(meta.get("fit")).get("keys")).get(stage)
+        stages[stage] = {**kept, "seconds": round(max(0.0, seconds), 2), "command": command,
+                         **({"fit_key": fit} if fit is not None else {})}
         meta["stages"] = stages
 
     run.modify(change)

@@ -589,3 +589,55 @@ def test_a_report_after_a_budget_refusal_names_a_way_on_that_is_not_refused_agai
         md = report.write_report(run.path)[0].read_text()
     assert (f"There is no ensemble yet (ensemble.json is missing): run `hubensemble ensemble "
             f"--run {run.path} --max-gflops 0.7`.") in md, md
+
+
+def test_a_refused_budget_after_an_earlier_ensemble_is_recorded_and_said_by_the_report(
+        tmp_path, rng, figures_not_drawn):
+    """A fit with a new --max-latency-ms no candidate meets, after an earlier ensemble had
+    selected: the refusal was recorded nowhere the report reads, and `hubensemble report`
+    showed the earlier ensemble as the run's without a word. run.json's stage record now
+    says it (which limits, when, which command, why: `cost.budget.cheapest`'s words); the
+    report says the ensemble shown is of earlier options, why the newer were refused and the
+    way on. An ensemble that selects since drops it, and its options then read as the newer
+    (`budgetrefusal.newer_first`: it kept the earlier stage key, and the fit's refused options
+    were read first). Fails before: no "refused" record, no words."""
+    from hubensemble import report
+    from hubensemble.budgetrefusal import newer_first, refusal
+    from hubensemble.lockwords import command_line
+
+    gflops = [1.0, 0.5]
+    run = make_run(tmp_path / "run", rng, gflops)
+    write_run_costs(run.path, costs_for(gflops, latency=[2.0, 3.0]), machine_info())
+    earlier = run_ensemble(run.path)  # the earlier ensemble, no limit
+    limits = {"max_latency_ms": 1.0, "ensemble_budget": 15}
+    run.update(fit={"options": limits, "keys": {"ensemble": "the refused fit's"}})
+    with run.lock("fit"), pytest.raises(RunError, match="no candidate fits") as refused:
+        run_ensemble(run.path, max_latency_ms=1.0)
+    record = refusal(run.meta())
+    assert record["limits"]["max_latency_ms"] == 1.0 and record["command"] == "fit", record
+    assert record["why"] in str(refused.value) and "t0" in record["why"], record
+    assert read_ensemble(run.path)["members"] == earlier.to_json()["members"]  # it stays
+    assert newer_first(run.meta()) == ("fit", "ensemble")
+    with command_line():
+        md = " ".join(report.write_report(run.path)[0].read_text().split())
+    overview = md[:md.index("## Data")]
+    assert ("not of the run's newest options: a later `hubensemble fit` with --max-latency-ms "
+            "1 was refused for its inference budget (see \"Ensemble size\")") in overview, md
+    size = md[md.index("## Ensemble size"):]
+    assert (f"asked for --max-latency-ms 1 and was refused, as no candidate fits that inference "
+            f"budget: {record['why']}. The ensemble below") in size, size
+    assert "To select under a budget, raise the limit past that figure in `hubensemble fit" \
+        in size, size
+    # An ensemble on its own since selects: the refusal is gone, its options the newer.
+    run_ensemble(run.path)
+    assert refusal(run.meta()) is None and newer_first(run.meta()) == ("ensemble", "fit")
+    with command_line():
+        assert "newest options" not in report.write_report(run.path)[0].read_text()
+    # One refused on its own names the ensemble command with the refused limit.
+    with pytest.raises(RunError, match="no candidate fits"):
+        run_ensemble(run.path, max_latency_ms=1.0)
+    with command_line():
+        md = " ".join(report.write_report(run.path)[0].read_text().split())
+    assert ("a later `hubensemble ensemble` with --max-latency-ms 1 was refused" in md
+            and f"past that figure in `hubensemble ensemble --run {run.path} --max-latency-ms 1`"
+            in md), md

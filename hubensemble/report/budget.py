@@ -1,15 +1,24 @@
-"""What the report says of a run's inference budget that no candidate meets."""
+"""What the report says of a run's inference budget that no candidate meets: the ensemble
+that would be refused (`budget_unmet`), and one refused since the ensemble it shows
+(`refusal_note`, `refusal_pointer`)."""
 
 from __future__ import annotations
 
+import re
+
 from hubensemble.errors import RunError
+from hubensemble.report.render import Code, Inline
+
+#: The limit flags of a command line (`budget_unmet`'s way on drops them).
+LIMIT_FLAGS = r" --max-(gflops|latency-ms) \S+"
 
 
 def budget_unmet(files) -> str | None:
     """Why no usable candidate of `files` (a `runfiles.RunFiles`) fits, alone, the
     --max-gflops / --max-latency-ms that the run's ensemble options record (run.json
     "ensemble" or "fit" -> "options", the newer first: `budgetrefusal.newer_first`), by
-    RUN/cost.json (`cost.budget.cheapest`'s words, the ensemble's refusal's); None when
+    RUN/cost.json (`cost.budget.cheapest`'s words, the ensemble's refusal's), or those of
+    the refusal run.json records (`budgetrefusal.refusal`); None when
     one does, no such limit is recorded, or a cost is missing (another refusal then).
     A fit refused for its budget left a report that said to run the ensemble command
     with that budget, which is refused the same way."""
@@ -17,10 +26,13 @@ def budget_unmet(files) -> str | None:
     from hubensemble.cost import Limits, read_run_costs
     from hubensemble.cost.budget import cheapest
 
+    from hubensemble.budgetrefusal import refusal
+
     meta = files.meta if isinstance(files.meta, dict) else {}
-    recorded = next((opts for opts in ((meta.get(k) or {}).get("options") if isinstance(
-        meta.get(k), dict) else None for k in newer_first(meta)) if isinstance(opts, dict)),
-        {})
+    refused = refusal(meta)  # a standalone ensemble's limits are in neither options record
+    recorded = refused["limits"] if refused is not None else next(
+        (opts for opts in ((meta.get(k) or {}).get("options") if isinstance(meta.get(k), dict)
+                           else None for k in newer_first(meta)) if isinstance(opts, dict)), {})
     try:
         limits = Limits(gflops=recorded.get("max_gflops"),
                         latency_ms=recorded.get("max_latency_ms"))
@@ -40,3 +52,82 @@ def budget_unmet(files) -> str | None:
     if any(fits(costs[c.trial]) for c in files.candidates):
         return None
     return cheapest(files.candidates, costs, limits)
+
+
+def _refused(files) -> tuple[dict, str, str] | None:
+    """(the refusal run.json records, its limits as flags, who: "a later `hubensemble fit`")
+    when one is recorded since the ensemble `files` shows (ensemble.json read); else None."""
+    from hubensemble.budgetrefusal import refusal
+    from hubensemble.cost import Limits
+    from hubensemble.lockwords import command_line
+
+    refused = refusal(files.meta) if files.ensemble is not None else None
+    if refused is None:
+        return None
+    try:
+        with command_line():  # the report's words are the command line's
+            flags = Limits(gflops=refused["limits"].get("max_gflops"),
+                           latency_ms=refused["limits"].get("max_latency_ms"),
+                           members=refused["limits"].get("max_members")).flags()
+    except (ValueError, TypeError):  # edited by hand: the values as they are
+        flags = ", ".join(f"{k} = {v}" for k, v in refused["limits"].items() if v is not None)
+    command = refused.get("command")
+    who = (Inline("a later ", Code(f"hubensemble {command}")) if command in ("fit", "ensemble")
+           else Inline("a later call"))
+    return refused, flags, who
+
+
+def refusal_pointer(files, section: str) -> Inline | None:
+    """The Overview's words on an ensemble refused for its budget since the one shown
+    ("; not of the run's newest options: a later `hubensemble fit` with --max-latency-ms
+    1e-06 was refused for its inference budget (see "Ensemble size")": `section`, the one
+    `refusal_note` leads), or None."""
+    found = _refused(files)
+    if found is None:
+        return None
+    _, flags, who = found
+    return Inline("; not of the run's newest options: ", who, f" with {flags} was refused for "
+                  f"its inference budget (see \"{section}\")")
+
+
+def refusal_note(files) -> Inline | None:
+    """The note, first in "Ensemble size", on an ensemble refused for its inference budget
+    since the one `files` shows (`budgetrefusal.refusal`: a fit with a new --max-latency-ms
+    no candidate meets, after an earlier ensemble selected; the report showed that one as
+    the run's without a word): who was refused, when, for which limits, why
+    (`cost.budget.cheapest`'s words, as recorded) and the way on: raise the limit and run it
+    again (the fit's command, `RunFiles.cmd`, records the refused limit; the ensemble's, the
+    shown ensemble's options with the refused limits), or, of a fit, its command without
+    the limit, which selects; `hubensemble cost` first when no candidate had a cost. None
+    when no refusal is recorded since (or ensemble.json was not read)."""
+    from hubensemble.cost.budget import NO_COST
+    from hubensemble.text import shown_time
+
+    found = _refused(files)
+    if found is None:
+        return None
+    refused, flags, who = found
+    why = str(refused.get("why") or "no reason recorded")
+    try:
+        when = f" ({shown_time(refused.get('time'))})" if refused.get("time") else ""
+    except (TypeError, ValueError):
+        when = ""
+    head = Inline("Not the run's newest options: ", who, f"{when} asked for {flags} and was "
+                  f"refused, as no candidate fits that inference budget: {why}. The ensemble "
+                  "below (and what was exported or evaluated of it) is of the options before "
+                  "it. ")
+    if refused.get("command") == "fit":
+        again = files.cmd("fit")
+        parts = ["To select under a budget, raise the limit past that figure in ",
+                 Code(again), " and run it"]
+        bare = re.sub(LIMIT_FLAGS, "", again)
+        if bare != again:
+            parts += ["; ", Code(bare), " selects without one"]
+    else:
+        again = re.sub(LIMIT_FLAGS, "", files.cmd("ensemble")) + " " + flags
+        parts = ["To select under a budget, raise the limit past that figure in ",
+                 Code(again), " and run it"]
+    if why == NO_COST:  # raising a limit cannot help: cost names each module's reason
+        parts = ["No candidate had a cost: run ", Code(files.cmd("cost")), " (it names why "
+                 "each module has none), then the refused command again, or drop the limit"]
+    return Inline(head, *parts, ".")

@@ -14,6 +14,7 @@ from hubensemble.lockwords import command_line
 from hubensemble.metrics import balanced_accuracy
 from hubensemble.report.checks import note as reader_note
 from hubensemble.report.datarows import names_isolated
+from hubensemble.report.budget import refusal_note
 from hubensemble.report.failures import redo_step
 from hubensemble.report.figures import RELIABILITY_BINS, plot_curve, plot_reliability
 from hubensemble.report.fmt import compact as _compact, counted as _n, number as _f
@@ -46,6 +47,7 @@ def _curve_section(files, figures) -> Section:
     e = files.ensemble
     if e is None:
         return sec.add(files.ensemble_note)
+    sec.add(refusal_note(files))  # newer options refused for their budget: said first
     sec.add(files.numbers_note("ensemble", ("val", "val_curve")))
     curve = list(e.get("val_curve") or [])
     size = int(e.get("size") or len(_members(files)) or 0)

@@ -7,6 +7,7 @@ from hubensemble.formats import FIT_STAGES
 from hubensemble.report.datarows import accounting_rows, class_counts_row, names_cell
 from hubensemble.report.fmt import compact as _compact, duration as _seconds
 from hubensemble.report.render import Code, Inline, Section, Table
+from hubensemble.report.runfiles import ENSEMBLE_FIRST
 from hubensemble.rundir import Run
 from hubensemble.text import names_shown
 
@@ -97,7 +98,7 @@ def stage_time_note(info: dict) -> str:
 #: export record, done flag: run.json keeps them; a stage in the table ran): "reads = 6e3b…"
 #: and "reused = True" were the details.
 _STAGE_FIELDS_SAID = ("seconds", "reused", "interrupted_seconds", "command", "key", "reads",
-                      "digests", "done", "files", "record")
+                      "digests", "done", "files", "record", "fit_key", "refused")
 
 
 def _stages_section(files) -> Section:
@@ -112,7 +113,10 @@ def _stages_section(files) -> Section:
         info = info if isinstance(info, dict) else {"seconds": info}
         s = info.get("seconds")
         total += float(s or 0)
-        extra = [stage_time_note(info)] + [
+        # A later call refused for its budget (`budgetrefusal`): said, not as JSON.
+        refused = (f"a later call was refused for its inference budget (see "
+                   f"\"{ENSEMBLE_FIRST}\")" if name == "ensemble" and "refused" in info else "")
+        extra = [stage_time_note(info), refused] + [
             trials_cell(v) if k == "trials" else f"{k} = {_compact(v)}"
             for k, v in info.items() if k not in _STAGE_FIELDS_SAID]
         rows.append([name, _seconds(s), ", ".join(e for e in extra if e)])

@@ -10,6 +10,7 @@ from hubensemble import formats
 from hubensemble.formats import (describe_export, evaluated_earlier_export, export_identity,
                                  export_members_differ, read_export_metadata)
 from hubensemble.heldout import changed_files_note, not_held_out_note
+from hubensemble.report.budget import refusal_pointer
 from hubensemble.report.figures import plot_knn, plot_robustness
 from hubensemble.report.costs import cost_section
 from hubensemble.report.ensemblesections import (TEST_SECTION, _class_names, _curve_section,
@@ -24,7 +25,7 @@ from hubensemble.report.runsections import _data_section, _stages_section, _vers
 from hubensemble.text import absolute, shown_time
 from hubensemble.report.render import (Bullets, Code, Figure, Inline, Name, Section, Strong,
                                        Table)
-from hubensemble.report.runfiles import knn_vs_finetuned, load_run, spearman
+from hubensemble.report.runfiles import ENSEMBLE_FIRST, knn_vs_finetuned, load_run, spearman
 from hubensemble.lockwords import command_line
 from hubensemble.data.coverage import coverage_note
 from hubensemble.rank import nearcopies
@@ -71,10 +72,10 @@ def _overview(files) -> Section:
     if files.ensemble:
         members = _members(files)
         single = _one_model(files)
-        items.append(f"Ensemble: {_n(len(members), 'member')}{f' ({single})' if single else ''}"
-                     f" chosen by greedy selection on "
-                     f"validation {files.ensemble.get('objective', 'ce')}"
-                     + _members_unread(files))
+        items.append(Inline(
+            f"Ensemble: {_n(len(members), 'member')}{f' ({single})' if single else ''}"
+            f" chosen by greedy selection on validation {files.ensemble.get('objective', 'ce')}"
+            + _members_unread(files), refusal_pointer(files, ENSEMBLE_FIRST)))
         test, (retrained, after) = files.ensemble.get("test"), files.retrained
         for what, t in ((", the export's members retrained on train + val", after),
                         (" before retraining" if after or retrained else "", test)):
