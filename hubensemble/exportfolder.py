@@ -27,7 +27,7 @@ from hubensemble.rerun import data_part  # words of advice: a damaged record rea
 from hubensemble.text import absolute, counted, shell, shell_word, shown_time, stamp_time
 
 
-def keep_replaced_export(run, out_dir) -> str:
+def keep_replaced_export(run, out_dir, command: str = "fit") -> str:
     """Moves the export in folder `out_dir` (a hubensemble export that is not the one `fit`
     recorded there: another command wrote it since, e.g. `export --retrain-full` by hand) to
     a sibling folder fit never writes (`kept_export_folder`), with its TFLite model when it
@@ -39,12 +39,15 @@ def keep_replaced_export(run, out_dir) -> str:
     before, then replaced it (a new-user check lost a --retrain-full export of minutes that
     way); the warning came too late to keep it. The two folders and the record move as one
     step for a Ctrl-C or SIGTERM (`errors.held_stops`: it acts once all are moved). Raises
-    OSError when the folder or its TFLite model cannot be moved (nothing is moved then)."""
+    OSError when the folder or its TFLite model cannot be moved (nothing is moved then).
+    `command` "export": `export --out X` over another run's export (`other_run`), which it
+    replaced with a warning and kept nothing of (its run's run.json still named X); the
+    words are the export's, without fit's advice on keeping an export out of its way."""
     from hubensemble.rerun import evaluate_data_flags
 
     out_dir = absolute(os.fspath(out_dir))
     meta = read_export_metadata(out_dir, strict=False) or {}
-    if own := older_fits_own_export(run, out_dir, meta):
+    if command == "fit" and (own := older_fits_own_export(run, out_dir, meta)):
         return own
     members, full = meta.get("members"), bool(meta.get("retrain_full"))
     held = ", ".join(part for part in (
@@ -88,8 +91,18 @@ def keep_replaced_export(run, out_dir) -> str:
             f"({held or 'its metadata is unreadable'}): another command wrote it since")
     head = (f"{out_dir} held {what}. Moved it to {kept}"
             + (f" (its TFLite model to {kept}-tflite)" if with_tflite else "")
-            + ", which fit leaves alone; this fit writes its own export of the ensemble to "
-            f"{out_dir}.{record} ")
+            + (", which fit leaves alone; this fit writes its own export of the ensemble to "
+               if command == "fit" else f"; this export writes the ensemble of {run.path} to ")
+            + f"{out_dir}.{record} ")
+    if command != "fit":  # the kept export's use, without fit's advice on its own folder
+        return head + (
+            f"Evaluate the kept export with evaluate_model(model_dir={kept!r}, "
+            f"task={_task_words(data, data_part(run.meta(), 'args'))}), serve it as any "
+            f"export (predict(model_dir={kept!r}, image_paths=[IMAGE]), or TF Serving)"
+            if not on_command_line() else
+            f"Evaluate the kept export with `hubensemble evaluate --model {shell(kept)}{data}`, "
+            f"serve it as any export (`hubensemble predict --model {shell(kept)} IMAGE`, or "
+            "TF Serving)") + f", and delete the folder when you no longer need it{supply}"
     if not on_command_line():  # a Python fit: the functions and their keywords
         args = data_part(run.meta(), "args")
         run_word = "RUN" if owner == "RUN" else repr(absolute(os.fspath(

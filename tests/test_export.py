@@ -1998,10 +1998,17 @@ def test_an_export_folder_outside_the_run_has_one_writer_and_another_runs_export
     assert "earlier ensemble" not in md and f"--model {out}" not in md
     assert f"export: none of this run ({out} now holds {theirs}): run `hubensemble export " \
            f"--run {two}`" in summary_table(two)
-    # Exporting it again says what it replaces; a fit would move it aside, saying whose it is.
+    # Exporting it again moves it aside, as a fit does, saying whose it is and where it went
+    # (it replaced it with a warning, and kept nothing).
+    their_meta = read_metadata(out)
     with caplog.at_level("WARNING", logger="hubensemble"):
         export_ensemble(two, out, task=task, progress=False)
-    assert f"{out} holds {theirs}; this export replaces it" in caplog.text
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("X-replaced-")]
+    assert len(kept) == 1 and read_metadata(kept[0]) == their_meta, kept
+    assert f"{out} held {theirs} (3 members, written " in caplog.text, caplog.text
+    assert (f"not this run's. Moved it to {kept[0]}; this export writes the ensemble of {two} "
+            f"to {out}. ") in caplog.text, caplog.text
+    shutil.rmtree(kept[0])
     # The same run exported twice (its member from its tuned weights) stores the same value
     # at every variable's path and records the same digest (before, the head Dropout's
     # seed state, a variable, was drawn from the process's random state, so two exports

@@ -193,9 +193,10 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
     `student` with `retrain_full` (`student_for_export`), for any value the command line
     refuses (`options.check_keywords`, e.g. cache_dir ""), and when another process writes
     `out_dir`, a folder outside the run (`exportfolder.folder_lock`). Warns when `out_dir`
-    holds another run's export (`exportfolder.other_run`), which it replaces; its metadata
-    names this run ("run"). TypeError for a `run_dir`, `out_dir` or `task` of another type
-    (`stageargs`).
+    holds another run's export (`exportfolder.other_run`), which it moves aside first
+    (`exportfolder.keep_replaced_export`: OUT-replaced-STAMP, that run's run.json then naming
+    it); its metadata names this run ("run"). TypeError for a `run_dir`, `out_dir` or
+    `task` of another type (`stageargs`).
     """
     from hubensemble import stageargs
     from hubensemble.rundir import Run
@@ -261,8 +262,6 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     meta = run.meta()
     _warn_unfinished(run, ensemble, meta)
     theirs = other_run(read_export_metadata(out_dir, strict=False), run.path, meta)
-    if theirs:  # said before the work, which ends by replacing it
-        log.warning("%s holds %s; this export replaces it", escaped(out_dir), theirs)
     specs = catalogue_entries(run, meta.get("modules"))  # a hand-edited record: in words
 
     # Every member planned from its files before the data and TensorFlow load: a refusal
@@ -270,6 +269,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     plans, skipped = plan_members(run, entries, specs, retrain_full=retrain_full,
                                   skip_missing=skip_missing, root=root, redo=redo,
                                   student=student)
+    if theirs:  # another run's: kept aside before the work (it was replaced, its run's
+        _keep_theirs(run, out_dir, theirs)  # run.json naming a folder that held this one's)
     task = run.task(task)
 
     # Retraining first: fit_member resets Keras' session state, which must not happen
@@ -380,6 +381,20 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         _remove_stale_tflite(out_dir, run, student)
     record()
     return result
+
+
+def _keep_theirs(run, out_dir, theirs: str) -> None:
+    """Moves the export in `out_dir`, another run's (`theirs`: `exportfolder.other_run`'s
+    words), aside and says where (`exportfolder.keep_replaced_export`, as fit keeps one;
+    that run's run.json then names the kept folder); RunError naming the folder and the way
+    on when it cannot be moved (nothing is moved then). Export replaced it with a warning."""
+    try:
+        log.warning("%s", keep_replaced_export(run, out_dir, "export"))
+    except OSError as e:
+        raise RunError(f"{escaped(out_dir)} holds {theirs}, which this export would replace, "
+                       f"and it cannot be moved aside ({type(e).__name__}: {e}); move it "
+                       f"yourself, or pass another {option_word('--out', 'out_dir')} "
+                       "folder") from e
 
 
 def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:
