@@ -56,12 +56,25 @@ def module_sizes(spec) -> tuple[tuple[tuple[int, int], ...], str, bool] | None:
     return sizes, where, False
 
 
+#: `hub.writer.METADATA_FILE`, read here without that module's TensorFlow import.
+_METADATA_FILE = os.path.join("assets", "hubensemble_module.json")
+
+
 def zoo_module(path) -> bool:
-    """Whether the module folder `path` is one of a hubensemble zoo's (its parent holds
-    zoo.json and the zoo's catalogue.yaml, as `hub.introspect.declared_fields` reads it): the
-    zoo records its modules' training size as input_size by design, though they take any
-    size (docs/zoo.md: `HubLayer` resizes to it, rank embeds them at their 32 px), so that
-    size is neither warned of (`size_warnings`) nor moved to native_size by `catalogue add`."""
+    """Whether the module folder `path` is a hubensemble zoo's: its metadata names its zoo
+    (`zoo.workers` writes "zoo", kept where the folder is copied to), or its parent holds
+    zoo.json and the zoo's catalogue.yaml (a zoo built before, as
+    `hub.introspect.declared_fields` reads it). The zoo records its modules' training size
+    as input_size by design, though they take any size (docs/zoo.md: `HubLayer` resizes to
+    it, rank embeds them at their 32 px), so that size is neither warned of
+    (`size_warnings`) nor moved to native_size by `catalogue add`."""
+    from hubensemble.fileio import read_json
+
+    try:
+        if isinstance(read_json(os.path.join(path, _METADATA_FILE)).get("zoo"), str):
+            return True
+    except (OSError, ValueError, AttributeError):
+        pass
     parent = os.path.dirname(os.path.abspath(os.fspath(path)))
     return all(os.path.isfile(os.path.join(parent, name))
                for name in ("zoo.json", "catalogue.yaml"))

@@ -2845,3 +2845,46 @@ def test_validate_reads_a_savedmodels_traced_sizes_and_names_an_entry_given_defa
     with pytest.raises(ModuleLoadError) as refused:
         ModuleRuntime.load(str(tmp_path / "exported"), name="x", input_size=[32, 32])
     assert refused.value.stage == "input" and "input_size: [24, 24]" in str(refused.value)
+
+
+def test_catalogue_add_writes_an_any_size_modules_declared_input_size_as_native_size(
+        tmp_path, caplog):
+    # The real ImageNet modules (shared/realmods) take any size and declare input_size
+    # [224, 224] (their training size) in hubensemble_module.json: `catalogue add` wrote it as
+    # input_size, fixing rank and fine-tuning at 224 px (12x the pixels of 64 px). By
+    # docs/catalogue.md's Fields that size is native_size; the entry says so, and so does a
+    # warning. A module traced at that one size keeps it as input_size.
+    import logging
+
+    from conftest import make_tiny_model
+
+    from hubensemble.hub import write_hub_module
+    from hubensemble.hub.introspect import describe_module
+    from hubensemble.zoo.config import validate_catalogues
+
+    anysize = write_hub_module(make_tiny_model(), str(tmp_path / "anysize"),
+                               metadata={"input_size": [40, 40], "family": "generalist"})
+    fixed = write_hub_module(make_tiny_model(input_size=(40, 40)), str(tmp_path / "fixed"),
+                             input_size=(40, 40), metadata={"input_size": [40, 40]})
+    own = write_hub_module(make_tiny_model(), str(tmp_path / "own"),
+                           metadata={"input_size": [40, 40], "native_size": [32, 32]})
+    with caplog.at_level(logging.WARNING):
+        spec = describe_module(anysize)
+    assert (spec.input_size, spec.native_size, spec.family) == (None, (40, 40), "generalist")
+    assert (f"{anysize} declares input_size [40, 40], but it takes any size: written as "
+            "native_size") in caplog.text
+    assert (describe_module(fixed).input_size, describe_module(fixed).native_size) == (
+        (40, 40), None)
+    assert (describe_module(own).input_size, describe_module(own).native_size) == (
+        None, (32, 32))
+    # The entry as catalogue add writes it passes validate without a warning; the module's
+    # declared size written as input_size is warned of.
+    path = write(tmp_path, f"""
+        modules:
+          - {{name: added, handle: {anysize}, native_size: [40, 40]}}
+          - {{name: fixed-at-40, handle: {anysize}, input_size: [40, 40]}}
+        """)
+    said = []
+    assert validate_catalogues([path], lambda line, ok: said.append((line, ok)))
+    assert [line.split(": field")[0] for line, ok in said if ok is None] == [
+        f"warning: {path}:3"], said

@@ -152,7 +152,7 @@ def _describe(handle, *, name, weights, layer, signature, output_key, trust, bas
     else:
         fields["signature"] = signature
     if files.kind == "saved-model":
-        fields = _with_declared(fields, files.path, fixed_size=len(sizes) == 1)
+        fields = _with_declared(fields, files.path, sizes=sizes)
     return ModuleSpec(**fields)
 
 
@@ -212,24 +212,49 @@ def declared_fields(path) -> dict:
     return found
 
 
-def _with_declared(fields, path, *, fixed_size) -> dict:
+def _with_declared(fields, path, *, sizes) -> dict:
     """`fields` with what the module at `path` declares (`declared_fields`) added: the zoo's
     modules were added without their input size (ranked at the profile's 64 px, not their
-    32) and value range. A fixed size its signature demands stays. A declared value that
+    32) and value range. A fixed size its signature demands stays (`sizes`: the loaded
+    module's traced (height, width) sizes, () for any size). A declared input_size of a
+    module that takes any size is written as native_size, said as a warning, unless it
+    declares that too or is a zoo's (`catalogue_sizes.zoo_module`, whose input_size is by design):
+    input_size is the size a module needs, native_size the one it was pre-trained at
+    (docs/catalogue.md, Fields), and the real ImageNet modules' declared [224, 224] fixed
+    rank and fine-tuning at 224 px (12x the pixels of 64 px). A declared value that
     ModuleSpec refuses is left out with a warning, as the module itself still loads."""
+    from hubensemble.catalogue_sizes import zoo_module
+
     declared = declared_fields(path)
     said = declared.pop("output_dim", None)
     if said is not None and said != fields["output_dim"]:  # as rank warns of an entry's
         log.warning("%s declares output_dim %s, its embeddings are %d-d; writing the measured "
                     "%d", path, said, fields["output_dim"], fields["output_dim"])
-    if fixed_size:
+    if len(sizes) == 1:
         declared.pop("input_size", None)
+    elif not sizes and _size_of(fields, declared.get("input_size")) and not zoo_module(path):
+        size = declared.pop("input_size")  # (one ModuleSpec refuses is refused as input_size)
+        kept = "native_size" in declared  # its own: the input_size is left out
+        declared.setdefault("native_size", size)
+        log.warning("%s declares input_size %s, but it takes any size: %s (the size it was "
+                    "pre-trained at, which the probe sweep embeds at); rank and fine-tuning "
+                    "use the task's resolution. Set input_size on the entry to fix them at "
+                    "that size", escaped(path), size, "left out for its declared native_size"
+                    if kept else "written as native_size")
     for key, value in declared.items():
         try:  # ModuleSpec checks it and canonicalises it ([0, 1] -> "0,1", lists -> tuples)
             fields[key] = getattr(ModuleSpec(**{**fields, key: value}), key)
         except (TypeError, ValueError) as e:
             log.warning("%s: leaving out its declared %s (%s)", escaped(path), key, e)
     return fields
+
+
+def _size_of(fields, value) -> bool:
+    """Whether `value` is a size ModuleSpec takes (a pair of positive integers)."""
+    try:
+        return value is not None and ModuleSpec(**{**fields, "native_size": value}) is not None
+    except (TypeError, ValueError):
+        return False
 
 
 def _preset_image_size(path):
