@@ -229,3 +229,29 @@ def listed_counts(spec: str, seed: int = 0) -> tuple[dict[str, int], str] | None
     except (DataError, OSError, ValueError, TypeError, IndexError):
         return None  # the loader says what is wrong
     return None
+
+
+def listed_class_names(spec: str) -> list[str] | None:
+    """The class names an npz: archive `spec` stores (its class_names member alone, read as
+    the loader reads it: `validate.text_names`), without TensorFlow and without reading an
+    image: what evaluate matches with an export's class names before its load
+    (`evaluationtask.check_evaluation_data`). None for other data, an archive without
+    class_names (its classes are label indices, named by the labels it holds) and one the
+    loader will refuse (it says why)."""
+    from hubensemble.data import npz
+    from hubensemble.data.specs import parse_spec
+    from hubensemble.data.validate import text_names
+
+    try:
+        scheme, rest = parse_spec(spec)
+        if scheme != "npz":
+            return None
+        path = npz.locate_npz(rest)
+        with npz._Archive(path) as archive:
+            _, stored, _ = npz._members(archive.headers, path)
+            if "class_names" not in stored:
+                return None
+            names = text_names(archive.read(stored["class_names"]).tolist())
+    except (DataError, OSError, ValueError, TypeError, IndexError):
+        return None  # the loader says what is wrong
+    return names if len(set(names)) == len(names) else None  # duplicates: the loader's
