@@ -21,6 +21,28 @@ from hubensemble.fileio import numpy_load_fault
 from hubensemble.rundir import LABEL_SPLITS
 
 
+def distributed_call(tuner_id, oracle_address) -> bool:
+    """Whether a tune call takes part in a chief/worker sweep (arguments or environment)."""
+    return bool(tuner_id or oracle_address or os.environ.get("KERASTUNER_ORACLE_IP"))
+
+
+def check_restart(restart: bool, tuner_id, oracle_address) -> None:
+    """HubensembleError for `restart` in a call of a chief/worker sweep (`distributed_call`):
+    --restart starts a stand-alone sweep over, and that sweep's processes share its files.
+    `run_tune`'s refusal of its arguments, and `check_tune_call`'s before TensorFlow (it came
+    after its import: 16 s, 705 MB)."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.lockwords import option_word
+
+    if restart and distributed_call(tuner_id, oracle_address):
+        raise HubensembleError(
+            f"{option_word('--restart', 'restart=True')} starts a stand-alone sweep over, and "
+            "the processes of a chief/worker sweep share its files: stop them, then "
+            f"{option_word('run tune with --restart', 'call run_tune with restart=True')} and "
+            f"without {option_word('--tuner-id / --oracle', 'tuner_id / oracle_address')} (or "
+            "$KERASTUNER_*), which runs the sweep from its start in this one process")
+
+
 def labels_missing(run, task_record: dict, *, warn=None) -> list:
     """The splits the task has (`task_record`: run.json's data "task", its "sizes") whose
     RUN/labels/<split>.npy is absent, unreadable, or not the 1-D integer array of the split's
@@ -97,12 +119,13 @@ def check_tune_data(run_dir, call: dict) -> None:
 
 def check_tune_call(run_dir, call: dict) -> None:
     """`run_tune`'s refusals of call `call` (its keywords, `options.kwargs_for("tune", args)`)
-    on run `run_dir` that files alone decide, before TensorFlow, in the stage's words and
-    order: the pool of each part of its sweep (`sweeppool.check_pool`, at the call's profile:
-    --profile, else the run's, `runprofile.run_profile`, at --train-batch-size when given;
-    with --restart, the restarted parts' candidates not looked at), then its data
-    (`check_tune_data`). RunError or DataError; nothing when `run_dir` is None, or when the
-    sweep or profile cannot be resolved (the stage says why, after TensorFlow, as before)."""
+    on run `run_dir` that files alone decide, before TensorFlow, in the stage's words and order:
+    --restart in a chief/worker sweep (`check_restart`), the pool of each part of its sweep
+    (`sweeppool.check_pool`, at the call's profile: --profile, else the run's,
+    `runprofile.run_profile`, at --train-batch-size when given; with --restart, the restarted
+    parts' candidates not looked at), then its data (`check_tune_data`). RunError or DataError;
+    nothing when `run_dir` is None, or when the sweep or profile cannot be resolved (the stage
+    says why, after TensorFlow, as before)."""
     from hubensemble.errors import HubensembleError
     from hubensemble.rundir import Run
     from hubensemble.runprofile import as_profile, run_profile
@@ -110,6 +133,7 @@ def check_tune_call(run_dir, call: dict) -> None:
     from hubensemble.sweepplan import sweep_parts
     from hubensemble.sweepwords import resumed_call
 
+    check_restart(call.get("restart"), call.get("tuner_id"), call.get("oracle_address"))
     if run_dir is None:
         return
     run = Run(os.fspath(run_dir))

@@ -121,3 +121,25 @@ def test_tune_refuses_a_pool_of_other_settings_before_tensorflow(tmp_path):
     assert out == "RunError\nFalse\n", out
     check_tune_call(run.path, dict(CALL, profile="quick"))  # the pool's own: pending, data there
     check_tune_call(run.path, dict(CALL, profile="cpu", restart=True, sweep="default"))
+
+
+def test_tune_restart_in_a_chief_worker_sweep_is_refused_before_tensorflow(tmp_path,
+                                                                          monkeypatch):
+    """`tune --run RUN --restart --tuner-id tuner0 --oracle HOST:PORT` was refused by
+    run_tune's argument check after TensorFlow's import (16 s, 705 MB): its arguments alone
+    decide it. `check_tune_call` says it first, in run_tune's words (`check_restart`, the
+    one rule both call), $KERASTUNER_ORACLE_IP too. Fails before: no refusal."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.tunepending import check_tune_call
+
+    run, _ = ranked_run(tmp_path)
+    call = dict(CALL, restart=True, tuner_id="tuner0", oracle_address="127.0.0.1:1")
+    with command_line(), pytest.raises(HubensembleError, match=(
+            r"^--restart starts a stand-alone sweep over, .* run tune with --restart and "
+            r"without --tuner-id / --oracle \(or \$KERASTUNER_\*\)")):
+        check_tune_call(run.path, call)
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    with pytest.raises(HubensembleError, match=r"^restart=True starts a stand-alone sweep"):
+        check_tune_call(run.path, dict(CALL, restart=True))
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP")
+    check_tune_call(run.path, dict(CALL, restart=True))  # stand-alone: the data is there

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from typing import Callable, ParamSpec, Sequence, TypeVar
 
 from hubensemble import candidate, options, stagerecords
-from hubensemble.errors import HubensembleError, RunError, held_stops
+from hubensemble.errors import RunError, held_stops
 from hubensemble.fileio import atomic_write_json, file_lock
 from hubensemble.hyperrule import Profile
 from hubensemble.lockwords import call_verb, option_word
@@ -40,7 +40,8 @@ from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  
 from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F401
                                    check_pool, say_unfinished_profile, sweep_changes,
                                    trial_differences, worker_changes)
-from hubensemble.tunepending import labels_missing
+from hubensemble.tunepending import (check_restart, distributed_call,  # noqa: F401
+                                     labels_missing)
 from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
 from hubensemble.tune.redo import redone_line
 from hubensemble.tune.restart import restart_sweep
@@ -106,13 +107,7 @@ def _check_call(call: dict) -> None:
     if call["profile"] is not None:
         as_profile(call["profile"])
     stageargs.check_distributed(call["tuner_id"], call["oracle_address"])
-    if call["restart"] and distributed_call(call["tuner_id"], call["oracle_address"]):
-        raise HubensembleError(
-            f"{option_word('--restart', 'restart=True')} starts a stand-alone sweep over, and "
-            "the processes of a chief/worker sweep share its files: stop them, then "
-            f"{option_word('run tune with --restart', 'call run_tune with restart=True')} and "
-            f"without {option_word('--tuner-id / --oracle', 'tuner_id / oracle_address')} (or "
-            "$KERASTUNER_*), which runs the sweep from its start in this one process")
+    check_restart(call["restart"], call["tuner_id"], call["oracle_address"])
 
 
 def _refused_first(function: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -575,11 +570,6 @@ def sweep_lock_of(call: dict) -> tuple[str | None, dict | None]:
     if member and sweep is None:  # the run's recorded one (`resumed_call`), as run_tune takes
         sweep = recorded_sweep(call["run_dir"]) or options.default("sweep")
     return (member, member_record(sweep, call["oracle_address"])) if member else (None, None)
-
-
-def distributed_call(tuner_id, oracle_address) -> bool:
-    """Whether a tune call takes part in a chief/worker sweep (arguments or environment)."""
-    return bool(tuner_id or oracle_address or os.environ.get("KERASTUNER_ORACLE_IP"))
 
 
 def _untuned(ranking, plan, *, sweep, budget, modules):
