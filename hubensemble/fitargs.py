@@ -30,7 +30,8 @@ def check_data(data, data_args, *, out, export):
     made, an empty split, fewer than 2 classes, a class of fewer training examples than
     `data_args`' min_per_class, else DataArgs' default, which rank then applies), and
     `data_args` is returned unchanged
-    (None: fit records the Task's source). TypeError for another type."""
+    (None: fit records the Task's source), `out` and `export` checked outside the image
+    folder the Task was loaded from as for a spec. TypeError for another type."""
     from hubensemble.data import Task, check_spec, validate_task
     from hubensemble.data.specs import check_outside_data, data_way
 
@@ -49,6 +50,12 @@ def check_data(data, data_args, *, out, export):
         # With rank's min_per_class (pipeline: DataArgs' default without data_args): a class
         # of 1 example passed here with 0 and was refused by rank, leaving the run folder.
         validate_task(data, min_per_class=(data_args or DataArgs.of_task(data)).min_per_class)
+        # A Task load_task read from a folder: a run inside it is read as a class of it (it
+        # was refused by rank in its words, "out_dir", once the run folder was made).
+        spec = (data_args.spec if data_args else None) or data.spec
+        if isinstance(spec, str):
+            check_outside_data(spec, {"out": out, "export": export},
+                               whose=f"the Task's data, {spec}")
     else:
         raise TypeError(f"fit() data must be a data spec (a str such as 'sklearn:digits', "
                         f"'folder:PATH' or 'npz:FILE'; see docs/data.md) or a "

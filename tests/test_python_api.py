@@ -427,3 +427,43 @@ def test_a_refused_value_says_its_type_and_count_readably(tmp_path, call, words)
         call(tmp_path, specs)
     assert str(caught.value).startswith(words), str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_rank_says_its_out_dir_is_the_tasks_data_folder(tmp_path, monkeypatch):
+    """run_rank(out_dir=<the data folder>) was told "… holds files or folders (a, b) and no
+    run", where `rank --out` says it is the data folder; a folder inside it was ranked into
+    (a class of the data from then on), and fit of that Task was refused by rank, in rank's
+    words, its run folder made. Refused, naming the task's data, nothing made. Fails before:
+    the RunError, and no error at all inside."""
+    from PIL import Image
+
+    from hubensemble.errors import DataError
+
+    data = tmp_path / "imgs"
+    for name in ("a", "b"):
+        (data / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(data / name / f"{i}.png")
+    task = hubensemble.load_task(f"folder:{data}", progress=False, min_per_class=2)
+    for out, what in ((data, "is the data folder"), (data / "run", "is inside the data folder")):
+        with pytest.raises(DataError) as caught:
+            hubensemble.run_rank(out, [], task)
+        assert str(caught.value).startswith(
+            f"out_dir {out} {what} {data} (the task's data, folder:{data}): what is written "
+            "there would be read as a class of the data; pass an out_dir folder outside it, "
+            "e.g. out_dir="), str(caught.value)
+    # fit of such a Task: its own words ("out"), before its run folder is made
+    with pytest.raises(DataError, match=re.escape(
+            f"out {data / 'run'} is inside the data folder {data} (the Task's data, ")):
+        hubensemble.fit([hubensemble.ModuleSpec(name="m", handle=str(tmp_path / "m"))], task,
+                        data / "run", progress=False)
+    assert sorted(p.name for p in data.iterdir()) == ["a", "b"]
+
+
+def test_run_rank_names_an_unknown_keyword_before_a_rule_clash(tmp_path):
+    """run_rank(…, top_k=3, threshold=0.5, mertic="x") was told the rule clash first: the
+    keyword it does not take goes first. Fails before: "choose one selection rule"."""
+    with pytest.raises(TypeError, match=r"^run_rank\(\) got an unexpected keyword argument "
+                                        r"'mertic' \(did you mean metric\?\)$"):
+        hubensemble.run_rank(tmp_path / "run", [], None, top_k=3, threshold=0.5, mertic="x")
+    assert list(tmp_path.iterdir()) == []

@@ -7,9 +7,11 @@ import collections
 import functools
 import gc
 import hashlib
+import inspect
 import json
 import logging
 import math
+import os
 import time
 from typing import Callable, ParamSpec, TypeVar, cast
 
@@ -17,8 +19,8 @@ import numpy as np
 
 from hubensemble import options, proxies
 from hubensemble.catalogue_pins import pin_disowned
-from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, first_line,
-                                reraise_stop)
+from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, check_keywords_known,
+                                first_line, reraise_stop)
 from hubensemble.fileio import check_dir_target
 from hubensemble.lockwords import option_word
 from hubensemble.memoryroom import PeakMeter
@@ -273,16 +275,26 @@ _R = TypeVar("_R")
 
 
 def _one_rule_given(function: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Decorates `run_rank`: OptionError "choose one selection rule: top_k=5 or
-    threshold=0.1, not both; leave the other out" when the caller passed more than one of
-    the selection rules (the options table's `exclusive` "selection": top_k, threshold,
-    greedy; None and False count as not given, as fit's check counts them), each checked by
-    its own rule first (`options.check`). run_rank(top_k=5, threshold=0.1) selected by the
-    threshold alone, where fit and the command line refuse both."""
+    """Decorates `run_rank` with what a call is refused for before its run folder is looked
+    at (`runwriter.writes_run`: "holds files or folders (cat, dog) and no run"), in this
+    order: a keyword it does not take (`errors.check_keywords_known`: the mistyped keyword
+    was told after a rule clash it also held); OptionError "choose one selection rule:
+    top_k=5 or threshold=0.1, not both; leave the other out" when the caller passed more
+    than one of the selection rules (the options table's `exclusive` "selection": top_k,
+    threshold, greedy; None and False count as not given, as fit's check counts them),
+    each checked by its own rule first (`options.check`): run_rank(top_k=5, threshold=0.1)
+    selected by the threshold alone, where fit and the command line refuse both; DataError
+    when `out_dir` is the image folder of the task's data (`data_args`' spec, else the
+    Task's own: `load_task("folder:imgs")`) or inside it (`data.specs.check_outside_data`),
+    as `rank --out` is: run_rank(out_dir=<the data folder>) was told that it held files no
+    run wrote, and a folder inside the data was ranked into, a class of the data from then
+    on."""
     rules = [o.kw for o in options.options_for(used_by="rank") if o.exclusive == "selection"]
+    signature = inspect.signature(function)
 
     @functools.wraps(function)
     def call(*args, **keywords):
+        check_keywords_known(function, signature, keywords, args)
         given = {n: keywords[n] for n in rules  # `is`: threshold=0.0 == False is a rule
                  if keywords.get(n) is not None and keywords.get(n) is not False}
         if len(given) > 1:
@@ -293,6 +305,14 @@ def _one_rule_given(function: Callable[_P, _R]) -> Callable[_P, _R]:
                 f"choose one selection rule: {rivals}, not " + (
                     "both; leave the other out" if len(given) == 2 else
                     "more than one; leave the others out"))
+        bound = signature.bind_partial(*args, **keywords).arguments
+        out_dir, data_args = bound.get("out_dir"), bound.get("data_args")
+        spec = getattr(data_args, "spec", None) or getattr(bound.get("task"), "spec", None)
+        if isinstance(out_dir, (str, os.PathLike)) and isinstance(spec, str):
+            from hubensemble.data.specs import check_outside_data
+
+            whose = "data_args' data" if getattr(data_args, "spec", None) else "the task's data"
+            check_outside_data(spec, {"out_dir": out_dir}, whose=f"{whose}, {spec}")
         return function(*args, **keywords)
 
     return cast(Callable[_P, _R], call)  # run_rank's own signature (functools.wraps)
@@ -333,7 +353,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     module that this ranking drops or whose entry it changes (`check_tuned_modules`) or with
     another profile (`check_pool_profile`: `hubensemble rank` without --profile takes the
     run's, `tune.stage.run_profile`); DataError
-    when `out_dir` is inside `data_args`' image folder (`data.specs.check_outside_data`);
+    when `out_dir` is the image folder of `data_args`' spec (else the Task's) or inside it
+    (`data.specs.check_outside_data`, before any other check but the keywords and rules);
     OptionError for a value the command line refuses (`options.check_keywords`: cache_dir
     "" fell back to the default cache). `specs` may also be what fit's `catalogue` takes
     (catalogue YAML paths). TypeError, before anything, for an `out_dir`, `specs` or `task`
@@ -363,7 +384,6 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     note = data_note(task, specs, batch_size, profile)
     if note:
         log.warning("%s", note)
-    from hubensemble.data.specs import check_outside_data
     from hubensemble.rundir import DataArgs, Run
 
     if metric not in METRICS:
@@ -393,9 +413,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     same = {id(later): (earlier, why) for later, earlier, why in same_module_pairs(
         specs, fetched=fetched_path, disowned=pin_disowned) if not pins_differ(later, earlier)}
 
+    # (out_dir inside the task's image folder: refused by `_one_rule_given`, before all this)
     Run(out_dir).check_folder_is_ours("out_dir")  # the command line checks these too, earlier
-    if data_args is not None:  # a run inside its image folder is read as a class of it
-        check_outside_data(data_args.spec, {"out_dir": out_dir})
     check_dir_target(out_dir, "pass another out_dir")
     held = check_tuned_modules(out_dir, {specs[i].name: specs[i].to_json() for i in chosen})
     check_pool_profile(out_dir, prof)  # one pool, one profile (its embedding resolution)
