@@ -7,6 +7,7 @@ from __future__ import annotations
 from hubensemble.data.coverage import balanced_line
 from hubensemble.data.sniff import named_skips
 from hubensemble.data.taskwords import SKIPS_NAMED
+from hubensemble.heldout import not_held_out_note
 from hubensemble.text import counted, names_listed
 
 
@@ -34,11 +35,16 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     head = f"{what} on the {result['split']} split ({result['n']} examples{seed})"
     lines = [head]
     # With the table, not only in the warning (-q silences it; the table stood alone).
-    seen = (0 if result.get("same_data_as_export") else
-            (result.get("not_held_out") or {}).get("images") or 0)
+    same = result.get("same_data_as_export")
+    seen = (0 if same else (result.get("not_held_out") or {}).get("images") or 0)
     changed = result.get("data_changed") or {}
     seen = max(seen, changed.get("train", 0) + changed.get("val", 0))
-    if seen:
+    # The export's own test split holding copies of its train or val images: the note
+    # itself, as fit's table gives it (a test/ folder scored alone has no data summary).
+    copies = not_held_out_note(result) if same else None
+    if copies:
+        lines.append(copies)
+    elif seen:
         lines.append(f"not a held-out measure: {seen} of the {result['n']} scored images "
                      "trained or chose the export (the warning says which and what to do)")
     data = result.get("task") or {}
@@ -55,17 +61,26 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     unscored = data.get("unscored") or {}
     if unscored:  # e.g. a folder with only train/: its test split was carved off train
         split = result["split"]
-        # On the export's own data only the test split is held out: scoring val or train,
-        # the note said the *unscored* splits "trained and chose it" (a new-user check).
-        why = ("evaluate scores one split, --split; a folder of class folders without train/ "
-               "is one test set of all its images" if not result.get("same_data_as_export")
-               else "the data the export was made on: they trained and chose it"
-               if split == "test" else f"the data the export was made on: the {split} split "
-               f"scored here {'trained' if split == 'train' else 'chose'} it, so these "
-               "figures are not a held-out measure")
-        lines.append(f"scored: the {result['split']} split, {result['n']} of the data's "
-                     f"{result['n'] + sum(unscored.values())} examples; not scored: "
-                     f"{', '.join(f'{s} {k}' for s, k in unscored.items())} ({why})")
+        others = ", ".join(f"{s} {k}" for s, k in unscored.items())
+        if result.get("same_data_as_export"):
+            # Its test/ folder scored alone is the export's data too: the other splits are
+            # the export's record of them, not in the folder ("117 of the data's 495" read
+            # as if it held 495); on val or train, the note said the *unscored* splits
+            # "trained and chose it" (new-user checks).
+            why = ("they trained and chose it" if split == "test" else f"the {split} split "
+                   f"scored here {'trained' if split == 'train' else 'chose'} it, so these "
+                   "figures are not a held-out measure")
+            lines.append(f"scored: the {split} split, {result['n']} examples; not scored: "
+                         f"{others} (the data the export was made on: {why})")
+        else:
+            # The folder's reason on a folder only: on an npz it spoke of class folders.
+            folder = str(data.get("spec") or data.get("source") or "").startswith("folder:")
+            why = "evaluate scores one split, --split" + (
+                "; a folder of class folders without train/ is one test set of all its "
+                "images" if folder else "")
+            lines.append(f"scored: the {split} split, {result['n']} of the data's "
+                         f"{result['n'] + sum(unscored.values())} examples; not scored: "
+                         f"{others} ({why})")
     if (result.get("classes") or {}).get("majority"):
         lines.append(f"note: {result['classes']['majority']}")
     if (result.get("classes") or {}).get("few"):

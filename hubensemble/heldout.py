@@ -25,6 +25,7 @@ import os
 from hubensemble.data.duplicates import copies_in
 from hubensemble.errors import RunError
 from hubensemble.formats import read_export_metadata
+from hubensemble.heldoutwords import copies_note
 from hubensemble.pixelkeys import REWRITTEN_BY, keys_expected, read_pixel_keys
 from hubensemble.rundir import Run
 from hubensemble.text import absolute, counted
@@ -89,14 +90,21 @@ def _recorded_task(run) -> dict:
 def not_held_out_note(result: dict) -> str | None:
     """The warning for an `evaluate_model` result whose scored images include images that
     trained or chose the export (its "not_held_out"), naming the count and the splits; None
-    when none did, when that is unknown, or when the data is the export's own
-    ("same_data_as_export"): its test split is held out already (exact duplicates aside,
-    which the data's summary names) and its train and val splits are its training images
-    by name."""
+    when none did or when that is unknown. On the data the export was made on
+    ("same_data_as_export"), its test split holding copies of its train or val images (a
+    test/ folder of copied files, scored whole or alone) is `heldoutwords.copies_note`, the
+    words fit's table gives them; its train and val splits are its training images by name,
+    which the table's "scored:" line says (None here)."""
     seen = result.get("not_held_out") or {}
     n = seen.get("images")
-    if not n or result.get("same_data_as_export"):
+    if not n:
         return None
+    if result.get("same_data_as_export"):
+        if result.get("split") != "test":
+            return None
+        return copies_note("test", result["n"], seen.get("train") or 0, seen.get("val") or 0,
+                           images=n, why=f"the pixels of images of this export's run, "
+                           f"{seen['run']}")
     splits = " or ".join(f"{_WORDS[s]} ({seen[s]})" for s in _WORDS if seen.get(s))
     are, images = ("is a", "image") if n == 1 else ("are", "images")
     return (f"{n} of {result['n']} {result['split']} images {are} {splits} {images} of this "

@@ -2499,3 +2499,58 @@ def test_an_npz_of_classes_the_export_does_not_know_is_refused_before_tensorflow
     np.savez(npz, x_test=rng.integers(0, 255, (6, 4, 4, 3), dtype=np.uint8),
              y_test=np.arange(6) % 2, class_names=np.array(["c", "a"]))
     assert check_evaluation_data(model, f"npz:{npz}") == (None, None)
+def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(tmp_path, caplog):
+    """A new-user check: a folder whose test/ holds byte copies of train/ and val/ files
+    (30 of 117) gave fit a test accuracy of 0.6752 (0.5862 on the other 87) with no caveat,
+    and `evaluate --data folder:DIR/test` warned nothing, though its JSON counted the copies:
+    on the export's own data the count was taken as said by the data's summary, which a
+    test folder scored alone has not. Both say `heldoutwords.copies_note` beside the
+    figures; the table's "scored:" line no longer calls the export's record of its other
+    splits "the data's" examples, and an npz's is not told of class folders."""
+    from hubensemble.data import load_task, load_test_set
+    from hubensemble.heldoutwords import test_copies_note
+    from hubensemble.rundir import DataArgs, Run
+
+    rng = np.random.default_rng(11)
+    root = tmp_path / "split"
+    for split, k in (("train", 7), ("val", 2), ("test", 3)):
+        for name in ("a", "b", "c"):
+            write_pngs(root / split / name, (rng.random((k, 6, 6, 3)) * 255).astype(np.uint8))
+    shutil.copy(root / "train" / "a" / "00.png", root / "test" / "a" / "copy of 00.png")
+    shutil.copy(root / "val" / "b" / "01.png", root / "test" / "b" / "copy of 01.png")
+    fitted = load_task(f"folder:{root}")
+    assert len(fitted.test) == 11
+    # Fit's table, the report and ensemble's summary: from the run's duplicates record.
+    assert test_copies_note(fitted.duplicates, len(fitted.test)) == (
+        "not a held-out measure: 2 of the 11 test images are training (1) or validation (1) "
+        "images (the same pixels; load_task(…, dedupe=True) drops them)")
+    deduped = load_task(f"folder:{root}", dedupe=True)
+    assert test_copies_note(deduped.duplicates, len(deduped.test)) is None
+    run = tmp_path / "run"
+    Run(run).attach_task(fitted, DataArgs(spec=f"folder:{root}"))
+    own, _, _ = _export_with_task_of(run / "export", fitted, None)
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        task = ev.load_evaluation_task(own, f"folder:{root / 'test'}")
+        result = ev.evaluate_model(own, task, corruptions=False, progress=False)
+    assert result["same_data_as_export"] is True and result["n"] == 11
+    assert result["not_held_out"] == {"run": str(run), "images": 2, "train": 1, "val": 1}
+    note = ("not a held-out measure: 2 of the 11 test images are training (1) or validation "
+            f"(1) images (the pixels of images of this export's run, {run}; "
+            "load_task(…, dedupe=True) drops them)")
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [note]
+    table = ev.format_evaluation(result).splitlines()
+    assert table[1] == note, table[:3]
+    assert ("scored: the test split, 11 examples; not scored: train 21, val 6 (the data the "
+            "export was made on: they trained and chose it)") in table, table
+    # The whole folder, split as fit split it: the same note beside the same test split.
+    whole = ev.evaluate_model(own, ev.load_evaluation_task(own, f"folder:{root}"),
+                              corruptions=False, progress=False)
+    assert ev.format_evaluation(whole).splitlines()[1] == note
+    # An npz with x_train: the reason names one split scored, not class folders.
+    x = (rng.random((12, 6, 6, 3)) * 255).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=x[:8], y_train=np.arange(8) % 3, x_test=x[8:],
+             y_test=np.arange(4) % 3, class_names=np.array(["a", "b", "c"]))
+    other = ev.evaluate_model(own, load_test_set(f"npz:{tmp_path / 'd.npz'}"),
+                              corruptions=False, progress=False)
+    line = [s for s in ev.format_evaluation(other).splitlines() if s.startswith("scored:")]
+    assert line and line[0].endswith("(evaluate scores one split, --split)"), line
