@@ -2499,6 +2499,8 @@ def test_an_npz_of_classes_the_export_does_not_know_is_refused_before_tensorflow
     np.savez(npz, x_test=rng.integers(0, 255, (6, 4, 4, 3), dtype=np.uint8),
              y_test=np.arange(6) % 2, class_names=np.array(["c", "a"]))
     assert check_evaluation_data(model, f"npz:{npz}") == (None, None)
+
+
 def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(tmp_path, caplog):
     """A new-user check: a folder whose test/ holds byte copies of train/ and val/ files
     (30 of 117) gave fit a test accuracy of 0.6752 (0.5862 on the other 87) with no caveat,
