@@ -3974,3 +3974,22 @@ def test_a_failed_trials_way_on_in_a_run_without_an_ensemble_names_the_ensemble_
     assert row.split(" | ")[3] == (
         f"delete `{run / 'candidates' / failed}`, then run `hubensemble tune --run {run} "
         f"--sweep default`, then `hubensemble ensemble --run {run} --budget 6`"), row
+
+
+def test_a_gone_export_of_a_run_without_an_ensemble_names_the_ensemble_first(
+        full_run, tmp_path, figures_not_drawn):
+    """run.json records an export that is gone, and ensemble.json is gone too: the Overview
+    said "write it again with `hubensemble export --run RUN`", which export refuses without
+    an ensemble (fit's closing table: "run `hubensemble export …`"). Both name the ensemble
+    first (`next_step`; the table's first line). Fails before: the export command alone."""
+    run, _ = _copy_of(full_run, tmp_path)
+    (run / "ensemble.json").unlink()
+    text, _ = _report_of(run)
+    overview = " ".join(text[:text.index("## Data")].split())
+    assert (f"which run.json records, is gone; run `hubensemble ensemble --run {run} --budget "
+            "6` (then export).") in overview, overview
+    # fit's closing table too: its first line says the ensemble's command.
+    table = report.summary_table(run)
+    assert table.startswith(f"no ensemble yet: run `hubensemble ensemble --run {run}"), table
+    assert ("which run.json records, is gone): an ensemble first (the first line says how)"
+            in table and "hubensemble export" not in table), table

@@ -97,9 +97,11 @@ def _overview(files) -> Section:
                             f"{foreign[1]}, not this run's; write this run's again with ",
                             Code(files.cmd("export")), "."))
     elif export and not os.path.exists(export):  # recorded, deleted or moved since
+        # Without an ensemble, export is refused: the stages before it first (next_step).
+        again = (Inline("write it again with ", Code(Run(files.path).export_command(export)))
+                 if files.ensemble is not None else files.next_step("export"))
         items.append(Inline("Export (SavedModel): none: ", Code(str(export)), ", which "
-                            "run.json records, is gone; write it again with ",
-                            Code(Run(files.path).export_command(export)), "."))
+                            "run.json records, is gone; ", again, "."))
     elif export:
         items.append(Inline("Export (SavedModel): ", Code(str(export))))
         stale = _earlier_ensemble(files, read_export_metadata(export, strict=False),

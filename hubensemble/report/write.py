@@ -151,6 +151,11 @@ def _balanced_line(run, ensemble, y) -> str | None:
     return balanced_line("test", parts)
 
 
+#: The closing table's export line without an ensemble: `export` refuses then, and the
+#: table's first line says what comes first (it named `hubensemble export --run RUN`).
+_ENSEMBLE_FIRST = "an ensemble first (the first line says how)"
+
+
 def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
     """The demo's closing table: best single member vs ensemble on test (accuracy, NLL, ECE
     from ensemble.json), a note naming the classes that have no test (or validation)
@@ -269,10 +274,13 @@ def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
                      f"run `{run.export_command(stale)}`")
     elif export and not os.path.exists(export):  # recorded, deleted or moved since
         lines.append(f"export: none ({_where(export)}, which run.json records, is gone): "
-                     f"run `{run.export_command(export)}`")
+                     + (f"run `{run.export_command(export)}`" if ensemble is not None else
+                        _ENSEMBLE_FIRST))
     else:
         lines.append(f"export: {_where(export)}" if export else
-                     f"export: not written yet (`{run.export_command()}`)")
+                     "export: not written yet ("
+                     + (f"`{run.export_command()}`" if ensemble is not None else _ENSEMBLE_FIRST)
+                     + ")")
     if run.report_html.exists():
         lines.append(f"report: {_where(run.report_html)} (and {run.report_md.name})")
     else:
