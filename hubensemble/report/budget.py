@@ -54,7 +54,7 @@ def budget_unmet(files) -> str | None:
     return cheapest(files.candidates, costs, limits)
 
 
-def _refused(files) -> tuple[dict, str, str] | None:
+def _refused(files) -> tuple[dict, str, Inline] | None:
     """(the refusal run.json records, its limits as flags, who: "a later `hubensemble fit`")
     when one is recorded since the ensemble `files` shows (ensemble.json read); else None."""
     from hubensemble.budgetrefusal import refusal
