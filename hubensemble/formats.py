@@ -363,9 +363,13 @@ def check_export_target(out_dir, flag: str = "--out", run_dir=None, *,
         mine = os.path.realpath(run_dir)
         for parent in list(pathlib.Path(os.path.realpath(out_dir)).parents)[:-1]:
             if (parent / RUN_FILE).is_file() and str(parent) != mine:
-                raise RunError(f"{out_dir} is inside the run folder {parent} of another run "
-                               f"(its export, or files its commands own): choose another "
-                               f"{flag} folder outside it")
+                # The run folder itself inside it (fit --out 'run a/export', whose export is
+                # OUT/export): named, and its flag, where "run a/export/export" was.
+                inside, word = ((run_dir, option_word("--out", "out")) if parent in
+                                pathlib.Path(mine).parents else (out_dir, flag))
+                raise RunError(f"{escaped(absolute(inside))} is inside the run folder "
+                               f"{escaped(str(parent))} of another run (its export, or files "
+                               f"its commands own): choose another {word} folder outside it")
     if tflite:
         beside = f"{out_dir.rstrip(os.sep)}-tflite"
         if os.path.lexists(beside) and not os.path.isdir(beside):

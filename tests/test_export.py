@@ -1001,6 +1001,23 @@ def test_a_damaged_run_json_entry_or_trial_json_is_refused_before_tensorflow(run
     assert "lr must be a number (got '0.01')" in str(hparams.value), hparams.value
 
 
+def test_a_fits_run_folder_inside_another_run_is_named_not_its_export(tmp_path):
+    """`fit --out "run a/export"` where "run a" is a run (its export there): the refusal named
+    "run a/export/export is inside the run folder …: choose another --out folder", a folder
+    the user never typed, relative. It names the --out folder itself, absolute."""
+    from hubensemble.formats import check_export_target
+
+    other = tmp_path / "run a"
+    (other / "export").mkdir(parents=True)
+    (other / "run.json").write_text("{}")
+    out = os.path.relpath(other / "export")
+    with command_line(), pytest.raises(RunError) as err:
+        check_export_target(os.path.join(out, "export"), "--out", run_dir=out)
+    assert str(err.value) == (
+        f"{other / 'export'} is inside the run folder {other} of another run (its export, or "
+        "files its commands own): choose another --out folder outside it"), err.value
+
+
 def _datasets(f):
     found = []
     f.visititems(lambda n, obj: found.append(n) if hasattr(obj, "shape") else None)
