@@ -501,7 +501,7 @@ def require_pool(candidates_dir, run_dir, pool: Sequence[Candidate],
     from hubensemble.sweepwords import sweep_command
 
     # The run's own sweep (a plain tune runs the default one: 8 other trials for a probe run).
-    folder, tune = os.fspath(candidates_dir), sweep_command(run_dir)
+    folder, tune = os.path.abspath(os.fspath(candidates_dir)), sweep_command(run_dir)
     if not os.path.isdir(folder):
         raise RunError(f"{folder} is missing; {tune} writes the candidates")
     detail = _skipped_words(folder, skipped) or "the folder is empty"

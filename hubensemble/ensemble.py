@@ -57,7 +57,8 @@ _natural_key = candidate.natural_key
 # ---------------------------------------------------------------------------------------------
 
 def _label_file(run_dir, split):
-    return os.path.join(os.fspath(run_dir), LABELS_DIR, f"{split}.npy")
+    # Absolute: the words that name it follow a command given a relative --run
+    return os.path.abspath(os.path.join(os.fspath(run_dir), LABELS_DIR, f"{split}.npy"))
 
 
 def load_labels(run_dir, split):

@@ -22,7 +22,8 @@ def read_ensemble(run_dir) -> dict:
     its members are not what the stages that read them need (`_members_problem`: edited or
     damaged) or a record they read as an object is not one (`_sections_problem`), naming the
     file, the member or record and the command that writes it again."""
-    path = os.path.join(os.fspath(run_dir), ENSEMBLE_FILE)
+    # Absolute: its words (missing, unreadable, a member) follow a relative --run too
+    path = os.path.abspath(os.path.join(os.fspath(run_dir), ENSEMBLE_FILE))
     if not os.path.exists(path):
         first = ""
         found, _ = candidate.scan(os.path.join(os.fspath(run_dir), CANDIDATES_DIR))
@@ -39,7 +40,7 @@ def read_ensemble(run_dir) -> dict:
         why = record if isinstance(record, Exception) else "not a JSON object"
         raise RunError(f"{path} is unreadable ({why}); {ensemble_words(run_dir)} "
                        "writes it again")
-    candidates_dir = os.path.join(os.fspath(run_dir), CANDIDATES_DIR)
+    candidates_dir = os.path.abspath(os.path.join(os.fspath(run_dir), CANDIDATES_DIR))
     problem = (_members_problem(record.get("members"), candidates_dir)
                or _sections_problem(record))
     if problem:  # the words of the report's check of the file's kinds (report.checks)

@@ -1085,6 +1085,25 @@ def test_a_probability_table_edited_since_tune_is_not_selected_on_nor_tested(tmp
     assert result.test_missing.endswith(f"; {tune})"), result.test_missing
 
 
+def test_a_relative_run_is_named_absolute_in_the_missing_files_words(tmp_path, monkeypatch):
+    """`ensemble --run "sp a/r un"` (and export, cost) said "sp a/r un/labels/val.npy is
+    missing" and "sp a/r un/ensemble.json is missing", relative, beside the absolute run its
+    way on names. Each file, and the candidates folder, is named absolute."""
+    from hubensemble.candidate import require_pool
+    from hubensemble.ensemble import read_ensemble
+
+    run = tmp_path / "sp a" / "r un"
+    fileio.atomic_write_json(run / "run.json", {})
+    monkeypatch.chdir(tmp_path)
+    for call, missing in ((lambda: run_ensemble("sp a/r un"), run / "labels" / "val.npy"),
+                          (lambda: read_ensemble("sp a/r un"), run / "ensemble.json"),
+                          (lambda: require_pool("sp a/r un/candidates", "sp a/r un", [], []),
+                           run / "candidates")):
+        with pytest.raises(RunError) as err:
+            call()
+        assert str(err.value).startswith(f"{missing} is missing; "), err.value
+
+
 def test_labels_words_give_the_runs_own_sweep_which_writes_them_without_new_trials(tmp_path):
     """An empty, unreadable or missing RUN/labels/val.npy of a probe run: ensemble said
     "`hubensemble tune --run RUN` writes it again", which runs the default sweep (8 new
