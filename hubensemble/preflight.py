@@ -126,6 +126,9 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
         found, _ = candidate.scan(run.candidates)
         if not any(c.status == "ok" and not c.problems for c in found):
             candidate.require_pool(run.candidates, run.path, *load_candidates(run.path))
+        from hubensemble.cost.stage import check_modules
+
+        check_modules(run.path)  # run.json's entries of their modules: before TensorFlow
 
 
 def check_recorded_data(run) -> None:

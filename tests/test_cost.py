@@ -690,6 +690,25 @@ def test_a_gflops_limit_is_refused_before_the_sweep_when_no_module_can_be_costed
                                                 "the sweep is run"), said
 
 
+def test_a_damaged_catalogue_entry_is_refused_before_tensorflow(module_dir, tmp_path):
+    """`cost --run RUN` with run.json's catalogue entry of a candidate's module edited into a
+    number: refused after TensorFlow's import (18.3 s, 687 MB), though run.json alone says
+    it. Now before (1.9 s, 47 MB), in run_cost's words. Fails before: TensorFlow loaded."""
+    from hubensemble.lockwords import command_line
+    from test_cli import each_in_one_process
+
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    run = fake_run(tmp_path / "run", modules, [("seeds-0000-conv8", "conv8", 8)])
+    run.update(modules={"conv8": 5})
+    with command_line(), pytest.raises(RunError) as refused:
+        run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    assert "catalogue entry of module 'conv8' (trial seeds-0000-conv8) is damaged" in str(
+        refused.value), refused.value
+    [(code, _, err, tensorflow)] = each_in_one_process(["cost", "--run", run.path])
+    assert (code, tensorflow) == (2, False), err
+    assert err.endswith(f"error: {refused.value}\n"), err
+
+
 def _as_tune_wrote(folder, val_probs):
     """`val_probs` as the candidate's validation table, recorded in its trial.json as tune
     records what it wrote (a table changed since is another reason: tune redoes it)."""
