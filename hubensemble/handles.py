@@ -35,7 +35,7 @@ from hubensemble.localfiles import (HDF5_SIGNATURE, KERAS_FILE_SUFFIXES,  # noqa
                                     keras_file_problem, local_source, modules_inside,
                                     what_bytes_are)
 from hubensemble.pathnotes import sibling_note, weights_file_problem
-from hubensemble.savedmodel_calls import signature_reading
+from hubensemble.savedmodel_calls import saved_model_pb_problem, signature_reading
 from hubensemble.text import absolute, closest_name, described, escaped, value_to_write
 from hubensemble.winpaths import windows_form, windows_refusal
 
@@ -471,6 +471,9 @@ def local_handle_warnings(specs) -> list[str]:
             if os.path.isfile(spec.handle) and local_source(spec.handle) is None:
                 notes.append(f"warning: {at}: {escaped(file_not_module(spec.handle))}; rank "
                              "will skip it")
+            elif local_source(spec.handle) == "saved-model" and (
+                    problem := saved_model_pb_problem(spec.handle)):  # empty, text, cut short
+                notes.append(f"warning: {at}: {escaped(problem)}; rank will skip it")
             elif local_source(spec.handle) is None:  # rank's test (hub.resolvers.resolve)
                 notes.append(f"warning: {at}: handle {said(spec.handle)} holds no module "
                              "(no saved_model.pb, .keras/.h5 file or keras-hub preset)"

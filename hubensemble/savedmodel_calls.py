@@ -307,3 +307,35 @@ def input_sizes(path, signature=None) -> tuple[tuple[int, int], ...] | None:
         return None
     sizes = [image_size(dims) for dims in shapes]
     return () if None in sizes else tuple(sorted(set(sizes)))
+
+
+def saved_model_pb_problem(path) -> str | None:
+    """Why the saved_model.pb of the local SavedModel folder `path` cannot be a SavedModel,
+    from its bytes (no TensorFlow): "PATH/saved_model.pb holds nothing (0 bytes)", "… holds
+    text (it starts with '<html>…'), not a SavedModel", "… does not parse as a SavedModel
+    (N bytes: cut short, or damaged)", "… holds no meta graph"; each with the way on. None
+    when it parses with a meta graph, or cannot be read (a missing file is said as such
+    elsewhere). `catalogue validate` warns of it; the loader said TensorFlow's "Wire format
+    was corrupt", or for an empty file "requires a `tags=` argument … there are 0 MetaGraphs"
+    (`hub.savedmodels.load_saved_model` now says these words)."""
+    from hubensemble.localfiles import what_bytes_are
+
+    pb = os.path.join(os.fspath(path), "saved_model.pb")
+    try:
+        with open(pb, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    way = ("; copy or download the module whole again (saved_model.pb with its variables/ "
+           "folder)")
+    if not data:
+        return f"{pb} holds nothing (0 bytes){way}"
+    try:
+        graphs = _all(data, _META_GRAPHS)
+    except DecodeError:
+        held = what_bytes_are(data[:64])
+        if held.startswith("text"):
+            return f"{pb} holds {held}, not a SavedModel{way}"
+        return (f"{pb} does not parse as a SavedModel ({len(data):,} bytes: cut short, or "
+                f"damaged){way}")
+    return None if graphs else f"{pb} holds no meta graph{way}"

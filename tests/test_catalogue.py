@@ -1952,10 +1952,13 @@ def test_a_pin_copied_with_an_entry_to_another_handle_is_said_not_taken_for_a_du
     from hubensemble.handles import same_module_pairs
     from hubensemble.zoo.config import validate_catalogues
 
-    for name, graph in (("a", b"graph a"), ("b", b"graph b"), ("c", b"graph a")):
+    # saved_model.pb of one empty meta graph, told apart by an unknown field (validate warns
+    # of one that does not parse as a SavedModel)
+    graph_a, graph_b = (b"\x12\x00\x1a\x07graph " + x for x in (b"a", b"b"))
+    for name, graph in (("a", graph_a), ("b", graph_b), ("c", graph_a)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "saved_model.pb").write_bytes(graph)
-    pin, own = (hashlib.sha256(g).hexdigest() for g in (b"graph a", b"graph b"))
+    pin, own = (hashlib.sha256(g).hexdigest() for g in (graph_a, graph_b))
     path = write(tmp_path, f"""
         modules:
           - name: a
@@ -1995,8 +1998,8 @@ def test_a_pin_copied_with_an_entry_to_another_handle_is_said_not_taken_for_a_du
     # than a local SavedModel's (an archive, not a saved_model.pb): never one module, and
     # the pin is the local one's when its files hash to it. Of the same kind (a .keras file
     # here and at a URL), a pin the local files match stays one module; one they do not, not.
-    (tmp_path / "k.keras").write_bytes(b"graph a")
-    (tmp_path / "k2.keras").write_bytes(b"graph b")
+    (tmp_path / "k.keras").write_bytes(graph_a)
+    (tmp_path / "k2.keras").write_bytes(graph_b)
     remote = write(tmp_path, f"""
         modules:
           - {{name: a, handle: ./a, sha256: '{pin}'}}
@@ -2888,3 +2891,45 @@ def test_catalogue_add_writes_an_any_size_modules_declared_input_size_as_native_
     assert validate_catalogues([path], lambda line, ok: said.append((line, ok)))
     assert [line.split(": field")[0] for line, ok in said if ok is None] == [
         f"warning: {path}:3"], said
+
+
+def test_validate_warns_of_a_saved_model_pb_that_is_empty_text_or_cut_short(
+        tmp_path, tiny_module):
+    # A SavedModel folder whose saved_model.pb is empty, a saved web page or cut short was
+    # "ok" for `catalogue validate`; rank then skipped it in TensorFlow's words ("Wire format
+    # was corrupt"; for an empty one "requires a `tags=` argument … 0 MetaGraphs"). validate
+    # warns of it at the handle's line (savedmodel_calls.saved_model_pb_problem, read without
+    # TensorFlow), and the loader says an empty one in the same words.
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub import ModuleRuntime
+    from hubensemble.zoo.config import validate_catalogues
+
+    whole = open(os.path.join(tiny_module, "saved_model.pb"), "rb").read()
+    for name, data in (("empty", b""), ("page", b"<!DOCTYPE html>\n<html>404</html>\n"),
+                       ("cut", whole[:len(whole) // 2])):
+        shutil.copytree(tiny_module, tmp_path / name)
+        (tmp_path / name / "saved_model.pb").write_bytes(data)
+    path = write(tmp_path, """
+        modules:
+          - {name: empty, handle: ./empty}
+          - {name: page, handle: ./page}
+          - {name: cut, handle: ./cut}
+        """)
+    said = []
+    assert validate_catalogues([path], lambda line, ok: said.append((line, ok)))
+    warnings = [line for line, ok in said if ok is None]
+    pb = {name: tmp_path / name / "saved_model.pb" for name in ("empty", "page", "cut")}
+    assert [w.split(": ", 2)[1:] for w in warnings] == [
+        [f"{path}:2", f"{pb['empty']} holds nothing (0 bytes); copy or download the module "
+                      "whole again (saved_model.pb with its variables/ folder); rank will "
+                      "skip it"],
+        [f"{path}:3", f"{pb['page']} holds text (it starts with '<!DOCTYPE html> <html>404"
+                      "</html>'), such as a web page or an error message a server sent, not "
+                      "a SavedModel; copy or download the module whole again (saved_model.pb "
+                      "with its variables/ folder); rank will skip it"],
+        [f"{path}:4", f"{pb['cut']} does not parse as a SavedModel ({len(whole) // 2:,} "
+                      "bytes: cut short, or damaged); copy or download the module whole "
+                      "again (saved_model.pb with its variables/ folder); rank will skip it"]]
+    with pytest.raises(ModuleLoadError) as refused:
+        ModuleRuntime.load(str(tmp_path / "empty"), name="empty")
+    assert f"{pb['empty']} holds nothing (0 bytes)" in str(refused.value), refused.value

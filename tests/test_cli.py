@@ -311,8 +311,8 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     # A local handle that does not exist here is valid, with a warning naming file and line
     # (and the URL a mistyped scheme meant).
     (tmp_path / "there").mkdir()
-    (tmp_path / "there" / "saved_model.pb").write_bytes(b"")  # a module's folder, as far as
-    paths = tmp_path / "paths.yaml"  # a listing goes (a folder without one: see above)
+    (tmp_path / "there" / "saved_model.pb").write_bytes(b"\x12\x00")  # one empty meta graph:
+    paths = tmp_path / "paths.yaml"  # a module's folder as far as validate reads it
     paths.write_text("modules:\n  - {name: a, handle: 'htps//tfhub.dev/x/1'}\n"
                      "  - {name: b, handle: ./there}\n  - {name: c, handle: ./nowhere}\n")
     code, out, err = hubensemble("catalogue", "validate", str(paths))

@@ -19,6 +19,7 @@ from hubensemble.hub.locate import ModuleFiles
 from hubensemble.hub.notices import module_warning
 from hubensemble.hub.outputs import output_op
 from hubensemble.modulefiles import saved_model_files_problem
+from hubensemble.savedmodel_calls import saved_model_pb_problem
 from hubensemble.text import names_listed
 
 # The module runtime's logger: its warnings are said as they were before this module split.
@@ -35,7 +36,8 @@ def load_saved_model(files: ModuleFiles):
     try:
         return tf.saved_model.load(tf_path(files.path), tags=_default_tags(files.path))
     except Exception as e:  # noqa: BLE001 - TF raises many types for a broken SavedModel
-        why = saved_model_files_problem(files.path, str(e))  # a copy cut short, or partial
+        why = (saved_model_files_problem(files.path, str(e))  # a copy cut short, or partial
+               or saved_model_pb_problem(files.path))  # an empty or damaged saved_model.pb
         raise ModuleLoadError(why or f"tf.saved_model.load failed: {type(e).__name__}: "
                               f"{first_line(e)}", module=files.name, handle=files.handle,
                               stage="savedmodel") from e
