@@ -276,7 +276,9 @@ def check_evaluation_data(model_dir, data=None):
     run.json. Of `data` given, an npz whose class_names hold one the export does not name
     (`classmatch.class_index`, in the words it says once the data is loaded: it took 10.6 s
     and 664 MB, TensorFlow's import and the archive's images, to say what its class_names
-    member says; `dataargs.listed_class_names`)."""
+    member says; `dataargs.listed_class_names`). Of the run's own data other than tfds:, the
+    DataError `Run.task` says when its files alone say it cannot be loaded
+    (`preflight.check_recorded_data`: a folder or npz that moved, with the way on)."""
     if data:
         _check_listed_classes(model_dir, data)
         return None, None
@@ -289,6 +291,14 @@ def check_evaluation_data(model_dir, data=None):
                 if spec else " (the data the model was trained for)")
         raise DataError(f"{model_dir} is not inside a run directory that records its data; "
                         f"pass {option_word('--data SPEC', 'data=SPEC')}{made}")
+    spec = (recorded.get("args") or {}).get("spec")
+    if isinstance(spec, str) and not spec.startswith("tfds:"):
+        # Its files alone say it cannot be loaded (a folder or npz that moved): in the words
+        # `Run.task` says once TensorFlow has loaded (22-27 s, 664 MB on a busy machine). A
+        # tfds: folder is checked by its caller, --data-dir replacing the recorded one.
+        from hubensemble.preflight import check_recorded_data
+
+        check_recorded_data(run)
     return run, recorded
 
 

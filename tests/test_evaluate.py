@@ -2556,3 +2556,27 @@ def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(tmp_p
                               corruptions=False, progress=False)
     line = [s for s in ev.format_evaluation(other).splitlines() if s.startswith("scored:")]
     assert line and line[0].endswith("(evaluate scores one split, --split)"), line
+
+
+def test_the_moved_data_of_an_exports_run_is_refused_before_tensorflow(tmp_path):
+    """`evaluate --model RUN/export` without --data reads the data its run records: an npz
+    (or folder) that moved since was refused by `Run.task` after TensorFlow's import
+    (22-27 s, 664 MB measured), though its files alone say it (tfds: folders were checked
+    before it already). Now before, in `Run.task`'s words (the reference: Run.task itself).
+    Fails before: TensorFlow loaded."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.rundir import Run
+    from test_cli import each_in_one_process
+
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "export" / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
+    (run / "run.json").write_text(json.dumps({"data": {
+        "args": {"spec": f"npz:{tmp_path / 'gone.npz'}", "reloadable": True},
+        "task": {"fingerprint": "f"}}}))
+    with command_line(), pytest.raises(DataError) as recorded:
+        Run(run).task()
+    assert "(the data recorded in " in str(recorded.value)
+    (code, _, err, tensorflow), = each_in_one_process(["evaluate", "--model", run / "export"])
+    assert (code, tensorflow) == (2, False), err
+    assert err.endswith(f"error: {recorded.value}\n"), err
