@@ -123,8 +123,8 @@ def test_tune_refuses_a_pool_of_other_settings_before_tensorflow(tmp_path):
     check_tune_call(run.path, dict(CALL, profile="cpu", restart=True, sweep="default"))
 
 
-def test_tune_restart_in_a_chief_worker_sweep_is_refused_before_tensorflow(tmp_path,
-                                                                          monkeypatch):
+def test_tune_restart_in_a_chief_worker_sweep_is_refused_before_tensorflow(
+        tmp_path, monkeypatch):
     """`tune --run RUN --restart --tuner-id tuner0 --oracle HOST:PORT` was refused by
     run_tune's argument check after TensorFlow's import (16 s, 705 MB): its arguments alone
     decide it. `check_tune_call` says it first, in run_tune's words (`check_restart`, the
