@@ -21,6 +21,28 @@ def check_paths(*, out, export, cache_dir) -> None:
     folder("fit", "cache_dir", cache_dir, optional=True)
 
 
+def check_out_of_other_runs(out) -> None:
+    """RunError when fit's `out` lies inside the folder of another run (a folder holding
+    run.json: its export's, its candidates' place), in fit's words ("--out" on the command
+    line, "out" from Python), before the run folder is made: `fit --out "run a/export"`
+    was told "run a/export/export is inside the run folder …" (its export's path, checked
+    by formats.check_export_target), and with --export elsewhere fit ran its run inside the
+    other one. Paths only (links resolved)."""
+    import os
+    import pathlib
+
+    from hubensemble.errors import RunError
+    from hubensemble.formats import RUN_FILE
+    from hubensemble.lockwords import option_word
+
+    flag = option_word("--out", "out")
+    for parent in list(pathlib.Path(os.path.realpath(out)).parents)[:-1]:
+        if (parent / RUN_FILE).is_file():
+            raise RunError(f"{flag} {os.fspath(out)} is inside the run folder {parent} of "
+                           f"another run (its export, or files its commands own): choose "
+                           f"another {flag} folder outside it")
+
+
 def check_data(data, data_args, *, out, export):
     """fit's `data_args` for `data`: a data spec (str; `data_args` gives the other load_task
     options) is checked as the command line checks it before its run folder (`check_spec`,

@@ -15,7 +15,7 @@ from hubensemble.datachange import require_validation
 from hubensemble.errors import RunError, checks_keywords, reraise_stop
 from hubensemble.exportfolder import folder_lock
 from hubensemble.exportrecord import export_record
-from hubensemble.fitargs import catalogue_specs, check_data, check_paths
+from hubensemble.fitargs import catalogue_specs, check_data, check_out_of_other_runs, check_paths
 from hubensemble.fitcall import check_fit_arguments, export_word
 from hubensemble.fitresults import (_export_files, _interrupted, _keep_or_drop, _lost,
                                     _members_rewritten, _name_own_export)
@@ -207,7 +207,9 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     data_args = check_data(data, data_args, out=out, export=export)
     from hubensemble.formats import EXPORT_DIR, check_export_target
 
-    # Before the run folder (not after the sweep): the folder is fine to write and load.
+    # Before the run folder (not after the sweep): the folder is fine to write and load; --out
+    # itself first (its export inside another run's folder was named, "run a/export/export").
+    check_out_of_other_runs(out)
     check_export_target(export or Path(out) / EXPORT_DIR, export_word(export), run_dir=out)
     kerasenv.check_backend()  # every fit imports Keras (even a finished run's): before the data
     run = Run(out)

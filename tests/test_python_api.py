@@ -467,3 +467,25 @@ def test_run_rank_names_an_unknown_keyword_before_a_rule_clash(tmp_path):
                                         r"'mertic' \(did you mean metric\?\)$"):
         hubensemble.run_rank(tmp_path / "run", [], None, top_k=3, threshold=0.5, mertic="x")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("out, export", [("run a/export", None), ("run a/new", None),
+                                         ("run a/new", "elsewhere")])
+def test_fit_names_its_out_inside_another_run(tmp_path, monkeypatch, out, export):
+    """fit(out="run a/export") of a run with no export yet was told "run a/export/export is
+    inside the run folder …" (its export's path, not the folder it was given), and with an
+    export elsewhere it ran a run inside the other run's folder. Fails before: those words,
+    and no error."""
+    run = tmp_path / "run a"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunError) as caught:
+        hubensemble.fit([hubensemble.ModuleSpec(name="m", handle=str(tmp_path / "m"))],
+                        "sklearn:digits", out, export=export and str(tmp_path / export),
+                        progress=False)
+    assert str(caught.value) == (
+        f"out {out} is inside the run folder {os.path.realpath(run)} of another run (its "
+        "export, or files its commands own): choose another out folder outside it")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run a"]
+    assert sorted(p.name for p in run.iterdir()) == ["run.json"]
