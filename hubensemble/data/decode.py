@@ -33,6 +33,7 @@ import warnings
 import numpy as np
 
 from hubensemble import _tf
+from hubensemble.data.filepixels import eight_bit_in_16, png_fault, transparent
 from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE, SIGNATURES,
                                     UNSUPPORTED, animated_webp, outside_graph, sniff,
                                     sniff_row)
@@ -378,6 +379,8 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
             got = _graph_decode(data)
         if got[0] is not None:
             pixels, fmt, size = got
+            if fmt == "PNG" and (fault := png_fault(data, pixels)):  # all black or white
+                raise UnreadableImage(fault)
             return Decoded(_checked(pixels), fmt, True, tag(data), shrunk_from=_shrunk(size))
         _, kind, reason = got
         if kind != "unsupported":  # e.g. an RLE-compressed BMP is "unsupported" too
@@ -446,7 +449,9 @@ def _decode_with_pil(data: bytes, name: str | None = None) -> tuple[np.ndarray, 
     grey ("I;16*", "I") clipped to 0..65535 and then v >> 8, as 16-bit PNGs; float grey
     ("F") must lie in [0, 1] (round(v * 255)); 1-bit → 0 / 255; grey and RGB as stored;
     anything with alpha or a transparency key (LA, PA, RGBA, palette with transparency) →
-    RGBA, composited onto white as everywhere; other modes (CMYK, YCbCr, LAB, palette) →
+    RGBA, composited onto white as everywhere; a 16-bit file of values all in 1..255 (black
+    by v >> 8) and an alpha of at most 1 everywhere (all white) raise UnreadableImage
+    (`filepixels`); other modes (CMYK, YCbCr, LAB, palette) →
     Pillow's convert("RGB").
     """
     with warnings_block(record=True) as caught:
@@ -473,6 +478,8 @@ def _pil_pixels(data: bytes) -> tuple[np.ndarray, str]:
         mode = im.mode
         if mode.startswith("I;16") or mode == "I":
             a = np.clip(np.asarray(im, dtype=np.int64), 0, 65535).astype(np.uint16)
+            if 0 < (top := int(a.max(initial=0))) <= 255:  # black by v >> 8 (filepixels)
+                raise UnreadableImage(eight_bit_in_16(fmt, top))
             # A 16-bit file is 16-bit by its header, whatever its values (as 16-bit PNGs).
             return to_rgb_uint8(a[..., None], what="image", known_16bit=True), fmt
         if mode == "F":
@@ -483,6 +490,8 @@ def _pil_pixels(data: bytes) -> tuple[np.ndarray, str]:
             a = np.asarray(im)
         elif mode in ("LA", "La", "PA", "RGBA", "RGBa", "P") or "transparency" in im.info:
             a = np.asarray(im.convert("RGBA"))
+            if (top := int(a[..., 3].max(initial=0))) <= 1:  # white on white (filepixels)
+                raise UnreadableImage(transparent(fmt, top))
         else:  # CMYK, YCbCr, LAB, HSV, …
             a = np.asarray(im.convert("RGB"))
     if a.ndim == 2:
@@ -537,9 +546,12 @@ def serving_blob(data: bytes, *, name: str | None = None) -> bytes:
     refuses (a damaged one; an RLE-compressed BMP, which it leaves to the kept decoder) is
     refused by serve_bytes; `servable_bytes` on its bytes then gives the reason, or the PNG.
     `name`: the file's path, as `decode_bytes`'. Raises UnreadableImage as `decode_bytes`
-    for the other files."""
+    for the other files, and for a PNG that decodes all black or white
+    (`filepixels.png_fault`), which the loaders skip."""
     data = bytes(data)
     if data and sniff(data) in GRAPH_FORMATS and not animated_webp(data):
+        if fault := png_fault(data):  # serve_bytes would read it all black or white
+            raise UnreadableImage(fault)
         return data
     return servable_bytes(data, name=name)[0]
 
@@ -551,6 +563,9 @@ def check_identifiable(data: bytes, *, name: str | None = None) -> None:
     UnreadableImage with `decode_bytes`' reason (it is run on those bytes, which are refused
     at their first bytes or header). Returns None for anything else, which may still be
     damaged past its header: `decode_bytes` (or serve_bytes) finds that when it decodes it.
+    A PNG that decodes all black or all white (`filepixels.png_fault`: 8-bit values in a
+    16-bit file, an alpha of 0 everywhere) is refused too: serve_bytes would read it so, and
+    the loaders skip it (a PNG of 16 bits or with alpha is read for that; no other).
     `predict` looks at every file so before TensorFlow loads; it decoded the whole of each
     file of another format (a TIFF) to do so, and again with its batch."""
     import io
@@ -559,6 +574,8 @@ def check_identifiable(data: bytes, *, name: str | None = None) -> None:
 
     data = bytes(data)
     if data and sniff(data) in GRAPH_FORMATS:
+        if fault := png_fault(data):  # a PNG serve_bytes would read all black or white
+            raise UnreadableImage(fault)
         return
     if data:
         try:

@@ -1,0 +1,113 @@
+"""Image files whose pixels decode all black or all white by the decode policy: skipped, with why.
+
+The npz rules (`arraychecks.check_16bit`, `check_array_values`) refuse an array of 8-bit
+values in uint16 (the 16-bit rule, v >> 8, makes it black) and an alpha of at most 1 of 255
+everywhere (composited onto white, it reads white). Files of the same pixels were used
+without a word (a new-user check): a 16-bit PNG of 8-bit values (what
+`cv2.imwrite(path, x.astype(np.uint16))` writes) decoded to zeros, an RGBA PNG of alpha 0
+to white. One file is not a data set: such a file is skipped, counted and named with its
+reason and a way on (`decode.UnreadableImage`), while the run goes on, as a damaged file is.
+A true 16-bit file (values above 255: 12-bit microscope data, 0..4095, reads dark, 0..15)
+keeps its top 8 bits, as the npz rule keeps a 16-bit array's.
+
+PNG is read here from its chunks (zlib, numpy: no TensorFlow, no Pillow for the 16-bit
+look), so `predict` can look before serve_bytes decodes the bytes; other formats are looked
+at as Pillow decodes them (`decode._pil_pixels`).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import numpy as np
+
+_PNG = b"\x89PNG\r\n\x1a\n"
+#: Samples per pixel of each PNG colour type, and how many of them are colour (not alpha).
+_CHANNELS = {0: (1, 1), 2: (3, 3), 3: (1, 1), 4: (2, 1), 6: (4, 3)}
+
+
+def eight_bit_in_16(kind: str, top: int) -> str:
+    """The reason a 16-bit `kind` file ("PNG", "TIFF") whose values all lie in 0..`top`
+    (<= 255, not all 0; a PNG's is said as 255: `_sixteen_bit_top`) is skipped."""
+    return (f"a 16-bit {kind} whose values all lie in 0..{top} of 65535: 8-bit data in a "
+            "16-bit file, which the 16-bit rule (its top 8 bits, as serve_bytes reads it) "
+            "decodes black; save it as 8-bit (e.g. cv2.imwrite(path, x.astype(np.uint8)))")
+
+
+def transparent(kind: str, top: int) -> str:
+    """The reason a `kind` file whose alpha is at most `top` (0 or 1) of 255 everywhere is
+    skipped."""
+    return (f"a {kind} whose alpha is {top} of 255 in every pixel: composited onto white, as "
+            "serve_bytes reads it, it decodes all white; save it without alpha (e.g. "
+            "Image.open(path).convert('RGB').save(path), if its colours are the picture)")
+
+
+def _chunks(data: bytes):
+    """(type, body) of each chunk of PNG `data` up to IEND (a cut file: the chunks whole)."""
+    at = len(_PNG)
+    while at + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[at:at + 8])
+        yield kind, data[at + 8:at + 8 + size]
+        if kind == b"IEND":
+            return
+        at += 12 + size
+
+
+def png_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
+    """Why PNG `data` decodes all black or all white (the reasons above), else None (and for
+    anything that is not a whole PNG). `pixels`: its decoded uint8 [H, W, 3] when the caller
+    has them (the graph decoder's); the costly look (the 16-bit samples, the alpha) is then
+    taken only for black or white ones. Never raises: a damaged file is the decoder's."""
+    if not data.startswith(_PNG) or len(data) < 33:
+        return None
+    try:
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+        channels, colours = _CHANNELS[colour]
+        chunks = list(_chunks(data))
+        if depth == 16 and (pixels is None or not pixels.any()):
+            top = _sixteen_bit_top(chunks, width, height, channels, colours, interlace)
+            if top is not None and 0 < top <= 255:
+                return eight_bit_in_16("PNG", top)
+        alpha = colours < channels or any(k == b"tRNS" for k, _ in chunks)
+        if alpha and (pixels is None or pixels.min() == 255):
+            top = _alpha_top(data)
+            if top is not None and top <= 1:
+                return transparent("PNG", top)
+    except (KeyError, ValueError, struct.error, zlib.error):
+        return None
+    return None
+
+
+def _sixteen_bit_top(chunks, width, height, channels, colours, interlace) -> int | None:
+    """255 when the colour samples of a 16-bit PNG all lie in 0..255, not all 0 (their high
+    bytes all 0), 0 when every one is 0, None when one is above 255 or it cannot be told (an
+    interlaced file). From the filtered rows, not unfiltered: PNG's filters predict each
+    byte from the same byte of the pixel before and of the row above, so a byte position (a
+    colour's high byte, its low byte) is 0 in every pixel exactly when its filtered bytes
+    are (by induction over the rows and pixels)."""
+    if interlace:
+        return None
+    raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+    stride = 1 + width * channels * 2
+    if len(raw) < stride * height:
+        return None
+    rows = np.frombuffer(raw, np.uint8)[:stride * height].reshape(height, stride)
+    samples = rows[:, 1:].reshape(height, width, channels, 2)[:, :, :colours]
+    if samples[..., 0].any():
+        return None  # a sample above 255: true 16-bit data
+    return 255 if samples[..., 1].any() else 0
+
+
+def _alpha_top(data: bytes) -> int | None:
+    """The largest alpha of an image file as 8 bits (Pillow's RGBA: a 16-bit alpha's top 8
+    bits, a palette's or a colour key's transparency), None when Pillow cannot read it."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return int(im.convert("RGBA").getchannel("A").getextrema()[1])
+    except Exception:  # noqa: BLE001 - a damaged file is the decoder's to refuse
+        return None
