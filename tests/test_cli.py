@@ -3543,10 +3543,13 @@ def test_min_per_class_and_k_past_an_npz_or_folder_are_refused_before_tensorflow
     for spec, what, names in ((f"npz:{npz}", npz_what, ("cat", "dog")),
                               (f"folder:{tmp_path / 'f'}", folder_what, ("a", "b"))):
         common = ["--catalogue", str(cat), "--data", spec, "--out", str(out)]
+        drop = ("add images, merge or drop the class" if spec.startswith("npz:") else
+                "add images to its folder, move them into another class's folder, or remove "
+                "the folder to drop the class")  # a class is a folder there (test_folderwords)
         cases += [(["rank", *common, "--min-per-class", "4"],
                    f"error: every class needs at least 4 training examples (leave-one-out kNN "
-                   f"compares each with the others): '{names[0]}' has 3 ({what}); add images, "
-                   "merge or drop the class, or keep it with --min-per-class 3\n"),
+                   f"compares each with the others): '{names[0]}' has 3 ({what}); {drop}, or "
+                   "keep it with --min-per-class 3\n"),
                   (["fit", *common, "--k", "7"], f"error: leave-one-out 7-NN needs at least 8 "
                    f"training examples; the task has at most 7 ({what}): lower --k\n"),
                   (["rank", *common, "--k", "100000", "--metric", "knn-cosine"],

@@ -34,9 +34,9 @@ import numpy as np
 
 from hubensemble import _tf
 from hubensemble.data.filepixels import eight_bit_in_16, png_fault, transparent
-from hubensemble.data.sniff import (GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE, SIGNATURES,
-                                    UNSUPPORTED, animated_webp, outside_graph, sniff,
-                                    sniff_row)
+from hubensemble.data.sniff import (CONVERT_ELSEWHERE, GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE,
+                                    SIGNATURES, UNSUPPORTED, animated_webp, image_format,
+                                    outside_graph, sniff, sniff_row)
 from hubensemble.data.arraychecks import (  # noqa: F401 (their home; decode's names too)
     check_16bit, check_16bit_splits, check_array_values, zero_one)
 from hubensemble.errors import DataError, checks_keywords, first_line, without_op_decorations
@@ -394,8 +394,11 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
         raise
     except Exception as e:  # PIL raises many types (UnidentifiedImageError, OSError, …)
         pil = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", _short(e))
+        # An image of a format no reader here knows (a HEIC photo): the way on, which a
+        # folder of them lacked (a new-user check); a document or unknown bytes need none.
+        way = CONVERT_ELSEWHERE if image_format(data) and "identify" in pil else ""
         raise UnreadableImage(f"{what}; neither TensorFlow nor Pillow can decode it "
-                              f"(Pillow: {pil})") from None
+                              f"(Pillow: {pil}){way}") from None
     # A graph format read by Pillow (an animated WebP, an RLE BMP) is named as the graph
     # names it: an animated WebP was "WEBP", a still one "WebP".
     fmt = kind if kind in GRAPH_FORMATS else fmt

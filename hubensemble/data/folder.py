@@ -491,8 +491,8 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
     path = locate_folder(rest)
     root = split_layout(path).get("train", path)
     listing = _Listing()
-    counts = {label(c): len(_list_class_folder(os.path.join(root, c), listing))
-              for c in _class_folders(root, listing)}
+    folders = {label(c): os.path.join(root, c) for c in _class_folders(root, listing)}
+    counts = {name: len(_list_class_folder(folder, listing)) for name, folder in folders.items()}
     if not any(counts.values()):
         folders = names_listed(counts, suffix="/")
         raise DataError(f"no files under {root}'s class folders ({folders}); "
@@ -504,7 +504,7 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
                               f"; {hidden_classes_note(hidden)}" if hidden else
                               _wrapped_note(root, list(counts), min_classes)
                               or f"; put each class's images in {root}/<class name>/")
-    error = too_few_per_class(counts, min_per_class,
+    error = too_few_per_class(counts, min_per_class, folders=folders,
                               note=f" (files in {root}'s class folders, before decoding)")
     if error:
         raise error

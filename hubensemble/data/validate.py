@@ -139,8 +139,10 @@ def validate_task(task: Task, *, min_per_class: int = MIN_TRAIN_PER_CLASS,
     if task.class_files:  # a folder's: the short classes' own skipped files, not any
         skipped = "".join(_short_by_skips(task, c, n) for c, n in counts.items()
                           if n < min_per_class)
+    folders = ({c: r["folder"] for c, r in (task.class_files.get("train") or {}).items()
+                if isinstance(r, dict) and r.get("folder")} if task.class_files else None)
     error = too_few_per_class(counts, min_per_class, note=skipped,
-                              repair=bool(skipped and task.class_files),
+                              repair=bool(skipped and task.class_files), folders=folders,
                               elsewhere=_held_elsewhere(task, counts)) or lost_to_skips(
         task.class_files, lambda split, name: _has_example(task, split, name))
     if error:
@@ -292,15 +294,19 @@ def more_classes_words(source, min_classes: int) -> str:
 
 
 def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str = "",
-                      repair: bool = False, elsewhere: dict[str, dict[str, int]] | None = None
-                      ) -> DataError | None:
+                      repair: bool = False, elsewhere: dict[str, dict[str, int]] | None = None,
+                      folders: dict[str, str] | None = None) -> DataError | None:
     """The DataError for classes with fewer than `min_per_class` training examples
     (`counts`: {class name: examples}), None when none has; `note` follows the counts (what
     was counted, the files skipped); `repair`: skipped files left a class short, so the fix
     starts with them. Leave-one-out kNN needs 2 (paper 2.3). `elsewhere` ({class: {split:
     examples}}, `_held_elsewhere`) says where a class without training examples has its
     examples: only in val or test (an npz's y_test holding a class y_train lacks), or in no
-    split at all (a class_names entry no label uses), each with its own way on."""
+    split at all (a class_names entry no label uses), each with its own way on. `folders`
+    ({class: its training folder}, a folder of class folders' data): the ways on are said of
+    folders (a class is a folder there: "remove its folder" to drop it, never "drop it from
+    the class names (renumbering …)", an npz's way, which a folder of HEIC photos or an empty
+    class folder was told)."""
     low = [(c, n) for c, n in counts.items() if n < min_per_class]
     if not low:
         return None
@@ -323,22 +329,29 @@ def too_few_per_class(counts: dict[str, int], min_per_class: int, *, note: str =
             f"into the training split, or remove them from {' and '.join(splits)}"
             if only_held else "")
     them, kept = ("it", "a class") if len(unused) == 1 else ("them", "classes")
-    ways += (f"; no label uses {_some(unused)}: drop {them} from the class names (renumbering "
-             f"the labels after {them}), or keep {them} as {kept} the model never trains on "
-             f"with " + option_word("--min-per-class 0", "min_per_class=0 (load_task's, or "
-                                    "fit's data_args=DataArgs(…, min_per_class=0))")
-             if unused else "")
+    never = (f"keep {them} as {kept} the model never trains on with "
+             + option_word("--min-per-class 0", "min_per_class=0 (load_task's, or fit's "
+                           "data_args=DataArgs(…, min_per_class=0))"))
+    if folders is not None:  # a class is a folder: no class names to drop, no labels
+        ways += (f"; no image of {_some(unused)} was read: remove "
+                 + " and ".join(f"{escaped(folders.get(c, c))}/" for c in unused[:3])
+                 + f" to drop {them}, or {never}" if unused else "")
+    else:
+        ways += (f"; no label uses {_some(unused)}: drop {them} from the class names "
+                 f"(renumbering the labels after {them}), or {never}" if unused else "")
     fewest = min(n for _, n in low)
     alone = ("; a class's one example then counts as a kNN miss: it has no other to find"
              if fewest == 1 else "")
     keep = (f", or keep {'it' if len(low) == 1 else 'them'} with " + option_word(
         f"--min-per-class {fewest}", f"min_per_class={fewest} (load_task's, or fit's "
         f"data_args=DataArgs(…, min_per_class={fewest}))") + alone) if fewest >= 1 else ""
+    drop = ("add images to its folder, move them into another class's folder, or remove "
+            "the folder to drop the class" if folders is not None
+            else "add images, merge or drop the class")
     return DataError(
         f"every class needs at least {min_per_class} training examples (leave-one-out "
         f"kNN compares each with the others): {shown}{more}{note}{ways}; "
-        f"{'repair or replace the skipped files, ' if repair else ''}add images, merge or "
-        f"drop the class{keep}")
+        f"{'repair or replace the skipped files, ' if repair else ''}{drop}{keep}")
 
 
 def _some(names: list[str]) -> str:

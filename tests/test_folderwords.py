@@ -1,0 +1,56 @@
+"""A folder of class folders is told ways on in its own terms: folders, not class names."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hubensemble.data import load_task
+from hubensemble.errors import DataError
+
+#: The first bytes of a HEIC photo (an ISO BMFF ftyp box, major brand heic), then junk.
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(range(200))
+
+
+def _classes(root, names, n=3):
+    rng = np.random.default_rng(1)
+    for name in names:
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).save(
+                root / name / f"{i}.png")
+
+
+def test_a_class_folder_all_heic_is_told_to_convert_or_remove_the_folder(tmp_path):
+    """A new-user check: a class folder of HEIC photos only was skipped with "neither
+    TensorFlow nor Pillow can decode it" and no way on, and the refusal said "no label uses
+    'bird': drop it from the class names (renumbering the labels after it)", an npz's way:
+    a folder has no class names to drop. Now each file's reason says to convert it, and the
+    refusal to remove the folder."""
+    _classes(tmp_path, ["cat", "dog"])
+    (tmp_path / "bird").mkdir()
+    for i in range(3):
+        (tmp_path / "bird" / f"IMG_{i}.HEIC").write_bytes(HEIC)
+    with pytest.raises(DataError) as e:
+        load_task(f"folder:{tmp_path}", progress=False)
+    said = str(e.value)
+    assert "a HEIF/AVIF file; neither TensorFlow nor Pillow can decode it (Pillow: cannot " \
+        "identify image file): convert it to PNG first with another tool (an image editor, " \
+        "ImageMagick)" in said, said
+    assert f"no image of 'bird' was read: remove {tmp_path / 'bird'}/ to drop it, or keep it " \
+        "as a class the model never trains on with min_per_class=0" in said, said
+    assert "class names" not in said and "renumbering" not in said, said
+    assert said.endswith("repair or replace the skipped files, add images to its folder, move "
+                         "them into another class's folder, or remove the folder to drop the "
+                         "class"), said
+
+
+def test_an_empty_class_folder_is_told_to_remove_the_folder(tmp_path):
+    """An empty class folder was told only "add images, merge or drop the class"."""
+    _classes(tmp_path, ["cat", "dog"])
+    (tmp_path / "bird").mkdir()
+    with pytest.raises(DataError) as e:
+        load_task(f"folder:{tmp_path}", progress=False)
+    said = str(e.value)
+    assert "'bird' has 0" in said and said.endswith(
+        "add images to its folder, move them into another class's folder, or remove the "
+        "folder to drop the class"), said
