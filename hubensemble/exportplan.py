@@ -139,7 +139,8 @@ def check_members(run_dir, student=None, *, retrain_full=None, skip_missing=None
     (`plan_members`, nothing logged): run.json's catalogue entries or a member's trial.json
     edited by hand, always; with `retrain_full` and `skip_missing` given (bools) also a
     weights file missing, unreadable or changed since tune wrote it, which those flags
-    decide. None (unknown) takes the refusals no flag passes only. It came after TensorFlow's
+    decide (a student's export takes neither: all of them). None (unknown) takes the
+    refusals no flag passes only. It came after TensorFlow's
     import and the data's load (7-9 s, 700 MB). Nothing when the run holds no ensemble to
     export (the stage says so in its own words)."""
     from hubensemble.ensemble import read_ensemble
@@ -162,6 +163,8 @@ def check_members(run_dir, student=None, *, retrain_full=None, skip_missing=None
     if not entries or not isinstance(entries, list):
         return
     specs = catalogue_entries(run, meta.get("modules"))
+    if cand is not None:  # a student's export takes neither flag (`student_for_export`)
+        retrain_full = skip_missing = False
     unknown = retrain_full is None or skip_missing is None
     plan_members(run, entries, specs, retrain_full=True if unknown else retrain_full,
                  skip_missing=True if unknown else skip_missing, root=root, redo=redo,

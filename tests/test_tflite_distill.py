@@ -2101,6 +2101,12 @@ def test_a_students_changed_weights_are_told_to_distil_again_not_to_run_tune(
     assert str(err.value).endswith(
         f"restore the file, or run `hubensemble distill --run {path} --student small "
         "--distill-init member --distill-steps 0.05` again, then this export again"), err.value
+    # The command line refuses it before TensorFlow loads (export --student takes neither
+    # --retrain-full nor --skip-missing, so the files alone decide).
+    from test_cli import each_in_one_process
+
+    [(code, _, said, tensorflow)] = each_in_one_process(["export", "--run", path, "--student"])
+    assert (code, tensorflow) == (2, False) and said.endswith(f"error: {err.value}\n"), said
 
 
 def test_distill_over_max_gflops_is_refused_from_the_cost_records_before_the_data_loads(
