@@ -84,7 +84,7 @@ def _listed(sizes) -> str:
     return " or ".join(str(list(size)) for size in sizes)
 
 
-def _from_defaults(spec, field) -> str | None:
+def from_defaults(spec, field) -> str | None:
     """"(the `defaults:` value, taken by entry 'NAME' at FILE:LINE) " when entry `spec` took
     `field` from `defaults:` (`catalogue_fields.DEFAULTED`), else None: the problem is then
     said at the `defaults:` line with the entry it applies to (the line alone named none)."""
@@ -116,7 +116,7 @@ def size_problem(spec) -> str | None:
         return None
     said = (f"{given}, but {subject} takes only {_listed(sizes)} images ({where}): rank "
             "refuses it as it loads; write ")
-    taken = _from_defaults(spec, "input_size")
+    taken = from_defaults(spec, "input_size")
     if taken is None:
         return said + f"{write} in this entry"
     return (taken + said + f"{write} in entry {shown(spec.name)} (its own value overrides "
@@ -153,7 +153,7 @@ def size_warnings(entries) -> list[str]:
         ratio = size[0] * size[1] / (64 * 64)
         notes.append(
             f"warning: {field_source(spec, 'input_size')}: field 'input_size': "
-            f"{_from_defaults(spec, 'input_size') or ''}{size}, but the module takes any size "
+            f"{from_defaults(spec, 'input_size') or ''}{size}, but the module takes any size "
             f"({found[1]}): input_size fixes rank's embeddings and fine-tuning at "
             f"{size[0]}x{size[1]} px, where the task's resolution is used without it (at 64 "
             f"px, {ratio:.3g}x fewer pixels); if {size} is the size it was pre-trained at, "

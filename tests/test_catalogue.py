@@ -2933,3 +2933,45 @@ def test_validate_warns_of_a_saved_model_pb_that_is_empty_text_or_cut_short(
     with pytest.raises(ModuleLoadError) as refused:
         ModuleRuntime.load(str(tmp_path / "empty"), name="empty")
     assert f"{pb['empty']} holds nothing (0 bytes)" in str(refused.value), refused.value
+
+
+def test_validate_says_a_signature_output_key_or_layer_the_local_module_lacks(
+        tmp_path, tiny_module):
+    # An entry naming a signature its SavedModel lacks, an output_key its signature does not
+    # return, or a layer its .keras file lacks was "ok" for `catalogue validate`; rank
+    # refused it as it loaded. validate reads them from the files (no TensorFlow:
+    # savedmodel_calls.read_calls, kerasconfig.model_config) and says them by the field's line.
+    import keras
+
+    from conftest import export_quietly, make_tiny_model
+
+    from hubensemble.zoo.config import validate_catalogues
+
+    export_quietly(make_tiny_model(), str(tmp_path / "exported"))
+    inp = keras.Input((None, None, 3), name="images")
+    pooled = keras.layers.GlobalAveragePooling2D(name="pool")(
+        keras.layers.Conv2D(4, 3, name="conv")(inp))
+    keras.Model(inp, keras.layers.Dense(2, name="head")(pooled)).save(tmp_path / "m.keras")
+    path = write(tmp_path, f"""
+        modules:
+          - {{name: a, handle: ./m.keras, layer: nosuch}}
+          - {{name: b, handle: ./m.keras, layer: pool}}
+          - {{name: c, handle: ./exported, signature: nosuch}}
+          - {{name: d, handle: ./exported, output_key: nosuch}}
+          - {{name: e, handle: ./exported, output_key: output_0}}
+          - {{name: f, handle: {tiny_module}, signature: serving_default}}
+        """)
+    said = []
+    assert not validate_catalogues([path], lambda line, ok: said.append((line, ok)))
+    errors = [line for line, ok in said if ok is False]
+    assert errors == [
+        f"{path}:2: field 'layer': the model has no layer 'nosuch' (its last layers: "
+        "images, conv, pool, head); write one of its layers' names, or leave layer out "
+        "(cut at its last Dense layer's input)",
+        f"{path}:4: field 'signature': the SavedModel has no signature 'nosuch' (signatures: "
+        "serve, serving_default); write one of them, or leave signature out",
+        f"{path}:5: field 'output_key': its signature 'serving_default' returns "
+        "['output_0']; write the embedding's key",
+        f"{path}:7: field 'signature': the SavedModel has no signature 'serving_default' "
+        "(signatures: none); write one of them, or leave signature out (its __call__ is "
+        "used)"], said

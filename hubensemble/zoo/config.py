@@ -214,8 +214,9 @@ def validate_catalogue(path) -> list:
     ``zoo:PRESET/NAME`` handle checked against its preset without building it
     (`zoo_handle_problem`: the presets, or the closest name). CatalogueError lists every
     problem at once, by line: the catalogue's own, each zoo problem as "FILE:LINE: module
-    'NAME': problem; fix", and each input_size a local module cannot take
-    (`catalogue_sizes.size_problems`) (`catalogue validate`). Here, not in catalogue: the zoo reads
+    'NAME': problem; fix", each input_size a local module cannot take
+    (`catalogue_sizes.size_problems`) and each signature, output_key or layer it lacks
+    (`catalogue_calls.call_problems`) (`catalogue validate`). Here, not in catalogue: the zoo reads
     catalogues."""
     from hubensemble.catalogue import raise_problems
 
@@ -231,6 +232,7 @@ def _checked(path) -> tuple[list, list[str], str, list]:
     whose handle parsed: `parse_catalogue_text`'s `partial`) for `validate_catalogue`;
     HubensembleError for a file that cannot be read."""
     from hubensemble.catalogue import parse_catalogue_text, read_catalogue_file
+    from hubensemble.catalogue_calls import call_problems
     from hubensemble.catalogue_sizes import size_problems
     from hubensemble.handles import field_source
 
@@ -245,7 +247,8 @@ def _checked(path) -> tuple[list, list[str], str, list]:
     # the entry's `- name:` line was named, where the field may sit lines below it.
     problems += [f"{field_source(s, 'handle')}: module {s.name!r}: {problem}" for s in entries
                  if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
-    problems += size_problems(entries)  # an input_size its local module cannot take
+    # an input_size its local module cannot take; a signature, output_key, layer it lacks
+    problems += size_problems(entries) + call_problems(entries)
     return specs, sorted(problems, key=lambda problem: _line_of(problem, label)), label, partial
 
 
