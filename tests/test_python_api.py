@@ -349,7 +349,8 @@ def _two_image_task():
     (lambda spec: hubensemble.build_classifier(spec, "3"),
      r"^build_classifier\(\) num_classes must be an integer >= 2, got str '3'$"),
     (lambda spec: hubensemble.fit_member("/zoo/a", None, None, profile="quick"),
-     r"^fit_member\(\) spec must be a ModuleSpec"),
+     r"^fit_member\(\) spec must be a ModuleSpec \(a catalogue entry\), got str '/zoo/a'; "
+     r"e\.g\. spec=hubensemble\.load_catalogue\(PATH\)\[0\]$"),
     (lambda spec: hubensemble.fit_member(spec, "sklearn:digits", None, profile="quick"),
      r"^fit_member\(\) task must be a Task, got str 'sklearn:digits'; e\.g\. "
      r"task=hubensemble\.load_task\(SPEC\)$"),

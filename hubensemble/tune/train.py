@@ -327,7 +327,8 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
     from hubensemble.data.task import Task
     from hubensemble.text import typed
 
-    typed("fit_member", "spec", spec, ModuleSpec, "a ModuleSpec (a catalogue entry)")
+    typed("fit_member", "spec", spec, ModuleSpec, "a ModuleSpec (a catalogue entry)",
+          example="hubensemble.load_catalogue(PATH)[0]")  # as build_classifier says it
     typed("fit_member", "task", task, Task, "a Task", example="hubensemble.load_task(SPEC)")
     # Named as a Python caller reaches them: neither HParams nor Candidate is in
     # `hubensemble.__all__`, their modules are importable.
