@@ -326,11 +326,10 @@ def planned_specs(run, options) -> tuple[list, list]:
     """(the ModuleSpecs of the modules fit's sweep (`options`: a FitOptions; every part of a
     "+" sweep) will tune, in plan order; the PlanEntry list of every part, which
     `check_budget_before_tune` costs each module by at its trials' size), from the plans
-    `sweepplan.plan_sweep` makes of
-    run `run`'s ranking as fit plans them (the whole sweep: `sweeps.unbudgeted_plans_all`;
-    plan warnings left to the sweep, which says them). The ranking's selection stood for
-    them: a seeds sweep tunes one generalist and a combined one the modules within tau, so a
-    --max-gflops only an unselected planned module meets was refused before the sweep, and
+    `sweepplan.plan_sweep` makes of run `run`'s ranking as fit plans them (plan warnings
+    left to the sweep, which says them). The ranking's selection stood for them: a seeds
+    sweep tunes one generalist and a combined one the modules within tau, so a --max-gflops
+    only an unselected planned module meets was refused before the sweep, and
     one only an unplanned selected module met went on to a sweep the ensemble then refused.
     RunError or HubensembleError as `run_tune` refuses the same plan."""
     import warnings
@@ -338,14 +337,14 @@ def planned_specs(run, options) -> tuple[list, list]:
     from hubensemble.runspecs import module_specs
     from hubensemble.sweepplan import plan_sweep
     from hubensemble.threads import warnings_block
-    from hubensemble.sweeps import sweep_parts, unbudgeted_plans_all
+    from hubensemble.sweeps import sweep_parts
 
     ranking, modules, task_record = run.tune_inputs()
     specs = module_specs(run, modules)  # a hand-edited entry: named, as tune names it
     entries = []
     # warnings_block, not a bare catch_warnings: Python's filters are one per process, held
     # apart from other threads' changes (threads.py).
-    with unbudgeted_plans_all(), warnings_block():
+    with warnings_block():
         warnings.simplefilter("ignore")
         for part in sweep_parts(options.sweep):
             entries += plan_sweep(
@@ -404,7 +403,6 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
 
     def tune():
         from hubensemble.cost.stage import check_budget_before_tune
-        from hubensemble.sweeps import unbudgeted_plans_all
 
         # A --max-gflops no module can meet with its head is refused before the sweep, not
         # by the ensemble after it (31 s on digits, hours on real data): the modules the
@@ -414,9 +412,8 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
             specs, plan = planned_specs(run, options)
             check_budget_before_tune(specs, task, options.profile, options.max_gflops,
                                      cache_dir=cache_dir, plan=plan)
-        with unbudgeted_plans_all():  # fit without --budget plans the whole sweep
-            run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
-                     progress=progress, cache_dir=cache_dir)
+        run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
+                 progress=progress, cache_dir=cache_dir)
         _say_not_redone(run, said=outside)
 
     def cost():

@@ -6,8 +6,6 @@ A.2 random space."""
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import math
 
 from hubensemble.errors import HubensembleError
@@ -49,17 +47,20 @@ def check_budget(sweep: str, budget: int | None) -> None:
     cannot hold one group of a part of `sweep` (one module's 4 trials; aug: one augmentation
     family's), in the caller's words
     (`lockwords.option_word`: "pass --budget 4 or more" on the command line, "pass budget=4
-    or more" from Python; both were told "a budget of 4"). The command line checks it before
-    TensorFlow loads; `tune.plan_sweep` checks each part the same way."""
+    or more" from Python; both were told "a budget of 4"): "the default sweep runs 4 trials
+    per module; budget 2 cannot hold one module's 4 trials: pass --budget 4 or more (K
+    modules need 4×K), …" (it said "cannot hold one", one what only at its end). The
+    command line checks it before TensorFlow loads; `tune.plan_sweep` checks each part the
+    same way."""
     for part in sweep_parts(sweep):
         if part in GROUPED_SWEEPS and budget is not None and int(budget) < 4:
             group = "augmentation family" if part == "aug" else "module"
             groups = "augmentation families" if part == "aug" else "modules"
             raise OptionError(f"the {part} sweep runs 4 trials per {group}; budget "
-                              f"{budget} cannot hold one: pass "
-                              f"{option_word('--budget 4', 'budget=4')} or more, or a sweep "
-                              "of single trials (seeds, hyper, combined) (one: one "
-                              f"{group}'s 4 trials; K {groups} need a budget of 4×K)")
+                              f"{budget} cannot hold one {group}'s 4 trials: pass "
+                              f"{option_word('--budget 4', 'budget=4')} or more (K {groups} "
+                              "need 4×K), or a sweep of single trials (seeds, hyper, "
+                              "combined)")
 
 
 def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,
@@ -68,9 +69,10 @@ def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,
     the caller's words (`lockwords.option_word`: "pass --budget 8" on the command line,
     "pass budget=8" from Python): `reached` of the sweep's `of` modules get trials (default
     and probe: 4 each; combined: 1 each, those within `tau` of the best score); `given`: the
-    modules came from --modules, not the ranking's selection; "(or no --budget)" only within
-    `unbudgeted_plans_all` (fit's plan). The plan's warning says it;
-    run.json stores its facts (`untuned_record`) and each reader words them
+    modules came from --modules, not the ranking's selection. One way on wherever it is said
+    (fit's plan said "pass --budget 8 (or no --budget)", its closing line "pass --budget 8":
+    `tune --run RUN` without --budget resumes the budget that left them out). The plan's
+    warning says it; run.json stores its facts (`untuned_record`) and each reader words them
     (`untuned_words`)."""
     if sweep == "combined":
         return (f"budget {budget} deals one trial to each of the first {reached} (by kNN "
@@ -79,33 +81,10 @@ def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,
                 "every one")
     what = (option_word("modules given by --modules", "modules given in modules") if given
             else "selected modules")
-    unbudgeted = (f" (or {option_word('no --budget', 'budget=None')})"
-                  if _UNBUDGETED_PLANS_ALL.get() else "")
     return (f"budget {budget} gives the {sweep} sweep's 4 trials per module to the first "
             f"{reached} of the {of} {what} (best-ranked first); pass "
-            f"{option_word(f'--budget {4 * of}', f'budget={4 * of}')}{unbudgeted} to tune "
+            f"{option_word(f'--budget {4 * of}', f'budget={4 * of}')} to tune "
             "every one")
-
-
-#: Whether leaving --budget out of the call being planned plans the whole sweep
-#: (`unbudgeted_plans_all`): fit's, whose tune is given fit's --sweep and --budget.
-_UNBUDGETED_PLANS_ALL = contextvars.ContextVar("hubensemble_unbudgeted_plans_all",
-                                               default=False)
-
-
-@contextlib.contextmanager
-def unbudgeted_plans_all():
-    """Within it, `untuned_reason` also says "(or no --budget)" ("(or budget=None)" from
-    Python): the call being planned is fit's, which without --budget plans the whole sweep
-    (`sweepplan.default_budget`). Elsewhere it is not said: `tune --run RUN` without
-    --budget resumes the budget run.json records (`sweepwords.resumed_call`), the one that
-    left the modules out, and the report and fit's closing summary are read once the run
-    holds that record."""
-    token = _UNBUDGETED_PLANS_ALL.set(True)
-    try:
-        yield
-    finally:
-        _UNBUDGETED_PLANS_ALL.reset(token)
 
 
 def untuned_record(modules, *, budget: int, reached: int, given: bool,

@@ -772,9 +772,10 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     assert str(e.value).startswith("--val-fraction 0.3 would not be used") and \
         run.stderr.count(f"error: {e.value}\n") == 1
     for said in ("the aug sweep runs 4 trials per augmentation family; budget 3 cannot hold "
-                 "one: pass --budget 4 or more, or a sweep of single trials",
-                 "the default sweep runs 4 trials per module; budget 2 cannot hold one: pass "
-                 "--budget 4 or more",
+                 "one augmentation family's 4 trials: pass --budget 4 or more (K augmentation "
+                 "families need 4×K), or a sweep of single trials",
+                 "the default sweep runs 4 trials per module; budget 2 cannot hold one "
+                 "module's 4 trials: pass --budget 4 or more",
                  # evaluate's refusals name their flag alone (--severities 4 named none,
                  # then "severities (--severities)", a keyword the command line never typed)
                  "--corruptions: unknown corruption 'bogus'; choose from gaussian_noise",
@@ -3247,7 +3248,8 @@ def test_flags_that_do_not_go_together_are_usage_errors_wherever_they_are_refuse
             (("tune", "--run", run, "--strategy", "cpu", "--tpu", "grpc://h:1"),
              "--tpu grpc://h:1 is only used with --strategy tpu"),
             (("tune", "--run", run, "--sweep", "probe", "--budget", "2"),
-             "the probe sweep runs 4 trials per module; budget 2 cannot hold one")):
+             "the probe sweep runs 4 trials per module; budget 2 cannot hold one module's 4 "
+             "trials")):
         code, out, err = in_process(*argv)
         assert (code, out) == (2, "") and err.startswith("usage: hubensemble tune "), err
         assert f"\nhubensemble tune: error: {said}" in err, err

@@ -1121,7 +1121,8 @@ def test_an_export_fit_would_write_is_kept_and_said_up_to_date(fitted, catalogue
     (dict(data=5), TypeError, ["data must be a data spec", "got int 5"]),
     (dict(modules=["nope"]), HubensembleError,
      ["module 'nope' is not in the catalogue", "m0, m1, m2"]),
-    (dict(sweep="aug", budget=2), HubensembleError, ["budget 2 cannot hold one"]),
+    (dict(sweep="aug", budget=2), HubensembleError,
+     ["budget 2 cannot hold one augmentation family's 4 trials"]),
     # TensorFlow reads variables through a file pattern: the export's reload check failed
     # after the whole sweep ("Failed to find any matching files").
     (dict(out="run[1]"), RunError, ["in which '[' starts a character class",
@@ -2401,14 +2402,13 @@ def test_fit_says_it_does_not_redo_an_unreadable_trial_its_tune_did_not_plan(tmp
                          "--profile quick` (it redoes the trial), then fit again"), said
 
 
-def test_only_fits_own_plan_says_that_no_budget_tunes_every_module(
+def test_a_fits_plan_and_closing_line_give_one_budget_to_tune_every_module(
         catalogue, tmp_path, caplog):
     """fit --top-k 2 --budget 4 leaves the second module without a trial. Its plan's warning
-    says "pass budget=8 (or budget=None)": fit without a budget plans every module
-    (sweepplan.default_budget). The closing summary, read once run.json records budget 4,
-    said it too, but `tune --run RUN` without --budget resumes that budget 4
-    (sweepwords.resumed_call): it says "pass budget=8" alone (test_tune checks tune's own
-    warning). Fails before: the closing line said "(or budget=None)"."""
+    said "pass budget=8 (or budget=None)", its closing summary "pass budget=8" (read once
+    run.json records budget 4, where `tune --run RUN` without --budget resumes that budget
+    4: sweepwords.resumed_call): one fit, two ways on. Both say "pass budget=8", right for
+    fit and tune alike. Fails before: the plan's "(or budget=None)"."""
     from hubensemble.report import summary_table
 
     out = tmp_path / "run"
@@ -2416,8 +2416,7 @@ def test_only_fits_own_plan_says_that_no_budget_tunes_every_module(
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, budget=4,
                         **FIT_CLEAN)
     said = [r.getMessage() for r in caplog.records if "gets no trial" in r.getMessage()]
-    assert len(said) == 1 and said[0].endswith(
-        "pass budget=8 (or budget=None) to tune every one"), said
+    assert len(said) == 1 and said[0].endswith("pass budget=8 to tune every one"), said
     table = summary_table(out)
     assert "pass budget=8 to tune every one" in table and "budget=None" not in table, table
 

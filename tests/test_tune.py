@@ -28,7 +28,6 @@ from hubensemble.data import load_task
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.fileio import atomic_write_json
 from hubensemble.lockwords import command_line
-from hubensemble.sweeps import unbudgeted_plans_all
 from hubensemble.hub import write_hub_module
 from hubensemble.hyperrule import HParams, Profile, get_profile
 from hubensemble.rundir import DataArgs, Run
@@ -210,10 +209,6 @@ def test_default_plan_is_the_grid_per_selected_module(modules):
         with command_line(), pytest.warns(UserWarning) as said:
             tune.plan_sweep(ranking, specs, sweep=sweep, task={}, profile="paper", budget=4)
         assert str(said[0].message).endswith("pass --budget 8 to tune every one")
-        # fit's plan (sweeps.unbudgeted_plans_all): fit without --budget plans every module.
-        with command_line(), unbudgeted_plans_all(), pytest.warns(UserWarning) as said:
-            tune.plan_sweep(ranking, specs, sweep=sweep, task={}, profile="paper", budget=4)
-        assert str(said[0].message).endswith("pass --budget 8 (or no --budget) to tune every one")
         assert len(tune.plan_sweep(ranking, specs, sweep=sweep, task={}, profile="paper")) == 8
         assert tune.plans.untuned_modules(ranking, cut, sweep=sweep) == ["exp_b"]
         assert tune.plans.untuned_modules(ranking, plan, sweep=sweep) == []
@@ -282,8 +277,8 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
     assert tune.plans.untuned_modules(ranking, odd, sweep="combined") == []
     for sweep in ("default", "probe", "aug"):  # 4 trials a group: a budget of 3 holds none
         with pytest.raises(HubensembleError, match=f"the {sweep} sweep runs 4 trials per "
-                                                   r".*; budget 3 cannot hold one: pass "
-                                                   r"budget=4 or more, or a sweep"):
+                                                   r".*; budget 3 cannot hold one .*'s 4 "
+                                                   r"trials: pass budget=4 or more \(K "):
             tune.plan_sweep(ranking, specs, sweep=sweep, budget=3, **kw)
     # A ranking that rank selected by --threshold gives the sweep its tau and max_k: 0.25
     # keeps exp_c (0.70 >= 0.675) too, and max_k 2 then cuts it again.

@@ -14,11 +14,13 @@ from hubensemble.errors import HubensembleError
     ("default", "module", "modules"), ("probe", "module", "modules"),
     ("aug", "augmentation family", "augmentation families")])
 def test_refused_budget_says_one_what(sweep, group, groups):
-    # "budget 2 cannot hold one" did not say one what: one group's 4 trials.
+    # "budget 2 cannot hold one" did not say one what until its end, "(one: one module's 4
+    # trials; …)": said where it is refused.
     with pytest.raises(HubensembleError) as e:
         sweeps.check_budget(sweep, 2)
     said = str(e.value)
-    assert f"(one: one {group}'s 4 trials; K {groups} need a budget of 4×K)" in said, said
+    assert (f"budget 2 cannot hold one {group}'s 4 trials: pass budget=4 or more (K {groups} "
+            "need 4×K), or a sweep of single trials (seeds, hyper, combined)") in said, said
     sweeps.check_budget(sweep, 4)  # the real rule: 4 holds one group
     sweeps.check_budget("hyper", 1)  # single trials: any budget
 
