@@ -54,3 +54,29 @@ def test_an_empty_class_folder_is_told_to_remove_the_folder(tmp_path):
     assert "'bird' has 0" in said and said.endswith(
         "add images to its folder, move them into another class's folder, or remove the "
         "folder to drop the class"), said
+
+
+def test_tiff_images_are_counted_as_ones_serve_bytes_refuses(tmp_path, caplog):
+    """A new-user check: a folder of 11 % TIFF trained and evaluated, and its export's
+    serve_bytes then refused every TIFF, said nowhere. The load says how many, as it counts
+    the orientation tags."""
+    import logging
+
+    _classes(tmp_path, ["cat", "dog"], n=4)
+    rng = np.random.default_rng(2)
+    for name in ("cat", "dog"):
+        Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).save(
+            tmp_path / name / "scan.tif")
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        task = load_task(f"folder:{tmp_path}", progress=False)
+    said = [r.getMessage() for r in caplog.records if "serve_bytes refuses" in r.getMessage()]
+    assert said == [f"2 TIFF images (e.g. {tmp_path / 'cat' / 'scan.tif'}): serve_bytes "
+                    "refuses TIFF; predict converts them (to a lossless PNG; another client "
+                    "must convert them to PNG or JPEG first)"], said
+    assert task.files == 10
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        for name in ("cat", "dog"):
+            (tmp_path / name / "scan.tif").unlink()
+        load_task(f"folder:{tmp_path}", progress=False)
+    assert not [r for r in caplog.records if "serve_bytes refuses" in r.getMessage()]

@@ -18,7 +18,8 @@ from hubensemble.data.classnotes import (  # noqa: F401 (their home; folder's na
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts, unreached
-from hubensemble.data.sniff import HEAD_BYTES, MISPLACED_WORDS, image_format, skipped_words
+from hubensemble.data.sniff import (HEAD_BYTES, MISPLACED_WORDS, image_format, skipped_words,
+                                    unservable_note)
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key)
 from hubensemble.data.task import Task
@@ -44,6 +45,7 @@ class _Listing:
         self.oriented: list[tuple[str, int]] = []  # (path, EXIF/XMP orientation 2..8), as stored
         self.turned: list[tuple[str, int]] = []  # (path, orientation 2..8) a TIFF applied
         self.shrunk: list[tuple[str, tuple[int, int]]] = []  # (path, (h, w) as decoded)
+        self.kept: list[tuple[str, str]] = []  # (path, format) Pillow read: serve_bytes cannot
         self.files = 0  # files looked at (decoded or skipped)
 
     def skip(self, path, reason):
@@ -322,6 +324,8 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
                 listing.turned.append((path, decoded.turned))
             if decoded.shrunk_from is not None:
                 listing.shrunk.append((path, decoded.shrunk_from))
+            if not decoded.in_graph:
+                listing.kept.append((path, decoded.format))
             listing.looked()
             labels.append(index[c])
             paths.append(path)
@@ -557,6 +561,8 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         how = ("class folders; " + carved_words(options)
                + "".join(f"; {note}" for note in short))
     name = label(os.path.basename(os.path.normpath(absolute(path))))
+    if note := unservable_note(listing.kept):  # trained on, refused by serve_bytes
+        log.warning("%s", note)
     # The source names the folder absolute, as Task.spec does (`folder:imgs` and `folder:../x`
     # named no folder from another working directory, as run.json and the report show it).
     return Task(name=name, source=f"folder:{absolute(path)} ({how})", class_names=class_names,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from hubensemble.text import paths_shown
+
 #: Formats the graph decoder reads (in training, evaluate, predict and serve_bytes alike).
 GRAPH_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WebP")
 
@@ -168,6 +170,28 @@ def outside_graph(data: bytes) -> str:
         return (f"not a {GRAPH_FORMATS_TEXT.replace(' and ', ' or ')} file (it starts with "
                 f"bytes {first_bytes(data)})")
     return f"{article(name)} {name} file"
+
+
+def unservable_note(kept: list[tuple[str, str]]) -> str | None:
+    """What the data summary says of the images the kept decoder (Pillow) read, which
+    serve_bytes refuses (`kept`: (path, format) of each, `decode.Decoded.in_graph` False):
+    "12 TIFF images (e.g. PATH): serve_bytes refuses TIFF; predict converts them (to a
+    lossless PNG; another client must convert them to PNG or JPEG first)", formats counted
+    apart ("12 TIFF and 1 PPM images"); None without any. A folder of 11 % TIFF trained and
+    evaluated, and its export's serve_bytes then refused every one, said nowhere (a new-user
+    check), as the orientation tags are counted."""
+    if not kept:
+        return None
+    counts: dict[str, int] = {}
+    for _, fmt in kept:
+        counts[fmt] = counts.get(fmt, 0) + 1
+    names = list(counts)
+    listed = " and ".join(", ".join(f"{n} {f}" for f, n in counts.items()).rsplit(", ", 1))
+    return (f"{listed} image{'' if len(kept) == 1 else 's'} (e.g. "
+            f"{paths_shown([kept[0][0]])}): serve_bytes refuses "
+            f"{' and '.join(names) if len(names) < 3 else 'them'}; predict converts "
+            f"{'it' if len(kept) == 1 else 'them'} (to a lossless PNG; another client must "
+            "convert them to PNG or JPEG first)")
 
 
 #: Bytes a BMP file holds at least: its 14-byte file header and the 4-byte size of its info
