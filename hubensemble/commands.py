@@ -338,6 +338,8 @@ def cmd_tune(args):
             say(args, resuming)
     sweep = finished_worker(args.run, member, call, progress=not args.quiet)
     if sweep is None:
+        from hubensemble.tunepending import check_tune_call
+        check_tune_call(args.run, call)  # what files alone decide, before TensorFlow's import
         _import_tensorflow(args.verbose)
         from hubensemble.tune import run_tune
         sweep = run_tune(args.run, **call, progress=not args.quiet)

@@ -126,9 +126,11 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
         found, _ = candidate.scan(run.candidates)
         if not any(c.status == "ok" and not c.problems for c in found):
             candidate.require_pool(run.candidates, run.path, *load_candidates(run.path))
-        from hubensemble.cost.stage import check_modules
+        # Not the name check_modules: imported here, it would be this function's local
+        # name throughout, and tune's --modules check above read it unbound.
+        from hubensemble.cost.stage import check_modules as check_entries
 
-        check_modules(run.path)  # run.json's entries of their modules: before TensorFlow
+        check_entries(run.path)  # run.json's entries of their modules: before TensorFlow
 
 
 def check_recorded_data(run) -> None:

@@ -143,3 +143,27 @@ def test_tune_restart_in_a_chief_worker_sweep_is_refused_before_tensorflow(
         check_tune_call(run.path, dict(CALL, restart=True))
     monkeypatch.delenv("KERASTUNER_ORACLE_IP")
     check_tune_call(run.path, dict(CALL, restart=True))  # stand-alone: the data is there
+
+
+def test_the_tune_command_refuses_before_tensorflow(tmp_path):
+    """`hubensemble tune --run RUN` calls `check_tune_call` before it imports TensorFlow:
+    the moved data, a pool of other settings and --restart with --tuner-id are refused in the
+    words the check (the reference, called here) says, with TensorFlow never imported.
+    Fails before: cmd_tune imported TensorFlow first (9-16 s, 705 MB) and the stage said it."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.tunepending import check_tune_call
+    from test_cli import each_in_one_process
+
+    run, npz = ranked_run(tmp_path)
+    npz.rename(tmp_path / "moved.npz")
+    with command_line(), pytest.raises(DataError) as moved:
+        check_tune_call(run.path, CALL)
+    with command_line(), pytest.raises(HubensembleError) as restart:
+        check_tune_call(run.path, dict(CALL, restart=True, tuner_id="tuner0"))
+    refusals = each_in_one_process(
+        ["tune", "--run", run.path],
+        ["tune", "--run", run.path, "--restart", "--tuner-id", "tuner0",
+         "--oracle", "127.0.0.1:1"])
+    for (code, _, err, tensorflow), said in zip(refusals, (moved, restart)):
+        assert (code, tensorflow) == (2, False), err
+        assert str(said.value) in err, err
