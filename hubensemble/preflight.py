@@ -340,6 +340,9 @@ def check_inputs(args) -> None:
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     run_dir = getattr(args, "run", None) or getattr(args, "out", None)
     notes = []  # (a killed command's words: `Run.lock`, memory.say_killed, as it is taken)
+    if args.command == "evaluate":  # its flags' errors before a data folder's (_model_folder)
+        from hubensemble.evaluate import check_evaluate_options
+        check_evaluate_options(args.eval_split, args.corruptions, args.severities)
     if getattr(args, "data", None):
         check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
             "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",

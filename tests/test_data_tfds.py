@@ -503,3 +503,32 @@ def test_a_split_override_that_switches_off_train_is_refused_before_the_folder(t
     with pytest.raises(DataError, match=re.escape("splits={'train': ''} would switch off")):
         check_data_dir("mnist", str(there), {"train": ""})
     check_data_dir("mnist", str(there), {"test": None})  # test may be dropped
+
+
+def test_the_command_line_says_a_bad_split_before_an_empty_tfds_folder(tmp_path):
+    """`fit … --data tfds:mnist --data-dir EMPTY --split train=` and `evaluate … --split tst`
+    said the missing tfds folder first (check_spec called `check_data_dir` without the
+    command line's overrides, and evaluate's --split was checked after --data): the flag's
+    error is the more useful first. The words are the checks' own (the references, called
+    here), TensorFlow never imported. Fails before: both said "is not prepared in"."""
+    from hubensemble.data.tfds import check_data_dir
+    from hubensemble.evaluate import check_evaluate_options
+    from hubensemble.lockwords import command_line
+    from hubensemble.optionerror import OptionError
+    from test_cli import each_in_one_process
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError) as train, command_line():
+        check_data_dir("mnist", str(empty), {"train": None})
+    with pytest.raises(OptionError) as split, command_line():
+        check_evaluate_options("tst", None, None)
+    (tmp_path / "model").mkdir()
+    said = each_in_one_process(
+        ["fit", "--catalogue", tmp_path / "c.yaml", "--data", "tfds:mnist", "--data-dir",
+         empty, "--split", "train=", "--out", tmp_path / "run"],
+        ["evaluate", "--model", tmp_path / "model", "--data", "tfds:mnist", "--data-dir",
+         empty, "--split", "tst"])
+    for (code, _, err, tensorflow), words in zip(said, (train, split)):
+        assert (code, tensorflow) == (2, False), err
+        assert str(words.value) in err and "is not prepared" not in err, err

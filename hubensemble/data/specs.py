@@ -231,7 +231,9 @@ def check_spec(spec: str, *, splits: dict[str, str | None] | None = None,
     if scheme in CLASS_CHECKS:
         CLASS_CHECKS[scheme](rest, min_classes=min_classes, min_per_class=min_per_class)
     if scheme == "tfds":  # a data folder holding nothing of it: before TensorFlow, after flags
-        tfds.check_data_dir(rest, tfds_only.get("data_dir"))
+        # --split first; the command line's are a list of (NAME, SPEC) pairs (repeatable)
+        tfds.check_data_dir(rest, tfds_only.get("data_dir"),
+                            dict(splits) if isinstance(splits, (list, tuple)) else splits)
     return scheme, rest
 
 
