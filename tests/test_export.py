@@ -1018,6 +1018,16 @@ def test_a_fits_run_folder_inside_another_run_is_named_not_its_export(tmp_path):
         "files its commands own): choose another --out folder outside it"), err.value
 
 
+def test_a_mistyped_keyword_of_read_metadata_names_read_metadata(tmp_path):
+    """`hubensemble.export.read_metadata(pth=…)` said "read_export_metadata() got an
+    unexpected keyword argument 'pth'", a function the caller never called (the name was
+    an alias of formats.read_export_metadata)."""
+    with pytest.raises(TypeError, match=r"^read_metadata\(\) got an unexpected keyword "
+                                        r"argument 'pth'"):
+        read_metadata(pth=str(tmp_path))
+    assert read_metadata(tmp_path) == {}
+
+
 def _datasets(f):
     found = []
     f.visititems(lambda n, obj: found.append(n) if hasattr(obj, "shape") else None)

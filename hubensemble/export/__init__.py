@@ -36,7 +36,20 @@ from hubensemble.export.stage import CHECK_BATCH, ExportResult, check_batch, exp
 from hubensemble.export.warmup import add_warmup
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
                                  MEMBERS_SIGNATURE, METADATA_ASSET, SERVING_SIGNATURE, is_export)
-from hubensemble.prediction import PREDICT_BATCH, format_predictions, predict, read_metadata
+from hubensemble.errors import checks_keywords
+from hubensemble.formats import read_export_metadata
+from hubensemble.prediction import PREDICT_BATCH, format_predictions, predict
+
+
+@checks_keywords
+def read_metadata(model_dir, *, strict: bool = True) -> dict:
+    """An export's metadata asset, MODEL_DIR/assets/hubensemble.json, as a dict ({} when
+    absent): `formats.read_export_metadata`, the one reader, under the name this package
+    offers. A function of its own so that a mistyped keyword names the one called
+    (`read_metadata(pth=…)` said "read_export_metadata() got an unexpected keyword
+    argument"). Raises HubensembleError as that reader does (`strict`)."""
+    return read_export_metadata(model_dir, strict=strict)
+
 
 __all__ = [
     "BYTES_SIGNATURE", "CHECK_BATCH", "EXPORT_FORMAT", "EXPORT_FORMAT_VERSION",
