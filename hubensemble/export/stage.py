@@ -184,8 +184,10 @@ def export_ensemble(run_dir, out_dir=None, *, retrain_full: bool = _EXPORT["retr
 
     Raises RunError when ensemble.json is missing or lists no members, a member's candidate
     has no trial.json or is not "ok", its module has no catalogue entry in run.json, its
-    recorded weights file is missing or unreadable (with `skip_missing` such a member is left
-    out instead, with a warning, and the other weights renormalised to sum 1), retraining
+    recorded weights file is missing, unreadable or not the one tune wrote (its sha256:
+    weights the ensemble's figures were not measured of; `exportplan.plan_members`, before
+    the data loads) (with `skip_missing` such a member is left out instead, with a warning,
+    and the other weights renormalised to sum 1), retraining
     fails, or no member is left; and as `save_export` and (with `student`)
     `studentexport.student_for_export` do. Raises OptionError when `quantize` or
     `tflite_size` is given without `export_format="tflite"` (they would do nothing), when
