@@ -21,6 +21,7 @@ from hubensemble.fileio import atomic_write_text, check_file_target
 from hubensemble.handles import (handle_kind, same_module_note, same_module_pairs, stored_handle,
                                  stored_weights)
 from hubensemble.localfiles import file_not_module, local_source, modules_inside
+from hubensemble.pathnotes import weights_file_problem
 from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.text import absolute, cells, counted, escaped, ljust
 
@@ -79,8 +80,10 @@ def weights_fault(weights) -> str | None:
     "imagenet" download and are fine) cannot be read here, in the loader's words
     (`hub.locate`: "PATH does not exist", with `catalogue_urls.variables_note`), a link
     that leads nowhere in fileio's (`fileio.dead_link_reason`), else the OS's reason the
-    open failed; None when it reads. TensorFlow-free: `catalogue add` refused a missing
-    --weights only once the architecture was built."""
+    open failed, or what it holds instead of weights (`pathnotes.weights_file_problem`:
+    empty, text, not HDF5, cut short); None when it reads. TensorFlow-free: `catalogue add`
+    refused a missing --weights only once the architecture was built, an empty one after
+    TensorFlow's import."""
     from hubensemble.catalogue_urls import variables_note
     from hubensemble.fileio import dead_link_reason
     from hubensemble.handles import file_url_path
@@ -98,7 +101,9 @@ def weights_fault(weights) -> str | None:
                 f.read(1)
     except OSError as e:
         return f"{path} cannot be read ({e.strerror or type(e).__name__})"
-    return None
+    # empty, text, not HDF5, cut short: rank's rule and words (pathnotes.weights_file_problem)
+    problem = weights_file_problem(path) if os.path.isfile(path) else None
+    return problem.removeprefix("the weights file ") if problem else None
 
 
 #: The fields `_callers_words` puts in the caller's words: ADD_FLAGS' and --name's.

@@ -2975,3 +2975,32 @@ def test_validate_says_a_signature_output_key_or_layer_the_local_module_lacks(
         f"{path}:7: field 'signature': the SavedModel has no signature 'serving_default' "
         "(signatures: none); write one of them, or leave signature out (its __call__ is "
         "used)"], said
+
+
+def test_catalogue_add_refuses_an_empty_weights_file_before_tensorflow(
+        tmp_path):
+    # `catalogue add keras:X --weights empty.weights.h5` imported TensorFlow before refusing
+    # it; check_add (run before TensorFlow) refuses it in validate's and rank's words. (A
+    # damaged saved_model.pb is left to the load: a batch add counts it as failed.)
+    import subprocess
+
+    (tmp_path / "empty.weights.h5").write_bytes(b"")
+    code = f"""
+import sys
+from hubensemble.catalogue_writer import check_add
+from hubensemble.errors import CatalogueError
+for handles, fields in ((["keras:MobileNetV2"], {{"weights": "empty.weights.h5"}}),):
+    try:
+        check_add({str(tmp_path / 'to.yaml')!r}, handles, **fields)
+    except CatalogueError as e:
+        print(e)
+print("tensorflow" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, check=True,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()}).stdout.splitlines()
+    assert out == [
+        f"cannot add 'keras:MobileNetV2': keyword weights: the weights file "
+        f"{tmp_path / 'empty.weights.h5'} is not an HDF5 file: it holds nothing (0 bytes); "
+        "pass weights='imagenet' or the path of the file its weights were saved to",
+        "False"], out
