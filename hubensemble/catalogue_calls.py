@@ -5,15 +5,15 @@ has, told from its files without TensorFlow: a SavedModel's signatures and their
 (`call_problems`); rank refused them as the module loaded (`hub.savedmodels.SignatureModule`,
 `hub.sources`' cut at `layer`, stage "savedmodel" / "output"), after TensorFlow's import,
 where validate said "ok". A value taken from `defaults:` is said with the entry it applies to
-(`catalogue_sizes.from_defaults`).
+(`pathnotes.from_defaults`).
 """
 
 from __future__ import annotations
 
 import os
 
-from hubensemble.catalogue_sizes import from_defaults
 from hubensemble.handles import field_source, handle_kind, local_source
+from hubensemble.pathnotes import from_defaults
 from hubensemble.text import names_listed
 
 

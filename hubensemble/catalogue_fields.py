@@ -13,6 +13,9 @@ import unicodedata
 
 from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, handle_kind,
                                  local_source, source_kind, stored_handle, stored_weights)
+# lines[DEFAULTED]: the fields an entry took from `defaults:` (pathnotes owns it: handles too
+# says such a value with its entry)
+from hubensemble.pathnotes import DEFAULTED  # noqa: F401 - re-exported for catalogue
 from hubensemble.text import closest_name, shell, shell_word
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
@@ -24,11 +27,6 @@ INPUT_DTYPES = ("float32", "uint8")
 TOP_LEVEL_KEYS = ("defaults", "modules")
 # Every entry needs its own name and handle: a shared default would silently duplicate them.
 NO_DEFAULT_FIELDS = ("name", "handle")
-#: The key of an entry's `lines` ({field: LINE}) whose value is the frozenset of the fields it
-#: took from `defaults:` (`catalogue._parse_entry`): a problem found later of such a field
-#: names the entry it applies to (`catalogue_sizes`), not only the `defaults:` line. Not a
-#: field name, so no field's line is shadowed.
-DEFAULTED = "defaults"
 
 _RANGE_BOUNDS = {(0.0, 1.0): "0,1", (-1.0, 1.0): "-1,1", (0.0, 255.0): "0,255"}
 #: value_range shorthands as written in YAML (the keys) and as stored (the values);

@@ -10,15 +10,16 @@ of an input_size on a SavedModel that takes any size: input_size is "the size th
 needs" (docs/catalogue.md, Fields), so it fixes rank's embeddings and fine-tuning at that
 size, where the size a module was pre-trained at is `native_size`. A value an entry took from
 `defaults:` is said at the `defaults:` line with the entry it applies to
-(`catalogue_fields.DEFAULTED`).
+(`pathnotes.from_defaults`).
 """
 
 from __future__ import annotations
 
 import os
 
-from hubensemble.catalogue_fields import DEFAULTED, shown
+from hubensemble.catalogue_fields import shown
 from hubensemble.handles import field_source, handle_kind, local_source
+from hubensemble.pathnotes import from_defaults
 
 
 def module_sizes(spec) -> tuple[tuple[tuple[int, int], ...], str, bool] | None:
@@ -82,15 +83,6 @@ def zoo_module(path) -> bool:
 
 def _listed(sizes) -> str:
     return " or ".join(str(list(size)) for size in sizes)
-
-
-def from_defaults(spec, field) -> str | None:
-    """"(the `defaults:` value, taken by entry 'NAME' at FILE:LINE) " when entry `spec` took
-    `field` from `defaults:` (`catalogue_fields.DEFAULTED`), else None: the problem is then
-    said at the `defaults:` line with the entry it applies to (the line alone named none)."""
-    if field not in ((getattr(spec, "lines", None) or {}).get(DEFAULTED) or ()):
-        return None
-    return f"(the `defaults:` value, taken by entry {shown(spec.name)} at {spec.source}) "
 
 
 def size_problem(spec) -> str | None:

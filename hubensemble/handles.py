@@ -34,7 +34,7 @@ from hubensemble.localfiles import (HDF5_SIGNATURE, KERAS_FILE_SUFFIXES,  # noqa
                                     file_not_module, inner_module, inner_modules,
                                     keras_file_problem, local_source, modules_inside,
                                     what_bytes_are)
-from hubensemble.pathnotes import sibling_note, weights_file_problem
+from hubensemble.pathnotes import from_defaults, sibling_note, weights_file_problem
 from hubensemble.savedmodel_calls import saved_model_pb_problem, signature_reading
 from hubensemble.text import absolute, closest_name, described, escaped, value_to_write
 from hubensemble.winpaths import windows_form, windows_refusal
@@ -453,16 +453,17 @@ def local_handle_warnings(specs) -> list[str]:
 
     notes = []
     for spec in specs:
-        weights = getattr(spec, "weights", None)
+        weights, taken = getattr(spec, "weights", None), from_defaults(spec, "weights") or ""
         if weights not in (None, "imagenet") and not os.path.exists(weights):
             form = windows_form(weights)
-            notes.append(f"warning: {field_source(spec, 'weights')}: weights file {said(weights)} "
+            notes.append(f"warning: {field_source(spec, 'weights')}: {taken}weights file "
+                         f"{said(weights)} "
                          + (form.advice(escape=False) if form else "does not exist on this "
                             "machine" + (variables_note(weights) or sibling_note(weights)))
                          + "; rank will skip it here")
         elif weights not in (None, "imagenet") and os.path.isfile(weights) and (
                 problem := weights_file_problem(weights)):  # rank's rule and words
-            notes.append(f"warning: {field_source(spec, 'weights')}: {escaped(problem)}; "
+            notes.append(f"warning: {field_source(spec, 'weights')}: {taken}{escaped(problem)}; "
                          "rank will skip it")
         if handle_kind(spec.handle) != "local":
             continue

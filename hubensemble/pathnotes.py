@@ -1,6 +1,7 @@
 """What a catalogue's local path that cannot be used is said with, told from the file system
 alone (no TensorFlow): `sibling_note`, the entry of its folder it most likely mistypes, and
-`weights_file_problem`, a ``keras:NAME`` entry's `weights:` file that holds no weights. The
+`weights_file_problem`, a ``keras:NAME`` entry's `weights:` file that holds no weights; and
+`from_defaults`, the entry a value taken from `defaults:` is said with. The
 words of `catalogue validate`'s warnings (`handles.local_handle_warnings`) and of rank's and
 fit's skip reasons (`catalogue_here`), kept here so that both say a path alike."""
 
@@ -43,3 +44,22 @@ def weights_file_problem(path: str) -> str | None:
         return keras_file_problem(path, name=f"the weights file {path}")
     except OSError as e:
         return f"the weights file {path} cannot be read ({e.strerror or e})"
+
+
+#: The key of an entry's `lines` ({field: LINE}) whose value is the frozenset of the fields it
+#: took from `defaults:` (`catalogue._parse_entry`): a problem found later of such a field
+#: names the entry it applies to (`from_defaults`), not only the `defaults:` line. Not a
+#: field name, so no field's line is shadowed.
+DEFAULTED = "defaults"
+
+
+def from_defaults(spec, field) -> str | None:
+    """"(the `defaults:` value, taken by entry 'NAME' at FILE:LINE) " when catalogue entry
+    `spec` (a ModuleSpec-like record with `lines`, `name`, `source`) took `field` from
+    `defaults:` (DEFAULTED), else None: a problem of it is said at the `defaults:` line
+    (`handles.field_source`), which named no entry (`catalogue validate` said "field
+    'input_size': [64, 64], but …" at the defaults line once per entry). The words of the
+    parser's own refusals of such a value (`catalogue._parse_entry`)."""
+    if field not in ((getattr(spec, "lines", None) or {}).get(DEFAULTED) or ()):
+        return None
+    return f"(the `defaults:` value, taken by entry {spec.name!r} at {spec.source}) "

@@ -3004,3 +3004,27 @@ print("tensorflow" in sys.modules)
         f"{tmp_path / 'empty.weights.h5'} is not an HDF5 file: it holds nothing (0 bytes); "
         "pass weights='imagenet' or the path of the file its weights were saved to",
         "False"], out
+
+
+def test_a_weights_file_from_defaults_is_warned_of_with_each_entry_it_applies_to(tmp_path):
+    # A `defaults:` weights file that is missing or empty was warned of at the defaults line
+    # once per entry, every line alike, naming no entry (as the input_size of 3d398974 was);
+    # each line now names the entry that took it (pathnotes.from_defaults).
+    from hubensemble.zoo.config import validate_catalogues
+
+    (tmp_path / "empty.weights.h5").write_bytes(b"")
+    path = write(tmp_path, """
+        defaults:
+          weights: ./empty.weights.h5
+        modules:
+          - {name: a, handle: 'keras:MobileNetV2'}
+          - {name: b, handle: 'keras:MobileNetV2'}
+          - {name: c, handle: 'keras:MobileNetV2', weights: imagenet}
+        """)
+    said = []
+    assert validate_catalogues([path], lambda line, ok: said.append((line, ok)))
+    warnings = [line for line, ok in said if ok is None and "loads the same module" not in line]
+    assert warnings == [
+        f"warning: {path}:2: (the `defaults:` value, taken by entry {name!r} at {path}:{line}) "
+        f"the weights file {tmp_path / 'empty.weights.h5'} is not an HDF5 file: it holds "
+        "nothing (0 bytes); rank will skip it" for name, line in (("a", 4), ("b", 5))], said
