@@ -56,15 +56,25 @@ def folder(tmp_path):
     return tmp_path, sorted(bad), ["true16.png", "black16.png", "micro12.tif", "alpha128.png"]
 
 
-def test_files_that_decode_black_or_white_are_skipped_with_the_way_on(folder):
+def test_files_that_decode_black_or_white_are_skipped_with_the_way_on(folder, caplog):
     """A new-user check: 16-bit PNGs of 8-bit values decoded to all zeros, 16-bit grey
     TIFFs likewise, RGBA files of alpha 0 to all white, and were trained on without a word,
     where the same pixels in an npz are refused (decode.check_16bit, check_array_values).
     Each is skipped, named with its reason and the way on; true 16-bit data (a 12-bit TIFF
     too, dark as the npz rule keeps it), an all-black 16-bit file and a half alpha are
     used."""
+    import logging
+
     root, bad, good = folder
-    task = load_task(f"folder:{root}", test_fraction=0.0, val_fraction=0.0)
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        task = load_task(f"folder:{root}", test_fraction=0.0, val_fraction=0.0)
+    # The 12-bit TIFF is kept and counted: it decodes dark (its top 8 bits).
+    top = int(np.asarray(Image.open(root / "a" / "micro12.tif")).max())
+    assert [r.getMessage() for r in caplog.records if "decodes dark" in r.getMessage()] == [
+        f"1 16-bit image holds values up to {top} of 65535 (e.g. {root / 'a' / 'micro12.tif'}: "
+        f"12-bit data?), which decodes dark (the top 8 bits, 0..{top >> 8} of 255), as "
+        "predict sends them: scale them to 16 bits (v * 16 for 12-bit data) or save them as "
+        "8-bit"]
     skipped = {p.split("/")[-1]: why for p, why in task.skipped}
     assert sorted(skipped) == bad, skipped
     assert skipped["as16.png"].startswith(

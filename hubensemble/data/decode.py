@@ -33,7 +33,7 @@ import warnings
 import numpy as np
 
 from hubensemble import _tf
-from hubensemble.data.filepixels import eight_bit_in_16, png_fault, transparent
+from hubensemble.data.filepixels import DARK_BELOW, eight_bit_in_16, png_fault, transparent
 from hubensemble.data.sniff import (CONVERT_ELSEWHERE, GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE,
                                     SIGNATURES, UNSUPPORTED, animated_webp, image_format,
                                     outside_graph, sniff, sniff_row)
@@ -248,6 +248,9 @@ class Decoded:
     orientation: int | None = None
     turned: int | None = None
     shrunk_from: tuple[int, int] | None = None
+    #: The largest value of a 16-bit file of the kept decoder whose values all lie in
+    #: 256..`filepixels.DARK_BELOW` - 1 (12-bit data: it decodes dark, 0..15), else None.
+    dark: int | None = None
 
 
 #: Formats whose orientation tag the kept decoder applies: Pillow turns a TIFF upright as it
@@ -389,7 +392,7 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
     else:  # the graph refuses it by its first bytes: its words, without running it
         what = "an animated WebP file" if animated_webp(data) else outside_graph(data)
     try:
-        pixels, fmt = _decode_with_pil(data, name)
+        pixels, fmt, dark = _decode_with_pil(data, name)
     except UnreadableImage:
         raise
     except Exception as e:  # PIL raises many types (UnidentifiedImageError, OSError, …)
@@ -411,8 +414,9 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
 
             pixels = shrink_to_short_side(pixels).numpy()
     if kind in TURNED_FORMATS:  # Pillow turned it upright as it loaded it
-        return Decoded(_checked(pixels), fmt, False, turned=tag(data), shrunk_from=shrunk_from)
-    return Decoded(_checked(pixels), fmt, False, tag(data), shrunk_from=shrunk_from)
+        return Decoded(_checked(pixels), fmt, False, turned=tag(data), shrunk_from=shrunk_from,
+                       dark=dark)
+    return Decoded(_checked(pixels), fmt, False, tag(data), shrunk_from=shrunk_from, dark=dark)
 
 
 def _shrunk(size) -> tuple[int, int] | None:
@@ -442,8 +446,10 @@ def _checked(img):
 _WARNED: set = set()
 
 
-def _decode_with_pil(data: bytes, name: str | None = None) -> tuple[np.ndarray, str]:
-    """The kept decoder: (pixels, Pillow's format name) of a file the graph does not decode,
+def _decode_with_pil(data: bytes, name: str | None = None
+                     ) -> tuple[np.ndarray, str, int | None]:
+    """The kept decoder: (pixels, Pillow's format name, `Decoded.dark`) of a file the graph
+    does not decode,
     with the warnings Pillow gives on the way ("Truncated File Read") logged naming the file
     `name` (they named Pillow's own source line, not the image).
 
@@ -469,7 +475,7 @@ def _decode_with_pil(data: bytes, name: str | None = None) -> tuple[np.ndarray, 
     return out
 
 
-def _pil_pixels(data: bytes) -> tuple[np.ndarray, str]:
+def _pil_pixels(data: bytes) -> tuple[np.ndarray, str, int | None]:
     """`_decode_with_pil`'s conversion itself."""
     import io
 
@@ -484,9 +490,11 @@ def _pil_pixels(data: bytes) -> tuple[np.ndarray, str]:
             if 0 < (top := int(a.max(initial=0))) <= 255:  # black by v >> 8 (filepixels)
                 raise UnreadableImage(eight_bit_in_16(fmt, top))
             # A 16-bit file is 16-bit by its header, whatever its values (as 16-bit PNGs).
-            return to_rgb_uint8(a[..., None], what="image", known_16bit=True), fmt
+            return (to_rgb_uint8(a[..., None], what="image", known_16bit=True), fmt,
+                    top if 255 < top < DARK_BELOW else None)
         if mode == "F":
-            return to_rgb_uint8(np.asarray(im, dtype=np.float64)[..., None], what="image"), fmt
+            return (to_rgb_uint8(np.asarray(im, dtype=np.float64)[..., None], what="image"),
+                    fmt, None)
         if mode == "1":
             a = np.asarray(im.convert("L"))
         elif mode in ("L", "RGB") and "transparency" not in im.info:
@@ -499,7 +507,7 @@ def _pil_pixels(data: bytes) -> tuple[np.ndarray, str]:
             a = np.asarray(im.convert("RGB"))
     if a.ndim == 2:
         a = a[..., None]
-    return to_rgb_uint8(a, what="image"), fmt
+    return to_rgb_uint8(a, what="image"), fmt, None
 
 
 def read_image(path: str, *, orientation: bool = True) -> Decoded:

@@ -27,6 +27,30 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: (1, 1), 2: (3, 3), 3: (1, 1), 4: (2, 1), 6: (4, 3)}
 
 
+#: A 16-bit file whose values all lie below this (12-bit data, 0..4095) decodes dark: its top
+#: 8 bits are 0..15. Kept, as the npz rule keeps true 16-bit data, and counted (`dark_note`).
+DARK_BELOW = 4096
+
+
+def dark_note(dark: list[tuple[str, int]]) -> str | None:
+    """The loader's warning for the 16-bit files (`dark`: (path, largest value) of each,
+    `decode.Decoded.dark`) whose values all lie below DARK_BELOW: "2 16-bit images hold
+    values up to 3728 of 65535 (e.g. PATH: 12-bit data?), which decode dark (their top 8
+    bits, 0..14 of 255), as serve_bytes … reads them: scale them to 16 bits (v * 16 for
+    12-bit data) or save them as 8-bit"; None without any. A folder of 12-bit microscope
+    TIFFs trained on images of 1..14 of 255 without a word (a new-user check)."""
+    if not dark:
+        return None
+    from hubensemble.text import counted, paths_shown
+
+    top = max(v for _, v in dark)
+    hold, decode = ("holds", "decodes") if len(dark) == 1 else ("hold", "decode")
+    return (f"{counted(len(dark), '16-bit image')} {hold} values up to {top} of 65535 (e.g. "
+            f"{paths_shown([dark[0][0]])}: 12-bit data?), which {decode} dark (the top 8 "
+            f"bits, 0..{top >> 8} of 255), as predict sends them: scale them to 16 bits "
+            f"(v * 16 for 12-bit data) or save them as 8-bit")
+
+
 def eight_bit_in_16(kind: str, top: int) -> str:
     """The reason a 16-bit `kind` file ("PNG", "TIFF") whose values all lie in 0..`top`
     (<= 255, not all 0; a PNG's is said as 255: `_sixteen_bit_top`) is skipped."""

@@ -16,6 +16,7 @@ import os
 from hubensemble.data.classnotes import (  # noqa: F401 (their home; folder's names too)
     case_only_note, class_notes, numbered_classes_note, warn_class_notes)
 from hubensemble.data.decode import UnreadableImage, read_image
+from hubensemble.data.filepixels import dark_note
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts, unreached
 from hubensemble.data.sniff import (HEAD_BYTES, MISPLACED_WORDS, image_format, skipped_words,
@@ -46,6 +47,7 @@ class _Listing:
         self.turned: list[tuple[str, int]] = []  # (path, orientation 2..8) a TIFF applied
         self.shrunk: list[tuple[str, tuple[int, int]]] = []  # (path, (h, w) as decoded)
         self.kept: list[tuple[str, str]] = []  # (path, format) Pillow read: serve_bytes cannot
+        self.dark: list[tuple[str, int]] = []  # (path, top value) of dark 16-bit files
         self.files = 0  # files looked at (decoded or skipped)
 
     def skip(self, path, reason):
@@ -326,6 +328,8 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
                 listing.shrunk.append((path, decoded.shrunk_from))
             if not decoded.in_graph:
                 listing.kept.append((path, decoded.format))
+            if decoded.dark is not None:
+                listing.dark.append((path, decoded.dark))
             listing.looked()
             labels.append(index[c])
             paths.append(path)
@@ -561,8 +565,9 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         how = ("class folders; " + carved_words(options)
                + "".join(f"; {note}" for note in short))
     name = label(os.path.basename(os.path.normpath(absolute(path))))
-    if note := unservable_note(listing.kept):  # trained on, refused by serve_bytes
-        log.warning("%s", note)
+    for note in (unservable_note(listing.kept), dark_note(listing.dark)):
+        if note:  # trained on, refused by serve_bytes; read dark
+            log.warning("%s", note)
     # The source names the folder absolute, as Task.spec does (`folder:imgs` and `folder:../x`
     # named no folder from another working directory, as run.json and the report show it).
     return Task(name=name, source=f"folder:{absolute(path)} ({how})", class_names=class_names,
