@@ -98,15 +98,24 @@ def test_a_split_of_8bit_values_beside_16bit_ones_is_refused(tmp_path, eight):
 
 
 def test_files_keep_the_16_bit_rule_whatever_their_values(tmp_path):
-    """A 16-bit file is 16-bit by its header: a dark one reads black, never refused."""
-    dark = np.full((3, 5), 200, np.uint16)
-    buf = io.BytesIO()
-    Image.fromarray(dark).save(buf, format="TIFF")  # the kept decoder (Pillow)
-    assert not decode_image_bytes(buf.getvalue()).any()
+    """A 16-bit file is 16-bit by its header: a dark one (values above 255) reads by its top
+    8 bits, an all-0 one black; one of 8-bit values (all in 1..255), which the rule reads
+    black, is skipped with why (data/filepixels.py; it was read black without a word)."""
     import tensorflow as tf
 
-    png = tf.io.encode_png(dark[..., None]).numpy()  # the graph decoder
-    assert not decode_image_bytes(png).any()
+    from hubensemble.data.decode import UnreadableImage
+
+    for value, kept in ((200, False), (300, True), (0, True)):
+        dark = np.full((3, 5), value, np.uint16)
+        buf = io.BytesIO()
+        Image.fromarray(dark).save(buf, format="TIFF")  # the kept decoder (Pillow)
+        png = tf.io.encode_png(dark[..., None]).numpy()  # the graph decoder
+        for data in (buf.getvalue(), png):
+            if kept:
+                assert (decode_image_bytes(data) == value >> 8).all()
+            else:
+                with pytest.raises(UnreadableImage, match="whose values all lie in 0..2"):
+                    decode_image_bytes(data)
 
 
 def _tfds_images(images_by_split):
