@@ -142,51 +142,6 @@ def unfinished_sweeps(run_dir, meta: dict | None = None) -> list[UnfinishedSweep
     return found
 
 
-#: What each file of a candidate is called in the words of a trial redone (`redone_lines`).
-_FILE_WORDS = {candidate.WEIGHTS_FILE: "weights file", candidate.VAL_PROBS_FILE:
-               "validation table", candidate.TEST_PROBS_FILE: "test table"}
-
-
-def redone_lines(candidates_dir, trials, sweep: str) -> list[str]:
-    """The lines tune says before it runs again the planned `trials` (ids) of `sweep` whose
-    folder in `candidates_dir` holds a finished trial that is no longer whole (`candidate
-    .Candidate.problems`: a file missing or damaged, or changed since tune wrote it,
-    `candidatefiles.changed_files`): one per trial ("candidates/T: weights.weights.h5 is not
-    the one tune wrote (…); running the trial again"), then the count ("tune default: 1
-    trial redone: its weights file changed since tune wrote it"). [] when there is none
-    (a trial never run, killed, or without a readable trial.json: said by its own reader).
-    Before, a trial whose file changed was reused, and fit said to delete its folder."""
-    lines, why = [], {}
-    for trial in trials:
-        found = candidate.read_candidate(candidates_dir, trial)
-        if found is None or not found.problems:
-            continue
-        lines.append(f"candidates/{trial}: {'; '.join(found.problems)}; running the trial "
-                     "again")
-        firsts = [p.split(" ", 1)[0] for p in found.changed]
-        # A "written" record edited by hand is said of trial.json, not taken for a file name
-        # ("its trial.json's changed since tune wrote it", 399's check).
-        record = any(f.startswith(candidate.TRIAL_FILE) for f in firsts)
-        names = [_FILE_WORDS.get(f, f) for f in firsts if not f.startswith(candidate.TRIAL_FILE)]
-        if found.faults or not (names or record):
-            why[trial] = ("its files are missing or damaged", "missing or damaged")
-        elif record:
-            why[trial] = (f"its {candidate.TRIAL_FILE}'s \"written\" record is damaged "
-                          "(edited by hand?)", "\"written\" record damaged")
-        else:
-            changed = " and ".join(names)
-            why[trial] = (f"its {changed} changed since tune wrote "
-                          f"{'it' if len(names) == 1 else 'them'}", f"{changed} changed")
-    if len(why) == 1:
-        trial, (what, _) = next(iter(why.items()))
-        lines.append(f"tune {sweep}: 1 trial redone: {what} ({trial})")
-    elif why:
-        lines.append(f"tune {sweep}: {counted(len(why), 'trial')} redone, whose files changed "
-                     "since tune wrote them or are missing or damaged: " + ", ".join(
-                         f"{t} ({short})" for t, (_, short) in why.items()))
-    return lines
-
-
 def damaged_since(candidates_dir, trial: str) -> bool:
     """Whether the folder of `trial` in `candidates_dir` holds files but no readable trial
     record (`candidate.inspect`: trial.json missing, not JSON, of no known status): tune

@@ -474,7 +474,7 @@ def test_tunes_redo_line_says_a_damaged_written_record_not_a_file(tmp_path):
     said "1 trial redone: its trial.json's changed since tune wrote it" (the record's
     problem read as a file name; 399's check). Fails before: "trial.json's changed"."""
     from hubensemble import candidate
-    from hubensemble.sweepstate import redone_lines
+    from hubensemble.tune.redo import redone_line
 
     folder = tmp_path / "candidates"
     rng = np.random.default_rng(0)
@@ -486,11 +486,15 @@ def test_tunes_redo_line_says_a_damaged_written_record_not_a_file(tmp_path):
     record = json.loads(path.read_text())
     record["written"]["val_probs.npy"] = "x"
     path.write_text(json.dumps(record))
-    lines = redone_lines(folder, ["probe-0000-m", "probe-0001-m"], "probe")
-    assert lines[-1] == ('tune probe: 1 trial redone: its trial.json\'s "written" record is '
-                         "damaged (edited by hand?) (probe-0000-m)"), lines
+    line = redone_line(folder, ["probe-0000-m", "probe-0001-m"], "probe")
+    assert line.startswith('tune probe: 1 trial redone, its trial.json\'s "written" record is '
+                           "damaged (edited by hand?): candidates/probe-0000-m: "), line
     np.save(folder / "probe-0001-m" / "val_probs.npy",  # other valid probabilities
             rng.dirichlet(np.ones(3), 8).astype(np.float32))
-    lines = redone_lines(folder, ["probe-0000-m", "probe-0001-m"], "probe")
-    assert lines[-1].endswith(': probe-0000-m ("written" record damaged), probe-0001-m '
-                              "(validation table changed)"), lines
+    line = redone_line(folder, ["probe-0000-m", "probe-0001-m"], "probe")
+    assert line.startswith("tune probe: 2 trials redone, whose files changed since tune wrote "
+                           "them or are missing or damaged: candidates/probe-0000-m: "), line
+    assert "; candidates/probe-0001-m: val_probs.npy " in line, line
+    assert redone_line(folder, ["probe-0000-m", "probe-0001-m"], "probe",
+                       said=("probe-0000-m",)).startswith("tune probe: 1 trial redone, its "
+                                                          "validation table changed since")

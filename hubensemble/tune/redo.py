@@ -5,8 +5,11 @@ line, `said`) leaves them out, so a changed trial is said once."""
 from __future__ import annotations
 
 from hubensemble import candidate
-from hubensemble.sweepstate import _FILE_WORDS
 from hubensemble.text import counted
+
+#: What each file of a candidate is called in the line of a trial redone.
+_FILE_WORDS = {candidate.WEIGHTS_FILE: "weights file", candidate.VAL_PROBS_FILE:
+               "validation table", candidate.TEST_PROBS_FILE: "test table"}
 
 
 def redone_line(candidates_dir, trials, sweep: str, said=()) -> str | None:
