@@ -202,3 +202,18 @@ def test_a_keyword_in_other_words_names_the_one_meant(tmp_path, call, words):
         call(str(tmp_path / "x"))
     assert str(caught.value) == words
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("members, error, words", [
+    ("m.keras", TypeError, "EnsembleLayer() members must be a list of Keras models or layers, "
+     "got str 'm.keras'; e.g. EnsembleLayer([model_a, model_b])"),
+    ([], ValueError, "EnsembleLayer() members is empty: it needs at least one member, a Keras "
+     "model or layer; e.g. EnsembleLayer([model_a, model_b])"),
+    ([len, "b.keras"], ValueError, "EnsembleLayer() members[1] must be a Keras model or "
+     "layer, got str 'b.keras'; e.g. EnsembleLayer([model_a, model_b])")])
+def test_ensemble_layer_names_the_member_refused(members, error, words):
+    """EnsembleLayer("m.keras") was told "got str", a member of another kind "got str" with
+    no index, no value and no way on. Fails before: those words."""
+    with pytest.raises(error) as caught:
+        hubensemble.EnsembleLayer(members)
+    assert str(caught.value) == words

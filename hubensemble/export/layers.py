@@ -10,6 +10,7 @@ import numpy as np
 
 from hubensemble import augment
 from hubensemble.errors import checks_keywords
+from hubensemble.refused import described
 
 
 @keras.saving.register_keras_serializable(package="hubensemble")
@@ -62,17 +63,21 @@ class EnsembleLayer(keras.layers.Layer):
 
     def __init__(self, members, weights=None, *, from_logits=False, **kwargs):
         super().__init__(**kwargs)
+        # The argument and the value refused named (refused.described), with the way on: it
+        # said "got str" and "got int", not which member nor what it was.
+        example = "; e.g. EnsembleLayer([model_a, model_b])"
         if not isinstance(members, (list, tuple)):
-            one = " (one member: write [member])" if callable(members) else ""
-            raise TypeError(f"EnsembleLayer members must be a list of Keras models or layers, "
-                            f"got {type(members).__name__}{one}")
+            one = " (one member: write [member])" if callable(members) else example
+            raise TypeError(f"EnsembleLayer() members must be a list of Keras models or "
+                            f"layers, got {described(members)}{one}")
         members = list(members)
         if not members:
-            raise ValueError("EnsembleLayer needs at least one member")
-        for m in members:
+            raise ValueError(f"EnsembleLayer() members is empty: it needs at least one member, "
+                             f"a Keras model or layer{example}")
+        for i, m in enumerate(members):
             if not callable(m):
-                raise ValueError(f"EnsembleLayer members must be Keras models or layers, got "
-                                 f"{type(m).__name__}")
+                raise ValueError(f"EnsembleLayer() members[{i}] must be a Keras model or layer, "
+                                 f"got {described(m)}{example}")
         self.members = members
         self.member_weights = normalise_weights(
             [1.0] * len(members) if weights is None else weights, len(members))
