@@ -270,9 +270,14 @@ def test_a_candidates_file_changed_since_it_was_written_is_seen_by_a_fit_resumin
     # Tune redoes it (`Candidate.complete`), so fit's tune does: no folder to delete by hand.
     assert "delete" not in said and redone == ["default-0000-m"], said
     assert finished_candidate(run.candidates, "default-0000-m") is None
-    assert cand.ok and cand.changed == cand.problems  # read as before by the stages
+    assert cand.ok and cand.changed == cand.problems
     loaded, skipped = candidate.load_pool(run.candidates, n_val=4, n_test=4)
+    if kind == "val":  # the selection's input: left out, with tune's redo (0b0a6d52)
+        assert loaded == [] and skipped[0][1].startswith(f"{name} is not the one tune wrote")
+        return
     assert [c.trial for c in loaded] == ["default-0000-m"] and not skipped
+    # A test table changed gives no test figures (said in `notes`); a weights file is read.
+    assert (loaded[0].test_probs is None) == (kind == "test"), kind
 
 
 def made_export(folder, run_path):
