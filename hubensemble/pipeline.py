@@ -413,7 +413,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
             check_budget_before_tune(specs, task, options.profile, options.max_gflops,
                                      cache_dir=cache_dir, plan=plan)
         run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
-                 progress=progress, cache_dir=cache_dir)
+                 progress=progress, cache_dir=cache_dir, said_redone=said_redone)
         _say_not_redone(run, said=outside)
 
     def cost():
@@ -483,6 +483,7 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
 
     seconds, ran, reselected = {}, [], []
     outside = []  # candidate folders said before tune as outside fit's plan (stage_done)
+    said_redone = []  # trials of fit's plan said before tune as damaged: tune says them no more
     # cost.json's digest before a recount that gave the same figures (a newer counting rule,
     # the same numbers): the stages that read the old file keep their results.
     same_costs = None
@@ -499,7 +500,8 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
             seen["cost"] = same_costs[0]
         done = present and stage_done(run, name, keys[name], seen, ran=ran, views=views(name),
                                       reads=reads[name], reselected=reselected,
-                                      outside=outside if name == "tune" else None)
+                                      outside=outside if name == "tune" else None,
+                                      redone=said_redone if name == "tune" else None)
         if done and name == "cost" and (why := _costs_outdated(run)):
             log.info("cost: %s %s; running cost again", escaped(outputs[name]), why)
             done = False

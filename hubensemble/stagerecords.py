@@ -336,7 +336,7 @@ def stage_records(meta: dict, run=None) -> dict[str, dict]:
 
 
 def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, reselected=(),
-               outside=None):
+               outside=None, redone=None):
     """`stage` finished under `key` (or, for a record with digests compared here, under
     `reads`: its `read_keys` key, of the options it reads itself), its result is still the
     one it wrote, and the results it read are unchanged (`digests`: stage (or "members",
@@ -347,7 +347,9 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
     `reselected`: those of them whose result this fit selected again instead of running them
     (`reselect.top_k_change`), said as "rank's selection changed above". `outside`: a list
     that gets the candidate folders said as outside fit's plan (`damage`), which fit's tune
-    leaves as they are (`pipeline._say_not_redone` then says them no more).
+    leaves as they are (`pipeline._say_not_redone` then says them no more); `redone`: a list
+    that gets the damaged trials of fit's plan said here ("…; running tune again"), which
+    fit's tune then leaves out of its own line (`run_tune(said_redone=…)`: said once).
     `views`: result -> its `view_digest` now (for `stage`'s own result, `own=True`); a
     result whose file changed in BOOKKEEPING fields alone (its own: PROVENANCE fields; its
     view is the one recorded, the record's digests' "views", or, for a record without
@@ -398,13 +400,15 @@ def stage_done(run, stage, key, digests=None, ran=(), views=None, reads=None, re
     # The members' files, said unless another ensemble.json is why they differ.
     members = ([_members_words(run, recorded.get("members"), digests["members"])]
                if "members" in stale and "ensemble" not in stale else [])
-    redone = []
-    damaged = [d for d in (damage(run, s, ran=ran, outside=outside, redone=redone)
+    said_redone = []
+    damaged = [d for d in (damage(run, s, ran=ran, outside=outside, redone=said_redone)
                            for s in results if s not in ran) if d]
+    if redone is not None and damaged:
+        redone.extend(said_redone)
     if damaged:  # not another command's doing: say it on the terminal, with what is wrong
         # Every damaged folder outside fit's plan: its tune runs, but not for them (it said
         # "…, then fit again; running tune again", a new user's check).
-        left_alone = stage == "tune" and results == ["tune"] and not redone and not members
+        left_alone = stage == "tune" and results == ["tune"] and not said_redone and not members
         log.warning("%s: %s; %s", stage, "; ".join(damaged + members),
                     "fit's tune goes on with its own plan's trials" if left_alone
                     else f"running {stage} again")

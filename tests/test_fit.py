@@ -1632,6 +1632,11 @@ def test_fit_says_which_result_file_was_damaged_before_it_redoes_the_stage(
     # (One line of tune's names both trials.)
     assert re.search(rf"tune: .*candidates/{member}: val_probs\.npy is damaged: not a \.npy "
                      "array file", said), said
+    # Said once: fit's tune leaves the trials fit's line said out of its own line of trials
+    # redone (`run_tune(said_redone=…)`; it said them a second time).
+    everything = [r.getMessage() for r in caplog.records]
+    assert sum(f"candidates/{member}: val_probs.npy is damaged" in m
+               for m in everything) == 1, everything
     assert "allow_pickle" not in said
     # The damaged trials ran again (once each), the same sweep and ensemble came back, and
     # the export, which the new sweep's result makes stale anyway, loads.
