@@ -364,6 +364,9 @@ def check_inputs(args) -> None:
         run_dir = getattr(args, "run", None) or getattr(args, "out", None)  # tune's, fit's
         if run_dir:  # a name Keras Tuner cannot reach: not after fit's rank
             check_tuner_folder(run_dir, sweep, None if getattr(args, "run", None) else "--out")
+    if args.command in ("fit", "demo") and getattr(args, "out", None):
+        from hubensemble.fitargs import check_out_of_other_runs
+        check_out_of_other_runs(args.out)  # fit's words, as from Python; --export or not
     if getattr(args, "export", None) or args.command in ("fit", "demo"):  # not after the sweep
         check_export_target(args.export or os.path.join(args.out, "export"),
                             "--export" if args.export else "--out", run_dir=args.out)

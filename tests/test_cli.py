@@ -3902,3 +3902,34 @@ def test_a_damaged_modules_record_names_the_runs_own_catalogue_and_data(tmp_path
     assert str(python.value).endswith(
         f"or call run_rank(out_dir={str(run)!r}, specs=load_catalogue({str(cat)!r}), "
         "task=load_task('sklearn:digits', seed=3), profile='quick') again"), python.value
+
+
+def test_fit_out_inside_another_run_is_said_in_fits_words_before_tensorflow(tmp_path):
+    """`fit --out "run a/export"` was told of its export's path ("…/export/export is inside
+    the run folder …"), and `fit --out "run a/new" --export elsewhere` passed the command
+    line's checks (the export lies outside) and was refused only by fit, after TensorFlow.
+    Both now get fit's own words from Python (`fitargs.check_out_of_other_runs`, the
+    reference), before TensorFlow, and nothing is written. Fails before: the export's
+    path, and TensorFlow imported."""
+    from hubensemble.errors import RunError
+    from hubensemble.fitargs import check_out_of_other_runs
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run a"
+    run.mkdir()
+    (run / "run.json").write_text("{}")
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text(f"modules:\n  - name: m\n    handle: {tmp_path / 'm'}\n")
+    argvs, words = [], []
+    for out, export in (("export", None), ("new", None), ("new", tmp_path / "elsewhere")):
+        with command_line(), pytest.raises(RunError) as said:
+            check_out_of_other_runs(run / out)
+        words.append(str(said.value))
+        argvs.append(["fit", "--catalogue", catalogue, "--data", "sklearn:digits",
+                      "--out", run / out] + (["--export", export] if export else []))
+    for (code, _, err, tensorflow), said in zip(each_in_one_process(*argvs), words):
+        assert (code, tensorflow) == (2, False), err
+        assert err.endswith(f"error: {said}\n"), err
+        assert said.startswith(f"--out {run}/") and "export/export" not in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml", "run a"]
+    assert sorted(p.name for p in run.iterdir()) == ["run.json"]
