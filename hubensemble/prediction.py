@@ -79,12 +79,16 @@ def model_way_on(model_dir, meta: dict) -> str:
 class Predictions(list):
     """`predict`'s results: a list, one dict per file in order, plus `ignored`: the hidden
     and OS entries under the folders passed (.DS_Store, ._x, __MACOSX, Thumbs.db, ...), which
-    were not read, as the folder loader ignores them; and `warned`: how many unreadable files
-    predict has said on stderr so far (warnings for the first WARN_FIRST)."""
+    were not read, as the folder loader ignores them; `not_images`: the paths of the files
+    under those folders that are no image by their first bytes (a README, notes.txt, a
+    labels.csv: `_no_image`), not predicted, as the folder loader does not read such a file
+    beside its class folders; and `warned`: how many unreadable files predict has said on
+    stderr so far (warnings for the first WARN_FIRST)."""
 
-    def __init__(self, results=(), ignored=()):
+    def __init__(self, results=(), ignored=(), not_images=()):
         super().__init__(results)
         self.ignored = list(ignored)
+        self.not_images = list(not_images)
         self.warned = 0  # unreadable files `_unreadable` has said so far
 
     @property
@@ -97,12 +101,17 @@ class Predictions(list):
         or system entries and 1 folder hubensemble made (a run or an export) in the folders
         not read" (the parts that apply; the folder loader's words, `folder.ignored_entries`).
         The skipped are counted by their reasons' words (`sniff.skipped_count`): "3 skipped
-        (2 unreadable, 1 too large)"; a too-large image was counted "unreadable"."""
+        (2 unreadable, 1 too large)"; a too-large image was counted "unreadable". Files that
+        are no image (`not_images`) follow: "; 4 ignored: not images by their first bytes
+        (README.md, labels.csv, notes.txt, …)" (they were "skipped (unreadable)")."""
         done = len(self) - self.skipped
         text = f"predicted {done} of {len(self)} files" if self.skipped else \
             f"predicted {done} file{'s' * (done != 1)}"
         if self.skipped:
             text += "; " + skipped_count(r["error"] for r in self if "error" in r)
+        if self.not_images:
+            text += (f"; {len(self.not_images)} ignored: not images by their first bytes "
+                     f"({_names_of(self.not_images)})")
         if self.ignored:
             text += f"; {ignored_entries(self.ignored)} in the folders not read"
         return text
@@ -189,7 +198,8 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     looked = progress_bar(desc="predict: looking at", unit=" files", leave=False,
                           shown=progress and folders)
     try:
-        for path, reason, found in _entries(image_paths, results.ignored):
+        for path, reason, found in _entries(image_paths, results.ignored,
+                                            results.not_images):
             looked.update()
             if reason is None:
                 reason = _refusal(path)  # at once, before TensorFlow loads (not after the model)
@@ -299,32 +309,68 @@ def _paths_given(image_paths) -> list:
     return image_paths
 
 
-def _entries(image_paths, ignored):
+def _entries(image_paths, ignored, not_images):
     """(path, reason or None, found under a folder) of every file `predict` reads, in
     order: a path named as it is
     (a broken link or a special file with the folder loader's reason), a folder as the files
     the folder loader's walk finds under it (then its entries that cannot be read, with
-    their reasons); the hidden and OS entries it does not read go to `ignored`."""
+    their reasons); the hidden and OS entries it does not read go to `ignored`, the files
+    under it that are no image by their first bytes (`_no_image`) to `not_images`. A folder
+    that yields none is itself an entry that cannot be read."""
     from hubensemble.data.folder import _list_class_folder, _Listing
 
     for path in image_paths:
         path = os.fspath(path)
         if os.path.isdir(path):
-            listing = _Listing()
-            files = _list_class_folder(path, listing)
+            listing, others, images = _Listing(), [], 0
+            for p in _list_class_folder(path, listing):
+                if _no_image(p):
+                    others.append(p)
+                    continue
+                images += 1
+                yield p, None, True
+            not_images.extend(others)
             ignored.extend(listing.ignored)
-            yield from ((p, None, True) for p in files)
             yield from ((p, why, True) for p, why in listing.skipped)
-            if not files and not listing.skipped:
-                hidden = (f" ({ignored_entries(listing.ignored)} not read)"
-                          if listing.ignored else "")
-                yield path, f"a folder with no file in it{hidden}", False
+            if not images and not listing.skipped:
+                yield path, _nothing_in(others, listing.ignored), False
         elif os.path.islink(path) and not os.path.exists(path):
             yield path, dead_link_reason(path), False  # the loader's words
         elif os.path.exists(path) and not os.path.isfile(path):
             yield path, STDIN_REASON if _names_stdin(path) else NOT_REGULAR, False
         else:
             yield path, None, False
+
+
+def _nothing_in(not_images, ignored) -> str:
+    """Why a folder whose walk found nothing to read cannot be predicted: "a folder with no
+    file in it", or "no image" when it holds files that are not (`not_images`, paths), with
+    what it holds: "(4 files that are not images by their first bytes, e.g. README.md, …;
+    1 hidden or system entry not read)"."""
+    one = len(not_images) == 1
+    parts = ([f"{counted(len(not_images), 'file')} that "
+              f"{'is not an image by its' if one else 'are not images by their'} first bytes, "
+              f"e.g. {_names_of(not_images)}"] if not_images else []) + (
+        [f"{ignored_entries(ignored)} not read"] if ignored else [])
+    return (f"a folder with {'no image' if not_images else 'no file'} in it"
+            + (f" ({'; '.join(parts)})" if parts else ""))
+
+
+def _no_image(path) -> bool:
+    """Whether the file `path`, found under a folder, is no image by its first bytes (a
+    README, notes.txt, a labels.csv, a PDF: `sniff.image_format` is None), so that predict
+    does not read it: the rule by which the folder loader does not read a file beside its
+    class folders (`data.folder._image_beside`, the same function; a file it cannot open
+    is read, and skipped with its reason). A damaged image (an image's first bytes) is read
+    and skipped as unreadable; a file named on the command line is never ruled by this."""
+    from hubensemble.data.folder import _image_beside
+
+    return not _image_beside(path)
+
+
+def _names_of(paths, limit: int = 3) -> str:
+    """The file names of `paths` for a count of them: the first `limit`, then "…"."""
+    return names_listed([os.path.basename(p) for p in paths], limit)
 
 
 class _NotRegular(OSError):

@@ -839,16 +839,17 @@ def test_predict_warns_of_the_first_unreadable_files_and_its_output_lists_them_a
     """A folder with 150 text files named .jpg beside its images printed 150 warnings on
     stderr, through the bar, each repeating what the output lists. Now the first
     WARN_FIRST are warned of, the next says the rest go without a warning each (INFO), and
-    the results list every one with its reason."""
+    the results list every one with its reason. (A text file under a folder is ignored now:
+    these are TIFFs their header refuses.)"""
     import logging
 
     from hubensemble.prediction import WARN_FIRST
 
     root, order, _ = nested
-    notes = [str(root / "nested" / f"note{k}.jpg") for k in range(WARN_FIRST + 3)]
+    notes = [str(root / "nested" / f"note{k}.tif") for k in range(WARN_FIRST + 3)]
     for k, path in enumerate(notes):
-        with open(path, "w") as f:
-            f.write(f"not a picture {k}\n")
+        with open(path, "wb") as f:
+            f.write(b"II*\x00" + bytes([k]) * 20)
     with caplog.at_level(logging.INFO, logger="hubensemble.prediction"):
         results = predict(export_dir, [root], progress=False)
     assert sorted(r["path"] for r in results if "error" in r) == notes
@@ -906,15 +907,15 @@ def test_predict_refuses_a_fifo_with_the_loaders_reason_and_never_blocks(
 
 def test_predicts_bar_counts_every_file_its_closing_count_does(nested, export_dir, capsys,
                                                                monkeypatch):
-    """A file refused before TensorFlow loaded (a text file named .jpg) was left out of the
-    bar's total: the bar ended at 5487 over "predicted 5487 of 5489 files". It counts every
-    file read now, the refused ones done from its start."""
+    """A file refused before TensorFlow loaded (a TIFF refused by its header) was left out
+    of the bar's total: the bar ended at 5487 over "predicted 5487 of 5489 files". It counts
+    every file read now, the refused ones done from its start."""
     from hubensemble import terminal
 
     monkeypatch.setattr(terminal, "LINE_SECONDS", 0.0)  # a line per update (stderr: no tty)
     monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
     root, _, _ = nested
-    (root / "nested" / "notes.jpg").write_text("not a picture\n")
+    (root / "nested" / "broken.tif").write_bytes(b"II*\x00" + b"\0" * 20)
     results = predict(export_dir, [root], progress=True)
     bars = [line for line in capsys.readouterr().err.splitlines()
             if line.startswith("predict: ") and "looking at" not in line]
@@ -937,8 +938,10 @@ def test_the_command_shows_a_bar_and_counts_predicted_and_skipped_files(
     monkeypatch.delenv(_tf.QUIET_ENV, raising=False)  # main sets it: undone after the test
     root, order, _ = nested
     (root / "nested" / "notes.jpg").write_text("not a picture\n")
-    # A file under a folder that cannot be read is skipped and counted without
-    # --skip-unreadable (as the folder loader skips it); one named stops the run.
+    (root / "nested" / "broken.tif").write_bytes(b"II*\x00" + b"\0" * 20)
+    # A damaged image under a folder is skipped and counted without --skip-unreadable (as
+    # the folder loader skips it), a file that is no image ignored and counted; one named
+    # stops the run.
     with pytest.raises(HubensembleError, match="notes.jpg: not a JPEG"):
         predict(export_dir, [root / "nested" / "notes.jpg"], progress=False)
     argv = ["predict", "--model", str(export_dir), str(root), "--json"]
@@ -946,16 +949,21 @@ def test_the_command_shows_a_bar_and_counts_predicted_and_skipped_files(
     out, err = capsys.readouterr()
     results = json.loads(out)
     assert [r["path"] for r in results] == order[:4] + [str(root / "nested" / "a.webp"),
-                                                        str(root / "nested" / "e.bmp"),
-                                                        str(root / "nested" / "notes.jpg")]
-    assert "error" in results[-1] and "predict: 100%" in err
+                                                        str(root / "nested" / "broken.tif"),
+                                                        str(root / "nested" / "e.bmp")]
+    assert "error" in results[-2] and "predict: 100%" in err
     assert "predict: looking at: " in err  # a count before TensorFlow loads
     # The warning for the skipped file is on a line of its own, not inside a bar's line.
-    assert any(line.startswith("WARNING hubensemble.prediction: ") and "notes.jpg" in line
+    assert any(line.startswith("WARNING hubensemble.prediction: ") and "broken.tif" in line
                for line in re.split(r"[\r\n]", err)), err
-    assert err.rstrip().endswith("predicted 6 of 7 files; 1 skipped (unreadable); 5 hidden or "
+    assert err.rstrip().endswith("predicted 6 of 7 files; 1 skipped (unreadable); 1 ignored: "
+                                 "not images by their first bytes (notes.jpg); 5 hidden or "
                                  "system entries in the folders not read")
-    assert "notes.jpg: not a JPEG, PNG, GIF, BMP or WebP file" in err
+    assert "broken.tif: a TIFF file; neither TensorFlow nor Pillow" in err
+    (root / "nested" / "broken.tif").unlink()
+    assert main(argv[:-1] + ["-q"]) == 0  # a file that is no image is no error
+    out, err = capsys.readouterr()
+    assert out.count("\n  1. ") == len(order) and err == ""
     (root / "nested" / "notes.jpg").unlink()
     assert main(argv[:-1] + ["-q"]) == 0
     out, err = capsys.readouterr()

@@ -1601,18 +1601,21 @@ def test_predict_prints_a_file_name_that_is_not_utf8(exported, digits, tmp_path,
             f.write(encode(picture(digits, 4, (40, 30)), "PNG"))
     except OSError:
         pytest.skip("this file system refuses a name that is not UTF-8")
+    with open(os.path.join(folder, b"r\xe9sum\xe9.tif"), "wb") as f:
+        f.write(b"II*\x00" + b"\0" * 20)  # a TIFF its header refuses: skipped, named
     with open(os.path.join(folder, b"r\xe9sum\xe9.txt"), "wb") as f:
-        f.write(b"not an image\n")
+        f.write(b"not an image\n")  # no image: ignored, named in the count
     shown = str(tmp_path / "photos")
     code, out, err = in_process("predict", "--model", exported[1], shown, "--skip-unreadable")
     assert code == 1 and "Logging error" not in err and "Traceback" not in err, err
     assert out.startswith(f"$'{shown}/caf\\xe9.png'\n  1. "), out  # bash gives the bytes back
-    assert f"{shown}/r\\xe9sum\\xe9.txt: not a JPEG, PNG" in err, err
+    assert f"{shown}/r\\xe9sum\\xe9.tif: a TIFF file" in err, err
+    assert "(r\\xe9sum\\xe9.txt)" in err, err
     code, out, err = in_process("predict", "--model", exported[1], shown, "--skip-unreadable",
                                 "--json")
     assert code == 1 and "Traceback" not in err, err
     assert [os.fsencode(r["path"]) for r in json.loads(out)] == [
-        os.path.join(folder, name) for name in (b"caf\xe9.png", b"r\xe9sum\xe9.txt")]
+        os.path.join(folder, name) for name in (b"caf\xe9.png", b"r\xe9sum\xe9.tif")]
 
 
 def test_predicts_text_output_keeps_each_record_apart_whatever_the_names_hold(
@@ -1626,7 +1629,7 @@ def test_predicts_text_output_keeps_each_record_apart_whatever_the_names_hold(
     names = ["  1. fake 0.9.png", "new\nline.png", "plain.png", "it's \x1b[31mred.png"]
     for name in names:
         (folder / name).write_bytes(encode(picture(digits, 4, (40, 30)), "PNG"))
-    (folder / "notes.png").write_text("not a picture\n")
+    (folder / "notes.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"cut short")  # damaged
     code, out, err = in_process("predict", "--model", exported[1], folder, "--top", "2")
     assert code == 1, err
     lines = out.rstrip("\n").split("\n")

@@ -51,11 +51,12 @@ def test_nothing_to_predict_quotes_an_example_path_that_reads_as_two(tmp_path, i
     examples are; "e.g. d/a, b.png: an empty file" read as two files."""
     model = unloadable_export(tmp_path / "export")
     (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "a, b.png").write_bytes(b"")
+    # An image's first bytes, refused by its header (a file that is no image is ignored).
+    (tmp_path / "d" / "a, b.tif").write_bytes(b"II*\x00" + b"\0" * 20)
     code, out, err = in_process("predict", "--model", model, tmp_path / "d")
     assert code != 0 and out == "", out
     assert (f"error: nothing to predict: 1 file under the folders could not be read, e.g. "
-            f"{str(tmp_path / 'd' / 'a, b.png')!r}: an empty file (0 bytes)") in err, err
+            f"{str(tmp_path / 'd' / 'a, b.tif')!r}: a TIFF file; ") in err, err
 
 
 def test_a_dash_is_said_to_be_no_way_to_give_stdin(tmp_path, in_process, monkeypatch):
@@ -146,3 +147,45 @@ def test_a_link_loop_named_is_said_to_be_a_loop_not_a_broken_link(tmp_path, in_p
     assert code == 2 and err == (f"hubensemble: error: {tmp_path / 'ping'}: a link loop (to "
                                  f"pong){loop}; fix or remove the file (or pass "
                                  "--skip-unreadable)\n"), err
+
+
+def test_files_that_are_no_image_under_a_folder_are_ignored_and_counted(tmp_path, in_process):
+    """A new user's image folder held a README, notes, a labels.csv and a .json beside the
+    images: predict skipped each as unreadable ("predicted 9 of 14 files; 5 skipped"), exit
+    1, where the folder loader does not read a file that is no image by its first bytes
+    (`data.folder._image_beside`). Under a folder such a file is ignored and counted (in
+    the command's closing count and `Predictions.not_images`), in every way predict is
+    called; a damaged image stays unreadable, and a file named stays refused."""
+    model = unloadable_export(tmp_path / "export")
+    imgs = tmp_path / "imgs"
+    (imgs / "sub").mkdir(parents=True)
+    (imgs / "README.md").write_text("# my photos\n")
+    (imgs / "notes.txt").write_text("taken in May\n")
+    (imgs / "labels.csv").write_text("file,label\n")
+    (imgs / "sub" / "meta.json").write_text("{}\n")
+    (imgs / "sub" / "bad.tif").write_bytes(b"II*\x00" + b"\0" * 20)  # an image's first bytes
+    not_images = [str(imgs / n) for n in ("README.md", "labels.csv", "notes.txt",
+                                          "sub/meta.json")]
+    results = predict(model, [imgs], skip_unreadable=True, progress=False)
+    assert [r["path"] for r in results] == [str(imgs / "sub" / "bad.tif")], results
+    assert results[0]["error"].startswith("a TIFF file;") and results.skipped == 1
+    assert results.not_images == not_images and results.ignored == []
+    said = ("predicted 0 of 1 files; 1 skipped (unreadable); 4 ignored: not images by their "
+            "first bytes (README.md, labels.csv, notes.txt, …)")
+    assert results.tally() == said, results.tally()
+    for flags in ((), ("--json",)):
+        code, out, err = in_process("predict", "--model", model, imgs, "--skip-unreadable",
+                                    *flags)
+        assert code == 1 and err.rstrip().endswith(said), err
+        assert "README" not in out and "bad.tif" in out, out
+    # A folder holding no image: refused before TensorFlow, what it holds said.
+    (imgs / "sub" / "bad.tif").unlink()
+    code, out, err = in_process("predict", "--model", model, imgs)
+    assert code == 2 and out == "", out
+    assert err.endswith(f"\nhubensemble: error: {imgs}: a folder with no image in it (4 "
+                        "files that are not images by their first bytes, e.g. README.md, "
+                        "labels.csv, notes.txt, …); leave the folder out or put images in it "
+                        "(or pass --skip-unreadable)\n"), err
+    # A file that is no image named on the command line is refused, as before.
+    code, out, err = in_process("predict", "--model", model, imgs / "README.md")
+    assert code == 2 and err.startswith(f"hubensemble: error: {imgs / 'README.md'}: "), err
