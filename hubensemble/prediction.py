@@ -102,7 +102,7 @@ class Predictions(list):
         not read" (the parts that apply; the folder loader's words, `folder.ignored_entries`).
         The skipped are counted by their reasons' words (`sniff.skipped_count`): "3 skipped
         (2 unreadable, 1 too large)"; a too-large image was counted "unreadable". Files that
-        are no image (`not_images`) follow: "; 4 ignored: not images by their first bytes
+        are no image (`not_images`) follow: "; 4 ignored: not images by name or first bytes
         (README.md, labels.csv, notes.txt, …)" (they were "skipped (unreadable)")."""
         done = len(self) - self.skipped
         text = f"predicted {done} of {len(self)} files" if self.skipped else \
@@ -110,7 +110,7 @@ class Predictions(list):
         if self.skipped:
             text += "; " + skipped_count(r["error"] for r in self if "error" in r)
         if self.not_images:
-            text += (f"; {len(self.not_images)} ignored: not images by their first bytes "
+            text += (f"; {len(self.not_images)} ignored: not images by name or first bytes "
                      f"({_names_of(self.not_images)})")
         if self.ignored:
             text += f"; {ignored_entries(self.ignored)} in the folders not read"
@@ -345,11 +345,11 @@ def _entries(image_paths, ignored, not_images):
 def _nothing_in(not_images, ignored) -> str:
     """Why a folder whose walk found nothing to read cannot be predicted: "a folder with no
     file in it", or "no image" when it holds files that are not (`not_images`, paths), with
-    what it holds: "(4 files that are not images by their first bytes, e.g. README.md, …;
+    what it holds: "(4 files that are not images by name or first bytes, e.g. README.md, …;
     1 hidden or system entry not read)"."""
     one = len(not_images) == 1
     parts = ([f"{counted(len(not_images), 'file')} that "
-              f"{'is not an image by its' if one else 'are not images by their'} first bytes, "
+              f"{'is not an image' if one else 'are not images'} by name or first bytes, "
               f"e.g. {_names_of(not_images)}"] if not_images else []) + (
         [f"{ignored_entries(ignored)} not read"] if ignored else [])
     return (f"a folder with {'no image' if not_images else 'no file'} in it"
@@ -358,14 +358,20 @@ def _nothing_in(not_images, ignored) -> str:
 
 def _no_image(path) -> bool:
     """Whether the file `path`, found under a folder, is no image by its first bytes (a
-    README, notes.txt, a labels.csv, a PDF: `sniff.image_format` is None), so that predict
-    does not read it: the rule by which the folder loader does not read a file beside its
-    class folders (`data.folder._image_beside`, the same function; a file it cannot open
-    is read, and skipped with its reason). A damaged image (an image's first bytes) is read
-    and skipped as unreadable; a file named on the command line is never ruled by this."""
+    README, notes.txt, a labels.csv, a PDF: `sniff.image_format` is None) nor by its name,
+    so that predict does not read it: the rule by which the folder loader does not read a
+    file beside its class folders (`data.folder._image_beside`, the same function; a file it
+    cannot open is read, and skipped with its reason). A file named as an image (a suffix
+    Pillow registers: .jpg, .png, .tif, …, any case) is read however its bytes begin, and an
+    empty or broken one skipped as unreadable with its reason ("an empty file (0 bytes)"),
+    as keras.utils.image_dataset_from_directory and torchvision's ImageFolder take a folder's
+    files by those suffixes. A file named on the command line is never ruled by this."""
+    from PIL import Image
+
     from hubensemble.data.folder import _image_beside
 
-    return not _image_beside(path)
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    return suffix not in Image.registered_extensions() and not _image_beside(path)
 
 
 def _names_of(paths, limit: int = 3) -> str:

@@ -782,10 +782,10 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                  "--split: unknown split 'bogus'; use one of train, val, test",
                  "--severities: severity must be one of 1, 2, 3, got 4"):
         assert run.stderr.count(f"error: {said}") == 1, run.stderr
-    # A folder is read as the files under it (here one empty file, no image by its first
-    # bytes, which the folder loader does not read): no image in it, said before TensorFlow.
+    # A folder is read as the files under it (here one empty file, no image by its name or
+    # first bytes, which the folder loader does not read): no image in it, before TensorFlow.
     assert (f"error: {tmp_path / 'afolder'}: a folder with no image in it (1 file that is not "
-            f"an image by its first bytes, e.g. saved_model.pb); leave the folder out or put "
+            f"an image by name or first bytes, e.g. saved_model.pb); leave the folder out or put "
             f"images in it (or pass --skip-unreadable)") in run.stderr, run.stderr
     # A path that names nothing is a typo to fix, not a file to remove (a new-user check).
     assert (f"error: {missing}: cannot read it: No such file or directory; check the path "

@@ -944,6 +944,9 @@ def test_the_command_shows_a_bar_and_counts_predicted_and_skipped_files(
     # stops the run.
     with pytest.raises(HubensembleError, match="notes.jpg: not a JPEG"):
         predict(export_dir, [root / "nested" / "notes.jpg"], progress=False)
+    # Under a folder, a file named as an image is read (and skipped with its reason): the
+    # text file is ignored by its name and its bytes.
+    (root / "nested" / "notes.jpg").rename(root / "nested" / "notes.txt")
     argv = ["predict", "--model", str(export_dir), str(root), "--json"]
     assert main(argv) == 1
     out, err = capsys.readouterr()
@@ -957,14 +960,14 @@ def test_the_command_shows_a_bar_and_counts_predicted_and_skipped_files(
     assert any(line.startswith("WARNING hubensemble.prediction: ") and "broken.tif" in line
                for line in re.split(r"[\r\n]", err)), err
     assert err.rstrip().endswith("predicted 6 of 7 files; 1 skipped (unreadable); 1 ignored: "
-                                 "not images by their first bytes (notes.jpg); 5 hidden or "
+                                 "not images by name or first bytes (notes.txt); 5 hidden or "
                                  "system entries in the folders not read")
     assert "broken.tif: a TIFF file; neither TensorFlow nor Pillow" in err
     (root / "nested" / "broken.tif").unlink()
     assert main(argv[:-1] + ["-q"]) == 0  # a file that is no image is no error
     out, err = capsys.readouterr()
     assert out.count("\n  1. ") == len(order) and err == ""
-    (root / "nested" / "notes.jpg").unlink()
+    (root / "nested" / "notes.txt").unlink()
     assert main(argv[:-1] + ["-q"]) == 0
     out, err = capsys.readouterr()
     assert out.count("\n  1. ") == len(order) and err == ""

@@ -164,13 +164,16 @@ def test_files_that_are_no_image_under_a_folder_are_ignored_and_counted(tmp_path
     (imgs / "labels.csv").write_text("file,label\n")
     (imgs / "sub" / "meta.json").write_text("{}\n")
     (imgs / "sub" / "bad.tif").write_bytes(b"II*\x00" + b"\0" * 20)  # an image's first bytes
+    (imgs / "sub" / "empty.PNG").write_bytes(b"")  # named as an image: read, unreadable
     not_images = [str(imgs / n) for n in ("README.md", "labels.csv", "notes.txt",
                                           "sub/meta.json")]
     results = predict(model, [imgs], skip_unreadable=True, progress=False)
-    assert [r["path"] for r in results] == [str(imgs / "sub" / "bad.tif")], results
-    assert results[0]["error"].startswith("a TIFF file;") and results.skipped == 1
+    assert [r["path"] for r in results] == [str(imgs / "sub" / "bad.tif"),
+                                            str(imgs / "sub" / "empty.PNG")], results
+    assert results[0]["error"].startswith("a TIFF file;") and results.skipped == 2
+    assert results[1]["error"] == "an empty file (0 bytes)", results[1]
     assert results.not_images == not_images and results.ignored == []
-    said = ("predicted 0 of 1 files; 1 skipped (unreadable); 4 ignored: not images by their "
+    said = ("predicted 0 of 2 files; 2 skipped (unreadable); 4 ignored: not images by name or "
             "first bytes (README.md, labels.csv, notes.txt, …)")
     assert results.tally() == said, results.tally()
     for flags in ((), ("--json",)):
@@ -180,10 +183,11 @@ def test_files_that_are_no_image_under_a_folder_are_ignored_and_counted(tmp_path
         assert "README" not in out and "bad.tif" in out, out
     # A folder holding no image: refused before TensorFlow, what it holds said.
     (imgs / "sub" / "bad.tif").unlink()
+    (imgs / "sub" / "empty.PNG").unlink()
     code, out, err = in_process("predict", "--model", model, imgs)
     assert code == 2 and out == "", out
     assert err.endswith(f"\nhubensemble: error: {imgs}: a folder with no image in it (4 "
-                        "files that are not images by their first bytes, e.g. README.md, "
+                        "files that are not images by name or first bytes, e.g. README.md, "
                         "labels.csv, notes.txt, …); leave the folder out or put images in it "
                         "(or pass --skip-unreadable)\n"), err
     # A file that is no image named on the command line is refused, as before.
