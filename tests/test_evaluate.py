@@ -789,7 +789,9 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
             f"{task['ignored']['examples'][0]}); 1 image with an EXIF or XMP orientation tag "
             f"(e.g. {jpg}: 6) used as stored, not turned upright, as serve_bytes reads them; 1 "
             f"TIFF image turned upright by their orientation tag (e.g. {tif}: 8), as Pillow "
-            "reads them and predict sends them; 1 image above 1024 px on their shorter side "
+            f"reads them and predict sends them; 1 TIFF image (e.g. {tif}): serve_bytes "
+            "refuses TIFF; predict converts it (to a lossless PNG; another client must convert "
+            "them to PNG or JPEG first); 1 image above 1024 px on their shorter side "
             f"shrunk to it (test 1; e.g. {big}: 1040x1100)") in said
     assert said.count("skipped") == 1, said  # the count said once (it was twice)
     # Read back: the report of a run whose robustness.json is this evaluation names them.

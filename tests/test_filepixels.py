@@ -68,13 +68,23 @@ def test_files_that_decode_black_or_white_are_skipped_with_the_way_on(folder, ca
     root, bad, good = folder
     with caplog.at_level(logging.WARNING, logger="hubensemble"):
         task = load_task(f"folder:{root}", test_fraction=0.0, val_fraction=0.0)
-    # The 12-bit TIFF is kept and counted: it decodes dark (its top 8 bits).
+    # The 12-bit TIFF is kept and counted: it decodes dark (its top 8 bits). Said once, in
+    # the summary load_task warns of (files were skipped), kept in run.json's data.task
+    # ("dark") and shown on a row of the report's (none of them before).
+    from hubensemble.report.datarows import decoding_rows
+
     top = int(np.asarray(Image.open(root / "a" / "micro12.tif")).max())
-    assert [r.getMessage() for r in caplog.records if "decodes dark" in r.getMessage()] == [
-        f"1 16-bit image holds values up to {top} of 65535 (e.g. {root / 'a' / 'micro12.tif'}: "
-        f"12-bit data?), which decodes dark (the top 8 bits, 0..{top >> 8} of 255), as "
-        "predict sends them: scale them to 16 bits (v * 16 for 12-bit data) or save them as "
-        "8-bit"]
+    note = (f"1 16-bit image holds values up to {top} of 65535 (e.g. "
+            f"{root / 'a' / 'micro12.tif'}: 12-bit data?), which decodes dark (the top 8 "
+            f"bits, 0..{top >> 8} of 255), as predict sends them: scale them to 16 bits "
+            "(v * 16 for 12-bit data) or save them as 8-bit")
+    said = [r.getMessage() for r in caplog.records if "decodes dark" in r.getMessage()]
+    assert said == [task.summary()] and said[0].count(note) == 1, said
+    assert task.to_json()["dark"] == {"count": 1,
+                                      "examples": [[str(root / "a" / "micro12.tif"), top]]}
+    assert dict(decoding_rows(task.to_json()))["dark 16-bit images"] == (
+        f"1 image of values below 4096 of 65535 (12-bit data?), which decodes dark (e.g. "
+        f"a/micro12.tif: up to {top})")
     skipped = {p.split("/")[-1]: why for p, why in task.skipped}
     assert sorted(skipped) == bad, skipped
     assert skipped["as16.png"].startswith(

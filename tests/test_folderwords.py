@@ -58,25 +58,52 @@ def test_an_empty_class_folder_is_told_to_remove_the_folder(tmp_path):
 
 def test_tiff_images_are_counted_as_ones_serve_bytes_refuses(tmp_path, caplog):
     """A new-user check: a folder of 11 % TIFF trained and evaluated, and its export's
-    serve_bytes then refused every TIFF, said nowhere. The load says how many, as it counts
-    the orientation tags."""
+    serve_bytes then refused every TIFF, said nowhere. The load says how many, once, as it
+    counts the orientation tags: in the data's summary, run.json's data.task ("unservable")
+    and the report's data rows; a warning from Python's load_task, whose summary is said only
+    when files were skipped. Fails before: the summary, the record and the rows had none of
+    them, and a command said the warning beside its summary."""
     import logging
+
+    from hubensemble.data.specs import skips_said
+    from hubensemble.report.datarows import decoding_rows
 
     _classes(tmp_path, ["cat", "dog"], n=4)
     rng = np.random.default_rng(2)
     for name in ("cat", "dog"):
         Image.fromarray((rng.random((6, 6, 3)) * 255).astype(np.uint8)).save(
             tmp_path / name / "scan.tif")
+    note = (f"2 TIFF images (e.g. {tmp_path / 'cat' / 'scan.tif'}): serve_bytes refuses TIFF; "
+            "predict converts them (to a lossless PNG; another client must convert them to "
+            "PNG or JPEG first)")
     with caplog.at_level(logging.WARNING, logger="hubensemble"):
         task = load_task(f"folder:{tmp_path}", progress=False)
     said = [r.getMessage() for r in caplog.records if "serve_bytes refuses" in r.getMessage()]
-    assert said == [f"2 TIFF images (e.g. {tmp_path / 'cat' / 'scan.tif'}): serve_bytes "
-                    "refuses TIFF; predict converts them (to a lossless PNG; another client "
-                    "must convert them to PNG or JPEG first)"], said
-    assert task.files == 10
+    assert said == [note], said
+    assert task.files == 10 and f"; {note}" in task.summary(), task.summary()
+    record = task.to_json()["unservable"]
+    assert record == {"count": 2, "examples": [[str(tmp_path / "cat" / "scan.tif"), "TIFF"],
+                                               [str(tmp_path / "dog" / "scan.tif"), "TIFF"]]}
+    rows = dict(decoding_rows(task.to_json()))
+    assert rows["refused by serve_bytes"] == (
+        "2 images Pillow read, which serve_bytes refuses; predict converts them (e.g. "
+        "cat/scan.tif: TIFF)"), rows
+    caplog.clear()
+    (tmp_path / "cat" / "notes.txt").write_text("not a picture")  # its summary says them
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        load_task(f"folder:{tmp_path}", progress=False)
+    said = [r.getMessage() for r in caplog.records if "serve_bytes refuses" in r.getMessage()]
+    assert len(said) == 1 and said[0].count("serve_bytes refuses") == 1, said
+    assert f"; {note}" in said[0] and "1 skipped (unreadable" in said[0], said  # the summary
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble"), skips_said():
+        load_task(f"folder:{tmp_path}", progress=False)  # a command's: its summary says them
+    assert not [r for r in caplog.records if "serve_bytes refuses" in r.getMessage()]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="hubensemble"):
         for name in ("cat", "dog"):
             (tmp_path / name / "scan.tif").unlink()
-        load_task(f"folder:{tmp_path}", progress=False)
+        task = load_task(f"folder:{tmp_path}", progress=False)
     assert not [r for r in caplog.records if "serve_bytes refuses" in r.getMessage()]
+    assert task.to_json()["unservable"] == {"count": 0, "examples": []}
+    assert "refused by serve_bytes" not in dict(decoding_rows(task.to_json()))

@@ -16,14 +16,13 @@ import os
 from hubensemble.data.classnotes import (  # noqa: F401 (their home; folder's names too)
     case_only_note, class_notes, numbered_classes_note, warn_class_notes)
 from hubensemble.data.decode import UnreadableImage, read_image
-from hubensemble.data.filepixels import dark_note
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts, unreached
-from hubensemble.data.sniff import (HEAD_BYTES, MISPLACED_WORDS, image_format, skipped_words,
-                                    unservable_note)
+from hubensemble.data.sniff import HEAD_BYTES, MISPLACED_WORDS, image_format, skipped_words
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key)
 from hubensemble.data.task import Task
+from hubensemble.data.taskwords import said_unless_summarised
 from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.fileio import dead_link_reason
@@ -565,15 +564,15 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         how = ("class folders; " + carved_words(options)
                + "".join(f"; {note}" for note in short))
     name = label(os.path.basename(os.path.normpath(absolute(path))))
-    for note in (unservable_note(listing.kept), dark_note(listing.dark)):
-        if note:  # trained on, refused by serve_bytes; read dark
-            log.warning("%s", note)
     # The source names the folder absolute, as Task.spec does (`folder:imgs` and `folder:../x`
     # named no folder from another working directory, as run.json and the report show it).
-    return Task(name=name, source=f"folder:{absolute(path)} ({how})", class_names=class_names,
+    task = Task(name=name, source=f"folder:{absolute(path)} ({how})", class_names=class_names,
                 train=train, val=val, test=test, skipped=listing.skipped,
                 ignored=listing.ignored, files=listing.files, oriented=listing.oriented,
-                turned=listing.turned, shrunk=listing.shrunk, class_files=per_class)
+                turned=listing.turned, unservable=listing.kept, dark=listing.dark,
+                shrunk=listing.shrunk, class_files=per_class)
+    said_unless_summarised(task, log)  # trained on, refused by serve_bytes; read dark
+    return task
 
 
 def carved_words(options: LoadOptions) -> str:

@@ -137,7 +137,10 @@ class Task:
     `oriented` (path, 2..8) lists the files whose orientation tag (EXIF, or XMP's
     tiff:Orientation: `decode.exif_orientation`) asks viewers to turn or flip them and whose
     pixels are used as stored; `turned` the TIFFs whose tag the decoder applied
-    (`decode.TURNED_FORMATS`). `shrunk`
+    (`decode.TURNED_FORMATS`); `unservable` (path, format) the images the kept decoder
+    (Pillow) read, which serve_bytes refuses (`sniff.unservable_note`: TIFF, …); `dark`
+    (path, largest value) the 16-bit files whose values all lie below 4096, which decode dark
+    (`filepixels.dark_note`). `shrunk`
     (name, (height, width) as decoded) the images whose shorter side was above 1024 px
     (`sniff.MAX_SHORT_SIDE`) and were shrunk to it, each named by its file, or, for an
     example without one (a tfds data set's), as `example_name` names it at load ("train[3]":
@@ -173,6 +176,10 @@ class Task:
     oriented: list[tuple[str, int]] = field(default_factory=list)
     # (path, orientation 2..8) of TIFFs turned upright by their tag as Pillow loaded them
     turned: list[tuple[str, int]] = field(default_factory=list)
+    # (path, format) of images Pillow read, which serve_bytes refuses (TIFF, PPM, …)
+    unservable: list[tuple[str, str]] = field(default_factory=list)
+    # (path, largest value) of 16-bit files of 12-bit values, which decode dark (0..15)
+    dark: list[tuple[str, int]] = field(default_factory=list)
     # (path, or "split[i]" for an example without a file, (h, w) as decoded) of images
     # shrunk to a shorter side of 1024 px
     shrunk: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
@@ -478,11 +485,11 @@ class Task:
         """What became of the files read, as the summary counts them
         (`data.taskwords.accounting`): "skipped" [path, reason], "files", "dropped"
         [example, "a copy of …"] (duplicates --dedupe removed), and "ignored", "oriented",
-        "turned" and "shrunk", each a count with up to 10 examples; "ignored" also counts
-        its folders hubensemble made apart ("hubensemble_folders": its 10 examples cannot
-        tell the rest apart). The one shape of run.json's data.task and of an evaluation's
-        "task" (`evaluate --out`), so that both read back alike (an evaluation recorded
-        "dropped" as a count before this owned it)."""
+        "turned", "unservable", "dark" and "shrunk", each a count with up to 10 examples;
+        "ignored" also counts its folders hubensemble made apart ("hubensemble_folders": its
+        10 examples cannot tell the rest apart). The one shape of run.json's data.task and of
+        an evaluation's "task" (`evaluate --out`), so that both read back alike (an
+        evaluation recorded "dropped" as a count before this owned it)."""
         return {
             "skipped": [list(s) for s in self.skipped],
             "files": self.files,
@@ -493,6 +500,9 @@ class Task:
                          "examples": [list(o) for o in self.oriented[:10]]},
             "turned": {"count": len(self.turned),
                        "examples": [list(o) for o in self.turned[:10]]},
+            "unservable": {"count": len(self.unservable),
+                           "examples": [list(o) for o in self.unservable[:10]]},
+            "dark": {"count": len(self.dark), "examples": [list(o) for o in self.dark[:10]]},
             "shrunk": self._shrunk_record(),
         }
 

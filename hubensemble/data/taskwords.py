@@ -100,6 +100,8 @@ def accounting(task, skipped_in: str | None = None, scored: str | None = None) -
         text += (f"; {counted(len(task.turned), 'TIFF image')} turned upright by their orientation "
                  f"tag (e.g. {paths_shown([path], then=': ')}: {tag}), as Pillow reads "
                  "them and predict sends them")
+    for note in file_notes(task):  # said here only (`said_unless_summarised`)
+        text += f"; {note}"
     record = task._shrunk_record()
     if record["count"]:
         path, (h, w) = record["examples"][0]
@@ -134,6 +136,29 @@ def accounting(task, skipped_in: str | None = None, scored: str | None = None) -
             text += (f"; --dedupe kept the first copy of {dup['conflicting_dropped']} "
                      f"of them, with its label")
     return text
+
+
+def file_notes(task) -> list[str]:
+    """The summary's notes on the images the kept decoder read, which serve_bytes refuses
+    (`sniff.unservable_note` of `task.unservable`), and on the 16-bit files that decode dark
+    (`filepixels.dark_note` of `task.dark`), those there are."""
+    from hubensemble.data.filepixels import dark_note
+    from hubensemble.data.sniff import unservable_note
+
+    return [n for n in (unservable_note(task.unservable), dark_note(task.dark)) if n]
+
+
+def said_unless_summarised(task, log) -> None:
+    """Warns `file_notes(task)` on `log` when no data summary will say them: load_task warns
+    its summary only when files were skipped, and a caller that says its own (fit, the
+    commands: `specs.skips_said`) says them there. A folder of TIFFs loaded from Python
+    said nothing of serve_bytes refusing them; a command said them twice (a new-user check)."""
+    from hubensemble.data import specs
+
+    if task.skipped or specs._SKIPS_SAID.get():
+        return
+    for note in file_notes(task):
+        log.warning("%s", note)
 
 
 def class_notes(task) -> str:

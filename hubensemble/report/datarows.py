@@ -1,7 +1,7 @@
 """The report's rows on what became of a data load's files (the Data section, and the
 Robustness section for data other than the run's): files read, hidden or system entries,
-orientation tags, shrunk images, skipped files, duplicates; and the cell formatting they
-share with the other sections."""
+orientation tags, images serve_bytes refuses, dark 16-bit images, shrunk images, skipped
+files, duplicates; and the cell formatting they share with the other sections."""
 
 from __future__ import annotations
 
@@ -254,8 +254,8 @@ def accounting_rows(task) -> list:
 
 def _record_paths(task) -> list[str]:
     """Every file path `task` (a data record, as `accounting_rows` takes it) holds as an
-    example of a row (skipped, dropped, ignored, oriented, turned, shrunk, duplicates), each
-    as `_short_path` shows it."""
+    example of a row (skipped, dropped, ignored, oriented, turned, unservable, dark, shrunk,
+    duplicates), each as `_short_path` shows it."""
     root = _folder_source(task)
 
     def first(items):  # [path, …] records, or paths; a count (an older record's) holds none
@@ -266,7 +266,7 @@ def _record_paths(task) -> list[str]:
 
     dup = task.get("duplicates") if isinstance(task.get("duplicates"), dict) else {}
     paths = first(task.get("skipped") or []) + first(task.get("dropped") or [])
-    for key in ("ignored", "oriented", "turned", "shrunk"):
+    for key in ("ignored", "oriented", "turned", "unservable", "dark", "shrunk"):
         record = task.get(key) if isinstance(task.get(key), dict) else {}
         paths += first(record.get("examples") or [])
     for group in dup.get("examples") or []:
@@ -288,9 +288,10 @@ def _isolated_rows(rows, task) -> list:
 
 def decoding_rows(task, *, skipped: bool = True) -> list:
     """Rows on the files of a data load that are not plain examples: ignored, oriented,
-    turned, shrunk and, with `skipped`, skipped (`Task.files_record`: run.json's data.task,
-    an evaluation's "task"; `accounting_rows` counts the skipped in its "files read"); each
-    a [label, cell] of str, or of Inline where a path is right-to-left (`_isolated_rows`)."""
+    turned, unservable (serve_bytes refuses them), dark (16-bit of 12-bit values), shrunk
+    and, with `skipped`, skipped (`Task.files_record`: run.json's data.task, an evaluation's
+    "task"; `accounting_rows` counts the skipped in its "files read"); each a [label, cell]
+    of str, or of Inline where a path is right-to-left (`_isolated_rows`)."""
     return _isolated_rows(_decoding_rows(task, skipped=skipped), task)
 
 
@@ -310,6 +311,21 @@ def _decoding_rows(task, *, skipped: bool = True) -> list:
         rows.append(["TIFF orientation", f"{counted(turned['count'], 'TIFF image')} turned "
                      f"upright by the tag, as Pillow reads them (e.g. "
                      f"{_example((path, tag), root)})"])
+    # An older run.json has neither record: nothing was counted, nothing is said.
+    unservable = task.get("unservable") or {}
+    if unservable.get("count"):
+        path, fmt = (unservable.get("examples") or [["?", "?"]])[0]
+        rows.append(["refused by serve_bytes", f"{counted(unservable['count'], 'image')} "
+                     f"Pillow read, which serve_bytes refuses; predict converts "
+                     f"{'it' if unservable['count'] == 1 else 'them'} (e.g. "
+                     f"{_example((path, fmt), root)})"])
+    dark = task.get("dark") or {}
+    if dark.get("count"):
+        path, top = (dark.get("examples") or [["?", "?"]])[0]
+        rows.append(["dark 16-bit images", f"{counted(dark['count'], 'image')} of values "
+                     f"below 4096 of 65535 (12-bit data?), which "
+                     f"{'decodes' if dark['count'] == 1 else 'decode'} dark (e.g. "
+                     f"{_example((path, f'up to {top}'), root)})"])
     shrunk = task.get("shrunk") or {}
     if shrunk.get("count"):
         path, size = (shrunk.get("examples") or [["?", ["?", "?"]]])[0]
