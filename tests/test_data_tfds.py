@@ -532,3 +532,49 @@ def test_the_command_line_says_a_bad_split_before_an_empty_tfds_folder(tmp_path)
     for (code, _, err, tensorflow), words in zip(said, (train, split)):
         assert (code, tensorflow) == (2, False), err
         assert str(words.value) in err and "is not prepared" not in err, err
+
+
+def test_orientation_tags_of_stored_files_are_counted_as_a_folder_s(tmp_path):
+    """A new-user check: the same JPEG bytes as a folder give "3 images with an EXIF or XMP
+    orientation tag … used as stored"; as tfds:… nothing said it and run.json's oriented
+    count was 0 (decode_stored looked for no tag). Each is counted and named as
+    Task.example_name names an example without a file ("train[3]"), in the summary, run.json
+    and the report's rows. Fails before: task.oriented == []."""
+    import json
+
+    import tfds_builders as module
+
+    from hubensemble.data.decode import decode_bytes
+    from hubensemble.dataargs import DataArgs
+    from hubensemble.report.datarows import decoding_rows
+    from hubensemble.rundir import Run
+
+    module.OrientedPhotos(data_dir=str(tmp_path / "tfds")).download_and_prepare()
+    splits = {"train": "train", "val": "validation", "test": "test"}
+    task = load_task("tfds:oriented_photos", data_dir=str(tmp_path / "tfds"), min_per_class=1,
+                     splits=splits)
+    tags = {decode_bytes(module.oriented_file(i)).pixels.tobytes(): module.ORIENTED.get(i)
+            for i in range(8)}
+    # tfds orders examples by a hash of their keys: each named example's tag is looked up.
+    want = sorted((f"{s}[{i}]", tags[im.tobytes()]) for s in ("train", "val", "test")
+                  for i, im in enumerate(getattr(task, s).images) if tags[im.tobytes()])
+    assert len(want) == len(module.ORIENTED) and sorted(task.oriented) == want, task.oriented
+    assert task.turned == task.unservable == task.dark == task.shrunk == []
+    # A folder of the same files: the same count, in the same words.
+    for i in range(8):
+        (tmp_path / "imgs" / ("even", "odd")[i % 2]).mkdir(parents=True, exist_ok=True)
+        (tmp_path / "imgs" / ("even", "odd")[i % 2] / f"{i}.jpg").write_bytes(
+            module.oriented_file(i))
+    folder = load_task(f"folder:{tmp_path / 'imgs'}", min_per_class=1)
+    assert len(folder.oriented) == len(task.oriented) == 3
+    name, tag = task.oriented[0]
+    assert (f"; 3 images with an EXIF or XMP orientation tag (e.g. {name}: {tag}) used as "
+            "stored, not turned upright, as serve_bytes reads them") in task.summary()
+    run = Run(tmp_path / "run")
+    run.attach_task(task, DataArgs(spec="tfds:oriented_photos", data_dir=str(tmp_path / "tfds"),
+                                   splits=splits, min_per_class=1))
+    recorded = json.loads((tmp_path / "run" / "run.json").read_text())["data"]["task"]
+    assert recorded["oriented"] == {"count": 3, "examples": [list(o) for o in task.oriented]}
+    assert dict(decoding_rows(recorded))["orientation tag"] == (
+        f"3 images with the tag (EXIF or XMP), used as stored, not turned upright (e.g. "
+        f"{name}: {tag})")

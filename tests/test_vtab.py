@@ -460,6 +460,27 @@ def test_images_shrunk_to_1024_px_are_counted_in_the_task_s_record(tmp_path, mon
     assert "shrunk" not in data.source
 
 
+def test_orientation_tags_of_a_task_s_image_files_are_counted(tmp_path, monkeypatch):
+    """The runner's Task counted no orientation tag of a data set's JPEGs (decode_stored
+    looked for none), where a folder of the same files counts them: they are counted and
+    named as `tfds:` data names them ("train[i]"), in the summary and the record. Fails
+    before: data.oriented == []."""
+    import tfds_builders as module
+
+    from hubensemble.data.decode import decode_bytes
+
+    data, _ = _tiny_task(module.OrientedPhotos, 2, (4, 2), tmp_path, monkeypatch)
+    tags = {decode_bytes(module.oriented_file(i)).pixels.tobytes(): module.ORIENTED.get(i)
+            for i in range(8)}
+    want = sorted((f"{s}[{i}]", tags[im.tobytes()]) for s in ("train", "val", "test")
+                  for i, im in enumerate(getattr(data, s).images) if tags[im.tobytes()])
+    assert len(want) == 3 and sorted(data.oriented) == want, data.oriented
+    assert data.to_json()["oriented"]["count"] == 3
+    name, tag = data.oriented[0]
+    assert (f"; 3 images with an EXIF or XMP orientation tag (e.g. {name}: {tag}) used as "
+            "stored") in data.summary()
+
+
 # --------------------------------------------------------------------------- the runner
 
 

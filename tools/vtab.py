@@ -204,9 +204,10 @@ def _prepare_hint(task, data_dir):
 
 
 def _read_split(builder, task, split, limit, progress):
-    """(images, labels, shrunk) of `split`: uint8 RGB [H, W, 3] images, int64 labels [N] and
-    [(index, (height, width) as decoded)] of the images the decode policy shrank to a shorter
-    side of 1024 px (`decode_stored`; `Task.shrunk` names each "KEY[index]").
+    """(images, labels, decoded) of `split`: uint8 RGB [H, W, 3] images, int64 labels [N] and
+    [(index, `Decoded` or None)] of each stored image file (`decode_stored`): what the
+    `tfds:` loader counts of it (orientation tag, TIFF turned, format serve_bytes refuses,
+    dark 16-bit, shrunk: `note_decoded`, which names each "KEY[index]").
 
     An Image feature of uint8 pixels (stored as image files: caltech101, pets, flowers, …)
     is read from its bytes by the owner of tfds decoding, `hubensemble.data.tfds`
@@ -227,7 +228,7 @@ def _read_split(builder, task, split, limit, progress):
         decoders={task.image_key: tfds.decode.SkipDecoding()} if encoded else None))
     if limit:
         ds = ds.take(int(limit))
-    images, labels, shrunk = [], [], []
+    images, labels, decoded = [], [], []
     it = tfds.as_numpy(ds)
     if progress:
         from hubensemble.terminal import progress_bar
@@ -242,9 +243,8 @@ def _read_split(builder, task, split, limit, progress):
                             f"task_adaptation used ({task.tfds_spec}:"
                             f"{'|'.join(task.versions)})?") from None
         if encoded:
-            im, was = decode_stored(ex[task.image_key], task.tfds_spec, split, i)
-            if was is not None:
-                shrunk.append((i, was))
+            im, got = decode_stored(ex[task.image_key], task.tfds_spec, split, i)
+            decoded.append((i, got))
         else:
             im = np.asarray(ex[task.image_key])
         if im.ndim == 2:
@@ -252,7 +252,7 @@ def _read_split(builder, task, split, limit, progress):
         if task.pixel_scale != 1:
             im = np.clip(im.astype(np.int64) * task.pixel_scale, 0, 255).astype(np.uint8)
         images.append(to_rgb_uint8(im, what=f"{task.name} {split}"))
-    return images, np.asarray(labels, np.int64), shrunk
+    return images, np.asarray(labels, np.int64), decoded
 
 
 def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_class=None,
@@ -263,7 +263,7 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     notes (e.g. a train split whose size differs from the one task_adaptation cut)."""
     from hubensemble.data import Split, Task, validate_task
     from hubensemble.data.sniff import TFDS_DECODED_WORDS
-    from hubensemble.data.tfds import stored_encoded, tfds_data_dir
+    from hubensemble.data.tfds import decode_notes, note_decoded, stored_encoded, tfds_data_dir
     from hubensemble.errors import DataError
     from hubensemble.text import counted
 
@@ -278,12 +278,13 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     for note in notes:
         log.warning("%s: %s", task.name, note)
     splits = vtab_splits(task, train_size)
-    parts, shrunk = {}, []
+    parts, noted = {}, decode_notes()
     for key, split in splits.items():
         try:
-            images, labels, large = _read_split(
+            images, labels, decoded = _read_split(
                 builder, task, split, test_limit if key == "test" else None, progress)
-            shrunk += [(f"{key}[{i}]", was) for i, was in large]  # as data.tfds names them
+            for i, got in decoded:  # counted and named as data.tfds does
+                note_decoded(noted, f"{key}[{i}]", got)
         except AssertionError:
             raise DataError(f"{task.name}: tfds {task.tfds_spec} (version "
                             f"{' or '.join(task.versions)}) is not prepared in "
@@ -314,8 +315,7 @@ def load_vtab_task(task: VtabTask, data_dir=None, *, test_limit=None, min_per_cl
     result = Task(name=task.name, source=f"VTAB-1k {task.name}: tfds {task.tfds_spec}:"
                                          f"{builder.version} ({shown})",
                   class_names=names, train=parts["train"], val=parts["val"],
-                  test=parts["test"], synthetic=task.synthetic, flip=task.flip,
-                  shrunk=shrunk)
+                  test=parts["test"], synthetic=task.synthetic, flip=task.flip, **noted)
     mpc = task.min_per_class if min_per_class is None else int(min_per_class)
     validate_task(result, min_per_class=mpc)
     return result, {"tfds": f"{task.tfds_spec}:{builder.version}", "splits": splits,

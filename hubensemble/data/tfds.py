@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 
 import numpy as np
 
-from hubensemble.data.decode import (UnreadableImage, _short, check_16bit, check_16bit_splits,
-                                     check_array_values, decode_bytes, to_rgb_uint8, zero_one)
+from hubensemble.data.decode import (Decoded, UnreadableImage, _short, check_16bit,
+                                     check_16bit_splits, check_array_values, decode_bytes,
+                                     to_rgb_uint8, zero_one)
 from hubensemble.data.loading import _EXAMPLES, LoadOptions
 from hubensemble.data.sniff import TFDS_DECODED_WORDS
 from hubensemble.data.splits import _make_split
 from hubensemble.data.task import _SPLIT_ALIASES, Task
+from hubensemble.data.taskwords import said_unless_summarised
 from hubensemble.data.validate import index_names, text_names
 from hubensemble.errors import DataError
 from hubensemble.lockwords import option_word
 from hubensemble.text import closest_name, closest_names, shell
+
+log = logging.getLogger(__name__)
 
 # The VTAB-1k protocol (paper section 4): 800 train + 200 validation from the train split.
 VTAB_SPLITS = {"train": "train[:800]", "val": "train[800:1000]", "test": "test"}
@@ -365,7 +370,7 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
         class_index(list(model_classes), SimpleNamespace(
             name=name + (f"_{config}" if config else ""), source=f"tfds:{rest}",
             class_names=class_names, num_classes=len(class_names)))
-    raw, shrunk = {}, []
+    raw, noted = {}, decode_notes()
     encoded = stored_encoded(features[options.image_key])
     for key, split in splits.items():  # an empty one said before any example is read
         if split is not None and _counted(builder, split) == 0:
@@ -382,9 +387,9 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
             images, labels = [], []
             for im, lab in ds.as_numpy_iterator():
                 if encoded:
-                    im, was = decode_stored(im, rest, split, len(images))
-                    if was is not None:  # named as Task.example_name names it
-                        shrunk.append((f"{key}[{len(images)}]", was))
+                    im, got = decode_stored(im, rest, split, len(images))
+                    # named as Task.example_name names it
+                    note_decoded(noted, f"{key}[{len(images)}]", got)
                 else:
                     im = np.asarray(im)
                 images.append(im[..., None] if im.ndim == 2 else im)
@@ -448,10 +453,12 @@ def _load_tfds(rest: str, options: LoadOptions, only: str | None = None,
                   f"as 0 / 255")
     parts = (_one_split_task(only, loaded) if only is not None else
              dict(train=loaded["train"], val=loaded.get("val"), test=loaded.get("test")))
-    return Task(name=name + (f"_{config}" if config else ""),
+    task = Task(name=name + (f"_{config}" if config else ""),
                 source=f"tfds:{rest} ({shown})", class_names=class_names, **parts,
                 synthetic=name in SYNTHETIC_TFDS, flip=name not in NO_FLIP_TFDS,
-                shrunk=shrunk, names_made=made)
+                names_made=made, **noted)
+    said_unless_summarised(task, log)  # refused by serve_bytes; read dark: as a folder's
+    return task
 
 
 def _counted(builder, split: str) -> int | None:
@@ -546,14 +553,17 @@ def stored_encoded(feature) -> bool:
 
 
 def decode_stored(data, source: str, split: str,
-                  index: int) -> tuple[np.ndarray, tuple[int, int] | None]:
-    """(pixels, shrunk_from) of one example's image as tfds stores it when `stored_encoded`
+                  index: int) -> tuple[np.ndarray, Decoded | None]:
+    """(pixels, decoded) of one example's image as tfds stores it when `stored_encoded`
     (read with SkipDecoding): `data` is its encoded bytes (PNG, JPEG, GIF, … as the builder
     stored them), decoded by the decode policy (`decode.decode_bytes`, no orientation tag
     applied: the folder loader's and serve_bytes' pixels). `pixels` is uint8 RGB [H, W, 3];
-    `shrunk_from` is the (height, width) in pixels as decoded when its shorter side was above
-    `sniff.MAX_SHORT_SIDE` (1024) and `pixels` are the image shrunk to it, else None. `data`
-    that is already an array (an as_dataset that decoded it) is returned as it is, with None.
+    `decoded` the policy's `Decoded` of it: what the folder loader counts of a file (its
+    orientation tag, used as stored; a TIFF turned; a format serve_bytes refuses; 16-bit
+    values that decode dark; `shrunk_from`, the (height, width) as decoded when its shorter
+    side was above `sniff.MAX_SHORT_SIDE`, 1024, and `pixels` are the image shrunk to it),
+    for `note_decoded`. `data` that is already an array (an as_dataset that decoded it) is
+    returned as it is, with None.
     `source` ("tfds:NAME" or a task's name), `split` (the tfds split string) and `index` (the
     example's position in that split) only name the example in the error.
 
@@ -562,11 +572,33 @@ def decode_stored(data, source: str, split: str,
     if not isinstance(data, bytes):  # pixels already (an as_dataset that decodes itself)
         return np.asarray(data), None
     try:
-        got = decode_bytes(data, orientation=False)
+        got = decode_bytes(data)
     except UnreadableImage as e:
         raise DataError(f"{source}: example {index} of split {split!r} cannot be decoded "
                         f"({e}); rebuild the data set, or leave the split out") from None
-    return got.pixels, got.shrunk_from
+    return got.pixels, got
+
+
+def decode_notes() -> dict[str, list]:
+    """The empty lists `note_decoded` fills, by the `Task` field each one is: "oriented",
+    "turned", "unservable", "dark", "shrunk" (`Task(**notes)`)."""
+    return {"oriented": [], "turned": [], "unservable": [], "dark": [], "shrunk": []}
+
+
+def note_decoded(notes: dict[str, list], name: str, got: Decoded | None) -> None:
+    """Adds what decoding did to the example `name` ("train[3]", as `Task.example_name`
+    names an example without a file) to `notes` (`decode_notes`), as the folder loader counts
+    a file's: its orientation tag used as stored, a TIFF turned by its tag, a format
+    serve_bytes refuses (the kept decoder's), 16-bit values that decode dark, a shrunk size.
+    A tfds data set of the same JPEGs as a folder counted no orientation tag (its decode
+    looked for none) and said nothing of them. `got` None (pixels, not a file): nothing."""
+    if got is None:
+        return
+    for key, value in (("oriented", got.orientation), ("turned", got.turned),
+                       ("unservable", None if got.in_graph else got.format),
+                       ("dark", got.dark), ("shrunk", got.shrunk_from)):
+        if value is not None:
+            notes[key].append((name, value))
 
 
 def _feature_shape_dtype(feature):

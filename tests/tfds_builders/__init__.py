@@ -160,3 +160,38 @@ class H340Toys(tfds.core.GeneratorBasedBuilder):
         for i in range(start, stop):
             yield i, {"image": example(i, 3)[0], "label_category": i % 3,
                       "label_elevation": (i // 3) % 3}
+
+
+#: OrientedPhotos' examples whose JPEG carries an EXIF orientation tag: {index: tag}.
+ORIENTED = {0: 6, 3: 8, 5: 6}
+
+
+def oriented_file(i):
+    """Example i of OrientedPhotos: a 12 x 16 JPEG, with EXIF orientation ORIENTED[i] if any
+    (what a phone writes: the pixels as the sensor read them, the tag to turn them)."""
+    rng = np.random.default_rng(i)
+    exif = Image.Exif()
+    if i in ORIENTED:
+        exif[0x0112] = ORIENTED[i]
+    out = io.BytesIO()
+    Image.fromarray((rng.random((12, 16, 3)) * 255).astype(np.uint8)).save(
+        out, format="JPEG", quality=90, exif=exif)
+    return out.getvalue()
+
+
+class OrientedPhotos(H291Photos):
+    """JPEG files stored as they are, 3 of the 8 with an EXIF orientation tag (ORIENTED);
+    train (4), validation (2) and test (2) splits, 2 classes."""
+
+    def _info(self):
+        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(None, None, 3)),
+            "label": tfds.features.ClassLabel(names=["even", "odd"])}))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(0, 4), "validation":
+                self._generate_examples(4, 6), "test": self._generate_examples(6, 8)}
+
+    def _generate_examples(self, start, stop):
+        for i in range(start, stop):
+            yield i, {"image": oriented_file(i), "label": i % 2}
