@@ -493,10 +493,15 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
             # version before trial.json recorded its files needs its folder deleted first.
             first = ("" if not cands[i].complete else
                      f"delete {escaped(os.path.abspath(cands[i].folder))} and ")
+            # Export refuses such a member (`exportplan.plan_members`): said here, where the
+            # ensemble is chosen, not first at the export.
+            after = ("" if redone_by_fit(run_dir, cands[i].trial) else
+                     ", then this ensemble again")
             log.warning("member %s: %s; its recorded probabilities and metrics (this "
-                        "ensemble's) are of the weights tune wrote, not these: restore the "
-                        "file, or %s%s again (it redoes the trial)", cands[i].trial, changed,
-                        first, redo_words(run_dir, cands[i].trial))
+                        "ensemble's) are of the weights tune wrote, not these, and export "
+                        "refuses it: restore the file, or %s%s again (it redoes the trial)%s",
+                        cands[i].trial, changed, first, redo_words(run_dir, cands[i].trial),
+                        after)
     unbuildable = _without_hparams([cands[i] for i in sel.weights])
     if unbuildable:  # chosen, and export then refused the ensemble: say it at once
         log.warning("%s", unbuildable)

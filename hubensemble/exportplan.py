@@ -120,9 +120,16 @@ def plan_members(run, entries, specs, *, retrain_full, skip_missing, root, redo=
                            f"{_or_skip(student, 'the ensemble')}")
         if not skip_missing:
             # The folder itself, as the rest of the sentence names the run: "RUN/…" was a
-            # placeholder pasted literally (a new user's check).
-            first = (f" (delete {escaped(absolute(root / str(entry.get('trial'))))} first)"
-                     if (root / str(entry.get("trial"))).exists() else "")
+            # placeholder pasted literally (a new user's check). Deleted first only where
+            # tune reuses the folder (no readable record, failed, or complete: a trial of a
+            # version before trial.json recorded its files); a missing or changed weights
+            # file makes the trial incomplete, which tune redoes as it is (a student's
+            # distill: as before).
+            folder = root / str(entry.get("trial"))
+            cand = candidate.read_candidate(root, str(entry.get("trial")))
+            redone = redo is None and cand is not None and not cand.complete
+            first = (f" (delete {escaped(absolute(folder))} first)"
+                     if folder.exists() and not redone else "")
             again = redo or f"{redo_words(run.path, str(entry.get('trial')))} again for it"
             raise RunError(f"{reason}; {again}{first}{_or_skip(student, 'the ensemble')}")
         if say:

@@ -382,6 +382,11 @@ def test_an_edited_weights_file_is_named_by_its_whole_path_with_the_way_on(
         whole = tmp_path / "r" / "candidates" / member["trial"] / candidate.WEIGHTS_FILE
         said = f"its weights file {whole} is not the one tune wrote"
         assert said in caplog.text
+        # Export refuses such a member (4d10cf5c): the warning said only "restore the file,
+        # or run tune again", as if an export served it, and not to run the ensemble again.
+        line = next(r.getMessage() for r in caplog.records if said in r.getMessage())
+        assert "not these, and export refuses it: restore the file, or " in line, line
+        assert line.endswith(" again (it redoes the trial), then this ensemble again"), line
         assert read_ensemble(run.path)["members"][0]["weights_changed"].startswith(
             f"its weights file {tmp_path}")
     from hubensemble.report.render import render_markdown
@@ -391,8 +396,9 @@ def test_an_edited_weights_file_is_named_by_its_whole_path_with_the_way_on(
     # The run's tune command, its own sweep's when run.json records one (38e152c). No
     # folder deleted first: tune redoes a trial whose file changed since it wrote it
     # (f87183cd; its trial.json records its files).
-    assert (f"{said} (sha256" in md and "an export serves the file as it is now: restore the "
-            f"file, or run `hubensemble tune --run {tmp_path / 'r'}` (it redoes the trial), "
+    assert (f"{said} (sha256" in md and "export refuses it (--skip-missing leaves it out): "
+            f"restore the file, or run `hubensemble tune --run {tmp_path / 'r'}` (it redoes the "
+            "trial), "
             f"then `hubensemble ensemble --run {tmp_path / 'r'}`." in " ".join(md.split())), md
 
 

@@ -303,14 +303,15 @@ def _members_section(files) -> Section:
                        "member; the table shows its hyperparameters as ensemble.json has them."))
     changed = [(t, why) for t in dict.fromkeys(m.get("trial") for m in members)
                if t in by_trial and (why := by_trial[t].weights_changed())]
-    for t, why in changed:  # edited since tune: its figures here are not of what export serves
+    for t, why in changed:  # edited since tune: its figures are not of the file; export refuses it
         # tune redoes a trial whose file changed since it wrote it, and reuses one of a
         # version before trial.json recorded its files: the folder goes first then
         # (`failures.redo_step` decides); the fit's command (in a fit's folder) runs the
         # ensemble after it itself.
         then = [] if redone_by_fit(files.path, t) else [", then ", Code(files.cmd("ensemble"))]
         sec.add(Inline(Strong("Warning:"), f" {t}: {why}. The figures here are of the weights "
-                       "tune wrote; an export serves the file as it is now: restore the file, "
+                       "tune wrote; export refuses it (--skip-missing leaves it out): restore "
+                       "the file, "
                        "or ", redo_step(files, t), " (it redoes the trial)", *then, "."))
     if shared:
         same = ", ".join(f"{k} = {_compact(hparams[0].get(k))}" for k in shared)
