@@ -142,7 +142,12 @@ def with_way_on(run_dir, skipped, *, then: str = "this ensemble again"
         kind = redo_kind(run_dir, t, r)
         # fit's command (in a fit's folder) runs the ensemble too; tune's does not
         after = "" if redone_by_fit(run_dir, t) else f", then {then}"
-        if kind == "record":
+        if kind and unplanned_folder(run_dir, t):
+            # No tune of the run plans it: `tune --sweep S` started a whole sweep the run
+            # never planned (the report's rule, `report.failures.redo_step`).
+            r = (f"{r}; delete {escaped(os.path.abspath(os.path.join(folder, t)))} (or move "
+                 f"it aside: no sweep the run ran plans it), then {then}")
+        elif kind == "record":
             r = (f"{r}; restore its {TRIAL_FILE} from a copy, or delete "
                  f"{escaped(os.path.abspath(os.path.join(folder, t)))} and "
                  f"{redo_words(run_dir, t)} (it redoes the trial){after}")
@@ -150,6 +155,27 @@ def with_way_on(run_dir, skipped, *, then: str = "this ensemble again"
             r += candidate.reused_redo(candidate.read_candidate(folder, t)) + after
         out.append((t, r))
     return out
+
+
+def unplanned_folder(run_dir, trial, meta=None) -> bool:
+    """Whether RUN/candidates/`trial` of run `run_dir` is a folder of a sweep the run's tune
+    never ran (its id's sweep, "hyper" of "hyper-0009-beta", is not in run.json "tune" ->
+    "sweeps", which records at least one; a trial id of no sweep too): no tune of the run
+    redoes it, so its way on is to delete it or move it aside. `meta`: run.json's object
+    when the caller holds it (read otherwise; unreadable: False). The one rule of the
+    ensemble's skip lines (`with_way_on`) and the report's "to redo it" (`redo_step`)."""
+    from hubensemble.formats import RUN_FILE
+
+    if not os.path.isdir(os.path.join(os.fspath(run_dir), CANDIDATES_DIR, str(trial))):
+        return False
+    if meta is None:
+        try:
+            meta = fileio.read_json(os.path.join(os.fspath(run_dir), RUN_FILE))
+        except (OSError, ValueError):
+            return False
+    planned = fileio.json_object(fileio.json_object(fileio.json_object(meta).get("tune"))
+                                 .get("sweeps"))
+    return bool(planned) and str(trial).split("-", 1)[0] not in planned
 
 
 def redo_kind(run_dir, trial, reason) -> str | None:
@@ -384,8 +410,11 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
                     size_rule=_ENSEMBLE["size_rule"], max_gflops=_ENSEMBLE["max_gflops"],
                     max_latency_ms=_ENSEMBLE["max_latency_ms"],
                     max_members=_ENSEMBLE["max_members"]) -> EnsembleResult:
-    """The ensemble of RUN/candidates selected on validation, as an EnsembleResult (nothing is
-    written: `run_ensemble` writes it; benchmarks compare selection settings with this).
+    """The ensemble of RUN/candidates selected on validation, as an EnsembleResult (no
+    ensemble.json written: `run_ensemble` writes it; benchmarks compare selection settings
+    with this). One thing is written: when no candidate fits the inference budget, the
+    refusal, in run.json "stages" -> "ensemble" -> "refused" (`budgetrefusal.record_refusal`,
+    which the report says), before the RunError is raised.
 
     Reads RUN/labels/val.npy (and test.npy when present) and the usable candidates
     (`load_candidates`, those `selectable`), runs `greedy_select` (Caruana et al., 2004;

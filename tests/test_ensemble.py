@@ -1431,6 +1431,35 @@ def test_a_candidate_without_a_readable_record_is_skipped_with_its_folder_and_co
     assert "| trial | reason | to redo it |" in md
 
 
+def test_a_stray_folder_of_a_sweep_the_run_never_planned_is_moved_aside_not_tuned(run_dir):
+    """candidates/hyper-0009-beta/trial.json = "{bad" in a run whose tune ran the probe sweep
+    alone: the skip line said "delete … and run `hubensemble tune --run RUN --sweep hyper`",
+    which starts a whole hyper sweep the run never planned; the report's row says to delete
+    it or move it aside (`report.failures.redo_step`): one rule for both
+    (`ensemble.unplanned_folder`). Fails before: "--sweep hyper"."""
+    from hubensemble.lockwords import command_line
+
+    run, _, _, val, test = run_dir
+    for i in range(2):
+        write_candidate(run, f"probe-000{i}-m", val[i], test[i])
+    stray = os.path.join(run, "candidates", "hyper-0009-beta")
+    os.makedirs(stray)
+    with open(os.path.join(stray, "trial.json"), "w") as f:
+        f.write("{bad")
+    fileio.atomic_write_json(os.path.join(run, "run.json"),
+                             {"tune": {"sweep": "probe", "sweeps": {"probe": {"budget": 2}}}})
+    with command_line():
+        skipped = dict((s["trial"], s["reason"]) for s in run_ensemble(run)["skipped"])
+    said = skipped["hyper-0009-beta"]
+    assert "--sweep hyper" not in said and "tune" not in said, said
+    assert said.endswith(f"; delete {stray} (or move it aside: no sweep the run ran plans it), "
+                         "then this ensemble again"), said
+    # A folder of a sweep the run ran keeps tune's way on.
+    from hubensemble.ensemble import unplanned_folder
+
+    assert not unplanned_folder(run, "probe-0001-m") and unplanned_folder(run, "hyper-0009-beta")
+
+
 def _cut_trials(run, trials):
     """Candidate folders of `trials` in `run` whose trial.json is cut short (not JSON), as a
     hand edit or a copy stopped halfway leaves it."""

@@ -6,8 +6,7 @@ from __future__ import annotations
 from hubensemble.candidate import read_candidate
 from hubensemble.chance import chance_advice
 from hubensemble.chance import is_probe
-from hubensemble.ensemble import redo_kind
-from hubensemble.fileio import json_object
+from hubensemble.ensemble import redo_kind, unplanned_folder
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.lockwords import command_line
 from hubensemble.rank.record import duplicates_apart
@@ -170,8 +169,7 @@ def redo_step(files, trial: str, *, then_ensemble: bool = False) -> Inline:
     redoes it, and `tune --sweep S` it said started a whole sweep the run never planned."""
     folder = files.path / CANDIDATES_DIR / str(trial)
     sweep = str(trial).split("-", 1)[0]
-    planned = json_object(json_object(files.meta.get("tune")).get("sweeps"))
-    if folder.exists() and planned and sweep not in planned:
+    if unplanned_folder(files.path, trial, files.meta):
         # No tune of the run plans it (a stray folder, a trial id of no sweep): the way on
         # named `tune --sweep S`, which ran a whole sweep the run never planned.
         return Inline("delete ", Code(str(absolute(folder))), " (or move it aside: no sweep "
