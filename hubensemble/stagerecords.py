@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from hubensemble.fileio import json_kind
-from hubensemble.text import json_shown
+from hubensemble.text import absolute, json_shown
 
 log = logging.getLogger("hubensemble.pipeline")  # the lines fit has always said
 
@@ -311,7 +311,8 @@ def stage_records(meta: dict, run=None) -> dict[str, dict]:
     stages = meta.get("stages") if isinstance(meta, dict) else None
     if stages is None:
         return {}
-    where = str(run.meta_path) if run is not None else "run.json"
+    # Absolute: a run named relative ("run/run.json") read as a path of the cwd only.
+    where = str(absolute(run.meta_path)) if run is not None else "run.json"
     bad = {'"stages"': stages} if not isinstance(stages, dict) else {
         f'"stages" -> "{k}"': v for k, v in stages.items() if not isinstance(v, dict)}
     for field, value in bad.items():
@@ -323,13 +324,14 @@ def stage_records(meta: dict, run=None) -> dict[str, dict]:
     if not isinstance(stages, dict):
         return {}
     # "done" edited into no true/false ("no", 1): read as not done, said once, where a
-    # truthy text read as "done before, reused" (every reader goes through here).
+    # truthy text read as "done before, reused" (every reader goes through here: export,
+    # ensemble and cost too, which run no such stage, so the words name what reruns it).
     for k, v in stages.items():
         if isinstance(v, dict) and "done" in v and not isinstance(v["done"], bool) \
                 and (where, k) not in _WARNED:
             _WARNED.add((where, k))
             log.warning('%s: its "stages" -> "%s" -> "done" is %s, not true or false (edited '
-                        "by hand?): read as not done; the stage runs again", where, k,
+                        "by hand?): read as not done (a fit runs that stage again)", where, k,
                         f"{json_kind(v['done'])} ({json_shown(v['done'])})")
     return {k: v if isinstance(v.get("done", False), bool) else {**v, "done": False}
             for k, v in stages.items() if isinstance(v, dict)}

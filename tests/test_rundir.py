@@ -393,6 +393,27 @@ def test_a_stage_records_done_edited_into_text_is_read_as_not_done(tmp_path, cap
         caplog.text
 
 
+def test_a_hand_edited_done_is_said_in_words_that_fit_every_reader(
+        tmp_path, caplog, monkeypatch):
+    """"… read as not done; the stage runs again" was said by export, ensemble and cost too,
+    none of which runs that stage, and named run.json as the run was named ("run/run.json",
+    a path of the cwd only). Now "(a fit runs that stage again)", run.json's path absolute.
+    Fails before: "the stage runs again"."""
+    import logging
+
+    from hubensemble.stagerecords import stage_records
+
+    monkeypatch.chdir(tmp_path)
+    Run(tmp_path / "run").update(stages={"rank": {"key": "k", "done": "yes"}})
+    run = Run("run")  # named relative, as `hubensemble export --run run`
+    with caplog.at_level(logging.WARNING, logger="hubensemble.pipeline"):
+        stage_records(run.meta(), run)
+    assert (f'{tmp_path / "run" / "run.json"}: its "stages" -> "rank" -> "done" is a JSON '
+            'string ("yes"), not true or false (edited by hand?): read as not done (a fit '
+            "runs that stage again)") in caplog.text, caplog.text
+    assert "the stage runs again" not in caplog.text
+
+
 def test_a_damaged_trial_the_fits_own_command_redoes_is_told_to_run_the_same_fit_again(
         tmp_path):
     """A damaged trial outside fit's tune plan whose redo is the fit's own command (a fit's
