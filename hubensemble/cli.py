@@ -357,7 +357,9 @@ def _command(args, said: list, parser=None) -> int:
                               args.command, restart=getattr(args, "restart", False),
                               modules=getattr(args, "modules", None),
                               member=lock_member(args)[0],
-                              student=getattr(args, "export_student", None))
+                              student=getattr(args, "export_student", None),
+                              retrain_full=getattr(args, "retrain_full", None),
+                              skip_missing=getattr(args, "skip_missing", None))
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
                     code = args.func(args)  # then a stop Python ignored: the work is done

@@ -1002,6 +1002,26 @@ def test_a_damaged_run_json_entry_or_trial_json_is_refused_before_tensorflow(run
     assert "lr must be a number (got '0.01')" in str(hparams.value), hparams.value
 
 
+def test_a_members_changed_weights_file_is_refused_before_tensorflow(run_copy):
+    """`export --run RUN` of a member whose weights file changed since tune wrote it: the
+    command line gave check_members no --retrain-full / --skip-missing, which decide that
+    refusal, so it came after TensorFlow's import and the data's load (28.6 s, 705 MB on a
+    real run). Now before TensorFlow, in the stage's words (the reference: export_ensemble).
+    Fails before: TensorFlow loaded."""
+    from test_cli import each_in_one_process
+
+    member = read_json(run_copy / "ensemble.json")["members"][0]["trial"]
+    weights = run_copy / "candidates" / member / candidate.WEIGHTS_FILE
+    with open(weights, "ab") as f:  # other bytes than tune wrote (its size, its sha256)
+        f.write(b"\0" * 8)
+    with command_line(), pytest.raises(RunError) as stage:
+        export_ensemble(run_copy, progress=False)
+    (code, _, err, tensorflow), = each_in_one_process(["export", "--run", run_copy])
+    assert (code, tensorflow) == (2, False), err
+    assert err.endswith(f"error: {stage.value}\n"), err
+    assert "is not the one tune wrote" in str(stage.value), stage.value
+
+
 def test_a_fits_run_folder_inside_another_run_is_named_not_its_export(tmp_path):
     """`fit --out "run a/export"` where "run a" is a run (its export there): the refusal named
     "run a/export/export is inside the run folder …: choose another --out folder", a folder
