@@ -33,7 +33,9 @@ def killed_before(run_dir, lock=None) -> str | None:
     "Small machines"): the shell said "Killed", the re-run nothing. Names the stage RUN/log.txt
     last says began without an end ("rank: starting") since that process's start ("since"),
     its last line since then otherwise (the last record of a hubensemble logger: not
-    TensorFlow's C++ lines, which reach the file through stderr). None when no such record
+    TensorFlow's C++ lines, which reach the file through stderr); neither for a sweep
+    process's lock (a chief's or a worker's: they share RUN/log.txt, whose lines name no
+    process, so the last one may be another's). None when no such record
     is there, it is another host's or unreadable, or the lock is held. Reads files only."""
     from hubensemble import formats
     from hubensemble.fileio import lock_is_held, owner_file, owner_words, pid_alive, read_json
@@ -54,7 +56,12 @@ def killed_before(run_dir, lock=None) -> str | None:
     except (ValueError, OverflowError, OSError):
         since = ""
     began, last = None, None
+    # A chief and its workers write one RUN/log.txt and its lines name no process: a sweep
+    # process's last line there may be another's ("waiting for the chief", a worker's, was
+    # quoted as a killed chief's: a new-user check). Only the run's lock holder's are its own.
     try:
+        if record.get("tuner_id"):
+            raise FileNotFoundError  # its lines cannot be told from the others': none quoted
         with open(os.path.join(os.fspath(run_dir), "log.txt"), encoding="utf-8",
                   errors="replace") as f:
             for line in f:

@@ -125,6 +125,19 @@ def test_a_rerun_after_a_killed_command_says_it_ended_without_a_word(tmp_path, c
         pass
     said = [r.getMessage() for r in caplog.records if "without a word" in r.getMessage()]
     assert len(said) == 1 and said[0].startswith("the last tune --tuner-id tuner0 on "), said
+    # The sweep's processes share log.txt, whose lines name none: a killed chief was quoted
+    # with its worker's last line ("waiting for the chief at …", a new-user check). None is.
+    with open(run / "log.txt", "a", encoding="utf-8") as f:
+        f.write("2026-12-06 00:00:40,000 INFO hubensemble.tune.sweep: waiting for the chief "
+                "at 127.0.0.1:18406\n")
+    (run / ".sweep-chief.lock").write_text("")
+    (run / ".sweep-chief.lock.holder").write_text(json.dumps({
+        "command": "tune", "tuner_id": "chief", "host": socket.gethostname(),
+        "pid": _gone_pid(), "since": "2026-12-06T00:00:01"}))
+    words = memory.killed_before(run, str(run / ".sweep-chief.lock"))
+    assert words.startswith("the last tune --tuner-id chief on ") and (
+        "ended without a word: it was likely killed") in words, words
+    assert "waiting for the chief" not in words, words
     # a live holder (this process), another host's record, or none: nothing
     _holder(run, __import__("os").getpid())
     assert memory.killed_before(run) is None
