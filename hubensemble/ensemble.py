@@ -39,7 +39,8 @@ from hubensemble.data.coverage import coverage_note, few_note, split_coverage, u
 # The ensemble's text (re-exported: cli.py and the tests import it here).
 from hubensemble.ensemblefile import read_ensemble  # noqa: F401 - the one reader
 from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F401
-                                      members_change, result_line)
+                                      members_change, result_line, test_copies_record)
+from hubensemble.rerun import data_part
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
 from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word
@@ -285,9 +286,12 @@ class EnsembleResult(Mapping):
     report's figure: not used for any choice), when every picked candidate has test
     probabilities. at_chance: why the ensemble is at chance on validation (`metrics.at_chance`),
     only when it is; unfinished: the sweeps `run_ensemble` found unfinished (`sweepstate`
-    texts, "; "-joined), only then. With inference limits (`--max-gflops`, `--max-latency-ms`,
-    `--max-members`): limits: {"max_gflops", "max_latency_ms", "max_members", "stopped" (why the
-    greedy path ended early, or None), "not_costed" [trials left out because they have no cost]}
+    texts, "; "-joined), only then; test_copies: with test figures on a test split holding
+    copies of train or val images (run.json data.task.duplicates), their counts
+    (`ensembletext.test_copies_record`), only then. With inference limits (`--max-gflops`,
+    `--max-latency-ms`, `--max-members`): limits: {"max_gflops", "max_latency_ms",
+    "max_members", "stopped" (why the greedy path ended early, or None), "not_costed"
+    [trials left out because they have no cost]}
     and val/test gain "best_single_in_budget" (the best candidate that fits the limits alone, as
     best_single). When RUN/cost.json exists: cost: {"definition", "machine", "candidates":
     {trial: {"gflops", "params", "latency_ms", "size"}}, "ensemble" (`cost.total_cost` of the
@@ -319,6 +323,7 @@ class EnsembleResult(Mapping):
     cost: dict | None = None
     at_chance: str | None = None
     unfinished: str | None = None
+    test_copies: dict | None = None
 
     def __repr__(self) -> str:
         return result_line(self)  # one line; the dataclass repr printed every record
@@ -328,7 +333,7 @@ class EnsembleResult(Mapping):
         out = asdict(self)
         # ensemble.json holds exactly one of "test" / "test_missing"; test_curve with test.
         for key in ("size_rule", "test", "test_missing", "test_curve", "limits", "cost",
-                    "at_chance", "unfinished"):
+                    "at_chance", "unfinished", "test_copies"):
             if out[key] is None:
                 out.pop(key)
         return out
@@ -576,6 +581,10 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
             "best_single": None if single is None else {"trial": cands[best].trial,
                                                         **_test_metrics(single, y_test)},
         }
+        # Test images that are copies of train or val ones: the figures are no held-out
+        # measure, said beside them (`format_ensemble`, from this record).
+        result.test_copies = test_copies_record(
+            data_part(Run(run_dir).meta(), "task").get("duplicates"), len(y_test))
         if in_budget is not None and cands[in_budget].test_probs is not None:
             result.test["best_single_in_budget"] = {
                 "trial": cands[in_budget].trial,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from hubensemble.cost.records import figure
 from hubensemble.data.coverage import coverage_note
+from hubensemble.heldoutwords import test_copies_note
 from hubensemble.lockwords import option_word
 from hubensemble.text import counted
 
@@ -52,6 +53,9 @@ def format_ensemble(result: Mapping) -> str:
         if inb:
             lines.append(f"            best single within the budget ({inb['trial']}) acc "
                          f"{inb['accuracy']:.4f} nll {inb['nll']:.4f}")
+    copies = test_copies_text(result.get("test_copies")) if test else None
+    if copies:  # beside the test figures: copies of training images lift them
+        lines.append(f"note: test figures are {copies}")
     lines.extend(_cost_lines(result))
     if result.get("unfinished"):
         lines.append(f"note: chosen from an unfinished sweep ({result['unfinished']})")
@@ -184,3 +188,41 @@ def result_line(result: Mapping) -> str:
         if value is not None:
             parts.append(f"{split}_accuracy={value:.4f}")
     return f"EnsembleResult({', '.join(parts)})"
+
+
+def test_copies_record(duplicates, n_test) -> dict | None:
+    """ensemble.json's "test_copies" of a run whose data's duplicates record `duplicates`
+    (run.json data.task.duplicates, `Task.duplicates`) counts test images with a byte copy in
+    train or val, for a test split of `n_test` (int) examples: {"n": n_test, "test_in_train",
+    "test_in_val", "val_in_train": counts (int >= 0)}; None without such copies or record
+    (an ensemble.json then holds none, as before)."""
+    across = (duplicates or {}).get("across") if isinstance(duplicates, Mapping) else None
+    if not isinstance(across, Mapping) or not n_test:
+        return None
+    record = {"n": int(n_test), **{k: int(across.get(k) or 0) for k in (
+        "test_in_train", "test_in_val", "val_in_train")}}
+    return record if record["test_in_train"] or record["test_in_val"] else None
+
+
+def test_copies_text(record) -> str | None:
+    """"not a held-out measure: 2 of the 11 test images are training (1) or validation (1)
+    images (the same pixels; fit --dedupe drops them)" of ensemble.json's "test_copies"
+    (`test_copies_record`), in `heldoutwords.test_copies_note`'s words; None without it."""
+    if not isinstance(record, Mapping):
+        return None
+    return test_copies_note({"across": dict(record)}, record.get("n"))
+
+
+def run_test_copies(meta) -> str | None:
+    """`heldoutwords.test_copies_note` of the run whose run.json object is `meta`: its data's
+    duplicates record and test size (data.task.duplicates, data.task.sizes.test), or None
+    (no copies, no record, or a record edited into another kind). Fit's closing table and
+    the report's test section say it beside their test figures, for an ensemble.json of
+    any version (`test_copies_record` is the ensemble's own)."""
+    from hubensemble.rerun import data_part
+
+    task = data_part(meta, "task")
+    duplicates, sizes = task.get("duplicates"), task.get("sizes")
+    record = test_copies_record(duplicates, (sizes or {}).get("test")
+                                if isinstance(sizes, Mapping) else None)
+    return test_copies_text(record)

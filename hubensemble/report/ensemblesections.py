@@ -7,7 +7,7 @@ from hubensemble import ensemble as ens
 from hubensemble.chance import members_chance_text
 from hubensemble.cost.records import figure
 from hubensemble.data.coverage import coverage_note, few_note, majority_note, unbalanced
-from hubensemble.ensembletext import size_rule_text, test_missing_text
+from hubensemble.ensembletext import run_test_copies, size_rule_text, test_missing_text
 from hubensemble.errors import RunError
 from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.lockwords import command_line
@@ -221,6 +221,10 @@ def _test_section(files, figures) -> Section:
                 "ones selection saw, and the reliability diagrams'." if after else
                 " The exported members were retrained on train + val: these are the members "
                 "before retraining (export again to measure them)." if retrained else ""))
+    with command_line():  # the report's way on is the command line's (fit --dedupe)
+        copies = run_test_copies(files.meta)
+    if copies:  # copies of training images lift the figures (heldoutwords)
+        sec.add(Inline(Strong("Note:"), f" the test figures are {copies}."))
     single = _one_model(files)
     if single:
         sec.add(f"The ensemble has one member ({single})" + (

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from hubensemble import ensemble as ens, formats
-from hubensemble.ensembletext import size_rule_text, test_missing_text
+from hubensemble.ensembletext import run_test_copies, size_rule_text, test_missing_text
 from hubensemble.errors import checks_keywords
 from hubensemble.lockwords import command_words
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
@@ -212,6 +212,9 @@ def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
             lines.append("note: the exported members were retrained on train + val; these "
                          "test figures are of the members before retraining (an export "
                          "from before the retrained ones were measured: export again)")
+        copies = run_test_copies(meta)
+        if copies:  # copies of training images lift the figures above (heldoutwords)
+            lines.append(f"note: test figures are {copies}")
     elif ensemble is not None:
         why = test_missing_text(ensemble.get("test_missing"))  # in the caller's words
         lines.append(f"no test metrics: {why or 'no test split'}")
