@@ -2341,8 +2341,13 @@ def test_an_ensemble_run_on_its_own_after_fit_updates_its_time_and_fit_still_reu
     wall = time.monotonic() - start
     record = json.loads((out / "run.json").read_text())["stages"]["ensemble"]
     assert 0 < record["seconds"] <= wall + 0.01 and record["command"] == "ensemble"
-    assert {k: v for k, v in record.items() if k not in ("seconds", "command", "reused")} == {
+    # (and "fit_key", the last fit's key of the stage then, which tells an ensemble on its own
+    # after a fit refused for its budget from the fit's options: budgetrefusal.newer_first)
+    assert {k: v for k, v in record.items()
+            if k not in ("seconds", "command", "reused", "fit_key")} == {
         k: v for k, v in fits.items() if k not in ("seconds", "reused")}
+    assert record["fit_key"] == json.loads((out / "run.json").read_text())["fit"]["keys"][
+        "ensemble"]
     assert "reused" not in record
     times = write_report(out)[0].read_text().split("Time per stage", 1)[1].split("\n#", 1)[0]
     assert "ran on its own (ensemble)" in next(
