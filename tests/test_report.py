@@ -3995,3 +3995,32 @@ def test_a_gone_export_of_a_run_without_an_ensemble_names_the_ensemble_first(
     assert table.startswith(f"no ensemble yet: run `hubensemble ensemble --run {run}"), table
     assert ("which run.json records, is gone): an ensemble first (the first line says how)"
             in table and "hubensemble export" not in table), table
+
+
+def test_every_dict_the_data_record_holds_is_checked_for_its_kind(tmp_path):
+    """run.json's data.task and robustness.json's task hold what `Task.files_record` writes;
+    a hand edit of one of its dicts into another kind is named, and the value dropped, by the
+    report's kind checks (RUN_KINDS, ROBUSTNESS_KINDS) before a section reads it. The two
+    lists missed "unservable" and "dark" (1693544d): a string there broke the Data section
+    instead of being named. Fails before: those two keys unlisted."""
+    from PIL import Image
+
+    from hubensemble.data import load_task
+    from hubensemble.report.checks import ROBUSTNESS_KINDS, RUN_KINDS, kind_problems
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "d" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), np.uint8)).save(
+                tmp_path / "d" / name / f"{i}.png")
+    record = load_task(f"folder:{tmp_path / 'd'}", min_per_class=1).files_record()
+    dicts = sorted(k for k, v in record.items() if isinstance(v, dict))
+    assert {"oriented", "shrunk", "unservable", "dark"} <= set(dicts), dicts
+    for key in dicts:
+        assert ((("data", "task", key), dict) in RUN_KINDS
+                and (("task", key), dict) in ROBUSTNESS_KINDS), key
+        doc = {"data": {"task": {key: "edited"}}}
+        assert kind_problems(doc, RUN_KINDS, drop=True) == [
+            f'its "data.task.{key}" is a JSON string, expected an object'], key
+        assert doc["data"]["task"][key] is None
