@@ -205,9 +205,10 @@ def test_copies_record(duplicates, n_test) -> dict | None:
 
 
 def test_copies_text(record) -> str | None:
-    """"not a held-out measure: 2 of the 11 test images are training (1) or validation (1)
-    images (the same pixels; fit --dedupe drops them)" of ensemble.json's "test_copies"
-    (`test_copies_record`), in `heldoutwords.test_copies_note`'s words; None without it."""
+    """"not a held-out measure: 2 of the 11 test images are copies of training (1) or
+    validation (1) images (the same pixels; a fit with --dedupe drops them, …)" of
+    ensemble.json's "test_copies" (`test_copies_record`), in `heldoutwords.test_copies_note`'s
+    words; None without it."""
     if not isinstance(record, Mapping):
         return None
     return test_copies_note({"across": dict(record)}, record.get("n"))

@@ -25,7 +25,7 @@ import os
 from hubensemble.data.duplicates import copies_in
 from hubensemble.errors import RunError
 from hubensemble.formats import read_export_metadata
-from hubensemble.heldoutwords import copies_note
+from hubensemble.heldoutwords import copies_note, scored_way
 from hubensemble.pixelkeys import REWRITTEN_BY, keys_expected, read_pixel_keys
 from hubensemble.rundir import Run
 from hubensemble.text import absolute, counted
@@ -104,7 +104,7 @@ def not_held_out_note(result: dict) -> str | None:
             return None
         return copies_note("test", result["n"], seen.get("train") or 0, seen.get("val") or 0,
                            images=n, why=f"the pixels of images of this export's run, "
-                           f"{seen['run']}")
+                           f"{seen['run']}", way=scored_way())
     splits = " or ".join(f"{_WORDS[s]} ({seen[s]})" for s in _WORDS if seen.get(s))
     are, images = ("is a", "image") if n == 1 else ("are", "images")
     return (f"{n} of {result['n']} {result['split']} images {are} {splits} {images} of this "

@@ -20,18 +20,27 @@ _WORDS = {"train": "training", "val": "validation"}
 def dedupe_way() -> str:
     """The way on for a test split holding copies of its data's train or val images: fit
     with --dedupe (`load_task(dedupe=True)` from Python; `lockwords.option_word`) keeps the
-    first copy of each group, in train, val, test order, so the test copies go."""
-    return option_word("fit --dedupe drops them", "load_task(…, dedupe=True) drops them")
+    first copy of each group, in train, val, test order, so the test copies go. It changes
+    the data, so a fitted run refuses it: into another --out folder, or with --restart (the
+    bare "fit --dedupe drops them", run as written on the same run, was refused)."""
+    return option_word("a fit with --dedupe drops them, into another --out folder or with "
+                       "--restart", "load_task(…, dedupe=True) drops them")
+
+
+def scored_way() -> str:
+    """The way on for `evaluate` of a folder whose images are copies of the run's: a fit's
+    --dedupe changes the run's own test split, not the folder scored."""
+    return "score a folder without them for a held-out figure"
 
 
 def copies_note(split: str, n: int, train: int, val: int, *, images: int | None = None,
                 why: str = "the same pixels", way: str | None = None) -> str | None:
-    """"not a held-out measure: 30 of the 117 test images are training (28) or validation
-    (2) images (the same pixels; fit --dedupe drops them)": the note for figures on `n` images
-    of `split` of which `train` (>= 0) are copies of training images and `val` of validation
-    ones; `images` how many are either (an image in both counted once; None: unknown, then
-    "up to" their sum when both are non-zero); `why` how they were told (in the brackets),
-    `way` the way on (default `dedupe_way`). None when there are none."""
+    """"not a held-out measure: 30 of the 117 test images are copies of training (28) or
+    validation (2) images (the same pixels; a fit with --dedupe drops them, …)": the note for
+    figures on `n` images of `split` of which `train` (>= 0) are copies of training images and
+    `val` of validation ones; `images` how many are either (an image in both counted once;
+    None: unknown, then "up to" their sum when both are non-zero); `why` how they were told
+    (in the brackets), `way` the way on (default `dedupe_way`). None when there are none."""
     if not (train or val):
         return None
     if images is None:
@@ -39,11 +48,13 @@ def copies_note(split: str, n: int, train: int, val: int, *, images: int | None 
         up_to = "up to " if train and val else ""
     else:
         up_to = ""
-    kinds = " or ".join(f"{_WORDS[s]} ({k})" for s, k in (("train", train), ("val", val)) if k)
-    are = "is a" if images == 1 and not up_to else "are"
-    plural = "image" if images == 1 and not up_to else "images"
-    return (f"not a held-out measure: {up_to}{images} of the {n} {split} images {are} "
-            f"{kinds} {plural} ({why}; {way or dedupe_way()})")
+    # "copies of training images" when they are of one split; with both, each one's count
+    kinds = (" or ".join(f"{_WORDS[s]} ({k})" for s, k in (("train", train), ("val", val)))
+             if train and val else _WORDS["train" if train else "val"])
+    one = images == 1 and not up_to
+    return (f"not a held-out measure: {up_to}{images} of the {n} {split} images "
+            f"{'is a copy' if one else 'are copies'} of {kinds} {'image' if one else 'images'}"
+            f" ({why}; {way or dedupe_way()})")
 
 
 def test_copies_note(duplicates: dict | None, n_test: int | None) -> str | None:

@@ -1491,8 +1491,9 @@ def test_test_figures_on_copies_of_training_images_are_said_to_be_no_held_out_me
     run, _, y_test, _, _ = run_dir
     n = len(y_test)  # the run's test split (its labels), of which the record counts 2 copies
     Run(run).update(data={"task": {"duplicates": task.duplicates, "sizes": {"test": n}}})
-    said = (f"not a held-out measure: 2 of the {n} test images are training (1) or validation "
-            "(1) images (the same pixels; fit --dedupe drops them)")
+    said = (f"not a held-out measure: 2 of the {n} test images are copies of training (1) or "
+            "validation (1) images (the same pixels; a fit with --dedupe drops them, into "
+            "another --out folder or with --restart)")
     with command_line():
         result = run_ensemble(run)
         text = format_ensemble(result)

@@ -2526,8 +2526,8 @@ def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(tmp_p
     assert len(fitted.test) == 11
     # Fit's table, the report and ensemble's summary: from the run's duplicates record.
     assert test_copies_note(fitted.duplicates, len(fitted.test)) == (
-        "not a held-out measure: 2 of the 11 test images are training (1) or validation (1) "
-        "images (the same pixels; load_task(…, dedupe=True) drops them)")
+        "not a held-out measure: 2 of the 11 test images are copies of training (1) or "
+        "validation (1) images (the same pixels; load_task(…, dedupe=True) drops them)")
     deduped = load_task(f"folder:{root}", dedupe=True)
     assert test_copies_note(deduped.duplicates, len(deduped.test)) is None
     run = tmp_path / "run"
@@ -2538,9 +2538,9 @@ def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(tmp_p
         result = ev.evaluate_model(own, task, corruptions=False, progress=False)
     assert result["same_data_as_export"] is True and result["n"] == 11
     assert result["not_held_out"] == {"run": str(run), "images": 2, "train": 1, "val": 1}
-    note = ("not a held-out measure: 2 of the 11 test images are training (1) or validation "
-            f"(1) images (the pixels of images of this export's run, {run}; "
-            "load_task(…, dedupe=True) drops them)")
+    note = ("not a held-out measure: 2 of the 11 test images are copies of training (1) or "
+            f"validation (1) images (the pixels of images of this export's run, {run}; "
+            "score a folder without them for a held-out figure)")
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [note]
     table = ev.format_evaluation(result).splitlines()
     assert table[1] == note, table[:3]
