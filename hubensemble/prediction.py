@@ -105,7 +105,7 @@ class Predictions(list):
         are no image (`not_images`) follow: "; 4 ignored: not images by name or first bytes
         (README.md, labels.csv, notes.txt, …)" (they were "skipped (unreadable)")."""
         done = len(self) - self.skipped
-        text = f"predicted {done} of {len(self)} files" if self.skipped else \
+        text = f"predicted {done} of {counted(len(self), 'file')}" if self.skipped else \
             f"predicted {done} file{'s' * (done != 1)}"
         if self.skipped:
             text += "; " + skipped_count(r["error"] for r in self if "error" in r)
