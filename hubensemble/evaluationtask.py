@@ -278,7 +278,7 @@ def check_evaluation_data(model_dir, data=None):
     and 664 MB, TensorFlow's import and the archive's images, to say what its class_names
     member says; `dataargs.listed_class_names`). Of the run's own data other than tfds:, the
     DataError `Run.task` says when its files alone say it cannot be loaded
-    (`preflight.check_recorded_data`: a folder or npz that moved, with the way on)."""
+    (`recordeddata.check_recorded_data`: a folder or npz that moved, with the way on)."""
     if data:
         _check_listed_classes(model_dir, data)
         return None, None
@@ -296,7 +296,7 @@ def check_evaluation_data(model_dir, data=None):
         # Its files alone say it cannot be loaded (a folder or npz that moved): in the words
         # `Run.task` says once TensorFlow has loaded (22-27 s, 664 MB on a busy machine). A
         # tfds: folder is checked by its caller, --data-dir replacing the recorded one.
-        from hubensemble.preflight import check_recorded_data
+        from hubensemble.recordeddata import check_recorded_data
 
         check_recorded_data(run)
     return run, recorded

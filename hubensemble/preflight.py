@@ -19,6 +19,7 @@ from hubensemble.formats import check_export_target, check_tuner_folder
 from hubensemble.lockwords import option_word, unwritable_advice
 from hubensemble.rundir import Run
 # --modules against the ranking or catalogue: sweeps' (sweepplan plans with it), re-exported.
+from hubensemble.recordeddata import check_recorded_data, recorded_data_error  # noqa: F401
 from hubensemble.sweeps import MODULES_LISTED, check_modules  # noqa: F401
 from hubensemble.text import absolute, counted
 # What a stage needs against what the process has: said before the work (check_inputs).
@@ -133,55 +134,9 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
             candidate.require_pool(run.candidates, run.path, *load_candidates(run.path))
         # Not the name check_modules: imported here, it would be this function's local
         # name throughout, and tune's --modules check above read it unbound.
-        from hubensemble.cost.stage import check_modules as check_entries
+        from hubensemble.cost.entries import check_modules as check_entries
 
         check_entries(run.path)  # run.json's entries of their modules: before TensorFlow
-
-
-def check_recorded_data(run) -> None:
-    """DataError, before TensorFlow, as `Run.task` raises it (naming run.json, with the way on
-    for data that moved: `rerun.moved_data_way`) when the data `run` (a Run) records cannot be
-    loaded by what files alone say: the refusals `load_task` makes before reading any image,
-    with the recorded options (`data.specs.check_spec`: a folder or file gone, a tfds data
-    folder holding nothing of the data set, ...). `export` (of the ensemble) and `distill`
-    load it first thing, after TensorFlow's import (7-9 s, 700 MB); tune only when it has
-    trials to run, so it is not checked here. Nothing when run.json records no data, or
-    data given in Python (the stage says so)."""
-    from hubensemble.data.specs import check_spec
-    from hubensemble.errors import DataError
-    from hubensemble.rundir import DataArgs
-
-    meta = run.meta()
-    recorded = run.data_section("args", "task", meta=meta) or None
-    if recorded is None:
-        return
-    args = DataArgs.from_json(recorded["args"])
-    if not args.reloadable:
-        return
-    try:  # load_task's own check, with what DataArgs.load passes it
-        check_spec(args.spec, splits=args.splits, val_fraction=args.val_fraction,
-                   test_fraction=args.test_fraction, data_dir=args.data_dir,
-                   label_key=args.label_key, image_key=args.image_key,
-                   **({"min_classes": 0, "min_per_class": 0} if args.label_fn else
-                      {"min_per_class": args.min_per_class}))
-    except DataError as e:
-        raise recorded_data_error(run, meta, str(recorded["args"].get("spec")), e) from None
-
-
-def recorded_data_error(run, meta: dict, spec: str, error) -> Exception:
-    """The DataError `Run.task` makes of `error`, a load's refusal of the data spec `spec`
-    run.json (`meta`) of `run` records: "ERROR (the data recorded in RUN/run.json)", with
-    the folder a relative spec was read from, and the way on for data that moved."""
-    from hubensemble.data.specs import is_relative_spec
-    from hubensemble.errors import DataError
-    from hubensemble.rerun import moved_data_way
-
-    relative = is_relative_spec(spec)
-    where = (f"; run.json records {spec}, a path relative to the folder the run started "
-             f"in, and this process reads it from {os.getcwd()}" if relative else "")
-    way = "" if relative else moved_data_way(run.path, meta, spec)
-    return DataError(f"{error} (the data recorded in {run.meta_path}{where})"
-                     + (f"; {way}" if way else ""))
 
 
 def check_export_flags(out_dir, *, export_format: str, quantize: str,
@@ -345,7 +300,7 @@ def check_inputs(args) -> None:
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     run_dir = getattr(args, "run", None) or getattr(args, "out", None)
     notes = []  # (a killed command's words: `Run.lock`, memory.say_killed, as it is taken)
-    if args.command == "evaluate":  # its flags' errors before a data folder's (_model_folder)
+    if args.command == "evaluate" and hasattr(args, "eval_split"):  # its flags before --data
         from hubensemble.evaluate import check_evaluate_options
         check_evaluate_options(args.eval_split, args.corruptions, args.severities)
     if getattr(args, "data", None):

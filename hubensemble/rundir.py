@@ -11,7 +11,7 @@ from hubensemble.fileio import (atomic_write_json, file_lock, is_temp,
                                 json_kind, lock_is_held, lock_owner, make_dirs, missing_folders,
                                 owned_here, owned_lock, owner_words, read_json,
                                 remove_stale_temp_files_below, remove_unused)
-from hubensemble.memory import say_killed
+from hubensemble.killed import say_killed
 from hubensemble.formats import versions  # noqa: F401 - re-exported for older callers
 from hubensemble.dataargs import DataArgs, function_name  # noqa: F401 - re-exported
 from hubensemble.data.coverage import split_coverage
@@ -322,7 +322,7 @@ class Run(RunLabels, RunExports):
         folders and the tuner's (`fileio.remove_stale_temp_files_below`: .tmp-run.json.*.
         PID_START@HOST, labels/.tmp-val.npy.*.PID_START@HOST and the like).
         Before taking a lock this process does not hold, says how the last
-        command holding it ended when it was killed (`memory.say_killed`: its record stayed);
+        command holding it ended when it was killed (`killed.say_killed`: its record stayed);
         the one place, for every command and stage function that writes a run."""
         self.make_folder(command)
         mine = member_lock_path(self.path, member) if member else self.path / formats.FIT_LOCK

@@ -5,7 +5,7 @@ complete candidate or a label file is missing or damaged (`labels_missing`), and
 chief (it serves the plan). The command line's `tune --run RUN` imports TensorFlow first
 (6-9 s, ~700 MB), so data that moved was refused after it; `check_tune_data` plans the call
 as the stage does (`sweepplan`, through `sweepend`'s pending trials) and refuses first, in
-`Run.task`'s words (`preflight.check_recorded_data`). `check_tune_call` first refuses, as the
+`Run.task`'s words (`recordeddata.check_recorded_data`). `check_tune_call` first refuses, as the
 stage does, a call that would add candidates of other settings to the pool (`sweeppool.
 check_pool`: another --profile, --seed, --batchnorm, --head-init or --train-batch-size),
 which came after TensorFlow's import too (13-15 s, 705 MB). Files and numpy only:
@@ -81,7 +81,7 @@ def labels_fault(path, size) -> str | None:
 
 def check_tune_data(run_dir, call: dict) -> None:
     """DataError, before TensorFlow, in `Run.task`'s words (naming run.json and the way on
-    for data that moved: `preflight.check_recorded_data`), when a tune call `call`
+    for data that moved: `recordeddata.check_recorded_data`), when a tune call `call`
     (`run_tune`'s keywords, `options.kwargs_for("tune", args)`) on run `run_dir` would load
     the run's data and the files alone say it cannot be loaded: the call restarts its sweep,
     or a trial of its plan (`sweepend`'s pending trials: the plan's trial ids depend only on
@@ -90,7 +90,7 @@ def check_tune_data(run_dir, call: dict) -> None:
     $KERASTUNER_TUNER_ID: it loads no data), or when the run's inputs are refused (the
     stage says why, in its own words)."""
     from hubensemble.errors import HubensembleError
-    from hubensemble.preflight import check_recorded_data
+    from hubensemble.recordeddata import check_recorded_data
     from hubensemble.rundir import Run
     from hubensemble.sweepend import _pending
     from hubensemble.sweepwords import resumed_call

@@ -18,6 +18,7 @@ from hubensemble.environment import cache_unwritable
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.runspecs import catalogue_entries, module_spec
+from hubensemble.cost.entries import check_modules  # noqa: F401 (its home before)
 from hubensemble.runwriter import writes_run
 from hubensemble.sweepstate import unfinished_warning
 from hubensemble.lockwords import run_words
@@ -187,29 +188,6 @@ def _with_older_latency(entry, cache_dir, machine_id, calls, size, num_classes, 
             found["latency"] = {**(found.get("latency") or {}), machine_id: lat}
             return found
     return entry
-
-
-def check_modules(run_dir) -> None:
-    """RunError, before TensorFlow loads, where `run_cost` refuses run.json's catalogue
-    entries of the modules of run `run_dir`'s usable candidates (`runspecs.catalogue_entries`
-    and `module_spec`, for each module's first candidate in trial order, as the stage reads
-    them: its words): a damaged entry was said after TensorFlow's import (16.6 s, 687 MB on
-    a 2-core machine) though run.json alone says it. Nothing when no candidate is usable
-    (`candidate.require_pool` says that). Reads the candidates' validation tables, no
-    TensorFlow."""
-    from hubensemble.ensemble import load_candidates
-    from hubensemble.rundir import Run
-
-    run = Run(run_dir)
-    cands, _ = load_candidates(run.path)
-    if not cands:
-        return
-    specs = catalogue_entries(run)
-    seen = set()
-    for c in cands:
-        if c.module not in seen:
-            seen.add(c.module)
-            module_spec(run, c.module, c.trial, modules=specs)
 
 
 @writes_run("cost")

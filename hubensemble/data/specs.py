@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import dataclasses
 import logging
 import math
@@ -24,6 +23,7 @@ from hubensemble.lockwords import option_word
 from hubensemble.data.splits import (MIN_TRAIN_PER_CLASS, _carve, _check_fractions,
                                      fraction_word, restore_order)
 from hubensemble.data.task import Task
+from hubensemble.data.taskwords import SKIPS_SAID
 from hubensemble.data.tfds import _load_tfds, _parse_tfds_name
 from hubensemble.data.validate import _apply_label_fn, validate_task
 from hubensemble.errors import DataError, checks_keywords, held_stops
@@ -346,9 +346,9 @@ def data_way(data, *, name: str = "data", loaded: bool = False) -> str:
                f"y_val=...) and {name}='npz:d.npz'"))
 
 
-#: True while a caller that says the skipped files itself loads (`skips_said`): fit's and the
-#: commands' data load (`DataArgs.load`), whose data summary warns of them once.
-_SKIPS_SAID = contextvars.ContextVar("hubensemble_skips_said", default=False)
+#: True while a caller that says the skipped files itself loads (`skips_said`; its home:
+#: taskwords.SKIPS_SAID, which the loaders' notes read too).
+_SKIPS_SAID = SKIPS_SAID
 
 
 @contextlib.contextmanager

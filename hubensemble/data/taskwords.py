@@ -6,6 +6,8 @@ throughout, not imported here, so that the two modules make no import cycle."""
 
 from __future__ import annotations
 
+import contextvars
+
 from hubensemble.data.names import SPLIT_NAMES, split_key
 from hubensemble.data.sniff import MAX_SHORT_SIDE, by_reason, named_skips, skipped_count
 from hubensemble.lockwords import option_word
@@ -148,14 +150,18 @@ def file_notes(task) -> list[str]:
     return [n for n in (unservable_note(task.unservable), dark_note(task.dark)) if n]
 
 
+#: True while a caller that says the skipped files itself loads (`specs.skips_said`): fit's and
+#: the commands' data load (`DataArgs.load`), whose data summary warns of them once. Here, not
+#: in specs.py, which imports this module (`said_unless_summarised` reads it).
+SKIPS_SAID = contextvars.ContextVar("hubensemble_skips_said", default=False)
+
+
 def said_unless_summarised(task, log) -> None:
     """Warns `file_notes(task)` on `log` when no data summary will say them: load_task warns
     its summary only when files were skipped, and a caller that says its own (fit, the
     commands: `specs.skips_said`) says them there. A folder of TIFFs loaded from Python
     said nothing of serve_bytes refusing them; a command said them twice (a new-user check)."""
-    from hubensemble.data import specs
-
-    if task.skipped or specs._SKIPS_SAID.get():
+    if task.skipped or SKIPS_SAID.get():
         return
     for note in file_notes(task):
         log.warning("%s", note)
