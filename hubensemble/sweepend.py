@@ -35,16 +35,16 @@ def worker_stop(run_dir, member: str) -> RunError | None:
     (its port taken: the worker too is started again with another). A chief that stopped
     with an error or was stopped, with a trial of its plan (its end record's "trials", else
     run.json's record of the sweep's non-probe parts) without a complete candidate, or none
-    known, and one that ended normally while the worker's own plan (`_pending`) leaves
-    trials without a complete candidate, all of them that chief's (`sweeplock.chief_ended`),
-    are warned of at once (`sweeplock.say_stale_chief`, not again at the wait) and None
-    returned: the worker waits for a chief started again (after a fix, a stop, or to run
-    those trials), in any order (a normal end's words stopped it once no chief had started
-    within 5 s). None otherwise: no such record, a probe sweep (its workers wait for no
-    chief), nothing left to run, a trial that chief did not have (a larger --budget: the
-    worker waits for its own chief), probe trials the worker fits itself first
-    ("probe+A"), or a worker whose plan is not known before TensorFlow loads (no "plan" in
-    its record: from Python; or inputs the stage refuses, in its own words)."""
+    known, and one that ended normally while the worker's own plan (`pending_trials`) leaves
+    trials without a complete candidate, all of them that chief's (`sweeplock.chief_ended`), are
+    warned of at once (`sweeplock.say_stale_chief`, not again at the wait) and None returned:
+    the worker waits for a chief started again (after a fix, a stop, or to run those trials), in
+    any order (a normal end's words stopped it once no chief had started within 5 s). None
+    otherwise: no such record, a probe sweep (its workers wait for no chief), nothing left to
+    run, a trial that chief did not have (a larger --budget: the worker waits for its own
+    chief), probe trials the worker fits itself first ("probe+A"), or a worker whose plan is not
+    known before TensorFlow loads (no "plan" in its record: from Python; or inputs the stage
+    refuses, in its own words)."""
     if member == "chief":
         return None
     held = owned_here(member_lock_path(run_dir, member)) or {}
@@ -69,13 +69,13 @@ def worker_stop(run_dir, member: str) -> RunError | None:
 
 
 def _trials_left(run_dir, sweep, parts, record, options) -> bool:
-    """Whether a trial of the worker's own plan (`_pending`, with its lock's `options`), or
-    when that is not known of the plan of a chief that stopped with an error or was stopped
-    (its end `record`'s "trials", or run.json's record of the sweep's `parts`), has no
-    complete candidate, or none is known (a sweep never planned here). A chief refused
-    before it planned records no trials, and run.json's are the last sweep's: a worker with
-    a larger --budget has more."""
-    pending = _pending(run_dir, sweep, options)
+    """Whether a trial of the worker's own plan (`pending_trials`, with its lock's
+    `options`), or when that is not known of the plan of a chief that stopped with an error or
+    was stopped (its end `record`'s "trials", or run.json's record of the sweep's `parts`), has
+    no complete candidate, or none is known (a sweep never planned here). A chief refused before
+    it planned records no trials, and run.json's are the last sweep's: a worker with a larger
+    --budget has more."""
+    pending = pending_trials(run_dir, sweep, options)
     if pending is not None:
         return any(left for part, left in pending.items() if part != "probe")
     trials = record.get("trials")
@@ -93,19 +93,21 @@ def _done_words(run_dir, sweep, options) -> str | None:
     record's "plan"), of a chief that ended normally: for the first part of the sweep whose
     plan leaves trials without a complete candidate, when it is not a probe part (the worker
     fits those itself) and those trials were all that chief's; else None."""
-    pending = _pending(run_dir, sweep, options)
+    pending = pending_trials(run_dir, sweep, options)
     for part, left in (pending or {}).items():
         if left:
             return None if part == "probe" else chief_ended(run_dir, part, left)
     return None
 
 
-def _pending(run_dir, sweep, options) -> dict | None:
-    """{part: [trial id without a complete candidate, …]} of each part of `sweep`, in order,
-    as the worker's stage plans them (`sweepplan.plan_sweep` on run `run_dir`'s ranking.json
-    and run.json, with `options` {"budget", "seed", "profile" (a name, or None: the run's,
-    `runprofile.run_profile`), "modules"}, which are all a plan's trial ids depend on); None
-    when `options` is not a dict or the inputs are refused (the stage says why)."""
+def pending_trials(run_dir, sweep, options) -> dict | None:
+    """{part: [trial id without a complete candidate, …]} of each part of `sweep`, in order, as
+    a worker's stage, or a stand-alone tune (`tunepending.check_tune_data`), plans them
+    (`sweepplan.plan_sweep` on run `run_dir`'s ranking.json and run.json, with `options`
+    {"budget", "seed", "profile" (a name, or None: the run's, `runprofile.run_profile`),
+    "modules"}, which are all a plan's trial ids depend on); None when `options` is not a dict
+    or the inputs are refused (the stage says why). Files and the plan's rule only:
+    TensorFlow-free; raises nothing."""
     from hubensemble.rundir import Run
     from hubensemble.runprofile import as_profile, run_profile
 

@@ -92,7 +92,7 @@ def check_tune_data(run_dir, call: dict) -> None:
     from hubensemble.errors import HubensembleError
     from hubensemble.recordeddata import check_recorded_data
     from hubensemble.rundir import Run
-    from hubensemble.sweepend import _pending
+    from hubensemble.sweepend import pending_trials
     from hubensemble.sweepwords import resumed_call
 
     if run_dir is None or (call.get("tuner_id")
@@ -103,9 +103,9 @@ def check_tune_data(run_dir, call: dict) -> None:
         sweep, budget, modules = call.get("sweep"), call.get("budget"), call.get("modules")
         if sweep is None:  # the run's own, as run_tune resumes it
             sweep, budget, modules, _ = resumed_call(run_dir, budget, modules)
-        pending = _pending(run_dir, sweep, {"budget": budget, "modules": modules,
-                                            "seed": call.get("seed"),
-                                            "profile": call.get("profile")})
+        pending = pending_trials(run_dir, sweep, {"budget": budget, "modules": modules,
+                                                  "seed": call.get("seed"),
+                                                  "profile": call.get("profile")})
         if pending is None:  # refused inputs: the stage's words
             return
         try:

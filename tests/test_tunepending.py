@@ -13,7 +13,7 @@ from hubensemble.errors import DataError
 from hubensemble.fileio import atomic_write_json
 from hubensemble.lockwords import command_line
 from hubensemble.rundir import DataArgs, Run
-from hubensemble.sweepend import _pending
+from hubensemble.sweepend import pending_trials
 from hubensemble.tunepending import check_tune_data, labels_missing
 
 CALL = dict(options.defaults_for("tune"), sweep=None, profile=None)
@@ -65,8 +65,8 @@ def test_tune_with_trials_to_run_refuses_moved_data_before_tensorflow(tmp_path):
     assert out == "DataError\nFalse\n", out
     assert check_tune_data(run.path, dict(CALL, tuner_id="chief")) is None  # it loads none
     # Every planned trial complete, the labels there: no data to load, no refusal.
-    pending = _pending(run.path, "default", {"budget": None, "modules": None, "seed": 0,
-                                             "profile": None})
+    pending = pending_trials(run.path, "default", {"budget": None, "modules": None,
+                                                   "seed": 0, "profile": None})
     assert pending and pending["default"]
     sizes = run.tune_inputs()[2]["sizes"]
     for trial in pending["default"]:
@@ -74,7 +74,7 @@ def test_tune_with_trials_to_run_refuses_moved_data_before_tensorflow(tmp_path):
             "trial": trial, "module": trial.split("-")[-1], "status": "ok",
             "hparams": {"lr": 0.1}}, val_probs=np.full((sizes["val"], 4), 0.25),
             test_probs=np.full((sizes["test"], 4), 0.25))
-    assert not any(_pending(run.path, "default", {"seed": 0}).values())
+    assert not any(pending_trials(run.path, "default", {"seed": 0}).values())
     check_tune_data(run.path, CALL)
     (run.labels / "val.npy").write_bytes(b"not npy")  # tune writes it again: the data's
     assert labels_missing(run, run.tune_inputs()[2]) == ["val"]
