@@ -41,8 +41,9 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
 
     For a stage of RUN_STAGES: a folder that holds no run (`Run.require_started`, unless it
     holds results, which a stage may complete), a damaged run.json (`Run.meta`); for `tune`,
-    run.json's sweep records of another kind (`sweepstate.sweep_records`), a missing or
-    unreadable ranking.json and a run.json without data (`Run.tune_inputs`), and
+    `restart` in a chief/worker sweep (`member` given: `tunepending.check_restart`, before any
+    word of cmd_tune's), run.json's sweep records of another kind (`sweepstate.sweep_records`),
+    a missing or unreadable ranking.json and a run.json without data (`Run.tune_inputs`), and
     `modules` (--modules) the ranking lacks or could not embed (`check_modules`); for
     `distill` and `export` (not of a student), a missing or unreadable ensemble.json
     (`ensemble.read_ensemble`, naming `tune` first when no candidate is usable; export then
@@ -82,6 +83,10 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     run.meta()
     if command == "tune":
         from hubensemble.sweepstate import sweep_records
+        from hubensemble.tunepending import check_restart
+
+        # Its arguments alone: before cmd_tune says a word ("resuming sweep …" came first).
+        check_restart(restart, member, None)  # member: any chief/worker call's id
 
         sweep_records(run.meta(), run.meta_path)  # a hand edit: before TensorFlow, not after
         ranking, _, _ = run.tune_inputs()

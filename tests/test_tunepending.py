@@ -167,3 +167,26 @@ def test_the_tune_command_refuses_before_tensorflow(tmp_path):
     for (code, _, err, tensorflow), said in zip(refusals, (moved, restart)):
         assert (code, tensorflow) == (2, False), err
         assert str(said.value) in err, err
+
+
+def test_tune_restart_with_a_tuner_id_is_refused_before_any_progress_words(tmp_path):
+    """`tune --run RUN --restart --tuner-id tuner0 --oracle A` on a run whose run.json records a
+    sweep said "resuming sweep default (from run.json; …)" on stderr, then refused --restart in
+    a chief/worker sweep: a refusal comes first, with no progress words before it. The refusal's
+    words are `check_restart`'s (the reference, called here). Fails before: the resuming line
+    came first."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.tunepending import check_restart
+    from test_cli import each_in_one_process
+
+    run, _ = ranked_run(tmp_path)
+    run.update(tune={"sweep": "default", "sweeps": {"default": {"budget": 8}}})
+    with command_line(), pytest.raises(HubensembleError) as said:
+        check_restart(True, "tuner0", None)
+    (code, out, err, tensorflow), = each_in_one_process(
+        ["tune", "--run", run.path, "--restart", "--tuner-id", "tuner0", "--oracle",
+         "127.0.0.1:1"])
+    assert (code, tensorflow) == (2, False), err
+    assert str(said.value) in err, err
+    assert "resuming" not in err and not out, err
+    assert err.index(str(said.value)) < 200, err  # the first words said (after the usage)
