@@ -1,6 +1,6 @@
 """Whether a catalogue entry's input_size fits its module, told from a local module's files
 without TensorFlow: a Keras model file's Input (`kerasconfig.declared_input_size`) and a
-SavedModel's traced call (`savedmodel_calls.input_sizes`, its saved_model.pb).
+SavedModel's traced call (`savedmodel_calls.traced_input`, its saved_model.pb read once).
 
 `catalogue validate` says, by the field's `file:line` (`size_problems`), an entry without
 input_size whose module takes one fixed size, or with a size the module cannot take: rank
@@ -31,7 +31,7 @@ def module_sizes(spec) -> tuple[tuple[tuple[int, int], ...], str, bool] | None:
     the files do not tell (the loader says why). A Keras file's any size is not told apart
     from an unreadable config: a Keras file gives one fixed size or None."""
     from hubensemble.kerasconfig import declared_input_size
-    from hubensemble.savedmodel_calls import input_sizes
+    from hubensemble.savedmodel_calls import traced_input
 
     if not isinstance(spec.handle, str) or handle_kind(spec.handle) != "local":
         return None
@@ -42,18 +42,12 @@ def module_sizes(spec) -> tuple[tuple[tuple[int, int], ...], str, bool] | None:
         return ((tuple(size),), where, True) if size is not None else None
     if kind != "saved-model":
         return None
-    signature = getattr(spec, "signature", None)
-    sizes = input_sizes(spec.handle, signature)
-    if sizes is None:
+    found = traced_input(spec.handle, getattr(spec, "signature", None))
+    if found is None:
         return None
-    from hubensemble.savedmodel_calls import read_calls, default_signature
-
-    calls = read_calls(spec.handle)
-    if signature is None and calls is not None and calls.reusable:
-        where = "its __call__'s traces in saved_model.pb"
-    else:
-        name = signature or (default_signature(calls) if calls is not None else None)
-        where = f"its signature {name!r}'s input in saved_model.pb"
+    sizes, name = found
+    where = ("its __call__'s traces in saved_model.pb" if name is None
+             else f"its signature {name!r}'s input in saved_model.pb")
     return sizes, where, False
 
 

@@ -97,22 +97,25 @@ def _map_keys(entries):
     return keys
 
 
-def read_calls(path) -> SavedModelCalls | None:
-    """The SavedModelCalls of the local SavedModel folder `path`, read from its
-    saved_model.pb (the file's bytes; no TensorFlow, the graph skipped). None when there is
-    no saved_model.pb, it cannot be read or parsed, or it holds other than one meta graph
-    (loading the module says why)."""
-    pb = os.path.join(os.fspath(path), "saved_model.pb")
+def _meta_graph(path) -> bytes | None:
+    """The bytes of the one MetaGraphDef of the local SavedModel folder `path`'s
+    saved_model.pb (read once: each public reader of a call path reads the file here, and
+    only here), None when there is no saved_model.pb, it cannot be read or parsed, or it
+    holds other than one meta graph."""
     try:
-        with open(pb, "rb") as f:
-            data = f.read()
-    except OSError:
+        with open(os.path.join(os.fspath(path), "saved_model.pb"), "rb") as f:
+            graphs = _all(f.read(), _META_GRAPHS)
+    except (OSError, DecodeError):
+        return None
+    return graphs[0] if len(graphs) == 1 else None
+
+
+def _calls_of(graph) -> SavedModelCalls | None:
+    """The SavedModelCalls of the MetaGraphDef bytes `graph` (`_meta_graph`), None when it
+    cannot be parsed."""
+    if graph is None:
         return None
     try:
-        graphs = _all(data, _META_GRAPHS)
-        if len(graphs) != 1:
-            return None
-        graph = graphs[0]
         root = set()
         objects = _first(graph, _OBJECT_GRAPH)
         node = _first(objects, _NODES) if objects is not None else None
@@ -133,16 +136,23 @@ def read_calls(path) -> SavedModelCalls | None:
     return SavedModelCalls({"__call__", "variables"} <= root, signatures)
 
 
+def read_calls(path) -> SavedModelCalls | None:
+    """The SavedModelCalls of the local SavedModel folder `path`, read from its
+    saved_model.pb (the file's bytes; no TensorFlow, the graph skipped). None when there is
+    no saved_model.pb, it cannot be read or parsed, or it holds other than one meta graph
+    (loading the module says why)."""
+    return _calls_of(_meta_graph(path))
+
+
 def has_object_graph(path) -> bool:
     """Whether the local SavedModel folder `path`'s saved_model.pb is TensorFlow 2's: its one
     meta graph holds an object graph (``tf.saved_model.save`` writes it; a TF 1 builder does
     not). False when there is no saved_model.pb or it cannot be read or parsed. Reads the
     file's bytes, the graph skipped (no TensorFlow)."""
+    graph = _meta_graph(path)
     try:
-        with open(os.path.join(os.fspath(path), "saved_model.pb"), "rb") as f:
-            graphs = _all(f.read(), _META_GRAPHS)
-        return len(graphs) == 1 and _first(graphs[0], _OBJECT_GRAPH) is not None
-    except (OSError, DecodeError):
+        return graph is not None and _first(graph, _OBJECT_GRAPH) is not None
+    except DecodeError:
         return False
 
 
@@ -290,23 +300,29 @@ def input_sizes(path, signature=None) -> tuple[tuple[int, int], ...] | None:
     or width, e.g. [None, None, None, 3]); None when that cannot be told without loading it
     (no saved_model.pb, several meta graphs, an unreadable file, no such signature or call,
     a first argument that is not a tensor): the loader then says why."""
-    calls = read_calls(path)
+    found = traced_input(path, signature)
+    return None if found is None else found[0]
+
+
+def traced_input(path, signature=None) -> tuple[tuple, str | None] | None:
+    """(`input_sizes`' sizes, the call they were read from: None for the root's reusable
+    ``__call__``, else the signature's name), from one read of saved_model.pb; None when
+    `input_sizes` is None. `catalogue_sizes.module_sizes` names the call in its words."""
+    graph = _meta_graph(path)
+    calls = _calls_of(graph)
     if calls is None or (signature is None and not calls.reusable
                          and default_signature(calls) is None):
         return None
+    name = None if signature is None and calls.reusable else (
+        signature or default_signature(calls))
     try:
-        with open(os.path.join(os.fspath(path), "saved_model.pb"), "rb") as f:
-            graph = _all(f.read(), _META_GRAPHS)[0]
-        if signature is None and calls.reusable:
-            shapes = _call_shapes(graph)
-        else:
-            shapes = _signature_shapes(graph, signature or default_signature(calls))
-    except (OSError, DecodeError, UnicodeDecodeError, IndexError):
+        shapes = _call_shapes(graph) if name is None else _signature_shapes(graph, name)
+    except (DecodeError, UnicodeDecodeError, IndexError):
         return None
     if shapes is None:
         return None
     sizes = [image_size(dims) for dims in shapes]
-    return () if None in sizes else tuple(sorted(set(sizes)))
+    return (() if None in sizes else tuple(sorted(set(sizes)))), name
 
 
 def saved_model_pb_problem(path) -> str | None:

@@ -2767,6 +2767,43 @@ def test_validate_warns_of_a_weights_file_that_holds_no_weights_as_rank_skips_it
         assert f"the weights file {file} is not an HDF5 file: it holds {what}" in skipped[name]
 
 
+def test_a_savedmodels_sizes_and_call_are_read_from_one_read_of_saved_model_pb(
+        tmp_path, tiny_module, monkeypatch):
+    # `catalogue validate`'s size check read saved_model.pb three times per entry
+    # (input_sizes read it twice, then read_calls again for the words): once now, and the
+    # same sizes and words as the loader's.
+    import builtins
+    import types
+
+    from conftest import export_quietly, make_tiny_model
+
+    from hubensemble import savedmodel_calls
+    from hubensemble.catalogue_sizes import module_sizes
+
+    export_quietly(make_tiny_model(input_size=(24, 24)), str(tmp_path / "exported"))
+    reads = []
+
+    def counting_open(file, *args, **kwargs):
+        if str(file).endswith("saved_model.pb"):
+            reads.append(file)
+        return builtins.open(file, *args, **kwargs)
+
+    monkeypatch.setattr(savedmodel_calls, "open", counting_open, raising=False)
+    for handle, signature, want in (
+            (tiny_module, None, ((), "its __call__'s traces in saved_model.pb", False)),
+            (str(tmp_path / "exported"), None,
+             (((24, 24),), "its signature 'serving_default''s input in saved_model.pb", False)),
+            (str(tmp_path / "exported"), "serve",
+             (((24, 24),), "its signature 'serve''s input in saved_model.pb", False))):
+        del reads[:]
+        spec = types.SimpleNamespace(handle=handle, signature=signature)
+        assert module_sizes(spec) == want
+        assert len(reads) == 1, reads
+        del reads[:]
+        assert savedmodel_calls.input_sizes(handle, signature) == want[0]
+        assert len(reads) == 1, reads
+
+
 def test_validate_reads_a_savedmodels_traced_sizes_and_names_an_entry_given_defaults(
         tmp_path, tiny_module):
     # A SavedModel traced at one size catalogued without input_size, or with another size,
