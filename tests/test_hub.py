@@ -652,7 +652,8 @@ def test_a_downloaded_module_that_does_not_load_is_not_kept(tiny_module, tmp_pat
         tmp_path / "good.keras")
     cases = [  # (path, broken body, fixed body, words of the reason, stage)
         ("/pb.tar.gz", damaged_tarball(tiny_module, {"saved_model.pb": lambda d: d[:40]}),
-         tarball(tiny_module), "cannot parse", "savedmodel"),
+         tarball(tiny_module), "does not parse as a SavedModel (40 bytes: cut short, or "
+         "damaged)", "savedmodel"),
         ("/vars.tar.gz", damaged_tarball(tiny_module, {f"variables/{shard}":
                                                        lambda d: d[:len(d) // 3]}),
          tarball(tiny_module), "its variables (variables/variables.data-00000-of-00001) are "

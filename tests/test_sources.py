@@ -391,10 +391,39 @@ def test_a_saved_model_pb_that_cannot_be_parsed_names_its_module_and_handle(tmp_
 
     (tmp_path / "garbage").mkdir()
     (tmp_path / "garbage" / "saved_model.pb").write_bytes(b"\xff\xfe not a protobuf" * 9)
-    with pytest.raises(ModuleLoadError, match=r"cannot parse .*saved_model.pb") as err:
+    with pytest.raises(ModuleLoadError, match=r"saved_model.pb") as err:
         hubensemble.hub.locate(str(tmp_path / "garbage"), name="junk")
     assert err.value.stage == "savedmodel" and err.value.module == "junk"
     assert err.value.handle == str(tmp_path / "garbage") and "module 'junk'" in str(err.value)
+
+
+def test_the_safety_scan_says_what_a_saved_model_pb_that_does_not_parse_holds(
+        tmp_path, tiny_module):
+    """The safety scan parsed saved_model.pb itself and said "cannot parse …/saved_model.pb:
+    Error parsing message" for a saved web page or a copy cut short, where `catalogue
+    validate` and the loader say what the bytes are and the way on
+    (`savedmodel_calls.saved_model_pb_problem`, the one copy of that check): the same words
+    now, on every path."""
+    import hubensemble.hub
+    from hubensemble.savedmodel_calls import saved_model_pb_problem
+
+    with open(os.path.join(tiny_module, "saved_model.pb"), "rb") as f:
+        whole = f.read()
+    way = "; copy or download the module whole again (saved_model.pb with its variables/ folder)"
+    for name, data, words in (
+            ("page", b"<html><body>Not found</body></html>", "holds text (it starts with "
+             "'<html><body>Not found</body></html>'), such as a web page or an error message "
+             "a server sent, not a SavedModel"),
+            ("cut", whole[:40], "does not parse as a SavedModel (40 bytes: cut short, or "
+             "damaged)")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "saved_model.pb").write_bytes(data)
+        pb = str(tmp_path / name / "saved_model.pb")
+        with pytest.raises(ModuleLoadError) as err:
+            hubensemble.hub.locate(str(tmp_path / name), name=name)
+        assert err.value.stage == "savedmodel" and err.value.module == name
+        assert err.value.message == f"{pb} {words}{way}"
+        assert err.value.message == saved_model_pb_problem(str(tmp_path / name))
 
 
 def test_a_tf1_module_that_reads_files_is_refused(tmp_path):

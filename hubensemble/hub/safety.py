@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
 from hubensemble.fileio import tf_path
+from hubensemble.savedmodel_calls import saved_model_pb_problem
 
 # Loading a SavedModel and calling it runs its graph. A published image model needs none of
 # the ops below; each one reaches outside the tensors it is given (files, the network, Python,
@@ -78,7 +79,8 @@ def scan_saved_model(path):
     ``While``/``If`` bodies, function-valued attributes); the saver's own save/restore
     functions may use the checkpoint ops and nothing else on the list. A TF1-style model
     without an object graph has every library function scanned. Raises
-    ModuleLoadError(stage="savedmodel") when ``saved_model.pb`` cannot be read or parsed.
+    ModuleLoadError(stage="savedmodel") when ``saved_model.pb`` cannot be read or parsed,
+    saying what its bytes are and the way on (`savedmodel_calls.saved_model_pb_problem`).
     Reference: docs/security.md.
     """
     from tensorflow.core.protobuf import saved_model_pb2
@@ -89,7 +91,10 @@ def scan_saved_model(path):
         with tf.io.gfile.GFile(tf_path(pb), "rb") as f:
             sm.ParseFromString(f.read())
     except Exception as e:  # noqa: BLE001 - any parse failure means "not a SavedModel"
-        raise ModuleLoadError(f"cannot parse {pb}: {first_line(e)}", stage="savedmodel") from e
+        # What the bytes are (empty, a saved web page, cut short) and the way on, in the words
+        # `catalogue validate` and the loader say (savedmodel_calls owns that check).
+        why = saved_model_pb_problem(path) or f"cannot parse {pb}: {first_line(e)}"
+        raise ModuleLoadError(why, stage="savedmodel") from e
     found = []
     for mg in sm.meta_graphs:
         library = {f.signature.name: f for f in mg.graph_def.library.function}
