@@ -238,15 +238,23 @@ def _dims(shape) -> tuple | None:
     return tuple(None if n < 0 else n for n in sizes)
 
 
+def reads_channels_first(dims) -> bool:
+    """Whether image dimensions `dims` (a tuple of int or None, as `_dims` gives) read as
+    channels-first, [B, C, H, W]: rank 4, C 1 or 3, the last side not (PyTorch's layout,
+    Keras' data_format="channels_first"). The one copy of the rule: the loader's
+    `hub.callsig.channels_first` applies it to a traced TensorShape."""
+    return dims is not None and len(dims) == 4 and dims[1] in (1, 3) and dims[-1] not in (1, 3)
+
+
 def image_size(dims) -> tuple[int, int] | None:
     """(height, width) the image dimensions `dims` (a tuple of int or None, as `_dims` gives)
-    fix, [B, H, W, C] or, when it reads as channels-first, [B, C, H, W] (C 1 or 3, the last
-    side not: `hub.callsig.channels_first`'s rule); None for any size or a rank other than
-    4 (`hub.callsig.fixed_size`'s rule, on the loaded TensorShape)."""
+    fix, [B, H, W, C] or, when it `reads_channels_first`, [B, C, H, W]; None for any size or
+    a rank other than 4. The one copy of the rule: `catalogue_sizes` checks an entry's
+    input_size by it, the loader's `hub.callsig.fixed_size` applies it to a traced
+    TensorShape."""
     if dims is None or len(dims) != 4:
         return None
-    first = dims[1] in (1, 3) and dims[-1] not in (1, 3)
-    h, w = (dims[2], dims[3]) if first else (dims[1], dims[2])
+    h, w = (dims[2], dims[3]) if reads_channels_first(dims) else (dims[1], dims[2])
     return None if h is None or w is None else (int(h), int(w))
 
 

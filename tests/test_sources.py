@@ -1263,3 +1263,18 @@ def test_a_hub_handle_with_the_compressed_format_query_says_the_handle_to_write(
         check_handle_form(url + "?tf-hub-format=compressed")
     assert str(err.value) == (f"'{url}?tf-hub-format=compressed' has a query or fragment; "
                               f"write handle: '{url}' instead")
+
+
+def test_the_loader_and_catalogue_validate_read_an_image_shape_by_one_rule():
+    # hub.callsig had its own copy of the rule savedmodel_calls.image_size holds (which
+    # `catalogue validate` checks input_size by): the loader's reading is that rule now.
+    from hubensemble.hub.callsig import channels_first, fixed_size
+    from hubensemble.savedmodel_calls import image_size, reads_channels_first
+
+    for dims in ((None, 20, 24, 3), (None, 3, 20, 24), (None, 1, 32, 32), (None, 3, 3, 3),
+                 (None, None, None, 3), (None, 3, None, 24), (None, 20, 3), None):
+        shape = tf.TensorShape(dims)
+        assert fixed_size(shape) == image_size(dims), dims
+        assert channels_first(shape) == reads_channels_first(dims), dims
+    assert fixed_size(tf.TensorShape((None, 3, 20, 24))) == (20, 24)
+    assert fixed_size(tf.TensorShape((None, 20, 24, 3))) == (20, 24)

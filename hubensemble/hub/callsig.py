@@ -12,6 +12,7 @@ import dataclasses
 import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError
+from hubensemble.savedmodel_calls import image_size, reads_channels_first
 
 
 def channels_of(shape):
@@ -25,17 +26,17 @@ def channels_of(shape):
 
 def channels_first(shape) -> bool:
     """Whether a traced image shape reads as channels-first, [B, C, H, W] (C 1 or 3, its
-    last side not): PyTorch's layout, Keras' data_format="channels_first"."""
-    return (shape.rank == 4 and shape[1] in (1, 3) and shape[-1] not in (1, 3))
+    last side not): PyTorch's layout, Keras' data_format="channels_first". The rule is
+    `savedmodel_calls.reads_channels_first`'s (the one copy, which `catalogue validate`
+    reads saved_model.pb by), on the TensorShape's dims."""
+    return shape.rank is not None and reads_channels_first(tuple(shape.as_list()))
 
 
 def fixed_size(shape):
     """(height, width) a traced image shape fixes, in either layout (`channels_first`), else
-    None (any size, or not rank 4)."""
-    if shape.rank != 4:
-        return None
-    h, w = (shape[2], shape[3]) if channels_first(shape) else (shape[1], shape[2])
-    return None if h is None or w is None else (int(h), int(w))
+    None (any size, or not rank 4): `savedmodel_calls.image_size` (the one copy of the rule,
+    which `catalogue_sizes` checks an entry's input_size by) of the TensorShape's dims."""
+    return None if shape.rank is None else image_size(tuple(shape.as_list()))
 
 
 _NONE = object()  # "no training argument" (None itself could be a traced value)

@@ -388,8 +388,8 @@ class ModuleRuntime:
         """`load` with the fields of a catalogue ModuleSpec. ModuleLoadError(stage="input")
         also for a module traced at fixed sizes whose entry has no input_size, naming the
         entry's file:line and the `input_size:` to write (its first embedding refused it,
-        unless the task's resolution happened to be its size: `zoo.config.fixed_size_problem`
-        says why the size is not taken from the module)."""
+        unless the task's resolution happened to be its size: `catalogue_sizes.size_problem`,
+        which `catalogue validate` says it by, says why the size is not taken from the module)."""
         runtime = cls.load(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust,
                            input_size=spec.input_size, value_range=spec.value_range,
                            input_dtype=getattr(spec, "input_dtype", None),
