@@ -17,7 +17,7 @@ from hubensemble import options
 from hubensemble.cost import budget as inference_budget
 from hubensemble.cost.records import Limits
 from hubensemble.errors import checks_keywords
-from hubensemble.metrics import PROB_FLOOR, accuracy, nll
+from hubensemble.metrics import PROB_FLOOR, PROB_SUM_TOLERANCE, accuracy, nll, probability_fault
 
 log = logging.getLogger(__name__)
 OBJECTIVES = options.get("objective").choices
@@ -113,6 +113,30 @@ def _check_arguments(val_probs, y, *, costs, limits, **values) -> None:
           "a hubensemble.cost.Limits or None")
 
 
+def _check_member(i, table) -> None:
+    """ValueError naming candidate `i`, its first row at fault, what it holds and what is
+    expected, when its validation table [N, C] is not probabilities (`metrics.
+    probability_fault`'s rule, the one the evaluation reads a model's output by): the method
+    averages the members' probabilities (Caruana et al. 2004; paper 2.3, "Ensemble
+    construction"), so logits, scores or NaN rows would be averaged and scored without a
+    word (a NaN ranks nowhere, a logit's cross-entropy is floored at PROB_FLOOR)."""
+    fault = probability_fault(table)
+    if fault is None:
+        return
+    row, what = fault
+    values = np.asarray(table[row], dtype=np.float64)
+    more = ", …]" if len(values) > 6 else "]"
+    shown = "[" + ", ".join(f"{v:.4g}" for v in values[:6]) + more
+    found = (f"its row {row} holds {shown}" if not np.isfinite(values).all() else
+             f"its row {row} is {shown}, summing to {values.sum():.4g}")
+    raise ValueError(
+        f"greedy_select() val_probs[{i}] (candidate {i}'s validation table [N, C]) is not "
+        f"probabilities: {found}; {what}. The method averages the candidates' probabilities "
+        f"(Caruana et al. 2004; paper 2.3), so each row must be values >= 0 summing to 1, "
+        f"each within {PROB_SUM_TOLERANCE:g}: for logits, pass their softmax over the last "
+        "axis")
+
+
 @checks_keywords
 def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=False,
                   bootstrap=None, seed=0, size_rule="one-se", costs=None,
@@ -142,7 +166,10 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
     val_probs: float32 or float64 [M, N, C] (other dtypes are converted to float64); y: int
     [N] in [0, C). The cross-entropy floors probabilities at metrics.PROB_FLOOR. Returns a
     `Selection`. Raises ValueError for an unknown objective or size rule, a budget < 1, a bootstrap
-    proportion <= 0, shapes that do not fit, non-finite probabilities or labels out of range;
+    proportion <= 0, shapes that do not fit, labels out of range, and a candidate's table
+    that is not probabilities (NaN or inf, a value below 0 or a row not summing to 1 within
+    metrics.PROB_SUM_TOLERANCE = 1e-3: logits), naming the candidate, its first row at fault,
+    the values found there and the rule (`metrics.probability_fault`);
     before any work, TypeError naming the argument for `val_probs` that are not numbers (a
     str, a dict), labels `y` that are not integers, `costs` that are no dict or `limits` no
     Limits (`text.typed`), and OptionError (a ValueError) naming it for a `budget`,
@@ -166,10 +193,8 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
     if probs.ndim != 3 or probs.shape[0] == 0 or y.shape != (probs.shape[1],):
         raise ValueError(f"expected val_probs [M, N, C] with M >= 1 and labels [N], "
                          f"got {probs.shape} and {y.shape}")
-    # One candidate's table at a time: a boolean copy of the whole stack was a quarter of
-    # the pool's size again (0.2 GB of an 0.8 GB validation stack).
-    if not all(np.isfinite(table).all() for table in probs):
-        raise ValueError("val_probs contain NaN or inf")
+    for i, table in enumerate(probs):  # one table at a time: no copy of the whole stack
+        _check_member(i, table)
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= probs.shape[2]:
         raise ValueError(f"labels must be integers in [0, {probs.shape[2]})")
     if int(budget) < 1:

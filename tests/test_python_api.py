@@ -86,6 +86,37 @@ def test_greedy_select_names_its_arrays(args, name, shown):
         hubensemble.greedy_select(*args)
 
 
+@pytest.mark.parametrize("fault, words", [
+    ("negative", r"val_probs\[1\] \(candidate 1's validation table \[N, C\]\) is not "
+     r"probabilities: its row 2 is \[-0\.2, .*\], summing to [\d.]+; 1 of 6 rows are not "),
+    ("sum", r"val_probs\[2\] .* its row 5 is \[.*\], summing to 2; 1 of 6 rows "),
+    ("nan", r"val_probs\[0\] .* its row 3 holds \[.*nan.*\]; 1 of 6 rows hold a value that is "
+     r"not finite"),
+    ("logits", r"val_probs\[0\] .* its row 0 is \[-.*\], summing to -[\d.]+; 6 of 6 rows ")])
+def test_greedy_select_refuses_tables_that_are_not_probabilities(fault, words):
+    """Negative values, rows not summing to 1 and logits were averaged and scored without a
+    word (a logit's cross-entropy floored at PROB_FLOOR), and a NaN said only "val_probs
+    contain NaN or inf": the candidate, its row, what it holds and the rule are said."""
+    rng = np.random.default_rng(0)
+    probs, y = rng.dirichlet(np.ones(4), size=(3, 6)), rng.integers(0, 4, 6)
+    if fault == "negative":
+        probs[1, 2, 0] = -0.2
+    elif fault == "sum":
+        probs[2, 5] *= 2
+    elif fault == "nan":
+        probs[0, 3, 1] = np.nan
+    else:
+        probs = np.log(probs)
+    with pytest.raises(ValueError, match=rf"^greedy_select\(\) {words}.*\. The method averages "
+                       r"the candidates' probabilities \(Caruana et al\. 2004; paper 2\.3\), so "
+                       r"each row must be values >= 0 summing to 1, each within 0\.001: for "
+                       r"logits, pass their softmax over the last axis$"):
+        hubensemble.greedy_select(probs, y)
+    # float32 softmax rows, within the tolerance, are probabilities
+    near = (rng.dirichlet(np.ones(4), size=(3, 6)) * (1 + 5e-4)).astype(np.float32)
+    assert hubensemble.greedy_select(near, y, budget=2).size >= 1
+
+
 @pytest.mark.parametrize("keyword, value, rule", [
     ("budget", True, "an integer >= 1"), ("budget", 2.5, "an integer >= 1"),
     ("budget", "3", "an integer >= 1"), ("seed", -1, "an integer in"),
