@@ -21,7 +21,7 @@ import shlex
 from hubensemble import fileio
 from hubensemble.errors import RunError, held_stops
 from hubensemble.fileio import owned_lock, owner_words
-from hubensemble.formats import TFLITE_METADATA, is_tflite_export, read_export_metadata
+from hubensemble.formats import RUN_FILE, TFLITE_METADATA, is_tflite_export, read_export_metadata
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.rerun import data_part  # words of advice: a damaged record reads as none
 from hubensemble.text import absolute, counted, shell, shell_word, shown_time, stamp_time
@@ -80,7 +80,7 @@ def keep_replaced_export(run, out_dir, command: str = "fit") -> str:
             run.modify(lambda m: m["export"].update(run.export_record(kept)))
     in_run = os.path.dirname(kept) == absolute(run.path)
     data = evaluate_data_flags(data_part(run.meta(), "args"), in_run=in_run)
-    theirs = other_run(meta, run.path, run.meta())
+    theirs = other_run(meta, run.path, run.meta(), out_dir)
     owner = run.path  # whose export it was: the run its own export advice is for
     supply = ""  # what a placeholder in the commands stands for, said plainly
     if theirs:  # another run's: its run and data, as recorded (this run's were named before)
@@ -363,25 +363,52 @@ def run_record(run_dir, meta: dict) -> dict:
     return {"path": absolute(run_dir), "created": meta.get("created")}
 
 
-def other_run(record: dict, run_dir, meta: dict) -> str | None:
+def other_run(record: dict, run_dir, meta: dict, folder=None) -> str | None:
     """Words for an export (its metadata `record`) that is not of the run `run_dir` (its
     run.json `meta`), e.g. "an export of another run (/abs/run2, other data)", or None when
     it is this run's or nothing says otherwise. Another run's when its data's fingerprint is
     not the run's, or its recorded run was created at another time (run.json "created": a
     run moved or copied keeps it, and its export with it, so a copy's RUN/export is its
-    own). An export from before the "run" record is judged by its data alone."""
+    own), or (`folder`: where the export is, when the caller knows it) it lies outside this
+    run and its recorded run is another folder that still holds a run.json of the same
+    "created" (`_copy_of`): a copy of that run (`cp -r run run2`), or the run it was copied
+    from, shares every byte of run.json, so only where it lies tells them apart (a run id
+    in run.json would be copied too). An export from `export --run run2 --out X` then
+    replaced run's export at X as run2's own, run's run.json naming X. A moved run's export
+    (its recorded folder holds no such run now) stays its own. An export from before the
+    "run" record is judged by its data alone."""
     record = record if isinstance(record, dict) else {}
     theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
     other_data = of_other_data(record, meta)
     path, created = theirs.get("path"), theirs.get("created")
-    if not (other_data or (created and meta.get("created") and created != meta["created"])):
+    copy = (not other_data and folder is not None and created == meta.get("created")
+            and outside(folder, run_dir) and _copy_of(path, created, run_dir))
+    if not (other_data or copy
+            or (created and meta.get("created") and created != meta["created"])):
         return None
     what = "other data" if other_data else "the same data"
     if not path:
         return f"an export of {what} (its metadata names no run)"
+    if copy:
+        return (f"an export of another run ({path}, the same data; one of the two runs is "
+                "a copy of the other: their run.json record the same \"created\")")
     if os.path.realpath(path) == os.path.realpath(run_dir):
         return f"an export of an earlier run in this folder ({what}; before a --restart)"
     return f"an export of another run ({path}, {what})"
+
+
+def _copy_of(path, created, run_dir) -> bool:
+    """Whether run folder `path` (an export's recorded run, `run_record`) is not `run_dir` and
+    still holds a run.json whose "created" is `created`: the run `run_dir` was copied from,
+    or a copy of it (a damaged or unreadable run.json: not known to be, False)."""
+    if not (isinstance(path, str) and created) or (
+            os.path.realpath(path) == os.path.realpath(run_dir)):
+        return False
+    try:
+        meta = fileio.read_json(os.path.join(path, RUN_FILE))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("created") == created
 
 
 def of_other_data(record: dict, meta: dict) -> bool:

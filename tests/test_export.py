@@ -1957,6 +1957,46 @@ def test_another_runs_export_moved_aside_is_followed_by_that_runs_record(tmp_pat
     assert other.exported_to() == str(tmp_path / "elsewhere") and "Its run's record" not in said
 
 
+def test_a_copied_runs_export_into_its_originals_folder_is_another_runs(tmp_path):
+    """`cp -r a b`, then `export --run b --out X` where X holds a's export: b's run.json is
+    a's, byte for byte (the same "created" and data), so `other_run` took a's export for b's
+    own and export replaced it without a word, a's run.json still naming X. Where the export
+    lies tells them apart: outside b, and its recorded run (a) still holds a run.json of the
+    same "created", it is a's, said as a copy's; b's own copied b/export stays b's, and so
+    does a moved run's export. Files only."""
+    from hubensemble.exportfolder import keep_replaced_export, other_run, run_record
+
+    a, out = Run(tmp_path / "a"), tmp_path / "X"
+    a.update(data={"args": {"spec": "sklearn:digits"}, "task": {"fingerprint": "fa"}},
+             export={**a.export_record(out), "members": [{"trial": "t0"}]})
+    for folder in (out, a.path / "export"):
+        os.makedirs(folder / "assets")
+        (folder / "saved_model.pb").write_bytes(b"pb")
+        atomic_write_json(folder / "assets" / "hubensemble.json", {
+            "format": "hubensemble-export", "created": "2026-12-04T15:40:01",
+            "members": [{"trial": "t0"}], "task": {"fingerprint": "fa"},
+            "run": run_record(a.path, a.meta())})
+    shutil.copytree(a.path, tmp_path / "b")
+    b = Run(tmp_path / "b")
+    theirs = read_metadata(out)
+    assert other_run(theirs, a.path, a.meta(), out) is None  # a's own
+    assert other_run(theirs, b.path, b.meta(), out) == (
+        f"an export of another run ({a.path}, the same data; one of the two runs is a copy "
+        'of the other: their run.json record the same "created")')
+    assert other_run(read_metadata(b.path / "export"), b.path, b.meta(),
+                     b.path / "export") is None  # the copy's own export came with it
+    # b's export moves a's aside, and a's run.json follows it.
+    said = keep_replaced_export(b, out, "export")
+    kept = tmp_path / "X-replaced-20261204T154001"
+    assert said.startswith(f"{out} held an export of another run ({a.path}, the same data; "
+                           "one of the two runs is a copy"), said
+    assert a.exported_to() == str(kept) and (kept / "saved_model.pb").exists()
+    # A moved run (nothing at its recorded folder now) keeps its export as its own.
+    os.rename(a.path, tmp_path / "c")
+    c = Run(tmp_path / "c")
+    assert other_run(read_metadata(kept), c.path, c.meta(), kept) is None
+
+
 @pytest.fixture(scope="module")
 def two_class_run(tmp_path_factory, specs, digits):
     """A second run on other data (digits 0 and 1 from an npz file): one candidate and its

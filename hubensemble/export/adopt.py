@@ -100,7 +100,7 @@ def adopt_export(run, out_dir, *, retrain_full: bool) -> str | None:
         sha = fileio.file_sha256(run.ensemble_json)
     except (RunError, OSError):
         return None
-    if not (isinstance(ensemble, dict) and not other_run(record, run.path, meta)
+    if not (isinstance(ensemble, dict) and not other_run(record, run.path, meta, out_dir)
             and fit_would_write(record, meta, sha, ensemble, retrain_full)):
         return None
     try:  # an export written before the warmup file gets one

@@ -263,7 +263,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                        f"{ensemble_words(run.path)} again")
     meta = run.meta()
     _warn_unfinished(run, ensemble, meta)
-    theirs = other_run(read_export_metadata(out_dir, strict=False), run.path, meta)
+    theirs = other_run(read_export_metadata(out_dir, strict=False), run.path, meta, out_dir)
     specs = catalogue_entries(run, meta.get("modules"))  # a hand-edited record: in words
 
     # Every member planned from its files before the data and TensorFlow load: a refusal
