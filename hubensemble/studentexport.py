@@ -12,7 +12,7 @@ from hubensemble.distillcompare import distilled_with, read_distill
 from hubensemble.errors import RunError
 from hubensemble.formats import (DISTILL_DIR, export_identity, metadata_path,
                                  read_export_metadata)
-from hubensemble.text import shell_word, shown_time
+from hubensemble.text import absolute, escaped, shell_word, shown_time
 
 
 def student_for_export(run_dir, student=True, *, retrain_full=False,
@@ -58,8 +58,11 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
                                   f"or {alone} for the last distilled student, got {student!r}")
     run = Run(run_dir)
     run.require_started()
+    # Its folders as every "delete FOLDER" names one: absolute (a user pastes it from any
+    # folder; "runs/r/distill/…" was the working folder's) and on one line (`text.escaped`).
+    where, students = escaped(absolute(run.path)), escaped(absolute(run.distill))
     if not run.distill_json.is_file():
-        raise RunError(f"{run.path} has no {run.distill_json.name}: no student was distilled "
+        raise RunError(f"{where} has no {run.distill_json.name}: no student was distilled "
                        f"there; {run_words('distill', run.path)} first")
     scanned = [c for c in candidate.scan(run.distill)[0] if c.module]
     kept = [c for c in scanned if c.ok]
@@ -72,29 +75,31 @@ def student_for_export(run_dir, student=True, *, retrain_full=False,
         # new-user check).
         for c in scanned:
             if c.module == wanted and c.status == "ok" and c.problems:
-                raise RunError(f"the student {c.trial}'s folder {c.folder} cannot be "
+                folder = escaped(absolute(c.folder))
+                raise RunError(f"the student {c.trial}'s folder {folder} cannot be "
                                f"exported: {'; '.join(c.problems)}; "
                                f"{student_words(run.path, c.module, c.record)} again "
-                               f"(delete {c.folder} first)")
+                               f"(delete {folder} first)")
     if student is True:
         found = [c for c in kept if c.module == last] or (kept if len(kept) == 1 else [])
         if not found:
             raise RunError(f"{'--student' if cli else 'student=True'} names no module and "
                            f"{run.distill_json.name}'s student {last!r} is not in "
-                           f"{run.distill}; the students there: {there}. Name one: "
+                           f"{students}; the students there: {there}. Name one: "
                            f"{'--student MODULE' if cli else 'student=MODULE'}")
     else:
         found = [c for c in kept if c.module == student]
         if not found:
-            raise RunError(f"{run.distill} holds no student of module {student!r}; the students "
+            raise RunError(f"{students} holds no student of module {student!r}; the students "
                            f"there: {there}. Train one with "
                            f"{command_words('distill', run.path, **student_args(student))}, or "
                            "name one of those")
     cand = found[-1]
     redo = f"{student_words(run.path, cand.module, cand.record)} again"
     if cand.weights_path is None or not cand.weights_path.is_file():
+        weights = cand.weights_path or cand.folder / candidate.WEIGHTS_FILE
         raise RunError(f"the student {cand.trial}'s weights file "
-                       f"{cand.weights_path or cand.folder / candidate.WEIGHTS_FILE} is "
+                       f"{escaped(absolute(weights))} is "
                        f"missing: {redo}")
     _check_teacher(cand, _teacher_path(cand, run.path), redo)
     return cand
@@ -212,7 +217,7 @@ def _check_teacher(cand, path, redo) -> None:
     content = teacher_content(info) if info and isinstance(teacher.get("content"),
                                                            dict) else None
     if not info:
-        why = f"{path} holds no export now" if path else "trial.json names none"
+        why = f"{escaped(absolute(path))} holds no export now" if path else "trial.json names none"
     elif sorted(then) != sorted(now):
         why = f"it held members {then} then, {now} now"
     elif content is not None:
@@ -228,9 +233,10 @@ def _check_teacher(cand, path, redo) -> None:
           and teacher["metadata_sha256"] != (export_identity(path, info) or {}).get(
               "metadata_sha256")):
         why = (f"it was written again since, at {written}: its metadata "
-               f"{metadata_path(path)} differs")
+               f"{escaped(absolute(metadata_path(path)))} differs")
     else:
         return
-    raise RunError(f"the student {cand.trial} learned from the teacher export at {path}, "
+    raise RunError(f"the student {cand.trial} learned from the teacher export at "
+                   f"{escaped(absolute(path)) if path else None}, "
                    f"which changed since ({why}): the export would not be the distillation of "
                    f"the ensemble it names; {redo} to distil the current export")

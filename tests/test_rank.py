@@ -2419,6 +2419,26 @@ def test_rank_merge_and_a_new_ranking_read_a_version_that_knew_fewer_fields_as_f
                                                                value_range="-1,1").to_json()})
 
 
+def test_a_new_rankings_refusal_names_the_candidates_to_delete_absolute(tmp_path, monkeypatch):
+    """`rank --out runs/r` over a tuned run whose catalogue lost a module said "delete
+    runs/r/candidates first": relative to the folder it ran in. It names the run and its
+    candidates' folder as every "delete FOLDER" does (`text.escaped` of `text.absolute`).
+    Files only."""
+    from hubensemble.rank.pool import check_tuned_modules
+
+    monkeypatch.chdir(tmp_path)
+    out = os.path.join("runs", "r")
+    fileio.atomic_write_json(os.path.join(out, "candidates", "t", "trial.json"),
+                             {"trial": "t", "module": "gone", "status": "failed"})
+    fileio.atomic_write_json(os.path.join(out, "run.json"), {"modules": {"gone": {}}})
+    with pytest.raises(RunError) as e:
+        check_tuned_modules(out, {}, warn=False)
+    said = str(e.value)
+    assert said.startswith(f"{tmp_path}/runs/r holds 1 candidate tuned from its modules, "), said
+    assert said.endswith(f"delete {tmp_path}/runs/r/candidates first to discard the "
+                         "candidates"), said
+
+
 def test_rank_merge_over_a_probe_sweeps_run_names_the_tune_that_adds_its_selections_trials(
         tmp_path, module_factory, in_process):
     """rank merge over a run that holds candidates names the tune that adds trials for its

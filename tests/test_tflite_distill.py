@@ -931,6 +931,39 @@ def test_export_students_advice_names_the_module_as_typed_not_as_a_path(tmp_path
     assert "--student 'mobilenet v2'`, or name one" in str(e.value), e.value
 
 
+def test_export_students_refusals_name_its_folders_absolute_and_escaped(tmp_path, monkeypatch):
+    """`export --run runs/r --student small` of a student whose files were damaged said
+    "(delete runs/r/distill/distill-small first)": a path relative to the folder the command
+    ran in, and a name's newline broke the line. The refusals of `studentexport` name the
+    run's folders as every "delete FOLDER" does (`text.escaped` of `text.absolute`). Files
+    only."""
+    from hubensemble.studentexport import student_for_export
+
+    monkeypatch.chdir(tmp_path)
+    run = os.path.join("runs", "r\nx")
+    folder = os.path.join(run, "distill", "distill-small")
+    os.makedirs(folder)
+    for name in ("run.json", "distill.json"):
+        with open(os.path.join(run, name), "w") as f:
+            f.write("{}")
+    atomic_write_json(os.path.join(folder, "trial.json"), {
+        "status": "ok", "trial": "distill-small", "module": "small"})
+    shown = f"{tmp_path}/runs/r\\nx"
+    with pytest.raises(RunError) as e:
+        student_for_export(run, "small")
+    said = str(e.value)
+    assert said.startswith(f"the student distill-small's folder {shown}/distill/distill-small "
+                           "cannot be exported: "), said
+    assert said.endswith(f"(delete {shown}/distill/distill-small first)"), said
+    with pytest.raises(RunError) as e:
+        student_for_export(run, "other")
+    assert str(e.value).startswith(f"{shown}/distill holds no student of module 'other'"), e.value
+    os.remove(os.path.join(run, "distill.json"))
+    with pytest.raises(RunError) as e:
+        student_for_export(run, "small")
+    assert str(e.value).startswith(f"{shown} has no distill.json"), e.value
+
+
 def test_export_student_refuses_a_run_without_that_student_or_with_a_changed_teacher(
         run_dir, student_run, tmp_path, in_process):
     from hubensemble.studentexport import student_for_export

@@ -16,7 +16,7 @@ import types
 
 from hubensemble.errors import RunError
 from hubensemble.lockwords import option_word
-from hubensemble.text import counted
+from hubensemble.text import absolute, counted, escaped
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,12 @@ def check_tuned_modules(out_dir, modules, *, warn: bool = True) -> int:
             problems.append(f"the entry of {name} changed ({', '.join(changed)})")
     if problems:
         raise RunError(
-            f"{out_dir} holds {counted(len(found), 'candidate')} tuned from its modules, and "
+            f"{escaped(absolute(out_dir))} holds {counted(len(found), 'candidate')} tuned from "
+            "its modules, and "
             f"{'; '.join(problems[:5])}{' …' if len(problems) > 5 else ''}: the export "
             "loads each member's module from the run's record, which a new ranking "
             "replaces. Rank into a new --out folder, keep those entries as they were, or "
-            f"delete {run.candidates} first to discard the candidates")
+            f"delete {escaped(absolute(run.candidates))} first to discard the candidates")
     return len(found)
 
 
