@@ -1,5 +1,6 @@
 """Image files whose pixels decode all black or all white are skipped with why (data/filepixels)."""
 
+import io
 import struct
 import zlib
 
@@ -107,3 +108,161 @@ def test_files_that_decode_black_or_white_are_skipped_with_the_way_on(folder, ca
             assert str(e.value) == skipped[name]
     for name in good:
         serving_blob((root / "a" / name).read_bytes())
+
+
+def png_rows(image, *, interlace=False, sub=False):
+    """A PNG of uint16 [H, W, C] `image` (C 1..4: grey, grey+alpha, RGB, RGBA) at 16 bits,
+    written by hand: Adam7-interlaced or not, each row filtered None or Sub (the PNG spec's
+    filter 1: each byte less the same byte of the pixel before)."""
+    h, w, c = image.shape
+
+    def rows(part):
+        b = part.astype(">u2").view(np.uint8).reshape(part.shape[0], -1)
+        if sub:
+            b = b.copy()
+            b[:, 2 * c:] = part.astype(">u2").view(np.uint8).reshape(b.shape)[:, 2 * c:] \
+                - part.astype(">u2").view(np.uint8).reshape(b.shape)[:, :-2 * c]
+        return b"".join(bytes([int(sub)]) + r.tobytes() for r in b)
+
+    parts = ([image] if not interlace else
+             [image[y::dy, x::dx] for x, y, dx, dy in
+              ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+               (0, 1, 1, 2))])
+    raw = b"".join(rows(p) for p in parts if p.size)
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour, 0, 0, int(interlace)))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("interlace", [False, True])
+def test_16bit_pngs_of_every_layout_are_refused_or_counted_dark_as_a_tiff_is(interlace,
+                                                                             tmp_path):
+    """A 16-bit PNG of 12-bit values (0..4095) decoded dark, 0..15, without the count a 16-bit
+    TIFF of the same values got (`Decoded.dark`), and an interlaced 16-bit PNG of 8-bit values
+    was not looked at (it decoded black and was used). Every channel layout, interlaced or
+    not, each row filter None or Sub, and Pillow's own 16-bit grey PNG: refused when its
+    colour samples all lie in 1..255, dark with the largest sample when they lie below 4096,
+    kept otherwise; the answer checked against the samples themselves (numpy) and the
+    decoded pixels against Pillow's."""
+    rng = np.random.default_rng(1)
+    files = {}
+    for c in (1, 2, 3, 4):
+        for sub in (False, True):
+            for kind, top in (("as8", 255), ("twelve", 4095), ("true", 65535)):
+                image = rng.integers(1, top + 1, (13, 11, c)).astype(np.uint16)
+                if c in (2, 4):
+                    image[..., -1] = 65535  # opaque: the colour is the picture
+                files[f"{kind}_{c}_{int(sub)}.png"] = (
+                    png_rows(image, interlace=interlace, sub=sub), image)
+    if not interlace:  # Pillow writes no interlaced PNG
+        for kind, top in (("as8", 255), ("twelve", 4095), ("true", 65535)):
+            image = rng.integers(1, top + 1, (13, 11, 1)).astype(np.uint16)
+            Image.fromarray(image[..., 0]).save(tmp_path / "p.png")
+            files[f"{kind}_pillow.png"] = ((tmp_path / "p.png").read_bytes(), image)
+    for name, (data, image) in files.items():
+        colour = image[..., :1 if image.shape[-1] < 3 else 3]
+        top = int(colour.max())
+        with Image.open(io.BytesIO(data)) as im:  # the file is what it is meant to be
+            assert im.info.get("interlace", 0) == int(interlace) or "pillow" in name, name
+        if top <= 255:
+            for look in (decode_bytes, serving_blob, check_identifiable):
+                with pytest.raises(UnreadableImage, match="8-bit data in a 16-bit file"):
+                    look(data)
+            continue
+        got = decode_bytes(data)
+        assert got.dark == (top if top < 4096 else None), name
+        expect = (colour >> 8).astype(np.uint8)
+        if image.shape[-1] < 3:
+            expect = np.repeat(expect, 3, axis=-1)
+        assert np.array_equal(got.pixels, expect), name
+        assert serving_blob(data) == data
+
+
+def alpha_pngs(tmp_path):
+    """{name: bytes} of PNGs with alpha or a tRNS chunk, Pillow's and by hand: opaque,
+    transparent everywhere (alpha 0 or 1) and transparent only at the first pixel."""
+    rng = np.random.default_rng(2)
+    colour = (rng.random((9, 7, 3)) * 255).astype(np.uint8)
+    files = {}
+
+    def save(name, im, **kw):
+        im.save(tmp_path / name, **kw)
+        files[name] = (tmp_path / name).read_bytes()
+
+    for a, first in ((255, 255), (0, 0), (1, 1), (255, 0), (0, 200)):
+        alpha = np.full((9, 7), a, np.uint8)
+        alpha[0, 0] = first
+        save(f"rgba_{a}_{first}.png", Image.fromarray(np.dstack([colour, alpha]), "RGBA"))
+        save(f"la_{a}_{first}.png", Image.fromarray(np.dstack([colour[..., 0], alpha]), "LA"))
+        wide = np.dstack([colour, alpha]).astype(np.uint16) * 257
+        files[f"rgba16_{a}_{first}.png"] = png_rows(wide)
+        files[f"rgba16i_{a}_{first}.png"] = png_rows(wide, interlace=True)
+    for bits in (2, 4, 8):
+        index = rng.integers(0, 4, (9, 7)).astype(np.uint8)
+        palette = list(range(12))
+        for name, trns, first in (("none", b"\x00\x00\x00\x00", 0), ("all", b"\xff" * 4, 0),
+                                  ("first", b"\x00\xff\xff\xff", 0), ("short", b"\x00", 1)):
+            index[0, 0] = first
+            im = Image.fromarray(index, "P")
+            im.putpalette(palette)
+            save(f"p{bits}_{name}.png", im, bits=bits, transparency=trns)
+    for mode, key in (("RGB", (1, 2, 3)), ("L", 7)):
+        flat = np.zeros((9, 7, 3), np.uint8) + np.array([1, 2, 3], np.uint8)
+        pixels = flat if mode == "RGB" else flat[..., 0] * 0 + 7
+        save(f"key_{mode}_all.png", Image.fromarray(pixels, mode), transparency=key)
+        other = pixels.copy()
+        other[0, 0] = 9
+        save(f"key_{mode}_first.png", Image.fromarray(other, mode), transparency=key)
+        other = pixels.copy()
+        other[5, 5] = 9
+        save(f"key_{mode}_later.png", Image.fromarray(other, mode), transparency=key)
+    return files
+
+
+def test_predict_decodes_an_alpha_png_only_when_its_first_pixel_is_transparent(tmp_path,
+                                                                               monkeypatch):
+    """predict's look before serve_bytes (`serving_blob`, `check_identifiable`) decoded every
+    RGBA or tRNS PNG whole with Pillow to tell an alpha of 0 everywhere, and serve_bytes
+    decoded it again: now Pillow decodes one only when its first pixel's alpha is at most 1.
+    The answer is the one a whole decode by Pillow gives (refused when the largest alpha of
+    its RGBA is at most 1), and the loaders' (decode_bytes), for every kind of file; the
+    loaders kept an alpha of 1 everywhere (its pixels read 254, they looked at 255 only),
+    and a grey or RGB PNG whose tRNS colour key covers every pixel, which the graph reads
+    as its stored colours (docs/data.md), was refused by predict."""
+    files = alpha_pngs(tmp_path)
+    opened = []
+    real_open = Image.open
+
+    def counted_open(*a, **k):
+        opened.append(1)
+        return real_open(*a, **k)
+
+    for name, data in files.items():
+        with real_open(io.BytesIO(data)) as im:
+            # A grey or RGB file's colour key is not alpha to the graph (docs/data.md).
+            keyed = im.mode in ("L", "RGB")
+            alpha = np.asarray(im.convert("RGBA"))[..., 3]
+            stored = np.asarray(im.convert("RGB"))
+        refused = int(alpha.max()) <= 1 and not keyed
+        for look in (serving_blob, check_identifiable, decode_bytes):
+            if refused:
+                with pytest.raises(UnreadableImage, match="in every pixel"):
+                    look(data)
+            else:
+                look(data)
+        if keyed:  # its stored colours, in training and in serve_bytes alike
+            assert np.array_equal(decode_bytes(data).pixels, stored), name
+        monkeypatch.setattr(Image, "open", counted_open)
+        opened.clear()
+        try:
+            serving_blob(data)
+        except UnreadableImage:
+            pass
+        monkeypatch.setattr(Image, "open", real_open)
+        if alpha[0, 0] > 1 or keyed:
+            assert not opened, name  # one pixel shows through: nothing decoded here

@@ -248,8 +248,9 @@ class Decoded:
     orientation: int | None = None
     turned: int | None = None
     shrunk_from: tuple[int, int] | None = None
-    #: The largest value of a 16-bit file of the kept decoder whose values all lie in
-    #: 256..`filepixels.DARK_BELOW` - 1 (12-bit data: it decodes dark, 0..15), else None.
+    #: The largest value of a 16-bit file (a PNG's colour samples: `_png_dark`; the kept
+    #: decoder's grey TIFF, …) whose values all lie in 256..`filepixels.DARK_BELOW` - 1
+    #: (12-bit data: it decodes dark, 0..15), else None.
     dark: int | None = None
 
 
@@ -384,7 +385,8 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
             pixels, fmt, size = got
             if fmt == "PNG" and (fault := png_fault(data, pixels)):  # all black or white
                 raise UnreadableImage(fault)
-            return Decoded(_checked(pixels), fmt, True, tag(data), shrunk_from=_shrunk(size))
+            return Decoded(_checked(pixels), fmt, True, tag(data), shrunk_from=_shrunk(size),
+                           dark=_png_dark(data, pixels) if fmt == "PNG" else None)
         _, kind, reason = got
         if kind != "unsupported":  # e.g. an RLE-compressed BMP is "unsupported" too
             raise UnreadableImage(reason)
@@ -417,6 +419,27 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
         return Decoded(_checked(pixels), fmt, False, turned=tag(data), shrunk_from=shrunk_from,
                        dark=dark)
     return Decoded(_checked(pixels), fmt, False, tag(data), shrunk_from=shrunk_from, dark=dark)
+
+
+def _png_dark(data: bytes, pixels: np.ndarray) -> int | None:
+    """`Decoded.dark` of a PNG the graph decoded to `pixels`: the largest colour sample of a
+    16-bit file whose samples all lie in 256..DARK_BELOW - 1, as the kept decoder's 16-bit
+    TIFF is counted; else None. Looked at only when its pixels (the top 8 bits) all lie
+    below DARK_BELOW >> 8 and not all are 0; the samples are then decoded at 16 bits by
+    TensorFlow's PNG decoder, interlaced files too. A 16-bit PNG of 12-bit data trained on
+    pixels of 0..15 without the count a 16-bit TIFF of the same values got."""
+    if len(data) < 29 or data[24] != 16 or not pixels.any() or \
+            pixels.max() >= DARK_BELOW >> 8:
+        return None
+    from hubensemble._tf import tensorflow as tf
+
+    try:
+        with _tf.native_notices("looking at a 16-bit PNG"):
+            samples = tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
+    except tf.errors.OpError:
+        return None
+    top = int(samples[..., :1 if samples.shape[-1] < 3 else 3].max(initial=0))
+    return top if 255 < top < DARK_BELOW else None
 
 
 def _shrunk(size) -> tuple[int, int] | None:

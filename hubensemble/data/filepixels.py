@@ -33,12 +33,13 @@ DARK_BELOW = 4096
 
 
 def dark_note(dark: list[tuple[str, int]]) -> str | None:
-    """The loader's warning for the 16-bit files (`dark`: (path, largest value) of each,
-    `decode.Decoded.dark`) whose values all lie below DARK_BELOW: "2 16-bit images hold
-    values up to 3728 of 65535 (e.g. PATH: 12-bit data?), which decode dark (their top 8
-    bits, 0..14 of 255), as serve_bytes … reads them: scale them to 16 bits (v * 16 for
-    12-bit data) or save them as 8-bit"; None without any. A folder of 12-bit microscope
-    TIFFs trained on images of 1..14 of 255 without a word (a new-user check)."""
+    """The data summary's note (`taskwords`, said once with the rest) for the 16-bit files
+    (`dark`: (path, largest value) of each, `decode.Decoded.dark`: a PNG's colour samples,
+    a grey TIFF's) whose values all lie below DARK_BELOW: "2 16-bit images hold values up
+    to 3728 of 65535 (e.g. PATH: 12-bit data?), which decode dark (the top 8 bits, 0..14 of
+    255), as predict sends them: scale them to 16 bits (v * 16 for 12-bit data) or save
+    them as 8-bit"; None without any. A folder of 12-bit microscope TIFFs trained on images
+    of 1..14 of 255 without a word (a new-user check)."""
     if not dark:
         return None
     from hubensemble.text import counted, paths_shown
@@ -78,23 +79,61 @@ def _chunks(data: bytes):
         at += 12 + size
 
 
+#: Adam7's passes (PNG spec, 8.2): (first column, first row, column step, row step).
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+          (0, 1, 1, 2))
+
+#: Inflated bytes looked at first for the 16-bit look: true 16-bit data shows a high byte
+#: above 0 in its first rows, so the rest of the file is not inflated for it.
+FIRST_LOOK = 1 << 16
+
+
+def _passes(width: int, height: int, interlace: int) -> list[tuple[int, int]]:
+    """(width, height) of each reduced image the filtered rows hold in order: the image
+    itself, or Adam7's seven passes (an empty pass holds no rows, not even filter bytes)."""
+    if not interlace:
+        return [(width, height)]
+    return [(max(0, -(-(width - x) // dx)), max(0, -(-(height - y) // dy)))
+            for x, y, dx, dy in _ADAM7]
+
+
+def _header(data: bytes) -> tuple[int, int, int, int, int]:
+    """(width, height, bit depth, colour type, interlace) of PNG `data`'s IHDR."""
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    return width, height, depth, colour, interlace
+
+
 def png_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
     """Why PNG `data` decodes all black or all white (the reasons above), else None (and for
     anything that is not a whole PNG). `pixels`: its decoded uint8 [H, W, 3] when the caller
-    has them (the graph decoder's); the costly look (the 16-bit samples, the alpha) is then
-    taken only for black or white ones. Never raises: a damaged file is the decoder's."""
+    has them (the graph decoder's); the look (the 16-bit samples, the alpha) is then taken
+    only for black or white ones. Without them (predict, before serve_bytes decodes the
+    bytes) nothing is decoded whole that need not be: a 16-bit file's rows are inflated
+    until a high byte above 0 shows (`FIRST_LOOK`), and the alpha is decoded (by Pillow)
+    only when the first pixel's is at most 1 (`_first_alpha`): every RGBA and tRNS PNG was
+    decoded whole here, then again by serve_bytes. Interlaced files are looked at as the
+    others. Never raises: a damaged file is the decoder's."""
     if not data.startswith(_PNG) or len(data) < 33:
         return None
     try:
-        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+        width, height, depth, colour, interlace = _header(data)
         channels, colours = _CHANNELS[colour]
         chunks = list(_chunks(data))
         if depth == 16 and (pixels is None or not pixels.any()):
-            top = _sixteen_bit_top(chunks, width, height, channels, colours, interlace)
+            top = _sixteen_bit_top(chunks, _passes(width, height, interlace), channels,
+                                   colours)
             if top is not None and 0 < top <= 255:
                 return eight_bit_in_16("PNG", top)
-        alpha = colours < channels or any(k == b"tRNS" for k, _ in chunks)
-        if alpha and (pixels is None or pixels.min() == 255):
+        # A palette's tRNS is alpha; a grey or RGB file's tRNS colour key is not, as the
+        # graph decoder reads it (docs/data.md): such a file was refused here, all keyed,
+        # though serve_bytes and the loaders read its stored colours.
+        alpha = colours < channels or (colour == 3 and any(k == b"tRNS" for k, _ in chunks))
+        # Composited onto white, an alpha of 1 reads 254 or 255: such a file was used by
+        # the loaders (they looked only at 255 everywhere) and refused by predict.
+        if alpha and (pixels is None or pixels.min() >= 254):
+            first = _first_alpha(chunks, depth, colour, channels) if pixels is None else None
+            if first is not None and first > 1:
+                return None  # one pixel shows through: not white everywhere
             top = _alpha_top(data)
             if top is not None and top <= 1:
                 return transparent("PNG", top)
@@ -103,29 +142,73 @@ def png_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
     return None
 
 
-def _sixteen_bit_top(chunks, width, height, channels, colours, interlace) -> int | None:
+def _colour_bytes(raw: bytes, passes, channels: int, colours: int):
+    """(high bytes, low bytes, whole): the filtered high and low bytes of the colour
+    samples in the whole rows of 16-bit PNG rows `raw` (arrays, one per reduced image
+    reached), and whether `raw` holds every row."""
+    highs, lows, at = [], [], 0
+    for width, height in passes:
+        if not width or not height:
+            continue
+        stride = 1 + width * channels * 2
+        rows = min(height, (len(raw) - at) // stride)
+        if rows > 0:
+            block = np.frombuffer(raw, np.uint8, rows * stride, at).reshape(rows, stride)
+            samples = block[:, 1:].reshape(rows, width, channels, 2)[:, :, :colours]
+            highs.append(samples[..., 0])
+            lows.append(samples[..., 1])
+        if rows < height:
+            return highs, lows, False
+        at += stride * height
+    return highs, lows, True
+
+
+def _sixteen_bit_top(chunks, passes, channels, colours) -> int | None:
     """255 when the colour samples of a 16-bit PNG all lie in 0..255, not all 0 (their high
-    bytes all 0), 0 when every one is 0, None when one is above 255 or it cannot be told (an
-    interlaced file). From the filtered rows, not unfiltered: PNG's filters predict each
-    byte from the same byte of the pixel before and of the row above, so a byte position (a
+    bytes all 0), 0 when every one is 0, None when one is above 255 or it cannot be told (a
+    cut file). `passes`: `_passes`' reduced images. From the filtered rows, not unfiltered:
+    PNG's filters predict each byte from the same byte of the pixel before and of the row
+    above in the same reduced image (an interlaced file's pass), so a byte position (a
     colour's high byte, its low byte) is 0 in every pixel exactly when its filtered bytes
-    are (by induction over the rows and pixels)."""
-    if interlace:
-        return None
-    raw = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
-    stride = 1 + width * channels * 2
-    if len(raw) < stride * height:
-        return None
-    rows = np.frombuffer(raw, np.uint8)[:stride * height].reshape(height, stride)
-    samples = rows[:, 1:].reshape(height, width, channels, 2)[:, :, :colours]
-    if samples[..., 0].any():
+    are (by induction over the rows and pixels); a filtered high byte above 0 in the first
+    rows tells true 16-bit data without inflating the rest."""
+    inflate = zlib.decompressobj()
+    raw = inflate.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"),
+                             FIRST_LOOK)
+    highs, _, _ = _colour_bytes(raw, passes, channels, colours)
+    if any(h.any() for h in highs):
         return None  # a sample above 255: true 16-bit data
-    return 255 if samples[..., 1].any() else 0
+    raw += inflate.decompress(inflate.unconsumed_tail) + inflate.flush()
+    highs, lows, whole = _colour_bytes(raw, passes, channels, colours)
+    if not whole or any(h.any() for h in highs):
+        return None
+    return 255 if any(low.any() for low in lows) else 0
+
+
+def _first_alpha(chunks, depth: int, colour: int, channels: int) -> int | None:
+    """The alpha (0..255, as Pillow's RGBA reads it: a 16-bit alpha's top 8 bits, a
+    palette's tRNS entry) of a PNG's first pixel, None without one. The first pixel's bytes
+    are stored as they are under every filter (each predicts from the pixel before and the
+    row above, both 0 there; an interlaced file's first pass starts with it), so one
+    inflated row start tells it."""
+    size = max(1, depth * channels // 8)
+    raw = zlib.decompressobj().decompress(
+        b"".join(body for kind, body in chunks if kind == b"IDAT"), 1 + size)
+    if len(raw) < 1 + size:
+        return None
+    pixel = raw[1:]
+    trns = next((body for kind, body in chunks if kind == b"tRNS"), None)
+    if colour in (4, 6):
+        return pixel[-2 if depth == 16 else -1]
+    if colour == 3 and trns is not None:
+        index = pixel[0] >> (8 - depth)
+        return trns[index] if index < len(trns) else 255
+    return None
 
 
 def _alpha_top(data: bytes) -> int | None:
     """The largest alpha of an image file as 8 bits (Pillow's RGBA: a 16-bit alpha's top 8
-    bits, a palette's or a colour key's transparency), None when Pillow cannot read it."""
+    bits, a palette's transparency), None when Pillow cannot read it."""
     import io
 
     from PIL import Image
