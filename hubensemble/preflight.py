@@ -105,7 +105,9 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
         members = (read_ensemble(run.path).get("members")
                    if command == "distill" or student is None else None)
         if command == "distill" or student is None:  # they load the run's data first thing
-            check_recorded_data(run)
+            # The way on: the fit that records the data's new place, then this command,
+            # which that fit does not run again (check_run runs for the command line only).
+            check_recorded_data(run, then="the same command")
         if command == "export":
             from hubensemble.exportplan import check_members
             from hubensemble.terminal import progress_line

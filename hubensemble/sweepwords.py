@@ -398,6 +398,21 @@ def sweep_command(run_dir, sweep=None, *, quoted: bool = True, budget: int | Non
                          quoted=quoted)
 
 
+def call_command(run_dir, call: dict) -> str:
+    """"`hubensemble tune --run RUN --sweep seeds --budget 3`" (from Python, "run_tune(
+    run_dir=…, sweep='seeds', budget=3)"): the tune call `call` (`run_tune`'s keywords,
+    `options.kwargs_for("tune", args)`) on run `run_dir` as its caller gave it, each option
+    not at its default and not None (`rerun.option_flags`), for a refusal whose way on ends
+    with this call again (`tunepending.check_tune_data`: the fit that records data that
+    moved runs the fit's sweep, not this one)."""
+    from hubensemble import options
+    from hubensemble.rerun import option_flags, option_keywords
+
+    table = [o for o in options.options_for(used_by="tune") if o.name in call]
+    return command_words("tune", run_dir, flags=option_flags(call, table),
+                         keywords=option_keywords(call, table))
+
+
 def selection_command(run_dir) -> str:
     """"`hubensemble tune --run RUN --sweep probe --profile quick`" (from Python, "run_tune(
     run_dir=…, sweep='probe', profile='quick')"): the tune command that adds trials for the

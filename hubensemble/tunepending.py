@@ -81,7 +81,9 @@ def labels_fault(path, size) -> str | None:
 
 def check_tune_data(run_dir, call: dict) -> None:
     """DataError, before TensorFlow, in `Run.task`'s words (naming run.json and the way on
-    for data that moved: `recordeddata.check_recorded_data`), when a tune call `call`
+    for data that moved: `recordeddata.check_recorded_data`, then this call again:
+    `sweepwords.call_command`; the fit that records the data's new place runs the fit's
+    sweep, not this call's), when a tune call `call`
     (`run_tune`'s keywords, `options.kwargs_for("tune", args)`) on run `run_dir` would load
     the run's data and the files alone say it cannot be loaded: the call restarts its sweep,
     or a trial of its plan (`sweepend`'s pending trials: the plan's trial ids depend only on
@@ -93,7 +95,7 @@ def check_tune_data(run_dir, call: dict) -> None:
     from hubensemble.recordeddata import check_recorded_data
     from hubensemble.rundir import Run
     from hubensemble.sweepend import pending_trials
-    from hubensemble.sweepwords import resumed_call
+    from hubensemble.sweepwords import call_command, resumed_call
 
     if run_dir is None or (call.get("tuner_id")
                            or os.environ.get("KERASTUNER_TUNER_ID")) == "chief":
@@ -114,7 +116,7 @@ def check_tune_data(run_dir, call: dict) -> None:
             return
         if not any(pending.values()) and not labels_missing(run, task_record):
             return
-    check_recorded_data(run)
+    check_recorded_data(run, then=call_command(run_dir, call))  # the fit's, then this call
 
 
 def check_tune_call(run_dir, call: dict) -> None:

@@ -53,7 +53,8 @@ def test_tune_with_trials_to_run_refuses_moved_data_before_tensorflow(tmp_path):
         run.task()
     with command_line(), pytest.raises(DataError) as refused:
         check_tune_data(run.path, CALL)
-    assert str(refused.value) == str(said.value), refused.value
+    # (then this call again: test_tune_refused_for_moved_data_says_to_run_this_tune_again…)
+    assert str(refused.value).startswith(str(said.value)), refused.value
     assert "(the data recorded in " in str(said.value)
     code = ("import json, sys\nfrom hubensemble.lockwords import command_line\n"
             "from hubensemble.tunepending import check_tune_data\n"
@@ -190,3 +191,46 @@ def test_tune_restart_with_a_tuner_id_is_refused_before_any_progress_words(tmp_p
     assert str(said.value) in err, err
     assert "resuming" not in err and not out, err
     assert err.index(str(said.value)) < 200, err  # the first words said (after the usage)
+
+
+def test_tune_refused_for_moved_data_says_to_run_this_tune_again_after_the_fit(tmp_path):
+    """`tune --run RUN --sweep seeds --budget 3` on a fitted run whose data moved was told the
+    fit that records the data's new place, and no more: the fit runs the fit's own sweep,
+    not this tune. Every refusal's way on is complete commands, in order: the fit, then this
+    tune call again, in the caller's words (its flags on the command line, run_tune's
+    keywords from Python), before TensorFlow and from the stage alike. Fails before: no
+    "then run … again"."""
+    from hubensemble.recordeddata import check_recorded_data
+    from hubensemble.tunepending import check_tune_call
+
+    run, npz = ranked_run(tmp_path)
+    run.update(fit={"options": {"budget": 8, "top_k": 2}})
+    npz.rename(tmp_path / "moved.npz")
+    call = dict(CALL, sweep="seeds", budget=3)
+    with command_line(), pytest.raises(DataError) as fit_way:
+        check_recorded_data(run)  # the reference: the fit's way, as Run.task says it
+    with command_line(), pytest.raises(DataError) as refused:
+        check_tune_call(run.path, call)
+    said = str(refused.value)
+    assert said.startswith(str(fit_way.value)), said
+    assert said.endswith(f"; then run `hubensemble tune --run {run.path} --sweep seeds "
+                         "--budget 3` again"), said
+    assert said.index("`hubensemble fit ") < said.index("`hubensemble tune "), said
+    with pytest.raises(DataError) as python:
+        check_tune_call(run.path, call)
+    assert str(python.value).endswith(
+        f"; then call run_tune(run_dir={str(run.path)!r}, sweep='seeds', budget=3) again")
+    # export and distill of the ensemble: the fit's way, then the same command again.
+    from hubensemble.preflight import check_run
+
+    sizes = run.tune_inputs()[2]["sizes"]
+    candidate.write_candidate(run.candidates, {
+        "trial": "default-0000-m0", "module": "m0", "status": "ok", "hparams": {"lr": 0.1}},
+        val_probs=np.full((sizes["val"], 4), 0.25), test_probs=np.full((sizes["test"], 4), 0.25))
+    atomic_write_json(run.ensemble_json, {"members": [
+        {"trial": "default-0000-m0", "module": "m0", "weight": 1.0,
+         "path": "candidates/default-0000-m0"}]})
+    for command in ("distill", "export"):
+        with command_line(), pytest.raises(DataError) as stage:
+            check_run(run.path, command)
+        assert str(stage.value) == f"{fit_way.value}; then run the same command again"
