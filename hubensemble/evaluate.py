@@ -303,7 +303,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     `corruptions`: True (DEFAULT_CORRUPTIONS), False (clean only), "all", or names; by
     default False, as `hubensemble evaluate` without --corruptions (the options table's
     evaluate default, `options.defaults_for`): the five default kinds x 3 severities are
-    16x the clean split's work.
+    16x the clean split's work. With corruptions, each cell (clean, each corruption x
+    severity) is recorded as it finishes (`evaluationcells`, keyed by the export's files, the
+    data, split, seed and batch size): an evaluation interrupted part way resumes at the
+    cells it had not finished, saying so (a WARNING), with the result an uninterrupted one
+    gives.
     `severities`: a subset of SEVERITIES. `seed`: an integer >= 0 for the noise.
     Returns a JSON-able dict: {"split", "n", "clean": {"ensemble": {accuracy, nll, ece},
     "best_single": {...} | None} (each entry with "balanced_accuracy" too, in [0, 1], when
@@ -417,26 +421,46 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         member_call = _with_members(loaded.signatures[MEMBERS_SIGNATURE], serve)
 
     conditions = [("clean", None)] + [(n, s) for n in names for s in sevs]
-    # Filled batch by batch at the split's indices (the batches group the images by size).
-    ens_probs = {c: np.zeros((len(labels), n_out), np.float32) for c in conditions}
-    single_probs = {c: np.zeros((len(labels), n_out), np.float32) for c in conditions}
+    # Unbalanced classes: each entry's balanced accuracy too, as fit's closing table gives it.
+    lopsided = unbalanced(labels)
+    # The cells an interrupted evaluation of this very export, data and flags finished
+    # (evaluationcells: each is recorded as it finishes); a clean-only one is one pass.
+    record = _cell_record(model_dir, task, split, seed, batch_size) if names else None
+    scores = {c: s for c, s in (record.read() if record else {}).items() if c in conditions}
+    if scores:
+        from hubensemble.evaluationcells import kept_words
+
+        log.warning("%s", kept_words(len(scores) - (("clean", None) in scores),
+                                     len(conditions) - 1, ("clean", None) in scores,
+                                     record.path))
     # The total counts every corrupted copy: say so, or 797 test images read as 12,752.
     copies = (f" ({len(labels)} x {len(conditions)}: {passes_words(names, sevs)})"
               if len(conditions) > 1 else "")
     if note := long_evaluation_note(meta, len(labels), names, sevs, split):
         log.warning("%s", note)
     bar = progress_bar(total=len(conditions) * len(labels), desc=f"evaluate {split}{copies}",
-                       unit="img", shown=progress)
+                       unit="img", shown=progress, initial=len(scores) * len(labels))
+    batches = size_batches(sizes, batch_size)
     try:
-        for idx in size_batches(sizes, batch_size):
-            # uint8 -> float32 / 255 at the images' own size: the pixels predict sends, each
-            # image cast into the batch (no uint8 stack) and divided in place.
-            clean = aligned_empty((len(idx), *data.images[idx[0]].shape))
-            for j, i in enumerate(idx):
-                clean[j] = data.images[i]
-            clean /= np.float32(255)
-            for cond in conditions:
-                name, sev = cond
+        # One condition at a time over the whole split, so that each cell finishes (and is
+        # recorded) before the next starts: batch by batch over every condition, a kill in
+        # the last batch lost them all.
+        for cond in [c for c in conditions if c not in scores]:
+            name, sev = cond
+            if len(conditions) > 1:  # which pass of how many, on a long grid
+                bar.set_postfix_str(f"{'clean' if sev is None else f'{name} {sev}'}, pass "
+                                    f"{conditions.index(cond) + 1}/{len(conditions)}")
+            # Filled batch by batch at the split's indices (the batches group the images by
+            # size).
+            ens_probs = np.zeros((len(labels), n_out), np.float32)
+            single_probs = np.zeros((len(labels), n_out), np.float32)
+            for idx in batches:
+                # uint8 -> float32 / 255 at the images' own size: the pixels predict sends,
+                # each image cast into the batch (no uint8 stack) and divided in place.
+                clean = aligned_empty((len(idx), *data.images[idx[0]].shape))
+                for j, i in enumerate(idx):
+                    clean[j] = data.images[i]
+                clean /= np.float32(255)
                 x = clean if name == "clean" else _corrupt(name, clean, idx, sev, seed)
                 x = _as_tensor(x)
                 p, mp = (serve(x), None) if member_call is None else member_call(x)
@@ -445,7 +469,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                                     f"its metadata names {n_out} classes")
                 _check_scored(p, SERVING_SIGNATURE, "probabilities", idx, cond, split,
                               model_dir)
-                ens_probs[cond][idx] = p
+                ens_probs[idx] = p
                 if member_call is not None:
                     if mp.ndim != 3 or (members_meta and mp.shape[1] != len(members_meta)):
                         raise RunError(f"{MEMBERS_SIGNATURE} returned shape {mp.shape}; "
@@ -454,20 +478,20 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                     _check_scored(mp[:, best_index, :], MEMBERS_SIGNATURE,
                                   f"member_probabilities[:, {best_index}]", idx, cond, split,
                                   model_dir)
-                    single_probs[cond][idx] = mp[:, best_index, :]
-                # The condition's tensor goes before the next corruption is made: it was
-                # held beside the clean batch and the new copy (one batch more at the peak).
-                x = p = mp = None
+                    single_probs[idx] = mp[:, best_index, :]
+                # The condition's tensor goes before the next batch is made: it was held
+                # beside the clean batch and the new copy (one batch more at the peak).
+                x = p = mp = clean = None
                 bar.update(len(idx))
+            scores[cond] = {
+                "ensemble": metrics.metrics(ens_probs, labels, balanced=lopsided),
+                "best_single": (metrics.metrics(single_probs, labels, balanced=lopsided)
+                                if member_call is not None else None)}
+            if record is not None:
+                record.add(cond, scores[cond])
     finally:
         bar.close()
 
-    # Unbalanced classes: each entry's balanced accuracy too, as fit's closing table gives it.
-    lopsided = unbalanced(labels)
-    scores = {cond: {"ensemble": metrics.metrics(ens_probs[cond], labels, balanced=lopsided),
-                     "best_single": (metrics.metrics(single_probs[cond], labels, balanced=lopsided)
-                                     if member_call is not None else None)}
-              for cond in conditions}
     export_task = meta.get("task") or {}
     same = same_data(export_task, task, split)
 
@@ -536,7 +560,18 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         log.warning("%s", note)
     if note := changed_files_note(result):  # its own folder, changed since it was fit
         log.warning("%s", note)
+    if record is not None:  # complete: nothing to resume
+        record.remove()
     return result
+
+
+def _cell_record(model_dir, task, split: str, seed: int, batch_size: int):
+    """The `evaluationcells.CellRecord` of this evaluation's corruption grid (keyed by the
+    export, the data, the split, the seed and the batch size: `cells_key`)."""
+    from hubensemble.evaluationcells import CellRecord, cells_key
+
+    return CellRecord(cells_key(model_dir, task, split, seed=seed, batch_size=batch_size,
+                                parameters=PARAMETERS))
 
 
 def _model_classes(model_names: list, n_classes, task) -> np.ndarray:
