@@ -180,16 +180,8 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
                             f"{option_word(f'--split {key}=TFDS_SPLIT', 'split=…')} reads "
                             "another)")
         return task
-    given = ([option_word(f"--split {split}={tfds_split}", f"split={split}={tfds_split!r}")]
-             if tfds_split else []) + [option_word(f"--{k.replace('_', '-')}", k)
-                                       for k in keys or {}]
-    if given:  # the run's data is read as it recorded them: these were dropped without a word
-        raise options.OptionError(
-            f"{' and '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
-            f"{option_word('--data tfds:NAME', 'data')}; the "
-            "data of the export's run is read with the split strings and features it "
-            "recorded (run.json data.args): pass the data spec to read it otherwise")
-    run, recorded = check_evaluation_data(model_dir, data)
+    run, recorded = check_evaluation_data(model_dir, data, split=(
+        None if split is None else f"{split}={tfds_split}" if tfds_split else split), keys=keys)
     if not data_dir:
         return run.task()
     # --data-dir replaces a tfds run's folder; for other data it was dropped without a word.
@@ -266,11 +258,16 @@ def own_tfds_split(made_on: dict, data: str, split: str) -> str | None:
     return own if isinstance(own, str) and own != VTAB_SPLITS[key] else None
 
 
-def check_evaluation_data(model_dir, data=None):
+def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     """(run, its recorded data: run.json's "data") of the export at `model_dir` when `data`
     is None or "" (the run's own data is evaluated), else (None, None). Reads files only,
     so the command line refuses before TensorFlow loads (it took 8.5 s and 664 MB to say
-    "pass --data SPEC"). DataError when the export's parent folder is not a run that records
+    "pass --data SPEC"). `split` (evaluate's --split: NAME or NAME=TFDS_SPLIT, None: not
+    checked) and `keys` ({"label_key", "image_key"} given; None: none): a tfds split string
+    for `data` other than tfds: is a DataError (`data.specs.check_split_strings`, saying what
+    the split looks like there), and either of them without `data` an OptionError (the
+    run's data is read as it recorded them): both were refused only after TensorFlow's
+    import (6 s). DataError when the export's parent folder is not a run that records
     its data, naming the spec the export's metadata (assets/hubensemble.json, task.source)
     says it was made from, when it names one (`metadata_spec`); RunError for a damaged
     run.json. Of `data` given, an npz whose class_names hold one the export does not name
@@ -279,9 +276,24 @@ def check_evaluation_data(model_dir, data=None):
     member says; `dataargs.listed_class_names`). Of the run's own data other than tfds:, the
     DataError `Run.task` says when its files alone say it cannot be loaded
     (`recordeddata.check_recorded_data`: a folder or npz that moved, with the way on)."""
+    tfds_split = None if split is None else parse_scored_split(split)
     if data:
+        if tfds_split and tfds_split[1]:
+            from hubensemble.data.specs import check_split_strings
+            from hubensemble.data.task import split_key
+
+            check_split_strings(data, {split_key(tfds_split[0]): tfds_split[1]})
         _check_listed_classes(model_dir, data)
         return None, None
+    given = ([option_word(f"--split {split}", f"split={split!r}")]
+             if tfds_split and tfds_split[1] else []) + [
+        option_word(f"--{k.replace('_', '-')}", k) for k in keys or {}]
+    if given:  # the run's data is read as it recorded them: these were dropped without a word
+        raise options.OptionError(
+            f"{' and '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to "
+            f"{option_word('--data tfds:NAME', 'data')}; the "
+            "data of the export's run is read with the split strings and features it "
+            "recorded (run.json data.args): pass the data spec to read it otherwise")
     run = export_run(model_dir)
     recorded = run.data_section("args", "task") if run else None  # (damaged: RunError)
     if not recorded:

@@ -1951,8 +1951,9 @@ def test_evaluate_takes_tfds_split_strings_and_a_label_key(tmp_path, toys, in_pr
                        match=r"^label_key applies to data; the data of the export's run is "
                              r"read with the split strings and features it recorded"):
         ev.load_evaluation_task(model, None, split="test", label_key="label_elevation")
-    with pytest.raises(DataError, match=r"^splits: a tfds split string applies to tfds: "
-                                        r"specs only, not sklearn:; score its test split"):
+    with pytest.raises(DataError, match=r"^splits: a tfds split string \(NAME=TFDS_SPLIT\) "
+                                        r"applies to tfds: specs only, not sklearn:; for "
+                                        r"sklearn: data split is a split's name alone"):
         ev.load_evaluation_task(model, "sklearn:digits", split="test=test[:5]")
 
 
@@ -2444,6 +2445,39 @@ def test_the_tfds_folder_of_an_exports_run_is_checked_before_tensorflow(tmp_path
     for (code, _, err, tensorflow), words in zip(found, (typed.value, recorded.value)):
         assert (code, tensorflow) == (2, False), err
         assert err.endswith(f"error: {words}\n"), err
+
+
+def test_a_tfds_split_string_for_other_data_is_refused_from_files_alone(tmp_path):
+    """`evaluate --data sklearn:digits --split test=test[:50%]` was refused only after
+    TensorFlow's import (data/specs.py's load_test_set), and so was the split string given
+    for the run's own data (no --data): `check_evaluation_data`, which reads files only and
+    which the command line calls before TensorFlow, refuses both now, saying what the split
+    looks like. A tfds: spec takes it. Fails before: it took no split."""
+    from hubensemble.evaluationtask import check_evaluation_data
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "run.json").write_text(json.dumps({"data": {
+        "args": {"spec": "sklearn:digits"}, "task": {"fingerprint": "f"}}}))
+    model = run / "export"
+    with command_line():
+        with pytest.raises(DataError) as other:
+            check_evaluation_data(model, "sklearn:digits", split="test=test[:50%]")
+        with pytest.raises(ev.options.OptionError) as own:
+            check_evaluation_data(model, None, split="test=test[:50%]",
+                                  keys={"label_key": "y"})
+    assert str(other.value) == (
+        "--split test=test[:50%]: a tfds split string (NAME=TFDS_SPLIT) applies to tfds: specs "
+        "only, not sklearn:; for sklearn: data --split is a split's name alone (train, val or "
+        "test): score its test split as it is (--split test)")
+    assert str(own.value).startswith(
+        "--split test=test[:50%] and --label-key apply to --data tfds:NAME; the data of the "
+        "export's run is read with the split strings and features it recorded"), own.value
+    # Taken: a tfds: spec's split string, and a split's name alone for any data.
+    assert check_evaluation_data(model, "tfds:mnist", split="test=test[:50%]") == (None, None)
+    assert check_evaluation_data(model, "sklearn:digits", split="test") == (None, None)
+    assert check_evaluation_data(model, None, split="val")[0] is not None
 
 
 def test_a_split_the_data_lacks_names_the_flag_that_scores_one_it_has():

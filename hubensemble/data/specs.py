@@ -496,6 +496,27 @@ def _run_loader(spec, scheme, rest, options, **kwargs) -> Task:
                         f"(e.g. splits={{'test': 'test[:2000]'}})") from None
 
 
+def check_split_strings(spec: str, splits: dict | None) -> None:
+    """DataError when `splits` ({train|val|test: tfds split string}: evaluate's --split
+    NAME=TFDS_SPLIT) is given for a `spec` other than tfds:, saying what its split looks
+    like there: "--split test=test[:50%]: a tfds split string (NAME=TFDS_SPLIT) applies to
+    tfds: specs only, not sklearn:; for sklearn: data --split is a split's name alone
+    (train, val or test): score its test split as it is (--split test)". Reads nothing, no
+    TensorFlow: the command line checks it before TensorFlow loads
+    (`evaluationtask.check_evaluation_data`), `load_test_set` as it starts."""
+    if not splits:
+        return
+    scheme = parse_spec(spec)[0]
+    if scheme == "tfds":
+        return
+    key, value = next(iter(splits.items()))
+    plain = option_word(f"--split {key}", f"split={key!r}")
+    raise DataError(f"{option_word(f'--split {key}={value}', 'splits')}: a tfds split string "
+                    f"(NAME=TFDS_SPLIT) applies to tfds: specs only, not {scheme}:; for "
+                    f"{scheme}: data {option_word('--split', 'split')} is a split's name alone "
+                    f"(train, val or test): score its {key} split as it is ({plain})")
+
+
 def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
                   trained_on: str | None = None, trained_split: dict | None = None,
                   split: str | None = None, splits: dict | None = None,
@@ -545,12 +566,7 @@ def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
     tfds: of the split read, with what evaluate takes instead), or no examples.
     """
     check_options(data_dir=data_dir, label_key=label_key, image_key=image_key)
-    if splits and parse_spec(spec)[0] != "tfds":  # in evaluate's words, not fit's fractions
-        key, value = next(iter(splits.items()))
-        plain = option_word(f"--split {key}", f"split={key!r}")
-        raise DataError(f"{option_word(f'--split {key}={value}', 'splits')}: a tfds split "
-                        f"string applies to tfds: specs only, not {parse_spec(spec)[0]}:; "
-                        f"score its {key} split as it is ({plain})")
+    check_split_strings(spec, splits)  # in evaluate's words, not fit's fractions
     scheme, rest = check_spec(spec, min_classes=1, min_per_class=0, splits=splits,
                               data_dir=data_dir, label_key=label_key, image_key=image_key)
     only = {}
