@@ -399,7 +399,10 @@ def _model_folder(args):
     if args.func is cmd_evaluate:
         from hubensemble.evaluate import check_evaluate_options, check_evaluation_data
         check_evaluate_options(args.eval_split, args.corruptions, args.severities)
-        run, recorded = check_evaluation_data(args.model, args.data)  # no --data: the run's
+        run, recorded = check_evaluation_data(  # no --data: the run's; --split's string too
+            args.model, args.data, split=args.eval_split, keys={
+                k: getattr(args, k) for k in ("label_key", "image_key")
+                if k in args.given_options})
         spec = (recorded or {}).get("args", {}).get("spec")  # run.json's "data" section
         if isinstance(spec, str):  # --data-dir for it (not tfds:): not after TensorFlow's
             from hubensemble.data.specs import TFDS_ONLY, check_tfds_only, parse_spec

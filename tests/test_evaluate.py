@@ -2474,6 +2474,18 @@ def test_a_tfds_split_string_for_other_data_is_refused_from_files_alone(tmp_path
     assert str(own.value).startswith(
         "--split test=test[:50%] and --label-key apply to --data tfds:NAME; the data of the "
         "export's run is read with the split strings and features it recorded"), own.value
+    # The command line, before TensorFlow: in those words, exit code 2.
+    from test_cli import each_in_one_process
+
+    (run / "export" / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
+    found = each_in_one_process(
+        ["evaluate", "--model", model, "--data", "sklearn:digits", "--split", "test=test[:50%]"],
+        ["evaluate", "--model", model, "--split", "test=test[:50%]"])
+    alone = ("--split test=test[:50%] applies to --data tfds:NAME; the data of the export's "
+             "run is read with the split strings and features it recorded")
+    for (code, _, err, tensorflow), words in zip(found, (str(other.value), alone)):
+        assert (code, tensorflow) == (2, False), err
+        assert f"error: {words}" in err, err
     # Taken: a tfds: spec's split string, and a split's name alone for any data.
     assert check_evaluation_data(model, "tfds:mnist", split="test=test[:50%]") == (None, None)
     assert check_evaluation_data(model, "sklearn:digits", split="test") == (None, None)
