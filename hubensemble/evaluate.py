@@ -294,7 +294,9 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     its own decoded size (`size_batches`: batches of one size), as predict sends it. Scored
     images that trained or chose the export (its run's train and val images, by pixels) are
     counted in "not_held_out" and, on other data than the export's own, warned about
-    (`heldout.not_held_out_note`: logged at WARNING). On the folder the export was fit on,
+    (`heldout.not_held_out_note`: logged at WARNING; on its own data, whose test split holds
+    copies of its train or val images, at INFO: `format_evaluation`'s table says it). On
+    the folder the export was fit on,
     changed since (files added, removed or edited: its recorded split cannot be drawn, so
     every image is a test example), "data_changed" counts the files that differ and the
     scored images that trained or chose it, by name (`heldout.changed_files`), and a WARNING
@@ -556,8 +558,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     else:
         result["mean_corrupted"] = None
     result["seconds"] = round(time.perf_counter() - start_time, 3)
-    if note := not_held_out_note(result):  # other data than the export's own (heldout.py)
-        log.warning("%s", note)
+    if note := not_held_out_note(result):  # copies of the run's images (heldout.py)
+        # On the export's own data the table gives the note itself (`format_evaluation`, with
+        # -q too): a warning beside it said the same sentence twice. On other data the table
+        # has one line that points here.
+        (log.info if result["same_data_as_export"] else log.warning)("%s", note)
     if note := changed_files_note(result):  # its own folder, changed since it was fit
         log.warning("%s", note)
     if record is not None:  # complete: nothing to resume

@@ -2549,14 +2549,17 @@ def test_an_npz_of_classes_the_export_does_not_know_is_refused_before_tensorflow
     assert check_evaluation_data(model, f"npz:{npz}") == (None, None)
 
 
-def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(tmp_path, caplog):
+def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(
+        tmp_path, caplog, in_process):
     """A new-user check: a folder whose test/ holds byte copies of train/ and val/ files
     (30 of 117) gave fit a test accuracy of 0.6752 (0.5862 on the other 87) with no caveat,
     and `evaluate --data folder:DIR/test` warned nothing, though its JSON counted the copies:
     on the export's own data the count was taken as said by the data's summary, which a
     test folder scored alone has not. Both say `heldoutwords.copies_note` beside the
     figures; the table's "scored:" line no longer calls the export's record of its other
-    splits "the data's" examples, and an npz's is not told of class folders."""
+    splits "the data's" examples, and an npz's is not told of class folders. `evaluate`
+    said the note twice, a warning above its table and the table's line: once now, the
+    table's (with -q too)."""
     from hubensemble.data import load_task, load_test_set
     from hubensemble.heldoutwords import test_copies_note
     from hubensemble.rundir import DataArgs, Run
@@ -2587,9 +2590,14 @@ def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(tmp_p
     note = ("not a held-out measure: 2 of the 11 test images are copies of training (1) or "
             f"validation (1) images (the pixels of images of this export's run, {run}; "
             "score a folder without them for a held-out figure)")
-    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [note]
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == []
     table = ev.format_evaluation(result).splitlines()
     assert table[1] == note, table[:3]
+    for quiet in ([], ["-q"]):  # said once, by the table, whether warnings are shown or not
+        code, out, err = in_process("evaluate", *quiet, "--model", own, "--data",
+                                    f"folder:{root / 'test'}")
+        assert code == 0 and (out + err).count("not a held-out measure") == 1, out + err
+        assert note in out.splitlines(), out
     assert ("scored: the test split, 11 examples; not scored: train 21, val 6 (the data the "
             "export was made on: they trained and chose it)") in table, table
     # The whole folder, split as fit split it: the same note beside the same test split.
