@@ -15,6 +15,7 @@ from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, handle
                                  local_source, source_kind, stored_handle, stored_weights)
 # lines[DEFAULTED]: the fields an entry took from `defaults:` (pathnotes owns it: handles too
 # says such a value with its entry)
+from hubensemble.inputsize import MAX_INPUT_SIDE as _MAX_INPUT_SIDE
 from hubensemble.pathnotes import DEFAULTED  # noqa: F401 - re-exported for catalogue
 from hubensemble.text import closest_name, shell, shell_word
 
@@ -111,9 +112,8 @@ def sha256_hint(value, handle=None) -> str:
     return pin_hint(handle)
 
 
-#: The largest side an input_size may have: above any image module's (TF Hub's and Keras'
-#: classifiers take 600 px at most); a typo there would fill the memory at rank's first batch.
-MAX_INPUT_SIDE = 2048
+#: The largest side an input_size may have (`inputsize`, the Python API's rule, owns it).
+MAX_INPUT_SIDE = _MAX_INPUT_SIDE
 
 
 #: The widest embedding an entry's output_dim may give: 2**18 = 262,144 features. Rank holds

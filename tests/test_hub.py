@@ -1397,8 +1397,12 @@ def test_no_import_cycle_in_the_package():
     graph = import_graph(os.path.abspath(root))
     assert {"hubensemble.hub", "hubensemble.hub.writer", "hubensemble.zoo.builder"} <= set(graph)
     assert import_cycles(graph) == []
-    # The module writer is a leaf: nothing of hubensemble but errors/fileio.
-    assert graph["hubensemble.hub.writer"] <= {"hubensemble.errors", "hubensemble.fileio"}
+    # The module writer is a leaf: nothing of hubensemble but errors/fileio and the leaves
+    # that check its arguments.
+    assert graph["hubensemble.hub.writer"] <= {"hubensemble.errors", "hubensemble.fileio",
+                                               "hubensemble.inputsize", "hubensemble.refused"}
+    assert graph["hubensemble.inputsize"] <= {"hubensemble.refused"}
+    assert not graph["hubensemble.refused"]
     assert not [t for t in graph["hubensemble.hub"] | graph["hubensemble.hub.resolvers"]
                 if t.startswith("hubensemble.zoo")]
 

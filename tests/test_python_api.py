@@ -237,9 +237,10 @@ def test_build_zoo_names_its_argument(tmp_path, args, name, shown):
 
 
 @pytest.mark.parametrize("keywords, words", [
-    (dict(input_size=3), r"^load_module\(\) input_size must be \(HEIGHT, WIDTH\), two integers "
-                         r">= 1, or None, got int 3; e\.g\. input_size=\(224, 224\)"),
-    (dict(input_size=(32, True)), r"input_size must be .*, got tuple of 2"),
+    (dict(input_size=3), r"^load_module\(\) input_size must be None \(the module's own size\) "
+                         r"or \(height, width\), two integers; got int 3: write "
+                         r"input_size=\(3, 3\)$"),
+    (dict(input_size=(32, True)), r"input_size must be .*; got tuple of 2"),
     (dict(layer=3), r"^load_module\(\) layer must be a str or None, got int 3"),
     (dict(weights=5), r"^load_module\(\) weights must be a str or None \(or os\.PathLike"),
     (dict(input_sise=(32, 32)), r"^load_module\(\) got an unexpected keyword argument "
@@ -248,6 +249,38 @@ def test_load_module_names_its_fields(tiny_module, keywords, words):
     """input_size=3 failed with "'int' object is not iterable", a mistyped field in locate()."""
     with pytest.raises(TypeError, match=words):
         hubensemble.load_module(tiny_module, **keywords)
+
+
+@pytest.mark.parametrize("args, keywords, error, words", [
+    ((None, "m"), {}, TypeError, r"^write_hub_module\(\) model must be a Keras model or layer, "
+                                 r"got NoneType None; wrap a function in a keras\.Model first$"),
+    (("model", None), {}, TypeError, r"^write_hub_module\(\) path must be the module folder's "
+                                     r"path \(str or os\.PathLike\), got NoneType None; e\.g\. "
+                                     r"path='modules/mine'$"),
+    (("model", 3), {}, TypeError, r"^write_hub_module\(\) path must be .*, got int 3"),
+    (("model", "m"), dict(input_size="ab"), TypeError,
+     r"^write_hub_module\(\) input_size must be None \(any size\) or \(height, width\), two "
+     r"integers; got str 'ab': write input_size=\(224, 224\)$"),
+    (("model", "m"), dict(input_size=3), TypeError, r"got int 3: write input_size=\(3, 3\)$"),
+    (("model", "m"), dict(input_size=(3,)), TypeError, r"got tuple of 1 int \(3\): write "),
+    (("model", "m"), dict(input_size=np.zeros((2, 2))), TypeError,
+     r"got ndarray float64 \[2, 2\]: write "),
+    (("model", "m"), dict(input_size=(0, 4)), ValueError,
+     r"^write_hub_module\(\) input_size \(0, 4\) has a side outside \[1, 2048\] pixels")])
+def test_write_hub_module_names_its_arguments(tmp_path, args, keywords, error, words):
+    """write_hub_module(model, None) failed in os.fspath ("expected str, bytes or os.PathLike
+    object, not NoneType"), input_size='ab' in TensorFlow's TensorShape ("Dimension value
+    must be integer"), input_size=3 on "cannot unpack non-iterable int object", an array on
+    "truth value of an array … is ambiguous", and (0, 4) wrote a module no image fits:
+    refused now, as HubLayer's and load_module's input_size (one rule, `inputsize`), before
+    anything is traced or written."""
+    import keras
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D()])
+    args = tuple(model if a == "model" else str(tmp_path / a) if a == "m" else a for a in args)
+    with pytest.raises(error, match=words):
+        hubensemble.write_hub_module(*args, **keywords)
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("call, words", [

@@ -1,13 +1,12 @@
 """HubLayer: a module as a fine-tunable Keras 3 layer, calling it through the module runtime."""
 
 import logging
-import numbers
 import os
 import re
 
 import keras
 
-from hubensemble.catalogue import MAX_INPUT_SIDE, SHA256_RE, parse_value_range
+from hubensemble.catalogue import SHA256_RE, parse_value_range
 from hubensemble.errors import HubensembleError, ModuleLoadError, checks_keywords
 from hubensemble.catalogue_urls import url_case
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_handle_form,
@@ -16,6 +15,7 @@ from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_hand
 from hubensemble.hub.notices import first_look
 from hubensemble.hub.resolvers import handle_prefix
 from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime
+from hubensemble.inputsize import checked_input_size
 
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,8 @@ class HubLayer(keras.layers.Layer):
             raise ValueError(f"unknown batchnorm policy {batchnorm!r}; use one of "
                              f"{', '.join(BATCHNORM_POLICIES)}")
         handle = _checked_handle(handle)
-        input_size = _checked_input_size(input_size)
+        input_size = checked_input_size(input_size, who="HubLayer",
+                                        none_means="the module's own size")
         value_range = _checked_value_range(value_range)
         if sha256 is not None and not (isinstance(sha256, str) and SHA256_RE.fullmatch(sha256)):
             raise ValueError(f"HubLayer sha256 must be None or 64 hexadecimal characters (the "
@@ -370,40 +371,6 @@ def _checked_handle(handle) -> str:
     if handle_kind(handle) == "local" and not handle.startswith("file:"):
         return stored_handle(handle, os.getcwd())
     return url_case(handle)  # HTTPS://TFHub.dev/…: https://tfhub.dev/…, one cache folder
-
-
-def _checked_input_size(value):
-    """`value` as (height, width) ints, or None. TypeError for anything but None or a pair of
-    integers (an int n: the hint says (n, n)), ValueError for a side outside [1, 2048]."""
-    if value is None:
-        return None
-    pair = None
-    if not isinstance(value, (str, bytes)):
-        try:
-            pair = tuple(value)
-        except TypeError:
-            pair = None
-    if (pair is None or len(pair) != 2
-            or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                       for v in pair)):
-        square = re.fullmatch(r"\s*(\d+)\s*[xX,*]\s*(\d+)\s*", value) if isinstance(
-            value, str) else None
-        if isinstance(value, numbers.Integral) and not isinstance(value, bool) and (
-                1 <= value <= MAX_INPUT_SIDE):  # a hint that would itself be refused is none
-            example = f"input_size=({value}, {value})"
-        elif square:
-            example = f"input_size=({square.group(1)}, {square.group(2)})"
-        else:
-            example = "input_size=(224, 224)"
-        raise TypeError(f"HubLayer input_size must be None (the module's own size) or "
-                        f"(height, width), two integers; got {type(value).__name__} "
-                        f"{value!r}: write {example}")
-    h, w = (int(v) for v in pair)
-    if min(h, w) < 1 or max(h, w) > MAX_INPUT_SIDE:
-        raise ValueError(f"HubLayer input_size {(h, w)} has a side outside [1, "
-                         f"{MAX_INPUT_SIDE}] pixels; write the module's own size, e.g. "
-                         "input_size=(224, 224), or None")
-    return (h, w)
 
 
 def _checked_value_range(value) -> str:

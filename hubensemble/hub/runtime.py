@@ -145,12 +145,11 @@ def _checked_arguments(function: str, handle, *, name, sha256, trust, fields):
     the other arguments checked: TypeError naming `function`'s argument, its type and what
     it takes (`load_module`; `text.typed`), and for a field not in `_FIELDS` (with "did you
     mean", `text.closest_name`)."""
-    import numbers
-
     import numpy as np
 
     from hubensemble.handles import check_handle_form
-    from hubensemble.text import closest_name, described, typed
+    from hubensemble.inputsize import checked_input_size
+    from hubensemble.text import closest_name, typed
 
     if isinstance(handle, os.PathLike):
         handle = os.fspath(handle)
@@ -170,12 +169,9 @@ def _checked_arguments(function: str, handle, *, name, sha256, trust, fields):
         typed(function, key, value, (str, type(None)), "a str or None" + (
             " (or os.PathLike: a weights file)" if key == "weights" else ""))
     typed(function, "trust", trust, (bool, np.bool_), "True or False")
-    size = fields.get("input_size")
-    if size is not None and not (isinstance(size, (list, tuple)) and len(size) == 2 and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
-            for v in size)):
-        raise TypeError(f"{function}() input_size must be (HEIGHT, WIDTH), two integers >= 1, "
-                        f"or None, got {described(size)}; e.g. input_size=(224, 224)")
+    if fields.get("input_size") is not None:  # HubLayer's rule and words (`inputsize`)
+        fields["input_size"] = checked_input_size(fields["input_size"], who=f"{function}()",
+                                                  none_means="the module's own size")
     return handle, fields
 
 

@@ -1,6 +1,7 @@
 """Writes a Keras 3 model as a TF Hub reusable SavedModel (a leaf of the import graph: nothing of
-hubensemble but `fileio`'s temp folders and swap, so the zoo that writes modules and hub that
-reads them never import each other through it; tests/test_hub.py's no_import_cycle)."""
+hubensemble but `fileio`'s temp folders and swap and the leaves that check its arguments
+(`inputsize`, `refused`), so the zoo that writes modules and hub that reads them never import
+each other through it; tests/test_hub.py's no_import_cycle)."""
 
 import json
 import os
@@ -10,6 +11,8 @@ import keras
 import tensorflow as tf
 
 from hubensemble.errors import checks_keywords
+from hubensemble.inputsize import checked_input_size
+from hubensemble.refused import described, typed
 
 #: Where ``write_hub_module(metadata=…)`` stores its JSON, inside the module folder.
 METADATA_FILE = os.path.join("assets", "hubensemble_module.json")
@@ -36,21 +39,27 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     SIGTERM while the two are swapped waits until the new one is in place). On any failure
     the temporary folder is removed and an existing folder at ``path`` is left as it was.
     Raises, before anything is traced or written: TypeError for a ``model`` that is not a
-    Keras model or layer, or ``metadata`` that is not a JSON-able dict; FileExistsError when
+    Keras model or layer, a ``path`` that is no str or os.PathLike, an ``input_size`` that is
+    not None or two integers, or ``metadata`` that is not a JSON-able dict; ValueError for an
+    ``input_size`` side outside [1, 2048] (`inputsize.checked_input_size`); FileExistsError when
     ``path`` is a file (only a folder is replaced) or its parent is one. Then what
     ``tf.saved_model.save`` raises for a model that cannot be traced, and OSError.
     """
     if not isinstance(model, keras.layers.Layer):
-        raise TypeError(f"write_hub_module takes a Keras model or layer, got "
-                        f"{type(model).__name__}; wrap a function in a keras.Model first")
+        raise TypeError(f"write_hub_module() model must be a Keras model or layer, got "
+                        f"{described(model)}; wrap a function in a keras.Model first")
     if metadata is not None:
         try:
             if not isinstance(metadata, dict):
                 raise TypeError(f"a {type(metadata).__name__}, not a dict")
             json.dumps(metadata)
         except (TypeError, ValueError) as e:
-            raise TypeError(f"write_hub_module metadata must be a JSON-able dict (str keys; "
+            raise TypeError(f"write_hub_module() metadata must be a JSON-able dict (str keys; "
                             f"str, number, bool, None, list and dict values): {e}") from None
+    typed("write_hub_module", "path", path, (str, os.PathLike),
+          "the module folder's path (str or os.PathLike)", example="'modules/mine'")
+    input_size = checked_input_size(input_size, who="write_hub_module()",
+                                    none_means="any size")
     path = os.fspath(path)
     parent = os.path.dirname(os.path.abspath(path)) or "."
     for what, folder in (("path", path), ("parent folder", parent)):
