@@ -2442,6 +2442,37 @@ def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
     assert whole.head_macs == 8 * c  # cost.json records the head's size
 
 
+def test_an_export_records_the_members_cost_it_counted_in_cost_json(
+        run_dir, digits, tmp_path, caplog):
+    """`export` of a run whose RUN/cost.json lacks a member (cost not run since its trial)
+    counted the member's cost for its metadata and kept it there alone: the report's and
+    ensemble's readers of cost.json, and a later `hubensemble cost`, had no cost of the
+    member the export's metadata gave. It is recorded in cost.json now, through its owner
+    (`cost.records.add_run_costs`), as the cost pass records it; a cost.json of the
+    member already is read, not counted again. Fails before: no cost.json after the export."""
+    from hubensemble.cost import read_run_costs
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path, ignore=shutil.ignore_patterns("cost.json"))
+    run = Run(path)
+    data = read_json(run.ensemble_json)
+    data["members"] = [{**data["members"][0], "weight": 1.0}]  # one member with its weights
+    atomic_write_json(run.ensemble_json, data)
+    trial = data["members"][0]["trial"]
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        result = export_ensemble(path, tmp_path / "model", task=digits, progress=False)
+    row = result.cost["members"][0]
+    recorded = read_run_costs(path).costs
+    assert list(recorded) == [trial], recorded
+    assert {**recorded[trial].summary(), "trial": trial} == row, (recorded, row)
+    assert f"export: recorded the cost of 1 member in {run.cost_json}" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        again = export_ensemble(path, tmp_path / "model", task=digits, progress=False)
+    assert again.cost["members"] == result.cost["members"]
+    assert "counting the cost of member" not in caplog.text, caplog.text
+
+
 def test_the_stale_tflite_removal_names_the_export_in_the_callers_words(tmp_path, caplog):
     """Replacing an export removes the TFLite model converted from the one it replaced and
     says how to convert this one: a Python caller (export_ensemble) was told to run

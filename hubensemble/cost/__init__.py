@@ -2,7 +2,8 @@
 
 The sub-modules, one concern each:
 
-* `records` — TensorFlow-free: the `Cost` record of a candidate, RUN/cost.json, the cost
+* `records` — TensorFlow-free: the `Cost` record of a candidate, RUN/cost.json (written by
+  the cost pass, and by `export` for a member it counted: `add_run_costs`), the cost
   cache (keyed by module fingerprint + resolution + classes), `Limits` (the inference budget
   of greedy selection) and `total_cost` of an ensemble; `hubensemble ensemble` and the
   report read costs through it without importing TensorFlow;
@@ -21,14 +22,16 @@ Only the TensorFlow-free names are importable from ``hubensemble.cost``; import
 """
 
 from hubensemble.cost.records import (BUDGET_OPTIONS, COST_FORMAT, COST_FORMAT_VERSION,
-                                      DEFINITION, LATENCY_BATCHES, Cost, Limits, cache_get,
+                                      DEFINITION, LATENCY_BATCHES, Cost, Limits,
+                                      add_run_costs, cache_get,
                                       cache_key, cache_put, cost_command, cost_path,
                                       default_cache_dir, figure, machine_info,
                                       read_run_costs, total_cost, write_run_costs)
 
 __all__ = [
     "BUDGET_OPTIONS", "COST_FORMAT", "COST_FORMAT_VERSION", "DEFINITION", "LATENCY_BATCHES",
-    "Cost", "Limits", "cache_get", "cache_key", "cache_put", "cost_command", "cost_path",
+    "Cost", "Limits", "add_run_costs",
+    "cache_get", "cache_key", "cache_put", "cost_command", "cost_path",
     "default_cache_dir", "figure", "machine_info", "read_run_costs", "total_cost",
     "write_run_costs",
 ]

@@ -455,6 +455,30 @@ def write_run_costs(run_dir, costs: Mapping[str, Cost], machine: Mapping,
     return path
 
 
+def add_run_costs(run_dir, costs: Mapping[str, Cost], machine: Mapping) -> str | None:
+    """Adds `costs` ({trial: Cost} of candidates of RUN/candidates counted outside the cost
+    pass: `export` counts a member that RUN/cost.json lacks) to RUN/cost.json, as `run_cost`
+    would record them (a trial listed as not costed is costed now; the others' records
+    kept; trials in natural order), written atomically (`write_run_costs`); returns its path.
+    The caller holds the run's lock (every stage that writes the file does). None, and
+    nothing written, when the file's counts are of an older counting rule
+    (`RunCosts.outdated`: `cost` counts every candidate again) or its latencies were measured
+    on another machine than `machine` (the record its costs were measured under), as a
+    file of one machine's latencies compares them. An export's cost of a member and a
+    later `cost`'s then differed: the export's was in its metadata alone. Raises RunError as
+    `read_run_costs` for a damaged file."""
+    from hubensemble.candidate import natural_key
+
+    recorded = read_run_costs(run_dir, say_outdated=False)
+    if not costs or recorded.outdated() or (
+            recorded.machine and recorded.machine.get("id") != machine.get("id")):
+        return None
+    merged = {**recorded.costs, **costs}
+    failed = {t: why for t, why in recorded.failed.items() if t not in costs}
+    return write_run_costs(run_dir, {t: merged[t] for t in sorted(merged, key=natural_key)},
+                           recorded.machine or machine, failed)
+
+
 # ---------------------------------------------------------------------------------------------
 # The cache (outside runs, keyed by module content + resolution + classes)
 # ---------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from hubensemble.runwriter import writes_run
 from hubensemble.sweepwords import ensemble_words
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.lockwords import option_word
-from hubensemble.text import absolute, escaped, shell_word, time_stamp
+from hubensemble.text import absolute, counted as counted_words, escaped, shell_word, time_stamp
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
@@ -347,7 +347,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         metadata["metrics"]["source"] = f"{metadata['student']['folder']}/trial.json"
     # Which members run one frozen backbone: decided once, for the cost, SavedModel and TFLite.
     groups = backbone_groups(members)
-    metadata["cost"] = _export_cost(run, members, groups, specs, task, say=say)
+    metadata["cost"] = _export_cost(run, members, groups, specs, task, say=say,
+                                    record=student is None)
     check_images = check_batch(task)
     reloaded = []  # the SavedModel the reload check loaded: the TFLite check's reference
     diff = save_export(members, task.class_names, out_dir, check_images=check_images,
@@ -399,16 +400,20 @@ def _keep_theirs(run, out_dir, theirs: str) -> None:
                        "folder") from e
 
 
-def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:
+def _export_cost(run, members, groups, specs, task, say=None, record=True) -> dict | None:
     """The metadata asset's cost record: each member's `Cost` summary (RUN/cost.json's, else
     counted now through the cache, told to `say`) and the ensemble's; None when none can be
     costed. Members that share a frozen backbone (`groups`, `shared.backbone_groups`) count
     it once (`cost.sharing.counted_costs`, the rule of greedy selection's budget): after the
     group's first, a member adds only its head (its row says whose backbone it shares and
-    what it counts) — what the export runs."""
+    what it counts) — what the export runs. A member's cost counted now is recorded in
+    RUN/cost.json (`cost.records.add_run_costs`) unless `record` is False (a student, of
+    RUN/distill/, which cost.json does not list): it was in the metadata alone, and a
+    later `cost` and the readers of cost.json had none or another."""
     import dataclasses as dc
 
-    from hubensemble.cost import DEFINITION, machine_info, read_run_costs, total_cost
+    from hubensemble.cost import (DEFINITION, add_run_costs, machine_info, read_run_costs,
+                                  total_cost)
     from hubensemble.cost.sharing import counted_costs, head_cost
     from hubensemble.cost.stage import module_cost
     from hubensemble.export.shared import first_of
@@ -416,7 +421,7 @@ def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:
     recorded = read_run_costs(run.path)
     machine = recorded.machine or machine_info()
     first = first_of(groups)
-    costs, rows = {}, []
+    costs, rows, counted = {}, [], {}
     for i, m in enumerate(members):
         trial = m.info["trial"]
         cost = recorded.costs.get(trial)
@@ -430,6 +435,7 @@ def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 log.warning("member %s cannot be costed: %s", trial, first_line(e))
                 continue
+            counted[trial] = cost  # as the cost pass counts it (the module's own head)
         head = getattr(m.classifier, "head", None)
         if head is not None:  # its own head's D x C, as the export holds it
             cost = dc.replace(cost, head_macs=int(np.prod(head.kernel.shape)))
@@ -439,6 +445,9 @@ def _export_cost(run, members, groups, specs, task, say=None) -> dict | None:
             row["counted"] = head_cost(cost).summary()
         costs[i] = cost
         rows.append(row)
+    if counted and record and (path := add_run_costs(run.path, counted, machine)):
+        log.info("export: recorded the cost of %s in %s", counted_words(len(counted), "member"),
+                 escaped(absolute(path)))
     if not costs:
         return None
     return {"definition": DEFINITION, "machine": machine, "members": rows,
