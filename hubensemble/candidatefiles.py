@@ -1,8 +1,11 @@
 """Whether a candidate's files are the ones its writer (tune, or distill for a student) wrote:
 trial.json's WRITTEN record, {file name: [bytes, modification time in ns, sha256 hex]} of
 each file `candidate.write_candidate` wrote (`record_written`), checked cheaply
-(`changed_files`): the size, then the modification time, and the sha256 only of a file whose
-time differs (once per file and process: `weightsfile.file_digest`). A file edited, cut
+(`changed_files`): a file of the recorded size and modification time is the one written; any
+other is digested (once per file and process: `weightsfile.file_digest`) and said by its
+sha256 (`digest_words`), as the weights file's own record is (`weightsfile.changed_since`,
+export's and the ensemble's check): a file cut short was said by its size here and by its
+sha256 there, one change told two ways. A file edited, cut
 short or replaced since was read as the trial's own by every stage: `fit` resumed saying
 "tune: done before, reused" over a weights file or a test table damaged since. A record
 written before WRITTEN existed is not checked. No TensorFlow."""
@@ -36,9 +39,10 @@ def record_written(record: dict, folder, names) -> None:
 
 def changed_files(record, folder, writer: str = "tune", skip=()) -> list[str]:
     """Why each file trial.json `record` lists in WRITTEN is not the one `writer` wrote in
-    `folder`, one text per file ("test_probs.npy is not the one tune wrote (3,248 bytes
-    recorded in trial.json, 1,624 now: edited, cut short or replaced since)", or by its
-    sha256 when the size is the same); [] when each is, or the record has no WRITTEN (a
+    `folder`, one text per file ("test_probs.npy is not the one tune wrote (sha256 A…
+    recorded in trial.json, B… now: edited or replaced since)", `digest_words`; a file of
+    the recorded size and modification time is not digested: the one written); [] when
+    each is, or the record has no WRITTEN (a
     trial of an older hubensemble). A file that is gone and a name in `skip` (its damage said
     already) are left to the other checks. A WRITTEN edited into no object, or an entry into
     another form, is said too (the files cannot be checked): they read as a trial of an
@@ -67,16 +71,22 @@ def changed_files(record, folder, writer: str = "tune", skip=()) -> list[str]:
             st = os.stat(path)
         except OSError:
             continue  # gone: `Candidate.problems` says it is missing
-        what = f"{name} is not the one {writer} wrote"
-        if st.st_size != size:
-            found.append(f"{what} ({size:,} bytes recorded in trial.json, {st.st_size:,} now: "
-                         "edited, cut short or replaced since)")
-        elif st.st_mtime_ns != mtime_ns:
-            now = weightsfile.file_digest(path)
-            if now != digest:
-                found.append(f"{what} (sha256 {digest[:12]}… recorded in trial.json, "
-                             f"{(now or 'unreadable')[:12]}… now: edited or replaced since)")
+        if st.st_size == size and st.st_mtime_ns == mtime_ns:
+            continue  # as written: not read (a touched file is digested, and is no change)
+        now = weightsfile.file_digest(path)
+        if now != digest:
+            found.append(digest_words(f"{name} is not the one {writer} wrote", digest, now))
     return found
+
+
+def digest_words(what: str, recorded: str, now: str | None) -> str:
+    """"WHAT (sha256 A… recorded in trial.json, B… now: edited or replaced since)", A and B
+    the first 12 hex digits of the sha256 `recorded` and the file's `now` (None: it cannot be
+    read, "unreadable…"): the words of a candidate's file that is not the one its writer
+    wrote, the size being the cheap test of it, not the words (`changed_files`; the weights
+    file's `weightsfile.changed_since` says the same)."""
+    return (f"{what} (sha256 {recorded[:12]}… recorded in trial.json, "
+            f"{(now or 'unreadable')[:12]}… now: edited or replaced since)")
 
 
 def _entry(entry) -> bool:
