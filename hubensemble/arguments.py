@@ -214,7 +214,9 @@ class Parser(argparse.ArgumentParser):
                 message = self._unrecognized(extras + [a for a in stray[:1] if a not in extras])
         elif message.startswith("the following arguments are required") and extras:
             message += "; " + self._unrecognized(extras)
-        super().error(message)
+        from hubensemble.doccites import with_way_to_read  # a cited doc: how to read it
+
+        super().error(with_way_to_read(message))
 
     def _check_value(self, action, value):
         """argparse's, but a word that is none of a command's sub-commands is refused as git

@@ -25,6 +25,7 @@ from hubensemble.commands import (  # noqa: F401 (_options_from: cli's before th
     cmd_catalogue_list, cmd_catalogue_validate, cmd_cost, cmd_demo, cmd_distill, cmd_ensemble,
     cmd_evaluate, cmd_export, cmd_fit, cmd_predict, cmd_rank, cmd_rank_merge, cmd_report,
     cmd_tune, cmd_zoo_build)
+from hubensemble.docfiles import cmd_docs
 from hubensemble.errors import HubensembleError, sigterm_interrupts
 from hubensemble.lockwords import command_line
 from hubensemble.terminal import crashed, terminal_log
@@ -261,6 +262,19 @@ def build_parser():
     add_fit_args(p)
     p.set_defaults(func=cmd_demo, top_k=DEMO_TOP_K, export=None,  # the export: RUN/export
                    tensorflow=False)  # imported by cmd_demo after run.json's check
+
+    # The docs errors cite (docs/NAME.md#SECTION) ship in the package: read them offline.
+    p = sub.add_parser("docs", parents=[no_log], help="print hubensemble's docs, offline",
+                       description="Prints a doc that ships with hubensemble (docs/NAME.md), "
+                                   "or one section of it: the one an error or warning cites "
+                                   "as docs/NAME.md#SECTION or docs/NAME.md, \"Section\". "
+                                   "Without NAME: the docs' folder and each doc's title.")
+    p.add_argument("topic", nargs="?", metavar="NAME[#SECTION]",
+                   help="a doc (data, docs/data.md) and optionally a section: its anchor "
+                        "(data#labels-in-a-table) or title ('reliability#Small machines')")
+    p.add_argument("--path", action="store_true",
+                   help="print the file's path (without NAME: the docs' folder) instead")
+    p.set_defaults(func=cmd_docs, tensorflow=False)
     return parser
 
 

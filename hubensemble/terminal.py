@@ -32,10 +32,13 @@ log = logging.getLogger("hubensemble.cli")
 def _to_stderr(text):
     """`text` and a newline on stderr, on a line of its own: `tqdm.write` lifts any progress bar
     off the terminal first and draws it again below, where a plain print would land inside the
-    bar's line (a warning in the middle of `predict 40%|████`)."""
+    bar's line (a warning in the middle of `predict 40%|████`). A line that cites a doc
+    (docs/data.md#…) ends with the command that prints it offline (`doccites`)."""
     from tqdm import tqdm
 
-    tqdm.write(printable(text), file=sys.stderr)
+    from hubensemble.doccites import with_way_to_read
+
+    tqdm.write(printable(with_way_to_read(text)), file=sys.stderr)
 
 
 #: A record attribute: the message was already printed on the terminal (or silenced by -q).

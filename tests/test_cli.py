@@ -141,23 +141,29 @@ def test_help_lists_every_stage():
     # no hint, `tune --worker` pointed at zoo build's --workers.
     (("tune", "--run", "r", "--chief"), "unrecognized arguments: --chief (a distributed "
      "sweep's chief takes `--tuner-id chief --oracle HOST:PORT`; see docs/tune.md "
-     "'Distributed sweeps')\n"),
+     "'Distributed sweeps') "
+     "[read it offline: hubensemble docs tune#distributed-sweeps-chief--workers]\n"),
     (("tune", "--run", "r", "--worker"), "unrecognized arguments: --worker (each worker of a "
      "distributed sweep takes `--tuner-id tunerN --oracle HOST:PORT`; see docs/tune.md "
-     "'Distributed sweeps')\n"),
+     "'Distributed sweeps') "
+     "[read it offline: hubensemble docs tune#distributed-sweeps-chief--workers]\n"),
     (("tune", "--run", "r", "--workers", "2"), "(each of a distributed sweep's worker "
      "processes takes `--tuner-id tunerN --oracle HOST:PORT`; see docs/tune.md 'Distributed "
-     "sweeps'; zoo build takes --workers, tune does not)\n"),
+     "sweeps'; zoo build takes --workers, tune does not) "
+     "[read it offline: hubensemble docs tune#distributed-sweeps-chief--workers]\n"),
     (("rank", "--chief"), "(a distributed sweep's chief takes `hubensemble tune --tuner-id "
-     "chief --oracle HOST:PORT`; see docs/tune.md 'Distributed sweeps')\n"),
+     "chief --oracle HOST:PORT`; see docs/tune.md 'Distributed sweeps') "
+     "[read it offline: hubensemble docs tune#distributed-sweeps-chief--workers]\n"),
     # A learning rate or steps as Keras' fit takes them: "(catalogue add takes --layer, tune
     # does not)" for --lr, nothing for --steps; a command with its own (distill) names it.
     (("tune", "--run", "r", "--lr", "0.01"), "unrecognized arguments: --lr 0.01 (learning "
      "rates and training steps are a sweep's, scaled by a profile: `--sweep SWEEP --profile "
-     "paper|cpu|quick`; see docs/tune.md 'Sweeps', 'Profiles')\n"),
+     "paper|cpu|quick`; see docs/tune.md 'Sweeps', 'Profiles') "
+     "[read them offline: hubensemble docs tune#sweeps, hubensemble docs tune#profiles]\n"),
     (("rank", "--epochs=3"), "(learning rates and training steps are a sweep's, scaled by a "
      "profile: `hubensemble tune --sweep SWEEP --profile paper|cpu|quick`; see docs/tune.md "
-     "'Sweeps', 'Profiles')\n"),
+     "'Sweeps', 'Profiles') "
+     "[read them offline: hubensemble docs tune#sweeps, hubensemble docs tune#profiles]\n"),
     (("distill", "--run", "r", "--lr", "1", "--steps", "2"), "unrecognized arguments: --lr 1 "
      "--steps 2 (did you mean --distill-lr for --lr, --distill-steps for --steps?; --distill-lr "
      "is the student's learning rate as a multiple of its module's best candidate's; "
@@ -169,7 +175,8 @@ def test_help_lists_every_stage():
     (("tune", "--run", "r", "--LR", "0.1", "--learning_rate=0.1", "--step", "3"),
      "unrecognized arguments: --LR 0.1 --learning_rate=0.1 --step 3 (learning rates and "
      "training steps are a sweep's, scaled by a profile: `--sweep SWEEP --profile "
-     "paper|cpu|quick`; see docs/tune.md 'Sweeps', 'Profiles')\n"),
+     "paper|cpu|quick`; see docs/tune.md 'Sweeps', 'Profiles') "
+     "[read them offline: hubensemble docs tune#sweeps, hubensemble docs tune#profiles]\n"),
     # An epoch count is distill's --distill-steps, a multiple (it was sent to tune's sweeps).
     (("distill", "--run", "r", "--LR", "1", "--Epoch", "2"), "unrecognized arguments: --LR 1 "
      "--Epoch 2 (did you mean --distill-lr for --LR, --distill-steps for --Epoch?; --distill-lr "
@@ -235,7 +242,7 @@ def test_a_mistyped_flag_is_named_with_the_closest_one(argv, said, in_process):
                              "choose from: validate, list, add\n"),
     (("bogus",), "hubensemble: error: 'bogus' is not a hubensemble command; choose from: "
                  "catalogue, rank, ensemble, cost, distill, zoo, tune, export, predict, "
-                 "evaluate, report, fit, demo\n"),
+                 "evaluate, report, fit, demo, docs\n"),
 ])
 def test_an_unknown_sub_command_is_named_as_typed_with_the_commands_there(argv, said,
                                                                           in_process):
@@ -751,11 +758,12 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
         load_task("sklearn:digits", label_key="y", data_dir=str(tmp_path))
     assert str(e.value).startswith("--data-dir and --label-key only apply to tfds: specs, not "
                                    "sklearn:; leave them out") and run.stderr.count(
-        f"error: {e.value}\n") == 1
+        f"error: {e.value} [read it offline: hubensemble docs data]\n") == 1  # it cites it
     with pytest.raises(HubensembleError) as e:
         load_test_set(f"npz:{npz}", data_dir=str(tmp_path))
     assert str(e.value).startswith("--data-dir only applies to tfds: specs, not npz:; leave "
-                                   "it out") and run.stderr.count(f"error: {e.value}\n") == 1
+                                   "it out") and run.stderr.count(
+        f"error: {e.value} [read it offline: hubensemble docs data]\n") == 1
     with pytest.raises(HubensembleError) as e:
         load_test_set(f"folder:{tmp_path / 'bare'}")
     assert str(e.value).startswith("no files under") and run.stderr.count(

@@ -62,9 +62,21 @@ def test_the_code_the_docs_name_exists():
 
 
 def _anchors(text):
-    """GitHub's heading anchors: lower case, punctuation but `-` and `_` dropped, spaces `-`."""
-    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
-            for h in re.findall(r"^#+\s+(.*)$", text, re.M)}
+    """GitHub's heading anchors: lower case, a link's target and punctuation but `-` and `_`
+    dropped, spaces `-`, a repeated one numbered "-1", "-2"; not a `#` line of a fenced code
+    block (a shell comment in a ```sh block is no heading)."""
+    text = re.sub(r"^(```|~~~).*?^\1", "", text, flags=re.M | re.S)
+    anchors = set()
+    for heading in re.findall(r"^#{1,6}[ \t]+(.*?)[ \t#]*$", text, re.M):
+        heading = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip())
+        anchor = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        numbered = anchor
+        for n in range(1, 100):
+            if numbered not in anchors:
+                break
+            numbered = f"{anchor}-{n}"
+        anchors.add(numbered)
+    return anchors
 
 
 def test_the_links_files_and_tests_the_docs_name_exist():
@@ -100,19 +112,25 @@ def test_the_links_files_and_tests_the_docs_name_exist():
 
 
 def test_the_doc_sections_the_code_names_exist():
-    """An error or docstring that sends the reader to `docs/NAME.md#anchor`, or to
-    `docs/NAME.md, "Section"` (a heading, or a paragraph's bold lead `**Section.**`), names
-    one that is there: a renamed heading would leave the way on pointing nowhere."""
+    """An error or docstring that sends the reader to `docs/NAME.md` names a doc that is
+    there, and with `#anchor` (GitHub's, `_anchors`), or `, "Section"` (a heading, or a
+    paragraph's bold lead `**Section.**`), one of its sections: a renamed heading or doc
+    would leave the way on pointing nowhere (and `hubensemble docs NAME#anchor`, which
+    those messages end with, refusing)."""
     sources = [*(ROOT / "hubensemble").rglob("*.py"), *(ROOT / "tools").rglob("*.py")]
     wrong, seen = [], 0
     for path in sources:
         text = path.read_text(encoding="utf-8")
-        for doc, anchor in re.findall(r"docs/([a-z]+\.md)#([a-z0-9_-]+)", text):
+        for doc in re.findall(r"(?<![\w/.-])docs/([a-z_]+\.md)", text):
+            seen += 1
+            if not (ROOT / "docs" / doc).is_file():
+                wrong.append((path.name, f"docs/{doc}"))
+        for doc, anchor in re.findall(r"docs/([a-z_]+\.md)#([a-z0-9_-]+)", text):
             seen += 1
             target = ROOT / "docs" / doc
             if not target.exists() or anchor not in _anchors(target.read_text(encoding="utf-8")):
                 wrong.append((path.name, f"docs/{doc}#{anchor}"))
-        for doc, section in re.findall(r"docs/([a-z]+\.md),? \\?[\"']([^\"'\\\n]+)", text):
+        for doc, section in re.findall(r"docs/([a-z_]+\.md),? \\?[\"']([^\"'\\\n]+)", text):
             seen += 1
             target = ROOT / "docs" / doc
             body = target.read_text(encoding="utf-8") if target.exists() else ""

@@ -1,6 +1,7 @@
 """The wheel holds every sub-package: setup.cfg's package list against the source folders."""
 
 import configparser
+import os
 import sys
 from pathlib import Path
 
@@ -13,16 +14,91 @@ def _listed_packages():
     return {p.strip() for p in config["options"]["packages"].split() if p.strip()}
 
 
+def _mapped_packages():
+    """setup.cfg's package_dir: {package: its folder in the repository} (catalogue/, docs/)."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    pairs = [line.split("=") for line in config["options"]["package_dir"].splitlines()
+             if "=" in line]
+    return {name.strip(): folder.strip() for name, folder in pairs}
+
+
 def test_every_package_folder_is_listed_in_setup_cfg():
     # An editable install finds every folder; `pip install .` ships only what is listed, so a
     # new sub-package missing here breaks the README's first command and nothing else.
     found = {".".join(p.parent.relative_to(ROOT).parts)
              for p in (ROOT / "hubensemble").rglob("__init__.py")
              if "__pycache__" not in p.parts}
+    mapped = _mapped_packages()
+    found |= {name for name, folder in mapped.items() if (ROOT / folder / "__init__.py").is_file()}
     listed = _listed_packages()
     assert found - listed == set(), f"sub-packages missing from setup.cfg: {found - listed}"
-    assert listed - found - {"hubensemble.catalogues"} == set(), \
-        f"setup.cfg lists packages that do not exist: {listed - found}"
+    assert listed - found == set(), f"setup.cfg lists packages that do not exist: {listed - found}"
+    assert {"hubensemble.catalogues", "hubensemble.docs"} <= set(mapped)
+
+
+def _built(tmp_path):
+    """The wheel `pip install .` installs, built offline (`pip wheel --no-deps
+    --no-build-isolation`: this environment's setuptools) from a copy of the repository's
+    files, so the checkout gets no build/ or egg-info; then installed as pip lays out a pure
+    Python wheel, its files unpacked into tmp_path/lib. Returns that folder. A few seconds."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for folder in ("hubensemble", *_mapped_packages().values()):
+        shutil.copytree(ROOT / folder, source / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    wheels = tmp_path / "wheels"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                            "--no-build-isolation", "--no-index", "-w", str(wheels),
+                            str(source)], capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-3000:]
+    (wheel,) = wheels.glob("hubensemble-*.whl")
+    lib = tmp_path / "lib"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(lib)
+    return lib
+
+
+def test_the_docs_errors_cite_ship_in_the_wheel_and_the_installed_command_prints_them(
+        tmp_path):
+    """About 55 modules' errors and warnings cite docs/NAME.md (#anchor), a folder of the
+    repository that `pip install .` left out: after the README's first command the user was
+    sent to a file they did not have. Every docs/*.md is in the built package (as
+    hubensemble/docs/, package data `hubensemble.docs`), and `hubensemble docs` run from that
+    install alone (PYTHONPATH: the built folder, run from another folder; no checkout)
+    finds them there, prints the section a message cites, and names that file."""
+    import subprocess
+
+    lib = _built(tmp_path)
+    shipped = sorted(p.name for p in (lib / "hubensemble" / "docs").glob("*.md")) \
+        if (lib / "hubensemble" / "docs").is_dir() else []
+    assert shipped == sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(lib)}
+
+    def hubensemble(*args):
+        done = subprocess.run([sys.executable, "-m", "hubensemble", *args], cwd=away, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    installed = lib / "hubensemble" / "docs" / "data.md"
+    assert hubensemble("docs", "--path", "data#labels-in-a-table").strip() == str(installed)
+    lines = installed.read_text(encoding="utf-8").splitlines()
+    start = lines.index("### Labels in a table")
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith(("## ", "### ")))
+    assert hubensemble("docs", "data#labels-in-a-table").splitlines() == \
+        "\n".join(lines[start:end]).rstrip().splitlines()
+    listed = hubensemble("docs")
+    assert str(installed.parent) in listed
+    assert all(f" {name[:-3]} " in listed for name in shipped), listed
 
 
 #: The record rules each version writes by (docs/reliability.md, "Versions"): a change of one

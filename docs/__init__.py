@@ -1,0 +1,1 @@
+"""The docs (docs/*.md), shipped as package data (hubensemble.docs): hubensemble.docfiles."""
