@@ -3,8 +3,9 @@
 Errors and warnings send the user to `docs/NAME.md` (#anchor, "Section", ', Section'), a path
 of the repository, which a wheel install does not have where the user stands. Rather than each
 message saying more, the lines the command line prints pass through `with_way_to_read`
-(terminal's stderr lines, argparse's usage errors), which adds at the end of each line that
-cites a doc "[read it offline: hubensemble docs data#labels-in-a-table]": the command prints
+(terminal's stderr lines: errors, warnings, notes, and the warnings of a library call that
+`terminal.LastResort` shows; argparse's usage errors), which adds to a message that cites a
+doc "[read it offline: hubensemble docs data#labels-in-a-table]": the command prints
 that section of the installed doc (`docfiles`). Chosen over the installed file's path: that
 is a long site-packages path on every such line, and it opens a 1,300-line file at its top,
 not at the section cited; `hubensemble docs NAME --path` gives the path to whoever wants it.
