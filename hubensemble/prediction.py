@@ -17,7 +17,8 @@ from hubensemble import options
 from hubensemble.data.decode import (UnreadableImage, check_identifiable, op_error_reason,
                                      servable_bytes, serving_blob)
 from hubensemble.data.folder import ignored_entries
-from hubensemble.data.sniff import GRAPH_FORMATS, HEAD_BYTES, skipped_count, sniff
+from hubensemble.data.sniff import (GRAPH_FORMATS, HEAD_BYTES, not_an_image, not_images_words,
+                                    skipped_count, sniff)
 from hubensemble.errors import HubensembleError, checks_keywords, reraise_stop
 from hubensemble.fileio import dead_link_reason
 from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
@@ -80,10 +81,10 @@ class Predictions(list):
     """`predict`'s results: a list, one dict per file in order, plus `ignored`: the hidden
     and OS entries under the folders passed (.DS_Store, ._x, __MACOSX, Thumbs.db, ...), which
     were not read, as the folder loader ignores them; `not_images`: the paths of the files
-    under those folders that are no image by their first bytes (a README, notes.txt, a
-    labels.csv: `_no_image`), not predicted, as the folder loader does not read such a file
-    beside its class folders; and `warned`: how many unreadable files predict has said on
-    stderr so far (warnings for the first WARN_FIRST)."""
+    under those folders that are no image by name or first bytes (a README, notes.txt, a
+    labels.csv, an .xmp sidecar: `sniff.not_an_image`), not predicted, as the folder loader
+    does not read such a file in a class folder (the same rule); and `warned`: how many
+    unreadable files predict has said on stderr so far (warnings for the first WARN_FIRST)."""
 
     def __init__(self, results=(), ignored=(), not_images=()):
         super().__init__(results)
@@ -110,8 +111,7 @@ class Predictions(list):
         if self.skipped:
             text += "; " + skipped_count(r["error"] for r in self if "error" in r)
         if self.not_images:
-            text += (f"; {len(self.not_images)} ignored: not images by name or first bytes "
-                     f"({_names_of(self.not_images)})")
+            text += f"; {not_images_words(self.not_images)}"
         if self.ignored:
             text += f"; {ignored_entries(self.ignored)} in the folders not read"
         return text
@@ -315,8 +315,8 @@ def _entries(image_paths, ignored, not_images):
     (a broken link or a special file with the folder loader's reason), a folder as the files
     the folder loader's walk finds under it (then its entries that cannot be read, with
     their reasons); the hidden and OS entries it does not read go to `ignored`, the files
-    under it that are no image by their first bytes (`_no_image`) to `not_images`. A folder
-    that yields none is itself an entry that cannot be read."""
+    under it that are no image by name or first bytes (`sniff.not_an_image`) to
+    `not_images`. A folder that yields none is itself an entry that cannot be read."""
     from hubensemble.data.folder import _list_class_folder, _Listing
 
     for path in image_paths:
@@ -324,7 +324,7 @@ def _entries(image_paths, ignored, not_images):
         if os.path.isdir(path):
             listing, others, images = _Listing(), [], 0
             for p in _list_class_folder(path, listing):
-                if _no_image(p):
+                if not_an_image(p):
                     others.append(p)
                     continue
                 images += 1
@@ -354,24 +354,6 @@ def _nothing_in(not_images, ignored) -> str:
         [f"{ignored_entries(ignored)} not read"] if ignored else [])
     return (f"a folder with {'no image' if not_images else 'no file'} in it"
             + (f" ({'; '.join(parts)})" if parts else ""))
-
-
-def _no_image(path) -> bool:
-    """Whether the file `path`, found under a folder, is no image by its first bytes (a
-    README, notes.txt, a labels.csv, a PDF: `sniff.image_format` is None) nor by its name,
-    so that predict does not read it: the rule by which the folder loader does not read a
-    file beside its class folders (`data.folder._image_beside`, the same function; a file it
-    cannot open is read, and skipped with its reason). A file named as an image (a suffix
-    Pillow registers: .jpg, .png, .tif, …, any case) is read however its bytes begin, and an
-    empty or broken one skipped as unreadable with its reason ("an empty file (0 bytes)"),
-    as keras.utils.image_dataset_from_directory and torchvision's ImageFolder take a folder's
-    files by those suffixes. A file named on the command line is never ruled by this."""
-    from PIL import Image
-
-    from hubensemble.data.folder import _image_beside
-
-    suffix = os.path.splitext(os.fspath(path))[1].lower()
-    return suffix not in Image.registered_extensions() and not _image_beside(path)
 
 
 def _names_of(paths, limit: int = 3) -> str:

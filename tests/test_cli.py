@@ -2285,7 +2285,7 @@ def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, in_process)
         for i in range(6):
             Image.fromarray(rng.integers(0, 255, (12, 12, 3), np.uint8)).save(
                 data / c / f"{i}.png")
-    bad = [data / "a" / f"notes{i}.txt" for i in range(5)]
+    bad = [data / "a" / f"notes{i}.jpg" for i in range(5)]
     for path in bad:
         path.write_text("not an image")
     cat = tmp_path / "c.yaml"
@@ -2306,7 +2306,7 @@ def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, in_process)
     # On other data the run is refused and run.json keeps the old list: the summary printed
     # before the refusal pointed at it all the same (a new-user check). No pointer now.
     Image.fromarray(rng.integers(0, 255, (12, 12, 3), np.uint8)).save(data / "b" / "new.png")
-    (data / "a" / "notes5.txt").write_text("not an image either")
+    (data / "a" / "notes5.jpg").write_text("not an image either")
     code, stdout, err = in_process("rank", "--catalogue", str(cat), "--data", f"folder:{data}",
                                    "--out", str(out))
     assert code == 2 and "holds a run on other data" in err, err

@@ -231,7 +231,7 @@ def messy_folder(tmp_path):
     keep("dog", "d_more.png", rng.integers(0, 256, (7, 9, 3), dtype=np.uint8))
     write(str(root / "dog" / "x_corrupt.jpg"), jpg[: len(jpg) // 2])
     write(str(root / "dog" / "y_empty.png"), b"")
-    write(str(root / "dog" / "z_notes.txt"), b"these are dogs\n")
+    write(str(root / "dog" / "z_notes.jpg"), b"these are dogs\n")  # named as an image
     # Ignored entirely: hidden files and folders.
     write(str(root / "dog" / ".DS_Store"), b"\0\0junk")
     write(str(root / "dog" / ".thumbs" / "t.png"), png_bytes(rgb))
@@ -258,7 +258,7 @@ def test_folder_decodes_every_kind_and_skips_unreadable(messy_folder):
     assert not task.train.same_size  # sizes vary, the 1x1 image included
     assert any(im.shape == (1, 1, 3) for im in got)
     skipped = {os.path.basename(p): r for p, r in task.skipped}
-    assert set(skipped) == {"x_corrupt.jpg", "y_empty.png", "z_notes.txt"}
+    assert set(skipped) == {"x_corrupt.jpg", "y_empty.png", "z_notes.jpg"}
     assert "empty" in skipped["y_empty.png"]
     assert "3 skipped (unreadable; " in task.summary()
     assert "x_corrupt.jpg" in task.summary()
@@ -447,7 +447,7 @@ def test_a_padded_class_folder_is_named_quoted_with_the_name_to_rename_it_to(tmp
 
 def test_a_file_name_that_is_not_utf8_is_read_logged_and_recorded(tmp_path, capsys):
     """An image named caf\\xe9.png (Latin-1) is an example like any other; the log line of a
-    skipped r\\xe9sum\\xe9.txt reaches RUN/log.txt (it was lost to "--- Logging error ---"),
+    skipped r\\xe9sum\\xe9.jpg reaches RUN/log.txt (it was lost to "--- Logging error ---"),
     with the byte escaped; run.json keeps Python's lone surrogate escape, which gives the
     exact path back (json.loads, then os.fsencode): a reader can open the file again."""
     from hubensemble.rundir import DataArgs, Run
@@ -458,7 +458,7 @@ def test_a_file_name_that_is_not_utf8_is_read_logged_and_recorded(tmp_path, caps
         shutil.copy(os.path.join(cls, b"000.png"), os.path.join(cls, b"caf\xe9.png"))
     except OSError:
         pytest.skip("this file system refuses a name that is not UTF-8")
-    with open(os.path.join(cls, b"r\xe9sum\xe9.txt"), "wb") as f:
+    with open(os.path.join(cls, b"r\xe9sum\xe9.jpg"), "wb") as f:
         f.write(b"not an image\n")
     run = Run(tmp_path / "run")
     args = DataArgs(spec=f"folder:{tmp_path / 'data'}", val_fraction=0.0, test_fraction=0.0)
@@ -470,11 +470,11 @@ def test_a_file_name_that_is_not_utf8_is_read_logged_and_recorded(tmp_path, caps
     np.testing.assert_array_equal(task.train.images[2], made["a"][0])
     assert "Logging error" not in capsys.readouterr().err
     log = (tmp_path / "run" / "log.txt").read_text(encoding="utf-8")
-    assert f"skipped {tmp_path}/data/a/r\\xe9sum\\xe9.txt: not a JPEG, PNG" in log, log
+    assert f"skipped {tmp_path}/data/a/r\\xe9sum\\xe9.jpg: not a JPEG, PNG" in log, log
     recorded = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
     (path, reason), = recorded["data"]["task"]["skipped"]
-    assert os.fsencode(path) == os.path.join(cls, b"r\xe9sum\xe9.txt")
-    assert '"' + str(tmp_path / "data" / "a") + '/r\\udce9sum\\udce9.txt"' in (
+    assert os.fsencode(path) == os.path.join(cls, b"r\xe9sum\xe9.jpg")
+    assert '"' + str(tmp_path / "data" / "a") + '/r\\udce9sum\\udce9.jpg"' in (
         (tmp_path / "run" / "run.json").read_text(encoding="ascii"))
 
 
@@ -583,7 +583,7 @@ def test_a_folder_load_shows_a_bar_of_its_files_while_a_command_runs(tmp_path, c
     make_class_folders(str(tmp_path / "train"), {"x": 3, "y": 4}, seed=0)
     make_class_folders(str(tmp_path / "val"), {"x": 2, "y": 1}, seed=1)
     make_class_folders(str(tmp_path / "test"), {"y": 2}, seed=2)
-    write(str(tmp_path / "train" / "y" / "notes.txt"), b"not a picture\n")  # read, skipped
+    write(str(tmp_path / "train" / "y" / "notes.jpg"), b"not a picture\n")  # read, skipped
     capsys.readouterr()
     with terminal_log(SimpleNamespace(quiet=False, verbose=False)):
         task = load_task(f"folder:{tmp_path}")
@@ -1686,12 +1686,12 @@ def test_the_report_shows_what_became_of_every_file(tmp_path):
     tmp_path = tmp_path / ("deep" * 30) / ("er" * 40)
     noise_folder(tmp_path / "twice", copies=True, n=4)
     write(str(tmp_path / "twice" / "a" / ".DS_Store"), b"x")
-    write(str(tmp_path / "twice" / "a" / "notes.txt"), b"not an image")
+    write(str(tmp_path / "twice" / "a" / "notes.jpg"), b"not an image")
     rows = dict(_accounting_rows(load_task(f"folder:{tmp_path / 'twice'}").to_json()))
     assert ".DS_Store" in rows["hidden / system entries"]
     assert rows["exact duplicates"].count(".png") == 2
     assert rows["files read"].startswith("25: 24 examples, 1 skipped (unreadable; e.g. ")
-    assert rows["files read"].endswith("), 0 duplicates dropped") and "notes.txt" in rows[
+    assert rows["files read"].endswith("), 0 duplicates dropped") and "notes.jpg" in rows[
         "files read"]
     assert rows["hidden / system entries"].startswith("1 ignored")
     assert "skipped files" not in rows  # counted once, in "files read"
@@ -1948,17 +1948,17 @@ def test_the_data_summary_and_report_say_the_skipped_count_once(tmp_path):
     noise_folder(tmp_path / "d", n=4)
     for i in range(2):
         write(str(tmp_path / "d" / "a" / f"bad{i}.jpg"), b"not an image")
-        write(str(tmp_path / "d" / "b" / f"notes{i}.txt"), b"hello")
+        write(str(tmp_path / "d" / "b" / f"notes{i}.jpg"), b"hello")  # named as images
     task = load_task(f"folder:{tmp_path / 'd'}")
     text = task.summary(skipped_in="all listed in R/run.json (data.task.skipped)")
     assert text.count("skipped") == 2, text  # the count, and where the whole list is
     # The first three by reason, each reason said once (it repeated "not a JPEG…" per file).
     assert (f"; {task.files} files read: {task.files - 4} examples, 4 skipped (unreadable; "
             f"{tmp_path / 'd' / 'a' / 'bad0.jpg'}, {tmp_path / 'd' / 'a' / 'bad1.jpg'}, "
-            f"{tmp_path / 'd' / 'b' / 'notes0.txt'}: not a JPEG") in text, text
-    # notes0.txt's reason differs from bad0.jpg's only in its first bytes: one kind, said once
+            f"{tmp_path / 'd' / 'b' / 'notes0.jpg'}: not a JPEG") in text, text
+    # notes0.jpg's reason differs from bad0.jpg's only in its first bytes: one kind, said once
     # with the bytes "…" (`sniff.reason_kind`).
-    assert text.count("not a JPEG") == 1 and task.skipped[2][0].endswith("notes0.txt")
+    assert text.count("not a JPEG") == 1 and task.skipped[2][0].endswith("notes0.jpg")
     assert "(it starts with bytes …); neither TensorFlow nor Pillow can decode it (Pillow: " \
         "cannot identify image file); and 1 more" in text, text
     assert ("; and 1 more, all listed in R/run.json (data.task.skipped)), 0 duplicates "

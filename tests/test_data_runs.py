@@ -136,13 +136,13 @@ def test_the_reports_data_rows_show_every_example_path_by_one_rule(tmp_path):
         imgs / "right-of-way at next intersection" / "s_exif6.jpg", exif=exif)
     Image.fromarray(np.zeros((8, 6, 3), np.uint8)).save(
         imgs / "general caution" / "s_orient6.tif", exif=exif)
-    (imgs / "general caution" / "notes.txt").write_text("not a picture\n")
+    (imgs / "general caution" / "notes.jpg").write_text("not a picture\n")
     (imgs / ".DS_Store").write_text("x")
     rows = dict(accounting_rows(load_task(f"folder:{imgs}").to_json()))
     assert rows["orientation tag"].endswith(
         "(e.g. right-of-way at next intersection/s_exif6.jpg: 6)"), rows
     assert rows["TIFF orientation"].endswith("(e.g. general caution/s_orient6.tif: 6)"), rows
-    assert "1 skipped (unreadable; e.g. general caution/notes.txt: not a JPEG" in rows[
+    assert "1 skipped (unreadable; e.g. general caution/notes.jpg: not a JPEG" in rows[
         "files read"]
     assert rows["hidden / system entries"] == "1 ignored (e.g. .DS_Store)"
 

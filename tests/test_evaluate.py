@@ -666,17 +666,17 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     assert accuracy(root)["clean"]["ensemble"]["accuracy"] == pytest.approx(9 / 10)
     # An unreadable file is scored nowhere and said (a new-user check: evaluate --data dropped
     # it without a word, where fit counts it).
-    (root / "b" / "notes.txt").write_text("not an image")
+    (root / "b" / "notes.jpg").write_text("not an image")
     result = accuracy(root)
     assert result["n"] == 10 and result["task"]["files"] == 11
-    assert [p for p, _ in result["task"]["skipped"]] == [str(root / "b" / "notes.txt")]
+    assert [p for p, _ in result["task"]["skipped"]] == [str(root / "b" / "notes.jpg")]
     assert (f"1 of 11 files of the data was skipped and is not in these "
-            f"figures ({root / 'b' / 'notes.txt'}: not a JPEG") in ev.format_evaluation(result)
+            f"figures ({root / 'b' / 'notes.jpg'}: not a JPEG") in ev.format_evaluation(result)
     # Five: the table names three and says where the rest are (it said "and 2 more)").
     from hubensemble.formats import skipped_list
 
     for i in range(4):
-        (root / "b" / f"notes{i}.txt").write_text("not an image")
+        (root / "b" / f"notes{i}.jpg").write_text("not an image")
     result = accuracy(root)
     assert len(result["task"]["skipped"]) == 5 and result["n"] == 10
     table = ev.format_evaluation(result, skipped_in=skipped_list(None, "evaluate"))
@@ -692,8 +692,8 @@ def test_classes_are_matched_by_name_not_position(export_dir, tmp_path, capsys):
     assert f"all listed in {tmp_path / 'e.json'} (task.skipped))" in capsys.readouterr().out
     assert len(json.loads((tmp_path / "e.json").read_text())["task"]["skipped"]) == 5
     for i in range(4):
-        (root / "b" / f"notes{i}.txt").unlink()
-    (root / "b" / "notes.txt").unlink()
+        (root / "b" / f"notes{i}.jpg").unlink()
+    (root / "b" / "notes.jpg").unlink()
     # Only b and c (positions 0 and 1 of the test set, 1 and 2 of the model): all right.
     subset = tmp_path / "subset"
     shutil.copytree(root, subset)
@@ -764,7 +764,7 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
     picture(12, 20).save(jpg, exif=exif)
     picture(12, 16).save(tif, tiffinfo={0x0112: 8})
     picture(1040, 1100).save(big)  # shorter side above 1024 px
-    (root / "c" / "notes.txt").write_text("not an image")
+    (root / "c" / "notes.jpg").write_text("not an image")
     (root / "a" / ".DS_Store").write_bytes(b"\0")
     out = tmp_path / "run" / "robustness.json"
     out.parent.mkdir()
@@ -779,12 +779,12 @@ def test_an_evaluation_records_what_decoding_did_as_the_data_summary_says(
                               "examples": [[str(big), [1040, 1100]]]}
     assert task["ignored"] == {"count": 1, "examples": [str(root / "a" / ".DS_Store")],
                                "hubensemble_folders": 0}
-    assert [p for p, _ in task["skipped"]] == [str(root / "c" / "notes.txt")]
+    assert [p for p, _ in task["skipped"]] == [str(root / "c" / "notes.jpg")]
     assert task["files"] == 10
     # The same counts as the summary on the terminal.
     said = err[err.index("Task 'test'"):].splitlines()[0]
     assert (f"; {task['files']} files read: 9 examples, {len(task['skipped'])} skipped "
-            f"(unreadable; {root / 'c' / 'notes.txt'}: not a JPEG") in said
+            f"(unreadable; {root / 'c' / 'notes.jpg'}: not a JPEG") in said
     assert ("), 0 duplicates dropped; 1 hidden or system entry ignored (e.g. "
             f"{task['ignored']['examples'][0]}); 1 image with an EXIF or XMP orientation tag "
             f"(e.g. {jpg}: 6) used as stored, not turned upright, as serve_bytes reads them; 1 "

@@ -89,7 +89,7 @@ def test_tiff_images_are_counted_as_ones_serve_bytes_refuses(tmp_path, caplog):
         "2 images Pillow read, which serve_bytes refuses; predict converts them (e.g. "
         "cat/scan.tif: TIFF)"), rows
     caplog.clear()
-    (tmp_path / "cat" / "notes.txt").write_text("not a picture")  # its summary says them
+    (tmp_path / "cat" / "notes.jpg").write_text("not a picture")  # its summary says them
     with caplog.at_level(logging.WARNING, logger="hubensemble"):
         load_task(f"folder:{tmp_path}", progress=False)
     said = [r.getMessage() for r in caplog.records if "serve_bytes refuses" in r.getMessage()]

@@ -1,10 +1,13 @@
 """The `folder:PATH` loader: one sub-folder per class, or train/ val/ test/ with class folders.
 
 Nothing under PATH vanishes: every file becomes an example or a `Task.skipped` entry with its
-reason; hidden and OS entries (`loading.IGNORED_NAMES`, names starting with ".") and folders
-hubensemble made (a run or an export left inside the data) are not read and are counted in
-`Task.ignored`. Links are followed (linked files, linked class folders, a
-linked folder inside a class folder); a link that leads back to a folder being read is a loop,
+reason, but a file in a class folder that is no image by name or first bytes (a README.md, a
+notes.txt, an .xmp or .json sidecar: `sniff.not_an_image`, predict's rule), which is not read
+and is said once in a warning with a count and examples; hidden and OS entries
+(`loading.IGNORED_NAMES`, names starting with ".") and folders hubensemble made (a run or an
+export left inside the data) are not read and are counted in `Task.ignored`. Links are
+followed (linked files, linked class folders, a linked folder inside a class folder); a link
+that leads back to a folder being read is a loop,
 reported as skipped and not followed.
 """
 
@@ -18,7 +21,8 @@ from hubensemble.data.classnotes import (  # noqa: F401 (their home; folder's na
 from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts, unreached
-from hubensemble.data.sniff import HEAD_BYTES, MISPLACED_WORDS, image_format, skipped_words
+from hubensemble.data.sniff import (HEAD_BYTES, MISPLACED_WORDS, image_format, not_an_image,
+                                    not_images_words, skipped_words)
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key)
 from hubensemble.data.task import Task
@@ -47,6 +51,7 @@ class _Listing:
         self.shrunk: list[tuple[str, tuple[int, int]]] = []  # (path, (h, w) as decoded)
         self.kept: list[tuple[str, str]] = []  # (path, format) Pillow read: serve_bytes cannot
         self.dark: list[tuple[str, int]] = []  # (path, top value) of dark 16-bit files
+        self.not_images: list[str] = []  # files in class folders that are no image: not read
         self.files = 0  # files looked at (decoded or skipped)
 
     def skip(self, path, reason):
@@ -312,6 +317,9 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
         c = label(d)
         files, skips = listing.files, len(listing.skipped)
         for path in _list_class_folder(os.path.join(root, d), listing):
+            if not_an_image(path):  # a README, a .json sidecar: predict's rule, said once
+                listing.not_images.append(path)
+                continue
             try:
                 decoded = read_image(path)
             except UnreadableImage as e:
@@ -563,6 +571,9 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         train, val, test = _carve(train, True, True, options, owned=True)
         how = ("class folders; " + carved_words(options)
                + "".join(f"; {note}" for note in short))
+    if listing.not_images:  # once, not a warning each as an "unreadable image"
+        log.warning("%s: %s in the class folders, not read", escaped(path),
+                    not_images_words(listing.not_images))
     name = label(os.path.basename(os.path.normpath(absolute(path))))
     # The source names the folder absolute, as Task.spec does (`folder:imgs` and `folder:../x`
     # named no folder from another working directory, as run.json and the report show it).

@@ -8,9 +8,11 @@ decoder (Pillow) on the Python paths and are refused by `serve_bytes`.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 
-from hubensemble.text import paths_shown
+from hubensemble.text import names_listed, paths_shown
 
 #: Formats the graph decoder reads (in training, evaluate, predict and serve_bytes alike).
 GRAPH_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WebP")
@@ -142,6 +144,49 @@ def image_format(data: bytes) -> str | None:
     by which a file outside the class folders counts as an image (`data.folder`)."""
     found = sniff(data)
     return None if found in NOT_IMAGES else found
+
+
+@functools.lru_cache(maxsize=None)
+def image_suffixes() -> frozenset[str]:
+    """The file name suffixes (lower case, with the dot: ".jpg", ".png", ".tif", …) of the
+    formats Pillow opens (`Image.registered_extensions()` of a format in `Image.OPEN`; ".mpo",
+    which its JPEG opener reads; not ".pdf" nor ".palm", which it only writes). Asked once:
+    predict asked Pillow per file, which builds the table anew each time."""
+    from PIL import Image
+
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items()
+                     if fmt in Image.OPEN or fmt == "MPO")
+
+
+def not_an_image(path) -> bool:
+    """Whether the file `path`, found in a folder of images (a class folder; a folder given
+    to `predict`), is no image file: its name has no suffix of `image_suffixes` (any case)
+    and its first HEAD_BYTES bytes name no image format (`image_format`): a README.md, a
+    notes.txt, a labels.csv, an .xmp or .json sidecar, a PDF. The one rule of both: such a
+    file is not read, and is said once as ignored, with a count and examples
+    (`not_images_words`), where the folder loader skipped one in a class folder as an
+    unreadable image, with a warning each. A file named as an image is read however its
+    bytes begin, an empty or damaged one skipped as unreadable with its reason, as
+    keras.utils.image_dataset_from_directory and torchvision's ImageFolder take a folder's
+    files by those suffixes; so is one that cannot be opened or is not a regular file
+    (skipped with its reason). Hidden and OS entries (.DS_Store, ._x.jpg, Thumbs.db) are
+    ignored before this, by their names (`loading.IGNORED_NAMES`)."""
+    if os.path.splitext(os.fspath(path))[1].lower() in image_suffixes():
+        return False
+    try:
+        if not os.path.isfile(path):  # a FIFO is never opened (it could block)
+            return False
+        with open(path, "rb") as f:
+            return image_format(f.read(HEAD_BYTES)) is None
+    except OSError:
+        return False
+
+
+def not_images_words(paths, limit: int = 3) -> str:
+    """The count of the files `not_an_image` ignored (`paths`): "4 ignored: not images by
+    name or first bytes (README.md, labels.csv, notes.txt, …)" (the first `limit` names)."""
+    return (f"{len(paths)} ignored: not images by name or first bytes "
+            f"({names_listed([os.path.basename(os.fspath(p)) for p in paths], limit)})")
 
 
 def animated_webp(data: bytes) -> bool:

@@ -1,0 +1,80 @@
+"""One rule for a file that is no image (`sniff.not_an_image`): the folder loader and predict."""
+
+import logging
+
+import numpy as np
+from PIL import Image
+
+from hubensemble.data import load_task
+from hubensemble.data.sniff import image_suffixes, not_an_image
+
+#: Files a photo folder holds beside its images: notes, sidecars, OS litter.
+NOT_IMAGES = {"README.md": b"# dogs\n", "notes.txt": b"taken in May\n",
+              "IMG_0001.jpg.xmp": b"<?xpacket begin='' id='W5M0MpCehiHzreSzNTczkc9d'?>\n",
+              "IMG_0001.json": b'{"title": "IMG_0001.jpg"}\n', "scan.pdf": b"%PDF-1.4\n%\xe2\n"}
+HIDDEN = {".DS_Store": b"\0\0\0\1Bud1", "._IMG_0001.jpg": b"\0\5\26\7", "Thumbs.db": b"\xd0\xcf",
+          "desktop.ini": b"[.ShellClassInfo]\n"}
+
+
+def test_a_class_folders_notes_and_sidecars_are_ignored_once_not_skipped_as_unreadable(
+        tmp_path, caplog):
+    """A README.md, notes.txt, an .xmp and a .json sidecar and a PDF in a class folder were
+    each "skipped (unreadable)" by the folder loader, with a warning each, while predict
+    ignored the same files by name or first bytes. One rule now: the loader does not read
+    them and says them once, with the count and examples predict's closing count gives;
+    a file named as an image (text in a .jpg) is still unreadable, and hidden and OS
+    entries stay ignored by name. predict finds the very same files not images."""
+    rng = np.random.default_rng(0)
+    for c in ("cat", "dog"):
+        (tmp_path / c).mkdir()
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), np.uint8)).save(
+                tmp_path / c / f"{i}.png")
+    for name, data in {**NOT_IMAGES, **HIDDEN}.items():
+        (tmp_path / "dog" / name).write_bytes(data)
+    (tmp_path / "dog" / "fake.jpg").write_bytes(b"not a picture\n")
+    # An image with a name Pillow does not know is an image by its first bytes.
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "dog" / "odd.data", "PNG")
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        task = load_task(f"folder:{tmp_path}", val_fraction=0.0, test_fraction=0.0)
+    assert [p.split("/")[-1] for p, _ in task.skipped] == ["fake.jpg"], task.skipped
+    assert len(task.train) == 9 and str(tmp_path / "dog" / "odd.data") in task.train.paths
+    said = [r.getMessage() for r in caplog.records if "not images by name" in r.getMessage()]
+    assert said == [f"{tmp_path}: 5 ignored: not images by name or first bytes "
+                    "(IMG_0001.jpg.xmp, IMG_0001.json, README.md, …) in the class folders, "
+                    "not read"], said
+    assert not any(n in r.getMessage() for r in caplog.records for n in NOT_IMAGES
+                   if r.levelno >= logging.WARNING and r.getMessage() not in said)
+    assert sorted(p.split("/")[-1] for p in task.ignored) == sorted(HIDDEN)
+    found = sorted(p.name for p in (tmp_path / "dog").iterdir()
+                   if p.name not in HIDDEN and not_an_image(p))
+    assert found == sorted(NOT_IMAGES), found
+    assert ".pdf" not in image_suffixes() and {".jpg", ".png", ".tif"} <= image_suffixes()
+    # predict's walk of the same folder: the same files not images, the same ignored.
+    from hubensemble.prediction import _entries
+
+    ignored, not_images = [], []
+    read = [p for p, _, _ in _entries([str(tmp_path / "dog")], ignored, not_images)]
+    assert sorted(p.split("/")[-1] for p in not_images) == sorted(NOT_IMAGES)
+    assert sorted(p.split("/")[-1] for p in ignored) == sorted(HIDDEN)
+    assert sorted(p.split("/")[-1] for p in read) == sorted(
+        [f"{i}.png" for i in range(4)] + ["fake.jpg", "odd.data"])
+
+
+def test_predict_asks_pillow_for_its_suffixes_once_not_per_file(tmp_path, monkeypatch):
+    """predict's rule asked `PIL.Image.registered_extensions()` (which builds Pillow's table
+    anew) for every file under a folder: once now, whatever the folder holds."""
+    from PIL import Image as PILImage
+
+    from hubensemble.prediction import _entries
+
+    for i in range(20):
+        (tmp_path / f"n{i}.txt").write_text("not an image\n")
+    calls = []
+    real = PILImage.registered_extensions
+    monkeypatch.setattr(PILImage, "registered_extensions",
+                        lambda: calls.append(1) or real())
+    not_images = []
+    assert list(_entries([str(tmp_path)], [], not_images))[0][1].startswith(
+        "a folder with no image in it")
+    assert len(not_images) == 20 and len(calls) <= 1, calls
