@@ -2614,6 +2614,25 @@ def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(
     assert line and line[0].endswith("(evaluate scores one split, --split)"), line
 
 
+def test_the_copies_note_counts_a_test_image_copied_in_train_and_val_once():
+    """A test image with a copy in train and one in val was counted in each, so the note
+    said "up to 4" of 3 such images when train and val shared copies. A record that counts
+    the test images with a copy in either ("test_in_train_or_val") gives the exact count;
+    one written before it still says "up to". Fails before: "up to 4"."""
+    from hubensemble.heldoutwords import test_copies_note
+
+    across = {"test_in_train": 2, "test_in_val": 2, "val_in_train": 1}
+    said = ("the same pixels; load_task(…, dedupe=True) drops them)")
+    assert test_copies_note({"across": {**across, "test_in_train_or_val": 3}}, 20) == (
+        "not a held-out measure: 3 of the 20 test images are copies of training (2) or "
+        f"validation (2) images ({said}")
+    assert test_copies_note({"across": across}, 20).startswith(
+        "not a held-out measure: up to 4 of the 20 test images")
+    # A count that does not fit the other two (an edited record) is not taken.
+    assert "up to 4 of" in test_copies_note({"across": {**across, "test_in_train_or_val": 9}},
+                                            20)
+
+
 def test_the_moved_data_of_an_exports_run_is_refused_before_tensorflow(tmp_path):
     """`evaluate --model RUN/export` without --data reads the data its run records: an npz
     (or folder) that moved since was refused by `Run.task` after TensorFlow's import
