@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import gc
 import importlib.resources
 import os
@@ -26,6 +25,9 @@ from hubensemble.catalogue_yaml import alias_lines as _alias_lines
 from hubensemble.catalogue_yaml import construct as _construct, node_kind as _kind
 from hubensemble.catalogue_yaml import VALUE_ANCHOR, node_line as _line, pairs as _pairs
 from hubensemble.catalogue_yaml import unseen_characters as _unseen_characters
+from hubensemble.catalogue_yaml import (as_text as _as_text, plain as _plain,  # noqa: F401
+                                        quoted as _quoted, typed_plain as _typed_plain,
+                                        yaml_type as _yaml_type)
 from hubensemble.errors import CatalogueError, checks_keywords, held_stops
 from hubensemble.text import absolute, closest_name, file_text, json_shown, shell, typed
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
@@ -255,50 +257,6 @@ def _refusal(key, value, base_dir):
 #: The fields whose values are not text (numbers, pairs, a boolean): an unquoted scalar YAML
 #: read as a number there is not a text it mistook.
 _NOT_TEXT = ("input_size", "native_size", "output_dim", "params", "seed", "trust")
-
-
-def _typed_plain(node, value) -> list:
-    """[(text, value)] of the unquoted scalars of `node` (a scalar, or the items of a list)
-    that YAML read as something other than text, with what it read: PyYAML reads YAML 1.1,
-    where digits are an integer (a leading 0 octal, `1:30` sexagesimal 90), yes / no / on /
-    off a boolean and 2020-01-01 a date (yaml.resolver.Resolver's implicit resolvers)."""
-    if isinstance(node, yaml.ScalarNode):
-        pairs = [(node, value)]
-    elif isinstance(node, yaml.SequenceNode) and isinstance(value, list) and len(
-            value) == len(node.value):
-        pairs = list(zip(node.value, value))
-    else:
-        return []
-    return [(n.value, v) for n, v in pairs if isinstance(n, yaml.ScalarNode)
-            and _plain(n) and v is not None and not isinstance(v, str)]
-
-
-def _plain(node) -> bool:
-    """Whether scalar `node` was written unquoted (PyYAML's style None, libyaml's "")."""
-    return not node.style
-
-
-def _as_text(node, value):
-    """`value` with each unquoted scalar YAML did not read as text (`_typed_plain`) taken as
-    the text written."""
-    if isinstance(node, yaml.ScalarNode):
-        return node.value if _plain(node) and not isinstance(value, str) else value
-    return [_as_text(n, v) for n, v in zip(node.value, value)]
-
-
-def _yaml_type(value) -> str:
-    """What YAML made of an unquoted scalar: "the integer 0", "the boolean True", "the date
-    2020-01-01"."""
-    if isinstance(value, (datetime.date, datetime.datetime)):
-        return f"the date {value.isoformat()}"
-    kind = ("boolean" if isinstance(value, bool) else "integer" if isinstance(value, int)
-            else "number" if isinstance(value, float) else type(value).__name__)
-    return f"the {kind} {shown(value)}"
-
-
-def _quoted(text) -> str:
-    """`text` as a single-quoted YAML scalar (a quote in it doubled, YAML's escape)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 # libyaml's parser (PyYAML's C extension, when built with it) reads a 2,000-entry catalogue

@@ -1,11 +1,13 @@
 """A catalogue's YAML nodes read as fields: each key's line, repeated and odd keys reported,
 YAML's merge key (``<<: *anchor``, YAML 1.1's merge type, https://yaml.org/type/merge.html,
 read by its rule where ``yaml.safe_load`` is not: `pairs`), the line of an alias
-(`alias_lines`) and characters that look like spaces where YAML reads structure
-(`unseen_characters`). Used by `catalogue`'s parser."""
+(`alias_lines`), characters that look like spaces where YAML reads structure
+(`unseen_characters`) and an unquoted scalar YAML read as other than text (`typed_plain`,
+`as_text`, `yaml_type`). Used by `catalogue`'s parser."""
 
 from __future__ import annotations
 
+import datetime
 import re
 import unicodedata
 
@@ -172,3 +174,47 @@ def unseen_characters(text) -> list[tuple[int, str]]:
                             f"indentation, which YAML does not read as a space{joined}; "
                             "replace it with plain spaces (or delete it)"))
     return found
+
+
+def typed_plain(node, value) -> list:
+    """[(text, value)] of the unquoted scalars of `node` (a scalar, or the items of a list)
+    that YAML read as something other than text, with what it read: PyYAML reads YAML 1.1,
+    where digits are an integer (a leading 0 octal, `1:30` sexagesimal 90), yes / no / on /
+    off a boolean and 2020-01-01 a date (yaml.resolver.Resolver's implicit resolvers)."""
+    if isinstance(node, yaml.ScalarNode):
+        pairs = [(node, value)]
+    elif isinstance(node, yaml.SequenceNode) and isinstance(value, list) and len(
+            value) == len(node.value):
+        pairs = list(zip(node.value, value))
+    else:
+        return []
+    return [(n.value, v) for n, v in pairs if isinstance(n, yaml.ScalarNode)
+            and plain(n) and v is not None and not isinstance(v, str)]
+
+
+def plain(node) -> bool:
+    """Whether scalar `node` was written unquoted (PyYAML's style None, libyaml's "")."""
+    return not node.style
+
+
+def as_text(node, value):
+    """`value` with each unquoted scalar YAML did not read as text (`typed_plain`) taken as
+    the text written."""
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if plain(node) and not isinstance(value, str) else value
+    return [as_text(n, v) for n, v in zip(node.value, value)]
+
+
+def yaml_type(value) -> str:
+    """What YAML made of an unquoted scalar: "the integer 0", "the boolean True", "the date
+    2020-01-01"."""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"the date {value.isoformat()}"
+    kind = ("boolean" if isinstance(value, bool) else "integer" if isinstance(value, int)
+            else "number" if isinstance(value, float) else type(value).__name__)
+    return f"the {kind} {shown(value)}"
+
+
+def quoted(text) -> str:
+    """`text` as a single-quoted YAML scalar (a quote in it doubled, YAML's escape)."""
+    return "'" + text.replace("'", "''") + "'"
