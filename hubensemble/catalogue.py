@@ -29,6 +29,7 @@ from hubensemble.catalogue_yaml import (as_text as _as_text, plain as _plain,  #
                                         quoted as _quoted, typed_plain as _typed_plain,
                                         yaml_type as _yaml_type)
 from hubensemble.errors import CatalogueError, checks_keywords, held_stops
+from hubensemble.recordargs import requires
 from hubensemble.text import absolute, closest_name, file_text, json_shown, shell, typed
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
                                  check_weights, handle_kind, kaggle_url, local_source,
@@ -38,9 +39,17 @@ from hubensemble.modulefiles import local_handle_warnings  # noqa: F401
 
 
 @checks_keywords
+@requires("ModuleSpec(name='bit-r50', handle='https://tfhub.dev/google/bit/m-r50x1/1')",
+          name="a str: the module's name in rankings and reports",
+          handle="where the module lives: a TF Hub or Kaggle URL, keras:NAME, a local folder "
+                 "or model file")
 @dataclass(frozen=True)
 class ModuleSpec:
-    """One catalogue entry: where a pre-trained image module lives and how to feed it."""
+    """One catalogue entry: where a pre-trained image module lives and how to feed it.
+
+    Made in Python, each field is checked as a YAML entry's: ValueError naming each field at
+    fault and what to write; TypeError naming `name` or `handle` when left out and what
+    each takes (`recordargs.requires`)."""
 
     name: str
     handle: str

@@ -283,6 +283,43 @@ def test_write_hub_module_names_its_arguments(tmp_path, args, keywords, error, w
     assert os.listdir(tmp_path) == []
 
 
+def _split():
+    from hubensemble.data import Split
+
+    return Split(np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1]))
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: hubensemble.ModuleSpec(),
+     r"^ModuleSpec\(\) needs name \(a str: the module's name in rankings and reports\) and "
+     r"handle \(where the module lives: a TF Hub or Kaggle URL, keras:NAME, a local folder or "
+     r"model file\); e\.g\. ModuleSpec\(name='bit-r50', handle='https://tfhub\.dev/google/bit/"
+     r"m-r50x1/1'\)$"),
+    (lambda: hubensemble.ModuleSpec("a"), r"^ModuleSpec\(\) needs handle \(where the module "),
+    (lambda: hubensemble.Task(name="t"),
+     r"^Task\(\) needs source \(a str: where the data came from, for people\), class_names \(a "
+     r"list of str, one per class, label i naming class_names\[i\]\) and train \(a "
+     r"hubensemble\.data\.Split\(images, labels\)\); e\.g\. Task\(name='mine', source='arrays', "
+     r"class_names=\['cat', 'dog'\], train=Split\(x_train, y_train\)\)$"),
+    (lambda: hubensemble.Task("t", "arrays", None, _split()),
+     r"^Task class_names must be a list of str, one per class, got NoneType None; e\.g\. "
+     r"class_names=\['cat', 'dog'\]$"),
+    (lambda: hubensemble.Task(None, "arrays", ["a", "b"], _split()),
+     r"^Task name must be a str naming the task, got NoneType None; e\.g\. name='mine'$"),
+    (lambda: hubensemble.Task("t", 3, ["a", "b"], _split()),
+     r"^Task source must be a str: where the data came from, for people, got int 3; "),
+    # a mistyped keyword is still said as such first
+    (lambda: hubensemble.Task(nmae="t"),
+     r"^Task\(\) got an unexpected keyword argument 'nmae' \(did you mean name\?\)$")])
+def test_records_made_in_python_name_a_field_left_out_or_of_another_type(make, words):
+    """ModuleSpec() and Task(name=…) said Python's "__init__() missing 2 required positional
+    arguments: 'name' and 'handle'" (neither the record nor what the fields take);
+    Task(None, None, …) was made, and class_names=None failed on "'NoneType' object is not
+    iterable" in the names' check."""
+    with pytest.raises(TypeError, match=words):
+        make()
+
+
 @pytest.mark.parametrize("call, words", [
     (lambda d: hubensemble.run_rank(d / "run", [], None, topk=5),
      r"^run_rank\(\) got an unexpected keyword argument 'topk' \(did you mean top_k\?\)$"),

@@ -22,6 +22,8 @@ from hubensemble.data.sniff import natural_skips
 from hubensemble.data.taskwords import SKIPS_NAMED  # noqa: F401 - re-exported
 from hubensemble.errors import DataError, checks_keywords
 from hubensemble.lockwords import option_word
+from hubensemble.recordargs import requires
+from hubensemble.refused import described
 from hubensemble.text import counted
 
 ScoredSplit = Literal["train", "val", "validation", "valid", "test"]  # `Task.summary`'s
@@ -122,6 +124,11 @@ class Split:
 
 
 @checks_keywords
+@requires("Task(name='mine', source='arrays', class_names=['cat', 'dog'], "
+          "train=Split(x_train, y_train))",
+          name="a str naming the task", source="a str: where the data came from, for people",
+          class_names="a list of str, one per class, label i naming class_names[i]",
+          train="a hubensemble.data.Split(images, labels)")
 @dataclass(eq=False)
 class Task:
     """A downstream classification task: class names and train / val / test splits.
@@ -152,9 +159,11 @@ class Task:
     Raises DataError for a class name that is empty, only whitespace, starts or ends with
     whitespace or holds a control character (`check_class_names`).
 
-    Made from Python, `train`, `val` and `test` must be `Split`s (val, test or None) and
-    every label must index `class_names`: DataError (TypeError for another type) at once,
-    with load_task's message (`_check_task_splits`), not inside rank's modules later.
+    Made from Python, `name` and `source` must be str, `class_names` a list of str, `train`,
+    `val` and `test` `Split`s (val, test or None) and every label must index `class_names`:
+    DataError (TypeError for another type, naming the field) at once, with load_task's
+    message (`_check_task_splits`), not inside rank's modules later; TypeError naming each
+    required field left out and what it takes (`recordargs.requires`).
     """
 
     name: str
@@ -204,6 +213,17 @@ class Task:
     names_made: bool = False
 
     def __post_init__(self):
+        # A name or source of another type was kept (Task(None, None, …)), class_names=None
+        # failed on "'NoneType' object is not iterable" in the name check.
+        for key, what, example in (("name", "a str naming the task", "'mine'"),
+                                   ("source", "a str: where the data came from, for people",
+                                    "'arrays'")):
+            if not isinstance(getattr(self, key), str):
+                raise TypeError(f"Task {key} must be {what}, got "
+                                f"{described(getattr(self, key))}; e.g. {key}={example}")
+        if not isinstance(self.class_names, (list, tuple, np.ndarray, str, bytes)):
+            raise TypeError(f"Task class_names must be a list of str, one per class, got "
+                            f"{described(self.class_names)}; e.g. class_names=['cat', 'dog']")
         # Every source of names meets this (a Task made in Python too); the loaders refuse
         # first in their own words (the npz member, the folder).
         check_class_names(self.class_names, what=f"task {self.name!r}: class_names")
