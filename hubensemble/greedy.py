@@ -190,9 +190,11 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
     # float32 tables stay float32 (half the memory traffic); every sum is taken in float64,
     # and float32 -> float64 is exact, so the result does not depend on the input dtype.
     y = np.asarray(y)
-    if probs.ndim != 3 or probs.shape[0] == 0 or y.shape != (probs.shape[1],):
-        raise ValueError(f"expected val_probs [M, N, C] with M >= 1 and labels [N], "
-                         f"got {probs.shape} and {y.shape}")
+    if probs.ndim != 3 or 0 in probs.shape[:2] or y.shape != (probs.shape[1],):
+        # N = 0 failed in numpy ("zero-size array to reduction operation minimum")
+        raise ValueError(f"greedy_select() expected val_probs [M, N, C] with M >= 1 "
+                         f"candidates and N >= 1 validation examples, and labels y [N], got "
+                         f"{list(probs.shape)} and {list(y.shape)}")
     for i, table in enumerate(probs):  # one table at a time: no copy of the whole stack
         _check_member(i, table)
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= probs.shape[2]:

@@ -86,6 +86,19 @@ def test_greedy_select_names_its_arrays(args, name, shown):
         hubensemble.greedy_select(*args)
 
 
+@pytest.mark.parametrize("probs, y, shown", [
+    (np.full((2, 0, 3), 1 / 3), np.zeros(0, int), r"\[2, 0, 3\] and \[0\]"),
+    (np.full((0, 4, 3), 1 / 3), np.zeros(4, int), r"\[0, 4, 3\] and \[4\]"),
+    (np.full((2, 4, 3), 1 / 3), np.zeros((4, 1), int), r"\[2, 4, 3\] and \[4, 1\]")])
+def test_greedy_select_names_shapes_that_do_not_fit(probs, y, shown):
+    """No validation examples (N = 0) failed in numpy: "zero-size array to reduction
+    operation minimum which has no identity"."""
+    with pytest.raises(ValueError, match=rf"^greedy_select\(\) expected val_probs \[M, N, C\] "
+                       rf"with M >= 1 candidates and N >= 1 validation examples, and labels y "
+                       rf"\[N\], got {shown}$"):
+        hubensemble.greedy_select(probs, y)
+
+
 @pytest.mark.parametrize("fault, words", [
     ("negative", r"val_probs\[1\] \(candidate 1's validation table \[N, C\]\) is not "
      r"probabilities: its row 2 is \[-0\.2, .*\], summing to [\d.]+; 1 of 6 rows are not "),
