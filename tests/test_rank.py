@@ -508,6 +508,48 @@ def test_second_run_hits_the_cache_with_identical_scores(task, good, tmp_path):
     assert stable(fourth.rows) == stable(first.rows)
 
 
+def test_a_ranking_after_an_interrupted_one_says_once_what_it_kept(
+        task, good, tmp_path, monkeypatch, caplog):
+    """A rank stopped in its third module (Ctrl-C here; kill -9 leaves the same files), then
+    run again: the embeddings its first modules wrote to the cache were reused and the rest
+    embedded again, and nothing said so (the summary's hit/miss column alone). The next
+    ranking says it once, with counts: run.json's "rank_running" record, written as a ranking
+    begins and removed with ranking.json, tells it the last one stopped. Fails before: no
+    such line."""
+    from hubensemble.rank import ranking as ranking_module
+    from hubensemble.text import shown_time
+
+    cache, out = tmp_path / "cache", tmp_path / "run"
+    embed = ranking_module._embed
+
+    def stopped(spec, *args, **kwargs):  # the user's Ctrl-C as the third module embeds
+        if spec.name == good[2].name:
+            raise KeyboardInterrupt
+        return embed(spec, *args, **kwargs)
+
+    monkeypatch.setattr(ranking_module, "_embed", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        ranked(good, task, out, cache_dir=str(cache))
+    monkeypatch.setattr(ranking_module, "_embed", embed)
+    assert not (out / "ranking.json").exists()
+    begun = Run(out).meta()["rank_running"]
+    assert begun["modules"] == 3
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        again = ranked(good, task, out, cache_dir=str(cache))
+    assert [r["cache_hit"] for r in again.rows if r["name"] != good[2].name] == [True, True]
+    said = [r.getMessage() for r in caplog.records if "stopped before it ended" in r.getMessage()]
+    assert said == [
+        f"rank: the last ranking of {out} (3 modules, begun {shown_time(begun['started'])}) "
+        "stopped before it "
+        "ended; this one reused the embeddings of 2 modules (good0, good1) from the "
+        "embedding cache and embedded 1 again (good2); every module is scored again"], said
+    assert "rank_running" not in Run(out).meta()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        ranked(good, task, out, cache_dir=str(cache))
+    assert "stopped before it ended" not in caplog.text
+
+
 def test_a_cache_hit_repeats_the_modules_load_time_warnings(task, good, tmp_path, caplog,
                                                             monkeypatch):
     # On a hit rank does not load the module: its warnings (a Rescaling model fed [0, 1], a

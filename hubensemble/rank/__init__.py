@@ -21,6 +21,8 @@ those within τ of the best, or a greedy kNN ensemble go on to fine-tuning.
   object), which inflate the kNN proxy: ranking.json's "near_copies", rank's and the report's note;
 * `rownotes` — what a module's load warned of that changes what its score means, kept with
   its row ("notes") and said again;
+* `interrupted` — a ranking that stopped before it ended, told by the next one with what it
+  kept (run.json's "rank_running");
 * `reuse` — `ranking_changes`: whether a ranking `rank` wrote is the one `fit` would write
   (fit goes on from it on the same folder).
 

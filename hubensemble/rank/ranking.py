@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import time
+from types import SimpleNamespace
 from typing import Callable, ParamSpec, TypeVar, cast
 
 import numpy as np
@@ -35,13 +36,14 @@ from hubensemble.rank.record import (EXTRA_KEYS, ROW_KEYS, Ranking, _named,  # n
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank import nearcopies
+from hubensemble.rank.interrupted import begin as begin_ranking, end as end_ranking, kept_words
 from hubensemble.rank.rownotes import module_notes
 from hubensemble.rank.rundefaults import keeps_run_defaults
 from hubensemble.rank.shards import check_shard, check_shard_size, shard_members
 from hubensemble.rank.twins import row_signature, same_embeddings_as, signature, trains
 from hubensemble.runwriter import writes_run
 from hubensemble.sweepwords import selection_command
-from hubensemble.terminal import counting_note, progress_bar, shows_progress
+from hubensemble.terminal import counting_note, progress_bar, say, shows_progress
 from hubensemble.text import counted, escaped
 from hubensemble.threads import old_objects_frozen
 from hubensemble.kerasenv import with_stage_settings
@@ -436,6 +438,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                     escaped(out_dir), counted(held, "candidate"),
                     "it stays" if held == 1 else "they stay", selection_command(out_dir),
                     refit)
+    earlier = begin_ranking(run, len(chosen))  # a ranking before it that stopped, if any
     labels = np.asarray(task.train.labels, np.int64)
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
@@ -514,7 +517,12 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
             bar.set_postfix_str("", refresh=False)  # the module's note goes as it ends (tune's)
             bar.update(1)
     bar.close()
+    if earlier is not None:  # once, with what this one kept of it (it said nothing)
+        say(SimpleNamespace(quiet=not progress), kept_words(earlier, rows, out_dir,
+                                                            use_cache=use_cache))
     if shard is None:
+        if not any(r["status"] == "ok" for r in rows):
+            run.modify(end_ranking)  # it ends with its refusal: not one that stopped
         raise_if_none_ok(rows)
     elif not any(r["status"] == "ok" for r in rows):
         # A shard is part of a ranking: it writes its failures (exit 0), and the merge applies
@@ -538,8 +546,13 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                                     for r in ranking.ok_rows if r["name"] in predictions},
                           neighbours)
     ranking.write(out_dir)
-    run.update(modules={specs[i].name: specs[i].to_json() for i in chosen},
-               rank=_rank_section(ranking, batch_size=batch_size, use_cache=use_cache))
+
+    def result(meta):  # its record, and no ranking running any more
+        meta.update(modules={specs[i].name: specs[i].to_json() for i in chosen},
+                    rank=_rank_section(ranking, batch_size=batch_size, use_cache=use_cache))
+        end_ranking(meta)
+
+    run.modify(result)
     if held and shard is None:  # a shard's selection is not the run's: the merge warns
         warn_unselected_pool(out_dir, ranking.selected)
     from hubensemble.refresh import refresh_report
