@@ -247,7 +247,7 @@ def test_predict_decodes_an_alpha_png_only_when_its_first_pixel_is_transparent(t
             # A grey or RGB file's colour key is not alpha to the graph (docs/data.md).
             keyed = im.mode in ("L", "RGB")
             alpha = np.asarray(im.convert("RGBA"))[..., 3]
-            stored = np.asarray(im.convert("RGB"))
+            stored = np.asarray(im.convert("RGB")) if keyed else None
         refused = int(alpha.max()) <= 1 and not keyed
         for look in (serving_blob, check_identifiable, decode_bytes):
             if refused:

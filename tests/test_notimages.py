@@ -3,6 +3,7 @@
 import logging
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from hubensemble.data import load_task
@@ -78,3 +79,64 @@ def test_predict_asks_pillow_for_its_suffixes_once_not_per_file(tmp_path, monkey
     assert list(_entries([str(tmp_path)], [], not_images))[0][1].startswith(
         "a folder with no image in it")
     assert len(not_images) == 20 and len(calls) <= 1, calls
+
+
+def _warning_files(tmp_path):
+    """{name: bytes} of files Pillow warns about when it opens or reads them: a TIFF whose
+    last tag points past the file, a JPEG whose EXIF block has such a tag."""
+    import io
+
+    b = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), 40, np.uint8)).save(b, "TIFF")
+    tif = bytearray(b.getvalue())
+    at = int.from_bytes(tif[4:8], "little")
+    entry = at + 2 + 12 * (int.from_bytes(tif[at:at + 2], "little") - 1)
+    tif[entry + 4:entry + 12] = (1000).to_bytes(4, "little") + (10 ** 6).to_bytes(4, "little")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "Maker" * 10
+    raw = bytearray(exif.tobytes())
+    at = raw.find(b"\x01\x0f\x00\x02")  # Make, ASCII, big-endian: its count past the file
+    raw[at + 4:at + 8] = (5000).to_bytes(4, "big")
+    b = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), 40, np.uint8)).save(b, "JPEG", exif=bytes(raw))
+    jpg = b.getvalue()
+    return {"tags.tif": bytes(tif), "exif.jpg": jpg}
+
+
+def test_pillows_warnings_name_the_file_wherever_it_opens_one(tmp_path, caplog, monkeypatch):
+    """Pillow's warnings where it opens a file outside the kept decoder's wrapper reached
+    Python's warnings unnamed ("py.warnings: …/PIL/TiffImagePlugin.py: UserWarning: …", five
+    of them in one predict test): predict's look at a TIFF's header
+    (`check_identifiable`), the loaders' look at the EXIF orientation (`read_image`), and
+    the look at a PNG's alpha (`serving_blob`, `decode_bytes`: the same wrapper). Each is
+    logged naming the file, once, and none reaches Python's warnings."""
+    import warnings
+
+    from hubensemble.data import decode
+
+    monkeypatch.setattr(decode, "_WARNED", set())
+    for name, data in _warning_files(tmp_path).items():
+        (tmp_path / name).write_bytes(data)
+    path = str(tmp_path / "{}")
+    with warnings.catch_warnings(record=True) as caught, \
+            caplog.at_level(logging.WARNING, logger="hubensemble.data.decode"):
+        warnings.simplefilter("always")
+        for _ in range(2):  # predict looks at its header, then decodes it: one warning
+            decode.check_identifiable((tmp_path / "tags.tif").read_bytes(),
+                                      name=path.format("tags.tif"))
+            decode.serving_blob((tmp_path / "tags.tif").read_bytes(),
+                                name=path.format("tags.tif"))
+        assert decode.read_image(path.format("exif.jpg")).orientation == 6
+    assert [str(w.message) for w in caught] == []
+    said = sorted(r.getMessage() for r in caplog.records)
+    assert [s.split(": Pillow warned while decoding it (UserWarning: ")[0] for s in said] == [
+        path.format(n) for n in ("exif.jpg", "tags.tif")], said
+    assert all(s.endswith("; decoded all the same") for s in said), said
+    # A file Pillow warns about and then cannot read: the refusal names it, once.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.data.decode"):
+        cut = (tmp_path / "tags.tif").read_bytes()[:200]
+        with pytest.raises(decode.UnreadableImage):
+            decode.serving_blob(cut, name=path.format("cut.tif"))
+    assert not caplog.records, [r.getMessage() for r in caplog.records]

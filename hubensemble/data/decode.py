@@ -25,6 +25,7 @@ not shrunk (they are in memory at their size already, and `serving_default` take
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
@@ -372,7 +373,13 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
     same: Pillow does it as it loads the file).
     """
     data = bytes(data)
-    tag = exif_orientation if orientation else (lambda _: None)
+    if orientation:  # Pillow reads the EXIF block: its warnings name the file
+        def tag(data):
+            with pillow_warnings(name):
+                return exif_orientation(data)
+    else:
+        def tag(_):
+            return None
     if not data:
         raise UnreadableImage("an empty file (0 bytes)")
     kind = sniff(data)  # the format by its first bytes, as the graph's `sniff_index`
@@ -383,7 +390,7 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
             got = _graph_decode(data)
         if got[0] is not None:
             pixels, fmt, size = got
-            if fmt == "PNG" and (fault := png_fault(data, pixels)):  # all black or white
+            if fmt == "PNG" and (fault := _png_fault(data, pixels, name)):  # black or white
                 raise UnreadableImage(fault)
             return Decoded(_checked(pixels), fmt, True, tag(data), shrunk_from=_shrunk(size),
                            dark=_png_dark(data, pixels) if fmt == "PNG" else None)
@@ -419,6 +426,13 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
         return Decoded(_checked(pixels), fmt, False, turned=tag(data), shrunk_from=shrunk_from,
                        dark=dark)
     return Decoded(_checked(pixels), fmt, False, tag(data), shrunk_from=shrunk_from, dark=dark)
+
+
+def _png_fault(data: bytes, pixels: np.ndarray | None, name: str | None) -> str | None:
+    """`filepixels.png_fault`, Pillow's warnings on the way (its look at the alpha) said
+    naming the file `name` (`pillow_warnings`)."""
+    with pillow_warnings(name):
+        return png_fault(data, pixels)
 
 
 def _png_dark(data: bytes, pixels: np.ndarray) -> int | None:
@@ -486,16 +500,43 @@ def _decode_with_pil(data: bytes, name: str | None = None
     (`filepixels`); other modes (CMYK, YCbCr, LAB, palette) →
     Pillow's convert("RGB").
     """
+    with pillow_warnings(name):
+        return _pil_pixels(data)
+
+
+@contextlib.contextmanager
+def pillow_warnings(name: str | None, *, look: bool = False):
+    """Every warning given inside the block (Pillow's, where it opens, decodes or reads the
+    EXIF of an image: "Truncated File Read", "Corrupt EXIF data", "Palette images with
+    Transparency expressed in bytes…") logged naming the file `name` (None: "an image"),
+    each (file, warning) once (`_WARNED`): "PATH: Pillow warned while decoding it
+    (UserWarning: …); decoded all the same". At INFO (RUN/log.txt, --verbose) instead, and
+    not counted as said, when the block raises (the file is then refused, named with its
+    reason: one line for it, not two) or is a `look` at a header that the decode of the
+    same bytes reads again (`check_identifiable`: the decode says the warning once, with
+    whether it decoded). Python printed
+    them named by Pillow's source line, never the image ("py.warnings: …/PIL/
+    TiffImagePlugin.py:…: UserWarning: Corrupt EXIF data", five times for one predict). Wraps
+    Pillow's work only: its lock (`threads.warnings_block`) would hold the graph decoder's
+    threads apart."""
+    raised = True
     with warnings_block(record=True) as caught:
         warnings.simplefilter("always")
-        out = _pil_pixels(data)
-    for w in caught:
-        said = f"{w.category.__name__}: {w.message}"
-        if (name, said) not in _WARNED:
-            _WARNED.add((name, said))
-            log.warning("%s: Pillow warned while decoding it (%s); decoded all the same",
-                        escaped(name) if name else "an image", said)
-    return out
+        try:
+            yield
+            raised = False
+        finally:
+            for w in caught:
+                said = f"{w.category.__name__}: {w.message}"
+                quiet = raised or look
+                key = (name, said, "info") if quiet else (name, said)  # INFO: not yet said
+                if key not in _WARNED:
+                    _WARNED.add(key)
+                    log.log(logging.INFO if quiet else logging.WARNING,
+                            "%s: Pillow warned while %s (%s)%s",
+                            escaped(name) if name else "an image",
+                            "reading it" if quiet else "decoding it", said,
+                            "" if quiet else "; decoded all the same")
 
 
 def _pil_pixels(data: bytes) -> tuple[np.ndarray, str, int | None]:
@@ -584,7 +625,7 @@ def serving_blob(data: bytes, *, name: str | None = None) -> bytes:
     (`filepixels.png_fault`), which the loaders skip."""
     data = bytes(data)
     if data and sniff(data) in GRAPH_FORMATS and not animated_webp(data):
-        if fault := png_fault(data):  # serve_bytes would read it all black or white
+        if fault := _png_fault(data, None, name):  # serve_bytes would read it black or white
             raise UnreadableImage(fault)
         return data
     return servable_bytes(data, name=name)[0]
@@ -608,12 +649,12 @@ def check_identifiable(data: bytes, *, name: str | None = None) -> None:
 
     data = bytes(data)
     if data and sniff(data) in GRAPH_FORMATS:
-        if fault := png_fault(data):  # a PNG serve_bytes would read all black or white
+        if fault := _png_fault(data, None, name):  # serve_bytes would read it black or white
             raise UnreadableImage(fault)
         return
     if data:
         try:
-            with Image.open(io.BytesIO(data)):
+            with pillow_warnings(name, look=True), Image.open(io.BytesIO(data)):
                 return
         except Exception:  # PIL raises many types (UnidentifiedImageError, OSError, …)
             pass
