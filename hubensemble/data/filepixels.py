@@ -107,19 +107,23 @@ def png_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
     """Why PNG `data` decodes all black or all white (the reasons above), else None (and for
     anything that is not a whole PNG). `pixels`: its decoded uint8 [H, W, 3] when the caller
     has them (the graph decoder's); the look (the 16-bit samples, the alpha) is then taken
-    only for black or white ones. Without them (predict, before serve_bytes decodes the
-    bytes) nothing is decoded whole that need not be: a 16-bit file's rows are inflated
-    until a high byte above 0 shows (`FIRST_LOOK`), and the alpha is decoded (by Pillow)
-    only when the first pixel's is at most 1 (`_first_alpha`): every RGBA and tRNS PNG was
-    decoded whole here, then again by serve_bytes. Interlaced files are looked at as the
-    others. Never raises: a damaged file is the decoder's."""
+    only for black or white ones (the 16-bit samples of a file with alpha always). Without
+    them (predict, before serve_bytes decodes the bytes) nothing is decoded whole that need
+    not be: a 16-bit file's rows are inflated until a high byte above 0 shows
+    (`FIRST_LOOK`), and the alpha is decoded (by Pillow) only when the first pixel's is at
+    most 1 (`_first_alpha`): every RGBA and tRNS PNG was decoded whole here, then again by
+    serve_bytes. Interlaced files are looked at as the others. Never raises: a damaged file
+    is the decoder's."""
     if not data.startswith(_PNG) or len(data) < 33:
         return None
     try:
         width, height, depth, colour, interlace = _header(data)
         channels, colours = _CHANNELS[colour]
         chunks = list(_chunks(data))
-        if depth == 16 and (pixels is None or not pixels.any()):
+        # With an alpha channel the pixels are composited onto white: black colour need not
+        # read black, so the samples are looked at whatever the pixels (a half alpha of
+        # 8-bit-in-16 colour was used by the loaders and refused by predict).
+        if depth == 16 and (pixels is None or not pixels.any() or colours < channels):
             top = _sixteen_bit_top(chunks, _passes(width, height, interlace), channels,
                                    colours)
             if top is not None and 0 < top <= 255:
