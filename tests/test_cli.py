@@ -914,7 +914,7 @@ def test_a_class_folder_not_named_in_utf8_is_refused_before_tensorflow(tmp_path)
         pytest.skip("this file system refuses a name that is not UTF-8")
     for folder in (data, *(os.fsencode(str(tmp_path / "data" / c)) for c in ("eins", "zwei"))):
         os.makedirs(folder, exist_ok=True)
-        for name in (b"x.bin", b"y.bin"):  # no image: anything past the listing reads one
+        for name in (b"x.jpg", b"y.jpg"):  # no image: anything past the listing reads one
             with open(os.path.join(folder, name), "wb") as f:
                 f.write(b"x")
     cat = tmp_path / "c.yaml"
@@ -948,7 +948,7 @@ def test_a_run_folder_tensorflow_cannot_reach_is_refused_before_the_work(
         pytest.skip("this file system refuses a name that is not UTF-8")
     for c in ("a", "b"):
         (tmp_path / "data" / c).mkdir(parents=True)
-        for name in ("x.bin", "y.bin"):  # no image: anything past the listing reads one
+        for name in ("x.jpg", "y.jpg"):  # no image: anything past the listing reads one
             (tmp_path / "data" / c / name).write_bytes(b"x")
     cat = tmp_path / "c.yaml"
     cat.write_text(f"modules:\n  - {{name: t, handle: {tmp_path / 'm'}}}\n")

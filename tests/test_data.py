@@ -301,9 +301,9 @@ def test_what_a_folder_listing_shows_is_refused_before_any_image_is_read(tmp_pat
         check_spec(f"folder:{tmp_path / 'empty'}")
     with pytest.raises(DataError, match=r"no files under"):
         check_spec(f"folder:{tmp_path / 'empty'}", min_classes=1, min_per_class=0)
-    write(str(tmp_path / "short" / "a" / "x.bin"), b"x")
-    write(str(tmp_path / "short" / "a" / "deep" / "y.bin"), b"y")  # sub-folders count
-    write(str(tmp_path / "short" / "b" / "z.bin"), b"z")
+    write(str(tmp_path / "short" / "a" / "x.jpg"), b"x")
+    write(str(tmp_path / "short" / "a" / "deep" / "y.jpg"), b"y")  # sub-folders count
+    write(str(tmp_path / "short" / "b" / "z.jpg"), b"z")
     with pytest.raises(DataError) as e:
         check_spec(f"folder:{tmp_path / 'short'}")
     expected = str(too_few_per_class({"b": 1}, 2))
@@ -388,10 +388,10 @@ def test_a_class_folder_whose_name_is_not_utf8_is_refused_from_the_listing(tmp_p
 
     flat = tmp_path / "flat"
     for c in ("eins", "zwei"):
-        write(str(flat / c / "x.bin"), b"x")
-        write(str(flat / c / "y.bin"), b"y")
+        write(str(flat / c / "x.jpg"), b"x")
+        write(str(flat / c / "y.jpg"), b"y")
     bad = make_bytes_folder(flat, b"dr\xe9i")
-    write(os.path.join(bad, "x.bin"), b"x")
+    write(os.path.join(bad, "x.jpg"), b"x")
     said = (f"class folder {flat}/dr\\xe9i/ has a name that is not UTF-8 (invalid "
             f"continuation byte at byte 2); a folder's name is its class's label, which the "
             f"model serves as UTF-8 text: rename the folder in UTF-8")
@@ -406,8 +406,8 @@ def test_a_class_folder_whose_name_is_not_utf8_is_refused_from_the_listing(tmp_p
         lay = tmp_path / split
         for s in ("train", "val", "test"):
             for c in ("eins", "zwei"):
-                write(str(lay / s / c / "x.bin"), b"x")
-                write(str(lay / s / c / "y.bin"), b"y")
+                write(str(lay / s / c / "x.jpg"), b"x")
+                write(str(lay / s / c / "y.jpg"), b"y")
         make_bytes_folder(lay / split, b"dr\xe9i")
         for check in (check_spec, load_test_set):
             with pytest.raises(DataError, match=r"^class folder .*/dr\\xe9i/ has a name that "
@@ -428,14 +428,14 @@ def test_a_padded_class_folder_is_named_quoted_with_the_name_to_rename_it_to(tmp
 
     imgs = tmp_path / "imgs"
     for c in ("café ", "dog"):
-        write(str(imgs / c / "x.bin"), b"x")
+        write(str(imgs / c / "x.jpg"), b"x")
     with pytest.raises(DataError) as e:
         check_spec(f"folder:{imgs}")
     assert str(e.value) == (
         f"class folder {imgs}/café / has a name that starts or ends with whitespace; its "
         f"name, 'café ', is its class's label, which the summary, the report and the model's "
         f"predictions show: rename the folder to 'café'")
-    write(str(imgs / "café" / "x.bin"), b"x")
+    write(str(imgs / "café" / "x.jpg"), b"x")
     with pytest.raises(DataError, match=r"rename the folder \(a folder 'café' is beside it: "
                                         r"move the files into it if they are one class\)$"):
         check_spec(f"folder:{imgs}")

@@ -140,3 +140,25 @@ def test_pillows_warnings_name_the_file_wherever_it_opens_one(tmp_path, caplog, 
         with pytest.raises(decode.UnreadableImage):
             decode.serving_blob(cut, name=path.format("cut.tif"))
     assert not caplog.records, [r.getMessage() for r in caplog.records]
+
+
+def test_the_check_before_decoding_counts_a_class_folders_images_as_the_loader_does(tmp_path):
+    """`check_class_files` (before TensorFlow and any decode) counted a README.md and a
+    notes.txt as files of a class: a class of one image passed --min-per-class 2 there and
+    was refused only once every image was decoded. They are not counted now, as the loader
+    does not read them; a file named as an image still counts (it may decode)."""
+    import pytest
+
+    from hubensemble.data.folder import check_class_files
+    from hubensemble.errors import DataError
+
+    for c, n in (("cat", 3), ("dog", 1)):
+        (tmp_path / c).mkdir()
+        for i in range(n):
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / c / f"{i}.png")
+    (tmp_path / "dog" / "README.md").write_text("# dogs\n")
+    (tmp_path / "dog" / "notes.txt").write_text("one dog\n")
+    with pytest.raises(DataError, match="dog"):
+        check_class_files(str(tmp_path), min_classes=2, min_per_class=2)
+    (tmp_path / "dog" / "maybe.jpg").write_text("named as an image\n")
+    check_class_files(str(tmp_path), min_classes=2, min_per_class=2)

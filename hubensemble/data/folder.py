@@ -440,7 +440,8 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
     or a class folder with fewer than `min_per_class` files; then a val/ or test/ class
     folder that train/ lacks (refused after train's images were decoded). Files are counted
     as the loader
-    finds them (links followed, hidden and OS entries left out), so a count is at least the
+    finds them (links followed, hidden and OS entries and files that are no image by name
+    or first bytes left out: `sniff.not_an_image`), so a count is at least the
     class's training examples: these refusals are ones the loaded task would meet too, and
     the rest (unreadable files, carved splits) waits for the loader. Raises DataError."""
     from hubensemble.data.validate import too_few_classes, too_few_per_class
@@ -449,7 +450,10 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
     root = split_layout(path).get("train", path)
     listing = _Listing()
     folders = {label(c): os.path.join(root, c) for c in _class_folders(root, listing)}
-    counts = {name: len(_list_class_folder(folder, listing)) for name, folder in folders.items()}
+    # Not the files the loader ignores as no image (`sniff.not_an_image`): a README beside one
+    # image let a class pass here and be refused after every image was decoded.
+    counts = {name: sum(not not_an_image(p) for p in _list_class_folder(folder, listing))
+              for name, folder in folders.items()}
     if not any(counts.values()):
         folders = names_listed(counts, suffix="/")
         raise DataError(f"no files under {root}'s class folders ({folders}); "
