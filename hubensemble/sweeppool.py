@@ -24,7 +24,7 @@ from hubensemble.runprofile import recorded_profile, training_changes
 from hubensemble.sweepstate import sweep_record
 from hubensemble.sweepplan import PlanEntry
 from hubensemble.sweepsummary import finished_candidate
-from hubensemble.text import counted
+from hubensemble.text import counted, shell_word
 
 
 #: trial_differences' words for a trial.json whose hparams cannot be read.
@@ -159,7 +159,8 @@ def say_unfinished_profile(run: Run, profile: Profile) -> None:
 
 
 def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str,
-               head_init: str | None = None, restarting: Sequence[str] = ()) -> None:
+               head_init: str | None = None, restarting: Sequence[str] = (),
+               budget: int | None = None, modules: Sequence[str] | None = None) -> None:
     """Refuses (RunError) a sweep that would add candidates of other settings to the pool
     RUN/candidates already holds, whatever their trial ids: a profile other than any candidate's
     (trial.json "profile"; the sweeps of one pool share it) or another training batch than
@@ -172,7 +173,9 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
     `check_candidates` alone looked only at the planned trial ids: a re-ranking that put another
     module first, --modules, or another sweep planned other ids, and the ensemble then chose
     from two profiles as one sweep (a new-user check). The candidates of the sweeps `restarting`
-    (`tune --restart`: about to be removed) are not looked at."""
+    (`tune --restart`: about to be removed) are not looked at. The way on "pass the recorded
+    value" names the tune call that does (`_recorded_call`: this call's --budget `budget` and
+    --modules `modules` kept); it named none."""
     from hubensemble.rerun import start_again
 
     found, _ = candidate.scan(run.candidates)
@@ -219,7 +222,10 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
         f"other settings than this call's: {'; '.join(map(callers_words, changes))} "
         "(recorded -> now), and the "
         "ensemble selects from every candidate there as one pool. Pass the recorded "
-        f"{'value' if len(changes) == 1 else 'values'} to add to this pool" + (
+        f"{'value' if len(changes) == 1 else 'values'} to add to this pool"
+        + _recorded_call(run, changes, sweep=sweep, seed=seed, profile=profile,
+                         batchnorm=batchnorm, head_init=head_init, budget=budget,
+                         modules=modules) + (
             clash if clash else
             f" (tune without {option_word('--profile', 'profile')} goes on with the "
             "profile as recorded)" if redefined and not run.fit_here() else
@@ -231,6 +237,57 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
             ": its candidates are discarded)" if all(t.startswith(f"{sweep}-") for t in trials)
             else "") + ", use a new run folder for the "
         f"new ones, or {start_again(run.path, meta, now=now)}")
+
+
+def _recorded_call(run: Run, changes: Mapping, *, sweep, seed, profile: Profile, batchnorm,
+                   head_init, budget, modules) -> str:
+    """" (run `hubensemble tune --run RUN --sweep S … --profile quick`)" (from Python, "(call
+    run_tune(…))"): the tune call of `check_pool` with the recorded value of each of its
+    `changes` ("--flag recorded -> now") in place of this call's, its other options
+    (`budget`, `modules`, …) as given; "" when no change names a recorded value (a profile
+    of its name defined otherwise: tune without --profile is the way on, said besides)."""
+    from hubensemble import options
+    from hubensemble.rerun import option_flags, option_keywords
+
+    values = {"budget": budget, "modules": list(modules) if modules else None,
+              "seed": seed, "batchnorm": batchnorm, "head_init": head_init}
+    name, batch = profile.name, None  # --train-batch-size: when given, or recorded
+    try:
+        if get_profile(profile.name).batch_size != profile.batch_size:
+            batch = profile.batch_size
+    except HubensembleError:
+        pass
+    recorded = sweep_record(run.meta(), sweep, run.meta_path) or {}
+    passed = False
+    for change in changes:
+        flag, _, rest = change.partition(" ")
+        was, arrow, _ = rest.partition(" -> ")
+        if not arrow:  # "--profile quick (lr_scale …)": no value to pass
+            continue
+        passed = True
+        if flag == "--profile":
+            name = was
+        elif flag == "--train-batch-size":
+            batch = int(was)
+        elif flag == "--seed":
+            values["seed"] = int(was)
+        elif flag == "--batchnorm":
+            values["batchnorm"] = was
+        elif flag == "--head-init":
+            values["head_init"] = recorded.get("head_init")
+    if not passed:
+        return ""
+    try:  # the profile's own batch needs no flag
+        values["train_batch_size"] = None if get_profile(name).batch_size == batch else batch
+    except HubensembleError:
+        values["train_batch_size"] = batch
+    table = [o for o in options.options_for(used_by="tune") if o.name in values]
+    # --sweep and --profile always: tune without them resumes the run's own
+    flags = " ".join(filter(None, (f"--sweep {shell_word(sweep)}", option_flags(values, table),
+                                   f"--profile {name}")))
+    keywords = ", ".join(filter(None, (f"sweep={sweep!r}", option_keywords(values, table),
+                                       f"profile={name!r}")))
+    return f" ({run_words('tune', run.path, flags=flags, keywords=keywords)})"
 
 
 def _disagreeing(run: Run, trained: Profile) -> str | None:

@@ -152,5 +152,6 @@ def check_tune_call(run_dir, call: dict) -> None:
     for part in parts:
         check_pool(run, sweep=part, seed=call.get("seed") or 0, profile=profile,
                    batchnorm=call.get("batchnorm") or "auto", head_init=call.get("head_init"),
-                   restarting=parts if call.get("restart") else ())
+                   restarting=parts if call.get("restart") else (),
+                   budget=call.get("budget"), modules=call.get("modules"))
     check_tune_data(run_dir, call)

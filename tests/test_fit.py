@@ -450,7 +450,8 @@ def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
         f"hubensemble: error: 8 candidates in {out / 'candidates'} (e.g. default-0000-m1) "
         "were tuned with other settings than this call's: --profile quick -> cpu (recorded "
         "-> now), and the ensemble selects from every candidate there as one pool. Pass the "
-        "recorded value to add to this pool, start sweep default over with them "
+        f"recorded value to add to this pool (run `hubensemble tune --run {out} --sweep "
+        "default --profile quick`), start sweep default over with them "
         "(--restart: its candidates are discarded), use a new run folder for the new ones, "
         "or fit it again from the start, discarding its results: `hubensemble fit --restart "
         f"--catalogue {catalogue} --data sklearn:digits --") in err
@@ -462,7 +463,7 @@ def test_a_rank_between_fit_and_tune_cannot_mix_two_profiles_in_the_pool(
     from hubensemble.cli import build_parser
 
     advised = build_parser().parse_args(
-        shlex.split(err.split("`hubensemble ")[1].split("`")[0]))
+        shlex.split(err.split("`hubensemble ")[-1].split("`")[0]))  # (the fit: the last)
     assert (advised.restart, advised.profile, advised.top_k) == (True, "cpu", 2)
     assert sorted(os.listdir(out / "candidates")) == before
 

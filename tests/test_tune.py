@@ -1137,11 +1137,25 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
         # This sweep's own candidates: starting it over (tune --restart) is a way on too.
         over = (", start sweep seeds over with them (restart=True: its candidates are "
                 "discarded)" if call["sweep"] == "seeds" else "")
+        # The way on named: this call with the recorded value in place of its own
+        was, _, _ = change.partition(" -> ")
+        key, value = was.split(" ", 1)
+        given = {k: call.get(k) for k in ("seed", "batchnorm", "head_init")}
+        given.update({key: None if value == "unset" else int(value) if key == "seed"
+                      else value} if key != "profile" else {})
+        kept = ", ".join(f"{k}={v!r}" for k, v in (
+            ("budget", 4 if call["sweep"] == "default" else 1),
+            ("modules", call.get("modules")), ("seed", given["seed"]),
+            ("batchnorm", given["batchnorm"]), ("head_init", given["head_init"]))
+            if v not in (None, 0, "auto"))
+        recorded_call = (f" (call run_tune(run_dir={str(run.path)!r}, "
+                         f"sweep={call['sweep']!r}, {kept}, profile='quick'))")
         with pytest.raises(RunError, match=re.escape(
                 f"1 candidate in {run.candidates} (e.g. seeds-0000-gen_a) was tuned with "
                 f"other settings than this call's: {change} (recorded -> now), and the "
                 "ensemble selects from every candidate there as one pool. Pass the recorded "
-                f"value to add to this pool{over}, use a new run folder for the new ones, "
+                f"value to add to this pool{recorded_call}{over}, use a new run folder for "
+                "the new ones, "
                 "or rank into a new folder and go on from there: run_rank(out_dir=NEW, ")):
             tune.run_tune(run.path, budget=4 if call["sweep"] == "default" else 1, **call,
                           **kw)
@@ -1156,7 +1170,12 @@ def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules,
                           profile=None if words is command_line else "quick",
                           train_batch_size=8, **kw)
         assert f"tuned with other settings than this call's: {said}, and the" in str(err.value)
-        assert "profile quick" not in str(err.value) and "without" not in str(err.value)
+        assert "profile quick (" not in str(err.value) and "without" not in str(err.value)
+        # the way on: this call at the recorded batch, quick's own: no batch flag then
+        way = str(err.value).split("to add to this pool (")[1].split(")")[0]
+        assert way.startswith("run `hubensemble tune" if words is command_line
+                              else "call run_tune("), way
+        assert "train" not in way and "quick" in way, way
     assert candidates(run) == before and run.meta()["tune"] == record
     # A run recorded before --head-init was (no "head_init" in its sweep record) resumes.
     run.modify(lambda meta: meta["tune"]["sweeps"]["seeds"].pop("head_init"))

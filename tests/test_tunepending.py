@@ -234,3 +234,30 @@ def test_tune_refused_for_moved_data_says_to_run_this_tune_again_after_the_fit(t
         with command_line(), pytest.raises(DataError) as stage:
             check_run(run.path, command)
         assert str(stage.value) == f"{fit_way.value}; then run the same command again"
+
+
+def test_a_pool_of_other_settings_names_the_tune_command_of_the_recorded_values(tmp_path):
+    """`tune --run RUN --sweep seeds --budget 1 --profile cpu --seed 3` on a pool of quick
+    candidates was told "Pass the recorded value to add to this pool", naming no command:
+    the way on is the tune call with the recorded value in place of the refused one and the
+    call's other options kept, in the caller's words. Fails before: no command named."""
+    from hubensemble.errors import RunError
+    from hubensemble.tunepending import check_tune_call
+
+    run, _ = ranked_run(tmp_path)
+    sizes = run.tune_inputs()[2]["sizes"]
+    candidate.write_candidate(run.candidates, {
+        "trial": "default-0000-m0", "module": "m0", "status": "ok", "profile": "quick",
+        "hparams": {"lr": 0.1}}, val_probs=np.full((sizes["val"], 4), 0.25),
+        test_probs=np.full((sizes["test"], 4), 0.25))
+    call = dict(CALL, sweep="seeds", budget=1, profile="cpu", seed=3)
+    with command_line(), pytest.raises(RunError) as refused:
+        check_tune_call(run.path, call)
+    assert ("Pass the recorded value to add to this pool (run `hubensemble tune --run "
+            f"{run.path} --sweep seeds --budget 1 --seed 3 --profile quick`), "
+            ) in str(refused.value), refused.value
+    with pytest.raises(RunError) as python:
+        check_tune_call(run.path, call)
+    assert ("Pass the recorded value to add to this pool (call run_tune(run_dir="
+            f"{str(run.path)!r}, sweep='seeds', budget=1, seed=3, profile='quick')), "
+            ) in str(python.value), python.value

@@ -246,7 +246,8 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
         if restart:  # the pool's other candidates and changed data refuse before anything
             for part in planned:  # is removed
                 check_pool(run, sweep=part.sweep, seed=seed, profile=profile,
-                           batchnorm=batchnorm, head_init=head_init, restarting=parts)
+                           batchnorm=batchnorm, head_init=head_init, restarting=parts,
+                           budget=budget, modules=modules)
             # The data as recorded (loaded once, then handed to each part): data changed
             # since rank was refused by the first trial, after the sweep had been removed.
             task = run.task(task)
@@ -255,7 +256,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
         if len(planned) > 1:  # the second part's refusal came after the first had run
             for part in planned:
                 _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
-                            head_init=head_init)
+                            head_init=head_init, budget=budget, modules=modules)
         summaries = [
             _run_part(run, part, budget=budget, modules=modules, strategy=strategy, tpu=tpu,
                       profile=profile, seed=seed, keep_weights=keep_weights,
@@ -398,13 +399,15 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
     return _Part(sweep, plan, ranking, specs, task_record, decided)
 
 
-def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init) -> None:
-    """The pool checks of one planned sweep (`check_pool`, `check_candidates`): RunError;
+def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init, budget=None,
+                modules=None) -> None:
+    """The pool checks of one planned sweep (`check_pool`, `check_candidates`; `budget` and
+    `modules` the call's, for check_pool's way on): RunError;
     HubensembleError naming RUN/tuner when its name is not UTF-8 and the sweep goes through
     Keras Tuner, which reaches it through TensorFlow only (`formats.check_tuner_folder`)."""
     check_tuner_folder(run.path, part.sweep)  # here, not by the search after it is recorded
     check_pool(run, sweep=part.sweep, seed=seed, profile=profile, batchnorm=batchnorm,
-               head_init=head_init)
+               head_init=head_init, budget=budget, modules=modules)
     recorded = sweep_record(run.meta(), part.sweep, run.meta_path)
     check_candidates(run.candidates, part.plan, sweep_changes(
         recorded, seed=seed, profile=profile, batchnorm=batchnorm, head_init=head_init))
@@ -418,7 +421,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
 
     def check(chief):  # the pool checks, then the data's (its RunError names what changed)
         _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
-                    head_init=head_init)
+                    head_init=head_init, budget=budget, modules=modules)
         pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
         if not chief and (pending or labels_missing(run, task_record)):
             return pending, run.task(task)  # (the chief only serves the plan: no data there)
