@@ -2623,14 +2623,13 @@ def test_the_copies_note_counts_a_test_image_copied_in_train_and_val_once():
 
     across = {"test_in_train": 2, "test_in_val": 2, "val_in_train": 1}
     said = ("the same pixels; load_task(…, dedupe=True) drops them)")
-    assert test_copies_note({"across": {**across, "test_in_train_or_val": 3}}, 20) == (
+    assert test_copies_note({"across": across, "test_in_train_or_val": 3}, 20) == (
         "not a held-out measure: 3 of the 20 test images are copies of training (2) or "
         f"validation (2) images ({said}")
     assert test_copies_note({"across": across}, 20).startswith(
         "not a held-out measure: up to 4 of the 20 test images")
     # A count that does not fit the other two (an edited record) is not taken.
-    assert "up to 4 of" in test_copies_note({"across": {**across, "test_in_train_or_val": 9}},
-                                            20)
+    assert "up to 4 of" in test_copies_note({"across": across, "test_in_train_or_val": 9}, 20)
 
 
 def test_the_moved_data_of_an_exports_run_is_refused_before_tensorflow(tmp_path):
