@@ -2632,6 +2632,32 @@ def test_the_copies_note_counts_a_test_image_copied_in_train_and_val_once():
     assert "up to 4 of" in test_copies_note({"across": across, "test_in_train_or_val": 9}, 20)
 
 
+def test_the_copies_note_of_a_loaded_task_is_exact_by_an_independent_count(tmp_path):
+    """End to end: an npz whose train and val share copies, and whose test images have
+    copies in train, in val or in both. The note fit's table and the report give
+    (`Task.duplicates` -> `test_copies_note`) counts each such test image once, the count
+    made here from the pixels themselves. Fails before: "up to 7" of 5."""
+    from hubensemble.data import load_task
+    from hubensemble.heldoutwords import test_copies_note
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (30, 4, 4, 3), dtype=np.uint8)
+    train, val = x[:12], np.concatenate([x[12:18], x[:2]])  # val holds 2 train images
+    test = np.concatenate([x[18:28], x[0:2], x[4:5], x[12:14]])  # in both, in train, in val
+    np.savez(tmp_path / "d.npz", x_train=train, y_train=np.arange(12) % 3, x_val=val,
+             y_val=np.arange(8) % 3, x_test=test, y_test=np.arange(len(test)) % 3)
+    task = load_task(f"npz:{tmp_path / 'd.npz'}")
+    seen = {im.tobytes() for im in np.concatenate([train, val])}
+    by_split = {s: sum(im.tobytes() in {i.tobytes() for i in part} for im in test)
+                for s, part in (("train", train), ("val", val))}
+    either = sum(im.tobytes() in seen for im in test)
+    assert (either, by_split) == (5, {"train": 3, "val": 4})  # the data is as meant
+    assert test_copies_note(task.duplicates, len(task.test)) == (
+        f"not a held-out measure: {either} of the {len(test)} test images are copies of "
+        f"training ({by_split['train']}) or validation ({by_split['val']}) images (the same "
+        "pixels; load_task(…, dedupe=True) drops them)")
+
+
 def test_the_moved_data_of_an_exports_run_is_refused_before_tensorflow(tmp_path):
     """`evaluate --model RUN/export` without --data reads the data its run records: an npz
     (or folder) that moved since was refused by `Run.task` after TensorFlow's import
