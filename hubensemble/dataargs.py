@@ -233,17 +233,24 @@ def listed_counts(spec: str, seed: int = 0) -> tuple[dict[str, int], str] | None
 
 def listed_class_names(spec: str) -> list[str] | None:
     """The class names an npz: archive `spec` stores (its class_names member alone, read as
-    the loader reads it: `validate.text_names`), without TensorFlow and without reading an
-    image: what evaluate matches with an export's class names before its load
-    (`evaluationtask.check_evaluation_data`). None for other data, an archive without
-    class_names (its classes are label indices, named by the labels it holds) and one the
-    loader will refuse (it says why)."""
+    the loader reads it: `validate.text_names`), or sklearn:digits' ("0" … "9", its classes'
+    digits, as its loader names them), without TensorFlow and without reading an image:
+    what evaluate matches with an export's class names before its load
+    (`evaluationtask.check_evaluation_data`: `evaluate --data sklearn:digits` of an export of
+    other classes was refused after TensorFlow's import, 6 s). None for other data, an
+    archive without class_names (its classes are label indices, named by the labels it
+    holds) and one the loader will refuse (it says why)."""
     from hubensemble.data import npz
     from hubensemble.data.specs import parse_spec
     from hubensemble.data.validate import text_names
 
     try:
         scheme, rest = parse_spec(spec)
+        if scheme == "sklearn":
+            from hubensemble.data.digits import CLASS_COUNTS, check_sklearn_name
+
+            check_sklearn_name(rest)
+            return [str(i) for i in range(len(CLASS_COUNTS))]
         if scheme != "npz":
             return None
         path = npz.locate_npz(rest)

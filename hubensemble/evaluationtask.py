@@ -273,9 +273,10 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     run.json. Of `data` given, an npz whose class_names hold one the export does not name
     (`classmatch.class_index`, in the words it says once the data is loaded: it took 10.6 s
     and 664 MB, TensorFlow's import and the archive's images, to say what its class_names
-    member says; `dataargs.listed_class_names`). Of the run's own data other than tfds:, the
-    DataError `Run.task` says when its files alone say it cannot be loaded
-    (`recordeddata.check_recorded_data`: a folder or npz that moved, with the way on)."""
+    member says; `dataargs.listed_class_names`), and so of sklearn:digits. Of the run's own
+    data other than tfds:, the DataError `Run.task` says when its files alone say it cannot
+    be loaded (`recordeddata.check_recorded_data`: a folder or npz that moved, with the way
+    on)."""
     tfds_split = None if split is None else parse_scored_split(split)
     if data:
         if tfds_split and tfds_split[1]:
@@ -315,10 +316,10 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
 
 
 def _check_listed_classes(model_dir, data: str) -> None:
-    """`classmatch.class_index`'s DataError, before any image is read, when the npz `data`
-    stores class_names the export at `model_dir` (its metadata's class names) does not all
-    know. Nothing when either has no names, or the metadata cannot be read (the stage says
-    it)."""
+    """`classmatch.class_index`'s DataError, before any image is read, when the data `data`
+    (an npz storing class_names, or sklearn:digits: `dataargs.listed_class_names`) has
+    classes the export at `model_dir` (its metadata's class names) does not all know.
+    Nothing when either has no names, or the metadata cannot be read (the stage says it)."""
     import os
     from types import SimpleNamespace
 

@@ -2549,6 +2549,36 @@ def test_an_npz_of_classes_the_export_does_not_know_is_refused_before_tensorflow
     assert check_evaluation_data(model, f"npz:{npz}") == (None, None)
 
 
+def test_sklearn_digits_for_an_export_of_other_classes_is_refused_before_tensorflow(tmp_path):
+    """`evaluate --data sklearn:digits` of an export whose classes are not the digits' was
+    refused only after TensorFlow's import and the data's load (6 s), though the digits'
+    class names are known without them. Now before, in the words of the check after the
+    load (the reference: `classmatch.class_index` on the loaded test set); an export of the
+    digits' names passes on. Fails before: TensorFlow loaded."""
+    from hubensemble.classmatch import class_index
+    from hubensemble.data.specs import load_test_set
+    from hubensemble.evaluationtask import check_evaluation_data
+    from hubensemble.lockwords import command_line
+    from test_cli import each_in_one_process
+
+    model = tmp_path / "export"
+    (model / "assets").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
+    meta = model / "assets" / "hubensemble.json"
+    meta.write_text(json.dumps({"format": "hubensemble-export", "class_names": ["0", "1", "x"],
+                                "num_classes": 3}))
+    with command_line(), pytest.raises(DataError) as loaded:
+        class_index(["0", "1", "x"], load_test_set("sklearn:digits"))
+    (code, _, err, tensorflow), = each_in_one_process(
+        ["evaluate", "--model", model, "--data", "sklearn:digits"])
+    assert (code, tensorflow) == (2, False), err
+    assert err.endswith(f"error: {loaded.value}\n"), err
+    digits = load_test_set("sklearn:digits").class_names
+    meta.write_text(json.dumps({"format": "hubensemble-export", "class_names": digits[::-1],
+                                "num_classes": len(digits)}))
+    assert check_evaluation_data(model, "sklearn:digits") == (None, None)
+
+
 def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(
         tmp_path, caplog, in_process):
     """A new-user check: a folder whose test/ holds byte copies of train/ and val/ files
