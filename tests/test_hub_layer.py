@@ -65,6 +65,9 @@ def test_hub_layer_takes_the_catalogues_value_range_forms_and_a_path(tiny_module
     (np.zeros((16, 16, 3), np.float32), ValueError, ["got shape (16, 16, 3)", "images[None]"]),
     (np.zeros((2, 16, 16, 1), np.float32), ValueError, ["repeat a grey channel"]),
     (np.zeros((2, 16, 16, 4), np.float32), ValueError, ["drop the alpha channel"]),
+    # None failed in TensorFlow: "Attempt to convert a value (None) with an unsupported type"
+    (None, TypeError, ["HubLayer takes float images [batch, height, width, 3] in [0, 1] (an "
+                       "array or tensor), got NoneType None"]),
 ])
 def test_images_a_hub_layer_cannot_take_are_refused_in_a_few_words(tiny_module, images, error,
                                                                    words):

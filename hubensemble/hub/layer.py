@@ -409,11 +409,21 @@ def _check_source_fields(handle, **fields):
 
 
 def _checked_images(images):
-    """`images` as a tensor; TypeError unless float, ValueError unless [B, H, W, 3]."""
+    """`images` as a tensor; TypeError unless float (None, text, a dict: naming what was
+    given), ValueError unless [B, H, W, 3]."""
     import tensorflow as tf
 
+    from hubensemble.refused import described
+
+    images_given = images
     if not hasattr(images, "dtype") or not hasattr(images, "shape"):
-        images = tf.convert_to_tensor(images)
+        try:
+            images = tf.convert_to_tensor(images)
+        except (TypeError, ValueError):  # None, a dict, ragged lists: TensorFlow's words
+            images = None
+        if images is None or images.dtype == tf.string:
+            raise TypeError(f"HubLayer takes float images [batch, height, width, 3] in [0, "
+                            f"1] (an array or tensor), got {described(images_given)}")
     dtype = keras.backend.standardize_dtype(images.dtype)
     shape = tuple(images.shape)
     if not keras.backend.is_float_dtype(dtype):
