@@ -2442,6 +2442,19 @@ def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
     assert whole.head_macs == 8 * c  # cost.json records the head's size
 
 
+def test_an_ensemble_of_no_members_is_refused_naming_its_file_absolute(tmp_path, monkeypatch):
+    """`export --run r` of an ensemble.json listing no members said "r/ensemble.json lists
+    no members": relative to the folder it ran in, beside the absolute run of its way on.
+    Named absolute and escaped now (`text.escaped` of `text.absolute`). Files only."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("r")
+    atomic_write_json(os.path.join("r", "run.json"), {})
+    atomic_write_json(os.path.join("r", "ensemble.json"), {"members": []})
+    with pytest.raises(RunError) as e:
+        export_ensemble("r", progress=False)
+    assert str(e.value).startswith(f"{tmp_path}/r/ensemble.json lists no members; "), e.value
+
+
 def test_an_export_records_the_members_cost_it_counted_in_cost_json(
         run_dir, digits, tmp_path, caplog):
     """`export` of a run whose RUN/cost.json lacks a member (cost not run since its trial)

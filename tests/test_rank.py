@@ -2481,6 +2481,21 @@ def test_a_new_rankings_refusal_names_the_candidates_to_delete_absolute(tmp_path
                          "candidates"), said
 
 
+def test_load_rankings_refusals_name_ranking_json_absolute(tmp_path, monkeypatch):
+    """`load_ranking("runs/r")` (tune's, the report's reader) said "runs/r/ranking.json is
+    missing": relative to the folder it ran in, where its rank command beside it was
+    absolute. The file is named absolute and escaped (`text.escaped` of `text.absolute`), as
+    every message names a run's file. Files only."""
+    from hubensemble.rank import load_ranking
+
+    monkeypatch.chdir(tmp_path)
+    out = os.path.join("runs", "r")
+    fileio.atomic_write_json(os.path.join(out, "run.json"), {})
+    with pytest.raises(RunError) as e:
+        load_ranking(out)
+    assert str(e.value).startswith(f"{tmp_path}/runs/r/ranking.json is missing; "), e.value
+
+
 def test_rank_merge_over_a_probe_sweeps_run_names_the_tune_that_adds_its_selections_trials(
         tmp_path, module_factory, in_process):
     """rank merge over a run that holds candidates names the tune that adds trials for its

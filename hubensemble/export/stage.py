@@ -259,7 +259,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         redo = f"{student_words(run.path, student.module, student.record)} again"
     entries = list(ensemble.get("members") or [])
     if not entries:
-        raise RunError(f"{run.ensemble_json} lists no members; "
+        raise RunError(f"{escaped(absolute(run.ensemble_json))} lists no members; "
                        f"{ensemble_words(run.path)} again")
     meta = run.meta()
     _warn_unfinished(run, ensemble, meta)

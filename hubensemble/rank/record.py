@@ -11,7 +11,7 @@ from hubensemble.errors import RunError, checks_keywords
 from hubensemble.fileio import atomic_write_json, atomic_write_text
 from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.rank.rownotes import row_notes
-from hubensemble.text import counted
+from hubensemble.text import absolute, counted, escaped
 
 #: The columns every ranking row has (other tools read these; never rename them).
 ROW_KEYS = ("name", "handle", "status", "reason", "score", "dim", "examples", "seconds",
@@ -249,12 +249,14 @@ def load_ranking(run_dir) -> Ranking:
 
     run = Run(stageargs.folder("load_ranking", "run_dir", run_dir))
     document = run.ranking()
+    # Named absolute (its rank command beside it is) and on one line (`text.escaped`).
+    named = escaped(absolute(run.ranking_json))
     if document is None:
-        raise RunError(f"{run.ranking_json} is missing; {run.rank_command()} writes it")
+        raise RunError(f"{named} is missing; {run.rank_command()} writes it")
     try:
         return Ranking.from_json(document)
     except (ValueError, KeyError, TypeError) as e:
-        raise RunError(f"{run.ranking_json} is unreadable (not a ranking hubensemble wrote: "
+        raise RunError(f"{named} is unreadable (not a ranking hubensemble wrote: "
                        f"{type(e).__name__}: {e}); {run.rank_command()} writes it again (its "
                        "embeddings are cached)") from None
 
