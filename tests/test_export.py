@@ -2442,6 +2442,38 @@ def test_a_budget_counts_a_shared_backbone_once_as_the_measured_export_runs_it(
     assert whole.head_macs == 8 * c  # cost.json records the head's size
 
 
+def test_an_export_removes_the_retrained_weights_a_killed_export_left(
+        run_dir, digits, tmp_path, monkeypatch):
+    """An export killed while it retrained members (kill -9, the OOM killer) left their
+    weights in the system's temp folder for good: `tempfile.mkdtemp`'s
+    .tmp-export-weights-XXXX named no writer, so nothing could tell it was a dead one's (MBs
+    a member, GBs with real backbones). The folder is named by its process now
+    (`fileio.temp_dir_for`), and the next export removes a dead one's first; its own is gone
+    when it ends. Fails before: the dead export's folder stays."""
+    import tempfile
+
+    from hubensemble.export.stage import WEIGHTS_WORK
+
+    system = tmp_path / "system-tmp"
+    system.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import sys; from hubensemble import fileio; "
+         "print(fileio.temp_dir_for(sys.argv[1]))", str(system / WEIGHTS_WORK)],
+        capture_output=True, text=True, check=True).stdout.strip()
+    os.makedirs(os.path.join(dead, "tmpabc"))
+    with open(os.path.join(dead, "tmpabc", "default-0001-fixed.weights.h5"), "wb") as f:
+        f.write(b"retrained weights" * 64)
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path)
+    data = read_json(Run(path).ensemble_json)
+    data["members"] = [{**data["members"][0], "weight": 1.0}]
+    atomic_write_json(Run(path).ensemble_json, data)
+    export_ensemble(path, tmp_path / "model", task=digits, progress=False)
+    left = [n for n in os.listdir(system) if WEIGHTS_WORK in n]  # (autograph's files: its own)
+    assert left == [], left  # the dead one's removed, and this export's own
+
+
 def test_an_ensemble_of_no_members_is_refused_naming_its_file_absolute(tmp_path, monkeypatch):
     """`export --run r` of an ensemble.json listing no members said "r/ensemble.json lists
     no members": relative to the folder it ran in, beside the absolute run of its way on.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -278,7 +280,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     # Retraining first: fit_member resets Keras' session state, which must not happen
     # between building the members that go into one model.
     retrained = {}
-    work = tempfile.mkdtemp(prefix=fileio.TEMP_MARKER + "export-weights-")
+    work = _weights_folder()
     try:
         for plan in plans:
             if plan.how != "weights":
@@ -311,6 +313,8 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
             bar.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):  # this process's folder, once no export uses it
+            os.rmdir(os.path.dirname(work))
     if not members:
         raise RunError("no member of the ensemble could be rebuilt "
                        f"({'; '.join(s['reason'] for s in skipped)})")
@@ -384,6 +388,24 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         _remove_stale_tflite(out_dir, run, student)
     record()
     return result
+
+
+#: The folder in the system's temp folder (`tempfile.gettempdir`) whose temp folders
+#: (`fileio.temp_dir_for`: named by their process) hold the members an export retrains.
+WEIGHTS_WORK = "hubensemble-export-weights"
+
+
+def _weights_folder() -> str:
+    """A new folder for the weights of the members an export retrains (removed by the
+    caller): inside this process's temp folder of WEIGHTS_WORK in the system's temp folder,
+    a dead process's removed first (`fileio.remove_stale_temp_dirs`). An export killed while
+    it retrained (kill -9, the OOM killer) left its ``.tmp-export-weights-XXXX`` there for good
+    (`tempfile.mkdtemp` names no writer): MBs a member, GBs with real backbones."""
+    final = os.path.join(tempfile.gettempdir(), WEIGHTS_WORK)
+    fileio.remove_stale_temp_dirs(final)
+    mine = fileio.temp_dir_for(final)
+    os.makedirs(mine, exist_ok=True)
+    return tempfile.mkdtemp(dir=mine)  # one each: exports in two threads of one process
 
 
 def _keep_theirs(run, out_dir, theirs: str) -> None:
