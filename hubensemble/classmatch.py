@@ -12,22 +12,23 @@ from hubensemble.errors import DataError
 
 
 def _spelled(name, model_names) -> str:
-    """`name`'s repr, with its code points when it differs from one of `model_names` only by
-    case, spaces or invisible characters (two names that look the same on screen; invisible
-    by the class names' own rule, `text.invisible_at`: a variation selector too, a joiner
-    between two emoji not); each repr with those characters escaped (`text.escaped`: repr
-    kept 'cat\ufe0f' raw)."""
+    """`name`'s repr, with its code points when it differs from one or more of `model_names`
+    (each named, "'Cat' or 'cat'") only by case, spaces or invisible characters (two names
+    that look the same on screen; invisible by the class names' own rule,
+    `text.invisible_at`: a variation selector too, a joiner between two emoji not); each
+    repr with those characters escaped (`text.escaped`: repr kept 'cat\ufe0f' raw)."""
     from hubensemble.text import escaped, visible_text
 
     def bare(n):
         return "".join(ch for ch in visible_text(unicodedata.normalize("NFKC", n)).casefold()
                        if not ch.isspace())
 
-    twin = next((m for m in model_names if bare(m) == bare(name)), None)
-    if twin is None:
+    # Every look-alike: a model of both 'Cat' and 'cat' has two ('CAT' named only one).
+    twins = [escaped(repr(m)) for m in model_names if bare(m) == bare(name)]
+    if not twins:
         return escaped(repr(name))
     points = " ".join(f"U+{ord(ch):04X}" for ch in name)
-    return f"{escaped(repr(name))} ({points}; not the model's {escaped(repr(twin))})"
+    return f"{escaped(repr(name))} ({points}; not the model's {' or '.join(twins)})"
 
 
 #: Characters a class name may hold (from an npz archive, tfds, Python) but no folder name may:

@@ -818,6 +818,8 @@ def test_evaluate_matches_names_that_look_the_same_by_the_class_names_rule():
 
     assert "not the model's 'cat\\ufe0f'" in _spelled("cat", ["cat\ufe0f"])
     assert "U+200B" in _spelled("Cat\u200b", ["cat"])
+    # Every model class it could be mistaken for, not the first (a model of 'Cat' and 'cat').
+    assert _spelled("CAT", ["Cat", "dog", "cat"]).endswith("not the model's 'Cat' or 'cat')")
     pair = "\U0001f468\U0001f469"  # two emoji; with a joiner between them, one family glyph
     assert _spelled("\U0001f468\u200d\U0001f469", [pair]) == repr("\U0001f468\u200d\U0001f469")
 
