@@ -89,6 +89,16 @@ def digest_words(what: str, recorded: str, now: str | None) -> str:
             f"{(now or 'unreadable')[:12]}… now: edited or replaced since)")
 
 
+def written_digest(record, name: str) -> str | None:
+    """The sha256 (hex) trial.json `record` records its writer wrote file `name` with (its
+    WRITTEN entry), or None when it records none (a trial of an older hubensemble, an entry
+    edited into another form). What the ensemble chose a member by (its validation table's)
+    and export compares, so a trial run again since is told from the one chosen."""
+    written = record.get(WRITTEN) if isinstance(record, dict) else None
+    entry = written.get(name) if isinstance(written, dict) else None
+    return entry[2] if _entry(entry) else None
+
+
 def _entry(entry) -> bool:
     return (isinstance(entry, list) and len(entry) == 3
             and all(isinstance(v, int) and not isinstance(v, bool) for v in entry[:2])

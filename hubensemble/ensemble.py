@@ -22,6 +22,7 @@ import numpy as np
 from hubensemble import candidate, chance, fileio, options, sweepstate
 from hubensemble.candidate import (TEST_PROBS_FILE, TRIAL_FILE, VAL_PROBS_FILE,  # noqa: F401
                                    Candidate)
+from hubensemble.candidatefiles import written_digest
 from hubensemble.cost import budget as inference_budget
 from hubensemble.cost import records as cost_records
 from hubensemble.cost import sharing
@@ -177,8 +178,9 @@ class EnsembleResult(Mapping):
     """What `run_ensemble` returns: the record written to RUN/ensemble.json.
 
     objective: "ce" | "accuracy"; members: [{"trial", "module", "hparams", "weight" (> 0,
-    summing to 1), "handle", "seed", "picks", "path" (relative to the run)}] in first-pick
-    order; val_curve: [{"size", "ce", "accuracy"}] per greedy step on the full validation
+    summing to 1), "handle", "seed", "picks", "path" (relative to the run), "val_sha256"
+    (its validation table's sha256 as trial.json records it, None for an older tune's:
+    export tells a trial run again since by it)}] in first-pick order; val_curve: [{"size", "ce", "accuracy"}] per greedy step on the full validation
     set; budget, with_replacement, bootstrap, seed: the selection's settings; size: picks in
     the chosen ensemble; picks: every step's trial; n_candidates: usable candidates; val:
     {"ensemble": {accuracy, nll, ece}, "best_single": {trial, accuracy, nll, ece}}; skipped:
@@ -424,7 +426,9 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     members = [{"trial": cands[i].trial, "module": cands[i].module,
                 "hparams": cands[i].hparams, "weight": w, "handle": cands[i].handle,
                 "seed": cands[i].seed, "picks": picks[i],
-                "path": os.path.relpath(cands[i].folder, run_dir)}
+                "path": os.path.relpath(cands[i].folder, run_dir),
+                # the table it was chosen by: a trial run again since is another (export)
+                "val_sha256": written_digest(cands[i].record, VAL_PROBS_FILE)}
                for i, w in sel.weights.items()]
     for member, i in zip(members, sel.weights):
         changed = cands[i].weights_changed()

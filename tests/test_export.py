@@ -2474,6 +2474,40 @@ def test_an_export_removes_the_retrained_weights_a_killed_export_left(
     assert left == [], left  # the dead one's removed, and this export's own
 
 
+def test_a_member_whose_trial_was_run_again_since_the_ensemble_is_refused(
+        run_dir, digits, tmp_path):
+    """A stand-alone `ensemble`, then `tune` running a member's trial again (an interrupted or
+    changed trial it redoes): the export served the new trial's weights under the ensemble's
+    weights and figures, chosen on the earlier trial's probabilities, without a word.
+    ensemble.json records each member's validation table's sha256 now ("val_sha256", as
+    trial.json records it), and export refuses a member whose trial records another, before
+    the data loads. Fails before: the export is written."""
+    import hubensemble.candidatefiles as files
+
+    path = tmp_path / "run"
+    shutil.copytree(run_dir, path, ignore=shutil.ignore_patterns("cost.json"))
+    run = Run(path)
+    result = ensemble.run_ensemble(path, budget=2)
+    member = result.members[0]
+    cand = candidate.read_candidate(run.candidates, member["trial"])
+    assert member["val_sha256"] == files.written_digest(cand.record, candidate.VAL_PROBS_FILE)
+    export_ensemble(path, tmp_path / "model", task=digits, progress=False)  # as chosen: fine
+    cand.load_probs()
+    weights = cand.weights_path.read_bytes() if cand.weights_path else None
+    record = {k: v for k, v in cand.record.items() if k not in (files.WRITTEN, "weights_sha256")}
+    candidate.write_candidate(  # the trial run again: other probabilities, its own files
+        run.candidates, record, val_probs=np.roll(cand.val_probs, 1, axis=0),
+        test_probs=cand.test_probs,
+        save_weights=(lambda p: open(p, "wb").write(weights)) if weights else None)
+    with pytest.raises(RunError) as e:
+        export_ensemble(path, tmp_path / "model2", task=digits, progress=False)
+    said = str(e.value)
+    assert said.startswith(f"member {member['trial']}: its trial was run again since "
+                           f"{run.ensemble_json} chose it (its validation probabilities: "
+                           "sha256 "), said
+    assert "then export" in said and not (tmp_path / "model2").exists(), said
+
+
 def test_an_ensemble_of_no_members_is_refused_naming_its_file_absolute(tmp_path, monkeypatch):
     """`export --run r` of an ensemble.json listing no members said "r/ensemble.json lists
     no members": relative to the folder it ran in, beside the absolute run of its way on.

@@ -273,6 +273,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     plans, skipped = plan_members(run, entries, specs, retrain_full=retrain_full,
                                   skip_missing=skip_missing, root=root, redo=redo,
                                   student=student)
+    _check_chosen(run, plans)
     if theirs:  # another run's: kept aside before the work (it was replaced, its run's
         _keep_theirs(run, out_dir, theirs)  # run.json naming a folder that held this one's)
     task = run.task(task)
@@ -388,6 +389,29 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
         _remove_stale_tflite(out_dir, run, student)
     record()
     return result
+
+
+def _check_chosen(run, plans) -> None:
+    """RunError when a member's trial (`plans`: `exportplan.plan_members`') was run again
+    since ensemble.json chose it: the sha256 of its validation table that ensemble.json
+    recorded ("val_sha256") is not the one its trial.json records now
+    (`candidatefiles.written_digest`; either unrecorded: not checked). The ensemble's
+    weights and figures are of the earlier trial: `tune` redoing an interrupted or changed
+    trial after a stand-alone `ensemble` left the export serving the new weights under
+    them, without a word. Before the data and TensorFlow load."""
+    from hubensemble.candidatefiles import written_digest
+
+    for plan in plans:
+        was = plan.entry.get("val_sha256")
+        now = written_digest(plan.record, candidate.VAL_PROBS_FILE)
+        if isinstance(was, str) and now and was != now:
+            raise RunError(
+                f"member {plan.entry.get('trial')}: its trial was run again since "
+                f"{escaped(absolute(run.ensemble_json))} chose it (its validation "
+                f"probabilities: sha256 {was[:12]}… then, {now[:12]}… now), so the "
+                "ensemble's weights and figures are of the earlier trial, not of this one; "
+                f"{ensemble_words(run.path)} again (it selects from the candidates as they "
+                "are now), then export")
 
 
 #: The folder in the system's temp folder (`tempfile.gettempdir`) whose temp folders
