@@ -2496,6 +2496,29 @@ def test_load_rankings_refusals_name_ranking_json_absolute(tmp_path, monkeypatch
     assert str(e.value).startswith(f"{tmp_path}/runs/r/ranking.json is missing; "), e.value
 
 
+def test_a_shards_knn_file_and_labels_are_named_absolute(tmp_path, monkeypatch):
+    """`rank merge runs/s0 …` of a shard whose knn.npz or labels were damaged said
+    "runs/s0/knn.npz is unreadable", relative to the folder it ran in. Named absolute and
+    escaped now (`text.escaped` of `text.absolute`). Files only."""
+    from hubensemble.rank.knnfile import check_knn_predictions, load_knn_predictions
+    from hubensemble.rank.merge import _check_labels
+
+    monkeypatch.chdir(tmp_path)
+    shard = os.path.join("runs", "s0")
+    os.makedirs(os.path.join(shard, "labels"))
+    with open(os.path.join(shard, "knn.npz"), "wb") as f:
+        f.write(b"not a zip")
+    shown = f"{tmp_path}/runs/s0"
+    for call in (lambda: load_knn_predictions(shard),
+                 lambda: check_knn_predictions(shard, ["m"])):
+        with pytest.raises(RunError) as e:
+            call()
+        assert str(e.value).startswith(f"{shown}/knn.npz is unreadable ("), e.value
+    with pytest.raises(RunError) as e:
+        _check_labels(shard, {"task": {"sizes": {"train": 3}}})
+    assert str(e.value).startswith(f"{shown}/labels/train.npy is missing (the train "), e.value
+
+
 def test_rank_merge_over_a_probe_sweeps_run_names_the_tune_that_adds_its_selections_trials(
         tmp_path, module_factory, in_process):
     """rank merge over a run that holds candidates names the tune that adds trials for its

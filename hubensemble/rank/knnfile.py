@@ -73,7 +73,7 @@ def load_knn_predictions(out_dir, names=None) -> dict[str, np.ndarray]:
                                  f"{counted(len(saved), 'name')}")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             # BadZipFile: a damaged file (a merge's traceback, before) is named, not raised.
-            raise RunError(f"{path} is unreadable ({numpy_load_fault(e)}); rank again to "
+            raise RunError(f"{_named(path)} is unreadable ({numpy_load_fault(e)}); rank again to "
                            "rewrite it") from None
         return {n: preds[m] for m, n in enumerate(saved) if wanted is None or n in wanted}
     legacy = Path(out_dir) / LEGACY_KNN_DIR
@@ -103,7 +103,7 @@ def load_knn_neighbours(out_dir, names=None) -> dict[str, np.ndarray]:
             raise ValueError(f"neighbours of shape {near.shape} for predictions of shape "
                              f"{tuple(shape)} and {counted(len(saved), 'name')}")
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise RunError(f"{path} is unreadable ({numpy_load_fault(e)}); rank again to "
+        raise RunError(f"{_named(path)} is unreadable ({numpy_load_fault(e)}); rank again to "
                        "rewrite it") from None
     wanted = None if names is None else set(names)
     return {n: near[m] for m, n in enumerate(saved) if wanted is None or n in wanted}
@@ -163,7 +163,7 @@ def check_knn_predictions(run_dir, names, examples=None) -> None:
         legacy = Path(run_dir) / LEGACY_KNN_DIR
         if all((legacy / f"{n}.npy").is_file() for n in names):
             return
-        raise RunError(f"{path} is missing: it holds the kNN predictions of the "
+        raise RunError(f"{_named(path)} is missing: it holds the kNN predictions of the "
                        f"{counted(len(names), 'module')} ranked there ({', '.join(names[:3])}"
                        f"{' …' if len(names) > 3 else ''}); {again}")
     try:
@@ -176,13 +176,21 @@ def check_knn_predictions(run_dir, names, examples=None) -> None:
                           else np.lib.format.read_array_header_2_0)
                 shape = header(f)[0]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise RunError(f"{path} is unreadable ({numpy_load_fault(e)}); {again}") from None
+        raise RunError(f"{_named(path)} is unreadable ({numpy_load_fault(e)}); {again}") from None
     lacking = [n for n in names if n not in saved]
     if lacking:
-        raise RunError(f"{path} holds no predictions of {', '.join(lacking[:5])}"
+        raise RunError(f"{_named(path)} holds no predictions of {', '.join(lacking[:5])}"
                        f"{' …' if len(lacking) > 5 else ''} (ranked there); {again}")
     if len(shape) != 2 or shape[0] != len(saved) or (examples and shape[1] != examples):
-        raise RunError(f"{path} is unreadable (predictions of shape {tuple(shape)} for "
+        raise RunError(f"{_named(path)} is unreadable (predictions of shape {tuple(shape)} for "
                        f"{counted(len(saved), 'name')}"
                        + (f" and {counted(examples, 'training example')}" if examples else "")
                        + f"); {again}")
+
+
+def _named(path) -> str:
+    """RUN/knn.npz `path` as a message names it: absolute and on one line (`text.escaped`
+    of `text.absolute`); a run given relative named it relative to the working folder."""
+    from hubensemble.text import absolute, escaped
+
+    return escaped(absolute(path))

@@ -460,16 +460,17 @@ def _check_labels(shard_dir, data):
     sizes = data["task"].get("sizes") or {}
     for split in _label_splits(data):
         path = Run(shard_dir).labels / f"{split}.npy"
+        named = escaped(absolute(path))  # on one line, from any working folder
         if not path.is_file():
-            raise RunError(f"{path} is missing (the {split} labels of the data its run.json "
+            raise RunError(f"{named} is missing (the {split} labels of the data its run.json "
                            f"records); {_AGAIN}")
         try:
             shape = np.load(path, allow_pickle=False).shape
         except (OSError, ValueError, EOFError) as e:
-            raise RunError(f"{path} is unreadable ({type(e).__name__}: {e}); "
+            raise RunError(f"{named} is unreadable ({type(e).__name__}: {e}); "
                            f"{_AGAIN}") from None
         if shape != (sizes[split],):
-            raise RunError(f"{path} holds labels of shape {shape}, not the {sizes[split]} "
+            raise RunError(f"{named} holds labels of shape {shape}, not the {sizes[split]} "
                            f"{split} examples its run.json records; {_AGAIN}")
 
 
