@@ -181,8 +181,9 @@ class EnsembleResult(Mapping):
     summing to 1), "handle", "seed", "picks", "path" (relative to the run), "val_sha256"
     (its validation table's sha256 as trial.json records it, None for an older tune's:
     export tells a trial run again since by it)}] in first-pick order; val_curve: [{"size",
-    "ce", "accuracy"}] per greedy step on the full validation set; budget, with_replacement, bootstrap, seed: the selection's settings; size: picks in
-    the chosen ensemble; picks: every step's trial; n_candidates: usable candidates; val:
+    "ce", "accuracy"}] per greedy step on the full validation set; budget, with_replacement,
+    bootstrap, seed: the selection's settings; size: picks in the chosen ensemble; picks:
+    every step's trial; n_candidates: usable candidates; val:
     {"ensemble": {accuracy, nll, ece}, "best_single": {trial, accuracy, nll, ece}}; skipped:
     [{"trial", "reason"}]; coverage: {split: {"classes", "covered", "missing": [class
     names]}} for "val" and (with test labels) "test" — which classes have no example there,
