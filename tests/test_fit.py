@@ -1485,7 +1485,7 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
         for i in range(n):
             Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
                 data / name / f"{i}.png")
-    (data / "circle" / "notes.txt").write_text("not an image")
+    (data / "circle" / "notes.jpg").write_text("not an image")
     (tmp_path / "disk").mkdir()
     (tmp_path / "runs").symlink_to(tmp_path / "disk")
     out = tmp_path.resolve() / "runs" / "run"
@@ -1512,7 +1512,7 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
     assert result.report_paths == (out / "report.md", out / "report.html")
     # run_dir too, in the one-line repr a notebook echoes (it was PosixPath('runs/run')).
     assert result.run_dir == out and f"FitResult(run_dir={out!r}, " in repr(result), repr(result)
-    skipped = str(data / "circle" / "notes.txt")
+    skipped = str(data / "circle" / "notes.jpg")
     assert [p for p, _ in result.skipped] == [skipped]
     # The data summary below said it: the closing summary, printed after it, says it no more.
     assert "skipped (" not in result.summary(), result.summary()
