@@ -206,6 +206,13 @@ def alpha_pngs(tmp_path):
         wide = np.dstack([colour, alpha]).astype(np.uint16) * 257
         files[f"rgba16_{a}_{first}.png"] = png_rows(wide)
         files[f"rgba16i_{a}_{first}.png"] = png_rows(wide, interlace=True)
+    # A soft edge: clear at the corner, 255 in the middle, every alpha between on the way.
+    y, x = np.mgrid[:9, :7]
+    soft = np.clip(255 - 40 * np.hypot(y - 4, x - 3), 0, 255).astype(np.uint8)
+    soft[0, 0] = 0
+    save("rgba_soft.png", Image.fromarray(np.dstack([colour, soft]), "RGBA"))
+    files["rgba16i_soft.png"] = png_rows(np.dstack([colour, soft]).astype(np.uint16) * 257,
+                                         interlace=True, sub=True)
     for bits in (2, 4, 8):
         index = rng.integers(0, 4, (9, 7)).astype(np.uint8)
         palette = list(range(12))
@@ -232,9 +239,10 @@ def test_predict_decodes_an_alpha_png_only_when_its_first_pixel_is_transparent(t
                                                                                monkeypatch):
     """predict's look before serve_bytes (`serving_blob`, `check_identifiable`) decoded every
     RGBA or tRNS PNG whole with Pillow to tell an alpha of 0 everywhere, and serve_bytes
-    decoded it again: now Pillow decodes one only when its first pixel's alpha is at most 1.
-    The answer is the one a whole decode by Pillow gives (refused when the largest alpha of
-    its RGBA is at most 1), and the loaders' (decode_bytes), for every kind of file; the
+    decoded it again: now Pillow decodes one only when its first pixel's alpha is at most 1
+    and its filtered alpha bytes show none above 1 (a soft edge's do). The answer is the
+    one a whole decode by Pillow gives (refused when the largest alpha of its RGBA is at
+    most 1), and the loaders' (decode_bytes), for every kind of file; the
     loaders kept an alpha of 1 everywhere (its pixels read 254, they looked at 255 only),
     and a grey or RGB PNG whose tRNS colour key covers every pixel, which the graph reads
     as its stored colours (docs/data.md), was refused by predict."""
@@ -268,5 +276,5 @@ def test_predict_decodes_an_alpha_png_only_when_its_first_pixel_is_transparent(t
         except UnreadableImage:
             pass
         monkeypatch.setattr(Image, "open", real_open)
-        if alpha[0, 0] > 1 or keyed:
+        if alpha[0, 0] > 1 or keyed or "soft" in name:  # a soft edge: its filtered bytes
             assert not opened, name  # one pixel shows through: nothing decoded here

@@ -111,9 +111,9 @@ def png_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
     them (predict, before serve_bytes decodes the bytes) nothing is decoded whole that need
     not be: a 16-bit file's rows are inflated until a high byte above 0 shows
     (`FIRST_LOOK`), and the alpha is decoded (by Pillow) only when the first pixel's is at
-    most 1 (`_first_alpha`): every RGBA and tRNS PNG was decoded whole here, then again by
-    serve_bytes. Interlaced files are looked at as the others. Never raises: a damaged file
-    is the decoder's."""
+    most 1 (`_first_alpha`) and no filtered alpha byte shows one above 1 (`_alpha_shows`):
+    every RGBA and tRNS PNG was decoded whole here, then again by serve_bytes. Interlaced
+    files are looked at as the others. Never raises: a damaged file is the decoder's."""
     if not data.startswith(_PNG) or len(data) < 33:
         return None
     try:
@@ -138,6 +138,9 @@ def png_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
             first = _first_alpha(chunks, depth, colour, channels) if pixels is None else None
             if first is not None and first > 1:
                 return None  # one pixel shows through: not white everywhere
+            if pixels is None and colours < channels and _alpha_shows(
+                    chunks, _passes(width, height, interlace), channels, depth):
+                return None
             top = _alpha_top(data)
             if top is not None and top <= 1:
                 return transparent("PNG", top)
@@ -189,6 +192,46 @@ def _sixteen_bit_top(chunks, passes, channels, colours) -> int | None:
     return 255 if any(low.any() for low in lows) else 0
 
 
+def _alpha_shows(chunks, passes, channels: int, depth: int) -> bool:
+    """Whether a PNG's alpha channel is above 1 somewhere, as its filtered alpha bytes (a
+    16-bit alpha's high bytes) tell without unfiltering: were every alpha 0 or 1, each
+    filter's prediction (the pixel before, the one above, above-left, or the floor of the
+    mean of two) would be 0 or 1 too, so every filtered byte 0, 1 or 255; one byte else (a
+    soft edge's 128) shows an alpha above 1. The first FIRST_LOOK inflated bytes are looked
+    at first, then the rest. False when it cannot be told so (an alpha of only 0 and 255:
+    Pillow decodes the file)."""
+    size = channels * depth // 8
+    inflate = zlib.decompressobj()
+    raw = inflate.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"),
+                             FIRST_LOOK)
+    if _lane_shows(raw, passes, size, size - depth // 8):
+        return True
+    if not inflate.unconsumed_tail:
+        return False
+    raw += inflate.decompress(inflate.unconsumed_tail) + inflate.flush()
+    return _lane_shows(raw, passes, size, size - depth // 8)
+
+
+def _lane_shows(raw: bytes, passes, size: int, lane: int) -> bool:
+    """Whether a filtered byte at `lane` of the `size`-byte pixels of PNG rows `raw` (the
+    whole rows it holds, reduced image after reduced image) lies in 2..254."""
+    at = 0
+    for width, height in passes:
+        if not width or not height:
+            continue
+        stride = 1 + width * size
+        rows = min(height, (len(raw) - at) // stride)
+        if rows > 0:
+            block = np.frombuffer(raw, np.uint8, rows * stride, at).reshape(rows, stride)
+            alpha = block[:, 1:].reshape(rows, width, size)[:, :, lane]
+            if ((alpha - 2) < 253).any():  # 2..254, in uint8 arithmetic
+                return True
+        if rows < height:
+            return False
+        at += stride * height
+    return False
+
+
 def _first_alpha(chunks, depth: int, colour: int, channels: int) -> int | None:
     """The alpha (0..255, as Pillow's RGBA reads it: a 16-bit alpha's top 8 bits, a
     palette's tRNS entry) of a PNG's first pixel, None without one. The first pixel's bytes
@@ -219,6 +262,9 @@ def _alpha_top(data: bytes) -> int | None:
 
     try:
         with Image.open(io.BytesIO(data)) as im:
+            # An alpha channel is read as it is (a copy of the image to RGBA doubled the cost).
+            if im.mode in ("RGBA", "LA"):
+                return int(im.getchannel("A").getextrema()[1])
             return int(im.convert("RGBA").getchannel("A").getextrema()[1])
     except Exception:  # noqa: BLE001 - a damaged file is the decoder's to refuse
         return None

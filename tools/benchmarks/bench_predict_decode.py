@@ -5,7 +5,8 @@ measured in the same run.
     python tools/benchmarks/bench_predict_decode.py [--count 200] [--side 512] [--repeat 3]
 
 1. Writes, in a temporary folder, --count image files of --side x 3/4 --side px, as many of
-   each kind: JPEG, RGB PNG, grey PNG, RGBA PNG (opaque, and transparent in its top rows),
+   each kind: JPEG, RGB PNG, grey PNG, RGBA PNG (opaque, transparent in its top rows, a
+   cut-out: clear corners, a soft edge),
    palette PNG with tRNS, RGB PNG with a tRNS colour key, 16-bit grey PNG (Pillow's, true
    16-bit values), 16-bit RGB and RGBA PNG of true 16-bit values.
 2. For each file, the best of --repeat runs of `serving_blob(bytes)` (what predict runs on
@@ -14,7 +15,8 @@ measured in the same run.
 3. Prints, per kind and for all the files, the milliseconds per file of each and their
    ratio. serving_blob decodes no file of these kinds (serve_bytes does): its ratio should
    be far below 1. Before the look was taken only when needed, every RGBA and tRNS PNG was
-   decoded whole by Pillow here (ratio ~1) and every 16-bit PNG inflated whole.
+   decoded whole by Pillow here (ratio ~1) and every 16-bit PNG inflated whole; an RGBA PNG
+   whose first pixel is clear and whose alpha is only 0 or 255 still is (ratio above 1).
 
 Nothing is asserted; no TensorFlow is imported.
 """
@@ -58,6 +60,7 @@ def picture(rng, side):
 
 
 KINDS = ("JPEG", "RGB PNG", "grey PNG", "RGBA PNG opaque", "RGBA PNG top rows clear",
+         "RGBA PNG soft edge",
          "palette PNG tRNS", "RGB PNG colour key", "16-bit grey PNG", "16-bit RGB PNG",
          "16-bit RGBA PNG")
 
@@ -78,6 +81,10 @@ def encode(kind, rng, side) -> bytes:
         alpha = np.full(im.shape[:2], 255, np.uint8)
         if "clear" in kind:
             alpha[:8] = 0
+        if "soft" in kind:  # a cut-out: clear corners, a soft edge, opaque inside
+            y, x = np.mgrid[:alpha.shape[0], :alpha.shape[1]]
+            r = np.hypot(y - alpha.shape[0] / 2, x - alpha.shape[1] / 2)
+            alpha = np.clip((alpha.shape[0] / 2 - r) * 8, 0, 255).astype(np.uint8)
         Image.fromarray(np.dstack([im, alpha]), "RGBA").save(buf, "PNG")
     elif kind == "palette PNG tRNS":
         p = Image.fromarray(im).convert("P", palette=Image.ADAPTIVE)
