@@ -19,14 +19,16 @@ log = logging.getLogger(__name__)
 REFUSED = "refused"
 
 
-def record_refusal(run_dir, limits, why: str) -> None:
+def record_refusal(run_dir, limits, why: str, *, stage: str = "ensemble") -> None:
     """Records in run `run_dir`'s run.json (`Run.modify`: under its lock, atomically) that an
-    ensemble was refused because no candidate fits `limits` (a `cost.Limits`): "stages" ->
-    "ensemble" -> "refused" = {"limits": `Limits.to_json()` (GFLOPs per image, ms at batch
-    1, members; None unlimited), "why": `why` (`cost.budget.cheapest`'s words), "time":
-    `text.time_stamp()`, "command": "fit" or "ensemble", the command holding the run's lock
-    (`Run.lock`; None from Python's `select_ensemble` outside one)}. The stage's other
-    fields (fit's key, digests, time) stay: they are of the ensemble the run still holds.
+    ensemble was refused because no candidate fits `limits` (a `cost.Limits`), or with
+    `stage` "tune" that fit was refused before its sweep because no module fits them
+    (`cost.budget.no_module_fits`: it wrote no record, and the report did not say why the run
+    stopped): "stages" -> `stage` -> "refused" = {"limits": `Limits.to_json()` (GFLOPs per
+    image, ms at batch 1, members; None unlimited), "why": `why` (`cost.budget.cheapest`'s
+    words), "time": `text.time_stamp()`, "command": "fit" or "ensemble", the command holding the
+    run's lock (`Run.lock`; None from Python's `select_ensemble` outside one)}. The stage's
+    other fields (fit's key, digests, time) stay: they are of the ensemble the run still holds.
     Nothing is recorded without run.json; a run.json that cannot be written leaves a warning
     (the refusal itself is raised by the caller either way)."""
     from hubensemble import formats
@@ -45,7 +47,7 @@ def record_refusal(run_dir, limits, why: str) -> None:
 
     def change(meta):
         stages = dict(stage_records(meta, run))
-        stages["ensemble"] = {**(stages.get("ensemble") or {}), REFUSED: record}
+        stages[stage] = {**(stages.get(stage) or {}), REFUSED: record}
         meta["stages"] = stages
 
     try:
@@ -55,14 +57,29 @@ def record_refusal(run_dir, limits, why: str) -> None:
                     run.meta_path, e)
 
 
-def refusal(meta) -> dict | None:
+def refusal(meta, *, stage: str = "ensemble") -> dict | None:
     """run.json's (`meta`) record of the last ensemble refused for its budget since one
-    selected (`record_refusal`), or None (none, or edited into no JSON object)."""
+    selected (`record_refusal`; `stage` "tune": of the last fit refused before its sweep,
+    since a sweep ran), or None (none, or edited into no JSON object)."""
     from hubensemble.fileio import json_object
 
-    found = json_object(json_object(json_object(meta).get("stages")).get("ensemble")).get(
-        REFUSED)
+    found = json_object(json_object(json_object(meta).get("stages")).get(stage)).get(REFUSED)
     return found if isinstance(found, dict) and isinstance(found.get("limits"), dict) else None
+
+
+def refused_since(run, stage: str, start: float) -> bool:
+    """Whether `stage` of run `run` (a Run) recorded a refusal for its budget (`refusal`) at
+    or after `start` (seconds since the epoch; the record's time is to the second): the
+    stage that stopped was refused, not a run stopped in it, whose seconds fit counts as
+    "earlier runs that stopped in it" (`report.runsections.stage_time_note`)."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.text import stamp_time
+
+    try:
+        found = refusal(run.meta(), stage=stage)
+        return found is not None and stamp_time(found.get("time")).timestamp() >= int(start)
+    except (HubensembleError, OSError, TypeError, ValueError):
+        return False
 
 
 def newer_first(meta: dict) -> tuple[str, str]:

@@ -410,8 +410,16 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
         if options.max_gflops is not None:
             # each module at the size its planned trials serve at (a probe's: its own)
             specs, plan = planned_specs(run, options)
-            check_budget_before_tune(specs, task, options.profile, options.max_gflops,
-                                     cache_dir=cache_dir, plan=plan)
+            try:
+                check_budget_before_tune(specs, task, options.profile, options.max_gflops,
+                                         cache_dir=cache_dir, plan=plan)
+            except RunError as e:  # why the run stopped, for the report (budgetrefusal)
+                from hubensemble.budgetrefusal import record_refusal
+                from hubensemble.cost.records import Limits
+
+                record_refusal(run.path, Limits(gflops=options.max_gflops), str(e),
+                               stage="tune")
+                raise
         run_tune(run.path, **option_table.kwargs_for("tune", options), task=task,
                  progress=progress, cache_dir=cache_dir, said_redone=said_redone)
         _say_not_redone(run, said=outside)
@@ -565,9 +573,15 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
             fn()
         except BaseException as e:  # RUN/log.txt says so (from Python too: no CLI line)
             with contextlib.suppress(Exception):  # never hide why it stopped
-                _interrupted(run, name, time.time() - start)
-                log.info("%s: stopped after %.1f s (%s)", name, time.time() - start,
-                         type(e).__name__)
+                from hubensemble.budgetrefusal import refused_since
+
+                # A refusal for its budget is no run that stopped in the stage: its seconds
+                # are not counted as "earlier runs that stopped in it" (the report said so).
+                refused = refused_since(run, name, start)
+                if not refused:
+                    _interrupted(run, name, time.time() - start)
+                log.info("%s: %s after %.1f s (%s)", name, "refused" if refused else "stopped",
+                         time.time() - start, type(e).__name__)
             raise
         if figures is not None and figures == figures_digest(run.path):
             same_costs = (now["cost"], file_digest(run.cost_json))

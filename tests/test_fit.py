@@ -2523,6 +2523,33 @@ def test_a_gflops_limit_no_module_meets_is_refused_before_fits_sweep(catalogue, 
     assert len(ranking["selected"]) == FIT["top_k"]
 
 
+def test_a_fit_refused_before_its_sweep_records_why_and_no_stopped_seconds(catalogue, tmp_path):
+    """A fit refused before its sweep for a --max-gflops no module meets wrote no record of
+    the refusal (an ensemble's budget refusal has one: `budgetrefusal`), so neither the
+    report nor `hubensemble report` said why the run stopped; and its tune stage's seconds
+    were counted as those of "earlier runs that stopped in it", which a refusal is not. The
+    refusal is recorded (run.json "stages" -> "tune" -> "refused": its limits and words),
+    the report's "Time per stage" says it, and no seconds are counted as a stopped run's.
+    Fails before: no record; "interrupted_seconds" held tune's."""
+    from hubensemble import report
+    from hubensemble.budgetrefusal import refusal
+
+    out = tmp_path / "run"
+    with pytest.raises(RunError) as refused:
+        hubensemble.fit(catalogue, "sklearn:digits", out, progress=False,
+                        **dict(FIT_CLEAN, max_gflops=1e-7))
+    meta = json.loads((out / "run.json").read_text())
+    recorded = refusal(meta, stage="tune")
+    assert recorded is not None, meta.get("stages")
+    assert recorded["limits"]["max_gflops"] == 1e-7 and recorded["command"] == "fit"
+    assert recorded["why"] == str(refused.value)
+    assert "tune" not in (meta.get("interrupted_seconds") or {}), meta
+    md = report.write_report(out)[0].read_text()
+    assert "refused before its sweep for its inference budget (max_gflops=1e-07): no module " \
+        "fits max_gflops=1e-07" in md, md
+    assert "stopped in it" not in md, md
+
+
 def test_fits_warning_on_folders_outside_its_plan_alone_does_not_end_running_tune_again(
         tmp_path, caplog):
     """fit said "…does not hold it, so fit's tune leaves it as it is: delete … then fit

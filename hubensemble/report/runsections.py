@@ -101,6 +101,27 @@ _STAGE_FIELDS_SAID = ("seconds", "reused", "interrupted_seconds", "command", "ke
                       "digests", "done", "files", "record", "fit_key", "refused")
 
 
+def _tune_refused(info: dict) -> str:
+    """The tune row's words of a fit refused before its sweep for its inference budget
+    (`budgetrefusal.refusal`, stage "tune": no module fits its --max-gflops), which wrote no
+    other record, so the report did not say why the run stopped: "the last fit was refused
+    before its sweep for its inference budget (max_gflops=1e-07): WHY"; "" without one."""
+    from hubensemble.budgetrefusal import refusal
+    from hubensemble.cost.records import Limits
+
+    found = refusal({"stages": {"tune": info}}, stage="tune")
+    if found is None:
+        return ""
+    try:
+        limits = Limits(**{k: found["limits"].get(o) for k, o in (
+            ("gflops", "max_gflops"), ("latency_ms", "max_latency_ms"),
+            ("members", "max_members"))}).flags()
+    except (TypeError, ValueError):
+        limits = "its limits"
+    return (f"the last fit was refused before its sweep for its inference budget ({limits}): "
+            f"{found.get('why') or 'no reason recorded'}")
+
+
 def _stages_section(files) -> Section:
     sec = Section("Time per stage")
     stages = files.meta.get("stages") or {}
@@ -115,7 +136,8 @@ def _stages_section(files) -> Section:
         total += float(s or 0)
         # A later call refused for its budget (`budgetrefusal`): said, not as JSON.
         refused = (f"a later call was refused for its inference budget (see "
-                   f"\"{ENSEMBLE_FIRST}\")" if name == "ensemble" and "refused" in info else "")
+                   f"\"{ENSEMBLE_FIRST}\")" if name == "ensemble" and "refused" in info else
+                   _tune_refused(info) if name == "tune" else "")
         extra = [stage_time_note(info), refused] + [
             trials_cell(v) if k == "trials" else f"{k} = {_compact(v)}"
             for k, v in info.items() if k not in _STAGE_FIELDS_SAID]
