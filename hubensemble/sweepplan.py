@@ -107,6 +107,42 @@ def _best_generalist(pool: list[str], specs: Mapping[str, ModuleSpec]) -> str:
     return pool[0]
 
 
+#: Why a sweep of one module tunes it (`base_words`), with the paper's section.
+_ONE_MODULE_WHY = {
+    "seeds": "with fixed hyperparameters and a seed per trial (paper 2.2's baseline)",
+    "hyper": "with random hyperparameters per trial (paper A.2)",
+    "aug": "with 4 trials per augmentation family (paper A.1.1)",
+}
+
+
+def base_words(ranking: Mapping, specs: Mapping[str, ModuleSpec], plan: Sequence[PlanEntry],
+               *, sweep: str, modules: Sequence[str] | None = None) -> str | None:
+    """The line a seeds, hyper or aug sweep says once as it starts: which one module it
+    tunes and why that one (`_best_generalist`'s rule: the best-ranked module of family
+    "generalist" in the ranking, or among `modules` (--modules) when given; the best-ranked
+    module when none is), with its rank and kNN score from `ranking`: "seeds sweep: 4
+    trials of gen_a, the best-ranked generalist (rank 2 of 3, kNN score 0.874), with fixed
+    hyperparameters …". They said no word of it (a new-user check). None for other sweeps
+    or an empty `plan`. Pure: no file, no TensorFlow."""
+    if sweep not in _ONE_MODULE_WHY or not plan:
+        return None
+    base = plan[0].module
+    ranked, scores = _ranked(ranking)
+    spec = specs.get(base)
+    among = f" of {option_word('--modules', 'modules')}" if modules else ""
+    kind = ("generalist" if spec is not None and spec.family == "generalist" else
+            "module") + among
+    if not kind.startswith("generalist"):
+        kind += " (none is of family 'generalist' in the catalogue)"
+    where = (f"rank {ranked.index(base) + 1} of {len(ranked)}" if base in ranked else "")
+    score = scores.get(base)
+    said = ", ".join(filter(None, (where, f"kNN score {score:.3g}"
+                                   if isinstance(score, (int, float)) else "")))
+    best = f"the best-ranked {kind}"
+    return (f"{sweep} sweep: {counted(len(plan), 'trial')} of {base}, {best}"
+            + (f" ({said})" if said else "") + f", {_ONE_MODULE_WHY[sweep]}")
+
+
 def _name_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "little")
 

@@ -3639,3 +3639,39 @@ def test_a_profile_field_edited_by_hand_in_run_json_is_named_with_its_file(tmp_p
             f"{run.meta_path.resolve()} records profile 'quick' unreadably ({field}: its "
             'batch_size is a JSON string ("x"), expected a whole number >= 1); restore '
             "run.json"), str(refused.value)
+
+
+def test_a_sweep_of_one_module_says_which_it_tunes_and_why_once_at_its_start(
+        tmp_path, modules, digits, capsys):
+    """The seeds, hyper and aug sweeps tune the best-ranked generalist whatever the
+    selection, and said no word of which one or why: a user who ranked exp_b first saw
+    trials of gen_a. They say it once, as the sweep starts its trials (on stderr and in the
+    log; not when every trial is reused): which module, why that one, its rank and score.
+    Fails before: no such line."""
+    from hubensemble.sweepplan import base_words
+
+    run = make_run(tmp_path / "run", modules, task=digits)
+    ranking = json.loads(run.ranking_json.read_text())
+    # exp_b ranked first: the seeds sweep still tunes the generalist, gen_a
+    atomic_write_json(run.ranking_json, {**ranking, "modules": ranking["modules"][::-1]})
+    tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", strategy="cpu",
+                  task=digits, progress=True)
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("seeds sweep: ")]
+    assert said == ["seeds sweep: 1 trial of gen_a, the best-ranked generalist (rank 3 of 3, "
+                    f"kNN score {modules['gen_a'][1]:.3g}), with fixed hyperparameters and a "
+                    "seed per trial (paper 2.2's baseline)"], err
+    assert "seeds sweep: " in (run.path / "log.txt").read_text()
+    tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", strategy="cpu",
+                  task=digits, progress=True)  # every trial reused: nothing starts
+    assert "seeds sweep: " not in capsys.readouterr().err
+    plan = tune.plan_sweep(json.loads(run.ranking_json.read_text()),
+                           {n: modules[n][0] for n in ("gen_a", "exp_b", "exp_c")},
+                           sweep="hyper", task=run.tune_inputs()[2], budget=2,
+                           modules=["exp_b"], profile="quick")
+    assert base_words(json.loads(run.ranking_json.read_text()),
+                      {n: modules[n][0] for n in ("gen_a", "exp_b", "exp_c")}, plan,
+                      sweep="hyper", modules=["exp_b"]).startswith(
+        "hyper sweep: 2 trials of exp_b, the best-ranked module of modules (none is of family "
+        "'generalist' in the catalogue) (rank 2 of 3"), plan
+    assert base_words({}, {}, plan, sweep="default") is None

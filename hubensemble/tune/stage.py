@@ -22,6 +22,7 @@ from hubensemble.runwriter import bind_call, writes_run
 from hubensemble.sweeplock import (chief_serves, held_members, member_of, member_record,
                                    supersede_chief_end, sweep_member, worker_plan_differs)
 from hubensemble.formats import check_tuner_folder
+from hubensemble.sweepplan import base_words
 from hubensemble.sweeps import untuned_record
 from hubensemble.sweepwords import recorded_sweep, resumed_call, sweep_command
 from hubensemble.sweepstate import TRAIN_RULE, sweep_record, sweep_records
@@ -470,6 +471,9 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
             if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
                 _say_resumed(sweep, reused, len(plan), progress)
             _say_older_rule(run, plan, pending, sweep=sweep, reused=reused, worker=worker)
+            base = base_words(part.ranking, specs, plan, sweep=sweep, modules=modules)
+            if base and pending:  # which one module a seeds/hyper/aug sweep tunes, and why
+                say(SimpleNamespace(quiet=not progress), base)
             if need_task:
                 run.ensure_labels(task)
             if pending and sweep == "probe":
