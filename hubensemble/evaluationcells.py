@@ -119,12 +119,14 @@ class CellRecord:
         try:
             atomic_write_json(self.path, record)
         except OSError as e:
-            from hubensemble.environment import CacheFolder, cache_unwritable
+            from hubensemble.environment import (CacheFolder, cache_unwritable,
+                                                 path_from_environment)
 
             self._writable = False
+            named = "variable" if path_from_environment("XDG_CACHE_HOME") else "default"
             cache_unwritable(CacheFolder(os.path.dirname(self.path), "evaluation record",
-                                         "XDG_CACHE_HOME"), e,
-                             "the evaluation goes on (an interrupted one starts over)")
+                                         "XDG_CACHE_HOME", source=named), e,
+                             "evaluate goes on (stopped, it would start over)")
 
     def remove(self) -> None:
         """Deletes the record (the evaluation is complete); nothing when there is none."""

@@ -159,3 +159,28 @@ def test_cells_of_another_export_other_data_or_other_flags_are_never_read(
         assert got != marker and said == [], case
         assert path.exists(), case  # not this evaluation's record: left as it was
     path.write_bytes(left)
+
+
+def test_a_record_folder_that_cannot_be_written_is_said_once_and_the_evaluation_goes_on(
+        killed, tmp_path, monkeypatch, caplog):
+    """XDG_CACHE_HOME under a file: the record cannot be written; one warning naming the
+    folder and the variable, and the evaluation completes as it would with it."""
+    import logging
+
+    model, data, _, _, _ = killed
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    task = ev.load_evaluation_task(model, f"npz:{data}")
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        result = ev.evaluate_model(model, task, corruptions=[FIRST], severities=[1, 2],
+                                   progress=False)
+    said = [r.getMessage() for r in caplog.records if "cannot be written" in r.getMessage()]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"the evaluation record {blocker}/hubensemble/evaluations "
+                              "cannot be written"), said
+    assert "set XDG_CACHE_HOME to a folder you can write, or unset it" in said[0], said
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    again = ev.evaluate_model(model, task, corruptions=[FIRST], severities=[1, 2],
+                              progress=False)
+    assert without_seconds(result) == without_seconds(again)
