@@ -233,11 +233,14 @@ def listed_counts(spec: str, seed: int = 0) -> tuple[dict[str, int], str] | None
 
 def listed_class_names(spec: str) -> list[str] | None:
     """The class names an npz: archive `spec` stores (its class_names member alone, read as
-    the loader reads it: `validate.text_names`), or sklearn:digits' ("0" … "9", its classes'
-    digits, as its loader names them), without TensorFlow and without reading an image:
+    the loader reads it: `validate.text_names`), sklearn:digits' ("0" … "9", its classes'
+    digits, as its loader names them), or a folder of class folders' (without train/ val/
+    test/: its class folders' names, as the loader lists them, `folder._class_folders`),
+    without TensorFlow and without reading an image:
     what evaluate matches with an export's class names before its load
     (`evaluationtask.check_evaluation_data`: `evaluate --data sklearn:digits` of an export of
-    other classes was refused after TensorFlow's import, 6 s). None for other data, an
+    other classes was refused after TensorFlow's import, 6 s; a folder's after every image
+    was read too). None for other data, a folder with train/ val/ test/, an
     archive without class_names (its classes are label indices, named by the labels it
     holds) and one the loader will refuse (it says why)."""
     from hubensemble.data import npz
@@ -251,6 +254,13 @@ def listed_class_names(spec: str) -> list[str] | None:
 
             check_sklearn_name(rest)
             return [str(i) for i in range(len(CLASS_COUNTS))]
+        if scheme == "folder":
+            from hubensemble.data import folder
+
+            path = folder.locate_folder(rest)
+            if folder.split_layout(path):  # its splits' classes: the loader's to merge
+                return None
+            return [folder.label(c) for c in folder._class_folders(path, folder._Listing())]
         if scheme != "npz":
             return None
         path = npz.locate_npz(rest)

@@ -317,7 +317,8 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
 
 def _check_listed_classes(model_dir, data: str) -> None:
     """`classmatch.class_index`'s DataError, before any image is read, when the data `data`
-    (an npz storing class_names, or sklearn:digits: `dataargs.listed_class_names`) has
+    (an npz storing class_names, sklearn:digits, a folder of class folders:
+    `dataargs.listed_class_names`) has
     classes the export at `model_dir` (its metadata's class names) does not all know.
     Nothing when either has no names, or the metadata cannot be read (the stage says it)."""
     import os
@@ -333,7 +334,14 @@ def _check_listed_classes(model_dir, data: str) -> None:
     model_names = read_export_metadata(model_dir, strict=False).get("class_names") or None
     if not model_names:
         return
-    path = parse_spec(data)[1]
+    scheme, path = parse_spec(data)
+    if scheme == "folder":  # named as its loader names it: its folder's label
+        from hubensemble.data import folder
+        from hubensemble.text import absolute
+
+        name = folder.label(os.path.basename(os.path.normpath(absolute(
+            folder.locate_folder(path)))))
+    else:
+        name = os.path.splitext(os.path.basename(path))[0]
     class_index(list(model_names), SimpleNamespace(
-        name=os.path.splitext(os.path.basename(path))[0], source=data, class_names=names,
-        num_classes=len(names)))
+        name=name, source=data, class_names=names, num_classes=len(names)))

@@ -2579,6 +2579,42 @@ def test_sklearn_digits_for_an_export_of_other_classes_is_refused_before_tensorf
     assert check_evaluation_data(model, "sklearn:digits") == (None, None)
 
 
+def test_a_class_folder_the_export_does_not_know_is_refused_before_any_image_is_read(
+        tmp_path):
+    """`evaluate --data folder:DIR` of class folders one of which the export does not know
+    was refused after TensorFlow's import and after every image was read, though the folder
+    names say it. Now before both, in the words of the check after the load (the reference:
+    `classmatch.class_index` on the loaded test set); a folder with train/ val/ test/ is left
+    to the load (its splits' classes are merged there). Fails before: TensorFlow loaded."""
+    from hubensemble.classmatch import class_index
+    from hubensemble.data.specs import load_test_set
+    from hubensemble.evaluationtask import check_evaluation_data
+    from hubensemble.lockwords import command_line
+    from test_cli import each_in_one_process
+
+    model = tmp_path / "export"
+    (model / "assets").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
+    (model / "assets" / "hubensemble.json").write_text(json.dumps({
+        "format": "hubensemble-export", "class_names": ["a", "b", "c"], "num_classes": 3}))
+    rng = np.random.default_rng(4)
+    data = tmp_path / "shots"
+    for name in ("a", "x y"):
+        write_pngs(data / name, (rng.random((2, 6, 6, 3)) * 255).astype(np.uint8))
+    with command_line(), pytest.raises(DataError) as loaded:
+        class_index(["a", "b", "c"], load_test_set(f"folder:{data}"))
+    assert "'x y'" in str(loaded.value) and "rename the class folder" in str(loaded.value)
+    (code, _, err, tensorflow), = each_in_one_process(
+        ["evaluate", "--model", model, "--data", f"folder:{data}/"])
+    assert (code, tensorflow) == (2, False), err
+    assert err.endswith(f"error: {loaded.value}\n"), err
+    os.rename(data / "x y", data / "c")
+    assert check_evaluation_data(model, f"folder:{data}") == (None, None)
+    layout = tmp_path / "split"
+    write_pngs(layout / "train" / "z", (rng.random((2, 6, 6, 3)) * 255).astype(np.uint8))
+    assert check_evaluation_data(model, f"folder:{layout}") == (None, None)  # the load's
+
+
 def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(
         tmp_path, caplog, in_process):
     """A new-user check: a folder whose test/ holds byte copies of train/ and val/ files
