@@ -433,6 +433,12 @@ def _parse_defaults(loader, section, base_dir, report):
         return {}
     defaults = {}
     for key, key_line, value_node in _pairs(loader, node, report, "defaults"):
+        if key == "sha256":  # one file's hash: wrong for every entry but at most one
+            report.field(key_line, key, "cannot have a default: a sha256 pins one file (the "
+                         "archive, saved_model.pb or model file of one handle), so one value "
+                         "cannot be right for every entry",
+                         "move sha256: into the entry whose file it is the hash of")
+            continue
         if key in NO_DEFAULT_FIELDS:
             report.field(key_line, key, "cannot have a default (every entry needs its own)",
                          f"write {key}: in each entry instead")

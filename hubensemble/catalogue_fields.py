@@ -27,7 +27,9 @@ VALUE_RANGES = ("0,1", "-1,1", "0,255", "imagenet")
 INPUT_DTYPES = ("float32", "uint8")
 TOP_LEVEL_KEYS = ("defaults", "modules")
 # Every entry needs its own name and handle: a shared default would silently duplicate them.
-NO_DEFAULT_FIELDS = ("name", "handle")
+# A sha256 pins one file (an archive, a saved_model.pb, a model file): one value cannot be
+# right for two entries' files, so in `defaults:` it is wrong for all but at most one.
+NO_DEFAULT_FIELDS = ("name", "handle", "sha256")
 
 _RANGE_BOUNDS = {(0.0, 1.0): "0,1", (-1.0, 1.0): "-1,1", (0.0, 255.0): "0,255"}
 #: value_range shorthands as written in YAML (the keys) and as stored (the values);

@@ -473,13 +473,15 @@ ERRORS = [
             sha256: {"0" * 64}
         """, "sha256", "sha256", ["YAML reads the unquoted `" + "0" * 64 + "` as the integer 0, "
                                   "not as text", "write sha256: '" + "0" * 64 + "' (quoted)"]),
-    ("sha256-all-digits-in-defaults", f"""
+    # (a sha256 in `defaults:` is refused as such now: the rule is shown on a text field)
+    ("digits-in-defaults", f"""
         defaults:
-          sha256: {"12" * 32}
+          architecture: 2024
         modules:
           - name: a
             handle: {TFHUB}
-        """, "sha256", "sha256", ["as the integer 1212", "write sha256: '1212"]),
+        """, "architecture", "architecture", ["as the integer 2024",
+                                              "write architecture: '2024'"]),
     ("handle-digits", """
         modules:
           - name: a
@@ -685,6 +687,21 @@ ERRORS = [
           - name: a
             handle: {TFHUB}
         """, "name: shared", "name", ["cannot have a default", "write name: in each entry"]),
+    # A sha256 pins one file: in `defaults:` every entry took it, and all but at most one
+    # failed their checksum as rank loaded them.
+    ("sha256-in-defaults", f"""
+        defaults:
+          family: expert
+          sha256: {"ab" * 32}
+        modules:
+          - name: a
+            handle: {TFHUB}
+          - name: b
+            handle: {TFHUB.replace("/1", "/2")}
+        """, "sha256:", "sha256", [
+            "cannot have a default: a sha256 pins one file (the archive, saved_model.pb or model "
+            "file of one handle), so one value cannot be right for every entry; move sha256: "
+            "into the entry whose file it is the hash of"]),
     ("bad-default-value", f"""
         defaults:
           value_range: [0, 9]
