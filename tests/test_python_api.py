@@ -296,10 +296,14 @@ def test_write_hub_module_names_its_arguments(tmp_path, args, keywords, error, w
     assert os.listdir(tmp_path) == []
 
 
-def _split():
+def _split_of(images, labels):
     from hubensemble.data import Split
 
-    return Split(np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1]))
+    return Split(images, labels)
+
+
+def _split():
+    return _split_of(np.zeros((4, 8, 8, 3), np.uint8), np.array([0, 1, 0, 1]))
 
 
 @pytest.mark.parametrize("make, words", [
@@ -321,6 +325,11 @@ def _split():
      r"^Task name must be a str naming the task, got NoneType None; e\.g\. name='mine'$"),
     (lambda: hubensemble.Task("t", 3, ["a", "b"], _split()),
      r"^Task source must be a str: where the data came from, for people, got int 3; "),
+    (lambda: _split_of(None, [0, 1]),
+     r"^Split images must be an array \[N, H, W\] or \[N, H, W, C\], or a list of images, got "
+     r"NoneType None; e\.g\. Split\(x_train, y_train\)$"),
+    (lambda: _split_of(np.zeros((2, 8, 8, 3), np.uint8), "ab"),
+     r"^Split labels must be an array \[N\] of integer class indices, got str 'ab'; "),
     # a mistyped keyword is still said as such first
     (lambda: hubensemble.Task(nmae="t"),
      r"^Task\(\) got an unexpected keyword argument 'nmae' \(did you mean name\?\)$")])
@@ -328,7 +337,7 @@ def test_records_made_in_python_name_a_field_left_out_or_of_another_type(make, w
     """ModuleSpec() and Task(name=…) said Python's "__init__() missing 2 required positional
     arguments: 'name' and 'handle'" (neither the record nor what the fields take);
     Task(None, None, …) was made, and class_names=None failed on "'NoneType' object is not
-    iterable" in the names' check."""
+    iterable" in the names' check; Split(None, …) said "Split images have shape []"."""
     with pytest.raises(TypeError, match=words):
         make()
 

@@ -53,7 +53,7 @@ class Split:
     [0, 1] (e.g. 0..255), 8-bit values in uint16, integers all within 0..1 (a 0/1 mask: pass
     it as bool, 0 / 255) or an alpha that is 0 everywhere (`decode.check_array_values`),
     other dtypes and shapes, non-integer labels, and images, labels and paths of different
-    counts.
+    counts; TypeError naming `images` or `labels` for None, a str or a dict.
     """
 
     images: np.ndarray | list[np.ndarray]  # [N, H, W, 3] when all the same size, else a list
@@ -562,6 +562,13 @@ def _split_inputs(images, labels, paths):
     rules (`decode.check_array_values`), for images not in the held form (`_held`)."""
     from hubensemble.data.decode import check_16bit, check_array_values, to_rgb_uint8
 
+    # None, a str or a dict was read as a 0-d array: "Split images have shape []"
+    for name, value, takes in (
+            ("images", images, "an array [N, H, W] or [N, H, W, C], or a list of images"),
+            ("labels", labels, "an array [N] of integer class indices")):
+        if value is None or isinstance(value, (str, bytes, dict)):
+            raise TypeError(f"Split {name} must be {takes}, got {described(value)}; e.g. "
+                            "Split(x_train, y_train)")
     what = "Split images"
     if isinstance(images, (list, tuple)):
         images = [np.asarray(im) for im in images]
