@@ -1107,3 +1107,81 @@ def test_a_build_stopped_after_moving_its_modules_into_the_zoo_keeps_them(
     zoo.build_zoo(_tiny_config(), out, progress=False, workers=1,
                   hook=lambda event, name: events.append((event, name)))
     assert events == [] and zoo.is_zoo(out) and not parts.exists()
+
+
+_UNGUARDED = """
+import sys
+from hubensemble import zoo
+print("top-level ran", flush=True)
+spec = zoo.TrainSpec(examples=256, steps=3, lr=0.05, batch_size=32)
+config = zoo.ZooConfig(name="tiny", generalists={"r6x1": (0, 1)}, experts={},
+                       generalist_train={"r6x1": spec}, expert_train={"r6x1": spec})
+zoo.build_zoo(config, sys.argv[1], progress=False, workers=2)
+print("built", flush=True)
+"""
+
+
+def _run_script(tmp_path, text, threads, *args):
+    """`text` as the script tmp_path/build.py run by a fresh interpreter (its TensorFlow of
+    `threads` intra-op threads), bounded in wall time: a build it hangs waits on a lock."""
+    script = tmp_path / "build.py"
+    script.write_text(text)
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "TF_NUM_INTRAOP_THREADS": str(threads)}
+    try:
+        return subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                              text=True, env=env, timeout=600, cwd=tmp_path)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"the script hung: {e.stdout!r} {e.stderr!r}")
+
+
+def test_a_script_that_builds_a_zoo_without_a_main_guard_is_told_to_add_one(tmp_path):
+    """A script calling build_zoo at its top level, outside `if __name__ == "__main__":`, was
+    run again by each spawned worker (multiprocessing's spawn), whose build waited an hour
+    on the script's build lock while the script waited on its workers. It is refused before
+    any worker starts, with the guard to write, when this process cannot train the modules
+    itself (a TensorFlow of 2 intra-op threads); nothing is left behind."""
+    out = tmp_path / "zoo"
+    proc = _run_script(tmp_path, _UNGUARDED, 2, str(out))
+    assert proc.returncode == 1 and proc.stdout == "top-level ran\n", proc.stdout
+    assert (f'HubensembleError: build_zoo is called at {tmp_path / "build.py"}:8, outside an '
+            '`if __name__ == "__main__":` block, and a worker process starts by running that '
+            "script again from the top (multiprocessing's spawn), which would build the zoo "
+            'again in each; put the call (and what it needs) under `if __name__ == '
+            '"__main__":` (to train in this process instead, its TensorFlow would need the '
+            "workers' 1 intra-op thread; it runs, or will run, 2)") in proc.stderr, \
+        proc.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build.py"]
+
+
+def test_the_main_guard_is_read_from_the_scripts_source(tmp_path):
+    """`unguarded_main_call` names the script's line that calls on only when a spawned worker
+    would run it again: not under `if __name__ == "__main__":` (at any depth), nor for code
+    given by `python -c` (spawn runs no main then)."""
+    body = ("from hubensemble.zoo.workers import unguarded_main_call\n"
+            "def build():\n    return unguarded_main_call()\n")
+    script = tmp_path / "build.py"
+    for tail, want in (("print(build())\n", f"{script}:4"),
+                       ('if __name__ == "__main__":\n    print(build())\n', "None"),
+                       ('if True:\n    if "__main__" == __name__:\n        print(build())\n',
+                        "None"),
+                       ('if __name__ != "__main__":\n    pass\nelse:\n    print(build())\n',
+                        f"{script}:7")):
+        proc = _run_script(tmp_path, body + tail, 2)
+        assert proc.stdout == want + "\n", (tail, proc.stdout, proc.stderr[-2000:])
+    proc = subprocess.run([sys.executable, "-c", body + "print(build())\n"], text=True,
+                          capture_output=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.stdout == "None\n", proc.stderr[-2000:]
+
+
+@pytest.mark.slow  # a fresh interpreter importing TensorFlow, two modules: 20-90 s
+def test_a_script_without_a_main_guard_builds_its_zoo_in_its_own_process(tmp_path):
+    """When this process can train the modules itself (a TensorFlow of the workers' one
+    intra-op thread), the build does so instead, saying why: the script ran once."""
+    out = tmp_path / "zoo"
+    proc = _run_script(tmp_path, _UNGUARDED, 1, str(out))
+    assert proc.returncode == 0 and proc.stdout == "top-level ran\nbuilt\n", \
+        (proc.stdout, proc.stderr[-2000:])
+    assert ("training the zoo's modules in this process, not on 2 worker processes: "
+            f"build_zoo is called at {tmp_path / 'build.py'}:8, outside") in proc.stderr
+    assert zoo.is_zoo(out)
+    assert json.loads((out / "zoo.json").read_text())["workers"] == 1

@@ -38,7 +38,8 @@ from hubensemble.kerasenv import with_stage_settings
 # The training of the modules (re-exported: the tests and docs name them zoo.builder.*).
 from hubensemble.zoo.workers import (TRAIN_THREADS, _import_tensorflow,  # noqa: F401
                                      _intra_op_threads, _phase, _run_parallel, _run_task,
-                                     _step_note, _Task, _trains_here)
+                                     _step_note, _Task, _trains_here,
+                                     unguarded_main_call)
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +201,14 @@ def build_zoo(config: str | ZooConfig, out_dir=None, *, seed: int | None = None,
     ``purpose`` (e.g. the handle whose resolution started the build) is shown on the
     progress bar: "building zoo 'demo' for zoo:demo/NAME".
 
+    Called from a script's top level outside an ``if __name__ == "__main__":`` block, where
+    each spawned worker would run the script again, it trains in this process instead (a
+    warning says why) or, when this process's TensorFlow cannot, refuses before any worker
+    starts (`_workers_for_caller`; docs/zoo.md).
+
     Raises HubensembleError for an unknown preset or architecture, a bad plan, a seed that
-    derives one outside numpy's range (`seed_problem`), ``workers`` < 1 or an
+    derives one outside numpy's range (`seed_problem`), ``workers`` < 1, an unguarded
+    caller that this process cannot train for (above), or an
     ``out_dir`` that is a file or a non-empty folder that is not a zoo; OptionError for one
     written as Windows writes paths, on Linux or macOS (`stageargs.windows_path`); DataError
     for bad upstream data; OSError when the zoo.json of a zoo at ``out_dir`` cannot be read;
@@ -342,6 +349,28 @@ def _default_workers(plans, config) -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def _workers_for_caller(workers: int) -> int:
+    """`workers`, or 1 (this process trains) when the main script calls build_zoo outside an
+    ``if __name__ == "__main__":`` block (`unguarded_main_call`): each spawned worker would
+    run it again from the top and build again. HubensembleError with the guard to add when
+    this process cannot train either (its TensorFlow runs other threads: `_trains_here`)."""
+    where = unguarded_main_call()
+    if where is None:
+        return workers
+    said = (f"build_zoo is called at {where}, outside an `if __name__ == \"__main__\":` "
+            f"block, and a worker process starts by running that script again from the top "
+            "(multiprocessing's spawn), which would build the zoo again in each")
+    if _trains_here(1):
+        log.warning("training the zoo's modules in this process, not on %s: %s; put the "
+                    "call under `if __name__ == \"__main__\":` to train on workers",
+                    counted(workers, "worker process", "worker processes"), said)
+        return 1
+    raise HubensembleError(f"{said}; put the call (and what it needs) under `if __name__ == "
+                           "\"__main__\":` (to train in this process instead, its TensorFlow "
+                           f"would need the workers' {TRAIN_THREADS} intra-op thread; it runs, "
+                           f"or will run, {_intra_op_threads()})")
+
+
 def _build_into(config: ZooConfig, folder: pathlib.Path, parts: pathlib.Path, *, progress, hook,
                 workers, purpose) -> int:
     """Builds `config`'s zoo into the (temp) folder `folder`; returns the modules built.
@@ -374,6 +403,8 @@ def _build_into(config: ZooConfig, folder: pathlib.Path, parts: pathlib.Path, *,
 
     workers = _default_workers(todo or plans, config) if workers is None else workers
     workers = max(1, min(workers, len(todo)))
+    if todo and not _trains_here(workers):
+        workers = _workers_for_caller(workers)
     work = folder / ".work"  # data and parent weights handed to the workers; removed at the end
     work.mkdir()
     data_files, input_size = {}, None

@@ -4,6 +4,7 @@ TensorFlow threads; the workers' progress files the builder's bar reads."""
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -178,6 +179,69 @@ def _trains_here(workers: int) -> bool:
     ours to set. Elsewhere a single worker process trains them: a few seconds to start when
     this process already has TensorFlow (none when it has not: then it imports none)."""
     return workers == 1 and _intra_op_threads() == TRAIN_THREADS
+
+
+def unguarded_main_call() -> str | None:
+    """"FILE:LINE" of the main script's top-level statement that is running this call when a
+    spawned worker would run it again, else None. A worker started by multiprocessing's
+    "spawn" (the zoo's pool: no forked TensorFlow state) first runs the main script again as
+    ``__mp_main__`` (`multiprocessing.spawn.get_preparation_data`: by path, or by module name
+    for ``python -m``; neither for a notebook, ``python -c``, the REPL or a package's
+    ``__main__``), so a build_zoo called from its top level outside an ``if __name__ ==
+    "__main__":`` block is called again in each worker: there it waited on the build's own
+    lock for an hour while the build waited on it. Told from the script's source (`ast`):
+    None when it cannot be read or parsed, or the call is not from the main thread's script."""
+    import multiprocessing.spawn
+
+    main = sys.modules.get("__main__")
+    data = multiprocessing.spawn.get_preparation_data("zoo-worker")
+    name, path = data.get("init_main_from_name"), data.get("init_main_from_path")
+    if main is None or not (path or name):
+        return None
+    if name and (name == "__main__" or name.endswith(".__main__")):
+        return None  # a package's __main__ (python -m hubensemble): spawn runs none
+    if path and os.path.splitext(os.path.basename(path))[0] == "ipython":
+        return None  # spawn's own exception: IPython's launcher is not run again
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_globals is vars(main)
+                                     and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    file = getattr(main, "__file__", None)
+    if frame is None or not file:
+        return None
+    try:
+        with open(file, "rb") as f:
+            tree = ast.parse(f.read(), filename=file)
+    except (OSError, SyntaxError, ValueError):
+        return None
+    line = frame.f_lineno
+    return None if _guarded(tree.body, line) else f"{file}:{line}"
+
+
+def _is_main_test(test) -> bool:
+    """Whether `test` (an ast expression) is ``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1
+            and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(mains) == 1
+
+
+def _guarded(body, line) -> bool:
+    """Whether `line` lies, within the statements `body`, in the body of an ``if __name__ ==
+    "__main__":`` (at any depth of compound statements)."""
+    for node in body:
+        if not node.lineno <= line <= (node.end_lineno or node.lineno):
+            continue
+        if isinstance(node, ast.If) and _is_main_test(node.test) and any(
+                n.lineno <= line <= (n.end_lineno or n.lineno) for n in node.body):
+            return True
+        blocks = [getattr(node, key, None) or [] for key in ("body", "orelse", "finalbody")]
+        blocks += [h.body for h in getattr(node, "handlers", None) or []]
+        return any(_guarded(block, line) for block in blocks if block)
+    return False
 
 
 def _init_worker(threads: int):
