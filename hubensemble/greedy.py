@@ -198,7 +198,11 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
     for i, table in enumerate(probs):  # one table at a time: no copy of the whole stack
         _check_member(i, table)
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= probs.shape[2]:
-        raise ValueError(f"labels must be integers in [0, {probs.shape[2]})")
+        bad = int(np.flatnonzero((y < 0) | (y >= probs.shape[2]))[0]) if np.issubdtype(
+            y.dtype, np.integer) else 0
+        raise ValueError(f"greedy_select() labels y must be integers in [0, {probs.shape[2]}) "
+                         f"(the C = {probs.shape[2]} classes of val_probs [M, N, C]), got "
+                         f"y[{bad}] = {y[bad].item()!r}")
     if int(budget) < 1:
         raise ValueError(f"budget must be >= 1, got {budget}")
     m, n, _ = probs.shape

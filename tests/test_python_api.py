@@ -86,6 +86,14 @@ def test_greedy_select_names_its_arrays(args, name, shown):
         hubensemble.greedy_select(*args)
 
 
+def test_greedy_select_names_a_label_out_of_range():
+    """It said "labels must be integers in [0, 2)", neither the label nor where."""
+    with pytest.raises(ValueError, match=r"^greedy_select\(\) labels y must be integers in "
+                                         r"\[0, 2\) \(the C = 2 classes of val_probs "
+                                         r"\[M, N, C\]\), got y\[2\] = 5$"):
+        hubensemble.greedy_select(np.full((2, 4, 2), 0.5), np.array([0, 1, 5, 0]))
+
+
 @pytest.mark.parametrize("probs, y, shown", [
     (np.full((2, 0, 3), 1 / 3), np.zeros(0, int), r"\[2, 0, 3\] and \[0\]"),
     (np.full((0, 4, 3), 1 / 3), np.zeros(4, int), r"\[0, 4, 3\] and \[4\]"),
