@@ -329,6 +329,9 @@ def _split():
     (lambda: hubensemble.Task("t", "arrays", None, _split()),
      r"^Task class_names must be a list of str, one per class, got NoneType None; e\.g\. "
      r"class_names=\['cat', 'dog'\]$"),
+    # a set has no order: label i named no class it could be told
+    (lambda: hubensemble.Task("t", "arrays", {"a", "b"}, _split()),
+     r"^Task class_names must be a list of str, one per class, got set "),
     (lambda: hubensemble.Task(None, "arrays", ["a", "b"], _split()),
      r"^Task name must be a str naming the task, got NoneType None; e\.g\. name='mine'$"),
     (lambda: hubensemble.Task("t", 3, ["a", "b"], _split()),

@@ -221,7 +221,8 @@ class Task:
             if not isinstance(getattr(self, key), str):
                 raise TypeError(f"Task {key} must be {what}, got "
                                 f"{described(getattr(self, key))}; e.g. {key}={example}")
-        if not isinstance(self.class_names, (list, tuple, np.ndarray, str, bytes)):
+        names = self.class_names  # a list, tuple, array or pandas Index; not unordered
+        if not hasattr(names, "__iter__") or isinstance(names, (dict, set, frozenset)):
             raise TypeError(f"Task class_names must be a list of str, one per class, got "
                             f"{described(self.class_names)}; e.g. class_names=['cat', 'dog']")
         # Every source of names meets this (a Task made in Python too); the loaders refuse
