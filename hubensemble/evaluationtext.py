@@ -36,17 +36,24 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     lines = [head]
     # With the table, not only in the warning (-q silences it; the table stood alone).
     same = result.get("same_data_as_export")
-    seen = (0 if same else (result.get("not_held_out") or {}).get("images") or 0)
+    held = {} if same else result.get("not_held_out") or {}
     changed = result.get("data_changed") or {}
-    seen = max(seen, changed.get("train", 0) + changed.get("val", 0))
+    seen = max(held.get("images") or 0, changed.get("train", 0) + changed.get("val", 0))
     # The export's own test split holding copies of its train or val images: the note
     # itself, as fit's table gives it (a test/ folder scored alone has no data summary).
     copies = not_held_out_note(result) if same else None
     if copies:
         lines.append(copies)
     elif seen:
-        lines.append(f"not a held-out measure: {seen} of the {result['n']} scored images "
-                     "trained or chose the export (the warning says which and what to do)")
+        # Which, and the way on, here too: -q silences the warning this pointed to.
+        by = changed if seen > (held.get("images") or 0) else held
+        kinds = " or ".join(f"{word} ({by[s]})" for s, word in (
+            ("train", "training"), ("val", "validation")) if by.get(s))
+        why = (f"by name; the folder it was fit on, changed since: {changed['folder']}"
+               if by is changed else f"images of its run, {held.get('run')}; score images "
+               "it never saw for a held-out figure")
+        lines.append(f"not a held-out measure: {seen} of the {result['n']} scored images are "
+                     f"{kinds} images of the export ({why})")
     data = result.get("task") or {}
     skipped = data.get("skipped") or []
     if skipped:

@@ -1142,9 +1142,11 @@ def test_the_exports_own_folder_changed_since_is_scored_whole_and_said_so(export
     # The table says it too: `evaluate -q` silences the warning, and the table stood alone
     # (a new-user check).
     table = ev.format_evaluation(result).splitlines()
+    # Which, here too (it said "the warning says which and what to do": -q hides it).
     assert table[1] == (f"not a held-out measure: {len(fitted.train) - 1 + len(fitted.val)} "
-                        "of the 30 scored images trained or chose the export (the warning "
-                        "says which and what to do)"), table[:3]
+                        f"of the 30 scored images are training ({len(fitted.train) - 1}) or "
+                        f"validation ({len(fitted.val)}) images of the export (by name; the "
+                        f"folder it was fit on, changed since: {root})"), table[:3]
     assert "not a held-out measure" not in ev.format_evaluation(same)
     # Other images with other names: not the export's folder, nothing more said.
     write_pngs(tmp_path / "other" / "a", (rng.random((3, 6, 6, 3)) * 255).astype(np.uint8))
@@ -1316,6 +1318,11 @@ def test_test_images_that_trained_or_chose_the_export_are_counted_and_warned(
                "it never saw for one)")
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [warning]
     assert not_held_out_note(result) == warning
+    # The table's line says which and the way on itself: -q hides the warning.
+    assert ev.format_evaluation(result).splitlines()[1] == (
+        f"not a held-out measure: {sum(want.values())} of the {result['n']} scored images are "
+        f"training ({want['train']}) or validation ({want['val']}) images of the export "
+        f"(images of its run, {run}; score images it never saw for a held-out figure)")
     written = ev.read_evaluation(ev.write_evaluation(result, tmp_path / "e.json"))
     assert written["not_held_out"] == result["not_held_out"]
 
