@@ -62,7 +62,7 @@ def test_copies_note(duplicates: dict | None, n_test: int | None) -> str | None:
     (`Task.duplicates`: run.json's data.task.duplicates) counts test images with a copy in
     its train or val split ("across": "test_in_train", "test_in_val"), for a test split of
     `n_test` examples: `copies_note`, or None without such copies (or without a record).
-    Its count is the record's "test_in_train_or_val" (beside "across": test images with a
+    Its count is the record's "test_in_either" (beside "across": test images with a
     copy in either, each counted once), when it holds one that fits "across"; a record written
     before it did counts an image with a copy in both in each: exact when the data has no
     copies between train and val ("val_in_train" 0), else said as "up to" (it said "up to 4"
@@ -72,7 +72,7 @@ def test_copies_note(duplicates: dict | None, n_test: int | None) -> str | None:
     train, val = int(across.get("test_in_train") or 0), int(across.get("test_in_val") or 0)
     if not (train or val) or not n_test:
         return None
-    either = (duplicates or {}).get("test_in_train_or_val")
+    either = (duplicates or {}).get("test_in_either")
     if isinstance(either, int) and not isinstance(either, bool) and (
             max(train, val) <= either <= train + val):
         exact = either

@@ -899,7 +899,7 @@ def test_copied_files_stay_in_one_split_and_do_not_raise_leave_one_out(tmp_path)
         dup = twice.duplicates
         assert dup["groups"] == 36 and dup["copies"] == 36
         assert dup["across"] == {"val_in_train": 0, "test_in_train": 0, "test_in_val": 0}
-        assert dup["test_in_train_or_val"] == 0
+        assert dup["test_in_either"] == 0
         assert (len(twice.val), len(twice.test)) == (2 * len(once.val), 2 * len(once.test))
         for s in ("train", "val", "test"):  # every group whole inside its split
             ids = twice.groups(s)
@@ -967,7 +967,7 @@ def test_duplicates_across_given_splits_are_reported_and_dedupe_drops_the_later(
     assert task.duplicates["within"]["val"] == 1
     assert task.duplicates["across"] == {"val_in_train": 3, "test_in_train": 2,
                                          "test_in_val": 0}
-    assert task.duplicates["test_in_train_or_val"] == 2
+    assert task.duplicates["test_in_either"] == 2
     assert task.groups("val").tolist() == [0, 0, 5]  # ids shared with train
     deduped = load_task(spec, dedupe=True)
     assert deduped.val is None and deduped.test is None and len(deduped.train) == 8

@@ -2690,19 +2690,19 @@ def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(
 def test_the_copies_note_counts_a_test_image_copied_in_train_and_val_once():
     """A test image with a copy in train and one in val was counted in each, so the note
     said "up to 4" of 3 such images when train and val shared copies. A record that counts
-    the test images with a copy in either ("test_in_train_or_val") gives the exact count;
+    the test images with a copy in either ("test_in_either") gives the exact count;
     one written before it still says "up to". Fails before: "up to 4"."""
     from hubensemble.heldoutwords import test_copies_note
 
     across = {"test_in_train": 2, "test_in_val": 2, "val_in_train": 1}
     said = ("the same pixels; load_task(…, dedupe=True) drops them)")
-    assert test_copies_note({"across": across, "test_in_train_or_val": 3}, 20) == (
+    assert test_copies_note({"across": across, "test_in_either": 3}, 20) == (
         "not a held-out measure: 3 of the 20 test images are copies of training (2) or "
         f"validation (2) images ({said}")
     assert test_copies_note({"across": across}, 20).startswith(
         "not a held-out measure: up to 4 of the 20 test images")
     # A count that does not fit the other two (an edited record) is not taken.
-    assert "up to 4 of" in test_copies_note({"across": across, "test_in_train_or_val": 9}, 20)
+    assert "up to 4 of" in test_copies_note({"across": across, "test_in_either": 9}, 20)
 
 
 def test_the_copies_note_of_a_loaded_task_is_exact_by_an_independent_count(tmp_path):

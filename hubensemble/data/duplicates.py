@@ -114,8 +114,8 @@ def duplicate_report(task) -> dict:
         # Each test image with a copy in train or val once: the held-out note's count
         # (heldoutwords.test_copies_note; "across" counts one in both in each). Beside
         # "across", whose pairs the data's summary and the report list one by one.
-        "test_in_train_or_val": sum(1 for k in keys.get("test", ())
-                                    if k in sets.get("train", ()) or k in sets.get("val", ())),
+        "test_in_either": sum(1 for k in keys.get("test", ())
+                              if k in sets.get("train", ()) or k in sets.get("val", ())),
         "conflicting_labels": len(conflicting),
         "conflicting_dropped": len(task.dropped_conflicts),
         "dropped": len(task.dropped),
