@@ -500,6 +500,8 @@ def cmd_fit(args):
     # says it; after TensorFlow's import it took 15 s and 650 MB): then TensorFlow.
     refuse_changed_options(Run(args.out), options, restart=args.restart,
                            data_args=data_args_from(args), specs=args.specs)
+    from hubensemble.fitbudget import check_fit_budget
+    check_fit_budget(args.out, options, restart=args.restart)  # no candidate fits: not after
     _say_missing(args)
     _import_tensorflow(args.verbose)
     # Loaded here, so fit keeps data_args (later stages can load the data again); fit says

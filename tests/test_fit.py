@@ -2550,6 +2550,41 @@ def test_a_fit_refused_before_its_sweep_records_why_and_no_stopped_seconds(catal
     assert "stopped in it" not in md, md
 
 
+def test_a_budget_no_candidate_of_a_finished_fit_meets_is_refused_before_tensorflow(
+        catalogue, fitted, tmp_path):
+    """`fit … --max-gflops 1e-9` on a finished fit's folder (the same rank and tune options:
+    its candidates are reused) imported TensorFlow (12 s), reused every stage, and the
+    ensemble refused it, saying only "raise a limit". RUN/cost.json alone says no candidate
+    fits: refused before TensorFlow, in the stage's words, with each flag and the value that
+    passes, or dropping the flag; recorded as the stage records it. That value passes.
+    Fails before: TensorFlow imported, no value named."""
+    from hubensemble.budgetrefusal import refusal
+    from hubensemble.cost.records import read_run_costs
+    from hubensemble.fitbudget import check_fit_budget
+    from hubensemble.pipeline import FitOptions
+    from test_cli import each_in_one_process
+
+    out = tmp_path / "run"
+    shutil.copytree(fitted[0], out)
+    fit = ["fit", "--catalogue", catalogue, "--data", "sklearn:digits", "--out", out,
+           "--profile", "quick", "--top-k", "2", "--seed", "0"]
+    (code, _, err, tensorflow), = each_in_one_process(fit + ["--max-gflops", "1e-9"])
+    assert (code, tensorflow) == (2, False), err
+    costs = read_run_costs(out).costs
+    trial, cost = min(costs.items(), key=lambda kv: (kv[1].gflops, kv[0]))
+    assert (f"no candidate fits the inference budget (--max-gflops 1e-09): the cheapest "
+            f"candidate in GFLOPs, {trial}, needs {cost.gflops:.4g} GFLOPs (limit 1e-09); "
+            "pass --max-gflops ") in err, err
+    assert err.rstrip().endswith(f"or more ({trial}'s, the least that admits a candidate), "
+                                 "or drop the flag"), err
+    passes = float(err.split("pass --max-gflops ")[1].split(" ")[0])
+    assert passes >= cost.gflops
+    recorded = refusal(json.loads((out / "run.json").read_text()))
+    assert recorded["command"] == "fit" and recorded["limits"]["max_gflops"] == 1e-9
+    check_fit_budget(out, FitOptions(**FIT, max_gflops=passes), restart=False)  # it passes
+    check_fit_budget(out, FitOptions(**FIT, max_gflops=1e-9), restart=True)  # a new sweep
+
+
 def test_fits_warning_on_folders_outside_its_plan_alone_does_not_end_running_tune_again(
         tmp_path, caplog):
     """fit said "…does not hold it, so fit's tune leaves it as it is: delete … then fit
