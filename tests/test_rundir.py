@@ -524,3 +524,43 @@ def test_tunes_redo_line_says_a_damaged_written_record_not_a_file(tmp_path):
     assert redone_line(folder, ["probe-0000-m", "probe-0001-m"], "probe",
                        said=("probe-0000-m",)).startswith("tune probe: 1 trial redone, its "
                                                           "validation table changed since")
+
+
+def test_a_copied_runs_export_folder_holding_the_originals_export_is_said_as_such(tmp_path):
+    """`cp -r a b`, b's run.json naming X (`fit --out b --export X` reused a's export there),
+    X holding a's export: the summary and the report (`Run.foreign_export`, `current_export`)
+    called it b's own, b's run.json a byte copy of a's (the same "created", the same data).
+    They read it by `exportfolder.other_run` with the folder, as `export` does; an export
+    copied along with the run (`cp -r` of the folder holding both: run.json's "beside") stays
+    the copy's own. Files only. Fails before: foreign_export was None."""
+    from hubensemble.exportfolder import run_record
+    from hubensemble.fileio import atomic_write_json
+
+    def exported(run, folder):
+        (folder / "assets").mkdir(parents=True)
+        (folder / "saved_model.pb").write_bytes(b"pb")
+        atomic_write_json(folder / "assets" / "hubensemble.json", {
+            "format": "hubensemble-export", "created": "2026-12-04T15:40:01",
+            "members": [{"trial": "t0"}], "task": {"fingerprint": "fa"},
+            "run": run_record(run.path, run.meta())})
+
+    root = tmp_path / "p"
+    a, out = Run(root / "a"), root / "X"
+    a.update(data={"args": {"spec": "sklearn:digits"}, "task": {"fingerprint": "fa"}},
+             export={**a.export_record(out), "members": [{"trial": "t0"}]})
+    exported(a, out)
+    shutil.copytree(a.path, root / "b")
+    b = Run(root / "b")
+    b.update(export={**b.export_record(out), "members": [{"trial": "t0"}]})
+    assert b.exported_to() == str(out)
+    assert b.foreign_export() == (str(out), (
+        f"an export of another run ({a.path}, the same data; one of the two runs is a copy "
+        'of the other: their run.json record the same "created")'))
+    assert b.current_export() == (None, None)
+    assert a.foreign_export() is None and a.current_export() == (str(out), None)
+    # The folder holding both copied: q/a's export is q/X, its own.
+    shutil.copytree(root, tmp_path / "q")
+    copy = Run(tmp_path / "q" / "a")
+    assert copy.exported_to() == str(tmp_path / "q" / "X")
+    assert copy.foreign_export() is None
+    assert copy.current_export() == (str(tmp_path / "q" / "X"), None)
