@@ -71,29 +71,31 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None, say=True)
     path = cand.weights_path
     if path is None:
         return _Plan(index, entry, cand, spec, "retrain", meta_path=run.meta_path), None, None
+    shown = escaped(absolute(path))  # as ensemble.py names a file: pasteable
     if not path.is_file():  # kept in metadata
-        return None, f"{who}: its weights file {path.absolute()} is missing", None
+        return None, f"{who}: its weights file {shown} is missing", None
+    # Weights other than those its trial validated and the ensemble chose on: serving them is
+    # serving a model no figure was measured of (it was exported with a warning). Before the
+    # open: a file cut short since tune wrote it is a changed file (sha256, restore or redo
+    # it), not an h5py error ("unreadable (Unable to synchronously open file …)").
+    writer = "distill" if folder.parent.name == DISTILL_DIR else "tune"
+    changed = changed_since(cand.record, path, writer)
+    if changed or cand.changed_file(path.name):
+        changed = changed or f"its weights file {shown} " + cand.changed_file(
+            path.name).removeprefix(f"{path.name} ")
+        why = ("its recorded figures are" if writer == "distill" else
+               "the ensemble chose it by the figures")
+        return None, f"{who}: {changed}; {why} of the weights {writer} wrote, not of these", cand
     try:
-        # Open it now so a broken file fails the export before any member is retrained.
+        # Open it now so a broken file fails the export before any member is retrained
+        # (one whose trial recorded no sha256: an older hubensemble's).
         import h5py
 
         with h5py.File(path, "r"):
             pass
     except Exception as e:  # noqa: BLE001 - h5py raises OSError and others for a bad file
         reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
-        return None, (f"{who}: its weights file {path.absolute()} is unreadable "
-                      f"({first_line(e)})"), None
-    # Weights other than those its trial validated and the ensemble chose on (after the open:
-    # a damaged file is said as such): serving them is serving a model no figure was
-    # measured of (it was exported with a warning).
-    writer = "distill" if folder.parent.name == DISTILL_DIR else "tune"
-    changed = changed_since(cand.record, path, writer)
-    if changed or cand.changed_file(path.name):
-        changed = changed or f"its weights file {path.absolute()} " + cand.changed_file(
-            path.name).removeprefix(f"{path.name} ")
-        why = ("its recorded figures are" if writer == "distill" else
-               "the ensemble chose it by the figures")
-        return None, f"{who}: {changed}; {why} of the weights {writer} wrote, not of these", cand
+        return None, f"{who}: its weights file {shown} is unreadable ({first_line(e)})", None
     return _Plan(index, entry, cand, spec, "weights", str(path), run.meta_path), None, None
 
 

@@ -1055,6 +1055,24 @@ def _datasets(f):
     return found
 
 
+def test_a_weights_file_cut_short_since_tune_is_said_as_changed_not_unreadable(run_copy):
+    """A member's weights file cut short since tune wrote it (a copy stopped part way) was
+    refused as "its weights file … is unreadable (Unable to synchronously open file …)", an
+    h5py error with no way on, before the changed-file check: it is said as changed (sha256
+    recorded in trial.json, now), with the way on (restore it or redo the trial), before
+    TensorFlow. exportplan. Fails before: the h5py words."""
+    from hubensemble.exportplan import check_members
+
+    trial = json.loads((run_copy / "ensemble.json").read_text())["members"][0]["trial"]
+    weights = candidate.inspect(run_copy / "candidates" / trial)[0].weights_path
+    weights.write_bytes(weights.read_bytes()[:200])
+    with pytest.raises(RunError) as err:
+        check_members(run_copy, retrain_full=False, skip_missing=False)
+    said = str(err.value)
+    assert f"its weights file {weights} is not the one tune wrote (sha256 " in said, said
+    assert "unreadable" not in said and "restore the file" in said, said
+
+
 def test_the_export_reads_each_member_through_its_candidate_record(run_copy, digits, tmp_path):
     """The weights file is the one trial.json names; a member whose trial.json is missing or
     not "ok" is named with the reason, before anything is built."""
@@ -1063,7 +1081,8 @@ def test_the_export_reads_each_member_through_its_candidate_record(run_copy, dig
     record = read_json(folder / candidate.TRIAL_FILE)
     (folder / "renamed.h5").write_bytes(b"not a weights file")
     atomic_write_json(folder / candidate.TRIAL_FILE, {**record, "weights": "renamed.h5"})
-    with pytest.raises(RunError, match=r"member 1 .*renamed\.h5 is unreadable"):
+    # (not the file tune wrote, which a changed file is said as first: exportplan)
+    with pytest.raises(RunError, match=r"member 1 .*renamed\.h5 is not the one tune wrote"):
         export_ensemble(run_copy, tmp_path / "a", task=digits, progress=False)
     atomic_write_json(folder / candidate.TRIAL_FILE,
                       {**record, "status": "failed", "reason": "OOM"})
