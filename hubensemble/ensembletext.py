@@ -194,13 +194,17 @@ def test_copies_record(duplicates, n_test) -> dict | None:
     """ensemble.json's "test_copies" of a run whose data's duplicates record `duplicates`
     (run.json data.task.duplicates, `Task.duplicates`) counts test images with a byte copy in
     train or val, for a test split of `n_test` (int) examples: {"n": n_test, "test_in_train",
-    "test_in_val", "val_in_train": counts (int >= 0)}; None without such copies or record
-    (an ensemble.json then holds none, as before)."""
+    "test_in_val", "val_in_train": counts (int >= 0)}, and "test_in_either" (test images
+    with a copy in either, each once) where the record holds it; None without such copies
+    or record (an ensemble.json then holds none, as before)."""
     across = (duplicates or {}).get("across") if isinstance(duplicates, Mapping) else None
     if not isinstance(across, Mapping) or not n_test:
         return None
     record = {"n": int(n_test), **{k: int(across.get(k) or 0) for k in (
         "test_in_train", "test_in_val", "val_in_train")}}
+    either = duplicates.get("test_in_either")  # the exact count, where the record has it
+    if isinstance(either, int) and not isinstance(either, bool):
+        record["test_in_either"] = either
     return record if record["test_in_train"] or record["test_in_val"] else None
 
 
@@ -211,7 +215,8 @@ def test_copies_text(record) -> str | None:
     words; None without it."""
     if not isinstance(record, Mapping):
         return None
-    return test_copies_note({"across": dict(record)}, record.get("n"))
+    return test_copies_note({"across": dict(record), "test_in_either":
+                             record.get("test_in_either")}, record.get("n"))
 
 
 def run_test_copies(meta) -> str | None:

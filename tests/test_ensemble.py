@@ -1510,6 +1510,25 @@ def test_test_figures_on_copies_of_training_images_are_said_to_be_no_held_out_me
     assert "held-out" not in format_ensemble(run_ensemble(run)) + summary_table(run)
 
 
+def test_test_copies_in_train_and_val_are_counted_once_in_ensemble_json():
+    """ensemble.json's "test_copies" kept the duplicates record's "across" counts alone, so fit's
+    closing table and the ensemble's summary said "up to 4 of the 20 test images" of 3 test
+    images with a copy in train or val (one in both), where evaluate said 3: the record's exact
+    count, "test_in_either", is kept and said. Fails before: "up to 4"."""
+    from hubensemble.ensembletext import test_copies_record, test_copies_text
+    from hubensemble.heldoutwords import test_copies_note
+
+    duplicates = {"across": {"test_in_train": 2, "test_in_val": 2, "val_in_train": 1},
+                  "test_in_either": 3}
+    record = test_copies_record(duplicates, 20)
+    assert record["test_in_either"] == 3, record
+    said = test_copies_text(record)
+    assert said.startswith("not a held-out measure: 3 of the 20 test images"), said
+    assert said == test_copies_note(duplicates, 20)  # the words evaluate and the report say
+    del duplicates["test_in_either"]  # a record written before: "up to", as it was
+    assert "up to 4 of the 20" in test_copies_text(test_copies_record(duplicates, 20))
+
+
 def _cut_trials(run, trials):
     """Candidate folders of `trials` in `run` whose trial.json is cut short (not JSON), as a
     hand edit or a copy stopped halfway leaves it."""
