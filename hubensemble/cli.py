@@ -222,6 +222,10 @@ def build_parser():
     p.add_argument("--out", metavar="FILE", help="also write the results as JSON (replacing "
                    "only an earlier evaluation or an empty file)")
     arguments.add_arguments(p, "evaluate", ("evaluate",))
+    # Each pass over the split it finished (the clean one, a corruption at a severity) is
+    # kept in the user cache (evaluationcells), so "no result yet" was not true of it.
+    p.set_defaults(interrupted="the passes over the test set it finished are kept; run the "
+                   "same command again to go on from them")
     p.set_defaults(func=cmd_evaluate, check=_model_folder, min_classes=1, min_per_class=0)
 
     p = sub.add_parser("report", parents=[no_log], help="write RUN/report.md and RUN/report.html",

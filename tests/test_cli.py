@@ -2318,7 +2318,7 @@ def test_a_quiet_rank_logs_every_skipped_file(tmp_path, tiny_module, in_process)
 def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch):
     import hubensemble.ensemble
     import hubensemble.zoo
-    from hubensemble.cli import main
+    from hubensemble.cli import build_parser, main
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
@@ -2355,6 +2355,10 @@ def test_ctrl_c_says_whether_running_again_resumes(tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err
     assert "interrupted; it had written no result yet; run the same command again" in err
     assert "resume" not in err
+    # evaluate keeps each pass it finished (evaluationcells): it said "no result yet".
+    assert build_parser().parse_args(["evaluate", "--model", str(tmp_path)]).interrupted == (
+        "the passes over the test set it finished are kept; run the same command again to go "
+        "on from them")
     # A Ctrl-C as the command leaves its log's block, its work done: once in 68 tries after
     # predict's whole output, it said "it had written no result yet" (a new-user check).
     import contextlib
