@@ -68,6 +68,7 @@ from hubensemble import formats
 from hubensemble.csvcells import csv_text
 from hubensemble.errors import checks_keywords
 from hubensemble.fileio import atomic_write_text
+from hubensemble.knnchance import at_knn_chance, knn_chance
 from hubensemble.text import counted
 
 #: Fewest ranked modules whose votes make a list: one or two modules' kNN errors are too
@@ -116,6 +117,26 @@ MIN_GIVEN_SHARE = 0.45
 #: (dsprites_orient10's 22: at most 23 of 50 agree); a flipped one lies inside its true class
 #: (with 5 % flipped 11 of the 15 flips listed had a majority, and no clean image did).
 MAJORITY = 0.5
+#: Fewest training images a class needs for its images' labels to be checked: the one image
+#: of a class of one has no other image of its label to be near, so none of its neighbours
+#: can carry it and it would always be listed (a new user's --min-per-class 1 folder).
+MIN_CLASS_IMAGES = 2
+#: Largest share of one class's training images listed; a class whose images would be listed
+#: beyond it has none listed (`class_limited`): the modules do not separate that class, which
+#: is what a rare class looks like to a kNN vote (a 95/5 binary folder: 3 of its 12
+#: rare-class images, 25 %, all correct, were listed). Confident learning sets its thresholds
+#: per class for the same reason (a class's own mean self-confidence, Northcutt et al., 2021,
+#: JAIR), and cleanlab's `filter.find_label_issues` keeps at least `min_examples_per_class`
+#: of each class unflagged so that a rare class is not pruned away (its FAQ: extremely rare
+#: classes are to be left out of the check). Twice the set-wide MAX_SHARE, as one class's
+#: share varies more than the set's: measured per class (bench_labelcheck.py's data,
+#: signdigits10 and gtsrb10, 74-90 images a class, seed 223; clean / 5 % / 10 % flipped) the
+#: neighbours' rule's largest share of one class was 0.012 / 0.072 / 0.119 and 0.012 / 0.056
+#: / 0.077, the 1-NN rule's 0.075 / 0.104 / (gated) and 0.075 / 0.138 / (gated): 0.1 left out
+#: whole classes of those (signdigits10 at 10 %: recall 0.54 to 0.42; gtsrb10's 1-NN at 5 %:
+#: 0.75 to 0.33), 0.2 changes none of their lists. A class of fewer than 5 images has none
+#: listed so.
+MAX_CLASS_SHARE = 2 * MAX_SHARE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +228,8 @@ class LabelCheck:
     `given_share` the mean share of the given label among the images' neighbours (float in
     [0, 1]; None for the 1-NN rule) and, when it is below MIN_GIVEN_SHARE, `split` how many
     images none of whose neighbours carries the label were left out for want of a MAJORITY
-    on one other label."""
+    on one other label; `lone` how many were left out as their class's only image and
+    `crowded` ((class, suspects, images), …) the classes left out whole (`class_limited`)."""
 
     suspects: list
     modules: int = 0
@@ -218,12 +240,49 @@ class LabelCheck:
     split: int = 0
     labels_of: str = "train"
     voters: tuple = ()
+    lone: int = 0
+    crowded: tuple = ()
+
+    def left_out(self, class_names=()) -> str | None:
+        """What `class_limited` left out of the list, in words (None when nothing): "2 images
+        in classes of one image not checkable (no other image carries their label); class b
+        not listed: 3 of its 12 images would be, more than 20% of it (the modules do not
+        separate it)". `class_names`: str per class index (the index where there is none)."""
+        names = [str(n) for n in (class_names or ())]
+        parts = []
+        if self.lone:
+            parts.append(f"{counted(self.lone, 'image')} in classes of one image not "
+                         "checkable (no other image carries "
+                         f"{'its' if self.lone == 1 else 'their'} label)")
+        for c, listed, size in self.crowded:
+            name = names[c] if 0 <= c < len(names) else str(c)
+            parts.append(f"class {name} not listed: {listed} of its {size} images would be, "
+                         f"more than {MAX_CLASS_SHARE:.0%} of it (the modules do not "
+                         "separate it)")
+        return "; ".join(parts) or None
 
     @property
     def mixed(self) -> bool:
         """Whether the neighbourhoods are mixed (given_share below MIN_GIVEN_SHARE), so that
         only images with a MAJORITY of their neighbours on one other label are listed."""
         return self.given_share is not None and self.given_share < MIN_GIVEN_SHARE
+
+
+def class_limited(suspects, labels) -> tuple[list, int, tuple]:
+    """The suspects a list may hold by their given classes: leaves out those of a class of
+    fewer than MIN_CLASS_IMAGES training images (not checkable) and every one of a class more
+    than MAX_CLASS_SHARE of whose images are suspects. `suspects`: Suspect, in their order;
+    `labels`: int [N], the given labels. Returns (the kept suspects in their order, how many
+    were left out as lone, ((class, suspects of it, its images), …) of the classes left out
+    as crowded, by class index)."""
+    sizes = np.bincount(np.asarray(labels, np.int64))
+    listed = np.bincount([s.given for s in suspects], minlength=len(sizes))
+    lone = sum(1 for s in suspects if sizes[s.given] < MIN_CLASS_IMAGES)
+    crowded = tuple((c, int(listed[c]), int(sizes[c])) for c in range(len(sizes))
+                    if sizes[c] >= MIN_CLASS_IMAGES and listed[c] > MAX_CLASS_SHARE * sizes[c])
+    out = {c for c, _, _ in crowded} | {c for c in range(len(sizes))
+                                        if sizes[c] < MIN_CLASS_IMAGES}
+    return [s for s in suspects if s.given not in out], lone, crowded
 
 
 def check_ranking(ranking, predictions: dict, labels, neighbours=None) -> LabelCheck:
@@ -236,8 +295,12 @@ def check_ranking(ranking, predictions: dict, labels, neighbours=None) -> LabelC
     given labels' mean share of the neighbours is below MIN_GIVEN_SHARE), else
     `suspect_labels` of every module's 1-NN predictions. `skipped` (and no suspects) when
     the metric is not a kNN one, fewer than MIN_MODULES modules have predictions of N
-    images, the best score is below MIN_PROXY_SCORE, or more than MAX_SHARE of the images
-    would be listed (the reason in words, for the report)."""
+    images, the best score is at chance (`knnchance.at_knn_chance` of the ranking's "chance",
+    or of the labels' `knn_chance` when it records none) or below MIN_PROXY_SCORE, more than
+    MAX_SHARE of the images would be listed, or `class_limited` leaves none of them (the
+    reason in words, for the report). `class_limited` leaves out the suspects of classes of
+    one image and of classes more than MAX_CLASS_SHARE of which would be listed (`lone`,
+    `crowded`; `LabelCheck.left_out` says so)."""
     if not str(ranking.metric).startswith("knn"):
         return LabelCheck([], skipped=f"the ranking's metric is {ranking.metric}, and only "
                           "the kNN metrics predict each training image's label")
@@ -254,6 +317,12 @@ def check_ranking(ranking, predictions: dict, labels, neighbours=None) -> LabelC
             f"{MIN_MODULES} are needed, so that one module's errors are not taken for "
             "wrong labels"))
     best = max(float(r.get("score") or 0.0) for r in rows)
+    chance = ranking.chance if getattr(ranking, "chance", None) is not None else knn_chance(y)
+    if at_knn_chance(best, chance):  # the modules' neighbours are the common class's
+        return LabelCheck([], modules=len(rows), best_score=best, skipped=(
+            f"every ranked module's leave-one-out kNN accuracy is at chance (the best "
+            f"{best:.4f} <= {chance:.4f}, always the most common class): their neighbours "
+            "do not tell the classes apart, so they cannot tell a wrong label"))
     if best < MIN_PROXY_SCORE:
         return LabelCheck([], modules=len(rows), best_score=best, skipped=(
             f"the best module's leave-one-out kNN accuracy is {best:.4f}, below "
@@ -274,13 +343,18 @@ def check_ranking(ranking, predictions: dict, labels, neighbours=None) -> LabelC
     else:
         suspects, k = suspect_labels(np.stack([predictions[r["name"]] for r in rows]), y), 0
         words = "every module's kNN prediction contradicts the label"
-    if len(suspects) > MAX_SHARE * len(y):
+    kept, lone, crowded = class_limited(suspects, y)
+    if len(suspects) - lone > MAX_SHARE * len(y):  # one class's only images: no evidence
         return LabelCheck([], modules=len(rows), best_score=best, skipped=(
-            f"{words} of {len(suspects)} of the {len(y)} training images, more than "
+            f"{words} of {len(suspects) - lone} of the {len(y)} training images, more than "
             f"{MAX_SHARE:.0%}: more than the label errors of a hand-labelled set explain, so "
             "most would be the modules' own errors"), neighbours=k, given_share=share)
-    return LabelCheck(suspects, modules=len(near) if k else len(rows), best_score=best,
-                      neighbours=k, given_share=share, split=split)
+    check = LabelCheck(kept, modules=len(near) if k else len(rows), best_score=best,
+                       neighbours=k, given_share=share, split=split, lone=lone,
+                       crowded=crowded)
+    if suspects and not kept:  # said as why there is no list, not as labels all carried
+        return dataclasses.replace(check, skipped=check.left_out())
+    return check
 
 
 @checks_keywords

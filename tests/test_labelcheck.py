@@ -4,6 +4,7 @@ leave-one-out kNN prediction contradicts, checked against scikit-learn's KNeighb
 and the closing table's line built from a run folder's files."""
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,7 @@ def test_suspects_are_ordered_by_agreement_and_shapes_are_checked():
         suspect_labels(preds, np.zeros(5, int))
 
 
-def ranked_run(path, scores, given, preds, metric="knn", neighbours=None):
+def ranked_run(path, scores, given, preds, metric="knn", neighbours=None, chance=None):
     """A run folder as rank leaves it: ranking.json, knn.npz (with `neighbours`, [M, N, K],
     as rank writes it now; without, as before 2026-12-06), labels/train.npy, run.json."""
     rows = [{"name": n, "handle": f"/zoo/{n}", "status": "ok", "reason": None, "score": s,
@@ -81,7 +82,8 @@ def ranked_run(path, scores, given, preds, metric="knn", neighbours=None):
              "stage": None, "family": "generalist", "index": i}
             for i, (n, s) in enumerate(zip(MODULES, scores))]
     Ranking(metric=metric, k=1, rows=rows, selected=list(MODULES[:2]),
-            selection={"rule": "top_k", "top_k": 2}, examples=len(given)).write(path)
+            selection={"rule": "top_k", "top_k": 2}, examples=len(given),
+            chance=chance).write(path)
     if metric.startswith("knn"):
         write_knn_predictions(path, dict(zip(MODULES, preds)),
                               None if neighbours is None else dict(zip(MODULES, neighbours)))
@@ -245,11 +247,75 @@ def test_no_list_says_why_and_the_closing_table_says_nothing(tmp_path, case):
     assert "labels look wrong" not in report.summary_table(tmp_path)
 
 
+def rare_class_neighbours(given, odd, k=10, modules=3):
+    """[modules, N, k] neighbours: each image's k nearest are other images of its own label,
+    but those of `odd` (indexes) have only images of another label (the common class 0's
+    first ones, or class 1's for an image of class 0)."""
+    by_class = {c: np.flatnonzero(given == c) for c in np.unique(given)}
+    near = np.empty((modules, len(given), k), np.int64)
+    for i, c in enumerate(given):
+        own = [j for j in by_class[c] if j != i]
+        other = by_class[1 if c == 0 else 0]
+        pool = other if i in odd or not own else own
+        near[:, i] = [pool[t % len(pool)] for t in range(k)]
+    return near
+
+
+def test_no_training_list_when_every_module_is_at_chance(tmp_path):
+    """A new user's 95/5 binary folder (375 vs 20): every module's kNN score at or below
+    ranking.json's chance (0.8903-0.9409 vs 0.9494) listed 3 of the rare class's right labels;
+    at chance the neighbours are the common class's, so there is no list, and it says why."""
+    given = np.repeat([0, 1], [190, 10])  # chance 0.95
+    near = rare_class_neighbours(given, odd={190, 191, 192})
+    preds = [given[near[m, :, 0]] for m in range(3)]
+    for chance in (0.95, None):  # None: a ranking without it: from the labels
+        ranked_run(tmp_path, [0.94, 0.93, 0.9], given, preds, neighbours=list(near),
+                   chance=chance)
+        section = render_markdown("t", [labels_section(load_run(tmp_path))])
+        assert ("No list: every ranked module's leave-one-out kNN accuracy is at chance (the "
+                "best 0.9400 <= 0.9500, always the most common class)") in section, section
+        assert "labels look wrong" not in report.summary_table(tmp_path)
+
+
+def test_a_class_of_one_image_is_never_listed_and_a_crowded_class_not_at_all():
+    """An image alone in its class has no neighbour of its label (--min-per-class 1); a class
+    more than MAX_CLASS_SHARE of which would be listed is not separated by the modules: both
+    are left out and said once, with counts; the flipped labels elsewhere stay listed."""
+    from hubensemble.labelcheck import MAX_CLASS_SHARE, check_ranking, class_limited
+
+    embs, y, given = tiny_task()
+    near = np.stack([sklearn_neighbours(x, 5) for x in embs])  # 3 classes of 12
+    lone = np.concatenate([given, [3]])  # image 36: the one image of class 3
+    near = np.concatenate([near, np.tile([[[0, 1, 2, 3, 5]]], (3, 1, 1))], axis=1)
+    ranking = Ranking(metric="knn", k=1, rows=[
+        {"name": n, "status": "ok", "score": s} for n, s in zip(MODULES, [0.9, 0.88, 0.85])],
+        selected=[], chance=12 / 37)
+    preds = {n: lone[near[m, :, 0]] for m, n in enumerate(MODULES)}
+    check = check_ranking(ranking, preds, lone, dict(zip(MODULES, near)))
+    assert sorted(s.index for s in check.suspects) == sorted(FLIPPED)
+    assert (check.lone, check.crowded, check.skipped) == (1, (), None)
+    assert check.left_out(["cat", "dog", "emu", "yak"]) == (
+        "1 image in classes of one image not checkable (no other image carries its label)")
+    # Alone, it makes no list, and that says why (not that every label is carried).
+    right = np.concatenate([y, [3]])  # no label flipped
+    only = check_ranking(ranking, preds, right, dict(zip(MODULES, near)))
+    assert not only.suspects and only.skipped.startswith("1 image in classes of one image")
+    # A class of 12 with 3 suspects (25 %: the 95/5 folder's rare class) is left out whole;
+    # one of 20 with 2 (10 %) is kept.
+    labels = np.repeat([0, 1], [20, 12])
+    suspects = [Suspect(i, labels[i], 1 - labels[i], 9, 3, 3) for i in (0, 1, 20, 21, 22)]
+    assert 2 / 20 <= MAX_CLASS_SHARE < 3 / 12
+    kept, n_lone, crowded = class_limited(suspects, labels)
+    assert ([s.index for s in kept], n_lone, crowded) == ([0, 1], 0, ((1, 3, 12),))
+    assert "class dog not listed: 3 of its 12 images would be, more than 20% of it" in (
+        dataclasses.replace(check, lone=0, crowded=crowded).left_out(["cat", "dog"]))
+
+
 def test_a_long_list_shows_the_first_and_counts_the_rest(tmp_path):
     n, flagged = 300, SHOWN + 5
     assert flagged <= MAX_SHARE * n
-    given = np.zeros(n, np.int64)
-    preds = [np.where(np.arange(n) < flagged, 1, 0)] * 3
+    given = np.arange(n) % 2  # two classes: one class alone would be at chance (1.0)
+    preds = [np.where(np.arange(n) < flagged, 1 - given, given)] * 3
     ranked_run(tmp_path, [0.9, 0.8, 0.7], given, preds)
     md = render_markdown("t", [labels_section(load_run(tmp_path))])
     assert f"train\\[{SHOWN - 1}\\]" in md and f"train\\[{SHOWN}\\]" not in md
