@@ -218,7 +218,9 @@ class Ranking:
         modules with their scores (`metric`, as in ranking.json: higher is better), the rule
         that took them (`rule_text`, in the caller's words), the ok modules it left out, the
         first `named` (int >= 0) by name and score, best first, and the count of failed ones,
-        which rank warned of one by one. `summary()` is rank's own table."""
+        which rank warned of one by one, then the modules at chance (`knnchance.chance_words`:
+        "…; all 2 ranked modules are at chance level (score <= 0.9494, …)"). `summary()` is
+        rank's own table."""
         chosen = set(self.selected)
         scores = self.scores()
 
@@ -234,7 +236,10 @@ class Ranking:
                       + (f", … {more} more in ranking.csv" if more > 0 else ""))
         if self.failed_rows:
             words += f"; {', '.join(failed_counted(self.failed_rows))} (warned above)"
-        return words
+        from hubensemble.knnchance import chance_words
+
+        at_chance = chance_words(self, named)  # as summary() says it; fit shows no table
+        return words + (f"; {at_chance}" if at_chance else "")
 
 
 @checks_keywords

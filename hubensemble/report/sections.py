@@ -10,6 +10,7 @@ from hubensemble import formats
 from hubensemble.formats import (describe_export, evaluated_earlier_export, export_identity,
                                  export_members_differ, read_export_metadata)
 from hubensemble.heldout import changed_files_note, not_held_out_note
+from hubensemble.knnchance import chance_words
 from hubensemble.report.budget import refusal_pointer
 from hubensemble.report.figures import plot_knn, plot_robustness
 from hubensemble.report.costs import cost_section
@@ -217,8 +218,11 @@ def _ranking_section(files) -> Section:
         rows.append([rank if ok else "–", row["name"], row.get("family") or "–",
                      _f(row.get("score")), row.get("dim") or "–", status,
                      "✓" if row["name"] in chosen else ""])
-    return sec.add(Table(["rank", "module", "family", r.metric, "dim", "status", "selected"],
-                         rows))
+    sec.add(Table(["rank", "module", "family", r.metric, "dim", "status", "selected"], rows))
+    # Rank's table says which modules are at chance; a score like 0.94 reads as good where
+    # the most common class alone holds 95 % of the images (one rule: `knnchance`).
+    at_chance = chance_words(r, named=10)
+    return sec.add(f"{at_chance[0].upper()}{at_chance[1:]}.") if at_chance else sec
 
 
 def _tuned(files) -> str:
