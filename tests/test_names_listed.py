@@ -27,9 +27,17 @@ def test_report_examples_per_class_row_quotes_names_as_the_classes_row():
     labels = {"train": np.array([0] * 10 + [1]), "val": None}
     # The names are render.Name parts (isolated in report.html); str() is the row's text.
     assert [str(c) for c in class_counts_row(["ice, snow", "rain"], labels)] == [
-        "examples per class (train)", "'ice, snow' 10, 'rain' 1"]
+        "examples per class (train)", "'ice, snow': 10, 'rain': 1"]
     assert [str(c) for c in class_counts_row(["ice", "rain"], labels)] == [
-        "examples per class (train)", "ice 10, rain 1"]
+        "examples per class (train)", "ice: 10, rain: 1"]
+    # Numeric and spaced names: "1 7 / 2 / 3, … a b c 8 / 2 / 3" could not be parted; each
+    # entry's last ": " parts its name from its counts. Fails before: no colon.
+    names = ["1", "2", "a b c", "x: 3"]
+    three = {"train": np.array([0] * 7 + [1] * 2 + [2] * 8 + [3] * 9), "val": np.arange(4),
+             "test": np.array([0, 1, 2, 3, 3])}
+    row = str(class_counts_row(names, three)[1])
+    assert row == "1: 7 / 1 / 1, 2: 2 / 1 / 1, a b c: 8 / 1 / 1, x: 3: 9 / 1 / 2", row
+    assert [e.rsplit(": ", 1)[0] for e in row.split(", ")] == names
 
 
 def test_evaluate_classes_with_no_example_are_quoted_when_one_holds_a_comma():

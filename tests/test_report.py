@@ -599,8 +599,8 @@ def test_classes_without_validation_or_test_examples_are_named_everywhere(tmp_pa
     # gave the split sizes only), and nothing for balanced splits.
     from hubensemble.report.datarows import class_counts_row
 
-    assert ("| examples per class (train / val / test) | circle 6 / 2 / 2, moon 2 / 0 / 0, "
-            "square 6 / 2 / 2, star 2 / 1 / 0 |") in md
+    assert ("| examples per class (train / val / test) | circle: 6 / 2 / 2, moon: 2 / 0 / 0, "
+            "square: 6 / 2 / 2, star: 2 / 1 / 0 |") in md
     assert class_counts_row(["a", "b"], {"train": [0, 0, 1, 1], "val": [0, 1],
                                          "test": None}) is None
 

@@ -87,10 +87,11 @@ def _conflict_example(dup, root=None) -> str:
 
 def class_counts_row(class_names, labels) -> list | None:
     """The data section's "examples per class" row when some split's classes are unbalanced
-    (`data.coverage.unbalanced`): ["examples per class (train / val / test)", "a 96 / 24 /
-    250, b 5 / 1 / 250, …"], the splits that have labels, at most 20 classes ("…, (N in
+    (`data.coverage.unbalanced`): ["examples per class (train / val / test)", "a: 96 / 24 /
+    250, b: 5 / 1 / 250, …"], the splits that have labels, at most 20 classes ("…, (N in
     all)", each name as the classes row shows it: `text.names_shown`, all quoted when one
-    holds a comma); None when every split is balanced. `labels`: {split: int [N] or None},
+    holds a comma; ": " after each, so a numeric or spaced name, "1: 7 / 2 / 3", is told from
+    its counts); None when every split is balanced. `labels`: {split: int [N] or None},
     in order. A long-tailed task's report named its classes and the split sizes only, so its
     validation-sized class of 1 image was seen nowhere before the per-class test table."""
     from hubensemble.data.coverage import unbalanced
@@ -99,8 +100,10 @@ def class_counts_row(class_names, labels) -> list | None:
     if not any(unbalanced(y) for y in present.values()):
         return None
     counts = {s: np.bincount(y, minlength=len(class_names)) for s, y in present.items()}
-    # "ice, snow 5 / 1" read as two classes.
-    cells = [Inline(Name(name), " " + " / ".join(str(c[i]) for c in counts.values()))
+    # "ice, snow 5 / 1" read as two classes (names_shown quotes them all then), and "1 7 / 2"
+    # or "a b c 8 / 2" as names and counts cut anywhere: a colon ends each name, and the
+    # counts (digits and " / ") hold none, so the last ": " of an entry parts them.
+    cells = [Inline(Name(name), ": " + " / ".join(str(c[i]) for c in counts.values()))
              for i, name in enumerate(names_shown(class_names)[:20])]
     more = f", … ({len(class_names)} in all)" if len(class_names) > 20 else ""
     return [f"examples per class ({' / '.join(counts)})",
