@@ -100,8 +100,9 @@ def _done_words(run_dir, sweep, options) -> str | None:
     return None
 
 
-def pending_trials(run_dir, sweep, options) -> dict | None:
-    """{part: [trial id without a complete candidate, …]} of each part of `sweep`, in order, as
+def pending_trials(run_dir, sweep, options, *, every: bool = False) -> dict | None:
+    """{part: [trial id without a complete candidate, …]} (with `every`: every planned trial
+    id, complete or not) of each part of `sweep`, in order, as
     a worker's stage, or a stand-alone tune (`tunepending.check_tune_data`), plans them
     (`sweepplan.plan_sweep` on run `run_dir`'s ranking.json and run.json, with `options`
     {"budget", "seed", "profile" (a name, or None: the run's, `runprofile.run_profile`),
@@ -128,7 +129,7 @@ def pending_trials(run_dir, sweep, options) -> dict | None:
                      for part in sweep_parts(sweep)}
     except (HubensembleError, OSError, ValueError, KeyError, TypeError):
         return None
-    return {part: [e.trial_id for e in plan if not _complete(run_dir, e.trial_id)]
+    return {part: [e.trial_id for e in plan if every or not _complete(run_dir, e.trial_id)]
             for part, plan in plans.items()}
 
 

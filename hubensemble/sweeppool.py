@@ -322,23 +322,20 @@ def _disagreeing(run: Run, trained: Profile) -> str | None:
                 f", whose definition today is the one they trained at" if works else "") + ")")
 
 
-def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
-                     changed: Sequence[str] = ()) -> None:
-    """Refuses (RunError) a plan whose trial ids already hold complete candidates made with
-    other settings (another module or hyperparameters, seed included), naming the options
-    `changed` since the sweep was recorded (`sweep_changes`), else the first such trial and
-    what differs in it (`trial_differences`: the trial's own derived seed, for one, means
-    little to a user who changed --seed)."""
-    clash, damaged = [], []
-    for entry in plan:
-        found = finished_candidate(candidates_dir, entry.trial_id)
+def check_damaged(candidates_dir, trials: Sequence[str]) -> None:
+    """RunError (`candidate.unreadable_hparams_words`: the file, why, and the way on) when a
+    complete candidate of one of the planned `trials` (ids) holds hyperparameters that cannot
+    be read (`candidate.record_hparams`: edited or damaged by hand), so tune cannot tell
+    whether it is that trial. `check_candidates`' first refusal; the trial ids alone decide
+    it, so `tunepending.check_tune_call` says it before TensorFlow (it came after its
+    import). Files only."""
+    damaged = []
+    for trial in trials:
+        found = finished_candidate(candidates_dir, trial)
         if found is not None:
             _, why = candidate.record_hparams(found.record)
             if why is not None:  # a file edited or damaged by hand, not another option
-                damaged.append((entry.trial_id, why))
-            differences = trial_differences(found.record, entry)
-            if differences:
-                clash.append((entry.trial_id, differences))
+                damaged.append((trial, why))
     if damaged:  # said as such: the file and the way on, as export and distill say it
         trial, why = damaged[0]
         raise RunError(candidate.unreadable_hparams_words(
@@ -346,6 +343,23 @@ def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
             doubt=f", so tune cannot tell whether the candidate is this sweep's trial {trial}"
             + (f" ({len(damaged) - 1} more such: {', '.join(t for t, _ in damaged[1:])})"
                if len(damaged) > 1 else "")))
+
+
+def check_candidates(candidates_dir, plan: Sequence[PlanEntry],
+                     changed: Sequence[str] = ()) -> None:
+    """Refuses (RunError) a plan whose trial ids already hold complete candidates made with
+    other settings (another module or hyperparameters, seed included), naming the options
+    `changed` since the sweep was recorded (`sweep_changes`), else the first such trial and
+    what differs in it (`trial_differences`: the trial's own derived seed, for one, means
+    little to a user who changed --seed)."""
+    check_damaged(candidates_dir, [entry.trial_id for entry in plan])
+    clash = []
+    for entry in plan:
+        found = finished_candidate(candidates_dir, entry.trial_id)
+        if found is not None:
+            differences = trial_differences(found.record, entry)
+            if differences:
+                clash.append((entry.trial_id, differences))
     if clash:
         trial, differences = clash[0]
         why = (f"{', '.join(map(callers_words, changed))}" if changed else

@@ -125,7 +125,9 @@ def check_tune_call(run_dir, call: dict) -> None:
     --restart in a chief/worker sweep (`check_restart`), the pool of each part of its sweep
     (`sweeppool.check_pool`, at the call's profile: --profile, else the run's,
     `runprofile.run_profile`, at --train-batch-size when given; with --restart, the restarted
-    parts' candidates not looked at), then its data (`check_tune_data`). RunError or DataError;
+    parts' candidates not looked at), a planned trial's candidate whose hyperparameters
+    cannot be read (`sweeppool.check_damaged`, not with --restart), then its data
+    (`check_tune_data`). RunError or DataError;
     nothing when `run_dir` is None, or when the sweep or profile cannot be resolved (the stage
     says why, after TensorFlow, as before)."""
     from hubensemble.errors import HubensembleError
@@ -154,4 +156,24 @@ def check_tune_call(run_dir, call: dict) -> None:
                    batchnorm=call.get("batchnorm") or "auto", head_init=call.get("head_init"),
                    restarting=parts if call.get("restart") else (),
                    budget=call.get("budget"), modules=call.get("modules"))
+    if not call.get("restart"):  # (a restart removes them) then check_candidates' first
+        _check_damaged(run, sweep, call)
     check_tune_data(run_dir, call)
+
+
+def _check_damaged(run, sweep, call: dict) -> None:
+    """`sweeppool.check_damaged` on every planned trial of each part of `sweep` (as the stage
+    plans them: `sweepend.pending_trials`); nothing when the plan cannot be made (the
+    stage's words)."""
+    from hubensemble.sweepend import pending_trials
+    from hubensemble.sweeppool import check_damaged
+    from hubensemble.sweepwords import resumed_call
+
+    budget, modules = call.get("budget"), call.get("modules")
+    if call.get("sweep") is None:  # the run's own, as run_tune resumes it
+        _, budget, modules, _ = resumed_call(run.path, budget, modules)
+    planned = pending_trials(run.path, sweep, {"budget": budget, "modules": modules,
+                                               "seed": call.get("seed"),
+                                               "profile": call.get("profile")}, every=True)
+    for trials in (planned or {}).values():
+        check_damaged(run.candidates, trials)

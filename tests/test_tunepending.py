@@ -41,6 +41,18 @@ def ranked_run(tmp_path):
     return run, npz
 
 
+def readable_hparams(run) -> dict:
+    """trial.json "hparams" that read as HParams (a planned trial's): tune refuses a pool
+    candidate whose hyperparameters cannot be read (`sweeppool.check_damaged`)."""
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.runspecs import module_specs
+    from hubensemble.sweepplan import plan_sweep
+
+    ranking, modules, task = run.tune_inputs()
+    return plan_sweep(ranking, module_specs(run, modules), sweep="default", task=task,
+                      profile=PROFILES["quick"])[0].to_json()["hparams"]
+
+
 def test_tune_with_trials_to_run_refuses_moved_data_before_tensorflow(tmp_path):
     """`tune --run RUN` with trials pending and the data run.json records moved was refused
     after TensorFlow's import (9.4 s, 705 MB here), in `Run.task`'s words; knowing that
@@ -103,7 +115,7 @@ def test_tune_refuses_a_pool_of_other_settings_before_tensorflow(tmp_path):
     for trial in ("default-0000-m0", "default-0001-m0"):
         candidate.write_candidate(run.candidates, {
             "trial": trial, "module": "m0", "status": "ok", "profile": "quick",
-            "hparams": {"lr": 0.1}}, val_probs=np.full((sizes["val"], 4), 0.25),
+            "hparams": readable_hparams(run)}, val_probs=np.full((sizes["val"], 4), 0.25),
             test_probs=np.full((sizes["test"], 4), 0.25))
     with command_line(), pytest.raises(RunError) as stage:
         check_pool(run, sweep="default", seed=0, profile=PROFILES["cpu"], batchnorm="auto")
@@ -261,3 +273,39 @@ def test_a_pool_of_other_settings_names_the_tune_command_of_the_recorded_values(
     assert ("Pass the recorded value to add to this pool (call run_tune(run_dir="
             f"{str(run.path)!r}, sweep='seeds', budget=1, seed=3, profile='quick')), "
             ) in str(python.value), python.value
+
+
+def test_a_planned_trials_damaged_hyperparameters_are_refused_before_tensorflow(tmp_path):
+    """`tune --run RUN` whose planned trial holds a complete candidate with hyperparameters
+    that cannot be read (trial.json edited by hand) was refused by the stage's
+    `check_candidates` after TensorFlow's import: the trial ids alone decide it.
+    `check_tune_call` says it before, in the stage's words (the reference: check_candidates
+    on the plan). Fails before: no refusal before TensorFlow."""
+    from hubensemble.errors import RunError
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.sweepplan import plan_sweep
+    from hubensemble.sweeppool import check_candidates
+    from hubensemble.tunepending import check_tune_call
+
+    run, _ = ranked_run(tmp_path)
+    ranking, modules, task = run.tune_inputs()
+    from hubensemble.runspecs import module_specs
+
+    plan = plan_sweep(ranking, module_specs(run, modules), sweep="default", task=task,
+                      profile=PROFILES["cpu"])
+    sizes = task["sizes"]
+    candidate.write_candidate(run.candidates, {
+        "trial": plan[1].trial_id, "module": plan[1].module, "status": "ok",
+        "hparams": {"lr": "0.01"}}, val_probs=np.full((sizes["val"], 4), 0.25),
+        test_probs=np.full((sizes["test"], 4), 0.25))
+    with command_line(), pytest.raises(RunError) as stage:
+        check_candidates(run.candidates, plan)
+    code = ("import json, sys\nfrom hubensemble.lockwords import command_line\n"
+            "from hubensemble.tunepending import check_tune_call\n"
+            f"try:\n    with command_line():\n        check_tune_call({str(run.path)!r}, "
+            "json.loads(sys.argv[1]))\nexcept Exception as e:\n    print(e)\n"
+            "print('tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(CALL)], capture_output=True,
+                         text=True, check=True).stdout
+    assert out == f"{stage.value}\nFalse\n", out
+    check_tune_call(run.path, dict(CALL, restart=True, sweep="default"))  # removed: no word
