@@ -372,8 +372,8 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
     from hubensemble.evaluate import write_evaluation
     from hubensemble.export import export_ensemble
     from hubensemble.export.adopt import adopt_export, follow_evaluation, warmup_added
-    from hubensemble.exportfolder import keep_replaced_export
-    from hubensemble.formats import check_export_target, metadata_path
+    from hubensemble.exportfolder import keep_replaced_export, other_run
+    from hubensemble.formats import check_export_target, metadata_path, read_export_metadata
     from hubensemble.rank import load_ranking, run_rank
     from hubensemble.rank.rownotes import note_lines
     from hubensemble.report.runfiles import retrained_test
@@ -506,17 +506,23 @@ def _run_stages(run, specs, task, data_args, options, keys, reads, *, export, pr
         if same_costs and now.get("cost") == same_costs[1] and \
                 recorded.get("cost") == same_costs[0]:
             seen["cost"] = same_costs[0]
-        done = present and stage_done(run, name, keys[name], seen, ran=ran, views=views(name),
-                                      reads=reads[name], reselected=reselected,
-                                      outside=outside if name == "tune" else None,
-                                      redone=said_redone if name == "tune" else None)
+        # Another run's export where this fit exports (a copy's run.json records the export
+        # stage of the run it was copied from: the same digests, the same files): export's
+        # rule (`other_run` told the folder), not "done before, reused" as this run's own.
+        theirs = name == "export" and present and other_run(
+            read_export_metadata(export_path, strict=False), run.path, run.meta(), export_path)
+        done = present and not theirs and stage_done(
+            run, name, keys[name], seen, ran=ran, views=views(name), reads=reads[name],
+            reselected=reselected, outside=outside if name == "tune" else None,
+            redone=said_redone if name == "tune" else None)
         if done and name == "cost" and (why := _costs_outdated(run)):
             log.info("cost: %s %s; running cost again", escaped(outputs[name]), why)
             done = False
         # Another command's export (also when this fit recorded none: stopped before its
         # export stage, or between writing its export and recording it): kept when it is
         # the one fit would write (`adopt_export`), else moved aside and said where it went.
-        if name == "export" and present and not done and recorded.get(name) != now[name]:
+        if name == "export" and present and not done and (
+                theirs or recorded.get(name) != now[name]):
             before = stage_records(run.meta(), run).get("export") or {}
             # Made before or after its members' files changed? Its metadata cannot tell.
             kept = None if _members_rewritten(recorded, now) else adopt_export(

@@ -3182,3 +3182,34 @@ def test_a_fit_that_reuses_the_ranking_says_again_what_a_modules_load_warned_of(
     reused = messages.index("rank: done before, reused")
     assert reused < messages.index(line), messages
     assert messages[messages.index(line) - 1].startswith("rank: selected"), messages
+
+
+def test_a_copied_runs_fit_export_over_its_originals_export_is_not_reused(
+        fitted, catalogue, tmp_path, caplog):
+    """`cp -r a b`, then `fit --out b --export X` where X holds a's export: b's run.json
+    records a's export stage (the same digests, the same files at X), so fit said "export:
+    done before, reused" and b took a's export for its own, a's run.json still naming X. The
+    rule is `export`'s (`exportfolder.other_run` with the folder): X is a's, said as a
+    copy's, moved aside (a's run.json follows it) and b exports to X."""
+    from hubensemble.formats import read_export_metadata
+    from hubensemble.rundir import Run
+
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "X"
+    shutil.copytree(fitted[0], a)
+    hubensemble.fit(catalogue, "sklearn:digits", a, export=out, progress=False, **FIT_CLEAN)
+    assert read_export_metadata(out)["run"]["path"] == str(a)
+    shutil.copytree(a, b)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubensemble.pipeline"):
+        hubensemble.fit(catalogue, "sklearn:digits", b, export=out, progress=False,
+                        **FIT_CLEAN)
+    assert "export: done before, reused" not in caplog.text
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+            and r.getMessage().startswith("export: ")]
+    assert len(said) == 1 and said[0].startswith(
+        f"export: {out} held an export of another run ({a}, the same data; one of the two "
+        "runs is a copy of the other"), said
+    assert read_export_metadata(out)["run"]["path"] == str(b)
+    kept = Run(a).exported_to()
+    assert kept != str(out) and os.path.basename(kept).startswith("X-replaced-")
+    assert read_export_metadata(kept)["run"]["path"] == str(a)
