@@ -262,7 +262,7 @@ def _recorded_call(run: Run, changes: Mapping, *, sweep, seed, profile: Profile,
     for change in changes:
         flag, _, rest = change.partition(" ")
         was, arrow, _ = rest.partition(" -> ")
-        if not arrow:  # "--profile quick (lr_scale …)": no value to pass
+        if not arrow or " " in was:  # "--profile quick (bn_clipnorm 0.5 -> 0.0)": no value
             continue
         passed = True
         if flag == "--profile":
