@@ -329,17 +329,21 @@ def cmd_tune(args):
     from hubensemble.sweepsummary import format_summary
     from hubensemble.sweepwords import resumed_call
 
+    from hubensemble.tunepending import check_tune_call
+
     call = options.kwargs_for("tune", args)
     member = lock_member(args)[0]
+    resuming = None
     if member and call["sweep"] is None:  # the sweep, --budget, --modules run_tune would take
         call["sweep"], call["budget"], call["modules"], resuming = resumed_call(
             args.run, call["budget"], call["modules"])
-        if resuming:
-            say(args, resuming)
+    # What files alone decide, before TensorFlow's import and before any word of progress
+    # (a worker's "resuming sweep …" came before its pool's refusal).
+    check_tune_call(args.run, call)
+    if resuming:
+        say(args, resuming)
     sweep = finished_worker(args.run, member, call, progress=not args.quiet)
     if sweep is None:
-        from hubensemble.tunepending import check_tune_call
-        check_tune_call(args.run, call)  # what files alone decide, before TensorFlow's import
         _import_tensorflow(args.verbose)
         from hubensemble.tune import run_tune
         sweep = run_tune(args.run, **call, progress=not args.quiet)

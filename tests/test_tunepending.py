@@ -309,3 +309,30 @@ def test_a_planned_trials_damaged_hyperparameters_are_refused_before_tensorflow(
                          text=True, check=True).stdout
     assert out == f"{stage.value}\nFalse\n", out
     check_tune_call(run.path, dict(CALL, restart=True, sweep="default"))  # removed: no word
+
+
+def test_a_workers_pool_refusal_comes_before_its_resuming_line(tmp_path):
+    """A worker of a chief/worker sweep given no --sweep (`tune --run RUN --tuner-id tuner0
+    --oracle A --profile cpu` on a pool of quick candidates) said "resuming sweep default …"
+    on stderr, then was refused for the pool's other profile: refusals first, no progress
+    words before them. The refusal's words are `check_tune_call`'s (the reference). Fails
+    before: the resuming line came first."""
+    from hubensemble.errors import RunError
+    from hubensemble.tunepending import check_tune_call
+    from test_cli import each_in_one_process
+
+    run, _ = ranked_run(tmp_path)
+    run.update(tune={"sweep": "default", "sweeps": {"default": {"budget": 8}}})
+    sizes = run.tune_inputs()[2]["sizes"]
+    candidate.write_candidate(run.candidates, {
+        "trial": "default-0000-m0", "module": "m0", "status": "ok", "profile": "quick",
+        "hparams": readable_hparams(run)}, val_probs=np.full((sizes["val"], 4), 0.25),
+        test_probs=np.full((sizes["test"], 4), 0.25))
+    with command_line(), pytest.raises(RunError) as said:
+        check_tune_call(run.path, dict(CALL, profile="cpu", sweep="default", budget=8))
+    (code, out, err, tensorflow), = each_in_one_process(
+        ["tune", "--run", run.path, "--tuner-id", "tuner0", "--oracle", "127.0.0.1:1",
+         "--profile", "cpu"])
+    assert tensorflow is False and code != 0, err
+    assert str(said.value).split(" (run `")[0] in err, err
+    assert "resuming" not in err, err
