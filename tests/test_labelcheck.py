@@ -311,6 +311,24 @@ def test_a_class_of_one_image_is_never_listed_and_a_crowded_class_not_at_all():
         dataclasses.replace(check, lone=0, crowded=crowded).left_out(["cat", "dog"]))
 
 
+def test_the_report_says_what_was_left_out_under_a_list(tmp_path):
+    """A list with an image left out (alone in its class): the report said nothing of it
+    (`LabelCheck.left_out` reached it only when no list was left)."""
+    embs, y, given = tiny_task()
+    near = np.stack([sklearn_neighbours(x, 5) for x in embs])
+    lone = np.concatenate([given, [3]])  # image 36: the one image of class 3
+    near = np.concatenate([near, np.tile([[[0, 1, 2, 3, 5]]], (3, 1, 1))], axis=1)
+    ranked_run(tmp_path, [0.9, 0.88, 0.85], lone, [lone[near[m, :, 0]] for m in range(3)],
+               neighbours=list(near))
+    md = report.write_report(tmp_path).markdown.read_text()
+    section = md.split("## Labels to check")[1].split("\n## ")[0]
+    assert "3 training images: for each, none of its 5 nearest" in section, section
+    table_end = section.index("| train\\[30\\] |")
+    said = section.index("Left out of the list: 1 image in classes of one image not checkable "
+                         "(no other image carries its label).")
+    assert said > table_end, section
+
+
 def test_a_long_list_shows_the_first_and_counts_the_rest(tmp_path):
     n, flagged = 300, SHOWN + 5
     assert flagged <= MAX_SHARE * n

@@ -143,6 +143,11 @@ def _training_part(files, sec) -> Section:
              f"{s.votes} of {s.modules * s.neighbours}"] for s in check.suspects[:SHOWN]]
     sec.add(Table(["example", "given label", "suggested label", f"{col} suggesting it"],
                   rows))
+    # What `class_limited` kept out of the list (lone images, crowded classes): said here too,
+    # not only when it leaves no list, in the check's own words.
+    left_out = check.left_out(names)
+    if left_out:
+        sec.add(f"Left out of the list: {left_out}.")
     # The whole list, for a spreadsheet or a script: write_report writes it (`write_list`).
     them = "them all" if n > SHOWN else "them too" if n != 1 else "it too"
     sec.add(Inline(f"… and {n - SHOWN} more: " if n > SHOWN else "The file ",
