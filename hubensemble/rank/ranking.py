@@ -27,6 +27,7 @@ from hubensemble.lockwords import option_word
 from hubensemble.memoryroom import PeakMeter
 from hubensemble.handles import (duplicate_reason, pins_differ, same_files_as,
                                  same_module_pairs)
+from hubensemble.knnchance import knn_chance
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
                                          fetched_path)
 from hubensemble.rank.knnfile import (loo_neighbours, neighbour_votes,
@@ -538,8 +539,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
         profile_definition=prof.to_json(),
         resolution=default_hw, examples=n_train,
         catalogue=catalogue_record(specs),
-        chance=(float(np.bincount(labels).max() / len(labels)) if metric in KNN_METRICS
-                else None))
+        chance=knn_chance(labels) if metric in KNN_METRICS else None)
     ranking.selected = select(ranking.rows, selection, predictions=predictions, labels=labels)
     # The predictions first: ranking.json, written last, is what says the ranking is done.
     write_knn_predictions(out_dir, {r["name"]: predictions[r["name"]]

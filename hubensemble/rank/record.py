@@ -9,6 +9,7 @@ from hubensemble import options
 from hubensemble.csvcells import csv_text
 from hubensemble.errors import RunError, checks_keywords
 from hubensemble.fileio import atomic_write_json, atomic_write_text
+from hubensemble.knnchance import modules_at_chance
 from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.rank.rownotes import row_notes
 from hubensemble.text import absolute, counted, escaped
@@ -169,8 +170,7 @@ class Ranking:
         apart = (f"; {', '.join(failed_counted(self.failed_rows))} (above)"
                  if self.failed_rows else "")
         lines.append(f"ranked {len(self.ok_rows)} of {counted(len(self.rows), 'module')}{apart}")
-        useless = [r["name"] for r in self.ok_rows
-                   if self.chance is not None and r["score"] <= self.chance]
+        useless = modules_at_chance(self)  # the one rule (`knnchance`), as fit's words use
         if useless:
             picked = [n for n in useless if n in chosen]
             lines.append(
