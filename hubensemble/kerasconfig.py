@@ -1,7 +1,8 @@
 """What a Keras model file (.keras, .h5) says of itself in its config, read without Keras or
 TensorFlow: `catalogue validate` reads it before any module loads, and `hub.locate` reads
-it to pick a model's default cut; and whether it is a whole model file (`cut_short`,
-`weights_only_problem`), which validate and the loader say with the way on."""
+it to pick a model's default cut; and whether it is a whole model file
+(`weights_only_problem`), which validate and the loader say with the way on (a file cut short
+is `localfiles.cut_short`'s, of its bytes)."""
 
 from __future__ import annotations
 
@@ -77,39 +78,3 @@ def weights_only_problem(path) -> str | None:
             "that file, or, for a keras.applications architecture saved with "
             "include_top=False, write its keras:NAME as the handle and this file as "
             "`weights:`")
-
-
-def cut_short(path, head: bytes) -> str | None:
-    """"is cut short: …; …" when the Keras file at `path`, whose first bytes `head` (64 or
-    more) are a zip's (.keras) or HDF5's (.h5), has lost its end, as a copy or download that
-    stopped leaves it; else None. Keras said "File not found: filepath=… Please ensure the file
-    is an accessible `.keras` zip file" for a cut .keras file, h5py "Unable to synchronously
-    open file (truncated file: eof = …)" for a cut .h5. A zip without its end of central
-    directory (`zipfile.is_zipfile`, which reads the file's last bytes only); an HDF5 file
-    shorter than the end of file address its superblock records (HDF5 File Format
-    Specification, "Superblock", versions 0 to 3: the size of offsets, then the base address
-    and, two offsets on, the end of file address; HDF5's own test is size + base < end)."""
-    import os
-    import zipfile
-
-    size = os.path.getsize(path)
-    way = "(a copy or download that stopped); copy or download it again"
-    if head.startswith(b"PK"):
-        if zipfile.is_zipfile(path):
-            return None
-        return (f"is cut short: its {size:,} bytes are a zip archive without its end, the "
-                f"central directory {way}")
-    version = head[8] if len(head) > 8 else None
-    if version in (0, 1):
-        width, at = head[13], 24 + 4 * version  # version 1 adds 4 bytes before the addresses
-    elif version in (2, 3):
-        width, at = head[9], 12
-    else:
-        return None
-    if width not in (2, 4, 8) or len(head) < at + 3 * width:
-        return None
-    base = int.from_bytes(head[at:at + width], "little")
-    end = int.from_bytes(head[at + 2 * width:at + 3 * width], "little")
-    if size + base >= end:
-        return None
-    return f"is cut short: {size:,} of the {end - base:,} bytes its HDF5 header records {way}"

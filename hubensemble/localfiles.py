@@ -2,15 +2,14 @@
 TensorFlow, no network): `local_source` (a SavedModel folder, a Keras model file, a keras-hub
 preset folder or none), `inner_module`, `inner_modules` and `modules_inside` (what a handle
 one folder too high holds), `file_not_module`, `what_bytes_are` and `keras_file_problem` (a
-web page or a copy cut short where a module should be). `handles` re-exports them (hub's
-resolvers and loaders import them from there) and `modulefiles` checks a module's files with
-them; this module imports neither, so both can."""
+web page or a copy cut short where a module should be: `cut_short`). `handles` re-exports
+them (hub's resolvers and loaders import them from there) and `modulefiles` checks a
+module's files with them; this module imports neither, so both can."""
 
 from __future__ import annotations
 
 import os
 
-from hubensemble.kerasconfig import cut_short
 from hubensemble.text import escaped, value_to_write
 
 #: Suffixes of a Keras model file (a handle `PATH.keras`, `PATH.h5`).
@@ -124,13 +123,49 @@ def what_bytes_are(head: bytes) -> str:
     return "bytes " + " ".join(f"{b:02x}" for b in head[:8])
 
 
+def cut_short(path, head: bytes) -> str | None:
+    """"is cut short: …; …" when the Keras file at `path`, whose first bytes `head` (64 or
+    more) are a zip's (.keras) or HDF5's (.h5), has lost its end, as a copy or download that
+    stopped leaves it; else None. Keras said "File not found: filepath=… Please ensure the file
+    is an accessible `.keras` zip file" for a cut .keras file, h5py "Unable to synchronously
+    open file (truncated file: eof = …)" for a cut .h5. A zip without its end of central
+    directory (`zipfile.is_zipfile`, which reads the file's last bytes only); an HDF5 file
+    shorter than the end of file address its superblock records (HDF5 File Format
+    Specification, "Superblock", versions 0 to 3: the size of offsets, then the base address
+    and, two offsets on, the end of file address; HDF5's own test is size + base < end)."""
+    import os
+    import zipfile
+
+    size = os.path.getsize(path)
+    way = "(a copy or download that stopped); copy or download it again"
+    if head.startswith(b"PK"):
+        if zipfile.is_zipfile(path):
+            return None
+        return (f"is cut short: its {size:,} bytes are a zip archive without its end, the "
+                f"central directory {way}")
+    version = head[8] if len(head) > 8 else None
+    if version in (0, 1):
+        width, at = head[13], 24 + 4 * version  # version 1 adds 4 bytes before the addresses
+    elif version in (2, 3):
+        width, at = head[9], 12
+    else:
+        return None
+    if width not in (2, 4, 8) or len(head) < at + 3 * width:
+        return None
+    base = int.from_bytes(head[at:at + width], "little")
+    end = int.from_bytes(head[at + 2 * width:at + 3 * width], "little")
+    if size + base >= end:
+        return None
+    return f"is cut short: {size:,} of the {end - base:,} bytes its HDF5 header records {way}"
+
+
 def keras_file_problem(path, *, name=None) -> str | None:
     """Why the local file `path` (named .keras, .h5 or .hdf5) cannot be a Keras model file,
     from its first bytes, or None: a .keras file is a zip archive, a .h5/.hdf5 file starts
     with the HDF5 signature. Keras says "File not found" for an existing file of other bytes
     (an HTML page a server sent for the URL), which hides what happened. The message calls
     the file `name` (default: its path; the URL for a download). A file of the right kind
-    that has lost its end is said to be cut short (`kerasconfig.cut_short`: a zip's last
+    that has lost its end is said to be cut short (`cut_short`: a zip's last
     bytes, an HDF5 header's end address). Raises OSError when the file cannot be read."""
     with open(path, "rb") as f:
         head = f.read(64)
