@@ -27,11 +27,14 @@ def model_config(path) -> dict:
 def declared_input_size(path) -> tuple[int, int] | None:
     """(height, width) in pixels when the Keras model file at `path` declares one fixed
     image size for its one input ([batch, height, width, channels], channels 1 or 3, or
-    channels-first [batch, channels, height, width] as `hub.callsig.channels_first` reads
-    it: its InputLayer's ``batch_shape``, tf.keras' ``batch_input_shape``, or a
-    Sequential's ``build_input_shape``), else None: any size, several inputs, or a file
+    channels-first [batch, channels, height, width] as
+    `savedmodel_calls.reads_channels_first` reads it, the loader's rule too: its
+    InputLayer's ``batch_shape``, tf.keras' ``batch_input_shape``, or a Sequential's
+    ``build_input_shape``), else None: any size, several inputs, or a file
     whose config cannot be read (loading it says why). The module can be called at that size
     only (`hub.callsig.CallSignature.of_keras` reads the same from the loaded model)."""
+    from hubensemble.savedmodel_calls import reads_channels_first
+
     try:
         config = model_config(path).get("config", {})
         shapes = [x["config"].get("batch_shape") or x["config"].get("batch_input_shape")
@@ -41,7 +44,7 @@ def declared_input_size(path) -> tuple[int, int] | None:
             shapes = [config.get("build_input_shape") or first.get("batch_input_shape")]
         (shape,) = shapes
         _, h, w, channels = shape
-        if h in (1, 3) and channels not in (1, 3):  # channels-first, as callsig reads it
+        if reads_channels_first(tuple(shape)):  # the loader's rule (`hub.callsig`)
             h, w, channels = w, channels, h
     except Exception:  # noqa: BLE001 - unreadable or not one rank-4 input: nothing declared
         return None
