@@ -19,6 +19,7 @@ from conftest import bounded_by_cpu, export_quietly, make_tiny_model
 from reliability.scenarios import Server, sha256, tarball
 from hubensemble import augment, hub
 from hubensemble.catalogue import ModuleSpec
+from hubensemble.catalogue_sizes import size_problem
 from hubensemble.errors import ModuleLoadError
 from hubensemble.hub import HubLayer, load_module, scan_saved_model, write_hub_module
 from hubensemble.hub import archive, resolvers
@@ -1209,11 +1210,17 @@ def test_fixed_size_and_dict_output_are_refused_from_the_signature(tmp_path):
         hub.ModuleRuntime.load(fixed, input_size=(24, 24))
     # A catalogue entry without its size is refused when it loads, naming the entry's line,
     # not at its first embedding (which passed only when the task's resolution was 20 px).
-    with pytest.raises(ModuleLoadError, match=r"only takes images of size \[20, 20\], and its "
-                                              r"catalogue entry at cat.yaml:3 has no input_size; "
-                                              r"write input_size: \[20, 20\] on it") as err:
+    # In `catalogue validate`'s words for the same rule (they said it in others before).
+    with pytest.raises(ModuleLoadError) as err:
         hub.ModuleRuntime.from_spec(ModuleSpec(name="f", handle=fixed, source="cat.yaml:3"))
     assert err.value.stage == "input"
+    assert ("field 'input_size' of its catalogue entry at cat.yaml:3: missing: the module takes "
+            "only [20, 20] images (its __call__'s traces), and an entry without input_size is "
+            "embedded at the task's resolution; write `input_size: [20, 20]` in this entry "
+            "(`catalogue add` writes it)") in str(err.value), str(err.value)
+    problem = size_problem(ModuleSpec(name="f", handle=fixed, source="cat.yaml:3"))
+    assert problem.split(" images (")[0] in str(err.value)
+    assert problem.split(" saved_model.pb)")[1] in str(err.value)
     # Without it, an image of another size is refused naming the sizes the module takes.
     free = HubLayer(fixed, module_name="fixed")
     with pytest.raises(ModuleLoadError, match=r"only takes images of size \[20, 20\]"):

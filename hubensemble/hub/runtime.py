@@ -47,6 +47,7 @@ from hubensemble.hub.notices import first_look, module_warning
 from hubensemble.hub.outputs import output_op, own_value_range, probability_rows
 # load_saved_model, SignatureModule: also re-exported (hub.introspect, hub's callers).
 from hubensemble.hub.savedmodels import SignatureModule, load_saved_model  # noqa: F401
+from hubensemble.sizewords import missing_input_size
 
 log = logging.getLogger(__name__)
 
@@ -383,9 +384,9 @@ class ModuleRuntime:
     def from_spec(cls, spec, *, files: ModuleFiles | None = None) -> "ModuleRuntime":
         """`load` with the fields of a catalogue ModuleSpec. ModuleLoadError(stage="input")
         also for a module traced at fixed sizes whose entry has no input_size, naming the
-        entry's file:line and the `input_size:` to write (its first embedding refused it,
-        unless the task's resolution happened to be its size: `catalogue_sizes.size_problem`,
-        which `catalogue validate` says it by, says why the size is not taken from the module)."""
+        entry's file:line and the `input_size:` to write in `catalogue validate`'s words
+        (`sizewords.missing_input_size`, which says why the size is not taken from the module;
+        its first embedding refused it, unless the task's resolution happened to be its size)."""
         runtime = cls.load(spec.handle, name=spec.name, sha256=spec.sha256, trust=spec.trust,
                            input_size=spec.input_size, value_range=spec.value_range,
                            input_dtype=getattr(spec, "input_dtype", None),
@@ -394,13 +395,14 @@ class ModuleRuntime:
                            signature=getattr(spec, "signature", None), files=files)
         sizes = runtime.signature.sizes
         if spec.input_size is None and sizes:
-            listed = " or ".join(f"[{h}, {w}]" for h, w in sizes)
+            # validate's words for the same rule (`sizewords`), from the loaded module.
+            keras = runtime.keras_model is not None
+            where = ("its Input's shape" if keras else "its signature's input"
+                     if isinstance(runtime.obj, SignatureModule) else "its __call__'s traces")
             source = getattr(spec, "source", "")
             raise runtime._error(
-                f"the module only takes images of size {listed}, and its catalogue entry"
-                f"{' at ' + source if source else ''} has no input_size; write input_size: "
-                f"{listed.split(' or ')[0]} on it (`catalogue add` reads it from the module)",
-                "input")
+                f"field 'input_size' of its catalogue entry{' at ' + source if source else ''}"
+                f": {missing_input_size(sizes, where, keras=keras)}", "input")
         return runtime
 
     @property
