@@ -1,13 +1,15 @@
 """What a local module path holds, from its folder's listing and its files' first bytes (no
 TensorFlow, no network): `local_source` (a SavedModel folder, a Keras model file, a keras-hub
 preset folder or none), `inner_module`, `inner_modules` and `modules_inside` (what a handle
-one folder too high holds), `file_not_module`, `what_bytes_are` and `keras_file_problem` (a
-web page or a copy cut short where a module should be: `cut_short`). `handles` re-exports
-them (hub's resolvers and loaders import them from there) and `modulefiles` checks a
-module's files with them; this module imports neither, so both can."""
+one folder too high holds), `file_not_module`, `what_bytes_are` (`text_start`: text or
+binary) and `keras_file_problem` (a web page or a copy cut short where a module should be:
+`cut_short`). `handles` re-exports them (hub's resolvers and loaders import them from there)
+and `modulefiles` checks a module's files with them; this module imports neither, so both
+can."""
 
 from __future__ import annotations
 
+import codecs
 import os
 
 from hubensemble.text import escaped, value_to_write
@@ -105,21 +107,65 @@ def file_not_module(path) -> str:
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
+#: Byte order marks and their codecs, UTF-32's before UTF-16's (BOM_UTF32_LE starts with
+#: BOM_UTF16_LE): a text file that starts with one is text in that encoding.
+_BOMS = ((codecs.BOM_UTF8, "utf-8", "UTF-8"), (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+         (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+         (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+         (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"))
+#: The control characters text holds: file(1)'s (encoding.c, `text_chars`: BEL, BS, HT, LF,
+#: VT, FF, CR and ESC); any other, NUL above all, makes bytes binary.
+_TEXT_CONTROLS = frozenset("\a\b\t\n\v\f\r\x1b")
+
+
+def text_start(head: bytes) -> tuple[str, str] | None:
+    """(the text the bytes `head` start with, its encoding: "" for UTF-8 or ASCII, "UTF-8",
+    "UTF-16" or "UTF-32" after a byte order mark, "ISO-8859") when they read as text, else
+    None: file(1)'s rule (encoding.c): UTF-16 and UTF-32 only after their byte order mark
+    (`codecs.BOM_*`), else no NUL, then UTF-8, else ISO-8859-1 without its C1 controls
+    (0x80-0x9f), and every character printable, a space (U+00A0 on) or one of
+    `_TEXT_CONTROLS`. A multi-byte
+    character cut at the end of `head` is dropped. Decoded with "replace", a binary's
+    invalid bytes became U+FFFD, which is printable: binary was said to be text."""
+    encoding, label, body = None, "", head
+    for bom, codec, name in _BOMS:
+        if head.startswith(bom):
+            encoding, label, body = codec, name, head[len(bom):]
+            break
+    if encoding is None and b"\x00" in head:
+        return None
+    for codec in ([encoding] if encoding else ["utf-8", "iso-8859-1"]):
+        try:  # incremental, not final: a character cut by the end of `head` is no error
+            text = codecs.getincrementaldecoder(codec)().decode(body, final=False)
+        except UnicodeDecodeError:
+            continue
+        if codec == "iso-8859-1":
+            label = "ISO-8859"
+        if all(c.isprintable() or c in _TEXT_CONTROLS or c.isspace() and c > "\x9f"
+               for c in text):  # and no-break or other wide spaces, not printable to Python
+            return text, label
+        return None
+    return None
+
+
 def what_bytes_are(head: bytes) -> str:
     """What a file that should have been a module (an archive, a model file) holds instead,
     from its first bytes, for messages: "nothing (0 bytes)", "text (it starts with
-    '<!DOCTYPE html>…')" — a web page or an error a server sent —, "a zip archive", "an HDF5
-    file", "a gzip stream", else its first bytes in hex."""
+    '<!DOCTYPE html>…')" — a web page or an error a server sent; "text (UTF-16, it starts
+    with …)" in another encoding (`text_start`) —, "a zip archive", "an HDF5 file", "a gzip
+    stream", else its first bytes in hex. Its words start with "text" for any text."""
     if not head:
         return "nothing (0 bytes)"
     for magic, what in ((b"PK\x03\x04", "a zip archive"), (HDF5_SIGNATURE, "an HDF5 file"),
                         (b"\x1f\x8b", "a gzip stream")):
         if head.startswith(magic):
             return what
-    text = head[:40].decode("utf-8", "replace")
-    if all(c.isprintable() or c in "\r\n\t" for c in text):  # a page: "<!DOCTYPE html>\n…"
-        return (f"text (it starts with {' '.join(text.split())!r}), such as a web page or an "
-                "error message a server sent")
+    found = text_start(head)
+    if found is not None:  # a page: "<!DOCTYPE html>\n…"
+        text, label = found
+        return (f"text ({label + ', ' if label else ''}it starts with "
+                f"{' '.join(text[:40].split())!r}), such as a web page or an error message a "
+                "server sent")
     return "bytes " + " ".join(f"{b:02x}" for b in head[:8])
 
 
