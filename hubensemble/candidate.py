@@ -38,6 +38,7 @@ from hubensemble.fileio import (TEMP_MARKER, atomic_save_npy, atomic_write_json,
                                 writer_tag)
 from hubensemble.lockwords import command_words, run_words
 from hubensemble.formats import CANDIDATES_DIR, DISTILL_DIR
+from hubensemble.text import absolute, escaped
 # The probability tables' reading, split out (the names stay this module's too).
 from hubensemble.probtables import (CHECK_ROWS, SUM_TOLERANCE, _table_damage,  # noqa: F401
                                     npy_damage, read_probs)
@@ -216,8 +217,9 @@ def unreadable_hparams_words(folder, why: str, *, doubt: str = "",
     folder = Path(os.fspath(folder))
     again = (f"and {_redo(folder.parent, folder.name)} (it runs the trial again)" if command
              else "to run the trial again")
-    return (f"{folder / TRIAL_FILE}: its hyperparameters cannot be read ({why}){doubt}; restore "
-            f"that file from a copy, or delete the folder ({folder}) {again}")
+    shown = escaped(absolute(folder))  # pasteable, from any working folder
+    return (f"{shown}{os.sep}{TRIAL_FILE}: its hyperparameters cannot be read ({why}){doubt}; "
+            f"restore that file from a copy, or delete the folder ({shown}) {again}")
 
 
 def natural_key(text: str) -> list:
@@ -260,7 +262,7 @@ def inspect(folder, *, way_on: bool = True) -> tuple[Candidate | None, str | Non
             return None, "no such candidate folder (deleted?)"
         if not way_on:
             return None, MISSING_RECORD
-        return None, (f"{MISSING_RECORD}; delete {folder} and "
+        return None, (f"{MISSING_RECORD}; delete {escaped(absolute(folder))} and "
                       f"{_redo(folder.parent, folder.name)} (it redoes the trial)")
     except (OSError, ValueError) as e:
         return None, f"trial.json unreadable ({e})"
@@ -501,11 +503,11 @@ def require_pool(candidates_dir, run_dir, pool: Sequence[Candidate],
     from hubensemble.sweepwords import sweep_command
 
     # The run's own sweep (a plain tune runs the default one: 8 other trials for a probe run).
-    folder, tune = os.path.abspath(os.fspath(candidates_dir)), sweep_command(run_dir)
+    folder, tune = absolute(candidates_dir), sweep_command(run_dir)
     if not os.path.isdir(folder):
-        raise RunError(f"{folder} is missing; {tune} writes the candidates")
+        raise RunError(f"{escaped(folder)} is missing; {tune} writes the candidates")
     detail = _skipped_words(folder, skipped) or "the folder is empty"
-    raise RunError(f"no usable candidates in {folder} ({detail}); "
+    raise RunError(f"no usable candidates in {escaped(folder)} ({detail}); "
                    f"{_pool_words(folder, run_dir, [t for t, _ in skipped], said=detail)}")
 
 
@@ -550,13 +552,11 @@ def reused_redo(cand: Candidate, *, failed: bool = False) -> str:
     trial counts as finished (`complete`), so the same command does not retry it. The
     command that reuses it is the one named after (`_reuser`): "fit" in a fit's folder
     whose fit plans the trial (it said "tune reuses it" there, then named the fit)."""
-    from hubensemble.text import escaped
-
     who = _reuser(cand.folder.parent, [cand.trial])
     head = (f"running {who} again does not retry a failed trial: to retry it once its "
             f"cause is fixed, delete " if failed else
             f"{who} reuses a finished trial's folder, so delete ")
-    return (f"; {head}{escaped(os.path.abspath(cand.folder))}, then "
+    return (f"; {head}{escaped(absolute(cand.folder))}, then "
             f"{_redo(cand.folder.parent, cand.trial)} (it redoes the trial)")
 
 

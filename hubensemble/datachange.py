@@ -24,7 +24,7 @@ from hubensemble.errors import DataError, RunError
 from hubensemble.lockwords import PYTHON_CALLS, on_command_line, option_word
 from hubensemble.pixelkeys import KEYED_SPLITS, REWRITTEN_BY, keys_expected, read_pixel_key_rows
 from hubensemble.rerun import _as_flag, _changed_options, _keyword, shown, start_again
-from hubensemble.text import names_listed, names_shown
+from hubensemble.text import absolute, escaped, names_listed, names_shown
 
 #: The splits compared, in this order.
 SPLITS = ("train", "val", "test")
@@ -86,10 +86,11 @@ class DataRecord:
         except RunError as e:
             fault = str(e)  # "… is unreadable (…); `fit` or `rank` on this run's data …"
         if stored is None and fault is None and keys_expected(task):
-            fault = (f"{run.pixel_keys_path} is missing, though the hubensemble that wrote "
+            fault = (f"{escaped(absolute(run.pixel_keys_path))} is missing, though the "
+                     "hubensemble that wrote "
                      f"its run.json writes it (deleted since); {REWRITTEN_BY}")
         elif stored is not None and stored[0] != task.get("fingerprint"):
-            fault = (f"{run.pixel_keys_path} records other data (fingerprint "
+            fault = (f"{escaped(absolute(run.pixel_keys_path))} records other data (fingerprint "
                      f"{stored[0][:12]}…) than its run.json; {REWRITTEN_BY}")
         keys = None if fault is not None or stored is None else stored[1]
         return cls(args=data.get("args") or {}, task=task, labels=labels, keys=keys,

@@ -49,7 +49,7 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None, say=True)
     folder = (root or run.candidates) / str(trial)
     cand, why = candidate.inspect(folder)
     if cand is None:
-        return None, f"{who}: {folder}: {why}", None
+        return None, f"{who}: {escaped(absolute(folder))}: {why}", None
     if cand.status != "ok":
         return None, f"{who}: its candidate has status {cand.status!r}", None
     try:  # before TensorFlow builds or retrains anything: edited by hand, not missing

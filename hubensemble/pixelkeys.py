@@ -12,6 +12,7 @@ import numpy as np
 
 from hubensemble.errors import RunError
 from hubensemble.fileio import atomic_write_bytes, numpy_load_fault
+from hubensemble.text import absolute, escaped
 
 #: The splits that train a run's candidates and choose its ensemble (`PixelKeys`).
 KEYED_SPLITS = ("train", "val")
@@ -75,5 +76,6 @@ def read_pixel_key_rows(path) -> tuple[str, dict] | None:
     except FileNotFoundError:
         return None
     except Exception as e:  # noqa: BLE001 - a damaged zip is BadZipFile, neither OSError
-        raise RunError(f"{path} is unreadable ({numpy_load_fault(e)}); {REWRITTEN_BY}"
+        raise RunError(f"{escaped(absolute(path))} is unreadable ({numpy_load_fault(e)}); "
+                       f"{REWRITTEN_BY}"
                        ) from None

@@ -25,7 +25,7 @@ from hubensemble.lockwords import (FIT_INPUTS, command_words, locked_advice,
                                    unwritable_advice)
 from hubensemble.sweeplock import check_no_sweep, member_lock, member_lock_path, member_taken
 from hubensemble.terminal import root_last_resort
-from hubensemble.text import absolute, as_reached, names_listed, relative_hint, time_stamp
+from hubensemble.text import absolute, as_reached, escaped, names_listed, relative_hint, time_stamp
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,9 @@ class Run(RunLabels, RunExports, RunRanking):
         if not self.meta_path.exists():
             return {}
         if not self.meta_path.is_file():  # read_json's IsADirectoryError was a traceback
-            raise RunError(f"{self.meta_path} is a folder, not a run's run.json; {self.path} "
-                           "holds no run: pass a new or empty folder")
+            raise RunError(f"{escaped(absolute(self.meta_path))} is a folder, not a run's "
+                           f"run.json; {escaped(absolute(self.path))} holds no run: pass a new "
+                           "or empty folder")
         try:
             meta = read_json(self.meta_path)
         except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
@@ -112,7 +113,8 @@ class Run(RunLabels, RunExports, RunRanking):
             from hubensemble.rerun import start_again
 
             # Written whole, atomically: a half file is never hubensemble's.
-            raise RunError(f"{self.meta_path} is unreadable ({why}); something other than "
+            raise RunError(f"{escaped(absolute(self.meta_path))} is unreadable ({why}); "
+                           "something other than "
                            "hubensemble changed it: restore it from a copy, or start the run "
                            f"again in a new folder, or {start_again(self.path, {})}")
         return meta
@@ -135,7 +137,8 @@ class Run(RunLabels, RunExports, RunRanking):
             from hubensemble.rerun import start_again
 
             again = start_again(self.path, {k: v for k, v in meta.items() if k != "data"})
-            raise RunError(f"{self.meta_path} is damaged: its \"data\" section{fault} "
+            raise RunError(f"{escaped(absolute(self.meta_path))} is damaged: its \"data\" "
+                           f"section{fault} "
                            "(something other than hubensemble changed it); restore it from a "
                            f"copy, or start the run again with its data: {again}")
         return data
@@ -244,7 +247,8 @@ class Run(RunLabels, RunExports, RunRanking):
             try:
                 y = self.labels_of(split)
             except (OSError, ValueError) as e:
-                raise RunError(f"{self.labels / f'{split}.npy'} is unreadable ({e}); "
+                raise RunError(f"{escaped(absolute(self.labels / f'{split}.npy'))} is "
+                               f"unreadable ({e}); "
                                f"{call_verb()} {sweep_command(self.path)} to write it again")
             if y is not None:
                 labels[split] = y
@@ -483,7 +487,8 @@ class Run(RunLabels, RunExports, RunRanking):
                 return task
             what = ("is missing" if not self.meta_path.exists()
                     else "records no data (its \"data\" section)")
-            raise RunError(f"{self.meta_path} {what}; {self.rank_command()} (or "
+            raise RunError(f"{escaped(absolute(self.meta_path))} {what}; "
+                           f"{self.rank_command()} (or "
                            f"{command_words('fit')}) writes it")
         from hubensemble.data.specs import is_relative_spec
 
@@ -505,7 +510,8 @@ class Run(RunLabels, RunExports, RunRanking):
                 from hubensemble.rerun import moved_data_way
 
                 way = "" if relative else moved_data_way(self.path, meta, spec)
-                raise DataError(f"{e} (the data recorded in {self.meta_path}{where})"
+                raise DataError(f"{e} (the data recorded in {escaped(absolute(self.meta_path))}"
+                                f"{where})"
                                 + (f"; {way}" if way else "")) from None
         if task.fingerprint != recorded["task"].get("fingerprint"):
             from hubensemble.datachange import DataRecord, compare
@@ -589,7 +595,7 @@ class Run(RunLabels, RunExports, RunRanking):
     def require(self, path, what_to_run):
         """`path` when it exists, else RunError saying to run `what_to_run` first."""
         if not Path(path).exists():
-            raise RunError(f"{path} is missing; run `{what_to_run}` first")
+            raise RunError(f"{escaped(absolute(path))} is missing; run `{what_to_run}` first")
         return path
 
 

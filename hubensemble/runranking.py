@@ -6,6 +6,7 @@ what `tune` reads of it and run.json (`tune_inputs`) and the command that writes
 from hubensemble.errors import RunError
 from hubensemble.fileio import json_kind, read_json
 from hubensemble.lockwords import command_words
+from hubensemble.text import absolute, escaped
 
 
 class RunRanking:
@@ -43,14 +44,16 @@ class RunRanking:
         if not isinstance(rows, list):
             why = (f"{type(ranking).__name__}: {ranking}" if isinstance(ranking, ValueError)
                    else "not a ranking")
-            raise RunError(f"{self.ranking_json} is unreadable ({why}); {self.rank_command()} "
+            raise RunError(f"{escaped(absolute(self.ranking_json))} is unreadable ({why}); "
+                           f"{self.rank_command()} "
                            "writes it again (its embeddings are cached)")
         for i, row in enumerate(rows):  # every stage reads each row's name and status
             kind = (f"{json_kind(row)}, expected an object" if not isinstance(row, dict) else
                     next((f"its \"{k}\" is {json_kind(row.get(k))}, expected a string"
                           for k in ("name", "status") if not isinstance(row.get(k), str)), None))
             if kind:
-                raise RunError(f"{self.ranking_json} is damaged (module {i + 1} of \"modules\": "
+                raise RunError(f"{escaped(absolute(self.ranking_json))} is damaged (module "
+                               f"{i + 1} of \"modules\": "
                                f"{kind}); {self.rank_command()} writes it again (its "
                                "embeddings are cached)")
         return ranking
@@ -63,15 +66,18 @@ class RunRanking:
         (`runspecs.catalogue_entries`)."""
         ranking = self.ranking()
         if ranking is None:
-            raise RunError(f"{self.ranking_json} is missing; {self.rank_command()} writes it")
+            raise RunError(f"{escaped(absolute(self.ranking_json))} is missing; "
+                           f"{self.rank_command()} writes it")
         if not self.meta_path.exists():
-            raise RunError(f"{self.meta_path} is missing (tune reads the data and the modules "
+            raise RunError(f"{escaped(absolute(self.meta_path))} is missing (tune reads the "
+                           "data and the modules "
                            f"from it); {self.rank_command()} writes it: copy it along with "
                            "ranking.json")
         meta = self.meta()
         data = self.data_section("task", meta=meta)
         if not data:
-            raise RunError(f"{self.meta_path} records no data (its \"data\" section); "
+            raise RunError(f"{escaped(absolute(self.meta_path))} records no data (its "
+                           "\"data\" section); "
                            f"{self.rank_command()} writes it")
         from hubensemble.datachange import require_validation
 

@@ -564,3 +564,40 @@ def test_a_copied_runs_export_folder_holding_the_originals_export_is_said_as_suc
     assert copy.exported_to() == str(tmp_path / "q" / "X")
     assert copy.foreign_export() is None
     assert copy.current_export() == (str(tmp_path / "q" / "X"), None)
+
+
+def test_files_a_run_refuses_are_named_absolute_and_escaped(tmp_path, monkeypatch):
+    """A run named relative (`--run runs/r`) had its refusals name "runs/r/ranking.json is
+    unreadable (not a ranking)", "delete runs/r/candidates/t and …", "runs/r/labels/
+    pixel_keys.npz is unreadable", useless from another working folder (a cron job, a
+    notebook's), and a newline in a folder's name broke the line: each names the file as
+    the project does (`escaped(absolute(…))`, as ensemble.py and exportplan do). Files
+    only. Fails before: the relative paths."""
+    from hubensemble import candidate
+    from hubensemble.pixelkeys import read_pixel_key_rows
+
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / "runs" / "a\nb"
+    run = Run("runs/a\nb")
+    run.path.mkdir(parents=True)
+    shown = str(root).replace("\n", "\\n")
+    (root / "ranking.json").write_text("[]")
+    with pytest.raises(RunError) as err:
+        run.ranking()
+    assert str(err.value).startswith(f"{shown}/ranking.json is unreadable (not a ranking); ")
+    with pytest.raises(RunError) as err:
+        Run("runs/a\nb").require("runs/a\nb/ensemble.json", "hubensemble ensemble")
+    assert str(err.value).startswith(f"{shown}/ensemble.json is missing; "), err.value
+    (root / "run.json").write_text("[1]")
+    with pytest.raises(RunError) as err:
+        run.meta()
+    assert str(err.value).startswith(f"{shown}/run.json is unreadable (a JSON list"), err.value
+    (root / "labels").mkdir()
+    (root / "labels" / "pixel_keys.npz").write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(RunError) as err:
+        read_pixel_key_rows("runs/a\nb/labels/pixel_keys.npz")
+    assert str(err.value).startswith(f"{shown}/labels/pixel_keys.npz is unreadable ("), err.value
+    trial = root / "candidates" / "default-0000-m"
+    trial.mkdir(parents=True)
+    cand, why = candidate.inspect("runs/a\nb/candidates/default-0000-m")
+    assert cand is None and f"; delete {shown}/candidates/default-0000-m and " in why, why
