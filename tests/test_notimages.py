@@ -41,9 +41,10 @@ def test_a_class_folders_notes_and_sidecars_are_ignored_once_not_skipped_as_unre
     assert [p.split("/")[-1] for p, _ in task.skipped] == ["fake.jpg"], task.skipped
     assert len(task.train) == 9 and str(tmp_path / "dog" / "odd.data") in task.train.paths
     said = [r.getMessage() for r in caplog.records if "not images by name" in r.getMessage()]
-    assert said == [f"{tmp_path}: 5 ignored: not images by name or first bytes "
-                    "(IMG_0001.jpg.xmp, IMG_0001.json, README.md, …) in the class folders, "
-                    "not read"], said
+    note = ("5 ignored: not images by name or first bytes (IMG_0001.jpg.xmp, IMG_0001.json, "
+            "README.md, …) in the class folders, not read")
+    # Said once, in the summary (a file was skipped: load_task warns its summary).
+    assert len(said) == 1 and f"; {note}" in said[0], said
     assert not any(n in r.getMessage() for r in caplog.records for n in NOT_IMAGES
                    if r.levelno >= logging.WARNING and r.getMessage() not in said)
     assert sorted(p.split("/")[-1] for p in task.ignored) == sorted(HIDDEN)
@@ -60,6 +61,45 @@ def test_a_class_folders_notes_and_sidecars_are_ignored_once_not_skipped_as_unre
     assert sorted(p.split("/")[-1] for p in ignored) == sorted(HIDDEN)
     assert sorted(p.split("/")[-1] for p in read) == sorted(
         [f"{i}.png" for i in range(4)] + ["fake.jpg", "odd.data"])
+
+
+def test_the_files_that_are_not_images_reach_the_record_the_summary_and_the_report(
+        tmp_path, caplog):
+    """The files of class folders that are no image reached only the loader's warning:
+    run.json's data.task, the data summary (fit's) and the report's data rows had none of
+    them, as they have the images serve_bytes refuses. Now `Task.not_images` holds them, and
+    they are said once: in the summary when one is said, else in the loader's warning."""
+    from hubensemble.data.specs import skips_said
+    from hubensemble.report.datarows import decoding_rows
+
+    rng = np.random.default_rng(1)
+    for c in ("cat", "dog"):
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), np.uint8)).save(
+                tmp_path / c / f"{i}.png")
+    (tmp_path / "cat" / "README.md").write_bytes(NOT_IMAGES["README.md"])
+    (tmp_path / "dog" / "notes.txt").write_bytes(NOT_IMAGES["notes.txt"])
+    note = ("2 ignored: not images by name or first bytes (README.md, notes.txt) in the "
+            "class folders, not read")
+    with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        task = load_task(f"folder:{tmp_path}", val_fraction=0.0, test_fraction=0.0)
+    said = [r.getMessage() for r in caplog.records if "not images" in r.getMessage()]
+    assert said == [note], said
+    assert task.not_images == [str(tmp_path / "cat" / "README.md"),
+                               str(tmp_path / "dog" / "notes.txt")]
+    assert f"; {note}" in task.summary() and task.files == 6 and task.ignored == []
+    assert task.hubensemble_folders() == []
+    assert task.to_json()["not_images"] == {"count": 2, "examples": task.not_images}
+    assert dict(decoding_rows(task.to_json()))["not images"] == (
+        "2 files in the class folders not read: not images by name or first bytes (e.g. "
+        "cat/README.md)")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble"), skips_said():
+        load_task(f"folder:{tmp_path}", val_fraction=0.0, test_fraction=0.0)
+    assert not [r for r in caplog.records if "not images" in r.getMessage()]  # fit's summary
+    older = {k: v for k, v in task.to_json().items() if k != "not_images"}
+    assert "not images" not in dict(decoding_rows(older))  # a run.json before the record
 
 
 def test_predict_asks_pillow_for_its_suffixes_once_not_per_file(tmp_path, monkeypatch):

@@ -454,6 +454,21 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped(tmp_path):
         assert "/data/cat/caf\\xe9.jpg: an empty file (0 bytes)" in text
 
 
+def test_the_data_section_counts_the_files_that_are_not_images(tmp_path):
+    """run.json's data.task "not_images" (`Task.not_images`: a class folder's README, notes)
+    is a row of the report's data section; a run.json written before it has no row and still
+    reads. Fails before: the record had no row (and the loader's warning alone said them)."""
+    make_ranked_run(tmp_path, MODULES)
+    data = data_section()
+    Run(tmp_path).update(data=data)
+    assert "not images by name" not in report.write_report(tmp_path)[0].read_text()
+    data["task"]["not_images"] = {"count": 12, "examples": ["/data/cat/README.md"]}
+    Run(tmp_path).update(data=data)
+    md = report.write_report(tmp_path)[0].read_text()
+    assert ("12 files in the class folders not read: not images by name or first bytes "
+            "(e.g. /data/cat/README.md)") in md
+
+
 def test_a_run_without_a_test_split_says_so(tmp_path, figures_not_drawn):
     make_full_run(tmp_path, robustness=False, seed=2)
     (tmp_path / "labels" / "test.npy").unlink()

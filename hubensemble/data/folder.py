@@ -22,7 +22,7 @@ from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts, unreached
 from hubensemble.data.sniff import (HEAD_BYTES, MISPLACED_WORDS, image_format, not_an_image,
-                                    not_images_words, skipped_words)
+                                    skipped_words)
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key)
 from hubensemble.data.task import Task
@@ -575,9 +575,6 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         train, val, test = _carve(train, True, True, options, owned=True)
         how = ("class folders; " + carved_words(options)
                + "".join(f"; {note}" for note in short))
-    if listing.not_images:  # once, not a warning each as an "unreadable image"
-        log.warning("%s: %s in the class folders, not read", escaped(path),
-                    not_images_words(listing.not_images))
     name = label(os.path.basename(os.path.normpath(absolute(path))))
     # The source names the folder absolute, as Task.spec does (`folder:imgs` and `folder:../x`
     # named no folder from another working directory, as run.json and the report show it).
@@ -585,8 +582,10 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
                 train=train, val=val, test=test, skipped=listing.skipped,
                 ignored=listing.ignored, files=listing.files, oriented=listing.oriented,
                 turned=listing.turned, unservable=listing.kept, dark=listing.dark,
-                shrunk=listing.shrunk, class_files=per_class)
-    said_unless_summarised(task, log)  # trained on, refused by serve_bytes; read dark
+                not_images=listing.not_images, shrunk=listing.shrunk, class_files=per_class)
+    # Trained on, refused by serve_bytes; read dark; files not images, said once (not a
+    # warning each as an "unreadable image")
+    said_unless_summarised(task, log)
     return task
 
 

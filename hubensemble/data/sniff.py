@@ -189,6 +189,16 @@ def not_images_words(paths, limit: int = 3) -> str:
             f"({names_listed([os.path.basename(os.fspath(p)) for p in paths], limit)})")
 
 
+def not_images_note(paths) -> str | None:
+    """What a folder load says, once, of the files of its class folders that `not_an_image`
+    found no image (`paths`; `Task.not_images`): "5 ignored: not images by name or first
+    bytes (README.md, …) in the class folders, not read"; None without any. The data
+    summary says it (`data.taskwords.file_notes`), or the loader's warning when none will."""
+    if not paths:
+        return None
+    return f"{not_images_words(paths)} in the class folders, not read"
+
+
 def animated_webp(data: bytes) -> bool:
     """Whether `data` is an animated WebP: a WebP whose VP8X chunk (bytes 12..16) sets the
     animation flag (bit 1 of byte 20), the rule by which the graph's WebP branch refuses it

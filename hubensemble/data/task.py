@@ -147,7 +147,9 @@ class Task:
     (`decode.TURNED_FORMATS`); `unservable` (path, format) the images the kept decoder
     (Pillow) read, which serve_bytes refuses (`sniff.unservable_note`: TIFF, …); `dark`
     (path, largest value) the 16-bit files whose values all lie below 4096, which decode dark
-    (`filepixels.dark_note`). `shrunk`
+    (`filepixels.dark_note`); `not_images` the paths of the files in class folders that are
+    no image by name or first bytes (`sniff.not_an_image`: a README, a .json sidecar), not
+    read (apart from `ignored`, whose visible entries are folders hubensemble made). `shrunk`
     (name, (height, width) as decoded) the images whose shorter side was above 1024 px
     (`sniff.MAX_SHORT_SIDE`) and were shrunk to it, each named by its file, or, for an
     example without one (a tfds data set's), as `example_name` names it at load ("train[3]":
@@ -189,6 +191,8 @@ class Task:
     unservable: list[tuple[str, str]] = field(default_factory=list)
     # (path, largest value) of 16-bit files of 12-bit values, which decode dark (0..15)
     dark: list[tuple[str, int]] = field(default_factory=list)
+    # paths of files in class folders that are no image by name or first bytes: not read
+    not_images: list[str] = field(default_factory=list)
     # (path, or "split[i]" for an example without a file, (h, w) as decoded) of images
     # shrunk to a shorter side of 1024 px
     shrunk: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
@@ -506,7 +510,8 @@ class Task:
         """What became of the files read, as the summary counts them
         (`data.taskwords.accounting`): "skipped" [path, reason], "files", "dropped"
         [example, "a copy of …"] (duplicates --dedupe removed), and "ignored", "oriented",
-        "turned", "unservable", "dark" and "shrunk", each a count with up to 10 examples;
+        "turned", "unservable", "dark", "not_images" and "shrunk", each a count with up to 10
+        examples;
         "ignored" also counts its folders hubensemble made apart ("hubensemble_folders": its
         10 examples cannot tell the rest apart). The one shape of run.json's data.task and of
         an evaluation's "task" (`evaluate --out`), so that both read back alike (an
@@ -524,6 +529,8 @@ class Task:
             "unservable": {"count": len(self.unservable),
                            "examples": [list(o) for o in self.unservable[:10]]},
             "dark": {"count": len(self.dark), "examples": [list(o) for o in self.dark[:10]]},
+            "not_images": {"count": len(self.not_images),
+                           "examples": list(self.not_images[:10])},
             "shrunk": self._shrunk_record(),
         }
 

@@ -143,11 +143,13 @@ def accounting(task, skipped_in: str | None = None, scored: str | None = None) -
 def file_notes(task) -> list[str]:
     """The summary's notes on the images the kept decoder read, which serve_bytes refuses
     (`sniff.unservable_note` of `task.unservable`), and on the 16-bit files that decode dark
-    (`filepixels.dark_note` of `task.dark`), those there are."""
+    (`filepixels.dark_note` of `task.dark`), and on the files of class folders that are no
+    image, not read (`sniff.not_images_note` of `task.not_images`), those there are."""
     from hubensemble.data.filepixels import dark_note
-    from hubensemble.data.sniff import unservable_note
+    from hubensemble.data.sniff import not_images_note, unservable_note
 
-    return [n for n in (unservable_note(task.unservable), dark_note(task.dark)) if n]
+    return [n for n in (unservable_note(task.unservable), dark_note(task.dark),
+                        not_images_note(task.not_images)) if n]
 
 
 #: True while a caller that says the skipped files itself loads (`specs.skips_said`): fit's and

@@ -20,7 +20,7 @@ RUN_KINDS = [
     (("data", "task", "dropped"), list), (("data", "task", "ignored"), dict),
     (("data", "task", "oriented"), dict), (("data", "task", "turned"), dict),
     (("data", "task", "shrunk"), dict), (("data", "task", "unservable"), dict),
-    (("data", "task", "dark"), dict),
+    (("data", "task", "dark"), dict), (("data", "task", "not_images"), dict),
     (("data", "task", "duplicates"), dict), (("stages",), dict), (("versions",), dict),
     (("export",), dict), (("export", "skipped"), list), (("export", "skipped", "*"), dict),
     (("export", "tflite"), dict), (("export", "members"), list), (("modules",), dict),
@@ -43,7 +43,8 @@ ROBUSTNESS_KINDS = [
     (("members", "*"), dict), (("skipped",), list), (("not_held_out",), dict),
     (("task",), dict), (("task", "skipped"), list), (("task", "ignored"), dict),
     (("task", "oriented"), dict), (("task", "turned"), dict), (("task", "shrunk"), dict),
-    (("task", "unservable"), dict), (("task", "dark"), dict), (("export",), dict),
+    (("task", "unservable"), dict), (("task", "dark"), dict), (("task", "not_images"), dict),
+    (("export",), dict),
 ]
 DISTILL_KINDS = [
     (("teacher",), dict), (("teacher", "members"), list), (("student",), dict),

@@ -257,8 +257,8 @@ def accounting_rows(task) -> list:
 
 def _record_paths(task) -> list[str]:
     """Every file path `task` (a data record, as `accounting_rows` takes it) holds as an
-    example of a row (skipped, dropped, ignored, oriented, turned, unservable, dark, shrunk,
-    duplicates), each as `_short_path` shows it."""
+    example of a row (skipped, dropped, ignored, oriented, turned, unservable, dark,
+    not_images, shrunk, duplicates), each as `_short_path` shows it."""
     root = _folder_source(task)
 
     def first(items):  # [path, …] records, or paths; a count (an older record's) holds none
@@ -269,7 +269,7 @@ def _record_paths(task) -> list[str]:
 
     dup = task.get("duplicates") if isinstance(task.get("duplicates"), dict) else {}
     paths = first(task.get("skipped") or []) + first(task.get("dropped") or [])
-    for key in ("ignored", "oriented", "turned", "unservable", "dark", "shrunk"):
+    for key in ("ignored", "oriented", "turned", "unservable", "dark", "not_images", "shrunk"):
         record = task.get(key) if isinstance(task.get(key), dict) else {}
         paths += first(record.get("examples") or [])
     for group in dup.get("examples") or []:
@@ -291,8 +291,9 @@ def _isolated_rows(rows, task) -> list:
 
 def decoding_rows(task, *, skipped: bool = True) -> list:
     """Rows on the files of a data load that are not plain examples: ignored, oriented,
-    turned, unservable (serve_bytes refuses them), dark (16-bit of 12-bit values), shrunk
-    and, with `skipped`, skipped (`Task.files_record`: run.json's data.task, an evaluation's
+    turned, unservable (serve_bytes refuses them), dark (16-bit of 12-bit values), not
+    images (files of class folders no image by name or first bytes, not read), shrunk and,
+    with `skipped`, skipped (`Task.files_record`: run.json's data.task, an evaluation's
     "task"; `accounting_rows` counts the skipped in its "files read"); each a [label, cell]
     of str, or of Inline where a path is right-to-left (`_isolated_rows`)."""
     return _isolated_rows(_decoding_rows(task, skipped=skipped), task)
@@ -329,6 +330,13 @@ def _decoding_rows(task, *, skipped: bool = True) -> list:
                      f"below 4096 of 65535 (12-bit data?), which "
                      f"{'decodes' if dark['count'] == 1 else 'decode'} dark (e.g. "
                      f"{_example((path, f'up to {top}'), root)})"])
+    # A record written before "not_images" has none: its loader said them in a warning only.
+    others = task.get("not_images") if isinstance(task.get("not_images"), dict) else {}
+    if others.get("count"):
+        path = (others.get("examples") or ["?"])[0]
+        rows.append(["not images", f"{counted(others['count'], 'file')} in the class folders "
+                     f"not read: not images by name or first bytes (e.g. "
+                     f"{_shown([path], root)})"])
     shrunk = task.get("shrunk") or {}
     if shrunk.get("count"):
         path, size = (shrunk.get("examples") or [["?", ["?", "?"]]])[0]
