@@ -202,3 +202,34 @@ def test_the_check_before_decoding_counts_a_class_folders_images_as_the_loader_d
         check_class_files(str(tmp_path), min_classes=2, min_per_class=2)
     (tmp_path / "dog" / "maybe.jpg").write_text("named as an image\n")
     check_class_files(str(tmp_path), min_classes=2, min_per_class=2)
+
+
+def test_class_folders_of_only_files_that_are_not_images_are_said_so_not_empty(tmp_path):
+    """Class folders holding a README and notes and no image were refused as "no files
+    under …'s class folders", before decoding (`check_class_files`) and by the loader's own
+    refusal (a folder emptied of images after the check): they hold files, none of them an
+    image by the rule. The refusal now says so, with the count, the examples and the rule;
+    folders with no file at all are still "no files"."""
+    from hubensemble.data.folder import _read_folder, check_class_files
+    from hubensemble.data.loading import LoadOptions
+    from hubensemble.errors import DataError
+
+    for c in ("cat", "dog"):
+        (tmp_path / c).mkdir()
+    with pytest.raises(DataError, match=r"^no files under "):
+        check_class_files(str(tmp_path), min_classes=2, min_per_class=1)
+    (tmp_path / "cat" / "README.md").write_bytes(NOT_IMAGES["README.md"])
+    (tmp_path / "dog" / "IMG_0001.json").write_bytes(NOT_IMAGES["IMG_0001.json"])
+    said = ("2 ignored: not images by name or first bytes (README.md, IMG_0001.json): a file "
+            "is read when its name ends in an image suffix, .jpg, .png, .tif, …, or its first "
+            "bytes name an image format)")
+    with pytest.raises(DataError) as refused:
+        check_class_files(str(tmp_path), min_classes=2, min_per_class=1)
+    assert str(refused.value).startswith(
+        f"no image files under {tmp_path}'s class folders (cat/, dog/): they hold only files "
+        f"that are not images ({said}; add "), str(refused.value)
+    with pytest.raises(DataError) as refused:  # past the check: the loader's refusal
+        _read_folder(str(tmp_path), {}, LoadOptions(), None)
+    assert str(refused.value).startswith(
+        f"no image files under {tmp_path}'s class folders: they hold only files that are not "
+        f"images ({said}; add "), str(refused.value)

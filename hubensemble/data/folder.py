@@ -22,7 +22,7 @@ from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts, unreached
 from hubensemble.data.sniff import (HEAD_BYTES, MISPLACED_WORDS, image_format, not_an_image,
-                                    skipped_words)
+                                    not_images_words, skipped_words)
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key)
 from hubensemble.data.task import Task
@@ -452,11 +452,16 @@ def check_class_files(rest: str, *, min_classes: int, min_per_class: int) -> Non
     folders = {label(c): os.path.join(root, c) for c in _class_folders(root, listing)}
     # Not the files the loader ignores as no image (`sniff.not_an_image`): a README beside one
     # image let a class pass here and be refused after every image was decoded.
-    counts = {name: sum(not not_an_image(p) for p in _list_class_folder(folder, listing))
-              for name, folder in folders.items()}
+    counts = {}
+    for name, folder in folders.items():
+        files = _list_class_folder(folder, listing)
+        others = [p for p in files if not_an_image(p)]
+        listing.not_images += others
+        counts[name] = len(files) - len(others)
     if not any(counts.values()):
         folders = names_listed(counts, suffix="/")
-        raise DataError(f"no files under {root}'s class folders ({folders}); "
+        raise DataError(f"no {'image ' if listing.not_images else ''}files under {root}'s "
+                        f"class folders ({folders}){_only_not_images(listing.not_images)}; "
                         f"{_EMPTY_HINT}")
     if len(counts) < min_classes:
         name = label(os.path.basename(os.path.normpath(absolute(path))))
@@ -550,7 +555,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
                     raise error
                 got[key] = _make_split(im, lab, pa, owned=True)
         if not len(train):
-            raise _empty_error(path, listing.skipped)
+            raise _empty_error(path, listing.skipped, listing.not_images)
         _note_carve(per_class["train"], "val" not in got, "test" not in got, options)
         short = unreached(train, "val" not in got, "test" not in got, options, _OWN_SPLIT)
         train, val, test = _carve(train, "val" not in got, "test" not in got, options,
@@ -568,7 +573,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         if not class_names:  # emptied since locate_folder looked
             raise _no_class_folders(path)
         if not labels:
-            raise _empty_error(path, listing.skipped)
+            raise _empty_error(path, listing.skipped, listing.not_images)
         _note_carve(per_class["train"], True, True, options)
         train = _make_split(images, labels, paths, owned=True)
         short = unreached(train, True, True, options, _OWN_SPLIT)
@@ -644,8 +649,23 @@ def _wrapped_note(root: str, classes: list[str], min_classes: int) -> str | None
             f"the train/ val/ test/ splits), pass folder:{absolute(inner)}")
 
 
-def _empty_error(path, skipped):
-    """The DataError for a folder without one readable image (with the first skip reason)."""
+def _only_not_images(paths) -> str:
+    """The clause of a refusal of class folders without an image file on the files they
+    hold that are no image (`paths`; `sniff.not_an_image`), with the rule, or "" without
+    any: they held a README and notes and were said to hold "no files"."""
+    if not paths:
+        return ""
+    return (f": they hold only files that are not images ({not_images_words(paths)}: a file "
+            "is read when its name ends in an image suffix, .jpg, .png, .tif, …, or its "
+            "first bytes name an image format)")
+
+
+def _empty_error(path, skipped, not_images=()):
+    """The DataError for a folder without one readable image (with the first skip reason,
+    and the files not read as no image: `_only_not_images`)."""
+    if not skipped and not_images:
+        return DataError(f"no image files under {path}'s class folders"
+                         f"{_only_not_images(not_images)}; {_EMPTY_HINT}")
     detail = ""
     if skipped:
         why = skipped_words(r for _, r in skipped)  # "too large" too, by its own word
