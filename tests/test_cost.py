@@ -563,7 +563,7 @@ def test_a_gflops_limit_no_module_can_fit_is_refused_before_the_sweep(module_dir
     # on real data): no candidate of any module can cost less than the module with its head
     # at its serving size, so the refusal can come once those are known (before the sweep).
     # Fails before: no such check (cost.stage.check_budget_before_tune, budget.no_module_fits).
-    from hubensemble.cost.budget import no_module_fits
+    from hubensemble.cost.budget import no_module_fits, rounded_up
     from hubensemble.cost.stage import check_budget_before_tune
     from hubensemble.data import Split, Task
     from hubensemble.tune import eval_size
@@ -579,7 +579,8 @@ def test_a_gflops_limit_no_module_can_fit_is_refused_before_the_sweep(module_dir
     assert str(refused.value) == (
         "no module fits max_gflops=1e-07: the one module to tune, conv8, needs "
         f"{2 * macs / 1e9:.4g} GFLOPs per image at {size} px with its head, and no candidate "
-        "of it costs less; raise the limit, or rank other modules, before the sweep is run")
+        f"of it costs less; pass max_gflops={rounded_up(2 * macs / 1e9)} or more (conv8's), "
+        "leave the limit out or rank other modules, before the sweep is run")
     fits = check_budget_before_tune([spec], task, "quick", 2 * macs / 1e9, cache_dir=tmp_path)
     assert fits == {"conv8": (pytest.approx(2 * macs / 1e9), size)}
     assert check_budget_before_tune([spec], task, "quick", None, cache_dir=tmp_path) == {}
@@ -588,6 +589,19 @@ def test_a_gflops_limit_no_module_can_fit_is_refused_before_the_sweep(module_dir
     assert "the cheapest of the 2 modules to tune, b, needs 0.5 GFLOPs" in no_module_fits(
         {"a": (2.0, 224), "b": (0.5, 160)}, 0.25)
     assert no_module_fits({}, 0.25) is None and no_module_fits({"a": (2.0, 224)}, None) is None
+
+
+def test_no_module_fits_names_the_flag_and_a_value_that_passes():
+    # It said "raise the limit": which flag, to what? The cheapest module's figure, rounded up
+    # so that it passes, with the flag on the command line. Fails before: "raise the limit".
+    from hubensemble.cost.budget import no_module_fits
+    from hubensemble.lockwords import command_line
+
+    with command_line():
+        said = no_module_fits({"a": (2.0, 224), "b": (0.5123456, 160)}, 0.25)
+    assert said.endswith("; pass --max-gflops 0.5124 or more (b's), drop the flag or rank "
+                         "other modules, before the sweep is run")
+    assert no_module_fits({"a": (2.0, 224), "b": (0.5123456, 160)}, 0.5124) is None
 
 
 @pytest.mark.parametrize("damage", [

@@ -201,6 +201,68 @@ def cheapest(cands: Sequence, costs: dict, limits: Limits) -> str:
         for unit, limit, v, trial in lowest.values())
 
 
+#: The measured limits as options: (Limits field, flag, Python keyword), `raise_words`'.
+LIMIT_OPTIONS = (("gflops", "--max-gflops", "max_gflops"),
+                 ("latency_ms", "--max-latency-ms", "max_latency_ms"))
+
+
+def rounded_up(value: float) -> str:
+    """`value` (> 0) to 4 significant digits, rounded up, so that the figure said passes the
+    limit it names (0.0123456 -> "0.01235"; "0.01235" read back is >= value); a value that
+    is not finite and > 0 as `:g` shows it."""
+    import math
+
+    if not value > 0 or not math.isfinite(value):
+        return f"{value:g}"
+    step = 10.0 ** (math.floor(math.log10(value)) - 3)
+    up = math.ceil(value / step - 1e-9) * step
+    text = f"{up:.4g}"
+    return text if float(text) >= value else f"{value:.6g}"
+
+
+def least_raise(cands: Sequence, costs: Mapping, limits: Limits) -> tuple[str, dict] | None:
+    """(trial, {Limits field: the value it needs}) of the candidate (of `cands`, each with a
+    `.trial`; `costs`: {trial: Cost}) that passes alone once its limits are raised to those
+    values: the one lowest in the first limited measure (GFLOPs, else ms at batch 1), the
+    fields it is over (limit x (1 + 1e-9), `eligibility`'s tolerance) and their values. None
+    when no measure is limited, none of the candidates has every limited figure, or one
+    already passes (nothing to raise)."""
+    measures = [(name, value) for name, _, value in _MEASURES
+                if getattr(limits, name) is not None]
+    table = {}
+    for c in cands:
+        cost = costs.get(c.trial)
+        row = {name: None if cost is None else value(cost) for name, value in measures}
+        if measures and all(v is not None for v in row.values()):
+            table[c.trial] = row
+    if not table:
+        return None
+    first = measures[0][0]
+    trial = min(table, key=lambda t: (table[t][first], t))
+    needs = {name: table[trial][name] for name, _ in measures
+             if table[trial][name] > getattr(limits, name) * (1 + 1e-9)}
+    return (trial, needs) if needs else None
+
+
+def raise_words(needs: Mapping[str, float], whose: str, *, drop: bool = True) -> str:
+    """The way on from a refused inference budget, in the caller's words (`option_word`):
+    "pass --max-gflops 0.01235 or more (WHOSE), or drop the flag", each limit of `needs`
+    ({Limits field ("gflops", "latency_ms"): the value that passes}) named with its value
+    rounded up (`rounded_up`, so it passes), "and" between two ("… or drop the flags");
+    `drop` False leaves the "or drop" out. `whose` says whose figure it is ("t3's, the least
+    that admits a candidate"). Several refusals said only "raise a limit" / "raise the
+    limit", though --max-gflops and --max-latency-ms both apply, without a value."""
+    said = [option_word(f"{flag} {rounded_up(needs[name])}",
+                        f"{keyword}={rounded_up(needs[name])}")
+            for name, flag, keyword in LIMIT_OPTIONS if name in needs]
+    if not drop:
+        return f"pass {' and '.join(said)} or more ({whose})"
+    one = len(said) == 1
+    off = option_word("drop the flag" if one else "drop the flags",
+                      "leave the limit out" if one else "leave the limits out")
+    return f"pass {' and '.join(said)} or more ({whose}), or {off}"
+
+
 def shared_total(costs: dict, trials: Sequence[str], keys: Mapping | None = None) -> dict:
     """`total_cost` of the ensemble of `trials` (distinct, in order; each in `costs`
     {trial: Cost}), a shared backbone counted once (`sharing.counted_costs` over the groups
@@ -251,9 +313,11 @@ def no_module_fits(gflops: Mapping[str, tuple[float, int]],
     flag = option_word(f"--max-gflops {max_gflops:g}", f"max_gflops={max_gflops:g}")
     which = ("the one module to tune" if len(gflops) == 1 else
              f"the cheapest of the {counted(len(gflops), 'module')} to tune")
+    way = raise_words({"gflops": cheapest}, f"{module}'s", drop=False)
     return (f"no module fits {flag}: {which}, {module}, needs {cheapest:.4g} GFLOPs per image "
-            f"at {size} px with its head, and no candidate of it costs less; raise the limit, "
-            "or rank other modules, before the sweep is run")
+            f"at {size} px with its head, and no candidate of it costs less; {way}, "
+            f"{option_word('drop the flag', 'leave the limit out')} or rank other modules, "
+            "before the sweep is run")
 
 
 def _by_reason(trials, reasons, shown: int = 4) -> list[tuple[str | None, str]]:
