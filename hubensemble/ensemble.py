@@ -414,9 +414,12 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         from hubensemble.budgetrefusal import record_refusal  # the report says it: an
         record_refusal(run_dir, limits, why)  # earlier ensemble.json stays, as the run's
         # No cost at all: raising a limit cannot help; cost says each module's reason.
-        way = ("raise a limit" if why != inference_budget.NO_COST else
-               f"{run_words('cost', run_dir)} (it names why each module has none), or drop "
-               "the limit")
+        least = inference_budget.least_raise(cands, costs, limits)
+        way = (f"{run_words('cost', run_dir)} (it names why each module has none), or drop "
+               "the limit" if why == inference_budget.NO_COST else
+               inference_budget.raise_words(least[1], f"{least[0]}'s, the least that admits "
+                                            "a candidate") if least is not None else
+               option_word("drop the limit flags", "leave the limits out"))
         # The candidates it could not use, said by no one else: fit's "left out" warning
         # and the ensemble command's "skipped" lines follow a selection, and there is none.
         besides = (f". Besides, {counted(len(skipped), 'candidate')} cannot enter any "

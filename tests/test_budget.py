@@ -541,6 +541,28 @@ def test_a_limit_that_is_no_finite_number_over_0_is_refused_in_the_options_words
     assert value_shown(True) == "True" and value_shown(10 ** 23) == repr(10 ** 23)
 
 
+def test_a_budget_nobody_meets_names_each_flag_and_a_value_that_passes(tmp_path, rng):
+    """`ensemble --max-gflops 0.1 --max-latency-ms 1` that no candidate meets said "raise a
+    limit": which of the two, to what? It names the flags of the candidate lowest in GFLOPs
+    with its figures rounded up, and that command selects. Fails before: "raise a limit"."""
+    from hubensemble.lockwords import command_line
+
+    gflops = [1.0, 0.5123456]
+    run = make_run(tmp_path / "run", rng, gflops)
+    write_run_costs(run.path, costs_for(gflops, latency=[2.0, 3.00001]), machine_info())
+    with command_line(), pytest.raises(RunError) as err:
+        run_ensemble(run.path, max_gflops=0.1, max_latency_ms=1.0)
+    assert str(err.value).endswith(
+        "; pass --max-gflops 0.5124 and --max-latency-ms 3.001 or more (t1's, the least that "
+        "admits a candidate), or drop the flags"), str(err.value)
+    with pytest.raises(RunError) as err:  # only the limit that is over is named
+        run_ensemble(run.path, max_gflops=0.1, max_latency_ms=5.0)
+    assert str(err.value).endswith(
+        "; pass max_gflops=0.5124 or more (t1's, the least that admits a candidate), or leave "
+        "the limit out"), str(err.value)
+    assert run_ensemble(run.path, max_gflops=0.5124, max_latency_ms=3.001).members
+
+
 def test_a_budget_nobody_meets_names_the_candidates_it_could_not_use(tmp_path, rng, caplog):
     """A budget no candidate meets was refused before any line named the pool's unusable
     candidates (fit's "left out" warning and the ensemble command's "skipped" lines follow a
@@ -556,7 +578,8 @@ def test_a_budget_nobody_meets_names_the_candidates_it_could_not_use(tmp_path, r
         run_ensemble(run.path, max_gflops=0.1, export_follows=True)  # as fit calls it
     message = str(err.value)
     assert message.count("t3: ") == 1 and message.startswith("no candidate fits"), message
-    assert ("t2, needs 0.5 GFLOPs (limit 0.1); raise a limit. Besides, 1 candidate cannot "
+    assert ("t2, needs 0.5 GFLOPs (limit 0.1); pass max_gflops=0.5 or more (t2's, the least "
+            "that admits a candidate), or leave the limit out. Besides, 1 candidate cannot "
             "enter any ensemble: t3: status 'failed': diverged: NaN loss; running tune again "
             "does not retry a failed trial") in message, message
     assert "t3" not in caplog.text
