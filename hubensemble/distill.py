@@ -35,7 +35,8 @@ from hubensemble import candidate, fileio, metrics, options
 # The student's module and what it is judged by (split out of this module).
 from hubensemble.distillchoice import (_base_candidate, _check_student,  # noqa: F401
                                        _choose_student, _costs, _student_cost,
-                                       check_gflops_from_records, check_student)
+                                       check_gflops_from_records, check_student,
+                                       student_way)
 from hubensemble.distillcompare import (Z_SIGNIFICANT, DistillResult, _compare,  # noqa: F401
                                         _describe, ensemble_cost, format_distill, paired_gap,
                                         read_distill, retrained_test)
@@ -176,8 +177,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     if max_gflops is not None and student_cost.gflops > max_gflops * (1 + 1e-9):
         raise RunError(f"the student {spec_name} needs {student_cost.gflops:.4g} GFLOPs per "
                        f"image at {size} px, over {option_word('--max-gflops', 'max_gflops')} "
-                       f"{max_gflops:g}; choose another {option_word('--student', 'student')} or "
-                       "raise the limit")
+                       f"{max_gflops:g}; "
+                       + student_way(student_cost.gflops, "the student", "choose another"))
 
     said = probe_start_words(hparams, ens.get("members") or [], spec_name, profile, run.path,
                              lr_scale=lr_scale)

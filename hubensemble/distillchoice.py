@@ -67,12 +67,13 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, me
             if module not in needs or needs[module] > max_gflops * (1 + 1e-9):
                 del best[module]
         if not best:
-            cheapest = min(needs.values(), default=None)
+            cheapest = min(needs, key=lambda m: (needs[m], m)) if needs else None
             raise RunError(f"no module of {run.path} fits "
                            f"{option_word('--max-gflops', 'max_gflops')} {max_gflops:g} as a "
                            "student at its training size"
-                           + (f" (the cheapest needs {cheapest:.4g})" if needs else "")
-                           + f"; raise the limit or name a {option_word('--student', 'student')}")
+                           + (f" (the cheapest needs {needs[cheapest]:.4g}); "
+                              + student_way(needs[cheapest], cheapest, "name")
+                              if needs else f"; name a {option_word('--student', 'student')}"))
         return min(best, key=lambda m: (best[m], m))
     members = [m for m in ens.get("members") or [] if m.get("trial") in costs]
     if not members:
@@ -177,16 +178,30 @@ def check_gflops_from_records(run, student, max_gflops, ens, specs) -> None:
         if need is not None and need > limit:
             raise RunError(f"the student {student} needs {need:.4g} GFLOPs per image (RUN/"
                            f"cost.json's figure at its training size), over {flag} "
-                           f"{max_gflops:g}; choose another "
-                           f"{option_word('--student', 'student')} or raise the limit")
+                           f"{max_gflops:g}; "
+                           + student_way(need, "the student", "choose another"))
         return
     modules = sorted({c.module for c in cands if c.val_ce is not None and c.module in specs})
     needs = {m: recorded_student_gflops(m, cands, ens, costs) for m in modules}
     if modules and all(n is not None and n > limit for n in needs.values()):
+        cheapest = min(modules, key=lambda m: (needs[m], m))
         raise RunError(f"no module of {run.path} fits {flag} {max_gflops:g} as a student at "
-                       f"its training size (the cheapest needs {min(needs.values()):.4g}, "
-                       f"RUN/cost.json's figures); raise the limit or name a "
-                       f"{option_word('--student', 'student')}")
+                       f"its training size (the cheapest needs {needs[cheapest]:.4g}, "
+                       "RUN/cost.json's figures); "
+                       + student_way(needs[cheapest], cheapest, "name"))
+
+
+def student_way(gflops: float, whose: str, choose: str) -> str:
+    """The way on from a student over distill's --max-gflops: "pass --max-gflops 0.0002212
+    or more (WHOSE's student's), or drop the flag, or CHOOSE a --student" (`gflops`: the
+    student's GFLOPs per image, rounded up so it passes: `cost.budget.raise_words`; `whose`:
+    "the student" or the cheapest module's name; `choose`: "name" or "choose another"). It
+    said "raise the limit"."""
+    from hubensemble.cost.budget import raise_words
+
+    owner = "the student's" if whose == "the student" else f"{whose}'s student's"
+    return (f"{raise_words({'gflops': gflops}, owner)}, or {choose} "
+            f"{'a ' if choose == 'name' else ''}{option_word('--student', 'student')}")
 
 
 def check_distill_budget(run_dir, student=None, max_gflops=None) -> None:

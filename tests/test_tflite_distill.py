@@ -2151,6 +2151,7 @@ def test_distill_over_max_gflops_is_refused_from_the_cost_records_before_the_dat
     (a candidate costed at another size) leaves the refusal to the check after the load."""
     import re
 
+    from hubensemble.cost.budget import rounded_up
     from hubensemble.cost.stage import run_cost
     from hubensemble.distill import run_distill
 
@@ -2160,12 +2161,20 @@ def test_distill_over_max_gflops_is_refused_from_the_cost_records_before_the_dat
     # By hand: "small" (one 3x3 conv, 4 filters, a 10-class head) at 32 px; "fixed"
     # (8 filters) at its 24 px.
     at_32, fixed = 2 * (32 * 32 * 4 * 27 + 4 * 10), 2 * (24 * 24 * 8 * 27 + 8 * 10)
+
+    def up(flops):  # the GFLOPs rounded up, as a refusal names the value that passes (it
+        return rounded_up(flops / 1e9)  # said "raise the limit": which flag, to what?)
+
     with pytest.raises(RunError, match=rf"^no module of {re.escape(str(path))} fits max_gflops "
                                        rf"1e-07 as a student at its training size \(the "
                                        rf"cheapest needs {at_32 / 1e9:.4g}, RUN/cost\.json's "
-                                       r"figures\); raise the limit or name a student$"):
+                                       rf"figures\); pass max_gflops={up(at_32)} or more "
+                                       r"\(small's student's\), or leave the limit out, or "
+                                       r"name a student$"):
         run_distill(path, max_gflops=1e-7, progress=False)  # no task: none is loaded
     from hubensemble.distillchoice import check_distill_budget  # a command line's check
+
+    check_distill_budget(path, None, float(up(at_32)))  # the value named passes
 
     with pytest.raises(RunError, match=r"cheapest needs .*, RUN/cost\.json's figures"):
         check_distill_budget(path, None, 1e-7)
@@ -2180,19 +2189,24 @@ def test_distill_over_max_gflops_is_refused_from_the_cost_records_before_the_dat
                          timeout=300)
     assert "CODE 2 []" in out.stdout, (out.stdout, out.stderr[-2000:])  # as every pre-check
     assert out.stderr.startswith("hubensemble: error: no module of "), out.stderr
-    assert out.stderr.endswith("RUN/cost.json's figures); raise the limit or name a "
+    assert out.stderr.endswith(f"RUN/cost.json's figures); pass --max-gflops {up(at_32)} or "
+                               "more (small's student's), or drop the flag, or name a "
                                "--student\n"), out.stderr
     with pytest.raises(RunError, match=rf"^the student fixed needs {fixed / 1e9:.4g} GFLOPs "
                                        r"per image \(RUN/cost\.json's figure at its training "
-                                       r"size\), over max_gflops 1e-07; choose another student"):
+                                       rf"size\), over max_gflops 1e-07; pass max_gflops="
+                                       rf"{up(fixed)} or more \(the student's\), or leave the "
+                                       r"limit out, or choose another student$"):
         run_distill(path, student="fixed", max_gflops=1e-7, progress=False)
+    check_distill_budget(path, "fixed", float(up(fixed)))
     # small's candidate costed at 128 px, not its student's 32: not known from the records,
     # so the refusal comes after the data load, by the student's cost counted then.
     small = tune.trial_id("default", 0, "small")
     trial_json = Run(path).candidates / small / "trial.json"
     atomic_write_json(trial_json, {**read_json(trial_json), "eval_size": 128})
     with pytest.raises(RunError, match=rf"^the student small needs {at_32 / 1e9:.4g} GFLOPs "
-                                       r"per image at 32 px, over max_gflops 1e-07"):
+                                       r"per image at 32 px, over max_gflops 1e-07; pass "
+                                       rf"max_gflops={up(at_32)} or more \(the student's\)"):
         run_distill(path, student="small", task=digits, max_gflops=1e-7, progress=False)
 
 
