@@ -20,12 +20,10 @@ from hubensemble import (__version__, _tf, arguments, environment, errors, exits
 from hubensemble.cliargs import CATALOGUE_HELP, add_data_args, add_fit_args
 from hubensemble.commands import (  # noqa: F401 (_options_from: cli's before the split)
     DEMO_TOP_K, _distill_student, _export_flags, _import_tensorflow, _merge_shards, check_counts,
-    check_fit,
-    _model_folder, _options_from, _rank_check, _tune_flags, cmd_catalogue_add,
-    cmd_catalogue_list, cmd_catalogue_validate, cmd_cost, cmd_demo, cmd_distill, cmd_ensemble,
-    cmd_evaluate, cmd_export, cmd_fit, cmd_predict, cmd_rank, cmd_rank_merge, cmd_report,
-    cmd_tune, cmd_zoo_build)
-from hubensemble.docfiles import cmd_docs
+    check_fit, _model_folder, _options_from, _rank_check, _tune_flags, cmd_catalogue_add,
+    cmd_catalogue_list, cmd_catalogue_validate, cmd_cost, cmd_demo, cmd_distill, cmd_docs,
+    cmd_ensemble, cmd_evaluate, cmd_export, cmd_fit, cmd_predict, cmd_rank, cmd_rank_merge,
+    cmd_report, cmd_tune, cmd_zoo_build)
 from hubensemble.errors import HubensembleError, sigterm_interrupts
 from hubensemble.lockwords import command_line
 from hubensemble.terminal import crashed, terminal_log

@@ -550,3 +550,39 @@ def cmd_demo(args):
 
 
 DEMO_TOP_K = 4  # modules the demo fine-tunes (x 4 trials each): minutes on a laptop CPU
+
+
+def cmd_docs(args) -> int:
+    """`hubensemble docs [TOPIC] [--path]`: without TOPIC, the docs' folder and each doc's
+    name and title; with one, that doc or section (`docfiles.topic`) on stdout, or with
+    --path the file's absolute path (to open in an editor or a Markdown viewer). 0;
+    HubensembleError (exit 2) for a doc or section there is not. Here, not in docfiles:
+    terminal renders every printed citation through doccites -> docfiles, so docfiles
+    imports no terminal (an import cycle)."""
+    from hubensemble.docfiles import (_not_installed, doc_file, doc_names, docs_folder,
+                                      section_text, sections, topic)
+
+    if not args.topic:
+        folder = docs_folder()
+        if folder is None:
+            raise _not_installed()
+        if args.path:
+            print_result(str(folder))
+            return 0
+        rows = []
+        for name in doc_names():
+            first = next((s.title for s in sections((folder / f"{name}.md").read_text(
+                encoding="utf-8")) if s.level == 1), "")
+            rows.append(f"  {name:<12} {first}")
+        print_result(f"hubensemble's docs, in {folder} (`hubensemble docs NAME` prints one, "
+                     "`hubensemble docs NAME#SECTION` one section of it, --path its file):\n"
+                     + "\n".join(rows))
+        return 0
+    name, wanted = topic(args.topic)
+    if args.path:
+        if wanted:  # the section must be there: a path is no promise of what it holds
+            section_text(name, wanted)
+        print_result(str(doc_file(name)))
+        return 0
+    print_result(section_text(name, wanted).rstrip("\n"))
+    return 0

@@ -188,36 +188,3 @@ def topic(cited: str) -> tuple[str, str | None]:
     machines" (a title: `find_section` slugs it)."""
     name, _, wanted = cited.partition("#")
     return name, (wanted or None)
-
-
-def cmd_docs(args) -> int:
-    """`hubensemble docs [TOPIC] [--path]`: without TOPIC, the docs' folder and each doc's
-    name and title; with one, that doc or section (`topic`) on stdout, or with --path the
-    file's absolute path (to open in an editor or a Markdown viewer). 0; HubensembleError
-    (exit 2) for a doc or section there is not."""
-    from hubensemble.terminal import print_result
-
-    if not args.topic:
-        folder = docs_folder()
-        if folder is None:
-            raise _not_installed()
-        if args.path:
-            print_result(str(folder))
-            return 0
-        rows = []
-        for name in doc_names():
-            first = next((s.title for s in sections((folder / f"{name}.md").read_text(
-                encoding="utf-8")) if s.level == 1), "")
-            rows.append(f"  {name:<12} {first}")
-        print_result(f"hubensemble's docs, in {folder} (`hubensemble docs NAME` prints one, "
-                     "`hubensemble docs NAME#SECTION` one section of it, --path its file):\n"
-                     + "\n".join(rows))
-        return 0
-    name, wanted = topic(args.topic)
-    if args.path:
-        if wanted:  # the section must be there: a path is no promise of what it holds
-            section_text(name, wanted)
-        print_result(str(doc_file(name)))
-        return 0
-    print_result(section_text(name, wanted).rstrip("\n"))
-    return 0
