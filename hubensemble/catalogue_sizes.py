@@ -20,6 +20,7 @@ import os
 from hubensemble.catalogue_fields import shown
 from hubensemble.handles import field_source, handle_kind, local_source
 from hubensemble.pathnotes import from_defaults
+from hubensemble.sizewords import listed_sizes, missing_input_size
 
 
 def module_sizes(spec) -> tuple[tuple[tuple[int, int], ...], str, bool] | None:
@@ -75,10 +76,6 @@ def zoo_module(path) -> bool:
                for name in ("zoo.json", "catalogue.yaml"))
 
 
-def _listed(sizes) -> str:
-    return " or ".join(str(list(size)) for size in sizes)
-
-
 def size_problem(spec) -> str | None:
     """"problem; fix" when entry `spec`'s module (`module_sizes`) takes only fixed sizes and
     its input_size is missing or another size, else None. Without input_size rank embeds it
@@ -93,14 +90,12 @@ def size_problem(spec) -> str | None:
     sizes, where, keras = found
     subject = "the model's input" if keras else "the module"
     write = f"`input_size: {list(sizes[0])}`"
-    if spec.input_size is None:
-        return (f"missing: {subject} takes only {_listed(sizes)} images ({where}), and an "
-                f"entry without input_size is embedded at the task's resolution; write "
-                f"{write} in this entry (`catalogue add` writes it)")
+    if spec.input_size is None:  # the loader's words too (hub.ModuleRuntime.from_spec)
+        return missing_input_size(sizes, where, keras=keras)
     given = [int(v) for v in spec.input_size]
     if tuple(given) in sizes:
         return None
-    said = (f"{given}, but {subject} takes only {_listed(sizes)} images ({where}): rank "
+    said = (f"{given}, but {subject} takes only {listed_sizes(sizes)} images ({where}): rank "
             "refuses it as it loads; write ")
     taken = from_defaults(spec, "input_size")
     if taken is None:
