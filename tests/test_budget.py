@@ -607,11 +607,14 @@ def test_a_report_after_a_budget_refusal_names_a_way_on_that_is_not_refused_agai
         md = report.write_report(run.path)[0].read_text()
     said = re.search(r"There is no ensemble yet \(ensemble.json is missing\): no candidate fits "
                      r"the inference budget the run records \(the cheapest candidate in GFLOPs, "
-                     r"t1, needs 0.5 GFLOPs \(limit 0.1\)\): raise the limit, or run "
+                     r"t1, needs 0.5 GFLOPs \(limit 0.1\)\): run `hubensemble ([^`]*)` "
+                     r"\(t1's figure, the least that admits a candidate\), or run "
                      r"`hubensemble ([^`]*)` for none\.", md)
-    assert said and "--max-gflops" not in said.group(1), md
-    assert said.group(1) == f"ensemble --run {run.path}"
-    assert run_ensemble(run.path).members  # the command named runs
+    assert said and "--max-gflops" not in said.group(2), md
+    assert said.group(1) == f"ensemble --run {run.path} --max-gflops 0.5"  # not "raise the
+    assert said.group(2) == f"ensemble --run {run.path}"  # limit": which, to what?
+    assert run_ensemble(run.path, max_gflops=0.5).members  # the commands named run
+    assert run_ensemble(run.path).members
     run.path.joinpath("ensemble.json").unlink()
     run.update(ensemble={"options": {"max_gflops": 0.7, "ensemble_budget": 15}})
     with command_line():
@@ -655,8 +658,11 @@ def test_a_refused_budget_after_an_earlier_ensemble_is_recorded_and_said_by_the_
     size = md[md.index("## Ensemble size"):]
     assert (f"asked for --max-latency-ms 1 and was refused, as no candidate fits that inference "
             f"budget: {record['why']}. The ensemble below") in size, size
-    assert "To select under a budget, raise the limit past that figure in `hubensemble fit" \
-        in size, size
+    way = re.search(r"To select under a budget, run `(hubensemble fit [^`]*)` \(t0's figure, the "
+                    r"least that admits a candidate\); `(hubensemble fit [^`]*)` selects without "
+                    "one", size)
+    assert way and " --max-latency-ms 2 " in way.group(1), size  # t0's 2.0 ms
+    assert "--max-latency-ms" not in way.group(2), size
     # An ensemble on its own since selects: the refusal is gone, its options the newer.
     run_ensemble(run.path)
     assert refusal(run.meta()) is None and newer_first(run.meta()) == ("ensemble", "fit")
@@ -668,5 +674,5 @@ def test_a_refused_budget_after_an_earlier_ensemble_is_recorded_and_said_by_the_
     with command_line():
         md = " ".join(report.write_report(run.path)[0].read_text().split())
     assert ("a later `hubensemble ensemble` with --max-latency-ms 1 was refused" in md
-            and f"past that figure in `hubensemble ensemble --run {run.path} --max-latency-ms 1`"
-            in md), md
+            and f"To select under a budget, run `hubensemble ensemble --run {run.path} "
+            "--max-latency-ms 2` (t0's figure, the least that admits a candidate)." in md), md

@@ -13,11 +13,53 @@ from hubensemble.report.render import Code, Inline
 LIMIT_FLAGS = r" --max-(gflops|latency-ms) \S+"
 
 
-def budget_unmet(files) -> str | None:
-    """Why no usable candidate of `files` (a `runfiles.RunFiles`) fits, alone, the
-    --max-gflops / --max-latency-ms that the run's ensemble options record (run.json
+def raised(command: str, needs) -> str:
+    """`command` (a command line, as `RunFiles.cmd` gives it) with each limit flag of `needs`
+    ({Limits field: the value that passes}, `cost.budget.least_raise`) set to that value
+    rounded up (`cost.budget.rounded_up`): its value replaced, else the flag added last."""
+    from hubensemble.cost.budget import LIMIT_OPTIONS, rounded_up
+
+    for name, flag, _ in LIMIT_OPTIONS:
+        if name in needs:
+            said = f"{flag} {rounded_up(needs[name])}"
+            found = re.search(rf" {re.escape(flag)} \S+", command)
+            command = (command[:found.start()] + " " + said + command[found.end():] if found
+                       else f"{command} {said}")
+    return command
+
+
+def least_raise(files, limits) -> tuple[str, dict] | None:
+    """`cost.budget.least_raise` of `files`' (a `runfiles.RunFiles`) usable candidates by
+    RUN/cost.json under `limits` (a `cost.Limits`): the candidate that passes alone once its
+    limits are raised, and the values; None when not known (no cost.json, an edited one)."""
+    from hubensemble.cost import read_run_costs
+    from hubensemble.cost.budget import least_raise as least
+
+    try:
+        return least(files.candidates or [], read_run_costs(files.path).costs, limits)
+    except (ValueError, TypeError, RunError, OSError):
+        return None
+
+
+def raised_way(files, limits, command: str) -> Inline | None:
+    """"run `COMMAND --max-gflops 0.5124` (t1's figure, the least that admits a candidate)":
+    `command` with `least_raise`'s values (`raised`), or None when they are not known. The
+    report said "raise the limit", of two limits and no value."""
+    least = least_raise(files, limits)
+    if least is None:
+        return None
+    return Inline("run ", Code(raised(command, least[1])),
+                  f" ({least[0]}'s figures, the least that admit a candidate)"
+                  if len(least[1]) > 1 else
+                  f" ({least[0]}'s figure, the least that admits a candidate)")
+
+
+def budget_unmet(files) -> tuple[str, object] | None:
+    """(why, the limits: a `cost.Limits`) when no usable candidate of `files` (a
+    `runfiles.RunFiles`) fits, alone, the --max-gflops / --max-latency-ms that the run's
+    ensemble options record (run.json
     "ensemble" or "fit" -> "options", the newer first: `budgetrefusal.newer_first`), by
-    RUN/cost.json (`cost.budget.cheapest`'s words, the ensemble's refusal's), or those of
+    RUN/cost.json (why: `cost.budget.cheapest`'s words, the ensemble's refusal's), or those of
     the refusal run.json records (`budgetrefusal.refusal`); None when
     one does, no such limit is recorded, or a cost is missing (another refusal then).
     A fit refused for its budget left a report that said to run the ensemble command
@@ -51,7 +93,7 @@ def budget_unmet(files) -> str | None:
 
     if any(fits(costs[c.trial]) for c in files.candidates):
         return None
-    return cheapest(files.candidates, costs, limits)
+    return cheapest(files.candidates, costs, limits), limits
 
 
 def _refused(files) -> tuple[dict, str, Inline] | None:
@@ -100,6 +142,7 @@ def refusal_note(files) -> Inline | None:
     shown ensemble's options with the refused limits), or, of a fit, its command without
     the limit, which selects; `hubensemble cost` first when no candidate had a cost. None
     when no refusal is recorded since (or ensemble.json was not read)."""
+    from hubensemble.cost import Limits
     from hubensemble.cost.budget import NO_COST
     from hubensemble.text import shown_time
 
@@ -118,15 +161,21 @@ def refusal_note(files) -> Inline | None:
                   "it. ")
     if refused.get("command") == "fit":
         again = files.cmd("fit")
-        parts = ["To select under a budget, raise the limit past that figure in ",
-                 Code(again), " and run it"]
         bare = re.sub(LIMIT_FLAGS, "", again)
-        if bare != again:
-            parts += ["; ", Code(bare), " selects without one"]
     else:
-        again = re.sub(LIMIT_FLAGS, "", files.cmd("ensemble")) + " " + flags
-        parts = ["To select under a budget, raise the limit past that figure in ",
-                 Code(again), " and run it"]
+        bare = re.sub(LIMIT_FLAGS, "", files.cmd("ensemble"))
+        again = bare + " " + flags
+    try:
+        limits = Limits(gflops=refused["limits"].get("max_gflops"),
+                        latency_ms=refused["limits"].get("max_latency_ms"))
+    except (ValueError, TypeError):  # edited by hand: no value to name
+        limits = None
+    way = None if limits is None else raised_way(files, limits, again)
+    parts = (["To select under a budget, ", way] if way is not None else
+             ["To select under a budget, pass a higher ", Code(flags), " in ", Code(again),
+              " and run it"])
+    if refused.get("command") == "fit" and bare != again:
+        parts += ["; ", Code(bare), " selects without one"]
     if why == NO_COST:  # raising a limit cannot help: cost names each module's reason
         parts = ["No candidate had a cost: run ", Code(files.cmd("cost")), " (it names why "
                  "each module has none), then the refused command again, or drop the limit"]
