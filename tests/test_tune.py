@@ -1720,6 +1720,35 @@ class _OneTrial(kt.Oracle):
         return {"status": "RUNNING", "values": {"i": 0}}
 
 
+def test_a_failed_trials_line_under_the_bar_gives_the_offline_way_to_the_doc_it_cites(
+        tmp_path, capsys):
+    """A failed trial's line under tune's progress bar was written by the bar itself,
+    skipping the terminal's renderer: a reason citing docs/reliability.md "Small machines"
+    (an out-of-memory trial's) got no "[read it offline: hubensemble docs …]", which every
+    other line that cites a doc gets. Fine-tunes (FineTuneTuner) and probes (probe_search)
+    say it through one function now (tune.tuner.say_failed). Fails before: no pointer."""
+    import types
+
+    from hubensemble.doccites import cited
+    from hubensemble.tune.tuner import FineTuneTuner, say_failed
+
+    reason = ('ResourceExhaustedError: out of memory; use --batch-size 8 '
+              '(docs/reliability.md "Small machines")')
+    assert cited(reason) == ["reliability#small-machines"]  # an installed doc's section
+    bar = progress_bar(total=2, desc="tune", unit="trial")
+    try:
+        capsys.readouterr()
+        FineTuneTuner._say_failed(types.SimpleNamespace(
+            progress=bar, run_dir=types.SimpleNamespace(log=tmp_path / "log.txt")), "t0", reason)
+        say_failed(bar, "t1", reason, tmp_path / "log.txt")  # a probe's, the same way
+    finally:
+        bar.close()
+    err = capsys.readouterr().err
+    for trial in ("t0", "t1"):
+        assert (f"trial {trial} failed: {reason} (details in {tmp_path / 'log.txt'}) [read it "
+                "offline: hubensemble docs reliability#small-machines]") in err, err
+
+
 def test_keras_tuners_traceback_per_failed_trial_is_switched_off(tmp_path, capfd, caplog,
                                                                  monkeypatch):
     """Keras Tuner prints each failed trial's traceback (its flag config.DEBUG, True by

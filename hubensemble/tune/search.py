@@ -23,7 +23,7 @@ from hubensemble.tune.strategies import check_batch_divides, get_strategy, is_de
 from hubensemble.tune.train import (TensorBoard, chance_reason, finished_candidate,
                                     log_trial_start)
 from hubensemble.tune.tuner import (FineTuneHyperModel, FineTuneTuner, MachineStop, PlanOracle,
-                                    quiet_keras_tuner)
+                                    quiet_keras_tuner, say_failed)
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +113,7 @@ def probe_search(run, plan, specs, *, task, profile, keep_weights, cache_dir, pr
 
     def done(record):
         if record["status"] != "ok":
-            line = (f"trial {record['trial']} failed: {' '.join(str(record['reason']).split())}"
-                    f" (details in {run.log})")
-            if bar is not None:
-                log.info("%s", line)
-                bar.write(line, file=sys.stderr)
-            else:
-                log.warning("%s", line)
+            say_failed(bar, record["trial"], record["reason"], run.log)
         if bar is not None:
             bar.update(1)
 

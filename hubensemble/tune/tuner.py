@@ -449,6 +449,24 @@ class PlanMismatch(kt.errors.FatalError):
         self.trial_id, self.values = trial_id, dict(values)
 
 
+def say_failed(bar, trial_id: str, reason, log_path) -> None:
+    """One line for a failed trial ("trial T failed: REASON (details in RUN/log.txt)", the
+    reason on one line; its traceback is in the log `log_path`): with a progress bar `bar`
+    (not -q), in RUN/log.txt and on stderr through the terminal's one renderer
+    (`terminal.say`: the bar lifted off and drawn again below, a reason citing docs/X.md
+    given its "[read it offline: hubensemble docs X]"), else as a warning (-q hides
+    warnings). tune's fine-tunes and probes both say it here: the bar's own write skipped
+    that renderer, so a reason that cites a doc had no way to read it offline."""
+    from hubensemble.terminal import say
+
+    line = (f"trial {trial_id} failed: {' '.join(str(reason).split())} (details in "
+            f"{log_path})")
+    if bar is not None:
+        say(None, line)  # RUN/log.txt, and stderr below the bar
+    else:
+        log.warning("%s", line)
+
+
 class FineTuneTuner(kt.Tuner):
     """Runs a plan entry: fine-tune, predict val/test, write the candidate, report val CE.
 
@@ -602,15 +620,8 @@ class FineTuneTuner(kt.Tuner):
         return self._report(record)
 
     def _say_failed(self, trial_id, reason):
-        """One line on the terminal for a failed trial (its traceback is in the log): through
-        the progress bar when there is one, else as a warning (-q hides warnings)."""
-        line = (f"trial {trial_id} failed: {' '.join(str(reason).split())} (details in "
-                f"{self.run_dir.log})")
-        if self.progress is not None:
-            log.info("%s", line)  # for RUN/log.txt; the bar's write keeps the bar intact
-            self.progress.write(line, file=sys.stderr)
-        else:
-            log.warning("%s", line)
+        """`say_failed` of `trial_id` under this sweep's bar (`progress`)."""
+        say_failed(self.progress, trial_id, reason, self.run_dir.log)
 
     @staticmethod
     def _report(record):
