@@ -21,7 +21,7 @@ import numpy as np
 
 from hubensemble import hyperrule, sweeps
 from hubensemble.sweeps import check_modules, untuned_reason  # (the plan warns: re-exported)
-from hubensemble.lockwords import option_word, run_words
+from hubensemble.lockwords import option_word
 from hubensemble.catalogue import ModuleSpec
 from hubensemble.errors import HubensembleError, RunError
 from hubensemble.hyperrule import AugConfig, HParams
@@ -193,11 +193,32 @@ def combined_threshold(ranking: Mapping, tau: float = TAU,
     return tau, max_k
 
 
+def rank_again(run_dir=None) -> str:
+    """The way on of a ranking the sweep cannot plan from, the whole command in the caller's
+    words: "run `hubensemble rank --catalogue /abs/c.yaml --data sklearn:digits --out
+    /abs/RUN` again", the command that wrote the ranking of run `run_dir`
+    (`RunRanking.rank_command`: its catalogue, data and rank options as run.json records
+    them); without a run, "run `hubensemble rank --catalogue FILE --data SPEC --out RUN`
+    again (FILE, SPEC and RUN: the run's catalogue, data and folder)" (from Python,
+    "call run_rank(specs=load_catalogue(FILE), task=load_task(SPEC), out_dir=RUN) …"). It
+    said "run `hubensemble rank` again", with none of the flags rank needs."""
+    from hubensemble.lockwords import RANK_INPUTS, call_verb, on_command_line
+
+    if run_dir is not None:
+        from hubensemble.rundir import Run
+
+        return f"{call_verb()} {Run(run_dir).rank_command()} again"
+    line = (f"`hubensemble rank {RANK_INPUTS['flags']} --out RUN`" if on_command_line() else
+            f"run_rank({RANK_INPUTS['keywords']}, out_dir=RUN)")
+    return (f"{call_verb()} {line} again (FILE, SPEC and RUN: the run's catalogue, data and "
+            "folder)")
+
+
 def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str, task,
                profile, budget: int | None = None, modules: Sequence[str] | None = None,
                seed: int = 0, tau: float = TAU, max_k: int = MAX_K,
                batchnorm: Mapping[str, str] | str = "train",
-               head_init: str | None = None) -> list[PlanEntry]:
+               head_init: str | None = None, run_dir=None) -> list[PlanEntry]:
     """The deterministic list of trials of a sweep (a pure function of its arguments).
 
     ranking: ranking.json ({"modules": [{"name", "status", "score"}, ...] best first,
@@ -233,8 +254,10 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     Raises HubensembleError for an unknown sweep, a budget < 1 (< 4 for default, probe and
     aug, whose trials come in groups of 4) or a module not usable in the ranking; RunError
     when the ranking has no usable module or selection, or a module has no catalogue entry
-    in `specs`. Warns (UserWarning) when the budget leaves modules of the selection (or of
-    ``modules``, or the combined sweep's) without a trial, naming them, does not divide into
+    in `specs`, naming the rank command that writes it again (`rank_again`: of the run at
+    `run_dir` when given, else with its placeholders). Warns (UserWarning) when the budget
+    leaves modules of the selection (or of ``modules``, or the combined sweep's) without a
+    trial, naming them, does not divide into
     the sweep's groups of 4 or among the combined sweep's modules, or no module is a
     generalist.
     """
@@ -243,13 +266,13 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     profile = as_profile(profile)
     ranked, scores = _ranked(ranking)
     if not ranked:
-        raise RunError(f"the ranking has no usable module; {run_words('rank')} again and "
+        raise RunError(f"the ranking has no usable module; {rank_again(run_dir)} and "
                        "check its errors")
     pool = _pool(ranking, ranked, sweep, modules)
     missing = [n for n in pool if n not in specs]
     if missing:
         raise RunError(f"run.json has no catalogue entry for {', '.join(missing)}; "
-                       f"{run_words('rank')} again")
+                       f"{rank_again(run_dir)}")
     if budget is None:
         budget = default_budget(sweep, profile, len(pool))
     if int(budget) < 1:
@@ -298,7 +321,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
         kept = select_threshold({n: scores[n] for n in pool}, tau=tau, max_k=max_k)
         if not kept:
             raise RunError("no ranked module has a score; the combined sweep needs kNN "
-                           f"scores ({run_words('rank')})")
+                           f"scores: {rank_again(run_dir)}")
         # Exactly L trials (2.3.1: a sweep of L / K' for each of the K' modules), dealt
         # round-robin in kNN order, so the first L % K' modules get one more.
         per, extra = divmod(budget, len(kept))

@@ -3704,3 +3704,42 @@ def test_a_sweep_of_one_module_says_which_it_tunes_and_why_once_at_its_start(
         "hyper sweep: 2 trials of exp_b, the best-ranked module of modules (none is of family "
         "'generalist' in the catalogue) (rank 2 of 3"), plan
     assert base_words({}, {}, plan, sweep="default") is None
+
+
+def test_a_ranking_the_sweep_cannot_plan_from_names_the_whole_rank_command(tmp_path):
+    """plan_sweep's refusals of a ranking (no usable module, a module without a catalogue
+    entry, no kNN score for the combined sweep) said "run `hubensemble rank` again", which
+    rank refuses (it needs --catalogue, --data and --out). They name the run's recorded rank
+    command when the caller gives the run (`run_dir`), else the placeholders, said as such.
+    Fails before: "run `hubensemble rank` again"."""
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.runspecs import module_specs
+    from hubensemble.sweepplan import plan_sweep
+    from test_tunepending import ranked_run
+
+    run, npz = ranked_run(tmp_path)
+    ranking, modules, task = run.tune_inputs()
+    specs = module_specs(run, modules)
+    plan = dict(task=task, profile=PROFILES["quick"])
+    unusable = {**ranking, "modules": [dict(m, status="failed") for m in ranking["modules"]]}
+    with command_line():
+        recorded = run.rank_command()
+        assert f"--data npz:{npz}" in recorded and f"--out {run.path}`" in recorded, recorded
+        with pytest.raises(RunError) as err:
+            plan_sweep(unusable, specs, sweep="default", run_dir=run.path, **plan)
+        assert str(err.value) == (f"the ranking has no usable module; run {recorded} again "
+                                  "and check its errors")
+        with pytest.raises(RunError) as err:
+            plan_sweep(ranking, {"m0": specs["m0"]}, sweep="default", run_dir=run.path, **plan)
+        assert str(err.value).endswith(f"; run {recorded} again"), err.value
+        unscored = {**ranking, "modules": [dict(m, score=None) for m in ranking["modules"]]}
+        with pytest.raises(RunError) as err:
+            plan_sweep(unscored, specs, sweep="combined", **plan)  # no run: the placeholders
+        assert str(err.value).endswith(
+            "the combined sweep needs kNN scores: run `hubensemble rank --catalogue FILE "
+            "--data SPEC --out RUN` again (FILE, SPEC and RUN: the run's catalogue, data and "
+            "folder)"), err.value
+    with pytest.raises(RunError) as err:  # from Python, the function and its keywords
+        plan_sweep(unusable, specs, sweep="default", **plan)
+    assert ("call run_rank(specs=load_catalogue(FILE), task=load_task(SPEC), out_dir=RUN) "
+            "again (FILE, SPEC and RUN:") in str(err.value), err.value
