@@ -158,9 +158,15 @@ def say_unfinished_profile(run: Run, profile: Profile) -> None:
         f"{option_word(f'--profile {name}', f'profile={name!r}')} goes on at {name} instead")
 
 
+def distributed_call(tuner_id, oracle_address) -> bool:
+    """Whether a tune call takes part in a chief/worker sweep (arguments or environment)."""
+    return bool(tuner_id or oracle_address or os.environ.get("KERASTUNER_ORACLE_IP"))
+
+
 def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str,
                head_init: str | None = None, restarting: Sequence[str] = (),
-               budget: int | None = None, modules: Sequence[str] | None = None) -> None:
+               budget: int | None = None, modules: Sequence[str] | None = None,
+               tuner_id: str | None = None, oracle_address: str | None = None) -> None:
     """Refuses (RunError) a sweep that would add candidates of other settings to the pool
     RUN/candidates already holds, whatever their trial ids: a profile other than any candidate's
     (trial.json "profile"; the sweeps of one pool share it) or another training batch than
@@ -175,7 +181,10 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
     from two profiles as one sweep (a new-user check). The candidates of the sweeps `restarting`
     (`tune --restart`: about to be removed) are not looked at. The way on "pass the recorded
     value" names the tune call that does (`_recorded_call`: this call's --budget `budget` and
-    --modules `modules` kept); it named none."""
+    --modules `modules` kept); it named none. A process of a chief/worker sweep (`tuner_id`,
+    `oracle_address`: its --tuner-id and --oracle, as given) is told its own command, those
+    included, and not --restart, which such a process is refused
+    (`tunepending.check_restart`): a worker was named the chief's plain tune."""
     from hubensemble.rerun import start_again
 
     found, _ = candidate.scan(run.candidates)
@@ -215,6 +224,7 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
              "--batchnorm": ("batchnorm", batchnorm), "--head-init": ("head_init", head_init),
              "--train-batch-size": ("train_batch_size", profile.batch_size)}
     now = dict(typed[change.split(" ", 1)[0]] for change in changes)
+    distributed = distributed_call(tuner_id, oracle_address)
     clash = _disagreeing(run, redefined) if redefined else None
     raise RunError(
         f"{counted(len(trials), 'candidate')} in {run.candidates} (e.g. {trials[0]}) "
@@ -225,7 +235,8 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
         f"{'value' if len(changes) == 1 else 'values'} to add to this pool"
         + _recorded_call(run, changes, sweep=sweep, seed=seed, profile=profile,
                          batchnorm=batchnorm, head_init=head_init, budget=budget,
-                         modules=modules) + (
+                         modules=modules, tuner_id=tuner_id,
+                         oracle_address=oracle_address) + (
             clash if clash else
             f" (tune without {option_word('--profile', 'profile')} goes on with the "
             "profile as recorded)" if redefined and not run.fit_here() else
@@ -235,22 +246,24 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
             "recorded)" if redefined else "") + (
             f", start sweep {sweep} over with them ({option_word('--restart', 'restart=True')}"
             ": its candidates are discarded)" if all(t.startswith(f"{sweep}-") for t in trials)
-            else "") + ", use a new run folder for the "
+            and not distributed else "") + ", use a new run folder for the "
         f"new ones, or {start_again(run.path, meta, now=now)}")
 
 
 def _recorded_call(run: Run, changes: Mapping, *, sweep, seed, profile: Profile, batchnorm,
-                   head_init, budget, modules) -> str:
+                   head_init, budget, modules, tuner_id=None, oracle_address=None) -> str:
     """" (run `hubensemble tune --run RUN --sweep S … --profile quick`)" (from Python, "(call
     run_tune(…))"): the tune call of `check_pool` with the recorded value of each of its
     `changes` ("--flag recorded -> now") in place of this call's, its other options
-    (`budget`, `modules`, …) as given; "" when no change names a recorded value (a profile
+    (`budget`, `modules`, a worker's `tuner_id` and `oracle_address`, …) as given; "" when
+    no change names a recorded value (a profile
     of its name defined otherwise: tune without --profile is the way on, said besides)."""
     from hubensemble import options
     from hubensemble.rerun import option_flags, option_keywords
 
     values = {"budget": budget, "modules": list(modules) if modules else None,
-              "seed": seed, "batchnorm": batchnorm, "head_init": head_init}
+              "seed": seed, "batchnorm": batchnorm, "head_init": head_init,
+              "tuner_id": tuner_id, "oracle": oracle_address}
     name, batch = profile.name, None  # --train-batch-size: when given, or recorded
     try:
         if get_profile(profile.name).batch_size != profile.batch_size:

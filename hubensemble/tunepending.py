@@ -19,11 +19,8 @@ import numpy as np
 
 from hubensemble.fileio import numpy_load_fault
 from hubensemble.rundir import LABEL_SPLITS
-
-
-def distributed_call(tuner_id, oracle_address) -> bool:
-    """Whether a tune call takes part in a chief/worker sweep (arguments or environment)."""
-    return bool(tuner_id or oracle_address or os.environ.get("KERASTUNER_ORACLE_IP"))
+# Whether a call is of a chief/worker sweep: sweeppool's (its pool refusal says it too).
+from hubensemble.sweeppool import distributed_call  # noqa: F401 (re-exported)
 
 
 def check_restart(restart: bool, tuner_id, oracle_address) -> None:
@@ -155,7 +152,8 @@ def check_tune_call(run_dir, call: dict) -> None:
         check_pool(run, sweep=part, seed=call.get("seed") or 0, profile=profile,
                    batchnorm=call.get("batchnorm") or "auto", head_init=call.get("head_init"),
                    restarting=parts if call.get("restart") else (),
-                   budget=call.get("budget"), modules=call.get("modules"))
+                   budget=call.get("budget"), modules=call.get("modules"),
+                   tuner_id=call.get("tuner_id"), oracle_address=call.get("oracle_address"))
     if not call.get("restart"):  # (a restart removes them) then check_candidates' first
         _check_damaged(run, sweep, call)
     check_tune_data(run_dir, call)

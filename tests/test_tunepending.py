@@ -275,6 +275,40 @@ def test_a_pool_of_other_settings_names_the_tune_command_of_the_recorded_values(
             ) in str(python.value), python.value
 
 
+def test_a_workers_pool_refusal_names_its_own_command_not_the_chiefs(tmp_path):
+    """A worker of a chief/worker sweep (`tune --run RUN --sweep seeds --budget 1 --profile
+    cpu --tuner-id tuner0 --oracle 127.0.0.1:8000`) on a pool of quick candidates was told
+    the plain tune with --profile quick, without its --tuner-id and --oracle (run so, it
+    would tune the sweep alone, beside the chief's), and to start the sweep over with
+    --restart, which a worker is refused (`check_restart`). It is told its own command with
+    the recorded value; that command passes the pool check. Fails before: no --tuner-id."""
+    from hubensemble.errors import RunError
+    from hubensemble.tunepending import check_tune_call
+
+    run, _ = ranked_run(tmp_path)
+    sizes = run.tune_inputs()[2]["sizes"]
+    candidate.write_candidate(run.candidates, {
+        "trial": "seeds-0000-m0", "module": "m0", "status": "ok", "profile": "quick",
+        "hparams": readable_hparams(run)}, val_probs=np.full((sizes["val"], 4), 0.25),
+        test_probs=np.full((sizes["test"], 4), 0.25))
+    call = dict(CALL, sweep="seeds", budget=1, profile="cpu", tuner_id="tuner0",
+                oracle_address="127.0.0.1:8000")
+    with command_line(), pytest.raises(RunError) as refused:
+        check_tune_call(run.path, call)
+    said = str(refused.value)
+    assert (f"(run `hubensemble tune --run {run.path} --sweep seeds --budget 1 --tuner-id "
+            "tuner0 --oracle 127.0.0.1:8000 --profile quick`)") in said, said
+    assert "--restart" not in said, said
+    with pytest.raises(RunError) as python:
+        check_tune_call(run.path, call)
+    assert ("tuner_id='tuner0', oracle_address='127.0.0.1:8000', profile='quick'))"
+            in str(python.value)), python.value
+    # The chief's (or a lone tune's) words keep --restart.
+    with command_line(), pytest.raises(RunError, match="--restart"):
+        check_tune_call(run.path, dict(call, tuner_id=None, oracle_address=None))
+    check_tune_call(run.path, dict(call, profile="quick"))  # the command named passes
+
+
 def test_a_planned_trials_damaged_hyperparameters_are_refused_before_tensorflow(tmp_path):
     """`tune --run RUN` whose planned trial holds a complete candidate with hyperparameters
     that cannot be read (trial.json edited by hand) was refused by the stage's
