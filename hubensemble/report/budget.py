@@ -137,9 +137,10 @@ def refusal_note(files) -> Inline | None:
     since the one `files` shows (`budgetrefusal.refusal`: a fit with a new --max-latency-ms
     no candidate meets, after an earlier ensemble selected; the report showed that one as
     the run's without a word): who was refused, when, for which limits, why
-    (`cost.budget.cheapest`'s words, as recorded) and the way on: raise the limit and run it
-    again (the fit's command, `RunFiles.cmd`, records the refused limit; the ensemble's, the
-    shown ensemble's options with the refused limits), or, of a fit, its command without
+    (`cost.budget.cheapest`'s words, as recorded) and the way on: the refused command with
+    the values that pass (`raised_way`, by RUN/cost.json; the fit's command, `RunFiles.cmd`,
+    records the refused limit; the ensemble's, the shown ensemble's options with the refused
+    limits; "pass a higher" limit when the costs cannot say), or, of a fit, its command without
     the limit, which selects; `hubensemble cost` first when no candidate had a cost. None
     when no refusal is recorded since (or ensemble.json was not read)."""
     from hubensemble.cost import Limits
