@@ -292,15 +292,15 @@ class Run(RunLabels, RunExports, RunRanking):
         listed = names_listed(foreign[:5]) + (f" and {len(foreign) - 5} more"
                                               if len(foreign) > 5 else "")
         if started:
-            raise RunError(f"{self.path} is a run but holds files or folders that no "
-                           f"hubensemble stage wrote ({listed}); move them out, or pass "
+            raise RunError(f"{escaped(absolute(self.path))} is a run but holds files or folders "
+                           f"that no hubensemble stage wrote ({listed}); move them out, or pass "
                            f"another {flag} folder, so that the run's files never mix with yours")
         if formats.is_export(self.path):  # rank --out RUN/export: name the run it is of
             from hubensemble.exportrun import export_not_out
             raise RunError(export_not_out(self.path, flag))
-        raise RunError(f"{self.path} holds files or folders ({listed}) and no run (no "
-                       f"run.json, no ranking.json); pass a new or empty {flag} folder, so "
-                       "that the run's files never mix with yours")
+        raise RunError(f"{escaped(absolute(self.path))} holds files or folders ({listed}) and "
+                       f"no run (no run.json, no ranking.json); pass a new or empty {flag} "
+                       "folder, so that the run's files never mix with yours")
 
     def make_folder(self, command: str | None = None) -> None:
         """Creates the run folder (and its parents) if needed for `command` (its way on,
@@ -392,11 +392,11 @@ class Run(RunLabels, RunExports, RunRanking):
     def _locked(self, owner, command: str | None = None) -> RunError:
         """Another process holds the run's lock: which command (`owner`, its record), and
         the way on for the refused `command` (`locked_advice`)."""
-        lock = absolute(self.path / formats.FIT_LOCK)
+        lock = escaped(absolute(self.path / formats.FIT_LOCK))
         who = f"another {owner['command']}" if (owner or {}).get("command") else (
             "another hubensemble command")
         said = owner_words(owner)
-        return RunError(f"{who} is running on {absolute(self.path)} "
+        return RunError(f"{who} is running on {escaped(absolute(self.path))} "
                         f"({said + '; ' if said else ''}it holds {lock}); "
                         + locked_advice(command, self.path))
 
@@ -522,8 +522,8 @@ class Run(RunLabels, RunExports, RunRanking):
             fix = ("run it from that folder" if relative else
                    ("" if change.redecoded else "restore the data, or ")
                    + start_again(self.path, meta))
-            raise RunError(f"the data of {self.path} ({spec}) is not what the run started on "
-                           f"({change.text()}{where}); {fix}")
+            raise RunError(f"the data of {escaped(absolute(self.path))} ({spec}) is not what the "
+                           f"run started on ({change.text()}{where}); {fix}")
         return task
 
     def holds_results(self) -> bool:
@@ -579,7 +579,8 @@ class Run(RunLabels, RunExports, RunRanking):
                            f"{command_words('fit')} or {command_words('rank')}")
         if not self.meta_path.exists() and not self.ranking_json.exists():
             self.check_unlocked()  # a fit starting on it: not yet a run, and not another
-            what = f"{self.path} is not a hubensemble run (no run.json, no ranking.json)"
+            what = (f"{escaped(absolute(self.path))} is not a hubensemble run (no run.json, no "
+                    "ranking.json)")
             from hubensemble.exportrun import export_not_run
 
             exported = export_not_run(self.path)  # RUN/export: its run named

@@ -601,3 +601,14 @@ def test_files_a_run_refuses_are_named_absolute_and_escaped(tmp_path, monkeypatc
     trial.mkdir(parents=True)
     cand, why = candidate.inspect("runs/a\nb/candidates/default-0000-m")
     assert cand is None and f"; delete {shown}/candidates/default-0000-m and " in why, why
+    # The run folder itself: one of the user's, and one that holds no run.
+    mine = tmp_path / "mine\tx"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunError) as err:
+        Run("mine\tx").check_folder_is_ours("--out")
+    assert str(err.value).startswith(f"{tmp_path}/mine\\tx holds files or folders (notes.txt)")
+    with pytest.raises(RunError) as err:
+        Run("mine\tx").require_started()
+    assert str(err.value).startswith(f"{tmp_path}/mine\\tx is not a hubensemble run ("), err.value
