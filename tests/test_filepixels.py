@@ -11,6 +11,7 @@ from PIL import Image
 from hubensemble.data import load_task
 from hubensemble.data.decode import (UnreadableImage, check_identifiable, decode_bytes,
                                      serving_blob)
+from hubensemble.data.sniff import animated_webp
 
 
 def png16(image):
@@ -278,3 +279,69 @@ def test_predict_decodes_an_alpha_png_only_when_its_first_pixel_is_transparent(t
         monkeypatch.setattr(Image, "open", real_open)
         if alpha[0, 0] > 1 or keyed or "soft" in name:  # a soft edge: its filtered bytes
             assert not opened, name  # one pixel shows through: nothing decoded here
+
+
+def bmp_rgba(rgba):
+    """A 32-bit BMP (BITMAPV4HEADER, BI_BITFIELDS) of uint8 RGBA [H, W, 4] `rgba`, with an
+    alpha mask (Pillow writes no BMP with alpha)."""
+    h, w, _ = rgba.shape
+    body = rgba[::-1][..., [2, 1, 0, 3]].tobytes()  # bottom-up BGRA
+    dib = (struct.pack("<IiiHHIIiiII", 108, w, h, 1, 32, 3, len(body), 2835, 2835, 0, 0)
+           + struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
+           + b"\0" * 52)
+    return b"BM" + struct.pack("<IHHI", 14 + len(dib) + len(body), 0, 0, 14 + len(dib)) + dib + body
+
+
+def alpha_files(alpha):
+    """{name: bytes} of one 8x8 RGBA picture of alpha `alpha` (uint8 [8, 8]) in every format
+    with alpha that a loader or predict reads."""
+    rng = np.random.default_rng(3)
+    rgba = np.concatenate([rng.integers(0, 255, (8, 8, 3), np.uint8), alpha[..., None]], -1)
+    im = Image.fromarray(rgba, "RGBA")
+    # A second frame of other colours: Pillow writes one frame of two alike.
+    other = Image.fromarray(np.concatenate([255 - rgba[..., :3], rgba[..., 3:]], -1), "RGBA")
+    files = {"a.bmp": bmp_rgba(rgba)}
+    for name, fmt, kw in (("a.png", "PNG", {}), ("a.tif", "TIFF", {}), ("a.gif", "GIF", {}),
+                          ("lossless.webp", "WEBP", {"lossless": True}),
+                          ("lossy.webp", "WEBP", {"quality": 90}),
+                          ("animated.webp", "WEBP", {"lossless": True, "save_all": True,
+                                                     "append_images": [other]})):
+        out = io.BytesIO()
+        im.save(out, fmt, **kw)
+        files[name] = out.getvalue()
+    assert animated_webp(files["animated.webp"])
+    return files
+
+
+@pytest.mark.parametrize("kind", ["clear", "one", "faint", "seen"])
+def test_an_image_transparent_everywhere_is_refused_in_every_format_with_alpha(tmp_path, kind):
+    """A WebP or GIF of alpha 0 (or 1) everywhere was used as white by the loaders and
+    predict, while a PNG or TIFF so was refused: one rule now for every format with alpha
+    (PNG, TIFF, GIF, WebP still, lossless or animated, 32-bit BMP with an alpha mask): a
+    file whose alpha is at most 1 of 255 in every pixel, by an independent Pillow decode, is
+    refused by the loaders (`decode_bytes`) and by predict (`check_identifiable`,
+    `serving_blob`); any other is read, as Pillow's pixels composited onto white. Fails
+    before: the GIF, the still WebPs and the BMP were read white."""
+    alpha = {"clear": np.zeros((8, 8), np.uint8), "faint": np.ones((8, 8), np.uint8),
+             "one": np.zeros((8, 8), np.uint8), "seen": np.full((8, 8), 200, np.uint8)}[kind]
+    if kind == "one":
+        alpha[3, 5] = 255  # one pixel shows through
+    for name, data in alpha_files(alpha).items():
+        with Image.open(io.BytesIO(data)) as im:  # the independent decode: Pillow's RGBA
+            ref = np.asarray(im.convert("RGBA"), np.int64)
+        white = int(ref[..., 3].max()) <= 1
+        assert white == (kind in ("clear", "faint")) or name == "a.gif", name
+        if white:
+            # check_identifiable reads a TIFF's header only: serving_blob decodes it.
+            for read in [decode_bytes, serving_blob] + [check_identifiable] * (name != "a.tif"):
+                with pytest.raises(UnreadableImage, match=r"alpha is [01] of 255 in every "
+                                   r"pixel: composited onto white"):
+                    read(data, name=name)
+            continue
+        a = ref[..., 3:]
+        want = (ref[..., :3] * a + 255 * (255 - a) + 127) // 255
+        got = decode_bytes(data, name=name).pixels.astype(np.int64)
+        # A lossy WebP: TensorFlow's libwebp and Pillow's may round the colours apart.
+        assert np.abs(got - want).max() <= (3 if name == "lossy.webp" else 0), name
+        check_identifiable(data, name=name)
+        assert serving_blob(data, name=name)

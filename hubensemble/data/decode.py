@@ -34,7 +34,8 @@ import warnings
 import numpy as np
 
 from hubensemble import _tf
-from hubensemble.data.filepixels import DARK_BELOW, eight_bit_in_16, png_fault, transparent
+from hubensemble.data.filepixels import (DARK_BELOW, alpha_fault, eight_bit_in_16, png_fault,
+                                         transparent)
 from hubensemble.data.sniff import (CONVERT_ELSEWHERE, GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE,
                                     SIGNATURES, UNSUPPORTED, animated_webp, image_format,
                                     outside_graph, sniff, sniff_row)
@@ -390,7 +391,7 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
             got = _graph_decode(data)
         if got[0] is not None:
             pixels, fmt, size = got
-            if fmt == "PNG" and (fault := _png_fault(data, pixels, name)):  # black or white
+            if fault := _png_fault(data, pixels, name):  # black, or white (alpha)
                 raise UnreadableImage(fault)
             return Decoded(_checked(pixels), fmt, True, tag(data), shrunk_from=_shrunk(size),
                            dark=_png_dark(data, pixels) if fmt == "PNG" else None)
@@ -429,10 +430,12 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
 
 
 def _png_fault(data: bytes, pixels: np.ndarray | None, name: str | None) -> str | None:
-    """`filepixels.png_fault`, Pillow's warnings on the way (its look at the alpha) said
-    naming the file `name` (`pillow_warnings`)."""
+    """`filepixels.png_fault`, or for the graph's other formats with alpha (GIF, WebP, BMP)
+    `filepixels.alpha_fault`: one rule of "transparent everywhere" for every format with
+    alpha; Pillow's warnings on the way (its look at the alpha) said naming the file `name`
+    (`pillow_warnings`)."""
     with pillow_warnings(name):
-        return png_fault(data, pixels)
+        return png_fault(data, pixels) or alpha_fault(data, pixels)
 
 
 def _png_dark(data: bytes, pixels: np.ndarray) -> int | None:
@@ -621,8 +624,8 @@ def serving_blob(data: bytes, *, name: str | None = None) -> bytes:
     refuses (a damaged one; an RLE-compressed BMP, which it leaves to the kept decoder) is
     refused by serve_bytes; `servable_bytes` on its bytes then gives the reason, or the PNG.
     `name`: the file's path, as `decode_bytes`'. Raises UnreadableImage as `decode_bytes`
-    for the other files, and for a PNG that decodes all black or white
-    (`filepixels.png_fault`), which the loaders skip."""
+    for the other files, and for a PNG that decodes all black or white, or a GIF, WebP or
+    BMP all white (`filepixels.png_fault`, `alpha_fault`), which the loaders skip."""
     data = bytes(data)
     if data and sniff(data) in GRAPH_FORMATS and not animated_webp(data):
         if fault := _png_fault(data, None, name):  # serve_bytes would read it black or white
@@ -639,8 +642,10 @@ def check_identifiable(data: bytes, *, name: str | None = None) -> None:
     at their first bytes or header). Returns None for anything else, which may still be
     damaged past its header: `decode_bytes` (or serve_bytes) finds that when it decodes it.
     A PNG that decodes all black or all white (`filepixels.png_fault`: 8-bit values in a
-    16-bit file, an alpha of 0 everywhere) is refused too: serve_bytes would read it so, and
-    the loaders skip it (a PNG of 16 bits or with alpha is read for that; no other).
+    16-bit file, an alpha of 0 everywhere) is refused too, and a GIF, WebP or BMP all white
+    (`filepixels.alpha_fault`): serve_bytes would read it so, and the loaders skip it (a PNG
+    of 16 bits or with alpha, a GIF, WebP or BMP whose header says alpha, is read for that;
+    no other).
     `predict` looks at every file so before TensorFlow loads; it decoded the whole of each
     file of another format (a TIFF) to do so, and again with its batch."""
     import io

@@ -11,8 +11,9 @@ A true 16-bit file (values above 255: 12-bit microscope data, 0..4095, reads dar
 keeps its top 8 bits, as the npz rule keeps a 16-bit array's.
 
 PNG is read here from its chunks (zlib, numpy: no TensorFlow, no Pillow for the 16-bit
-look), so `predict` can look before serve_bytes decodes the bytes; other formats are looked
-at as Pillow decodes them (`decode._pil_pixels`).
+look), so `predict` can look before serve_bytes decodes the bytes; a GIF, WebP or BMP from
+its header, whose alpha (when it says one) Pillow then reads (`alpha_fault`); other formats
+are looked at as Pillow decodes them (`decode._pil_pixels`).
 """
 
 from __future__ import annotations
@@ -268,3 +269,53 @@ def _alpha_top(data: bytes) -> int | None:
             return int(im.convert("RGBA").getchannel("A").getextrema()[1])
     except Exception:  # noqa: BLE001 - a damaged file is the decoder's to refuse
         return None
+
+
+def alpha_in_header(data: bytes) -> str | None:
+    """The format ("GIF", "WebP", "BMP") of `data` when its header says the image has alpha,
+    as the graph decoder reads it (docs/data.md, "Decoding"), else None: a GIF whose
+    Graphic Control Extension before its first image marks a transparent colour; a still
+    WebP whose VP8X chunk sets the alpha flag (0x10 of byte 20) or a lossless one (VP8L)
+    whose alpha_is_used bit is set (bit 28 of its header word, RFC 9649 3.2); a 16 or
+    32-bit BMP of bit fields (BI_BITFIELDS, BI_ALPHABITFIELDS) with an alpha mask (the v4+
+    headers', or BI_ALPHABITFIELDS' fourth; `bmpgraph`). Reads the header bytes only."""
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) > 13:
+        flags = data[10]
+        pos = 13 + (3 * (2 << (flags & 7)) if flags & 0x80 else 0)
+        while pos + 1 < len(data) and data[pos] == 0x21:  # extensions up to the image
+            if data[pos + 1] == 0xF9 and pos + 3 < len(data) and data[pos + 3] & 1:
+                return "GIF"
+            pos += 2
+            while pos < len(data) and data[pos]:  # its sub-blocks, to the 0 terminator
+                pos += data[pos] + 1
+            pos += 1
+        return None
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) > 24:
+        if (data[12:16] == b"VP8X" and data[20] & 0x10) or (
+                data[12:16] == b"VP8L" and data[24] & 0x10):
+            return "WebP"
+        return None
+    if data[:2] == b"BM" and len(data) >= 70:
+        dib, = struct.unpack("<I", data[14:18])
+        bits, compression = struct.unpack("<HI", data[28:34])
+        if bits in (16, 32) and compression in (3, 6) and (dib >= 56 or compression == 6) \
+                and struct.unpack("<I", data[66:70])[0]:
+            return "BMP"
+    return None
+
+
+def alpha_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
+    """Why a GIF, WebP or BMP `data` with alpha (`alpha_in_header`) decodes all white: an
+    alpha of at most 1 of 255 everywhere, composited onto white as serve_bytes reads it
+    (`transparent`), the rule of a PNG (`png_fault`) and of the kept decoder's formats
+    (`decode._pil_pixels`); else None. `pixels`: its decoded uint8 [H, W, 3] when the caller
+    has them (the graph decoder's): the alpha is then looked at only when every pixel is 254
+    or 255. Without them (predict, serving_blob) only a file whose header says alpha is
+    decoded (by Pillow, `_alpha_top`); the others are not read past the header. A WebP or
+    GIF transparent everywhere was used as white by the loaders and predict, while a PNG
+    or TIFF so was refused. Never raises: a damaged file is the decoder's."""
+    kind = alpha_in_header(data)  # first: a JPEG's pixels are not looked at again
+    if kind is None or (pixels is not None and pixels.size and pixels.min() < 254):
+        return None
+    top = _alpha_top(data)
+    return transparent(kind, top) if top is not None and top <= 1 else None
