@@ -220,16 +220,14 @@ def test_class_folders_of_only_files_that_are_not_images_are_said_so_not_empty(t
         check_class_files(str(tmp_path), min_classes=2, min_per_class=1)
     (tmp_path / "cat" / "README.md").write_bytes(NOT_IMAGES["README.md"])
     (tmp_path / "dog" / "IMG_0001.json").write_bytes(NOT_IMAGES["IMG_0001.json"])
-    said = ("2 ignored: not images by name or first bytes (README.md, IMG_0001.json): a file "
-            "is read when its name ends in an image suffix, .jpg, .png, .tif, …, or its first "
-            "bytes name an image format)")
+    said = ("they hold only 2 files that are not images by name or first bytes (README.md, "
+            "IMG_0001.json); a file is read when its name ends in an image suffix (.jpg, .png, "
+            ".tif, …) or its first bytes name an image format; add ")
     with pytest.raises(DataError) as refused:
         check_class_files(str(tmp_path), min_classes=2, min_per_class=1)
     assert str(refused.value).startswith(
-        f"no image files under {tmp_path}'s class folders (cat/, dog/): they hold only files "
-        f"that are not images ({said}; add "), str(refused.value)
+        f"no image files under {tmp_path}'s class folders (cat/, dog/): {said}"), refused.value
     with pytest.raises(DataError) as refused:  # past the check: the loader's refusal
         _read_folder(str(tmp_path), {}, LoadOptions(), None)
     assert str(refused.value).startswith(
-        f"no image files under {tmp_path}'s class folders: they hold only files that are not "
-        f"images ({said}; add "), str(refused.value)
+        f"no image files under {tmp_path}'s class folders: {said}"), refused.value

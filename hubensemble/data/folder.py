@@ -22,7 +22,7 @@ from hubensemble.data.decode import UnreadableImage, read_image
 from hubensemble.data.loading import LoadOptions, _require_path, _visible
 from hubensemble.data.splits import _carve, _make_split, split_counts, unreached
 from hubensemble.data.sniff import (HEAD_BYTES, MISPLACED_WORDS, image_format, not_an_image,
-                                    not_images_words, skipped_words)
+                                    skipped_words)
 from hubensemble.data.names import (_SPLIT_ALIASES, SPLIT_WORDS, class_name_fault, name_difference,
                                     name_key)
 from hubensemble.data.task import Task
@@ -31,7 +31,7 @@ from hubensemble.data.validate import lost_to_skips, not_utf8
 from hubensemble.errors import DataError, reraise_stop
 from hubensemble.fileio import dead_link_reason
 from hubensemble.formats import made_by_hubensemble
-from hubensemble.text import absolute, escaped, names_listed, paths_shown
+from hubensemble.text import absolute, counted, escaped, names_listed, paths_shown
 
 log = logging.getLogger(__name__)
 
@@ -655,9 +655,12 @@ def _only_not_images(paths) -> str:
     any: they held a README and notes and were said to hold "no files"."""
     if not paths:
         return ""
-    return (f": they hold only files that are not images ({not_images_words(paths)}: a file "
-            "is read when its name ends in an image suffix, .jpg, .png, .tif, …, or its "
-            "first bytes name an image format)")
+    one = len(paths) == 1
+    names = names_listed([os.path.basename(p) for p in paths], 3)
+    return (f": they hold only {counted(len(paths), 'file')} that "
+            f"{'is not an image' if one else 'are not images'} by name or first bytes "
+            f"({names}); a file is read when its name ends in an image suffix (.jpg, .png, "
+            ".tif, …) or its first bytes name an image format")
 
 
 def _empty_error(path, skipped, not_images=()):
