@@ -231,3 +231,20 @@ def test_class_folders_of_only_files_that_are_not_images_are_said_so_not_empty(t
         _read_folder(str(tmp_path), {}, LoadOptions(), None)
     assert str(refused.value).startswith(
         f"no image files under {tmp_path}'s class folders: {said}"), refused.value
+    # A val/ of class folders holding only such files: said so too, not "no readable images".
+    for split in ("train", "val"):
+        for c in ("cat", "dog"):
+            (tmp_path / "split" / split / c).mkdir(parents=True)
+            if split == "train":
+                for i in range(3):
+                    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+                        tmp_path / "split" / split / c / f"{i}.png")
+    (tmp_path / "split" / "val" / "dog" / "README.md").write_bytes(NOT_IMAGES["README.md"])
+    with pytest.raises(DataError) as refused:
+        load_task(f"folder:{tmp_path / 'split'}", progress=False)
+    assert str(refused.value) == (
+        f"{tmp_path / 'split' / 'val'} holds no readable images: its class folders hold only 1 "
+        "file that "
+        "is not an image by name or first bytes (README.md); a file is read when its name "
+        "ends in an image suffix (.jpg, .png, .tif, …) or its first bytes name an image "
+        "format; add class folders with images or remove it"), refused.value

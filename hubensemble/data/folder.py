@@ -543,14 +543,15 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         got = {}
         for key in ("val", "test"):
             if key in layout:
-                per_class[key] = {}
+                per_class[key], others = {}, len(listing.not_images)
                 im, lab, pa, _ = _read_class_folders(layout[key], class_names, listing,
                                                      per_class[key])
                 if not lab:  # its class folders' unreadable files named, when it has some
                     error = lost_to_skips({key: per_class[key]}, lambda *_: False)
-                    if error is None:
-                        raise DataError(f"{layout[key]} holds no readable images; add class "
-                                        f"folders with images or remove it")
+                    if error is None:  # and the files in them that are no image
+                        why = _only_not_images(listing.not_images[others:], "its class folders")
+                        raise DataError(f"{layout[key]} holds no readable images{why}; add "
+                                        "class folders with images or remove it")
                     error.skipped = list(listing.skipped)  # load_task logs each
                     raise error
                 got[key] = _make_split(im, lab, pa, owned=True)
@@ -649,15 +650,16 @@ def _wrapped_note(root: str, classes: list[str], min_classes: int) -> str | None
             f"the train/ val/ test/ splits), pass folder:{absolute(inner)}")
 
 
-def _only_not_images(paths) -> str:
+def _only_not_images(paths, who: str = "they") -> str:
     """The clause of a refusal of class folders without an image file on the files they
     hold that are no image (`paths`; `sniff.not_an_image`), with the rule, or "" without
-    any: they held a README and notes and were said to hold "no files"."""
+    any (`who`: the folders' words): they held a README and notes and were said to hold "no
+    files"."""
     if not paths:
         return ""
     one = len(paths) == 1
     names = names_listed([os.path.basename(p) for p in paths], 3)
-    return (f": they hold only {counted(len(paths), 'file')} that "
+    return (f": {who} hold only {counted(len(paths), 'file')} that "
             f"{'is not an image' if one else 'are not images'} by name or first bytes "
             f"({names}); a file is read when its name ends in an image suffix (.jpg, .png, "
             ".tif, …) or its first bytes name an image format")
