@@ -181,6 +181,28 @@ def test_write_hub_module_replaces_a_folder_and_leaves_nothing_beside_it(tmp_pat
     assert sorted(os.listdir(tmp_path)) == ["mod"]
 
 
+def test_write_hub_module_refuses_a_folder_that_is_no_module_and_keeps_what_it_holds(tmp_path):
+    """write_hub_module(model, FOLDER) replaced any folder: a user's folder of 54 PNGs was
+    deleted, the call returning its path (a new-user check). Only an empty folder or a module
+    written before (saved_model.pb) is replaced; any other is refused, naming it and what it
+    holds, before anything is traced or written. Fails before: the images were gone."""
+    user = tmp_path / "my images"
+    user.mkdir()
+    for i in range(5):
+        (user / f"{i:02d}.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(FileExistsError) as refused:
+        write_hub_module(make_tiny_model(width=4), str(user))
+    said = str(refused.value)
+    assert said.startswith(f"write_hub_module: {user} is a folder that is no module: it holds "
+                           "5 entries (00.png, 01.png, 02.png, …) and no saved_model.pb"), said
+    assert "pass a new or empty folder" in said, said
+    assert sorted(os.listdir(user)) == [f"{i:02d}.png" for i in range(5)]
+    assert sorted(os.listdir(tmp_path)) == ["my images"]  # no temp folder left beside it
+    (tmp_path / "empty").mkdir()  # an empty folder is taken, as a module's own is
+    assert HubLayer(write_hub_module(make_tiny_model(width=3), str(tmp_path / "empty"))
+                    ).output_dim == 3
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16", "float64"])
 def test_a_hub_layer_computes_in_float32_under_a_users_global_policy(tiny_module, policy):
     """A HubLayer in a model of the user's own under a global `mixed_float16` policy (or

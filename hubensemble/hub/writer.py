@@ -35,14 +35,16 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
 
     The folder is written next to ``path`` (``.tmp-NAME.PID_START@HOST``,
     `fileio.temp_dir_for`) and renamed into place, so an interrupted write never leaves a half
-    module; an existing folder at ``path`` is replaced (`fileio.replace_dir`: a Ctrl-C or
-    SIGTERM while the two are swapped waits until the new one is in place). On any failure
+    module; an existing module folder at ``path`` (empty, or holding saved_model.pb) is
+    replaced (`fileio.replace_dir`: a Ctrl-C or SIGTERM while the two are swapped waits until
+    the new one is in place); any other folder is refused (`not_replaceable`). On any failure
     the temporary folder is removed and an existing folder at ``path`` is left as it was.
     Raises, before anything is traced or written: TypeError for a ``model`` that is not a
     Keras model or layer, a ``path`` that is no str or os.PathLike, an ``input_size`` that is
     not None or two integers, or ``metadata`` that is not a JSON-able dict; ValueError for an
     ``input_size`` side outside [1, 2048] (`inputsize.checked_input_size`); FileExistsError when
-    ``path`` is a file (only a folder is replaced) or its parent is one. Then what
+    ``path`` is a file (only a folder is replaced) or its parent is one, or a folder that is
+    no module (`not_replaceable`). Then what
     ``tf.saved_model.save`` raises for a model that cannot be traced, and OSError.
     """
     if not isinstance(model, keras.layers.Layer):
@@ -66,7 +68,9 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
         if os.path.lexists(folder) and not os.path.isdir(folder):
             raise FileExistsError(f"write_hub_module: the {what} {folder} is a file, not a "
                                   "folder; pass a path for the module folder (an existing "
-                                  "folder there is replaced, a file never)")
+                                  "module folder there is replaced, a file never)")
+    if (why := not_replaceable(path)) is not None:  # a user's folder of images was deleted
+        raise FileExistsError(why)
     h, w = (input_size or (None, None))
     spec = tf.TensorSpec([None, h, w, 3], tf.float32, name="images")
 
@@ -109,11 +113,34 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
         # Ctrl-C or SIGTERM between the two held until both are done (errors.held_stops).
         # This module's own two renames let a stop right after the first delete the new
         # folder below and leave the old one under a temp name: no module at `path`.
-        replace_dir(tmp, path)
+        replace_dir(tmp, path, replaceable=lambda old: not_replaceable(old) is None,
+                    what="the module")  # files put into it meanwhile: it stays as it was
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def not_replaceable(folder) -> str | None:
+    """Why write_hub_module may not replace the folder `folder` (words naming it and what it
+    holds, with the way on), or None: absent, empty, or a SavedModel (it holds
+    saved_model.pb: a module written before). Any other folder is a user's: replacing it
+    deleted what it held (a new-user check: 54 PNGs gone, the call returned the path)."""
+    from hubensemble.text import absolute, counted, escaped
+
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None  # a file there: the caller's own refusal names it
+    if not names or "saved_model.pb" in names:
+        return None
+    shown = ", ".join(escaped(n) for n in names[:3]) + (", …" if len(names) > 3 else "")
+    return (f"write_hub_module: {escaped(absolute(folder))} is a folder that is no module: it "
+            f"holds {counted(len(names), 'entry', 'entries')} ({shown}) and no saved_model.pb, "
+            "and writing the module there would delete them; pass a new or empty folder, or "
+            "the folder of a module written before (which is replaced)")
 
 
 def tf_variable(v):
