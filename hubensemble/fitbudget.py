@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import os
 
-#: The budget options of fit: (Limits field, option name, flag).
-_LIMITED = (("gflops", "max_gflops", "--max-gflops"),
-            ("latency_ms", "max_latency_ms", "--max-latency-ms"))
-
 
 def check_fit_budget(run_dir, options, *, restart: bool) -> None:
     """RunError, in the ensemble stage's words ("no candidate fits the inference budget
     (--max-gflops 1e-09): the cheapest candidate in GFLOPs, T, needs V GFLOPs (limit
     1e-09)", `cost.budget.cheapest`) and with a way on that names each flag and the value
-    that passes ("pass --max-gflops 0.0123 or more (T's), or drop the flag"), when a fit with
+    that passes ("pass --max-gflops 0.0123 or more (T's), or drop the flag": `cost.budget.
+    least_raise`/`raise_words`, "drop the flags" when it names two), when a fit with
     FitOptions `options` on run `run_dir` would reuse its last fit's candidates (not
     `restart`; run.json's last fit recorded the same catalogue, data and rank/tune options:
     the same tune key, `stagerecords.stage_keys`; its tune and cost stages done) and no
@@ -26,14 +23,14 @@ def check_fit_budget(run_dir, options, *, restart: bool) -> None:
     `fit --max-gflops 1e-9` after a finished fit imported TensorFlow first (12 s) and said
     only "raise a limit"."""
     from hubensemble import candidate
-    from hubensemble.cost.budget import cheapest
+    from hubensemble.cost.budget import LIMIT_OPTIONS, cheapest, least_raise, raise_words
     from hubensemble.cost.records import Limits, read_run_costs
     from hubensemble.errors import HubensembleError, RunError
     from hubensemble.resume import fit_record
     from hubensemble.rundir import Run
     from hubensemble.stagerecords import same_key, stage_keys, stage_records
 
-    values = {field: getattr(options, name, None) for field, name, _ in _LIMITED}
+    values = {field: getattr(options, name, None) for field, _, name in LIMIT_OPTIONS}
     if restart or run_dir is None or all(v is None for v in values.values()):
         return
     run = Run(os.fspath(run_dir))
@@ -55,50 +52,12 @@ def check_fit_budget(run_dir, options, *, restart: bool) -> None:
     except (HubensembleError, OSError, ValueError, TypeError, AttributeError):
         return  # the stage says why, in its words
     cands = [c for c in candidate.scan(run.candidates)[0] if c.status == "ok" and not c.problems]
-    measures = [(field, flag, values[field]) for field, _, flag in _LIMITED
-                if values[field] is not None]
-    table = {}
-    for c in cands:
-        cost = costs.get(c.trial)
-        row = {field: None if cost is None else (cost.gflops if field == "gflops"
-                                                 else cost.latency(1))
-               for field, _, _ in measures}
-        if any(v is None for v in row.values()):
-            return  # a candidate without a cost: the stage decides
-        table[c.trial] = row
-    if not table or any(all(row[f] <= limit * (1 + 1e-9) for f, _, limit in measures)
-                        for row in table.values()):
-        return
+    least = least_raise(cands, costs, limits, whole=True)
+    if least is None:
+        return  # one passes, or one has no cost: the stage decides
     from hubensemble.budgetrefusal import record_refusal
-    from hubensemble.lockwords import option_word
 
     why = cheapest(cands, costs, limits)
     record_refusal(run.path, limits, why)
-    # The candidate that needs the least raise of the first limit, and each value it needs.
-    field0 = measures[0][0]
-    trial = min(table, key=lambda t: (table[t][field0], t))
-    need = []
-    for field, name, flag in _LIMITED:
-        limit, value = values[field], table[trial].get(field)
-        if limit is not None and value > limit * (1 + 1e-9):
-            shown = _rounded_up(value)
-            need.append(option_word(f"{flag} {shown}", f"{name}={shown}"))
-    flags = " and ".join(need)
-    drop = option_word("drop the flag" if len(measures) == 1 else "drop the flags",
-                       "leave the limit out" if len(measures) == 1 else "leave the limits out")
-    raise RunError(f"no candidate fits the inference budget ({limits.flags()}): {why}; pass "
-                   f"{flags} or more ({trial}'s, the least that admits a candidate), or "
-                   f"{drop}")
-
-
-def _rounded_up(value: float) -> str:
-    """`value` (> 0) to 4 significant digits, rounded up, so that the figure said passes the
-    limit it names (0.0123456 -> "0.01235"; "0.01235" read back is >= value)."""
-    import math
-
-    if not value > 0 or not math.isfinite(value):
-        return f"{value:g}"
-    step = 10.0 ** (math.floor(math.log10(value)) - 3)
-    up = math.ceil(value / step - 1e-9) * step
-    text = f"{up:.4g}"
-    return text if float(text) >= value else f"{value:.6g}"
+    raise RunError(f"no candidate fits the inference budget ({limits.flags()}): {why}; "
+                   + raise_words(least[1], f"{least[0]}'s, the least that admits a candidate"))

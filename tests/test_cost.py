@@ -949,3 +949,25 @@ def test_a_budgets_refusal_says_a_reason_shared_by_candidates_once(module_dir, t
     said = str(refused.value)
     assert "3 candidates have no cost in " in said and "(t0, t1, t2: its cost is of " in said
     assert said.count("its cost is of") == 1, said
+
+
+def test_least_raise_is_none_when_any_candidate_passes_not_only_the_lowest_in_gflops():
+    """`least_raise` is None when a candidate already passes both limits, though another is
+    lower in GFLOPs and over the latency limit (nothing to raise): fit's check before
+    TensorFlow (`fitbudget`) refuses on it. It looked only at the candidate lowest in GFLOPs
+    and named that one's latency. With `whole`, a candidate without a latency also gives None
+    (whether it passes is not known); without, it is left out."""
+    from types import SimpleNamespace
+
+    from hubensemble.cost.budget import least_raise
+
+    def cost(gflops, ms):
+        return Cost("m", None, 32, 10, int(gflops * 1e9 / 2), 1, {"1": ms} if ms else {})
+
+    cands = [SimpleNamespace(trial=t) for t in ("cheap-slow", "dear-fast", "unmeasured")]
+    costs = {"cheap-slow": cost(1.0, 10.0), "dear-fast": cost(2.0, 1.0),
+             "unmeasured": cost(0.5, None)}
+    assert least_raise(cands, costs, Limits(gflops=3.0, latency_ms=5.0)) is None
+    over = Limits(gflops=3.0, latency_ms=0.5)
+    assert least_raise(cands, costs, over) == ("cheap-slow", {"latency_ms": 10.0})
+    assert least_raise(cands, costs, over, whole=True) is None

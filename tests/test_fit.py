@@ -2582,6 +2582,15 @@ def test_a_budget_no_candidate_of_a_finished_fit_meets_is_refused_before_tensorf
     recorded = refusal(json.loads((out / "run.json").read_text()))
     assert recorded["command"] == "fit" and recorded["limits"]["max_gflops"] == 1e-9
     check_fit_budget(out, FitOptions(**FIT, max_gflops=passes), restart=False)  # it passes
+    # Two limits, one over (Python's words): "the limit", the one it names, is left out
+    # (cost.budget.raise_words, the ensemble stage's rule); it said "the limits" whenever
+    # two limits were set.
+    with pytest.raises(RunError) as one_over:
+        check_fit_budget(out, FitOptions(**FIT, max_gflops=1e-9, max_latency_ms=1e9),
+                         restart=False)
+    assert str(one_over.value).endswith(
+        f"pass max_gflops={passes:g} or more ({trial}'s, the least that admits a candidate),"
+        " or leave the limit out"), one_over.value
     check_fit_budget(out, FitOptions(**FIT, max_gflops=1e-9), restart=True)  # a new sweep
 
 

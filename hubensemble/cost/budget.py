@@ -220,13 +220,16 @@ def rounded_up(value: float) -> str:
     return text if float(text) >= value else f"{value:.6g}"
 
 
-def least_raise(cands: Sequence, costs: Mapping, limits: Limits) -> tuple[str, dict] | None:
+def least_raise(cands: Sequence, costs: Mapping, limits: Limits, *,
+                whole: bool = False) -> tuple[str, dict] | None:
     """(trial, {Limits field: the value it needs}) of the candidate (of `cands`, each with a
     `.trial`; `costs`: {trial: Cost}) that passes alone once its limits are raised to those
     values: the one lowest in the first limited measure (GFLOPs, else ms at batch 1), the
     fields it is over (limit x (1 + 1e-9), `eligibility`'s tolerance) and their values. None
     when no measure is limited, none of the candidates has every limited figure, or one
-    already passes (nothing to raise)."""
+    already passes (nothing to raise: any candidate, not only the lowest in the first
+    measure); with `whole`, None also when any candidate lacks a limited figure (whether
+    it passes is not known: fit's check before TensorFlow leaves it to the stage)."""
     measures = [(name, value) for name, _, value in _MEASURES
                 if getattr(limits, name) is not None]
     table = {}
@@ -235,13 +238,15 @@ def least_raise(cands: Sequence, costs: Mapping, limits: Limits) -> tuple[str, d
         row = {name: None if cost is None else value(cost) for name, value in measures}
         if measures and all(v is not None for v in row.values()):
             table[c.trial] = row
-    if not table:
+        elif whole:
+            return None
+    over = {t: {name: v for name, v in row.items()
+                if v > getattr(limits, name) * (1 + 1e-9)} for t, row in table.items()}
+    if not table or not all(over.values()):
         return None
     first = measures[0][0]
     trial = min(table, key=lambda t: (table[t][first], t))
-    needs = {name: table[trial][name] for name, _ in measures
-             if table[trial][name] > getattr(limits, name) * (1 + 1e-9)}
-    return (trial, needs) if needs else None
+    return trial, over[trial]
 
 
 def raise_words(needs: Mapping[str, float], whose: str, *, drop: bool = True) -> str:
