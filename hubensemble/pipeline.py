@@ -350,7 +350,7 @@ def planned_specs(run, options) -> tuple[list, list]:
             entries += plan_sweep(
                 ranking, specs, sweep=part, task=task_record, profile=options.profile,
                 budget=options.budget, modules=options.modules, seed=options.seed,
-                head_init=options.head_init)
+                head_init=options.head_init, run_dir=run.path)
     return [specs[n] for n in dict.fromkeys(e.module for e in entries)], entries
 
 

@@ -125,7 +125,7 @@ def pending_trials(run_dir, sweep, options, *, every: bool = False) -> dict | No
             plans = {part: plan_sweep(ranking, specs, sweep=part, task=task, profile=profile,
                                       budget=options.get("budget"),
                                       modules=options.get("modules"),
-                                      seed=options.get("seed") or 0)
+                                      seed=options.get("seed") or 0, run_dir=run.path)
                      for part in sweep_parts(sweep)}
     except (HubensembleError, OSError, ValueError, KeyError, TypeError):
         return None
@@ -231,7 +231,8 @@ def _finished_plan(run, part, call, ranking, specs, task, profile, meta):
             or ("head_init" in recorded and recorded["head_init"] != head_init)):
         return None  # `sweep_changes`: check_pool's refusal, after TensorFlow
     args = dict(sweep=part, task=task, profile=profile, budget=call.get("budget"),
-                modules=call.get("modules"), seed=call.get("seed") or 0, head_init=head_init)
+                modules=call.get("modules"), seed=call.get("seed") or 0, head_init=head_init,
+                run_dir=run.path)
     with warnings_block(record=True) as caught:
         warnings.simplefilter("always")
         plan = plan_sweep(ranking, specs, **args)

@@ -3743,3 +3743,29 @@ def test_a_ranking_the_sweep_cannot_plan_from_names_the_whole_rank_command(tmp_p
         plan_sweep(unusable, specs, sweep="default", **plan)
     assert ("call run_rank(specs=load_catalogue(FILE), task=load_task(SPEC), out_dir=RUN) "
             "again (FILE, SPEC and RUN:") in str(err.value), err.value
+
+
+def test_tune_on_a_ranking_it_cannot_plan_from_names_the_runs_own_rank_command(tmp_path):
+    """`tune --run RUN --sweep combined` on a ranking without kNN scores is refused naming
+    the rank command that writes RUN's ranking again, its data and folder as run.json
+    records them (`Run.rank_command`), from the command line and from Python (run_tune):
+    the stage, fit and the sweep's end pass their run to plan_sweep. Fails before: "run
+    `hubensemble rank --catalogue FILE --data SPEC --out RUN` again (FILE, SPEC and RUN: …)",
+    the placeholders, though the run was at hand."""
+    from test_tunepending import ranked_run
+
+    run, npz = ranked_run(tmp_path)
+    ranking = json.loads(run.ranking_json.read_text())
+    atomic_write_json(run.ranking_json, {**ranking, "modules": [
+        dict(m, score=None) for m in ranking["modules"]]})
+    with command_line():
+        recorded = run.rank_command()
+        with pytest.raises(RunError) as err:
+            tune.run_tune(run.path, sweep="combined")
+    assert f"--data npz:{npz}" in recorded and f"--out {run.path}`" in recorded, recorded
+    assert str(err.value) == ("no ranked module has a score; the combined sweep needs kNN "
+                              f"scores: run {recorded} again"), err.value
+    with pytest.raises(RunError) as err:
+        tune.run_tune(run.path, sweep="combined")
+    assert str(err.value).endswith(f"scores: call {run.rank_command()} again"), err.value
+    assert f"out_dir={str(run.path)!r}" in str(err.value), err.value

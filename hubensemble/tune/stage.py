@@ -368,7 +368,8 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
     with warnings_block(record=True) as caught:
         warnings.simplefilter("always")
         plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=profile,
-                          budget=budget, modules=modules, seed=seed, head_init=head_init)
+                          budget=budget, modules=modules, seed=seed, head_init=head_init,
+                          run_dir=run.path)
     untuned = _said_untuned(run, ranking, plan, sweep=sweep, modules=modules)
     for w in caught:
         if untuned is None or not str(w.message).startswith(untuned[0]):
@@ -391,7 +392,8 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
             warnings.simplefilter("ignore")
             plan = plan_sweep(ranking, specs, sweep=sweep, task=task_record, profile=profile,
                               budget=budget, modules=modules, seed=seed, head_init=head_init,
-                              batchnorm={m: p for m, (p, _) in decided.items()})
+                              batchnorm={m: p for m, (p, _) in decided.items()},
+                              run_dir=run.path)
     if (tuner_id or os.environ.get("KERASTUNER_TUNER_ID")) != "chief":  # it loads no module
         from hubensemble.rank import refuse_changed_modules
 
