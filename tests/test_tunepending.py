@@ -309,6 +309,31 @@ def test_a_workers_pool_refusal_names_its_own_command_not_the_chiefs(tmp_path):
     check_tune_call(run.path, dict(call, profile="quick"))  # the command named passes
 
 
+@pytest.mark.parametrize("sweep", ["seeds", "seeds+probe"])
+def test_a_workers_pool_refusal_by_the_stage_names_its_own_command(tmp_path, sweep):
+    """The same worker run from Python (`run_tune`, which makes no check before TensorFlow):
+    the stage's own pool checks (one sweep: `_run_part`'s; two: `run_tune`'s, before the
+    first part) named the plain tune call, without its tuner_id and oracle_address, and
+    restart=True, which a worker is refused. They say its own call, as `check_tune_call`
+    does. Fails before: no tuner_id in the way on."""
+    from hubensemble.errors import RunError
+    from hubensemble.tune import run_tune
+
+    run, _ = ranked_run(tmp_path)
+    sizes = run.tune_inputs()[2]["sizes"]
+    candidate.write_candidate(run.candidates, {
+        "trial": "seeds-0000-m0", "module": "m0", "status": "ok", "profile": "quick",
+        "hparams": readable_hparams(run)}, val_probs=np.full((sizes["val"], 4), 0.25),
+        test_probs=np.full((sizes["test"], 4), 0.25))
+    with pytest.raises(RunError) as refused:
+        run_tune(run.path, sweep=sweep, budget=4, profile="cpu", tuner_id="tuner0",
+                 oracle_address="127.0.0.1:8000", progress=False)
+    said = str(refused.value)
+    assert ("budget=4, tuner_id='tuner0', oracle_address='127.0.0.1:8000', profile='quick'))"
+            in said), said
+    assert "restart" not in said, said
+
+
 def test_a_planned_trials_damaged_hyperparameters_are_refused_before_tensorflow(tmp_path):
     """`tune --run RUN` whose planned trial holds a complete candidate with hyperparameters
     that cannot be read (trial.json edited by hand) was refused by the stage's

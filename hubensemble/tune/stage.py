@@ -248,7 +248,8 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
             for part in planned:  # is removed
                 check_pool(run, sweep=part.sweep, seed=seed, profile=profile,
                            batchnorm=batchnorm, head_init=head_init, restarting=parts,
-                           budget=budget, modules=modules)
+                           budget=budget, modules=modules, tuner_id=tuner_id,
+                           oracle_address=oracle_address)
             # The data as recorded (loaded once, then handed to each part): data changed
             # since rank was refused by the first trial, after the sweep had been removed.
             task = run.task(task)
@@ -257,7 +258,8 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
         if len(planned) > 1:  # the second part's refusal came after the first had run
             for part in planned:
                 _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
-                            head_init=head_init, budget=budget, modules=modules)
+                            head_init=head_init, budget=budget, modules=modules,
+                            tuner_id=tuner_id, oracle_address=oracle_address)
         summaries = [
             _run_part(run, part, budget=budget, modules=modules, strategy=strategy, tpu=tpu,
                       profile=profile, seed=seed, keep_weights=keep_weights,
@@ -403,14 +405,16 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
 
 
 def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init, budget=None,
-                modules=None) -> None:
-    """The pool checks of one planned sweep (`check_pool`, `check_candidates`; `budget` and
-    `modules` the call's, for check_pool's way on): RunError;
+                modules=None, tuner_id=None, oracle_address=None) -> None:
+    """The pool checks of one planned sweep (`check_pool`, `check_candidates`; `budget`,
+    `modules`, `tuner_id` and `oracle_address` the call's, for check_pool's way on: a
+    chief/worker process is told its own command): RunError;
     HubensembleError naming RUN/tuner when its name is not UTF-8 and the sweep goes through
     Keras Tuner, which reaches it through TensorFlow only (`formats.check_tuner_folder`)."""
     check_tuner_folder(run.path, part.sweep)  # here, not by the search after it is recorded
     check_pool(run, sweep=part.sweep, seed=seed, profile=profile, batchnorm=batchnorm,
-               head_init=head_init, budget=budget, modules=modules)
+               head_init=head_init, budget=budget, modules=modules, tuner_id=tuner_id,
+               oracle_address=oracle_address)
     recorded = sweep_record(run.meta(), part.sweep, run.meta_path)
     check_candidates(run.candidates, part.plan, sweep_changes(
         recorded, seed=seed, profile=profile, batchnorm=batchnorm, head_init=head_init))
@@ -424,7 +428,8 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
 
     def check(chief):  # the pool checks, then the data's (its RunError names what changed)
         _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
-                    head_init=head_init, budget=budget, modules=modules)
+                    head_init=head_init, budget=budget, modules=modules, tuner_id=tuner_id,
+                    oracle_address=oracle_address)
         pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
         if not chief and (pending or labels_missing(run, task_record)):
             return pending, run.task(task)  # (the chief only serves the plan: no data there)
