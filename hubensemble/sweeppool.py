@@ -166,7 +166,8 @@ def distributed_call(tuner_id, oracle_address) -> bool:
 def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: str,
                head_init: str | None = None, restarting: Sequence[str] = (),
                budget: int | None = None, modules: Sequence[str] | None = None,
-               tuner_id: str | None = None, oracle_address: str | None = None) -> None:
+               tuner_id: str | None = None, oracle_address: str | None = None,
+               call_sweep: str | None = None) -> None:
     """Refuses (RunError) a sweep that would add candidates of other settings to the pool
     RUN/candidates already holds, whatever their trial ids: a profile other than any candidate's
     (trial.json "profile"; the sweeps of one pool share it) or another training batch than
@@ -184,7 +185,9 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
     --modules `modules` kept); it named none. A process of a chief/worker sweep (`tuner_id`,
     `oracle_address`: its --tuner-id and --oracle, as given) is told its own command, those
     included, and not --restart, which such a process is refused
-    (`tunepending.check_restart`): a worker was named the chief's plain tune."""
+    (`tunepending.check_restart`): a worker was named the chief's plain tune. `call_sweep`:
+    the call's whole sweep (None: `sweep`), which the named call keeps: a "seeds+probe"
+    call was told a tune of `--sweep seeds` alone."""
     from hubensemble.rerun import start_again
 
     found, _ = candidate.scan(run.candidates)
@@ -233,7 +236,8 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
         "(recorded -> now), and the "
         "ensemble selects from every candidate there as one pool. Pass the recorded "
         f"{'value' if len(changes) == 1 else 'values'} to add to this pool"
-        + _recorded_call(run, changes, sweep=sweep, seed=seed, profile=profile,
+        + _recorded_call(run, changes, sweep=sweep, call_sweep=call_sweep, seed=seed,
+                         profile=profile,
                          batchnorm=batchnorm, head_init=head_init, budget=budget,
                          modules=modules, tuner_id=tuner_id,
                          oracle_address=oracle_address) + (
@@ -251,13 +255,15 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
 
 
 def _recorded_call(run: Run, changes: Mapping, *, sweep, seed, profile: Profile, batchnorm,
-                   head_init, budget, modules, tuner_id=None, oracle_address=None) -> str:
+                   head_init, budget, modules, tuner_id=None, oracle_address=None,
+                   call_sweep=None) -> str:
     """" (run `hubensemble tune --run RUN --sweep S … --profile quick`)" (from Python, "(call
     run_tune(…))"): the tune call of `check_pool` with the recorded value of each of its
     `changes` ("--flag recorded -> now") in place of this call's, its other options
     (`budget`, `modules`, a worker's `tuner_id` and `oracle_address`, …) as given; "" when
     no change names a recorded value (a profile
-    of its name defined otherwise: tune without --profile is the way on, said besides)."""
+    of its name defined otherwise: tune without --profile is the way on, said besides). Its
+    --sweep is `call_sweep` (the call's whole sweep, "seeds+probe"), else part `sweep`."""
     from hubensemble import options
     from hubensemble.rerun import option_flags, option_keywords
 
@@ -296,9 +302,10 @@ def _recorded_call(run: Run, changes: Mapping, *, sweep, seed, profile: Profile,
         values["train_batch_size"] = batch
     table = [o for o in options.options_for(used_by="tune") if o.name in values]
     # --sweep and --profile always: tune without them resumes the run's own
-    flags = " ".join(filter(None, (f"--sweep {shell_word(sweep)}", option_flags(values, table),
+    named = call_sweep or sweep
+    flags = " ".join(filter(None, (f"--sweep {shell_word(named)}", option_flags(values, table),
                                    f"--profile {name}")))
-    keywords = ", ".join(filter(None, (f"sweep={sweep!r}", option_keywords(values, table),
+    keywords = ", ".join(filter(None, (f"sweep={named!r}", option_keywords(values, table),
                                        f"profile={name!r}")))
     return f" ({run_words('tune', run.path, flags=flags, keywords=keywords)})"
 

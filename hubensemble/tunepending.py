@@ -153,7 +153,8 @@ def check_tune_call(run_dir, call: dict) -> None:
                    batchnorm=call.get("batchnorm") or "auto", head_init=call.get("head_init"),
                    restarting=parts if call.get("restart") else (),
                    budget=call.get("budget"), modules=call.get("modules"),
-                   tuner_id=call.get("tuner_id"), oracle_address=call.get("oracle_address"))
+                   tuner_id=call.get("tuner_id"), oracle_address=call.get("oracle_address"),
+                   call_sweep=sweep)
     if not call.get("restart"):  # (a restart removes them) then check_candidates' first
         _check_damaged(run, sweep, call)
     check_tune_data(run_dir, call)

@@ -315,7 +315,8 @@ def test_a_workers_pool_refusal_by_the_stage_names_its_own_command(tmp_path, swe
     the stage's own pool checks (one sweep: `_run_part`'s; two: `run_tune`'s, before the
     first part) named the plain tune call, without its tuner_id and oracle_address, and
     restart=True, which a worker is refused. They say its own call, as `check_tune_call`
-    does. Fails before: no tuner_id in the way on."""
+    does, and both its whole sweep (a "seeds+probe" call was told sweep='seeds'). Fails
+    before: no tuner_id in the way on."""
     from hubensemble.errors import RunError
     from hubensemble.tune import run_tune
 
@@ -329,9 +330,16 @@ def test_a_workers_pool_refusal_by_the_stage_names_its_own_command(tmp_path, swe
         run_tune(run.path, sweep=sweep, budget=4, profile="cpu", tuner_id="tuner0",
                  oracle_address="127.0.0.1:8000", progress=False)
     said = str(refused.value)
-    assert ("budget=4, tuner_id='tuner0', oracle_address='127.0.0.1:8000', profile='quick'))"
-            in said), said
+    assert (f"sweep={sweep!r}, budget=4, tuner_id='tuner0', oracle_address='127.0.0.1:8000', "
+            "profile='quick'))") in said, said
     assert "restart" not in said, said
+    # check_tune_call's (before TensorFlow): the whole sweep too, not its part "seeds".
+    from hubensemble.tunepending import check_tune_call
+
+    with pytest.raises(RunError) as before:
+        check_tune_call(run.path, dict(CALL, sweep=sweep, budget=4, profile="cpu",
+                                       tuner_id="tuner0", oracle_address="127.0.0.1:8000"))
+    assert str(before.value) == said
 
 
 def test_a_planned_trials_damaged_hyperparameters_are_refused_before_tensorflow(tmp_path):

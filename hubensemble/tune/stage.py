@@ -249,7 +249,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
                 check_pool(run, sweep=part.sweep, seed=seed, profile=profile,
                            batchnorm=batchnorm, head_init=head_init, restarting=parts,
                            budget=budget, modules=modules, tuner_id=tuner_id,
-                           oracle_address=oracle_address)
+                           oracle_address=oracle_address, call_sweep=sweep)
             # The data as recorded (loaded once, then handed to each part): data changed
             # since rank was refused by the first trial, after the sweep had been removed.
             task = run.task(task)
@@ -259,7 +259,8 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
             for part in planned:
                 _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
                             head_init=head_init, budget=budget, modules=modules,
-                            tuner_id=tuner_id, oracle_address=oracle_address)
+                            tuner_id=tuner_id, oracle_address=oracle_address,
+                            call_sweep=sweep)
         summaries = [
             _run_part(run, part, budget=budget, modules=modules, strategy=strategy, tpu=tpu,
                       profile=profile, seed=seed, keep_weights=keep_weights,
@@ -405,16 +406,16 @@ def _plan_part(run: Run, *, sweep, budget, modules, profile, seed, batchnorm, he
 
 
 def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init, budget=None,
-                modules=None, tuner_id=None, oracle_address=None) -> None:
+                modules=None, tuner_id=None, oracle_address=None, call_sweep=None) -> None:
     """The pool checks of one planned sweep (`check_pool`, `check_candidates`; `budget`,
-    `modules`, `tuner_id` and `oracle_address` the call's, for check_pool's way on: a
-    chief/worker process is told its own command): RunError;
+    `modules`, `tuner_id`, `oracle_address` and `call_sweep` (its whole sweep) the call's,
+    for check_pool's way on: a process is told its own command): RunError;
     HubensembleError naming RUN/tuner when its name is not UTF-8 and the sweep goes through
     Keras Tuner, which reaches it through TensorFlow only (`formats.check_tuner_folder`)."""
     check_tuner_folder(run.path, part.sweep)  # here, not by the search after it is recorded
     check_pool(run, sweep=part.sweep, seed=seed, profile=profile, batchnorm=batchnorm,
                head_init=head_init, budget=budget, modules=modules, tuner_id=tuner_id,
-               oracle_address=oracle_address)
+               oracle_address=oracle_address, call_sweep=call_sweep)
     recorded = sweep_record(run.meta(), part.sweep, run.meta_path)
     check_candidates(run.candidates, part.plan, sweep_changes(
         recorded, seed=seed, profile=profile, batchnorm=batchnorm, head_init=head_init))
@@ -429,7 +430,7 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
     def check(chief):  # the pool checks, then the data's (its RunError names what changed)
         _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
                     head_init=head_init, budget=budget, modules=modules, tuner_id=tuner_id,
-                    oracle_address=oracle_address)
+                    oracle_address=oracle_address, call_sweep=whole)
         pending = [e for e in plan if finished_candidate(run.candidates, e.trial_id) is None]
         if not chief and (pending or labels_missing(run, task_record)):
             return pending, run.task(task)  # (the chief only serves the plan: no data there)
