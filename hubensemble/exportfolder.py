@@ -374,15 +374,20 @@ def other_run(record: dict, run_dir, meta: dict, folder=None) -> str | None:
     "created" (`_copy_of`): a copy of that run (`cp -r run run2`), or the run it was copied
     from, shares every byte of run.json, so only where it lies tells them apart (a run id
     in run.json would be copied too). An export from `export --run run2 --out X` then
-    replaced run's export at X as run2's own, run's run.json naming X. A moved run's export
-    (its recorded folder holds no such run now) stays its own. An export from before the
-    "run" record is judged by its data alone."""
+    replaced run's export at X as run2's own, run's run.json naming X. Unless it was copied
+    along with this run (`_copied_along`: `cp -r p q` of a folder holding run a and its
+    export X beside it; run.json's "beside", `exportrecord.recorded_export`): q/X is q/a's
+    own, as the summary and the report read it, where export and fit moved it aside. A
+    moved run's export (its recorded folder holds no such run now) stays its own. An export
+    from before the "run" record is judged by its data alone. The one rule of whose an
+    export is: `export`, fit's export stage, `adopt_export` and `Run.foreign_export` ask it."""
     record = record if isinstance(record, dict) else {}
     theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
     other_data = of_other_data(record, meta)
     path, created = theirs.get("path"), theirs.get("created")
     copy = (not other_data and folder is not None and created == meta.get("created")
-            and outside(folder, run_dir) and _copy_of(path, created, run_dir))
+            and outside(folder, run_dir) and _copy_of(path, created, run_dir)
+            and not _copied_along(path, run_dir, folder))
     if not (other_data or copy
             or (created and meta.get("created") and created != meta["created"])):
         return None
@@ -409,6 +414,20 @@ def _copy_of(path, created, run_dir) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and meta.get("created") == created
+
+
+def _copied_along(path, run_dir, folder) -> bool:
+    """Whether the export in `folder` (outside run `run_dir`) was copied along with this run
+    from its recorded run `path` (`_copy_of`: a copy or the original): it lies where that
+    run's export lay beside it, the same way from this run (run.json's "beside",
+    `exportrecord.export_record`), in another folder: `cp -r p q`, p holding run a and its
+    export X, makes q/X, which q/a's "beside" (../X) names. False when that place is
+    `folder` itself: the export both runs name (`cp -r a b`, X beside both), the other's.
+    Read from where the folders lie, not from run.json's record, so it holds after this
+    run records the export as its own (`adopt_export`, a fit's stage reused)."""
+    here = os.path.realpath(os.fspath(folder))
+    beside = os.path.relpath(here, os.path.realpath(os.fspath(run_dir)))
+    return os.path.normpath(os.path.join(os.path.realpath(path), beside)) != here
 
 
 def of_other_data(record: dict, meta: dict) -> bool:

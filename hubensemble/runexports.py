@@ -100,7 +100,7 @@ class RunExports:
                 (str(self.export), None, "saved_model.pb")):
             if path and os.path.exists(os.path.join(path, there)):
                 done = formats.read_export_metadata(path, strict=False)
-                if not other_run(done, self.path, meta, self._lies_in(path, meta)):  # ours
+                if not other_run(done, self.path, meta, path):  # ours (export's rule)
                     yield path, formats.export_members_differ(done, members, skipped)
 
     def foreign_export(self, meta=None) -> tuple[str, str] | None:
@@ -114,22 +114,8 @@ class RunExports:
         if not path or not os.path.exists(os.path.join(path, "saved_model.pb")):
             return None
         words = other_run(formats.read_export_metadata(path, strict=False), self.path, meta,
-                          self._lies_in(path, meta))
+                          path)  # export's rule, an export copied along with the run its own
         return (path, words) if words else None
-
-    def _lies_in(self, path, meta) -> str | None:
-        """The folder `exportfolder.other_run` is told export `path` lies in (as `export`
-        tells it: an export outside the run whose recorded run still holds a run.json of the
-        same "created" is a copy's, `cp -r a b` then `fit --out b --export X` over a's), or
-        None for the export a copied run found beside itself (run.json's "beside", written
-        by the folder it was copied from: copied along with it, its own, as
-        `exportrecord.recorded_export` reads it)."""
-        record = _export_section(meta)
-        then = record.get("run")
-        if (isinstance(then, str) and absolute(then) != absolute(self.path)
-                and absolute(path) != absolute(str(record.get("path")))):
-            return None
-        return path
 
     def export_command(self, out=None, *flags: str) -> str:
         """The command that exports this run to `out` (`--out` only when it is not RUN/export,

@@ -3223,3 +3223,35 @@ def test_a_copied_runs_fit_export_over_its_originals_export_is_not_reused(
     kept = Run(a).exported_to()
     assert kept != str(out) and os.path.basename(kept).startswith("X-replaced-")
     assert read_export_metadata(kept)["run"]["path"] == str(a)
+
+
+def test_an_export_copied_along_with_its_run_is_the_copys_own_for_fit_export_and_summary(
+        fitted, catalogue, tmp_path, caplog):
+    """`cp -r p q` of a folder holding run a and its export X beside it: q/X is q/a's own
+    (run.json's "beside"), as the summary and the report read it, but `other_run` (export's
+    and fit's rule) took it for p/a's, a copy's: `fit --out q/a --export q/X` and `export
+    --run q/a --out q/X` moved it aside ("held an export of another run (p/a, …)") and
+    exported again. One rule now (`exportfolder.other_run`, `_copied_along`). Fails before:
+    fit's warning and the kept folder q/X-replaced-*."""
+    from hubensemble.export import export_ensemble
+    from hubensemble.formats import read_export_metadata
+    from hubensemble.rundir import Run
+
+    p, q = tmp_path / "p", tmp_path / "q"
+    shutil.copytree(fitted[0], p / "a")
+    hubensemble.fit(catalogue, "sklearn:digits", p / "a", export=p / "X", progress=False,
+                    **FIT_CLEAN)
+    shutil.copytree(p, q)
+    copy, out = Run(q / "a"), q / "X"
+    assert copy.exported_to() == str(out) and copy.foreign_export() is None
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        hubensemble.fit(catalogue, "sklearn:digits", copy.path, export=out, progress=False,
+                        **FIT_CLEAN)
+        export_ensemble(copy.path, out)
+    said = [r.getMessage() for r in caplog.records if "another run" in r.getMessage()]
+    assert said == [] and sorted(os.listdir(q)) == ["X", "a"], (said, os.listdir(q))
+    assert read_export_metadata(out)["run"]["path"] in (str(p / "a"), str(copy.path))
+    assert copy.exported_to() == str(out) and copy.foreign_export() is None
+    assert copy.current_export() == (str(out), None)
+    assert Run(p / "a").exported_to() == str(p / "X")  # the original's record untouched
