@@ -19,6 +19,7 @@ import hashlib
 import os
 
 from hubensemble.fileio import file_sha256
+from hubensemble.text import absolute, escaped
 
 #: The group holding the backbone's variables (`tune.Classifier.backbone`).
 BACKBONE_GROUP = "backbone"
@@ -140,7 +141,9 @@ def changed_since(record: dict, path, writer: str = "tune") -> str | None:
     now = file_digest(path)
     if now == recorded:
         return None
-    path = os.path.abspath(path)  # said in records read from elsewhere (ensemble.json, export)
+    # Said in records read from elsewhere (ensemble.json, export): absolute, as the project
+    # names a path (`escaped(absolute(…))`: a newline in a folder's name broke the line).
+    path = escaped(absolute(os.fspath(path)))
     if now is None:
         return f"its weights file {path} cannot be read"
     return (f"its weights file {path} is not the one {writer} wrote (sha256 {recorded[:12]}… "

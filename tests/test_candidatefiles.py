@@ -1,6 +1,8 @@
 """A candidate's files changed since its writer wrote them (`candidatefiles.changed_files`),
 said by one rule and one set of words wherever a stage meets them. Files only."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -40,3 +42,22 @@ def test_a_changed_weights_file_is_said_alike_by_fit_and_by_export(tmp_path, cha
     assert export.startswith(f"its weights file {path} is not the one tune wrote (sha256 "), export
     assert fit.removeprefix(name) == export.removeprefix(f"its weights file {path}"), (fit, export)
     assert fit.endswith(" now: edited or replaced since)"), fit
+
+
+def test_a_changed_weights_file_is_named_absolute_and_escaped(tmp_path, monkeypatch):
+    """`weightsfile.changed_since` named the file by os.path.abspath, unescaped: a newline in a
+    folder's name broke the line kept in ensemble.json and an export's metadata. It names it
+    as the project does (`escaped(absolute(…))`, a link as named). Files only. Fails before:
+    the raw newline."""
+    from hubensemble.weightsfile import WEIGHTS_DIGEST, changed_since
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a\nb").mkdir()
+    (tmp_path / "a\nb" / "w.weights.h5").write_bytes(b"weights")
+    shown = f"{tmp_path}/a\\nb/w.weights.h5"
+    said = changed_since({WEIGHTS_DIGEST: "0" * 64}, "a\nb/w.weights.h5")
+    assert said.startswith(f"its weights file {shown} is not the one tune wrote (sha256 "), said
+    os.chmod(tmp_path / "a\nb" / "w.weights.h5", 0)
+    if not os.access(tmp_path / "a\nb" / "w.weights.h5", os.R_OK):  # (root reads it anyway)
+        assert changed_since({WEIGHTS_DIGEST: "0" * 64}, "a\nb/w.weights.h5") == (
+            f"its weights file {shown} cannot be read")
