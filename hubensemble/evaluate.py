@@ -8,6 +8,7 @@ import numbers
 import os
 import pathlib
 import time
+from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
@@ -16,7 +17,7 @@ from hubensemble import metrics, options
 from hubensemble.lockwords import option_word
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
-from hubensemble.terminal import progress_bar
+from hubensemble.terminal import progress_bar, say
 from hubensemble.text import absolute, counted, described, names_listed, value_shown
 from hubensemble.datachange import metadata_spec  # noqa: F401 (its home; evaluate's too)
 from hubensemble.data.coverage import few_note, majority_note, unbalanced
@@ -432,9 +433,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     if scores:
         from hubensemble.evaluationcells import kept_words
 
-        log.warning("%s", kept_words(len(scores) - (("clean", None) in scores),
-                                     len(conditions) - 1, ("clean", None) in scores,
-                                     record.path))
+        # Information, said as rank's and tune's resume lines are (once, its own "evaluate:"),
+        # not a WARNING that named the stage twice ("hubensemble.evaluate: evaluate: kept").
+        say(SimpleNamespace(quiet=not progress),
+            kept_words(len(scores) - (("clean", None) in scores), len(conditions) - 1,
+                       ("clean", None) in scores, record.path))
     # The total counts every corrupted copy: say so, or 797 test images read as 12,752.
     copies = (f" ({len(labels)} x {len(conditions)}: {passes_words(names, sevs)})"
               if len(conditions) > 1 else "")

@@ -95,6 +95,9 @@ def test_a_killed_corruption_grid_resumes_where_it_stopped(killed, tmp_path, in_
     assert (f"evaluate: kept the clean scores and {kept - 1} of {CELLS - 1} corruption cells "
             f"from the interrupted run ({path}); {CELLS - kept} passes over the split left"
             ) in err, err
+    # Information, said once as rank's resume line: not "WARNING hubensemble.evaluate: evaluate:"
+    [line] = [n for n in err.splitlines() if "from the interrupted run" in n]
+    assert line.startswith("evaluate: kept "), line
     assert records(xdg) == []  # complete: nothing left to resume
     # Uninterrupted, with a cache of its own: the same figures, cell for cell.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "fresh"))
@@ -129,7 +132,7 @@ def test_cells_of_another_export_other_data_or_other_flags_are_never_read(
 
     def accuracy(model_dir, task, **flags):
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="hubensemble"):
+        with caplog.at_level(logging.INFO, logger="hubensemble"):
             result = ev.evaluate_model(model_dir, task, **{**grid, "batch_size": 1, **flags})
         kept = [r.getMessage() for r in caplog.records if "interrupted run" in r.getMessage()]
         return result["corruptions"][FIRST]["1"]["ensemble"]["accuracy"], kept
