@@ -353,6 +353,15 @@ def test_records_made_in_python_name_a_field_left_out_or_of_another_type(make, w
         make()
 
 
+@pytest.mark.parametrize("names", [iter(["a", "b"]), (n for n in "ab"), map(str, "ab")])
+def test_a_task_takes_class_names_given_as_an_iterator_once(names):
+    """Task(class_names=iter([...])) or a generator failed in the splits' check with Python's
+    "object of type 'list_iterator' has no len()": the names' check had used it up (a
+    new-user check). One pass is taken as a list. Fails before: that TypeError."""
+    task = hubensemble.Task("t", "arrays", names, _split())
+    assert task.class_names == ["a", "b"] and task.num_classes == 2
+
+
 @pytest.mark.parametrize("call, words", [
     (lambda d: hubensemble.run_rank(d / "run", [], None, topk=5),
      r"^run_rank\(\) got an unexpected keyword argument 'topk' \(did you mean top_k\?\)$"),

@@ -229,6 +229,8 @@ class Task:
         if not hasattr(names, "__iter__") or isinstance(names, (dict, set, frozenset)):
             raise TypeError(f"Task class_names must be a list of str, one per class, got "
                             f"{described(self.class_names)}; e.g. class_names=['cat', 'dog']")
+        if iter(names) is names:  # an iterator or generator: one pass, taken as a list once
+            self.class_names = list(names)  # (the check used it up; len() failed after)
         # Every source of names meets this (a Task made in Python too); the loaders refuse
         # first in their own words (the npz member, the folder).
         check_class_names(self.class_names, what=f"task {self.name!r}: class_names")
