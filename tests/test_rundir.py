@@ -564,6 +564,12 @@ def test_a_copied_runs_export_folder_holding_the_originals_export_is_said_as_suc
     assert copy.exported_to() == str(tmp_path / "q" / "X")
     assert copy.foreign_export() is None
     assert copy.current_export() == (str(tmp_path / "q" / "X"), None)
+    # ... and stays so once the copy records it as its own (`adopt_export`, a reused stage:
+    # run.json's "run" is q/a then, the export's metadata still names p/a).
+    copy.update(export={**copy.export_record(tmp_path / "q" / "X"), "members": [{"trial": "t0"}],
+                        "created": "2026-12-04T15:40:01"})
+    assert copy.foreign_export() is None
+    assert copy.current_export() == (str(tmp_path / "q" / "X"), None)
 
 
 def test_files_a_run_refuses_are_named_absolute_and_escaped(tmp_path, monkeypatch):
