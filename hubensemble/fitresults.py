@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hubensemble.lockwords import command_words
 from hubensemble.stagerecords import carried, mark, stage_records, tree_sha256
+from hubensemble.text import absolute, escaped
 
 log = logging.getLogger("hubensemble.pipeline")  # said as fit's stages say theirs
 
@@ -61,7 +62,8 @@ def _export_files(run, export_path) -> str | None:
     changed += [f"{rel} was added" for rel in now if rel not in recorded]
     if not changed:
         return None
-    return (f"{export_path} is not the export fit wrote: " + ", ".join(changed[:3])
+    return (f"{escaped(absolute(os.fspath(export_path)))} is not the export fit wrote: "
+            + ", ".join(changed[:3])
             + (f" and {len(changed) - 3} more" if len(changed) > 3 else ""))
 
 

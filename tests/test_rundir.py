@@ -618,3 +618,24 @@ def test_files_a_run_refuses_are_named_absolute_and_escaped(tmp_path, monkeypatc
     with pytest.raises(RunError) as err:
         Run("mine\tx").require_started()
     assert str(err.value).startswith(f"{tmp_path}/mine\\tx is not a hubensemble run ("), err.value
+
+
+def test_an_export_fit_wrote_changed_since_is_named_absolute_and_escaped(tmp_path, monkeypatch):
+    """fit's "EXPORT is not the export fit wrote: saved_model.pb changed" named the export as
+    given (`--out runs/r`: relative, useless from another working folder, and a newline in
+    a folder's name broke the line); it names it as the project does (`escaped(absolute(…))`).
+    Files only. Fails before: the relative path with its raw newline."""
+    from hubensemble.fitresults import _export_files
+    from hubensemble.stagerecords import mark
+
+    monkeypatch.chdir(tmp_path)
+    run = Run("runs/a\nb")
+    run.path.mkdir(parents=True)
+    export = run.path / "export"
+    export.mkdir()
+    (export / "saved_model.pb").write_bytes(b"pb now")
+    run.update(export=run.export_record(export))
+    mark(run, "export", "k", 0.0, files={"saved_model.pb": "0" * 64})
+    shown = str(tmp_path / "runs" / "a\nb" / "export").replace("\n", "\\n")
+    assert _export_files(run, "runs/a\nb/export") == (
+        f"{shown} is not the export fit wrote: saved_model.pb changed")
