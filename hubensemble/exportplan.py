@@ -63,7 +63,7 @@ def _plan_member(run, index, entry, specs, *, retrain_full, root=None, say=True)
     if cand.faults and say:
         # The candidate is incomplete by the one rule (`Candidate.faults`): say so. The
         # export itself needs only the weights, checked below (or none when retraining).
-        log.warning("%s: candidate %s is incomplete (%s)", who, escaped(folder),
+        log.warning("%s: candidate %s is incomplete (%s)", who, escaped(absolute(folder)),
                     "; ".join(cand.faults))
     if retrain_full:
         return (_Plan(index, entry, cand, spec, "retrain_full", meta_path=run.meta_path),

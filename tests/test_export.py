@@ -1073,6 +1073,29 @@ def test_a_weights_file_cut_short_since_tune_is_said_as_changed_not_unreadable(r
     assert "unreadable" not in said and "restore the file" in said, said
 
 
+def test_an_incomplete_members_candidate_is_named_absolute_and_escaped(
+        run_dir, tmp_path, monkeypatch, caplog):
+    """export's "candidate RUN/candidates/T is incomplete (…)" named the folder escaped but as
+    given (`export --run runs/r`: relative, useless from another working folder); it names
+    it as the project does (`escaped(absolute(…))`). exportplan. Fails before: the relative
+    path."""
+    from hubensemble.exportplan import plan_members
+    from hubensemble.runspecs import catalogue_entries
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(run_dir, tmp_path / "r\nx", ignore=shutil.ignore_patterns("export"))
+    trial = json.loads((tmp_path / "r\nx" / "ensemble.json").read_text())["members"][0]["trial"]
+    os.unlink(tmp_path / "r\nx" / "candidates" / trial / "test_probs.npy")
+    run = Run("r\nx")
+    entries = json.loads((run.path / "ensemble.json").read_text())["members"]
+    with caplog.at_level(logging.WARNING):
+        plan_members(run, entries, catalogue_entries(run, run.meta().get("modules")),
+                     retrain_full=False, skip_missing=False, root=run.candidates)
+    shown = str(tmp_path / "r\nx" / "candidates" / trial).replace("\n", "\\n")
+    said = [r.getMessage() for r in caplog.records if "is incomplete" in r.getMessage()]
+    assert len(said) == 1 and f"candidate {shown} is incomplete (" in said[0], said
+
+
 def test_the_export_reads_each_member_through_its_candidate_record(run_copy, digits, tmp_path):
     """The weights file is the one trial.json names; a member whose trial.json is missing or
     not "ok" is named with the reason, before anything is built."""
