@@ -161,6 +161,7 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
         raise options.OptionError(f"data {options.EMPTY_SPEC}, got ''; or None for the data "
                                   "of the run the export belongs to")
     if data:
+        check_serving_signature(model_dir)  # (without data: check_evaluation_data's)
         meta = read_export_metadata(model_dir)
         made_on = meta.get("task") or {}
         own = None if tfds_split or split is None else own_tfds_split(made_on, data, split)
@@ -258,6 +259,27 @@ def own_tfds_split(made_on: dict, data: str, split: str) -> str | None:
     return own if isinstance(own, str) and own != VTAB_SPLITS[key] else None
 
 
+def check_serving_signature(model_dir) -> None:
+    """RunError when the saved_model.pb of `model_dir` (a folder `check_saved_model_folder`
+    passed) declares no serving_default signature, in the words `evaluate_model` says once
+    the model is loaded: "MODEL has no serving_default signature (it has none); MODEL is
+    not an export of hubensemble (no assets/hubensemble.json): pass …". Files only
+    (`savedmodelproto.signature_names`): it was said after the task's line, the data and
+    TensorFlow (10.8 s; a new user's check). Nothing when the file cannot be read so:
+    the load says what is wrong."""
+    from hubensemble.formats import SERVING_SIGNATURE
+    from hubensemble.prediction import model_way_on
+    from hubensemble.savedmodelproto import signature_names
+    from hubensemble.errors import RunError
+    from hubensemble.text import names_listed
+
+    names = signature_names(model_dir)
+    if names is not None and SERVING_SIGNATURE not in names:
+        way = f"; {model_way_on(model_dir, read_export_metadata(model_dir))}"
+        raise RunError(f"{model_dir} has no {SERVING_SIGNATURE} signature (it has "
+                       f"{names_listed(names) or 'none'}){way}")
+
+
 def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     """(run, its recorded data: run.json's "data") of the export at `model_dir` when `data`
     is None or "" (the run's own data is evaluated), else (None, None). Reads files only,
@@ -277,6 +299,7 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     data other than tfds:, the DataError `Run.task` says when its files alone say it cannot
     be loaded (`recordeddata.check_recorded_data`: a folder or npz that moved, with the way
     on)."""
+    check_serving_signature(model_dir)
     tfds_split = None if split is None else parse_scored_split(split)
     if data:
         if tfds_split and tfds_split[1]:

@@ -2556,6 +2556,51 @@ def test_an_npz_of_classes_the_export_does_not_know_is_refused_before_tensorflow
     assert check_evaluation_data(model, f"npz:{npz}") == (None, None)
 
 
+def test_a_savedmodel_without_serving_default_is_refused_before_data_and_tensorflow(tmp_path):
+    """`evaluate --model M --data SPEC` of a SavedModel of no signature and no
+    assets/hubensemble.json printed the task's line, loaded TensorFlow (10.8 s), then said
+    "M has no serving_default signature (it has none); M is not an export of hubensemble …"
+    (a new user's check). saved_model.pb says it (`savedmodelproto`): now refused first, in
+    the words `evaluate_model` says once the model is loaded (the reference). A SavedModel
+    with serving_default passes the check. Fails before: TensorFlow loaded."""
+    from hubensemble.lockwords import command_line
+    from test_cli import each_in_one_process
+
+    bare = tf.Module()
+    bare.v = tf.Variable(1.0)
+    model = tmp_path / "bare"
+    tf.saved_model.save(bare, str(model))
+    rng = np.random.default_rng(0)
+    split = Split(images=rng.integers(0, 255, (6, 8, 8, 3), dtype=np.uint8),
+                  labels=np.arange(6) % 2)
+    task = Task(name="t", source="test", class_names=["a", "b"], train=split, test=split)
+    with command_line(), pytest.raises(RunError) as loaded:
+        ev.evaluate_model(model, task, corruptions=False, progress=False)
+    assert "has no serving_default signature (it has none)" in str(loaded.value)
+    npz = tmp_path / "t.npz"
+    np.savez(npz, x_test=split.images, y_test=split.labels)
+    (code, out, err, tensorflow), = each_in_one_process(
+        ["evaluate", "--model", model, "--data", f"npz:{npz}"])
+    assert (code, tensorflow) == (2, False), err
+    assert f"error: {loaded.value}" in err and "Task" not in err, err  # (+ doc's way to read)
+    from hubensemble.evaluationtask import check_serving_signature
+
+    check_serving_signature(export_for_model_check(tmp_path))  # has it: passes
+
+
+def export_for_model_check(tmp_path):
+    """A SavedModel whose serving_default returns 'probabilities' (no metadata)."""
+    class Probe(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 3], tf.float32)])
+        def serve(self, images):
+            return {"probabilities": tf.reduce_mean(images, axis=[1, 2])[:, :2]}
+
+    probe = Probe()
+    path = tmp_path / "probe"
+    tf.saved_model.save(probe, str(path), signatures={"serving_default": probe.serve})
+    return path
+
+
 def test_sklearn_digits_for_an_export_of_other_classes_is_refused_before_tensorflow(tmp_path):
     """`evaluate --data sklearn:digits` of an export whose classes are not the digits' was
     refused only after TensorFlow's import and the data's load (6 s), though the digits'
