@@ -34,6 +34,8 @@ from hubensemble.rank.ranking import rule_text
 from hubensemble.rank.record import failed_counted
 from hubensemble.rank.rownotes import row_notes
 from hubensemble.rundir import Run
+from hubensemble.report.runfiles import untuned_sweeps
+from hubensemble.sweepstate import untried
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +65,15 @@ def _overview(files) -> Section:
         probes = sum(c.record.get("kind") == "probe" for c in files.candidates)
         kinds = (f" ({len(files.candidates) - probes} fine-tuned, {_n(probes, 'probe')})"
                  if probes else "")
+        # One word for one thing: "skipped" is fit's closing line's word for modules the
+        # budget gave no trial, which "0 skipped" here (folders left out) seemed to deny.
+        with command_line():  # the report's commands are the command line's (files.cmd)
+            untuned = untried(files.path / formats.CANDIDATES_DIR, untuned_sweeps(files.meta))
+        untuned = sorted({n for _, names, _ in untuned for n in names})
         items.append(f"Candidates: {len(files.candidates)} usable{kinds}, "
-                     f"{len(files.failed)} failed, {len(files.skipped)} skipped"
+                     f"{len(files.failed)} failed, {len(files.skipped)} left out"
+                     + (f"; {_n(len(untuned), 'module')} got no trial of the sweep's budget "
+                        "(see \"What failed and why\")" if untuned else "")
                      + (f"; {len(files.at_chance)} of the usable at chance on validation "
                         "(see \"What failed and why\")" if files.at_chance else "")
                      + ("; the sweep is unfinished: "
