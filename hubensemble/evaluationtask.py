@@ -264,16 +264,17 @@ def check_serving_signature(model_dir) -> None:
     passed) declares no serving_default signature, in the words `evaluate_model` says once
     the model is loaded: "MODEL has no serving_default signature (it has none); MODEL is
     not an export of hubensemble (no assets/hubensemble.json): pass …". Files only
-    (`savedmodelproto.signature_names`): it was said after the task's line, the data and
-    TensorFlow (10.8 s; a new user's check). Nothing when the file cannot be read so:
-    the load says what is wrong."""
+    (`savedmodel_calls.read_calls`, the one reader of saved_model.pb without TensorFlow):
+    it was said after the task's line, the data and TensorFlow (10.8 s; a new user's
+    check). Nothing when the file cannot be read so: the load says what is wrong."""
+    from hubensemble.errors import RunError
     from hubensemble.formats import SERVING_SIGNATURE
     from hubensemble.prediction import model_way_on
-    from hubensemble.savedmodelproto import signature_names
-    from hubensemble.errors import RunError
+    from hubensemble.savedmodel_calls import read_calls
     from hubensemble.text import names_listed
 
-    names = signature_names(model_dir)
+    calls = read_calls(model_dir)
+    names = None if calls is None else sorted(calls.signatures)
     if names is not None and SERVING_SIGNATURE not in names:
         way = f"; {model_way_on(model_dir, read_export_metadata(model_dir))}"
         raise RunError(f"{model_dir} has no {SERVING_SIGNATURE} signature (it has "

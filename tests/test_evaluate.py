@@ -2560,8 +2560,9 @@ def test_a_savedmodel_without_serving_default_is_refused_before_data_and_tensorf
     """`evaluate --model M --data SPEC` of a SavedModel of no signature and no
     assets/hubensemble.json printed the task's line, loaded TensorFlow (10.8 s), then said
     "M has no serving_default signature (it has none); M is not an export of hubensemble …"
-    (a new user's check). saved_model.pb says it (`savedmodelproto`): now refused first, in
-    the words `evaluate_model` says once the model is loaded (the reference). A SavedModel
+    (a new user's check). saved_model.pb says it (`savedmodel_calls.read_calls`): now
+    refused first, in the words `evaluate_model` says once the model is loaded (the
+    reference). A SavedModel
     with serving_default passes the check. Fails before: TensorFlow loaded."""
     from hubensemble.lockwords import command_line
     from test_cli import each_in_one_process
