@@ -1404,10 +1404,13 @@ def test_no_import_cycle_in_the_package():
     graph = import_graph(os.path.abspath(root))
     assert {"hubensemble.hub", "hubensemble.hub.writer", "hubensemble.zoo.builder"} <= set(graph)
     assert import_cycles(graph) == []
-    # The module writer is a leaf: nothing of hubensemble but errors/fileio and the leaves
-    # that check its arguments.
+    # The module writer is a leaf: nothing of hubensemble but errors/fileio, the leaves
+    # that check its arguments and text (which imports refused alone), whose path words its
+    # refusal of a folder that is no module uses.
     assert graph["hubensemble.hub.writer"] <= {"hubensemble.errors", "hubensemble.fileio",
-                                               "hubensemble.inputsize", "hubensemble.refused"}
+                                               "hubensemble.inputsize", "hubensemble.refused",
+                                               "hubensemble.text"}
+    assert graph["hubensemble.text"] <= {"hubensemble.refused"}
     assert graph["hubensemble.inputsize"] <= {"hubensemble.refused"}
     assert not graph["hubensemble.refused"]
     assert not [t for t in graph["hubensemble.hub"] | graph["hubensemble.hub.resolvers"]
