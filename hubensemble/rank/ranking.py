@@ -439,7 +439,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                     escaped(out_dir), counted(held, "candidate"),
                     "it stays" if held == 1 else "they stay", selection_command(out_dir),
                     refit)
-    earlier = begin_ranking(run, len(chosen))  # a ranking before it that stopped, if any
+    stopped = begin_ranking(run, len(chosen))  # a ranking before it that stopped, if any
     labels = np.asarray(task.train.labels, np.int64)
     groups = _duplicate_groups(task, metric, k)
     datasets = _Datasets(task, batch_size)
@@ -518,8 +518,8 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
             bar.set_postfix_str("", refresh=False)  # the module's note goes as it ends (tune's)
             bar.update(1)
     bar.close()
-    if earlier is not None:  # once, with what this one kept of it (it said nothing)
-        say(SimpleNamespace(quiet=not progress), kept_words(earlier, rows, out_dir,
+    if stopped is not None:  # once, with what this one kept of it (it said nothing)
+        say(SimpleNamespace(quiet=not progress), kept_words(stopped, rows, out_dir,
                                                             use_cache=use_cache))
     if shard is None:
         if not any(r["status"] == "ok" for r in rows):
