@@ -201,10 +201,11 @@ def test_a_run_or_export_folder_left_inside_the_data_is_ignored_and_counted(tmp_
     assert dict(accounting_rows(more))["hidden / system entries"] == (
         "12 ignored (e.g. /d/c/.x0); the record names only the first 10: a folder hubensemble "
         "made among the rest is counted here")
-    # A folder of images that merely holds a log.txt is still a class.
+    # A folder of images that merely holds a log.txt is still a class (of no image: a log.txt
+    # is no image file, sniff.not_an_image, since 728c8425).
     (imgs / "bird").mkdir()
     (imgs / "bird" / "log.txt").write_text("x")
-    with pytest.raises(DataError, match="'bird' has 1"):
+    with pytest.raises(DataError, match="'bird' has 0"):
         load_task(f"folder:{imgs}")
 
 

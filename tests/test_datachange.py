@@ -242,8 +242,8 @@ def test_other_counts_in_an_older_record_name_the_older_hubensemble_as_a_cause(t
     counts = (f"train: {sizes['train']} -> {sizes['train'] - 1} examples; test: "
               f"{sizes['test']} -> {sizes['test'] + 1} examples")
     cause = ("the run was recorded by an older hubensemble (its data record has no spec, files, "
-             "dropped, ignored, oriented, turned, unservable, dark, shrunk, duplicates, coverage, "
-             "option dedupe; "
+             "dropped, ignored, oriented, turned, unservable, dark, not_images, shrunk, "
+             "duplicates, coverage, option dedupe; "
              "no RUN/labels/pixel_keys.npz), which may have read or split the same files "
              "otherwise (docs/data.md, Splits and Duplicates)")
     assert refusal(run, spec) == (
