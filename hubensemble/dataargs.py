@@ -234,14 +234,16 @@ def listed_counts(spec: str, seed: int = 0) -> tuple[dict[str, int], str] | None
 def listed_class_names(spec: str) -> list[str] | None:
     """The class names an npz: archive `spec` stores (its class_names member alone, read as
     the loader reads it: `validate.text_names`), sklearn:digits' ("0" … "9", its classes'
-    digits, as its loader names them), or a folder of class folders' (without train/ val/
-    test/: its class folders' names, as the loader lists them, `folder._class_folders`),
+    digits, as its loader names them), or a folder of class folders' (its class folders'
+    names, as the loader lists them, `folder._class_folders`; with train/ val/ test/,
+    train/'s, the task's classes, when every val/ and test/ class folder is among them),
     without TensorFlow and without reading an image:
     what evaluate matches with an export's class names before its load
     (`evaluationtask.check_evaluation_data`: `evaluate --data sklearn:digits` of an export of
     other classes was refused after TensorFlow's import, 6 s; a folder's after every image
-    was read too). None for other data, a folder with train/ val/ test/, an
-    archive without class_names (its classes are label indices, named by the labels it
+    was read too; one with train/ val/ test/ after TensorFlow and every image). None for
+    other data, a folder whose val/ or test/ has a class train/ lacks, an archive without
+    class_names (its classes are label indices, named by the labels it
     holds) and one the loader will refuse (it says why)."""
     from hubensemble.data import npz
     from hubensemble.data.specs import parse_spec
@@ -258,9 +260,15 @@ def listed_class_names(spec: str) -> list[str] | None:
             from hubensemble.data import folder
 
             path = folder.locate_folder(rest)
-            if folder.split_layout(path):  # its splits' classes: the loader's to merge
-                return None
-            return [folder.label(c) for c in folder._class_folders(path, folder._Listing())]
+            layout = folder.split_layout(path)
+            listing = folder._Listing()
+            names = [folder.label(c) for c in folder._class_folders(
+                layout.get("train", path), listing)]
+            others = [folder.label(c) for key in ("val", "test") if key in layout
+                      for c in folder._class_folders(layout[key], listing)]
+            # The task's classes are train/'s; a val/ or test/ class folder without one
+            # there is the loader's refusal, in its words.
+            return names if set(others) <= set(names) else None
         if scheme != "npz":
             return None
         path = npz.locate_npz(rest)

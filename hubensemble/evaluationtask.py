@@ -12,6 +12,7 @@ import numpy as np
 from hubensemble import options
 from hubensemble.datachange import metadata_spec
 from hubensemble.errors import DataError
+from hubensemble.evaluatesplit import check_recorded_split, check_scored_split
 from hubensemble.formats import read_export_metadata
 from hubensemble.heldout import export_run
 from hubensemble.lockwords import option_word
@@ -167,6 +168,7 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
         own = None if tfds_split or split is None else own_tfds_split(made_on, data, split)
         if own:  # the export's fit read this split so: read it so, and say it
             tfds_split = own
+        check_scored_split(data, split)  # from the archive's listing, before its arrays
         own_keys, keys_said = own_tfds_keys(made_on, data, keys)  # its features, as fit's
         keys = {**own_keys, **(keys or {})}
         task = load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
@@ -299,7 +301,10 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     member says; `dataargs.listed_class_names`), and so of sklearn:digits. Of the run's own
     data other than tfds:, the DataError `Run.task` says when its files alone say it cannot
     be loaded (`recordeddata.check_recorded_data`: a folder or npz that moved, with the way
-    on)."""
+    on), and then a split it lacks by run.json's sizes (`evaluatesplit.check_recorded_split`).
+    Of `data` given, an npz whose listing lacks the split scored
+    (`evaluatesplit.check_scored_split`: x_test alone for --split train, no x_test for the
+    test split)."""
     check_serving_signature(model_dir)
     tfds_split = None if split is None else parse_scored_split(split)
     if data:
@@ -309,6 +314,7 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
 
             check_split_strings(data, {split_key(tfds_split[0]): tfds_split[1]})
         _check_listed_classes(model_dir, data)
+        check_scored_split(data, split)  # an npz's listing: the split scored is in it
         return None, None
     given = ([option_word(f"--split {split}", f"split={split!r}")]
              if tfds_split and tfds_split[1] else []) + [
@@ -336,6 +342,7 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
         from hubensemble.recordeddata import check_recorded_data
 
         check_recorded_data(run)
+    check_recorded_split(run, recorded, split)  # run.json's sizes: the split scored is there
     return run, recorded
 
 

@@ -2638,7 +2638,8 @@ def test_a_class_folder_the_export_does_not_know_is_refused_before_any_image_is_
     was refused after TensorFlow's import and after every image was read, though the folder
     names say it. Now before both, in the words of the check after the load (the reference:
     `classmatch.class_index` on the loaded test set); a folder with train/ val/ test/ is left
-    to the load (its splits' classes are merged there). Fails before: TensorFlow loaded."""
+    to the load when its val/ or test/ has a class train/ lacks (the load's refusal), else
+    checked by train/'s class folders. Fails before: TensorFlow loaded."""
     from hubensemble.classmatch import class_index
     from hubensemble.data.specs import load_test_set
     from hubensemble.evaluationtask import check_evaluation_data
@@ -2665,7 +2666,13 @@ def test_a_class_folder_the_export_does_not_know_is_refused_before_any_image_is_
     assert check_evaluation_data(model, f"folder:{data}") == (None, None)
     layout = tmp_path / "split"
     write_pngs(layout / "train" / "z", (rng.random((2, 6, 6, 3)) * 255).astype(np.uint8))
-    assert check_evaluation_data(model, f"folder:{layout}") == (None, None)  # the load's
+    # train/ val/ test/: train/'s classes are the task's (refused alike since 434's check).
+    with command_line(), pytest.raises(DataError) as split_loaded:
+        class_index(["a", "b", "c"], load_test_set(f"folder:{layout}"))
+    with command_line(), pytest.raises(DataError) as split_listed:
+        check_evaluation_data(model, f"folder:{layout}")
+    assert str(split_listed.value) == str(split_loaded.value) and "'z'" in str(
+        split_loaded.value)
 
 
 def test_a_test_folder_of_copies_of_training_images_is_no_held_out_measure(

@@ -1,0 +1,100 @@
+"""evaluate's refusals that files alone decide, said before TensorFlow's import: a split the
+data lacks (an npz's member listing, run.json's sizes) and a class of a train/ val/ test/
+folder the export does not know. Each in the words of the refusal after the load (the
+reference, computed here in-process), and the command line's in a child process that has
+not imported TensorFlow."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hubensemble.errors import DataError
+
+
+def fake_export(path, names=("a", "b", "c")):
+    """An export folder whose saved_model.pb is never loaded (refused first)."""
+    (path / "assets").mkdir(parents=True)
+    (path / "saved_model.pb").write_bytes(b"")
+    (path / "assets" / "hubensemble.json").write_text(json.dumps({
+        "format": "hubensemble-export", "class_names": list(names),
+        "num_classes": len(names)}))
+    return path
+
+
+def pngs(folder, n, rng):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 255, (6, 6, 3), dtype=np.uint8)).save(
+            folder / f"{i}.png")
+
+
+def test_a_split_or_class_the_data_lacks_is_refused_before_tensorflow(tmp_path):
+    """`evaluate --data npz:T --split train` of an archive of x_test alone, `evaluate --data
+    npz:D` (the test split) of one without x_test, `evaluate --data folder:F` of a train/
+    val/ test/ folder with a class the export does not know, and `evaluate --model
+    RUN/export` of a run whose data has no test split were refused only after TensorFlow's
+    import (and, but for the first two, every image read). Now before it: the first, the
+    folder's and the run's in the words of the refusal after the load (the references);
+    the second naming the archive, the split and the way on (the load's named neither the
+    flag's split alone nor storing x_test). Fails before: TensorFlow loaded."""
+    from hubensemble.classmatch import class_index
+    from hubensemble.data import load_task
+    from hubensemble.data.specs import load_test_set
+    from hubensemble.evaluationtask import check_evaluation_data, load_evaluation_task
+    from hubensemble.lockwords import command_line
+    from hubensemble.rundir import DataArgs, Run
+    from test_cli import each_in_one_process
+
+    rng = np.random.default_rng(0)
+    model = fake_export(tmp_path / "export")
+    x = rng.integers(0, 255, (12, 4, 4, 3), dtype=np.uint8)
+    alone, no_test = tmp_path / "alone.npz", tmp_path / "no_test.npz"
+    np.savez(alone, x_test=x[:6], y_test=np.arange(6) % 3, class_names=np.array(["a", "b", "c"]))
+    np.savez(no_test, x_train=x[:9], y_train=np.arange(9) % 3, x_val=x[9:], y_val=np.arange(3),
+             class_names=np.array(["a", "b", "c"]))
+    folder = tmp_path / "shots"
+    for split in ("train", "val", "test"):
+        for name in ("a", "b", "x"):
+            pngs(folder / split / name, 2, rng)
+    with command_line():
+        with pytest.raises(DataError) as one_set:
+            load_test_set(f"npz:{alone}").split("train")
+        with pytest.raises(DataError) as unknown:
+            class_index(["a", "b", "c"], load_test_set(f"folder:{folder}"))
+    assert "'x'" in str(unknown.value)
+    # The run's own data: an npz without x_test, recorded as fit records it.
+    run = tmp_path / "run"
+    Run(run).attach_task(load_task(f"npz:{no_test}"), DataArgs(spec=f"npz:{no_test}"))
+    own = fake_export(run / "export")
+    with command_line(), pytest.raises(DataError) as loaded:
+        load_evaluation_task(own, None, split="test")
+    assert str(loaded.value).endswith("score one it has: --split val"), loaded.value
+    with command_line(), pytest.raises(DataError) as listed:
+        check_evaluation_data(model, f"npz:{no_test}", split="test")
+    said = str(listed.value)
+    assert said == (f"npz:{no_test} stores no test split (x_test, y_test), and an npz's test "
+                    "split is never split off x_train, so evaluate has no test split to "
+                    "score: score one it has (--split val: its x_val), or store x_test and "
+                    "y_test in no_test.npz"), said
+    # From Python: the same refusal from the listing, in its keywords, before any array.
+    with pytest.raises(DataError, match=r"score one it has \(split='val': its x_val\)"):
+        load_evaluation_task(model, f"npz:{no_test}", split="test")
+    found = each_in_one_process(
+        ["evaluate", "--model", model, "--data", f"npz:{alone}", "--split", "train"],
+        ["evaluate", "--model", model, "--data", f"npz:{no_test}"],
+        ["evaluate", "--model", model, "--data", f"folder:{folder}"],
+        ["evaluate", "--model", own])
+    references = (one_set.value, said, unknown.value, loaded.value)
+    for (code, _, err, tensorflow), words in zip(found, references):
+        assert (code, tensorflow) == (2, False), err
+        assert err.endswith(f"error: {words}\n"), err
+    # What the load takes passes the checks: the test split of each, a folder of the
+    # export's classes.
+    assert check_evaluation_data(model, f"npz:{alone}", split="test") == (None, None)
+    assert check_evaluation_data(model, f"npz:{no_test}", split="val") == (None, None)
+    assert check_evaluation_data(own, None, split="val")[0] is not None
+    for split in ("train", "val", "test"):
+        os.rename(folder / split / "x", folder / split / "c")
+    assert check_evaluation_data(model, f"folder:{folder}", split="test") == (None, None)
