@@ -87,16 +87,24 @@ def check_tune_data(run_dir, call: dict) -> None:
     the sweep, budget, modules, seed and profile) has no complete candidate, or a label file
     needs writing again (`labels_missing`). Nothing for a chief (--tuner-id chief, or
     $KERASTUNER_TUNER_ID: it loads no data), or when the run's inputs are refused (the
-    stage says why, in its own words)."""
+    stage says why, in its own words).
+
+    `call` may be `run_tune`'s bound arguments (its "task", "run_dir", "progress" …
+    besides), for the stage's own check before it loads the data: nothing when a `task` is
+    given (it is checked against the record, not loaded); a Profile object as its name when
+    it is a shipped profile's definition (`hyperrule.PROFILES`), else left out of the words
+    (its repr is no keyword to type): run_tune's refusal of data that moved said no way to
+    call it again ("; then call run_tune(run_dir=…, profile='quick') again")."""
     from hubensemble.errors import HubensembleError
     from hubensemble.recordeddata import check_recorded_data
     from hubensemble.rundir import Run
     from hubensemble.sweepend import pending_trials
     from hubensemble.sweepwords import call_command, resumed_call
 
-    if run_dir is None or (call.get("tuner_id")
-                           or os.environ.get("KERASTUNER_TUNER_ID")) == "chief":
+    if run_dir is None or call.get("task") is not None or (
+            call.get("tuner_id") or os.environ.get("KERASTUNER_TUNER_ID")) == "chief":
         return
+    call = {**call, "profile": _profile_name(call.get("profile"))}
     run = Run(os.fspath(run_dir))
     if not call.get("restart"):  # a restart loads the data before it removes anything
         sweep, budget, modules = call.get("sweep"), call.get("budget"), call.get("modules")
@@ -114,6 +122,20 @@ def check_tune_data(run_dir, call: dict) -> None:
         if not any(pending.values()) and not labels_missing(run, task_record):
             return
     check_recorded_data(run, then=call_command(run_dir, call))  # the fit's, then this call
+
+
+def _profile_name(profile):
+    """A tune call's `profile` as its command words take it: a name (or None) as it is, a
+    shipped Profile (`hyperrule.PROFILES`, the same definition) as its name, another
+    Profile (made in Python) None: left out of the words, as `sweepwords.sweep_options`
+    leaves a profile the command line cannot name."""
+    from hubensemble.hyperrule import PROFILES
+
+    if profile is None or isinstance(profile, str):
+        return profile
+    name = getattr(profile, "name", None)
+    shipped = PROFILES.get(name) if isinstance(name, str) else None
+    return name if shipped is not None and shipped == profile else None
 
 
 def check_tune_call(run_dir, call: dict) -> None:

@@ -403,3 +403,36 @@ def test_a_workers_pool_refusal_comes_before_its_resuming_line(tmp_path):
     assert tensorflow is False and code != 0, err
     assert str(said.value).split(" (run `")[0] in err, err
     assert "resuming" not in err, err
+
+
+def test_run_tunes_own_check_of_moved_data_ends_with_calling_it_again(tmp_path):
+    """run_tune's refusal of data that moved ended at the way to bring the data back ("if the
+    data moved, put it back at …"), where the command line's says "; then run `hubensemble
+    tune --run RUN …` again": `check_tune_data` takes run_tune's bound arguments (a Profile
+    object, a task, its other keywords) and says the call in Python's words: a shipped
+    Profile as its name (its repr was pasted whole), nothing for a task given (checked
+    against the record, not loaded). Fails before: the Profile's repr; a refusal with a
+    task given."""
+    import inspect
+
+    from hubensemble.hyperrule import PROFILES, Profile
+    from hubensemble.tune import run_tune
+
+    run, npz = ranked_run(tmp_path)
+    npz.rename(tmp_path / "moved.npz")
+    bound = inspect.signature(run_tune).bind(run.path, profile=PROFILES["quick"])
+    bound.apply_defaults()
+    call = dict(bound.arguments)
+    with pytest.raises(DataError) as python:
+        check_tune_data(run.path, call)
+    assert str(python.value).endswith(
+        f"; then call run_tune(run_dir={str(run.path)!r}, profile='quick') again"), python.value
+    with command_line(), pytest.raises(DataError) as typed:
+        check_tune_data(run.path, dict(CALL, profile="quick"))
+    assert str(typed.value).endswith(
+        f"; then run `hubensemble tune --run {run.path} --profile quick` again"), typed.value
+    own = Profile(**{**PROFILES["quick"].__dict__, "batch_size": 8})  # made in Python
+    with pytest.raises(DataError) as custom:
+        check_tune_data(run.path, dict(call, profile=own))
+    assert str(custom.value).endswith(f"; then call run_tune(run_dir={str(run.path)!r}) again")
+    assert check_tune_data(run.path, dict(call, task=object())) is None  # given, not loaded
