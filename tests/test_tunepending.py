@@ -436,3 +436,21 @@ def test_run_tunes_own_check_of_moved_data_ends_with_calling_it_again(tmp_path):
         check_tune_data(run.path, dict(call, profile=own))
     assert str(custom.value).endswith(f"; then call run_tune(run_dir={str(run.path)!r}) again")
     assert check_tune_data(run.path, dict(call, task=object())) is None  # given, not loaded
+
+
+def test_run_tune_refuses_moved_data_in_its_own_words_before_its_lock(tmp_path):
+    """run_tune(RUN) on a run whose data moved was refused by the load, after the run's lock
+    and log were made, in words that named no way to call it again: `_check_call` runs
+    `check_tune_data` on its bound arguments first. Fails before: the load's words (no
+    "then call run_tune(…) again")."""
+    from hubensemble.tune import run_tune
+
+    run, npz = ranked_run(tmp_path)
+    npz.rename(tmp_path / "moved.npz")
+    before = sorted(p.name for p in run.path.iterdir())
+    with pytest.raises(DataError) as refused:
+        run_tune(run.path, profile="quick", progress=False)
+    assert str(refused.value).endswith(
+        f"; then call run_tune(run_dir={str(run.path)!r}, profile='quick') again"), refused.value
+    assert "moved.npz" not in str(refused.value) and "d.npz" in str(refused.value)
+    assert sorted(p.name for p in run.path.iterdir()) == before  # no lock, no log

@@ -41,8 +41,8 @@ from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  
 from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F401
                                    check_pool, say_unfinished_profile, sweep_changes,
                                    trial_differences, worker_changes)
-from hubensemble.tunepending import (check_restart, distributed_call,  # noqa: F401
-                                     labels_missing)
+from hubensemble.tunepending import (check_restart, check_tune_data,  # noqa: F401
+                                     distributed_call, labels_missing)
 from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
 from hubensemble.tune.redo import redone_line
 from hubensemble.tune.restart import restart_sweep
@@ -109,6 +109,9 @@ def _check_call(call: dict) -> None:
         as_profile(call["profile"])
     stageargs.check_distributed(call["tuner_id"], call["oracle_address"])
     check_restart(call["restart"], call["tuner_id"], call["oracle_address"])
+    # Data that moved, in run_tune's words ("; then call run_tune(…) again"), before the
+    # lock and TensorFlow: the load's own refusal named no way to call it again.
+    check_tune_data(call["run_dir"], call)
 
 
 def _refused_first(function: Callable[_P, _R]) -> Callable[_P, _R]:
