@@ -104,7 +104,7 @@ def check_tune_data(run_dir, call: dict) -> None:
     if run_dir is None or call.get("task") is not None or (
             call.get("tuner_id") or os.environ.get("KERASTUNER_TUNER_ID")) == "chief":
         return
-    call = {**call, "profile": _profile_name(call.get("profile"))}
+    call = {**call, "profile": profile_name(call.get("profile"))}
     run = Run(os.fspath(run_dir))
     if not call.get("restart"):  # a restart loads the data before it removes anything
         sweep, budget, modules = call.get("sweep"), call.get("budget"), call.get("modules")
@@ -124,7 +124,7 @@ def check_tune_data(run_dir, call: dict) -> None:
     check_recorded_data(run, then=call_command(run_dir, call))  # the fit's, then this call
 
 
-def _profile_name(profile):
+def profile_name(profile):
     """A tune call's `profile` as its command words take it: a name (or None) as it is, a
     shipped Profile (`hyperrule.PROFILES`, the same definition) as its name, another
     Profile (made in Python) None: left out of the words, as `sweepwords.sweep_options`

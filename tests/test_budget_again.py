@@ -1,0 +1,67 @@
+"""A sweep budget too small for one group of 4 trials (`sweeps.check_budget`) names the whole
+command, or Python call, that runs with a budget that holds one (`tune_again`, `fit_again`),
+in the caller's words; the command line's parses back to the call with that budget."""
+import shlex
+
+import pytest
+
+from hubensemble import options
+from hubensemble.cli import build_parser
+from hubensemble.lockwords import command_line
+from hubensemble.sweeps import check_budget, fit_again, tune_again
+
+
+def _refusal(sweep, budget, again, *, typed):
+    with pytest.raises(options.OptionError) as refused:
+        if typed:
+            with command_line():
+                check_budget(sweep, budget, again=again)
+        else:
+            check_budget(sweep, budget, again=again)
+    return str(refused.value)
+
+
+def _command(said: str) -> list[str]:
+    """The words of the one `…` command in `said`, without "hubensemble"."""
+    words = shlex.split(said.split("`")[1])
+    assert words[0] == "hubensemble", said
+    return words[1:]
+
+
+def test_a_budget_that_holds_no_group_names_the_whole_command_with_one_that_does(tmp_path):
+    """`tune --run R --sweep probe --budget 2 --profile quick --seed 3` was told "pass
+    --budget 4 or more": the flag alone, its other options left for the user to type again
+    (a fit's too). Now the whole command with --budget 4, which parses back to the same call
+    but for the budget; from Python, the stage function's call. Fails before: check_budget
+    took no `again`."""
+    run = tmp_path / "a run"
+    call = dict(options.defaults_for("tune"), sweep="probe", budget=2, profile="quick", seed=3)
+    said = _refusal("probe", 2, tune_again(run, call), typed=True)
+    assert said.startswith("the probe sweep runs 4 trials per module; budget 2 cannot hold "
+                           "one module's 4 trials: run `hubensemble tune --run "), said
+    assert said.endswith("` (or more; K modules need 4×K), or a sweep of single trials "
+                         "(seeds, hyper, combined)"), said
+    args = build_parser().parse_args(_command(said))
+    again = options.kwargs_for("tune", args)
+    assert (args.run, again) == (str(run), {**call, "budget": 4}), said
+    python = _refusal("probe", 2, tune_again(run, call), typed=False)
+    assert (f"cannot hold one module's 4 trials: call run_tune(run_dir={str(run)!r}, "
+            "sweep='probe', budget=4, profile='quick', seed=3) (or more;") in python, python
+    # A fit: its catalogue, data (with its data options) and options, into its folder.
+    cat, data, out = tmp_path / "c.yaml", tmp_path / "d.npz", tmp_path / "run"
+    fit = {"sweep": "aug", "budget": 3, "profile": "quick", "top_k": 2}
+    again = fit_again(out, fit, catalogue=[str(cat)], data={"spec": f"npz:{data}", "seed": 1})
+    said = _refusal("aug", 3, again, typed=True)
+    assert "one augmentation family's 4 trials: run `hubensemble fit --catalogue" in said, said
+    args = build_parser().parse_args(_command(said))
+    assert (args.catalogue, args.data, args.data_seed, args.out) == (
+        [str(cat)], f"npz:{data}", 1, str(out)), said
+    assert {k: getattr(args, k) for k in fit} == {**fit, "budget": 4}, said
+    python = _refusal("aug", 3, again, typed=False)
+    assert (f"call fit(out={str(out)!r}, catalogue={str(cat)!r}, data='npz:{data}', "
+            "data_args=…, top_k=2, sweep='aug', budget=4, profile='quick') (or more;"
+            ) in python, python
+    # Without `again` (the caller knows no command): the flag alone, as before.
+    plain = _refusal("default", 1, None, typed=False)
+    assert "pass budget=4 or more (K modules need 4×K)" in plain, plain
+    check_budget("probe", 4, again=tune_again(run, call))  # holds one group: nothing
