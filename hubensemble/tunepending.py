@@ -124,6 +124,52 @@ def check_tune_data(run_dir, call: dict) -> None:
     check_recorded_data(run, then=call_command(run_dir, call))  # the fit's, then this call
 
 
+def nothing_to_train(run_dir, call: dict) -> str | None:
+    """The line a stand-alone tune call `call` (`run_tune`'s keywords, `options.kwargs_for(
+    "tune", args)`; its sweep None: the run's, `sweepwords.resumed_call`) on run `run_dir`
+    says before TensorFlow loads when it has nothing to train: every trial its plan holds
+    (`sweepend.pending_trials`, the stage's plan) has a complete candidate and no label file
+    needs writing (`labels_missing`), so it loads no data and trains nothing, and TensorFlow's
+    seconds (6-9 s, ~700 MB) come before a summary of the candidates there: "nothing to
+    train: the 8 planned trials of sweep default all have a complete candidate (a larger
+    --budget, or another --sweep, plans more); summarizing them". None when a trial is
+    pending or a label file missing, for --restart, a chief/worker sweep's process
+    (`distributed_call`: its worker says its summary before TensorFlow already,
+    `sweepend.finished_worker`), or inputs the stage refuses (it says why)."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.lockwords import option_word
+    from hubensemble.rundir import Run
+    from hubensemble.sweepend import pending_trials
+    from hubensemble.sweepwords import resumed_call
+    from hubensemble.text import counted
+
+    if run_dir is None or call.get("restart") or distributed_call(
+            call.get("tuner_id"), call.get("oracle_address")):
+        return None
+    sweep, budget, modules = call.get("sweep"), call.get("budget"), call.get("modules")
+    if sweep is None:  # the run's own, as run_tune resumes it
+        sweep, budget, modules, _ = resumed_call(run_dir, budget, modules)
+    plan = {"budget": budget, "modules": modules, "seed": call.get("seed"),
+            "profile": profile_name(call.get("profile"))}
+    pending = pending_trials(run_dir, sweep, plan)
+    planned = pending_trials(run_dir, sweep, plan, every=True)
+    if pending is None or planned is None or any(pending.values()):
+        return None
+    run = Run(os.fspath(run_dir))
+    try:
+        if labels_missing(run, run.tune_inputs()[2]):
+            return None  # written again from the run's data: loaded
+    except (HubensembleError, OSError, ValueError):
+        return None
+    total = sum(len(trials) for trials in planned.values())
+    every = "the planned trial" if total == 1 else f"the {total} planned trials"
+    return (f"nothing to train: {every} of sweep {sweep} "
+            f"{'has' if total == 1 else 'all have'} a complete candidate (a larger "
+            f"{option_word('--budget', 'budget')}, or another "
+            f"{option_word('--sweep', 'sweep')}, plans more); summarizing "
+            f"{'it' if total == 1 else 'them'}")
+
+
 def profile_name(profile):
     """A tune call's `profile` as its command words take it: a name (or None) as it is, a
     shipped Profile (`hyperrule.PROFILES`, the same definition) as its name, another

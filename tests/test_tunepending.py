@@ -454,3 +454,41 @@ def test_run_tune_refuses_moved_data_in_its_own_words_before_its_lock(tmp_path):
         f"; then call run_tune(run_dir={str(run.path)!r}, profile='quick') again"), refused.value
     assert "moved.npz" not in str(refused.value) and "d.npz" in str(refused.value)
     assert sorted(p.name for p in run.path.iterdir()) == before  # no lock, no log
+
+
+def test_a_tune_with_nothing_to_train_says_so_before_tensorflow(tmp_path):
+    """`tune --run RUN` whose every planned trial has a complete candidate imported
+    TensorFlow (6-9 s, ~700 MB) before any word, to summarize candidate files.
+    `nothing_to_train` says it from the plan and the files alone, in a process without
+    TensorFlow; None while a trial is pending, for --restart and for a chief/worker
+    sweep's process. Fails before: no nothing_to_train."""
+    from hubensemble.tunepending import nothing_to_train
+
+    run, _ = ranked_run(tmp_path)
+    assert nothing_to_train(run.path, CALL) is None  # 8 trials to train
+    plan = {"budget": None, "modules": None, "seed": 0, "profile": None}
+    pending = pending_trials(run.path, "default", plan)["default"]
+    sizes = run.tune_inputs()[2]["sizes"]
+    for trial in pending[:-1]:
+        candidate.write_candidate(run.candidates, {
+            "trial": trial, "module": trial.split("-")[-1], "status": "ok",
+            "hparams": {"lr": 0.1}}, val_probs=np.full((sizes["val"], 4), 0.25),
+            test_probs=np.full((sizes["test"], 4), 0.25))
+    assert nothing_to_train(run.path, CALL) is None  # one left
+    candidate.write_candidate(run.candidates, {
+        "trial": pending[-1], "module": "m1", "status": "failed", "error": "x"})
+    code = ("import json, sys\nfrom hubensemble.lockwords import command_line\n"
+            "from hubensemble.tunepending import nothing_to_train\n"
+            "with command_line():\n"
+            f"    print(nothing_to_train({str(run.path)!r}, json.loads(sys.argv[1])))\n"
+            "print('tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(CALL)], capture_output=True,
+                         text=True, check=True).stdout
+    assert out == (f"nothing to train: the {len(pending)} planned trials of sweep default all "
+                   "have a complete candidate (a larger --budget, or another --sweep, plans "
+                   "more); summarizing them\nFalse\n"), out
+    assert "(a larger budget, or another sweep" in nothing_to_train(run.path, CALL)
+    assert nothing_to_train(run.path, dict(CALL, restart=True)) is None
+    assert nothing_to_train(run.path, dict(CALL, tuner_id="w0", oracle_address="h:1")) is None
+    (run.labels / "val.npy").unlink()  # written again from the data: work to do
+    assert nothing_to_train(run.path, CALL) is None
