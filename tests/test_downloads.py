@@ -933,7 +933,7 @@ def test_huggingface_hubs_records_are_shown_once_during_a_fetch(caplog):
 
     own = [h for h in logging.getLogger("huggingface_hub").handlers
            if isinstance(h, logging.StreamHandler)]
-    assert own  # (huggingface_hub 2.4.0) the handler that showed each record a second time
+    assert own  # (huggingface_hub 2.4.0, 2.5.0) the handler that showed each record a second time
     raw = io.StringIO()
     streams = [h.stream for h in own]  # (not setStream: it flushes the old one, which may
     for handler in own:  # be a capture stream closed since, were it made under capsys)

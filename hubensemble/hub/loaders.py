@@ -17,7 +17,7 @@ one fetch.
 
 Both use the loaders' internals, so setup.cfg's keras-hub extra allows only the releases the
 tests ran on (kagglehub 1.0.2, which keras-hub 0.32.0's kagglesdk pin keeps; huggingface_hub
-1.33.0 to 2.4.0). A release outside
+1.33.0 to 2.5.0). A release outside
 that range that lacks what is used here is left as it is (its bars show, its waits are not
 capped): the fetch goes on, where it failed halfway with an AttributeError.
 """
@@ -263,7 +263,7 @@ class RetryAfterTooLong(Exception):
 @contextlib.contextmanager
 def capped_loader_waits():
     """While the block runs, huggingface_hub waits no longer than hubensemble does for one
-    answer: its own retries (``utils._http._http_backoff_base``, 1.33.0 to 2.4.0) sleep the
+    answer: its own retries (``utils._http._http_backoff_base``, 1.33.0 to 2.5.0) sleep the
     answer's Retry-After + 1 s, up to 5 times (an answer of HTTP 503 with ``Retry-After:
     3600``: 5 h), whatever HUBENSEMBLE_DOWNLOAD_DEADLINE says. A response hook on the clients
     it makes (its ``set_client_factory``, the factory it had wrapped, and put back after)

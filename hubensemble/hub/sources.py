@@ -436,7 +436,7 @@ def _keras_hub(handle, module):
 
 def _passing_not_retried(handle, error) -> bool:
     """Whether a preset fetch that failed with `error` may pass (`remote.transient`) and was
-    not already tried again by its loader: huggingface_hub (1.33.0 to 2.4.0, `_http_backoff_base`)
+    not already tried again by its loader: huggingface_hub (1.33.0 to 2.5.0, `_http_backoff_base`)
     tries a HEAD again on HTTP 408/429/5xx and a dropped connection, up to 5 times with waits
     of 1 to 8 s, and resumes a body cut short, but asks for a body (GET) once on a 5xx; it is
     not tried again twice over. kagglehub (1.0.2, 1.0.3) tries nothing again."""
