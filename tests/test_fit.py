@@ -731,8 +731,11 @@ def test_fit_names_the_classes_its_test_metrics_do_not_cover(catalogue, tmp_path
             Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
                 data / name / f"{i}.png")
     out = tmp_path / "run"
+    # A seeds sweep of budget=1: one trial (not the 2 x 2 sweep) and a 1-member export; the
+    # classes each split covers are the data's, whatever the sweep.
     result = hubensemble.fit(catalogue, f"folder:{data}", out, progress=False,
-                             corruptions=False, **dict(FIT, top_k=1))
+                             corruptions=False, sweep="seeds", budget=1,
+                             **dict(FIT, top_k=1))
     note = "test metrics cover 2 of 4 classes; no test example of: moon, star"
     summary = result.summary()
     assert f"note: {note}" in summary
@@ -744,7 +747,8 @@ def test_fit_names_the_classes_its_test_metrics_do_not_cover(catalogue, tmp_path
     assert note in (out / "report.md").read_text()
     # the command line prints the same summary; -q prints nothing
     args = ["fit", "--catalogue", catalogue, "--data", f"folder:{data}", "--out", str(out),
-            "--profile", "quick", "--top-k", "1", "--no-corruptions"]
+            "--profile", "quick", "--top-k", "1", "--sweep", "seeds", "--budget", "1",
+            "--no-corruptions"]
     before = len((out / "log.txt").read_text())
     code, stdout, stderr = in_process(*args)
     output = stdout + stderr
@@ -1377,7 +1381,9 @@ def test_a_resumed_fit_records_what_became_of_every_file_now(catalogue, tmp_path
     every stage (a skipped file does not change the data's fingerprint)."""
     data = colour_folder(tmp_path / "data")
     out = tmp_path / "run"
-    args = dict(FIT, top_k=1, corruptions=False)
+    # A seeds sweep of budget=1: one trial and a 1-member export; what is recorded of the
+    # files is the load's.
+    args = dict(FIT, top_k=1, corruptions=False, sweep="seeds", budget=1)
     hubensemble.fit(catalogue, f"folder:{data}", out, progress=False, **args)
     first = json.loads((out / "run.json").read_text())["data"]["task"]
     assert (first["files"], first["skipped"]) == (72, [])
@@ -1498,8 +1504,11 @@ def test_a_fit_from_python_shows_its_warnings_and_says_which_files_it_skipped(
     from hubensemble import memory
 
     monkeypatch.setattr(memory, "room", lambda: memory.Room(1 << 20, "the cgroup limit in X"))
+    # A seeds sweep of budget=1: one trial and a 1-member export (the export's need is said
+    # of its members, counted below from ensemble.json, whatever their number).
     result = hubensemble.fit(catalogue, f"folder:{data}", "runs/run", progress=False,
-                             corruptions=False, **dict(FIT, top_k=1))
+                             corruptions=False, sweep="seeds", budget=1,
+                             **dict(FIT, top_k=1))
     stderr = capfd.readouterr().err
     assert stderr.count("less than it needs") == 2, stderr
     members = len(json.loads((out / "ensemble.json").read_text())["members"])
@@ -1559,7 +1568,9 @@ def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue_and_counts_a_stag
         return real(*args, **kwargs)
 
     monkeypatch.setattr(hubensemble.tune, "run_tune", stopped_once)
-    fit = dict(FIT, top_k=1, corruptions=False)
+    # A seeds sweep of budget=1: one trial and a 1-member export; the stop and the seconds
+    # are tune's, whatever its trials.
+    fit = dict(FIT, top_k=1, corruptions=False, sweep="seeds", budget=1)
     with pytest.raises(KeyboardInterrupt):  # the fixed catalogue, stopped in tune
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
     assert "finished no stage: starting over" in (out / "log.txt").read_text()
@@ -1586,10 +1597,11 @@ def test_a_fit_that_finished_nothing_takes_the_fixed_catalogue_and_counts_a_stag
     again = hubensemble.rundir.Run(out).meta()["stages"]["tune"]
     assert again["reused"] and again["interrupted_seconds"] == tune["interrupted_seconds"]
     # Once a stage is done, a changed catalogue is refused as before, naming the change to
-    # each entry that differs (it said only "the catalogue changed").
+    # each entry that differs (it said only "the catalogue changed"). (The run's own options:
+    # another sweep or budget would be refused for those first.)
     with pytest.raises(RunError, match=r"the catalogue \(m1 removed; m2 removed; m0's handle "
                                        r"\S+ -> \S+no-such-module\) changed since"):
-        hubensemble.fit(str(broken), "sklearn:digits", out, progress=False, **FIT)
+        hubensemble.fit(str(broken), "sklearn:digits", out, progress=False, **fit)
 
 
 @pytest.mark.slow
