@@ -496,9 +496,22 @@ def test_a_probe_sweep_writes_ordinary_candidates(probe_run, digits):
     assert all(Run(path).log.read_text().count(s) == 1 for s in starts)
 
 
+@pytest.fixture(scope="module")
+def probe_export(probe_run, digits, tmp_path_factory):
+    """(run folder, ExportResult): a copy of `probe_run` whose ensemble (budget 3) is exported
+    to RUN/export: the export the two tests below read (each exported the same ensemble of the
+    same candidates, one into a folder of its own, the other to distil it)."""
+    import shutil
+
+    path = tmp_path_factory.mktemp("probe_export") / "run"
+    shutil.copytree(probe_run[0], path)
+    ensemble.run_ensemble(path, budget=3)
+    return path, export_ensemble(path, task=digits, progress=False)
+
+
 def test_a_probe_candidate_reloads_and_exports_with_its_own_probabilities(
-        probe_run, bn_spec, digits, tmp_path):
-    path, _ = probe_run
+        probe_export, bn_spec, digits):
+    path, result = probe_export
     run = Run(path)
     cands = candidate.scan(run.candidates)[0]
     for c in cands[:2]:
@@ -514,10 +527,8 @@ def test_a_probe_candidate_reloads_and_exports_with_its_own_probabilities(
             verbose=0)
         assert np.abs(own - c.val_probs).max() <= TOL
         assert np.abs(probs - c.val_probs).max() > 1e-4  # the resolution matters
-    ensemble.run_ensemble(path, budget=3)
-    result = export_ensemble(path, tmp_path / "model", task=digits, progress=False)
     assert {m["eval_size"] for m in result.members} == {16}
-    loaded = tf.saved_model.load(str(tmp_path / "model"))
+    loaded = tf.saved_model.load(str(path / "export"))
     images = digits.val.images.astype(np.float32) / 255.0
     served = loaded.signatures["serving_default"](images=tf.constant(images))
     members = read_json(run.ensemble_json)["members"]
@@ -542,7 +553,7 @@ def test_retraining_a_probe_refits_it_on_the_given_splits(probe_run, bn_spec, di
     assert not np.allclose(full.head.kernel.numpy(), same.head.kernel.numpy())
 
 
-def test_distilling_a_probe_ensemble_fine_tunes_a_student(probe_run, bn_spec, digits,
+def test_distilling_a_probe_ensemble_fine_tunes_a_student(probe_export, bn_spec, digits,
                                                           tmp_path):
     # A probe is fitted on labels, so the student of a probe-only ensemble fine-tunes its
     # module, with the paper's single-model configuration as tune plans it for that
@@ -553,9 +564,7 @@ def test_distilling_a_probe_ensemble_fine_tunes_a_student(probe_run, bn_spec, di
     from hubensemble.distill import run_distill
 
     path = tmp_path / "run"
-    shutil.copytree(probe_run[0], path)
-    ensemble.run_ensemble(path, budget=3)
-    export_ensemble(path, task=digits, progress=False)
+    shutil.copytree(probe_export[0], path)  # its ensemble (budget 3) exported to RUN/export
     # (The quick profile's lr explodes this tiny module: lr x 0.01.)
     result = run_distill(path, task=digits, progress=False, steps_scale=1.0, lr_scale=0.01)
     student = candidate.read_candidate(Run(path).distill, result.student["trial"])
