@@ -141,7 +141,6 @@ def nothing_to_train(run_dir, call: dict) -> str | None:
     from hubensemble.rundir import Run
     from hubensemble.sweepend import pending_trials
     from hubensemble.sweepwords import resumed_call
-    from hubensemble.text import counted
 
     if run_dir is None or call.get("restart") or distributed_call(
             call.get("tuner_id"), call.get("oracle_address")):
