@@ -216,6 +216,25 @@ def check_outputs_outside_data(args) -> None:
         check_outside_data(spec, {"--out": args.out}, file=True, whose=whose)
 
 
+def _budget_again(args, sweep, budget):
+    """`sweeps.check_budget`'s `again` for the command line `args` (tune, fit, demo): the
+    whole command with another budget (`sweeps.tune_again`, `sweeps.fit_again`)."""
+    from hubensemble.sweeps import fit_again, tune_again
+
+    if args.command == "tune" and getattr(args, "run", None):
+        return tune_again(args.run, {**options.kwargs_for("tune", args), "sweep": sweep,
+                                     "budget": budget})
+    if args.command in ("fit", "demo") and getattr(args, "out", None):
+        from hubensemble.cliargs import data_args_from
+
+        data = None if args.command == "demo" else data_args_from(args).to_json()
+        return fit_again(args.out, {o.name: getattr(args, o.name, o.default)
+                                    for o in options.options_for(record="fit")},
+                         catalogue=getattr(args, "catalogue", None), data=data,
+                         demo=args.command == "demo")
+    return None
+
+
 #: Why --strategy multiworker is refused (docs/tune.md, "Strategies").
 MULTIWORKER_REFUSED = (
     "strategy multiworker is refused: Keras 3's Model.fit does not train under "
@@ -327,7 +346,7 @@ def check_inputs(args) -> None:
     else:
         budget = getattr(args, "budget", None)
     if sweep:
-        check_budget(sweep, budget)
+        check_budget(sweep, budget, again=_budget_again(args, sweep, budget))
         run_dir = getattr(args, "run", None) or getattr(args, "out", None)  # tune's, fit's
         if run_dir:  # a name Keras Tuner cannot reach: not after fit's rank
             check_tuner_folder(run_dir, sweep, None if getattr(args, "run", None) else "--out")

@@ -780,10 +780,12 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     assert str(e.value).startswith("--val-fraction 0.3 would not be used") and \
         run.stderr.count(f"error: {e.value}\n") == 1
     for said in ("the aug sweep runs 4 trials per augmentation family; budget 3 cannot hold "
-                 "one augmentation family's 4 trials: pass --budget 4 or more (K augmentation "
-                 "families need 4×K), or a sweep of single trials",
+                 "one augmentation family's 4 trials: run `hubensemble fit --catalogue "
+                 f"{cat} --data sklearn:digits --sweep aug --budget 4 --out {out}` (or more; "
+                 "K augmentation families need 4×K), or a sweep of single trials",
                  "the default sweep runs 4 trials per module; budget 2 cannot hold one "
-                 "module's 4 trials: pass --budget 4 or more",
+                 f"module's 4 trials: run `hubensemble tune --run {out} --sweep default "
+                 "--budget 4` (or more;",
                  # evaluate's refusals name their flag alone (--severities 4 named none,
                  # then "severities (--severities)", a keyword the command line never typed)
                  "--corruptions: unknown corruption 'bogus'; choose from gaussian_noise",

@@ -1,0 +1,79 @@
+"""tune's words that files alone decide, where the command and the stage say them: a budget
+too small for the sweep with the whole command to run next, before TensorFlow; a stand-alone
+tune with nothing to train saying so before TensorFlow's import; run_tune's refusal of data
+that moved ending with calling it again."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hubensemble.errors import DataError
+from test_tunepending import CALL, ranked_run
+
+
+def test_tune_budget_refusal_gives_the_whole_command_before_tensorflow(tmp_path):
+    """`tune --run R --sweep probe --budget 2 --seed 3` was told "pass --budget 4 or more"
+    and left to type --seed 3 again; now the whole command, before TensorFlow. Fails before:
+    "pass --budget 4"."""
+    from test_cli import each_in_one_process
+
+    run, _ = ranked_run(tmp_path)
+    (code, _, err, tensorflow), = each_in_one_process(
+        ["tune", "--run", run.path, "--sweep", "probe", "--budget", "2", "--seed", "3"])
+    assert (code, tensorflow) == (2, False), err
+    assert ("budget 2 cannot hold one module's 4 trials: run `hubensemble tune --run "
+            f"{run.path} --sweep probe --budget 4 --seed 3` (or more; K modules need 4×K)"
+            ) in err, err
+
+
+def test_tune_with_nothing_to_train_says_so_before_tensorflows_import(tmp_path):
+    """`tune --run R` whose every planned trial has a candidate said nothing until TensorFlow
+    had loaded (6-9 s). Its line now comes before the import (the import stands in here
+    for a marker and an exit: the order is what is checked). Fails before: no line before
+    the marker."""
+    import numpy as np
+
+    from hubensemble import candidate
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.runspecs import module_specs
+    from hubensemble.sweepplan import plan_sweep
+
+    run, _ = ranked_run(tmp_path)
+    ranking, modules, task = run.tune_inputs()
+    for e in plan_sweep(ranking, module_specs(run, modules), sweep="probe", task=task,
+                        profile=PROFILES["quick"]):
+        candidate.write_candidate(run.candidates, {
+            "trial": e.trial_id, "module": e.module, "status": "ok", "profile": "quick",
+            "hparams": e.to_json()["hparams"]},
+            val_probs=np.full((task["sizes"]["val"], 4), 0.25),
+            test_probs=np.full((task["sizes"]["test"], 4), 0.25))
+    code = ("import json, sys\nfrom hubensemble import commands\n"
+            "def marker(*a, **k):\n    print('IMPORT', file=sys.stderr); sys.exit(7)\n"
+            "commands._import_tensorflow = marker\nfrom hubensemble.cli import main\n"
+            "code = main(json.loads(sys.argv[1]))\n")
+    argv = ["tune", "--run", str(run.path), "--sweep", "probe", "--profile", "quick"]
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(argv)], capture_output=True,
+                          text=True)
+    lines = done.stderr.splitlines()
+    said = ("nothing to train: the 8 planned trials of sweep probe all have a complete "
+            "candidate (a larger --budget, or another --sweep, plans more); summarizing them")
+    assert said in lines and "IMPORT" in lines, done.stderr
+    assert lines.index(said) < lines.index("IMPORT"), done.stderr
+
+
+def test_run_tunes_refusal_of_moved_data_ends_with_calling_it_again(tmp_path):
+    """run_tune(RUN) on a run whose npz moved said "… if the data moved, put it back at P"
+    and stopped there, where the command line's adds "; then run `hubensemble tune --run
+    RUN …` again". Now in Python's words, before the run's lock or log. Fails before: no
+    "then call run_tune"."""
+    from hubensemble.tune import run_tune
+
+    run, npz = ranked_run(tmp_path)
+    npz.rename(tmp_path / "moved.npz")
+    with pytest.raises(DataError) as refused:
+        run_tune(run.path, profile="quick", progress=False)
+    assert str(refused.value).endswith(
+        f"put it back at {npz}; then call run_tune(run_dir={str(run.path)!r}, "
+        "profile='quick') again"), refused.value
+    assert CALL["sweep"] is None  # (the run's own: resumed as run_tune resumes it)
