@@ -280,3 +280,34 @@ def listed_class_names(spec: str) -> list[str] | None:
     except (DataError, OSError, ValueError, TypeError, IndexError):
         return None  # the loader says what is wrong
     return names if len(set(names)) == len(names) else None  # duplicates: the loader's
+
+
+def listed_index_names(spec: str) -> list[str] | None:
+    """The class names evaluate's load gives an npz: archive `spec` without class_names (its
+    classes named by label index: `validate.index_names` over every stored y_ member, the
+    used values of a test set's labels, `load_test_set`'s), from its label members alone
+    (no image array, no TensorFlow): `evaluate --data npz:T` of such an archive for an
+    export of named classes was refused ("Its classes are named by label index …") after
+    TensorFlow's import. None for other data, an archive with class_names
+    (`listed_class_names`), and one the loader will refuse (it says why)."""
+    from hubensemble.data import npz
+    from hubensemble.data.specs import parse_spec
+    from hubensemble.data.validate import index_names
+
+    try:
+        scheme, rest = parse_spec(spec)
+        if scheme != "npz":
+            return None
+        path = npz.locate_npz(rest)
+        with npz._Archive(path) as archive:
+            _, stored, _ = npz._members(archive.headers, path)
+            if "class_names" in stored:
+                return None
+            labels = {key: npz._npz_labels(archive.read(stored[f"y_{key}"]),
+                                           stored[f"y_{key}"], path)
+                      for key in ("train", "val", "test") if f"y_{key}" in stored}
+        if not labels:
+            return None
+        return index_names(labels, what=f"npz:{path}", fix="", compact=True)[0]
+    except (DataError, OSError, ValueError, TypeError, IndexError):
+        return None  # the loader says what is wrong

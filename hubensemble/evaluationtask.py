@@ -298,7 +298,8 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     run.json. Of `data` given, an npz whose class_names hold one the export does not name
     (`classmatch.class_index`, in the words it says once the data is loaded: it took 10.6 s
     and 664 MB, TensorFlow's import and the archive's images, to say what its class_names
-    member says; `dataargs.listed_class_names`), and so of sklearn:digits. Of the run's own
+    member says; `dataargs.listed_class_names`), and so of sklearn:digits, and of an npz
+    without class_names by its label indices (`dataargs.listed_index_names`). Of the run's own
     data other than tfds:, the DataError `Run.task` says when its files alone say it cannot
     be loaded (`recordeddata.check_recorded_data`: a folder or npz that moved, with the way
     on), and then a split it lacks by run.json's sizes (`evaluatesplit.check_recorded_split`).
@@ -357,9 +358,12 @@ def _check_listed_classes(model_dir, data: str) -> None:
 
     from hubensemble.classmatch import class_index
     from hubensemble.data.specs import parse_spec
-    from hubensemble.dataargs import listed_class_names
+    from hubensemble.dataargs import listed_class_names, listed_index_names
 
-    names = listed_class_names(data)
+    names, made = listed_class_names(data), False
+    if not names:  # an npz without class_names: its label indices, as the load names them
+        names = listed_index_names(data)
+        made = bool(names)
     if not names:
         return
     model_names = read_export_metadata(model_dir, strict=False).get("class_names") or None
@@ -375,4 +379,4 @@ def _check_listed_classes(model_dir, data: str) -> None:
     else:
         name = os.path.splitext(os.path.basename(path))[0]
     class_index(list(model_names), SimpleNamespace(
-        name=name, source=data, class_names=names, num_classes=len(names)))
+        name=name, source=data, class_names=names, num_classes=len(names), names_made=made))

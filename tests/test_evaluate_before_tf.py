@@ -98,3 +98,32 @@ def test_a_split_or_class_the_data_lacks_is_refused_before_tensorflow(tmp_path):
     for split in ("train", "val", "test"):
         os.rename(folder / split / "x", folder / split / "c")
     assert check_evaluation_data(model, f"folder:{folder}", split="test") == (None, None)
+
+
+def test_an_npz_named_by_label_index_for_an_export_of_named_classes_is_refused_before_tf(
+        tmp_path):
+    """`evaluate --data npz:T` of an archive without class_names (its classes "0", "1", …,
+    named by label index) for an export of named classes was refused after TensorFlow's
+    import and the archive's images, though its label members say it. Now before, in the
+    words of the check after the load (the reference: class_index on the loaded test set,
+    which tells to store class_names); an export of index names passes. Fails before:
+    TensorFlow loaded."""
+    from hubensemble.classmatch import class_index
+    from hubensemble.data.specs import load_test_set
+    from hubensemble.evaluationtask import check_evaluation_data
+    from hubensemble.lockwords import command_line
+    from test_cli import each_in_one_process
+
+    model = fake_export(tmp_path / "export")
+    npz = tmp_path / "t.npz"
+    x = np.random.default_rng(1).integers(0, 255, (6, 4, 4, 3), dtype=np.uint8)
+    np.savez(npz, x_test=x, y_test=np.array([0, 2, 5, 0, 2, 5]))  # used values: 0, 2, 5
+    with command_line(), pytest.raises(DataError) as loaded:
+        class_index(["a", "b", "c"], load_test_set(f"npz:{npz}"))
+    assert "named by label index" in str(loaded.value)
+    (code, _, err, tensorflow), = each_in_one_process(
+        ["evaluate", "--model", model, "--data", f"npz:{npz}"])
+    assert (code, tensorflow) == (2, False), err
+    assert err.endswith(f"error: {loaded.value}\n"), err
+    indexed = fake_export(tmp_path / "indexed", names=[str(i) for i in range(6)])
+    assert check_evaluation_data(indexed, f"npz:{npz}") == (None, None)
