@@ -1,15 +1,12 @@
 """tune's words that files alone decide, where the command and the stage say them: a budget
 too small for the sweep with the whole command to run next, before TensorFlow; a stand-alone
-tune with nothing to train saying so before TensorFlow's import; run_tune's refusal of data
-that moved ending with calling it again."""
+tune with nothing to train saying so before TensorFlow's import (run_tune's refusal of data
+that moved, ending with calling it again: test_tunepending)."""
 import json
 import subprocess
 import sys
 
-import pytest
-
-from hubensemble.errors import DataError
-from test_tunepending import CALL, ranked_run
+from test_tunepending import ranked_run
 
 
 def test_tune_budget_refusal_gives_the_whole_command_before_tensorflow(tmp_path):
@@ -60,20 +57,3 @@ def test_tune_with_nothing_to_train_says_so_before_tensorflows_import(tmp_path):
             "candidate (a larger --budget, or another --sweep, plans more); summarizing them")
     assert said in lines and "IMPORT" in lines, done.stderr
     assert lines.index(said) < lines.index("IMPORT"), done.stderr
-
-
-def test_run_tunes_refusal_of_moved_data_ends_with_calling_it_again(tmp_path):
-    """run_tune(RUN) on a run whose npz moved said "… if the data moved, put it back at P"
-    and stopped there, where the command line's adds "; then run `hubensemble tune --run
-    RUN …` again". Now in Python's words, before the run's lock or log. Fails before: no
-    "then call run_tune"."""
-    from hubensemble.tune import run_tune
-
-    run, npz = ranked_run(tmp_path)
-    npz.rename(tmp_path / "moved.npz")
-    with pytest.raises(DataError) as refused:
-        run_tune(run.path, profile="quick", progress=False)
-    assert str(refused.value).endswith(
-        f"put it back at {npz}; then call run_tune(run_dir={str(run.path)!r}, "
-        "profile='quick') again"), refused.value
-    assert CALL["sweep"] is None  # (the run's own: resumed as run_tune resumes it)
