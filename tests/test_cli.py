@@ -96,12 +96,13 @@ def in_process(in_process, monkeypatch, env):
 
 
 def test_help_lists_every_stage():
-    code, out, _ = hubensemble("--help")
+    # Both in one process (`each_in_one_process`), each in its own words.
+    (code, out, _, _), (code2, out2, _, _) = each_in_one_process(["--help"], ["rank", "--help"])
     assert code == 0
     for command in ("catalogue", "rank", "tune", "ensemble", "export", "predict", "evaluate",
                     "report", "fit", "demo", "zoo", "cost", "distill"):
         assert command in out
-    code, out, _ = hubensemble("rank", "--help")  # merge was listed twice, once bare
+    code, out = code2, out2  # rank --help: merge was listed twice, once bare
     positional = out.split("positional arguments:")[1].split("options:")[0]
     assert code == 0 and positional.split() == "merge combine `rank --shard` outputs".split()
 
@@ -273,48 +274,29 @@ def test_a_flag_before_the_command_is_named_as_typed_on_the_command_line():
 
 
 def test_catalogue_validate_shipped_and_broken(tmp_path):
+    # Every file is written first and each `catalogue validate` runs in one process, one
+    # after another (`each_in_one_process`: each command's own words and exit code, for one
+    # Python start-up rather than twelve); a file whose contents change between two calls
+    # is two files.
     files = sorted(str(p) for p in (ROOT / "catalogue").glob("*.yaml"))
-    code, out, err = hubensemble("catalogue", "validate", *files)
-    assert code == 0, err
-    assert out.count(": ok (") == len(files)
     bad = tmp_path / "bad.yaml"
     bad.write_text("modules:\n  - name: a\n    handel: ./x\n")
-    code, out, err = hubensemble("catalogue", "validate", str(bad))
-    assert code == 1
-    assert f"{bad}:3: field 'handel'" in err and "'handle'" in err
-    assert "Traceback" not in err
-    # -q leaves the errors only (the catalogue commands took no -q or -v after them).
-    code, out, err = hubensemble("catalogue", "validate", files[0], str(bad), "-q")
-    assert code == 1 and out == "" and f"{bad}:3: field 'handel'" in err, (out, err)
-    code, out, _ = hubensemble("catalogue", "validate", "-q", files[0])
-    assert code == 0 and out == ""
     far = tmp_path / "far.yaml"  # valid, with a handle missing here: a warning, not an error
     far.write_text(f"modules:\n  - {{name: a, handle: {tmp_path / 'elsewhere'}}}\n")
-    code, out, err = hubensemble("catalogue", "validate", str(far))
-    assert code == 0 and f"warning: {far}:2: handle" in err and "rank will skip it" in err
-    code, out, err = hubensemble("catalogue", "validate", str(far), "-q")
-    assert (code, out) == (0, "") and "warning" not in err, err
     # A folder that exists but holds no module: a warning too (a new-user check: validate
     # passed it without a word, and rank failed it).
-    (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "elsewhere" / "notes.txt").write_text("not a model")
-    code, out, err = hubensemble("catalogue", "validate", str(far))
-    assert code == 0 and f"warning: {far}:2: handle" in err and "holds no module" in err, err
+    near = tmp_path / "near.yaml"
+    near.write_text(f"modules:\n  - {{name: a, handle: {tmp_path / 'notes'}}}\n")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("not a model")
     # Each file valid on its own, one name in both: the set is refused, and says so.
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     for path in (a, b):
         path.write_text("modules:\n  - {name: same, handle: ./m}\n")
-    code, out, err = hubensemble("catalogue", "validate", str(a), str(b))
-    assert code == 1 and out.count(": ok (1 module, 1 warning)") == 2
-    assert "the 2 catalogues together are not valid" in err and f"{b}:2:" in err
-    assert "together: ok" not in out
     # A third file with its own error does not hide the clash of the other two (a new-user
     # check: only the third file's error was reported).
     broken = tmp_path / "broken.yaml"
     broken.write_text("modules:\n  - {name: x, handle: ./m}\n  - {name: x, handle: ./n}\n")
-    code, out, err = hubensemble("catalogue", "validate", str(a), str(b), str(broken))
-    assert code == 1 and f"{broken}:3:" in err and f"{b}:2:" in err, err
-    assert "the 2 valid catalogues together are not valid" in err
     # A local handle that does not exist here is valid, with a warning naming file and line
     # (and the URL a mistyped scheme meant).
     (tmp_path / "there").mkdir()
@@ -322,33 +304,66 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     paths = tmp_path / "paths.yaml"  # a module's folder as far as validate reads it
     paths.write_text("modules:\n  - {name: a, handle: 'htps//tfhub.dev/x/1'}\n"
                      "  - {name: b, handle: ./there}\n  - {name: c, handle: ./nowhere}\n")
-    code, out, err = hubensemble("catalogue", "validate", str(paths))
-    assert code == 0 and ": ok (3 modules, 2 warnings)" in out
-    assert f"warning: {paths}:2: handle " in err and "write https://tfhub.dev/" in err
-    assert f"warning: {paths}:4: handle '{tmp_path / 'nowhere'}' does not exist" in err
-    assert f"{paths}:3" not in err
     # A zoo handle must name a preset and one of its modules (checked without building it).
     zoo = tmp_path / "zoo.yaml"
     zoo.write_text("modules:\n  - {name: a, handle: 'zoo:demo/r8x2-generalist-0'}\n"
                    "  - {name: b, handle: 'zoo:dmeo/r8x2-generalist-0'}\n"
                    "  - {name: c, handle: 'zoo:demo/r8x2-generalist-9'}\n")
-    code, out, err = hubensemble("catalogue", "validate", str(zoo))
+    # With other problems in the file, all at once and by line (the zoo's came only after
+    # the others were fixed).
+    zoo2 = tmp_path / "zoo2.yaml"
+    zoo2.write_text(zoo.read_text() + "  - {name: d, handle: ./x, family: nonsense}\n"
+                    "  - {name: e}\n")
+    said = iter(each_in_one_process(
+        ["catalogue", "validate", *files], ["catalogue", "validate", bad],
+        ["catalogue", "validate", files[0], bad, "-q"], ["catalogue", "validate", "-q", files[0]],
+        ["catalogue", "validate", far], ["catalogue", "validate", far, "-q"],
+        ["catalogue", "validate", near], ["catalogue", "validate", a, b],
+        ["catalogue", "validate", a, b, broken], ["catalogue", "validate", paths],
+        ["catalogue", "validate", zoo], ["catalogue", "validate", zoo2]))
+    code, out, err, _ = next(said)
+    assert code == 0, err
+    assert out.count(": ok (") == len(files)
+    code, out, err, _ = next(said)
+    assert code == 1
+    assert f"{bad}:3: field 'handel'" in err and "'handle'" in err
+    assert "Traceback" not in err
+    # -q leaves the errors only (the catalogue commands took no -q or -v after them).
+    code, out, err, _ = next(said)
+    assert code == 1 and out == "" and f"{bad}:3: field 'handel'" in err, (out, err)
+    code, out, _, _ = next(said)
+    assert code == 0 and out == ""
+    code, out, err, _ = next(said)
+    assert code == 0 and f"warning: {far}:2: handle" in err and "rank will skip it" in err
+    code, out, err, _ = next(said)
+    assert (code, out) == (0, "") and "warning" not in err, err
+    code, out, err, _ = next(said)
+    assert code == 0 and f"warning: {near}:2: handle" in err and "holds no module" in err, err
+    code, out, err, _ = next(said)
+    assert code == 1 and out.count(": ok (1 module, 1 warning)") == 2
+    assert "the 2 catalogues together are not valid" in err and f"{b}:2:" in err
+    assert "together: ok" not in out
+    code, out, err, _ = next(said)
+    assert code == 1 and f"{broken}:3:" in err and f"{b}:2:" in err, err
+    assert "the 2 valid catalogues together are not valid" in err
+    code, out, err, _ = next(said)
+    assert code == 0 and ": ok (3 modules, 2 warnings)" in out
+    assert f"warning: {paths}:2: handle " in err and "write https://tfhub.dev/" in err
+    assert f"warning: {paths}:4: handle '{tmp_path / 'nowhere'}' does not exist" in err
+    assert f"{paths}:3" not in err
+    code, out, err, _ = next(said)
     assert code == 1 and ": ok" not in out
     assert f"{zoo}:3: module 'b': 'zoo:dmeo/r8x2-generalist-0' names no zoo preset (did " \
            "you mean zoo:demo/r8x2-generalist-0?); write one of demo, quick" in err
     assert (f"{zoo}:4: module 'c': the demo zoo has no module 'r8x2-generalist-9'; did you "
             "mean zoo:demo/r8x2-generalist-") in err
     assert f"{zoo}:2" not in err
-    # With other problems in the file, all at once and by line (the zoo's came only after
-    # the others were fixed).
-    zoo.write_text(zoo.read_text() + "  - {name: d, handle: ./x, family: nonsense}\n"
-                   "  - {name: e}\n")
-    code, out, err = hubensemble("catalogue", "validate", str(zoo))
+    code, out, err, _ = next(said)
     lines = [line.split(": ", 1)[0] for line in err.splitlines()]
     # d's handle is checked too, its family refused or not (its warning came only after).
-    assert code == 1 and lines == [f"{zoo}:{n}" for n in (3, 4, 5)] + [
-        "warning", f"{zoo}:6"], err
-    assert f"warning: {zoo}:5: handle '{tmp_path / 'x'}' does not exist" in err, err
+    assert code == 1 and lines == [f"{zoo2}:{n}" for n in (3, 4, 5)] + [
+        "warning", f"{zoo2}:6"], err
+    assert f"warning: {zoo2}:5: handle '{tmp_path / 'x'}' does not exist" in err, err
 
 
 def test_catalogue_validate_warns_with_the_errors_in_line_order(tmp_path):
@@ -362,7 +377,9 @@ def test_catalogue_validate_warns_with_the_errors_in_line_order(tmp_path):
                    "  - {name: c, handle: ./empty}\n"             # 4: warning, no module
                    "  - {name: d}\n"                              # 5: error
                    "  - {name: e, handle: ./nowhere}\n")          # 6: warning, same as 'a'
-    code, out, err = hubensemble("catalogue", "validate", str(cat))
+    # Both calls in one process (`each_in_one_process`), each in its own words.
+    (code, out, err, _), (code_q, out_q, err_q, _) = each_in_one_process(
+        ["catalogue", "validate", cat], ["catalogue", "validate", cat, "-q"])
     assert code == 1 and ": ok" not in out, (out, err)
     said = [(line.startswith("warning: "), line.removeprefix("warning: ").split(": ", 1)[0])
             for line in err.splitlines()]
@@ -370,8 +387,8 @@ def test_catalogue_validate_warns_with_the_errors_in_line_order(tmp_path):
                     (True, f"{cat}:4"), (False, f"{cat}:5"), (True, f"{cat}:6"),
                     (True, f"{cat}:6")], err  # 3's handle too, though its field is refused
     assert "holds no module" in err and "loads the same module as entry 'a'" in err
-    code, out, err = hubensemble("catalogue", "validate", str(cat), "-q")  # errors only
-    assert code == 1 and out == "" and "warning" not in err and err.count(f"{cat}:") == 2
+    # -q: errors only
+    assert code_q == 1 and out_q == "" and "warning" not in err_q and err_q.count(f"{cat}:") == 2
 
 
 def test_unknown_data_spec_is_one_clear_line(tmp_path, tiny_module, in_process):
