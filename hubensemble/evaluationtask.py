@@ -302,7 +302,9 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     without class_names by its label indices (`dataargs.listed_index_names`). Of the run's own
     data other than tfds:, the DataError `Run.task` says when its files alone say it cannot
     be loaded (`recordeddata.check_recorded_data`: a folder or npz that moved, with the way
-    on), and then a split it lacks by run.json's sizes (`evaluatesplit.check_recorded_split`).
+    on), data given in Python (RunError: no way to load it; `Run.task` said "run the stage
+    from Python with task=…" after TensorFlow, to a command line too), and then a split it
+    lacks by run.json's sizes (`evaluatesplit.check_recorded_split`).
     Of `data` given, an npz whose listing lacks the split scored
     (`evaluatesplit.check_scored_split`: x_test alone for --split train, no x_test for the
     test split)."""
@@ -335,6 +337,16 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
                 if spec else " (the data the model was trained for)")
         raise DataError(f"{model_dir} is not inside a run directory that records its data; "
                         f"pass {option_word('--data SPEC', 'data=SPEC')}{made}")
+    if (recorded.get("args") or {}).get("reloadable") is False:  # `Run.task`'s, after TF
+        from hubensemble.errors import RunError
+        from hubensemble.lockwords import run_words
+
+        raise RunError(f"the data of the export's run {run.path} was given in Python (an "
+                       "in-memory task or a label function that cannot be imported again), "
+                       f"so evaluate cannot load it from its {run.meta_path.name}; "
+                       + run_words("evaluate", model_dir, flags="--data SPEC",
+                                   keywords="task=TASK")
+                       + " with the data to score")
     spec = (recorded.get("args") or {}).get("spec")
     if isinstance(spec, str) and not spec.startswith("tfds:"):
         # Its files alone say it cannot be loaded (a folder or npz that moved): in the words

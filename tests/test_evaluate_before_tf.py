@@ -127,3 +127,31 @@ def test_an_npz_named_by_label_index_for_an_export_of_named_classes_is_refused_b
     assert err.endswith(f"error: {loaded.value}\n"), err
     indexed = fake_export(tmp_path / "indexed", names=[str(i) for i in range(6)])
     assert check_evaluation_data(indexed, f"npz:{npz}") == (None, None)
+
+
+def test_an_exports_run_of_data_given_in_python_says_to_give_the_data_before_tf(tmp_path):
+    """`evaluate --model RUN/export` of a run whose data was given in Python (run.json data
+    args reloadable false) imported TensorFlow, then said `Run.task`'s "run the stage from
+    Python with task=…" to a command line. Now before TensorFlow, with the command that
+    scores it (--data SPEC), and from Python evaluate_model's call with the task. Fails
+    before: TensorFlow loaded, "run the stage from Python"."""
+    from hubensemble.errors import RunError
+    from hubensemble.evaluationtask import load_evaluation_task
+    from test_cli import each_in_one_process
+
+    run = tmp_path / "run"
+    model = fake_export(run / "export")
+    (run / "run.json").write_text(json.dumps({"data": {
+        "args": {"spec": "npz:/x.npz", "reloadable": False},
+        "task": {"fingerprint": "f", "name": "x", "sizes": {"train": 4, "val": 2, "test": 2}}}}))
+    said = (f"the data of the export's run {run} was given in Python (an in-memory task or a "
+            "label function that cannot be imported again), so evaluate cannot load it from "
+            "its run.json; ")
+    (code, _, err, tensorflow), = each_in_one_process(["evaluate", "--model", model])
+    assert (code, tensorflow) == (2, False), err
+    assert err.endswith(f"error: {said}run `hubensemble evaluate --model {model} --data SPEC` "
+                        "with the data to score\n"), err
+    with pytest.raises(RunError) as python:
+        load_evaluation_task(model)
+    assert str(python.value) == (f"{said}call evaluate_model(model_dir={str(model)!r}, "
+                                 "task=TASK) with the data to score"), python.value
