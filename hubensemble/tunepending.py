@@ -131,13 +131,12 @@ def nothing_to_train(run_dir, call: dict) -> str | None:
     (`sweepend.pending_trials`, the stage's plan) has a complete candidate and no label file
     needs writing (`labels_missing`), so it loads no data and trains nothing, and TensorFlow's
     seconds (6-9 s, ~700 MB) come before a summary of the candidates there: "nothing to
-    train: the 8 planned trials of sweep default all have a complete candidate (a larger
-    --budget, or another --sweep, plans more); summarizing them". None when a trial is
+    train: the 8 planned trials of sweep default all have a complete candidate; summarizing
+    them" (no hint of a larger budget: the plan may hold every module already). None when a trial is
     pending or a label file missing, for --restart, a chief/worker sweep's process
     (`distributed_call`: its worker says its summary before TensorFlow already,
     `sweepend.finished_worker`), or inputs the stage refuses (it says why)."""
     from hubensemble.errors import HubensembleError
-    from hubensemble.lockwords import option_word
     from hubensemble.rundir import Run
     from hubensemble.sweepend import pending_trials
     from hubensemble.sweepwords import resumed_call
@@ -163,9 +162,7 @@ def nothing_to_train(run_dir, call: dict) -> str | None:
     total = sum(len(trials) for trials in planned.values())
     every = "the planned trial" if total == 1 else f"the {total} planned trials"
     return (f"nothing to train: {every} of sweep {sweep} "
-            f"{'has' if total == 1 else 'all have'} a complete candidate (a larger "
-            f"{option_word('--budget', 'budget')}, or another "
-            f"{option_word('--sweep', 'sweep')}, plans more); summarizing "
+            f"{'has' if total == 1 else 'all have'} a complete candidate; summarizing "
             f"{'it' if total == 1 else 'them'}")
 
 

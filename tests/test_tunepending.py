@@ -485,9 +485,7 @@ def test_a_tune_with_nothing_to_train_says_so_before_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, json.dumps(CALL)], capture_output=True,
                          text=True, check=True).stdout
     assert out == (f"nothing to train: the {len(pending)} planned trials of sweep default all "
-                   "have a complete candidate (a larger --budget, or another --sweep, plans "
-                   "more); summarizing them\nFalse\n"), out
-    assert "(a larger budget, or another sweep" in nothing_to_train(run.path, CALL)
+                   "have a complete candidate; summarizing them\nFalse\n"), out
     assert nothing_to_train(run.path, dict(CALL, restart=True)) is None
     assert nothing_to_train(run.path, dict(CALL, tuner_id="w0", oracle_address="h:1")) is None
     (run.labels / "val.npy").unlink()  # written again from the data: work to do
