@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from test_tunepending import ranked_run
 
 
@@ -57,3 +59,17 @@ def test_tune_with_nothing_to_train_says_so_before_tensorflows_import(tmp_path):
             "candidate; summarizing them")
     assert said in lines and "IMPORT" in lines, done.stderr
     assert lines.index(said) < lines.index("IMPORT"), done.stderr
+
+
+def test_run_tunes_budget_refusal_names_its_call_with_one_that_holds_a_group(tmp_path):
+    """run_tune(R, sweep='probe', budget=2, seed=3) was told "pass budget=4 or more"; now the
+    call to make, with its other keywords. Fails before: "pass budget=4"."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.tune import run_tune
+
+    run, _ = ranked_run(tmp_path)
+    with pytest.raises(HubensembleError) as refused:
+        run_tune(run.path, sweep="probe", budget=2, seed=3, profile="quick", progress=False)
+    assert (f"cannot hold one module's 4 trials: call run_tune(run_dir={str(run.path)!r}, "
+            "sweep='probe', budget=4, profile='quick', seed=3) (or more;") in str(
+                refused.value), refused.value

@@ -23,7 +23,7 @@ from hubensemble.sweeplock import (chief_serves, held_members, member_of, member
                                    supersede_chief_end, sweep_member, worker_plan_differs)
 from hubensemble.formats import check_tuner_folder
 from hubensemble.sweepplan import base_words
-from hubensemble.sweeps import untuned_record
+from hubensemble.sweeps import check_budget, tune_again, untuned_record
 from hubensemble.sweepwords import recorded_sweep, resumed_call, sweep_command
 from hubensemble.sweepstate import TRAIN_RULE, sweep_record, sweep_records
 # The summary and the lines of reused trials (TensorFlow-free: sweepsummary), re-exported.
@@ -109,6 +109,11 @@ def _check_call(call: dict) -> None:
         as_profile(call["profile"])
     stageargs.check_distributed(call["tuner_id"], call["oracle_address"])
     check_restart(call["restart"], call["tuner_id"], call["oracle_address"])
+    sweep, budget = call["sweep"], call["budget"]
+    if sweep is None:  # the run's own, with its recorded budget
+        sweep, budget, _, _ = resumed_call(call["run_dir"], budget, call["modules"])
+    check_budget(sweep, budget, again=tune_again(call["run_dir"], {**call, "sweep": sweep,
+                                                                   "budget": budget}))
     # Data that moved, in run_tune's words ("; then call run_tune(…) again"), before the
     # lock and TensorFlow: the load's own refusal named no way to call it again.
     check_tune_data(call["run_dir"], call)
