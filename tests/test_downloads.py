@@ -505,8 +505,9 @@ def test_a_refusal_names_the_status_and_whose_key_to_set(server, tarball, hub_ca
             in said), said
     assert not [p for p in hub_cache.iterdir() if not p.name.endswith(".lock")]
     server.add(KAGGLE_FILE, (403, b""))
-    assert "HTTP 403: Kaggle refuses it without an account's key: set KAGGLE_USERNAME" in refused(
-        lambda h: fetch_preset(h, deadline_seconds=60), "kaggle://o/m/keras/v/1")
+    said = refused(lambda h: fetch_preset(h, deadline_seconds=60), "kaggle://o/m/keras/v/1")
+    assert said_once(said, 403) and "doesn't exist" not in said and (
+        "(Kaggle refuses it without an account's key: set KAGGLE_USERNAME" in said), said
     server.add("/o/gated/resolve/main/config.json", (401, b"", {"X-Error-Code": "GatedRepo", **HF}))
     said = refused(lambda h: fetch_preset(h, deadline_seconds=60), "hf://o/gated")
     assert said_once(said, 401) and (
@@ -546,6 +547,49 @@ def test_a_refusal_names_the_status_and_whose_key_to_set(server, tarball, hub_ca
         "(the Hugging Face Hub refuses it with the token sent (read from HF_TOKEN of the "
         "environment): a gated or private repository that token's account cannot read" in said
     ), said
+
+
+def test_a_used_up_allowance_says_what_402_means_there_and_the_servers_reason(
+        server, hub_cache, presets, monkeypatch):
+    # huggingface_hub 2.5's EgressLimitError (HTTP 402, X-Error-Code EgressLimitReached) was
+    # "keras-hub cannot fetch the preset: EgressLimitError: 402 Client Error. (check the
+    # handle and your connection)": 402 had no words, and its second line and the server's
+    # reason were cut (huggingface_hub 2.4 said keras-hub's "`config.json` doesn't exist").
+    from hubensemble.hub.resolvers import resolve
+    from hubensemble.hub.sources import fetch_preset
+
+    def refused(fetch, handle):
+        with pytest.raises(ModuleLoadError) as err:
+            fetch(handle)
+        said = str(err.value)
+        assert err.value.stage == "network" and said_once(said, 402), said
+        assert "check the handle" not in said and "check the URL" not in said, said
+        return said
+
+    url = server.add("/q.tar.gz", (402, b"Monthly download quota of 10 GB used up",
+                                   {"Content-Type": "text/plain"}))
+    said = refused(resolve, url)
+    assert ("HTTP Error 402: Payment Required (the server asks for payment or a quota that is "
+            "used up" in said and "the server says: 'Monthly download quota of 10 GB used up'"
+            in said), said
+    reason = "You have downloaded 1.2 TB over the last 30 days (allowance: 1 TB)"
+    server.add("/o/big/resolve/main/config.json", (402, b"", {
+        "X-Error-Code": "EgressLimitReached", "X-Error-Message": reason, **HF}))
+    preset = lambda h: fetch_preset(h, deadline_seconds=60)  # noqa: E731
+    said = refused(preset, "hf://o/big")
+    assert "doesn't exist" not in said and reason in said, said
+    assert ("the Hugging Face Hub's download allowance for downloads without a token (none is "
+            "sent: HF_TOKEN is not set) is used up: set HF_TOKEN" in said), said
+    monkeypatch.setenv("HF_TOKEN", "hf_x")
+    said = refused(preset, "hf://o/big")
+    assert ("download allowance of the account of the token sent (read from HF_TOKEN of the "
+            "environment), or of its organization, is used up: wait until it renews, raise it"
+            in said and "EgressLimitReached" in said), said
+    server.add(KAGGLE_FILE, (402, b'{"message": "Quota exceeded"}',
+                             {"Content-Type": "application/json"}))
+    said = refused(preset, "kaggle://o/q/keras/v/1")
+    assert ("Kaggle asks for payment or a quota that is used up" in said
+            and "the server says: 'Quota exceeded'" in said), said
 
 
 def test_a_web_page_or_a_rate_limit_is_said_as_such_and_nothing_is_kept(server, hub_cache):

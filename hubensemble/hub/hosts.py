@@ -1,6 +1,7 @@
 """Who serves a handle, and what to say when it refuses or fails: Kaggle's archive URL and
 the account key it is asked with, and the words of an HTTP status (401/403 name the
-credentials of the host that refused: KAGGLE_USERNAME/KAGGLE_KEY, HF_TOKEN). One rule for
+credentials of the host that refused: KAGGLE_USERNAME/KAGGLE_KEY, HF_TOKEN; 402 the
+download allowance or quota it says is used up). One rule for
 every scheme: the archives (tfhub.dev, Kaggle, plain URLs), Keras files and weights, and
 keras-hub's kaggle:// and hf:// presets (hub.sources)."""
 
@@ -11,6 +12,7 @@ import urllib.parse
 
 from hubensemble.fileio import read_json
 from hubensemble.hub import remote
+from hubensemble.hub.answers import server_reason
 
 
 _KAGGLE_URL = re.compile(
@@ -98,6 +100,27 @@ _REFUSED = {
 }
 
 
+def _quota(kind) -> str:
+    """What HTTP 402 (Payment Required) means at who answered it: the Hugging Face Hub's for
+    an account (or organization) whose download allowance is used up (huggingface_hub 2.5's
+    EgressLimitError, X-Error-Code EgressLimitReached), the quota or payment another server
+    asks for."""
+    if kind == "hf":
+        where = _hf_token_source()
+        if not where:
+            return ("the Hugging Face Hub's download allowance for downloads without a token "
+                    "(none is sent: HF_TOKEN is not set) is used up: set HF_TOKEN to a token "
+                    "of an account (huggingface.co/settings/tokens), or wait until it renews")
+        return ("the Hugging Face Hub's download allowance of the account of the token sent "
+                f"(read from {where}), or of its organization, is used up: wait until it "
+                "renews, raise it (the account's billing, huggingface.co/settings/billing), "
+                "or set HF_TOKEN to a token of another account")
+    host = "Kaggle" if kind == "kaggle" else "the server"
+    return (f"{host} asks for payment or a quota that is used up, as its answer says: see "
+            "to that account (or wait until its quota renews), or download the module "
+            "yourself and give its local folder or file as the handle")
+
+
 def _host_kind(handle):
     """"kaggle" (a Kaggle Models handle or URL, or one under $KAGGLE_API_ENDPOINT), "hf" (a
     Hugging Face preset) or None (any other server)."""
@@ -139,15 +162,20 @@ def status_hint(error: BaseException, handle=None, *, shown: str = "") -> str | 
     """What to do about the HTTP status `error` got (`remote.http_status`, also through
     kagglehub's and huggingface_hub's errors), naming the status: 401/403 the credentials of
     who refused (`_refused`: KAGGLE_USERNAME/KAGGLE_KEY for Kaggle, HF_TOKEN for the Hugging
-    Face Hub, or that the key sent was refused), 404 the handle to check, 429 and 5xx
+    Face Hub, or that the key sent was refused), 402 a download allowance or quota used up
+    (`_quota`: the Hub's, of the account the token names), 404 the handle to check, 429 and 5xx
     (TRANSIENT_STATUSES, tried again in vain) the tries and a wait the server asked for that
     was not waited; None for another status (or none). ``shown`` is the error's text the
     words follow: when it already names the status ("HTTP Error 404: Not Found", "404
-    Client Error"), the words do not name it again ("HTTP 404: " left out)."""
+    Client Error"), the words do not name it again ("HTTP 404: " left out). The server's own
+    reason (`answers.server_reason`: X-Error-Message, a JSON error, a plain-text body) ends
+    the words, quoted, unless ``shown`` already holds it."""
     status = remote.http_status(error)
     kind = _host_kind(handle)
     if status in (401, 403):
         lead, said = f"HTTP {status}: ", _refused(kind, handle)
+    elif status == 402:
+        lead, said = "HTTP 402: ", _quota(kind)
     elif status == 404:
         lead, said = "HTTP 404: ", (
             f"nothing is at that address; check its spelling"
@@ -168,4 +196,7 @@ def status_hint(error: BaseException, handle=None, *, shown: str = "") -> str | 
     if re.search(rf"(?<!\d){status}(?!\d)", shown or ""):  # said just before: not twice
         lead = f"tried {tries} times: " if status in remote.TRANSIENT_STATUSES and tries > 1 \
             else ""
+    reason = server_reason(error)  # the server's own words, unless the error shows them
+    if reason and reason.lower() not in (shown or "").lower():
+        said += f"; the server says: {reason!r}"
     return lead + said

@@ -51,6 +51,7 @@ from hubensemble.hub.fingerprint import (_cached_tree_sha256, foreign_entry,  # 
                                          graph_and_index_hash, module_fingerprint,
                                          tree_sha256)
 from hubensemble.hub import remote
+from hubensemble.hub.answers import failure_text
 # kaggle_download_url: also re-exported (hubensemble.hub's callers).
 from hubensemble.hub.hosts import (kaggle_authorization, kaggle_download_url,  # noqa: F401
                                    status_hint)
@@ -452,7 +453,7 @@ def network_hint(error: BaseException, handle=None) -> str:
     host name that does not resolve (no network, or a mistyped host: a longer timeout would
     not help), a passing failure tried again in vain (`remote.with_retries`: HTTP 503, a
     connection dropped), a redirect loop, or anything else (the URL, the connection)."""
-    said = status_hint(error, handle, shown=first_line(error))  # its callers show that
+    said = status_hint(error, handle, shown=failure_text(error))  # its callers show that
     if said:
         return said
     text = str(error).lower()
@@ -518,7 +519,7 @@ def resolve(handle, *, name=None, sha256=None):
                 + (", or the connection closed early: run the same command again"
                    if ended_early(e) else ""),
                 "savedmodel": "check the path"}.get(stage, "")
-        raise ModuleLoadError(f"{type(e).__name__}: {first_line(e)} ({hint})", module=name,
+        raise ModuleLoadError(f"{failure_text(e)} ({hint})", module=name,
                               handle=handle, stage=stage) from e
     if local_source(path) is None:
         why = (f"no saved_model.pb in {path} (nor a .keras/.h5 model file or a keras-hub "

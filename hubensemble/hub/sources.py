@@ -38,6 +38,7 @@ from hubensemble.environment import WEIGHTS_MIRROR_ENV, weights_mirror
 from hubensemble.errors import ModuleLoadError, first_line, held_stops
 from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
 from hubensemble.hub import loaders, remote
+from hubensemble.hub.answers import failure_text
 from hubensemble.hub.hosts import status_hint
 from hubensemble.kerasconfig import weights_only_problem
 from hubensemble.modulefiles import CUSTOM_CODE_WAY
@@ -215,11 +216,12 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
     except Exception as e:  # noqa: BLE001 - any failure to fetch has the same fix
         _raise_full_disk(e, f"the ImageNet weights {request.fname} were downloaded",
                          "KERAS_HOME may name a folder on another disk", path)
-        said = status_hint(e, url, shown=first_line(e))  # every download's words of a status
+        shown = failure_text(e)
+        said = status_hint(e, url, shown=shown)  # every download's words of a status
         raise ModuleLoadError(
             f"cannot download the ImageNet weights {request.fname} from {url}"
             f"{f' (the mirror {WEIGHTS_MIRROR_ENV} names)' if mirror else ''} "
-            f"({type(e).__name__}: {first_line(e)}{f'; {said}' if said else ''}); offline, "
+            f"({shown}{f'; {said}' if said else ''}); offline, "
             "fetch that file elsewhere and put "
             f"it at {path}, or set `weights:` on the entry to a local weights file",
             module=module, handle=handle, stage="network") from e
@@ -515,8 +517,7 @@ def fetch_preset(handle, *, module=None, deadline_seconds) -> str:
         hint = network_hint(e, handle)
         if hint == "check the URL and your connection":  # its last words, said of a URL
             hint = "check the handle and your connection"
-        raise ModuleLoadError(f"keras-hub cannot fetch the preset: {type(e).__name__}: "
-                              f"{first_line(e)} ({hint})",
+        raise ModuleLoadError(f"keras-hub cannot fetch the preset: {failure_text(e)} ({hint})",
                               module=module, handle=handle, stage="network") from e
     # A file that came whole but is not the preset's (a sign-in or Wi-Fi portal page answered
     # 200) is named now, before its pin or fingerprint is read, and not kept in the loader's
