@@ -53,6 +53,7 @@ _HANDLE_FORMS = ("https://tfhub.dev/PUBLISHER/MODEL/VERSION, "
                  "or hf://OWNER/MODEL (keras-hub presets), file:///PATH or a local path (a "
                  "SavedModel folder, a .keras or .h5 model file, or a keras-hub preset "
                  "folder)")
+HANDLE_FORMS = _HANDLE_FORMS  # the accepted forms, for the words of other refusals
 #: Handle prefixes keras-hub loads presets from (its own loader: kagglehub, huggingface_hub).
 KERAS_HUB_PREFIXES = ("kaggle://", "hf://")
 

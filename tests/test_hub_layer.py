@@ -51,6 +51,24 @@ def test_hub_layer_arguments_are_refused_naming_the_accepted_forms(tiny_module, 
     assert len(text) < 1200, text
 
 
+def test_a_handle_that_is_no_url_scheme_or_path_here_is_refused_with_the_forms(
+        tmp_path, monkeypatch):
+    # HubLayer("abc") looked for the folder /cwd/abc and ended in "[local path] … does not
+    # exist; check the path", naming none of the handle forms the user may have meant.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "abd").mkdir()
+    for handle, words in (("abc", ["; did you mean ", "abd"]),
+                          ("google/bit/m-r50x1/1",
+                           ["write https://tfhub.dev/google/bit/m-r50x1/1"])):
+        with pytest.raises(ValueError) as err:
+            HubLayer(handle)
+        text = str(err.value)
+        assert not isinstance(err.value, ModuleLoadError), text
+        assert (f"HubLayer handle {handle!r} is neither a URL nor a handle of a known scheme, and "
+                f"the current folder ({tmp_path}) holds no file or folder {handle!r}") in text, text
+        assert all(w in text for w in words + ["hf://OWNER/MODEL", "keras:APPLICATION"]), text
+
+
 def test_hub_layer_takes_the_catalogues_value_range_forms_and_a_path(tiny_module):
     import pathlib
 

@@ -9,6 +9,7 @@ import keras
 from hubensemble.catalogue import SHA256_RE, parse_value_range
 from hubensemble.errors import HubensembleError, ModuleLoadError, checks_keywords
 from hubensemble.catalogue_urls import url_case
+from hubensemble.handlehere import unnamed_handle
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_handle_form,
                                  check_weights, handle_kind, source_problems, stored_handle,
                                  stored_weights)
@@ -156,7 +157,8 @@ class HubLayer(keras.layers.Layer):
     an ``input_size`` that is not a pair of integers, a ``trust`` that is not a bool or a
     name argument that is not a str; ValueError (``handles.HandleFormError`` for the handle
     and ``weights``) for a malformed handle (an unknown ``keras:`` name, with the closest
-    one), an ``input_size`` side outside [1, 2048], an unknown ``value_range``,
+    one; a relative path that names nothing in the current folder, such as "abc": with the
+    accepted forms, `handlehere.unnamed_handle`), an ``input_size`` side outside [1, 2048], an unknown ``value_range``,
     ``input_dtype`` or ``batchnorm``, a malformed ``sha256``, or ``weights`` / ``layer`` /
     ``signature`` given for a kind of module that does not take them. Raises
     ModuleLoadError (with its stage) when the module cannot be located, loaded or called
@@ -364,6 +366,9 @@ def _checked_handle(handle) -> str:
                 and handle_prefix(handle) is not None):
             return handle  # a prefix of a registered resolver: it judges its own handles
         check_handle_form(handle)
+        unnamed = unnamed_handle(handle, os.getcwd())
+        if unnamed is not None:
+            raise unnamed
     except HandleFormError as e:
         if not isinstance(handle, str):
             raise TypeError(f"HubLayer handle {e.problem}; {e.hint}") from None
