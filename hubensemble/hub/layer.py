@@ -153,22 +153,21 @@ class HubLayer(keras.layers.Layer):
     imported: pass ``custom_objects=hubensemble.custom_objects()`` (or run
     ``from hubensemble import HubLayer`` first).
 
-    Raises, before the module loads: TypeError for a ``handle`` that is not a str or path,
-    an ``input_size`` that is not a pair of integers, a ``trust`` that is not a bool or a
-    name argument that is not a str; ValueError (``handles.HandleFormError`` for the handle
-    and ``weights``) for a malformed handle (an unknown ``keras:`` name, with the closest
-    one; a relative path that names nothing in the current folder, such as "abc": with the
-    accepted forms, `handlehere.unnamed_handle`), an ``input_size`` side outside [1, 2048], an unknown ``value_range``,
-    ``input_dtype`` or ``batchnorm``, a malformed ``sha256``, or ``weights`` / ``layer`` /
-    ``signature`` given for a kind of module that does not take them. Raises
-    ModuleLoadError (with its stage) when the module cannot be located, loaded or called
-    this way — at construction when the signature shows it, else at the first call; its
-    hint names the HubLayer argument to pass (a layer made by `hub_layer_from_spec`: the
-    catalogue field). A call raises TypeError for images that are not floats (e.g. uint8:
-    convert them to float32 in [0, 1]) and ValueError for a shape other than
-    ``[B, H, W, 3]``. Its dtype policy is float32 unless ``dtype`` is given, whatever
-    Keras' global policy (``mixed_float16`` in a model of your own: the layers after it
-    compute in float16 as usual).
+    Raises, before the module loads: TypeError for a ``handle`` that is not a str or path, an
+    ``input_size`` that is not a pair of integers, a ``trust`` that is not a bool or a name argument
+    that is not a str; ValueError (``handles.HandleFormError`` for the handle and ``weights``) for a
+    malformed handle (an unknown ``keras:`` name, with the closest one; a relative path that names
+    nothing in the current folder, such as "abc": with the accepted forms,
+    `handlehere.unnamed_handle`), an ``input_size`` side outside [1, 2048], an unknown
+    ``value_range``, ``input_dtype`` or ``batchnorm``, a malformed ``sha256``, or ``weights`` /
+    ``layer`` / ``signature`` given for a kind of module that does not take them. Raises
+    ModuleLoadError (with its stage) when the module cannot be located, loaded or called this way —
+    at construction when the signature shows it, else at the first call; its hint names the HubLayer
+    argument to pass (a layer made by `hub_layer_from_spec`: the catalogue field). A call raises
+    TypeError for images that are not floats (e.g. uint8: convert them to float32 in [0, 1]) and
+    ValueError for a shape other than ``[B, H, W, 3]``. Its dtype policy is float32 unless ``dtype``
+    is given, whatever Keras' global policy (``mixed_float16`` in a model of your own: the layers
+    after it compute in float16 as usual).
 
     Example::
 
