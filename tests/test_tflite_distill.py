@@ -165,34 +165,16 @@ def test_a_quiet_command_hides_the_tflite_runtimes_native_notice(run_dir):
     assert "XNNPACK" not in out.stderr and "INFO:" not in out.stderr, out.stderr
 
 
-def test_a_tflite_model_that_does_not_load_back_as_checked_is_not_kept(
-        run_dir, digits, tmp_path, monkeypatch):
+def test_a_tflite_model_that_does_not_load_back_is_not_kept_nor_the_model_it_replaced(
+        run_dir, digits, tmp_path, monkeypatch, caplog):
     # The check ran on the converter's bytes in memory; the file written was never loaded
     # back, so a model file that was not the one checked (here: cut short on the way to the
     # disk) was kept and recorded as checked. The SavedModel gets a reload check; so does this.
-    from hubensemble import fileio
-
-    path = tmp_path / "run"
-    shutil.copytree(run_dir, path)
-    write = fileio.atomic_write_bytes
-
-    def short(target, data, **kwargs):
-        cut = data[: len(data) // 2] if str(target).endswith(".tflite") else data
-        write(target, cut, **kwargs)
-
-    monkeypatch.setattr(fileio, "atomic_write_bytes", short)
-    out = tmp_path / "served"
-    with pytest.raises(RunError, match="does not load back|loaded back, differs"):
-        export_ensemble(path, out, task=digits, progress=False, export_format="tflite")
-    assert not os.path.exists(f"{out}-tflite")
-    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
-
-
-def test_a_failed_tflite_export_removes_the_model_of_the_savedmodel_it_replaced(
-        run_dir, digits, tmp_path, monkeypatch, caplog):
-    # `export --format tflite` replaces the SavedModel first; when the TFLite step then
+    # And `export --format tflite` replaces the SavedModel first; when the TFLite step then
     # failed, OUT-tflite/ kept the model of the replaced SavedModel (often other members),
     # its hubensemble.json still saying it was checked. A SavedModel-only export removes it.
+    # One failed export shows both (they were two tests, an export each: neither the cut
+    # model nor the replaced one may be left in OUT-tflite, nor a temp folder).
     from hubensemble import fileio
 
     path = tmp_path / "run"
@@ -216,9 +198,11 @@ def test_a_failed_tflite_export_removes_the_model_of_the_savedmodel_it_replaced(
     # step, while OUT held the new SavedModel: it names what is on disk now.
     run = Run(path)
     run.update(export={**run.meta()["export"], "created": "2000-01-01T00:00:00"})
-    with pytest.raises(RunError), caplog.at_level("WARNING"):
+    with pytest.raises(RunError, match="does not load back|loaded back, differs"), \
+            caplog.at_level("WARNING"):
         export_ensemble(path, out, task=digits, progress=False, export_format="tflite")
     assert not os.path.exists(f"{out}-tflite")
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")]
     assert f"removed {out}-tflite" in caplog.text
     assert read_export_metadata(out)["members"]  # the SavedModel written stays
     recorded = run.meta()["export"]
@@ -339,11 +323,16 @@ def test_a_student_started_from_its_member_starts_at_the_member_and_moves_to_the
     assert cand.record["init"] == "module" and cand.record["init_from"] is None
     np.testing.assert_allclose(probs, 0.1, atol=1e-4)
     assert np.max(np.abs(probs - start)) > 100 * 1e-4    # the member is not uniform
-    # Trained: it moves from the member towards the ensemble's probabilities.
-    cand, probs = student_val(run_distill(path, init="member", task=digits, progress=False))
+    # Trained: it moves from the member towards the ensemble's probabilities. 50 steps
+    # (steps_scale 0.25; the default 2.0 trains 400) take KL from 0.0075 to 0.0022 here,
+    # as far as 400 do (0.0017): a student that does not learn stays at the member's 0.0075.
+    cand, probs = student_val(run_distill(path, init="member", task=digits, progress=False,
+                                          steps_scale=0.25))
     assert kl(teacher, probs) < kl(teacher, start)
-    # "best" trains from both starts and keeps the lower validation cross-entropy.
-    cand, probs = student_val(run_distill(path, init="best", task=digits, progress=False))
+    # "best" trains from both starts and keeps the lower validation cross-entropy (of any
+    # schedule: two students of 10 steps each, not of 400).
+    cand, probs = student_val(run_distill(path, init="best", task=digits, progress=False,
+                                          steps_scale=0.05))
     tried = {t["init"]: t for t in cand.record["init_tried"]}
     assert set(tried) == {"member", "module"} and cand.record["init_rule"] == "best"
     kept = cand.record["init"]
@@ -631,7 +620,7 @@ def test_the_distill_summary_gives_no_share_of_a_gain_that_is_noise():
 
 
 def test_a_moved_run_names_its_own_tflite_model_and_a_savedmodel_export_removes_a_stale_one(
-        run_dir, digits, tmp_path, caplog):
+        run_dir, digits, tmp_path, caplog, figures_not_drawn):
     from hubensemble.options import OptionError
     from hubensemble.report import write_report
 
@@ -683,7 +672,8 @@ def test_a_moved_run_names_its_own_tflite_model_and_a_savedmodel_export_removes_
     assert "TFLite export" not in write_report(path).markdown.read_text()
 
 
-def test_no_share_is_given_when_the_gains_significance_cannot_be_decided(run_dir, tmp_path):
+def test_no_share_is_given_when_the_gains_significance_cannot_be_decided(
+        run_dir, tmp_path, figures_not_drawn):
     from hubensemble.distill import format_distill
     from hubensemble.report import write_report
 
@@ -707,7 +697,8 @@ def test_no_share_is_given_when_the_gains_significance_cannot_be_decided(run_dir
     assert "cannot be decided (RUN/candidates has none usable for t1)" in report
 
 
-def test_the_report_shows_no_distilled_student_of_an_earlier_ensemble(run_dir, tmp_path):
+def test_the_report_shows_no_distilled_student_of_an_earlier_ensemble(
+        run_dir, tmp_path, figures_not_drawn):
     from hubensemble.report import write_report
 
     path = tmp_path / "run"
@@ -790,7 +781,7 @@ def test_ensemble_says_when_the_export_holds_an_earlier_ensemble(run_dir, tmp_pa
 
 
 def test_distill_writes_the_runs_report_again_so_that_it_shows_the_student(
-        run_dir, tmp_path, in_process):
+        run_dir, tmp_path, in_process, figures_not_drawn):
     """`distill` left RUN/report.md and report.html as they were before it: the report did
     not show the student until `hubensemble report` ran. It now writes a report the run has
     again (fit writes it after its stages), and says so."""
@@ -825,12 +816,18 @@ def test_export_student_serves_the_students_recorded_probabilities(
     """`distill` left only a candidate folder (RUN/distill/distill-M/): nothing turned the
     student into a SavedModel or TFLite model, and predict could not take it. `export
     --student` writes it as a one-member export (RUN/export-student by default), through the
-    ensemble's export path; RUN/export and run.json's export record stay the ensemble's."""
+    ensemble's export path; RUN/export and run.json's export record stay the ensemble's.
+    It needs no ensemble.json: the command line's check before TensorFlow read it all the
+    same, so an ensemble.json gone, or damaged by hand, refused the student's export
+    ("…/ensemble.json is damaged …; hubensemble ensemble … writes it again"), which Python's
+    export_ensemble(student=…) wrote (a fault hunt). (That was a test of its own, an export
+    of the student of its own: here the export this test checks runs without it.)"""
     path = tmp_path / "run"
     shutil.copytree(student_run, path)
     run = Run(path)
     ensemble_meta = read_export_metadata(run.export)
     recorded = run.meta()["export"]
+    run.ensemble_json.write_text('{"members": "all"}')
     code, out, err = in_process("export", "--run", path, "--student", "--format", "tflite")
     assert code == 0, err
     # Its first line names the student, not "the N member(s) of its ensemble".
@@ -869,22 +866,7 @@ def test_export_student_serves_the_students_recorded_probabilities(
     code, out, err = in_process("predict", "--model", out_dir, image)
     assert code == 0, err
     assert str(image) in out
-
-
-def test_export_student_needs_no_ensemble_json(student_run, tmp_path, in_process):
-    """`export --student` exports RUN/distill/'s student, checked against the teacher export
-    it learned from; ensemble.json is not read. The command line's check before TensorFlow
-    read it all the same, so an ensemble.json gone, or damaged by hand, refused the student's
-    export ("…/ensemble.json is damaged …; hubensemble ensemble … writes it again"), which
-    Python's export_ensemble(student=…) wrote (a fault hunt)."""
-    path = tmp_path / "run"
-    shutil.copytree(student_run, path)
-    Run(path).ensemble_json.write_text('{"members": "all"}')
-    code, out, err = in_process("export", "--run", path, "--student")
-    assert code == 0, err
-    assert [m["trial"] for m in read_export_metadata(path / "export-student")["members"]] == [
-        "distill-small"]
-    # The ensemble's own export still needs it, and says so.
+    # The ensemble's own export still needs ensemble.json, and says so.
     code, out, err = in_process("export", "--run", path, "--out", tmp_path / "again")
     assert code != 0 and "ensemble.json is damaged" in err, err
 
