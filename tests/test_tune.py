@@ -2075,35 +2075,46 @@ def test_mirrored_on_one_cpu_says_how_to_split_it_and_the_split_trains_on_two(
     code = re.fullmatch(r'python -c "(.*)" tune --run RUN --strategy mirrored …',
                         SPLIT_CPU_RECIPE).group(1)
     run = make_run(tmp_path / "run", modules, task=digits)
+    # A training batch the replicas cannot share evenly (7 over 2): every trial failed in
+    # Keras' fit ("Inputs to operation AddN … must have the same size and shape"), each
+    # recorded as a failed candidate that the next run reused as done. Refused before any.
+    run7 = make_run(tmp_path / "run7", modules, task=digits)  # a pool has one batch
+    # Both commands through the recipe's Python part as given, one after the other in one
+    # process (its TensorFlow, split in two, imported once): each command's exit code on
+    # stdout, a NUL line after each one's stderr.
+    both = ("import json, sys\n"
+            "for argv in json.loads(sys.argv.pop(1)):\n"
+            "    sys.argv[1:] = argv\n"
+            "    try:\n"
+            "        exec(CODE)\n"
+            "    except SystemExit as e:\n"
+            "        print('EXIT', e.code, flush=True)\n"
+            "    print('\\0', file=sys.stderr, flush=True)\n").replace("CODE", repr(code))
+    argvs = [["tune", "--run", str(run.path), "--strategy", "mirrored", "--sweep", "hyper",
+              "--budget", "1", "--profile", "quick", "-q"],
+             ["tune", "--run", str(run7.path), "--strategy", "mirrored", "--sweep", "seeds",
+              "--budget", "1", "--profile", "quick", "--train-batch-size", "7", "-q"]]
     # A user's shell, without TF_CPP_MIN_LOG_LEVEL: the recipe imported TensorFlow itself,
     # before hubensemble, at TensorFlow's level 0, so its INFO and WARNING lines reached the
     # terminal (a mirrored trial's "W… Local rendezvous is aborting …" among them).
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    out = bounded_by_cpu([sys.executable, "-c", code, "tune", "--run", str(run.path),
-                          "--strategy", "mirrored", "--sweep", "hyper", "--budget", "1",
-                          "--profile", "quick", "-q"], capture_output=True, text=True,
-                         cpu=240, env=env)
+    out = bounded_by_cpu([sys.executable, "-c", both, json.dumps(argvs)], capture_output=True,
+                         text=True, cpu=400, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert not re.search(r"^[IW]\d{4} ", out.stderr, re.M), out.stderr[-2000:]
+    codes = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("EXIT ")]
+    errs = out.stderr.split("\0\n")
+    assert codes == ["0", "2"] and len(errs) == 3, (out.stdout, out.stderr[-2000:])
+    assert not re.search(r"^[IW]\d{4} ", errs[0], re.M), errs[0][-2000:]
     (rec,) = candidates(run).values()
     assert rec["strategy"] == "MirroredStrategy" and rec["replicas"] == 2
     assert rec["hparams"]["weight_decay"] > 0 and rec["hparams"]["dropout"] > 0
     val = np.load(run.candidates / rec["trial"] / "val_probs.npy")
     assert val.shape == (200, 10) and np.isfinite(val).all()
     np.testing.assert_allclose(val.sum(1), 1.0, rtol=1e-5)
-    # A training batch the replicas cannot share evenly (7 over 2): every trial failed in
-    # Keras' fit ("Inputs to operation AddN … must have the same size and shape"), each
-    # recorded as a failed candidate that the next run reused as done. Refused before any.
-    run = make_run(tmp_path / "run7", modules, task=digits)  # a pool has one batch
-    out = bounded_by_cpu([sys.executable, "-c", code, "tune", "--run", str(run.path),
-                          "--strategy", "mirrored", "--sweep", "seeds", "--budget", "1",
-                          "--profile", "quick", "--train-batch-size", "7", "-q"],
-                         capture_output=True, text=True, cpu=240, env=env)
-    words = " ".join(out.stderr.split())
-    assert out.returncode == 2, out.stderr[-2000:]
+    words = " ".join(errs[1].split())
     assert ("the training batch of 7 does not divide among the 2 replicas of MirroredStrategy"
             in words and "pass --train-batch-size 6 or 8 (a multiple of 2)" in words), words
-    assert not run.candidates.exists() or not os.listdir(run.candidates)  # none, failed or not
+    assert not run7.candidates.exists() or not os.listdir(run7.candidates)  # none, failed or not
 
 
 def test_an_unreachable_tpu_is_named_in_the_error(monkeypatch, caplog):
