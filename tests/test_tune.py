@@ -79,6 +79,24 @@ def modules(module_factory, tmp_path_factory):
     }
 
 
+@pytest.fixture(scope="module")
+def seeds_run(modules, digits, tmp_path_factory):
+    """A run (`make_run`) after `run_tune(sweep="seeds", budget=1, profile="quick",
+    strategy="cpu")`: its one candidate seeds-0000-gen_a, trained once for the tests that
+    start there. Nothing in the folder names the folder: a copy (`copy_of`) is what the same
+    call leaves in another. Never changed: tests change their copy."""
+    run = make_run(tmp_path_factory.mktemp("seeds-run") / "run", modules, task=digits)
+    tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", strategy="cpu",
+                  task=digits, progress=False)
+    return run.path
+
+
+def copy_of(folder, path):
+    """A copy at `path` of the run folder `folder` (a module fixture's): its Run."""
+    shutil.copytree(folder, path)
+    return Run(path)
+
+
 def _refuse(t):
     import tensorflow as tf
 
@@ -1107,15 +1125,15 @@ def test_tune_restart_starts_a_sweep_over_and_keeps_everything_else(tmp_path, mo
                       oracle_address="127.0.0.1:1", progress=False, **kw)
 
 
-def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules, digits):
+def test_a_pool_holds_one_profile_and_each_sweep_its_own_seed(tmp_path, modules, digits,
+                                                              seeds_run):
     """Settings that would mix in the pool are refused whatever the planned trial ids: a
     new-user check ran `fit --profile quick`, `rank` (which put another module first), then
     `tune --profile cpu`; no planned id was taken, so nothing was refused, and the ensemble
     chose from quick and cpu candidates as one sweep. --modules, or another sweep, did the
     same. Another sweep with its own seed stays allowed (run.json records each sweep's)."""
-    run = make_run(tmp_path / "run", modules, task=digits)
+    run = copy_of(seeds_run, tmp_path / "run")  # after tune --sweep seeds --budget 1
     kw = dict(strategy="cpu", task=digits, progress=False)
-    tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", **kw)
     before, record = candidates(run), run.meta()["tune"]
     assert list(before) == ["seeds-0000-gen_a"] and record["sweeps"]["seeds"]["head_init"] is None
     ranking = json.loads(run.ranking_json.read_text())
@@ -1355,15 +1373,14 @@ def test_a_run_without_a_tune_takes_its_rankings_profile_as_recorded(tmp_path):
 
 
 def test_a_pool_tuned_at_an_older_definition_of_its_profile_resumes_as_recorded(
-        tmp_path, modules, digits):
+        tmp_path, modules, digits, seeds_run):
     """The pool check compared profiles by name: candidates tuned at an older definition of
     quick took new trials at today's as one pool. Now today's definition is refused, naming
     what changed, and tune without a profile goes on with the one recorded."""
     from hubensemble.runprofile import trial_profile
 
-    run = make_run(tmp_path / "run", modules, task=digits)
+    run = copy_of(seeds_run, tmp_path / "run")  # after tune --sweep seeds --budget 1
     kw = dict(strategy="cpu", task=digits, progress=False)
-    tune.run_tune(run.path, sweep="seeds", budget=1, profile="quick", **kw)
 
     def older(meta):  # as an older quick would have recorded it (clipping, say)
         for entry in (meta["tune"], meta["tune"]["sweeps"]["seeds"]):
@@ -1384,7 +1401,7 @@ def test_a_pool_tuned_at_an_older_definition_of_its_profile_resumes_as_recorded(
     assert trial_profile(trial, run.meta()).bn_clipnorm == 0.5
 
 
-def test_a_refused_tune_leaves_run_json_as_it_was(tmp_path, modules, digits):
+def test_a_refused_tune_leaves_run_json_as_it_was(tmp_path, modules, digits, seeds_run):
     """A refusal leaves run.json (and plan.json, and the pool) as they were. Before, tune
     recorded its sweep (run.json "tune": trials, sweeps, profile, ...; RUN/tuner/<sweep>/
     plan.json) and only then loaded the data that refused it (changed on disk since rank);
@@ -1422,9 +1439,8 @@ def test_a_refused_tune_leaves_run_json_as_it_was(tmp_path, modules, digits):
     assert run.meta_path.read_bytes() == before and files(run) == listed
     assert not (run.tuner / "seeds" / "plan.json").exists()
 
-    run = make_run(tmp_path / "run", modules, task=digits)
+    run = copy_of(seeds_run, tmp_path / "run")  # after tune --sweep seeds --budget 1
     kw = dict(budget=1, profile="quick", strategy="cpu", task=digits, progress=False)
-    tune.run_tune(run.path, sweep="seeds", **kw)
     before, pool = run.meta_path.read_bytes(), candidates(run)
     with pytest.raises(RunError, match=re.escape("seed 0 -> 1 (recorded -> now)")):
         tune.run_tune(run.path, sweep="hyper+seeds", seed=1, **kw)
