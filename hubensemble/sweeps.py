@@ -7,12 +7,11 @@ A.2 random space."""
 from __future__ import annotations
 
 import math
-import os
 
 from hubensemble.errors import HubensembleError
 from hubensemble.lockwords import call_verb, option_word
 from hubensemble.optionerror import OptionError
-from hubensemble.text import absolute, closest_names, counted, shell, shell_word
+from hubensemble.text import closest_names, counted, shell, shell_word
 
 #: The tune sweeps (paper 2.2, 2.3, 2.3.1, A.1-A.3, and head-only probes); a --sweep value is
 #: one of them or two joined by "+" (`sweep_parts`).
@@ -53,9 +52,9 @@ def check_budget(sweep: str, budget: int | None, *, again=None) -> None:
     modules need 4×K), …" (it said "cannot hold one", one what only at its end). `again`
     (None: the flag alone, as above): a function of a budget (int) to the whole command,
     or Python call, that runs with it, in the caller's words (`tune_again`, `fit_again`),
-    said as the way on: "… cannot hold one module's 4 trials: run `hubensemble tune --run
-    RUN --sweep default --budget 4` (or more; K modules need 4×K), or a sweep of single
-    trials …", "call run_tune(run_dir='…', sweep='default', budget=4) (or more; …)". The
+    said as the way on (`sweepagain`): "… cannot hold one module's 4 trials: run `hubensemble
+    tune --run RUN --sweep default --budget 4` (or more; K modules need 4×K), or a sweep of
+    single trials …", "call run_tune(run_dir='…', sweep='default', budget=4) (or more; …)". The
     command line checks it before TensorFlow loads; `tune.plan_sweep` checks each part the
     same way."""
     for part in sweep_parts(sweep):
@@ -68,71 +67,6 @@ def check_budget(sweep: str, budget: int | None, *, again=None) -> None:
             raise OptionError(f"the {part} sweep runs 4 trials per {group}; budget "
                               f"{budget} cannot hold one {group}'s 4 trials: {way}, or a "
                               "sweep of single trials (seeds, hyper, combined)")
-
-
-def tune_again(run_dir, call: dict):
-    """`check_budget`'s `again` for a tune call `call` (`run_tune`'s keywords,
-    `options.kwargs_for("tune", args)`, its "sweep" resolved: `sweepwords.resumed_call`)
-    on run `run_dir`: budget -> the call with that budget, its sweep named whatever the
-    default (as `sweepwords.sweep_command` names it), each other option not at its default
-    (`rerun.option_flags`), in the caller's words (`lockwords.command_words`): "`hubensemble
-    tune --run /abs/RUN --sweep default --budget 4 --profile quick`", from Python
-    "run_tune(run_dir='/abs/RUN', sweep='default', budget=4, profile='quick')"."""
-    from hubensemble import options
-    from hubensemble.lockwords import command_words
-    from hubensemble.rerun import option_flags, option_keywords
-
-    sweep = call.get("sweep")
-    table = [o for o in options.options_for(used_by="tune") if o.name in call
-             and o.name != "sweep"]
-
-    def command(budget: int) -> str:
-        from hubensemble.tunepending import profile_name
-
-        now = {**call, "budget": budget, "profile": profile_name(call.get("profile"))}
-        return command_words("tune", run_dir, flags=" ".join(filter(None, (
-            f"--sweep {shell_word(sweep)}" if sweep else "", option_flags(now, table)))),
-            keywords=", ".join(filter(None, (f"sweep={sweep!r}" if sweep else "",
-                                             option_keywords(now, table)))))
-
-    return command
-
-
-def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False):
-    """`check_budget`'s `again` for a fit (or `demo`) into folder `out` with the options
-    `call` (FitOptions' fields: `options.kwargs_for("fit", args)`, a FitOptions' vars), the
-    catalogue files `catalogue` (None: FILE) and data `data` (DataArgs.to_json(), or a spec;
-    None: SPEC): budget -> the whole command with that budget, each option not at its
-    default (`rerun.option_flags`), every path absolute: "`hubensemble fit --catalogue
-    /abs/c.yaml --data npz:/abs/d.npz --sweep probe --budget 4 --out /abs/run`"; from Python
-    "fit(out='/abs/run', catalogue=…, data=…, sweep='probe', budget=4)" (its keywords; with
-    data options, "data_args=…": the caller's own DataArgs, kept)."""
-    from hubensemble import options
-    from hubensemble.lockwords import command_words
-    from hubensemble.rerun import _data_flags, option_flags, option_keywords
-
-    table = options.options_for(record="fit")
-    files = [catalogue] if isinstance(catalogue, (str, bytes)) else list(catalogue or [])
-    args = {"spec": data} if isinstance(data, str) else dict(data or {})
-
-    def command(budget: int) -> str:
-        now = {**call, "budget": budget}
-        if demo:
-            return command_words("demo", out, flags=option_flags(now, table),
-                                 keywords=option_keywords(now, table))
-        flags = " ".join(filter(None, (
-            "--catalogue " + (" ".join(shell(f) for f in files) or "FILE"),
-            _data_flags(args) if args else "--data SPEC", option_flags(now, table))))
-        spec = args.get("spec")
-        paths = [absolute(os.fspath(f)) for f in files]
-        keywords = ", ".join(filter(None, (
-            f"catalogue={(paths[0] if len(paths) == 1 else paths)!r}" if paths
-            else "catalogue=FILE", f"data={spec!r}" if spec else "data=SPEC",
-            "data_args=…" if _data_flags(args).count(" --") else "",
-            option_keywords(now, table))))
-        return command_words("fit", out, flags=flags, keywords=keywords)
-
-    return command
 
 
 def untuned_reason(sweep: str, budget: int, reached: int, of: int, *,

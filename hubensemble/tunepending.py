@@ -21,6 +21,8 @@ from hubensemble.fileio import numpy_load_fault
 from hubensemble.rundir import LABEL_SPLITS
 # Whether a call is of a chief/worker sweep: sweeppool's (its pool refusal says it too).
 from hubensemble.sweeppool import distributed_call  # noqa: F401 (re-exported)
+# A tune call's profile in its command words (sweeps'; stage and run_tune's words use it).
+from hubensemble.sweepagain import profile_name
 
 
 def check_restart(restart: bool, tuner_id, oracle_address) -> None:
@@ -164,20 +166,6 @@ def nothing_to_train(run_dir, call: dict) -> str | None:
     return (f"nothing to train: {every} of sweep {sweep} "
             f"{'has' if total == 1 else 'all have'} a complete candidate; summarizing "
             f"{'it' if total == 1 else 'them'}")
-
-
-def profile_name(profile):
-    """A tune call's `profile` as its command words take it: a name (or None) as it is, a
-    shipped Profile (`hyperrule.PROFILES`, the same definition) as its name, another
-    Profile (made in Python) None: left out of the words, as `sweepwords.sweep_options`
-    leaves a profile the command line cannot name."""
-    from hubensemble.hyperrule import PROFILES
-
-    if profile is None or isinstance(profile, str):
-        return profile
-    name = getattr(profile, "name", None)
-    shipped = PROFILES.get(name) if isinstance(name, str) else None
-    return name if shipped is not None and shipped == profile else None
 
 
 def check_tune_call(run_dir, call: dict) -> None:

@@ -8,7 +8,8 @@ import pytest
 from hubensemble import options
 from hubensemble.cli import build_parser
 from hubensemble.lockwords import command_line
-from hubensemble.sweeps import check_budget, fit_again, tune_again
+from hubensemble.sweepagain import fit_again, tune_again
+from hubensemble.sweeps import check_budget
 
 
 def _refusal(sweep, budget, again, *, typed):

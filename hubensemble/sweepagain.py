@@ -1,0 +1,88 @@
+"""The whole command, or Python call, that runs a sweep again with another budget
+(`tune_again`, `fit_again`: `sweeps.check_budget`'s `again`), in the caller's words, and a
+tune call's profile as those words name it (`profile_name`). Apart from sweeps.py (pure
+policy, imported by most of the package): these read the options table and the advice
+helpers, which import it."""
+
+from __future__ import annotations
+
+import os
+
+from hubensemble.text import absolute, shell, shell_word
+
+
+def tune_again(run_dir, call: dict):
+    """`check_budget`'s `again` for a tune call `call` (`run_tune`'s keywords,
+    `options.kwargs_for("tune", args)`, its "sweep" resolved: `sweepwords.resumed_call`)
+    on run `run_dir`: budget -> the call with that budget, its sweep named whatever the
+    default (as `sweepwords.sweep_command` names it), each other option not at its default
+    (`rerun.option_flags`), in the caller's words (`lockwords.command_words`): "`hubensemble
+    tune --run /abs/RUN --sweep default --budget 4 --profile quick`", from Python
+    "run_tune(run_dir='/abs/RUN', sweep='default', budget=4, profile='quick')"."""
+    from hubensemble import options
+    from hubensemble.lockwords import command_words
+    from hubensemble.rerun import option_flags, option_keywords
+
+    sweep = call.get("sweep")
+    table = [o for o in options.options_for(used_by="tune") if o.name in call
+             and o.name != "sweep"]
+
+    def command(budget: int) -> str:
+        now = {**call, "budget": budget, "profile": profile_name(call.get("profile"))}
+        return command_words("tune", run_dir, flags=" ".join(filter(None, (
+            f"--sweep {shell_word(sweep)}" if sweep else "", option_flags(now, table)))),
+            keywords=", ".join(filter(None, (f"sweep={sweep!r}" if sweep else "",
+                                             option_keywords(now, table)))))
+
+    return command
+
+
+def profile_name(profile):
+    """A tune call's `profile` as its command words take it: a name (or None) as it is, a
+    shipped Profile (`hyperrule.PROFILES`, the same definition) as its name, another
+    Profile (made in Python) None: left out of the words, as `sweepwords.sweep_options`
+    leaves a profile the command line cannot name."""
+    from hubensemble.hyperrule import PROFILES
+
+    if profile is None or isinstance(profile, str):
+        return profile
+    name = getattr(profile, "name", None)
+    shipped = PROFILES.get(name) if isinstance(name, str) else None
+    return name if shipped is not None and shipped == profile else None
+
+
+def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False):
+    """`check_budget`'s `again` for a fit (or `demo`) into folder `out` with the options
+    `call` (FitOptions' fields: `options.kwargs_for("fit", args)`, a FitOptions' vars), the
+    catalogue files `catalogue` (None: FILE) and data `data` (DataArgs.to_json(), or a spec;
+    None: SPEC): budget -> the whole command with that budget, each option not at its
+    default (`rerun.option_flags`), every path absolute: "`hubensemble fit --catalogue
+    /abs/c.yaml --data npz:/abs/d.npz --sweep probe --budget 4 --out /abs/run`"; from Python
+    "fit(out='/abs/run', catalogue=…, data=…, sweep='probe', budget=4)" (its keywords; with
+    data options, "data_args=…": the caller's own DataArgs, kept)."""
+    from hubensemble import options
+    from hubensemble.lockwords import command_words
+    from hubensemble.rerun import _data_flags, option_flags, option_keywords
+
+    table = options.options_for(record="fit")
+    files = [catalogue] if isinstance(catalogue, (str, bytes)) else list(catalogue or [])
+    args = {"spec": data} if isinstance(data, str) else dict(data or {})
+
+    def command(budget: int) -> str:
+        now = {**call, "budget": budget}
+        if demo:
+            return command_words("demo", out, flags=option_flags(now, table),
+                                 keywords=option_keywords(now, table))
+        flags = " ".join(filter(None, (
+            "--catalogue " + (" ".join(shell(f) for f in files) or "FILE"),
+            _data_flags(args) if args else "--data SPEC", option_flags(now, table))))
+        spec = args.get("spec")
+        paths = [absolute(os.fspath(f)) for f in files]
+        keywords = ", ".join(filter(None, (
+            f"catalogue={(paths[0] if len(paths) == 1 else paths)!r}" if paths
+            else "catalogue=FILE", f"data={spec!r}" if spec else "data=SPEC",
+            "data_args=…" if _data_flags(args).count(" --") else "",
+            option_keywords(now, table))))
+        return command_words("fit", out, flags=flags, keywords=keywords)
+
+    return command
