@@ -219,7 +219,7 @@ def check_outputs_outside_data(args) -> None:
 def _budget_again(args, sweep, budget):
     """`sweeps.check_budget`'s `again` for the command line `args` (tune, fit, demo): the
     whole command with another budget (`sweeps.tune_again`, `sweeps.fit_again`)."""
-    from hubensemble.sweeps import fit_again, tune_again
+    from hubensemble.sweepagain import fit_again, tune_again
 
     if args.command == "tune" and getattr(args, "run", None):
         return tune_again(args.run, {**options.kwargs_for("tune", args), "sweep": sweep,

@@ -23,7 +23,8 @@ from hubensemble.sweeplock import (chief_serves, held_members, member_of, member
                                    supersede_chief_end, sweep_member, worker_plan_differs)
 from hubensemble.formats import check_tuner_folder
 from hubensemble.sweepplan import base_words
-from hubensemble.sweeps import check_budget, tune_again, untuned_record
+from hubensemble.sweeps import check_budget, untuned_record
+from hubensemble.sweepagain import tune_again
 from hubensemble.sweepwords import recorded_sweep, resumed_call, sweep_command
 from hubensemble.sweepstate import TRAIN_RULE, sweep_record, sweep_records
 # The summary and the lines of reused trials (TensorFlow-free: sweepsummary), re-exported.
