@@ -76,6 +76,33 @@ def zoo_module(path) -> bool:
                for name in ("zoo.json", "catalogue.yaml"))
 
 
+def size_fits(given, sizes) -> bool:
+    """Whether a module that takes the (height, width) int pairs `sizes` (() for any size) can
+    take images of size `given` ((height, width), ints; None, unknown, fits no fixed size):
+    the one rule of `catalogue validate`
+    (`size_problem`), the loader (`hub.ModuleRuntime.check_input_size`) and HubLayer's call."""
+    return not sizes or (None not in tuple(given)
+                         and tuple(int(v) for v in given) in {tuple(s) for s in sizes})
+
+
+def size_refusal(given, sizes, fix: str, *, where: str = "", keras: bool = False) -> str:
+    """The words of `size_fits` refusing `given`: "the module takes only [96, 96] images
+    (WHERE), not [64, 64]; FIX" — `where` what says so ("its __call__'s traces in
+    saved_model.pb"; "" says nothing), `keras` a Keras model ("the model's input" then),
+    `fix` the caller's way on, naming the size to give: `size_fix` for a catalogue entry,
+    HubLayer's input_size= argument for a layer of its own. Said by the loader, HubLayer and
+    `catalogue validate` alike (they said it in two sets of words)."""
+    subject = "the model's input" if keras else "the module"
+    return (f"{subject} takes only {listed_sizes(sizes)} images{f' ({where})' if where else ''}"
+            f", not {[v if v is None else int(v) for v in given]}; {fix}")
+
+
+def size_fix(sizes, entry: str = "this entry") -> str:
+    """"write `input_size: [96, 96]` in ENTRY": the catalogue's fix of `size_refusal`, the
+    first of `sizes` (the (height, width) pairs the module takes)."""
+    return f"write `input_size: {[int(v) for v in sizes[0]]}` in {entry}"
+
+
 def size_problem(spec) -> str | None:
     """"problem; fix" when entry `spec`'s module (`module_sizes`) takes only fixed sizes and
     its input_size is missing or another size, else None. Without input_size rank embeds it
@@ -88,20 +115,15 @@ def size_problem(spec) -> str | None:
     if found is None or not found[0]:
         return None
     sizes, where, keras = found
-    subject = "the model's input" if keras else "the module"
-    write = f"`input_size: {list(sizes[0])}`"
     if spec.input_size is None:  # the loader's words too (hub.ModuleRuntime.from_spec)
         return missing_input_size(sizes, where, keras=keras)
-    given = [int(v) for v in spec.input_size]
-    if tuple(given) in sizes:
+    if size_fits(spec.input_size, sizes):
         return None
-    said = (f"{given}, but {subject} takes only {listed_sizes(sizes)} images ({where}): rank "
-            "refuses it as it loads; write ")
     taken = from_defaults(spec, "input_size")
-    if taken is None:
-        return said + f"{write} in this entry"
-    return (taken + said + f"{write} in entry {shown(spec.name)} (its own value overrides "
-            "`defaults:`)")
+    fix = ("rank refuses it as it loads; "
+           + size_fix(sizes, "this entry" if taken is None else f"entry {shown(spec.name)} "
+                      "(its own value overrides `defaults:`)"))
+    return (taken or "") + size_refusal(spec.input_size, sizes, fix, where=where, keras=keras)
 
 
 def size_problems(entries) -> list[str]:

@@ -2727,12 +2727,12 @@ def test_validate_refuses_an_input_size_the_keras_files_input_does_not_take(tmp_
     lines = [line for line in str(e.value).splitlines() if "input_size" in line]
     assert len(lines) == 2, str(e.value)
     assert lines[0].startswith(f"{path}:{line_of(path, 'input_size: [64, 64]')}: field "
-                               "'input_size': [64, 64], but the model's input takes only "
-                               "[96, 96] images (its Input's shape in m96.keras)"), lines[0]
+                               "'input_size': the model's input takes only [96, 96] images "
+                               "(its Input's shape in m96.keras), not [64, 64]"), lines[0]
     assert lines[0].endswith("write `input_size: [96, 96]` in this entry"), lines[0]
     assert lines[1].startswith(f"{path}:{line_of(path, 'input_size: [64, 80]')}: field "
-                               "'input_size': [64, 80], but the model's input takes only "
-                               "[96, 96] images (its Input's shape in m96.h5)"), lines[1]
+                               "'input_size': the model's input takes only [96, 96] images "
+                               "(its Input's shape in m96.h5), not [64, 80]"), lines[1]
     assert "right" not in str(e.value)
     # What validate refuses is what rank refuses as the module loads; the fix loads.
     with pytest.raises(ModuleLoadError) as refused:
@@ -2881,14 +2881,15 @@ def test_validate_reads_a_savedmodels_traced_sizes_and_names_an_entry_given_defa
         "without input_size is embedded at the task's resolution; write `input_size: [20, "
         "20]` in this entry (`catalogue add` writes it)")
     assert errors[2] == (
-        f"{path}:{line_of(path, '[64, 64]')}: field 'input_size': [64, 64], but the module "
-        "takes only [20, 20] images (its __call__'s traces in saved_model.pb): rank refuses "
+        f"{path}:{line_of(path, '[64, 64]')}: field 'input_size': the module takes only "
+        "[20, 20] images (its __call__'s traces in saved_model.pb), not [64, 64]; rank refuses "
         "it as it loads; write `input_size: [20, 20]` in this entry")
     assert errors[0] == (  # line order: `defaults:` first
         f"{path}:{line_of(path, '[32, 32]')}: field 'input_size': (the `defaults:` value, "
         f"taken by entry 'from-defaults' at {path}:{line_of(path, '- name: from-defaults')}) "
-        "[32, 32], but the module takes only [24, 24] images (its signature "
-        "'serving_default''s input in saved_model.pb): rank refuses it as it loads; write "
+        "the module takes only [24, 24] images (its signature "
+        "'serving_default''s input in saved_model.pb), not [32, 32]; rank refuses it as it "
+        "loads; write "
         "`input_size: [24, 24]` in entry 'from-defaults' (its own value overrides "
         "`defaults:`)")
     [warning] = [line for line, ok in said if ok is None]

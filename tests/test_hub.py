@@ -1208,6 +1208,17 @@ def test_fixed_size_and_dict_output_are_refused_from_the_signature(tmp_path):
     assert err.value.stage == "input"
     with pytest.raises(ModuleLoadError, match=r"input_size: \[20, 20\]"):
         hub.ModuleRuntime.load(fixed, input_size=(24, 24))
+    # An entry with a size the module cannot take: the loader in validate's words (it said
+    # "the module only takes images of size [20, 20], not [24, 24]; set input_size: …").
+    with pytest.raises(ModuleLoadError) as err:
+        hub.ModuleRuntime.from_spec(ModuleSpec(name="f", handle=fixed, input_size=(24, 24)))
+    problem = size_problem(ModuleSpec(name="f", handle=fixed, input_size=(24, 24)))
+    assert ("module 'f'" in str(err.value) and "the module takes only [20, 20] images (its "
+            "__call__'s traces), not [24, 24]; write `input_size: [20, 20]` in its catalogue "
+            "entry" in str(err.value)), str(err.value)
+    assert problem == ("the module takes only [20, 20] images (its __call__'s traces in "
+                       "saved_model.pb), not [24, 24]; rank refuses it as it loads; write "
+                       "`input_size: [20, 20]` in this entry"), problem
     # A catalogue entry without its size is refused when it loads, naming the entry's line,
     # not at its first embedding (which passed only when the task's resolution was 20 px).
     # In `catalogue validate`'s words for the same rule (they said it in others before).
@@ -1223,7 +1234,8 @@ def test_fixed_size_and_dict_output_are_refused_from_the_signature(tmp_path):
     assert problem.split(" saved_model.pb)")[1] in str(err.value)
     # Without it, an image of another size is refused naming the sizes the module takes.
     free = HubLayer(fixed, module_name="fixed")
-    with pytest.raises(ModuleLoadError, match=r"only takes images of size \[20, 20\]"):
+    with pytest.raises(ModuleLoadError, match=r"takes only \[20, 20\] images \(its __call__'s "
+                                              r"traces\), not \[16, 16\]"):
         free(X[:2])
     # With its size in the entry, any input is resized to it (augment.resize).
     layer = HubLayer(fixed, input_size=(20, 20))

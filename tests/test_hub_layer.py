@@ -99,8 +99,9 @@ def test_images_a_hub_layer_cannot_take_are_refused_in_a_few_words(tiny_module, 
 def test_a_fixed_size_module_names_the_hub_layer_argument_not_a_catalogue_field(tmp_path):
     fixed = write_hub_module(make_tiny_model(input_size=(20, 20)), str(tmp_path / "fixed"),
                              input_size=(20, 20))
-    with pytest.raises(ModuleLoadError, match=r"only takes images of size \[20, 20\], not "
-                                              r"\[16, 16\]; pass input_size=\(20, 20\).*"
+    with pytest.raises(ModuleLoadError, match=r"takes only \[20, 20\] images \(its __call__'s "
+                                              r"traces\), not \[16, 16\]; pass "
+                                              r"input_size=\(20, 20\).*"
                                               r"HubLayer\(handle, input_size=\(20, 20\)\)"):
         HubLayer(fixed)(X)
     with pytest.raises(ModuleLoadError, match=r"HubLayer\(handle, input_size=\(20, 20\)\)"):
@@ -111,7 +112,7 @@ def test_a_fixed_size_module_names_the_hub_layer_argument_not_a_catalogue_field(
     from_spec = hub_layer_from_spec(ModuleSpec(name="fixed", handle=fixed))
     with pytest.raises(ModuleLoadError) as err:
         from_spec(X)
-    assert "set input_size: [20, 20] on its catalogue entry" in str(err.value)
+    assert "write `input_size: [20, 20]` in its catalogue entry" in str(err.value)
     assert "HubLayer(handle" not in str(err.value)
 
 

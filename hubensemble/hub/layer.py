@@ -298,16 +298,10 @@ class HubLayer(keras.layers.Layer):
         sizes = self._runtime.signature.sizes
         if not sizes or self.input_size is not None or self._from_catalogue:
             return
-        hw = tuple(None if v is None else int(v) for v in images.shape[1:3])
-        if hw in sizes:
-            return
-        listed = " or ".join(f"[{h}, {w}]" for h, w in sizes)
-        h, w = sizes[0]
-        raise ModuleLoadError(
-            f"the module only takes images of size {listed}, not {list(hw)}; pass "
-            f"input_size=({h}, {w}) and every image is resized to it: "
-            f"HubLayer(handle, input_size=({h}, {w}))", module=self.module_name,
-            handle=self.handle, stage="input")
+        h, w = sizes[0]  # the runtime's rule and words (catalogue_sizes), HubLayer's fix
+        self._runtime.check_input_size(tuple(images.shape[1:3]), fix=(
+            f"pass input_size=({h}, {w}) and every image is resized to it: "
+            f"HubLayer(handle, input_size=({h}, {w}))"))
 
     def _with_argument_hint(self, error):
         """`error` (a ModuleLoadError) as is for a layer of a catalogue entry; else with a note
@@ -342,7 +336,7 @@ class HubLayer(keras.layers.Layer):
 
 
 #: HubLayer's arguments that are catalogue fields of the same name, and how the runtime's
-#: hints name a field ("set input_size: [20, 20] on its catalogue entry", "write input_dtype:
+#: hints name a field ("write `input_size: [20, 20]` in its catalogue entry", "write input_dtype:
 #: uint8", "set `trust: true`", "update the catalogue's sha256"): `_with_argument_hint`, and
 #: `catalogue add`'s flags (`hub.introspect.with_flag_hint`).
 _ARGUMENTS = ("input_size", "value_range", "input_dtype", "output_key", "signature", "sha256",

@@ -47,6 +47,7 @@ from hubensemble.hub.notices import first_look, module_warning
 from hubensemble.hub.outputs import output_op, own_value_range, probability_rows
 # load_saved_model, SignatureModule: also re-exported (hub.introspect, hub's callers).
 from hubensemble.hub.savedmodels import SignatureModule, load_saved_model  # noqa: F401
+from hubensemble.catalogue_sizes import size_fits, size_fix, size_refusal
 from hubensemble.sizewords import missing_input_size
 
 log = logging.getLogger(__name__)
@@ -396,9 +397,7 @@ class ModuleRuntime:
         sizes = runtime.signature.sizes
         if spec.input_size is None and sizes:
             # validate's words for the same rule (`sizewords`), from the loaded module.
-            keras = runtime.keras_model is not None
-            where = ("its Input's shape" if keras else "its signature's input"
-                     if isinstance(runtime.obj, SignatureModule) else "its __call__'s traces")
+            keras, where = runtime.keras_model is not None, runtime.sizes_where()
             source = getattr(spec, "source", "")
             raise runtime._error(
                 f"field 'input_size' of its catalogue entry{' at ' + source if source else ''}"
@@ -483,15 +482,24 @@ class ModuleRuntime:
         if spec is not None and not embedding_shape(spec.shape):
             raise self._error(_rank_message(spec.shape.rank, spec.shape), "output")
 
-    def check_input_size(self, hw):
+    def check_input_size(self, hw, fix=None):
         """Raises ModuleLoadError(stage="input") when the module was traced only for other
-        (height, width) sizes than ``hw``, naming them and the catalogue fix."""
+        (height, width) sizes than ``hw`` (`catalogue_sizes.size_fits`), in `catalogue
+        validate`'s words (`catalogue_sizes.size_refusal`): the sizes it takes, what says
+        so, ``hw`` and ``fix`` (default: the input_size to write in its catalogue entry)."""
         sizes = self.signature.sizes
-        if sizes and tuple(int(v) for v in hw) not in sizes:
-            listed = " or ".join(f"[{h}, {w}]" for h, w in sizes)
-            raise self._error(
-                f"the module only takes images of size {listed}, not {list(hw)}; set "
-                f"input_size: {listed.split(' or ')[0]} on its catalogue entry", "input")
+        if not size_fits(hw, sizes):
+            raise self._error(size_refusal(
+                hw, sizes, fix or size_fix(sizes, "its catalogue entry"),
+                where=self.sizes_where(), keras=self.keras_model is not None), "input")
+
+    def sizes_where(self) -> str:
+        """What says which sizes the module takes, for the words of a refusal: "its Input's
+        shape" (a Keras model), "its signature's input" or "its __call__'s traces"."""
+        if self.keras_model is not None:
+            return "its Input's shape"
+        return ("its signature's input" if isinstance(self.obj, SignatureModule)
+                else "its __call__'s traces")
 
     def check_width(self, dim):
         """Raises ModuleLoadError(stage="output") when ``dim`` (an int, the module's output
