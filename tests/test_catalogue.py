@@ -3083,3 +3083,28 @@ def test_a_weights_file_from_defaults_is_warned_of_with_each_entry_it_applies_to
         f"warning: {path}:2: (the `defaults:` value, taken by entry {name!r} at {path}:{line}) "
         f"the weights file {tmp_path / 'empty.weights.h5'} is not an HDF5 file: it holds "
         "nothing (0 bytes); rank will skip it" for name, line in (("a", 4), ("b", 5))], said
+
+
+@pytest.mark.parametrize("field, value, yaml, words", [
+    ("input_size", "96x80", "96x80", "write input_size: [96, 80] (height, width)"),
+    ("input_size", "96 X 80", "'96 X 80'", "write input_size: [96, 80] (height, width)"),
+    ("native_size", 160, "160", "write native_size: [160, 160] (height, width)"),
+    ("input_size", 99999, "99999", "write input_size: [224, 224] (height, width)"),
+    ("family", "Generalist", "Generalist", "write family: generalist instead"),
+    ("tags", "a, b", "'a, b'", "write tags: [a, b] instead"),
+])
+def test_yaml_style_values_are_refused_alike_from_python_and_yaml_with_the_size_meant(
+        tmp_path, field, value, yaml, words):
+    # A ModuleSpec made in Python and a YAML entry go through one check per field; a size
+    # written "96x80" (or 160) was told to write [224, 224], the Python API's input_size
+    # reading (inputsize) said (96, 80): one reading now (sizemeant.meant_size).
+    (tmp_path / "m").mkdir()
+    with pytest.raises(ValueError) as err:
+        ModuleSpec(name="a", handle=str(tmp_path / "m"), **{field: value})
+    path = tmp_path / "c.yaml"
+    path.write_text(f"modules:\n  - name: a\n    handle: m\n    {field}: {yaml}\n")
+    with pytest.raises(CatalogueError) as refused:
+        load_catalogue(str(path))
+    said = str(err.value).split(f"field {field!r}: ", 1)[1]
+    assert words in said, said
+    assert said in str(refused.value), (said, str(refused.value))
