@@ -113,6 +113,13 @@ def test_a_fixed_size_module_names_the_hub_layer_argument_not_a_catalogue_field(
     with pytest.raises(ModuleLoadError) as err:
         from_spec(X)
     assert "write `input_size: [20, 20]` in its catalogue entry" in str(err.value)
+    # In our words alone, its stage kept: Keras re-made it as "Exception encountered when
+    # calling HubLayer.call(). \x1b[1m[input] …\x1b[0m Arguments received by …" (stage lost).
+    assert str(err.value).startswith("[input] module 'fixed'") and err.value.stage == "input"
+    assert "Exception encountered" not in str(err.value) and "\x1b" not in str(err.value)
+    with pytest.raises(TypeError) as err:
+        from_spec(np.zeros((1, 20, 20, 3), np.uint8))
+    assert "Arguments received" not in str(err.value), str(err.value)
     assert "HubLayer(handle" not in str(err.value)
 
 

@@ -279,14 +279,20 @@ class HubLayer(keras.layers.Layer):
         """float images [B, H, W, 3] in [0, 1] -> float32 [B, output_dim]; the module's
         regularisation losses are added while a trainable layer trains (also when
         ``batchnorm="inference"`` runs the module itself in inference mode). Raises as the
-        class docstring says."""
-        images = _checked_images(images)
-        self._check_size(images)
+        class docstring says, in our words alone: Keras' __call__ re-makes an error raised
+        here as "Exception encountered when calling HubLayer.call(). \x1b[1m…\x1b[0m
+        Arguments received by …" (a ModuleLoadError losing its stage), unless the error says
+        it was told (`_told`)."""
+        try:
+            images = _checked_images(images)
+            self._check_size(images)
+        except (HubensembleError, TypeError, ValueError) as e:  # ours: the images, the size
+            raise _told(e)
         train = bool(training) and self.trainable
         try:
             out = self._runtime(images, training=train and self.batchnorm == "train")
         except ModuleLoadError as e:
-            raise self._with_argument_hint(e) from e
+            raise _told(self._with_argument_hint(e)) from e
         if train:
             for fn in self._reg_losses:
                 self.add_loss(fn())
@@ -404,6 +410,14 @@ def _check_source_fields(handle, **fields):
         else:
             fix = f"leave {field} out"
         raise ValueError(f"HubLayer {field}={fields[field]!r}: {problem}; {fix}")
+
+
+def _told(error):
+    """`error`, marked as Keras marks an error it has added its call's arguments to
+    (``_keras_call_info_injected``, keras.src.utils.traceback_utils, Keras 3), so that Keras
+    re-raises it as it is: hubensemble's words name the module, the argument and the fix."""
+    error._keras_call_info_injected = True
+    return error
 
 
 def _checked_images(images):
