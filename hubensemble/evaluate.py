@@ -6,7 +6,6 @@ import contextlib
 import logging
 import numbers
 import os
-import pathlib
 import time
 from types import SimpleNamespace
 from typing import Sequence
@@ -35,8 +34,6 @@ from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F40
                                  ROBUSTNESS_FILE, SERVING_SIGNATURE, check_metadata_fits,
                                  check_saved_model_folder, export_identity, load_saved_model,
                                  read_evaluation, read_export_metadata)
-from hubensemble.formats import write_evaluation as _write_file
-from hubensemble.formats import EXPORT_DIR, STUDENT_EXPORT_DIR, TFLITE_DIR
 from hubensemble.kerasenv import with_stage_settings
 from hubensemble.classmatch import class_index
 from hubensemble.evaluationtime import (LONG_EVALUATION_S, evaluation_estimate,  # noqa: F401
@@ -49,77 +46,11 @@ from hubensemble.prediction import EVALUATE_TAKES, model_way_on  # noqa: F401
 from hubensemble.evaluationtask import (_evaluation_task, check_evaluation_data,  # noqa: F401
                                         load_evaluation_task, parse_scored_split,
                                         scored_only, scored_part)
+# Where the result is written (--out), re-exported for the callers that import it from here.
+from hubensemble.evaluateout import (_RUN_EXPORT_FOLDERS, _check_outside_export,  # noqa: F401
+                                     check_evaluation_target, write_evaluation)
 
 log = logging.getLogger(__name__)
-
-
-def check_evaluation_target(path) -> None:
-    """evaluate --out's check, before the evaluation (`formats.check_evaluation_target`:
-    a file that can be written, absent, empty or an earlier evaluation), and not inside an
-    export folder (a SavedModel export or a TFLite one, `formats.made_by_hubensemble`): the
-    next export replaces that folder whole, and the file would vanish with it (`evaluate
-    --out RUN/export/x.json` wrote there without a word). HubensembleError naming the export
-    and a path beside it (RUN/robustness.json when the export is a run's, the report's
-    input), in the caller's words (--out, or write_evaluation's path)."""
-    from hubensemble.formats import check_evaluation_target as check_file
-
-    check_file(path)
-    _check_outside_export(path)
-
-
-#: The folders a run's exports go to (`export`, `export --student`, each with its TFLite
-#: folder beside it), by name in the run folder: an evaluation written there before the export
-#: exists made the folder, and the export then refused it as "not an export made by hubensemble".
-_RUN_EXPORT_FOLDERS = {
-    EXPORT_DIR: "where `export` writes the run's export",
-    TFLITE_DIR: "where `export --format tflite` writes the run's TFLite model",
-    STUDENT_EXPORT_DIR: "where `export --student` writes the run's student",
-    STUDENT_EXPORT_DIR + "-tflite": "where `export --student --format tflite` writes the "
-                                    "student's TFLite model"}
-
-
-def _check_outside_export(path) -> None:
-    """`check_evaluation_target`'s refusal of a `path` inside an export folder, or inside one
-    of the folders a run's exports go to (`_RUN_EXPORT_FOLDERS`, formats' EXPORT_DIR,
-    TFLITE_DIR, STUDENT_EXPORT_DIR and its TFLite folder) when it does not exist yet."""
-    from hubensemble.formats import made_by_hubensemble
-    from hubensemble.lockwords import on_command_line
-
-    here = absolute(os.fspath(path))
-    for folder in map(str, pathlib.Path(here).parents):
-        what = made_by_hubensemble(folder)
-        parent = os.path.dirname(folder)
-        run_owned = Run(parent).exists() and os.path.basename(folder) in _RUN_EXPORT_FOLDERS
-        if what in ("a hubensemble export", "a hubensemble TFLite export") or run_owned:
-            if what not in ("a hubensemble export", "a hubensemble TFLite export"):
-                what = _RUN_EXPORT_FOLDERS[os.path.basename(folder)]
-            beside = (os.path.join(parent, ROBUSTNESS_FILE) if Run(parent).exists() else
-                      os.path.join(parent, os.path.basename(here)))
-            another = "another --out file" if on_command_line() else "another path"
-            raise HubensembleError(
-                f"{here} is inside {folder}, {what}: the next export replaces that folder "
-                f"whole, and the file would vanish with it; choose {another} outside it, e.g. "
-                f"{beside}"
-                + (" (the run's evaluation, which its report shows)"
-                   if beside.endswith(os.sep + ROBUSTNESS_FILE) else ""))
-
-
-def write_evaluation(result: dict, path) -> str:
-    """Writes an `evaluate_model` result as JSON at `path` (atomically, `formats`' writer);
-    returns the path. When `path` is a run's robustness.json (RUN/robustness.json, the
-    report's input), the run's report is written again (`refresh.refresh_report`), as every
-    other stage does: `evaluate --model RUN/export --out RUN/robustness.json` left the report
-    showing the evaluation before it. Not inside a fit (fit writes the report at its end).
-    HubensembleError, nothing written, for a `path` inside an export folder
-    (`check_evaluation_target`: the next export would remove it)."""
-    _check_outside_export(path)
-    written = _write_file(result, path)
-    folder, name = os.path.split(absolute(os.fspath(path)))
-    if name == ROBUSTNESS_FILE and Run(folder).exists():
-        from hubensemble.refresh import refresh_report
-
-        refresh_report(folder, "the new evaluation")
-    return written
 
 
 # ---------------------------------------------------------------------------------------------
