@@ -157,35 +157,41 @@ np.save(sys.argv[4], model(x).numpy())
 leaked = sorted(m for m in sys.modules if m.split(".")[0] == "hubensemble")
 assert not leaked, leaked
 print("loaded without hubensemble")
+print(sys.argv[5], flush=True)
+from tensorflow.python.tools.saved_model_cli import main
+sys.argv = ["saved_model_cli", "show", "--all", "--dir", sys.argv[1]]
+main()
 """
+
+#: Where SCRIPT's output turns from its own lines to saved_model_cli's.
+CLI_FOLLOWS = "--- saved_model_cli show --all ---"
 
 
 @pytest.fixture(scope="module")
 def launched(exported, digits, tmp_path_factory):
-    """`saved_model_cli show --all` and a Python without hubensemble, run in the background
-    while the in-process tests go on (each spends most of its time importing TensorFlow)."""
+    """A Python without hubensemble that loads the export and runs it, then `saved_model_cli
+    show --all` on it (the `saved_model_cli` command's own main(), which its console script
+    calls, in that process: a second process spent 5 s of CPU importing TensorFlow again),
+    run in the background while the in-process tests go on (most of its time is TensorFlow's
+    import) -> (result(name) -> (exit code, stdout, stderr) of "plain" (SCRIPT's own lines)
+    or "cli" (saved_model_cli's), folder)."""
     folder = tmp_path_factory.mktemp("subprocesses")
     np.save(folder / "x.npy", as_float(digits.val.images[:40]))
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    commands = {
-        "cli": cpu_bounded([SAVED_MODEL_CLI, "show", "--all", "--dir", exported[1]], 120),
-        "plain": cpu_bounded([sys.executable, "-c", SCRIPT, exported[1], folder / "x.npy",
-                              folder / "p.npy", folder / "c.npy"], 120),
-    }  # each about 5 s of CPU: TensorFlow's import
-    procs = {}
-    for name, cmd in commands.items():
-        with open(folder / f"{name}.out", "wb") as out, open(folder / f"{name}.err", "wb") as err:
-            procs[name] = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=folder, env=env)
+    cmd = cpu_bounded([sys.executable, "-c", SCRIPT, exported[1], folder / "x.npy",
+                       folder / "p.npy", folder / "c.npy", CLI_FOLLOWS], 120)
+    with open(folder / "out", "wb") as out, open(folder / "err", "wb") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=folder, env=env)
 
     def result(name):
-        code = procs[name].wait()  # bounded by its CPU time (conftest.cpu_bounded)
-        return (code, (folder / f"{name}.out").read_text(), (folder / f"{name}.err").read_text())
+        code = proc.wait()  # bounded by its CPU time (conftest.cpu_bounded)
+        plain, _, cli = (folder / "out").read_text().partition(CLI_FOLLOWS + "\n")
+        return code, {"plain": plain, "cli": cli}[name], (folder / "err").read_text()
 
     yield result, folder
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 def test_export_is_the_weighted_average_of_the_members(exported, loaded, run_dir, digits,
@@ -430,7 +436,12 @@ def test_export_from_python_keeps_tensorflows_lines_off_stderr_and_a_bare_root_b
     (`_tf.native_notices`), as the other native lines do; here to a handler on the
     "hubensemble" logger (INFO, on stdout), the root left bare. Not marked slow, as the
     bare-root check was not: absl's behaviour is what the lowest-bound runs of the non-slow
-    tests check."""
+    tests check. The ensemble is one member of kept weights: the notice (a Merge node of a
+    cond in the served graph) comes with one member as with three, and the members to load
+    and retrain cost the process more CPU time, for neither check."""
+    data = read_json(run_copy / "ensemble.json")
+    data["members"] = [{**data["members"][0], "weight": 1.0}]
+    atomic_write_json(run_copy / "ensemble.json", data)
     code = f"""if True:
         import logging, sys
         import tensorflow  # before hubensemble, as a notebook may
@@ -2239,6 +2250,21 @@ def probe_members(tiny_module):
     return members
 
 
+@pytest.fixture(scope="module")
+def probe_export(probe_members, tmp_path_factory):
+    """(folder, [reloaded], check images): one save_export of `probe_members` into an empty
+    folder made for it ("exp dir"), and the SavedModel its reload check loaded (on_reload's
+    list). Read only: the export test_probes_of_one_module_… checks, the proof that an empty
+    folder is written as before (test_files_put_into_…), the earlier export
+    test_an_earlier_export_… copies (each saved its own: 3 s of CPU each)."""
+    images = np.random.default_rng(0).uniform(size=(6, 20, 17, 3)).astype(np.float32)
+    out = tmp_path_factory.mktemp("probe-export") / "exp dir"
+    out.mkdir()
+    kept = []
+    save_export(probe_members, list("abc"), out, check_images=images, on_reload=kept.append)
+    return out, kept, images
+
+
 def graph_macs(fn, size=12):
     """{op type: multiply-accumulates} of fn on one float32 image [1, size, size, 3]."""
     from hubensemble.cost.graph import count_macs
@@ -2249,16 +2275,12 @@ def graph_macs(fn, size=12):
 
 
 def test_probes_of_one_module_run_its_backbone_once_with_unchanged_probabilities(
-        probe_members, tmp_path):
+        probe_members, probe_export):
     from hubensemble.export import EnsembleModule
 
-    rng = np.random.default_rng(0)
-    images = rng.uniform(size=(6, 20, 17, 3)).astype(np.float32)
-    out = tmp_path / "model"
     # on_reload hands back the SavedModel the reload check loaded (what the TFLite export
     # checks against): checked here as the export at `out`, where a second load was.
-    kept = []
-    save_export(probe_members, list("abc"), out, check_images=images, on_reload=kept.append)
+    out, kept, images = probe_export
     unshared = EnsembleModule(probe_members, list("abc"), share_backbones=False)
     shared = EnsembleModule(probe_members, list("abc"))
     assert shared.groups == [(0, 1), (2,)] and unshared.groups == [(0,), (1,), (2,)]
@@ -2825,7 +2847,7 @@ def test_a_hand_edited_catalogue_entry_in_run_json_is_refused_in_words(
 
 
 def test_files_put_into_the_export_folder_while_it_is_written_are_kept(
-        probe_members, tmp_path):
+        probe_members, probe_export, tmp_path):
     """A new-user check: `fit --export "exp dir"`, and a notes.txt written into the (empty)
     folder as the export was being written, was deleted with the old folder at the swap, exit
     0. The swap asks again (formats.replaceable_export, the early check's rule): refused in
@@ -2846,12 +2868,13 @@ def test_files_put_into_the_export_folder_while_it_is_written_are_kept(
                     say=user_writes_notes)
     assert os.listdir(out) == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
     assert sorted(os.listdir(tmp_path)) == ["exp dir"]  # no temp folder left
-    (out / "notes.txt").unlink()
-    save_export(probe_members, list("abc"), out, check_images=images)
-    assert is_export(out)
+    # An empty folder made for it is written as before: `probe_export`'s save, into a folder
+    # as this one is with notes.txt gone (nothing else in it or beside it, as just checked).
+    assert is_export(probe_export[0]) and os.path.isdir(probe_export[0] / "variables")
 
 
-def test_an_earlier_export_holding_a_users_file_is_not_replaced(probe_members, tmp_path):
+def test_an_earlier_export_holding_a_users_file_is_not_replaced(probe_members, probe_export,
+                                                                tmp_path):
     """A new-user check: `hubensemble export --out "exp dir"` over an earlier export into
     which the user had put notes.txt replaced it, exit 0, notes.txt gone (is_export asked
     only for the metadata asset). An earlier export holding entries it did not write is
@@ -2861,7 +2884,7 @@ def test_an_earlier_export_holding_a_users_file_is_not_replaced(probe_members, t
 
     images = np.random.default_rng(0).uniform(size=(4, 20, 17, 3)).astype(np.float32)
     out = tmp_path / "exp dir"
-    save_export(probe_members, list("abc"), out, check_images=images)
+    shutil.copytree(probe_export[0], out)  # an export as save_export wrote it
     assert foreign_entries(out) == []
     save_export(probe_members, list("abc"), out, check_images=images)  # its own: replaced
     (out / "notes.txt").write_text("keep me")
