@@ -822,10 +822,19 @@ def test_a_host_that_does_not_resolve_is_not_told_to_raise_the_timeout():
     assert resolvers.network_hint(refused) == "check the URL and your connection"
 
 
-def test_missing_module_names_handle(tmp_path):
+def test_missing_module_names_handle(tmp_path, monkeypatch):
     with pytest.raises(ModuleLoadError) as err:
         load_module(str(tmp_path / "nope"), name="ghost")
     assert "ghost" in str(err.value) and "nope" in str(err.value)
+    # A relative name that is nothing here said "abc does not exist; check the path", naming
+    # none of the handle forms (HubLayer refuses it before loading: handlehere).
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModuleLoadError) as err:
+        load_module("abc")
+    assert err.value.stage == "local path" and (
+        "'abc' is neither a URL nor a handle of a known scheme, and the current folder "
+        f"({tmp_path}) holds no file or folder 'abc'" in str(err.value)
+        and "hf://OWNER/MODEL" in str(err.value)), str(err.value)
 
 
 def test_a_handle_one_folder_above_its_module_or_its_archive_names_the_way_on(

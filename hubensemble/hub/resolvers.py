@@ -30,6 +30,8 @@ import tensorflow as tf
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver
 
 from hubensemble.catalogue_here import missing_path_words
+from hubensemble.catalogue_urls import variables_note
+from hubensemble.handlehere import unnamed_handle
 from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
 from hubensemble.formatquery import without_format_query
 # file_sha256: also re-exported (hubensemble.hub's callers).
@@ -297,7 +299,9 @@ class LocalResolver:
         if missing:  # words rank and fit say before TensorFlow too (catalogue_here)
             # Stage "local path", said once: it was a FileNotFoundError reclassified as
             # "[savedmodel] …: FileNotFoundError: P does not exist (note) (check the path)".
-            raise ModuleLoadError(missing, handle=handle, stage="local path")
+            # A relative name given in Python (load_module("abc")): the handle forms too.
+            unnamed = None if variables_note(path) else unnamed_handle(handle, os.getcwd())
+            raise ModuleLoadError(str(unnamed or missing), handle=handle, stage="local path")
         if not os.path.isdir(path) and not path.lower().endswith(KERAS_FILE_SUFFIXES):
             raise ModuleLoadError(file_not_module(path), handle=handle, stage="savedmodel")
         return path
