@@ -1299,8 +1299,9 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
 def test_a_stopped_command_says_why_once(tmp_path):
     # Outside the terminal's log handler, logging's last resort printed it a second time (in
     # a process of its own: pytest's log capture is a handler, so in-process it was once).
-    for command in ("export", "ensemble"):  # with and without TensorFlow; refused before it
-        code, out, err = hubensemble(command, "--run", str(tmp_path / "nowhere"))
+    # Both commands in one process without pytest's handler (`each_in_one_process`).
+    for code, out, err, _ in each_in_one_process(  # with and without TensorFlow; refused
+            *[[command, "--run", tmp_path / "nowhere"] for command in ("export", "ensemble")]):
         assert (code, out) == (2, "") and err.count(f"{tmp_path / 'nowhere'} does not exist") == 1
 
 
