@@ -6,6 +6,7 @@ import os
 import sys
 
 from hubensemble import formats, options
+from hubensemble.options import DEMO_TOP_K  # noqa: F401 (cli's demo default)
 from hubensemble.cliargs import load_data
 from hubensemble.terminal import print_result, say, summary
 from hubensemble.text import absolute, counted
@@ -550,9 +551,6 @@ def cmd_demo(args):
     zoo = "cached" if cached else f"built in {zoo_seconds:.0f} s"
     summary(args, f"{result.summary()}\nzoo: {zoo}; demo total {time.time() - start:.0f} s")
     return 0
-
-
-DEMO_TOP_K = 4  # modules the demo fine-tunes (x 4 trials each): minutes on a laptop CPU
 
 
 def cmd_docs(args) -> int:

@@ -96,6 +96,7 @@ def _opt(name, type, default, help, group, commands, **kwargs) -> Option:
 
 _FIT = ("fit",)
 SEED_MAX = 2**32 - 1  # numpy's (sklearn's splits, keras.utils.set_random_seed)
+DEMO_TOP_K = 4  # modules the demo fine-tunes (x 4 trials each): minutes on a laptop CPU
 _NONE_PER_DATA = "per data set"
 
 # The table. The order is the order of `--help` within each group and of FitOptions' fields.

@@ -228,8 +228,13 @@ def _budget_again(args, sweep, budget):
         from hubensemble.cliargs import data_args_from
 
         data = None if args.command == "demo" else data_args_from(args).to_json()
-        return fit_again(args.out, {o.name: getattr(args, o.name, o.default)
-                                    for o in options.options_for(record="fit")},
+        call = {o.name: getattr(args, o.name, o.default)
+                for o in options.options_for(record="fit")}
+        if args.command == "demo" and call.get("top_k") == options.DEMO_TOP_K:
+            # demo's own default, not typed: "--top-k 4 --budget 4 (K modules need 4×K)"
+            # read as a contradiction (new user, stop 66).
+            del call["top_k"]
+        return fit_again(args.out, call,
                          catalogue=getattr(args, "catalogue", None), data=data,
                          demo=args.command == "demo")
     return None

@@ -66,3 +66,24 @@ def test_a_budget_that_holds_no_group_names_the_whole_command_with_one_that_does
     plain = _refusal("default", 1, None, typed=False)
     assert "pass budget=4 or more (K modules need 4×K)" in plain, plain
     check_budget("probe", 4, again=tune_again(run, call))  # holds one group: nothing
+
+
+def test_demos_budget_refusal_names_no_top_k_it_was_not_given(tmp_path):
+    """`demo --budget 2` was told "run `hubensemble demo --top-k 4 --budget 4 …` (or more; K
+    modules need 4×K)": demo's own --top-k, untyped, read as a contradiction of the rule it
+    follows (a new user, stop 66). A --top-k typed other than demo's default stays. Fails
+    before: --top-k 4 in the command."""
+    from hubensemble.cli import build_parser
+    from hubensemble.lockwords import command_line
+    from hubensemble.options import DEMO_TOP_K
+    from hubensemble.preflight import _budget_again
+
+    out = tmp_path / "demo-run"
+    args = build_parser().parse_args(["demo", "--budget", "2", "--out", str(out)])
+    assert args.top_k == DEMO_TOP_K
+    with command_line():
+        said = _budget_again(args, "default", 2)(4)
+    assert "--budget 4" in said and "--top-k" not in said, said
+    typed = build_parser().parse_args(["demo", "--budget", "2", "--top-k", "1", "--out", str(out)])
+    with command_line():
+        assert "--top-k 1 --budget 4" in _budget_again(typed, "default", 2)(4)
