@@ -236,13 +236,13 @@ def listed_class_names(spec: str) -> list[str] | None:
     the loader reads it: `validate.text_names`), sklearn:digits' ("0" … "9", its classes'
     digits, as its loader names them), or a folder of class folders' (its class folders'
     names, as the loader lists them, `folder._class_folders`; with train/ val/ test/,
-    train/'s, the task's classes, when every val/ and test/ class folder is among them),
+    train/'s, the task's classes, then those of val/ and test/ that train/ lacks),
     without TensorFlow and without reading an image:
     what evaluate matches with an export's class names before its load
     (`evaluationtask.check_evaluation_data`: `evaluate --data sklearn:digits` of an export of
     other classes was refused after TensorFlow's import, 6 s; a folder's after every image
     was read too; one with train/ val/ test/ after TensorFlow and every image). None for
-    other data, a folder whose val/ or test/ has a class train/ lacks, an archive without
+    other data, an archive without
     class_names (its classes are label indices, named by the labels it
     holds) and one the loader will refuse (it says why)."""
     from hubensemble.data import npz
@@ -266,9 +266,12 @@ def listed_class_names(spec: str) -> list[str] | None:
                 layout.get("train", path), listing)]
             others = [folder.label(c) for key in ("val", "test") if key in layout
                       for c in folder._class_folders(layout[key], listing)]
-            # The task's classes are train/'s; a val/ or test/ class folder without one
-            # there is the loader's refusal, in its words.
-            return names if set(others) <= set(names) else None
+            # The task's classes are train/'s, then a val/ or test/ class folder without
+            # one there: evaluate's refusal of a class the export does not know comes
+            # before the loader's "every class needs training images (add train/c/ …)",
+            # which an evaluation cannot act on (new user, stop 66). One the export knows
+            # is still the loader's refusal, in its words.
+            return names + [c for c in dict.fromkeys(others) if c not in names]
         if scheme != "npz":
             return None
         path = npz.locate_npz(rest)

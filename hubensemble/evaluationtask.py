@@ -316,7 +316,7 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
             from hubensemble.data.task import split_key
 
             check_split_strings(data, {split_key(tfds_split[0]): tfds_split[1]})
-        _check_listed_classes(model_dir, data)
+        check_listed_classes(model_dir, data)
         check_scored_split(data, split)  # an npz's listing: the split scored is in it
         return None, None
     given = ([option_word(f"--split {split}", f"split={split!r}")]
@@ -359,7 +359,7 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     return run, recorded
 
 
-def _check_listed_classes(model_dir, data: str) -> None:
+def check_listed_classes(model_dir, data: str) -> None:
     """`classmatch.class_index`'s DataError, before any image is read, when the data `data`
     (an npz storing class_names, sklearn:digits, a folder of class folders:
     `dataargs.listed_class_names`) has

@@ -335,10 +335,19 @@ def check_inputs(args) -> None:
         from hubensemble.evaluate import check_evaluate_options
         check_evaluate_options(args.eval_split, args.corruptions, args.severities)
     if getattr(args, "data", None):
-        check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
-            "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
-            "need_val", "data_dir", "label_key", "image_key")},
-            typed=getattr(args, "given_options", set()) & set(TFDS_ONLY))  # even at default
+        try:
+            check_spec(args.data, **{k: v for k, v in vars(args).items() if k in (
+                "splits", "val_fraction", "test_fraction", "min_classes", "min_per_class",
+                "need_val", "data_dir", "label_key", "image_key")},
+                typed=getattr(args, "given_options", set()) & set(TFDS_ONLY))  # even at default
+        except HubensembleError:
+            if args.command == "evaluate" and getattr(args, "model", None):
+                # A class the export does not know says more than check_spec's "every class
+                # needs training images (add train/x/ …)" of a test/ class train/ lacks:
+                # adding train/x/ only led to this refusal (a new user, stop 66).
+                from hubensemble.evaluationtask import check_listed_classes
+                check_listed_classes(args.model, args.data)
+            raise
     check_outputs_outside_data(args)  # never a file or folder written inside the data
     if getattr(args, "catalogue", None):
         args.specs = load_catalogues(args.catalogue)

@@ -155,3 +155,31 @@ def test_an_exports_run_of_data_given_in_python_says_to_give_the_data_before_tf(
         load_evaluation_task(model)
     assert str(python.value) == (f"{said}call evaluate_model(model_dir={str(model)!r}, "
                                  "task=TASK) with the data to score"), python.value
+
+
+def test_a_test_class_train_lacks_and_the_export_does_not_know_is_told_as_the_exports(
+        tmp_path):
+    """evaluate of a train/ val/ test/ folder whose test/ has a class 'x' that train/ lacks
+    was told "every class needs training images (add train/x/ or remove the folder)"; adding
+    train/x/ only led to a second refusal, that the model does not know 'x' (a new user,
+    stop 66). The export's refusal comes first, from the command too, before TensorFlow. A
+    test/ class the export knows is still the loader's refusal."""
+    from hubensemble.evaluationtask import check_evaluation_data
+    from hubensemble.lockwords import command_line
+    from test_cli import each_in_one_process
+
+    rng = np.random.default_rng(1)
+    model = fake_export(tmp_path / "export")
+    folder = tmp_path / "shots"
+    for split, names in (("train", "ab"), ("val", "ab"), ("test", "abx")):
+        for name in names:
+            pngs(folder / split / name, 2, rng)
+    with command_line(), pytest.raises(DataError) as refused:
+        check_evaluation_data(model, f"folder:{folder}", split="test")
+    said = str(refused.value)
+    assert "'x'" in said and "does not know" in said and "training images" not in said, said
+    (code, _, err, tensorflow), = each_in_one_process(  # the command's data check came first
+        ["evaluate", "--model", model, "--data", f"folder:{folder}"])
+    assert (code, tensorflow) == (2, False) and err.endswith(f"error: {said}\n"), err
+    os.rename(folder / "test" / "x", folder / "test" / "c")  # known to the export
+    assert check_evaluation_data(model, f"folder:{folder}", split="test") == (None, None)
