@@ -144,6 +144,12 @@ def figures_not_drawn(monkeypatch):
     size, its embedding in the HTML, what it plots) or whose names reach a figure's text
     (matplotlib's text errors come at the draw) draws the real ones: it does not take this
     fixture."""
+    no_figures(monkeypatch)
+
+
+def no_figures(monkeypatch):
+    """`figures_not_drawn` on `monkeypatch` (a pytest.MonkeyPatch), for a module fixture,
+    which cannot take the function-scoped fixture (test_fit's `retrained`)."""
     import io
 
     from PIL import Image

@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 import hubensemble
-from conftest import bounded_by_cpu
+from conftest import bounded_by_cpu, no_figures
 from hubensemble.errors import CatalogueError, DataError, HubensembleError, RunError
 from hubensemble import fileio
 from hubensemble.fileio import is_temp
@@ -97,32 +97,12 @@ def retrained(fitted, tmp_path_factory):
     shutil.copytree(fitted[0], out)
     stdout, stderr = io.StringIO(), io.StringIO()
     # The report the export refreshes is read for its text alone, as every test's here
-    # (`report_figures_not_drawn`, which a module fixture cannot take: its patches, here).
+    # (`report_figures_not_drawn`, which a module fixture cannot take: conftest.no_figures).
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout), \
             contextlib.redirect_stderr(stderr):
-        _figures_not_drawn(patch)
+        no_figures(patch)
         code = main(["export", "--run", str(out), "--retrain-full"])
     return out, code, stdout.getvalue(), stderr.getvalue()
-
-
-def _figures_not_drawn(monkeypatch):
-    """conftest's `figures_not_drawn` on `monkeypatch` (a pytest.MonkeyPatch): 1 x 1 PNGs
-    for the report's figures, no layout, every plot still built from the run's numbers."""
-    import io
-
-    from PIL import Image
-
-    from hubensemble.environment import matplotlib_folder
-    from hubensemble.report import figures
-
-    matplotlib_folder()  # as the report does before matplotlib's first import
-    from matplotlib.figure import Figure
-
-    buf = io.BytesIO()
-    Image.new("L", (1, 1), 128).save(buf, format="PNG")
-    png = buf.getvalue()
-    monkeypatch.setattr(figures, "_png", lambda fig: png)
-    monkeypatch.setattr(Figure, "tight_layout", lambda self, *args, **kwargs: None)
 
 
 def trial_starts(run):
