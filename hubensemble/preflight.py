@@ -218,7 +218,7 @@ def check_outputs_outside_data(args) -> None:
 
 def _budget_again(args, sweep, budget):
     """`sweeps.check_budget`'s `again` for the command line `args` (tune, fit, demo): the
-    whole command with another budget (`sweeps.tune_again`, `sweeps.fit_again`)."""
+    whole command with another budget (`sweepagain.tune_again`, `sweepagain.fit_again`)."""
     from hubensemble.sweepagain import fit_again, tune_again
 
     if args.command == "tune" and getattr(args, "run", None):
