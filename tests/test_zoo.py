@@ -682,7 +682,27 @@ def test_a_train_spec_of_no_steps_or_no_learning_rate_is_refused_as_it_is_made(f
         zoo.TrainSpec(**fields)
 
 
-def test_a_failing_worker_stops_the_build_and_leaves_nothing(tmp_path):
+@pytest.fixture
+def slow_reaper(monkeypatch):
+    """Widens a race CI once hit (run 143): a thread other than the main one that reaps a
+    child (waitpid) is held 0.3 s before it returns, so before multiprocessing stores the
+    child's exit code. A stop that reaped the workers in the main thread while the pool's
+    manager thread did left a dead worker listed by multiprocessing.active_children()."""
+    import threading
+    import time
+
+    waitpid = os.waitpid
+
+    def held(pid, options):
+        found = waitpid(pid, options)
+        if found[0] == pid and threading.current_thread() is not threading.main_thread():
+            time.sleep(0.3)
+        return found
+
+    monkeypatch.setattr(os, "waitpid", held)
+
+
+def test_a_failing_worker_stops_the_build_and_leaves_nothing(tmp_path, slow_reaper):
     import multiprocessing
 
     bad = zoo.TrainSpec(examples=64, steps=2, lr=0.01, batch_size=16)
@@ -696,7 +716,7 @@ def test_a_failing_worker_stops_the_build_and_leaves_nothing(tmp_path):
     assert multiprocessing.active_children() == []  # the pool's workers are gone
 
 
-def test_ctrl_c_during_a_parallel_build_ends_the_workers_at_once(tmp_path):
+def test_ctrl_c_during_a_parallel_build_ends_the_workers_at_once(tmp_path, slow_reaper):
     import multiprocessing
     import time
 

@@ -343,28 +343,43 @@ def _stop_workers(pool, others: set):
 
     ``others`` are the child processes that were alive before the pool started. Every other
     live child is one of the pool's workers, whether or not the executor's bookkeeping still
-    lists it when this runs (CI once saw a worker outlive a stop that only ended the listed
-    ones), so all of them are ended and reaped.
+    lists it, so all of them are ended.
+
+    Only the executor's manager thread reaps them (it joins the workers once it finds the
+    pool broken or shut down); this thread waits on their sentinels, which do not reap, then
+    for that thread (``shutdown(wait=True)``). Two threads reaping one child race: the one
+    whose waitpid() loses takes the child for alive until the winner stores its exit code, so
+    a stop that joined the workers itself while that thread did could return with a dead
+    worker still listed by multiprocessing.active_children() (CI run 143; tests/test_zoo.py
+    -k 'failing_worker or ctrl_c_during'). ``Executor.terminate_workers`` (Python 3.14)
+    signals the workers but leaves their reaping to that thread too, after a
+    ``shutdown(wait=False)`` that drops the thread, so it is not used.
     """
-    if hasattr(pool, "terminate_workers"):  # Python >= 3.14
-        pool.terminate_workers()
-    else:
-        pool.shutdown(wait=False, cancel_futures=True)
+    workers = [p for p in multiprocessing.active_children() if p not in others]
+    for proc in workers:
+        proc.terminate()  # SIGTERM: the workers do not handle it
+    late = _wait_for_ends(workers, timeout=30)
+    for proc in late:  # a last resort: SIGKILL cannot be ignored
+        proc.kill()
+    _wait_for_ends(late, timeout=None)
+    pool.shutdown(wait=True, cancel_futures=True)  # its manager thread joins the dead workers
+    for proc in multiprocessing.active_children():  # none but `others` expected: no race now
+        if proc not in others:
+            proc.kill()
+            proc.join()
 
-    def end(signal_first):
-        workers = [p for p in multiprocessing.active_children() if p not in others]
-        for proc in workers:
-            (proc.terminate if signal_first else proc.kill)()
-        for proc in workers:
-            proc.join(timeout=30)
-            if proc.is_alive():  # SIGTERM is not handled by the workers; a last resort
-                proc.kill()
-                proc.join()
 
-    end(signal_first=True)
-    # The executor's manager thread joins the same workers when it finds the pool broken,
-    # at the same time as the loop above. A test once found a worker still listed after the
-    # stop (not reproduced since): once every worker is dead that thread ends, so wait for
-    # it, then end whatever is still listed.
-    pool.shutdown(wait=True)
-    end(signal_first=False)
+def _wait_for_ends(procs, timeout):
+    """Waits up to `timeout` seconds (None: no limit) for the processes `procs` to end,
+    without reaping them (their sentinels, not join()); returns those still running."""
+    from multiprocessing.connection import wait
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    left = {proc.sentinel: proc for proc in procs}
+    while left:
+        rest = None if deadline is None else deadline - time.monotonic()
+        if rest is not None and rest <= 0:
+            break
+        for sentinel in wait(list(left), rest):
+            del left[sentinel]
+    return list(left.values())
