@@ -1,15 +1,15 @@
 """The one rule an ``input_size`` argument of the Python API is checked by (`HubLayer`,
 `load_module`, `write_hub_module`): None or (height, width), two integers in [1,
 MAX_INPUT_SIDE], refused in words naming the function and the value. A leaf of the import
-graph (nothing of hubensemble but `refused`), so the module writer can use it and stay one.
-TensorFlow-free."""
+graph (nothing of hubensemble but `refused` and `sizemeant`), so the module writer can use
+it and stay one. TensorFlow-free."""
 
 from __future__ import annotations
 
 import numbers
-import re
 
 from hubensemble.refused import described
+from hubensemble.sizemeant import meant_size
 
 #: The largest side an input_size may have: above any image module's (TF Hub's and Keras'
 #: classifiers take 600 px at most); a typo there would fill the memory at rank's first batch.
@@ -21,8 +21,9 @@ def checked_input_size(value, *, who: str, none_means: str) -> tuple[int, int] |
     """`value` as (height, width) ints, or None for None. `who` names the caller in the
     words ("HubLayer", "load_module()"), `none_means` what None does there ("the module's
     own size", "any size"). TypeError for anything but None or a pair of integers (a str,
-    an int n: the example is then (n, n), "32x32": (32, 32); an array of another shape, a
-    bool), ValueError for a side outside [1, MAX_INPUT_SIDE] pixels."""
+    an int n: the example is then (n, n), "32x32" or "32×32": (32, 32), read as the
+    catalogue's are: `sizemeant.meant_size`, no example that would itself be refused; an
+    array of another shape, a bool), ValueError for a side outside [1, MAX_INPUT_SIDE] pixels."""
     if value is None:
         return None
     pair = None
@@ -34,15 +35,8 @@ def checked_input_size(value, *, who: str, none_means: str) -> tuple[int, int] |
     if (pair is None or len(pair) != 2
             or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
                        for v in pair)):
-        square = re.fullmatch(r"\s*(\d+)\s*[xX,*]\s*(\d+)\s*", value) if isinstance(
-            value, str) else None
-        if isinstance(value, numbers.Integral) and not isinstance(value, bool) and (
-                1 <= value <= MAX_INPUT_SIDE):  # a hint that would itself be refused is none
-            example = f"input_size=({value}, {value})"
-        elif square:
-            example = f"input_size=({square.group(1)}, {square.group(2)})"
-        else:
-            example = "input_size=(224, 224)"
+        meant = meant_size(value, MAX_INPUT_SIDE)  # one reading with the catalogue's
+        example = f"input_size={meant}" if meant else "input_size=(224, 224)"
         raise TypeError(f"{who} input_size must be None ({none_means}) or (height, width), "
                         f"two integers; got {described(value)}: write {example}")
     h, w = (int(v) for v in pair)

@@ -1,7 +1,8 @@
 """The (height, width) a value that is not a pair of sides means, for the hint of its refusal:
 an int n is (n, n), "32x32" (or "32 X 32", "32,32", "32*32") is (32, 32). One reading for the
-catalogue's input_size/native_size (YAML and ModuleSpec alike: `catalogue_fields`);
-`inputsize.checked_input_size` (HubLayer's input_size=) still reads "HxW" its own way. A leaf
+catalogue's input_size/native_size (YAML and ModuleSpec alike: `catalogue_fields`) and the
+Python API's input_size= (`inputsize.checked_input_size`: HubLayer, load_module,
+write_hub_module). A leaf
 of the import graph: nothing of hubensemble."""
 
 from __future__ import annotations

@@ -1426,14 +1426,16 @@ def test_no_import_cycle_in_the_package():
     assert {"hubensemble.hub", "hubensemble.hub.writer", "hubensemble.zoo.builder"} <= set(graph)
     assert import_cycles(graph) == []
     # The module writer is a leaf: nothing of hubensemble but errors/fileio, the leaves
-    # that check its arguments and text (which imports refused alone), whose path words its
-    # refusal of a folder that is no module uses.
+    # that check its arguments (and what they import) and text (which imports refused
+    # alone), whose path words its refusal of a folder that is no module uses.
     assert graph["hubensemble.hub.writer"] <= {"hubensemble.errors", "hubensemble.fileio",
                                                "hubensemble.inputsize", "hubensemble.refused",
                                                "hubensemble.text"}
     assert graph["hubensemble.text"] <= {"hubensemble.refused"}
-    assert graph["hubensemble.inputsize"] <= {"hubensemble.refused"}
+    # inputsize reads a meant size as the catalogue does (sizemeant: imports nothing of ours).
+    assert graph["hubensemble.inputsize"] <= {"hubensemble.refused", "hubensemble.sizemeant"}
     assert not graph["hubensemble.refused"]
+    assert not graph["hubensemble.sizemeant"]
     assert not [t for t in graph["hubensemble.hub"] | graph["hubensemble.hub.resolvers"]
                 if t.startswith("hubensemble.zoo")]
 

@@ -283,6 +283,12 @@ def test_load_module_names_its_fields(tiny_module, keywords, words):
      r"^write_hub_module\(\) input_size must be None \(any size\) or \(height, width\), two "
      r"integers; got str 'ab': write input_size=\(224, 224\)$"),
     (("model", "m"), dict(input_size=3), TypeError, r"got int 3: write input_size=\(3, 3\)$"),
+    # One reading with the catalogue's (sizemeant): "32×32" was hinted (224, 224), and
+    # "4000x4000" a size that would itself be refused.
+    (("model", "m"), dict(input_size="32×32"), TypeError,
+     r"got str '32×32': write input_size=\(32, 32\)$"),
+    (("model", "m"), dict(input_size="4000x4000"), TypeError,
+     r"got str '4000x4000': write input_size=\(224, 224\)$"),
     (("model", "m"), dict(input_size=(3,)), TypeError, r"got tuple of 1 int \(3\): write "),
     (("model", "m"), dict(input_size=np.zeros((2, 2))), TypeError,
      r"got ndarray float64 \[2, 2\]: write "),
