@@ -87,13 +87,15 @@ def _as_tensor(images: np.ndarray):
     return shared_tensor(images)
 
 
-def _with_members(members_signature, serve):
+def _with_members(members_signature, serve, *, who: str = "the signature", way: str = ""):
     """images -> (the ensemble's probabilities [N, C], its members' [N, M, C]): one call of
     serve_members when it returns both (the members run once), else `serve` and then
-    serve_members (exports made before it returned both)."""
+    serve_members (exports made before it returned both). `who` and `way` name it and the
+    way on in `_signature_caller`'s RunError (they said "the signature returns [...]" alone)."""
     if "probabilities" in members_signature.structured_outputs:
-        return _signature_caller(members_signature, "probabilities", "member_probabilities")
-    members = _signature_caller(members_signature, "member_probabilities")
+        return _signature_caller(members_signature, "probabilities", "member_probabilities",
+                                 who=who, way=way)
+    members = _signature_caller(members_signature, "member_probabilities", who=who, way=way)
     return lambda images: (serve(images), members(images))
 
 
@@ -266,9 +268,11 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     HubensembleError for an unknown corruption or a bad severity; RunError when `model_dir` is
     not a loadable SavedModel with a serving_default signature taking one image input, or when
     an output scored is not probabilities (NaN, logits: `metrics.probability_fault`, naming
-    the image and the condition: `_check_scored`); DataError, before the model loads (its
-    metadata read alone), when the task has a class the export does not name (naming it),
-    when, without class names in the metadata, the class counts differ; or when `task` has
+    the image and the condition: `_check_scored`) or of another shape than its metadata says
+    (`_shape_refusal`; each with the way on, `model_way_on`); DataError, before the model
+    loads (its metadata read alone), when the task has a class the export does not name
+    (naming it), when, without class names in the metadata, the class counts differ (after
+    it loads when only its output shows its count: `_shape_refusal`); or when `task` has
     no `split` or, before anything loads, no image in it (`_scored_split`); TypeError,
     before anything loads, for a `task` that is not a Task (a data spec:
     `load_evaluation_task` reads it).
@@ -352,7 +356,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                    "was evaluated")
     else:
         best_index = trials.index(best_trial)
-        member_call = _with_members(loaded.signatures[MEMBERS_SIGNATURE], serve)
+        member_call = _with_members(loaded.signatures[MEMBERS_SIGNATURE], serve,
+                                    who=f"{model_dir}'s {MEMBERS_SIGNATURE} signature", way=way)
 
     conditions = [("clean", None)] + [(n, s) for n in names for s in sevs]
     # Unbalanced classes: each entry's balanced accuracy too, as fit's closing table gives it.
@@ -401,16 +406,15 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                 x = _as_tensor(x)
                 p, mp = (serve(x), None) if member_call is None else member_call(x)
                 if p.ndim != 2 or p.shape[1] != n_out:
-                    raise DataError(f"the model returns probabilities of shape {p.shape}; "
-                                    f"its metadata names {n_out} classes")
+                    raise _shape_refusal(p.shape, n_out, meta, task, model_dir)
                 _check_scored(p, SERVING_SIGNATURE, "probabilities", idx, cond, split,
                               model_dir)
                 ens_probs[idx] = p
                 if member_call is not None:
                     if mp.ndim != 3 or (members_meta and mp.shape[1] != len(members_meta)):
-                        raise RunError(f"{MEMBERS_SIGNATURE} returned shape {mp.shape}; "
-                                       f"expected [N, {len(members_meta)}, C] (one slice per "
-                                       "member of assets/hubensemble.json); export it again")
+                        raise RunError(f"{model_dir}'s {MEMBERS_SIGNATURE} signature returned "
+                                       f"shape {mp.shape}; expected [N, {len(members_meta)}, C] "
+                                       f"(one slice per member of assets/{METADATA_ASSET}){way}")
                     _check_scored(mp[:, best_index, :], MEMBERS_SIGNATURE,
                                   f"member_probabilities[:, {best_index}]", idx, cond, split,
                                   model_dir)
@@ -519,8 +523,42 @@ def _model_classes(model_names: list, n_classes, task) -> np.ndarray:
     without names, for a class count other than its `n_classes`."""
     if not model_names and n_classes is not None and int(n_classes) != task.num_classes:
         raise DataError(f"the model predicts {n_classes} classes, the task {task.name!r} has "
-                        f"{task.num_classes}; evaluate it on the data it was trained for")
+                        f"{task.num_classes}; {_trained_for(n_classes)}")
     return class_index(model_names, task)
+
+
+def _shape_refusal(shape, n_out: int, meta: dict, task, model_dir) -> HubensembleError:
+    """The refusal of `model_dir`'s serving_default whose 'probabilities' of a batch have
+    `shape` (a tuple) other than [N, `n_out`] (`n_out`: the classes its metadata `meta`
+    names, else `task`'s), with the way on. A table of another rank, or of another class
+    count than the metadata names, is not the model the metadata describes: RunError ending
+    in `model_way_on` (export it again, naming its run; for another maker's model, what
+    evaluate takes). Of another count than the data's where no metadata counts the classes
+    (matched by position): DataError, to evaluate it on the data it was trained for. It said
+    "the model returns probabilities of shape (8, 4); its metadata names 3 classes" with no
+    way on, and named metadata for a model that has none."""
+    got = (f"{model_dir}'s {SERVING_SIGNATURE} signature returns probabilities of shape "
+           f"{tuple(shape)}")
+    named = len(meta.get("class_names") or []) or meta.get("num_classes")
+    if len(shape) != 2:
+        return RunError(f"{got}, not [N, C] (one row of class probabilities per image); "
+                        f"{model_way_on(model_dir, meta)}")
+    if isinstance(named, int) and named:
+        return RunError(f"{got}, but its metadata (assets/{METADATA_ASSET}) names {named} classes: "
+                        f"the metadata is not this model's; {model_way_on(model_dir, meta)}")
+    return DataError(f"{got}, {counted(shape[1], 'class', 'classes')}, and the task "
+                     f"{task.name!r} has {n_out}, matched to them by position ("
+                     + ("its metadata names no classes" if meta else
+                        f"no assets/{METADATA_ASSET} names them")
+                     + f"); {_trained_for(shape[1])}")
+
+
+def _trained_for(n_classes) -> str:
+    """The way on from data of another class count than the model's `n_classes` (its
+    classes unnamed: matched by position), in the caller's words."""
+    return (f"evaluate it on the data it was trained for "
+            f"({option_word('--data SPEC', 'a task')} of {n_classes} classes, in the order of "
+            "the model's outputs)")
 
 
 def same_data(export_task: dict, task, split: str) -> bool | None:

@@ -1744,6 +1744,97 @@ def test_a_model_whose_output_is_not_probabilities_is_refused_naming_an_image(
         assert "the test split's image 5: [nan nan nan]" in said, said
 
 
+def build_shaped_model(path, kind, meta=True):
+    """A SavedModel of serving_default (and serve_members: 2 members of 3 classes on the
+    images' mean colour) whose output is of another shape than its metadata says, by `kind`:
+    "wide" (serving_default's probabilities [N, 4], their width unknown until it runs, as
+    check_metadata_fits cannot see), "rank" ([N]: one value per image), "members"
+    (member_probabilities [N, 3, 3] for the 2 members the metadata lists), "members-key"
+    (serve_members returns 'member_scores'). With `meta`, assets/hubensemble.json names
+    classes a, b, c, the members, the best (the second) and its run, RUN beside the model."""
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
+
+    def probs(images):
+        return tf.nn.softmax((tf.reduce_mean(images, axis=[1, 2]) - 0.5) * 10.0)  # [N, 3]
+
+    @tf.function(input_signature=[spec])
+    def serving_default(images):
+        p = probs(images)
+        if kind == "wide":  # [N, 4], of a width known only when it runs
+            width = tf.shape(images)[1] * 0 + 4
+            p = tf.fill(tf.stack([tf.shape(images)[0], width]), 1.0 / tf.cast(width, tf.float32))
+        return {"probabilities": p[:, 0] if kind == "rank" else p}
+
+    @tf.function(input_signature=[spec])
+    def serve_members(images):
+        p = probs(images)
+        stacked = tf.stack([p] * (3 if kind == "members" else 2), axis=1)
+        return {"member_scores" if kind == "members-key" else "member_probabilities": stacked}
+
+    root = tf.train.Checkpoint()
+    root.serving_default, root.serve_members = serving_default, serve_members
+    tf.saved_model.save(root, str(path), signatures={
+        "serving_default": serving_default.get_concrete_function(),
+        "serve_members": serve_members.get_concrete_function()})
+    if meta:
+        os.makedirs(path / "assets", exist_ok=True)
+        (path / "assets" / "hubensemble.json").write_text(json.dumps(
+            {"format": "hubensemble-export", "class_names": ["a", "b", "c"], "num_classes": 3,
+             "best_single": TRIALS[1], "run": {"path": str(path.parent / "RUN")},
+             "members": [{"trial": t, "module": t[-1], "weight": 0.5} for t in TRIALS[:2]]}))
+    return path
+
+
+@pytest.mark.parametrize("kind, said", [
+    ("wide", "serving_default signature returns probabilities of shape (12, 4), but its "
+             "metadata (assets/hubensemble.json) names 3 classes: the metadata is not this "
+             "model's; "),
+    ("rank", "serving_default signature returns probabilities of shape (12,), not [N, C] "
+             "(one row of class probabilities per image); "),
+    ("members", "serve_members signature returned shape (12, 3, 3); expected [N, 2, C] (one "
+                "slice per member of assets/hubensemble.json); "),
+    ("members-key", "serve_members signature returns ['member_scores'], not "
+                    "'member_probabilities'; ")])
+def test_a_model_of_another_output_shape_is_refused_with_the_way_on(tmp_path, kind, said):
+    """evaluate of an export whose output is of another shape than its metadata says said
+    "the model returns probabilities of shape (12, 4); its metadata names 3 classes" (or
+    of serve_members "…; export it again", or "the signature returns […]"), naming no model,
+    no command and no run. Each names the model's signature and ends in the way on: the
+    command that exports its run again (its metadata names the run), in the caller's words;
+    a model without metadata, of another class count than the data's, is told to be
+    evaluated on the data it was trained for (its classes are matched by position). Fails
+    before: no way on."""
+    from hubensemble.lockwords import command_line
+
+    model = build_shaped_model(tmp_path / "export", kind)
+    run = tmp_path / "RUN"
+    images = (np.random.default_rng(0).random((12, 4, 4, 3)) * 255).astype(np.uint8)
+    task = Task(name="toy", source="test", class_names=["a", "b", "c"],
+                train=Split(images=images[:6], labels=np.arange(6) % 3),
+                test=Split(images=images, labels=np.arange(12) % 3))
+    with command_line(), pytest.raises(RunError) as typed:
+        ev.evaluate_model(model, task, corruptions=False, progress=False)
+    assert str(typed.value) == (f"{model}'s {said}export it again with `hubensemble export "
+                                f"--run {run}`"), typed.value
+    with pytest.raises(RunError) as python:
+        ev.evaluate_model(model, task, corruptions=False, progress=False)
+    assert str(python.value).endswith(f"; export it again with export_ensemble(run_dir="
+                                      f"{str(run)!r})"), python.value
+    if kind != "wide":
+        return
+    # No metadata: the classes are the data's, by position; the data to give is named.
+    os.remove(model / "assets" / "hubensemble.json")
+    with command_line(), pytest.raises(DataError) as typed:
+        ev.evaluate_model(model, task, corruptions=False, progress=False)
+    assert str(typed.value) == (
+        f"{model}'s serving_default signature returns probabilities of shape (12, 4), 4 "
+        "classes, and the task 'toy' has 3, matched to them by position (no "
+        "assets/hubensemble.json names them); evaluate it on the data it was trained for "
+        "(--data SPEC of 4 classes, in the order of the model's outputs)"), typed.value
+    with pytest.raises(DataError, match=r"trained for \(a task of 4 classes, in the order"):
+        ev.evaluate_model(model, task, corruptions=False, progress=False)
+
+
 def test_probability_fault_passes_probabilities_and_names_the_first_row_that_is_not():
     from hubensemble import metrics
 
