@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from evaluatefakes import fake_export, refused_before_tensorflow
 from hubensemble import evaluate as ev
 from hubensemble.data import Split, Task
 from hubensemble.errors import DataError, HubensembleError, RunError
@@ -2523,11 +2524,9 @@ def test_the_tfds_folder_of_an_exports_run_is_checked_before_tensorflow(tmp_path
     from hubensemble.data.tfds import _load_tfds
     from hubensemble.lockwords import command_line
     from hubensemble.rundir import Run
-    from test_cli import each_in_one_process
 
     run, empty = tmp_path / "run", tmp_path / "empty"
-    (run / "export").mkdir(parents=True)
-    (run / "export" / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
+    fake_export(run / "export", metadata=False)
     empty.mkdir()
     (run / "run.json").write_text(json.dumps({"data": {
         "args": {"spec": "tfds:mnist", "data_dir": str(tmp_path / "gone")},
@@ -2538,11 +2537,9 @@ def test_the_tfds_folder_of_an_exports_run_is_checked_before_tensorflow(tmp_path
         with pytest.raises(DataError) as recorded:
             Run(run).task()
     assert str(recorded.value).endswith(f"(the data recorded in {run / 'run.json'})")
-    found = each_in_one_process(["evaluate", "--model", run / "export", "--data-dir", empty],
-                                ["evaluate", "--model", run / "export"])
-    for (code, _, err, tensorflow), words in zip(found, (typed.value, recorded.value)):
-        assert (code, tensorflow) == (2, False), err
-        assert err.endswith(f"error: {words}\n"), err
+    refused_before_tensorflow(
+        (["evaluate", "--model", run / "export", "--data-dir", empty], typed.value),
+        (["evaluate", "--model", run / "export"], recorded.value))
 
 
 def test_a_tfds_split_string_for_other_data_is_refused_from_files_alone(tmp_path):
@@ -2624,13 +2621,8 @@ def test_an_npz_of_classes_the_export_does_not_know_is_refused_before_tensorflow
     from hubensemble.data.specs import load_test_set
     from hubensemble.evaluationtask import check_evaluation_data
     from hubensemble.lockwords import command_line
-    from test_cli import each_in_one_process
 
-    model = tmp_path / "export"
-    (model / "assets").mkdir(parents=True)
-    (model / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
-    (model / "assets" / "hubensemble.json").write_text(json.dumps({
-        "format": "hubensemble-export", "class_names": ["a", "b", "c"], "num_classes": 3}))
+    model = fake_export(tmp_path / "export")
     rng = np.random.default_rng(0)
     npz = tmp_path / "other.npz"
     np.savez(npz, x_test=rng.integers(0, 255, (6, 4, 4, 3), dtype=np.uint8),
@@ -2638,10 +2630,8 @@ def test_an_npz_of_classes_the_export_does_not_know_is_refused_before_tensorflow
     with command_line(), pytest.raises(DataError) as loaded:
         class_index(["a", "b", "c"], load_test_set(f"npz:{npz}"))
     assert "'x'" in str(loaded.value)
-    (code, _, err, tensorflow), = each_in_one_process(
-        ["evaluate", "--model", model, "--data", f"npz:{npz}"])
-    assert (code, tensorflow) == (2, False), err
-    assert err.endswith(f"error: {loaded.value}\n"), err
+    refused_before_tensorflow((["evaluate", "--model", model, "--data", f"npz:{npz}"],
+                               loaded.value))
     np.savez(npz, x_test=rng.integers(0, 255, (6, 4, 4, 3), dtype=np.uint8),
              y_test=np.arange(6) % 2, class_names=np.array(["c", "a"]))
     assert check_evaluation_data(model, f"npz:{npz}") == (None, None)
@@ -2703,20 +2693,13 @@ def test_sklearn_digits_for_an_export_of_other_classes_is_refused_before_tensorf
     from hubensemble.data.specs import load_test_set
     from hubensemble.evaluationtask import check_evaluation_data
     from hubensemble.lockwords import command_line
-    from test_cli import each_in_one_process
 
-    model = tmp_path / "export"
-    (model / "assets").mkdir(parents=True)
-    (model / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
+    model = fake_export(tmp_path / "export", ["0", "1", "x"])
     meta = model / "assets" / "hubensemble.json"
-    meta.write_text(json.dumps({"format": "hubensemble-export", "class_names": ["0", "1", "x"],
-                                "num_classes": 3}))
     with command_line(), pytest.raises(DataError) as loaded:
         class_index(["0", "1", "x"], load_test_set("sklearn:digits"))
-    (code, _, err, tensorflow), = each_in_one_process(
-        ["evaluate", "--model", model, "--data", "sklearn:digits"])
-    assert (code, tensorflow) == (2, False), err
-    assert err.endswith(f"error: {loaded.value}\n"), err
+    refused_before_tensorflow((["evaluate", "--model", model, "--data", "sklearn:digits"],
+                               loaded.value))
     digits = load_test_set("sklearn:digits").class_names
     meta.write_text(json.dumps({"format": "hubensemble-export", "class_names": digits[::-1],
                                 "num_classes": len(digits)}))
@@ -2735,13 +2718,8 @@ def test_a_class_folder_the_export_does_not_know_is_refused_before_any_image_is_
     from hubensemble.data.specs import load_test_set
     from hubensemble.evaluationtask import check_evaluation_data
     from hubensemble.lockwords import command_line
-    from test_cli import each_in_one_process
 
-    model = tmp_path / "export"
-    (model / "assets").mkdir(parents=True)
-    (model / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
-    (model / "assets" / "hubensemble.json").write_text(json.dumps({
-        "format": "hubensemble-export", "class_names": ["a", "b", "c"], "num_classes": 3}))
+    model = fake_export(tmp_path / "export")
     rng = np.random.default_rng(4)
     data = tmp_path / "shots"
     for name in ("a", "x y"):
@@ -2749,10 +2727,8 @@ def test_a_class_folder_the_export_does_not_know_is_refused_before_any_image_is_
     with command_line(), pytest.raises(DataError) as loaded:
         class_index(["a", "b", "c"], load_test_set(f"folder:{data}"))
     assert "'x y'" in str(loaded.value) and "rename the class folder" in str(loaded.value)
-    (code, _, err, tensorflow), = each_in_one_process(
-        ["evaluate", "--model", model, "--data", f"folder:{data}/"])
-    assert (code, tensorflow) == (2, False), err
-    assert err.endswith(f"error: {loaded.value}\n"), err
+    refused_before_tensorflow((["evaluate", "--model", model, "--data", f"folder:{data}/"],
+                               loaded.value))
     os.rename(data / "x y", data / "c")
     assert check_evaluation_data(model, f"folder:{data}") == (None, None)
     layout = tmp_path / "split"
@@ -2883,17 +2859,13 @@ def test_the_moved_data_of_an_exports_run_is_refused_before_tensorflow(tmp_path)
     Fails before: TensorFlow loaded."""
     from hubensemble.lockwords import command_line
     from hubensemble.rundir import Run
-    from test_cli import each_in_one_process
 
     run = tmp_path / "run"
-    (run / "export").mkdir(parents=True)
-    (run / "export" / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
+    fake_export(run / "export", metadata=False)
     (run / "run.json").write_text(json.dumps({"data": {
         "args": {"spec": f"npz:{tmp_path / 'gone.npz'}", "reloadable": True},
         "task": {"fingerprint": "f"}}}))
     with command_line(), pytest.raises(DataError) as recorded:
         Run(run).task()
     assert "(the data recorded in " in str(recorded.value)
-    (code, _, err, tensorflow), = each_in_one_process(["evaluate", "--model", run / "export"])
-    assert (code, tensorflow) == (2, False), err
-    assert err.endswith(f"error: {recorded.value}\n"), err
+    refused_before_tensorflow((["evaluate", "--model", run / "export"], recorded.value))

@@ -10,17 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from evaluatefakes import fake_export, refused_before_tensorflow
 from hubensemble.errors import DataError
-
-
-def fake_export(path, names=("a", "b", "c")):
-    """An export folder whose saved_model.pb is never loaded (refused first)."""
-    (path / "assets").mkdir(parents=True)
-    (path / "saved_model.pb").write_bytes(b"")
-    (path / "assets" / "hubensemble.json").write_text(json.dumps({
-        "format": "hubensemble-export", "class_names": list(names),
-        "num_classes": len(names)}))
-    return path
 
 
 def pngs(folder, n, rng):
@@ -45,7 +36,6 @@ def test_a_split_or_class_the_data_lacks_is_refused_before_tensorflow(tmp_path):
     from hubensemble.evaluationtask import check_evaluation_data, load_evaluation_task
     from hubensemble.lockwords import command_line
     from hubensemble.rundir import DataArgs, Run
-    from test_cli import each_in_one_process
 
     rng = np.random.default_rng(0)
     model = fake_export(tmp_path / "export")
@@ -81,15 +71,12 @@ def test_a_split_or_class_the_data_lacks_is_refused_before_tensorflow(tmp_path):
     # From Python: the same refusal from the listing, in its keywords, before any array.
     with pytest.raises(DataError, match=r"score one it has \(split='val': its x_val\)"):
         load_evaluation_task(model, f"npz:{no_test}", split="test")
-    found = each_in_one_process(
-        ["evaluate", "--model", model, "--data", f"npz:{alone}", "--split", "train"],
-        ["evaluate", "--model", model, "--data", f"npz:{no_test}"],
-        ["evaluate", "--model", model, "--data", f"folder:{folder}"],
-        ["evaluate", "--model", own])
-    references = (one_set.value, said, unknown.value, loaded.value)
-    for (code, _, err, tensorflow), words in zip(found, references):
-        assert (code, tensorflow) == (2, False), err
-        assert err.endswith(f"error: {words}\n"), err
+    refused_before_tensorflow(
+        (["evaluate", "--model", model, "--data", f"npz:{alone}", "--split", "train"],
+         one_set.value),
+        (["evaluate", "--model", model, "--data", f"npz:{no_test}"], said),
+        (["evaluate", "--model", model, "--data", f"folder:{folder}"], unknown.value),
+        (["evaluate", "--model", own], loaded.value))
     # What the load takes passes the checks: the test split of each, a folder of the
     # export's classes.
     assert check_evaluation_data(model, f"npz:{alone}", split="test") == (None, None)
@@ -112,7 +99,6 @@ def test_an_npz_named_by_label_index_for_an_export_of_named_classes_is_refused_b
     from hubensemble.data.specs import load_test_set
     from hubensemble.evaluationtask import check_evaluation_data
     from hubensemble.lockwords import command_line
-    from test_cli import each_in_one_process
 
     model = fake_export(tmp_path / "export")
     npz = tmp_path / "t.npz"
@@ -121,10 +107,8 @@ def test_an_npz_named_by_label_index_for_an_export_of_named_classes_is_refused_b
     with command_line(), pytest.raises(DataError) as loaded:
         class_index(["a", "b", "c"], load_test_set(f"npz:{npz}"))
     assert "named by label index" in str(loaded.value)
-    (code, _, err, tensorflow), = each_in_one_process(
-        ["evaluate", "--model", model, "--data", f"npz:{npz}"])
-    assert (code, tensorflow) == (2, False), err
-    assert err.endswith(f"error: {loaded.value}\n"), err
+    refused_before_tensorflow((["evaluate", "--model", model, "--data", f"npz:{npz}"],
+                               loaded.value))
     indexed = fake_export(tmp_path / "indexed", names=[str(i) for i in range(6)])
     assert check_evaluation_data(indexed, f"npz:{npz}") == (None, None)
 
@@ -137,7 +121,6 @@ def test_an_exports_run_of_data_given_in_python_says_to_give_the_data_before_tf(
     before: TensorFlow loaded, "run the stage from Python"."""
     from hubensemble.errors import RunError
     from hubensemble.evaluationtask import load_evaluation_task
-    from test_cli import each_in_one_process
 
     run = tmp_path / "run"
     model = fake_export(run / "export")
@@ -147,10 +130,8 @@ def test_an_exports_run_of_data_given_in_python_says_to_give_the_data_before_tf(
     said = (f"the data of the export's run {run} was given in Python (an in-memory task or a "
             "label function that cannot be imported again), so evaluate cannot load it from "
             "its run.json; ")
-    (code, _, err, tensorflow), = each_in_one_process(["evaluate", "--model", model])
-    assert (code, tensorflow) == (2, False), err
-    assert err.endswith(f"error: {said}run `hubensemble evaluate --model {model} --data SPEC` "
-                        "with the data to score\n"), err
+    refused_before_tensorflow((["evaluate", "--model", model], f"{said}run `hubensemble "
+                               f"evaluate --model {model} --data SPEC` with the data to score"))
     with pytest.raises(RunError) as python:
         load_evaluation_task(model)
     assert str(python.value) == (f"{said}call evaluate_model(model_dir={str(model)!r}, "
@@ -166,7 +147,6 @@ def test_a_test_class_train_lacks_and_the_export_does_not_know_is_told_as_the_ex
     test/ class the export knows is still the loader's refusal."""
     from hubensemble.evaluationtask import check_evaluation_data
     from hubensemble.lockwords import command_line
-    from test_cli import each_in_one_process
 
     rng = np.random.default_rng(1)
     model = fake_export(tmp_path / "export")
@@ -178,8 +158,8 @@ def test_a_test_class_train_lacks_and_the_export_does_not_know_is_told_as_the_ex
         check_evaluation_data(model, f"folder:{folder}", split="test")
     said = str(refused.value)
     assert "'x'" in said and "does not know" in said and "training images" not in said, said
-    (code, _, err, tensorflow), = each_in_one_process(  # the command's data check came first
-        ["evaluate", "--model", model, "--data", f"folder:{folder}"])
-    assert (code, tensorflow) == (2, False) and err.endswith(f"error: {said}\n"), err
+    # The command's data check came first.
+    refused_before_tensorflow((["evaluate", "--model", model, "--data", f"folder:{folder}"],
+                               said))
     os.rename(folder / "test" / "x", folder / "test" / "c")  # known to the export
     assert check_evaluation_data(model, f"folder:{folder}", split="test") == (None, None)
