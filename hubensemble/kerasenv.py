@@ -41,17 +41,33 @@ BACKEND_ENV = "KERAS_BACKEND"
 BACKEND = "tensorflow"
 
 
-def keras_config_path(environ: Mapping[str, str] | None = None) -> str:
-    """The keras.json Keras reads at import (str), by Keras' own rule: ``$KERAS_HOME/
-    keras.json`` when KERAS_HOME is set, else ``~/.keras/keras.json``, or
-    ``/tmp/.keras/keras.json`` when the home folder cannot be written."""
+def keras_home(environ: Mapping[str, str] | None = None) -> str:
+    """Keras' folder (str; keras.json, its downloads' cache) by Keras' own rule, as a Keras
+    imported now would take it: ``$KERAS_HOME`` when KERAS_HOME is set, else ``~/.keras``,
+    or ``/tmp/.keras`` when the home folder cannot be written (keras/src/backend/config.py,
+    3.15). Not expanded (``~`` left as set), as Keras keeps it."""
     environ = os.environ if environ is None else environ
     if "KERAS_HOME" in environ:
-        folder = environ["KERAS_HOME"]
-    else:
-        home = os.path.expanduser("~")
-        folder = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
-    return os.path.expanduser(os.path.join(folder, "keras.json"))
+        return environ["KERAS_HOME"]
+    home = os.path.expanduser("~")
+    return os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
+
+
+def imported_keras_home() -> str:
+    """The Keras folder of the Keras imported in this process (str, not expanded): the one
+    it took at its import (a KERAS_HOME set later does not move it), read from the internal
+    ``keras.src.backend.config.keras_home`` (no public API gives it; noted in setup.cfg);
+    `keras_home` of the environment now when Keras is not imported or has no such
+    internal."""
+    getter = getattr(sys.modules.get("keras.src.backend.config"), "keras_home", None)
+    folder = getter() if "keras" in sys.modules and callable(getter) else None
+    return folder if isinstance(folder, str) and folder else keras_home()
+
+
+def keras_config_path(environ: Mapping[str, str] | None = None) -> str:
+    """The keras.json Keras reads at import (str), by Keras' own rule: ``keras.json`` in
+    `keras_home` (``$KERAS_HOME``, ``~/.keras`` or ``/tmp/.keras``), expanded."""
+    return os.path.expanduser(os.path.join(keras_home(environ), "keras.json"))
 
 
 def configured_backend(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
@@ -75,11 +91,13 @@ def configured_backend(environ: Mapping[str, str] | None = None) -> tuple[str, s
 
 
 def imported_backend() -> str | None:
-    """The backend of the Keras imported in this process (None: Keras not imported yet, or
-    its import failed: its config module may stay behind, e.g. after TensorFlow's own try
-    of ``tf.keras`` on a backend not installed)."""
-    config = sys.modules.get("keras.src.backend.config")
-    return None if config is None or "keras" not in sys.modules else config.backend()
+    """The backend of the Keras imported in this process, by its public
+    ``keras.config.backend()`` (None: Keras not imported yet, or its import failed: its
+    config module may stay behind, e.g. after TensorFlow's own try of ``tf.keras`` on a
+    backend not installed, but ``keras`` is not in sys.modules; or is still being
+    imported, its ``config`` not there yet)."""
+    backend = getattr(getattr(sys.modules.get("keras"), "config", None), "backend", None)
+    return backend() if callable(backend) else None
 
 
 def backend_refusal(imported: str | None, configured: tuple[str, str]) -> str | None:

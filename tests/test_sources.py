@@ -358,6 +358,9 @@ def test_imagenet_weights_download_is_bounded_and_hash_checked(keras_home, monke
         with pytest.raises(ModuleLoadError) as err:
             hubensemble.hub.locate(f"keras:{APP}")
         assert err.value.stage == "checksum" and "removed" in str(err.value)
+        # the hash Keras checks by (its 32 hex digits: md5), not what get_file was asked
+        # ("does not match the auto hash", before)
+        assert "does not match the md5 hash Keras expects (" in str(err.value), err.value
         assert not os.path.exists(keras_home / "models" / fname)
     finally:
         server.close()
@@ -367,6 +370,74 @@ def test_imagenet_weights_download_is_bounded_and_hash_checked(keras_home, monke
     with pytest.raises(ModuleLoadError, match="delete it") as err:
         hubensemble.hub.locate(f"keras:{APP}")
     assert err.value.stage == "checksum" and str(keras_home / "models" / fname) in str(err.value)
+    assert "does not match the md5 hash Keras expects for" in str(err.value), err.value
+
+
+def test_the_weights_hash_check_is_keras_own(tmp_path):
+    """sources checks a weights file as Keras' get_file does (its validate_file, an internal
+    it no longer calls): the same answer for md5 and sha256 hashes, asked by name or "auto"
+    (by the hash's length), matching or not."""
+    from keras.src.utils import file_utils
+
+    path = tmp_path / "w.h5"
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 5000)
+    digests = {name: getattr(hashlib, name)(path.read_bytes()).hexdigest()
+               for name in ("md5", "sha256")}
+    for name, digest in digests.items():
+        for asked in (name, "auto"):
+            for file_hash in (digest, "0" * len(digest)):
+                request = sources.WeightsRequest("w.h5", "https://x/w.h5", file_hash, asked,
+                                                 "models", str(tmp_path))
+                assert request.algorithm == name
+                assert sources._validate(str(path), request) == file_utils.validate_file(
+                    str(path), file_hash, algorithm=asked) == (file_hash == digest)
+    assert sources._validate(str(path), sources.WeightsRequest(
+        "w.h5", "https://x/w.h5", None, "auto", "models", str(tmp_path)))
+
+
+def test_the_keras_internals_sources_relies_on_are_there():
+    """hub.sources keeps two Keras internals (setup.cfg notes each, with its fall-back):
+    keras.src.utils.file_utils.get_file, intercepted (test_imagenet_weights_are_the_file_
+    keras_get_file_asks_for), and serialization_lib.SafeModeScope, which turns Keras' safe
+    mode on and off around a keras-hub load; kerasenv reads Keras' folder from
+    keras.src.backend.config.keras_home. Without them nothing fails here but the words or
+    the folder: this test names the one a Keras release moved."""
+    from keras.src.backend import config
+
+    from hubensemble import kerasenv
+
+    assert kerasenv.imported_keras_home() == config.keras_home(), "keras_home moved"
+    def lambda_config():  # anew each time: Keras' from_config changes the dict it reads
+        return keras.saving.serialize_keras_object(keras.layers.Lambda(lambda t: t * 2.0))
+
+    scope, scoped = sources._safe_mode_scope(True)
+    assert scoped, "keras.src.saving.serialization_lib.SafeModeScope moved"
+    with scope, pytest.raises(ValueError, match="arbitrary code execution"):
+        keras.saving.deserialize_keras_object(lambda_config())
+    scope, _ = sources._safe_mode_scope(False)
+    with scope:
+        assert isinstance(keras.saving.deserialize_keras_object(lambda_config()),
+                          keras.layers.Lambda)
+    with pytest.raises(ValueError, match="arbitrary code execution"):  # the scope ended
+        keras.saving.deserialize_keras_object(lambda_config())
+
+
+def test_a_keras_without_the_get_file_internal_is_refused_in_words(monkeypatch):
+    """A Keras release that moves keras.src.utils.file_utils.get_file (the internal through
+    which hubensemble learns an application's weights file): an AttributeError from inside
+    the probe, before; a RuntimeError naming the internal and the way on."""
+    from keras.src.utils import file_utils
+
+    monkeypatch.delattr(file_utils, "get_file")
+    sources.imagenet_weights_request.cache_clear()
+    try:
+        with pytest.raises(RuntimeError) as err:
+            sources.imagenet_weights_request(APP, (224, 224))
+    finally:
+        sources.imagenet_weights_request.cache_clear()
+    assert str(err.value) == sources.WEIGHTS_PROBE_GONE.format(version=keras.__version__)
+    assert "keras.src.utils.file_utils.get_file" in str(err.value)
+    assert "`weights:` on the catalogue entry" in str(err.value)
 
 
 # --- safety and pins -------------------------------------------------------------------------

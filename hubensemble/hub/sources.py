@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import logging
 import os
 import threading
@@ -30,6 +31,7 @@ import warnings
 
 import keras
 
+from hubensemble import kerasenv
 # $HUBENSEMBLE_KERAS_WEIGHTS_MIRROR (WEIGHTS_MIRROR_ENV, importable from here too): a base URL
 # serving Keras' weights files by file name, for machines that cannot reach Keras' storage;
 # read and checked by hubensemble.environment.
@@ -74,7 +76,8 @@ class ApplicationPreprocess(keras.layers.Layer):
 class WeightsRequest:
     """What Keras' ``get_file`` is asked for when an application loads its ImageNet weights:
     the file name, its origin URL, its hash (md5 or sha256 hex, or None) and where Keras
-    keeps it (``path``: CACHE_DIR/CACHE_SUBDIR/FNAME)."""
+    keeps it (``path``: CACHE_DIR/CACHE_SUBDIR/FNAME). ``hash_algorithm`` is as asked
+    ("auto", "md5" or "sha256"); `algorithm` is the one Keras checks the file with."""
 
     fname: str
     origin: str
@@ -84,15 +87,24 @@ class WeightsRequest:
     cache_dir: str | None
 
     @property
+    def algorithm(self) -> str:
+        """"sha256" or "md5": Keras' get_file's rule (keras/src/utils/file_utils.py's
+        resolve_hasher, 3.15): "sha256" when asked, or "auto" with a 64-digit hash; else
+        "md5"."""
+        if self.hash_algorithm == "sha256" or (self.hash_algorithm == "auto" and self.file_hash
+                                               and len(self.file_hash) == 64):
+            return "sha256"
+        return "md5"
+
+    @property
     def path(self) -> str:
         """Where Keras' get_file keeps (and looks for) the file: ``$KERAS_HOME`` (default
-        ``~/.keras``; /tmp/.keras when that is not writable) / cache_subdir / fname."""
+        ``~/.keras``; /tmp/.keras when that is not writable; `kerasenv.imported_keras_home`)
+        / cache_subdir / fname."""
         import tempfile
 
-        from keras.src.backend import config
-
-        # keras.src.utils.file_utils.get_file's own rule.
-        base = os.path.expanduser(self.cache_dir or config.keras_home())
+        # Keras' get_file's own rule (keras/src/utils/file_utils.py, 3.15).
+        base = os.path.expanduser(self.cache_dir or kerasenv.imported_keras_home())
         if not os.access(base, os.W_OK):
             base = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(),
                                 ".keras")
@@ -106,14 +118,28 @@ class _Wanted(Exception):
 
 
 _GET_FILE_LOCK = threading.Lock()
+#: The refusal of a Keras that moved the internal `imagenet_weights_request` reads.
+WEIGHTS_PROBE_GONE = (
+    "Keras {version} has no keras.src.utils.file_utils.get_file, the Keras internal through "
+    "which hubensemble learns which ImageNet weights file a keras.applications architecture "
+    "loads (setup.cfg notes it): install a Keras in the range hubensemble's setup.cfg "
+    "allows, or set `weights:` on the catalogue entry to a local weights file")
 
 
 @contextlib.contextmanager
 def _intercept_get_file(handler):
     """Routes keras.applications' ``file_utils.get_file`` calls to ``handler(WeightsRequest)``
     while the block runs (applications call it through that module; tests/test_sources.py
-    checks that they still do)."""
-    from keras.src.utils import file_utils
+    checks that they still do). The public ``keras.utils.get_file`` is the same function, but
+    replacing it there would not reach the applications' calls: so the internal module
+    keras.src.utils.file_utils (noted in setup.cfg). Raises RuntimeError (`WEIGHTS_PROBE_GONE`)
+    on a Keras without it."""
+    try:
+        from keras.src.utils import file_utils
+    except ImportError as e:
+        raise RuntimeError(WEIGHTS_PROBE_GONE.format(version=keras.__version__)) from e
+    if not callable(getattr(file_utils, "get_file", None)):
+        raise RuntimeError(WEIGHTS_PROBE_GONE.format(version=keras.__version__))
 
     def get_file(fname=None, origin=None, untar=False, md5_hash=None, file_hash=None,
                  cache_subdir="datasets", hash_algorithm="auto", extract=False,
@@ -161,15 +187,22 @@ def imagenet_weights_request(name, input_size=None) -> WeightsRequest:
                 input_shape=_application_shape(input_size))
     except _Wanted as wanted:
         return wanted.request
-    raise RuntimeError(f"keras.applications.{name} did not ask for its ImageNet weights file")
+    raise RuntimeError(f"keras.applications.{name} did not ask for its ImageNet weights file "
+                       "through keras.src.utils.file_utils.get_file (Keras "
+                       f"{keras.__version__}); set `weights:` on the catalogue entry to a "
+                       "local weights file")
 
 
 def _validate(path, request):
-    from keras.src.utils import file_utils
-
+    """Whether the file at ``path`` has the hash Keras expects (True without one): Keras'
+    own check (its get_file's validate_file, not public API), by hashlib."""
     if request.file_hash is None:
         return True
-    return file_utils.validate_file(path, request.file_hash, algorithm=request.hash_algorithm)
+    digest = hashlib.new(request.algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == str(request.file_hash)
 
 
 def _not_weights(path, request):
@@ -202,7 +235,7 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
                 f"the file from {request.origin}", module=module, handle=handle, stage="load")
         if not _validate(path, request):
             raise ModuleLoadError(
-                f"{path} does not match the {request.hash_algorithm} hash Keras expects for "
+                f"{path} does not match the {request.algorithm} hash Keras expects for "
                 f"{request.fname} ({request.file_hash}); delete it so that it is downloaded "
                 "again, or replace it with the file from "
                 f"{request.origin}", module=module, handle=handle, stage="checksum")
@@ -233,7 +266,7 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
         os.unlink(path)
         raise ModuleLoadError(
             f"the download of {request.fname} from {url} does not match the "
-            f"{request.hash_algorithm} hash Keras expects ({request.file_hash}); removed it",
+            f"{request.algorithm} hash Keras expects ({request.file_hash}); removed it",
             module=module, handle=handle, stage="checksum")
     return path
 
@@ -438,15 +471,13 @@ def load_preset(path, *, trust=False, module=None, handle=None) -> Preset:
     refuses the preset, "load" when keras-hub cannot load it, "output" for a backbone whose
     output is not an image feature map or token sequence."""
     keras_hub = _keras_hub(handle or path, module)
-    from keras.src.saving import serialization_lib
-
     from hubensemble.hub.resolvers import download_dropped_if_unloadable
 
     # A fetched preset that keras-hub cannot load is not kept in its loader's cache: the next
     # run fetches it again (a local folder is never touched).
     with download_dropped_if_unloadable(handle or path, stages=("load",), path=path):
-        backbone, converter = _backbone(keras_hub, serialization_lib, path, trust=trust,
-                                        module=module, handle=handle)
+        backbone, converter = _backbone(keras_hub, path, trust=trust, module=module,
+                                        handle=handle)
     scale = getattr(converter, "scale", None) if converter is not None else 1.0 / 255.0
     offset = getattr(converter, "offset", None) if converter is not None else None
     size = getattr(converter, "image_size", None) if converter is not None else None
@@ -465,19 +496,40 @@ def load_preset(path, *, trust=False, module=None, handle=None) -> Preset:
     return Preset(model, tuple(int(v) for v in size) if size else None)
 
 
-def _backbone(keras_hub, serialization_lib, path, *, trust, module, handle):
+def _safe_mode_scope(safe):
+    """(context, whether it sets it): Keras' safe mode (no Python code a file carries runs
+    as it loads) on, or with ``safe`` False off, for the keras-hub loads in the block.
+    keras-hub's from_preset takes no safe_mode argument and Keras' public switch
+    (keras.config.enable_unsafe_deserialization) turns it off for the whole process, for
+    good: so the internal keras.src.saving.serialization_lib.SafeModeScope (setup.cfg notes
+    it). On a Keras without it: no scope, Keras' default holds (safe, unless the process
+    turned it off itself), and a trusted preset's Lambda layers are refused (`_backbone`
+    says why)."""
+    try:
+        from keras.src.saving.serialization_lib import SafeModeScope
+    except ImportError:
+        return contextlib.nullcontext(), False
+    return SafeModeScope(safe), True
+
+
+def _backbone(keras_hub, path, *, trust, module, handle):
     """(keras-hub's Backbone, its ImageConverter or None) of the preset folder ``path``;
     raises ModuleLoadError stage "unsafe" (safe mode refused it) or "load"."""
+    scope, scoped = _safe_mode_scope(not trust)
     try:
-        with serialization_lib.SafeModeScope(not trust):
+        with scope:
             backbone = keras_hub.models.Backbone.from_preset(path)
             converter = None
             if os.path.exists(os.path.join(path, "image_converter.json")):
                 converter = keras_hub.layers.ImageConverter.from_preset(path)
     except Exception as e:  # noqa: BLE001 - keras-hub raises many types for a bad preset
         stage = "unsafe" if "arbitrary code execution" in str(e) else "load"
+        gone = ("; `trust: true` cannot lift Keras' safe mode for a keras-hub preset on "
+                f"Keras {keras.__version__}, which has no keras.src.saving.serialization_lib."
+                "SafeModeScope: install a Keras in the range hubensemble's setup.cfg allows"
+                if stage == "unsafe" and trust and not scoped else "")
         raise ModuleLoadError(f"keras-hub cannot load the preset: {type(e).__name__}: "
-                              f"{first_line(e)}", module=module, handle=handle or path,
+                              f"{first_line(e)}{gone}", module=module, handle=handle or path,
                               stage=stage) from e
     return backbone, converter
 
