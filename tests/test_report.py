@@ -4039,3 +4039,39 @@ def test_every_dict_the_data_record_holds_is_checked_for_its_kind(tmp_path):
         assert kind_problems(doc, RUN_KINDS, drop=True) == [
             f'its "data.task.{key}" is a JSON string, expected an object'], key
         assert doc["data"]["task"][key] is None
+
+
+@pytest.mark.slow
+def test_a_fit_says_its_warnings_of_chance_once(tmp_path, in_process):
+    """`fit` of a module whose embedding is constant (its probes at chance, kept by --profile
+    quick) said "the ensemble is at chance on validation: …" and "1 ensemble member is at
+    chance on validation …" twice each in one command's output: the ensemble stage's
+    warnings, then the closing table's lines, word for word. Once each now (the stage's); a
+    fit again, which reuses the stage (silent), says them in its table, once. Fails before:
+    2 of each."""
+    from conftest import make_tiny_model
+    from hubensemble.hub import write_hub_module
+
+    flat = make_tiny_model(seed=0, width=4)
+    flat.set_weights([np.zeros_like(w) for w in flat.get_weights()])  # relu(0): constant
+    module = write_hub_module(flat, str(tmp_path / "flat"))
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text(f"modules:\n  - {{name: flat, handle: {module}}}\n")
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, **{f"{x}_{s}": v for s, n in (("train", 64), ("val", 64), ("test", 32))
+                      for x, v in (("x", rng.integers(0, 256, (n, 8, 8, 3), np.uint8)),
+                                   ("y", np.arange(n) % 4))})
+    args = ("fit", "--catalogue", catalogue, "--data", f"npz:{data}", "--out", tmp_path / "run",
+            "--sweep", "probe", "--profile", "quick", "--no-corruptions")
+    warnings = ("the ensemble is at chance on validation: ",
+                "1 ensemble member is at chance on validation")
+    code, out, err = in_process(*args)
+    assert code == 0, err[-3000:]
+    for said in warnings:
+        assert (out + err).count(said) == 1, (said, out, err[-3000:])
+        assert said in err  # the ensemble stage's warning
+    code, out, err = in_process(*args)
+    assert code == 0 and "ensemble: done before, reused" in err, err[-3000:]
+    for said in warnings:
+        assert (out + err).count(said) == 1 and f"warning: {said}" in out, (said, out, err)

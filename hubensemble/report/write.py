@@ -159,8 +159,9 @@ _ENSEMBLE_FIRST = "an ensemble first (the first line says how)"
 def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
     """The demo's closing table: best single member vs ensemble on test (accuracy, NLL, ECE
     from ensemble.json), a note naming the classes that have no test (or validation)
-    example, ensemble size (with a warning when the ensemble or a member is at chance), time
-    per stage, and where the export and the report are — a few lines for the terminal.
+    example, ensemble size (with a warning when the ensemble or a member is at chance, unless
+    the fit ran the ensemble stage, which said it: `ensemble_warned`), time per stage, and
+    where the export and the report are — a few lines for the terminal.
     `labels_line`: (its line on the labels,) as `fit_report` gave it; None: the label checks
     run now (`labels.summary_line`). Raises RunError when ensemble.json is unreadable."""
     from hubensemble.rundir import Run
@@ -254,11 +255,15 @@ def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
         lines.append(f"ensemble size: {_n(len(members), 'member')} ("
                      f"{_n(ensemble.get('size', '?'), 'greedy pick')}) of "
                      f"{_n(ensemble.get('n_candidates', '?'), 'candidate')}{why}")
-        if ensemble.get("at_chance"):
-            lines.append("warning: " + ens.at_chance_text(ensemble["at_chance"]))
-        weak = _members_at_chance(run, members)
-        if weak:
-            lines.append("warning: " + weak)
+        # The ensemble stage this fit ran warned of these (stderr, RUN/log.txt): the table
+        # said them again, word for word, in the same command's output. A fit that reused
+        # the stage said nothing of them: its table does.
+        if not ensemble_warned(meta):
+            if ensemble.get("at_chance"):
+                lines.append("warning: " + ens.at_chance_text(ensemble["at_chance"]))
+            weak = _members_at_chance(run, members)
+            if weak:
+                lines.append("warning: " + weak)
     lines += _failure_lines(run, meta)
     wrong = summary_line(path) if labels_line is None else labels_line[0]
     if wrong:
@@ -289,6 +294,16 @@ def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
     else:
         lines.append(f"report: not written yet (`hubensemble report --run {shell(path)}`)")
     return "\n".join(lines)
+
+
+def ensemble_warned(meta: dict) -> bool:
+    """Whether the fit whose closing table `summary_table` gives ran the ensemble stage
+    itself, which warned then of an ensemble and of members at chance on validation
+    (`ensemble.run_ensemble`): run.json's `meta` records the stage "reused": false (fit's
+    `stagerecords.mark`). False for a stage the fit reused, one run on its own (its record
+    holds no "reused": `stagerecords.mark_time`), or no record: the table says them then."""
+    record = (meta.get("stages") or {}).get("ensemble") if isinstance(meta, dict) else None
+    return isinstance(record, dict) and record.get("reused") is False
 
 
 def _figures(record: dict) -> str:
