@@ -407,6 +407,7 @@ def test_the_keras_internals_sources_relies_on_are_there():
     from hubensemble import kerasenv
 
     assert kerasenv.imported_keras_home() == config.keras_home(), "keras_home moved"
+
     def lambda_config():  # anew each time: Keras' from_config changes the dict it reads
         return keras.saving.serialize_keras_object(keras.layers.Lambda(lambda t: t * 2.0))
 
