@@ -179,3 +179,201 @@ def test_setup_cfgs_lower_bounds_are_the_oldest_releases_the_readme_says_were_te
                          "change both:\n" + "\n".join(wrong))
     since = _python_requires()
     assert f"Python {since[0]}.{since[1]}" in text
+
+
+# --- dependencies' internals: each use noted in setup.cfg ------------------------------------
+
+#: Module paths that are a dependency's own code, not its public API.
+PRIVATE_MODULES = ("keras.src", "tensorflow.python", "tf_keras", "keras_tuner.src")
+#: Dependencies whose `_`-prefixed attributes (and tensorflow_hub's modules) are internals.
+DEPENDENCIES = ("keras", "tensorflow", "keras_tuner", "tensorflow_hub", "tf_keras")
+#: tensorflow_hub's public API: the names its __init__.py imports (0.16.1); its modules
+#: (resolver, compressed_module_resolver, file_utils, ...) are not.
+TENSORFLOW_HUB_PUBLIC = {"KerasLayer", "load", "resolve", "__version__"}
+#: How Keras marks a tensor's or an error's own state: `x._keras_history`,
+#: `e._keras_call_info_injected`, on objects a scan cannot type.
+KERAS_PRIVATE_PREFIXES = ("_keras", "_tf_")
+_DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+
+
+def _private(name):
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__")
+                                         and name != "__internal__")
+
+
+def internal_key(path):
+    """The dotted `path` cut just after its first private part (a private module, a
+    tensorflow_hub module, a `_`-prefixed attribute of a dependency); None when public."""
+    if any(path == p or path.startswith(p + ".") for p in PRIVATE_MODULES):
+        return path
+    parts = path.split(".")
+    if parts[0] not in DEPENDENCIES:
+        return None
+    if parts[0] == "tensorflow_hub" and len(parts) > 1 and parts[1] not in TENSORFLOW_HUB_PUBLIC:
+        return ".".join(parts[:2])
+    cut = next((i for i, part in enumerate(parts[1:], 1) if _private(part)), None)
+    return None if cut is None else ".".join(parts[:cut + 1])
+
+
+def internals_used(source):
+    """[(line, internal)] of `source`'s uses of its dependencies' internals: imports of a
+    private module (or a tensorflow_hub module, `hub.tfhub.submodule("x")` too), dotted
+    names through them or through a `_`-prefixed attribute of a dependency, strings that
+    name one ("keras.src.backend.config", a list of internals) and attributes Keras marks
+    objects with (`KERAS_PRIVATE_PREFIXES`). Attributes of objects the scan cannot type are
+    `private_attributes_used`'s."""
+    tree = ast.parse(source)
+    aliases, found = {}, set()
+
+    def add(line, path):
+        key = internal_key(path)
+        if key:
+            found.add((line, key))
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(node.lineno, alias.name)
+                top = alias.name.split(".")[0]
+                aliases[alias.asname or top] = alias.name if alias.asname else top
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                add(node.lineno, f"{node.module}.{alias.name}")
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    inner = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            dotted = _dotted(node) if id(node) not in inner else None  # the whole chain
+            if dotted and dotted.split(".")[0] in aliases:
+                head, _, rest = dotted.partition(".")
+                add(node.lineno, f"{aliases[head]}.{rest}")
+            if node.attr.startswith(KERAS_PRIVATE_PREFIXES):
+                found.add((node.lineno, node.attr))
+        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+              and _DOTTED_PATH.fullmatch(node.value)):
+            add(node.lineno, node.value)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args
+              and aliases.get(node.func.id) == "hubensemble.hub.tfhub.submodule"
+              and isinstance(node.args[0], ast.Constant)):
+            add(node.lineno, f"tensorflow_hub.{node.args[0].value}")
+    return sorted(found)
+
+
+def noted(internal, text):
+    """Whether setup.cfg's `text` names `internal`: a private attribute by its name
+    (`_save_trial`); a module path by itself, by a private module it is in
+    ("keras.src.utils.file_utils" notes keras.src.utils.file_utils.get_file; the bare
+    "keras.src" notes nothing) or by something in it (keras.src.utils.file_utils.get_file
+    notes the import of keras.src.utils.file_utils)."""
+    last = internal.rsplit(".", 1)[-1]
+    if _private(last):
+        return re.search(rf"(?<!\w){re.escape(last)}(?!\w)", text) is not None
+    roots = [p for p in PRIVATE_MODULES if internal.startswith(p + ".") or internal == p]
+    deepest_root = len(roots[0].split(".")) if roots else 1
+    for name in re.findall(r"(?<![\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+", text):
+        if name == internal or name.startswith(internal + "."):
+            return True
+        if internal.startswith(name + ".") and len(name.split(".")) > deepest_root:
+            return True
+    return False
+
+
+def _unnoted(found_by_path):
+    text = (ROOT / "setup.cfg").read_text()
+    return [f"{path}:{line}: {internal}" for path, uses in found_by_path
+            for line, internal in uses if not noted(internal, text)]
+
+
+def test_the_scan_finds_the_internals_of_dependencies():
+    source = ("import keras\nimport tensorflow as tf\nimport sys\n"
+              "from keras.src.utils import file_utils\n"
+              "from tensorflow_hub import resolver, KerasLayer\n"
+              "from hubensemble.hub.tfhub import submodule\n"
+              "x = keras.src.backend.config.keras_home()\ny = keras.config.backend()\n"
+              "z = sys.modules.get('keras.src.backend.config')\nfu = submodule('file_utils')\n"
+              "tf.__internal__.x\ntf.__version__\ne._keras_call_info_injected = True\n"
+              "NAMES = ('keras_tuner.engine.oracle.Oracle._save_trial', 'keras.layers.Dense')\n"
+              "file_utils.get_file\n")
+    assert internals_used(source) == [
+        (4, "keras.src.utils.file_utils"), (5, "tensorflow_hub.resolver"),
+        (7, "keras.src.backend.config.keras_home"), (9, "keras.src.backend.config"),
+        (10, "tensorflow_hub.file_utils"), (11, "tensorflow.__internal__"),
+        (13, "_keras_call_info_injected"),
+        (14, "keras_tuner.engine.oracle.Oracle._save_trial"),
+        (15, "keras.src.utils.file_utils.get_file")]
+    text = "# keras.src.utils.file_utils.get_file, Oracle._save_trial (tensorflow_hub.resolver)"
+    assert noted("keras.src.utils.file_utils", text)
+    assert noted("keras.src.utils.file_utils.get_file.__wrapped__", text)
+    assert noted("keras_tuner.engine.oracle.Oracle._save_trial", text)
+    assert noted("tensorflow_hub.resolver", text)
+    assert noted("keras.src.utils", text), "a note of what is used in it notes its import"
+    assert not noted("keras.src.backend", text)
+    assert not noted("keras.src.backend.config", "# keras.src, some_keras.src.backend.config")
+    assert not noted("keras_tuner.engine.oracle.Oracle._save", text)
+
+
+def test_every_internal_of_a_dependency_the_package_uses_is_noted_in_setup_cfg():
+    """The guide's rule: where code relies on a library's internals, setup.cfg pins the
+    tested range and says so. hub/sources.py and kerasenv.py read three Keras internals no
+    note named; each use of a private module (keras.src, tensorflow.python, tf_keras,
+    keras_tuner.src, tensorflow_hub's modules) or private attribute is named in setup.cfg,
+    with why, the tested version and the fall-back."""
+    found = [(path.relative_to(ROOT), internals_used(path.read_text()))
+             for path in sorted((ROOT / "hubensemble").rglob("*.py"))]
+    assert sum(len(uses) for _, uses in found) > 0, "the scan found nothing: is it broken?"
+    unnoted = _unnoted(found)
+    assert unnoted == [], (
+        "hubensemble uses these internals of its dependencies, and setup.cfg does not name "
+        "them: use the public API, or name each (its dotted path, or a private attribute's "
+        "name) in the comment of its requirement in setup.cfg, with why, the tested "
+        "version and what happens without it:\n" + "\n".join(unnoted))
+
+
+def _private_class_attributes():
+    """{name: "Class"} of the `_`-prefixed attributes of the Keras, TensorFlow and Keras
+    Tuner classes hubensemble's objects are or subclass."""
+    import keras
+    import keras_tuner as kt
+    import tensorflow as tf
+
+    classes = (keras.Layer, keras.Model, keras.KerasTensor, keras.Variable,
+               keras.optimizers.Optimizer, keras.callbacks.Callback, keras.losses.Loss,
+               keras.metrics.Metric, tf.Module, tf.Variable, tf.train.Checkpoint, kt.Oracle,
+               kt.Tuner, kt.engine.base_tuner.BaseTuner, kt.HyperModel, kt.HyperParameters,
+               kt.engine.trial.Trial)
+    return {name: cls.__name__ for cls in reversed(classes) for name in dir(cls)
+            if _private(name)}
+
+
+def private_attributes_used(source, private):
+    """[(line, "Class._name")] of `source`'s reads and writes of an attribute in `private`
+    ({name: class}, on any object, `self` too: a subclass's use of its base's internals)
+    and of methods a class body defines under such a name (an override)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in private:
+            found.add((node.lineno, f"{private[node.attr]}.{node.attr}"))
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                        item.name in private:
+                    found.add((item.lineno, f"{private[item.name]}.{item.name}"))
+    return sorted(found)
+
+
+def test_every_private_attribute_of_keras_tensorflow_or_keras_tuner_used_is_noted():
+    """As above, for the `_`-prefixed attributes of Keras, TensorFlow and Keras Tuner
+    classes (read from the installed releases) that the package reads, sets or overrides:
+    hub/layer.py's Layer._track_variable and hub/writer.py's Layer._flatten_layers were in
+    no note. A class of ours whose own attribute shares such a name is named too: rename
+    it."""
+    private = _private_class_attributes()
+    assert {"_track_variable", "_flatten_layers", "_save_trial"} <= set(private)
+    found = [(path.relative_to(ROOT), private_attributes_used(path.read_text(), private))
+             for path in sorted((ROOT / "hubensemble").rglob("*.py"))]
+    unnoted = _unnoted(found)
+    assert unnoted == [], (
+        "hubensemble uses these private attributes of Keras, TensorFlow or Keras Tuner "
+        "classes, and setup.cfg does not name them: use the public API, or name each in "
+        "the comment of its requirement in setup.cfg, with why, the tested version and "
+        "what happens without it:\n" + "\n".join(unnoted))
