@@ -185,8 +185,12 @@ def test_setup_cfgs_lower_bounds_are_the_oldest_releases_the_readme_says_were_te
 
 #: Module paths that are a dependency's own code, not its public API.
 PRIVATE_MODULES = ("keras.src", "tensorflow.python", "tf_keras", "keras_tuner.src")
-#: Dependencies whose `_`-prefixed attributes (and tensorflow_hub's modules) are internals.
-DEPENDENCIES = ("keras", "tensorflow", "keras_tuner", "tensorflow_hub", "tf_keras")
+#: Dependencies whose `_`-prefixed modules and attributes (and tensorflow_hub's modules) are
+#: internals: setup.cfg's install_requires and extras, by import name, and tf_keras.
+DEPENDENCIES = ("keras", "tensorflow", "keras_tuner", "tensorflow_hub", "tf_keras",
+                "tensorflow_datasets", "tensorboard", "numpy", "sklearn", "yaml", "matplotlib",
+                "tqdm", "filelock", "PIL", "packaging", "scipy", "ai_edge_litert", "keras_hub",
+                "kagglehub", "huggingface_hub")
 #: tensorflow_hub's public API: the names its __init__.py imports (0.16.1); its modules
 #: (resolver, compressed_module_resolver, file_utils, ...) are not.
 TENSORFLOW_HUB_PUBLIC = {"KerasLayer", "load", "resolve", "__version__"}
@@ -293,14 +297,14 @@ def test_the_scan_finds_the_internals_of_dependencies():
               "z = sys.modules.get('keras.src.backend.config')\nfu = submodule('file_utils')\n"
               "tf.__internal__.x\ntf.__version__\ne._keras_call_info_injected = True\n"
               "NAMES = ('keras_tuner.engine.oracle.Oracle._save_trial', 'keras.layers.Dense')\n"
-              "file_utils.get_file\n")
+              "file_utils.get_file\nfrom huggingface_hub.utils import _http\n")
     assert internals_used(source) == [
         (4, "keras.src.utils.file_utils"), (5, "tensorflow_hub.resolver"),
         (7, "keras.src.backend.config.keras_home"), (9, "keras.src.backend.config"),
         (10, "tensorflow_hub.file_utils"), (11, "tensorflow.__internal__"),
         (13, "_keras_call_info_injected"),
         (14, "keras_tuner.engine.oracle.Oracle._save_trial"),
-        (15, "keras.src.utils.file_utils.get_file")]
+        (15, "keras.src.utils.file_utils.get_file"), (16, "huggingface_hub.utils._http")]
     text = "# keras.src.utils.file_utils.get_file, Oracle._save_trial (tensorflow_hub.resolver)"
     assert noted("keras.src.utils.file_utils", text)
     assert noted("keras.src.utils.file_utils.get_file.__wrapped__", text)
