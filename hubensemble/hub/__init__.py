@@ -10,7 +10,8 @@ Sub-modules, one concern each:
 * `safety` — the graph scan that refuses modules able to reach outside their inputs;
 * `locate` — handle -> verified, scanned `ModuleFiles` for every kind of source;
 * `sources` — the Keras-built modules: ``keras:NAME`` architectures (and their ImageNet
-  weights in Keras' cache), .keras/.h5 files, keras-hub presets;
+  weights in Keras' cache), keras-hub presets, and .keras/.h5 files through `kerasfiles`
+  (which loads such a file in Keras' safe mode and cuts it at its embedding);
 * `runtime` — `ModuleRuntime`: the one way a module is loaded and called (value range,
   resize, input dtype, `training` argument, output) by rank, HubLayer and the export, for a
   reusable SavedModel, a SavedModel signature (`SignatureModule`) or a Keras model;
