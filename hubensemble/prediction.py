@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hubensemble import options
+from hubensemble import options, predictloaded
 from hubensemble.data.decode import (UnreadableImage, check_identifiable, op_error_reason,
                                      servable_bytes, serving_blob)
 from hubensemble.data.folder import ignored_entries
@@ -164,6 +164,10 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     `skip_unreadable`; or none was given), neither TensorFlow nor the model is loaded (its
     ~3 s served no file), so its serve_bytes and class names are not checked: the results
     are returned as they are, and a command says so on stderr (`terminal.progress_line`).
+    The export loaded last in the process is kept while it is unchanged
+    (`predictloaded.kept`: a loop of calls loads it once; its memory, about its variables/
+    folder's size plus its graphs, is held until another export is predicted or
+    `predictloaded.forget()`); every check above runs at each call all the same.
     OptionError (a HubensembleError) for a value the command line refuses.
     """
     # The options table's rules, as the command line's (skip_unreadable="no" skipped).
@@ -233,14 +237,17 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
         return results
     from hubensemble._tf import tensorflow as tf  # without its C++ start-up notices
 
-    loaded = load_saved_model(model_dir)
+    # Read again: the files were looked at since (minutes for a big folder). The export
+    # loaded last in this process when it is unchanged since (a caller's loop paid the load
+    # and the first call's set-up at each call): `predictloaded.kept`.
+    meta = read_export_metadata(model_dir)
+    loaded = predictloaded.kept(model_dir, meta, load_saved_model)
     if BYTES_SIGNATURE not in loaded.signatures:
         has = names_listed(loaded.signatures)
         raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature ("
                                f"{'it has ' + has if has else 'it has no signature'}); export "
                                f"it again with {command_words('export')}")
     serve = loaded.signatures[BYTES_SIGNATURE]
-    meta = read_export_metadata(model_dir)
     # Names by the model's output index: metadata of another model named the classes wrongly
     # (9 names for 10 outputs printed class 9 as "9"), as evaluate refuses it.
     check_metadata_fits(meta, serve, model_dir)
