@@ -311,7 +311,8 @@ def check_inputs(args) -> None:
     one class; evaluate: a test set; a tfds-only flag typed for other data; DataError), an
     output inside the image folder read (`check_outputs_outside_data`; DataError),
     --catalogue files (CatalogueError naming file:line), a --budget too small for the
-    --sweep (tune's without one: the run's, `sweepwords.resumed_call`), a run folder Keras
+    --sweep (tune's without one: the run's, `sweepwords.resumed_call`; none for a --run
+    that holds no run, `tunepending.holds_run`, which `check_run` says), a run folder Keras
     Tuner cannot reach (`formats.check_tuner_folder`), fit's export folder, fit's and
     export's export folder locked or unlockable (`_export_folder_lock`), --strategy's
     needs, --modules the catalogue lacks (HubensembleError).
@@ -355,8 +356,13 @@ def check_inputs(args) -> None:
         args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
     sweep = getattr(args, "sweep", None)
     if sweep is None and args.command == "tune" and getattr(args, "run", None):
+        # The run's sweep and budget, of a run that is there: a missing folder read as no
+        # sweep, and the default's budget was refused with a command naming that folder.
+        # Without one, check_run says the folder (after the flags' usage errors, as argparse).
+        from hubensemble.tunepending import holds_run
         sweep, budget, _, _ = resumed_call(  # the run's
-            args.run, getattr(args, "budget", None), getattr(args, "modules", None))
+            args.run, getattr(args, "budget", None), getattr(args, "modules", None)
+        ) if holds_run(args.run) else (None, None, None, None)
     else:
         budget = getattr(args, "budget", None)
     if sweep:

@@ -78,6 +78,26 @@ def labels_fault(path, size) -> str | None:
     return None
 
 
+def holds_run(run_dir) -> bool:
+    """Whether `run_dir` holds a run (run.json or ranking.json, `Run.started`) or a stage's
+    results (`Run.holds_results`: a sweep's candidates/ copied alone, which tune completes),
+    so that a tune call without a sweep may read the run's (`sweepwords.resumed_call`): a
+    missing run read as one with no sweep, and the default sweep's budget was refused first,
+    with a command to run on that missing folder (`tune --run MISSING --budget 1`)."""
+    from hubensemble.rundir import Run
+
+    return Run(os.fspath(run_dir)).holds_results()
+
+
+def require_run(run_dir) -> None:
+    """RunError (`Run.require_started`'s words, `run_dir` as given) when `run_dir` does not
+    hold a run (`holds_run`)."""
+    from hubensemble.rundir import Run
+
+    if not holds_run(run_dir):
+        Run(os.fspath(run_dir)).require_started()
+
+
 def check_tune_data(run_dir, call: dict) -> None:
     """DataError, before TensorFlow, in `Run.task`'s words (naming run.json and the way on
     for data that moved: `recordeddata.check_recorded_data`, then this call again:

@@ -800,9 +800,8 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                  "one augmentation family's 4 trials: run `hubensemble fit --catalogue "
                  f"{cat} --data sklearn:digits --sweep aug --budget 4 --out {out}` (or more; "
                  "K augmentation families need 4×K), or a sweep of single trials",
-                 "the default sweep runs 4 trials per module; budget 2 cannot hold one "
-                 f"module's 4 trials: run `hubensemble tune --run {out} --sweep default "
-                 "--budget 4` (or more;",
+                 # tune without --sweep reads the run's: a missing one is said first
+                 f"{out} does not exist; pass a run directory made by `hubensemble fit`",
                  # evaluate's refusals name their flag alone (--severities 4 named none,
                  # then "severities (--severities)", a keyword the command line never typed)
                  "--corruptions: unknown corruption 'bogus'; choose from gaussian_noise",

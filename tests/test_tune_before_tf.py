@@ -73,3 +73,28 @@ def test_run_tunes_budget_refusal_names_its_call_with_one_that_holds_a_group(tmp
     assert (f"cannot hold one module's 4 trials: call run_tune(run_dir={str(run.path)!r}, "
             "sweep='probe', budget=4, profile='quick', seed=3) (or more;") in str(
                 refused.value), refused.value
+
+
+def test_a_missing_run_is_said_before_the_budget_of_its_sweep(tmp_path):
+    """`tune --run MISSING --budget 1` (no --sweep: the run's) was told the default sweep's
+    budget, "run `hubensemble tune --run /abs/MISSING --sweep default --budget 4`", a command
+    on a folder that holds no run, whose sweep could not be known; run_tune(MISSING,
+    budget=1) the same call. The folder is said first, before TensorFlow. A --budget its
+    typed --sweep cannot hold stays a usage error, said before it (test_cli). Fails before:
+    the budget's refusal."""
+    from hubensemble.errors import RunError
+    from hubensemble.tune import run_tune
+    from test_cli import each_in_one_process
+
+    missing, empty = tmp_path / "nope", tmp_path / "empty"
+    empty.mkdir()
+    said = each_in_one_process(["tune", "--run", missing, "--budget", "1"],
+                               ["tune", "--run", empty, "--budget", "1", "--seed", "2"])
+    for folder, (code, _, err, tensorflow) in zip((missing, empty), said):
+        assert (code, tensorflow) == (2, False), err
+        assert err.startswith(f"hubensemble: error: {folder} " + (
+            "does not exist" if folder == missing else "is not a hubensemble run")), err
+    for folder in (missing, empty):
+        with pytest.raises(RunError, match="does not exist|is not a hubensemble run"):
+            run_tune(folder, budget=1, progress=False)
+    assert not missing.exists() and not any(empty.iterdir())  # nothing made

@@ -43,7 +43,7 @@ from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F40
                                    check_pool, say_unfinished_profile, sweep_changes,
                                    trial_differences, worker_changes)
 from hubensemble.tunepending import (check_restart, check_tune_data,  # noqa: F401
-                                     distributed_call, labels_missing)
+                                     distributed_call, labels_missing, require_run)
 from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
 from hubensemble.tune.redo import redone_line
 from hubensemble.tune.restart import restart_sweep
@@ -111,7 +111,8 @@ def _check_call(call: dict) -> None:
     stageargs.check_distributed(call["tuner_id"], call["oracle_address"])
     check_restart(call["restart"], call["tuner_id"], call["oracle_address"])
     sweep, budget = call["sweep"], call["budget"]
-    if sweep is None:  # the run's own, with its recorded budget
+    if sweep is None:  # the run's own, with its recorded budget: of a run that is there
+        require_run(call["run_dir"])
         sweep, budget, _, _ = resumed_call(call["run_dir"], budget, call["modules"])
     check_budget(sweep, budget, again=tune_again(call["run_dir"], {**call, "sweep": sweep,
                                                                    "budget": budget}))
