@@ -172,6 +172,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     """
     from hubensemble.formats import check_tuner_folder
     from hubensemble.sweeps import check_budget
+    from hubensemble.sweepagain import python_fit_again
     from hubensemble.preflight import check_modules, check_strategy
     from hubensemble.rank.ranking import catalogue_entries_fingerprint, catalogue_fingerprint
 
@@ -202,7 +203,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     specs = catalogue_specs(catalogue)
     check_strategy(options.strategy, options.tpu)
     check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue")
-    check_budget(options.sweep, options.budget)
+    check_budget(options.sweep, options.budget, again=python_fit_again(
+        out, options, catalogue=catalogue, data=data, data_args=data_args))  # the whole call
     check_tuner_folder(out, options.sweep, "out")  # before the rank, not by tune after it
     data_args = check_data(data, data_args, out=out, export=export)
     from hubensemble.formats import EXPORT_DIR, check_export_target

@@ -86,3 +86,51 @@ def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False)
         return command_words("fit", out, flags=flags, keywords=keywords)
 
     return command
+
+
+def python_fit_again(out, options, *, catalogue=None, data=None, data_args=None):
+    """`check_budget`'s `again` for `pipeline.fit`'s own call into `out` with the FitOptions
+    `options`, the `catalogue` it was given (paths, named; ModuleSpec records: FILE) and its
+    `data` (a spec, with `data_args` a DataArgs or None; a Task: SPEC): `fit_again` of them,
+    "call fit(out='/abs/run', catalogue='/abs/c.yaml', data='sklearn:digits', top_k=2,
+    sweep='default', budget=4)". fit from Python was told "pass budget=4 or more" alone, its
+    other keywords left to type again, where the command line's said the whole command."""
+    import dataclasses
+
+    listed = catalogue if isinstance(catalogue, (list, tuple)) else [catalogue]
+    files = [os.fspath(f) for f in listed if isinstance(f, (str, os.PathLike))]
+    spec = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
+    args = None
+    if spec is not None:
+        args = {**(data_args.to_json() if dataclasses.is_dataclass(data_args) else {}),
+                "spec": spec}
+    call = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+    call["profile"] = profile_name(call.get("profile"))  # a Profile object: its name or none
+    return fit_again(out, call, catalogue=files if len(files) == len(listed) else None,
+                     data=args)
+
+
+def plan_again(call: dict):
+    """`check_budget`'s `again` for a `plan_sweep` call `call` (its keywords: "sweep",
+    "profile", "budget", "modules", "seed", "head_init", …): budget -> the call with that
+    budget, "plan_sweep(ranking, specs, sweep='default', task=task, profile='quick',
+    budget=4)", its positional arguments and task by their names and each keyword given
+    other than its default (a Profile by its name: `profile_name`). plan_sweep was told
+    "pass budget=4 or more" alone."""
+    defaults = {"budget": None, "modules": None, "seed": 0, "batchnorm": "train",
+                "head_init": None, "run_dir": None}
+    kept = {k: v for k, v in call.items() if k in defaults and k != "budget"
+            and v is not None and v != defaults[k]}
+    if "run_dir" in kept:
+        kept["run_dir"] = os.fspath(kept["run_dir"])
+    profile = profile_name(call.get("profile"))
+
+    def command(budget: int) -> str:
+        words = [f"sweep={call.get('sweep')!r}", "task=task",
+                 f"profile={profile!r}" if profile else "profile=PROFILE",
+                 *(f"{k}={v!r}" for k, v in kept.items() if k != "run_dir"),
+                 f"budget={budget}",
+                 *([f"run_dir={kept['run_dir']!r}"] if "run_dir" in kept else [])]
+        return f"plan_sweep(ranking, specs, {', '.join(words)})"
+
+    return command

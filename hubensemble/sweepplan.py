@@ -282,7 +282,11 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     grid = sweeps.default_sweep()
     configs: list[tuple[str, dict, AugConfig | None]] = []
 
-    sweeps.check_budget(sweep, budget)
+    from hubensemble.sweepagain import plan_again  # (it imports the options table)
+
+    sweeps.check_budget(sweep, budget, again=plan_again(dict(  # the whole call to make
+        sweep=sweep, profile=profile, budget=budget, modules=modules, seed=seed,
+        batchnorm=batchnorm, head_init=head_init, run_dir=run_dir)))
     if sweep in ("default", "probe"):
         if sweep == "probe":
             grid = sweeps.probe_sweep()

@@ -87,3 +87,27 @@ def test_demos_budget_refusal_names_no_top_k_it_was_not_given(tmp_path):
     typed = build_parser().parse_args(["demo", "--budget", "2", "--top-k", "1", "--out", str(out)])
     with command_line():
         assert "--top-k 1 --budget 4" in _budget_again(typed, "default", 2)(4)
+
+
+def test_fit_and_plan_sweep_from_python_name_the_whole_call(tmp_path):
+    """fit(…, sweep='probe', budget=2) and plan_sweep(…, budget=2) from Python were told
+    "pass budget=4 or more" alone, their other keywords left to type again (the command
+    line's said the whole command: `fit_again`). Now the call with budget=4, every path
+    absolute; nothing made. Fails before: "pass budget=4"."""
+    from hubensemble import ModuleSpec, fit, shipped_catalogue
+    from hubensemble.tune import plan_sweep
+
+    cat, out = shipped_catalogue("demo.yaml"), tmp_path / "run"
+    with pytest.raises(options.OptionError) as refused:
+        fit(cat, "sklearn:digits", out, sweep="probe", budget=2, top_k=2, profile="quick")
+    assert (f"cannot hold one module's 4 trials: call fit(out={str(out)!r}, catalogue="
+            f"{str(cat)!r}, data='sklearn:digits', top_k=2, sweep='probe', budget=4, "
+            "profile='quick') (or more;") in str(refused.value), refused.value
+    assert not out.exists()
+    ranking = {"modules": [{"name": "a", "status": "ok", "score": 1.0}], "selected": ["a"]}
+    with pytest.raises(options.OptionError) as refused:
+        plan_sweep(ranking, {"a": ModuleSpec(name="a", handle=str(tmp_path))}, sweep="default",
+                   task={}, profile="quick", budget=2, seed=3)
+    assert ("cannot hold one module's 4 trials: call plan_sweep(ranking, specs, "
+            "sweep='default', task=task, profile='quick', seed=3, budget=4) (or more;"
+            ) in str(refused.value), refused.value

@@ -296,7 +296,9 @@ def test_random_plans_are_deterministic_and_in_the_paper_spaces(modules):
     for sweep in ("default", "probe", "aug"):  # 4 trials a group: a budget of 3 holds none
         with pytest.raises(HubensembleError, match=f"the {sweep} sweep runs 4 trials per "
                                                    r".*; budget 3 cannot hold one .*'s 4 "
-                                                   r"trials: pass budget=4 or more \(K "):
+                                                   r"trials: call plan_sweep\(ranking, specs, "
+                                                   f"sweep='{sweep}', task=task, "
+                                                   r".*budget=4\) \(or more; K "):
             tune.plan_sweep(ranking, specs, sweep=sweep, budget=3, **kw)
     # A ranking that rank selected by --threshold gives the sweep its tau and max_k: 0.25
     # keeps exp_c (0.70 >= 0.675) too, and max_k 2 then cuts it again.
