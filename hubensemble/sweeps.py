@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from hubensemble.errors import HubensembleError
-from hubensemble.lockwords import call_verb, option_word
+from hubensemble.lockwords import call_verb, command_words, option_word
 from hubensemble.optionerror import OptionError
 from hubensemble.text import closest_names, counted, shell, shell_word
 
@@ -181,7 +181,8 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
     HubensembleError naming the first that `rows` lacks (with the closest names,
     `text.closest_names`)
     or has with a status other than "ok", and the usable names (the first MODULES_LISTED:
-    catalogues hold thousands).
+    catalogues hold thousands), then the way on in the caller's words (`_modules_way`:
+    the --modules to pass, or what to rank first).
 
     `rows`: the ranking's module rows (dicts with "name", "status") for `tune`, or for `fit`
     before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok).
@@ -196,16 +197,42 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
         if name not in everything:
             close = closest_names(name, everything)  # git's rule and its ties
             hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+            meant = close[:1] if len(close) == 1 else None
             if "," in name and any(part.strip() in everything for part in name.split(",")):
                 hint = " (separate the names with spaces: --modules A B, not A,B)"
+                meant = [part.strip() for part in name.split(",") if part.strip()]
             what = "ranked modules" if source == "ranking" else "its modules"
             raise HubensembleError(f"module {name!r} is not in the {source}{hint}; {what}: "
-                                   f"{listed}")
+                                   f"{listed}; " + _modules_way(wanted, name, meant, source))
         if name not in usable:
             raise HubensembleError(f"module {name!r} has status "
                                    f"{everything[name].get('status')!r} in the ranking (it "
-                                   f"could not be embedded); usable modules: {listed}")
+                                   f"could not be embedded); usable modules: {listed}; "
+                                   + _modules_way(wanted, name, [], "failed"))
     return [n for n in usable if n in wanted]  # the rows' order, not the command line's
+
+
+def _modules_way(wanted: list[str], name: str, meant: list[str] | None, source: str) -> str:
+    """What to do about module `name` of `wanted` (--modules), refused by `check_modules`:
+    `meant` (the names it stands for: the one closest name, the parts of "A,B"; [] to leave
+    it out; None: not known) given in its place, "pass --modules a b" ("modules=['a', 'b']"
+    from Python); else, by `source`, "ranking": rank it first, "catalogue": add it to a
+    catalogue, "failed" (it could not be embedded): rank it again once fixed. It said which
+    modules there are, and no command to run."""
+    rank = f"{call_verb()} {command_words('rank')} (or fit) again"
+    if meant is not None:
+        names = list(dict.fromkeys(n for w in wanted for n in (meant if w == name else [w])))
+        way = ("pass " + option_word("--modules " + " ".join(map(shell_word, names)),
+                                     f"modules={names!r}") if names else
+               "leave out " + option_word("--modules", "modules"))
+        if source == "failed":
+            way += f", or fix why it failed (ranking.json says it) and {rank} first"
+        return way
+    given = option_word("--modules NAME …", "modules=[NAME, …]")
+    if source == "ranking":
+        return (f"pass {given} of ranked modules, or add it to the run's catalogue and {rank} "
+                "first, so that it is ranked")
+    return f"pass {given} of its modules, or add it to a catalogue file given to fit"
 
 
 def rerun_failed_words(candidates_dir, failed, *, then: str | None = None,

@@ -1388,7 +1388,8 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
     # offered 'resnet-27' or 'resnet-17', two slips away.
     assert str(e.value) == ("module 'resnet-7x' is not in the catalogue (did you mean "
                             "'resnet-7'?); its modules: " + ", ".join(
-                                f"resnet-{i}" for i in range(20)) + " and 10 more")
+                                f"resnet-{i}" for i in range(20)) + " and 10 more; pass "
+                            "modules=['resnet-7']")
     assert check_modules(["resnet-9", "resnet-2", "resnet-9"], rows) == ["resnet-2", "resnet-9"]
     with pytest.raises(HubensembleError, match=r"module 'resnet-1,resnet-2' is not in the "
                                                r"ranking \(separate the names with spaces: "

@@ -3,6 +3,7 @@ too small for the sweep with the whole command to run next, before TensorFlow; a
 tune with nothing to train saying so before TensorFlow's import (run_tune's refusal of data
 that moved, ending with calling it again: test_tunepending)."""
 import json
+import re
 import subprocess
 import sys
 
@@ -98,3 +99,39 @@ def test_a_missing_run_is_said_before_the_budget_of_its_sweep(tmp_path):
         with pytest.raises(RunError, match="does not exist|is not a hubensemble run"):
             run_tune(folder, budget=1, progress=False)
     assert not missing.exists() and not any(empty.iterdir())  # nothing made
+
+
+def test_a_modules_refusal_names_the_modules_to_pass_or_what_to_rank_first():
+    """sweeps.check_modules said which modules there are and no way on. Now the --modules to
+    pass (the one name meant, "A B" for "A,B", a module that failed left out), which the
+    parser reads back into modules check_modules takes, or what to rank first; from Python
+    the keyword. Fails before: no "pass --modules" in the refusals."""
+    import shlex
+
+    from hubensemble.cli import build_parser
+    from hubensemble.errors import HubensembleError
+    from hubensemble.lockwords import command_line
+    from hubensemble.sweeps import check_modules
+
+    rows = [{"name": "gen_a"}, {"name": "bad", "status": "failed"}, {"name": "exp_b"}]
+    for given, passed in ((["exp_b", "exp_bb"], ["exp_b"]), (["gen_a,exp_b"], ["gen_a", "exp_b"]),
+                          (["gen_a", "bad"], ["gen_a"])):
+        with command_line(), pytest.raises(HubensembleError) as refused:
+            check_modules(given, rows)
+        said = str(refused.value)
+        way = said.rpartition("; pass ")[2].partition(",")[0]
+        assert way.startswith("--modules "), said
+        args = build_parser().parse_args(["tune", "--run", "R", *shlex.split(way)])
+        assert args.modules == passed and check_modules(args.modules, rows), said
+        with pytest.raises(HubensembleError, match=re.escape(f"; pass modules={passed!r}")):
+            check_modules(given, rows)
+    with command_line(), pytest.raises(HubensembleError) as refused:
+        check_modules(["new"], rows)
+    assert str(refused.value).endswith(
+        "ranked modules: gen_a, exp_b; pass --modules NAME … of ranked modules, or add it to "
+        "the run's catalogue and run `hubensemble rank` (or fit) again first, so that it is "
+        "ranked"), refused.value
+    with pytest.raises(HubensembleError, match=re.escape(
+            "its modules: gen_a, exp_b; pass modules=[NAME, …] of its modules, or add it to a "
+            "catalogue file given to fit")):
+        check_modules(["new"], rows, source="catalogue")
