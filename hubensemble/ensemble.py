@@ -10,6 +10,7 @@ candidate's CE is the same number in its trial.json, in ensemble.json and in the
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 from collections import Counter
@@ -47,12 +48,18 @@ from hubensemble.ensembleways import (_failed_way_on, left_out_words, redo_kind,
 from hubensemble.rerun import data_part
 from hubensemble.rundir import Run
 from hubensemble.runwriter import writes_run
-from hubensemble.lockwords import RANK_INPUTS, call_verb, command_words, option_word
+from hubensemble.lockwords import (RANK_INPUTS, call_verb, command_words, on_command_line,
+                                   option_word)
 from hubensemble.sweepwords import redo_words, redone_by_fit, sweep_command
+from hubensemble.terminal import showing
 from hubensemble.text import absolute, counted, escaped
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
+#: The class notes (`_coverage`: "coverage", "few") that the command running the ensemble
+#: stage says in its own output, set by `run_ensemble` while it selects (`notes_said_by`);
+#: `_coverage` logs those at INFO (RUN/log.txt), the others as warnings.
+_NOTES_SAID = contextvars.ContextVar("hubensemble_ensemble_notes_said", default=frozenset())
 #: Older name of `candidate.natural_key` (the report sorts trial folders with it).
 _natural_key = candidate.natural_key
 
@@ -277,8 +284,11 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
                  max_members=_ENSEMBLE["max_members"], export_follows=False) -> EnsembleResult:
     """Selects the ensemble of RUN/candidates (`select_ensemble`) and writes RUN/ensemble.json
     atomically; returns what it wrote. Its log (coverage warnings among them) also goes to
-    RUN/log.txt. Warns when the run's export is now of an earlier ensemble (`Run.stale_export`),
-    unless `export_follows` (fit: its export stage comes next). Raises as `select_ensemble`;
+    RUN/log.txt; a class note the caller's output says is logged at INFO there, not warned
+    (`notes_said_by`: fit's data summary and closing table, the `ensemble` command's
+    `format_ensemble`). Warns when the run's export is now of an earlier ensemble
+    (`Run.stale_export`), unless `export_follows` (fit: its export stage comes next). Raises
+    as `select_ensemble`;
     TypeError for a `run_dir` that is no folder path (`stageargs.folder`)."""
     from hubensemble import stageargs
 
@@ -288,10 +298,15 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
                    bootstrap=bootstrap, seed=seed, size_rule=size_rule, max_gflops=max_gflops,
                    max_latency_ms=max_latency_ms, max_members=max_members)
     with Run(run_dir).log_file(create=False):
-        result = select_ensemble(run_dir, objective=objective, budget=budget,
-                                 with_replacement=with_replacement, bootstrap=bootstrap,
-                                 seed=seed, size_rule=size_rule, max_gflops=max_gflops,
-                                 max_latency_ms=max_latency_ms, max_members=max_members)
+        said = _NOTES_SAID.set(notes_said_by(export_follows, on_command_line(),
+                                             showing().progress))
+        try:
+            result = select_ensemble(run_dir, objective=objective, budget=budget,
+                                     with_replacement=with_replacement, bootstrap=bootstrap,
+                                     seed=seed, size_rule=size_rule, max_gflops=max_gflops,
+                                     max_latency_ms=max_latency_ms, max_members=max_members)
+        finally:
+            _NOTES_SAID.reset(said)
         unfinished = sweepstate.unfinished_sweeps(run_dir)
         if unfinished:  # an interrupted fit or tune looked finished (a new-user check)
             result.unfinished = "; ".join(s.text() for s in unfinished)
@@ -319,6 +334,24 @@ def run_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE[
     return result
 
 
+def notes_said_by(in_fit: bool, command_line: bool, shown: bool) -> frozenset:
+    """The class notes of the ensemble stage ("coverage": a class with no validation or test
+    example, `coverage_note`; "few": a class of fewer than coverage.FEW_EXAMPLES there,
+    `few_note`) that the command running it says in its own output, so that each is said
+    once per command. `in_fit` (run_ensemble's `export_follows`) with `shown` (its progress
+    shown: `terminal.showing`, as fit's data summary is said on stderr, `pipeline._say_data`):
+    both, as that summary (`data.taskwords.class_notes`) and fit's closing table
+    (`report.summary_table`) say them; fit without (`-q`, which silences warnings too, or
+    progress=False from Python, whose only word on stderr the stage's warning is): none. The
+    `ensemble` command (`command_line`, not fit) prints `format_ensemble`, whose notes say
+    the coverage; a Python caller of `run_ensemble` is told by its warnings alone. A fit
+    said each three times on the terminal (issue 13's data: a class missing from test, one
+    of 3 images), the `ensemble` command the coverage twice."""
+    if in_fit:
+        return frozenset({"coverage", "few"}) if shown else frozenset()
+    return frozenset({"coverage"}) if command_line else frozenset()
+
+
 def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMBLE["budget"],
                     with_replacement=_ENSEMBLE["with_replacement"],
                     bootstrap=_ENSEMBLE["bootstrap"], seed=_ENSEMBLE["seed"],
@@ -338,7 +371,8 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     `EnsembleResult` (see there for the fields); `size_rule` picks the prefix of the greedy
     path (`choose_size`; "paper" is the paper's argmin). best_single is the candidate with
     the best validation objective. A class with no validation or test example is named in
-    `coverage` and logged as a warning; so is an ensemble at chance on validation
+    `coverage` and logged as a warning (at INFO when the command running `run_ensemble` says
+    it: `notes_said_by`); an ensemble at chance on validation is warned of
     (`metrics.at_chance`).
 
     `max_gflops` / `max_latency_ms` / `max_members` set an inference budget (`cost.Limits`;
@@ -592,17 +626,18 @@ def _test_curve(path_probs, y_test) -> list[dict]:
 def _coverage(run_dir, n_classes, labels):
     """{split: split_coverage} of the splits with labels, with run.json's class names (or the
     class numbers 0..n_classes-1 when it records none); each gap, and each class of fewer than
-    coverage.FEW_EXAMPLES examples there (`few_note`), is logged as a warning."""
+    coverage.FEW_EXAMPLES examples there (`few_note`), is logged as a warning, or at INFO
+    when the running command says it in its own output (`_NOTES_SAID`, `notes_said_by`)."""
     names = Run(run_dir).class_names()
     if names is None or len(names) != n_classes:
         names = [str(i) for i in range(n_classes)]
     coverage = {split: split_coverage(names, y) for split, y in labels.items()
                 if y is not None}
+    said = _NOTES_SAID.get()
     for split in coverage:
-        note = coverage_note(coverage, split)
-        if note:
-            log.warning("%s (%s)", note, escaped(run_dir))
-        note = few_note(names, labels[split], split)
-        if note:
-            log.warning("%s (%s)", note, escaped(run_dir))
+        for kind, note in (("coverage", coverage_note(coverage, split)),
+                           ("few", few_note(names, labels[split], split))):
+            if note:
+                log.log(logging.INFO if kind in said else logging.WARNING, "%s (%s)", note,
+                        escaped(run_dir))
     return coverage

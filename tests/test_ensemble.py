@@ -556,6 +556,40 @@ def test_ensemble_json_names_the_classes_without_val_or_test_examples(tmp_path, 
         f"ensemble of {members} ({n + 4} greedy picks) (objective ")
 
 
+def test_each_class_note_is_said_once_per_command(tmp_path, in_process, caplog):
+    """A class missing from validation and test, and classes of 2-3 images there: the
+    `ensemble` command said each coverage sentence twice (its warning, then
+    format_ensemble's `note:`), and a fit three times (its data summary, the ensemble stage's
+    warnings, the closing table's notes: issue 13's data). Once now: the command's warning
+    says the few-examples notes, its `note:` lines the coverage; inside a fit
+    (`export_follows`) that shows its progress (its data summary on stderr) the stage logs
+    both at INFO; a fit without (progress=False, -q) and a Python caller are warned of each.
+    Fails before: 2 of each coverage sentence from the command, warnings inside a fit."""
+    from hubensemble.terminal import library_progress
+
+    run = coverage_run(tmp_path)
+    notes = ("test metrics cover 2 of 4 classes; no test example of: emu, fox",
+             "validation metrics and the ensemble selection cover 3 of 4 classes; no "
+             "validation example of: fox",
+             "validation metrics and the ensemble selection rest on fewer than 5 validation "
+             "examples of 3 classes", "test metrics rest on fewer than 5 test examples of 2 "
+             "classes")
+    code, out, err = in_process("ensemble", "--run", run, "--budget", "2")
+    assert code == 0, err
+    for note in notes:
+        assert (out + err).count(note) == 1, (note, out, err)
+    assert f"note: {notes[0]}" in out and f"WARNING hubensemble.ensemble: {notes[2]}" in err
+    for export_follows, progress, level in ((True, True, logging.INFO),
+                                            (True, False, logging.WARNING),
+                                            (False, True, logging.WARNING)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="hubensemble"), library_progress(progress):
+            run_ensemble(run, budget=2, export_follows=export_follows)
+        for note in notes:
+            said = [r.levelno for r in caplog.records if note in r.getMessage()]
+            assert said == [level], (note, export_follows, progress, said)
+
+
 def test_coverage_without_class_names_uses_class_numbers_and_full_coverage_is_silent(
         tmp_path, run_dir, caplog):
     run = coverage_run(tmp_path, names=None)
