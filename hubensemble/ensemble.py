@@ -40,8 +40,9 @@ from hubensemble.metrics import PROB_FLOOR, accuracy, at_chance, ece, metrics, n
 from hubensemble.data.coverage import coverage_note, few_note, split_coverage, unbalanced
 # The ensemble's text (re-exported: cli.py and the tests import it here).
 from hubensemble.ensemblefile import read_ensemble  # noqa: F401 - the one reader
-from hubensemble.ensembletext import (NO_TEST_SPLIT, format_ensemble,  # noqa: F401
-                                      members_change, result_line, test_copies_record)
+from hubensemble.ensembletext import (NO_TEST_SPLIT, at_chance_text,  # noqa: F401
+                                      format_ensemble, members_change, result_line,
+                                      test_copies_record)
 # The way on of the candidates it leaves out (re-exported: cost and the report import it here).
 from hubensemble.ensembleways import (_failed_way_on, left_out_words, redo_kind,  # noqa: F401
                                       unplanned_folder, with_way_on)
@@ -599,15 +600,6 @@ def _no_test_labels(run_dir) -> str:
     if isinstance(sizes, dict) and "test" in sizes and not sizes["test"]:
         return NO_TEST_SPLIT  # neutral: worded when shown (ensembletext.test_missing_text)
     return f"no {_label_file(run_dir, 'test')}"
-
-
-def at_chance_text(why: str) -> str:
-    """The one sentence for an ensemble at chance (ensemble.json's "at_chance" = `why`): the
-    ensemble stage's warning, the closing table's and the report's, in the caller's words
-    (`lockwords.option_word`: fit(profile='quick') from Python was told "--profile cpu")."""
-    return (f"the ensemble is at chance on validation: {why}; its members learned next to "
-            f"nothing (more steps, e.g. {option_word('--profile cpu', 'profile=' + repr('cpu'))}"
-            ", or other modules?)")
 
 
 def _test_curve(path_probs, y_test) -> list[dict]:

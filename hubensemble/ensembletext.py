@@ -1,8 +1,9 @@
 """The ensemble's own text: `format_ensemble`, what `hubensemble ensemble` prints for an
 ensemble record (an `ensemble.EnsembleResult` or RUN/ensemble.json's dict), and
-`size_rule_text`, why the ensemble has its size, which the report's section and closing table
-take from here. Apart from `hubensemble.ensemble` (the selection), which re-exports
-`format_ensemble`, so the text can grow without crowding the selection's module; no import of
+`size_rule_text`, why the ensemble has its size, and `at_chance_text`, the sentence on an
+ensemble at chance, which the report's section and closing table take from here. Apart from
+`hubensemble.ensemble` (the selection), which re-exports `format_ensemble` and
+`at_chance_text`, so the text can grow without crowding the selection's module; no import of
 hubensemble.report (the report reads the ensemble, not the other way round).
 """
 
@@ -66,6 +67,15 @@ def format_ensemble(result: Mapping) -> str:
     for s in result.get("skipped", []):
         lines.append(f"  skipped {s['trial']}: {s['reason']}")
     return "\n".join(lines)
+
+
+def at_chance_text(why: str) -> str:
+    """The one sentence for an ensemble at chance (ensemble.json's "at_chance" = `why`): the
+    ensemble stage's warning, the closing table's and the report's, in the caller's words
+    (`lockwords.option_word`: fit(profile='quick') from Python was told "--profile cpu")."""
+    return (f"the ensemble is at chance on validation: {why}; its members learned next to "
+            f"nothing (more steps, e.g. {option_word('--profile cpu', 'profile=' + repr('cpu'))}"
+            ", or other modules?)")
 
 
 def test_missing_text(why: str | None) -> str | None:
