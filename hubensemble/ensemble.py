@@ -41,8 +41,8 @@ from hubensemble.data.coverage import coverage_note, few_note, split_coverage, u
 # The ensemble's text (re-exported: cli.py and the tests import it here).
 from hubensemble.ensemblefile import read_ensemble  # noqa: F401 - the one reader
 from hubensemble.ensembletext import (NO_TEST_SPLIT, at_chance_text,  # noqa: F401
-                                      format_ensemble, members_change, result_line,
-                                      test_copies_record)
+                                      chance_sentences, format_ensemble, members_change,
+                                      result_line, test_copies_record)
 # The way on of the candidates it leaves out (re-exported: cost and the report import it here).
 from hubensemble.ensembleways import (_failed_way_on, left_out_words, redo_kind,  # noqa: F401
                                       unplanned_folder, with_way_on)
@@ -503,10 +503,13 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
     why = at_chance(val_probs, y_val, n_classes)
     if why:  # e.g. `--profile quick`, which fails no trial at chance: say it, not just ln C
         result.at_chance = why
-        log.warning("%s", at_chance_text(why))
+    # A member at chance (--profile quick keeps them), the ensemble or not; one sentence for
+    # an ensemble of one member at chance (its figures are the ensemble's).
     weak = chance.at_chance_candidates([cands[i] for i in sel.weights], y_val)
-    if weak:  # a member at chance (--profile quick keeps them), the ensemble or not
-        log.warning("%s", chance.members_chance_text(weak, {c.trial: c.record for c in cands}))
+    for text in chance_sentences(why, weak, {c.trial: c.record for c in cands},
+                                 [cands[i].trial for i in sel.weights]):
+        if text:
+            log.warning("%s", text)
     in_budget = None
     if limits.active:
         result.limits = {**limits.to_json(), "stopped": sel.stopped, "not_costed": not_costed}

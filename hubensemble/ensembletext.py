@@ -78,6 +78,30 @@ def at_chance_text(why: str) -> str:
             ", or other modules?)")
 
 
+def chance_sentences(why: str | None, weak: Mapping[str, str], records: Mapping[str, dict],
+                     members) -> tuple[str | None, str | None]:
+    """(the sentence on the ensemble at chance, the sentence on its members at chance), each
+    None when there is nothing to say: `why` is ensemble.json's "at_chance" (or None), `weak`
+    {trial: why} of its members at chance (`chance.at_chance_candidates`), `records` {trial:
+    trial.json record}, `members` the members' trials. An ensemble of one member (one trial,
+    however many picks) has that member's probabilities: when both are at chance, one
+    sentence says it, the ensemble's figures and the member's advice
+    (`chance.chance_advice`); a warning on each gave the same figures twice. Otherwise
+    `at_chance_text` and `chance.members_chance_text`. The ensemble stage, fit's closing
+    table and the report say these."""
+    from hubensemble.chance import chance_advice, members_chance_text
+
+    one = list(dict.fromkeys(members))
+    if why and len(one) == 1 and one[0] in weak:
+        trial = one[0]
+        record = records.get(trial) or {}
+        return (f"the ensemble is at chance on validation: {why}; its one member, {trial} "
+                f"({record.get('module') or '?'}), learned next to nothing: "
+                f"{chance_advice([record])}", None)
+    return (at_chance_text(why) if why else None,
+            members_chance_text(dict(weak), dict(records)) if weak else None)
+
+
 def test_missing_text(why: str | None) -> str | None:
     """ensemble.json's "test_missing" (why the ensemble has no test metrics) for its reader:
     NO_TEST_SPLIT with how to give the data one in the caller's words (`lockwords.option_word`:

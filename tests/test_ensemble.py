@@ -358,6 +358,42 @@ def test_run_ensemble_writes_the_contract(run_dir):
         balanced_accuracy_score(y_test, test[best].argmax(1)))
 
 
+def test_a_one_member_ensemble_at_chance_is_said_once(tmp_path, caplog, figures_not_drawn):
+    """An ensemble of one member at chance has that member's probabilities: the ensemble
+    stage warned "the ensemble is at chance on validation: WHY; …" and "1 ensemble member is
+    at chance on validation …: trial_0 (m) (trial_0: WHY); …", the same figures twice; so
+    did fit's closing table and the report (its selection and members sections). One
+    sentence now, with the member's advice (`chance.chance_advice`). Fails before: WHY said
+    twice by each."""
+    from hubensemble.report import write_report
+    from hubensemble.report.write import summary_table
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 30)
+    run = str(tmp_path / "run")
+    fileio.atomic_save_npy(os.path.join(run, "labels", "val.npy"), y)
+    probs = 0.25 + rng.uniform(-1e-3, 1e-3, (120, 4))
+    write_candidate(run, "trial_0", probs / probs.sum(1, keepdims=True))
+    with caplog.at_level(logging.WARNING, logger="hubensemble.ensemble"):
+        run_ensemble(run)
+    why = fileio.read_json(os.path.join(run, "ensemble.json"))["at_chance"]
+    said = [r.getMessage() for r in caplog.records if why in r.getMessage()]
+    assert len(said) == 1 and caplog.text.count(why) == 1, caplog.text
+    assert said[0].startswith(f"the ensemble is at chance on validation: {why}; its one "
+                              "member, trial_0 (m), learned next to nothing: try another "
+                              "learning rate or more steps"), said
+    assert "ensemble member is at chance" not in caplog.text
+    table = summary_table(run)
+    assert table.count(why) == 1 and f"warning: {said[0]}" in table, table
+    md = write_report(run)[0].read_text()
+    # The selection section's warning, and the row of "What failed and why"'s table of the
+    # candidates at chance (each candidate's why, a table of its own).
+    failed = md.split("## What failed and why")[1].split("\n## ")[0]
+    assert md.count(why) == 2 and failed.count(why) == 1, md
+    assert "ensemble member is at chance" not in md, md
+    assert "The ensemble is at chance on validation: " in md
+
+
 def test_balanced_test_classes_record_no_balanced_accuracy(tmp_path):
     """ensemble.json's test entries hold balanced_accuracy only when the test classes are
     unbalanced (`data.coverage.unbalanced`), when the report and the closing table give it."""

@@ -4,10 +4,10 @@ vs the ensemble on test, the per-class accuracy on test and the members' table."
 from __future__ import annotations
 
 from hubensemble import ensemble as ens
-from hubensemble.chance import members_chance_text
 from hubensemble.cost.records import figure
 from hubensemble.data.coverage import coverage_note, few_note, majority_note, unbalanced
-from hubensemble.ensembletext import run_test_copies, size_rule_text, test_missing_text
+from hubensemble.ensembletext import (chance_sentences, run_test_copies, size_rule_text,
+                                      test_missing_text)
 from hubensemble.errors import RunError
 from hubensemble.hyperrule import PROBE_HPARAMS
 from hubensemble.lockwords import command_line
@@ -27,6 +27,18 @@ from hubensemble.trialterms import PROBE_TERMS_NOTE, scaling_note, trial_terms
 
 def _members(files):
     return list((files.ensemble or {}).get("members") or [])
+
+
+def _chance_texts(files) -> tuple[str | None, str | None]:
+    """(the selection section's sentence on the ensemble at chance, the members section's on
+    its members at chance), `ensembletext.chance_sentences` of ensemble.json's "at_chance"
+    and the members `files.at_chance` names, in the command line's words (files.cmd): one
+    sentence for an ensemble of one member at chance, whose figures are the ensemble's."""
+    members = [m.get("trial") for m in _members(files)]
+    weak = {t: files.at_chance[t] for t in members if t in files.at_chance}
+    with command_line():  # the report's commands are the command line's (files.cmd)
+        return chance_sentences((files.ensemble or {}).get("at_chance"), weak,
+                                {c.trial: c.record for c in files.candidates}, members)
 
 
 def _one_model(files) -> str | None:
@@ -71,9 +83,8 @@ def _curve_section(files, figures) -> Section:
         sec.add(names_isolated(f"Note: {note[0].upper()}{note[1:]}. The selection cannot tell "
                                "how the ensemble does on those classes.", _class_names(files)))
     sec.add(_few_note(files, "val"))
-    if e.get("at_chance"):
-        with command_line():  # the report's commands are the command line's (files.cmd)
-            text = ens.at_chance_text(e["at_chance"])
+    text = _chance_texts(files)[0]
+    if text:
         sec.add(Inline(Strong("Warning:"), f" {text[0].upper()}{text[1:]}."))
     sec.add(_unfinished_note(files))
     sec.add(_grown_pool_note(files))
@@ -294,11 +305,8 @@ def _members_section(files) -> Section:
             "members' probabilities with these weights).")
     sec.add(Table(["trial", "module", "weight", "picks", "val accuracy", "val CE"]
                   + (["GFLOPs", "ms @1"] if costs else []) + varying, rows))
-    weak = [m.get("trial") for m in members if m.get("trial") in files.at_chance]
-    if weak:
-        records = {c.trial: c.record for c in files.candidates}
-        with command_line():  # the report's commands are the command line's (files.cmd)
-            text = members_chance_text({t: files.at_chance[t] for t in weak}, records)
+    text = _chance_texts(files)[1]  # None for one member: the selection section said it
+    if text:
         sec.add(Inline(Strong("Warning:"), f" {text}."))
     unreadable = _unreadable_hparams([by_trial[t] for t in dict.fromkeys(
         m.get("trial") for m in members) if t in by_trial])

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from hubensemble import ensemble as ens, formats
-from hubensemble.ensembletext import run_test_copies, size_rule_text, test_missing_text
+from hubensemble.ensembletext import (chance_sentences, run_test_copies, size_rule_text,
+                                      test_missing_text)
 from hubensemble.errors import checks_keywords
 from hubensemble.lockwords import command_words
 from hubensemble.fileio import atomic_write_bytes, atomic_write_text, read_json
@@ -98,21 +99,25 @@ def write_files(run, title, sections, figures) -> None:
 # The demo's closing table
 # ---------------------------------------------------------------------------------------------
 
-def _members_at_chance(run, members) -> str | None:
-    """The ensemble stage's warning on the `members` (ensemble.json's) at chance on validation
-    (`chance.members_chance_text`, from their val_probs.npy and RUN/labels/val.npy), or None
-    when none is (or the files to tell are gone: the report says that)."""
+def _chance_lines(run, ensemble, members) -> tuple[str | None, str | None]:
+    """The ensemble stage's warnings on the ensemble (ensemble.json's "at_chance") and on the
+    `members` (ensemble.json's) at chance on validation, from their val_probs.npy and
+    RUN/labels/val.npy (`ensembletext.chance_sentences`: one sentence for an ensemble of one
+    member at chance), each None when there is nothing to say (or the files to tell a member
+    are gone: the report says that)."""
     from hubensemble import candidate
-    from hubensemble.chance import at_chance_candidates, members_chance_text
+    from hubensemble.chance import at_chance_candidates
 
     try:
         labels = run.labels_of("val")
     except (OSError, ValueError):
-        return None
+        labels = None
     found = [c for c in (candidate.read_candidate(run.candidates, str(m.get("trial")))
                          for m in members) if c is not None and c.ok]
     weak = at_chance_candidates(found, labels)
-    return weak and members_chance_text(weak, {c.trial: c.record for c in found})
+    return chance_sentences(ensemble.get("at_chance"), weak,
+                            {c.trial: c.record for c in found},
+                            [str(m.get("trial")) for m in members])
 
 
 def _balanced_line(run, ensemble, y) -> str | None:
@@ -259,11 +264,8 @@ def summary_table(run_dir, *, labels_line: tuple | None = None) -> str:
         # said them again, word for word, in the same command's output. A fit that reused
         # the stage said nothing of them: its table does.
         if not ensemble_warned(meta):
-            if ensemble.get("at_chance"):
-                lines.append("warning: " + ens.at_chance_text(ensemble["at_chance"]))
-            weak = _members_at_chance(run, members)
-            if weak:
-                lines.append("warning: " + weak)
+            lines += ["warning: " + text for text in _chance_lines(run, ensemble, members)
+                      if text]
     lines += _failure_lines(run, meta)
     wrong = summary_line(path) if labels_line is None else labels_line[0]
     if wrong:
