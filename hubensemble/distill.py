@@ -203,7 +203,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
         loaded = tf.saved_model.load(fileio.tf_path(export_dir))
         # A teacher retrained on train + val is compared as it is: run on the test split (and
         # checked against its own test record) before minutes of training, not after.
-        teacher_test = retrained_test(loaded, export_dir, task,
+        teacher_test = retrained_test(loaded, export_dir, task, run_dir=run.path,
                                       note=counting_note(bar, "checking the teacher on test",
                                                          "images"))
 

@@ -187,7 +187,7 @@ def mcnemar(single_probs, ensemble_probs, student_probs, labels) -> dict:
 RECORD_TOLERANCE = 1e-5
 
 
-def retrained_test(loaded, export_dir, task, *, batch_size: int = 64,
+def retrained_test(loaded, export_dir, task, *, run_dir, batch_size: int = 64,
                    note=None) -> dict | None:
     """The test split's per-image probabilities of a teacher export whose members were
     retrained on train + val (`export --retrain-full`), from running it: the retrained
@@ -206,9 +206,12 @@ def retrained_test(loaded, export_dir, task, *, batch_size: int = 64,
     or None), "recorded" (metadata metrics.test when export measured it on the retrained
     members, else None)}.
 
-    Raises RunError when the export's classes are not the task's, or its figures on this
-    split are not the test record it wrote (beyond RECORD_TOLERANCE): the data or the export
-    changed since, and a comparison with it would be of something else.
+    Raises RunError, ending in the command that exports the run (`run_dir`) again with
+    --retrain-full (`_export_again`), when the export's classes are not the task's, when its
+    serving_default or serve_members signature lacks an input or output it needs (naming
+    the signature: `evaluate._signature_caller`), or when its figures on this split are not
+    the test record it wrote (beyond RECORD_TOLERANCE): the data or the export changed
+    since, and a comparison with it would be of something else.
     """
     import numpy as np
     from hubensemble._tf import tensorflow as tf
@@ -220,15 +223,25 @@ def retrained_test(loaded, export_dir, task, *, batch_size: int = 64,
     if not meta.get("retrain_full") or task.test is None:
         return None
     names = list(meta.get("class_names") or [])
+    way = _export_again(run_dir, export_dir)
     if names and names != list(task.class_names):
         raise RunError(f"the teacher export at {export_dir} predicts the classes {names}, the "
-                       f"run's data has {list(task.class_names)}: export the run again")
+                       f"run's data has {list(task.class_names)}: {way}")
     data, n_classes = task.test, task.num_classes
     trials = [str(m.get("trial")) for m in meta.get("members") or []]
-    serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities")
+    if SERVING_SIGNATURE not in loaded.signatures:
+        raise RunError(f"the teacher export at {export_dir} has no {SERVING_SIGNATURE} "
+                       f"signature (it has {sorted(loaded.signatures) or 'none'}); {way}")
+    # Each refusal names the signature and the way on (they said "the signature returns
+    # [...]" alone), as evaluate's of the same calls.
+    serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities",
+                              who=f"the teacher export {export_dir}'s {SERVING_SIGNATURE} "
+                              "signature", way=f"; {way}")
     call, missing = None, None
     if MEMBERS_SIGNATURE in loaded.signatures:
-        call = _with_members(loaded.signatures[MEMBERS_SIGNATURE], serve)
+        call = _with_members(loaded.signatures[MEMBERS_SIGNATURE], serve,
+                             who=f"the teacher export {export_dir}'s {MEMBERS_SIGNATURE} "
+                             "signature", way=f"; {way}")
     else:
         missing = (f"the export has no {MEMBERS_SIGNATURE} signature, so its members cannot "
                    "be run one by one (export it again with this hubensemble)")
@@ -253,14 +266,28 @@ def retrained_test(loaded, export_dir, task, *, batch_size: int = 64,
     recorded = record.get("test") if "test_before_retraining" in record else None
     result = {"labels": labels, "ensemble": ensemble, "members": members, "trials": trials,
               "members_missing": missing, "recorded": recorded}
-    _check_record(result, export_dir)
+    _check_record(result, export_dir, run_dir)
     return result
 
 
-def _check_record(teacher, export_dir) -> None:
+def _export_again(run_dir, export_dir) -> str:
+    """"export the run again with `hubensemble export --run RUN --retrain-full`" (--out
+    EXPORT when `export_dir` is not RUN/export), or from Python "… with
+    export_ensemble(run_dir=…, retrain_full=True)" (`Run.export_words`): the way on from a
+    retrained teacher export that distill cannot compare with (`retrained_test`). It said
+    "export the run again" and "--retrain-full" with no command."""
+    from hubensemble.rundir import Run
+
+    return ("export the run again with "
+            + Run(run_dir).export_words(export_dir, flags="--retrain-full",
+                                        keywords="retrain_full=True"))
+
+
+def _check_record(teacher, export_dir, run_dir) -> None:
     """RunError unless the ensemble's (and each run member's) metrics from `teacher`
     (`retrained_test`) are the export's recorded test figures, within RECORD_TOLERANCE; its
-    words name `export --retrain-full` on the command line, `retrain_full=True` from Python."""
+    words name `export --retrain-full` on the command line, `retrain_full=True` from Python,
+    and end in the command that exports the run `run_dir` again (`_export_again`)."""
     recorded = teacher["recorded"]
     if not recorded:
         return
@@ -278,14 +305,12 @@ def _check_record(teacher, export_dir) -> None:
             # In the caller's words: a Python caller never typed `export --retrain-full`.
             measured = option_word("`hubensemble export --retrain-full`",
                                    "export_ensemble(..., retrain_full=True)")
-            again = option_word("with --retrain-full", "with export_ensemble(run_dir, "
-                                "retrain_full=True)")
             raise RunError(
                 f"the teacher export at {export_dir}, run on the run's test split "
                 f"({len(y)} images), gives its {what} accuracy {got['accuracy']:.6f}, NLL "
                 f"{got['nll']:.6f}, where its metadata records {_num(want.get('accuracy'), 6)}, "
                 f"{_num(want.get('nll'), 6)} (metrics.test, measured by {measured}): "
-                f"the data or the export changed since; export the run again {again}")
+                f"the data or the export changed since; {_export_again(run_dir, export_dir)}")
 
 
 def ensemble_cost(ens, costs, cands, run, modules=None) -> dict | None:

@@ -1961,19 +1961,20 @@ def test_a_teacher_whose_test_record_differs_is_refused_in_the_callers_words(tmp
     teacher = {"labels": y, "ensemble": probs, "members": None, "trials": [],
                "recorded": {"ensemble": {"accuracy": 0.5, "nll": nll + 0.1}}}
     with pytest.raises(RunError) as python:
-        _check_record(teacher, tmp_path / "export")
+        _check_record(teacher, tmp_path / "export", tmp_path)
     with command_line(), pytest.raises(RunError) as cli:
-        _check_record(teacher, tmp_path / "export")
+        _check_record(teacher, tmp_path / "export", tmp_path)
     for e in (python, cli):
         assert f"ensemble accuracy 0.750000, NLL {nll:.6f}, where its metadata records " \
             f"0.500000, {nll + 0.1:.6f}" in str(e.value), e.value
     said = str(python.value)
     assert "measured by export_ensemble(..., retrain_full=True)" in said, said
-    assert said.endswith("export the run again with export_ensemble(run_dir, "
+    assert said.endswith(f"export the run again with export_ensemble(run_dir={str(tmp_path)!r}, "
                          "retrain_full=True)") and "--retrain-full" not in said, said
     said = str(cli.value)
     assert "measured by `hubensemble export --retrain-full`" in said, said
-    assert said.endswith("export the run again with --retrain-full"), said
+    assert said.endswith(f"export the run again with `hubensemble export --run {tmp_path} "
+                         "--retrain-full`"), said
     assert "retrain_full" not in said, said
 
 
