@@ -62,6 +62,24 @@ def test_frozen_layer_leaves_the_module_unchanged(tiny_module):
         np.testing.assert_array_equal(v.numpy(), b)
 
 
+def test_a_frozen_layers_weights_say_so_as_keras_own_and_thaw_with_the_layer(tiny_module):
+    """Keras' frozen Dense reports each weight untrainable and `layer.trainable = True` thaws
+    them; a HubLayer's wrapped module variables do the same (they were tracked through
+    Keras' private Layer._track_variable, which also marked them; now through the public list
+    attribute's tracking, which does not: a variable of a frozen layer said trainable)."""
+    layer = HubLayer(tiny_module, trainable=False)
+    module_trainable = {id(v) for v in layer.runtime.trainable_variables}
+    assert module_trainable and [w.trainable for w in layer.weights] == [False] * len(
+        layer.weights)
+    layer.trainable = True
+    assert {id(w.value) for w in layer.trainable_weights} == module_trainable
+    assert all(w.trainable for w in layer.trainable_weights)
+    kernel = next(v for v in layer.runtime.trainable_variables if "kernel" in v.name)
+    before = kernel.numpy().copy()
+    classifier(layer).fit(X, Y, epochs=1, verbose=0)
+    assert np.abs(kernel.numpy() - before).max() > 0
+
+
 def test_training_flag_reaches_the_module(module_factory):
     path = module_factory("dropout", dropout=0.5)
     layer = HubLayer(path, trainable=True)

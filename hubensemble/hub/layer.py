@@ -252,8 +252,14 @@ class HubLayer(keras.layers.Layer):
                     "(Keras before 3.10 does), so fine-tuning would train the copies, which the "
                     "module never reads: only the head would learn, silently. Upgrade Keras "
                     "(pip install 'keras>=3.11.3', as hubensemble's requirements say)")
-            self._track_variable(kv)
+            # Keras' attribute tracking (public behaviour) stores a Variable appended to a
+            # list attribute as a weight, trainable or not by its own flag; a frozen layer's
+            # are then marked untrainable, as Keras marks add_weight's: a model's
+            # trainable_weights read each variable's flag, so without it a frozen layer
+            # trained (test_hub's frozen-layer tests).
             self._module_variables.append(kv)
+            if not self.trainable:
+                kv.trainable = False
         # The variables the module's functions read that no Keras variable wraps (a tf.Module
         # saved with only a signature exposes none): kept in a tracked attribute, so that
         # tf.saved_model.save of a model holding this layer (the export, write_hub_module,
