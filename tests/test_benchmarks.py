@@ -124,7 +124,10 @@ BAD_ARGUMENTS = [
     ("bench_zoo.py", ["--presets", "quick", "--skip-build", "--out", "."],
      "--skip-build only prints the digits table of the demo zoo; add demo to --presets"),
     ("bench_export.py", ["--repeats", "0"], "argument --repeats: must be an integer >= 1"),
+    ("bench_export_stages.py", ["--repeats", "0"],
+     "argument --repeats: must be an integer >= 1, got '0'"),
     ("bench_figures.py", ["--export", "."], "argument --export: . holds no hubensemble export"),
+    ("bench_predict.py", ["--images", "1"], "argument --images: must be an integer >= 2, got '1'"),
     ("bench_speed.py", ["--repeats", "0"], "argument --repeats: must be an integer >= 1"),
     ("bench_speed.py", ["--baseline", "no-such-rev"], "argument --baseline: 'no-such-rev' is "
                                                       "no revision of "),
