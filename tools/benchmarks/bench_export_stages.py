@@ -24,9 +24,11 @@ traces), save (tf.saved_model.save), files (warmup file, digest, metadata), relo
 (tf.saved_model.load), the reload check (check_reload) by entry point it calls, the warmup
 (run_warmup) by request, latency (cost.graph.time_batches, with --latency, as `hubensemble
 export` times (1, 64)) and the rest (the metadata, the swap into place). CPU is
-time.process_time (every thread of this process). A first round, not counted, pays the lazy
-imports. Printed: each stage's median CPU seconds and its
-share of the export, the export's and the floor's total, and export / floor. --profile N
+time.process_time (every thread of this process). A first round, not in the medians, pays
+what a `hubensemble export` process pays once (TensorFlow's lazy imports, the first trace of
+the decode policy's tf.functions, which the process then keeps); its stages are printed
+apart. Printed: each stage's median CPU seconds and its share of the export, the export's
+and the floor's total, and export / floor. --profile N
 also runs one more export under cProfile and prints its N most expensive functions by
 cumulative time.
 """
@@ -298,6 +300,8 @@ def main():
                     if r:
                         exports.append(parts)
                         collections.append(collecting)
+                    else:
+                        first = parts
             if r:
                 print(f"  round {r}: export {sum(exports[-1].values()):.2f} s CPU, floor "
                       f"{floors[-1]['save'] + floors[-1]['load']:.2f} s (save "
@@ -319,6 +323,11 @@ def main():
               f"(floor + first call) {total / (base + low['first call']):.2f}; Python's "
               f"garbage collector in the export {statistics.median(collections):.2f} s "
               f"(max {max(collections):.2f})", flush=True)
+        # What a `hubensemble export` process pays once more: the first trace of the
+        # decode policy's tf.functions (cached for the process), TensorFlow's lazy imports.
+        print(f"the first export in this process (round 0, not in the medians): "
+              f"{sum(first.values()):.2f} s CPU (" + ", ".join(
+                  f"{stage} {v:.2f}" for stage, v in first.items() if v >= 0.05) + ")")
         if args.profile:
             import cProfile
             import pstats
