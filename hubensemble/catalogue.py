@@ -21,6 +21,7 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
     parse_value_range, sha256_hint, shown)
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, DEFAULTED, _Bad, _handle_checked
+from hubensemble.catalogue_fields import python_words, said, spec_hint_form, spec_hints
 from hubensemble.catalogue_yaml import alias_lines as _alias_lines
 from hubensemble.catalogue_yaml import construct as _construct, node_kind as _kind
 from hubensemble.catalogue_yaml import VALUE_ANCHOR, node_line as _line, pairs as _pairs
@@ -83,7 +84,9 @@ class ModuleSpec:
     def __post_init__(self):
         # Records built in code (zoo builder, from_json) get the same checks as YAML entries,
         # and lists become tuples so that a spec stays hashable and comparable.
-        problems = []
+        # Its hints in its caller's words (`spec_hint_form`): a Python caller is told
+        # `input_size=(32, 32)`, not a catalogue's `input_size: [32, 32]`.
+        problems, form = [], spec_hint_form()
         for f in FIELD_NAMES:
             value = getattr(self, f)
             try:
@@ -91,15 +94,16 @@ class ModuleSpec:
                     _handle_checked(check_handle_form, value)
                     continue
                 checked = _CHECKS[f](value)
-            except (_Bad, HandleFormError) as bad:
-                problems.append(f"field {f!r}: {bad.problem}; {bad.hint}")
+            except _Bad as bad:
+                problems.append(f"field {f!r}: {bad.problem}; {said(bad.parts, form)}")
                 continue
             if checked is not value:
                 object.__setattr__(self, f, checked)
         if not isinstance(self.source, str):
             problems.append("field 'source': must be a string like 'file.yaml:12'")
         if not problems:
-            problems.extend(f"field {f!r}: {problem}; {hint}"
+            problems.extend(f"field {f!r}: {problem}; "
+                            + (python_words(hint, f) if form == "python" else hint)
                             for f, problem, hint in source_problems(self.__dict__))
         if problems:
             raise ValueError(f"invalid ModuleSpec {shown(self.name)}: " + "; ".join(problems))
@@ -139,7 +143,8 @@ class ModuleSpec:
                     raise ValueError(f'its "{field}" is {json_shown(d[field])}' + (
                         f", which {bad.problem[len(said):].lstrip()}"
                         if bad.problem.startswith(said) else f": {bad.problem}")) from None
-        return cls(**d)
+        with spec_hints("yaml"):  # the handle's: run.json is no Python call
+            return cls(**d)
 
 
 assert FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-2]

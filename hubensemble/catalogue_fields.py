@@ -1,15 +1,19 @@
 """Catalogue field values: each field's check and its message (what is wrong, what to write
-instead), the constants they use, and `shown` (a value as a message echoes it). Pure: no YAML,
-no file system but `checked_stored_handle`'s path arithmetic (hubensemble.handles) and the
-folder listing `pin_hint` reads for a local handle."""
+instead, said as a catalogue file or as a Python call writes it: `said`), the constants they
+use, and `shown` (a value as a message echoes it). Pure: no YAML, no file system but
+`checked_stored_handle`'s path arithmetic (hubensemble.handles) and the folder listing
+`pin_hint` reads for a local handle."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
 import os
 import re
 import reprlib
 import unicodedata
+from typing import NamedTuple
 
 from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, handle_kind,
                                  local_source, source_kind, stored_handle, stored_weights)
@@ -50,13 +54,116 @@ def shown(value, *, text=False) -> str:
     return out if len(out) <= SHOWN_CHARS else out[:SHOWN_CHARS - 3] + "..."
 
 
-class _Bad(Exception):
-    """A field value is wrong: `problem` says what, `hint` says what to write instead."""
+class Say(NamedTuple):
+    """One value a hint suggests: `field` and `value` as a ModuleSpec takes it (None, a bool,
+    an int, a str, a tuple); `field` None: the value alone, an alternative after one with its
+    field ("[0, 1], [-1, 1]"). `quoted`: a catalogue writes the str in quotes; `yaml`: the
+    catalogue's words when they are not "field: value" ("leave it out" for None)."""
 
-    def __init__(self, problem, hint):
+    field: str | None
+    value: object
+    quoted: bool = False
+    yaml: str | None = None
+
+
+class Words(NamedTuple):
+    """Words of a hint that differ between a catalogue file (`yaml`) and Python (`python`)."""
+
+    yaml: str
+    python: str
+
+
+#: A hint's verb: a catalogue's author writes a value, a Python caller passes a keyword.
+WRITE = Words("write ", "pass ")
+QUOTED = Words(" (quoted)", "")  # a Python str literal is quoted as it is written
+HINT_FORMS = ("yaml", "python")
+
+
+def _yaml_value(value, quoted=False) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    return f"'{value}'" if quoted else str(value)
+
+
+def _python_value(value) -> str:
+    # a size or a pair written as a list in YAML is a tuple in a ModuleSpec
+    return repr(tuple(value) if isinstance(value, list) else value)
+
+
+def said(hint, form="yaml") -> str:
+    """The text of `hint` (a str, the same in either form, or a tuple of str, Say and Words
+    parts) in `form`: "yaml", a catalogue file's ("write input_size: [32, 32]"), or "python",
+    a ModuleSpec call's keywords with Python literals ("pass input_size=(32, 32)"); ValueError
+    for another form. A ModuleSpec made in code was told the YAML (a new user's check)."""
+    if form not in HINT_FORMS:
+        raise ValueError(f"hint form {form!r} is not one of {', '.join(HINT_FORMS)}")
+    if isinstance(hint, str):
+        return hint
+    out = []
+    for part in hint:
+        if isinstance(part, Words):
+            out.append(getattr(part, form))
+        elif not isinstance(part, Say):
+            out.append(part)
+        elif form == "python":
+            value = _python_value(part.value)
+            out.append(value if part.field is None else f"{part.field}={value}")
+        elif part.yaml is not None:
+            out.append(part.yaml)
+        else:
+            value = _yaml_value(part.value, part.quoted)
+            out.append(value if part.field is None else f"{part.field}: {value}")
+    return "".join(out)
+
+
+#: The form a ModuleSpec's refusal says its hints in (`spec_hint_form`): None, the caller's.
+_SPEC_FORM = contextvars.ContextVar("hubensemble_spec_hint_form", default=None)
+
+
+def spec_hint_form() -> str:
+    """The form ("yaml" or "python") ModuleSpec's refusals say their hints in: `spec_hints`'
+    inside its block; else "python" for a Python caller, "yaml" on the command line, where a
+    ModuleSpec is made by hubensemble from a catalogue's or `catalogue add`'s values (whose
+    words `catalogue_writer._callers_words` turns into flags)."""
+    form = _SPEC_FORM.get()
+    if form is not None:
+        return form
+    from hubensemble.lockwords import on_command_line
+
+    return "yaml" if on_command_line() else "python"
+
+
+@contextlib.contextmanager
+def spec_hints(form):
+    """While the block runs, ModuleSpec's refusals say their hints in `form` (`said`):
+    `ModuleSpec.from_json` keeps a run.json entry's own words."""
+    token = _SPEC_FORM.set(form)
+    try:
+        yield
+    finally:
+        _SPEC_FORM.reset(token)
+
+
+class _Bad(Exception):
+    """A field value is wrong: `problem` says what, `hint` what to write instead in a
+    catalogue file, `python_hint` as a Python caller passes it (`said` of `parts`)."""
+
+    def __init__(self, problem, parts):
         super().__init__(problem)
         self.problem = problem
-        self.hint = hint
+        self.parts = parts
+
+    @property
+    def hint(self) -> str:
+        return said(self.parts, "yaml")
+
+    @property
+    def python_hint(self) -> str:
+        return said(self.parts, "python")
 
 
 # ---------------------------------------------------------------------------- field checks
@@ -79,14 +186,14 @@ def _got(value) -> str:
 def _check_name(value):
     if not isinstance(value, str):
         raise _Bad(f"must be a string, {_got(value)}",
-                   f"write name: '{shown(value)}' (quoted) instead")
+                   (WRITE, Say("name", shown(value), quoted=True), QUOTED, " instead"))
     if not NAME_RE.fullmatch(value):
         ascii_ = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
         fixed = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_).strip("-.") or "my-module"  # é -> e
         why = " (-x reads as an option in --modules -x)" if value.startswith("-") else ""
         raise _Bad(f"{shown(value)} may only contain letters, digits, '_', '.' and '-', and start "
                    f"with a letter, digit or '_'{why}",
-                   f"write name: {fixed[:SHOWN_CHARS]} instead")
+                   (WRITE, Say("name", fixed[:SHOWN_CHARS]), " instead"))
     return value
 
 
@@ -94,7 +201,7 @@ def _check_sha256(value):
     if value is None:
         return None
     if not isinstance(value, str) or not SHA256_RE.fullmatch(value):
-        raise _Bad(f"{shown(value)} is not 64 hexadecimal characters", sha256_hint(value))
+        raise _Bad(f"{shown(value)} is not 64 hexadecimal characters", _sha256_parts(value))
     return value.lower()
 
 
@@ -109,10 +216,17 @@ def sha256_hint(value, handle=None) -> str:
     "HASH  saved_model.pb", the exact `sha256: 'hash'` (lower case) to write; else
     `pin_hint(handle)`, what to hash. Repeating "write the output of `sha256sum …`" to a user
     who pasted that output looped (a new user's check)."""
+    return said(_sha256_parts(value, handle))
+
+
+def _sha256_parts(value, handle=None):
+    """`sha256_hint`'s parts (`said`)."""
     found = _PASTED_SHA256.match(value) if isinstance(value, str) else None
     if found:
-        return f"write sha256: '{found.group(1).lower()}' (the 64-character hash alone) instead"
-    return pin_hint(handle)
+        return (WRITE, Say("sha256", found.group(1).lower(), quoted=True),
+                " (the 64-character hash alone) instead")
+    hint = pin_hint(handle)
+    return (Words(hint, python_words(hint, "sha256")),)
 
 
 #: The largest side an input_size may have (`inputsize`, the Python API's rule, owns it).
@@ -146,8 +260,9 @@ def _check_output_dim(value):
     dim = _opt_int("output_dim", 2048, minimum=1)(value)
     problem = dim is not None and output_dim_problem(dim)
     if problem:
-        raise _Bad(problem, "write the module's width, e.g. output_dim: 2048, or leave "
-                   "output_dim: out (rank measures it)")
+        raise _Bad(problem, (WRITE, "the module's width, e.g. ", Say("output_dim", 2048), ", or ",
+                             Say("output_dim", None, yaml="leave output_dim: out"),
+                             " (rank measures it)"))
     return dim
 
 
@@ -160,14 +275,14 @@ def _check_size(field, meaning):
             if max(value) > MAX_INPUT_SIDE:
                 raise _Bad(f"{shown(list(value))} has a side above {MAX_INPUT_SIDE} pixels, larger "
                            "than any image module's input (a typo?)",
-                           f"write the module's own size, e.g. {field}: [224, 224], or "
-                           f"{field}: null ({meaning})")
+                           (WRITE, "the module's own size, e.g. ", Say(field, (224, 224)),
+                            ", or ", Say(field, None), f" ({meaning})"))
             return (int(value[0]), int(value[1]))
         # "224x224", 224: the size it means to write (`sizemeant`, the Python API's reading)
         meant = meant_size(value, MAX_INPUT_SIDE)
         raise _Bad(f"{shown(value)} is not a pair of positive integers",
-                   f"write {field}: {list(meant or (224, 224))} (height, width) or {field}: "
-                   f"null ({meaning}) instead")
+                   (WRITE, Say(field, tuple(meant or (224, 224))), " (height, width) or ",
+                    Say(field, None), f" ({meaning}) instead"))
     return check
 
 
@@ -205,8 +320,9 @@ def _check_value_range(value):
         return parse_value_range(value)
     except ValueError:
         raise _Bad(f"{shown(value)} is not a known value range",
-                   "write value_range: [0, 1], [-1, 1], [0, 255] or imagenet instead "
-                   "(TF Hub image modules take [0, 1])") from None
+                   (WRITE, Say("value_range", (0, 1)), ", ", Say(None, (-1, 1)), ", ",
+                    Say(None, (0, 255)), " or ", Say(None, "imagenet"),
+                    " instead (TF Hub image modules take [0, 1])")) from None
 
 
 def _check_family(value):
@@ -215,7 +331,7 @@ def _check_family(value):
     # git's rule (text.closest_name): difflib's ratio offered generalist for specialist.
     suggestion = closest_name(shown(value, text=True), FAMILIES) or "other"
     raise _Bad(f"unknown family {shown(value)} (known: {', '.join(FAMILIES)})",
-               f"write family: {suggestion} instead")
+               (WRITE, Say("family", suggestion), " instead"))
 
 
 def _opt_str(field, example):
@@ -223,7 +339,8 @@ def _opt_str(field, example):
         if value is None or isinstance(value, str):
             return value
         raise _Bad(f"must be a string or null, {_got(value)}",
-                   f"write {field}: '{shown(value)}' (quoted) or e.g. {field}: {example} instead")
+                   (WRITE, Say(field, shown(value), quoted=True), QUOTED, " or e.g. ",
+                    Say(field, example), " instead"))
     return check
 
 
@@ -235,15 +352,16 @@ def _opt_int(field, example, minimum):
             return value if type(value) is int else int(value)
         what = "a positive integer" if minimum == 1 else "an integer"
         raise _Bad(f"{shown(value)} is not {what} or null",
-                   f"write {field}: {example} ({what}) or {field}: null instead")
+                   (WRITE, Say(field, example), f" ({what}) or ", Say(field, None), " instead"))
     return check
 
 
 def _check_tags(value):
     if isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value):
         return tuple(value)
-    hint = (f"write tags: [{shown(value, text=True)}] instead" if isinstance(value, str)
-            else "write tags: [tag1, tag2] (a list of strings) instead")
+    hint = ((WRITE, Say("tags", (shown(value, text=True),)), " instead")
+            if isinstance(value, str) else
+            (WRITE, Say("tags", ("tag1", "tag2")), Words(" (a list of strings)", ""), " instead"))
     raise _Bad(f"{shown(value)} is not a list of strings", hint)
 
 
@@ -251,19 +369,54 @@ def _check_input_dtype(value):
     if value is None or value in INPUT_DTYPES:
         return value
     raise _Bad(f"{shown(value)} is not an image dtype hubensemble can feed",
-               "write input_dtype: uint8 (images in [0, 255]), input_dtype: float32, or leave "
-               "it out (the module's signature decides)")
+               (WRITE, Say("input_dtype", "uint8"), " (images in [0, 255]), ",
+                Say("input_dtype", "float32"), ", or ",
+                Say("input_dtype", None, yaml="leave it out"), " (the module's signature decides)"))
 
 
 def _check_bool(value):
     if isinstance(value, bool):
         return value
     raise _Bad(f"{shown(value)} is not true or false",
-               "write trust: true (only for modules you trust to touch files) or "
-               "trust: false instead")
+               (WRITE, Say("trust", True), " (only for modules you trust to touch files) or ",
+                Say("trust", False), " instead"))
 
 
-def _handle_checked(check, value, *args):
+def _python_literal(text) -> str:
+    """A catalogue's value `text` ("[224, 224]", "'a b'", "null", "true", "2048", "imagenet")
+    as a Python literal ("(224, 224)", "'a b'", "None", "True", "2048", "'imagenet'")."""
+    if text.startswith("[") and text.endswith("]"):
+        return repr(tuple(int(v) for v in text[1:-1].split(",")))
+    if len(text) > 1 and text[0] == text[-1] == "'":
+        return repr(text[1:-1].replace("''", "'"))
+    words = {"null": "None", "true": "True", "false": "False"}
+    return words.get(text, text if re.fullmatch(r"-?\d+", text) else repr(text))
+
+
+#: "field: value" as a catalogue's hints write it: a pair, a YAML single-quoted str, a word.
+_FIELD_VALUE = r"\b(%s): (\[-?\d+, -?\d+\]|'(?:[^']|'')*'|[^\s),'`]+)"
+
+
+def python_words(hint: str, field: str) -> str:
+    """`hint`, a str in a catalogue's words of hubensemble.handles (whose field checks and
+    `source_problems` say them: "write handle: 'keras:ResNet50' instead", "remove weights:
+    from this entry", "write input_size: [224, 224] … or at least [32, 32]"), in a Python
+    caller's: "pass handle='keras:ResNet50' instead", "leave weights out", "pass
+    input_size=(224, 224) … or at least (32, 32)"; `field` (a FIELD_NAMES name) is the one a
+    bare value ("write keras:X", "(or write [0, 1])") is for. Words that are no YAML (a
+    handle's forms, "https://tfhub.dev/PUBLISHER/MODEL/VERSION") are left as they are."""
+    text = re.sub(r"\bremove (\w+): from this entry", r"leave \1 out", hint)
+    text = re.sub(r"\bwrite (keras:\w+|\[-?\d+, -?\d+\])(?=[ )])",
+                  lambda m: f"write {field}: {m[1]}", text)
+    text = re.sub(r"\bwrite (?=(?:%s): )" % "|".join(FIELD_NAMES), "pass ", text)
+    text = re.sub(r"^write ", "pass ", text)  # a Python caller passes what a catalogue writes
+    text = re.sub(_FIELD_VALUE % "|".join(FIELD_NAMES),
+                  lambda m: f"{m[1]}={_python_literal(m[2])}", text)
+    text = re.sub(r"\b(at least) \[(-?\d+), (-?\d+)\]", r"\1 (\2, \3)", text)
+    return re.sub(r"`(%s):`" % "|".join(FIELD_NAMES), r"\1=", text)
+
+
+def _handle_checked(check, value, *args, field="handle"):
     """check(value, *args) of hubensemble.handles, its HandleFormError as _Bad with the long
     pieces of the value cut (`shown`) in the problem; a non-string is checked as "": handles
     echoes it whole. The hint, a value to write instead ("write handle: 'https://…' instead"),
@@ -277,8 +430,9 @@ def _handle_checked(check, value, *args):
             return shown(m[0], text=True) if m[0] in text or text and text in m[0] else m[0]
         problem = e.problem if text is value and value is not None else (
             f"must be a non-empty string, {_got(value)}")
+        hint = re.sub(r"[^\s']{%d,}" % HINT_CHARS, cut, e.hint)
         raise _Bad(re.sub(r"[^\s']{%d,}" % SHOWN_CHARS, cut, problem),
-                   re.sub(r"[^\s']{%d,}" % HINT_CHARS, cut, e.hint)) from None
+                   (Words(hint, python_words(hint, field)),)) from None
 
 
 #: The entry fields `catalogue add` sets by a flag (cli.py declares them), with the flag's
@@ -294,9 +448,10 @@ def _check_weights(value):
     is not a Keras weights file", naming a path the user never wrote."""
     if isinstance(value, str) and not value.strip():
         raise _Bad(f"must be a non-empty string, got {value!r}",
-                   "write weights: imagenet or weights: path/to/file.weights.h5, or remove "
-                   "weights: from this entry (imagenet)")
-    return _handle_checked(check_weights, value)
+                   (WRITE, Say("weights", "imagenet"), " or ",
+                    Say("weights", "path/to/file.weights.h5"), ", or ",
+                    Say("weights", None, yaml="remove weights: from this entry"), " (imagenet)"))
+    return _handle_checked(check_weights, value, field="weights")
 
 
 def checked_stored_weights(value, base_dir):

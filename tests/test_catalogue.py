@@ -3085,19 +3085,25 @@ def test_a_weights_file_from_defaults_is_warned_of_with_each_entry_it_applies_to
         "nothing (0 bytes); rank will skip it" for name, line in (("a", 4), ("b", 5))], said
 
 
-@pytest.mark.parametrize("field, value, yaml, words", [
-    ("input_size", "96x80", "96x80", "write input_size: [96, 80] (height, width)"),
-    ("input_size", "96 X 80", "'96 X 80'", "write input_size: [96, 80] (height, width)"),
-    ("native_size", 160, "160", "write native_size: [160, 160] (height, width)"),
-    ("input_size", 99999, "99999", "write input_size: [224, 224] (height, width)"),
-    ("family", "Generalist", "Generalist", "write family: generalist instead"),
-    ("tags", "a, b", "'a, b'", "write tags: [a, b] instead"),
+@pytest.mark.parametrize("field, value, yaml, words, python", [
+    ("input_size", "96x80", "96x80", "write input_size: [96, 80] (height, width)",
+     "pass input_size=(96, 80) (height, width)"),
+    ("input_size", "96 X 80", "'96 X 80'", "write input_size: [96, 80] (height, width)",
+     "pass input_size=(96, 80) (height, width)"),
+    ("native_size", 160, "160", "write native_size: [160, 160] (height, width)",
+     "pass native_size=(160, 160) (height, width)"),
+    ("input_size", 99999, "99999", "write input_size: [224, 224] (height, width)",
+     "pass input_size=(224, 224) (height, width)"),
+    ("family", "Generalist", "Generalist", "write family: generalist instead",
+     "pass family='generalist' instead"),
+    ("tags", "a, b", "'a, b'", "write tags: [a, b] instead", "pass tags=('a, b',) instead"),
 ])
 def test_yaml_style_values_are_refused_alike_from_python_and_yaml_with_the_size_meant(
-        tmp_path, field, value, yaml, words):
+        tmp_path, field, value, yaml, words, python):
     # A ModuleSpec made in Python and a YAML entry go through one check per field; a size
     # written "96x80" (or 160) was told to write [224, 224], the Python API's input_size
-    # reading (inputsize) said (96, 80): one reading now (sizemeant.meant_size).
+    # reading (inputsize) said (96, 80): one reading now (sizemeant.meant_size). Each is told
+    # the value in its own words: Python's keyword, the catalogue's YAML.
     (tmp_path / "m").mkdir()
     with pytest.raises(ValueError) as err:
         ModuleSpec(name="a", handle=str(tmp_path / "m"), **{field: value})
@@ -3106,5 +3112,6 @@ def test_yaml_style_values_are_refused_alike_from_python_and_yaml_with_the_size_
     with pytest.raises(CatalogueError) as refused:
         load_catalogue(str(path))
     said = str(err.value).split(f"field {field!r}: ", 1)[1]
-    assert words in said, said
-    assert said in str(refused.value), (said, str(refused.value))
+    problem, hint = said.split("; ")
+    assert python in hint and ": " not in hint and "null" not in hint, said
+    assert f"{problem}; {words}" in str(refused.value), (said, str(refused.value))
