@@ -95,7 +95,8 @@ class ModuleSpec:
                     continue
                 checked = _CHECKS[f](value)
             except _Bad as bad:
-                problems.append(f"field {f!r}: {bad.problem}; {said(bad.parts, form)}")
+                problems.append(f"field {f!r}: {said(bad.problem_parts, form)}; "
+                                f"{said(bad.parts, form)}")
                 continue
             if checked is not value:
                 object.__setattr__(self, f, checked)

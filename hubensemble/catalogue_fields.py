@@ -148,14 +148,23 @@ def spec_hints(form):
         _SPEC_FORM.reset(token)
 
 
+#: None, true and false as YAML (and JSON) and Python say them, in a refusal's problem.
+NULL, TRUE_OR_FALSE = Words("null", "None"), Words("true or false", "True or False")
+
+
 class _Bad(Exception):
     """A field value is wrong: `problem` says what, `hint` what to write instead in a
-    catalogue file, `python_hint` as a Python caller passes it (`said` of `parts`)."""
+    catalogue file, `python_hint` as a Python caller passes it (`said` of `parts`; of
+    `problem_parts` for what is wrong: "got null", "got None")."""
 
     def __init__(self, problem, parts):
-        super().__init__(problem)
-        self.problem = problem
+        super().__init__(said(problem))
+        self.problem_parts = problem
         self.parts = parts
+
+    @property
+    def problem(self) -> str:
+        return said(self.problem_parts, "yaml")
 
     @property
     def hint(self) -> str:
@@ -178,15 +187,18 @@ def _type_name(value):
     return "null" if value is None else type(value).__name__
 
 
-def _got(value) -> str:
-    """"got null" or "got TYPE VALUE", for a value of the wrong type."""
-    return "got null" if value is None else f"got {_type_name(value)} {shown(value)}"
+def _got(value) -> tuple:
+    """"got null" (Python: "got None") or "got TYPE VALUE", for a value of the wrong type:
+    `said`'s parts."""
+    return ("got ", NULL) if value is None else (f"got {_type_name(value)} {shown(value)}",)
 
 
 def _check_name(value):
     if not isinstance(value, str):
-        raise _Bad(f"must be a string, {_got(value)}",
-                   (WRITE, Say("name", shown(value), quoted=True), QUOTED, " instead"))
+        raise _Bad(("must be a string, ", *_got(value)), (
+            WRITE, "the entry's own name instead, e.g. ", Say("name", "my-module"))
+            if value is None else  # name='None' is no name
+            (WRITE, Say("name", shown(value), quoted=True), QUOTED, " instead"))
     if not NAME_RE.fullmatch(value):
         ascii_ = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
         fixed = re.sub(r"[^A-Za-z0-9_.-]+", "-", ascii_).strip("-.") or "my-module"  # é -> e
@@ -338,7 +350,7 @@ def _opt_str(field, example):
     def check(value):
         if value is None or isinstance(value, str):
             return value
-        raise _Bad(f"must be a string or null, {_got(value)}",
+        raise _Bad(("must be a string or ", NULL, ", ", *_got(value)),
                    (WRITE, Say(field, shown(value), quoted=True), QUOTED, " or e.g. ",
                     Say(field, example), " instead"))
     return check
@@ -351,7 +363,7 @@ def _opt_int(field, example, minimum):
         if _is_int(value) and value >= minimum:
             return value if type(value) is int else int(value)
         what = "a positive integer" if minimum == 1 else "an integer"
-        raise _Bad(f"{shown(value)} is not {what} or null",
+        raise _Bad((f"{shown(value)} is not {what} or ", NULL),
                    (WRITE, Say(field, example), f" ({what}) or ", Say(field, None), " instead"))
     return check
 
@@ -377,7 +389,7 @@ def _check_input_dtype(value):
 def _check_bool(value):
     if isinstance(value, bool):
         return value
-    raise _Bad(f"{shown(value)} is not true or false",
+    raise _Bad((f"{shown(value)} is not ", TRUE_OR_FALSE),
                (WRITE, Say("trust", True), " (only for modules you trust to touch files) or ",
                 Say("trust", False), " instead"))
 
@@ -428,10 +440,11 @@ def _handle_checked(check, value, *args, field="handle"):
     except HandleFormError as e:
         def cut(m):  # the value, its scheme, "./" + it: a piece of it, or it in the piece
             return shown(m[0], text=True) if m[0] in text or text and text in m[0] else m[0]
-        problem = e.problem if text is value and value is not None else (
-            f"must be a non-empty string, {_got(value)}")
+        problem = (e.problem,) if text is value and value is not None else (
+            "must be a non-empty string, ", *_got(value))
         hint = re.sub(r"[^\s']{%d,}" % HINT_CHARS, cut, e.hint)
-        raise _Bad(re.sub(r"[^\s']{%d,}" % SHOWN_CHARS, cut, problem),
+        raise _Bad(tuple(re.sub(r"[^\s']{%d,}" % SHOWN_CHARS, cut, part)
+                         if isinstance(part, str) else part for part in problem),
                    (Words(hint, python_words(hint, field)),)) from None
 
 

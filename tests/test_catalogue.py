@@ -1386,7 +1386,7 @@ def test_catalogue_add_says_what_to_pass_in_the_callers_words(tmp_path, in_proce
         "model files take layer; leave --layer out\n" in err, err
     assert "field '" not in err and not (tmp_path / "my.yaml").exists()
     with pytest.raises(CatalogueError, match=r"^cannot add 'keras:VGG16': keyword output_key: "
-                                             r"must be a string or null, got int 3; pass "
+                                             r"must be a string or None, got int 3; pass "
                                              r"output_key='3' or e.g. output_key='default' "
                                              r"instead$"):
         check_new_entries(["keras:VGG16"], output_key=3)

@@ -21,7 +21,7 @@ _SUGGESTED = re.compile(rf"\b(\w+)=({_LITERAL})")  # field=LITERAL
 _ALTERNATIVE = re.compile(rf"(?:, | or (?:at least )?)({_LITERAL})")
 
 CASES = [
-    ("name", 3), ("name", "é m"), ("name", "-x"), ("name", ".hidden"),
+    ("name", 3), ("name", None), ("name", "é m"), ("name", "-x"), ("name", ".hidden"),
     ("handle", "keras:resnet50"), ("handle", " zoo:demo/a "), ("handle", "a.weights.h5"),
     ("handle", "https://tfhub.dev/google/bit/m-r50x1/1?tf-hub-format=compressed"),
     ("sha256", "A" * 64 + "  saved_model.pb"), ("sha256", "sha256:" + "b" * 64),
@@ -47,12 +47,15 @@ SOURCE_CASES = [
 
 
 def _hint(field, **fields):
-    """The hint of `field` of ModuleSpec(name='m', **fields)'s refusal."""
+    """The hint of `field` of ModuleSpec(name='m', **fields)'s refusal, whose problem says
+    None, True and False as Python does ("got None", not YAML's "got null")."""
     with pytest.raises(ValueError) as refused:
         ModuleSpec(**{"name": "m", **fields})
     said = str(refused.value)
     assert f"field {field!r}: " in said, said
-    return said.split(f"field {field!r}: ", 1)[1].split("; ", 1)[1]
+    problem, hint = said.split(f"field {field!r}: ", 1)[1].split("; ", 1)
+    assert not re.search(r"\b(null|true|false)\b", problem), problem
+    return hint
 
 
 def _suggested(hint):
@@ -98,6 +101,18 @@ def test_a_field_that_does_not_fit_the_source_is_told_in_python(field, value):
         ModuleSpec(**fields)
     else:
         _check_python_hint(field, hint, fields)
+
+
+@pytest.mark.parametrize("value, got", [(None, "got None"), (5, "got int 5")])
+def test_a_handle_that_is_no_string_is_told_in_python(value, got):
+    # It said "got null", YAML's word, to a Python caller.
+    with pytest.raises(ValueError) as refused:
+        ModuleSpec(name="m", handle=value)
+    assert f"field 'handle': must be a non-empty string, {got}; pass one of https://" in \
+        str(refused.value), refused.value
+    with command_line(), pytest.raises(ValueError) as refused:
+        ModuleSpec(name="m", handle=None)
+    assert "got null; write one of https://" in str(refused.value), refused.value
 
 
 def test_the_python_hint_of_a_pasted_hash_and_of_a_hash_to_compute():
