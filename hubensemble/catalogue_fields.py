@@ -371,7 +371,9 @@ def _opt_int(field, example, minimum):
 def _check_tags(value):
     if isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value):
         return tuple(value)
-    hint = ((WRITE, Say("tags", (shown(value, text=True),)), " instead")
+    # "a, b" is told what YAML reads `tags: [a, b]` as: two tags, ('a', 'b') in Python
+    hint = ((WRITE, Say("tags", tuple(t.strip() for t in value.split(",") if t.strip()),
+                        yaml=f"tags: [{shown(value, text=True)}]"), " instead")
             if isinstance(value, str) else
             (WRITE, Say("tags", ("tag1", "tag2")), Words(" (a list of strings)", ""), " instead"))
     raise _Bad(f"{shown(value)} is not a list of strings", hint)

@@ -3096,7 +3096,7 @@ def test_a_weights_file_from_defaults_is_warned_of_with_each_entry_it_applies_to
      "pass input_size=(224, 224) (height, width)"),
     ("family", "Generalist", "Generalist", "write family: generalist instead",
      "pass family='generalist' instead"),
-    ("tags", "a, b", "'a, b'", "write tags: [a, b] instead", "pass tags=('a, b',) instead"),
+    ("tags", "a, b", "'a, b'", "write tags: [a, b] instead", "pass tags=('a', 'b') instead"),
 ])
 def test_yaml_style_values_are_refused_alike_from_python_and_yaml_with_the_size_meant(
         tmp_path, field, value, yaml, words, python):

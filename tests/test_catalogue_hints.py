@@ -33,7 +33,7 @@ CASES = [
     ("architecture", 5), ("upstream", ["a"]), ("subtree", 2.5), ("license", False),
     ("output_key", 3), ("layer", 3), ("signature", 1),
     ("params", -1), ("params", "big"), ("seed", 1.5),
-    ("tags", "a"), ("tags", 3), ("tags", ["a", 2]),
+    ("tags", "a"), ("tags", "a, b"), ("tags", 3), ("tags", ["a", 2]),
     ("trust", "yes"), ("trust", 1),
     ("input_dtype", "int8"), ("input_dtype", 8),
     ("weights", ""), ("weights", "x.txt"),
