@@ -121,6 +121,13 @@ def _mean_metrics(entries):
 
 _EVALUATE = options.defaults_for("evaluate")
 
+#: robustness.json's "best_single_way" when an export written again by this hubensemble
+#: (serve_members, its members and best single named in its metadata) and evaluated again
+#: gives the best single member's figures: neutral, as the record is read from Python and
+#: from the command line, and worded with the commands where it is shown (the report's
+#: robustness section: its run's `export`, then `evaluate`).
+EXPORT_AGAIN = "export"
+
 
 def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[str], list[int]]:
     """(corruption names, severities) that `evaluate_model` will use: `resolve_corruptions`
@@ -224,8 +231,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     single member is its slice of `serve_members` (member_probabilities [N, M, C], members in
     the order of assets/hubensemble.json) at the asset's "best_single" trial. An export without
     `serve_members` (or without best_single among its members) is evaluated as an ensemble
-    only; the result's "best_single_missing" says why. Each image is fed, and corrupted, at
-    its own decoded size (`size_batches`: batches of one size), as predict sends it. Scored
+    only; the result's "best_single_missing" says why, and "best_single_way" is EXPORT_AGAIN
+    when an export written again gives the comparison (the report names the commands). Each
+    image is fed, and corrupted, at its own decoded size (`size_batches`: batches of one
+    size), as predict sends it. Scored
     images that trained or chose the export (its run's train and val images, by pixels) are
     counted in "not_held_out" and, on other data than the export's own, warned about
     (`heldout.not_held_out_note`: logged at WARNING; on its own data, whose test split holds
@@ -335,7 +344,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     best_trial = best_trial.get("trial") if isinstance(best_trial, dict) else best_trial
     best_trial = str(best_trial) if best_trial else None
     trials = [str(m.get("trial")) for m in members_meta]
-    member_call, best_index, missing = None, None, None
+    member_call, best_index, missing, best_way = None, None, None, None
     if not meta:  # no asset: another tool's SavedModel, not an older export (no re-export)
         missing = (f"{model_dir} is not an export of hubensemble (no assets/hubensemble.json),"
                    " so no members are known: only the model was measured")
@@ -343,13 +352,16 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
         missing = (f"the export has no {MEMBERS_SIGNATURE} signature, so its members cannot "
                    "be run one by one; only the ensemble was evaluated (export it again "
                    "with this hubensemble to compare with the best single member)")
+        best_way = EXPORT_AGAIN
     elif best_trial is None:
         missing = ("the export's assets/hubensemble.json names no best_single trial; only "
                    "the ensemble was evaluated")
+        best_way = EXPORT_AGAIN
     elif not trials:  # metadata of an older or a damaged export: the member is unknown
         missing = (f"the export's assets/hubensemble.json lists no members, so the best single "
                    f"candidate {best_trial} cannot be found among {MEMBERS_SIGNATURE}' outputs; "
                    "only the ensemble was evaluated (export it again to compare with it)")
+        best_way = EXPORT_AGAIN
     elif best_trial not in trials:
         missing = (f"the best single candidate {best_trial} is not a member of the "
                    "exported ensemble, so the export cannot run it; only the ensemble "
@@ -487,6 +499,8 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     }
     if missing:
         result["best_single_missing"] = missing
+        if best_way:  # its way on, worded where shown (the report: its run's commands)
+            result["best_single_way"] = best_way
     if names:
         corrupted = [scores[(n, s)] for n in names for s in sevs]
         result["mean_corrupted"] = {

@@ -393,6 +393,60 @@ def test_few_modules_leave_rho_undefined_and_ensemble_only_robustness(tmp_path, 
     assert self_contained(html_path.read_text())
 
 
+def test_an_ensemble_only_evaluation_names_the_commands_that_compare_the_best_single(
+        tmp_path, figures_not_drawn):
+    """evaluate of an export without serve_members (an older hubensemble's) stores "…; only
+    the ensemble was evaluated (export it again with this hubensemble …)" in
+    robustness.json, and the report showed it naming no command. The record keeps its way
+    on neutral ("best_single_way": "export", read from Python and the command line alike);
+    the report words it with its run's commands: export, then evaluate. A best single that
+    is no member (no export runs it) gets none. Fails before: no command in the report."""
+    import json
+
+    import tensorflow as tf
+
+    from hubensemble.data import Split, Task
+    from hubensemble.evaluate import evaluate_model
+    from hubensemble.report.runfiles import load_run
+
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
+
+    @tf.function(input_signature=[spec])
+    def serving_default(images):
+        return {"probabilities": tf.nn.softmax(tf.reduce_mean(images, axis=[1, 2]) * 10.0)}
+
+    model = tmp_path / "older"
+    root = tf.train.Checkpoint()
+    root.serving_default = serving_default
+    tf.saved_model.save(root, str(model), signatures={
+        "serving_default": serving_default.get_concrete_function()})
+    (model / "assets").mkdir(exist_ok=True)
+    (model / "assets" / "hubensemble.json").write_text(json.dumps(
+        {"format": "hubensemble-export", "class_names": ["a", "b", "c"], "num_classes": 3,
+         "best_single": "t1", "members": [{"trial": f"t{i}", "weight": 0.5} for i in (0, 1)]}))
+    images = (np.random.default_rng(0).random((6, 4, 4, 3)) * 255).astype(np.uint8)
+    task = Task(name="toy", source="test", class_names=["a", "b", "c"],
+                train=Split(images=images, labels=np.arange(6) % 3),
+                test=Split(images=images, labels=np.arange(6) % 3))
+    result = evaluate_model(model, task, corruptions=False, progress=False)
+    assert result["best_single_way"] == "export", result
+    assert "hubensemble export" not in result["best_single_missing"]  # neutral, as stored
+
+    run = tmp_path / "run"
+    make_full_run(run, robustness=False, seed=1)
+    note = "the export has no serve_members signature"
+    write_evaluation({**fake_robustness(with_single=False), "best_single_way": "export"},
+                     run / "robustness.json")
+    md = shown(report.write_report(run)[0].read_text())
+    files = load_run(run)
+    assert (f"Ensemble only: {note}. To compare with the best single member, run "
+            f"`{files.cmd('export')}`, then `{files.cmd('evaluate')}`.") in md, md
+    assert files.cmd("export").startswith(f"hubensemble export --run {run}")
+    write_evaluation(fake_robustness(with_single=False), run / "robustness.json")
+    md = shown(report.write_report(run)[0].read_text())
+    assert f"Ensemble only: {note}" in md and "To compare with the best single" not in md
+
+
 def test_an_evaluation_of_the_runs_training_images_is_said_not_held_out(tmp_path,
                                                                         figures_not_drawn):
     """`evaluate --data` on the run's photos plus new ones, written as RUN/robustness.json:

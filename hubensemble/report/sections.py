@@ -329,7 +329,14 @@ def _robustness_section(files, figures) -> Section:
                 f"({evaluated.get('source')}):")
         sec.add(Table(["", "value"], rows))
     if rob.get("best_single_missing"):
-        sec.add(f"Ensemble only: {rob['best_single_missing']}")
+        from hubensemble.evaluate import EXPORT_AGAIN  # TensorFlow-free, 0.2 s: when needed
+
+        # Its way on, stored neutral (evaluate.EXPORT_AGAIN): the commands of this run, as
+        # the report gives every command (it said "export it again", naming none).
+        again = (Inline(". To compare with the best single member, run ",
+                        Code(files.cmd("export")), ", then ", Code(files.cmd("evaluate")), ".")
+                 if rob.get("best_single_way") == EXPORT_AGAIN else None)
+        sec.add(Inline(f"Ensemble only: {rob['best_single_missing']}", again))
     elif single:
         sec.add(f"Best single member: {single.get('trial')} ({single.get('module')}).")
     headers = ["condition", "severity", "ensemble acc", "single acc", "ensemble NLL",
