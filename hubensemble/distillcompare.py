@@ -206,10 +206,11 @@ def retrained_test(loaded, export_dir, task, *, run_dir, batch_size: int = 64,
     or None), "recorded" (metadata metrics.test when export measured it on the retrained
     members, else None)}.
 
-    Raises RunError, ending in the command that exports the run (`run_dir`) again with
-    --retrain-full (`_export_again`), when the export's classes are not the task's, when its
-    serving_default or serve_members signature lacks an input or output it needs (naming
-    the signature: `evaluate._signature_caller`), or when its figures on this split are not
+    Raises RunError, ending in the command that exports the run (`run_dir`) again
+    (`_export_again`: with --retrain-full as it was), when the serving_default signature of
+    any teacher, retrained or not, lacks an input or output distill reads (naming the
+    signature: `evaluate._signature_caller`); of a retrained one, when its classes are not
+    the task's, when its serve_members lacks one, or when its figures on this split are not
     the test record it wrote (beyond RECORD_TOLERANCE): the data or the export changed
     since, and a comparison with it would be of something else.
     """
@@ -220,15 +221,9 @@ def retrained_test(loaded, export_dir, task, *, run_dir, batch_size: int = 64,
     from hubensemble.formats import MEMBERS_SIGNATURE, SERVING_SIGNATURE
 
     meta = read_export_metadata(export_dir)
-    if not meta.get("retrain_full") or task.test is None:
-        return None
-    names = list(meta.get("class_names") or [])
-    way = _export_again(run_dir, export_dir)
-    if names and names != list(task.class_names):
-        raise RunError(f"the teacher export at {export_dir} predicts the classes {names}, the "
-                       f"run's data has {list(task.class_names)}: {way}")
-    data, n_classes = task.test, task.num_classes
-    trials = [str(m.get("trial")) for m in meta.get("members") or []]
+    way = _export_again(run_dir, export_dir, bool(meta.get("retrain_full")))
+    # Every teacher's serving_default, which distill's targets read: a KeyError came of one
+    # without it, or of its "probabilities" (an export edited or of another maker).
     if SERVING_SIGNATURE not in loaded.signatures:
         raise RunError(f"the teacher export at {export_dir} has no {SERVING_SIGNATURE} "
                        f"signature (it has {sorted(loaded.signatures) or 'none'}); {way}")
@@ -237,6 +232,14 @@ def retrained_test(loaded, export_dir, task, *, run_dir, batch_size: int = 64,
     serve = _signature_caller(loaded.signatures[SERVING_SIGNATURE], "probabilities",
                               who=f"the teacher export {export_dir}'s {SERVING_SIGNATURE} "
                               "signature", way=f"; {way}")
+    if not meta.get("retrain_full") or task.test is None:
+        return None
+    names = list(meta.get("class_names") or [])
+    if names and names != list(task.class_names):
+        raise RunError(f"the teacher export at {export_dir} predicts the classes {names}, the "
+                       f"run's data has {list(task.class_names)}: {way}")
+    data, n_classes = task.test, task.num_classes
+    trials = [str(m.get("trial")) for m in meta.get("members") or []]
     call, missing = None, None
     if MEMBERS_SIGNATURE in loaded.signatures:
         call = _with_members(loaded.signatures[MEMBERS_SIGNATURE], serve,
@@ -270,17 +273,19 @@ def retrained_test(loaded, export_dir, task, *, run_dir, batch_size: int = 64,
     return result
 
 
-def _export_again(run_dir, export_dir) -> str:
+def _export_again(run_dir, export_dir, retrain_full: bool = True) -> str:
     """"export the run again with `hubensemble export --run RUN --retrain-full`" (--out
-    EXPORT when `export_dir` is not RUN/export), or from Python "… with
-    export_ensemble(run_dir=…, retrain_full=True)" (`Run.export_words`): the way on from a
-    retrained teacher export that distill cannot compare with (`retrained_test`). It said
-    "export the run again" and "--retrain-full" with no command."""
+    EXPORT when `export_dir` is not RUN/export; --retrain-full as the teacher was exported,
+    `retrain_full`), or from Python "… with export_ensemble(run_dir=…, retrain_full=True)"
+    (`Run.export_words`): the way on from a teacher export that distill cannot run or
+    compare with (`retrained_test`). It said "export the run again" and "--retrain-full"
+    with no command."""
     from hubensemble.rundir import Run
 
     return ("export the run again with "
-            + Run(run_dir).export_words(export_dir, flags="--retrain-full",
-                                        keywords="retrain_full=True"))
+            + Run(run_dir).export_words(export_dir,
+                                        flags="--retrain-full" if retrain_full else "",
+                                        keywords="retrain_full=True" if retrain_full else ""))
 
 
 def _check_record(teacher, export_dir, run_dir) -> None:

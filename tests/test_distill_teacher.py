@@ -14,10 +14,11 @@ from hubensemble.errors import RunError
 from hubensemble.lockwords import command_line
 
 
-def build_teacher(path, serving_key, members_key):
+def build_teacher(path, serving_key, members_key, retrain_full=True):
     """A SavedModel of serving_default (its output named `serving_key`) and serve_members
     (`members_key`: 2 members of 3 classes on the images' mean colour), with the metadata of
-    an export retrained on train + val (assets/hubensemble.json: classes a, b, c)."""
+    an export (assets/hubensemble.json: classes a, b, c), retrained on train + val with
+    `retrain_full`."""
     spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
 
     def probs(images):
@@ -39,7 +40,8 @@ def build_teacher(path, serving_key, members_key):
     (path / "assets").mkdir(exist_ok=True)
     (path / "assets" / "hubensemble.json").write_text(json.dumps(
         {"format": "hubensemble-export", "class_names": ["a", "b", "c"], "num_classes": 3,
-         "retrain_full": True, "members": [{"trial": f"t{i}", "weight": 0.5} for i in (0, 1)]}))
+         "retrain_full": retrain_full,
+         "members": [{"trial": f"t{i}", "weight": 0.5} for i in (0, 1)]}))
     return path
 
 
@@ -70,3 +72,23 @@ def test_a_teacher_signature_distill_cannot_run_is_refused_with_the_way_on(
         retrained_test(loaded, str(export), task, run_dir=str(run))
     assert str(python.value).endswith(f"; export the run again with export_ensemble(run_dir="
                                       f"{str(run)!r}, retrain_full=True)"), python.value
+
+
+def test_a_teacher_not_retrained_without_probabilities_is_refused_before_distill_trains(
+        tmp_path):
+    """A teacher export not retrained (its test figures are ensemble.json's, not run) whose
+    serving_default returns no 'probabilities' failed in distill's training with a KeyError:
+    it is refused with the others' words, the way on without --retrain-full. Fails before:
+    None returned (no check)."""
+    run = tmp_path / "RUN"
+    export = build_teacher(run / "export", "output_0", "member_probabilities",
+                           retrain_full=False)
+    images = (np.random.default_rng(0).random((3, 4, 4, 3)) * 255).astype(np.uint8)
+    task = Task(name="toy", source="test", class_names=["a", "b", "c"],
+                train=Split(images=images, labels=np.arange(3)),
+                test=Split(images=images, labels=np.arange(3)))
+    with command_line(), pytest.raises(RunError) as typed:
+        retrained_test(tf.saved_model.load(str(export)), str(export), task, run_dir=str(run))
+    assert str(typed.value) == (
+        f"the teacher export {export}'s serving_default signature returns ['output_0'], not "
+        f"'probabilities'; export the run again with `hubensemble export --run {run}`")
