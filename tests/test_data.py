@@ -1006,12 +1006,13 @@ def test_classes_without_val_or_test_examples_are_named(tmp_path):
     assert "test metrics cover 2 of 4 classes; no test example of: c, d" in task.summary()
     # With the way on (it named the classes only), whose counts hold for any fractions.
     # "(one of 3 reaches val only" read as one of 3 classes (a new user's class "one").
+    assert task.carved == ("val", "test")
     assert task.summary().endswith("no test example of: c, d (to cover a class, give it "
-                                   "examples there: a split carved off train reaches each "
-                                   "class of 4 images or more (a class of 3 reaches val only, as "
-                                   "training keeps 2), so add images to it; or give the split "
-                                   "its own (a val/ or test/ class folder, an npz's x_val / "
-                                   "x_test)).")
+                                   "examples there: val and test were carved off train, which "
+                                   "reaches each class of 4 images or more (a class of 3 reaches "
+                                   "val only, as training keeps 2), so add images of it to "
+                                   "train; or give them their own (a val/CLASS/ folder, a "
+                                   "test/CLASS/ folder)).")
     from hubensemble.data.splits import split_counts
 
     for fractions in ((0.2, 0.2), (0.05, 0.05), (0.45, 0.45), (0.3, 0.1)):
@@ -1019,6 +1020,28 @@ def test_classes_without_val_or_test_examples_are_named(tmp_path):
         assert split_counts(3, *fractions)[1:] == (1, 0)
     assert "to cover a class" not in load_task(f"folder:{tmp_path}", val_fraction=0,
                                                test_fraction=0).summary()
+
+
+def test_a_class_the_npzs_own_test_split_lacks_is_told_to_get_images_there(tmp_path):
+    """An npz whose x_test lacks a class was told that a split carved off train reaches each
+    class of 4 images, so to add images to train (new user 445): an npz's test split is its
+    x_test, never carved; its val, without x_val, is (`Task.carved`, `coverage_fix`)."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(40) % 4
+    np.savez(tmp_path / "a.npz", x_train=x, y_train=y, x_test=x[:8], y_test=y[:8] % 3)
+    task = load_task(f"npz:{tmp_path / 'a.npz'}")
+    assert task.carved == ("val",)
+    assert task.summary().endswith("no test example of: 3 (to cover a class, give it examples "
+                                   "there: test is the data's own, so add images of it to the "
+                                   "npz's x_test / y_test).")
+    # A Task made in Python: how its splits were made is not known, so both ways are named.
+    from hubensemble.data.coverage import COVERAGE_FIX
+    from hubensemble.data.task import Split, Task
+
+    made = Task(name="t", source="arrays", class_names=list("abcd"), train=task.train,
+                val=task.val, test=Split(task.test.images, task.test.labels))
+    assert made.carved is None and made.summary().endswith(f" ({COVERAGE_FIX}).")
 
 
 def test_a_test_set_is_every_image_of_its_class_folders(tmp_path):

@@ -12,13 +12,43 @@ _SPLIT_WORDS = {"train": ("training", "the kNN ranking and fine-tuning"),
                 "test": ("test", "test metrics")}
 
 
-#: The way on after a task summary's notes of classes without val or test examples
-#: (`taskwords.class_notes`; `splits.split_counts` keeps 2 in training, then gives val, then
-#: test one).
+#: The way on after a task summary's notes of classes without val or test examples when
+#: how its splits were made is not known (`coverage_fix`; `splits.split_counts` keeps 2 in
+#: training, then gives val, then test one).
 COVERAGE_FIX = ("to cover a class, give it examples there: a split carved off train reaches "
                 "each class of 4 images or more (a class of 3 reaches val only, as training keeps "
                 "2), so add images to it; or give the split its own (a val/ or test/ class "
                 "folder, an npz's x_val / x_test)")
+#: Where a split of its own is given, by the data spec's scheme and the split.
+_OWN = {("folder", "val"): "a val/CLASS/ folder", ("folder", "test"): "a test/CLASS/ folder",
+        ("npz", "val"): "the npz's x_val / y_val", ("npz", "test"): "the npz's x_test / y_test"}
+
+
+def coverage_fix(splits, carved, scheme=None) -> str:
+    """The way on after the notes of classes without examples in `splits` (some of "val",
+    "test"), by how each was made: `carved` the splits the loader carved off train
+    (`Task.carved`; None when not known: COVERAGE_FIX, both ways), `scheme` the data spec's
+    ("folder", "npz"; else None). A carved split reaches each class of 4 training images or
+    more, so the class needs images in train (or a split of its own); a split the data gives
+    (an npz's x_test, a test/ folder) needs images of the class in it. It told an npz whose
+    x_test lacked a class that a split carved off train reaches each class of 4 images (a
+    new user's check): an npz's test split is never carved."""
+    if carved is None:
+        return COVERAGE_FIX
+    cut = [s for s in splits if s in carved]
+    given = [s for s in splits if s not in carved]
+    ways = []
+    if cut:
+        was = f"{' and '.join(cut)} {'was' if len(cut) == 1 else 'were'}"
+        own = ", ".join(_OWN.get((scheme, s), f"the data's {s} split") for s in cut)
+        ways.append(f"{was} carved off train, which reaches each class of 4 images or more (a "
+                    f"class of 3 reaches val only, as training keeps 2), so add images of it "
+                    f"to train; or give {'it its' if len(cut) == 1 else 'them their'} own "
+                    f"({own})")
+    for split in given:
+        own = _OWN.get((scheme, split), f"the data's {split} split")
+        ways.append(f"{split} is the data's own, so add images of it to {own}")
+    return "to cover a class, give it examples there: " + "; ".join(ways)
 
 
 def split_coverage(class_names, labels):

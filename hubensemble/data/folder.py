@@ -579,6 +579,7 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
         train = _make_split(images, labels, paths, owned=True)
         short = unreached(train, True, True, options, _OWN_SPLIT)
         train, val, test = _carve(train, True, True, options, owned=True)
+        carved = [k for k, split in (("val", val), ("test", test)) if split is not None]
         how = ("class folders; " + carved_words(options)
                + "".join(f"; {note}" for note in short))
     name = label(os.path.basename(os.path.normpath(absolute(path))))
@@ -588,7 +589,8 @@ def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -
                 train=train, val=val, test=test, skipped=listing.skipped,
                 ignored=listing.ignored, files=listing.files, oriented=listing.oriented,
                 turned=listing.turned, unservable=listing.kept, dark=listing.dark,
-                not_images=listing.not_images, shrunk=listing.shrunk, class_files=per_class)
+                not_images=listing.not_images, shrunk=listing.shrunk, class_files=per_class,
+                carved=tuple(carved))
     # Trained on, refused by serve_bytes; read dark; files not images, said once (not a
     # warning each as an "unreadable image")
     said_unless_summarised(task, log)

@@ -411,6 +411,7 @@ def _archive_task(archive: _Archive, path: str, options: LoadOptions, test_set: 
         test = train  # one test set, standing in as train (Task.summary tells them apart)
     how = ", ".join(stored[k] + (f" (as {k})" if stored[k] != k else "")
                     for k in ("x_train", "x_val", "x_test") if k in stored)
+    carved = ()  # x_test is never carved off train; val is without x_val
     if held_out:
         how = "x_test only: every example is a test example"
     elif val is None:
@@ -420,6 +421,7 @@ def _archive_task(archive: _Archive, path: str, options: LoadOptions, test_set: 
         train, val, _ = _carve(train, True, False, options, owned=True)
         if val is not None:
             how += f"; val {options.val_fraction:g} of each class split off (seed {options.seed})"
+            carved = ("val",)
         how += "".join(f"; {note}" for note in short)
     if test is None:  # else "no test metrics" at the end of fit said only which file lacked
         how += ("; no x_test, so no test split and no test metrics (an npz's test split is "
@@ -427,4 +429,5 @@ def _archive_task(archive: _Archive, path: str, options: LoadOptions, test_set: 
     name = os.path.splitext(os.path.basename(path))[0]
     # Named absolute, as Task.spec and the folder loader's source (`folder.py`).
     return Task(name=name, source=f"npz:{absolute(path)} ({how})", class_names=class_names,
-                train=train, val=val, test=test, names_made="class_names" not in arrays)
+                train=train, val=val, test=test, names_made="class_names" not in arrays,
+                carved=carved)

@@ -201,6 +201,10 @@ class Task:
     # give, every one read}}}} of the class folders read (train/'s, or PATH's; val/'s and
     # test/'s; a test set's as "test"), so a class that skipped files cost examples is named
     class_files: dict[str, dict[str, dict]] = field(default_factory=dict)
+    # the splits ("val", "test") the loader carved off train (an npz's val without x_val, a
+    # folder's val/test without their folder); None when not known (a Task made in Python, a
+    # tfds or sklearn data set): a coverage note's way on then names both ways (`coverage_fix`)
+    carved: tuple[str, ...] | None = None
     # the data spec load_task / load_test_set read it from, its path absolute
     # ("folder:/abs/imgs (2)"); None for a Task made in Python. `source` adds "(how)" to it,
     # which cannot be cut off again when a path holds " (" and is gone from the machine

@@ -172,7 +172,7 @@ def said_unless_summarised(task, log) -> None:
 def class_notes(task) -> str:
     """The summary's clauses (fit, rank) on classes a split has none or few examples of,
     in the words of the stages it feeds (`coverage.coverage_note`, `few_note`), or ""."""
-    from hubensemble.data.coverage import (COVERAGE_FIX, coverage_note, few_note,
+    from hubensemble.data.coverage import (coverage_fix, coverage_note, few_note,
                                            split_coverage)
 
     text = ""
@@ -189,6 +189,8 @@ def class_notes(task) -> str:
         note = coverage_note(coverage, s)
         if note:
             text += f"; {note}"
-    if any(coverage_note(coverage, s) for s in ("val", "test")):
-        text += f" ({COVERAGE_FIX})"
+    lacking = [s for s in ("val", "test") if coverage_note(coverage, s)]
+    if lacking:
+        scheme = (task.spec or "").split(":", 1)[0] or None
+        text += f" ({coverage_fix(lacking, task.carved, scheme)})"
     return text
