@@ -51,6 +51,7 @@ def recorded_data_error(run, meta: dict, spec: str, error, *,
     from hubensemble.data.specs import is_relative_spec
     from hubensemble.errors import DataError
     from hubensemble.rerun import moved_data_way
+    from hubensemble.text import absolute, escaped
 
     relative = is_relative_spec(spec)
     where = (f"; run.json records {spec}, a path relative to the folder the run started "
@@ -60,5 +61,7 @@ def recorded_data_error(run, meta: dict, spec: str, error, *,
         from hubensemble.lockwords import call_verb
 
         way = f"{way}; then {call_verb()} {then} again"
-    return DataError(f"{error} (the data recorded in {run.meta_path}{where})"
+    # Absolute, as `Run.task` names it (the reference) and as the commands that follow do:
+    # "run/run.json" stood beside "--run /abs/run" in one message.
+    return DataError(f"{error} (the data recorded in {escaped(absolute(run.meta_path))}{where})"
                      + (f"; {way}" if way else ""))

@@ -143,10 +143,12 @@ def moved_data_way(where, meta: dict, spec: str) -> str:
         return ""
     if "fit" not in meta:
         return f"if the data moved, put it back at {local[1]}"
-    if not on_command_line():
-        return (f"if the data moved, pass its new place as fit's data, with the run's "
-                f"catalogue and options and out={str(where)!r}, which it records, going on "
-                f"from the run's finished stages")
+    if not on_command_line():  # the whole call, as the command line's (it named no call)
+        keywords = fit_keywords(_catalogue_list(meta), {
+            **_recorded_args(meta), "spec": f"{local[0]}:NEW_PATH"}, _fit_options(meta))
+        return (f"if the data moved, give fit its new place (NEW_PATH), which it records, "
+                f"going on from the run's finished stages: call "
+                f"{command_words('fit', where, keywords=keywords)}")
     args = {**_recorded_args(meta), "spec": spec}
     command = fit_command(where, meta, restart=False, args=args)
     typed = f"--data {_word('--data', spec)}"
@@ -155,6 +157,21 @@ def moved_data_way(where, meta: dict, spec: str) -> str:
     new = command.replace(typed, f"--data {local[0]}:NEW_PATH", 1)
     return (f"if the data moved, give fit its new place (NEW_PATH), which it records, going "
             f"on from the run's finished stages: `{new}`")
+
+
+def fit_keywords(files, args: dict, now: dict) -> str:
+    """fit's keywords after out= for catalogue `files` (absolute paths; []: FILE), data
+    `args` (DataArgs.to_json(); no spec: SPEC) and fit options `now` ({name: value}, each not
+    at its default said): "catalogue='/abs/c.yaml', data='npz:/abs/d.npz', data_args=…,
+    top_k=2" ("data_args=…" when the data has options other than its spec: the caller's own
+    DataArgs). The one wording of a fit call (`sweepagain.fit_again`, `moved_data_way`)."""
+    paths = [absolute(os.fspath(f)) for f in files]
+    spec = args.get("spec")
+    return ", ".join(filter(None, (
+        f"catalogue={(paths[0] if len(paths) == 1 else paths)!r}" if paths
+        else "catalogue=FILE", f"data={spec!r}" if spec else "data=SPEC",
+        "data_args=…" if _data_flags(args).count(" --") else "",
+        option_keywords(now, options.options_for(record="fit")))))
 
 
 def rank_inputs(meta, ranked=()) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from hubensemble.text import absolute, shell, shell_word
+from hubensemble.text import shell, shell_word
 
 
 def tune_again(run_dir, call: dict):
@@ -62,7 +62,7 @@ def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False)
     data options, "data_args=…": the caller's own DataArgs, kept)."""
     from hubensemble import options
     from hubensemble.lockwords import command_words
-    from hubensemble.rerun import _data_flags, option_flags, option_keywords
+    from hubensemble.rerun import _data_flags, fit_keywords, option_flags, option_keywords
 
     table = options.options_for(record="fit")
     files = [catalogue] if isinstance(catalogue, (str, bytes)) else list(catalogue or [])
@@ -76,14 +76,7 @@ def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False)
         flags = " ".join(filter(None, (
             "--catalogue " + (" ".join(shell(f) for f in files) or "FILE"),
             _data_flags(args) if args else "--data SPEC", option_flags(now, table))))
-        spec = args.get("spec")
-        paths = [absolute(os.fspath(f)) for f in files]
-        keywords = ", ".join(filter(None, (
-            f"catalogue={(paths[0] if len(paths) == 1 else paths)!r}" if paths
-            else "catalogue=FILE", f"data={spec!r}" if spec else "data=SPEC",
-            "data_args=…" if _data_flags(args).count(" --") else "",
-            option_keywords(now, table))))
-        return command_words("fit", out, flags=flags, keywords=keywords)
+        return command_words("fit", out, flags=flags, keywords=fit_keywords(files, args, now))
 
     return command
 

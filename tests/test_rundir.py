@@ -126,9 +126,9 @@ def test_a_run_whose_data_moved_is_told_the_fit_that_records_its_new_place(tmp_p
         f"(NEW_PATH), which it records, going on from the run's finished stages: "
         f"`hubensemble fit --catalogue '{catalogue}' --data npz:NEW_PATH --data-seed 3 "
         f"--top-k 2 --profile quick --out {run.path}`"), said
-    with pytest.raises(DataError, match=re.escape(
-            f"if the data moved, pass its new place as fit's data, with the run's catalogue "
-            f"and options and out='{run.path}', which it records")):
+    with pytest.raises(DataError, match=re.escape(  # from Python the whole call (439)
+            f"going on from the run's finished stages: call fit(out='{run.path}', catalogue="
+            f"'{catalogue}', data='npz:NEW_PATH', data_args=…, top_k=2, profile='quick')")):
         run.task()
     del meta["fit"]
     run.meta_path.write_text(json.dumps(meta))

@@ -490,3 +490,31 @@ def test_a_tune_with_nothing_to_train_says_so_before_tensorflow(tmp_path):
     assert nothing_to_train(run.path, dict(CALL, tuner_id="w0", oracle_address="h:1")) is None
     (run.labels / "val.npy").unlink()  # written again from the data: work to do
     assert nothing_to_train(run.path, CALL) is None
+
+
+def test_run_tune_of_moved_data_names_the_whole_fit_call_and_one_form_of_path(
+        tmp_path, monkeypatch):
+    """run_tune('run', …) from Python on a fit's run whose data moved was told "(the data
+    recorded in run/run.json); if the data moved, pass its new place as fit's data, with the
+    run's catalogue and options and out='run', …; then call run_tune(run_dir='/abs/run', …)
+    again": no fit call to make (the command line's named the whole command), and a relative
+    and an absolute path in one message. Now the whole fit call and absolute paths
+    throughout, before TensorFlow. Fails before: "pass its new place as fit's data"."""
+    from hubensemble.tune import run_tune
+
+    run, npz = ranked_run(tmp_path)
+    catalogue = tmp_path / "c.yaml"
+    catalogue.write_text("modules:\n  - {name: m0, handle: /x/m0}\n  - {name: m1, handle: /x/m1}\n")
+    run.update(fit={"options": {"top_k": 2, "profile": "quick"},
+                    "catalogue": [f"{catalogue}:2"]})
+    npz.rename(tmp_path / "moved.npz")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as refused:
+        run_tune("run", sweep="probe", budget=8, profile="quick", progress=False)
+    said = str(refused.value)
+    assert (f"(the data recorded in {tmp_path / 'run' / 'run.json'}); if the data moved, give "
+            "fit its new place (NEW_PATH), which it records, going on from the run's finished "
+            f"stages: call fit(out='{tmp_path / 'run'}', catalogue='{catalogue}', "
+            "data='npz:NEW_PATH', top_k=2, profile='quick'); then call run_tune(run_dir="
+            f"'{tmp_path / 'run'}', sweep='probe', budget=8, profile='quick') again") in said, said
+    assert "'run'" not in said and " run/" not in said, said
