@@ -345,9 +345,12 @@ def cmd_tune(args):
         say(args, resuming)
     sweep = finished_worker(args.run, member, call, progress=not args.quiet)
     if sweep is None:
-        from hubensemble.tunepending import nothing_to_train
+        from hubensemble.tunepending import finished_call, nothing_to_train
         if not member and (note := nothing_to_train(args.run, call)):
             say(args, note)  # before TensorFlow's seconds, not after them
+            # then its end alone, without TensorFlow (6-9 s) and "resuming sweep …"
+            sweep = finished_call(args.run, call, progress=not args.quiet)
+    if sweep is None:
         _import_tensorflow(args.verbose)
         from hubensemble.tune import run_tune
         sweep = run_tune(args.run, **call, progress=not args.quiet)

@@ -139,7 +139,8 @@ def _complete(run_dir, trial: str) -> bool:
     return bool(getattr(found, "complete", False))
 
 
-def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool = True):
+def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool = True,
+                    standalone: bool = False):
     """The `sweepsummary.TuneSummary` of worker `member` (a tuner id other than "chief") of
     a chief/worker sweep on run `run_dir` with nothing left to run, said as `run_tune` says
     it (the profile's and plan's log lines, the resumed line on stderr when `progress`, the
@@ -159,12 +160,15 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
     whether the modules' files changed since rank (`rank.refuse_changed_modules`, which
     reaches `hub`, TensorFlow first), as the chief, which loads none either, does not; nor
     does it record the sweep in run.json again (it trained nothing: its record would be the
-    recorded one, the gate above)."""
+    recorded one, the gate above). With `standalone` (`member` None): a stand-alone call's,
+    for `tunepending.finished_call` (its own gate first), which said "nothing to train" in
+    place of the resumed line, and warns of an older rule as the stage does."""
     from hubensemble.rundir import LABEL_SPLITS, Run
     from hubensemble.runprofile import OLDER, as_profile, choose_another, run_profile
     from hubensemble.sweepsummary import merge_summaries, say_older_rule, say_resumed, summarize
 
-    if not member or member == "chief" or call.get("restart") or not call.get("sweep"):
+    if (not standalone and (not member or member == "chief")) or call.get("restart") \
+            or not call.get("sweep"):
         return None
     if call.get("train_batch_size") is not None:  # run_tune derives and checks its profile
         return None
@@ -183,7 +187,7 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
                for s in LABEL_SPLITS):
             return None
         summaries = [dataclasses.replace(
-            summarize(run, plan, sweep=part, chief_worker=True), reused=len(plan))
+            summarize(run, plan, sweep=part, chief_worker=not standalone), reused=len(plan))
                      for part, (plan, _) in plans.items()]
     except (HubensembleError, OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # the stage says why, in its own words
@@ -208,8 +212,9 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
         if removed:
             stage_log.info("removed %s of killed runs",
                            counted(len(removed), "half-written candidate"))
-        say_resumed(part, len(plan), len(plan), progress)
-        say_older_rule(run, plan, [], sweep=part, reused=len(plan), worker=True)
+        if not standalone:  # (a stand-alone call said "nothing to train" for it)
+            say_resumed(part, len(plan), len(plan), progress)
+        say_older_rule(run, plan, [], sweep=part, reused=len(plan), worker=not standalone)
     return summary
 
 

@@ -13,6 +13,7 @@ TensorFlow-free (the `tune` package loads TensorFlow on import, so this lives ou
 
 from __future__ import annotations
 
+import logging
 import os
 
 import numpy as np
@@ -186,6 +187,75 @@ def nothing_to_train(run_dir, call: dict) -> str | None:
     return (f"nothing to train: {every} of sweep {sweep} "
             f"{'has' if total == 1 else 'all have'} a complete candidate; summarizing "
             f"{'it' if total == 1 else 'them'}")
+
+
+def warn_at_chance(run, summary) -> None:
+    """The end of a sweep's warning on its candidates at chance (`chance.sweep_chance_text`:
+    which, and what to do), for `tune` and `fit` alike, of run `run` (a Run) and its
+    `sweepsummary.TuneSummary`: `run_tune`'s end, and `finished_call`'s before TensorFlow."""
+    from hubensemble.chance import sweep_chance_text
+    from hubensemble.sweepsummary import finished_candidate
+
+    if summary.at_chance:
+        found = {t: finished_candidate(run.candidates, t) for t in summary.at_chance}
+        records = {t: c.record if c is not None else {} for t, c in found.items()}
+        logging.getLogger("hubensemble.tune.stage").warning(
+            "%s", sweep_chance_text(summary.at_chance, records))
+
+
+def finished_call(run_dir, call: dict, *, progress: bool = True):
+    """The `sweepsummary.TuneSummary` of a stand-alone tune call `call` (`run_tune`'s keywords
+    from the command line, `options.kwargs_for`; its sweep None: the run's,
+    `sweepwords.resumed_call`) on run `run_dir` that has nothing to train (`nothing_to_train`
+    said so), ended as `run_tune` ends it (its profile and plan lines, an older rule's
+    warning, the at-chance warning, `refresh.refresh_report`) but before TensorFlow loads,
+    for `cli.cmd_tune`: it imported TensorFlow (6-9 s, ~700 MB) after "nothing to train",
+    then said "resuming sweep …" and its reused line, to print a summary of files.
+
+    Only when run_tune would write nothing else: every part of the sweep as run.json
+    records it (`sweepend.finished_worker`'s gate: the same seed, profile, BatchNorm
+    request, head start, plan and complete candidates, the labels there), the run's last
+    call that sweep with this call's budget, modules and keep_weights, trained by this
+    version's rule (run_tune records the call again otherwise, and a plain tune resumes
+    that), no chief's end record of it (a stand-alone call supersedes one). None otherwise,
+    and for --restart, a chief/worker sweep's process, --train-batch-size: run_tune runs,
+    after TensorFlow. Like a worker's, it does not judge whether the modules' files changed
+    since rank (`rank.refuse_changed_modules`, which reaches TensorFlow): it loads none."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.refresh import refresh_report
+    from hubensemble.rundir import Run
+    from hubensemble.sweepend import finished_worker
+    from hubensemble.sweepplan import sweep_parts
+    from hubensemble.sweeprecords import end_record
+    from hubensemble.sweepstate import TRAIN_RULE, sweep_records
+    from hubensemble.sweepwords import recorded_sweep, resumed_call
+
+    if run_dir is None or call.get("restart") or distributed_call(
+            call.get("tuner_id"), call.get("oracle_address")):
+        return None
+    call = dict(call)
+    if call.get("sweep") is None:  # the run's own, as run_tune resumes it
+        call["sweep"], call["budget"], call["modules"], _ = resumed_call(
+            run_dir, call.get("budget"), call.get("modules"))
+    run = Run(os.fspath(run_dir))
+    try:
+        if recorded_sweep(run_dir) != call["sweep"] or end_record(run_dir, call["sweep"]):
+            return None
+        records = sweep_records(run.meta(), run.meta_path)
+        for part in sweep_parts(call["sweep"]):
+            entry = records.get(part) or {}
+            if (entry.get("budget") != call.get("budget")
+                    or entry.get("requested_modules") != call.get("modules")
+                    or entry.get("keep_weights") != call.get("keep_weights")
+                    or entry.get("train_rule") != TRAIN_RULE):
+                return None
+    except (HubensembleError, OSError, ValueError, TypeError, AttributeError):
+        return None  # the stage's words
+    summary = finished_worker(run_dir, None, call, progress=progress, standalone=True)
+    if summary is not None:
+        warn_at_chance(run, summary)
+        refresh_report(run.path, "the sweep's candidates")
+    return summary
 
 
 def check_tune_call(run_dir, call: dict) -> None:

@@ -135,3 +135,57 @@ def test_a_modules_refusal_names_the_modules_to_pass_or_what_to_rank_first():
             "its modules: gen_a, exp_b; pass modules=[NAME, …] of its modules, or add it to a "
             "catalogue file given to fit")):
         check_modules(["new"], rows, source="catalogue")
+
+
+def test_tune_with_nothing_to_train_ends_with_its_summary_alone_before_tensorflow(tmp_path):
+    """`tune --run R` whose sweep, as run.json records it, has every planned trial's candidate
+    said "nothing to train: …; summarizing them", then imported TensorFlow (6-9 s, ~700 MB),
+    then said "resuming sweep probe …" and "tune probe: all 8 planned trials finished
+    before, reused" before the summary. Now nothing after that line but the end: the
+    summary, without TensorFlow (the import stands in for a marker that exits). A call that
+    would record another budget still runs the stage (after TensorFlow). Fails before:
+    IMPORT and "resuming" after the line."""
+    import numpy as np
+
+    from hubensemble import candidate, options
+    from hubensemble.hyperrule import PROFILES
+    from hubensemble.runspecs import module_specs
+    from hubensemble.sweepplan import plan_sweep
+    from hubensemble.sweepstate import TRAIN_RULE
+
+    run, _ = ranked_run(tmp_path)
+    ranking, modules, task = run.tune_inputs()
+    plan = plan_sweep(ranking, module_specs(run, modules), sweep="probe", task=task,
+                      profile=PROFILES["quick"])
+    rng = np.random.default_rng(0)
+    for e in plan:
+        candidate.write_candidate(run.candidates, {
+            "trial": e.trial_id, "module": e.module, "status": "ok", "profile": "quick",
+            "hparams": e.to_json()["hparams"], "train_rule": TRAIN_RULE},
+            val_probs=rng.dirichlet(np.ones(4), task["sizes"]["val"]),
+            test_probs=rng.dirichlet(np.ones(4), task["sizes"]["test"]))
+    entry = {"sweep": "probe", "budget": None, "seed": 0,
+             "profile": PROFILES["quick"].to_json(), "plan_size": len(plan),
+             "modules": sorted({e.module for e in plan}), "requested_modules": None,
+             "untuned": None, "keep_weights": options.default("keep_weights"),
+             "trials": [e.trial_id for e in plan], "batchnorm": None, "train_rule": TRAIN_RULE}
+    run.update(tune={**entry, "call_sweep": "probe", "sweeps": {"probe": entry}})
+    code = ("import json, sys\nfrom hubensemble import commands\n"
+            "def marker(*a, **k):\n    print('IMPORT', file=sys.stderr); sys.exit(7)\n"
+            "commands._import_tensorflow = marker\nfrom hubensemble.cli import main\n"
+            "sys.exit(main(json.loads(sys.argv[1])))\n")
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(
+        ["tune", "--run", str(run.path)])], capture_output=True, text=True)
+    lines = done.stderr.splitlines()
+    said = ("nothing to train: the 8 planned trials of sweep probe all have a complete "
+            "candidate; summarizing them")
+    assert done.returncode == 0 and lines[0] == said, done.stderr
+    assert not any(w in done.stderr for w in ("IMPORT", "resuming", "reused (")), done.stderr
+    assert done.stdout.startswith("sweep probe: 8 ok") and (
+        "0 failed, 0 not finished, of 8 planned (8 finished before this run, reused)"
+        in done.stdout), done.stdout
+    from hubensemble.tunepending import finished_call
+
+    call = options.defaults_for("tune")
+    assert finished_call(run.path, call, progress=False).ok == 8
+    assert finished_call(run.path, {**call, "sweep": "probe", "budget": 4}) is None

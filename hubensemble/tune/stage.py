@@ -43,7 +43,8 @@ from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F40
                                    check_pool, say_unfinished_profile, sweep_changes,
                                    trial_differences, worker_changes)
 from hubensemble.tunepending import (check_restart, check_tune_data,  # noqa: F401
-                                     distributed_call, labels_missing, require_run)
+                                     distributed_call, labels_missing, require_run,
+                                     warn_at_chance)
 from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
 from hubensemble.tune.redo import redone_line
 from hubensemble.tune.restart import restart_sweep
@@ -637,11 +638,6 @@ def _record_tune(run, *, sweep, budget, seed, profile, plan, modules, keep_weigh
 
 
 def _warn_at_chance(run: Run, summary: TuneSummary) -> None:
-    """The end of a sweep's warning on its candidates at chance (`chance.sweep_chance_text`:
-    which, and what to do), for `tune` and `fit` alike."""
-    from hubensemble.chance import sweep_chance_text
-
-    if summary.at_chance:
-        found = {t: finished_candidate(run.candidates, t) for t in summary.at_chance}
-        records = {t: c.record if c is not None else {} for t, c in found.items()}
-        log.warning("%s", sweep_chance_text(summary.at_chance, records))
+    """The end of a sweep's warning on its candidates at chance (`tunepending.
+    warn_at_chance`), for `tune` and `fit` alike."""
+    warn_at_chance(run, summary)
