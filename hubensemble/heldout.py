@@ -152,6 +152,24 @@ def _sampled(key: str, sample: int) -> bool:
     return int(key, 16) % sample == 0
 
 
+def may_be_fit_on(made_on, folder) -> bool:
+    """Whether the folder of class folders `folder` may be the data an export was fit on, by
+    its metadata's "task" `made_on` alone, before any image is read: it records the data's
+    fingerprint, and its files record (`files_record`) names no file the folder lacks (one
+    missing is another listing, so another split and fingerprint); without such a record,
+    only the load's fingerprint can tell (True). For `data.specs.check_one_test_set`."""
+    if not isinstance(made_on, dict) or not made_on.get("fingerprint"):
+        return False
+    files = made_on.get("files")
+    if not isinstance(files, dict) or files.get("digits") != NAME_DIGITS:
+        return True
+    sample = files.get("sample") if isinstance(files.get("sample"), int) else 1
+    recorded = set().union(*(set(files.get(s) or ()) for s in _RECORDED))
+    here = {key for root, _, names in os.walk(folder) for key in (
+        _name_key(os.path.join(root, n), folder) for n in names) if _sampled(key, max(sample, 1))}
+    return recorded <= here
+
+
 def files_record(task, root) -> dict | None:
     """What an export records of the files of its run's data, a folder `root` (its metadata's
     task.files): {"count": files, "digits": NAME_DIGITS, "train", "val", "test", "dropped":

@@ -216,6 +216,24 @@ def check_outputs_outside_data(args) -> None:
         check_outside_data(spec, {"--out": args.out}, file=True, whose=whose)
 
 
+def _check_scored_split(args) -> None:
+    """evaluate's --split train or val of a folder of class folders without train/ val/
+    test/ (one test set), refused before TensorFlow and its images
+    (`data.specs.check_one_test_set`), unless the export (--model) may have been fit on that
+    folder (`heldout.may_be_fit_on`: then the load splits it as fit did, by its fingerprint)."""
+    from hubensemble.data.specs import check_one_test_set, parse_spec
+    from hubensemble.formats import read_export_metadata
+    from hubensemble.heldout import may_be_fit_on
+
+    try:
+        made_on = read_export_metadata(args.model).get("task")
+        folder = os.path.expanduser(parse_spec(args.data)[1])
+    except (HubensembleError, OSError):
+        return  # the export's or the data's own refusal says it
+    check_one_test_set(args.data, getattr(args, "eval_split", None),
+                       trained_here=may_be_fit_on(made_on, folder))
+
+
 def _budget_again(args, sweep, budget):
     """`sweeps.check_budget`'s `again` for the command line `args` (tune, fit, demo): the
     whole command with another budget (`sweepagain.tune_again`, `sweepagain.fit_again`)."""
@@ -349,6 +367,8 @@ def check_inputs(args) -> None:
                 from hubensemble.evaluationtask import check_listed_classes
                 check_listed_classes(args.model, args.data)
             raise
+    if args.command == "evaluate" and getattr(args, "data", None):
+        _check_scored_split(args)  # a folder of class folders is one test set
     check_outputs_outside_data(args)  # never a file or folder written inside the data
     if getattr(args, "catalogue", None):
         args.specs = load_catalogues(args.catalogue)

@@ -517,6 +517,32 @@ def check_split_strings(spec: str, splits: dict | None) -> None:
                     f"(train, val or test): score its {key} split as it is ({plain})")
 
 
+def check_one_test_set(spec: str, split, *, trained_here: bool = False) -> None:
+    """DataError, before any image is read, in `Task.split`'s words ("folder:/abs/x (class
+    folders; every image is a test example) is one test set, so it has no val split; …"),
+    when `spec` is a folder of class folders without train/ val/ test/ (`load_test_set`
+    reads it as one test set) and `split` (evaluate's --split: a name or alias; None: not
+    checked) is train or val, unless `trained_here`: the folder may be the data the export
+    was fit on, which `load_test_set` splits as fit did when its fingerprint says so
+    (`trained_on`; the caller judges it by the export's records of its data:
+    `heldout.may_be_fit_on`). It was refused after TensorFlow's import and every image read."""
+    from hubensemble.data.task import split_key
+
+    try:
+        scheme, rest = parse_spec(str(spec))
+        key = None if split is None else split_key(str(split).partition("=")[0])
+        path = os.path.expanduser(rest)
+        if scheme != "folder" or key in (None, "test") or trained_here \
+                or not os.path.isdir(path) or split_layout(path):
+            return
+    except (DataError, OSError):
+        return  # the load's words
+    raise DataError(f"{absolute_spec(spec)} (class folders; every image is a test example) "
+                    f"is one test set, so it has no {key} split; evaluate it on the test "
+                    f"split ({option_word('--split test', 'split=' + repr('test'))}, the "
+                    "default)")
+
+
 def load_test_set(spec: str, *, data_dir: str | None = _D("data_dir"),
                   trained_on: str | None = None, trained_split: dict | None = None,
                   split: str | None = None, splits: dict | None = None,
