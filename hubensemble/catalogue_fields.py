@@ -21,7 +21,7 @@ from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, handle
 # says such a value with its entry)
 from hubensemble.inputsize import MAX_INPUT_SIDE as _MAX_INPUT_SIDE
 from hubensemble.pathnotes import DEFAULTED  # noqa: F401 - re-exported for catalogue
-from hubensemble.sizemeant import meant_size
+from hubensemble.sizemeant import meant_size, outside_words
 from hubensemble.text import closest_name, shell, shell_word
 
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
@@ -292,7 +292,8 @@ def _check_size(field, meaning):
             return (int(value[0]), int(value[1]))
         # "224x224", 224: the size it means to write (`sizemeant`, the Python API's reading)
         meant = meant_size(value, MAX_INPUT_SIDE)
-        raise _Bad(f"{shown(value)} is not a pair of positive integers",
+        raise _Bad(f"{shown(value)} is not a pair of positive integers"
+                   f"{outside_words(value, MAX_INPUT_SIDE)}",
                    (WRITE, Say(field, tuple(meant or (224, 224))), " (height, width) or ",
                     Say(field, None), f" ({meaning}) instead"))
     return check

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 
 from hubensemble.refused import described
-from hubensemble.sizemeant import meant_size
+from hubensemble.sizemeant import meant_size, outside_words
 
 #: The largest side an input_size may have: above any image module's (TF Hub's and Keras'
 #: classifiers take 600 px at most); a typo there would fill the memory at rank's first batch.
@@ -38,7 +38,8 @@ def checked_input_size(value, *, who: str, none_means: str) -> tuple[int, int] |
         meant = meant_size(value, MAX_INPUT_SIDE)  # one reading with the catalogue's
         example = f"input_size={meant}" if meant else "input_size=(224, 224)"
         raise TypeError(f"{who} input_size must be None ({none_means}) or (height, width), "
-                        f"two integers; got {described(value)}: write {example}")
+                        f"two integers; got {described(value)}"
+                        f"{outside_words(value, MAX_INPUT_SIDE)}: write {example}")
     h, w = (int(v) for v in pair)
     if min(h, w) < 1 or max(h, w) > MAX_INPUT_SIDE:
         raise ValueError(f"{who} input_size {(h, w)} has a side outside [1, "

@@ -3094,6 +3094,8 @@ def test_a_weights_file_from_defaults_is_warned_of_with_each_entry_it_applies_to
      "pass native_size=(160, 160) (height, width)"),
     ("input_size", 99999, "99999", "write input_size: [224, 224] (height, width)",
      "pass input_size=(224, 224) (height, width)"),
+    ("input_size", "5000x5000", "5000x5000", "write input_size: [224, 224] (height, width)",
+     "pass input_size=(224, 224) (height, width)"),
     ("family", "Generalist", "Generalist", "write family: generalist instead",
      "pass family='generalist' instead"),
     ("tags", "a, b", "'a, b'", "write tags: [a, b] instead", "pass tags=('a', 'b') instead"),
@@ -3115,3 +3117,9 @@ def test_yaml_style_values_are_refused_alike_from_python_and_yaml_with_the_size_
     problem, hint = said.split("; ")
     assert python in hint and ": " not in hint and "null" not in hint, said
     assert f"{problem}; {words}" in str(refused.value), (said, str(refused.value))
+    # A size written but out of range is said to be so: "5000x5000" was hinted (224, 224)
+    # as if only its form were wrong (new user 445; sizemeant.outside_words).
+    if value in (99999, "5000x5000"):
+        side = 99999 if value == 99999 else 5000
+        assert problem.endswith(f", which reads as ({side}, {side}), a side outside [1, 2048] "
+                                "pixels"), said

@@ -288,7 +288,11 @@ def test_load_module_names_its_fields(tiny_module, keywords, words):
     (("model", "m"), dict(input_size="32×32"), TypeError,
      r"got str '32×32': write input_size=\(32, 32\)$"),
     (("model", "m"), dict(input_size="4000x4000"), TypeError,
-     r"got str '4000x4000': write input_size=\(224, 224\)$"),
+     r"got str '4000x4000', which reads as \(4000, 4000\), a side outside \[1, 2048\] "
+     r"pixels: write input_size=\(224, 224\)$"),
+    (("model", "m"), dict(input_size=0), TypeError,
+     r"got int 0, which reads as \(0, 0\), a side outside \[1, 2048\] pixels: write "
+     r"input_size=\(224, 224\)$"),
     (("model", "m"), dict(input_size=(3,)), TypeError, r"got tuple of 1 int \(3\): write "),
     (("model", "m"), dict(input_size=np.zeros((2, 2))), TypeError,
      r"got ndarray float64 \[2, 2\]: write "),
