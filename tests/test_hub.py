@@ -1128,6 +1128,63 @@ def test_write_hub_module_metadata(tmp_path):
         assert json.load(f) == {"a": 1}
 
 
+def test_a_written_module_keeps_every_regularised_weights_loss(tmp_path):
+    """write_hub_module's regularization_losses came from each nested layer's
+    kernel_regularizer / bias_regularizer only: a DepthwiseConv2D's depthwise_regularizer and
+    a BatchNormalization's gamma_regularizer were dropped (any weight Keras regularises
+    counts: the variable's own `regularizer`, what Keras' Layer.losses sums)."""
+    inp = keras.Input((None, None, 3))
+    x = keras.layers.DepthwiseConv2D(3, depthwise_regularizer=keras.regularizers.L2(0.5))(inp)
+    x = keras.layers.BatchNormalization(gamma_regularizer=keras.regularizers.L1(0.25))(x)
+    x = keras.layers.Conv2D(4, 1, kernel_regularizer=keras.regularizers.L2(0.125))(x)
+    model = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x))
+    want = sorted(float(loss) for loss in model.losses)  # Keras' own: one per weight
+    assert len(want) == 3
+    module = tf.saved_model.load(write_hub_module(model, str(tmp_path / "reg")))
+    got = sorted(float(fn()) for fn in module.regularization_losses)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def _signature_only_module(path, seed):
+    """A tf.Module saved with only a signature: its variables are captured, not exposed."""
+    module = tf.Module()
+    module.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 5], [seed, 0]))
+    module.__call__ = tf.function(
+        lambda x: tf.reduce_mean(tf.nn.conv2d(x, module.kernel, 1, "SAME"), [1, 2]),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    tf.saved_model.save(module, str(path))
+    return str(path)
+
+
+class _Holder(keras.layers.Layer):
+    """A layer of a user's own holding other layers in a list (no Model, no `layers`)."""
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = list(inner)
+
+    def call(self, x):
+        return keras.ops.concatenate([layer(x) for layer in self.inner], axis=-1)
+
+
+def test_a_written_model_keeps_the_variables_of_hub_layers_nested_anywhere(tmp_path):
+    """The variables a HubLayer's signature-only module reads (outside Keras' weights) are
+    kept by write_hub_module wherever the layer sits: in a nested model, or in a user's own
+    layer that holds it in a list; untracked, tf.saved_model.save refuses the function."""
+    a = HubLayer(_signature_only_module(tmp_path / "a", 1))
+    b = HubLayer(_signature_only_module(tmp_path / "b", 2))
+    inner_in = keras.Input((None, None, 3))
+    inner = keras.Model(inner_in, a(inner_in))
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, keras.layers.Concatenate()([inner(inp), _Holder([b])(inp)]))
+    want = model(X01[:4]).numpy()
+    written = tf.saved_model.load(write_hub_module(model, str(tmp_path / "written")))
+    np.testing.assert_allclose(written(tf.constant(X01[:4]), training=False).numpy(), want,
+                               atol=1e-6)
+    held = {id(v) for v in written.variables}
+    assert len(held) == 2 and {tuple(v.shape) for v in written.variables} == {(3, 3, 3, 5)}
+
+
 # --- the module runtime: one call convention for rank, HubLayer and the export -------------------
 
 X01 = X / X.max()  # the runtime's contract: float images in [0, 1]

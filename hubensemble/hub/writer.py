@@ -78,17 +78,17 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
         return model(images, training=training)
 
     fn = tf.function(call)
-    fn.get_concrete_function(spec, True)
-    fn.get_concrete_function(spec, False)
+    traced = [fn.get_concrete_function(spec, True), fn.get_concrete_function(spec, False)]
     # A tf.train.Checkpoint root with attributes: a tf.Module cannot be used, because its
     # `variables` property has no setter.
     root = tf.train.Checkpoint()
     root.__call__ = fn
-    # With the variables a HubLayer's module reads that Keras does not hold (a tf.Module saved
-    # with only a signature): untracked, they make tf.saved_model.save refuse the function.
-    root.variables = unique([tf_variable(v) for v in model.variables] + [
-        v for layer in model._flatten_layers(include_self=True)
-        for v in getattr(layer, "captured_module_variables", ())])
+    # With every variable the traced calls read that Keras does not hold (a HubLayer's module
+    # saved with only a signature, wherever the layer sits): untracked, they make
+    # tf.saved_model.save refuse the function. The traces' own list (public), not a walk of
+    # the layers (Keras' private Layer._flatten_layers; a user's layer has no public list).
+    root.variables = unique([tf_variable(v) for v in model.variables]
+                            + [v for f in traced for v in f.variables])
     root.trainable_variables = [tf_variable(v) for v in model.trainable_variables]
     root.regularization_losses = _regularization_fns(model)
     os.makedirs(parent, exist_ok=True)
@@ -161,14 +161,11 @@ def unique(variables) -> list:
 
 
 def _regularization_fns(model):
-    fns = []
-    for layer in model._flatten_layers(include_self=False):
-        for attr in ("kernel_regularizer", "bias_regularizer"):
-            reg = getattr(layer, attr, None)
-            var = getattr(layer, attr.replace("_regularizer", ""), None)
-            if reg is not None and var is not None:
-                fns.append(_regularization_fn(reg, tf_variable(var)))
-    return fns
+    # Every weight Keras regularises carries its regularizer (add_weight's `regularizer`;
+    # Keras' Layer.losses reads the same attribute): not only kernel_regularizer /
+    # bias_regularizer, which dropped a DepthwiseConv2D's or a BatchNormalization's.
+    return [_regularization_fn(v.regularizer, tf_variable(v)) for v in model.weights
+            if getattr(v, "regularizer", None) is not None]
 
 
 def _regularization_fn(reg, var):
