@@ -234,10 +234,13 @@ def op_determinism() -> bool:
     TF_CPP_MIN_LOG_LEVEL but 3): 1 line in rank and 1 to 5 in tune of a quick CLI fit of two tiny
     modules, between the progress bars. The streams ask for what the rewrite would make
     (`stateful_map_calls`, `data.streams.fixed_parallelism`: no map fusion): no line, the
-    same batches."""
+    same batches. Read through TensorFlow's internal tensorflow.python.framework.config (no
+    public reader): a TensorFlow without it is taken for off, TensorFlow's default."""
     import_tensorflow()
-    from tensorflow.python.framework import config  # is_op_determinism_enabled: not public
-
+    try:  # is_op_determinism_enabled: not public
+        from tensorflow.python.framework import config
+    except ImportError:  # a TensorFlow that moved the module: taken for off, its default
+        return False
     return bool(getattr(config, "is_op_determinism_enabled", lambda: False)())
 
 
@@ -404,9 +407,12 @@ def released_custom_gradients():
     while the graph that made it computes its gradients, inside its own trace (a retrace
     registers a new one); blocks that overlap in threads (two `fit` calls) release together,
     when none is tracing. Used around every training (`tune.train.train_classifier`). A
-    TensorFlow whose registry is not the dict `_registry` is left alone."""
-    from tensorflow.python.framework import ops
-
+    TensorFlow whose registry is not the dict `_registry` (or that moved the module
+    tensorflow.python.framework.ops) is left alone."""
+    try:
+        from tensorflow.python.framework import ops
+    except ImportError:  # a TensorFlow that moved the module: left alone, as below
+        ops = None
     # A dict in framework/registry.py; another TensorFlow without it trains as before.
     registry = getattr(getattr(ops, "gradient_registry", None), "_registry", None)
     if not isinstance(registry, dict):
