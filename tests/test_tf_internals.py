@@ -1,30 +1,16 @@
 """hubensemble._tf's reads of TensorFlow internals keep their documented fall-backs when a
 TensorFlow release moved the internal module (setup.cfg's notes): no ImportError."""
 
-import sys
-
 import pytest
 
+from moved_internals import moved
 from hubensemble import _tf
-
-
-def _moved(monkeypatch, package, name):
-    """Makes `from package import name` raise ImportError, as on a TensorFlow that moved the
-    module: the package attribute gone and its sys.modules entry None (Python's way of
-    refusing an import), both restored after the test."""
-    import importlib
-
-    parent = importlib.import_module(package)
-    monkeypatch.delattr(parent, name, raising=False)
-    monkeypatch.setitem(sys.modules, f"{package}.{name}", None)
-    with pytest.raises(ImportError):
-        exec(f"from {package} import {name}", {})
 
 
 def test_op_determinism_is_taken_for_off_on_a_tensorflow_without_its_config_module(
         monkeypatch):
     _tf.import_tensorflow()
-    _moved(monkeypatch, "tensorflow.python.framework", "config")
+    moved(monkeypatch, "tensorflow.python.framework", "config")
     assert _tf.op_determinism() is False
     assert _tf.stateful_map_calls() is not None  # AUTOTUNE, as with determinism off
 
@@ -32,7 +18,7 @@ def test_op_determinism_is_taken_for_off_on_a_tensorflow_without_its_config_modu
 def test_released_custom_gradients_runs_its_block_on_a_tensorflow_without_its_ops_module(
         monkeypatch):
     _tf.import_tensorflow()
-    _moved(monkeypatch, "tensorflow.python.framework", "ops")
+    moved(monkeypatch, "tensorflow.python.framework", "ops")
     ran = []
     with _tf.released_custom_gradients():
         ran.append(True)
