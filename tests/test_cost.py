@@ -971,3 +971,29 @@ def test_least_raise_is_none_when_any_candidate_passes_not_only_the_lowest_in_gf
     over = Limits(gflops=3.0, latency_ms=0.5)
     assert least_raise(cands, costs, over) == ("cheap-slow", {"latency_ms": 10.0})
     assert least_raise(cands, costs, over, whole=True) is None
+
+
+def test_a_tensorflow_without_its_freezing_leaves_the_module_not_costed_in_words(
+        module_dir, tmp_path, monkeypatch):
+    """cost/graph.frozen_graph imports TensorFlow's internal convert_variables_to_constants_v2
+    (setup.cfg's note): on a release that moved it, the MACs count raised ImportError, which
+    no stage catches (`hubensemble cost` and fit's cost stage ended with a traceback). Now a
+    CostError names the internal and the release, and the cost pass goes on as for any
+    module that cannot be counted: warned, recorded in cost.json with why."""
+    import tensorflow as tf
+    from moved_internals import moved
+
+    moved(monkeypatch, "tensorflow.python.framework", "convert_to_constants")
+    with pytest.raises(graph.CostError) as err:
+        graph.count_macs(graph.image_function(conv_net(), 16))
+    words = str(err.value)
+    assert (f"TensorFlow {tf.__version__} has no convert_variables_to_constants_v2 in "
+            "tensorflow.python.framework.convert_to_constants" in words
+            and "pip install 'tensorflow>=2.20,<2.22'" in words), words
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8), ("t1", "conv8", 16)])
+    summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    assert summary.costs == {} and summary.none_costed
+    assert [(f["module"], f["size"]) for f in summary.failed] == [("conv8", 8), ("conv8", 16)]
+    assert all("convert_variables_to_constants_v2" in f["reason"] for f in summary.failed)
+    assert set(read_run_costs(run.path).failed) == {"t0", "t1"}

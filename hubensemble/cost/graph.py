@@ -90,11 +90,20 @@ def op_macs(op) -> int:
 
 def frozen_graph(concrete_function) -> tf.Graph:
     """The concrete function's graph with its variables as constants and its function calls
-    inlined, imported into a new tf.Graph (static shapes inferred)."""
-    # TensorFlow's freezing (what tf.lite's converter does); not in the public tf namespace.
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2)
-
+    inlined, imported into a new tf.Graph (static shapes inferred). Raises CostError, naming
+    the internal and the TensorFlow release, on a release without TensorFlow's freezing
+    (moved or renamed): the module is then not costed, as any module that cannot be counted
+    (the cost stage warns, records why and goes on), where an ImportError ended the stage."""
+    try:  # TensorFlow's freezing (what tf.lite's converter does); not in the public tf namespace
+        from tensorflow.python.framework.convert_to_constants import (
+            convert_variables_to_constants_v2)
+    except ImportError:
+        raise CostError(
+            f"TensorFlow {tf.__version__} has no convert_variables_to_constants_v2 in "
+            "tensorflow.python.framework.convert_to_constants (TensorFlow's own freezing, "
+            "not public API, which hubensemble counts multiply-accumulates with), so they "
+            "cannot be counted with it; install a release hubensemble was tested with: pip "
+            "install 'tensorflow>=2.20,<2.22'") from None
     frozen = convert_variables_to_constants_v2(concrete_function, lower_control_flow=True,
                                                aggressive_inlining=True)
     graph = tf.Graph()
@@ -106,7 +115,8 @@ def frozen_graph(concrete_function) -> tf.Graph:
 def count_macs(concrete_function) -> tuple[int, dict[str, int]]:
     """(total multiply-accumulates, {op type: its share}) of one call of `concrete_function`
     (traced with fully known input shapes, e.g. batch 1). Raises CostError when a call
-    could not be inlined or a shape is unknown."""
+    could not be inlined, a shape is unknown or TensorFlow's freezing is missing
+    (`frozen_graph`)."""
     graph = frozen_graph(concrete_function)
     ops = graph.get_operations()
     hidden = Counter(op.type for op in ops if op.type in _CALL_OPS)
