@@ -1145,6 +1145,25 @@ def test_a_written_module_keeps_every_regularised_weights_loss(tmp_path):
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
+def test_a_written_model_keeps_its_hub_layers_module_regularisation_losses(module_factory,
+                                                                           tmp_path):
+    """A model holding a HubLayer (in a nested model too) written by write_hub_module lost
+    the module's own regularisation losses (HubLayer adds them while training; the export
+    keeps them): its weights carry no Keras regularizer."""
+    layer = HubLayer(module_factory("l2", l2=0.5), trainable=True)
+    inner_in = keras.Input((None, None, 3))
+    inner = keras.Model(inner_in, layer(inner_in))
+    inp = keras.Input((None, None, 3))
+    head = keras.layers.Dense(2, kernel_regularizer=keras.regularizers.L2(0.125))
+    model = keras.Model(inp, head(inner(inp)))
+    kernel = next(v for v in layer.runtime.variables if "kernel" in v.name)
+    want = sorted([0.5 * float(tf.reduce_sum(tf.square(kernel))),
+                   0.125 * float(tf.reduce_sum(tf.square(head.kernel)))])
+    written = tf.saved_model.load(write_hub_module(model, str(tmp_path / "written")))
+    got = sorted(float(fn()) for fn in written.regularization_losses)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def _signature_only_module(path, seed):
     """A tf.Module saved with only a signature: its variables are captured, not exposed."""
     module = tf.Module()

@@ -281,6 +281,14 @@ class HubLayer(keras.layers.Layer):
         """The ModuleRuntime this layer calls."""
         return self._runtime
 
+    @property
+    def module_regularization_losses(self) -> list:
+        """The module's own regularisation losses: argument-less callables, each returning a
+        float32 scalar (e.g. L2 on a kernel), that the layer adds while it trains; [] for a
+        Keras-model module, whose weights carry their own regularizers. What a SavedModel of
+        a model holding the layer keeps (`write_hub_module`)."""
+        return list(self._reg_losses)
+
     def call(self, images, training=None):
         """float images [B, H, W, 3] in [0, 1] -> float32 [B, output_dim]; the module's
         regularisation losses are added while a trainable layer trains (also when

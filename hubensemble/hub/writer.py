@@ -27,7 +27,9 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     False with the input signature ``float32 [None, h, w, 3]`` named ``images``, where
     ``(h, w)`` is ``input_size`` (default: any size). The module also has ``variables``,
     ``trainable_variables`` and ``regularization_losses`` (one argument-less function per
-    regularised weight of the model) — the reusable SavedModel API
+    regularised weight of the model, and one per loss of each HubLayer's module in it,
+    `HubLayer.module_regularization_losses`, reached through the models' ``layers``) — the
+    reusable SavedModel API
     (https://www.tensorflow.org/hub/reusable_saved_models). ``metadata`` (a JSON-able dict) is
     stored as ``assets/hubensemble_module.json``; its keys named like catalogue fields
     (``hub.introspect.DECLARED_FIELDS``: input_size, value_range, family, …) are what
@@ -164,9 +166,32 @@ def _regularization_fns(model):
     # Every weight Keras regularises carries its regularizer (add_weight's `regularizer`;
     # Keras' Layer.losses reads the same attribute): not only kernel_regularizer /
     # bias_regularizer, which dropped a DepthwiseConv2D's or a BatchNormalization's.
-    return [_regularization_fn(v.regularizer, tf_variable(v)) for v in model.weights
-            if getattr(v, "regularizer", None) is not None]
+    fns = [_regularization_fn(v.regularizer, tf_variable(v)) for v in model.weights
+           if getattr(v, "regularizer", None) is not None]
+    # And a HubLayer's module's own (its weights carry none): lost before, as the export
+    # keeps them. HubLayer is known by its attribute: this module imports no hub.layer.
+    for layer in _layers(model):
+        fns += [_loss_fn(fn) for fn in getattr(layer, "module_regularization_losses", ())]
+    return fns
+
+
+def _layers(model) -> list:
+    """`model` and every layer in it, each once, breadth first, through each model's public
+    `layers` (Keras lists no public sub-layers of a layer that is no model: a layer a user's
+    own layer holds is not reached)."""
+    out, seen, queue = [], set(), [model]
+    while queue:
+        layer = queue.pop(0)
+        if id(layer) not in seen:
+            seen.add(id(layer))
+            out.append(layer)
+            queue.extend(getattr(layer, "layers", None) or ())
+    return out
 
 
 def _regularization_fn(reg, var):
     return tf.function(lambda: reg(var), input_signature=[])
+
+
+def _loss_fn(fn):
+    return tf.function(lambda: fn(), input_signature=[])
