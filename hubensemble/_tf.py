@@ -1,6 +1,7 @@
 """Importing TensorFlow without its C++ start-up chatter on the terminal: one rule for the
 command line and the Python API (`import_tensorflow`)."""
 
+import atexit
 import contextlib
 import logging
 import os
@@ -332,8 +333,21 @@ def _native_sink():
     forked from this one (the zoo builder's workers) makes its own: the inherited file and
     its offset are its parent's."""
     if _native.get("pid") != os.getpid():
+        inherited = _native.get("sink")
+        if inherited is not None:  # the parent's: this process's descriptor of it, closed
+            inherited.close()
+        else:
+            atexit.register(_close_sink)
         _native["sink"], _native["pid"] = tempfile.TemporaryFile(), os.getpid()
     return _native["sink"]
+
+
+def _close_sink():
+    """Closes `_native_sink`'s file at exit: left to the interpreter's shutdown, it was said
+    as "ResourceWarning: unclosed file" wherever warnings show (python -X dev, pytest)."""
+    sink = _native.get("sink")
+    if sink is not None and _native.get("pid") == os.getpid():
+        sink.close()
 
 
 def _drained(sink) -> list[str]:

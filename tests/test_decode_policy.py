@@ -1110,6 +1110,33 @@ def test_libjpegs_warning_on_a_damaged_file_is_hidden_unless_verbose(capfd, monk
         assert (said in logged) is (quiet != "0"), (quiet, logged)
 
 
+def test_the_native_notices_sink_is_closed_at_exit_in_a_process_and_its_fork():
+    """The sink native_notices keeps open for its process was left to the interpreter's
+    shutdown: "ResourceWarning: unclosed file" at exit wherever warnings show (python -X dev,
+    the end of a pytest run); a forked child's inherited one likewise when it made its own."""
+    import subprocess
+
+    code = ("import os, sys\n"
+            "from hubensemble import _tf\n"
+            "with _tf.native_notices('x'):\n"
+            "    os.write(2, b'native line\\n')\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    with _tf.native_notices('child'):\n"
+            "        pass\n"
+            "    sys.exit(0)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "assert os.waitstatus_to_exitcode(status) == 0\n")
+    from hubensemble import _tf
+
+    env = {k: v for k, v in os.environ.items() if k != _tf.QUIET_ENV}  # the sink in use
+    done = subprocess.run([sys.executable, "-X", "dev", "-c", code], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "ResourceWarning" not in done.stderr, done.stderr
+    assert "native line" not in done.stderr, done.stderr  # it went to the sink
+
+
 def test_overlapping_native_notice_blocks_in_threads_leave_stderr_as_it_was():
     """Two threads' blocks (two fit calls decoding at once) each saved and restored fd 2 on
     their own: the first out put the original back while the second still wrote to its
