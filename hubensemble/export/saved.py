@@ -164,8 +164,8 @@ class EnsembleModule:
         for layer in self._layers():
             if isinstance(layer, HubLayer):
                 # The module's own losses (e.g. L2 on its kernels), as HubLayer adds them
-                # while fine-tuning.
-                fns.extend(getattr(layer, "_reg_losses", []))
+                # while fine-tuning (its public, read-only list).
+                fns.extend(layer.module_regularization_losses)
         return [_loss_fn(fn) for fn in fns]
 
     def _layers(self) -> list:
