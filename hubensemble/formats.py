@@ -118,10 +118,46 @@ RUN_ENTRIES = frozenset({
 VERSIONED = ("tensorflow", "keras", "keras-tuner", "tensorflow-hub", "numpy")
 
 
-def _export_again() -> str:
-    """The export command with placeholders, in the caller's words (`lockwords`)."""
-    return command_words("export", flags="--run RUN --out FOLDER",
-                         keywords="run_dir=RUN, out_dir=FOLDER")
+def _export_again(model_dir) -> str:
+    """The export command that writes export `model_dir` again when its metadata, which names
+    its run, cannot be read: RUN a placeholder, --out the folder; in the caller's words
+    (`lockwords`)."""
+    return command_words("export", flags=f"--run RUN --out {shell(model_dir)}",
+                         keywords=f"run_dir=RUN, out_dir={absolute(model_dir)!r}")
+
+
+def export_command(meta) -> str:
+    """The command that exports again the run export metadata `meta` (a dict; anything else
+    is none) names ("run": {"path"}), in the caller's words (`lockwords.command_words`);
+    with a RUN placeholder when it names none. Refusals said "export it again" naming no run,
+    or `hubensemble export --run RUN` though the metadata named it."""
+    run = meta.get("run") if isinstance(meta, dict) else None
+    run = run.get("path") if isinstance(run, dict) else None
+    return (command_words("export", run) if run else
+            command_words("export", flags="--run RUN", keywords="run_dir=RUN"))
+
+
+#: What `evaluate` takes as its model (docs/export.md, "What evaluate takes"): a
+#: hubensemble export, or any SavedModel with the same serving_default.
+EVALUATE_TAKES = ("a SavedModel whose serving_default takes one image input (float32 "
+                  "[N, H, W, 3] in [0, 1]) and returns 'probabilities' (float32 [N, C])")
+
+
+def model_way_on(model_dir, meta: dict) -> str:
+    """The way on for a `--model` folder `model_dir` (export metadata `meta`, {} for none)
+    that `evaluate` or `predict` cannot use, in the caller's words: a hubensemble export is
+    exported again (its run, when its metadata names it); a SavedModel of another maker
+    (tf.saved_model.save, Keras' model.export, whose serving_default returns 'output_0') is
+    not one: pass the folder `hubensemble export` writes, or for evaluate save the model
+    with serving_default as EVALUATE_TAKES says. evaluate said only "the signature returns
+    ['output_0'], not 'probabilities'", naming no folder and no way on (a new-user check)."""
+    if meta:
+        return f"export it again with {export_command(meta)}"
+    export = command_words("export", flags="--run RUN", keywords="run_dir=RUN")
+    return (f"{model_dir} is not an export of hubensemble (no assets/hubensemble.json): pass "
+            f"the folder {export} writes (RUN/export by default); evaluate takes another "
+            f"model only as {EVALUATE_TAKES}: save yours with such a signature (docs/export.md,"
+            f" \"What evaluate takes\")")
 
 
 def versions() -> dict[str, str]:
@@ -178,7 +214,7 @@ def read_export_metadata(model_dir, *, strict: bool = True) -> dict:
     why = (f"{type(meta).__name__}: {meta}" if isinstance(meta, Exception)
            else f"a JSON {type(meta).__name__}, not an object")
     raise HubensembleError(f"{path} is damaged ({why}); write the export again "
-                           f"({_export_again()})")
+                           f"({_export_again(model_dir)})")
 
 
 def export_members_differ(record: dict, members, skipped=None) -> tuple[list, list] | None:
@@ -222,8 +258,8 @@ def check_metadata_fits(meta: dict, signature, model_dir) -> None:
         if n_outputs and isinstance(n, int) and n != n_outputs:
             raise HubensembleError(
                 f"{metadata_path(model_dir)} lists {n} {what}, but the model outputs "
-                f"{n_outputs} probabilities: the metadata is not this model's; write the "
-                f"export again ({_export_again()})")
+                f"{n_outputs} probabilities: the metadata is not this model's; "
+                f"{model_way_on(model_dir, meta)}")
 
 
 def unloadable_path(path) -> str | None:
@@ -442,15 +478,18 @@ def replaceable_export(folder, *, tflite: bool = False) -> bool:
 def load_saved_model(model_dir):
     """`tf.saved_model.load` of MODEL_DIR (`check_saved_model_folder` first), for `evaluate`
     and `predict`: a folder that does not load (no variables/, a damaged file) is a RunError
-    in one line naming it and TensorFlow's first line, not TensorFlow's traceback."""
+    in one line naming it, TensorFlow's first line and the way on (`model_way_on`: the
+    command exporting the run its metadata names), not TensorFlow's traceback; it said
+    "export it again", naming no command."""
     from hubensemble._tf import tensorflow as tf
 
     path = tf_path(check_saved_model_folder(model_dir))  # (its refusal is its own)
     try:
         return tf.saved_model.load(path)
     except Exception as e:  # noqa: BLE001 - any load failure is the user's file
+        way = model_way_on(model_dir, read_export_metadata(model_dir, strict=False))
         raise RunError(f"{path} could not be loaded as a SavedModel ({type(e).__name__}: "
-                       f"{first_line(e)}); export it again") from None
+                       f"{first_line(e)}); {way}") from None
 
 
 def skipped_list(path, kind: str = "run") -> str:

@@ -21,8 +21,11 @@ from hubensemble.data.sniff import (GRAPH_FORMATS, HEAD_BYTES, not_an_image, not
                                     skipped_count, sniff)
 from hubensemble.errors import HubensembleError, checks_keywords, reraise_stop
 from hubensemble.fileio import dead_link_reason
-from hubensemble.formats import (BYTES_SIGNATURE, check_metadata_fits, check_saved_model_folder,
-                                 load_saved_model, read_export_metadata)
+# EVALUATE_TAKES, model_way_on: where evaluate and evaluationtask import them from (their
+# home is formats, whose load_saved_model refusal says them).
+from hubensemble.formats import (BYTES_SIGNATURE, EVALUATE_TAKES, check_metadata_fits,
+                                 check_saved_model_folder, export_command, load_saved_model,
+                                 model_way_on, read_export_metadata)
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.text import (cells, counted, described, escaped, ljust, names_listed,
                               paths_shown, relative_hint, shell_word)
@@ -47,34 +50,6 @@ _PREDICT = options.defaults_for("predict")
 #: Why an entry that is not a regular file is not read: the folder loader's words
 #: (`hubensemble.data.folder`), for a path named and for one found under a folder alike.
 NOT_REGULAR = "not a regular file (a socket, pipe or device)"
-
-
-#: What `evaluate` takes as its model (docs/export.md, "What evaluate takes"): a
-#: hubensemble export, or any SavedModel with the same serving_default.
-EVALUATE_TAKES = ("a SavedModel whose serving_default takes one image input (float32 "
-                  "[N, H, W, 3] in [0, 1]) and returns 'probabilities' (float32 [N, C])")
-
-
-def model_way_on(model_dir, meta: dict) -> str:
-    """The way on for a `--model` folder `model_dir` (export metadata `meta`, {} for none)
-    that `evaluate` or `predict` cannot use, in the caller's words: a hubensemble export is
-    exported again (its run, when its metadata names it); a SavedModel of another maker
-    (tf.saved_model.save, Keras' model.export, whose serving_default returns 'output_0') is
-    not one: pass the folder `hubensemble export` writes, or for evaluate save the model
-    with serving_default as EVALUATE_TAKES says. evaluate said only "the signature returns
-    ['output_0'], not 'probabilities'", naming no folder and no way on (a new-user check)."""
-    from hubensemble.lockwords import command_words
-
-    run = meta.get("run") if isinstance(meta, dict) else None
-    run = run.get("path") if isinstance(run, dict) else None
-    if meta:
-        return ("export it again with " + (command_words("export", run) if run else
-                command_words("export", flags="--run RUN", keywords="run_dir=RUN")))
-    export = command_words("export", flags="--run RUN", keywords="run_dir=RUN")
-    return (f"{model_dir} is not an export of hubensemble (no assets/hubensemble.json): pass "
-            f"the folder {export} writes (RUN/export by default); evaluate takes another "
-            f"model only as {EVALUATE_TAKES}: save yours with such a signature (docs/export.md,"
-            f" \"What evaluate takes\")")
 
 
 class Predictions(list):
@@ -245,8 +220,8 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     if BYTES_SIGNATURE not in loaded.signatures:
         has = names_listed(loaded.signatures)
         raise HubensembleError(f"{model_dir} has no {BYTES_SIGNATURE} signature ("
-                               f"{'it has ' + has if has else 'it has no signature'}); export "
-                               f"it again with {command_words('export')}")
+                               f"{'it has ' + has if has else 'it has no signature'}); "
+                               f"{model_way_on(model_dir, meta)}")
     serve = loaded.signatures[BYTES_SIGNATURE]
     # Names by the model's output index: metadata of another model named the classes wrongly
     # (9 names for 10 outputs printed class 9 as "9"), as evaluate refuses it.
@@ -493,15 +468,11 @@ class _OldExport:
         if self.said:
             return
         self.said = True
-        run = (self.meta.get("run") or {}).get("path") if isinstance(
-            self.meta.get("run"), dict) else None
         log.warning("%s was exported before serve_bytes named the image a request fails on: "
                     "predict runs the files of a refused batch one by one (a batch of 256 "
                     "with one damaged file: 257 requests, not 3), and a TF Serving client "
                     "is not told which image failed. Export it again for that: %s",
-                    escaped(os.fspath(self.model_dir)),
-                    command_words("export", run) if run else command_words(
-                        "export", flags="--run RUN", keywords="run_dir=RUN"))
+                    escaped(os.fspath(self.model_dir)), export_command(self.meta))
 
 
 def _serve(serve, chunk, tf, paths, unnamed=None):

@@ -1471,10 +1471,12 @@ def test_predict_json_names_a_path_by_its_utf8_bytes_in_any_locale(tmp_path):
         [b"caf\xc3\xa9 \xe2\x86\x92 1.png", b"caf\xe9.png"])
 
 
-def test_predict_refuses_metadata_that_counts_other_classes(exported, image_files, tmp_path):
+def test_predict_refuses_metadata_that_counts_other_classes(exported, image_files, tmp_path,
+                                                            run_dir):
     """A new-user check: an export whose metadata listed 9 class names (and num_classes 9)
     for the model's 10 outputs was predicted with class 9 named "9"; 11 names, silently.
-    predict refuses it as evaluate does (formats.check_metadata_fits), naming the file."""
+    predict refuses it as evaluate does (formats.check_metadata_fits), naming the file and
+    the command exporting the run the metadata names (it said `--run RUN --out FOLDER`)."""
     for names, count, said in ((9, 9, "lists 9 class names"), (11, None, "lists 11 class names"),
                                (10, 9, "lists 9 classes \\(num_classes\\)")):
         copy = tmp_path / f"e{names}-{count}"
@@ -1484,8 +1486,10 @@ def test_predict_refuses_metadata_that_counts_other_classes(exported, image_file
         meta["num_classes"] = count if count is not None else names
         (copy / "assets" / "hubensemble.json").write_text(json.dumps(meta))
         with pytest.raises(HubensembleError, match=re.escape(str(copy)) + ".*" + said
-                           + ", but the model outputs 10 probabilities"):
+                           + ", but the model outputs 10 probabilities") as e:
             predict(copy, image_files[:1], top=10)
+        assert str(e.value).endswith("; export it again with export_ensemble(run_dir="
+                                     f"{os.path.abspath(run_dir)!r})"), e.value
 
 
 def test_predict_lines_up_class_names_in_any_script():
@@ -1661,6 +1665,11 @@ def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp
     shutil.rmtree(broken / "variables")
     with pytest.raises(HubensembleError, match=re.escape(f"{broken} could not be loaded as a "
                                                          "SavedModel (") + ".*export it again"):
+        predict(broken, image_files)
+    # With the command exporting the run its metadata names (it named none).
+    run = read_json(broken / "assets" / "hubensemble.json")["run"]["path"]
+    with pytest.raises(HubensembleError, match=re.escape(
+            f"; export it again with export_ensemble(run_dir={run!r})") + "$"):
         predict(broken, image_files)
 
 

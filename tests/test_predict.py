@@ -4,19 +4,54 @@ test_decode_policy.py.)"""
 
 import json
 
+import pytest
+
+from hubensemble.errors import HubensembleError, RunError
 from hubensemble.formats import EXPORT_FORMAT, metadata_path
 from hubensemble.prediction import predict
 
 
-def unloadable_export(folder):
+def unloadable_export(folder, **more):
     """An export folder that passes predict's checks before TensorFlow (a saved_model.pb,
-    export metadata) but that TensorFlow cannot load: its saved_model.pb is no protobuf."""
+    export metadata, plus `more` keys) but that TensorFlow cannot load: its saved_model.pb
+    is no protobuf."""
     folder.mkdir()
     (folder / "saved_model.pb").write_bytes(b"not a SavedModel\n")
     (folder / "assets").mkdir()
     with open(metadata_path(folder), "w") as f:
-        json.dump({"format": EXPORT_FORMAT, "class_names": ["a", "b"], "num_classes": 2}, f)
+        json.dump({"format": EXPORT_FORMAT, "class_names": ["a", "b"], "num_classes": 2,
+                   **more}, f)
     return folder
+
+
+def test_an_export_that_does_not_load_is_told_the_command_naming_its_run(tmp_path,
+                                                                         in_process):
+    """predict on an export TensorFlow cannot load (variables/ gone, a damaged file) said
+    "…could not be loaded as a SavedModel (…); export it again", naming no command, though
+    the metadata names the run; a damaged metadata file was told `hubensemble export --run
+    RUN --out FOLDER`, FOLDER the folder named. Each gives the command in the caller's
+    words."""
+    run = tmp_path / "my run"
+    model = unloadable_export(tmp_path / "export", run={"path": str(run)})
+    image = tmp_path / "x.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)  # a PNG by its first bytes
+    code, out, err = in_process("predict", "--model", model, image)
+    assert code != 0 and out == "", out
+    assert f"{model} could not be loaded as a SavedModel (" in err, err
+    assert err.rstrip().endswith(f"; export it again with `hubensemble export --run "
+                                 f"'{run}'`"), err
+    with pytest.raises(RunError) as e:
+        predict(model, [image], progress=False)
+    assert str(e.value).endswith(f"; export it again with export_ensemble(run_dir="
+                                 f"{str(run)!r})"), e.value
+    with open(metadata_path(model), "w") as f:
+        f.write('{"class_names": ["a"')
+    code, out, err = in_process("predict", "--model", model, image)
+    assert code != 0 and out == "", out
+    assert f"(`hubensemble export --run RUN --out {model}`)" in err, err
+    with pytest.raises(HubensembleError) as e:
+        predict(model, [image], progress=False)
+    assert str(e.value).endswith(f"(export_ensemble(run_dir=RUN, out_dir={str(model)!r}))")
 
 
 def test_the_model_is_not_loaded_when_every_file_was_refused_before_tensorflow(
@@ -193,3 +228,24 @@ def test_files_that_are_no_image_under_a_folder_are_ignored_and_counted(tmp_path
     # A file that is no image named on the command line is refused, as before.
     code, out, err = in_process("predict", "--model", model, imgs / "README.md")
     assert code == 2 and err.startswith(f"hubensemble: error: {imgs / 'README.md'}: "), err
+
+
+def test_an_export_without_serve_bytes_is_told_the_command_naming_its_run(tmp_path):
+    """predict on an export without serve_bytes said "export it again with `hubensemble
+    export`" (`export_ensemble()` from Python), naming no run though its metadata names it."""
+    import tensorflow as tf
+
+    model, run = tmp_path / "export", tmp_path / "run"
+    module = tf.Module()
+    module.serve = tf.function(lambda images: {"probabilities": tf.nn.softmax(images[:, 0, 0, :2])},
+                               input_signature=[tf.TensorSpec([None, 2, 2, 3], tf.float32)])
+    tf.saved_model.save(module, str(model), signatures={"serving_default": module.serve})
+    with open(metadata_path(model), "w") as f:
+        json.dump({"format": EXPORT_FORMAT, "class_names": ["a", "b"], "num_classes": 2,
+                   "run": {"path": str(run)}}, f)
+    image = tmp_path / "x.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+    with pytest.raises(HubensembleError) as e:
+        predict(model, [image], progress=False)
+    assert str(e.value) == (f"{model} has no serve_bytes signature (it has serving_default); "
+                            f"export it again with export_ensemble(run_dir={str(run)!r})")
