@@ -302,7 +302,8 @@ def check_saved_model_folder(model_dir) -> str:
     """`model_dir` (str) when it holds a saved_model.pb; else RunError (a HubensembleError,
     as `predict` and `evaluate_model` document) saying it does not exist, is a file (a
     .tflite one named as such), is a run folder whose RUN/export to pass, a TFLite export
-    (its model.tflite), or not the folder `hubensemble export` wrote.
+    (its model.tflite), an export without its saved_model.pb (`model_way_on`: the command
+    exporting the run its metadata names), or not the folder `hubensemble export` wrote.
     Files only: `predict` and `evaluate` refuse a wrong --model before TensorFlow loads."""
     model_dir = os.fspath(model_dir)
     if not os.path.exists(model_dir):
@@ -320,6 +321,9 @@ def check_saved_model_folder(model_dir) -> str:
                 "; it is the TFLite model of `export --format tflite`: pass the SavedModel "
                 "that export wrote beside it (RUN/export by default)" if
                 os.path.isfile(os.path.join(model_dir, TFLITE_MODEL)) else
+                # An export with its saved_model.pb gone: its metadata names the run.
+                f"; {model_way_on(model_dir, meta)}" if (
+                    meta := read_export_metadata(model_dir, strict=False)) else
                 f"; pass the folder {command_words('export')} wrote")
         raise RunError(f"{model_dir} is not a SavedModel folder (no saved_model.pb){hint}")
     if why := unloadable_path(model_dir):

@@ -44,6 +44,14 @@ def test_an_export_that_does_not_load_is_told_the_command_naming_its_run(tmp_pat
         predict(model, [image], progress=False)
     assert str(e.value).endswith(f"; export it again with export_ensemble(run_dir="
                                  f"{str(run)!r})"), e.value
+    # Its saved_model.pb gone: refused before TensorFlow, with the same command (it said
+    # "pass the folder `hubensemble export` wrote", which it is).
+    (model / "saved_model.pb").rename(tmp_path / "kept.pb")
+    code, out, err = in_process("predict", "--model", model, image)
+    assert code != 0 and out == "", out
+    assert err.rstrip().endswith(f"{model} is not a SavedModel folder (no saved_model.pb); "
+                                 f"export it again with `hubensemble export --run '{run}'`"), err
+    (tmp_path / "kept.pb").rename(model / "saved_model.pb")
     with open(metadata_path(model), "w") as f:
         f.write('{"class_names": ["a"')
     code, out, err = in_process("predict", "--model", model, image)
