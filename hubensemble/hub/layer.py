@@ -146,12 +146,13 @@ class HubLayer(keras.layers.Layer):
     saved with only a signature) are kept, not wrapped, in ``captured_module_variables``
     (tf.Variables, outside the layer's weights), so a SavedModel of a model holding the
     layer (the export, ``write_hub_module``, ``tf.saved_model.save``) tracks them;
-    its regularisation losses are added while training (``_reg_losses``; the export reads
-    them too). Serialises by handle: ``from_config`` loads the module again and Keras restores
-    the fine-tuned weights on top. Load inside ``strategy.scope()`` to distribute it. In a new
-    process, ``keras.models.load_model`` finds the class once hubensemble's layers are
-    imported: pass ``custom_objects=hubensemble.custom_objects()`` (or run
-    ``from hubensemble import HubLayer`` first).
+    its regularisation losses are added while training (``module_regularization_losses``;
+    the export and ``write_hub_module`` keep them). Serialises by handle: ``from_config``
+    loads the module again and Keras restores the fine-tuned weights on top. Load inside
+    ``strategy.scope()`` to distribute it. In a new process, ``keras.models.load_model``
+    finds the class once hubensemble's layers are imported: pass
+    ``custom_objects=hubensemble.custom_objects()`` (or run ``from hubensemble import
+    HubLayer`` first).
 
     Raises, before the module loads: TypeError for a ``handle`` that is not a str or path, an
     ``input_size`` that is not a pair of integers, a ``trust`` that is not a bool or a name argument
