@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hubensemble import metrics, options
+from hubensemble import metrics, options, predictloaded
 from hubensemble.lockwords import option_word
 from hubensemble.errors import DataError, HubensembleError, RunError
 from hubensemble.rundir import Run
@@ -254,6 +254,10 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     cells it had not finished, saying so (a WARNING), with the result an uninterrupted one
     gives.
     `severities`: a subset of SEVERITIES. `seed`: an integer >= 0 for the noise.
+    The export loaded last in the process (by `predict` or here) is used again while it is
+    unchanged (`predictloaded.kept`: a loop of calls loads it once; its memory, about its
+    variables/ folder's size plus its graphs, is held until another export is loaded or
+    `predictloaded.forget()`); every check below runs at each call all the same.
     Returns a JSON-able dict: {"split", "n", "clean": {"ensemble": {accuracy, nll, ece},
     "best_single": {...} | None} (each entry with "balanced_accuracy" too, in [0, 1], when
     the split's classes are unbalanced: "classes" "unbalanced", `data.coverage.unbalanced`),
@@ -324,7 +328,9 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     to_model = _model_classes(model_names, n_classes, task) if early else None
     from hubensemble._tf import tensorflow  # noqa: F401  (imported before the model loads)
 
-    loaded = load_saved_model(model_dir)
+    # The export loaded last in this process when it is unchanged since, as predict's (a
+    # caller's loop paid the load at each call): `predictloaded.kept`; every check below runs.
+    loaded = predictloaded.kept(model_dir, meta, load_saved_model)
     way = f"; {model_way_on(model_dir, meta)}"
     if SERVING_SIGNATURE not in loaded.signatures:
         raise RunError(f"{model_dir} has no {SERVING_SIGNATURE} signature (it has "

@@ -1,4 +1,5 @@
-"""The export `predict` loaded last, kept for its next call on the same, unchanged export."""
+"""The export `predict` or `evaluate_model` loaded last, kept for the next call on the same,
+unchanged export."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ _MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt", "fingerprint.pb",
                 os.path.join("assets", "hubensemble.json"))
 
 _LOCK = threading.Lock()
-_KEPT: list = []  # [(key, loaded)]: at most one, the export predicted last
+_KEPT: list = []  # [(key, loaded)]: at most one, the export predicted or evaluated last
 
 
 def export_key(model_dir, meta: dict) -> tuple:
@@ -48,9 +49,10 @@ def kept(model_dir, meta: dict, load: Callable):
     process loaded last when `export_key` is unchanged since, else `load(model_dir)`
     (`formats.load_saved_model`), which is then kept in its place.
 
-    Why: a library caller of `predict` in a loop paid tf.saved_model.load and the first
-    call's graph set-up at every call (bench_predict.py: ~1.6 s of CPU for a call on 32
-    files of a two-member test export, 45 times the serve_bytes calls themselves). Memory:
+    Why: a library caller of `predict` (or `evaluate_model`) in a loop paid
+    tf.saved_model.load and the first call's graph set-up at every call (bench_predict.py:
+    ~1.6 s of CPU for a call on 32 files of a two-member test export, 45 times the
+    serve_bytes calls themselves). Memory:
     one export is held until the process ends, another export is loaded or `forget` is
     called: its variables (about the size of its variables/ folder) and its graphs (a
     few MB for the test exports). A load that raises keeps nothing and forgets nothing.
@@ -67,6 +69,6 @@ def kept(model_dir, meta: dict, load: Callable):
 
 def forget() -> None:
     """Drops the export `kept` holds (its memory is TensorFlow's to free); the next
-    `predict` loads its export again."""
+    `predict` or `evaluate_model` loads its export again."""
     with _LOCK:
         _KEPT.clear()
