@@ -1,6 +1,7 @@
 """`evaluate`'s words: a result (`evaluate.evaluate_model`'s dict) as the terminal's table.
 
-Split from evaluate.py, which measures; this module only formats what it measured."""
+Split from evaluate.py, which measures; this module only formats what it measured (reading
+the export's metadata alone, for the run named in the way on of an ensemble-only result)."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
         b = result["best_single"]
         lines.append(f"best single member: {b['trial']} ({b.get('module') or '?'})")
     else:
-        lines.append(f"{only} only: {result.get('best_single_missing')}")
+        lines.append(f"{only} only: {result.get('best_single_missing')}{_way_on(result)}")
     cols = ["accuracy", "nll", "ece"]
     short = {"accuracy": "acc", "nll": "NLL", "ece": "ECE"}
     header = f"{'condition':<22}{'sev':>4}"
@@ -131,6 +132,38 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     if balanced := _balanced_text(result, single):
         lines.append(balanced)
     return "\n".join(lines)
+
+
+def _way_on(result: dict) -> str:
+    """". To compare with the best single member, run `hubensemble export --run RUN`,
+    then run this evaluate command again" (from Python: "call export_ensemble(run_dir='RUN'),
+    then call evaluate_model() again"), in the caller's words (`lockwords.command_words`),
+    when the result's "best_single_way" is `evaluate.EXPORT_AGAIN`; else "". The run is the
+    one the export's metadata names (RUN when it names none, or the export is gone), with --out
+    (out_dir) when the export is not in RUN/export, so the command writes the folder
+    evaluated. The table printed "ensemble only: NOTE" with no command, where the report
+    gives its run's (report/sections.py)."""
+    from hubensemble.evaluate import EXPORT_AGAIN  # (evaluate imports this module)
+
+    if result.get("best_single_way") != EXPORT_AGAIN:
+        return ""
+    from hubensemble.formats import read_export_metadata
+    from hubensemble.lockwords import call_verb, command_words, on_command_line
+    from hubensemble.rundir import Run
+    from hubensemble.text import shell
+
+    model = result.get("model")
+    run = read_export_metadata(model, strict=False).get("run") if model else None
+    run = run.get("path") if isinstance(run, dict) else None
+    if run:
+        export = Run(run).export_words(model)
+    else:
+        out = (f" --out {shell(model)}", f", out_dir={model!r}") if model else ("", "")
+        export = command_words("export", flags="--run RUN" + out[0],
+                               keywords="run_dir='RUN'" + out[1])
+    again = "this evaluate command" if on_command_line() else "evaluate_model()"
+    return (f". To compare with the best single member, {call_verb()} {export}, then "
+            f"{call_verb()} {again} again")
 
 
 def _balanced_text(result: dict, single) -> str | None:

@@ -387,6 +387,40 @@ def test_export_without_serve_members_is_evaluated_as_an_ensemble_only(export_di
     assert "ensemble only" in table and "serve_members" in table
 
 
+def test_the_ensemble_only_tables_way_on_is_the_runs_export_in_the_callers_words(
+        export_dir, tmp_path):
+    """evaluate's table printed "ensemble only: ... (export it again ...)" with no command,
+    where the report names its run's (robustness.json "best_single_way"). The table gives
+    the export of the run the metadata names (--out when the export is not RUN/export), then
+    evaluate again: the command line's words there, the functions' from Python."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.text import shell
+
+    run = tmp_path / "my run"
+    plain = build_export(run / "export", members=False)
+    asset = plain / "assets" / "hubensemble.json"
+    asset.write_text(json.dumps(dict(json.loads(asset.read_text()), run={"path": str(run)})))
+    result = ev.evaluate_model(plain, make_task(export_dir, n=6), progress=False)
+    assert result["best_single_way"] == ev.EXPORT_AGAIN
+    note = f"ensemble only: {result['best_single_missing']}. To compare with the best single "
+    with command_line():
+        table = ev.format_evaluation(result)
+    assert (f"{note}member, run `hubensemble export --run {shell(str(run))}`, then run this "
+            "evaluate command again\n") in table, table
+    assert (f"{note}member, call export_ensemble(run_dir={str(run)!r}), then call "
+            "evaluate_model() again\n") in ev.format_evaluation(result)
+    # An export written elsewhere (--out): the command that writes that folder.
+    other = tmp_path / "elsewhere"
+    shutil.copytree(plain / "assets", other / "assets")
+    with command_line():
+        table = ev.format_evaluation(dict(result, model=str(other)))
+    assert (f"run `hubensemble export --run {shell(str(run))} --out {shell(str(other))}`"
+            in table), table
+    # A note with no way on (a best single outside the members) gets no command.
+    outside = dict(result, best_single_way=None)
+    assert f"{result['best_single_missing']}\n" in ev.format_evaluation(outside)
+
+
 def test_best_single_outside_the_members_is_said(export_dir, tmp_path):
     other = build_export(tmp_path / "other", best="default-0009-z")
     result = ev.evaluate_model(other, make_task(export_dir, n=6), corruptions=False,
