@@ -202,9 +202,10 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     check_paths(out=out, export=export, cache_dir=cache_dir)
     specs = catalogue_specs(catalogue)
     check_strategy(options.strategy, options.tpu)
-    check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue")
-    check_budget(options.sweep, options.budget, again=python_fit_again(
-        out, options, catalogue=catalogue, data=data, data_args=data_args))  # the whole call
+    again = python_fit_again(out, options, catalogue=catalogue, data=data, data_args=data_args)
+    check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue",
+                  again=again)  # the whole call, for a module meant as for a budget
+    check_budget(options.sweep, options.budget, again=again)
     check_tuner_folder(out, options.sweep, "out")  # before the rank, not by tune after it
     data_args = check_data(data, data_args, out=out, export=export)
     from hubensemble.formats import EXPORT_DIR, check_export_target

@@ -400,7 +400,8 @@ def check_inputs(args) -> None:
     if getattr(args, "strategy", None):
         check_strategy(args.strategy, args.tpu)
     if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit
-        check_modules(args.modules, [{"name": s.name} for s in args.specs], source="catalogue")
+        check_modules(args.modules, [{"name": s.name} for s in args.specs], source="catalogue",
+                      again=_budget_again(args, None, None))  # the whole command, as a budget's
     folder = getattr(args, "model", None) if args.command == "evaluate" else run_dir
     _MEMORY_SAID.clear()  # (one command line per process; tests run many)
     if folder and args.command in ("fit", "demo", "rank", "tune", "export", "distill",

@@ -59,7 +59,9 @@ def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False)
     default (`rerun.option_flags`), every path absolute: "`hubensemble fit --catalogue
     /abs/c.yaml --data npz:/abs/d.npz --sweep probe --budget 4 --out /abs/run`"; from Python
     "fit(out='/abs/run', catalogue=…, data=…, sweep='probe', budget=4)" (its keywords; with
-    data options, "data_args=…": the caller's own DataArgs, kept)."""
+    data options, "data_args=…": the caller's own DataArgs, kept). The function also takes
+    other options anew by keyword (`sweeps.check_modules`' `again`: modules=["a"]), the
+    budget then the call's."""
     from hubensemble import options
     from hubensemble.lockwords import command_words
     from hubensemble.rerun import _data_flags, fit_keywords, option_flags, option_keywords
@@ -68,8 +70,9 @@ def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False)
     files = [catalogue] if isinstance(catalogue, (str, bytes)) else list(catalogue or [])
     args = {"spec": data} if isinstance(data, str) else dict(data or {})
 
-    def command(budget: int) -> str:
-        now = {**call, "budget": budget}
+    def command(budget: int | None = None, **changed) -> str:
+        # `changed`: other options given anew (check_modules' modules=[…]); budget None: the call's
+        now = {**call, **changed, **({"budget": budget} if budget is not None else {})}
         if demo:
             return command_words("demo", out, flags=option_flags(now, table),
                                  keywords=option_keywords(now, table))

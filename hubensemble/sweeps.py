@@ -176,7 +176,7 @@ def sample_hparams(rng) -> dict:
 MODULES_LISTED = 20
 
 
-def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
+def check_modules(modules, rows, *, source: str = "ranking", again=None) -> list[str]:
     """The names of `modules` (--modules; None or empty: []) in the order of `rows`, or
     HubensembleError naming the first that `rows` lacks (with the closest names,
     `text.closest_names`)
@@ -186,6 +186,10 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
 
     `rows`: the ranking's module rows (dicts with "name", "status") for `tune`, or for `fit`
     before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok).
+    `again` (None: the --modules to pass alone): a function of modules=[names] to the whole
+    command, or Python call, that runs with them (`sweepagain.fit_again`), said as the way on
+    when the names meant are known: "run `hubensemble fit --catalogue … --modules a --out
+    /abs/run`", as `check_budget`'s refusal says its whole command; fit said the flag alone.
     """
     usable = [r["name"] for r in rows if r.get("status", "ok") == "ok"]
     everything = {r["name"]: r for r in rows}
@@ -203,28 +207,34 @@ def check_modules(modules, rows, *, source: str = "ranking") -> list[str]:
                 meant = [part.strip() for part in name.split(",") if part.strip()]
             what = "ranked modules" if source == "ranking" else "its modules"
             raise HubensembleError(f"module {name!r} is not in the {source}{hint}; {what}: "
-                                   f"{listed}; " + _modules_way(wanted, name, meant, source))
+                                   f"{listed}; " + _modules_way(wanted, name, meant, source,
+                                                                again))
         if name not in usable:
             raise HubensembleError(f"module {name!r} has status "
                                    f"{everything[name].get('status')!r} in the ranking (it "
                                    f"could not be embedded); usable modules: {listed}; "
-                                   + _modules_way(wanted, name, [], "failed"))
+                                   + _modules_way(wanted, name, [], "failed", again))
     return [n for n in usable if n in wanted]  # the rows' order, not the command line's
 
 
-def _modules_way(wanted: list[str], name: str, meant: list[str] | None, source: str) -> str:
+def _modules_way(wanted: list[str], name: str, meant: list[str] | None, source: str,
+                 again=None) -> str:
     """What to do about module `name` of `wanted` (--modules), refused by `check_modules`:
     `meant` (the names it stands for: the one closest name, the parts of "A,B"; [] to leave
     it out; None: not known) given in its place, "pass --modules a b" ("modules=['a', 'b']"
     from Python); else, by `source`, "ranking": rank it first, "catalogue": add it to a
     catalogue, "failed" (it could not be embedded): rank it again once fixed. It said which
-    modules there are, and no command to run."""
+    modules there are, and no command to run. With `again` (`check_modules`'), the whole
+    command, or call, with those modules (none: without --modules) in place of the flag."""
     rank = f"{call_verb()} {command_words('rank')} (or fit) again"
     if meant is not None:
         names = list(dict.fromkeys(n for w in wanted for n in (meant if w == name else [w])))
-        way = ("pass " + option_word("--modules " + " ".join(map(shell_word, names)),
-                                     f"modules={names!r}") if names else
-               "leave out " + option_word("--modules", "modules"))
+        if again is not None:
+            way = f"{call_verb()} {again(modules=names or None)}"
+        else:
+            way = ("pass " + option_word("--modules " + " ".join(map(shell_word, names)),
+                                         f"modules={names!r}") if names else
+                   "leave out " + option_word("--modules", "modules"))
         if source == "failed":
             way += f", or fix why it failed (ranking.json says it) and {rank} first"
         return way

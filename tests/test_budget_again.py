@@ -111,3 +111,39 @@ def test_fit_and_plan_sweep_from_python_name_the_whole_call(tmp_path):
     assert ("cannot hold one module's 4 trials: call plan_sweep(ranking, specs, "
             "sweep='default', task=task, profile='quick', seed=3, budget=4) (or more;"
             ) in str(refused.value), refused.value
+
+
+def test_fits_module_refusal_names_the_whole_command_with_the_name_meant(tmp_path):
+    """`fit … --sweep probe --modules alpah` was told "pass --modules alpha" alone, its other
+    flags left to type again, where a budget's refusal gives the whole command (a new user,
+    stop 67). With the one close name known, the whole command with it, which parses back to
+    the same call but for --modules; from Python, the whole fit call; a name with no close
+    one keeps its words. Before TensorFlow, nothing made. Fails before: "pass --modules"."""
+    from hubensemble import fit
+    from hubensemble.errors import HubensembleError
+    from test_cli import each_in_one_process
+
+    cat, out = tmp_path / "c.yaml", tmp_path / "run"
+    cat.write_text("modules:\n" + "".join(f"  - {{name: {n}, handle: {tmp_path / n}}}\n"
+                                          for n in ("alpha", "beta")))
+    typed = ["fit", "--catalogue", cat, "--data", "sklearn:digits", "--sweep", "probe",
+             "--top-k", "2", "--out", out]
+    said = each_in_one_process([*typed, "--modules", "alpah", "beta"],
+                               [*typed, "--modules", "zzz"])
+    (code, _, err, tensorflow), (code2, _, err2, _) = said
+    assert (code, code2, tensorflow) == (2, 2, False), err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("hubensemble fit: error: module 'alpah' is not in the catalogue "
+                           "(did you mean 'alpha'?); its modules: alpha, beta; run "
+                           "`hubensemble fit --catalogue "), line
+    args = build_parser().parse_args(_command(line))
+    assert (args.catalogue, args.data, args.sweep, args.top_k, args.modules, args.out) == (
+        [str(cat)], "sklearn:digits", "probe", 2, ["alpha", "beta"], str(out)), line
+    assert err2.strip().endswith("its modules: alpha, beta; pass --modules NAME … of its "
+                                 "modules, or add it to a catalogue file given to fit"), err2
+    with pytest.raises(HubensembleError) as refused:
+        fit(cat, "sklearn:digits", out, modules=["alpah"], top_k=2)
+    assert str(refused.value).endswith(
+        f"its modules: alpha, beta; call fit(out={str(out)!r}, catalogue={str(cat)!r}, "
+        "data='sklearn:digits', top_k=2, modules=['alpha'])"), refused.value
+    assert not out.exists()
