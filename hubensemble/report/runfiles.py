@@ -285,6 +285,10 @@ def load_run(run_dir) -> RunFiles:
     """
     from hubensemble.rundir import Run
 
+    # A folder that is not there is refused as typed, with where a relative one was looked
+    # for, as every other command's --run is: made absolute first, the hint was lost.
+    if not Path(run_dir).is_dir():
+        Run(run_dir).require_started()
     # Absolute, as the report's commands name it: every path the report shows (a labels
     # file, the Python call that gives an image's pixels) is read from anywhere, and the
     # same run's report is the same however its folder was typed.
