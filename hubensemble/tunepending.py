@@ -189,6 +189,18 @@ def nothing_to_train(run_dir, call: dict) -> str | None:
             f"{'it' if total == 1 else 'them'}")
 
 
+def said_nothing_to_train(run_dir, call: dict) -> bool:
+    """Whether the command line's tune said `nothing_to_train`'s line for call `call`
+    (`run_tune`'s keywords, its sweep resolved or None) on run `run_dir` before it loaded
+    TensorFlow (`commands.cmd_tune` says it for every stand-alone call, then ends before
+    TensorFlow unless `finished_call` declines, e.g. a budget run.json does not record):
+    `run_tune` then says no "resuming sweep …" after it, which read as work to come after
+    "nothing to train". False from Python (no line was said) and when a trial is pending."""
+    from hubensemble.lockwords import on_command_line
+
+    return on_command_line() and nothing_to_train(run_dir, call) is not None
+
+
 def warn_at_chance(run, summary) -> None:
     """The end of a sweep's warning on its candidates at chance (`chance.sweep_chance_text`:
     which, and what to do), for `tune` and `fit` alike, of run `run` (a Run) and its

@@ -137,14 +137,9 @@ def test_a_modules_refusal_names_the_modules_to_pass_or_what_to_rank_first():
         check_modules(["new"], rows, source="catalogue")
 
 
-def test_tune_with_nothing_to_train_ends_with_its_summary_alone_before_tensorflow(tmp_path):
-    """`tune --run R` whose sweep, as run.json records it, has every planned trial's candidate
-    said "nothing to train: …; summarizing them", then imported TensorFlow (6-9 s, ~700 MB),
-    then said "resuming sweep probe …" and "tune probe: all 8 planned trials finished
-    before, reused" before the summary. Now nothing after that line but the end: the
-    summary, without TensorFlow (the import stands in for a marker that exits). A call that
-    would record another budget still runs the stage (after TensorFlow). Fails before:
-    IMPORT and "resuming" after the line."""
+def finished_probe_run(tmp_path):
+    """A ranked run (`ranked_run`) whose probe sweep, as run.json records it (budget None),
+    has every planned trial's candidate complete: a tune of it has nothing to train."""
     import numpy as np
 
     from hubensemble import candidate, options
@@ -170,6 +165,20 @@ def test_tune_with_nothing_to_train_ends_with_its_summary_alone_before_tensorflo
              "untuned": None, "keep_weights": options.default("keep_weights"),
              "trials": [e.trial_id for e in plan], "batchnorm": None, "train_rule": TRAIN_RULE}
     run.update(tune={**entry, "call_sweep": "probe", "sweeps": {"probe": entry}})
+    return run
+
+
+def test_tune_with_nothing_to_train_ends_with_its_summary_alone_before_tensorflow(tmp_path):
+    """`tune --run R` whose sweep, as run.json records it, has every planned trial's candidate
+    said "nothing to train: …; summarizing them", then imported TensorFlow (6-9 s, ~700 MB),
+    then said "resuming sweep probe …" and "tune probe: all 8 planned trials finished
+    before, reused" before the summary. Now nothing after that line but the end: the
+    summary, without TensorFlow (the import stands in for a marker that exits). A call that
+    would record another budget still runs the stage (after TensorFlow). Fails before:
+    IMPORT and "resuming" after the line."""
+    from hubensemble import options
+
+    run = finished_probe_run(tmp_path)
     code = ("import json, sys\nfrom hubensemble import commands\n"
             "def marker(*a, **k):\n    print('IMPORT', file=sys.stderr); sys.exit(7)\n"
             "commands._import_tensorflow = marker\nfrom hubensemble.cli import main\n"
@@ -189,3 +198,28 @@ def test_tune_with_nothing_to_train_ends_with_its_summary_alone_before_tensorflo
     call = options.defaults_for("tune")
     assert finished_call(run.path, call, progress=False).ok == 8
     assert finished_call(run.path, {**call, "sweep": "probe", "budget": 4}) is None
+
+
+def test_nothing_to_train_is_followed_by_no_resuming_line_when_the_stage_runs(tmp_path):
+    """`tune --run R --budget 4` (no --sweep: the run's probe, recorded with no budget) whose
+    4 planned trials are complete said "nothing to train: …; summarizing them", then, the
+    stage run after TensorFlow to record the new budget (`finished_call` declines), "resuming
+    sweep probe …; --budget 4 as given", as if work came. Now no "resuming" line after it;
+    run_tune from Python, which said no such line, still says which sweep it resumes.
+    Fails before: "resuming sweep probe" on stderr after the line."""
+    run = finished_probe_run(tmp_path)
+    code = ("import sys\nfrom hubensemble.cli import main\n"
+            "code = main(['tune', '--run', sys.argv[1], '--budget', '4'])\n"
+            "print('\\0', file=sys.stderr)\nfrom hubensemble.tune import run_tune\n"
+            "run_tune(sys.argv[1], budget=4)\nsys.exit(code)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(run.path)], capture_output=True,
+                          text=True)
+    typed, _, python = done.stderr.partition("\0")
+    assert done.returncode == 0 and typed.splitlines()[0] == (
+        "nothing to train: the 4 planned trials of sweep probe all have a complete candidate; "
+        "summarizing them"), done.stderr
+    assert "resuming" not in typed, typed
+    assert done.stdout.startswith("sweep probe: 4 ok"), done.stdout
+    assert python.strip().startswith("resuming sweep probe with profile='quick' (from "
+                                     "run.json; sweep=… chooses another); budget=4 as given"
+                                     ), python

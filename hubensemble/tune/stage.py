@@ -44,7 +44,7 @@ from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F40
                                    trial_differences, worker_changes)
 from hubensemble.tunepending import (check_restart, check_tune_data,  # noqa: F401
                                      distributed_call, labels_missing, require_run,
-                                     warn_at_chance)
+                                     said_nothing_to_train, warn_at_chance)
 from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
 from hubensemble.tune.redo import redone_line
 from hubensemble.tune.restart import restart_sweep
@@ -241,7 +241,9 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     sweep_records(run.meta(), run.meta_path)  # a hand edit's: refused before any work
     # The sweep's trials share their traced batch preparations (released at its end).
     with run.log_file(create=False), kept_preparations():
-        if resuming:
+        if resuming and not said_nothing_to_train(run_dir, dict(
+                sweep=sweep, budget=budget, modules=modules, seed=seed, profile=profile,
+                restart=restart, tuner_id=tuner_id, oracle_address=oracle_address)):
             say(SimpleNamespace(quiet=not progress), resuming)
         if profile is None:  # an older definition's said: this call's trials go on at it
             profile, source = run_profile(run)
