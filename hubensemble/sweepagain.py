@@ -18,7 +18,9 @@ def tune_again(run_dir, call: dict):
     default (as `sweepwords.sweep_command` names it), each other option not at its default
     (`rerun.option_flags`), in the caller's words (`lockwords.command_words`): "`hubensemble
     tune --run /abs/RUN --sweep default --budget 4 --profile quick`", from Python
-    "run_tune(run_dir='/abs/RUN', sweep='default', budget=4, profile='quick')"."""
+    "run_tune(run_dir='/abs/RUN', sweep='default', budget=4, profile='quick')". The function
+    also takes other options anew by keyword (`sweeps.check_modules`' `again`:
+    modules=["a"]), the budget then the call's."""
     from hubensemble import options
     from hubensemble.lockwords import command_words
     from hubensemble.rerun import option_flags, option_keywords
@@ -27,8 +29,10 @@ def tune_again(run_dir, call: dict):
     table = [o for o in options.options_for(used_by="tune") if o.name in call
              and o.name != "sweep"]
 
-    def command(budget: int) -> str:
-        now = {**call, "budget": budget, "profile": profile_name(call.get("profile"))}
+    def command(budget: int | None = None, **changed) -> str:
+        # `changed`: other options given anew (check_modules' modules=[…]); budget None: the call's
+        now = {**call, **changed, **({"budget": budget} if budget is not None else {}),
+               "profile": profile_name(call.get("profile"))}
         return command_words("tune", run_dir, flags=" ".join(filter(None, (
             f"--sweep {shell_word(sweep)}" if sweep else "", option_flags(now, table)))),
             keywords=", ".join(filter(None, (f"sweep={sweep!r}" if sweep else "",

@@ -187,9 +187,11 @@ def check_modules(modules, rows, *, source: str = "ranking", again=None) -> list
     `rows`: the ranking's module rows (dicts with "name", "status") for `tune`, or for `fit`
     before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok).
     `again` (None: the --modules to pass alone): a function of modules=[names] to the whole
-    command, or Python call, that runs with them (`sweepagain.fit_again`), said as the way on
-    when the names meant are known: "run `hubensemble fit --catalogue … --modules a --out
-    /abs/run`", as `check_budget`'s refusal says its whole command; fit said the flag alone.
+    command, or Python call, that runs with them (`sweepagain.fit_again`, `tune_again`), said
+    as the way on when the names meant by one not in `rows` are known (not for a module that
+    failed: from fit's tune, run_tune's call would skip the fit's other stages): "run
+    `hubensemble fit --catalogue … --modules a --out /abs/run`", as `check_budget`'s
+    refusal says its whole command; fit said the flag alone.
     """
     usable = [r["name"] for r in rows if r.get("status", "ok") == "ok"]
     everything = {r["name"]: r for r in rows}
@@ -213,7 +215,7 @@ def check_modules(modules, rows, *, source: str = "ranking", again=None) -> list
             raise HubensembleError(f"module {name!r} has status "
                                    f"{everything[name].get('status')!r} in the ranking (it "
                                    f"could not be embedded); usable modules: {listed}; "
-                                   + _modules_way(wanted, name, [], "failed", again))
+                                   + _modules_way(wanted, name, [], "failed"))
     return [n for n in usable if n in wanted]  # the rows' order, not the command line's
 
 

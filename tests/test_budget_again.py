@@ -1,6 +1,7 @@
 """A sweep budget too small for one group of 4 trials (`sweeps.check_budget`) names the whole
 command, or Python call, that runs with a budget that holds one (`tune_again`, `fit_again`),
 in the caller's words; the command line's parses back to the call with that budget."""
+import re
 import shlex
 
 import pytest
@@ -147,3 +148,25 @@ def test_fits_module_refusal_names_the_whole_command_with_the_name_meant(tmp_pat
         f"its modules: alpha, beta; call fit(out={str(out)!r}, catalogue={str(cat)!r}, "
         "data='sklearn:digits', top_k=2, modules=['alpha'])"), refused.value
     assert not out.exists()
+
+
+def test_run_tunes_module_refusal_names_the_whole_call_with_the_name_meant(tmp_path):
+    """run_tune(R, sweep='probe', modules=['m00'], profile='quick', seed=2) was told "pass
+    modules=['m0']" alone, its other keywords left to type again (fit's gives the whole
+    call); now the whole run_tune call with the module meant, before the lock (nothing
+    written). A name with no close one keeps its words. Fails before: "pass modules=['m0']"."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.tune import run_tune
+    from test_tunepending import ranked_run
+
+    run, _ = ranked_run(tmp_path)
+    before = sorted(p.name for p in run.path.iterdir())
+    with pytest.raises(HubensembleError) as refused:
+        run_tune(run.path, sweep="probe", modules=["m00"], profile="quick", seed=2)
+    assert str(refused.value) == (
+        "module 'm00' is not in the ranking (did you mean 'm0'?); ranked modules: m0, m1; "
+        f"call run_tune(run_dir={str(run.path)!r}, sweep='probe', modules=['m0'], "
+        "profile='quick', seed=2)"), refused.value
+    with pytest.raises(HubensembleError, match=re.escape("pass modules=[NAME, …] of ranked")):
+        run_tune(run.path, sweep="probe", modules=["zz"], profile="quick")
+    assert sorted(p.name for p in run.path.iterdir()) == before

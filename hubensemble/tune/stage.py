@@ -115,11 +115,27 @@ def _check_call(call: dict) -> None:
     if sweep is None:  # the run's own, with its recorded budget: of a run that is there
         require_run(call["run_dir"])
         sweep, budget, _, _ = resumed_call(call["run_dir"], budget, call["modules"])
-    check_budget(sweep, budget, again=tune_again(call["run_dir"], {**call, "sweep": sweep,
-                                                                   "budget": budget}))
+    again = tune_again(call["run_dir"], {**call, "sweep": sweep, "budget": budget})
+    check_budget(sweep, budget, again=again)
+    if call["modules"]:  # a name meant: the whole call with it, as a budget's (plan_sweep's
+        _check_modules(call["run_dir"], call["modules"], again)  # refusal names the keyword)
     # Data that moved, in run_tune's words ("; then call run_tune(…) again"), before the
     # lock and TensorFlow: the load's own refusal named no way to call it again.
     check_tune_data(call["run_dir"], call)
+
+
+def _check_modules(run_dir, modules, again) -> None:
+    """`sweeps.check_modules` of `modules` against the run's ranking, naming the whole
+    run_tune call (`again`: `tune_again`'s) with the module meant; a ranking that cannot be
+    read is left to the stage's own words."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.sweeps import check_modules
+
+    try:
+        rows = Run(os.fspath(run_dir)).tune_inputs()[0].get("modules") or []
+    except (HubensembleError, OSError, ValueError, TypeError, AttributeError):
+        return
+    check_modules(modules, rows, again=again)
 
 
 def _refused_first(function: Callable[_P, _R]) -> Callable[_P, _R]:
