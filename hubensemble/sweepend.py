@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import warnings
 from pathlib import Path
 
 from hubensemble import candidate, environment, formats
 from hubensemble.errors import HubensembleError, RunError
-from hubensemble.fileio import owned_here, read_json
+from hubensemble.fileio import atomic_write_json, owned_here, read_json
 from hubensemble.runspecs import module_specs
 from hubensemble.sweeplock import (chief_ended, member_lock_path, say_stale_chief,
                                    starting_chief_ended, worker_without_chief)
@@ -214,6 +215,9 @@ def finished_worker(run_dir, member: str | None, call: dict, *, progress: bool =
                            counted(len(removed), "half-written candidate"))
         if not standalone:  # (a stand-alone call said "nothing to train" for it)
             say_resumed(part, len(plan), len(plan), progress)
+        else:  # as run_tune's record does: every tune call writes it again (docs/tune.md)
+            os.makedirs(run.tuner / part, exist_ok=True)
+            atomic_write_json(run.tuner / part / "plan.json", [e.to_json() for e in plan])
         say_older_rule(run, plan, [], sweep=part, reused=len(plan), worker=not standalone)
     return summary
 
