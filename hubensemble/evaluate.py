@@ -39,6 +39,7 @@ from hubensemble.classmatch import class_index
 from hubensemble.evaluationtime import (LONG_EVALUATION_S, evaluation_estimate,  # noqa: F401
                                         long_evaluation_note, passes_words)
 # The terminal's table of a result (its words), re-exported for the callers that import it here.
+from hubensemble.evaluationtext import EXPORT_AGAIN as _EXPORT_AGAIN
 from hubensemble.evaluationtext import format_evaluation  # noqa: F401
 # What evaluate takes as --model, and the way on from a folder it cannot use (predict's too).
 from hubensemble.prediction import EVALUATE_TAKES, model_way_on  # noqa: F401
@@ -121,12 +122,9 @@ def _mean_metrics(entries):
 
 _EVALUATE = options.defaults_for("evaluate")
 
-#: robustness.json's "best_single_way" when an export written again by this hubensemble
-#: (serve_members, its members and best single named in its metadata) and evaluated again
-#: gives the best single member's figures: neutral, as the record is read from Python and
-#: from the command line, and worded with the commands where it is shown (the report's
-#: robustness section: its run's `export`, then `evaluate`).
-EXPORT_AGAIN = "export"
+# robustness.json's "best_single_way" (evaluationtext owns it, which words it; the report
+# imports it from here).
+EXPORT_AGAIN = _EXPORT_AGAIN
 
 
 def check_evaluate_options(split: str, corruptions, severities) -> tuple[list[str], list[int]]:

@@ -12,6 +12,15 @@ from hubensemble.heldout import not_held_out_note
 from hubensemble.text import counted, names_listed
 
 
+#: robustness.json's "best_single_way" when an export written again by this hubensemble
+#: (serve_members, its members and best single named in its metadata) and evaluated again
+#: gives the best single member's figures: neutral, as the record is read from Python and
+#: from the command line, and worded with the commands where it is shown (`_way_on`; the
+#: report's robustness section: its run's `export`, then `evaluate`). Here, not in
+#: evaluate, which imports this module: one import each way was a cycle.
+EXPORT_AGAIN = "export"
+
+
 def _cell(entry, key):
     """A metric to 4 decimals, or "-" where the entry is missing."""
     return "-" if entry is None else f"{entry[key]:.4f}"
@@ -143,8 +152,6 @@ def _way_on(result: dict) -> str:
     (out_dir) when the export is not in RUN/export, so the command writes the folder
     evaluated. The table printed "ensemble only: NOTE" with no command, where the report
     gives its run's (report/sections.py)."""
-    from hubensemble.evaluate import EXPORT_AGAIN  # (evaluate imports this module)
-
     if result.get("best_single_way") != EXPORT_AGAIN:
         return ""
     from hubensemble.formats import read_export_metadata

@@ -31,7 +31,8 @@ X = np.random.default_rng(3).random((4, 16, 16, 3), dtype=np.float32)
     (dict(input_size="32x32"), TypeError, ["got str '32x32'", "write input_size=(32, 32)"]),
     (dict(input_size=(32, 32.5)), TypeError, ["two integers"]),
     # A hint that would itself be refused is none (it said "write input_size=(0, 0)").
-    (dict(input_size=0), TypeError, ["got int 0: write input_size=(224, 224)"]),
+    (dict(input_size=0), TypeError, ["got int 0, which reads as (0, 0), a side outside [1, "
+                                     "2048] pixels: write input_size=(224, 224)"]),
     (dict(input_size=(0, 32)), ValueError, ["HubLayer input_size (0, 32)", "[1, 2048]"]),
     (dict(value_range="0,2"), ValueError, ["unknown value_range '0,2'", "(0, 255)"]),
     (dict(sha256="abc"), ValueError, ["HubLayer sha256", "64 hexadecimal"]),

@@ -329,9 +329,9 @@ def _robustness_section(files, figures) -> Section:
                 f"({evaluated.get('source')}):")
         sec.add(Table(["", "value"], rows))
     if rob.get("best_single_missing"):
-        from hubensemble.evaluate import EXPORT_AGAIN  # TensorFlow-free, 0.2 s: when needed
+        from hubensemble.evaluationtext import EXPORT_AGAIN  # its owner, without evaluate
 
-        # Its way on, stored neutral (evaluate.EXPORT_AGAIN): the commands of this run, as
+        # Its way on, stored neutral (evaluationtext.EXPORT_AGAIN): the commands of this run, as
         # the report gives every command (it said "export it again", naming none).
         again = (Inline(". To compare with the best single member, run ",
                         Code(files.cmd("export")), ", then ", Code(files.cmd("evaluate")), ".")
