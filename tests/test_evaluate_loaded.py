@@ -1,30 +1,16 @@
 """evaluate_model in a loop: the export loaded once while it is unchanged, loaded again when
 it changes (`hubensemble.predictloaded`, predict's too), with real SavedModels."""
 
-import os
 import shutil
 
 import pytest
 
 from hubensemble import evaluate as ev
-from hubensemble import formats, predictloaded
 from test_evaluate import build_export, make_task
+from test_predict_loaded import loads_of
 
 
-@pytest.fixture
-def loads(monkeypatch):
-    """The folders evaluate's load (`formats.load_saved_model`, run for real) was called on,
-    with nothing kept from an earlier test."""
-    called = []
-
-    def load(model_dir):
-        called.append(os.fspath(model_dir))
-        return formats.load_saved_model(model_dir)
-
-    predictloaded.forget()
-    monkeypatch.setattr(ev, "load_saved_model", load)
-    yield called
-    predictloaded.forget()
+loads = loads_of(ev)  # the folders evaluate's load was called on
 
 
 def test_an_unchanged_export_is_evaluated_on_one_load_and_a_re_export_loaded_again(

@@ -50,20 +50,27 @@ def image_files(tmp_path):
     return paths
 
 
-@pytest.fixture
-def loads(monkeypatch):
-    """The folders predict's load (`formats.load_saved_model`, run for real) was called on,
-    with nothing kept from an earlier test."""
-    called = []
+def loads_of(module):
+    """A `loads` fixture: the folders `module`'s load (its `load_saved_model`, i.e.
+    `formats.load_saved_model`, run for real) was called on, with nothing kept from an
+    earlier test (`predictloaded.forget`). For predict here and evaluate's test alike."""
+    @pytest.fixture
+    def loads(monkeypatch):
+        called = []
 
-    def load(model_dir):
-        called.append(os.fspath(model_dir))
-        return formats.load_saved_model(model_dir)
+        def load(model_dir):
+            called.append(os.fspath(model_dir))
+            return formats.load_saved_model(model_dir)
 
-    predictloaded.forget()
-    monkeypatch.setattr(prediction, "load_saved_model", load)
-    yield called
-    predictloaded.forget()
+        predictloaded.forget()
+        monkeypatch.setattr(module, "load_saved_model", load)
+        yield called
+        predictloaded.forget()
+
+    return loads
+
+
+loads = loads_of(prediction)
 
 
 def probabilities(results):
