@@ -28,9 +28,11 @@ time.process_time (every thread of this process). A first round, not in the medi
 what a `hubensemble export` process pays once (TensorFlow's lazy imports, the first trace of
 the decode policy's tf.functions, which the process then keeps); its stages are printed
 apart. Printed: each stage's median CPU seconds and its share of the export, the export's
-and the floor's total, and export / floor. --profile N
-also runs one more export under cProfile and prints its N most expensive functions by
-cumulative time.
+and the floor's total, and export / floor; then the size of the exported serve_bytes
+signature's graph (its nodes and those of every function in its library, and how many
+functions: what TensorFlow optimises when a reloaded export's serve_bytes is first called).
+--profile N also runs one more export under cProfile and prints its N most expensive
+functions by cumulative time.
 """
 
 import argparse
@@ -250,6 +252,19 @@ def export(members, names, folder, check, kwargs, latency):
     return stages_of(marks, t, end), collected[0]
 
 
+def serve_bytes_graph(path) -> tuple:
+    """(nodes, functions) of the serve_bytes signature of the SavedModel at `path`: the nodes
+    of its graph and of every function in its library, and how many functions that holds."""
+    import tensorflow as tf
+
+    from hubensemble.fileio import tf_path
+    from hubensemble.formats import BYTES_SIGNATURE
+
+    graph = tf.saved_model.load(tf_path(path)).signatures[BYTES_SIGNATURE].graph.as_graph_def()
+    functions = graph.library.function
+    return len(graph.node) + sum(len(f.node_def) for f in functions), len(functions)
+
+
 def main():
     parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--members", type=integer(1, len(TINY)),
@@ -323,6 +338,9 @@ def main():
               f"(floor + first call) {total / (base + low['first call']):.2f}; Python's "
               f"garbage collector in the export {statistics.median(collections):.2f} s "
               f"(max {max(collections):.2f})", flush=True)
+        nodes, functions = serve_bytes_graph(os.path.join(folder, "export"))
+        print(f"serve_bytes' graph: {nodes:,} nodes, {counted(functions, 'function')} in its "
+              "library (what its first call on a reloaded export optimises)")
         # What a `hubensemble export` process pays once more: the first trace of the
         # decode policy's tf.functions (cached for the process), TensorFlow's lazy imports.
         print(f"the first export in this process (round 0, not in the medians): "
