@@ -33,8 +33,9 @@ from hubensemble.errors import CatalogueError, checks_keywords, held_stops
 from hubensemble.recordargs import requires
 from hubensemble.text import absolute, closest_name, file_text, json_shown, shell, typed
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
-                                 check_weights, handle_kind, kaggle_url, local_source,
-                                 source_problems, stored_handle, stored_weights)
+                                 check_weights, handle_kind, local_source, source_problems,
+                                 stored_handle, stored_weights)
+from hubensemble.kagglehandles import kaggle_url  # noqa: F401
 # Each local handle's warnings (`catalogue validate`): handles' and its files' (a preset's).
 from hubensemble.modulefiles import local_handle_warnings  # noqa: F401
 

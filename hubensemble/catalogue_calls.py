@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 
-from hubensemble.handles import field_source, handle_kind, local_source
+from hubensemble.handles import handle_kind, local_source
+from hubensemble.handlewarnings import field_source
 from hubensemble.pathnotes import from_defaults
 from hubensemble.text import names_listed
 

@@ -19,8 +19,8 @@ import re
 
 from hubensemble.catalogue_urls import variables_note
 from hubensemble.errors import ModuleLoadError
-from hubensemble.handles import HandleFormError, file_url_path, handle_kind, sibling_note
-from hubensemble.pathnotes import weights_file_problem
+from hubensemble.handles import HandleFormError, file_url_path, handle_kind
+from hubensemble.pathnotes import sibling_note, weights_file_problem
 from hubensemble.winpaths import windows_form
 
 #: A handle's resolver prefix ("zoo" of ``zoo:demo/x``), as `hub.resolvers.handle_prefix` reads

@@ -6,13 +6,13 @@ bytes tell: what a pin stands for by handle (`pinned_kind`: an archive and a sav
 never hash alike), and a local module's files, hashed here (`local_pin_sha256`, as rank
 checks its pin); a remote one would have to be downloaded, so a pair of one kind of which
 every local side matches stays one module. TensorFlow-free: `catalogue validate` and rank's
-pairing of duplicates (`handles.same_module_pairs`' `disowned`) use it."""
+pairing of duplicates (`samemodule.same_module_pairs`' `disowned`) use it."""
 
 from __future__ import annotations
 
 import os
 
-from hubensemble import handles
+from hubensemble import handles, handlewarnings, samemodule
 from hubensemble.text import escaped
 
 
@@ -26,7 +26,7 @@ def local_pin_sha256(entry) -> str | None:
 
     if handles.handle_kind(entry.handle) != "local":
         return None
-    path = handles.canonical_handle(entry.handle)
+    path = samemodule.canonical_handle(entry.handle)
     try:
         files = pinned_files(path)
         if not files or sum(os.path.getsize(f) for f in files) > PIN_READ_LIMIT:
@@ -49,7 +49,7 @@ def pinned_kind(handle) -> str | None:
     if kind == "local":
         return {"saved-model": "a saved_model.pb", "keras-file": "a model file",
                 "keras-hub-preset": "a preset's weights"}.get(
-                    local_source(handles.canonical_handle(handle)))
+                    local_source(samemodule.canonical_handle(handle)))
     if kind == "zoo":
         return None
     if kind in ("keras", "keras-hub"):
@@ -63,7 +63,7 @@ def pinned_kind(handle) -> str | None:
 
 def pin_disowned(a, b) -> bool:
     """Whether entries `a` and `b`, which pin the same sha256 (compared lower-case) under
-    handles that are not one (`handles.canonical_handle`), are shown not to be one module:
+    handles that are not one (`samemodule.canonical_handle`), are shown not to be one module:
     the pin stands for different kinds of bytes for their handles (`pinned_kind`: a local
     SavedModel's saved_model.pb and a tfhub.dev archive never hash alike), or a local one's
     files do not hash to it (`local_pin_sha256`). False when they are not such a pair, when
@@ -96,7 +96,7 @@ def copied_pin_warnings(entries, *, across_files: bool = False) -> list[str]:
             by_pin.setdefault(_pin(entry), []).append(entry)
     notes = []
     for pin, sharing in by_pin.items():
-        if len({handles.canonical_handle(e.handle) for e in sharing}) < 2:
+        if len({samemodule.canonical_handle(e.handle) for e in sharing}) < 2:
             continue
         for entry in sharing:
             others = [o for o in sharing if not _same_handle(o, entry)]
@@ -113,8 +113,8 @@ def copied_pin_warnings(entries, *, across_files: bool = False) -> list[str]:
             what = _pinned_what(entry)
             other = others[0]
             notes.append(
-                f"warning: {handles.field_source(entry, 'sha256')}: sha256 {pin[:12]}… is "
-                f"entry {other.name!r}'s pin ({handles.field_source(other, 'sha256')}), not "
+                f"warning: {handlewarnings.field_source(entry, 'sha256')}: sha256 {pin[:12]}… is "
+                f"entry {other.name!r}'s pin ({handlewarnings.field_source(other, 'sha256')}), not "
                 f"the sha256 of this module's files ({escaped(what)}), {actual}: an entry "
                 f"copied from {other.name!r} with another handle keeps its pin; rank will "
                 f"refuse the entry (stage checksum), not rank it as {other.name!r}: write "
@@ -132,9 +132,9 @@ def _borrowed(entry, others, pin) -> list[str]:
                   and pinned_kind(o.handle) != mine), None)
     if owner is None:
         return []
-    return [f"warning: {handles.field_source(entry, 'sha256')}: sha256 {pin[:12]}… is the "
+    return [f"warning: {handlewarnings.field_source(entry, 'sha256')}: sha256 {pin[:12]}… is the "
             f"sha256 of entry {owner.name!r}'s files ({escaped(_pinned_what(owner))}, "
-            f"{handles.field_source(owner, 'sha256')}), not of {mine} as this handle "
+            f"{handlewarnings.field_source(owner, 'sha256')}), not of {mine} as this handle "
             f"pins: an entry copied from {owner.name!r} with another handle keeps its pin; "
             f"rank will refuse the entry once downloaded (stage checksum), not rank it as "
             f"{owner.name!r}: write the sha256 of {mine} this handle gives, or leave sha256 out"]
@@ -146,7 +146,7 @@ def _pin(entry) -> str | None:
 
 
 def _same_handle(a, b) -> bool:
-    return handles.canonical_handle(a.handle) == handles.canonical_handle(b.handle)
+    return samemodule.canonical_handle(a.handle) == samemodule.canonical_handle(b.handle)
 
 
 def _file(entry) -> str:
@@ -157,6 +157,6 @@ def _pinned_what(entry) -> str:
     from hubensemble.modulefiles import pinned_what
 
     try:
-        return pinned_what(handles.canonical_handle(entry.handle))
+        return pinned_what(samemodule.canonical_handle(entry.handle))
     except (OSError, ValueError):
         return os.path.basename(entry.handle)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 
 from hubensemble.catalogue_fields import shown
-from hubensemble.handles import field_source, handle_kind, local_source
+from hubensemble.handles import handle_kind, local_source
+from hubensemble.handlewarnings import field_source
 from hubensemble.pathnotes import from_defaults
 from hubensemble.sizewords import listed_sizes, missing_input_size
 

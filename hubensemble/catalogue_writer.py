@@ -18,10 +18,10 @@ from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_
 from hubensemble.catalogue_fields import ADD_FLAGS
 from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text, check_file_target
-from hubensemble.handles import (handle_kind, same_module_note, same_module_pairs, stored_handle,
-                                 stored_weights)
+from hubensemble.handles import handle_kind, stored_handle, stored_weights
 from hubensemble.localfiles import file_not_module, local_source, modules_inside
 from hubensemble.pathnotes import weights_file_problem
+from hubensemble.samemodule import same_module_note, same_module_pairs
 from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.text import absolute, cells, counted, escaped, ljust
 
@@ -258,7 +258,7 @@ def _warn_repeated(entries, added) -> None:
     """A warning per entry of the last `added` of `entries` (the catalogue as it reads back
     with them appended, so each has its FILE:LINE, as `catalogue validate` names it: the
     warning named the file alone) that loads the very module an earlier entry loads, read
-    the same way (`handles.same_module_pairs`: the same sha256, or the same handle in any
+    the same way (`samemodule.same_module_pairs`: the same sha256, or the same handle in any
     spelling, a relative one being relative to the file's folder, and the same weights,
     layer, signature, output key, value range, input size and dtype), as an entry without a
     pin was not compared and was appended again silently. Not an error, as the entries may
@@ -268,7 +268,7 @@ def _warn_repeated(entries, added) -> None:
     from hubensemble.catalogue_pins import pin_disowned
 
     for later, earlier, why in same_module_pairs(entries, disowned=pin_disowned):
-        if id(later) in new:  # validate's words (`handles.same_module_note`)
+        if id(later) in new:  # validate's words (`samemodule.same_module_note`)
             log.warning("%s: %s", escaped(later.source),
                         escaped(same_module_note(later, earlier, why)))
 

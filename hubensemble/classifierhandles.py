@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-from hubensemble.handles import _kaggle_parts, field_source
+from hubensemble.handlewarnings import field_source
+from hubensemble.kagglehandles import kaggle_parts
 
 #: Layers a convolutional classifier head passes its logits through to the model's output
 #: (keras.applications' MobileNet: Reshape, Activation; MobileNetV3: Flatten, Activation).
@@ -27,7 +28,7 @@ def classifier_handle(handle) -> str | None:
     whose output is class logits, not features: the advice to give, naming its feature-vector
     variant when the naming rule gives one (TF Hub publishes most ImageNet models as both:
     https://www.tensorflow.org/hub/common_saved_model_apis/images); else None."""
-    parts = _kaggle_parts(handle) if isinstance(handle, str) else None
+    parts = kaggle_parts(handle) if isinstance(handle, str) else None
     if parts is not None and "classification" in parts[3].lower():
         twin = "/".join(parts[:3] + (re.sub("(?i)classification", "feature-vector", parts[3]),
                                      parts[4]))

@@ -68,7 +68,7 @@ def inner_module(path) -> str | None:
 def modules_inside(folder) -> str:
     """"; …" naming the module(s) inside `folder` (a str path), a handle that holds none
     itself, to follow the words that say so (validate's warning,
-    `handles.local_handle_warnings`): the one meant (`inner_module`: "; the module is in its
+    `handlewarnings.local_handle_warnings`): the one meant (`inner_module`: "; the module is in its
     folder 10/: write handle: …"), a lone model file ("; the module is its file m.keras:
     write handle: …"), or all of several (`inner_modules`, at most five named: "; 3 modules
     are in it (a/, b/, c.keras), not one: write the one you mean as the handle, e.g.

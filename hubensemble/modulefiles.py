@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from hubensemble.fileio import file_sha256
-from hubensemble import handles, savedmodel_calls
+from hubensemble import handles, handlewarnings, samemodule, savedmodel_calls
 from hubensemble.localfiles import keras_file_problem, local_source, what_bytes_are
 from hubensemble.kerasconfig import model_config, weights_only_problem
 from hubensemble.text import escaped
@@ -183,7 +183,7 @@ def pinned_what(path) -> str:
 def local_handle_warnings(entries) -> list[str]:
     """A warning line "warning: FILE:LINE: …" per entry of `entries` (ModuleSpec-like records
     with `source`) whose local handle or weights file is missing here or holds no module
-    (`handles.local_handle_warnings`), or is an HDF5 file of weights only, no model
+    (`handlewarnings.local_handle_warnings`), or is an HDF5 file of weights only, no model
     (`kerasconfig.weights_only_problem`: tf.keras' ``save_weights("w.h5")``) or not a whole
     model file (`localfiles.keras_file_problem`: a saved web page, a copy cut short), or is a
     SavedModel folder without its variables index or one of its shards
@@ -198,10 +198,10 @@ def local_handle_warnings(entries) -> list[str]:
     warnings, then the next's), as validate reports."""
     notes = []
     for entry in entries:  # in the entries' order: each entry's warnings, then the next's
-        notes += handles.local_handle_warnings([entry])
+        notes += handlewarnings.local_handle_warnings([entry])
         source = (local_source(entry.handle)
                   if handles.handle_kind(entry.handle) == "local" else None)
-        at = handles.field_source(entry, 'handle')
+        at = handlewarnings.field_source(entry, 'handle')
         if source == "keras-file":
             try:  # a page saved for the file, a copy cut short: as rank's load says it
                 problem = keras_file_problem(entry.handle)
@@ -278,13 +278,13 @@ PIN_READ_LIMIT = 256 << 20
 def _pins_against_files(entries) -> list[str]:
     """A warning per entry whose sha256 is not the sha256 of its local module's files
     (`pinned_sha256`, as rank checks it), computed only where two entries of the
-    same module (`handles.canonical_handle`) pin different values, one of them at least
+    same module (`samemodule.canonical_handle`) pin different values, one of them at least
     wrong, and the files to read are at most PIN_READ_LIMIT bytes: such a pair was said
     only as a duplicate, not which pin rank refuses."""
     by_module = {}
     for entry in entries:
         if getattr(entry, "sha256", None) and handles.handle_kind(entry.handle) == "local":
-            by_module.setdefault(handles.canonical_handle(entry.handle), []).append(entry)
+            by_module.setdefault(samemodule.canonical_handle(entry.handle), []).append(entry)
     notes = []
     for path, pinned in by_module.items():
         if len({entry.sha256 for entry in pinned}) < 2:
@@ -295,7 +295,7 @@ def _pins_against_files(entries) -> list[str]:
             actual, what = pinned_sha256(path), pinned_what(path)
         except (OSError, ValueError):  # missing or not a module: said above
             continue
-        notes += [f"warning: {handles.field_source(entry, 'sha256')}: sha256 "
+        notes += [f"warning: {handlewarnings.field_source(entry, 'sha256')}: sha256 "
                   f"{entry.sha256[:12]}… is not the sha256 of "
                   f"the module's files ({escaped(what)}), {actual}; rank will refuse the entry "
                   f"(stage checksum): write sha256: '{actual}' or leave this entry out"

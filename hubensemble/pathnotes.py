@@ -2,7 +2,7 @@
 alone (no TensorFlow): `sibling_note`, the entry of its folder it most likely mistypes, and
 `weights_file_problem`, a ``keras:NAME`` entry's `weights:` file that holds no weights; and
 `from_defaults`, the entry a value taken from `defaults:` is said with. The
-words of `catalogue validate`'s warnings (`handles.local_handle_warnings`) and of rank's and
+words of `catalogue validate`'s warnings (`handlewarnings.local_handle_warnings`) and of rank's and
 fit's skip reasons (`catalogue_here`), kept here so that both say a path alike."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def weights_file_problem(path: str) -> str | None:
     not a zip, cut short; or unreadable): "the weights file PATH is not an HDF5 file: it holds
     nothing (0 bytes)"; None when it is a file of the right kind. One rule for rank and fit
     (`catalogue_here.weights_file_words`, which `hub.locate` raises) and `catalogue validate`
-    (`handles.local_handle_warnings`): validate said "ok" of an empty weights file rank then
+    (`handlewarnings.local_handle_warnings`): validate said "ok" of an empty weights file rank then
     skipped."""
     try:
         return keras_file_problem(path, name=f"the weights file {path}")
@@ -57,7 +57,7 @@ def from_defaults(spec, field) -> str | None:
     """"(the `defaults:` value, taken by entry 'NAME' at FILE:LINE) " when catalogue entry
     `spec` (a ModuleSpec-like record with `lines`, `name`, `source`) took `field` from
     `defaults:` (DEFAULTED), else None: a problem of it is said at the `defaults:` line
-    (`handles.field_source`), which named no entry (`catalogue validate` said "field
+    (`handlewarnings.field_source`), which named no entry (`catalogue validate` said "field
     'input_size': [64, 64], but …" at the defaults line once per entry). The words of the
     parser's own refusals of such a value (`catalogue._parse_entry`)."""
     if field not in ((getattr(spec, "lines", None) or {}).get(DEFAULTED) or ()):

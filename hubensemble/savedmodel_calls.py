@@ -7,7 +7,7 @@ field number with protobuf's own decoder (google.protobuf, which TensorFlow requ
 message is parsed as an empty one, its fields read from `UnknownFieldSet`. TensorFlow's
 generated classes would import TensorFlow (some 10 s), and `catalogue validate` is TF-free.
 The graph itself is kept as bytes, never parsed.
-`signature_reading` says what an entry's fields resolve to (`handles.same_module_pairs`);
+`signature_reading` says what an entry's fields resolve to (`samemodule.same_module_pairs`);
 `defaults_left_out` gives the fields with those that name the module's own default left out
 (rank's embedding-cache key: an entry that writes out its default is the same reading).
 `input_sizes` gives the image sizes the call an entry uses was traced for (its concrete

@@ -216,7 +216,7 @@ def test_kaggle_forms_of_one_module_are_one_handle_whatever_the_frameworks_case(
     # tensorflow_hub takes any https://www.kaggle.com/models/… URL; Kaggle's client reads the
     # framework case- and underscore-blind (kagglehub.enum.to_enum): TensorFlow2 (Kaggle's
     # pages) and tensorFlow2 (its API) were two modules to same_module_pairs.
-    from hubensemble.handles import same_module_pairs
+    from hubensemble.samemodule import same_module_pairs
 
     forms = ["https://www.kaggle.com/models/google/mobilenet-v2/TensorFlow2/"
              "100-224-feature-vector/5",
@@ -1331,7 +1331,7 @@ def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path,
                                 ModuleSpec("k2", "keras:ResNet50", weights="w.weights.h5"),
                                 ModuleSpec("k3", "keras:ResNet50")])
     warned = [r.getMessage() for r in caplog.records]
-    # In `catalogue validate`'s words (handles.same_module_note): they were worded apart; and
+    # In `catalogue validate`'s words (samemodule.same_module_note): they were worded apart; and
     # at the new entry's FILE:LINE, as validate names it (the warning named the file alone).
     lines = open(path).read().splitlines()
     at = {n: f"{path}:{lines.index(f'  - name: {n}') + 1}" for n in ("again", "k3")}
@@ -1892,13 +1892,13 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
     earlier entry's pin alone, and the user was not told which pin is wrong. validate now says
     that the pins differ (both FILE:LINEs) and, for a local module of a few bytes to hash,
     the files' sha256 on the wrong entry's line; catalogue add and rank's duplicate reason
-    (`handles.pins_note`) say it in the same words."""
+    (`samemodule.pins_note`) say it in the same words."""
     import hashlib
     import logging
     import types
 
     from hubensemble.catalogue_writer import append_catalogue
-    from hubensemble.handles import duplicate_reason, same_module_note
+    from hubensemble.samemodule import duplicate_reason, same_module_note
     from hubensemble.zoo.config import validate_catalogues
 
     preset = write_preset(tmp_path / "p", weights=b"")
@@ -1956,7 +1956,7 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
 def test_a_pin_copied_with_an_entry_to_another_handle_is_said_not_taken_for_a_duplicate(
         tmp_path):
     """An entry copied from another with its handle changed and the other's sha256 kept was
-    paired with it by the pin (`handles.same_module_pairs`): validate said "loads the same
+    paired with it by the pin (`samemodule.same_module_pairs`): validate said "loads the same
     module … (the same sha256 …)" and rank ranked it once, as the other ("duplicate"), never
     checking it. Which entry is wrong only the files tell: a local module's are hashed
     (`catalogue_pins`), so the copy is said at its sha256: line with its files' own hash and
@@ -1966,7 +1966,7 @@ def test_a_pin_copied_with_an_entry_to_another_handle_is_said_not_taken_for_a_du
     import types
 
     from hubensemble.catalogue_pins import pin_disowned
-    from hubensemble.handles import same_module_pairs
+    from hubensemble.samemodule import same_module_pairs
     from hubensemble.zoo.config import validate_catalogues
 
     # saved_model.pb of one empty meta graph, told apart by an unknown field (validate warns
@@ -2140,7 +2140,7 @@ def test_a_keras_file_of_one_fixed_size_without_input_size_is_a_validate_error(t
             family: other
             handle: zoo:demo/nosuch
         """)
-    # e's and f's problems name the line of the field (handles.field_source, dde1802's
+    # e's and f's problems name the line of the field (handlewarnings.field_source, dde1802's
     # rule), not the entry's `- name:` line.
     with pytest.raises(CatalogueError) as e:
         validate_catalogue(path)
@@ -2160,7 +2160,7 @@ def test_a_warning_about_a_field_names_the_fields_line(tmp_path):
     field names the field's own (a new user's check: "sha256 … is not the sha256" pointed
     at `- name:`); a handle or weights file missing here points at its `handle:` or
     `weights:` line."""
-    from hubensemble.handles import field_source, local_handle_warnings
+    from hubensemble.handlewarnings import field_source, local_handle_warnings
 
     path = write(tmp_path, """
         modules:
@@ -2677,9 +2677,9 @@ def test_a_mistyped_local_path_offers_the_existing_sibling_it_most_likely_means(
     for far in (tmp_path / "resnet50", tmp_path / "gone" / "efficientnet_lite0_imagent"):
         [(_, said)] = missing_here([ModuleSpec(name="x", handle=str(far))])
         assert "did you mean" not in str(said) and "check the path" in str(said), str(said)
-    # `catalogue validate` says it in its own warning (handles.local_handle_warnings, one
+    # `catalogue validate` says it in its own warning (handlewarnings.local_handle_warnings, one
     # rule: handles.sibling_note), for a handle and a weights: file alike; it said neither.
-    from hubensemble.handles import local_handle_warnings
+    from hubensemble.handlewarnings import local_handle_warnings
 
     (tmp_path / "w.weights.h5").write_bytes(b"")
     [handle, weights] = [local_handle_warnings([spec])[0] for spec in (

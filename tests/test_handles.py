@@ -21,7 +21,7 @@ OWN = "https://www.kaggle.com/models/google/mobilenet-v2/tensorFlow2/100-224-fea
 def test_an_unversioned_kaggle_handle_is_told_its_own_model_with_a_version(handle, own):
     """A Kaggle handle without its version (a download link copied with
     ?tf-hub-format=compressed, or the model page's URL) was told to write google/bit's
-    m-r50x1, another model. It is told its own model with a VERSION (handles._kaggle_way_on).
+    m-r50x1, another model. It is told its own model with a VERSION (kagglehandles.kaggle_way_on).
     Fails before: the bit example for each."""
     with pytest.raises(HandleFormError) as err:
         check_handle_form(handle)

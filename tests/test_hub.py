@@ -1110,7 +1110,8 @@ def test_a_tfhub_handle_with_a_trailing_slash_is_the_same_handle(tmp_path):
     `catalogue validate` did not see it as the entry without the "/" (a Kaggle URL's
     trailing "/" was already dropped)."""
     from hubensemble.catalogue import load_catalogue
-    from hubensemble.handles import canonical_handle, same_module_warnings, stored_handle
+    from hubensemble.handles import stored_handle
+    from hubensemble.samemodule import canonical_handle, same_module_warnings
 
     plain = "https://tfhub.dev/google/bit/m-r50x1/1"
     assert stored_handle(plain + "/", tmp_path) == plain == canonical_handle(plain + "//")

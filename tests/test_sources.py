@@ -846,7 +846,7 @@ def test_an_entry_writing_out_its_modules_defaults_is_the_same_module(tmp_path, 
     # `catalogue add` writes `signature: serving_default` and `output_key`: an entry of the
     # same folder without them was not matched (compared as written), and add, validate and
     # rank took the two for two modules.
-    from hubensemble.handles import same_module_pairs
+    from hubensemble.samemodule import same_module_pairs
 
     _channels_module(str(tmp_path / "tfmodule"), 3)
     target = tmp_path / "c.yaml"
@@ -903,7 +903,7 @@ def test_a_module_whose_only_signature_is_not_serving_default_is_compared(tmp_pa
     # (tf.saved_model.load does not): the reading took a module whose one signature is
     # "serve" for one of several, and validate and rank crashed comparing its entries
     # ("TypeError: bad argument type for built-in operation").
-    from hubensemble.handles import same_module_pairs
+    from hubensemble.samemodule import same_module_pairs
 
     module = tf.Module()
     module.kernel = tf.Variable(tf.ones([3, 3, 3, 2]))

@@ -209,7 +209,7 @@ def test_a_catalogue_written_for_windows_is_kept_as_written_and_advised(tmp_path
     from hubensemble import hub
     from hubensemble.catalogue import load_catalogue
     from hubensemble.errors import ModuleLoadError
-    from hubensemble.handles import local_handle_warnings
+    from hubensemble.handlewarnings import local_handle_warnings
 
     cat = tmp_path / "c.yaml"
     cat.write_text('modules:\n  - {name: m, handle: "C:\\\\models\\\\m"}\n'

@@ -524,7 +524,7 @@ def _remember(folder: CacheFolder, spec, files):
 
 def fetched_path(spec) -> str:
     """The local path of `spec`'s module (a remote one downloaded into the cache, its sha256
-    checked: `hub.resolve`), for `handles.same_module_pairs`; raises as that does."""
+    checked: `hub.resolve`), for `samemodule.same_module_pairs`; raises as that does."""
     from hubensemble.hub import resolve
 
     return resolve(spec.handle, name=spec.name, sha256=spec.sha256)

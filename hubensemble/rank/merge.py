@@ -13,7 +13,7 @@ import numpy as np
 from hubensemble import options
 from hubensemble.errors import HubensembleError, ModuleLoadError, RunError
 from hubensemble.fileio import atomic_write_bytes, check_dir_target
-from hubensemble.handles import duplicate_reason, same_files_as
+from hubensemble.samemodule import duplicate_reason, same_files_as
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank.knnfile import (check_knn_predictions, load_knn_neighbours,
@@ -138,8 +138,8 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
 def _same_files_across_shards(rows, modules) -> list:
     """`rows` (every shard's) with each ok row whose module has the same files read the same
     way as an ok row of an earlier entry (catalogue order) made a duplicate, as rank makes it
-    within a run or shard (`handles.same_files_as` on the fingerprints the rows record: stage
-    "duplicate", `handles.duplicate_reason`), so that the later one is neither selected nor
+    within a run or shard (`samemodule.same_files_as` on the fingerprints the rows record: stage
+    "duplicate", `samemodule.duplicate_reason`), so that the later one is neither selected nor
     tuned; `modules`: the shards' run.json entries. rank compares the files of one shard only:
     a copy of a folder, or a tfhub.dev URL and its Kaggle name, in two shards were both
     ranked and could both be tuned. So with the embeddings (`rank.twins.same_embeddings_as`

@@ -25,8 +25,8 @@ from hubensemble.errors import (HubensembleError, ModuleLoadError, RunError, che
 from hubensemble.fileio import check_dir_target
 from hubensemble.lockwords import option_word
 from hubensemble.memoryroom import PeakMeter
-from hubensemble.handles import (duplicate_reason, pins_differ, same_files_as,
-                                 same_module_pairs)
+from hubensemble.samemodule import (duplicate_reason, pins_differ, same_files_as,
+                                    same_module_pairs)
 from hubensemble.knnchance import knn_chance
 from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_resolution,
                                          fetched_path)
@@ -236,10 +236,10 @@ def _failure_reason(exc, spec=None, batch_size=None):
 
 
 def _duplicate(spec, earlier, why, failed=None, *, files=True) -> ModuleLoadError:
-    """The row's failure (stage "duplicate", `handles.duplicate_reason`) of an entry loading
+    """The row's failure (stage "duplicate", `samemodule.duplicate_reason`) of an entry loading
     an earlier one's module read alike; `failed`: that one's row when it failed, else None.
     `files` False: matched by equal embeddings (other files, each loaded under its own pin),
-    so their sha256 pins are not compared (`handles.pins_note`): both were checked."""
+    so their sha256 pins are not compared (`samemodule.pins_note`): both were checked."""
     return ModuleLoadError(duplicate_reason(earlier, why, failed and failed["reason"],
                                             spec if files else None, listed=spec.source),
                            module=spec.name, handle=spec.handle, stage="duplicate")

@@ -1,7 +1,7 @@
 """Modules whose embeddings of the rank data are the same: one module under two files.
 
 The same weights saved as `m.keras` and as a SavedModel folder share no byte, so no file
-fingerprint (`handles.same_files_as`) pairs them; their embeddings do. rank keeps, for every
+fingerprint (`samemodule.same_files_as`) pairs them; their embeddings do. rank keeps, for every
 module it ranked, a small projection of its embeddings (`signature`) and records a later
 module whose embeddings match an earlier one's (`same_embeddings_as`) as its duplicate.
 """

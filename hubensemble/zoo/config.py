@@ -234,7 +234,7 @@ def _checked(path) -> tuple[list, list[str], str, list]:
     from hubensemble.catalogue import parse_catalogue_text, read_catalogue_file
     from hubensemble.catalogue_calls import call_problems
     from hubensemble.catalogue_sizes import size_problems
-    from hubensemble.handles import field_source
+    from hubensemble.handlewarnings import field_source
 
     text, label, folder = read_catalogue_file(path)
     partial: list = []
@@ -243,7 +243,7 @@ def _checked(path) -> tuple[list, list[str], str, list]:
     # the entries with other problems too (a bad family hid a bad zoo: handle until fixed).
     partial = [e for e in partial if isinstance(e.handle, str)]
     entries = specs + partial
-    # A problem of one field names that field's line (handles.field_source, dde1802's rule):
+    # A problem of one field names that field's line (handlewarnings.field_source, dde1802's rule):
     # the entry's `- name:` line was named, where the field may sit lines below it.
     problems += [f"{field_source(s, 'handle')}: module {s.name!r}: {problem}" for s in entries
                  if s.handle.startswith("zoo:") and (problem := zoo_handle_problem(s.handle))]
@@ -276,7 +276,7 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     False; a note per local handle missing or holding no module (`local_handle_warnings`), per
     entry whose handle names a classification module
     (`classifierhandles.classifier_handle_warnings`) and per entry that loads the same module
-    as an earlier one, in the file or across the files (`handles.same_module_warnings`), and
+    as an earlier one, in the file or across the files (`samemodule.same_module_warnings`), and
     per local entry whose sha256 another entry pins under another handle though its own files
     hash to something else (`catalogue_pins.copied_pin_warnings`), and per entry whose
     input_size fixes a local SavedModel that takes any size (`catalogue_sizes.size_warnings`),
@@ -291,7 +291,7 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
     from hubensemble.catalogue_pins import copied_pin_warnings, pin_disowned
     from hubensemble.catalogue_sizes import size_warnings
     from hubensemble.classifierhandles import classifier_handle_warnings
-    from hubensemble.handles import same_module_warnings
+    from hubensemble.samemodule import same_module_warnings
 
     good, named, clashes, compared = [], {}, [], set()
     for path in paths:
@@ -344,7 +344,7 @@ def _names_across(named: dict, label: str, entries, bad: bool) -> list[str]:
     files' clashes are `load_catalogues`'s, said with the set); `named` {name: (source, file,
     its file bad)} of the files before, updated. A name repeated in one file is its own
     problem (`catalogue._parse_root`)."""
-    from hubensemble.handles import field_source
+    from hubensemble.handlewarnings import field_source
 
     lines = []
     for entry in sorted(entries, key=lambda e: _line_of(e.source, label)):
