@@ -367,7 +367,7 @@ def _command(args, said: list, parser=None) -> int:
                 try:  # inside the log's context: RUN/log.txt says why the command stopped
                     if backend_note:
                         logging.getLogger(__name__).info("%s", backend_note)
-                    from hubensemble.preflight import check_run  # before TensorFlow's seconds
+                    from hubensemble.preflight import check_run, command_again  # no TF yet
                     from hubensemble.rundir import lock_member
                     check_run(getattr(args, "run", None) or getattr(args, "out", None),
                               args.command, restart=getattr(args, "restart", False),
@@ -375,7 +375,8 @@ def _command(args, said: list, parser=None) -> int:
                               member=lock_member(args)[0],
                               student=getattr(args, "export_student", None),
                               retrain_full=getattr(args, "retrain_full", None),
-                              skip_missing=getattr(args, "skip_missing", None))
+                              skip_missing=getattr(args, "skip_missing", None),
+                              again=command_again(args))  # the whole command, as typed
                     if args.tensorflow:  # seconds: a Ctrl-C meanwhile is one line too
                         _import_tensorflow(args.verbose)
                     code = args.func(args)  # then a stop Python ignored: the work is done

@@ -36,7 +36,7 @@ RUN_STAGES = ("tune", "ensemble", "export", "cost", "distill")
 
 def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
               member: str | None = None, student=None, retrain_full=None,
-              skip_missing=None) -> None:
+              skip_missing=None, again=None) -> None:
     """Raises the RunError `command`'s stage would raise on `run_dir` after TensorFlow loads.
 
     For a stage of RUN_STAGES: a folder that holds no run (`Run.require_started`, unless it
@@ -44,7 +44,8 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
     `restart` in a chief/worker sweep (`member` given: `tunepending.check_restart`, before any
     word of cmd_tune's), run.json's sweep records of another kind (`sweepstate.sweep_records`),
     a missing or unreadable ranking.json and a run.json without data (`Run.tune_inputs`), and
-    `modules` (--modules) the ranking lacks or could not embed (`check_modules`); for
+    `modules` (--modules) the ranking lacks or could not embed (`check_modules`, naming with
+    `again`, `command_again`'s, the whole command with the modules meant); for
     `distill` and `export` (not of a student), a missing or unreadable ensemble.json
     (`ensemble.read_ensemble`, naming `tune` first when no candidate is usable; export then
     says its first line of progress, `terminal.progress_line`, naming with `student`
@@ -90,7 +91,7 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
 
         sweep_records(run.meta(), run.meta_path)  # a hand edit: before TensorFlow, not after
         ranking, _, _ = run.tune_inputs()
-        check_modules(modules, ranking.get("modules") or [])
+        check_modules(modules, ranking.get("modules") or [], again=again)
         if member is not None:  # a worker with no chief to come: at once, before TensorFlow
             from hubensemble.sweepend import worker_stop
 
@@ -234,6 +235,34 @@ def _check_scored_split(args) -> None:
                        trained_here=may_be_fit_on(made_on, folder))
 
 
+def _call_sweep(args) -> tuple[str | None, object]:
+    """(sweep, budget) of the command line `args` (tune, fit, demo): as typed, or for tune
+    without --sweep the run's sweep and budget (`sweepwords.resumed_call`) of a --run that
+    holds a run (`tunepending.holds_run`), else (None, None): a missing folder read as no
+    sweep, and the default's budget was refused with a command naming that folder; the run
+    folder's own refusal says it."""
+    sweep, budget = getattr(args, "sweep", None), getattr(args, "budget", None)
+    if sweep is None and args.command == "tune" and getattr(args, "run", None):
+        from hubensemble.sweepwords import resumed_call
+        from hubensemble.tunepending import holds_run
+
+        sweep, budget, _, _ = resumed_call(  # the run's
+            args.run, budget, getattr(args, "modules", None)
+        ) if holds_run(args.run) else (None, None, None, None)
+    return sweep, budget
+
+
+def command_again(args):
+    """`check_run`'s `again` for the command line `args`: a function of modules=[names] (or
+    a budget) to the whole command the user typed with them (tune: `sweepagain.tune_again`,
+    its sweep and budget `_call_sweep`'s), or None for a command that has none. `tune --run
+    R --modules m00` was told "pass --modules m0" alone, its other flags left to type again
+    (fit's refusal gives the whole command)."""
+    if args.command != "tune" or not getattr(args, "run", None):
+        return None
+    return _budget_again(args, *_call_sweep(args))
+
+
 def _budget_again(args, sweep, budget):
     """`sweeps.check_budget`'s `again` for the command line `args` (tune, fit, demo): the
     whole command with another budget (`sweepagain.tune_again`, `sweepagain.fit_again`)."""
@@ -345,7 +374,6 @@ def check_inputs(args) -> None:
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import TFDS_ONLY, check_spec
     from hubensemble.sweeps import check_budget
-    from hubensemble.sweepwords import resumed_call
 
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     run_dir = getattr(args, "run", None) or getattr(args, "out", None)
@@ -374,17 +402,7 @@ def check_inputs(args) -> None:
         args.specs = load_catalogues(args.catalogue)
     elif args.command == "demo":  # its entries, for --modules: before the zoo's minutes
         args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
-    sweep = getattr(args, "sweep", None)
-    if sweep is None and args.command == "tune" and getattr(args, "run", None):
-        # The run's sweep and budget, of a run that is there: a missing folder read as no
-        # sweep, and the default's budget was refused with a command naming that folder.
-        # Without one, check_run says the folder (after the flags' usage errors, as argparse).
-        from hubensemble.tunepending import holds_run
-        sweep, budget, _, _ = resumed_call(  # the run's
-            args.run, getattr(args, "budget", None), getattr(args, "modules", None)
-        ) if holds_run(args.run) else (None, None, None, None)
-    else:
-        budget = getattr(args, "budget", None)
+    sweep, budget = _call_sweep(args)
     if sweep:
         check_budget(sweep, budget, again=_budget_again(args, sweep, budget))
         run_dir = getattr(args, "run", None) or getattr(args, "out", None)  # tune's, fit's
@@ -400,7 +418,9 @@ def check_inputs(args) -> None:
     if getattr(args, "strategy", None):
         check_strategy(args.strategy, args.tpu)
     if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit
-        check_modules(args.modules, [{"name": s.name} for s in args.specs], source="catalogue",
+        check_modules(args.modules, [{"name": s.name} for s in args.specs],
+                      source="demo" if args.command == "demo" and not getattr(
+                          args, "catalogue", None) else "catalogue",
                       again=_budget_again(args, None, None))  # the whole command, as a budget's
     folder = getattr(args, "model", None) if args.command == "evaluate" else run_dir
     _MEMORY_SAID.clear()  # (one command line per process; tests run many)

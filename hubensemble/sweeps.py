@@ -172,6 +172,9 @@ def sample_hparams(rng) -> dict:
     return {"lr": lr, "steps": steps, "weight_decay": weight_decay, "dropout": dropout}
 
 
+#: What `check_modules`' `source` names in its refusal: the rows' origin.
+_SOURCES = {"ranking": "ranking", "catalogue": "catalogue", "demo": "demo's zoo"}
+
 #: How many usable module names a --modules refusal lists.
 MODULES_LISTED = 20
 
@@ -185,7 +188,8 @@ def check_modules(modules, rows, *, source: str = "ranking", again=None) -> list
     the --modules to pass, or what to rank first).
 
     `rows`: the ranking's module rows (dicts with "name", "status") for `tune`, or for `fit`
-    before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok).
+    before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok;
+    "demo": demo's, of its zoo, which takes no catalogue to add one to).
     `again` (None: the --modules to pass alone): a function of modules=[names] to the whole
     command, or Python call, that runs with them (`sweepagain.fit_again`, `tune_again`), said
     as the way on when the names meant by one not in `rows` are known (not for a module that
@@ -205,10 +209,13 @@ def check_modules(modules, rows, *, source: str = "ranking", again=None) -> list
             hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
             meant = close[:1] if len(close) == 1 else None
             if "," in name and any(part.strip() in everything for part in name.split(",")):
-                hint = " (separate the names with spaces: --modules A B, not A,B)"
+                # In the caller's words: a Python caller's list was told of --modules A B.
+                hint = " (separate the names{})".format(option_word(
+                    " with spaces: --modules A B, not A,B", ": modules=['A', 'B'], not ['A,B']"))
                 meant = [part.strip() for part in name.split(",") if part.strip()]
             what = "ranked modules" if source == "ranking" else "its modules"
-            raise HubensembleError(f"module {name!r} is not in the {source}{hint}; {what}: "
+            raise HubensembleError(f"module {name!r} is not in the {_SOURCES[source]}{hint}; "
+                                   f"{what}: "
                                    f"{listed}; " + _modules_way(wanted, name, meant, source,
                                                                 again))
         if name not in usable:
@@ -225,8 +232,9 @@ def _modules_way(wanted: list[str], name: str, meant: list[str] | None, source: 
     `meant` (the names it stands for: the one closest name, the parts of "A,B"; [] to leave
     it out; None: not known) given in its place, "pass --modules a b" ("modules=['a', 'b']"
     from Python); else, by `source`, "ranking": rank it first, "catalogue": add it to a
-    catalogue, "failed" (it could not be embedded): rank it again once fixed. It said which
-    modules there are, and no command to run. With `again` (`check_modules`'), the whole
+    catalogue, "demo": one of its zoo's (demo takes no catalogue), "failed" (it could not
+    be embedded): rank it again once fixed. It said which modules there are, and no command
+    to run. With `again` (`check_modules`'), the whole
     command, or call, with those modules (none: without --modules) in place of the flag."""
     rank = f"{call_verb()} {command_words('rank')} (or fit) again"
     if meant is not None:
@@ -244,6 +252,9 @@ def _modules_way(wanted: list[str], name: str, meant: list[str] | None, source: 
     if source == "ranking":
         return (f"pass {given} of ranked modules, or add it to the run's catalogue and {rank} "
                 "first, so that it is ranked")
+    if source == "demo":  # it takes no catalogue: a module of the user's goes to fit's
+        return (f"pass {given} of its modules (demo runs its zoo's modules only; fit "
+                "--catalogue FILE takes modules of your own)")
     return f"pass {given} of its modules, or add it to a catalogue file given to fit"
 
 

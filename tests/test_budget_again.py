@@ -170,3 +170,37 @@ def test_run_tunes_module_refusal_names_the_whole_call_with_the_name_meant(tmp_p
     with pytest.raises(HubensembleError, match=re.escape("pass modules=[NAME, …] of ranked")):
         run_tune(run.path, sweep="probe", modules=["zz"], profile="quick")
     assert sorted(p.name for p in run.path.iterdir()) == before
+
+
+def test_tunes_and_demos_module_refusals_give_the_whole_command_or_call(tmp_path):
+    """`tune --run R --modules m00 --seed 2` was told "pass --modules m0" alone (check_run had
+    `modules`, not the command); now the whole command with the module meant, which parses
+    back to the call but for --modules. From Python, "A,B" was told of "--modules A B", a
+    flag it never typed: now modules=['A', 'B']. `demo --modules zz` was told to add it "to a
+    catalogue file given to fit": demo takes no catalogue; it is told of its zoo's modules.
+    Before TensorFlow. Fails before: "pass --modules m0", "--modules A B" from Python, "a
+    catalogue file given to fit" from demo."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.sweeps import check_modules
+    from test_cli import each_in_one_process
+    from test_tunepending import ranked_run
+
+    run, _ = ranked_run(tmp_path)
+    (code, _, err, tensorflow), (code2, _, err2, tensorflow2) = each_in_one_process(
+        ["tune", "--run", run.path, "--modules", "m00", "--seed", "2"],
+        ["demo", "--modules", "zz", "--out", tmp_path / "demo"])
+    assert (code, code2, tensorflow, tensorflow2) == (2, 2, False, False), (err, err2)
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("hubensemble: error: module 'm00' is not in the ranking (did you "
+                           "mean 'm0'?); ranked modules: m0, m1; run `hubensemble tune "), line
+    args = build_parser().parse_args(_command(line))
+    assert (args.run, args.modules, args.seed) == (str(run.path), ["m0"], 2), line
+    assert "is not in the demo's zoo; its modules: " in err2 and err2.strip().endswith(
+        "pass --modules NAME … of its modules (demo runs its zoo's modules only; fit "
+        "--catalogue FILE takes modules of your own)"), err2
+    assert not (tmp_path / "demo").exists()
+    with pytest.raises(HubensembleError) as refused:
+        check_modules(["m0,m1"], [{"name": "m0"}, {"name": "m1"}])
+    assert str(refused.value).startswith(
+        "module 'm0,m1' is not in the ranking (separate the names: modules=['A', 'B'], not "
+        "['A,B']); ranked modules: m0, m1; pass modules=['m0', 'm1']"), refused.value

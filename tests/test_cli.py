@@ -1355,7 +1355,7 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
                         ("module 'c' is not in the ranking; ranked modules: a", 1),
                         ("module 'b' has status 'failed' in the ranking (it could not be "
                          "embedded); usable modules: a", 1),
-                        ("module 'nosuch' is not in the catalogue; its modules: r8x2-", 1)):
+                        ("module 'nosuch' is not in the demo's zoo; its modules: r8x2-", 1)):
         assert run.stderr.count(f"error: {said}") == count, (said, run.stderr)
     # A TPU named by the environment is enough to start (whether it answers is tune's to
     # find out), and fit from Python refuses before the data and the ranking as well.
@@ -1392,8 +1392,11 @@ def test_strategy_and_modules_are_refused_before_tensorflow_and_fits_ranking(tmp
                             "modules=['resnet-7']")
     assert check_modules(["resnet-9", "resnet-2", "resnet-9"], rows) == ["resnet-2", "resnet-9"]
     with pytest.raises(HubensembleError, match=r"module 'resnet-1,resnet-2' is not in the "
-                                               r"ranking \(separate the names with spaces: "
-                                               r"--modules A B, not A,B\); ranked modules"):
+                                               r"ranking \(separate the names: modules=\['A', "
+                                               r"'B'\], not \['A,B'\]\); ranked modules"):
+        check_modules(["resnet-1,resnet-2"], rows)  # from Python: its list, not a flag
+    with command_line(), pytest.raises(HubensembleError, match=(
+            r"\(separate the names with spaces: --modules A B, not A,B\); ranked modules")):
         check_modules(["resnet-1,resnet-2"], rows)
     with pytest.raises(HubensembleError, match="module 'x' is not in the catalogue"):
         fit_run([str(cat)], "sklearn:nosuch", str(tmp_path / "py"), modules=["x"])
