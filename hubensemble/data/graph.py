@@ -65,9 +65,10 @@ _ARTICLES = [article(name) for name in _NAMES]
 # What a refusal of a SIGNATURES row outside GRAPH_FORMATS says to do: convert an image.
 _ADVICE = ["" if name in NOT_IMAGES or name == "unknown" else convert_words(name)
            for name in _NAMES]
-# Branch of `_decode` per SIGNATURES row: a graph format's decoder, else a refusal.
+# Branch of `_decode` per SIGNATURES row: a graph format's decoder, else the refusal (a row
+# of another format and no row alike: one branch, where two of the same ops were traced).
 _BRANCH = [GRAPH_FORMATS.index(n) if n in GRAPH_FORMATS else len(GRAPH_FORMATS)
-           for n, _ in SIGNATURES] + [len(GRAPH_FORMATS) + 1]
+           for n, _ in SIGNATURES] + [len(GRAPH_FORMATS)]
 
 
 @on_one_file
@@ -150,14 +151,17 @@ def _webp_size(data):
     VP8L's 14 bits each (minus 1) from 21, VP8X's canvas (minus 1) from 24; else [0, 0]."""
     b = tf.cast(bytes_of(tf.strings.substr(data, 0, 30), 30), tf.int64)
     chunk = tf.strings.substr(data, 12, 4)
-    vp8l, vp8x_width, vp8x_height = uint_fields(b, [(21, 4), (24, 3), (27, 3)])
-    return tf.case([
-        (tf.equal(chunk, b"VP8 "), lambda: tf.stack([b[28] + b[29] % 64 * 256,
-                                                     b[26] + b[27] % 64 * 256])),
-        (tf.equal(chunk, b"VP8L"), lambda: tf.stack([vp8l // 2 ** 14 % 2 ** 14 + 1,
-                                                     vp8l % 2 ** 14 + 1])),
-        (tf.equal(chunk, b"VP8X"), lambda: tf.stack([vp8x_height + 1, vp8x_width + 1]))],
-        default=lambda: tf.zeros([2], tf.int64))
+    vp8l, vp8x_width, vp8x_height, vp8_width, vp8_height = uint_fields(
+        b, [(21, 4), (24, 3), (27, 3), (26, 2), (28, 2)])
+    # Every reading is a few integer ops: selected by tf.where, where a tf.case traced three
+    # conds (six branch functions in each export's library).
+    size = tf.zeros([2], tf.int64)
+    for name, read in reversed([
+            (b"VP8 ", tf.stack([vp8_height % 2 ** 14, vp8_width % 2 ** 14])),
+            (b"VP8L", tf.stack([vp8l // 2 ** 14 % 2 ** 14 + 1, vp8l % 2 ** 14 + 1])),
+            (b"VP8X", tf.stack([vp8x_height + 1, vp8x_width + 1]))]):
+        size = tf.where(tf.equal(chunk, name), read, size)
+    return size
 
 
 @on_one_file
@@ -196,64 +200,62 @@ def _gif(data):
         return tf.io.decode_gif(tf.where(has_image & (end <= n), first, data))[0]
 
 
-def _short_words(name: str, n):
-    """`sniff.too_short_words` in TensorFlow ops: format `name`, `n` an int32 scalar."""
-    return tf.strings.join([f"too short to be {article(name)} {name} file (",
-                            tf.strings.as_string(n), tf.where(tf.equal(n, 1), " byte)",
-                                                              " bytes)")])
-
-
+@on_one_file
 def too_short(data):
     """string scalar: `sniff.too_short`'s words for `data` (a string scalar), "" when it says
     None: a file that ends inside the signature of a format serve_bytes decodes, or a BMP of
-    fewer than BMP_MIN_BYTES bytes. The same rule, the same table."""
+    fewer than BMP_MIN_BYTES bytes. The same rule, the same table, compared for every row at
+    once (`_SIGNATURE_BYTES`, as `_signature_matches`): a substr and a comparison per part and
+    the words of every row traced 200 ops, six times in each export's serve_bytes."""
     n = tf.strings.length(data, unit="BYTE")
-    found = []
-    for name, parts in SIGNATURES:
-        end = max(off + len(magic) for off, magic in parts)
-        if name not in GRAPH_FORMATS:
-            continue
-        ok = (n > 0) & (n < end)
-        for off, magic in parts:  # the bytes it has of each part match (substr clips at n)
-            have = tf.strings.substr(data, tf.minimum(off, n), len(magic), unit="BYTE")
-            kept = tf.clip_by_value(n - off, 0, len(magic))
-            want = tf.strings.substr(tf.constant(magic), 0, kept)
-            ok &= tf.equal(have, want)
-        found.append((ok, name))
-    bmp = tf.equal(sniff_index(data), [n for n, _ in SIGNATURES].index("BMP"))
-    found.append(((n > 0) & (n < BMP_MIN_BYTES) & bmp, "BMP"))
-    hits = tf.stack([ok for ok, _ in found] + [tf.constant(True)])
-    words = tf.stack([_short_words(name, n) for _, name in found] + [tf.constant("")])
-    return tf.gather(words, tf.reduce_min(tf.where(hits)))
+    head = tf.cast(tf.io.decode_raw(data, tf.uint8, fixed_length=HEAD_BYTES), tf.int32)
+    inside = tf.range(HEAD_BYTES) < n
+    rows = [row for row, (name, _) in enumerate(SIGNATURES) if name in GRAPH_FORMATS]
+    wanted = tf.constant([_SIGNATURE_BYTES[row] for row in rows], tf.int32)
+    ends = tf.constant([max(off + len(magic) for off, magic in SIGNATURES[row][1])
+                        for row in rows], tf.int32)
+    # Each byte it has matches (a byte past its end matches any: `sniff.too_short`'s slices).
+    ok = tf.reduce_all((wanted < 0) | tf.equal(head, wanted) | ~inside, axis=-1)
+    bmp = tf.equal(sniff_index(data), [name for name, _ in SIGNATURES].index("BMP"))
+    hits = tf.concat([ok & (n > 0) & (n < ends), [(n > 0) & (n < BMP_MIN_BYTES) & bmp, True]],
+                     axis=0)
+    names = [SIGNATURES[row][0] for row in rows] + ["BMP"]
+    first = tf.reduce_min(tf.where(hits))
+    words = tf.strings.join([
+        tf.gather(tf.constant([f"too short to be {article(name)} {name} file ("
+                               for name in names] + [""]), first),
+        tf.strings.as_string(n), tf.where(tf.equal(n, 1), " byte)", " bytes)")])
+    return tf.where(first < len(names), words, "")
 
 
-def _format_refusal(data, index):
+@on_one_file
+def _format_refusal(data):
     """The message refusing a file outside GRAPH_FORMATS: its format (or first bytes) named,
     and for an image of another format (TIFF, PPM, …) what to do (`sniff.convert_words`);
     for one that ends inside a decodable format's signature, INVALID and "too short to be a
     JPEG file (2 bytes)" (`too_short`: it said "not a JPEG, … file (it starts with bytes ff
-    d8)")."""
+    d8)"). Both messages are a few string ops, chosen by tf.where: no cond's two branch
+    functions, on a path taken only to refuse."""
     short = too_short(data)
-    return tf.cond(tf.strings.length(short) > 0,
-                   lambda: tf.strings.join([INVALID, ": ", short]),
-                   lambda: _other_format(data, index))
+    return tf.where(tf.strings.length(short) > 0, tf.strings.join([INVALID, ": ", short]),
+                    _other_format(data, sniff_index(data)))
 
 
 def _other_format(data, index):
     name = tf.gather(tf.constant(_NAMES), index)
-    what = tf.cond(tf.equal(name, "unknown"),
-                   lambda: tf.strings.join(["not a ", GRAPH_FORMATS_TEXT.replace(" and ", " or "),
-                                            " file (it starts with bytes ", head_hex(data),
-                                            ")"]),
-                   lambda: tf.strings.join([tf.gather(tf.constant(_ARTICLES), index), " ",
-                                            name, " file"]))
+    what = tf.where(tf.equal(name, "unknown"),
+                    tf.strings.join(["not a ", GRAPH_FORMATS_TEXT.replace(" and ", " or "),
+                                     " file (it starts with bytes ", head_hex(data), ")"]),
+                    tf.strings.join([tf.gather(tf.constant(_ARTICLES), index), " ", name,
+                                     " file"]))
     return tf.strings.join([UNSUPPORTED, ": ", what, "; serve_bytes decodes ",
                             GRAPH_FORMATS_TEXT, " only", tf.gather(tf.constant(_ADVICE), index)])
 
 
-def _refuse_format(data, index):
+@on_one_file
+def _refuse_format(data):
     """Refusal of a file outside GRAPH_FORMATS (`_format_refusal`)."""
-    message = _format_refusal(data, index)
+    message = _format_refusal(data)
     with tf.control_dependencies([tf.debugging.Assert(tf.constant(False), [message])]):
         return tf.zeros([1, 1, 3], tf.uint8)
 
@@ -279,12 +281,9 @@ def header_refusal(data):
     (INVALID) or another format (UNSUPPORTED, naming it). Damage past the header is found
     only by decoding. Lets a batch name the element it refuses before decoding any
     (the export's serve_bytes)."""
-    index = sniff_index(data)
-    other = tf.gather(tf.constant(_BRANCH, tf.int32), index) >= len(GRAPH_FORMATS)
-    return tf.cond(tf.equal(tf.strings.length(data, unit="BYTE"), 0),
-                   lambda: tf.constant(_EMPTY),
-                   lambda: tf.cond(other, lambda: _format_refusal(data, index),
-                                   lambda: tf.constant("")))
+    other = tf.gather(tf.constant(_BRANCH, tf.int32), sniff_index(data)) >= len(GRAPH_FORMATS)
+    return tf.where(tf.equal(tf.strings.length(data, unit="BYTE"), 0), _EMPTY,
+                    tf.where(other, _format_refusal(data), ""))
 
 
 @on_one_file
@@ -302,12 +301,15 @@ def header_check_refusal(data):
         messages = tf.stack([msg for _, msg in checks] + [tf.constant("")])
         return tf.gather(messages, tf.reduce_min(tf.where(bads)))
 
+    def bmp_checks():
+        short = too_short(data)
+        return first([(tf.strings.length(short) > 0, tf.strings.join([INVALID, ": ", short]))]
+                     + list(bmp_header(data)[0]))
+
     bmp, webp = GRAPH_FORMATS.index("BMP"), GRAPH_FORMATS.index("WebP")
     return tf.switch_case(
         tf.where(tf.equal(branch, bmp), 0, tf.where(tf.equal(branch, webp), 1, 2)),
-        [lambda: first([(tf.strings.length(too_short(data)) > 0,
-                         tf.strings.join([INVALID, ": ", too_short(data)]))]
-                       + list(bmp_header(data)[0])),
+        [bmp_checks,
          lambda: first(_webp_checks(data)),
          lambda: tf.constant("")])
 
@@ -319,9 +321,9 @@ def format_named(data):
     only by decoding names the file (the export's serve_bytes)."""
     index = sniff_index(data)
     name = tf.gather(tf.constant(_NAMES), index)
-    return tf.cond(tf.equal(name, "unknown"), lambda: tf.constant("a file of no known format"),
-                   lambda: tf.strings.join([tf.gather(tf.constant(_ARTICLES), index), " ", name,
-                                            " file"]))
+    return tf.where(tf.equal(name, "unknown"), "a file of no known format",
+                    tf.strings.join([tf.gather(tf.constant(_ARTICLES), index), " ", name,
+                                     " file"]))
 
 
 #: Bytes of decoded pixels from which TensorFlow's JPEG decoder refuses an image ("Image too
@@ -447,6 +449,7 @@ def sniff_index(data):
     return tf.cast(tf.reduce_min(tf.where(matches)), tf.int32)
 
 
+@on_one_file
 def _bmp(data):
     """`decode_bmp`, after refusing a BMP too short for its headers (`too_short`): its
     header's checks called b"BM" "a BMP file with a 0-byte header"."""
@@ -461,18 +464,19 @@ def _empty_check(data):
     return tf.debugging.Assert(tf.logical_not(empty), [_EMPTY])
 
 
-def _branches(data, index):
-    """The decoders of `_BRANCH`, in its order (a refusal names SIGNATURES[index])."""
+def _branches(data):
+    """The decoders of `_BRANCH`, in its order: each a call of one tf.function that is not
+    inlined (`on_one_file`), so a decode graph holds each once and its first call optimises
+    only the decoder a file reaches."""
     return [lambda: _jpeg(data), lambda: _png(data), lambda: _gif(data), lambda: _bmp(data),
-            lambda: _webp(data), lambda: _refuse_format(data, index),
-            lambda: _refuse_format(data, index)]
+            lambda: _webp(data), lambda: _refuse_format(data)]
 
 
 def _decode(data):
     index = sniff_index(data)
     with tf.control_dependencies([_empty_check(data)]):
         branch = tf.gather(tf.constant(_BRANCH, tf.int32), index)
-        pixels = tf.switch_case(branch, _branches(data, index))
+        pixels = tf.switch_case(branch, _branches(data))
     pixels.set_shape([None, None, 3])
     return shrink_ops(pixels), tf.gather(tf.constant(_NAMES), index)
 
@@ -504,7 +508,7 @@ def decoder_for(row: int):
 
 def _decode_row(row, data):
     with tf.control_dependencies([_empty_check(data)]):
-        pixels = _branches(data, tf.constant(row, tf.int32))[_BRANCH[row]]()
+        pixels = _branches(data)[_BRANCH[row]]()
     pixels.set_shape([None, None, 3])
     return shrink_ops(pixels), tf.shape(pixels)[:2]
 
