@@ -13,7 +13,6 @@ import os
 import re
 import reprlib
 import unicodedata
-from typing import NamedTuple
 
 from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, handle_kind,
                                  local_source, source_kind, stored_handle, stored_weights)
@@ -21,6 +20,9 @@ from hubensemble.handles import (NAME_RE, HandleFormError, check_weights, handle
 # says such a value with its entry)
 from hubensemble.inputsize import MAX_INPUT_SIDE as _MAX_INPUT_SIDE
 from hubensemble.pathnotes import DEFAULTED  # noqa: F401 - re-exported for catalogue
+# a hint's parts and their words in either form live in a leaf module, which hubensemble.handles
+# uses too; said is re-exported for catalogue
+from hubensemble.saidwords import QUOTED, WRITE, Say, Words, said  # noqa: F401
 from hubensemble.sizemeant import meant_size, outside_words
 from hubensemble.text import closest_name, shell, shell_word
 
@@ -52,72 +54,6 @@ def shown(value, *, text=False) -> str:
     bomb, nested &a/*a lists, in `tags:` made `catalogue validate` print 25 MB)."""
     out = value if text and isinstance(value, str) else _REPR.repr(value)
     return out if len(out) <= SHOWN_CHARS else out[:SHOWN_CHARS - 3] + "..."
-
-
-class Say(NamedTuple):
-    """One value a hint suggests: `field` and `value` as a ModuleSpec takes it (None, a bool,
-    an int, a str, a tuple); `field` None: the value alone, an alternative after one with its
-    field ("[0, 1], [-1, 1]"). `quoted`: a catalogue writes the str in quotes; `yaml`: the
-    catalogue's words when they are not "field: value" ("leave it out" for None)."""
-
-    field: str | None
-    value: object
-    quoted: bool = False
-    yaml: str | None = None
-
-
-class Words(NamedTuple):
-    """Words of a hint that differ between a catalogue file (`yaml`) and Python (`python`)."""
-
-    yaml: str
-    python: str
-
-
-#: A hint's verb: a catalogue's author writes a value, a Python caller passes a keyword.
-WRITE = Words("write ", "pass ")
-QUOTED = Words(" (quoted)", "")  # a Python str literal is quoted as it is written
-HINT_FORMS = ("yaml", "python")
-
-
-def _yaml_value(value, quoted=False) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
-    return f"'{value}'" if quoted else str(value)
-
-
-def _python_value(value) -> str:
-    # a size or a pair written as a list in YAML is a tuple in a ModuleSpec
-    return repr(tuple(value) if isinstance(value, list) else value)
-
-
-def said(hint, form="yaml") -> str:
-    """The text of `hint` (a str, the same in either form, or a tuple of str, Say and Words
-    parts) in `form`: "yaml", a catalogue file's ("write input_size: [32, 32]"), or "python",
-    a ModuleSpec call's keywords with Python literals ("pass input_size=(32, 32)"); ValueError
-    for another form. A ModuleSpec made in code was told the YAML (a new user's check)."""
-    if form not in HINT_FORMS:
-        raise ValueError(f"hint form {form!r} is not one of {', '.join(HINT_FORMS)}")
-    if isinstance(hint, str):
-        return hint
-    out = []
-    for part in hint:
-        if isinstance(part, Words):
-            out.append(getattr(part, form))
-        elif not isinstance(part, Say):
-            out.append(part)
-        elif form == "python":
-            value = _python_value(part.value)
-            out.append(value if part.field is None else f"{part.field}={value}")
-        elif part.yaml is not None:
-            out.append(part.yaml)
-        else:
-            value = _yaml_value(part.value, part.quoted)
-            out.append(value if part.field is None else f"{part.field}: {value}")
-    return "".join(out)
 
 
 #: The form a ModuleSpec's refusal says its hints in (`spec_hint_form`): None, the caller's.

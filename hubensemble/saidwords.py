@@ -1,0 +1,75 @@
+"""A hint's parts and their words in each caller's form (`said`): a catalogue file's ("write
+input_size: [32, 32]") or a Python call's ("pass input_size=(32, 32)"). A leaf (imports
+nothing of hubensemble): the catalogue's field checks (`catalogue_fields`) and the handle
+checks (`handles.HandleFormError`) build their hints of these parts, so each caller is told
+them in its own words."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Say(NamedTuple):
+    """One value a hint suggests: `field` and `value` as a ModuleSpec takes it (None, a bool,
+    an int, a str, a tuple); `field` None: the value alone, an alternative after one with its
+    field ("[0, 1], [-1, 1]"). `quoted`: a catalogue writes the str in quotes; `yaml`: the
+    catalogue's words when they are not "field: value" ("leave it out" for None)."""
+
+    field: str | None
+    value: object
+    quoted: bool = False
+    yaml: str | None = None
+
+
+class Words(NamedTuple):
+    """Words of a hint that differ between a catalogue file (`yaml`) and Python (`python`)."""
+
+    yaml: str
+    python: str
+
+
+#: A hint's verb: a catalogue's author writes a value, a Python caller passes a keyword.
+WRITE = Words("write ", "pass ")
+QUOTED = Words(" (quoted)", "")  # a Python str literal is quoted as it is written
+HINT_FORMS = ("yaml", "python")
+
+
+def _yaml_value(value, quoted=False) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    return f"'{value}'" if quoted else str(value)
+
+
+def _python_value(value) -> str:
+    # a size or a pair written as a list in YAML is a tuple in a ModuleSpec
+    return repr(tuple(value) if isinstance(value, list) else value)
+
+
+def said(hint, form="yaml") -> str:
+    """The text of `hint` (a str, the same in either form, or a tuple of str, Say and Words
+    parts) in `form`: "yaml", a catalogue file's ("write input_size: [32, 32]"), or "python",
+    a ModuleSpec call's keywords with Python literals ("pass input_size=(32, 32)"); ValueError
+    for another form. A ModuleSpec made in code was told the YAML (a new user's check)."""
+    if form not in HINT_FORMS:
+        raise ValueError(f"hint form {form!r} is not one of {', '.join(HINT_FORMS)}")
+    if isinstance(hint, str):
+        return hint
+    out = []
+    for part in hint:
+        if isinstance(part, Words):
+            out.append(getattr(part, form))
+        elif not isinstance(part, Say):
+            out.append(part)
+        elif form == "python":
+            value = _python_value(part.value)
+            out.append(value if part.field is None else f"{part.field}={value}")
+        elif part.yaml is not None:
+            out.append(part.yaml)
+        else:
+            value = _yaml_value(part.value, part.quoted)
+            out.append(value if part.field is None else f"{part.field}: {value}")
+    return "".join(out)
