@@ -349,9 +349,9 @@ _FIELD_VALUE = r"\b(%s): (\[-?\d+, -?\d+\]|'(?:[^']|'')*'|[^\s),'`]+)"
 
 
 def python_words(hint: str, field: str) -> str:
-    """`hint`, a str in a catalogue's words of hubensemble.handles (whose field checks and
-    `source_problems` say them: "write handle: 'keras:ResNet50' instead", "remove weights:
-    from this entry", "write input_size: [224, 224] … or at least [32, 32]"), in a Python
+    """`hint`, a str in a catalogue's words (`handles.source_problems`' and the sha256
+    hint's: "remove weights: from this entry", "write input_size: [224, 224] … or at least
+    [32, 32]"; a HandleFormError carries both forms: `HandleFormError.parts`), in a Python
     caller's: "pass handle='keras:ResNet50' instead", "leave weights out", "pass
     input_size=(224, 224) … or at least (32, 32)"; `field` (a FIELD_NAMES name) is the one a
     bare value ("write keras:X", "(or write [0, 1])") is for. Words that are no YAML (a
@@ -367,12 +367,13 @@ def python_words(hint: str, field: str) -> str:
     return re.sub(r"`(%s):`" % "|".join(FIELD_NAMES), r"\1=", text)
 
 
-def _handle_checked(check, value, *args, field="handle"):
+def _handle_checked(check, value, *args):
     """check(value, *args) of hubensemble.handles, its HandleFormError as _Bad with the long
     pieces of the value cut (`shown`) in the problem; a non-string is checked as "": handles
     echoes it whole. The hint, a value to write instead ("write handle: 'https://…' instead"),
     stays whole up to HINT_CHARS: cut, it could not be pasted (a Kaggle handle is often 95
-    characters and more; a new user's check)."""
+    characters and more; a new user's check). Its words in either form are the error's own
+    (`HandleFormError.parts`): they were the catalogue's, rewritten by `python_words`."""
     text = value if value is None or isinstance(value, str) else ""
     try:
         return check(text, *args)
@@ -381,10 +382,11 @@ def _handle_checked(check, value, *args, field="handle"):
             return shown(m[0], text=True) if m[0] in text or text and text in m[0] else m[0]
         problem = (e.problem,) if text is value and value is not None else (
             "must be a non-empty string, ", *_got(value))
-        hint = re.sub(r"[^\s']{%d,}" % HINT_CHARS, cut, e.hint)
+        hint = Words(*(re.sub(r"[^\s']{%d,}" % HINT_CHARS, cut, said(e.parts, form))
+                       for form in ("yaml", "python")))  # the caller's words: e.parts
         raise _Bad(tuple(re.sub(r"[^\s']{%d,}" % SHOWN_CHARS, cut, part)
                          if isinstance(part, str) else part for part in problem),
-                   (Words(hint, python_words(hint, field)),)) from None
+                   (hint,)) from None
 
 
 #: The entry fields `catalogue add` sets by a flag (cli.py declares them), with the flag's
@@ -403,7 +405,7 @@ def _check_weights(value):
                    (WRITE, Say("weights", "imagenet"), " or ",
                     Say("weights", "path/to/file.weights.h5"), ", or ",
                     Say("weights", None, yaml="remove weights: from this entry"), " (imagenet)"))
-    return _handle_checked(check_weights, value, field="weights")
+    return _handle_checked(check_weights, value)
 
 
 def checked_stored_weights(value, base_dir):

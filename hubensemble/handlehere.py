@@ -10,6 +10,7 @@ import re
 
 from hubensemble.handles import HANDLE_FORMS, HandleFormError, handle_kind
 from hubensemble.pathnotes import sibling_note
+from hubensemble.saidwords import WRITE, Say
 from hubensemble.winpaths import windows_form
 
 #: PUBLISHER/MODEL/VERSION as tfhub.dev writes a module after its host ("google/bit/m-r50x1/1").
@@ -30,9 +31,10 @@ def unnamed_handle(handle: str, cwd: str) -> HandleFormError | None:
     path = os.path.join(cwd, handle)
     if os.path.lexists(path):
         return None
-    hint = f"write one of {HANDLE_FORMS} instead"
-    if _TFHUB_PATH.match(handle):
-        hint = f"for TF Hub's module write https://tfhub.dev/{handle}; or {hint}"
+    hint = (WRITE, f"one of {HANDLE_FORMS} instead")
+    if _TFHUB_PATH.match(handle):  # a Python caller is told handle='https://tfhub.dev/…'
+        url = f"https://tfhub.dev/{handle}"
+        hint = ("for TF Hub's module ", WRITE, Say("handle", url, yaml=url), "; or ", *hint)
     near = sibling_note(path)  # "; did you mean /cwd/abd?"
     return HandleFormError(f"{handle!r} is neither a URL nor a handle of a known scheme, and "
                            f"the current folder ({cwd}) holds no file or folder {handle!r}"

@@ -30,6 +30,7 @@ from hubensemble.localfiles import (HDF5_SIGNATURE, KERAS_FILE_SUFFIXES,  # noqa
                                     file_not_module, inner_module, inner_modules,
                                     keras_file_problem, local_source, modules_inside,
                                     what_bytes_are)
+from hubensemble.saidwords import WRITE, Say, Words, said
 from hubensemble.text import absolute, closest_name, described, value_to_write
 from hubensemble.winpaths import windows_refusal
 
@@ -51,12 +52,27 @@ KERAS_HUB_PREFIXES = ("kaggle://", "hf://")
 
 
 class HandleFormError(ValueError):
-    """A handle has no accepted form: `problem` says what, `hint` what to write instead."""
+    """A handle (or a ``weights:`` value) has no accepted form: `problem` (a str) says what,
+    `parts` what to write instead, as `saidwords.said` parts (a str, or a tuple of str, Say
+    and Words), so that each caller is told it in its own words: `hint` as a catalogue file
+    and the command line write it ("write keras:MobileNetV3Small instead"), `python_hint` as
+    a Python call passes it ("pass handle='keras:MobileNetV3Small' instead"). The message
+    (str) is the problem and `hint`."""
 
     def __init__(self, problem, hint):
-        super().__init__(f"{problem}; {hint}")
         self.problem = problem
-        self.hint = hint
+        self.parts = hint
+        super().__init__(f"{problem}; {self.hint}")
+
+    @property
+    def hint(self) -> str:
+        """The way on in a catalogue file's and the command line's words."""
+        return said(self.parts, "yaml")
+
+    @property
+    def python_hint(self) -> str:
+        """The way on in a Python call's words (keywords, Python literals)."""
+        return said(self.parts, "python")
 
 
 _Bad = HandleFormError  # the short name keeps the many messages below readable
@@ -68,7 +84,15 @@ class HandleTypeError(HandleFormError, TypeError):
 
     def __init__(self, problem, hint):
         super().__init__(problem, hint)
-        self.args = (f"handle {problem}; {hint}",)  # the argument named, for a Python caller
+        # the argument named and the way on passed, for a Python caller
+        self.args = (f"handle {problem}; {self.python_hint}",)
+
+
+def _write_handle(value: str) -> tuple:
+    """The parts of "write handle: 'VALUE' instead" (`text.value_to_write`, quoted as YAML
+    quotes it), "pass handle='VALUE' instead" from Python."""
+    return (WRITE, Say("handle", value, yaml=value_to_write("handle", value)[len("write "):]),
+            " instead")
 
 
 def handle_kind(handle: str) -> str:
@@ -128,8 +152,9 @@ def keras_application(handle: str) -> KerasApplication:
     if name in KERAS_APPLICATIONS:
         return KERAS_APPLICATIONS[name]
     close = closest_name(name or handle, KERAS_APPLICATIONS)  # git's rule, case aside
-    hint = (f"write keras:{close} instead" if close else
-            "write keras:NAME with NAME one of " + ", ".join(sorted(KERAS_APPLICATIONS)))
+    hint = ((WRITE, Say("handle", f"keras:{close}", yaml=f"keras:{close}"), " instead")
+            if close else (WRITE, Words("keras:NAME", "handle='keras:NAME'"),
+                           " with NAME one of " + ", ".join(sorted(KERAS_APPLICATIONS))))
     raise HandleFormError(f"{handle!r} is not a keras.applications architecture", hint)
 
 
@@ -141,13 +166,12 @@ def check_handle_form(handle) -> None:
     no file system, no network."""
     if not isinstance(handle, str):
         raise HandleTypeError(f"must be a non-empty string, got {described(handle)}",
-                              f"write one of {_HANDLE_FORMS} instead")
+                              (WRITE, f"one of {_HANDLE_FORMS} instead"))
     if not handle.strip():
         raise _Bad(f"must be a non-empty string, got {handle!r}",
-                   f"write one of {_HANDLE_FORMS} instead")
+                   (WRITE, f"one of {_HANDLE_FORMS} instead"))
     if handle != handle.strip():
-        raise _Bad(f"{handle!r} has leading or trailing spaces",
-                   f"{value_to_write('handle', handle.strip())} instead")
+        raise _Bad(f"{handle!r} has leading or trailing spaces", _write_handle(handle.strip()))
     handle = url_case(handle)  # HTTPS://TFHub.dev/… was "scheme 'HTTPS:' is not supported"
     split = urllib.parse.urlsplit(handle) if "://" in handle else None
     if split is not None and "@" in split.netloc:
@@ -156,9 +180,9 @@ def check_handle_form(handle) -> None:
         shown = f"{split.scheme}://…@{split.netloc.rpartition('@')[2]}{split.path}"
         raise _Bad(f"{shown!r} carries a user name or password before its host, which "
                    "hubensemble does not send and would write into every run folder, log "
-                   "and report", "serve the module without them (or with a signed URL's "
-                   "token in its query), or download it yourself and write its local folder "
-                   "instead")
+                   "and report", ("serve the module without them (or with a signed URL's "
+                                  "token in its query), or download it yourself and ",
+                                  WRITE, "its local folder instead"))
     kind = handle_kind(handle)
     if kind == "keras":
         keras_application(handle)
@@ -167,15 +191,17 @@ def check_handle_form(handle) -> None:
         parts = rest.strip("/").split("/")
         if scheme == "kaggle" and (len(parts) not in (4, 5) or not all(parts)):
             raise _Bad(f"{handle!r} is not a keras-hub Kaggle preset",
-                       "write kaggle://OWNER/MODEL/keras/VARIATION[/VERSION], e.g. "
-                       "kaggle://keras/resnetv2/keras/resnet50_v2_imagenet/2, instead")
+                       (WRITE, "kaggle://OWNER/MODEL/keras/VARIATION[/VERSION], e.g. "
+                        "kaggle://keras/resnetv2/keras/resnet50_v2_imagenet/2, instead"))
         if scheme == "hf" and (len(parts) != 2 or not all(parts)):
             raise _Bad(f"{handle!r} is not a Hugging Face preset",
-                       "write hf://OWNER/REPOSITORY instead")
+                       (WRITE, "hf://OWNER/REPOSITORY instead"))
     elif _path_part(handle).lower().endswith(".weights.h5"):
         raise _Bad(f"{handle!r} is a weights file, not a model",
-                   "write the architecture as the handle (e.g. handle: keras:ResNet50V2) and "
-                   "this file as `weights:`, or give the .keras model file instead")
+                   (WRITE, "the architecture as the handle (e.g. ",
+                    Say("handle", "keras:ResNet50V2", yaml="handle: keras:ResNet50V2"),
+                    ") and this file as ", Words("`weights:`", "weights="),
+                    ", or give the .keras model file instead"))
     elif kind == "kaggle":
         split = urllib.parse.urlsplit(handle) if "://" in handle else None
         if split is not None and (split.query or split.fragment):
@@ -183,8 +209,7 @@ def check_handle_form(handle) -> None:
             # was read as part of the version ("not a Kaggle Models handle with a version").
             bare = handle.split("?")[0].split("#")[0]
             if kaggle_parts(bare) is not None:
-                raise _Bad(f"{handle!r} has a query or fragment",
-                           f"{value_to_write('handle', bare)} instead")
+                raise _Bad(f"{handle!r} has a query or fragment", _write_handle(bare))
         if kaggle_parts(handle) is None:
             raise _Bad(f"{handle!r} is not a Kaggle Models handle with a version",
                        kaggle_way_on(handle))
@@ -193,37 +218,36 @@ def check_handle_form(handle) -> None:
         parts = split.path.strip("/").split("/")
         if split.query or split.fragment:
             bare = handle.split('?')[0].split('#')[0]
-            raise _Bad(f"{handle!r} has a query or fragment",
-                       f"{value_to_write('handle', bare)} instead")
+            raise _Bad(f"{handle!r} has a query or fragment", _write_handle(bare))
         if len(parts) < 3 or not all(parts) or not parts[-1].isdigit():
             # An unversioned tfhub.dev URL means "latest", which breaks caching and reruns.
             raise _Bad(f"{handle!r} is not https://tfhub.dev/PUBLISHER/MODEL/VERSION",
-                       "write the versioned URL, e.g. https://tfhub.dev/google/bit/m-r50x1/1, "
-                       "instead")
+                       (WRITE, "the versioned URL, e.g. https://tfhub.dev/google/bit/m-r50x1/1, "
+                        "instead"))
     elif kind in ("http", "gcs"):
         split = urllib.parse.urlsplit(handle)
         if not split.netloc or not split.path.strip("/"):
             raise _Bad(f"{handle!r} has no host or no path",
-                       "write the full URL of the module, e.g. https://host/path/module.tar.gz "
-                       "or gs://bucket/path/module.tar.gz, instead")
+                       (WRITE, "the full URL of the module, e.g. https://host/path/module.tar.gz "
+                        "or gs://bucket/path/module.tar.gz, instead"))
     elif kind == "zoo":
         parts = handle[len("zoo:"):].split("/")
         if len(parts) != 2 or not all(NAME_RE.fullmatch(p) for p in parts):
             raise _Bad(f"{handle!r} is not zoo:PRESET/NAME",
-                       "write e.g. zoo:demo/r8x2-generalist-0 instead")
+                       (WRITE, "e.g. zoo:demo/r8x2-generalist-0 instead"))
     elif not handle.startswith("file:"):
         scheme = _SCHEME_RE.match(handle)
         if scheme and len(scheme.group(1)) > 1:
             note = "" if "://" in handle else (
                 f" (a local path that contains ':' can be written as ./{handle})")
             raise _Bad(f"scheme '{scheme.group(1)}:' is not supported",
-                       f"write one of {_HANDLE_FORMS} instead{note}")
+                       (WRITE, f"one of {_HANDLE_FORMS} instead{note}"))
     elif not handle.startswith("file://") or handle == "file://":
         rest = handle[len("file:"):].lstrip("/")
         alone = f", or the path alone: {rest}" if (
             rest and not handle.startswith("file://")) else ""
         raise _Bad(f"{handle!r} is not a file:// URL",
-                   f"write file:///absolute/path instead{alone}")
+                   (WRITE, f"file:///absolute/path instead{alone}"))
     else:
         file_url_path(handle)  # file://HOST/…: another machine's file, refused off Windows
 
@@ -243,9 +267,10 @@ def file_url_path(url, *, platform=sys.platform) -> str:
         return "\\\\" + host + path.replace("/", "\\")
     raise _Bad(f"{url!r} names the machine {host!r} (RFC 8089: file://HOST/PATH is a file on "
                "HOST, a UNC path on Windows), which this system reads only where its share "
-               "is mounted", f"write the mounted folder's path (file:///MOUNT/PATH), or "
-               f"file://{path} for the path {path} on this machine, or {host}{path} for a "
-               "path relative to the catalogue's folder")
+               "is mounted", (WRITE, f"the mounted folder's path (file:///MOUNT/PATH), or "
+                              f"file://{path} for the path {path} on this machine, or "
+                              f"{host}{path} for a path relative to the ",
+                              Words("catalogue's folder", "working folder")))
 
 
 def stored_handle(handle, base_dir) -> str:
@@ -297,13 +322,14 @@ def check_weights(value):
         return value
     if not isinstance(value, str) or not value.strip():
         raise HandleFormError(f"{value!r} is not imagenet or a file",
-                              "write weights: imagenet or weights: path/to/file.weights.h5")
+                              (WRITE, Say("weights", "imagenet"), " or ",
+                               Say("weights", "path/to/file.weights.h5")))
     if value.startswith("file://"):
         file_url_path(value)  # another machine's file: refused off Windows
     if not value.lower().endswith(WEIGHTS_SUFFIXES):
         raise HandleFormError(f"{value!r} is not a Keras weights file (.h5, .weights.h5 or "
-                              ".keras)", "write weights: imagenet or the path of the .h5 file "
-                              "the architecture's weights were saved to")
+                              ".keras)", (WRITE, Say("weights", "imagenet"), " or the path of the "
+                                          ".h5 file the architecture's weights were saved to"))
     return value
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import urllib.parse
 
 from hubensemble.catalogue_urls import url_case
+from hubensemble.saidwords import WRITE
 
 KAGGLE_HOSTS = ("kaggle.com", "www.kaggle.com")
 _KAGGLE_EXAMPLE = "https://www.kaggle.com/models/google/bit/tensorFlow2/m-r50x1/1"
@@ -43,8 +44,9 @@ def kaggle_parts(handle):
     return tuple(parts)
 
 
-def kaggle_way_on(handle: str) -> str:
-    """What to write instead of Kaggle handle `handle` that names no version: the user's own
+def kaggle_way_on(handle: str) -> tuple:
+    """What to write instead of Kaggle handle `handle` that names no version (`saidwords.said`
+    parts: "write" in a catalogue, "pass" from Python): the user's own
     model with a VERSION (the short URL, or kaggle:… for a kaggle: handle; a query or fragment
     left out), e.g. "write https://www.kaggle.com/models/O/M/F/V/VERSION (OWNER/MODEL/
     FRAMEWORK/VARIATION/VERSION: its version, e.g. …/V/1; …) instead"; the general form with
@@ -63,9 +65,9 @@ def kaggle_way_on(handle: str) -> str:
             parts = [parts[0], parts[1], parts[3], parts[5]]
     if len(parts) == 4 and all(parts):
         own = prefix + "/".join(parts)
-        return (f"write {own}/VERSION (OWNER/MODEL/FRAMEWORK/VARIATION/VERSION: its version, "
-                f"e.g. {own}/1; the model's page on kaggle.com lists them) instead")
-    return (f"write {_KAGGLE_EXAMPLE} or kaggle:google/bit/tensorFlow2/m-r50x1/1 "
+        return (WRITE, f"{own}/VERSION (OWNER/MODEL/FRAMEWORK/VARIATION/VERSION: its "
+                f"version, e.g. {own}/1; the model's page on kaggle.com lists them) instead")
+    return (WRITE, f"{_KAGGLE_EXAMPLE} or kaggle:google/bit/tensorFlow2/m-r50x1/1 "
             "(OWNER/MODEL/FRAMEWORK/VARIATION/VERSION) instead")
 
 

@@ -1911,7 +1911,7 @@ def test_load_task_warns_of_skipped_files_once_and_wrong_types_name_the_argument
                         (lambda: load_catalogues("c.yaml"), "load_catalogues() paths must be "
                          "a list of catalogue YAML paths, got str 'c.yaml'"),
                         (lambda: check_handle_form(None), "handle must be a non-empty string, "
-                         "got NoneType None; write one of")):
+                         "got NoneType None; pass one of")):
         with pytest.raises(TypeError) as e:
             call()
         assert str(e.value).startswith(words), str(e.value)

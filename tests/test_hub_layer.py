@@ -26,7 +26,8 @@ X = np.random.default_rng(3).random((4, 16, 16, 3), dtype=np.float32)
     (dict(handle="keras:NotAModel"), ValueError,
      ["HubLayer handle 'keras:NotAModel' is not a keras.applications architecture",
       "MobileNetV3Small"]),
-    (dict(handle="keras:MobileNetV3small"), ValueError, ["write keras:MobileNetV3Small instead"]),
+    (dict(handle="keras:MobileNetV3small"), ValueError,
+     ["pass handle='keras:MobileNetV3Small' instead"]),
     (dict(input_size=32), TypeError, ["HubLayer input_size", "write input_size=(32, 32)"]),
     (dict(input_size="32x32"), TypeError, ["got str '32x32'", "write input_size=(32, 32)"]),
     (dict(input_size=(32, 32.5)), TypeError, ["two integers"]),
@@ -60,7 +61,7 @@ def test_a_handle_that_is_no_url_scheme_or_path_here_is_refused_with_the_forms(
     (tmp_path / "abd").mkdir()
     for handle, words in (("abc", ["; did you mean ", "abd"]),
                           ("google/bit/m-r50x1/1",
-                           ["write https://tfhub.dev/google/bit/m-r50x1/1"])):
+                           ["pass handle='https://tfhub.dev/google/bit/m-r50x1/1'"])):
         with pytest.raises(ValueError) as err:
             HubLayer(handle)
         text = str(err.value)

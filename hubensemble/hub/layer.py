@@ -370,7 +370,8 @@ def _checked_handle(handle) -> str:
     """`handle` as HubLayer keeps it: a local path absolute (`handles.stored_handle`, as
     catalogues keep it), any other form as given but for its scheme and host, in lower case
     (`catalogue_urls.url_case`). TypeError for a handle that is not a str
-    or os.PathLike, HandleFormError (a ValueError) for a malformed one."""
+    or os.PathLike, HandleFormError (a ValueError) for a malformed one, each telling the
+    handle to pass ("pass handle='keras:MobileNetV3Small' instead"), not a catalogue's words."""
     if isinstance(handle, os.PathLike):
         handle = os.fspath(handle)
     try:
@@ -383,10 +384,10 @@ def _checked_handle(handle) -> str:
         unnamed = unnamed_handle(handle, os.getcwd())
         if unnamed is not None:
             raise unnamed
-    except HandleFormError as e:
+    except HandleFormError as e:  # its way on as a call passes it (`python_hint`)
         if not isinstance(handle, str):
-            raise TypeError(f"HubLayer handle {e.problem}; {e.hint}") from None
-        raise HandleFormError(f"HubLayer handle {e.problem}", e.hint) from None
+            raise TypeError(f"HubLayer handle {e.problem}; {e.python_hint}") from None
+        raise HandleFormError(f"HubLayer handle {e.problem}", e.python_hint) from None
     if handle_kind(handle) == "local" and not handle.startswith("file:"):
         return stored_handle(handle, os.getcwd())
     return url_case(handle)  # HTTPS://TFHub.dev/…: https://tfhub.dev/…, one cache folder

@@ -1,0 +1,101 @@
+"""A refused handle's way on in each caller's words (handles.HandleFormError's parts): a
+catalogue file and the command line write a value, a Python call passes a keyword."""
+
+import pytest
+
+from hubensemble.catalogue import CatalogueError, ModuleSpec, load_catalogue
+from hubensemble.handles import HandleFormError, check_handle_form
+
+#: Short enough to be echoed whole (catalogue_fields.SHOWN_CHARS).
+OWN = "https://www.kaggle.com/models/g/m/tensorFlow2/v"
+#: Handles check_handle_form refuses, one per kind of way on it gives ("ab:c", a scheme not
+#: supported, is HubLayer's resolvers' to judge: `hub.resolvers.handle_prefix`).
+REFUSED = ["keras:MobileNetV3small", "keras:zzzqqq", " keras:MobileNetV3Small",
+           "https://tfhub.dev/google/bit/m-r50x1/1?tf-hub-format=compressed",
+           "https://tfhub.dev/google/bit/m-r50x1", OWN, OWN + "/1?x=1", "kaggle:a/b", "zoo:x",
+           "file:abc", "m.weights.h5", "kaggle://a/b", "hf://a",
+           "file://otherhost/share/m", "https://host", "https://u:p@host/m.tar.gz"]
+
+
+def _refusal(handle) -> HandleFormError:
+    with pytest.raises(HandleFormError) as err:
+        check_handle_form(handle)
+    return err.value
+
+
+def test_hub_layer_is_told_the_handle_to_pass_as_a_python_call():
+    """HubLayer(handle='keras:MobileNetV3small') was told a catalogue's words, "write
+    keras:MobileNetV3Small instead", which a Python caller does not write. Fails before:
+    "write keras:MobileNetV3Small instead"."""
+    from hubensemble.hub import HubLayer
+
+    with pytest.raises(ValueError) as err:
+        HubLayer(handle="keras:MobileNetV3small")
+    assert str(err.value) == ("HubLayer handle 'keras:MobileNetV3small' is not a "
+                              "keras.applications architecture; pass "
+                              "handle='keras:MobileNetV3Small' instead")
+
+
+@pytest.mark.parametrize("handle", REFUSED)
+def test_a_python_call_is_told_a_call_and_a_catalogue_its_own_words(handle, tmp_path,
+                                                                    monkeypatch):
+    """HubLayer and a ModuleSpec made in Python are told the same Python words of one
+    refusal (a ModuleSpec's were the catalogue's rewritten by catalogue_fields.python_words,
+    HubLayer's the catalogue's: "write handle: 'keras:MobileNetV3Small' instead"); a
+    catalogue file keeps its own. Fails before: HubLayer's hint for every handle with a
+    way on that differs between the forms."""
+    from hubensemble.hub import HubLayer
+
+    monkeypatch.chdir(tmp_path)  # "m.weights.h5", "file:abc": relative to an empty folder
+    refusal = _refusal(handle)
+    python, yaml = refusal.python_hint, refusal.hint
+    assert not python.startswith("write ") and " write " not in python, python
+    with pytest.raises(ValueError) as err:
+        HubLayer(handle=handle)
+    assert str(err.value) == f"HubLayer handle {refusal.problem}; {python}"
+    with pytest.raises(ValueError) as err:
+        ModuleSpec(name="a", handle=handle)
+    assert str(err.value).endswith(f"field 'handle': {refusal.problem}; {python}"), err.value
+    path = tmp_path / "c.yaml"
+    path.write_text("modules:\n  - name: a\n    handle: '" + handle.replace("'", "''") + "'\n")
+    with pytest.raises(CatalogueError) as err:
+        load_catalogue(path)
+    assert str(err.value).endswith(f"field 'handle': {refusal.problem}; {yaml}"), err.value
+
+
+def test_the_misspelt_architecture_keeps_its_words_in_a_catalogue_and_on_the_command_line(
+        tmp_path, in_process, monkeypatch):
+    """The same handle in a catalogue file and as `catalogue add`'s HANDLE: a value to write
+    (no keyword, no Python quoting)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("modules:\n  - {name: a, handle: keras:MobileNetV3small}\n")
+    with pytest.raises(CatalogueError, match=r"c\.yaml:2: field 'handle': "
+                                             r"'keras:MobileNetV3small' is not a "
+                                             r"keras\.applications architecture; write "
+                                             r"keras:MobileNetV3Small instead$"):
+        load_catalogue(tmp_path / "c.yaml")
+    code, _, err = in_process("catalogue", "add", "keras:MobileNetV3small", "--to", "my.yaml")
+    assert code == 2 and err.endswith(
+        "'keras:MobileNetV3small' is not a keras.applications architecture; write "
+        "keras:MobileNetV3Small instead\n"), err
+    assert not (tmp_path / "my.yaml").exists()
+
+
+def test_load_module_of_a_non_str_handle_is_told_a_python_call():
+    """load_module(None)'s TypeError (handles.HandleTypeError, for a Python caller) said
+    "write one of … instead". Fails before: "write"."""
+    from hubensemble.hub import load_module
+
+    with pytest.raises(TypeError, match=r"^handle must be a non-empty string, got NoneType "
+                                        r"None; pass one of https://tfhub\.dev/"):
+        load_module(None)
+
+
+def test_a_weights_value_is_told_in_each_form():
+    """check_weights' way on: a catalogue's "weights: imagenet", a call's weights='imagenet'."""
+    from hubensemble.handles import check_weights
+
+    with pytest.raises(HandleFormError) as err:
+        check_weights("w.txt")
+    assert err.value.hint.startswith("write weights: imagenet or the path of the .h5 file")
+    assert err.value.python_hint.startswith("pass weights='imagenet' or the path of the .h5")
