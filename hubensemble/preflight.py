@@ -147,6 +147,21 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
         check_entries(run.path)  # run.json's entries of their modules: before TensorFlow
 
 
+def check_run_folder(args) -> None:
+    """RunError (`Run.require_started`'s words) when the --run of a RUN_STAGES command
+    (`args`: cli.main's namespace) holds no run nor a stage's results (`Run.holds_results`):
+    the first fault a command line names, before its flags' combinations (`check_inputs`,
+    the command's own check), as argparse names a flag it lacks first. `export --run MISSING
+    --quantize float16` was told to add --format tflite, then that the folder does not
+    exist. Not for export's --add-warmup, which refuses any --run."""
+    run_dir = getattr(args, "run", None)
+    if args.command not in RUN_STAGES or not run_dir or getattr(args, "add_warmup", None):
+        return
+    run = Run(os.fspath(run_dir))
+    if not run.holds_results():
+        run.require_started()
+
+
 def check_export_flags(out_dir, *, export_format: str, quantize: str,
                        tflite_size: int | None, run_dir=None) -> None:
     """`export`'s flags, before its run folder: OptionError when --quantize or --tflite-size
@@ -354,7 +369,8 @@ def _export_folder_lock(args) -> None:
 
 def check_inputs(args) -> None:
     """What a command's flags (`args`, the argparse namespace of cli.main) can be refused for
-    before TensorFlow and the run folder: HUBENSEMBLE_*_TIMEOUT, --data (check_spec: a typo,
+    before TensorFlow and the run folder's files: HUBENSEMBLE_*_TIMEOUT, a --run that holds
+    no run (`check_run_folder`: first), --data (check_spec: a typo,
     one class; evaluate: a test set; a tfds-only flag typed for other data; DataError), an
     output inside the image folder read (`check_outputs_outside_data`; DataError),
     --catalogue files (CatalogueError naming file:line), a --budget too small for the
@@ -376,6 +392,7 @@ def check_inputs(args) -> None:
     from hubensemble.sweeps import check_budget
 
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
+    check_run_folder(args)  # the first fault to name: before any flag's combination
     run_dir = getattr(args, "run", None) or getattr(args, "out", None)
     notes = []  # (a killed command's words: `Run.lock`, memory.say_killed, as it is taken)
     if args.command == "evaluate" and hasattr(args, "eval_split"):  # its flags before --data

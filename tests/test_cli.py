@@ -3112,14 +3112,19 @@ def test_usage_errors_found_after_parsing_have_argparses_shape_in_every_command(
     after argparse parsed, each said only "hubensemble: error: …" where argparse's own errors
     show the command's usage line and "hubensemble export: error: …". Each is checked
     against argparse's own error for the same command (an unknown flag): the same usage
-    lines, the same prefix, exit 2; nothing is written."""
-    run = tmp_path / "run"
+    lines, the same prefix, exit 2; nothing is written. (A --run that holds no run is said
+    before them: `test_a_missing_run_folder_is_said_before_the_flags_that_do_not_go_together`.)"""
+    from hubensemble.rundir import Run
+
+    run, ranked = tmp_path / "run", tmp_path / "ranked"
+    Run(ranked).update(modules={})  # a run: its flags are what is refused
+    made = sorted(os.listdir(ranked))
     cases = [(["export"], "export needs --run RUN"),
              (["export", "--run", run, "--add-warmup", tmp_path], "leave out --run"),
-             (["export", "--run", run, "--quantize", "float16"], "only to the TFLite"),
-             (["export", "--run", run, "--student", "--skip-missing"], "--skip-missing"),
-             (["tune", "--run", run, "--strategy", "cpu", "--tpu", "x"], "--strategy tpu"),
-             (["tune", "--run", run, "--sweep", "aug", "--budget", "1"], "--budget 4"),
+             (["export", "--run", ranked, "--quantize", "float16"], "only to the TFLite"),
+             (["export", "--run", ranked, "--student", "--skip-missing"], "--skip-missing"),
+             (["tune", "--run", ranked, "--strategy", "cpu", "--tpu", "x"], "--strategy tpu"),
+             (["tune", "--run", ranked, "--sweep", "aug", "--budget", "1"], "--budget 4"),
              (["demo", "--out", run, "--strategy", "cpu", "--tpu", "x"], "--strategy tpu")]
     argvs = [argv for argv, _ in cases]
     argvs += [[argv[0], "--bogus-flag", *argv[1:]] for argv in argvs]  # argparse's own
@@ -3133,7 +3138,27 @@ def test_usage_errors_found_after_parsing_have_argparses_shape_in_every_command(
                                                                             ), ours[2]
         assert lines[-1].startswith(f"{command}: error: ") and words in lines[-1], ours[2]
         assert not ours[3], argv  # before TensorFlow
-    assert not run.exists()
+    assert not run.exists() and sorted(os.listdir(ranked)) == made
+
+
+def test_a_missing_run_folder_is_said_before_the_flags_that_do_not_go_together(tmp_path):
+    """`export --run MISSING --quantize float16` was told to add --format tflite (then, once
+    it did, that the folder does not exist), `tune --run MISSING --sweep probe --budget 2`
+    to run a command on that folder, `tune --run MISSING --tuner-id w1` to add --oracle:
+    the run folder is the first fault named, as a tune without --sweep and distill said it.
+    Before TensorFlow; no usage line (the folder is no flag's combination); nothing made.
+    Fails before: the flags' usage errors."""
+    missing = tmp_path / "nope"
+    argvs = [["export", "--run", missing, "--quantize", "float16"],
+             ["export", "--run", missing, "--tflite-size", "8"],
+             ["tune", "--run", missing, "--sweep", "probe", "--budget", "2"],
+             ["tune", "--run", missing, "--tuner-id", "w1"],
+             ["export", "--run", missing, "--strategy", "cpu", "--tpu", "x"]]
+    for argv, (code, out, err, tensorflow) in zip(argvs, each_in_one_process(*argvs)):
+        assert (code, out, tensorflow) == (2, "", False), (argv, err)
+        assert err == (f"hubensemble: error: {missing} does not exist; pass a run directory "
+                       "made by `hubensemble fit` or `hubensemble rank`\n"), (argv, err)
+    assert not missing.exists()
 
 
 def refused(capsys, *argv) -> str:
@@ -3278,11 +3303,14 @@ def test_flags_that_do_not_go_together_are_usage_errors_wherever_they_are_refuse
     from hubensemble.rank.shards import check_shard_size
     from hubensemble.sweeps import check_budget
 
-    run = tmp_path / "run"
+    from hubensemble.rundir import Run
+
+    run, ranked = tmp_path / "run", tmp_path / "ranked"
+    Run(ranked).update(modules={})  # a run: its flags are refused (a missing one is said first)
     for argv, said in (
-            (("tune", "--run", run, "--strategy", "cpu", "--tpu", "grpc://h:1"),
+            (("tune", "--run", ranked, "--strategy", "cpu", "--tpu", "grpc://h:1"),
              "--tpu grpc://h:1 is only used with --strategy tpu"),
-            (("tune", "--run", run, "--sweep", "probe", "--budget", "2"),
+            (("tune", "--run", ranked, "--sweep", "probe", "--budget", "2"),
              "the probe sweep runs 4 trials per module; budget 2 cannot hold one module's 4 "
              "trials")):
         code, out, err = in_process(*argv)

@@ -80,9 +80,9 @@ def test_a_missing_run_is_said_before_the_budget_of_its_sweep(tmp_path):
     """`tune --run MISSING --budget 1` (no --sweep: the run's) was told the default sweep's
     budget, "run `hubensemble tune --run /abs/MISSING --sweep default --budget 4`", a command
     on a folder that holds no run, whose sweep could not be known; run_tune(MISSING,
-    budget=1) the same call. The folder is said first, before TensorFlow. A --budget its
-    typed --sweep cannot hold stays a usage error, said before it (test_cli). Fails before:
-    the budget's refusal."""
+    budget=1) the same call. The folder is said first, before TensorFlow, also before a
+    --budget its typed --sweep cannot hold (test_cli -k missing_run_folder_is_said_before).
+    Fails before: the budget's refusal."""
     from hubensemble.errors import RunError
     from hubensemble.tune import run_tune
     from test_cli import each_in_one_process
