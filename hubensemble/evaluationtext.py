@@ -145,7 +145,7 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
 
 def _way_on(result: dict) -> str:
     """". To compare with the best single member, run `hubensemble export --run RUN`,
-    then run this evaluate command again" (from Python: "call export_ensemble(run_dir='RUN'),
+    then run this evaluate command again" (from Python: "call export_ensemble(run_dir=RUN),
     then call evaluate_model() again"), in the caller's words (`lockwords.command_words`),
     when the result's "best_single_way" is `evaluate.EXPORT_AGAIN`; else "". The run is the
     one the export's metadata names (RUN when it names none, or the export is gone), with --out
@@ -154,20 +154,12 @@ def _way_on(result: dict) -> str:
     gives its run's (report/sections.py)."""
     if result.get("best_single_way") != EXPORT_AGAIN:
         return ""
-    from hubensemble.formats import read_export_metadata
-    from hubensemble.lockwords import call_verb, command_words, on_command_line
-    from hubensemble.rundir import Run
-    from hubensemble.text import shell
+    from hubensemble.formats import export_command, read_export_metadata
+    from hubensemble.lockwords import call_verb, on_command_line
 
     model = result.get("model")
-    run = read_export_metadata(model, strict=False).get("run") if model else None
-    run = run.get("path") if isinstance(run, dict) else None
-    if run:
-        export = Run(run).export_words(model)
-    else:
-        out = (f" --out {shell(model)}", f", out_dir={model!r}") if model else ("", "")
-        export = command_words("export", flags="--run RUN" + out[0],
-                               keywords="run_dir='RUN'" + out[1])
+    # The export's own command (formats.export_command): its run, --out unless RUN/export.
+    export = export_command(read_export_metadata(model, strict=False) if model else {}, model)
     again = "this evaluate command" if on_command_line() else "evaluate_model()"
     return (f". To compare with the best single member, {call_verb()} {export}, then "
             f"{call_verb()} {again} again")

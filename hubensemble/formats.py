@@ -18,7 +18,8 @@ from hubensemble.fileio import (atomic_write_json, check_dir_target, check_file_
 from hubensemble.lockwords import command_words, option_word
 from hubensemble.sweeps import UNTUNED_BY_KERAS_TUNER, sweep_parts
 from hubensemble.tempnames import NAME_MAX
-from hubensemble.text import absolute, counted, escaped, relative_hint, shell, shown_time
+from hubensemble.text import (absolute, counted, escaped, relative_hint, shell, shell_word,
+                              shown_time)
 
 # --- the run directory (hubensemble.rundir.Run spells the paths) -----------------------------
 RUN_FILE = "run.json"
@@ -122,19 +123,39 @@ def _export_again(model_dir) -> str:
     """The export command that writes export `model_dir` again when its metadata, which names
     its run, cannot be read: RUN a placeholder, --out the folder; in the caller's words
     (`lockwords`)."""
-    return command_words("export", flags=f"--run RUN --out {shell(model_dir)}",
-                         keywords=f"run_dir=RUN, out_dir={absolute(model_dir)!r}")
+    return export_command({}, model_dir)
 
 
-def export_command(meta) -> str:
-    """The command that exports again the run export metadata `meta` (a dict; anything else
-    is none) names ("run": {"path"}), in the caller's words (`lockwords.command_words`);
-    with a RUN placeholder when it names none. Refusals said "export it again" naming no run,
-    or `hubensemble export --run RUN` though the metadata named it."""
+def exported_run(meta) -> str | None:
+    """The run folder (str, as recorded) that export metadata `meta` (a dict; anything else
+    is none) names ("run": {"path"}), or None: the one reader of it (export/tflite.py read it
+    by hand, taking a path edited into no string)."""
     run = meta.get("run") if isinstance(meta, dict) else None
     run = run.get("path") if isinstance(run, dict) else None
-    return (command_words("export", run) if run else
-            command_words("export", flags="--run RUN", keywords="run_dir=RUN"))
+    return run if isinstance(run, str) and run else None
+
+
+def export_command(meta, model_dir=None, *, flags: str = "", keywords: str = "") -> str:
+    """The command that writes export `model_dir` again (None: the run's default folder),
+    whose metadata is `meta` (a dict; anything else is none), in the caller's words
+    (`lockwords.command_words`), then `flags` / `keywords` (e.g. "--format tflite"): its run
+    (`exported_run`; a RUN placeholder when it names none), its student's module
+    (--student MODULE, "student" of a student export) and --out the folder unless it is the
+    run's own (RUN/export, RUN/export-student). Refusals said "export it again" naming no
+    run, `hubensemble export --run RUN` though the metadata named it, or for an export
+    written with --out DIR `hubensemble export --run R`, which writes R/export and leaves
+    DIR as it was."""
+    run = exported_run(meta)
+    student = meta.get("student") if isinstance(meta, dict) else None
+    student = student.get("module") if isinstance(student, dict) else None
+    student = student if isinstance(student, str) and student else None
+    own = run and os.path.join(run, STUDENT_EXPORT_DIR if student else EXPORT_DIR)
+    out = model_dir is not None and (not own or absolute(model_dir) != absolute(own))
+    return command_words("export", run, flags=" ".join(filter(None, (
+        "" if run else "--run RUN", f"--student {shell_word(student)}" if student else "",
+        f"--out {shell(model_dir)}" if out else "", flags))), keywords=", ".join(filter(None, (
+            "" if run else "run_dir=RUN", f"student={student!r}" if student else "",
+            f"out_dir={absolute(model_dir)!r}" if out else "", keywords))))
 
 
 #: What `evaluate` takes as its model (docs/export.md, "What evaluate takes"): a
@@ -152,7 +173,7 @@ def model_way_on(model_dir, meta: dict) -> str:
     with serving_default as EVALUATE_TAKES says. evaluate said only "the signature returns
     ['output_0'], not 'probabilities'", naming no folder and no way on (a new-user check)."""
     if meta:
-        return f"export it again with {export_command(meta)}"
+        return f"export it again with {export_command(meta, model_dir)}"
     export = command_words("export", flags="--run RUN", keywords="run_dir=RUN")
     return (f"{model_dir} is not an export of hubensemble (no assets/hubensemble.json): pass "
             f"the folder {export} writes (RUN/export by default); evaluate takes another "

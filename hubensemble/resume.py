@@ -351,7 +351,7 @@ def _add_sweep_way(run, recorded: dict, options) -> str:
         keywords=", ".join(filter(None, (f"sweep={new!r}", option_keywords(given, rest)))))
     flags, keywords = ensemble_options(run.path)
     ensemble = command_words("ensemble", run.path, flags=flags, keywords=keywords)
-    export = command_words("export", run.path)
+    export = run.export_words()
     text = (f"; or, to keep its ranking and its {old} candidates and add the {new} sweep's "
             f"beside them, run {tune}, then {ensemble} and {export} (the ensemble selects "
             "from every sweep's candidates)")
@@ -374,7 +374,7 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
     the later stages' results there with the commands that go on from them."""
     from hubensemble.rank import load_ranking
     from hubensemble.rank.reuse import ranking_changes
-    from hubensemble.sweepwords import sweep_command
+    from hubensemble.sweepwords import ensemble_words, sweep_command
     from hubensemble.terminal import say
 
     later = _later_results(run)
@@ -386,8 +386,8 @@ def _go_on_from_rank(run, fingerprints, keys, options, *, specs, cache_dir, prog
             f"({', '.join(later)}): fit goes on from a ranking alone, not from a sweep or "
             f"ensemble it did not run. Go on with the "
             f"{option_word('stage commands', 'stage functions')} "
-            f"({sweep_command(run.path)}, then {command_words('ensemble')} and "
-            f"{command_words('export')}), "
+            f"({sweep_command(run.path)}, then {ensemble_words(run.path)} and "
+            f"{run.export_words()}), "
             f"{_new_or_restart('to discard them')}")
     ranking = load_ranking(run.path)
     if ranking.data_fingerprint != fingerprints["data"]:

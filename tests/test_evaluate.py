@@ -473,7 +473,7 @@ def test_evaluate_model_refuses_wrong_inputs(export_dir, tmp_path):
         ev.evaluate_model(renamed, task, progress=False)
     assert str(e.value) == (f"{renamed} has no serving_default signature (it has 'serve, v2', "
                             f"'serve_members'); export it again with "
-                            "export_ensemble(run_dir=RUN)"), e.value
+                            f"export_ensemble(run_dir=RUN, out_dir={str(renamed)!r})"), e.value
     # predict's refusal of an export without serve_bytes (this test's exports have none)
     # lists them by the same rule.
     from PIL import Image
@@ -1835,10 +1835,10 @@ def test_a_model_of_another_output_shape_is_refused_with_the_way_on(tmp_path, ki
     "the model returns probabilities of shape (12, 4); its metadata names 3 classes" (or
     of serve_members "…; export it again", or "the signature returns […]"), naming no model,
     no command and no run. Each names the model's signature and ends in the way on: the
-    command that exports its run again (its metadata names the run), in the caller's words;
-    a model without metadata, of another class count than the data's, is told to be
-    evaluated on the data it was trained for (its classes are matched by position). Fails
-    before: no way on."""
+    command that exports its run again (its metadata names the run) to this folder (--out,
+    as it is not RUN/export), in the caller's words; a model without metadata, of another
+    class count than the data's, is told to be evaluated on the data it was trained for
+    (its classes are matched by position). Fails before: no way on; then no --out."""
     from hubensemble.lockwords import command_line
 
     model = build_shaped_model(tmp_path / "export", kind)
@@ -1849,12 +1849,14 @@ def test_a_model_of_another_output_shape_is_refused_with_the_way_on(tmp_path, ki
                 test=Split(images=images, labels=np.arange(12) % 3))
     with command_line(), pytest.raises(RunError) as typed:
         ev.evaluate_model(model, task, corruptions=False, progress=False)
+    # The export is beside RUN, not RUN/export: the command writes it there (`export --run
+    # RUN` alone wrote RUN/export and left this one as it was).
     assert str(typed.value) == (f"{model}'s {said}export it again with `hubensemble export "
-                                f"--run {run}`"), typed.value
+                                f"--run {run} --out {model}`"), typed.value
     with pytest.raises(RunError) as python:
         ev.evaluate_model(model, task, corruptions=False, progress=False)
     assert str(python.value).endswith(f"; export it again with export_ensemble(run_dir="
-                                      f"{str(run)!r})"), python.value
+                                      f"{str(run)!r}, out_dir={str(model)!r})"), python.value
     if kind != "wide":
         return
     # No metadata: the classes are the data's, by position; the data to give is named.

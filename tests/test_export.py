@@ -1489,7 +1489,8 @@ def test_predict_refuses_metadata_that_counts_other_classes(exported, image_file
                            + ", but the model outputs 10 probabilities") as e:
             predict(copy, image_files[:1], top=10)
         assert str(e.value).endswith("; export it again with export_ensemble(run_dir="
-                                     f"{os.path.abspath(run_dir)!r})"), e.value
+                                     f"{os.path.abspath(run_dir)!r}, out_dir="
+                                     f"{str(copy)!r})"), e.value
 
 
 def test_predict_lines_up_class_names_in_any_script():
@@ -1669,7 +1670,8 @@ def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp
     # With the command exporting the run its metadata names (it named none).
     run = read_json(broken / "assets" / "hubensemble.json")["run"]["path"]
     with pytest.raises(HubensembleError, match=re.escape(
-            f"; export it again with export_ensemble(run_dir={run!r})") + "$"):
+            f"; export it again with export_ensemble(run_dir={run!r}, "
+            f"out_dir={str(broken)!r})") + "$"):
         predict(broken, image_files)
 
 

@@ -668,8 +668,8 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
             f"{out} holds results of stage commands run outside `fit` (candidates, cost.json, "
             "ensemble.json, export): fit goes on from a ranking alone, not from a sweep or "
             "ensemble it did not run. Go on with the stage functions (run_tune(run_dir="
-            f"{str(out)!r}, sweep='default', profile='quick'), then run_ensemble() and "
-            "export_ensemble())")):
+            f"{str(out)!r}, sweep='default', profile='quick'), then run_ensemble(run_dir="
+            f"{str(out)!r}) and export_ensemble(run_dir={str(out)!r}))")):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
 
 

@@ -39,18 +39,19 @@ def test_an_export_that_does_not_load_is_told_the_command_naming_its_run(tmp_pat
     assert code != 0 and out == "", out
     assert f"{model} could not be loaded as a SavedModel (" in err, err
     assert err.rstrip().endswith(f"; export it again with `hubensemble export --run "
-                                 f"'{run}'`"), err
+                                 f"'{run}' --out {model}`"), err
     with pytest.raises(RunError) as e:
         predict(model, [image], progress=False)
     assert str(e.value).endswith(f"; export it again with export_ensemble(run_dir="
-                                 f"{str(run)!r})"), e.value
+                                 f"{str(run)!r}, out_dir={str(model)!r})"), e.value
     # Its saved_model.pb gone: refused before TensorFlow, with the same command (it said
     # "pass the folder `hubensemble export` wrote", which it is).
     (model / "saved_model.pb").rename(tmp_path / "kept.pb")
     code, out, err = in_process("predict", "--model", model, image)
     assert code != 0 and out == "", out
     assert err.rstrip().endswith(f"{model} is not a SavedModel folder (no saved_model.pb); "
-                                 f"export it again with `hubensemble export --run '{run}'`"), err
+                                 f"export it again with `hubensemble export --run '{run}' "
+                                 f"--out {model}`"), err
     (tmp_path / "kept.pb").rename(model / "saved_model.pb")
     with open(metadata_path(model), "w") as f:
         f.write('{"class_names": ["a"')
@@ -256,4 +257,5 @@ def test_an_export_without_serve_bytes_is_told_the_command_naming_its_run(tmp_pa
     with pytest.raises(HubensembleError) as e:
         predict(model, [image], progress=False)
     assert str(e.value) == (f"{model} has no serve_bytes signature (it has serving_default); "
-                            f"export it again with export_ensemble(run_dir={str(run)!r})")
+                            f"export it again with export_ensemble(run_dir={str(run)!r}, "
+                            f"out_dir={str(model)!r})")

@@ -1352,7 +1352,8 @@ def test_a_refused_modules_ops_are_named_whole_and_its_members_together(module_f
         "refuses it: ops without a TFLite built-in: Erfinv. No TFLite model was written; the "
         "SavedModel written before this step is kept: serve it, or for a TFLite model leave "
         "erfinv out of the ensemble: remove their candidate folders in RUN/candidates, then "
-        "run_ensemble(run_dir=RUN) and export again"), caught.value
+        "run_ensemble(run_dir=RUN) and export_ensemble(run_dir=RUN, out_dir="
+        f"{str(tmp_path / 'served')!r}, export_format='tflite')"), caught.value
 
 
 def _served_run(run, trials):

@@ -241,14 +241,14 @@ def tflite_way_on(modules: Sequence[str], quantize: str, out_dir=None) -> str:
     module and export it. Without a readable metadata or run (a Python caller of
     write_tflite), the words name RUN. Reads files only."""
     from hubensemble import candidate
-    from hubensemble.formats import read_export_metadata
+    from hubensemble.formats import export_command, exported_run, read_export_metadata
     from hubensemble.lockwords import command_words, on_command_line
     from hubensemble.rundir import Run
     from hubensemble.text import shell, shell_word
 
     saved = out_dir and absolute(os.fspath(out_dir)).removesuffix("-tflite")
     meta = read_export_metadata(saved, strict=False) if saved else {}
-    run = (meta.get("run") or {}).get("path") if isinstance(meta.get("run"), dict) else None
+    run = exported_run(meta)
     serve = (f" (`hubensemble predict --model {shell(saved)} IMAGE…`, or TF Serving)"
              if saved and on_command_line() else "")
     flags = "--format tflite" + (f" --quantize {quantize}" if quantize != "none" else "")
@@ -258,7 +258,7 @@ def tflite_way_on(modules: Sequence[str], quantize: str, out_dir=None) -> str:
         return (f"{serve}, or for a TFLite model leave {', '.join(modules)} out of the "
                 "ensemble: remove their candidate folders in RUN/candidates, then "
                 f"{command_words('ensemble', flags='--run RUN', keywords='run_dir=RUN')} and "
-                "export again")
+                f"{export_command({}, saved, flags=flags, keywords=keywords)}")
     student = meta.get("student") if isinstance(meta.get("student"), dict) else None
     if student:
         again = Run(run).export_words(saved, flags=f"--student MODULE {flags}",

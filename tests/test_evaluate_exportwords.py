@@ -1,0 +1,102 @@
+"""The command a refusal of an export gives to write that export again (formats.export_command,
+its one owner): its run, --out its folder unless it is the run's own, --student for a student
+export; and the ways on that name the export command of a run (resume, TFLite, distill), each
+naming the run and its folder. Files only."""
+import json
+
+import pytest
+
+from evaluatefakes import fake_export
+from hubensemble.errors import RunError
+from hubensemble.text import shell
+
+
+def _metadata(model, **fields):
+    meta = json.loads((model / "assets" / "hubensemble.json").read_text())
+    (model / "assets" / "hubensemble.json").write_text(json.dumps({**meta, **fields}))
+    return model
+
+
+def test_the_export_command_names_the_folder_unless_it_is_the_runs_own(tmp_path):
+    """An export written with `export --out DIR` that cannot be used was told `hubensemble
+    export --run R`, which writes R/export and leaves DIR as it was. The command names DIR
+    (--out, out_dir=) unless it is R/export (R/export-student for a student export, with its
+    --student MODULE); with no run named, RUN and the folder. Fails before: no --out."""
+    from hubensemble.formats import check_saved_model_folder, export_command
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "my run"
+    ensemble = {"run": {"path": str(run)}}
+    student = {**ensemble, "student": {"module": "small"}}
+    served = tmp_path / "served"
+    with command_line():
+        assert export_command(ensemble, run / "export") == (
+            f"`hubensemble export --run {shell(run)}`")
+        assert export_command(ensemble, served) == (
+            f"`hubensemble export --run {shell(run)} --out {served}`")
+        assert export_command(student, run / "export-student") == (
+            f"`hubensemble export --run {shell(run)} --student small`")
+        assert export_command(student, served, flags="--format tflite") == (
+            f"`hubensemble export --run {shell(run)} --student small --out {served} "
+            "--format tflite`")
+        for unnamed in ({}, {"run": {"path": ["x"]}}, {"run": str(run)}):
+            assert export_command(unnamed, served) == (
+                f"`hubensemble export --run RUN --out {served}`")
+    assert export_command(ensemble, served) == (
+        f"export_ensemble(run_dir={str(run)!r}, out_dir={str(served)!r})")
+    assert export_command(student, run / "export-student") == (
+        f"export_ensemble(run_dir={str(run)!r}, student='small')")
+    # A refusal on the way: an export outside its run, its saved_model.pb gone.
+    model = _metadata(fake_export(served), run={"path": str(run)})
+    (model / "saved_model.pb").unlink()
+    with command_line(), pytest.raises(RunError) as refused:
+        check_saved_model_folder(model)
+    assert str(refused.value) == (
+        f"{model} is not a SavedModel folder (no saved_model.pb); export it again with "
+        f"`hubensemble export --run {shell(run)} --out {served}`"), refused.value
+
+
+def test_the_tflite_way_on_reads_the_run_as_the_export_command_does(tmp_path):
+    """tflite_way_on read the run out of the export metadata by hand: a run path edited into
+    a list raised TypeError from os.path.isdir, and without a run it said "and export
+    again", naming no command. It reads it by `formats.exported_run` and gives the export
+    command with RUN and the folder. Fails before: TypeError."""
+    from hubensemble.export.tflite import tflite_way_on
+
+    served = _metadata(fake_export(tmp_path / "served"), run={"path": ["x"]})
+    said = tflite_way_on(["erfinv"], "none", tmp_path / "served-tflite")
+    assert said.endswith(
+        "remove their candidate folders in RUN/candidates, then run_ensemble(run_dir=RUN) "
+        f"and export_ensemble(run_dir=RUN, out_dir={str(served)!r}, "
+        "export_format='tflite')"), said
+
+
+def test_fits_way_on_from_stage_commands_results_names_the_run_in_each_command(tmp_path):
+    """fit on a folder holding stage commands' results told `hubensemble ensemble` and
+    `hubensemble export` without the run (resume._go_on_from_rank), beside a tune command
+    naming it. Each names it now (ensemble with the run's ensemble settings). Fails before:
+    run_ensemble() and export_ensemble()."""
+    from hubensemble.lockwords import command_line
+    from hubensemble.resume import _go_on_from_rank
+    from hubensemble.rundir import Run
+
+    folder = tmp_path / "my run"
+    folder.mkdir()
+    (folder / "ensemble.json").write_text(json.dumps({"members": []}))
+    run = Run(folder)
+    for caller, ensemble, export in (
+            (command_line, f"`hubensemble ensemble --run {shell(folder)}`",
+             f"`hubensemble export --run {shell(folder)}`"),
+            (None, f"run_ensemble(run_dir={str(folder)!r})",
+             f"export_ensemble(run_dir={str(folder)!r})")):
+        with (caller() if caller else _nothing()), pytest.raises(RunError) as refused:
+            _go_on_from_rank(run, {}, {}, None, specs=None, cache_dir=None, progress=False)
+        assert f", then {ensemble} and {export}), " in str(refused.value), refused.value
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
