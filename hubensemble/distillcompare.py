@@ -203,8 +203,8 @@ def retrained_test(loaded, export_dir, task, *, run_dir, batch_size: int = 64,
     int [N], "ensemble" float32 [N, C] (`serve_members`' "probabilities", else
     serving_default's), "members" float32 [N, M, C] or None, "trials" (the metadata's
     members, in that order), "members_missing" (why the members cannot be run one by one,
-    or None), "recorded" (metadata metrics.test when export measured it on the retrained
-    members, else None)}.
+    ending in `_export_again`'s command; or None), "recorded" (metadata metrics.test when
+    export measured it on the retrained members, else None)}.
 
     Raises RunError, ending in the command that exports the run (`run_dir`) again
     (`_export_again`: with --retrain-full as it was), when the serving_default signature of
@@ -247,7 +247,7 @@ def retrained_test(loaded, export_dir, task, *, run_dir, batch_size: int = 64,
                              "signature", way=f"; {way}")
     else:
         missing = (f"the export has no {MEMBERS_SIGNATURE} signature, so its members cannot "
-                   "be run one by one (export it again with this hubensemble)")
+                   f"be run one by one ({way})")
     labels = np.asarray(data.labels, np.int64)
     ensemble = np.zeros((len(labels), n_classes), np.float32)
     members = None if call is None else np.zeros((len(labels), len(trials), n_classes),

@@ -1,9 +1,10 @@
 """The command a refusal of an export gives to write that export again (formats.export_command,
 its one owner): its run, --out its folder unless it is the run's own, --student for a student
 export; and the ways on that name the export command of a run (resume, TFLite, distill), each
-naming the run and its folder. Files only."""
+naming the run and its folder. Files only but the distill case (a tiny SavedModel)."""
 import json
 
+import numpy as np
 import pytest
 
 from evaluatefakes import fake_export
@@ -100,3 +101,45 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_a_retrained_teacher_without_serve_members_gives_the_command_in_distill_json(tmp_path):
+    """distill of a retrained teacher export without serve_members stored "… cannot be run
+    one by one (export it again with this hubensemble)" in distill.json's members_missing
+    and gap_note, naming no command. It names the command that exports the run again as
+    the teacher was (--retrain-full; --out its folder, not RUN/export). Fails before: no
+    command."""
+    import tensorflow as tf
+
+    from hubensemble.data import Split, Task
+    from hubensemble.distillcompare import retrained_test
+    from hubensemble.lockwords import command_line
+
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="images")
+
+    @tf.function(input_signature=[spec])
+    def serving_default(images):  # [N, 3] of the images' mean colour
+        return {"probabilities": tf.nn.softmax(tf.reduce_mean(images, axis=[1, 2]))}
+
+    root = tf.train.Checkpoint()
+    root.serving_default = serving_default
+    export = tmp_path / "teacher"
+    tf.saved_model.save(root, str(export), signatures={
+        "serving_default": serving_default.get_concrete_function()})
+    run = tmp_path / "RUN"
+    (export / "assets").mkdir(exist_ok=True)
+    (export / "assets" / "hubensemble.json").write_text(json.dumps({
+        "format": "hubensemble-export", "class_names": ["a", "b", "c"], "num_classes": 3,
+        "retrain_full": True, "run": {"path": str(run)},
+        "members": [{"trial": "t0", "module": "m", "weight": 1.0}]}))
+    images = (np.random.default_rng(0).random((6, 4, 4, 3)) * 255).astype(np.uint8)
+    task = Task(name="toy", source="test", class_names=["a", "b", "c"],
+                train=Split(images=images, labels=np.arange(6) % 3),
+                test=Split(images=images, labels=np.arange(6) % 3))
+    with command_line():
+        result = retrained_test(tf.saved_model.load(str(export)), export, task, run_dir=run)
+    assert result["members"] is None
+    assert result["members_missing"] == (
+        "the export has no serve_members signature, so its members cannot be run one by one "
+        f"(export the run again with `hubensemble export --run {shell(run)} --out "
+        f"{shell(export)} --retrain-full`)"), result["members_missing"]
