@@ -93,7 +93,7 @@ def test_training_flag_reaches_the_module(module_factory):
 def test_regularization_losses_are_added_while_training(module_factory):
     path = module_factory("l2", l2=0.5)
     layer = HubLayer(path, trainable=True)
-    assert len(layer._reg_losses) == 1
+    assert len(layer.module_regularization_losses) == 1
     kernel = next(v for v in layer._module.variables if "kernel" in v.name)
     expected = 0.5 * float(tf.reduce_sum(tf.square(kernel)))
     with tf.GradientTape():
@@ -1205,6 +1205,35 @@ def test_a_written_model_keeps_the_variables_of_hub_layers_nested_anywhere(tmp_p
     assert len(held) == 2 and {tuple(v.shape) for v in written.variables} == {(3, 3, 3, 5)}
 
 
+class _Backbone(keras.layers.Layer):
+    """A user's own layer holding a HubLayer as an attribute (no Model, no `layers`)."""
+
+    def __init__(self, hub_layer, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = hub_layer
+
+    def call(self, x, training=None):
+        return self.backbone(x, training=training)
+
+
+def test_a_written_model_keeps_the_losses_of_a_hub_layer_in_a_users_own_layer(module_factory,
+                                                                              tmp_path):
+    """write_hub_module walked models' `layers` only: a HubLayer a user's own layer holds
+    (`self.backbone = HubLayer(...)`) lost its module's regularisation loss in the module
+    written. Now it equals the model's own while training, and the L2 sum of the kernel."""
+    layer = HubLayer(module_factory("l2", l2=0.5), trainable=True)
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, keras.layers.Dense(2)(_Backbone(layer)(inp)))
+    kernel = next(v for v in layer.runtime.variables if "kernel" in v.name)
+    want = 0.5 * float(tf.reduce_sum(tf.square(kernel)))  # by hand, from the kernel
+    with tf.GradientTape():
+        model(X01[:2], training=True)
+    np.testing.assert_allclose([float(v) for v in model.losses], [want], rtol=1e-6)
+    written = tf.saved_model.load(write_hub_module(model, str(tmp_path / "written")))
+    np.testing.assert_allclose([float(fn()) for fn in written.regularization_losses], [want],
+                               rtol=1e-6)
+
+
 # --- the module runtime: one call convention for rank, HubLayer and the export -------------------
 
 X01 = X / X.max()  # the runtime's contract: float images in [0, 1]
@@ -1525,7 +1554,8 @@ def test_no_import_cycle_in_the_package():
     # alone), whose path words its refusal of a folder that is no module uses.
     assert graph["hubensemble.hub.writer"] <= {"hubensemble.errors", "hubensemble.fileio",
                                                "hubensemble.inputsize", "hubensemble.refused",
-                                               "hubensemble.text"}
+                                               "hubensemble.text", "hubensemble.hub.sublayers"}
+    assert not graph["hubensemble.hub.sublayers"]  # the walk of a model's layers: Keras only
     assert graph["hubensemble.text"] <= {"hubensemble.refused"}
     # inputsize reads a meant size as the catalogue does (sizemeant: imports nothing of ours).
     assert graph["hubensemble.inputsize"] <= {"hubensemble.refused", "hubensemble.sizemeant"}

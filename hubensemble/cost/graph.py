@@ -163,15 +163,13 @@ def count_params(model) -> int:
     return total
 
 
-def _hub_layers(layer):
-    """The HubLayers in a Keras layer or model (itself included), depth first."""
+def _hub_layers(layer) -> list:
+    """The HubLayers in a Keras layer or model (itself included), in a model or in a user's
+    own layer (`hub.sublayers.layers_within`)."""
     from hubensemble.hub.layer import HubLayer
+    from hubensemble.hub.sublayers import layers_within
 
-    if isinstance(layer, HubLayer):
-        yield layer
-        return
-    for sub in getattr(layer, "layers", None) or ():
-        yield from _hub_layers(sub)
+    return [sub for sub in layers_within(layer) if isinstance(sub, HubLayer)]
 
 
 def time_calls(call: Callable[[], object], *, min_repeats: int = 5, max_repeats: int = 50,

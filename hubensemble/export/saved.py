@@ -19,6 +19,7 @@ from hubensemble.export.shared import (backbone_groups, check_groups, first_of, 
                                        shared_record)
 from hubensemble.export.warmup import run_warmup, warmup_requests, write_warmup
 from hubensemble.fileio import atomic_write_json
+from hubensemble.hub.sublayers import layers_within
 from hubensemble.hub.writer import tf_variable, unique
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
                                  MEMBERS_SIGNATURE, SERVING_SIGNATURE, WARMUP_FILE,
@@ -170,10 +171,10 @@ class EnsembleModule:
 
     def _layers(self) -> list:
         """Every layer the members run, each once (a shared backbone once, not the copies
-        of the members that run it on another's)."""
+        of the members that run it on another's), a user's own layer's too (`layers_within`)."""
         seen, out = set(), []
         for member in self.layer.members:
-            for layer in _all_layers(member):
+            for layer in layers_within(member):
                 if id(layer) not in seen:
                     seen.add(id(layer))
                     out.append(layer)
@@ -514,15 +515,6 @@ def serve_bytes_metadata() -> dict:
                    "InvalidArgumentError with the reason; `hubensemble predict` decodes "
                    "TIFF and other formats Pillow reads and sends them as PNG",
     }
-
-
-def _all_layers(model):
-    stack, out = list(getattr(model, "layers", [])), []
-    while stack:
-        layer = stack.pop(0)
-        out.append(layer)
-        stack.extend(getattr(layer, "layers", []))
-    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ Sub-modules, one concern each:
   embedding cache (`module_warning`, `captured`);
 * `writer` — `write_hub_module` (a leaf module: imports nothing of hubensemble but `fileio`,
   for its temp folder and its stop-safe swap);
+* `sublayers` — every Keras layer a model or a user's own layer holds (`layers_within`: how
+  the writer, the export and the cost stage find HubLayers; a leaf);
 * `tfhub` — tensorflow_hub imported without setuptools' ``pkg_resources`` (a leaf module).
 """
 

@@ -1,7 +1,8 @@
 """Writes a Keras 3 model as a TF Hub reusable SavedModel (a leaf of the import graph: nothing of
-hubensemble but `fileio`'s temp folders and swap and the leaves that check its arguments
-(`inputsize`, `refused`), so the zoo that writes modules and hub that reads them never import
-each other through it; tests/test_hub.py's no_import_cycle)."""
+hubensemble but `fileio`'s temp folders and swap, the leaves that check its arguments
+(`inputsize`, `refused`) and the walk of a model's layers (`hub.sublayers`), so the zoo that
+writes modules and hub that reads them never import each other through it;
+tests/test_hub.py's no_import_cycle)."""
 
 import json
 import os
@@ -11,6 +12,7 @@ import keras
 import tensorflow as tf
 
 from hubensemble.errors import checks_keywords
+from hubensemble.hub.sublayers import layers_within
 from hubensemble.inputsize import checked_input_size
 from hubensemble.refused import described, typed
 
@@ -28,7 +30,8 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     ``(h, w)`` is ``input_size`` (default: any size). The module also has ``variables``,
     ``trainable_variables`` and ``regularization_losses`` (one argument-less function per
     regularised weight of the model, and one per loss of each HubLayer's module in it,
-    `HubLayer.module_regularization_losses`, reached through the models' ``layers``) — the
+    `HubLayer.module_regularization_losses`, wherever it sits: in a model or in a user's own
+    layer, `hub.sublayers.layers_within`) — the
     reusable SavedModel API
     (https://www.tensorflow.org/hub/reusable_saved_models). ``metadata`` (a JSON-able dict) is
     stored as ``assets/hubensemble_module.json``; its keys named like catalogue fields
@@ -170,23 +173,10 @@ def _regularization_fns(model):
            if getattr(v, "regularizer", None) is not None]
     # And a HubLayer's module's own (its weights carry none): lost before, as the export
     # keeps them. HubLayer is known by its attribute: this module imports no hub.layer.
-    for layer in _layers(model):
+    # Wherever it sits: in a model or in a user's own layer (`layers_within`).
+    for layer in layers_within(model):
         fns += [_loss_fn(fn) for fn in getattr(layer, "module_regularization_losses", ())]
     return fns
-
-
-def _layers(model) -> list:
-    """`model` and every layer in it, each once, breadth first, through each model's public
-    `layers` (Keras lists no public sub-layers of a layer that is no model: a layer a user's
-    own layer holds is not reached)."""
-    out, seen, queue = [], set(), [model]
-    while queue:
-        layer = queue.pop(0)
-        if id(layer) not in seen:
-            seen.add(id(layer))
-            out.append(layer)
-            queue.extend(getattr(layer, "layers", None) or ())
-    return out
 
 
 def _regularization_fn(reg, var):

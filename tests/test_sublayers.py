@@ -1,0 +1,90 @@
+"""The walk of a model's layers (`hub.sublayers.layers_within`): a HubLayer a user's own layer
+holds is found by the export's regularisation losses and variables and by the cost's params."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from hubensemble.cost import graph
+from hubensemble.export.saved import EnsembleModule, ExportMember
+from hubensemble.hub import HubLayer
+from hubensemble.hub.sublayers import layers_within
+
+X01 = np.random.default_rng(0).random((4, 16, 16, 3), dtype=np.float32)
+
+
+class Holder(keras.layers.Layer):
+    """A user's own layer (no Model, no `layers`) holding layers as an attribute, in a list
+    and in a dict."""
+
+    def __init__(self, backbone, extra=(), named=None, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.extra = list(extra)
+        self.named = dict(named or {})
+
+    def call(self, x, training=None):
+        outs = [self.backbone(x, training=training)]
+        outs += [layer(x) for layer in self.extra + list(self.named.values())]
+        return keras.ops.concatenate(outs, axis=-1)
+
+
+def signature_only_module(path, seed):
+    """A tf.Module saved with only a signature: its variables are captured, not exposed."""
+    module = tf.Module()
+    module.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 5], [seed, 0]))
+    module.__call__ = tf.function(
+        lambda x: tf.reduce_mean(tf.nn.conv2d(x, module.kernel, 1, "SAME"), [1, 2]),
+        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    tf.saved_model.save(module, str(path))
+    return str(path)
+
+
+def classifier_on(holder, classes=2):
+    inp = keras.Input((None, None, 3))
+    return keras.Model(inp, keras.layers.Dense(classes, activation="softmax")(holder(inp)))
+
+
+def test_every_layer_a_users_layer_holds_is_found_once():
+    pool = keras.layers.GlobalAveragePooling2D()
+    a, b = keras.layers.GlobalMaxPooling2D(), keras.layers.GlobalAveragePooling2D()
+    holder = Holder(pool, extra=[a, a], named={"b": b})
+    model = classifier_on(holder)
+    found = layers_within(model)
+    assert found[0] is model
+    assert [id(x) for x in found].count(id(a)) == 1
+    assert {id(x) for x in (holder, pool, a, b)} <= {id(x) for x in found}
+    assert layers_within("no layer") == []
+
+
+def test_the_export_keeps_a_users_layers_hub_layer_losses_and_variables(module_factory,
+                                                                        tmp_path):
+    """EnsembleModule walked models' `layers` only: the module regularisation loss and the
+    captured variables of a HubLayer a user's own layer holds were left out of the export.
+    Its losses equal the model's while training and the L2 sum of the kernel by hand."""
+    l2 = HubLayer(module_factory("l2", l2=0.5), trainable=True)
+    captured = HubLayer(signature_only_module(tmp_path / "sig", 1))
+    model = classifier_on(Holder(keras.Sequential([l2]), extra=[captured]))
+    kernel = next(v for v in l2.runtime.variables if "kernel" in v.name)
+    want = 0.5 * float(tf.reduce_sum(tf.square(kernel)))
+    with tf.GradientTape():
+        model(X01, training=True)
+    np.testing.assert_allclose([float(v) for v in model.losses], [want], rtol=1e-6)
+    module = EnsembleModule([ExportMember(model, size=16, weight=1.0)], ["a", "b"])
+    np.testing.assert_allclose([float(fn()) for fn in module.regularization_losses()], [want],
+                               rtol=1e-6)
+    kept = {id(v) for v in module.variables()}
+    assert {id(v) for v in captured.captured_module_variables} <= kept
+    assert len(captured.captured_module_variables) == 1
+
+
+def test_the_params_count_a_users_layers_hub_layers_captured_variables(tmp_path):
+    """count_params found HubLayers through models' `layers` only: a signature-only module's
+    variables held by a user's own layer were not counted."""
+    captured = HubLayer(signature_only_module(tmp_path / "sig", 2))
+    model = classifier_on(Holder(captured))
+    model(X01[:1])
+    head = model.layers[-1]
+    assert graph.count_params(model) == 3 * 3 * 3 * 5 + (5 * 2 + 2) == (
+        sum(int(np.prod(v.shape)) for v in captured.captured_module_variables)
+        + sum(int(np.prod(v.shape)) for v in head.weights))
