@@ -347,13 +347,13 @@ def check_headers(image_bytes: tf.Tensor) -> tf.Tensor:
     def refuse():
         first = tf.where(tf.logical_not(ok))[0, 0]
         reason = header_refusal(image_bytes[first])
-        said = tf.cond(
+        said = tf.where(  # not a cond: its two branch functions for a regex
             n > 1,
-            lambda: tf.strings.regex_replace(
+            tf.strings.regex_replace(
                 reason, r"^([^:]*): ",
                 tf.strings.join([r"\1: image_bytes[", tf.strings.as_string(first), "] (of ",
                                  tf.strings.as_string(n), "): "]), replace_global=False),
-            lambda: reason)
+            reason)
         with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
             return tf.identity(image_bytes)
 
@@ -399,50 +399,36 @@ def decode_each(image_bytes: tf.Tensor, fn: Callable, specs: Sequence[tf.TensorS
     done, out = ds.batch(tf.cast(tf.maximum(n, 1), tf.int64)).concatenate(none).take(
         1).get_single_element()
 
-    def reason_of(data, large, size, named, at):
-        own = header_check_refusal(data)  # "": TensorFlow's decoder refused it
-        reason = tf.cond(
-            tf.strings.length(own) > 0,
-            lambda: tf.strings.regex_replace(own, r"^([^:]*): ", tf.strings.join([r"\1: ", at]),
-                                             replace_global=False),
-            lambda: tf.strings.join([INVALID, ": ", at, named,
-                                     tf.cond(large, lambda: tf.strings.join([" ", size,
-                                                                             TOO_LARGE]),
-                                             lambda: tf.constant(DAMAGED))]))
-        # Only for the decoder's refusal: its own words are in the log (`ignore_errors`).
-        generic = tf.logical_and(tf.equal(tf.strings.length(own), 0), tf.logical_not(large))
-        return reason, tf.where(generic, LOGGED, "")
-
-    def refuse(first, data, large, size, named):
-        failed = n - tf.size(done)
-        at = tf.strings.join(["image_bytes[", tf.strings.as_string(first), "] (of ",
-                              tf.strings.as_string(n), "): "])
-        reason, advice = reason_of(data, large, size, named, at)
-        said = tf.strings.join([
-            reason, "; ", tf.strings.as_string(failed), " of the ", tf.strings.as_string(n),
-            " images cannot be decoded.", advice])
-        with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
-            return tuple(tf.identity(t) for t in out)
-
-    def alone(data, large, size, named):
-        # The same words without the position, where `fn` ran again on the element the map
-        # dropped: TensorFlow's own error ("jpeg::Uncompress failed…") and its decoder's
-        # warnings on stderr a second and third time.
-        reason, advice = reason_of(data, large, size, named, tf.constant(""))
-        said = tf.strings.join([reason, tf.where(tf.strings.length(advice) > 0, ".", ""),
-                                advice])
-        with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
-            return tuple(tf.identity(t) for t in out)
-
     def failed():
-        # The first element that failed (element 0 of a request of one), its size and its
-        # format's name: what both refusals say, traced once for them (a tenth of
-        # serve_bytes' graph each).
+        # The first element that failed (element 0 of a request of one), named in one
+        # message built once for both request sizes: strings chosen by tf.where, where a cond
+        # per size traced the reason twice (a tenth of serve_bytes' graph each).
         decoded = tf.scatter_nd(done[:, None], tf.ones_like(done), [n])
         first = tf.cast(tf.where(tf.equal(decoded, 0))[0, 0], tf.int32)
         data = image_bytes[first]
-        said = (data, *too_large(data), format_named(data))
-        return tf.cond(n > 1, lambda: refuse(first, *said), lambda: alone(*said))
+        large, size = too_large(data)
+        own = header_check_refusal(data)  # "": TensorFlow's decoder refused it
+        many = n > 1
+        at = tf.where(many, tf.strings.join(["image_bytes[", tf.strings.as_string(first),
+                                             "] (of ", tf.strings.as_string(n), "): "]), "")
+        reason = tf.where(
+            tf.strings.length(own) > 0,
+            tf.strings.regex_replace(own, r"^([^:]*): ", tf.strings.join([r"\1: ", at]),
+                                     replace_global=False),
+            tf.strings.join([INVALID, ": ", at, format_named(data),
+                             tf.where(large, tf.strings.join([" ", size, TOO_LARGE]), DAMAGED)]))
+        # Only for the decoder's refusal: its own words are in the log (`ignore_errors`).
+        advice = tf.where(tf.equal(tf.strings.length(own), 0) & tf.logical_not(large),
+                          LOGGED, "")
+        # Alone, the same words without the position, where `fn` ran again on the element the
+        # map dropped: TensorFlow's own error ("jpeg::Uncompress failed…") and its decoder's
+        # warnings on stderr a second and third time.
+        counted = tf.where(many, tf.strings.join([
+            "; ", tf.strings.as_string(n - tf.size(done)), " of the ", tf.strings.as_string(n),
+            " images cannot be decoded."]), tf.where(tf.strings.length(advice) > 0, ".", ""))
+        said = tf.strings.join([reason, counted, advice])
+        with tf.control_dependencies([tf.debugging.Assert(False, [said])]):
+            return tuple(tf.identity(t) for t in out)
 
     return tf.cond(tf.equal(tf.size(done), n), lambda: tuple(out), refusal_path(failed))
 
