@@ -99,3 +99,22 @@ def test_a_weights_value_is_told_in_each_form():
         check_weights("w.txt")
     assert err.value.hint.startswith("write weights: imagenet or the path of the .h5 file")
     assert err.value.python_hint.startswith("pass weights='imagenet' or the path of the .h5")
+
+
+@pytest.mark.parametrize("weights, words", [
+    ("file://otherhost/share/w.h5", "; pass the mounted folder's path (file:///MOUNT/PATH), or "
+     "file:///share/w.h5 for the path /share/w.h5 on this machine, or otherhost/share/w.h5 "
+     "for a path relative to the working folder"),
+    ("w.txt", "; pass weights='imagenet' or the path of the .h5 file the architecture's "
+     "weights were saved to"),
+])
+def test_hub_layer_weights_are_told_the_checks_own_way_on(weights, words):
+    """HubLayer's refused `weights` was told one generic line ("pass weights='imagenet' or the
+    path of a .h5/.keras weights file"), a file://HOST/… path too, where a catalogue's entry
+    is told to write its mounted path. Fails before: the generic line for each."""
+    from hubensemble.hub import HubLayer
+
+    with pytest.raises(ValueError) as err:
+        HubLayer(handle="keras:MobileNetV3Small", weights=weights)
+    assert str(err.value).startswith(f"HubLayer weights {weights!r}"), err.value
+    assert str(err.value).endswith(words), err.value

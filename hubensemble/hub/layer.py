@@ -405,13 +405,13 @@ def _checked_value_range(value) -> str:
 
 def _checked_weights(value):
     """A ``weights`` argument checked (`handles.check_weights`) and, when a path, absolute
-    (`handles.stored_weights`); HandleFormError (a ValueError) naming the argument."""
+    (`handles.stored_weights`); HandleFormError (a ValueError) naming the argument, with the
+    check's own way on as a call passes it (a file://HOST/… path was told the generic
+    "pass weights='imagenet' or the path of a .h5/.keras weights file", not its mount)."""
     try:
         check_weights(value)
     except HandleFormError as e:
-        raise HandleFormError(f"HubLayer weights {e.problem}",
-                              "pass weights='imagenet' or the path of a .h5/.keras weights "
-                              "file") from None
+        raise HandleFormError(f"HubLayer weights {e.problem}", e.python_hint) from None
     return stored_weights(value, os.getcwd())
 
 
