@@ -2,6 +2,7 @@
 with the checks each runs before TensorFlow loads: each takes the parsed argparse namespace
 and returns the exit code. `cli` builds the parser that names them and runs them."""
 
+import contextlib
 import os
 import sys
 
@@ -343,7 +344,7 @@ def cmd_tune(args):
     check_tune_call(args.run, call)
     if resuming:
         say(args, resuming)
-    sweep = finished_worker(args.run, member, call, progress=not args.quiet)
+    sweep, note = finished_worker(args.run, member, call, progress=not args.quiet), None
     if sweep is None:
         from hubensemble.tunepending import finished_call, nothing_to_train
         if not member and (note := nothing_to_train(args.run, call)):
@@ -351,9 +352,13 @@ def cmd_tune(args):
             # then its end alone, without TensorFlow (6-9 s) and "resuming sweep …"
             sweep = finished_call(args.run, call, progress=not args.quiet)
     if sweep is None:
+        from hubensemble.tunepending import nothing_said
+
         _import_tensorflow(args.verbose)
         from hubensemble.tune import run_tune
-        sweep = run_tune(args.run, **call, progress=not args.quiet)
+        # The line said: run_tune says no "resuming …" nor reused line after it.
+        with nothing_said(args.run) if note else contextlib.nullcontext():
+            sweep = run_tune(args.run, **call, progress=not args.quiet)
     summary(args, format_summary(sweep))
     return 0
 

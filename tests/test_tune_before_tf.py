@@ -204,9 +204,11 @@ def test_nothing_to_train_is_followed_by_no_resuming_line_when_the_stage_runs(tm
     """`tune --run R --budget 4` (no --sweep: the run's probe, recorded with no budget) whose
     4 planned trials are complete said "nothing to train: …; summarizing them", then, the
     stage run after TensorFlow to record the new budget (`finished_call` declines), "resuming
-    sweep probe …; --budget 4 as given", as if work came. Now no "resuming" line after it;
-    run_tune from Python, which said no such line, still says which sweep it resumes.
-    Fails before: "resuming sweep probe" on stderr after the line."""
+    sweep probe …; --budget 4 as given", as if work came, and "tune probe: all 4 planned
+    trials finished before, reused", the line said again. Now neither after it (cmd_tune
+    hands run_tune the line it said: `tunepending.nothing_said`); run_tune from Python,
+    which said no such line, still says which sweep it resumes and what it reused.
+    Fails before: "resuming sweep probe" (then the reused line) on stderr after the line."""
     run = finished_probe_run(tmp_path)
     code = ("import sys\nfrom hubensemble.cli import main\n"
             "code = main(['tune', '--run', sys.argv[1], '--budget', '4'])\n"
@@ -218,8 +220,9 @@ def test_nothing_to_train_is_followed_by_no_resuming_line_when_the_stage_runs(tm
     assert done.returncode == 0 and typed.splitlines()[0] == (
         "nothing to train: the 4 planned trials of sweep probe all have a complete candidate; "
         "summarizing them"), done.stderr
-    assert "resuming" not in typed, typed
+    assert "resuming" not in typed and "finished before, reused" not in typed, typed
     assert done.stdout.startswith("sweep probe: 4 ok"), done.stdout
+    assert "tune probe: all 4 planned trials finished before, reused" in python, python
     assert python.strip().startswith("resuming sweep probe with profile='quick' (from "
                                      "run.json; sweep=… chooses another); budget=4 as given"
                                      ), python

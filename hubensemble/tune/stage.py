@@ -257,9 +257,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     sweep_records(run.meta(), run.meta_path)  # a hand edit's: refused before any work
     # The sweep's trials share their traced batch preparations (released at its end).
     with run.log_file(create=False), kept_preparations():
-        if resuming and not said_nothing_to_train(run_dir, dict(
-                sweep=sweep, budget=budget, modules=modules, seed=seed, profile=profile,
-                restart=restart, tuner_id=tuner_id, oracle_address=oracle_address)):
+        if resuming and not said_nothing_to_train(run_dir):  # the command line's line
             say(SimpleNamespace(quiet=not progress), resuming)
         if profile is None:  # an older definition's said: this call's trials go on at it
             profile, source = run_profile(run)
@@ -505,7 +503,9 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
                                  said=said_redone)
             if redone:  # damaged or changed since it finished: said once, counted
                 log.warning("%s", redone)
-            if reused:  # a resumed sweep says so: its bar alone starting at 4/8 did not
+            # A resumed sweep says so (its bar alone starting at 4/8 did not), but not after
+            # the command line's "nothing to train: …" (said_nothing_to_train): again.
+            if reused and not (reused == len(plan) and said_nothing_to_train(run.path)):
                 _say_resumed(sweep, reused, len(plan), progress)
             _say_older_rule(run, plan, pending, sweep=sweep, reused=reused, worker=worker)
             base = base_words(part.ranking, specs, plan, sweep=sweep, modules=modules)
