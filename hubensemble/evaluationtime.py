@@ -59,5 +59,6 @@ def long_evaluation_note(meta: dict, n_images: int, names, sevs, split: str = "t
             "measure robustness (robustness.json); fewer: "
             + option_word("`hubensemble evaluate --corruptions NAME[,NAME]` or `--severities 2`",
                           "evaluate_model(…, corruptions=[NAME, …]) or severities=[2]")
-            + "; none: " + option_word("`fit --no-corruptions`", "fit(…, corruptions=False)")
+            + "; none: " + option_word("`fit --no-corruptions`",
+                                       "hubensemble.fit(…, corruptions=False)")
             + " (Ctrl-C now keeps every earlier stage's result, the export included)")

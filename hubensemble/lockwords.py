@@ -18,8 +18,10 @@ from hubensemble.text import absolute, shell
 #: --run R` again, `fit(export=…)` to "pass another --export folder").
 _COMMAND_LINE = contextvars.ContextVar("hubensemble_command_line", default=False)
 
-#: The stage function a Python caller called for each command, and its run folder's keyword.
-PYTHON_CALLS = {"fit": ("fit", "out"), "demo": ("fit", "out"), "rank": ("run_rank", "out_dir"),
+#: The stage function a Python caller called for each command, and its run folder's keyword;
+#: fit as the package's (`hubensemble.fit`, the README's): a bare "fit(…)" reads as Keras'.
+PYTHON_CALLS = {"fit": ("hubensemble.fit", "out"), "demo": ("hubensemble.fit", "out"),
+                "rank": ("run_rank", "out_dir"),
                 "rank merge": ("merge_rankings", "out_dir"), "tune": ("run_tune", "run_dir"),
                 "ensemble": ("run_ensemble", "run_dir"), "cost": ("run_cost", "run_dir"),
                 "export": ("export_ensemble", "run_dir"), "distill": ("run_distill", "run_dir"),

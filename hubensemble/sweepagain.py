@@ -62,10 +62,10 @@ def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False)
     None: SPEC): budget -> the whole command with that budget, each option not at its
     default (`rerun.option_flags`), every path absolute: "`hubensemble fit --catalogue
     /abs/c.yaml --data npz:/abs/d.npz --sweep probe --budget 4 --out /abs/run`"; from Python
-    "fit(out='/abs/run', catalogue=…, data=…, sweep='probe', budget=4)" (its keywords; with
-    data options, "data_args=…": the caller's own DataArgs, kept). The function also takes
-    other options anew by keyword (`sweeps.check_modules`' `again`: modules=["a"]), the
-    budget then the call's."""
+    "hubensemble.fit(out='/abs/run', catalogue=…, data=…, sweep='probe', budget=4)" (its
+    keywords; with data options, "data_args=…": the caller's own DataArgs, kept). The
+    function also takes other options anew by keyword (`sweeps.check_modules`' `again`:
+    modules=["a"]), the budget then the call's."""
     from hubensemble import options
     from hubensemble.lockwords import command_words
     from hubensemble.rerun import _data_flags, fit_keywords, option_flags, option_keywords
@@ -92,14 +92,19 @@ def python_fit_again(out, options, *, catalogue=None, data=None, data_args=None)
     """`check_budget`'s `again` for `pipeline.fit`'s own call into `out` with the FitOptions
     `options`, the `catalogue` it was given (paths, named; ModuleSpec records: FILE) and its
     `data` (a spec, with `data_args` a DataArgs or None; a Task: SPEC): `fit_again` of them,
-    "call fit(out='/abs/run', catalogue='/abs/c.yaml', data='sklearn:digits', top_k=2,
-    sweep='default', budget=4)". fit from Python was told "pass budget=4 or more" alone, its
-    other keywords left to type again, where the command line's said the whole command."""
+    "call hubensemble.fit(out='/abs/run', catalogue='/abs/c.yaml', data='sklearn:digits',
+    top_k=2, sweep='default', budget=4)", a folder: or npz: data's path absolute. fit from
+    Python was told "pass budget=4 or more" alone, its other keywords left to type again,
+    where the command line's said the whole command."""
     import dataclasses
 
     listed = catalogue if isinstance(catalogue, (list, tuple)) else [catalogue]
+    from hubensemble.data.specs import absolute_spec
+
     files = [os.fspath(f) for f in listed if isinstance(f, (str, os.PathLike))]
-    spec = os.fspath(data) if isinstance(data, (str, os.PathLike)) else None
+    # A folder: or npz: path absolute, as out's and the catalogue's (fit_keywords), and as
+    # DataArgs makes the command line's: it was told data='npz:task.npz'.
+    spec = absolute_spec(os.fspath(data)) if isinstance(data, (str, os.PathLike)) else None
     args = None
     if spec is not None:
         args = {**(data_args.to_json() if dataclasses.is_dataclass(data_args) else {}),

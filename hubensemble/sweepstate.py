@@ -207,7 +207,7 @@ def finish_command(run_dir, meta: dict, sweep: UnfinishedSweep) -> str:
              "head_init": record.get("head_init"), "keep_weights": record.get("keep_weights")}
     if "fit" in meta and fit_plans(meta, sweep.sweep, record):
         if not on_command_line():
-            return "fit(…) with the arguments the run was fitted with"
+            return "hubensemble.fit(…) with the arguments the run was fitted with"
         from hubensemble.rerun import fit_command
 
         return fit_command(run_dir, meta, restart=False)

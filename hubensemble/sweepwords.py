@@ -287,7 +287,7 @@ def _fit_redo(run_dir, sweep: str) -> str | None:
     if not isinstance(meta, dict) or "fit" not in meta or not fit_plans(meta, sweep, record):
         return None
     if not on_command_line():
-        return "fit(…) with the arguments the run was fitted with"
+        return "hubensemble.fit(…) with the arguments the run was fitted with"
     from hubensemble.rerun import fit_command
 
     return fit_command(run_dir, meta, restart=False)

@@ -60,7 +60,7 @@ def test_a_budget_that_holds_no_group_names_the_whole_command_with_one_that_does
         [str(cat)], f"npz:{data}", 1, str(out)), said
     assert {k: getattr(args, k) for k in fit} == {**fit, "budget": 4}, said
     python = _refusal("aug", 3, again, typed=False)
-    assert (f"call fit(out={str(out)!r}, catalogue={str(cat)!r}, data='npz:{data}', "
+    assert (f"call hubensemble.fit(out={str(out)!r}, catalogue={str(cat)!r}, data='npz:{data}', "
             "data_args=…, top_k=2, sweep='aug', budget=4, profile='quick') (or more;"
             ) in python, python
     # Without `again` (the caller knows no command): the flag alone, as before.
@@ -101,7 +101,7 @@ def test_fit_and_plan_sweep_from_python_name_the_whole_call(tmp_path):
     cat, out = shipped_catalogue("demo.yaml"), tmp_path / "run"
     with pytest.raises(options.OptionError) as refused:
         fit(cat, "sklearn:digits", out, sweep="probe", budget=2, top_k=2, profile="quick")
-    assert (f"cannot hold one module's 4 trials: call fit(out={str(out)!r}, catalogue="
+    assert (f"cannot hold one module's 4 trials: call hubensemble.fit(out={str(out)!r}, catalogue="
             f"{str(cat)!r}, data='sklearn:digits', top_k=2, sweep='probe', budget=4, "
             "profile='quick') (or more;") in str(refused.value), refused.value
     assert not out.exists()
@@ -145,7 +145,8 @@ def test_fits_module_refusal_names_the_whole_command_with_the_name_meant(tmp_pat
     with pytest.raises(HubensembleError) as refused:
         fit(cat, "sklearn:digits", out, modules=["alpah"], top_k=2)
     assert str(refused.value).endswith(
-        f"its modules: alpha, beta; call fit(out={str(out)!r}, catalogue={str(cat)!r}, "
+        f"its modules: alpha, beta; call hubensemble.fit(out={str(out)!r}, "
+        f"catalogue={str(cat)!r}, "
         "data='sklearn:digits', top_k=2, modules=['alpha'])"), refused.value
     assert not out.exists()
 
@@ -204,3 +205,21 @@ def test_tunes_and_demos_module_refusals_give_the_whole_command_or_call(tmp_path
     assert str(refused.value).startswith(
         "module 'm0,m1' is not in the ranking (separate the names: modules=['A', 'B'], not "
         "['A,B']); ranked modules: m0, m1; pass modules=['m0', 'm1']"), refused.value
+
+
+def test_fits_python_budget_refusal_names_hubensemble_fit_with_absolute_data(
+        tmp_path, monkeypatch):
+    """fit(cat, 'npz:task.npz', 'run', sweep='probe', budget=2) from a working folder was
+    told "call fit(out='/abs/run', …, data='npz:task.npz', …)": a bare fit( reads as Keras'
+    Model.fit, and the data's path alone stayed relative (out's and the catalogue's were
+    absolute). Now hubensemble.fit and every path absolute. Fails before: "call fit(" and
+    data='npz:task.npz'."""
+    from hubensemble import fit, shipped_catalogue
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(options.OptionError) as refused:
+        fit(shipped_catalogue("demo.yaml"), "npz:task.npz", "run", sweep="probe", budget=2)
+    assert (f"call hubensemble.fit(out={str(tmp_path / 'run')!r}, catalogue="
+            f"{str(shipped_catalogue('demo.yaml'))!r}, data='npz:{tmp_path / 'task.npz'}', "
+            "sweep='probe', budget=4) (or more;") in str(refused.value), refused.value
+    assert not (tmp_path / "run").exists()

@@ -261,7 +261,7 @@ def test_a_fits_failed_trials_are_said_reused_by_fit_whose_command_redoes_them(r
         record = json.loads(path.read_text())
         path.write_text(json.dumps({**record, "status": "failed", "reason": "at chance"}))
     cand = read_candidate(run / "candidates", trials[0])
-    fit = "call fit(…) with the arguments the run was fitted with"
+    fit = "call hubensemble.fit(…) with the arguments the run was fitted with"
     assert reused_redo(cand, failed=True).startswith(
         f"; running fit again does not retry a failed trial: to retry it once its cause is "
         f"fixed, delete {cand.folder.resolve()}, then {fit} (it redoes the trial)")

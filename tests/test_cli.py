@@ -3035,7 +3035,7 @@ def test_a_stages_advice_names_commands_on_the_command_line_and_functions_in_pyt
         (["report", "--run", tmp_path / "theirs"],
          "pass the folder that `hubensemble fit --out RUN` or `hubensemble rank --out RUN` made",
          lambda: hubensemble.write_report(tmp_path / "theirs"),
-         "pass the folder that fit(out=RUN) or run_rank(out_dir=RUN) made"),
+         "pass the folder that hubensemble.fit(out=RUN) or run_rank(out_dir=RUN) made"),
         (["rank", "merge", tmp_path / "s0", tmp_path / "s1", "--out", tmp_path / "m"],
          "pass the run folders that `hubensemble rank --shard I/N --out FOLDER` wrote",
          lambda: hubensemble.merge_rankings([tmp_path / "s0", tmp_path / "s1"], tmp_path / "m"),

@@ -98,7 +98,7 @@ def test_a_python_caller_is_told_keywords_and_calls_not_flags(tmp_path):
     said = refusal(run, "sklearn:digits", seed=2, command_line=False)
     assert said.endswith(
         "or fit it again from the start, discarding its results: "
-        f"fit(out={str(run)!r}, catalogue=FILE, data='sklearn:digits', "
+        f"hubensemble.fit(out={str(run)!r}, catalogue=FILE, data='sklearn:digits', "
         "data_args=DataArgs('sklearn:digits', seed=2), restart=True, top_k=2, profile='quick')")
     assert "--" not in said and "hubensemble " not in said, said
     # The command line still gets its flags and the command.

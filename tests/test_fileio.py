@@ -237,7 +237,7 @@ def test_a_run_folder_on_a_read_only_file_system_is_said_so_with_the_commands_wa
     (tmp_path / "afile").write_text("")
     assert said("fit", tmp_path / "afile" / "run") == (
         f"{tmp_path / 'afile'} is a file, not a folder (in {tmp_path / 'afile' / 'run'}); pass "
-        "fit() another out folder (a new run)")
+        "hubensemble.fit() another out folder (a new run)")
     # Without ST_RDONLY it is permission, as before.
     flag = 0
     assert said(None) == (f"no permission to write in {run}; make it writable, or {copy} and "

@@ -127,7 +127,8 @@ def test_a_run_whose_data_moved_is_told_the_fit_that_records_its_new_place(tmp_p
         f"`hubensemble fit --catalogue '{catalogue}' --data npz:NEW_PATH --data-seed 3 "
         f"--top-k 2 --profile quick --out {run.path}`"), said
     with pytest.raises(DataError, match=re.escape(  # from Python the whole call (439)
-            f"going on from the run's finished stages: call fit(out='{run.path}', catalogue="
+            f"going on from the run's finished stages: call hubensemble.fit(out='{run.path}', "
+            f"catalogue="
             f"'{catalogue}', data='npz:NEW_PATH', data_args=…, top_k=2, profile='quick')")):
         run.task()
     del meta["fit"]
@@ -437,7 +438,8 @@ def test_a_damaged_trial_the_fits_own_command_redoes_is_told_to_run_the_same_fit
                 {"trial": trial, "module": "m", "status": "failed", "reason": "x"}))
     said = damage(run, "tune")
     assert said.endswith(
-        "so fit's tune leaves it as it is: run the same fit again (fit(…) with the arguments "
+        "so fit's tune leaves it as it is: run the same fit again (hubensemble.fit(…) with the "
+        "arguments "
         "the run was fitted with; it redoes the trial)"), said
     with command_line():
         said = damage(run, "tune")

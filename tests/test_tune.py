@@ -1603,7 +1603,7 @@ def test_tune_errors_name_the_missing_file_and_the_command_that_writes_it(tmp_pa
     with pytest.raises(RunError) as e:  # an empty folder: no run at all (Run.require_started)
         tune.run_tune(run.path, profile="quick", progress=False)
     assert str(e.value).startswith(f"{run.path} is not a hubensemble run (no run.json, no "
-                                   "ranking.json); call fit(out=")  # Python's words
+                                   "ranking.json); call hubensemble.fit(out=")  # Python's words
     assert "(or run_rank(), then run_tune())" in str(e.value)
     atomic_write_json(run.meta_path, {})
     with pytest.raises(RunError) as e:

@@ -514,7 +514,7 @@ def test_run_tune_of_moved_data_names_the_whole_fit_call_and_one_form_of_path(
     said = str(refused.value)
     assert (f"(the data recorded in {tmp_path / 'run' / 'run.json'}); if the data moved, give "
             "fit its new place (NEW_PATH), which it records, going on from the run's finished "
-            f"stages: call fit(out='{tmp_path / 'run'}', catalogue='{catalogue}', "
+            f"stages: call hubensemble.fit(out='{tmp_path / 'run'}', catalogue='{catalogue}', "
             "data='npz:NEW_PATH', top_k=2, profile='quick'); then call run_tune(run_dir="
             f"'{tmp_path / 'run'}', sweep='probe', budget=8, profile='quick') again") in said, said
     assert "'run'" not in said and " run/" not in said, said

@@ -78,7 +78,7 @@ def merge_rankings(shard_dirs, out_dir, *, top_k=_MERGE["top_k"],
     if checked.held:  # as run_rank says it: the pool keeps them
         # The run's own sweep and options (`selection_command`: a plain `tune` resumed a probe
         # sweep's recorded budget and modules), and fit's own ranking, which a next fit puts back.
-        refit = (f" (the next {option_word('`fit`', 'fit()')} ranks again with its own "
+        refit = (f" (the next {option_word('`fit`', 'hubensemble.fit()')} ranks again with its own "
                  "options, in place of this ranking)" if "fit" in Run(out_dir).meta() else "")
         log.warning("%s holds %s from an earlier tune; %s in the pool that the ensemble "
                     "selects from, and %s adds trials for the modules this ranking selects%s",

@@ -432,7 +432,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
     elif held:
         # The run's own sweep and options (a plain `tune` resumed a probe sweep's recorded
         # budget and modules), and fit's own ranking, which a next fit puts back.
-        refit = (f" (the next {option_word('`fit`', 'fit()')} ranks again with its own "
+        refit = (f" (the next {option_word('`fit`', 'hubensemble.fit()')} ranks again with its own "
                  "options, in place of this ranking)" if "fit" in run.meta() else "")
         log.warning("%s holds %s from an earlier tune; %s in the pool that the ensemble "
                     "selects from, and %s adds trials for the modules this ranking selects%s",
