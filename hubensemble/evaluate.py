@@ -354,8 +354,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
                    " so no members are known: only the model was measured")
     elif MEMBERS_SIGNATURE not in loaded.signatures:
         missing = (f"the export has no {MEMBERS_SIGNATURE} signature, so its members cannot "
-                   "be run one by one; only the ensemble was evaluated (export it again "
-                   "with this hubensemble to compare with the best single member)")
+                   "be run one by one; only the ensemble was evaluated")
         best_way = EXPORT_AGAIN
     elif best_trial is None:
         missing = ("the export's assets/hubensemble.json names no best_single trial; only "
@@ -364,7 +363,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     elif not trials:  # metadata of an older or a damaged export: the member is unknown
         missing = (f"the export's assets/hubensemble.json lists no members, so the best single "
                    f"candidate {best_trial} cannot be found among {MEMBERS_SIGNATURE}' outputs; "
-                   "only the ensemble was evaluated (export it again to compare with it)")
+                   "only the ensemble was evaluated")
         best_way = EXPORT_AGAIN
     elif best_trial not in trials:
         missing = (f"the best single candidate {best_trial} is not a member of the "

@@ -114,7 +114,7 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
         b = result["best_single"]
         lines.append(f"best single member: {b['trial']} ({b.get('module') or '?'})")
     else:
-        lines.append(f"{only} only: {result.get('best_single_missing')}{_way_on(result)}")
+        lines.append(f"{only} only: {ensemble_only_note(result)}{_way_on(result)}")
     cols = ["accuracy", "nll", "ece"]
     short = {"accuracy": "acc", "nll": "NLL", "ece": "ECE"}
     header = f"{'condition':<22}{'sev':>4}"
@@ -141,6 +141,25 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     if balanced := _balanced_text(result, single):
         lines.append(balanced)
     return "\n".join(lines)
+
+
+#: The way on that evaluate's "best_single_missing" ended in before it was given apart
+#: ("best_single_way": `_way_on` words it, the report too): a note stored so by an earlier
+#: version (robustness.json) loses it where it is shown, which said it twice in one line.
+_LEGACY_WAYS = (" (export it again with this hubensemble to compare with the best single "
+                "member)", " (export it again to compare with it)")
+
+
+def ensemble_only_note(result: dict) -> str | None:
+    """evaluate's result's (or robustness.json's) "best_single_missing", without the way on
+    a note of an earlier version ended in (`_LEGACY_WAYS`) when "best_single_way" is
+    EXPORT_AGAIN, whose words follow it where it is shown (`_way_on`, the report's
+    robustness section)."""
+    note = result.get("best_single_missing")
+    if isinstance(note, str) and result.get("best_single_way") == EXPORT_AGAIN:
+        for legacy in _LEGACY_WAYS:
+            note = note.removesuffix(legacy)
+    return note
 
 
 def _way_on(result: dict) -> str:
