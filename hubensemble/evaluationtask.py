@@ -5,6 +5,7 @@ image features) or the data of the run the export sits in, kept to the scored sp
 from __future__ import annotations
 
 import copy
+import os
 import shlex
 
 import numpy as np
@@ -169,6 +170,7 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
         if own:  # the export's fit read this split so: read it so, and say it
             tfds_split = own
         check_scored_split(data, split)  # from the archive's listing, before its arrays
+        check_flat_folder_split(made_on, data, split)  # before its images
         own_keys, keys_said = own_tfds_keys(made_on, data, keys)  # its features, as fit's
         keys = {**own_keys, **(keys or {})}
         task = load_test_set(data, data_dir=data_dir, trained_on=made_on.get("fingerprint"),
@@ -192,6 +194,28 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
                     {"data_dir": data_dir})
     args = DataArgs.from_json({**recorded["args"], "data_dir": data_dir})
     return run.task(args.load())
+
+
+def check_flat_folder_split(made_on, data, split) -> None:
+    """DataError (`data.specs.check_one_test_set`'s words), before any image is read, when
+    `data` is a folder of class folders without train/ val/ test/ (one test set) and `split`
+    (a name or alias, NAME=… read as NAME; None: not checked) is train or val, unless the
+    export whose metadata's "task" is `made_on` may have been fit on that folder
+    (`heldout.may_be_fit_on`: the load then splits it as fit did, by its fingerprint).
+    load_evaluation_task said it only after every image was read (the command line's check
+    came first, preflight, 138add5d)."""
+    from hubensemble.data.specs import check_one_test_set, parse_spec
+    from hubensemble.data.task import split_key
+    from hubensemble.heldout import may_be_fit_on
+
+    try:
+        scheme, rest = parse_spec(str(data))
+        key = None if split is None else split_key(str(split).partition("=")[0])
+    except DataError:
+        return  # the load's own words
+    if scheme == "folder" and key in ("train", "val"):  # (may_be_fit_on lists the folder)
+        check_one_test_set(data, split, trained_here=may_be_fit_on(
+            made_on, os.path.expanduser(rest)))
 
 
 def own_tfds_keys(made_on: dict, data, keys: dict | None) -> tuple[dict, str]:

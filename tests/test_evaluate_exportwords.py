@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from evaluatefakes import fake_export
-from hubensemble.errors import RunError
+from hubensemble.errors import DataError, RunError
 from hubensemble.text import shell
 
 
@@ -101,6 +101,37 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_a_flat_folders_val_split_is_refused_from_python_before_its_images(tmp_path,
+                                                                           monkeypatch):
+    """load_evaluation_task(MODEL, "folder:FLAT", split="val") read every image to say the
+    folder is one test set (the command line said it first since 138add5d). It says it
+    before the load, in the same words; an export that may have been fit on the folder goes
+    on to the load. Fails before: the load ran."""
+    from hubensemble.data import specs
+    from hubensemble.evaluationtask import load_evaluation_task
+    from test_evaluate_before_tf import pngs
+
+    rng = np.random.default_rng(0)
+    flat = tmp_path / "flat"
+    for name in ("a", "b", "c"):
+        pngs(flat / name, 3, rng)
+    model = fake_export(tmp_path / "export")
+    with pytest.raises(DataError) as loaded:
+        specs.load_test_set(f"folder:{flat}").split("val")
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the images were loaded")
+
+    monkeypatch.setattr(specs, "load_test_set", no_load)
+    for split in ("val", "validation", "train"):
+        with pytest.raises(DataError) as refused:
+            load_evaluation_task(model, f"folder:{flat}", split=split, progress=False)
+        assert str(refused.value) == str(loaded.value).replace(
+            "val split", f"{'train' if split == 'train' else 'val'} split"), refused.value
+    with pytest.raises(AssertionError, match="the images were loaded"):
+        load_evaluation_task(model, f"folder:{flat}", split="test", progress=False)
 
 
 def test_a_retrained_teacher_without_serve_members_gives_the_command_in_distill_json(tmp_path):
