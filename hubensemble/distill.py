@@ -174,6 +174,11 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                         by_name=False)
     size = int(tune.eval_size(task, spec, profile))
     student_cost = _student_cost(spec, task, size, costs, own)
+    if max_gflops is not None and student_cost.gflops is None:  # the limit cannot be checked
+        raise RunError(f"{option_word('--max-gflops', 'max_gflops')} {max_gflops:g} cannot be "
+                       f"checked for the student {spec_name}: its multiply-accumulates were "
+                       f"not counted at {size} px ({student_cost.not_counted()}); drop the "
+                       "limit, or choose a student whose GFLOPs are known")
     if max_gflops is not None and student_cost.gflops > max_gflops * (1 + 1e-9):
         raise RunError(f"the student {spec_name} needs {student_cost.gflops:.4g} GFLOPs per "
                        f"image at {size} px, over {option_word('--max-gflops', 'max_gflops')} "
@@ -362,11 +367,12 @@ def _out_of_memory(exc, spec_name, spec, hparams, profile, *, run_dir=None) -> R
 def costlier_words(student: str, gflops: float, size: int, teacher_gflops) -> str | None:
     """The warning, said before training, for a student of module `student` that costs
     more than the ensemble it learns from (`gflops` per image at `size` px against the
-    ensemble's `teacher_gflops`, `distillcompare.ensemble_cost`; None: unknown, no word):
+    ensemble's `teacher_gflops`, `distillcompare.ensemble_cost`; either None: unknown, or
+    not counted (`Cost.macs_not_counted`), no word):
     distillation is for a cheaper model (Hinton et al., 2015), and a `distill --student` of a
     module 16x the one-member ensemble's GFLOPs trained and was compared without a word. The
     way on names the flag or keyword (`lockwords.option_word`)."""
-    if teacher_gflops is None or not gflops > teacher_gflops * (1 + 1e-9):
+    if teacher_gflops is None or gflops is None or not gflops > teacher_gflops * (1 + 1e-9):
         return None
     flag = option_word("--student", "student")
     return (f"the student {student} needs {gflops:.4g} GFLOPs per image at {size} px, "

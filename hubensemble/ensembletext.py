@@ -134,13 +134,17 @@ def _cost_lines(result: Mapping) -> list[str]:
 
     def describe(c):
         ms = (c.get("latency_ms") or {}).get("1")
-        return (f"{c['gflops']:.4g} GFLOPs, {c['params']:,} params"
+        gflops = ("GFLOPs not counted" if c.get("gflops") is None  # records.total_cost's
+                  else f"{c['gflops']:.4g} GFLOPs")
+        return (f"{gflops}, {c['params']:,} params"
                 + (f", {figure(ms)} ms at batch 1" if ms is not None else ""))
 
     if cost.get("ensemble"):
         single = cost.get("best_single")
         lines.append(f"cost:       ensemble {describe(cost['ensemble'])}"
                      + (f" | best single {describe(single)}" if single else ""))
+        if cost["ensemble"].get("gflops_not_counted"):
+            lines.append(f"            {cost['ensemble']['gflops_not_counted']}")
     return lines
 
 

@@ -973,16 +973,19 @@ def test_least_raise_is_none_when_any_candidate_passes_not_only_the_lowest_in_gf
     assert least_raise(cands, costs, over, whole=True) is None
 
 
-def test_a_tensorflow_without_its_freezing_leaves_the_module_not_costed_in_words(
-        module_dir, tmp_path, monkeypatch):
+def test_a_tensorflow_without_its_freezing_counts_params_and_latency_not_macs(
+        module_dir, tmp_path, monkeypatch, caplog):
     """cost/graph.frozen_graph imports TensorFlow's internal convert_variables_to_constants_v2
-    (setup.cfg's note): on a release that moved it, the MACs count raised ImportError, which
-    no stage catches (`hubensemble cost` and fit's cost stage ended with a traceback). Now a
-    CostError names the internal and the release, and the cost pass goes on as for any
-    module that cannot be counted: warned, recorded in cost.json with why."""
+    (setup.cfg's note): on a release that moved it, a CostError names the internal and the
+    release. Only the multiply-accumulates need the frozen graph: each module was "not
+    costed" all the same (no params, no latency). Now its Cost has macs None with that
+    reason, and the params and latency measured; cost.json and the summary say why."""
     import tensorflow as tf
     from moved_internals import moved
 
+    spec = ModuleSpec(name="conv8", handle=module_dir)
+    counted, _ = module_cost(spec, 3, 8, cache_dir=tmp_path / "ref", latency=False,
+                             use_cache=False)  # the reference, with the internal
     moved(monkeypatch, "tensorflow.python.framework", "convert_to_constants")
     with pytest.raises(graph.CostError) as err:
         graph.count_macs(graph.image_function(conv_net(), 16))
@@ -990,10 +993,26 @@ def test_a_tensorflow_without_its_freezing_leaves_the_module_not_costed_in_words
     assert (f"TensorFlow {tf.__version__} has no convert_variables_to_constants_v2 in "
             "tensorflow.python.framework.convert_to_constants" in words
             and "pip install 'tensorflow>=2.20,<2.22'" in words), words
-    modules = {"conv8": ModuleSpec(name="conv8", handle=module_dir)}
+    modules = {"conv8": spec}
     run = fake_run(tmp_path / "run", modules, [("t0", "conv8", 8), ("t1", "conv8", 16)])
-    summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
-    assert summary.costs == {} and summary.none_costed
-    assert [(f["module"], f["size"]) for f in summary.failed] == [("conv8", 8), ("conv8", 16)]
-    assert all("convert_variables_to_constants_v2" in f["reason"] for f in summary.failed)
-    assert set(read_run_costs(run.path).failed) == {"t0", "t1"}
+    with caplog.at_level("WARNING"):
+        summary = run_cost(run.path, cache_dir=tmp_path / "cache", progress=False)
+    assert summary.failed == [] and not summary.none_costed
+    assert set(summary.costs) == {"t0", "t1"}
+    t0 = summary.costs["t0"]
+    assert t0.macs is None and t0.flops is None and t0.gflops is None
+    assert "convert_variables_to_constants_v2" in t0.not_counted()
+    assert t0.params == counted.params == (27 * 8 + 8) + (8 * 3 + 3)
+    assert set(t0.latency_ms) == {"1", "64"} and all(v > 0 for v in t0.latency_ms.values())
+    assert any("conv8 (8 px): its multiply-accumulates are not counted (" in r.getMessage()
+               for r in caplog.records)
+    recorded = read_run_costs(run.path)
+    assert recorded.failed == {} and recorded.costs["t1"].macs is None
+    assert recorded.costs["t1"].not_counted() == summary.costs["t1"].not_counted()
+    data = json.loads((run.path / "cost.json").read_text())["candidates"]["t0"]
+    assert data["macs"] is None and data["gflops"] is None
+    assert "convert_variables_to_constants_v2" in data["macs_not_counted"]
+    text = format_costs(summary)
+    assert "GFLOPs not counted: conv8 at 8 px: TensorFlow " in text, text
+    assert re.search(r"conv8 +8 +– +" + f"{t0.params:,}", text), text
+    assert not any((tmp_path / "cache").rglob("*.json"))  # not cached: counted next time

@@ -97,7 +97,8 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits,
                keys: Sequence[str | None] | None = None) -> tuple[dict | None, list[str]]:
     """({"gflops": float64 [M], "latency_ms": float64 [M], "share": int [M], "head_gflops",
     "head_latency_ms": float64 [M]} for greedy_select, NaN for the candidates whose module
-    could not be costed; those trials), or (None, []) when the limits need no measured cost
+    could not be costed (or, under a GFLOPs limit, whose GFLOPs were not counted); those
+    trials), or (None, []) when the limits need no measured cost
     (only --max-members). `keys` (`sharing.candidate_key` per candidate; None: no sharing)
     make the "share" groups (`sharing.key_groups`; -1 for a candidate alone in its group);
     a candidate's head costs are `sharing.head_cost`'s, NaN when neither cost.json nor its
@@ -136,6 +137,16 @@ def cost_table(run_dir, cands: Sequence, recorded: RunCosts, limits: Limits,
         log.warning("%s left out of the budgeted selection: %s module could not be costed "
                     "(%s)", f"candidate {trials} is" if "," not in trials else
                     f"candidates {trials} are", "its" if "," not in trials else "their", why)
+    # Costed, but without GFLOPs (multiply-accumulates not counted): NaN below, which never
+    # fits a GFLOPs limit; said with the reason, as a module that could not be costed is.
+    uncounted = {c.trial: costs[c.trial].not_counted() for c in cands
+                 if limits.gflops is not None and c.trial in costs
+                 and costs[c.trial].gflops is None}
+    for why, trials in _by_reason(list(uncounted), uncounted, shown=len(uncounted)):
+        log.warning("%s left out of the budgeted selection: %s GFLOPs were not counted (%s)",
+                    f"candidate {trials} is" if "," not in trials else
+                    f"candidates {trials} are", "its" if "," not in trials else "their", why)
+    not_costed += list(uncounted)
     if needs_latency and recorded.machine.get("id") not in (None, machine_info()["id"]):
         log.warning("the latencies in %s were measured on another machine (%s, %s cores); "
                     "%s here to measure them on this one", escaped(path),

@@ -15,7 +15,7 @@ import math
 import os
 import platform
 import logging
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 from hubensemble import fileio
 from hubensemble.fileio import json_kind
@@ -69,7 +69,10 @@ class Cost:
     `module`: the catalogue name; `fingerprint`: the module's content key (None when unknown);
     `size`: the square serving resolution in pixels (the member's evaluation size, what the
     export resizes every image to); `num_classes`: C of the head; `macs`: multiply-accumulates
-    per image (int >= 0); `params`: the classifier's weights (int >= 0); `latency_ms`:
+    per image (int >= 0), or None when they could not be counted (`macs_not_counted` says
+    why: e.g. a TensorFlow without the freezing they are counted on, `graph.frozen_graph`;
+    the parameters and latency are measured all the same); `params`: the classifier's
+    weights (int >= 0); `latency_ms`:
     {"1": ms, "64": ms} medians per call at those batch sizes ({} when not measured);
     `machine`: the id of the machine the latency was measured on (`machine_info`);
     `head_macs`: the head's own multiply-accumulates, D x C on the module's D-wide embedding
@@ -82,21 +85,28 @@ class Cost:
     fingerprint: str | None
     size: int
     num_classes: int
-    macs: int
+    macs: int | None
     params: int
     latency_ms: dict = dataclasses.field(default_factory=dict)
     machine: str | None = None
     head_macs: int | None = None
+    macs_not_counted: str | None = None
 
     @property
-    def flops(self) -> int:
-        """Floating-point operations per image: 2 x `macs`."""
-        return 2 * int(self.macs)
+    def flops(self) -> int | None:
+        """Floating-point operations per image: 2 x `macs`; None when not counted."""
+        return None if self.macs is None else 2 * int(self.macs)
 
     @property
-    def gflops(self) -> float:
-        """`flops` / 1e9."""
-        return self.flops / 1e9
+    def gflops(self) -> float | None:
+        """`flops` / 1e9; None when not counted (`macs_not_counted` says why)."""
+        return None if self.macs is None else self.flops / 1e9
+
+    def not_counted(self) -> str:
+        """Why `macs` is None, in words ("" when they were counted)."""
+        if self.macs is not None:
+            return ""
+        return self.macs_not_counted or "not counted (no reason recorded)"
 
     def latency(self, batch: int = 1) -> float | None:
         """The median latency in ms at `batch` images per call, or None when not measured."""
@@ -104,12 +114,17 @@ class Cost:
         return None if value is None else float(value)
 
     def to_json(self) -> dict:
-        """A JSON-ready dict (with the derived "flops" and "gflops")."""
-        return {"module": self.module, "fingerprint": self.fingerprint, "size": int(self.size),
-                "num_classes": int(self.num_classes), "macs": int(self.macs),
-                "flops": self.flops, "gflops": self.gflops, "params": int(self.params),
-                "latency_ms": {str(k): float(v) for k, v in self.latency_ms.items()},
-                "machine": self.machine, "head_macs": self.head_macs}
+        """A JSON-ready dict (with the derived "flops" and "gflops"; those three null, and
+        "macs_not_counted" the reason, when the multiply-accumulates were not counted)."""
+        out = {"module": self.module, "fingerprint": self.fingerprint, "size": int(self.size),
+               "num_classes": int(self.num_classes),
+               "macs": None if self.macs is None else int(self.macs),
+               "flops": self.flops, "gflops": self.gflops, "params": int(self.params),
+               "latency_ms": {str(k): float(v) for k, v in self.latency_ms.items()},
+               "machine": self.machine, "head_macs": self.head_macs}
+        if self.macs is None:  # only then: a counted record (and its digest) stays as it was
+            out["macs_not_counted"] = self.not_counted()
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping) -> "Cost":
@@ -118,13 +133,15 @@ class Cost:
             latency = {str(k): float(v) for k, v in (d.get("latency_ms") or {}).items()}
             cost = cls(module=str(d.get("module") or ""), fingerprint=d.get("fingerprint"),
                        size=int(d["size"]), num_classes=int(d["num_classes"]),
-                       macs=int(d["macs"]), params=int(d["params"]), latency_ms=latency,
-                       machine=d.get("machine"),
-                       head_macs=None if d.get("head_macs") is None else int(d["head_macs"]))
+                       macs=_count_or_none(d, "macs", "macs_not_counted"),
+                       params=int(d["params"]), latency_ms=latency, machine=d.get("machine"),
+                       head_macs=None if d.get("head_macs") is None else int(d["head_macs"]),
+                       macs_not_counted=None if d.get("macs") is not None else str(
+                           d["macs_not_counted"]))
         except (KeyError, TypeError, ValueError, AttributeError,  # a latency_ms of "3"
                 OverflowError) as e:  # a count of 1e400 (JSON's number past a float: inf)
             raise ValueError(f"malformed cost record ({type(e).__name__}: {e})") from None
-        if cost.macs < 0 or cost.params < 0 or (cost.head_macs or 0) < 0 or not all(
+        if (cost.macs or 0) < 0 or cost.params < 0 or (cost.head_macs or 0) < 0 or not all(
                 math.isfinite(v) and v >= 0 for v in latency.values()):
             raise ValueError("malformed cost record (negative or non-finite numbers)")
         if cost.size < 1 or cost.num_classes < 1:
@@ -133,10 +150,22 @@ class Cost:
         return cost
 
     def summary(self) -> dict:
-        """What ensemble.json and the export metadata list per candidate: gflops, params and
-        latency_ms at each measured batch size."""
-        return {"gflops": self.gflops, "params": int(self.params),
-                "latency_ms": dict(self.latency_ms), "size": int(self.size)}
+        """What ensemble.json and the export metadata list per candidate: gflops (None, with
+        "gflops_not_counted" the reason, when not counted), params and latency_ms at each
+        measured batch size."""
+        out = {"gflops": self.gflops, "params": int(self.params),
+               "latency_ms": dict(self.latency_ms), "size": int(self.size)}
+        if self.macs is None:
+            out["gflops_not_counted"] = self.not_counted()
+        return out
+
+
+def _count_or_none(record: Mapping, field: str, why: str) -> int | None:
+    """record[field] as an int, or None when it is null and record[why] gives its reason: a
+    count missing or null without one is malformed (KeyError, TypeError)."""
+    if record.get(field) is None and record.get(why):
+        return None
+    return int(record[field])
 
 
 def figure(value, decimals: int = 2, digits: int = 3) -> str:
@@ -158,16 +187,34 @@ def figure(value, decimals: int = 2, digits: int = 3) -> str:
 def total_cost(costs: Iterable[Cost]) -> dict:
     """The cost of an ensemble of `costs` (its distinct members): {"members": M, "flops",
     "gflops", "params" (sums), "latency_ms": {batch: sum} for the batch sizes every member
-    has (a sequential-run estimate)}. Raises ValueError for no members."""
+    has (a sequential-run estimate)}; "flops" and "gflops" None, with "gflops_not_counted"
+    saying whose and why, when a member's multiply-accumulates were not counted (a sum
+    without them would read as the ensemble's). Raises ValueError for no members."""
     costs = list(costs)
     if not costs:
         raise ValueError("an ensemble needs at least one member")
     batches = set.intersection(*(set(c.latency_ms) for c in costs))
-    flops = sum(c.flops for c in costs)
-    return {"members": len(costs), "flops": flops, "gflops": flops / 1e9,
-            "params": sum(int(c.params) for c in costs),
-            "latency_ms": {b: float(sum(c.latency_ms[b] for c in costs))
-                           for b in sorted(batches, key=int)}}
+    missing = [c for c in costs if c.macs is None]
+    flops = None if missing else sum(c.flops for c in costs)
+    out = {"members": len(costs), "flops": flops,
+           "gflops": None if flops is None else flops / 1e9,
+           "params": sum(int(c.params) for c in costs),
+           "latency_ms": {b: float(sum(c.latency_ms[b] for c in costs))
+                          for b in sorted(batches, key=int)}}
+    if missing:
+        out["gflops_not_counted"] = not_counted_words(missing, len(costs))
+    return out
+
+
+def not_counted_words(missing: Sequence[Cost], of: int) -> str:
+    """"the multiply-accumulates of 1 of its 3 members (module m) were not counted: WHY"
+    for the Costs `missing` (macs None) of `of` members, each distinct reason once."""
+    from hubensemble.text import counted
+
+    modules = ", ".join(dict.fromkeys(c.module for c in missing))
+    reasons = "; ".join(dict.fromkeys(c.not_counted() for c in missing))
+    return (f"the multiply-accumulates of {len(missing)} of its {counted(of, 'member')} "
+            f"({modules}) were not counted: {reasons}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,10 +256,11 @@ class Limits:
 
     def fits(self, cost: Mapping) -> bool:
         """Whether a total {"gflops", "latency_ms", "members"} (numbers) is within every
-        limit (a tiny relative slack absorbs float rounding of sums)."""
+        limit (a tiny relative slack absorbs float rounding of sums); a limited figure that
+        is None (not counted) never fits."""
         for name in ("gflops", "latency_ms", "members"):
             limit = getattr(self, name)
-            if limit is not None and cost[name] > limit * (1 + 1e-9):
+            if limit is not None and (cost[name] is None or cost[name] > limit * (1 + 1e-9)):
                 return False
         return True
 
@@ -294,16 +342,34 @@ class RunCosts:
     stale: dict = dataclasses.field(default_factory=dict)
 
     def outdated(self) -> str | None:
-        """Why these counts are not this version's counting rule's (COUNT_VERSION), in
-        words; None when they are (or there are none). A file without "count_version" was
-        written before RUN/cost.json named its rule, by rule 1 or 2: counted again too."""
-        if not (self.costs or self.failed) or self.count_version == COUNT_VERSION:
+        """Why these counts are not this version's counting rule's (COUNT_VERSION), or are
+        missing multiply-accumulates another TensorFlow than theirs may count
+        (`_uncounted_elsewhere`), in words; None when neither (or there are none). A file
+        without "count_version" was written before RUN/cost.json named its rule, by rule 1 or
+        2: counted again too."""
+        if not (self.costs or self.failed):
             return None
+        if self.count_version == COUNT_VERSION:
+            return self._uncounted_elsewhere()
         rule = (f"counting rule {self.count_version}" if self.count_version is not None else
                 "no counting rule (written before cost files named theirs, maybe by rule 1)")
         # A version a user can check (`hubensemble --version`), not the commit that changed it.
         return (f"its counts are of {rule}, this version's is rule {COUNT_VERSION} (a "
                 "signature module's own variables count in params, as from hubensemble 0.2.0)")
+
+    def _uncounted_elsewhere(self) -> str | None:
+        """Why costs whose multiply-accumulates were not counted (`Cost.macs_not_counted`)
+        may be counted now: the TensorFlow installed (package metadata, no import) is not
+        the one they were measured under (the machine record's); None otherwise. The cost
+        stage counts them again then; the same TensorFlow would fail the same way."""
+        missing = sorted(t for t, c in self.costs.items() if c.macs is None)
+        recorded, now = self.machine.get("tensorflow"), versions().get("tensorflow")
+        if not missing or recorded == now:
+            return None
+        return (f"the multiply-accumulates of {len(missing)} of its candidates "
+                f"({', '.join(missing[:3])}{', …' if len(missing) > 3 else ''}) were not "
+                f"counted under TensorFlow {recorded or 'unknown'}, and this is TensorFlow "
+                f"{now or 'not installed'}, which may count them")
 
 
 def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:

@@ -127,8 +127,10 @@ def head_cost(cost: Cost, head_macs: int | None = None) -> Cost | None:
     macs = cost.head_macs if head_macs is None else head_macs
     if macs is None:
         return None
+    # The head's D x C is known from its shape even when the backbone's MACs were not counted.
     return dataclasses.replace(cost, macs=int(macs), params=int(macs) + int(cost.num_classes),
-                               latency_ms={b: 0.0 for b in cost.latency_ms}, head_macs=int(macs))
+                               latency_ms={b: 0.0 for b in cost.latency_ms}, head_macs=int(macs),
+                               macs_not_counted=None)
 
 
 def counted_costs(costs: Sequence[Cost], groups: Sequence[Sequence[int]]) -> list[Cost]:

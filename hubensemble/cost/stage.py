@@ -77,8 +77,11 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
     not change the cost, so the pre-trained module with a fresh head is counted). A cache
     that cannot be written (any OSError: read-only, a file in the way, a full disk) is said
     once (`environment.cache_unwritable`, naming HUBENSEMBLE_COST_CACHE) and the cost is
-    returned all the same. Raises ModuleLoadError when the module cannot load,
-    graph.CostError when it cannot be counted.
+    returned all the same. Multiply-accumulates that cannot be counted (graph.CostError: a
+    TensorFlow without its freezing, a shape unknown at batch 1) leave `Cost.macs` None with
+    the reason (`Cost.macs_not_counted`), the parameters and latency measured all the same;
+    such a cost is not cached (counted again next time: another TensorFlow may count it).
+    Raises ModuleLoadError when the module cannot load.
     """
     from hubensemble import tune
     from hubensemble.cost import graph
@@ -124,8 +127,12 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
     model = tune.build_classifier(spec, int(num_classes), name="cost_probe")
     # The head on the D-wide embedding: D x C multiply-adds (cost.sharing.head_cost).
     head_macs = int(np.prod(model.head.kernel.shape))
+    why = None
     if entry is None or "macs" not in entry:  # none, or an older rule's latency alone
-        macs, _ = graph.count_macs(graph.image_function(model, size))
+        try:
+            macs, _ = graph.count_macs(graph.image_function(model, size))
+        except graph.CostError as e:  # only MACs need the frozen graph: the rest is measured
+            macs, why = None, first_line(e)
         params = graph.count_params(model)
     else:
         macs, params = int(entry["macs"]), int(entry["params"])
@@ -133,7 +140,7 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
     if latency:
         lat = ((entry.get("latency") or {}).get(machine["id"]) if have_latency else None) or \
             graph.measure_latency(model, size, LATENCY_BATCHES)
-    if use_cache:
+    if use_cache and macs is not None:
         try:
             cache_put(cache_dir, key, macs=macs, params=params, machine=machine["id"],
                       latency_ms=lat, head_macs=head_macs)
@@ -142,9 +149,10 @@ def module_cost(spec, num_classes: int, size: int, *, fingerprint: str | None = 
         except OSError as e:  # a cache only costs speed: the count and latency stand
             cache_unwritable(folder, e, "the costs are measured and the command goes on")
     return Cost(module=spec.name, fingerprint=fingerprint, size=int(size),
-                num_classes=int(num_classes), macs=int(macs), params=int(params),
-                latency_ms=dict(lat), machine=machine["id"] if lat else None,
-                head_macs=head_macs), False
+                num_classes=int(num_classes), macs=None if macs is None else int(macs),
+                params=int(params), latency_ms=dict(lat),
+                machine=machine["id"] if lat else None, head_macs=head_macs,
+                macs_not_counted=why), False
 
 
 def _as_written(cache_dir, calls, size, num_classes, input_size, count, machine_id):
@@ -289,6 +297,10 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
                     bar.update(1)
             cached += hit
             counted += not hit
+            if cost.macs is None:  # costed, but its GFLOPs are unknown: said, not hidden
+                log.warning("cost: module %s (%d px): its multiply-accumulates are not "
+                            "counted (%s); its parameters and latency are", module, size,
+                            cost.not_counted())
             for c in members:
                 costs[c.trial] = cost
     finally:
@@ -407,10 +419,15 @@ def format_costs(summary: CostSummary) -> str:
     lines = [] if summary.none_costed else [
         f"{'module':<32}{'px':>5} {'GFLOPs':>9} {'params':>10} {'ms@1':>8} {'ms@64':>8}  "
         "candidates"]
-    for (module, size), (c, trials) in sorted(rows.items(), key=lambda kv: kv[1][0].macs):
+    for (module, size), (c, trials) in sorted(rows.items(),
+                                              key=lambda kv: (kv[1][0].macs is None,
+                                                              kv[1][0].macs or 0)):
         b1, b64 = c.latency(1), c.latency(64)
         lines.append(f"{module[:31]:<32}{size:>5} {figure(c.gflops, 4):>9} {c.params:>10,} "
                      f"{figure(b1):>8} {figure(b64, 1):>8}  {len(trials)}")
+    uncounted = {(c.module, c.size): c for c in summary.costs.values() if c.macs is None}
+    for (module, size), c in sorted(uncounted.items()):  # "–" in the table: say why
+        lines.append(f"  GFLOPs not counted: {module} at {size} px: {c.not_counted()}")
     for f in [] if summary.none_costed else summary.failed:
         kept = [t for t in f["trials"] if t in summary.kept]
         lines.append(f"  not costed: {f['module']} ({counted(len(f['trials']), 'candidate')}): "
@@ -469,6 +486,11 @@ def check_budget_before_tune(specs, task, profile, max_gflops: float | None, *,
                             spec.name, size, first_line(e))
                 why.append(f"{spec.name}: {first_line(e)}")
                 break  # (its other sizes load the same module)
+            if cost.gflops is None:  # counted nowhere else: the same module, the same graph
+                log.warning("cost: module %s (%d px): its GFLOPs cannot be counted before "
+                            "the sweep: %s", spec.name, size, cost.not_counted())
+                why.append(f"{spec.name}: {cost.not_counted()}")
+                break
             if spec.name not in gflops or cost.gflops < gflops[spec.name][0]:
                 gflops[spec.name] = (cost.gflops, size)
     if why and not gflops:  # none costed now: none of their candidates can be after the sweep

@@ -87,7 +87,8 @@ def budget_unmet(files) -> tuple[str, object] | None:
 
     def fits(cost) -> bool:
         latency = cost.latency(1)
-        return ((limits.gflops is None or cost.gflops <= limits.gflops * (1 + 1e-9))
+        return ((limits.gflops is None or (cost.gflops is not None  # not counted: no fit
+                                           and cost.gflops <= limits.gflops * (1 + 1e-9)))
                 and (limits.latency_ms is None or latency is None
                      or latency <= limits.latency_ms * (1 + 1e-9)))
 

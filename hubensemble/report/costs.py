@@ -79,6 +79,11 @@ def cost_section(files, figures, members) -> Section:
             f"{machine.get('cpu', 'this machine')} ({machine.get('cores', '?')} cores) — "
             "machine-dependent. An ensemble's cost is the sum of its distinct members', a "
             "frozen backbone that several share counted once (docs/cost.md).")
+    uncounted = {(c.module, c.size): c.not_counted() for c in costs.values() if c.macs is None}
+    if uncounted:  # "–" in the GFLOPs columns: why, in words
+        sec.add("GFLOPs not counted (– below) for " + "; ".join(
+            f"{module} at {size} px: {why}" for (module, size), why in sorted(uncounted.items()))
+            + ". Their parameters and latency are measured.")
     from hubensemble.cost import total_cost
 
     member_costs = [costs.get(m["trial"]) for m in members]
@@ -368,12 +373,15 @@ def _figure_panels(files, e, costs, members, student, retrained=False) -> list[d
     panels = []
     for split, curve_key in (("val", "val_curve"), ("test", "test_curve")):
         cands = [(costs[c.trial].gflops, _acc(files, getattr(c, f"{split}_probs"), split),
-                  c.trial in chosen) for c in files.candidates if c.trial in costs]
+                  c.trial in chosen) for c in files.candidates
+                 if c.trial in costs and costs[c.trial].gflops is not None]  # none: no point
         cands = [p for p in cands if p[1] is not None]
         if not cands:
             continue
         curve = e.get(curve_key) or []
         path = [(pc["gflops"], c["accuracy"]) for pc, c in zip(path_cost, curve)]
+        if any(g is None for g, _ in path):  # a member's GFLOPs not counted: no curve
+            path = []
         extras = []
         if student and (student.get(split) or {}).get("accuracy") is not None \
                 and (student.get("cost") or {}).get("gflops") is not None:

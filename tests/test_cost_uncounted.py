@@ -1,0 +1,139 @@
+"""Costs whose multiply-accumulates were not counted (`Cost.macs` None, TensorFlow without its
+freezing): every reader keeps the params and latency and says in words why GFLOPs are missing."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import make_tiny_model
+from test_cost import fake_run
+from hubensemble.catalogue import ModuleSpec
+from hubensemble.cost import Cost, Limits, read_run_costs, total_cost
+from hubensemble.cost.records import RunCosts
+from hubensemble.cost.sharing import head_cost
+from hubensemble.cost.stage import run_cost
+from hubensemble.errors import RunError
+from hubensemble.hub import write_hub_module
+
+WHY = "TensorFlow 9.9 has no convert_variables_to_constants_v2"
+
+
+def uncounted(module="m", ms=2.0):
+    return Cost(module, None, 8, 3, None, 251, {"1": ms, "64": 10 * ms}, "machine-a",
+                head_macs=24, macs_not_counted=WHY)
+
+
+def test_a_cost_without_macs_keeps_its_reason_through_cost_json_and_sums_say_whose():
+    cost = uncounted()
+    again = Cost.from_json(json.loads(json.dumps(cost.to_json())))
+    assert again == cost and again.gflops is None and again.not_counted() == WHY
+    assert cost.summary()["gflops"] is None and cost.summary()["gflops_not_counted"] == WHY
+    counted = Cost("c", None, 8, 3, 1000, 99, {"1": 1.0, "64": 5.0}, head_macs=24)
+    assert "macs_not_counted" not in counted.to_json()  # a counted record is as it was
+    with pytest.raises(ValueError, match="malformed cost record"):  # null, no reason: damage
+        Cost.from_json({**counted.to_json(), "macs": None})
+    total = total_cost([counted, cost])
+    assert total["flops"] is None and total["gflops"] is None
+    assert total["params"] == 99 + 251 and total["latency_ms"] == {"1": 3.0, "64": 25.0}
+    assert total["gflops_not_counted"] == (f"the multiply-accumulates of 1 of its 2 members (m) "
+                                           f"were not counted: {WHY}")
+    assert total_cost([counted])["gflops"] == 2000 / 1e9
+    figures = {"gflops": total["gflops"], "latency_ms": total["latency_ms"]["1"], "members": 2}
+    assert not Limits(gflops=1.0).fits(figures) and Limits(latency_ms=5.0).fits(figures)
+    head = head_cost(cost)  # the head's D x C is known from its shape
+    assert head.macs == 24 and head.gflops == 48 / 1e9 and head.not_counted() == ""
+
+
+def test_costs_not_counted_under_another_tensorflow_are_counted_again():
+    from hubensemble.formats import versions
+
+    now = versions()["tensorflow"]
+    same = RunCosts(costs={"t0": uncounted()}, machine={"tensorflow": now})
+    assert same.outdated() is None  # the same TensorFlow fails the same way
+    other = RunCosts(costs={"t0": uncounted()}, machine={"tensorflow": "2.0.0"})
+    assert other.outdated() == ("the multiply-accumulates of 1 of its candidates (t0) were not "
+                                f"counted under TensorFlow 2.0.0, and this is TensorFlow {now}, "
+                                "which may count them")
+    counted = RunCosts(costs={"t0": Cost("c", None, 8, 3, 10, 9)},
+                       machine={"tensorflow": "2.0.0"})
+    assert counted.outdated() is None
+
+
+@pytest.fixture(scope="module")
+def uncounted_run(tmp_path_factory):
+    """A run whose two candidates were costed by a TensorFlow without its freezing."""
+    from _pytest.monkeypatch import MonkeyPatch
+    from moved_internals import moved
+
+    tmp = tmp_path_factory.mktemp("uncounted")
+    module = write_hub_module(make_tiny_model(seed=0, width=8), str(tmp / "conv8"))
+    modules = {"conv8": ModuleSpec(name="conv8", handle=module)}
+    run = fake_run(tmp / "run", modules, [("t0", "conv8", 8), ("t1", "conv8", 16)])
+    patch = MonkeyPatch()
+    try:
+        moved(patch, "tensorflow.python.framework", "convert_to_constants")
+        run_cost(run.path, cache_dir=tmp / "cache", progress=False)
+    finally:
+        patch.undo()
+    return run
+
+
+def test_a_gflops_budget_leaves_uncounted_candidates_out_in_words(uncounted_run, caplog):
+    from hubensemble.ensemble import run_ensemble
+
+    with caplog.at_level("WARNING"), pytest.raises(RunError) as refused:
+        run_ensemble(uncounted_run.path, max_gflops=1.0)
+    said = [r.getMessage() for r in caplog.records]
+    assert any("candidates t0, t1 are left out of the budgeted selection: their GFLOPs were "
+               "not counted (TensorFlow " in s for s in said), said
+    assert "max_gflops=1" in str(refused.value) or "--max-gflops 1" in str(refused.value)
+
+
+def test_an_ensemble_of_uncounted_members_says_gflops_not_counted(uncounted_run):
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.ensembletext import format_ensemble
+
+    result = run_ensemble(uncounted_run.path, max_latency_ms=1e6)
+    record = json.loads((uncounted_run.path / "ensemble.json").read_text())["cost"]
+    assert record["ensemble"]["gflops"] is None and record["ensemble"]["params"] > 0
+    assert "were not counted: TensorFlow " in record["ensemble"]["gflops_not_counted"]
+    assert record["candidates"]["t0"]["gflops"] is None
+    text = format_ensemble(result)
+    assert "cost:       ensemble GFLOPs not counted, " in text, text
+    assert "were not counted: TensorFlow " in text, text
+    recorded = read_run_costs(uncounted_run.path)
+    assert all(c.macs is None and c.params > 0 for c in recorded.costs.values())
+
+
+def test_the_report_says_why_gflops_are_missing(uncounted_run):
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.report import write_report
+
+    run_ensemble(uncounted_run.path)
+    md = write_report(uncounted_run.path).markdown.read_text()
+    assert "GFLOPs not counted (– below) for conv8 at 8 px: TensorFlow " in md, md
+    assert "Their parameters and latency are measured." in md
+
+
+def test_distill_says_no_costlier_words_without_gflops():
+    from hubensemble.distill import costlier_words
+
+    assert costlier_words("s", None, 8, 0.1) is None
+    assert costlier_words("s", 0.3, 8, None) is None
+    assert "needs 0.3 GFLOPs" in costlier_words("s", 0.3, 8, 0.1)
+
+
+def test_cost_table_rows_without_gflops_are_nan_and_named(uncounted_run):
+    import numpy as np
+
+    from hubensemble.cost.budget import cost_table
+
+    recorded = read_run_costs(uncounted_run.path)
+    cands = [SimpleNamespace(trial=t) for t in ("t0", "t1")]
+    table, left_out = cost_table(uncounted_run.path, cands, recorded,
+                                 Limits(gflops=1.0, latency_ms=1e6))
+    assert np.isnan(table["gflops"]).all() and np.isfinite(table["latency_ms"]).all()
+    assert left_out == ["t0", "t1"]
+    table, left_out = cost_table(uncounted_run.path, cands, recorded, Limits(latency_ms=1e6))
+    assert left_out == []
