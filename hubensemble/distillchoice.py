@@ -59,8 +59,14 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, me
             size = int(tune.eval_size(task, spec, trial_profile(
                 _base_candidate(own, cands, ens).record, meta, run.meta_path)))
             try:
-                needs[module] = _student_cost(spec, task, size, costs, own).gflops
-            except HubensembleError as e:  # ModuleLoadError, graph.CostError
+                cost = _student_cost(spec, task, size, costs, own)
+                if cost.gflops is None:  # params and latency alone cannot meet a GFLOPs limit
+                    log.warning("distill: the GFLOPs of module %s at %d px were not counted, "
+                                "so it is no student under %s: %s", module, size,
+                                option_word("--max-gflops", "max_gflops"), cost.not_counted())
+                else:
+                    needs[module] = cost.gflops
+            except HubensembleError as e:  # ModuleLoadError
                 log.warning("distill: module %s cannot be costed at %d px, so it is no "
                             "student under %s: %s", module, size,
                             option_word("--max-gflops", "max_gflops"), first_line(e))
@@ -79,7 +85,10 @@ def _choose_student(student, max_gflops, ens, cands, costs, specs, run, task, me
     if not members:
         # No member has a cost (e.g. none could be counted): the first member's module.
         return ens["members"][0]["module"]
-    return min(members, key=lambda m: costs[m["trial"]].macs)["module"]
+    # The fewest MACs; members whose MACs were not counted after, by their parameters.
+    return min(members, key=lambda m: (costs[m["trial"]].macs is None,
+                                       costs[m["trial"]].macs or 0,
+                                       costs[m["trial"]].params))["module"]
 
 
 def check_student(run_dir, student: str) -> str:

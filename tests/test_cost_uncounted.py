@@ -137,3 +137,15 @@ def test_cost_table_rows_without_gflops_are_nan_and_named(uncounted_run):
     assert left_out == ["t0", "t1"]
     table, left_out = cost_table(uncounted_run.path, cands, recorded, Limits(latency_ms=1e6))
     assert left_out == []
+
+
+def test_distills_default_student_is_the_counted_cheapest_then_the_fewest_params():
+    from hubensemble.distillchoice import _choose_student
+
+    ens = {"members": [{"trial": "a", "module": "big"}, {"trial": "b", "module": "small"},
+                       {"trial": "c", "module": "counted"}]}
+    costs = {"a": uncounted("big"), "b": Cost("small", None, 8, 3, None, 40, {},
+                                              macs_not_counted=WHY)}
+    assert _choose_student(None, None, ens, [], costs, {}, None, None, None) == "small"
+    costs["c"] = Cost("counted", None, 8, 3, 10 ** 9, 10 ** 6)
+    assert _choose_student(None, None, ens, [], costs, {}, None, None, None) == "counted"
