@@ -149,3 +149,35 @@ def test_distills_default_student_is_the_counted_cheapest_then_the_fewest_params
     assert _choose_student(None, None, ens, [], costs, {}, None, None, None) == "small"
     costs["c"] = Cost("counted", None, 8, 3, 10 ** 9, 10 ** 6)
     assert _choose_student(None, None, ens, [], costs, {}, None, None, None) == "counted"
+
+
+def test_a_gflops_limit_before_the_sweep_names_modules_whose_gflops_are_not_counted(
+        tmp_path, monkeypatch):
+    import numpy as np
+    from moved_internals import moved
+
+    from hubensemble.cost.stage import check_budget_before_tune
+    from hubensemble.data import Split, Task
+
+    module = write_hub_module(make_tiny_model(seed=0, width=8), str(tmp_path / "conv8"))
+    task = Task(name="t", source="test", class_names=["a", "b", "c"],
+                train=Split(images=np.zeros((6, 12, 12, 3), np.uint8),
+                            labels=np.arange(6, dtype=np.int64) % 3))
+    moved(monkeypatch, "tensorflow.python.framework", "convert_to_constants")
+    with pytest.raises(RunError) as refused:
+        check_budget_before_tune([ModuleSpec(name="conv8", handle=module)], task, "quick", 1.0,
+                                 cache_dir=tmp_path / "cache")
+    said = str(refused.value)
+    assert said.startswith("max_gflops=1 needs the cost of a candidate, and none of the 1 "
+                           "module to tune can be costed (conv8: TensorFlow "), said
+    assert "convert_variables_to_constants_v2" in said, said
+
+
+def test_a_students_uncounted_gflops_in_distill_json_is_no_damage_to_the_report():
+    from hubensemble.report.checks import DISTILL_NULLABLE, DISTILL_NUMBERS, number_problems
+
+    doc = {"student": {"cost": {"gflops": None, "params": 251, "gflops_not_counted": WHY}}}
+    assert number_problems(doc, DISTILL_NUMBERS, DISTILL_NULLABLE) == []
+    doc = {"student": {"cost": {"gflops": "x", "params": 251}}}
+    assert number_problems(doc, DISTILL_NUMBERS, DISTILL_NULLABLE) == [
+        ("student.cost.gflops", 'a JSON string "x"')]

@@ -80,9 +80,11 @@ DISTILL_NUMBERS = ([("student", split, m) for split in ("val", "test") for m in 
 # distill.json's fields its writer writes null by design (`distillcompare._compare`):
 # `gap_closed` when the ensemble is not more accurate than the best single member on the
 # test split, there is no test split, or only the ensemble's figures are of a retrained
-# export; `cost_ratio` when the ensemble has no recorded cost or the student 0 GFLOPs. Such
-# a null is the writer's "none", not damage (`number_problems`' `nullable`).
-DISTILL_NULLABLE = (("gap_closed",), ("cost_ratio",))
+# export; `cost_ratio` when the ensemble has no recorded cost or the student 0 GFLOPs; the
+# student's `gflops` when its multiply-accumulates were not counted (`Cost.summary`, with
+# "gflops_not_counted"). Such a null is the writer's "none", not damage (`number_problems`'
+# `nullable`).
+DISTILL_NULLABLE = (("gap_closed",), ("cost_ratio",), ("student", "cost", "gflops"))
 
 # The test figures of a retrained export's members (its metadata's "metrics" "test",
 # `export.retrain`: as ensemble.json's "test").
