@@ -202,7 +202,9 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     check_paths(out=out, export=export, cache_dir=cache_dir)
     specs = catalogue_specs(catalogue)
     check_strategy(options.strategy, options.tpu)
-    again = python_fit_again(out, options, catalogue=catalogue, data=data, data_args=data_args)
+    again = python_fit_again(out, options, catalogue=catalogue, data=data, data_args=data_args,
+                             inputs=dict(export=export, cache_dir=cache_dir,
+                                         use_cache=use_cache, restart=restart))
     check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue",
                   again=again)  # the whole call, for a module meant as for a budget
     check_budget(options.sweep, options.budget, again=again)

@@ -298,7 +298,9 @@ def _budget_again(args, sweep, budget):
             del call["top_k"]
         return fit_again(args.out, call,
                          catalogue=getattr(args, "catalogue", None), data=data,
-                         demo=args.command == "demo")
+                         demo=args.command == "demo", inputs={  # typed, not options
+                             k: getattr(args, k, None) for k in (
+                                 "export", "cache_dir", "use_cache", "restart")})
     return None
 
 

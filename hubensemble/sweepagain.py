@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from hubensemble.text import shell, shell_word
+from hubensemble.text import absolute, shell, shell_word
 
 
 def tune_again(run_dir, call: dict):
@@ -55,7 +55,33 @@ def profile_name(profile):
     return name if shipped is not None and shipped == profile else None
 
 
-def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False):
+#: fit's (and demo's) inputs that are no option of the table (FitOptions), as `fit_again`
+#: takes them: (name, flag, its value's words on the command line, fit()'s keyword).
+_FIT_INPUTS = (("export", "--export"), ("cache_dir", "--cache-dir"))
+
+
+def _input_words(inputs: dict) -> tuple[str, str]:
+    """(flags, keywords) of fit's inputs `inputs` ({"export": path or None, "cache_dir": path
+    or None, "use_cache": bool, "restart": bool}, each absent: not given), paths absolute:
+    ("--export /abs/exp --no-cache --restart", "export='/abs/exp', use_cache=False,
+    restart=True"). The budget's whole command dropped them (a new user's --export went to
+    RUN/export)."""
+    flags, keywords = [], []
+    for name, flag in _FIT_INPUTS:
+        if inputs.get(name) is not None:
+            flags.append(f"{flag} {shell(inputs[name])}")
+            keywords.append(f"{name}={absolute(os.fspath(inputs[name]))!r}")
+    if inputs.get("use_cache") is False:
+        flags.append("--no-cache")
+        keywords.append("use_cache=False")
+    if inputs.get("restart"):
+        flags.append("--restart")
+        keywords.append("restart=True")
+    return " ".join(flags), ", ".join(keywords)
+
+
+def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False,
+              inputs: dict | None = None):
     """`check_budget`'s `again` for a fit (or `demo`) into folder `out` with the options
     `call` (FitOptions' fields: `options.kwargs_for("fit", args)`, a FitOptions' vars), the
     catalogue files `catalogue` (None: FILE) and data `data` (DataArgs.to_json(), or a spec;
@@ -63,9 +89,10 @@ def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False)
     default (`rerun.option_flags`), every path absolute: "`hubensemble fit --catalogue
     /abs/c.yaml --data npz:/abs/d.npz --sweep probe --budget 4 --out /abs/run`"; from Python
     "hubensemble.fit(out='/abs/run', catalogue=…, data=…, sweep='probe', budget=4)" (its
-    keywords; with data options, "data_args=…": the caller's own DataArgs, kept). The
-    function also takes other options anew by keyword (`sweeps.check_modules`' `again`:
-    modules=["a"]), the budget then the call's."""
+    keywords; with data options, "data_args=…": the caller's own DataArgs, kept), and the
+    `inputs` given that are no option (`_input_words`: --export, --cache-dir, --no-cache,
+    --restart). The function also takes other options anew by keyword
+    (`sweeps.check_modules`' `again`: modules=["a"]), the budget then the call's."""
     from hubensemble import options
     from hubensemble.lockwords import command_words
     from hubensemble.rerun import _data_flags, fit_keywords, option_flags, option_keywords
@@ -73,27 +100,34 @@ def fit_again(out, call: dict, *, catalogue=None, data=None, demo: bool = False)
     table = options.options_for(record="fit")
     files = [catalogue] if isinstance(catalogue, (str, bytes)) else list(catalogue or [])
     args = {"spec": data} if isinstance(data, str) else dict(data or {})
+    typed, given = _input_words(inputs or {})
+
+    def join(*words, sep=" "):
+        return sep.join(filter(None, words))
 
     def command(budget: int | None = None, **changed) -> str:
         # `changed`: other options given anew (check_modules' modules=[…]); budget None: the call's
         now = {**call, **changed, **({"budget": budget} if budget is not None else {})}
         if demo:
-            return command_words("demo", out, flags=option_flags(now, table),
-                                 keywords=option_keywords(now, table))
-        flags = " ".join(filter(None, (
+            return command_words("demo", out, flags=join(option_flags(now, table), typed),
+                                 keywords=join(option_keywords(now, table), given, sep=", "))
+        flags = join(
             "--catalogue " + (" ".join(shell(f) for f in files) or "FILE"),
-            _data_flags(args) if args else "--data SPEC", option_flags(now, table))))
-        return command_words("fit", out, flags=flags, keywords=fit_keywords(files, args, now))
+            _data_flags(args) if args else "--data SPEC", option_flags(now, table), typed)
+        return command_words("fit", out, flags=flags,
+                             keywords=join(fit_keywords(files, args, now), given, sep=", "))
 
     return command
 
 
-def python_fit_again(out, options, *, catalogue=None, data=None, data_args=None):
+def python_fit_again(out, options, *, catalogue=None, data=None, data_args=None,
+                     inputs: dict | None = None):
     """`check_budget`'s `again` for `pipeline.fit`'s own call into `out` with the FitOptions
     `options`, the `catalogue` it was given (paths, named; ModuleSpec records: FILE) and its
     `data` (a spec, with `data_args` a DataArgs or None; a Task: SPEC): `fit_again` of them,
     "call hubensemble.fit(out='/abs/run', catalogue='/abs/c.yaml', data='sklearn:digits',
-    top_k=2, sweep='default', budget=4)", a folder: or npz: data's path absolute. fit from
+    top_k=2, sweep='default', budget=4)", a folder: or npz: data's path absolute, with fit's
+    `inputs` given (`fit_again`'s: export, cache_dir, use_cache, restart). fit from
     Python was told "pass budget=4 or more" alone, its other keywords left to type again,
     where the command line's said the whole command."""
     import dataclasses
@@ -112,7 +146,7 @@ def python_fit_again(out, options, *, catalogue=None, data=None, data_args=None)
     call = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
     call["profile"] = profile_name(call.get("profile"))  # a Profile object: its name or none
     return fit_again(out, call, catalogue=files if len(files) == len(listed) else None,
-                     data=args)
+                     data=args, inputs=inputs)
 
 
 def plan_again(call: dict):

@@ -223,3 +223,32 @@ def test_fits_python_budget_refusal_names_hubensemble_fit_with_absolute_data(
             f"{str(shipped_catalogue('demo.yaml'))!r}, data='npz:{tmp_path / 'task.npz'}', "
             "sweep='probe', budget=4) (or more;") in str(refused.value), refused.value
     assert not (tmp_path / "run").exists()
+
+
+def test_the_whole_command_keeps_fits_inputs_that_are_no_option(tmp_path, monkeypatch):
+    """`fit … --export exp --cache-dir cache --no-cache --restart --budget 2` was told a
+    "whole command" without --export, --cache-dir, --no-cache and --restart (they are no
+    option of the table): run, it exported into RUN/export and cached elsewhere. Now they
+    parse back, paths absolute; from Python, export=, cache_dir=, use_cache=, restart=.
+    Fails before: --export not in the command."""
+    from hubensemble import fit, shipped_catalogue
+    from test_cli import each_in_one_process
+
+    monkeypatch.chdir(tmp_path)
+    cat = shipped_catalogue("demo.yaml")
+    (code, _, err, tensorflow), = each_in_one_process(
+        ["fit", "--catalogue", cat, "--data", "sklearn:digits", "--export", "exp",
+         "--cache-dir", "cache", "--no-cache", "--restart", "--sweep", "probe", "--budget", "2",
+         "--out", "run"], cwd=tmp_path)
+    assert (code, tensorflow) == (2, False), err
+    args = build_parser().parse_args(_command(err.strip().splitlines()[-1]))
+    assert (args.export, args.cache_dir, args.use_cache, args.restart, args.budget, args.out
+            ) == (str(tmp_path / "exp"), str(tmp_path / "cache"), False, True, 4,
+                  str(tmp_path / "run")), err
+    with pytest.raises(options.OptionError) as refused:
+        fit(cat, "sklearn:digits", "run", export="exp", cache_dir="cache", use_cache=False,
+            restart=True, sweep="probe", budget=2)
+    assert (f"budget=4, export={str(tmp_path / 'exp')!r}, cache_dir="
+            f"{str(tmp_path / 'cache')!r}, use_cache=False, restart=True) (or more;"
+            ) in str(refused.value), refused.value
+    assert not any(tmp_path.iterdir())  # nothing made
