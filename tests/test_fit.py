@@ -633,7 +633,7 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
                               "--top-k", "1")
     assert code == 0, err
     ranking = (out / "ranking.json").read_bytes()
-    fit = dict(FIT, top_k=1, corruptions=False)
+    fit = dict(FIT, top_k=1, corruptions=False, sweep="seeds", budget=1)
     with pytest.raises(RunError, match=re.escape(
             f"{out} holds a ranking by run_rank() that this fit would not write: "
             "top_k=1 -> top_k=2 (ranked -> this fit). Give fit the ranking's options to "
@@ -644,9 +644,11 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
                               "--out", out, "--profile", "quick", "--top-k", "2", "-q")
     assert code == 2 and ("`hubensemble rank` that this fit would not write: --top-k 1 -> "
                           "--top-k 2 (ranked -> this fit)") in err, err
+    # A seeds sweep of budget 1 (one trial, a 1-member export), not the default sweep's 4
+    # trials: what fit goes on from is the ranking; the sweep is named as the run's own below.
     code, summary, err = in_process("fit", "--catalogue", catalogue, "--data", "sklearn:digits",
                                     "--out", out, "--profile", "quick", "--top-k", "1",
-                                    "--no-corruptions")
+                                    "--no-corruptions", "--sweep", "seeds", "--budget", "1")
     assert code == 0 and "ensemble size" in summary, err
     assert (out / "ranking.json").read_bytes() == ranking
     stages = json.loads((out / "run.json").read_text())["stages"]
@@ -658,7 +660,7 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
             f"({len(ranked['modules'])} modules ranked by knn at --profile quick; selected: "
             f"{ranked['selected'][0]}): the same catalogue, data and rank options as this fit, "
             "so it is not ranked again; pass --restart to rank again from scratch")
-    assert said in err and err.index(said) < err.index("tune default"), err
+    assert said in err and err.index(said) < err.index("tune seeds"), err
     assert said in (out / "log.txt").read_text()
     # The same folder as the stage commands would leave it after tune, ensemble and export.
     meta = json.loads((out / "run.json").read_text())
@@ -668,7 +670,7 @@ def test_fit_goes_on_from_a_ranking_made_by_rank(catalogue, tmp_path, in_process
             f"{out} holds results of stage commands run outside `fit` (candidates, cost.json, "
             "ensemble.json, export): fit goes on from a ranking alone, not from a sweep or "
             "ensemble it did not run. Go on with the stage functions (run_tune(run_dir="
-            f"{str(out)!r}, sweep='default', profile='quick'), then run_ensemble(run_dir="
+            f"{str(out)!r}, sweep='seeds', budget=1, profile='quick'), then run_ensemble(run_dir="
             f"{str(out)!r}) and export_ensemble(run_dir={str(out)!r}))")):
         hubensemble.fit(catalogue, "sklearn:digits", out, progress=False, **fit)
 
