@@ -364,8 +364,19 @@ def option_flags(recorded: dict, table) -> str:
 
 def option_keywords(recorded: dict, table) -> str:
     """`option_flags`' options as a Python call's keywords ("profile='quick', top_k=2"): the
-    same advice for a caller of the stage function, who typed no flag."""
-    return ", ".join(f"{o.kw}={value!r}" for o, value in _differing(recorded, table))
+    same advice for a caller of the stage function, who typed no flag; a path's value
+    absolute (cache_dir='/abs/cache'), as `_word` makes its flag's: run_tune(…,
+    cache_dir='cache') was told to call it again with 'cache', from any working folder."""
+    return ", ".join(f"{o.kw}={_keyword_value(o, value)!r}"
+                     for o, value in _differing(recorded, table))
+
+
+def _keyword_value(option, value):
+    """`value` of `option` in a Python call's advice: a path-valued option's
+    (options.PATH_METAVARS) str or PathLike absolute, else as it is."""
+    if option.metavar in options.PATH_METAVARS and isinstance(value, (str, os.PathLike)):
+        return absolute(os.fspath(value))
+    return value
 
 
 def _from_python(args: dict) -> bool:

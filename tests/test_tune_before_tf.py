@@ -226,3 +226,20 @@ def test_nothing_to_train_is_followed_by_no_resuming_line_when_the_stage_runs(tm
     assert python.strip().startswith("resuming sweep probe with profile='quick' (from "
                                      "run.json; sweep=… chooses another); budget=4 as given"
                                      ), python
+
+
+def test_run_tunes_budget_refusal_names_its_cache_dir_absolute(tmp_path, monkeypatch):
+    """run_tune(R, sweep='probe', budget=2, cache_dir='cache') from a working folder was told
+    "call run_tune(…, cache_dir='cache', budget=4)", the one relative path of the call (its
+    run_dir was absolute; the command line's --cache-dir too). Fails before: cache_dir='cache'."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.tune import run_tune
+
+    run, _ = ranked_run(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(HubensembleError) as refused:
+        run_tune(run.path, sweep="probe", budget=2, cache_dir="cache", progress=False)
+    assert (f"call run_tune(run_dir={str(run.path)!r}, sweep='probe', cache_dir="
+            f"{str(tmp_path / 'cache')!r}, budget=4) (or more;") in str(refused.value), \
+        refused.value
+    assert not (tmp_path / "cache").exists()
