@@ -154,22 +154,26 @@ def plan_again(call: dict):
     "profile", "budget", "modules", "seed", "head_init", …): budget -> the call with that
     budget, "plan_sweep(ranking, specs, sweep='default', task=task, profile='quick',
     budget=4)", its positional arguments and task by their names and each keyword given
-    other than its default (a Profile by its name: `profile_name`). plan_sweep was told
-    "pass budget=4 or more" alone."""
+    other than its default (a Profile by its name: `profile_name`), run_dir absolute.
+    plan_sweep was told "pass budget=4 or more" alone. The function also takes other
+    keywords anew (`sweeps.check_modules`' `again`: modules=["a"], None to leave them out),
+    the budget then the call's (none when it gave none)."""
     defaults = {"budget": None, "modules": None, "seed": 0, "batchnorm": "train",
                 "head_init": None, "run_dir": None}
     kept = {k: v for k, v in call.items() if k in defaults and k != "budget"
             and v is not None and v != defaults[k]}
     if "run_dir" in kept:
-        kept["run_dir"] = os.fspath(kept["run_dir"])
+        kept["run_dir"] = absolute(os.fspath(kept["run_dir"]))
     profile = profile_name(call.get("profile"))
 
-    def command(budget: int) -> str:
+    def command(budget: int | None = None, **changed) -> str:
+        now = {k: v for k, v in {**kept, **changed}.items() if v is not None}
+        budget = call.get("budget") if budget is None else budget
         words = [f"sweep={call.get('sweep')!r}", "task=task",
                  f"profile={profile!r}" if profile else "profile=PROFILE",
-                 *(f"{k}={v!r}" for k, v in kept.items() if k != "run_dir"),
-                 f"budget={budget}",
-                 *([f"run_dir={kept['run_dir']!r}"] if "run_dir" in kept else [])]
+                 *(f"{k}={v!r}" for k, v in now.items() if k != "run_dir"),
+                 *([f"budget={budget}"] if budget is not None else []),
+                 *([f"run_dir={now['run_dir']!r}"] if "run_dir" in now else [])]
         return f"plan_sweep(ranking, specs, {', '.join(words)})"
 
     return command

@@ -147,9 +147,9 @@ def _name_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "little")
 
 
-def _pool(ranking, ranked, sweep, modules) -> list[str]:
-    if modules:
-        return check_modules(modules, ranking.get("modules") or [])
+def _pool(ranking, ranked, sweep, modules, again=None) -> list[str]:
+    if modules:  # `again`: plan_sweep's whole call, with the modules meant (plan_again)
+        return check_modules(modules, ranking.get("modules") or [], again=again)
     if sweep in ("default", "probe"):
         pool = [n for n in ranked if n in set(ranking.get("selected") or [])]
         if not pool:
@@ -268,7 +268,11 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     if not ranked:
         raise RunError(f"the ranking has no usable module; {rank_again(run_dir)} and "
                        "check its errors")
-    pool = _pool(ranking, ranked, sweep, modules)
+    from hubensemble.sweepagain import plan_again  # (it imports the options table)
+
+    pool = _pool(ranking, ranked, sweep, modules, again=plan_again(dict(
+        sweep=sweep, profile=profile, budget=budget, modules=modules, seed=seed,
+        batchnorm=batchnorm, head_init=head_init, run_dir=run_dir)))
     missing = [n for n in pool if n not in specs]
     if missing:
         raise RunError(f"run.json has no catalogue entry for {', '.join(missing)}; "
@@ -281,9 +285,6 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     flip, synthetic = _task_flags(task)
     grid = sweeps.default_sweep()
     configs: list[tuple[str, dict, AugConfig | None]] = []
-
-    from hubensemble.sweepagain import plan_again  # (it imports the options table)
-
     sweeps.check_budget(sweep, budget, again=plan_again(dict(  # the whole call to make
         sweep=sweep, profile=profile, budget=budget, modules=modules, seed=seed,
         batchnorm=batchnorm, head_init=head_init, run_dir=run_dir)))

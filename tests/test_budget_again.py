@@ -252,3 +252,25 @@ def test_the_whole_command_keeps_fits_inputs_that_are_no_option(tmp_path, monkey
             f"{str(tmp_path / 'cache')!r}, use_cache=False, restart=True) (or more;"
             ) in str(refused.value), refused.value
     assert not any(tmp_path.iterdir())  # nothing made
+
+
+def test_plan_sweeps_module_refusal_names_its_whole_call_with_the_name_meant(
+        tmp_path, monkeypatch):
+    """plan_sweep(…, modules=['aa'], seed=3, run_dir='rr') was told "pass modules=['a']"
+    alone, where its budget refusal gives the whole call; now the call with the module
+    meant, its run_dir absolute (it named 'rr'). Fails before: "pass modules=['a']"."""
+    from hubensemble import ModuleSpec
+    from hubensemble.errors import HubensembleError
+    from hubensemble.tune import plan_sweep
+
+    monkeypatch.chdir(tmp_path)
+    ranking = {"modules": [{"name": n, "status": "ok", "score": 1.0 - i / 2}
+                           for i, n in enumerate("ab")], "selected": ["a"]}
+    specs = {n: ModuleSpec(name=n, handle=str(tmp_path)) for n in "ab"}
+    with pytest.raises(HubensembleError) as refused:
+        plan_sweep(ranking, specs, sweep="default", task={}, profile="quick", modules=["aa"],
+                   seed=3, run_dir="rr")
+    assert str(refused.value).endswith(
+        "ranked modules: a, b; call plan_sweep(ranking, specs, sweep='default', task=task, "
+        f"profile='quick', modules=['a'], seed=3, run_dir={str(tmp_path / 'rr')!r})"
+    ), refused.value
