@@ -88,3 +88,22 @@ def test_the_params_count_a_users_layers_hub_layers_captured_variables(tmp_path)
     assert graph.count_params(model) == 3 * 3 * 3 * 5 + (5 * 2 + 2) == (
         sum(int(np.prod(v.shape)) for v in captured.captured_module_variables)
         + sum(int(np.prod(v.shape)) for v in head.weights))
+
+
+def test_the_exports_regularisation_losses_are_the_models_own_keras_ones_too(module_factory):
+    """EnsembleModule.regularization_losses kept only the HubLayers' module losses: a weight
+    Keras regularises in a member (a Keras-model module's kernel, a user's layer's Dense) was
+    lost, though the model adds it while training. Now the export's losses are the model's."""
+    l2 = HubLayer(module_factory("l2", l2=0.5), trainable=True)
+    dense = keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.25))
+    inp = keras.Input((None, None, 3))
+    model = keras.Model(inp, keras.layers.Softmax()(dense(Holder(l2)(inp))))
+    kernel = next(v for v in l2.runtime.variables if "kernel" in v.name)
+    with tf.GradientTape():
+        model(X01, training=True)
+    want = sorted([0.5 * float(tf.reduce_sum(tf.square(kernel))),
+                   0.25 * float(tf.reduce_sum(tf.square(dense.kernel)))])
+    np.testing.assert_allclose(sorted(float(v) for v in model.losses), want, rtol=1e-6)
+    module = EnsembleModule([ExportMember(model, size=16, weight=1.0)], ["a", "b", "c"])
+    got = sorted(float(fn()) for fn in module.regularization_losses())
+    np.testing.assert_allclose(got, want, rtol=1e-6)

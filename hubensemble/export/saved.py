@@ -20,7 +20,7 @@ from hubensemble.export.shared import (backbone_groups, check_groups, first_of, 
 from hubensemble.export.warmup import run_warmup, warmup_requests, write_warmup
 from hubensemble.fileio import atomic_write_json
 from hubensemble.hub.sublayers import layers_within
-from hubensemble.hub.writer import tf_variable, unique
+from hubensemble.hub.writer import regularization_fns, tf_variable, unique
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
                                  MEMBERS_SIGNATURE, SERVING_SIGNATURE, WARMUP_FILE,
                                  check_export_target, metadata_path, replaceable_export)
@@ -158,16 +158,11 @@ class EnsembleModule:
         return unique([tf_variable(v) for v in self.layer.trainable_variables])
 
     def regularization_losses(self):
-        """The members' modules' own regularisers as argument-free tf.functions (scalars)."""
-        from hubensemble.hub import HubLayer
-
-        fns = []
-        for layer in self._layers():
-            if isinstance(layer, HubLayer):
-                # The module's own losses (e.g. L2 on its kernels), as HubLayer adds them
-                # while fine-tuning (its public, read-only list).
-                fns.extend(layer.module_regularization_losses)
-        return [_loss_fn(fn) for fn in fns]
+        """The members' regularisers as argument-free tf.functions (float32 scalars): their
+        modules' own (`HubLayer.module_regularization_losses`, as HubLayer adds them while
+        fine-tuning) and every weight Keras regularises, each once
+        (`hub.writer.regularization_fns`: what the members add while they train)."""
+        return regularization_fns(self.layer)
 
     def _layers(self) -> list:
         """Every layer the members run, each once (a shared backbone once, not the copies
@@ -463,10 +458,6 @@ def check_pixel_range(images: tf.Tensor) -> tf.Tensor:
             return tf.identity(images)
 
     return tf.cond(ok, lambda: tf.identity(images), refuse)
-
-
-def _loss_fn(fn):
-    return tf.function(lambda: fn(), input_signature=[])
 
 
 def decode_image(data) -> tf.Tensor:

@@ -95,7 +95,7 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     root.variables = unique([tf_variable(v) for v in model.variables]
                             + [v for f in traced for v in f.variables])
     root.trainable_variables = [tf_variable(v) for v in model.trainable_variables]
-    root.regularization_losses = _regularization_fns(model)
+    root.regularization_losses = regularization_fns(model)
     os.makedirs(parent, exist_ok=True)
     # Named as every temp folder (fileio.temp_dir_for: its writer's pid and start), so a
     # killed writer's is told from a live one's by the one rule, and removed here as the
@@ -165,11 +165,16 @@ def unique(variables) -> list:
     return out
 
 
-def _regularization_fns(model):
+def regularization_fns(model) -> list:
+    """The regularisation losses of a Keras model or layer as argument-free tf.functions, each
+    returning a float32 scalar: one per weight Keras regularises (each weight once, a shared
+    one too) and one per loss of each HubLayer's module in it, wherever the layer sits
+    (`hub.sublayers.layers_within`): what the model adds while it trains, as a reusable
+    SavedModel's ``regularization_losses`` lists them (the writer's and the export's)."""
     # Every weight Keras regularises carries its regularizer (add_weight's `regularizer`;
     # Keras' Layer.losses reads the same attribute): not only kernel_regularizer /
     # bias_regularizer, which dropped a DepthwiseConv2D's or a BatchNormalization's.
-    fns = [_regularization_fn(v.regularizer, tf_variable(v)) for v in model.weights
+    fns = [_regularization_fn(v.regularizer, tf_variable(v)) for v in unique(model.weights)
            if getattr(v, "regularizer", None) is not None]
     # And a HubLayer's module's own (its weights carry none): lost before, as the export
     # keeps them. HubLayer is known by its attribute: this module imports no hub.layer.
