@@ -118,3 +118,33 @@ def test_hub_layer_weights_are_told_the_checks_own_way_on(weights, words):
         HubLayer(handle="keras:MobileNetV3Small", weights=weights)
     assert str(err.value).startswith(f"HubLayer weights {weights!r}"), err.value
     assert str(err.value).endswith(words), err.value
+
+
+@pytest.mark.parametrize("handle", REFUSED)
+def test_load_module_refuses_a_handle_form_in_a_python_calls_words(handle, tmp_path,
+                                                                   monkeypatch):
+    """load_module form-checked only a handle that is not a str: a str one went to the
+    resolvers, 'keras:MobileNetV3small' to a bare KeyError ("unknown keras.applications
+    architecture 'MobileNetV3small'", no way on), an unversioned tfhub.dev URL to the network.
+    Now the check's refusal, a ValueError with its way on as a call passes it (HubLayer's).
+    Fails before: a KeyError or a ModuleLoadError for each."""
+    from hubensemble.hub import load_module
+
+    monkeypatch.chdir(tmp_path)
+    refusal = _refusal(handle)
+    with pytest.raises(HandleFormError) as err:
+        load_module(handle)
+    assert str(err.value) == f"handle {refusal.problem}; {refusal.python_hint}"
+    assert err.value.hint == err.value.python_hint == refusal.python_hint
+
+
+def test_load_module_leaves_another_prefix_to_its_resolver(tmp_path, monkeypatch):
+    """A prefix no built-in form has ("ab:c") is a plug-in resolver's to judge, as HubLayer
+    leaves it (`hub.resolvers.handle_prefix`): the resolver chain's refusal, not the form's."""
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub import load_module
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModuleLoadError, match=r"^\[handle\] handle 'ab:c': no resolver for ab: "):
+        load_module("ab:c")
+

@@ -144,12 +144,13 @@ _FIELDS = ("weights", "layer", "signature", "input_size")
 
 def _checked_arguments(function: str, handle, *, name, sha256, trust, fields):
     """(`handle`, `fields`) with an os.PathLike handle or weights as its text (`os.fspath`),
-    the other arguments checked: TypeError naming `function`'s argument, its type and what
+    a str handle's form checked (HandleFormError in a call's words, `load_module`), the
+    other arguments checked: TypeError naming `function`'s argument, its type and what
     it takes (`load_module`; `text.typed`), and for a field not in `_FIELDS` (with "did you
     mean", `text.closest_name`)."""
     import numpy as np
 
-    from hubensemble.handles import check_handle_form
+    from hubensemble.handles import HandleFormError, check_handle_form, handle_kind
     from hubensemble.inputsize import checked_input_size
     from hubensemble.text import closest_name, typed
 
@@ -157,6 +158,15 @@ def _checked_arguments(function: str, handle, *, name, sha256, trust, fields):
         handle = os.fspath(handle)
     if not isinstance(handle, str):
         check_handle_form(handle)  # HandleTypeError: "handle must be a non-empty string, …"
+    elif handle_kind(handle) != "local" or handle.startswith("file:") or (
+            resolvers.handle_prefix(handle) is None):
+        # HubLayer's rule: another prefix ("ab:c") is its plug-in resolver's to judge. A
+        # str handle went unchecked to the resolvers: 'keras:MobileNetV3small' to a bare
+        # KeyError, an unversioned tfhub.dev URL to the network.
+        try:
+            check_handle_form(handle)
+        except HandleFormError as e:  # the way on as a call passes it, as HubLayer says it
+            raise HandleFormError(f"handle {e.problem}", e.python_hint) from None
     for key in fields:
         if key not in _FIELDS:
             meant = closest_name(key, _FIELDS)
@@ -184,7 +194,11 @@ def load_module(handle, *, name=None, sha256=None, trust=False, **fields) -> Loa
 
     ``output_dim`` is the last dimension of its rank-2 output, None when unknown. Load
     inside ``strategy.scope()`` when the variables must be distributed. Raises
-    ModuleLoadError (see `locate` and `open_module`); before anything is read, TypeError
+    ModuleLoadError (see `locate` and `open_module`); before anything is read,
+    handles.HandleFormError (a ValueError: "handle 'keras:MobileNetV3small' is not a
+    keras.applications architecture; pass handle='keras:MobileNetV3Small' instead") for a str
+    `handle` with no accepted form (`handles.check_handle_form`; a prefix of a plug-in
+    resolver, "ab:c", is its resolver's to judge), TypeError
     naming the argument for a `handle` that is neither a str nor an os.PathLike (a local
     folder: its text; `handles.check_handle_form`'s HandleTypeError), a `name` or `sha256`
     that is neither a str nor None, or a `trust` that is not a bool (`text.typed`:
