@@ -148,3 +148,33 @@ def test_load_module_leaves_another_prefix_to_its_resolver(tmp_path, monkeypatch
     with pytest.raises(ModuleLoadError, match=r"^\[handle\] handle 'ab:c': no resolver for ab: "):
         load_module("ab:c")
 
+
+def _h5(path):
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=[1.0])
+    return str(path)
+
+
+@pytest.mark.parametrize("how", ["locate", "runtime with a weights file"])
+def test_an_unknown_architecture_below_load_module_is_told_a_call(how, tmp_path):
+    """`locate` and `ModuleRuntime.load` (no form check of their own) of 'keras:MobileNetV3small'
+    met a bare KeyError in hub.sources ("unknown keras.applications architecture …": in
+    imagenet_weights_request, and build_application's KERAS_APPLICATIONS[name] with a weights
+    file). Now ModuleLoadError(stage "handle") with the check's way on as a call passes it.
+    Fails before: KeyError."""
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub import ModuleRuntime, locate
+
+    handle = "keras:MobileNetV3small"
+    words = ("[handle] handle 'keras:MobileNetV3small': 'keras:MobileNetV3small' is not a "
+             "keras.applications architecture; pass handle='keras:MobileNetV3Small' instead")
+    with pytest.raises(ModuleLoadError) as err:
+        if how == "locate":
+            locate(handle)
+        else:
+            ModuleRuntime.load(handle, weights=_h5(tmp_path / "w.weights.h5"))
+    assert str(err.value) == words
+    assert err.value.stage == "handle"
+

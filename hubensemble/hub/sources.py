@@ -37,7 +37,7 @@ from hubensemble import kerasenv
 # read and checked by hubensemble.environment.
 from hubensemble.environment import WEIGHTS_MIRROR_ENV, weights_mirror
 from hubensemble.errors import ModuleLoadError, first_line, held_stops
-from hubensemble.handles import KERAS_APPLICATIONS, keras_file_problem
+from hubensemble.handles import HandleFormError, keras_application, keras_file_problem
 from hubensemble.hub import loaders, remote
 from hubensemble.hub.answers import failure_text
 from hubensemble.hub.hosts import status_hint
@@ -159,6 +159,18 @@ def _intercept_get_file(handler):
                 file_utils.get_file = original
 
 
+def _architecture(name, module=None):
+    """The KerasApplication of ``keras:NAME``; ModuleLoadError(stage "handle") for an unknown
+    NAME, with the closest known one to pass (`handles.keras_application`, in a call's words):
+    a catalogue's handle is checked when it is read, so only a Python caller's (`locate`,
+    `ModuleRuntime.load`) reaches here. It was a bare KeyError, with no way on."""
+    try:
+        return keras_application(f"keras:{name}")
+    except HandleFormError as e:
+        raise ModuleLoadError(f"{e.problem}; {e.python_hint}", module=module,
+                              handle=f"keras:{name}", stage="handle") from None
+
+
 def _application_shape(input_size):
     return (int(input_size[0]), int(input_size[1]), 3) if input_size else (None, None, 3)
 
@@ -168,11 +180,11 @@ def imagenet_weights_request(name, input_size=None) -> WeightsRequest:
     """The WeightsRequest of ``keras.applications.NAME(weights="imagenet", include_top=False,
     pooling="avg")`` at ``input_size`` (some architectures, e.g. MobileNet, have weights per
     resolution): found by building the architecture with Keras' ``get_file`` intercepted,
-    so the file name is Keras' own. Nothing is downloaded. Raises KeyError for an unknown
-    name and RuntimeError when the architecture never asks for a file."""
-    app = getattr(keras.applications, name) if name in KERAS_APPLICATIONS else None
-    if app is None:
-        raise KeyError(f"unknown keras.applications architecture {name!r}")
+    so the file name is Keras' own. Nothing is downloaded. Raises ModuleLoadError(stage
+    "handle") for an unknown name (`_architecture`) and RuntimeError when the architecture
+    never asks for a file."""
+    _architecture(name)
+    app = getattr(keras.applications, name)
 
     def record(request):
         raise _Wanted(request)
@@ -226,6 +238,7 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
     (a download is removed; a file someone put there is left and named).
     """
     handle = f"keras:{name}"
+    _architecture(name, module)  # an unknown name, refused naming the module
     request = imagenet_weights_request(name, tuple(input_size) if input_size else None)
     path = request.path
     if os.path.exists(path):
@@ -291,8 +304,8 @@ def build_application(name, weights_path, input_size=None, *, module=None) -> ke
     pooling="avg")`` with the weights of the local file ``weights_path`` -> [B, D] with D =
     ``KERAS_APPLICATIONS[NAME].output_dim``. Built for ``input_size`` (height, width) when
     given, else for any size. Raises ModuleLoadError(stage="load") when Keras refuses the
-    size or the weights file."""
-    info = KERAS_APPLICATIONS[name]
+    size or the weights file, stage "handle" for an unknown NAME (`_architecture`)."""
+    info = _architecture(name, module)
     shape = _application_shape(input_size)
     try:
         base = getattr(keras.applications, name)(include_top=False, weights=weights_path,
