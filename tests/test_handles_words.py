@@ -178,3 +178,37 @@ def test_an_unknown_architecture_below_load_module_is_told_a_call(how, tmp_path)
     assert str(err.value) == words
     assert err.value.stage == "handle"
 
+
+@pytest.mark.parametrize("handle, words", [
+    ("google/bit/m-r50x1/1", "; for TF Hub's module pass "
+     "handle='https://tfhub.dev/google/bit/m-r50x1/1'; or pass one of https://tfhub.dev/"),
+    ("abc", "holds no file or folder 'abc'; pass one of https://tfhub.dev/"),
+])
+def test_the_local_resolver_tells_a_relative_name_a_call(handle, words, tmp_path, monkeypatch):
+    """load_module("google/bit/m-r50x1/1"), a name in no folder, was told "for TF Hub's module
+    write https://…": a catalogue's handle is absolute before it reaches the LocalResolver
+    (`handles.stored_handle`), so only a Python caller is told this. Fails before: "write"."""
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub import load_module
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModuleLoadError) as err:
+        load_module(handle)
+    assert err.value.stage == "local path"
+    assert words in str(err.value) and " write " not in str(err.value), err.value
+
+
+def test_the_local_resolver_tells_another_machines_file_url_a_call():
+    """hub.resolve("file://host/m") (a Python caller's: a catalogue refuses the handle when it
+    is read) was told "… or host/m for a path relative to the catalogue's folder". Fails
+    before: "write …", "catalogue's folder"."""
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub import resolve
+
+    refusal = _refusal("file://host/m")
+    with pytest.raises(ModuleLoadError) as err:
+        resolve("file://host/m")
+    assert str(err.value) == (f"[local path] handle 'file://host/m': {refusal.problem}; "
+                              f"{refusal.python_hint}")
+    assert refusal.python_hint.endswith("relative to the working folder"), refusal.python_hint
+

@@ -293,15 +293,19 @@ class LocalResolver:
     def __call__(self, handle):
         try:
             path = file_url_path(handle) if handle.startswith("file://") else handle
-        except HandleFormError as e:  # file://HOST/… off Windows
-            raise ModuleLoadError(str(e), handle=handle, stage="local path") from None
+        except HandleFormError as e:  # file://HOST/… off Windows: a Python caller's (a
+            # catalogue refuses it when read), told in a call's words, as `unnamed`
+            raise ModuleLoadError(f"{e.problem}; {e.python_hint}", handle=handle,
+                                  stage="local path") from None
         missing = missing_path_words(path)  # also a Windows form (handles.stored_handle)
         if missing:  # words rank and fit say before TensorFlow too (catalogue_here)
             # Stage "local path", said once: it was a FileNotFoundError reclassified as
             # "[savedmodel] …: FileNotFoundError: P does not exist (note) (check the path)".
-            # A relative name given in Python (load_module("abc")): the handle forms too.
+            # A relative name given in Python (load_module("abc")): the handle forms too, as
+            # a call passes one (a catalogue's relative path is absolute: stored_handle).
             unnamed = None if variables_note(path) else unnamed_handle(handle, os.getcwd())
-            raise ModuleLoadError(str(unnamed or missing), handle=handle, stage="local path")
+            said = f"{unnamed.problem}; {unnamed.python_hint}" if unnamed else str(missing)
+            raise ModuleLoadError(said, handle=handle, stage="local path")
         if not os.path.isdir(path) and not path.lower().endswith(KERAS_FILE_SUFFIXES):
             raise ModuleLoadError(file_not_module(path), handle=handle, stage="savedmodel")
         return path
