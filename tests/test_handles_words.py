@@ -212,3 +212,22 @@ def test_the_local_resolver_tells_another_machines_file_url_a_call():
                               f"{refusal.python_hint}")
     assert refusal.python_hint.endswith("relative to the working folder"), refusal.python_hint
 
+
+@pytest.mark.parametrize("field, value", [("value_range", "-1,1"), ("input_size", (8, 8)),
+                                          ("input_dtype", "uint8"), ("signature", "serve"),
+                                          ("weights", "imagenet")])
+def test_hub_layer_is_told_the_source_rules_own_way_on(field, value, tmp_path):
+    """HubLayer wrote its own way on for an argument its kind of module does not take ("leave
+    value_range out"), where a ModuleSpec made in Python is told the rule's own
+    (`handles.source_problems`, in a call's words: `catalogue_fields.python_words`), "leave
+    value_range out (or pass value_range=(0, 1))". Fails before: value_range's."""
+    from hubensemble.hub import HubLayer
+
+    handle = "keras:MobileNetV3Small" if field != "weights" else str(tmp_path / "m.keras")
+    with pytest.raises(ValueError) as spec_err:
+        ModuleSpec(name="a", handle=handle, **{field: value})
+    with pytest.raises(ValueError) as layer_err:
+        HubLayer(handle=handle, **{field: value})
+    hint = str(spec_err.value).rpartition(f"field {field!r}: ")[2]
+    assert str(layer_err.value).startswith(f"HubLayer {field}="), layer_err.value
+    assert str(layer_err.value).endswith(hint.partition("; ")[2]), (layer_err.value, hint)

@@ -7,10 +7,11 @@ import re
 import keras
 
 from hubensemble.catalogue import SHA256_RE, parse_value_range
+from hubensemble.catalogue_fields import python_words
 from hubensemble.errors import HubensembleError, ModuleLoadError, checks_keywords
 from hubensemble.catalogue_urls import url_case
 from hubensemble.handlehere import unnamed_handle
-from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_handle_form,
+from hubensemble.handles import (HandleFormError, check_handle_form,
                                  check_weights, handle_kind, source_problems, stored_handle,
                                  stored_weights)
 from hubensemble.hub.notices import first_look
@@ -417,15 +418,13 @@ def _checked_weights(value):
 
 def _check_source_fields(handle, **fields):
     """ValueError for an argument the kind of module `handle` names does not take
-    (`handles.source_problems`, the catalogue's rule), naming the argument and what to pass."""
-    for field, problem, _ in source_problems({"handle": handle, **fields}):
-        if field == "input_size":
-            app = KERAS_APPLICATIONS[handle[len("keras:"):]]
-            fix = (f"pass input_size=({app.input_size}, {app.input_size}) (its ImageNet "
-                   f"resolution) or at least ({app.min_size}, {app.min_size})")
-        else:
-            fix = f"leave {field} out"
-        raise ValueError(f"HubLayer {field}={fields[field]!r}: {problem}; {fix}")
+    (`handles.source_problems`, the catalogue's rule and way on), naming the argument and
+    what to pass: the rule's hint in a call's words (`catalogue_fields.python_words`, as a
+    ModuleSpec made in Python is told it; HubLayer's own words had dropped "(or pass
+    value_range=(0, 1))")."""
+    for field, problem, hint in source_problems({"handle": handle, **fields}):
+        raise ValueError(f"HubLayer {field}={fields[field]!r}: {problem}; "
+                         f"{python_words(hint, field)}")
 
 
 def _told(error):
