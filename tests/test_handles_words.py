@@ -231,3 +231,38 @@ def test_hub_layer_is_told_the_source_rules_own_way_on(field, value, tmp_path):
     hint = str(spec_err.value).rpartition(f"field {field!r}: ")[2]
     assert str(layer_err.value).startswith(f"HubLayer {field}="), layer_err.value
     assert str(layer_err.value).endswith(hint.partition("; ")[2]), (layer_err.value, hint)
+
+
+@pytest.mark.parametrize("weights", ["w.txt", "", "file://otherhost/share/w.h5"])
+def test_load_module_weights_are_told_the_checks_way_on_as_a_call(weights):
+    """load_module's `weights` went unchecked to hub.locate: "w.txt" and "" were told "the
+    weights file … does not exist; check `weights:` on the entry (relative paths are
+    relative to the catalogue's folder)", a file://HOST/… one a bare HandleFormError in a
+    catalogue's words. Now `handles.check_weights`' refusal, its way on as a call passes it
+    (HubLayer's). Fails before: a ModuleLoadError, or the catalogue's words."""
+    from hubensemble.handles import check_weights
+    from hubensemble.hub import load_module
+
+    with pytest.raises(HandleFormError) as refusal:
+        check_weights(weights)
+    with pytest.raises(HandleFormError) as err:
+        load_module("keras:MobileNetV3Small", weights=weights)
+    assert str(err.value) == (f"weights {refusal.value.problem}; "
+                              f"{refusal.value.python_hint}"), err.value
+
+
+@pytest.mark.parametrize("field, value", [("input_size", (8, 8)), ("signature", "serve"),
+                                          ("layer", "dense")])
+def test_load_module_is_told_the_source_rule_as_hub_layer(field, value):
+    """load_module of keras:MobileNetV3Small with a `signature` or `layer` (which only a
+    SavedModel or a .keras/.h5 file takes) ignored it, and an input_size below the
+    architecture's smallest failed in Keras; HubLayer refuses them by the catalogue's rule
+    (`handles.source_problems`). Now load_module too, in the same words. Fails before: no
+    refusal, or Keras' own."""
+    from hubensemble.hub import HubLayer, load_module
+
+    with pytest.raises(ValueError) as layer_err:
+        HubLayer(handle="keras:MobileNetV3Small", **{field: value})
+    with pytest.raises(ValueError) as err:
+        load_module("keras:MobileNetV3Small", **{field: value})
+    assert str(err.value) == "load_module() " + str(layer_err.value)[len("HubLayer "):]

@@ -7,16 +7,15 @@ import re
 import keras
 
 from hubensemble.catalogue import SHA256_RE, parse_value_range
-from hubensemble.catalogue_fields import python_words
 from hubensemble.errors import HubensembleError, ModuleLoadError, checks_keywords
 from hubensemble.catalogue_urls import url_case
 from hubensemble.handlehere import unnamed_handle
 from hubensemble.handles import (HandleFormError, check_handle_form,
-                                 check_weights, handle_kind, source_problems, stored_handle,
+                                 check_weights, handle_kind, stored_handle,
                                  stored_weights)
 from hubensemble.hub.notices import first_look
 from hubensemble.hub.resolvers import handle_prefix
-from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime
+from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime, check_source_fields
 from hubensemble.inputsize import checked_input_size
 
 
@@ -418,13 +417,9 @@ def _checked_weights(value):
 
 def _check_source_fields(handle, **fields):
     """ValueError for an argument the kind of module `handle` names does not take
-    (`handles.source_problems`, the catalogue's rule and way on), naming the argument and
-    what to pass: the rule's hint in a call's words (`catalogue_fields.python_words`, as a
-    ModuleSpec made in Python is told it; HubLayer's own words had dropped "(or pass
-    value_range=(0, 1))")."""
-    for field, problem, hint in source_problems({"handle": handle, **fields}):
-        raise ValueError(f"HubLayer {field}={fields[field]!r}: {problem}; "
-                         f"{python_words(hint, field)}")
+    (`hub.runtime.check_source_fields`, load_module's too: the catalogue's rule and its way
+    on in a call's words; HubLayer's own words had dropped "(or pass value_range=(0, 1))")."""
+    check_source_fields("HubLayer", handle, fields)
 
 
 def _told(error):

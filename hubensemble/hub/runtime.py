@@ -150,7 +150,8 @@ def _checked_arguments(function: str, handle, *, name, sha256, trust, fields):
     mean", `text.closest_name`)."""
     import numpy as np
 
-    from hubensemble.handles import HandleFormError, check_handle_form, handle_kind
+    from hubensemble.handles import (HandleFormError, check_handle_form, check_weights,
+                                     handle_kind)
     from hubensemble.inputsize import checked_input_size
     from hubensemble.text import closest_name, typed
 
@@ -181,10 +182,30 @@ def _checked_arguments(function: str, handle, *, name, sha256, trust, fields):
         typed(function, key, value, (str, type(None)), "a str or None" + (
             " (or os.PathLike: a weights file)" if key == "weights" else ""))
     typed(function, "trust", trust, (bool, np.bool_), "True or False")
+    try:  # HubLayer's words: "w.txt" was "check `weights:` on the entry" (of no catalogue)
+        check_weights(fields.get("weights"))
+    except HandleFormError as e:
+        raise HandleFormError(f"weights {e.problem}", e.python_hint) from None
     if fields.get("input_size") is not None:  # HubLayer's rule and words (`inputsize`)
         fields["input_size"] = checked_input_size(fields["input_size"], who=f"{function}()",
                                                   none_means="the module's own size")
+    check_source_fields(f"{function}()", handle, fields)
     return handle, fields
+
+
+def check_source_fields(who: str, handle: str, fields: dict) -> None:
+    """ValueError "WHO FIELD=VALUE: problem; way on" for the first of `fields` (ModuleSpec
+    field names: their values, checked) that the kind of module `handle` (a str) names does
+    not take (`handles.source_problems`, the catalogue's rule), its way on as a call passes
+    it (`catalogue_fields.python_words`, as a ModuleSpec made in Python is told it):
+    HubLayer's (`who` "HubLayer") and `load_module`'s (a signature or layer a keras:NAME
+    does not take was ignored, an input_size below its smallest refused in Keras' words)."""
+    from hubensemble.catalogue_fields import python_words
+    from hubensemble.handles import source_problems
+
+    for field, problem, hint in source_problems({"handle": handle, **fields}):
+        raise ValueError(f"{who} {field}={fields[field]!r}: {problem}; "
+                         f"{python_words(hint, field)}")
 
 
 @checks_keywords
@@ -202,7 +223,9 @@ def load_module(handle, *, name=None, sha256=None, trust=False, **fields) -> Loa
     naming the argument for a `handle` that is neither a str nor an os.PathLike (a local
     folder: its text; `handles.check_handle_form`'s HandleTypeError), a `name` or `sha256`
     that is neither a str nor None, or a `trust` that is not a bool (`text.typed`:
-    trust="no" was true).
+    trust="no" was true); HandleFormError (a ValueError) for a malformed `weights`
+    (`handles.check_weights`), ValueError for a field the kind of module does not take
+    (`check_source_fields`: HubLayer's rule and words).
     """
     handle, fields = _checked_arguments("load_module", handle, name=name, sha256=sha256,
                                         trust=trust, fields=fields)
