@@ -459,7 +459,8 @@ class _OldExport:
     """Says once, when called, that the export at `model_dir` (metadata `meta`) is one whose
     serve_bytes names no failed image (written before c987f95: its version, 0.2.0, is also
     that of later 0.2.0 exports that name it, so only a refusal tells), with the way on:
-    export it again."""
+    the command that writes that folder again (`formats.export_command`: it named the run
+    alone, which for an export written with --out DIR writes RUN/export, not DIR)."""
 
     def __init__(self, model_dir, meta):
         self.model_dir, self.meta, self.said = model_dir, meta, False
@@ -472,7 +473,8 @@ class _OldExport:
                     "predict runs the files of a refused batch one by one (a batch of 256 "
                     "with one damaged file: 257 requests, not 3), and a TF Serving client "
                     "is not told which image failed. Export it again for that: %s",
-                    escaped(os.fspath(self.model_dir)), export_command(self.meta))
+                    escaped(os.fspath(self.model_dir)),
+                    export_command(self.meta, self.model_dir))  # --out DIR unless RUN/export
 
 
 def _serve(serve, chunk, tf, paths, unnamed=None):
