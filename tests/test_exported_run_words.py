@@ -27,3 +27,28 @@ def test_an_old_exports_warning_names_the_folder_it_writes_again(tmp_path, caplo
         assert f"export_ensemble(run_dir={absolute(run)!r}" in said[0], said
         assert (f"out_dir={absolute(out)!r}" in said[0]) == named, said
 
+
+def test_the_reports_ensemble_only_line_drops_an_earlier_versions_way_on(tmp_path,
+                                                                         figures_not_drawn):
+    """A robustness.json written by an earlier version, whose "best_single_missing" ended in
+    its own way on, is shown as evaluate shows it (`evaluationtext.ensemble_only_note`): the
+    note, then this run's commands once (it said the way on twice in one line)."""
+    from test_report import fake_robustness, make_full_run, shown
+
+    from hubensemble import report
+    from hubensemble.evaluate import write_evaluation
+    from hubensemble.evaluationtext import EXPORT_AGAIN
+    from hubensemble.report.runfiles import load_run
+
+    run = tmp_path / "run"
+    make_full_run(run, robustness=False, seed=1)
+    note = "the export has no serve_members signature"
+    files = load_run(run)
+    for legacy in (" (export it again with this hubensemble to compare with the best single "
+                   "member)", " (export it again to compare with it)"):  # as they were stored
+        write_evaluation({**fake_robustness(with_single=False), "best_single_way": EXPORT_AGAIN,
+                          "best_single_missing": note + legacy}, run / "robustness.json")
+        md = shown(report.write_report(run)[0].read_text())
+        assert (f"Ensemble only: {note}. To compare with the best single member, run "
+                f"`{files.cmd('export')}`, then `{files.cmd('evaluate')}`.") in md, md
+        assert "export it again" not in md, md

@@ -329,14 +329,17 @@ def _robustness_section(files, figures) -> Section:
                 f"({evaluated.get('source')}):")
         sec.add(Table(["", "value"], rows))
     if rob.get("best_single_missing"):
-        from hubensemble.evaluationtext import EXPORT_AGAIN  # its owner, without evaluate
+        # its owners, without evaluate
+        from hubensemble.evaluationtext import EXPORT_AGAIN, ensemble_only_note
 
         # Its way on, stored neutral (evaluationtext.EXPORT_AGAIN): the commands of this run, as
-        # the report gives every command (it said "export it again", naming none).
+        # the report gives every command (it said "export it again", naming none). The note as
+        # evaluate shows it: a robustness.json of an earlier version ended in its own way on,
+        # which the line then said twice.
         again = (Inline(". To compare with the best single member, run ",
                         Code(files.cmd("export")), ", then ", Code(files.cmd("evaluate")), ".")
                  if rob.get("best_single_way") == EXPORT_AGAIN else None)
-        sec.add(Inline(f"Ensemble only: {rob['best_single_missing']}", again))
+        sec.add(Inline(f"Ensemble only: {ensemble_only_note(rob)}", again))
     elif single:
         sec.add(f"Best single member: {single.get('trial')} ({single.get('module')}).")
     headers = ["condition", "severity", "ensemble acc", "single acc", "ensemble NLL",
