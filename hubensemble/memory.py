@@ -496,7 +496,7 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
                                measured=run_dir and measured_factors(run_dir, names),
                                images=values.get("train_images"), sweep=values.get("sweep"))
         if command == "evaluate":
-            from hubensemble.formats import read_export_metadata
+            from hubensemble.formats import exported_run, read_export_metadata
 
             record = read_export_metadata(run_dir, strict=False)
             members = record.get("members") or []
@@ -505,10 +505,12 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
             if not sizes:  # no export of hubensemble's (its refusal), or no members listed
                 return None
             names = [m.get("module") for m in members if isinstance(m, dict)]
-            run = (record.get("run") or {}).get("path")  # the run that wrote it: its ranking
+            # The run that wrote it: its ranking. Its one reader: a "run" edited into a string
+            # raised AttributeError here, and the note was lost.
+            run = exported_run(record)
             return _note(room, [("evaluate runs the export on", sizes,
                                  values.get("batch_size") or 64, "cpu", names)],
-                         isinstance(run, str) and measured_factors(run, names) or None)
+                         run and measured_factors(run, names) or None)
         if command not in ("tune", "export", "distill") or run_dir is None:
             return None
         from hubensemble.fileio import read_json

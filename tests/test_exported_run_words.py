@@ -52,3 +52,36 @@ def test_the_reports_ensemble_only_line_drops_an_earlier_versions_way_on(tmp_pat
         assert (f"Ensemble only: {note}. To compare with the best single member, run "
                 f"`{files.cmd('export')}`, then `{files.cmd('evaluate')}`.") in md, md
         assert "export it again" not in md, md
+
+
+#: Export metadata "run" records no reader may take for a run: edited by hand, or of another
+#: maker (a string, a list, a number, a dict whose "path" is no string), or none at all.
+NO_RUN = ("/some/run", ["/some/run"], 3, {"path": ["/some/run"], "created": "then"},
+          {"path": 7}, {}, None)
+
+
+def _with_run(record: dict, run) -> dict:
+    """`record` with its "run" replaced by `run` (None: left out)."""
+    record = {k: v for k, v in record.items() if k != "run"}
+    return record if run is None else {**record, "run": run}
+
+
+def test_evaluates_memory_note_is_said_whatever_run_the_metadata_names(tmp_path):
+    """evaluate's memory note counts the export's members by the rule alone when its metadata
+    names no readable run: a "run" edited into a string raised AttributeError, which the
+    note took for a damaged file and said nothing (a 5-member export on a 2 GiB machine)."""
+    import json
+
+    from test_memory import GIB, _run_of
+
+    from hubensemble import memory
+
+    run = _run_of(tmp_path)
+    metadata = run / "export" / "assets" / "hubensemble.json"
+    members = {"members": [{"trial": f"t{i}", "module": "mobilenet", "input_size": [224, 224]}
+                           for i in range(5)]}
+    room = memory.Room(2 * GIB, "the cgroup limit in X")
+    for named in NO_RUN:
+        metadata.write_text(json.dumps(_with_run(members, named)))
+        words = memory.stage_memory_note("evaluate", run / "export", {}, room=room)
+        assert words and "evaluate runs the export's 5 members" in words, (named, words)
