@@ -33,9 +33,8 @@ def test_the_decode_graph_holds_each_refusal_once_and_no_cond_for_a_choice_of_wo
     first serve_bytes call optimised all of it (0.95 s CPU for one tiny member). Each is one
     function now, its words chosen by tf.where: 2,350 nodes in 101 functions; `decode_each`
     and `check_headers` build their refusal's words once for a request of one and of more
-    (tf.where, where a cond per size traced the reason twice): 2,303 in 89; `header_size`
-    reads a PNG's, GIF's and WebP's size without a tf.case (four conds): 2,270 in 83.
-    Bounds: about 5 % above. Fails before: too_short inlined; then 101, then 89 functions."""
+    (tf.where, where a cond per size traced the reason twice): 2,303 in 89. Bounds: about
+    5 % above. Fails before: too_short inlined; then 101 functions."""
     graph = _decode_graph()
     functions = graph.library.function
     nodes = len(graph.node) + sum(len(f.node_def) for f in functions)
@@ -44,7 +43,7 @@ def test_the_decode_graph_holds_each_refusal_once_and_no_cond_for_a_choice_of_wo
         held = [f.attr["_noinline"].b for f in functions
                 if f.signature.name.startswith(f"__inference_{name}_")]
         assert held == [True], (name, held)
-    assert nodes < 2_390 and len(functions) < 87, (nodes, len(functions), sorted(names))
+    assert nodes < 2_420 and len(functions) < 94, (nodes, len(functions), sorted(names))
 
 
 def test_too_short_in_the_graph_says_what_sniff_too_short_says():
@@ -71,11 +70,12 @@ def test_too_short_in_the_graph_says_what_sniff_too_short_says():
 
 
 def test_header_size_reads_any_bytes_without_failing():
-    """`graph.header_size` reads every format's header size (all of them but a JPEG's, the
-    file's chosen by tf.where) and never fails: every prefix of every signature, shorter
-    than any header, is [0, 0]; a WebP's VP8X canvas is read. A WebP reading of a file under
-    12 bytes failed ("pos 12 out of range"), which a BMP of 2 bytes reached on its refusal
-    path. Reference: the sizes written here."""
+    """`graph.header_size` never fails, as its docstring says (decode_each's refusal and the
+    Python paths ask it of any file that failed): every prefix of every signature, shorter
+    than any header, is [0, 0]; a WebP's VP8X canvas is read. Its readings of a PNG, GIF and
+    WebP done for every file (a tf.case's four conds saved) failed on one of 2 bytes ("pos
+    12 out of range") and cost a first refusal 0.1 s more (0.42 -> 0.52 s CPU, medians of
+    4): reverted. Reference: the sizes written here."""
     from hubensemble.data.graph import header_size
 
     for _, parts in SIGNATURES:

@@ -148,10 +148,9 @@ def _gif_size(b, pos, has_image):
 @on_one_file
 def _webp_size(data):
     """int64 [2]: (height, width) by a WebP's header: VP8's 14-bit sides at bytes 26 and 28,
-    VP8L's 14 bits each (minus 1) from 21, VP8X's canvas (minus 1) from 24; else [0, 0].
-    Any bytes are read (`header_size` asks it of every file): a file shorter than 30 bytes
-    is read as padded with zeros, which no chunk name holds."""
+    VP8L's 14 bits each (minus 1) from 21, VP8X's canvas (minus 1) from 24; else [0, 0]."""
     b = tf.cast(bytes_of(tf.strings.substr(data, 0, 30), 30), tf.int64)
+    chunk = tf.strings.substr(data, 12, 4)
     vp8l, vp8x_width, vp8x_height, vp8_width, vp8_height = uint_fields(
         b, [(21, 4), (24, 3), (27, 3), (26, 2), (28, 2)])
     # Every reading is a few integer ops: selected by tf.where, where a tf.case traced three
@@ -161,7 +160,7 @@ def _webp_size(data):
             (b"VP8 ", tf.stack([vp8_height % 2 ** 14, vp8_width % 2 ** 14])),
             (b"VP8L", tf.stack([vp8l // 2 ** 14 % 2 ** 14 + 1, vp8l % 2 ** 14 + 1])),
             (b"VP8X", tf.stack([vp8x_height + 1, vp8x_width + 1]))]):
-        size = tf.where(tf.reduce_all(tf.equal(b[12:16], list(name))), read, size)
+        size = tf.where(tf.equal(chunk, name), read, size)
     return size
 
 
@@ -365,21 +364,17 @@ def header_size(data):
             1).get_single_element()
 
     def png():  # IHDR: width then height, 4 bytes big-endian each, from byte 16
-        hw = tf.reverse(tf.reduce_sum(tf.reshape(b[16:24], [2, 4])
-                                      * [2 ** 24, 2 ** 16, 256, 1], axis=1), [0])
+        hw = tf.stack([b[20] * 2 ** 24 + b[21] * 2 ** 16 + b[22] * 256 + b[23],
+                       b[16] * 2 ** 24 + b[17] * 2 ** 16 + b[18] * 256 + b[19]])
         ihdr = (tf.equal(tf.strings.substr(head, 12, 4), b"IHDR")
                 & tf.reduce_all(hw < 2 ** 31))
         return tf.where(ihdr, hw, none)
 
-    # A PNG's, GIF's and WebP's readings are a few ops each (the GIF's walk stops at the
-    # first byte that is no extension): all read, the file's chosen by tf.where; TensorFlow's
-    # JPEG reader runs for a JPEG alone. A tf.case traced four conds (eight functions).
-    size = none
-    for fmt, read in reversed([
-            ("PNG", png()), ("GIF", _gif_size(*(_gif_first_image(data)[i] for i in (0, 4, 6)))),
-            ("WebP", _webp_size(data))]):
-        size = tf.where(tf.equal(name, fmt), read, size)
-    return tf.cond(tf.equal(name, "JPEG"), jpeg, lambda: size)
+    gif = lambda: _gif_size(*(_gif_first_image(data)[i] for i in (0, 4, 6)))  # noqa: E731
+    return tf.case([(tf.equal(name, "JPEG"), jpeg), (tf.equal(name, "PNG"), png),
+                    (tf.equal(name, "GIF"), gif), (tf.equal(name, "WebP"),
+                                                   functools.partial(_webp_size, data))],
+                   default=lambda: none)
 
 
 def too_large(data) -> tuple:
