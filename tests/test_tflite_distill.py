@@ -879,10 +879,11 @@ def test_export_students_refusals_name_flags_on_the_command_line_and_keywords_in
     from hubensemble.options import OptionError
     from hubensemble.studentexport import student_for_export
 
-    run = tmp_path / "run"
+    run, ranked = tmp_path / "run", tmp_path / "ranked"
+    Run(ranked).update(modules={})  # a run: a missing one is said before its flags
     for flags, kw in [(["--skip-missing"], dict(skip_missing=True)),
                       (["--retrain-full"], dict(retrain_full=True))]:
-        code, out, err = in_process("export", "--run", run, "--student", *flags)
+        code, out, err = in_process("export", "--run", ranked, "--student", *flags)
         said = err.strip().splitlines()[-1]
         # A usage error has argparse's shape: the command named, after its usage line.
         assert code == 2 and said.startswith(f"hubensemble export: error: {flags[0]} "), err
