@@ -21,7 +21,8 @@ import shlex
 from hubensemble import fileio
 from hubensemble.errors import RunError, held_stops
 from hubensemble.fileio import owned_lock, owner_words
-from hubensemble.formats import RUN_FILE, TFLITE_METADATA, is_tflite_export, read_export_metadata
+from hubensemble.formats import (RUN_FILE, TFLITE_METADATA, exported_run, is_tflite_export,
+                                 read_export_metadata)
 from hubensemble.lockwords import command_words, on_command_line, option_word
 from hubensemble.rerun import data_part  # words of advice: a damaged record reads as none
 from hubensemble.text import absolute, counted, shell, shell_word, shown_time, stamp_time
@@ -154,7 +155,7 @@ def owning_run_words(record: dict, run, data: str) -> tuple[str, str, str]:
     from hubensemble.rerun import evaluate_data_flags
 
     theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
-    path, meta = theirs.get("path"), None
+    path, meta = exported_run(record), None  # (a path edited into a list: none, no TypeError)
     if path and os.path.isfile(os.path.join(path, "run.json")):
         try:
             meta = type(run)(path).meta()
@@ -176,7 +177,7 @@ def owning_run_words(record: dict, run, data: str) -> tuple[str, str, str]:
     spec = metadata_spec(record)
     if spec:
         return word, f" --data {shell_word(spec)}", _supply(needs)
-    source = (record.get("task") or {}).get("source")
+    source = task_record(record).get("source")
     needs.append("SPEC is the data spec of the data that run was made from (folder:DIR, "
                  "npz:FILE, tfds:NAME; neither its run.json nor the export's metadata names "
                  "one" + (f": its source is {source!r}" if isinstance(source, str) else "")
@@ -203,7 +204,7 @@ def repoint_other_run(record: dict, run, out_dir, kept) -> str:
     (a user's check found it: they said `out_dir` "now holds another run's export"). `run`: the
     Run of the fit that moves it."""
     theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
-    path, created = theirs.get("path"), theirs.get("created")
+    path, created = exported_run(record), theirs.get("created")
     if not (path and created) or os.path.realpath(path) == os.path.realpath(run.path):
         return ""  # this run's own record is moved by the caller
     from hubensemble.stagerecords import stage_records
@@ -384,7 +385,7 @@ def other_run(record: dict, run_dir, meta: dict, folder=None) -> str | None:
     record = record if isinstance(record, dict) else {}
     theirs = record.get("run") if isinstance(record.get("run"), dict) else {}
     other_data = of_other_data(record, meta)
-    path, created = theirs.get("path"), theirs.get("created")
+    path, created = exported_run(record), theirs.get("created")
     copy = (not other_data and folder is not None and created == meta.get("created")
             and outside(folder, run_dir) and _copy_of(path, created, run_dir)
             and not _copied_along(path, run_dir, folder))
@@ -433,9 +434,17 @@ def _copied_along(path, run_dir, folder) -> bool:
 def of_other_data(record: dict, meta: dict) -> bool:
     """Whether export metadata `record` names a data fingerprint other than run.json `meta`'s
     (False when either names none)."""
-    data = ((record or {}).get("task") or {}).get("fingerprint")
+    data = task_record(record).get("fingerprint")
     ours = data_part(meta, "task").get("fingerprint")
     return bool(data and ours and data != ours)
+
+
+def task_record(record) -> dict:
+    """Export metadata `record`'s "task" (its data: "fingerprint", "source", …); {} when it
+    names none, or a value edited by hand into no JSON object (a string raised
+    AttributeError from the readers of whose an export is)."""
+    task = record.get("task") if isinstance(record, dict) else None
+    return task if isinstance(task, dict) else {}
 
 
 def check_add_warmup(model_dir, run_dir, given, out_dir=None) -> bool:

@@ -32,8 +32,7 @@ def export_not_run(folder) -> str | None:
     if not formats.is_export(folder):
         return None
     meta = formats.read_export_metadata(folder, strict=False)
-    record = meta.get("run") if isinstance(meta.get("run"), dict) else {}
-    recorded = record.get("path") if isinstance(record.get("path"), str) else None
+    recorded = formats.exported_run(meta)
     here = Path(absolute(folder))
     own = here.name == formats.EXPORT_DIR  # RUN/export: its run, though copied elsewhere
     order = (here.parent, recorded) if own else (recorded, here.parent)

@@ -4,6 +4,7 @@ string, a list or left out is no run, not an AttributeError) and each way on thr
 `formats.export_command` (--out DIR for an export written elsewhere than RUN/export)."""
 
 import logging
+import os
 
 from hubensemble.text import absolute
 
@@ -85,3 +86,44 @@ def test_evaluates_memory_note_is_said_whatever_run_the_metadata_names(tmp_path)
         metadata.write_text(json.dumps(_with_run(members, named)))
         words = memory.stage_memory_note("evaluate", run / "export", {}, room=room)
         assert words and "evaluate runs the export's 5 members" in words, (named, words)
+
+
+def test_whose_export_is_read_whatever_run_its_metadata_names(tmp_path):
+    """The readers of whose an export is (exportfolder.other_run, owning_run_words,
+    repoint_other_run, exportrun.export_not_run, export.adopt.fit_would_write) take a "run"
+    record edited into a string, a list, a number, a path that is no string, or none, for
+    no run: their words, not AttributeError or TypeError (a path edited into a list raised
+    TypeError from os.path). A "task" edited into a string is no data, as "run" is no run."""
+    import json
+
+    from hubensemble.export.adopt import fit_would_write
+    from hubensemble.exportfolder import other_run, owning_run_words, repoint_other_run
+    from hubensemble.exportrun import export_not_run
+    from hubensemble.formats import EXPORT_FORMAT, metadata_path
+    from hubensemble.rundir import Run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"created": "now"}))
+    export = tmp_path / "exp"
+    os.makedirs(os.path.dirname(metadata_path(export)))
+    members = [{"trial": "t", "module": "m"}]
+    for named in NO_RUN:
+        for task in ({"fingerprint": "f", "source": "npz:x"}, "npz:x"):
+            record = _with_run({"format": EXPORT_FORMAT, "members": members, "task": task,
+                                "made_from": {"ensemble": "sha"}}, named)
+            created = isinstance(named, dict) and "created" in named
+            # its "created" is not this run's: another run's, of which it names no path
+            assert other_run(record, run, {"created": "now"}) == (
+                "an export of the same data (its metadata names no run)" if created else None)
+            word, _, supply = owning_run_words(record, Run(run), " --data SPEC")
+            assert word == "RUN" and "RUN is the run folder that made it (its metadata " \
+                "names none)" in supply, (named, supply)
+            assert repoint_other_run(record, Run(run), str(export), str(tmp_path / "k")) == ""
+            assert not fit_would_write(record, {"created": "then"}, "sha",
+                                       {"members": members}, False)
+            with open(metadata_path(export), "w") as f:
+                json.dump(record, f)
+            assert export_not_run(export) == (
+                f"{absolute(export)} is a hubensemble export, not a run; pass the folder of "
+                "the run it was exported from"), named

@@ -16,7 +16,7 @@ import os
 
 from hubensemble import fileio
 from hubensemble.errors import HubensembleError, RunError
-from hubensemble.exportfolder import other_run
+from hubensemble.exportfolder import other_run, task_record
 from hubensemble.formats import (EXPORT_FORMAT, WARMUP_FILE, export_identity,
                                  export_members_differ, read_export_metadata, write_evaluation)
 from hubensemble.text import absolute, counted, shown_time
@@ -40,7 +40,7 @@ def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble
         return False
     made_from = record.get("made_from") if isinstance(record.get("made_from"), dict) else {}
     ours = Run.data_part(meta, "task").get("fingerprint")  # (damaged: unknown)
-    theirs = (record.get("task") or {}).get("fingerprint")
+    theirs = task_record(record).get("fingerprint")  # (edited into no object: none)
     run = record.get("run") if isinstance(record.get("run"), dict) else {}
     return bool(
         ensemble_sha and made_from.get("ensemble") == ensemble_sha
