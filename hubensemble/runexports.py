@@ -11,7 +11,7 @@ from hubensemble.exportrecord import export_record, recorded_export
 from hubensemble.ensemblefile import read_ensemble
 from hubensemble.errors import RunError
 from hubensemble.fileio import file_sha256
-from hubensemble.text import absolute, shell
+from hubensemble.text import absolute
 
 
 def _export_section(meta) -> dict:
@@ -117,12 +117,16 @@ class RunExports:
                           path)  # export's rule, an export copied along with the run its own
         return (path, words) if words else None
 
-    def export_command(self, out=None, *flags: str) -> str:
-        """The command that exports this run to `out` (`--out` only when it is not RUN/export,
-        so advice names the folder it is about), then `flags`."""
-        given = out is not None and absolute(out) != absolute(self.export)
-        return " ".join(["hubensemble export --run", shell(self.path),
-                         *(["--out", shell(out)] if given else []), *flags])
+    def export_command(self, out=None, *flags: str, student: str | None = None) -> str:
+        """The command that exports this run to `out` (a folder; None: its own), then
+        `flags`, as the command line says it whoever called (the report gives commands):
+        `export_words` on the command line, without its backquotes. It repeated the --out rule
+        of `formats.export_command` without --student."""
+        from hubensemble.lockwords import command_line
+
+        with command_line():  # the command, not export_ensemble(…): the report's words
+            words = self.export_words(out, student=student, flags=" ".join(flags))
+        return words.removeprefix("`").removesuffix("`")
 
     def rank_words(self) -> str:
         """"run `hubensemble rank --catalogue FILE --data SPEC --out RUN`", or from Python
@@ -138,18 +142,19 @@ class RunExports:
             meta = {}
         return run_words("rank", self.path, **rank_inputs(meta, ranked_sources(self.path)))
 
-    def export_words(self, out=None, *, flags: str = "", keywords: str = "") -> str:
-        """`export_command` in the caller's words (`lockwords.command_words`): the command on
-        the command line (then `flags`, e.g. "--format tflite"), export_ensemble(run_dir=…,
-        out_dir=…) from Python (then `keywords`, e.g. "export_format='tflite'")."""
-        from hubensemble.lockwords import command_words
-
-        given = out is not None and absolute(out) != absolute(self.export)
-        return command_words(
-            "export", self.path,
-            flags=" ".join(filter(None, (f"--out {shell(out)}" if given else "", flags))),
-            keywords=", ".join(filter(None, (f"out_dir={absolute(out)!r}" if given else "",
-                                             keywords))))
+    def export_words(self, out=None, *, student: str | None = None, flags: str = "",
+                     keywords: str = "") -> str:
+        """The command that exports this run to `out` (a folder; None: its own) in the
+        caller's words: `formats.export_command` of an export of this run (of `student`'s
+        module, a student export, when given: --student MODULE, whose own folder is
+        RUN/export-student), so --out (out_dir=) is named only for a folder other than the
+        run's own, then `flags` (e.g. "--format tflite") on the command line, `keywords`
+        (e.g. "export_format='tflite'") from Python. It had its own copy of the --out rule,
+        without --student."""
+        meta = {"run": {"path": os.fspath(self.path)}}
+        if student:
+            meta["student"] = {"module": student}
+        return formats.export_command(meta, out, flags=flags, keywords=keywords)
 
     def exported_tflite(self, meta=None) -> str | None:
         """The TFLite model of the run's last export (run.json "export" "tflite"), beside

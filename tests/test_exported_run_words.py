@@ -6,7 +6,7 @@ string, a list or left out is no run, not an AttributeError) and each way on thr
 import logging
 import os
 
-from hubensemble.text import absolute
+from hubensemble.text import absolute, shell
 
 
 def test_an_old_exports_warning_names_the_folder_it_writes_again(tmp_path, caplog):
@@ -127,3 +127,34 @@ def test_whose_export_is_read_whatever_run_its_metadata_names(tmp_path):
             assert export_not_run(export) == (
                 f"{absolute(export)} is a hubensemble export, not a run; pass the folder of "
                 "the run it was exported from"), named
+
+
+def test_a_runs_export_command_is_formats_rule_with_its_student(tmp_path):
+    """Run.export_words and Run.export_command are `formats.export_command` of an export of
+    the run: --out only for a folder other than the run's own (RUN/export; a student's,
+    --student MODULE, RUN/export-student), in the caller's words (export_command: always
+    the command line's, without backquotes, as the report gives commands). They had their
+    own copy of the --out rule, without --student: a student export in RUN/export-student
+    was told `--out RUN/export-student`, its callers adding --student by hand."""
+    from hubensemble.formats import export_command
+    from hubensemble.lockwords import command_line
+    from hubensemble.rundir import Run
+
+    run, out = tmp_path / "a run", tmp_path / "elsewhere"
+    ensemble = {"run": {"path": str(run)}}
+    student = {**ensemble, "student": {"module": "small net"}}
+    for folder in (None, run / "export", run / "export-student", out):
+        for meta, module in ((ensemble, None), (student, "small net")):
+            with command_line():
+                said = export_command(meta, folder, flags="--format tflite")
+                assert Run(run).export_words(folder, student=module,
+                                             flags="--format tflite") == said, (folder, module)
+            assert Run(run).export_command(folder, "--format", "tflite", student=module) == (
+                said.strip("`")), (folder, module)  # the command line's, called from Python
+            assert Run(run).export_words(folder, student=module) == export_command(
+                meta, folder)  # from Python: export_ensemble(run_dir=…, student=…, out_dir=…)
+    with command_line():
+        assert Run(run).export_words(run / "export-student", student="small net") == (
+            f"`hubensemble export --run {shell(run)} --student 'small net'`")
+    assert Run(run).export_command(out, "--retrain-full") == (
+        f"hubensemble export --run {shell(run)} --out {shell(out)} --retrain-full")
