@@ -158,3 +158,32 @@ def test_a_runs_export_command_is_formats_rule_with_its_student(tmp_path):
             f"`hubensemble export --run {shell(run)} --student 'small net'`")
     assert Run(run).export_command(out, "--retrain-full") == (
         f"hubensemble export --run {shell(run)} --out {shell(out)} --retrain-full")
+
+
+def test_an_evaluation_follows_only_an_export_made_from_this_ensemble(tmp_path):
+    """fit's reuse of an evaluation of its earlier export for the one it kept
+    (`export.adopt.follow_evaluation`) reads the kept metadata's "made_from" as
+    `fit_would_write` does: an export made from this very ensemble.json is followed, one
+    whose "made_from" was edited into a string is not (it raised AttributeError there)."""
+    import json
+
+    from hubensemble.export.adopt import follow_evaluation
+    from hubensemble.fileio import file_sha256
+    from hubensemble.formats import metadata_path
+    from hubensemble.rundir import Run
+    from hubensemble.stagerecords import file_digest
+
+    run, out = tmp_path / "run", tmp_path / "run" / "export"
+    os.makedirs(os.path.dirname(metadata_path(out)))
+    (run / "ensemble.json").write_text(json.dumps({"members": [{"trial": "t"}]}))
+    sha, earlier = file_sha256(run / "ensemble.json"), "e" * 64
+    evaluation = run / "robustness.json"
+    members = [{"trial": "t", "module": "m", "weight": 1.0}]
+    for made, followed in (({"ensemble": sha}, True), ("sha", False), (None, False)):
+        evaluation.write_text(json.dumps({"export": {"metadata_sha256": earlier}}))
+        (run / "run.json").write_text(json.dumps({"stages": {"evaluate": {
+            "done": True, "digests": {"export": earlier, "evaluate": file_digest(evaluation)}}}}))
+        with open(metadata_path(out), "w") as f:
+            json.dump({"members": members, "made_from": made}, f)
+        before = {"digests": {"export": earlier, "ensemble": sha}, "record": {"members": members}}
+        assert follow_evaluation(Run(run), str(out), before, evaluation) is followed, made

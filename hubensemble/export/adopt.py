@@ -38,12 +38,11 @@ def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble
 
     if not isinstance(record, dict) or record.get("format") != EXPORT_FORMAT:
         return False
-    made_from = record.get("made_from") if isinstance(record.get("made_from"), dict) else {}
     ours = Run.data_part(meta, "task").get("fingerprint")  # (damaged: unknown)
     theirs = task_record(record).get("fingerprint")  # (edited into no object: none)
     run = record.get("run") if isinstance(record.get("run"), dict) else {}
     return bool(
-        ensemble_sha and made_from.get("ensemble") == ensemble_sha
+        ensemble_sha and made_from(record).get("ensemble") == ensemble_sha
         and bool(record.get("retrain_full")) == bool(retrain_full)
         # retrained at export's --train-batch-size, not each member's recorded batch
         and not record.get("train_batch_size")
@@ -53,6 +52,14 @@ def fit_would_write(record: dict, meta: dict, ensemble_sha: str | None, ensemble
         and [m.get("trial") for m in record["members"] if isinstance(m, dict)]
         == [m.get("trial") for m in ensemble.get("members") or []]
         and export_members_differ(record, ensemble.get("members")) is None)
+
+
+def made_from(record) -> dict:
+    """Export metadata `record`'s "made_from" (what the export was made from: {"ensemble":
+    the sha256 of RUN/ensemble.json}); {} when it names none, or a value edited by hand into
+    no JSON object (a string raised AttributeError in `follow_evaluation`)."""
+    made = record.get("made_from") if isinstance(record, dict) else None
+    return made if isinstance(made, dict) else {}
 
 
 def run_json_record(path, record: dict) -> dict:
@@ -203,7 +210,7 @@ def follow_evaluation(run, out_dir, before: dict, evaluation_path) -> bool:
             and measured.get("metadata_sha256") == earlier
             and digests.get("evaluate") == file_digest(evaluation_path)
             and (before.get("digests") or {}).get("ensemble") == ensemble_sha
-            and (record.get("made_from") or {}).get("ensemble") == ensemble_sha
+            and made_from(record).get("ensemble") == ensemble_sha
             and not old.get("retrain_full") and not record.get("retrain_full")
             and not old.get("skipped") and not record.get("skipped")
             and isinstance(old.get("members"), list) and old["members"]
