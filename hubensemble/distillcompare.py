@@ -346,6 +346,17 @@ def ensemble_cost(ens, costs, cands, run, modules=None) -> dict | None:
     return shared_total(costs, trials, keys)
 
 
+def cost_ratio(ens_cost: dict | None, student_cost) -> float | None:
+    """How many times the student's GFLOPs the ensemble's are (> 0), or None when either is
+    not counted (`Cost.macs` None: TensorFlow could not freeze a module, docs/cost.md) or the
+    student's is 0. `ens_cost` is `ensemble_cost`'s summary (its "gflops" None when a member's
+    are not counted); `student_cost` a `Cost`."""
+    ens_gflops = (ens_cost or {}).get("gflops")
+    if ens_gflops is None or not student_cost.gflops:
+        return None
+    return ens_gflops / student_cost.gflops
+
+
 def _compare(run, ens, record, written, probs, task, student_cost, costs,
              cands, teacher_test=None) -> DistillResult:
     """The DistillResult of a trained student against the best single member and the ensemble
@@ -399,9 +410,7 @@ def _compare(run, ens, record, written, probs, task, student_cost, costs,
         lift = ens_test["accuracy"] - single_test["accuracy"]
         if lift > 0:
             gap = (student_test["accuracy"] - single_test["accuracy"]) / lift
-    ratio = None
-    if ens_cost and student_cost.gflops > 0:
-        ratio = ens_cost["gflops"] / student_cost.gflops
+    ratio = cost_ratio(ens_cost, student_cost)
     return DistillResult(
         student={"trial": record["trial"], "module": record["module"],
                  "path": os.path.relpath(written.folder, run.path),

@@ -1,6 +1,7 @@
 """Costs whose multiply-accumulates were not counted (`Cost.macs` None, TensorFlow without its
 freezing): every reader keeps the params and latency and says in words why GFLOPs are missing."""
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -181,3 +182,15 @@ def test_a_students_uncounted_gflops_in_distill_json_is_no_damage_to_the_report(
     doc = {"student": {"cost": {"gflops": "x", "params": 251}}}
     assert number_problems(doc, DISTILL_NUMBERS, DISTILL_NULLABLE) == [
         ("student.cost.gflops", 'a JSON string "x"')]
+
+
+def test_distills_cost_ratio_is_none_when_either_gflops_is_not_counted():
+    # distill compared the student's GFLOPs with 0 and divided by them: a student (or an
+    # ensemble member) whose MACs were not counted raised TypeError after training.
+    from hubensemble.distillcompare import cost_ratio
+    counted = Cost("s", None, 8, 3, 2_000_000, 251, {"1": 1.0}, "machine-a")
+    assert cost_ratio({"gflops": 0.012}, counted) == pytest.approx(0.012 / (2 * 2_000_000 / 1e9))
+    assert cost_ratio({"gflops": 0.012}, uncounted("s")) is None
+    assert cost_ratio({"gflops": None}, counted) is None
+    assert cost_ratio(None, counted) is None
+    assert cost_ratio({"gflops": 0.012}, dataclasses.replace(counted, macs=0)) is None
