@@ -29,11 +29,13 @@ class on_one_file:  # noqa: N801 (a decorator, named as the tf.function it was)
     function raises (tf.errors.InvalidArgumentError, when run, for a refused file).
     `python_function` is the undecorated function, `function` its tf.function."""
 
+    spec = tf.TensorSpec([], tf.string)  # the one argument: a file's bytes
+
     def __init__(self, python_function):
         functools.update_wrapper(self, python_function)
         self.python_function = python_function
         self.function = tf.function(
-            python_function, input_signature=[tf.TensorSpec([], tf.string)], autograph=False,
+            python_function, input_signature=[self.spec], autograph=False,
             experimental_attributes={"_noinline": True})
         self._concrete = None
         self._lock = threading.RLock()
@@ -46,7 +48,14 @@ class on_one_file:  # noqa: N801 (a decorator, named as the tf.function it was)
             return self._concrete
 
     def __call__(self, data):
-        return self.get_concrete_function()(tf.convert_to_tensor(data, tf.string))
+        return self.get_concrete_function()(tf.convert_to_tensor(data, self.spec.dtype))
+
+
+class on_pixels(on_one_file):  # noqa: N801
+    """`on_one_file` of one uint8 image [H, W, C] (C known only when run): a step every
+    decoder shares (`composite_on_white`), held once in a decode graph, not inlined into each."""
+
+    spec = tf.TensorSpec([None, None, None], tf.uint8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,6 +152,17 @@ def composite_on_white(image):
     x = tf.convert_to_tensor(image)
     if x.dtype != tf.uint8:
         x = tf.cast(x, tf.uint8)
+    out = _on_white(x)
+    out.set_shape([None, None, 3])
+    return out
+
+
+@on_pixels
+def _on_white(x):
+    """`composite_on_white` of uint8 [H, W, C]: one tf.function, not inlined. Its three conds
+    (six branch functions) were copied into `_png`, `_webp` and `decode_bmp`, 18 functions a
+    reloaded export's first serve_bytes call optimised (helper 449's measure); tf.where would
+    widen an opaque image too (the uint16 copy this keeps to images with alpha)."""
     c = tf.shape(x)[-1]
 
     def grey(v):  # [H, W, 1] -> [H, W, 3], any dtype
@@ -157,6 +177,4 @@ def composite_on_white(image):
     def opaque():
         return tf.cond(tf.equal(c, 1), lambda: grey(x), lambda: tf.identity(x))
 
-    out = tf.cond(tf.equal(c % 2, 0), over_white, opaque)
-    out.set_shape([None, None, 3])
-    return out
+    return tf.cond(tf.equal(c % 2, 0), over_white, opaque)
