@@ -32,8 +32,10 @@ from hubensemble.corruptions import (ALIGNMENT, CORRUPTIONS, DEFAULT_CORRUPTIONS
 # re-exported here for the callers that import them from this module.
 from hubensemble.formats import (MEMBERS_SIGNATURE, METADATA_ASSET,  # noqa: F401
                                  ROBUSTNESS_FILE, SERVING_SIGNATURE, check_metadata_fits,
-                                 check_saved_model_folder, export_identity, load_saved_model,
-                                 read_evaluation, read_export_metadata)
+                                 check_saved_model_folder, export_command, export_identity,
+                                 load_saved_model, metadata_path, read_evaluation,
+                                 read_export_metadata)
+from hubensemble.exportfolder import task_record
 from hubensemble.kerasenv import with_stage_settings
 from hubensemble.classmatch import class_index
 from hubensemble.evaluationtime import (LONG_EVALUATION_S, evaluation_estimate,  # noqa: F401
@@ -319,6 +321,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     # Metadata at odds with itself (class_names and num_classes of other counts) is checked
     # against the model first (`check_metadata_fits`): the data is not what is wrong there.
     meta = read_export_metadata(model_dir)
+    _warn_damaged_task(model_dir, meta)
     model_names = list(meta.get("class_names") or [])
     n_classes = meta.get("num_classes") or len(model_names) or None
     early = not (model_names and isinstance(meta.get("num_classes"), int)
@@ -447,7 +450,7 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     finally:
         bar.close()
 
-    export_task = meta.get("task") or {}
+    export_task = task_record(meta)  # (edited into no object: none, said above)
     same = same_data(export_task, task, split)
 
     result = {
@@ -523,6 +526,18 @@ def evaluate_model(model_dir, task, *, split: str = _EVALUATE["split"],
     if record is not None:  # complete: nothing to resume
         record.remove()
     return result
+
+
+def _warn_damaged_task(model_dir, meta: dict) -> None:
+    """Warns, naming the file, when export metadata `meta`'s "task" (the data the export was
+    fit on) is there but no JSON object (edited by hand): it reads as none
+    (`exportfolder.task_record`), so whether the scored images trained the export goes
+    unsaid; a "task" edited into a string raised AttributeError after the scoring."""
+    if "task" in meta and not isinstance(meta["task"], dict):
+        log.warning("%s is damaged: its \"task\" is a JSON %s, not an object, so evaluate "
+                    "cannot tell whether the scored data is the data the export was fit on; "
+                    "write the export again (%s)", metadata_path(model_dir),
+                    type(meta["task"]).__name__, export_command(meta, model_dir))
 
 
 def _cell_record(model_dir, task, split: str, seed: int, batch_size: int):

@@ -14,6 +14,7 @@ from hubensemble import options
 from hubensemble.datachange import metadata_spec
 from hubensemble.errors import DataError
 from hubensemble.evaluatesplit import check_recorded_split, check_scored_split
+from hubensemble.exportfolder import task_record
 from hubensemble.formats import read_export_metadata
 from hubensemble.heldout import export_run
 from hubensemble.lockwords import option_word
@@ -165,7 +166,7 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
     if data:
         check_serving_signature(model_dir)  # (without data: check_evaluation_data's)
         meta = read_export_metadata(model_dir)
-        made_on = meta.get("task") or {}
+        made_on = task_record(meta)  # (edited into no object: none; evaluate_model says so)
         own = None if tfds_split or split is None else own_tfds_split(made_on, data, split)
         if own:  # the export's fit read this split so: read it so, and say it
             tfds_split = own

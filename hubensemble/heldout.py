@@ -24,6 +24,7 @@ import os
 
 from hubensemble.data.duplicates import copies_in
 from hubensemble.errors import RunError
+from hubensemble.exportfolder import task_record
 from hubensemble.formats import read_export_metadata
 from hubensemble.heldoutwords import copies_note, scored_way
 from hubensemble.pixelkeys import REWRITTEN_BY, keys_expected, read_pixel_keys
@@ -63,8 +64,8 @@ def not_held_out(model_dir, task, split: str = "test", meta: dict | None = None)
     except RunError as e:
         log.warning("cannot tell which evaluated images trained the export: %s", e)
         return None
-    made_on = ((read_export_metadata(model_dir) if meta is None else meta).get("task")
-               or {}).get("fingerprint")
+    made_on = task_record(read_export_metadata(model_dir) if meta is None else meta).get(
+        "fingerprint")  # (a "task" edited into no object: none; a string raised AttributeError)
     if keys is None and run is not None and keys_expected(_recorded_task(run)):
         log.warning("cannot tell which evaluated images trained the export: %s is missing, "
                     "though the hubensemble that wrote %s writes it (deleted since); %s",
@@ -223,7 +224,7 @@ def changed_files(meta: dict, task) -> dict | None:
     "compared": "pixels" when the record holds each file's pixels, else "names"}.
     None otherwise (other data, an export recorded before task.files, data not from files):
     then nothing is said."""
-    recorded = (meta.get("task") or {}).get("files")
+    recorded = task_record(meta).get("files")  # (edited into no object: none)
     if (not isinstance(recorded, dict) or not task.test_set_only or task.test.paths is None
             or recorded.get("digits") != NAME_DIGITS):
         return None
