@@ -28,6 +28,8 @@ from hubensemble.memoryrules import (  # noqa: F401 (callers' and tests' names)
     TRAIN_PER_PIXEL, embedding_need, fitting_batch, fitting_train_batch, ran_out,
     training_need)
 from hubensemble.fileio import json_object
+from hubensemble.inputsize import MAX_INPUT_SIDE, checked_input_size
+from hubensemble.sizemeant import meant_size
 from hubensemble.text import counted
 
 
@@ -383,14 +385,28 @@ def members_extra(sizes, profile: str = "cpu") -> float:
     return EXPORT_PER_MEMBER_PIXEL * pixels * max(len(sizes) - 1, 0)
 
 
+def recorded_size(value) -> tuple[int, int] | None:
+    """The (height, width) ints a recorded "input_size" or "native_size" `value` (run.json's
+    module, an export metadata's member) counts as in the memory rules: a pair of ints in
+    [1, MAX_INPUT_SIDE] (`inputsize.checked_input_size`'s rule) as it is; one edited by hand
+    into an int n or "HxW" as the catalogue reads it (`sizemeant.meant_size`: (n, n), (H,
+    W)); anything else None, a size unknown (counted at the profile's side, as a module
+    without one). `tuple(224)` raised TypeError, taken for a damaged file: the note was
+    dropped without a word."""
+    try:
+        return checked_input_size(value, who="a recorded", none_means="unknown")
+    except (TypeError, ValueError):
+        return meant_size(value, MAX_INPUT_SIDE)
+
+
 def _member_sizes(meta, names) -> list:
     """The input sizes of run.json's (`meta`) modules, one per name in `names` (an
     ensemble's members' modules, repeated when members share one): what export rebuilds
     and times. An entry edited into no object is a module of unknown size (None), a
     "modules" record edited into no object none at all: the stage refuses either."""
     modules = json_object(meta.get("modules"))  # a hand edit into no object: none
-    return [tuple(modules[n]["input_size"]) if isinstance(modules[n], dict)
-            and modules[n].get("input_size") else None for n in names if n in modules]
+    return [recorded_size(modules[n].get("input_size")) if isinstance(modules[n], dict)
+            else None for n in names if n in modules]
 
 
 def _module_sizes(meta, names=None) -> list:
@@ -399,7 +415,7 @@ def _module_sizes(meta, names=None) -> list:
     modules = json_object(meta.get("modules"))  # a hand edit into no object: none
     chosen = [m for n, m in modules.items() if not names or n in names] or list(
         modules.values())
-    return [tuple(m["input_size"]) if isinstance(m, dict) and m.get("input_size") else None
+    return [recorded_size(m.get("input_size")) if isinstance(m, dict) else None
             for m in chosen]
 
 
@@ -499,9 +515,8 @@ def stage_memory_note(command: str, run_dir, values, *, room=None) -> str | None
             from hubensemble.formats import exported_run, read_export_metadata
 
             record = read_export_metadata(run_dir, strict=False)
-            members = record.get("members") or []
-            sizes = [tuple(m["input_size"]) if m.get("input_size") else None
-                     for m in members if isinstance(m, dict)]
+            members = record.get("members") if isinstance(record.get("members"), list) else []
+            sizes = [recorded_size(m.get("input_size")) for m in members if isinstance(m, dict)]
             if not sizes:  # no export of hubensemble's (its refusal), or no members listed
                 return None
             names = [m.get("module") for m in members if isinstance(m, dict)]
@@ -561,7 +576,8 @@ def _tune_parts(meta, names, profile, sweep) -> list:
     modules = readable_entries(meta.get("modules"))
     image = json_object(json_object(meta.get("data")).get("task")).get("image_size")
     chosen = [m for n, m in modules.items() if not names or n in names] or list(modules.values())
-    entries = [(None, m.get("input_size"), m.get("native_size")) for m in chosen]
+    entries = [(None, recorded_size(m.get("input_size")), recorded_size(m.get("native_size")))
+               for m in chosen]
     return sweep_parts(sweep, "tune", _module_sizes(meta, names), entries, profile,
                        image or (224, 224))[0]
 
