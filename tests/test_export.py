@@ -2649,8 +2649,9 @@ def test_the_stale_tflite_removal_names_the_export_in_the_callers_words(tmp_path
     with caplog.at_level(logging.WARNING, logger="hubensemble"):
         _remove_stale_tflite(out, run, SimpleNamespace(module="s1"))
     assert not os.path.exists(f"{out}-tflite")
-    assert (f"call export_ensemble(run_dir={str(run.path)!r}, out_dir={str(out)!r}, "
-            "student='s1', export_format='tflite') for one of this export") in caplog.text
+    assert (f"call export_ensemble(run_dir={str(run.path)!r}, student='s1', "
+            f"out_dir={str(out)!r}, export_format='tflite') for one of this export"
+            ) in caplog.text
     assert "--" not in caplog.text, caplog.text
     caplog.clear()
     stale()

@@ -1414,7 +1414,7 @@ def test_the_tflite_way_on_names_the_candidates_to_remove_and_the_commands(tmp_p
         assert tflite_way_on(["lg"], "none", f"{served}-tflite").endswith(
             "or for a TFLite model distill a student of another module than lg "
             f"(`hubensemble distill --run {quoted} --student MODULE`) and export it: "
-            f"`hubensemble export --run {quoted} --out {served} --student MODULE --format "
+            f"`hubensemble export --run {quoted} --student MODULE --out {served} --format "
             "tflite`")
 
 

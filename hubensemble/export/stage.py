@@ -34,7 +34,7 @@ from hubensemble.runwriter import writes_run
 from hubensemble.sweepwords import ensemble_words
 from hubensemble.terminal import progress_bar, shows_progress
 from hubensemble.lockwords import option_word
-from hubensemble.text import absolute, counted as counted_words, escaped, shell_word, time_stamp
+from hubensemble.text import absolute, counted as counted_words, escaped, time_stamp
 from hubensemble.kerasenv import with_stage_settings
 
 log = logging.getLogger(__name__)
@@ -530,12 +530,12 @@ def _remove_stale_tflite(out_dir, run, student=None):
     # In the caller's words: export_ensemble(…, export_format='tflite') from Python.
     from hubensemble.lockwords import call_verb
 
-    student_flags = f"--student {shell_word(student.module)} " if student is not None else ""
-    student_keywords = f"student={student.module!r}, " if student is not None else ""
+    # A student export: its --student (student=) by the one rule, whose own folder is
+    # RUN/export-student (--student put in by hand here named --out RUN/export-student).
     log.warning("removed %s: its TFLite model was converted from the SavedModel this export "
                 "replaced; %s %s for one of this export", escaped(folder), call_verb(),
-                run.export_words(out_dir, flags=student_flags + "--format tflite",
-                                 keywords=student_keywords + "export_format='tflite'"))
+                run.export_words(out_dir, student=student and student.module,
+                                 flags="--format tflite", keywords="export_format='tflite'"))
 
 
 def _export_tflite(members, task, out_dir, check_images, metadata, *, quantize, size,

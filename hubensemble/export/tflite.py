@@ -261,8 +261,8 @@ def tflite_way_on(modules: Sequence[str], quantize: str, out_dir=None) -> str:
                 f"{export_command({}, saved, flags=flags, keywords=keywords)}")
     student = meta.get("student") if isinstance(meta.get("student"), dict) else None
     if student:
-        again = Run(run).export_words(saved, flags=f"--student MODULE {flags}",
-                                      keywords=f"student='MODULE', {keywords}")
+        # (student=: --student by the one rule, whose own folder is RUN/export-student)
+        again = Run(run).export_words(saved, student="MODULE", flags=flags, keywords=keywords)
         distill = command_words("distill", run, flags="--student MODULE",
                                 keywords="student='MODULE'")
         return (f"{serve}, or for a TFLite model distill a student of another module than "
