@@ -8,7 +8,8 @@ from __future__ import annotations
 from hubensemble.data.coverage import balanced_line
 from hubensemble.data.sniff import named_skips
 from hubensemble.data.taskwords import SKIPS_NAMED
-from hubensemble.heldout import not_held_out_note
+from hubensemble.fileio import json_object
+from hubensemble.heldout import not_held_out_note, recorded_count
 from hubensemble.text import counted, names_listed
 
 
@@ -45,10 +46,14 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     head = f"{what} on the {result['split']} split ({result['n']} examples{seed})"
     lines = [head]
     # With the table, not only in the warning (-q silences it; the table stood alone).
+    # A result saved and edited (robustness.json): a record or a count of another kind is not
+    # recorded, as the notes read it (a "task" string raised AttributeError, a "folder" gone
+    # KeyError).
     same = result.get("same_data_as_export")
-    held = {} if same else result.get("not_held_out") or {}
-    changed = result.get("data_changed") or {}
-    seen = max(held.get("images") or 0, changed.get("train", 0) + changed.get("val", 0))
+    held = {} if same else json_object(result.get("not_held_out"))
+    changed = json_object(result.get("data_changed"))
+    counts = {s: recorded_count(changed, s) or 0 for s in ("train", "val")}
+    seen = max(recorded_count(held, "images") or 0, counts["train"] + counts["val"])
     # The export's own test split holding copies of its train or val images: the note
     # itself, as fit's table gives it (a test/ folder scored alone has no data summary).
     copies = not_held_out_note(result) if same else None
@@ -56,15 +61,16 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
         lines.append(copies)
     elif seen:
         # Which, and the way on, here too: -q silences the warning this pointed to.
-        by = changed if seen > (held.get("images") or 0) else held
+        by = changed if seen > (recorded_count(held, "images") or 0) else held
         kinds = " or ".join(f"{word} ({by[s]})" for s, word in (
-            ("train", "training"), ("val", "validation")) if by.get(s))
-        why = (f"by name; the folder it was fit on, changed since: {changed['folder']}"
-               if by is changed else f"images of its run, {held.get('run')}; score images "
-               "it never saw for a held-out figure")
+            ("train", "training"), ("val", "validation")) if recorded_count(by, s))
+        why = (f"by name; the folder it was fit on, changed since: "
+               f"{changed.get('folder') or 'not recorded'}"
+               if by is changed else f"images of its run, {held.get('run') or 'not recorded'}; "
+               "score images it never saw for a held-out figure")
         lines.append(f"not a held-out measure: {seen} of the {result['n']} scored images are "
                      f"{kinds} images of the export ({why})")
-    data = result.get("task") or {}
+    data = json_object(result.get("task"))
     skipped = data.get("skipped") or []
     if skipped:
         files = (f"{len(skipped)} of {counted(data['files'], 'file')}"
@@ -75,7 +81,7 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
         was, are = ("was", "is") if len(skipped) == 1 else ("were", "are")
         lines.append(f"{files} of the data {was} skipped and {are} not in these figures "
                      f"({shown}{more})")
-    unscored = data.get("unscored") or {}
+    unscored = json_object(data.get("unscored"))
     if unscored:  # e.g. a folder with only train/: its test split was carved off train
         split = result["split"]
         others = ", ".join(f"{s} {k}" for s, k in unscored.items())

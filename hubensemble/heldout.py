@@ -25,6 +25,7 @@ import os
 from hubensemble.data.duplicates import copies_in
 from hubensemble.errors import RunError
 from hubensemble.exportfolder import task_record
+from hubensemble.fileio import json_object
 from hubensemble.formats import read_export_metadata
 from hubensemble.heldoutwords import copies_note, scored_way
 from hubensemble.pixelkeys import REWRITTEN_BY, keys_expected, read_pixel_keys
@@ -96,21 +97,33 @@ def not_held_out_note(result: dict) -> str | None:
     test/ folder of copied files, scored whole or alone) is `heldoutwords.copies_note`, the
     words fit's table gives them; its train and val splits are its training images by name,
     which the table's "scored:" line says (None here)."""
-    seen = result.get("not_held_out") or {}
-    n = seen.get("images")
+    # A saved result (robustness.json) edited by hand: a field gone or of another kind is
+    # not recorded (a missing "run" raised KeyError, a "not_held_out" string AttributeError).
+    seen = json_object(result.get("not_held_out"))
+    n = recorded_count(seen, "images")
     if not n:
         return None
+    run = seen.get("run") or "not recorded"
     if result.get("same_data_as_export"):
         if result.get("split") != "test":
             return None
-        return copies_note("test", result["n"], seen.get("train") or 0, seen.get("val") or 0,
-                           images=n, why=f"the pixels of images of this export's run, "
-                           f"{seen['run']}", way=scored_way())
-    splits = " or ".join(f"{_WORDS[s]} ({seen[s]})" for s in _WORDS if seen.get(s))
+        return copies_note("test", result["n"], recorded_count(seen, "train") or 0,
+                           recorded_count(seen, "val") or 0, images=n, why=f"the pixels of "
+                           f"images of this export's run, {run}", way=scored_way())
+    splits = " or ".join(f"{_WORDS[s]} ({seen[s]})" for s in _WORDS if recorded_count(seen, s))
     are, images = ("is a", "image") if n == 1 else ("are", "images")
     return (f"{n} of {result['n']} {result['split']} images {are} {splits} {images} of this "
-            f"export's run; their metrics are not a held-out measure (the run: {seen['run']}; "
+            f"export's run; their metrics are not a held-out measure (the run: {run}; "
             "score images it never saw for one)")
+
+
+def recorded_count(record: dict, key: str) -> int | None:
+    """`record`'s count `key` (a held-out record's "images", "train", "added", …: an int
+    >= 0), or None when it is absent or edited into no count (a string, a bool, a negative
+    or fractional number), which the notes read as not recorded."""
+    value = record.get(key) if isinstance(record, dict) else None
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None
 
 
 # --- an export's record of its data's files (metadata task.files) ---------------------------
@@ -262,10 +275,11 @@ def changed_files_note(result: dict) -> str | None:
     """The warning for an `evaluate_model` result on the folder its export was fit on, changed
     since ("data_changed", `changed_files`): how many files differ, that every image is
     scored, how many of them trained or chose the export, and the ways on; None without it."""
-    seen = result.get("data_changed")
+    seen = json_object(result.get("data_changed"))  # (edited: a count gone is "?" or none)
     if not seen:
         return None
-    added, removed, replaced = seen["added"], seen["removed"], seen.get("replaced", 0)
+    added, removed, replaced = (recorded_count(seen, k) or 0
+                                for k in ("added", "removed", "replaced"))
     if added or removed or replaced:
         total = added + removed + replaced
         # Only the kinds that happened: "0 of them not here" said nothing.
@@ -282,7 +296,7 @@ def changed_files_note(result: dict) -> str | None:
             f"put back the {counted(replaced, 'replaced file')} as "
             f"{'it was' if replaced == 1 else 'they were'}" if replaced else "")
             if part)
-    elif seen.get("compared") == "pixels" and (seen.get("sampled") or 1) == 1:
+    elif seen.get("compared") == "pixels" and (recorded_count(seen, "sampled") or 1) == 1:
         # Nothing differs: the whole folder was loaded as one test set (load_test_set from
         # Python), not split as fit split it; it said "their pixels differ … restore the files".
         how = ("none of them differs (the same names and pixels): the folder was loaded as one "
@@ -293,17 +307,21 @@ def changed_files_note(result: dict) -> str | None:
         how = ("their pixels differ from those it was measured on (files edited since, or "
                "decoded otherwise by this version)")
         fix = "restore the files"
-    n = seen.get("sampled") or 1
+    n = recorded_count(seen, "sampled") or 1
     if n > 1:  # counted on the files of a sample by name (files_record's cap)
         how += (f" (counted on the 1 in {n} of its files the export lists, times {n}: "
                 "estimates)")
     scored = (f"all {result['n']} images are scored as test examples" if result["n"] != 1
               else "its 1 image is scored as a test example")
-    return (f"{seen['folder']} holds {seen['present']} of the {counted(seen['recorded'], 'file')} "
+    count = {k: "?" if recorded_count(seen, k) is None else seen[k]
+             for k in ("present", "train", "val", "test")}
+    recorded = recorded_count(seen, "recorded")
+    return (f"{seen.get('folder') or 'The folder it was fit on'} holds {count['present']} of "
+            f"the {'? files' if recorded is None else counted(recorded, 'file')} "
             f"this export was fit on (by name; its metadata's task.files), but {how}. The "
             "held-out split the export records is drawn from all of its data's files, so it "
             f"cannot be drawn here: {scored}, "
-            f"{seen['train']} of them training and {seen['val']} validation images of the "
-            f"export (by name), {seen['test']} of its test split; these figures are not a "
+            f"{count['train']} of them training and {count['val']} validation images of the "
+            f"export (by name), {count['test']} of its test split; these figures are not a "
             f"held-out measure. To score its held-out test split, {fix}; to score new images, "
             "put them in a folder of their own")

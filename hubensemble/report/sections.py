@@ -7,6 +7,7 @@ import math
 import os
 
 from hubensemble import formats
+from hubensemble.fileio import json_object
 from hubensemble.formats import (describe_export, evaluated_earlier_export, export_identity,
                                  export_members_differ, read_export_metadata)
 from hubensemble.heldout import changed_files_note, not_held_out_note
@@ -321,7 +322,7 @@ def _robustness_section(files, figures) -> Section:
     for note in (not_held_out_note(rob), changed_files_note(rob)):
         if note:
             sec.add(Inline(Strong("Warning:"), f" {note}."))
-    evaluated = rob.get("task") or {}
+    evaluated = json_object(rob.get("task"))  # (load_run refuses a string; from Python too)
     rows = decoding_rows(evaluated)
     # Data other than the run's (`evaluate --data`): the Data section's counts are not its.
     if rows and evaluated.get("fingerprint") != files.task.get("fingerprint"):
