@@ -101,3 +101,15 @@ def test_alpha_onto_white_is_one_function_every_decoder_calls():
             if f.signature.name.startswith("__inference__on_white_")]
     assert held == [True], held
     assert nodes < 2_320 and len(functions) < 82, (nodes, len(functions))
+
+
+def test_the_shrink_is_one_function_outside_the_decode():
+    """`shrink_ops`' cond and resize loop (4 functions, 122 nodes) were inlined into every
+    decode, serve_bytes' map function among them, which a reloaded export's first call
+    optimises as one: one tf.function, not inlined, holds them now (`shrink._shrink`).
+    Fails before: no `_shrink` function."""
+    graph = _decode_graph()
+    functions = graph.library.function
+    held = [f.attr["_noinline"].b for f in functions
+            if f.signature.name.startswith("__inference__shrink_")]
+    assert held == [True], held

@@ -53,7 +53,8 @@ class on_one_file:  # noqa: N801 (a decorator, named as the tf.function it was)
 
 class on_pixels(on_one_file):  # noqa: N801
     """`on_one_file` of one uint8 image [H, W, C] (C known only when run): a step every
-    decoder shares (`composite_on_white`), held once in a decode graph, not inlined into each."""
+    decoder shares (`composite_on_white`, `shrink.shrink_ops`), held once in a decode graph,
+    not inlined into each."""
 
     spec = tf.TensorSpec([None, None, None], tf.uint8)
 

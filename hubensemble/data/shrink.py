@@ -1,5 +1,5 @@
 """Shrinking a decoded image whose shorter side is above `sniff.MAX_SHORT_SIDE` (1024 px), in
-TensorFlow ops: the last step of the decode policy (`graph.decode_pixels`, which inlines
+TensorFlow ops: the last step of the decode policy (`graph.decode_pixels`, which calls
 `shrink_ops`) and of the kept decoder's files (`decode.decode_bytes`, through
 `shrink_to_short_side`), so a file is the same pixels in training and in serve_bytes. It
 imports TensorFlow.
@@ -10,13 +10,24 @@ from __future__ import annotations
 from hubensemble._tf import tensorflow as tf
 
 from hubensemble import augment
+from hubensemble.data.graphops import on_pixels
 from hubensemble.data.sniff import MAX_SHORT_SIDE
 
 
 def shrink_ops(pixels):
     """uint8 [H, W, 3] -> uint8 [h, w, 3], min(h, w) <= MAX_SHORT_SIDE: the ops of
-    `shrink_to_short_side` (see it), not wrapped in a tf.function, for the decoders of
-    `graph` to inline. Runs inside a graph; raises nothing of its own."""
+    `shrink_to_short_side` (see it), for the decoders of `graph`: a call of one tf.function
+    that is not inlined (`graphops.on_pixels`). Its cond and resize loop (4 functions, 122
+    nodes) were inlined into every decode, serve_bytes' map function too. Runs inside a
+    graph; raises nothing of its own."""
+    out = _shrink(pixels)
+    out.set_shape([None, None, 3])
+    return out
+
+
+@on_pixels
+def _shrink(pixels):
+    pixels.set_shape([None, None, 3])
     hw = tf.shape(pixels)[:2]
     short = tf.reduce_min(hw)
 
