@@ -181,70 +181,103 @@ MODULES_LISTED = 20
 
 def check_modules(modules, rows, *, source: str = "ranking", again=None) -> list[str]:
     """The names of `modules` (--modules; None or empty: []) in the order of `rows`, or
-    HubensembleError naming the first that `rows` lacks (with the closest names,
-    `text.closest_names`)
-    or has with a status other than "ok", and the usable names (the first MODULES_LISTED:
-    catalogues hold thousands), then the way on in the caller's words (`_modules_way`:
-    the --modules to pass, or what to rank first).
+    HubensembleError naming, in one refusal, every fault (`_module_faults`): a name that
+    joins names with a comma, each name (or comma-joined part) `rows` lacks (with the
+    closest names, `text.closest_names`) or has with a status other than "ok"; then the
+    usable names (the first MODULES_LISTED: catalogues hold thousands), then the way on in
+    the caller's words (`_modules_way`: the --modules to pass, or what to rank first). It
+    named the first fault only, and its way on was refused for the next: `demo --modules
+    r8x2-generalist-0,zz` was told to run `… --modules r8x2-generalist-0 zz`, then that
+    "module 'zz' is not in the demo's zoo" (a new user, stop 68).
 
     `rows`: the ranking's module rows (dicts with "name", "status") for `tune`, or for `fit`
     before it ranks, rows made from the catalogue's entries (`source` "catalogue", all ok;
     "demo": demo's, of its zoo, which takes no catalogue to add one to).
     `again` (None: the --modules to pass alone): a function of modules=[names] to the whole
     command, or Python call, that runs with them (`sweepagain.fit_again`, `tune_again`), said
-    as the way on when the names meant by one not in `rows` are known (not for a module that
-    failed: from fit's tune, run_tune's call would skip the fit's other stages): "run
-    `hubensemble fit --catalogue … --modules a --out /abs/run`", as `check_budget`'s
-    refusal says its whole command; fit said the flag alone.
+    as the way on when the names meant are known (each known name, the one closest name of
+    an unknown one; one without a single close name, or that failed, left out; no way on
+    naming modules when none is left) and no module failed (from fit's tune, run_tune's
+    call would skip the fit's other stages): "run `hubensemble fit --catalogue … --modules
+    a --out /abs/run`", as `check_budget`'s refusal says its whole command; fit said the flag
+    alone.
     """
     usable = [r["name"] for r in rows if r.get("status", "ok") == "ok"]
     everything = {r["name"]: r for r in rows}
     wanted = list(dict.fromkeys(modules or ()))
+    faults, meant, failed, left_out = _module_faults(wanted, everything, usable, source)
+    if not faults:
+        return [n for n in usable if n in wanted]  # the rows' order, not the command line's
     listed = ", ".join(usable[:MODULES_LISTED]) or "(none)"
     if len(usable) > MODULES_LISTED:
         listed += f" and {len(usable) - MODULES_LISTED} more"
+    what = ("usable modules" if failed else "ranked modules" if source == "ranking"
+            else "its modules")
+    raise HubensembleError("; ".join(faults) + f"; {what}: {listed}; " + _modules_way(
+        meant, "failed" if failed else source, None if failed else again, left_out))
+
+
+def _module_faults(wanted: list[str], everything: dict, usable: list[str],
+                   source: str) -> tuple[list[str], list[str] | None, bool, list[str]]:
+    """(the faults of `wanted` (--modules) against the rows `everything` ({name: row}), each
+    one clause; the names meant in their place, in order, None when no name is known; whether
+    a module failed; the unknown names without one close name, left out of the way on) for
+    `check_modules`. A name with a comma is split first (its parts are
+    checked each: "A,zz" is two faults, the comma and zz)."""
+    faults: list[str] = []
+    meant: list[str] = []
+    left_out: list[str] = []  # names meaning no one module: the way on runs without them
+    failed = False
     for name in wanted:
-        if name not in everything:
-            close = closest_names(name, everything)  # git's rule and its ties
-            hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
-            meant = close[:1] if len(close) == 1 else None
-            if "," in name and any(part.strip() in everything for part in name.split(",")):
-                # In the caller's words: a Python caller's list was told of --modules A B.
-                hint = " (separate the names{})".format(option_word(
-                    " with spaces: --modules A B, not A,B", ": modules=['A', 'B'], not ['A,B']"))
-                meant = [part.strip() for part in name.split(",") if part.strip()]
-            what = "ranked modules" if source == "ranking" else "its modules"
-            raise HubensembleError(f"module {name!r} is not in the {_SOURCES[source]}{hint}; "
-                                   f"{what}: "
-                                   f"{listed}; " + _modules_way(wanted, name, meant, source,
-                                                                again))
-        if name not in usable:
-            raise HubensembleError(f"module {name!r} has status "
-                                   f"{everything[name].get('status')!r} in the ranking (it "
-                                   f"could not be embedded); usable modules: {listed}; "
-                                   + _modules_way(wanted, name, [], "failed"))
-    return [n for n in usable if n in wanted]  # the rows' order, not the command line's
+        parts = ([p.strip() for p in name.split(",") if p.strip()]
+                 if "," in name and name not in everything else [name])
+        if parts != [name]:
+            # In the caller's words: a Python caller's list was told of --modules A B.
+            faults.append(f"module {name!r} is not in the {_SOURCES[source]} (separate the "
+                          "names{})".format(option_word(
+                              " with spaces: --modules A B, not A,B",
+                              ": modules=['A', 'B'], not ['A,B']")))
+        for part in parts:
+            if part not in everything:
+                # git's rule and its ties, among the usable: a failed one meant is refused
+                close = closest_names(part, usable)
+                hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
+                faults.append(f"module {part!r} is not in the {_SOURCES[source]}{hint}")
+                if len(close) == 1:
+                    meant.append(close[0])
+                else:
+                    left_out.append(part)
+            elif part not in usable:
+                failed = True
+                faults.append(f"module {part!r} has status "
+                              f"{everything[part].get('status')!r} in the ranking (it could "
+                              "not be embedded)")
+            else:
+                meant.append(part)
+    meant = list(dict.fromkeys(meant))
+    return faults, (None if left_out and not meant else meant), failed, left_out
 
 
-def _modules_way(wanted: list[str], name: str, meant: list[str] | None, source: str,
-                 again=None) -> str:
-    """What to do about module `name` of `wanted` (--modules), refused by `check_modules`:
-    `meant` (the names it stands for: the one closest name, the parts of "A,B"; [] to leave
-    it out; None: not known) given in its place, "pass --modules a b" ("modules=['a', 'b']"
-    from Python); else, by `source`, "ranking": rank it first, "catalogue": add it to a
-    catalogue, "demo": one of its zoo's (demo takes no catalogue), "failed" (it could not
-    be embedded): rank it again once fixed. It said which modules there are, and no command
-    to run. With `again` (`check_modules`'), the whole
-    command, or call, with those modules (none: without --modules) in place of the flag."""
+def _modules_way(meant: list[str] | None, source: str, again=None, left_out=()) -> str:
+    """What to do about the modules `check_modules` refused: `meant` (the names meant in
+    their place, `_module_faults`; [] to leave --modules out; None: not known) given instead,
+    "pass --modules a b" ("modules=['a', 'b']" from Python); else, by `source`, "ranking":
+    rank it first, "catalogue": add it to a catalogue, "demo": one of its zoo's (demo takes
+    no catalogue), "failed" (it could not be embedded): rank it again once fixed. With
+    `again` (`check_modules`'), the whole command, or call, with those modules (none: without
+    --modules) in place of the flag; `left_out`: the unknown names it runs without, said
+    ("(without 'zz', found nowhere)"), not dropped without a word."""
     rank = f"{call_verb()} {command_words('rank')} (or fit) again"
     if meant is not None:
-        names = list(dict.fromkeys(n for w in wanted for n in (meant if w == name else [w])))
+        names = meant
         if again is not None:
             way = f"{call_verb()} {again(modules=names or None)}"
         else:
             way = ("pass " + option_word("--modules " + " ".join(map(shell_word, names)),
                                          f"modules={names!r}") if names else
                    "leave out " + option_word("--modules", "modules"))
+        if left_out:
+            way += f" (without {', '.join(map(repr, left_out))}, found nowhere)"
         if source == "failed":
             way += f", or fix why it failed (ranking.json says it) and {rank} first"
         return way
