@@ -164,7 +164,7 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
         raise options.OptionError(f"data {options.EMPTY_SPEC}, got ''; or None for the data "
                                   "of the run the export belongs to")
     if data:
-        check_serving_signature(model_dir)  # (without data: check_evaluation_data's)
+        check_export_files(model_dir)  # (without data: check_evaluation_data's)
         meta = read_export_metadata(model_dir)
         made_on = task_record(meta)  # (edited into no object: none; evaluate_model says so)
         own = None if tfds_split or split is None else own_tfds_split(made_on, data, split)
@@ -286,6 +286,25 @@ def own_tfds_split(made_on: dict, data: str, split: str) -> str | None:
     return own if isinstance(own, str) and own != VTAB_SPLITS[key] else None
 
 
+def check_export_files(model_dir) -> None:
+    """RunError when the SavedModel at `model_dir` (a folder `check_saved_model_folder`
+    passed) lacks a variables file or holds one cut short
+    (`modulefiles.saved_model_files_missing`: `rm served/variables/variables.index`), in
+    `formats.load_saved_model`'s words, which predict says: "MODEL could not be loaded as a
+    SavedModel (…); export it again with `hubensemble export --run RUN --out MODEL`"
+    (`model_way_on`); then `check_serving_signature`. Files only, and first of evaluate's
+    checks of the export: "pass --data SPEC" came first, and only with --data was the broken
+    export told, after TensorFlow (a new user's check)."""
+    from hubensemble.errors import RunError
+    from hubensemble.modulefiles import saved_model_files_missing
+    from hubensemble.prediction import model_way_on
+
+    if problem := saved_model_files_missing(model_dir):
+        way = model_way_on(model_dir, read_export_metadata(model_dir, strict=False))
+        raise RunError(f"{model_dir} could not be loaded as a SavedModel ({problem}); {way}")
+    check_serving_signature(model_dir)
+
+
 def check_serving_signature(model_dir) -> None:
     """RunError when the saved_model.pb of `model_dir` (a folder `check_saved_model_folder`
     passed) declares no serving_default signature, in the words `evaluate_model` says once
@@ -317,7 +336,9 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     for `data` other than tfds: is a DataError (`data.specs.check_split_strings`, saying what
     the split looks like there), and either of them without `data` an OptionError (the
     run's data is read as it recorded them): both were refused only after TensorFlow's
-    import (6 s). DataError when the export's parent folder is not a run that records
+    import (6 s). RunError first for an export whose files are broken
+    (`check_export_files`: a variables file gone, no serving_default). DataError when the
+    export's parent folder is not a run that records
     its data, naming the spec the export's metadata (assets/hubensemble.json, task.source)
     says it was made from, when it names one (`metadata_spec`); RunError for a damaged
     run.json. Of `data` given, an npz whose class_names hold one the export does not name
@@ -333,7 +354,7 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     Of `data` given, an npz whose listing lacks the split scored
     (`evaluatesplit.check_scored_split`: x_test alone for --split train, no x_test for the
     test split)."""
-    check_serving_signature(model_dir)
+    check_export_files(model_dir)  # a broken export first: the --data demand is no way on
     tfds_split = None if split is None else parse_scored_split(split)
     if data:
         if tfds_split and tfds_split[1]:
