@@ -207,7 +207,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
                                          use_cache=use_cache, restart=restart))
     check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue",
                   again=again)  # the whole call, for a module meant as for a budget
-    check_budget(options.sweep, options.budget, again=again)
+    # modules None: which the ranking selects is not known before it ranks (top_k, tau)
+    check_budget(options.sweep, options.budget, again=again, modules=options.modules)
     check_tuner_folder(out, options.sweep, "out")  # before the rank, not by tune after it
     data_args = check_data(data, data_args, out=out, export=export)
     from hubensemble.formats import EXPORT_DIR, check_export_target

@@ -267,6 +267,25 @@ def _call_sweep(args) -> tuple[str | None, object]:
     return sweep, budget
 
 
+def _planned_modules(args) -> list[str] | None:
+    """The modules the command line `args`' sweep will tune, as far as known before
+    TensorFlow (`sweeps.check_budget`'s `modules`, for a budget of 4 per module that holds
+    them all): --modules, else for tune the run's ranking's selection; None for fit and demo
+    without --modules (not ranked yet) and a run whose ranking cannot be read (its own
+    refusal, `check_run`, says why)."""
+    if getattr(args, "modules", None):
+        return list(args.modules)
+    if args.command != "tune" or not getattr(args, "run", None):
+        return None
+    from hubensemble.tunepending import holds_run
+
+    try:
+        ranking = Run(os.fspath(args.run)).tune_inputs()[0] if holds_run(args.run) else {}
+    except (HubensembleError, OSError, ValueError):
+        return None
+    return list(ranking.get("selected") or ()) or None
+
+
 def command_again(args):
     """`check_run`'s `again` for the command line `args`: a function of modules=[names] (or
     a budget) to the whole command the user typed with them (tune: `sweepagain.tune_again`,
@@ -423,7 +442,8 @@ def check_inputs(args) -> None:
         args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
     sweep, budget = _call_sweep(args)
     if sweep:
-        check_budget(sweep, budget, again=_budget_again(args, sweep, budget))
+        check_budget(sweep, budget, again=_budget_again(args, sweep, budget),
+                     modules=_planned_modules(args))
         run_dir = getattr(args, "run", None) or getattr(args, "out", None)  # tune's, fit's
         if run_dir:  # a name Keras Tuner cannot reach: not after fit's rank
             check_tuner_folder(run_dir, sweep, None if getattr(args, "run", None) else "--out")

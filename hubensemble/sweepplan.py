@@ -287,7 +287,7 @@ def plan_sweep(ranking: Mapping, specs: Mapping[str, ModuleSpec], *, sweep: str,
     configs: list[tuple[str, dict, AugConfig | None]] = []
     sweeps.check_budget(sweep, budget, again=plan_again(dict(  # the whole call to make
         sweep=sweep, profile=profile, budget=budget, modules=modules, seed=seed,
-        batchnorm=batchnorm, head_init=head_init, run_dir=run_dir)))
+        batchnorm=batchnorm, head_init=head_init, run_dir=run_dir)), modules=pool)
     if sweep in ("default", "probe"):
         if sweep == "probe":
             grid = sweeps.probe_sweep()

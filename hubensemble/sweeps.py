@@ -41,7 +41,7 @@ UNTUNED_BY_KERAS_TUNER = "probe"
 GROUPED_SWEEPS = ("default", "probe", "aug")
 
 
-def check_budget(sweep: str, budget: int | None, *, again=None) -> None:
+def check_budget(sweep: str, budget: int | None, *, again=None, modules=None) -> None:
     """OptionError (a usage error on the command line, wherever it is raised) when `budget`
     (trials, never exceeded: paper 2; None = the default)
     cannot hold one group of a part of `sweep` (one module's 4 trials; aug: one augmentation
@@ -56,14 +56,21 @@ def check_budget(sweep: str, budget: int | None, *, again=None) -> None:
     tune --run RUN --sweep default --budget 4` (or more; K modules need 4×K), or a sweep of
     single trials …", "call run_tune(run_dir='…', sweep='default', budget=4) (or more; …)". The
     command line checks it before TensorFlow loads; `tune.plan_sweep` checks each part the
-    same way."""
+    same way. `modules` (None: not known before the plan selects them): the modules the
+    sweep will tune (--modules, whose "A,B" counts two; `tune.plan_sweep`'s pool): a module
+    sweep's budget said is 4×K for their K, not 4, which the plan then warned left K-1
+    without a trial ("m2 gets no trial: … pass budget=8"; a new user, stop 68)."""
+    count = len(dict.fromkeys(p.strip() for m in (modules or ()) for p in str(m).split(",")
+                              if p.strip()))
     for part in sweep_parts(sweep):
         if part in GROUPED_SWEEPS and budget is not None and int(budget) < 4:
             group = "augmentation family" if part == "aug" else "module"
             groups = "augmentation families" if part == "aug" else "modules"
-            way = (f"pass {option_word('--budget 4', 'budget=4')} or more (K {groups} need "
-                   "4×K)" if again is None else
-                   f"{call_verb()} {again(4)} (or more; K {groups} need 4×K)")
+            need = 4 * count if part != "aug" and count > 1 else 4
+            more = (f"4 trials for each of its {count} modules" if need > 4 else
+                    f"K {groups} need 4×K")
+            way = (f"pass {option_word(f'--budget {need}', f'budget={need}')} or more ({more})"
+                   if again is None else f"{call_verb()} {again(need)} (or more; {more})")
             raise OptionError(f"the {part} sweep runs 4 trials per {group}; budget "
                               f"{budget} cannot hold one {group}'s 4 trials: {way}, or a "
                               "sweep of single trials (seeds, hyper, combined)")

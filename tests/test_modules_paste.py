@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import shlex
+import warnings
 
 import pytest
 
 from hubensemble.catalogue import load_catalogues, shipped_catalogue
 from hubensemble.errors import HubensembleError
-from hubensemble.sweeps import check_modules
+from hubensemble.sweeps import check_budget, check_modules
 from hubensemble.cli import build_parser
 
 
@@ -71,3 +72,40 @@ def test_every_fault_of_the_modules_is_named_and_failed_or_tied_names_are_not_me
     assert "did you mean 'b'" not in said, said
     meant = eval(re.search(r"pass modules=(\[.*?\])", said).group(1))
     assert check_modules(meant, rows) == ["m0"]
+
+
+def test_a_budget_refusal_suggests_the_budget_that_tunes_every_module_given(tmp_path):
+    """fit(…, sweep='default', budget=1, modules=['m1', 'm2']) was told budget=4, which
+    the plan then warned left m2 without a trial ("pass budget=8"). Now 4×K: the call
+    pasted passes the budget check, and the plan of that budget tunes both. The command
+    line the same. Fails before: budget=4."""
+    from hubensemble.pipeline import fit
+    from hubensemble.sweepplan import plan_sweep
+    from hubensemble.catalogue import ModuleSpec
+    from test_cli import each_in_one_process
+    import hubensemble  # noqa: F401  (the call names it)
+
+    names = ["r8x2-generalist-0", "r6x1-generalist-0"]
+    cat, out = shipped_catalogue("demo.yaml"), tmp_path / "run"
+    with pytest.raises(HubensembleError) as refused:
+        fit(cat, "sklearn:digits", out, sweep="default", budget=1, modules=names)
+    said = str(refused.value)
+    with pytest.raises(HubensembleError) as again:
+        eval(_paste(said, "sklearn:digits"))
+    assert "budget" not in str(again.value) and "nosuch" in str(again.value), again.value
+    budget = int(re.search(r"budget=(\d+)", said).group(1))
+    ranking = {"modules": [{"name": n, "status": "ok", "score": 1 - i / 10}
+                           for i, n in enumerate(names)], "selected": names}
+    specs = {n: ModuleSpec(name=n, handle=str(tmp_path / n)) for n in names}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "… gets no trial" was the next word
+        plan = plan_sweep(ranking, specs, sweep="default", task={"flip": False},
+                          profile="quick", budget=budget, modules=names)
+    assert {e.module for e in plan} == set(names)
+    ((code, _, err, tensorflow),) = each_in_one_process(
+        ["fit", "--catalogue", cat, "--data", "sklearn:digits", "--sweep", "probe",
+         "--budget", "2", "--modules", *names, "--out", out])
+    assert (code, tensorflow) == (2, False), err
+    args = build_parser().parse_args(shlex.split(err.strip().splitlines()[-1].split("`")[1])[1:])
+    check_budget(args.sweep, args.budget, modules=args.modules)  # holds one module
+    assert args.budget == 4 * len(names) and not out.exists(), err

@@ -23,7 +23,8 @@ def test_tune_budget_refusal_gives_the_whole_command_before_tensorflow(tmp_path)
         ["tune", "--run", run.path, "--sweep", "probe", "--budget", "2", "--seed", "3"])
     assert (code, tensorflow) == (2, False), err
     assert ("budget 2 cannot hold one module's 4 trials: run `hubensemble tune --run "
-            f"{run.path} --sweep probe --budget 4 --seed 3` (or more; K modules need 4×K)"
+            f"{run.path} --sweep probe --budget 8 --seed 3` (or more; 4 trials for each of its 2 "
+            "modules)"
             ) in err, err
 
 
