@@ -337,7 +337,9 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
     the split looks like there), and either of them without `data` an OptionError (the
     run's data is read as it recorded them): both were refused only after TensorFlow's
     import (6 s). RunError first for an export whose files are broken
-    (`check_export_files`: a variables file gone, no serving_default). DataError when the
+    (`check_export_files`: a variables file gone, no serving_default). An export outside its
+    run takes the data of the run its metadata names when that run records the export's
+    data fingerprint (`named_run_data`). DataError when the
     export's parent folder is not a run that records
     its data, naming the spec the export's metadata (assets/hubensemble.json, task.source)
     says it was made from, when it names one (`metadata_spec`); RunError for a damaged
@@ -376,6 +378,8 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
             "recorded (run.json data.args): pass the data spec to read it otherwise")
     run = export_run(model_dir)
     recorded = run.data_section("args", "task") if run else None  # (damaged: RunError)
+    if not recorded:  # outside its run (`export --out DIR`): the run its metadata names
+        run, recorded = named_run_data(model_dir)
     if not recorded:
         spec = metadata_spec(read_export_metadata(model_dir))
         made = (f": its metadata says it was made from {spec}, e.g. "
@@ -403,6 +407,31 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
         check_recorded_data(run)
     check_recorded_split(run, recorded, split)  # run.json's sizes: the split scored is there
     return run, recorded
+
+
+def named_run_data(model_dir):
+    """(run, its recorded data: run.json's "data") of the run the metadata of the export at
+    `model_dir` names (`formats.exported_run`: `export --run R --out DIR` writes DIR
+    outside R), when that folder is a run recording data of the export's own data
+    fingerprint (its metadata's task.fingerprint, equal to run.json's data.task.fingerprint:
+    a run fit again on other data since is not taken); else (None, None), and evaluate asks
+    for --data as before. The data is then loaded as for an export inside its run
+    (`Run.task`, which refuses data changed since run.json recorded it). Files only; a
+    damaged run.json there is (None, None): it is not the export's folder."""
+    from hubensemble.errors import RunError
+    from hubensemble.formats import exported_run
+    from hubensemble.rundir import Run
+
+    meta = read_export_metadata(model_dir, strict=False)
+    made_on, path = task_record(meta).get("fingerprint"), exported_run(meta)
+    run = Run(path) if made_on and path and os.path.isdir(path) else None
+    try:
+        recorded = run.data_section("args", "task") if run and run.exists() else {}
+    except RunError:
+        recorded = {}
+    if recorded and recorded["task"].get("fingerprint") == made_on:
+        return run, recorded
+    return None, None
 
 
 def check_listed_classes(model_dir, data: str) -> None:

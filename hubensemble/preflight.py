@@ -227,7 +227,11 @@ def check_outputs_outside_data(args) -> None:
         spec, whose = args.data, None
         if not spec:  # the data of the export's run (load_evaluation_task's)
             run_dir = os.path.dirname(absolute(args.model))
-            spec = recorded_spec(run_dir)
+            if not (spec := recorded_spec(run_dir)):  # outside it: the run its metadata names
+                from hubensemble.evaluationtask import named_run_data
+
+                named, _ = named_run_data(args.model)
+                run_dir, spec = (named.path, recorded_spec(named.path)) if named else (None, None)
             whose = f"the data of the run {run_dir}, {spec}"
         check_outside_data(spec, {"--out": args.out}, file=True, whose=whose)
 

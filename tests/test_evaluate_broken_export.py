@@ -2,6 +2,7 @@
 predict does, with the command that repairs it, before the data it would score ("pass --data
 SPEC"), before TensorFlow on the command line and from Python alike."""
 import json
+import os
 
 import pytest
 
@@ -55,3 +56,68 @@ def test_a_broken_export_is_named_first_with_its_repair_before_the_data_demand(b
         load_evaluation_task(served)  # from Python, before any data is looked for
     with command_line():
         refused_before_tensorflow((["evaluate", "--model", served], said))
+
+
+def test_an_export_outside_its_run_takes_the_data_of_the_run_its_metadata_names(tmp_path):
+    """`export --run R --out served` then `evaluate --model served` said "pass --data SPEC",
+    though the metadata names R, which records the data. It takes R's data now when R
+    records the export's own data fingerprint, loaded as for RUN/export (`Run.task`); of
+    other data (R fit again since), or a run that is gone, it asks for --data as before.
+    Fails before: the DataError "pass --data SPEC"."""
+    from evaluatefakes import fake_export
+    from hubensemble.dataargs import DataArgs
+    from hubensemble.errors import DataError
+    from hubensemble.evaluate import check_evaluation_data, load_evaluation_task
+    from hubensemble.rundir import Run
+
+    args = DataArgs(spec="sklearn:digits")
+    task = args.load()
+    (tmp_path / "my run").mkdir()
+    run = Run(tmp_path / "my run")
+    run.attach_task(task, args)
+    served = fake_export(tmp_path / "served", names=[str(i) for i in range(10)])
+    meta = json.loads((served / "assets" / "hubensemble.json").read_text())
+
+    def made(fingerprint, path=tmp_path / "my run"):
+        (served / "assets" / "hubensemble.json").write_text(json.dumps({
+            **meta, "run": {"path": str(path)},
+            "task": {"source": "sklearn:digits", "spec": "sklearn:digits",
+                     "fingerprint": fingerprint}}))
+
+    made(task.fingerprint)
+    found, recorded = check_evaluation_data(served)
+    assert os.path.samefile(found.path, tmp_path / "my run"), found.path
+    assert recorded["task"]["fingerprint"] == task.fingerprint
+    loaded = load_evaluation_task(served, split="test")
+    assert loaded.fingerprint == task.fingerprint
+    for fingerprint, path in (("other", tmp_path / "my run"),
+                              (task.fingerprint, tmp_path / "gone")):
+        made(fingerprint, path)
+        with pytest.raises(DataError, match="pass data=SPEC: its metadata says it was made "
+                                            "from sklearn:digits"):
+            check_evaluation_data(served)
+
+
+def test_evaluate_out_inside_the_data_of_the_run_an_outside_export_names_is_refused(
+        tmp_path, capsys):
+    """The data of the run an export outside it names is the data evaluate reads, so an
+    --out inside its folder is refused as for RUN/export (it would be read with the data).
+    Fails before: no refusal of that folder (the --data demand came after the check)."""
+    from evaluatefakes import fake_export
+    from hubensemble.cli import main
+
+    imgs, run = tmp_path / "imgs", tmp_path / "run"
+    (imgs / "a").mkdir(parents=True)
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"data": {
+        "args": {"spec": f"folder:{imgs}"}, "task": {"fingerprint": "f"}}}))
+    served = fake_export(tmp_path / "served")
+    meta = json.loads((served / "assets" / "hubensemble.json").read_text())
+    (served / "assets" / "hubensemble.json").write_text(json.dumps({
+        **meta, "run": {"path": str(run)}, "task": {"fingerprint": "f"}}))
+    out = imgs / "e.json"
+    assert main(["evaluate", "-q", "--model", str(served), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert (f"error: --out {out} is inside the data folder {imgs} (the data of the run "
+            f"{run}, folder:{imgs})") in err, err
+    assert not out.exists()
