@@ -18,9 +18,11 @@ from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_
 from hubensemble.catalogue_fields import ADD_FLAGS
 from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text, check_file_target
-from hubensemble.handles import handle_kind, stored_handle, stored_weights
+from hubensemble.handlehere import tfhub_url, unnamed_handle
+from hubensemble.handles import HandleFormError, handle_kind, stored_handle, stored_weights
 from hubensemble.localfiles import file_not_module, local_source, modules_inside
 from hubensemble.pathnotes import weights_file_problem
+from hubensemble.saidwords import WRITE, Say, said
 from hubensemble.samemodule import same_module_note, same_module_pairs
 from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.text import absolute, cells, counted, escaped, ljust
@@ -28,7 +30,7 @@ from hubensemble.text import absolute, cells, counted, escaped, ljust
 log = logging.getLogger(__name__)
 
 
-def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
+def check_new_entries(handles, *, name=None, base_dir=None, to=None, **fields) -> None:
     """The refusals catalogue entries of `handles` (with `name` and `fields`: weights, layer,
     signature, output_key, trust) meet before any module is loaded: `catalogue add` runs it
     before TensorFlow, so a mistyped handle or name is one line (it was a traceback after
@@ -39,7 +41,9 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
     "'/work' is not a Keras weights file"), a handle given twice (stored alike:
     `handles.stored_handle`), or one `name` for several handles (named in the caller's
     words, `lockwords.option_word`: "--name" on the command line, "name=" from Python; the
-    command line was told "--name (name=)", a keyword it never typed)."""
+    command line was told "--name (name=)", a keyword it never typed). A handle refused
+    with another to write is told it as the caller gives it (`_handle_hint`: on the command
+    line the whole command, with `to`, the --to file)."""
     if name is not None and len(handles) > 1:
         flag = option_word("--name", "name=")
         raise CatalogueError(f"{flag} names a single HANDLE; add the others in another call, "
@@ -53,11 +57,16 @@ def check_new_entries(handles, *, name=None, base_dir=None, **fields) -> None:
             ModuleSpec(name="module" if name is None else name, handle=stored,
                        **{**fields, "weights": weights})
         except ValueError as e:  # HandleFormError is one
-            text = _callers_words(re.sub(r"^invalid ModuleSpec (?:'[^']*'|\S+): ", "", str(e)))
+            text = str(e) if not isinstance(e, HandleFormError) else (
+                f"{e.problem}; {_handle_hint(e.parts, handle, to, handles, name, fields)}")
+            text = _callers_words(re.sub(r"^invalid ModuleSpec (?:'[^']*'|\S+): ", "", text))
             raise CatalogueError(text if text.startswith(repr(handle)) else
                                  f"cannot add {handle!r}: {text}") from None
         if handle_kind(stored) == "local" and not os.path.exists(stored):
-            raise CatalogueError(f"cannot add {handle!r}: {stored} does not exist")
+            url = unnamed_handle(handle, base_dir) and tfhub_url(handle)  # relative, not here
+            hint = "; " + _handle_hint(("for TF Hub's module ", WRITE, Say("handle", url)),
+                                       handle, to, handles, name, fields) if url else ""
+            raise CatalogueError(f"cannot add {handle!r}: {stored} does not exist{hint}")
         if stored in seen:  # each was loaded, and the second appended as the first's duplicate
             said = "" if seen[stored] == handle else f" (as {seen[stored]!r})"
             raise CatalogueError(f"cannot add {handle!r} twice: it was given before{said}, "
@@ -153,6 +162,41 @@ def _callers_words(text) -> str:
     if line:
         text = text.replace("as the handle (", "as the HANDLE (")
     return text.replace("`weights:`", _flag("weights"))
+
+
+def _handle_hint(parts, handle, to, handles, name, fields) -> str:
+    """The hint `parts` (`saidwords.said` parts) of a refused `handle` in the words of
+    `check_new_entries`' caller: where it says to write another handle (WRITE, then a Say of
+    field "handle"), on the command line the whole `catalogue add` command with it in place
+    of `handle` (`to`, `handles`, `name` and the `fields` flags as given: "run `hubensemble
+    catalogue add --to new.yaml keras:MobileNetV3Small` instead"), from Python "pass
+    'keras:MobileNetV3Small'"; the rest in a catalogue's words. `catalogue add --to new.yaml
+    keras:MobileNetV3small` was told "write keras:MobileNetV3Small instead", a catalogue's."""
+    parts = (parts,) if isinstance(parts, str) else tuple(parts)
+    out, i = [], 0
+    while i < len(parts):
+        part, after = parts[i], parts[i + 1] if i + 1 < len(parts) else None
+        if part is WRITE and isinstance(after, Say) and after.field == "handle":
+            value = str(after.value)
+            if not on_command_line():
+                out.append(f"pass {value!r}")
+            else:
+                words = ["hubensemble", "catalogue", "add"]
+                words += ["--to", os.fspath(to)] if to is not None else []
+                words += ["--name", name] if name is not None else []
+                for key in ADD_FLAGS:
+                    given = fields.get(key)
+                    if key == "trust":
+                        words += ["--trust"] if given else []
+                    elif given is not None:
+                        words += ["--" + key.replace("_", "-"), str(given)]
+                words += [value if h == handle else h for h in handles]
+                out.append("run `" + shlex.join(words) + "`")
+            i += 2
+            continue
+        out.append(said((part,), "yaml"))
+        i += 1
+    return "".join(out)
 
 
 def _format_params(params):
@@ -288,7 +332,7 @@ def check_add(path, handles, *, name=None, **fields) -> set[str]:
         example = option_word("--to my.yaml", "path='my.yaml'")
         raise CatalogueError(f"{flag} is empty ({os.fspath(path)!r}); pass the catalogue file "
                              f"to append to, e.g. {example}")
-    check_new_entries(handles, name=name, **fields)
+    check_new_entries(handles, name=name, to=path, **fields)
     before = {s.name: s for s in _existing(os.fspath(path))[1]}
     # A file where its folder would go, a folder not writable: the append failed once the
     # modules had loaded (NotADirectoryError after TensorFlow's seconds), in fileio's words.

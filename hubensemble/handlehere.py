@@ -17,6 +17,29 @@ from hubensemble.winpaths import windows_form
 _TFHUB_PATH = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*/\d+$")
 
 
+def tfhub_url(handle: str) -> str | None:
+    """The tfhub.dev URL ("https://tfhub.dev/google/bit/m-r50x1/1", a str) a relative handle
+    written as PUBLISHER/MODEL/VERSION (`_TFHUB_PATH`: names, then a number) may mean, else
+    None. The one rule for a Python call (`unnamed_handle`), `catalogue add` and `catalogue
+    validate` (`stored_tfhub_url`); the caller checks that nothing of that name is there."""
+    if not _TFHUB_PATH.match(handle) or {".", ".."} & set(handle.split("/")):
+        return None  # "./google/m/1" is written as a path: it was told tfhub.dev/./google/m/1
+    return f"https://tfhub.dev/{handle}"
+
+
+def stored_tfhub_url(stored: str, source: str) -> str | None:
+    """`tfhub_url` of a catalogue entry's local handle `stored` (absolute, as the catalogue
+    stores a relative one: joined to its folder) written relative to the catalogue named in
+    `source` ("FILE:LINE"), else None (a path outside the file's folder: written absolute or
+    with ../, never a slug). `catalogue validate` said of `google/bit/m-r50x1/1` only
+    "'/cats/google/bit/m-r50x1/1' does not exist"."""
+    folder = os.path.dirname(source.rsplit(":", 1)[0]) if ":" in source else ""
+    if not folder or not os.path.isabs(stored):
+        return None
+    written = os.path.relpath(stored, folder).replace(os.sep, "/")
+    return None if written.startswith("..") else tfhub_url(written)
+
+
 def unnamed_handle(handle: str, cwd: str) -> HandleFormError | None:
     """The refusal of `handle` (a str that `handles.check_handle_form` accepted) when it is a
     relative local path (no scheme, not ``~``, not Windows' ``C:\\…``) with nothing of that
@@ -32,8 +55,8 @@ def unnamed_handle(handle: str, cwd: str) -> HandleFormError | None:
     if os.path.lexists(path):
         return None
     hint = (WRITE, f"one of {HANDLE_FORMS} instead")
-    if _TFHUB_PATH.match(handle):  # a Python caller is told handle='https://tfhub.dev/…'
-        url = f"https://tfhub.dev/{handle}"
+    url = tfhub_url(handle)
+    if url:  # a Python caller is told handle='https://tfhub.dev/…'
         hint = ("for TF Hub's module ", WRITE, Say("handle", url, yaml=url), "; or ", *hint)
     near = sibling_note(path)  # "; did you mean /cwd/abd?"
     return HandleFormError(f"{handle!r} is neither a URL nor a handle of a known scheme, and "

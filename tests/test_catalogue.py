@@ -1351,14 +1351,15 @@ def test_catalogue_add_says_what_to_pass_in_the_callers_words(tmp_path, in_proce
     from hubensemble.catalogue_writer import check_new_entries
     monkeypatch.chdir(tmp_path)
     code, _, err = in_process("catalogue", "add", "mods/tiny ", "--to", "my.yaml")
-    assert code == 2 and "'mods/tiny ' has leading or trailing spaces; pass mods/tiny " \
-        "instead\n" in err, err
+    assert code == 2 and "'mods/tiny ' has leading or trailing spaces; run `hubensemble " \
+        "catalogue add --to my.yaml mods/tiny` instead\n" in err, err
     code, _, err = in_process("catalogue", "add", "w.weights.h5", "--to", "my.yaml")
     assert code == 2 and "pass the architecture as the HANDLE (e.g. keras:ResNet50V2) and " \
         "this file as --weights, or" in err, err
     url = "https://tfhub.dev/google/m/1?tf-hub-format=compressed"
     code, _, err = in_process("catalogue", "add", url, "--to", "my.yaml")
-    assert code == 2 and "pass https://tfhub.dev/google/m/1 instead" in err, err
+    assert code == 2 and "run `hubensemble catalogue add --to my.yaml " \
+        "https://tfhub.dev/google/m/1` instead" in err, err
     assert "handle:" not in err and not (tmp_path / "my.yaml").exists()
     with pytest.raises(CatalogueError, match=r"spaces; pass 'mods/tiny' instead$"):
         check_new_entries(["mods/tiny "])

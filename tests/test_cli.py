@@ -786,7 +786,8 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
     assert str(e.value).startswith("no files under") and run.stderr.count(
         f"error: {e.value}\n") == 1
     assert ("error: 'keras:mobilenetv3small' is not a keras.applications architecture; "
-            "write keras:MobileNetV3Small instead\n") in run.stderr
+            f"run `hubensemble catalogue add --to {tmp_path / 'k.yaml'} keras:MobileNetV3Small` "
+            "instead\n") in run.stderr
     assert (f"error: cannot add '{tmp_path / 'afolder'}': argument --name: 'bad name' may only "
             "contain letters, digits") in run.stderr and not (tmp_path / "k.yaml").exists()
     assert (f"error: cannot add '{tmp_path / 'nowhere'}': {tmp_path / 'nowhere'} does not "

@@ -76,8 +76,8 @@ def test_the_misspelt_architecture_keeps_its_words_in_a_catalogue_and_on_the_com
         load_catalogue(tmp_path / "c.yaml")
     code, _, err = in_process("catalogue", "add", "keras:MobileNetV3small", "--to", "my.yaml")
     assert code == 2 and err.endswith(
-        "'keras:MobileNetV3small' is not a keras.applications architecture; write "
-        "keras:MobileNetV3Small instead\n"), err
+        "'keras:MobileNetV3small' is not a keras.applications architecture; run `hubensemble "
+        "catalogue add --to my.yaml keras:MobileNetV3Small` instead\n"), err
     assert not (tmp_path / "my.yaml").exists()
 
 
