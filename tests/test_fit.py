@@ -1763,8 +1763,8 @@ def test_a_module_changed_in_place_is_refused_by_fit_tune_export_and_distill(
         with pytest.raises(RunError) as err:  # from Python: the call that starts it again
             run_tune(out, profile="quick", progress=False)
         assert str(err.value).endswith(
-            f"restore them, or fit it again from the start, discarding its results: fit("
-            f"out={str(out)!r}, catalogue={catalogue!r}, data='sklearn:digits', "
+            "restore them, or fit it again from the start, discarding its results: "
+            f"hubensemble.fit(out={str(out)!r}, catalogue={catalogue!r}, data='sklearn:digits', "
             "restart=True, top_k=2, profile='quick')"), str(err.value)
         # The student would start from its member's weights of the old files: refused before
         # it trains (distill.json is not written).
