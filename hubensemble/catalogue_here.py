@@ -19,6 +19,7 @@ import re
 
 from hubensemble.catalogue_urls import variables_note
 from hubensemble.errors import ModuleLoadError
+from hubensemble.handlehere import stored_tfhub_url
 from hubensemble.handles import HandleFormError, file_url_path, handle_kind
 from hubensemble.pathnotes import sibling_note, weights_file_problem
 from hubensemble.winpaths import windows_form
@@ -98,11 +99,17 @@ def missing_here(specs) -> list[tuple[object, ModuleLoadError]]:
     """[(spec, ModuleLoadError)] of the catalogue entries `specs` (ModuleSpec) whose handle is
     a local path with nothing there (`local_path_problem`: stage "local path"), or a
     ``keras:NAME`` whose `weights:` file is not there (`weights_file_words`: stage
-    WEIGHTS_STAGE, "keras weights"), in their order; each error is the one the loader raises
-    for it (the module and handle named), whose text `rank` records as the module's reason."""
+    WEIGHTS_STAGE, "keras weights"), in their order (a handle written relative as TF Hub's
+    PUBLISHER/MODEL/VERSION told its tfhub.dev URL, `handlehere.stored_tfhub_url`); each
+    error is the one the loader raises for it (the module and handle named), whose text
+    `rank` records as the module's reason."""
     found = []
     for spec in specs:
         problem, stage = local_path_problem(spec.handle), "local path"
+        url = problem and stored_tfhub_url(spec.handle, getattr(spec, "source", "") or "")
+        if url:  # "google/bit/m-r50x1/1" in a catalogue: handlehere's one rule, validate's words
+            problem = (problem.removesuffix("; check the path")
+                       + f" (read as a local path: for TF Hub's module write handle: {url})")
         weights = getattr(spec, "weights", None)
         if problem is None and handle_kind(spec.handle) == "keras" and weights not in (
                 None, "imagenet"):

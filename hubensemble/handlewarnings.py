@@ -9,6 +9,7 @@ import os
 import re
 
 from hubensemble.catalogue_urls import variables_note
+from hubensemble.handlehere import stored_tfhub_url
 from hubensemble.handles import handle_kind
 from hubensemble.localfiles import file_not_module, local_source, modules_inside
 from hubensemble.pathnotes import from_defaults, sibling_note, weights_file_problem
@@ -75,5 +76,7 @@ def local_handle_warnings(specs) -> list[str]:
         host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
         if host:
             text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"
+        elif url := stored_tfhub_url(spec.handle, spec.source):  # handlehere's one rule
+            text += f" (read as a local path: for TF Hub's module write handle: {url})"
         notes.append(text + "; rank will skip it here")
     return notes

@@ -7,6 +7,7 @@ import shlex
 
 import pytest
 
+from hubensemble.catalogue import load_catalogue
 from hubensemble.errors import CatalogueError
 
 SLUG = "google/bit/m-r50x1/1"
@@ -45,6 +46,25 @@ def test_catalogue_add_of_a_mistyped_handle_is_told_the_whole_command(
     assert code == 2 and "not a keras.applications architecture; run `hubensemble catalogue "\
         "add --to new.yaml --weights imagenet keras:MobileNetV3Small zoo:demo/b` instead" in err
     assert "write" not in err, err
+
+
+def test_validate_and_rank_tell_a_catalogues_tfhub_slug_its_url(tmp_path):
+    from hubensemble.catalogue_here import missing_here
+    from hubensemble.modulefiles import local_handle_warnings
+    path = tmp_path / "c.yaml"
+    path.write_text(f"modules:\n  - name: a\n    handle: {SLUG}\n"
+                    f"  - name: c\n    handle: {tmp_path.parent}/x/{SLUG}\n"
+                    f"  - name: d\n    handle: abc\n")
+    specs = load_catalogue(path)
+    notes = local_handle_warnings(specs)
+    assert notes[0] == (f"warning: {path}:3: handle '{tmp_path / SLUG}' does not exist on this "
+                        f"machine (read as a local path: for TF Hub's module write handle: "
+                        f"{URL}); rank will skip it here"), notes
+    assert len(notes) == 3 and not any("TF Hub's" in n for n in notes[1:]), notes
+    reasons = [str(e) for _, e in missing_here(specs)]
+    assert reasons[0].endswith(f"{tmp_path / SLUG} does not exist (read as a local path: for "
+                               f"TF Hub's module write handle: {URL})"), reasons
+    assert len(reasons) == 3 and not any("TF Hub's" in r for r in reasons[1:]), reasons
 
 
 def test_a_dotted_path_is_no_tfhub_slug():
