@@ -281,13 +281,9 @@ def _planned_modules(args) -> list[str] | None:
         return list(args.modules)
     if args.command != "tune" or not getattr(args, "run", None):
         return None
-    from hubensemble.tunepending import holds_run
+    from hubensemble.tunepending import ranked_selection
 
-    try:
-        ranking = Run(os.fspath(args.run)).tune_inputs()[0] if holds_run(args.run) else {}
-    except (HubensembleError, OSError, ValueError):
-        return None
-    return list(ranking.get("selected") or ()) or None
+    return ranked_selection(args.run)
 
 
 def command_again(args):

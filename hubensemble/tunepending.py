@@ -92,6 +92,21 @@ def holds_run(run_dir) -> bool:
     return Run(os.fspath(run_dir)).holds_results()
 
 
+def ranked_selection(run_dir) -> list[str] | None:
+    """The module names (str) the ranking of the run in `run_dir` selected (ranking.json's
+    "selected"), read before TensorFlow: what a tune call without modules will tune, whose
+    count `sweeps.check_budget` needs for its 4×K; None for a folder that holds no run and a
+    ranking that cannot be read (the stage's own refusal says why)."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.rundir import Run
+
+    try:
+        ranking = Run(os.fspath(run_dir)).tune_inputs()[0] if holds_run(run_dir) else {}
+    except (HubensembleError, OSError, ValueError):
+        return None
+    return list(ranking.get("selected") or ()) or None
+
+
 def require_run(run_dir) -> None:
     """RunError (`Run.require_started`'s words, `run_dir` as given) when `run_dir` does not
     hold a run (`holds_run`)."""

@@ -65,7 +65,10 @@ def test_tune_with_nothing_to_train_says_so_before_tensorflows_import(tmp_path):
 
 def test_run_tunes_budget_refusal_names_its_call_with_one_that_holds_a_group(tmp_path):
     """run_tune(R, sweep='probe', budget=2, seed=3) was told "pass budget=4 or more"; now the
-    call to make, with its other keywords. Fails before: "pass budget=4"."""
+    call to make, with its other keywords, and the budget that holds the 2 modules its
+    ranking selected, as the command line is told (it said budget=4, which the plan then
+    warned left one module without a trial; stop 68). Fails before: "pass budget=4", then
+    "budget=4"."""
     from hubensemble.errors import HubensembleError
     from hubensemble.tune import run_tune
 
@@ -73,8 +76,8 @@ def test_run_tunes_budget_refusal_names_its_call_with_one_that_holds_a_group(tmp
     with pytest.raises(HubensembleError) as refused:
         run_tune(run.path, sweep="probe", budget=2, seed=3, profile="quick", progress=False)
     assert (f"cannot hold one module's 4 trials: call run_tune(run_dir={str(run.path)!r}, "
-            "sweep='probe', budget=4, profile='quick', seed=3) (or more;") in str(
-                refused.value), refused.value
+            "sweep='probe', budget=8, profile='quick', seed=3) (or more; 4 trials for each of "
+            "its 2 modules)") in str(refused.value), refused.value
 
 
 def test_a_missing_run_is_said_before_the_budget_of_its_sweep(tmp_path):
@@ -241,6 +244,6 @@ def test_run_tunes_budget_refusal_names_its_cache_dir_absolute(tmp_path, monkeyp
     with pytest.raises(HubensembleError) as refused:
         run_tune(run.path, sweep="probe", budget=2, cache_dir="cache", progress=False)
     assert (f"call run_tune(run_dir={str(run.path)!r}, sweep='probe', cache_dir="
-            f"{str(tmp_path / 'cache')!r}, budget=4) (or more;") in str(refused.value), \
+            f"{str(tmp_path / 'cache')!r}, budget=8) (or more;") in str(refused.value), \
         refused.value
     assert not (tmp_path / "cache").exists()

@@ -100,6 +100,7 @@ def _check_call(call: dict) -> None:
     rule `kerastuner_env` applies). run_tune(profile="quik") made the lock files and the log
     before it was refused."""
     from hubensemble import stageargs
+    from hubensemble.tunepending import ranked_selection
 
     stageargs.folder("run_tune", "run_dir", call["run_dir"])
     stageargs.task("run_tune", call["task"], optional=True)
@@ -116,7 +117,10 @@ def _check_call(call: dict) -> None:
         require_run(call["run_dir"])
         sweep, budget, _, _ = resumed_call(call["run_dir"], budget, call["modules"])
     again = tune_again(call["run_dir"], {**call, "sweep": sweep, "budget": budget})
-    check_budget(sweep, budget, again=again)
+    # 4×K for the K modules it will tune, as the command line says (it said 4, which the
+    # plan then warned left K-1 without a trial).
+    check_budget(sweep, budget, again=again,
+                 modules=call["modules"] or ranked_selection(call["run_dir"]))
     if call["modules"]:  # a name meant: the whole call with it, as a budget's (plan_sweep's
         _check_modules(call["run_dir"], call["modules"], again)  # refusal names the keyword)
     # Data that moved, in run_tune's words ("; then call run_tune(…) again"), before the
