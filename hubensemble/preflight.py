@@ -91,7 +91,8 @@ def check_run(run_dir, command: str, *, restart: bool = False, modules=None,
 
         sweep_records(run.meta(), run.meta_path)  # a hand edit: before TensorFlow, not after
         ranking, _, _ = run.tune_inputs()
-        check_modules(modules, ranking.get("modules") or [], again=again)
+        check_modules(modules, ranking.get("modules") or [], again=again,
+                      rank_command=run.rank_command())
         if member is not None:  # a worker with no chief to come: at once, before TensorFlow
             from hubensemble.sweepend import worker_stop
 

@@ -186,7 +186,8 @@ _SOURCES = {"ranking": "ranking", "catalogue": "catalogue", "demo": "demo's zoo"
 MODULES_LISTED = 20
 
 
-def check_modules(modules, rows, *, source: str = "ranking", again=None) -> list[str]:
+def check_modules(modules, rows, *, source: str = "ranking", again=None,
+                  rank_command: str | None = None) -> list[str]:
     """The names of `modules` (--modules; None or empty: []) in the order of `rows`, or
     HubensembleError naming, in one refusal, every fault (`_module_faults`): a name that
     joins names with a comma, each name (or comma-joined part) `rows` lacks (with the
@@ -208,6 +209,10 @@ def check_modules(modules, rows, *, source: str = "ranking", again=None) -> list
     call would skip the fit's other stages): "run `hubensemble fit --catalogue … --modules
     a --out /abs/run`", as `check_budget`'s refusal says its whole command; fit said the flag
     alone.
+    `rank_command` (None: `hubensemble rank` named alone): the whole command that ranks the
+    run again (`Run.rank_command`), for a name the ranking lacks: it said "run `hubensemble
+    rank` (or fit) again", which, pasted, lacked --catalogue, --data and --out (a new user,
+    stop 68).
     """
     usable = [r["name"] for r in rows if r.get("status", "ok") == "ok"]
     everything = {r["name"]: r for r in rows}
@@ -221,7 +226,8 @@ def check_modules(modules, rows, *, source: str = "ranking", again=None) -> list
     what = ("usable modules" if failed else "ranked modules" if source == "ranking"
             else "its modules")
     raise HubensembleError("; ".join(faults) + f"; {what}: {listed}; " + _modules_way(
-        meant, "failed" if failed else source, None if failed else again, left_out))
+        meant, "failed" if failed else source, None if failed else again, left_out,
+        rank_command))
 
 
 def _module_faults(wanted: list[str], everything: dict, usable: list[str],
@@ -265,7 +271,8 @@ def _module_faults(wanted: list[str], everything: dict, usable: list[str],
     return faults, (None if left_out and not meant else meant), failed, left_out
 
 
-def _modules_way(meant: list[str] | None, source: str, again=None, left_out=()) -> str:
+def _modules_way(meant: list[str] | None, source: str, again=None, left_out=(),
+                 rank_command: str | None = None) -> str:
     """What to do about the modules `check_modules` refused: `meant` (the names meant in
     their place, `_module_faults`; [] to leave --modules out; None: not known) given instead,
     "pass --modules a b" ("modules=['a', 'b']" from Python); else, by `source`, "ranking":
@@ -273,8 +280,10 @@ def _modules_way(meant: list[str] | None, source: str, again=None, left_out=()) 
     no catalogue), "failed" (it could not be embedded): rank it again once fixed. With
     `again` (`check_modules`'), the whole command, or call, with those modules (none: without
     --modules) in place of the flag; `left_out`: the unknown names it runs without, said
-    ("(without 'zz', found nowhere)"), not dropped without a word."""
-    rank = f"{call_verb()} {command_words('rank')} (or fit) again"
+    ("(without 'zz', found nowhere)"), not dropped without a word; `rank_command`: the
+    run's own rank command (`check_modules`')."""
+    rank = (f"{call_verb()} {rank_command} again" if rank_command else
+            f"{call_verb()} {command_words('rank')} (or fit) again")
     if meant is not None:
         names = meant
         if again is not None:

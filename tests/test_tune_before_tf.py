@@ -247,3 +247,30 @@ def test_run_tunes_budget_refusal_names_its_cache_dir_absolute(tmp_path, monkeyp
             f"{str(tmp_path / 'cache')!r}, budget=8) (or more;") in str(refused.value), \
         refused.value
     assert not (tmp_path / "cache").exists()
+
+
+def test_tune_modules_a_ranking_lacks_names_the_runs_own_rank_command(tmp_path):
+    """`tune --run R --modules new` (a name the ranking lacks, none close) was told to "run
+    `hubensemble rank` (or fit) again first", which, pasted, lacked --catalogue, --data and
+    --out (a new user, stop 68); from Python, run_tune the same. Now the run's own rank
+    command (`Run.rank_command`: its catalogue, data and folder), before TensorFlow. Fails
+    before: "run `hubensemble rank` (or fit) again"."""
+    from test_cli import each_in_one_process
+
+    from hubensemble.errors import HubensembleError
+    from hubensemble.lockwords import command_line
+    from hubensemble.tune import run_tune
+
+    run, _ = ranked_run(tmp_path)
+    (code, _, err, tensorflow), = each_in_one_process(
+        ["tune", "--run", run.path, "--sweep", "probe", "--modules", "zzzz"])
+    assert (code, tensorflow) == (2, False), err
+    with command_line():
+        rank = run.rank_command()
+    assert rank.startswith("`hubensemble rank --catalogue ") and "--data " in rank, rank
+    assert (f"or add it to the run's catalogue and run {rank} again first, so that it is "
+            "ranked") in err, err
+    with pytest.raises(HubensembleError) as refused:
+        run_tune(run.path, sweep="probe", modules=["zzzz"], profile="quick", progress=False)
+    assert (f"and call {run.rank_command()} again first") in str(refused.value), refused.value
+    assert "run_rank(" in str(refused.value), refused.value

@@ -135,11 +135,12 @@ def _check_modules(run_dir, modules, again) -> None:
     from hubensemble.errors import HubensembleError
     from hubensemble.sweeps import check_modules
 
+    run = Run(os.fspath(run_dir))
     try:
-        rows = Run(os.fspath(run_dir)).tune_inputs()[0].get("modules") or []
+        rows = run.tune_inputs()[0].get("modules") or []
     except (HubensembleError, OSError, ValueError, TypeError, AttributeError):
         return
-    check_modules(modules, rows, again=again)
+    check_modules(modules, rows, again=again, rank_command=run.rank_command())
 
 
 def _refused_first(function: Callable[_P, _R]) -> Callable[_P, _R]:
