@@ -30,7 +30,8 @@ from typing import Any, Iterable, Mapping, Sized
 from hubensemble.lockwords import option_word
 from hubensemble.optionerror import ChoiceError, OptionError  # noqa: F401 - re-exported
 from hubensemble.optionrecord import Option
-from hubensemble.text import closest_name, value_shown
+from hubensemble.text import value_shown
+from hubensemble.choicemeant import MEANT, meant  # noqa: F401 - re-exported
 from hubensemble.winpaths import refusal_advice
 from hubensemble.hyperrule import PROFILES  # noqa: F401 - re-exported
 from hubensemble.sweeps import SWEEPS, sweep_parts  # noqa: F401 - re-exported
@@ -547,31 +548,6 @@ def _flag(o: Option, command: str | None = None) -> str:
     """`o`'s flags on `command`'s command line (its variant: the `ensemble` command's
     --budget is fit's --ensemble-budget); all of them joined by "/"."""
     return "/".join(o.settings(command)["flags"])
-
-
-#: Words a user means as a choice they do not spell like: the closeness rule would take
-#: --strategy gpu for cpu (one letter), the opposite of what a GPU's user wants.
-MEANT = {"gpu": "mirrored", "gpus": "mirrored"}
-
-
-def meant(value, names, *, sep: str | None = None) -> str:
-    """" (did you mean X?)" for a refused `value` that most likely mistypes X of `names` (str),
-    by the rule of every "did you mean" (`text.closest_name`, git's): a slip of a letter or
-    two (dmeo, quik, knn-cosin, cpus) or a difference of case alone (Demo, QUICK: refused, as
-    a choice is matched exactly, and said, where the refusal named no value); "" when none is
-    that close or `value` is no str. `sep`: `value` joins names by it (a --sweep's A+B), each
-    part mistyped one of `names` replaced (defualt+probe -> default+probe). A word of `MEANT`
-    names its choice where that is one of `names` (gpu: mirrored). The refusals of
-    a choice: the options' (`check`, argparse's type), argparse's choices
-    (`arguments.Parser`), a data spec's scheme."""
-    if not isinstance(value, str):
-        return ""
-    parts = value.split(sep) if sep else [value]
-    fixed = [p if p in names else MEANT.get(p.lower()) if MEANT.get(p.lower()) in names
-             else closest_name(p, names) for p in parts]
-    if None in fixed or fixed == parts:
-        return ""
-    return f" (did you mean {(sep or '').join(fixed)}?)"
 
 
 #: Options whose validator takes names joined by a separator: (names, separator), for
