@@ -30,7 +30,7 @@ from typing import Any, Iterable, Mapping, Sized
 from hubensemble.lockwords import option_word
 from hubensemble.optionerror import ChoiceError, OptionError  # noqa: F401 - re-exported
 from hubensemble.optionrecord import Option
-from hubensemble.text import value_shown
+from hubensemble.text import shell_word, value_shown
 from hubensemble.choicemeant import MEANT, meant  # noqa: F401 - re-exported
 from hubensemble.winpaths import refusal_advice
 from hubensemble.hyperrule import PROFILES  # noqa: F401 - re-exported
@@ -585,6 +585,25 @@ def _check_one(o: Option, value, *, cli: bool = False, command: str | None = Non
                           meant(value, tuple(map(str, names)), sep=sep))
 
 
+def _as_list_hint(o: Option, value, command: str | None, word: str) -> ValueError:
+    """The ValueError of a list option given `value` that is no list; a str of names it
+    accepts ("m1", "m1,m2": a name meant as a list of one, or names joined by commas) carries
+    the list meant as its `hint` ("; pass modules=['m1', 'm2'] instead"): fit(modules="m1")
+    was told the rule alone (a new user, stop 68)."""
+    refused = ValueError(f"must be {o.allowed()}")
+    parts = [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else []
+    try:
+        for part in parts:
+            _check_one(o, part)
+    except ValueError:
+        parts = []
+    if parts:
+        refused.hint = "; pass " + option_word(
+            f"{_flag(o, command)} {' '.join(map(shell_word, parts))}", f"{word}={parts!r}"
+        ) + " instead"
+    return refused
+
+
 def check(name: str, value, *, label: str | None = None, command: str | None = None) -> Any:
     """`value` unchanged when it fits option `name`, else OptionError naming the option in
     the caller's word (`lockwords.option_word`: its flag on the command line, "--budget must
@@ -602,7 +621,7 @@ def check(name: str, value, *, label: str | None = None, command: str | None = N
         if o.nargs in ("+", "*"):
             if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) or (
                     o.nargs == "+" and isinstance(value, Sized) and not len(value)):
-                raise ValueError(f"must be {o.allowed()}")
+                raise _as_list_hint(o, value, command, label or name)
             for item in value:
                 _check_one(o, item)
         else:

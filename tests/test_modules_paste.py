@@ -109,3 +109,23 @@ def test_a_budget_refusal_suggests_the_budget_that_tunes_every_module_given(tmp_
     args = build_parser().parse_args(shlex.split(err.strip().splitlines()[-1].split("`")[1])[1:])
     check_budget(args.sweep, args.budget, modules=args.modules)  # holds one module
     assert args.budget == 4 * len(names) and not out.exists(), err
+
+
+def test_a_name_given_where_a_list_is_meant_is_told_the_list():
+    """fit(modules="m1") was told "modules must be a non-empty list of strings (or None),
+    got 'm1'" and no list to pass (a new user, stop 68). Now the list meant, names joined
+    by commas split, passed back without a refusal; a str that holds no name the option
+    takes gets the rule alone. Fails before: no "; pass modules=[…] instead"."""
+    from hubensemble import options
+    from hubensemble.errors import HubensembleError
+
+    for given, meant in (("m1", ["m1"]), ("m1, m2", ["m1", "m2"])):
+        with pytest.raises(HubensembleError) as refused:
+            options.check_keywords("tune", {"modules": given})
+        assert str(refused.value) == (
+            f"modules must be a non-empty list of strings (or None), got {given!r}; pass "
+            f"modules={meant!r} instead"), refused.value
+        assert options.check("modules", meant) == meant
+    with pytest.raises(HubensembleError) as refused:
+        options.check("modules", " , ")
+    assert "instead" not in str(refused.value), refused.value
