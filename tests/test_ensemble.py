@@ -509,7 +509,7 @@ def test_run_ensemble_errors_say_what_to_run(tmp_path, run_dir):
     empty = str(tmp_path / "empty")
     os.makedirs(empty)
     # A folder that holds no run is named as such, not sent to tune (which would fail too).
-    with pytest.raises(RunError, match=r"is not a hubensemble run .*call fit\(out="):
+    with pytest.raises(RunError, match=r"is not a hubensemble run .*call hubensemble\.fit\(out="):
         run_ensemble(empty)
     # A started run (ranked elsewhere): the file that is missing, and the command that
     # writes it.
