@@ -1165,7 +1165,7 @@ def test_a_written_model_keeps_its_hub_layers_module_regularisation_losses(modul
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
-def _signature_only_module(path, seed):
+def signature_only_module(path, seed):
     """A tf.Module saved with only a signature: its variables are captured, not exposed."""
     module = tf.Module()
     module.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 5], [seed, 0]))
@@ -1191,8 +1191,8 @@ def test_a_written_model_keeps_the_variables_of_hub_layers_nested_anywhere(tmp_p
     """The variables a HubLayer's signature-only module reads (outside Keras' weights) are
     kept by write_hub_module wherever the layer sits: in a nested model, or in a user's own
     layer that holds it in a list; untracked, tf.saved_model.save refuses the function."""
-    a = HubLayer(_signature_only_module(tmp_path / "a", 1))
-    b = HubLayer(_signature_only_module(tmp_path / "b", 2))
+    a = HubLayer(signature_only_module(tmp_path / "a", 1))
+    b = HubLayer(signature_only_module(tmp_path / "b", 2))
     inner_in = keras.Input((None, None, 3))
     inner = keras.Model(inner_in, a(inner_in))
     inp = keras.Input((None, None, 3))

@@ -5,6 +5,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from test_hub import signature_only_module
+
 from hubensemble.cost import graph
 from hubensemble.export.saved import EnsembleModule, ExportMember
 from hubensemble.hub import HubLayer
@@ -27,17 +29,6 @@ class Holder(keras.layers.Layer):
         outs = [self.backbone(x, training=training)]
         outs += [layer(x) for layer in self.extra + list(self.named.values())]
         return keras.ops.concatenate(outs, axis=-1)
-
-
-def signature_only_module(path, seed):
-    """A tf.Module saved with only a signature: its variables are captured, not exposed."""
-    module = tf.Module()
-    module.kernel = tf.Variable(tf.random.stateless_normal([3, 3, 3, 5], [seed, 0]))
-    module.__call__ = tf.function(
-        lambda x: tf.reduce_mean(tf.nn.conv2d(x, module.kernel, 1, "SAME"), [1, 2]),
-        input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-    tf.saved_model.save(module, str(path))
-    return str(path)
 
 
 def classifier_on(holder, classes=2):
