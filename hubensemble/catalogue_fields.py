@@ -22,7 +22,7 @@ from hubensemble.inputsize import MAX_INPUT_SIDE as _MAX_INPUT_SIDE
 from hubensemble.pathnotes import DEFAULTED  # noqa: F401 - re-exported for catalogue
 # a hint's parts and their words in either form live in a leaf module, which hubensemble.handles
 # uses too; said is re-exported for catalogue
-from hubensemble.saidwords import QUOTED, WRITE, Say, Words, said  # noqa: F401
+from hubensemble.saidwords import QUOTED, WRITE, SaidHint, Say, Words, said  # noqa: F401
 from hubensemble.sizemeant import meant_size, outside_words
 from hubensemble.text import closest_name, shell, shell_word
 
@@ -88,7 +88,7 @@ def spec_hints(form):
 NULL, TRUE_OR_FALSE = Words("null", "None"), Words("true or false", "True or False")
 
 
-class _Bad(Exception):
+class _Bad(SaidHint, Exception):
     """A field value is wrong: `problem` says what, `hint` what to write instead in a
     catalogue file, `python_hint` as a Python caller passes it (`said` of `parts`; of
     `problem_parts` for what is wrong: "got null", "got None")."""
@@ -101,14 +101,6 @@ class _Bad(Exception):
     @property
     def problem(self) -> str:
         return said(self.problem_parts, "yaml")
-
-    @property
-    def hint(self) -> str:
-        return said(self.parts, "yaml")
-
-    @property
-    def python_hint(self) -> str:
-        return said(self.parts, "python")
 
 
 # ---------------------------------------------------------------------------- field checks

@@ -30,7 +30,7 @@ from hubensemble.localfiles import (HDF5_SIGNATURE, KERAS_FILE_SUFFIXES,  # noqa
                                     file_not_module, inner_module, inner_modules,
                                     keras_file_problem, local_source, modules_inside,
                                     what_bytes_are)
-from hubensemble.saidwords import WRITE, Say, Words, said
+from hubensemble.saidwords import WRITE, SaidHint, Say, Words
 from hubensemble.text import absolute, closest_name, described, value_to_write
 from hubensemble.winpaths import windows_refusal
 
@@ -51,7 +51,7 @@ HANDLE_FORMS = _HANDLE_FORMS  # the accepted forms, for the words of other refus
 KERAS_HUB_PREFIXES = ("kaggle://", "hf://")
 
 
-class HandleFormError(ValueError):
+class HandleFormError(SaidHint, ValueError):
     """A handle (or a ``weights:`` value) has no accepted form: `problem` (a str) says what,
     `parts` what to write instead, as `saidwords.said` parts (a str, or a tuple of str, Say
     and Words), so that each caller is told it in its own words: `hint` as a catalogue file
@@ -63,16 +63,6 @@ class HandleFormError(ValueError):
         self.problem = problem
         self.parts = hint
         super().__init__(f"{problem}; {self.hint}")
-
-    @property
-    def hint(self) -> str:
-        """The way on in a catalogue file's and the command line's words."""
-        return said(self.parts, "yaml")
-
-    @property
-    def python_hint(self) -> str:
-        """The way on in a Python call's words (keywords, Python literals)."""
-        return said(self.parts, "python")
 
 
 _Bad = HandleFormError  # the short name keeps the many messages below readable

@@ -73,3 +73,23 @@ def said(hint, form="yaml") -> str:
             value = _yaml_value(part.value, part.quoted)
             out.append(value if part.field is None else f"{part.field}: {value}")
     return "".join(out)
+
+
+class SaidHint:
+    """A refusal whose way on is `said` parts (`parts`: a str, or a tuple of str, Say and
+    Words), told each caller in its own words: `hint` as a catalogue file and the command line
+    write it ("write keras:MobileNetV3Small instead"), `python_hint` as a Python call passes
+    it ("pass handle='keras:MobileNetV3Small' instead"). The one rule of both forms for the
+    catalogue's field refusals and HandleFormError."""
+
+    parts = ()
+
+    @property
+    def hint(self) -> str:
+        """The way on in a catalogue file's and the command line's words."""
+        return said(self.parts, "yaml")
+
+    @property
+    def python_hint(self) -> str:
+        """The way on in a Python call's words (keywords, Python literals)."""
+        return said(self.parts, "python")
