@@ -128,8 +128,7 @@ def _cost_lines(result: Mapping) -> list[str]:
                          for k, v in shown.items())
         lines.append(f"inference budget: {text}"
                      + (f" ({limits['stopped']})" if limits.get("stopped") else ""))
-        if limits.get("not_costed"):
-            lines.append(f"  left out (no cost): {', '.join(limits['not_costed'])}")
+        lines += _left_out_lines(limits.get("not_costed") or [], result.get("cost") or {})
     cost = result.get("cost") or {}
 
     def describe(c):
@@ -145,6 +144,31 @@ def _cost_lines(result: Mapping) -> list[str]:
                      + (f" | best single {describe(single)}" if single else ""))
         if cost["ensemble"].get("gflops_not_counted"):
             lines.append(f"            {cost['ensemble']['gflops_not_counted']}")
+    return lines
+
+
+def _left_out_lines(trials, cost: Mapping) -> list[str]:
+    """The budget's lines on the candidates it left out (ensemble.json's limits
+    "not_costed", `cost.budget.cost_table`): those whose module could not be costed, and
+    those costed whose GFLOPs were not counted (their "gflops_not_counted" in the cost
+    record's "candidates": `Cost.summary`), each reason once with the way on it names (the
+    reasons of `cost.graph`: a TensorFlow without its freezing says what to install).
+    Both were "left out (no cost)", though the second have their params and latency."""
+    known = cost.get("candidates") or {}
+    reasons: dict = {}
+    for trial in trials:
+        why = (known.get(trial) or {}).get("gflops_not_counted")
+        reasons.setdefault(why, []).append(str(trial))
+    lines = []
+    if None in reasons:
+        lines.append(f"  left out (their module could not be costed): {', '.join(reasons[None])}")
+    gflops = option_word("--max-gflops", "max_gflops")
+    latency = option_word("--max-latency-ms", "max_latency_ms")
+    for why, named in reasons.items():
+        if why is not None:
+            lines.append(f"  left out (GFLOPs not counted, so {gflops} cannot take them; their "
+                         f"params and latency are measured: {latency} alone can): "
+                         f"{', '.join(named)}: {why}")
     return lines
 
 

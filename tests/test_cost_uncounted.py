@@ -194,3 +194,32 @@ def test_distills_cost_ratio_is_none_when_either_gflops_is_not_counted():
     assert cost_ratio({"gflops": None}, counted) is None
     assert cost_ratio(None, counted) is None
     assert cost_ratio({"gflops": 0.012}, dataclasses.replace(counted, macs=0)) is None
+
+
+def test_a_budget_says_which_it_left_out_for_gflops_not_counted_and_why(uncounted_run, tmp_path):
+    """ensemble's text said "left out (no cost): t1" of a candidate left out of a GFLOPs
+    budget only because its GFLOPs were not counted (its params and latency measured): now
+    that, why and what budget can take it; a module that could not be costed is said apart."""
+    import shutil
+
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.ensembletext import format_ensemble
+
+    run = tmp_path / "run"
+    shutil.copytree(uncounted_run.path, run)
+    data = json.loads((run / "cost.json").read_text())
+    t0 = data["candidates"]["t0"]
+    t0.pop("macs_not_counted")
+    t0.update(macs=1000, flops=2000, gflops=2e-6)  # t0 counted, t1 not
+    (run / "cost.json").write_text(json.dumps(data))
+    result = run_ensemble(run, max_gflops=1.0)
+    assert [m["trial"] for m in result.members] == ["t0"]
+    assert result.limits["not_costed"] == ["t1"]
+    text = format_ensemble(result)
+    assert "no cost" not in text, text
+    assert ("  left out (GFLOPs not counted, so max_gflops cannot take them; their params and "
+            f"latency are measured: max_latency_ms alone can): t1: "
+            f"{data['candidates']['t1']['macs_not_counted']}") in text, text
+    assert "install a release hubensemble was tested with" in text  # the way on, its reason's
+    record = {**result.to_json(), "limits": {**result.limits, "not_costed": ["t1", "t2"]}}
+    assert "  left out (their module could not be costed): t2" in format_ensemble(record)
