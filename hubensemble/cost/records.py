@@ -27,7 +27,14 @@ from hubensemble.text import value_shown
 
 log = logging.getLogger(__name__)
 
-#: RUN/cost.json's format name and version.
+#: RUN/cost.json's format name and version. `read_run_costs` reads every version up to this
+#: one and refuses a later one in words (the writer's version named): raise it when a file
+#: this version writes cannot be read by the reader of the version before, e.g. a new field
+#: it requires. Not raised when a count became nullable (`Cost.macs` None with
+#: "macs_not_counted", 16d6996, 2026-12-07): no release before it checked the number (a
+#: 0.3.0 of 16d6996~ read such a file as "malformed cost record ... delete it first" with
+#: format_version 1 or 2 alike), so a new number would have told no reader anything; every
+#: file of format 1 without a null count is read by every release as it was.
 COST_FORMAT = "hubensemble-cost"
 COST_FORMAT_VERSION = 1
 #: Batch sizes latency is measured at (images per call): by `cost` for every candidate, and
@@ -392,6 +399,7 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
         raise RunError(f"{path} is unreadable ({e}); {again}")
     if not isinstance(data, dict) or data.get("format") != COST_FORMAT:
         raise RunError(f"{path} is not a cost file written by hubensemble; {again}")
+    _check_format_version(path, data, again)
     # Valid JSON of another shape (a hand edit, another tool's file) is damage too: every
     # reader (ensemble, cost, export, distill, report) stops on this line, not a traceback.
     for key in ("candidates", "failed", "machine"):
@@ -416,6 +424,25 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
         _SAID_OUTDATED.add(path)  # once per file and process: every stage reads it
         log.warning("%s: %s; %s counts them again", path, why, cost_command(run_dir))
     return recorded
+
+
+def _check_format_version(path: str, data: dict, again: str) -> None:
+    """Raises RunError when RUN/cost.json's "format_version" is one this version cannot read:
+    later than COST_FORMAT_VERSION (a newer hubensemble's, named by its "written_by"), or no
+    whole number >= 1 (damage). A file without one is of format 1 (none was ever written
+    without it; a hand-written file may lack it)."""
+    version = data.get("format_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise RunError(f"{path} is damaged: its 'format_version' is {value_shown(version)}, "
+                       f"expected a whole number >= 1; {again}")
+    if version > COST_FORMAT_VERSION:
+        writer = data.get("written_by")
+        raise RunError(f"{path} is of cost file format {version}, written by "
+                       + (f"hubensemble {writer}" if isinstance(writer, str) and writer
+                          else "a newer hubensemble")
+                       + f"; this hubensemble ({versions()['hubensemble']}) reads format "
+                       f"{COST_FORMAT_VERSION} and older: upgrade hubensemble to read it, or "
+                       + again)
 
 
 def head_macs_in(weights_path, num_classes: int) -> int | None:
