@@ -4,6 +4,7 @@ and the names `evaluate` accepts. `hubensemble.evaluate` re-exports them."""
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from typing import Callable
@@ -197,6 +198,29 @@ def gaussian_kernel(sigma) -> np.ndarray:
     return (k / k.sum()).astype(np.float32)
 
 
+#: The most float32 values (padded images) the blur and the JPEG round trip give TensorFlow in
+#: one call: 4 Mi values, 16 MB. Small images go a chunk of the batch at a time (the blur of
+#: 64 images of 8 px ran 256 eager ops a batch, 4 ops per image); an image larger than it (a
+#: phone photo: 4.2 Mi values held, more padded) alone, as all went before: TensorFlow keeps
+#: the bytes of its tensors resident (`shared_tensor`), 1.7 GB after a whole batch of 32
+#: photos at 1365 x 1024 had been blurred in one call.
+CHUNK_VALUES = 1 << 22
+#: A batch goes to TensorFlow in at least this many chunks (of one image at least):
+#: tf.constant copies its chunk into memory of NumPy's, so a chunk of a quarter of the batch
+#: keeps a corruption's peak at its result and a quarter batch more (test_corruption_memory).
+MIN_CHUNKS = 4
+
+
+def chunks(n: int, values_per_image: int) -> list[slice]:
+    """The slices of a batch of `n` images (>= 0) that go to TensorFlow together, in order:
+    each of as many images as fit in CHUNK_VALUES at `values_per_image` (>= 1) values each,
+    and at most ceil(n / MIN_CHUNKS), but at least one; every index 0..n-1 is in exactly one
+    slice ([] for no images)."""
+    step = min(CHUNK_VALUES // max(1, int(values_per_image)), -(-n // MIN_CHUNKS))
+    step = max(1, step)
+    return [slice(a, min(a + step, n)) for a in range(0, n, step)]
+
+
 @_corruption("gaussian_blur")
 def gaussian_blur(x, sigma_224, rngs):
     """Gaussian blur, sigma 1 / 3 / 6 px at 224 px scaled by sqrt(side / 224) (at least
@@ -210,15 +234,17 @@ def gaussian_blur(x, sigma_224, rngs):
     kw = tf.constant(np.tile(k[None, :, None, None], (1, 1, c, 1)))
     rows, cols = np.clip(np.arange(-r, h + r), 0, h - 1), np.clip(np.arange(-r, w + r), 0, w - 1)
     out = aligned_empty(x.shape)
-    # One image at a time: TensorFlow's tensors of a whole batch (the padded copies and both
-    # passes) kept 1.7 GB resident after a batch of 32 phone photos held at 1365 x 1024.
-    for i in range(n):
-        t = tf.constant(x[i:i + 1])
+    # A chunk at a time (`chunks`, by the padded size): TensorFlow's tensors of a whole batch
+    # (the padded copies and both passes) kept 1.7 GB resident after a batch of 32 phone
+    # photos held at 1365 x 1024. Each image is blurred on its own by the ops, so a chunk
+    # gives each image's pixels of a call on it alone, bit for bit (test_corruption_memory).
+    for part in chunks(n, (h + 2 * r) * (w + 2 * r) * c):
+        t = tf.constant(x[part])
         # Edge padding by index clipping works for any radius, even one larger than the image.
         t = tf.gather(tf.gather(t, rows, axis=1), cols, axis=2)
         t = tf.nn.depthwise_conv2d(t, kh, strides=[1, 1, 1, 1], padding="VALID")
         t = tf.nn.depthwise_conv2d(t, kw, strides=[1, 1, 1, 1], padding="VALID")
-        out[i] = t.numpy()[0]
+        out[part] = np.asarray(t)  # the tensor's own memory: no NumPy copy of the chunk
     return out
 
 
@@ -248,16 +274,39 @@ def brightness(x, delta, rngs):
     return out
 
 
+@functools.cache
+def jpeg_round_trip():
+    """The tf.function that encodes each of a batch of uint8 images [N, H, W, 3] as JPEG at a
+    quality (int32 scalar, 0-100) and decodes it back (tf.io.encode_jpeg, tf.io.decode_jpeg:
+    uint8 [N, H, W, 3]), made once per process and traced once for every shape and quality
+    (its input signature): one call a chunk, where each image ran two ops of its own."""
+    from hubensemble._tf import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8),
+                                  tf.TensorSpec([], tf.int32)], autograph=False)
+    def round_trip(images, quality):
+        # EncodeJpegVariableQuality: tf.io.encode_jpeg with the quality a tensor (its other
+        # settings are encode_jpeg's defaults), what tf.image.adjust_jpeg_quality runs.
+        return tf.map_fn(lambda image: tf.io.decode_jpeg(
+            tf.raw_ops.EncodeJpegVariableQuality(images=image, quality=quality), channels=3),
+            images, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+
+    return round_trip
+
+
 @_corruption("jpeg")
 def jpeg(x, quality, rngs):
     """JPEG compression at quality 25 / 15 / 7 (tf.io.encode_jpeg, then decode)."""
-    from hubensemble._tf import tensorflow as tf
-
+    n, h, w, c = x.shape
+    round_trip = jpeg_round_trip()
     out = aligned_empty(x.shape)
-    for o, xi in zip(out, x):  # per image: no uint8 or float copy of the whole batch
-        u8 = np.round(np.clip(xi, 0.0, 1.0) * 255.0).astype(np.uint8)
-        o[...] = tf.io.decode_jpeg(tf.io.encode_jpeg(u8, quality=int(quality)),
-                                   channels=3).numpy()
+    # A chunk at a time (`chunks`): no uint8 copy of the whole batch; each image is encoded
+    # and decoded on its own, so its pixels are those of a round trip of it alone.
+    for part in chunks(n, h * w * c):
+        u8 = np.empty((len(range(n)[part]), h, w, c), np.uint8)
+        for j, xi in enumerate(x[part]):  # per image: no float copy of the chunk
+            u8[j] = np.round(np.clip(xi, 0.0, 1.0) * 255.0)
+        out[part] = np.asarray(round_trip(u8, np.int32(quality)))  # TensorFlow's memory
     out /= np.float32(255.0)
     return out
 
