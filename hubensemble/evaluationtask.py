@@ -287,21 +287,19 @@ def own_tfds_split(made_on: dict, data: str, split: str) -> str | None:
 
 
 def check_export_files(model_dir) -> None:
-    """RunError when the SavedModel at `model_dir` (a folder `check_saved_model_folder`
-    passed) lacks a variables file or holds one cut short
-    (`modulefiles.saved_model_files_missing`: `rm served/variables/variables.index`), in
+    """RunError when the SavedModel at `model_dir` cannot load by its files
+    (`formats.check_saved_model_files`: a saved_model.pb that does not parse, empty or cut
+    short; a variables file gone or cut short; nothing of a folder without saved_model.pb,
+    which `check_saved_model_folder` names where the model is loaded), in
     `formats.load_saved_model`'s words, which predict says: "MODEL could not be loaded as a
     SavedModel (…); export it again with `hubensemble export --run RUN --out MODEL`"
     (`model_way_on`); then `check_serving_signature`. Files only, and first of evaluate's
     checks of the export: "pass --data SPEC" came first, and only with --data was the broken
-    export told, after TensorFlow (a new user's check)."""
-    from hubensemble.errors import RunError
-    from hubensemble.modulefiles import saved_model_files_missing
-    from hubensemble.prediction import model_way_on
+    export told, after TensorFlow (a new user's check); a damaged saved_model.pb was not
+    told before TensorFlow at all."""
+    from hubensemble.formats import check_saved_model_files
 
-    if problem := saved_model_files_missing(model_dir):
-        way = model_way_on(model_dir, read_export_metadata(model_dir, strict=False))
-        raise RunError(f"{model_dir} could not be loaded as a SavedModel ({problem}); {way}")
+    check_saved_model_files(model_dir)
     check_serving_signature(model_dir)
 
 
@@ -312,7 +310,8 @@ def check_serving_signature(model_dir) -> None:
     not an export of hubensemble (no assets/hubensemble.json): pass …". Files only
     (`savedmodel_calls.read_calls`, the one reader of saved_model.pb without TensorFlow):
     it was said after the task's line, the data and TensorFlow (10.8 s; a new user's
-    check). Nothing when the file cannot be read so: the load says what is wrong."""
+    check). Nothing when the file cannot be read so (`check_export_files` says a damaged
+    one first)."""
     from hubensemble.errors import RunError
     from hubensemble.formats import SERVING_SIGNATURE
     from hubensemble.prediction import model_way_on

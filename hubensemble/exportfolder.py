@@ -475,12 +475,18 @@ def check_warmup_folder(model_dir) -> None:
     """`add_warmup`'s refusal of a `model_dir` that is no hubensemble export, in its words,
     before TensorFlow loads (export.warmup.add_warmup says it after: 11-16 s, ~690 MB, and a
     file's "[Errno 20] Not a directory"): HubensembleError unless the folder holds TF
-    Serving's warmup file already (kept, no error) or hubensemble's metadata asset."""
+    Serving's warmup file already (kept, no error) or hubensemble's metadata asset; RunError
+    for an export whose files cannot load (`formats.check_saved_model_files`: a damaged
+    saved_model.pb, a variables file gone), with the command that writes it again: it was
+    said after TensorFlow's import, in TensorFlow's words."""
     from hubensemble.errors import HubensembleError
-    from hubensemble.formats import WARMUP_FILE, is_export
+    from hubensemble.formats import WARMUP_FILE, check_saved_model_files, is_export
 
     model_dir = absolute(os.fspath(model_dir))
-    if os.path.lexists(os.path.join(model_dir, WARMUP_FILE)) or is_export(model_dir):
+    if os.path.lexists(os.path.join(model_dir, WARMUP_FILE)):
+        return
+    if is_export(model_dir):
+        check_saved_model_files(model_dir)
         return
     what = ("holds no export hubensemble wrote (no assets/hubensemble.json)"
             if os.path.isdir(model_dir) else "is not a folder")

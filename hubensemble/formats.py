@@ -324,7 +324,10 @@ def check_saved_model_folder(model_dir) -> str:
     as `predict` and `evaluate_model` document) saying it does not exist, is a file (a
     .tflite one named as such), is a run folder whose RUN/export to pass, a TFLite export
     (its model.tflite), an export without its saved_model.pb (`model_way_on`: the command
-    exporting the run its metadata names), or not the folder `hubensemble export` wrote.
+    exporting the run its metadata names), or not the folder `hubensemble export` wrote; a
+    path TensorFlow cannot load from (`unloadable_path`); files that cannot load
+    (`saved_model_problem`: a damaged saved_model.pb, a variables file gone or cut short),
+    "MODEL could not be loaded as a SavedModel (…); export it again with …".
     Files only: `predict` and `evaluate` refuse a wrong --model before TensorFlow loads."""
     model_dir = os.fspath(model_dir)
     if not os.path.exists(model_dir):
@@ -349,7 +352,43 @@ def check_saved_model_folder(model_dir) -> str:
         raise RunError(f"{model_dir} is not a SavedModel folder (no saved_model.pb){hint}")
     if why := unloadable_path(model_dir):
         raise RunError(why)
+    check_saved_model_files(model_dir)
     return model_dir
+
+
+def check_saved_model_files(model_dir) -> None:
+    """RunError when the files of the SavedModel folder `model_dir` cannot load
+    (`saved_model_problem`), in `load_saved_model`'s words: "MODEL could not be loaded as a
+    SavedModel (WHAT); WAY ON" (`model_way_on`: the command that writes the export again).
+    Nothing for a folder without a readable saved_model.pb (`check_saved_model_folder` says
+    that). Files only, no TensorFlow."""
+    if problem := saved_model_problem(model_dir):
+        way = model_way_on(model_dir, read_export_metadata(model_dir, strict=False))
+        raise RunError(f"{model_dir} could not be loaded as a SavedModel ({problem}); {way}")
+
+
+#: The way on `savedmodel_calls.saved_model_pb_problem` ends with, for a module's folder: an
+#: export's is the command that writes it again (`model_way_on`).
+_MODULE_WAY = "; copy or download the module whole again"
+
+
+def saved_model_problem(model_dir) -> str | None:
+    """What is wrong with the files of the SavedModel folder `model_dir` (a str or path, its
+    saved_model.pb there), or None: a saved_model.pb that does not parse as a SavedModel
+    ("MODEL/saved_model.pb holds nothing (0 bytes)", "… holds text …", "… does not parse as
+    a SavedModel (N bytes: cut short, or damaged)", "… holds no meta graph":
+    `savedmodel_calls.saved_model_pb_problem`, without its way on for a module), then a
+    variables file missing or cut short (`modulefiles.saved_model_files_missing`). Files
+    only, no TensorFlow: `check_saved_model_folder` says it with the command that writes
+    the export again, before TensorFlow loads. A damaged saved_model.pb was said only by
+    TensorFlow's load ("Wire format was corrupt"), after evaluate had asked for --data, and
+    a variables file gone only after predict had imported TensorFlow (a new user's check)."""
+    from hubensemble.modulefiles import saved_model_files_missing
+    from hubensemble.savedmodel_calls import saved_model_pb_problem
+
+    if problem := saved_model_pb_problem(model_dir):
+        return problem.partition(_MODULE_WAY)[0]
+    return saved_model_files_missing(model_dir)
 
 
 def is_export(model_dir) -> bool:

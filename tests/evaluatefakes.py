@@ -5,13 +5,25 @@ alike, each in its own copy)."""
 import json
 
 
+def fake_saved_model_pb() -> bytes:
+    """The bytes of a saved_model.pb whose one meta graph declares a serving_default
+    signature of no inputs and outputs, and no object graph (so no variables/ is looked
+    for): it passes the checks of an export's files (`formats.check_saved_model_folder`,
+    `evaluationtask.check_serving_signature`), which refuse an empty one as damaged, and it
+    never loads. Field numbers of tensorflow/core/protobuf/saved_model.proto (meta_graphs 2)
+    and meta_graph.proto (signature_def 5, a map entry: key 1, value 2)."""
+    entry = b"\x0a\x0fserving_default\x12\x00"
+    meta = b"\x2a" + bytes([len(entry)]) + entry
+    return b"\x12" + bytes([len(meta)]) + meta
+
+
 def fake_export(path, names=("a", "b", "c"), *, metadata=True):
     """`path` (pathlib.Path, made with its parents) as an export folder whose saved_model.pb
-    (0 bytes) is never loaded, as a refusal comes first; with `metadata`, its
+    (`fake_saved_model_pb`) is never loaded, as a refusal comes first; with `metadata`, its
     assets/hubensemble.json names the classes `names` (str each) and their count. Returns
     `path`."""
     path.mkdir(parents=True, exist_ok=True)
-    (path / "saved_model.pb").write_bytes(b"")
+    (path / "saved_model.pb").write_bytes(fake_saved_model_pb())
     if metadata:
         (path / "assets").mkdir()
         (path / "assets" / "hubensemble.json").write_text(json.dumps({

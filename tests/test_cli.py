@@ -725,9 +725,11 @@ def test_bad_data_and_catalogues_are_refused_before_tensorflow_and_the_run_folde
                "--sweep", "aug", "--budget", "3"], ["tune", "--run", str(out), "--budget", "2"]]
     # predict reads its image files before TensorFlow loads (the folder only looks like an
     # export: the model is never loaded).
+    from evaluatefakes import fake_saved_model_pb  # (one that parses: an empty one is damaged)
+
     (tmp_path / "afolder" / "saved_model.pb").write_bytes(b"")
     (tmp_path / "anexport" / "assets").mkdir(parents=True)
-    (tmp_path / "anexport" / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "anexport" / "saved_model.pb").write_bytes(fake_saved_model_pb())
     (tmp_path / "anexport" / "assets" / "hubensemble.json").write_text('{"class_names": []}')
     missing = tmp_path / "missing.jpg"
     argvs.append(["predict", "--model", str(tmp_path / "anexport"), str(missing)])
@@ -827,6 +829,7 @@ def test_evaluate_without_data_outside_a_run_is_refused_before_tensorflow_naming
         tmp_path):
     """`evaluate -q --model OUT` without --data on an export outside a run spent 8.5 s and
     664 MB (TensorFlow loaded) before "pass --data SPEC"; its metadata names the spec."""
+    from evaluatefakes import fake_saved_model_pb  # (one that parses: no refusal of it)
     from hubensemble.errors import DataError
     from hubensemble.evaluate import load_evaluation_task, metadata_spec
 
@@ -839,7 +842,7 @@ def test_evaluate_without_data_outside_a_run_is_refused_before_tensorflow_naming
     for name, source in sources.items():
         model = tmp_path / name
         (model / "assets").mkdir(parents=True)
-        (model / "saved_model.pb").write_bytes(b"\x08\x01")
+        (model / "saved_model.pb").write_bytes(fake_saved_model_pb())  # (parses: no refusal)
         (model / "assets" / "hubensemble.json").write_text(json.dumps(
             {"task": {"name": name, "source": source}}))
         argvs.append(["-q", "evaluate", "--model", str(model)])
@@ -1464,12 +1467,14 @@ def test_predict_and_evaluate_name_a_wrong_model_folder_before_tensorflow_loads(
 def test_predict_names_a_plain_saved_model_and_an_empty_image_before_tensorflow_loads(tmp_path):
     """A new-user check: `predict` on another SavedModel said "has no serve_bytes signature
     (it has none)" and on a 0-byte image file "an empty file", each after 7-8 s."""
+    from evaluatefakes import fake_saved_model_pb  # (one that parses: an empty one is damaged)
+
     plain = tmp_path / "plain"
     plain.mkdir()
-    (plain / "saved_model.pb").write_bytes(b"")
+    (plain / "saved_model.pb").write_bytes(fake_saved_model_pb())
     export = tmp_path / "export"
     (export / "assets").mkdir(parents=True)
-    (export / "saved_model.pb").write_bytes(b"")
+    (export / "saved_model.pb").write_bytes(fake_saved_model_pb())
     (export / "assets" / "hubensemble.json").write_text('{"format": "x", "class_names": []}')
     empty = tmp_path / "empty.png"
     empty.write_bytes(b"")
@@ -3466,7 +3471,9 @@ def test_evaluate_refuses_data_dir_for_its_runs_data_before_tensorflow(tmp_path)
     run = tmp_path / "run"
     model = run / "export"
     (model / "assets").mkdir(parents=True)
-    (model / "saved_model.pb").write_bytes(b"\x08\x01")
+    from evaluatefakes import fake_saved_model_pb  # (one that parses: no refusal of it)
+
+    (model / "saved_model.pb").write_bytes(fake_saved_model_pb())
     (model / "assets" / "hubensemble.json").write_text(json.dumps(
         {"task": {"name": "digits", "source": "sklearn:digits"}}))
     (run / "run.json").write_text(json.dumps({"data": {

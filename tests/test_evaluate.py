@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from evaluatefakes import fake_export, refused_before_tensorflow
+from evaluatefakes import fake_export, fake_saved_model_pb, refused_before_tensorflow
 from hubensemble import evaluate as ev
 from hubensemble.data import Split, Task
 from hubensemble.errors import DataError, HubensembleError, RunError
@@ -2620,7 +2620,7 @@ def test_a_tfds_split_string_for_other_data_is_refused_from_files_alone(tmp_path
     # The command line, before TensorFlow: in those words, exit code 2.
     from test_cli import each_in_one_process
 
-    (run / "export" / "saved_model.pb").write_bytes(b"")  # never loaded: refused first
+    (run / "export" / "saved_model.pb").write_bytes(fake_saved_model_pb())  # never loaded
     found = each_in_one_process(
         ["evaluate", "--model", model, "--data", "sklearn:digits", "--split", "test=test[:50%]"],
         ["evaluate", "--model", model, "--split", "test=test[:50%]"])

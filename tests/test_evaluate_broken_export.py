@@ -121,3 +121,59 @@ def test_evaluate_out_inside_the_data_of_the_run_an_outside_export_names_is_refu
     assert (f"error: --out {out} is inside the data folder {imgs} (the data of the run "
             f"{run}, folder:{imgs})") in err, err
     assert not out.exists()
+
+
+def test_a_damaged_saved_model_pb_is_named_first_with_its_repair(broken_export, tmp_path):
+    """A saved_model.pb that does not parse (cut short by a copy that stopped, or other
+    bytes) was not named before evaluate's "pass --data SPEC" (`check_serving_signature`
+    read it as nothing to say), and predict named it only after TensorFlow's import, in
+    TensorFlow's "Wire format was corrupt". Both name it now, first, from its bytes, with
+    the command that writes the export again, before TensorFlow on the command line; the
+    words are those `formats.load_saved_model` says in Python (the reference). Fails
+    before: the DataError "pass --data", and predict imported TensorFlow."""
+    from PIL import Image
+
+    from hubensemble.evaluate import check_evaluation_data
+    from hubensemble.formats import load_saved_model
+    from hubensemble.lockwords import command_line
+
+    run, served = broken_export
+    Image.new("RGB", (4, 4)).save(tmp_path / "one.png")
+    pb = served / "saved_model.pb"
+    whole = pb.read_bytes()
+    repair = f"export it again with `hubensemble export --run {shell(run)} --out {served}`"
+    for data, what in ((whole[:len(whole) // 2], f"does not parse as a SavedModel "
+                        f"({len(whole) // 2:,} bytes: cut short, or damaged)"),
+                       (b"", "holds nothing (0 bytes)")):
+        pb.write_bytes(data)
+        said = f"{served} could not be loaded as a SavedModel ({pb} {what}); {repair}"
+        with command_line():
+            with pytest.raises(RunError) as loads:
+                load_saved_model(served)
+            assert str(loads.value) == said
+            with pytest.raises(RunError) as refused:
+                check_evaluation_data(served, None)
+            assert str(refused.value) == said
+            refused_before_tensorflow((["evaluate", "--model", served], said),
+                                      (["predict", "--model", served, tmp_path / "one.png"],
+                                       said))
+
+
+def test_predict_names_a_missing_variables_file_before_tensorflow(broken_export, tmp_path):
+    """`rm served/variables/variables.index` (or a data shard) then `predict --model served
+    IMAGE`, or `export --add-warmup served`, imported TensorFlow and tried the load before
+    it said so: the files say it (`modulefiles.saved_model_files_missing`, in
+    `formats.check_saved_model_files`), in the words of the load from Python (the
+    reference), with the repair. Fails before: TensorFlow imported."""
+    from PIL import Image
+
+    from hubensemble.formats import load_saved_model
+    from hubensemble.lockwords import command_line
+
+    run, served = broken_export
+    Image.new("RGB", (4, 4)).save(tmp_path / "one.png")
+    with command_line(), pytest.raises(RunError) as loads:
+        load_saved_model(served)
+    assert "no variables/variables.index" in str(loads.value)
+    refused_before_tensorflow((["predict", "--model", served, tmp_path / "one.png"],
+                               loads.value), (["export", "--add-warmup", served], loads.value))

@@ -1859,7 +1859,9 @@ def test_every_top_level_name_resolves_and_predict_comes_without_tensorflow(tmp_
     assert hubensemble.predict is prediction.predict
     # `hubensemble.predict` refuses a missing file before TensorFlow loads, as the command.
     (tmp_path / "model" / "assets").mkdir(parents=True)
-    (tmp_path / "model" / "saved_model.pb").write_bytes(b"")
+    from evaluatefakes import fake_saved_model_pb  # (one that parses: an empty one is damaged)
+
+    (tmp_path / "model" / "saved_model.pb").write_bytes(fake_saved_model_pb())
     (tmp_path / "model" / "assets" / "hubensemble.json").write_text('{"class_names": []}')
     code = ("import sys, hubensemble\n"
             "try:\n    hubensemble.predict(sys.argv[1], [sys.argv[2]])\n"

@@ -14,9 +14,17 @@ from hubensemble.prediction import predict
 def unloadable_export(folder, **more):
     """An export folder that passes predict's checks before TensorFlow (a saved_model.pb,
     export metadata, plus `more` keys) but that TensorFlow cannot load: its saved_model.pb
-    is no protobuf."""
-    folder.mkdir()
-    (folder / "saved_model.pb").write_bytes(b"not a SavedModel\n")
+    parses, with a serving_default signature and an object graph of no objects (no root:
+    TensorFlow 2.21's load raises IndexError), and its variables/ holds a variables.index
+    that is no index beside an empty shard (the files are there, as the checks before
+    TensorFlow read them: `formats.check_saved_model_files`; a saved_model.pb that does not
+    parse is refused there since 2026-12-08)."""
+    entry = b"\x0a\x0fserving_default\x12\x00"  # signature_def {key: serving_default}
+    meta = b"\x2a" + bytes([len(entry)]) + entry + b"\x3a\x00"  # + object_graph_def {}
+    (folder / "variables").mkdir(parents=True)
+    (folder / "saved_model.pb").write_bytes(b"\x12" + bytes([len(meta)]) + meta)
+    (folder / "variables" / "variables.index").write_bytes(b"not an index")
+    (folder / "variables" / "variables.data-00000-of-00001").write_bytes(b"")
     (folder / "assets").mkdir()
     with open(metadata_path(folder), "w") as f:
         json.dump({"format": EXPORT_FORMAT, "class_names": ["a", "b"], "num_classes": 2,
