@@ -30,6 +30,7 @@ from hubensemble.catalogue_yaml import (as_text as _as_text, plain as _plain,  #
                                         quoted as _quoted, typed_plain as _typed_plain,
                                         yaml_type as _yaml_type)
 from hubensemble.errors import CatalogueError, checks_keywords, held_stops
+from hubensemble.handlehere import relative_path, remember_written
 from hubensemble.recordargs import requires
 from hubensemble.text import absolute, closest_name, file_text, json_shown, shell, typed
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
@@ -484,6 +485,9 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
                                  fields.get("handle"))
         if ok:
             fields[key] = value
+            if key == "handle":  # kept absolute: a relative one is named as written too
+                written = getattr(value_node, "value", None)
+                remember_written(value, written if relative_path(written) else None)
     for required, example in (("name", "my-module"),
                               ("handle", "https://tfhub.dev/google/bit/m-r50x1/1")):
         if required not in present:

@@ -19,7 +19,7 @@ import re
 
 from hubensemble.catalogue_urls import variables_note
 from hubensemble.errors import ModuleLoadError
-from hubensemble.handlehere import stored_tfhub_url
+from hubensemble.handlehere import stored_tfhub_url, written_as
 from hubensemble.handles import HandleFormError, file_url_path, handle_kind
 from hubensemble.pathnotes import sibling_note, weights_file_problem
 from hubensemble.winpaths import windows_form
@@ -50,6 +50,24 @@ def missing_path_words(path: str) -> str | None:
         return f"{path} {form.advice(escape=False)}"
     return f"{path} does not exist" + (variables_note(path) or sibling_note(path)
                                        or "; check the path")
+
+
+def as_written(path: str, problem: str, source: str = "") -> str:
+    """`problem` (`missing_path_words`' str for the absolute local handle `path`) with the
+    handle as the catalogue wrote it (`handlehere.written_as`), "'./m' (relative to the
+    catalogue's folder: /cats/m) does not exist; check the path", or, for one written as TF
+    Hub's PUBLISHER/MODEL/VERSION (or, unknown, read so from the folder of `source`,
+    "FILE:LINE"), its tfhub.dev URL (`handlehere.stored_tfhub_url`). The one rule of rank's
+    words before TensorFlow (`missing_here`) and the resolver's (`hub.localresolver`), so a
+    module is said once; "./google/bit/m-r50x1/1" was told TF Hub's URL."""
+    written = written_as(path)
+    url = stored_tfhub_url(path, source, written)
+    if url:  # "google/bit/m-r50x1/1" in a catalogue: handlehere's one rule, validate's words
+        return (problem.removesuffix("; check the path")
+                + f" (read as a local path: for TF Hub's module write handle: {url})")
+    if written and problem.startswith(f"{path} "):  # named as written and as read
+        return f"{written!r} (relative to the catalogue's folder: {path})" + problem[len(path):]
+    return problem
 
 
 def local_path_problem(handle: str) -> str | None:
@@ -106,10 +124,8 @@ def missing_here(specs) -> list[tuple[object, ModuleLoadError]]:
     found = []
     for spec in specs:
         problem, stage = local_path_problem(spec.handle), "local path"
-        url = problem and stored_tfhub_url(spec.handle, getattr(spec, "source", "") or "")
-        if url:  # "google/bit/m-r50x1/1" in a catalogue: handlehere's one rule, validate's words
-            problem = (problem.removesuffix("; check the path")
-                       + f" (read as a local path: for TF Hub's module write handle: {url})")
+        if problem:
+            problem = as_written(spec.handle, problem, getattr(spec, "source", "") or "")
         weights = getattr(spec, "weights", None)
         if problem is None and handle_kind(spec.handle) == "keras" and weights not in (
                 None, "imagenet"):

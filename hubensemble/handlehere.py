@@ -27,12 +27,48 @@ def tfhub_url(handle: str) -> str | None:
     return f"https://tfhub.dev/{handle}"
 
 
-def stored_tfhub_url(stored: str, source: str) -> str | None:
+# {absolute path: the handle a catalogue read in this process wrote for it, a relative path}:
+# a ModuleSpec keeps the absolute path alone (`handles.stored_handle`, run.json too), and the
+# resolver reads only that, so a refusal of the path names it as written through this memo
+# (`written_as`), before TensorFlow and after alike (rank says a module once by its words).
+_WRITTEN: dict[str, str] = {}
+
+
+def remember_written(stored: str, written: str | None) -> None:
+    """Records that a catalogue wrote the relative path `written` for the absolute handle
+    `stored` (the catalogue parser's call; the last catalogue read wins); None: it wrote
+    `stored` itself (or another form), forgotten."""
+    if written is None:
+        _WRITTEN.pop(stored, None)
+    else:
+        _WRITTEN[stored] = written
+
+
+def written_as(stored: str) -> str | None:
+    """The relative path a catalogue read in this process wrote for the absolute handle
+    `stored` ("./google/bit/m-r50x1/1"), else None (written absolute, a handle given in
+    Python, a run's record read back in another process)."""
+    return _WRITTEN.get(stored)
+
+
+def relative_path(handle) -> bool:
+    """Whether `handle` (a str) is a relative local path as written: no scheme (nor
+    ``file:``), not ``~…``, not absolute, not a Windows form (``C:\\m``)."""
+    return (isinstance(handle, str) and handle_kind(handle) == "local"
+            and not handle.startswith(("file:", "~")) and not os.path.isabs(handle)
+            and windows_form(handle) is None)
+
+
+def stored_tfhub_url(stored: str, source: str, written: str | None = None) -> str | None:
     """`tfhub_url` of a catalogue entry's local handle `stored` (absolute, as the catalogue
     stores a relative one: joined to its folder) written relative to the catalogue named in
     `source` ("FILE:LINE"), else None (a path outside the file's folder: written absolute or
-    with ../, never a slug). `catalogue validate` said of `google/bit/m-r50x1/1` only
-    "'/cats/google/bit/m-r50x1/1' does not exist"."""
+    with ../, never a slug). `written`: the handle as the file wrote it (`written_as`),
+    when known, is read instead: "./google/bit/m-r50x1/1" is written as a path (its absolute
+    form alone was told the tfhub.dev URL). `catalogue validate` said of
+    `google/bit/m-r50x1/1` only "'/cats/google/bit/m-r50x1/1' does not exist"."""
+    if written is not None:
+        return tfhub_url(written)
     folder = os.path.dirname(source.rsplit(":", 1)[0]) if ":" in source else ""
     if not folder or not os.path.isabs(stored):
         return None
@@ -48,8 +84,7 @@ def unnamed_handle(handle: str, cwd: str) -> HandleFormError | None:
     accepted forms (`handles.HANDLE_FORMS`), a mistyped sibling (`pathnotes.sibling_note`)
     and, for PUBLISHER/MODEL/VERSION, the tfhub.dev URL it may mean. None for any other
     handle, and for a relative path that exists."""
-    if (handle_kind(handle) != "local" or handle.startswith(("file:", "~"))
-            or os.path.isabs(handle) or windows_form(handle) is not None):
+    if not relative_path(handle):
         return None
     path = os.path.join(cwd, handle)
     if os.path.lexists(path):

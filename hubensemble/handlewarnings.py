@@ -9,7 +9,7 @@ import os
 import re
 
 from hubensemble.catalogue_urls import variables_note
-from hubensemble.handlehere import stored_tfhub_url
+from hubensemble.handlehere import stored_tfhub_url, written_as
 from hubensemble.handles import handle_kind
 from hubensemble.localfiles import file_not_module, local_source, modules_inside
 from hubensemble.pathnotes import from_defaults, sibling_note, weights_file_problem
@@ -71,12 +71,16 @@ def local_handle_warnings(specs) -> list[str]:
             notes.append(f"warning: {at}: handle {said(spec.handle)} "
                          f"{form.advice(escape=False)}; rank will skip it here")
             continue
-        text = (f"warning: {at}: handle {said(spec.handle)} does not exist on this machine"
+        written = written_as(spec.handle)
+        named = said(spec.handle) if written is None or stored_tfhub_url(
+            spec.handle, spec.source, written) else (  # "./m": a path, as written and as read
+            f"{said(written)} ({escaped(spec.handle)}, relative to the catalogue's folder)")
+        text = (f"warning: {at}: handle {named} does not exist on this machine"
                 + (variables_note(spec.handle) or sibling_note(spec.handle)))
         host = re.search(r"(?:^|/)((?:www\.)?(?:tfhub\.dev|kaggle\.com))/", spec.handle)
         if host:
             text += f" (read as a local path: for a URL write https://{host.group(1)}/...)"
-        elif url := stored_tfhub_url(spec.handle, spec.source):  # handlehere's one rule
+        elif url := stored_tfhub_url(spec.handle, spec.source, written):  # handlehere's rule
             text += f" (read as a local path: for TF Hub's module write handle: {url})"
         notes.append(text + "; rank will skip it here")
     return notes

@@ -17,6 +17,9 @@ from hubensemble.catalogue import (
 from hubensemble.catalogue_writer import format_table, write_catalogue
 from hubensemble.errors import CatalogueError, HubensembleError
 
+#: How validate names a relative handle beside its absolute form (handlehere.written_relative).
+REL = "relative to the catalogue's folder"
+
 TFHUB = "https://tfhub.dev/google/bit/m-r50x1/1"
 
 
@@ -307,9 +310,11 @@ def test_an_environment_variable_in_a_local_path_is_said_with_the_path_to_write(
            "leading ~"
     missing = "does not exist on this machine"
     assert notes == [
-        f"warning: {at['handle: $HE']}: handle '{tmp_path / '$HE_TEST_MODELS/m'}' {missing} "
+        f"warning: {at['handle: $HE']}: handle '$HE_TEST_MODELS/m' "
+        f"({tmp_path / '$HE_TEST_MODELS/m'}, {REL}) {missing} "
         f"(`$HE_TEST_MODELS` {rule}; write '{written}'); rank will skip it here",
-        f"warning: {at['handle: ./x']}: handle '{tmp_path / 'x/${HE_TEST_UNSET}/m'}' {missing} "
+        f"warning: {at['handle: ./x']}: handle './x/${{HE_TEST_UNSET}}/m' "
+        f"({tmp_path / 'x/${HE_TEST_UNSET}/m'}, {REL}) {missing} "
         f"(`${{HE_TEST_UNSET}}` {rule}; write the path itself (${{HE_TEST_UNSET}} is not set "
         "here either)); rank will skip it here",
         f"warning: {at['weights:']}: weights file "
@@ -1753,7 +1758,8 @@ def test_validate_reports_every_problem_of_an_entry_with_others_in_one_round(tmp
         (False, "9"), (False, "10"), (False, "10")], said
     words = "\n".join(line for _, line in said)
     for text in ("module 'a': 'zoo:dmeo/r8x2-generalist-0' names no zoo preset",
-                 "unknown family 'specialist'", "handle '" + str(tmp_path / "nowhere"),
+                 "unknown family 'specialist'",
+                 f"handle './nowhere' ({tmp_path / 'nowhere'}, {REL})",
                  "unknown field; write 'family' instead", "field 'tags'",
                  "field 'input_size': missing: the model's input takes only [96, 80]",
                  "field 'input_size': [3] is not a pair",
@@ -2472,9 +2478,11 @@ def test_a_symbolic_link_whose_target_is_gone_is_said_so(tmp_path):
     said = ("which does not exist: link the module's folder again where it is now, or write "
             "that folder); rank will skip it here")
     assert local_handle_warnings(specs) == [
-        f"warning: {path}:2: handle '{tmp_path / 'mods/m'}' does not exist on this machine "
+        f"warning: {path}:2: handle './mods/m' ({tmp_path / 'mods/m'}, {REL}) does not exist "
+        "on this machine "
         f"({tmp_path / 'mods/m'} is a symbolic link to '{gone / 'm'}', {said}",
-        f"warning: {path}:3: handle '{tmp_path / 'shelf/m'}' does not exist on this machine "
+        f"warning: {path}:3: handle './shelf/m' ({tmp_path / 'shelf/m'}, {REL}) does not "
+        "exist on this machine "
         f"({tmp_path / 'shelf'} is a symbolic link to '{gone}', {said}"]
     with pytest.raises(HubensembleError, match="is a symbolic link to"):
         locate(specs[0].handle, name="a")  # rank's words
@@ -2518,8 +2526,9 @@ def test_a_path_in_typographic_quotes_is_said_with_the_path_meant(tmp_path):
     path = write(tmp_path / "cats", "modules:\n  - name: a\n    handle: \u201c../mods/m\u201d\n")
     specs = load_catalogue(path)
     assert local_handle_warnings(specs) == [
-        f"warning: {path}:3: handle '{tmp_path / 'cats' / chr(0x201c)}../mods/m\u201d' does not "
-        "exist on this machine (\u201c and \u201d are typographic quotes, part of the name "
+        f"warning: {path}:3: handle '\u201c../mods/m\u201d' "
+        f"({tmp_path / 'cats' / chr(0x201c)}../mods/m\u201d, {REL}) does not exist on this "
+        "machine (\u201c and \u201d are typographic quotes, part of the name "
         "here: YAML quotes with ' or \", not with a word processor's quotes; write "
         f"'{tmp_path / 'mods/m'}' (it exists)); rank will skip it here"]
     with pytest.raises(HubensembleError, match="are typographic quotes"):

@@ -349,7 +349,8 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     code, out, err, _ = next(said)
     assert code == 0 and ": ok (3 modules, 2 warnings)" in out
     assert f"warning: {paths}:2: handle " in err and "write https://tfhub.dev/" in err
-    assert f"warning: {paths}:4: handle '{tmp_path / 'nowhere'}' does not exist" in err
+    assert f"warning: {paths}:4: handle './nowhere' ({tmp_path / 'nowhere'}, relative to the " \
+        "catalogue's folder) does not exist" in err
     assert f"{paths}:3" not in err
     code, out, err, _ = next(said)
     assert code == 1 and ": ok" not in out
@@ -363,7 +364,8 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     # d's handle is checked too, its family refused or not (its warning came only after).
     assert code == 1 and lines == [f"{zoo2}:{n}" for n in (3, 4, 5)] + [
         "warning", f"{zoo2}:6"], err
-    assert f"warning: {zoo2}:5: handle '{tmp_path / 'x'}' does not exist" in err, err
+    assert f"warning: {zoo2}:5: handle './x' ({tmp_path / 'x'}, relative to the catalogue's " \
+        "folder) does not exist" in err, err
 
 
 def test_catalogue_validate_warns_with_the_errors_in_line_order(tmp_path):
@@ -3758,8 +3760,8 @@ def test_modules_missing_here_are_said_before_tensorflow_and_all_missing_refused
     both = tmp_path / "both.yaml"
     both.write_text(f"modules:\n  - {{name: a, handle: ./gone}}\n"
                     f"  - {{name: t, handle: {tiny_module}}}\n")
-    reason = f"[local path] module 'a', handle '{tmp_path / 'gone'}': {tmp_path / 'gone'} " \
-             "does not exist; check the path"
+    reason = f"[local path] module 'a', handle '{tmp_path / 'gone'}': './gone' (relative to " \
+             f"the catalogue's folder: {tmp_path / 'gone'}) does not exist; check the path"
     seen = []
 
     def importing_tensorflow(verbose, now=True):

@@ -3,7 +3,7 @@ its words for a path with nothing there (`hub.resolvers` chains it last)."""
 
 import os
 
-from hubensemble.catalogue_here import missing_path_words
+from hubensemble.catalogue_here import as_written, missing_path_words
 from hubensemble.catalogue_urls import variables_note
 from hubensemble.errors import ModuleLoadError
 from hubensemble.handlehere import unnamed_handle
@@ -38,8 +38,10 @@ class LocalResolver:
             # "[savedmodel] …: FileNotFoundError: P does not exist (note) (check the path)".
             # A relative name given in Python (load_module("abc")): the handle forms too, as
             # a call passes one (a catalogue's relative path is absolute: stored_handle).
+            # A catalogue's relative path is named as it wrote it (`as_written`, rank's words).
             unnamed = None if variables_note(path) else unnamed_handle(handle, os.getcwd())
-            said = f"{unnamed.problem}; {unnamed.python_hint}" if unnamed else str(missing)
+            said = (f"{unnamed.problem}; {unnamed.python_hint}" if unnamed
+                    else as_written(path, missing))
             raise ModuleLoadError(said, handle=handle, stage="local path")
         if not os.path.isdir(path) and not path.lower().endswith(KERAS_FILE_SUFFIXES):
             raise ModuleLoadError(file_not_module(path), handle=handle, stage="savedmodel")

@@ -1,0 +1,43 @@
+"""A catalogue's relative handle is named as the file wrote it and as it is read (relative to
+the catalogue's folder) wherever it is refused, and a path written as a path ("./…") is never
+told TF Hub's URL: the catalogue keeps only the absolute path, whose slug looked like one."""
+
+from hubensemble.catalogue import load_catalogue
+from hubensemble.catalogue_here import missing_here
+from hubensemble.modulefiles import local_handle_warnings
+
+SLUG = "google/bit/m-r50x1/1"
+
+
+def test_a_dotted_relative_handle_is_a_path_named_as_written_and_as_read(tmp_path):
+    # `handle: ./google/bit/m-r50x1/1` was told "for TF Hub's module write handle:
+    # https://tfhub.dev/google/bit/m-r50x1/1" by validate and rank, naming only
+    # /cats/google/bit/m-r50x1/1. Fails before: the TF Hub hint.
+    path = tmp_path / "c.yaml"
+    path.write_text(f"modules:\n  - name: a\n    handle: ./{SLUG}\n"
+                    f"  - name: b\n    handle: mods/m\n")
+    specs = load_catalogue(path)
+    read = [tmp_path / SLUG, tmp_path / "mods/m"]
+    assert [s.handle for s in specs] == [str(p) for p in read]  # still kept absolute
+    notes = local_handle_warnings(specs)
+    assert notes == [f"warning: {path}:{line}: handle '{written}' ({where}, relative to the "
+                     "catalogue's folder) does not exist on this machine; rank will skip it "
+                     "here" for line, written, where in ((3, f"./{SLUG}", read[0]),
+                                                         (5, "mods/m", read[1]))], notes
+    reasons = [str(e) for _, e in missing_here(specs)]
+    for reason, written, where in zip(reasons, (f"./{SLUG}", "mods/m"), read):
+        assert reason.endswith(f"'{written}' (relative to the catalogue's folder: {where}) "
+                               "does not exist; check the path"), reason
+        assert "TF Hub" not in reason, reason
+
+
+def test_the_written_handle_is_no_part_of_the_entry(tmp_path):
+    # Like `lines`, the handle as written is a comment of the entry: two catalogues that
+    # reach one module alike are the same entries, and run.json holds the absolute path.
+    (tmp_path / "sub").mkdir()
+    one, two = tmp_path / "one.yaml", tmp_path / "sub" / "two.yaml"
+    one.write_text("modules:\n  - name: a\n    handle: ./m\n")
+    two.write_text(f"modules:\n  - name: a\n    handle: {tmp_path / 'm'}\n")
+    a, b = load_catalogue(one)[0], load_catalogue(two)[0]
+    assert a.handle == b.handle and a.to_json()["handle"] == str(tmp_path / "m")
+    assert "./m" not in str(a.to_json())
