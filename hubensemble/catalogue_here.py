@@ -52,6 +52,12 @@ def missing_path_words(path: str) -> str | None:
                                        or "; check the path")
 
 
+#: The way on for an absolute local handle with nothing there (`as_written`): a run keeps
+#: the path each module had when it was ranked, and loads it from there.
+MOVED_HINT = (", or put the module back there if it was moved or deleted (a run loads each "
+              "module from the path it was ranked from)")
+
+
 def as_written(path: str, problem: str, source: str = "") -> str:
     """`problem` (`missing_path_words`' str for the absolute local handle `path`) with the
     handle as the catalogue wrote it (`handlehere.written_as`), "'./m' (relative to the
@@ -59,7 +65,13 @@ def as_written(path: str, problem: str, source: str = "") -> str:
     Hub's PUBLISHER/MODEL/VERSION (or, unknown, read so from the folder of `source`,
     "FILE:LINE"), its tfhub.dev URL (`handlehere.stored_tfhub_url`). The one rule of rank's
     words before TensorFlow (`missing_here`) and the resolver's (`hub.localresolver`), so a
-    module is said once; "./google/bit/m-r50x1/1" was told TF Hub's URL."""
+    module is said once; "./google/bit/m-r50x1/1" was told TF Hub's URL. Any other absolute
+    path that is gone is told MOVED_HINT (a run's module folder moved)."""
+    if path.startswith("file://"):  # the path it names, as the resolver reads it; a URL is
+        try:  # written as a path: no slug (`source` unread)
+            path, source = file_url_path(path), ""
+        except HandleFormError:
+            return problem
     written = written_as(path)
     url = stored_tfhub_url(path, source, written)
     if url:  # "google/bit/m-r50x1/1" in a catalogue: handlehere's one rule, validate's words
@@ -67,6 +79,10 @@ def as_written(path: str, problem: str, source: str = "") -> str:
                 + f" (read as a local path: for TF Hub's module write handle: {url})")
     if written and problem.startswith(f"{path} "):  # named as written and as read
         return f"{written!r} (relative to the catalogue's folder: {path})" + problem[len(path):]
+    if problem.endswith("; check the path") and os.path.isabs(path):
+        # an absolute path, as a run keeps each: tune, export and predict of a run whose
+        # module folder moved said only "check the path" (a path no one there had typed)
+        return problem + MOVED_HINT
     return problem
 
 

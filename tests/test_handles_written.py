@@ -41,3 +41,32 @@ def test_the_written_handle_is_no_part_of_the_entry(tmp_path):
     a, b = load_catalogue(one)[0], load_catalogue(two)[0]
     assert a.handle == b.handle and a.to_json()["handle"] == str(tmp_path / "m")
     assert "./m" not in str(a.to_json())
+
+
+def test_a_runs_module_folder_that_moved_is_told_the_way_on(tmp_path, tiny_module):
+    # tune, export and predict load a run's modules from run.json's absolute paths
+    # (ModuleSpec.from_json); a folder moved since said only "P does not exist; check the
+    # path", where rank, before TensorFlow, names the way on. Both say it now, alike.
+    # Fails before: no MOVED_HINT in the loader's words.
+    import shutil
+
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.catalogue_here import MOVED_HINT
+    from hubensemble.errors import ModuleLoadError
+    from hubensemble.hub import ModuleRuntime
+
+    shutil.copytree(tiny_module, tmp_path / "m")
+    (tmp_path / "c.yaml").write_text("modules:\n  - {name: a, handle: ./m}\n")
+    recorded = ModuleSpec.from_json(load_catalogue(tmp_path / "c.yaml")[0].to_json())
+    ModuleRuntime.from_spec(recorded)  # it loads while the folder is there
+    (tmp_path / "m").rename(tmp_path / "elsewhere")
+    (tmp_path / "c.yaml").write_text(f"modules:\n  - {{name: a, handle: {tmp_path / 'm'}}}\n")
+    load_catalogue(tmp_path / "c.yaml")  # (a catalogue read since that writes it absolute)
+    try:
+        ModuleRuntime.from_spec(recorded)
+    except ModuleLoadError as e:
+        said = e
+    assert said.stage == "local path" and said.message == (
+        f"{tmp_path / 'm'} does not exist; check the path{MOVED_HINT}"), said
+    [(_, before)] = missing_here([recorded])  # rank's words before TensorFlow: the same
+    assert str(before) == str(said)
