@@ -98,3 +98,61 @@ def test_the_exports_regularisation_losses_are_the_models_own_keras_ones_too(mod
     module = EnsembleModule([ExportMember(model, size=16, weight=1.0)], ["a", "b", "c"])
     got = sorted(float(fn()) for fn in module.regularization_losses())
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+class Box(tf.Module):
+    """A tf.Module (no Keras layer) holding a layer, and more Boxes in a list: TensorFlow's
+    tracking reaches them (tf.saved_model.save keeps their variables), Keras' does not."""
+
+    def __init__(self, layer, more=()):
+        super().__init__()
+        self.layer = layer
+        self.more = list(more)
+
+
+class BoxHolder(keras.layers.Layer):
+    """A user's own layer that holds its layers in a tf.Module, inside a dict."""
+
+    def __init__(self, box, **kwargs):
+        super().__init__(**kwargs)
+        self.boxes = {"main": box}
+
+    def call(self, x, training=None):
+        box = self.boxes["main"]
+        outs = [box.layer(x, training=training)] + [more.layer(x) for more in box.more]
+        return keras.ops.concatenate(outs, axis=-1)
+
+
+def test_hub_layers_inside_a_tf_module_a_users_layer_holds_are_found(module_factory, tmp_path):
+    """layers_within stopped at a tf.Module: a HubLayer in one (in a user's layer) lost its
+    module's L2 loss and captured variables in the export and its weights in the cost's
+    params. Now its losses are the L2 sum of its kernel by hand, its variables kept."""
+    l2 = HubLayer(module_factory("l2", l2=0.5), trainable=True)
+    captured = HubLayer(signature_only_module(tmp_path / "sig", 1))
+    inner = Box(captured)
+    model = classifier_on(BoxHolder(Box(l2, more=[inner, inner])))
+    model(X01[:1])
+    found = layers_within(model)
+    assert [id(x) for x in found].count(id(l2)) == 1 and id(captured) in {id(x) for x in found}
+    kernel = next(v for v in l2.runtime.variables if "kernel" in v.name)
+    want = 0.5 * float(tf.reduce_sum(tf.square(kernel)))
+    module = EnsembleModule([ExportMember(model, size=16, weight=1.0)], ["a", "b"])
+    np.testing.assert_allclose([float(fn()) for fn in module.regularization_losses()], [want],
+                               rtol=1e-6)
+    kept = {id(v) for v in module.variables()}
+    assert {id(v) for v in captured.captured_module_variables} <= kept
+    by_hand = sum(int(np.prod(v.shape)) for v in
+                  [*l2.weights, *captured.captured_module_variables, *model.layers[-1].weights])
+    assert graph.count_params(model) == by_hand
+    # Keras layers in a tf.Module: Keras' own `weights` leave them out.
+    boxed = classifier_on(BoxHolder(Box(keras.Sequential(
+        [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)]))))
+    boxed(X01[:1])
+    assert graph.count_params(boxed) == (3 * 4 + 4) + (4 * 2 + 2)
+
+
+def test_a_layer_only_a_closure_holds_is_not_reached():
+    """No tracking reaches a layer a function's closure holds (nor saves its variables)."""
+    pool = keras.layers.GlobalAveragePooling2D()
+    holder = keras.layers.Lambda(lambda x: pool(x))
+    assert layers_within(holder) == [holder]

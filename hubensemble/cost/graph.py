@@ -144,32 +144,29 @@ def image_function(model: Callable, size: int, batch: int = 1):
 
 
 def count_params(model) -> int:
-    """Number of weights (scalars) of a Keras model or layer, each variable counted once: its
-    Keras weights and, for each `hub.HubLayer` in it, the variables its module's call reads
-    that Keras does not track (a SavedModel signature's captured variables, when the
-    SavedModel exposes no `variables`: `hub.layer.held_variables`)."""
+    """Number of weights (scalars) of a Keras model or layer, each variable counted once: the
+    Keras weights of it and of every layer in it (`hub.sublayers.layers_within`: also those
+    in a tf.Module a user's layer holds, which Keras' own `weights` leave out) and, for each
+    `hub.HubLayer` in it, the variables its module's call reads that Keras does not track (a
+    SavedModel signature's captured variables, when the SavedModel exposes no `variables`:
+    `hub.layer.held_variables`)."""
     from hubensemble._tf import keras
 
-    from hubensemble.hub.layer import held_variables
+    from hubensemble.hub.layer import HubLayer, held_variables
+    from hubensemble.hub.sublayers import layers_within
 
     seen, total = set(), 0
-    variables = [v.value if isinstance(v, keras.Variable) else v for v in model.weights]
-    variables += [v for layer in _hub_layers(model) for v in held_variables(layer.runtime)]
+    layers = layers_within(model) or [model]
+    variables = [v.value if isinstance(v, keras.Variable) else v
+                 for layer in layers for v in layer.weights]
+    variables += [v for layer in layers if isinstance(layer, HubLayer)
+                  for v in held_variables(layer.runtime)]
     for v in variables:
         if id(v) in seen:
             continue
         seen.add(id(v))
         total += int(np.prod(v.shape, dtype=np.int64))
     return total
-
-
-def _hub_layers(layer) -> list:
-    """The HubLayers in a Keras layer or model (itself included), in a model or in a user's
-    own layer (`hub.sublayers.layers_within`)."""
-    from hubensemble.hub.layer import HubLayer
-    from hubensemble.hub.sublayers import layers_within
-
-    return [sub for sub in layers_within(layer) if isinstance(sub, HubLayer)]
 
 
 def time_calls(call: Callable[[], object], *, min_repeats: int = 5, max_repeats: int = 50,
