@@ -145,7 +145,12 @@ def greedy_select(val_probs, y, *, objective="ce", budget=15, with_replacement=F
 
     Each step adds the candidate whose inclusion gives the best objective of the averaged
     probabilities ("ce": lowest mean cross-entropy; "accuracy": highest accuracy); equal
-    objectives go to the lowest candidate index. Without replacement (default) a candidate
+    objectives go to the lowest candidate index (`run_ensemble` indexes a run's candidates
+    in natural trial order: trial_2 before trial_10). Either objective counts every
+    validation example once (the paper's, not reweighted), so on unbalanced validation
+    classes the large ones decide the picks and a rare class's recall may fall; a
+    class-balanced validation split weighs the classes equally (docs/rank.md, "Long-tailed
+    classes"). Without replacement (default) a candidate
     is picked at most once; with replacement a re-pick raises its weight. Runs `budget`
     steps (fewer if candidates run out); the ensemble is the prefix of that path chosen by
     `size_rule` on the full-validation curve (`choose_size`: "one-se" by default, "paper" =

@@ -2009,3 +2009,20 @@ def test_no_usable_candidates_of_one_failed_trial_says_it_in_the_singular(tmp_pa
     assert ("; 1 failed, which running tune again does not retry: to retry it once its cause "
             f"is fixed, remove its folder (`(cd {cands} && rm -r probe-0000-m)`), then "
             "run") in str(e.value), e.value
+
+
+def test_a_tie_in_a_run_goes_to_the_earlier_trial_id_whatever_the_folders_order(tmp_path):
+    """README (ensemble): "an exact tie goes to the earlier trial id". greedy_select gives a
+    tie to the lowest index, and a run's candidates are indexed in natural trial order
+    (trial_2 before trial_10, where a name sort or the folders' creation order puts trial_10
+    first): the pick is the same on every machine and every run of it."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 3, 60)
+    run = str(tmp_path / "run")
+    fileio.atomic_save_npy(os.path.join(run, "labels", "val.npy"), y.astype(np.int64))
+    best, other = random_probs(rng, 2, 60, 3, y, strength=4.0)
+    write_candidate(run, "trial_10", best)  # written first, first by name too
+    write_candidate(run, "trial_2", best.copy())
+    write_candidate(run, "trial_3", other)
+    picks = [run_ensemble(run, budget=2)["picks"] for _ in range(2)]
+    assert picks[0][0] == "trial_2" and picks[1] == picks[0]
