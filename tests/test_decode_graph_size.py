@@ -113,3 +113,17 @@ def test_the_shrink_is_one_function_outside_the_decode():
     held = [f.attr["_noinline"].b for f in functions
             if f.signature.name.startswith("__inference__shrink_")]
     assert held == [True], held
+
+
+def test_a_bmp_refusal_is_one_function_the_decoder_and_the_reason_call():
+    """`bmp_header` (its checks' words: 169 nodes) was inlined into `decode_bmp` and into
+    `header_check_refusal`'s BMP branch, each with its own call of `too_short`: 2,205 nodes
+    at 6dfc340c. `bmp_refusal` holds them once, `decode_bmp` reads the fields alone: 2,110
+    nodes (one function more). Fails before: no `bmp_refusal`; 2,205 nodes."""
+    graph = _decode_graph()
+    functions = graph.library.function
+    nodes = len(graph.node) + sum(len(f.node_def) for f in functions)
+    held = [f.attr["_noinline"].b for f in functions
+            if f.signature.name.startswith("__inference_bmp_refusal_")]
+    assert held == [True], held
+    assert nodes < 2_170, (nodes, len(functions))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from hubensemble._tf import tensorflow as tf
 
 from hubensemble.data.graphops import (as_text, bytes_of, composite_on_white, on_one_file,
-                                       refusal, signed32, uint_fields)
+                                       signed32, uint_fields)
 from hubensemble.data.sniff import INVALID, UNSUPPORTED
 
 _BMP_COMPRESSION = {1: "RLE8", 2: "RLE4", 4: "JPEG", 5: "PNG"}
@@ -20,45 +20,26 @@ _BMP_DEPTHS = (1, 2, 4, 8, 16, 24, 32)
 
 @on_one_file
 def decode_bmp(data):
-    """A BMP from its header (see the module docstring for what is read)."""
-    checks, (b, offset, row_bytes, h, w, height, bpp, dib, compression, entry,
-             n_colours) = bmp_header(data)
-    with tf.control_dependencies([refusal(checks)]):
-        rows = tf.reshape(tf.slice(b, [offset], [row_bytes * h]), tf.stack([h, row_bytes]))
-        rows = tf.cond(height < 0, lambda: rows, lambda: tf.reverse(rows, [0]))
-        kind = tf.cast(tf.where(bpp <= 8, 0, tf.where(tf.equal(bpp, 24), 1, 2)), tf.int32)
-        rgba = tf.switch_case(kind, [
-            lambda: _bmp_palette(b, rows, w, bpp, 14 + dib, entry, n_colours),
-            lambda: _bmp_bgr(rows, w),
-            lambda: _bmp_masks(b, rows, w, bpp, dib, compression),
-        ])
-        return composite_on_white(rgba)
+    """A BMP from its header (see the module docstring for what is read), one whose header
+    `bmp_header`'s checks passed: `graph._bmp` refuses the rest first (its refusal, held once
+    in a decode graph, is shared with `graph.header_check_refusal`)."""
+    b, offset, row_bytes, h, w, height, bpp, dib, compression, entry, n_colours = (
+        _bmp_fields(data)[1])
+    rows = tf.reshape(tf.slice(b, [offset], [row_bytes * h]), tf.stack([h, row_bytes]))
+    rows = tf.cond(height < 0, lambda: rows, lambda: tf.reverse(rows, [0]))
+    kind = tf.cast(tf.where(bpp <= 8, 0, tf.where(tf.equal(bpp, 24), 1, 2)), tf.int32)
+    rgba = tf.switch_case(kind, [
+        lambda: _bmp_palette(b, rows, w, bpp, 14 + dib, entry, n_colours),
+        lambda: _bmp_bgr(rows, w),
+        lambda: _bmp_masks(b, rows, w, bpp, dib, compression),
+    ])
+    return composite_on_white(rgba)
 
 
 def bmp_header(data):
     """([(bad, message)] of a BMP's header, the fields `decode_bmp` reads its pixels by)."""
-    n = tf.cast(tf.strings.length(data, unit="BYTE"), tf.int64)
-    b = bytes_of(data, 128)
-    (dib, width2, width4, height2, height4, bpp2, bpp4, compression4, clr_used4,
-     offset) = uint_fields(b, [(14, 4), (18, 2), (18, 4), (20, 2), (22, 4), (24, 2), (28, 2),
-                               (30, 4), (46, 4), (10, 4)])
-    core = tf.equal(dib, 12)
-    width = tf.where(core, width2, signed32(width4))
-    height = tf.where(core, height2, signed32(height4))
-    bpp = tf.where(core, bpp2, bpp4)
-    compression = tf.where(core, tf.constant(0, tf.int64), compression4)
-    clr_used = tf.where(core, tf.constant(0, tf.int64), clr_used4)
-    h, w = tf.abs(height), width
-    row_bytes = (w * bpp + 31) // 32 * 4
-    palette_max = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.minimum(bpp, 8))
-    n_colours = tf.where((clr_used > 0) & (clr_used <= palette_max), clr_used, palette_max)
-    entry = tf.where(core, tf.constant(3, tf.int64), 4)
-    # A palette never reaches into the pixels: writers that leave the colour count 0 (the
-    # core header has none) but store fewer than 2^bpp entries are read as they are.
-    room = (offset - 14 - dib) // entry
-    n_colours = tf.where(room > 0, tf.minimum(n_colours, room), n_colours)
-    palette_end = 14 + dib + n_colours * entry
-    fields = tf.equal(compression, 3) | tf.equal(compression, 6)
+    (n, palette_end, fields), read = _bmp_fields(data)
+    b, offset, row_bytes, h, w, height, bpp, dib, compression, entry, n_colours = read
     compression_name = tf.gather(
         tf.constant([_BMP_COMPRESSION.get(i, f"type {i}") for i in range(8)] + ["unknown"]),
         tf.minimum(compression, 8))
@@ -86,8 +67,37 @@ def bmp_header(data):
          tf.strings.join([INVALID, ": a BMP file whose ", as_text(n_colours),
                           "-colour palette is cut off"])),
     ]
-    return checks, (b, offset, row_bytes, h, w, height, bpp, dib, compression, entry,
-                    n_colours)
+    return checks, read
+
+
+def _bmp_fields(data):
+    """((file length, palette end, bit fields?): what only the checks
+    read, (the fields `decode_bmp` reads its pixels by)): no strings are built here, so
+    `decode_bmp` traces none of the checks' words."""
+    n = tf.cast(tf.strings.length(data, unit="BYTE"), tf.int64)
+    b = bytes_of(data, 128)
+    (dib, width2, width4, height2, height4, bpp2, bpp4, compression4, clr_used4,
+     offset) = uint_fields(b, [(14, 4), (18, 2), (18, 4), (20, 2), (22, 4), (24, 2), (28, 2),
+                               (30, 4), (46, 4), (10, 4)])
+    core = tf.equal(dib, 12)
+    width = tf.where(core, width2, signed32(width4))
+    height = tf.where(core, height2, signed32(height4))
+    bpp = tf.where(core, bpp2, bpp4)
+    compression = tf.where(core, tf.constant(0, tf.int64), compression4)
+    clr_used = tf.where(core, tf.constant(0, tf.int64), clr_used4)
+    h, w = tf.abs(height), width
+    row_bytes = (w * bpp + 31) // 32 * 4
+    palette_max = tf.bitwise.left_shift(tf.constant(1, tf.int64), tf.minimum(bpp, 8))
+    n_colours = tf.where((clr_used > 0) & (clr_used <= palette_max), clr_used, palette_max)
+    entry = tf.where(core, tf.constant(3, tf.int64), 4)
+    # A palette never reaches into the pixels: writers that leave the colour count 0 (the
+    # core header has none) but store fewer than 2^bpp entries are read as they are.
+    room = (offset - 14 - dib) // entry
+    n_colours = tf.where(room > 0, tf.minimum(n_colours, room), n_colours)
+    palette_end = 14 + dib + n_colours * entry
+    fields = tf.equal(compression, 3) | tf.equal(compression, 6)
+    return (n, palette_end, fields), (
+        b, offset, row_bytes, h, w, height, bpp, dib, compression, entry, n_colours)
 
 
 def _bmp_palette(b, rows, w, bpp, start, entry, n_colours):

@@ -295,23 +295,30 @@ def header_check_refusal(data):
     export's serve_bytes, `decode_each`) name its reason without failing on it."""
     index = sniff_index(data)
     branch = tf.gather(tf.constant(_BRANCH, tf.int32), index)
-
-    def first(checks):
-        bads = tf.stack([bad for bad, _ in checks] + [tf.constant(True)])
-        messages = tf.stack([msg for _, msg in checks] + [tf.constant("")])
-        return tf.gather(messages, tf.reduce_min(tf.where(bads)))
-
-    def bmp_checks():
-        short = too_short(data)
-        return first([(tf.strings.length(short) > 0, tf.strings.join([INVALID, ": ", short]))]
-                     + list(bmp_header(data)[0]))
-
     bmp, webp = GRAPH_FORMATS.index("BMP"), GRAPH_FORMATS.index("WebP")
     return tf.switch_case(
         tf.where(tf.equal(branch, bmp), 0, tf.where(tf.equal(branch, webp), 1, 2)),
-        [bmp_checks,
-         lambda: first(_webp_checks(data)),
+        [lambda: bmp_refusal(data),
+         lambda: _first_message(_webp_checks(data)),
          lambda: tf.constant("")])
+
+
+def _first_message(checks):
+    """string scalar: the message of the first bad of [(bad, message)] `checks`, "" if none."""
+    bads = tf.stack([bad for bad, _ in checks] + [tf.constant(True)])
+    messages = tf.stack([msg for _, msg in checks] + [tf.constant("")])
+    return tf.gather(messages, tf.reduce_min(tf.where(bads)))
+
+
+@on_one_file
+def bmp_refusal(data):
+    """string scalar: what a BMP is refused for, "" for none: too short for its headers
+    (`too_short`), then its header's checks (`bmp_header`; too short, b"BM" would be "a BMP
+    file with a 0-byte header"). One function that `_bmp` and `header_check_refusal` call:
+    each inlined `bmp_header` (169 nodes), `decode_bmp` its words too."""
+    short = too_short(data)
+    return _first_message([(tf.strings.length(short) > 0,
+                            tf.strings.join([INVALID, ": ", short]))] + list(bmp_header(data)[0]))
 
 
 @on_one_file
@@ -451,11 +458,10 @@ def sniff_index(data):
 
 @on_one_file
 def _bmp(data):
-    """`decode_bmp`, after refusing a BMP too short for its headers (`too_short`): its
-    header's checks called b"BM" "a BMP file with a 0-byte header"."""
-    short = too_short(data)
+    """`decode_bmp`, after refusing what `bmp_refusal` refuses."""
+    refused = bmp_refusal(data)
     with tf.control_dependencies([tf.debugging.Assert(
-            tf.equal(tf.strings.length(short), 0), [tf.strings.join([INVALID, ": ", short])])]):
+            tf.equal(tf.strings.length(refused), 0), [refused])]):
         return decode_bmp(data)
 
 
