@@ -209,7 +209,8 @@ class EnsembleResult(Mapping):
     (`ensembletext.test_copies_record`), only then. With inference limits (`--max-gflops`,
     `--max-latency-ms`, `--max-members`): limits: {"max_gflops", "max_latency_ms",
     "max_members", "stopped" (why the greedy path ended early, or None), "not_costed"
-    [trials left out because they have no cost]}
+    [trials left out: their module could not be costed, or, under a GFLOPs limit, their
+    GFLOPs were not counted (their cost's "gflops_not_counted" says why)]}
     and val/test gain "best_single_in_budget" (the best candidate that fits the limits alone, as
     best_single). When RUN/cost.json exists: cost: {"definition", "machine", "candidates":
     {trial: {"gflops", "params", "latency_ms", "size"}}, "ensemble" (`cost.total_cost` of the
