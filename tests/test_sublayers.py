@@ -9,7 +9,7 @@ from test_hub import signature_only_module
 
 from hubensemble.cost import graph
 from hubensemble.export.saved import EnsembleModule, ExportMember
-from hubensemble.hub import HubLayer
+from hubensemble.hub import HubLayer, write_hub_module
 from hubensemble.hub.sublayers import layers_within
 
 X01 = np.random.default_rng(0).random((4, 16, 16, 3), dtype=np.float32)
@@ -126,7 +126,8 @@ class BoxHolder(keras.layers.Layer):
 def test_hub_layers_inside_a_tf_module_a_users_layer_holds_are_found(module_factory, tmp_path):
     """layers_within stopped at a tf.Module: a HubLayer in one (in a user's layer) lost its
     module's L2 loss and captured variables in the export and its weights in the cost's
-    params. Now its losses are the L2 sum of its kernel by hand, its variables kept."""
+    params. Now its losses are the L2 sum of its kernel by hand, in the export and in a
+    module write_hub_module writes of the model, its variables kept."""
     l2 = HubLayer(module_factory("l2", l2=0.5), trainable=True)
     captured = HubLayer(signature_only_module(tmp_path / "sig", 1))
     inner = Box(captured)
@@ -141,6 +142,11 @@ def test_hub_layers_inside_a_tf_module_a_users_layer_holds_are_found(module_fact
                                rtol=1e-6)
     kept = {id(v) for v in module.variables()}
     assert {id(v) for v in captured.captured_module_variables} <= kept
+    written = tf.saved_model.load(write_hub_module(model, str(tmp_path / "written")))
+    np.testing.assert_allclose([float(fn()) for fn in written.regularization_losses], [want],
+                               rtol=1e-6)
+    assert {tuple(v.shape) for v in captured.captured_module_variables} <= {
+        tuple(v.shape) for v in written.variables}
     by_hand = sum(int(np.prod(v.shape)) for v in
                   [*l2.weights, *captured.captured_module_variables, *model.layers[-1].weights])
     assert graph.count_params(model) == by_hand
