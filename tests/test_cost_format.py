@@ -3,6 +3,7 @@ hubensemble and its own files (with a count not made), and refuses a later forma
 naming the version that wrote it, where it read one without looking at the number."""
 
 import json
+import re
 
 import pytest
 
@@ -64,6 +65,17 @@ def test_a_later_format_is_refused_naming_its_writer(tmp_path, writer):
             + f"; this hubensemble ({versions()['hubensemble']}) reads format "
             f"{COST_FORMAT_VERSION} and older: upgrade hubensemble to read it, or ") in said
     assert "writes it again (delete it first)" in said
+
+
+def test_a_later_format_this_version_wrote_is_an_edit(tmp_path):
+    ours = versions()["hubensemble"]
+    (tmp_path / "cost.json").write_text(json.dumps(
+        {**OLDER, "format_version": COST_FORMAT_VERSION + 1, "written_by": ours}))
+    with pytest.raises(RunError, match=(
+            rf"cost.json is damaged: its 'format_version' is {COST_FORMAT_VERSION + 1}, and "
+            rf"hubensemble {re.escape(ours)}, which wrote it, writes format "
+            rf"{COST_FORMAT_VERSION}; .*writes it again")):
+        read_run_costs(tmp_path)
 
 
 @pytest.mark.parametrize("version", ["1", 0, True, 1.5, None])

@@ -429,18 +429,22 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
 def _check_format_version(path: str, data: dict, again: str) -> None:
     """Raises RunError when RUN/cost.json's "format_version" is one this version cannot read:
     later than COST_FORMAT_VERSION (a newer hubensemble's, named by its "written_by"), or no
-    whole number >= 1 (damage). A file without one is of format 1 (none was ever written
-    without it; a hand-written file may lack it)."""
+    whole number >= 1 or a later one "written_by" this version (damage: an edit). A file
+    without one is of format 1 (none was ever written without it; a hand-written file may
+    lack it)."""
     version = data.get("format_version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise RunError(f"{path} is damaged: its 'format_version' is {value_shown(version)}, "
                        f"expected a whole number >= 1; {again}")
+    writer, ours = data.get("written_by"), versions()["hubensemble"]
+    if version > COST_FORMAT_VERSION and writer == ours:  # an edit: this version wrote it
+        raise RunError(f"{path} is damaged: its 'format_version' is {version}, and hubensemble "
+                       f"{ours}, which wrote it, writes format {COST_FORMAT_VERSION}; {again}")
     if version > COST_FORMAT_VERSION:
-        writer = data.get("written_by")
         raise RunError(f"{path} is of cost file format {version}, written by "
                        + (f"hubensemble {writer}" if isinstance(writer, str) and writer
                           else "a newer hubensemble")
-                       + f"; this hubensemble ({versions()['hubensemble']}) reads format "
+                       + f"; this hubensemble ({ours}) reads format "
                        f"{COST_FORMAT_VERSION} and older: upgrade hubensemble to read it, or "
                        + again)
 
