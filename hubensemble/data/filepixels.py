@@ -111,10 +111,12 @@ def png_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
     only for black or white ones (the 16-bit samples of a file with alpha always). Without
     them (predict, before serve_bytes decodes the bytes) nothing is decoded whole that need
     not be: a 16-bit file's rows are inflated until a high byte above 0 shows
-    (`FIRST_LOOK`), and the alpha is decoded (by Pillow) only when the first pixel's is at
-    most 1 (`_first_alpha`) and no filtered alpha byte shows one above 1 (`_alpha_shows`):
-    every RGBA and tRNS PNG was decoded whole here, then again by serve_bytes. Interlaced
-    files are looked at as the others. Never raises: a damaged file is the decoder's."""
+    (`FIRST_LOOK`), and the alpha is read only when the first pixel's is at most 1
+    (`_first_alpha`) and no filtered alpha byte shows one above 1 (`_alpha_shows`): an
+    alpha channel's from the inflated rows alone (`_lane_top`), an interlaced file's or a
+    palette's tRNS by decoding the file (Pillow): every RGBA and tRNS PNG was decoded whole
+    here, then again by serve_bytes. Interlaced files are looked at as the others. Never
+    raises: a damaged file is the decoder's."""
     if not data.startswith(_PNG) or len(data) < 33:
         return None
     try:
@@ -139,10 +141,15 @@ def png_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
             first = _first_alpha(chunks, depth, colour, channels) if pixels is None else None
             if first is not None and first > 1:
                 return None  # one pixel shows through: not white everywhere
-            if pixels is None and colours < channels and _alpha_shows(
-                    chunks, _passes(width, height, interlace), channels, depth):
-                return None
-            top = _alpha_top(data)
+            top = None
+            if pixels is None and colours < channels:
+                passes = _passes(width, height, interlace)
+                shows, raw = _alpha_shows(chunks, passes, channels, depth)
+                if shows:
+                    return None
+                top = _lane_top(raw, passes, channels, depth)
+            if top is None:
+                top = _alpha_top(data)
             if top is not None and top <= 1:
                 return transparent("PNG", top)
     except (KeyError, ValueError, struct.error, zlib.error):
@@ -200,17 +207,17 @@ def _alpha_shows(chunks, passes, channels: int, depth: int) -> bool:
     mean of two) would be 0 or 1 too, so every filtered byte 0, 1 or 255; one byte else (a
     soft edge's 128) shows an alpha above 1. The first FIRST_LOOK inflated bytes are looked
     at first, then the rest. False when it cannot be told so (an alpha of only 0 and 255:
-    Pillow decodes the file)."""
+    `_lane_top` reads the alpha). Returns (that, the inflated rows looked at)."""
     size = channels * depth // 8
     inflate = zlib.decompressobj()
     raw = inflate.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"),
                              FIRST_LOOK)
     if _lane_shows(raw, passes, size, size - depth // 8):
-        return True
+        return True, raw
     if not inflate.unconsumed_tail:
-        return False
+        return False, raw
     raw += inflate.decompress(inflate.unconsumed_tail) + inflate.flush()
-    return _lane_shows(raw, passes, size, size - depth // 8)
+    return _lane_shows(raw, passes, size, size - depth // 8), raw
 
 
 def _lane_shows(raw: bytes, passes, size: int, lane: int) -> bool:
@@ -231,6 +238,44 @@ def _lane_shows(raw: bytes, passes, size: int, lane: int) -> bool:
             return False
         at += stride * height
     return False
+
+
+def _lane_top(raw: bytes, passes, channels: int, depth: int) -> int | None:
+    """The largest alpha (0..255, as `_alpha_top`) of a PNG with an alpha channel from its
+    inflated rows `raw`, None when they do not hold every row or the file is interlaced
+    (`_alpha_top` then reads it). PNG's filters predict each byte from the same byte of the
+    pixel before and of the row above: the alpha bytes of each row, after its filter-type
+    byte, are the filtered rows of a grey image of the alpha alone, which Pillow unfilters
+    (a PNG of those rows, stored uncompressed) without inflating the file again or decoding
+    its colours. Pillow decoded the whole file here (an RGBA PNG clear at its first pixel,
+    of alpha 0 and 255 only: predict's look cost 2.1 Pillow decodes, bench_predict_decode)."""
+    import io
+
+    from PIL import Image
+
+    if len(passes) != 1 or not all(passes[0]):
+        return None
+    width, height = passes[0]
+    size, lane = channels * depth // 8, depth // 8
+    stride = 1 + width * size
+    if len(raw) < stride * height:
+        return None
+    block = np.frombuffer(raw, np.uint8, stride * height).reshape(height, stride)
+    alpha = block[:, 1:].reshape(height, width, size)[:, :, size - lane:]
+    rows = np.concatenate([block[:, :1], alpha.reshape(height, width * lane)], axis=1)
+
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    grey = (_PNG + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 0)) + chunk(b"IEND", b""))
+    try:
+        with Image.open(io.BytesIO(grey)) as im:
+            top = int(im.getextrema()[1])
+    except Exception:  # noqa: BLE001 - Pillow's limits: `_alpha_top` says what it says
+        return None
+    return top >> 8 if depth == 16 else top
 
 
 def _first_alpha(chunks, depth: int, colour: int, channels: int) -> int | None:

@@ -8,7 +8,9 @@ measured in the same run.
    each kind: JPEG, RGB PNG, grey PNG, RGBA PNG (opaque, transparent in its top rows, a
    cut-out: clear corners, a soft edge),
    palette PNG with tRNS, RGB PNG with a tRNS colour key, 16-bit grey PNG (Pillow's, true
-   16-bit values), 16-bit RGB and RGBA PNG of true 16-bit values.
+   16-bit values), 16-bit RGB and RGBA PNG of true 16-bit values; and with alpha, clear in
+   their top rows: GIF (a transparent colour), WebP (lossless, lossy), 32-bit BMP (an alpha
+   mask).
 2. For each file, the best of --repeat runs of `serving_blob(bytes)` (what predict runs on
    a file's bytes before it sends them to serve_bytes, which decodes them itself) and of the
    baseline, `PIL.Image.open(BytesIO(bytes)).load()`.
@@ -16,7 +18,9 @@ measured in the same run.
    ratio. serving_blob decodes no file of these kinds (serve_bytes does): its ratio should
    be far below 1. Before the look was taken only when needed, every RGBA and tRNS PNG was
    decoded whole by Pillow here (ratio ~1) and every 16-bit PNG inflated whole; an RGBA PNG
-   whose first pixel is clear and whose alpha is only 0 or 255 still is (ratio above 1).
+   whose first pixel is clear and whose alpha is only 0 or 255 was (ratio 2.1), until its
+   alpha was read from its rows alone (`filepixels._lane_top`). A GIF, WebP or BMP whose
+   header says alpha is decoded by Pillow here (`filepixels.alpha_fault`: ratio ~1).
 
 Nothing is asserted; no TensorFlow is imported.
 """
@@ -62,7 +66,22 @@ def picture(rng, side):
 KINDS = ("JPEG", "RGB PNG", "grey PNG", "RGBA PNG opaque", "RGBA PNG top rows clear",
          "RGBA PNG soft edge",
          "palette PNG tRNS", "RGB PNG colour key", "16-bit grey PNG", "16-bit RGB PNG",
-         "16-bit RGBA PNG")
+         "16-bit RGBA PNG", "GIF alpha", "WebP alpha lossless", "WebP alpha lossy",
+         "BMP alpha")
+
+#: File name extension of a kind, by its first word (PNG's: the rest).
+EXTENSIONS = {"JPEG": "jpg", "GIF": "gif", "WebP": "webp", "BMP": "bmp"}
+
+
+def _bmp_rgba(rgba):
+    """A 32-bit BMP (BITMAPV4HEADER, BI_BITFIELDS) of uint8 RGBA [H, W, 4] `rgba`, with an
+    alpha mask (Pillow writes no BMP with alpha)."""
+    h, w, _ = rgba.shape
+    body = rgba[::-1][..., [2, 1, 0, 3]].tobytes()  # bottom-up BGRA
+    dib = (struct.pack("<IiiHHIIiiII", 108, w, h, 1, 32, 3, len(body), 2835, 2835, 0, 0)
+           + struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
+           + b"\0" * 52)
+    return b"BM" + struct.pack("<IHHI", 14 + len(dib) + len(body), 0, 0, 14 + len(dib)) + dib + body
 
 
 def encode(kind, rng, side) -> bytes:
@@ -93,6 +112,15 @@ def encode(kind, rng, side) -> bytes:
         Image.fromarray(im).save(buf, "PNG", transparency=(1, 2, 3))
     elif kind == "16-bit grey PNG":
         Image.fromarray(im[..., 0].astype(np.uint16) * 257).save(buf, "PNG")
+    elif kind.split()[0] in ("GIF", "WebP", "BMP"):
+        alpha = np.full(im.shape[:2] + (1,), 255, np.uint8)
+        alpha[:8] = 0
+        rgba = np.concatenate([im, alpha], -1)
+        if kind == "BMP alpha":
+            return _bmp_rgba(rgba)
+        Image.fromarray(rgba, "RGBA").save(buf, kind.split()[0].upper(), **(
+            {"lossless": True} if "lossless" in kind else {"quality": 90} if "lossy" in kind
+            else {}))
     elif kind == "16-bit RGB PNG":
         return _png16(im.astype(np.uint16) * 257)
     else:
@@ -134,7 +162,7 @@ def main(argv=None):
         paths = []
         for i in range(args.count):
             kind = KINDS[i % len(KINDS)]
-            path = os.path.join(root, f"{i:04d}.{'jpg' if kind == 'JPEG' else 'png'}")
+            path = os.path.join(root, f"{i:04d}.{EXTENSIONS.get(kind.split()[0], 'png')}")
             with open(path, "wb") as f:
                 f.write(encode(kind, rng, args.side))
             paths.append((kind, path))
