@@ -193,7 +193,9 @@ class EnsembleModule:
 
         The members run at inference in one inner tf.function on their resized images that
         every signature and `__call__(training=False)` calls, so each member's graph is traced
-        once for them all, not once per signature; the signatures are traced by the save
+        once for them all, not once per signature; so are the image inputs' checks and
+        resizes (`resized`), in one that serving_default, serve_members and
+        `__call__(training=False)` call; the signatures are traced by the save
         itself (a tf.function traced before it is traced again in the save's context), and
         `__call__`'s two traces, which the save must find made, are made in that context
         (`_in_save_context`), so the save does not trace them again.
@@ -219,6 +221,13 @@ class EnsembleModule:
                            lambda: self.member_probabilities(resized),
                            lambda: tf.zeros([0, n_members, num_classes], tf.float32))
 
+        # The image inputs' checks and resizes, one function that `__call__` and both image
+        # signatures call, as `members`: traced, saved and loaded once, where each traced its
+        # own copy (the checks' refusal branches are 6 functions of the library a copy).
+        @tf.function(input_signature=[image_spec], autograph=False)
+        def resized(images):
+            return self.resized(images)
+
         def combined(p):
             return self.layer.combine(tf.unstack(p, num=n_members, axis=1))
 
@@ -229,7 +238,7 @@ class EnsembleModule:
                 images = check_pixel_range(
                     check_channels(tf.convert_to_tensor(images, tf.float32)))
                 return self._unless_empty(images, lambda: self.probabilities(images, True))
-            return combined(members(self.resized(images)))
+            return combined(members(resized(images)))
 
         call_fn = tf.function(call, autograph=False)
         # The save serialises the traces it finds, traced again under its own context (its
@@ -241,7 +250,7 @@ class EnsembleModule:
 
         @tf.function(input_signature=[image_spec], autograph=False)
         def serving_default(images):
-            p = combined(members(self.resized(images)))
+            p = combined(members(resized(images)))
             return {"probabilities": p, "class_ids": tf.argmax(p, axis=-1, output_type=tf.int64)}
 
         @tf.function(input_signature=[bytes_spec], autograph=False)
@@ -257,7 +266,7 @@ class EnsembleModule:
             # robustness evaluation compares the ensemble with. The ensemble's, combined from
             # the same member outputs as serving_default, too: one call gives the evaluation
             # both, where two ran every member twice.
-            p = members(self.resized(images))
+            p = members(resized(images))
             return {"member_probabilities": p, "probabilities": combined(p)}
 
         root = tf.train.Checkpoint()
