@@ -356,7 +356,8 @@ def _command(args, said: list, parser=None) -> int:
             from hubensemble.preflight import check_inputs  # no TensorFlow: at once, as argparse
             environment.check_environment()  # (also check_inputs'): no flag's, no usage line
             try:
-                check_inputs(args)
+                from hubensemble.fittedagain import command_line_again
+                check_inputs(args, fitted=command_line_again)  # its way on passes a fitted run
                 if getattr(args, "check", None):  # errors, before a run folder or its log
                     args.check(args)
             except HubensembleError as e:

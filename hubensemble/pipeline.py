@@ -124,9 +124,10 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
         print(result.metrics["ensemble"]["accuracy"], result.export_path)
     """
     from hubensemble.formats import check_tuner_folder
-    from hubensemble.sweeps import check_budget
+    from hubensemble.fittedagain import on_fitted_run, replaced
+    from hubensemble.pastedway import check_sweep_call
     from hubensemble.sweepagain import python_fit_again
-    from hubensemble.preflight import check_modules, check_strategy
+    from hubensemble.preflight import check_strategy
     from hubensemble.rank.ranking import catalogue_entries_fingerprint, catalogue_fingerprint
 
     names = [f.name for f in dataclasses.fields(FitOptions)]
@@ -155,13 +156,21 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     check_paths(out=out, export=export, cache_dir=cache_dir)
     specs = catalogue_specs(catalogue)
     check_strategy(options.strategy, options.tpu)
+    inputs = dict(export=export, cache_dir=cache_dir, use_cache=use_cache, restart=restart)
     again = python_fit_again(out, options, catalogue=catalogue, data=data, data_args=data_args,
-                             inputs=dict(export=export, cache_dir=cache_dir,
-                                         use_cache=use_cache, restart=restart))
-    check_modules(options.modules, [{"name": s.name} for s in specs], source="catalogue",
-                  again=again)  # the whole call, for a module meant as for a budget
-    # modules None: which the ranking selects is not known before it ranks (top_k, tau)
-    check_budget(options.sweep, options.budget, again=again, modules=options.modules)
+                             inputs=inputs)
+    if not restart:  # on a fitted run, the call given back passes its options' check too
+        again = on_fitted_run(
+            again, python_fit_again(out, options, catalogue=catalogue, data=data,
+                                    data_args=data_args, inputs={**inputs, "restart": True}),
+            out, lambda budget, changed: replaced(options, budget, changed),
+            data_args=(lambda: check_data(data, data_args, out=out, export=export))
+            if isinstance(data, str) else None, specs=specs)
+    # The modules and the budget in one refusal whose call (the whole call, for a module
+    # meant as for a budget) holds both; modules None: which the ranking selects is not
+    # known before it ranks (top_k, tau)
+    check_sweep_call(options.modules, [{"name": s.name} for s in specs], sweep=options.sweep,
+                     budget=options.budget, source="catalogue", again=again)
     check_tuner_folder(out, options.sweep, "out")  # before the rank, not by tune after it
     data_args = check_data(data, data_args, out=out, export=export)
     from hubensemble.formats import EXPORT_DIR, check_export_target

@@ -298,9 +298,44 @@ def command_again(args):
     return _budget_again(args, *_call_sweep(args))
 
 
-def _budget_again(args, sweep, budget):
+def _check_sweep_call(args, sweep, budget, fitted=None) -> None:
+    """--modules and --budget of the command line `args` (tune, fit, demo) checked together
+    (`pastedway.check_sweep_call`): one refusal naming the faults of both, whose command holds
+    both. `tune --run R --modules a,b --budget 1` was told the budget, its command keeping
+    `--modules a,b`, then the comma (a new user, stop 69). tune's modules against the run's
+    ranking (none when it cannot be read: `check_run` says why), fit's and demo's against
+    their catalogue's entries (`args.specs`); for tune only with the budget refused (its
+    --modules alone: `check_run`'s, said in RUN/log.txt)."""
+    from hubensemble.pastedway import budget_fault, check_sweep_call
+
+    modules, rows, source, rank_command = getattr(args, "modules", None), None, "catalogue", None
+    if args.command == "tune" and getattr(args, "run", None):
+        from hubensemble.errors import HubensembleError
+        from hubensemble.tunepending import holds_run
+
+        source = "ranking"
+        if modules and holds_run(args.run) and budget_fault(sweep, budget, modules):
+            run = Run(os.fspath(args.run))
+            try:
+                rows = run.tune_inputs()[0].get("modules") or []
+                rank_command = run.rank_command()
+            except HubensembleError:
+                rows = None  # check_run says why, after these checks
+    elif getattr(args, "specs", None) and modules:  # fit, demo
+        rows = [{"name": s.name} for s in args.specs]
+        if args.command == "demo" and not getattr(args, "catalogue", None):
+            source = "demo"
+    check_sweep_call(modules, rows, sweep=sweep, budget=budget, source=source,
+                     again=_budget_again(args, sweep, budget, fitted),
+                     rank_command=rank_command,
+                     selected=None if modules else _planned_modules(args))
+
+
+def _budget_again(args, sweep, budget, fitted=None):
     """`sweeps.check_budget`'s `again` for the command line `args` (tune, fit, demo): the
-    whole command with another budget (`sweepagain.tune_again`, `sweepagain.fit_again`)."""
+    whole command with another budget (`sweepagain.tune_again`, `sweepagain.fit_again`);
+    for fit and demo without --restart, `fitted(args, again, restarted)` of it
+    (`check_inputs`')."""
     from hubensemble.sweepagain import fit_again, tune_again
 
     if args.command == "tune" and getattr(args, "run", None):
@@ -316,11 +351,15 @@ def _budget_again(args, sweep, budget):
             # demo's own default, not typed: "--top-k 4 --budget 4 (K modules need 4×K)"
             # read as a contradiction (new user, stop 66).
             del call["top_k"]
-        return fit_again(args.out, call,
-                         catalogue=getattr(args, "catalogue", None), data=data,
-                         demo=args.command == "demo", inputs={  # typed, not options
-                             k: getattr(args, k, None) for k in (
-                                 "export", "cache_dir", "use_cache", "restart")})
+        inputs = {k: getattr(args, k, None) for k in (  # typed, not options
+            "export", "cache_dir", "use_cache", "restart")}
+        again = fit_again(args.out, call, catalogue=getattr(args, "catalogue", None),
+                          data=data, demo=args.command == "demo", inputs=inputs)
+        if fitted is None or getattr(args, "restart", False):
+            return again
+        return fitted(args, again, fit_again(
+            args.out, call, catalogue=getattr(args, "catalogue", None), data=data,
+            demo=args.command == "demo", inputs={**inputs, "restart": True}))
     return None
 
 
@@ -389,7 +428,7 @@ def _export_folder_lock(args) -> None:
         check_folder_lock(args.out, args.run, "--out", "out_dir")
 
 
-def check_inputs(args) -> None:
+def check_inputs(args, *, fitted=None) -> None:
     """What a command's flags (`args`, the argparse namespace of cli.main) can be refused for
     before TensorFlow and the run folder's files: HUBENSEMBLE_*_TIMEOUT, a --run that holds
     no run (`check_run_folder`: first), --data (check_spec: a typo,
@@ -408,10 +447,12 @@ def check_inputs(args) -> None:
     so the stage function it calls does not say it again (`memory.say_memory`); refuses
     (memory.MemoryRefused: said as the machine's refusals, with no usage line) when that
     need is more than `memory.REFUSE_FACTOR` x the room of a limit that ends the process (a
-    cgroup's, `ulimit -v`'s: `memory.refusal`)."""
+    cgroup's, `ulimit -v`'s: `memory.refusal`). --modules and --budget are one refusal whose
+    command passes both (`_check_sweep_call`); `fitted` (cli.main's:
+    `fittedagain.command_line_again`; resume, which it asks, imports this module) gives fit's
+    and demo's command on a fitted --out the --restart its changed options need."""
     from hubensemble.catalogue import load_catalogues, shipped_catalogue
     from hubensemble.data.specs import TFDS_ONLY, check_spec
-    from hubensemble.sweeps import check_budget
 
     environment.check_environment()  # seconds for downloads, TPUs, the chief (SECONDS_ENV)
     check_run_folder(args)  # the first fault to name: before any flag's combination
@@ -443,8 +484,7 @@ def check_inputs(args) -> None:
         args.specs = load_catalogues([shipped_catalogue("demo.yaml")])
     sweep, budget = _call_sweep(args)
     if sweep:
-        check_budget(sweep, budget, again=_budget_again(args, sweep, budget),
-                     modules=_planned_modules(args))
+        _check_sweep_call(args, sweep, budget, fitted)  # --budget and --modules: one refusal
         run_dir = getattr(args, "run", None) or getattr(args, "out", None)  # tune's, fit's
         if run_dir:  # a name Keras Tuner cannot reach: not after fit's rank
             check_tuner_folder(run_dir, sweep, None if getattr(args, "run", None) else "--out")
@@ -457,11 +497,6 @@ def check_inputs(args) -> None:
     _export_folder_lock(args)
     if getattr(args, "strategy", None):
         check_strategy(args.strategy, args.tpu)
-    if getattr(args, "specs", None) and getattr(args, "modules", None):  # fit
-        check_modules(args.modules, [{"name": s.name} for s in args.specs],
-                      source="demo" if args.command == "demo" and not getattr(
-                          args, "catalogue", None) else "catalogue",
-                      again=_budget_again(args, None, None))  # the whole command, as a budget's
     folder = getattr(args, "model", None) if args.command == "evaluate" else run_dir
     _MEMORY_SAID.clear()  # (one command line per process; tests run many)
     if folder and args.command in ("fit", "demo", "rank", "tune", "export", "distill",

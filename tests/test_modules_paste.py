@@ -129,3 +129,117 @@ def test_a_name_given_where_a_list_is_meant_is_told_the_list():
     with pytest.raises(HubensembleError) as refused:
         options.check("modules", " , ")
     assert "instead" not in str(refused.value), refused.value
+
+
+@pytest.fixture(scope="module")
+def stopped_run(module_factory, tmp_path_factory):
+    """(catalogue, npz, run folder, fit's keywords): a fit of two tiny modules stopped before
+    its sweep (a max_gflops no module meets), whose run.json records its options and whose
+    ranking.json holds m0 and m1: a fitted run, for the options' check, in seconds."""
+    from test_cli import two_modules_and_data
+    from hubensemble.errors import RunError
+    from hubensemble.pipeline import fit
+
+    root = tmp_path_factory.mktemp("stopped")
+    cat, data = two_modules_and_data(root, module_factory, "paste")
+    kwargs = dict(profile="quick", top_k=2, corruptions=False, max_gflops=1e-7)
+    with pytest.raises(RunError, match="no module fits max_gflops"):
+        fit(cat, f"npz:{data}", root / "run", progress=False, **kwargs)
+    return cat, data, root / "run", kwargs
+
+
+def test_a_modules_refusal_on_a_fitted_run_gives_the_call_its_changed_options_need(
+        stopped_run, monkeypatch):
+    """fit(…, modules=['m0,m1']) on a fitted run was told the comma, and its call, pasted,
+    was refused: "the rank or tune options (modules=None -> ['m0', 'm1']) changed since R
+    was fitted" (a new user, stop 69). The call carries restart=True and says why (that
+    refusal's words, with the new out folder instead); pasted, it passes to the data's load.
+    The command line's the same, with --restart; with --restart given, it says it once; a
+    budget's refusal the same. Fails before: no restart in the call."""
+    from hubensemble.commands import _options_from
+    from hubensemble.dataargs import DataArgs
+    from hubensemble.pipeline import fit
+    from hubensemble.resume import refuse_changed_options
+    from hubensemble.rundir import Run
+    from test_cli import each_in_one_process
+    import hubensemble  # noqa: F401  (the call names it)
+
+    cat, data, out, kwargs = stopped_run
+    before = (out / "run.json").read_bytes()
+    fit_flags = ["fit", "--catalogue", cat, "--data", f"npz:{data}", "--out", out,
+                 "--profile", "quick", "--top-k", "2", "--no-corruptions",
+                 "--max-gflops", "1e-7", "--modules", "m0,m1"]
+    said = each_in_one_process(fit_flags, fit_flags + ["--restart"])
+    for (code, _, err, tensorflow), restart in zip(said, (False, True)):
+        assert (code, tensorflow) == (2, False), err
+        line = err.strip().splitlines()[-1]
+        assert "separate the names with spaces" in line, line
+        args = build_parser().parse_args(shlex.split(line.split("`")[1])[1:])
+        assert args.modules == ["m0", "m1"] and args.restart, line
+        assert ("(as the rank or tune options (--modules unset -> m0 m1) changed since" in line
+                ) is not restart, line
+        assert line.count("--restart") == 1 + (not restart), line
+        refuse_changed_options(Run(out), _options_from(args), restart=args.restart)
+
+    with pytest.raises(HubensembleError) as refused:
+        fit(cat, f"npz:{data}", out, progress=False, modules=["m0,m1"], **kwargs)
+    said = str(refused.value)
+    assert "restart=True) (as the rank or tune options (modules=None -> ['m0', 'm1']) " \
+           "changed since" in said and "use a new out folder" in said, said
+    with pytest.raises(HubensembleError) as budget:  # a budget's call: the same
+        fit(cat, f"npz:{data}", out, progress=False, budget=1, **kwargs)
+    assert "budget=4, profile='quick', max_gflops=1e-07, corruptions=False, restart=True) " \
+           "(as the rank or tune options (budget=None -> 4) changed since" in str(
+               budget.value), budget.value
+    assert (out / "run.json").read_bytes() == before
+
+    def load(self, **_):  # past every check made before the data loads
+        raise AssertionError(f"{self.spec} was read")
+
+    monkeypatch.setattr(DataArgs, "load", load)
+    call = re.search(r"call (hubensemble\.fit\(.*?\))(?: \(|$)", said).group(1)
+    with pytest.raises(AssertionError, match="was read"):
+        eval(call)
+
+
+def test_a_tune_refused_for_its_modules_and_its_budget_names_both_in_one_refusal(
+        stopped_run, tmp_path):
+    """`tune --run R --modules m0,m1 --budget 1` was told the budget, its command keeping
+    `--modules m0,m1`, which pasted was refused for the comma (a new user, stop 69). One
+    refusal now names both, its command holds both (--budget 8 for the two modules, said
+    why), and pasted passes the checks of the modules and the budget; fit from Python the
+    same (its call kept budget=1). A name meant by nobody: the budget's fault is said after
+    the modules'. Fails before: the budget's refusal alone, or a call with budget=1."""
+    from hubensemble.pipeline import fit
+    from hubensemble.rundir import Run
+    from test_cli import each_in_one_process
+    import hubensemble  # noqa: F401  (the call names it)
+
+    cat, data, out, kwargs = stopped_run
+    rows = Run(out).tune_inputs()[0]["modules"]
+    (code, _, err, tensorflow), (_, _, err2, _) = each_in_one_process(
+        ["tune", "--run", out, "--modules", "m0,m1", "--budget", "1"],
+        ["tune", "--run", out, "--modules", "zz", "--budget", "1"])
+    assert (code, tensorflow) == (2, False), err
+    line = err.strip().splitlines()[-1]
+    assert "separate the names with spaces" in line and (
+        "(--budget 8: the default sweep runs 4 trials per module; budget 1 cannot hold one "
+        "module's 4 trials)") in line, line
+    args = build_parser().parse_args(shlex.split(line.split("`")[1])[1:])
+    assert check_modules(args.modules, rows) == ["m0", "m1"]
+    check_budget(args.sweep, args.budget, modules=args.modules)
+    line2 = err2.strip().splitlines()[-1]
+    assert "module 'zz' is not in the ranking" in line2 and line2.endswith(
+        "; and the default sweep runs 4 trials per module; budget 1 cannot hold one module's "
+        "4 trials: pass --budget 4 or more (K modules need 4×K), or a sweep of single trials "
+        "(seeds, hyper, combined)"), line2
+
+    with pytest.raises(HubensembleError) as refused:
+        fit(cat, f"npz:{data}", tmp_path / "new", sweep="default", budget=1,
+            modules=["m0,m1"], **kwargs)
+    said = str(refused.value)
+    assert "(budget=8: the default sweep runs 4 trials per module" in said, said
+    with pytest.raises(HubensembleError) as again:
+        eval(_paste(said, f"npz:{data}"))
+    assert "nosuch" in str(again.value) and "budget" not in str(again.value), again.value
+    assert not (tmp_path / "new").exists()
