@@ -16,7 +16,7 @@ from hubensemble.errors import DataError
 from hubensemble.evaluatesplit import check_recorded_split, check_scored_split
 from hubensemble.exportfolder import task_record
 from hubensemble.formats import read_export_metadata
-from hubensemble.heldout import export_run
+from hubensemble.heldout import named_run_data, parent_run
 from hubensemble.lockwords import option_word
 from hubensemble.terminal import shows_progress
 
@@ -189,12 +189,28 @@ def _evaluation_task(model_dir, data, data_dir, split=None, tfds_split=None, key
     run, recorded = check_evaluation_data(model_dir, data, split=(
         None if split is None else f"{split}={tfds_split}" if tfds_split else split), keys=keys)
     if not data_dir:
-        return run.task()
-    # --data-dir replaces a tfds run's folder; for other data it was dropped without a word.
-    check_tfds_only(parse_spec((recorded.get("args") or {}).get("spec") or "")[0],
-                    {"data_dir": data_dir})
-    args = DataArgs.from_json({**recorded["args"], "data_dir": data_dir})
-    return run.task(args.load())
+        task = run.task()
+    else:
+        # --data-dir replaces a tfds run's folder; for other data it was dropped without a word.
+        check_tfds_only(parse_spec((recorded.get("args") or {}).get("spec") or "")[0],
+                        {"data_dir": data_dir})
+        args = DataArgs.from_json({**recorded["args"], "data_dir": data_dir})
+        task = run.task(args.load())
+    if parent_run(model_dir) is None:  # outside its run: whose data it scores, said
+        task.source += outside_run_words(run)
+    return task
+
+
+def outside_run_words(run) -> str:
+    """What the source of the data of `run` (a Run) says when it is scored for an export
+    outside it (`export --run R --out DIR`, `named_run_data`): "; the data of the run R,
+    which the export's metadata names (the export is outside it)". evaluate said nothing
+    of whose data it scored: its line named the spec alone, as if it were the export's
+    own run's."""
+    from hubensemble.text import absolute
+
+    return (f"; the data of the run {absolute(os.fspath(run.path))}, which the "
+            "export's metadata names (the export is outside it)")
 
 
 def check_flat_folder_split(made_on, data, split) -> None:
@@ -375,7 +391,7 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
             f"{option_word('--data tfds:NAME', 'data')}; the "
             "data of the export's run is read with the split strings and features it "
             "recorded (run.json data.args): pass the data spec to read it otherwise")
-    run = export_run(model_dir)
+    run = parent_run(model_dir)
     recorded = run.data_section("args", "task") if run else None  # (damaged: RunError)
     if not recorded:  # outside its run (`export --out DIR`): the run its metadata names
         run, recorded = named_run_data(model_dir)
@@ -406,31 +422,6 @@ def check_evaluation_data(model_dir, data=None, *, split=None, keys=None):
         check_recorded_data(run)
     check_recorded_split(run, recorded, split)  # run.json's sizes: the split scored is there
     return run, recorded
-
-
-def named_run_data(model_dir):
-    """(run, its recorded data: run.json's "data") of the run the metadata of the export at
-    `model_dir` names (`formats.exported_run`: `export --run R --out DIR` writes DIR
-    outside R), when that folder is a run recording data of the export's own data
-    fingerprint (its metadata's task.fingerprint, equal to run.json's data.task.fingerprint:
-    a run fit again on other data since is not taken); else (None, None), and evaluate asks
-    for --data as before. The data is then loaded as for an export inside its run
-    (`Run.task`, which refuses data changed since run.json recorded it). Files only; a
-    damaged run.json there is (None, None): it is not the export's folder."""
-    from hubensemble.errors import RunError
-    from hubensemble.formats import exported_run
-    from hubensemble.rundir import Run
-
-    meta = read_export_metadata(model_dir, strict=False)
-    made_on, path = task_record(meta).get("fingerprint"), exported_run(meta)
-    run = Run(path) if made_on and path and os.path.isdir(path) else None
-    try:
-        recorded = run.data_section("args", "task") if run and run.exists() else {}
-    except RunError:
-        recorded = {}
-    if recorded and recorded["task"].get("fingerprint") == made_on:
-        return run, recorded
-    return None, None
 
 
 def check_listed_classes(model_dir, data: str) -> None:

@@ -38,12 +38,45 @@ log = logging.getLogger(__name__)
 _WORDS = {"train": "training", "val": "validation"}
 
 
-def export_run(model_dir) -> Run | None:
-    """The run that holds the export at `model_dir`: its parent folder when that holds
-    run.json (RUN/export, or `export --out RUN/v2`), else None. An export written elsewhere
-    does not name its run: its metadata records no run folder."""
+def parent_run(model_dir) -> Run | None:
+    """The run whose folder holds the export at `model_dir`: its parent folder when that
+    holds run.json (RUN/export, or `export --out RUN/v2`), else None."""
     run = Run(os.path.dirname(absolute(os.fspath(model_dir))))
     return run if run.exists() else None
+
+
+def named_run_data(model_dir, meta: dict | None = None):
+    """(run, its recorded data: run.json's "data") of the run the metadata of the export at
+    `model_dir` (`meta`: that metadata, read when None) names (`formats.exported_run`:
+    `export --run R --out DIR` writes DIR outside R), when that folder is a run recording
+    data of the export's own data fingerprint (its metadata's task.fingerprint, equal to
+    run.json's data.task.fingerprint: a run fit again on other data since is not taken);
+    else (None, None), and evaluate asks for --data as before. The data is then loaded as
+    for an export inside its run (`Run.task`, which refuses data changed since run.json
+    recorded it). Files only; a damaged run.json there is (None, None): it is not the
+    export's folder."""
+    from hubensemble.formats import exported_run
+
+    meta = read_export_metadata(model_dir, strict=False) if meta is None else meta
+    made_on, path = task_record(meta).get("fingerprint"), exported_run(meta)
+    run = Run(path) if made_on and path and os.path.isdir(path) else None
+    try:
+        recorded = run.data_section("args", "task") if run and run.exists() else {}
+    except RunError:
+        recorded = {}
+    if recorded and (recorded.get("task") or {}).get("fingerprint") == made_on:
+        return run, recorded
+    return None, None
+
+
+def export_run(model_dir, meta: dict | None = None) -> Run | None:
+    """The run of the export at `model_dir` (`meta`: its metadata, read when needed and
+    None): the run whose folder holds it (`parent_run`), else the run its metadata names
+    when that run records the export's own data (`named_run_data`: `export --run R --out
+    DIR` outside R), else None. It was the parent folder alone: an export written with
+    --out elsewhere and scored on R's data (evaluate takes it, `check_evaluation_data`) had
+    no held-out note, though R records which images trained it."""
+    return parent_run(model_dir) or named_run_data(model_dir, meta)[0]
 
 
 def not_held_out(model_dir, task, split: str = "test", meta: dict | None = None) -> dict | None:
@@ -54,12 +87,12 @@ def not_held_out(model_dir, task, split: str = "test", meta: dict | None = None)
     is absent. The keys are those the run recorded when it loaded its data, so images added
     to its folder since count as new ones.
 
-    None when that is unknown, said at DEBUG: no run holds the export (`export_run`), the run
+    None when that is unknown, said at DEBUG: the export has no run (`export_run`), the run
     was recorded before its keys were, or they are of other data than the export's (its
     task fingerprint); a keys file that cannot be read, or missing from a run whose run.json
     a hubensemble that writes it wrote (`pixelkeys.keys_expected`), is a warning. Never
     raises for them: it only decides whether evaluate warns."""
-    run = export_run(model_dir)
+    run = export_run(model_dir, meta)
     try:
         keys = read_pixel_keys(run.pixel_keys_path) if run else None
     except RunError as e:
@@ -73,7 +106,8 @@ def not_held_out(model_dir, task, split: str = "test", meta: dict | None = None)
                     run.pixel_keys_path, run.meta_path, REWRITTEN_BY)
         return None
     if keys is None or keys.fingerprint != made_on:
-        why = ("no run folder holds it (run.json beside it)" if run is None else
+        why = ("no run folder holds it (run.json beside it), nor does its metadata name a run "
+               "that records its data" if run is None else
                f"{run.pixel_keys_path} is missing (a run recorded before it was)" if keys is None
                else f"{run.pixel_keys_path} records other data than the export's")
         log.debug("not counting the images that trained %s: %s", model_dir, why)

@@ -177,3 +177,43 @@ def test_predict_names_a_missing_variables_file_before_tensorflow(broken_export,
     assert "no variables/variables.index" in str(loads.value)
     refused_before_tensorflow((["predict", "--model", served, tmp_path / "one.png"],
                                loads.value), (["export", "--add-warmup", served], loads.value))
+
+
+def test_an_export_outside_its_run_says_whose_data_and_which_images_trained_it(tmp_path):
+    """`export --run R --out served`, then `evaluate --model served` scored R's data (its
+    metadata names R) without a word of whose data it was, and `heldout.not_held_out`
+    looked for a run in served's parent folder alone: scored images that trained the
+    export went uncounted (None, no note). The task's source names R, and the images are
+    counted from R's record, as for R/export (the reference). Fails before: None counted,
+    no run named."""
+    from evaluatefakes import fake_export
+    from hubensemble.data.task import Task
+    from hubensemble.dataargs import DataArgs
+    from hubensemble.evaluate import load_evaluation_task
+    from hubensemble.heldout import not_held_out
+    from hubensemble.rundir import Run
+
+    args = DataArgs(spec="sklearn:digits")
+    task = args.load()
+    run = Run(tmp_path / "my run")
+    run.path.mkdir()
+    run.attach_task(task, args)
+    names = [str(i) for i in range(10)]
+    inside = fake_export(run.path / "export", names=names)
+    served = fake_export(tmp_path / "served", names=names)
+    for folder in (inside, served):
+        meta = json.loads((folder / "assets" / "hubensemble.json").read_text())
+        (folder / "assets" / "hubensemble.json").write_text(json.dumps({
+            **meta, "run": {"path": str(run.path)},
+            "task": {"source": "sklearn:digits", "spec": "sklearn:digits",
+                     "fingerprint": task.fingerprint}}))
+    trained = Task(name="t", source="test", class_names=task.class_names,
+                   train=task.train, test=task.train)  # scores the export's training images
+    own = not_held_out(inside, trained)
+    assert own["train"] == own["images"] > 0, own
+    assert not_held_out(served, trained) == own  # named from its metadata
+    loaded = load_evaluation_task(served, split="test")
+    assert loaded.source.endswith(
+        f"; the data of the run {run.path}, which the export's metadata names (the export "
+        "is outside it)"), loaded.source
+    assert "the data of the run" not in load_evaluation_task(inside, split="test").source
