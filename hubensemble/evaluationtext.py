@@ -9,7 +9,7 @@ from hubensemble.data.coverage import balanced_line
 from hubensemble.data.sniff import named_skips
 from hubensemble.data.taskwords import SKIPS_NAMED
 from hubensemble.fileio import json_object
-from hubensemble.heldout import not_held_out_note, recorded_count
+from hubensemble.heldout import not_held_out_note, recorded_count, scored_count
 from hubensemble.text import counted, names_listed
 
 
@@ -23,8 +23,11 @@ EXPORT_AGAIN = "export"
 
 
 def _cell(entry, key):
-    """A metric to 4 decimals, or "-" where the entry is missing."""
-    return "-" if entry is None else f"{entry[key]:.4f}"
+    """A metric to 4 decimals, or "-" where the entry or the metric is missing or no
+    number (a saved result edited by hand: it raised KeyError or TypeError)."""
+    value = json_object(entry).get(key)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return f"{value:.4f}" if ok else "-"
 
 
 def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
@@ -41,9 +44,11 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     single = not result.get("best_single_missing") and result.get("best_single")
     # The seed is the corruptions' noise's (--seed): a clean-only table's "seed 0" named a
     # number nothing in it depends on (a new-user check).
-    seed = f"; corruptions' seed {result['seed']}" if result.get("corruptions") else ""
+    seed = f"; corruptions' seed {result.get('seed')}" if result.get("corruptions") else ""
     what = "Robustness" if result.get("corruptions") else "Accuracy, NLL and ECE"  # (clean)
-    head = f"{what} on the {result['split']} split ({result['n']} examples{seed})"
+    # Read as the notes read them: a saved result edited by hand raised KeyError here.
+    n, split = scored_count(result), result.get("split") or "?"
+    head = f"{what} on the {split} split ({n} examples{seed})"
     lines = [head]
     # With the table, not only in the warning (-q silences it; the table stood alone).
     # A result saved and edited (robustness.json): a record or a count of another kind is not
@@ -68,7 +73,7 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
                f"{changed.get('folder') or 'not recorded'}"
                if by is changed else f"images of its run, {held.get('run') or 'not recorded'}; "
                "score images it never saw for a held-out figure")
-        lines.append(f"not a held-out measure: {seen} of the {result['n']} scored images are "
+        lines.append(f"not a held-out measure: {seen} of the {n} scored images are "
                      f"{kinds} images of the export ({why})")
     data = json_object(result.get("task"))
     skipped = data.get("skipped") or []
@@ -83,7 +88,6 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
                      f"({shown}{more})")
     unscored = json_object(data.get("unscored"))
     if unscored:  # e.g. a folder with only train/: its test split was carved off train
-        split = result["split"]
         others = ", ".join(f"{s} {k}" for s, k in unscored.items())
         if result.get("same_data_as_export"):
             # Its test/ folder scored alone is the export's data too: the other splits are
@@ -93,7 +97,7 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
             why = ("they trained and chose it" if split == "test" else f"the {split} split "
                    f"scored here {'trained' if split == 'train' else 'chose'} it, so these "
                    "figures are not a held-out measure")
-            lines.append(f"scored: the {split} split, {result['n']} examples; not scored: "
+            lines.append(f"scored: the {split} split, {n} examples; not scored: "
                          f"{others} (the data the export was made on: {why})")
         else:
             # The folder's reason on a folder only: on an npz it spoke of class folders.
@@ -101,14 +105,16 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
             why = "evaluate scores one split, --split" + (
                 "; a folder of class folders without train/ is one test set of all its "
                 "images" if folder else "")
-            lines.append(f"scored: the {split} split, {result['n']} of the data's "
-                         f"{result['n'] + sum(unscored.values())} examples; not scored: "
+            total = sum(recorded_count(unscored, s) or 0 for s in unscored)
+            lines.append(f"scored: the {split} split, {n} of the data's "
+                         f"{n + total if isinstance(n, int) else '?'} examples; not scored: "
                          f"{others} ({why})")
-    if (result.get("classes") or {}).get("majority"):
-        lines.append(f"note: {result['classes']['majority']}")
-    if (result.get("classes") or {}).get("few"):
-        lines.append(f"note: {result['classes']['few']}")
-    absent = (result.get("classes") or {}).get("absent")
+    classes = json_object(result.get("classes"))
+    if classes.get("majority"):
+        lines.append(f"note: {classes['majority']}")
+    if classes.get("few"):
+        lines.append(f"note: {classes['few']}")
+    absent = classes.get("absent")
     if absent:
         verb = "has" if len(absent) == 1 else "have"
         lines.append(f"{len(absent)} of the model's classes {verb} no example here (metrics "
@@ -117,8 +123,8 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     only = "model" if "export" in result and result["export"] is None else "ensemble"
     column = "model " if only == "model" else "ens "
     if single:
-        b = result["best_single"]
-        lines.append(f"best single member: {b['trial']} ({b.get('module') or '?'})")
+        b = json_object(result["best_single"])
+        lines.append(f"best single member: {b.get('trial', '?')} ({b.get('module') or '?'})")
     else:
         lines.append(f"{only} only: {ensemble_only_note(result)}{_way_on(result)}")
     cols = ["accuracy", "nll", "ece"]
@@ -132,14 +138,14 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
     def row(label, sev, entry):
         text = f"{label:<22}{sev:>4}"
         for c in cols:
-            text += f"{_cell(entry['ensemble'], c):>12}"
+            text += f"{_cell(json_object(entry).get('ensemble'), c):>12}"
             if single:
-                text += f"{_cell(entry['best_single'], c):>12}"
+                text += f"{_cell(json_object(entry).get('best_single'), c):>12}"
         return text
 
-    lines.append(row("clean", "-", result["clean"]))
-    for name, by_sev in result.get("corruptions", {}).items():
-        for sev, entry in by_sev.items():
+    lines.append(row("clean", "-", result.get("clean")))
+    for name, by_sev in json_object(result.get("corruptions")).items():
+        for sev, entry in json_object(by_sev).items():
             lines.append(row(name, sev, entry))
     if result.get("mean_corrupted"):
         lines.append("-" * len(header))
@@ -198,7 +204,8 @@ def _balanced_text(result: dict, single) -> str | None:
     for when, entry in (("", result.get("clean")),
                         (" (mean over corruptions)", result.get("mean_corrupted"))):
         for who, key in (("ensemble", "ensemble"), ("best single", "best_single")):
-            value = ((entry or {}).get(key) or {}).get("balanced_accuracy")
-            if value is not None and (single or key == "ensemble"):
+            value = json_object(json_object(entry).get(key)).get("balanced_accuracy")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                    single or key == "ensemble"):
                 figures.append((who + when, value))
     return balanced_line(result.get("split", "test"), figures) if figures else None

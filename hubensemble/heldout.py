@@ -141,14 +141,23 @@ def not_held_out_note(result: dict) -> str | None:
     if result.get("same_data_as_export"):
         if result.get("split") != "test":
             return None
-        return copies_note("test", result["n"], recorded_count(seen, "train") or 0,
+        return copies_note("test", scored_count(result), recorded_count(seen, "train") or 0,
                            recorded_count(seen, "val") or 0, images=n, why=f"the pixels of "
                            f"images of this export's run, {run}", way=scored_way())
     splits = " or ".join(f"{_WORDS[s]} ({seen[s]})" for s in _WORDS if recorded_count(seen, s))
     are, images = ("is a", "image") if n == 1 else ("are", "images")
-    return (f"{n} of {result['n']} {result['split']} images {are} {splits} {images} of this "
+    return (f"{n} of {scored_count(result)} {result.get('split') or '?'} images {are} {splits} "
+            f"{images} of this "
             f"export's run; their metrics are not a held-out measure (the run: {run}; "
             "score images it never saw for one)")
+
+
+def scored_count(result: dict) -> int | str:
+    """The count of scored images of an evaluation result (`evaluate_model`'s "n"), or "?"
+    when it is gone or edited into no count (a saved robustness.json edited by hand: the
+    notes and tables said "None examples", or raised KeyError)."""
+    n = recorded_count(result, "n")
+    return "?" if n is None else n
 
 
 def recorded_count(record: dict, key: str) -> int | None:
@@ -345,7 +354,8 @@ def changed_files_note(result: dict) -> str | None:
     if n > 1:  # counted on the files of a sample by name (files_record's cap)
         how += (f" (counted on the 1 in {n} of its files the export lists, times {n}: "
                 "estimates)")
-    scored = (f"all {result['n']} images are scored as test examples" if result["n"] != 1
+    scored = (f"all {scored_count(result)} images are scored as test examples"
+              if scored_count(result) != 1
               else "its 1 image is scored as a test example")
     count = {k: "?" if recorded_count(seen, k) is None else seen[k]
              for k in ("present", "train", "val", "test")}

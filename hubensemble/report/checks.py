@@ -41,6 +41,7 @@ ROBUSTNESS_KINDS = [
     (("corruptions", "*", "*", "ensemble"), dict), (("mean_corrupted",), dict),
     (("mean_corrupted", "ensemble"), dict), (("best_single",), dict), (("members",), list),
     (("members", "*"), dict), (("skipped",), list), (("not_held_out",), dict),
+    (("data_changed",), dict), (("classes",), dict),
     (("task",), dict), (("task", "skipped"), list), (("task", "ignored"), dict),
     (("task", "oriented"), dict), (("task", "turned"), dict), (("task", "shrunk"), dict),
     (("task", "unservable"), dict), (("task", "dark"), dict), (("task", "not_images"), dict),

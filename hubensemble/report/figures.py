@@ -9,6 +9,7 @@ import numpy as np
 from hubensemble import metrics
 from hubensemble._tf import first_import
 from hubensemble.environment import import_matplotlib
+from hubensemble.fileio import json_object
 
 #: Equal-width confidence bins of the reliability diagrams (metrics.ECE_BINS, Guo et al. 2017).
 RELIABILITY_BINS = metrics.ECE_BINS
@@ -260,13 +261,15 @@ def robustness_figure(rob):
     evaluated, the best single member (`rob`: robustness.json); the legend to the right of
     the axes, over no bar."""
     groups = ["clean"] + list(rob.get("corruptions") or {})
-    has_single = rob["clean"].get("best_single") is not None
+    has_single = json_object(rob.get("clean")).get("best_single") is not None
 
     def acc(name, model):
+        # An entry or its model gone (edited by hand) is left out, as a value not recorded.
         if name == "clean":
-            e = rob["clean"][model]
-            return e["accuracy"] if e else np.nan
-        vals = [s[model]["accuracy"] for s in rob["corruptions"][name].values() if s[model]]
+            return json_object(json_object(rob.get("clean")).get(model)).get("accuracy", np.nan)
+        vals = [json_object(json_object(s).get(model)).get("accuracy", np.nan)
+                for s in json_object(rob["corruptions"][name]).values()]
+        vals = [v for v in vals if isinstance(v, (int, float)) and not np.isnan(v)]
         return float(np.mean(vals)) if vals else np.nan
 
     x = np.arange(len(groups))

@@ -10,7 +10,7 @@ from hubensemble import formats
 from hubensemble.fileio import json_object
 from hubensemble.formats import (describe_export, evaluated_earlier_export, export_identity,
                                  export_members_differ, read_export_metadata)
-from hubensemble.heldout import changed_files_note, not_held_out_note
+from hubensemble.heldout import changed_files_note, not_held_out_note, scored_count
 from hubensemble.knnchance import chance_words
 from hubensemble.report.budget import refusal_pointer
 from hubensemble.report.figures import plot_knn, plot_robustness
@@ -316,7 +316,7 @@ def _robustness_section(files, figures) -> Section:
         sec.add(Inline("The export these figures were measured on, ", Code(str(export)),
                        ", is gone since (see the Overview)."))
     sec.add(f"The {'earlier ' if earlier else ''}export evaluated on the "
-            f"{rob.get('split', 'test')} split ({rob.get('n')} examples)"
+            f"{rob.get('split', 'test')} split ({scored_count(rob)} examples)"
             + _corrupted_copies(rob) + ".")
     # e.g. `evaluate --data` on the run's photos plus new ones; or its own folder, changed since
     for note in (not_held_out_note(rob), changed_files_note(rob)):
@@ -347,13 +347,14 @@ def _robustness_section(files, figures) -> Section:
                "single NLL", "ensemble ECE", "single ECE"]
 
     def row(label, sev, entry):
-        e, s = entry["ensemble"], entry.get("best_single")
-        return [label, sev, _f(e["accuracy"]), _f(s and s["accuracy"]), _f(e["nll"]),
-                _f(s and s["nll"]), _f(e["ece"]), _f(s and s["ece"])]
+        # An entry or its "ensemble" gone (edited by hand): "–", as a value not recorded
+        # (a KeyError dropped the whole section).
+        e, s = (json_object(json_object(entry).get(k)) for k in ("ensemble", "best_single"))
+        return [label, sev, *(_f(m.get(k)) for k in ("accuracy", "nll", "ece") for m in (e, s))]
 
-    rows = [row("clean", "–", rob["clean"])]
+    rows = [row("clean", "–", rob.get("clean"))]
     for name, by_sev in (rob.get("corruptions") or {}).items():
-        rows += [row(name, sev, entry) for sev, entry in by_sev.items()]
+        rows += [row(name, sev, entry) for sev, entry in json_object(by_sev).items()]
     if rob.get("mean_corrupted"):
         rows.append(row("mean over corruptions", "", rob["mean_corrupted"]))
     sec.add(Table(headers, rows))
