@@ -22,6 +22,7 @@ from hubensemble.errors import ModuleLoadError
 from hubensemble.handlehere import stored_tfhub_url, written_as
 from hubensemble.handles import HandleFormError, file_url_path, handle_kind
 from hubensemble.pathnotes import sibling_note, weights_file_problem
+from hubensemble.saidwords import Words, said
 from hubensemble.winpaths import windows_form
 
 #: A handle's resolver prefix ("zoo" of ``zoo:demo/x``), as `hub.resolvers.handle_prefix` reads
@@ -106,27 +107,36 @@ def local_path_problem(handle: str) -> str | None:
     return missing_path_words(path)
 
 
-def weights_file_words(weights: str) -> tuple[str, str] | None:
+#: A `weights:` file's name and what a relative one is read from, as a catalogue's author and
+#: a Python caller (load_module, HubLayer: its keyword) are told them (`saidwords.said`).
+WEIGHTS_NAMED = Words("`weights:` on the entry", "weights=")
+RELATIVE_TO = Words("the catalogue's folder", "the working folder")
+
+
+def weights_file_words(weights: str, form: str = "yaml") -> tuple[str, str] | None:
     """(the path, the loader's reason) when the `weights:` file of a ``keras:NAME`` entry (a
     path, or a ``file://`` URL) is not a file here: "the weights file PATH does not exist;
     check `weights:` on the entry (…)", with what the path written means (`variables_note`,
     a Windows form) as for a handle; or is a file that holds no weights by its first bytes
     (`pathnotes.weights_file_problem`: empty, a web page, cut short; or unreadable): "the
     weights file PATH is not an HDF5 file: it holds nothing (0 bytes); replace it …".
-    None when it is a file of the right kind (`hub.locate` raises these words, stage
+    `form`: "yaml", a catalogue's words, or "python", a call's ("check weights= (relative
+    paths are relative to the working folder)": load_module and HubLayer were told of "the
+    entry" of no catalogue). None when it is a file of the right kind (`hub.locate` raises
+    these words, stage
     WEIGHTS_STAGE, whatever went wrong: an empty file was "[load]", a missing one
     "[keras weights]")."""
     path = file_url_path(weights) if weights.startswith("file://") else weights
     if os.path.isfile(path):
         # empty, a web page, cut short: what is wrong, under the same stage as missing
         problem = weights_file_problem(path)
-        return (path, f"{problem}; replace it with the weights file, or check `weights:` on "
-                      "the entry") if problem else None
-    form = windows_form(path)  # kept as written (handles.stored_weights)
+        return (path, f"{problem}; replace it with the weights file, or check "
+                      + said((WEIGHTS_NAMED,), form)) if problem else None
+    windows = windows_form(path)  # kept as written (handles.stored_weights)
     return path, (f"the weights file {path} " + (
-        form.advice(escape=False) if form else "does not exist" + variables_note(path))
-        + "; check `weights:` on the entry (relative paths are relative to the catalogue's "
-        "folder)")
+        windows.advice(escape=False) if windows else "does not exist" + variables_note(path))
+        + said(("; check ", WEIGHTS_NAMED, " (relative paths are relative to ", RELATIVE_TO,
+                ")"), form))
 
 
 def missing_here(specs) -> list[tuple[object, ModuleLoadError]]:

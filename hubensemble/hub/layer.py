@@ -223,7 +223,8 @@ class HubLayer(keras.layers.Layer):
                                          trust=trust, input_size=input_size,
                                          value_range=value_range, input_dtype=input_dtype,
                                          output_key=output_key, weights=weights, layer=layer,
-                                         signature=signature)
+                                         signature=signature, hint_form="yaml" if (
+                                             self._from_catalogue) else "python")
         except ModuleLoadError as e:
             raise self._with_argument_hint(e) from e
         self._runtime = runtime

@@ -174,7 +174,7 @@ def default_call(files: ModuleFiles, output_key=None) -> tuple[str, str | None]:
 
 
 def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=None,
-           signature=None, input_size=None) -> ModuleFiles:
+           signature=None, input_size=None, hint_form="yaml") -> ModuleFiles:
     """Resolves ``handle``, verifies ``sha256`` and runs the safety scan (unless ``trust``).
 
     Nothing of the module runs. A SavedModel (also one in an archive or a gs:// folder) is
@@ -186,6 +186,8 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     `resolvers.pinned_sha256`). Raises ModuleLoadError with the stage of `resolve` ("handle",
     "network", "archive", "checksum", "savedmodel") or "unsafe". A scheme and host in any
     case are read in lower case (`catalogue_urls.url_case`: one cache folder per module).
+    ``hint_form``: whose words a `weights` refusal is in (`saidwords.said`): "yaml", a
+    catalogue entry's ("`weights:` on the entry"), or "python", a call's ("weights=").
     """
     handle = url_case(handle)
     kind = source_kind(handle)
@@ -193,7 +195,7 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     common = dict(handle=handle, name=name, layer=layer, signature=signature, input_size=size,
                   trust=bool(trust))
     if kind == "keras-application":
-        path = _application_weights(handle, weights, size, name)
+        path = _application_weights(handle, weights, size, name, hint_form)
         _check_pin(path, sha256, name, handle)
         content = _digest("keras-application", handle, file_sha256(path))
         return ModuleFiles(path=path, kind=kind, fingerprint=content, content=content, **common)
@@ -289,16 +291,16 @@ def locate_spec(spec) -> ModuleFiles:
                   signature=getattr(spec, "signature", None), input_size=spec.input_size)
 
 
-def _application_weights(handle, weights, input_size, name):
+def _application_weights(handle, weights, input_size, name, form="yaml"):
     from hubensemble.hub import sources
 
     app = handle[len("keras:"):]
     if weights in (None, "imagenet"):
         return sources.fetch_imagenet_weights(
             app, input_size, module=name, timeout=resolvers.HTTP_TIMEOUT,
-            deadline=sources.deadline_after(resolvers.DOWNLOAD_DEADLINE))
+            deadline=sources.deadline_after(resolvers.DOWNLOAD_DEADLINE), form=form)
     path = file_url_path(weights) if weights.startswith("file://") else weights
-    missing = weights_file_words(weights)  # rank and fit say it before TensorFlow too
+    missing = weights_file_words(weights, form)  # rank and fit say it before TensorFlow too
     if missing:
         raise ModuleLoadError(missing[1], module=name, handle=handle, stage=WEIGHTS_STAGE)
     return path

@@ -229,7 +229,7 @@ def load_module(handle, *, name=None, sha256=None, trust=False, **fields) -> Loa
     """
     handle, fields = _checked_arguments("load_module", handle, name=name, sha256=sha256,
                                         trust=trust, fields=fields)
-    files = locate(handle, name=name, sha256=sha256, trust=trust, **fields)
+    files = locate(handle, name=name, sha256=sha256, trust=trust, hint_form="python", **fields)
     obj, signature = open_module(files)
     try:
         dim = signature.output_dim(None)
@@ -403,14 +403,16 @@ class ModuleRuntime:
     @classmethod
     def load(cls, handle, *, name=None, sha256=None, trust=False, input_size=None,
              value_range="0,1", input_dtype=None, output_key=None, weights=None, layer=None,
-             signature=None, files: ModuleFiles | None = None) -> "ModuleRuntime":
+             signature=None, files: ModuleFiles | None = None,
+             hint_form="yaml") -> "ModuleRuntime":
         """Locates (resolve, sha256, safety scan) and loads ``handle`` (`locate` +
         `open_module`); ``files`` skips the locating when the caller has already done it
         (rank does, to key its cache). Raises ModuleLoadError (see `locate`, `open_module`
-        and the class docstring)."""
+        and the class docstring; `locate`'s ``hint_form``)."""
         if files is None:
             files = locate(handle, name=name, sha256=sha256, trust=trust, weights=weights,
-                           layer=layer, signature=signature, input_size=input_size)
+                           layer=layer, signature=signature, input_size=input_size,
+                           hint_form=hint_form)
         obj, call_signature = open_module(files, output_key=output_key)
         if isinstance(obj, SignatureModule):
             output_key = None  # the signature's output is already selected

@@ -42,6 +42,7 @@ from hubensemble.hub import loaders, remote
 from hubensemble.hub.answers import failure_text
 from hubensemble.hub.hosts import status_hint
 # .keras/.h5 model files: their own module; hub.runtime and hub.outputs reach them through here
+from hubensemble.saidwords import Words, said
 from hubensemble.hub.kerasfiles import guess_value_range, load_model_file  # noqa: F401
 from hubensemble.terminal import download_bar, showing
 from hubensemble.threads import warnings_block
@@ -226,14 +227,23 @@ def _not_weights(path, request):
     return keras_file_problem(path)
 
 
-def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadline) -> str:
+#: The way on of an ImageNet weights file that cannot be fetched, as a catalogue's author and a
+#: Python caller give a weights file (`saidwords.said`).
+_LOCAL_WEIGHTS = (Words("set `weights:` on the entry to a local weights file",
+                        "pass weights= the path of a local weights file"),)
+
+
+def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadline,
+                           form="yaml") -> str:
     """The local path of the ImageNet weights file of ``keras:NAME``, in Keras' own cache
     (`WeightsRequest.path`), downloaded when missing (each read waits at most ``timeout``
     seconds; the download ends by ``deadline``, a time.monotonic() value) from Keras' origin
     or ``$HUBENSEMBLE_KERAS_WEIGHTS_MIRROR``/FNAME, and checked against Keras' own hash.
 
     Raises ModuleLoadError: stage "network" naming the file Keras wanted, its origin and
-    where to put it when it cannot be downloaded (e.g. offline); "checksum" when the file
+    where to put it when it cannot be downloaded (e.g. offline), or a local weights file to
+    give instead in `form`'s words ("yaml": `weights:` on a catalogue entry; "python": the
+    weights= keyword of load_module and HubLayer); "checksum" when the file
     does not match Keras' hash, "load" when a file Keras has no hash for is not an HDF5 file
     (a download is removed; a file someone put there is left and named).
     """
@@ -262,13 +272,13 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
         _raise_full_disk(e, f"the ImageNet weights {request.fname} were downloaded",
                          "KERAS_HOME may name a folder on another disk", path)
         shown = failure_text(e)
-        said = status_hint(e, url, shown=shown)  # every download's words of a status
+        status = status_hint(e, url, shown=shown)  # every download's words of a status
         raise ModuleLoadError(
             f"cannot download the ImageNet weights {request.fname} from {url}"
             f"{f' (the mirror {WEIGHTS_MIRROR_ENV} names)' if mirror else ''} "
-            f"({shown}{f'; {said}' if said else ''}); offline, "
+            f"({shown}{f'; {status}' if status else ''}); offline, "
             "fetch that file elsewhere and put "
-            f"it at {path}, or set `weights:` on the entry to a local weights file",
+            f"it at {path}, or " + said(_LOCAL_WEIGHTS, form),
             module=module, handle=handle, stage="network") from e
     if not_weights := _not_weights(path, request):  # a web page answered 200, say
         os.unlink(path)
