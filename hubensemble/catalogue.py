@@ -21,7 +21,7 @@ from hubensemble.catalogue_fields import (  # noqa: F401 - re-exported
     parse_value_range, sha256_hint, shown)
 # The field checks' own helpers, for ModuleSpec and the parser (one package, split by concern).
 from hubensemble.catalogue_fields import _CHECKS, DEFAULTED, _Bad, _handle_checked
-from hubensemble.catalogue_fields import python_words, said, spec_hint_form, spec_hints
+from hubensemble.catalogue_fields import said, spec_hint_form, spec_hints
 from hubensemble.catalogue_yaml import alias_lines as _alias_lines
 from hubensemble.catalogue_yaml import construct as _construct, node_kind as _kind
 from hubensemble.catalogue_yaml import VALUE_ANCHOR, node_line as _line, pairs as _pairs
@@ -105,9 +105,8 @@ class ModuleSpec:
         if not isinstance(self.source, str):
             problems.append("field 'source': must be a string like 'file.yaml:12'")
         if not problems:
-            problems.extend(f"field {f!r}: {problem}; "
-                            + (python_words(hint, f) if form == "python" else hint)
-                            for f, problem, hint in source_problems(self.__dict__))
+            problems.extend(f"field {p.field!r}: {p.problem}; {said(p.parts, form)}"
+                            for p in source_problems(self.__dict__))
         if problems:
             raise ValueError(f"invalid ModuleSpec {shown(self.name)}: " + "; ".join(problems))
 
@@ -498,7 +497,8 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
     for key in taken:  # `defaults:`' values and their lines, the fields DEFAULTED names
         fields[key], written[key] = defaults[key]
     if len(report.items) == before:
-        for field, problem, hint in source_problems(fields):
+        for found in source_problems(fields):
+            field, problem, hint = found.field, found.problem, found.hint
             if field not in present and field in written:  # `defaults:`' value: its line
                 problem = (f"(the `defaults:` value, taken by entry "
                            f"{shown(fields.get('name'))} at {report.label}:{line}) {problem}")

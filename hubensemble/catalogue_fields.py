@@ -165,8 +165,7 @@ def _sha256_parts(value, handle=None):
     if found:
         return (WRITE, Say("sha256", found.group(1).lower(), quoted=True),
                 " (the 64-character hash alone) instead")
-    hint = pin_hint(handle)
-    return (Words(hint, python_words(hint, "sha256")),)
+    return pin_parts(handle)
 
 
 #: The largest side an input_size may have (`inputsize`, the Python API's rule, owns it).
@@ -325,47 +324,13 @@ def _check_bool(value):
                 Say("trust", False), " instead"))
 
 
-def _python_literal(text) -> str:
-    """A catalogue's value `text` ("[224, 224]", "'a b'", "null", "true", "2048", "imagenet")
-    as a Python literal ("(224, 224)", "'a b'", "None", "True", "2048", "'imagenet'")."""
-    if text.startswith("[") and text.endswith("]"):
-        return repr(tuple(int(v) for v in text[1:-1].split(",")))
-    if len(text) > 1 and text[0] == text[-1] == "'":
-        return repr(text[1:-1].replace("''", "'"))
-    words = {"null": "None", "true": "True", "false": "False"}
-    return words.get(text, text if re.fullmatch(r"-?\d+", text) else repr(text))
-
-
-#: "field: value" as a catalogue's hints write it: a pair, a YAML single-quoted str, a word.
-_FIELD_VALUE = r"\b(%s): (\[-?\d+, -?\d+\]|'(?:[^']|'')*'|[^\s),'`]+)"
-
-
-def python_words(hint: str, field: str) -> str:
-    """`hint`, a str in a catalogue's words (`handles.source_problems`' and the sha256
-    hint's: "remove weights: from this entry", "write input_size: [224, 224] … or at least
-    [32, 32]"; a HandleFormError carries both forms: `HandleFormError.parts`), in a Python
-    caller's: "pass handle='keras:ResNet50' instead", "leave weights out", "pass
-    input_size=(224, 224) … or at least (32, 32)"; `field` (a FIELD_NAMES name) is the one a
-    bare value ("write keras:X", "(or write [0, 1])") is for. Words that are no YAML (a
-    handle's forms, "https://tfhub.dev/PUBLISHER/MODEL/VERSION") are left as they are."""
-    text = re.sub(r"\bremove (\w+): from this entry", r"leave \1 out", hint)
-    text = re.sub(r"\bwrite (keras:\w+|\[-?\d+, -?\d+\])(?=[ )])",
-                  lambda m: f"write {field}: {m[1]}", text)
-    text = re.sub(r"\bwrite (?=(?:%s): )" % "|".join(FIELD_NAMES), "pass ", text)
-    text = re.sub(r"^write ", "pass ", text)  # a Python caller passes what a catalogue writes
-    text = re.sub(_FIELD_VALUE % "|".join(FIELD_NAMES),
-                  lambda m: f"{m[1]}={_python_literal(m[2])}", text)
-    text = re.sub(r"\b(at least) \[(-?\d+), (-?\d+)\]", r"\1 (\2, \3)", text)
-    return re.sub(r"`(%s):`" % "|".join(FIELD_NAMES), r"\1=", text)
-
-
 def _handle_checked(check, value, *args):
     """check(value, *args) of hubensemble.handles, its HandleFormError as _Bad with the long
     pieces of the value cut (`shown`) in the problem; a non-string is checked as "": handles
     echoes it whole. The hint, a value to write instead ("write handle: 'https://…' instead"),
     stays whole up to HINT_CHARS: cut, it could not be pasted (a Kaggle handle is often 95
     characters and more; a new user's check). Its words in either form are the error's own
-    (`HandleFormError.parts`): they were the catalogue's, rewritten by `python_words`."""
+    (`HandleFormError.parts`): they were the catalogue's, rewritten by a pattern."""
     text = value if value is None or isinstance(value, str) else ""
     try:
         return check(text, *args)
@@ -456,12 +421,20 @@ def pin_hint(handle=None) -> str:
     (hub.resolvers.pinned_sha256: one file, or a sharded keras-hub preset's index and shards
     read one after the other), or PIN_WORDS for all kinds when `handle` is None or a local
     path that holds no module here. Reads a local handle's folder listing only."""
+    return said(pin_parts(handle))
+
+
+def pin_parts(handle=None) -> tuple:
+    """`pin_hint`'s `said` parts, both forms written once: a catalogue's "write the sha256
+    (quoted) of …", a call's "pass sha256= the sha256 of …" (its words were the catalogue's
+    rewritten by pattern: "the entry's weights: file" became "weights='file'")."""
     kind = None if handle is None else handle_kind(handle)
     if kind is None or kind == "zoo":
         what = PIN_WORDS
     elif kind == "keras":
-        what = ("the sha256 (quoted) of its weights file: `sha256sum` of the entry's weights: "
-                "file, or of Keras' ImageNet file in ~/.keras/models/")
+        what = ("the sha256 (quoted) of its weights file: `sha256sum` of the ",
+                Words("entry's weights: file", "weights= file"),
+                ", or of Keras' ImageNet file in ~/.keras/models/")
     elif kind == "keras-hub":
         what = ("the sha256 (quoted) of the preset's model.weights.h5 (`sha256sum "
                 "model.weights.h5`); for a sharded preset, of its index and shards read one "
@@ -478,7 +451,15 @@ def pin_hint(handle=None) -> str:
     else:
         what = "the hash printed by `sha256sum FILE` (quoted) of the archive as downloaded"
     # `sha256sum` prints "HASH  FILE" ("HASH  -" from a pipe): the pin is the hash alone
-    return f"write {what}: the 64-character hash alone, not the name after it, or leave sha256 out"
+    parts = []
+    for piece in (what,) if isinstance(what, str) else what:
+        if isinstance(piece, str):  # " (quoted)": a Python str literal is quoted as written
+            for i, text in enumerate(piece.split(" (quoted)")):
+                parts.extend(([QUOTED] if i else []) + [text])
+        else:
+            parts.append(piece)
+    return (Words("write ", "pass sha256= "), *parts, ": the 64-character hash alone, not the "
+            "name after it, or leave sha256 out")
 
 
 def _local_pin(path) -> str:

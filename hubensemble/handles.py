@@ -13,6 +13,7 @@ catalogue's warnings about local paths are `handlewarnings`', entries that load 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -336,9 +337,28 @@ def stored_weights(value, base_dir):
     return os.path.normpath(os.path.join(base_dir, path))
 
 
-def source_problems(fields) -> list[tuple[str, str, str]]:
-    """(field, problem, hint) for each field that does not fit the entry's kind of source
-    (`handles.source_kind` of its handle), given the entry's fields as a mapping.
+@dataclasses.dataclass(frozen=True)
+class SourceProblem(SaidHint):
+    """A field that does not fit its entry's kind of source (`source_problems`): `field` (a
+    FIELD_NAMES name), `problem` (a str, the same in either form) and the way on as `parts`
+    (`saidwords.said` parts, both forms written once): `hint` a catalogue's ("remove weights:
+    from this entry"), `python_hint` a call's ("leave weights out")."""
+
+    field: str
+    problem: str
+    parts: tuple = ()
+
+
+def _left_out(field) -> tuple:
+    # "remove FIELD: from this entry" in a catalogue, "leave FIELD out" from Python
+    return (Words(f"remove {field}: from this entry", f"leave {field} out"),)
+
+
+def source_problems(fields) -> list[SourceProblem]:
+    """A SourceProblem for each field that does not fit the entry's kind of source
+    (`handles.source_kind` of its handle), given the entry's fields as a mapping; its way
+    on in a catalogue's words and a call's (`SaidHint`: they were a catalogue's str,
+    rewritten for Python by pattern).
 
     ``weights`` is for ``keras:NAME`` only, ``layer`` for .keras/.h5 files, ``signature``
     for SavedModels. Modules hubensemble builds from Keras (applications, presets) take
@@ -355,30 +375,33 @@ def source_problems(fields) -> list[tuple[str, str, str]]:
 
     def only(field, kinds, what):
         if fields.get(field) is not None and kind not in kinds:
-            out.append((field, f"only {what} take {field}", f"remove {field}: from this entry"))
+            out.append(SourceProblem(field, f"only {what} take {field}", _left_out(field)))
 
     only("weights", ("keras-application",), "keras:NAME entries")
     only("layer", ("keras-file",), ".keras and .h5 model files")
     only("signature", ("module",), "SavedModels")
     if kind in ("keras-application", "keras-hub", "keras-file"):
         if fields.get("input_dtype") not in (None, "float32"):
-            out.append(("input_dtype", "Keras models take float32 images",
-                        "remove input_dtype: from this entry"))
+            out.append(SourceProblem("input_dtype", "Keras models take float32 images",
+                                     _left_out("input_dtype")))
     if kind in ("keras-application", "keras-hub"):
         if fields.get("value_range", "0,1") != "0,1":
-            out.append(("value_range", "hubensemble feeds this model images in [0, 1] and "
-                        "applies its own preprocessing inside it",
-                        "remove value_range: from this entry (or write [0, 1])"))
+            out.append(SourceProblem(
+                "value_range", "hubensemble feeds this model images in [0, 1] and applies its "
+                "own preprocessing inside it", (*_left_out("value_range"), " (or ", WRITE,
+                                                Say("value_range", (0, 1), yaml="[0, 1]"), ")")))
     if kind == "keras-application":
         app = KERAS_APPLICATIONS.get(handle[len("keras:"):])
         size = fields.get("input_size")
         if app is not None and size is not None and min(size) < app.min_size:
-            out.append(("input_size", f"{handle} needs at least {app.min_size} x "
-                        f"{app.min_size} pixels", f"write input_size: [{app.input_size}, "
-                        f"{app.input_size}] (its ImageNet resolution) or at least "
-                        f"[{app.min_size}, {app.min_size}]"))
+            least = (app.min_size, app.min_size)
+            out.append(SourceProblem(
+                "input_size", f"{handle} needs at least {app.min_size} x {app.min_size} pixels",
+                (WRITE, Say("input_size", (app.input_size, app.input_size)),
+                 " (its ImageNet resolution) or at least ", Say(None, least))))
         dim = fields.get("output_dim")
         if app is not None and dim is not None and dim != app.output_dim:
-            out.append(("output_dim", f"{handle} gives {app.output_dim}-d features, not {dim}",
-                        f"write output_dim: {app.output_dim} or leave it out"))
+            out.append(SourceProblem(
+                "output_dim", f"{handle} gives {app.output_dim}-d features, not {dim}",
+                (WRITE, Say("output_dim", app.output_dim), " or leave it out")))
     return out

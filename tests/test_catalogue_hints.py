@@ -119,7 +119,7 @@ def test_the_python_hint_of_a_pasted_hash_and_of_a_hash_to_compute():
     assert _hint("sha256", handle=_BASE_HANDLE, sha256="sha256:" + "AB" * 32) == \
         f"pass sha256='{'ab' * 32}' (the 64-character hash alone) instead"
     hint = _hint("sha256", handle=_BASE_HANDLE, sha256="zz")
-    assert hint.startswith("pass the sha256 (quoted) of ") and hint.endswith(
+    assert hint.startswith("pass sha256= the sha256 of ") and hint.endswith(
         "or leave sha256 out"), hint
 
 
@@ -146,3 +146,30 @@ def test_a_modulespec_made_for_a_command_line_or_from_run_json_keeps_the_catalog
         with pytest.raises(ValueError) as refused:
             ModuleSpec.from_json(fields)
         assert str(refused.value).endswith(words), refused.value
+
+
+def test_a_keras_entrys_pin_hint_is_told_to_python_without_a_pattern_rewrite():
+    # The hint was the catalogue's, rewritten by pattern (catalogue_fields.python_words): the
+    # entry's "weights: file" became "weights='file'", a value no one meant. Fails before.
+    from hubensemble.catalogue_fields import pin_hint, pin_parts, said
+
+    hint = said(pin_parts("keras:ResNet50"), "python")
+    assert hint.startswith("pass sha256= the sha256 of its weights file: `sha256sum` of the "
+                           "weights= file, or of Keras' ImageNet file"), hint
+    assert said(pin_parts("keras:ResNet50")) == pin_hint("keras:ResNet50") and pin_hint(
+        "keras:ResNet50").startswith("write the sha256 (quoted) of its weights file: "
+                                     "`sha256sum` of the entry's weights: file")
+
+
+@pytest.mark.parametrize("field, value", SOURCE_CASES)
+def test_a_source_problem_carries_both_forms_written_once(field, value):
+    # handles.source_problems' hints were a catalogue's str, rewritten for Python by pattern;
+    # each is a SaidHint record now, its forms those a ModuleSpec says to each caller.
+    from hubensemble.handles import SourceProblem, source_problems
+
+    fields = {"name": "m", "handle": "keras:ResNet50", field: value}
+    [found] = source_problems(fields)
+    assert isinstance(found, SourceProblem) and found.field == field
+    assert _hint(field, **fields) == found.python_hint
+    with command_line():
+        assert _hint(field, **fields) == found.hint

@@ -197,15 +197,14 @@ def check_source_fields(who: str, handle: str, fields: dict) -> None:
     """ValueError "WHO FIELD=VALUE: problem; way on" for the first of `fields` (ModuleSpec
     field names: their values, checked) that the kind of module `handle` (a str) names does
     not take (`handles.source_problems`, the catalogue's rule), its way on as a call passes
-    it (`catalogue_fields.python_words`, as a ModuleSpec made in Python is told it):
+    it (`handles.SourceProblem.python_hint`, as a ModuleSpec made in Python is told it):
     HubLayer's (`who` "HubLayer") and `load_module`'s (a signature or layer a keras:NAME
     does not take was ignored, an input_size below its smallest refused in Keras' words)."""
-    from hubensemble.catalogue_fields import python_words
     from hubensemble.handles import source_problems
 
-    for field, problem, hint in source_problems({"handle": handle, **fields}):
-        raise ValueError(f"{who} {field}={fields[field]!r}: {problem}; "
-                         f"{python_words(hint, field)}")
+    for found in source_problems({"handle": handle, **fields}):
+        raise ValueError(f"{who} {found.field}={fields[found.field]!r}: {found.problem}; "
+                         f"{found.python_hint}")
 
 
 @checks_keywords
