@@ -56,3 +56,10 @@ def test_imagenet_weights_that_cannot_be_fetched_are_told_in_each_callers_words(
     assert "`weights:`" not in str(said), said
     said = _refusal(lambda: ModuleRuntime.from_spec(ModuleSpec(name="a", handle=APP)))
     assert said.message.endswith(", or set `weights:` on the entry to a local weights file")
+    # Pasted: weights= a local weights file of the architecture, which then loads offline.
+    import keras
+
+    path = str(tmp_path / "own.weights.h5")
+    keras.applications.MobileNetV3Small(input_shape=(224, 224, 3), include_top=False,
+                                        weights=None, pooling="avg").save_weights(path)
+    assert load_module(APP, weights=path).output_dim == 576

@@ -2,6 +2,8 @@
 the catalogue's folder) wherever it is refused, and a path written as a path ("./…") is never
 told TF Hub's URL: the catalogue keeps only the absolute path, whose slug looked like one."""
 
+import pytest
+
 from hubensemble.catalogue import load_catalogue
 from hubensemble.catalogue_here import missing_here
 from hubensemble.modulefiles import local_handle_warnings
@@ -70,3 +72,25 @@ def test_a_runs_module_folder_that_moved_is_told_the_way_on(tmp_path, tiny_modul
         f"{tmp_path / 'm'} does not exist; check the path{MOVED_HINT}"), said
     [(_, before)] = missing_here([recorded])  # rank's words before TensorFlow: the same
     assert str(before) == str(said)
+    (tmp_path / "elsewhere").rename(tmp_path / "m")  # the way on taken: put back, it loads
+    ModuleRuntime.from_spec(recorded)
+
+
+@pytest.mark.parametrize("handle", [
+    "HTTPS://TFHub.dev/google/bit/m-r50x1/1/", "https://www.kaggle.com/models/google/bit/"
+    "tensorFlow2/m-r50x1/1", "kaggle:google/bit/tensorFlow2/m-r50x1/1",
+    "https://host/m.tar.gz?tf-hub-format=compressed", "gs://b/m", "keras:MobileNetV3Small",
+    "zoo:demo/r8x2-generalist-0", "hf://keras/x", "./mods/m", "~/m", "file:///tmp/m"])
+def test_a_handle_as_a_run_records_it_is_accepted_again(handle, tmp_path):
+    # Task 5's decision: ModuleRuntime.load and locate add no form check of their own; a
+    # run's handles are checked where they are read (ModuleSpec.from_json, as a catalogue's).
+    # What the current code records must pass that check unchanged, or a run written today
+    # would be refused by its own tune/export/predict.
+    from hubensemble.catalogue import ModuleSpec
+    from hubensemble.handles import check_handle_form, stored_handle
+
+    stored = stored_handle(handle, tmp_path)
+    check_handle_form(stored)
+    assert stored_handle(stored, tmp_path / "elsewhere") == stored
+    spec = ModuleSpec(name="a", handle=stored)
+    assert ModuleSpec.from_json(spec.to_json()).handle == stored

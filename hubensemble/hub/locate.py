@@ -188,6 +188,9 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     case are read in lower case (`catalogue_urls.url_case`: one cache folder per module).
     ``hint_form``: whose words a `weights` refusal is in (`saidwords.said`): "yaml", a
     catalogue entry's ("`weights:` on the entry"), or "python", a call's ("weights=").
+    The handle's form is not checked here: its callers check it where it is given
+    (ModuleSpec, also of run.json, as `handles.check_handle_form`; load_module; HubLayer), so
+    a run's recorded handles meet one judge, the one they were first accepted by.
     """
     handle = url_case(handle)
     kind = source_kind(handle)
