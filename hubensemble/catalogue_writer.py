@@ -75,13 +75,11 @@ def check_new_entries(handles, *, name=None, base_dir=None, to=None, **fields) -
         seen[stored] = handle
         fault = weights_fault(weights)
         if fault:  # loading TensorFlow and the architecture first took 15 s and 690 MB
-            raise CatalogueError(f"cannot add {handle!r}: {_callers_words(FIELD)}"
-                                 f"the weights file {fault}; pass "
+            raise CatalogueError(f"cannot add {handle!r}: "
+                                 + option_word("argument --weights: ", "keyword weights: ")
+                                 + f"the weights file {fault}; pass "
                                  + option_word("--weights imagenet", "weights='imagenet'")
                                  + " or the path of the file its weights were saved to")
-
-
-FIELD = "field 'weights': "  # "argument --weights: " on the command line (`_callers_words`)
 
 
 def weights_fault(weights) -> str | None:
