@@ -2027,6 +2027,29 @@ def test_files_beside_the_class_folders_are_counted_once_and_a_text_file_is_not_
     assert (task.files, task.skipped) == (8, []), task.summary()
 
 
+def test_the_reading_bar_leaves_out_the_files_of_class_folders_that_are_no_image(
+        tmp_path, capsys):
+    """A new user's folder (a notes.txt in a class folder, not read) ended its bar at
+    "100% 303/304" while the summary and run.json said 303 files (docs/data.md, "Nothing
+    vanishes": the bar counts to the summary's number). The bar's total leaves out what
+    `sniff.not_an_image` leaves out, in one folder per class and in train/ val/ test/."""
+    flat = tmp_path / "flat"
+    make_class_folders(str(flat), {"a": 3, "b": 4})
+    write(str(flat / "a" / "notes.txt"), b"hello")
+    write(str(flat / "b" / "sub" / "labels.csv"), b"name,label\n")
+    write(str(flat / "b" / "bad.png"), b"")  # named as an image: read, skipped, counted
+    split = tmp_path / "split"
+    for part in ("train", "val"):
+        make_class_folders(str(split / part), {"a": 2, "b": 2})
+        write(str(split / part / "a" / "README.md"), b"# a\n")
+    capsys.readouterr()
+    for root, files in ((flat, 8), (split, 8)):
+        task = load_task(f"folder:{root}", progress=True, min_per_class=1)
+        bar = capsys.readouterr().err.replace("\r", "\n")
+        assert task.files == files and f" {files}/{files} " in bar, (task.files, bar)
+        assert f"/{files + 1} " not in bar and f"/{files + 2} " not in bar, bar
+
+
 def test_a_fit_says_each_skipped_file_once_on_the_terminal_and_once_in_its_log(
         tmp_path, caplog):
     """fit's terminal said the skipped count twice (the data summary, then the closing

@@ -493,18 +493,21 @@ def _reading_bar(path: str, layout: dict[str, str]):
     """The bar of a folder load (`terminal.command_bar`: while a command runs without -q):
     "reading folder:PATH" over the files the load will look at (`_Listing.files`, the
     summary's "N file(s) read"): those under the class folders of PATH (or of its train/
-    val/ test/ folders, `layout`) and those skipped on the way (beside them, broken links),
-    counted from their listing, which costs little beside decoding: 4 classes of 1,000 JPEGs
-    of 256 px took 35 s to read with stderr silent."""
+    val/ test/ folders, `layout`) but the ones no image by name or first bytes
+    (`sniff.not_an_image`, not read: a notes.txt made the bar end at 303/304 of a summary's
+    303 files), and those skipped on the way (beside them, broken links), counted from
+    their listing, which costs little beside decoding: 4 classes of 1,000 JPEGs of 256 px
+    took 35 s to read with stderr silent."""
     from hubensemble.terminal import command_bar
 
     def count():  # the folders walked once more: only when the bar is shown
         listing = _Listing()
         if layout:
             _beside_splits(path, listing)
-        found = sum(len(_list_class_folder(os.path.join(root, c), listing))
+        found = sum(not not_an_image(p)
                     for root in list(layout.values()) or [path]
-                    for c in _class_folders(root, listing))
+                    for c in _class_folders(root, listing)
+                    for p in _list_class_folder(os.path.join(root, c), listing))
         return found + listing.files  # (the skipped: counted as the load counts them)
 
     return command_bar(total=count, desc=f"reading folder:{escaped(path)}", unit="file")
