@@ -240,7 +240,7 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
                          profile=profile,
                          batchnorm=batchnorm, head_init=head_init, budget=budget,
                          modules=modules, tuner_id=tuner_id,
-                         oracle_address=oracle_address) + (
+                         oracle_address=oracle_address, held=[c.trial for c in found]) + (
             clash if clash else
             f" (tune without {option_word('--profile', 'profile')} goes on with the "
             "profile as recorded)" if redefined and not run.fit_here() else
@@ -256,16 +256,24 @@ def check_pool(run: Run, *, sweep: str, seed: int, profile: Profile, batchnorm: 
 
 def _recorded_call(run: Run, changes: Mapping, *, sweep, seed, profile: Profile, batchnorm,
                    head_init, budget, modules, tuner_id=None, oracle_address=None,
-                   call_sweep=None) -> str:
+                   call_sweep=None, held: Sequence[str] = ()) -> str:
     """" (run `hubensemble tune --run RUN --sweep S … --profile quick`)" (from Python, "(call
     run_tune(…))"): the tune call of `check_pool` with the recorded value of each of its
     `changes` ("--flag recorded -> now") in place of this call's, its other options
     (`budget`, `modules`, a worker's `tuner_id` and `oracle_address`, …) as given; "" when
     no change names a recorded value (a profile
     of its name defined otherwise: tune without --profile is the way on, said besides). Its
-    --sweep is `call_sweep` (the call's whole sweep, "seeds+probe"), else part `sweep`."""
+    --sweep is `call_sweep` (the call's whole sweep, "seeds+probe"), else part `sweep`.
+    Every part of that sweep whose candidates the pool holds (`held`: their trial ids) has
+    its own record's --seed, --batchnorm and --head-init (`_part_values`), which `changes`
+    (this part's) did not say: the call named for "default+probe" kept this call's --seed,
+    and pasted, the probe part was refused ("--seed 0 -> 3"), its call then the default
+    part ("--seed 3 -> 0"). Parts whose records agree share the call; parts that disagree
+    are named one call each, in order: "(run `… --sweep default --seed 3 …`, then `…
+    --sweep probe …`)"."""
     from hubensemble import options
     from hubensemble.rerun import option_flags, option_keywords
+    from hubensemble.sweepplan import sweep_parts
 
     values = {"budget": budget, "modules": list(modules) if modules else None,
               "seed": seed, "batchnorm": batchnorm, "head_init": head_init,
@@ -276,7 +284,8 @@ def _recorded_call(run: Run, changes: Mapping, *, sweep, seed, profile: Profile,
             batch = profile.batch_size
     except HubensembleError:
         pass
-    recorded = sweep_record(run.meta(), sweep, run.meta_path) or {}
+    meta = run.meta()
+    recorded = sweep_record(meta, sweep, run.meta_path) or {}
     passed = False
     for change in changes:
         flag, _, rest = change.partition(" ")
@@ -301,13 +310,54 @@ def _recorded_call(run: Run, changes: Mapping, *, sweep, seed, profile: Profile,
     except HubensembleError:
         values["train_batch_size"] = batch
     table = [o for o in options.options_for(used_by="tune") if o.name in values]
-    # --sweep and --profile always: tune without them resumes the run's own
     named = call_sweep or sweep
-    flags = " ".join(filter(None, (f"--sweep {shell_word(named)}", option_flags(values, table),
-                                   f"--profile {name}")))
-    keywords = ", ".join(filter(None, (f"sweep={named!r}", option_keywords(values, table),
-                                       f"profile={name!r}")))
-    return f" ({run_words('tune', run.path, flags=flags, keywords=keywords)})"
+    try:
+        parts = sweep_parts(named)
+    except ValueError:
+        parts = (sweep,)
+    calls: list[tuple[list[str], dict]] = []  # (parts, their values), in the sweep's order
+    for part in parts:
+        mine = _part_values(meta, run, part, values, profile, held)
+        if calls and calls[-1][1] == mine:
+            calls[-1][0].append(part)
+        else:
+            calls.append(([part], mine))
+    if len(calls) == 1:
+        calls = [([named], calls[0][1])]
+
+    def words(sweep_named, now):
+        # --sweep and --profile always: tune without them resumes the run's own
+        flags = " ".join(filter(None, (f"--sweep {shell_word(sweep_named)}",
+                                       option_flags(now, table), f"--profile {name}")))
+        keywords = ", ".join(filter(None, (f"sweep={sweep_named!r}",
+                                           option_keywords(now, table), f"profile={name!r}")))
+        return run_words("tune", run.path, flags=flags, keywords=keywords)
+
+    said = [words("+".join(ps), now) for ps, now in calls]
+    first, rest = said[0], [w.split(" ", 1)[1] for w in said[1:]]  # "run `…`": one verb
+    return f" ({', then '.join([first, *rest])})"
+
+
+def _part_values(meta, run: Run, part: str, values: dict, profile: Profile,
+                 held: Sequence[str]) -> dict:
+    """`values` (`_recorded_call`'s: the named call's options) with the --seed, --batchnorm
+    and --head-init of run.json's record of sweep `part` in place of those `sweep_changes`
+    finds differ, when the pool holds candidates of that part (`held`: trial ids); `values`
+    as they are otherwise (a part without candidates is not compared)."""
+    if not any(t.startswith(f"{part}-") for t in held):
+        return dict(values)
+    recorded = sweep_record(meta, part, run.meta_path) or {}
+    now = dict(values)
+    for change in sweep_changes(recorded, seed=values["seed"], profile=profile,
+                                batchnorm=values["batchnorm"], head_init=values["head_init"]):
+        flag = change.split(" ", 1)[0]
+        if flag == "--seed":
+            now["seed"] = int(recorded["seed"])
+        elif flag == "--batchnorm":
+            now["batchnorm"] = recorded["batchnorm"]["requested"]
+        elif flag == "--head-init":
+            now["head_init"] = recorded["head_init"]
+    return now
 
 
 def _disagreeing(run: Run, trained: Profile) -> str | None:

@@ -518,3 +518,45 @@ def test_run_tune_of_moved_data_names_the_whole_fit_call_and_one_form_of_path(
             "data='npz:NEW_PATH', top_k=2, profile='quick'); then call run_tune(run_dir="
             f"'{tmp_path / 'run'}', sweep='probe', budget=8, profile='quick') again") in said, said
     assert "'run'" not in said and " run/" not in said, said
+
+
+def test_a_pool_refusal_names_calls_whose_parts_each_keep_their_recorded_seed(tmp_path):
+    """`tune --sweep default+probe --profile cpu --seed 3` on a pool of quick candidates of
+    both parts, default recorded at --seed 3 and probe at 0, was told the call with --profile
+    quick and --seed 3; pasted, the probe part refused it ("--seed 0 -> 3"), whose call with
+    --seed 0 the default part refused ("--seed 3 -> 0"), and so on. The way on names a call
+    per part, each with its own record's --seed and --head-init, each passing the pool check;
+    parts that agree share one call. Fails before: one call of default+probe with --seed 3."""
+    import shlex
+
+    from hubensemble.cli import build_parser
+    from hubensemble.errors import RunError
+    from hubensemble.hyperrule import get_profile
+    from hubensemble.tunepending import check_tune_call
+
+    run, _ = ranked_run(tmp_path)
+    sizes = run.tune_inputs()[2]["sizes"]
+    for trial in ("default-0000-m0", "probe-0000-m0"):
+        candidate.write_candidate(run.candidates, {
+            "trial": trial, "module": "m0", "status": "ok", "profile": "quick",
+            "hparams": readable_hparams(run)}, val_probs=np.full((sizes["val"], 4), 0.25),
+            test_probs=np.full((sizes["test"], 4), 0.25))
+    quick = get_profile("quick").to_json()
+    records = {"default": {"budget": 4, "seed": 3, "profile": quick, "head_init": "zero"},
+               "probe": {"budget": 4, "seed": 0, "profile": quick}}
+    for probe_seed, calls in ((0, 2), (3, 1)):
+        records["probe"]["seed"] = probe_seed
+        run.update(tune={"call_sweep": "default+probe", "sweeps": records})
+        call = dict(CALL, sweep="default+probe", budget=4, profile="cpu", seed=3,
+                    head_init="zero")
+        with command_line(), pytest.raises(RunError) as refused:
+            check_tune_call(run.path, call)
+        way = str(refused.value).split("Pass the recorded value to add to this pool (", 1)[1]
+        named = way.split("`")[1:2 * calls:2]
+        assert len(named) == calls and (calls == 1 or "`, then `" in way), refused.value
+        sweeps = []
+        for words in named:
+            args = build_parser().parse_args(shlex.split(words)[1:])
+            sweeps.append(args.sweep)
+            check_tune_call(run.path, dict(options.kwargs_for("tune", args), sweep=args.sweep))
+        assert sweeps == (["default", "probe"] if calls == 2 else ["default+probe"]), named
