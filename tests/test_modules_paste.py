@@ -207,9 +207,9 @@ def test_a_tune_refused_for_its_modules_and_its_budget_names_both_in_one_refusal
     """`tune --run R --modules m0,m1 --budget 1` was told the budget, its command keeping
     `--modules m0,m1`, which pasted was refused for the comma (a new user, stop 69). One
     refusal now names both, its command holds both (--budget 8 for the two modules, said
-    why), and pasted passes the checks of the modules and the budget; fit from Python the
-    same (its call kept budget=1). A name meant by nobody: the budget's fault is said after
-    the modules'. Fails before: the budget's refusal alone, or a call with budget=1."""
+    why), and pasted passes the checks of the modules and the budget; run_tune and fit from
+    Python the same (their calls kept budget=1). A name meant by nobody: the budget's fault
+    is said after the modules'. Fails before: the budget's refusal alone, or budget=1."""
     from hubensemble.pipeline import fit
     from hubensemble.rundir import Run
     from test_cli import each_in_one_process
@@ -234,6 +234,13 @@ def test_a_tune_refused_for_its_modules_and_its_budget_names_both_in_one_refusal
         "4 trials: pass --budget 4 or more (K modules need 4×K), or a sweep of single trials "
         "(seeds, hyper, combined)"), line2
 
+    from hubensemble.tune import run_tune  # run_tune's the same: budget=1 was kept
+
+    with pytest.raises(HubensembleError) as refused:
+        run_tune(out, sweep="default", budget=1, modules=["m0,m1"], progress=False)
+    assert (f"call run_tune(run_dir={str(out)!r}, sweep='default', budget=8, modules=['m0', "
+            "'m1']) (budget=8: the default sweep runs 4 trials per module") in str(
+                refused.value), refused.value
     with pytest.raises(HubensembleError) as refused:
         fit(cat, f"npz:{data}", tmp_path / "new", sweep="default", budget=1,
             modules=["m0,m1"], **kwargs)

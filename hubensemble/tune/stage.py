@@ -23,7 +23,8 @@ from hubensemble.sweeplock import (chief_serves, held_members, member_of, member
                                    supersede_chief_end, sweep_member, worker_plan_differs)
 from hubensemble.formats import check_tuner_folder
 from hubensemble.sweepplan import base_words
-from hubensemble.sweeps import check_budget, untuned_record
+from hubensemble.pastedway import check_sweep_call
+from hubensemble.sweeps import untuned_record
 from hubensemble.sweepagain import tune_again
 from hubensemble.sweepwords import recorded_sweep, resumed_call, sweep_command
 from hubensemble.sweepstate import TRAIN_RULE, sweep_record, sweep_records
@@ -117,30 +118,30 @@ def _check_call(call: dict) -> None:
         require_run(call["run_dir"])
         sweep, budget, _, _ = resumed_call(call["run_dir"], budget, call["modules"])
     again = tune_again(call["run_dir"], {**call, "sweep": sweep, "budget": budget})
-    # 4×K for the K modules it will tune, as the command line says (it said 4, which the
-    # plan then warned left K-1 without a trial).
-    check_budget(sweep, budget, again=again,
-                 modules=call["modules"] or ranked_selection(call["run_dir"]))
-    if call["modules"]:  # a name meant: the whole call with it, as a budget's (plan_sweep's
-        _check_modules(call["run_dir"], call["modules"], again)  # refusal names the keyword)
+    # The modules and the budget in one refusal whose call holds both (a name meant: the
+    # whole call with it, as a budget's; plan_sweep's refusal names the keyword); 4×K for the
+    # K modules it will tune, as the command line says (it said 4, which the plan then warned
+    # left K-1 without a trial).
+    rows, rank_command = _ranked_rows(call["run_dir"]) if call["modules"] else (None, None)
+    check_sweep_call(call["modules"], rows, sweep=sweep, budget=budget, again=again,
+                     rank_command=rank_command,
+                     selected=None if call["modules"] else ranked_selection(call["run_dir"]))
     # Data that moved, in run_tune's words ("; then call run_tune(…) again"), before the
     # lock and TensorFlow: the load's own refusal named no way to call it again.
     check_tune_data(call["run_dir"], call)
 
 
-def _check_modules(run_dir, modules, again) -> None:
-    """`sweeps.check_modules` of `modules` against the run's ranking, naming the whole
-    run_tune call (`again`: `tune_again`'s) with the module meant; a ranking that cannot be
-    read is left to the stage's own words."""
+def _ranked_rows(run_dir) -> tuple[list | None, str | None]:
+    """(the module rows of the run's ranking, the command that ranks it again) for
+    `check_sweep_call`'s check of run_tune's `modules`; (None, None) for a ranking that cannot
+    be read, left to the stage's own words."""
     from hubensemble.errors import HubensembleError
-    from hubensemble.sweeps import check_modules
 
     run = Run(os.fspath(run_dir))
     try:
-        rows = run.tune_inputs()[0].get("modules") or []
+        return run.tune_inputs()[0].get("modules") or [], run.rank_command()
     except (HubensembleError, OSError, ValueError, TypeError, AttributeError):
-        return
-    check_modules(modules, rows, again=again, rank_command=run.rank_command())
+        return None, None
 
 
 def _refused_first(function: Callable[_P, _R]) -> Callable[_P, _R]:
