@@ -2,7 +2,6 @@
 with the checks each runs before TensorFlow loads: each takes the parsed argparse namespace
 and returns the exit code. `cli` builds the parser that names them and runs them."""
 
-import contextlib
 import os
 import sys
 
@@ -352,13 +351,10 @@ def cmd_tune(args):
             # then its end alone, without TensorFlow (6-9 s) and "resuming sweep …"
             sweep = finished_call(args.run, call, progress=not args.quiet)
     if sweep is None:
-        from hubensemble.tunepending import nothing_said
-
         _import_tensorflow(args.verbose)
         from hubensemble.tune import run_tune
         # The line said: run_tune says no "resuming …" nor reused line after it.
-        with nothing_said(args.run) if note else contextlib.nullcontext():
-            sweep = run_tune(args.run, **call, progress=not args.quiet)
+        sweep = run_tune(args.run, **call, progress=not args.quiet, nothing_said=bool(note))
     summary(args, format_summary(sweep))
     return 0
 

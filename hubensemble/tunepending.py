@@ -13,8 +13,6 @@ TensorFlow-free (the `tune` package loads TensorFlow on import, so this lives ou
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
 import os
 
@@ -204,35 +202,6 @@ def nothing_to_train(run_dir, call: dict) -> str | None:
     return (f"nothing to train: {every} of sweep {sweep} "
             f"{'has' if total == 1 else 'all have'} a complete candidate; summarizing "
             f"{'it' if total == 1 else 'them'}")
-
-
-#: The run folder (its real path) whose `nothing_to_train` line the command line said before
-#: it handed its call to run_tune (`nothing_said`); None otherwise (and from Python).
-_SAID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "hubensemble_nothing_to_train_said", default=None)
-
-
-@contextlib.contextmanager
-def nothing_said(run_dir):
-    """While the block runs, `said_nothing_to_train(run_dir)` is True: `commands.cmd_tune`
-    said `nothing_to_train`'s line for its call and hands the same call to run_tune (when
-    `finished_call` declines, e.g. a budget run.json does not record), which then does not
-    work the plan out again to know it."""
-    token = _SAID.set(os.path.realpath(os.fspath(run_dir)))
-    try:
-        yield
-    finally:
-        _SAID.reset(token)
-
-
-def said_nothing_to_train(run_dir) -> bool:
-    """Whether the command line's tune said `nothing_to_train`'s line for run `run_dir`
-    before it loaded TensorFlow and handed its call to `run_tune` (`nothing_said`):
-    `run_tune` then says neither "resuming sweep …" nor "tune probe: all 4 planned trials
-    finished before, reused" after it, which read as work to come after "nothing to train",
-    or said it again. False from Python (no line was said)."""
-    said = _SAID.get()
-    return said is not None and said == os.path.realpath(os.fspath(run_dir))
 
 
 def warn_at_chance(run, summary) -> None:

@@ -210,7 +210,7 @@ def test_nothing_to_train_is_followed_by_no_resuming_line_when_the_stage_runs(tm
     stage run after TensorFlow to record the new budget (`finished_call` declines), "resuming
     sweep probe …; --budget 4 as given", as if work came, and "tune probe: all 4 planned
     trials finished before, reused", the line said again. Now neither after it (cmd_tune
-    hands run_tune the line it said: `tunepending.nothing_said`); run_tune from Python,
+    tells run_tune the line was said: `run_tune(nothing_said=True)`); run_tune from Python,
     which said no such line, still says which sweep it resumes and what it reused.
     Fails before: "resuming sweep probe" (then the reused line) on stderr after the line."""
     run = finished_probe_run(tmp_path)

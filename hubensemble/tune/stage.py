@@ -45,7 +45,7 @@ from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F40
                                    trial_differences, worker_changes)
 from hubensemble.tunepending import (check_restart, check_tune_data,  # noqa: F401
                                      distributed_call, labels_missing, require_run,
-                                     said_nothing_to_train, warn_at_chance)
+                                     warn_at_chance)
 from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
 from hubensemble.tune.redo import redone_line
 from hubensemble.tune.restart import restart_sweep
@@ -179,7 +179,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
              cache_dir: str | None = _TUNE["cache_dir"], restart: bool = _TUNE["restart"],
              train_batch_size: int | None = _TUNE["train_batch_size"],
              task=None, progress: bool = True, callbacks=(),
-             said_redone: Sequence[str] = ()) -> TuneSummary:
+             said_redone: Sequence[str] = (), nothing_said: bool = False) -> TuneSummary:
     """Fine-tunes a run's modules with a sweep; every trial becomes RUN/candidates/<trial>/.
 
     `sweep` is one sweep or two joined by "+" (e.g. "default+probe"): each runs in turn,
@@ -217,11 +217,15 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     every trial's fit (deep-copied per trial). `said_redone`: ids of finished trials whose files
     changed or were damaged since, which the caller said already (fit's damage line, "…; running
     tune again"): tune runs them again and leaves them out of its line of trials redone
-    (`tune.redo.redone_line`), so each is said once. `restart`: start the sweep (each part of a "+"
-    sweep) over, removing what it wrote first (`tune.restart.restart_sweep`: its candidates, Keras
-    Tuner's state, TensorBoard logs and run.json record; the pool's other candidates stay and are
-    checked first), said on the terminal and in RUN/log.txt; a stand-alone call only
-    (HubensembleError with --tuner-id / --oracle).
+    (`tune.redo.redone_line`), so each is said once. `nothing_said`: the caller said
+    `tunepending.nothing_to_train`'s line for this call (the command line's tune, before
+    TensorFlow, when `finished_call` declined to end it): no "resuming sweep …" nor line of
+    trials reused follows it, which read as work to come, or said it again. `restart`: start
+    the sweep (each part of a "+" sweep) over, removing what it wrote first
+    (`tune.restart.restart_sweep`: its candidates, Keras Tuner's state, TensorBoard logs and
+    run.json record; the pool's other candidates stay and are checked first), said on the
+    terminal and in RUN/log.txt; a stand-alone call only (HubensembleError with --tuner-id /
+    --oracle).
 
     Writes RUN/labels/<split>.npy from the run's task when absent (a run folder ranked on
     another machine may hold only run.json and ranking.json; `ensemble` needs the labels),
@@ -263,7 +267,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     sweep_records(run.meta(), run.meta_path)  # a hand edit's: refused before any work
     # The sweep's trials share their traced batch preparations (released at its end).
     with run.log_file(create=False), kept_preparations():
-        if resuming and not said_nothing_to_train(run_dir):  # the command line's line
+        if resuming and not nothing_said:  # the command line's "nothing to train" said it
             say(SimpleNamespace(quiet=not progress), resuming)
         if profile is None:  # an older definition's said: this call's trials go on at it
             profile, source = run_profile(run)
@@ -300,7 +304,8 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
                       max_failures=max_failures, tuner_id=tuner_id,
                       oracle_address=oracle_address, batchnorm=batchnorm,
                       head_init=head_init, cache_dir=cache_dir, task=task, progress=progress,
-                      callbacks=callbacks, whole=sweep, said_redone=said_redone)
+                      callbacks=callbacks, whole=sweep, said_redone=said_redone,
+                      nothing_said=nothing_said)
             for part in planned]
     summary = merge_summaries(summaries, sweep)
     if summary.failed > max_failures:
@@ -456,7 +461,8 @@ def _check_part(run: Run, part: _Part, *, seed, profile, batchnorm, head_init, b
 
 def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile, seed,
               keep_weights, max_failures, tuner_id, oracle_address, batchnorm, head_init,
-              cache_dir, task, progress, callbacks, whole=None, said_redone=()):
+              cache_dir, task, progress, callbacks, whole=None, said_redone=(),
+              nothing_said=False):
     sweep, plan, specs, task_record = part.sweep, part.plan, part.specs, part.task_record
     standalone = not distributed_call(tuner_id, oracle_address)
 
@@ -510,8 +516,8 @@ def _run_part(run: Run, part: _Part, *, budget, modules, strategy, tpu, profile,
             if redone:  # damaged or changed since it finished: said once, counted
                 log.warning("%s", redone)
             # A resumed sweep says so (its bar alone starting at 4/8 did not), but not after
-            # the command line's "nothing to train: …" (said_nothing_to_train): again.
-            if reused and not (reused == len(plan) and said_nothing_to_train(run.path)):
+            # the command line's "nothing to train: …" (`nothing_said`): again.
+            if reused and not (reused == len(plan) and nothing_said):
                 _say_resumed(sweep, reused, len(plan), progress)
             _say_older_rule(run, plan, pending, sweep=sweep, reused=reused, worker=worker)
             base = base_words(part.ranking, specs, plan, sweep=sweep, modules=modules)
