@@ -71,3 +71,24 @@ def test_the_report_reads_a_count_or_entry_edited_away_and_names_a_data_changed_
     section = robustness(lambda r: r.update(data_changed="x"))
     assert ('robustness.json is unreadable (damaged: its "data_changed" is a JSON string, '
             "expected an object)") in section, section
+
+
+def test_the_overview_names_an_export_whose_files_cannot_load(tmp_path, figures_not_drawn):
+    """RUN/export with its variables/variables.index gone, or a saved_model.pb cut short, was
+    named in the Overview as the run's export without a word: predict and evaluate refuse
+    it (`formats.check_saved_model_files`). The Overview says it in their words, with the
+    command that writes it again. Fails before: no such line."""
+    from evaluatefakes import fake_saved_model_pb
+
+    make_full_run(tmp_path, robustness=False, seed=3)
+    export = tmp_path / "export"
+    (export / "assets").mkdir(parents=True, exist_ok=True)
+    (export / "assets" / "hubensemble.json").write_text('{"format": "hubensemble-export"}')
+    (export / "saved_model.pb").write_bytes(fake_saved_model_pb()[:9])  # cut short
+    md = shown(report.write_report(tmp_path)[0].read_text())
+    assert (f"The export cannot be loaded ({export}/saved_model.pb does not parse as a "
+            "SavedModel (9 bytes: cut short, or damaged)); write it again with "
+            f"`hubensemble export --run {tmp_path}`.") in md, md[:3000]
+    (export / "saved_model.pb").write_bytes(fake_saved_model_pb())
+    md = shown(report.write_report(tmp_path)[0].read_text())
+    assert "The export cannot be loaded" not in md

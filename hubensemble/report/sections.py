@@ -115,6 +115,11 @@ def _overview(files) -> Section:
                             "run.json records, is gone; ", again, "."))
     elif export:
         items.append(Inline("Export (SavedModel): ", Code(str(export))))
+        # Its files, as predict and evaluate read them before TensorFlow: a damaged
+        # saved_model.pb or a variables file gone was named only when a command loaded it.
+        if broken := formats.saved_model_problem(export):
+            items.append(Inline(f"The export cannot be loaded ({broken}); write it again with ",
+                                Code(Run(files.path).export_command(export)), "."))
         stale = _earlier_ensemble(files, read_export_metadata(export, strict=False),
                                   "The export")
         if stale:
