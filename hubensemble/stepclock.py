@@ -35,7 +35,7 @@ class StepClock:
         self.gaps, self.gap_seconds = 0, 0.0
         self._planned = self._seen = 0
         self._last = self._ended = None
-        self._training = False
+        self._training = self._kept = False
 
     def begin(self, planned: int) -> None:
         """A unit of `planned` steps (int >= 0) starts now (the one running before ends); it
@@ -49,8 +49,17 @@ class StepClock:
             if self._ended is not None:
                 self.gaps, self.gap_seconds = self.gaps + 1, self.gap_seconds + now - self._ended
             self._planned, self._seen, self._last, self._ended = int(planned), 0, now, None
-            self._training = True
+            self._training, self._kept = True, False
         _RUNNING = self
+
+    def done_before(self, planned: int) -> None:
+        """A unit of `planned` steps starts with its steps done (a trial whose trained
+        weights a stop kept: it only predicts): none of them is left or timed."""
+        self.begin(planned)
+        with self._lock:
+            self._seen, self.left = int(planned), max(self.left - int(planned), 0)
+            self._kept = True
+        self.end()
 
     def step(self) -> None:
         """One step of the running unit ended now: it is timed and no longer left."""
@@ -95,6 +104,9 @@ class StepClock:
         if at is None:
             return None
         seen, planned, training = at
+        if not training and self._kept:
+            return (f"the running trial, its {seen} steps done, keeps its trained weights: "
+                    "resumed, it only predicts again")
         where = f"at step {seen}/{planned}" if training else f"its {seen} steps done"
         return f"the running trial, {where}, restarts from its start"
 
@@ -120,6 +132,18 @@ _RUNNING: StepClock | None = None
 #: (what it loses, the stop) of a search that a stop ended while a trial ran
 #: (`StepClock.left_by`): said by that stop's line alone.
 _LEFT: tuple[str, BaseException] | None = None
+
+
+def training_kept(kept: bool = True) -> None:
+    """The running trial's steps all ran, and its trained weights were kept for its
+    resumption (`kept`; `tune.trained`) or could not be: a stop's line says it only
+    predicts again, or that it restarts from its start. Its steps end (a stop in a
+    callback's ``on_train_end`` came before the clock's own)."""
+    clock = _RUNNING
+    if clock is not None:
+        clock.end()
+        with clock._lock:
+            clock._kept = bool(kept)
 
 
 def trial_ended() -> None:

@@ -1022,6 +1022,77 @@ def test_an_interrupted_trial_is_logged_in_trials_log(tmp_path, modules, digits)
     assert starts(run, "default") == {start[4]: 5}
 
 
+class _SignalAfterTheLastStep(keras.callbacks.Callback):
+    """A real SIGINT once the first trial's steps all ran (Keras' on_train_end), before it
+    predicts and is written: the window of a real backbone's minutes of predicting (a new
+    user's trial trained three times after two stops there)."""
+
+    def __init__(self, sent):
+        super().__init__()
+        self.sent = sent  # Keras Tuner copies callbacks for each trial
+
+    def on_train_end(self, logs=None):
+        if self.sent.exists():
+            return
+        self.sent.touch()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(30)  # the handler raises in here
+
+
+class _CountSteps(keras.callbacks.Callback):
+    """Appends a byte to `path` at each training step of every trial (copied per trial)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+
+    def on_train_batch_end(self, batch, logs=None):
+        with open(self.path, "a") as f:
+            f.write("s")
+
+
+def test_a_stop_after_a_trials_last_step_keeps_its_training_for_the_resumed_sweep(
+        tmp_path, modules, digits):
+    from hubensemble.stepclock import running_loss
+
+    kw = dict(sweep="seeds", budget=2, profile="quick", strategy="cpu", task=digits,
+              progress=False)
+    whole = make_run(tmp_path / "whole", modules, task=digits)
+    tune.run_tune(whole.path, **kw)  # uninterrupted: the candidates to match
+    run = make_run(tmp_path / "run", modules, task=digits)
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)  # a command's
+    try:
+        tune.run_tune(run.path, callbacks=[_SignalAfterTheLastStep(tmp_path / "sent")], **kw)
+    except KeyboardInterrupt:
+        said = running_loss()
+    else:
+        pytest.fail("the SIGINT did not stop the sweep")
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
+    assert not run.candidates.exists() or os.listdir(run.candidates) == []
+    kept = sorted(os.listdir(run.tuner / "trained"))
+    trial = kept[0][:-len(".json")]
+    assert kept == [f"{trial}.json", f"{trial}.weights.h5"]
+    steps = candidates(whole)[trial]["steps"]
+    assert said == (f"the running trial, its {steps} steps done, keeps its trained weights: "
+                    "resumed, it only predicts again")
+
+    counted = tmp_path / "steps"
+    summary = tune.run_tune(run.path, callbacks=[_CountSteps(counted)], **kw)
+    assert summary["ok"] == 2
+    cands, ref = candidates(run), candidates(whole)
+    assert starts(run, "seeds")[trial] == 2  # started again, but did not train:
+    trained = counted.read_text() if counted.exists() else ""
+    assert len(trained) == sum(c["steps"] for t, c in cands.items() if t != trial)
+    for t in ref:  # the same candidates as the run that was not stopped
+        for name in ("val_probs.npy", "test_probs.npy"):
+            assert np.array_equal(np.load(run.candidates / t / name),
+                                  np.load(whole.candidates / t / name)), (t, name)
+        assert cands[t]["val"] == ref[t]["val"]
+    assert cands[trial]["train_seconds"] > 0  # the training's, kept with its weights
+    assert os.listdir(run.tuner / "trained") == []  # written: the kept weights are gone
+
+
 def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
         tmp_path, modules, digits, recwarn, caplog, figures_not_drawn):  # report.md's words
     # The plan is made twice (again with each module's BatchNorm policy): the second's

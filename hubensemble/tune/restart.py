@@ -13,6 +13,7 @@ from hubensemble.fileio import TEMP_MARKER
 from hubensemble.rundir import Run
 from hubensemble.lockwords import option_word
 from hubensemble.text import counted, escaped
+from hubensemble.tune.trained import FOLDER as TRAINED
 
 
 def _live_temp(name: str) -> bool:
@@ -24,10 +25,12 @@ def _live_temp(name: str) -> bool:
 def sweep_entries(run: Run, sweep: str) -> tuple[list, list]:
     """([paths sweep `sweep` wrote in run `run`], [temp folders of live writers, kept]): its
     candidates' folders (RUN/candidates/<sweep>-*, complete or not), the temp folders of
-    its candidates whose writer has gone, Keras Tuner's state (RUN/tuner/<sweep>/) and its
-    trials' TensorBoard logs (RUN/tuner/tensorboard/<sweep>-*)."""
+    its candidates whose writer has gone, Keras Tuner's state (RUN/tuner/<sweep>/), its
+    trials' TensorBoard logs (RUN/tuner/tensorboard/<sweep>-*) and the trained weights a
+    stop kept of its trials (RUN/tuner/trained/<sweep>-*: `tune.trained`)."""
     prefix, found, kept = f"{sweep}-", [], []
-    for folder, temps in ((run.candidates, True), (run.tuner / "tensorboard", False)):
+    for folder, temps in ((run.candidates, True), (run.tuner / "tensorboard", False),
+                          (run.tuner / TRAINED, False)):
         if not folder.is_dir():
             continue
         for name in sorted(os.listdir(folder)):
@@ -73,6 +76,8 @@ def restart_sweep(run: Run, sweep: str) -> str:
              if run.tuner / sweep in found else None,
              "its trials' TensorBoard logs"
              if any(p.parent.name == "tensorboard" for p in found) else None,
+             "the trained weights a stop kept"
+             if any(p.parent == run.tuner / TRAINED for p in found) else None,
              f"its record in {escaped(run.meta_path)}" if recorded else None]
     words = [w for w in words if w]
     said = option_word("tune --restart", "run_tune(restart=True)")  # the caller's words

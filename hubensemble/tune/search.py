@@ -234,3 +234,8 @@ class _StepsOnClock(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         """The trial's training ended."""
         self.clock.end()
+
+    def steps_done_before(self, steps: int) -> None:
+        """The trial starts with its `steps` done (`tune.train.run_entry`: weights a stop
+        kept): it only predicts."""
+        self.clock.done_before(steps)

@@ -30,7 +30,9 @@ from hubensemble.trialterms import trial_terms
 from hubensemble.tune.inputs import eval_size, predict_probs, training_dataset
 from hubensemble.tune.model import build_classifier, compile_classifier
 from hubensemble.tune.plans import PlanEntry, as_profile
+from hubensemble.stepclock import training_kept
 from hubensemble.tune.strategies import check_batch_divides
+from hubensemble.tune.trained import TrainedUnreadable, drop_trained, keep_trained, take_trained
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ class _DivergenceGuard(keras.callbacks.Callback):
         self.base = max(math.log(max(2, int(num_classes))), float(start))
         self.limit = EXPLODE_FACTOR * self.base
         self.reason = None
+        self.checked = 0  # chunks whose end was checked: all of them, and the steps all ran
 
     def on_epoch_end(self, epoch, logs=None):
         reraise_stop()  # a Ctrl-C / SIGTERM whose exception Python ignored (errors.reraise_stop)
@@ -78,6 +81,8 @@ class _DivergenceGuard(keras.callbacks.Callback):
                            "lower the learning rate)")
         if self.reason:
             self.model.stop_training = True
+        else:
+            self.checked += 1
 
 
 #: The phases a trial says before its steps (`TrialProgress.phase`), each of which took
@@ -250,10 +255,12 @@ def chunks(steps: int, max_chunks: int = MAX_CHUNKS) -> int:
 
 def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParams, *, profile,
                      splits: Sequence[str] = ("train",), callbacks=(),
-                     targets=None) -> keras.Model:
+                     targets=None, on_trained=None) -> keras.Model:
     """Runs exactly ``hparams.steps`` optimizer steps of a compiled classifier on
     `training_dataset` (as `chunks(steps)` equal epochs; `targets` as there) and returns the
-    model.
+    model. `on_trained()` (optional) is called once every step ran and every chunk's loss
+    was checked, also when a Ctrl-C / SIGTERM then stops the fit before it returns (a
+    callback's ``on_train_end``): the weights are the trained ones (`run_entry` keeps them).
 
     Raises TrialFailed when the loss becomes NaN or infinite or explodes (a chunk's mean
     above EXPLODE_FACTOR x ln C; checked at each epoch's end).
@@ -264,11 +271,18 @@ def train_classifier(model: keras.Model, task, spec: ModuleSpec, hparams: HParam
     guard = _DivergenceGuard(task.num_classes, start=_start_loss(model, ds))
     _build_optimizer(model)
     # a model per trial: each traced once, its custom gradients released after
-    with _tf.retracing_notice_at_info(), _tf.released_custom_gradients():
-        model.fit(ds, epochs=n, steps_per_epoch=hparams.steps // n, verbose=0, shuffle=False,
-                  callbacks=[*callbacks, guard])
+    try:
+        with _tf.retracing_notice_at_info(), _tf.released_custom_gradients():
+            model.fit(ds, epochs=n, steps_per_epoch=hparams.steps // n, verbose=0,
+                      shuffle=False, callbacks=[*callbacks, guard])
+    except BaseException:  # a stop, or a stop come out as another error (reraise_stop)
+        if on_trained is not None and guard.checked == n:
+            on_trained()  # stopped after the last chunk's check: its training is whole
+        raise
     if guard.reason:
         raise TrialFailed(guard.reason)
+    if on_trained is not None:
+        on_trained()
     return model
 
 
@@ -399,6 +413,31 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
               extra=None, cache_dir=None) -> dict:
     """Trains one plan entry and writes its candidate (ok or failed); returns its trial.json.
 
+    A Ctrl-C / SIGTERM once every step ran (predicting, writing the candidate) keeps the
+    trained weights (`trained.keep_trained`): the trial run again loads them and only
+    predicts (`trained.take_trained`; the candidate is the one an uninterrupted run writes,
+    its "train_seconds" the training's); a stop during the steps loses them (docs/tune.md).
+
+    More of the record: `_run_entry`."""
+    state = {}
+    try:
+        record = _run_entry(entry, spec, task, run, profile=profile, strategy=strategy,
+                            keep_weights=keep_weights, callbacks=callbacks,
+                            tensorboard_dir=tensorboard_dir, build=build, extra=extra,
+                            cache_dir=cache_dir, state=state)
+    except KeyboardInterrupt:
+        if state.get("trained"):  # the stop's line says whether they were kept
+            training_kept(keep_trained(run, state["record"], task, state["model"]) is not None)
+        raise
+    drop_trained(run, entry.trial_id)  # written: its candidate holds what they were for
+    return record
+
+
+def _run_entry(entry, spec, task, run, *, profile, strategy, keep_weights, callbacks,
+               tensorboard_dir, build, extra, cache_dir, state) -> dict:
+    """`run_entry`'s trial; `state` gets "record" and "model" as they are made, and "trained"
+    (True) once every step ran (or the kept weights were loaded).
+
     The record's "val" / "test" are `candidate.split_record` of the float32 probability
     tables that are saved ({"ce": metrics.nll with the one floor metrics.PROB_FLOOR,
     "accuracy"}), so every reader of the candidate computes the same numbers from the files.
@@ -430,29 +469,42 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
               "eval_size": eval_size(task, spec, profile), "plan_index": entry.index,
               "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
               "host": socket.gethostname(), "train_rule": TRAIN_RULE, **(extra or {})}
+    state["record"] = record
     start = time.time()
     model = val_probs = test_probs = None
     try:
-        keras.backend.clear_session()
-        keras.utils.set_random_seed(hparams.seed)
-        say_phase(callbacks, "load")
-        with strategy.scope():
-            if build is not None:
-                model = build()
-            else:
-                model = build_classifier(spec, task.num_classes, dropout=hparams.dropout,
-                                         weight_decay=hparams.weight_decay,
-                                         batchnorm=hparams.batchnorm)
-                compile_classifier(model, hparams)
-            record.update(init_head(model, spec, task, hparams, profile=profile,
-                                    cache_dir=cache_dir, callbacks=callbacks) or {})
+        model = state["model"] = _trial_model(spec, task, hparams, strategy, build, callbacks)
         record["module_fingerprint"] = getattr(model.backbone, "fingerprint", None)
         record["batchnorm"] = getattr(model.backbone, "batchnorm", None)
         record["batchnorm_evidence"] = getattr(model.backbone, "batchnorm_evidence", None)
-        t0, c0 = time.perf_counter(), time.process_time()
-        train_classifier(model, task, spec, hparams, profile=profile, callbacks=callbacks)
-        record["train_seconds"] = time.perf_counter() - t0
-        record["train_cpu_seconds"] = time.process_time() - c0
+        try:
+            kept = take_trained(run, record, task, model)
+        except TrainedUnreadable as e:  # the model may hold part of them: built again
+            log.info("trial %s: %s; it trains again", entry.trial_id, e)
+            kept = None
+            model = state["model"] = _trial_model(spec, task, hparams, strategy, build,
+                                                  callbacks)
+        if kept is not None:  # a stop came after its last step: it only predicts
+            record.update(kept)
+            state["trained"] = True
+            log.info("trial %s: its %d steps ran before a stop; predicting with their "
+                     "weights, not training again", entry.trial_id, hparams.steps)
+            for note in callbacks:
+                if hasattr(note, "steps_done_before"):  # the sweep's clock (tune.search)
+                    note.steps_done_before(hparams.steps)
+        else:
+            with strategy.scope():
+                record.update(init_head(model, spec, task, hparams, profile=profile,
+                                        cache_dir=cache_dir, callbacks=callbacks) or {})
+            t0, c0 = time.perf_counter(), time.process_time()
+
+            def trained():  # every step ran: kept if a stop now cuts the trial
+                record["train_seconds"] = time.perf_counter() - t0
+                record["train_cpu_seconds"] = time.process_time() - c0
+                state["trained"] = True
+
+            train_classifier(model, task, spec, hparams, profile=profile, callbacks=callbacks,
+                             on_trained=trained)
         val_probs = predict_noted(model, task, "val", spec=spec, profile=profile,
                                   batch_size=hparams.batch_size, callbacks=callbacks)
         if not np.isfinite(val_probs).all():
@@ -495,6 +547,21 @@ def run_entry(entry: PlanEntry, spec: ModuleSpec, task, run: Run, *, profile, st
                               test_probs=test_probs if ok else None,
                               save_weights=model.save_weights if keep else None)
     return record
+
+
+def _trial_model(spec, task, hparams, strategy, build, callbacks):
+    """A trial's compiled classifier, its module loaded, from the trial's seed: `build()`
+    (the tuner's hypermodel) in `strategy`'s scope, or build_classifier + compile_classifier."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(hparams.seed)
+    say_phase(callbacks, "load")
+    with strategy.scope():
+        if build is not None:
+            return build()
+        model = build_classifier(spec, task.num_classes, dropout=hparams.dropout,
+                                 weight_decay=hparams.weight_decay, batchnorm=hparams.batchnorm)
+        compile_classifier(model, hparams)
+        return model
 
 
 def predict_noted(model, task, split, *, spec, profile, batch_size, callbacks):
