@@ -550,6 +550,42 @@ def test_a_ranking_after_an_interrupted_one_says_once_what_it_kept(
     assert "stopped before it ended" not in caplog.text
 
 
+def test_a_ranking_after_an_interrupted_one_says_a_duplicate_entry_as_a_duplicate(
+        task, good, tmp_path, monkeypatch, caplog):
+    """A resumed rank of a catalogue with one handle twice said the entry refused as
+    [duplicate] "could not be embedded" (a new user's check: 3 duplicates named so). Each row
+    without embeddings is said by its kind; a module that failed still could not be."""
+    import dataclasses
+
+    from hubensemble.rank import ranking as ranking_module
+
+    twin = dataclasses.replace(good[0], name="twin0")  # good0's handle again
+    broken = ModuleSpec(name="broken", handle=str(tmp_path / "not-a-module.keras"))
+    (tmp_path / "not-a-module.keras").write_bytes(b"no zip")
+    specs = [good[0], twin, broken, good[1]]
+    cache, out = tmp_path / "cache", tmp_path / "run"
+    embed = ranking_module._embed
+
+    def stopped(spec, *args, **kwargs):  # the user's Ctrl-C as the last module embeds
+        if spec.name == good[1].name:
+            raise KeyboardInterrupt
+        return embed(spec, *args, **kwargs)
+
+    monkeypatch.setattr(ranking_module, "_embed", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        ranked(specs, task, out, cache_dir=str(cache))
+    monkeypatch.setattr(ranking_module, "_embed", embed)
+    with caplog.at_level(logging.INFO, logger="hubensemble"):
+        again = ranked(specs, task, out, cache_dir=str(cache))
+    assert {r["name"]: r.get("stage") for r in again.rows if r["status"] != "ok"} == {
+        "twin0": "duplicate", "broken": again.row("broken")["stage"]}
+    said = [r.getMessage() for r in caplog.records if "stopped before it ended" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith(
+        "this one reused the embeddings of 1 module (good0) from the embedding cache and "
+        "embedded 1 again (good1); 1 entry not embedded, a duplicate of an earlier one "
+        "(twin0); 1 module could not be embedded (broken); every module is scored again"), said
+
+
 def test_a_cache_hit_repeats_the_modules_load_time_warnings(task, good, tmp_path, caplog,
                                                             monkeypatch):
     # On a hit rank does not load the module: its warnings (a Rescaling model fed [0, 1], a

@@ -46,9 +46,13 @@ def kept_words(earlier: dict, rows, run_dir, *, use_cache: bool = True) -> str:
     ranking of RUN (5 modules, begun 2026-12-07 12:40:03+00:00) stopped before it ended; this
     one reused the embeddings of 2 modules (a, b) from the embedding cache and embedded 3
     again (c, d, e); every module is scored again". `rows`: this ranking's rows
-    (ranking.json's: "name", "cache_hit" True / False, None when it failed before its
-    embeddings: said as not embedded). `use_cache` False (--no-cache): nothing is kept, said
-    so. Names are listed up to 5 (`text.names_listed`); RUN absolute (`text.absolute`)."""
+    (ranking.json's: "name", "cache_hit" True / False, None when it has no embeddings,
+    said by its "stage" (`NOT_EMBEDDED`): "; 2 entries not embedded, duplicates of earlier
+    ones (m-b, m-c); 1 module not embedded, its local path missing (m-d); 1 module could
+    not be embedded (m-e)"; a resumed rank with one handle twice said the duplicate "could
+    not be embedded", a new user's check). `use_cache` False (--no-cache): nothing is kept,
+    said so. Names are listed up to 5 (`text.names_listed`); RUN absolute
+    (`text.absolute`)."""
     total, started = earlier.get("modules"), earlier.get("started")
     what = ", ".join(filter(None, (
         counted(total, "module") if isinstance(total, int) and not isinstance(total, bool)
@@ -57,7 +61,7 @@ def kept_words(earlier: dict, rows, run_dir, *, use_cache: bool = True) -> str:
             + (f" ({what})" if what else "") + " stopped before it ended; ")
     reused = [r["name"] for r in rows if r.get("cache_hit") is True]
     again = [r["name"] for r in rows if r.get("cache_hit") is False]
-    failed = [r["name"] for r in rows if r.get("cache_hit") is None]
+    without = [r for r in rows if r.get("cache_hit") is None]
     if not use_cache:
         said += "this one kept nothing of it (the embedding cache is off)"
     elif reused:
@@ -67,7 +71,22 @@ def kept_words(earlier: dict, rows, run_dir, *, use_cache: bool = True) -> str:
         said += "this one found none of its embeddings in the embedding cache"
     if again:
         said += f" and embedded {len(again)} again ({names_listed(again, 5)})"
+    for stage, words in NOT_EMBEDDED.items():
+        names = [r["name"] for r in without if r.get("stage") == stage]
+        if names:
+            noun = ("entry", "entries") if stage == "duplicate" else ("module", None)
+            said += (f"; {counted(len(names), *noun)} {words[len(names) > 1]} "
+                     f"({names_listed(names, 5)})")
+    failed = [r["name"] for r in without if r.get("stage") not in NOT_EMBEDDED]
     if failed:
         said += (f"; {counted(len(failed), 'module')} could not be embedded "
                  f"({names_listed(failed, 5)})")
     return said + "; every module is scored again"
+
+
+#: What `kept_words` says of the rows without embeddings by their "stage" (singular,
+#: plural); any other stage: "could not be embedded" (it failed loading or embedding).
+NOT_EMBEDDED = {"duplicate": ("not embedded, a duplicate of an earlier one",
+                              "not embedded, duplicates of earlier ones"),
+                "local path": ("not embedded, its local path missing",
+                               "not embedded, their local paths missing")}
