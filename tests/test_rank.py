@@ -555,8 +555,6 @@ def test_a_ranking_after_an_interrupted_one_says_a_duplicate_entry_as_a_duplicat
     """A resumed rank of a catalogue with one handle twice said the entry refused as
     [duplicate] "could not be embedded" (a new user's check: 3 duplicates named so). Each row
     without embeddings is said by its kind; a module that failed still could not be."""
-    import dataclasses
-
     from hubensemble.rank import ranking as ranking_module
 
     twin = dataclasses.replace(good[0], name="twin0")  # good0's handle again
@@ -584,6 +582,36 @@ def test_a_ranking_after_an_interrupted_one_says_a_duplicate_entry_as_a_duplicat
         "this one reused the embeddings of 1 module (good0) from the embedding cache and "
         "embedded 1 again (good1); 1 entry not embedded, a duplicate of an earlier one "
         "(twin0); 1 module could not be embedded (broken); every module is scored again"), said
+
+
+def test_a_stop_after_a_modules_last_batch_keeps_its_embeddings_in_the_cache(
+        task, good, tmp_path):
+    """A real SIGINT once the last batch is embedded (rank's own note of it, `on_batch`):
+    the embeddings were lost before the cache's write, so the resumed rank (or probe, LP-FT
+    head) embedded the module again; now the stop waits for the write and the next call
+    reads them."""
+    import signal
+
+    from hubensemble.rank.embeddings import embed
+
+    cache, sent = tmp_path / "cache", []
+
+    def stop(done, total):
+        if done == total and not sent:
+            sent.append(done)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)  # a command's
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            embed(good[0], task, profile=PROFILE, cache_dir=str(cache), on_batch=stop)
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
+    assert sent == [len(task.train)]
+    again = embed(good[0], task, profile=PROFILE, cache_dir=str(cache))
+    assert again.cache_hit
+    fresh = embed(good[0], task, profile=PROFILE, use_cache=False)
+    np.testing.assert_array_equal(again.embeddings, fresh.embeddings)
 
 
 def test_a_cache_hit_repeats_the_modules_load_time_warnings(task, good, tmp_path, caplog,

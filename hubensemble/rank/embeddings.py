@@ -15,7 +15,7 @@ import numpy as np
 
 from hubensemble import __version__
 from hubensemble.environment import CacheFolder, cache_folder, cache_unwritable
-from hubensemble.errors import ModuleLoadError, RunError, reraise_stop
+from hubensemble.errors import ModuleLoadError, RunError, held_stops, reraise_stop
 from hubensemble.fileio import (atomic_save_npy, atomic_write_json, file_lock, numpy_load_fault,
                                 read_json)
 from hubensemble.lockwords import option_word
@@ -258,10 +258,29 @@ def _forward_all(runtime, dataset, hw, on_batch=None, total=0):
     return np.concatenate(chunks, axis=0) if chunks else np.zeros((0, 0), np.float32)
 
 
-def _compute(spec, task, split, hw, datasets, files, warnings=None, on_batch=None):
+def _compute(spec, task, split, hw, datasets, files, warnings=None, on_batch=None, keep=None):
     """The embeddings float32 [N, D] of the split by the module, loaded now; the module's
     load-time warnings (`hub.notices`) are appended to `warnings` (a list) when given;
-    `on_batch` as `_forward_all`'s."""
+    `on_batch` as `_forward_all`'s. `keep(emb)` (optional: the cache's write) is called with
+    them before they are returned; from the last batch's end until it has returned, a
+    Ctrl-C / SIGTERM waits (`errors.held_stops`): a stop there lost the module's finished
+    embedding pass (minutes for a real backbone), and it acts once they are in the cache."""
+    with contextlib.ExitStack() as held:
+        def noted(done, total):
+            if done >= total and not held_at:  # the last batch: what follows is kept
+                held_at.append(held.enter_context(held_stops()))
+            if on_batch is not None:
+                on_batch(done, total)
+
+        held_at = []
+        emb = _computed(spec, task, split, hw, datasets, files, warnings, noted)
+        if keep is not None:
+            keep(emb)
+        return emb
+
+
+def _computed(spec, task, split, hw, datasets, files, warnings, on_batch):
+    """`_compute`'s embeddings, not kept."""
     from hubensemble.hub import ModuleRuntime
     from hubensemble.hub.notices import captured
 
@@ -390,14 +409,16 @@ def _embed(spec, task, split, *, profile, cache_dir, use_cache, datasets, resolu
             hit = emb is not None
             if not hit:
                 warnings = []
-                emb = _compute(spec, task, split, hw, datasets, files, warnings, on_batch)
-                _write_cache(folder, entry, emb, {
-                    "module": spec.name, "handle": spec.handle, "fingerprint": fingerprint,
-                    "resolution": list(hw), "value_range": spec.value_range,
-                    "output_key": spec.output_key, "data": task.fingerprint,
-                    "task": task.name, "split": split, "shape": list(emb.shape),
-                    "format": CACHE_FORMAT, "created": time_stamp(),
-                    "written_by": __version__, "warnings": warnings})
+                emb = _compute(spec, task, split, hw, datasets, files, warnings, on_batch,
+                               keep=lambda emb: _write_cache(folder, entry, emb, {
+                                   "module": spec.name, "handle": spec.handle,
+                                   "fingerprint": fingerprint, "resolution": list(hw),
+                                   "value_range": spec.value_range,
+                                   "output_key": spec.output_key, "data": task.fingerprint,
+                                   "task": task.name, "split": split,
+                                   "shape": list(emb.shape), "format": CACHE_FORMAT,
+                                   "created": time_stamp(), "written_by": __version__,
+                                   "warnings": warnings}))
     if hit and (not _repeat_warnings(entry, spec.name) or _probabilities_unsaid(entry, emb)):
         _keep_warnings(folder, entry, spec, files if files is not None else located(), emb)
     return EmbedResult(emb, hit, time.perf_counter() - start, hw, fingerprint, key)
