@@ -162,3 +162,34 @@ def test_a_layer_only_a_closure_holds_is_not_reached():
     pool = keras.layers.GlobalAveragePooling2D()
     holder = keras.layers.Lambda(lambda x: pool(x))
     assert layers_within(holder) == [holder]
+
+
+def test_keras_regularised_weights_inside_a_tf_module_are_found(module_factory, tmp_path):
+    """regularization_fns read Keras' `model.weights`, which stop at a tf.Module: a Dense with
+    an L2 regulariser in a tf.Module a user's layer holds gave [] (468's finding). Now its loss
+    is the L2 sum of its kernel by hand, in the export and in a written module, whose
+    variables and trainable variables keep the kernel; a frozen holder's are not trainable."""
+    from hubensemble.hub.sublayers import weights_within
+    from hubensemble.hub.writer import regularization_fns
+
+    dense = keras.layers.Dense(3, kernel_regularizer=keras.regularizers.L2(0.25))
+    holder = BoxHolder(Box(keras.Sequential([keras.layers.GlobalAveragePooling2D(), dense])))
+    model = classifier_on(holder)
+    model(X01[:1])
+    want = 0.25 * float(np.sum(np.square(dense.kernel.numpy())))
+    assert want > 0
+    np.testing.assert_allclose([float(fn()) for fn in regularization_fns(model)], [want],
+                               rtol=1e-6)
+    module = EnsembleModule([ExportMember(model, size=16, weight=1.0)], ["a", "b"])
+    np.testing.assert_allclose([float(fn()) for fn in module.regularization_losses()], [want],
+                               rtol=1e-6)
+    written = tf.saved_model.load(write_hub_module(model, str(tmp_path / "written")))
+    np.testing.assert_allclose([float(fn()) for fn in written.regularization_losses], [want],
+                               rtol=1e-6)
+    kernel = dense.kernel.numpy()
+    for listed in (written.variables, written.trainable_variables):
+        assert any(np.array_equal(v.numpy(), kernel) for v in listed)
+    holder.trainable = False
+    assert not {id(v) for v in dense.weights} & {
+        id(v) for v in weights_within(model, trainable=True)}
+    assert {id(v) for v in dense.weights} <= {id(v) for v in weights_within(model)}

@@ -8,9 +8,11 @@ import keras
 import tensorflow as tf
 
 
-def layers_within(root) -> list:
+def layers_within(root, *, trainable_only=False) -> list:
     """`root` (a Keras layer or model) and every Keras layer it holds, each once (by identity),
-    breadth first, `root` first; [] for anything that is no Keras layer.
+    breadth first, `root` first; [] for anything that is no Keras layer. With
+    `trainable_only`, a layer whose ``trainable`` is False is left out with all it holds (Keras
+    freezes what it tracks of a frozen layer, not a layer inside a tf.Module).
 
     A layer's sub-layers are a model's public ``layers``, then the layers in its attributes
     (a user's ``keras.layers.Layer`` subclass with ``self.backbone = HubLayer(...)``), alone,
@@ -29,6 +31,8 @@ def layers_within(root) -> list:
     out, seen, queue = [], set(), [root]
     while queue:
         layer = queue.pop(0)
+        if trainable_only and not layer.trainable:
+            continue
         if id(layer) not in seen:
             seen.add(id(layer))
             out.append(layer)
@@ -63,3 +67,18 @@ def _in_attributes(holder) -> list:
             opened.add(id(value))
             stack[:0] = list(vars(value).values())
     return found
+
+
+def weights_within(root, *, trainable=False) -> list:
+    """The Keras variables (``keras.Variable``) of `root` and of every layer it holds
+    (`layers_within`), each once (by identity), in walk order; with `trainable`, only the
+    trainable ones of layers that, and whose holders, are trainable. Keras' own
+    ``model.weights`` stop at a tf.Module: a Dense in a tf.Module a user's layer holds was
+    neither in a written module's variables nor regularised (`hub.writer`)."""
+    seen, out = set(), []
+    for layer in layers_within(root, trainable_only=trainable):
+        for v in (layer.trainable_weights if trainable else layer.weights):
+            if id(v) not in seen:
+                seen.add(id(v))
+                out.append(v)
+    return out

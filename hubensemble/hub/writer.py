@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from hubensemble.errors import checks_keywords
-from hubensemble.hub.sublayers import layers_within
+from hubensemble.hub.sublayers import layers_within, weights_within
 from hubensemble.inputsize import checked_input_size
 from hubensemble.refused import described, typed
 
@@ -92,9 +92,11 @@ def write_hub_module(model, path, *, input_size=None, metadata=None) -> str:
     # saved with only a signature, wherever the layer sits): untracked, they make
     # tf.saved_model.save refuse the function. The traces' own list (public), not a walk of
     # the layers (Keras' private Layer._flatten_layers; a user's layer has no public list).
-    root.variables = unique([tf_variable(v) for v in model.variables]
+    # Keras' variables of every layer reached (`weights_within`): `model.variables` stop at a
+    # tf.Module, whose Dense's kernel was then trainable in no list.
+    root.variables = unique([tf_variable(v) for v in weights_within(model)]
                             + [v for f in traced for v in f.variables])
-    root.trainable_variables = [tf_variable(v) for v in model.trainable_variables]
+    root.trainable_variables = [tf_variable(v) for v in weights_within(model, trainable=True)]
     root.regularization_losses = regularization_fns(model)
     os.makedirs(parent, exist_ok=True)
     # Named as every temp folder (fileio.temp_dir_for: its writer's pid and start), so a
@@ -174,7 +176,9 @@ def regularization_fns(model) -> list:
     # Every weight Keras regularises carries its regularizer (add_weight's `regularizer`;
     # Keras' Layer.losses reads the same attribute): not only kernel_regularizer /
     # bias_regularizer, which dropped a DepthwiseConv2D's or a BatchNormalization's.
-    fns = [_regularization_fn(v.regularizer, tf_variable(v)) for v in unique(model.weights)
+    # Each layer's own weights, not `model.weights`: Keras' tracking stops at a tf.Module, so
+    # a regularised Dense in a tf.Module a user's layer holds was lost (`weights_within`).
+    fns = [_regularization_fn(v.regularizer, tf_variable(v)) for v in weights_within(model)
            if getattr(v, "regularizer", None) is not None]
     # And a HubLayer's module's own (its weights carry none): lost before, as the export
     # keeps them. HubLayer is known by its attribute: this module imports no hub.layer.
