@@ -131,7 +131,8 @@ def same_files_as(spec, fingerprint, ranked) -> tuple | None:
     return None
 
 
-def duplicate_reason(earlier, why, failed_reason=None, later=None, *, listed=None) -> str:
+def duplicate_reason(earlier, why, failed_reason=None, later=None, *, listed=None,
+                     loaded=True) -> str:
     """rank's reason for an entry (`later`, when given: its sha256 is compared, `pins_note`)
     that loads the same module as the `earlier` entry, read the same way
     (`same_module_pairs`' `why`): it is ranked once, as that one, so neither embedded nor
@@ -139,7 +140,9 @@ def duplicate_reason(earlier, why, failed_reason=None, later=None, *, listed=Non
     leave one of them out "of the catalogue" when both entries came from catalogue files
     (their `source`, FILE:LINE; `listed`: the later entry's, when `later` is not given; with
     neither, the earlier's tells), else "of the modules you passed": ModuleSpecs made in
-    Python have no catalogue to edit."""
+    Python have no catalogue to edit. `loaded` False (`catalogue validate` and `add`, before
+    any module is loaded: `same_module_note`): the earlier entry's pin is not known to match
+    its files, so differing pins are said as such (`pins_note`)."""
     said = (f"ranked once, as {earlier.name!r}, which failed: {failed_reason}" if failed_reason
             else f"ranked once, as {earlier.name!r}")
     if listed is None:  # neither given: as the earlier entry came
@@ -147,7 +150,8 @@ def duplicate_reason(earlier, why, failed_reason=None, later=None, *, listed=Non
     where = "the catalogue" if earlier.source and listed else "the modules you passed"
     return (f"loads the same module as entry {earlier.name!r} ({earlier.source or 'above'}), "
             f"read the same way ({why}): {said}"
-            f"{pins_note(later, earlier, checked=not failed_reason) if later else ''}; leave "
+            f"{pins_note(later, earlier, checked=loaded and not failed_reason) if later else ''}"
+            f"; leave "
             f"one of them out of {where}")
 
 
@@ -167,13 +171,17 @@ def same_module_warnings(specs, *, across_files=False, disowned=None) -> list[st
 
 def same_module_note(later, earlier, why) -> str:
     """The words of a `same_module_pairs` pair (`later`, `earlier`, `why`), the one wording
-    of `catalogue validate`'s warning (`same_module_warnings`) and `catalogue add`'s:
-    "entry 'b' loads the same module as entry 'a' (FILE:LINE), read the same way (WHY):
-    rank embeds and ranks it once, as 'a'; leave one of them out"."""
-    as_earlier = "" if pins_differ(later, earlier) else f", as {earlier.name!r}"
+    of `catalogue validate`'s warning (`same_module_warnings`) and `catalogue add`'s, rank's
+    reason for the later entry (`duplicate_reason`, so the three read alike): "entry 'b'
+    loads the same module as entry 'a' (FILE:LINE), read the same way (WHY): ranked once, as
+    'a'; leave one of them out of the catalogue". Two pins of one local module that differ
+    are no duplicate to rank (`pins_differ`: it checks each), and are said so."""
+    if not pins_differ(later, earlier):
+        return f"entry {later.name!r} " + duplicate_reason(earlier, why, later=later,
+                                                           loaded=False)
     return (f"entry {later.name!r} loads the same module as entry {earlier.name!r} "
             f"({earlier.source or 'above'}), read the same way ({why}): rank embeds and ranks "
-            f"it once{as_earlier}{pins_note(later, earlier)}; leave one of them out")
+            f"it once{pins_note(later, earlier)}; leave one of them out")
 
 
 def pins_differ(a, b) -> bool:

@@ -1341,12 +1341,13 @@ def test_catalogue_add_warns_of_an_unpinned_entry_with_the_same_handle(tmp_path,
     lines = open(path).read().splitlines()
     at = {n: f"{path}:{lines.index(f'  - name: {n}') + 1}" for n in ("again", "k3")}
     assert warned == [f"{at['again']}: entry 'again' loads the same module as entry 'g0' "
-                      f"({path}:2), read the same way (the same handle {module}): rank embeds "
-                      "and ranks it once, as 'g0'; its sha256 aaaaaaaaaaaa… is never checked: "
-                      "'g0', which rank loads, has none; leave one of them out",
+                      f"({path}:2), read the same way (the same handle {module}): ranked once, "
+                      "as 'g0'; its sha256 aaaaaaaaaaaa… is never checked: "
+                      "'g0', which rank loads, has none; leave one of them out of the "
+                      "catalogue",
                       f"{at['k3']}: entry 'k3' loads the same module as entry 'k' ({path}:4), read "
-                      "the same way (the same handle keras:ResNet50): rank embeds and ranks it "
-                      "once, as 'k'; leave one of them out"]
+                      "the same way (the same handle keras:ResNet50): ranked once, as 'k'; leave "
+                      "one of them out of the catalogue"]
 
 
 def test_catalogue_add_says_what_to_pass_in_the_callers_words(tmp_path, in_process, monkeypatch):
@@ -1600,15 +1601,14 @@ def test_validate_warns_of_entries_that_load_the_same_module_naming_both(tmp_pat
     kaggle = "https://www.kaggle.com/models/o/m/tensorflow2/v/1"  # the framework's one spelling
     assert said == [
         f"warning: {path}:3: entry 'b' loads the same module as entry 'a' ({path}:2), read the "
-        f"same way (the same handle {kaggle}): rank embeds and ranks it once, as 'a'; leave "
-        "one of them out",
+        f"same way (the same handle {kaggle}): ranked once, as 'a'; leave one of them out of "
+        "the catalogue",
         f"warning: {path}:5: entry 'd' loads the same module as entry 'c' ({path}:4), read the "
-        f"same way (the same handle {os.path.realpath(tmp_path / 'm')}): rank embeds and ranks "
-        "it once, as 'c'; "
-        "leave one of them out",
+        f"same way (the same handle {os.path.realpath(tmp_path / 'm')}): ranked once, as 'c'; "
+        "leave one of them out of the catalogue",
         f"warning: {other}:2: entry 'f' loads the same module as entry 'a' ({path}:2), read "
-        f"the same way (the same handle {kaggle}): rank embeds and ranks it once, as 'a'; "
-        "leave one of them out"], err
+        f"the same way (the same handle {kaggle}): ranked once, as 'a'; "
+        "leave one of them out of the catalogue"], err
 
 
 def test_a_catalogue_arguments_example_is_a_users_file_not_the_repositorys():
@@ -1955,9 +1955,9 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
     for entry in (a, b):
         entry.handle = "https://example.org/m.tar.gz"
     assert same_module_note(b, a, "the same handle").endswith(
-        f"rank embeds and ranks it once, as 'a'; their sha256 differ (abababababab… here, "
+        f"ranked once, as 'a'; their sha256 differ (abababababab… here, "
         f"{right[:12]}… at {path}:2): at most one is the module's files, and rank checks "
-        f"'a''s only; leave one of them out")
+        f"'a''s only; leave one of them out of the catalogue")
 
 
 def test_a_pin_copied_with_an_entry_to_another_handle_is_said_not_taken_for_a_duplicate(
@@ -2006,8 +2006,9 @@ def test_a_pin_copied_with_an_entry_to_another_handle_is_said_not_taken_for_a_du
               f"not rank it as 'a': write sha256: '{own}'")
     assert [line for _, line in said] == [
         f"warning: {path}:8: entry 'c' loads the same module as entry 'a' ({path}:2), read "
-        f"the same way (the same sha256 {pin[:12]}…): rank embeds and ranks it once, as 'a'; "
-        f"leave one of them out", copied, f"{path}: ok (3 modules, 2 warnings)"], said
+        f"the same way (the same sha256 {pin[:12]}…): ranked once, as 'a'; "
+        f"leave one of them out of the catalogue", copied,
+        f"{path}: ok (3 modules, 2 warnings)"], said
     # Across files: said with the set, once.
     mine = write(tmp_path, f"modules:\n  - {{name: b, handle: ./b, sha256: '{pin}'}}\n",
                  "mine.yaml")
