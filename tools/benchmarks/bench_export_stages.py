@@ -30,7 +30,8 @@ the decode policy's tf.functions, which the process then keeps); its stages are 
 apart. Printed: each stage's median CPU seconds and its share of the export, the export's
 and the floor's total, and export / floor; then the size of the exported serve_bytes
 signature's graph (its nodes and those of every function in its library, and how many
-functions: what TensorFlow optimises when a reloaded export's serve_bytes is first called).
+functions: what TensorFlow optimises when a reloaded export's serve_bytes is first called)
+and of the whole library in saved_model.pb (what tf.saved_model.load turns back into graphs).
 --profile N also runs one more export under cProfile and prints its N most expensive
 functions by cumulative time.
 """
@@ -265,6 +266,18 @@ def serve_bytes_graph(path) -> tuple:
     return len(graph.node) + sum(len(f.node_def) for f in functions), len(functions)
 
 
+def library_size(path) -> tuple:
+    """(nodes, functions) of the function library of the SavedModel at `path`'s
+    saved_model.pb: what tf.saved_model.load turns back into graphs, a function at a time."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        saved.ParseFromString(f.read())
+    functions = saved.meta_graphs[0].graph_def.library.function
+    return sum(len(f.node_def) for f in functions), len(functions)
+
+
 def main():
     parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--members", type=integer(1, len(TINY)),
@@ -341,6 +354,9 @@ def main():
         nodes, functions = serve_bytes_graph(os.path.join(folder, "export"))
         print(f"serve_bytes' graph: {nodes:,} nodes, {counted(functions, 'function')} in its "
               "library (what its first call on a reloaded export optimises)")
+        nodes, functions = library_size(os.path.join(folder, "export"))
+        print(f"saved_model.pb's library: {nodes:,} nodes in {counted(functions, 'function')} "
+              "(what the reload turns back into graphs)")
         # What a `hubensemble export` process pays once more: the first trace of the
         # decode policy's tf.functions (cached for the process), TensorFlow's lazy imports.
         print(f"the first export in this process (round 0, not in the medians): "
