@@ -19,7 +19,7 @@ from hubensemble.export.shared import (backbone_groups, check_groups, first_of, 
                                        shared_record)
 from hubensemble.export.warmup import run_warmup, warmup_requests, write_warmup
 from hubensemble.fileio import atomic_write_json
-from hubensemble.hub.sublayers import layers_within
+from hubensemble.hub.sublayers import layers_within, weights_within
 from hubensemble.hub.writer import regularization_fns, tf_variable, unique
 from hubensemble.formats import (BYTES_SIGNATURE, EXPORT_FORMAT, EXPORT_FORMAT_VERSION,
                                  MEMBERS_SIGNATURE, SERVING_SIGNATURE, WARMUP_FILE,
@@ -151,11 +151,15 @@ class EnsembleModule:
         # The layers the members run (a shared backbone once), not every classifier's own.
         captured = [v for layer in self._layers()
                     for v in getattr(layer, "captured_module_variables", ())]
-        return unique([tf_variable(v) for v in self.layer.variables] + captured)
+        # Keras' `variables` stop at a tf.Module a user's layer holds; weights_within does not.
+        held = [*self.layer.variables, *weights_within(self.layer)]
+        return unique([tf_variable(v) for v in held] + captured)
 
     def trainable_variables(self):
-        """The members' trainable tf.Variables, once each."""
-        return unique([tf_variable(v) for v in self.layer.trainable_variables])
+        """The members' trainable tf.Variables, once each (also of layers in a tf.Module a
+        user's layer holds: `hub.sublayers.weights_within`)."""
+        held = [*self.layer.trainable_variables, *weights_within(self.layer, trainable=True)]
+        return unique([tf_variable(v) for v in held])
 
     def regularization_losses(self):
         """The members' regularisers as argument-free tf.functions (float32 scalars): their
