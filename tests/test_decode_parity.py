@@ -338,6 +338,50 @@ SHORT = {"ff d8": (b"\xff\xd8", "JPEG"), "BM": (b"BM", "BMP"), "89 50": (b"\x89P
          "BM + 15": (b"BM" + bytes(15), "BMP")}
 
 
+#: Each format's header of fixed layout, from its spec (the reference): JPEG's SOI and first
+#: marker segment's marker and length (T.81 B.1.1.4), PNG's signature and IHDR chunk (PNG
+#: 5.6), GIF's header and logical screen descriptor (GIF89a 17, 18), BMP's file header and
+#: info header size, WebP's RIFF and chunk headers and VP8's 10-byte (VP8L's 5) frame start.
+HEADERS = {"jpeg_subsampling_2.jpg": 2 + 4, "png_rgb.png": 8 + 4 + 4 + 13 + 4,
+           "gif_one_frame.gif": 6 + 7, "bmp_24bit.bmp": 14 + 4,
+           "webp_lossy.webp": 12 + 8 + 10, "webp_lossless.webp": 12 + 8 + 5}
+
+
+@pytest.mark.parametrize("name", sorted(HEADERS))
+def test_a_file_cut_inside_its_formats_header_is_too_short_on_every_path(served, name):
+    """b"GIF89a" and a PNG's 8-byte signature alone were "a GIF file that cannot be decoded
+    (damaged past its header …)" in serve_bytes and "a damaged GIF file (…)" in predict and
+    the loaders; only a file cut inside the magic signature was "too short to be a … file",
+    where docs/export.md gives those words to one that ends inside the first bytes of its
+    format. Cut at each byte inside its header, every path says "too short to be a GIF file
+    (6 bytes)": decode_bytes (the loaders), check_identifiable (predict, before TensorFlow),
+    serve_bytes alone and in a batch; cut at the header's end, none does. Reference: the
+    header lengths of each format's spec (HEADERS). Fails before: the damaged words."""
+    from hubensemble.data.decode import check_identifiable
+
+    whole, end = KINDS[name][0], HEADERS[name]
+    fmt = sniff(whole)
+    for k in range(1, end + 1):
+        data = whole[:k]
+        words = f"too short to be a {fmt} file ({k} byte{'s' * (k != 1)})"
+        with pytest.raises(UnreadableImage) as trained:
+            decode_bytes(data)
+        said = (str(trained.value), refusal(served[0], data))
+        if k == end:
+            assert not any("too short" in w for w in said), (k, said)
+            continue
+        assert said[0].startswith(words) and said[1] == f"{INVALID}: {words}", (k, said)
+        if sniff(data) == fmt:  # cut past its signature (inside it: refused as before)
+            with pytest.raises(UnreadableImage) as predicted:
+                check_identifiable(data)
+            assert str(predicted.value) == words, (k, str(predicted.value))
+    with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+        served[0](image_bytes=tf.constant([KINDS["png_rgb.png"][0], whole[:end - 1]],
+                                          tf.string))
+    assert op_error_reason(caught.value).startswith(
+        f"{INVALID}: image_bytes[1] (of 2): too short to be a {fmt} file ({end - 1} bytes);")
+
+
 @pytest.mark.parametrize("key", sorted(SHORT))
 def test_a_file_shorter_than_its_formats_start_is_too_short_on_both_paths(served, key):
     """b"\\xff\\xd8" alone was "not a JPEG, PNG, GIF, BMP or WebP file (it starts with bytes

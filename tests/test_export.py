@@ -1635,7 +1635,7 @@ def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp
     bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a picture")
     missing = str(tmp_path / "nowhere.jpg")
     with pytest.raises(HubensembleError,
-                       match=re.escape(str(bad)) + ": a damaged PNG file \\(Invalid PNG"):
+                       match=re.escape(str(bad)) + ": too short to be a PNG file \\(30"):
         predict(exported[1], [image_files[0], str(bad)])
     with pytest.raises(HubensembleError, match=re.escape(missing) + ": cannot read"):
         predict(exported[1], [missing])
@@ -1643,7 +1643,7 @@ def test_predict_names_an_unreadable_file_or_skips_it(exported, image_files, tmp
                       top=2, skip_unreadable=True)
     assert [("error" in r) for r in results] == [False, True, True, False]
     assert len(results[3]["top"]) == 2
-    assert "error: a damaged PNG file" in format_predictions(results)
+    assert "error: too short to be a PNG file (30 bytes)" in format_predictions(results)
     with pytest.raises(HubensembleError, match="no saved_model.pb.*pass the folder"):
         predict(tmp_path, image_files)
     with pytest.raises(HubensembleError, match="nowhere does not exist"):

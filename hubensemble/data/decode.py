@@ -38,7 +38,7 @@ from hubensemble.data.filepixels import (DARK_BELOW, alpha_fault, eight_bit_in_1
                                          transparent)
 from hubensemble.data.sniff import (CONVERT_ELSEWHERE, GRAPH_FORMATS, INVALID, MAX_SHORT_SIDE,
                                     SIGNATURES, UNSUPPORTED, animated_webp, image_format,
-                                    outside_graph, sniff, sniff_row)
+                                    outside_graph, sniff, sniff_row, too_short)
 from hubensemble.data.arraychecks import (  # noqa: F401 (their home; decode's names too)
     check_16bit, check_16bit_splits, check_array_values, zero_one)
 from hubensemble.errors import DataError, checks_keywords, first_line, without_op_decorations
@@ -384,6 +384,8 @@ def decode_bytes(data: bytes, *, name: str | None = None, orientation: bool = Tr
     if not data:
         raise UnreadableImage("an empty file (0 bytes)")
     kind = sniff(data)  # the format by its first bytes, as the graph's `sniff_index`
+    if kind in GRAPH_FORMATS and (short := too_short(data)):  # the graph's words, no TF
+        raise UnreadableImage(short)
     if kind in GRAPH_FORMATS and not animated_webp(data):
         # libjpeg prints warnings such as "Unsupported marker type 0x20" on fd 2 for a damaged
         # file, beside the reason this raises: logged at INFO, off stderr (`native_notices`).
@@ -636,8 +638,10 @@ def serving_blob(data: bytes, *, name: str | None = None) -> bytes:
 
 def check_identifiable(data: bytes, *, name: str | None = None) -> None:
     """Refuses, without decoding pixels, bytes that no decoder can read as an image: an
-    empty file, a file whose first bytes name no format TensorFlow decodes and whose header
-    Pillow does not recognise (text, a PDF, HEIC without a codec, …). Raises
+    empty file, one that ends inside the header of its format (`sniff.too_short`: "too
+    short to be a PNG file (8 bytes)"), a file whose first bytes name no format TensorFlow
+    decodes and whose header Pillow does not recognise (text, a PDF, HEIC without a
+    codec, …). Raises
     UnreadableImage with `decode_bytes`' reason (it is run on those bytes, which are refused
     at their first bytes or header). Returns None for anything else, which may still be
     damaged past its header: `decode_bytes` (or serve_bytes) finds that when it decodes it.
@@ -654,6 +658,8 @@ def check_identifiable(data: bytes, *, name: str | None = None) -> None:
 
     data = bytes(data)
     if data and sniff(data) in GRAPH_FORMATS:
+        if short := too_short(data):  # ends inside its header: serve_bytes' words
+            raise UnreadableImage(short)
         if fault := _png_fault(data, None, name):  # serve_bytes would read it black or white
             raise UnreadableImage(fault)
         return

@@ -55,9 +55,9 @@ from hubensemble.data.graphops import (byte_at, byte_string, bytes_of, head_hex,
                                        refusal, replace_bytes, uint_fields,
                                        uint_le)
 from hubensemble.data.shrink import shrink_ops, shrink_to_short_side  # noqa: F401 (re-exported)
-from hubensemble.data.sniff import (BMP_MIN_BYTES, GRAPH_FORMATS, GRAPH_FORMATS_TEXT,
-                                    HEAD_BYTES, INVALID, NOT_IMAGES, SIGNATURES,
-                                    TOO_LARGE_WORDS, UNSUPPORTED, article,
+from hubensemble.data.sniff import (GRAPH_FORMATS, GRAPH_FORMATS_TEXT, HEAD_BYTES,
+                                    HEADER_BYTES, INVALID, NOT_IMAGES, SIGNATURES,
+                                    TOO_LARGE_WORDS, UNSUPPORTED, WEBP_VP8L_BYTES, article,
                                     convert_words)
 
 _NAMES = [name for name, _ in SIGNATURES] + ["unknown"]
@@ -203,23 +203,24 @@ def _gif(data):
 @on_one_file
 def too_short(data):
     """string scalar: `sniff.too_short`'s words for `data` (a string scalar), "" when it says
-    None: a file that ends inside the signature of a format serve_bytes decodes, or a BMP of
-    fewer than BMP_MIN_BYTES bytes. The same rule, the same table, compared for every row at
-    once (`_SIGNATURE_BYTES`, as `_signature_matches`): a substr and a comparison per part and
+    None: a file that begins as a format serve_bytes decodes (every byte it has of the
+    signature matches) and ends before that format's header of fixed layout
+    (`sniff.header_bytes`). The same rule, the same table, compared for every row at once
+    (`_SIGNATURE_BYTES`, as `_signature_matches`): a substr and a comparison per part and
     the words of every row traced 200 ops, six times in each export's serve_bytes."""
     n = tf.strings.length(data, unit="BYTE")
     head = tf.cast(tf.io.decode_raw(data, tf.uint8, fixed_length=HEAD_BYTES), tf.int32)
     inside = tf.range(HEAD_BYTES) < n
     rows = [row for row, (name, _) in enumerate(SIGNATURES) if name in GRAPH_FORMATS]
     wanted = tf.constant([_SIGNATURE_BYTES[row] for row in rows], tf.int32)
-    ends = tf.constant([max(off + len(magic) for off, magic in SIGNATURES[row][1])
-                        for row in rows], tf.int32)
+    vp8l = tf.equal(tf.strings.substr(tf.strings.join([data, b"\0" * 16]), 12, 4), b"VP8L")
+    ends = tf.stack([tf.where(vp8l, WEBP_VP8L_BYTES, HEADER_BYTES[name]) if name == "WebP"
+                     else tf.constant(HEADER_BYTES[name])
+                     for name in (SIGNATURES[row][0] for row in rows)])
     # Each byte it has matches (a byte past its end matches any: `sniff.too_short`'s slices).
     ok = tf.reduce_all((wanted < 0) | tf.equal(head, wanted) | ~inside, axis=-1)
-    bmp = tf.equal(sniff_index(data), [name for name, _ in SIGNATURES].index("BMP"))
-    hits = tf.concat([ok & (n > 0) & (n < ends), [(n > 0) & (n < BMP_MIN_BYTES) & bmp, True]],
-                     axis=0)
-    names = [SIGNATURES[row][0] for row in rows] + ["BMP"]
+    hits = tf.concat([ok & (n > 0) & (n < ends), [True]], axis=0)
+    names = [SIGNATURES[row][0] for row in rows]
     first = tf.reduce_min(tf.where(hits))
     words = tf.strings.join([
         tf.gather(tf.constant([f"too short to be {article(name)} {name} file ("
@@ -289,18 +290,22 @@ def header_refusal(data):
 @on_one_file
 def header_check_refusal(data):
     """string scalar: the message `decode_pixels` fails with for `data` (a string scalar) by
-    its own checks of a decodable format's header (a truncated BMP, a BMP of another
-    compression or depth, an animated WebP), "" when none fails (the file may still fail in
-    TensorFlow's decoder: a cut JPEG). Lets a batch that found a failed element (the
-    export's serve_bytes, `decode_each`) name its reason without failing on it."""
+    its own checks of a decodable format's header (a file that ends inside it, `too_short`;
+    a BMP of another compression or depth, an animated WebP), "" when none fails (the file
+    may still fail in TensorFlow's decoder: a cut JPEG). Lets a batch that found a failed
+    element (the export's serve_bytes, `decode_each`) name its reason without failing on
+    it."""
     index = sniff_index(data)
     branch = tf.gather(tf.constant(_BRANCH, tf.int32), index)
     bmp, webp = GRAPH_FORMATS.index("BMP"), GRAPH_FORMATS.index("WebP")
-    return tf.switch_case(
+    checks = tf.switch_case(
         tf.where(tf.equal(branch, bmp), 0, tf.where(tf.equal(branch, webp), 1, 2)),
         [lambda: bmp_refusal(data),
          lambda: _first_message(_webp_checks(data)),
          lambda: tf.constant("")])
+    short = too_short(data)
+    return tf.where(tf.strings.length(short) > 0, tf.strings.join([INVALID, ": ", short]),
+                    checks)
 
 
 def _first_message(checks):
@@ -470,6 +475,15 @@ def _empty_check(data):
     return tf.debugging.Assert(tf.logical_not(empty), [_EMPTY])
 
 
+def _short_check(data):
+    """Refuses a file that ends inside its format's header (`too_short`) before any decoder
+    runs: b"GIF89a" or a PNG's signature alone reached TensorFlow's decoder and were "a GIF
+    file that cannot be decoded (damaged past its header …)"."""
+    short = too_short(data)
+    return tf.debugging.Assert(tf.equal(tf.strings.length(short), 0),
+                               [tf.strings.join([INVALID, ": ", short])])
+
+
 def _branches(data):
     """The decoders of `_BRANCH`, in its order: each a call of one tf.function that is not
     inlined (`on_one_file`), so a decode graph holds each once and its first call optimises
@@ -480,7 +494,7 @@ def _branches(data):
 
 def _decode(data):
     index = sniff_index(data)
-    with tf.control_dependencies([_empty_check(data)]):
+    with tf.control_dependencies([_empty_check(data), _short_check(data)]):
         branch = tf.gather(tf.constant(_BRANCH, tf.int32), index)
         pixels = tf.switch_case(branch, _branches(data))
     pixels.set_shape([None, None, 3])
@@ -513,7 +527,7 @@ def decoder_for(row: int):
 
 
 def _decode_row(row, data):
-    with tf.control_dependencies([_empty_check(data)]):
+    with tf.control_dependencies([_empty_check(data), _short_check(data)]):
         pixels = _branches(data)[_BRANCH[row]]()
     pixels.set_shape([None, None, 3])
     return shrink_ops(pixels), tf.shape(pixels)[:2]

@@ -255,31 +255,52 @@ def unservable_note(kept: list[tuple[str, str]]) -> str | None:
 BMP_MIN_BYTES = 18
 
 
+#: Bytes at fixed places that every file of each format serve_bytes decodes begins with: a
+#: file that ends before them is "too short to be a PNG file (8 bytes)", where one cut past
+#: its magic signature but inside them ("GIF89a", a PNG's 8-byte signature alone) was "a
+#: PNG file that cannot be decoded (damaged past its header …)", which docs/export.md gave
+#: only to damage past these bytes. JPEG: SOI ff d8 and the first marker segment's marker
+#: and length (ITU-T T.81 B.1.1.4); PNG: the signature and the IHDR chunk, which must come
+#: first (length, type, 13 bytes, CRC; PNG spec 5.6); GIF: the header and the logical
+#: screen descriptor (GIF89a spec 17, 18); BMP: BMP_MIN_BYTES; WebP: the RIFF header, the
+#: first chunk's header and the fixed start of its frame, 10 bytes for VP8 (RFC 6386 9.1)
+#: and VP8X, 5 for VP8L (RFC 9649 2, 3): `WEBP_VP8L_BYTES`.
+HEADER_BYTES = {"JPEG": 6, "PNG": 33, "GIF": 13, "BMP": BMP_MIN_BYTES, "WebP": 30}
+WEBP_VP8L_BYTES = 25
+
+
+def header_bytes(name: str, data: bytes) -> int:
+    """The bytes of fixed layout a file of format `name` (one of GRAPH_FORMATS) begins with
+    (`HEADER_BYTES`; a lossless WebP, its first chunk b"VP8L", WEBP_VP8L_BYTES)."""
+    if name == "WebP" and bytes(data[12:16]) == b"VP8L":
+        return WEBP_VP8L_BYTES
+    return HEADER_BYTES[name]
+
+
 def too_short_words(name: str, n: int) -> str:
     """"too short to be a JPEG file (2 bytes)": how every path names a file of `n` bytes
-    (n > 0) that begins as format `name` but ends before its signature (or, a BMP, before
-    BMP_MIN_BYTES) does (`too_short`; `graph.too_short` in TensorFlow ops)."""
+    (n > 0) that begins as format `name` but ends before its header does (`too_short`;
+    `graph.too_short` in TensorFlow ops)."""
     return f"too short to be {article(name)} {name} file ({n} byte{'' if n == 1 else 's'})"
 
 
 def too_short(data: bytes) -> str | None:
-    """`too_short_words` for `data` when it is not empty and ends inside the signature of a
-    format serve_bytes decodes (GRAPH_FORMATS: b"\\xff\\xd8" of a JPEG's ff d8 ff; every byte
-    it has matches), or is a BMP of fewer than BMP_MIN_BYTES bytes; None otherwise. It was
-    "not a JPEG, PNG, GIF, BMP or WebP file (it starts with bytes ff d8)" and "a BMP file with
-    a 0-byte header" on the Python and graph paths alike. The first such row of SIGNATURES
-    names it, as `sniff_row` picks a format."""
+    """`too_short_words` for `data` when it is not empty, every byte it has of the signature
+    of a format serve_bytes decodes (GRAPH_FORMATS) matches, and it ends before that
+    format's header of fixed layout (`header_bytes`: b"\xff\xd8" of a JPEG's ff d8 ff,
+    b"GIF89a" alone, a PNG's signature without its IHDR chunk, a BMP of fewer than
+    BMP_MIN_BYTES bytes); None otherwise. It was "not a JPEG, PNG, GIF, BMP or WebP file (it
+    starts with bytes ff d8)", "a BMP file with a 0-byte header" and "a GIF file that cannot
+    be decoded (damaged past its header …)". The first such row of SIGNATURES names it, as
+    `sniff_row` picks a format."""
     n = len(data)
     if n == 0:
         return None
     for name, parts in SIGNATURES:
-        end = max(off + len(magic) for off, magic in parts)
-        if name in GRAPH_FORMATS and n < end and all(
+        if name in GRAPH_FORMATS and n < header_bytes(name, data) and all(
                 bytes(data[off:off + len(magic)]) == magic[:max(0, n - off)]
                 for off, magic in parts):
             return too_short_words(name, n)
-    if sniff(data) == "BMP" and n < BMP_MIN_BYTES:
-        return too_short_words("BMP", n)
     return None
 
 
