@@ -34,8 +34,9 @@ a = alpha / 255, in exact integer arithmetic ((c * alpha + 255 * (255 - alpha) +
 in uint16; no decoder widens an opaque image past uint8 (`composite_on_white`).
 Anything else is refused with an InvalidArgumentError whose message starts with
 `sniff.UNSUPPORTED` (another format: TIFF, HEIF, ... or an unknown one, naming it and its first
-bytes) or `sniff.INVALID` (a damaged BMP); TensorFlow's own decoders report damaged JPEG, PNG,
-GIF and WebP files in their words.
+bytes) or `sniff.INVALID` (a damaged BMP; a file that ends inside its format's header,
+`too_short`); TensorFlow's own decoders report damaged JPEG, PNG, GIF and WebP files in their
+words.
 
 The decoders are written with explicit `tf.switch_case` / `tf.cond` (their only Python loops
 run over the constant SIGNATURES table), so their tf.functions skip autograph: converting

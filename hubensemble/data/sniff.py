@@ -215,8 +215,9 @@ def outside_graph(data: bytes) -> str:
     between `UNSUPPORTED: ` and `; serve_bytes decodes …` in `graph._refuse_format`): "a
     TIFF file", or for no signature "not a JPEG, PNG, GIF, BMP or WebP file (it starts with
     bytes 68 65 6c 6c 6f 0a)", or for a file that ends inside a decodable format's signature
-    "too short to be a JPEG file (2 bytes)" (`too_short`; the graph's is INVALID's). The
-    Python paths use it to refuse such files without TensorFlow, in the graph's words."""
+    (inside its header past it: `decode_bytes` itself) "too short to be a JPEG file (2
+    bytes)" (`too_short`; the graph's is INVALID's). The Python paths use it to refuse such
+    files without TensorFlow, in the graph's words."""
     name = sniff(data)
     if name is None:
         short = too_short(data)
