@@ -239,20 +239,18 @@ def check_outputs_outside_data(args) -> None:
 
 def _check_scored_split(args) -> None:
     """evaluate's --split train or val of a folder of class folders without train/ val/
-    test/ (one test set), refused before TensorFlow and its images
-    (`data.specs.check_one_test_set`), unless the export (--model) may have been fit on that
-    folder (`heldout.may_be_fit_on`: then the load splits it as fit did, by its fingerprint)."""
-    from hubensemble.data.specs import check_one_test_set, parse_spec
+    test/ (one test set), refused before TensorFlow and its images, unless the export
+    (--model) may have been fit on that folder: `evaluationtask.check_flat_folder_split`
+    (the load's own check) on the export's "task" (`exportfolder.task_record`)."""
+    from hubensemble.evaluationtask import check_flat_folder_split
+    from hubensemble.exportfolder import task_record
     from hubensemble.formats import read_export_metadata
-    from hubensemble.heldout import may_be_fit_on
 
     try:
-        made_on = read_export_metadata(args.model).get("task")
-        folder = os.path.expanduser(parse_spec(args.data)[1])
+        made_on = task_record(read_export_metadata(args.model))
     except (HubensembleError, OSError):
-        return  # the export's or the data's own refusal says it
-    check_one_test_set(args.data, getattr(args, "eval_split", None),
-                       trained_here=may_be_fit_on(made_on, folder))
+        return  # the export's own refusal says it
+    check_flat_folder_split(made_on, args.data, getattr(args, "eval_split", None))
 
 
 def _call_sweep(args) -> tuple[str | None, object]:
