@@ -1093,6 +1093,21 @@ def test_a_stop_after_a_trials_last_step_keeps_its_training_for_the_resumed_swee
     assert os.listdir(run.tuner / "trained") == []  # written: the kept weights are gone
 
 
+def test_tune_restart_removes_the_trained_weights_a_stop_kept_of_its_sweep_alone(tmp_path):
+    from hubensemble.tune.restart import restart_sweep
+    from hubensemble.tune.trained import trained_paths
+
+    run = Run(tmp_path / "run")
+    kept = {t: trained_paths(run, t) for t in ("seeds-0000-m", "hyper-0000-m")}
+    os.makedirs(os.path.dirname(kept["seeds-0000-m"][0]))
+    for paths in kept.values():
+        for path in paths:
+            Path(path).write_text("x")
+    line = restart_sweep(run, "seeds")
+    assert line.endswith("sweep seeds starts over: removed the trained weights a stop kept")
+    assert [os.path.exists(p) for t in kept for p in kept[t]] == [False, False, True, True]
+
+
 def test_a_plan_warning_is_logged_once_and_not_raised_as_a_python_warning(
         tmp_path, modules, digits, recwarn, caplog, figures_not_drawn):  # report.md's words
     # The plan is made twice (again with each module's BatchNorm policy): the second's
