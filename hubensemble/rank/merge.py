@@ -20,6 +20,7 @@ from hubensemble.rank.knnfile import (check_knn_predictions, load_knn_neighbours
                                       load_knn_predictions, write_knn_predictions)
 from hubensemble.runprofile import profile_of_record, rank_changes
 from hubensemble.runspecs import catalogue_entries, module_specs
+from hubensemble.rank.record import not_ranked_warning
 from hubensemble.rank.ranking import (KNN_METRICS, Ranking, raise_if_none_ok, _rank_section,
                                       _sort_rows, load_ranking, repeated, rule_text, select,
                                       selection_rule)
@@ -169,7 +170,7 @@ def _same_files_across_shards(rows, modules) -> list:
                        "reason": str(ModuleLoadError(duplicate_reason(*twin),
                                                      module=spec.name, handle=spec.handle,
                                                      stage="duplicate"))}
-                log.warning("module %s failed: %s", escaped(row["name"]), row["reason"])
+                log.warning("%s", not_ranked_warning(row, escaped(row["name"])))
             else:
                 ranked.append((spec, row["fingerprint"]))
                 if sig:

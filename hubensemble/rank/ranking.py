@@ -33,7 +33,7 @@ from hubensemble.rank.embeddings import (_Datasets, _embed, _profile, default_re
 from hubensemble.rank.knnfile import (loo_neighbours, neighbour_votes,
                                       write_knn_predictions)
 from hubensemble.rank.record import (EXTRA_KEYS, ROW_KEYS, Ranking, _named,  # noqa: F401
-                                     load_ranking, rule_text)
+                                     load_ranking, not_ranked_warning, rule_text)
 from hubensemble.rank.pool import (DESCRIPTIVE_FIELDS, check_pool_profile, check_tuned_modules,
                                    warn_unselected_pool)
 from hubensemble.rank import nearcopies
@@ -510,7 +510,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 if (spec.name, row["reason"]) in _SAID_BEFORE:  # before TensorFlow: said
                     _SAID_BEFORE.discard((spec.name, row["reason"]))
                 else:
-                    log.warning("module %s failed: %s", _named(row), row["reason"])
+                    log.warning("%s", not_ranked_warning(row, _named(row)))
             if not row["cache_hit"]:
                 gc.collect()  # the module may have been loaded: free its cycles before the next
             row["seconds"] = round(time.perf_counter() - start, 4)

@@ -34,6 +34,16 @@ def duplicates_apart(rows) -> tuple[list[dict], list[dict]]:
             [r for r in rows if r.get("stage") != "duplicate"])
 
 
+def not_ranked_warning(row: dict, name: str) -> str:
+    """The warning rank logs as a row that is not ok ends (`name`: its module's name as shown):
+    "module NAME failed: REASON", or, for a duplicate (`duplicates_apart`'s rule),
+    "module NAME is ranked as an earlier entry (a duplicate): REASON" - the summary under
+    rank's table lists it as a duplicate, and the warning said it "failed"."""
+    twin = bool(duplicates_apart([row])[0])
+    return (f"module {name} {'is ranked as an earlier entry (a duplicate)' if twin else 'failed'}"
+            f": {row['reason']}")
+
+
 def failed_counted(rows) -> list[str]:
     """The count of ranking rows that are not ok (`rows`: a Ranking's `failed_rows`), the
     duplicates apart (`duplicates_apart`): ["1 ranked as an earlier entry (a duplicate)",
