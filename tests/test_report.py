@@ -4133,3 +4133,28 @@ def test_a_fit_says_its_warnings_of_chance_once(tmp_path, in_process):
     for said in warnings:
         assert (out + err).count(said) == 1, (said, out, err)
     assert f"warning: {warnings[0]}" in out and "ensemble member is at chance" not in out + err
+
+
+def _backticks_shown(md: str, html: str) -> list:
+    """The places report.md shows an escaped backtick (plain text holding Markdown's code
+    marks, which the renderer escapes) and report.html a literal one outside <code>."""
+    text = re.sub(r"<code>.*?</code>|<style.*?</style>", "", html, flags=re.S)
+    return (re.findall(r".{0,60}\\`.{0,60}", md)
+            + re.findall(r"[^<>]{0,60}`[^<>]{0,60}", text))
+
+
+def test_the_reports_commands_are_code_never_escaped_backticks(full_run, tmp_path,
+                                                               figures_not_drawn):
+    """A new-user check: report.md said "(\\`evaluate --corruptions\\` adds them)" and
+    report.html "(`evaluate --corruptions` adds them)" of a clean-only evaluation: plain text
+    with Markdown's code marks, escaped. Each command is a code span: `…` in report.md,
+    <code> in report.html; no escaped backtick anywhere, in a full run's report too."""
+    path = tmp_path / "run"
+    make_full_run(path, robustness=False)
+    clean = {**fake_robustness(with_single=True), "corruptions": {}, "mean_corrupted": None}
+    write_evaluation(clean, path / "robustness.json")
+    md, html = (f.read_text() for f in report.write_report(path))
+    assert "no corrupted copies (`hubensemble evaluate --corruptions` adds them)" in md
+    assert "no corrupted copies (<code>hubensemble evaluate --corruptions</code> adds" in html
+    assert _backticks_shown(md, html) == []
+    assert _backticks_shown(full_run[2], full_run[3]) == []

@@ -320,9 +320,9 @@ def _robustness_section(files, figures) -> Section:
     if export and not os.path.exists(export):  # the Overview names the command
         sec.add(Inline("The export these figures were measured on, ", Code(str(export)),
                        ", is gone since (see the Overview)."))
-    sec.add(f"The {'earlier ' if earlier else ''}export evaluated on the "
-            f"{rob.get('split', 'test')} split ({scored_count(rob)} examples)"
-            + _corrupted_copies(rob) + ".")
+    sec.add(Inline(f"The {'earlier ' if earlier else ''}export evaluated on the "
+                   f"{rob.get('split', 'test')} split ({scored_count(rob)} examples)",
+                   _corrupted_copies(rob), "."))
     # e.g. `evaluate --data` on the run's photos plus new ones; or its own folder, changed since
     for note in (not_held_out_note(rob), changed_files_note(rob)):
         if note:
@@ -371,14 +371,16 @@ def _robustness_section(files, figures) -> Section:
     return sec
 
 
-def _corrupted_copies(rob: dict) -> str:
+def _corrupted_copies(rob: dict) -> str | Inline:
     """", and on corrupted copies of it (...)" naming the corruptions and the severities that
     robustness.json holds (ImageNet-C's 1, 3, 5 for 1, 2, 3); "" for a clean-only evaluation.
     It said "severities 1-3" of an `evaluate --corruptions contrast --severities 1`, and
     "corrupted copies" of one without --corruptions."""
     names = list(rob.get("corruptions") or {})
     if not names:
-        return " only, with no corrupted copies (`evaluate --corruptions` adds them)"
+        # The command as a code span: in backticks in plain text, the renderers escaped them.
+        return Inline(" only, with no corrupted copies (",
+                      Code("hubensemble evaluate --corruptions"), " adds them)")
     sevs = [str(s) for s in (rob.get("severities") or [])]
     imagenet_c = {"1": "1", "2": "3", "3": "5"}
     said = (f"{'severity' if len(sevs) == 1 else 'severities'} {', '.join(sevs)} (ImageNet-C's "
