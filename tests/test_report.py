@@ -4158,3 +4158,33 @@ def test_the_reports_commands_are_code_never_escaped_backticks(full_run, tmp_pat
     assert "no corrupted copies (<code>hubensemble evaluate --corruptions</code> adds" in html
     assert _backticks_shown(md, html) == []
     assert _backticks_shown(full_run[2], full_run[3]) == []
+
+
+def test_the_budget_sentence_names_the_candidates_it_left_out_and_why(tmp_path,
+                                                                      figures_not_drawn):
+    """A new-user check: the Inference cost section said "Selected under the inference budget
+    --max-gflops 1: a candidate that would take the ensemble over it was not eligible" and
+    named none of those the budget left out without a cost to weigh, which the ensemble
+    command prints: a module that could not be costed, and GFLOPs not counted (why, and that
+    --max-latency-ms alone can take them). Now in the same words."""
+    from hubensemble.cost import Cost, machine_info, write_run_costs
+
+    path = tmp_path / "run"
+    make_full_run(path, robustness=False)
+    trials = [c.trial for c in candidate.scan(path / "candidates")[0] if c.ok]
+    uncounted, failed = trials[0], trials[1]
+    why = "not counted: this TensorFlow cannot freeze the graph (install a tested release)"
+    costs = {t: Cost(t.split("-", 2)[2], None, 32, C, macs=None if t == uncounted else 10 ** 6,
+                     params=1000, latency_ms={"1": 2.0, "64": 20.0},
+                     macs_not_counted=why if t == uncounted else None)
+             for t in trials if t != failed}
+    write_run_costs(path, costs, machine_info(), failed={failed: "the module did not load"})
+    result = ensemble.run_ensemble(path, budget=6, max_gflops=1.0).to_json()
+    assert sorted(result["limits"]["not_costed"]) == sorted([uncounted, failed])
+    md = shown(report.write_report(path)[0].read_text())
+    section = md[md.index("## Inference cost"):]
+    section = section[:section.index("\n## ")]
+    assert f"left out (their module could not be costed): {failed}" in section
+    assert (f"left out (GFLOPs not counted, so --max-gflops cannot take them; their params "
+            f"and latency are measured: --max-latency-ms alone can): {uncounted}: {why}"
+            in section), section

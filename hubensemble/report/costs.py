@@ -10,7 +10,7 @@ from hubensemble import ensemble as ens
 from hubensemble import metrics
 from hubensemble.cost.records import figure
 from hubensemble.report.figures import BUDGET_SPAN, budget_drawn, plot_cost
-from hubensemble.report.render import Code, Figure, Inline, Section, Table
+from hubensemble.report.render import Bullets, Code, Figure, Inline, Section, Table
 from hubensemble.rundir import Run
 
 
@@ -161,6 +161,9 @@ def cost_section(files, figures, members) -> Section:
         sec.add(f"Selected under the inference budget {shown}: a candidate that would take "
                 "the ensemble over it was not eligible"
                 + (f"; {limits['stopped']}" if limits.get("stopped") else "") + ".")
+        left_out = _budget_left_out(limits, e.get("cost"))
+        if left_out:
+            sec.add(Bullets(left_out))
     _distill_and_tflite(sec, files)
     panels = _figure_panels(files, e, costs, members, student, retrained)
     if panels:
@@ -175,6 +178,20 @@ def cost_section(files, figures, members) -> Section:
             ". Test is never used for any choice." if len(panels) > 1 else "")))
         sec.add(figures[-1])
     return sec
+
+
+def _budget_left_out(limits, cost) -> list[str]:
+    """The candidates the inference budget left out without a cost to weigh (ensemble.json's
+    limits "not_costed"), in the words the ensemble command prints
+    (`ensembletext._left_out_lines`): those whose module could not be costed, and those whose
+    GFLOPs were not counted, with why and which budget can take them. [] when none. The
+    report said only "a candidate that would take the ensemble over it was not eligible"."""
+    from hubensemble.ensembletext import _left_out_lines
+    from hubensemble.lockwords import command_line
+
+    with command_line():  # the report's options are the command line's (--max-gflops)
+        return [line.strip() for line in _left_out_lines(limits.get("not_costed") or [],
+                                                         cost if isinstance(cost, dict) else {})]
 
 
 def _shared_backbones(files, members, costs) -> str | Inline | None:
