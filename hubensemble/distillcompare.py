@@ -490,6 +490,9 @@ def format_distill(result, run_dir=None) -> str:
         lines.append(f"{ljust(name, width)}{_num(m.get('accuracy')):>10}{_num(m.get('nll')):>9}"
                      f"{_num(m.get('ece')):>9}{figure(c.get('gflops'), 4):>10}"
                      f" {figure(ms):>8}")
+    for name, _, c in rows:  # "–" in the GFLOPs column: why, as `hubensemble cost` says it
+        if (c or {}).get("gflops") is None and (c or {}).get("gflops_not_counted"):
+            lines.append(f"GFLOPs not counted: {name}: {c['gflops_not_counted']}")
     if retrain:
         said = ("note: the teacher's members were retrained on train + val "
                 f"({option_word('--retrain-full', 'retrain_full=True')}); ")
