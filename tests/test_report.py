@@ -4188,3 +4188,22 @@ def test_the_budget_sentence_names_the_candidates_it_left_out_and_why(tmp_path,
     assert (f"left out (GFLOPs not counted, so --max-gflops cannot take them; their params "
             f"and latency are measured: --max-latency-ms alone can): {uncounted}: {why}"
             in section), section
+
+
+@pytest.mark.parametrize("damage", ["validation", "shape"])
+def test_a_members_problem_shows_its_redo_command_as_code(full_run, tmp_path, damage,
+                                                          figures_not_drawn):
+    """A member's problem read from its folder ("… (run `hubensemble tune --run RUN --sweep
+    default` to redo this trial)", `candidate.load_pool`'s words) was plain text in the
+    reliability line and the failures tables: report.md showed \\`hubensemble tune …\\`
+    escaped, report.html the backticks. Its commands are code spans now (`checks.note`)."""
+    run, ens_record = _copy_of(full_run, tmp_path)
+    folder = run / "candidates" / _member(ens_record, best=damage == "validation")
+    if damage == "validation":
+        (folder / "val_probs.npy").unlink()
+    else:
+        atomic_save_npy(folder / "test_probs.npy", np.full((N_TEST, 2), 0.5, np.float32))
+    md, html = (f.read_text() for f in report.write_report(run))
+    assert "to redo this trial" in md
+    assert _backticks_shown(md, html) == []
+    assert "<code>hubensemble tune --run " in html

@@ -163,7 +163,10 @@ def numbers_note(file, problems, again) -> Inline | None:
                   "version; ", Code(again), " writes it again.")
 
 
-_COMMAND = re.compile(r"`(hubensemble [^`]*)`")
+# A command of advice in backticks (`text._COMMAND_START`'s: hubensemble's, after any
+# environment assignments, or a file command's such as `rm -r FOLDER`).
+_COMMAND = re.compile(r"`((?:[A-Za-z_]\w*=\S*\s+)*(?:(?:python3?\s+-m\s+)?hubensemble"
+                      r"|cp|mv|rm|ls|mkdir|tar)\b[^`]*)`")
 
 
 def note(message) -> Inline:

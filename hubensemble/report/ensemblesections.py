@@ -257,7 +257,7 @@ def _test_section(files, figures) -> Section:
     sec.add(Table(["model", "accuracy", *(["balanced accuracy"] if balanced else []), "NLL",
                    "ECE"], rows))
     if why:
-        sec.add(f"{'No' if not panels else 'Incomplete'} reliability diagram: {why}.")
+        sec.add(reader_note(f"{'No' if not panels else 'Incomplete'} reliability diagram: {why}."))
     if not panels:
         return sec
     figures.append(Figure("reliability", plot_reliability(panels),

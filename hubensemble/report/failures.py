@@ -10,6 +10,7 @@ from hubensemble.ensemble import redo_kind, unplanned_folder
 from hubensemble.formats import CANDIDATES_DIR
 from hubensemble.lockwords import command_line
 from hubensemble.rank.record import duplicates_apart
+from hubensemble.report.checks import note
 from hubensemble.report.datarows import isolated_block
 from hubensemble.report.fmt import compact
 from hubensemble.report.render import Bullets, Code, Inline, Section, Table
@@ -114,7 +115,7 @@ def failures_section(files) -> Section:
         redo = {t: redo_step(files, t, then_ensemble=True) for t, r in files.skipped
                 if redo_kind(files.path, t, r)}
         blocks.append(Table(["trial", "reason"] + (["to redo it"] if redo else []),
-                            [[t, r] + ([redo.get(t, "–")] if redo else [])
+                            [[t, note(r)] + ([redo.get(t, "–")] if redo else [])
                              for t, r in files.skipped]))
     if files.member_problems:
         # A plain `tune` ran the default sweep, and one of a hubensemble before trial.json
@@ -135,7 +136,7 @@ def failures_section(files) -> Section:
                              "files all there, needs its folder deleted first)",
                              *then))
         blocks.append(Table(["trial", "what is wrong", "to redo it"],
-                            [[t, r, redo_step(files, t)]
+                            [[t, note(r), redo_step(files, t)]
                              for t, r in files.member_problems.items()]))
     if files.problems:
         blocks.append(f"Files missing or damaged ({len(files.problems)}):")
