@@ -142,7 +142,7 @@ def test_the_reports_data_rows_show_every_example_path_by_one_rule(tmp_path):
     assert rows["orientation tag"].endswith(
         "(e.g. right-of-way at next intersection/s_exif6.jpg: 6)"), rows
     assert rows["TIFF orientation"].endswith("(e.g. general caution/s_orient6.tif: 6)"), rows
-    assert "1 skipped (unreadable; e.g. general caution/notes.jpg: not a JPEG" in rows[
+    assert "1 skipped (unreadable; general caution/notes.jpg: not a JPEG" in rows[
         "files read"]
     assert rows["hidden / system entries"] == "1 ignored (e.g. .DS_Store)"
 

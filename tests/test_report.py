@@ -2983,7 +2983,7 @@ def test_right_to_left_paths_in_the_data_rows_are_isolated():
     assert str(rows["exact duplicates"]).startswith(
         "1 copy in 1 group of equal pixels (e.g. cat/0.png = שלום/dup.png)")
     assert "(e.g. cat/0.png = <bdi>שלום/dup.png</bdi>)" in html["exact duplicates"]
-    assert "e.g. <bdi>שלום/big.gif</bdi>: too large" in html["files read"]
+    assert "; <bdi>שלום/big.gif</bdi>: too large)" in html["files read"]
     assert "e.g. <bdi>ערב טוב/x.png</bdi>: 4000x3000" in html["shrunk images"]
     for label, text in html.items():  # no right-to-left letter outside a <bdi>
         outside = re.sub(r"<bdi>.*?</bdi>", "", text)
@@ -4207,3 +4207,35 @@ def test_a_members_problem_shows_its_redo_command_as_code(full_run, tmp_path, da
     assert "to redo this trial" in md
     assert _backticks_shown(md, html) == []
     assert "<code>hubensemble tune --run " in html
+
+
+@pytest.mark.parametrize("bad", [2, 5])
+def test_the_files_read_row_names_the_skipped_files_as_the_data_summary_does(tmp_path, bad):
+    """A new-user check: the report's "files read" row said "e.g. corrupt.jpg: …" of 2 skipped
+    files, where the data summary fit prints named both. One rule now
+    (`taskwords.skipped_detail`): the first 3 named, each reason once, then "and N more"."""
+    from PIL import Image
+
+    from hubensemble.data import load_task
+    from hubensemble.report.datarows import accounting_rows
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "d" / c).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+                tmp_path / "d" / c / f"{i}.png")
+    names = [f"corrupt{i}.jpg" for i in range(bad)]
+    for name in names:
+        (tmp_path / "d" / "a" / name).write_bytes(b"not an image")
+    task = load_task(f"folder:{tmp_path / 'd'}")
+    summary = task.summary()
+    row = str(dict(accounting_rows(task.to_json()))["files read"])
+    named = names[:3]
+    for name in named:
+        assert name in summary and f"a/{name}" in row, (summary, row)
+    for name in names[3:]:
+        assert name not in summary and name not in row, (summary, row)
+    more = f"; and {bad - 3} more" if bad > 3 else None
+    assert (more in row and more in summary) if more else "more" not in row, (summary, row)
+    assert "e.g." not in row, row

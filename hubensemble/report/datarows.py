@@ -70,6 +70,25 @@ def _example(entry, root=None) -> str:
         f": {short(' '.join(map(str, reason)))}" if reason else "")
 
 
+def _skips_named(skipped, root=None) -> str:
+    """The "files read" row's skipped files (run.json's [[path, reason], …]) by the data
+    summary's rule (`taskwords.skipped_detail`): the first SKIPS_NAMED named, each reason
+    once after its files (`sniff.by_reason`), then "and N more" with the reasons those
+    leave unsaid counted; paths as `_shown` shows them, reasons cut at the end; "" for none.
+    The row said "e.g. corrupt.jpg: …" of 2 skipped files the summary named both of."""
+    from hubensemble.data.sniff import by_reason
+    from hubensemble.data.taskwords import SKIPS_NAMED
+
+    pairs = [(str(e[0]), " ".join(map(str, e[1:]))) for e in skipped]
+    shown = "; ".join(f"{_shown(paths, root, then=': ')}: {short(reason)}"
+                      for reason, paths in by_reason(pairs[:SKIPS_NAMED]).items())
+    if len(pairs) > SKIPS_NAMED:
+        others = len(by_reason(pairs)) - len(by_reason(pairs[:SKIPS_NAMED]))
+        shown += (f"; and {len(pairs) - SKIPS_NAMED} more"
+                  + (f" ({others} other reason{'s' if others > 1 else ''})" if others else ""))
+    return shown
+
+
 def _conflict_example(dup, root=None) -> str:
     """" (e.g. a/x.png (cat) = b/x.png (dog))" for the duplicates' first group with different
     labels, each copy a [name, class] record, its path quoted alone when quoted ("'a/5,
@@ -225,7 +244,7 @@ def accounting_rows(task) -> list:
         # The skips counted and illustrated in this one cell (a "skipped files" row said
         # the count again), as the data summary says them once.
         skipped = task.get("skipped") or []
-        example = f"e.g. {_example(skipped[0], root)}" if skipped else ""
+        example = _skips_named(skipped, root)
         dropped = counted(len(task.get('dropped') or []), 'duplicate')
         rows.append(["files read", f"{task['files']}: {counted(examples, 'example')}, "
                                    f"{skipped_count((r for _, r in skipped), example)}, "
