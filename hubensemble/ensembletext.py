@@ -128,7 +128,7 @@ def _cost_lines(result: Mapping) -> list[str]:
                          for k, v in shown.items())
         lines.append(f"inference budget: {text}"
                      + (f" ({limits['stopped']})" if limits.get("stopped") else ""))
-        lines += _left_out_lines(limits.get("not_costed") or [], result.get("cost") or {})
+        lines += left_out_lines(limits.get("not_costed") or [], result.get("cost") or {})
     cost = result.get("cost") or {}
 
     def describe(c):
@@ -147,7 +147,7 @@ def _cost_lines(result: Mapping) -> list[str]:
     return lines
 
 
-def _left_out_lines(trials, cost: Mapping) -> list[str]:
+def left_out_lines(trials, cost: Mapping) -> list[str]:
     """The budget's lines on the candidates it left out (ensemble.json's limits
     "not_costed", `cost.budget.cost_table`): those whose module could not be costed, and
     those costed whose GFLOPs were not counted (their "gflops_not_counted" in the cost

@@ -183,15 +183,15 @@ def cost_section(files, figures, members) -> Section:
 def _budget_left_out(limits, cost) -> list[str]:
     """The candidates the inference budget left out without a cost to weigh (ensemble.json's
     limits "not_costed"), in the words the ensemble command prints
-    (`ensembletext._left_out_lines`): those whose module could not be costed, and those whose
+    (`ensembletext.left_out_lines`): those whose module could not be costed, and those whose
     GFLOPs were not counted, with why and which budget can take them. [] when none. The
     report said only "a candidate that would take the ensemble over it was not eligible"."""
-    from hubensemble.ensembletext import _left_out_lines
+    from hubensemble.ensembletext import left_out_lines
     from hubensemble.lockwords import command_line
 
     with command_line():  # the report's options are the command line's (--max-gflops)
-        return [line.strip() for line in _left_out_lines(limits.get("not_costed") or [],
-                                                         cost if isinstance(cost, dict) else {})]
+        return [line.strip() for line in left_out_lines(limits.get("not_costed") or [],
+                                                        cost if isinstance(cost, dict) else {})]
 
 
 def _shared_backbones(files, members, costs) -> str | Inline | None:
