@@ -55,15 +55,20 @@ def skipped_detail(task, skipped_in: str | None = None) -> str:
     together with it said once (`sniff.named_skips`: "A, B: not a JPEG; C: …"): three
     files of a folder unreadable alike repeated the same words three times."""
     shown = named_skips(task.skipped[:SKIPS_NAMED])
-    if len(task.skipped) > SKIPS_NAMED:
-        # The reasons the first three do not show are counted: 3 empty files after 40
-        # unreadable alike were hidden in "and 60 more".
-        others = len(by_reason(task.skipped)) - len(by_reason(task.skipped[:SKIPS_NAMED]))
-        shown += (f"; and {len(task.skipped) - SKIPS_NAMED} more"
-                  + (f" ({others} other reason{'s' if others > 1 else ''})"
-                     if others else "")
-                  + (f", {skipped_in}" if skipped_in else ""))
-    return shown
+    more = skipped_beyond(task.skipped)
+    return shown + (more + (f", {skipped_in}" if skipped_in else "") if more else "")
+
+
+def skipped_beyond(skipped) -> str:
+    """"; and N more (K other reasons)" for the skipped files (a list of (path, reason)) past
+    the first SKIPS_NAMED that `skipped_detail` and the report's "files read" row name; "" for
+    SKIPS_NAMED or fewer. The reasons the first ones do not show are counted: 3 empty files
+    after 40 unreadable alike were hidden in "and 60 more"."""
+    if len(skipped) <= SKIPS_NAMED:
+        return ""
+    others = len(by_reason(skipped)) - len(by_reason(skipped[:SKIPS_NAMED]))
+    return (f"; and {len(skipped) - SKIPS_NAMED} more"
+            + (f" ({others} other reason{'s' if others > 1 else ''})" if others else ""))
 
 
 def accounting(task, skipped_in: str | None = None, scored: str | None = None) -> str:

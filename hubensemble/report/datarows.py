@@ -77,16 +77,12 @@ def _skips_named(skipped, root=None) -> str:
     leave unsaid counted; paths as `_shown` shows them, reasons cut at the end; "" for none.
     The row said "e.g. corrupt.jpg: …" of 2 skipped files the summary named both of."""
     from hubensemble.data.sniff import by_reason
-    from hubensemble.data.taskwords import SKIPS_NAMED
+    from hubensemble.data.taskwords import SKIPS_NAMED, skipped_beyond
 
     pairs = [(str(e[0]), " ".join(map(str, e[1:]))) for e in skipped]
-    shown = "; ".join(f"{_shown(paths, root, then=': ')}: {short(reason)}"
-                      for reason, paths in by_reason(pairs[:SKIPS_NAMED]).items())
-    if len(pairs) > SKIPS_NAMED:
-        others = len(by_reason(pairs)) - len(by_reason(pairs[:SKIPS_NAMED]))
-        shown += (f"; and {len(pairs) - SKIPS_NAMED} more"
-                  + (f" ({others} other reason{'s' if others > 1 else ''})" if others else ""))
-    return shown
+    return "; ".join(f"{_shown(paths, root, then=': ')}: {short(reason)}"
+                     for reason, paths in by_reason(pairs[:SKIPS_NAMED]).items()) \
+        + skipped_beyond(pairs)
 
 
 def _conflict_example(dup, root=None) -> str:
