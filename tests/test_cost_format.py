@@ -64,7 +64,8 @@ def test_a_later_format_is_refused_naming_its_writer(tmp_path, writer):
             + (f"hubensemble {writer}" if writer else "a newer hubensemble")
             + f"; this hubensemble ({versions()['hubensemble']}) reads format "
             f"{COST_FORMAT_VERSION} and older: upgrade hubensemble to read it, or ") in said
-    assert "writes it again (delete it first)" in said
+    assert said.endswith(f"writes it again (it moves this one aside to cost.json.format-"
+                         f"{COST_FORMAT_VERSION + 1}-<time>, for the newer hubensemble)")
 
 
 def test_a_later_format_this_version_wrote_is_an_edit(tmp_path):

@@ -7,6 +7,8 @@ The sub-modules, one concern each:
   cache (keyed by module fingerprint + resolution + classes), `Limits` (the inference budget
   of greedy selection) and `total_cost` of an ensemble; `hubensemble ensemble` and the
   report read costs through it without importing TensorFlow;
+* `recordcheck` — TensorFlow-free: what is wrong with a damaged RUN/cost.json, in words
+  (the field, what it holds, what it should), and moving such a file aside for `cost`;
 * `sharing` — TensorFlow-free: which candidates and members share a frozen backbone call
   (probes of one module at one size) and what a member costs when it does (its head): the
   one rule of the budget, ensemble.json's totals and the export's cost record;

@@ -24,6 +24,7 @@ from hubensemble.formats import COST_FILE, versions
 from hubensemble.optionrecord import POSITIVE_FINITE, positive_finite
 from hubensemble.weightsfile import HEAD_KERNEL, dataset_shape
 from hubensemble.text import value_shown
+from hubensemble.cost.recordcheck import record_fault
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Cost:
         """Why `macs` is None, in words ("" when they were counted)."""
         if self.macs is not None:
             return ""
-        return self.macs_not_counted or "not counted (no reason recorded)"
+        return self.macs_not_counted or "no reason recorded"
 
     def latency(self, batch: int = 1) -> float | None:
         """The median latency in ms at `batch` images per call, or None when not measured."""
@@ -135,26 +136,21 @@ class Cost:
 
     @classmethod
     def from_json(cls, d: Mapping) -> "Cost":
-        """The Cost of a `to_json` dict; ValueError (with the field) when one is malformed."""
-        try:
-            latency = {str(k): float(v) for k, v in (d.get("latency_ms") or {}).items()}
-            cost = cls(module=str(d.get("module") or ""), fingerprint=d.get("fingerprint"),
-                       size=int(d["size"]), num_classes=int(d["num_classes"]),
-                       macs=_count_or_none(d, "macs", "macs_not_counted"),
-                       params=int(d["params"]), latency_ms=latency, machine=d.get("machine"),
-                       head_macs=None if d.get("head_macs") is None else int(d["head_macs"]),
-                       macs_not_counted=None if d.get("macs") is not None else str(
-                           d["macs_not_counted"]))
-        except (KeyError, TypeError, ValueError, AttributeError,  # a latency_ms of "3"
-                OverflowError) as e:  # a count of 1e400 (JSON's number past a float: inf)
-            raise ValueError(f"malformed cost record ({type(e).__name__}: {e})") from None
-        if (cost.macs or 0) < 0 or cost.params < 0 or (cost.head_macs or 0) < 0 or not all(
-                math.isfinite(v) and v >= 0 for v in latency.values()):
-            raise ValueError("malformed cost record (negative or non-finite numbers)")
-        if cost.size < 1 or cost.num_classes < 1:
-            raise ValueError(f"malformed cost record (size {cost.size} px, "
-                             f"{cost.num_classes} classes: each must be >= 1)")
-        return cost
+        """The Cost of a `to_json` dict; ValueError naming the field, what it holds and what
+        it must (`recordcheck.record_fault`) when one is malformed. "macs" null is a count
+        not made, with "macs_not_counted" its reason or without one (a hand edit: "not
+        counted, no reason recorded"), as this version writes it."""
+        fault = record_fault(d)
+        if fault:
+            raise ValueError(f"malformed cost record: {fault}")
+        macs = d.get("macs")
+        return cls(module=d.get("module") or "", fingerprint=d.get("fingerprint"),
+                   size=int(d["size"]), num_classes=int(d["num_classes"]),
+                   macs=None if macs is None else int(macs), params=int(d["params"]),
+                   latency_ms={str(k): float(v) for k, v in (d.get("latency_ms") or {}).items()},
+                   machine=d.get("machine"),
+                   head_macs=None if d.get("head_macs") is None else int(d["head_macs"]),
+                   macs_not_counted=None if macs is not None else d.get("macs_not_counted"))
 
     def summary(self) -> dict:
         """What ensemble.json and the export metadata list per candidate: gflops (None, with
@@ -165,14 +161,6 @@ class Cost:
         if self.macs is None:
             out["gflops_not_counted"] = self.not_counted()
         return out
-
-
-def _count_or_none(record: Mapping, field: str, why: str) -> int | None:
-    """record[field] as an int, or None when it is null and record[why] gives its reason: a
-    count missing or null without one is malformed (KeyError, TypeError)."""
-    if record.get(field) is None and record.get(why):
-        return None
-    return int(record[field])
 
 
 def figure(value, decimals: int = 2, digits: int = 3) -> str:
@@ -392,29 +380,29 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
     path = cost_path(run_dir)
     if not os.path.exists(path):
         return RunCosts()
-    again = f"{cost_command(run_dir)} writes it again (delete it first)"
     try:
         data = fileio.read_json(path)
     except (OSError, ValueError) as e:
-        raise RunError(f"{path} is unreadable ({e}); {again}")
+        raise CostFileDamaged(run_dir, f"{path} is unreadable ({e})")
     if not isinstance(data, dict) or data.get("format") != COST_FORMAT:
-        raise RunError(f"{path} is not a cost file written by hubensemble; {again}")
-    _check_format_version(path, data, again)
+        raise CostFileDamaged(run_dir, f"{path} is not a cost file written by hubensemble")
+    _check_format_version(run_dir, path, data)
     # Valid JSON of another shape (a hand edit, another tool's file) is damage too: every
     # reader (ensemble, cost, export, distill, report) stops on this line, not a traceback.
-    for key in ("candidates", "failed", "machine"):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise RunError(f"{path} is damaged: its {key!r} is {json_kind(data[key])}, "
-                           f"expected an object; {again}")
+    # Every version writes all three; "candidates" missing or null was read as none costed
+    # (a budget then said "run cost" of a file cost wrote), the others as empty.
+    faults = [f"its {key!r} is {'missing' if key not in data else json_kind(data[key])}, "
+              "expected an object" for key in ("candidates", "failed", "machine")
+              if (key == "candidates" or data.get(key) is not None)
+              and not isinstance(data.get(key), dict)]
+    if faults:
+        raise CostFileDamaged(run_dir, f"{path} is damaged: {', and '.join(faults)}")
     out = {}
-    for trial, record in (data.get("candidates") or {}).items():
+    for trial, record in data["candidates"].items():
         try:
-            if not isinstance(record, dict):
-                raise ValueError(f"malformed cost record ({json_kind(record)}, expected an "
-                                 "object)")
             out[str(trial)] = Cost.from_json(record)
         except ValueError as e:
-            raise RunError(f"{path}: candidate {trial}: {e}; {again}")
+            raise CostFileDamaged(run_dir, f"{path}: candidate {trial}: {e}")
     failed = {str(t): str(r) for t, r in (data.get("failed") or {}).items()}
     out, stale = _checked_against_trials(run_dir, out)
     rule = data.get("count_version")
@@ -426,27 +414,42 @@ def read_run_costs(run_dir, *, say_outdated: bool = True) -> RunCosts:
     return recorded
 
 
-def _check_format_version(path: str, data: dict, again: str) -> None:
-    """Raises RunError when RUN/cost.json's "format_version" is one this version cannot read:
-    later than COST_FORMAT_VERSION (a newer hubensemble's, named by its "written_by"), or no
-    whole number >= 1 or a later one "written_by" this version (damage: an edit). A file
-    without one is of format 1 (none was ever written without it; a hand-written file may
-    lack it)."""
+class CostFileDamaged(RunError):
+    """RUN/cost.json cannot be read: damaged (`what` names the field and what it holds) or of
+    a newer format (`newer_format`, its number). The message adds the way on: `cost` on the
+    run moves it aside (`recordcheck.set_aside`, which it names) and writes it again."""
+
+    def __init__(self, run_dir, what: str, newer_format: int | None = None):
+        self.what, self.newer_format = what, newer_format
+        kept = (f"cost.json.format-{newer_format}-<time>, for the newer hubensemble"
+                if newer_format else
+                "cost.json.damaged-<time>")
+        way = f"{cost_command(run_dir)} writes it again (it moves this one aside to {kept})"
+        super().__init__(f"{what}; {way}" if newer_format is None else
+                         f"{what}: upgrade hubensemble to read it, or {way}")
+
+
+def _check_format_version(run_dir, path: str, data: dict) -> None:
+    """Raises CostFileDamaged when RUN/cost.json's "format_version" is one this version
+    cannot read: later than COST_FORMAT_VERSION (a newer hubensemble's, named by its
+    "written_by"), or no whole number >= 1 or a later one "written_by" this version (damage:
+    an edit). A file without one is of format 1 (none was ever written without it; a
+    hand-written file may lack it)."""
     version = data.get("format_version", 1)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise RunError(f"{path} is damaged: its 'format_version' is {value_shown(version)}, "
-                       f"expected a whole number >= 1; {again}")
+        raise CostFileDamaged(run_dir, f"{path} is damaged: its 'format_version' is "
+                              f"{value_shown(version)}, expected a whole number >= 1")
     writer, ours = data.get("written_by"), versions()["hubensemble"]
     if version > COST_FORMAT_VERSION and writer == ours:  # an edit: this version wrote it
-        raise RunError(f"{path} is damaged: its 'format_version' is {version}, and hubensemble "
-                       f"{ours}, which wrote it, writes format {COST_FORMAT_VERSION}; {again}")
+        raise CostFileDamaged(run_dir, f"{path} is damaged: its 'format_version' is "
+                              f"{version}, and hubensemble {ours}, which wrote it, writes "
+                              f"format {COST_FORMAT_VERSION}")
     if version > COST_FORMAT_VERSION:
-        raise RunError(f"{path} is of cost file format {version}, written by "
-                       + (f"hubensemble {writer}" if isinstance(writer, str) and writer
-                          else "a newer hubensemble")
-                       + f"; this hubensemble ({ours}) reads format "
-                       f"{COST_FORMAT_VERSION} and older: upgrade hubensemble to read it, or "
-                       + again)
+        raise CostFileDamaged(run_dir, f"{path} is of cost file format {version}, written by "
+                              + (f"hubensemble {writer}" if isinstance(writer, str) and writer
+                                 else "a newer hubensemble")
+                              + f"; this hubensemble ({ours}) reads format "
+                              f"{COST_FORMAT_VERSION} and older", newer_format=version)
 
 
 def head_macs_in(weights_path, num_classes: int) -> int | None:

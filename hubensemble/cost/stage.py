@@ -10,10 +10,11 @@ import time
 import numpy as np
 
 from hubensemble import candidate
-from hubensemble.cost.records import (COUNT_VERSION, LATENCY_BATCHES, Cost, cache_folder,
-                                      cache_get, cache_key, cache_put, cost_path, figure,
-                                      machine_info,
+from hubensemble.cost.records import (COUNT_VERSION, LATENCY_BATCHES, Cost, CostFileDamaged,
+                                      RunCosts, cache_folder, cache_get, cache_key, cache_put,
+                                      cost_command, cost_path, figure, machine_info,
                                       read_run_costs, write_run_costs)
+from hubensemble.cost.recordcheck import set_aside
 from hubensemble.environment import cache_unwritable
 from hubensemble.errors import HubensembleError, RunError, first_line, reraise_stop
 from hubensemble.formats import CANDIDATES_DIR
@@ -209,7 +210,9 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     outside the run). The serving size is trial.json's "eval_size" (else recomputed from
     the task and profile); the module's catalogue entry comes from run.json. A module that
     cannot be loaded or counted is logged and listed in `failed`; its candidates get no cost
-    (a budget then refuses to select them, by name). Returns a CostSummary.
+    (a budget then refuses to select them, by name). Returns a CostSummary. A RUN/cost.json
+    it cannot read (damaged, or a newer format: the readers name this command as the way on)
+    is moved aside, said in a warning, and written again (`_recorded_or_set_aside`).
 
     Reads no data (a cost depends on the module, the size and the classes, not on images),
     so it does not check the run's data as tune and export do; only a candidate without
@@ -254,7 +257,7 @@ def run_cost(run_dir, *, task=None, cache_dir=None, use_cache: bool = True,
     # counted again here, so the warning that tells a user to run this is not said (it was,
     # in the middle of the recount, by this command and by fit's cost stage), nor are they
     # kept for candidates outside the pool.
-    recorded = read_run_costs(run.path, say_outdated=False)
+    recorded = _recorded_or_set_aside(run.path)
     if recorded.outdated():
         log.info("%s: %s; counting them again", cost_path(run.path), recorded.outdated())
     old = {} if recorded.outdated() else recorded.costs
@@ -396,6 +399,25 @@ def skipped_words(folder, skipped) -> str:
     them = "it" if len(skipped) == 1 else "them"
     return (f"{counted(len(skipped), 'candidate')} of {escaped(absolute(folder))} not costed, "
             f"not usable: {named} (the ensemble leaves {them} out too)")
+
+
+def _recorded_or_set_aside(run_dir) -> RunCosts:
+    """RUN/cost.json as read (`read_run_costs`), or, when it is damaged or of a newer format
+    (`CostFileDamaged`, whose way on names this command), an empty RunCosts after moving the
+    file aside (`recordcheck.set_aside`, said with what was wrong and where it went): the
+    refusal told the user to run `cost`, which refused in the same words (2026-12-08)."""
+    try:
+        return read_run_costs(run_dir, say_outdated=False)
+    except CostFileDamaged as e:
+        try:
+            aside = set_aside(cost_path(run_dir), e.newer_format)
+        except OSError as moved:
+            raise RunError(f"{e.what}, and it cannot be moved aside ({moved}): move or "
+                           f"delete it, then {cost_command(run_dir)} writes it again")
+        kept = " (kept for the newer hubensemble that wrote it)" if e.newer_format else ""
+        log.warning("cost: %s; moved it to %s%s, and costing every candidate again",
+                    e.what, aside, kept)
+        return RunCosts()
 
 
 def _eval_size(run, spec, cand, task) -> int:
