@@ -19,7 +19,7 @@ import re
 
 from hubensemble.catalogue_urls import variables_note
 from hubensemble.errors import ModuleLoadError
-from hubensemble.handlehere import stored_tfhub_url, written_as
+from hubensemble.handlehere import stored_tfhub_url, was_recorded, written_as
 from hubensemble.handles import HandleFormError, file_url_path, handle_kind
 from hubensemble.pathnotes import sibling_note, weights_file_problem
 from hubensemble.saidwords import Words, said
@@ -34,7 +34,7 @@ _PREFIX_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+):")
 WEIGHTS_STAGE = "keras weights"
 
 
-def missing_path_words(path: str) -> str | None:
+def missing_path_words(path: str, near: bool = True) -> str | None:
     """The loader's reason (str) for the local `path` (an absolute path, as a catalogue stores
     it) when nothing is there: "PATH does not exist; check the path", with what the path
     written means when it is not what was meant (`catalogue_urls.variables_note`: a
@@ -43,14 +43,15 @@ def missing_path_words(path: str) -> str | None:
     path exists (a file, a folder, a link to one). When its folder exists and holds an entry
     the last name mistypes (`text.closest_name`, git's "did you mean" rule), that entry's path
     is offered: "…/efficientnet_lite0_imagent does not exist; did you mean
-    …/efficientnet_lite0_imagenet?"."""
+    …/efficientnet_lite0_imagenet?" (normalised: "/w/./mods/m0" was offered). `near`
+    False: never (a run's recorded path, `as_written`: a sibling there is another module)."""
     if os.path.exists(path):
         return None
     form = windows_form(path)
     if form:
         return f"{path} {form.advice(escape=False)}"
-    return f"{path} does not exist" + (variables_note(path) or sibling_note(path)
-                                       or "; check the path")
+    near_note = sibling_note(os.path.normpath(path)) if near else ""
+    return f"{path} does not exist" + (variables_note(path) or near_note or "; check the path")
 
 
 #: The way on for an absolute local handle with nothing there (`as_written`): a run keeps
@@ -59,7 +60,7 @@ MOVED_HINT = (", or put the module back there if it was moved or deleted (a run 
               "module from the path it was ranked from)")
 
 
-def as_written(path: str, problem: str, source: str = "") -> str:
+def as_written(path: str, problem: str, source: str = "", recorded: bool = False) -> str:
     """`problem` (`missing_path_words`' str for the absolute local handle `path`) with the
     handle as the catalogue wrote it (`handlehere.written_as`), "'./m' (relative to the
     catalogue's folder: /cats/m) does not exist; check the path", or, for one written as TF
@@ -67,19 +68,26 @@ def as_written(path: str, problem: str, source: str = "") -> str:
     "FILE:LINE"), its tfhub.dev URL (`handlehere.stored_tfhub_url`). The one rule of rank's
     words before TensorFlow (`missing_here`) and the resolver's (`hub.localresolver`), so a
     module is said once; "./google/bit/m-r50x1/1" was told TF Hub's URL. Any other absolute
-    path that is gone is told MOVED_HINT (a run's module folder moved)."""
+    path that is gone is told MOVED_HINT (a run's module folder moved).
+    `recorded`: `path` is a handle a run recorded (tune, export, predict, a restart's check):
+    its words are `missing_path_words(path, near=False)`'s with MOVED_HINT, never a sibling
+    folder's "did you mean" (m1 beside a moved m0 is another network: pasting it swaps
+    models); a path given now (`recorded` False) keeps its sibling."""
     if path.startswith("file://"):  # the path it names, as the resolver reads it; a URL is
         try:  # written as a path: no slug (`source` unread)
             path, source = file_url_path(path), ""
         except HandleFormError:
             return problem
+    if recorded and os.path.isabs(path):  # no sibling, and the way on: put it back
+        problem = missing_path_words(path, near=False) or problem
     written = written_as(path)
     url = stored_tfhub_url(path, source, written)
     if url:  # "google/bit/m-r50x1/1" in a catalogue: handlehere's one rule, validate's words
         return (problem.removesuffix("; check the path")
                 + f" (read as a local path: for TF Hub's module write handle: {url})")
     if written and problem.startswith(f"{path} "):  # named as written and as read
-        return f"{written!r} (relative to the catalogue's folder: {path})" + problem[len(path):]
+        said = f"{written!r} (relative to the catalogue's folder: {path})" + problem[len(path):]
+        return said + (MOVED_HINT if recorded and said.endswith("; check the path") else "")
     if problem.endswith("; check the path") and os.path.isabs(path):
         # an absolute path, as a run keeps each: tune, export and predict of a run whose
         # module folder moved said only "check the path" (a path no one there had typed)
@@ -139,19 +147,22 @@ def weights_file_words(weights: str, form: str = "yaml") -> tuple[str, str] | No
                 ")"), form))
 
 
-def missing_here(specs) -> list[tuple[object, ModuleLoadError]]:
+def missing_here(specs, recorded: bool | None = None) -> list[tuple[object, ModuleLoadError]]:
     """[(spec, ModuleLoadError)] of the catalogue entries `specs` (ModuleSpec) whose handle is
     a local path with nothing there (`local_path_problem`: stage "local path"), or a
     ``keras:NAME`` whose `weights:` file is not there (`weights_file_words`: stage
     WEIGHTS_STAGE, "keras weights"), in their order (a handle written relative as TF Hub's
     PUBLISHER/MODEL/VERSION told its tfhub.dev URL, `handlehere.stored_tfhub_url`); each
     error is the one the loader raises for it (the module and handle named), whose text
-    `rank` records as the module's reason."""
+    `rank` records as the module's reason. `recorded`: `specs` are a run's records
+    (`as_written`: put back, no sibling), not a catalogue read now; None: as the loader
+    tells each (`handlehere.was_recorded`: read from run.json, not a catalogue, last)."""
     found = []
     for spec in specs:
         problem, stage = local_path_problem(spec.handle), "local path"
         if problem:
-            problem = as_written(spec.handle, problem, getattr(spec, "source", "") or "")
+            problem = as_written(spec.handle, problem, getattr(spec, "source", "") or "",
+                                 was_recorded(spec.handle) if recorded is None else recorded)
         weights = getattr(spec, "weights", None)
         if problem is None and handle_kind(spec.handle) == "keras" and weights not in (
                 None, "imagenet"):

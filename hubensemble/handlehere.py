@@ -5,6 +5,8 @@ not exist; check the path", naming none of the forms a user meant)."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import re
 
@@ -34,10 +36,31 @@ def tfhub_url(handle: str) -> str | None:
 _WRITTEN: dict[str, str] = {}
 
 
+# The handles a run's record named, read in this process (`remember_recorded`: run.json's
+# entries, `runspecs.module_spec`) and not by a catalogue since: such a path is where the run
+# ranked its module, and one gone is told to be put back, never a sibling folder (another
+# network: `catalogue_here.as_written`).
+_RECORDED: set[str] = set()
+
+
+def remember_recorded(stored: str) -> None:
+    """Records that `stored` (a handle, as run.json keeps it) was read from a run's record,
+    until a catalogue read in this process names it (`remember_written`)."""
+    _RECORDED.add(stored)
+
+
+def was_recorded(stored: str) -> bool:
+    """Whether the handle `stored` was last read from a run's record (`remember_recorded`),
+    not from a catalogue, in this process."""
+    return stored in _RECORDED
+
+
 def remember_written(stored: str, written: str | None) -> None:
     """Records that a catalogue wrote the relative path `written` for the absolute handle
     `stored` (the catalogue parser's call; the last catalogue read wins); None: it wrote
-    `stored` itself (or another form), forgotten."""
+    `stored` itself (or another form), forgotten. Either way `stored` is a catalogue's
+    handle now, no run's record (`was_recorded`)."""
+    _RECORDED.discard(stored)
     if written is None:
         _WRITTEN.pop(stored, None)
     else:
@@ -76,6 +99,54 @@ def stored_tfhub_url(stored: str, source: str, written: str | None = None) -> st
     return None if written.startswith("..") else tfhub_url(written)
 
 
+#: Whose handle the resolver reads (`typed_by`): "python", one a call passes now (load_module,
+#: HubLayer), or "yaml", a catalogue's or a run's record (`hub.locate.locate`'s hint_form).
+_TYPED_BY = contextvars.ContextVar("hubensemble_handle_typed_by", default="yaml")
+
+
+@contextlib.contextmanager
+def typed_by(form: str):
+    """While the block runs, a local handle with nothing there is refused in the words of
+    `form`'s caller (`caller_form`): "python", a path a call passes now ("does not exist;
+    check the path", a mistyped sibling offered), or "yaml", a handle a catalogue or a run
+    recorded (a run's: "put the module back", never a sibling: a sibling folder is another
+    network, `catalogue_here.as_written`)."""
+    token = _TYPED_BY.set(form)
+    try:
+        yield
+    finally:
+        _TYPED_BY.reset(token)
+
+
+def caller_form() -> str:
+    """"python" or "yaml": whose handle the resolver reads now (`typed_by`)."""
+    return _TYPED_BY.get()
+
+
+def written_as_path(handle: str, cwd: str) -> bool:
+    """Whether the relative `handle` (a str) is written as a path, not as a bare name a
+    scheme or host may have been meant by: it starts with ``./`` or ``../`` (either
+    separator), or the folder it names its last name in is there in `cwd` ("mods/m" with
+    mods/ here)."""
+    if re.match(r"^\.{1,2}[/\\]", handle):
+        return True
+    head = os.path.dirname(handle.rstrip("/\\"))
+    return bool(head) and os.path.isdir(os.path.join(cwd, head))
+
+
+def near_written(handle: str, cwd: str) -> str:
+    """"; did you mean ./mods/m1?" for the entry of the folder of the relative `handle`
+    (read from `cwd`) its last name most likely mistypes (`pathnotes.sibling_note`), said
+    as `handle` writes that folder ("./mods/m0", not "/cwd/./mods/m0"); "" when none."""
+    path = os.path.normpath(os.path.join(cwd, handle))
+    note = sibling_note(path)
+    if not note:
+        return ""
+    close = os.path.basename(note.removeprefix("; did you mean ").removesuffix("?"))
+    head = os.path.dirname(handle.rstrip("/\\"))
+    return f"; did you mean {head + '/' if head else ''}{close}?"
+
+
 def unnamed_handle(handle: str, cwd: str) -> HandleFormError | None:
     """The refusal of `handle` (a str that `handles.check_handle_form` accepted) when it is a
     relative local path (no scheme, not ``~``, not Windows' ``C:\\…``) with nothing of that
@@ -89,11 +160,17 @@ def unnamed_handle(handle: str, cwd: str) -> HandleFormError | None:
     path = os.path.join(cwd, handle)
     if os.path.lexists(path):
         return None
+    if written_as_path(handle, cwd):  # './mods/m': a path, said as rank says one (its
+        # words said the ~600 characters of handle forms no one writing ./ meant)
+        where = os.path.normpath(path)
+        near = near_written(handle, cwd)  # "; did you mean ./mods/m1?"
+        return HandleFormError(f"{handle!r} (relative to the working folder: {where}) does "
+                               "not exist", (near[2:] if near else "check the path",))
     hint = (WRITE, f"one of {HANDLE_FORMS} instead")
     url = tfhub_url(handle)
     if url:  # a Python caller is told handle='https://tfhub.dev/…'
         hint = ("for TF Hub's module ", WRITE, Say("handle", url, yaml=url), "; or ", *hint)
-    near = sibling_note(path)  # "; did you mean /cwd/abd?"
+    near = near_written(handle, cwd)  # "; did you mean abd?"
     return HandleFormError(f"{handle!r} is neither a URL nor a handle of a known scheme, and "
                            f"the current folder ({cwd}) holds no file or folder {handle!r}"
                            f"{near}", hint)

@@ -10,6 +10,7 @@ No TensorFlow.
 from __future__ import annotations
 
 from hubensemble.errors import RunError, first_line
+from hubensemble.handlehere import remember_recorded
 from hubensemble.text import absolute, escaped
 
 
@@ -96,11 +97,13 @@ def module_spec(run, name: str, trial=None, *, modules=None):
     try:
         if not isinstance(entry, dict):
             raise ValueError(f"{json_kind(entry)}, expected an object")
-        return ModuleSpec.from_json(entry)
+        spec = ModuleSpec.from_json(entry)
     except (ValueError, TypeError) as e:
         raise RunError(f"{_where(run)}: the catalogue entry of {_of(name, trial)} is damaged "
                        f"({first_line(e)}); restore run.json from a copy, or "
                        f"{_rank_again(run)} again") from None
+    remember_recorded(spec.handle)  # a path gone is told "put the module back" (handlehere)
+    return spec
 
 
 def module_specs(run, modules=None) -> dict:

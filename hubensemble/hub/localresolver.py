@@ -6,7 +6,7 @@ import os
 from hubensemble.catalogue_here import as_written, missing_path_words
 from hubensemble.catalogue_urls import variables_note
 from hubensemble.errors import ModuleLoadError
-from hubensemble.handlehere import unnamed_handle
+from hubensemble.handlehere import caller_form, unnamed_handle, was_recorded
 from hubensemble.handles import (KERAS_FILE_SUFFIXES, HandleFormError, file_not_module,
                                  file_url_path)
 
@@ -39,9 +39,15 @@ class LocalResolver:
             # A relative name given in Python (load_module("abc")): the handle forms too, as
             # a call passes one (a catalogue's relative path is absolute: stored_handle).
             # A catalogue's relative path is named as it wrote it (`as_written`, rank's words).
+            # A path a call passes now (load_module, HubLayer: `handlehere.typed_by`) is
+            # told its mistyped sibling and no run; a run's record (`was_recorded`) to be put
+            # back, never "did you mean" a sibling, which is another network (tune after
+            # `mv mods/m0` was offered mods/m1); a catalogue's, rank's words.
+            python = caller_form() == "python"
             unnamed = None if variables_note(path) else unnamed_handle(handle, os.getcwd())
             said = (f"{unnamed.problem}; {unnamed.python_hint}" if unnamed
-                    else as_written(path, missing))
+                    else missing if python
+                    else as_written(path, missing, recorded=was_recorded(handle)))
             raise ModuleLoadError(said, handle=handle, stage="local path")
         if not os.path.isdir(path) and not path.lower().endswith(KERAS_FILE_SUFFIXES):
             raise ModuleLoadError(file_not_module(path), handle=handle, stage="savedmodel")

@@ -16,6 +16,7 @@ from hubensemble.catalogue_urls import url_case
 from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.errors import ModuleLoadError
 from hubensemble.formats import unloadable_path
+from hubensemble.handlehere import typed_by
 from hubensemble.handles import file_url_path, source_kind
 from hubensemble.kerasconfig import model_config
 from hubensemble.hub import resolvers
@@ -215,7 +216,8 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
         with resolvers.download_dropped_if_unloadable(handle, stages=("checksum",), path=path):
             _check_pin(path, sha256, name, handle, preset=True)
     else:
-        path = resolve(handle, name=name, sha256=sha256)
+        with typed_by(hint_form):  # a missing local path told in its caller's words
+            path = resolve(handle, name=name, sha256=sha256)
     kind = local_source(path)
     if kind == "saved-model" and (why := unloadable_path(path)):  # TF's names no cause
         raise ModuleLoadError(f"{why} (move or rename the module's folder)",
