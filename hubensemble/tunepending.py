@@ -312,9 +312,30 @@ def check_tune_call(run_dir, call: dict) -> None:
                    budget=call.get("budget"), modules=call.get("modules"),
                    tuner_id=call.get("tuner_id"), oracle_address=call.get("oracle_address"),
                    call_sweep=sweep)
+    if call.get("restart"):  # a module moved since rank: refused before anything is removed
+        _check_modules(run, sweep, call)
     if not call.get("restart"):  # (a restart removes them) then check_candidates' first
         _check_damaged(run, sweep, call)
     check_tune_data(run_dir, call)
+
+
+def _check_modules(run, sweep, call: dict) -> None:
+    """`restartcheck.check_modules_here` of the modules each part of `sweep` trains, as the
+    stage plans them (`restartcheck.planned_modules`): --restart removed every finished
+    candidate, then each trial of a module moved since rank failed alike. Nothing when the
+    plan cannot be made (the stage's words)."""
+    from hubensemble.lockwords import option_word
+    from hubensemble.restartcheck import check_modules_here, planned_modules
+    from hubensemble.sweepwords import resumed_call
+
+    budget, modules = call.get("budget"), call.get("modules")
+    if call.get("sweep") is None:  # the run's own, as run_tune resumes it
+        _, budget, modules, _ = resumed_call(run.path, budget, modules)
+    names = planned_modules(run, sweep, {"budget": budget, "modules": modules,
+                                         "seed": call.get("seed"),
+                                         "profile": call.get("profile")})
+    if names:
+        check_modules_here(run, names, option_word("tune --restart", "run_tune(restart=True)"))
 
 
 def _check_damaged(run, sweep, call: dict) -> None:

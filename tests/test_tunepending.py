@@ -1,6 +1,7 @@
 """tune's refusal of its run's recorded data before TensorFlow (`tunepending.check_tune_data`)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -33,6 +34,8 @@ def ranked_run(tmp_path):
     run = Run(tmp_path / "run")
     run.attach_task(args.load(), args)
     specs = [ModuleSpec(name=f"m{i}", handle=str(tmp_path / f"m{i}")) for i in range(2)]
+    for spec in specs:  # there, as a ranked run's modules are (a restart checks: restartcheck)
+        os.makedirs(spec.handle, exist_ok=True)
     run.update(modules={s.name: s.to_json() for s in specs})
     atomic_write_json(run.ranking_json, {
         "metric": "knn", "k": 2, "selected": ["m0", "m1"], "selection": {"method": "top-k"},

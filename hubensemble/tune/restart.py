@@ -6,12 +6,14 @@ no process of a chief/worker sweep running (`runwriter.writes_run`)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 from hubensemble.candidate import stale_temp
 from hubensemble.fileio import TEMP_MARKER
 from hubensemble.rundir import Run
 from hubensemble.lockwords import option_word
+from hubensemble.restartcheck import check_modules_here
 from hubensemble.text import counted, escaped
 from hubensemble.tune.trained import FOLDER as TRAINED
 
@@ -43,6 +45,18 @@ def sweep_entries(run: Run, sweep: str) -> tuple[list, list]:
     return found, kept
 
 
+def trained_modules(found, sweep: str) -> list[str]:
+    """The module names (str, each once, in order) of the candidate folders among `found`
+    (paths `sweep_entries` found), by their trial id ``<sweep>-<index>-<module>``
+    (`sweepplan.trial_id`)."""
+    names = []
+    for path in found:
+        match = re.match(rf"^{re.escape(sweep)}-\d+-(.+)$", path.name)
+        if path.parent.name == "candidates" and match and match.group(1) not in names:
+            names.append(match.group(1))
+    return names
+
+
 def restart_sweep(run: Run, sweep: str) -> str:
     """Removes what sweep `sweep` wrote in run `run` (`sweep_entries`) and run.json's record
     of it ("tune" -> "sweeps" -> sweep), and returns the line that says so: "tune --restart:
@@ -50,8 +64,13 @@ def restart_sweep(run: Run, sweep: str) -> str:
     (Keras Tuner's state), …" ("run_tune(restart=True): …" from Python:
     `lockwords.option_word`).
     The temp folder of a candidate another process writes now (on this host, alive; or of
-    another host) stays, and the line names it. OSError when a file cannot be removed."""
+    another host) stays, and the line names it. OSError when a file cannot be removed.
+    RunError, nothing removed, when a module its candidates trained is a local path with
+    nothing there (moved or deleted: every trial would fail alike;
+    `restartcheck.check_modules_here`, the put-back words)."""
     found, kept = sweep_entries(run, sweep)
+    said = option_word("tune --restart", "run_tune(restart=True)")  # the caller's words
+    check_modules_here(run, trained_modules(found, sweep), said)
     for path in found:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
@@ -80,7 +99,6 @@ def restart_sweep(run: Run, sweep: str) -> str:
              if any(p.parent == run.tuner / TRAINED for p in found) else None,
              f"its record in {escaped(run.meta_path)}" if recorded else None]
     words = [w for w in words if w]
-    said = option_word("tune --restart", "run_tune(restart=True)")  # the caller's words
     line = (f"{said}: sweep {sweep} starts over: removed {', '.join(words)}"
             if words else f"{said}: sweep {sweep} had written nothing in "
             f"{escaped(run.path)}; it starts from its beginning")

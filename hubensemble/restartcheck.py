@@ -1,0 +1,69 @@
+"""Before a restart removes a sweep's finished work: are the modules it will train here? A
+run loads each module from the path it was ranked from; one moved or deleted since fails
+every trial, so `tune --restart` removed all 8 finished candidates of user 474's run and then
+ran 4 trials that failed alike. Files alone (no TensorFlow): the plan's rule
+(`sweepplan.plan_sweep`, as `sweepend.pending_trials` plans) and the file system's
+(`catalogue_here.missing_here` of run.json's entries, in the loader's words)."""
+
+from __future__ import annotations
+
+import warnings
+
+from hubensemble.errors import HubensembleError, RunError
+from hubensemble.text import absolute, escaped
+
+
+def planned_modules(run, sweep: str, options: dict) -> list[str] | None:
+    """The names of the modules (str, each once, in plan order) the trials of each part of
+    `sweep` train in run `run` (a `rundir.Run`), as the stage plans them with `options`
+    {"budget", "seed", "profile" (a name or None: the run's), "modules"}; None when the plan
+    cannot be made (the stage says why). No TensorFlow; raises nothing."""
+    from hubensemble.runprofile import as_profile, run_profile
+    from hubensemble.runspecs import module_specs
+    from hubensemble.sweepplan import plan_sweep, sweep_parts
+    from hubensemble.threads import warnings_block
+
+    try:
+        ranking, modules, task = run.tune_inputs()
+        specs = module_specs(run, modules)
+        profile = options.get("profile")
+        profile = run_profile(run)[0] if profile is None else as_profile(profile)
+        names: list[str] = []
+        with warnings_block():  # the stage warns of the plan, once
+            warnings.simplefilter("ignore")
+            for part in sweep_parts(sweep):
+                for entry in plan_sweep(ranking, specs, sweep=part, task=task, profile=profile,
+                                        budget=options.get("budget"),
+                                        modules=options.get("modules"),
+                                        seed=options.get("seed") or 0, run_dir=run.path):
+                    if entry.module not in names:
+                        names.append(entry.module)
+    except (HubensembleError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return names
+
+
+def check_modules_here(run, names, said: str) -> None:
+    """RunError when a module of `names` (module names of run `run`'s run.json entries) is a
+    local path with nothing there, before `said` (the restart's words, "tune --restart",
+    "run_tune(restart=True)") removes anything: "tune --restart removes the finished work
+    of the modules below first, and these cannot load here, so nothing was removed: module
+    'm0': [local path] …/mods/m0 does not exist; check the path, or put the module back there
+    if it was moved or deleted (a run loads each module from the path it was ranked from)"
+    (`catalogue_here.missing_here` with recorded=True: never a sibling, another network).
+    Nothing for a module run.json holds no readable entry of (the stage says why)."""
+    from hubensemble.catalogue_here import missing_here
+    from hubensemble.runspecs import catalogue_entries, module_spec
+
+    try:
+        entries = catalogue_entries(run)
+        specs = [module_spec(run, name, modules=entries) for name in names if name in entries]
+    except HubensembleError:
+        return  # the stage's words
+    gone = missing_here(specs, recorded=True)
+    if gone:
+        reasons = "; ".join(f"module {spec.name!r}: {error.message}" for spec, error in gone)
+        raise RunError(f"{said} would remove what the sweep wrote in {escaped(absolute(run.path))} "
+                       f"and train again, but {'its module' if len(gone) == 1 else 'modules'} "
+                       f"cannot load here, so nothing was removed: {reasons}; then "
+                       f"{said} again")

@@ -1,0 +1,48 @@
+"""A restart refuses, before it removes anything, when a module it will train is not where
+the run ranked it (moved or deleted): it removed every finished candidate, then each trial
+failed alike."""
+
+import os
+import shutil
+
+from hubensemble.catalogue_here import MOVED_HINT
+
+
+def test_tune_restart_with_a_module_moved_refuses_and_removes_nothing(
+        tmp_path, module_factory, in_process, monkeypatch):
+    # User 474: fit, `mv mods/m0 moved_m0`, `tune --run run2 --budget 8 --restart`: all 8
+    # candidates removed, then 4 trials failed with "did you mean …/mods/m1?". Fails
+    # before: exit 0 (the trials of m0 failed) and m0's candidates gone.
+    for i in range(2):
+        shutil.copytree(module_factory(f"restart{i}", seed=i, width=6 + i),
+                        tmp_path / "mods" / f"m{i}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("modules:\n  - {name: m0, handle: ./mods/m0}\n"
+                                     "  - {name: m1, handle: ./mods/m1}\n")
+    run = tmp_path / "run"
+    code, _, err = in_process("rank", "--catalogue", "c.yaml", "--data", "sklearn:digits",
+                              "--out", run, "--k", "1")
+    assert code == 0, err
+    tune = ["tune", "--run", run, "--sweep", "seeds", "--budget", "2", "--profile", "quick",
+            "--strategy", "cpu", "--keep-weights", "none"]
+    code, _, err = in_process(*tune)
+    assert code == 0, err
+    before = sorted(os.listdir(run / "candidates"))
+    trained = before[0].rsplit("-", 1)[1]  # the seeds sweep trains the first module ranked
+    (tmp_path / "mods" / trained).rename(tmp_path / f"moved_{trained}")
+    code, printed, err = in_process(*tune, "--restart")
+    assert code == 2 and printed == "", err
+    assert (f"{tmp_path / 'mods' / trained}) does not exist; check the path{MOVED_HINT}" in err
+            and "nothing was removed" in err and "did you mean" not in err), err
+    assert sorted(os.listdir(run / "candidates")) == before
+    # From Python, after TensorFlow: the same refusal, nothing removed.
+    import pytest
+
+    from hubensemble.errors import RunError
+    from hubensemble.tune import run_tune
+
+    with pytest.raises(RunError) as refused:
+        run_tune(str(run), sweep="seeds", budget=2, profile="quick", strategy="cpu",
+                 keep_weights="none", restart=True)
+    assert "nothing was removed" in str(refused.value) and MOVED_HINT in str(refused.value)
+    assert sorted(os.listdir(run / "candidates")) == before
