@@ -144,11 +144,17 @@ def export_command(meta, model_dir=None, *, flags: str = "", keywords: str = "")
     run's own (RUN/export, RUN/export-student). Refusals said "export it again" naming no
     run, `hubensemble export --run RUN` though the metadata named it, or for an export
     written with --out DIR `hubensemble export --run R`, which writes R/export and leaves
-    DIR as it was."""
+    DIR as it was. An export in a run's own folder (RUN/export, RUN/export-student beside
+    RUN's run.json) is that run's: a copied run's export named the run it was copied from
+    (its metadata's record), whose export it would write, not this one."""
     run = exported_run(meta)
     student = meta.get("student") if isinstance(meta, dict) else None
     student = student.get("module") if isinstance(student, dict) else None
     student = student if isinstance(student, str) and student else None
+    home = model_dir is not None and os.path.split(absolute(model_dir))
+    if home and home[1] == (STUDENT_EXPORT_DIR if student else EXPORT_DIR) and os.path.isfile(
+            os.path.join(home[0], RUN_FILE)):
+        run = home[0]
     own = run and os.path.join(run, STUDENT_EXPORT_DIR if student else EXPORT_DIR)
     out = model_dir is not None and (not own or absolute(model_dir) != absolute(own))
     return command_words("export", run, flags=" ".join(filter(None, (

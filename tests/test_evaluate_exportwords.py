@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from evaluatefakes import fake_export
+from evaluatefakes import fake_export, refused_before_tensorflow
 from hubensemble.errors import DataError, RunError
 from hubensemble.text import shell
 
@@ -174,3 +174,47 @@ def test_a_retrained_teacher_without_serve_members_gives_the_command_in_distill_
         "the export has no serve_members signature, so its members cannot be run one by one "
         f"(export the run again with `hubensemble export --run {shell(run)} --out "
         f"{shell(export)} --retrain-full`)"), result["members_missing"]
+
+
+def test_an_export_in_a_copied_runs_folder_is_exported_again_by_that_run(tmp_path):
+    """`cp -r run1 run3`, run3/export/saved_model.pb cut short, then `evaluate --model
+    run3/export` (predict alike) said `hubensemble export --run run1 --out run3/export`: the
+    run its metadata records, not run3 whose own export it is. An export in a run's own folder
+    (RUN/export, RUN/export-student beside run.json) is that run's; elsewhere the recorded run
+    is named as before. Fails before: --run run1 --out run3/export."""
+    from hubensemble.formats import check_saved_model_folder, export_command
+    from hubensemble.lockwords import command_line
+
+    first, copy = tmp_path / "run1", tmp_path / "run 3"
+    for run in (first, copy):
+        run.mkdir()
+        (run / "run.json").write_text("{}")
+    ensemble = {"run": {"path": str(first)}}
+    student = {**ensemble, "student": {"module": "small"}}
+    with command_line():
+        assert export_command(ensemble, copy / "export") == (
+            f"`hubensemble export --run {shell(copy)}`")
+        assert export_command(student, copy / "export-student", flags="--format tflite") == (
+            f"`hubensemble export --run {shell(copy)} --student small --format tflite`")
+        # Not its own folder (another name, or no run.json beside it): the recorded run.
+        assert export_command(student, copy / "export") == (
+            f"`hubensemble export --run {shell(first)} --student small --out "
+            f"{shell(copy / 'export')}`")
+        assert export_command(ensemble, tmp_path / "export") == (
+            f"`hubensemble export --run {shell(first)} --out {tmp_path / 'export'}`")
+    assert export_command(ensemble, copy / "export") == (
+        f"export_ensemble(run_dir={str(copy)!r})")
+    model = _metadata(fake_export(copy / "export"), **ensemble)
+    (model / "saved_model.pb").unlink()
+    with pytest.raises(RunError) as refused:
+        check_saved_model_folder(model)
+    assert str(refused.value).endswith(
+        f"; export it again with export_ensemble(run_dir={str(copy)!r})"), refused.value
+    (model / "saved_model.pb").write_bytes(b"\x12\xff" + bytes(98))  # cut short: 100 bytes
+    with command_line():
+        with pytest.raises(RunError) as cut:
+            check_saved_model_folder(model)
+    said = str(cut.value)
+    assert said.endswith(f"; export it again with `hubensemble export --run {shell(copy)}`"), said
+    refused_before_tensorflow((["evaluate", "--model", model], said),
+                              (["predict", "--model", model, tmp_path / "a.png"], said))
