@@ -5,12 +5,14 @@ the export's metadata alone, for the run named in the way on of an ensemble-only
 
 from __future__ import annotations
 
+import os
+
 from hubensemble.data.coverage import balanced_line
 from hubensemble.data.sniff import named_skips
 from hubensemble.data.taskwords import SKIPS_NAMED
 from hubensemble.fileio import json_object
 from hubensemble.heldout import not_held_out_note, recorded_count, scored_count
-from hubensemble.text import counted, names_listed
+from hubensemble.text import counted, escaped, names_listed
 
 
 #: robustness.json's "best_single_way" when an export written again by this hubensemble
@@ -28,6 +30,20 @@ def _cell(entry, key):
     value = json_object(entry).get(key)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     return f"{value:.4f}" if ok else "-"
+
+
+def _whose(result: dict) -> str:
+    """" of the data of the run R, which the export's metadata names (the export is outside
+    it)" when the scored data is that of a run (`not_held_out`'s "run", absolute) other than
+    the folder holding the export (`export --run R --out DIR`), else "": the task's source
+    said it (`evaluationtask.outside_run_words`), in evaluation.json alone."""
+    run = json_object(result.get("not_held_out")).get("run")
+    model = result.get("model")
+    if not (isinstance(run, str) and isinstance(model, str)) or os.path.dirname(
+            os.path.abspath(model)) == os.path.abspath(run):
+        return ""
+    return (f" of the data of the run {escaped(run)}, which the export's metadata names (the "
+            "export is outside it)")
 
 
 def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
@@ -97,8 +113,8 @@ def format_evaluation(result: dict, *, skipped_in: str | None = None) -> str:
             why = ("they trained and chose it" if split == "test" else f"the {split} split "
                    f"scored here {'trained' if split == 'train' else 'chose'} it, so these "
                    "figures are not a held-out measure")
-            lines.append(f"scored: the {split} split, {n} examples; not scored: "
-                         f"{others} (the data the export was made on: {why})")
+            lines.append(f"scored: the {split} split{_whose(result)}, {n} examples; not "
+                         f"scored: {others} (the data the export was made on: {why})")
         else:
             # The folder's reason on a folder only: on an npz it spoke of class folders.
             folder = str(data.get("spec") or data.get("source") or "").startswith("folder:")

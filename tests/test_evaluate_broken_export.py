@@ -217,3 +217,43 @@ def test_an_export_outside_its_run_says_whose_data_and_which_images_trained_it(t
         f"; the data of the run {run.path}, which the export's metadata names (the export "
         "is outside it)"), loaded.source
     assert "the data of the run" not in load_evaluation_task(inside, split="test").source
+
+
+def test_an_export_outside_its_run_names_whose_data_on_screen(tmp_path):
+    """`evaluate --model served` (an export outside its run R, scored on R's data: its
+    metadata names R) printed "scored: the test split, 797 examples; not scored: …": R was
+    named only in evaluation.json's task.source. The scored line names R as the source does;
+    for R/export (its own run, the reference) the line is as it was. Fails before: no run on
+    the line."""
+    from evaluatefakes import fake_export
+    from hubensemble.dataargs import DataArgs
+    from hubensemble.evaluate import format_evaluation, load_evaluation_task
+    from hubensemble.heldout import not_held_out
+    from hubensemble.rundir import Run
+
+    args = DataArgs(spec="sklearn:digits")
+    task = args.load()
+    run = Run(tmp_path / "my run")
+    run.path.mkdir()
+    run.attach_task(task, args)
+    lines = {}
+    for folder in (run.path / "export", tmp_path / "served"):
+        fake_export(folder, names=[str(i) for i in range(10)])
+        meta = json.loads((folder / "assets" / "hubensemble.json").read_text())
+        (folder / "assets" / "hubensemble.json").write_text(json.dumps({
+            **meta, "run": {"path": str(run.path)},
+            "task": {"source": "sklearn:digits", "spec": "sklearn:digits",
+                     "fingerprint": task.fingerprint}}))
+        loaded = load_evaluation_task(folder, split="test")
+        # What evaluate_model records of them (the export itself never loads here).
+        result = {"model": str(folder), "split": "test", "n": len(loaded.test),
+                  "same_data_as_export": True, "not_held_out": not_held_out(folder, loaded),
+                  "task": {"source": loaded.source, "unscored": {
+                      "train": len(task.train), "val": len(task.val)}}}
+        lines[folder.name] = format_evaluation(result).splitlines()[1]
+    unscored = (f"not scored: train {len(task.train)}, val {len(task.val)} (the data the "
+                "export was made on: they trained and chose it)")
+    assert lines["export"] == f"scored: the test split, {len(task.test)} examples; {unscored}"
+    assert lines["served"] == (
+        f"scored: the test split of the data of the run {run.path}, which the export's "
+        f"metadata names (the export is outside it), {len(task.test)} examples; {unscored}")
