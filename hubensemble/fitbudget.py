@@ -26,6 +26,7 @@ def check_fit_budget(run_dir, options, *, restart: bool) -> None:
     from hubensemble.cost.budget import LIMIT_OPTIONS, cheapest, least_raise, raise_words
     from hubensemble.cost.records import Limits, read_run_costs
     from hubensemble.errors import HubensembleError, RunError
+    from hubensemble.fittedoptions import as_fitted
     from hubensemble.resume import fit_record
     from hubensemble.rundir import Run
     from hubensemble.stagerecords import same_key, stage_keys, stage_records
@@ -39,6 +40,7 @@ def check_fit_budget(run_dir, options, *, restart: bool) -> None:
             return
         meta = run.meta()
         previous = fit_record(run, meta)
+        options = as_fitted(options, meta)  # budget=8 where it fitted None resolved to 8
         prints = previous.get("fingerprints") or {}
         recorded = (previous.get("keys") or {}).get("tune")
         if not (recorded and "catalogue" in prints and "data" in prints) or not same_key(

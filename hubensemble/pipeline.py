@@ -19,6 +19,7 @@ from hubensemble.fitargs import catalogue_specs, check_data, check_out_of_other_
 from hubensemble.fitcall import check_fit_arguments, export_word
 # Every choice of a fit (its own module, for the command line's checks): re-exported here.
 from hubensemble.fitoptions import FitOptions
+from hubensemble.fittedoptions import as_fitted_in
 from hubensemble.fitresults import (_export_files, _interrupted, _keep_or_drop, _lost,
                                     _members_rewritten, _name_own_export)
 from hubensemble import resume
@@ -185,6 +186,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     with run.fit_log(), folder_lock(export or run.export, run.path, "fit", "--export", "export"):
         from hubensemble.memory import say_memory
 
+        if not restart:  # budget=8 where it fitted None, resolved to 8: the run's, keyed so
+            options = as_fitted_in(options, run)
         # Data options or options other than the run's: said before the data loads (run.json).
         resume.refuse_changed_options(run, options, restart=restart, specs=specs,
                                       data_args=data_args if isinstance(data, str) else None)

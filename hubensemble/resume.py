@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from hubensemble import options as option_table
 from hubensemble.errors import RunError
 from hubensemble.fileio import is_temp
+from hubensemble.fittedoptions import as_fitted
 from hubensemble.formats import FIT_LOCK, FIT_LOCK_OWNER, RUN_ENTRIES
 from hubensemble.lockwords import command_words, on_command_line, option_word
 # The per-module words of a changed catalogue: rank.reuse (the rank -> fit check says them too).
@@ -291,6 +292,9 @@ def refuse_changed_options(run, options, *, restart, data_args=None, specs=None)
         return
     meta = run.meta()
     previous = fit_record(run, meta)
+    # budget=8 where it fitted budget=None, which its sweep resolved to 8: the same (fit holds
+    # them so too, pipeline.fit), not "changed" with restart=True to discard the same trials.
+    options = as_fitted(options, meta)
     prints, recorded = previous.get("fingerprints"), (previous.get("keys") or {}).get("tune")
     if not (isinstance(prints, dict) and recorded and "catalogue" in prints and "data" in prints
             and (meta.get("stages") or run.ranking_json.exists() or run.candidates.exists())):
