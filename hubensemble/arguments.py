@@ -94,6 +94,11 @@ def _intent(flag: str, known=()) -> tuple | None:
 _GIVEN = "_given_options"
 
 
+#: Option dests that name an export folder: fit's --export (where it writes one), predict's
+#: and evaluate's --model (the one they read): one meaning to `Parser._twin`.
+_MEANS = {"export": "EXPORT", "model": "EXPORT"}
+
+
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose sub-commands, at any depth (`rank merge`, `zoo build`), refuse
     what they do not recognise themselves, as git and pip do: their usage line and prog in
@@ -255,6 +260,9 @@ class Parser(argparse.ArgumentParser):
         fit, rank, rank merge take --top-k, predict does not"), with or without "=value"."""
         known = [f for f in self._option_string_actions if f.startswith("--")]
         flags = [a.split("=", 1)[0] for a in extras if self._unknown_flag(a)]
+        values = {a.split("=", 1)[0]: a.split("=", 1)[1] if "=" in a else (
+            extras[i + 1] if i + 1 < len(extras) and not self._unknown_flag(extras[i + 1])
+            else None) for i, a in enumerate(extras) if self._unknown_flag(a)}
         hints, notes = {}, []
         for f in flags:
             intent, suffix = _intent(f, known) or (None, None)
@@ -288,12 +296,12 @@ class Parser(argparse.ArgumentParser):
             # else, when none of this command's flags is near, the flag it mistypes.
             others = [(c, g) for c, g in self.commands_taking(f) if g == f.split("=", 1)[0]
                       ] if self is not self.root else []
-            twin = self._twin(others[0][1]) if others else None
+            twin = self._twin(others[0][1], values.get(f)) if others else None
             meant = None if twin and not begun else (
                 " or ".join(begun) if begun else closest_name(f, known))
             others = [] if meant else others or self.commands_taking(f)
-            twin = twin or (self._twin(others[0][1]) if others and self is not self.root
-                            else None)
+            twin = twin or (self._twin(others[0][1], values.get(f))
+                            if others and self is not self.root else None)
             if others:
                 meant = None if twin else _near_flag(others[0][1], known)
                 names = [c for c, _ in others]
@@ -342,21 +350,27 @@ class Parser(argparse.ArgumentParser):
                             todo.append(child)
         return [p for p in parsers if p is not self and isinstance(p, Parser)]
 
-    def _twin(self, flag: str) -> str | None:
+    def _twin(self, flag: str, value: str | None = None) -> str | None:
         """"ensemble's own flag for this is --budget" when this command takes what `flag`
         means to the other commands that take it under another flag: one option of the
         table with a flag per command (`Option.variants`: fit's --ensemble-budget is
         ensemble's --budget, fit's --no-corruptions evaluate's --corruptions), or the run
         folder (metavar RUN: fit's --out is tune's --run, and back); the commands are named
-        when only some of those taking `flag` mean it (--out: not export's, evaluate's).
-        None when this command has no such flag."""
+        when only some of those taking `flag` mean it (--out: not export's, evaluate's); an
+        export folder (fit's --export is predict's --model). A run folder where this command
+        takes an export (`evaluate --run R`, `value` R): "evaluate takes the run's export:
+        --model R/export", and back (`report --model R/export`: "--run R"); they said which
+        commands take the flag, naming none of this one's. None when this command has no
+        such flag."""
         def meaning(action):
-            return "RUN" if action.metavar == "RUN" else action.dest
+            return "RUN" if action.metavar == "RUN" else _MEANS.get(action.dest, action.dest)
 
         taking = {p.command: meaning(p._option_string_actions[flag]) for p in self._commands()
                   if flag in p._option_string_actions}
         for action in self._actions:
             own = [f for f in action.option_strings if f.startswith("--")][:1]
+            if action.dest == "export":  # fit writes there: not a folder read (fit --model)
+                continue
             if not own or flag in action.option_strings or meaning(action) not in taking.values():
                 continue
             own = own[0]
@@ -364,7 +378,25 @@ class Parser(argparse.ArgumentParser):
             what = ("this" if len(meant) == len(taking)
                     else f"{', '.join(meant)}'s {flag}")
             return f"{self.command}'s own flag for {what} is {own}"
-        return None
+        return self._run_or_export(set(taking.values()), value)
+
+    def _run_or_export(self, meanings: set, value: str | None) -> str | None:
+        """`_twin`'s words for a run folder given where this command takes an export folder
+        (`meanings` {"RUN"}, `value` the folder typed) or an export where it takes a run."""
+        from hubensemble.formats import EXPORT_DIR
+
+        want = {"RUN": "EXPORT", "EXPORT": "RUN"}.get(next(iter(meanings))) if len(
+            meanings) == 1 else None
+        # The folders it reads (fit's --out and --export are folders it writes).
+        own = {"EXPORT": "--model", "RUN": "--run"}.get(want)
+        if own not in self._option_string_actions:
+            return None
+        if want == "EXPORT":
+            folder = os.path.join(value, EXPORT_DIR) if value else f"RUN/{EXPORT_DIR}"
+            return f"{self.command} takes the run's export: {own} {shell_word(folder)}"
+        head, tail = os.path.split(value.rstrip("/")) if value else ("", "")
+        run = shell_word(head or ".") if tail == EXPORT_DIR else "RUN"
+        return f"{self.command} takes the export's run: {own} {run}"
 
     def commands_taking(self, flag: str) -> list[tuple[str, str]]:
         """[(command, its flag)] of the other commands of the top parser (`rank merge` as

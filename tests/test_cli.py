@@ -3268,6 +3268,29 @@ def test_a_flag_whose_twin_another_command_names_otherwise_is_named():
     assert "own flag" not in by_command["predict"]._unrecognized(["--out"])  # none: no word
 
 
+def test_a_run_or_an_export_given_under_another_commands_flag_names_the_flag_meant():
+    """`predict --export DIR` said "(fit takes --export, predict does not)" without
+    --model, and `evaluate --run run3` listed the commands taking --run without `--model
+    run3/export`, the run's export it meant (report --model R/export: no --run R). Each
+    names its own flag, with the folder meant; fit's --export and --out are folders it
+    writes: `fit --model X` is not sent to them."""
+    from hubensemble.cli import build_parser
+
+    by_command = {p.command: p for p in build_parser()._commands()}
+    cases = [("predict", ["--export", "run 3/export"], "predict's own flag for this is --model"),
+             ("evaluate", ["--run", "run 3"], "evaluate takes the run's export: --model "
+              "'run 3/export'"),
+             ("evaluate", ["--run=r3"], "evaluate takes the run's export: --model r3/export"),
+             ("predict", ["--run"], "predict takes the run's export: --model RUN/export"),
+             ("report", ["--model", "r3/export/"], "report takes the export's run: --run r3"),
+             ("distill", ["--model", "served"], "distill takes the export's run: --run RUN")]
+    for command, extras, said in cases:
+        words = by_command[command]._unrecognized(extras)
+        assert words.endswith(f" does not; {said})"), words
+    assert "--export" not in by_command["fit"]._unrecognized(["--model", "x"])
+    assert "--out" not in by_command["fit"]._unrecognized(["--model", "x"])
+
+
 def test_a_flag_of_one_value_given_twice_with_another_is_refused_naming_both(capsys):
     """`ensemble --budget 4 --budget 6` kept 6, `--run a --run b` ran b and `--flip
     --no-flip` took the last, without a word: each is refused with both values, in every
