@@ -126,12 +126,21 @@ def _export_again(model_dir) -> str:
     return export_command({}, model_dir)
 
 
-def exported_run(meta) -> str | None:
+def exported_run(meta, model_dir=None) -> str | None:
     """The run folder (str, as recorded) that export metadata `meta` (a dict; anything else
     is none) names ("run": {"path"}), or None: the one reader of it (export/tflite.py read it
-    by hand, taking a path edited into no string)."""
+    by hand, taking a path edited into no string). With `model_dir`, the export's folder:
+    the run whose own folder it is (RUN/export, RUN/export-student of a student export,
+    beside RUN/run.json; absolute) first: a copied run's export is its own, where its
+    metadata names the run it was copied from."""
     run = meta.get("run") if isinstance(meta, dict) else None
     run = run.get("path") if isinstance(run, dict) else None
+    student = meta.get("student") if isinstance(meta, dict) else None
+    student = student.get("module") if isinstance(student, dict) else None
+    own = STUDENT_EXPORT_DIR if isinstance(student, str) and student else EXPORT_DIR
+    home = model_dir is not None and os.path.split(absolute(model_dir))
+    if home and home[1] == own and os.path.isfile(os.path.join(home[0], RUN_FILE)):
+        return home[0]
     return run if isinstance(run, str) and run else None
 
 
@@ -147,14 +156,10 @@ def export_command(meta, model_dir=None, *, flags: str = "", keywords: str = "")
     DIR as it was. An export in a run's own folder (RUN/export, RUN/export-student beside
     RUN's run.json) is that run's: a copied run's export named the run it was copied from
     (its metadata's record), whose export it would write, not this one."""
-    run = exported_run(meta)
+    run = exported_run(meta, model_dir)
     student = meta.get("student") if isinstance(meta, dict) else None
     student = student.get("module") if isinstance(student, dict) else None
     student = student if isinstance(student, str) and student else None
-    home = model_dir is not None and os.path.split(absolute(model_dir))
-    if home and home[1] == (STUDENT_EXPORT_DIR if student else EXPORT_DIR) and os.path.isfile(
-            os.path.join(home[0], RUN_FILE)):
-        run = home[0]
     own = run and os.path.join(run, STUDENT_EXPORT_DIR if student else EXPORT_DIR)
     out = model_dir is not None and (not own or absolute(model_dir) != absolute(own))
     return command_words("export", run, flags=" ".join(filter(None, (

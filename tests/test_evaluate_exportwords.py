@@ -182,7 +182,7 @@ def test_an_export_in_a_copied_runs_folder_is_exported_again_by_that_run(tmp_pat
     run its metadata records, not run3 whose own export it is. An export in a run's own folder
     (RUN/export, RUN/export-student beside run.json) is that run's; elsewhere the recorded run
     is named as before. Fails before: --run run1 --out run3/export."""
-    from hubensemble.formats import check_saved_model_folder, export_command
+    from hubensemble.formats import check_saved_model_folder, export_command, exported_run
     from hubensemble.lockwords import command_line
 
     first, copy = tmp_path / "run1", tmp_path / "run 3"
@@ -204,6 +204,9 @@ def test_an_export_in_a_copied_runs_folder_is_exported_again_by_that_run(tmp_pat
             f"`hubensemble export --run {shell(first)} --out {tmp_path / 'export'}`")
     assert export_command(ensemble, copy / "export") == (
         f"export_ensemble(run_dir={str(copy)!r})")
+    # The one reader of an export's run (tflite's way on asks it too), given the folder.
+    assert exported_run(student, copy / "export-student") == str(copy)
+    assert exported_run(student, copy / "export") == exported_run(student) == str(first)
     model = _metadata(fake_export(copy / "export"), **ensemble)
     (model / "saved_model.pb").unlink()
     with pytest.raises(RunError) as refused:

@@ -248,7 +248,7 @@ def tflite_way_on(modules: Sequence[str], quantize: str, out_dir=None) -> str:
 
     saved = out_dir and absolute(os.fspath(out_dir)).removesuffix("-tflite")
     meta = read_export_metadata(saved, strict=False) if saved else {}
-    run = exported_run(meta)
+    run = exported_run(meta, saved) if saved else None  # RUN/export: that run's, if copied
     serve = (f" (`hubensemble predict --model {shell(saved)} IMAGE…`, or TF Serving)"
              if saved and on_command_line() else "")
     flags = "--format tflite" + (f" --quantize {quantize}" if quantize != "none" else "")
