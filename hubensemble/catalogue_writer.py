@@ -21,7 +21,7 @@ from hubensemble.fileio import atomic_write_text, check_file_target
 from hubensemble.handlehere import tfhub_url, unnamed_handle
 from hubensemble.handles import HandleFormError, handle_kind, stored_handle, stored_weights
 from hubensemble.localfiles import file_not_module, local_source, modules_inside
-from hubensemble.pathnotes import weights_file_problem
+from hubensemble.pathnotes import sibling_note, weights_file_problem
 from hubensemble.saidwords import WRITE, Say, said
 from hubensemble.samemodule import same_module_note, same_module_pairs
 from hubensemble.lockwords import on_command_line, option_word
@@ -66,7 +66,10 @@ def check_new_entries(handles, *, name=None, base_dir=None, to=None, **fields) -
             url = unnamed_handle(handle, base_dir) and tfhub_url(handle)  # relative, not here
             hint = "; " + _handle_hint(("for TF Hub's module ", WRITE, Say("handle", url)),
                                        handle, to, handles, name, fields) if url else ""
-            raise CatalogueError(f"cannot add {handle!r}: {stored} does not exist{hint}")
+            from hubensemble.catalogue_urls import variables_note
+
+            near = variables_note(stored) or sibling_note(stored)  # validate's words
+            raise CatalogueError(f"cannot add {handle!r}: {stored} does not exist{near}{hint}")
         if stored in seen:  # each was loaded, and the second appended as the first's duplicate
             said = "" if seen[stored] == handle else f" (as {seen[stored]!r})"
             raise CatalogueError(f"cannot add {handle!r} twice: it was given before{said}, "

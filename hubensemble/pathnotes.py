@@ -18,8 +18,14 @@ def sibling_note(path: str) -> str:
     name most likely mistypes (`text.closest_name`) and a handle can name (a folder, or a
     KERAS_FILE_SUFFIXES file: ".../saved_model.pbb" was offered saved_model.pb), in `path`'s
     form; "" when the parent is no folder here, cannot be listed, or holds no such entry. One
-    rule of rank's, fit's (`catalogue_here`) and `catalogue validate`'s words."""
-    head, name = os.path.split(path.rstrip("/\\") or path)
+    rule of rank's, fit's (`catalogue_here`) and `catalogue validate`'s words. The path is
+    said normalised (a relative one keeping a written "./"): "/w/./mods/m" was offered
+    "/w/./mods/m0", a path as joined, not as anyone writes it."""
+    dotted = path.startswith(("./", ".\\"))
+    path = os.path.normpath(path.rstrip("/\\") or path)
+    if dotted and path != ".":
+        path = os.path.join(".", path)
+    head, name = os.path.split(path)
     if not name or not os.path.isdir(head or "."):
         return ""
     try:
