@@ -17,8 +17,8 @@ from hubensemble import options, predictloaded
 from hubensemble.data.decode import (UnreadableImage, check_identifiable, op_error_reason,
                                      servable_bytes, serving_blob)
 from hubensemble.data.folder import ignored_entries
-from hubensemble.data.sniff import (GRAPH_FORMATS, HEAD_BYTES, not_an_image, not_images_words,
-                                    skipped_count, sniff)
+from hubensemble.data.sniff import (GRAPH_FORMATS, HEAD_BYTES, HEADER_BYTES, not_an_image,
+                                    not_images_words, skipped_count, sniff, too_short)
 from hubensemble.errors import HubensembleError, checks_keywords, reraise_stop
 from hubensemble.fileio import dead_link_reason
 # EVALUATE_TAKES, model_way_on: where evaluate and evaluationtask import them from (their
@@ -131,7 +131,8 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     (naming it, with the real reason: what the file is and why); with
     `skip_unreadable`, and always for a file found under a folder, such a file gets {"path",
     "error"} instead (a warning) and the others go on. What needs no TensorFlow (a missing or
-    special file, an empty or a non-image one, a folder with no file) is found before
+    special file, an empty or a non-image one, one that ends inside the header of its format
+    (`sniff.too_short`), a folder with no file) is found before
     TensorFlow loads (the first bytes and header of each file looked at, no pixel decoded);
     a file damaged past its header (a cut JPEG, a truncated TIFF) when its batch comes, with
     the reason the folder loader gives (`decode.decode_bytes`' words).
@@ -416,13 +417,22 @@ def _meant(path: str) -> str | None:
     return None
 
 
+#: The first bytes `_refusal` reads of each file: its signature (HEAD_BYTES) and the header
+#: of fixed layout of a format serve_bytes decodes (`sniff.HEADER_BYTES`), so that a file
+#: that ends inside that header is refused without TensorFlow.
+_LOOK_BYTES = max(HEAD_BYTES, *HEADER_BYTES.values())
+
+
 def _refusal(path) -> str | None:
     """Why `path` cannot be predicted, found without TensorFlow and without decoding it (its
     first bytes read; a file outside the graph's formats: its header, by Pillow), else None."""
     try:
-        head = _read(path, HEAD_BYTES)
+        head = _read(path, _LOOK_BYTES)
         if head and sniff(head) in GRAPH_FORMATS:
-            return None  # serve_bytes' own formats: decoded with their batch
+            # serve_bytes' own formats are decoded with their batch; one that ends inside its
+            # header (b"GIF89a", a PNG's signature alone) is refused now, in the words
+            # `decode.check_identifiable` gives it after TensorFlow loaded.
+            return too_short(head)
         # Empty, not an image, or a format only Pillow reads: refused by its first bytes or
         # header without TensorFlow, so a text file is refused at once; a TIFF was decoded
         # whole here, then again with its batch.

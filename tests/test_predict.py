@@ -267,3 +267,62 @@ def test_an_export_without_serve_bytes_is_told_the_command_naming_its_run(tmp_pa
     assert str(e.value) == (f"{model} has no serve_bytes signature (it has serving_default); "
                             f"export it again with export_ensemble(run_dir={str(run)!r}, "
                             f"out_dir={str(model)!r})")
+
+
+#: Files that end inside the header of their format (`sniff.too_short`), each with the
+#: words every path refuses it in.
+CUT_FILES = {"cut.gif": (b"GIF89a", "too short to be a GIF file (6 bytes)"),
+             "cut.png": (b"\x89PNG\r\n\x1a\n", "too short to be a PNG file (8 bytes)"),
+             "cut.jpg": (b"\xff\xd8\xff", "too short to be a JPEG file (3 bytes)"),
+             "cut.bmp": (b"BM" + b"\0" * 8, "too short to be a BMP file (10 bytes)"),
+             "cut.webp": (b"RIFF\0\0\0\0WEBPVP8L\0\0\0\0",
+                          "too short to be a WebP file (20 bytes)")}
+
+_CUT_SCRIPT = """
+import json, sys
+from hubensemble.errors import HubensembleError
+from hubensemble.prediction import predict
+
+model, folder, *files = sys.argv[1:]
+said = []
+for paths in ([files[0]], [folder]):  # a file named; a folder (one file under it, cut)
+    try:
+        predict(model, paths, progress=False)
+    except HubensembleError as e:
+        said.append(str(e))
+results = predict(model, files, skip_unreadable=True, progress=False)  # a list
+said.append([r.get("error") for r in results])
+print(json.dumps([said, "tensorflow" in sys.modules]))
+"""
+
+
+def test_a_file_cut_inside_its_header_is_refused_before_tensorflow(tmp_path):
+    """predict refused a file that ends inside the header of its format ("GIF89a" alone)
+    in the right words only after TensorFlow had loaded (~3 s, the model's load): its first
+    bytes named a format serve_bytes decodes, so it was left for its batch. Now it is
+    refused by its first bytes, before TensorFlow's import, for every way predict takes
+    files: a file named, a folder, a list (with skip_unreadable); an unloadable export
+    shows the model was not loaded either ("could not be loaded" is never said)."""
+    import subprocess
+    import sys
+
+    from conftest import cpu_bounded
+
+    model = unloadable_export(tmp_path / "export")
+    files = []
+    for name, (data, _) in CUT_FILES.items():
+        (tmp_path / name).write_bytes(data)
+        files.append(tmp_path / name)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "cut.gif").write_bytes(CUT_FILES["cut.gif"][0])
+    out = subprocess.run(cpu_bounded([sys.executable, "-c", _CUT_SCRIPT, model, tmp_path / "d",
+                                      *files], 60), capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    [named, folder, listed], tensorflow = json.loads(out.stdout)
+    assert named == (f"{files[0]}: too short to be a GIF file (6 bytes); fix or remove the "
+                     "file (or pass skip_unreadable=True)"), named
+    assert folder.startswith(f"nothing to predict: 1 file under the folders could not be "
+                             f"read, e.g. {tmp_path / 'd' / 'cut.gif'}: too short to be a "
+                             "GIF file (6 bytes)"), folder
+    assert listed == [words for _, words in CUT_FILES.values()], listed
+    assert tensorflow is False
