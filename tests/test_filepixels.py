@@ -14,6 +14,23 @@ from hubensemble.data.decode import (UnreadableImage, check_identifiable, decode
 from hubensemble.data.sniff import animated_webp
 
 
+def _benchmark_helper(name):
+    """tools/benchmarks/NAME.py, loaded by its path (the scripts import it as a sibling;
+    their folder is no package): one writer of each hand-made file for both."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: A 32-bit BMP with an alpha mask of uint8 RGBA [H, W, 4] (Pillow writes none).
+bmp_rgba = _benchmark_helper("imagebytes").bmp_rgba
+
+
 def png16(image):
     """A 16-bit RGB PNG of uint16 [H, W, 3] `image`, filter None on every row (as the
     new user's writer, and cv2's for 16 bits, do)."""
@@ -279,17 +296,6 @@ def test_predict_decodes_an_alpha_png_only_when_its_first_pixel_is_transparent(t
         monkeypatch.setattr(Image, "open", real_open)
         if alpha[0, 0] > 1 or keyed or "soft" in name:  # a soft edge: its filtered bytes
             assert not opened, name  # one pixel shows through: nothing decoded here
-
-
-def bmp_rgba(rgba):
-    """A 32-bit BMP (BITMAPV4HEADER, BI_BITFIELDS) of uint8 RGBA [H, W, 4] `rgba`, with an
-    alpha mask (Pillow writes no BMP with alpha)."""
-    h, w, _ = rgba.shape
-    body = rgba[::-1][..., [2, 1, 0, 3]].tobytes()  # bottom-up BGRA
-    dib = (struct.pack("<IiiHHIIiiII", 108, w, h, 1, 32, 3, len(body), 2835, 2835, 0, 0)
-           + struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
-           + b"\0" * 52)
-    return b"BM" + struct.pack("<IHHI", 14 + len(dib) + len(body), 0, 0, 14 + len(dib)) + dib + body
 
 
 def alpha_files(alpha):

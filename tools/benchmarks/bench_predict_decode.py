@@ -39,6 +39,7 @@ import zlib
 
 import numpy as np
 from benchargs import command_logging, description, integer
+from imagebytes import bmp_rgba
 
 
 def _png16(image, alpha=False):
@@ -76,17 +77,6 @@ KINDS = ("JPEG", "RGB PNG", "grey PNG", "RGBA PNG opaque", "RGBA PNG top rows cl
 EXTENSIONS = {"JPEG": "jpg", "GIF": "gif", "WebP": "webp", "BMP": "bmp"}
 
 
-def _bmp_rgba(rgba):
-    """A 32-bit BMP (BITMAPV4HEADER, BI_BITFIELDS) of uint8 RGBA [H, W, 4] `rgba`, with an
-    alpha mask (Pillow writes no BMP with alpha)."""
-    h, w, _ = rgba.shape
-    body = rgba[::-1][..., [2, 1, 0, 3]].tobytes()  # bottom-up BGRA
-    dib = (struct.pack("<IiiHHIIiiII", 108, w, h, 1, 32, 3, len(body), 2835, 2835, 0, 0)
-           + struct.pack("<IIII", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
-           + b"\0" * 52)
-    return b"BM" + struct.pack("<IHHI", 14 + len(dib) + len(body), 0, 0, 14 + len(dib)) + dib + body
-
-
 def encode(kind, rng, side) -> bytes:
     """The bytes of one file of `kind`."""
     from PIL import Image
@@ -120,7 +110,7 @@ def encode(kind, rng, side) -> bytes:
         alpha[:8] = 0
         rgba = np.concatenate([im, alpha], -1)
         if kind == "BMP alpha":
-            return _bmp_rgba(rgba)
+            return bmp_rgba(rgba)
         Image.fromarray(rgba, "RGBA").save(buf, kind.split()[0].upper(), **(
             {"lossless": True} if "lossless" in kind else {"quality": 90} if "lossy" in kind
             else {}))
