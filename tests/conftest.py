@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
+import contextlib  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import threading  # noqa: E402
@@ -38,16 +39,12 @@ def pytest_configure(config):
             signal.signal(number, _still_ignored)
 
 
-@pytest.fixture(autouse=True)
-def ctrl_c_raises():
-    """Each test runs with Python's own Ctrl-C handler (SIGINT raises KeyboardInterrupt), as
-    from a terminal, when the suite ignores SIGINT (`pytest_configure`: started in the
-    background, -n0; pytest-xdist's workers have Python's handler). Tests that send their
-    own process a SIGINT (a stop between two renames) saw it do nothing there: "DID NOT RAISE
-    KeyboardInterrupt" (test_fileio, test_zoo; tests/test_background_suite.py), and
-    `errors.sigterm_interrupts` took another path than from a terminal. Between tests the
-    suite ignores SIGINT as before; a Ctrl-C sent to a background suite's process group
-    while a test runs stops the suite, as pytest run from a terminal does."""
+@contextlib.contextmanager
+def ctrl_c_raising():
+    """Python's own Ctrl-C handler (SIGINT raises KeyboardInterrupt) within, when the suite
+    ignores SIGINT (`pytest_configure`), in the main thread; as it was else. `ctrl_c_raises`
+    gives it to each test; a fixture of a wider scope that sends itself a SIGINT (test_zoo's
+    `stopped_parts`) runs before that one starts, so it uses this itself."""
     if (signal.getsignal(signal.SIGINT) is not _still_ignored
             or threading.current_thread() is not threading.main_thread()):
         yield
@@ -57,6 +54,20 @@ def ctrl_c_raises():
         yield
     finally:
         signal.signal(signal.SIGINT, _still_ignored)
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """Each test runs with Python's own Ctrl-C handler (SIGINT raises KeyboardInterrupt), as
+    from a terminal, when the suite ignores SIGINT (`pytest_configure`: started in the
+    background, -n0; pytest-xdist's workers have Python's handler). Tests that send their
+    own process a SIGINT (a stop between two renames) saw it do nothing there: "DID NOT RAISE
+    KeyboardInterrupt" (test_fileio, test_zoo; tests/test_background_suite.py), and
+    `errors.sigterm_interrupts` took another path than from a terminal. Between tests the
+    suite ignores SIGINT as before; a Ctrl-C sent to a background suite's process group
+    while a test runs stops the suite, as pytest run from a terminal does (`ctrl_c_raising`)."""
+    with ctrl_c_raising():
+        yield
 
 
 #: Most tests keep about one core busy (tiny models), so one worker per core; more than

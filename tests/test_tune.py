@@ -1000,20 +1000,16 @@ def test_an_interrupted_trial_is_logged_in_trials_log(tmp_path, modules, digits)
         assert not run.candidates.exists() or os.listdir(run.candidates) == []
     assert starts(run, "default") == {start[4]: 2}  # the same trial again: none finished
     # A real signal whose interrupt came out as another error still stops the sweep. SIGINT
-    # as in a command's process: Python's own handler (pytest-xdist's workers ignore it).
-    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        for signum, exc, detail in ((signal.SIGTERM, Terminated, "SIGTERM"),
-                                    (signal.SIGINT, KeyboardInterrupt, "SIGINT (Ctrl-C)")):
-            with pytest.raises(exc) as stopped, sigterm_interrupts():
-                tune.run_tune(run.path, callbacks=[_SignalComesOutAsAnotherError(
-                    signum, tmp_path / f"sent-{signum}")], **kw)
-            assert isinstance(stopped.value.__cause__, AssertionError)
-            assert pending_stop() is None
-            assert trial_log(run, "default")[-1][5:] == ["interrupted", detail]
-            assert not run.candidates.exists() or os.listdir(run.candidates) == []
-    finally:
-        signal.signal(signal.SIGINT, interrupt)
+    # as in a command's process: Python's own handler (conftest's ctrl_c_raises, autouse).
+    for signum, exc, detail in ((signal.SIGTERM, Terminated, "SIGTERM"),
+                                (signal.SIGINT, KeyboardInterrupt, "SIGINT (Ctrl-C)")):
+        with pytest.raises(exc) as stopped, sigterm_interrupts():
+            tune.run_tune(run.path, callbacks=[_SignalComesOutAsAnotherError(
+                signum, tmp_path / f"sent-{signum}")], **kw)
+        assert isinstance(stopped.value.__cause__, AssertionError)
+        assert pending_stop() is None
+        assert trial_log(run, "default")[-1][5:] == ["interrupted", detail]
+        assert not run.candidates.exists() or os.listdir(run.candidates) == []
     # A signal whose exception Python ignored stops the trial at its next chunk.
     with pytest.raises(Terminated), sigterm_interrupts():
         tune.run_tune(run.path, callbacks=[_SignalInADestructor(tmp_path / "sent-del")], **kw)

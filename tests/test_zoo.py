@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import bounded_by_cpu
+from conftest import bounded_by_cpu, ctrl_c_raising
 from hubensemble import zoo
 from hubensemble.zoo import glyphs
 from hubensemble.errors import DataError, HubensembleError, ModuleLoadError
@@ -1020,15 +1020,11 @@ def _stopped_build(out, **kw):
         if event == "exported":
             os.kill(os.getpid(), signal.SIGINT)
 
-    # Python's own Ctrl-C handler while it builds: a suite started in the background (`cmd
-    # &`) has SIGINT ignored, which conftest's pytest_configure keeps ignored (a handler that
-    # does nothing), so the stop never came ("DID NOT RAISE KeyboardInterrupt").
-    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            zoo.build_zoo(_tiny_config(), out, progress=False, workers=1, hook=stop, **kw)
-    finally:
-        signal.signal(signal.SIGINT, handler)
+    # Python's own Ctrl-C handler while it builds, where a suite started in the background
+    # (`cmd &`) has SIGINT ignored: conftest's, as each test has it, for `stopped_parts` too
+    # (a module's fixture, set up before a test's ctrl_c_raises).
+    with ctrl_c_raising(), pytest.raises(KeyboardInterrupt):
+        zoo.build_zoo(_tiny_config(), out, progress=False, workers=1, hook=stop, **kw)
     assert not out.exists()
     return zoo.builder.partial_dir(out)
 
