@@ -291,7 +291,8 @@ def _export_again(run_dir, export_dir, retrain_full: bool = True) -> str:
 def _check_record(teacher, export_dir, run_dir) -> None:
     """RunError unless the ensemble's (and each run member's) metrics from `teacher`
     (`retrained_test`) are the export's recorded test figures, within RECORD_TOLERANCE; its
-    words name `export --retrain-full` on the command line, `retrain_full=True` from Python,
+    words name --retrain-full on the command line, retrain_full=True from Python (no command
+    it cannot paste: `hubensemble export --retrain-full` had no --run),
     and end in the command that exports the run `run_dir` again (`_export_again`)."""
     recorded = teacher["recorded"]
     if not recorded:
@@ -307,15 +308,17 @@ def _check_record(teacher, export_dir, run_dir) -> None:
             continue
         got = metrics.metrics(probs, y)
         if any(abs(got[k] - want[k]) > RECORD_TOLERANCE for k in got if k in want):
-            # In the caller's words: a Python caller never typed `export --retrain-full`.
-            measured = option_word("`hubensemble export --retrain-full`",
-                                   "export_ensemble(..., retrain_full=True)")
+            # In the caller's words: a Python caller never typed --retrain-full. Not a
+            # command in backquotes: `hubensemble export --retrain-full` (no --run) and
+            # export_ensemble(..., retrain_full=True) could not be pasted; the way on can.
+            measured = option_word("--retrain-full", "retrain_full=True")
             raise RunError(
                 f"the teacher export at {export_dir}, run on the run's test split "
                 f"({len(y)} images), gives its {what} accuracy {got['accuracy']:.6f}, NLL "
                 f"{got['nll']:.6f}, where its metadata records {_num(want.get('accuracy'), 6)}, "
-                f"{_num(want.get('nll'), 6)} (metrics.test, measured by {measured}): "
-                f"the data or the export changed since; {_export_again(run_dir, export_dir)}")
+                f"{_num(want.get('nll'), 6)} (metrics.test, measured when it was exported with "
+                f"{measured}): the data or the export changed since; "
+                f"{_export_again(run_dir, export_dir)}")
 
 
 def ensemble_cost(ens, costs, cands, run, modules=None) -> dict | None:

@@ -1970,11 +1970,13 @@ def test_a_teacher_whose_test_record_differs_is_refused_in_the_callers_words(tmp
         assert f"ensemble accuracy 0.750000, NLL {nll:.6f}, where its metadata records " \
             f"0.500000, {nll + 0.1:.6f}" in str(e.value), e.value
     said = str(python.value)
-    assert "measured by export_ensemble(..., retrain_full=True)" in said, said
+    assert "(metrics.test, measured when it was exported with retrain_full=True): " in said, said
+    assert "`" not in said and "..." not in said, said  # no command it cannot paste
     assert said.endswith(f"export the run again with export_ensemble(run_dir={str(tmp_path)!r}, "
                          "retrain_full=True)") and "--retrain-full" not in said, said
     said = str(cli.value)
-    assert "measured by `hubensemble export --retrain-full`" in said, said
+    assert "(metrics.test, measured when it was exported with --retrain-full): " in said, said
+    assert said.count("`") == 2, said  # the way on alone: `hubensemble export --retrain-full`
     assert said.endswith(f"export the run again with `hubensemble export --run {tmp_path} "
                          "--retrain-full`"), said
     assert "retrain_full" not in said, said
