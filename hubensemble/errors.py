@@ -65,13 +65,20 @@ class ModuleLoadError(HubensembleError):
     rank or non-finite values), "input" (the module does not accept the images it is given),
     "score" (the proxy could not be computed) or "duplicate" (rank: the entry loads the same
     module as an earlier one).
+
+    `fix` (a `saidwords.Say`, or None) is the catalogue field the message's way on sets and
+    the value meant (``...``: one the message does not say), so that each caller names it in
+    its own words: `catalogue add` its flag (`hub.introspect.with_flag_hint`), HubLayer its
+    argument. They found it in the finished sentence by a pattern, which missed a value it
+    did not know ("set `layer: avg_pool`") and took a field named in the problem for one.
     """
 
-    def __init__(self, message, *, module=None, handle=None, stage=None):
+    def __init__(self, message, *, module=None, handle=None, stage=None, fix=None):
         self.message = message  # without the stage and handle: for re-raising with them
         self.module = module
         self.handle = handle
         self.stage = stage
+        self.fix = fix
         where = []
         if module:
             where.append(f"module {module!r}")

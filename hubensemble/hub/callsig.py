@@ -12,6 +12,7 @@ import dataclasses
 import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError
+from hubensemble.saidwords import Say
 from hubensemble.savedmodel_calls import image_size, reads_channels_first
 
 
@@ -157,7 +158,8 @@ class CallSignature:
                     f"the Keras model has {len(out)} outputs (of the layers {names}); "
                     "hubensemble needs one embedding: set `layer:` on its catalogue entry to "
                     "the layer whose output is the embedding (a dict output is chosen by "
-                    "`output_key:` instead)", module=name, handle=handle, stage="output")
+                    "`output_key:` instead)", module=name, handle=handle, stage="output",
+                    fix=Say("layer", ...))
             if isinstance(out, (list, tuple)):
                 (out,) = out
 
@@ -199,7 +201,7 @@ class CallSignature:
                     raise ModuleLoadError(
                         f"the module returns a dict with keys {sorted(out)}; set output_key on "
                         "its catalogue entry to the embedding's key", module=name,
-                        handle=handle, stage="output")
+                        handle=handle, stage="output", fix=Say("output_key", ...))
                 out = out[output_key]
             if isinstance(out, tf.TensorSpec):
                 return out

@@ -89,17 +89,15 @@ def describe_module(handle, *, name=None, weights=None, layer=None, signature=No
 
 
 def with_flag_hint(error: ModuleLoadError) -> ModuleLoadError:
-    """``error`` with, when its hint names an entry field that `catalogue add` sets by a flag
-    (``set output_key on its catalogue entry``, ``set `trust: true```), the flag to pass:
-    "(with catalogue add, pass --output-key KEY)"; else ``error`` itself."""
-    from hubensemble.hub.layer import FIELD_HINT
-
-    for found in FIELD_HINT.finditer(error.message):
-        field = found.group(1)
-        flag = ADD_FLAGS.get(field)
-        if flag and flag.split()[0] not in error.message:
-            return ModuleLoadError(f"{error.message} (with catalogue add, pass {flag})",
-                                   module=error.module, handle=error.handle, stage=error.stage)
+    """``error`` with, when its way on sets an entry field that `catalogue add` sets by a flag
+    (`ModuleLoadError.fix`: ``set output_key on its catalogue entry``, ``set `trust:
+    true```), the flag to pass: "(with catalogue add, pass --output-key KEY)"; else ``error``
+    itself."""
+    flag = ADD_FLAGS.get(error.fix.field) if error.fix is not None else None
+    if flag and flag.split()[0] not in error.message:
+        return ModuleLoadError(f"{error.message} (with catalogue add, pass {flag})",
+                               module=error.module, handle=error.handle, stage=error.stage,
+                               fix=error.fix)
     return error
 
 

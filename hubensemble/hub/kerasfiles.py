@@ -18,10 +18,11 @@ from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.handles import keras_file_problem
 from hubensemble.kerasconfig import weights_only_problem
 from hubensemble.modulefiles import CUSTOM_CODE_WAY
+from hubensemble.saidwords import Say
 
 
-def _load_error(message, path, module, stage="load"):
-    return ModuleLoadError(message, module=module, handle=path, stage=stage)
+def _load_error(message, path, module, stage="load", fix=None):
+    return ModuleLoadError(message, module=module, handle=path, stage=stage, fix=fix)
 
 
 #: Keras' refusal of a class or function the file names but no import registered (a
@@ -59,13 +60,14 @@ def load_model_file(path, *, layer=None, trust=False, module=None,
             raise _load_error(
                 "refusing to load: the model file holds Python code (a Lambda layer) that would "
                 "run when it is loaded; if you trust its author, set `trust: true` on its "
-                f"catalogue entry ({text})", handle or path, module, "unsafe") from e
+                f"catalogue entry ({text})", handle or path, module, "unsafe",
+                Say("trust", True)) from e
         custom = _CUSTOM_OBJECT.search(str(e))
         if custom:
             raise _load_error(
                 f"the model uses the {custom.group(1)} {custom.group(2)!r}, Python code of its "
                 f"own that is not in the file, and hubensemble cannot import it; {CUSTOM_CODE_WAY}",
-                handle or path, module) from e
+                handle or path, module, fix=Say("input_size", ...)) from e
         weights_only = weights_only_problem(path)  # "No model config found in the file"
         if weights_only:
             raise _load_error(weights_only, handle or path, module) from e

@@ -17,6 +17,7 @@ from hubensemble.hub.notices import first_look
 from hubensemble.hub.resolvers import handle_prefix
 from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime, check_source_fields
 from hubensemble.inputsize import checked_input_size
+from hubensemble.saidwords import Say, said
 
 
 log = logging.getLogger(__name__)
@@ -327,19 +328,17 @@ class HubLayer(keras.layers.Layer):
 
     def _with_argument_hint(self, error):
         """`error` (a ModuleLoadError) as is for a layer of a catalogue entry; else with a note
-        that the catalogue field its hint names is the HubLayer argument of that name."""
-        if self._from_catalogue:
+        that the catalogue field its way on sets (`ModuleLoadError.fix`) is the HubLayer
+        argument of that name, with the value meant ("..." when the error does not say it)."""
+        fix = error.fix  # the field its way on sets, and the value meant (`...`: not said)
+        if self._from_catalogue or fix is None or fix.field not in _ARGUMENTS or (
+                f"{fix.field}=" in error.message):
             return error
-        for found in FIELD_HINT.finditer(error.message):
-            field, value = found.groups()
-            if field in _ARGUMENTS and f"{field}=" not in error.message:
-                value = (f"({value[1:-1]})" if value and value.startswith("[") else
-                         "True" if value == "true" else repr(value) if value else "...")
-                return ModuleLoadError(
-                    f"{error.message} (with HubLayer, {field} is an argument: "
-                    f"HubLayer(handle, {field}={value}))", module=error.module,
-                    handle=error.handle, stage=error.stage)
-        return error
+        value = "..." if fix.value is ... else said((Say(None, fix.value),), "python")
+        return ModuleLoadError(
+            f"{error.message} (with HubLayer, {fix.field} is an argument: "
+            f"HubLayer(handle, {fix.field}={value}))", module=error.module,
+            handle=error.handle, stage=error.stage, fix=fix)
 
     def compute_output_shape(self, input_shape):
         """(batch, output_dim); output_dim is None when the signature does not say it."""
@@ -357,14 +356,10 @@ class HubLayer(keras.layers.Layer):
         return config
 
 
-#: HubLayer's arguments that are catalogue fields of the same name, and how the runtime's
-#: hints name a field ("write `input_size: [20, 20]` in its catalogue entry", "write input_dtype:
-#: uint8", "set `trust: true`", "update the catalogue's sha256"): `_with_argument_hint`, and
-#: `catalogue add`'s flags (`hub.introspect.with_flag_hint`).
+#: HubLayer's arguments that are catalogue fields of the same name: a runtime's refusal whose
+#: way on sets one of them (`ModuleLoadError.fix`) names the argument (`_with_argument_hint`).
 _ARGUMENTS = ("input_size", "value_range", "input_dtype", "output_key", "signature", "sha256",
               "trust", "weights", "layer")
-FIELD_HINT = re.compile(r"(?:set|write|check|catalogue's) `?(\w+)`?"
-                        r"(?::? ?(\[\d+, \d+\]|float32|uint8|true\b))?")
 
 
 def _checked_handle(handle) -> str:

@@ -15,6 +15,7 @@ from hubensemble.catalogue_here import WEIGHTS_STAGE, weights_file_words
 from hubensemble.catalogue_urls import url_case
 from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.errors import ModuleLoadError
+from hubensemble.saidwords import Say
 from hubensemble.formats import unloadable_path
 from hubensemble.handlehere import typed_by
 from hubensemble.handles import file_url_path, source_kind
@@ -307,7 +308,8 @@ def _application_weights(handle, weights, input_size, name, form="yaml"):
     path = file_url_path(weights) if weights.startswith("file://") else weights
     missing = weights_file_words(weights, form)  # rank and fit say it before TensorFlow too
     if missing:
-        raise ModuleLoadError(missing[1], module=name, handle=handle, stage=WEIGHTS_STAGE)
+        raise ModuleLoadError(missing[1], module=name, handle=handle, stage=WEIGHTS_STAGE,
+                              fix=Say("weights", ...))
     return path
 
 
@@ -322,4 +324,5 @@ def _check_pin(path, sha256, name, handle, *, preset=False):
         raise ModuleLoadError(
             f"sha256 of {what} is {actual}, the catalogue expects "
             f"{sha256.lower()}; refusing to load it. If the file was legitimately updated, "
-            "update the catalogue's sha256", module=name, handle=handle, stage="checksum")
+            "update the catalogue's sha256", module=name, handle=handle, stage="checksum",
+            fix=Say("sha256", ...))

@@ -30,6 +30,7 @@ import tensorflow as tf
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver
 
 from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
+from hubensemble.saidwords import Say
 from hubensemble.formatquery import without_format_query
 # file_sha256: also re-exported (hubensemble.hub's callers).
 from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
@@ -538,7 +539,7 @@ def download_dropped_if_unloadable(handle, stages=("savedmodel", "load"), path=N
         if said is None:
             raise
         raise ModuleLoadError(f"{e.message}; {said}", module=e.module, handle=e.handle or handle,
-                              stage=e.stage) from e
+                              stage=e.stage, fix=e.fix) from e
 
 
 def _dropped_words(handle, path):
@@ -596,7 +597,7 @@ def _drop_cache_of_other_bytes(impl, handle, expected):
                 f"{foreign}, so its files could have been replaced after they were checked; "
                 f"delete {module_dir} (it is fetched again) or make it yours alone (chmod -R "
                 "go-w), and on a shared machine set TFHUB_CACHE_DIR to a folder only you can "
-                "write", handle=handle, stage="checksum")
+                "write", handle=handle, stage="checksum", fix=Say("sha256", ...))
         if tree != _cached_tree_sha256(module_dir):
             log.warning("fetching %s again: the files of its cached copy %s %s",
                         escaped(handle), escaped(module_dir),
@@ -653,4 +654,4 @@ def _verify_checksum(impl, handle, path, expected, name):
         raise ModuleLoadError(
             f"sha256 of the {what} is {actual}, the catalogue expects {expected}; refusing to "
             "load it. If the module was legitimately updated, update the catalogue's sha256",
-            module=name, handle=handle, stage="checksum")
+            module=name, handle=handle, stage="checksum", fix=Say("sha256", ...))

@@ -39,6 +39,7 @@ from hubensemble.catalogue import INPUT_DTYPES, VALUE_RANGES
 from hubensemble.catalogue_fields import output_dim_problem
 from hubensemble.classifierhandles import classifier_handle
 from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
+from hubensemble.saidwords import Say
 from hubensemble.hub import resolvers
 # CallSignature: also re-exported (hubensemble.hub's callers).
 from hubensemble.hub.callsig import CallSignature
@@ -439,7 +440,8 @@ class ModuleRuntime:
             source = getattr(spec, "source", "")
             raise runtime._error(
                 f"field 'input_size' of its catalogue entry{' at ' + source if source else ''}"
-                f": {missing_input_size(sizes, where, keras=keras)}", "input")
+                f": {missing_input_size(sizes, where, keras=keras)}", "input",
+                Say("input_size", tuple(int(v) for v in sizes[0])))
         return runtime
 
     @property
@@ -470,15 +472,17 @@ class ModuleRuntime:
         """The module's content key (`module_fingerprint`)."""
         return self.files.fingerprint
 
-    def _error(self, message, stage):
-        return ModuleLoadError(message, module=self.name, handle=self.handle, stage=stage)
+    def _error(self, message, stage, fix=None):
+        return ModuleLoadError(message, module=self.name, handle=self.handle, stage=stage,
+                               fix=fix)
 
     def _decide_dtype(self, wanted):
         traced = self.signature.dtypes
         if wanted is not None and wanted not in traced:
             raise self._error(
                 f"the catalogue entry says input_dtype: {wanted}, but the module's __call__ "
-                f"takes {' or '.join(traced)} images; write input_dtype: {traced[0]}", "input")
+                f"takes {' or '.join(traced)} images; write input_dtype: {traced[0]}", "input",
+                Say("input_dtype", traced[0] if traced[0] in ("float32", "uint8") else ...))
         dtype = wanted or ("float32" if "float32" in traced else traced[0])
         if dtype not in INPUT_DTYPES + CAST_FLOATS:
             raise self._error(
@@ -495,7 +499,8 @@ class ModuleRuntime:
         if self.input_dtype == "uint8" and self.value_range not in ("0,1", "0,255"):
             raise self._error(
                 f"the module takes uint8 images, which hold [0, 255]: value_range "
-                f"{self.value_range} cannot be fed to it; write value_range: [0, 255]", "input")
+                f"{self.value_range} cannot be fed to it; write value_range: [0, 255]", "input",
+                Say("value_range", (0, 255)))
         if sig.channels_first:
             # A reordering of the same values (`preprocess`), as keras.layers.Permute((3, 1, 2))
             # in front of it: the embeddings are those of the module so wrapped. It was refused,
@@ -529,7 +534,8 @@ class ModuleRuntime:
         if not size_fits(hw, sizes):
             raise self._error(size_refusal(
                 hw, sizes, fix or size_fix(sizes, "its catalogue entry"),
-                where=self.sizes_where(), keras=self.keras_model is not None), "input")
+                where=self.sizes_where(), keras=self.keras_model is not None), "input",
+                None if fix else Say("input_size", tuple(int(v) for v in sizes[0])))
 
     def sizes_where(self) -> str:
         """What says which sizes the module takes, for the words of a refusal: "its Input's
@@ -618,12 +624,13 @@ class ModuleRuntime:
             raise self._error(
                 f"the module cannot be called on {x.dtype.name} images {x.shape}: "
                 f"{first_line(e)}; its __call__ was saved for {self.signature.describe()} "
-                "(set input_size / input_dtype on its catalogue entry to match)", "input") from e
+                "(set input_size / input_dtype on its catalogue entry to match)", "input",
+                Say("input_size", ...)) from e
         if isinstance(out, dict):
             if self.output_key is None or self.output_key not in out:
                 raise self._error(f"the module returns a dict with keys {sorted(out)}; set "
                                   "output_key on its catalogue entry to the embedding's key",
-                                  "output")
+                                  "output", Say("output_key", ...))
             out = out[self.output_key]
         if not embedding_shape(out.shape):
             raise self._error(_rank_message(out.shape.rank, out.shape), "output")

@@ -6,6 +6,7 @@ import os
 import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
+from hubensemble.saidwords import Say
 from hubensemble.fileio import tf_path
 from hubensemble.savedmodel_calls import saved_model_pb_problem
 
@@ -175,7 +176,8 @@ def check_safe(path, *, trust=False, name=None, handle=None):
     try:
         denied = scan_saved_model(path)
     except ModuleLoadError as e:  # an unreadable graph: named as every module error is
-        raise ModuleLoadError(e.message, module=name, handle=handle, stage=e.stage) from e
+        raise ModuleLoadError(e.message, module=name, handle=handle, stage=e.stage,
+                              fix=e.fix) from e
     if denied:
         listed = "; ".join(str(d) for d in denied[:5])
         more = f" (+{len(denied) - 5} more)" if len(denied) > 5 else ""
@@ -183,4 +185,4 @@ def check_safe(path, *, trust=False, name=None, handle=None):
             f"refusing to load: the module can run ops that reach outside its inputs: "
             f"{listed}{more}. If you trust its publisher, set `trust: true` on its "
             "catalogue entry (or pass trust=True)", module=name, handle=handle,
-            stage="unsafe")
+            stage="unsafe", fix=Say("trust", True))

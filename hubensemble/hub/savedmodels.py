@@ -13,6 +13,7 @@ import os
 import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.saidwords import Say
 from hubensemble.fileio import tf_path
 from hubensemble.hub.callsig import CallSignature, channels_first, channels_of, fixed_size
 from hubensemble.hub.locate import ModuleFiles
@@ -101,9 +102,9 @@ class SignatureModule:
     """
 
     def __init__(self, loaded, files: ModuleFiles, output_key=None):
-        def error(message, stage="savedmodel"):
+        def error(message, stage="savedmodel", fix=None):
             return ModuleLoadError(message, module=files.name, handle=files.handle,
-                                   stage=stage)
+                                   stage=stage, fix=fix)
 
         signatures = dict(getattr(loaded, "signatures", None) or {})
         name = files.signature
@@ -115,7 +116,7 @@ class SignatureModule:
             what = (f"has no signature {name!r}" if name else
                     "has no __call__ and several signatures")
             raise error(f"the SavedModel {what} (signatures: {listed}); set signature: on its "
-                        "catalogue entry to one of them")
+                        "catalogue entry to one of them", fix=Say("signature", ...))
         fn = signatures[name]
         _, kwargs = fn.structured_input_signature
         images = [k for k, spec in kwargs.items() if isinstance(spec, tf.TensorSpec)
@@ -130,7 +131,8 @@ class SignatureModule:
                 "default" if "default" in outputs else None)
         if key not in outputs:
             raise error(f"its signature {name!r} returns {sorted(outputs)}; set output_key on "
-                        "its catalogue entry to the embedding's key", "output")
+                        "its catalogue entry to the embedding's key", "output",
+                        Say("output_key", ...))
         self.signature_name, self.output_key = name, key
         self._fn, self._input = fn, images[0]
         self.input_spec = kwargs[images[0]]
