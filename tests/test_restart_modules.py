@@ -46,3 +46,51 @@ def test_tune_restart_with_a_module_moved_refuses_and_removes_nothing(
                  keep_weights="none", restart=True)
     assert "nothing was removed" in str(refused.value) and MOVED_HINT in str(refused.value)
     assert sorted(os.listdir(run / "candidates")) == before
+
+
+def _fitted_two(tmp_path, module_factory, in_process, monkeypatch):
+    """A run ranked on two tiny modules ./mods/m0, ./mods/m1 whose probe sweep (head-only:
+    seconds) trained 4 candidates of each: (run, its tune command line)."""
+    for i in range(2):
+        shutil.copytree(module_factory(f"restart{i}", seed=i, width=6 + i),
+                        tmp_path / "mods" / f"m{i}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("modules:\n  - {name: m0, handle: ./mods/m0}\n"
+                                     "  - {name: m1, handle: ./mods/m1}\n")
+    run = tmp_path / "run"
+    code, _, err = in_process("rank", "--catalogue", "c.yaml", "--data", "sklearn:digits",
+                              "--out", run, "--k", "1")
+    assert code == 0, err
+    tune = ["tune", "--run", run, "--sweep", "probe", "--budget", "8", "--profile", "quick",
+            "--strategy", "cpu", "--keep-weights", "none"]
+    code, _, err = in_process(*tune)
+    assert code == 0, err
+    return run, tune
+
+
+def test_tune_restart_leaving_the_moved_module_out_trains_the_others(
+        tmp_path, module_factory, in_process, monkeypatch):
+    # `tune --restart --modules m1`, leaving the moved m0 out on purpose, was refused (after
+    # TensorFlow) for the modules the removed candidates trained: m0. Fails before: exit 2,
+    # "module 'm0': … does not exist".
+    run, tune = _fitted_two(tmp_path, module_factory, in_process, monkeypatch)
+    before = sorted(os.listdir(run / "candidates"))
+    assert {name.rsplit("-", 1)[1] for name in before} == {"m0", "m1"}, before
+    shutil.move(tmp_path / "mods" / "m0", tmp_path / "moved_m0")
+    code, printed, err = in_process(*tune[:5], "--budget", "4", *tune[7:], "--modules", "m1",
+                                    "--restart")
+    assert code == 0, err
+    after = sorted(os.listdir(run / "candidates"))
+    assert after and all(name.endswith("-m1") for name in after), after
+    # The moved module asked for again: refused, nothing removed, from Python too.
+    import pytest
+
+    from hubensemble.errors import RunError
+    from hubensemble.tune import run_tune
+
+    with pytest.raises(RunError) as refused:
+        run_tune(str(run), sweep="probe", budget=4, modules=["m0"], profile="quick",
+                 strategy="cpu", keep_weights="none", restart=True)
+    assert "nothing was removed" in str(refused.value) and "'m0'" in str(refused.value)
+    assert sorted(os.listdir(run / "candidates")) == after
+

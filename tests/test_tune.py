@@ -1099,7 +1099,7 @@ def test_tune_restart_removes_the_trained_weights_a_stop_kept_of_its_sweep_alone
     for paths in kept.values():
         for path in paths:
             Path(path).write_text("x")
-    line = restart_sweep(run, "seeds")
+    line = restart_sweep(run, "seeds", trains=())
     assert line.endswith("sweep seeds starts over: removed the trained weights a stop kept")
     assert [os.path.exists(p) for t in kept for p in kept[t]] == [False, False, True, True]
 
@@ -1186,8 +1186,8 @@ def test_tune_restart_starts_a_sweep_over_and_keeps_everything_else(tmp_path, mo
     from hubensemble.tune.restart import restart_sweep
 
     with command_line():  # the command line's own: `tune --restart`
-        assert restart_sweep(run, "aug").startswith("tune --restart: sweep aug had written "
-                                                    "nothing in ")
+        assert restart_sweep(run, "aug", ()).startswith("tune --restart: sweep aug had written "
+                                                        "nothing in ")
     assert summary.ok == 1 and summary.reused == 0 and live.is_dir() and not dead.exists()
     live.rmdir()
     cands = candidates(run)

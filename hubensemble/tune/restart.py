@@ -6,8 +6,8 @@ no process of a chief/worker sweep running (`runwriter.writes_run`)."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
+from typing import Sequence
 
 from hubensemble.candidate import stale_temp
 from hubensemble.fileio import TEMP_MARKER
@@ -45,19 +45,7 @@ def sweep_entries(run: Run, sweep: str) -> tuple[list, list]:
     return found, kept
 
 
-def trained_modules(found, sweep: str) -> list[str]:
-    """The module names (str, each once, in order) of the candidate folders among `found`
-    (paths `sweep_entries` found), by their trial id ``<sweep>-<index>-<module>``
-    (`sweepplan.trial_id`)."""
-    names = []
-    for path in found:
-        match = re.match(rf"^{re.escape(sweep)}-\d+-(.+)$", path.name)
-        if path.parent.name == "candidates" and match and match.group(1) not in names:
-            names.append(match.group(1))
-    return names
-
-
-def restart_sweep(run: Run, sweep: str) -> str:
+def restart_sweep(run: Run, sweep: str, trains: Sequence[str]) -> str:
     """Removes what sweep `sweep` wrote in run `run` (`sweep_entries`) and run.json's record
     of it ("tune" -> "sweeps" -> sweep), and returns the line that says so: "tune --restart:
     sweep seeds starts over: removed 4 candidate folders (seeds-0000-m, …), RUN/tuner/seeds
@@ -65,12 +53,15 @@ def restart_sweep(run: Run, sweep: str) -> str:
     `lockwords.option_word`).
     The temp folder of a candidate another process writes now (on this host, alive; or of
     another host) stays, and the line names it. OSError when a file cannot be removed.
-    RunError, nothing removed, when a module its candidates trained is a local path with
+    RunError, nothing removed, when a module of `trains` (the module names the restarted
+    call plans to train, every part's: `run_tune` passes its plans') is a local path with
     nothing there (moved or deleted: every trial would fail alike;
-    `restartcheck.check_modules_here`, the put-back words)."""
+    `restartcheck.check_modules_here`, the put-back words). The modules of the candidates
+    removed were checked instead: `tune --restart --modules m1`, leaving a moved m0 out on
+    purpose, was refused."""
     found, kept = sweep_entries(run, sweep)
     said = option_word("tune --restart", "run_tune(restart=True)")  # the caller's words
-    check_modules_here(run, trained_modules(found, sweep), said)
+    check_modules_here(run, trains, said)
     for path in found:
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)

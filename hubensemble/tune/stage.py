@@ -290,8 +290,9 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
             # The data as recorded (loaded once, then handed to each part): data changed
             # since rank was refused by the first trial, after the sweep had been removed.
             task = run.task(task)
-            for part in parts:
-                say(SimpleNamespace(quiet=not progress), restart_sweep(run, part))
+            trains = list(dict.fromkeys(e.module for p in planned for e in p.plan))
+            for part in parts:  # the modules the call trains, all checked before the first
+                say(SimpleNamespace(quiet=not progress), restart_sweep(run, part, trains))
         if len(planned) > 1:  # the second part's refusal came after the first had run
             for part in planned:
                 _check_part(run, part, seed=seed, profile=profile, batchnorm=batchnorm,
