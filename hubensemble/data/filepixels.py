@@ -12,7 +12,8 @@ keeps its top 8 bits, as the npz rule keeps a 16-bit array's.
 
 PNG is read here from its chunks (zlib, numpy: no TensorFlow, no Pillow for the 16-bit
 look), so `predict` can look before serve_bytes decodes the bytes; a GIF, WebP or BMP from
-its header, whose alpha (when it says one) Pillow then reads (`alpha_fault`); other formats
+its header, whose alpha (when it says one) Pillow then reads (`alpha_fault`; a 32-bit BMP's
+from its bytes); other formats
 are looked at as Pillow decodes them (`decode._pil_pixels`).
 """
 
@@ -113,10 +114,11 @@ def png_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
     not be: a 16-bit file's rows are inflated until a high byte above 0 shows
     (`FIRST_LOOK`), and the alpha is read only when the first pixel's is at most 1
     (`_first_alpha`) and no filtered alpha byte shows one above 1 (`_alpha_shows`): an
-    alpha channel's from the inflated rows alone (`_lane_top`), an interlaced file's or a
-    palette's tRNS by decoding the file (Pillow): every RGBA and tRNS PNG was decoded whole
-    here, then again by serve_bytes. Interlaced files are looked at as the others. Never
-    raises: a damaged file is the decoder's."""
+    alpha channel's from the inflated rows alone (`_lane_top`, pass by pass for an
+    interlaced file), a palette's tRNS from the indices its rows hold (`_palette_top`),
+    Pillow decoding the file only when those cannot tell: every RGBA and tRNS PNG was
+    decoded whole here, then again by serve_bytes. Interlaced files are looked at as the
+    others. Never raises: a damaged file is the decoder's."""
     if not data.startswith(_PNG) or len(data) < 33:
         return None
     try:
@@ -148,6 +150,8 @@ def png_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
                 if shows:
                     return None
                 top = _lane_top(raw, passes, channels, depth)
+            elif pixels is None:  # a palette's tRNS: the alpha of the indices used
+                top = _palette_top(chunks, _passes(width, height, interlace), depth)
             if top is None:
                 top = _alpha_top(data)
             if top is not None and top <= 1:
@@ -242,40 +246,117 @@ def _lane_shows(raw: bytes, passes, size: int, lane: int) -> bool:
 
 def _lane_top(raw: bytes, passes, channels: int, depth: int) -> int | None:
     """The largest alpha (0..255, as `_alpha_top`) of a PNG with an alpha channel from its
-    inflated rows `raw`, None when they do not hold every row or the file is interlaced
-    (`_alpha_top` then reads it). PNG's filters predict each byte from the same byte of the
-    pixel before and of the row above: the alpha bytes of each row, after its filter-type
+    inflated rows `raw`, None when they do not hold every row (`_alpha_top` then reads it).
+    PNG's filters predict each byte from the same byte of the pixel before and of the row
+    above in the same reduced image: the alpha bytes of each row, after its filter-type
     byte, are the filtered rows of a grey image of the alpha alone, which Pillow unfilters
-    (a PNG of those rows, stored uncompressed) without inflating the file again or decoding
-    its colours. Pillow decoded the whole file here (an RGBA PNG clear at its first pixel,
-    of alpha 0 and 255 only: predict's look cost 2.1 Pillow decodes, bench_predict_decode)."""
+    (`_rows_look`) without inflating the file again or decoding its colours; an interlaced
+    file's seven passes (`passes`) are seven such images. Pillow decoded the whole file
+    here (an RGBA PNG clear at its first pixel, of alpha 0 and 255 only: predict's look
+    cost 2.1 Pillow decodes, an interlaced one's 2.5 until 2026-12-08: bench_predict_decode)."""
+    size, lane = channels * depth // 8, depth // 8
+    top = 0
+    for width, height, block in _pass_rows(raw, passes, size):
+        if block.shape[0] < height:
+            return None
+        alpha = block[:, 1:].reshape(height, width, size)[:, :, size - lane:]
+        rows = np.concatenate([block[:, :1], alpha.reshape(height, width * lane)], axis=1)
+        seen = _rows_look(width, height, depth, 0, rows.tobytes())
+        if seen is None:
+            return None
+        top = max(top, seen)
+    return top >> 8 if depth == 16 else top
+
+
+def _pass_rows(raw: bytes, passes, size: int):
+    """(width, height, rows) of each non-empty reduced image (`_passes`) of PNG rows `raw`,
+    in order: `rows`, a uint8 [R, 1 + row bytes] view of its whole rows in `raw` (R < height
+    when `raw` ends inside it: the last one yielded). `size`: the bytes of a pixel, or for
+    pixels of under 8 bits, minus their bits (a row then holds ceil(width * bits / 8))."""
+    at = 0
+    for width, height in passes:
+        if not width or not height:
+            continue
+        stride = 1 + (width * size if size > 0 else -(-width * -size // 8))
+        rows = min(height, max(0, len(raw) - at) // stride)
+        yield width, height, np.frombuffer(raw, np.uint8, rows * stride, at).reshape(
+            rows, stride)
+        if rows < height:
+            return
+        at += stride * height
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body, CRC (PNG spec 5.3)."""
+    return (struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+
+def _rows_look(width: int, height: int, depth: int, colour: int, rows: bytes,
+               used: bool = False):
+    """Pillow's reading of filtered PNG rows `rows` of a `width` x `height` image, not
+    interlaced, of bit `depth` and colour type `colour` (0: grey, 3: a palette's indices),
+    from a PNG of those rows stored uncompressed: Pillow's C code unfilters them, and the
+    file they came from is not inflated again. Returns the largest sample (int), or with
+    `used` which indices the rows hold (bool [256]); None when Pillow cannot read them."""
     import io
 
     from PIL import Image
 
-    if len(passes) != 1 or not all(passes[0]):
-        return None
-    width, height = passes[0]
-    size, lane = channels * depth // 8, depth // 8
-    stride = 1 + width * size
-    if len(raw) < stride * height:
-        return None
-    block = np.frombuffer(raw, np.uint8, stride * height).reshape(height, stride)
-    alpha = block[:, 1:].reshape(height, width, size)[:, :, size - lane:]
-    rows = np.concatenate([block[:, :1], alpha.reshape(height, width * lane)], axis=1)
-
-    def chunk(kind, body):
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
-
-    grey = (_PNG + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 0)) + chunk(b"IEND", b""))
+    head = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    palette = _png_chunk(b"PLTE", bytes(3 << depth)) if colour == 3 else b""
+    png = (_PNG + _png_chunk(b"IHDR", head) + palette
+           + _png_chunk(b"IDAT", zlib.compress(rows, 0)) + _png_chunk(b"IEND", b""))
     try:
-        with Image.open(io.BytesIO(grey)) as im:
-            top = int(im.getextrema()[1])
+        with Image.open(io.BytesIO(png)) as im:
+            if used:
+                return np.asarray(im.histogram()[:256]) > 0  # a P image's: indices
+            return int(im.getextrema()[1])
     except Exception:  # noqa: BLE001 - Pillow's limits: `_alpha_top` says what it says
         return None
-    return top >> 8 if depth == 16 else top
+
+
+def _palette_top(chunks, passes, depth: int) -> int | None:
+    """The largest alpha (0..255, as `_alpha_top`: a palette entry's tRNS value, 255 past
+    its tRNS entries) of the pixels of a palette PNG with a tRNS chunk, None when it cannot
+    be told so (`_alpha_top` then reads it). The alpha is the entries' of the indices used:
+    when every index the depth allows has the same alpha, that alpha, without inflating;
+    else that of the indices in the whole rows of the first FIRST_LOOK inflated bytes
+    (Pillow unfilters them, `_indices_used`) when one of them is above 1 (a value above 1,
+    enough to tell the file is not clear everywhere), else of every row's. Pillow decoded
+    the whole file to RGBA here when its first pixel was clear (a sticker on a clear
+    background: bench_predict_decode)."""
+    trns = next(body for kind, body in chunks if kind == b"tRNS")
+    alphas = np.full(256, 255, np.int64)
+    alphas[:min(256, len(trns))] = np.frombuffer(trns[:256], np.uint8)
+    if len(set(alphas[:1 << depth].tolist())) == 1:
+        return int(alphas[0])
+    inflate = zlib.decompressobj()
+    raw = inflate.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"),
+                             FIRST_LOOK)
+    whole = len(raw) < FIRST_LOOK  # else the first look: more may follow
+    used = _indices_used(raw, passes, depth, whole)
+    if not whole and used is not None and not (alphas[used] > 1).any():
+        raw += inflate.decompress(inflate.unconsumed_tail) + inflate.flush()
+        used = _indices_used(raw, passes, depth, True)
+    return None if used is None or not used.any() else int(alphas[used].max())
+
+
+def _indices_used(raw: bytes, passes, depth: int, whole: bool) -> np.ndarray | None:
+    """bool [256]: which palette indices the whole rows of PNG rows `raw` (of `depth` bits
+    per pixel, reduced image after reduced image, `passes`) hold, by Pillow (`_rows_look`);
+    None when Pillow cannot read them, or `raw` was meant `whole` and ends inside a row (a
+    cut file: the decoder's to refuse)."""
+    used = np.zeros(256, bool)
+    for width, height, block in _pass_rows(raw, passes, 1 if depth == 8 else -depth):
+        if block.shape[0]:
+            seen = _rows_look(width, block.shape[0], depth, 3, block.tobytes(), used=True)
+            if seen is None:
+                return None
+            used |= seen
+        if block.shape[0] < height and whole:
+            return None
+    return used
 
 
 def _first_alpha(chunks, depth: int, colour: int, channels: int) -> int | None:
@@ -356,11 +437,49 @@ def alpha_fault(data: bytes, pixels: np.ndarray | None = None) -> str | None:
     (`decode._pil_pixels`); else None. `pixels`: its decoded uint8 [H, W, 3] when the caller
     has them (the graph decoder's): the alpha is then looked at only when every pixel is 254
     or 255. Without them (predict, serving_blob) only a file whose header says alpha is
-    decoded (by Pillow, `_alpha_top`); the others are not read past the header. A WebP or
+    decoded (by Pillow, `_alpha_top`; a 32-bit BMP's alpha bytes are read as they are,
+    `_bmp_alpha_top`); the others are not read past the header. A WebP or
     GIF transparent everywhere was used as white by the loaders and predict, while a PNG
     or TIFF so was refused. Never raises: a damaged file is the decoder's."""
     kind = alpha_in_header(data)  # first: a JPEG's pixels are not looked at again
     if kind is None or (pixels is not None and pixels.size and pixels.min() < 254):
         return None
-    top = _alpha_top(data)
+    top = _bmp_alpha_top(data) if kind == "BMP" else None
+    if top is None:
+        top = _alpha_top(data)
     return transparent(kind, top) if top is not None and top <= 1 else None
+
+
+#: The R, G, B, A masks of the 32-bit BMP layouts with alpha Pillow reads (its
+#: BmpImagePlugin's MASK_MODES: ABGR, RGBA, BGRA, BGAR), each alpha a whole byte.
+_BMP_ALPHA_MASKS = ((0xFF000000, 0xFF0000, 0xFF00, 0xFF), (0xFF, 0xFF00, 0xFF0000, 0xFF000000),
+                    (0xFF0000, 0xFF00, 0xFF, 0xFF000000), (0xFF000000, 0xFF00, 0xFF, 0xFF0000))
+
+
+def _bmp_alpha_top(data: bytes) -> int | None:
+    """The largest alpha (0..255) of a 32-bit BMP of bit fields (BI_BITFIELDS, a v3, OS/2 v2,
+    v4 or v5 header) whose masks are a layout of `_BMP_ALPHA_MASKS`, read from its pixel
+    bytes as they are (uncompressed, 4 bytes a pixel, no row padding: the alpha is one byte
+    of each), as Pillow's decode reads it (`_alpha_top`); None for any other BMP, one that
+    ends inside its pixels or that Pillow refuses for its size (`_alpha_top` then says what
+    Pillow says). Pillow decoded the whole file to look at the alpha."""
+    if len(data) < 70:
+        return None
+    offset, dib = struct.unpack("<II", data[10:18])
+    width, height, _, bits, compression = struct.unpack("<IIHHI", data[18:34])
+    masks = struct.unpack("<4I", data[54:70])
+    if height >> 24 == 0xFF:  # top-down: a negative height, as Pillow tells it
+        height = 2 ** 32 - height
+    if (bits != 32 or compression != 3 or dib not in (56, 64, 108, 124) or not offset
+            or masks not in _BMP_ALPHA_MASKS or not 0 < width < 2 ** 31 or not height):
+        return None
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > 2 * limit:  # Pillow's DecompressionBombError
+        return None
+    size = 4 * width * height
+    if len(data) < offset + size:
+        return None
+    lane = masks[3].bit_length() // 8 - 1  # the alpha's byte in each little-endian pixel
+    return int(np.frombuffer(data, np.uint8, size, offset)[lane::4].max())

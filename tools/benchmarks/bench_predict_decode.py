@@ -6,8 +6,9 @@ measured in the same run.
 
 1. Writes, in a temporary folder, --count image files of --side x 3/4 --side px, as many of
    each kind: JPEG, RGB PNG, grey PNG, RGBA PNG (opaque, transparent in its top rows, a
-   cut-out: clear corners, a soft edge),
-   palette PNG with tRNS, RGB PNG with a tRNS colour key, 16-bit grey PNG (Pillow's, true
+   cut-out: clear corners, a soft edge; Adam7-interlaced, transparent in its top rows),
+   palette PNG with tRNS (and transparent in its top rows), RGB PNG with a tRNS colour
+   key, 16-bit grey PNG (Pillow's, true
    16-bit values), 16-bit RGB and RGBA PNG of true 16-bit values; and with alpha, clear in
    their top rows: GIF (a transparent colour), WebP (lossless, lossy), 32-bit BMP (an alpha
    mask).
@@ -22,8 +23,12 @@ measured in the same run.
    serving_blob's. Before the look was taken only when needed, every RGBA and tRNS PNG was
    decoded whole by Pillow here (ratio ~1) and every 16-bit PNG inflated whole; an RGBA PNG
    whose first pixel is clear and whose alpha is only 0 or 255 was (ratio 2.1), until its
-   alpha was read from its rows alone (`filepixels._lane_top`). A GIF, WebP or BMP whose
+   alpha was read from its rows alone (`filepixels._lane_top`). A GIF or WebP whose
    header says alpha is decoded by Pillow here (`filepixels.alpha_fault`: ratio ~1).
+   Until 2026-12-08 an interlaced RGBA PNG and a palette PNG clear at their first pixel
+   were decoded whole too, and a 32-bit BMP with alpha; at 512 px, --repeat 7, in one run
+   each (a loaded machine): interlaced 2.49 -> 0.92, palette 1.40 -> 0.53, BMP 1.53 ->
+   0.36 (its alpha bytes read as they are, `filepixels._bmp_alpha_top`).
 
 Nothing is asserted; no TensorFlow is imported.
 """
@@ -39,7 +44,7 @@ import zlib
 
 import numpy as np
 from benchargs import command_logging, description, integer
-from imagebytes import bmp_rgba
+from imagebytes import bmp_rgba, png_interlaced
 
 
 def _png16(image, alpha=False):
@@ -68,8 +73,9 @@ def picture(rng, side):
 
 
 KINDS = ("JPEG", "RGB PNG", "grey PNG", "RGBA PNG opaque", "RGBA PNG top rows clear",
-         "RGBA PNG soft edge",
-         "palette PNG tRNS", "RGB PNG colour key", "16-bit grey PNG", "16-bit RGB PNG",
+         "RGBA PNG soft edge", "RGBA PNG interlaced top rows clear",
+         "palette PNG tRNS", "palette PNG tRNS top rows clear", "RGB PNG colour key",
+         "16-bit grey PNG", "16-bit RGB PNG",
          "16-bit RGBA PNG", "GIF alpha", "WebP alpha lossless", "WebP alpha lossy",
          "BMP alpha")
 
@@ -97,10 +103,19 @@ def encode(kind, rng, side) -> bytes:
             y, x = np.mgrid[:alpha.shape[0], :alpha.shape[1]]
             r = np.hypot(y - alpha.shape[0] / 2, x - alpha.shape[1] / 2)
             alpha = np.clip((alpha.shape[0] / 2 - r) * 8, 0, 255).astype(np.uint8)
+        if "interlaced" in kind:
+            return png_interlaced(np.dstack([im, alpha]))
         Image.fromarray(np.dstack([im, alpha]), "RGBA").save(buf, "PNG")
     elif kind == "palette PNG tRNS":
         p = Image.fromarray(im).convert("P", palette=Image.ADAPTIVE)
         p.save(buf, "PNG", transparency=bytes([0] + [255] * 255))
+    elif kind == "palette PNG tRNS top rows clear":  # index 255 clear, the top rows of it
+        p = Image.fromarray(im).convert("P", palette=Image.ADAPTIVE, colors=255)
+        index = np.asarray(p).copy()
+        index[:8] = 255
+        clear = Image.fromarray(index, "P")
+        clear.putpalette(p.getpalette()[:765] + [0, 0, 0])
+        clear.save(buf, "PNG", transparency=bytes([255] * 255 + [0]))
     elif kind == "RGB PNG colour key":
         Image.fromarray(im).save(buf, "PNG", transparency=(1, 2, 3))
     elif kind == "16-bit grey PNG":
