@@ -449,10 +449,13 @@ def select_ensemble(run_dir, *, objective=_ENSEMBLE["objective"], budget=_ENSEMB
         why = inference_budget.cheapest(cands, costs, limits)
         from hubensemble.budgetrefusal import record_refusal  # the report says it: an
         record_refusal(run_dir, limits, why)  # earlier ensemble.json stays, as the run's
-        # No cost at all: raising a limit cannot help; cost says each module's reason.
+        # No cost at all: raising a limit cannot help; cost says each module's reason. No
+        # GFLOPs counted: nor can it; their measured latency can take a latency limit.
         least = inference_budget.least_raise(cands, costs, limits)
         way = (f"{run_words('cost', run_dir)} (it names why each module has none), or drop "
                "the limit" if why == inference_budget.NO_COST else
+               inference_budget.not_counted_way(cands, costs, limits, run_words('cost', run_dir))
+               if why.startswith(inference_budget.NOT_COUNTED) else
                inference_budget.raise_words(least[1], f"{least[0]}'s, the least that admits "
                                             "a candidate") if least is not None else
                option_word("drop the limit flags", "leave the limits out"))

@@ -609,7 +609,7 @@ def test_a_report_after_a_budget_refusal_names_a_way_on_that_is_not_refused_agai
                      r"the inference budget the run records \(the cheapest candidate in GFLOPs, "
                      r"t1, needs 0.5 GFLOPs \(limit 0.1\)\): run `hubensemble ([^`]*)` "
                      r"\(t1's figure, the least that admits a candidate\), or run "
-                     r"`hubensemble ([^`]*)` for none\.", md)
+                     r"`hubensemble ([^`]*)` for no budget\.", md)
     assert said and "--max-gflops" not in said.group(2), md
     assert said.group(1) == f"ensemble --run {run.path} --max-gflops 0.5"  # not "raise the
     assert said.group(2) == f"ensemble --run {run.path}"  # limit": which, to what?

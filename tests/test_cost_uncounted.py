@@ -170,9 +170,16 @@ def test_a_gflops_limit_before_the_sweep_names_modules_whose_gflops_are_not_coun
         check_budget_before_tune([ModuleSpec(name="conv8", handle=module)], task, "quick", 1.0,
                                  cache_dir=tmp_path / "cache")
     said = str(refused.value)
-    assert said.startswith("max_gflops=1 needs the cost of a candidate, and none of the 1 "
-                           "module to tune can be costed (conv8: TensorFlow "), said
+    # Costed (its latency is measured after the sweep), not counted: a latency limit takes
+    # it. Fails before: "can be costed", "fix the modules, or drop the limit".
+    assert said.startswith(
+        "max_gflops=1 needs the GFLOPs of a candidate, and none of the 1 module to tune has "
+        "GFLOPs that can be counted (conv8: TensorFlow "), said
     assert "convert_variables_to_constants_v2" in said, said
+    assert said.endswith("the ensemble would refuse the limit after the whole sweep; pass "
+                         "max_latency_ms in place of it (their latency is measured after the "
+                         "sweep), make them countable (their reason says how), or drop the "
+                         "limit, before the sweep is run"), said
 
 
 def test_a_students_uncounted_gflops_in_distill_json_is_no_damage_to_the_report():
@@ -224,3 +231,95 @@ def test_a_budget_says_which_it_left_out_for_gflops_not_counted_and_why(uncounte
     assert "install a release hubensemble was tested with" in text  # the way on, its reason's
     record = {**result.to_json(), "limits": {**result.limits, "not_costed": ["t1", "t2"]}}
     assert "  left out (their module could not be costed): t2" in format_ensemble(record)
+
+
+def _least_latency(run):
+    costs = read_run_costs(run).costs
+    return min((c.latency(1), t) for t, c in costs.items())
+
+
+def test_a_gflops_budget_none_of_whose_candidates_is_counted_says_so_and_a_latency_way(
+        uncounted_run, tmp_path):
+    """`ensemble --max-gflops 1` over candidates costed (latency measured) but none with its
+    GFLOPs counted said "no candidate has a cost; run `hubensemble cost` (it names why each
+    module has none)": they have costs, and cost counts them the same way again. Now: whose
+    GFLOPs were not counted and why, that no GFLOPs limit can admit one, and the way on: the
+    latency limit that admits the least (its value rounded up: it selects), or cost once they
+    can be counted. Fails before: "no candidate has a cost"."""
+    import shutil
+
+    from hubensemble.cost.budget import rounded_up
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    shutil.copytree(uncounted_run.path, run)
+    ms, trial = _least_latency(run)
+    with pytest.raises(RunError) as python:
+        run_ensemble(run, max_gflops=1.0)
+    said = str(python.value)
+    assert "no candidate has a cost" not in said and "has none" not in said, said
+    assert said.startswith("no candidate fits the inference budget (max_gflops=1): no "
+                           "candidate's GFLOPs were counted (t0, t1: TensorFlow "), said
+    assert ("so no GFLOPs limit can admit one; their latency is measured; pass max_latency_ms="
+            f"{rounded_up(ms)} or more ({trial}'s, the least that admits a candidate) in place "
+            "of max_gflops; or, once their GFLOPs can be counted (their reason says how), call "
+            f"run_cost(run_dir={str(run)!r}) again") in said, said
+    with command_line(), pytest.raises(RunError) as cli:
+        run_ensemble(run, max_gflops=1.0, max_latency_ms=1e6)
+    said = str(cli.value)
+    assert ("their latency is measured; drop --max-gflops: --max-latency-ms 1e+06 alone "
+            f"admits {trial}; or, once their GFLOPs can be counted (their reason says how), "
+            f"run `hubensemble cost --run {run}` again") in said, said
+    with command_line(), pytest.raises(RunError) as cli:
+        run_ensemble(run, max_gflops=1.0, max_latency_ms=1e-6)
+    said = str(cli.value)
+    assert (f"their latency is measured; the cheapest candidate in ms at batch 1, {trial}, "
+            f"needs {ms:.4g} ms at batch 1 (limit 1e-06); pass --max-latency-ms "
+            f"{rounded_up(ms)} or more ({trial}'s, the least that admits a candidate) in "
+            "place of --max-gflops; or") in said, said
+    # The way on selects.
+    assert [m["trial"] for m in run_ensemble(
+        run, max_latency_ms=float(rounded_up(ms))).members] == [trial]
+
+
+def test_the_report_of_a_gflops_budget_none_of_whose_candidates_is_counted_names_a_latency_one(
+        uncounted_run, tmp_path):
+    """The report of a run whose --max-gflops was refused as none of its candidates' GFLOPs
+    were counted said "No candidate had a cost: run `hubensemble cost`" (a refusal after an
+    ensemble) or "run `hubensemble ensemble --run RUN` for none" (before one); now the
+    latency command that selects, with its figure, and cost once they can be counted. Fails
+    before: "No candidate had a cost", "for none"."""
+    import shutil
+
+    from hubensemble import report
+    from hubensemble.cost.budget import rounded_up
+    from hubensemble.ensemble import run_ensemble
+    from hubensemble.lockwords import command_line
+
+    run = tmp_path / "run"
+    shutil.copytree(uncounted_run.path, run)
+    (run / "ensemble.json").unlink(missing_ok=True)  # another test's: none selected yet
+    ms, trial = _least_latency(run)
+    latency = (f"`hubensemble ensemble --run {run} --max-latency-ms {rounded_up(ms)}` "
+               f"({trial}'s latency, the least that admits a candidate; their latency is "
+               f"measured), or, once their GFLOPs can be counted (the reason above says how), "
+               f"run `hubensemble cost --run {run}`, then `hubensemble ensemble --run {run} "
+               "--max-gflops 1`")
+    with command_line():
+        with pytest.raises(RunError):
+            run_ensemble(run, max_gflops=1.0)
+        md = " ".join(report.write_report(run).markdown.read_text().split())
+    size = md[md.index("## Ensemble size"):md.index("## Best single")]
+    assert "no candidate's GFLOPs were counted (t0, t1: TensorFlow " in size, size
+    assert ("their latency is measured): run " + latency + ", or run `hubensemble ensemble "
+            f"--run {run}` for no budget.") in size, size
+    run_ensemble(run)
+    with command_line():
+        with pytest.raises(RunError):
+            run_ensemble(run, max_gflops=1.0)
+        md = " ".join(report.write_report(run).markdown.read_text().split())
+    size = md[md.index("## Ensemble size"):md.index("## Best single")]
+    assert "had a cost" not in size, size
+    assert ("No GFLOPs limit can admit a candidate whose GFLOPs were not counted: run "
+            + latency + ".") in size, size

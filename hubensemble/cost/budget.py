@@ -186,30 +186,88 @@ _MEASURES = (("gflops", "GFLOPs", lambda cost: cost.gflops),
              ("latency_ms", "ms at batch 1", lambda cost: cost.latency(1)))
 
 
-#: `cheapest`'s words when no candidate has a cost: no limit raised makes room then.
+#: `cheapest`'s words when no candidate has a cost (every module failed in cost): no limit
+#: raised makes room then.
 NO_COST = "no candidate has a cost"
+
+#: `cheapest`'s first words when candidates have costs but none has its GFLOPs counted (their
+#: multiply-accumulates, `Cost.macs_not_counted`): a GFLOPs limit cannot admit any, whatever
+#: its value, while their latency is measured (`not_counted_way`). They said NO_COST.
+NOT_COUNTED = "no candidate's GFLOPs were counted"
+
+
+def _uncounted(cands: Sequence, costs: Mapping, limits: Limits) -> dict[str, str]:
+    """{trial: why its GFLOPs were not counted} of `cands` when `limits` holds a GFLOPs limit
+    and some candidate has a cost but none its GFLOPs; {} otherwise."""
+    costed = [c.trial for c in cands if c.trial in costs]
+    if limits.gflops is None or not costed or any(costs[t].gflops is not None for t in costed):
+        return {}
+    return {t: costs[t].not_counted() for t in costed}
 
 
 def cheapest(cands: Sequence, costs: dict, limits: Limits) -> str:
     """Why no candidate fits `limits` alone, for an error message: per limited measure whose
     lowest value is over its limit, "the cheapest candidate in UNIT, T, needs V UNIT (limit
     L)"; when each measure alone has a candidate within it, the lowest of each, which no one
-    candidate reaches together. `costs`: {trial: Cost}."""
+    candidate reaches together. Under a GFLOPs limit of candidates none of which has its
+    GFLOPs counted: "NOT_COUNTED (T0, T1: WHY), so no GFLOPs limit can admit one; their
+    latency is measured", then any latency over its limit (`not_counted_way` says the way
+    on); NO_COST when no candidate has a cost. `costs`: {trial: Cost}."""
+    uncounted = _uncounted(cands, costs, limits)
     lowest = {}
     for name, unit, value in _MEASURES:
         known = [(value(costs[c.trial]), c.trial) for c in cands if c.trial in costs]
         known = [(v, t) for v, t in known if v is not None]
         if getattr(limits, name) is not None and known:
             lowest[name] = (unit, getattr(limits, name), *min(known))
-    if not lowest:
+    if not lowest and not uncounted:
         return NO_COST
     over = [f"the cheapest candidate in {unit}, {trial}, needs {v:.4g} {unit} (limit {limit:g})"
             for unit, limit, v, trial in lowest.values() if v > limit * (1 + 1e-9)]
+    if uncounted:
+        named = "; ".join(f"{trials}: {why}" for why, trials in
+                          _by_reason(list(uncounted), uncounted, shown=len(uncounted)))
+        return "; ".join([f"{NOT_COUNTED} ({named}), so no GFLOPs limit can admit one; their "
+                          "latency is measured"] + over)
     if over:
         return "; ".join(over)
     return "no one candidate is within every limit: " + "; ".join(
         f"the lowest {unit} is {trial}'s {v:.4g} (limit {limit:g})"
         for unit, limit, v, trial in lowest.values())
+
+
+def least_latency(cands: Sequence, costs: Mapping) -> tuple[float, str] | None:
+    """(ms at batch 1, trial) of the candidate of `cands` (each with a `.trial`; `costs`:
+    {trial: Cost}) lowest in measured latency, the first trial on a tie; None when none has
+    a latency."""
+    known = [(costs[c.trial].latency(1), c.trial) for c in cands if c.trial in costs]
+    known = [(v, t) for v, t in known if v is not None]
+    return min(known) if known else None
+
+
+def not_counted_way(cands: Sequence, costs: Mapping, limits: Limits, cost_words: str) -> str:
+    """The way on from `cheapest`'s NOT_COUNTED refusal, in the caller's words
+    (`option_word`): the latency limit their measured latency can take in place of the
+    GFLOPs limit, with the value that admits the least (`least_latency`, rounded up by
+    `raise_words`) when the latency is not limited or limited below it ("pass
+    --max-latency-ms 0.1719 or more (t0's, the least that admits a candidate) in place of
+    --max-gflops"), else "drop --max-gflops: --max-latency-ms 5 alone admits t0"; then
+    "or, once their GFLOPs can be counted (their reason says how), COST_WORDS again"
+    (`cost_words`: `run_words("cost", run)`, which counts them again). Raising the GFLOPs
+    limit, or running cost as it is, cannot help: the ensemble said to run cost."""
+    flag = option_word("--max-gflops", "max_gflops")
+    lowest = least_latency(cands, costs)
+    if lowest is None:  # nothing measured either: no budget but the number of members
+        instead = option_word("drop --max-gflops", "leave max_gflops out")
+    elif limits.latency_ms is not None and lowest[0] <= limits.latency_ms * (1 + 1e-9):
+        kept = option_word(f"--max-latency-ms {limits.latency_ms:g}",
+                           f"max_latency_ms={limits.latency_ms:g}")
+        instead = f"drop {flag}: {kept} alone admits {lowest[1]}"
+    else:
+        instead = raise_words({"latency_ms": lowest[0]}, f"{lowest[1]}'s, the least that "
+                              "admits a candidate", drop=False) + f" in place of {flag}"
+    return (f"{instead}; or, once their GFLOPs can be counted (their reason says how), "
+            f"{cost_words} again")
 
 
 #: The measured limits as options: (Limits field, flag, Python keyword), `raise_words`'.

@@ -494,7 +494,7 @@ def check_budget_before_tune(specs, task, profile, max_gflops: float | None, *,
     kinds: dict = {}  # module: the kinds of its planned trials, in plan order
     for entry in plan or ():
         kinds.setdefault(entry.module, {})[getattr(entry.hparams, "kind", "finetune")] = None
-    gflops, why = {}, []
+    gflops, why, uncounted = {}, [], []
     for spec in specs:
         sizes = dict.fromkeys(trial_size(task, spec, profile, kind)
                               for kind in kinds.get(spec.name) or ["finetune"])
@@ -512,6 +512,7 @@ def check_budget_before_tune(specs, task, profile, max_gflops: float | None, *,
                 log.warning("cost: module %s (%d px): its GFLOPs cannot be counted before "
                             "the sweep: %s", spec.name, size, cost.not_counted())
                 why.append(f"{spec.name}: {cost.not_counted()}")
+                uncounted.append(spec.name)
                 break
             if spec.name not in gflops or cost.gflops < gflops[spec.name][0]:
                 gflops[spec.name] = (cost.gflops, size)
@@ -519,11 +520,20 @@ def check_budget_before_tune(specs, task, profile, max_gflops: float | None, *,
         from hubensemble.lockwords import option_word
 
         flag = option_word(f"--max-gflops {max_gflops:g}", f"max_gflops={max_gflops:g}")
-        raise RunError(f"{flag} needs the cost of a candidate, and none of the "
-                       f"{counted(len(why), 'module')} to tune can be costed ("
+        # A module costed but not counted is no failure to cost: its latency is measured
+        # after the sweep, and a latency limit takes it (it said "can be costed" of them).
+        what = ("can be costed" if not uncounted else "has GFLOPs that can be counted"
+                if len(uncounted) == len(why) else "can be costed with its GFLOPs counted")
+        latency = option_word("--max-latency-ms", "max_latency_ms")
+        way = ("fix the modules, or drop the limit" if not uncounted else
+               f"pass {latency} in place of it (their latency is measured after the sweep), "
+               "make them countable (their reason says how), or drop the limit")
+        raise RunError(f"{flag} needs the {'GFLOPs' if uncounted else 'cost'} of a candidate, "
+                       f"and none of the "
+                       f"{counted(len(why), 'module')} to tune {what} ("
                        f"{'; '.join(why[:3])}{'; …' if len(why) > 3 else ''}): the ensemble "
-                       "would refuse the limit after the whole sweep; fix the modules, or drop "
-                       "the limit, before the sweep is run")
+                       f"would refuse the limit after the whole sweep; {way}, before the sweep "
+                       "is run")
     refusal = no_module_fits(gflops, max_gflops)
     if refusal:
         raise RunError(refusal)

@@ -54,6 +54,37 @@ def raised_way(files, limits, command: str) -> Inline | None:
                   f" ({least[0]}'s figure, the least that admits a candidate)")
 
 
+def not_counted_way(files, limits, command: str) -> Inline:
+    """The way on from a budget refused as no candidate's GFLOPs were counted
+    (`cost.budget.NOT_COUNTED`; a GFLOPs limit cannot admit any, whatever its value): "run
+    `COMMAND` without --max-gflops, with --max-latency-ms 0.1875` (t1's latency, the least
+    that admits a candidate; their latency is measured), or, once their GFLOPs can be counted
+    (the reason above says how), run `hubensemble cost --run RUN`, then `COMMAND`": `command`
+    (a command line, as `RunFiles.cmd` gives it) without its --max-gflops, and its
+    --max-latency-ms set to the least latency of `files`' candidates by RUN/cost.json
+    (`cost.budget.least_latency`) when `limits` (a `cost.Limits`) has none or a lower one.
+    The report said "run `hubensemble cost`", which counts them the same way again."""
+    from hubensemble.cost import read_run_costs
+    from hubensemble.cost.budget import least_latency
+
+    try:
+        lowest = least_latency(files.candidates or [], read_run_costs(files.path).costs)
+    except (ValueError, TypeError, RunError, OSError):
+        lowest = None
+    command = raised(command, {name: getattr(limits, name) for name in ("gflops", "latency_ms")
+                               if getattr(limits, name) is not None})  # as refused
+    first = []
+    if lowest is not None:
+        without = re.sub(r" --max-gflops \S+", "", command)
+        fits = limits.latency_ms is not None and lowest[0] <= limits.latency_ms * (1 + 1e-9)
+        first = ["run ", Code(without if fits else raised(without, {"latency_ms": lowest[0]})),
+                 f" (its latency limit alone admits {lowest[1]}; their latency is measured)"
+                 if fits else f" ({lowest[1]}'s latency, the least that admits a candidate; "
+                 "their latency is measured)", ", or, "]
+    return Inline(*first, "once their GFLOPs can be counted (the reason above says how), run ",
+                  Code(files.cmd("cost")), ", then ", Code(command))
+
+
 def budget_unmet(files) -> tuple[str, object] | None:
     """(why, the limits: a `cost.Limits`) when no usable candidate of `files` (a
     `runfiles.RunFiles`) fits, alone, the --max-gflops / --max-latency-ms that the run's
@@ -142,10 +173,11 @@ def refusal_note(files) -> Inline | None:
     the values that pass (`raised_way`, by RUN/cost.json; the fit's command, `RunFiles.cmd`,
     records the refused limit; the ensemble's, the shown ensemble's options with the refused
     limits; "pass a higher" limit when the costs cannot say), or, of a fit, its command without
-    the limit, which selects; `hubensemble cost` first when no candidate had a cost. None
+    the limit, which selects; `hubensemble cost` first when no candidate had a cost; when
+    none had its GFLOPs counted, the latency limit that selects (`not_counted_way`). None
     when no refusal is recorded since (or ensemble.json was not read)."""
     from hubensemble.cost import Limits
-    from hubensemble.cost.budget import NO_COST
+    from hubensemble.cost.budget import NO_COST, NOT_COUNTED
     from hubensemble.text import shown_time
 
     found = _refused(files)
@@ -181,4 +213,7 @@ def refusal_note(files) -> Inline | None:
     if why == NO_COST:  # raising a limit cannot help: cost names each module's reason
         parts = ["No candidate had a cost: run ", Code(files.cmd("cost")), " (it names why "
                  "each module has none), then the refused command again, or drop the limit"]
+    elif why.startswith(NOT_COUNTED) and limits is not None:  # nor can it: not counted
+        parts = ["No GFLOPs limit can admit a candidate whose GFLOPs were not counted: ",
+                 not_counted_way(files, limits, again)]
     return Inline(head, *parts, ".")

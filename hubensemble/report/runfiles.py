@@ -20,7 +20,7 @@ from hubensemble.report.checks import (DISTILL_KINDS, DISTILL_NULLABLE, DISTILL_
                                        ENSEMBLE_KINDS, ENSEMBLE_NUMBERS, EXPORT_NUMBERS,
                                        ROBUSTNESS_KINDS, ROBUSTNESS_NUMBERS, RUN_KINDS,
                                        kind_problems, note, number_problems, numbers_note)
-from hubensemble.report.budget import LIMIT_FLAGS, budget_unmet, raised_way
+from hubensemble.report.budget import LIMIT_FLAGS, budget_unmet, not_counted_way, raised_way
 from hubensemble.report.fmt import all_failed_words
 from hubensemble.report.render import Code, Inline
 from hubensemble.sweeps import untuned_words
@@ -257,11 +257,15 @@ class RunFiles:
             return Inline("select an ensemble first: no candidate fits the inference budget "
                           f"the run records (see \"{ENSEMBLE_FIRST}\")", then)
         if unfit:  # the ensemble command as recorded is refused again, with these words
+            from hubensemble.cost.budget import NOT_COUNTED
+
             command = re.sub(LIMIT_FLAGS, "", self.cmd("ensemble"))
-            way = raised_way(self, unfit[1], self.cmd("ensemble"))
+            way = (not_counted_way(self, unfit[1], self.cmd("ensemble"))
+                   if unfit[0].startswith(NOT_COUNTED) else
+                   raised_way(self, unfit[1], self.cmd("ensemble")))
             return Inline(f"no candidate fits the inference budget the run records "
                           f"({unfit[0]}): ", *([way, ", or run "] if way else ["run "]),
-                          Code(command), " for none", then)
+                          Code(command), " for no budget", then)
         return Inline("run ", Code(self.cmd(first)), then)
 
 
