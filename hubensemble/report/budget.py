@@ -164,6 +164,34 @@ def refusal_pointer(files, section: str) -> Inline | None:
                   f"its inference budget (see \"{section}\")")
 
 
+def _none_costed(files) -> str:
+    """"None of the 2 candidates had a cost (t0, t1: WHY)": the count of `files`' usable
+    candidates and the reasons RUN/cost.json records for them (`RunCosts.failed`, each
+    reason once; "Neither of the 2", "The run's one candidate had no cost"), as the refused
+    ensemble warned them; "No candidate had a cost" when cost.json cannot say (it said only
+    that, with no count)."""
+    from hubensemble.cost import read_run_costs
+    from hubensemble.text import counted
+
+    trials = [c.trial for c in files.candidates or []]
+    try:
+        failed = read_run_costs(files.path).failed
+    except (ValueError, TypeError, RunError, OSError):
+        failed = {}
+    groups: dict = {}
+    for trial in trials:
+        if trial in failed:
+            groups.setdefault(str(failed[trial]), []).append(trial)
+    if not trials or not groups:
+        return "No candidate had a cost"
+    named = "; ".join(f"{', '.join(ts[:4])}{', …' if len(ts) > 4 else ''}: {why}"
+                      for why, ts in groups.items())
+    if len(trials) == 1:
+        return f"The run's one candidate had no cost ({named})"
+    return (f"{'Neither' if len(trials) == 2 else 'None'} of the "
+            f"{counted(len(trials), 'candidate')} had a cost ({named})")
+
+
 def refusal_note(files) -> Inline | None:
     """The note, first in "Ensemble size", on an ensemble refused for its inference budget
     since the one `files` shows (`budgetrefusal.refusal`: a fit with a new --max-latency-ms
@@ -211,7 +239,7 @@ def refusal_note(files) -> Inline | None:
     if refused.get("command") == "fit" and bare != again:
         parts += ["; ", Code(bare), " selects without one"]
     if why == NO_COST:  # raising a limit cannot help: cost names each module's reason
-        parts = ["No candidate had a cost: run ", Code(files.cmd("cost")), " (it names why "
+        parts = [_none_costed(files), ": run ", Code(files.cmd("cost")), " (it names why "
                  "each module has none), then the refused command again, or drop the limit"]
     elif why.startswith(NOT_COUNTED) and limits is not None:  # nor can it: not counted
         parts = ["No GFLOPs limit can admit a candidate whose GFLOPs were not counted: ",
