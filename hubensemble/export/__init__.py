@@ -6,6 +6,9 @@ The sub-modules, one concern each:
   EvalResize (the evaluation resize inside the graph), `member_model`, `normalise_weights`;
 * `saved` — the SavedModel's functions and signatures (EnsembleModule), the reload check,
   and `save_export` (temp folder, reload, swap into place through hubensemble.fileio);
+* `inputs` — the inputs checked and decoded in the graph: serve_bytes' decode policy
+  (`decode_image`, `check_headers`, `decode_each`), the images inputs' checks
+  (`check_channels`, `check_pixel_range`) and the refusals' non-inlined paths (`refusal_path`);
 * `warmup` — TF Serving's warmup file (assets.extra/tf_serving_warmup_requests: a TFRecord
   of PredictionLog protos, written without tensorflow_serving), its check on the reloaded
   model, and `add_warmup` (the file added to an export written before it was);
