@@ -122,12 +122,18 @@ class EnsembleModule:
         return decode_each(check_headers(image_bytes), one,
                            [tf.TensorSpec([s, s, 3], tf.float32) for s in sizes])
 
-    def resized(self, images) -> tuple:
+    def checked(self, images) -> tf.Tensor:
+        """float32 images [N, H, W, 3] unchanged; images of another shape (`check_channels`),
+        or with a value that is not finite or is outside [0, 1] by more than
+        PIXEL_RANGE_SLACK (`check_pixel_range`), fail the call."""
+        return check_pixel_range(check_channels(tf.convert_to_tensor(images, tf.float32)))
+
+    def resized(self, images, checked: Callable | None = None) -> tuple:
         """float32 images [N, H, W, 3] in [0, 1] -> one [N, s, s, 3] per distinct member size
-        s (sorted), each the resize `EvalResize` gives that member. Images of another shape
-        than [N, H, W, 3] (`check_channels`), or with a value that is not finite or is
-        outside [0, 1] by more than PIXEL_RANGE_SLACK (`check_pixel_range`), fail the call."""
-        x = check_pixel_range(check_channels(tf.convert_to_tensor(images, tf.float32)))
+        s (sorted), each the resize `EvalResize` gives that member. Images `checked` (by
+        default the `checked` method; `saveable_root` gives its tf.function of it) refuses
+        fail the call."""
+        x = (checked or self.checked)(images)
         return tuple(augment.eval_preprocess(x, size=s) for s in self.distinct_sizes)
 
     def member_probabilities(self, resized) -> tf.Tensor:
@@ -190,9 +196,10 @@ class EnsembleModule:
 
         The members run at inference in one inner tf.function on their resized images that
         every signature and `__call__(training=False)` calls, so each member's graph is traced
-        once for them all, not once per signature; so are the image inputs' checks and
-        resizes (`resized`), in one that serving_default, serve_members and
-        `__call__(training=False)` call; the signatures are traced by the save
+        once for them all, not once per signature; so are the image inputs' resizes
+        (`resized`), in one that serving_default, serve_members and
+        `__call__(training=False)` call, and their checks (`checked`), in one that it and
+        `__call__(training=True)` call; the signatures are traced by the save
         itself (a tf.function traced before it is traced again in the save's context), and
         `__call__`'s two traces, which the save must find made, are made in that context
         (`_in_save_context`), so the save does not trace them again.
@@ -218,12 +225,15 @@ class EnsembleModule:
                            lambda: self.member_probabilities(resized),
                            lambda: tf.zeros([0, n_members, num_classes], tf.float32))
 
-        # The image inputs' checks and resizes, one function that `__call__` and both image
-        # signatures call, as `members`: traced, saved and loaded once, where each traced its
-        # own copy (the checks' refusal branches are 6 functions of the library a copy).
+        # The image inputs' checks, one function that `resized` and `__call__(training=True)`
+        # call, and their resizes, one function that `__call__` and both image signatures
+        # call, as `members`: traced, saved and loaded once, where each traced its own copy
+        # (the checks' refusal branches are 6 functions of the library a copy).
+        checked = tf.function(self.checked, input_signature=[image_spec], autograph=False)
+
         @tf.function(input_signature=[image_spec], autograph=False)
         def resized(images):
-            return self.resized(images)
+            return self.resized(images, checked)
 
         def combined(p):
             return self.layer.combine(tf.unstack(p, num=n_members, axis=1))
@@ -232,8 +242,7 @@ class EnsembleModule:
             if training:  # dropout on: the in-memory layer, its own trace
                 # Checked as the signatures check it: fine-tuning the export as a hub module
                 # on 0..255 pixels trained on garbage without a word.
-                images = check_pixel_range(
-                    check_channels(tf.convert_to_tensor(images, tf.float32)))
+                images = checked(images)
                 return self._unless_empty(images, lambda: self.probabilities(images, True))
             return combined(members(resized(images)))
 
