@@ -558,6 +558,11 @@ def test_a_pinned_archive_is_checked_against_the_files_on_disk_not_only_its_reco
                                               r"alone \(chmod -R go-w\).*TFHUB_CACHE_DIR") as err:
         load_module(url, sha256=pin)
     assert err.value.stage == "checksum" and len(server.requests) == 2
+    # Its way on is the cache's, not the pin's: HubLayer was told "sha256 is an argument",
+    # a field the problem names read as the one to set.
+    with pytest.raises(ModuleLoadError, match="cannot be trusted") as err:
+        HubLayer(url, sha256=pin)
+    assert "with HubLayer" not in str(err.value) and err.value.fix is None
     os.chmod(module_dir, 0o755)
     if os.getuid() == 0:  # another user's files: only root can make them here
         os.chown(os.path.join(module_dir, "saved_model.pb"), 65534, 65534)

@@ -597,7 +597,7 @@ def _drop_cache_of_other_bytes(impl, handle, expected):
                 f"{foreign}, so its files could have been replaced after they were checked; "
                 f"delete {module_dir} (it is fetched again) or make it yours alone (chmod -R "
                 "go-w), and on a shared machine set TFHUB_CACHE_DIR to a folder only you can "
-                "write", handle=handle, stage="checksum", fix=Say("sha256", ...))
+                "write", handle=handle, stage="checksum")  # the cache's fix, not the pin's
         if tree != _cached_tree_sha256(module_dir):
             log.warning("fetching %s again: the files of its cached copy %s %s",
                         escaped(handle), escaped(module_dir),

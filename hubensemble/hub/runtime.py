@@ -482,7 +482,7 @@ class ModuleRuntime:
             raise self._error(
                 f"the catalogue entry says input_dtype: {wanted}, but the module's __call__ "
                 f"takes {' or '.join(traced)} images; write input_dtype: {traced[0]}", "input",
-                Say("input_dtype", traced[0] if traced[0] in ("float32", "uint8") else ...))
+                Say("input_dtype", traced[0]))
         dtype = wanted or ("float32" if "float32" in traced else traced[0])
         if dtype not in INPUT_DTYPES + CAST_FLOATS:
             raise self._error(
