@@ -15,14 +15,15 @@ import yaml
 from hubensemble.catalogue import (FIELD_NAMES, RANGE_YAML, ModuleSpec, checked_stored_handle,
                                    checked_stored_weights, parse_catalogue_text,
                                    raise_problems, read_catalogue_file)
-from hubensemble.catalogue_fields import ADD_FLAGS
+from hubensemble.catalogue_fields import _CHECKS, ADD_FLAGS, _Bad, cli_parts
 from hubensemble.errors import CatalogueError, HubensembleError
 from hubensemble.fileio import atomic_write_text, check_file_target
 from hubensemble.handlehere import tfhub_url, unnamed_handle
-from hubensemble.handles import HandleFormError, handle_kind, stored_handle, stored_weights
+from hubensemble.handles import (HandleFormError, handle_kind, source_problems, stored_handle,
+                                 stored_weights)
 from hubensemble.localfiles import file_not_module, local_source, modules_inside
 from hubensemble.pathnotes import sibling_note, weights_file_problem
-from hubensemble.saidwords import WRITE, Say, said
+from hubensemble.saidwords import WRITE, Say, flag_of, said
 from hubensemble.samemodule import same_module_note, same_module_pairs
 from hubensemble.lockwords import on_command_line, option_word
 from hubensemble.text import absolute, cells, counted, escaped, ljust
@@ -36,9 +37,10 @@ def check_new_entries(handles, *, name=None, base_dir=None, to=None, **fields) -
     before TensorFlow, so a mistyped handle or name is one line (it was a traceback after
     TensorFlow's seconds). Relative paths are relative to `base_dir` (default: the working
     folder). Raises CatalogueError naming the handle: its form (`handles.stored_handle`), a
-    local path that does not exist, a name or field value
-    ModuleSpec refuses (an empty or blank `weights` as empty: it was made `base_dir`,
-    "'/work' is not a Keras weights file"), a handle given twice (stored alike:
+    local path that does not exist (with its near name, as `catalogue validate` says it), a
+    name or field value the field checks refuse (`_field_refusals`; an empty or blank
+    `weights` as empty: it was made `base_dir`, "'/work' is not a Keras weights file"), a
+    handle given twice (stored alike:
     `handles.stored_handle`), or one `name` for several handles (named in the caller's
     words, `lockwords.option_word`: "--name" on the command line, "name=" from Python; the
     command line was told "--name (name=)", a keyword it never typed). A handle refused
@@ -54,14 +56,18 @@ def check_new_entries(handles, *, name=None, base_dir=None, to=None, **fields) -
     for handle in handles:
         try:
             stored = stored_handle(handle, base_dir)
-            ModuleSpec(name="module" if name is None else name, handle=stored,
-                       **{**fields, "weights": weights})
-        except ValueError as e:  # HandleFormError is one
-            text = str(e) if not isinstance(e, HandleFormError) else (
-                f"{e.problem}; {_handle_hint(e.parts, handle, to, handles, name, fields)}")
-            text = _callers_words(re.sub(r"^invalid ModuleSpec (?:'[^']*'|\S+): ", "", text))
+        except HandleFormError as e:
+            text = f"{e.problem}; {_handle_hint(e.parts, handle, to, handles, name, fields)}"
             raise CatalogueError(text if text.startswith(repr(handle)) else
                                  f"cannot add {handle!r}: {text}") from None
+        values = {**fields, "name": "module" if name is None else name, "weights": weights}
+        refused = _field_refusals(stored, values)
+        if refused:
+            raise CatalogueError(f"cannot add {handle!r}: " + "; ".join(refused))
+        try:  # (whatever the field checks above did not refuse, in ModuleSpec's words)
+            ModuleSpec(handle=stored, **values)
+        except ValueError as e:
+            raise CatalogueError(f"cannot add {handle!r}: {e}") from None
         if handle_kind(stored) == "local" and not os.path.exists(stored):
             url = unnamed_handle(handle, base_dir) and tfhub_url(handle)  # relative, not here
             hint = "; " + _handle_hint(("for TF Hub's module ", WRITE, Say("handle", url)),
@@ -116,53 +122,38 @@ def weights_fault(weights) -> str | None:
     return problem.removeprefix("the weights file ") if problem else None
 
 
-#: The fields `_callers_words` puts in the caller's words: ADD_FLAGS' and --name's.
+def _field_refusals(stored, values) -> list[str]:
+    """The refusals of `catalogue add`'s field `values` (name, weights, layer, signature,
+    output_key, trust) for the entry of handle `stored`: the field checks' (`catalogue_fields`,
+    in ModuleSpec's order) and then the fields the handle's kind does not take
+    (`handles.source_problems`), each built of its parts in the words of `check_new_entries`'
+    caller (`lockwords.on_command_line`): "argument --weights: …; pass --weights imagenet …"
+    (`saidwords.said`'s "cli" form, argparse's words), from Python "keyword weights: …; pass
+    weights='imagenet' …". They were ModuleSpec's catalogue words rewritten by a pattern, which
+    read a field in the value refused: `--name 'weights: x'` was told "'--weights 'x'…'"."""
+    form = "cli" if on_command_line() else "python"
+
+    def argument(key):
+        if key not in _FLAG_FIELDS:
+            return f"field {key!r}"
+        return f"argument {flag_of(key)}" if form == "cli" else f"keyword {key}"
+
+    refused = []
+    for key in FIELD_NAMES:
+        if key in values:
+            try:
+                _CHECKS[key](values[key])
+            except _Bad as bad:
+                refused.append(f"{argument(key)}: {said(bad.problem_parts, form)}; "
+                               f"{said(cli_parts(bad.parts), form)}")
+    if not refused:
+        refused = [f"{argument(p.field)}: {p.problem}; {said(cli_parts(p.parts), form)}"
+                   for p in source_problems({**values, "handle": stored})]
+    return refused
+
+
+#: The fields said as the caller gives them (`_field_refusals`): ADD_FLAGS' and --name's.
 _FLAG_FIELDS = ("name", *ADD_FLAGS)
-
-
-def _flag(key) -> str:
-    """`key`'s flag ("--output-key") on the command line, else its keyword ("output_key=")."""
-    return option_word("--" + key.replace("_", "-"), key + "=")
-
-
-def _callers_words(text) -> str:
-    """`text`, a refusal worded for a catalogue file ("field 'weights': …", "write handle:
-    mods/tiny instead", "this file as `weights:`", "remove layer: from this entry",
-    handles.check_handle_form / check_weights, the field checks), in the words of
-    `check_new_entries`' caller (`lockwords.on_command_line`): on the command line a HANDLE
-    argument (shlex-quoted as written: `text.shell` would make a path of a URL) and the
-    flags (argparse's "argument --weights: …"); from Python the value quoted and the
-    keywords (weights=). `catalogue add "mods/tiny "` was told "write handle: mods/tiny
-    instead", and `--weights` "field 'weights': …", a catalogue's words (new users' checks)."""
-    line = on_command_line()
-    keys = "|".join(_FLAG_FIELDS)
-
-    def handle(found):
-        written = found.group(1)
-        if len(written) > 1 and written[0] == written[-1] == "'":  # text.value_to_write's
-            written = written[1:-1].replace("''", "'")
-        return shlex.quote(written) if line else repr(written)
-
-    def value(found):
-        key, written = found.group(1), found.group(2)
-        if len(written) > 1 and written[0] == written[-1] == "'":  # YAML-quoted
-            written = written[1:-1]
-        if key == "trust":  # a flag without a value on the command line
-            return ("--trust" if written == "true" else "no --trust") if line else \
-                f"trust={written == 'true'}"
-        return f"{_flag(key)} {shlex.quote(written)}" if line else f"{key}={written!r}"
-
-    text = re.sub(rf"\bremove ({keys}): from this entry\b",
-                  lambda m: f"leave {_flag(m[1]).rstrip('=')} out", text)
-    text = re.sub(rf"\bwrite (?=handle: |(?:{keys}): |the architecture as the handle)",
-                  "pass ", text)
-    text = re.sub(r"\bhandle: (.+?)(?= instead\b|\)|$)", handle, text)
-    text = re.sub(rf"\b({keys}): ('[^']*'|[^\s),]+)(?: \(quoted\))?", value, text)
-    text = re.sub(rf"\bfield '({keys})': ",  # last: "weights: " above is a value
-                  lambda m: f"argument {_flag(m[1])}: " if line else f"keyword {m[1]}: ", text)
-    if line:
-        text = text.replace("as the handle (", "as the HANDLE (")
-    return text.replace("`weights:`", _flag("weights"))
 
 
 def _handle_hint(parts, handle, to, handles, name, fields) -> str:
@@ -171,15 +162,19 @@ def _handle_hint(parts, handle, to, handles, name, fields) -> str:
     field "handle"), on the command line the whole `catalogue add` command with it in place
     of `handle` (`to`, `handles`, `name` and the `fields` flags as given: "run `hubensemble
     catalogue add --to new.yaml keras:MobileNetV3Small` instead"), from Python "pass
-    'keras:MobileNetV3Small'"; the rest in a catalogue's words. `catalogue add --to new.yaml
-    keras:MobileNetV3small` was told "write keras:MobileNetV3Small instead", a catalogue's."""
+    'keras:MobileNetV3Small'"; the rest in the caller's form too (`said`'s "cli" or
+    "python"). `catalogue add --to new.yaml keras:MobileNetV3small` was told "write
+    keras:MobileNetV3Small instead", a catalogue's."""
     parts = (parts,) if isinstance(parts, str) else tuple(parts)
-    out, i = [], 0
+    line = on_command_line()
+    out, run, i = [], [], 0
     while i < len(parts):
         part, after = parts[i], parts[i + 1] if i + 1 < len(parts) else None
         if part is WRITE and isinstance(after, Say) and after.field == "handle":
+            out.append(said(cli_parts(tuple(run)), "cli" if line else "python"))
+            run = []
             value = str(after.value)
-            if not on_command_line():
+            if not line:
                 out.append(f"pass {value!r}")
             else:
                 words = ["hubensemble", "catalogue", "add"]
@@ -195,9 +190,11 @@ def _handle_hint(parts, handle, to, handles, name, fields) -> str:
                 out.append("run `" + shlex.join(words) + "`")
             i += 2
             continue
-        out.append(said((part,), "yaml"))
+        # another handle in the hint is the HANDLE argument, from Python an item of handles
+        run.append(repr(str(part.value)) if not line and isinstance(part, Say) and (
+            part.field == "handle") else part)
         i += 1
-    return "".join(out)
+    return "".join(out) + said(cli_parts(tuple(run)), "cli" if line else "python")
 
 
 def _format_params(params):

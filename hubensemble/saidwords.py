@@ -1,11 +1,12 @@
 """A hint's parts and their words in each caller's form (`said`): a catalogue file's ("write
-input_size: [32, 32]") or a Python call's ("pass input_size=(32, 32)"). A leaf (imports
-nothing of hubensemble): the catalogue's field checks (`catalogue_fields`) and the handle
-checks (`handles.HandleFormError`) build their hints of these parts, so each caller is told
-them in its own words."""
+input_size: [32, 32]"), a Python call's ("pass input_size=(32, 32)") or the command line's
+("pass --output-key pooled"). A leaf (imports nothing of hubensemble): the catalogue's field
+checks (`catalogue_fields`) and the handle checks (`handles.HandleFormError`) build their
+hints of these parts, so each caller is told them in its own words."""
 
 from __future__ import annotations
 
+import shlex
 from typing import NamedTuple
 
 
@@ -22,16 +23,19 @@ class Say(NamedTuple):
 
 
 class Words(NamedTuple):
-    """Words of a hint that differ between a catalogue file (`yaml`) and Python (`python`)."""
+    """Words of a hint that differ between a catalogue file (`yaml`), Python (`python`) and
+    the command line (`cli`; None: a catalogue's words, `yaml`)."""
 
     yaml: str
     python: str
+    cli: str | None = None
 
 
-#: A hint's verb: a catalogue's author writes a value, a Python caller passes a keyword.
+#: A hint's verb: a catalogue's author writes a value, a Python caller passes a keyword, the
+#: command line a flag (`said` says "pass " there before a field's value, else "write ").
 WRITE = Words("write ", "pass ")
-QUOTED = Words(" (quoted)", "")  # a Python str literal is quoted as it is written
-HINT_FORMS = ("yaml", "python")
+QUOTED = Words(" (quoted)", "", "")  # a Python str literal, a shell word: quoted as written
+HINT_FORMS = ("yaml", "python", "cli")
 
 
 def _yaml_value(value, quoted=False) -> str:
@@ -49,21 +53,49 @@ def _python_value(value) -> str:
     return repr(tuple(value) if isinstance(value, list) else value)
 
 
+def flag_of(field: str) -> str:
+    """The command-line flag of catalogue field `field` ("output_key": "--output-key")."""
+    return "--" + field.replace("_", "-")
+
+
+def _cli_said(part: Say) -> str:
+    # A field as `catalogue add` takes it: its flag and the value as one shell word, the
+    # handle as the HANDLE argument, trust a flag without a value, None: the flag left out.
+    if part.field is None:
+        return _yaml_value(part.value)
+    if part.field == "handle":
+        return shlex.quote(str(part.value))
+    if part.value is None:
+        return f"leave {flag_of(part.field)} out"
+    if isinstance(part.value, bool):
+        return flag_of(part.field) if part.value else f"no {flag_of(part.field)}"
+    return f"{flag_of(part.field)} {shlex.quote(str(part.value))}"
+
+
 def said(hint, form="yaml") -> str:
-    """The text of `hint` (a str, the same in either form, or a tuple of str, Say and Words
-    parts) in `form`: "yaml", a catalogue file's ("write input_size: [32, 32]"), or "python",
-    a ModuleSpec call's keywords with Python literals ("pass input_size=(32, 32)"); ValueError
-    for another form. A ModuleSpec made in code was told the YAML (a new user's check)."""
+    """The text of `hint` (a str, the same in every form, or a tuple of str, Say and Words
+    parts) in `form`: "yaml", a catalogue file's ("write input_size: [32, 32]"), "python",
+    a ModuleSpec call's keywords with Python literals ("pass input_size=(32, 32)"), or "cli",
+    the command line's (`catalogue add`): a field its flag ("pass --output-key pooled", "leave
+    --layer out"), the handle the HANDLE argument, as shell words, other words a catalogue's
+    unless a Words says them (`Words.cli`); ValueError for another form. A ModuleSpec made in
+    code was told the YAML (a new user's check), `catalogue add --name 'weights: x'` the
+    catalogue's words rewritten by a pattern, which took the value for a field."""
     if form not in HINT_FORMS:
         raise ValueError(f"hint form {form!r} is not one of {', '.join(HINT_FORMS)}")
     if isinstance(hint, str):
         return hint
     out = []
-    for part in hint:
-        if isinstance(part, Words):
-            out.append(getattr(part, form))
+    for i, part in enumerate(hint):
+        if form == "cli" and part is WRITE:  # a value to pass before a field's, else written
+            after = hint[i + 1] if i + 1 < len(hint) else None
+            out.append("pass " if isinstance(after, Say) and after.field else "write ")
+        elif isinstance(part, Words):
+            out.append(part.yaml if form == "cli" and part.cli is None else getattr(part, form))
         elif not isinstance(part, Say):
             out.append(part)
+        elif form == "cli":
+            out.append(_cli_said(part))
         elif form == "python":
             value = _python_value(part.value)
             out.append(value if part.field is None else f"{part.field}={value}")

@@ -51,3 +51,31 @@ def test_a_relative_near_name_keeps_its_written_start(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert sibling_note("./mods/./m") == "; did you mean ./mods/m0?"
     assert sibling_note("mods/m") == "; did you mean mods/m0?"
+
+
+@pytest.mark.parametrize("fields,line,python", [
+    # a field's name inside the value refused was read as the field to pass: `--name
+    # 'weights: x'` was told "argument --name: '--weights 'x'"'"'' may only contain …"
+    ({"name": "weights: x"},
+     "argument --name: 'weights: x' may only contain letters",
+     "keyword name: 'weights: x' may only contain letters"),
+    ({"name": "trust: true"},
+     "argument --name: 'trust: true' may only contain letters",
+     "keyword name: 'trust: true' may only contain letters"),
+])
+def test_a_refused_value_is_said_as_given_not_read_for_a_field(fields, line, python):
+    with command_line(), pytest.raises(CatalogueError) as refused:
+        check_new_entries(["keras:VGG16"], **fields)
+    assert line in str(refused.value), str(refused.value)
+    with pytest.raises(CatalogueError) as refused:
+        check_new_entries(["keras:VGG16"], **fields)
+    assert python in str(refused.value), str(refused.value)
+
+
+def test_a_refused_handle_is_said_as_given_not_read_for_a_field(tmp_path):
+    # `catalogue add 'handle: x '` was told "''x '"'"' has leading or trailing spaces; run
+    # `… '"'"'handle: x'"'"'`' instead": the handle's "handle: " read as the field.
+    with command_line(), pytest.raises(CatalogueError) as refused:
+        check_new_entries(["handle: x "], base_dir=str(tmp_path), to="n.yaml")
+    assert str(refused.value) == ("'handle: x ' has leading or trailing spaces; run "
+                                  "`hubensemble catalogue add --to n.yaml 'handle: x'` instead")
