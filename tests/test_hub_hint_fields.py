@@ -48,3 +48,27 @@ def test_a_field_named_inside_a_quoted_value_is_not_the_one_to_set(tmp_path):
         describe_module(path)
     assert str(refused.value).endswith("(with catalogue add, pass --output-key KEY)")
     assert refused.value.fix.field == "output_key"
+
+
+def test_a_way_on_for_another_module_names_no_argument_of_this_call(tmp_path):
+    # A .keras file of a class of its own is told to be exported as a SavedModel ("set
+    # input_size on the entry if it was traced at a fixed size": of the export's entry);
+    # HubLayer was told "(with HubLayer, input_size is an argument: …)" for the file itself,
+    # which no input_size makes loadable.
+    import keras
+
+    class OwnSub(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.pool = keras.layers.GlobalAveragePooling2D()
+
+        def call(self, x):
+            return self.pool(x)
+
+    model = OwnSub()
+    model(tf.zeros([1, 8, 8, 3]))
+    model.save(tmp_path / "sub.keras")
+    with pytest.raises(ModuleLoadError) as refused:
+        HubLayer(str(tmp_path / "sub.keras"))
+    assert "model.export(DIR)" in str(refused.value)
+    assert "with HubLayer" not in str(refused.value), str(refused.value)

@@ -67,7 +67,7 @@ def load_model_file(path, *, layer=None, trust=False, module=None,
             raise _load_error(
                 f"the model uses the {custom.group(1)} {custom.group(2)!r}, Python code of its "
                 f"own that is not in the file, and hubensemble cannot import it; {CUSTOM_CODE_WAY}",
-                handle or path, module, fix=Say("input_size", ...)) from e
+                handle or path, module) from e  # its input_size: of the export's entry
         weights_only = weights_only_problem(path)  # "No model config found in the file"
         if weights_only:
             raise _load_error(weights_only, handle or path, module) from e
