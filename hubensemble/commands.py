@@ -514,6 +514,9 @@ def cmd_fit(args):
                            data_args=data_args_from(args), specs=args.specs)
     from hubensemble.fitbudget import check_fit_budget
     check_fit_budget(args.out, options, restart=args.restart)  # no candidate fits: not after
+    if args.restart:  # a module moved since rank: refused before anything is removed
+        from hubensemble.restartcheck import check_fit_restart
+        check_fit_restart(args.out, args.specs, options.modules)
     _say_missing(args)
     _import_tensorflow(args.verbose)
     # Loaded here, so fit keeps data_args (later stages can load the data again); fit says

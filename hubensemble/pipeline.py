@@ -129,6 +129,7 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     from hubensemble.pastedway import check_sweep_call
     from hubensemble.sweepagain import python_fit_again
     from hubensemble.preflight import check_strategy
+    from hubensemble.restartcheck import check_fit_restart
     from hubensemble.rank.ranking import catalogue_entries_fingerprint, catalogue_fingerprint
 
     names = [f.name for f in dataclasses.fields(FitOptions)]
@@ -172,6 +173,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     # known before it ranks (top_k, tau)
     check_sweep_call(options.modules, [{"name": s.name} for s in specs], sweep=options.sweep,
                      budget=options.budget, source="catalogue", again=again)
+    if restart:  # a module moved since rank: refused before clear_run removes anything
+        check_fit_restart(out, specs, options.modules)
     check_tuner_folder(out, options.sweep, "out")  # before the rank, not by tune after it
     data_args = check_data(data, data_args, out=out, export=export)
     from hubensemble.formats import EXPORT_DIR, check_export_target

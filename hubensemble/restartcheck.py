@@ -1,7 +1,8 @@
 """Before a restart removes a sweep's finished work: are the modules it will train here? A
 run loads each module from the path it was ranked from; one moved or deleted since fails
 every trial, so `tune --restart` removed all 8 finished candidates of user 474's run and then
-ran 4 trials that failed alike. Files alone (no TensorFlow): the plan's rule
+ran 4 trials that failed alike; fit restart=True cleared the run, then ranked without the
+moved module. Files alone (no TensorFlow): the plan's rule
 (`sweepplan.plan_sweep`, as `sweepend.pending_trials` plans) and the file system's
 (`catalogue_here.missing_here` of run.json's entries, in the loader's words)."""
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import warnings
 
 from hubensemble.errors import HubensembleError, RunError
+from hubensemble.lockwords import option_word
 from hubensemble.text import absolute, escaped
 
 
@@ -62,8 +64,44 @@ def check_modules_here(run, names, said: str) -> None:
         return  # the stage's words
     gone = missing_here(specs, recorded=True)
     if gone:
-        reasons = "; ".join(f"module {spec.name!r}: {error.message}" for spec, error in gone)
-        raise RunError(f"{said} would remove what the sweep wrote in {escaped(absolute(run.path))} "
-                       f"and train again, but {'its module' if len(gone) == 1 else 'modules'} "
-                       f"cannot load here, so nothing was removed: {reasons}; then "
-                       f"{said} again")
+        raise RunError(_refusal(gone, f"{said} would remove what the sweep wrote in "
+                                f"{escaped(absolute(run.path))} and train again", said))
+
+
+def check_fit_restart(out, specs, modules, said: str | None = None) -> None:
+    """RunError, nothing removed, when a fit's restart (`said`: "fit --restart",
+    "fit(restart=True)", the default) would clear run folder `out` (str or Path), which
+    holds results (`Run.holds_results`), and a module it may train is a local path with
+    nothing there (`catalogue_here.missing_here`, the put-back words): an entry of `specs`
+    (the call's catalogue, ModuleSpec) named in `modules` (FitOptions.modules: names, or
+    None: every entry, as the ranking selects them after it runs). fit restart=True cleared
+    the run first, then rank skipped the moved module: its finished trials gone, the fit
+    another one. An entry left out of `modules` or of the catalogue is not checked (left
+    out on purpose). Files alone: no TensorFlow; nothing for a folder without results."""
+    import os
+
+    from hubensemble.catalogue_here import missing_here
+    from hubensemble.rundir import Run
+
+    run = Run(os.fspath(out))
+    if not run.holds_results():
+        return
+    said = said or option_word("fit --restart", "fit(restart=True)")
+    named = set(modules or ())
+    gone = missing_here([s for s in specs if not named or s.name in named], recorded=True)
+    if gone:
+        them = "it" if len(gone) == 1 else "them"
+        raise RunError(_refusal(gone, f"{said} would remove the results in "
+                                f"{escaped(absolute(run.path))} and rank and train again",
+                                said, f"to start over without {them}, leave {them} out of "
+                                f"{option_word('--modules', 'modules')} or the catalogue"))
+
+
+def _refusal(gone, removes: str, said: str, or_else: str = "") -> str:
+    """The words of a restart refused, nothing removed: `removes` ("tune --restart would
+    remove …"), the modules of `gone` ([(spec, ModuleLoadError)]) and their reasons, then
+    `said` again, or `or_else` (another way on), when given."""
+    reasons = "; ".join(f"module {spec.name!r}: {error.message}" for spec, error in gone)
+    return (f"{removes}, but {'its module' if len(gone) == 1 else 'modules'} cannot load "
+            f"here, so nothing was removed: {reasons}; then {said} again"
+            + (f"; or, {or_else}" if or_else else ""))

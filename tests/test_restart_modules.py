@@ -94,3 +94,39 @@ def test_tune_restart_leaving_the_moved_module_out_trains_the_others(
     assert "nothing was removed" in str(refused.value) and "'m0'" in str(refused.value)
     assert sorted(os.listdir(run / "candidates")) == after
 
+
+def test_fit_restart_with_a_module_moved_refuses_and_removes_nothing(
+        tmp_path, module_factory, in_process, monkeypatch):
+    # fit restart=True cleared the run first (its ranking and every finished candidate), then
+    # rank skipped the moved module: the fit another one. Fails before: exit 0, the run
+    # ranked again without m0 and its candidates gone.
+    run, _ = _fitted_two(tmp_path, module_factory, in_process, monkeypatch)
+    before = sorted(os.listdir(run / "candidates"))
+    ranking = (run / "ranking.json").read_bytes()
+    shutil.move(tmp_path / "mods" / "m0", tmp_path / "moved_m0")
+    fit = ["fit", "--catalogue", "c.yaml", "--data", "sklearn:digits", "--out", run,
+           "--sweep", "probe", "--budget", "8", "--profile", "quick", "--strategy", "cpu"]
+    code, printed, err = in_process(*fit, "--restart")
+    assert code == 2 and printed == "", err
+    assert (f"{tmp_path / 'mods' / 'm0'}) does not exist; check the path{MOVED_HINT}" in err
+            and "fit --restart would remove the results in" in err
+            and "nothing was removed" in err and "leave it out of --modules" in err), err
+    assert sorted(os.listdir(run / "candidates")) == before
+    assert (run / "ranking.json").read_bytes() == ranking
+    import pytest
+
+    import hubensemble
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.errors import RunError
+    from hubensemble.restartcheck import check_fit_restart
+
+    with pytest.raises(RunError) as refused:
+        hubensemble.fit("c.yaml", "sklearn:digits", str(run), restart=True, sweep="probe",
+                        budget=8, profile="quick", strategy="cpu")
+    assert ("fit(restart=True) would remove" in str(refused.value)
+            and "leave it out of modules" in str(refused.value)), refused.value
+    assert sorted(os.listdir(run / "candidates")) == before
+    # m0 left out on purpose (modules=['m1']), or a folder without results: no refusal.
+    specs = load_catalogue("c.yaml")
+    check_fit_restart(run, specs, ["m1"])
+    check_fit_restart(tmp_path / "new", specs, None)
