@@ -353,8 +353,10 @@ def cmd_tune(args):
     if sweep is None:
         _import_tensorflow(args.verbose)
         from hubensemble.tune import run_tune
+        from hubensemble.tunepending import nothing_said
         # The line said: run_tune says no "resuming …" nor reused line after it.
-        sweep = run_tune(args.run, **call, progress=not args.quiet, nothing_said=bool(note))
+        with nothing_said(bool(note)):
+            sweep = run_tune(args.run, **call, progress=not args.quiet)
     summary(args, format_summary(sweep))
     return 0
 

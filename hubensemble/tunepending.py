@@ -13,6 +13,8 @@ TensorFlow-free (the `tune` package loads TensorFlow on import, so this lives ou
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 
@@ -160,6 +162,29 @@ def check_tune_data(run_dir, call: dict) -> None:
         if not any(pending.values()) and not labels_missing(run, task_record):
             return
     check_recorded_data(run, then=call_command(run_dir, call))  # the fit's, then this call
+
+
+# Whether the command line said `nothing_to_train`'s line of the tune call running now: a
+# context, not a keyword of run_tune's public signature (plumbing no Python caller passes).
+_NOTHING_SAID = contextvars.ContextVar("hubensemble_tune_nothing_said", default=False)
+
+
+@contextlib.contextmanager
+def nothing_said(said: bool = True):
+    """Within it, `run_tune` knows its caller said `nothing_to_train`'s line for this call
+    (`said`; the command line's tune, before TensorFlow, when `finished_call` declined to end
+    it): no "resuming sweep …" nor line of trials reused follows it, which read as work to
+    come, or said it again. `was_said` reads it."""
+    token = _NOTHING_SAID.set(bool(said))
+    try:
+        yield
+    finally:
+        _NOTHING_SAID.reset(token)
+
+
+def was_said() -> bool:
+    """Whether the tune call running now is within `nothing_said` (False from Python)."""
+    return _NOTHING_SAID.get()
 
 
 def nothing_to_train(run_dir, call: dict) -> str | None:

@@ -210,7 +210,7 @@ def test_nothing_to_train_is_followed_by_no_resuming_line_when_the_stage_runs(tm
     stage run after TensorFlow to record the new budget (`finished_call` declines), "resuming
     sweep probe …; --budget 4 as given", as if work came, and "tune probe: all 4 planned
     trials finished before, reused", the line said again. Now neither after it (cmd_tune
-    tells run_tune the line was said: `run_tune(nothing_said=True)`); run_tune from Python,
+    tells run_tune the line was said: `tunepending.nothing_said`); run_tune from Python,
     which said no such line, still says which sweep it resumes and what it reused.
     Fails before: "resuming sweep probe" (then the reused line) on stderr after the line."""
     run = finished_probe_run(tmp_path)
@@ -230,6 +230,24 @@ def test_nothing_to_train_is_followed_by_no_resuming_line_when_the_stage_runs(tm
     assert python.strip().startswith("resuming sweep probe with profile='quick' (from "
                                      "run.json; sweep=… chooses another); budget=4 as given"
                                      ), python
+
+
+def test_run_tunes_signature_holds_no_command_line_plumbing():
+    """run_tune(…, nothing_said=False) was a keyword of the public signature that only the
+    command line passed (it had said `nothing_to_train`'s line). Now a context, set for one
+    call and reset after it, so a later call from Python says its "resuming …" line.
+    Fails before: nothing_said in run_tune's parameters."""
+    import inspect
+
+    import hubensemble
+
+    assert "nothing_said" not in inspect.signature(hubensemble.run_tune).parameters
+    from hubensemble.tunepending import nothing_said, was_said
+
+    assert not was_said()
+    with nothing_said(True):
+        assert was_said()
+    assert not was_said()
 
 
 def test_run_tunes_budget_refusal_names_its_cache_dir_absolute(tmp_path, monkeypatch):

@@ -43,7 +43,7 @@ from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  
 from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F401
                                    check_pool, say_unfinished_profile, sweep_changes,
                                    trial_differences, worker_changes)
-from hubensemble.tunepending import (check_restart, check_tune_data,  # noqa: F401
+from hubensemble.tunepending import (check_restart, check_tune_data, was_said,  # noqa: F401
                                      distributed_call, labels_missing, require_run,
                                      warn_at_chance)
 from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
@@ -179,7 +179,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
              cache_dir: str | None = _TUNE["cache_dir"], restart: bool = _TUNE["restart"],
              train_batch_size: int | None = _TUNE["train_batch_size"],
              task=None, progress: bool = True, callbacks=(),
-             said_redone: Sequence[str] = (), nothing_said: bool = False) -> TuneSummary:
+             said_redone: Sequence[str] = ()) -> TuneSummary:
     """Fine-tunes a run's modules with a sweep; every trial becomes RUN/candidates/<trial>/.
 
     `sweep` is one sweep or two joined by "+" (e.g. "default+probe"): each runs in turn,
@@ -217,10 +217,9 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     every trial's fit (deep-copied per trial). `said_redone`: ids of finished trials whose files
     changed or were damaged since, which the caller said already (fit's damage line, "…; running
     tune again"): tune runs them again and leaves them out of its line of trials redone
-    (`tune.redo.redone_line`), so each is said once. `nothing_said`: the caller said
-    `tunepending.nothing_to_train`'s line for this call (the command line's tune, before
-    TensorFlow, when `finished_call` declined to end it): no "resuming sweep …" nor line of
-    trials reused follows it, which read as work to come, or said it again. `restart`: start
+    (`tune.redo.redone_line`), so each is said once. Within `tunepending.nothing_said` (the
+    command line's, having said `nothing_to_train`'s line) no "resuming sweep …" nor line of
+    trials reused follows that line. `restart`: start
     the sweep (each part of a "+" sweep) over, removing what it wrote first
     (`tune.restart.restart_sweep`: its candidates, Keras Tuner's state, TensorBoard logs and
     run.json record; the pool's other candidates stay and are checked first), said on the
@@ -251,6 +250,7 @@ def run_tune(run_dir, *, sweep: str | None = _TUNE["sweep"],
     from hubensemble import stageargs
 
     run_dir = stageargs.folder("run_tune", "run_dir", run_dir)  # checked: `_check_call`
+    nothing_said = was_said()
     resuming = None
     if sweep is None:  # the run's own sweep, resumed where it was (sweepwords.resumed_call)
         sweep, budget, modules, resuming = resumed_call(run_dir, budget, modules, profile)
