@@ -142,6 +142,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     from hubensemble.ensemble import load_candidates
     from hubensemble.export.retrain import StepBar, at_train_batch
     from hubensemble.tune.strategies import check_batch_divides
+    from hubensemble.tune.memberkeep import drop_member, running
     from hubensemble.tune.plans import trial_profile
 
     task = run.task(task)
@@ -217,6 +218,7 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
             return serve(images=tf.cast(images, tf.float32))["probabilities"]
 
         t0 = time.perf_counter()
+        keeps = {w: _kept_student(run, spec_name, w, base, teacher, content) for w in starts}
         for weights in starts:
             # Which start trains, its phases and steps as a tune trial's ("STUDENT from …:
             # loading the module", "…: step 12/50, loss 0.9"), then "STUDENT from …:
@@ -226,19 +228,21 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
                                             + (f"candidate {base.trial}" if weights
                                                else "the module"))
             try:
-                if weights is None:
-                    model = tune.fit_member(spec, task, hparams, profile=profile,
-                                            strategy=strategy, callbacks=[*callbacks, note],
-                                            targets=targets)
-                else:
-                    model = _fit_from_weights(spec, task, hparams, weights, profile=profile,
-                                              strategy=strategy, callbacks=[*callbacks, note],
-                                              targets=targets)
-                probs = {split: tune.train.predict_noted(model, task, split, spec=spec,
-                                                         profile=profile,
-                                                         batch_size=hparams.batch_size,
-                                                         callbacks=[note])
-                         for split in ("val", "test") if getattr(task, split) is not None}
+                with running():  # a stop's line says what it lost of this student
+                    if weights is None:
+                        model = tune.fit_member(spec, task, hparams, profile=profile,
+                                                strategy=strategy, callbacks=[*callbacks, note],
+                                                targets=targets, keep=keeps[weights])
+                    else:
+                        model = _fit_from_weights(spec, task, hparams, weights,
+                                                  profile=profile, strategy=strategy,
+                                                  callbacks=[*callbacks, note],
+                                                  targets=targets, keep=keeps[weights])
+                    probs = {split: tune.train.predict_noted(model, task, split, spec=spec,
+                                                             profile=profile,
+                                                             batch_size=hparams.batch_size,
+                                                             callbacks=[note])
+                             for split in ("val", "test") if getattr(task, split) is not None}
                 # As tune fails a trial of them: NaN would be kept by the NLL comparison
                 # below (every comparison with NaN is false) and written as the student.
                 for split, p in probs.items():
@@ -302,6 +306,8 @@ def run_distill(run_dir, *, student: str | None = _DISTILL["student"],
     written = candidate.write_candidate(run.distill, record, val_probs=probs["val"],
                                         test_probs=probs.get("test"),
                                         save_weights=model.save_weights)
+    for keep in keeps.values():  # written: the student holds what they were kept for
+        drop_member(keep)
     with training_block():  # as a trial's: no other thread's model is seeded meanwhile
         keras.backend.clear_session()
     result = _compare(run, ens, record, written, probs, task, student_cost, costs, cands,
@@ -531,14 +537,33 @@ def _start_weights(init, base):
     return str(path)
 
 
+def _kept_student(run, spec_name, weights, base, teacher, content):
+    """Where a student's training is kept once its steps all ran (`tune.memberkeep`), so a
+    stop while it predicts, or while the other start trains, does not cost it again:
+    RUN/tuner/trained/distill-MODULE.member (from candidate `base`'s `weights` file) or
+    .module (`weights` None: the pre-trained module). Its key adds the teacher export
+    (`teacher`: `formats.export_identity`; `content`: `studentexport.teacher_content`) and the
+    start weights' sha256 to `memberkeep.member_key`'s. Removed once the student is written."""
+    from hubensemble.tune.memberkeep import KeptMember
+    from hubensemble.tune.trained import trained_folder
+
+    start = f"candidate {base.trial}" if weights else "the module"
+    name = f"distill-{spec_name}.{'member' if weights else 'module'}"
+    return KeptMember(trained_folder(run), name, f"distill: the student {spec_name} from {start}",
+                      {"teacher": {k: teacher.get(k) for k in ("created", "metadata_sha256")},
+                       "content": content,
+                       "start": fileio.file_sha256(weights) if weights else None})
+
+
 @one_training
 def _fit_from_weights(spec, task, hparams, weights_file, *, profile, strategy, callbacks,
-                      targets):
+                      targets, keep=None):
     """tune.fit_member's fine-tuning path, but the classifier (module and head) starts from a
     candidate's fine-tuned weights (`weights_file`, a candidate's weights.weights.h5) instead
     of the pre-trained module with a zero head; weight decay then pulls towards those
-    weights. Returns the trained Classifier; raises TrialFailed as fit_member does and
-    RunError when the weights cannot be loaded into the module."""
+    weights. With `keep` (a `memberkeep.KeptMember`) its training is kept and reused as
+    fit_member's `keep` says. Returns the trained Classifier; raises TrialFailed as
+    fit_member does and RunError when the weights cannot be loaded into the module."""
     from hubensemble._tf import keras, tensorflow as tf
 
     from hubensemble import tune
@@ -558,8 +583,25 @@ def _fit_from_weights(spec, task, hparams, weights_file, *, profile, strategy, c
                            + option_word("--distill-init module", "init='module'")) from e
         # compile_classifier snapshots the loaded weights as weight decay's origin.
         tune.compile_classifier(model, hparams)
-    return tune.train_classifier(model, task, spec, hparams, profile=profile,
-                                 callbacks=list(callbacks), targets=targets)
+    if keep is None:
+        return tune.train_classifier(model, task, spec, hparams, profile=profile,
+                                     callbacks=list(callbacks), targets=targets)
+    from hubensemble.tune import memberkeep
+
+    key = memberkeep.member_key(keep, spec, task, hparams, profile=profile, splits=("train",),
+                                head_l2=None, model=model, strategy=strategy)
+    try:
+        if memberkeep.take_member(keep, key, model, hparams.steps, callbacks):
+            return model
+    except memberkeep.TrainedUnreadable as e:  # the model may hold part of them: start again
+        log.info("%s: %s; it trains again", keep.what, e)
+        return _fit_from_weights(spec, task, hparams, weights_file, profile=profile,
+                                 strategy=strategy, callbacks=callbacks, targets=targets,
+                                 keep=keep)  # (removed: it trains, and is kept again)
+    return tune.train_classifier(
+        model, task, spec, hparams, profile=profile, targets=targets,
+        callbacks=[memberkeep.MemberClock(keep), *callbacks],  # first, as fit_member's
+        on_trained=lambda: memberkeep.keep_member(keep, key, model))
 
 
 def _teacher_export(run, meta, ens) -> tuple[str, list[str]]:

@@ -26,10 +26,14 @@ class StepClock:
     for; it is still the running unit, predicting, until `trial_ended` or the next begin).
     `seconds_left`: None ("?" on the bar) until a step of this process was timed; the time
     between units counts once one such gap was timed. ``now``: the clock read, in seconds
-    (time.monotonic). Thread-safe (Keras runs batch hooks in its thread pool)."""
+    (time.monotonic). ``what``: the unit in a stop's line (`running_loss`): "the running
+    trial" (tune's), "member 2 (trial T), retrained" (export's). Thread-safe (Keras runs
+    batch hooks in its thread pool)."""
 
-    def __init__(self, steps: int, now: Callable[[], float] | None = None):
+    def __init__(self, steps: int, now: Callable[[], float] | None = None, *,
+                 what: str = "the running trial"):
         self._now = now or time.monotonic
+        self.what = what
         self._lock = threading.Lock()
         self.left, self.timed, self.seconds = int(steps), 0, 0.0
         self.gaps, self.gap_seconds = 0, 0.0
@@ -105,10 +109,10 @@ class StepClock:
             return None
         seen, planned, training = at
         if not training and self._kept:
-            return (f"the running trial, its {seen} steps done, keeps its trained weights: "
+            return (f"{self.what}, its {seen} steps done, keeps its trained weights: "
                     "resumed, it only predicts again")
         where = f"at step {seen}/{planned}" if training else f"its {seen} steps done"
-        return f"the running trial, {where}, restarts from its start"
+        return f"{self.what}, {where}, restarts from its start"
 
     def seconds_left(self, units: int = 0) -> float | None:
         """Steps left x mean seconds per timed step, plus `units` (the units not finished,

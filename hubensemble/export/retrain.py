@@ -59,6 +59,7 @@ def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=No
     predictions may differ slightly from those of the trial the ensemble chose."""
     from hubensemble import tune
     from hubensemble.sweeps import PROBE_HEAD_L2
+    from hubensemble.tune.memberkeep import running
 
     record = plan.record
     hparams = at_train_batch(plan.cand.read_hparams(), train_batch_size)
@@ -84,17 +85,42 @@ def retrain_member(plan, task, *, strategy, progress, folder, meta, cache_dir=No
         # tune trial's: the bar stood at 0% through them (minutes for a real backbone).
         callbacks += [StepBar(bar), tune.train.TrialProgress(bar, str(trial))]
     try:
-        model = tune.fit_member(plan.spec, task, hparams, profile=profile, strategy=strategy,
-                                splits=splits, callbacks=callbacks, cache_dir=cache_dir,
-                                head_l2=record.get("head_l2", PROBE_HEAD_L2))
+        with running():  # a stop's line says what it lost of this member
+            model = tune.fit_member(plan.spec, task, hparams, profile=profile,
+                                    strategy=strategy, splits=splits, callbacks=callbacks,
+                                    cache_dir=cache_dir, head_l2=record.get("head_l2",
+                                                                            PROBE_HEAD_L2),
+                                    keep=kept_retraining(plan, train_batch_size))
+            path = os.path.join(folder, f"{plan.index}.weights.h5")
+            model.save_weights(path)
     except (tune.TrialFailed, ModuleLoadError) as e:
         raise RunError(f"retraining member {plan.index} (trial {trial!r}) failed: {e}") from e
     finally:
         if bar is not None:
             bar.close()
-    path = os.path.join(folder, f"{plan.index}.weights.h5")
-    model.save_weights(path)
     return path
+
+
+def kept_retraining(plan, train_batch_size: int | None = None):
+    """Where `retrain_member` keeps `plan`'s member's retraining once its steps all ran
+    (`tune.memberkeep`): RUN/tuner/trained/TRIAL.HOW ("seeds-0000-m.retrain_full") of the
+    run whose run.json is `plan.meta_path`; its key adds --train-batch-size as given (None:
+    the recorded batch) to what `memberkeep.member_key` holds. Kept after the export too:
+    another export of the same members, settings and data (another --format, --out) loads
+    them instead of retraining (minutes to hours for a real backbone); one of other settings
+    is removed when looked up, and `tune --restart` of the member's sweep and `fit
+    --restart` remove them all."""
+    from hubensemble.rundir import Run
+    from hubensemble.tune.memberkeep import KeptMember
+    from hubensemble.tune.trained import trained_folder
+
+    if plan.meta_path is None:  # a plan made without its run: nowhere to keep it
+        return None
+    trial = plan.record.get("trial")
+    what = "train + val" if plan.how == "retrain_full" else "train"
+    return KeptMember(trained_folder(Run(os.path.dirname(os.fspath(plan.meta_path)))),
+                      f"{trial}.{plan.how}", f"export: member {plan.index} (trial {trial}) "
+                      f"retrained on {what}", {"train_batch_size": train_batch_size})
 
 
 def test_after_retraining(plans, members, ensemble, task, meta, *, progress=False,

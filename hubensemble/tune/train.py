@@ -320,7 +320,7 @@ def _start_loss(model, ds) -> float:
 def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=None,
                splits: Sequence[str] = ("train",), tensorboard_dir: str | None = None,
                callbacks=(), cache_dir=None, targets=None,
-               head_l2: float | None = None) -> keras.Model:
+               head_l2: float | None = None, keep=None) -> keras.Model:
     """Builds and fine-tunes one member from its recorded hyperparameters and seed.
 
     The same code path as a tune trial: `export` uses it to retrain a member whose weights
@@ -330,6 +330,11 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
     `splits` instead (`probe.fit_probe_member`; it takes no `targets`: HubensembleError).
     An LP-FT head (hparams.head_init "probe") starts from the probe of L2 strength `head_l2`
     (the trial's recorded "head_l2"; None: picked on validation, see `init_head`).
+    With `keep` (a `memberkeep.KeptMember`; export's and distill's) a fine-tune's training
+    is written there as its steps all ran (`memberkeep.keep_member`), and one kept there of
+    the same key (`memberkeep.member_key`) is loaded instead of training (only predicting
+    is left: `memberkeep.take_member`); a stop's line names the member's step. A probe's
+    refit (seconds, from the embedding cache) is not kept.
     Returns the trained `Classifier` (probabilities [B, C]). Raises TrialFailed on a
     non-finite or exploding loss, ModuleLoadError when the module cannot load,
     HubensembleError for a training batch that does not divide among the strategy's replicas
@@ -366,19 +371,29 @@ def fit_member(spec: ModuleSpec, task, hparams: HParams, *, profile, strategy=No
 
         with strategy.scope():
             return fit_probe_member(spec, task, hparams, splits=splits, cache_dir=cache_dir)
-    say_phase(callbacks, "load")
+    model = _trial_model(spec, task, hparams, strategy, None, callbacks)
+    key, cbs = None, list(callbacks)
+    if keep is not None:
+        from hubensemble.tune import memberkeep
+
+        key = memberkeep.member_key(keep, spec, task, hparams, profile=profile, splits=splits,
+                                    head_l2=head_l2, model=model, strategy=strategy)
+        try:
+            if memberkeep.take_member(keep, key, model, hparams.steps, callbacks):
+                return model
+        except TrainedUnreadable as e:  # the model may hold part of them: built again
+            log.info("%s: %s; it trains again", keep.what, e)
+            model = _trial_model(spec, task, hparams, strategy, None, callbacks)
+        cbs.insert(0, memberkeep.MemberClock(keep))  # first: each step counted before any
+        # other callback sees it (a stop there is after that step)
     with strategy.scope():
-        model = build_classifier(spec, task.num_classes, dropout=hparams.dropout,
-                                 weight_decay=hparams.weight_decay,
-                                 batchnorm=hparams.batchnorm)
-        compile_classifier(model, hparams)
         init_head(model, spec, task, hparams, profile=profile, splits=splits,
                   head_l2=head_l2, cache_dir=cache_dir, callbacks=callbacks)
-    cbs = list(callbacks)
     if tensorboard_dir:
         cbs.append(TensorBoard(tensorboard_dir))
+    kept = None if keep is None else (lambda: memberkeep.keep_member(keep, key, model))
     return train_classifier(model, task, spec, hparams, profile=profile, splits=splits,
-                            callbacks=cbs, targets=targets)
+                            callbacks=cbs, targets=targets, on_trained=kept)
 
 
 def init_head(model, spec: ModuleSpec, task, hparams: HParams, *, profile,
