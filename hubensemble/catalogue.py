@@ -31,7 +31,7 @@ from hubensemble.catalogue_yaml import (as_text as _as_text, plain as _plain,  #
                                         quoted as _quoted, typed_plain as _typed_plain,
                                         yaml_type as _yaml_type)
 from hubensemble.errors import CatalogueError, checks_keywords, held_stops
-from hubensemble.handlehere import relative_path, remember_written
+from hubensemble.handlehere import relative_path, remember_record, remember_written
 from hubensemble.recordargs import requires
 from hubensemble.text import closest_name, json_shown
 from hubensemble.handles import (NAME_RE, HandleFormError, check_handle_form,  # noqa: F401
@@ -79,6 +79,12 @@ class ModuleSpec:
     signature: str | None = None  # SavedModels: the signature to call instead of __call__
     source: str = ""  # "/abs/path/to/file.yaml:LINE" of the entry, for messages (older
     # run.json files may hold the path as typed, relative to the folder rank ran in)
+    # The handle as the catalogue wrote it when that is a relative path ("./mods/m0"; `handle`
+    # holds it absolute, joined to the catalogue's folder), else None: every stage names the
+    # module so, in any process (run.json keeps it; the handlehere memo alone named it in
+    # the process that read the catalogue, a later tune/export/predict the absolute path).
+    # Like `source`, it describes the entry: not compared, and in to_json only when set.
+    written: str | None = dataclasses.field(default=None, compare=False)
     # {field: LINE} of each field the YAML gave (in the entry or `defaults:`, the latter's
     # named by lines[DEFAULTED]), so a message on one field names its own line
     # (`field_source`); like a comment, not part of the entry: not compared, not in to_json.
@@ -105,6 +111,9 @@ class ModuleSpec:
                 object.__setattr__(self, f, checked)
         if not isinstance(self.source, str):
             problems.append("field 'source': must be a string like 'file.yaml:12'")
+        if self.written is not None and not relative_path(self.written):
+            problems.append("field 'written': must be None or the relative path the catalogue "
+                            "wrote for the handle, like './mods/m0'")
         if not problems:
             problems.extend(f"field {p.field!r}: {p.problem}; {said(p.parts, form)}"
                             for p in source_problems(self.__dict__))
@@ -115,6 +124,8 @@ class ModuleSpec:
         """The entry as a JSON-ready dict (run.json's "modules"); `from_json` reverses it."""
         d = dataclasses.asdict(self)
         del d["lines"]
+        if d["written"] is None:  # an entry of an absolute handle: its record as before
+            del d["written"]
         d["input_size"] = list(self.input_size) if self.input_size is not None else None
         d["native_size"] = list(self.native_size) if self.native_size is not None else None
         d["tags"] = list(self.tags)
@@ -147,10 +158,13 @@ class ModuleSpec:
                         f", which {bad.problem[len(said):].lstrip()}"
                         if bad.problem.startswith(said) else f": {bad.problem}")) from None
         with spec_hints("yaml"):  # the handle's: run.json is no Python call
-            return cls(**d)
+            spec = cls(**d)
+        if spec.written is not None:  # the resolver, given the handle alone, names it so
+            remember_record(spec.handle, spec.written)
+        return spec
 
 
-assert FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-2]
+assert FIELD_NAMES == tuple(f.name for f in dataclasses.fields(ModuleSpec))[:-3]
 
 
 def _field_source(source, lines, field) -> str:
@@ -471,7 +485,7 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
                          f"under `name:` instead")
         return None, line, None
     before = len(report.items)
-    fields, present, lines = {}, set(), {}
+    fields, present, lines, typed = {}, set(), {}, None
     # The handle first, wherever it is written: a refused sha256's hint depends on it (the
     # report is in line order whatever the order of the checks).
     for key, key_line, value_node in sorted(_pairs(loader, item, report, "entry"),
@@ -487,7 +501,8 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
             fields[key] = value
             if key == "handle":  # kept absolute: a relative one is named as written too
                 written = getattr(value_node, "value", None)
-                remember_written(value, written if relative_path(written) else None)
+                typed = written if relative_path(written) else None
+                remember_written(value, typed)
     for required, example in (("name", "my-module"),
                               ("handle", "https://tfhub.dev/google/bit/m-r50x1/1")):
         if required not in present:
@@ -512,7 +527,7 @@ def _parse_entry(loader, index, item, defaults, base_dir, report):
             "refused": sorted(present - set(fields)), "lines": {**lines, **written}}))
         return fields.get("name"), name_line, None
     return fields["name"], name_line, ModuleSpec(**fields, source=f"{report.label}:{line}",
-                                                 lines=written)
+                                                 written=typed, lines=written)
 
 
 def raise_problems(problems):

@@ -30,9 +30,11 @@ def tfhub_url(handle: str) -> str | None:
 
 
 # {absolute path: the handle a catalogue read in this process wrote for it, a relative path}:
-# a ModuleSpec keeps the absolute path alone (`handles.stored_handle`, run.json too), and the
-# resolver reads only that, so a refusal of the path names it as written through this memo
-# (`written_as`), before TensorFlow and after alike (rank says a module once by its words).
+# a ModuleSpec's handle is the absolute path (`handles.stored_handle`), and the resolver reads
+# only that, so a refusal of the path names it as written through this memo (`written_as`),
+# before TensorFlow and after alike (rank says a module once by its words). The entry keeps
+# the written form too (`ModuleSpec.written`, run.json's record), which its reader puts here
+# (`remember_record`): a later process named the absolute path alone.
 _WRITTEN: dict[str, str] = {}
 
 
@@ -67,10 +69,20 @@ def remember_written(stored: str, written: str | None) -> None:
         _WRITTEN[stored] = written
 
 
+def remember_record(stored: str, written: str) -> None:
+    """Records that a run's record (run.json's catalogue entry, `ModuleSpec.written`) names
+    the absolute handle `stored` as its catalogue wrote it, the relative path `written`: a
+    later process (tune, export, predict, a restart) names the module so, as the process
+    that read the catalogue did. Whether `stored` was read from a run's record
+    (`was_recorded`) is its reader's to say (`remember_recorded`)."""
+    _WRITTEN[stored] = written
+
+
 def written_as(stored: str) -> str | None:
-    """The relative path a catalogue read in this process wrote for the absolute handle
-    `stored` ("./google/bit/m-r50x1/1"), else None (written absolute, a handle given in
-    Python, a run's record read back in another process)."""
+    """The relative path a catalogue read in this process, or a run's record read since
+    (`remember_record`), wrote for the absolute handle `stored` ("./google/bit/m-r50x1/1"),
+    else None (written absolute, a handle given in Python, a record of a run ranked before
+    run.json kept the written form)."""
     return _WRITTEN.get(stored)
 
 
