@@ -358,10 +358,18 @@ def check_folder_lock(out_dir, run_dir, flag: str, keyword: str) -> None:
     fileio.check_lock_file(lock)
 
 
-def run_record(run_dir, meta: dict) -> dict:
+def run_record(run_dir, meta: dict, out_dir=None) -> dict:
     """The export metadata's "run": the absolute path of the run that wrote it and its
-    run.json "created" (`meta`), which a moved or copied run keeps (`other_run`)."""
-    return {"path": absolute(run_dir), "created": meta.get("created")}
+    run.json "created" (`meta`), which a moved or copied run keeps (`other_run`), and, given
+    the export's folder `out_dir`, "relative": the run's path from it ("../R", '/'
+    separated), by which an export moved together with its run (`mv R served elsewhere/`)
+    still finds it when the absolute path holds no run (`formats.exported_run`); it named
+    R's old path alone."""
+    record = {"path": absolute(run_dir), "created": meta.get("created")}
+    if out_dir is not None:
+        record["relative"] = os.path.relpath(absolute(run_dir), absolute(out_dir)).replace(
+            os.sep, "/")
+    return record
 
 
 def other_run(record: dict, run_dir, meta: dict, folder=None) -> str | None:

@@ -130,7 +130,10 @@ def exported_run(meta, model_dir=None) -> str | None:
     by hand, taking a path edited into no string). With `model_dir`, the export's folder:
     the run whose own folder it is (RUN/export, RUN/export-student of a student export,
     beside RUN/run.json; absolute) first: a copied run's export is its own, where its
-    metadata names the run it was copied from."""
+    metadata names the run it was copied from; then the recorded path when it holds a
+    run.json, else the run at the recorded path relative to the export (`_moved_run`: an
+    export moved together with its run; `moved_run_words` says so), else the recorded path.
+    Without `model_dir` the recorded path alone."""
     run = meta.get("run") if isinstance(meta, dict) else None
     run = run.get("path") if isinstance(run, dict) else None
     student = meta.get("student") if isinstance(meta, dict) else None
@@ -139,7 +142,50 @@ def exported_run(meta, model_dir=None) -> str | None:
     home = model_dir is not None and os.path.split(absolute(model_dir))
     if home and home[1] == own and os.path.isfile(os.path.join(home[0], RUN_FILE)):
         return home[0]
-    return run if isinstance(run, str) and run else None
+    run = run if isinstance(run, str) and run else None
+    if model_dir is not None and not (run and os.path.isfile(os.path.join(run, RUN_FILE))):
+        return _moved_run(meta, model_dir) or run
+    return run
+
+
+def _moved_run(meta: dict, model_dir) -> str | None:
+    """The run (absolute path str) at export metadata `meta`'s "run" "relative" path from
+    the export's folder `model_dir` (`exportfolder.run_record`), when it holds a run.json
+    of the recorded "created" (either unknown: any run.json), else None: the run moved
+    together with the export (`mv R served elsewhere/`)."""
+    from hubensemble.fileio import read_json
+
+    record = meta.get("run") if isinstance(meta, dict) else None
+    relative = record.get("relative") if isinstance(record, dict) else None
+    if not isinstance(relative, str) or not relative:
+        return None  # an export written before records none
+    found = os.path.normpath(os.path.join(absolute(model_dir), relative))
+    try:
+        now = read_json(os.path.join(found, RUN_FILE))
+    except (OSError, ValueError):
+        return None
+    created = record.get("created")
+    if created and isinstance(now, dict) and now.get("created") not in (None, created):
+        return None  # another run lies there now
+    return found
+
+
+def moved_run_words(meta, model_dir) -> str:
+    """" (its metadata names /old/R, which holds no run now: the run moved with the export,
+    found at ../R from it)" when `exported_run(meta, model_dir)` is the run found by the
+    export's relative record (`_moved_run`), not the absolute path recorded; "" otherwise.
+    The caller names the run it uses; this says why it is not the recorded one."""
+    if model_dir is None:
+        return ""
+    record = meta.get("run") if isinstance(meta, dict) else None
+    recorded = record.get("path") if isinstance(record, dict) else None
+    used = exported_run(meta, model_dir)
+    if not used or used != _moved_run(meta, model_dir) or used == recorded:
+        return ""
+    if isinstance(recorded, str) and recorded:
+        return (f" (its metadata names {escaped(recorded)}, which holds no run now: the run "
+                f"moved with the export, found at {record['relative']} from it)")
+    return f" (the run found at {record['relative']} from the export, as its metadata says)"
 
 
 def export_command(meta, model_dir=None, *, flags: str = "", keywords: str = "") -> str:
@@ -182,7 +228,8 @@ def model_way_on(model_dir, meta: dict) -> str:
     with serving_default as EVALUATE_TAKES says. evaluate said only "the signature returns
     ['output_0'], not 'probabilities'", naming no folder and no way on (a new-user check)."""
     if meta:
-        return f"export it again with {export_command(meta, model_dir)}"
+        return (f"export it again with {export_command(meta, model_dir)}"
+                f"{moved_run_words(meta, model_dir)}")
     export = command_words("export", flags="--run RUN", keywords="run_dir=RUN")
     return (f"{model_dir} is not an export of hubensemble (no assets/hubensemble.json): pass "
             f"the folder {export} writes (RUN/export by default); evaluate takes another "
