@@ -32,3 +32,8 @@ def test_a_refusal_for_no_cost_says_how_many_candidates_and_why(
             2: "Neither of the 2 candidates had a cost (t0, t1: cannot load)",
             3: "None of the 3 candidates had a cost (t0, t1: cannot load; t2: no such file)"}[n]
     assert f"{said}: run `hubensemble cost --run {run.path}` (it names why each" in size, size
+    # The "Inference cost" section names each reason once. Fails before: "t0: cannot load;
+    # t1: cannot load; …" (a reason per trial, the third cut).
+    costs = {1: "t0: cannot load", 2: "t0, t1: cannot load",
+             3: "t0, t1: cannot load; t2: no such file"}[n]
+    assert f"No inference costs: no candidate could be costed ({costs}; cost.json " in md, md

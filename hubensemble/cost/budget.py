@@ -404,3 +404,13 @@ def _by_reason(trials, reasons, shown: int = 4) -> list[tuple[str | None, str]]:
         groups.setdefault(reasons.get(trial), []).append(trial)
     return [(why, ", ".join(ts[:shown]) + (", …" if len(ts) > shown else ""))
             for why, ts in groups.items()]
+
+
+def named_by_reason(trials, reasons, *, shown: int = 4, most: int | None = None) -> str:
+    """"t0, t1: WHY; t2: OTHER" of `trials` by their reason in `reasons` ({trial: why}),
+    each reason once (`_by_reason`: its first `shown` trials named, "…" for the rest); with
+    `most`, only the first `most` reasons, then "; …". The report named a reason once per
+    trial ("t0: cannot load; t1: cannot load; …")."""
+    groups = [f"{ts}: {why}" if why else ts for why, ts in _by_reason(trials, reasons, shown)]
+    cut = groups if most is None else groups[:most]
+    return "; ".join(cut) + ("; …" if len(cut) < len(groups) else "")

@@ -171,6 +171,7 @@ def _none_costed(files) -> str:
     ensemble warned them; "No candidate had a cost" when cost.json cannot say (it said only
     that, with no count)."""
     from hubensemble.cost import read_run_costs
+    from hubensemble.cost.budget import named_by_reason
     from hubensemble.text import counted
 
     trials = [c.trial for c in files.candidates or []]
@@ -178,14 +179,9 @@ def _none_costed(files) -> str:
         failed = read_run_costs(files.path).failed
     except (ValueError, TypeError, RunError, OSError):
         failed = {}
-    groups: dict = {}
-    for trial in trials:
-        if trial in failed:
-            groups.setdefault(str(failed[trial]), []).append(trial)
-    if not trials or not groups:
+    if not trials or not any(t in failed for t in trials):
         return "No candidate had a cost"
-    named = "; ".join(f"{', '.join(ts[:4])}{', …' if len(ts) > 4 else ''}: {why}"
-                      for why, ts in groups.items())
+    named = named_by_reason([t for t in trials if t in failed], failed)
     if len(trials) == 1:
         return f"The run's one candidate had no cost ({named})"
     return (f"{'Neither' if len(trials) == 2 else 'None'} of the "

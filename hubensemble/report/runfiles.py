@@ -517,9 +517,10 @@ def _no_costs_note(recorded, command: str) -> Inline:
     (cost's): the file is missing; or no candidate could be costed (its first reasons, which
     the file records); or each cost is of a trial tuned again since (`RunCosts.stale`). It
     said "cost.json is missing" of a file that recorded every module's failure."""
-    def first(reasons: dict) -> str:
-        shown = "; ".join(f"{t}: {r}" for t, r in list(reasons.items())[:2])
-        return shown + ("; …" if len(reasons) > 2 else "")
+    from hubensemble.cost.budget import named_by_reason
+
+    def first(reasons: dict) -> str:  # each reason once: one per trial said it many times
+        return named_by_reason(list(reasons), reasons, most=2)
 
     if recorded.failed:
         return Inline(f"No inference costs: no candidate could be costed ({first(recorded.failed)}"
