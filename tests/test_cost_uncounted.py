@@ -41,6 +41,11 @@ def test_a_cost_without_macs_keeps_its_reason_through_cost_json_and_sums_say_who
     assert total["gflops_not_counted"] == (f"the multiply-accumulates of 1 of its 2 members (m) "
                                            f"were not counted: {WHY}")
     assert total_cost([counted])["gflops"] == 2000 / 1e9
+    # Fails before: "of 1 of its 1 member", "of 2 of its 2 members".
+    assert total_cost([cost])["gflops_not_counted"].startswith(
+        "the multiply-accumulates of its one member (m) were not counted: ")
+    assert total_cost([cost, uncounted("n")])["gflops_not_counted"].startswith(
+        "the multiply-accumulates of all 2 of its members (m, n) were not counted: ")
     figures = {"gflops": total["gflops"], "latency_ms": total["latency_ms"]["1"], "members": 2}
     assert not Limits(gflops=1.0).fits(figures) and Limits(latency_ms=5.0).fits(figures)
     head = head_cost(cost)  # the head's D x C is known from its shape
@@ -54,7 +59,7 @@ def test_costs_not_counted_under_another_tensorflow_are_counted_again():
     same = RunCosts(costs={"t0": uncounted()}, machine={"tensorflow": now})
     assert same.outdated() is None  # the same TensorFlow fails the same way
     other = RunCosts(costs={"t0": uncounted()}, machine={"tensorflow": "2.0.0"})
-    assert other.outdated() == ("the multiply-accumulates of 1 of its candidates (t0) were not "
+    assert other.outdated() == ("the multiply-accumulates of its one candidate (t0) were not "
                                 f"counted under TensorFlow 2.0.0, and this is TensorFlow {now}, "
                                 "which may count them")
     counted = RunCosts(costs={"t0": Cost("c", None, 8, 3, 10, 9)},
@@ -114,7 +119,9 @@ def test_the_report_says_why_gflops_are_missing(uncounted_run):
 
     run_ensemble(uncounted_run.path)
     md = write_report(uncounted_run.path).markdown.read_text()
-    assert "GFLOPs not counted (– below) for conv8 at 8 px: TensorFlow " in md, md
+    # Each reason once. Fails before: "conv8 at 8 px: WHY; conv8 at 16 px: WHY".
+    assert "GFLOPs not counted (– below) for conv8 at 8 px, conv8 at 16 px: TensorFlow " in md, md
+    assert md.count("has no convert_variables_to_constants_v2") == 1, md
     assert "Their parameters and latency are measured." in md
 
 

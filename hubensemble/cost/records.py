@@ -203,13 +203,24 @@ def total_cost(costs: Iterable[Cost]) -> dict:
 
 def not_counted_words(missing: Sequence[Cost], of: int) -> str:
     """"the multiply-accumulates of 1 of its 3 members (module m) were not counted: WHY"
-    for the Costs `missing` (macs None) of `of` members, each distinct reason once."""
-    from hubensemble.text import counted
-
+    for the Costs `missing` (macs None) of `of` members, each distinct reason once; "of its
+    one member", "of all 2 of its members" (it said "1 of its 1 member")."""
     modules = ", ".join(dict.fromkeys(c.module for c in missing))
     reasons = "; ".join(dict.fromkeys(c.not_counted() for c in missing))
-    return (f"the multiply-accumulates of {len(missing)} of its {counted(of, 'member')} "
-            f"({modules}) were not counted: {reasons}")
+    return (f"the multiply-accumulates of {part_of(len(missing), of, 'member')} ({modules}) "
+            f"were not counted: {reasons}")
+
+
+def part_of(part: int, of: int, noun: str) -> str:
+    """"its one member" (1 of 1), "all 2 of its members", "1 of its 3 members": `part` of
+    the `of` (>= `part`) NOUNs of a whole, in words (it said "1 of its 1 member")."""
+    from hubensemble.text import counted
+
+    if of == 1:
+        return f"its one {noun}"
+    if part == of:
+        return f"all {of} of its {noun}s"
+    return f"{part} of its {counted(of, noun)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,7 +372,8 @@ class RunCosts:
         recorded, now = self.machine.get("tensorflow"), versions().get("tensorflow")
         if not missing or recorded == now:
             return None
-        return (f"the multiply-accumulates of {len(missing)} of its candidates "
+        whose = part_of(len(missing), len(self.costs), "candidate")
+        return (f"the multiply-accumulates of {whose} "
                 f"({', '.join(missing[:3])}{', …' if len(missing) > 3 else ''}) were not "
                 f"counted under TensorFlow {recorded or 'unknown'}, and this is TensorFlow "
                 f"{now or 'not installed'}, which may count them")

@@ -81,8 +81,11 @@ def cost_section(files, figures, members) -> Section:
             "frozen backbone that several share counted once (docs/cost.md).")
     uncounted = {(c.module, c.size): c.not_counted() for c in costs.values() if c.macs is None}
     if uncounted:  # "–" in the GFLOPs columns: why, in words
+        by_why: dict = {}  # each reason once: one per module and size repeated it
+        for (module, size), why in sorted(uncounted.items()):
+            by_why.setdefault(why, []).append(f"{module} at {size} px")
         sec.add("GFLOPs not counted (– below) for " + "; ".join(
-            f"{module} at {size} px: {why}" for (module, size), why in sorted(uncounted.items()))
+            f"{', '.join(where)}: {why}" for why, where in by_why.items())
             + ". Their parameters and latency are measured.")
     from hubensemble.cost import total_cost
 
