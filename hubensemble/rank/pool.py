@@ -22,8 +22,10 @@ log = logging.getLogger(__name__)
 
 #: Catalogue fields that describe a module without changing what loads or how it is fed: a
 #: new ranking may change them under a run's candidates.
+# "written" is the form a catalogue wrote a relative handle in ('./mods/m0'): words only,
+# the handle beside it is what loads (a run ranked before the field has none).
 DESCRIPTIVE_FIELDS = frozenset({"source", "license", "tags", "family", "architecture",
-                                "upstream", "subtree", "params", "seed"})
+                                "upstream", "subtree", "params", "seed", "written"})
 
 
 @functools.cache
