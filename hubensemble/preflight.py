@@ -18,6 +18,8 @@ from hubensemble.fileio import read_only_mount
 from hubensemble.formats import check_export_target, check_tuner_folder
 from hubensemble.lockwords import option_word, unwritable_advice
 from hubensemble.rundir import Run
+# The run's data spec: a leaf (rank.merge asks it too; test_rundir asks it here).
+from hubensemble.recordedspec import recorded_spec  # noqa: F401 (re-exported)
 # --modules against the ranking or catalogue: sweeps' (sweepplan plans with it), re-exported.
 from hubensemble.recordeddata import check_recorded_data, recorded_data_error  # noqa: F401
 from hubensemble.sweeps import MODULES_LISTED, check_modules  # noqa: F401
@@ -193,20 +195,6 @@ def check_export_flags(out_dir, *, export_format: str, quantize: str,
         spec = recorded_spec(run_dir)  # export takes no --data: name whose data it is
         check_outside_data(spec, {option_word("--out", "out_dir"): out_dir},
                            whose=f"the data of the run {run_dir}, {spec}")
-
-
-def recorded_spec(run_dir) -> str | None:
-    """The data spec run.json of `run_dir` records (data.args.spec, e.g. "folder:/abs/imgs"),
-    None when there is none or run.json is missing or damaged (the stage says so). Reads
-    run.json only."""
-    from hubensemble.errors import RunError
-
-    if run_dir is None:
-        return None
-    try:
-        return (Run(os.fspath(run_dir)).data_section("args").get("args") or {}).get("spec")
-    except RunError:
-        return None
 
 
 def check_outputs_outside_data(args) -> None:

@@ -233,7 +233,7 @@ def _checked(shard_dirs, out_dir, flag):
                        f"would replace that shard's ranking: pass a new {flag} folder")
     if out_dir is not None:  # before the shards are read: never a run made inside the data
         from hubensemble.data.specs import check_outside_data
-        from hubensemble.preflight import recorded_spec
+        from hubensemble.recordedspec import recorded_spec
 
         # The merged run records the shards' data, which a folder inside it would join.
         spec = next(filter(None, map(recorded_spec, shard_dirs)), None)
