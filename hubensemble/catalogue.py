@@ -42,6 +42,14 @@ from hubensemble.kagglehandles import kaggle_url  # noqa: F401
 from hubensemble.modulefiles import local_handle_warnings  # noqa: F401
 
 
+#: The catalogue field a loader stage's failure is the fault of (`ModuleSpec.fault_source`):
+#: a handle with nothing there or of no accepted form, a keras: weights file, a sha256 pin
+#: the files do not match. Stages not listed (a module that fails to load, to scan safely, to
+#: give an output) are the entry's: no one field is at fault.
+FAULT_FIELDS = {"local path": "handle", "handle": "handle", "keras weights": "weights",
+                "checksum": "sha256"}
+
+
 @checks_keywords
 @requires("ModuleSpec(name='bit-r50', handle='https://tfhub.dev/google/bit/m-r50x1/1')",
           name="a str: the module's name in rankings and reports",
@@ -136,6 +144,15 @@ class ModuleSpec:
         entry or in `defaults:`; the entry's `source` when that line is not known (a field
         left to its default, a spec built in code or read back from run.json)."""
         return _field_source(self.source, self.lines, field)
+
+    def fault_source(self, stage) -> str:
+        """"FILE:LINE" a failure of this entry at loader stage `stage` (a ModuleLoadError's:
+        "local path", "keras weights", …) cites: the line of the field at fault
+        (`FAULT_FIELDS`, `field_source`), else the entry's `source`. The one convention
+        of rank and validate: rank cited a missing handle at the entry's `- name:` line
+        (bad1.yaml:2), validate at its `handle:` line (bad1.yaml:3)."""
+        field = FAULT_FIELDS.get(stage)
+        return self.field_source(field) if field else self.source
 
     @classmethod
     def from_json(cls, d) -> "ModuleSpec":

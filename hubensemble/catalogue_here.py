@@ -23,6 +23,7 @@ from hubensemble.handlehere import stored_tfhub_url, was_recorded, written_as
 from hubensemble.handles import HandleFormError, file_url_path, handle_kind
 from hubensemble.pathnotes import sibling_note, weights_file_problem
 from hubensemble.saidwords import Words, said
+from hubensemble.text import escaped
 from hubensemble.winpaths import windows_form
 
 #: A handle's resolver prefix ("zoo" of ``zoo:demo/x``), as `hub.resolvers.handle_prefix` reads
@@ -62,9 +63,9 @@ MOVED_HINT = (", or put the module back there if it was moved or deleted (a run 
 
 def as_written(path: str, problem: str, source: str = "", recorded: bool = False) -> str:
     """`problem` (`missing_path_words`' str for the absolute local handle `path`) with the
-    handle as the catalogue wrote it (`handlehere.written_as`), "'./m' (relative to the
-    catalogue's folder: /cats/m) does not exist; check the path", or, for one written as TF
-    Hub's PUBLISHER/MODEL/VERSION (or, unknown, read so from the folder of `source`,
+    handle as the catalogue wrote it (`handlehere.written_as`), "'./m' (/cats/m, relative to
+    the catalogue's folder) does not exist; check the path" (validate's words), or, for one
+    written as TF Hub's PUBLISHER/MODEL/VERSION (or, unknown, read so from the folder of `source`,
     "FILE:LINE"), its tfhub.dev URL (`handlehere.stored_tfhub_url`). The one rule of rank's
     words before TensorFlow (`missing_here`) and the resolver's (`hub.localresolver`), so a
     module is said once; "./google/bit/m-r50x1/1" was told TF Hub's URL. Any other absolute
@@ -86,7 +87,10 @@ def as_written(path: str, problem: str, source: str = "", recorded: bool = False
         return (problem.removesuffix("; check the path")
                 + f" (read as a local path: for TF Hub's module write handle: {url})")
     if written and problem.startswith(f"{path} "):  # named as written and as read
-        said = f"{written!r} (relative to the catalogue's folder: {path})" + problem[len(path):]
+        # validate's words (handlewarnings): "'./m' (/cats/m, relative to the catalogue's
+        # folder)"; rank said "'./m' (relative to the catalogue's folder: /cats/m)"
+        said = (f"'{escaped(written)}' ({escaped(path)}, relative to the catalogue's folder)"
+                + problem[len(path):])
         return said + (MOVED_HINT if recorded and said.endswith("; check the path") else "")
     if problem.endswith("; check the path") and os.path.isabs(path):
         # an absolute path, as a run keeps each: tune, export and predict of a run whose

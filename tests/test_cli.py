@@ -3783,8 +3783,9 @@ def test_modules_missing_here_are_said_before_tensorflow_and_all_missing_refused
     both = tmp_path / "both.yaml"
     both.write_text(f"modules:\n  - {{name: a, handle: ./gone}}\n"
                     f"  - {{name: t, handle: {tiny_module}}}\n")
-    reason = f"[local path] module 'a', handle '{tmp_path / 'gone'}': './gone' (relative to " \
-             f"the catalogue's folder: {tmp_path / 'gone'}) does not exist; check the path"
+    reason = f"[local path] module 'a', handle '{tmp_path / 'gone'}': './gone' (" \
+             f"{tmp_path / 'gone'}, relative to the catalogue's folder) does not exist; check " \
+             "the path"
     seen = []
 
     def importing_tensorflow(verbose, now=True):

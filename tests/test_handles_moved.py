@@ -41,7 +41,8 @@ def test_a_runs_module_moved_beside_another_is_told_to_be_put_back_not_the_other
         ModuleRuntime.from_spec(spec)
     gone = root / "mods" / "m0"
     assert err.value.stage == "local path" and err.value.message.endswith(
-        f"{gone}) does not exist; check the path{MOVED_HINT}"), err.value  # named as written
+        f"{gone}, relative to the catalogue's folder) does not exist; check the path"
+        f"{MOVED_HINT}"), err.value  # named as written
     assert "m1" not in str(err.value)
     from hubensemble.catalogue_here import missing_here
 

@@ -28,7 +28,7 @@ def test_a_dotted_relative_handle_is_a_path_named_as_written_and_as_read(tmp_pat
                                                          (5, "mods/m", read[1]))], notes
     reasons = [str(e) for _, e in missing_here(specs)]
     for reason, written, where in zip(reasons, (f"./{SLUG}", "mods/m"), read):
-        assert reason.endswith(f"'{written}' (relative to the catalogue's folder: {where}) "
+        assert reason.endswith(f"'{written}' ({where}, relative to the catalogue's folder) "
                                "does not exist; check the path"), reason
         assert "TF Hub" not in reason, reason
 

@@ -32,7 +32,8 @@ def test_tune_restart_with_a_module_moved_refuses_and_removes_nothing(
     (tmp_path / "mods" / trained).rename(tmp_path / f"moved_{trained}")
     code, printed, err = in_process(*tune, "--restart")
     assert code == 2 and printed == "", err
-    assert (f"{tmp_path / 'mods' / trained}) does not exist; check the path{MOVED_HINT}" in err
+    assert (f"{tmp_path / 'mods' / trained}, relative to the catalogue's folder) does not "
+            f"exist; check the path{MOVED_HINT}" in err
             and "nothing was removed" in err and "did you mean" not in err), err
     assert sorted(os.listdir(run / "candidates")) == before
     # From Python, after TensorFlow: the same refusal, nothing removed.

@@ -45,7 +45,7 @@ def test_a_later_process_names_a_runs_module_as_the_catalogue_wrote_it(ranked):
     with pytest.raises(ModuleLoadError) as err:
         ModuleRuntime.from_spec(spec)
     gone = ranked / "mods" / "m0"
-    assert err.value.message == (f"'./mods/m0' (relative to the catalogue's folder: {gone}) "
+    assert err.value.message == (f"'./mods/m0' ({gone}, relative to the catalogue's folder) "
                                  f"does not exist; check the path{MOVED_HINT}"), err.value
     [(_, before)] = missing_here([spec])  # the check before TensorFlow says the same
     assert str(before) == str(err.value)
