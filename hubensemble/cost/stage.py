@@ -448,8 +448,11 @@ def format_costs(summary: CostSummary) -> str:
         lines.append(f"{module[:31]:<32}{size:>5} {figure(c.gflops, 4):>9} {c.params:>10,} "
                      f"{figure(b1):>8} {figure(b64, 1):>8}  {len(trials)}")
     uncounted = {(c.module, c.size): c for c in summary.costs.values() if c.macs is None}
-    for (module, size), c in sorted(uncounted.items()):  # "–" in the table: say why
-        lines.append(f"  GFLOPs not counted: {module} at {size} px: {c.not_counted()}")
+    by_why: dict = {}  # "–" in the table: say why, each reason once (one per size repeated it)
+    for (module, size), c in sorted(uncounted.items()):
+        by_why.setdefault(c.not_counted(), []).append(f"{module} at {size} px")
+    for why, where in by_why.items():
+        lines.append(f"  GFLOPs not counted: {', '.join(where)}: {why}")
     for f in [] if summary.none_costed else summary.failed:
         kept = [t for t in f["trials"] if t in summary.kept]
         lines.append(f"  not costed: {f['module']} ({counted(len(f['trials']), 'candidate')}): "
