@@ -202,3 +202,18 @@ def test_a_kept_member_of_other_data_or_hyperparameters_trains_again(
     assert fit(digits, dataclasses.replace(hparams, seed=31))[0] == hparams.steps
     trained, probs_again = fit(digits, hparams)
     assert trained == hparams.steps and np.array_equal(probs_again, probs)
+
+
+def test_a_run_tuned_with_keep_weights_none_keeps_no_retraining_after_its_export(
+        run_dir, digits, tmp_path, monkeypatch):
+    # --keep-weights none: the user chose no weights left in the run; a finished export
+    # removes the retrained members it kept for a resume (a stop before the end keeps them).
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    Run(run).update(tune={**(Run(run).meta().get("tune") or {}), "keep_weights": "none"})
+    kept = trained_folder(Run(run))
+    steps = member_hparams(0).steps
+    trained, said = _export(run, tmp_path / "out", monkeypatch, stop=(2, 3), task=digits)
+    assert trained == steps + 3 and len(os.listdir(kept)) == 2  # a stop keeps member 0's
+    assert _export(run, tmp_path / "out", monkeypatch, task=digits) == (steps, None)
+    assert os.listdir(kept) == []

@@ -388,7 +388,25 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
     else:
         _remove_stale_tflite(out_dir, run, student)
     record()
+    _drop_kept_retraining(run, [p for p in exported if p.how != "weights"], train_batch_size)
     return result
+
+
+def _drop_kept_retraining(run, plans, train_batch_size) -> None:
+    """Removes the retrained members `retrain.kept_retraining` keeps for a resumed export
+    when the run's sweep was tuned with --keep-weights none: its user chose no weights left
+    in the run (a real backbone's are hundreds of MB a member); else they stay for another
+    export of the same members (docs/export.md)."""
+    from hubensemble.export.retrain import kept_retraining
+    from hubensemble.tune.memberkeep import drop_member
+
+    tune = run.meta().get("tune")
+    if not (isinstance(tune, dict) and tune.get("keep_weights") == "none"):
+        return
+    for plan in plans:
+        keep = kept_retraining(plan, train_batch_size)
+        if keep is not None:
+            drop_member(keep)
 
 
 def _check_chosen(run, plans) -> None:
