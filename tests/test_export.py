@@ -2921,3 +2921,12 @@ def test_an_earlier_export_holding_a_users_file_is_not_replaced(probe_members, p
     with pytest.raises(HubensembleError, match="came to hold other files while the export"):
         save_export(probe_members, list("abc"), out, check_images=images, say=user_writes_notes)
     assert (out / "notes.txt").read_text() == "keep me" and is_export(out)
+
+
+def test_an_exports_metadata_records_its_run_relative_to_it(exported, run_dir):
+    # Fails before: export/stage.py gave run_record no export folder, so no export recorded
+    # "relative" and one moved together with its run named the run's old path (484).
+    record = read_metadata(exported[1])["run"]
+    assert record["path"] == os.path.abspath(run_dir)
+    assert os.path.normpath(os.path.join(exported[1], record["relative"])) == \
+        os.path.abspath(run_dir)

@@ -345,7 +345,7 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                                train_batch_size=_other_batch(train_batch_size, exported),
                                test=test, split=split_record(meta),
                                files=data_files_record(meta, task),
-                               run=run_record(run.path, meta))
+                               run=run_record(run.path, meta, out_dir))
     metadata["made_from"] = made_from
     if student is not None:
         metadata["student"] = student_export_record(student, run.path)
