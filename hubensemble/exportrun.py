@@ -32,7 +32,7 @@ def export_not_run(folder) -> str | None:
     if not formats.is_export(folder):
         return None
     meta = formats.read_export_metadata(folder, strict=False)
-    recorded = formats.exported_run(meta)
+    recorded = formats.exported_run(meta, folder)
     here = Path(absolute(folder))
     own = here.name == formats.EXPORT_DIR  # RUN/export: its run, though copied elsewhere
     order = (here.parent, recorded) if own else (recorded, here.parent)

@@ -58,7 +58,7 @@ def named_run_data(model_dir, meta: dict | None = None):
     from hubensemble.formats import exported_run
 
     meta = read_export_metadata(model_dir, strict=False) if meta is None else meta
-    made_on, path = task_record(meta).get("fingerprint"), exported_run(meta)
+    made_on, path = task_record(meta).get("fingerprint"), exported_run(meta, model_dir)
     run = Run(path) if made_on and path and os.path.isdir(path) else None
     try:
         recorded = run.data_section("args", "task") if run and run.exists() else {}
