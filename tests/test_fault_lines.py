@@ -34,3 +34,23 @@ def test_a_fault_of_no_one_field_is_cited_at_the_entry(tmp_path):
     assert spec.fault_source("unsafe") == f"{path}:2"  # trust: not written, the entry's
     assert spec.fault_source("checksum") == f"{path}:4"  # the sha256 pin the files miss
     assert FAULT_FIELDS[WEIGHTS_STAGE] == "weights"  # the stage's name is catalogue_here's
+
+
+def test_rank_cites_a_missing_handle_at_its_line_as_validate_does(tmp_path, tiny_module,
+                                                                  in_process):
+    # Fails before: rank's failed row (ranking.json, and its line on the terminal) cited
+    # bad1.yaml:2, the entry, where validate cites bad1.yaml:3, the handle.
+    import json
+    import shutil
+
+    shutil.copytree(tiny_module, tmp_path / "mods" / "m1")
+    path = tmp_path / "bad1.yaml"
+    path.write_text("modules:\n  - name: m0\n    handle: ./mods/missing\n"
+                    "  - name: m1\n    handle: ./mods/m1\n")
+    code, out, err = in_process("rank", "--catalogue", path, "--data", "sklearn:digits",
+                                "--out", tmp_path / "run", "--k", "1")
+    rows = json.loads((tmp_path / "run" / "ranking.json").read_text())
+    rows = rows["modules"]
+    [failed] = [r for r in rows if r["name"] == "m0"]
+    assert failed["source"] == f"{path}:3", failed
+    assert f"{path}:3" in out + err and f"{path}:2" not in out + err, out + err

@@ -438,7 +438,7 @@ def test_failures_name_their_catalogue_entry(task, good, tmp_path, caplog):
     specs = load_catalogue(str(cat))
     with caplog.at_level("WARNING", logger="hubensemble.rank.ranking"):
         result = ranked(specs, task, tmp_path / "run")
-    where = f"{cat}:4"
+    where = f"{cat}:5"  # its handle's line, as validate cites it (tests/test_fault_lines.py)
     assert result.row("gone")["source"] == where and result.row("fine")["source"] == f"{cat}:2"
     assert f"module gone ({where}) failed: [local path]" in caplog.text
     assert f"  failed gone ({where}): [local path] module 'gone'" in result.summary()

@@ -506,6 +506,7 @@ def run_rank(out_dir, specs, task, *, metric=_RANK["metric"], k=_RANK["k"],
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 _raise_full_disk(e)  # the disk's: every later module would meet it too
                 row["reason"], row["stage"] = _failure_reason(e, spec, batch_size)
+                row["source"] = spec.fault_source(row["stage"]) or None  # validate's line
                 row["status"] = "failed"
                 if (spec.name, row["reason"]) in _SAID_BEFORE:  # before TensorFlow: said
                     _SAID_BEFORE.discard((spec.name, row["reason"]))
@@ -629,7 +630,8 @@ def missing_rows(specs, shard=None) -> list[dict]:
     rows = []
     for spec, error in missing_here(chosen):
         row = _base_row(index[id(spec)], spec)
-        row.update(reason=str(error), stage=error.stage)
+        row.update(reason=str(error), stage=error.stage,
+                   source=spec.fault_source(error.stage) or None)  # validate's line
         rows.append(row)
     return rows
 
