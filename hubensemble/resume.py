@@ -226,6 +226,7 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
             _go_on_from_rank(run, fingerprints, keys, options, specs=specs, cache_dir=cache_dir,
                              progress=progress)
         return
+    meta = _keyed_as_fitted(run, meta, previous, fingerprints, keys, options, specs)
     changed = [what for what in ("catalogue", "data") if (
         _catalogue_changed(run, previous, fingerprints, specs) if what == "catalogue"
         else previous.get("fingerprints", {}).get(what) != fingerprints[what])]
@@ -262,6 +263,46 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
     elif changed:
         raise RunError(f"the {' and '.join(changed)} changed since {_fitted(run, meta)}; "
                        f"{_new_or_restart('to discard the old results')}")
+
+
+def _keyed_as_fitted(run, meta: dict, previous: dict, fingerprints: dict, keys: dict, options,
+                     specs) -> dict:
+    """run.json (`meta`, as read again when changed) after the modules of `specs` that moved
+    since `run` was fitted, the same module at a new handle (`modulemoves.find_moves`: the
+    files' content fingerprint), are recorded there (`modulemoves.record_moves`, said in one
+    line each). When the catalogue then keyed as the run keyed it (`modulemoves.keyed_specs`:
+    a moved module's first handle) has the fit's recorded fingerprint (`previous`: run.json's
+    "fit"), `fingerprints` ("catalogue", "entries") and `keys` (`stagerecords.stage_keys` of
+    them, the data's and `options`) are set to those, in place, so every stage is reused and
+    fit records them again; a catalogue that differs otherwise (a different module at the
+    new handle, another entry) is left to the refusal. User 479: a module folder renamed and
+    the catalogue pointed at it was refused as a changed catalogue."""
+    from hubensemble.modulemoves import MOVED, find_moves, keyed_specs, record_moves
+    from hubensemble.rank.ranking import catalogue_entries_fingerprint, catalogue_fingerprint
+    from hubensemble.stagerecords import stage_keys
+
+    recorded = previous.get("fingerprints") or {}
+    if not specs or recorded.get("catalogue") in (None, fingerprints["catalogue"]):
+        return meta
+    moves = find_moves(run, specs, meta)
+    after = dict(meta)
+    if moves:  # run.json as record_moves will write it
+        by_name = {s.name: s for s in specs}
+        after["modules"] = {**meta["modules"],
+                            **{m.name: by_name[m.name].to_json() for m in moves}}
+        after[MOVED] = {m.name: m.was for m in moves} | (
+            meta.get(MOVED) if isinstance(meta.get(MOVED), dict) else {})
+    keyed = keyed_specs(specs, after)
+    prints = {"catalogue": catalogue_fingerprint(keyed),
+              "entries": catalogue_entries_fingerprint(keyed)}
+    if prints["catalogue"] != recorded.get("catalogue"):
+        return meta  # changed otherwise: refused, each change named
+    if moves:
+        record_moves(run, moves, specs)
+        meta = run.meta()
+    fingerprints.update(prints)
+    keys.update(stage_keys(prints["catalogue"], fingerprints["data"], options))
+    return meta
 
 
 def refuse_changed_options(run, options, *, restart, data_args=None, specs=None) -> None:

@@ -1,0 +1,59 @@
+"""A module folder moved after a fit, and the catalogue's handle pointed at its new place: the
+same module (its files' content fingerprint) is no change, every stage is reused and loads
+it from there; a different module at the new place is still a changed catalogue."""
+
+import json
+import shutil
+
+FIT = ("--data", "sklearn:digits", "--profile", "quick", "--sweep", "probe", "--budget", "4",
+       "--top-k", "1", "--no-corruptions")
+
+
+def _fitted(tmp_path, module_factory, in_process, monkeypatch):
+    """A run fitted on one tiny module at ./mods/m0 (catalogue c.yaml): (run, fit's args)."""
+    shutil.copytree(module_factory("moved0", seed=0, width=6), tmp_path / "mods" / "m0")
+    shutil.copytree(module_factory("moved1", seed=1, width=7), tmp_path / "other")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("modules:\n  - {name: m0, handle: ./mods/m0}\n")
+    run = tmp_path / "run"
+    args = ("fit", "--catalogue", "c.yaml", "--out", run, *FIT)
+    code, _, err = in_process(*args)
+    assert code == 0, err
+    return run, args
+
+
+def test_a_module_moved_and_pointed_at_is_the_same_module_and_every_stage_is_reused(
+        tmp_path, module_factory, in_process, monkeypatch):
+    # User 479: the MobileNet folder renamed after a fit, the catalogue's handle pointed at
+    # the new place: "the catalogue (m0's handle … -> …) changed since run was fitted".
+    # Fails before: exit 2, that refusal.
+    run, args = _fitted(tmp_path, module_factory, in_process, monkeypatch)
+    candidates = sorted(p.name for p in (run / "candidates").iterdir())
+    shutil.move(tmp_path / "mods" / "m0", tmp_path / "new_m0")
+    (tmp_path / "c.yaml").write_text("modules:\n  - {name: m0, handle: ./new_m0}\n")
+    code, summary, err = in_process(*args)
+    assert code == 0, err
+    was, now = tmp_path / "mods" / "m0", tmp_path / "new_m0"
+    assert f"m0 moved: {was} -> {now}, the same module (fingerprint " in err, err
+    assert f"the run now loads it from {now}" in err
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["modules"]["m0"]["handle"] == str(now)
+    assert meta["modules"]["m0"]["written"] == "./new_m0"
+    assert all(meta["stages"][s]["reused"] for s in ("rank", "tune", "ensemble")), meta
+    assert sorted(p.name for p in (run / "candidates").iterdir()) == candidates
+    # Said once: the next fit reuses every stage without a word of it.
+    code, summary, err = in_process(*args)
+    assert code == 0 and "moved" not in err, err
+    # The export loads it from there: a new export of the run, the old folder gone.
+    code, _, err = in_process("export", "--run", run, "--out", tmp_path / "exp", "-q")
+    assert code == 0, err
+
+
+def test_a_different_module_at_the_new_place_is_still_a_changed_catalogue(
+        tmp_path, module_factory, in_process, monkeypatch):
+    run, args = _fitted(tmp_path, module_factory, in_process, monkeypatch)
+    shutil.move(tmp_path / "mods" / "m0", tmp_path / "new_m0")
+    (tmp_path / "c.yaml").write_text("modules:\n  - {name: m0, handle: ./other}\n")
+    code, _, err = in_process(*args)
+    assert code == 2 and "changed since" in err and "m0's handle" in err, err
+    assert "moved:" not in err
