@@ -59,6 +59,21 @@ def missing_path_words(path: str, near: bool = True) -> str | None:
 #: the path each module had when it was ranked, and loads it from there.
 MOVED_HINT = (", or put the module back there if it was moved or deleted (a run loads each "
               "module from the path it was ranked from)")
+#: The other way on (`moved_hint`): the same module at a new place is no change of the
+#: catalogue (`modulemoves`); user 479 was told only to move the folder back.
+POINT_AT = Words(", or point the catalogue's handle at its new place and run `hubensemble fit "
+                 "…` again (the same module is no change)",
+                 ", or point the catalogue's handle at its new place and call hubensemble.fit"
+                 "(…) again (the same module is no change)")
+
+
+def moved_hint() -> str:
+    """MOVED_HINT and POINT_AT in the caller's words (`lockwords.on_command_line`: the command
+    line's `hubensemble fit …`, else a Python call's hubensemble.fit(…)): the words after
+    "check the path" of a module a run recorded that is not there."""
+    from hubensemble.lockwords import on_command_line
+
+    return MOVED_HINT + said((POINT_AT,), "cli" if on_command_line() else "python")
 
 
 def as_written(path: str, problem: str, source: str = "", recorded: bool = False) -> str:
@@ -69,9 +84,10 @@ def as_written(path: str, problem: str, source: str = "", recorded: bool = False
     "FILE:LINE"), its tfhub.dev URL (`handlehere.stored_tfhub_url`). The one rule of rank's
     words before TensorFlow (`missing_here`) and the resolver's (`hub.localresolver`), so a
     module is said once; "./google/bit/m-r50x1/1" was told TF Hub's URL. Any other absolute
-    path that is gone is told MOVED_HINT (a run's module folder moved).
+    path that is gone is told `moved_hint` (a run's module folder moved: put it back, or point
+    the catalogue at it).
     `recorded`: `path` is a handle a run recorded (tune, export, predict, a restart's check):
-    its words are `missing_path_words(path, near=False)`'s with MOVED_HINT, never a sibling
+    its words are `missing_path_words(path, near=False)`'s with `moved_hint`, never a sibling
     folder's "did you mean" (m1 beside a moved m0 is another network: pasting it swaps
     models); a path given now (`recorded` False) keeps its sibling."""
     if path.startswith("file://"):  # the path it names, as the resolver reads it; a URL is
@@ -91,11 +107,11 @@ def as_written(path: str, problem: str, source: str = "", recorded: bool = False
         # folder)"; rank said "'./m' (relative to the catalogue's folder: /cats/m)"
         said = (f"'{escaped(written)}' ({escaped(path)}, relative to the catalogue's folder)"
                 + problem[len(path):])
-        return said + (MOVED_HINT if recorded and said.endswith("; check the path") else "")
+        return said + (moved_hint() if recorded and said.endswith("; check the path") else "")
     if problem.endswith("; check the path") and os.path.isabs(path):
         # an absolute path, as a run keeps each: tune, export and predict of a run whose
         # module folder moved said only "check the path" (a path no one there had typed)
-        return problem + MOVED_HINT
+        return problem + moved_hint()
     return problem
 
 

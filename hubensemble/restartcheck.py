@@ -51,7 +51,8 @@ def check_modules_here(run, names, said: str) -> None:
     "run_tune(restart=True)") removes anything: "tune --restart removes the finished work
     of the modules below first, and these cannot load here, so nothing was removed: module
     'm0': [local path] …/mods/m0 does not exist; check the path, or put the module back there
-    if it was moved or deleted (a run loads each module from the path it was ranked from)"
+    if it was moved or deleted (…), or point the catalogue's handle at its new place and run
+    `hubensemble fit …` again (the same module is no change); then tune --restart again"
     (`catalogue_here.missing_here` with recorded=True: never a sibling, another network).
     Nothing for a module run.json holds no readable entry of (the stage says why)."""
     from hubensemble.catalogue_here import missing_here

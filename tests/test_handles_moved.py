@@ -42,7 +42,8 @@ def test_a_runs_module_moved_beside_another_is_told_to_be_put_back_not_the_other
     gone = root / "mods" / "m0"
     assert err.value.stage == "local path" and err.value.message.endswith(
         f"{gone}, relative to the catalogue's folder) does not exist; check the path"
-        f"{MOVED_HINT}"), err.value  # named as written
+        f"{MOVED_HINT}, or point the catalogue's handle at its new place and call "
+        "hubensemble.fit(…) again (the same module is no change)"), err.value  # as written
     assert "m1" not in str(err.value)
     from hubensemble.catalogue_here import missing_here
 

@@ -53,7 +53,7 @@ def test_a_runs_module_folder_that_moved_is_told_the_way_on(tmp_path, tiny_modul
     import shutil
 
     from hubensemble.catalogue import ModuleSpec
-    from hubensemble.catalogue_here import MOVED_HINT
+    from hubensemble.catalogue_here import moved_hint
     from hubensemble.errors import ModuleLoadError
     from hubensemble.hub import ModuleRuntime
 
@@ -69,7 +69,7 @@ def test_a_runs_module_folder_that_moved_is_told_the_way_on(tmp_path, tiny_modul
     except ModuleLoadError as e:
         said = e
     assert said.stage == "local path" and said.message == (
-        f"{tmp_path / 'm'} does not exist; check the path{MOVED_HINT}"), said
+        f"{tmp_path / 'm'} does not exist; check the path{moved_hint()}"), said
     [(_, before)] = missing_here([recorded])  # rank's words before TensorFlow: the same
     assert str(before) == str(said)
     (tmp_path / "elsewhere").rename(tmp_path / "m")  # the way on taken: put back, it loads

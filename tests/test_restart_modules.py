@@ -33,7 +33,8 @@ def test_tune_restart_with_a_module_moved_refuses_and_removes_nothing(
     code, printed, err = in_process(*tune, "--restart")
     assert code == 2 and printed == "", err
     assert (f"{tmp_path / 'mods' / trained}, relative to the catalogue's folder) does not "
-            f"exist; check the path{MOVED_HINT}" in err
+            f"exist; check the path{MOVED_HINT}, or point the catalogue's handle at its new "
+            "place and run `hubensemble fit …` again (the same module is no change)" in err
             and "nothing was removed" in err and "did you mean" not in err), err
     assert sorted(os.listdir(run / "candidates")) == before
     # From Python, after TensorFlow: the same refusal, nothing removed.
@@ -109,7 +110,9 @@ def test_fit_restart_with_a_module_moved_refuses_and_removes_nothing(
            "--sweep", "probe", "--budget", "8", "--profile", "quick", "--strategy", "cpu"]
     code, printed, err = in_process(*fit, "--restart")
     assert code == 2 and printed == "", err
-    assert (f"{tmp_path / 'mods' / 'm0'}) does not exist; check the path{MOVED_HINT}" in err
+    assert (f"{tmp_path / 'mods' / 'm0'}, relative to the catalogue's folder) does not exist; "
+            f"check the path{MOVED_HINT}, or point the catalogue's handle at its new place and "
+            "run `hubensemble fit …` again" in err
             and "fit --restart would remove the results in" in err
             and "nothing was removed" in err and "leave it out of --modules" in err), err
     assert sorted(os.listdir(run / "candidates")) == before

@@ -12,7 +12,7 @@ import pytest
 
 from hubensemble import handlehere
 from hubensemble.catalogue import ModuleSpec, load_catalogue
-from hubensemble.catalogue_here import MOVED_HINT, missing_here
+from hubensemble.catalogue_here import MOVED_HINT, missing_here, moved_hint
 from hubensemble.errors import ModuleLoadError
 
 
@@ -46,7 +46,7 @@ def test_a_later_process_names_a_runs_module_as_the_catalogue_wrote_it(ranked):
         ModuleRuntime.from_spec(spec)
     gone = ranked / "mods" / "m0"
     assert err.value.message == (f"'./mods/m0' ({gone}, relative to the catalogue's folder) "
-                                 f"does not exist; check the path{MOVED_HINT}"), err.value
+                                 f"does not exist; check the path{moved_hint()}"), err.value
     [(_, before)] = missing_here([spec])  # the check before TensorFlow says the same
     assert str(before) == str(err.value)
 
