@@ -18,6 +18,8 @@ The package, by concern:
   before any data is read), `load_task` and `load_test_set`
   (what `evaluate` reads);
 * one loader per scheme: `folder`, `npz`, `digits` (sklearn:digits), `tfds`.
+* `decodecache`: the decoded-image cache of `folder:` files (each decoded once across loads);
+  `folderwords`: the folder loader's refusals and carve words.
 
 Every name is importable from `hubensemble.data` itself, as before the split.
 """

@@ -18,7 +18,8 @@ import os
 
 from hubensemble.data.classnotes import (  # noqa: F401 (their home; folder's names too)
     case_only_note, class_notes, numbered_classes_note, warn_class_notes)
-from hubensemble.data.decode import UnreadableImage, read_image
+from hubensemble.data.decode import Decoded, UnreadableImage, read_image
+from hubensemble.data.decodecache import DecodeCache
 from hubensemble.data.folderwords import (  # noqa: F401 (folder's names too, as before)
     _EMPTY_HINT, _OWN_SPLIT, _empty_error, _no_class_folders, _note_carve, _only_not_images,
     carved_words)
@@ -44,8 +45,9 @@ class _Listing:
     the bar counted the files in class folders, and the summary's "N file(s) read" also
     those skipped beside them (43 against 45)."""
 
-    def __init__(self, bar=None):
+    def __init__(self, bar=None, cache=None):
         self.bar = bar
+        self.cache = cache  # a decodecache.DecodeCache: each file decoded once, not each load
         self.skipped: list[tuple[str, str]] = []
         self.ignored: list[str] = []
         self.oriented: list[tuple[str, int]] = []  # (path, EXIF/XMP orientation 2..8), as stored
@@ -55,6 +57,10 @@ class _Listing:
         self.dark: list[tuple[str, int]] = []  # (path, top value) of dark 16-bit files
         self.not_images: list[str] = []  # files in class folders that are no image: not read
         self.files = 0  # files looked at (decoded or skipped)
+
+    def read(self, path) -> Decoded:
+        """`decode.read_image(path)`, through the decode cache when there is one."""
+        return self.cache.read(path) if self.cache is not None else read_image(path)
 
     def skip(self, path, reason):
         self.skipped.append((path, reason))
@@ -318,7 +324,7 @@ def _read_class_folders(root: str, class_names: list[str] | None, listing: _List
                 listing.not_images.append(path)
                 continue
             try:
-                decoded = read_image(path)
+                decoded = listing.read(path)
             except UnreadableImage as e:
                 reraise_stop(e)  # a Ctrl-C / SIGTERM that came out as this error
                 listing.skip(path, str(e))
@@ -526,15 +532,23 @@ def _load_folder(rest: str, options: LoadOptions) -> Task:
     path = locate_folder(rest)
     layout = split_layout(path)
     bar = _reading_bar(path, layout)
+    cache = DecodeCache(path)
     try:
-        return _read_folder(path, layout, options, bar)
+        task = _read_folder(path, layout, options, bar, cache)
+    except DataError:  # a refused folder's decoded files are not decoded again once fixed
+        cache.save()
+        raise
     finally:
         bar.close()
+    cache.save()
+    return task
 
 
-def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar) -> Task:
-    """`_load_folder`'s work once the folder is located; `bar` counts the files read."""
-    listing, per_class = _Listing(bar), {"train": {}}
+def _read_folder(path: str, layout: dict[str, str], options: LoadOptions, bar,
+                 cache: DecodeCache | None = None) -> Task:
+    """`_load_folder`'s work once the folder is located; `bar` counts the files read;
+    `cache` (None: none) decodes each file once across loads (`decodecache`)."""
+    listing, per_class = _Listing(bar, cache), {"train": {}}
     if layout:
         _beside_splits(path, listing)
         images, labels, paths, class_names = _read_class_folders(

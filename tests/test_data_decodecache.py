@@ -1,0 +1,143 @@
+"""The decoded-image cache of folder: data (data/decodecache.py): a later load decodes nothing."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hubensemble.data import decodecache, load_task
+from hubensemble.dataargs import DataArgs
+
+CLASSES, PER_CLASS, SIDE = 3, 8, 8
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """A cache folder of the test's own (never the user's ~/.cache)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(decodecache.VARIABLE, str(folder))
+    return folder
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """The files decode_bytes decoded through the cache, in order (the real decoder runs)."""
+    seen = []
+    real = decodecache.decode_bytes
+
+    def counted(data, **kw):
+        seen.append(kw.get("name"))
+        return real(data, **kw)
+
+    monkeypatch.setattr(decodecache, "decode_bytes", counted)
+    return seen
+
+
+def _folder(root, seed=0):
+    """CLASSES class folders of PER_CLASS random PNGs (SIDE px) and one JPEG each."""
+    rng = np.random.default_rng(seed)
+    for c in range(CLASSES):
+        d = root / f"c{c}"
+        d.mkdir(parents=True)
+        for i in range(PER_CLASS):
+            pixels = rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(d / f"{i:02d}.png")
+        Image.fromarray(rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8)).save(
+            d / "photo.jpg", quality=90)
+    return root
+
+
+def _same(a, b):
+    for name in ("train", "val", "test"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None)
+        if x is not None:
+            assert np.asarray(x.images).dtype == np.asarray(y.images).dtype == np.uint8
+            np.testing.assert_array_equal(np.asarray(x.images), np.asarray(y.images))
+            np.testing.assert_array_equal(x.labels, y.labels)
+            assert list(x.paths) == list(y.paths)
+    assert a.fingerprint == b.fingerprint
+
+
+def test_second_load_decodes_nothing_and_gives_the_same_arrays(tmp_path, cache_dir, decodes):
+    root = _folder(tmp_path / "data")
+    first = load_task(f"folder:{root}", progress=False)
+    files = CLASSES * (PER_CLASS + 1)
+    assert len(decodes) == files
+    assert [p.suffix for p in cache_dir.iterdir()] == [".npz"]
+    decodes.clear()
+    # a later command on the run: DataArgs.load, as rundir.Run.task loads the run's data
+    again = DataArgs(spec=f"folder:{root}").load()
+    assert decodes == []
+    _same(first, again)
+    assert again.files == first.files == files
+
+
+def test_changed_bytes_of_same_size_and_mtime_are_a_miss(tmp_path, cache_dir, decodes):
+    root = _folder(tmp_path / "data")
+    target = root / "c1" / "extra.bmp"  # uncompressed: other pixels, the very same size
+    rng = np.random.default_rng(7)
+    Image.fromarray(rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8)).save(target)
+    first = load_task(f"folder:{root}", progress=False)
+    stat = target.stat()
+    other = rng.integers(0, 256, (SIDE, SIDE, 3), dtype=np.uint8)
+    Image.fromarray(other).save(target)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    now = target.stat()
+    assert (now.st_mtime_ns, now.st_size) == (stat.st_mtime_ns, stat.st_size)
+    decodes.clear()
+    again = load_task(f"folder:{root}", progress=False)
+    assert decodes == [str(target)]
+    split, where = next((s, list(getattr(again, s).paths).index(str(target)))
+                        for s in ("train", "val", "test")
+                        if str(target) in list(getattr(again, s).paths))
+    np.testing.assert_array_equal(np.asarray(getattr(again, split).images[where]), other)
+    assert again.fingerprint != first.fingerprint
+
+
+def test_damaged_cache_is_moved_aside_and_decoded_again(tmp_path, cache_dir, decodes, caplog):
+    root = _folder(tmp_path / "data")
+    first = load_task(f"folder:{root}", progress=False)
+    (cache,) = cache_dir.iterdir()
+    cache.write_bytes(cache.read_bytes()[:100])  # cut short, as by a full disk
+    decodes.clear()
+    with caplog.at_level(logging.WARNING, logger="hubensemble.data.decodecache"):
+        again = load_task(f"folder:{root}", progress=False)
+    assert len(decodes) == CLASSES * (PER_CLASS + 1)
+    assert "is damaged" in caplog.text and "decoded again" in caplog.text
+    assert (cache_dir / (cache.name + ".damaged")).exists()
+    _same(first, again)
+    decodes.clear()
+    load_task(f"folder:{root}", progress=False)  # rewritten whole: read again
+    assert decodes == []
+
+
+def test_other_decode_code_is_a_miss(tmp_path, cache_dir, decodes, monkeypatch):
+    root = _folder(tmp_path / "data")
+    load_task(f"folder:{root}", progress=False)
+    monkeypatch.setattr(decodecache, "code_version", lambda: "another decode path")
+    decodes.clear()
+    load_task(f"folder:{root}", progress=False)
+    assert len(decodes) == CLASSES * (PER_CLASS + 1)
+
+
+def test_refused_file_is_cached_with_its_reason(tmp_path, cache_dir, decodes):
+    root = _folder(tmp_path / "data")
+    (root / "c0" / "cut.png").write_bytes((root / "c0" / "00.png").read_bytes()[:40])
+    first = load_task(f"folder:{root}", progress=False)
+    decodes.clear()
+    again = load_task(f"folder:{root}", progress=False)
+    assert decodes == []
+    assert again.skipped == first.skipped and len(first.skipped) == 1
+
+
+def test_off_reads_and_writes_nothing(tmp_path, monkeypatch, decodes):
+    monkeypatch.setenv(decodecache.VARIABLE, "off")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    root = _folder(tmp_path / "data")
+    load_task(f"folder:{root}", progress=False)
+    load_task(f"folder:{root}", progress=False)
+    assert len(decodes) == 2 * CLASSES * (PER_CLASS + 1)
+    assert not (tmp_path / "xdg").exists()
