@@ -72,8 +72,8 @@ class Split:
         images = self.images
         form = (f"uint8 {list(images.shape)}" if isinstance(images, np.ndarray)
                 else f"{len(images)} uint8 arrays of several sizes")
-        files = "" if self.paths is None else f", from {len(self.paths)} files"
-        return f"Split({len(self)} examples, images {form}{files})"
+        files = "" if self.paths is None else f", from {counted(len(self.paths), 'file')}"
+        return f"Split({counted(len(self), 'example')}, images {form}{files})"
 
     @property
     def same_size(self) -> bool:
@@ -609,11 +609,11 @@ def _split_inputs(images, labels, paths):
         images = to_rgb_uint8(images, what=what)
     labels = _split_labels(labels)
     if len(images) != len(labels):
-        raise DataError(f"Split: {len(images)} images but {len(labels)} labels; they must "
-                        f"match one to one")
+        raise DataError(f"Split: {counted(len(images), 'image')} but "
+                        f"{counted(len(labels), 'label')}; they must match one to one")
     if paths is not None and len(paths) != len(labels):
-        raise DataError(f"Split: {len(paths)} paths but {len(labels)} labels; give one path "
-                        f"per image, or none")
+        raise DataError(f"Split: {counted(len(paths), 'path')} but {counted(len(labels), 'label')}"
+                        "; give one path per image, or none")
     return images, labels
 
 
