@@ -2,6 +2,7 @@
 
 import logging
 import os
+import time
 
 import numpy as np
 import pytest
@@ -141,3 +142,30 @@ def test_off_reads_and_writes_nothing(tmp_path, monkeypatch, decodes):
     load_task(f"folder:{root}", progress=False)
     assert len(decodes) == 2 * CLASSES * (PER_CLASS + 1)
     assert not (tmp_path / "xdg").exists()
+
+
+def test_prune_removes_old_then_least_recently_used_files_never_the_one_written(tmp_path):
+    root = tmp_path / "cache"
+    root.mkdir()
+    now = time.time()
+    ages = {"old.npz": 40, "lru.npz": 3, "recent.npz": 1, "gone.npz.damaged": 2,
+            "keep.npz": 50}
+    for name, days in ages.items():
+        (root / name).write_bytes(b"x" * 100)
+        os.utime(root / name, (now - days * 86400, now - days * 86400))
+    (root / "notes.txt").write_text("not ours")
+    removed = decodecache.prune(str(root), keep=str(root / "keep.npz"), max_bytes=250,
+                                max_age_days=30)
+    assert sorted(os.path.basename(p) for p in removed) == ["gone.npz.damaged", "lru.npz",
+                                                            "old.npz"]
+    assert sorted(p.name for p in root.iterdir()) == ["keep.npz", "notes.txt", "recent.npz"]
+
+
+def test_a_hit_touches_its_file(tmp_path, cache_dir):
+    root = _folder(tmp_path / "data")
+    load_task(f"folder:{root}", progress=False)
+    (cache,) = cache_dir.iterdir()
+    past = time.time() - 10 * 86400
+    os.utime(cache, (past, past))
+    load_task(f"folder:{root}", progress=False)
+    assert cache.stat().st_mtime > past + 86400

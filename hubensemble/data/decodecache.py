@@ -27,11 +27,13 @@ speed. Where it lives: $HUBENSEMBLE_DECODE_CACHE, else $XDG_CACHE_HOME/hubensemb
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
+import time
 from dataclasses import asdict
 from functools import lru_cache
 
@@ -49,6 +51,12 @@ CACHE_FORMAT = 1
 #: The environment variable naming the cache's folder; OFF turns the cache off.
 VARIABLE = "HUBENSEMBLE_DECODE_CACHE"
 OFF = "off"
+#: The cache keeps its folder within these: on each write, files unused for MAX_AGE_DAYS
+#: (a hit touches its file) go, then the least recently used ones until the rest fit in
+#: MAX_BYTES; the file just written always stays. A folder deleted or moved leaves its file
+#: behind (nothing tells), so without a bound every temporary data folder would stay cached.
+MAX_BYTES = 4 << 30
+MAX_AGE_DAYS = 30
 #: The modules whose code decides the decoded pixels (`code_version` hashes their sources).
 _DECODE_MODULES = ("decode", "graph", "graphops", "bmpgraph", "sniff", "shrink", "filepixels",
                    "arraychecks", "decodecache")
@@ -138,6 +146,8 @@ class DecodeCache:
         if (meta.get("format") == CACHE_FORMAT and meta.get("code") == code_version()
                 and meta.get("folder") == self.folder):
             self._old, self._pixels = meta["entries"], pixels
+            with contextlib.suppress(OSError):  # used: the last one `prune` removes
+                os.utime(self.path)
 
     def read(self, path: str) -> Decoded:
         """`decode.read_image(path)`: the cached Decoded when the file's path under the folder
@@ -194,10 +204,41 @@ class DecodeCache:
                  pixels=np.concatenate(parts) if parts else np.zeros(0, np.uint8))
         try:
             atomic_write_bytes(self.path, buf.getvalue(), sync=False)
+            prune(os.path.dirname(self.path), keep=self.path)
         except OSError as e:
             log.warning("the decoded-image cache %s cannot be written (%s); the next load "
                         "decodes the images again (set %s to another folder, or to %s)",
                         self.path, e.strerror or e, VARIABLE, OFF)
+
+
+def prune(root: str, *, keep: str, max_bytes: int | None = None,
+          max_age_days: float | None = None) -> list[str]:
+    """Removes cache files (KEY.npz, KEY.npz.damaged) of folder `root` unused (modified or
+    touched) for more than `max_age_days` (default MAX_AGE_DAYS), then the least recently
+    used until the others total at most `max_bytes` (default MAX_BYTES); never `keep`.
+    Returns the paths removed. Files that vanish meanwhile (another process) are passed over."""
+    max_bytes = MAX_BYTES if max_bytes is None else max_bytes
+    age = (MAX_AGE_DAYS if max_age_days is None else max_age_days) * 86400
+    found = []
+    for entry in os.scandir(root):
+        if ".npz" in entry.name and entry.is_file() and entry.path != keep:
+            with contextlib.suppress(OSError):
+                st = entry.stat()
+                found.append((st.st_mtime, st.st_size, entry.path))
+    try:
+        total = os.path.getsize(keep)
+    except OSError:
+        total = 0
+    total += sum(size for _, size, _ in found)
+    now, removed = time.time(), []
+    for mtime, size, path in sorted(found):  # oldest first
+        if now - mtime <= age and total <= max_bytes:
+            break
+        with contextlib.suppress(OSError):
+            os.remove(path)
+            removed.append(path)
+        total -= size
+    return removed
 
 
 def _from_entry(entry: dict, pixels: np.ndarray) -> Decoded:
