@@ -33,6 +33,7 @@ _API = {
     "load_catalogue": "hubensemble.catalogue", "load_catalogues": "hubensemble.catalogue",
     "ModuleSpec": "hubensemble.catalogue", "shipped_catalogue": "hubensemble.catalogue",
     "load_task": "hubensemble.data", "Task": "hubensemble.data",
+    "DataArgs": "hubensemble.dataargs",
     "HubLayer": "hubensemble.hub", "write_hub_module": "hubensemble.hub",
     "load_module": "hubensemble.hub",
     "run_rank": "hubensemble.rank", "merge_rankings": "hubensemble.rank",
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from hubensemble.catalogue import (ModuleSpec, load_catalogue, load_catalogues,  # noqa: F401
                                        shipped_catalogue)
     from hubensemble.data import Task, load_task  # noqa: F401
+    from hubensemble.dataargs import DataArgs  # noqa: F401
     from hubensemble.ensemble import greedy_select, run_ensemble  # noqa: F401
     from hubensemble.evaluate import evaluate_model  # noqa: F401
     from hubensemble.export import EnsembleLayer, export_ensemble  # noqa: F401

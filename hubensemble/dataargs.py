@@ -13,12 +13,13 @@ import logging
 import os
 
 from hubensemble import options
-from hubensemble.errors import DataError
+from hubensemble.errors import DataError, checks_keywords
 from hubensemble.text import absolute
 
 log = logging.getLogger(__name__)
 
 
+@checks_keywords  # public (hubensemble.DataArgs): DataArgs(flp=…) names flip
 @dataclasses.dataclass(frozen=True)
 class DataArgs:
     """How a run's task is loaded (hubensemble.data.load_task arguments), so any stage,
@@ -314,3 +315,61 @@ def listed_index_names(spec: str) -> list[str] | None:
         return index_names(labels, what=f"npz:{path}", fix="", compact=True)[0]
     except (DataError, OSError, ValueError, TypeError, IndexError):
         return None  # the loader says what is wrong
+
+
+def data_keywords() -> dict[str, str]:
+    """{keyword: DataArgs field} of every DataArgs field that is a data option of the table
+    (hubensemble.options, record "data", from which DataArgs' fields take their defaults):
+    the command line's data flags as keywords (`--no-flip`: flip=False, `--data-seed 3`:
+    data_seed=3), so fit takes them as it takes its stage options. The keyword is the
+    option's name, the field its `kw` (`data_seed` is the field `seed`: fit's own `seed` is
+    the sweep's). Derived, never listed twice; `label_fn`, `reloadable` and `spec` are no
+    option (Python's data_args only, and the data argument)."""
+    fields = {f.name for f in dataclasses.fields(DataArgs)}
+    return {o.name: o.kw for o in options.options_for(record="data") if o.kw in fields}
+
+
+def as_data_args(value, keywords=None, *, base, who: str = "fit()") -> DataArgs | None:
+    """The DataArgs of a public function's `data_args` argument `value` and its data option
+    keywords `keywords` ({keyword: value}, `data_keywords`' names): `value` a DataArgs, a dict
+    of its fields (a keyword's name too: {"data_seed": 3}) or None; `base()` the DataArgs a
+    dict or keywords without a DataArgs start from (fit's: its data spec's). None when neither
+    is given. TypeError, naming `who` and the way, for another type, a dict key that is no
+    field ("did you mean"), or a field given both ways with two values; options.OptionError
+    for a value outside an option's range (DataArgs' check). A new user's
+    data_args={"flip": False} was refused with "e.g. data_args=DataArgs(spec, flip=False)
+    (hubensemble.rundir.DataArgs)" and fit(flip=False) as an unknown option (stop 70)."""
+    from hubensemble.text import closest_name
+
+    names = data_keywords()
+    fields = [f.name for f in dataclasses.fields(DataArgs) if f.name != "reloadable"]
+    given = {names[k]: v for k, v in (keywords or {}).items()}
+    if value is None and not given:
+        return None
+    if isinstance(value, dict):
+        unknown = [k for k in value if not isinstance(k, str) or (k not in fields and
+                                                                  k not in names)]
+        if unknown:
+            said = [f"{k!r}" + (f" (did you mean {hint}?)" if isinstance(k, str) and (
+                hint := closest_name(k, [*fields, *names])) else "") for k in unknown]
+            raise TypeError(f"{who} data_args has no field {', '.join(said)}; its fields are "
+                            f"{', '.join(fields)}")
+        value = {names.get(k, k): v for k, v in value.items()}
+    elif value is not None and not isinstance(value, DataArgs):
+        raise TypeError(f"{who} data_args must be a DataArgs, a dict of its fields or None, "
+                        f"got {type(value).__name__} {value!r}; pass the data options as "
+                        f"keywords, {who[:-1]}…, flip=False, data_seed=3), or "
+                        "data_args={'flip': False}")
+    start = value if isinstance(value, DataArgs) else None
+    typed = value if isinstance(value, dict) else {}
+    # A field set both ways with two values: a DataArgs' own value counts where it is not
+    # the field's default (a DataArgs cannot say which fields were typed).
+    held = {f.name: getattr(start, f.name) for f in dataclasses.fields(DataArgs)
+            if start is not None and getattr(start, f.name) != f.default} | typed
+    both = [k for k in given if k in held and held[k] != given[k]]
+    if both:
+        keyword = {v: k for k, v in names.items()}
+        raise TypeError(f"{who} got " + ", ".join(
+            f"{keyword[k]}={given[k]!r} and data_args' {k}={held[k]!r}" for k in both)
+            + "; give each data option once")
+    return dataclasses.replace(start or base(), **{**typed, **given})

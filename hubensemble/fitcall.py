@@ -5,14 +5,14 @@ alternatives among its options) and the word of its export folder in the caller'
 from __future__ import annotations
 
 from hubensemble import options as options_table
-from hubensemble.dataargs import DataArgs
+from hubensemble.dataargs import DataArgs, as_data_args
 from hubensemble.lockwords import option_word
 
 
-def check_fit_arguments(*, options, data_args, restart, progress, use_cache, given,
+def check_fit_arguments(*, options, restart, progress, use_cache, given,
                         fit_options: type) -> None:
     """TypeError naming fit()'s argument, its value and what to pass, for an `options` that
-    is no FitOptions, a `data_args` that is no DataArgs (both may be None), or a `restart`,
+    is no FitOptions (or None; `data_args` is `fit_data_args`'), or a `restart`,
     `progress` or `use_cache` that is not True or False (numpy's bool too). Before: a dict
     of options or data_args stopped in dataclasses.replace ("replace() should be called on
     dataclass instances"), and restart='no' (a str, so true) discarded the run's results.
@@ -31,17 +31,13 @@ def check_fit_arguments(*, options, data_args, restart, progress, use_cache, giv
         if not isinstance(value, (bool, np.bool_)):
             raise TypeError(f"fit() {name} must be True or False, got {type(value).__name__} "
                             f"{value!r}")
-    for name, value, kind in (("options", options, fit_options),
-                              ("data_args", data_args, DataArgs)):
-        if value is not None and not isinstance(value, kind):
-            shown = (", ".join(f"{k}={v!r}" for k, v in value.items())
-                     if isinstance(value, dict) and all(isinstance(k, str) for k in value)
-                     else "…")
-            way = (f"pass them as keywords, fit(…, {shown}), or options=FitOptions({shown})"
-                   if kind is fit_options else
-                   f"e.g. data_args=DataArgs(spec, {shown}) (hubensemble.rundir.DataArgs)")
-            raise TypeError(f"fit() {name} must be a {kind.__name__} or None, got "
-                            f"{type(value).__name__} {value!r}; {way}")
+    if options is not None and not isinstance(options, fit_options):
+        shown = (", ".join(f"{k}={v!r}" for k, v in options.items())
+                 if isinstance(options, dict) and all(isinstance(k, str) for k in options)
+                 else "…")
+        raise TypeError(f"fit() options must be a FitOptions or None, got "
+                        f"{type(options).__name__} {options!r}; pass them as keywords, "
+                        f"fit(…, {shown}), or options=FitOptions({shown})")
     typed = {n: v for n, v in (given or {}).items() if v is not None and v is not False}
     for name, value in typed.items():  # each its own rule first: top_k=0 is no rival rule
         if options_table.get(name).exclusive:
@@ -54,6 +50,27 @@ def check_fit_arguments(*, options, data_args, restart, progress, use_cache, giv
                 f"choose one {group} rule: {' or '.join(rivals)}, not " + (
                     "both; leave the other out" if len(rivals) == 2 else
                     "more than one; leave the others out"))
+
+
+def fit_data_args(data, data_args, keywords: dict):
+    """fit's DataArgs (or None) from its `data_args` (a DataArgs, a dict of its fields, or
+    None) and its data option keywords `keywords` (`dataargs.data_keywords`: flip=False,
+    data_seed=3, …), as `dataargs.as_data_args` makes it, started from the spec `data`;
+    TypeError for keywords with a `data` Task, loaded already (load_task takes them), and
+    for what as_data_args refuses. `data` of another type: `data_args` unchanged
+    (check_data names the data's type)."""
+    from hubensemble.data import Task
+
+    if isinstance(data, Task) and keywords:
+        said = ", ".join(f"{k}={v!r}" for k, v in keywords.items())
+        raise TypeError(f"fit() {said}: data options apply as fit loads the data from a spec; "
+                        f"data is a Task, loaded already: pass them to load_task(spec, "
+                        f"{said}), or fit(data=spec, {said})")
+    if isinstance(data, Task):
+        return as_data_args(data_args, base=lambda: DataArgs.of_task(data))
+    if not isinstance(data, str):
+        return data_args  # check_data refuses the data's type first
+    return as_data_args(data_args, keywords, base=lambda: DataArgs(spec=data))
 
 
 def export_word(export) -> str:

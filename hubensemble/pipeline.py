@@ -16,7 +16,8 @@ from hubensemble.errors import RunError, checks_keywords, reraise_stop
 from hubensemble.exportfolder import folder_lock
 from hubensemble.exportrecord import export_record
 from hubensemble.fitargs import catalogue_specs, check_data, check_out_of_other_runs, check_paths
-from hubensemble.fitcall import check_fit_arguments, export_word
+from hubensemble.dataargs import data_keywords
+from hubensemble.fitcall import check_fit_arguments, export_word, fit_data_args
 # Every choice of a fit (its own module, for the command line's checks): re-exported here.
 from hubensemble.fitoptions import FitOptions
 from hubensemble.fittedoptions import as_fitted_in
@@ -86,12 +87,16 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     """Runs the whole method on one data set and returns a FitResult.
 
     `catalogue` is one or more catalogue YAML paths or ModuleSpec records; `data` a data spec
-    (see docs/data.md; `data_args` gives the other load_task options) or a `Task` already in
-    memory; `out` the run directory; `export` where the SavedModel goes (default RUN/export).
+    (see docs/data.md) or a `Task` already in memory; `out` the run directory; `export` where
+    the SavedModel goes (default RUN/export).
     Stage options are FitOptions fields, e.g. ``profile="cpu"``, ``top_k=5``,
     ``sweep="hyper"`` (hubensemble.options lists them with their defaults and allowed values);
-    `options` is a FitOptions to start from. An unknown option raises TypeError; a value
-    outside an option's choices or range raises options.OptionError, before anything runs.
+    `options` is a FitOptions to start from. The data options, the command line's data flags,
+    are keywords too (``flip=False`` for ``--no-flip``, ``data_seed=3``, ``val_fraction=0.2``,
+    ``min_per_class=1``: `dataargs.data_keywords`), or `data_args`, a ``hubensemble.DataArgs``
+    or a dict of its fields (``{"flip": False}``); with a Task, load_task takes them. An
+    unknown option raises TypeError; a value outside an option's choices or range raises
+    options.OptionError, before anything runs.
 
     Before the run folder is created (so a refused fit leaves no folder, log or lock), fit
     refuses what the command line refuses before its own, with the same checks: a
@@ -133,16 +138,19 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     from hubensemble.rank.ranking import catalogue_entries_fingerprint, catalogue_fingerprint
 
     names = [f.name for f in dataclasses.fields(FitOptions)]
-    unknown = sorted(set(option_values) - set(names))
+    data_names = list(data_keywords())  # the command line's data flags: flip=False, …
+    unknown = sorted(set(option_values) - set(names) - set(data_names))
     if unknown:  # with the command line's "did you mean" (topk -> top_k)
-        said = [n + (f" (did you mean {closest_name(n, names)}?)" if closest_name(n, names)
+        said = [n + (f" (did you mean {hint}?)" if (hint := closest_name(n, names + data_names))
                      else "") for n in unknown]
         raise TypeError(f"fit() got unknown {'option' if len(said) == 1 else 'options'} "
                         f"{', '.join(said)}; the options are "
-                        f"{', '.join(names)}")
-    check_fit_arguments(options=options, data_args=data_args, restart=restart,
+                        f"{', '.join(names)}; the data options are {', '.join(data_names)}")
+    data_values = {n: option_values.pop(n) for n in data_names if n in option_values}
+    check_fit_arguments(options=options, restart=restart,
                         progress=progress, use_cache=use_cache, given=option_values,
                         fit_options=FitOptions)
+    data_args = fit_data_args(data, data_args, data_values)
     options = dataclasses.replace(options or FitOptions(), **option_values)
     if not any(options.corruptions is v for v in (True, False, None)):  # names, "all", …
         from hubensemble.evaluate import check_evaluate_options

@@ -1438,10 +1438,9 @@ def test_every_float_option_refuses_inf_nan_and_beyond_a_float_saying_finite(
     ({"options": {"top_k": 3}}, "fit() options must be a FitOptions or None, got dict "
                                 "{'top_k': 3}; pass them as keywords, fit(…, top_k=3), or "
                                 "options=FitOptions(top_k=3)"),
-    ({"data_args": {"seed": 1}}, "fit() data_args must be a DataArgs or None, got dict "
-                                 "{'seed': 1}; e.g. data_args=DataArgs(spec, seed=1) "
-                                 "(hubensemble.rundir.DataArgs)"),
-    ({"data_args": 3}, "fit() data_args must be a DataArgs or None, got int 3; e.g. "),
+    ({"data_args": {"sed": 1}}, "fit() data_args has no field 'sed' (did you mean seed?)"),
+    ({"data_args": 3}, "fit() data_args must be a DataArgs, a dict of its fields or None, got "
+                       "int 3; pass the data options as keywords, fit(…, flip=False, "),
 ])
 def test_fits_own_arguments_of_another_type_are_refused_naming_them(
         tmp_path, keywords, words):

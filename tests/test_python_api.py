@@ -643,3 +643,77 @@ def test_fit_names_its_out_inside_another_run(tmp_path, monkeypatch, out, export
         "export, or files its commands own): choose another out folder outside it")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run a"]
     assert sorted(p.name for p in run.iterdir()) == ["run.json"]
+
+
+def test_fit_takes_the_command_lines_data_flags_as_keywords_and_a_dict(tmp_path):
+    """fit(…, flip=False) was "unknown option flip" and data_args={"flip": False} was refused
+    naming an internal module (a new user, stop 70): the data options are fit's keywords
+    (`--no-flip`: flip=False, `--data-seed`: data_seed), a dict is a DataArgs, and DataArgs
+    is hubensemble's. Each reaches the load: run.json records the load's options (the fit
+    then stops at its module, which is not there)."""
+    import json
+
+    import hubensemble
+    from hubensemble.errors import ModuleLoadError
+
+    specs = [hubensemble.ModuleSpec(name="m", handle=str(tmp_path / "gone"))]
+    for n, keywords in enumerate(({"flip": False, "data_seed": 3},
+                                  {"data_args": {"flip": False, "data_seed": 3}},
+                                  {"data_args": {"flip": False, "seed": 3}},
+                                  {"data_args": hubensemble.DataArgs("sklearn:digits", seed=3),
+                                   "flip": False})):
+        out = tmp_path / f"run{n}"
+        with pytest.raises(ModuleLoadError):
+            hubensemble.fit(specs, "sklearn:digits", out, progress=False, **keywords)
+        args = json.loads((out / "run.json").read_text())["data"]["args"]
+        assert (args["flip"], args["seed"]) == (False, 3), (keywords, args)
+
+
+def test_every_data_option_of_the_command_line_is_a_keyword_of_fit():
+    """The keywords are DataArgs' fields that are data options (declared once, in the table):
+    every data flag of `hubensemble fit` is one, and none is a FitOptions field's name
+    (DataArgs' `seed` is `data_seed`: fit's own seed is the sweep's)."""
+    import dataclasses
+
+    from hubensemble import options
+    from hubensemble.dataargs import DataArgs, data_keywords
+    from hubensemble.fitoptions import FitOptions
+
+    keywords = data_keywords()
+    fit_flags = {o.name for o in options.options_for(record="data") if "fit" in o.commands}
+    assert fit_flags <= set(keywords), fit_flags - set(keywords)
+    assert not set(keywords) & {f.name for f in dataclasses.fields(FitOptions)}
+    held = {f.name for f in dataclasses.fields(DataArgs)} - {"spec", "label_fn", "reloadable"}
+    assert set(keywords.values()) == held
+
+
+@pytest.mark.parametrize("keywords, words", [
+    ({"data_args": {"flp": False}}, "fit() data_args has no field 'flp' (did you mean flip?)"),
+    ({"flp": False}, "fit() got unknown option flp (did you mean flip?)"),
+    ({"data_seed": 3, "data_args": {"seed": 4}},
+     "fit() got data_seed=3 and data_args' seed=4; give each data option once"),
+    ({"data_args": 3}, "fit() data_args must be a DataArgs, a dict of its fields or None, got "
+                       "int 3; pass the data options as keywords, fit(…, flip=False, "
+                       "data_seed=3), or data_args={'flip': False}"),
+])
+def test_fits_data_options_refused_before_the_run_folder(tmp_path, keywords, words):
+    import hubensemble
+
+    out = tmp_path / "run"
+    with pytest.raises(TypeError) as refused:
+        hubensemble.fit([hubensemble.ModuleSpec(name="m", handle=str(tmp_path / "m"))],
+                        "sklearn:digits", out, **keywords)
+    assert str(refused.value).startswith(words), str(refused.value)
+    assert not out.exists()
+
+
+def test_fit_of_a_task_says_load_task_takes_the_data_options(tmp_path):
+    import hubensemble
+
+    task = hubensemble.load_task("sklearn:digits")
+    with pytest.raises(TypeError, match=r"^fit\(\) flip=False: data options apply as fit loads "
+                                        r"the data from a spec; data is a Task, loaded already: "
+                                        r"pass them to load_task\(spec, flip=False\)"):
+        hubensemble.fit([hubensemble.ModuleSpec(name="m", handle=str(tmp_path / "m"))], task,
+                        tmp_path / "run", flip=False)
+    assert not (tmp_path / "run").exists()
