@@ -11,6 +11,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # interpreter importing TensorFlow, `zoo.builder._trains_here`) where CI trains in process.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+if "HUBENSEMBLE_DECODE_CACHE" not in os.environ:
+    # The suite's decoded folders go to a folder of this process (and the CLI processes it
+    # starts), removed at its end, not to the user's ~/.cache (data/decodecache.py).
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["HUBENSEMBLE_DECODE_CACHE"] = tempfile.mkdtemp(prefix="hubensemble-decoded-")
+    atexit.register(shutil.rmtree, os.environ["HUBENSEMBLE_DECODE_CACHE"], True)
 
 import contextlib  # noqa: E402
 import signal  # noqa: E402
