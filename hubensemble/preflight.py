@@ -300,6 +300,10 @@ def _check_sweep_call(args, sweep, budget, fitted=None) -> None:
         from hubensemble.tunepending import holds_run
 
         source = "ranking"
+        from hubensemble.tunepending import check_pool_at_budget
+        # The budget's way on, pasted, passes the pool: its refusal first, at that budget
+        check_pool_at_budget(args.run, {**options.kwargs_for("tune", args), "sweep": sweep,
+                                        "budget": budget})
         if modules and holds_run(args.run) and budget_fault(sweep, budget, modules):
             run = Run(os.fspath(args.run))
             try:

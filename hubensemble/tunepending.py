@@ -309,27 +309,43 @@ def check_tune_call(run_dir, call: dict) -> None:
     (`check_tune_data`). RunError or DataError;
     nothing when `run_dir` is None, or when the sweep or profile cannot be resolved (the stage
     says why, after TensorFlow, as before)."""
-    from hubensemble.errors import HubensembleError
     from hubensemble.rundir import Run
-    from hubensemble.runprofile import as_profile, run_profile
-    from hubensemble.sweeppool import check_pool
-    from hubensemble.sweepplan import sweep_parts
-    from hubensemble.sweepwords import resumed_call
 
     check_restart(call.get("restart"), call.get("tuner_id"), call.get("oracle_address"))
     if run_dir is None:
         return
     run = Run(os.fspath(run_dir))
+    sweep = _check_pools(run, call)
+    if sweep is None:
+        return  # the stage's words
+    if call.get("restart"):  # a module moved since rank: refused before anything is removed
+        _check_modules(run, sweep, call)
+    if not call.get("restart"):  # (a restart removes them) then check_candidates' first
+        _check_damaged(run, sweep, call)
+    check_tune_data(run_dir, call)
+
+
+def _check_pools(run, call: dict) -> str | None:
+    """`sweeppool.check_pool` of each part of tune call `call`'s sweep in run `run` (a
+    `rundir.Run`), at the call's profile (`check_tune_call`'s first check); returns the
+    sweep (the run's own when `call` names none), None when the sweep or profile cannot be
+    resolved (the stage says why)."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.runprofile import as_profile, run_profile
+    from hubensemble.sweeppool import check_pool
+    from hubensemble.sweepplan import sweep_parts
+    from hubensemble.sweepwords import resumed_call
+
     sweep = call.get("sweep")
     try:
         if sweep is None:  # the run's own, as run_tune resumes it
-            sweep = resumed_call(run_dir, call.get("budget"), call.get("modules"))[0]
+            sweep = resumed_call(run.path, call.get("budget"), call.get("modules"))[0]
         parts = sweep_parts(sweep)
         profile = (run_profile(run)[0] if call.get("profile") is None
                    else as_profile(call["profile"]))
         profile = profile.with_train_batch(call.get("train_batch_size"))
     except (HubensembleError, OSError, ValueError, TypeError):
-        return  # the stage's words
+        return None
     for part in parts:
         check_pool(run, sweep=part, seed=call.get("seed") or 0, profile=profile,
                    batchnorm=call.get("batchnorm") or "auto", head_init=call.get("head_init"),
@@ -337,11 +353,42 @@ def check_tune_call(run_dir, call: dict) -> None:
                    budget=call.get("budget"), modules=call.get("modules"),
                    tuner_id=call.get("tuner_id"), oracle_address=call.get("oracle_address"),
                    call_sweep=sweep)
-    if call.get("restart"):  # a module moved since rank: refused before anything is removed
-        _check_modules(run, sweep, call)
-    if not call.get("restart"):  # (a restart removes them) then check_candidates' first
-        _check_damaged(run, sweep, call)
-    check_tune_data(run_dir, call)
+    return sweep
+
+
+def check_pool_at_budget(run_dir, call: dict) -> None:
+    """Before the refusal of tune call `call`'s budget or modules (`pastedway.check_sweep_call`;
+    its "sweep" and "budget" resolved: `sweepwords.resumed_call`), whose way on is the call
+    with the budget its sweep needs and the modules meant: the pool's refusal of that call
+    (`_check_pools`), whose way on then carries them and the recorded values. Pasted, the
+    budget's way on (`tune --sweep probe --budget 8 --seed 4`) and the modules' (`--modules
+    m0 m1 --seed 4`, for m0,m1) were refused by the pool (--seed 0 -> 4), and the pool's kept
+    --budget 2 or --modules m0,m1. RunError; nothing when they hold (or have no way on), for
+    a folder without a run, or a ranking that cannot be read (the stage says why)."""
+    from hubensemble.errors import HubensembleError
+    from hubensemble.pastedway import check_sweep_call
+    from hubensemble.rundir import Run
+
+    if run_dir is None or not call.get("sweep") or not holds_run(run_dir):
+        return
+    run = Run(os.fspath(run_dir))
+    modules = call.get("modules")
+    try:
+        rows = (run.tune_inputs()[0].get("modules") or []) if modules else None
+    except HubensembleError:
+        return
+    fixed: dict = {}
+
+    def again(budget=None, **changed):  # the ways on: the call they name, kept
+        fixed.update(changed, **({"budget": budget} if budget is not None else {}))
+        return ""
+
+    try:
+        check_sweep_call(modules, rows, sweep=call["sweep"], budget=call.get("budget"),
+                         again=again, selected=None if modules else ranked_selection(run_dir))
+    except HubensembleError:
+        if fixed:
+            _check_pools(run, {**call, **fixed})
 
 
 def _check_modules(run, sweep, call: dict) -> None:

@@ -563,3 +563,37 @@ def test_a_pool_refusal_names_calls_whose_parts_each_keep_their_recorded_seed(tm
             sweeps.append(args.sweep)
             check_tune_call(run.path, dict(options.kwargs_for("tune", args), sweep=args.sweep))
         assert sweeps == (["default", "probe"] if calls == 2 else ["default+probe"]), named
+
+
+def test_a_refused_budgets_way_on_pasted_is_taken_by_the_pool(tmp_path, in_process):
+    # `tune --sweep probe --budget 2 --seed 4` on a pool of seed 0 was told `… --budget 8
+    # --seed 4` (the budget's way on; --modules m0,m1's: `--modules m0 m1 --seed 4`); pasted,
+    # the pool refused it (--seed 0 -> 4), and the pool's way on kept --budget 2. Now the
+    # pool's refusal of the call as those ways on fix it comes first.
+    # Fails before: the pasted command exits 2 ("--seed 0 -> 4").
+    import re
+    import shlex
+
+    from test_tune_before_tf import finished_probe_run
+
+    run = finished_probe_run(tmp_path)
+    for typed in (["--budget", "2", "--seed", "4"], ["--budget", "2", "--profile", "cpu"],
+                  ["--budget", "2", "--train-batch-size", "8"],
+                  ["--modules", "m0,m1", "--seed", "4"]):
+        code, _, err = in_process("tune", "--run", run.path, "--sweep", "probe", *typed)
+        pasted = re.findall(r"`hubensemble (tune [^`]*)`", err)
+        assert code == 2 and pasted, err
+        for command in pasted:  # the user's paste, run: every trial there, reused
+            code, printed, again = in_process(*shlex.split(command))
+            assert code == 0 and printed.startswith("sweep probe: 8 ok"), (command, again)
+    # From Python: the call named, called.
+    import hubensemble
+    from hubensemble.errors import HubensembleError
+
+    for typed in ({"budget": 2, "seed": 4}, {"modules": ["m0,m1"], "seed": 4}):
+        with pytest.raises(HubensembleError) as refused:
+            hubensemble.run_tune(str(run.path), sweep="probe", **typed)
+        named = re.findall(r"run_tune\(([^()]*)\)", str(refused.value))
+        assert named, refused.value
+        for keywords in named:
+            assert hubensemble.run_tune(**eval(f"dict({keywords})")).ok == 8

@@ -43,9 +43,9 @@ from hubensemble.tune.plans import (PlanEntry, as_profile, combined_threshold,  
 from hubensemble.tune.pool import (callers_words, check_candidates,  # noqa: F401
                                    check_pool, say_unfinished_profile, sweep_changes,
                                    trial_differences, worker_changes)
-from hubensemble.tunepending import (check_restart, check_tune_data, was_said,  # noqa: F401
-                                     distributed_call, labels_missing, require_run,
-                                     warn_at_chance)
+from hubensemble.tunepending import (check_pool_at_budget, check_restart,  # noqa: F401
+                                     check_tune_data, distributed_call, labels_missing,
+                                     require_run, warn_at_chance, was_said)
 from hubensemble.tune.batchnorm import module_batchnorm  # noqa: F401 (distill's, tests')
 from hubensemble.tune.redo import redone_line
 from hubensemble.tune.restart import restart_sweep
@@ -122,6 +122,7 @@ def _check_call(call: dict) -> None:
     # whole call with it, as a budget's; plan_sweep's refusal names the keyword); 4×K for the
     # K modules it will tune, as the command line says (it said 4, which the plan then warned
     # left K-1 without a trial).
+    check_pool_at_budget(call["run_dir"], {**call, "sweep": sweep, "budget": budget})
     rows, rank_command = _ranked_rows(call["run_dir"]) if call["modules"] else (None, None)
     check_sweep_call(call["modules"], rows, sweep=sweep, budget=budget, again=again,
                      rank_command=rank_command,
