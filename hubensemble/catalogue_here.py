@@ -137,8 +137,9 @@ def local_path_problem(handle: str) -> str | None:
 
 #: A `weights:` file's name and what a relative one is read from, as a catalogue's author and
 #: a Python caller (load_module, HubLayer: its keyword) are told them (`saidwords.said`).
-WEIGHTS_NAMED = Words("`weights:` on the entry", "weights=")
-RELATIVE_TO = Words("the catalogue's folder", "the working folder")
+# `catalogue add` (describe_module) takes --weights, relative to the working folder as a call's
+WEIGHTS_NAMED = Words("`weights:` on the entry", "weights=", "--weights")
+RELATIVE_TO = Words("the catalogue's folder", "the working folder", "the working folder")
 
 
 def weights_file_words(weights: str, form: str = "yaml") -> tuple[str, str] | None:
@@ -148,10 +149,11 @@ def weights_file_words(weights: str, form: str = "yaml") -> tuple[str, str] | No
     a Windows form) as for a handle; or is a file that holds no weights by its first bytes
     (`pathnotes.weights_file_problem`: empty, a web page, cut short; or unreadable): "the
     weights file PATH is not an HDF5 file: it holds nothing (0 bytes); replace it …".
-    `form`: "yaml", a catalogue's words, or "python", a call's ("check weights= (relative
+    `form`: "yaml", a catalogue's words, "python", a call's ("check weights= (relative
     paths are relative to the working folder)": load_module and HubLayer were told of "the
-    entry" of no catalogue). None when it is a file of the right kind (`hub.locate` raises
-    these words, stage
+    entry" of no catalogue), or "cli", `catalogue add`'s ("check --weights (… the working
+    folder)": it was told "the catalogue's folder", which its paths are not relative to).
+    None when it is a file of the right kind (`hub.locate` raises these words, stage
     WEIGHTS_STAGE, whatever went wrong: an empty file was "[load]", a missing one
     "[keras weights]")."""
     path = file_url_path(weights) if weights.startswith("file://") else weights

@@ -66,26 +66,47 @@ class ModuleLoadError(HubensembleError):
     "score" (the proxy could not be computed) or "duplicate" (rank: the entry loads the same
     module as an earlier one).
 
-    `fix` (a `saidwords.Say`, or None) is the catalogue field the message's way on sets and
-    the value meant (``...``: one the message does not say), so that each caller names it in
-    its own words: `catalogue add` its flag (`hub.introspect.with_flag_hint`), HubLayer its
-    argument. They found it in the finished sentence by a pattern, which missed a value it
-    did not know ("set `layer: avg_pool`") and took a field named in the problem for one.
+    `message` is the problem, a str or `saidwords.said` parts (a tuple of str, Say and
+    Words); `way` (parts, or None) the way on that follows it ("; set output_key on its
+    catalogue entry to the embedding's key"), each said in `form` (`saidwords.HINT_FORMS`):
+    "yaml" (default), a catalogue file's and rank's words, "python" a call's (HubLayer,
+    load_module: "pass output_key=KEY"), "cli" `catalogue add`'s ("pass --output-key KEY");
+    `said_as` says it in another. They were a catalogue's words with "(with HubLayer, …)" or
+    "(with catalogue add, …)" appended, and a refusal the note did not reach ("output_key: or
+    layer: on its catalogue entry") was told a Python caller in a catalogue's words.
     """
 
-    def __init__(self, message, *, module=None, handle=None, stage=None, fix=None):
-        self.message = message  # without the stage and handle: for re-raising with them
+    def __init__(self, message, *, module=None, handle=None, stage=None, way=None,
+                 form="yaml"):
+        from hubensemble.saidwords import said  # a leaf: nothing of hubensemble
+
+        self.problem, self.way, self.form = message, way, form
+        # without the stage and handle: for re-raising with them
+        self.message = said(message, form) + (said(way, form) if way else "")
         self.module = module
         self.handle = handle
         self.stage = stage
-        self.fix = fix
         where = []
         if module:
             where.append(f"module {module!r}")
         if handle:
             where.append(f"handle {handle!r}")
         prefix = f"[{stage}] " if stage else ""
-        super().__init__(prefix + (", ".join(where) + ": " if where else "") + message)
+        super().__init__(prefix + (", ".join(where) + ": " if where else "") + self.message)
+
+    @property
+    def fix(self):
+        """The first `saidwords.Say` of `way` that names a field (the field its way on sets,
+        and the value meant: a `saidwords.Meta` placeholder when unknown), or None."""
+        from hubensemble.saidwords import Say
+
+        return next((p for p in self.way or () if isinstance(p, Say) and p.field), None)
+
+    def said_as(self, form: str, **where) -> "ModuleLoadError":
+        """This error with its problem and way on said in `form` (`saidwords.said`'s), and
+        `where` (module=, handle=, stage=) replacing its own; ValueError for another form."""
+        kept = {"module": self.module, "handle": self.handle, "stage": self.stage, **where}
+        return ModuleLoadError(self.problem, way=self.way, form=form, **kept)
 
 
 class RunError(HubensembleError):

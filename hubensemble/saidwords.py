@@ -22,6 +22,14 @@ class Say(NamedTuple):
     yaml: str | None = None
 
 
+class Meta(str):
+    """A value a hint names but does not know, written as is in every form (no quotes): the
+    placeholder "KEY" of `Say("output_key", Meta("KEY"))` is "output_key: KEY" in a catalogue,
+    "output_key=KEY" in a call, "--output-key KEY" on the command line."""
+
+    __slots__ = ()
+
+
 class Words(NamedTuple):
     """Words of a hint that differ between a catalogue file (`yaml`), Python (`python`) and
     the command line (`cli`; None: a catalogue's words, `yaml`)."""
@@ -35,10 +43,16 @@ class Words(NamedTuple):
 #: command line a flag (`said` says "pass " there before a field's value, else "write ").
 WRITE = Words("write ", "pass ")
 QUOTED = Words(" (quoted)", "", "")  # a Python str literal, a shell word: quoted as written
+#: A module's refusal's verb and where its field goes: a catalogue's author sets the field on
+#: the module's entry, a call (HubLayer, load_module) passes it, `catalogue add` its flag.
+SET = Words("set ", "pass ", "pass ")
+ON_ENTRY = Words(" on its catalogue entry", "", "")
 HINT_FORMS = ("yaml", "python", "cli")
 
 
 def _yaml_value(value, quoted=False) -> str:
+    if isinstance(value, Meta):
+        return str(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -50,12 +64,20 @@ def _yaml_value(value, quoted=False) -> str:
 
 def _python_value(value) -> str:
     # a size or a pair written as a list in YAML is a tuple in a ModuleSpec
+    if isinstance(value, Meta):
+        return str(value)
     return repr(tuple(value) if isinstance(value, list) else value)
 
 
 def flag_of(field: str) -> str:
     """The command-line flag of catalogue field `field` ("output_key": "--output-key")."""
     return "--" + field.replace("_", "-")
+
+
+def field_words(field: str) -> Words:
+    """Field `field` named without a value, in each form: "`layer:`" (a catalogue's), "layer="
+    (a call's keyword), "--layer" (its flag)."""
+    return Words(f"`{field}:`", f"{field}=", flag_of(field))
 
 
 def _cli_said(part: Say) -> str:
@@ -69,7 +91,8 @@ def _cli_said(part: Say) -> str:
         return f"leave {flag_of(part.field)} out"
     if isinstance(part.value, bool):
         return flag_of(part.field) if part.value else f"no {flag_of(part.field)}"
-    return f"{flag_of(part.field)} {shlex.quote(str(part.value))}"
+    value = part.value if isinstance(part.value, Meta) else shlex.quote(str(part.value))
+    return f"{flag_of(part.field)} {value}"
 
 
 def said(hint, form="yaml") -> str:

@@ -1758,7 +1758,7 @@ def test_a_savedmodel_of_several_signatures_lists_them_so_that_one_name_reads_as
         load_module(str(tmp_path / "m"))
     assert e.value.stage == "savedmodel"
     assert ("the SavedModel has no __call__ and several signatures (signatures: 'a, b', 'c'); "
-            "set signature: on its catalogue entry to one of them") in str(e.value), e.value
+            "pass signature=NAME, one of them") in str(e.value), e.value
 
 
 def test_a_folder_of_several_modules_or_a_missing_path_says_what_to_write(tiny_module, tmp_path):

@@ -1,8 +1,9 @@
-"""The field a module's refusal tells its reader to set is the refusal's own record
-(`ModuleLoadError.fix`), said in each caller's words: `catalogue add` its flag
-(`hub.introspect.with_flag_hint`), HubLayer its argument. Both read it from the finished
-sentence by a pattern once, which missed a value it did not know and took a field's name
-inside a quoted value for the field to set."""
+"""A module's refusal carries its problem and its way on as said parts (`ModuleLoadError.way`),
+told each caller in its own words: a catalogue's (rank, a catalogue's HubLayer), a call's
+(HubLayer, load_module: "pass output_key=KEY") and `catalogue add`'s (describe_module: "pass
+--output-key KEY"). They were a catalogue's words with "(with HubLayer, …)" or "(with
+catalogue add, …)" appended, read back from the sentence by a pattern once, which missed a
+value it did not know and took a field's name inside a quoted value for the field to set."""
 
 import pytest
 import tensorflow as tf
@@ -10,6 +11,7 @@ import tensorflow as tf
 from hubensemble.errors import ModuleLoadError
 from hubensemble.hub.introspect import describe_module
 from hubensemble.hub.layer import HubLayer
+from hubensemble.hub.runtime import ModuleRuntime, load_module
 
 
 def _saved(path, fn, dtype=tf.float32):
@@ -21,33 +23,82 @@ def _saved(path, fn, dtype=tf.float32):
     return str(path)
 
 
-def test_the_argument_meant_names_a_dtype_the_pattern_did_not_know(tmp_path):
-    # "write input_dtype: float16" was told "HubLayer(handle, input_dtype=...)": the pattern
-    # knew float32 and uint8 only.
+def _refused(call) -> str:
+    with pytest.raises(ModuleLoadError) as refused:
+        call()
+    return refused.value.message
+
+
+def test_a_dtype_the_module_does_not_take_is_told_as_the_call_passes_it(tmp_path):
+    # HubLayer was told "the catalogue entry says input_dtype: uint8 …; write input_dtype:
+    # float16 (with HubLayer, input_dtype is an argument: HubLayer(handle,
+    # input_dtype='float16'))": of a catalogue entry it has none of.
     path = _saved(tmp_path / "f16", lambda m, x: tf.cast(tf.reduce_mean(x, [1, 2]), tf.float32),
                   tf.float16)
-    with pytest.raises(ModuleLoadError) as refused:
-        HubLayer(path, input_dtype="uint8")
-    assert str(refused.value).endswith(
-        "(with HubLayer, input_dtype is an argument: HubLayer(handle, input_dtype='float16'))")
+    assert _refused(lambda: HubLayer(path, input_dtype="uint8")) == (
+        "the call passes input_dtype='uint8', but the module's __call__ takes float16 images; "
+        "pass input_dtype='float16'")
+    assert _refused(lambda: ModuleRuntime.load(path, input_dtype="uint8")) == (
+        "the catalogue entry says input_dtype: uint8, but the module's __call__ takes float16 "
+        "images; write input_dtype: float16")
 
 
-def test_a_field_named_inside_a_quoted_value_is_not_the_one_to_set(tmp_path):
-    # A dict output with a key 'reset layer': its refusal ("returns a dict with keys
-    # ['pooled', 'reset layer']; set output_key on …") was told "--layer NAME" and
-    # "HubLayer(handle, layer=...)": the pattern read "set layer" inside the key.
+def test_a_dict_output_is_told_its_key_in_each_callers_words(tmp_path):
+    # A dict output with a key 'reset layer' (the pattern once read "set layer" in it): a
+    # catalogue's words, and those words with a note after for HubLayer and catalogue add.
     path = _saved(tmp_path / "dict", lambda m, x: {
         "pooled": tf.reduce_mean(x, [1, 2]),
         "reset layer": tf.nn.conv2d(x, m.kernel, 1, "SAME")})
-    with pytest.raises(ModuleLoadError) as refused:
-        HubLayer(path)
-    assert "'reset layer'" in str(refused.value)
-    assert str(refused.value).endswith(
-        "(with HubLayer, output_key is an argument: HubLayer(handle, output_key=...))")
+    problem = "its signature 'serving_default' returns ['pooled', 'reset layer']; "
+    for call in (lambda: HubLayer(path), lambda: load_module(path)):
+        assert _refused(call) == problem + "pass output_key=KEY, the embedding's key"
     with pytest.raises(ModuleLoadError) as refused:
         describe_module(path)
-    assert str(refused.value).endswith("(with catalogue add, pass --output-key KEY)")
+    assert refused.value.message == problem + "pass --output-key KEY, the embedding's key"
     assert refused.value.fix.field == "output_key"
+    assert _refused(lambda: ModuleRuntime.load(path)) == (
+        problem + "set output_key on its catalogue entry to the embedding's key")
+
+
+def test_a_module_told_to_be_trusted_is_told_it_as_its_caller_trusts_one(tmp_path):
+    # "set `trust: true` on its catalogue entry (or pass trust=True)" to every caller, and
+    # catalogue add a note after it: "(with catalogue add, pass --trust)".
+    target = tmp_path / "secret.txt"
+    target.write_text("secret")
+    path = _saved(tmp_path / "reads", lambda m, x: tf.reduce_mean(x, [1, 2]) + tf.cast(
+        tf.strings.length(tf.io.read_file(str(target))), tf.float32) * 0.0)
+    assert _refused(lambda: HubLayer(path)).endswith(
+        ". If you trust its publisher, pass trust=True")
+    assert _refused(lambda: describe_module(path)).endswith(
+        ". If you trust its publisher, pass --trust")
+    assert _refused(lambda: ModuleRuntime.load(path)).endswith(
+        ". If you trust its publisher, set `trust: true` on its catalogue entry")
+
+
+def test_a_feature_map_is_told_the_field_its_kind_takes(tmp_path):
+    # Every module was told "(a feature-vector module, or output_key naming its pooled
+    # output)": a SavedModel of one output refuses output_key (`CallSignature.output_spec`).
+    one = _saved(tmp_path / "map", lambda m, x: tf.nn.conv2d(x, m.kernel, 1, "SAME"))
+    keyed = _saved(tmp_path / "maps", lambda m, x: {
+        "map": tf.nn.conv2d(x, m.kernel, 1, "SAME"), "pooled": tf.reduce_mean(x, [1, 2])})
+    said = _refused(lambda: ModuleRuntime.load(one))
+    assert said.endswith("not a feature map; catalogue a feature-vector module, or export it "
+                         "cut at its pooled output") and "output_key" not in said, said
+    assert _refused(lambda: ModuleRuntime.load(keyed, output_key="map")).endswith(
+        "; catalogue a feature-vector module, or set `output_key:` on its catalogue entry to "
+        "its pooled output")
+    assert _refused(lambda: HubLayer(keyed, output_key="map")).endswith(
+        "; load a feature-vector module, or pass output_key=KEY, its pooled output")
+
+
+def test_catalogue_add_is_told_its_weights_flag_relative_to_the_working_folder(tmp_path):
+    # describe_module (`catalogue add`, whose paths are relative to the working folder) was
+    # told "check `weights:` on the entry (relative paths are relative to the catalogue's
+    # folder)", of a catalogue it has not written.
+    gone = str(tmp_path / "gone.weights.h5")
+    assert _refused(lambda: describe_module("keras:MobileNetV3Small", weights=gone)) == (
+        f"the weights file {gone} does not exist; check --weights (relative paths are "
+        "relative to the working folder)")
 
 
 def test_a_way_on_for_another_module_names_no_argument_of_this_call(tmp_path):

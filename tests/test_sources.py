@@ -931,7 +931,7 @@ def test_catalogue_add_names_its_flag_where_the_module_asks_for_a_field(tmp_path
     target = tmp_path / "c.yaml"
     with caplog.at_level(logging.ERROR, logger="hubensemble.catalogue_writer"):
         assert cli.main(["catalogue", "add", str(tmp_path / "dict"), "--to", str(target)]) == 1
-    assert any("(with catalogue add, pass --output-key KEY)" in r.getMessage()
+    assert any("; pass --output-key KEY, the embedding's key" in r.getMessage()
                for r in caplog.records)
     assert cli.main(["catalogue", "add", str(tmp_path / "dict"), "--output-key", "pooled",
                      "--to", str(target)]) == 0

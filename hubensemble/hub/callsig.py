@@ -12,7 +12,8 @@ import dataclasses
 import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError
-from hubensemble.saidwords import Say
+from hubensemble.hub.ways import OUTPUT_KEY_WAY
+from hubensemble.saidwords import ON_ENTRY, SET, Meta, Say, Words, field_words
 from hubensemble.savedmodel_calls import image_size, reads_channels_first
 
 
@@ -155,11 +156,13 @@ class CallSignature:
                 names = ", ".join(repr(n) for n in getattr(model, "output_names", None)
                                   or ()) or "unnamed"
                 raise ModuleLoadError(
-                    f"the Keras model has {len(out)} outputs (of the layers {names}); "
-                    "hubensemble needs one embedding: set `layer:` on its catalogue entry to "
-                    "the layer whose output is the embedding (a dict output is chosen by "
-                    "`output_key:` instead)", module=name, handle=handle, stage="output",
-                    fix=Say("layer", ...))
+                    f"the Keras model has {len(out)} outputs (of the layers {names})", way=(
+                        "; hubensemble needs one embedding: ", SET,
+                        Say("layer", Meta("NAME"), yaml="`layer:`"), ON_ENTRY,
+                        Words(" to the layer", ", the layer", ", the layer"),
+                        " whose output is the embedding (a dict output is chosen by ",
+                        field_words("output_key"), " instead)"),
+                    module=name, handle=handle, stage="output")
             if isinstance(out, (list, tuple)):
                 (out,) = out
 
@@ -191,17 +194,19 @@ class CallSignature:
         for out in self.outputs:
             if output_key is not None and isinstance(out, tf.TensorSpec):
                 raise ModuleLoadError(
-                    f"output_key {output_key!r} is set, but the module returns one tensor "
-                    f"{out.shape.as_list()}, not a dict (a Keras model file is cut at its last "
-                    "Dense layer's input, or at its `layer:`); remove output_key, or name the "
-                    "layer whose output you want in `layer:`", module=name, handle=handle,
-                    stage="output")
+                    (Say("output_key", output_key, quoted=True, yaml=f"output_key {output_key!r}"),
+                     " is set, but the module returns one tensor ", f"{out.shape.as_list()}",
+                     ", not a dict (a Keras model file is cut at its last Dense layer's input, "
+                     "or at its ", field_words("layer"), ")"),
+                    way=("; ", Words("", "pass ", ""),
+                         Say("output_key", None, yaml="remove output_key"),
+                         ", or name the layer whose output you want in ", field_words("layer")),
+                    module=name, handle=handle, stage="output")
             if isinstance(out, dict):
                 if output_key is None or output_key not in out:
                     raise ModuleLoadError(
-                        f"the module returns a dict with keys {sorted(out)}; set output_key on "
-                        "its catalogue entry to the embedding's key", module=name,
-                        handle=handle, stage="output", fix=Say("output_key", ...))
+                        f"the module returns a dict with keys {sorted(out)}",
+                        way=OUTPUT_KEY_WAY, module=name, handle=handle, stage="output")
                 out = out[output_key]
             if isinstance(out, tf.TensorSpec):
                 return out

@@ -10,7 +10,6 @@ import numpy as np
 
 from hubensemble.catalogue import NAME_RE, ModuleSpec
 from hubensemble.catalogue_here import WEIGHTS_STAGE
-from hubensemble.catalogue_fields import ADD_FLAGS  # with_flag_hint's flags
 from hubensemble.errors import ModuleLoadError
 from hubensemble.handles import (KERAS_APPLICATIONS, HandleFormError, check_weights, handle_kind,
                                  source_kind, stored_handle, stored_weights)
@@ -77,28 +76,16 @@ def describe_module(handle, *, name=None, weights=None, layer=None, signature=No
     * ``signature`` / ``output_key``: the ones used, for a module called through a signature.
 
     ``base_dir`` is what a relative local handle is relative to (default: the working
-    folder). Raises ModuleLoadError when the module cannot be located or loaded; a hint
-    that names an entry field `catalogue add` has a flag for names the flag too
-    (`with_flag_hint`).
+    folder). Raises ModuleLoadError when the module cannot be located or loaded, its way on
+    in `catalogue add`'s words (`ModuleLoadError.said_as` "cli": "pass --output-key KEY, the
+    embedding's key"; a catalogue's words with "(with catalogue add, pass --output-key KEY)"
+    appended before).
     """
     try:
         return _describe(handle, name=name, weights=weights, layer=layer, signature=signature,
                          output_key=output_key, trust=trust, base_dir=base_dir)
     except ModuleLoadError as e:
-        raise with_flag_hint(e) from e
-
-
-def with_flag_hint(error: ModuleLoadError) -> ModuleLoadError:
-    """``error`` with, when its way on sets an entry field that `catalogue add` sets by a flag
-    (`ModuleLoadError.fix`: ``set output_key on its catalogue entry``, ``set `trust:
-    true```), the flag to pass: "(with catalogue add, pass --output-key KEY)"; else ``error``
-    itself."""
-    flag = ADD_FLAGS.get(error.fix.field) if error.fix is not None else None
-    if flag and flag.split()[0] not in error.message:
-        return ModuleLoadError(f"{error.message} (with catalogue add, pass {flag})",
-                               module=error.module, handle=error.handle, stage=error.stage,
-                               fix=error.fix)
-    return error
+        raise e.said_as("cli") from e
 
 
 def _describe(handle, *, name, weights, layer, signature, output_key, trust, base_dir):
@@ -112,7 +99,7 @@ def _describe(handle, *, name, weights, layer, signature, output_key, trust, bas
     app = KERAS_APPLICATIONS.get(handle[len("keras:"):]) if kind == "keras-application" else None
     input_size = (app.input_size, app.input_size) if app else None
     files = locate(handle, name=name, weights=weights, layer=layer, signature=signature,
-                   input_size=input_size, trust=trust)
+                   input_size=input_size, trust=trust, hint_form="cli")
     # value_range None: the module's own, read from it (a .keras model that rescales its
     # input by 1/255 takes [0, 255]): what the entry will say, so nothing to warn of.
     runtime = ModuleRuntime.load(handle, name=name, input_size=input_size, value_range=None,

@@ -18,11 +18,11 @@ from hubensemble.errors import ModuleLoadError, first_line
 from hubensemble.handles import keras_file_problem
 from hubensemble.kerasconfig import weights_only_problem
 from hubensemble.modulefiles import CUSTOM_CODE_WAY
-from hubensemble.saidwords import Say
+from hubensemble.saidwords import ON_ENTRY, SET, Say, field_words
 
 
-def _load_error(message, path, module, stage="load", fix=None):
-    return ModuleLoadError(message, module=module, handle=path, stage=stage, fix=fix)
+def _load_error(message, path, module, stage="load", way=None):
+    return ModuleLoadError(message, module=module, handle=path, stage=stage, way=way)
 
 
 #: Keras' refusal of a class or function the file names but no import registered (a
@@ -59,9 +59,9 @@ def load_model_file(path, *, layer=None, trust=False, module=None,
         if "arbitrary code execution" in str(e) or "safe_mode" in str(e):
             raise _load_error(
                 "refusing to load: the model file holds Python code (a Lambda layer) that would "
-                "run when it is loaded; if you trust its author, set `trust: true` on its "
-                f"catalogue entry ({text})", handle or path, module, "unsafe",
-                Say("trust", True)) from e
+                "run when it is loaded", handle or path, module, "unsafe",
+                ("; if you trust its author, ", SET, Say("trust", True, yaml="`trust: true`"),
+                 ON_ENTRY, f" ({text})")) from e
         custom = _CUSTOM_OBJECT.search(str(e))
         if custom:
             raise _load_error(
@@ -82,8 +82,8 @@ def embedding_model(model, *, layer=None, path=None, module=None) -> keras.Model
     layers = list(getattr(model, "layers", []))
     if not inputs:
         if layer is not None:
-            raise _load_error("`layer:` needs a functional or Sequential model; this one is "
-                              "subclassed", path, module, "output")
+            raise _load_error((field_words("layer"), " needs a functional or Sequential model; "
+                               "this one is subclassed"), path, module, "output")
         return model
     if layer is not None:
         try:
@@ -100,8 +100,8 @@ def embedding_model(model, *, layer=None, path=None, module=None) -> keras.Model
         if outputs is None:
             return model
     if isinstance(outputs, (list, tuple)):
-        raise _load_error("the embedding layer has several outputs; name a layer with one "
-                          "[batch, features] output in `layer:`", path, module, "output")
+        raise _load_error("the embedding layer has several outputs", path, module, "output", (
+            "; name a layer with one [batch, features] output in ", field_words("layer")))
     if len(outputs.shape) == 4:
         # A feature map [B, H, W, C]: its average over space, as Keras' transfer-learning guide
         # pools a base model (GlobalAveragePooling2D) and `keras:NAME` does (pooling="avg").

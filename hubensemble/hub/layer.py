@@ -17,7 +17,6 @@ from hubensemble.hub.notices import first_look
 from hubensemble.hub.resolvers import handle_prefix
 from hubensemble.hub.runtime import VALUE_RANGES, ModuleRuntime, check_source_fields
 from hubensemble.inputsize import checked_input_size
-from hubensemble.saidwords import Say, said
 
 
 log = logging.getLogger(__name__)
@@ -227,7 +226,7 @@ class HubLayer(keras.layers.Layer):
                                          signature=signature, hint_form="yaml" if (
                                              self._from_catalogue) else "python")
         except ModuleLoadError as e:
-            raise self._with_argument_hint(e) from e
+            raise self._said(e) from e
         self._runtime = runtime
         self.input_size = runtime.input_size
         # Not `input_dtype`: that is Keras' own (the layer's input is float32 in any case).
@@ -309,7 +308,7 @@ class HubLayer(keras.layers.Layer):
         try:
             out = self._runtime(images, training=train and self.batchnorm == "train")
         except ModuleLoadError as e:
-            raise _told(self._with_argument_hint(e)) from e
+            raise _told(self._said(e)) from e
         if train:
             for fn in self._reg_losses:
                 self.add_loss(fn())
@@ -321,24 +320,18 @@ class HubLayer(keras.layers.Layer):
         sizes = self._runtime.signature.sizes
         if not sizes or self.input_size is not None or self._from_catalogue:
             return
-        h, w = sizes[0]  # the runtime's rule and words (catalogue_sizes), HubLayer's fix
-        self._runtime.check_input_size(tuple(images.shape[1:3]), fix=(
-            f"pass input_size=({h}, {w}) and every image is resized to it: "
-            f"HubLayer(handle, input_size=({h}, {w}))"))
+        try:  # the runtime's rule and words (catalogue_sizes), said as HubLayer takes them
+            self._runtime.check_input_size(tuple(images.shape[1:3]))
+        except ModuleLoadError as e:
+            raise self._said(e) from None
 
-    def _with_argument_hint(self, error):
-        """`error` (a ModuleLoadError) as is for a layer of a catalogue entry; else with a note
-        that the catalogue field its way on sets (`ModuleLoadError.fix`) is the HubLayer
-        argument of that name, with the value meant ("..." when the error does not say it)."""
-        fix = error.fix  # the field its way on sets, and the value meant (`...`: not said)
-        if self._from_catalogue or fix is None or fix.field not in _ARGUMENTS or (
-                f"{fix.field}=" in error.message):
-            return error
-        value = "..." if fix.value is ... else said((Say(None, fix.value),), "python")
-        return ModuleLoadError(
-            f"{error.message} (with HubLayer, {fix.field} is an argument: "
-            f"HubLayer(handle, {fix.field}={value}))", module=error.module,
-            handle=error.handle, stage=error.stage, fix=fix)
+    def _said(self, error):
+        """`error` (a ModuleLoadError) as is for a layer of a catalogue entry (a catalogue's
+        words), else said as a call passes its arguments ("pass output_key=KEY, the
+        embedding's key": `ModuleLoadError.said_as`). A catalogue's words with "(with HubLayer,
+        output_key is an argument: …)" appended were told before, and a refusal the note did
+        not reach in a catalogue's words alone."""
+        return error if self._from_catalogue else error.said_as("python")
 
     def compute_output_shape(self, input_shape):
         """(batch, output_dim); output_dim is None when the signature does not say it."""
@@ -354,12 +347,6 @@ class HubLayer(keras.layers.Layer):
                       layer=self.module_layer, signature=self.module_signature,
                       batchnorm=self.batchnorm)
         return config
-
-
-#: HubLayer's arguments that are catalogue fields of the same name: a runtime's refusal whose
-#: way on sets one of them (`ModuleLoadError.fix`) names the argument (`_with_argument_hint`).
-_ARGUMENTS = ("input_size", "value_range", "input_dtype", "output_key", "signature", "sha256",
-              "trust", "weights", "layer")
 
 
 def _checked_handle(handle) -> str:

@@ -15,7 +15,7 @@ from hubensemble.catalogue_here import WEIGHTS_STAGE, weights_file_words
 from hubensemble.catalogue_urls import url_case
 from hubensemble.classifierhandles import HEAD_PASS
 from hubensemble.errors import ModuleLoadError
-from hubensemble.saidwords import Say
+from hubensemble.hub.ways import NEW_SHA256
 from hubensemble.formats import unloadable_path
 from hubensemble.handlehere import typed_by
 from hubensemble.handles import file_url_path, source_kind
@@ -189,7 +189,8 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
     "network", "archive", "checksum", "savedmodel") or "unsafe". A scheme and host in any
     case are read in lower case (`catalogue_urls.url_case`: one cache folder per module).
     ``hint_form``: whose words a `weights` refusal is in (`saidwords.said`): "yaml", a
-    catalogue entry's ("`weights:` on the entry"), or "python", a call's ("weights=").
+    catalogue entry's ("`weights:` on the entry"), "python", a call's ("weights="), or "cli"
+    `catalogue add`'s ("--weights").
     The handle's form is not checked here: its callers check it where it is given
     (ModuleSpec, also of run.json, as `handles.check_handle_form`; load_module; HubLayer), so
     a run's recorded handles meet one judge, the one they were first accepted by.
@@ -217,7 +218,8 @@ def locate(handle, *, name=None, sha256=None, trust=False, weights=None, layer=N
         with resolvers.download_dropped_if_unloadable(handle, stages=("checksum",), path=path):
             _check_pin(path, sha256, name, handle, preset=True)
     else:
-        with typed_by(hint_form):  # a missing local path told in its caller's words
+        # a missing local path told in its caller's words (`catalogue add`'s as a catalogue's)
+        with typed_by("yaml" if hint_form == "cli" else hint_form):
             path = resolve(handle, name=name, sha256=sha256)
     kind = local_source(path)
     if kind == "saved-model" and (why := unloadable_path(path)):  # TF's names no cause
@@ -308,8 +310,7 @@ def _application_weights(handle, weights, input_size, name, form="yaml"):
     path = file_url_path(weights) if weights.startswith("file://") else weights
     missing = weights_file_words(weights, form)  # rank and fit say it before TensorFlow too
     if missing:
-        raise ModuleLoadError(missing[1], module=name, handle=handle, stage=WEIGHTS_STAGE,
-                              fix=Say("weights", ...))
+        raise ModuleLoadError(missing[1], module=name, handle=handle, stage=WEIGHTS_STAGE)
     return path
 
 
@@ -323,6 +324,6 @@ def _check_pin(path, sha256, name, handle, *, preset=False):
         what = resolvers.pinned_what(path) if preset else os.path.basename(path)
         raise ModuleLoadError(
             f"sha256 of {what} is {actual}, the catalogue expects "
-            f"{sha256.lower()}; refusing to load it. If the file was legitimately updated, "
-            "update the catalogue's sha256", module=name, handle=handle, stage="checksum",
-            fix=Say("sha256", ...))
+            f"{sha256.lower()}; refusing to load it", way=(
+                ". If the file was legitimately updated, ", NEW_SHA256),
+            module=name, handle=handle, stage="checksum")

@@ -30,7 +30,7 @@ import tensorflow as tf
 from tensorflow_hub import compressed_module_resolver, resolver as hub_resolver
 
 from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
-from hubensemble.saidwords import Say
+from hubensemble.hub.ways import NEW_SHA256
 from hubensemble.formatquery import without_format_query
 # file_sha256: also re-exported (hubensemble.hub's callers).
 from hubensemble.fileio import (atomic_write_json, file_lock, file_sha256,  # noqa: F401
@@ -538,8 +538,8 @@ def download_dropped_if_unloadable(handle, stages=("savedmodel", "load"), path=N
         said = _dropped_words(handle, path) if e.stage in stages else None
         if said is None:
             raise
-        raise ModuleLoadError(f"{e.message}; {said}", module=e.module, handle=e.handle or handle,
-                              stage=e.stage, fix=e.fix) from e
+        raise ModuleLoadError(e.problem, way=tuple(e.way or ()) + (f"; {said}",), form=e.form,
+                              module=e.module, handle=e.handle or handle, stage=e.stage) from e
 
 
 def _dropped_words(handle, path):
@@ -653,5 +653,5 @@ def _verify_checksum(impl, handle, path, expected, name):
             what = "archive as downloaded now"
         raise ModuleLoadError(
             f"sha256 of the {what} is {actual}, the catalogue expects {expected}; refusing to "
-            "load it. If the module was legitimately updated, update the catalogue's sha256",
-            module=name, handle=handle, stage="checksum", fix=Say("sha256", ...))
+            "load it", way=(". If the module was legitimately updated, ", NEW_SHA256),
+            module=name, handle=handle, stage="checksum")

@@ -39,10 +39,11 @@ from hubensemble.catalogue import INPUT_DTYPES, VALUE_RANGES
 from hubensemble.catalogue_fields import output_dim_problem
 from hubensemble.classifierhandles import classifier_handle
 from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
-from hubensemble.saidwords import Say
+from hubensemble.saidwords import WRITE, Say, Words
 from hubensemble.hub import resolvers
 # CallSignature: also re-exported (hubensemble.hub's callers).
 from hubensemble.hub.callsig import CallSignature
+from hubensemble.hub.ways import OUTPUT_KEY_WAY, TO_MATCH_WAY, pooled_way
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
 from hubensemble.hub.notices import first_look, module_warning
 from hubensemble.hub.outputs import output_op, own_value_range, probability_rows
@@ -229,8 +230,12 @@ def load_module(handle, *, name=None, sha256=None, trust=False, **fields) -> Loa
     """
     handle, fields = _checked_arguments("load_module", handle, name=name, sha256=sha256,
                                         trust=trust, fields=fields)
-    files = locate(handle, name=name, sha256=sha256, trust=trust, hint_form="python", **fields)
-    obj, signature = open_module(files)
+    try:  # a call's words (`ModuleLoadError.said_as`): "pass output_key=KEY, …"
+        files = locate(handle, name=name, sha256=sha256, trust=trust, hint_form="python",
+                       **fields)
+        obj, signature = open_module(files)
+    except ModuleLoadError as e:
+        raise e.said_as("python") from e
     try:
         dim = signature.output_dim(None)
     except ModuleLoadError:
@@ -440,8 +445,7 @@ class ModuleRuntime:
             source = getattr(spec, "source", "")
             raise runtime._error(
                 f"field 'input_size' of its catalogue entry{' at ' + source if source else ''}"
-                f": {missing_input_size(sizes, where, keras=keras)}", "input",
-                Say("input_size", tuple(int(v) for v in sizes[0])))
+                f": {missing_input_size(sizes, where, keras=keras)}", "input")
         return runtime
 
     @property
@@ -472,17 +476,19 @@ class ModuleRuntime:
         """The module's content key (`module_fingerprint`)."""
         return self.files.fingerprint
 
-    def _error(self, message, stage, fix=None):
+    def _error(self, message, stage, way=None):
         return ModuleLoadError(message, module=self.name, handle=self.handle, stage=stage,
-                               fix=fix)
+                               way=way)
 
     def _decide_dtype(self, wanted):
         traced = self.signature.dtypes
         if wanted is not None and wanted not in traced:
             raise self._error(
-                f"the catalogue entry says input_dtype: {wanted}, but the module's __call__ "
-                f"takes {' or '.join(traced)} images; write input_dtype: {traced[0]}", "input",
-                Say("input_dtype", traced[0]))
+                ("the ", Words("catalogue entry says", "call passes", "entry says"), " ",
+                 Say("input_dtype", wanted, quoted=True, yaml=f"input_dtype: {wanted}"),
+                 f", but the module's __call__ takes {' or '.join(traced)} images"), "input",
+                ("; ", WRITE, Say("input_dtype", traced[0], quoted=True,
+                                  yaml=f"input_dtype: {traced[0]}")))
         dtype = wanted or ("float32" if "float32" in traced else traced[0])
         if dtype not in INPUT_DTYPES + CAST_FLOATS:
             raise self._error(
@@ -499,8 +505,8 @@ class ModuleRuntime:
         if self.input_dtype == "uint8" and self.value_range not in ("0,1", "0,255"):
             raise self._error(
                 f"the module takes uint8 images, which hold [0, 255]: value_range "
-                f"{self.value_range} cannot be fed to it; write value_range: [0, 255]", "input",
-                Say("value_range", (0, 255)))
+                f"{self.value_range} cannot be fed to it", "input",
+                ("; ", WRITE, Say("value_range", (0, 255), yaml="value_range: [0, 255]")))
         if sig.channels_first:
             # A reordering of the same values (`preprocess`), as keras.layers.Permute((3, 1, 2))
             # in front of it: the embeddings are those of the module so wrapped. It was refused,
@@ -523,19 +529,24 @@ class ModuleRuntime:
             self.check_input_size(self.input_size)
         spec = sig.output_spec(self.output_key, name=self.name, handle=self.handle)
         if spec is not None and not embedding_shape(spec.shape):
-            raise self._error(_rank_message(spec.shape.rank, spec.shape), "output")
+            raise self._error(_rank_message(spec.shape.rank, spec.shape), "output",
+                              self._rank_way())
 
-    def check_input_size(self, hw, fix=None):
+    def check_input_size(self, hw):
         """Raises ModuleLoadError(stage="input") when the module was traced only for other
         (height, width) sizes than ``hw`` (`catalogue_sizes.size_fits`), in `catalogue
         validate`'s words (`catalogue_sizes.size_refusal`): the sizes it takes, what says
-        so, ``hw`` and ``fix`` (default: the input_size to write in its catalogue entry)."""
+        so, ``hw``, and the way on: the input_size to write in its catalogue entry (`size_fix`)
+        or a call to pass ("pass input_size=(96, 96) and every image is resized to it")."""
         sizes = self.signature.sizes
         if not size_fits(hw, sizes):
-            raise self._error(size_refusal(
-                hw, sizes, fix or size_fix(sizes, "its catalogue entry"),
-                where=self.sizes_where(), keras=self.keras_model is not None), "input",
-                None if fix else Say("input_size", tuple(int(v) for v in sizes[0])))
+            # size_refusal's words end "; FIX": the fix is said per caller, as the way on
+            problem = size_refusal(hw, sizes, "", where=self.sizes_where(),
+                                   keras=self.keras_model is not None)[:-len("; ")]
+            size = tuple(int(v) for v in sizes[0])
+            yaml = size_fix(sizes, "its catalogue entry")
+            raise self._error(problem, "input", ("; ", Words(
+                yaml, f"pass input_size={size} and every image is resized to it", yaml),))
 
     def sizes_where(self) -> str:
         """What says which sizes the module takes, for the words of a refusal: "its Input's
@@ -553,9 +564,18 @@ class ModuleRuntime:
         loaded and filled the memory at rank's first batches."""
         problem = dim is not None and output_dim_problem(int(dim))
         if problem:
-            raise self._error(f"its output width: {problem}; it is no embedding: name the "
-                              "pooled output (output_key: or layer: on its catalogue entry), "
-                              "or leave the module out", "output")
+            raise self._error(f"its output width: {problem}", "output", (
+                "; it is no embedding: ", *self._pooled_way(), ", or leave the module out"))
+
+    def _rank_way(self) -> tuple:
+        # "output_key naming its pooled output" was offered to .keras files and one output too
+        return ("; ", Words("catalogue", "load", "add"), " a feature-vector module, or ",
+                *self._pooled_way())
+
+    def _pooled_way(self) -> tuple:
+        # `ways.pooled_way` of this module: a field only where its kind takes one
+        return pooled_way(self.files.kind, len(getattr(self.obj, "output_keys", ())) > 1 or any(
+            isinstance(o, dict) for o in self.signature.outputs))
 
     # -- the module's variables (HubLayer owns them) ------------------------------------------
 
@@ -623,17 +643,16 @@ class ModuleRuntime:
             # say which part of the call the module refuses.
             raise self._error(
                 f"the module cannot be called on {x.dtype.name} images {x.shape}: "
-                f"{first_line(e)}; its __call__ was saved for {self.signature.describe()} "
-                "(set input_size / input_dtype on its catalogue entry to match)", "input",
-                Say("input_size", ...)) from e
+                f"{first_line(e)}; its __call__ was saved for {self.signature.describe()}",
+                "input", TO_MATCH_WAY) from e
         if isinstance(out, dict):
             if self.output_key is None or self.output_key not in out:
-                raise self._error(f"the module returns a dict with keys {sorted(out)}; set "
-                                  "output_key on its catalogue entry to the embedding's key",
-                                  "output", Say("output_key", ...))
+                raise self._error(f"the module returns a dict with keys {sorted(out)}",
+                                  "output", OUTPUT_KEY_WAY)
             out = out[self.output_key]
         if not embedding_shape(out.shape):
-            raise self._error(_rank_message(out.shape.rank, out.shape), "output")
+            raise self._error(_rank_message(out.shape.rank, out.shape), "output",
+                              self._rank_way())
         if out.shape.rank == 4:  # [B, 1, 1, D]: pooled with its axes kept (keepdims=True)
             out = tf.squeeze(out, axis=[1, 2])
         if out.shape.rank == 2:  # known here when the trace left it open (a flattened map)
@@ -678,5 +697,4 @@ def _layer_before_head(model) -> str:
 def _rank_message(rank, shape):
     return (f"wrong output rank: the module returns a rank-{rank} tensor {shape}, hubensemble "
             "needs [batch, features] embeddings, or [batch, 1, 1, features] (pooled with its "
-            "axes kept), not a feature map (a feature-vector module, or output_key naming "
-            "its pooled output)")
+            "axes kept), not a feature map")

@@ -6,7 +6,7 @@ import os
 import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
-from hubensemble.saidwords import Say
+from hubensemble.saidwords import ON_ENTRY, SET, Say
 from hubensemble.fileio import tf_path
 from hubensemble.savedmodel_calls import saved_model_pb_problem
 
@@ -176,13 +176,12 @@ def check_safe(path, *, trust=False, name=None, handle=None):
     try:
         denied = scan_saved_model(path)
     except ModuleLoadError as e:  # an unreadable graph: named as every module error is
-        raise ModuleLoadError(e.message, module=name, handle=handle, stage=e.stage,
-                              fix=e.fix) from e
+        raise e.said_as(e.form, module=name, handle=handle) from e
     if denied:
         listed = "; ".join(str(d) for d in denied[:5])
         more = f" (+{len(denied) - 5} more)" if len(denied) > 5 else ""
         raise ModuleLoadError(
             f"refusing to load: the module can run ops that reach outside its inputs: "
-            f"{listed}{more}. If you trust its publisher, set `trust: true` on its "
-            "catalogue entry (or pass trust=True)", module=name, handle=handle,
-            stage="unsafe", fix=Say("trust", True))
+            f"{listed}{more}", way=(". If you trust its publisher, ", SET,
+                                    Say("trust", True, yaml="`trust: true`"), ON_ENTRY),
+            module=name, handle=handle, stage="unsafe")

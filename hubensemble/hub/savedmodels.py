@@ -13,7 +13,8 @@ import os
 import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError, first_line
-from hubensemble.saidwords import Say
+from hubensemble.hub.ways import OUTPUT_KEY_WAY
+from hubensemble.saidwords import ON_ENTRY, SET, Meta, Say, Words
 from hubensemble.fileio import tf_path
 from hubensemble.hub.callsig import CallSignature, channels_first, channels_of, fixed_size
 from hubensemble.hub.locate import ModuleFiles
@@ -102,9 +103,9 @@ class SignatureModule:
     """
 
     def __init__(self, loaded, files: ModuleFiles, output_key=None):
-        def error(message, stage="savedmodel", fix=None):
+        def error(message, stage="savedmodel", way=None):
             return ModuleLoadError(message, module=files.name, handle=files.handle,
-                                   stage=stage, fix=fix)
+                                   stage=stage, way=way)
 
         signatures = dict(getattr(loaded, "signatures", None) or {})
         name = files.signature
@@ -115,8 +116,9 @@ class SignatureModule:
             listed = names_listed(sorted(signatures)) or "none"
             what = (f"has no signature {name!r}" if name else
                     "has no __call__ and several signatures")
-            raise error(f"the SavedModel {what} (signatures: {listed}); set signature: on its "
-                        "catalogue entry to one of them", fix=Say("signature", ...))
+            raise error(f"the SavedModel {what} (signatures: {listed})", way=(
+                "; ", SET, Say("signature", Meta("NAME"), yaml="signature:"), ON_ENTRY,
+                Words(" to one of them", ", one of them", ", one of them")))
         fn = signatures[name]
         _, kwargs = fn.structured_input_signature
         images = [k for k, spec in kwargs.items() if isinstance(spec, tf.TensorSpec)
@@ -130,10 +132,10 @@ class SignatureModule:
             key = next(iter(outputs)) if len(outputs) == 1 else (
                 "default" if "default" in outputs else None)
         if key not in outputs:
-            raise error(f"its signature {name!r} returns {sorted(outputs)}; set output_key on "
-                        "its catalogue entry to the embedding's key", "output",
-                        Say("output_key", ...))
+            raise error(f"its signature {name!r} returns {sorted(outputs)}", "output",
+                        OUTPUT_KEY_WAY)
         self.signature_name, self.output_key = name, key
+        self.output_keys = tuple(sorted(outputs))  # more than one: output_key chooses
         self._fn, self._input = fn, images[0]
         self.input_spec = kwargs[images[0]]
         self.output_spec = outputs[key]

@@ -42,7 +42,7 @@ from hubensemble.hub import loaders, remote
 from hubensemble.hub.answers import failure_text
 from hubensemble.hub.hosts import status_hint
 # .keras/.h5 model files: their own module; hub.runtime and hub.outputs reach them through here
-from hubensemble.saidwords import Say, Words, said
+from hubensemble.saidwords import Words, said
 from hubensemble.hub.kerasfiles import guess_value_range, load_model_file  # noqa: F401
 from hubensemble.terminal import download_bar, showing
 from hubensemble.threads import warnings_block
@@ -230,7 +230,8 @@ def _not_weights(path, request):
 #: The way on of an ImageNet weights file that cannot be fetched, as a catalogue's author and a
 #: Python caller give a weights file (`saidwords.said`).
 _LOCAL_WEIGHTS = (Words("set `weights:` on the entry to a local weights file",
-                        "pass weights= the path of a local weights file"),)
+                        "pass weights= the path of a local weights file",
+                        "pass --weights FILE, a local weights file"),)
 
 
 def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadline,
@@ -279,8 +280,7 @@ def fetch_imagenet_weights(name, input_size=None, *, module=None, timeout, deadl
             f"({shown}{f'; {status}' if status else ''}); offline, "
             "fetch that file elsewhere and put "
             f"it at {path}, or " + said(_LOCAL_WEIGHTS, form),
-            module=module, handle=handle, stage="network",
-            fix=Say("weights", ...) if form == "yaml" else None) from e
+            module=module, handle=handle, stage="network") from e
     if not_weights := _not_weights(path, request):  # a web page answered 200, say
         os.unlink(path)
         raise ModuleLoadError(f"the download from {url} is not the weights file: "
