@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 
 from hubensemble.errors import held_stops
 from hubensemble.fileio import atomic_write_json, read_json
@@ -135,7 +136,12 @@ def take_weights(folder, name: str, key: dict, model, *, what: str) -> dict | No
         drop_weights(folder, name)
         return None
     try:
-        model.load_weights(weights)
+        with warnings.catch_warnings():
+            # The file holds the optimizer's slots too (Keras saves them once it stepped);
+            # the resumed training only predicts, so the fresh model's unbuilt optimizer
+            # skipping them is right, and Keras' raw warning of it alarmed a user (479).
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(weights)
     except Exception as e:  # noqa: BLE001 - a damaged file: it trains again
         drop_weights(folder, name)
         raise TrainedUnreadable(f"the trained weights a stop kept ({weights}) cannot be "
