@@ -340,47 +340,23 @@ def _handle_checked(check, value, *args):
             return shown(m[0], text=True) if m[0] in text or text and text in m[0] else m[0]
         problem = (e.problem,) if text is value and value is not None else (
             "must be a non-empty string, ", *_got(value))
-        hint = Words(*(re.sub(r"[^\s']{%d,}" % HINT_CHARS, cut, said(cli_parts(e.parts), form))
+        hint = Words(*(re.sub(r"[^\s']{%d,}" % HINT_CHARS, cut, said(e.parts, form))
                        for form in ("yaml", "python", "cli")))  # the caller's words: e.parts
         raise _Bad(tuple(re.sub(r"[^\s']{%d,}" % SHOWN_CHARS, cut, part)
                          if isinstance(part, str) else part for part in problem),
                    (hint,)) from None
 
 
-#: The command line's words (`Words.cli`) of the hints' words `handles` writes in a catalogue's
-#: and a call's alone, looked up by the whole part (never a pattern over a sentence, which
-#: holds the value refused): `cli_parts`. To go once handles' own Words say them.
-_CLI_WORDS = {
-    "the architecture as the handle (e.g. ": "the architecture as the HANDLE (e.g. ",
-    "`weights:`": "--weights",
-    **{f"remove {f}: from this entry": f"leave --{f.replace('_', '-')} out"
-       for f in ("weights", "layer", "signature", "output_key")},
-}
-
-
 def cli_parts(parts):
-    """`said` parts (a str, or a tuple of str, Say and Words) with handles' catalogue words
-    that the command line says otherwise given their `Words.cli` (_CLI_WORDS), and the verb
-    before such words "pass " there: "pass the architecture as the HANDLE (e.g. …)"."""
-    if isinstance(parts, str):
-        return parts
-    out = []
-    for i, part in enumerate(parts):
-        text = part.yaml if isinstance(part, Words) else part if isinstance(part, str) else None
-        if text in _CLI_WORDS and part is not WRITE:
-            python = part.python if isinstance(part, Words) else part
-            out.append(Words(text, python, _CLI_WORDS[text]))
-        elif part is WRITE and i + 1 < len(parts) and isinstance(parts[i + 1], str) and (
-                parts[i + 1] in _CLI_WORDS):
-            out.append(Words(WRITE.yaml, WRITE.python, "pass "))
-        else:
-            out.append(part)
-    return tuple(out)
+    """`parts` as given: handles' Words say their command-line words themselves (`Words.cli`)
+    now; they were looked up here by the whole part. Kept for catalogue_writer's calls until
+    they go."""
+    return parts
 
 
 #: The entry fields `catalogue add` sets by a flag (cli.py declares them), with the flag's
 #: value as its usage writes it (`trust` is a flag without a value): said in the caller's
-#: words by `catalogue_writer._field_refusals` and `hub.introspect.with_flag_hint`.
+#: words by `catalogue_writer._field_refusals`.
 ADD_FLAGS = {"output_key": "--output-key KEY", "signature": "--signature NAME",
              "layer": "--layer NAME", "weights": "--weights FILE", "trust": "--trust"}
 

@@ -31,7 +31,7 @@ from hubensemble.localfiles import (HDF5_SIGNATURE, KERAS_FILE_SUFFIXES,  # noqa
                                     file_not_module, inner_module, inner_modules,
                                     keras_file_problem, local_source, modules_inside,
                                     what_bytes_are)
-from hubensemble.saidwords import WRITE, SaidHint, Say, Words
+from hubensemble.saidwords import WRITE, SaidHint, Say, Words, flag_of
 from hubensemble.text import absolute, closest_name, described, value_to_write
 from hubensemble.winpaths import windows_refusal
 
@@ -189,9 +189,12 @@ def check_handle_form(handle) -> None:
                        (WRITE, "hf://OWNER/REPOSITORY instead"))
     elif _path_part(handle).lower().endswith(".weights.h5"):
         raise _Bad(f"{handle!r} is a weights file, not a model",
-                   (WRITE, "the architecture as the handle (e.g. ",
+                   (Words(WRITE.yaml, WRITE.python, "pass "),
+                    Words("the architecture as the handle (e.g. ",
+                          "the architecture as the handle (e.g. ",
+                          "the architecture as the HANDLE (e.g. "),
                     Say("handle", "keras:ResNet50V2", yaml="handle: keras:ResNet50V2"),
-                    ") and this file as ", Words("`weights:`", "weights="),
+                    ") and this file as ", Words("`weights:`", "weights=", "--weights"),
                     ", or give the .keras model file instead"))
     elif kind == "kaggle":
         split = urllib.parse.urlsplit(handle) if "://" in handle else None
@@ -350,8 +353,10 @@ class SourceProblem(SaidHint):
 
 
 def _left_out(field) -> tuple:
-    # "remove FIELD: from this entry" in a catalogue, "leave FIELD out" from Python
-    return (Words(f"remove {field}: from this entry", f"leave {field} out"),)
+    # "remove FIELD: from this entry" in a catalogue, "leave FIELD out" from Python, "leave
+    # --FIELD out" on the command line
+    return (Words(f"remove {field}: from this entry", f"leave {field} out",
+                  f"leave {flag_of(field)} out"),)
 
 
 def source_problems(fields) -> list[SourceProblem]:
