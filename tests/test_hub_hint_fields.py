@@ -123,3 +123,19 @@ def test_a_way_on_for_another_module_names_no_argument_of_this_call(tmp_path):
         HubLayer(str(tmp_path / "sub.keras"))
     assert "model.export(DIR)" in str(refused.value)
     assert "with HubLayer" not in str(refused.value), str(refused.value)
+
+
+def test_an_output_key_a_module_of_one_output_refuses_is_told_as_it_was_given(tmp_path):
+    # describe_module (`catalogue add --output-key`) and HubLayer were told "remove output_key,
+    # or name the layer whose output you want in `layer:`", a catalogue's words.
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs))
+    path = str(tmp_path / "one.keras")
+    model.save(path)
+    assert _refused(lambda: describe_module(path, output_key="pooled")).endswith(
+        "; leave --output-key out, or name the layer whose output you want in --layer")
+    said = _refused(lambda: HubLayer(path, output_key="pooled"))
+    assert said.startswith("output_key='pooled' is set") and said.endswith(
+        "; pass output_key=None, or name the layer whose output you want in layer="), said
