@@ -71,9 +71,7 @@ class ModuleLoadError(HubensembleError):
     catalogue entry to the embedding's key"), each said in `form` (`saidwords.HINT_FORMS`):
     "yaml" (default), a catalogue file's and rank's words, "python" a call's (HubLayer,
     load_module: "pass output_key=KEY"), "cli" `catalogue add`'s ("pass --output-key KEY");
-    `said_as` says it in another. They were a catalogue's words with "(with HubLayer, …)" or
-    "(with catalogue add, …)" appended, and a refusal the note did not reach ("output_key: or
-    layer: on its catalogue entry") was told a Python caller in a catalogue's words.
+    `said_as` says it in another (a catalogue's words with a note after them before).
     """
 
     def __init__(self, message, *, module=None, handle=None, stage=None, way=None,
@@ -83,9 +81,7 @@ class ModuleLoadError(HubensembleError):
         self.problem, self.way, self.form = message, way, form
         # without the stage and handle: for re-raising with them
         self.message = said(message, form) + (said(way, form) if way else "")
-        self.module = module
-        self.handle = handle
-        self.stage = stage
+        self.module, self.handle, self.stage = module, handle, stage
         where = []
         if module:
             where.append(f"module {module!r}")
