@@ -98,11 +98,29 @@ def check_fit_restart(out, specs, modules, said: str | None = None) -> None:
                                 f"{option_word('--modules', 'modules')} or the catalogue"))
 
 
-def _refusal(gone, removes: str, said: str, or_else: str = "") -> str:
-    """The words of a restart refused, nothing removed: `removes` ("tune --restart would
-    remove …"), the modules of `gone` ([(spec, ModuleLoadError)]) and their reasons, then
-    `said` again, or `or_else` (another way on), when given."""
+def check_members_here(run, specs, said: str) -> None:
+    """RunError, nothing written, when a module of `specs` (ModuleSpec: run `run`'s run.json
+    entries of the members `said`, "export" or "export_ensemble()", rebuilds) is a local
+    path with nothing there (`catalogue_here.missing_here`, recorded=True: the put-back and
+    point-at words): "export of /abs/RUN rebuilds each member it exports from its module,
+    but its module cannot load here, so nothing was written: module 'm0': …; then export
+    again". Before the data loads (user 479: after TensorFlow's import and a whole
+    data folder read, 1 min 03 s, the first member's build said it). Files alone."""
+    from hubensemble.catalogue_here import missing_here
+
+    gone = missing_here(list({s.name: s for s in specs}.values()), recorded=True)
+    if gone:
+        raise RunError(_refusal(gone, f"{said} of {escaped(absolute(run.path))} rebuilds "
+                                "each member it exports from its module", said,
+                                nothing="written"))
+
+
+def _refusal(gone, removes: str, said: str, or_else: str = "", nothing: str = "removed") -> str:
+    """The words of a restart refused, nothing removed (`nothing`: "written" for a stage
+    that would write): `removes` ("tune --restart would remove …"), the modules of `gone`
+    ([(spec, ModuleLoadError)]) and their reasons, then `said` again, or `or_else` (another
+    way on), when given."""
     reasons = "; ".join(f"module {spec.name!r}: {error.message}" for spec, error in gone)
     return (f"{removes}, but {'its module' if len(gone) == 1 else 'modules'} cannot load "
-            f"here, so nothing was removed: {reasons}; then {said} again"
+            f"here, so nothing was {nothing}: {reasons}; then {said} again"
             + (f"; or, {or_else}" if or_else else ""))

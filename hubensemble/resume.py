@@ -227,6 +227,8 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
                              progress=progress)
         return
     meta = _keyed_as_fitted(run, meta, previous, fingerprints, keys, options, specs)
+    if (previous.get("fingerprints") or {}).get("catalogue") == fingerprints["catalogue"]:
+        _say_gone(run, specs, meta)
     changed = [what for what in ("catalogue", "data") if (
         _catalogue_changed(run, previous, fingerprints, specs) if what == "catalogue"
         else previous.get("fingerprints", {}).get(what) != fingerprints[what])]
@@ -303,6 +305,27 @@ def _keyed_as_fitted(run, meta: dict, previous: dict, fingerprints: dict, keys: 
     fingerprints.update(prints)
     keys.update(stage_keys(prints["catalogue"], fingerprints["data"], options))
     return meta
+
+
+def _say_gone(run, specs, meta: dict) -> None:
+    """Warns, before fit reuses the stages of `run`, of each module of the catalogue `specs`
+    whose run.json entry (`meta`'s "modules") is a local path with nothing there
+    (`catalogue_here.missing_here`, recorded=True: put it back, or point the catalogue at its
+    new place): fit reused every stage without a word of it, and a later export failed
+    after TensorFlow and the data had loaded (user 479). A damaged entry: the stage's words."""
+    from hubensemble.catalogue_here import missing_here
+    from hubensemble.runspecs import module_spec, readable_entries
+
+    entries = readable_entries(meta.get("modules"))
+    try:
+        recorded = [module_spec(run, s.name, modules=entries) for s in specs
+                    if s.name in entries]
+    except RunError:
+        return
+    for spec, error in missing_here(recorded, recorded=True):
+        log.warning("module %r cannot load from where %s ranked it: %s; fit reuses the stages "
+                    "done before, and a stage that loads it again fails until then", spec.name,
+                    escaped(run.path), error.message)
 
 
 def refuse_changed_options(run, options, *, restart, data_args=None, specs=None) -> None:

@@ -57,3 +57,34 @@ def test_a_different_module_at_the_new_place_is_still_a_changed_catalogue(
     code, _, err = in_process(*args)
     assert code == 2 and "changed since" in err and "m0's handle" in err, err
     assert "moved:" not in err
+
+
+def test_a_runs_module_moved_is_said_by_fit_and_export_refuses_before_loading_it(
+        tmp_path, module_factory, in_process, monkeypatch):
+    # User 479: the folder renamed, the catalogue not: fit reused every stage without a word,
+    # export failed after TensorFlow and the whole data folder (1 min 03 s) at the member's
+    # build. Fails before: no warning; export's words were the member build's, after the load.
+    import pytest
+
+    from hubensemble.errors import RunError
+    from hubensemble.export import export_ensemble
+
+    run, args = _fitted(tmp_path, module_factory, in_process, monkeypatch)
+    shutil.move(tmp_path / "mods" / "m0", tmp_path / "new_m0")
+    code, _, err = in_process(*args)
+    assert code == 0, err
+    log = (run / "log.txt").read_text()
+    said = f"module 'm0' cannot load from where {run} ranked it: './mods/m0' ("
+    assert said in err and said in log, err
+    assert "or point the catalogue's handle at its new place and run `hubensemble fit …` " \
+           "again (the same module is no change); fit reuses the stages done before" in err
+    assert log.rindex(said) < log.rindex("tune: done before, reused")
+    code, _, err = in_process("export", "--run", run, "--out", tmp_path / "exp")
+    refused = (f"export of {run} rebuilds each member it exports from its module, but its "
+               "module cannot load here, so nothing was written: module 'm0': './mods/m0' (")
+    assert code == 2 and refused in err and err.rstrip().endswith("then export again"), err
+    assert "rebuild members" not in err and not (tmp_path / "exp").exists()
+    with pytest.raises(RunError, match="export_ensemble\\(\\) of .* nothing was written: "
+                                       "module 'm0'.*call hubensemble.fit\\(…\\) again"):
+        export_ensemble(str(run), str(tmp_path / "exp"), progress=False)
+    assert not (tmp_path / "exp").exists()

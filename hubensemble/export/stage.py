@@ -274,6 +274,11 @@ def _export(run, out_dir, start, *, retrain_full, skip_missing, export_format, q
                                   skip_missing=skip_missing, root=root, redo=redo,
                                   student=student)
     _check_chosen(run, plans)
+    if not skip_missing:  # a module moved since: said before the data loads (user 479)
+        from hubensemble.restartcheck import check_members_here
+
+        check_members_here(run, [p.spec for p in plans], option_word("export",
+                                                                     "export_ensemble()"))
     if theirs:  # another run's: kept aside before the work (it was replaced, its run's
         _keep_theirs(run, out_dir, theirs)  # run.json naming a folder that held this one's)
     task = run.task(task)
