@@ -242,10 +242,12 @@ def prune(root: str, *, keep: str, max_bytes: int | None = None,
 
 
 def _from_entry(entry: dict, pixels: np.ndarray) -> Decoded:
-    """The Decoded an entry of the cache file records (its pixels a copy: owned, writable)."""
+    """The Decoded an entry of the cache file records. Its pixels are a view of the file's
+    buffer (writable; no other reader): a copy each held the data set twice over while the
+    loader stacked it, where decoding holds it once."""
     shape = tuple(int(n) for n in entry["shape"])
     start = int(entry["offset"])
-    image = pixels[start:start + int(np.prod(shape))].reshape(shape).copy()
+    image = pixels[start:start + int(np.prod(shape))].reshape(shape)
     shrunk = entry.get("shrunk_from")
     return Decoded(pixels=image, format=entry["format"], in_graph=bool(entry["in_graph"]),
                    orientation=entry.get("orientation"), turned=entry.get("turned"),
