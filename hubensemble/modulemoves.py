@@ -70,6 +70,38 @@ def _same_but_handle(entry: dict, spec) -> bool:
     return fields(entry) == fields(spec.to_json())
 
 
+def may_have_moved(spec, entry) -> bool:
+    """Whether catalogue entry `spec` (ModuleSpec) may be run.json's `entry` (its record of
+    the module, a dict) moved, from the files' paths alone (no TensorFlow, no hashing): both
+    local paths, the handle another, something there now (`catalogue_here.
+    local_path_problem`), every other field that changes what it computes the same.
+    `find_moves` then compares the files' content."""
+    from hubensemble.catalogue_here import local_path_problem
+    from hubensemble.handles import handle_kind
+
+    return (isinstance(entry, dict) and entry.get("handle") != spec.handle
+            and handle_kind(spec.handle) == "local"
+            and handle_kind(str(entry.get("handle"))) == "local"
+            and local_path_problem(spec.handle) is None and _same_but_handle(entry, spec))
+
+
+def as_if_moved(specs, meta: dict) -> list:
+    """`keyed_specs` of `specs`, each that `may_have_moved` from run.json's entry (`meta`'s
+    "modules") keyed by the handle the run keyed it by: the catalogue as the run knew it when
+    every possible move is one. Before TensorFlow (`resume.refuse_changed_options`): a
+    catalogue that differs even so changed; one that does not is judged after, by content."""
+    entries = meta.get("modules") if isinstance(meta.get("modules"), dict) else {}
+    moved = meta.get(MOVED) if isinstance(meta.get(MOVED), dict) else {}
+    out = []
+    for spec in keyed_specs(specs, meta):
+        entry = entries.get(spec.name)
+        if may_have_moved(spec, entry):
+            spec = dataclasses.replace(spec, handle=moved.get(spec.name, entry["handle"]),
+                                       written=None)
+        out.append(spec)
+    return out
+
+
 def find_moves(run, specs, meta: dict) -> list[Move]:
     """The `Move`s of `specs` (ModuleSpec, a catalogue read now) against run `run` (a
     `rundir.Run`; `meta`, its run.json): a local-path entry whose handle is not the one
@@ -78,14 +110,8 @@ def find_moves(run, specs, meta: dict) -> list[Move]:
     files: a content test, never the name). Locating imports TensorFlow (the hub package);
     hashing reads the module's files. [] when nothing moved, the ranking is unreadable, or a
     module cannot be located (the stage that loads it says why)."""
-    from hubensemble.handles import handle_kind
-
     entries = meta.get("modules") if isinstance(meta.get("modules"), dict) else {}
-    maybe = [s for s in specs if isinstance(entries.get(s.name), dict)
-             and entries[s.name].get("handle") != s.handle
-             and handle_kind(s.handle) == "local"
-             and handle_kind(str(entries[s.name].get("handle"))) == "local"
-             and _same_but_handle(entries[s.name], s)]
+    maybe = [s for s in specs if may_have_moved(s, entries.get(s.name))]
     if not maybe or not run.ranking_json.exists():
         return []
     from hubensemble.rank import load_ranking

@@ -307,6 +307,24 @@ def _keyed_as_fitted(run, meta: dict, previous: dict, fingerprints: dict, keys: 
     return meta
 
 
+def _refuse_changed_catalogue(run, meta: dict, previous: dict, specs) -> None:
+    """RunError, as `check_inputs` words it ("the catalogue (m0's handle A -> B) changed since
+    RUN was fitted; use a new --out folder, or pass --restart …"), when the catalogue `specs`
+    differs from the one `run`'s last fit (`previous`) recorded even with every entry that
+    may be its module moved (`modulemoves.as_if_moved`: judged by content after the data
+    loads, `_keyed_as_fitted`) taken as moved: said before TensorFlow's import and the data's
+    load (user 479: after 50 s)."""
+    from hubensemble.modulemoves import as_if_moved
+    from hubensemble.rank.ranking import catalogue_entries_fingerprint, catalogue_fingerprint
+
+    keyed = as_if_moved(specs, meta)
+    prints = {"catalogue": catalogue_fingerprint(keyed),
+              "entries": catalogue_entries_fingerprint(keyed)}
+    if _catalogue_changed(run, previous, prints, keyed):
+        raise RunError(f"the {_catalogue_change(run, specs, meta)} changed since "
+                       f"{_fitted(run, meta)}; {_new_or_restart('to discard the old results')}")
+
+
 def _say_gone(run, specs, meta: dict) -> None:
     """Warns, before fit reuses the stages of `run`, of each module of the catalogue `specs`
     whose run.json entry (`meta`'s "modules") is a local path with nothing there
@@ -363,6 +381,8 @@ def refuse_changed_options(run, options, *, restart, data_args=None, specs=None)
     if not (isinstance(prints, dict) and recorded and "catalogue" in prints and "data" in prints
             and (meta.get("stages") or run.ranking_json.exists() or run.candidates.exists())):
         return
+    if specs:
+        _refuse_changed_catalogue(run, meta, previous, specs)
     if same_key(recorded, stage_keys(prints["catalogue"], prints["data"], options)["tune"]):
         return
     top_k = (previous.get("options") or {}).get("top_k")

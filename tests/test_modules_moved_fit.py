@@ -88,3 +88,21 @@ def test_a_runs_module_moved_is_said_by_fit_and_export_refuses_before_loading_it
                                        "module 'm0'.*call hubensemble.fit\\(…\\) again"):
         export_ensemble(str(run), str(tmp_path / "exp"), progress=False)
     assert not (tmp_path / "exp").exists()
+
+
+def test_a_changed_catalogue_is_refused_before_the_data_loads(
+        tmp_path, module_factory, in_process, monkeypatch):
+    # User 479: the refusal came after the data folder was read (and TensorFlow: 50 s). Fails
+    # before: the data's summary said first. A possible move (something at the new path) is
+    # judged by content after the load: the test above.
+    run, args = _fitted(tmp_path, module_factory, in_process, monkeypatch)
+    logged = len((run / "log.txt").read_text())
+    (tmp_path / "c.yaml").write_text(
+        "modules:\n  - {name: m0, handle: ./mods/m0, value_range: [-1, 1]}\n")
+    code, _, err = in_process(*args)
+    assert code == 2 and "the catalogue (m0's value_range" in err and "changed since" in err, err
+    assert "Task 'digits'" not in err + (run / "log.txt").read_text()[logged:]
+    shutil.move(tmp_path / "mods" / "m0", tmp_path / "new_m0")
+    (tmp_path / "c.yaml").write_text("modules:\n  - {name: m0, handle: ./nowhere}\n")
+    code, _, err = in_process(*args)
+    assert code == 2 and "m0's handle" in err and "Task 'digits'" not in err, err
