@@ -36,8 +36,33 @@ def cmd_catalogue_validate(args):
     """`catalogue validate [FILE...]` (zoo.config.validate_catalogues): 0 when all are valid."""
     from hubensemble.zoo.config import validate_catalogues
 
-    return 0 if validate_catalogues(_catalogue_files(args), lambda ln, ok: (  # ok None: warning
-        args.quiet and ok is not False) or print(ln, file=sys.stdout if ok else sys.stderr)) else 1
+    files = _catalogue_files(args)
+    if not validate_catalogues(files, lambda ln, ok: (  # ok None: warning
+            args.quiet and ok is not False) or print(ln, file=sys.stdout if ok else sys.stderr)):
+        return 1
+    return skipped_entries_status(files, quiet=args.quiet)
+
+
+def skipped_entries_status(files, *, quiet: bool = False) -> int:
+    """`catalogue validate`'s exit status for the valid catalogue `files`: 1 when an entry's
+    local module is missing here or holds none (`modulefiles.local_handle_warnings`, warned
+    above at its file:line: rank would skip it), after a line on stderr saying why, else 0.
+    A mistyped local path was "ok (3 modules, 1 warning)", exit 0, and a script went on to
+    rank the other modules (a new user, stop 70): the exit rule of rank's skipped modules
+    (`skipped_modules_status`). Validate a catalogue meant for another machine there. With
+    `quiet` (-q, which silences the warnings) the line is said all the same, as errors are,
+    pointing at the command without -q."""
+    from hubensemble.catalogue import load_catalogues
+    from hubensemble.modulefiles import local_handle_warnings
+
+    skipped = local_handle_warnings(load_catalogues(files))
+    if not skipped:
+        return 0
+    print(f"hubensemble catalogue validate: exit status 1: rank would skip "
+          f"{counted(len(skipped), 'module or weights file', 'modules or weights files')} on "
+          f"this machine ({'without -q, its warnings say' if quiet else 'warned above,'} "
+          "with the fix)", file=sys.stderr)
+    return 1
 
 
 def cmd_catalogue_list(args):
@@ -222,7 +247,27 @@ def cmd_rank(args):
     ranking = run_rank(args.out, args.specs, task, **typed, data_args=data_args,
                        progress=not args.quiet)
     summary(args, ranking.summary())
-    return 0
+    return skipped_modules_status("rank", ranking)
+
+
+def skipped_modules_status(command: str, ranking) -> int:
+    """The exit status of a command whose ranking is `ranking` (a rank.Ranking): 1 when a
+    catalogue module failed and was left out (a duplicate of an earlier entry is ranked
+    under it: not counted), after a line on stderr saying why, else 0. The rule of every
+    command that goes on past what it could not use (README, "Exit statuses": predict's
+    unreadable files): rank and fit skipped a mistyped module path and exited 0, so a
+    script went on to train other modules than meant (a new user, stop 70)."""
+    from hubensemble.rank.record import duplicates_apart
+
+    failed = duplicates_apart(ranking.failed_rows)[1]
+    if not failed:
+        return 0
+    print(f"hubensemble {command}: exit status 1: {counted(len(failed), 'module')} of the "
+          f"catalogue failed and {'was' if len(failed) == 1 else 'were'} left out "
+          f"({', '.join(r['name'] for r in failed)}: the reason and fix above); the other "
+          f"{counted(len(ranking.ok_rows), 'module')} ranked, their results kept",
+          file=sys.stderr)
+    return 1
 
 
 def _resolve_shard(args):
@@ -528,7 +573,7 @@ def cmd_fit(args):
                  restart=args.restart, progress=not args.quiet, cache_dir=args.cache_dir,
                  use_cache=args.use_cache, options=options)
     summary(args, result.summary())
-    return 0
+    return skipped_modules_status("fit", result.ranking)
 
 
 def cmd_demo(args):
