@@ -180,6 +180,7 @@ def predict(model_dir, image_paths: Sequence, *, top: int = _PREDICT["top"],
     try:
         for path, reason, found in _entries(image_paths, results.ignored,
                                             results.not_images):
+            looked.unit = " files" if looked.n else " file"  # the count after this update
             looked.update()
             if reason is None:
                 reason = _refusal(path)  # at once, before TensorFlow loads (not after the model)

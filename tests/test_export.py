@@ -1795,6 +1795,8 @@ def test_predict_counts_a_bar_only_for_folders_and_ends_it_before_an_error(
     code, out, err = in_process("predict", "--model", exported[1], folder, missing)
     assert code == 2 and "predict: looking at: " in err, err
     assert err.split("\n")[-2].startswith("hubensemble: error: "), repr(err)
+    code, _, said = in_process("predict", "--model", exported[1], folder)
+    assert code == 0 and "looking at: 1 file " in said and "1 files" not in said, said  # 479
     # The folder loader's words for what it does not read.
     shutil.copytree(exported[1], folder / "old-export")
     (folder / ".DS_Store").write_bytes(b"")
