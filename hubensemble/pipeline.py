@@ -101,7 +101,8 @@ def fit(catalogue, data, out, *, export=None, data_args=None, restart=False, pro
     Before the run folder is created (so a refused fit leaves no folder, log or lock), fit
     refuses what the command line refuses before its own, with the same checks: a
     `catalogue`, `data`, `out`, `export` or `cache_dir` of another type, and `options`,
-    `data_args`, `restart`, `progress` or `use_cache` (`check_fit_arguments`) (TypeError), an empty
+    `restart`, `progress` or `use_cache` (`check_fit_arguments`), `data_args` or a data
+    keyword (`fitcall.fit_data_args`: a field mistyped or given twice) (TypeError), an empty
     `out`, `export` or `cache_dir` or an unknown `corruptions` name (OptionError), a catalogue
     file that is missing or
     malformed (CatalogueError) or lists no module, a data spec that cannot be read
