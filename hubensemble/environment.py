@@ -2,13 +2,13 @@
 they name: a cache that cannot be written is said once and costs only speed (TensorFlow-free).
 
 Every folder an environment variable names (HUBENSEMBLE_CACHE_DIR, HUBENSEMBLE_COST_CACHE,
-HUBENSEMBLE_ZOO_DIR, XDG_CACHE_HOME, TFDS_DATA_DIR) is read through `path_from_environment`,
-which expands a leading `~` as the shell does not in ``VAR="~/c"`` (a folder literally named
-``./~/c`` was made) and refuses a Windows-written path on Linux and macOS (PATH_ENV, with
-the libraries' TFHUB_CACHE_DIR and KERAS_HOME, checked by `check_environment`); the path
-options of the command line are expanded by `arguments.Parser`. The URL of
-HUBENSEMBLE_KERAS_WEIGHTS_MIRROR is checked with the timeouts before any work
-(`check_environment`), as are the seconds of SECONDS_ENV.
+HUBENSEMBLE_DECODE_CACHE, HUBENSEMBLE_ZOO_DIR, XDG_CACHE_HOME, TFDS_DATA_DIR) is read
+through `path_from_environment`, which expands a leading `~` as the shell does not in
+``VAR="~/c"`` (a folder literally named ``./~/c`` was made) and refuses a Windows-written
+path on Linux and macOS (PATH_ENV, with the libraries' TFHUB_CACHE_DIR and KERAS_HOME,
+checked by `check_environment`); the path options of the command line are expanded by
+`arguments.Parser`. The URL of HUBENSEMBLE_KERAS_WEIGHTS_MIRROR is checked with the
+timeouts before any work (`check_environment`), as are the seconds of SECONDS_ENV.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ MIRROR_SCHEMES = ("http", "https", "file")
 #: (TensorFlow Hub's module cache, Keras' home, tensorflow_datasets' data): each checked
 #: before any work (`check_environment`); hubensemble reads its own through
 #: `path_from_environment`.
-PATH_ENV = ("HUBENSEMBLE_CACHE_DIR", "HUBENSEMBLE_COST_CACHE", "HUBENSEMBLE_ZOO_DIR",
-            "XDG_CACHE_HOME", "TFHUB_CACHE_DIR", "KERAS_HOME", "TFDS_DATA_DIR")
+PATH_ENV = ("HUBENSEMBLE_CACHE_DIR", "HUBENSEMBLE_COST_CACHE",
+            "HUBENSEMBLE_DECODE_CACHE", "HUBENSEMBLE_ZOO_DIR", "XDG_CACHE_HOME", "TFHUB_CACHE_DIR",
+            "KERAS_HOME", "TFDS_DATA_DIR")
 
 
 def path_from_environment(name: str, environ: Mapping[str, str] | None = None) -> str | None:

@@ -169,3 +169,12 @@ def test_a_hit_touches_its_file(tmp_path, cache_dir):
     os.utime(cache, (past, past))
     load_task(f"folder:{root}", progress=False)
     assert cache.stat().st_mtime > past + 86400
+
+
+def test_the_cache_variable_is_a_hubensemble_setting():
+    # Fails before: "$HUBENSEMBLE_DECODE_CACHE is set but is not a hubensemble setting
+    # (ignored); did you mean $HUBENSEMBLE_COST_CACHE?" on every command that set it.
+    from hubensemble.environment import unknown_settings
+
+    for value in ("/tmp/decoded", decodecache.OFF):
+        assert unknown_settings({decodecache.VARIABLE: value}) == []
