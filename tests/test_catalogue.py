@@ -1829,7 +1829,7 @@ def test_validate_checks_a_local_presets_files_as_rank_loads_them(tmp_path):
                f"JSON object with a \"weight_map\"): it holds text (it starts with "
                f"'{{\"weight_map\": {{}}}}'), such as a web page or an error message a server "
                f"sent; rank will skip it"),
-        (True, f"{path}: ok (4 modules, 3 warnings)")], said
+        (True, f"{path}: valid; rank would skip 3 here (4 modules, 3 warnings)")], said
 
 
 def test_validate_sees_a_keras_files_own_classes_and_a_variables_shard_cut_short(tmp_path):
@@ -1890,7 +1890,7 @@ def test_validate_sees_a_keras_files_own_classes_and_a_variables_shard_cut_short
                "bytes variables/variables.index records (a SavedModel is the whole folder, "
                "saved_model.pb with its variables/: copy or download it whole again); rank "
                "will skip it"),
-        (True, f"{path}: ok (3 modules, 2 warnings)")], said
+        (True, f"{path}: valid; rank would skip 2 here (3 modules, 2 warnings)")], said
 
 
 def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_path, caplog):
@@ -1932,7 +1932,7 @@ def test_entries_of_one_module_with_different_sha256_say_which_pin_is_wrong(tmp_
                f"their sha256 differ (abababababab… here, {right[:12]}… at {path}:2): at most "
                f"one is the module's files; rank checks each and ranks the one they match (the "
                f"other fails, stage checksum); leave one of them out"),
-        (True, f"{path}: ok (2 modules, 2 warnings)")], said
+        (True, f"{path}: valid; rank would skip 1 here (2 modules, 2 warnings)")], said
     # catalogue add's warning is validate's (`same_module_note`).
     spec = load_catalogue(path)[1]
     with caplog.at_level(logging.WARNING, logger="hubensemble.catalogue_writer"):

@@ -340,14 +340,14 @@ def test_catalogue_validate_shipped_and_broken(tmp_path):
     code, out, err, _ = next(said)
     assert code == 1 and f"warning: {near}:2: handle" in err and "holds no module" in err, err
     code, out, err, _ = next(said)
-    assert code == 1 and out.count(": ok (1 module, 1 warning)") == 2
+    assert code == 1 and out.count(": valid; rank would skip 1 here (1 module, 1 warning)") == 2
     assert "the 2 catalogues together are not valid" in err and f"{b}:2:" in err
     assert "together: ok" not in out
     code, out, err, _ = next(said)
     assert code == 1 and f"{broken}:3:" in err and f"{b}:2:" in err, err
     assert "the 2 valid catalogues together are not valid" in err
     code, out, err, _ = next(said)
-    assert code == 1 and ": ok (3 modules, 2 warnings)" in out  # rank would skip c
+    assert code == 1 and ": valid; rank would skip 2 here (3 modules, 2 warnings)" in out
     assert f"warning: {paths}:2: handle " in err and "write https://tfhub.dev/" in err
     assert f"warning: {paths}:4: handle './nowhere' ({tmp_path / 'nowhere'}, relative to the " \
         "catalogue's folder) does not exist" in err
@@ -3110,8 +3110,9 @@ def test_catalogue_validate_says_a_files_warnings_before_its_ok_and_counts_them(
     assert validate_catalogues(["one.yaml", "two.yaml"],
                                lambda line, ok: said.append((line, ok)))
     verdicts = [i for i, (_, ok) in enumerate(said) if ok]
-    assert said[verdicts[0]][0] == f"{one}: ok (2 modules, 2 warnings)", said
-    assert said[verdicts[1]][0] == f"{two}: ok (1 module, 1 warning)", said
+    skips = "valid; rank would skip"  # not "ok": validate exits 1 (commands.py)
+    assert said[verdicts[0]][0] == f"{one}: {skips} 2 here (2 modules, 2 warnings)", said
+    assert said[verdicts[1]][0] == f"{two}: {skips} 1 here (1 module, 1 warning)", said
     assert said[verdicts[2]][0] == "the 2 catalogues together: ok (1 warning)", said
     assert [ok for _, ok in said] == [None, None, True, None, True, None, True], said
 

@@ -303,7 +303,8 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
         if label not in compared:  # the same file given twice is compared once
             compared.add(label)
             clashes += _names_across(named, label, specs + partial, bool(problems))
-        notes = [(note, None) for note in local_handle_warnings(specs + partial)
+        skips = local_handle_warnings(specs + partial)
+        notes = [(note, None) for note in skips
                  + same_module_warnings(specs, disowned=pin_disowned)
                  + copied_pin_warnings(specs)
                  + classifier_handle_warnings(specs + partial)
@@ -318,7 +319,10 @@ def validate_catalogues(paths, emit: Callable[[str, bool], object]) -> bool:
             emit(note, ok)
         # By its absolute path, as its problem and warning lines name it (`label`): a
         # relative name here beside absolute ones above read as another file.
-        emit(f"{label}: ok ({_count(len(specs), 'module')}"
+        # Not "ok" when rank would skip an entry here: validate exits 1 then
+        # (`commands.skipped_entries_status`), and "ok" above exit 1 read as a contradiction.
+        verdict = f"valid; rank would skip {len(skips)} here" if skips else "ok"
+        emit(f"{label}: {verdict} ({_count(len(specs), 'module')}"
              f"{', ' + _count(len(notes), 'warning') if notes else ''})", True)
     for line in clashes:  # a file with errors hid them until fixed (new-user check)
         emit(line, False)
