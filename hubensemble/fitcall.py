@@ -57,8 +57,9 @@ def fit_data_args(data, data_args, keywords: dict):
     None) and its data option keywords `keywords` (`dataargs.data_keywords`: flip=False,
     data_seed=3, …), as `dataargs.as_data_args` makes it, started from the spec `data`;
     TypeError for keywords with a `data` Task, loaded already (load_task takes them), and
-    for what as_data_args refuses. `data` of another type: `data_args` unchanged
-    (check_data names the data's type)."""
+    for what as_data_args refuses, and for data_args whose spec is not `data` (fit loads
+    `data`; the other was dropped without a word). `data` of another type: `data_args`
+    unchanged (check_data names the data's type)."""
     from hubensemble.data import Task
 
     if isinstance(data, Task) and keywords:
@@ -70,7 +71,14 @@ def fit_data_args(data, data_args, keywords: dict):
         return as_data_args(data_args, base=lambda: DataArgs.of_task(data))
     if not isinstance(data, str):
         return data_args  # check_data refuses the data's type first
-    return as_data_args(data_args, keywords, base=lambda: DataArgs(spec=data))
+    args = as_data_args(data_args, keywords, base=lambda: DataArgs(spec=data))
+    if args is not None and args.spec and args.spec != data:  # "": no spec of its own
+        # fit loads `data`: another spec in data_args was dropped without a word (a new
+        # user's DataArgs("folder:imgs2") trained on data="folder:imgs", stop 70).
+        raise TypeError(f"fit() got data={data!r} and data_args' spec={args.spec!r}; fit "
+                        f"loads data: give the data once, as data={args.spec!r} or with "
+                        f"data_args' spec equal to it")
+    return args
 
 
 def export_word(export) -> str:
