@@ -178,3 +178,19 @@ def test_the_cache_variable_is_a_hubensemble_setting():
 
     for value in ("/tmp/decoded", decodecache.OFF):
         assert unknown_settings({decodecache.VARIABLE: value}) == []
+
+
+def test_a_cache_file_of_other_bytes_is_said_no_cache_file(tmp_path, cache_dir, decodes,
+                                                           caplog):
+    # Fails before: "(ValueError: This file contains pickled (object) data. If you trust the
+    # file you can load it unsafely using the `allow_pickle=` keyword argument …)" (492).
+    root = _folder(tmp_path / "data")
+    first = load_task(f"folder:{root}", progress=False)
+    (cache,) = cache_dir.iterdir()
+    cache.write_text("garbage")
+    with caplog.at_level(logging.WARNING, logger="hubensemble.data.decodecache"):
+        again = load_task(f"folder:{root}", progress=False)
+    assert "not a decoded-image cache file (no .npz zip header)" in caplog.text, caplog.text
+    assert "allow_pickle" not in caplog.text
+    assert (cache_dir / (cache.name + ".damaged")).exists()
+    _same(first, again)

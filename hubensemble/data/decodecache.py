@@ -116,6 +116,11 @@ class DecodeCache:
         """Reads the cache file; a file of other code or format is a miss (rewritten on
         save), one that cannot be read is moved aside with a warning."""
         try:
+            with open(self.path, "rb") as f:
+                # An .npz is a zip: anything else is said so, not in np.load's words for a
+                # non-array file (which offered `allow_pickle=`, an unsafe load).
+                if f.read(4) != b"PK\x03\x04":
+                    raise ValueError("not a decoded-image cache file (no .npz zip header)")
             with np.load(self.path, allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode("utf-8"))
                 pixels = z["pixels"]
