@@ -558,12 +558,14 @@ def refuse_other_data(run, data_args, *, restart, specs=None) -> None:
         return  # that fit finished nothing: this one starts over (`check_inputs`)
     changed = [f"data ({'; '.join(change.items())})"]
     if specs is not None:
+        from hubensemble.modulemoves import as_if_moved
         from hubensemble.rank.ranking import (catalogue_entries_fingerprint,
                                               catalogue_fingerprint)
 
-        prints = {"catalogue": catalogue_fingerprint(specs),
-                  "entries": catalogue_entries_fingerprint(specs)}
-        if _catalogue_changed(run, previous, prints, specs):
+        keyed = as_if_moved(specs, meta)  # a module moved, the same files: no change
+        prints = {"catalogue": catalogue_fingerprint(keyed),
+                  "entries": catalogue_entries_fingerprint(keyed)}
+        if _catalogue_changed(run, previous, prints, keyed):
             changed.insert(0, _catalogue_change(run, specs, meta))
     raise RunError(f"the {' and '.join(changed)} changed since {_fitted(run, meta)}; "
                    f"{_new_or_restart('to discard the old results')}")

@@ -31,6 +31,9 @@ def test_a_module_moved_and_pointed_at_is_the_same_module_and_every_stage_is_reu
     candidates = sorted(p.name for p in (run / "candidates").iterdir())
     shutil.move(tmp_path / "mods" / "m0", tmp_path / "new_m0")
     (tmp_path / "c.yaml").write_text("modules:\n  - {name: m0, handle: ./new_m0}\n")
+    # Other data too: the data named, the moved module not (it named the catalogue).
+    code, _, err = in_process(*args, "--data-seed", "1")
+    assert code == 2 and "the data (" in err and "catalogue" not in err, err
     code, summary, err = in_process(*args)
     assert code == 0, err
     was, now = tmp_path / "mods" / "m0", tmp_path / "new_m0"
