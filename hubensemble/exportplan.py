@@ -149,9 +149,10 @@ def check_members(run_dir, student=None, *, retrain_full=None, skip_missing=None
     edited by hand, always; with `retrain_full` and `skip_missing` given (bools) also a
     weights file missing, unreadable or changed since tune wrote it, which those flags
     decide (a student's export takes neither: all of them). None (unknown) takes the
-    refusals no flag passes only. It came after TensorFlow's
-    import and the data's load (7-9 s, 700 MB). Nothing when the run holds no ensemble to
-    export (the stage says so in its own words)."""
+    refusals no flag passes only; with `skip_missing` False also a member's module moved or
+    deleted since (`restartcheck.check_members_here`, 479's: after TensorFlow's import).
+    It came after TensorFlow's import and the data's load (7-9 s, 700 MB). Nothing when the
+    run holds no ensemble to export (the stage says so in its own words)."""
     from hubensemble.ensemble import read_ensemble
     from hubensemble.rundir import Run
     from hubensemble.runspecs import catalogue_entries
@@ -175,9 +176,14 @@ def check_members(run_dir, student=None, *, retrain_full=None, skip_missing=None
     if cand is not None:  # a student's export takes neither flag (`student_for_export`)
         retrain_full = skip_missing = False
     unknown = retrain_full is None or skip_missing is None
-    plan_members(run, entries, specs, retrain_full=True if unknown else retrain_full,
-                 skip_missing=True if unknown else skip_missing, root=root, redo=redo,
-                 student=cand, say=False)
+    plans, _ = plan_members(run, entries, specs, retrain_full=True if unknown else retrain_full,
+                            skip_missing=True if unknown else skip_missing, root=root,
+                            redo=redo, student=cand, say=False)
+    if skip_missing is False:  # a module moved since: the stage's refusal, before TensorFlow
+        from hubensemble.restartcheck import check_members_here
+
+        check_members_here(run, [p.spec for p in plans],
+                           option_word("export", "export_ensemble()"))
 
 
 def _changed_way_on(run, cand, redo=None) -> str:

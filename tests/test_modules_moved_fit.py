@@ -87,6 +87,7 @@ def test_a_runs_module_moved_is_said_by_fit_and_export_refuses_before_loading_it
                "module cannot load here, so nothing was written: module 'm0': './mods/m0' (")
     assert code == 2 and refused in err and err.rstrip().endswith("then export again"), err
     assert "rebuild members" not in err and not (tmp_path / "exp").exists()
+    assert "loading TensorFlow" not in err, err  # refused by the check before it (492)
     with pytest.raises(RunError, match="export_ensemble\\(\\) of .* nothing was written: "
                                        "module 'm0'.*call hubensemble.fit\\(…\\) again"):
         export_ensemble(str(run), str(tmp_path / "exp"), progress=False)
