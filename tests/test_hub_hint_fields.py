@@ -139,3 +139,26 @@ def test_an_output_key_a_module_of_one_output_refuses_is_told_as_it_was_given(tm
     said = _refused(lambda: HubLayer(path, output_key="pooled"))
     assert said.startswith("output_key='pooled' is set") and said.endswith(
         "; pass output_key=None, or name the layer whose output you want in layer="), said
+
+
+def test_a_mistyped_output_key_is_told_it_is_none_of_the_keys(tmp_path):
+    # New user 492: output_key='poold' was told the words of no key at all ("returns
+    # ['other', 'pooled']; pass output_key=KEY"), for a signature's dict and a __call__'s.
+    path = _saved(tmp_path / "dict", lambda m, x: {
+        "pooled": tf.reduce_mean(x, [1, 2]), "other": tf.reduce_max(x, [1, 2])})
+    said = ("its signature 'serving_default': output_key='poold' is not one of the keys the "
+            "module returns, ['other', 'pooled'] (did you mean 'pooled'?); pass "
+            "output_key=KEY, the embedding's key")
+    assert _refused(lambda: HubLayer(path, output_key="poold")) == said
+    assert _refused(lambda: ModuleRuntime.load(path, output_key="poold")) == (
+        "its signature 'serving_default': output_key 'poold' is not one of the keys the module "
+        "returns, ['other', 'pooled'] (did you mean 'pooled'?); set output_key on its catalogue "
+        "entry to the embedding's key")
+    with pytest.raises(ModuleLoadError) as refused:
+        describe_module(path, output_key="poold")
+    assert refused.value.message == said.replace("output_key='poold'", "--output-key poold") \
+        .replace("pass output_key=KEY", "pass --output-key KEY")
+    from hubensemble.hub.callsig import dict_output_problem
+
+    assert dict_output_problem(None, {"b": 1, "a": 2}) == \
+        "the module returns a dict with keys ['a', 'b']"

@@ -205,7 +205,7 @@ class CallSignature:
             if isinstance(out, dict):
                 if output_key is None or output_key not in out:
                     raise ModuleLoadError(
-                        f"the module returns a dict with keys {sorted(out)}",
+                        dict_output_problem(output_key, out),
                         way=OUTPUT_KEY_WAY, module=name, handle=handle, stage="output")
                 out = out[output_key]
             if isinstance(out, tf.TensorSpec):
@@ -221,3 +221,20 @@ class CallSignature:
         if (shape.rank == 2 or one_by_one) and shape[-1] is not None:
             return int(shape[-1])
         return None
+
+
+def dict_output_problem(output_key, keys):
+    """ModuleLoadError's problem (str, or said-parts) for a module whose output is a dict
+    of `keys` (str) and `output_key` names none of them: "the module returns a dict with
+    keys [...]" when none was given (None), else the key given, that it is not one of them,
+    and the closest (`text.closest_name`): a new user's mistyped output_key='poold' was told
+    the words of no key at all (stop 70)."""
+    from hubensemble.text import closest_name
+
+    keys = sorted(keys)
+    if output_key is None:
+        return f"the module returns a dict with keys {keys}"
+    near = closest_name(str(output_key), keys)
+    return (Say("output_key", output_key, quoted=True, yaml=f"output_key {output_key!r}"),
+            f" is not one of the keys the module returns, {keys}"
+            + (f" (did you mean {near!r}?)" if near else ""))

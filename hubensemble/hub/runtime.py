@@ -42,7 +42,7 @@ from hubensemble.errors import ModuleLoadError, checks_keywords, first_line
 from hubensemble.saidwords import WRITE, Say, Words
 from hubensemble.hub import resolvers
 # CallSignature: also re-exported (hubensemble.hub's callers).
-from hubensemble.hub.callsig import CallSignature
+from hubensemble.hub.callsig import CallSignature, dict_output_problem
 from hubensemble.hub.ways import OUTPUT_KEY_WAY, TO_MATCH_WAY, pooled_way
 from hubensemble.hub.locate import ModuleFiles, locate, locate_spec  # noqa: F401
 from hubensemble.hub.notices import first_look, module_warning
@@ -647,7 +647,7 @@ class ModuleRuntime:
                 "input", TO_MATCH_WAY) from e
         if isinstance(out, dict):
             if self.output_key is None or self.output_key not in out:
-                raise self._error(f"the module returns a dict with keys {sorted(out)}",
+                raise self._error(dict_output_problem(self.output_key, out),
                                   "output", OUTPUT_KEY_WAY)
             out = out[self.output_key]
         if not embedding_shape(out.shape):

@@ -13,6 +13,7 @@ import os
 import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError, first_line
+from hubensemble.hub.callsig import dict_output_problem
 from hubensemble.hub.ways import OUTPUT_KEY_WAY
 from hubensemble.saidwords import ON_ENTRY, SET, Meta, Say, Words
 from hubensemble.fileio import tf_path
@@ -131,9 +132,10 @@ class SignatureModule:
         if key is None:
             key = next(iter(outputs)) if len(outputs) == 1 else (
                 "default" if "default" in outputs else None)
-        if key not in outputs:
-            raise error(f"its signature {name!r} returns {sorted(outputs)}", "output",
-                        OUTPUT_KEY_WAY)
+        if key not in outputs:  # a key given that is none of them: said so, with the nearest
+            problem = dict_output_problem(output_key, outputs)
+            raise error(f"its signature {name!r} returns {sorted(outputs)}" if output_key is None
+                        else (f"its signature {name!r}: ", *problem), "output", OUTPUT_KEY_WAY)
         self.signature_name, self.output_key = name, key
         self.output_keys = tuple(sorted(outputs))  # more than one: output_key chooses
         self._fn, self._input = fn, images[0]
