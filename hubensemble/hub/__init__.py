@@ -15,6 +15,8 @@ Sub-modules, one concern each:
 * `runtime` — `ModuleRuntime`: the one way a module is loaded and called (value range,
   resize, input dtype, `training` argument, output) by rank, HubLayer and the export, for a
   reusable SavedModel, a SavedModel signature (`SignatureModule`) or a Keras model;
+* `loadmodule` — `open_module` (a located module -> its object and `CallSignature`) and
+  `load_module`, the runtime's loading half (re-exported by `runtime`);
 * `savedmodels` — a located SavedModel loaded as it comes (`load_saved_model`) and one of
   its signatures as a module (`SignatureModule`), the runtime's SavedModel half;
 * `layer` — `HubLayer`, the Keras 3 layer built on the runtime;
