@@ -162,3 +162,31 @@ def test_a_mistyped_output_key_is_told_it_is_none_of_the_keys(tmp_path):
 
     assert dict_output_problem(None, {"b": 1, "a": 2}) == \
         "the module returns a dict with keys ['a', 'b']"
+
+
+def test_an_output_key_a_savedmodel_of_one_output_refuses_offers_no_layer(tmp_path):
+    # New user 492: `catalogue add mods/m1 --output-key pooled` (a SavedModel of one output)
+    # was told "leave --output-key out, or name the layer whose output you want in --layer",
+    # and --layer was then refused ("only .keras and .h5 model files take layer"); the note
+    # "(a Keras model file is cut at its last Dense layer's input …)" was said of it too.
+    module = tf.train.Checkpoint()  # a reusable __call__ (TF Hub's API), no signature
+    module.scale = tf.Variable(2.0)
+    module.__call__ = tf.function(lambda x: tf.reduce_mean(x, [1, 2]) * module.scale)
+    module.__call__.get_concrete_function(tf.TensorSpec([None, None, None, 3], tf.float32))
+    module.variables = [module.scale]
+    path = str(tmp_path / "m1")
+    tf.saved_model.save(module, path)
+    shape = "[None, 3]"
+    with pytest.raises(ModuleLoadError) as refused:
+        describe_module(path, output_key="pooled")
+    assert refused.value.message == (
+        f"--output-key pooled is set, but the module returns one tensor {shape}, not a dict; "
+        "leave --output-key out")
+    assert _refused(lambda: HubLayer(path, output_key="pooled")) == (
+        f"output_key='pooled' is set, but the module returns one tensor {shape}, not a dict; "
+        "pass output_key=None")
+    said = _refused(lambda: ModuleRuntime.load(path, output_key="pooled"))
+    assert said.startswith("output_key 'pooled' is set, but the module returns one tensor "
+                           f"{shape}, not a dict; ") and "layer" not in said, said
+    # The refusal's field: what the user is told to change (`catalogue add` reads it).
+    assert refused.value.fix is None or refused.value.fix.field != "layer"

@@ -12,7 +12,7 @@ import dataclasses
 import tensorflow as tf
 
 from hubensemble.errors import ModuleLoadError
-from hubensemble.hub.ways import OUTPUT_KEY_WAY
+from hubensemble.hub.ways import LAYER_KINDS, OUTPUT_KEY_WAY
 from hubensemble.saidwords import ON_ENTRY, SET, Meta, Say, Words, field_words
 from hubensemble.savedmodel_calls import image_size, reads_channels_first
 
@@ -185,22 +185,28 @@ class CallSignature:
             self.training, "training=" + "/".join(str(v) for v in self.training_values))
         return f"{' or '.join(self.dtypes)} images {shapes}, {training}"
 
-    def output_spec(self, output_key, *, name=None, handle=None):
+    def output_spec(self, output_key, *, name=None, handle=None, kind=None):
         """The TensorSpec of the embedding (the ``output_key`` entry of a dict output), or
         None when no trace says; ModuleLoadError(stage="output"), naming ``name`` and
         ``handle``, for a dict output without a matching key, and for an ``output_key`` given
         to a module that returns one tensor (tensorflow_hub's KerasLayer forbids it too): a
-        Keras file's dict output cut at its last Dense layer's input ignored it."""
+        Keras file's dict output cut at its last Dense layer's input ignored it. ``kind`` is
+        the module's (`locate.ModuleFiles.kind`; None: not known): only a kind in
+        `ways.LAYER_KINDS` (a .keras/.h5 file) is offered ``layer`` and told how such a file
+        is cut — a SavedModel of one output was told to name a layer it refuses."""
         for out in self.outputs:
             if output_key is not None and isinstance(out, tf.TensorSpec):
+                keras_file = kind in LAYER_KINDS
                 raise ModuleLoadError(
                     (Say("output_key", output_key, quoted=True, yaml=f"output_key {output_key!r}"),
                      " is set, but the module returns one tensor ", f"{out.shape.as_list()}",
-                     ", not a dict (a Keras model file is cut at its last Dense layer's input, "
-                     "or at its ", field_words("layer"), ")"),
+                     ", not a dict", *((" (a Keras model file is cut at its last Dense layer's "
+                                        "input, or at its ", field_words("layer"), ")")
+                                       if keras_file else ())),
                     way=("; ", Words("", "pass ", ""),
                          Say("output_key", None, yaml="remove output_key"),
-                         ", or name the layer whose output you want in ", field_words("layer")),
+                         *((", or name the layer whose output you want in ",
+                            field_words("layer")) if keras_file else ())),
                     module=name, handle=handle, stage="output")
             if isinstance(out, dict):
                 if output_key is None or output_key not in out:
@@ -214,7 +220,8 @@ class CallSignature:
 
     def output_dim(self, output_key, **names):
         """The embedding size D of a traced [batch, D] output, or [batch, 1, 1, D] (pooled
-        with its axes kept: `runtime.ModuleRuntime` squeezes it), None when not known."""
+        with its axes kept: `runtime.ModuleRuntime` squeezes it), None when not known;
+        `names` (name, handle, kind) and errors as `output_spec`'s."""
         spec = self.output_spec(output_key, **names)
         shape = spec.shape if spec is not None else tf.TensorShape(None)
         one_by_one = shape.rank == 4 and tuple(shape[1:3]) == (1, 1)

@@ -137,7 +137,7 @@ class ModuleRuntime:
         self.signature = call_signature or CallSignature.of(obj, **names)
         self.input_dtype = self._decide_dtype(input_dtype)
         self._check_static()
-        self.output_dim = self.signature.output_dim(output_key, **names)
+        self.output_dim = self.signature.output_dim(output_key, kind=files.kind, **names)
         self.check_width(self.output_dim)
         if self.signature.training == "python" and True not in self.signature.training_values:
             log.info("module %s was saved without a training=True trace: it runs in inference "
@@ -360,7 +360,8 @@ class ModuleRuntime:
                      "tf.image.rgb_to_grayscale would", self.name or self.handle)
         if self.input_size is not None:
             self.check_input_size(self.input_size)
-        spec = sig.output_spec(self.output_key, name=self.name, handle=self.handle)
+        spec = sig.output_spec(self.output_key, name=self.name, handle=self.handle,
+                               kind=self.files.kind)
         if spec is not None and not embedding_shape(spec.shape):
             raise self._error(_rank_message(spec.shape.rank, spec.shape), "output",
                               self._rank_way())

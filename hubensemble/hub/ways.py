@@ -12,6 +12,12 @@ OUTPUT_KEY_WAY = ("; ", SET, Say("output_key", Meta("KEY"), yaml="output_key"), 
                   Words(" to the embedding's key", ", the embedding's key",
                         ", the embedding's key"))
 
+#: The kinds of module (`locate.ModuleFiles.kind`) that take ``layer``: .keras/.h5 files
+#: (`handles.source_problems` owns the rule: "only .keras and .h5 model files take layer").
+#: A way on offers ``layer`` only to these: a SavedModel of one output was told to name a
+#: layer in --layer, which `catalogue add` then refused (stop 70).
+LAYER_KINDS = ("keras-file",)
+
 #: A pin the module's bytes do not match (`locate`, `resolvers`): the catalogue's, or the
 #: sha256= a call passes.
 NEW_SHA256 = Words("update the catalogue's sha256", "pass its new sha256=")
@@ -31,7 +37,7 @@ def pooled_way(kind: str, dict_output: bool) -> tuple:
     ("output_key: or layer: on its catalogue entry"), a SavedModel of one output told a
     field it refuses (`callsig.CallSignature.output_spec`) and Python callers a catalogue's
     words (`handles.source_problems` owns which kind takes which field)."""
-    if kind == "keras-file":
+    if kind in LAYER_KINDS:
         field, meta = "layer", "NAME"
     elif dict_output:
         field, meta = "output_key", "KEY"
