@@ -61,22 +61,28 @@ MOVED_HINT = (", or put the module back there if it was moved or deleted (a run 
               "module from the path it was ranked from)")
 #: The other way on (`moved_hint`): the same module at a new place is no change of the
 #: catalogue (`modulemoves`); user 479 was told only to move the folder back.
-POINT_AT = Words(", or point the catalogue's handle at its new place and run `hubensemble fit "
-                 "…` again (the same module is no change)",
-                 ", or point the catalogue's handle at its new place and call hubensemble.fit"
-                 "(…) again (the same module is no change)")
+POINT_AT = Words(", or point the catalogue's handle at its new place and run ",
+                 ", or point the catalogue's handle at its new place and call ")
+#: The fit named when no run is known (the loader's words, `hub.localresolver`).
+ANY_FIT = Words("`hubensemble fit …`", "hubensemble.fit(…)")
 
 
-def moved_hint() -> str:
-    """MOVED_HINT and POINT_AT in the caller's words (`lockwords.on_command_line`: the command
-    line's `hubensemble fit …`, else a Python call's hubensemble.fit(…)): the words after
-    "check the path" of a module a run recorded that is not there."""
+def moved_hint(fit_again: str = "") -> str:
+    """MOVED_HINT and POINT_AT in the caller's words (`lockwords.on_command_line`): the words
+    after "check the path" of a module a run recorded that is not there. `fit_again`: the
+    run's own whole fit in the caller's words (`rerun.fit_again`: "`hubensemble fit
+    --catalogue /abs/c.yaml … --out /abs/RUN`", "hubensemble.fit(out='/abs/RUN', …)"), which
+    pasted reuses every stage; "" (no run known): "`hubensemble fit …`", whose options, retyped
+    short, were refused as changed, and --restart then discarded every trial (user 492)."""
     from hubensemble.lockwords import on_command_line
 
-    return MOVED_HINT + said((POINT_AT,), "cli" if on_command_line() else "python")
+    form = "cli" if on_command_line() else "python"
+    return (MOVED_HINT + said((POINT_AT,), form) + (fit_again or said((ANY_FIT,), form))
+            + " again (the same module is no change)")
 
 
-def as_written(path: str, problem: str, source: str = "", recorded: bool = False) -> str:
+def as_written(path: str, problem: str, source: str = "", recorded: bool = False,
+               fit_again: str = "") -> str:
     """`problem` (`missing_path_words`' str for the absolute local handle `path`) with the
     handle as the catalogue wrote it (`handlehere.written_as`), "'./m' (/cats/m, relative to
     the catalogue's folder) does not exist; check the path" (validate's words), or, for one
@@ -89,7 +95,8 @@ def as_written(path: str, problem: str, source: str = "", recorded: bool = False
     `recorded`: `path` is a handle a run recorded (tune, export, predict, a restart's check):
     its words are `missing_path_words(path, near=False)`'s with `moved_hint`, never a sibling
     folder's "did you mean" (m1 beside a moved m0 is another network: pasting it swaps
-    models); a path given now (`recorded` False) keeps its sibling."""
+    models); a path given now (`recorded` False) keeps its sibling. `fit_again`: the run's
+    own fit, which `moved_hint` names (`rerun.fit_again`)."""
     if path.startswith("file://"):  # the path it names, as the resolver reads it; a URL is
         try:  # written as a path: no slug (`source` unread)
             path, source = file_url_path(path), ""
@@ -107,11 +114,12 @@ def as_written(path: str, problem: str, source: str = "", recorded: bool = False
         # folder)"; rank said "'./m' (relative to the catalogue's folder: /cats/m)"
         said = (f"'{escaped(written)}' ({escaped(path)}, relative to the catalogue's folder)"
                 + problem[len(path):])
-        return said + (moved_hint() if recorded and said.endswith("; check the path") else "")
+        return said + (moved_hint(fit_again) if recorded and said.endswith("; check the path")
+                       else "")
     if problem.endswith("; check the path") and os.path.isabs(path):
         # an absolute path, as a run keeps each: tune, export and predict of a run whose
         # module folder moved said only "check the path" (a path no one there had typed)
-        return problem + moved_hint()
+        return problem + moved_hint(fit_again)
     return problem
 
 
@@ -169,7 +177,8 @@ def weights_file_words(weights: str, form: str = "yaml") -> tuple[str, str] | No
                 ")"), form))
 
 
-def missing_here(specs, recorded: bool | None = None) -> list[tuple[object, ModuleLoadError]]:
+def missing_here(specs, recorded: bool | None = None,
+                 fit_again: str = "") -> list[tuple[object, ModuleLoadError]]:
     """[(spec, ModuleLoadError)] of the catalogue entries `specs` (ModuleSpec) whose handle is
     a local path with nothing there (`local_path_problem`: stage "local path"), or a
     ``keras:NAME`` whose `weights:` file is not there (`weights_file_words`: stage
@@ -178,13 +187,15 @@ def missing_here(specs, recorded: bool | None = None) -> list[tuple[object, Modu
     error is the one the loader raises for it (the module and handle named), whose text
     `rank` records as the module's reason. `recorded`: `specs` are a run's records
     (`as_written`: put back, no sibling), not a catalogue read now; None: as the loader
-    tells each (`handlehere.was_recorded`: read from run.json, not a catalogue, last)."""
+    tells each (`handlehere.was_recorded`: read from run.json, not a catalogue, last).
+    `fit_again`: the run's own fit (`rerun.fit_again`), named in the put-back words."""
     found = []
     for spec in specs:
         problem, stage = local_path_problem(spec.handle), "local path"
         if problem:
             problem = as_written(spec.handle, problem, getattr(spec, "source", "") or "",
-                                 was_recorded(spec.handle) if recorded is None else recorded)
+                                 was_recorded(spec.handle) if recorded is None else recorded,
+                                 fit_again)
         weights = getattr(spec, "weights", None)
         if problem is None and handle_kind(spec.handle) == "keras" and weights not in (
                 None, "imagenet"):

@@ -159,6 +159,24 @@ def moved_data_way(where, meta: dict, spec: str) -> str:
             f"on from the run's finished stages: `{new}`")
 
 
+def fit_again(where, meta) -> str:
+    """The whole fit that goes on from run folder `where` (run.json `meta`: any value), in the
+    caller's words (`lockwords.on_command_line`): "`hubensemble fit --catalogue /abs/c.yaml
+    --data sklearn:digits --profile quick --budget 4 --out /abs/RUN`" (`fit_command`, no
+    --restart: every finished stage is reused), else "hubensemble.fit(out='/abs/RUN',
+    catalogue='/abs/c.yaml', data='sklearn:digits', profile='quick', budget=4)"
+    (`fit_keywords`); "" for a run no fit made (its stages ran one by one). The way on of a
+    module moved (`catalogue_here.moved_hint`): "run `hubensemble fit …` again" was retyped
+    without --budget 4 --profile quick and refused as other options, whose way on
+    (--restart) discarded every trial because a folder moved (new user 492)."""
+    if not isinstance(meta, dict) or "fit" not in meta:
+        return ""
+    if on_command_line():
+        return f"`{fit_command(where, meta, restart=False)}`"
+    return command_words("fit", where, keywords=fit_keywords(
+        _catalogue_list(meta), _recorded_args(meta), _fit_options(meta)))
+
+
 def fit_keywords(files, args: dict, now: dict) -> str:
     """fit's keywords after out= for catalogue `files` (absolute paths; []: FILE), data
     `args` (DataArgs.to_json(); no spec: SPEC) and fit options `now` ({name: value}, each not

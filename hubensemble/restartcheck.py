@@ -63,7 +63,7 @@ def check_modules_here(run, names, said: str) -> None:
         specs = [module_spec(run, name, modules=entries) for name in names if name in entries]
     except HubensembleError:
         return  # the stage's words
-    gone = missing_here(specs, recorded=True)
+    gone = missing_here(specs, recorded=True, fit_again=_fit_again(run))
     if gone:
         raise RunError(_refusal(gone, f"{said} would remove what the sweep wrote in "
                                 f"{escaped(absolute(run.path))} and train again", said))
@@ -89,7 +89,8 @@ def check_fit_restart(out, specs, modules, said: str | None = None) -> None:
         return
     said = said or option_word("fit --restart", "fit(restart=True)")
     named = set(modules or ())
-    gone = missing_here([s for s in specs if not named or s.name in named], recorded=True)
+    gone = missing_here([s for s in specs if not named or s.name in named], recorded=True,
+                        fit_again=_fit_again(run))
     if gone:
         them = "it" if len(gone) == 1 else "them"
         raise RunError(_refusal(gone, f"{said} would remove the results in "
@@ -108,11 +109,23 @@ def check_members_here(run, specs, said: str) -> None:
     data folder read, 1 min 03 s, the first member's build said it). Files alone."""
     from hubensemble.catalogue_here import missing_here
 
-    gone = missing_here(list({s.name: s for s in specs}.values()), recorded=True)
+    gone = missing_here(list({s.name: s for s in specs}.values()), recorded=True,
+                        fit_again=_fit_again(run))
     if gone:
         raise RunError(_refusal(gone, f"{said} of {escaped(absolute(run.path))} rebuilds "
                                 "each member it exports from its module", said,
                                 nothing="written"))
+
+
+def _fit_again(run) -> str:
+    """`rerun.fit_again` of `run` (a rundir.Run): the run's own whole fit, which the put-back
+    words name; "" when its run.json is unreadable (the stage says so) or no fit made it."""
+    from hubensemble.rerun import fit_again
+
+    try:
+        return fit_again(run.path, run.meta())
+    except HubensembleError:
+        return ""
 
 
 def _refusal(gone, removes: str, said: str, or_else: str = "", nothing: str = "removed") -> str:

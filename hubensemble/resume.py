@@ -332,6 +332,7 @@ def _say_gone(run, specs, meta: dict) -> None:
     new place): fit reused every stage without a word of it, and a later export failed
     after TensorFlow and the data had loaded (user 479). A damaged entry: the stage's words."""
     from hubensemble.catalogue_here import missing_here
+    from hubensemble.rerun import fit_again
     from hubensemble.runspecs import module_spec, readable_entries
 
     entries = readable_entries(meta.get("modules"))
@@ -340,7 +341,8 @@ def _say_gone(run, specs, meta: dict) -> None:
                     if s.name in entries]
     except RunError:
         return
-    for spec, error in missing_here(recorded, recorded=True):
+    for spec, error in missing_here(recorded, recorded=True,
+                                    fit_again=fit_again(run.path, meta)):
         log.warning("module %r cannot load from where %s ranked it: %s; fit reuses the stages "
                     "done before, and a stage that loads it again fails until then", spec.name,
                     escaped(run.path), error.message)

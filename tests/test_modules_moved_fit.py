@@ -79,8 +79,9 @@ def test_a_runs_module_moved_is_said_by_fit_and_export_refuses_before_loading_it
     log = (run / "log.txt").read_text()
     said = f"module 'm0' cannot load from where {run} ranked it: './mods/m0' ("
     assert said in err and said in log, err
-    assert "or point the catalogue's handle at its new place and run `hubensemble fit …` " \
-           "again (the same module is no change); fit reuses the stages done before" in err
+    assert "or point the catalogue's handle at its new place and run `hubensemble fit " \
+           "--catalogue " in err and "again (the same module is no change); fit reuses the " \
+           "stages done before" in err
     assert log.rindex(said) < log.rindex("tune: done before, reused")
     code, _, err = in_process("export", "--run", run, "--out", tmp_path / "exp")
     refused = (f"export of {run} rebuilds each member it exports from its module, but its "
@@ -89,7 +90,7 @@ def test_a_runs_module_moved_is_said_by_fit_and_export_refuses_before_loading_it
     assert "rebuild members" not in err and not (tmp_path / "exp").exists()
     assert "loading TensorFlow" not in err, err  # refused by the check before it (492)
     with pytest.raises(RunError, match="export_ensemble\\(\\) of .* nothing was written: "
-                                       "module 'm0'.*call hubensemble.fit\\(…\\) again"):
+                                       "module 'm0'.*call hubensemble.fit\\(out=.*\\) again"):
         export_ensemble(str(run), str(tmp_path / "exp"), progress=False)
     assert not (tmp_path / "exp").exists()
 
@@ -110,3 +111,53 @@ def test_a_changed_catalogue_is_refused_before_the_data_loads(
     (tmp_path / "c.yaml").write_text("modules:\n  - {name: m0, handle: ./nowhere}\n")
     code, _, err = in_process(*args)
     assert code == 2 and "m0's handle" in err and "Task 'digits'" not in err, err
+
+
+def test_the_way_on_of_a_moved_module_is_the_runs_whole_fit_and_pasted_it_reuses_every_stage(
+        tmp_path, module_factory, in_process, monkeypatch):
+    # New user 492: "point the catalogue's handle at its new place and run `hubensemble fit …`
+    # again"; retyped without --budget 4 --profile quick it was refused as other options, and
+    # that refusal's way on (--restart) discarded every trial. Fails before: the `…`.
+    import re
+    import shlex
+
+    import pytest
+
+    from hubensemble.errors import RunError
+    from hubensemble.export import export_ensemble
+
+    run, args = _fitted(tmp_path, module_factory, in_process, monkeypatch)
+    candidates = sorted(p.name for p in (run / "candidates").iterdir())
+    shutil.move(tmp_path / "mods" / "m0", tmp_path / "new_m0")
+    said = []
+    for refused in (["tune", "--run", run, "--restart"],
+                    ["export", "--run", run, "--out", tmp_path / "exp"], list(args)):
+        code, _, err = in_process(*refused)
+        found = re.findall(r"at its new place and run `(hubensemble fit [^`]*)` again \(the same "
+                           r"module is no change\)", err)
+        assert found and "…" not in found[0], (refused, err)
+        said.append(found[0])
+    assert len(set(said)) == 1 and "--restart" not in said[0], said
+    assert sorted(p.name for p in (run / "candidates").iterdir()) == candidates
+    words = shlex.split(said[0])
+    assert words[:2] == ["hubensemble", "fit"] and str(tmp_path / "c.yaml") in words, words
+    (tmp_path / "c.yaml").write_text("modules:\n  - {name: m0, handle: ./new_m0}\n")
+    monkeypatch.chdir(tmp_path / "mods")  # pasted in another folder: every path absolute
+    code, _, err = in_process(*words[1:])
+    assert code == 0 and "m0 moved: " in err, err
+    meta = json.loads((run / "run.json").read_text())
+    assert all(meta["stages"][s]["reused"] for s in ("rank", "tune", "ensemble")), meta
+    assert sorted(p.name for p in (run / "candidates").iterdir()) == candidates
+    # From Python: the call, with the run's own options (a fit's restart refused alike).
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.restartcheck import check_fit_restart
+
+    shutil.move(tmp_path / "new_m0", tmp_path / "newer_m0")
+    for refuse in (lambda: export_ensemble(str(run), str(tmp_path / "exp"), progress=False),
+                   lambda: check_fit_restart(run, load_catalogue(tmp_path / "c.yaml"), None)):
+        with pytest.raises(RunError) as refused:
+            refuse()
+        call = re.search(r"and call (hubensemble\.fit\(.*?\)) again", str(refused.value))
+        assert call and "…" not in call.group(1), str(refused.value)
+        assert f"out={str(run)!r}" in call.group(1) and "profile='quick'" in call.group(1) \
+            and "budget=4" in call.group(1) and "restart" not in call.group(1), call.group(1)
