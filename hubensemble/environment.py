@@ -49,18 +49,38 @@ PATH_ENV = ("HUBENSEMBLE_CACHE_DIR", "HUBENSEMBLE_COST_CACHE",
             "KERAS_HOME", "TFDS_DATA_DIR")
 
 
+#: (variable, value, absolute path) of the relative values already said: said once each.
+_SAID_RELATIVE: set[tuple[str, str, str]] = set()
+
+
 def path_from_environment(name: str, environ: Mapping[str, str] | None = None) -> str | None:
-    """The folder or file (str) environment variable `name` names, a leading `~` expanded, or
-    None when it is unset or empty (the caller's default applies). OptionError naming the
-    variable when, on Linux or macOS, it is written as Windows writes paths and names
-    nothing here (`winpaths.windows_refusal`: HUBENSEMBLE_ZOO_DIR='C:\\zoo' built the zoo
-    in a folder of that name in the working folder), with what to set instead."""
+    """The folder or file (str, absolute) environment variable `name` names, a leading `~`
+    expanded, or None when it is unset or empty (the caller's default applies). A relative
+    value is taken under the working folder, as the libraries that read these variables
+    take it, and said once per process (a WARNING naming the folder it resolved to): a new
+    user's HUBENSEMBLE_DECODE_CACHE=cache silently made a cache in each folder a command ran
+    from. OptionError naming the variable when, on Linux or macOS, it is written as Windows
+    writes paths and names nothing here (`winpaths.windows_refusal`:
+    HUBENSEMBLE_ZOO_DIR='C:\\zoo' built the zoo in a folder of that name in the working
+    folder), with what to set instead."""
     value = (os.environ if environ is None else environ).get(name, "")
     advice = refusal_advice(value)
     if advice:
         raise OptionError(f"{name}={shell_word(value)} {advice}; set it so, or unset it for "
                           "the default")
-    return os.path.expanduser(value) if value else None
+    if not value:
+        return None
+    path = os.path.expanduser(value)
+    if os.path.isabs(path):
+        return path
+    resolved = absolute(path)
+    if (name, value, resolved) not in _SAID_RELATIVE:
+        _SAID_RELATIVE.add((name, value, resolved))
+        log.warning("%s=%s is a relative path: taken as %s, under the working folder (a "
+                    "command run from another folder uses another one); set it to an "
+                    "absolute path to keep one folder", name, shell_word(value),
+                    escaped(resolved))
+    return resolved
 
 
 def user_cache_dir(*parts: str) -> str:

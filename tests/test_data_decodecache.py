@@ -194,3 +194,83 @@ def test_a_cache_file_of_other_bytes_is_said_no_cache_file(tmp_path, cache_dir, 
     assert "allow_pickle" not in caplog.text
     assert (cache_dir / (cache.name + ".damaged")).exists()
     _same(first, again)
+
+
+def _unwritable_said(caplog):
+    return [r.getMessage() for r in caplog.records
+            if "decoded-image cache" in r.getMessage() and "cannot be written" in r.getMessage()]
+
+
+def test_a_cache_variable_naming_a_file_is_said_not_a_folder_once(
+        tmp_path, monkeypatch, decodes, caplog):
+    """A new-user check (490): HUBENSEMBLE_DECODE_CACHE naming a file said "cannot be written
+    (File exists)", at every load; now "a file, not a folder", once per process."""
+    from hubensemble import environment
+
+    monkeypatch.setattr(environment, "_UNWRITABLE", set())
+    afile = tmp_path / "cache.txt"
+    afile.write_text("mine")
+    monkeypatch.setenv(decodecache.VARIABLE, str(afile))
+    root = _folder(tmp_path / "data")
+    with caplog.at_level(logging.WARNING):
+        load_task(f"folder:{root}", progress=False)
+        load_task(f"folder:{root}", progress=False)
+    said = _unwritable_said(caplog)
+    assert len(said) == 1, said
+    assert f"it is a file, not a folder: {afile}" in said[0], said
+    assert f"set {decodecache.VARIABLE}=off" in said[0] and "File exists" not in said[0], said
+    assert afile.read_text() == "mine"  # the user's file untouched
+
+
+def test_an_unwritable_cache_folder_is_said_once_per_process(
+        tmp_path, monkeypatch, decodes, caplog):
+    """A new-user check (490): a read-only cache folder warned at every load of a command."""
+    from hubensemble import environment
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes a read-only folder")
+    monkeypatch.setattr(environment, "_UNWRITABLE", set())
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    monkeypatch.setenv(decodecache.VARIABLE, str(folder))
+    root = _folder(tmp_path / "data")
+    try:
+        with caplog.at_level(logging.WARNING):
+            for _ in range(3):
+                load_task(f"folder:{root}", progress=False)
+    finally:
+        folder.chmod(0o700)
+    said = _unwritable_said(caplog)
+    assert len(said) == 1 and str(folder) in said[0], said
+    assert "each load decodes the images again" in said[0], said
+
+
+@pytest.mark.parametrize("value", ["OFF", " Off "])
+def test_off_in_any_case_turns_the_cache_off(tmp_path, monkeypatch, value):
+    """The docs say `off`; OFF and Off are the same (docs/data.md says so)."""
+    monkeypatch.setenv(decodecache.VARIABLE, value)
+    assert decodecache.cache_path(str(tmp_path)) is None
+
+
+def test_a_relative_cache_variable_is_taken_under_the_working_folder_and_said(
+        tmp_path, monkeypatch, decodes, caplog):
+    """A new-user check (492): HUBENSEMBLE_DECODE_CACHE=cache silently made ./cache in the
+    working folder; it is the rule of every folder variable: taken there, and said once."""
+    from hubensemble import environment
+
+    monkeypatch.setattr(environment, "_SAID_RELATIVE", set())
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv(decodecache.VARIABLE, "cache")
+    root = _folder(tmp_path / "data")
+    with caplog.at_level(logging.WARNING):
+        load_task(f"folder:{root}", progress=False)
+        load_task(f"folder:{root}", progress=False)
+    said = [r.getMessage() for r in caplog.records if "relative path" in r.getMessage()]
+    assert len(said) == 1, said
+    assert f"{decodecache.VARIABLE}=cache is a relative path: taken as {work / 'cache'}" \
+        in said[0], said
+    assert decodecache.cache_path(str(root)).startswith(str(work / "cache") + os.sep)
+    assert len(decodes) == CLASSES * (PER_CLASS + 1)  # the second load hit

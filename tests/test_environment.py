@@ -375,3 +375,27 @@ def test_a_read_only_matplotlib_folder_is_said_as_read_only_not_as_permission_de
               else f"(Permission denied: {folder})")
     assert len(said) == 1 and f"{folder} cannot be written {reason}" in said[0], said
     assert os.environ["MPLCONFIGDIR"] != folder
+
+
+@pytest.mark.parametrize("name", ["HUBENSEMBLE_CACHE_DIR", "HUBENSEMBLE_COST_CACHE",
+                                  "HUBENSEMBLE_ZOO_DIR", "XDG_CACHE_HOME"])
+def test_a_relative_folder_variable_is_made_absolute_and_said_once(tmp_path, monkeypatch,
+                                                                   caplog, name):
+    """One rule for every folder variable (492's HUBENSEMBLE_DECODE_CACHE=cache made a cache
+    under whatever folder a command ran from, without a word): a relative value is taken
+    under the working folder, the absolute path returned and said once per process."""
+    import logging
+
+    from hubensemble import environment
+
+    monkeypatch.setattr(environment, "_SAID_RELATIVE", set())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, "rel/c")
+    with caplog.at_level(logging.WARNING):
+        got = [environment.path_from_environment(name) for _ in range(2)]
+        environment.check_environment()
+    assert got == [str(tmp_path / "rel" / "c")] * 2
+    said = [r.getMessage() for r in caplog.records if "relative path" in r.getMessage()]
+    assert said == [f"{name}=rel/c is a relative path: taken as {tmp_path / 'rel' / 'c'}, "
+                    "under the working folder (a command run from another folder uses another "
+                    "one); set it to an absolute path to keep one folder"], said

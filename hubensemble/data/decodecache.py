@@ -22,12 +22,16 @@ rename: a reader sees the old file or the whole new one; two writers: the last o
 file that cannot be read back (damaged, cut short, another format) is moved aside as
 `KEY.npz.damaged`, said in a warning, and everything is decoded again: a cache only costs
 speed. Where it lives: $HUBENSEMBLE_DECODE_CACHE, else $XDG_CACHE_HOME/hubensemble/decoded
-(~/.cache/…); $HUBENSEMBLE_DECODE_CACHE=off neither reads nor writes it.
+(~/.cache/…), a relative value taken under the working folder and said
+(`environment.path_from_environment`); $HUBENSEMBLE_DECODE_CACHE=off (in any case: OFF, Off)
+neither reads nor writes it. A folder that cannot be written (read-only, a file in the way) is
+said once per process (`environment.cache_unwritable`) and costs only speed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -40,6 +44,7 @@ from functools import lru_cache
 import numpy as np
 
 from hubensemble.data.decode import Decoded, UnreadableImage, decode_bytes
+from hubensemble.environment import cache_unwritable
 from hubensemble.errors import reraise_stop
 from hubensemble.fileio import atomic_write_bytes
 from hubensemble.text import absolute
@@ -48,7 +53,7 @@ log = logging.getLogger(__name__)
 
 #: The layout of a cache file; another number is a miss (the file is rewritten).
 CACHE_FORMAT = 1
-#: The environment variable naming the cache's folder; OFF turns the cache off.
+#: The environment variable naming the cache's folder; OFF (in any case) turns the cache off.
 VARIABLE = "HUBENSEMBLE_DECODE_CACHE"
 OFF = "off"
 #: The cache keeps its folder within these: on each write, files unused for MAX_AGE_DAYS
@@ -84,7 +89,8 @@ def code_version() -> str:
 
 def cache_path(folder: str) -> str | None:
     """The cache file of data folder `folder` (str): FOLDER_CACHE/KEY.npz, KEY the sha256 of
-    the folder's absolute path (32 hex digits); None when $HUBENSEMBLE_DECODE_CACHE is "off"."""
+    the folder's absolute path (32 hex digits); None when $HUBENSEMBLE_DECODE_CACHE is "off"
+    in any case ("OFF" too) and spaces around it."""
     from hubensemble.environment import path_from_environment, user_cache_dir
 
     named = os.environ.get(VARIABLE, "")
@@ -219,13 +225,43 @@ class DecodeCache:
         buf = io.BytesIO()
         np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8),
                  pixels=np.concatenate(parts) if parts else np.zeros(0, np.uint8))
+        root = os.path.dirname(self.path)
         try:
+            not_a_folder = _file_in_the_way(root)
+            if not_a_folder is not None:
+                raise not_a_folder
             atomic_write_bytes(self.path, buf.getvalue(), sync=False)
-            prune(os.path.dirname(self.path), keep=self.path)
+            prune(root, keep=self.path)
         except OSError as e:
-            log.warning("the decoded-image cache %s cannot be written (%s); the next load "
-                        "decodes the images again (set %s to another folder, or to %s)",
-                        self.path, e.strerror or e, VARIABLE, OFF)
+            cache_unwritable(cache_folder(root), e, "each load decodes the images again")
+
+
+def cache_folder(root: str):
+    """The `environment.CacheFolder` of the cache's folder `root` (str), for the words of
+    `environment.cache_unwritable` (said once per process and folder, not at every load:
+    `rank` then `tune` on an unwritable cache warned at each of their loads)."""
+    from hubensemble.environment import CacheFolder
+
+    named = os.environ.get(VARIABLE, "").strip()
+    return CacheFolder(root, "decoded-image cache", VARIABLE,
+                       source="variable" if named else "default",
+                       skip=f"or set {VARIABLE}={OFF} to go without it")
+
+
+def _file_in_the_way(root: str) -> OSError | None:
+    """NotADirectoryError naming the first of `root` (str, absolute) and its parents that
+    is a file (or anything but a folder), else None: HUBENSEMBLE_DECODE_CACHE naming a file
+    was said as "cannot be written (File exists)", os.makedirs' words."""
+    path = root
+    while True:
+        if os.path.lexists(path):
+            if os.path.isdir(path):
+                return None
+            return NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder", path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
 
 
 def prune(root: str, *, keep: str, max_bytes: int | None = None,
