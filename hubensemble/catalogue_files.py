@@ -27,6 +27,8 @@ def read_catalogue_file(path) -> tuple[str, str, str]:
             data = f.read()
     except OSError as e:
         raise CatalogueError(f"{label}: cannot read the catalogue: {_unreadable(label, e)}"
+                             + (_near_catalogue(os.fspath(path)) if isinstance(
+                                 e, FileNotFoundError) else "")
                              + _shipped_instead(label, e)) from None
     try:  # a BOM, CR LF, UTF-16 with its mark: read; Latin-1: refused at its line
         text = file_text(data, label)
@@ -57,6 +59,30 @@ def _unreadable(label: str, error: OSError) -> str:
                 f"(`chmod u+r {shell(label)}`) or copy it where you can read it")
     # Another OS error (an I/O error, a name too long): the OS's own words.
     return f"{error.strerror or error}; check the path and the disk"
+
+
+#: What a catalogue file's name ends with (`parse_catalogue_text` reads YAML).
+CATALOGUE_SUFFIXES = (".yaml", ".yml")
+
+
+def _near_catalogue(path: str) -> str:
+    """"; did you mean FOLDER/cat.yaml?" for the catalogue file (.yaml or .yml) beside the
+    missing `path` (str, as the user gave it) that its name most likely mistypes
+    (`text.closest_name`, the rule handles' `pathnotes.sibling_note` uses), in `path`'s
+    form; "" when its folder holds none or cannot be listed. `catalogue validate cat.yml`
+    (cat.yaml there) was only told "no such file; check the path"; every command taking
+    --catalogue, and Python's `catalogue=`, read the file here."""
+    from hubensemble.text import closest_name
+
+    head, name = os.path.split(os.path.normpath(path))
+    try:
+        files = [e for e in os.listdir(head or ".") if e != name
+                 and e.lower().endswith(CATALOGUE_SUFFIXES)
+                 and os.path.isfile(os.path.join(head or ".", e))]
+    except OSError:
+        return ""
+    close = closest_name(name, files)
+    return f"; did you mean {shell(os.path.join(head, close))}?" if close else ""
 
 
 def _shipped_instead(label: str, error: Exception) -> str:
