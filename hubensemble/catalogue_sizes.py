@@ -136,11 +136,35 @@ def size_problems(entries) -> list[str]:
             if "input_size" not in getattr(s, "refused", ()) and (problem := size_problem(s))]
 
 
+def default_side() -> tuple[int, str]:
+    """(side in px, what it is) of the images rank and fine-tuning use for an entry without
+    input_size under the default --profile (`options.default("profile")`, cpu): the
+    BiT-HyperRule's crop (`hyperrule.resolution`: 128 px for images under 96x96, else 480)
+    capped by the profile's resolution_cap (cpu: 64, so 64 px whatever the data set). When
+    the profile is uncapped or its cap lies between those crops, the side of small images
+    (128 px), said so. `catalogue validate` knows no data set: `size_warnings` said "12.2x
+    the pixels of 64 px" without saying what 64 px was."""
+    from hubensemble.hyperrule import LARGE_RESOLUTION, PROFILES, SMALL_RESOLUTION
+    from hubensemble.options import default
+
+    name = default("profile")
+    cap = PROFILES[name].resolution_cap
+    small, large = SMALL_RESOLUTION[1], LARGE_RESOLUTION[1]
+    rule = f"the BiT-HyperRule's {small} px for images under 96x96, else {large} px"
+    if cap is not None and cap <= small:
+        return cap, (f"the side every data set's images are resized to without input_size "
+                     f"under the default --profile {name}: {rule}, capped at {cap}")
+    return small, (f"the side images under 96x96 are resized to without input_size under "
+                   f"the default --profile {name}: {rule}"
+                   + (f", capped at {cap}" if cap is not None else ""))
+
+
 def size_warnings(entries) -> list[str]:
     """"warning: FILE:LINE: field 'input_size': …" for each entry of `entries` with an
     input_size (and no native_size) whose SavedModel takes any size (`module_sizes`): the
     entry fixes rank and fine-tuning at that size, where the task's resolution would be used
-    (224 px is 12× the pixels of 64 px); the size a module was pre-trained at is native_size
+    (224 px is 12× the pixels of `default_side`'s 64 px); the size a module was pre-trained
+    at is native_size
     (docs/catalogue.md, Fields). A warning, not an error: the module takes the size, and a
     user may mean it. It says the trade both ways (a new user, stop 70, wrote native_size as
     told and rank's kNN at 64 px was 0.795 against 0.887 at 224 px, in a fifth of the time):
@@ -156,16 +180,17 @@ def size_warnings(entries) -> list[str]:
         if found is None or found[0] != () or zoo_module(spec.handle):
             continue
         size = [int(v) for v in spec.input_size]
-        ratio = size[0] * size[1] / (64 * 64)
+        side, where = default_side()
+        ratio = size[0] * size[1] / (side * side)
         notes.append(
             f"warning: {field_source(spec, 'input_size')}: field 'input_size': "
             f"{from_defaults(spec, 'input_size') or ''}{size}, but the module takes any size "
             f"({found[1]}): input_size fixes rank's embeddings and fine-tuning at "
             f"{size[0]}x{size[1]} px, where the task's resolution is used without it. A "
             f"trade either way: at {size[0]}x{size[1]} px each image costs {ratio:.3g}x the "
-            f"pixels of 64 px (rank and fine-tuning take that much longer), and a module "
-            f"pre-trained at {size[0]} px often embeds better there (rank's kNN at 64 px can "
-            f"be lower); keep input_size for that accuracy, or, for speed, write "
+            f"pixels of {side} px ({where}; rank and fine-tuning take that much longer), and "
+            f"a module pre-trained at {size[0]} px often embeds better there (rank's kNN at "
+            f"{side} px can be lower); keep input_size for that accuracy, or, for speed, write "
             f"`native_size: {size}` instead (rank and fine-tuning at the task's resolution, "
             "the probe sweep at native_size) or leave input_size out")
     return notes
