@@ -219,6 +219,7 @@ def test_a_cache_variable_naming_a_file_is_said_not_a_folder_once(
     assert len(said) == 1, said
     assert f"it is a file, not a folder: {afile}" in said[0], said
     assert f"set {decodecache.VARIABLE}=off" in said[0] and "File exists" not in said[0], said
+    assert "still read" not in said[0], said  # a file holds no entries
     assert afile.read_text() == "mine"  # the user's file untouched
 
 

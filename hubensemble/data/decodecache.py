@@ -233,7 +233,9 @@ class DecodeCache:
             atomic_write_bytes(self.path, buf.getvalue(), sync=False)
             prune(root, keep=self.path)
         except OSError as e:
-            cache_unwritable(cache_folder(root), e, "each load decodes the images again")
+            # A file in the folder's place holds no entries: not "still read".
+            cache_unwritable(cache_folder(root), e, "each load decodes the images again",
+                             reads_old=not isinstance(e, NotADirectoryError))
 
 
 def cache_folder(root: str):
