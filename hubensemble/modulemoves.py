@@ -110,6 +110,26 @@ def find_moves(run, specs, meta: dict) -> list[Move]:
     files: a content test, never the name). Locating imports TensorFlow (the hub package);
     hashing reads the module's files. [] when nothing moved, the ranking is unreadable, or a
     module cannot be located (the stage that loads it says why)."""
+    return [Move(spec.name, was, spec.handle, before)
+            for spec, was, before, now, same in _compared(run, specs, meta) if same]
+
+
+def other_modules(run, specs, meta: dict) -> dict[str, str]:
+    """{name: words} of the entries of `specs` that `may_have_moved` but whose files at the new
+    handle are another module (`find_moves`' content test failed): "the files at B are another
+    module (fingerprint 0123456789ab…, where m0 was ranked with 4567…), not m0 moved". New
+    user 492 was told only "m0's handle A -> B" and could not tell a move refused from another
+    module. {} when none (or nothing can be read: the refusal's words stand alone)."""
+    return {spec.name: (f"the files at {escaped(spec.handle)} are another module (fingerprint "
+                        f"{now[:12]}…, where {spec.name} was ranked with {before[:12]}…), not "
+                        f"{spec.name} moved")
+            for spec, _, before, now, same in _compared(run, specs, meta) if not same}
+
+
+def _compared(run, specs, meta: dict) -> list[tuple]:
+    """[(spec, the recorded handle, the ranked fingerprint, the fingerprint of its files now,
+    whether the same module)] of the entries of `specs` that `may_have_moved` and could be
+    located (`find_moves`' rule)."""
     entries = meta.get("modules") if isinstance(meta.get("modules"), dict) else {}
     maybe = [s for s in specs if may_have_moved(s, entries.get(s.name))]
     if not maybe or not run.ranking_json.exists():
@@ -122,7 +142,7 @@ def find_moves(run, specs, meta: dict) -> list[Move]:
         return []
     from hubensemble.hub import locate_spec, recorded_by_earlier_rule
 
-    moves = []
+    found = []
     for spec in maybe:
         before = prints.get(spec.name)
         if not before:
@@ -131,9 +151,9 @@ def find_moves(run, specs, meta: dict) -> list[Move]:
             files = locate_spec(spec)
         except (ModuleLoadError, HubensembleError, OSError):
             continue
-        if files.fingerprint == before or recorded_by_earlier_rule(before, files):
-            moves.append(Move(spec.name, entries[spec.name]["handle"], spec.handle, before))
-    return moves
+        same = files.fingerprint == before or recorded_by_earlier_rule(before, files)
+        found.append((spec, entries[spec.name]["handle"], before, files.fingerprint, same))
+    return found
 
 
 def record_moves(run, moves, specs) -> None:

@@ -170,12 +170,15 @@ def _fields_changed(run, specs, names) -> bool:
                for n in names)
 
 
-def _catalogue_change(run, specs, meta: dict) -> str:
+def _catalogue_change(run, specs, meta: dict, located: bool = False) -> str:
     """"catalogue (what changed, per module)" from ranking.json's record of the catalogue
     (`catalogue_changes`), or "catalogue" when there is no readable ranking or record. An
     `output_dim` equal to the width the ranking measured is no change here either
     (`rank.pool.as_recorded_widths`, as `_entries_changed` decides): it was named beside a
-    real edit ("m0's output_dim null -> 6; m1's value_range …")."""
+    real edit ("m0's output_dim null -> 6; m1's value_range …"). `located`: the modules may
+    be located (TensorFlow is loaded): a handle change to the files of another module says so
+    (`modulemoves.other_modules`: "m0's handle A -> B: the files at B are another module
+    (…), not m0 moved"; said as any handle change before 2026-12-08)."""
     from hubensemble.rank import load_ranking
     from hubensemble.rank.pool import as_recorded_widths, ranked_widths
 
@@ -188,6 +191,12 @@ def _catalogue_change(run, specs, meta: dict) -> str:
     widths = ranked_widths(run)
     changed = catalogue_changes(ranking.catalogue, as_recorded_widths(specs, recorded, widths),
                                 recorded, widths)
+    if located and changed:
+        from hubensemble.modulemoves import other_modules
+
+        others = other_modules(run, specs, meta)
+        changed = [next((f"{c}: {others[n]}" for n in others if c.startswith(f"{n}'s handle ")),
+                        c) for c in changed]
     return f"catalogue ({'; '.join(changed)})" if changed else "catalogue"
 
 
@@ -236,7 +245,7 @@ def check_inputs(run, fingerprints, keys, options, *, restart, specs=(), cache_d
         changed[changed.index("data")] = _data_change(  # a damaged record: refused, named
             run.data_section("args", "task", meta=meta), *data, run=run)
     if "catalogue" in changed:
-        changed[changed.index("catalogue")] = _catalogue_change(run, specs, meta)
+        changed[changed.index("catalogue")] = _catalogue_change(run, specs, meta, located=True)
     if not changed and not same_key(previous.get("keys", {}).get("tune"), keys["tune"]):
         # Name the options, so that a user who meant to resume can pass the old values.
         named = _changed_options(previous.get("options") or {}, options)

@@ -3,6 +3,7 @@ same module (its files' content fingerprint) is no change, every stage is reused
 it from there; a different module at the new place is still a changed catalogue."""
 
 import json
+import re
 import shutil
 
 FIT = ("--data", "sklearn:digits", "--profile", "quick", "--sweep", "probe", "--budget", "4",
@@ -60,6 +61,13 @@ def test_a_different_module_at_the_new_place_is_still_a_changed_catalogue(
     code, _, err = in_process(*args)
     assert code == 2 and "changed since" in err and "m0's handle" in err, err
     assert "moved:" not in err
+    # Said to be another module, not a move refused (new user 492). Fails before: the words
+    # of a plain handle change.
+    other = tmp_path / "other"
+    assert re.search(f"m0's handle {re.escape(str(tmp_path / 'mods' / 'm0'))} -> "
+                     f"{re.escape(str(other))}: the files at {re.escape(str(other))} are another "
+                     r"module \(fingerprint [0-9a-f]{12}…, where m0 was ranked with "
+                     r"[0-9a-f]{12}…\), not m0 moved", err), err
 
 
 def test_a_runs_module_moved_is_said_by_fit_and_export_refuses_before_loading_it(
