@@ -3459,17 +3459,23 @@ def test_tune_distributed_flags_export_warmup_folders_and_fits_changed_options_b
     from hubensemble.pipeline import FitOptions
     from hubensemble.stagerecords import stage_keys
 
+    from hubensemble.catalogue import load_catalogue
+    from hubensemble.rank.ranking import catalogue_fingerprint
+
     run = finished_sweep(tmp_path / "run", chief="done")
     fitted = tmp_path / "fitted"
     fitted.mkdir()
-    recorded = FitOptions(profile="quick", top_k=2)
-    (fitted / "run.json").write_text(json.dumps({"fit": {
-        "fingerprints": {"catalogue": "c0", "data": "d0"},
-        "keys": {"tune": stage_keys("c0", "d0", recorded)["tune"]},
-        "options": json.loads(json.dumps(dataclasses.asdict(recorded), default=str))},
-        "stages": {"rank": {"done": True}}}))
     catalogue = tmp_path / "c.yaml"
     catalogue.write_text("modules:\n  - name: a\n    handle: keras:MobileNetV3Small\n")
+    # The catalogue the run was fitted with (fit compares it before TensorFlow too, 488):
+    # only the options changed.
+    c0 = catalogue_fingerprint(load_catalogue(str(catalogue)))
+    recorded = FitOptions(profile="quick", top_k=2)
+    (fitted / "run.json").write_text(json.dumps({"fit": {
+        "fingerprints": {"catalogue": c0, "data": "d0"},
+        "keys": {"tune": stage_keys(c0, "d0", recorded)["tune"]},
+        "options": json.loads(json.dumps(dataclasses.asdict(recorded), default=str))},
+        "stages": {"rank": {"done": True}}}))
     (tmp_path / "file").write_text("x")
     (tmp_path / "empty").mkdir()
     cases = [(["tune", "--run", run, "--oracle", "bad"], "oracle address 'bad' is not HOST:PORT"),
@@ -3802,7 +3808,9 @@ def test_modules_missing_here_are_said_before_tensorflow_and_all_missing_refused
         f"{reason}" in seen[0], (err, seen)
     monkeypatch.undo()
     code, printed, err = in_process(*argv)
-    assert code == 0 and err.count(reason) == 1, err
+    # Exit 1: it went on past a module left out (491's exit statuses; README).
+    assert code == 1 and err.count(reason) == 1, err
+    assert "1 module of the catalogue failed and was left out" in err, err
     rows = {r["name"]: r for r in json.loads((out / "ranking.json").read_text())["modules"]}
     assert rows["a"]["reason"] == reason and rows["a"]["stage"] == "local path", rows
     assert rows["t"]["status"] == "ok" and (out / "log.txt").read_text().count(reason) == 2
