@@ -264,8 +264,9 @@ def skipped_modules_status(command: str, ranking) -> int:
         return 0
     print(f"hubensemble {command}: exit status 1: {counted(len(failed), 'module')} of the "
           f"catalogue failed and {'was' if len(failed) == 1 else 'were'} left out "
-          f"({', '.join(r['name'] for r in failed)}: the reason and fix above); the other "
-          f"{counted(len(ranking.ok_rows), 'module')} ranked, their results kept",
+          f"({', '.join(r['name'] for r in failed)}: the reason and fix above); "
+          + ("the other module ranked, its results kept" if len(ranking.ok_rows) == 1 else
+             f"the other {len(ranking.ok_rows)} modules ranked, their results kept"),
           file=sys.stderr)
     return 1
 

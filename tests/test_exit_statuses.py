@@ -41,7 +41,7 @@ def test_rank_exits_1_when_a_module_was_skipped_and_keeps_the_others(tmp_path, t
     assert code == 1, (stdout, err)
     assert err.rstrip().endswith(
         "hubensemble rank: exit status 1: 1 module of the catalogue failed and was left out "
-        "(typo: the reason and fix above); the other 1 module ranked, their results kept"), err
+        "(typo: the reason and fix above); the other module ranked, its results kept"), err
     ranking = json.loads((out / "ranking.json").read_text())  # nothing lost: the run goes on
     assert [r["status"] for r in ranking["modules"]] == ["ok", "failed"], ranking["modules"]
 
@@ -56,5 +56,5 @@ def test_fit_exits_1_when_a_module_was_skipped_and_finishes_with_the_others(
     assert code == 1, (stdout, err)
     assert err.rstrip().endswith(
         "hubensemble fit: exit status 1: 1 module of the catalogue failed and was left out "
-        "(typo: the reason and fix above); the other 1 module ranked, their results kept"), err
+        "(typo: the reason and fix above); the other module ranked, its results kept"), err
     assert (out / "export").is_dir()  # the run went on: nothing lost
