@@ -193,7 +193,7 @@ class DecodeCache:
         was decoded or dropped; an OSError (a read-only or full disk) is a warning: a cache
         only costs speed. Then lets go of every pixel it held (`release`)."""
         try:
-            self._write()
+            self._write_file()
         finally:
             self.release()
 
@@ -203,7 +203,7 @@ class DecodeCache:
         (evaluate's scored split held 1.3x the data set's pixels, not 0.2x)."""
         self._old, self._new, self._pixels = {}, {}, np.zeros(0, np.uint8)
 
-    def _write(self) -> None:
+    def _write_file(self) -> None:
         if self.path is None or (not self.decoded and set(self._new) == set(self._old)):
             return
         entries, parts, offset = {}, [], 0

@@ -24,6 +24,7 @@ import warnings
 
 from hubensemble.errors import held_stops
 from hubensemble.fileio import atomic_write_json, read_json
+from hubensemble.threads import warnings_block
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def take_weights(folder, name: str, key: dict, model, *, what: str) -> dict | No
         drop_weights(folder, name)
         return None
     try:
-        with warnings.catch_warnings():
+        with warnings_block():
             # The file holds the optimizer's slots too (Keras saves them once it stepped);
             # the resumed training only predicts, so the fresh model's unbuilt optimizer
             # skipping them is right, and Keras' raw warning of it alarmed a user (479).
