@@ -438,13 +438,14 @@ def test_a_command_writes_on_an_ascii_or_latin1_stream_without_a_traceback(tmp_p
     code, out, err = run("ascii", catalogue)
     assert b"Traceback" not in err and code == 1, err  # rank would skip its handle
     # (its handle, a folder that is no module, is warned of: 5757511 counts the warning)
-    assert f"{tmp_path}/cat\\xe9->.yaml: ok (1 module, 1 warning)".encode() in out, out
+    verdict = ".yaml: valid; rank would skip 1 here (1 module, 1 warning)"  # exit 1: not "ok"
+    assert f"{tmp_path}/cat\\xe9->{verdict}".encode() in out, out
     code, out, err = run("latin-1", catalogue, missing)
     assert b"Traceback" not in err and code == 1, err
-    assert f"{tmp_path}/caté->.yaml: ok (1 module, 1 warning)".encode("latin-1") in out, out
+    assert f"{tmp_path}/caté->{verdict}".encode("latin-1") in out, out
     assert f"{tmp_path}/gone...->.yaml".encode() in err, err
     code, out, err = run("ascii:replace", catalogue)  # the user's choice
-    assert code == 1 and f"{tmp_path}/cat??.yaml: ok".encode() in out, out  # its handle, as above
+    assert code == 1 and f"{tmp_path}/cat??{verdict}".encode() in out, out  # its handle
 
 
 def test_advice_on_an_ascii_stream_pasted_into_bash_names_the_folder(tmp_path):
